@@ -1,0 +1,23 @@
+"""workload-predictor: forecast the load of an LLM-serving system.
+
+Importing the package loads numpy and pandas only: PyTorch is imported the first
+time an LSTM is fitted, and importing changes no global state (no logging or
+warnings configuration).
+"""
+
+from .data import bucketize
+from .errors import ModelFileError, NotFittedError, WorkloadDataError
+from .forecast import Forecast
+from .predictor import WorkloadPredictor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "WorkloadPredictor",
+    "Forecast",
+    "bucketize",
+    "NotFittedError",
+    "WorkloadDataError",
+    "ModelFileError",
+    "__version__",
+]

@@ -1,0 +1,365 @@
+"""The door: every timestamp and every target value enters the library here.
+
+Timestamps in any supported encoding are normalised once, to a UTC
+``DatetimeIndex`` of unit ``ns``; from then on spans are ``pd.Timedelta``
+arithmetic only. Nothing here knows about models.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import WorkloadDataError
+
+# Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
+_EPOCH_BANDS = {
+    "s": (3.2e8, 4.2e9),
+    "ms": (3.2e11, 4.2e12),
+    "us": (3.2e14, 4.2e15),
+    "ns": (3.2e17, 4.2e18),
+}
+_OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+_AZURE_SUMS = {"input_tokens": "ContextTokens", "output_tokens": "GeneratedTokens"}
+
+
+def to_utc_index(
+    values: Any,
+    *,
+    unit: str | None = None,
+    origin: Any = None,
+    name: str = "timestamp",
+) -> pd.DatetimeIndex:
+    """Normalise timestamps in any supported encoding to a UTC ``DatetimeIndex[ns]``.
+
+    Accepted: datetime64 (naive is taken as UTC, aware is converted), pandas
+    ``Timestamp``/``datetime.datetime`` objects, ISO-8601 strings (fractional and
+    whole seconds may be mixed, offsets allowed), numeric epochs (``unit`` given,
+    or inferred from the magnitude when that is unambiguous), and offsets
+    relative to ``origin`` (numbers with ``unit``, or timedeltas).
+    The input is never modified.
+    """
+    if isinstance(values, pd.DataFrame):
+        raise WorkloadDataError(f"{name}: expected one column of timestamps, got a DataFrame.")
+    series = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
+    index = pd.Index(series)
+    if len(index) == 0:
+        raise WorkloadDataError(f"{name}: no timestamps (the input is empty); pass at least one row.")
+    if origin is not None and unit is None and not pd.api.types.is_timedelta64_dtype(index.dtype):
+        if not _holds_timedeltas(index):
+            raise WorkloadDataError(
+                f"{name}: origin={origin!r} was given without unit; pass unit='s', 'ms', 'us' or 'ns' "
+                "to say what the numbers count."
+            )
+
+    if isinstance(index, pd.DatetimeIndex):
+        result = index if index.tz is not None else index.tz_localize("UTC")
+    elif pd.api.types.is_timedelta64_dtype(index.dtype) or _holds_timedeltas(index):
+        result = _from_offsets(index, origin, name)
+    elif pd.api.types.is_bool_dtype(index.dtype):
+        raise WorkloadDataError(f"{name}: booleans are not timestamps; pass datetimes, strings or epochs.")
+    elif pd.api.types.is_numeric_dtype(index.dtype):
+        result = _from_numbers(index, unit, origin, name)
+    else:
+        result = _from_objects(index, name)
+
+    result = pd.DatetimeIndex(result).tz_convert("UTC").as_unit("ns")
+    if result.hasnans:
+        bad = int(np.flatnonzero(result.isna())[0])
+        raise WorkloadDataError(
+            f"{name}: row {bad} has a missing timestamp ({index[bad]!r}); drop or fill it before fitting."
+        )
+    result.name = None
+    return result
+
+
+def _holds_timedeltas(index: pd.Index) -> bool:
+    if index.dtype != object or len(index) == 0:
+        return False
+    first = index[0]
+    return isinstance(first, (_dt.timedelta, np.timedelta64, pd.Timedelta))
+
+
+def _from_offsets(index: pd.Index, origin: Any, name: str) -> pd.DatetimeIndex:
+    if origin is None:
+        raise WorkloadDataError(
+            f"{name}: timestamps are durations (timedeltas); pass origin=<start of the trace> "
+            "to anchor them, e.g. origin='2024-05-10T00:00:00Z'."
+        )
+    try:
+        deltas = pd.to_timedelta(index)
+    except (ValueError, TypeError) as exc:
+        raise WorkloadDataError(f"{name}: cannot read these durations ({exc}).") from None
+    return pd.DatetimeIndex(_origin_timestamp(origin, name) + deltas)
+
+
+def _origin_timestamp(origin: Any, name: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(origin)
+    except (ValueError, TypeError) as exc:
+        raise WorkloadDataError(f"{name}: origin={origin!r} is not a timestamp ({exc}).") from None
+    if stamp is pd.NaT:
+        raise WorkloadDataError(f"{name}: origin is NaT; pass a real start time.")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> pd.DatetimeIndex:
+    numbers = index.to_numpy(dtype="float64", na_value=np.nan)
+    if not np.all(np.isfinite(numbers)):
+        bad = int(np.flatnonzero(~np.isfinite(numbers))[0])
+        raise WorkloadDataError(f"{name}: row {bad} holds {numbers[bad]!r}, not a timestamp; drop it.")
+    if unit is None:
+        unit = infer_epoch_unit(numbers, name)
+    if unit not in ("s", "ms", "us", "ns", "m", "h", "D"):
+        raise WorkloadDataError(f"{name}: unit={unit!r} is not one of 's', 'ms', 'us', 'ns', 'm', 'h', 'D'.")
+    # Integers stay integers so nanosecond epochs keep every digit.
+    raw = index.to_numpy() if pd.api.types.is_integer_dtype(index.dtype) else numbers
+    deltas = pd.to_timedelta(raw, unit=unit)
+    start = _origin_timestamp(origin, name) if origin is not None else pd.Timestamp(0, tz="UTC")
+    return pd.DatetimeIndex(start + deltas)
+
+
+def infer_epoch_unit(numbers: np.ndarray, name: str = "timestamp") -> str:
+    """The epoch unit implied by the magnitudes of ``numbers``, or a WorkloadDataError if ambiguous."""
+    lo, hi = float(np.min(numbers)), float(np.max(numbers))
+    for unit, (band_lo, band_hi) in _EPOCH_BANDS.items():
+        if band_lo <= lo and hi <= band_hi:
+            return unit
+    raise WorkloadDataError(
+        f"{name}: numeric timestamps from {lo:g} to {hi:g} are no unambiguous epoch; pass unit='s', "
+        "'ms', 'us' or 'ns' (and origin=... if they are offsets from the start of a trace)."
+    )
+
+
+def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
+    values = index.to_numpy(dtype=object)
+    kinds = {type(v) for v in values}
+    if kinds <= {str} or kinds <= {str, type(None)}:
+        strings = [v for v in values if isinstance(v, str)]
+        aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
+        if any(aware) and not all(aware):
+            first = strings[aware.index(False)]
+            raise WorkloadDataError(
+                f"{name}: some timestamps carry a UTC offset and some do not (e.g. {first!r}); "
+                "make them all aware or all naive."
+            )
+    else:
+        aware = [getattr(v, "tzinfo", None) is not None for v in values if isinstance(v, _dt.datetime)]
+        if any(aware) and not all(aware):
+            raise WorkloadDataError(
+                f"{name}: timezone-aware and naive datetimes are mixed; make them all aware or all naive."
+            )
+    try:
+        parsed = pd.to_datetime(pd.Index(values), utc=True, format="ISO8601")
+    except (ValueError, TypeError, OverflowError):
+        try:
+            parsed = pd.to_datetime(pd.Index(values), utc=True, format="mixed")
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise WorkloadDataError(
+                f"{name}: cannot parse timestamps ({exc}); pass ISO-8601 strings, datetimes or "
+                "numeric epochs with unit=..."
+            ) from None
+    return pd.DatetimeIndex(parsed)
+
+
+def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
+    """A positive ``pd.Timedelta`` from '10s', '1min', a Timedelta or a datetime.timedelta."""
+    try:
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) if isinstance(freq, str) else pd.Timedelta(freq)
+    except (ValueError, TypeError) as exc:
+        raise WorkloadDataError(f"{name}={freq!r} is not a duration ({exc}); pass e.g. '1s', '10s', '1min'.") from None
+    if step is pd.NaT or step <= pd.Timedelta(0):
+        raise WorkloadDataError(f"{name}={freq!r} must be a positive duration such as '10s'.")
+    return step
+
+
+def infer_freq(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """The median step of a sorted index (the bucket width of a bucketed series)."""
+    if len(index) < 2:
+        raise WorkloadDataError("cannot infer the frequency from fewer than 2 timestamps; pass freq=...")
+    steps = pd.Series(index[1:] - index[:-1])
+    return pd.Timedelta(steps.median())
+
+
+def future_index(last: pd.Timestamp, freq: pd.Timedelta, steps: int) -> pd.DatetimeIndex:
+    """``steps`` bucket starts after ``last``, at ``freq``."""
+    return pd.date_range(start=last + freq, periods=steps, freq=freq).as_unit("ns")
+
+
+@dataclass(frozen=True)
+class BucketedSeries:
+    """A validated, regular, sorted series: what every model is fitted on."""
+
+    index: pd.DatetimeIndex  # UTC, ns, regular at ``freq``
+    values: np.ndarray  # float64 (n, k), finite, non-negative; a copy of the user's data
+    targets: tuple[str, ...]
+    freq: pd.Timedelta
+
+
+def as_target_list(target: str | Sequence[str]) -> list[str]:
+    if isinstance(target, str):
+        return [target]
+    targets = list(target)
+    if not targets or not all(isinstance(t, str) for t in targets):
+        raise WorkloadDataError(f"target={target!r}: pass a column name or a list of column names.")
+    if len(set(targets)) != len(targets):
+        raise WorkloadDataError(f"target={target!r} names a column twice; name each once.")
+    return targets
+
+
+def prepare_series(
+    data: pd.DataFrame | pd.Series,
+    *,
+    timestamp: str | None = "timestamp",
+    target: str | Sequence[str] = "requests",
+    freq: Any = None,
+    unit: str | None = None,
+    origin: Any = None,
+) -> BucketedSeries:
+    """Validate an already-bucketed series and return it sorted, regular and normalised.
+
+    ``data`` is a DataFrame with a ``timestamp`` column (or, with ``timestamp=None``
+    or a missing column, a DatetimeIndex), or a Series with a DatetimeIndex.
+    """
+    if isinstance(data, pd.Series):
+        name = data.name if isinstance(data.name, str) else (target if isinstance(target, str) else "y")
+        frame = data.to_frame(name=name)
+        targets = [name]
+        stamps = frame.index
+    elif isinstance(data, pd.DataFrame):
+        targets = as_target_list(target)
+        frame = data
+        if timestamp is not None and timestamp in frame.columns:
+            stamps = frame[timestamp]
+        elif timestamp is None or isinstance(frame.index, pd.DatetimeIndex):
+            stamps = frame.index
+        else:
+            raise WorkloadDataError(
+                f"no timestamp column {timestamp!r} (columns: {list(map(str, frame.columns))}); "
+                "pass timestamp=<column name>, or use a DatetimeIndex and timestamp=None."
+            )
+    else:
+        raise WorkloadDataError(
+            f"expected a pandas DataFrame or Series, got {type(data).__name__}; "
+            "wrap your data in pd.DataFrame(...) first."
+        )
+    if len(frame) == 0:
+        raise WorkloadDataError("the input is empty; pass a series with at least one bucket per row.")
+
+    values = _target_matrix(frame, targets)
+    index = to_utc_index(stamps, unit=unit, origin=origin)
+    order = np.argsort(index.asi8, kind="stable") if not index.is_monotonic_increasing else None
+    if order is not None:
+        index, values = index[order], values[order]
+    duplicated = index.duplicated()
+    if duplicated.any():
+        first = index[int(np.flatnonzero(duplicated)[0])]
+        raise WorkloadDataError(
+            f"duplicate timestamp {first.isoformat()}: a bucketed series has one row per bucket. "
+            "For a request log (one row per request), call workload_predictor.bucketize(...) first."
+        )
+    step = parse_freq(freq) if freq is not None else infer_freq(index)
+    _check_regular(index, step)
+    return BucketedSeries(index=index, values=values, targets=tuple(targets), freq=step)
+
+
+def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    columns = []
+    for name in targets:
+        if name not in frame.columns:
+            raise WorkloadDataError(
+                f"no target column {name!r} (columns: {list(map(str, frame.columns))}); pass target=<column>."
+            )
+        column = frame[name]
+        if isinstance(column, pd.DataFrame):
+            raise WorkloadDataError(f"target column {name!r} appears more than once; rename the duplicates.")
+        if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
+            raise WorkloadDataError(
+                f"target column {name!r} has dtype {column.dtype}, not numbers; convert it with "
+                "pd.to_numeric(...) first."
+            )
+        array = column.to_numpy(dtype="float64", na_value=np.nan)
+        bad = ~np.isfinite(array)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise WorkloadDataError(
+                f"target column {name!r} holds {array[row]!r} at row {row} ({int(bad.sum())} non-finite values); "
+                "drop or fill them explicitly before fitting."
+            )
+        if (array < 0).any():
+            row = int(np.flatnonzero(array < 0)[0])
+            raise WorkloadDataError(
+                f"target column {name!r} holds a negative value ({array[row]!r} at row {row}); workload counts "
+                "are non-negative: fix the data."
+            )
+        columns.append(array)
+    return np.column_stack(columns)
+
+
+def _check_regular(index: pd.DatetimeIndex, step: pd.Timedelta) -> None:
+    if len(index) < 2:
+        return
+    gaps = index[1:] - index[:-1]
+    off = np.flatnonzero(gaps != step)
+    if len(off):
+        i = int(off[0])
+        raise WorkloadDataError(
+            f"irregular spacing: {index[i].isoformat()} -> {index[i + 1].isoformat()} is {gaps[i]}, "
+            f"not the bucket width {step} ({len(off)} irregular steps). For a request log or a series with "
+            "missing buckets, call workload_predictor.bucketize(...) first (it fills empty buckets with zeros)."
+        )
+
+
+def bucketize(
+    log: pd.DataFrame,
+    timestamp: str = "TIMESTAMP",
+    freq: Any = "1s",
+    unit: str | None = None,
+    origin: Any = None,
+    sums: Mapping[str, str] | None = None,
+    count: str = "requests",
+) -> pd.DataFrame:
+    """Turn a request log (one row per request) into a regular bucketed frame.
+
+    Returns columns ``timestamp`` (UTC bucket start), ``count`` (requests per
+    bucket) and one column per entry of ``sums`` (output name -> log column,
+    summed per bucket). Every bucket from the first request's to the last
+    request's is present; empty buckets are zero. With ``sums=None`` the Azure
+    trace's ``ContextTokens``/``GeneratedTokens`` become ``input_tokens``/
+    ``output_tokens`` where the log has them.
+    """
+    if not isinstance(log, pd.DataFrame):
+        raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
+    if timestamp not in log.columns:
+        raise WorkloadDataError(
+            f"no timestamp column {timestamp!r} in the log (columns: {list(map(str, log.columns))}); "
+            "pass timestamp=<column name>."
+        )
+    if len(log) == 0:
+        raise WorkloadDataError("the request log is empty; it needs at least one request.")
+    if sums is None:
+        sums = {out: col for out, col in _AZURE_SUMS.items() if col in log.columns}
+    width = parse_freq(freq)
+    stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
+    start = stamps.min().floor(width)
+    # Bucket number of each request: Timedelta floor division, no epoch integers.
+    codes = np.asarray((stamps - start) // width, dtype=np.int64)
+    n_buckets = int(codes.max()) + 1
+    out = {"timestamp": pd.date_range(start=start, periods=n_buckets, freq=width)}
+    out[count] = np.bincount(codes, minlength=n_buckets).astype(np.int64)
+    for name, column in sums.items():
+        if column not in log.columns:
+            raise WorkloadDataError(f"sums names column {column!r}, which the log lacks; fix sums={dict(sums)!r}.")
+        frame = pd.DataFrame({name: log[column]})
+        weights = _target_matrix(frame, [name])[:, 0]
+        total = np.bincount(codes, weights=weights, minlength=n_buckets)
+        integral = np.all(np.mod(weights, 1) == 0)
+        out[name] = total.astype(np.int64) if integral else total
+    result = pd.DataFrame(out)
+    result["timestamp"] = pd.DatetimeIndex(result["timestamp"]).as_unit("ns")
+    return result

@@ -1,0 +1,162 @@
+"""What every forecaster shares: parameters, input checks and the validation-tail protocol."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from ..errors import WorkloadDataError, check_is_fitted
+from ..windows import targets_at, validation_origins
+
+MIN_TRAIN_WINDOWS = 10
+
+
+class ParamsMixin:
+    """scikit-learn style ``get_params``/``set_params``/``__repr__`` from the ``__init__`` signature."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return [p.name for p in signature.parameters.values() if p.name != "self" and p.kind in kinds]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any):
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
+        }
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) is not v and defaults.get(k) != v]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+
+def as_matrix(y: Any, name: str = "y") -> tuple[np.ndarray, bool]:
+    """``y`` as a float64 ``(n, k)`` copy, and whether it was one-dimensional."""
+    try:
+        array = np.array(getattr(y, "to_numpy", lambda **_: y)(dtype="float64"), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise WorkloadDataError(f"{name} must be numbers ({exc}); convert it with pd.to_numeric(...).") from None
+    one_d = array.ndim == 1
+    if one_d:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise WorkloadDataError(f"{name} must be 1-D (n,) or 2-D (n, targets), got shape {array.shape}.")
+    if array.shape[0] == 0:
+        raise WorkloadDataError(f"{name} is empty; pass a series with at least one point.")
+    if not np.all(np.isfinite(array)):
+        row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
+        raise WorkloadDataError(f"{name} holds NaN or inf (first at row {row}); drop or fill it before fitting.")
+    return array, one_d
+
+
+class BaseForecaster(ParamsMixin):
+    """A direct multi-step forecaster on a regular numeric series.
+
+    ``fit(y)`` first trains on everything before the validation tail, forecasts
+    the tail's windows out of sample (``validation_forecast_``, ``(v, horizon, k)``,
+    against ``validation_actual_``), then, where ``refit_on_full`` holds, refits on
+    the whole series. Subclasses implement ``_fit_arrays`` and ``_predict_at``.
+    """
+
+    #: Whether the model is cheap enough to refit on all data after validation.
+    refit_on_full = True
+    #: The smallest input window the model can use (for the length check).
+    min_window = 1
+
+    horizon: int
+    validation_fraction: float
+    max_validation_windows: int
+
+    def fit(self, y: Any):
+        """Fit on ``y`` (``(n,)`` or ``(n, k)``; arrays, Series or DataFrames). Returns ``self``."""
+        matrix, one_d = as_matrix(y)
+        self._check_horizon()
+        origins = validation_origins(len(matrix), self.horizon, self.validation_fraction, self.max_validation_windows)
+        self._check_length(len(matrix), origins)
+        self.n_targets_ = matrix.shape[1]
+        self._one_d = one_d
+        self._fit_arrays(matrix[: origins[0]], refit=False)
+        self.validation_origins_ = origins
+        self.validation_forecast_ = self._predict_at(matrix, origins)
+        self.validation_actual_ = targets_at(matrix, origins, self.horizon)
+        if self.refit_on_full:
+            self._fit_arrays(matrix, refit=True)
+        self.context_ = matrix[-self.context_length() :].copy()
+        return self
+
+    def predict(self, steps: int | None = None) -> np.ndarray:
+        """Forecast ``steps`` (default ``horizon``) points after the end of the fitted series."""
+        check_is_fitted(self, "context_")
+        steps = self._check_steps(steps)
+        forecast = self._predict_at(self.context_, np.array([len(self.context_)]))[0, :steps]
+        return forecast[:, 0] if self._one_d else forecast
+
+    def predict_at(self, y: Any, origins: Any) -> np.ndarray:
+        """Forecasts ``(len(origins), horizon, k)`` from the points of ``y`` before each origin."""
+        check_is_fitted(self, "context_")
+        matrix, _ = as_matrix(y)
+        origins = np.asarray(origins, dtype=np.int64)
+        if origins.min() < self.context_length() or origins.max() > len(matrix):
+            raise WorkloadDataError(
+                f"origins must lie in [{self.context_length()}, {len(matrix)}] so each has a full input window."
+            )
+        return self._predict_at(matrix, origins)
+
+    # -- for subclasses -------------------------------------------------------------------
+    def context_length(self) -> int:
+        """How many trailing points ``predict`` reads."""
+        raise NotImplementedError
+
+    def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
+        raise NotImplementedError
+
+    def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _required_window(self) -> int:
+        window = getattr(self, "window", None)
+        return int(window) if window is not None else self.min_window
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check_horizon(self) -> None:
+        if not isinstance(self.horizon, (int, np.integer)) or isinstance(self.horizon, bool) or self.horizon < 1:
+            raise WorkloadDataError(f"horizon={self.horizon!r} must be a positive integer number of buckets.")
+
+    def _check_length(self, n: int, origins: np.ndarray) -> None:
+        needed_train = self._required_window() + self.horizon + MIN_TRAIN_WINDOWS - 1
+        if origins[0] >= needed_train:
+            return
+        n_needed = n
+        while True:
+            n_needed += 1
+            tail = validation_origins(n_needed, self.horizon, self.validation_fraction, self.max_validation_windows)
+            if tail[0] >= needed_train:
+                break
+        raise WorkloadDataError(
+            f"{n} points are too few for window {self._required_window()} + horizon {self.horizon}: "
+            f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least {n_needed} points. "
+            "Pass more history, a smaller window= or a smaller horizon=."
+        )
+
+    def _check_steps(self, steps: int | None) -> int:
+        if steps is None:
+            return int(self.horizon)
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps <= 0:
+            raise WorkloadDataError(f"steps={steps!r} must be a positive integer.")
+        if steps > self.horizon:
+            raise WorkloadDataError(
+                f"steps={steps} exceeds the fitted horizon {self.horizon}; the models forecast directly up to "
+                f"their horizon. Fit with horizon={steps} (or more) to forecast that far."
+            )
+        return int(steps)

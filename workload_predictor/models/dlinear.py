@@ -1,0 +1,203 @@
+"""DLinear (Zeng et al., AAAI 2023), fitted exactly by ridge regression.
+
+DLinear splits each input window ``x`` into a moving-average trend ``A x`` and a
+seasonal rest ``(I - A) x`` and maps each to the horizon with its own linear
+layer. The model is linear in its parameters, so instead of 50 epochs of SGD we
+solve the ridge problem on the windows in closed form. With ``B = [A^T, (I-A)^T]``
+and the centred window Gram matrix ``G``, the push-through identity turns the
+``2W``-dimensional ridge problem into one symmetric ``W x W`` solve::
+
+    w = (M G + lam I)^-1 M X^T Y = (G + lam M^-1)^-1 X^T Y,   M = B B^T = A^T A + (I - A)^T (I - A)
+
+from which the trend and seasonal weights follow exactly. Fitting from sufficient
+statistics (``sum x``, ``sum y``, ``X^T X``, ``X^T Y``) also lets the window search
+share one Gram matrix, and lets ``update`` add new rows without a refit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from .._threads import single_blas_thread
+from ..windows import fit_scale, moving_average_matrix, targets_at, validation_origins, windows_at
+from .base import MIN_TRAIN_WINDOWS, BaseForecaster
+
+DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
+
+
+@dataclass
+class WindowStats:
+    """Sufficient statistics of a ridge regression on windows ``X`` (m, W) -> ``Y`` (m, H)."""
+
+    count: float
+    sum_x: np.ndarray  # (W,)
+    sum_y: np.ndarray  # (H,)
+    xx: np.ndarray  # (W, W)
+    xy: np.ndarray  # (W, H)
+
+    @classmethod
+    def from_windows(cls, x: np.ndarray, y: np.ndarray) -> "WindowStats":
+        return cls(float(len(x)), x.sum(axis=0), y.sum(axis=0), x.T @ x, x.T @ y)
+
+    def last(self, window: int) -> "WindowStats":
+        """The statistics of the same rows restricted to their last ``window`` inputs."""
+        return WindowStats(self.count, self.sum_x[-window:], self.sum_y, self.xx[-window:, -window:], self.xy[-window:])
+
+    def __add__(self, other: "WindowStats") -> "WindowStats":
+        return WindowStats(self.count + other.count, self.sum_x + other.sum_x, self.sum_y + other.sum_y,
+                           self.xx + other.xx, self.xy + other.xy)
+
+
+@dataclass
+class DLinearSolution:
+    coef: np.ndarray  # (W, H): forecast = x @ coef + intercept
+    intercept: np.ndarray  # (H,)
+    trend_coef: np.ndarray | None  # (W, H): weights of the trend branch
+    seasonal_coef: np.ndarray | None  # (W, H): weights of the seasonal branch
+
+
+@lru_cache(maxsize=64)
+def _branch_penalty(window: int, kernel_size: int) -> np.ndarray:
+    """``M^-1`` for ``M = A^T A + (I - A)^T (I - A)``: the ridge penalty of the two branches, seen from ``x``."""
+    trend = moving_average_matrix(window, kernel_size)
+    seasonal = np.eye(window) - trend
+    penalty = np.linalg.inv(trend.T @ trend + seasonal.T @ seasonal)
+    penalty.setflags(write=False)
+    return penalty
+
+
+def solve_dlinear(stats: WindowStats, kernel_size: int, alpha: float, branches: bool = True) -> DLinearSolution:
+    """Ridge-optimal DLinear weights from window statistics (intercept unpenalised).
+
+    Ridge on the two branches' ``2W`` weights equals, by the push-through identity,
+    ``(M G + lam I)^-1 M C = (G + lam M^-1)^-1 C``: one symmetric ``W x W`` solve.
+    ``alpha`` is relative (``lam = alpha * trace(G) / W``), so scaling the series
+    scales the forecast and nothing else. ``branches=False`` skips the
+    trend/seasonal weights (the window search needs only the forecast map).
+    """
+    window = stats.sum_x.shape[0]
+    mean_x = stats.sum_x / stats.count
+    mean_y = stats.sum_y / stats.count
+    gram = stats.xx - stats.count * np.outer(mean_x, mean_x)  # centred X^T X, (W, W)
+    cross = stats.xy - stats.count * np.outer(mean_x, mean_y)  # centred X^T Y, (W, H)
+    lam = alpha * max(float(np.trace(gram)) / window, 1e-12)
+    coef = np.linalg.solve(gram + lam * _branch_penalty(window, kernel_size), cross)  # (W, H)
+    trend_coef = seasonal_coef = None
+    if branches:
+        residual = (cross - gram @ coef) / lam  # branch weights theta = B^T residual
+        trend = moving_average_matrix(window, kernel_size)
+        trend_coef, seasonal_coef = trend @ residual, residual - trend @ residual
+    return DLinearSolution(coef=coef, intercept=mean_y - mean_x @ coef, trend_coef=trend_coef, seasonal_coef=seasonal_coef)
+
+
+def select_window(
+    z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
+    fraction: float, max_windows: int,
+) -> tuple[int, dict[int, float]]:
+    """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled).
+
+    All candidates are fitted on the same rows (those with room for the largest
+    window), so one Gram matrix per target serves every candidate.
+    """
+    origins_val = validation_origins(len(z), horizon, fraction, max_windows)
+    last_train_origin = origins_val[0] - horizon
+    usable = [w for w in sorted(set(candidates)) if last_train_origin - w + 1 >= max(2 * w, MIN_TRAIN_WINDOWS)]
+    if not usable:
+        usable = [min(candidates)]
+    if len(usable) == 1:
+        return usable[0], {}
+    widest = usable[-1]
+    origins_train = np.arange(widest, last_train_origin + 1)
+    scores = dict.fromkeys(usable, 0.0)
+    for j in range(z.shape[1]):
+        stats = WindowStats.from_windows(windows_at(z[:, j], origins_train, widest), targets_at(z[:, j], origins_train, horizon))
+        actual = targets_at(z[:, j], origins_val, horizon)
+        for window in usable:
+            solution = solve_dlinear(stats.last(window), kernel_size, alpha, branches=False)
+            forecast = windows_at(z[:, j], origins_val, window) @ solution.coef + solution.intercept
+            scores[window] += float(np.abs(forecast - actual).mean())
+    best = min(scores, key=scores.get)
+    return best, scores
+
+
+class DLinear(BaseForecaster):
+    """DLinear: trend/seasonal decomposition and two linear maps, one set per target.
+
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast directly.
+    window : int or None
+        Input window. ``None`` picks the candidate in ``candidate_windows`` with the
+        lowest MAE on the validation tail of the training data.
+    kernel_size : int
+        Moving-average length of the trend (odd; even values are rounded down).
+    alpha : float
+        Relative ridge penalty (scale-free); keeps long windows from overfitting.
+    candidate_windows : sequence of int or None
+        Windows tried when ``window`` is None (default 12 ... 336, clipped to the data).
+    validation_fraction, max_validation_windows :
+        The chronological validation tail: at most this share of points and windows.
+    """
+
+    def __init__(
+        self,
+        horizon: int = 10,
+        window: int | None = None,
+        kernel_size: int = 25,
+        alpha: float = 1e-3,
+        candidate_windows: Sequence[int] | None = None,
+        validation_fraction: float = 0.15,
+        max_validation_windows: int = 100,
+    ):
+        self.horizon = horizon
+        self.window = window
+        self.kernel_size = kernel_size
+        self.alpha = alpha
+        self.candidate_windows = candidate_windows
+        self.validation_fraction = validation_fraction
+        self.max_validation_windows = max_validation_windows
+
+    min_window = min(DEFAULT_WINDOWS)
+
+    def context_length(self) -> int:
+        return int(self.window_)
+
+    def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
+        with single_blas_thread():
+            if not refit:
+                self.offset_, self.scale_ = fit_scale(y)
+            z = (y - self.offset_) / self.scale_
+            if refit:
+                window = self.window_
+            elif self.window is not None:
+                window, self.window_scores_ = int(self.window), {}
+            else:
+                window, self.window_scores_ = select_window(
+                    z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alpha,
+                    self.validation_fraction, self.max_validation_windows,
+                )
+            origins = np.arange(window, len(z) - self.horizon + 1)
+            self.stats_ = [
+                WindowStats.from_windows(windows_at(z[:, j], origins, window), targets_at(z[:, j], origins, self.horizon))
+                for j in range(z.shape[1])
+            ]
+            self.window_ = window
+            self._solve()
+
+    def _solve(self) -> None:
+        solutions = [solve_dlinear(s, self.kernel_size, self.alpha) for s in self.stats_]
+        self.coef_ = np.stack([s.coef for s in solutions])  # (k, W, H)
+        self.intercept_ = np.stack([s.intercept for s in solutions])  # (k, H)
+        self.trend_coef_ = np.stack([s.trend_coef for s in solutions])  # (k, W, H)
+        self.seasonal_coef_ = np.stack([s.seasonal_coef for s in solutions])  # (k, W, H)
+
+    def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        z = (y - self.offset_) / self.scale_
+        x = windows_at(z, origins, self.window_)  # (m, W, k)
+        forecast = np.einsum("mwk,kwh->mhk", x, self.coef_) + self.intercept_.T[None]  # (m, H, k)
+        return forecast * self.scale_ + self.offset_

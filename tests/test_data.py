@@ -1,0 +1,201 @@
+"""The door: every timestamp encoding gives the same buckets and future index; bad input gets typed errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workload_predictor import WorkloadDataError, bucketize
+from workload_predictor.data import future_index, prepare_series, to_utc_index
+
+ENCODINGS = [
+    "datetime64_ns", "datetime64_us", "datetime64_s", "aware_utc", "aware_other_zone", "timestamp_objects",
+    "datetime_objects", "iso_strings_mixed_fraction", "epoch_int_ns", "epoch_int_s_inferred", "epoch_float_s",
+    "epoch_ms_inferred", "offsets_ms_with_origin", "timedelta_objects_with_origin",
+]
+
+
+def encode(stamps: pd.DatetimeIndex, encoding: str) -> tuple[object, dict]:
+    """``stamps`` (UTC) in the given encoding, plus the keyword arguments it needs."""
+    naive = stamps.tz_convert("UTC").tz_localize(None)
+    offsets = naive - naive[0]
+    if encoding == "datetime64_ns":
+        return naive.as_unit("ns"), {}
+    if encoding == "datetime64_us":
+        return naive.as_unit("us"), {}
+    if encoding == "datetime64_s":
+        return naive.as_unit("s"), {}
+    if encoding == "aware_utc":
+        return stamps, {}
+    if encoding == "aware_other_zone":
+        return stamps.tz_convert("America/Los_Angeles"), {}
+    if encoding == "timestamp_objects":
+        return pd.Series(list(stamps), dtype=object), {}
+    if encoding == "datetime_objects":
+        return pd.Series([s.to_pydatetime() for s in stamps], dtype=object), {}
+    if encoding == "iso_strings_mixed_fraction":
+        # As the 2024 Azure trace: '...:00.001163+00:00' beside '...:00+00:00'.
+        texts = [s.isoformat() if i % 2 else s.strftime("%Y-%m-%dT%H:%M:%S.%f%z") for i, s in enumerate(stamps)]
+        return pd.Series(texts), {}
+    if encoding == "epoch_int_ns":
+        return pd.Series((offsets // pd.Timedelta(1, "ns")) + (naive[0] - pd.Timestamp(0)) // pd.Timedelta(1, "ns"),
+                         dtype="int64"), {"unit": "ns"}
+    if encoding == "epoch_int_s_inferred":
+        return pd.Series((naive - pd.Timestamp(0)) // pd.Timedelta(1, "s"), dtype="int64"), {}
+    if encoding == "epoch_float_s":
+        return pd.Series((naive - pd.Timestamp(0)) / pd.Timedelta(1, "s"), dtype="float64"), {"unit": "s"}
+    if encoding == "epoch_ms_inferred":
+        return pd.Series((naive - pd.Timestamp(0)) // pd.Timedelta(1, "ms"), dtype="int64"), {}
+    if encoding == "offsets_ms_with_origin":
+        return pd.Series(offsets // pd.Timedelta(1, "ms"), dtype="int64"), {"unit": "ms", "origin": stamps[0]}
+    if encoding == "timedelta_objects_with_origin":
+        return pd.Series([o.to_pytimedelta() for o in offsets], dtype=object), {"origin": stamps[0].isoformat()}
+    raise AssertionError(encoding)
+
+
+regular_series = st.builds(
+    lambda start_s, step_s, n: (pd.Timestamp("2023-11-16T18:00:00Z") + pd.Timedelta(seconds=start_s), step_s, n),
+    start_s=st.integers(0, 10**8),
+    step_s=st.sampled_from([1, 10, 60, 300]),
+    n=st.integers(2, 60),
+)
+
+
+@given(regular_series, st.sampled_from(ENCODINGS), st.data())
+def test_every_encoding_gives_identical_buckets_and_future_index(series, encoding, data):
+    start, step_s, n = series
+    stamps = pd.date_range(start, periods=n, freq=pd.Timedelta(seconds=step_s)).as_unit("ns")
+    values = np.arange(n, dtype=float)
+    encoded, kwargs = encode(stamps, encoding)
+    column = (encoded if isinstance(encoded, pd.Series) else pd.Series(encoded)).reset_index(drop=True)
+    frame = pd.DataFrame({"timestamp": column, "requests": values})
+    shuffled = frame.sample(frac=1.0, random_state=data.draw(st.integers(0, 1000)))
+    prepared = prepare_series(shuffled, timestamp="timestamp", target="requests", **kwargs)
+    assert prepared.index.equals(stamps.tz_convert("UTC"))
+    assert str(prepared.index.dtype) == "datetime64[ns, UTC]"
+    np.testing.assert_array_equal(prepared.values[:, 0], values)
+    if n >= 2:
+        assert prepared.freq == pd.Timedelta(seconds=step_s)
+        expected_future = pd.date_range(stamps[-1] + pd.Timedelta(seconds=step_s), periods=3, freq=prepared.freq)
+        assert future_index(prepared.index[-1], prepared.freq, 3).equals(expected_future)
+
+
+def test_int64_epoch_that_crashed_the_old_predictor():
+    # The old code did (t[-1] - t[0]).value on numpy.int64 epochs and crashed.
+    epochs = np.int64(1_700_000_000) + np.arange(5, dtype=np.int64) * 10
+    index = to_utc_index(pd.Series(epochs), unit="s")
+    assert (index[-1] - index[0]) == pd.Timedelta(seconds=40)
+    assert index[0] == pd.Timestamp("2023-11-14T22:13:20Z")
+
+
+def test_request_log_in_any_encoding_gives_the_same_buckets():
+    rng = np.random.default_rng(1)
+    stamps = pd.Timestamp("2024-05-10T00:00:00Z") + pd.to_timedelta(np.sort(rng.uniform(0, 120, 300)), unit="s")
+    stamps = pd.DatetimeIndex(stamps).round("us").as_unit("ns")  # datetime.datetime holds microseconds
+    tokens = rng.integers(1, 1000, 300)
+    reference = bucketize(pd.DataFrame({"TIMESTAMP": stamps, "ContextTokens": tokens, "GeneratedTokens": tokens}),
+                          freq="10s")
+    for encoding in ENCODINGS:
+        encoded, kwargs = encode(stamps, encoding)
+        column = (encoded if isinstance(encoded, pd.Series) else pd.Series(encoded)).reset_index(drop=True)
+        log = pd.DataFrame({"TIMESTAMP": column, "ContextTokens": tokens, "GeneratedTokens": tokens})
+        got = bucketize(log, freq="10s", **kwargs)
+        pd.testing.assert_frame_equal(got, reference, obj=encoding)
+
+
+def test_bucketize_fills_empty_buckets_and_sums_tokens():
+    log = pd.DataFrame({
+        "TIMESTAMP": ["2023-11-16 18:17:03.9799600", "2023-11-16 18:17:04.0319600", "2023-11-16 18:17:07"],
+        "ContextTokens": [4808, 3180, 10], "GeneratedTokens": [10, 8, 1],
+    })
+    before = log.copy()
+    out = bucketize(log, freq="1s")
+    pd.testing.assert_frame_equal(log, before)  # the caller's log is untouched
+    assert list(out.columns) == ["timestamp", "requests", "input_tokens", "output_tokens"]
+    assert out["requests"].tolist() == [1, 1, 0, 0, 1]
+    assert out["input_tokens"].tolist() == [4808, 3180, 0, 0, 10]
+    assert out["timestamp"].iloc[0] == pd.Timestamp("2023-11-16T18:17:03Z")
+
+
+def test_bucketize_on_the_bundled_trace_matches_the_shared_aggregate(traces_dir):
+    from workload_predictor.datasets import azure_llm_trace
+
+    ours = bucketize(azure_llm_trace("code"), freq="60s")
+    theirs = pd.read_csv(traces_dir / "azure2023_code.per_minute.csv")
+    assert ours["requests"].tolist() == theirs["requests"].tolist()
+    assert ours["input_tokens"].tolist() == theirs["input_tokens"].tolist()
+    assert ours["output_tokens"].tolist() == theirs["output_tokens"].tolist()
+
+
+@pytest.mark.parametrize(
+    "stamps, kwargs, message",
+    [
+        (pd.Series([1, 2, 3]), {}, "pass unit="),
+        (pd.Series(["2024-01-01T00:00:00+00:00", "2024-01-01T00:00:01"]), {}, "some timestamps carry a UTC offset"),
+        (pd.Series(["yesterday", "today"]), {}, "cannot parse"),
+        (pd.Series([True, False]), {}, "booleans"),
+        (pd.Series([1.0, np.nan]), {"unit": "s"}, "row 1"),
+        (pd.Series([pd.Timedelta(1, "s"), pd.Timedelta(2, "s")], dtype=object), {}, "origin="),
+        (pd.Series([1, 2]), {"origin": "2024-01-01"}, "without unit"),
+        (pd.Series([], dtype="float64"), {}, "empty"),
+    ],
+)
+def test_bad_timestamps_raise_typed_errors(stamps, kwargs, message):
+    with pytest.raises(WorkloadDataError, match=message):
+        to_utc_index(stamps, **kwargs)
+
+
+def test_mixed_aware_and_naive_datetime_objects_raise():
+    values = pd.Series([dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 1, 0, 0, 1)],
+                       dtype=object)
+    with pytest.raises(WorkloadDataError, match="mixed"):
+        to_utc_index(values)
+
+
+def _frame(n=50, **columns):
+    base = {"timestamp": pd.date_range("2024-01-01", periods=n, freq="1s"), "requests": np.arange(n, dtype=float)}
+    base.update(columns)
+    return pd.DataFrame(base)
+
+
+@pytest.mark.parametrize(
+    "frame, kwargs, message",
+    [
+        (_frame().iloc[:0], {}, "empty"),
+        (_frame(requests=[np.nan] + [1.0] * 49), {}, "non-finite"),
+        (_frame(requests=[np.inf] + [1.0] * 49), {}, "non-finite"),
+        (_frame(requests=[-1.0] + [1.0] * 49), {}, "negative"),
+        (_frame(), {"target": "tokens"}, "no target column 'tokens'"),
+        (_frame(requests=["a"] * 50), {}, "not numbers"),
+        (_frame(), {"timestamp": "time"}, "no timestamp column"),
+        (pd.concat([_frame(5), _frame(5)]), {}, "duplicate timestamp 2024-01-01T00:00:00"),
+        (_frame(10).drop(index=4), {}, "irregular spacing.*bucketize"),
+        (_frame(), {"freq": "-1s"}, "positive duration"),
+    ],
+)
+def test_bad_series_raise_typed_errors(frame, kwargs, message):
+    with pytest.raises(WorkloadDataError, match=message):
+        prepare_series(frame, **{"timestamp": "timestamp", "target": "requests", **kwargs})
+
+
+def test_prepare_never_modifies_the_callers_frame():
+    frame = _frame(30).iloc[::-1]
+    before = frame.copy()
+    prepared = prepare_series(frame, timestamp="timestamp", target="requests")
+    pd.testing.assert_frame_equal(frame, before)
+    assert prepared.index.is_monotonic_increasing
+    prepared.values[0, 0] = -5  # our copy, not theirs
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_series_with_datetime_index_is_accepted():
+    frame = _frame(20)
+    series = frame.set_index("timestamp")["requests"]
+    prepared = prepare_series(series)
+    assert prepared.targets == ("requests",)
+    assert prepared.freq == pd.Timedelta(seconds=1)

@@ -1,0 +1,133 @@
+"""Properties of the pure numeric kernels: windows, decomposition, scaling, conformal quantiles, weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from workload_predictor.confidence import (
+    confidence_score, conformal_quantile, convex_weights, project_to_simplex, wape,
+)
+from workload_predictor.models.dlinear import WindowStats, solve_dlinear
+from workload_predictor.windows import (
+    decompose, moving_average_matrix, sliding_windows, targets_at, validation_origins, windows_at,
+)
+
+finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def series_and_shape(draw):
+    n = draw(st.integers(3, 80))
+    horizon = draw(st.integers(1, n - 2))
+    window = draw(st.integers(1, n - horizon))
+    y = draw(hnp.arrays(np.float64, n, elements=finite))
+    return y, window, horizon
+
+
+@given(series_and_shape())
+def test_sliding_windows_match_slices(case):
+    y, window, horizon = case
+    x, target = sliding_windows(y, window, horizon)
+    assert x.shape == (len(y) - window - horizon + 1, window)
+    for i in range(len(x)):
+        np.testing.assert_array_equal(x[i], y[i : i + window])
+        np.testing.assert_array_equal(target[i], y[i + window : i + window + horizon])
+    origins = np.arange(window, len(y) - horizon + 1)
+    np.testing.assert_array_equal(windows_at(y, origins, window), x)
+    np.testing.assert_array_equal(targets_at(y, origins, horizon), target)
+
+
+@given(st.integers(2, 5000), st.integers(1, 60))
+def test_validation_tail_is_chronological_and_bounded(n, horizon):
+    if horizon >= n:
+        return
+    origins = validation_origins(n, horizon)
+    assert origins[-1] == n - horizon  # the last window ends at the last point
+    assert np.all(np.diff(origins) == 1)
+    assert 1 <= len(origins) <= 100
+    assert len(origins) == 1 or len(origins) + horizon - 1 <= 0.15 * n + 1e-9
+
+
+@given(st.integers(1, 60), st.integers(1, 40), hnp.arrays(np.float64, 60, elements=finite))
+def test_decomposition_adds_up_and_keeps_constants(window, kernel, x):
+    x = x[:window]
+    trend, seasonal = decompose(x, kernel)
+    np.testing.assert_allclose(trend + seasonal, x, atol=1e-9)
+    np.testing.assert_allclose(moving_average_matrix(window, kernel).sum(axis=1), 1.0)  # rows average
+    trend_const, seasonal_const = decompose(np.full(window, 7.0), kernel)
+    np.testing.assert_allclose(trend_const, 7.0)
+    np.testing.assert_allclose(seasonal_const, 0.0, atol=1e-9)
+
+
+@given(st.integers(5, 50), st.floats(0.5, 0.99), st.integers(0, 10_000))
+def test_conformal_quantile_is_the_finite_sample_rank(n, level, seed):
+    residuals = np.abs(np.random.default_rng(seed).standard_normal((n, 3)))
+    q = conformal_quantile(residuals, level)
+    rank = min(math.ceil((n + 1) * level), n)
+    np.testing.assert_allclose(q, np.sort(residuals, axis=0)[rank - 1])
+    assert np.all((residuals <= q).mean(axis=0) >= min(level, 1.0) - 1e-12)
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 50), elements=st.floats(0, 1e4)),
+       hnp.arrays(np.float64, 50, elements=st.floats(0, 1e4)))
+def test_confidence_is_one_minus_wape_in_unit_interval(actual, forecast):
+    forecast = forecast[: len(actual)]
+    c = confidence_score(actual, forecast)
+    assert 0.0 <= c <= 1.0
+    if actual.sum() > 0:
+        assert math.isclose(c, min(1.0, max(0.0, 1 - np.abs(actual - forecast).sum() / actual.sum())), abs_tol=1e-12)
+    assert confidence_score(actual, actual) == 1.0
+    assert wape(actual, actual) == 0.0
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 8), elements=finite))
+def test_simplex_projection(v):
+    w = project_to_simplex(v)
+    assert np.all(w >= 0)
+    assert math.isclose(w.sum(), 1.0, rel_tol=1e-9)
+
+
+@given(st.integers(2, 4), st.integers(10, 200), st.integers(0, 10_000))
+def test_convex_weights_are_a_distribution_favouring_the_better_member(m, n, seed):
+    rng = np.random.default_rng(seed)
+    actual = rng.uniform(0, 100, n)
+    noise = np.array([1.0] + [20.0] * (m - 1))
+    forecasts = actual + noise[:, None] * rng.standard_normal((m, n))
+    w = convex_weights(forecasts, actual)
+    assert np.all(w >= 0) and math.isclose(w.sum(), 1.0, rel_tol=1e-9)
+    assert w[0] == w.max() and w[0] > 0.5
+
+
+@given(st.integers(4, 30), st.integers(1, 5), st.floats(0.01, 1e6), st.integers(0, 1000))
+def test_dlinear_solution_is_scale_equivariant(window, horizon, scale, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(0, 10, window + horizon + 40)
+    x, target = sliding_windows(y, window, horizon)
+    base = solve_dlinear(WindowStats.from_windows(x, target), 5, 1e-3)
+    scaled = solve_dlinear(WindowStats.from_windows(x * scale, target * scale), 5, 1e-3)
+    np.testing.assert_allclose(x * scale @ scaled.coef + scaled.intercept, (x @ base.coef + base.intercept) * scale,
+                               rtol=1e-6, atol=1e-6 * scale)
+    # The two branches reproduce the forecast map exactly.
+    trend, seasonal = decompose(x, 5)
+    np.testing.assert_allclose(trend @ base.trend_coef + seasonal @ base.seasonal_coef, x @ base.coef, atol=1e-6)
+
+
+def test_dlinear_closed_form_matches_explicit_two_branch_ridge():
+    rng = np.random.default_rng(3)
+    y = rng.uniform(0, 10, 200)
+    x, target = sliding_windows(y, 16, 4)
+    solution = solve_dlinear(WindowStats.from_windows(x, target), 7, 1e-2)
+    # The textbook problem: ridge on [trend, seasonal] features, intercept unpenalised.
+    trend, seasonal = decompose(x, 7)
+    features = np.hstack([trend, seasonal])
+    fc, tc = features - features.mean(0), target - target.mean(0)
+    xc = x - x.mean(0)
+    lam = 1e-2 * np.trace(xc.T @ xc) / 16
+    theta = np.linalg.solve(fc.T @ fc + lam * np.eye(32), fc.T @ tc)
+    np.testing.assert_allclose(solution.trend_coef, theta[:16], atol=1e-8)
+    np.testing.assert_allclose(solution.seasonal_coef, theta[16:], atol=1e-8)

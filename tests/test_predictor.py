@@ -1,0 +1,189 @@
+"""WorkloadPredictor and the models: forecasts, intervals, confidence, weights, errors, determinism."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import periodic_series
+from workload_predictor import Forecast, NotFittedError, WorkloadDataError, WorkloadPredictor
+from workload_predictor.models import DLinear, Ensemble
+
+FAST_LSTM = dict(max_epochs=5, random_state=0)
+
+
+def test_import_does_not_load_torch_or_sklearn():
+    code = "import sys, workload_predictor; print('torch' in sys.modules, 'sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_import_changes_no_logging_or_warnings_state():
+    # numpy and pandas are imported first: their own import-time filters are not ours.
+    code = ("import logging, warnings, numpy, pandas; before = (list(warnings.filters), logging.getLogger().handlers[:]);"
+            "import workload_predictor; after = (list(warnings.filters), logging.getLogger().handlers[:]);"
+            "print(before == after)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble"])
+def test_fit_returns_self_and_forecast_continues_the_index(series_1000, model):
+    predictor = WorkloadPredictor(model=model, horizon=10, **({} if model == "dlinear" else FAST_LSTM))
+    before = series_1000.copy()
+    assert predictor.fit(series_1000) is predictor
+    pd.testing.assert_frame_equal(series_1000, before)  # the caller's frame is untouched
+    forecast = predictor.predict(steps=7)
+    assert isinstance(forecast, Forecast)
+    expected = pd.date_range(series_1000["timestamp"].iloc[-1] + pd.Timedelta("1min"), periods=7, freq="1min",
+                             tz="UTC")
+    assert forecast.index.equals(expected)
+    frame = forecast.to_frame()
+    assert list(frame.columns) == ["yhat", "lower", "upper"]
+    assert (frame["lower"] <= frame["yhat"]).all() and (frame["yhat"] <= frame["upper"]).all()
+    assert (frame["lower"] >= 0).all()
+    assert 0.0 <= forecast.confidence <= 1.0
+    assert forecast.level == 0.9 and forecast.model == model
+
+
+def test_predict_before_fit_raises_not_fitted():
+    with pytest.raises(NotFittedError):
+        WorkloadPredictor().predict()
+    with pytest.raises(NotFittedError):
+        DLinear().predict()
+    assert issubclass(NotFittedError, ValueError)
+
+
+def test_dlinear_recovers_a_noiseless_linear_plus_periodic_series():
+    series = periodic_series(1000, noise=0.0)
+    predictor = WorkloadPredictor(model="dlinear", horizon=10).fit(series)
+    t = np.arange(1000, 1010)
+    truth = 100 + 0.02 * t + 20 * np.sin(2 * np.pi * t / 60) + 30 * np.sin(2 * np.pi * t / 288)
+    forecast = predictor.predict()
+    assert np.abs(forecast.yhat[:, 0] - truth).max() < 0.05
+    assert forecast.confidence > 0.999
+    assert np.all(forecast.upper[:, 0] - forecast.lower[:, 0] < 0.1)
+
+
+def test_confidence_falls_as_noise_rises():
+    scores = [WorkloadPredictor(model="dlinear").fit(periodic_series(1000, noise=s, seed=1)).confidence_
+              for s in (0.0, 5.0, 20.0, 60.0)]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] > 0.99 and scores[-1] < scores[1]
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.floats(1e-3, 1e6))
+def test_scaling_the_input_scales_the_forecast(factor):
+    series = periodic_series(400, noise=3.0)
+    scaled = series.assign(requests=series["requests"] * factor)
+    base = WorkloadPredictor(horizon=5).fit(series).predict()
+    other = WorkloadPredictor(horizon=5).fit(scaled).predict()
+    np.testing.assert_allclose(other.yhat, base.yhat * factor, rtol=1e-6)
+    np.testing.assert_allclose(other.upper, base.upper * factor, rtol=1e-6)
+    assert abs(other.confidence - base.confidence) < 1e-9
+
+
+def test_forecasts_and_lower_bounds_are_clipped_at_zero():
+    # A series that falls to zero: the unclipped linear forecast would go negative.
+    n = 300
+    y = np.concatenate([np.linspace(50, 0, 200), np.zeros(100)]) + np.r_[np.zeros(200), np.tile([0, 3], 50)]
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="1s"), "requests": y})
+    forecast = WorkloadPredictor(horizon=10).fit(frame).predict()
+    assert (forecast.yhat >= 0).all() and (forecast.lower >= 0).all()
+    assert (forecast.lower <= forecast.yhat).all() and (forecast.yhat <= forecast.upper).all()
+
+
+def test_ensemble_weights_are_a_distribution_and_follow_the_better_member():
+    periodic = periodic_series(800, noise=2.0)["requests"].to_numpy()
+    weights = Ensemble(horizon=10, members=("dlinear", "naive")).fit(periodic).weights_
+    assert weights["dlinear"] > 0.8 and abs(sum(weights.values()) - 1) < 1e-9
+    # On a random walk the last value is the best forecast: now naive must win over a 24-point average.
+    walk = 1000 + np.cumsum(np.random.default_rng(0).standard_normal(800)) * 5
+    weights = Ensemble(horizon=5, members=("naive", "moving_average"), moving_average_window=24).fit(walk).weights_
+    assert weights["naive"] > weights["moving_average"] and min(weights.values()) >= 0
+
+
+def test_ensemble_predictor_exposes_weights_and_own_calibration(series_1000):
+    predictor = WorkloadPredictor(model="ensemble", horizon=10, **FAST_LSTM).fit(series_1000)
+    assert set(predictor.weights_) == {"dlinear", "lstm"}
+    assert all(w >= 0 for w in predictor.weights_.values())
+    assert abs(sum(predictor.weights_.values()) - 1) < 1e-9
+    members = predictor.model_.members_
+    blended = sum(predictor.weights_[n] * m.validation_forecast_ for n, m in members.items())
+    np.testing.assert_allclose(predictor.model_.validation_forecast_, blended)
+
+
+def test_lstm_is_deterministic_with_random_state_and_keeps_global_rng(series_1000):
+    import torch
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    threads = torch.get_num_threads()
+    a = WorkloadPredictor(model="lstm", random_state=7, max_epochs=5)
+    first = a.fit(series_1000).predict().yhat
+    second = WorkloadPredictor(model="lstm", random_state=7, max_epochs=5).fit(series_1000).predict().yhat
+    np.testing.assert_array_equal(first, second)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
+    assert torch.get_num_threads() == threads
+    assert isinstance(a.model_.final_train_loss_, float)
+
+
+def test_lstm_restores_thread_setting_when_given_n_threads(series_1000):
+    import torch
+
+    before = torch.get_num_threads()
+    WorkloadPredictor(model="lstm", n_threads=1, max_epochs=2, random_state=0).fit(series_1000).predict()
+    assert torch.get_num_threads() == before
+
+
+def test_multi_target_frame_has_target_field_columns():
+    series = periodic_series(500, noise=2.0)
+    series["input_tokens"] = series["requests"] * 900.0
+    predictor = WorkloadPredictor(horizon=4).fit(series, target=["requests", "input_tokens"])
+    frame = predictor.predict().to_frame()
+    assert frame.columns.names == ["target", "field"]
+    assert list(frame.columns.get_level_values(0).unique()) == ["requests", "input_tokens"]
+    np.testing.assert_allclose(frame[("input_tokens", "yhat")], frame[("requests", "yhat")] * 900, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda s: WorkloadPredictor(model="prophet").fit(s), "unknown"),
+        (lambda s: WorkloadPredictor(level=1.5).fit(s), "level"),
+        (lambda s: WorkloadPredictor(horizon=0).fit(s), "horizon"),
+        (lambda s: WorkloadPredictor().fit(s).predict(steps=0), "steps"),
+        (lambda s: WorkloadPredictor(horizon=5).fit(s).predict(steps=6), "horizon=6"),
+        (lambda s: WorkloadPredictor().fit(s.iloc[:30]), "at least"),
+        (lambda s: WorkloadPredictor(window=500).fit(s.iloc[:400]), "at least"),
+    ],
+)
+def test_bad_arguments_raise_typed_errors(make, message):
+    with pytest.raises(WorkloadDataError, match=message):
+        make(periodic_series(1000, noise=1.0))
+
+
+def test_too_short_message_says_how_many_points_are_needed():
+    with pytest.raises(WorkloadDataError) as info:
+        WorkloadPredictor(horizon=10, window=24).fit(periodic_series(40))
+    needed = int(info.value.args[0].split("at least ")[1].split()[0])
+    WorkloadPredictor(horizon=10, window=24).fit(periodic_series(needed))  # exactly that many is enough
+    with pytest.raises(WorkloadDataError):
+        WorkloadPredictor(horizon=10, window=24).fit(periodic_series(needed - 1))
+
+
+def test_get_and_set_params_follow_sklearn():
+    predictor = WorkloadPredictor(model="lstm", horizon=3)
+    params = predictor.get_params()
+    assert params["model"] == "lstm" and params["horizon"] == 3
+    clone = WorkloadPredictor(**params)
+    assert clone.get_params() == params
+    assert predictor.set_params(horizon=5) is predictor and predictor.horizon == 5
+    with pytest.raises(ValueError):
+        predictor.set_params(nonsense=1)

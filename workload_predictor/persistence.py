@@ -1,0 +1,280 @@
+"""Save and load fitted predictors in a format that cannot run code when read.
+
+A model file is::
+
+    b"WORKLOAD-PREDICTOR\\n"                      magic line
+    {"format_version": 1, ...}\\n                 one JSON header line (at most 64 KiB)
+    <payload>                                    a NumPy ``.npz`` archive
+
+The header holds the format version, the package version that wrote the file, the
+payload's length and its SHA-256. The payload holds every array (float weights,
+window statistics, timestamps as ``datetime64[ns]``, LSTM tensors as float32
+arrays) plus one JSON document, ``__state__``, that describes the objects.
+
+Why this is safe to load from an untrusted place: nothing in the file is
+executable. The archive is read with ``numpy.load(..., allow_pickle=False)``
+(object arrays are refused), the JSON is plain data, and the objects it describes
+are rebuilt only from a fixed allow-list of this package's classes, by calling
+their ``__init__`` (which only stores parameters) and setting plain attributes.
+A pickle, a tampered or truncated payload, an unknown class or a different
+format version raises :class:`~workload_predictor.errors.ModelFileError` before
+anything is built. The checksum detects corruption, not forgery (anyone can
+recompute it); safety against forgery comes from the allow-list, not the hash.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import importlib
+import io
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ModelFileError
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"WORKLOAD-PREDICTOR\n"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024
+STATE_KEY = "__state__"
+
+# Classes a model file may name: name -> (module, attribute). Nothing else is ever built.
+_OBJECTS = {
+    "WorkloadPredictor": ("workload_predictor.predictor", "WorkloadPredictor"),
+    "DLinear": ("workload_predictor.models.dlinear", "DLinear"),
+    "LSTM": ("workload_predictor.models.lstm", "LSTM"),
+    "Ensemble": ("workload_predictor.models.ensemble", "Ensemble"),
+    "Naive": ("workload_predictor.models.baselines", "Naive"),
+    "MovingAverage": ("workload_predictor.models.baselines", "MovingAverage"),
+    "SeasonalNaive": ("workload_predictor.models.baselines", "SeasonalNaive"),
+}
+_DATACLASSES = {
+    "WindowStats": ("workload_predictor.models.dlinear", "WindowStats"),
+    "BucketedSeries": ("workload_predictor.data", "BucketedSeries"),
+    "TrainingResult": ("workload_predictor.models.training", "TrainingResult"),
+}
+_TORCH_MODULES = {"_PatchLSTM": ("workload_predictor.models.lstm", "_PatchLSTM")}
+_ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object ("O")
+
+
+def _resolve(table: dict, name: Any, what: str):
+    if not isinstance(name, str) or name not in table:
+        raise ModelFileError(f"the model file names {what} {name!r}, which is not one this package builds.")
+    module, attribute = table[name]
+    return getattr(importlib.import_module(module), attribute)
+
+
+# -- encoding ------------------------------------------------------------------------------
+class _Encoder:
+    """Turns a fitted object tree into JSON-able data plus a dict of named arrays."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def array(self, value: np.ndarray) -> str:
+        if value.dtype.kind not in _ARRAY_KINDS:
+            raise TypeError(f"cannot save an array of dtype {value.dtype} (only numbers and datetimes)")
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = np.ascontiguousarray(value)
+        return key
+
+    def encode(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (int, float)) and type(value) in (int, float):
+            return value
+        if isinstance(value, np.generic):
+            return {"__scalar__": self.array(np.asarray(value))}
+        if isinstance(value, np.ndarray):
+            return {"__array__": self.array(value)}
+        if isinstance(value, pd.Timestamp):
+            return {"__timestamp__": value.isoformat()}
+        if isinstance(value, pd.Timedelta):
+            return {"__timedelta__": value.isoformat()}
+        if isinstance(value, pd.DatetimeIndex):
+            tz = None if value.tz is None else str(value.tz)
+            naive = value.tz_convert("UTC").tz_localize(None) if tz else value
+            return {"__datetimeindex__": self.array(naive.as_unit("ns").to_numpy()), "tz": tz}
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.encode(v) for v in value]}
+        if isinstance(value, list):
+            return [self.encode(v) for v in value]
+        if isinstance(value, collections.deque):
+            return {"__deque__": [self.encode(v) for v in value], "maxlen": value.maxlen}
+        if isinstance(value, dict):
+            return {"__dict__": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
+        name = type(value).__name__
+        if dataclasses.is_dataclass(value) and name in _DATACLASSES:
+            fields = {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            return {"__dataclass__": name, "fields": fields}
+        if name in _OBJECTS and type(value) is _resolve(_OBJECTS, name, "class"):
+            params = value.get_params()
+            state = {k: v for k, v in vars(value).items() if k not in params}
+            return {"__object__": name, "params": self.encode(params), "state": self.encode(state)}
+        if name in _TORCH_MODULES and type(value) is _resolve(_TORCH_MODULES, name, "network"):
+            init = [value.lstm.input_size, value.lstm.hidden_size, value.lstm.num_layers, value.head.out_features]
+            return {"__torch__": name, "init": init,
+                    "state": self.encode({k: t.detach().cpu().numpy() for k, t in value.state_dict().items()})}
+        raise TypeError(f"cannot save a value of type {type(value).__module__}.{type(value).__qualname__}")
+
+
+# -- decoding ------------------------------------------------------------------------------
+class _Decoder:
+    def __init__(self, arrays: Any) -> None:
+        self.arrays = arrays
+
+    def array(self, key: Any) -> np.ndarray:
+        if not isinstance(key, str) or key == STATE_KEY or key not in self.arrays.files:
+            raise ModelFileError(f"the model file refers to a missing array {key!r}.")
+        return self.arrays[key]  # np.load with allow_pickle=False: object arrays raise here
+
+    def decode(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):
+            return [self.decode(v) for v in value]
+        if not isinstance(value, dict) or len(value) == 0:
+            raise ModelFileError(f"the model file holds an unexpected value {value!r:.80}.")
+        kind = next(iter(value))
+        if kind == "__scalar__":
+            return self.array(value[kind])[()]
+        if kind == "__array__":
+            return self.array(value[kind])
+        if kind == "__timestamp__":
+            return pd.Timestamp(value[kind])
+        if kind == "__timedelta__":
+            return pd.Timedelta(value[kind])
+        if kind == "__datetimeindex__":
+            index = pd.DatetimeIndex(self.array(value[kind])).as_unit("ns")
+            return index if value.get("tz") is None else index.tz_localize("UTC").tz_convert(value["tz"])
+        if kind == "__tuple__":
+            return tuple(self.decode(v) for v in value[kind])
+        if kind == "__deque__":
+            return collections.deque((self.decode(v) for v in value[kind]), maxlen=value.get("maxlen"))
+        if kind == "__dict__":
+            return {self.decode(k): self.decode(v) for k, v in value[kind]}
+        if kind == "__dataclass__":
+            cls = _resolve(_DATACLASSES, value[kind], "data class")
+            return cls(**{k: self.decode(v) for k, v in value["fields"].items()})
+        if kind == "__object__":
+            cls = _resolve(_OBJECTS, value[kind], "class")
+            obj = cls(**self.decode(value["params"]))  # __init__ only stores parameters
+            for name, attribute in self.decode(value["state"]).items():
+                if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+                    raise ModelFileError(f"the model file sets an invalid attribute name {name!r}.")
+                setattr(obj, name, attribute)
+            return obj
+        if kind == "__torch__":
+            cls = _resolve(_TORCH_MODULES, value[kind], "network")
+            import torch
+
+            module = cls(*self.decode(value["init"]))
+            state = {k: torch.from_numpy(np.array(v)) for k, v in self.decode(value["state"]).items()}
+            module.load_state_dict(state, strict=True)
+            return module.eval()
+        raise ModelFileError(f"the model file holds an unknown entry {kind!r}.")
+
+
+# -- files ---------------------------------------------------------------------------------
+def dumps(obj: Any) -> bytes:
+    """The bytes of a model file holding ``obj`` (a predictor or a model)."""
+    from . import __version__
+
+    encoder = _Encoder()
+    state = json.dumps(encoder.encode(obj), allow_nan=True, separators=(",", ":")).encode()
+    buffer = io.BytesIO()
+    np.savez(buffer, **{STATE_KEY: np.frombuffer(state, dtype=np.uint8)}, **encoder.arrays)
+    payload = buffer.getvalue()
+    header = {
+        "format": "workload-predictor model",
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "payload_bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    return MAGIC + json.dumps(header).encode() + b"\n" + payload
+
+
+def loads(data: bytes, expected: type | None = None) -> Any:
+    """Rebuild the object held in model-file bytes; :class:`ModelFileError` on anything amiss."""
+    from . import __version__
+
+    if not data.startswith(MAGIC):
+        hint = " (it looks like a pickle, which is never loaded)" if data[:1] == b"\x80" else ""
+        raise ModelFileError(
+            f"not a workload-predictor model file{hint}: it does not start with {MAGIC!r}. "
+            "Load only files written by WorkloadPredictor.save(...)."
+        )
+    end = data.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEADER_BYTES)
+    if end < 0:
+        raise ModelFileError("the model file's header is missing or truncated; save the model again.")
+    try:
+        header = json.loads(data[len(MAGIC) : end])
+        version, size, digest = header["format_version"], header["payload_bytes"], header["sha256"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelFileError(f"the model file's header is unreadable ({exc}); save the model again.") from None
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"the model file has format version {version!r} (written by workload-predictor "
+            f"{header.get('package_version')!r}); this version {__version__} reads format {FORMAT_VERSION} only. "
+            "Refit and save the model with this version."
+        )
+    if header.get("package_version") != __version__:
+        logger.warning("loading a model saved by workload-predictor %s into %s (same file format %d)",
+                       header.get("package_version"), __version__, FORMAT_VERSION)
+    payload = data[end + 1 :]
+    if len(payload) != size:
+        raise ModelFileError(
+            f"the model file is truncated or padded: its payload has {len(payload)} bytes, the header says {size}."
+        )
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise ModelFileError("the model file's checksum does not match its payload: it was corrupted or altered.")
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
+            if STATE_KEY not in arrays.files:
+                raise ModelFileError("the model file holds no state description.")
+            state = json.loads(arrays[STATE_KEY].tobytes())
+            obj = _Decoder(arrays).decode(state)
+    except ModelFileError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, OSError, EOFError,
+            zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"the model file's payload is invalid ({type(exc).__name__}: {exc}).") from None
+    if expected is not None and not isinstance(obj, expected):
+        raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
+    return obj
+
+
+def save(obj: Any, path: str | os.PathLike) -> Path:
+    """Write ``obj`` to ``path`` atomically (a temporary file, then a rename). Returns the path."""
+    path = Path(path)
+    data = dumps(obj)
+    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike, expected: type | None = None) -> Any:
+    """Read a model file written by :func:`save`; see :func:`loads`."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the model file {str(path)!r} ({exc}).") from None
+    return loads(data, expected)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..confidence import convex_weights
-from ..errors import WorkloadDataError
+from ..errors import WorkloadDataError, check_is_fitted
 from .base import BaseForecaster, as_matrix
 
 MEMBERS = ("dlinear", "lstm", "naive", "moving_average", "seasonal_naive")
@@ -22,8 +22,8 @@ class Ensemble(BaseForecaster):
     least squared error on those windows (targets scaled to a common size first),
     so a member that is clearly worse gets less weight, and one that adds nothing
     gets none. The ensemble's own validation forecast is that weighted sum, which
-    is what its interval and confidence are computed from. Members then keep their
-    own refit policy (DLinear refits on all data; the LSTM does not).
+    is what its interval and confidence are computed from. Members are then
+    refitted on all data (DLinear exactly; the LSTM refits its linear base, not its network).
 
     Parameters are those of the members (see :class:`DLinear` and :class:`LSTM`);
     ``members`` names them, from ``"dlinear"``, ``"lstm"``, ``"naive"``,
@@ -118,15 +118,33 @@ class Ensemble(BaseForecaster):
         self.validation_origins_ = first.validation_origins_
         self.validation_actual_ = first.validation_actual_
         forecasts = np.stack([m.validation_forecast_ for m in self.members_.values()])  # [M, v, H, k]
-        # A common size per target, so token counts do not drown request counts.
-        size = np.abs(self.validation_actual_).mean(axis=(0, 1))
-        size = np.where(size > 0, size, 1.0)
-        weights = convex_weights((forecasts / size).reshape(len(names), -1), (self.validation_actual_ / size).ravel())
-        self.weights_ = {name: float(w) for name, w in zip(names, weights)}
-        self.validation_forecast_ = np.tensordot(weights, forecasts, axes=1)  # [v, H, k]
+        self.weights_, self.validation_forecast_ = self._weigh(forecasts, self.validation_actual_)
         self.window_ = max(m.context_length() for m in self.members_.values())
         self.context_ = matrix[-self.window_ :].copy()
+        self.n_seen_ = len(matrix)
         return self
+
+    def _weigh(self, forecasts: np.ndarray, actual: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        """Member weights from validation forecasts ``[M, v, H, k]``, and the weighted forecast ``[v, H, k]``."""
+        # A common size per target, so token counts do not drown request counts.
+        size = np.abs(actual).mean(axis=(0, 1))
+        size = np.where(size > 0, size, 1.0)
+        weights = convex_weights((forecasts / size).reshape(len(forecasts), -1), (actual / size).ravel())
+        return {name: float(w) for name, w in zip(self.members_, weights)}, np.tensordot(weights, forecasts, axes=1)
+
+    def _prepare_update(self, new_y: Any) -> list:
+        """Update every member, then re-weigh them on their refreshed validation windows."""
+        check_is_fitted(self, "context_")
+        new, _ = as_matrix(new_y, "new_y")
+        plan = [step for member in self.members_.values() for step in member._prepare_update(new)]
+        rolled = {id(target): changes for target, changes in plan}
+        buffers = [rolled[id(member)] for member in self.members_.values()]
+        actual = buffers[0]["validation_actual_"]
+        weights, forecast = self._weigh(np.stack([b["validation_forecast_"] for b in buffers]), actual)
+        own = dict(weights_=weights, validation_forecast_=forecast, validation_actual_=actual,
+                   validation_origins_=buffers[0]["validation_origins_"],
+                   context_=np.concatenate([self.context_, new])[-self.window_ :], n_seen_=self.n_seen_ + len(new))
+        return plan + [(self, own)]
 
     def context_length(self) -> int:
         return int(self.window_)

@@ -64,6 +64,40 @@ class Forecast:
         data = np.stack([getattr(self, f) for f in fields], axis=2).reshape(self.steps, -1)  # [steps, k*3]
         return pd.DataFrame(data, index=index, columns=columns)
 
+    def to_requests(self, random_state=None, lengths: pd.DataFrame | None = None, recent: int | None = 2000,
+                    quantity: str = "yhat", format: str = "native") -> pd.DataFrame:
+        """Synthetic future requests for a simulator, following this forecast.
+
+        Each bucket gets ``Poisson(forecast)`` requests at uniform random instants in it.
+        Token lengths are drawn (prompt and output together) from the last ``recent``
+        rows of ``lengths`` (a request log, e.g. the raw Azure trace), else from the
+        tokens per request of the history's buckets; when the forecast predicted
+        ``input_tokens``/``output_tokens``, each bucket's lengths are scaled so they sum
+        to the forecast (up to rounding; every request keeps at least one token).
+        ``quantity="upper"`` draws from the interval's upper bound (a stress test).
+
+        ``format="native"``: columns ``arrival_time_ns`` (int64 ns since the epoch),
+        ``input_tokens``, ``output_tokens``. ``format="vidur"``: Vidur's trace columns
+        ``arrived_at`` (seconds since the first forecast bucket), ``num_prefill_tokens``,
+        ``num_decode_tokens``.
+        """
+        from .synthetic_requests import forecast_to_requests, to_vidur
+
+        if format not in ("native", "vidur"):
+            from .errors import WorkloadDataError
+
+            raise WorkloadDataError(f"format={format!r} must be 'native' or 'vidur'.")
+        requests = forecast_to_requests(self, random_state=random_state, lengths=lengths, recent=recent,
+                                        quantity=quantity)
+        return to_vidur(requests, start=self.index[0]) if format == "vidur" else requests
+
+    def plot(self, targets=None, history: int | None = None, ax=None):
+        """History, forecast and interval band, confidence in the title: a matplotlib ``Figure``
+        (``.savefig("forecast.png")``). Needs the ``plot`` extra (matplotlib)."""
+        from .plotting import plot_forecast
+
+        return plot_forecast(self, targets=targets, history=history, ax=ax)
+
     def __repr__(self) -> str:
         return (
             f"Forecast(model={self.model!r}, targets={list(self.targets)}, steps={self.steps}, "

@@ -1,0 +1,179 @@
+"""The rolling-origin backtest: pure metrics (hypothesis) and the protocol on series whose answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from workload_predictor import WorkloadDataError, WorkloadPredictor
+from workload_predictor.backtest import (
+    backtest,
+    backtest_origins,
+    coverage,
+    default_season_length,
+    interval_width,
+    mae,
+    mase,
+    naive_scale,
+    refit_points,
+    rmse,
+    run_backtest,
+    smape,
+)
+from workload_predictor.confidence import wape
+
+finite = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def pairs(draw):
+    n = draw(st.integers(1, 40))
+    a = draw(arrays(np.float64, n, elements=finite))
+    f = draw(arrays(np.float64, n, elements=finite))
+    return a, f
+
+
+# -- metrics ---------------------------------------------------------------------------------
+@given(pairs())
+def test_error_metrics_are_ordered_and_zero_only_for_exact_forecasts(pair):
+    a, f = pair
+    assert 0.0 <= mae(a, f) <= rmse(a, f) + 1e-9 * (1 + rmse(a, f))  # RMSE >= MAE (power-mean inequality)
+    assert (mae(a, f) == 0.0) == bool(np.array_equal(a, f))
+    assert mae(a, a) == rmse(a, a) == smape(a, a) == 0.0
+
+
+@given(pairs())
+def test_smape_is_symmetric_and_bounded(pair):
+    a, f = pair
+    assert 0.0 <= smape(a, f) <= 2.0
+    assert smape(a, f) == pytest.approx(smape(f, a))
+
+
+@given(pairs())
+def test_wape_and_mase_are_mae_rescaled(pair):
+    a, f = pair
+    total = float(np.abs(a).sum())
+    if total > 0:
+        assert wape(a, f) * total / len(a) == pytest.approx(mae(a, f), rel=1e-9, abs=1e-9)
+    assert mase(a, f, 2.0) == pytest.approx(mae(a, f) / 2.0)
+
+
+def test_mase_scale_is_the_in_sample_naive_error():
+    history = np.array([1.0, 3.0, 2.0, 6.0])
+    assert naive_scale(history) == pytest.approx((2 + 1 + 4) / 3)
+    assert naive_scale(history, season=2) == pytest.approx((1 + 3) / 2)
+    assert mase([1.0], [1.0], 0.0) == 0.0 and math.isinf(mase([1.0], [2.0], 0.0))
+    with pytest.raises(WorkloadDataError):
+        naive_scale([1.0])
+
+
+@given(pairs(), st.floats(0, 100))
+def test_coverage_and_width(pair, half):
+    a, f = pair
+    assert coverage(a, a - half, a + half) == 1.0
+    assert interval_width(f - half, f + half) == pytest.approx(2 * half)
+    inside = coverage(a, f - half, f + half)
+    assert inside == pytest.approx(np.mean(np.abs(a - f) <= half))
+
+
+# -- protocol --------------------------------------------------------------------------------
+def frame(y: np.ndarray, freq: str = "1min") -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=len(y), freq=freq), "requests": y})
+
+
+def test_origins_and_refits_follow_the_parameters():
+    origins = backtest_origins(200, horizon=5, test_size=0.25, stride=2)
+    assert origins[0] == 150 and origins[-1] <= 195 and np.all(np.diff(origins) == 2)
+    assert np.array_equal(backtest_origins(200, 5, 50, 1), np.arange(150, 196))
+    refits = refit_points(np.arange(150, 196), 20)
+    assert np.array_equal(refits, [150, 170, 190])
+    assert len(refit_points(np.arange(150, 196), None)) == 3
+    for bad in ({"test_size": 3}, {"test_size": 0.999}, {"stride": 0}):
+        with pytest.raises(WorkloadDataError):
+            backtest_origins(200, 5, **{"test_size": 0.25, "stride": 1, **bad})
+
+
+def test_season_length_is_a_calendar_period_the_data_repeats():
+    assert default_season_length(pd.Timedelta("1s"), 3000) == 60  # an hour needs 3 h of history
+    assert default_season_length(pd.Timedelta("1min"), 5000) == 1440
+    assert default_season_length(pd.Timedelta("1h"), 100) == 24
+    assert default_season_length(pd.Timedelta("1h"), 50) == 1
+
+
+def test_forecasts_use_only_the_past():
+    """Naive forecasts equal the last value before each origin, even across a level shift."""
+    y = np.r_[np.full(150, 5.0), np.full(50, 50.0)]
+    result = run_backtest(frame(y), [], ["naive"], horizon=4, test_size=60, refit_every=25, verbose=False)
+    yhat = result.forecasts["naive"]["yhat"][:, :, 0]
+    expected = y[result.origins - 1]
+    assert np.array_equal(yhat, np.repeat(expected[:, None], 4, axis=1))
+    assert list(result.refits) == [140, 165, 190]
+    assert result.table.loc[0, "n_refits"] == 3 and result.table.loc[0, "n_origins"] == len(result.origins)
+
+
+def test_moving_average_beats_naive_on_white_noise():
+    """On i.i.d. noise the 12-point mean has error variance sigma^2 (1 + 1/12) against naive's 2 sigma^2:
+    an MAE ratio of sqrt(24 / 13) = 1.36 in theory."""
+    rng = np.random.default_rng(0)
+    y = 100 + 10 * rng.standard_normal(1200)
+    table = backtest(frame(y), [], horizon=5, test_size=400, refit_every=200, verbose=False).set_index("model")
+    ratio = table.loc["naive", "mae"] / table.loc["moving_average", "mae"]
+    assert 1.2 < ratio < 1.55
+    # Exchangeable errors: split-conformal coverage near its level. The calibration set has ~100 windows,
+    # so the realised level has a standard deviation of about sqrt(0.9 * 0.1 / 100) = 0.03.
+    assert abs(table.loc["moving_average", "coverage"] - 0.9) < 4 * 0.03
+    assert table.loc["moving_average", "mase"] < table.loc["naive", "mase"]
+
+
+def test_dlinear_recovers_a_noiseless_periodic_series_and_beats_every_baseline():
+    t = np.arange(900)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 24) + 0.01 * t
+    table = backtest(frame(y, "1h"), ["dlinear"], horizon=6, test_size=120, refit_every=60,
+                     verbose=False).set_index("model")
+    assert table.loc["dlinear", "mae"] < 1e-3 * y.std()
+    assert table.loc["dlinear", "mae"] < table.drop(index="dlinear")["mae"].min()
+    # A 24-hour season is known for hourly buckets, and the seasonal naive nearly nails it.
+    assert table.loc["seasonal_naive", "mae"] < table.loc["naive", "mae"]
+    assert list(table.columns[:2]) == ["target", "kind"]
+    for column in ("rmse", "smape", "wape", "mase", "coverage", "interval_width", "confidence", "fit_seconds",
+                   "predict_ms"):
+        assert np.isfinite(table[column]).all(), column
+
+
+def test_several_targets_give_one_row_each_and_by_step_errors():
+    rng = np.random.default_rng(1)
+    data = frame(rng.poisson(20, 600).astype(float))
+    data["input_tokens"] = data["requests"] * 100 + rng.poisson(50, 600)
+    result = run_backtest(data, ["dlinear"], ["naive"], horizon=3, target=["requests", "input_tokens"],
+                          test_size=90, refit_every=45, verbose=False)
+    assert list(zip(result.table["model"], result.table["target"])) == [
+        ("dlinear", "requests"), ("dlinear", "input_tokens"), ("naive", "requests"), ("naive", "input_tokens")]
+    assert result.by_step.shape == (3, 4)
+    row = result.table.iloc[0]
+    assert result.by_step[("dlinear", "requests")].mean() == pytest.approx(row["mae"])
+
+
+def test_predictor_evaluate_matches_backtest_and_templates_keep_their_settings():
+    rng = np.random.default_rng(2)
+    data = frame(rng.poisson(30, 500).astype(float))
+    predictor = WorkloadPredictor(model="dlinear", horizon=4, window=24)
+    table = predictor.evaluate(data, test_size=80, refit_every=40, verbose=False)
+    direct = backtest(data, [WorkloadPredictor(model="dlinear", horizon=4, window=24)], horizon=4, test_size=80,
+                      refit_every=40, verbose=False)
+    pd.testing.assert_frame_equal(table.drop(columns=["fit_seconds", "predict_ms"]),
+                                  direct.drop(columns=["fit_seconds", "predict_ms"]))
+    assert not hasattr(predictor, "model_")  # evaluating does not fit the predictor itself
+
+
+def test_bad_model_names_are_typed_errors():
+    data = frame(np.arange(300, dtype=float))
+    with pytest.raises(WorkloadDataError, match="unknown"):
+        backtest(data, ["prophet"], verbose=False)
+    with pytest.raises(WorkloadDataError, match="twice"):
+        backtest(data, ["naive"], ["naive"], verbose=False)

@@ -1,0 +1,335 @@
+"""Rolling-origin backtest: how well does each model forecast data it has not seen?
+
+The protocol (expanding window, as in Hyndman & Athanasopoulos, *Forecasting:
+Principles and Practice*, section 5.10):
+
+* the last ``test_size`` buckets of the series are the test span; a forecast origin
+  is placed every ``stride`` buckets in it (each origin's full horizon lies in the data);
+* every ``refit_every`` buckets of the test span, each model is refitted on all data
+  before that point (the window expands), calibrating its interval and confidence on
+  its own validation tail exactly as ``WorkloadPredictor.fit`` does;
+* between refits, the fitted model forecasts each origin from the data before it
+  (never after: no leakage);
+* the errors of all origins and horizon steps are pooled into one row per model and
+  target, next to the same numbers for the baselines naive (last value), seasonal
+  naive and moving average.
+
+The metric functions are pure and documented one by one below.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._progress import progress_bar
+from .confidence import wape
+from .data import BucketedSeries, prepare_series
+from .errors import WorkloadDataError
+from .windows import targets_at
+
+BASELINES = ("naive", "seasonal_naive", "moving_average")
+MODEL_NAMES = ("dlinear", "lstm", "ensemble") + BASELINES
+METRICS = ("mae", "rmse", "smape", "wape", "mase", "coverage", "interval_width", "confidence",
+           "fit_seconds", "predict_ms")
+
+
+# -- metrics: pure functions of arrays -------------------------------------------------------
+def mae(actual: Any, forecast: Any) -> float:
+    """Mean absolute error."""
+    return float(np.mean(np.abs(np.asarray(actual, float) - np.asarray(forecast, float))))
+
+
+def rmse(actual: Any, forecast: Any) -> float:
+    """Root mean squared error."""
+    return float(np.sqrt(np.mean((np.asarray(actual, float) - np.asarray(forecast, float)) ** 2)))
+
+
+def smape(actual: Any, forecast: Any) -> float:
+    """Symmetric MAPE as a fraction in ``[0, 2]``: mean of ``2|a - f| / (|a| + |f|)``.
+
+    A point where actual and forecast are both 0 is a perfect forecast and counts 0
+    (empty buckets are common in bursty traces, so they must not give 0/0).
+    """
+    a, f = np.asarray(actual, float), np.asarray(forecast, float)
+    denominator = np.abs(a) + np.abs(f)
+    ratio = np.divide(2.0 * np.abs(a - f), denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    return float(np.mean(ratio))
+
+
+def naive_scale(history: Any, season: int = 1) -> float:
+    """MASE's scale: the in-sample MAE of the (seasonal) naive one-step forecast on ``history``."""
+    y = np.asarray(history, float)
+    if len(y) <= season:
+        raise WorkloadDataError(f"MASE needs more than {season} history points, got {len(y)}.")
+    return float(np.mean(np.abs(y[season:] - y[:-season])))
+
+
+def mase(actual: Any, forecast: Any, scale: float) -> float:
+    """Mean absolute scaled error: ``MAE / scale`` (Hyndman & Koehler, 2006); < 1 beats the in-sample naive.
+
+    A zero scale (a constant history) gives 0 for an exact forecast and infinity otherwise.
+    """
+    error = mae(actual, forecast)
+    if scale == 0.0:
+        return 0.0 if error == 0.0 else math.inf
+    return error / scale
+
+
+def coverage(actual: Any, lower: Any, upper: Any) -> float:
+    """Share of actual values inside ``[lower, upper]`` (bounds included)."""
+    a = np.asarray(actual, float)
+    return float(np.mean((np.asarray(lower, float) <= a) & (a <= np.asarray(upper, float))))
+
+
+def interval_width(lower: Any, upper: Any) -> float:
+    """Mean width ``upper - lower`` of the prediction intervals."""
+    return float(np.mean(np.asarray(upper, float) - np.asarray(lower, float)))
+
+
+# -- the protocol ----------------------------------------------------------------------------
+def default_season_length(freq: pd.Timedelta, n_train: int) -> int:
+    """The seasonal-naive period in buckets: the longest of a day, an hour or a minute that the
+    training data holds at least three times and that spans at least two buckets (else 1)."""
+    for period in (pd.Timedelta(days=1), pd.Timedelta(hours=1), pd.Timedelta(minutes=1)):
+        buckets = int(period // freq)
+        if buckets >= 2 and 3 * buckets <= n_train:
+            return buckets
+    return 1
+
+
+def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) -> np.ndarray:
+    """Forecast origins of the test span: every ``stride`` buckets from ``n - test_size`` on,
+    each with its whole horizon inside the series."""
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
+        raise WorkloadDataError(f"test_size={test_size!r} must be a fraction in (0, 1) or a number of buckets.")
+    span = int(round(test_size * n)) if 0 < test_size < 1 else int(test_size)
+    if span < horizon or span >= n:
+        raise WorkloadDataError(
+            f"test_size={test_size!r} gives a test span of {span} buckets; it must hold at least one horizon "
+            f"({horizon}) and leave training data (the series has {n} buckets)."
+        )
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise WorkloadDataError(f"stride={stride!r} must be a positive integer number of buckets.")
+    return np.arange(n - span, n - horizon + 1, stride)
+
+
+def refit_points(origins: np.ndarray, refit_every: int | None) -> np.ndarray:
+    """Origins at which the models are refitted: the first origin, then every ``refit_every`` buckets.
+
+    ``None`` refits three times over the test span.
+    """
+    first, last = int(origins[0]), int(origins[-1])
+    if refit_every is None:
+        refit_every = max(1, math.ceil((last - first + 1) / 3))
+    if isinstance(refit_every, bool) or not isinstance(refit_every, (int, np.integer)) or refit_every < 1:
+        raise WorkloadDataError(f"refit_every={refit_every!r} must be a positive integer number of buckets.")
+    points = np.arange(first, last + 1, refit_every)
+    # Each refit must own at least one origin.
+    owned = np.searchsorted(origins, points, side="left")
+    return points[np.unique(owned, return_index=True)[1]]
+
+
+@dataclass
+class BacktestResult:
+    """The pooled table, the MAE by horizon step, and the raw forecasts of each model."""
+
+    table: pd.DataFrame
+    by_step: pd.DataFrame  # index: step 1..H; columns: (model, target) MAE
+    origins: np.ndarray
+    refits: np.ndarray
+    actual: np.ndarray  # (origins, H, k)
+    forecasts: dict[str, dict[str, np.ndarray]]  # model -> {"yhat", "lower", "upper"}: (origins, H, k)
+
+
+def _template(model: Any, params: dict[str, Any]):
+    from .predictor import WorkloadPredictor
+
+    if isinstance(model, WorkloadPredictor):
+        return model.model, model.get_params()
+    if not isinstance(model, str) or model not in MODEL_NAMES:
+        raise WorkloadDataError(
+            f"model {model!r} is unknown; choose from {', '.join(MODEL_NAMES)} or pass a WorkloadPredictor."
+        )
+    return model, dict(params, model=model)
+
+
+def run_backtest(
+    data: pd.DataFrame | pd.Series | BucketedSeries,
+    models: Sequence[Any] = ("dlinear", "lstm", "ensemble"),
+    baselines: Sequence[str] = BASELINES,
+    *,
+    horizon: int = 10,
+    level: float = 0.9,
+    timestamp: str | None = "timestamp",
+    target: str | Sequence[str] = "requests",
+    freq: Any = None,
+    unit: str | None = None,
+    origin: Any = None,
+    test_size: float | int = 0.25,
+    stride: int = 1,
+    refit_every: int | None = None,
+    season_length: int | None = None,
+    moving_average_window: int = 12,
+    random_state: int | None = 0,
+    verbose: bool | None = None,
+    **params: Any,
+) -> BacktestResult:
+    """Backtest ``models`` and ``baselines`` on one series; see :func:`backtest` for the parameters."""
+    series = data if isinstance(data, BucketedSeries) else prepare_series(
+        data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
+    n, k = series.values.shape
+    origins = backtest_origins(n, horizon, test_size, stride)
+    refits = refit_points(origins, refit_every)
+    season = season_length or default_season_length(series.freq, int(origins[0]))
+    baseline_window = {"naive": None, "seasonal_naive": season, "moving_average": moving_average_window}
+    common = dict(params, horizon=horizon, level=level, random_state=random_state)
+    if "verbose" in _predictor_params():
+        common["verbose"] = False  # one bar for the whole backtest, not one per LSTM fit
+    specs: list[tuple[str, dict[str, Any]]] = []
+    for model in list(models) + list(baselines):
+        name, spec = _template(model, common)
+        if name in BASELINES and isinstance(model, str):
+            spec["window"] = baseline_window[name]
+        if any(name == seen for seen, _ in specs):
+            raise WorkloadDataError(f"{name!r} is listed twice among models and baselines; name it once.")
+        specs.append((name, spec))
+
+    actual = targets_at(series.values, origins, horizon)  # (origins, H, k)
+    scale = [naive_scale(series.values[: origins[0], j]) for j in range(k)]
+    rows, by_step, forecasts = [], {}, {}
+    with progress_bar(len(specs) * len(refits), "backtest", verbose, unit="fit") as bar:
+        for name, spec in specs:
+            bar.set_description(f"backtest {name}")
+            result = _run_one(series, spec, origins, refits)
+            forecasts[name] = {key: result[key] for key in ("yhat", "lower", "upper")}
+            for j, target_name in enumerate(series.targets):
+                a = actual[..., j]
+                yhat, lower, upper = (result[key][..., j] for key in ("yhat", "lower", "upper"))
+                rows.append({
+                    "model": name, "target": target_name, "kind": "baseline" if name in BASELINES else "model",
+                    "mae": mae(a, yhat), "rmse": rmse(a, yhat), "smape": smape(a, yhat), "wape": wape(a, yhat),
+                    "mase": mase(a, yhat, scale[j]), "coverage": coverage(a, lower, upper),
+                    "interval_width": interval_width(lower, upper),
+                    "confidence": float(np.mean(result["confidence"][:, j])),
+                    "fit_seconds": float(np.mean(result["fit_seconds"])),
+                    "predict_ms": float(np.median(result["predict_seconds"])) * 1e3,
+                    "n_origins": len(origins), "n_refits": len(refits),
+                })
+                by_step[(name, target_name)] = np.abs(a - yhat).mean(axis=0)
+            bar.update(len(refits))
+    table = pd.DataFrame(rows)
+    steps = pd.DataFrame(by_step, index=pd.RangeIndex(1, horizon + 1, name="step"))
+    steps.columns.names = ["model", "target"]
+    return BacktestResult(table=table, by_step=steps, origins=origins, refits=refits, actual=actual,
+                          forecasts=forecasts)
+
+
+def _predictor_params() -> list[str]:
+    from .predictor import WorkloadPredictor
+
+    return WorkloadPredictor._param_names()
+
+
+def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, refits: np.ndarray) -> dict:
+    """Fit at each refit point on the data before it, forecast the origins up to the next refit."""
+    from .predictor import WorkloadPredictor
+
+    n_origins, horizon, k = len(origins), spec["horizon"], series.values.shape[1]
+    yhat = np.empty((n_origins, horizon, k))
+    halfwidth = np.empty_like(yhat)
+    confidence, fit_seconds, predict_seconds = [], [], []
+    bounds = np.searchsorted(origins, refits, side="left").tolist() + [n_origins]
+    for point, first, stop in zip(refits, bounds[:-1], bounds[1:]):
+        train = pd.DataFrame(series.values[:point], index=series.index[:point], columns=list(series.targets))
+        predictor = WorkloadPredictor(**spec)
+        started = time.perf_counter()
+        predictor.fit(train, timestamp=None, target=list(series.targets), freq=series.freq)
+        fit_seconds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        predictor.predict()
+        predict_seconds.append(time.perf_counter() - started)
+        # The fitted model reads only the points before each origin.
+        yhat[first:stop] = np.clip(predictor.model_.predict_at(series.values, origins[first:stop]), 0.0, None)
+        halfwidth[first:stop] = predictor.interval_halfwidth_[None]
+        confidence.append(predictor._confidence_by_index)
+    return {
+        "yhat": yhat, "lower": np.clip(yhat - halfwidth, 0.0, None), "upper": yhat + halfwidth,
+        "confidence": np.asarray(confidence, float), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+    }
+
+
+def backtest(
+    data: pd.DataFrame | pd.Series,
+    models: Sequence[Any] = ("dlinear", "lstm", "ensemble"),
+    baselines: Sequence[str] = BASELINES,
+    *,
+    horizon: int = 10,
+    level: float = 0.9,
+    timestamp: str | None = "timestamp",
+    target: str | Sequence[str] = "requests",
+    freq: Any = None,
+    unit: str | None = None,
+    origin: Any = None,
+    test_size: float | int = 0.25,
+    stride: int = 1,
+    refit_every: int | None = None,
+    season_length: int | None = None,
+    moving_average_window: int = 12,
+    random_state: int | None = 0,
+    verbose: bool | None = None,
+    **params: Any,
+) -> pd.DataFrame:
+    """Rolling-origin backtest (expanding window) of models against the baselines.
+
+    Parameters
+    ----------
+    data : DataFrame or Series
+        A bucketed series, as for :meth:`WorkloadPredictor.fit` (a request log goes
+        through :func:`workload_predictor.bucketize` first).
+    models : sequence of str or WorkloadPredictor
+        Models to score: names (``"dlinear"``, ``"lstm"``, ``"ensemble"``) built with
+        ``params``, or unfitted ``WorkloadPredictor`` templates used with their own settings.
+    baselines : sequence of str
+        From ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season
+        earlier) and ``"moving_average"`` (mean of the last ``moving_average_window``).
+    horizon, level :
+        Forecast horizon (buckets) and interval level.
+    test_size : float or int
+        The test span: a fraction of the series (default the last quarter) or a number of buckets.
+    stride : int
+        Buckets between forecast origins in the test span (1: every bucket is an origin).
+    refit_every : int or None
+        Buckets of the test span between refits (the refit cadence); ``None`` refits three times.
+    season_length : int or None
+        The seasonal-naive period in buckets; ``None`` takes the longest of a day, an hour
+        or a minute that the training data holds three times.
+    random_state : int or None
+        Seed for the LSTM members (default 0: reproducible tables).
+    verbose : bool or None
+        A progress bar over the fits: ``None`` on a terminal only, ``False`` never.
+    **params :
+        Further ``WorkloadPredictor`` parameters for the named models (e.g. ``max_epochs``).
+
+    Returns
+    -------
+    DataFrame
+        One row per model and target, models first, then baselines: ``model``, ``target``,
+        ``kind`` (model/baseline), ``mae``, ``rmse``, ``smape`` (fraction in [0, 2]),
+        ``wape`` (fraction), ``mase`` (against the in-sample one-step naive error before the
+        test span), ``coverage`` (share of actuals inside the interval), ``interval_width``
+        (mean), ``confidence`` (the model's own score, mean over refits), ``fit_seconds``
+        (mean per fit), ``predict_ms`` (median of one ``predict()`` call), ``n_origins``,
+        ``n_refits``.
+    """
+    return run_backtest(
+        data, models, baselines, horizon=horizon, level=level, timestamp=timestamp, target=target, freq=freq,
+        unit=unit, origin=origin, test_size=test_size, stride=stride, refit_every=refit_every,
+        season_length=season_length, moving_average_window=moving_average_window, random_state=random_state,
+        verbose=verbose, **params,
+    ).table

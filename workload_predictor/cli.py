@@ -1,0 +1,487 @@
+"""The ``workload-predictor`` command line: forecast, evaluate and inspect a trace.
+
+A thin layer over the library (readers.read_trace, WorkloadPredictor, backtest,
+plotting, synthetic_requests): every number it prints comes from those.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import numpy as np
+import pandas as pd
+
+from .errors import WorkloadDataError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_DEPENDENCY = 0, 1, 2, 3, 4
+TARGETS = ("requests", "input_tokens", "output_tokens")
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success
+  1  internal error (a bug: rerun with --debug and report the traceback)
+  2  usage error (unknown option, missing argument, file not found)
+  3  bad input data (unreadable file, bad timestamps, too little history, ...)
+  4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
+
+log = logging.getLogger(__name__)
+
+
+class Failure(Exception):
+    """An error the command reports in one line, with its exit code."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def handle_errors(command: Callable) -> Callable:
+    """Turn exceptions into one clear line on stderr and an exit code (a traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> None:
+        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                            format="%(levelname)s %(name)s: %(message)s")
+        try:
+            command(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line unless --debug
+            if debug:
+                raise
+            if isinstance(exc, Failure):
+                message, code = str(exc), exc.code
+            elif isinstance(exc, ImportError):
+                message, code = _one_line(exc), EXIT_DEPENDENCY
+            elif isinstance(exc, (ValueError, OSError)):  # WorkloadDataError and NotFittedError are ValueErrors
+                message, code = _one_line(exc), EXIT_DATA
+            else:
+                message = f"internal error ({type(exc).__name__}: {_one_line(exc)}); rerun with --debug for the traceback"
+                code = EXIT_INTERNAL
+            click.echo(f"error: {message}", err=True)
+            sys.exit(code)
+
+    return click.option("--debug", is_flag=True, help="Show the full traceback on errors and debug logging.")(wrapper)
+
+
+def input_options(command: Callable) -> Callable:
+    """How to read TRACE: shared by every command."""
+    options = [
+        click.option("--timestamp-col", default=None, metavar="NAME",
+                     help="Timestamp column (default: TIMESTAMP, timestamp, arrival_time, arrived_at, ... "
+                          "whichever the file has)."),
+        click.option("--unit", type=click.Choice(["s", "ms", "us", "ns"]), default=None,
+                     help="Unit of numeric timestamps (epochs, or offsets with --origin). Inferred from the "
+                          "magnitude when unambiguous."),
+        click.option("--origin", default=None, metavar="TIME",
+                     help="Start of the trace for relative numeric timestamps, e.g. 2024-05-10T00:00:00Z."),
+        click.option("--input-col", default=None, metavar="NAME",
+                     help="Prompt-token column of a request log (default: ContextTokens, input_tokens, ...)."),
+        click.option("--output-col", default=None, metavar="NAME",
+                     help="Output-token column of a request log (default: GeneratedTokens, output_tokens, ...)."),
+        click.option("--keep-partial", is_flag=True,
+                     help="Keep the first and last buckets of a request log (partial: the trace starts and "
+                          "ends inside them), which are dropped by default."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _read(path: str, freq: str | None, opts: dict[str, Any]):
+    from .readers import read_trace
+
+    return read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
+                      origin=opts["origin"], input_column=opts["input_col"], output_column=opts["output_col"],
+                      keep_partial=opts["keep_partial"])
+
+
+def _targets(trace, targets: tuple[str, ...]) -> list[str]:
+    chosen = list(dict.fromkeys(targets or ("requests",)))
+    missing = [t for t in chosen if t not in trace.series.columns]
+    if missing:
+        raise WorkloadDataError(
+            f"{trace.path.name} has no {', '.join(missing)} (it has {', '.join(c for c in trace.series.columns if c != 'timestamp')}); "
+            "for token targets pass a log with token columns (see --input-col/--output-col)."
+        )
+    return chosen
+
+
+def _split_names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()] if value else []
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(allowed)}.",
+                                 param_hint=option)
+    return names
+
+
+def _width(freq: pd.Timedelta) -> str:
+    seconds = freq / pd.Timedelta(seconds=1)
+    return f"{seconds:g} s" if seconds < 60 else f"{seconds / 60:g} min"
+
+
+def _stamp(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if ts.tzinfo is not None else "")
+
+
+def _echo_trace(trace, freq: pd.Timedelta) -> None:
+    series = trace.series
+    source = f"{len(trace.log):,} requests" if trace.log is not None else f"{len(series):,} rows"
+    click.echo(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {len(series):,} buckets of {_width(freq)}, "
+               f"{_stamp(series['timestamp'].iloc[0])} .. {_stamp(series['timestamp'].iloc[-1])}")
+
+
+def _freq_of(trace) -> pd.Timedelta:
+    from .data import infer_freq, to_utc_index
+
+    return infer_freq(to_utc_index(trace.series["timestamp"]))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="workload-predictor", prog_name="workload-predictor")
+def main() -> None:
+    """Forecast the load of an LLM-serving system from a request log.
+
+    \b
+    Examples:
+      workload-predictor inspect AzureLLMInferenceTrace_conv.csv
+      workload-predictor forecast AzureLLMInferenceTrace_conv.csv --freq 10s --horizon 30 --plot fc.png
+      workload-predictor evaluate AzureLLMInferenceTrace_conv.csv --freq 10s --horizon 30
+
+    Run `workload-predictor COMMAND --help` for each command's options.
+    """
+
+
+# -- forecast ---------------------------------------------------------------------------------
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("trace", type=click.Path(exists=True, dir_okay=False))
+@click.option("--freq", default=None, metavar="WIDTH",
+              help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own).")
+@click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
+@click.option("--model", type=click.Choice(["dlinear", "lstm", "ensemble", "naive", "moving_average",
+                                            "seasonal_naive"]), default="ensemble", show_default=True)
+@click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Coverage of the prediction interval.")
+@click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
+              help="What to forecast; repeat for several (default: requests).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (LSTM training, --requests).")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the forecast table: .csv or .json.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Draw history, forecast and interval to a PNG (needs matplotlib).")
+@click.option("--requests", "requests_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write synthetic future requests (Poisson arrivals, token lengths from recent requests) as CSV.")
+@click.option("--format", "requests_format", type=click.Choice(["native", "vidur"]), default="native",
+              show_default=True,
+              help="--requests columns: native (arrival_time_ns, input_tokens, output_tokens) or vidur "
+                   "(arrived_at seconds, num_prefill_tokens, num_decode_tokens).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@input_options
+@handle_errors
+def forecast(trace: str, freq: str | None, horizon: int, model: str, level: float, targets: tuple[str, ...],
+             seed: int, out: str | None, plot_path: str | None, requests_path: str | None, requests_format: str,
+             quiet: bool, **opts: Any) -> None:
+    """Fit a model on TRACE and forecast the next HORIZON buckets.
+
+    TRACE is a request log (one row per request, e.g. the raw Azure CSV
+    TIMESTAMP,ContextTokens,GeneratedTokens; also JSON Lines or Parquet) bucketed at
+    --freq, or an already-bucketed CSV with a `requests` column. Prints the last
+    observed bucket, the forecast table with its interval, the confidence
+    (1 - WAPE of the model's out-of-sample validation forecasts) and the fit and
+    predict times.
+
+    \b
+    Examples:
+      workload-predictor forecast AzureLLMInferenceTrace_conv.csv --freq 10s --horizon 30 \\
+          --model ensemble --out fc.csv --plot fc.png
+      workload-predictor forecast log.jsonl --timestamp-col t --unit ms --origin 2024-05-10T00:00:00Z \\
+          --freq 1s --target requests --target input_tokens --target output_tokens \\
+          --requests future.csv --format vidur
+    """
+    from .predictor import WorkloadPredictor
+
+    data = _read(trace, freq, opts)
+    chosen = _targets(data, targets)
+    if requests_path and "requests" not in chosen:
+        chosen.insert(0, "requests")
+    predictor = WorkloadPredictor(model=model, horizon=horizon, level=level, random_state=seed,
+                                  **_verbose_param(False if quiet else None))
+    predictor.fit(data.series, timestamp="timestamp", target=chosen)
+    started = time.perf_counter()
+    result = predictor.predict()
+    predict_ms = (time.perf_counter() - started) * 1e3
+
+    _echo_trace(data, predictor.freq_)
+    last = data.series.iloc[-1]
+    observed = ", ".join(f"{t}={last[t]:g}" for t in chosen)
+    click.echo(f"last    {_stamp(predictor.last_timestamp_)}  {observed}")
+    weights = getattr(predictor, "weights_", None)
+    detail = f" (weights {', '.join(f'{k} {v:.2f}' for k, v in weights.items())})" if weights else ""
+    click.echo(f"model   {model}{detail}: fit {predictor.fit_seconds_:.2f} s, predict {predict_ms:.1f} ms")
+    by_target = ", ".join(f"{t} {c:.2f}" for t, c in result.confidence_by_target.items())
+    click.echo(f"level   {level:g} interval; confidence {result.confidence:.2f}"
+               + (f" ({by_target})" if len(chosen) > 1 else "") + " = 1 - WAPE on validation")
+    click.echo("")
+    click.echo(_format_forecast(result).to_string())
+    if out:
+        _write_forecast(result, Path(out))
+        click.echo(f"wrote   {out}")
+    if plot_path:
+        result.plot().savefig(plot_path, dpi=110)
+        click.echo(f"wrote   {plot_path}")
+    if requests_path:
+        frame = result.to_requests(random_state=seed, lengths=data.log, format=requests_format)
+        frame.to_csv(requests_path, index=False)
+        click.echo(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
+
+
+def _verbose_param(verbose: bool | None) -> dict[str, Any]:
+    from .predictor import WorkloadPredictor
+
+    return {"verbose": verbose} if "verbose" in WorkloadPredictor._param_names() else {}
+
+
+def _format_forecast(result) -> pd.DataFrame:
+    frame = result.to_frame().round(2)
+    frame.index = [_stamp(t) for t in frame.index]
+    frame.index.name = "timestamp"
+    return frame
+
+
+def _write_forecast(result, path: Path) -> None:
+    frame = result.to_frame()
+    if isinstance(frame.columns, pd.MultiIndex):
+        frame.columns = [f"{target}_{field}" for target, field in frame.columns]
+    if path.suffix.lower() == ".json":
+        records = frame.reset_index()
+        records["timestamp"] = [t.isoformat() for t in records["timestamp"]]
+        payload = {"model": result.model, "level": result.level, "confidence": result.confidence,
+                   "confidence_by_target": result.confidence_by_target, "targets": list(result.targets),
+                   "forecast": records.to_dict(orient="records")}
+        path.write_text(json.dumps(payload, indent=2))
+    else:
+        frame.to_csv(path)
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("trace", type=click.Path(exists=True, dir_okay=False))
+@click.option("--freq", default=None, metavar="WIDTH", help="Bucket width for a request log, e.g. 1s, 10s.")
+@click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets forecast.")
+@click.option("--models", default="dlinear,lstm,ensemble", show_default=True,
+              help="Comma-separated models to score (dlinear, lstm, ensemble).")
+@click.option("--baselines", default="naive,seasonal_naive,moving_average", show_default=True,
+              help="Comma-separated baselines (naive, seasonal_naive, moving_average); '' for none.")
+@click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Interval level whose coverage is measured.")
+@click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
+              help="What to score; repeat for several (default: requests).")
+@click.option("--test-size", default=0.25, show_default=True, type=float,
+              help="Test span: a fraction of the series (< 1) or a number of buckets.")
+@click.option("--stride", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Buckets between forecast origins in the test span.")
+@click.option("--refit-every", default=None, type=click.IntRange(min=1),
+              help="Buckets between refits in the test span [default: three refits].")
+@click.option("--max-epochs", default=None, type=click.IntRange(min=1), help="LSTM epoch cap (default: the model's).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed of the LSTM.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the table as a JSON list of records, one per model and baseline.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Draw the MAE by horizon step to a PNG (needs matplotlib).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@input_options
+@handle_errors
+def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines: str, level: float,
+             targets: tuple[str, ...], test_size: float, stride: int, refit_every: int | None,
+             max_epochs: int | None, seed: int, json_path: str | None, plot_path: str | None, quiet: bool,
+             **opts: Any) -> None:
+    """Backtest models against baselines on TRACE (rolling origin, expanding window).
+
+    The last --test-size of the series is the test span; a forecast starts at every
+    --stride-th bucket of it, and the models are refitted every --refit-every buckets
+    on all data before that point. Prints one row per model and baseline: MAE, RMSE,
+    sMAPE and WAPE (fractions), MASE (against the in-sample naive), coverage of the
+    --level interval, mean interval width, the model's own confidence, mean fit time
+    (s) and predict time (ms).
+
+    \b
+    Examples:
+      workload-predictor evaluate AzureLLMInferenceTrace_conv.csv --freq 10s --horizon 30
+      workload-predictor evaluate AzureLLMInferenceTrace_code.csv --freq 1s --horizon 10 \\
+          --models dlinear,ensemble --refit-every 300 --json scores.json --plot steps.png
+    """
+    from .backtest import BASELINES, run_backtest
+
+    model_names = _split_names(models, ("dlinear", "lstm", "ensemble"), "--models")
+    baseline_names = _split_names(baselines, BASELINES, "--baselines")
+    if not model_names and not baseline_names:
+        raise click.BadParameter("name at least one model or baseline.", param_hint="--models")
+    data = _read(trace, freq, opts)
+    chosen = _targets(data, targets)
+    params = {"max_epochs": max_epochs} if max_epochs is not None else {}
+    result = run_backtest(data.series, model_names, baseline_names, horizon=horizon, level=level,
+                          target=chosen, test_size=test_size, stride=stride, refit_every=refit_every,
+                          random_state=seed, verbose=False if quiet else None, **params)
+    table = result.table
+    _echo_trace(data, _freq_of(data))
+    click.echo(f"backtest {len(result.origins)} origins x {horizon} steps, {len(result.refits)} refits, "
+               f"expanding window; interval level {level:g}")
+    click.echo("")
+    click.echo(format_table(table, multi_target=len(chosen) > 1))
+    for line in _verdicts(table):
+        click.echo(line)
+    if json_path:
+        Path(json_path).write_text(json.dumps(_records(table), indent=2))
+        click.echo(f"wrote   {json_path}")
+    if plot_path:
+        from .plotting import plot_error_by_step
+
+        plot_error_by_step(result.by_step, target=chosen[0],
+                           title=f"{data.path.name}: MAE by horizon step ({_width(_freq_of(data))} buckets)"
+                           ).savefig(plot_path, dpi=110)
+        click.echo(f"wrote   {plot_path}")
+
+
+def format_table(table: pd.DataFrame, multi_target: bool = False) -> str:
+    """The backtest table as printed: one row per model (and target)."""
+    columns = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE", "wape": "WAPE", "mase": "MASE",
+               "coverage": "coverage", "interval_width": "width", "confidence": "confidence",
+               "fit_seconds": "fit_s", "predict_ms": "predict_ms"}
+    shown = table.set_index(["model", "target"] if multi_target else "model")[list(columns)].rename(columns=columns)
+    return shown.to_string(float_format=lambda v: f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}")
+
+
+def _verdicts(table: pd.DataFrame) -> list[str]:
+    """One line per model: its MAE against the best baseline's."""
+    lines = []
+    for target, rows in table.groupby("target", sort=False):
+        baselines = rows[rows["kind"] == "baseline"]
+        if baselines.empty:
+            continue
+        best = baselines.loc[baselines["mae"].idxmin()]
+        for _, row in rows[rows["kind"] == "model"].iterrows():
+            change = (row["mae"] / best["mae"] - 1) * 100 if best["mae"] > 0 else math.nan
+            lines.append(f"{row['model']} MAE {row['mae']:.3f} vs best baseline {best['model']} {best['mae']:.3f}: "
+                         f"{change:+.1f}%" + (f" ({target})" if table["target"].nunique() > 1 else ""))
+    return ([""] + lines) if lines else []
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    records = []
+    for row in table.to_dict(orient="records"):
+        records.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
+                            v.item() if isinstance(v, np.generic) else v) for k, v in row.items()})
+    return records
+
+
+# -- inspect ----------------------------------------------------------------------------------
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("trace", type=click.Path(exists=True, dir_okay=False))
+@click.option("--freq", default="1s", show_default=True, metavar="WIDTH",
+              help="Bucket width used to count empty buckets and rates of a request log.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@input_options
+@handle_errors
+def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
+    """What to check first: span, rows, frequency, gaps, empty buckets, rate statistics.
+
+    For a request log: requests, span, median inter-arrival time and the longest
+    gaps between requests, then the series bucketed at --freq. For a bucketed
+    series: its inferred frequency and missing buckets. Rate statistics are per
+    bucket: mean, standard deviation, variance/mean (1 for Poisson arrivals; much
+    more means bursts), percentiles.
+
+    \b
+    Examples:
+      workload-predictor inspect AzureLLMInferenceTrace_code.csv
+      workload-predictor inspect requests.jsonl --timestamp-col t --unit ms --origin 2024-05-10T00:00:00Z --json
+    """
+    from .data import to_utc_index
+    from .readers import read_table
+
+    report = inspect_report(trace, freq, opts, read_table, to_utc_index)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def inspect_report(path: str, freq: str, opts: dict[str, Any], read_table, to_utc_index) -> dict[str, Any]:
+    from .data import infer_freq, parse_freq
+
+    frame = read_table(path)
+    if len(frame) == 0:
+        raise WorkloadDataError(f"{path}: the file holds no rows.")
+    from .readers import find_timestamp_column
+
+    column = find_timestamp_column(frame, opts["timestamp_col"])
+    stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column).sort_values()
+    bucketed = "requests" in frame.columns
+    span = stamps[-1] - stamps[0]
+    report: dict[str, Any] = {
+        "file": str(path), "kind": "bucketed series" if bucketed else "request log", "rows": len(frame),
+        "columns": ", ".join(map(str, frame.columns)), "timestamp column": column,
+        "first": stamps[0].isoformat(), "last": stamps[-1].isoformat(), "span": str(span),
+    }
+    steps = pd.Series(stamps[1:] - stamps[:-1])
+    if bucketed:
+        width = infer_freq(stamps) if len(stamps) > 1 else parse_freq(freq)
+        report["inferred frequency"] = str(width)
+        missing = int(((steps // width) - 1).clip(lower=0).sum()) if len(steps) else 0
+        report["missing buckets"] = missing
+        report["duplicate timestamps"] = int(stamps.duplicated().sum())
+        counts = pd.to_numeric(frame["requests"], errors="coerce").to_numpy(float)
+    else:
+        width = parse_freq(freq)
+        if len(steps):
+            median = steps.median()
+            report["median inter-arrival"] = str(median)
+            longest = int(np.argmax(steps.to_numpy()))
+            report["longest gap"] = f"{steps.iloc[longest]} after {stamps[longest].isoformat()}"
+            threshold = max(10 * width, pd.Timedelta(seconds=60))
+            report[f"gaps > {threshold}"] = int((steps > threshold).sum())
+        codes = np.asarray((stamps - stamps[0].floor(width)) // width, dtype=np.int64)
+        counts = np.bincount(codes).astype(float)
+        report["bucket width"] = str(width)
+        report["buckets"] = len(counts)
+        for name, aliases in (("input tokens", ("ContextTokens", "input_tokens", "num_prefill_tokens")),
+                              ("output tokens", ("GeneratedTokens", "output_tokens", "num_decode_tokens"))):
+            col = opts.get("input_col" if name.startswith("input") else "output_col") or next(
+                (a for a in aliases if a in frame.columns), None)
+            if col is not None and col in frame.columns:
+                values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
+                report[f"{name} per request"] = {"mean": float(np.nanmean(values)), "p50": float(np.nanmedian(values)),
+                                                 "p99": float(np.nanpercentile(values, 99)), "max": float(np.nanmax(values))}
+    if len(counts):
+        empty = int((counts == 0).sum())
+        report["empty buckets"] = f"{empty} of {len(counts)} ({empty / len(counts):.0%})"
+        mean = float(np.nanmean(counts))
+        report["requests per bucket"] = {
+            "mean": mean, "std": float(np.nanstd(counts)),
+            "var/mean": float(np.nanvar(counts) / mean) if mean > 0 else math.nan,
+            "p50": float(np.nanpercentile(counts, 50)), "p90": float(np.nanpercentile(counts, 90)),
+            "p99": float(np.nanpercentile(counts, 99)), "max": float(np.nanmax(counts)),
+        }
+    return report
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,132 @@
+"""Read a trace file (request log or bucketed series) into a bucketed frame, for the command line.
+
+Formats, by extension: ``.csv`` (also ``.csv.gz``), ``.jsonl``/``.json`` (JSON Lines),
+``.parquet`` (needs pyarrow). A file with a ``requests`` column is taken as an
+already-bucketed series; any other file is a request log (one row per request)
+and goes through :func:`workload_predictor.bucketize`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .data import bucketize, parse_freq, to_utc_index
+from .errors import WorkloadDataError
+from .synthetic_requests import INPUT_COLUMNS, OUTPUT_COLUMNS
+
+TIMESTAMP_COLUMNS = ("timestamp", "time", "arrival_time", "arrival_time_ns", "arrived_at", "ts", "datetime", "date")
+
+
+@dataclass
+class Trace:
+    """What the command line works on."""
+
+    series: pd.DataFrame  # timestamp, requests, [input_tokens, output_tokens]: every bucket present
+    log: pd.DataFrame | None  # the raw request log (None for a bucketed input)
+    kind: str  # "request log" or "bucketed series"
+    timestamp_column: str
+    path: Path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The file as a DataFrame, by extension; a WorkloadDataError saying why if it cannot be read."""
+    path = Path(path)
+    name = path.name.lower()
+    if not path.is_file():
+        raise WorkloadDataError(f"{path}: no such file.")
+    try:
+        if name.endswith((".csv", ".csv.gz", ".txt")):
+            return pd.read_csv(path)
+        if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz")):
+            # No date guessing: numeric timestamps stay numbers until the door reads them with --unit.
+            return pd.read_json(path, lines=not name.endswith(".json"), convert_dates=False, dtype=False)
+        if name.endswith(".parquet"):
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise WorkloadDataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow.") from None
+            return pd.read_parquet(path)
+    except WorkloadDataError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' parse errors are ValueErrors
+        raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({exc}).") from None
+    raise WorkloadDataError(f"{path}: unknown file type; use .csv, .csv.gz, .jsonl or .parquet.")
+
+
+def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
+    if given is not None:
+        if given not in frame.columns:
+            raise WorkloadDataError(
+                f"no timestamp column {given!r} (columns: {list(map(str, frame.columns))}); fix --timestamp-col."
+            )
+        return given
+    lower = {str(c).lower(): c for c in frame.columns}
+    for candidate in TIMESTAMP_COLUMNS:
+        if candidate in lower:
+            return lower[candidate]
+    raise WorkloadDataError(
+        f"no timestamp column found (columns: {list(map(str, frame.columns))}); name it with --timestamp-col."
+    )
+
+
+def _token_sums(log: pd.DataFrame, input_col: str | None, output_col: str | None) -> dict[str, str]:
+    sums = {}
+    for out, given, aliases in (("input_tokens", input_col, INPUT_COLUMNS), ("output_tokens", output_col, OUTPUT_COLUMNS)):
+        if given is not None and given not in log.columns:
+            raise WorkloadDataError(f"no token column {given!r} (columns: {list(map(str, log.columns))}).")
+        column = given or next((a for a in aliases if a in log.columns), None)
+        if column is not None:
+            sums[out] = column
+    return sums
+
+
+def read_trace(
+    path: str | Path,
+    freq: Any = None,
+    timestamp_column: str | None = None,
+    unit: str | None = None,
+    origin: Any = None,
+    input_column: str | None = None,
+    output_column: str | None = None,
+    keep_partial: bool = False,
+) -> Trace:
+    """Read ``path`` and return every bucket of the series.
+
+    A request log is bucketized at ``freq`` (required); its first and last buckets
+    are partial (the trace starts and ends inside them) and are dropped unless
+    ``keep_partial``. A bucketed series is read at its own frequency; ``freq``, if
+    given, must match it.
+    """
+    frame = read_table(path)
+    if len(frame) == 0:
+        raise WorkloadDataError(f"{path}: the file holds no rows.")
+    column = find_timestamp_column(frame, timestamp_column)
+    if "requests" in frame.columns:
+        stamps = to_utc_index(frame[column], unit=unit, origin=origin, name=column)
+        series = pd.DataFrame({"timestamp": stamps})
+        for name in ("requests", "input_tokens", "output_tokens"):
+            if name in frame.columns:
+                series[name] = frame[name].to_numpy()
+        series = series.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        if freq is not None and len(series) > 1:
+            width = parse_freq(freq)
+            steps = series["timestamp"].diff().dropna()
+            if (steps.median() != width):
+                raise WorkloadDataError(
+                    f"{path} is a bucketed series at {steps.median()}, not --freq {freq}; drop --freq or "
+                    "pass the raw request log to re-bucket it."
+                )
+        return Trace(series=series, log=None, kind="bucketed series", timestamp_column=column, path=Path(path))
+    if freq is None:
+        raise WorkloadDataError(f"{path} is a request log (one row per request): pass --freq, e.g. --freq 10s.")
+    series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin,
+                       sums=_token_sums(frame, input_column, output_column))
+    if not keep_partial:
+        if len(series) < 3:
+            raise WorkloadDataError(f"{path}: the log spans {len(series)} buckets of {freq}; use a smaller --freq.")
+        series = series.iloc[1:-1].reset_index(drop=True)
+    return Trace(series=series, log=frame, kind="request log", timestamp_column=column, path=Path(path))

@@ -1,0 +1,157 @@
+"""From a forecast to a synthetic request log that a serving simulator can replay.
+
+Each future bucket gets ``Poisson(forecast)`` requests at uniformly random instants
+inside it (a Poisson process whose rate is constant within the bucket). Token
+lengths are drawn, jointly per request (so prompt and output lengths keep their
+correlation), from the empirical distribution of recent requests; where the
+forecast also predicted token totals, the lengths in each bucket are scaled so
+that they add up to the forecast total for that bucket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import WorkloadDataError
+
+INPUT_COLUMNS = ("input_tokens", "ContextTokens", "num_prefill_tokens", "prompt_tokens")
+OUTPUT_COLUMNS = ("output_tokens", "GeneratedTokens", "num_decode_tokens", "completion_tokens")
+QUANTITIES = ("yhat", "lower", "upper")
+
+
+def _first_present(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    return next((name for name in names if name in frame.columns), None)
+
+
+def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) -> pd.DataFrame | None:
+    """Per-request ``input_tokens``/``output_tokens`` to draw from, or None if nothing says.
+
+    From ``lengths`` (a request log: one row per request, the last ``recent`` rows),
+    else from the forecast's history as tokens per request of each non-empty bucket
+    (coarser: bucket means vary less than single requests).
+    """
+    if lengths is not None:
+        if not isinstance(lengths, pd.DataFrame) or len(lengths) == 0:
+            raise WorkloadDataError("lengths must be a non-empty request log DataFrame (one row per request).")
+        rows = lengths if recent is None else lengths.iloc[-int(recent):]
+        columns = {"input_tokens": _first_present(rows, INPUT_COLUMNS),
+                   "output_tokens": _first_present(rows, OUTPUT_COLUMNS)}
+        if all(c is None for c in columns.values()):
+            raise WorkloadDataError(
+                f"lengths has no token column (columns: {list(map(str, rows.columns))}); name them "
+                f"{INPUT_COLUMNS[0]!r} / {OUTPUT_COLUMNS[0]!r} (or the Azure names ContextTokens / GeneratedTokens)."
+            )
+        sample = {}
+        for out, column in columns.items():
+            if column is None:
+                continue
+            values = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if not np.all(np.isfinite(values)) or (values < 0).any():
+                raise WorkloadDataError(f"lengths column {column!r} holds missing or negative token counts; clean it.")
+            sample[out] = values
+        return pd.DataFrame(sample)
+    history = forecast.history
+    if history is None or "requests" not in history.columns:
+        return None
+    token_columns = [c for c in ("input_tokens", "output_tokens") if c in history.columns]
+    if not token_columns:
+        return None
+    busy = history[history["requests"] > 0]
+    if len(busy) == 0:
+        return None
+    return pd.DataFrame({c: busy[c].to_numpy(float) / busy["requests"].to_numpy(float) for c in token_columns})
+
+
+def round_to_totals(values: np.ndarray, groups: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Integers close to ``values`` whose sum per group equals ``round(totals[group])``.
+
+    Largest-remainder rounding: floor every value, then give one more to the values
+    with the largest fractional parts until each group's total is reached.
+    """
+    floor = np.floor(values)
+    fraction = values - floor
+    missing = np.round(totals) - np.bincount(groups, weights=floor, minlength=len(totals))  # per group, >= 0
+    order = np.lexsort((-fraction, groups))  # by group, largest fraction first
+    sorted_groups = groups[order]
+    first_of_group = np.searchsorted(sorted_groups, sorted_groups, side="left")
+    rank = np.arange(len(order)) - first_of_group
+    bump = np.zeros(len(values))
+    bump[order] = rank < missing[sorted_groups]
+    return (floor + bump).astype(np.int64)
+
+
+def forecast_to_requests(
+    forecast,
+    random_state: Any = None,
+    lengths: pd.DataFrame | None = None,
+    recent: int | None = 2000,
+    quantity: str = "yhat",
+    count: str | None = None,
+) -> pd.DataFrame:
+    """A synthetic request log following ``forecast`` (see :meth:`Forecast.to_requests`)."""
+    if quantity not in QUANTITIES:
+        raise WorkloadDataError(f"quantity={quantity!r} must be one of {', '.join(QUANTITIES)}.")
+    targets = list(forecast.targets)
+    if count is None:
+        count = "requests" if "requests" in targets else (targets[0] if len(targets) == 1 else None)
+    if count not in targets:
+        raise WorkloadDataError(
+            f"the forecast has no request-count target (targets: {targets}); fit with target='requests' "
+            "(or pass count=<target>)."
+        )
+    width = forecast.freq
+    if width is None:
+        if forecast.steps < 2:
+            raise WorkloadDataError("the forecast carries no bucket width (freq); refit with a recent version.")
+        width = forecast.index[1] - forecast.index[0]
+    values = getattr(forecast, quantity)  # (steps, k)
+    rng = np.random.default_rng(random_state)
+
+    rates = np.clip(values[:, targets.index(count)], 0.0, None)
+    per_bucket = rng.poisson(rates)
+    bucket = np.repeat(np.arange(forecast.steps), per_bucket)
+    start_ns = np.asarray((forecast.index - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns"), dtype=np.int64)
+    width_ns = int(width // pd.Timedelta(1, "ns"))
+    offsets = np.floor(rng.random(len(bucket)) * width_ns).astype(np.int64)
+    out = {"arrival_time_ns": start_ns[bucket] + offsets}
+
+    sample = length_sample(forecast, lengths, recent)
+    if sample is not None:
+        drawn = sample.iloc[rng.integers(0, len(sample), len(bucket))]  # whole rows: lengths stay paired
+        for column in sample.columns:
+            tokens = drawn[column].to_numpy(float)
+            if column in targets:
+                totals = np.clip(values[:, targets.index(column)], 0.0, None)
+                drawn_total = np.bincount(bucket, weights=tokens, minlength=forecast.steps)
+                n = np.maximum(per_bucket, 1)
+                # Scale each bucket's draws to its forecast total; all-zero draws share it evenly.
+                factor = np.divide(totals, drawn_total, out=np.zeros_like(totals), where=drawn_total > 0)
+                even = np.where(drawn_total > 0, 0.0, totals / n)
+                tokens = round_to_totals(tokens * factor[bucket] + even[bucket], bucket, totals)
+            else:
+                tokens = np.round(tokens).astype(np.int64)
+            out[column] = np.maximum(tokens, 1)  # a request has at least one token each way
+    requests = pd.DataFrame(out)
+    return requests.sort_values("arrival_time_ns", kind="stable").reset_index(drop=True)
+
+
+def to_vidur(requests: pd.DataFrame, start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Vidur's trace columns: ``arrived_at`` (seconds since ``start``, default the first bucket's
+    start), ``num_prefill_tokens``, ``num_decode_tokens``."""
+    missing = [c for c in ("input_tokens", "output_tokens") if c not in requests.columns]
+    if missing:
+        raise WorkloadDataError(
+            f"a Vidur trace needs token lengths, and {missing} are unknown: pass lengths=<request log> or fit "
+            "the forecast with target=['requests', 'input_tokens', 'output_tokens']."
+        )
+    ns = requests["arrival_time_ns"].to_numpy(np.int64)
+    origin_ns = int((start - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")) if start is not None else (
+        int(ns.min()) if len(ns) else 0)
+    return pd.DataFrame({
+        "arrived_at": (ns - origin_ns) / 1e9,
+        "num_prefill_tokens": requests["input_tokens"].to_numpy(np.int64),
+        "num_decode_tokens": requests["output_tokens"].to_numpy(np.int64),
+    })

@@ -43,7 +43,7 @@ class Ensemble(BaseForecaster):
         learning_rate: float = 3e-3,
         patience: int = 5,
         random_state: int | None = None,
-        n_threads: int | None = None,
+        n_threads: int | None = 1,
         device: str = "cpu",
         max_training_time: float | None = None,
         moving_average_window: int = 12,

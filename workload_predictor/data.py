@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._memory import check_memory
 from .errors import WorkloadDataError
 
 # Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
@@ -220,11 +221,14 @@ def prepare_series(
     freq: Any = None,
     unit: str | None = None,
     origin: Any = None,
+    after: tuple[pd.Timestamp, pd.Timedelta] | None = None,
 ) -> BucketedSeries:
     """Validate an already-bucketed series and return it sorted, regular and normalised.
 
     ``data`` is a DataFrame with a ``timestamp`` column (or, with ``timestamp=None``
     or a missing column, a DatetimeIndex), or a Series with a DatetimeIndex.
+    With ``after=(last_timestamp, freq)`` the rows continue a fitted series (see
+    :func:`continue_series`): missing buckets are filled with zeros.
     """
     if isinstance(data, pd.Series):
         name = data.name if isinstance(data.name, str) else (target if isinstance(target, str) else "y")
@@ -263,9 +267,42 @@ def prepare_series(
             f"duplicate timestamp {first.isoformat()}: a bucketed series has one row per bucket. "
             "For a request log (one row per request), call workload_predictor.bucketize(...) first."
         )
+    if after is not None:
+        return continue_series(index, values, tuple(targets), *after)
     step = parse_freq(freq) if freq is not None else infer_freq(index)
     _check_regular(index, step)
     return BucketedSeries(index=index, values=values, targets=tuple(targets), freq=step)
+
+
+def continue_series(
+    index: pd.DatetimeIndex, values: np.ndarray, targets: tuple[str, ...], last: pd.Timestamp, freq: pd.Timedelta
+) -> BucketedSeries:
+    """New buckets (sorted, unique) that continue a series ending at ``last``, on its ``freq`` grid.
+
+    Every bucket from ``last + freq`` to the newest one is present; those the rows
+    do not mention are zero (no requests arrived, as :func:`bucketize` counts them).
+    Rows at or before ``last`` or off the grid are an error: the past is changed by
+    refitting, not by appending.
+    """
+    if index[0] <= last:
+        raise WorkloadDataError(
+            f"new bucket {index[0].isoformat()} is not after the last fitted bucket {last.isoformat()}: "
+            "update() appends buckets that continue the series (drop rows already seen, or refit with fit())."
+        )
+    elapsed = index - last
+    off_grid = np.flatnonzero(elapsed % freq != pd.Timedelta(0))
+    if len(off_grid):
+        first = index[int(off_grid[0])]
+        raise WorkloadDataError(
+            f"new bucket {first.isoformat()} is off the fitted grid (every {freq} from {last.isoformat()}); "
+            "bucketize the new requests with the same freq and origin as the fitted series."
+        )
+    position = np.asarray(elapsed // freq, dtype=np.int64)  # 1 = the bucket right after ``last``
+    n_buckets = int(position[-1])
+    check_memory("zero-filling new buckets", extra_bytes=8.0 * n_buckets * (values.shape[1] + 1))
+    filled = np.zeros((n_buckets, values.shape[1]))
+    filled[position - 1] = values
+    return BucketedSeries(index=future_index(last, freq, n_buckets), values=filled, targets=targets, freq=freq)
 
 
 def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
@@ -323,6 +360,7 @@ def bucketize(
     origin: Any = None,
     sums: Mapping[str, str] | None = None,
     count: str = "requests",
+    max_buckets: int = 10_000_000,
 ) -> pd.DataFrame:
     """Turn a request log (one row per request) into a regular bucketed frame.
 
@@ -331,7 +369,9 @@ def bucketize(
     summed per bucket). Every bucket from the first request's to the last
     request's is present; empty buckets are zero. With ``sums=None`` the Azure
     trace's ``ContextTokens``/``GeneratedTokens`` become ``input_tokens``/
-    ``output_tokens`` where the log has them.
+    ``output_tokens`` where the log has them. A span of more than ``max_buckets``
+    buckets (e.g. one stray timestamp decades away) is an error rather than gigabytes
+    of empty buckets.
     """
     if not isinstance(log, pd.DataFrame):
         raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
@@ -350,6 +390,12 @@ def bucketize(
     # Bucket number of each request: Timedelta floor division, no epoch integers.
     codes = np.asarray((stamps - start) // width, dtype=np.int64)
     n_buckets = int(codes.max()) + 1
+    if n_buckets > max_buckets:
+        raise WorkloadDataError(
+            f"the log spans {stamps.max() - stamps.min()} from {stamps.min().isoformat()}: {n_buckets} buckets of "
+            f"{width}, over max_buckets={max_buckets}. Check for stray timestamps (or a wrong unit=), pass a "
+            "coarser freq, or raise max_buckets."
+        )
     out = {"timestamp": pd.date_range(start=start, periods=n_buckets, freq=width)}
     out[count] = np.bincount(codes, minlength=n_buckets).astype(np.int64)
     for name, column in sums.items():

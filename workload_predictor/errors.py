@@ -15,6 +15,10 @@ class NotFittedError(ValueError, AttributeError):
     """A predictor or model was used before ``fit`` (same contract as scikit-learn's)."""
 
 
+class MemoryLimitError(WorkloadDataError, MemoryError):
+    """Fitting or updating would take the process over its ``memory_limit_mb``; nothing was changed."""
+
+
 class ModelFileError(ValueError):
     """A saved model file is unreadable, tampered with or of an unsupported version."""
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import collections
+import os
 import time
+import types
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ._memory import memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, confidence_score
 from .data import BucketedSeries, future_index, prepare_series
 from .errors import WorkloadDataError, check_is_fitted
 from .forecast import Forecast
 from .models.base import BaseForecaster, ParamsMixin
 
+PREDICT_TIMINGS = 100  # predict durations kept for health()
 MODELS = ("dlinear", "lstm", "ensemble", "naive", "moving_average", "seasonal_naive")
 
 
@@ -42,11 +48,23 @@ class WorkloadPredictor(ParamsMixin):
     random_state : int or None
         Seed for the LSTM; forecasts are reproducible with a fixed seed.
     n_threads : int or None
-        torch threads for the LSTM; ``None`` respects ``torch.set_num_threads``.
+        torch threads for the LSTM (default 1, fastest for these small networks and
+        robust under load); ``None`` uses the process's ``torch.set_num_threads``.
     device : str
         ``"cpu"``, ``"cuda"`` or ``"auto"`` for the LSTM.
     max_training_time : float or None
-        Seconds after which LSTM training stops and keeps its best weights.
+        Seconds after which LSTM training stops and keeps its best weights; the fit
+        records it in ``training_cut_short_``. Default 300 (the old production
+        setting): a normal LSTM fit takes seconds, so the limit never changes a
+        result and only stops a runaway fit on a huge series; ``None`` disables it.
+        DLinear's closed-form fit is not interrupted.
+    memory_limit_mb : float or None
+        Process RSS (MiB, measured with psutil) that ``fit`` and ``update`` must not
+        exceed. Checked at the start, before each large allocation (with an estimate
+        of its size) and after every LSTM epoch; exceeding it raises
+        :class:`~workload_predictor.errors.MemoryLimitError` before the allocation
+        and leaves the predictor as it was. Default 2048 (the old production
+        setting); ``None`` only records the peak.
 
     Notes
     -----
@@ -54,6 +72,12 @@ class WorkloadPredictor(ParamsMixin):
     100 windows), trains on the rest, and forecasts the tail out of sample. Those
     validation forecasts give the split-conformal interval per horizon step and the
     confidence (``1 - WAPE``); DLinear is then refitted on all data.
+
+    Thread safety: a fitted predictor's ``predict`` may be called from many threads
+    at once (it reads the fitted state and only appends its timing to a thread-safe
+    deque); ``fit`` on one instance while other instances predict or fit is safe.
+    ``fit``/``update`` on an instance while another thread uses *the same* instance
+    is not: guard it with a lock, or fit a new instance and swap the reference.
     """
 
     def __init__(
@@ -71,9 +95,10 @@ class WorkloadPredictor(ParamsMixin):
         patience: int = 5,
         members: Sequence[str] = ("dlinear", "lstm"),
         random_state: int | None = None,
-        n_threads: int | None = None,
+        n_threads: int | None = 1,
         device: str = "cpu",
-        max_training_time: float | None = None,
+        max_training_time: float | None = 300.0,
+        memory_limit_mb: float | None = 2048,
     ):
         self.model = model
         self.horizon = horizon
@@ -91,6 +116,7 @@ class WorkloadPredictor(ParamsMixin):
         self.n_threads = n_threads
         self.device = device
         self.max_training_time = max_training_time
+        self.memory_limit_mb = memory_limit_mb
 
     # -- construction ----------------------------------------------------------------------
     def _build_model(self) -> BaseForecaster:
@@ -147,36 +173,44 @@ class WorkloadPredictor(ParamsMixin):
         started = time.perf_counter()
         self._check_level()
         model = self._build_model()
-        series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
-        model.fit(series.values)
-        self._calibrate(model)
-        self.model_ = model
-        self.series_ = series
-        self.targets_ = series.targets
-        self.freq_ = series.freq
-        self.last_timestamp_ = series.index[-1]
-        self.window_ = model.context_length()
+        # Nothing is stored on self until the fit succeeded: an error leaves the predictor as it was.
+        with memory_limit(self.memory_limit_mb) as memory:
+            series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
+            model.fit(series.values)
+        state = self._calibration(model)
+        state.update(
+            model_=model, series_=series, targets_=series.targets, freq_=series.freq,
+            last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=memory.peak_mb,
+            training_cut_short_=_cut_short(model), predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
+            n_updates_=0,
+        )
         if hasattr(model, "weights_"):
-            self.weights_ = dict(model.weights_)
-        self.fit_seconds_ = time.perf_counter() - started
+            state["weights_"] = dict(model.weights_)
+        else:
+            vars(self).pop("weights_", None)
+        state["fit_seconds_"] = time.perf_counter() - started
+        vars(self).update(state)
         return self
 
-    def _calibrate(self, model: BaseForecaster) -> None:
+    def _calibration(self, model: BaseForecaster) -> dict[str, Any]:
         """Interval half-widths and confidence from the model's out-of-sample validation forecasts."""
         forecast = np.clip(model.validation_forecast_, 0.0, None)  # [v, H, k], as predict clips
         actual = model.validation_actual_
-        self.n_validation_windows_ = len(actual)
-        self.interval_halfwidth_ = conformal_quantile(np.abs(actual - forecast), self.level)  # [H, k]
-        self.interval_exact_ = conformal_is_exact(len(actual), self.level)
         targets = range(actual.shape[2])
         scores = [confidence_score(actual[:, :, j], forecast[:, :, j]) for j in targets]
-        self.confidence_ = float(np.mean(scores))
-        self._confidence_by_index = scores
-        self.validation_mae_ = np.abs(actual - forecast).mean(axis=(0, 1))  # [k]
+        return dict(
+            n_validation_windows_=len(actual),
+            interval_halfwidth_=conformal_quantile(np.abs(actual - forecast), self.level),  # [H, k]
+            interval_exact_=conformal_is_exact(len(actual), self.level),
+            confidence_=float(np.mean(scores)),
+            _confidence_by_index=scores,
+            validation_mae_=np.abs(actual - forecast).mean(axis=(0, 1)),  # [k]
+        )
 
     def predict(self, steps: int | None = None) -> Forecast:
         """Forecast ``steps`` buckets (default ``horizon``) after the last fitted bucket."""
         check_is_fitted(self, "model_")
+        started = time.perf_counter()
         steps = self.model_._check_steps(steps)
         point = self.model_.predict(steps)  # [steps, k]
         yhat = np.clip(point, 0.0, None)
@@ -184,7 +218,7 @@ class WorkloadPredictor(ParamsMixin):
         series: BucketedSeries = self.series_
         tail = max(3 * steps, self.window_)
         history = pd.DataFrame(series.values[-tail:], index=series.index[-tail:], columns=list(series.targets))
-        return Forecast(
+        forecast = Forecast(
             index=future_index(self.last_timestamp_, self.freq_, steps),
             yhat=yhat,
             lower=np.clip(yhat - halfwidth, 0.0, None),
@@ -197,3 +231,131 @@ class WorkloadPredictor(ParamsMixin):
             freq=self.freq_,
             history=history,
         )
+        self.predict_seconds_.append(time.perf_counter() - started)  # deque.append is thread-safe
+        return forecast
+
+    # -- production: persistence, incremental updates, health ------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the predictor (parameters and fitted state) to ``path``; returns the path.
+
+        The file holds JSON and NumPy arrays only (no pickle), a format version, the
+        package version and a SHA-256 checksum, so :meth:`load` runs no code from it.
+        See :mod:`workload_predictor.persistence`.
+        """
+        from . import persistence
+
+        return persistence.save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "WorkloadPredictor":
+        """Read a predictor written by :meth:`save`; it forecasts bit-identically to the one saved.
+
+        A wrong format version, a bad checksum, a truncated or altered file, a pickle,
+        or anything but this package's own classes raises
+        :class:`~workload_predictor.errors.ModelFileError` and builds nothing.
+        """
+        from . import persistence
+
+        return persistence.load(path, expected=cls)
+
+    def update(
+        self,
+        data: pd.DataFrame | pd.Series,
+        timestamp: str | None = "timestamp",
+        unit: str | None = None,
+        origin: Any = None,
+    ) -> "WorkloadPredictor":
+        """Append new buckets after the fitted series and refresh the model cheaply. Returns ``self``.
+
+        ``data`` has the fitted targets and timestamps that continue the series at its
+        frequency, in any encoding ``fit`` accepts; buckets it skips are zero (no
+        requests came), rows at or before the last fitted bucket are a
+        :class:`~workload_predictor.errors.WorkloadDataError`. The model absorbs the
+        new windows (DLinear exactly as a refit on all data with the first fit's window
+        and scaling would; the LSTM by a few warm-started epochs on the newest windows;
+        the ensemble re-weighs its members), and the interval and confidence are
+        recomputed from the newest validation windows, each forecast before the model
+        saw it. Nothing changes if it raises (memory limit included).
+        """
+        check_is_fitted(self, "model_")
+        started = time.perf_counter()
+        with memory_limit(self.memory_limit_mb):
+            new = prepare_series(data, timestamp=timestamp, target=list(self.targets_), unit=unit, origin=origin,
+                                 after=(self.last_timestamp_, self.freq_))
+            plan = self.model_._prepare_update(new.values)
+        state = self._calibration_after(plan)
+        series = BucketedSeries(index=self.series_.index.append(new.index), values=np.concatenate([self.series_.values, new.values]),
+                                targets=self.series_.targets, freq=self.freq_)
+        for target, changes in plan:
+            vars(target).update(changes)
+        state.update(series_=series, last_timestamp_=new.index[-1], training_cut_short_=_cut_short(self.model_),
+                     n_updates_=self.n_updates_ + 1, update_seconds_=time.perf_counter() - started)
+        if hasattr(self.model_, "weights_"):
+            state["weights_"] = dict(self.model_.weights_)
+        vars(self).update(state)
+        return self
+
+    def _calibration_after(self, plan: list) -> dict[str, Any]:
+        """The calibration the model will have once ``plan`` (from ``_prepare_update``) is committed."""
+        changes = next(changes for target, changes in plan if target is self.model_)
+        buffers = types.SimpleNamespace(validation_forecast_=changes["validation_forecast_"],
+                                        validation_actual_=changes["validation_actual_"])
+        return self._calibration(buffers)
+
+    def health(self, thresholds: dict | None = None, measurements: dict | None = None) -> dict[str, Any]:
+        """A health report from what this predictor measured; see :func:`workload_predictor.health.health_report`.
+
+        Metrics: ``training_seconds`` (the last fit), ``prediction_seconds`` (95th
+        percentile of the recent ``predict`` calls), ``memory_mb`` (the larger of the
+        fit's peak RSS and the RSS now) and ``accuracy`` (the validation confidence,
+        ``1 - WAPE``). ``thresholds`` overrides the defaults per metric;
+        ``measurements`` overrides measured values (e.g. to test an alert route).
+        """
+        from .health import health_report, measure
+
+        check_is_fitted(self, "model_")
+        return health_report({**measure(self), **(measurements or {})}, thresholds)
+
+    def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None) -> list[dict[str, Any]]:
+        """The metrics at warning or critical level, each also logged (``workload_predictor.health``)."""
+        from .health import log_alerts
+
+        return log_alerts(self.health(thresholds, measurements))
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(
+        self,
+        data: pd.DataFrame | pd.Series,
+        timestamp: str | None = "timestamp",
+        target: str | Sequence[str] = "requests",
+        freq: Any = None,
+        unit: str | None = None,
+        origin: Any = None,
+        baselines: Sequence[str] = ("naive", "seasonal_naive", "moving_average"),
+        test_size: float | int = 0.25,
+        stride: int = 1,
+        refit_every: int | None = None,
+        season_length: int | None = None,
+        verbose: bool | None = None,
+    ) -> pd.DataFrame:
+        """Rolling-origin backtest of this predictor's settings against the baselines.
+
+        Copies of this (unfitted or fitted: it is not changed) predictor are refitted
+        on an expanding window every ``refit_every`` buckets of the test span (the last
+        ``test_size`` of ``data``) and forecast from every ``stride``-th bucket of it.
+        Returns one row per model and target (MAE, RMSE, sMAPE, WAPE, MASE, interval
+        coverage and width, confidence, fit and predict time); see
+        :func:`workload_predictor.backtest.backtest`.
+        """
+        from .backtest import backtest
+
+        return backtest(data, [self], baselines, horizon=self.horizon, level=self.level, timestamp=timestamp,
+                        target=target, freq=freq, unit=unit, origin=origin, test_size=test_size, stride=stride,
+                        refit_every=refit_every, season_length=season_length, random_state=self.random_state,
+                        verbose=verbose)
+
+
+def _cut_short(model: BaseForecaster) -> bool:
+    """Whether any torch member of ``model`` stopped training at ``max_training_time``."""
+    members = getattr(model, "members_", {"model": model}).values()
+    return any(getattr(m, "stopped_by_", None) == "time_limit" for m in members)

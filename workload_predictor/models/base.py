@@ -93,7 +93,60 @@ class BaseForecaster(ParamsMixin):
         if self.refit_on_full:
             self._fit_arrays(matrix, refit=True)
         self.context_ = matrix[-self.context_length() :].copy()
+        self.recent_ = matrix[-self._recent_length() :].copy()
+        self.n_seen_ = len(matrix)
         return self
+
+    def update(self, new_y: Any):
+        """Append the points ``new_y`` (``(m,)`` or ``(m, k)``) after the fitted series and refresh cheaply.
+
+        Each window the new points complete is first forecast by the model as it
+        was (out of sample) and replaces the oldest validation window, so the
+        interval and confidence follow the newest data; then the model absorbs
+        the new windows (DLinear exactly, the LSTM by a few warm-started epochs).
+        All new state is computed first and committed at the end: if anything
+        raises, the model is unchanged. Returns ``self``.
+        """
+        for target, changes in self._prepare_update(new_y):
+            for name, value in changes.items():
+                setattr(target, name, value)
+        return self
+
+    def _prepare_update(self, new_y: Any) -> list[tuple[Any, dict[str, Any]]]:
+        """The attribute changes ``update`` commits, as ``[(object, {name: value})]``."""
+        check_is_fitted(self, "context_")
+        new, _ = as_matrix(new_y, "new_y")
+        if new.shape[1] != self.n_targets_:
+            raise WorkloadDataError(f"new_y has {new.shape[1]} targets; the model was fitted on {self.n_targets_}.")
+        y = np.concatenate([self.recent_, new])
+        n_old = len(self.recent_)
+        origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)  # windows completed now
+        changes = self._roll_validation(y, n_old, origins, self._predict_at(y, origins))
+        changes.update(self._update_state(y, n_old))
+        changes.update(context_=y[-self.context_length() :].copy(), recent_=y[-self._recent_length() :].copy(),
+                       n_seen_=self.n_seen_ + len(new))
+        return [(self, changes)]
+
+    def _roll_validation(self, y: np.ndarray, n_old: int, origins: np.ndarray, forecasts: np.ndarray) -> dict[str, Any]:
+        """The validation buffers with the windows at ``origins`` (of ``y``) in place of the oldest ones."""
+        keep = len(self.validation_actual_)
+        shift = self.n_seen_ - n_old  # y[0] is point number n_seen_ - n_old of the whole series
+        return dict(
+            validation_forecast_=np.concatenate([self.validation_forecast_, forecasts])[-keep:],
+            validation_actual_=np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)])[-keep:],
+            validation_origins_=np.concatenate([self.validation_origins_, origins + shift])[-keep:],
+        )
+
+    def _recent_length(self) -> int:
+        """How many trailing points ``update`` keeps: the inputs and targets of the newest window."""
+        return self.context_length() + self.horizon - 1
+
+    def _update_state(self, y: np.ndarray, n_old: int) -> dict[str, Any]:
+        """New fitted attributes after appending ``y[n_old:]`` (``y`` starts with ``recent_``).
+
+        The default keeps the fitted parameters (baselines have none).
+        """
+        return {}
 
     def predict(self, steps: int | None = None) -> np.ndarray:
         """Forecast ``steps`` (default ``horizon``) points after the end of the fitted series."""

@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..windows import fit_scale, moving_average_matrix, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, BaseForecaster
@@ -112,6 +113,7 @@ def select_window(
         return usable[0], {}
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
+    check_memory("DLinear window search", extra_bytes=8.0 * len(origins_train) * (widest + horizon))
     scores = dict.fromkeys(usable, 0.0)
     for j in range(z.shape[1]):
         stats = WindowStats.from_windows(windows_at(z[:, j], origins_train, widest), targets_at(z[:, j], origins_train, horizon))
@@ -182,6 +184,7 @@ class DLinear(BaseForecaster):
                     self.validation_fraction, self.max_validation_windows,
                 )
             origins = np.arange(window, len(z) - self.horizon + 1)
+            check_memory("DLinear windows", extra_bytes=8.0 * len(origins) * (window + self.horizon))
             self.stats_ = [
                 WindowStats.from_windows(windows_at(z[:, j], origins, window), targets_at(z[:, j], origins, self.horizon))
                 for j in range(z.shape[1])
@@ -190,11 +193,34 @@ class DLinear(BaseForecaster):
             self._solve()
 
     def _solve(self) -> None:
-        solutions = [solve_dlinear(s, self.kernel_size, self.alpha) for s in self.stats_]
-        self.coef_ = np.stack([s.coef for s in solutions])  # (k, W, H)
-        self.intercept_ = np.stack([s.intercept for s in solutions])  # (k, H)
-        self.trend_coef_ = np.stack([s.trend_coef for s in solutions])  # (k, W, H)
-        self.seasonal_coef_ = np.stack([s.seasonal_coef for s in solutions])  # (k, W, H)
+        for name, value in self._solution(self.stats_).items():
+            setattr(self, name, value)
+
+    def _solution(self, stats: list[WindowStats]) -> dict[str, np.ndarray]:
+        solutions = [solve_dlinear(s, self.kernel_size, self.alpha) for s in stats]
+        return dict(
+            coef_=np.stack([s.coef for s in solutions]),  # (k, W, H)
+            intercept_=np.stack([s.intercept for s in solutions]),  # (k, H)
+            trend_coef_=np.stack([s.trend_coef for s in solutions]),  # (k, W, H)
+            seasonal_coef_=np.stack([s.seasonal_coef for s in solutions]),  # (k, W, H)
+        )
+
+    def _update_state(self, y: np.ndarray, n_old: int) -> dict:
+        """Add the statistics of the windows completed by ``y[n_old:]`` and re-solve.
+
+        Statistics are sums over windows, so this equals a refit on all the data
+        seen (with the window and scaling of the first fit) up to rounding, at the
+        cost of one ``W x W`` solve per target.
+        """
+        with single_blas_thread():
+            z = (y - self.offset_) / self.scale_
+            origins = np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1)
+            stats = [
+                s + WindowStats.from_windows(windows_at(z[:, j], origins, self.window_),
+                                             targets_at(z[:, j], origins, self.horizon))
+                for j, s in enumerate(self.stats_)
+            ]
+            return dict(stats_=stats, **self._solution(stats))
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         z = (y - self.offset_) / self.scale_

@@ -1,0 +1,279 @@
+"""save/load: bit-identical round trips, and files that cannot run code when loaded."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import periodic_series
+from workload_predictor import ModelFileError, WorkloadPredictor, persistence
+from workload_predictor.models import DLinear
+
+
+def assert_same_forecast(a: WorkloadPredictor, b: WorkloadPredictor, steps: int | None = None) -> None:
+    fa, fb = a.predict(steps), b.predict(steps)
+    for field in ("yhat", "lower", "upper"):
+        assert np.array_equal(getattr(fa, field), getattr(fb, field)), field  # bit-identical, not close
+    assert fa.index.equals(fb.index)
+    assert fa.confidence == fb.confidence and fa.targets == fb.targets and fa.level == fb.level
+
+
+# -- round trips ---------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(
+    model=st.sampled_from(["dlinear", "naive", "moving_average", "seasonal_naive"]),
+    n=st.integers(150, 400),
+    horizon=st.integers(1, 12),
+    n_targets=st.integers(1, 3),
+    level=st.floats(0.5, 0.95),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([1e-3, 1.0, 1e6, 1e12]),
+)
+def test_round_trip_is_bit_identical(model, n, horizon, n_targets, level, seed, scale):
+    rng = np.random.default_rng(seed)
+    frame = periodic_series(n, noise=5.0, seed=seed)
+    targets = [f"t{j}" for j in range(n_targets)]
+    for j, name in enumerate(targets):
+        frame[name] = scale * (frame["requests"] * (j + 1) + rng.gamma(2.0, 3.0, n))
+    predictor = WorkloadPredictor(model=model, horizon=horizon, level=level, window=None if model == "dlinear" else 12)
+    predictor.fit(frame, target=targets)
+    loaded = persistence.loads(persistence.dumps(predictor), expected=WorkloadPredictor)
+    assert_same_forecast(predictor, loaded)
+    assert_same_forecast(predictor, loaded, steps=1)
+    assert loaded.get_params() == predictor.get_params()
+    # The loaded predictor keeps streaming exactly as the original does.
+    more = periodic_series(n + 7, noise=5.0, seed=seed + 1).iloc[n:]
+    more = more.assign(**{name: scale * more["requests"] for name in targets})
+    predictor.update(more, timestamp="timestamp")
+    loaded.update(more, timestamp="timestamp")
+    assert_same_forecast(predictor, loaded)
+
+
+@pytest.mark.parametrize("model", ["lstm", "ensemble"])
+def test_torch_models_round_trip_bit_identical(tmp_path, model):
+    frame = periodic_series(400, noise=5.0)
+    predictor = WorkloadPredictor(model=model, horizon=6, random_state=0, max_epochs=3).fit(frame)
+    path = predictor.save(tmp_path / "model.wp")
+    loaded = WorkloadPredictor.load(path)
+    assert_same_forecast(predictor, loaded)
+    if model == "ensemble":
+        assert loaded.weights_ == predictor.weights_
+    assert [p.name for p in tmp_path.iterdir()] == ["model.wp"]  # the temporary file is gone
+
+
+def test_save_overwrites_and_load_returns_an_independent_copy(tmp_path):
+    frame = periodic_series(300, noise=2.0)
+    first = WorkloadPredictor(horizon=5).fit(frame.iloc[:250])
+    path = tmp_path / "m.wp"
+    first.save(path)
+    second = WorkloadPredictor(horizon=5).fit(frame)
+    second.save(path)  # replaces the file atomically
+    loaded = WorkloadPredictor.load(path)
+    assert_same_forecast(second, loaded)
+    loaded.model_.coef_[...] = 0.0
+    assert not np.array_equal(second.predict().yhat, loaded.predict().yhat)
+
+
+def test_unfitted_predictor_round_trips_its_parameters():
+    predictor = WorkloadPredictor(model="ensemble", horizon=7, members=("dlinear", "naive"), memory_limit_mb=None)
+    loaded = persistence.loads(persistence.dumps(predictor))
+    assert loaded.get_params() == predictor.get_params()
+    assert isinstance(loaded.members, tuple)
+
+
+def test_loading_a_dlinear_file_does_not_import_torch(tmp_path):
+    path = WorkloadPredictor(horizon=5).fit(periodic_series(300)).save(tmp_path / "m.wp")
+    code = (
+        "import sys; from workload_predictor import WorkloadPredictor as W; "
+        f"W.load({str(path)!r}).predict(); print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+# -- files that must be refused ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def saved_bytes() -> bytes:
+    return persistence.dumps(WorkloadPredictor(horizon=5).fit(periodic_series(300, noise=2.0)))
+
+
+def split_file(data: bytes) -> tuple[dict, bytes]:
+    end = data.index(b"\n", len(persistence.MAGIC))
+    return json.loads(data[len(persistence.MAGIC) : end]), data[end + 1 :]
+
+
+def join_file(header: dict, payload: bytes, fix_checksum: bool = True) -> bytes:
+    if fix_checksum:  # a forger recomputes the checksum: only the allow-list protects then
+        header = {**header, "payload_bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+    return persistence.MAGIC + json.dumps(header).encode() + b"\n" + payload
+
+
+def test_the_checksum_in_the_header_matches_the_payload(saved_bytes):
+    header, payload = split_file(saved_bytes)
+    assert header["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert header["format_version"] == persistence.FORMAT_VERSION
+    from workload_predictor import __version__
+
+    assert header["package_version"] == __version__
+
+
+def test_wrong_format_version_is_refused(saved_bytes):
+    header, payload = split_file(saved_bytes)
+    data = join_file({**header, "format_version": persistence.FORMAT_VERSION + 1}, payload)
+    with pytest.raises(ModelFileError, match="format version"):
+        persistence.loads(data)
+
+
+def test_other_package_version_loads_with_a_warning(saved_bytes, caplog):
+    header, payload = split_file(saved_bytes)
+    data = join_file({**header, "package_version": "0.0.1"}, payload)
+    with caplog.at_level("WARNING", logger="workload_predictor.persistence"):
+        persistence.loads(data)
+    assert "0.0.1" in caplog.text
+
+
+def test_bad_checksum_is_refused(saved_bytes):
+    header, payload = split_file(saved_bytes)
+    tampered = bytearray(payload)
+    tampered[len(tampered) // 2] ^= 0xFF
+    with pytest.raises(ModelFileError, match="checksum"):
+        persistence.loads(join_file(header, bytes(tampered), fix_checksum=False))
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.005, 0.5, 0.999])
+def test_truncated_file_is_refused(saved_bytes, keep, tmp_path):
+    path = tmp_path / "cut.wp"
+    path.write_bytes(saved_bytes[: int(keep * len(saved_bytes))])
+    with pytest.raises(ModelFileError):
+        WorkloadPredictor.load(path)
+
+
+def test_missing_file_is_a_model_file_error(tmp_path):
+    with pytest.raises(ModelFileError, match="cannot read"):
+        WorkloadPredictor.load(tmp_path / "absent.wp")
+
+
+def test_a_model_of_another_class_is_refused(tmp_path):
+    model = DLinear(horizon=3).fit(periodic_series(200)["requests"].to_numpy())
+    path = persistence.save(model, tmp_path / "dlinear.wp")
+    assert np.array_equal(persistence.load(path).predict(), model.predict())
+    with pytest.raises(ModelFileError, match="not a WorkloadPredictor"):
+        WorkloadPredictor.load(path)
+
+
+def rewrite_state(data: bytes, change) -> bytes:
+    """The file with its JSON state passed through ``change`` and a valid checksum (a forgery)."""
+    header, payload = split_file(data)
+    with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    state = change(json.loads(arrays.pop(persistence.STATE_KEY).tobytes()))
+    buffer = io.BytesIO()
+    np.savez(buffer, **{persistence.STATE_KEY: np.frombuffer(json.dumps(state).encode(), np.uint8)}, **arrays)
+    return join_file(header, buffer.getvalue())
+
+
+def test_forged_state_naming_another_class_is_refused(saved_bytes):
+    def to_os_system(state):
+        state["__object__"] = "system"
+        state["params"] = {"__dict__": [["command", "touch /tmp/pwned"]]}
+        return state
+
+    with pytest.raises(ModelFileError, match="not one this package builds"):
+        persistence.loads(rewrite_state(saved_bytes, to_os_system))
+
+
+def test_forged_attribute_names_are_refused(saved_bytes):
+    def dunder(state):
+        state["state"]["__dict__"].append(["__class__", None])
+        return state
+
+    with pytest.raises(ModelFileError, match="invalid attribute"):
+        persistence.loads(rewrite_state(saved_bytes, dunder))
+
+
+class _Payload:
+    """A pickle payload whose unpickling creates ``marker`` (standing in for arbitrary code)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_malicious_pickle_payload_is_live(tmp_path):
+    # The control: unpickling this payload does run code. The tests below prove load() never does.
+    marker = tmp_path / "ran"
+    pickle.loads(pickle.dumps(_Payload(marker)))
+    assert marker.exists()
+
+
+def test_planted_pickle_file_runs_nothing(tmp_path):
+    marker, path = tmp_path / "ran", tmp_path / "model.wp"
+    path.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(ModelFileError, match="pickle"):
+        WorkloadPredictor.load(path)
+    assert not marker.exists()
+
+
+def test_planted_torch_save_file_runs_nothing(tmp_path):
+    import torch
+
+    marker, path = tmp_path / "ran", tmp_path / "model.wp"
+    torch.save({"state": _Payload(marker)}, path)
+    with pytest.raises(ModelFileError):
+        WorkloadPredictor.load(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("where", ["array", "state"])
+def test_pickle_inside_a_valid_looking_archive_runs_nothing(saved_bytes, tmp_path, where):
+    marker = tmp_path / "ran"
+    header, payload = split_file(saved_bytes)
+    with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    evil = np.array([_Payload(marker)], dtype=object)
+    if where == "array":
+        arrays["a0"] = evil  # an array the state refers to
+    else:
+        arrays[persistence.STATE_KEY] = evil
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=True, **arrays)
+    data = join_file(header, buffer.getvalue())  # checksum recomputed: only allow_pickle=False stops it
+    with pytest.raises(ModelFileError):
+        persistence.loads(data)
+    assert not marker.exists()
+
+
+def test_garbage_after_the_magic_is_refused(saved_bytes):
+    for data in (persistence.MAGIC, persistence.MAGIC + b"{not json}\n" + b"x" * 10,
+                 persistence.MAGIC + b"x" * (persistence.MAX_HEADER_BYTES + 10)):
+        with pytest.raises(ModelFileError):
+            persistence.loads(data)
+
+
+def test_a_zip_that_is_not_an_archive_of_arrays_is_refused(saved_bytes):
+    header, _ = split_file(saved_bytes)
+    with pytest.raises(ModelFileError, match="payload"):
+        persistence.loads(join_file(header, b"PK\x03\x04 not really a zip"))
+
+
+def test_save_refuses_state_it_cannot_represent(tmp_path):
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(300))
+    predictor.extra_ = pd.DataFrame({"a": [1]})
+    with pytest.raises(TypeError, match="cannot save"):
+        predictor.save(tmp_path / "m.wp")
+    assert not any(tmp_path.iterdir())
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,239 @@
+"""Incremental updates: exact for DLinear, warm-started for the LSTM, re-weighed for the ensemble."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import periodic_series
+from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
+from workload_predictor.confidence import conformal_quantile, convex_weights
+from workload_predictor.models import DLinear, Ensemble
+
+
+def refit_with_first_window_and_scale(model: DLinear, y: np.ndarray) -> DLinear:
+    """What ``update`` promises to equal: the first fit's window and scaling, refitted on all of ``y``."""
+    twin = copy.deepcopy(model)
+    twin._fit_arrays(y, refit=True)
+    return twin
+
+
+# -- DLinear: exactly a refit ----------------------------------------------------------------
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(150, 500),
+    horizon=st.integers(1, 12),
+    n_targets=st.integers(1, 3),
+    chunks=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    seed=st.integers(0, 2**16),
+    window=st.sampled_from([None, 12, 30]),
+)
+def test_dlinear_update_equals_a_refit_on_all_data(n, horizon, n_targets, chunks, seed, window):
+    rng = np.random.default_rng(seed)
+    total = n + sum(chunks)
+    y = np.column_stack([periodic_series(total, noise=5.0, seed=seed + j)["requests"] * (j + 1) + rng.gamma(2, 2, total)
+                         for j in range(n_targets)])
+    model = DLinear(horizon=horizon, window=window).fit(y[:n])
+    first = copy.deepcopy(model)
+    seen = n
+    for size in chunks:
+        model.update(y[seen : seen + size])
+        seen += size
+    refit = refit_with_first_window_and_scale(first, y)
+    assert model.window_ == first.window_
+    for updated, full in zip(model.stats_, refit.stats_):
+        assert updated.count == full.count
+        np.testing.assert_allclose(updated.xx, full.xx, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(updated.xy, full.xy, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-7, atol=1e-9)
+    expected = refit._predict_at(y, np.array([total]))[0]
+    np.testing.assert_allclose(model.predict(), expected, rtol=1e-9, atol=1e-9 * np.abs(y).max())
+    assert model.n_seen_ == total
+    np.testing.assert_array_equal(model.context_, y[-model.window_ :])
+
+
+def test_update_is_out_of_sample_and_rolls_the_validation_windows():
+    y = periodic_series(600, noise=5.0)["requests"].to_numpy()
+    model = DLinear(horizon=8).fit(y[:500])
+    before = copy.deepcopy(model)
+    v = len(model.validation_actual_)
+    model.update(y[500:530])
+    assert len(model.validation_actual_) == v
+    # The 30 windows the new points completed, each forecast by the model *before* it saw them.
+    origins = np.arange(500 - 8 + 1, 530 - 8 + 1)
+    np.testing.assert_array_equal(model.validation_forecast_[-30:], before.predict_at(y[:530], origins))
+    np.testing.assert_array_equal(model.validation_actual_[-30:, :, 0], y[origins[:, None] + np.arange(8)])
+    np.testing.assert_array_equal(model.validation_origins_[-30:], origins)
+    np.testing.assert_array_equal(model.validation_actual_[:-30], before.validation_actual_[30:])
+
+
+def test_model_update_checks_its_input():
+    model = DLinear(horizon=4).fit(np.random.default_rng(0).gamma(2, 2, (200, 2)))
+    with pytest.raises(WorkloadDataError, match="fitted on 2"):
+        model.update(np.ones((3, 1)))
+    with pytest.raises(WorkloadDataError, match="NaN"):
+        model.update(np.array([[1.0, np.nan]]))
+    with pytest.raises(NotFittedError):
+        DLinear().update(np.ones(3))
+
+
+# -- the predictor: the door, the calibration, the state -----------------------------------
+@pytest.fixture
+def stream() -> pd.DataFrame:
+    frame = periodic_series(700, noise=5.0)
+    frame["tokens"] = 20 * frame["requests"] + 7.0
+    return frame
+
+
+def test_predictor_update_matches_the_model_refit_and_recalibrates(stream):
+    predictor = WorkloadPredictor(horizon=6, level=0.8).fit(stream.iloc[:600], target=["requests", "tokens"])
+    first_model = copy.deepcopy(predictor.model_)
+    for start in range(600, 700, 25):
+        predictor.update(stream.iloc[start : start + 25])
+    values = stream[["requests", "tokens"]].to_numpy()
+    refit = refit_with_first_window_and_scale(first_model, values)
+    np.testing.assert_allclose(predictor.predict().yhat, np.clip(refit._predict_at(values, np.array([700]))[0], 0, None),
+                               rtol=1e-9)
+    assert predictor.last_timestamp_ == stream["timestamp"].iloc[-1].tz_localize("UTC")
+    assert predictor.predict().index[0] == predictor.last_timestamp_ + pd.Timedelta("1min")
+    assert predictor.n_updates_ == 4 and len(predictor.series_.values) == 700
+    model = predictor.model_
+    residuals = np.abs(model.validation_actual_ - np.clip(model.validation_forecast_, 0, None))
+    np.testing.assert_array_equal(predictor.interval_halfwidth_, conformal_quantile(residuals, 0.8))
+
+
+def test_update_zero_fills_gaps_and_sorts(stream):
+    predictor = WorkloadPredictor(horizon=5).fit(stream.iloc[:600])
+    rows = stream.iloc[[604, 601]].copy()  # unsorted, skipping 600, 602, 603
+    predictor.update(rows)
+    np.testing.assert_array_equal(predictor.series_.values[-5:, 0], [0.0, stream["requests"][601], 0.0, 0.0,
+                                                                      stream["requests"][604]])
+    assert predictor.series_.index[-1] == stream["timestamp"][604].tz_localize("UTC")
+    regular = predictor.series_.index[1:] - predictor.series_.index[:-1]
+    assert (regular == pd.Timedelta("1min")).all()
+
+
+def test_update_accepts_another_timestamp_encoding(stream):
+    a = WorkloadPredictor(horizon=5).fit(stream.iloc[:600])
+    b = copy.deepcopy(a)
+    new = stream.iloc[600:620]
+    a.update(new)
+    epochs = new.assign(timestamp=(new["timestamp"] - pd.Timestamp(0)) // pd.Timedelta("1ms"))
+    b.update(epochs, unit="ms")
+    np.testing.assert_array_equal(a.predict().yhat, b.predict().yhat)
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (lambda s: s.iloc[595:605], "not after the last fitted bucket"),  # overlap
+        (lambda s: s.iloc[500:501], "not after the last fitted bucket"),  # backwards
+        (lambda s: s.iloc[600:601].assign(timestamp=s["timestamp"][600] + pd.Timedelta("10s")), "off the fitted grid"),
+        (lambda s: s.iloc[600:603].drop(columns="requests"), "no target column"),
+        (lambda s: s.iloc[600:603].assign(requests=[1.0, np.nan, 2.0]), "non-finite"),
+        (lambda s: s.iloc[600:603].assign(requests=[1.0, -1.0, 2.0]), "negative"),
+        (lambda s: pd.concat([s.iloc[600:602], s.iloc[601:602]]), "duplicate timestamp"),
+        (lambda s: s.iloc[0:0], "empty"),
+    ],
+)
+def test_bad_updates_raise_and_change_nothing(stream, rows, message):
+    predictor = WorkloadPredictor(horizon=5).fit(stream.iloc[:600])
+    before = copy.deepcopy(vars(predictor))
+    expected = predictor.predict().yhat
+    with pytest.raises(WorkloadDataError, match=message):
+        predictor.update(rows(stream))
+    np.testing.assert_array_equal(predictor.predict().yhat, expected)
+    assert predictor.last_timestamp_ == before["last_timestamp_"] and predictor.n_updates_ == 0
+    assert len(predictor.series_.values) == 600
+    np.testing.assert_array_equal(predictor.model_.validation_forecast_, before["model_"].validation_forecast_)
+
+
+def test_update_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        WorkloadPredictor().update(periodic_series(5))
+
+
+def test_ten_updates_forecast_within_5_percent_of_a_full_refit():
+    """Backtest: after 10 updates, the rolling-origin MAE on the next 200 buckets is within 5 % of a refit's."""
+    frame = periodic_series(1400, noise=8.0, seed=3)
+    y = frame["requests"].to_numpy()[:, None]
+    updated = WorkloadPredictor(horizon=10).fit(frame.iloc[:1000])
+    for start in range(1000, 1100, 10):
+        updated.update(frame.iloc[start : start + 10])
+    refit = WorkloadPredictor(horizon=10).fit(frame.iloc[:1100])
+    origins = np.arange(1100, 1300)
+    actual = y[origins[:, None] + np.arange(10)]
+    mae = {name: float(np.abs(p.model_.predict_at(y, origins) - actual).mean())
+           for name, p in (("updated", updated), ("refit", refit))}
+    assert mae["updated"] <= 1.05 * mae["refit"], mae
+
+
+# -- LSTM and ensemble ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lstm_predictor() -> WorkloadPredictor:
+    return WorkloadPredictor(model="lstm", horizon=6, random_state=0, max_epochs=4).fit(periodic_series(500, noise=5.0))
+
+
+def test_lstm_update_warm_starts_deterministically_and_never_validates_worse(lstm_predictor):
+    new = periodic_series(560, noise=5.0).iloc[500:]
+    a, b = copy.deepcopy(lstm_predictor), copy.deepcopy(lstm_predictor)
+    old_network = a.model_.network_
+    old_weights = {k: v.clone() for k, v in old_network.state_dict().items()}
+    a.update(new)
+    b.update(new)
+    np.testing.assert_array_equal(a.predict().yhat, b.predict().yhat)  # deterministic with random_state
+    result = a.model_.update_training_
+    assert 1 <= result.epochs_run <= 10
+    # Epoch 0 is the old network: the kept weights validate no worse than it did.
+    assert result.best_validation_loss <= result.history[0][1] or result.best_epoch == 0
+    # The update trained a copy: the network object the model had before is untouched.
+    assert a.model_.network_ is not old_network
+    assert all((old_network.state_dict()[k] == v).all() for k, v in old_weights.items())
+    # Its linear base took the new windows exactly, as a refit would.
+    base_refit = refit_with_first_window_and_scale(lstm_predictor.model_.base_, a.series_.values)
+    np.testing.assert_allclose(a.model_.base_.coef_, base_refit.coef_, rtol=1e-7, atol=1e-9)
+
+
+def test_ensemble_update_reweighs_members_on_the_rolled_windows():
+    y = periodic_series(500, noise=4.0)["requests"].to_numpy()
+    model = Ensemble(horizon=5, members=("dlinear", "naive", "seasonal_naive"), season_length=60).fit(y[:400])
+    model.update(y[400:500])
+    buffers = [m.validation_forecast_ for m in model.members_.values()]
+    assert all(np.array_equal(m.validation_actual_, model.validation_actual_) for m in model.members_.values())
+    size = np.abs(model.validation_actual_).mean(axis=(0, 1))
+    expected = convex_weights(np.stack(buffers).reshape(3, -1) / size[0], model.validation_actual_.ravel() / size[0])
+    np.testing.assert_allclose(list(model.weights_.values()), expected, atol=1e-12)
+    np.testing.assert_allclose(model.validation_forecast_, np.tensordot(expected, np.stack(buffers), axes=1), rtol=1e-12)
+    assert model.n_seen_ == 500 and all(m.n_seen_ == 500 for m in model.members_.values())
+
+
+def test_ensemble_update_moves_weight_to_the_member_that_became_better():
+    """A regime change to a pure 60-step cycle: seasonal naive becomes exact, so it gains weight."""
+    rng = np.random.default_rng(0)
+    noisy = 100 + 30 * rng.standard_normal(400).cumsum() / 10  # a random walk: naive wins
+    noisy = np.abs(noisy)
+    cycle = 100 + 50 * np.sin(2 * np.pi * np.arange(300) / 60)
+    model = Ensemble(horizon=5, members=("naive", "seasonal_naive"), season_length=60).fit(noisy)
+    before = model.weights_["seasonal_naive"]
+    model.update(cycle)
+    assert model.weights_["seasonal_naive"] > before
+    # Seasonal naive is exact on every rolled window, so the least-squares weights are exactly (0, 1).
+    assert model.weights_["seasonal_naive"] == pytest.approx(1.0, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(2, 5), n=st.integers(5, 200), seed=st.integers(0, 2**16), exact=st.integers(0, 4))
+def test_convex_weights_find_the_exact_member(m, n, seed, exact):
+    """Regression: projected gradient stopped at 0.11/0.89 when one member was exact and the other close."""
+    rng = np.random.default_rng(seed)
+    actual = 100 + 50 * np.sin(np.arange(n) / 7.0)
+    forecasts = actual + rng.normal(0, 5, (m, n))  # highly correlated members, as forecasts are
+    forecasts[exact % m] = actual
+    weights = convex_weights(forecasts, actual)
+    assert weights[exact % m] == pytest.approx(1.0, abs=1e-9)
+    assert weights.min() >= 0 and weights.sum() == pytest.approx(1.0)

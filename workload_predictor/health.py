@@ -1,0 +1,116 @@
+"""Health report and alerts for a fitted predictor (the old production monitoring thresholds).
+
+Four metrics, each with a warning and a critical threshold::
+
+    metric               ok when            warning when         critical when
+    training_seconds     < 60               < 120                >= 120
+    prediction_seconds   < 0.1              < 0.5                >= 0.5
+    memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048
+    accuracy             > 0.8              > 0.6                <= 0.6
+
+``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
+out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
+higher is better, so its thresholds are lower bounds. A metric that was not
+measured yet (no ``predict`` call so far) has level ``"unknown"`` and raises no
+alert. :func:`health_report` is a pure function of the measurements, so every
+level can be tested with injected numbers; :func:`measure` reads them from a
+predictor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+LEVELS = ("ok", "warning", "critical")
+
+#: metric -> (warning threshold, critical threshold, whether higher values are worse)
+DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
+    "training_seconds": (60.0, 120.0),
+    "prediction_seconds": (0.1, 0.5),
+    "memory_mb": (1024.0, 2048.0),
+    "accuracy": (0.8, 0.6),
+}
+_HIGHER_IS_BETTER = {"accuracy"}
+_LOG_LEVEL = {"warning": logging.WARNING, "critical": logging.ERROR}
+
+
+def level_of(metric: str, value: float | None, warning: float, critical: float) -> str:
+    """``"ok"``, ``"warning"``, ``"critical"`` (or ``"unknown"`` for ``None``/NaN) for one measurement.
+
+    For a cost (time, memory) ``value < warning`` is ok and ``value >= critical`` is
+    critical; for ``accuracy`` ``value > warning`` is ok and ``value <= critical`` is critical.
+    """
+    if value is None or not np.isfinite(value):
+        return "unknown"
+    if metric in _HIGHER_IS_BETTER:
+        return "ok" if value > warning else "warning" if value > critical else "critical"
+    return "ok" if value < warning else "warning" if value < critical else "critical"
+
+
+def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
+    merged = dict(DEFAULT_THRESHOLDS)
+    for metric, pair in (overrides or {}).items():
+        if metric not in DEFAULT_THRESHOLDS:
+            raise ValueError(f"unknown health metric {metric!r}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
+        try:
+            warning, critical = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise ValueError(f"thresholds[{metric!r}]={pair!r} must be a pair (warning, critical).") from None
+        wrong_order = warning < critical if metric in _HIGHER_IS_BETTER else warning > critical
+        if wrong_order:
+            raise ValueError(
+                f"thresholds[{metric!r}]={pair!r}: the warning threshold must come before the critical one "
+                f"({'higher' if metric in _HIGHER_IS_BETTER else 'lower'})."
+            )
+        merged[metric] = (warning, critical)
+    return merged
+
+
+def health_report(measurements: Mapping[str, float | None], thresholds: Mapping[str, Any] | None = None) -> dict:
+    """The health report of ``measurements`` against ``thresholds`` (defaults above, overridable per metric).
+
+    Returns ``{"level": worst level, "metrics": {metric: {"value", "level", "warning",
+    "critical"}}}``; the overall level ignores unmeasured metrics.
+    """
+    limits = _thresholds(thresholds)
+    metrics = {}
+    for metric, (warning, critical) in limits.items():
+        value = measurements.get(metric)
+        value = None if value is None else float(value)
+        metrics[metric] = {"value": value, "level": level_of(metric, value, warning, critical),
+                           "warning": warning, "critical": critical}
+    known = [m["level"] for m in metrics.values() if m["level"] in LEVELS]
+    overall = max(known, key=LEVELS.index) if known else "unknown"
+    return {"level": overall, "metrics": metrics}
+
+
+def log_alerts(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Log every metric at warning (``WARNING``) or critical (``ERROR``) level; return them as dicts."""
+    alerts = []
+    for metric, entry in report["metrics"].items():
+        if entry["level"] not in _LOG_LEVEL:
+            continue
+        bound = entry["critical"] if entry["level"] == "critical" else entry["warning"]
+        relation = "<=" if metric in _HIGHER_IS_BETTER else ">="
+        message = f"{metric} is {entry['value']:.4g} ({relation} {bound:g}): {entry['level']}"
+        logger.log(_LOG_LEVEL[entry["level"]], "workload predictor health: %s", message)
+        alerts.append({"metric": metric, **entry, "message": message})
+    return alerts
+
+
+def measure(predictor: Any) -> dict[str, float | None]:
+    """What a fitted predictor measured about itself (see the module docstring)."""
+    from ._memory import rss_mb
+
+    timings = list(getattr(predictor, "predict_seconds_", ()))
+    return {
+        "training_seconds": float(predictor.fit_seconds_),
+        "prediction_seconds": float(np.percentile(timings, 95)) if timings else None,
+        "memory_mb": max(rss_mb(), float(getattr(predictor, "fit_peak_rss_mb_", 0.0))),
+        "accuracy": float(predictor.confidence_),
+    }

@@ -48,7 +48,8 @@ def to_utc_index(
     if isinstance(values, pd.DataFrame):
         raise WorkloadDataError(f"{name}: expected one column of timestamps, got a DataFrame.")
     series = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
-    index = pd.Index(series)
+    # An object column goes in as its array: pandas 2.x warns when Index() re-infers a Series' dtype.
+    index = pd.Index(series.to_numpy() if series.dtype == object else series)
     if len(index) == 0:
         raise WorkloadDataError(f"{name}: no timestamps (the input is empty); pass at least one row.")
     if origin is not None and unit is None and not pd.api.types.is_timedelta64_dtype(index.dtype):

@@ -1,0 +1,133 @@
+"""health() / check_alerts(): every level of every metric, driven by injected measurements."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import periodic_series
+from workload_predictor import NotFittedError, WorkloadPredictor
+from workload_predictor.health import DEFAULT_THRESHOLDS, health_report, level_of
+
+
+@pytest.fixture(scope="module")
+def predictor() -> WorkloadPredictor:
+    return WorkloadPredictor(horizon=5).fit(periodic_series(400, noise=3.0))
+
+
+# The old report's thresholds, at and around each boundary.
+CASES = [
+    ("training_seconds", 1.0, "ok"), ("training_seconds", 59.9, "ok"), ("training_seconds", 60.0, "warning"),
+    ("training_seconds", 119.9, "warning"), ("training_seconds", 120.0, "critical"), ("training_seconds", 1e4, "critical"),
+    ("prediction_seconds", 0.001, "ok"), ("prediction_seconds", 0.1, "warning"), ("prediction_seconds", 0.49, "warning"),
+    ("prediction_seconds", 0.5, "critical"),
+    ("memory_mb", 300.0, "ok"), ("memory_mb", 1023.0, "ok"), ("memory_mb", 1024.0, "warning"),
+    ("memory_mb", 2047.0, "warning"), ("memory_mb", 2048.0, "critical"),
+    ("accuracy", 0.95, "ok"), ("accuracy", 0.81, "ok"), ("accuracy", 0.8, "warning"), ("accuracy", 0.61, "warning"),
+    ("accuracy", 0.6, "critical"), ("accuracy", 0.0, "critical"),
+]
+
+
+@pytest.mark.parametrize("metric, value, level", CASES)
+def test_each_level_of_each_metric(predictor, metric, value, level):
+    report = predictor.health(measurements={metric: value})
+    assert report["metrics"][metric] == {"value": value, "level": level, "warning": DEFAULT_THRESHOLDS[metric][0],
+                                         "critical": DEFAULT_THRESHOLDS[metric][1]}
+    # This small fit is healthy on every other metric, so the overall level is this one's.
+    assert report["level"] == level
+
+
+def test_default_thresholds_are_the_old_reports():
+    assert DEFAULT_THRESHOLDS == {"training_seconds": (60.0, 120.0), "prediction_seconds": (0.1, 0.5),
+                                  "memory_mb": (1024.0, 2048.0), "accuracy": (0.8, 0.6)}
+
+
+def test_the_worst_metric_sets_the_overall_level():
+    report = health_report({"training_seconds": 70.0, "prediction_seconds": 0.7, "memory_mb": 10.0, "accuracy": 0.9})
+    assert report["level"] == "critical"
+    assert [m["level"] for m in report["metrics"].values()] == ["warning", "critical", "ok", "ok"]
+
+
+def test_unmeasured_metrics_are_unknown_and_raise_no_alert():
+    report = health_report({"training_seconds": 1.0, "accuracy": 0.9, "memory_mb": None, "prediction_seconds": np.nan})
+    assert report["metrics"]["memory_mb"]["level"] == "unknown"
+    assert report["metrics"]["prediction_seconds"]["level"] == "unknown"
+    assert report["level"] == "ok"
+    assert health_report({})["level"] == "unknown"
+
+
+def test_thresholds_are_configurable(predictor):
+    measurements = {"training_seconds": 5.0, "accuracy": 0.9}
+    assert predictor.health(measurements=measurements)["level"] == "ok"
+    strict = {"training_seconds": (1, 2), "accuracy": (0.95, 0.92)}
+    report = predictor.health(thresholds=strict, measurements=measurements)
+    assert report["metrics"]["training_seconds"]["level"] == "critical"
+    assert report["metrics"]["accuracy"]["level"] == "critical"
+    assert report["metrics"]["training_seconds"]["critical"] == 2.0
+
+
+@pytest.mark.parametrize("thresholds", [{"latency": (1, 2)}, {"memory_mb": (2048, 1024)}, {"accuracy": (0.6, 0.8)},
+                                        {"training_seconds": 5}])
+def test_bad_thresholds_are_a_value_error(predictor, thresholds):
+    with pytest.raises(ValueError):
+        predictor.health(thresholds=thresholds)
+
+
+def test_health_reports_what_the_predictor_measured():
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(400, noise=3.0))
+    report = predictor.health()
+    metrics = report["metrics"]
+    assert metrics["training_seconds"]["value"] == predictor.fit_seconds_
+    assert metrics["accuracy"]["value"] == predictor.confidence_
+    assert metrics["prediction_seconds"]["level"] == "unknown"  # no predict call yet
+    assert metrics["memory_mb"]["value"] >= predictor.fit_peak_rss_mb_ > 0
+    for _ in range(5):
+        predictor.predict()
+    timings = list(predictor.predict_seconds_)
+    assert len(timings) == 5
+    assert predictor.health()["metrics"]["prediction_seconds"]["value"] == pytest.approx(np.percentile(timings, 95))
+
+
+def test_a_noisy_series_drives_accuracy_to_critical_from_data():
+    rng = np.random.default_rng(0)
+    noise = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=400, freq="1min"),
+                          "requests": rng.exponential(10.0, 400)})  # white noise: nothing to forecast
+    clean = WorkloadPredictor(horizon=5).fit(periodic_series(400))
+    noisy = WorkloadPredictor(horizon=5).fit(noise)
+    assert clean.health()["metrics"]["accuracy"]["level"] == "ok"
+    assert noisy.confidence_ <= 0.6
+    assert noisy.health()["metrics"]["accuracy"]["level"] == "critical"
+
+
+def test_check_alerts_logs_warning_and_critical(predictor, caplog):
+    with caplog.at_level(logging.WARNING, logger="workload_predictor.health"):
+        alerts = predictor.check_alerts(measurements={"training_seconds": 90.0, "prediction_seconds": 2.0,
+                                                      "memory_mb": 10.0, "accuracy": 0.99})
+    assert [(a["metric"], a["level"]) for a in alerts] == [("training_seconds", "warning"),
+                                                           ("prediction_seconds", "critical")]
+    levels = {record.getMessage().split(": ")[1].split(" ")[0]: record.levelno for record in caplog.records}
+    assert levels == {"training_seconds": logging.WARNING, "prediction_seconds": logging.ERROR}
+
+
+def test_no_alert_no_log_when_healthy(predictor, caplog):
+    with caplog.at_level(logging.DEBUG, logger="workload_predictor.health"):
+        alerts = predictor.check_alerts(measurements={"training_seconds": 1.0, "prediction_seconds": 0.001,
+                                                      "memory_mb": 10.0, "accuracy": 0.99})
+    assert alerts == [] and caplog.records == []
+
+
+def test_health_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        WorkloadPredictor().health()
+
+
+def test_level_of_is_monotone():
+    values = np.linspace(0, 200, 401)
+    order = {"ok": 0, "warning": 1, "critical": 2}
+    levels = [order[level_of("training_seconds", v, 60, 120)] for v in values]
+    assert levels == sorted(levels)
+    accuracy = [order[level_of("accuracy", v, 0.8, 0.6)] for v in np.linspace(1, 0, 101)]
+    assert accuracy == sorted(accuracy)

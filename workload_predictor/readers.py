@@ -18,6 +18,8 @@ from .data import bucketize, parse_freq, to_utc_index
 from .errors import WorkloadDataError
 from .synthetic_requests import INPUT_COLUMNS, OUTPUT_COLUMNS
 
+# pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
+_NO_DATE_GUESSING = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
 TIMESTAMP_COLUMNS = ("timestamp", "time", "arrival_time", "arrival_time_ns", "arrived_at", "ts", "datetime", "date")
 
 
@@ -43,7 +45,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.read_csv(path)
         if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz")):
             # No date guessing: numeric timestamps stay numbers until the door reads them with --unit.
-            return pd.read_json(path, lines=not name.endswith(".json"), convert_dates=False, dtype=False)
+            return pd.read_json(path, lines=not name.endswith(".json"), dtype=False, **_NO_DATE_GUESSING)
         if name.endswith(".parquet"):
             try:
                 import pyarrow  # noqa: F401

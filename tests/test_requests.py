@@ -1,0 +1,124 @@
+"""Forecast -> synthetic requests: counts follow the forecast, lengths the history, tokens the token forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workload_predictor import Forecast, WorkloadDataError, WorkloadPredictor
+from workload_predictor.synthetic_requests import round_to_totals
+
+
+def make_forecast(rates, tokens=None, freq="10s", history=None) -> Forecast:
+    rates = np.asarray(rates, float)
+    columns = [rates] + ([np.asarray(tokens, float)] if tokens is not None else [])
+    yhat = np.column_stack(columns)
+    targets = ("requests", "input_tokens") if tokens is not None else ("requests",)
+    index = pd.date_range("2024-05-10 12:00", periods=len(rates), freq=freq, tz="UTC").as_unit("ns")
+    return Forecast(index=index, yhat=yhat, lower=yhat * 0.5, upper=yhat * 1.5, targets=targets, level=0.9,
+                    model="dlinear", confidence=0.8, freq=pd.Timedelta(freq), history=history)
+
+
+def lengths_log(n=500, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    prompt = rng.integers(10, 2000, n)
+    return pd.DataFrame({"ContextTokens": prompt, "GeneratedTokens": prompt // 10 + 1})
+
+
+@settings(max_examples=10)  # each example draws 300 request logs
+@given(st.lists(st.floats(0, 30), min_size=1, max_size=6), st.integers(0, 2**32 - 1))
+def test_mean_counts_per_bucket_match_the_forecast(rates, seed):
+    forecast = make_forecast(rates)
+    draws = 300
+    rng = np.random.default_rng(seed)
+    start = (forecast.index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    width = forecast.freq // pd.Timedelta(1, "ns")
+    counts = np.zeros((draws, len(rates)))
+    for d in range(draws):
+        requests = forecast.to_requests(random_state=rng)
+        buckets = (requests["arrival_time_ns"].to_numpy() - start) // width
+        counts[d] = np.bincount(buckets, minlength=len(rates))
+    # Poisson: the mean of `draws` counts has standard deviation sqrt(rate / draws); allow 5 of them.
+    tolerance = 5 * np.sqrt(np.maximum(np.asarray(rates), 1e-3) / draws) + 1e-9
+    assert np.all(np.abs(counts.mean(axis=0) - np.asarray(rates)) <= tolerance)
+
+
+def test_arrivals_are_int64_ns_inside_their_buckets_and_sorted():
+    forecast = make_forecast([5, 0, 12])
+    requests = forecast.to_requests(random_state=1, lengths=lengths_log())
+    assert requests["arrival_time_ns"].dtype == np.int64
+    arrivals = pd.to_datetime(requests["arrival_time_ns"], unit="ns", utc=True)
+    assert arrivals.min() >= forecast.index[0] and arrivals.max() < forecast.index[-1] + forecast.freq
+    assert requests["arrival_time_ns"].is_monotonic_increasing
+    assert list(requests.columns) == ["arrival_time_ns", "input_tokens", "output_tokens"]
+    assert (requests[["input_tokens", "output_tokens"]] >= 1).all().all()
+
+
+def test_lengths_come_from_the_recent_history_and_stay_paired():
+    log = lengths_log()
+    requests = make_forecast([200.0]).to_requests(random_state=2, lengths=log, recent=100)
+    pairs = set(zip(log["ContextTokens"].iloc[-100:], log["GeneratedTokens"].iloc[-100:]))
+    assert set(zip(requests["input_tokens"], requests["output_tokens"])) <= pairs
+
+
+def test_token_totals_per_bucket_match_the_token_forecast():
+    forecast = make_forecast([8, 20, 3], tokens=[4000.4, 15000.0, 2500.0])
+    requests = forecast.to_requests(random_state=3, lengths=lengths_log())
+    start = (forecast.index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    buckets = (requests["arrival_time_ns"].to_numpy() - start) // (forecast.freq // pd.Timedelta(1, "ns"))
+    totals = np.bincount(buckets, weights=requests["input_tokens"], minlength=3)
+    has_requests = np.bincount(buckets, minlength=3) > 0
+    assert np.array_equal(totals[has_requests], np.round([4000.4, 15000.0, 2500.0])[has_requests])
+    # Output tokens were not forecast: they keep the drawn lengths.
+    assert set(requests["output_tokens"]) <= set(lengths_log()["GeneratedTokens"])
+
+
+@given(st.lists(st.floats(0.01, 500), min_size=1, max_size=20), st.floats(1, 10_000))
+def test_round_to_totals_keeps_each_group_total(values, total):
+    values = np.asarray(values)
+    scaled = values * total / values.sum()
+    groups = np.zeros(len(values), dtype=np.int64)
+    rounded = round_to_totals(scaled, groups, np.array([total]))
+    assert rounded.sum() == np.round(total)
+    assert np.all(np.abs(rounded - scaled) < 1.0)
+
+
+def test_vidur_format_has_vidurs_columns_in_seconds():
+    forecast = make_forecast([30, 30])
+    native = forecast.to_requests(random_state=4, lengths=lengths_log())
+    vidur = forecast.to_requests(random_state=4, lengths=lengths_log(), format="vidur")
+    assert list(vidur.columns) == ["arrived_at", "num_prefill_tokens", "num_decode_tokens"]
+    start = (forecast.index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    assert np.allclose(vidur["arrived_at"], (native["arrival_time_ns"] - start) / 1e9)
+    assert vidur["arrived_at"].between(0, 20).all()
+    assert np.array_equal(vidur["num_prefill_tokens"], native["input_tokens"])
+
+
+def test_without_lengths_the_history_gives_tokens_per_request():
+    history = pd.DataFrame({"requests": [10.0, 0.0, 5.0], "output_tokens": [1000.0, 0.0, 250.0]},
+                           index=pd.date_range("2024-05-10 11:59:30", periods=3, freq="10s", tz="UTC"))
+    requests = make_forecast([50.0], history=history).to_requests(random_state=5)
+    assert set(requests["output_tokens"]) <= {100, 50}
+    with pytest.raises(WorkloadDataError, match="token"):
+        make_forecast([5.0]).to_requests(random_state=5, format="vidur")
+
+
+def test_bad_arguments_are_typed_errors():
+    forecast = make_forecast([1.0])
+    with pytest.raises(WorkloadDataError):
+        forecast.to_requests(format="csv")
+    with pytest.raises(WorkloadDataError):
+        forecast.to_requests(quantity="median")
+    with pytest.raises(WorkloadDataError, match="token column"):
+        forecast.to_requests(lengths=pd.DataFrame({"x": [1]}))
+
+
+def test_from_a_fitted_predictor_with_token_targets(series_1000):
+    data = series_1000.assign(input_tokens=series_1000["requests"] * 300, output_tokens=series_1000["requests"] * 20)
+    forecast = WorkloadPredictor(horizon=5).fit(data, target=["requests", "input_tokens", "output_tokens"]).predict()
+    requests = forecast.to_requests(random_state=0)
+    assert len(requests) > 0 and {"input_tokens", "output_tokens"} <= set(requests.columns)
+    assert requests.equals(forecast.to_requests(random_state=0))  # reproducible with a seed

@@ -1,0 +1,150 @@
+"""Fresh-process measurements: import cost and memory growth.
+
+Run as ``python -m perf._child import MODEL`` or
+``python -m perf._child memory MODEL STATE DATASET TORCH_THREADS``; prints one JSON line.
+Only the standard library is imported at the top, so the import timings start from a
+bare interpreter. Modules named in ``PERF_PRELOAD`` (comma-separated) are imported
+first: that is how ``perf/inject_regression.py`` reaches these processes.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+
+# What each case imports before the user's first fit: the package and the model's own modules.
+NEEDS = {
+    "pandas": ["pandas"],
+    "pandas, torch": ["pandas", "torch"],
+    "dlinear": ["workload_predictor", "workload_predictor.models.dlinear"],
+    "lstm": ["workload_predictor", "workload_predictor.models.lstm"],
+    "ensemble": ["workload_predictor", "workload_predictor.models.ensemble", "workload_predictor.models.dlinear",
+                 "workload_predictor.models.lstm"],
+}
+MB = 2.0**20
+
+
+def preload() -> None:
+    for name in filter(None, os.environ.get("PERF_PRELOAD", "").split(",")):
+        importlib.import_module(name.strip())
+
+
+def import_case(what: str) -> dict:
+    """Seconds to import what ``what`` needs and, for a model, to construct its predictor."""
+    start = time.perf_counter()
+    for module in NEEDS[what]:
+        importlib.import_module(module)
+    if what in ("dlinear", "lstm", "ensemble"):
+        sys.modules["workload_predictor"].WorkloadPredictor(model=what, random_state=0)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "torch_imported": "torch" in sys.modules}
+
+
+def _kernel_peak_mb() -> float | None:
+    """The kernel's RSS high-water mark (Linux), or None."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def _reset_kernel_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def rss_growth(operation) -> dict:
+    """Peak RSS during ``operation()`` minus the RSS just before it, in MB.
+
+    psutil samples the RSS every 0.5 ms from a thread; on Linux the kernel's high-water
+    mark, reset just before, also catches a peak between two samples. The larger counts.
+    """
+    import psutil
+
+    process = psutil.Process()
+    gc.collect()
+    before = process.memory_info().rss / MB
+    kernel = _reset_kernel_peak()
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss / MB)
+            time.sleep(0.0005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        operation()
+    finally:
+        done.set()
+        sampler.join()
+    sampled = max(peak[0], process.memory_info().rss / MB)
+    hwm = _kernel_peak_mb() if kernel else None
+    top = max(sampled, hwm or 0.0)
+    return {"before_mb": before, "peak_mb": top, "growth_mb": top - before, "sampled_peak_mb": sampled,
+            "kernel_peak_mb": hwm}
+
+
+def memory_case(model: str, state: str, dataset: str, torch_threads: int) -> dict:
+    """Growth of a fit, then of a predict(10) on the fitted model; warm or cold.
+
+    Cold: the first fit after the imports. Warm: after a throwaway fit (and predict) of the
+    same model on another series of the same length: the steady state of a service that
+    refits on a sliding window (caches keyed by the window size are then warm too).
+    The predict is measured from the RSS after the fit, with the peak reset, so the fit's
+    own peak cannot hide it.
+    """
+    import pandas  # noqa: F401  (imported before measuring: the user's script has it)
+
+    from perf import datasets
+
+    frame = datasets.load(dataset)
+    if frame is None:
+        return {"skipped": f"dataset {dataset} not available"}
+    for module in NEEDS[model]:
+        importlib.import_module(module)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(torch_threads)
+    from workload_predictor import WorkloadPredictor
+
+    def fit(data):
+        return WorkloadPredictor(model=model, random_state=0).fit(data, timestamp="timestamp", target="requests")
+
+    if state == "warm":
+        fit(datasets.scaled(len(frame))).predict(10)
+    kept = []
+    result = {"fit": rss_growth(lambda: kept.append(fit(frame)))}
+    result["predict"] = rss_growth(lambda: kept[0].predict(10))
+    result["torch_imported"] = "torch" in sys.modules
+    return result
+
+
+def main(argv: list[str]) -> None:
+    preload()
+    if argv[0] == "import":
+        result = import_case(argv[1])
+    elif argv[0] == "memory":
+        model, state, dataset, threads = argv[1:5]
+        result = memory_case(model, state, dataset, int(threads))
+    else:
+        raise SystemExit(f"unknown case {argv[0]!r}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,206 @@
+"""The perf suite's fixtures and its gate.
+
+* Budgets (``perf/budgets.toml``, two layers) are checked in every run.
+* With ``--benchmark-compare`` (pytest-benchmark's stored baselines in ``.benchmarks/``), every
+  gated case is also compared with its baseline: time as the median normalised by the
+  calibration workload measured just before and after the case (so a baseline saved on
+  another machine holds), memory as the growth in MB. pytest-benchmark's own
+  ``--benchmark-compare-fail`` sees neither normalised times nor ``extra_info``, hence this gate.
+* At the end: every case's raw and normalised figures, then the old report's table beside ours.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from perf import harness
+from perf.harness import BUDGETS, RESULTS, Row, median, over_budget
+from perf.report import print_summary
+
+GATE = BUDGETS["gate"]
+
+
+def pytest_sessionstart(session):
+    bs = getattr(session.config, "_benchmarksession", None)
+    if bs is not None and bs.compare and not bs.compared_mapping:
+        raise pytest.UsageError(
+            f"--benchmark-compare found no stored baseline in {bs.storage} (machine id {bs.machine_id}): the gate "
+            "cannot gate. Save one on this machine kind with `pytest perf/ --benchmark-save=baseline` "
+            "(see README, Performance suite)."
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    # The calibration case first, the regression-injection test last (it runs the suite in subprocesses).
+    items.sort(key=lambda item: (0 if "test_calibration" in item.nodeid else 2 if "test_gate" in item.nodeid else 1))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if RESULTS:
+        print_summary(terminalreporter.write_line, RESULTS, BUDGETS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pinned_threads():
+    """torch threads pinned for the whole session (the under-load cases restore torch's default)."""
+    import torch
+
+    default = torch.get_num_threads()
+    harness.pin_threads()
+    yield default
+    torch.set_num_threads(default)
+
+
+@pytest.fixture(scope="session")
+def calibration():
+    return harness.Calibration()
+
+
+def _baseline(request, fullname: str) -> dict | None:
+    bs = getattr(request.config, "_benchmarksession", None)
+    if bs is None or not bs.compare or not bs.compared_mapping:
+        return None
+    latest = list(bs.compared_mapping.values())[-1]
+    return latest.get(fullname)
+
+
+class Recorder:
+    """Measures a case, records raw and normalised figures, checks budgets and the baseline, fails loudly."""
+
+    def __init__(self, request, benchmark, calibration):
+        self.request = request
+        self.benchmark = benchmark
+        self.calibration = calibration
+        self.case = request.node.name.replace("test_", "", 1)
+
+    # -- measuring ---------------------------------------------------------------------------------
+    def time(self, kind: str, model: str, target, setup=None, rounds: int = 5, warmup_rounds: int = 1,
+             iterations: int = 1, gate: bool = True, budget_factor: float = 1.0, budget_kind: str | None = None,
+             extra: dict | None = None):
+        """Benchmark ``target`` in pedantic mode; calibration rounds just before and after it."""
+        self.benchmark.group = kind
+        wall_before, cpu_before = self.calibration.seconds(5)
+        result = self.benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds,
+                                         iterations=iterations)
+        wall_after, cpu_after = self.calibration.seconds(5)
+        raw = float(self.benchmark.stats.stats.median)
+        cal = median(wall_before + wall_after)
+        share = min(1.0, median(cpu_before + cpu_after) / cal)
+        row = Row(self.case, model, kind, raw, "s", calibration_s=cal, normalised=raw / cal, cpu_share=share,
+                  budget_figure=raw * share, extra=dict(extra or {}))
+        self.benchmark.extra_info.update(figure=raw, unit="s", calibration_s=cal, normalised=raw / cal,
+                                         cpu_share=share, kind=kind, model=model, **row.extra)
+        self._finish(row, budget_kind or kind, budget_factor, gate_metric="time" if gate else None)
+        return result
+
+    def memory(self, model: str, state: str, dataset: str, gate: bool = True) -> dict:
+        """Memory growth of a fit and of a predict(10), median over ``memory_repeats`` fresh processes.
+
+        The processes of one case run side by side (RSS is per process, and no time is measured
+        meanwhile), which halves the wall time of the memory cases on 2 cores.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.benchmark.group = f"memory {state}"
+        repeats = int(harness.SETTINGS["memory_repeats"])
+        args = ("memory", model, state, dataset, str(harness.SETTINGS["torch_threads"]))
+        runs = []
+
+        def side_by_side():
+            with ThreadPoolExecutor(repeats) as pool:
+                runs.extend(pool.map(lambda _: harness.run_child(*args), range(repeats)))
+
+        self.benchmark.pedantic(side_by_side, rounds=1, iterations=1)
+        if "skipped" in runs[0]:
+            pytest.skip(runs[0]["skipped"])
+        growth, problems = {}, []
+        for phase in ("fit", "predict"):
+            values = [r[phase]["growth_mb"] for r in runs]
+            growth[phase] = median(values)
+            extra = {"growth_mb_runs": [round(v, 3) for v in values],
+                     "before_mb": round(median(r[phase]["before_mb"] for r in runs), 1)}
+            row = Row(f"{self.case} {phase}", model, f"memory_{phase}_{state}", growth[phase], "MB", extra=extra)
+            self.benchmark.extra_info[f"growth_{phase}_mb"] = growth[phase]
+            self.benchmark.extra_info[f"{phase}_runs"] = extra
+            problems += self._finish(row, f"memory_{state}", 1.0, gate_metric="memory" if gate else None,
+                                     baseline_key=f"growth_{phase}_mb", fail=False)
+        self.benchmark.extra_info.update(unit="MB", kind=f"memory_{state}", model=model)
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)
+        return growth
+
+    def figure(self, kind: str, model: str, figure: float, unit: str, budget_kind: str | None = None,
+               budget_factor: float = 1.0, extra: dict | None = None):
+        """Record a figure measured by the test itself (ratios, throughput, latencies); budgets only."""
+        row = Row(self.case, model, kind, figure, unit, extra=dict(extra or {}))
+        self.benchmark.extra_info.update(figure=figure, unit=unit, kind=kind, model=model, **row.extra)
+        self._finish(row, budget_kind, budget_factor, gate_metric=None)
+
+    # -- checking ----------------------------------------------------------------------------------
+    def _finish(self, row: Row, budget_kind: str | None, factor: float, gate_metric: str | None,
+                baseline_key: str = "growth_mb", fail: bool = True) -> list[str]:
+        problems = []
+        if budget_kind:
+            figure = row.figure if row.budget_figure is None else row.budget_figure
+            problems += over_budget(row.case, budget_kind, row.model, figure, row.unit, factor, row.cpu_share)
+        if gate_metric:
+            problems += self._gate(row, gate_metric, baseline_key)
+        if problems:
+            row.verdict = "FAIL"
+        RESULTS.append(row)
+        if problems and fail:
+            pytest.fail("\n".join(problems), pytrace=False)
+        return problems
+
+    def _gate(self, row: Row, metric: str, baseline_key: str = "growth_mb") -> list[str]:
+        base = _baseline(self.request, self.benchmark.fullname)
+        bs = getattr(self.request.config, "_benchmarksession", None)
+        if base is None:
+            if bs is not None and bs.compare:
+                row.verdict = "new"  # a case the baseline does not know yet: refresh the baseline
+            return []
+        info = base.get("extra_info", {})
+        if metric == "time":
+            if "normalised" not in info:
+                return [f"REGRESSION GATE: {row.case}: the baseline has no normalised figure; refresh it."]
+            row.baseline = float(info["normalised"])
+            row.ratio = row.normalised / row.baseline
+            if row.ratio > GATE["time_ratio"]:
+                return [f"REGRESSION: {row.case}: normalised median {row.normalised:.4g} is {row.ratio:.2f}x the "
+                        f"baseline's {row.baseline:.4g} (threshold {GATE['time_ratio']:g}x; raw median "
+                        f"{row.figure * 1e3:.3f} ms now vs {info.get('figure', float('nan')) * 1e3:.3f} ms, calibration "
+                        f"{row.calibration_s * 1e3:.2f} ms now vs {info.get('calibration_s', float('nan')) * 1e3:.2f} ms; "
+                        "layer: stored baseline)"]
+            return []
+        if baseline_key not in info:
+            return [f"REGRESSION GATE: {row.case}: the baseline has no {baseline_key}; refresh it."]
+        row.baseline = float(info[baseline_key])
+        row.ratio = row.figure / row.baseline if row.baseline > 0 else float("inf")
+        limit = max(row.baseline * GATE["memory_ratio"], row.baseline + GATE["memory_slack_mb"])
+        if row.figure > limit:
+            return [f"REGRESSION: {row.case}: memory growth {row.figure:.1f} MB vs the baseline's {row.baseline:.1f} MB "
+                    f"(threshold: more than {GATE['memory_ratio']:g}x and {GATE['memory_slack_mb']:g} MB above it, i.e. "
+                    f"{limit:.1f} MB; layer: stored baseline)"]
+        return []
+
+
+@pytest.fixture
+def perf(request, benchmark, calibration):
+    return Recorder(request, benchmark, calibration)
+
+
+@pytest.fixture(scope="session")
+def frames():
+    """The datasets, loaded once (timestamps parsed here, so fit measures the model and the door, not CSV parsing)."""
+    import pandas as pd
+
+    from perf import datasets
+
+    loaded = {}
+    for name in datasets.DATASETS:
+        frame = datasets.load(name)
+        if frame is not None:
+            frame = frame.assign(timestamp=pd.to_datetime(frame["timestamp"], utc=True))
+        loaded[name] = frame
+    return loaded
+

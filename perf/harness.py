@@ -1,0 +1,231 @@
+"""What the perf cases share: budgets, thread pinning, the calibration workload, fresh-process runs,
+and the checks (budgets of both layers, and the gate against the stored baseline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUDGETS_FILE = HERE / "budgets.toml"
+MODELS = ("dlinear", "lstm", "ensemble")
+
+
+def load_budgets(path: Path = BUDGETS_FILE) -> dict:
+    with open(path, "rb") as file:
+        return tomllib.load(file)
+
+
+BUDGETS = load_budgets()
+SETTINGS = BUDGETS["settings"]
+
+
+def pin_threads(n: int | None = None) -> int:
+    """``torch.set_num_threads`` for the benchmark process (BLAS is the library's own business)."""
+    import torch
+
+    n = int(SETTINGS["torch_threads"] if n is None else n)
+    torch.set_num_threads(n)
+    return n
+
+
+# -- calibration ------------------------------------------------------------------------------
+class Calibration:
+    """A fixed numpy + torch workload (~10 ms on 2 cores), single-threaded: the machine's speed now.
+
+    It mixes what the models do: small least-squares solves and matrix products (DLinear)
+    and an LSTM forward and backward pass (the LSTM). Figures divided by its median are
+    comparable across machines and across a run whose neighbours come and go.
+    """
+
+    def __init__(self) -> None:
+        import numpy as np
+        import torch
+
+        rng = np.random.default_rng(0)
+        self.a, self.b = rng.standard_normal((976, 25)), rng.standard_normal((976, 10))
+        self.m = rng.standard_normal((160, 160))
+        generator = torch.Generator().manual_seed(0)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.lstm = torch.nn.LSTM(8, 32, batch_first=True)
+        self.x = torch.randn(64, 12, 8, generator=generator)
+
+    def run(self) -> None:
+        import numpy as np
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            for _ in range(4):
+                np.linalg.lstsq(self.a, self.b, rcond=None)
+            for _ in range(4):
+                self.m @ self.m
+        for _ in range(3):
+            out, _ = self.lstm(self.x)
+            out.sum().backward()
+
+    def seconds(self, rounds: int = 5) -> tuple[list[float], list[float]]:
+        """Wall-clock and CPU seconds of ``rounds`` runs (after one untimed run).
+
+        CPU / wall is the share of a core this process got: 1 on an idle machine,
+        about 0.5 when a neighbour competes for the same core.
+        """
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self.run()
+            wall, cpu = [], []
+            for _ in range(rounds):
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                self.run()
+                wall.append(time.perf_counter() - start)
+                cpu.append(time.thread_time() - start_cpu)
+            return wall, cpu
+        finally:
+            torch.set_num_threads(previous)
+
+
+# -- fresh processes -------------------------------------------------------------------------------
+def run_child(*args: str, timeout: float = 300.0) -> dict:
+    """Run ``python -m perf._child ARGS`` from the repository root; its JSON line."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "perf._child", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"perf._child {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- budgets ---------------------------------------------------------------------------------------
+@dataclass
+class Budget:
+    layer: str  # "old_report" or "target"
+    what: str  # e.g. "LSTM fit <= 2 s"
+    limit: float
+    unit: str
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value * 1e3:.3f} ms" if value < 1 else f"{value:.3f} s"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    return f"{value:.3f}{unit}"
+
+
+def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
+    """The budgets of both layers that apply to a figure of ``kind`` for ``model`` (times ``factor``)."""
+    old, target = BUDGETS["old_report"], BUDGETS["target"]
+    name = {"dlinear": "DLinear", "lstm": "LSTM", "ensemble": "Ensemble"}.get(model, model)
+    scale = f" x{factor:g}" if factor != 1.0 else ""
+    out: list[Budget] = []
+    if kind == "fit":
+        out.append(Budget("old_report", f"{name} fit <= {old['fit_s'][model]:g} s{scale}", old["fit_s"][model] * factor, "s"))
+        out.append(Budget("target", f"{name} fit <= {_fmt(target['fit_s'][model], 's')}{scale}",
+                          target["fit_s"][model] * factor, "s"))
+    elif kind == "predict":
+        out.append(Budget("old_report", f"predict(10) <= {old['predict_s'][model]:g} s{scale}",
+                          old["predict_s"][model] * factor, "s"))
+        out.append(Budget("target", f"{name} predict(10) <= {_fmt(target['predict_s'][model], 's')}{scale}",
+                          target["predict_s"][model] * factor, "s"))
+    elif kind == "predict_ceiling":  # latency of one predict among many (load): the old ceiling only
+        out.append(Budget("old_report", f"predict(10) <= {old['predict_s'][model]:g} s{scale}",
+                          old["predict_s"][model] * factor, "s"))
+    elif kind in ("memory_warm", "memory_cold"):
+        out.append(Budget("old_report", f"memory growth < {old['memory_growth_mb']:g} MB (critical "
+                          f"{old['memory_critical_mb']:g} MB)", old["memory_growth_mb"], "MB"))
+        if kind == "memory_warm":
+            out.append(Budget("target", f"{name} warm growth <= {target['memory_growth_mb'][model]:g} MB",
+                              target["memory_growth_mb"][model], "MB"))
+    elif kind == "import_ratio":
+        ref = target["import_reference"][model]
+        out.append(Budget("target", f"import + construction <= {target['import_ratio'][model]:g} x import {ref}",
+                          target["import_ratio"][model], "x"))
+    return out
+
+
+def over_budget(case: str, kind: str, model: str, figure: float, unit: str, factor: float = 1.0,
+                cpu_share: float | None = None) -> list[str]:
+    """One message per budget ``figure`` exceeds, naming case, figure, budget and layer.
+
+    Time figures are medians times the share of a core the process got (``cpu_share``,
+    from the calibration around the case), so neighbours on a shared machine do not
+    fail a budget; on an idle machine the share is 1 and the raw median counts.
+    """
+    messages = []
+    shown = _fmt(figure, unit)
+    if cpu_share is not None and cpu_share < 0.999:
+        shown += f" (raw median {_fmt(figure / cpu_share, unit)} x CPU share {cpu_share:.2f})"
+    for budget in budgets_for(kind, model, factor):
+        if figure > budget.limit:
+            critical = ""
+            if unit == "MB" and figure > BUDGETS["old_report"]["memory_critical_mb"]:
+                critical = " CRITICAL"
+            messages.append(f"OVER BUDGET{critical}: {case}: {shown} > budget {budget.what} "
+                            f"(layer: {budget.layer})")
+    return messages
+
+
+# -- the record every case leaves for the summary ----------------------------------------------------
+@dataclass
+class Row:
+    case: str
+    model: str
+    kind: str
+    figure: float
+    unit: str
+    calibration_s: float | None = None
+    normalised: float | None = None
+    cpu_share: float | None = None  # share of a core the calibration got around the case (CPU / wall)
+    budget_figure: float | None = None  # the figure the budgets see: raw x cpu_share
+    baseline: float | None = None  # the baseline's normalised time or memory growth
+    ratio: float | None = None
+    verdict: str = "ok"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+RESULTS: list[Row] = []
+
+
+def median(values) -> float:
+    return float(statistics.median(values))
+
+
+def timed(operation: Callable[[], Any], repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        operation()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def dataset_or_skip(frames: dict, name: str):
+    """The loaded dataset, or a skip that says where the traces were looked for."""
+    import pytest
+
+    frame = frames[name]
+    if frame is None:
+        from perf.datasets import TRACES
+
+        pytest.skip(f"{name}: the Azure traces are not at {TRACES} (../shared/data/traces from the repository)")
+    return frame
+
+
+CONFIDENCE: dict[tuple[str, str], float] = {}  # (model, dataset) -> the confidence fit returned (reported)

@@ -1,0 +1,70 @@
+"""The end-of-run summary: every case's raw and normalised figures, then the old report's table beside ours."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+NAMES = {"dlinear": "DLinear", "lstm": "LSTM", "ensemble": "Ensemble"}
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value * 1e3:.3f} ms" if value < 1 else f"{value:.3f} s"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    if unit == "x":
+        return f"{value:.3f}x"
+    return f"{value:.4g} {unit}"
+
+
+def figures_table(rows: Iterable) -> list[str]:
+    lines = ["", "perf: raw and normalised figures. figure: median (time) or median growth (memory); normalised: median /",
+             "      the calibration's median measured around the case; share: the CPU share the calibration got there",
+             "      (budgets see figure x share); baseline, ratio: the stored baseline's normalised time or memory growth",
+             f"{'case':<44} {'figure':>13} {'calibration':>12} {'normalised':>11} {'share':>6} {'baseline':>10} "
+             f"{'ratio':>7}  verdict"]
+    for row in rows:
+        cal = f"{row.calibration_s * 1e3:.2f} ms" if row.calibration_s else "-"
+        norm = f"{row.normalised:.4g}" if row.normalised is not None else "-"
+        base = "-" if row.baseline is None else (f"{row.baseline:.1f} MB" if row.unit == "MB" else f"{row.baseline:.4g}")
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+        share = f"{row.cpu_share:.2f}" if row.cpu_share is not None else "-"
+        lines.append(f"{row.case:<44} {_value(row.figure, row.unit):>13} {cal:>12} {norm:>11} {share:>6} {base:>10} "
+                     f"{ratio:>7}  "
+                     f"{row.verdict}")
+    return lines
+
+
+def _ours(rows: list, kind: str, model: str) -> float | None:
+    for row in rows:
+        if row.kind == kind and row.model == model and ("synthetic" in row.case or f"[{model}" in row.case):
+            return row.figure if row.budget_figure is None else row.budget_figure
+    return None
+
+
+def old_report_table(rows: list, budgets: dict) -> list[str]:
+    """The old report's table with our figures beside its own and old / ours per cell (> 1: we are faster or smaller)."""
+    old = budgets["old_report"]["table"]
+    columns = [("init", "init_s", "s", "init (construction)"), ("fit", "fit_s", "s", "train (fit, 1000 points)"),
+               ("predict", "predict_s", "s", "predict(10)"), ("memory_fit_cold", "memory_mb", "MB", "memory (cold fit)")]
+    lines = ["", "Old report vs this run: synthetic 1000-point series; ours = median x CPU share (the raw median on an idle",
+             "machine); ratio = old / ours (> 1: ours is faster or smaller)"]
+    header = f"{'model':<9}" + "".join(f" | {title:^32}" for *_, title in columns)
+    lines += [header, f"{'':<9}" + "".join(f" | {'old':>10} {'ours':>12} {'ratio':>8}" for _ in columns)]
+    for model, name in NAMES.items():
+        cells = []
+        for kind, key, unit, _ in columns:
+            theirs, ours = old[model][key], _ours(rows, kind, model)
+            ratio = f"{theirs / ours:.0f}x" if ours and theirs / ours >= 10 else (f"{theirs / ours:.2f}x" if ours else "-")
+            cells.append(f" | {_value(theirs, unit):>10} {_value(ours, unit):>12} {ratio:>8}")
+        lines.append(f"{name:<9}" + "".join(cells))
+    lines.append("memory: peak RSS minus RSS before, in a fresh process; cold = the first fit after the imports "
+                 "(the old report's figures), warm (budgeted) in the table above.")
+    return lines
+
+
+def print_summary(write: Callable[[str], None], rows: list, budgets: dict) -> None:
+    for line in figures_table(rows) + old_report_table(rows, budgets):
+        write(line)

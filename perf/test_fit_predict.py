@@ -1,0 +1,44 @@
+"""fit on the 1000-point datasets and predict(10): pedantic, a fresh model each round, warm-up rounds,
+torch threads pinned (``perf/budgets.toml`` [settings]). Also the confidence each model returns (reported)."""
+
+import pytest
+
+from perf import harness
+from perf.datasets import DATASETS
+from perf.harness import MODELS
+
+
+def _fit(frame):
+    return lambda predictor: predictor.fit(frame, timestamp="timestamp", target="requests")
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("model", MODELS)
+def test_fit(perf, frames, model, dataset):
+    from workload_predictor import WorkloadPredictor
+
+    frame = harness.dataset_or_skip(frames, dataset)
+    fitted = perf.time(
+        "fit", model, _fit(frame),
+        setup=lambda: ((WorkloadPredictor(model=model, random_state=0),), {}),
+        rounds=int(harness.SETTINGS["fit_rounds"][model]),
+        warmup_rounds=int(harness.SETTINGS["fit_warmup_rounds"][model]),
+        extra={"dataset": dataset, "points": len(frame)},
+    )
+    forecast = fitted.predict(10)
+    assert 0.0 <= forecast.confidence <= 1.0
+    perf.benchmark.extra_info["confidence"] = forecast.confidence
+    harness.CONFIDENCE[(model, dataset)] = forecast.confidence
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("model", MODELS)
+def test_predict(perf, frames, model, dataset):
+    from workload_predictor import WorkloadPredictor
+
+    frame = harness.dataset_or_skip(frames, dataset)
+    predictor = WorkloadPredictor(model=model, random_state=0).fit(frame, timestamp="timestamp", target="requests")
+    forecast = perf.time("predict", model, lambda: predictor.predict(10),
+                         rounds=int(harness.SETTINGS["predict_rounds"]), warmup_rounds=10,
+                         extra={"dataset": dataset})
+    assert len(forecast.to_frame()) == 10

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .._memory import check_memory, epoch_hook
+from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
@@ -89,6 +90,9 @@ class LSTM(BaseForecaster):
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when available).
     max_training_time : float or None
         Seconds after which training stops and keeps its best weights.
+    verbose : bool or None
+        A progress bar over the epochs on stderr: ``None`` (default) only when stderr is
+        a terminal, ``True`` always, ``False`` never.
     """
 
     min_window = 12
@@ -112,6 +116,7 @@ class LSTM(BaseForecaster):
         max_training_time: float | None = None,
         validation_fraction: float = 0.15,
         max_validation_windows: int = 100,
+        verbose: bool | None = None,
     ):
         self.horizon = horizon
         self.window = window
@@ -130,6 +135,7 @@ class LSTM(BaseForecaster):
         self.max_training_time = max_training_time
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
+        self.verbose = verbose
 
     def context_length(self) -> int:
         return max(self.window_, self.base_.window_ if self.base_ is not None else 0)
@@ -147,12 +153,14 @@ class LSTM(BaseForecaster):
         horizon, k = self.horizon, y.shape[1]
         inner = validation_origins(len(y), horizon, self.validation_fraction, self.max_validation_windows)
         train_part = y[: inner[0]]
-        # The linear base (and the window search) sees only the data before the inner tail,
-        # so early stopping judges the network on windows neither part was fitted on.
+        # The window comes from DLinear's search on all of y (the same window a DLinear fitted
+        # here would use); the base's weights see only the data before the inner tail, so early
+        # stopping judges the network on windows neither part was fitted on.
         base = DLinear(horizon=horizon, window=self.window, kernel_size=self.kernel_size,
                        validation_fraction=self.validation_fraction,
                        max_validation_windows=self.max_validation_windows)
-        base._fit_arrays(train_part, refit=False)
+        base._fit_arrays(y, refit=False)
+        base._fit_arrays(train_part, refit=True)
         patch = self.patch_size or max(1, round(base.window_ / PATCHES))
         n_patches = max(1, base.window_ // patch)
         self.window_, self.patch_size_ = n_patches * patch, patch
@@ -171,12 +179,13 @@ class LSTM(BaseForecaster):
                 torch.manual_seed(seed)
                 network = _PatchLSTM(patch * k, self.hidden_size, self.num_layers, horizon * k).to(device)
             generator = torch.Generator().manual_seed(seed)
-            result = train_network(
-                network, x_train, r_train, x_val, r_val,
-                max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                patience=self.patience, generator=generator, max_time=self._time_left(start),
-                progress=epoch_hook,
-            )
+            with progress_bar(self.max_epochs, "LSTM fit", getattr(self, "verbose", None), unit="epoch") as bar:
+                result = train_network(
+                    network, x_train, r_train, x_val, r_val,
+                    max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                    patience=self.patience, generator=generator, max_time=self._time_left(start),
+                    progress=epoch_callback(bar, then=epoch_hook),
+                )
         self.network_ = network
         self._refit_base(y)
         self.training_ = result

@@ -73,13 +73,14 @@ def test_mase_scale_is_the_in_sample_naive_error():
         naive_scale([1.0])
 
 
-@given(pairs(), st.floats(0, 100))
-def test_coverage_and_width(pair, half):
+@given(pairs(), st.floats(0, 100), st.floats(0, 100))
+def test_coverage_grows_with_the_interval_and_width_is_its_mean(pair, half, more):
     a, f = pair
     assert coverage(a, a - half, a + half) == 1.0
-    assert interval_width(f - half, f + half) == pytest.approx(2 * half)
-    inside = coverage(a, f - half, f + half)
-    assert inside == pytest.approx(np.mean(np.abs(a - f) <= half))
+    narrow, wide = coverage(a, f - half, f + half), coverage(a, f - half - more, f + half + more)
+    assert 0.0 <= narrow <= wide <= 1.0
+    assert coverage(a, f - np.abs(a - f).max() - 1, f + np.abs(a - f).max() + 1) == 1.0
+    assert interval_width(f - half, f + half) == pytest.approx(2 * half, abs=1e-12 * (1 + np.abs(f).max()))
 
 
 # -- protocol --------------------------------------------------------------------------------

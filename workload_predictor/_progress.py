@@ -57,10 +57,18 @@ def progress_bar(total: int | None, desc: str, verbose: bool | None, unit: str =
         bar.close()
 
 
-def epoch_callback(bar: Any):
-    """The ``progress(epoch, train_loss, validation_loss)`` hook of ``train_network`` driving ``bar``."""
+def epoch_callback(bar: Any, then=None):
+    """The ``progress(epoch, train_loss, validation_loss)`` hook of ``train_network`` driving ``bar``.
+
+    ``then`` is another hook called first (e.g. the memory check). With a silent bar
+    the hook is ``then`` itself, so a fit without a bar pays nothing.
+    """
+    if isinstance(bar, _SilentBar):
+        return then
 
     def report(epoch: int, train_loss: float, validation_loss: float) -> None:
+        if then is not None:
+            then(epoch, train_loss, validation_loss)
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{validation_loss:.4g}", refresh=False)
         bar.update(1)
 

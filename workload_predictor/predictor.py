@@ -44,7 +44,8 @@ class WorkloadPredictor(ParamsMixin):
     hidden_size, num_layers, max_epochs, batch_size, learning_rate, patience :
         LSTM settings (LSTM and ensemble only).
     members : sequence of str
-        Ensemble members.
+        Ensemble members (default DLinear, the LSTM and the baselines ``naive`` and
+        ``moving_average``, which take the weight where the learned models lose to them).
     random_state : int or None
         Seed for the LSTM; forecasts are reproducible with a fixed seed.
     n_threads : int or None
@@ -65,6 +66,10 @@ class WorkloadPredictor(ParamsMixin):
         :class:`~workload_predictor.errors.MemoryLimitError` before the allocation
         and leaves the predictor as it was. Default 2048 (the old production
         setting); ``None`` only records the peak.
+    verbose : bool or None
+        A progress bar over the LSTM's epochs on stderr: ``None`` (default) only when
+        stderr is a terminal, ``True`` always, ``False`` never. Logging goes through
+        ``logging`` either way.
 
     Notes
     -----
@@ -93,12 +98,13 @@ class WorkloadPredictor(ParamsMixin):
         batch_size: int = 64,
         learning_rate: float = 3e-3,
         patience: int = 5,
-        members: Sequence[str] = ("dlinear", "lstm"),
+        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average"),
         random_state: int | None = None,
         n_threads: int | None = 1,
         device: str = "cpu",
         max_training_time: float | None = 300.0,
         memory_limit_mb: float | None = 2048,
+        verbose: bool | None = None,
     ):
         self.model = model
         self.horizon = horizon
@@ -117,6 +123,7 @@ class WorkloadPredictor(ParamsMixin):
         self.device = device
         self.max_training_time = max_training_time
         self.memory_limit_mb = memory_limit_mb
+        self.verbose = verbose
 
     # -- construction ----------------------------------------------------------------------
     def _build_model(self) -> BaseForecaster:
@@ -125,7 +132,7 @@ class WorkloadPredictor(ParamsMixin):
         lstm = dict(hidden_size=self.hidden_size, num_layers=self.num_layers, max_epochs=self.max_epochs,
                     batch_size=self.batch_size, learning_rate=self.learning_rate, patience=self.patience,
                     random_state=self.random_state, n_threads=self.n_threads, device=self.device,
-                    max_training_time=self.max_training_time)
+                    max_training_time=self.max_training_time, verbose=getattr(self, "verbose", None))
         if self.model == "dlinear":
             from .models.dlinear import DLinear
 

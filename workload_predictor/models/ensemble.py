@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..confidence import convex_weights
+from ..confidence import convex_weights_absolute
 from ..errors import WorkloadDataError, check_is_fitted
 from .base import BaseForecaster, as_matrix
 
@@ -19,9 +19,17 @@ class Ensemble(BaseForecaster):
     Every member fits with the same chronological validation tail (at most 15 %
     of the points and 100 windows), so their validation forecasts cover the same
     windows. The weights are the non-negative, sum-to-one combination with the
-    least squared error on those windows (targets scaled to a common size first),
+    least absolute error on those windows (targets scaled to a common size first),
     so a member that is clearly worse gets less weight, and one that adds nothing
-    gets none. The ensemble's own validation forecast is that weighted sum, which
+    gets none. Absolute, not squared, error: it is what the backtest scores (MAE),
+    and on bursty traces, where most buckets are empty, least squares favours the
+    smooth mean forecast while the absolute error rewards tracking the median.
+
+    The default members are DLinear, the LSTM and two baselines, the last value
+    (``naive``) and the mean of the last ``moving_average_window`` buckets: when the
+    learned models lose to a baseline on validation (measured on the Azure code
+    trace: DLinear's MAE 33-41 against 6-34 for the last value), the baseline takes
+    the weight instead of the ensemble averaging two bad forecasts. The ensemble's own validation forecast is that weighted sum, which
     is what its interval and confidence are computed from. Members are then
     refitted on all data (DLinear exactly; the LSTM refits its linear base, not its network).
 
@@ -33,7 +41,7 @@ class Ensemble(BaseForecaster):
     def __init__(
         self,
         horizon: int = 10,
-        members: Sequence[str] = ("dlinear", "lstm"),
+        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average"),
         window: int | None = None,
         kernel_size: int = 25,
         hidden_size: int = 32,
@@ -50,6 +58,7 @@ class Ensemble(BaseForecaster):
         season_length: int = 60,
         validation_fraction: float = 0.15,
         max_validation_windows: int = 100,
+        verbose: bool | None = None,
     ):
         self.horizon = horizon
         self.members = members
@@ -69,6 +78,7 @@ class Ensemble(BaseForecaster):
         self.season_length = season_length
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
+        self.verbose = verbose
 
     def _member(self, name: str, window: int | None) -> BaseForecaster:
         split = dict(horizon=self.horizon, validation_fraction=self.validation_fraction,
@@ -84,7 +94,7 @@ class Ensemble(BaseForecaster):
                         num_layers=self.num_layers, max_epochs=self.max_epochs, batch_size=self.batch_size,
                         learning_rate=self.learning_rate, patience=self.patience,
                         random_state=self.random_state, n_threads=self.n_threads, device=self.device,
-                        max_training_time=self.max_training_time, **split)
+                        max_training_time=self.max_training_time, verbose=getattr(self, "verbose", None), **split)
         from .baselines import MovingAverage, Naive, SeasonalNaive
 
         if name == "naive":
@@ -129,7 +139,7 @@ class Ensemble(BaseForecaster):
         # A common size per target, so token counts do not drown request counts.
         size = np.abs(actual).mean(axis=(0, 1))
         size = np.where(size > 0, size, 1.0)
-        weights = convex_weights((forecasts / size).reshape(len(forecasts), -1), (actual / size).ravel())
+        weights = convex_weights_absolute((forecasts / size).reshape(len(forecasts), -1), (actual / size).ravel())
         return {name: float(w) for name, w in zip(self.members_, weights)}, np.tensordot(weights, forecasts, axes=1)
 
     def _prepare_update(self, new_y: Any) -> list:

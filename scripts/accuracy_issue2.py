@@ -94,7 +94,7 @@ def main() -> None:
         for name, model in candidates.items():
             rows.setdefault(name, []).append(test_mae(model, y))
         for lr in (1e-3, 1e-2):
-            rows.setdefault(f"gradient DLinear window={searched.window_} lr={lr:g}", []).append(
+            rows.setdefault(f"gradient DLinear (same window) lr={lr:g}", []).append(
                 gradient_dlinear_mae(y, searched.window_, lr, seed))
         print(f"seed {seed}: searched window {searched.window_}")
     print(f"\n{'model':44s} {'test MAE (median)':>18s} {'fit s (median)':>15s}   per seed")

@@ -28,7 +28,7 @@ from workload_predictor.backtest import (
 )
 from workload_predictor.confidence import wape
 
-finite = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+finite = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 @st.composite
@@ -178,3 +178,29 @@ def test_bad_model_names_are_typed_errors():
         backtest(data, ["prophet"], verbose=False)
     with pytest.raises(WorkloadDataError, match="twice"):
         backtest(data, ["naive"], ["naive"], verbose=False)
+
+
+# -- the ensemble's MAE weighting ------------------------------------------------------------
+@given(st.integers(2, 4), st.integers(5, 60), st.integers(0, 2**32 - 1))
+def test_absolute_weights_are_on_the_simplex_and_beat_every_member_and_the_even_mix(m, n, seed):
+    from workload_predictor.confidence import convex_weights_absolute
+
+    rng = np.random.default_rng(seed)
+    actual = rng.poisson(3, n).astype(float)
+    forecasts = actual + rng.normal(0, rng.uniform(0.5, 4, (m, 1)), (m, n))
+    w = convex_weights_absolute(forecasts, actual)
+    assert np.all(w >= 0) and w.sum() == pytest.approx(1.0)
+    error = np.abs(actual - w @ forecasts).sum()
+    candidates = list(np.eye(m)) + [np.full(m, 1 / m)]
+    assert all(error <= np.abs(actual - c @ forecasts).sum() * (1 + 1e-6) + 1e-9 for c in candidates)
+
+
+def test_absolute_weights_pick_the_median_on_zero_inflated_counts():
+    """Mostly-empty buckets: the squared error prefers the mean, the absolute error the median (0)."""
+    from workload_predictor.confidence import convex_weights, convex_weights_absolute
+
+    rng = np.random.default_rng(0)
+    actual = ((rng.random(2000) < 0.1) * rng.poisson(30, 2000)).astype(float)
+    forecasts = np.stack([np.zeros_like(actual), np.full_like(actual, actual.mean())])
+    assert convex_weights_absolute(forecasts, actual)[0] > 0.99
+    assert convex_weights(forecasts, actual)[0] < 0.01

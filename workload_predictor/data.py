@@ -25,6 +25,9 @@ _EPOCH_BANDS = {
     "us": (3.2e14, 4.2e15),
     "ns": (3.2e17, 4.2e18),
 }
+# Largest count per bucket (or per request) accepted: far above any real load (1e12 requests per bucket is
+# tested), far below where float64 sums of squares over millions of windows overflow.
+MAX_VALUE = 1e18
 _OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 _AZURE_SUMS = {"input_tokens": "ContextTokens", "output_tokens": "GeneratedTokens"}
 
@@ -59,18 +62,24 @@ def to_utc_index(
                 "to say what the numbers count."
             )
 
-    if isinstance(index, pd.DatetimeIndex):
-        result = index if index.tz is not None else index.tz_localize("UTC")
-    elif pd.api.types.is_timedelta64_dtype(index.dtype) or _holds_timedeltas(index):
-        result = _from_offsets(index, origin, name)
-    elif pd.api.types.is_bool_dtype(index.dtype):
-        raise WorkloadDataError(f"{name}: booleans are not timestamps; pass datetimes, strings or epochs.")
-    elif pd.api.types.is_numeric_dtype(index.dtype):
-        result = _from_numbers(index, unit, origin, name)
-    else:
-        result = _from_objects(index, name)
-
-    result = pd.DatetimeIndex(result).tz_convert("UTC").as_unit("ns")
+    try:
+        if isinstance(index, pd.DatetimeIndex):
+            result = index if index.tz is not None else index.tz_localize("UTC")
+        elif pd.api.types.is_timedelta64_dtype(index.dtype) or _holds_timedeltas(index):
+            result = _from_offsets(index, origin, name)
+        elif pd.api.types.is_bool_dtype(index.dtype):
+            raise WorkloadDataError(f"{name}: booleans are not timestamps; pass datetimes, strings or epochs.")
+        elif pd.api.types.is_numeric_dtype(index.dtype):
+            result = _from_numbers(index, unit, origin, name)
+        else:
+            result = _from_objects(index, name)
+        result = pd.DatetimeIndex(result).tz_convert("UTC").as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta, OverflowError) as exc:
+        # e.g. epochs read with the wrong unit: pandas' nanoseconds span 1677-09-21 .. 2262-04-11 only.
+        raise WorkloadDataError(
+            f"{name}: timestamps fall outside 1677-09-21 .. 2262-04-11, the range of nanosecond timestamps "
+            f"({exc}); check unit= (and origin=) for numeric epochs."
+        ) from None
     if result.hasnans:
         bad = int(np.flatnonzero(result.isna())[0])
         raise WorkloadDataError(
@@ -316,7 +325,8 @@ def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
         column = frame[name]
         if isinstance(column, pd.DataFrame):
             raise WorkloadDataError(f"target column {name!r} appears more than once; rename the duplicates.")
-        if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
+        if (pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_complex_dtype(column.dtype)
+                or not pd.api.types.is_numeric_dtype(column.dtype)):
             raise WorkloadDataError(
                 f"target column {name!r} has dtype {column.dtype}, not numbers; convert it with "
                 "pd.to_numeric(...) first."
@@ -334,6 +344,13 @@ def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
             raise WorkloadDataError(
                 f"target column {name!r} holds a negative value ({array[row]!r} at row {row}); workload counts "
                 "are non-negative: fix the data."
+            )
+        if (array > MAX_VALUE).any():
+            row = int(np.flatnonzero(array > MAX_VALUE)[0])
+            raise WorkloadDataError(
+                f"target column {name!r} holds {array[row]:g} at row {row}, above {MAX_VALUE:g}: no request or "
+                "token count per bucket is that large (and squares of such values overflow); check the units or "
+                "the parsing, or rescale the column."
             )
         columns.append(array)
     return np.column_stack(columns)
@@ -405,7 +422,8 @@ def bucketize(
         frame = pd.DataFrame({name: log[column]})
         weights = _target_matrix(frame, [name])[:, 0]
         total = np.bincount(codes, weights=weights, minlength=n_buckets)
-        integral = np.all(np.mod(weights, 1) == 0)
+        # Integer sums stay integers while float64 holds them exactly (< 2**53), so int64 cannot wrap.
+        integral = np.all(np.mod(weights, 1) == 0) and total.max(initial=0.0) < 2.0**53
         out[name] = total.astype(np.int64) if integral else total
     result = pd.DataFrame(out)
     result["timestamp"] = pd.DatetimeIndex(result["timestamp"]).as_unit("ns")

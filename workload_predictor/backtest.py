@@ -206,7 +206,7 @@ def run_backtest(
     with progress_bar(len(specs) * len(refits), "backtest", verbose, unit="fit") as bar:
         for name, spec in specs:
             bar.set_description(f"backtest {name}")
-            result = _run_one(series, spec, origins, refits)
+            result = _run_one(series, spec, origins, refits, bar)
             forecasts[name] = {key: result[key] for key in ("yhat", "lower", "upper")}
             for j, target_name in enumerate(series.targets):
                 a = actual[..., j]
@@ -222,7 +222,6 @@ def run_backtest(
                     "n_origins": len(origins), "n_refits": len(refits),
                 })
                 by_step[(name, target_name)] = np.abs(a - yhat).mean(axis=0)
-            bar.update(len(refits))
     table = pd.DataFrame(rows)
     steps = pd.DataFrame(by_step, index=pd.RangeIndex(1, horizon + 1, name="step"))
     steps.columns.names = ["model", "target"]
@@ -236,7 +235,7 @@ def _predictor_params() -> list[str]:
     return WorkloadPredictor._param_names()
 
 
-def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, refits: np.ndarray) -> dict:
+def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, refits: np.ndarray, bar: Any) -> dict:
     """Fit at each refit point on the data before it, forecast the origins up to the next refit."""
     from .predictor import WorkloadPredictor
 
@@ -258,6 +257,7 @@ def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, 
         yhat[first:stop] = np.clip(predictor.model_.predict_at(series.values, origins[first:stop]), 0.0, None)
         halfwidth[first:stop] = predictor.interval_halfwidth_[None]
         confidence.append(predictor._confidence_by_index)
+        bar.update(1)
     return {
         "yhat": yhat, "lower": np.clip(yhat - halfwidth, 0.0, None), "upper": yhat + halfwidth,
         "confidence": np.asarray(confidence, float), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,

@@ -77,19 +77,33 @@ class Recorder:
     def time(self, kind: str, model: str, target, setup=None, rounds: int = 5, warmup_rounds: int = 1,
              iterations: int = 1, gate: bool = True, budget_factor: float = 1.0, budget_kind: str | None = None,
              extra: dict | None = None):
-        """Benchmark ``target`` in pedantic mode; calibration rounds just before and after it."""
+        """Benchmark ``target`` in pedantic mode, with the calibration measured around it.
+
+        With a ``setup`` (a fresh model each round), one calibration run precedes every round,
+        so the yardstick sees the same neighbours as the case; without one, calibration runs
+        before and after the rounds.
+        """
         self.benchmark.group = kind
-        wall_before, cpu_before = self.calibration.seconds(5)
-        result = self.benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds,
-                                         iterations=iterations)
-        wall_after, cpu_after = self.calibration.seconds(5)
-        raw = float(self.benchmark.stats.stats.median)
-        cal = median(wall_before + wall_after)
-        share = min(1.0, median(cpu_before + cpu_after) / cal)
+        walls, cpus = self.calibration.seconds(3)
+        if setup is not None:
+            def setup_with_calibration():
+                wall, cpu = self.calibration.once()
+                walls.append(wall)
+                cpus.append(cpu)
+                return setup()
+        result = self.benchmark.pedantic(target, setup=setup_with_calibration if setup is not None else None,
+                                         rounds=rounds, warmup_rounds=warmup_rounds, iterations=iterations)
+        wall_after, cpu_after = self.calibration.seconds(3)
+        walls += wall_after
+        cpus += cpu_after
+        raw = float(self.benchmark.stats.stats.median)  # per call (pytest-benchmark divides by iterations)
+        cal = median(walls)
+        share = min(1.0, median(cpus) / cal)
         row = Row(self.case, model, kind, raw, "s", calibration_s=cal, normalised=raw / cal, cpu_share=share,
                   budget_figure=raw * share, extra=dict(extra or {}))
         self.benchmark.extra_info.update(figure=raw, unit="s", calibration_s=cal, normalised=raw / cal,
-                                         cpu_share=share, kind=kind, model=model, **row.extra)
+                                         cpu_share=share, calibration_runs=len(walls), kind=kind, model=model,
+                                         **row.extra)
         self._finish(row, budget_kind or kind, budget_factor, gate_metric="time" if gate else None)
         return result
 
@@ -129,11 +143,22 @@ class Recorder:
             pytest.fail("\n".join(problems), pytrace=False)
         return growth
 
+    def once(self, group: str, operation) -> float:
+        """Run ``operation`` once under the benchmark; the CPU share the calibration got around it."""
+        self.benchmark.group = group
+        wall_before, cpu_before = self.calibration.seconds(3)
+        self.benchmark.pedantic(operation, rounds=1, iterations=1)
+        wall_after, cpu_after = self.calibration.seconds(3)
+        return min(1.0, median(cpu_before + cpu_after) / median(wall_before + wall_after))
+
     def figure(self, kind: str, model: str, figure: float, unit: str, budget_kind: str | None = None,
-               budget_factor: float = 1.0, extra: dict | None = None):
+               budget_factor: float = 1.0, cpu_share: float | None = None, extra: dict | None = None):
         """Record a figure measured by the test itself (ratios, throughput, latencies); budgets only."""
-        row = Row(self.case, model, kind, figure, unit, extra=dict(extra or {}))
-        self.benchmark.extra_info.update(figure=figure, unit=unit, kind=kind, model=model, **row.extra)
+        budget_figure = figure * cpu_share if cpu_share is not None else None
+        row = Row(self.case, model, kind, figure, unit, cpu_share=cpu_share, budget_figure=budget_figure,
+                  extra=dict(extra or {}))
+        self.benchmark.extra_info.update(figure=figure, unit=unit, kind=kind, model=model, cpu_share=cpu_share,
+                                         **row.extra)
         self._finish(row, budget_kind, budget_factor, gate_metric=None)
 
     # -- checking ----------------------------------------------------------------------------------

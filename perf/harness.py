@@ -83,21 +83,40 @@ class Calibration:
         CPU / wall is the share of a core this process got: 1 on an idle machine,
         about 0.5 when a neighbour competes for the same core.
         """
+        self.once()
+        wall, cpu = [], []
+        for _ in range(rounds):
+            w, c = self.once()
+            wall.append(w)
+            cpu.append(c)
+        return wall, cpu
+
+    def once(self) -> tuple[float, float]:
+        """One timed run: (wall, CPU) seconds, on one torch thread."""
         import torch
 
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
+            start, start_cpu = time.perf_counter(), time.thread_time()
             self.run()
-            wall, cpu = [], []
-            for _ in range(rounds):
-                start, start_cpu = time.perf_counter(), time.thread_time()
-                self.run()
-                wall.append(time.perf_counter() - start)
-                cpu.append(time.thread_time() - start_cpu)
-            return wall, cpu
+            return time.perf_counter() - start, time.thread_time() - start_cpu
         finally:
             torch.set_num_threads(previous)
+
+
+def iterations_for(operation: Callable[[], Any], round_seconds: float = 0.01) -> int:
+    """Calls per round so that one round lasts about ``round_seconds``.
+
+    A call of 1 ms is either not preempted or preempted for a whole time slice
+    (~4 ms here), so its median jumps when neighbours come; a round of several calls
+    averages that out and scales with the machine's load as the calibration does.
+    """
+    operation()
+    start = time.perf_counter()
+    operation()
+    once = max(time.perf_counter() - start, 1e-6)
+    return max(1, min(1000, round(round_seconds / once)))
 
 
 # -- fresh processes -------------------------------------------------------------------------------

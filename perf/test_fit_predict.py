@@ -38,7 +38,8 @@ def test_predict(perf, frames, model, dataset):
 
     frame = harness.dataset_or_skip(frames, dataset)
     predictor = WorkloadPredictor(model=model, random_state=0).fit(frame, timestamp="timestamp", target="requests")
-    forecast = perf.time("predict", model, lambda: predictor.predict(10),
-                         rounds=int(harness.SETTINGS["predict_rounds"]), warmup_rounds=10,
-                         extra={"dataset": dataset})
+    call = lambda: predictor.predict(10)  # noqa: E731
+    iterations = harness.iterations_for(call)
+    forecast = perf.time("predict", model, call, rounds=int(harness.SETTINGS["predict_rounds"]), warmup_rounds=2,
+                         iterations=iterations, extra={"dataset": dataset, "calls_per_round": iterations})
     assert len(forecast.to_frame()) == 10

@@ -1,0 +1,142 @@
+"""Incremental updates: their cost, and their accuracy against a full refit (issue 5).
+
+Run ``python -m perf.measure_update`` from the repository root; prints one table and,
+with ``--json PATH``, writes the figures. What it measures, on the perf suite's
+1000-point ``synthetic`` series (``perf/datasets.py``), torch pinned to one thread:
+
+* ``update`` cost: the median of ``model.update(one bucket)`` (the model alone) and of
+  ``predictor.update(one-row frame)`` (the timestamp door included), against a full
+  fit of the same predictor on the same 1000 points, measured in the same run. The
+  LSTM's update trains (up to 10 warm-started epochs), so it is timed on 10 new
+  buckets, on copies of one fitted predictor so every round starts from the same state.
+* accuracy after 10 updates: fit on the first 700 points, apply 10 updates of 10
+  buckets, and compare the rolling-origin MAE (horizon 10, origins 800 .. 990, no
+  further updates) with a predictor refitted on all 800 points.
+
+Budgets (issue 5): DLinear update <= 1 ms; LSTM update <= 20 % of a full fit; MAE
+after 10 updates within 5 % of a refit's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import time
+
+import numpy as np
+
+from perf.datasets import synthetic
+from perf.harness import pin_threads
+
+BUDGET_DLINEAR_UPDATE_S = 0.001
+BUDGET_LSTM_UPDATE_SHARE = 0.20
+BUDGET_ACCURACY_RATIO = 1.05
+
+
+def timed(operation, rounds: int, setup=None) -> list[float]:
+    seconds = []
+    for _ in range(rounds):
+        argument = setup() if setup else None
+        start = time.perf_counter()
+        operation(argument)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def cost(model: str, frame, rounds_fit: int, rounds_update: int) -> dict:
+    from workload_predictor import WorkloadPredictor
+
+    def new():
+        return WorkloadPredictor(model=model, horizon=10, random_state=0)
+
+    fit = timed(lambda p: p.fit(frame), rounds_fit, setup=new)
+    fitted = new().fit(frame.iloc[:-10])
+    tail = frame.iloc[-10:]
+    if model == "dlinear":
+        # One bucket per call, as a streaming autoscaler does; the model grows by one window each time.
+        model_part = copy.deepcopy(fitted.model_)
+        values = tail["requests"].to_numpy()[:, None]
+        per_model = timed(lambda i: model_part.update(values[i % 10 : i % 10 + 1]), rounds_update,
+                          setup=iter(range(10**9)).__next__)
+        predictor = copy.deepcopy(fitted)
+        rows = [tail.iloc[[i]] for i in range(10)]
+        counter = iter(range(10**9))
+        per_predictor = []
+        for _ in range(rounds_update):
+            i = next(counter)
+            if i and i % 10 == 0:
+                predictor = copy.deepcopy(fitted)  # back to the start: the rows continue it again
+            start = time.perf_counter()
+            predictor.update(rows[i % 10])
+            per_predictor.append(time.perf_counter() - start)
+        update_label = "update(1 bucket)"
+    else:
+        copies = iter([copy.deepcopy(fitted) for _ in range(rounds_update)])
+        per_predictor = timed(lambda p: p.update(tail), rounds_update, setup=copies.__next__)
+        per_model = None
+        update_label = "update(10 buckets)"
+    fit_s = statistics.median(fit)
+    predictor_s = statistics.median(per_predictor)
+    return {
+        "model": model, "fit_s": fit_s, "update": update_label,
+        "model_update_s": statistics.median(per_model) if per_model else None,
+        "predictor_update_s": predictor_s, "update_share_of_fit": predictor_s / fit_s,
+        "rounds": {"fit": rounds_fit, "update": rounds_update},
+    }
+
+
+def accuracy(model: str, frame) -> dict:
+    from workload_predictor import WorkloadPredictor
+
+    y = frame["requests"].to_numpy(dtype=float)[:, None]
+    updated = WorkloadPredictor(model=model, horizon=10, random_state=0).fit(frame.iloc[:700])
+    for start in range(700, 800, 10):
+        updated.update(frame.iloc[start : start + 10])
+    refit = WorkloadPredictor(model=model, horizon=10, random_state=0).fit(frame.iloc[:800])
+    origins = np.arange(800, len(y) - 10 + 1)
+    actual = y[origins[:, None] + np.arange(10)]
+    mae = {name: float(np.abs(np.clip(p.model_.predict_at(y, origins), 0, None) - actual).mean())
+           for name, p in (("updated", updated), ("refit", refit))}
+    return {"model": model, "mae_after_10_updates": mae["updated"], "mae_refit": mae["refit"],
+            "ratio": mae["updated"] / mae["refit"], "windows": len(origins)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--models", default="dlinear,lstm,ensemble")
+    args = parser.parse_args()
+    pin_threads(1)
+    frame = synthetic()
+    models = args.models.split(",")
+    rounds = {"dlinear": (30, 500), "lstm": (5, 5), "ensemble": (5, 5)}
+    costs = [cost(m, frame, *rounds[m]) for m in models]
+    accuracies = [accuracy(m, frame) for m in models]
+    print(f"{'model':9} {'fit':>9} {'update':>20} {'model.update':>13} {'predictor.update':>17} {'share of fit':>13}")
+    for c in costs:
+        model_s = f"{c['model_update_s'] * 1e3:.3f} ms" if c["model_update_s"] is not None else "-"
+        print(f"{c['model']:9} {c['fit_s']:8.3f}s {c['update']:>20} {model_s:>13} "
+              f"{c['predictor_update_s'] * 1e3:14.3f} ms {c['update_share_of_fit']:12.1%}")
+    print(f"\n{'model':9} {'MAE after 10 updates':>21} {'MAE refit':>10} {'ratio':>7}  (budget <= {BUDGET_ACCURACY_RATIO})")
+    for a in accuracies:
+        print(f"{a['model']:9} {a['mae_after_10_updates']:21.4f} {a['mae_refit']:10.4f} {a['ratio']:7.3f}")
+    verdicts = []
+    for c in costs:
+        if c["model"] == "dlinear":
+            verdicts.append(("DLinear model.update <= 1 ms", c["model_update_s"] <= BUDGET_DLINEAR_UPDATE_S))
+        if c["model"] == "lstm":
+            verdicts.append(("LSTM update <= 20% of a fit", c["update_share_of_fit"] <= BUDGET_LSTM_UPDATE_SHARE))
+    verdicts += [(f"{a['model']} MAE after 10 updates <= 1.05 x refit", a["ratio"] <= BUDGET_ACCURACY_RATIO)
+                 for a in accuracies]
+    print()
+    for what, ok in verdicts:
+        print(f"{'ok  ' if ok else 'MISS'} {what}")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"costs": costs, "accuracy": accuracies, "verdicts": verdicts}, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The gate must be able to fail: inject a regression from outside the library and watch it fail.
+
+In subprocesses (``python -m pytest``): save a baseline of three cases into a temporary storage,
+then run each affected case against it with one regression injected by the plugin
+``perf/inject_regression.py`` (``-p perf.inject_regression``): fit 2x slower, predict 2x slower,
+fit holding an extra 100 MB. Each must exit non-zero naming the case and the regression; then the
+same cases, without injection, must pass again. The LSTM's fit and predict are chosen because a
+2x slow-down stays within their budgets: only the baseline comparison can catch it.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from perf.harness import ROOT
+
+FIT = "perf/test_fit_predict.py::test_fit[lstm-synthetic]"
+PREDICT = "perf/test_fit_predict.py::test_predict[lstm-synthetic]"
+MEMORY = "perf/test_memory.py::test_memory[dlinear-warm]"
+INJECTIONS = [("fit-2x", FIT, "fit[lstm-synthetic]"), ("predict-2x", PREDICT, "predict[lstm-synthetic]"),
+              ("fit-100mb", MEMORY, "memory[dlinear-warm] fit")]
+
+
+def _pytest(storage, *args, inject=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("PERF_INJECT", "PERF_PRELOAD")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}",
+               "--benchmark-columns=median", *args]
+    if inject:
+        env["PERF_INJECT"] = inject
+        command[3:3] = ["-p", "perf.inject_regression"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    storage = tmp_path_factory.mktemp("benchmarks")
+    code, output = _pytest(storage, FIT, PREDICT, MEMORY, "--benchmark-save=gate")
+    assert code == 0, f"the baseline run failed:\n{output[-4000:]}"
+    return storage
+
+
+@pytest.mark.parametrize("inject,node,case", INJECTIONS, ids=[i for i, _, _ in INJECTIONS])
+def test_gate_catches(baseline, inject, node, case):
+    code, output = _pytest(baseline, node, "--benchmark-compare", inject=inject)
+    print(f"--- PERF_INJECT={inject} {node}: exit {code}\n" + "\n".join(
+        line for line in output.splitlines() if "REGRESSION" in line or "OVER BUDGET" in line or "FAILED" in line))
+    assert code != 0, f"PERF_INJECT={inject}: the gate passed a regression:\n{output[-4000:]}"
+    assert f"FAILED {node}" in output, output[-4000:]
+    assert f"REGRESSION: {case}" in output, output[-4000:]
+
+
+def test_gate_passes_without_injection(baseline):
+    code, output = _pytest(baseline, FIT, PREDICT, MEMORY, "--benchmark-compare")
+    print(f"--- no injection: exit {code}")
+    assert code == 0, f"without injection the gate failed:\n{output[-4000:]}"
+    assert "REGRESSION" not in output

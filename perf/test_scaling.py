@@ -1,0 +1,44 @@
+"""Scaling: fit and predict(10) at 1,000 / 10,000 / 100,000 points for DLinear and 1,000 / 10,000 for the
+LSTM and the ensemble, so that cost growth with data size is visible (the summary prints time per
+1,000 points; it should be about flat, i.e. linear cost). predict(10) must not grow with the history:
+its budgets hold at every size. Series: ``perf.datasets.scaled(n)``."""
+
+import pytest
+
+from perf import datasets, harness
+
+SIZES = [("dlinear", 1_000), ("dlinear", 10_000), ("dlinear", 100_000), ("lstm", 1_000), ("lstm", 10_000),
+         ("ensemble", 1_000), ("ensemble", 10_000)]
+ROUNDS = {1_000: (5, 1), 10_000: (3, 1), 100_000: (3, 1)}  # (rounds, warm-up rounds) for DLinear
+TORCH_ROUNDS = {1_000: (3, 1), 10_000: (2, 0)}  # the LSTM at 10,000 points takes seconds per fit
+
+_SERIES: dict[int, object] = {}
+
+
+def _series(n):
+    if n not in _SERIES:
+        _SERIES[n] = datasets.scaled(n)
+    return _SERIES[n]
+
+
+@pytest.mark.parametrize("model,points", SIZES, ids=[f"{m}-{n}" for m, n in SIZES])
+def test_scaling_fit(perf, model, points):
+    from workload_predictor import WorkloadPredictor
+
+    frame = _series(points)
+    rounds, warmup = (ROUNDS if model == "dlinear" else TORCH_ROUNDS)[points]
+    perf.time("scaling_fit", model, lambda p: p.fit(frame, timestamp="timestamp", target="requests"),
+              setup=lambda: ((WorkloadPredictor(model=model, random_state=0),), {}), rounds=rounds,
+              warmup_rounds=warmup, extra={"points": points})
+
+
+@pytest.mark.parametrize("model,points", SIZES, ids=[f"{m}-{n}" for m, n in SIZES])
+def test_scaling_predict(perf, model, points):
+    from workload_predictor import WorkloadPredictor
+
+    predictor = WorkloadPredictor(model=model, random_state=0).fit(_series(points), timestamp="timestamp",
+                                                                  target="requests")
+    call = lambda: predictor.predict(10)  # noqa: E731
+    iterations = harness.iterations_for(call)
+    perf.time("scaling_predict", model, call, rounds=20, warmup_rounds=2, iterations=iterations,
+              budget_kind="predict", extra={"points": points, "calls_per_round": iterations})

@@ -6,7 +6,7 @@ warnings configuration).
 """
 
 from .data import bucketize
-from .errors import ModelFileError, NotFittedError, WorkloadDataError
+from .errors import MemoryLimitError, ModelFileError, NotFittedError, WorkloadDataError
 from .forecast import Forecast
 from .predictor import WorkloadPredictor
 
@@ -19,5 +19,6 @@ __all__ = [
     "NotFittedError",
     "WorkloadDataError",
     "ModelFileError",
+    "MemoryLimitError",
     "__version__",
 ]

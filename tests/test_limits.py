@@ -71,51 +71,66 @@ def assert_unchanged(predictor: WorkloadPredictor, before: dict, forecast: np.nd
     np.testing.assert_array_equal(predictor.predict().yhat, forecast)
 
 
-def test_limit_below_current_rss_raises_and_leaves_the_predictor_as_it_was(fitted):
+def fake_rss(monkeypatch, values):
+    """Make psutil's RSS read ``values`` one after another (MiB), the last one forever; returns the calls."""
+    calls = []
+
+    def rss() -> float:
+        calls.append(None)
+        return values[min(len(calls), len(values)) - 1]
+
+    monkeypatch.setattr(_memory, "rss_mb", rss)
+    return calls
+
+
+def test_growth_over_the_limit_raises_and_leaves_the_predictor_as_it_was(fitted, monkeypatch):
     before, forecast = snapshot(fitted), fitted.predict().yhat
-    fitted.set_params(memory_limit_mb=max(1.0, _memory.rss_mb() / 2))
-    with pytest.raises(MemoryLimitError, match="memory_limit_mb"):
+    fake_rss(monkeypatch, [800.0, 800.0, 3000.0])  # the fit adds 2200 MiB after its first check
+    with pytest.raises(MemoryLimitError, match="added 2200 MiB"):
         fitted.fit(periodic_series(600, noise=9.0))
-    fitted.memory_limit_mb = 2048  # restore the parameter the test changed, then compare the fitted state
-    before["memory_limit_mb"] = 2048
+    monkeypatch.undo()
     assert_unchanged(fitted, before, forecast)
 
 
-def test_unfitted_predictor_stays_unfitted_after_a_memory_error():
-    predictor = WorkloadPredictor(horizon=5, memory_limit_mb=1.0)
+def test_a_host_process_above_the_limit_can_still_fit(monkeypatch):
+    """The limit bounds what the fit adds: a simulator holding 5 GB is no reason to refuse a 2 MB fit."""
+    fake_rss(monkeypatch, [5000.0])
+    predictor = WorkloadPredictor(horizon=5, memory_limit_mb=2048).fit(periodic_series(400))
+    assert predictor.fit_peak_rss_mb_ == 5000.0
+
+
+def test_unfitted_predictor_stays_unfitted_after_a_memory_error(monkeypatch):
+    fake_rss(monkeypatch, [100.0, 5000.0])
+    predictor = WorkloadPredictor(horizon=5)
     with pytest.raises(MemoryLimitError):
         predictor.fit(periodic_series(400))
     assert not hasattr(predictor, "model_")
 
 
-def test_limit_crossed_between_lstm_epochs(fitted, monkeypatch):
+def test_limit_crossed_between_lstm_epochs(monkeypatch):
     """RSS that grows by 10 MiB per check crosses the limit during training: raised there, nothing kept."""
     predictor = WorkloadPredictor(model="lstm", horizon=5, random_state=0, max_epochs=50, patience=50)
     predictor.fit(periodic_series(400, noise=3.0))
     before, forecast = snapshot(predictor), predictor.predict().yhat
-    steps = []
-    start = _memory.rss_mb()
-
-    def growing_rss() -> float:
-        steps.append(None)
-        return start + 10.0 * len(steps)
-
-    monkeypatch.setattr(_memory, "rss_mb", growing_rss)
-    predictor.memory_limit_mb = start + 95.0  # crossed at the 10th check
-    with pytest.raises(MemoryLimitError, match="LSTM epoch"):
+    fake_rss(monkeypatch, [1000.0 + 10.0 * i for i in range(1000)])
+    predictor.memory_limit_mb = 95.0
+    # Raised at the first reading past the limit (growth 100 MiB), which falls between two epochs.
+    with pytest.raises(MemoryLimitError, match=r"LSTM epoch \d+'.*added 100 MiB"):
         predictor.fit(periodic_series(400, noise=3.0))
-    assert len(steps) == 10
     monkeypatch.undo()
     predictor.memory_limit_mb = before["memory_limit_mb"]
     assert_unchanged(predictor, before, forecast)
 
 
+def long_series(n: int = 300_000) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="1s"),
+                         "requests": np.random.default_rng(0).poisson(20.0, n).astype(float)})
+
+
 def test_large_window_allocation_is_refused_before_it_happens():
     """A long series whose window matrix would need ~0.8 GB: refused up front, RSS does not grow by it."""
-    n = 300_000
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="1s"),
-                          "requests": np.random.default_rng(0).poisson(20.0, n).astype(float)})
-    predictor = WorkloadPredictor(horizon=10, window=336, memory_limit_mb=_memory.rss_mb() + 200)
+    frame = long_series()
+    predictor = WorkloadPredictor(horizon=10, window=336, memory_limit_mb=200)
     rss_before = _memory.rss_mb()
     with pytest.raises(MemoryLimitError, match="DLinear windows") as error:
         predictor.fit(frame)
@@ -124,11 +139,22 @@ def test_large_window_allocation_is_refused_before_it_happens():
     assert not hasattr(predictor, "model_")
 
 
+def test_allocation_larger_than_available_memory_is_refused_even_without_a_limit(monkeypatch):
+    import psutil
+
+    class Machine:
+        available = 300 * _memory.MB
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Machine())
+    with pytest.raises(MemoryLimitError, match="300 MiB available"):
+        WorkloadPredictor(horizon=10, window=336, memory_limit_mb=None).fit(long_series())
+
+
 def test_memory_error_during_update_changes_nothing(fitted, monkeypatch):
     before, forecast = snapshot(fitted), fitted.predict().yhat
     model_before = copy.deepcopy(fitted.model_)
     new = periodic_series(430, noise=3.0).iloc[400:]
-    monkeypatch.setattr(_memory, "rss_mb", lambda: 1e9)
+    fake_rss(monkeypatch, [100.0, 9000.0])
     with pytest.raises(MemoryLimitError):
         fitted.update(new)
     monkeypatch.undo()
@@ -137,9 +163,9 @@ def test_memory_error_during_update_changes_nothing(fitted, monkeypatch):
 
 
 def test_update_refuses_a_gap_too_large_for_the_memory_limit(fitted):
-    # 200 years of 1-minute buckets: 1.7 GB of zeros, over a limit 500 MiB above the RSS now.
+    # 200 years of 1-minute buckets: 1.7 GB of zeros, over a limit of 500 MiB.
     far = pd.DataFrame({"timestamp": [fitted.last_timestamp_ + pd.Timedelta(days=365 * 200)], "requests": [1.0]})
-    fitted.memory_limit_mb = _memory.rss_mb() + 500
+    fitted.memory_limit_mb = 500
     with pytest.raises(MemoryLimitError, match="zero-filling"):
         fitted.update(far)
 

@@ -1,13 +1,20 @@
 """A memory limit for fit and update, checked with psutil's RSS before and during heavy steps.
 
+What is limited: the memory a fit or an update *adds* to the process (RSS now minus
+RSS when it started, plus what it is about to allocate), not the process's total.
+The library runs inside simulators and autoscalers that hold gigabytes of their
+own; a limit on the total would refuse every fit there, while a limit on what the
+fit adds is what stops it from pushing the machine into swap. Independently of
+the limit, an allocation larger than the machine's available memory is refused.
+
 The limit is carried in a context variable, so it needs no parameter in every
 model and applies per thread (each thread has its own context): the predictor
 opens :func:`memory_limit` around ``fit``/``update`` and the kernels call
 :func:`check_memory` before they allocate something large (with an estimate of
 what they are about to allocate) and between LSTM epochs. Exceeding the limit
 raises :class:`~workload_predictor.errors.MemoryLimitError` *before* the
-allocation, so the machine never starts swapping because of us; the predictor
-commits its new state only after a fit succeeds, so nothing half-fitted remains.
+allocation; the predictor commits its new state only after a fit succeeds, so
+nothing half-fitted remains.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Iterator
 from .errors import MemoryLimitError
 
 MB = 1024 * 1024
+LARGE_BYTES = 64 * MB  # allocations above this are also checked against the machine's available memory
 
 _process = None  # psutil.Process, created on first use (psutil is imported lazily)
 
@@ -37,9 +45,10 @@ def rss_mb() -> float:
 
 @dataclass
 class MemoryWatch:
-    """The limit in force and the largest RSS seen while it was."""
+    """The limit in force, the RSS when it started and the largest RSS seen while it was."""
 
     limit_mb: float | None
+    start_mb: float = 0.0
     peak_mb: float = 0.0
     checks: int = 0
 
@@ -49,10 +58,11 @@ _current: contextvars.ContextVar[MemoryWatch | None] = contextvars.ContextVar("w
 
 @contextmanager
 def memory_limit(limit_mb: float | None) -> Iterator[MemoryWatch]:
-    """Enforce ``limit_mb`` (process RSS, MiB; ``None``: only record the peak) for the block."""
+    """Enforce ``limit_mb`` (MiB the block may add to the RSS; ``None``: only record the peak)."""
     if limit_mb is not None and (isinstance(limit_mb, bool) or not isinstance(limit_mb, (int, float)) or limit_mb <= 0):
         raise MemoryLimitError(f"memory_limit_mb={limit_mb!r} must be a positive number of MiB, or None for no limit.")
-    watch = MemoryWatch(limit_mb)
+    start = rss_mb()
+    watch = MemoryWatch(limit_mb, start_mb=start, peak_mb=start)
     token = _current.set(watch)
     try:
         check_memory("start")
@@ -63,7 +73,8 @@ def memory_limit(limit_mb: float | None) -> Iterator[MemoryWatch]:
 
 
 def check_memory(step: str, extra_bytes: float = 0.0) -> None:
-    """Raise :class:`MemoryLimitError` if RSS plus ``extra_bytes`` about to be allocated exceeds the limit.
+    """Raise :class:`MemoryLimitError` if the growth so far plus ``extra_bytes`` about to be allocated
+    exceeds the limit, or ``extra_bytes`` exceed the machine's available memory.
 
     A no-op outside :func:`memory_limit` (models used directly have no limit).
     """
@@ -73,14 +84,24 @@ def check_memory(step: str, extra_bytes: float = 0.0) -> None:
     rss = rss_mb()
     watch.checks += 1
     watch.peak_mb = max(watch.peak_mb, rss)
-    needed = rss + extra_bytes / MB
-    if watch.limit_mb is not None and needed > watch.limit_mb:
-        about = f" plus {extra_bytes / MB:.0f} MiB it was about to allocate" if extra_bytes else ""
+    growth = rss - watch.start_mb
+    about = f" plus {extra_bytes / MB:.0f} MiB it was about to allocate" if extra_bytes else ""
+    if watch.limit_mb is not None and growth + extra_bytes / MB > watch.limit_mb:
         raise MemoryLimitError(
-            f"memory limit exceeded at '{step}': the process uses {rss:.0f} MiB{about}, over "
+            f"memory limit exceeded at '{step}': this call has added {growth:.0f} MiB to the process{about}, over "
             f"memory_limit_mb={watch.limit_mb:g}. Fit on less history, a smaller window or fewer targets, "
             "or raise memory_limit_mb (None disables the check). The predictor was left as it was."
         )
+    if extra_bytes > LARGE_BYTES:
+        import psutil
+
+        available = psutil.virtual_memory().available
+        if extra_bytes > available:
+            raise MemoryLimitError(
+                f"not enough memory at '{step}': it would allocate {extra_bytes / MB:.0f} MiB, the machine has "
+                f"{available / MB:.0f} MiB available. Fit on less history, a smaller window or fewer targets. "
+                "The predictor was left as it was."
+            )
 
 
 def epoch_hook(epoch: int, train_loss: float, validation_loss: float) -> None:

@@ -60,12 +60,14 @@ class WorkloadPredictor(ParamsMixin):
         result and only stops a runaway fit on a huge series; ``None`` disables it.
         DLinear's closed-form fit is not interrupted.
     memory_limit_mb : float or None
-        Process RSS (MiB, measured with psutil) that ``fit`` and ``update`` must not
-        exceed. Checked at the start, before each large allocation (with an estimate
-        of its size) and after every LSTM epoch; exceeding it raises
+        MiB that ``fit`` or ``update`` may add to the process's RSS (measured with
+        psutil). Checked before each large allocation (with an estimate of its size)
+        and after every LSTM epoch; exceeding it, or an allocation larger than the
+        machine's available memory, raises
         :class:`~workload_predictor.errors.MemoryLimitError` before the allocation
         and leaves the predictor as it was. Default 2048 (the old production
-        setting); ``None`` only records the peak.
+        setting); ``None`` only records the peak. It bounds what the fit adds, not
+        the process's total, so a host process holding gigabytes can still fit.
     verbose : bool or None
         A progress bar over the LSTM's epochs on stderr: ``None`` (default) only when
         stderr is a terminal, ``True`` always, ``False`` never. Logging goes through

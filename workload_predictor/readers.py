@@ -50,9 +50,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
             try:
                 import pyarrow  # noqa: F401
             except ImportError:
-                raise WorkloadDataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow.") from None
+                raise ImportError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow.") from None
             return pd.read_parquet(path)
-    except WorkloadDataError:
+    except (WorkloadDataError, ImportError):
         raise
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' parse errors are ValueErrors
         raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({exc}).") from None

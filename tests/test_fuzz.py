@@ -442,3 +442,18 @@ def test_one_stray_timestamp_does_not_allocate_billions_of_buckets():
         bucketize(few, freq="1s", max_buckets=100)
     assert len(bucketize(few, freq="1s", max_buckets=3601)) == 3601  # the limit is a parameter
     assert bucketize(log.iloc[:2], freq="1s")["requests"].tolist() == [1, 1]
+
+
+def test_epochs_in_an_object_column_honour_unit():
+    """Found by fuzzing (a pandas deprecation warning): object-dtype epochs were parsed as nanoseconds
+    whatever ``unit`` said, so 1.7e9 s became 1970-01-01 00:00:01.7."""
+    stamps = np.arange(1_700_000_000, 1_700_000_000 + 600, 10)
+    numeric = series_of(np.ones(60)).assign(timestamp=stamps)
+    as_objects = numeric.astype({"timestamp": object})
+    a = WorkloadPredictor(model="naive", horizon=3).fit(numeric, unit="s")
+    b = WorkloadPredictor(model="naive", horizon=3).fit(as_objects, unit="s")
+    assert a.series_.index.equals(b.series_.index)
+    assert b.last_timestamp_ == pd.Timestamp(1_700_000_590, unit="s", tz="UTC")
+    mixed = as_objects.assign(timestamp=[*stamps[:-1], "2023-11-14T22:23:10Z"])
+    with pytest.raises(WorkloadDataError, match="mixes numbers"):
+        WorkloadPredictor(model="naive", horizon=3).fit(mixed, unit="s")

@@ -55,6 +55,10 @@ def to_utc_index(
     index = pd.Index(series.to_numpy() if series.dtype == object else series)
     if len(index) == 0:
         raise WorkloadDataError(f"{name}: no timestamps (the input is empty); pass at least one row.")
+    if index.dtype == object and _holds_numbers(index):
+        # Epochs in an object column (e.g. after astype(object) or from JSON): numbers, so unit= applies.
+        # Parsed as objects they became nanoseconds whatever unit said (1.7e9 s -> 1970-01-01 00:00:01.7).
+        index = pd.Index(pd.to_numeric(index))
     if origin is not None and unit is None and not pd.api.types.is_timedelta64_dtype(index.dtype):
         if not _holds_timedeltas(index):
             raise WorkloadDataError(
@@ -87,6 +91,22 @@ def to_utc_index(
         )
     result.name = None
     return result
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _holds_numbers(index: pd.Index) -> bool:
+    """Whether an object index holds only numbers (missing values aside), and at least one."""
+    seen = False
+    for value in index:  # stops at the first string or datetime, so ISO columns cost one look
+        if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+            continue
+        if not _is_number(value):
+            return False
+        seen = True
+    return seen
 
 
 def _holds_timedeltas(index: pd.Index) -> bool:
@@ -149,6 +169,12 @@ def infer_epoch_unit(numbers: np.ndarray, name: str = "timestamp") -> str:
 
 def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
     values = index.to_numpy(dtype=object)
+    numbers = [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
+    if numbers:
+        raise WorkloadDataError(
+            f"{name}: the column mixes numbers (e.g. {numbers[0]!r}) with strings or datetimes; use one encoding "
+            "for every row (all epochs with unit=..., or all ISO strings / datetimes)."
+        )
     kinds = {type(v) for v in values}
     if kinds <= {str} or kinds <= {str, type(None)}:
         strings = [v for v in values if isinstance(v, str)]

@@ -43,6 +43,17 @@ class Failure(Exception):
         self.code = code
 
 
+def _say(text: str = "") -> None:
+    """Print to stdout; if the reader went away (``| head``), keep going silently so files still get written."""
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # later prints (and the exit flush) go nowhere
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -140,7 +151,7 @@ def _stamp(ts: pd.Timestamp) -> str:
 def _echo_trace(trace, freq: pd.Timedelta) -> None:
     series = trace.series
     source = f"{len(trace.log):,} requests" if trace.log is not None else f"{len(series):,} rows"
-    click.echo(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {len(series):,} buckets of {_width(freq)}, "
+    _say(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {len(series):,} buckets of {_width(freq)}, "
                f"{_stamp(series['timestamp'].iloc[0])} .. {_stamp(series['timestamp'].iloc[-1])}")
 
 
@@ -228,25 +239,25 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _echo_trace(data, predictor.freq_)
     last = data.series.iloc[-1]
     observed = ", ".join(f"{t}={last[t]:g}" for t in chosen)
-    click.echo(f"last    {_stamp(predictor.last_timestamp_)}  {observed}")
+    _say(f"last    {_stamp(predictor.last_timestamp_)}  {observed}")
     weights = getattr(predictor, "weights_", None)
     detail = f" (weights {', '.join(f'{k} {v:.2f}' for k, v in weights.items())})" if weights else ""
-    click.echo(f"model   {model}{detail}: fit {predictor.fit_seconds_:.2f} s, predict {predict_ms:.1f} ms")
+    _say(f"model   {model}{detail}: fit {predictor.fit_seconds_:.2f} s, predict {predict_ms:.1f} ms")
     by_target = ", ".join(f"{t} {c:.2f}" for t, c in result.confidence_by_target.items())
-    click.echo(f"level   {level:g} interval; confidence {result.confidence:.2f}"
+    _say(f"level   {level:g} interval; confidence {result.confidence:.2f}"
                + (f" ({by_target})" if len(chosen) > 1 else "") + " = 1 - WAPE on validation")
-    click.echo("")
-    click.echo(_format_forecast(result).to_string())
+    _say("")
+    _say(_format_forecast(result).to_string())
     if out:
         _write_forecast(result, Path(out))
-        click.echo(f"wrote   {out}")
+        _say(f"wrote   {out}")
     if plot_path:
         result.plot().savefig(plot_path, dpi=110)
-        click.echo(f"wrote   {plot_path}")
+        _say(f"wrote   {plot_path}")
     if requests_path:
         frame = result.to_requests(random_state=seed, lengths=data.log, format=requests_format)
         frame.to_csv(requests_path, index=False)
-        click.echo(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
+        _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
 
 
 def _verbose_param(verbose: bool | None) -> dict[str, Any]:
@@ -338,22 +349,22 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
                           random_state=seed, verbose=False if quiet else None, **params)
     table = result.table
     _echo_trace(data, _freq_of(data))
-    click.echo(f"backtest {len(result.origins)} origins x {horizon} steps, {len(result.refits)} refits, "
+    _say(f"backtest {len(result.origins)} origins x {horizon} steps, {len(result.refits)} refits, "
                f"expanding window; interval level {level:g}")
-    click.echo("")
-    click.echo(format_table(table, multi_target=len(chosen) > 1))
+    _say("")
+    _say(format_table(table, multi_target=len(chosen) > 1))
     for line in _verdicts(table):
-        click.echo(line)
+        _say(line)
     if json_path:
         Path(json_path).write_text(json.dumps(_records(table), indent=2))
-        click.echo(f"wrote   {json_path}")
+        _say(f"wrote   {json_path}")
     if plot_path:
         from .plotting import plot_error_by_step
 
         plot_error_by_step(result.by_step, target=chosen[0],
                            title=f"{data.path.name}: MAE by horizon step ({_width(_freq_of(data))} buckets)"
                            ).savefig(plot_path, dpi=110)
-        click.echo(f"wrote   {plot_path}")
+        _say(f"wrote   {plot_path}")
 
 
 def format_table(table: pd.DataFrame, multi_target: bool = False) -> str:
@@ -415,13 +426,13 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
 
     report = inspect_report(trace, freq, opts, read_table, to_utc_index)
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
+        _say(json.dumps(report, indent=2, default=str))
         return
     width = max(len(k) for k in report)
     for key, value in report.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
-        click.echo(f"{key:<{width}}  {value}")
+        _say(f"{key:<{width}}  {value}")
 
 
 def inspect_report(path: str, freq: str, opts: dict[str, Any], read_table, to_utc_index) -> dict[str, Any]:

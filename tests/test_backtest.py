@@ -177,7 +177,12 @@ def test_bad_model_names_are_typed_errors():
     with pytest.raises(WorkloadDataError, match="unknown"):
         backtest(data, ["prophet"], verbose=False)
     with pytest.raises(WorkloadDataError, match="twice"):
-        backtest(data, ["naive"], ["naive"], verbose=False)
+        backtest(data, ["dlinear", "dlinear"], verbose=False)
+    # A baseline that is already one of the models is scored once.
+    assert list(backtest(data, ["naive"], ["naive", "moving_average"], verbose=False)["model"]) == [
+        "naive", "moving_average"]
+    assert list(WorkloadPredictor(model="naive").evaluate(data, verbose=False)["model"]) == [
+        "naive", "seasonal_naive", "moving_average"]
 
 
 # -- the ensemble's MAE weighting ------------------------------------------------------------

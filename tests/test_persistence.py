@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
@@ -277,3 +277,73 @@ def test_save_refuses_state_it_cannot_represent(tmp_path):
         predictor.save(tmp_path / "m.wp")
     assert not any(tmp_path.iterdir())
     assert os.listdir(tmp_path) == []
+
+
+# -- fuzzing the loader -------------------------------------------------------------------------
+def _nodes(tree, path=()):
+    """Every (path, node) of a JSON tree."""
+    yield path, tree
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _nodes(value, path + (key,))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from _nodes(value, path + (i,))
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=12),
+              st.sampled_from(["__object__", "__array__", "a0", "a99", "WorkloadPredictor", "DLinear", "os.system",
+                               "__torch__", "__dataclass__", "__class__", "__dict__"])),
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(st.sampled_from(["__object__", "__array__", "__dict__", "params",
+                                                                "state", "fields", "x"]), children, max_size=3)),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_forged_states_load_or_raise_model_file_error(saved_bytes, data):
+    """Any JSON a forger puts in the state (checksum recomputed) loads or raises ModelFileError: nothing else."""
+    def mutate(state):
+        nodes = list(_nodes(state))
+        path, _ = nodes[data.draw(st.integers(0, len(nodes) - 1), label="node")]
+        replacement = data.draw(JSON_VALUES, label="replacement")
+        if not path:
+            return replacement
+        parent = state
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = replacement
+        return state
+
+    try:
+        loaded = persistence.loads(rewrite_state(saved_bytes, mutate))
+    except ModelFileError as error:
+        event(f"refused: {str(error)[:45]}")
+    else:
+        event(f"loaded a {type(loaded).__name__}")  # harmless edits (a number, an unused name) load
+
+
+@settings(max_examples=200, deadline=None)
+@given(cut=st.integers(0, 10**6), flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=4),
+       fix_checksum=st.booleans())
+def test_damaged_bytes_raise_model_file_error(saved_bytes, cut, flips, fix_checksum):
+    data = bytearray(saved_bytes)
+    for position, mask in flips:
+        data[position % len(data)] ^= mask
+    data = bytes(data[: len(data) - cut % 64])
+    if fix_checksum and data.startswith(persistence.MAGIC):
+        try:
+            header, payload = split_file(data)
+            data = join_file(header, payload)
+        except (ValueError, KeyError, TypeError):
+            pass
+    try:
+        loaded = persistence.loads(data)
+    except ModelFileError as error:
+        event(f"refused: {str(error)[:45]}")
+        return
+    event("loaded")
+    assert not flips and cut % 64 == 0 or isinstance(loaded, WorkloadPredictor)

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
@@ -238,3 +238,67 @@ def test_convex_weights_find_the_exact_member(m, n, seed, exact):
     weights = convex_weights(forecasts, actual)
     assert weights[exact % m] == pytest.approx(1.0, abs=1e-9)
     assert weights.min() >= 0 and weights.sum() == pytest.approx(1.0)
+
+
+# -- hostile updates ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def streaming() -> WorkloadPredictor:
+    return WorkloadPredictor(horizon=5).fit(periodic_series(300, noise=3.0), target="requests")
+
+
+@st.composite
+def new_rows(draw):
+    """Rows an update might receive: continuing, overlapping, off-grid, far away, broken values or stamps."""
+    clean = draw(st.sampled_from([True, True, False]))  # most rows are valid, so most updates get applied
+    n = draw(st.integers(1, 12)) if clean else draw(st.integers(0, 12))
+    first = draw(st.integers(1, 30)) if clean else draw(st.integers(-5, 30))  # <= 0: overlaps the fitted series
+    increments = draw(st.lists(st.integers(1, 3) if clean else st.integers(0, 3), min_size=n, max_size=n))
+    steps = first + np.cumsum(increments) - increments[0] if n else np.array([], dtype=int)
+    last = pd.Timestamp("2024-01-01") + 299 * pd.Timedelta("1min")
+    stamps = [last + int(k) * pd.Timedelta("1min") for k in steps]
+    if n and not clean and draw(st.booleans()):
+        stamps[draw(st.integers(0, n - 1))] += pd.Timedelta(draw(st.sampled_from(["1s", "30s", "-90s"])))
+    encoding = draw(st.sampled_from(["datetime", "iso", "aware", "epoch_ms"] + ([] if clean else ["garbage"])))
+    if encoding == "iso":
+        stamps = [t.isoformat() for t in stamps]
+    elif encoding == "aware":
+        stamps = [t.tz_localize("UTC").tz_convert("Asia/Tokyo") for t in stamps]
+    elif encoding == "epoch_ms":
+        stamps = [(t - pd.Timestamp(0)) // pd.Timedelta("1ms") for t in stamps]
+    elif encoding == "garbage":
+        stamps = draw(st.lists(st.one_of(st.text(max_size=8), st.none(), st.floats()), min_size=n, max_size=n))
+    if clean:
+        values = pd.Series(draw(st.lists(st.floats(0, 1e6), min_size=n, max_size=n)), dtype=float)
+    elif draw(st.booleans()):
+        values = pd.Series(draw(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=n, max_size=n)),
+                           dtype=float)  # NaN, inf, negative, huge
+    else:
+        values = pd.Series(draw(st.lists(st.one_of(st.floats(0, 10), st.text(max_size=3)), min_size=n, max_size=n)),
+                           dtype=object)
+    frame = pd.DataFrame({"timestamp": stamps, "requests": values})
+    if n > 1 and draw(st.booleans()):
+        frame = frame.iloc[::-1]  # unsorted rows are sorted by the door
+    return frame, ("ms" if encoding == "epoch_ms" else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(drawn=new_rows())
+def test_hostile_updates_apply_fully_or_raise_and_change_nothing(streaming, drawn):
+    frame, unit = drawn
+    predictor = copy.deepcopy(streaming)
+    before = predictor.predict()
+    try:
+        predictor.update(frame, unit=unit)
+    except WorkloadDataError as error:
+        event(f"refused: {str(error).split(':')[0][:40]}")
+        after = predictor.predict()
+        np.testing.assert_array_equal(after.yhat, before.yhat)
+        assert after.index.equals(before.index) and predictor.n_updates_ == 0
+        assert len(predictor.series_.values) == 300
+    else:
+        event("applied")
+        forecast = predictor.predict()
+        assert np.isfinite(forecast.yhat).all() and (forecast.lower <= forecast.yhat).all()
+        assert forecast.index[0] == predictor.last_timestamp_ + pd.Timedelta("1min") > before.index[0] - pd.Timedelta("1min")
+        gaps = predictor.series_.index[1:] - predictor.series_.index[:-1]
+        assert (gaps == pd.Timedelta("1min")).all()

@@ -60,11 +60,52 @@ def old_report_table(rows: list, budgets: dict) -> list[str]:
             ratio = f"{theirs / ours:.0f}x" if ours and theirs / ours >= 10 else (f"{theirs / ours:.2f}x" if ours else "-")
             cells.append(f" | {_value(theirs, unit):>10} {_value(ours, unit):>12} {ratio:>8}")
         lines.append(f"{name:<9}" + "".join(cells))
-    lines.append("memory: peak RSS minus RSS before, in a fresh process; cold = the first fit after the imports "
-                 "(the old report's figures), warm (budgeted) in the table above.")
+    lines.append("init: construction in-process (the old code built its network there; ours builds it in fit). "
+                 "memory: peak RSS minus RSS before, in a fresh process; cold = the first fit after the imports.")
+    fresh = [row for row in rows if row.kind == "import_ratio"]
+    if fresh:
+        lines.append("import + construction in a fresh process: " + "; ".join(
+            f"{NAMES[row.model]} {row.extra.get('seconds', float('nan')):.3f} s = {row.figure:.3f}x import "
+            f"{row.extra.get('reference')} ({row.extra.get('reference_seconds', float('nan')):.3f} s)" for row in fresh))
+    warm = {row.model: row.figure for row in rows if row.kind == "memory_fit_warm"}
+    if warm:
+        lines.append("warm fit growth (budgeted): " + ", ".join(f"{NAMES[m]} {v:.1f} MB" for m, v in warm.items()))
+    confidence = [row for row in rows if row.kind == "fit" and "confidence" in row.extra]
+    if confidence:
+        lines.append("confidence returned: " + ", ".join(f"{row.case.split('[')[1][:-1]} {row.extra['confidence']:.3f}"
+                                                         for row in confidence))
+    return lines
+
+
+def scaling_table(rows: list) -> list[str]:
+    """Fit and predict time by series length, and fit time per 1,000 points (flat = linear cost)."""
+    fits = [row for row in rows if row.kind == "scaling_fit"]
+    if not fits:
+        return []
+    predicts = {(row.model, row.extra.get("points")): row for row in rows if row.kind == "scaling_predict"}
+    lines = ["", "Scaling (fit per 1,000 points stays flat when cost is linear in the data)",
+             f"{'model':<9} {'points':>8} {'fit':>12} {'fit / 1k points':>16} {'predict(10)':>12}"]
+    for row in fits:
+        points = row.extra.get("points")
+        predict = predicts.get((row.model, points))
+        lines.append(f"{NAMES[row.model]:<9} {points:>8,} {_value(row.figure, 's'):>12} "
+                     f"{_value(row.figure * 1000 / points, 's'):>16} {_value(predict.figure if predict else None, 's'):>12}")
+    return lines
+
+
+def load_table(rows: list) -> list[str]:
+    loads = [row for row in rows if row.kind in ("load_users", "load_burst_p99")]
+    if not loads:
+        return []
+    lines = ["", "Load (10 threads)", f"{'case':<24} {'throughput':>14} {'p99':>12} {'max':>12}"]
+    for row in loads:
+        p99 = row.figure if row.kind == "load_burst_p99" else row.extra.get("p99_s")
+        worst = row.figure if row.kind == "load_users" else None
+        lines.append(f"{row.case:<24} {row.extra.get('throughput_per_s', float('nan')):>10.1f} /s "
+                     f"{_value(p99, 's'):>12} {_value(worst, 's'):>12}")
     return lines
 
 
 def print_summary(write: Callable[[str], None], rows: list, budgets: dict) -> None:
-    for line in figures_table(rows) + old_report_table(rows, budgets):
+    for line in figures_table(rows) + scaling_table(rows) + load_table(rows) + old_report_table(rows, budgets):
         write(line)

@@ -18,17 +18,15 @@ def test_fit(perf, frames, model, dataset):
     from workload_predictor import WorkloadPredictor
 
     frame = harness.dataset_or_skip(frames, dataset)
-    fitted = perf.time(
+    confidence = _fit(frame)(WorkloadPredictor(model=model, random_state=0)).predict(10).confidence
+    assert 0.0 <= confidence <= 1.0
+    perf.time(
         "fit", model, _fit(frame),
         setup=lambda: ((WorkloadPredictor(model=model, random_state=0),), {}),
         rounds=int(harness.SETTINGS["fit_rounds"][model]),
         warmup_rounds=int(harness.SETTINGS["fit_warmup_rounds"][model]),
-        extra={"dataset": dataset, "points": len(frame)},
+        extra={"dataset": dataset, "points": len(frame), "confidence": confidence},
     )
-    forecast = fitted.predict(10)
-    assert 0.0 <= forecast.confidence <= 1.0
-    perf.benchmark.extra_info["confidence"] = forecast.confidence
-    harness.CONFIDENCE[(model, dataset)] = forecast.confidence
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

@@ -11,7 +11,9 @@ with ``--json PATH``, writes the figures. What it measures, on the perf suite's
   buckets, on copies of one fitted predictor so every round starts from the same state.
 * accuracy after 10 updates: fit on the first 700 points, apply 10 updates of 10
   buckets, and compare the rolling-origin MAE (horizon 10, origins 800 .. 990, no
-  further updates) with a predictor refitted on all 800 points.
+  further updates) with a predictor refitted on all 800 points; then the same on
+  ``--seeds`` more series generated like ``synthetic`` (a refit re-runs DLinear's
+  window search, an update keeps the first fit's window, so one series says little).
 
 Budgets (issue 5): DLinear update <= 1 ms; LSTM update <= 20 % of a full fit; MAE
 after 10 updates within 5 % of a refit's.
@@ -87,6 +89,16 @@ def cost(model: str, frame, rounds_fit: int, rounds_update: int) -> dict:
     }
 
 
+def accuracy_over_seeds(model: str, seeds: range) -> dict:
+    """The same backtest on series drawn like ``synthetic`` with other seeds: how often within 5 %."""
+    from perf.datasets import generate
+
+    ratios = [accuracy(model, generate(1000, seed=seed))["ratio"] for seed in seeds]
+    return {"model": model, "seeds": len(ratios), "median_ratio": float(np.median(ratios)),
+            "max_ratio": float(max(ratios)), "within_5_percent": sum(r <= BUDGET_ACCURACY_RATIO for r in ratios),
+            "ratios": [round(r, 4) for r in ratios]}
+
+
 def accuracy(model: str, frame) -> dict:
     from workload_predictor import WorkloadPredictor
 
@@ -107,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--models", default="dlinear,lstm,ensemble")
+    parser.add_argument("--seeds", type=int, default=12, help="series for the accuracy spread (0: skip)")
     args = parser.parse_args()
     pin_threads(1)
     frame = synthetic()
@@ -122,6 +135,12 @@ def main() -> None:
     print(f"\n{'model':9} {'MAE after 10 updates':>21} {'MAE refit':>10} {'ratio':>7}  (budget <= {BUDGET_ACCURACY_RATIO})")
     for a in accuracies:
         print(f"{a['model']:9} {a['mae_after_10_updates']:21.4f} {a['mae_refit']:10.4f} {a['ratio']:7.3f}")
+    spread = [accuracy_over_seeds(m, range(args.seeds)) for m in models] if args.seeds else []
+    if spread:
+        print(f"\nthe same backtest on {args.seeds} series generated like synthetic (seeds 0..{args.seeds - 1}):")
+        for a in spread:
+            print(f"{a['model']:9} median ratio {a['median_ratio']:.3f}, max {a['max_ratio']:.3f}, within 5 %: "
+                  f"{a['within_5_percent']}/{a['seeds']}  {a['ratios']}")
     verdicts = []
     for c in costs:
         if c["model"] == "dlinear":
@@ -135,7 +154,8 @@ def main() -> None:
         print(f"{'ok  ' if ok else 'MISS'} {what}")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"costs": costs, "accuracy": accuracies, "verdicts": verdicts}, out, indent=2)
+            json.dump({"costs": costs, "accuracy": accuracies, "accuracy_over_seeds": spread, "verdicts": verdicts},
+                      out, indent=2)
 
 
 if __name__ == "__main__":

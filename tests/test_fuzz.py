@@ -457,3 +457,11 @@ def test_epochs_in_an_object_column_honour_unit():
     mixed = as_objects.assign(timestamp=[*stamps[:-1], "2023-11-14T22:23:10Z"])
     with pytest.raises(WorkloadDataError, match="mixes numbers"):
         WorkloadPredictor(model="naive", horizon=3).fit(mixed, unit="s")
+
+
+@pytest.mark.parametrize("window, horizon", [(10**7, 10), (30, 10**7), (10**12, 10**9)])
+def test_absurd_window_or_horizon_is_refused_at_once(window, horizon):
+    """Found while fuzzing parameters: the 'how many points are needed' search stepped one point at a
+    time (10 s for window=10**6, minutes beyond); it now doubles and bisects."""
+    with no_hang(10), pytest.raises(WorkloadDataError, match="at least"):
+        WorkloadPredictor(window=window, horizon=horizon).fit(series_of(BASE))

@@ -190,12 +190,18 @@ class BaseForecaster(ParamsMixin):
         needed_train = self._required_window() + self.horizon + MIN_TRAIN_WINDOWS - 1
         if origins[0] >= needed_train:
             return
-        n_needed = n
-        while True:
-            n_needed += 1
-            tail = validation_origins(n_needed, self.horizon, self.validation_fraction, self.max_validation_windows)
-            if tail[0] >= needed_train:
-                break
+        def enough(length: int) -> bool:
+            tail = validation_origins(length, self.horizon, self.validation_fraction, self.max_validation_windows)
+            return tail[0] >= needed_train
+
+        # The first validation origin never decreases as the series grows: double, then bisect
+        # (a step-by-step search took 10 s for window=10**6 and minutes beyond).
+        short, n_needed = n, max(2 * n, 2)
+        while not enough(n_needed):
+            short, n_needed = n_needed, 2 * n_needed
+        while n_needed - short > 1:
+            middle = (short + n_needed) // 2
+            short, n_needed = (short, middle) if enough(middle) else (middle, n_needed)
         raise WorkloadDataError(
             f"{n} points are too few for window {self._required_window()} + horizon {self.horizon}: "
             f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least {n_needed} points. "

@@ -465,3 +465,16 @@ def test_absurd_window_or_horizon_is_refused_at_once(window, horizon):
     time (10 s for window=10**6, minutes beyond); it now doubles and bisects."""
     with no_hang(10), pytest.raises(WorkloadDataError, match="at least"):
         WorkloadPredictor(window=window, horizon=horizon).fit(series_of(BASE))
+
+
+def test_a_huge_kernel_costs_no_more_than_a_small_one():
+    """Found while fuzzing parameters: the moving-average matrix built a padded index array of
+    kernel_size entries (8 GB for 10**9) and looped over it per row."""
+    with no_hang(20):
+        fitted = WorkloadPredictor(kernel_size=10**9).fit(series_of(BASE))
+    check_forecast(fitted)
+    from workload_predictor.windows import moving_average_matrix
+
+    np.testing.assert_allclose(moving_average_matrix(48, 10**9).sum(axis=1), 1.0)
+    np.testing.assert_allclose(moving_average_matrix(5, 3)[2], [0, 1 / 3, 1 / 3, 1 / 3, 0])
+    np.testing.assert_allclose(moving_average_matrix(5, 5)[0], [3 / 5, 1 / 5, 1 / 5, 0, 0])  # edge padding

@@ -61,11 +61,16 @@ def moving_average_matrix(window: int, kernel_size: int) -> np.ndarray:
     if kernel_size < 1:
         raise ValueError("kernel_size must be >= 1")
     pad = (kernel_size - 1) // 2
-    padded = np.concatenate([np.zeros(pad, dtype=np.int64), np.arange(window), np.full(pad, window - 1)])
-    matrix = np.zeros((window, window))
-    for row in range(window):
-        # Output row averages padded[row : row + k'] where k' = 2 * pad + 1 (odd, as the original).
-        np.add.at(matrix[row], padded[row : row + 2 * pad + 1], 1.0 / (2 * pad + 1))
+    # Row r averages x[clip(t, 0, W - 1)] for t in r - pad .. r + pad (2 * pad + 1 terms, odd, as the
+    # original). Counted in closed form, so a huge kernel costs no more than a small one (building the
+    # padded index array took 8 GB for kernel_size=10**9).
+    rows, cols = np.arange(window)[:, None], np.arange(window)[None, :]
+    counts = (np.abs(cols - rows) <= pad).astype(np.float64)
+    counts[:, 0] = np.maximum(0, pad - rows[:, 0] + 1)  # t <= 0: the first value and its padding
+    counts[:, -1] = np.maximum(0, rows[:, 0] + pad - window + 2)  # t >= W - 1: the last value and its padding
+    if window == 1:
+        counts[:] = 2 * pad + 1
+    matrix = counts / (2 * pad + 1)
     matrix.setflags(write=False)
     return matrix
 

@@ -302,3 +302,21 @@ def test_hostile_updates_apply_fully_or_raise_and_change_nothing(streaming, draw
         assert forecast.index[0] == predictor.last_timestamp_ + pd.Timedelta("1min") > before.index[0] - pd.Timedelta("1min")
         gaps = predictor.series_.index[1:] - predictor.series_.index[:-1]
         assert (gaps == pd.Timedelta("1min")).all()
+
+
+def test_a_long_stream_of_single_bucket_updates_keeps_the_model_state_bounded():
+    frame = periodic_series(900, noise=4.0)
+    predictor = WorkloadPredictor(horizon=6).fit(frame.iloc[:500])
+    model = predictor.model_
+    sizes = (len(model.recent_), len(model.context_), model.validation_forecast_.shape, model.stats_[0].xx.shape)
+    first = copy.deepcopy(model)
+    for i in range(500, 900):
+        predictor.update(frame.iloc[i : i + 1])
+    assert (len(model.recent_), len(model.context_), model.validation_forecast_.shape, model.stats_[0].xx.shape) == sizes
+    assert predictor.n_updates_ == 400 and model.n_seen_ == 900
+    values = frame[["requests"]].to_numpy()
+    refit = refit_with_first_window_and_scale(first, values)
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-7, atol=1e-9)
+    # Every rolled validation window was forecast before the model saw it: one origin per update.
+    np.testing.assert_array_equal(model.validation_origins_, np.arange(900 - 6 - len(model.validation_origins_) + 1,
+                                                                       900 - 6 + 1))

@@ -293,12 +293,12 @@ class WorkloadPredictor(ParamsMixin):
                                  after=(self.last_timestamp_, self.freq_))
             plan = self.model_._prepare_update(new.values)
         state = self._calibration_after(plan)
-        series = BucketedSeries(index=self.series_.index.append(new.index), values=np.concatenate([self.series_.values, new.values]),
-                                targets=self.series_.targets, freq=self.freq_)
-        for target, changes in plan:
+        series = BucketedSeries(index=self.series_.index.append(new.index), targets=self.series_.targets,
+                                values=np.concatenate([self.series_.values, new.values]), freq=self.freq_)
+        for target, changes in plan:  # the commit: plain assignments, nothing here can fail
             vars(target).update(changes)
-        state.update(series_=series, last_timestamp_=new.index[-1], training_cut_short_=_cut_short(self.model_),
-                     n_updates_=self.n_updates_ + 1, update_seconds_=time.perf_counter() - started)
+        state.update(series_=series, last_timestamp_=new.index[-1], n_updates_=self.n_updates_ + 1,
+                     update_seconds_=time.perf_counter() - started)
         if hasattr(self.model_, "weights_"):
             state["weights_"] = dict(self.model_.weights_)
         vars(self).update(state)

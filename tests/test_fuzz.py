@@ -235,6 +235,24 @@ def test_fit_on_arbitrary_frames_fits_or_raises_workload_data_error(drawn, optio
             assert left.dtype == right.dtype and (left.astype(object).equals(right.astype(object)))
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(n=st.integers(60, 160), data=st.data(), model=st.sampled_from(["lstm", "ensemble"]),
+       horizon=st.integers(1, 6))
+def test_torch_models_on_arbitrary_valid_series_give_finite_forecasts(n, data, model, horizon):
+    """The LSTM computes in float32 on standardised inputs: huge, tiny, constant or bursty columns alike."""
+    values = np.asarray(data.draw(valid_target(n), label="requests"), dtype=float)
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="10s"), "requests": values})
+    predictor = WorkloadPredictor(model=model, horizon=horizon, random_state=0, max_epochs=2)
+    with no_hang():
+        try:
+            predictor.fit(frame)
+        except WorkloadDataError as error:  # too short for the window and horizon drawn
+            event(outcome(error))
+            return
+    event(outcome(None))
+    check_forecast(predictor)
+
+
 @st.composite
 def request_logs(draw):
     """A valid request log (arrivals in any encoding, unsorted, repeated instants) or anything at all."""

@@ -42,12 +42,18 @@ def targets_at(y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
 def validation_origins(n: int, horizon: int, fraction: float = 0.15, max_windows: int = 100) -> np.ndarray:
     """Forecast origins of the chronological validation tail.
 
-    The tail holds at most ``fraction`` of the points and at most ``max_windows``
-    windows (at least one); the last origin's horizon ends at the last point.
+    The tail is the last ``fraction`` of the points (its windows' targets lie in it);
+    the last origin's horizon ends at the last point. When the tail holds more than
+    ``max_windows`` windows, ``max_windows`` origins are spread evenly over it rather
+    than packed at its end, so interval, confidence and weights are estimated over
+    the whole tail (e.g. 500 s of a 1 s series instead of the last 100 s).
     """
-    n_val = int(np.clip(np.floor(fraction * n) - horizon + 1, 1, max_windows))
+    available = int(np.clip(np.floor(fraction * n) - horizon + 1, 1, None))
     last = n - horizon
-    return np.arange(last - n_val + 1, last + 1)
+    first = last - available + 1
+    if available <= max_windows:
+        return np.arange(first, last + 1)
+    return np.unique(np.round(np.linspace(first, last, max(1, max_windows))).astype(np.int64))
 
 
 @lru_cache(maxsize=64)

@@ -496,3 +496,14 @@ def test_a_huge_kernel_costs_no_more_than_a_small_one():
     np.testing.assert_allclose(moving_average_matrix(48, 10**9).sum(axis=1), 1.0)
     np.testing.assert_allclose(moving_average_matrix(5, 3)[2], [0, 1 / 3, 1 / 3, 1 / 3, 0])
     np.testing.assert_allclose(moving_average_matrix(5, 5)[0], [3 / 5, 1 / 5, 1 / 5, 0, 0])  # edge padding
+
+
+@pytest.mark.parametrize("options", [{"sums": {"timestamp": "ContextTokens"}}, {"sums": {"requests": "ContextTokens"}},
+                                     {"count": "timestamp"}, {"count": "n", "sums": {"n": "ContextTokens"}}])
+def test_bucketize_refuses_output_names_that_overwrite_each_other(options):
+    """Found while fuzzing bucketize's arguments: sums={'timestamp': ...} silently replaced the bucket
+    timestamps with token sums (1970-01-01 00:00:00.000000005), and a sum named like the count replaced it."""
+    log = pd.DataFrame({"TIMESTAMP": pd.to_datetime(["2024-01-01T00:00:00Z", "2024-01-01T00:00:01Z"]),
+                        "ContextTokens": [5, 7]})
+    with pytest.raises(WorkloadDataError, match="two columns named"):
+        bucketize(log, **options)

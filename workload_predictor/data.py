@@ -428,6 +428,13 @@ def bucketize(
         raise WorkloadDataError("the request log is empty; it needs at least one request.")
     if sums is None:
         sums = {out: col for out, col in _AZURE_SUMS.items() if col in log.columns}
+    names = ["timestamp", count, *sums]
+    clash = next((name for name in names if names.count(name) > 1), None)
+    if clash is not None:  # one would silently overwrite the other (e.g. token sums in the timestamp column)
+        raise WorkloadDataError(
+            f"bucketize would write two columns named {clash!r}: 'timestamp', count={count!r} and the keys of "
+            f"sums={dict(sums)!r} must all differ; rename one."
+        )
     width = parse_freq(freq)
     stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
     start = stamps.min().floor(width)

@@ -89,6 +89,8 @@ def regular_stamps(draw, n):
     if encoding.startswith("epoch"):
         naive = index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
         span = naive - pd.Timestamp(0)
+        if index.hasnans:  # NaT (a DST gap): only a float column can carry it, as NaN
+            encoding = "epoch_float"
         if encoding == "epoch_s":
             return np.asarray(span // pd.Timedelta("1s"), dtype=np.int64)
         if encoding == "epoch_ms":

@@ -65,7 +65,6 @@ def memory_limit(limit_mb: float | None) -> Iterator[MemoryWatch]:
     watch = MemoryWatch(limit_mb, start_mb=start, peak_mb=start)
     token = _current.set(watch)
     try:
-        check_memory("start")
         yield watch
         check_memory("end")
     finally:

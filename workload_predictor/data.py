@@ -325,16 +325,20 @@ def continue_series(
             f"new bucket {index[0].isoformat()} is not after the last fitted bucket {last.isoformat()}: "
             "update() appends buckets that continue the series (drop rows already seen, or refit with fit())."
         )
-    elapsed = index - last
-    off_grid = np.flatnonzero(elapsed % freq != pd.Timedelta(0))
+    # Timedelta arithmetic in numpy's timedelta64[ns] (pandas' Index operators cost ~0.1 ms each, and
+    # update() runs every few seconds): steps after ``last`` and what is left over.
+    elapsed = np.asarray(index.tz_localize(None)) - np.datetime64(last.tz_localize(None), "ns")
+    position, remainder = np.divmod(elapsed, np.timedelta64(freq.to_timedelta64(), "ns"))
+    off_grid = np.flatnonzero(remainder != np.timedelta64(0, "ns"))
     if len(off_grid):
         first = index[int(off_grid[0])]
         raise WorkloadDataError(
             f"new bucket {first.isoformat()} is off the fitted grid (every {freq} from {last.isoformat()}); "
             "bucketize the new requests with the same freq and origin as the fitted series."
         )
-    position = np.asarray(elapsed // freq, dtype=np.int64)  # 1 = the bucket right after ``last``
-    n_buckets = int(position[-1])
+    n_buckets = int(position[-1])  # position 1 is the bucket right after ``last``
+    if n_buckets == len(index):  # no gap: the rows are the buckets
+        return BucketedSeries(index=index, values=values, targets=targets, freq=freq)
     check_memory("zero-filling new buckets", extra_bytes=8.0 * n_buckets * (values.shape[1] + 1))
     filled = np.zeros((n_buckets, values.shape[1]))
     filled[position - 1] = values

@@ -105,7 +105,7 @@ class Calibration:
             torch.set_num_threads(previous)
 
 
-def iterations_for(operation: Callable[[], Any], round_seconds: float = 0.01) -> int:
+def calls_per_round(operation: Callable[[], Any], round_seconds: float = 0.01) -> int:
     """Calls per round so that one round lasts about ``round_seconds``.
 
     A call of 1 ms is either not preempted or preempted for a whole time slice
@@ -182,17 +182,16 @@ def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
 
 
 def over_budget(case: str, kind: str, model: str, figure: float, unit: str, factor: float = 1.0,
-                cpu_share: float | None = None) -> list[str]:
+                wall: float | None = None, label: str | None = None) -> list[str]:
     """One message per budget ``figure`` exceeds, naming case, figure, budget and layer.
 
-    Time figures are medians times the share of a core the process got (``cpu_share``,
-    from the calibration around the case), so neighbours on a shared machine do not
-    fail a budget; on an idle machine the share is 1 and the raw median counts.
+    ``figure`` is what the budget sees (for times, the median CPU time of a call, which is
+    the wall time on an idle machine; ``label`` says which), ``wall`` the raw wall median.
     """
     messages = []
     shown = _fmt(figure, unit)
-    if cpu_share is not None and cpu_share < 0.999:
-        shown += f" (raw median {_fmt(figure / cpu_share, unit)} x CPU share {cpu_share:.2f})"
+    if label:
+        shown += f" ({label}; wall median {_fmt(wall, unit)})"
     for budget in budgets_for(kind, model, factor):
         if figure > budget.limit:
             critical = ""
@@ -211,10 +210,10 @@ class Row:
     kind: str
     figure: float
     unit: str
-    calibration_s: float | None = None
-    normalised: float | None = None
+    calibration_s: float | None = None  # the calibration's CPU median around the case
+    normalised: float | None = None  # CPU median of a call / calibration_s (what the gate compares)
     cpu_share: float | None = None  # share of a core the calibration got around the case (CPU / wall)
-    budget_figure: float | None = None  # the figure the budgets see: raw x cpu_share
+    budget_figure: float | None = None  # the figure the budgets see (CPU median, or wall x share)
     baseline: float | None = None  # the baseline's normalised time or memory growth
     ratio: float | None = None
     verdict: str = "ok"

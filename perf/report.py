@@ -20,20 +20,21 @@ def _value(value: float | None, unit: str) -> str:
 
 
 def figures_table(rows: Iterable) -> list[str]:
-    lines = ["", "perf: raw and normalised figures. figure: median (time) or median growth (memory); normalised: median /",
-             "      the calibration's median measured around the case; share: the CPU share the calibration got there",
-             "      (budgets see figure x share); baseline, ratio: the stored baseline's normalised time or memory growth",
-             f"{'case':<44} {'figure':>13} {'calibration':>12} {'normalised':>11} {'share':>6} {'baseline':>10} "
-             f"{'ratio':>7}  verdict"]
+    lines = ["", "perf: raw and normalised figures. wall: median wall time of a call (memory: median growth); cpu: median",
+             "      CPU time of a call (= wall on an idle machine; budgets use it); calibration: the calibration's CPU",
+             "      median around the case; normalised = cpu / calibration (the gate compares it with the baseline's);",
+             "      share: CPU share the calibration got (1 = idle machine)",
+             f"{'case':<40} {'wall':>12} {'cpu':>11} {'calibration':>11} {'normalised':>10} {'share':>5} "
+             f"{'baseline':>10} {'ratio':>6}  verdict"]
     for row in rows:
         cal = f"{row.calibration_s * 1e3:.2f} ms" if row.calibration_s else "-"
         norm = f"{row.normalised:.4g}" if row.normalised is not None else "-"
+        cpu = _value(row.extra.get("cpu_s"), "s") if "cpu_s" in row.extra else "-"
         base = "-" if row.baseline is None else (f"{row.baseline:.1f} MB" if row.unit == "MB" else f"{row.baseline:.4g}")
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
         share = f"{row.cpu_share:.2f}" if row.cpu_share is not None else "-"
-        lines.append(f"{row.case:<44} {_value(row.figure, row.unit):>13} {cal:>12} {norm:>11} {share:>6} {base:>10} "
-                     f"{ratio:>7}  "
-                     f"{row.verdict}")
+        lines.append(f"{row.case:<40} {_value(row.figure, row.unit):>12} {cpu:>11} {cal:>11} {norm:>10} {share:>5} "
+                     f"{base:>10} {ratio:>6}  {row.verdict}")
     return lines
 
 
@@ -49,8 +50,8 @@ def old_report_table(rows: list, budgets: dict) -> list[str]:
     old = budgets["old_report"]["table"]
     columns = [("init", "init_s", "s", "init (construction)"), ("fit", "fit_s", "s", "train (fit, 1000 points)"),
                ("predict", "predict_s", "s", "predict(10)"), ("memory_fit_cold", "memory_mb", "MB", "memory (cold fit)")]
-    lines = ["", "Old report vs this run: synthetic 1000-point series; ours = median x CPU share (the raw median on an idle",
-             "machine); ratio = old / ours (> 1: ours is faster or smaller)"]
+    lines = ["", "Old report vs this run: synthetic 1000-point series; ours = median CPU time of a call (= wall time on an",
+             "idle machine); ratio = old / ours (> 1: ours is faster or smaller)"]
     header = f"{'model':<9}" + "".join(f" | {title:^32}" for *_, title in columns)
     lines += [header, f"{'':<9}" + "".join(f" | {'old':>10} {'ours':>12} {'ratio':>8}" for _ in columns)]
     for model, name in NAMES.items():
@@ -65,8 +66,9 @@ def old_report_table(rows: list, budgets: dict) -> list[str]:
     fresh = [row for row in rows if row.kind == "import_ratio"]
     if fresh:
         lines.append("import + construction in a fresh process: " + "; ".join(
-            f"{NAMES[row.model]} {row.extra.get('seconds', float('nan')):.3f} s = {row.figure:.3f}x import "
-            f"{row.extra.get('reference')} ({row.extra.get('reference_seconds', float('nan')):.3f} s)" for row in fresh))
+            f"{NAMES[row.model]} {row.extra.get('cpu_seconds', float('nan')):.3f} s CPU = {row.figure:.3f}x import "
+            f"{row.extra.get('reference')} ({row.extra.get('reference_cpu_seconds', float('nan')):.3f} s CPU)"
+            for row in fresh))
     warm = {row.model: row.figure for row in rows if row.kind == "memory_fit_warm"}
     if warm:
         lines.append("warm fit growth (budgeted): " + ", ".join(f"{NAMES[m]} {v:.1f} MB" for m, v in warm.items()))

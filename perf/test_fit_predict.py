@@ -24,7 +24,7 @@ def test_fit(perf, frames, model, dataset):
         "fit", model, _fit(frame),
         setup=lambda: ((WorkloadPredictor(model=model, random_state=0),), {}),
         rounds=int(harness.SETTINGS["fit_rounds"][model]),
-        warmup_rounds=int(harness.SETTINGS["fit_warmup_rounds"][model]),
+        warmup_rounds=int(harness.SETTINGS["fit_warmup_rounds"][model]), calibration_runs=1 if model == "dlinear" else 5,
         extra={"dataset": dataset, "points": len(frame), "confidence": confidence},
     )
 
@@ -37,7 +37,6 @@ def test_predict(perf, frames, model, dataset):
     frame = harness.dataset_or_skip(frames, dataset)
     predictor = WorkloadPredictor(model=model, random_state=0).fit(frame, timestamp="timestamp", target="requests")
     call = lambda: predictor.predict(10)  # noqa: E731
-    iterations = harness.iterations_for(call)
     forecast = perf.time("predict", model, call, rounds=int(harness.SETTINGS["predict_rounds"]), warmup_rounds=2,
-                         iterations=iterations, extra={"dataset": dataset, "calls_per_round": iterations})
+                         calls=harness.calls_per_round(call), extra={"dataset": dataset})
     assert len(forecast.to_frame()) == 10

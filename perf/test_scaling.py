@@ -29,7 +29,8 @@ def test_scaling_fit(perf, model, points):
     rounds, warmup = (ROUNDS if model == "dlinear" else TORCH_ROUNDS)[points]
     perf.time("scaling_fit", model, lambda p: p.fit(frame, timestamp="timestamp", target="requests"),
               setup=lambda: ((WorkloadPredictor(model=model, random_state=0),), {}), rounds=rounds,
-              warmup_rounds=warmup, extra={"points": points})
+              warmup_rounds=warmup, calibration_runs=1 if (model, points) == ("dlinear", 1_000) else 5,
+              extra={"points": points})
 
 
 @pytest.mark.parametrize("model,points", SIZES, ids=[f"{m}-{n}" for m, n in SIZES])
@@ -39,6 +40,5 @@ def test_scaling_predict(perf, model, points):
     predictor = WorkloadPredictor(model=model, random_state=0).fit(_series(points), timestamp="timestamp",
                                                                   target="requests")
     call = lambda: predictor.predict(10)  # noqa: E731
-    iterations = harness.iterations_for(call)
-    perf.time("scaling_predict", model, call, rounds=20, warmup_rounds=2, iterations=iterations,
-              budget_kind="predict", extra={"points": points, "calls_per_round": iterations})
+    perf.time("scaling_predict", model, call, rounds=20, warmup_rounds=2, calls=harness.calls_per_round(call),
+              budget_kind="predict", extra={"points": points})

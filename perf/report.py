@@ -85,13 +85,14 @@ def scaling_table(rows: list) -> list[str]:
     if not fits:
         return []
     predicts = {(row.model, row.extra.get("points")): row for row in rows if row.kind == "scaling_predict"}
-    lines = ["", "Scaling (fit per 1,000 points stays flat when cost is linear in the data)",
+    lines = ["", "Scaling: median CPU time of a call (fit per 1,000 points stays flat when cost is linear in the data)",
              f"{'model':<9} {'points':>8} {'fit':>12} {'fit / 1k points':>16} {'predict(10)':>12}"]
     for row in fits:
         points = row.extra.get("points")
         predict = predicts.get((row.model, points))
-        lines.append(f"{NAMES[row.model]:<9} {points:>8,} {_value(row.figure, 's'):>12} "
-                     f"{_value(row.figure * 1000 / points, 's'):>16} {_value(predict.figure if predict else None, 's'):>12}")
+        fit = row.budget_figure if row.budget_figure is not None else row.figure
+        lines.append(f"{NAMES[row.model]:<9} {points:>8,} {_value(fit, 's'):>12} {_value(fit * 1000 / points, 's'):>16} "
+                     f"{_value(predict.budget_figure if predict else None, 's'):>12}")
     return lines
 
 

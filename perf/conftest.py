@@ -28,6 +28,12 @@ def pytest_sessionstart(session):
             "cannot gate. Save one on this machine kind with `pytest perf/ --benchmark-save=baseline` "
             "(see README, Performance suite)."
         )
+    if bs is not None and bs.compare and bs.compared_mapping:
+        # The baseline's least contended calibration: budgets are then judged at the baseline machine's speed.
+        stored = [b.get("extra_info", {}).get("calibration_cpu_s") for b in list(bs.compared_mapping.values())[-1].values()]
+        stored = [c for c in stored if c]
+        if stored:
+            harness.REFERENCE_CALIBRATION[0] = min(stored)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -83,8 +89,11 @@ class Recorder:
         ``calls`` calls of ``target`` (calls of a millisecond or less); figures are per call.
         Each round records its wall time (pytest-benchmark) and the CPU time of the calling
         thread. The cases run single-threaded (torch pinned, BLAS limited by the library), so
-        the CPU time is what the wall time is on an idle machine, and neighbours on a shared
-        machine barely move it: budgets (``budget_on="cpu"``) and the gate use it. The gate
+        the CPU time is what the wall time is on an idle machine, and neighbours that only take
+        turns on the cores do not move it: budgets (``budget_on="cpu"``) and the gate use it.
+        Neighbours that share a core's caches or hyperthread (or a host that takes the vCPU)
+        still inflate it; the calibration before each round is inflated alike, so budgets see
+        the figure times (the least contended calibration of the run / the case's calibration). The gate
         compares CPU medians normalised by the calibration's CPU median, so a baseline from a
         faster or slower machine holds. ``budget_on="wall"`` (under load, where torch keeps its
         threads) budgets the wall median times the CPU share the calibration got.
@@ -114,7 +123,12 @@ class Recorder:
         raw, cpu = median(wall_rounds) / calls, median(cpu_rounds) / calls
         cal = median(cal_cpu)
         share = min(1.0, median(c / w for c, w in zip(cal_cpu, cal_wall)))
-        budget_figure = cpu if budget_on == "cpu" else raw * share
+        # A neighbour on the other hyperthread, or the host taking the vCPU, inflates CPU time too. The
+        # yardstick shows it: budgets see the figure rescaled to the least contended calibration of the run
+        # (or of the stored baseline, when comparing).
+        reference = harness.REFERENCE_CALIBRATION[0] = min(harness.REFERENCE_CALIBRATION[0] or cal, cal)
+        contention = reference / cal
+        budget_figure = (cpu if budget_on == "cpu" else raw * share) * contention
         row = Row(self.case, model, kind, raw, "s", calibration_s=cal, normalised=cpu / cal, cpu_share=share,
                   budget_figure=budget_figure, extra=dict(extra or {}))
         row.extra["cpu_s"] = cpu
@@ -122,8 +136,14 @@ class Recorder:
                                          calibration_wall_s=median(cal_wall), normalised=cpu / cal,
                                          normalised_wall=raw / median(cal_wall), cpu_share=share,
                                          calls_per_round=calls, kind=kind, model=model, **(extra or {}))
+        label = f"CPU median {cpu * 1e3:.3f} ms" if budget_on == "cpu" else f"wall median x CPU share {share:.2f}"
+        if contention < 0.995:
+            label += (f" x {contention:.2f}: calibration {cal * 1e3:.2f} ms here vs {reference * 1e3:.2f} ms at the "
+                      "least contended point of this run or its baseline")
+        row.extra["contention_factor"] = contention
+        self.benchmark.extra_info["contention_factor"] = contention
         self._finish(row, budget_kind or kind, budget_factor, gate_metric="time" if gate else None,
-                     budget_label="CPU median" if budget_on == "cpu" else "wall median x CPU share")
+                     budget_label=label)
         return result
 
     def memory(self, model: str, state: str, dataset: str, gate: bool = True) -> dict:

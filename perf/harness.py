@@ -221,6 +221,8 @@ class Row:
 
 
 RESULTS: list[Row] = []
+# The least contended calibration CPU median seen so far in this run (budgets rescale to it).
+REFERENCE_CALIBRATION: list[float | None] = [None]
 
 
 def median(values) -> float:

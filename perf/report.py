@@ -51,7 +51,8 @@ def old_report_table(rows: list, budgets: dict) -> list[str]:
     columns = [("init", "init_s", "s", "init (construction)"), ("fit", "fit_s", "s", "train (fit, 1000 points)"),
                ("predict", "predict_s", "s", "predict(10)"), ("memory_fit_cold", "memory_mb", "MB", "memory (cold fit)")]
     lines = ["", "Old report vs this run: synthetic 1000-point series; ours = median CPU time of a call (= wall time on an",
-             "idle machine); ratio = old / ours (> 1: ours is faster or smaller)"]
+             "idle machine; rescaled where the calibration shows contention, as budgets see it); ratio = old / ours",
+             "(> 1: ours is faster or smaller)"]
     header = f"{'model':<9}" + "".join(f" | {title:^32}" for *_, title in columns)
     lines += [header, f"{'':<9}" + "".join(f" | {'old':>10} {'ours':>12} {'ratio':>8}" for _ in columns)]
     for model, name in NAMES.items():

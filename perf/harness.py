@@ -178,6 +178,15 @@ def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
         ref = target["import_reference"][model]
         out.append(Budget("target", f"import + construction <= {target['import_ratio'][model]:g} x import {ref}",
                           target["import_ratio"][model], "x"))
+    elif kind == "update" and model in target["update_s"]:
+        out.append(Budget("target", f"{name} update(1 bucket) <= {_fmt(target['update_s'][model], 's')}{scale}",
+                          target["update_s"][model] * factor, "s"))
+    elif kind == "update_share" and model in target["update_share_of_fit"]:
+        out.append(Budget("target", f"{name} update <= {target['update_share_of_fit'][model]:g} x a full fit",
+                          target["update_share_of_fit"][model], "x"))
+    elif kind == "update_accuracy":
+        out.append(Budget("target", f"{name} MAE after 10 updates <= {target['update_accuracy_ratio'][model]:g} x "
+                          "a refit's", target["update_accuracy_ratio"][model], "x"))
     return out
 
 

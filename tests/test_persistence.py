@@ -347,3 +347,46 @@ def test_damaged_bytes_raise_model_file_error(saved_bytes, cut, flips, fix_check
         return
     event("loaded")
     assert not flips and cut % 64 == 0 or isinstance(loaded, WorkloadPredictor)
+
+
+# -- the command line: --model-file --------------------------------------------------------------
+def test_cli_model_file_fits_saves_then_loads_and_updates(tmp_path):
+    import re
+
+    from click.testing import CliRunner
+
+    from workload_predictor.cli import main
+
+    frame = periodic_series(500, noise=3.0)
+    first, full = tmp_path / "first.csv", tmp_path / "full.csv"
+    frame.iloc[:450].to_csv(first, index=False)
+    frame.to_csv(full, index=False)
+    model_file, out = tmp_path / "model.wp", tmp_path / "forecast.csv"
+    runner = CliRunner()
+    fitted = runner.invoke(main, ["forecast", str(first), "--model", "dlinear", "--horizon", "5", "-q",
+                                  "--model-file", str(model_file)])
+    assert fitted.exit_code == 0, fitted.output
+    assert "(fitted; saved)" in fitted.output and model_file.exists()
+    reused = runner.invoke(main, ["forecast", str(full), "--model", "lstm", "--horizon", "9", "-q",
+                                  "--model-file", str(model_file), "--out", str(out)])
+    assert reused.exit_code == 0, reused.output
+    assert re.search(r"loaded, 50 new buckets appended with update\(\)", reused.output)
+    # The same as the library: fit on the first 450 buckets, update with the last 50 (model and horizon kept).
+    expected = WorkloadPredictor(model="dlinear", horizon=5, random_state=0).fit(frame.iloc[:450])
+    expected.update(frame.iloc[450:])
+    written = pd.read_csv(out)
+    np.testing.assert_allclose(written["yhat"], expected.predict().yhat[:, 0], rtol=1e-9, atol=0.01)
+    assert WorkloadPredictor.load(model_file).n_updates_ == 1  # saved back, up to date
+
+
+def test_cli_refuses_a_planted_model_file(tmp_path):
+    from click.testing import CliRunner
+
+    from workload_predictor.cli import EXIT_DATA, main
+
+    data, marker, model_file = tmp_path / "s.csv", tmp_path / "ran", tmp_path / "model.wp"
+    periodic_series(300).to_csv(data, index=False)
+    model_file.write_bytes(pickle.dumps(_Payload(marker)))
+    result = CliRunner().invoke(main, ["forecast", str(data), "--model-file", str(model_file)])
+    assert result.exit_code == EXIT_DATA and "pickle" in result.output
+    assert not marker.exists()

@@ -201,11 +201,15 @@ def main() -> None:
               help="--requests columns: native (arrival_time_ns, input_tokens, output_tokens) or vidur "
                    "(arrived_at seconds, num_prefill_tokens, num_decode_tokens).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--model-file", type=click.Path(dir_okay=False), default=None,
+              help="Reuse a saved predictor: if the file exists, load it instead of fitting (it keeps its own "
+                   "model, horizon, level and targets), append TRACE's buckets after its last one with update() "
+                   "and save it back; otherwise fit on TRACE and save the predictor there.")
 @input_options
 @handle_errors
 def forecast(trace: str, freq: str | None, horizon: int, model: str, level: float, targets: tuple[str, ...],
              seed: int, out: str | None, plot_path: str | None, requests_path: str | None, requests_format: str,
-             quiet: bool, **opts: Any) -> None:
+             quiet: bool, model_file: str | None, **opts: Any) -> None:
     """Fit a model on TRACE and forecast the next HORIZON buckets.
 
     TRACE is a request log (one row per request, e.g. the raw Azure CSV
@@ -226,12 +230,19 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     from .predictor import WorkloadPredictor
 
     data = _read(trace, freq, opts)
-    chosen = _targets(data, targets)
-    if requests_path and "requests" not in chosen:
-        chosen.insert(0, "requests")
-    predictor = WorkloadPredictor(model=model, horizon=horizon, level=level, random_state=seed,
-                                  **_verbose_param(False if quiet else None))
-    predictor.fit(data.series, timestamp="timestamp", target=chosen)
+    appended = None
+    if model_file and Path(model_file).exists():
+        predictor, appended = _reuse(Path(model_file), data)
+        chosen, model, level = list(predictor.targets_), predictor.model, predictor.level
+    else:
+        chosen = _targets(data, targets)
+        if requests_path and "requests" not in chosen:
+            chosen.insert(0, "requests")
+        predictor = WorkloadPredictor(model=model, horizon=horizon, level=level, random_state=seed,
+                                      **_verbose_param(False if quiet else None))
+        predictor.fit(data.series, timestamp="timestamp", target=chosen)
+    if model_file:
+        predictor.save(model_file)
     started = time.perf_counter()
     result = predictor.predict()
     predict_ms = (time.perf_counter() - started) * 1e3
@@ -243,6 +254,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     weights = getattr(predictor, "weights_", None)
     detail = f" (weights {', '.join(f'{k} {v:.2f}' for k, v in weights.items())})" if weights else ""
     _say(f"model   {model}{detail}: fit {predictor.fit_seconds_:.2f} s, predict {predict_ms:.1f} ms")
+    if model_file:
+        how = f"loaded, {appended} new buckets appended with update()" if appended is not None else "fitted"
+        _say(f"file    {model_file} ({how}; saved)")
     by_target = ", ".join(f"{t} {c:.2f}" for t, c in result.confidence_by_target.items())
     _say(f"level   {level:g} interval; confidence {result.confidence:.2f}"
                + (f" ({by_target})" if len(chosen) > 1 else "") + " = 1 - WAPE on validation")
@@ -258,6 +272,18 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         frame = result.to_requests(random_state=seed, lengths=data.log, format=requests_format)
         frame.to_csv(requests_path, index=False)
         _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
+
+
+def _reuse(path: Path, data) -> tuple[Any, int]:
+    """The predictor saved at ``path``, brought up to date with TRACE's buckets after its last one."""
+    from .data import to_utc_index
+    from .predictor import WorkloadPredictor
+
+    predictor = WorkloadPredictor.load(path)
+    newer = data.series[np.asarray(to_utc_index(data.series["timestamp"]) > predictor.last_timestamp_)]
+    if len(newer):
+        predictor.update(newer, timestamp="timestamp")
+    return predictor, len(newer)
 
 
 def _verbose_param(verbose: bool | None) -> dict[str, Any]:

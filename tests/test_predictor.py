@@ -201,3 +201,14 @@ def test_intervals_cover_held_out_data_at_the_nominal_level():
     half = predictor.interval_halfwidth_[:, 0]
     covered = (np.abs(truth - point) <= half).mean()
     assert 0.85 <= covered <= 0.95, covered
+
+
+@pytest.mark.parametrize("params", [{"kernel_size": 0}, {"kernel_size": 2.5}, {"window": 0}, {"window": True}])
+def test_bad_model_settings_raise_typed_errors(params):
+    with pytest.raises(WorkloadDataError, match="positive integer"):
+        WorkloadPredictor(**params).fit(periodic_series(300))
+
+
+def test_bad_ridge_penalty_raises_a_typed_error():
+    with pytest.raises(WorkloadDataError, match="alpha"):
+        DLinear(alpha=-1.0).fit(np.arange(300.0))

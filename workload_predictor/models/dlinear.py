@@ -24,6 +24,7 @@ import numpy as np
 
 from .._memory import check_memory
 from .._threads import single_blas_thread
+from ..errors import WorkloadDataError
 from ..windows import fit_scale, moving_average_matrix, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, BaseForecaster
 
@@ -169,7 +170,20 @@ class DLinear(BaseForecaster):
     def context_length(self) -> int:
         return int(self.window_)
 
+    def _check_params(self) -> None:
+        """Typed errors for settings the numeric kernels would reject deep inside."""
+        for name in ("kernel_size", "window"):
+            value = getattr(self, name)
+            if value is None and name == "window":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise WorkloadDataError(f"{name}={value!r} must be a positive integer number of buckets.")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < np.inf:
+            raise WorkloadDataError(f"alpha={self.alpha!r} must be a positive, finite ridge penalty (e.g. 1e-3).")
+
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
+        if not refit:
+            self._check_params()
         with single_blas_thread():
             if not refit:
                 self.offset_, self.scale_ = fit_scale(y)

@@ -1,5 +1,5 @@
 """Memory growth during fit and during predict(10): peak RSS minus the RSS just before, with psutil
-(tracemalloc does not see torch's allocations), in fresh processes so earlier cases cannot hide growth.
+(Python's allocation tracer does not see torch's allocations), in fresh processes so earlier cases cannot hide growth.
 
 Warm (budgeted): after a throwaway fit of the same model on another 1000-point series of the same kind,
 the steady state of a service that refits on a sliding window. Cold (reported beside the old report's

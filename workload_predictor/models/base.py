@@ -91,7 +91,7 @@ class BaseForecaster(ParamsMixin):
         self.validation_forecast_ = self._predict_at(matrix, origins)
         self.validation_actual_ = targets_at(matrix, origins, self.horizon)
         if self.refit_on_full:
-            self._fit_arrays(matrix, refit=True)
+            self._refit(matrix, int(origins[0]))
         self.context_ = matrix[-self.context_length() :].copy()
         self.recent_ = matrix[-self._recent_length() :].copy()
         self.n_seen_ = len(matrix)
@@ -173,6 +173,10 @@ class BaseForecaster(ParamsMixin):
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         raise NotImplementedError
+
+    def _refit(self, y: np.ndarray, n_seen: int) -> None:
+        """Refit on all of ``y``, of which the model was fitted on ``y[:n_seen]``."""
+        self._fit_arrays(y, refit=True)
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         raise NotImplementedError

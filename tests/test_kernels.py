@@ -135,3 +135,17 @@ def test_dlinear_closed_form_matches_explicit_two_branch_ridge():
     theta = np.linalg.solve(fc.T @ fc + lam * np.eye(32), fc.T @ tc)
     np.testing.assert_allclose(solution.trend_coef, theta[:16], atol=1e-8)
     np.testing.assert_allclose(solution.seasonal_coef, theta[16:], atol=1e-8)
+
+
+@given(st.integers(1, 40), st.integers(1, 12), st.integers(0, 60), st.data())
+def test_window_stats_from_the_series_equal_the_materialised_windows(window, horizon, extra, data):
+    n = window + horizon + extra
+    z = np.random.default_rng(data.draw(st.integers(0, 10_000))).standard_normal(n) * 10
+    first = data.draw(st.integers(window, n - horizon))
+    last = data.draw(st.integers(first, n - horizon))
+    origins = np.arange(first, last + 1)
+    direct = WindowStats.from_windows(windows_at(z, origins, window), targets_at(z, origins, horizon))
+    fast = WindowStats.from_series(z, origins, window, horizon)
+    assert fast.count == direct.count
+    for name in ("sum_x", "sum_y", "xx", "xy"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(direct, name), atol=1e-9 * max(1.0, n), err_msg=name)

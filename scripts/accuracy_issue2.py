@@ -97,10 +97,16 @@ def main() -> None:
             rows.setdefault(f"gradient DLinear (same window) lr={lr:g}", []).append(
                 gradient_dlinear_mae(y, searched.window_, lr, seed))
         print(f"seed {seed}: searched window {searched.window_}")
-    print(f"\n{'model':44s} {'test MAE (median)':>18s} {'fit s (median)':>15s}   per seed")
+    print()
+    print_table(rows, "model")
+
+
+def print_table(rows: dict[str, list[tuple[float, float]]], label: str) -> None:
+    """Median test MAE and fit seconds per row, then the MAE of each seed."""
+    print(f"{label:58s} {'test MAE (median)':>18s} {'fit s (median)':>15s}   per seed")
     for name, values in rows.items():
         maes, secs = zip(*values)
-        print(f"{name:44s} {np.median(maes):18.3f} {np.median(secs):15.4f}   {' '.join(f'{m:.3f}' for m in maes)}")
+        print(f"{name:58s} {np.median(maes):18.3f} {np.median(secs):15.4f}   {' '.join(f'{m:.3f}' for m in maes)}")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from accuracy_issue2 import make_series, test_mae
+from accuracy_issue2 import make_series, print_table, test_mae
 from workload_predictor.models import LSTM, DLinear
 
 CONFIGS = {
@@ -34,10 +32,7 @@ def main() -> None:
         results["dlinear (reference)"].append(test_mae(DLinear(horizon=10), y))
         for name, params in CONFIGS.items():
             results.setdefault(name, []).append(test_mae(LSTM(horizon=10, random_state=seed, **params), y))
-    print(f"{'configuration':58s} {'test MAE':>9s} {'fit s':>7s}")
-    for name, values in results.items():
-        maes, secs = zip(*values)
-        print(f"{name:58s} {np.median(maes):9.3f} {np.median(secs):7.3f}")
+    print_table(results, "configuration")
 
 
 if __name__ == "__main__":

@@ -212,3 +212,12 @@ def test_bad_model_settings_raise_typed_errors(params):
 def test_bad_ridge_penalty_raises_a_typed_error():
     with pytest.raises(WorkloadDataError, match="alpha"):
         DLinear(alpha=-1.0).fit(np.arange(300.0))
+
+
+def test_forecast_history_is_a_copy_not_a_view_of_the_fitted_series():
+    predictor = WorkloadPredictor().fit(periodic_series(300))
+    before = predictor.series_.values.copy()
+    history = predictor.predict().history
+    history.iloc[-1, 0] = -999.0  # the caller edits what it was given
+    np.testing.assert_array_equal(predictor.series_.values, before)
+    assert list(history.columns) == ["requests"]

@@ -101,25 +101,62 @@ class Recorder:
         import time as clock
 
         self.benchmark.group = kind
-        cal_wall, cal_cpu, cpu_rounds = [], [], []
+        label = "CPU median" if budget_on == "cpu" else "wall median x CPU share"
+        attempts, tried = 1 + int(GATE.get("confirm_reruns", 0)), []
+        for attempt in range(attempts):
+            harness.ATTEMPT[0] = attempt
+            cal_wall, cal_cpu, cpu_rounds, wall_rounds = [], [], [], []
 
-        def setup_with_calibration():
-            wall, cpu = self.calibration.seconds(calibration_runs)
-            cal_wall.append(median(wall))
-            cal_cpu.append(median(cpu))
-            return setup() if setup is not None else ((), {})
+            def setup_with_calibration():
+                wall, cpu = self.calibration.seconds(calibration_runs)
+                cal_wall.append(median(wall))
+                cal_cpu.append(median(cpu))
+                return setup() if setup is not None else ((), {})
 
-        def timed(*args, **kwargs):
-            start = clock.thread_time()
-            for _ in range(calls):
-                result = target(*args, **kwargs)
-            cpu_rounds.append(clock.thread_time() - start)
-            return result
+            def timed(*args, **kwargs):
+                start = clock.thread_time()
+                for _ in range(calls):
+                    result = target(*args, **kwargs)
+                cpu_rounds.append(clock.thread_time() - start)
+                return result
 
-        result = self.benchmark.pedantic(timed, setup=setup_with_calibration, rounds=rounds,
-                                         warmup_rounds=warmup_rounds, iterations=1)
-        wall_rounds = list(self.benchmark.stats.stats.data)[-rounds:]
-        cpu_rounds, cal_wall, cal_cpu = cpu_rounds[-rounds:], cal_wall[-rounds:], cal_cpu[-rounds:]
+            if attempt == 0:
+                result = self.benchmark.pedantic(timed, setup=setup_with_calibration, rounds=rounds,
+                                                 warmup_rounds=warmup_rounds, iterations=1)
+                wall_rounds = list(self.benchmark.stats.stats.data)[-rounds:]
+            else:  # a confirmation: pytest-benchmark's fixture runs once per test, so the same loop by hand
+                for index in range(warmup_rounds + rounds):
+                    args, kwargs = setup_with_calibration()
+                    start = clock.perf_counter()
+                    result = timed(*args, **kwargs)
+                    if index >= warmup_rounds:
+                        wall_rounds.append(clock.perf_counter() - start)
+            cpu_rounds, cal_wall, cal_cpu = cpu_rounds[-rounds:], cal_wall[-rounds:], cal_cpu[-rounds:]
+            row, budget_label = self._time_row(model, kind, wall_rounds, cpu_rounds, cal_wall, cal_cpu, calls,
+                                               budget_on, extra)
+            problems = self._problems(row, budget_kind or kind, budget_factor, "time" if gate else None,
+                                      budget_label=f"{label}{budget_label}")
+            tried.append(row)
+            if not problems:
+                break
+        harness.ATTEMPT[0] = 0
+        # A regression or an overrun must show in every attempt: one noisy measurement (a neighbour on the
+        # other hyperthread slows the case more than the calibration) re-measures instead of failing CI.
+        row.extra["attempts"] = [_attempt_summary(r) for r in tried]
+        self.benchmark.extra_info.update(figure=row.figure, unit="s", cpu_s=row.extra["cpu_s"],
+                                         calibration_cpu_s=row.calibration_s,
+                                         calibration_wall_s=row.extra["calibration_wall_s"],
+                                         normalised=row.normalised, normalised_wall=row.extra["normalised_wall"],
+                                         cpu_share=row.cpu_share, calls_per_round=calls, kind=kind, model=model,
+                                         contention_factor=row.extra["contention_factor"],
+                                         attempts=row.extra["attempts"], **(extra or {}))
+        if len(tried) > 1 and not problems:
+            earlier = ", ".join(f"{r.ratio:.2f}x" if r.ratio is not None else "over budget" for r in tried[:-1])
+            row.verdict = f"ok at attempt {len(tried)} (before: {earlier})"
+        self._record(row, problems, fail=True, attempts=row.extra["attempts"])
+        return result
+
+    def _time_row(self, model, kind, wall_rounds, cpu_rounds, cal_wall, cal_cpu, calls, budget_on, extra):
         raw, cpu = median(wall_rounds) / calls, median(cpu_rounds) / calls
         cal = median(cal_cpu)
         share = min(1.0, median(c / w for c, w in zip(cal_cpu, cal_wall)))
@@ -131,20 +168,13 @@ class Recorder:
         budget_figure = (cpu if budget_on == "cpu" else raw * share) * contention
         row = Row(self.case, model, kind, raw, "s", calibration_s=cal, normalised=cpu / cal, cpu_share=share,
                   budget_figure=budget_figure, extra=dict(extra or {}))
-        row.extra["cpu_s"] = cpu
-        self.benchmark.extra_info.update(figure=raw, unit="s", cpu_s=cpu, calibration_cpu_s=cal,
-                                         calibration_wall_s=median(cal_wall), normalised=cpu / cal,
-                                         normalised_wall=raw / median(cal_wall), cpu_share=share,
-                                         calls_per_round=calls, kind=kind, model=model, **(extra or {}))
-        label = f"CPU median {cpu * 1e3:.3f} ms" if budget_on == "cpu" else f"wall median x CPU share {share:.2f}"
+        row.extra.update(cpu_s=cpu, contention_factor=contention, calibration_wall_s=median(cal_wall),
+                         normalised_wall=raw / median(cal_wall))
+        label = f" {cpu * 1e3:.3f} ms" if budget_on == "cpu" else f" {share:.2f}"
         if contention < 0.995:
             label += (f" x {contention:.2f}: calibration {cal * 1e3:.2f} ms here vs {reference * 1e3:.2f} ms at the "
                       "least contended point of this run or its baseline")
-        row.extra["contention_factor"] = contention
-        self.benchmark.extra_info["contention_factor"] = contention
-        self._finish(row, budget_kind or kind, budget_factor, gate_metric="time" if gate else None,
-                     budget_label=label)
-        return result
+        return row, label
 
     def memory(self, model: str, state: str, dataset: str, gate: bool = True) -> dict:
         """Memory growth of a fit and of a predict(10), median over ``memory_repeats`` fresh processes.
@@ -202,8 +232,8 @@ class Recorder:
                      budget_label="x CPU share" if cpu_share is not None else None)
 
     # -- checking ----------------------------------------------------------------------------------
-    def _finish(self, row: Row, budget_kind: str | None, factor: float, gate_metric: str | None,
-                baseline_key: str = "growth_mb", fail: bool = True, budget_label: str | None = None) -> list[str]:
+    def _problems(self, row: Row, budget_kind: str | None, factor: float, gate_metric: str | None,
+                  baseline_key: str = "growth_mb", budget_label: str | None = None) -> list[str]:
         problems = []
         if budget_kind:
             figure = row.figure if row.budget_figure is None else row.budget_figure
@@ -211,11 +241,21 @@ class Recorder:
                                     budget_label)
         if gate_metric:
             problems += self._gate(row, gate_metric, baseline_key)
+        return problems
+
+    def _record(self, row: Row, problems: list[str], fail: bool = True, attempts: list | None = None) -> None:
         if problems:
             row.verdict = "FAIL"
         RESULTS.append(row)
         if problems and fail:
+            if attempts and len(attempts) > 1:
+                problems = problems + [f"  every one of {len(attempts)} attempts failed: " + "; ".join(attempts)]
             pytest.fail("\n".join(problems), pytrace=False)
+
+    def _finish(self, row: Row, budget_kind: str | None, factor: float, gate_metric: str | None,
+                baseline_key: str = "growth_mb", fail: bool = True, budget_label: str | None = None) -> list[str]:
+        problems = self._problems(row, budget_kind, factor, gate_metric, baseline_key, budget_label)
+        self._record(row, problems, fail)
         return problems
 
     def _gate(self, row: Row, metric: str, baseline_key: str = "growth_mb") -> list[str]:
@@ -250,6 +290,11 @@ class Recorder:
                     f"(threshold: more than {GATE['memory_ratio']:g}x and {GATE['memory_slack_mb']:g} MB above it, i.e. "
                     f"{limit:.1f} MB; layer: stored baseline)"]
         return []
+
+
+def _attempt_summary(row: Row) -> str:
+    shown = f"CPU median {row.extra['cpu_s'] * 1e3:.3f} ms, calibration {row.calibration_s * 1e3:.2f} ms"
+    return shown + (f", {row.ratio:.2f}x the baseline" if row.ratio is not None else "")
 
 
 @pytest.fixture

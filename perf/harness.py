@@ -230,6 +230,9 @@ class Row:
 
 
 RESULTS: list[Row] = []
+# Which attempt of a timed case is running (0: the first; the gate re-measures a failing case). Read by
+# ``perf/inject_regression.py`` to inject a slow-down into the first attempt only.
+ATTEMPT: list[int] = [0]
 # The least contended calibration CPU median seen so far in this run (budgets rescale to it).
 REFERENCE_CALIBRATION: list[float | None] = [None]
 

@@ -5,6 +5,7 @@ Load it as a pytest plugin with the kind of regression in ``PERF_INJECT``::
     PERF_INJECT=fit-2x      python -m pytest -p perf.inject_regression perf/ --benchmark-compare
     PERF_INJECT=predict-2x  ...   # predict takes twice as long
     PERF_INJECT=fit-100mb   ...   # fit holds an extra 100 MB while it runs
+    PERF_INJECT=predict-2x-first-attempt ...  # predict 2x slower in a case's first attempt only (noise)
 
 It wraps ``WorkloadPredictor.fit`` / ``.predict`` (the library's code is untouched): the
 slow-downs do the call twice (a wait would not slow down with the machine as real work
@@ -18,7 +19,7 @@ from __future__ import annotations
 import functools
 import os
 
-KINDS = ("fit-2x", "predict-2x", "fit-100mb")
+KINDS = ("fit-2x", "predict-2x", "fit-100mb", "predict-2x-first-attempt")
 
 
 def _slower(method):
@@ -26,6 +27,18 @@ def _slower(method):
     def wrapper(*args, **kwargs):
         method(*args, **kwargs)  # the same work twice: twice as long, and as sensitive to load as real work
         return method(*args, **kwargs)
+
+    return wrapper
+
+
+def _slower_in_first_attempt(method):
+    from perf import harness
+
+    slow = _slower(method)
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        return (slow if harness.ATTEMPT[0] == 0 else method)(*args, **kwargs)
 
     return wrapper
 
@@ -53,6 +66,8 @@ def install(kind: str) -> None:
         WorkloadPredictor.fit = _slower(WorkloadPredictor.fit)
     elif kind == "predict-2x":
         WorkloadPredictor.predict = _slower(WorkloadPredictor.predict)
+    elif kind == "predict-2x-first-attempt":
+        WorkloadPredictor.predict = _slower_in_first_attempt(WorkloadPredictor.predict)
     else:
         WorkloadPredictor.fit = _heavier(WorkloadPredictor.fit)
 

@@ -203,6 +203,34 @@ def test_forged_attribute_names_are_refused(saved_bytes):
         persistence.loads(rewrite_state(saved_bytes, dunder))
 
 
+def _dlinear_node(state):
+    """The DLinear object inside a saved predictor's state tree."""
+    for _, node in _nodes(state):
+        if isinstance(node, dict) and node.get("__object__") == "DLinear":
+            return node
+    raise AssertionError("no DLinear in the saved state")
+
+
+@pytest.mark.parametrize("name", ["trend_coef_", "predict", "fit"])
+def test_state_that_would_overwrite_a_method_or_computed_attribute_is_refused(saved_bytes, name):
+    """A file may set stored state only: not a method, nor a property (as an older version's file would)."""
+    def overwrite(state):
+        _dlinear_node(state)["state"]["__dict__"].append([name, 1.0])
+        return state
+
+    with pytest.raises(ModelFileError, match=f"DLinear.{name}, which is not stored state"):
+        persistence.loads(rewrite_state(saved_bytes, overwrite))
+
+
+def test_parameters_the_class_does_not_take_are_refused(saved_bytes):
+    def extra_param(state):
+        _dlinear_node(state)["params"]["__dict__"].append(["command", "rm -rf /"])
+        return state
+
+    with pytest.raises(ModelFileError, match="parameters it does not take"):
+        persistence.loads(rewrite_state(saved_bytes, extra_param))
+
+
 class _Payload:
     """A pickle payload whose unpickling creates ``marker`` (standing in for arbitrary code)."""
 

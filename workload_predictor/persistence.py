@@ -169,10 +169,18 @@ class _Decoder:
             return cls(**{k: self.decode(v) for k, v in value["fields"].items()})
         if kind == "__object__":
             cls = _resolve(_OBJECTS, value[kind], "class")
-            obj = cls(**self.decode(value["params"]))  # __init__ only stores parameters
+            params = self.decode(value["params"])
+            unknown = set(params) - set(cls._param_names()) if isinstance(params, dict) else params
+            if unknown:
+                raise ModelFileError(f"the model file gives {value[kind]} parameters it does not take: {unknown!r}.")
+            obj = cls(**params)  # __init__ only stores parameters
             for name, attribute in self.decode(value["state"]).items():
                 if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
                     raise ModelFileError(f"the model file sets an invalid attribute name {name!r}.")
+                if callable(getattr(cls, name, None)) or isinstance(getattr(cls, name, None), property):
+                    # A method or a computed attribute of the class: a file from another version, or forged.
+                    raise ModelFileError(f"the model file sets {value[kind]}.{name}, which is not stored state; was it "
+                                         "written by another version of workload-predictor? Refit and save again.")
                 setattr(obj, name, attribute)
             return obj
         if kind == "__torch__":

@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from workload_predictor.confidence import (
     confidence_score, conformal_quantile, convex_weights, project_to_simplex, wape,
 )
-from workload_predictor.models.dlinear import WindowStats, solve_dlinear
+from workload_predictor.models.dlinear import WindowStats, blend_weights, solve_dlinear
 from workload_predictor.windows import (
     decompose, moving_average_matrix, sliding_windows, targets_at, validation_origins, windows_at,
 )
@@ -149,3 +149,14 @@ def test_window_stats_from_the_series_equal_the_materialised_windows(window, hor
     assert fast.count == direct.count
     for name in ("sum_x", "sum_y", "xx", "xy"):
         np.testing.assert_allclose(getattr(fast, name), getattr(direct, name), atol=1e-9 * max(1.0, n), err_msg=name)
+
+
+@given(st.dictionaries(st.integers(1, 400), st.floats(1e-6, 1e6), min_size=1, max_size=12), st.integers(1, 5))
+def test_blend_weights_favour_the_lowest_validation_errors(scores, count):
+    weights = blend_weights(scores, count)
+    assert len(weights) == min(count, len(scores))
+    assert all(w > 0 for w in weights.values()) and math.isclose(sum(weights.values()), 1.0, rel_tol=1e-9)
+    # The chosen windows are the best-scoring ones, and a lower error never gets a lower weight.
+    assert max(scores[w] for w in weights) <= min([scores[w] for w in scores if w not in weights], default=math.inf)
+    ranked = sorted(weights, key=scores.get)
+    assert all(weights[a] >= weights[b] * (1 - 1e-12) for a, b in zip(ranked, ranked[1:]))

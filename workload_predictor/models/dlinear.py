@@ -26,7 +26,7 @@ from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..errors import WorkloadDataError
 from ..windows import fit_scale, moving_average_matrix, targets_at, validation_origins, windows_at
-from .base import MIN_TRAIN_WINDOWS, BaseForecaster
+from .base import MIN_TRAIN_WINDOWS, BaseForecaster, check_is_fitted
 
 DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
 
@@ -59,6 +59,8 @@ class WindowStats:
         count = len(origins)
         if count == 0:
             return cls(0.0, np.zeros(window), np.zeros(horizon), np.zeros((window, window)), np.zeros((window, horizon)))
+        if count <= 8:  # a few windows (an update): the products themselves cost less than the lag tables
+            return cls.from_windows(windows_at(z, origins, window), targets_at(z, origins, horizon))
         first = int(origins[0])
         lags = window + horizon
         start = first - window  # s of input position 0 in the first window
@@ -132,6 +134,18 @@ def solve_dlinear(stats: WindowStats, kernel_size: int, alpha: float, branches: 
     return DLinearSolution(coef=coef, intercept=mean_y - mean_x @ coef, trend_coef=trend_coef, seasonal_coef=seasonal_coef)
 
 
+def blend_weights(scores: dict[int, float], count: int) -> dict[int, float]:
+    """Weights of the ``count`` best windows by validation MAE, proportional to 1 / MAE, summing to 1.
+
+    A single best window is a noisy choice: on a short tail two windows often score
+    within a few per cent of each other and the winner flips as data arrives. Averaging
+    the best few forecasts is steadier and, being linear, is itself one linear map.
+    """
+    best = sorted(scores, key=lambda w: (scores[w], w))[: max(1, count)]
+    inverse = np.array([1.0 / max(scores[w], 1e-12) for w in best])
+    return {w: float(v) for w, v in zip(best, inverse / inverse.sum())}
+
+
 def select_window(
     z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
     fraction: float, max_windows: int,
@@ -181,6 +195,10 @@ class DLinear(BaseForecaster):
         Windows tried when ``window`` is None (default 12 ... 336, clipped to the data).
     validation_fraction, max_validation_windows :
         The chronological validation tail: at most this share of points and windows.
+    blend : int
+        When ``window`` is None, the forecasts of the ``blend`` best candidate windows are
+        averaged, weighted by 1 / validation MAE (one linear map over the widest of them,
+        ``window_``; ``window_weights_`` holds the weights). 1 keeps the single best window.
     """
 
     def __init__(
@@ -192,6 +210,7 @@ class DLinear(BaseForecaster):
         candidate_windows: Sequence[int] | None = None,
         validation_fraction: float = 0.15,
         max_validation_windows: int = 100,
+        blend: int = 3,
     ):
         self.horizon = horizon
         self.window = window
@@ -200,6 +219,7 @@ class DLinear(BaseForecaster):
         self.candidate_windows = candidate_windows
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
+        self.blend = blend
 
     min_window = min(DEFAULT_WINDOWS)
 
@@ -208,7 +228,7 @@ class DLinear(BaseForecaster):
 
     def _check_params(self) -> None:
         """Typed errors for settings the numeric kernels would reject deep inside."""
-        for name in ("kernel_size", "window"):
+        for name in ("kernel_size", "window", "blend"):
             value = getattr(self, name)
             if value is None and name == "window":
                 continue
@@ -228,11 +248,15 @@ class DLinear(BaseForecaster):
                 window = self.window_
             elif self.window is not None:
                 window, self.window_scores_ = int(self.window), {}
+                self.window_weights_ = {window: 1.0}
             else:
                 window, self.window_scores_ = select_window(
                     z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alpha,
                     self.validation_fraction, self.max_validation_windows,
                 )
+                self.window_weights_ = blend_weights(self.window_scores_, self.blend) if self.window_scores_ else {
+                    window: 1.0}
+                window = max(self.window_weights_)
             origins = np.arange(window, len(z) - self.horizon + 1)
             check_memory("DLinear windows", extra_bytes=8.0 * len(origins) * (window + self.horizon))
             self.stats_ = [
@@ -247,13 +271,49 @@ class DLinear(BaseForecaster):
             setattr(self, name, value)
 
     def _solution(self, stats: list[WindowStats]) -> dict[str, np.ndarray]:
-        solutions = [solve_dlinear(s, self.kernel_size, self.alpha) for s in stats]
+        solutions = [self._blended(s, branches=False) for s in stats]
         return dict(
             coef_=np.stack([s.coef for s in solutions]),  # (k, W, H)
             intercept_=np.stack([s.intercept for s in solutions]),  # (k, H)
-            trend_coef_=np.stack([s.trend_coef for s in solutions]),  # (k, W, H)
-            seasonal_coef_=np.stack([s.seasonal_coef for s in solutions]),  # (k, W, H)
         )
+
+    def _blended(self, stats: WindowStats, branches: bool) -> DLinearSolution:
+        """The weighted sum of each blended window's solution, as one map over the widest window."""
+        widest = stats.sum_x.shape[0]
+        weights = getattr(self, "window_weights_", None) or {widest: 1.0}
+        if len(weights) == 1:
+            return solve_dlinear(stats, self.kernel_size, self.alpha, branches=branches)
+        names = ("coef", "trend_coef", "seasonal_coef") if branches else ("coef",)
+        total = DLinearSolution(np.zeros_like(stats.xy), np.zeros_like(stats.sum_y), None, None)
+        for name in names[1:]:
+            setattr(total, name, np.zeros_like(stats.xy))
+        for window, weight in weights.items():
+            part = solve_dlinear(stats.last(window), self.kernel_size, self.alpha, branches=branches)
+            total.intercept += weight * part.intercept
+            for name in names:  # a shorter window reads the newest inputs
+                getattr(total, name)[widest - window :] += weight * getattr(part, name)
+        return total
+
+    # The branch weights are for inspection only (forecasts use ``coef_``): computed on demand, so
+    # that fit and update solve only for the forecast map.
+    @property
+    def trend_coef_(self) -> np.ndarray:
+        """Weights of the trend branch, ``(k, W, H)``: applied to the moving average of the window's inputs.
+
+        For a blend, each window's weights (over the decomposition of its own newest
+        inputs) are zero-padded to ``window_`` and weighted.
+        """
+        return self._branch("trend_coef")
+
+    @property
+    def seasonal_coef_(self) -> np.ndarray:
+        """Weights of the seasonal branch (the window minus its moving average), ``(k, W, H)``."""
+        return self._branch("seasonal_coef")
+
+    def _branch(self, name: str) -> np.ndarray:
+        check_is_fitted(self, "stats_")
+        with single_blas_thread():
+            return np.stack([getattr(self._blended(s, branches=True), name) for s in self.stats_])
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
         # Statistics are sums over windows: add the windows the validation tail completes

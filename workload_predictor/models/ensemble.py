@@ -114,13 +114,10 @@ class Ensemble(BaseForecaster):
                 f"members={self.members!r}: name each member once, from {', '.join(MEMBERS)}."
             )
         fitted: dict[str, BaseForecaster] = {}
-        window = self.window
-        # DLinear first: its window search also sets the LSTM's window.
-        for name in sorted(names, key=lambda n: n != "dlinear"):
-            member = self._member(name, window if name in ("dlinear", "lstm") else None)
-            fitted[name] = member.fit(matrix)
-            if name == "dlinear" and window is None:
-                window = member.window_
+        # The LSTM's DLinear base runs the same window search on the same data as the DLinear member,
+        # so both see the same windows (blended, see DLinear's ``blend``) without passing them along.
+        for name in names:
+            fitted[name] = self._member(name, self.window if name in ("dlinear", "lstm") else None).fit(matrix)
         self.members_ = {name: fitted[name] for name in names}
         self.n_targets_ = matrix.shape[1]
         self._one_d = one_d

@@ -117,7 +117,9 @@ def test_predictor_update_matches_the_model_refit_and_recalibrates(stream):
                                rtol=1e-9)
     assert predictor.last_timestamp_ == stream["timestamp"].iloc[-1].tz_localize("UTC")
     assert predictor.predict().index[0] == predictor.last_timestamp_ + pd.Timedelta("1min")
-    assert predictor.n_updates_ == 4 and len(predictor.series_.values) == 700
+    assert predictor.n_updates_ == 4
+    keep = max(predictor.window_, 3 * 6)  # the predictor keeps only the newest buckets after an update
+    np.testing.assert_array_equal(predictor.series_.values, values[-keep:])
     model = predictor.model_
     residuals = np.abs(model.validation_actual_ - np.clip(model.validation_forecast_, 0, None))
     np.testing.assert_array_equal(predictor.interval_halfwidth_, conformal_quantile(residuals, 0.8))
@@ -196,7 +198,8 @@ def lstm_predictor() -> WorkloadPredictor:
 
 
 def test_lstm_update_warm_starts_deterministically_and_never_validates_worse(lstm_predictor):
-    new = periodic_series(560, noise=5.0).iloc[500:]
+    stream = periodic_series(560, noise=5.0)  # the fixture's 500 points, then 60 new ones
+    new = stream.iloc[500:]
     a, b = copy.deepcopy(lstm_predictor), copy.deepcopy(lstm_predictor)
     old_network = a.model_.network_
     old_weights = {k: v.clone() for k, v in old_network.state_dict().items()}
@@ -211,7 +214,7 @@ def test_lstm_update_warm_starts_deterministically_and_never_validates_worse(lst
     assert a.model_.network_ is not old_network
     assert all((old_network.state_dict()[k] == v).all() for k, v in old_weights.items())
     # Its linear base took the new windows exactly, as a refit would.
-    base_refit = refit_with_first_window_and_scale(lstm_predictor.model_.base_, a.series_.values)
+    base_refit = refit_with_first_window_and_scale(lstm_predictor.model_.base_, stream[["requests"]].to_numpy())
     np.testing.assert_allclose(a.model_.base_.coef_, base_refit.coef_, rtol=1e-7, atol=1e-9)
 
 
@@ -330,6 +333,13 @@ def test_a_long_stream_of_single_bucket_updates_keeps_the_model_state_bounded():
         predictor.update(frame.iloc[i : i + 1])
     assert (len(model.recent_), len(model.context_), model.validation_forecast_.shape, model.stats_[0].xx.shape) == sizes
     assert predictor.n_updates_ == 400 and model.n_seen_ == 900
+    # The predictor keeps the newest buckets only, and the forecast's history is the stream's tail.
+    keep = max(predictor.window_, 3 * predictor.horizon)
+    assert len(predictor.series_.values) == keep
+    history = predictor.predict().history
+    expected = frame.set_index("timestamp")[["requests"]].iloc[-keep:]
+    np.testing.assert_array_equal(history.to_numpy(), expected.to_numpy())
+    assert (history.index == expected.index.tz_localize("UTC")).all()
     values = frame[["requests"]].to_numpy()
     refit = refit_with_first_window_and_scale(first, values)
     np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-7, atol=1e-9)

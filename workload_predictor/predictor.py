@@ -225,7 +225,7 @@ class WorkloadPredictor(ParamsMixin):
         yhat = np.clip(point, 0.0, None)
         halfwidth = self.interval_halfwidth_[:steps]
         series: BucketedSeries = self.series_
-        tail = max(3 * steps, self.window_)
+        tail = min(max(3 * steps, self.window_), self._history_length())
         # An explicit copy: pandas 2.x would otherwise hand the caller a view of the fitted series.
         history = pd.DataFrame(series.values[-tail:].copy(), index=series.index[-tail:],
                                columns=list(series.targets), copy=False)
@@ -295,8 +295,13 @@ class WorkloadPredictor(ParamsMixin):
                                  after=(self.last_timestamp_, self.freq_))
             plan = self.model_._prepare_update(new.values)
         state = self._calibration_after(plan)
-        series = BucketedSeries(index=self.series_.index.append(new.index), targets=self.series_.targets,
-                                values=np.concatenate([self.series_.values, new.values]), freq=self.freq_)
+        # Only the newest buckets stay (what predict shows as history): a stream of updates over days
+        # neither grows the predictor nor makes each update copy the whole series.
+        keep = self._history_length()
+        series = BucketedSeries(index=self.series_.index[-keep:].append(new.index[-keep:])[-keep:],
+                                targets=self.series_.targets,
+                                values=np.concatenate([self.series_.values[-keep:], new.values[-keep:]])[-keep:],
+                                freq=self.freq_)
         for target, changes in plan:  # the commit: plain assignments, nothing here can fail
             vars(target).update(changes)
         state.update(series_=series, last_timestamp_=new.index[-1], n_updates_=self.n_updates_ + 1,
@@ -305,6 +310,11 @@ class WorkloadPredictor(ParamsMixin):
             state["weights_"] = dict(self.model_.weights_)
         vars(self).update(state)
         return self
+
+    def _history_length(self) -> int:
+        """Buckets of history a forecast carries (and ``series_`` keeps after an update): the model's window or
+        three horizons, whichever is longer."""
+        return max(int(self.window_), 3 * int(self.horizon))
 
     def _calibration_after(self, plan: list) -> dict[str, Any]:
         """The calibration the model will have once ``plan`` (from ``_prepare_update``) is committed."""

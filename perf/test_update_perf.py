@@ -97,6 +97,7 @@ def _after_updates_over_refit(frame, model) -> float:
     return mae[0] / mae[1]
 
 
+@pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble"])
 def test_update_accuracy(perf, frames, model):
     ratio = []
     perf.once("update_accuracy", lambda: ratio.append(_after_updates_over_refit(frames["synthetic"], model)))

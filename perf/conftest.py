@@ -231,6 +231,24 @@ class Recorder:
         self._finish(row, budget_kind, budget_factor, gate_metric=None,
                      budget_label="x CPU share" if cpu_share is not None else None)
 
+    def confirmed_figure(self, kind: str, model: str, measure, unit: str, budget_kind: str) -> float:
+        """``measure(attempt)`` -> (figure, extra), recorded with ``figure``; re-measured while over budget.
+
+        The same policy as timed cases (``confirm_reruns``): the case fails only when every
+        attempt is over its budget.
+        """
+        attempts, tried = 1 + int(GATE.get("confirm_reruns", 0)), []
+        for attempt in range(attempts):
+            figure, extra = measure(attempt)
+            tried.append(figure)
+            if not over_budget(self.case, budget_kind, model, figure, unit):
+                break
+        self.figure(kind, model, figure, unit, budget_kind=budget_kind,
+                    extra={**extra, "attempts": [round(f, 4) for f in tried]})
+        if len(tried) > 1 and RESULTS[-1].verdict == "ok":
+            RESULTS[-1].verdict = f"ok at attempt {len(tried)} (before: {', '.join(f'{f:.3f}' for f in tried[:-1])})"
+        return figure
+
     # -- checking ----------------------------------------------------------------------------------
     def _problems(self, row: Row, budget_kind: str | None, factor: float, gate_metric: str | None,
                   baseline_key: str = "growth_mb", budget_label: str | None = None) -> list[str]:

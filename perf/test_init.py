@@ -8,7 +8,14 @@ bounded by the imports it needs, measured in the same run and interleaved with i
 The ratio compares CPU seconds (user + system, which equal the wall time on an idle
 machine), pair by pair, median of the pairs: on a shared machine a neighbour that comes
 for a second moves an import's wall time by 30 %, its CPU time hardly at all.
+
+Both sides import compiled bytecode, as a user's do: pip compiles an installed package
+(pandas', torch's ``.pyc`` files are in site-packages), but an editable install under
+``PYTHONDONTWRITEBYTECODE=1`` (this project's machines) would compile our modules from source
+in every fresh process, ~45 ms that no user pays. So the package is compiled first.
 """
+
+import compileall
 
 import pytest
 
@@ -28,25 +35,33 @@ def test_init(perf, model):
 def test_import_and_init(perf, model):
     reference = harness.BUDGETS["target"]["import_reference"][model]
     repeats = int(harness.SETTINGS["import_repeats"])
+    compileall.compile_dir(str(harness.ROOT / "workload_predictor"), quiet=1)  # as pip does on install
     harness.run_child("import", reference)  # untimed: warms the page cache for both
     harness.run_child("import", model)
-    pairs = []
 
-    def one_pair():
-        # Alternate the order, so a neighbour that comes or goes hurts both sides alike.
-        first, second = (reference, model) if len(pairs) % 2 == 0 else (model, reference)
-        a, b = harness.run_child("import", first), harness.run_child("import", second)
-        ours, ref = (b, a) if first == reference else (a, b)
-        pairs.append((ours, ref))
+    def measure(attempt):
+        pairs = []
 
-    perf.benchmark.pedantic(one_pair, rounds=repeats, iterations=1)
-    ratio = median(o["cpu_seconds"] / r["cpu_seconds"] for o, r in pairs)
-    if model == "dlinear":
-        assert not any(o["torch_imported"] for o, _ in pairs), "import workload_predictor + DLinear imported torch"
-    perf.figure("import_ratio", model, ratio, "x", budget_kind="import_ratio",
-                extra={"seconds": median(o["seconds"] for o, _ in pairs), "reference": reference,
+        def one_pair():
+            # Alternate the order, so a neighbour that comes or goes hurts both sides alike.
+            first, second = (reference, model) if len(pairs) % 2 == 0 else (model, reference)
+            a, b = harness.run_child("import", first), harness.run_child("import", second)
+            ours, ref = (b, a) if first == reference else (a, b)
+            pairs.append((ours, ref))
+
+        if attempt == 0:
+            perf.benchmark.pedantic(one_pair, rounds=repeats, iterations=1)
+        else:  # a confirmation (the fixture benchmarks once per test)
+            for _ in range(repeats):
+                one_pair()
+        if model == "dlinear":
+            assert not any(o["torch_imported"] for o, _ in pairs), "import workload_predictor + DLinear imported torch"
+        ratio = median(o["cpu_seconds"] / r["cpu_seconds"] for o, r in pairs)
+        return ratio, {"seconds": median(o["seconds"] for o, _ in pairs), "reference": reference,
                        "reference_seconds": median(r["seconds"] for _, r in pairs),
                        "cpu_seconds": median(o["cpu_seconds"] for o, _ in pairs),
                        "reference_cpu_seconds": median(r["cpu_seconds"] for _, r in pairs),
                        "wall_ratio": median(o["seconds"] / r["seconds"] for o, r in pairs),
-                       "cpu_ratios": [round(o["cpu_seconds"] / r["cpu_seconds"], 3) for o, r in pairs]})
+                       "cpu_ratios": [round(o["cpu_seconds"] / r["cpu_seconds"], 3) for o, r in pairs]}
+
+    perf.confirmed_figure("import_ratio", model, measure, "x", budget_kind="import_ratio")

@@ -222,6 +222,23 @@ def test_state_that_would_overwrite_a_method_or_computed_attribute_is_refused(sa
         persistence.loads(rewrite_state(saved_bytes, overwrite))
 
 
+@pytest.mark.parametrize("name,value,message", [
+    ("window_", 10**6, "does not forecast"),  # longer than the stored context
+    ("scale_", float("nan"), "NaN or infinite"),  # a forecast of NaN
+    ("coef_", [[1.0]], "does not forecast"),  # weights of the wrong shape
+])
+def test_state_that_cannot_forecast_is_refused_at_load(saved_bytes, name, value, message):
+    """The allow-list keeps code out, not nonsense: a forged state that loads must still forecast, or be refused."""
+    def forge(state):
+        node = _dlinear_node(state)["state"]["__dict__"]
+        entry = next(pair for pair in node if pair[0] == name)
+        entry[1] = value
+        return state
+
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(rewrite_state(saved_bytes, forge))
+
+
 def test_parameters_the_class_does_not_take_are_refused(saved_bytes):
     def extra_param(state):
         _dlinear_node(state)["params"]["__dict__"].append(["command", "rm -rf /"])
@@ -352,6 +369,9 @@ def test_forged_states_load_or_raise_model_file_error(saved_bytes, data):
         event(f"refused: {str(error)[:45]}")
     else:
         event(f"loaded a {type(loaded).__name__}")  # harmless edits (a number, an unused name) load
+        if isinstance(loaded, WorkloadPredictor) and hasattr(loaded, "model_"):
+            forecast = loaded.predict()  # what loaded must forecast, finitely
+            assert np.isfinite(forecast.yhat).all() and np.isfinite(forecast.upper).all()
 
 
 @settings(max_examples=200, deadline=None)

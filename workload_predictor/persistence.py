@@ -261,7 +261,38 @@ def loads(data: bytes, expected: type | None = None) -> Any:
         raise ModelFileError(f"the model file's payload is invalid ({type(exc).__name__}: {exc}).") from None
     if expected is not None and not isinstance(obj, expected):
         raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
+    _check_forecasts(obj)
     return obj
+
+
+def _check_forecasts(obj: Any) -> None:
+    """A fitted predictor from a file must forecast finite numbers, or the file is refused.
+
+    The allow-list keeps code out, not nonsense: a forged or damaged file with a valid checksum
+    can hold state that no fit produces (a window longer than the stored context, weights of the
+    wrong shape, a negative horizon). One forecast at load time turns that into a
+    ``ModelFileError`` here instead of a crash or a NaN in the caller's loop later.
+    """
+    from .predictor import WorkloadPredictor
+
+    if not isinstance(obj, WorkloadPredictor) or not hasattr(obj, "model_"):
+        return
+    timings = getattr(obj, "predict_seconds_", None)
+    try:
+        if isinstance(timings, collections.deque):  # this check is not one of the caller's predicts
+            obj.predict_seconds_ = collections.deque(timings, maxlen=timings.maxlen)
+        forecast = obj.predict()
+        parts = (forecast.yhat, forecast.lower, forecast.upper)
+        finite = all(np.isfinite(np.asarray(part, dtype=np.float64)).all() for part in parts)
+    except Exception as exc:  # noqa: BLE001 - whatever the forged state breaks, the answer is the same
+        raise ModelFileError(f"the model file's state does not forecast ({type(exc).__name__}: {exc}); "
+                             "it was damaged or altered: refit and save again.") from None
+    finally:
+        if isinstance(timings, collections.deque):
+            obj.predict_seconds_ = timings
+    if not finite:
+        raise ModelFileError("the model file's state forecasts NaN or infinite values; it was damaged or altered: "
+                             "refit and save again.")
 
 
 def save(obj: Any, path: str | os.PathLike) -> Path:

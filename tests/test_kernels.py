@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 from workload_predictor.confidence import (
     confidence_score, conformal_quantile, convex_weights, project_to_simplex, wape,
 )
+from workload_predictor.models.baselines import ExponentialSmoothing, Naive, exponential_weights
 from workload_predictor.models.dlinear import WindowStats, blend_weights, solve_dlinear
 from workload_predictor.windows import (
     decompose, moving_average_matrix, sliding_windows, targets_at, validation_origins, windows_at,
@@ -160,3 +161,32 @@ def test_blend_weights_favour_the_lowest_validation_errors(scores, count):
     assert max(scores[w] for w in weights) <= min([scores[w] for w in scores if w not in weights], default=math.inf)
     ranked = sorted(weights, key=scores.get)
     assert all(weights[a] >= weights[b] * (1 - 1e-12) for a, b in zip(ranked, ranked[1:]))
+
+
+@given(st.floats(1e-3, 1.0))
+def test_exponential_weights_decay_towards_the_past_and_sum_to_one(alpha):
+    weights = exponential_weights(alpha)
+    assert math.isclose(weights.sum(), 1.0, rel_tol=1e-12) and (weights > 0).all()
+    assert (np.diff(weights) >= 0).all()  # oldest first: the newest value weighs most
+    if len(weights) > 1:
+        np.testing.assert_allclose(weights[:-1] / weights[1:], 1 - alpha, rtol=1e-9)
+        assert weights[0] / weights[-1] >= 1e-3 * (1 - alpha) - 1e-15  # cut near the tolerance, not before
+
+
+def test_exponential_smoothing_with_alpha_one_is_the_last_value():
+    y = np.random.default_rng(0).gamma(2.0, 5.0, (300, 2))
+    smoothing = ExponentialSmoothing(horizon=4, alphas=(1.0,)).fit(y)
+    origins = np.arange(50, 296)
+    np.testing.assert_array_equal(smoothing.predict_at(y, origins), Naive(horizon=4).fit(y).predict_at(y, origins))
+
+
+@given(st.integers(0, 10_000))
+def test_exponential_smoothing_chooses_its_factor_from_the_data(seed):
+    """A random walk wants the last value (alpha 1); noise around a fixed mean wants a long mean (small alpha)."""
+    rng = np.random.default_rng(seed)
+    walk = 1000 + np.cumsum(rng.standard_normal(600))
+    noise = 50 + rng.standard_normal(600)
+    assert ExponentialSmoothing(horizon=5).fit(walk).alpha_ >= 0.5
+    assert ExponentialSmoothing(horizon=5).fit(noise).alpha_ <= 0.1
+    constant = np.full(400, 7.0)
+    np.testing.assert_allclose(ExponentialSmoothing(horizon=5).fit(constant).predict(), 7.0)

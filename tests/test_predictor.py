@@ -111,7 +111,7 @@ def test_ensemble_weights_are_a_distribution_and_follow_the_better_member():
 
 def test_ensemble_predictor_exposes_weights_and_own_calibration(series_1000):
     predictor = WorkloadPredictor(model="ensemble", horizon=10, **FAST_LSTM).fit(series_1000)
-    assert set(predictor.weights_) == {"dlinear", "lstm", "naive", "moving_average"}  # the default members
+    assert set(predictor.weights_) == {"dlinear", "lstm", "naive", "moving_average", "exponential_smoothing"}
     assert all(w >= 0 for w in predictor.weights_.values())
     assert abs(sum(predictor.weights_.values()) - 1) < 1e-9
     members = predictor.model_.members_

@@ -37,7 +37,8 @@ from .windows import targets_at
 log = logging.getLogger(__name__)
 
 BASELINES = ("naive", "seasonal_naive", "moving_average")
-MODEL_NAMES = ("dlinear", "lstm", "ensemble") + BASELINES
+OPTIONAL_BASELINES = ("exponential_smoothing",)  # scored on request (the ensemble uses it as a member)
+MODEL_NAMES = ("dlinear", "lstm", "ensemble") + BASELINES + OPTIONAL_BASELINES
 METRICS = ("mae", "rmse", "smape", "wape", "mase", "coverage", "interval_width", "confidence",
            "fit_seconds", "predict_ms")
 

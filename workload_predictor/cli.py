@@ -184,7 +184,8 @@ def main() -> None:
               help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
 @click.option("--model", type=click.Choice(["dlinear", "lstm", "ensemble", "naive", "moving_average",
-                                            "seasonal_naive"]), default="ensemble", show_default=True)
+                                            "seasonal_naive", "exponential_smoothing"]), default="ensemble",
+              show_default=True)
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Coverage of the prediction interval.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
@@ -322,7 +323,8 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--models", default="dlinear,lstm,ensemble", show_default=True,
               help="Comma-separated models to score (dlinear, lstm, ensemble).")
 @click.option("--baselines", default="naive,seasonal_naive,moving_average", show_default=True,
-              help="Comma-separated baselines (naive, seasonal_naive, moving_average); '' for none.")
+              help="Comma-separated baselines (naive, seasonal_naive, moving_average, exponential_smoothing); "
+                   "'' for none.")
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Interval level whose coverage is measured.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
@@ -361,10 +363,10 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
       workload-predictor evaluate AzureLLMInferenceTrace_code.csv --freq 1s --horizon 10 \\
           --models dlinear,ensemble --refit-every 300 --json scores.json --plot steps.png
     """
-    from .backtest import BASELINES, run_backtest
+    from .backtest import BASELINES, OPTIONAL_BASELINES, run_backtest
 
     model_names = _split_names(models, ("dlinear", "lstm", "ensemble"), "--models")
-    baseline_names = _split_names(baselines, BASELINES, "--baselines")
+    baseline_names = _split_names(baselines, BASELINES + OPTIONAL_BASELINES, "--baselines")
     if not model_names and not baseline_names:
         raise click.BadParameter("name at least one model or baseline.", param_hint="--models")
     data = _read(trace, freq, opts)

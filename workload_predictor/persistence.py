@@ -58,6 +58,7 @@ _OBJECTS = {
     "Naive": ("workload_predictor.models.baselines", "Naive"),
     "MovingAverage": ("workload_predictor.models.baselines", "MovingAverage"),
     "SeasonalNaive": ("workload_predictor.models.baselines", "SeasonalNaive"),
+    "ExponentialSmoothing": ("workload_predictor.models.baselines", "ExponentialSmoothing"),
 }
 _DATACLASSES = {
     "WindowStats": ("workload_predictor.models.dlinear", "WindowStats"),

@@ -20,7 +20,7 @@ from .forecast import Forecast
 from .models.base import BaseForecaster, ParamsMixin
 
 PREDICT_TIMINGS = 100  # predict durations kept for health()
-MODELS = ("dlinear", "lstm", "ensemble", "naive", "moving_average", "seasonal_naive")
+MODELS = ("dlinear", "lstm", "ensemble", "naive", "moving_average", "seasonal_naive", "exponential_smoothing")
 
 
 class WorkloadPredictor(ParamsMixin):
@@ -30,7 +30,7 @@ class WorkloadPredictor(ParamsMixin):
     ----------
     model : str
         ``"dlinear"`` (default), ``"lstm"``, ``"ensemble"``, or a baseline (``"naive"``,
-        ``"moving_average"``, ``"seasonal_naive"``). DLinear is the default because it
+        ``"moving_average"``, ``"seasonal_naive"``, ``"exponential_smoothing"``). DLinear is the default because it
         is the fastest model (a closed-form fit in milliseconds, no torch) and, on
         every series we measured, as accurate as the LSTM or better.
     horizon : int
@@ -44,8 +44,9 @@ class WorkloadPredictor(ParamsMixin):
     hidden_size, num_layers, max_epochs, batch_size, learning_rate, patience :
         LSTM settings (LSTM and ensemble only).
     members : sequence of str
-        Ensemble members (default DLinear, the LSTM and the baselines ``naive`` and
-        ``moving_average``, which take the weight where the learned models lose to them).
+        Ensemble members (default DLinear, the LSTM and the baselines ``naive``,
+        ``moving_average`` and ``exponential_smoothing``, which take the weight where the
+        learned models lose to them).
     random_state : int or None
         Seed for the LSTM; forecasts are reproducible with a fixed seed.
     n_threads : int or None
@@ -100,7 +101,7 @@ class WorkloadPredictor(ParamsMixin):
         batch_size: int = 64,
         learning_rate: float = 3e-3,
         patience: int = 5,
-        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average"),
+        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average", "exponential_smoothing"),
         random_state: int | None = None,
         n_threads: int | None = 1,
         device: str = "cpu",
@@ -148,10 +149,12 @@ class WorkloadPredictor(ParamsMixin):
 
             return Ensemble(horizon=self.horizon, members=self.members, window=self.window,
                             kernel_size=self.kernel_size, **lstm)
-        from .models.baselines import MovingAverage, Naive, SeasonalNaive
+        from .models.baselines import ExponentialSmoothing, MovingAverage, Naive, SeasonalNaive
 
         if self.model == "naive":
             return Naive(horizon=self.horizon)
+        if self.model == "exponential_smoothing":
+            return ExponentialSmoothing(horizon=self.horizon)
         if self.model == "moving_average":
             return MovingAverage(horizon=self.horizon, window=self.window or 12)
         return SeasonalNaive(horizon=self.horizon, season_length=self.window or 60)

@@ -4,11 +4,12 @@
 """
 
 from .base import BaseForecaster
-from .baselines import MovingAverage, Naive, SeasonalNaive
+from .baselines import ExponentialSmoothing, MovingAverage, Naive, SeasonalNaive
 from .dlinear import DLinear
 from .ensemble import Ensemble
 
-__all__ = ["BaseForecaster", "DLinear", "LSTM", "Ensemble", "Naive", "MovingAverage", "SeasonalNaive"]
+__all__ = ["BaseForecaster", "DLinear", "LSTM", "Ensemble", "Naive", "MovingAverage", "SeasonalNaive",
+           "ExponentialSmoothing"]
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
-"""Simple baselines with the same contract: naive, seasonal naive, moving average.
+"""Simple baselines with the same contract: naive, seasonal naive, moving average, exponential smoothing.
 
 They are the bar every model must clear in a backtest, and cheap ensemble members.
 """
@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..windows import windows_at
+from ..windows import targets_at, windows_at
 from .base import BaseForecaster
+
+SMOOTHING_ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 
 
 class Naive(BaseForecaster):
@@ -77,3 +79,65 @@ class SeasonalNaive(BaseForecaster):
         steps = np.arange(self.horizon)
         # Step h reads the value one season before it; beyond a season, the last season repeats.
         return y[origins[:, None] - season + (steps % season)[None, :]]
+
+
+def exponential_weights(alpha: float, tolerance: float = 1e-3) -> np.ndarray:
+    """Weights of simple exponential smoothing over the last values, oldest first, summing to 1.
+
+    ``alpha (1 - alpha)^j`` for the value ``j`` steps back, cut where it falls below
+    ``tolerance`` of the newest weight and renormalised: a finite window, so the model's
+    context is bounded like every other model's. ``alpha = 1`` is the last value.
+    """
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha={alpha!r} must be in (0, 1]")
+    length = 1 if alpha == 1.0 else int(np.ceil(np.log(tolerance) / np.log(1.0 - alpha))) + 1
+    weights = alpha * (1.0 - alpha) ** np.arange(length)[::-1]
+    return weights / weights.sum()
+
+
+def smoothed_levels(y: np.ndarray, origins: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The smoothed level before each origin, ``(m, k)``: the weighted mean of the ``len(weights)`` values."""
+    return np.einsum("mwk,w->mk", windows_at(y, origins, len(weights)), weights)
+
+
+class ExponentialSmoothing(BaseForecaster):
+    """Simple exponential smoothing: repeat the exponentially weighted level over the horizon.
+
+    The smoothing factor ``alpha_`` is the one of ``alphas`` whose forecasts have the
+    lowest MAE over the whole training part (every origin, every step), so it adapts
+    between the last value (``alpha = 1``) and a long mean from all the history, not
+    from the short validation tail alone. The level is computed over a finite window
+    (:func:`exponential_weights`).
+    """
+
+    min_window = 1
+
+    def __init__(self, horizon: int = 10, alphas: tuple[float, ...] = SMOOTHING_ALPHAS,
+                 validation_fraction: float = 0.15, max_validation_windows: int = 100):
+        self.horizon = horizon
+        self.alphas = alphas
+        self.validation_fraction = validation_fraction
+        self.max_validation_windows = max_validation_windows
+
+    def context_length(self) -> int:
+        return len(self.kernel_)
+
+    def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
+        if refit:  # alpha stays the one chosen on the training part, as DLinear keeps its windows
+            return
+        scores = {}
+        for alpha in self.alphas:
+            weights = exponential_weights(float(alpha))
+            origins = np.arange(len(weights), len(y) - self.horizon + 1)
+            if len(origins) == 0:
+                continue
+            levels = smoothed_levels(y, origins, weights)  # (m, k)
+            # A common size per target, so token counts do not drown request counts.
+            size = np.maximum(np.abs(y).mean(axis=0), 1e-12)
+            scores[float(alpha)] = float((np.abs(targets_at(y, origins, self.horizon) - levels[:, None, :]) / size).mean())
+        self.alpha_ = min(scores, key=scores.get) if scores else 1.0
+        self.alpha_scores_ = scores
+        self.kernel_ = exponential_weights(self.alpha_)
+
+    def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        return np.repeat(smoothed_levels(y, origins, self.kernel_)[:, None, :], self.horizon, axis=1)

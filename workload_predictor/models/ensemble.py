@@ -10,7 +10,7 @@ from ..confidence import convex_weights_absolute
 from ..errors import WorkloadDataError, check_is_fitted
 from .base import BaseForecaster, as_matrix
 
-MEMBERS = ("dlinear", "lstm", "naive", "moving_average", "seasonal_naive")
+MEMBERS = ("dlinear", "lstm", "naive", "moving_average", "exponential_smoothing", "seasonal_naive")
 
 
 class Ensemble(BaseForecaster):
@@ -25,23 +25,25 @@ class Ensemble(BaseForecaster):
     and on bursty traces, where most buckets are empty, least squares favours the
     smooth mean forecast while the absolute error rewards tracking the median.
 
-    The default members are DLinear, the LSTM and two baselines, the last value
-    (``naive``) and the mean of the last ``moving_average_window`` buckets: when the
+    The default members are DLinear, the LSTM and three baselines, the last value
+    (``naive``), the mean of the last ``moving_average_window`` buckets and simple
+    exponential smoothing (its factor chosen on the whole training part): when the
     learned models lose to a baseline on validation (measured on the Azure code
-    trace: DLinear's MAE 33-41 against 6-34 for the last value), the baseline takes
-    the weight instead of the ensemble averaging two bad forecasts. The ensemble's own validation forecast is that weighted sum, which
-    is what its interval and confidence are computed from. Members are then
-    refitted on all data (DLinear exactly; the LSTM refits its linear base, not its network).
+    trace: DLinear's MAE 33-41 against 6-34 for the last value), the baselines take
+    the weight instead of the ensemble averaging two bad forecasts. The ensemble's own
+    validation forecast is that weighted sum, which is what its interval and confidence
+    are computed from. Members are then refitted on all data (DLinear exactly; the LSTM
+    refits its linear base, not its network).
 
     Parameters are those of the members (see :class:`DLinear` and :class:`LSTM`);
     ``members`` names them, from ``"dlinear"``, ``"lstm"``, ``"naive"``,
-    ``"moving_average"`` and ``"seasonal_naive"``.
+    ``"moving_average"``, ``"exponential_smoothing"`` and ``"seasonal_naive"``.
     """
 
     def __init__(
         self,
         horizon: int = 10,
-        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average"),
+        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average", "exponential_smoothing"),
         window: int | None = None,
         kernel_size: int = 25,
         hidden_size: int = 32,
@@ -95,10 +97,12 @@ class Ensemble(BaseForecaster):
                         learning_rate=self.learning_rate, patience=self.patience,
                         random_state=self.random_state, n_threads=self.n_threads, device=self.device,
                         max_training_time=self.max_training_time, verbose=getattr(self, "verbose", None), **split)
-        from .baselines import MovingAverage, Naive, SeasonalNaive
+        from .baselines import ExponentialSmoothing, MovingAverage, Naive, SeasonalNaive
 
         if name == "naive":
             return Naive(**split)
+        if name == "exponential_smoothing":
+            return ExponentialSmoothing(**split)
         if name == "moving_average":
             return MovingAverage(window=self.moving_average_window, **split)
         return SeasonalNaive(season_length=self.season_length, **split)

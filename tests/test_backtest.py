@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -187,6 +187,7 @@ def test_bad_model_names_are_typed_errors():
 
 # -- the ensemble's MAE weighting ------------------------------------------------------------
 @given(st.integers(2, 4), st.integers(5, 60), st.integers(0, 2**32 - 1))
+@example(2, 26, 65535)  # found by hypothesis: IRLS alone stopped 1.3e-5 above the even mix
 def test_absolute_weights_are_on_the_simplex_and_beat_every_member_and_the_even_mix(m, n, seed):
     from workload_predictor.confidence import convex_weights_absolute
 

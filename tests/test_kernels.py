@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from workload_predictor.confidence import (
-    confidence_score, conformal_quantile, convex_weights, project_to_simplex, wape,
+    confidence_score, conformal_quantile, convex_weights, line_absolute_minimum, project_to_simplex, wape,
 )
 from workload_predictor.models.baselines import ExponentialSmoothing, Naive, exponential_weights
 from workload_predictor.models.dlinear import WindowStats, blend_weights, solve_dlinear
@@ -190,3 +190,14 @@ def test_exponential_smoothing_chooses_its_factor_from_the_data(seed):
     assert ExponentialSmoothing(horizon=5).fit(noise).alpha_ <= 0.1
     constant = np.full(400, 7.0)
     np.testing.assert_allclose(ExponentialSmoothing(horizon=5).fit(constant).predict(), 7.0)
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 40), elements=st.floats(-100, 100)),
+       hnp.arrays(np.float64, 40, elements=st.floats(-10, 10)), st.floats(-5, 0), st.floats(0, 5))
+def test_line_absolute_minimum_is_the_exact_minimum_on_the_interval(residual, direction, low, high):
+    direction = direction[: len(residual)]
+    t = line_absolute_minimum(residual, direction, low, high)
+    assert low <= t <= high
+    loss = lambda s: np.abs(residual - s * direction).sum()  # noqa: E731
+    grid = np.linspace(low, high, 201)
+    assert loss(t) <= min(loss(s) for s in grid) + 1e-9 * (1 + loss(t))

@@ -93,7 +93,10 @@ def convex_weights_absolute(forecasts: np.ndarray, actual: np.ndarray, n_iter: i
     time the weights settle, from a tenth of the data's scale to ``1e-7`` of it.
     Plain IRLS (``d = 0``) stalls at kinks where a residual is zero (measured: 0.4 %
     above the optimum); the smoothing path does not (within 3e-5 of a brute-force
-    search in 300 random cases). The best weights seen are returned.
+    search in 300 random cases). The best weights seen are then polished by exact line
+    searches that move weight between two members (:func:`_polish_absolute`): IRLS stops
+    within ~1e-4 of the optimal weights, which left its error up to 4.4e-5 above the even
+    mix's in 2 of 3000 random cases (a hypothesis test found one); polished, 0 of 3000.
     """
     f = np.asarray(forecasts, dtype=np.float64)
     y = np.asarray(actual, dtype=np.float64)
@@ -115,7 +118,54 @@ def convex_weights_absolute(forecasts: np.ndarray, actual: np.ndarray, n_iter: i
                 break
             smoothing *= 0.1
         w = w_next
-    return best
+    return _polish_absolute(f, y, best)
+
+
+def line_absolute_minimum(residual: np.ndarray, direction: np.ndarray, low: float, high: float) -> float:
+    """The ``t`` in ``[low, high]`` minimising ``sum |residual - t * direction|``.
+
+    The sum is convex and piecewise linear in ``t`` with kinks at ``residual / direction``;
+    its minimum is their median weighted by ``|direction|``, clipped to the interval.
+    """
+    moving = direction != 0
+    if not moving.any():
+        return 0.0
+    kinks, weights = residual[moving] / direction[moving], np.abs(direction[moving])
+    order = np.argsort(kinks, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    t = float(kinks[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+    return min(max(t, low), high)
+
+
+def _polish_absolute(f: np.ndarray, y: np.ndarray, w: np.ndarray, sweeps: int = 20) -> np.ndarray:
+    """Lower the absolute error of ``w @ f`` by exact line searches along pairwise transfers of weight.
+
+    Moving ``t`` from member ``j`` to member ``i`` keeps the weights on the simplex for
+    ``t`` in ``[-w_i, w_j]``; :func:`line_absolute_minimum` finds the best ``t`` exactly.
+    Never returns weights with a larger error than ``w``.
+    """
+    w = np.array(w, dtype=np.float64)
+    error = float(np.abs(y - w @ f).sum())
+    for _ in range(sweeps):
+        improved = False
+        for i in range(len(w)):
+            for j in range(len(w)):
+                if i == j:
+                    continue
+                t = line_absolute_minimum(y - w @ f, f[i] - f[j], -w[i], w[j])
+                if t == 0.0:
+                    continue
+                trial = w.copy()
+                trial[i] += t
+                trial[j] -= t
+                trial = np.clip(trial, 0.0, None)
+                trial /= trial.sum()
+                trial_error = float(np.abs(y - trial @ f).sum())
+                if trial_error < error * (1 - 1e-12):
+                    w, error, improved = trial, trial_error, True
+        if not improved:
+            break
+    return w
 
 
 EXACT_MEMBERS = 8  # up to 2**8 - 1 supports, solved as one stacked batch

@@ -125,17 +125,19 @@ class ExponentialSmoothing(BaseForecaster):
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if refit:  # alpha stays the one chosen on the training part, as DLinear keeps its windows
             return
+        kernels = {float(a): exponential_weights(float(a)) for a in self.alphas}
+        # Every factor is scored on the same origins (those with room for the longest usable
+        # kernel, at least half the series): scores over different stretches are not comparable.
+        usable = {a: w for a, w in kernels.items() if len(w) <= max(1, (len(y) - self.horizon) // 2)} or {1.0: kernels.get(
+            1.0, exponential_weights(1.0))}
+        origins = np.arange(max(len(w) for w in usable.values()), len(y) - self.horizon + 1)
+        actual = targets_at(y, origins, self.horizon)
+        size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
         scores = {}
-        for alpha in self.alphas:
-            weights = exponential_weights(float(alpha))
-            origins = np.arange(len(weights), len(y) - self.horizon + 1)
-            if len(origins) == 0:
-                continue
+        for alpha, weights in usable.items():
             levels = smoothed_levels(y, origins, weights)  # (m, k)
-            # A common size per target, so token counts do not drown request counts.
-            size = np.maximum(np.abs(y).mean(axis=0), 1e-12)
-            scores[float(alpha)] = float((np.abs(targets_at(y, origins, self.horizon) - levels[:, None, :]) / size).mean())
-        self.alpha_ = min(scores, key=scores.get) if scores else 1.0
+            scores[alpha] = float((np.abs(actual - levels[:, None, :]) / size).mean())
+        self.alpha_ = min(scores, key=scores.get)
         self.alpha_scores_ = scores
         self.kernel_ = exponential_weights(self.alpha_)
 

@@ -128,8 +128,8 @@ class ExponentialSmoothing(BaseForecaster):
         kernels = {float(a): exponential_weights(float(a)) for a in self.alphas}
         # Every factor is scored on the same origins (those with room for the longest usable
         # kernel, at least half the series): scores over different stretches are not comparable.
-        usable = {a: w for a, w in kernels.items() if len(w) <= max(1, (len(y) - self.horizon) // 2)} or {1.0: kernels.get(
-            1.0, exponential_weights(1.0))}
+        room = max(1, (len(y) - self.horizon) // 2)
+        usable = {a: w for a, w in kernels.items() if len(w) <= room} or {1.0: exponential_weights(1.0)}
         origins = np.arange(max(len(w) for w in usable.values()), len(y) - self.horizon + 1)
         actual = targets_at(y, origins, self.horizon)
         size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import WorkloadDataError
+from .predictor import MODELS
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_DEPENDENCY = 0, 1, 2, 3, 4
 TARGETS = ("requests", "input_tokens", "output_tokens")
@@ -183,9 +184,7 @@ def main() -> None:
 @click.option("--freq", default=None, metavar="WIDTH",
               help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
-@click.option("--model", type=click.Choice(["dlinear", "lstm", "ensemble", "naive", "moving_average",
-                                            "seasonal_naive", "exponential_smoothing"]), default="ensemble",
-              show_default=True)
+@click.option("--model", type=click.Choice(list(MODELS)), default="ensemble", show_default=True)
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Coverage of the prediction interval.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),

@@ -171,7 +171,9 @@ class _Decoder:
         if kind == "__object__":
             cls = _resolve(_OBJECTS, value[kind], "class")
             params = self.decode(value["params"])
-            unknown = set(params) - set(cls._param_names()) if isinstance(params, dict) else params
+            if not isinstance(params, dict):
+                raise ModelFileError(f"the model file gives {value[kind]} parameters that are not a mapping.")
+            unknown = set(params) - set(cls._param_names())
             if unknown:
                 raise ModelFileError(f"the model file gives {value[kind]} parameters it does not take: {unknown!r}.")
             obj = cls(**params)  # __init__ only stores parameters

@@ -13,6 +13,11 @@ from .base import BaseForecaster
 SMOOTHING_ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 
 
+def flat_forecast(level: np.ndarray, horizon: int) -> np.ndarray:
+    """A level per origin ``(m, k)`` repeated over the horizon: ``(m, horizon, k)``."""
+    return np.repeat(level[:, None, :], horizon, axis=1)
+
+
 class Naive(BaseForecaster):
     """Repeat the last observed value over the horizon."""
 
@@ -30,8 +35,7 @@ class Naive(BaseForecaster):
         self.window_ = 1
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        last = y[origins - 1]  # (m, k)
-        return np.repeat(last[:, None, :], self.horizon, axis=1)
+        return flat_forecast(y[origins - 1], self.horizon)
 
 
 class MovingAverage(BaseForecaster):
@@ -51,8 +55,7 @@ class MovingAverage(BaseForecaster):
         self.window_ = int(self.window)
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        mean = windows_at(y, origins, self.window_).mean(axis=1)  # (m, k)
-        return np.repeat(mean[:, None, :], self.horizon, axis=1)
+        return flat_forecast(windows_at(y, origins, self.window_).mean(axis=1), self.horizon)
 
 
 class SeasonalNaive(BaseForecaster):
@@ -139,7 +142,7 @@ class ExponentialSmoothing(BaseForecaster):
             scores[alpha] = float((np.abs(actual - levels[:, None, :]) / size).mean())
         self.alpha_ = min(scores, key=scores.get)
         self.alpha_scores_ = scores
-        self.kernel_ = exponential_weights(self.alpha_)
+        self.kernel_ = usable[self.alpha_]
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        return np.repeat(smoothed_levels(y, origins, self.kernel_)[:, None, :], self.horizon, axis=1)
+        return flat_forecast(smoothed_levels(y, origins, self.kernel_), self.horizon)

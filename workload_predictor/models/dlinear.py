@@ -283,16 +283,18 @@ class DLinear(BaseForecaster):
         weights = getattr(self, "window_weights_", None) or {widest: 1.0}
         if len(weights) == 1:
             return solve_dlinear(stats, self.kernel_size, self.alpha, branches=branches)
-        names = ("coef", "trend_coef", "seasonal_coef") if branches else ("coef",)
-        total = DLinearSolution(np.zeros_like(stats.xy), np.zeros_like(stats.sum_y), None, None)
-        for name in names[1:]:
-            setattr(total, name, np.zeros_like(stats.xy))
-        for window, weight in weights.items():
-            part = solve_dlinear(stats.last(window), self.kernel_size, self.alpha, branches=branches)
-            total.intercept += weight * part.intercept
-            for name in names:  # a shorter window reads the newest inputs
-                getattr(total, name)[widest - window :] += weight * getattr(part, name)
-        return total
+        parts = [(weight, window, solve_dlinear(stats.last(window), self.kernel_size, self.alpha, branches=branches))
+                 for window, weight in weights.items()]
+
+        def padded(name: str) -> np.ndarray:  # a shorter window reads the newest inputs: its rows go last
+            total = np.zeros_like(stats.xy)
+            for weight, window, part in parts:
+                total[widest - window :] += weight * getattr(part, name)
+            return total
+
+        return DLinearSolution(coef=padded("coef"), intercept=sum(w * part.intercept for w, _, part in parts),
+                               trend_coef=padded("trend_coef") if branches else None,
+                               seasonal_coef=padded("seasonal_coef") if branches else None)
 
     # The branch weights are for inspection only (forecasts use ``coef_``): computed on demand, so
     # that fit and update solve only for the forecast map.

@@ -199,3 +199,23 @@ def test_series_with_datetime_index_is_accepted():
     prepared = prepare_series(series)
     assert prepared.targets == ("requests",)
     assert prepared.freq == pd.Timedelta(seconds=1)
+
+
+@pytest.mark.parametrize("container", [pd.Series, pd.Index])
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("zone", [None, "UTC", "America/Los_Angeles"])
+def test_datetime_columns_take_a_short_way_to_the_same_utc_index(container, unit, zone):
+    naive = pd.date_range("2023-11-16 18:00", periods=5, freq="10s", unit=unit)
+    stamps = naive if zone is None else naive.tz_localize(zone)
+    values = container(stamps, name="when")
+    result = to_utc_index(values)
+    # An independent route: ISO text, naive read as UTC.
+    expected = pd.to_datetime([s.isoformat() for s in stamps], utc=True).as_unit("ns")
+    assert result.equals(expected) and str(result.dtype) == "datetime64[ns, UTC]"
+    assert result.name is None and values.name == "when"  # the caller's object keeps its name
+
+
+def test_missing_datetime_is_a_typed_error_naming_its_row():
+    stamps = pd.Series([pd.Timestamp("2024-01-01", tz="UTC"), pd.NaT], index=[10, 20])
+    with pytest.raises(WorkloadDataError, match="row 1 has a missing timestamp"):
+        to_utc_index(stamps)

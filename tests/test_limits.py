@@ -179,3 +179,32 @@ def test_peak_rss_is_recorded_without_a_limit():
 def test_bad_memory_limit_is_a_typed_error(limit):
     with pytest.raises(WorkloadDataError, match="memory_limit_mb"):
         WorkloadPredictor(horizon=5, memory_limit_mb=limit).fit(periodic_series(400))
+
+
+def test_rss_is_psutils_figure_and_follows_a_fork():
+    import os
+
+    import psutil
+
+    _memory.rss_mb()  # the first call opens the fast reader
+    ours, psutils = _memory.rss_mb(), psutil.Process().memory_info().rss / 2**20
+    assert abs(ours - psutils) < 2.0
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: 200 MiB that only it holds
+        try:
+            before = _memory.rss_mb()
+            ballast = np.ones(200 * 2**17)
+            figures = (before, _memory.rss_mb(), psutil.Process().memory_info().rss / 2**20, ballast[-1])
+            os.write(write_end, " ".join(map(str, figures)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    parent_before = _memory.rss_mb()
+    child_before, child_ours, child_psutils, _ = map(float, os.read(read_end, 400).split())
+    os.waitpid(pid, 0)
+    # The child sees its own 200 MiB (not the parent's figure, which a descriptor opened before the fork reads).
+    assert abs(child_ours - child_psutils) < 2.0 and child_ours - child_before > 150
+    assert abs(_memory.rss_mb() - parent_before) < 50

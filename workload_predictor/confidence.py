@@ -130,7 +130,9 @@ def line_absolute_minimum(residual: np.ndarray, direction: np.ndarray, low: floa
     moving = direction != 0
     if not moving.any():
         return 0.0
-    kinks, weights = residual[moving] / direction[moving], np.abs(direction[moving])
+    with np.errstate(over="ignore"):  # a tiny direction puts its kink at +-inf: it sorts last and weighs ~0
+        kinks = residual[moving] / direction[moving]
+    weights = np.abs(direction[moving])
     order = np.argsort(kinks, kind="stable")
     cumulative = np.cumsum(weights[order])
     t = float(kinks[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])

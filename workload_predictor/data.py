@@ -50,6 +50,10 @@ def to_utc_index(
     """
     if isinstance(values, pd.DataFrame):
         raise WorkloadDataError(f"{name}: expected one column of timestamps, got a DataFrame.")
+    if origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
+        # Already datetimes (what update() gets every few seconds): skip the encoding inference.
+        stamps = pd.DatetimeIndex(values.array if isinstance(values, pd.Series) else values)
+        return _normalised(stamps, stamps, name)
     series = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
     # An object column goes in as its array: pandas 2.x warns when Index() re-infers a Series' dtype.
     index = pd.Index(series.to_numpy() if series.dtype == object else series)
@@ -68,7 +72,7 @@ def to_utc_index(
 
     try:
         if isinstance(index, pd.DatetimeIndex):
-            result = index if index.tz is not None else index.tz_localize("UTC")
+            result = index
         elif pd.api.types.is_timedelta64_dtype(index.dtype) or _holds_timedeltas(index):
             result = _from_offsets(index, origin, name)
         elif pd.api.types.is_bool_dtype(index.dtype):
@@ -77,20 +81,41 @@ def to_utc_index(
             result = _from_numbers(index, unit, origin, name)
         else:
             result = _from_objects(index, name)
-        result = pd.DatetimeIndex(result).tz_convert("UTC").as_unit("ns")
+        result = pd.DatetimeIndex(result)
     except (pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta, OverflowError) as exc:
-        # e.g. epochs read with the wrong unit: pandas' nanoseconds span 1677-09-21 .. 2262-04-11 only.
-        raise WorkloadDataError(
-            f"{name}: timestamps fall outside 1677-09-21 .. 2262-04-11, the range of nanosecond timestamps "
-            f"({exc}); check unit= (and origin=) for numeric epochs."
-        ) from None
+        raise _out_of_range(name, exc) from None
+    return _normalised(result, index, name)
+
+
+def _is_datetime_dtype(dtype: Any) -> bool:
+    return isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M")
+
+
+def _normalised(result: pd.DatetimeIndex, original: Any, name: str) -> pd.DatetimeIndex:
+    """``result`` in UTC, unit ns, unnamed (a new index; the input keeps its name), with no missing stamp."""
+    try:
+        if result.tz is None:
+            result = result.tz_localize("UTC")
+        elif result.tz is not _dt.timezone.utc:  # pandas' own UTC (e.g. from utc=True) needs no conversion
+            result = result.tz_convert("UTC")
+        if result.unit != "ns":
+            result = result.as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError) as exc:
+        raise _out_of_range(name, exc) from None
     if result.hasnans:
         bad = int(np.flatnonzero(result.isna())[0])
         raise WorkloadDataError(
-            f"{name}: row {bad} has a missing timestamp ({index[bad]!r}); drop or fill it before fitting."
+            f"{name}: row {bad} has a missing timestamp ({original[bad]!r}); drop or fill it before fitting."
         )
-    result.name = None
-    return result
+    return result if result.name is None else result.rename(None)
+
+
+def _out_of_range(name: str, exc: Exception) -> WorkloadDataError:
+    # e.g. epochs read with the wrong unit: pandas' nanoseconds span 1677-09-21 .. 2262-04-11 only.
+    return WorkloadDataError(
+        f"{name}: timestamps fall outside 1677-09-21 .. 2262-04-11, the range of nanosecond timestamps "
+        f"({exc}); check unit= (and origin=) for numeric epochs."
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -274,11 +299,10 @@ def prepare_series(
     elif isinstance(data, pd.DataFrame):
         targets = as_target_list(target)
         frame = data
-        if timestamp is not None and timestamp in frame.columns:
-            stamps = frame[timestamp]
-        elif timestamp is None or isinstance(frame.index, pd.DatetimeIndex):
+        stamps = frame.get(timestamp) if timestamp is not None else None  # one column lookup, not two
+        if stamps is None and (timestamp is None or isinstance(frame.index, pd.DatetimeIndex)):
             stamps = frame.index
-        else:
+        elif stamps is None:
             raise WorkloadDataError(
                 f"no timestamp column {timestamp!r} (columns: {list(map(str, frame.columns))}); "
                 "pass timestamp=<column name>, or use a DatetimeIndex and timestamp=None."
@@ -293,6 +317,17 @@ def prepare_series(
 
     values = _target_matrix(frame, targets)
     index = to_utc_index(stamps, unit=unit, origin=origin)
+    if len(index) > 1:  # one row (an update every few seconds) is sorted and unique: skip two hash passes
+        index, values = _sorted_unique(index, values)
+    if after is not None:
+        return continue_series(index, values, tuple(targets), *after)
+    step = parse_freq(freq) if freq is not None else infer_freq(index)
+    _check_regular(index, step)
+    return BucketedSeries(index=index, values=values, targets=tuple(targets), freq=step)
+
+
+def _sorted_unique(index: pd.DatetimeIndex, values: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Rows sorted by time (stable); a repeated timestamp is an error."""
     order = np.argsort(index.asi8, kind="stable") if not index.is_monotonic_increasing else None
     if order is not None:
         index, values = index[order], values[order]
@@ -303,11 +338,7 @@ def prepare_series(
             f"duplicate timestamp {first.isoformat()}: a bucketed series has one row per bucket. "
             "For a request log (one row per request), call workload_predictor.bucketize(...) first."
         )
-    if after is not None:
-        return continue_series(index, values, tuple(targets), *after)
-    step = parse_freq(freq) if freq is not None else infer_freq(index)
-    _check_regular(index, step)
-    return BucketedSeries(index=index, values=values, targets=tuple(targets), freq=step)
+    return index, values
 
 
 def continue_series(
@@ -320,14 +351,14 @@ def continue_series(
     Rows at or before ``last`` or off the grid are an error: the past is changed by
     refitting, not by appending.
     """
-    if index[0] <= last:
+    # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times (pandas' Index operators
+    # cost ~0.1 ms each, and update() runs every few seconds): steps after ``last`` and what is left over.
+    elapsed = np.asarray(index.array, dtype="datetime64[ns]") - last.as_unit("ns").to_datetime64()  # both UTC
+    if elapsed[0] <= np.timedelta64(0, "ns"):
         raise WorkloadDataError(
             f"new bucket {index[0].isoformat()} is not after the last fitted bucket {last.isoformat()}: "
             "update() appends buckets that continue the series (drop rows already seen, or refit with fit())."
         )
-    # Timedelta arithmetic in numpy's timedelta64[ns] (pandas' Index operators cost ~0.1 ms each, and
-    # update() runs every few seconds): steps after ``last`` and what is left over.
-    elapsed = np.asarray(index.tz_localize(None)) - np.datetime64(last.tz_localize(None), "ns")
     position, remainder = np.divmod(elapsed, np.timedelta64(freq.to_timedelta64(), "ns"))
     off_grid = np.flatnonzero(remainder != np.timedelta64(0, "ns"))
     if len(off_grid):
@@ -346,44 +377,53 @@ def continue_series(
 
 
 def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    """The target columns as a new float64 ``(n, k)`` array: numbers, finite, in ``[0, MAX_VALUE]``."""
     columns = []
     for name in targets:
-        if name not in frame.columns:
+        column = frame.get(name)
+        if column is None:
             raise WorkloadDataError(
                 f"no target column {name!r} (columns: {list(map(str, frame.columns))}); pass target=<column>."
             )
-        column = frame[name]
         if isinstance(column, pd.DataFrame):
             raise WorkloadDataError(f"target column {name!r} appears more than once; rename the duplicates.")
-        if (pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_complex_dtype(column.dtype)
-                or not pd.api.types.is_numeric_dtype(column.dtype)):
+        dtype = column.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # plain numpy numbers: a float64 copy
+            array = np.array(column.to_numpy(), dtype=np.float64)
+        elif (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
+                or not pd.api.types.is_numeric_dtype(dtype)):
             raise WorkloadDataError(
-                f"target column {name!r} has dtype {column.dtype}, not numbers; convert it with "
-                "pd.to_numeric(...) first."
+                f"target column {name!r} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
             )
-        array = column.to_numpy(dtype="float64", na_value=np.nan)
-        bad = ~np.isfinite(array)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise WorkloadDataError(
-                f"target column {name!r} holds {array[row]!r} at row {row} ({int(bad.sum())} non-finite values); "
-                "drop or fill them explicitly before fitting."
-            )
-        if (array < 0).any():
-            row = int(np.flatnonzero(array < 0)[0])
-            raise WorkloadDataError(
-                f"target column {name!r} holds a negative value ({array[row]!r} at row {row}); workload counts "
-                "are non-negative: fix the data."
-            )
-        if (array > MAX_VALUE).any():
-            row = int(np.flatnonzero(array > MAX_VALUE)[0])
-            raise WorkloadDataError(
-                f"target column {name!r} holds {array[row]:g} at row {row}, above {MAX_VALUE:g}: no request or "
-                "token count per bucket is that large (and squares of such values overflow); check the units or "
-                "the parsing, or rescale the column."
-            )
+        else:  # nullable extension dtypes: <NA> becomes NaN (and is refused below)
+            array = column.to_numpy(dtype="float64", na_value=np.nan)
+        if not ((array >= 0) & (array <= MAX_VALUE)).all():  # NaN fails both: one pass for the common case
+            _refuse_values(name, array)
         columns.append(array)
-    return np.column_stack(columns)
+    return columns[0][:, None] if len(columns) == 1 else np.column_stack(columns)
+
+
+def _refuse_values(name: str, array: np.ndarray) -> None:
+    """The error for the first kind of bad value in ``array``: non-finite, negative or too large."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise WorkloadDataError(
+            f"target column {name!r} holds {array[row]!r} at row {row} ({int(bad.sum())} non-finite values); "
+            "drop or fill them explicitly before fitting."
+        )
+    if (array < 0).any():
+        row = int(np.flatnonzero(array < 0)[0])
+        raise WorkloadDataError(
+            f"target column {name!r} holds a negative value ({array[row]!r} at row {row}); workload counts "
+            "are non-negative: fix the data."
+        )
+    row = int(np.flatnonzero(array > MAX_VALUE)[0])
+    raise WorkloadDataError(
+        f"target column {name!r} holds {array[row]:g} at row {row}, above {MAX_VALUE:g}: no request or "
+        "token count per bucket is that large (and squares of such values overflow); check the units or "
+        "the parsing, or rescale the column."
+    )
 
 
 def _check_regular(index: pd.DatetimeIndex, step: pd.Timedelta) -> None:

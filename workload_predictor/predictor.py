@@ -210,13 +210,14 @@ class WorkloadPredictor(ParamsMixin):
         actual = model.validation_actual_
         targets = range(actual.shape[2])
         scores = [confidence_score(actual[:, :, j], forecast[:, :, j]) for j in targets]
+        errors = np.abs(actual - forecast)
         return dict(
             n_validation_windows_=len(actual),
-            interval_halfwidth_=conformal_quantile(np.abs(actual - forecast), self.level),  # [H, k]
+            interval_halfwidth_=conformal_quantile(errors, self.level),  # [H, k]
             interval_exact_=conformal_is_exact(len(actual), self.level),
-            confidence_=float(np.mean(scores)),
+            confidence_=sum(scores) / len(scores),
             _confidence_by_index=scores,
-            validation_mae_=np.abs(actual - forecast).mean(axis=(0, 1)),  # [k]
+            validation_mae_=errors.mean(axis=(0, 1)),  # [k]
         )
 
     def predict(self, steps: int | None = None) -> Forecast:
@@ -300,11 +301,14 @@ class WorkloadPredictor(ParamsMixin):
         state = self._calibration_after(plan)
         # Only the newest buckets stay (what predict shows as history): a stream of updates over days
         # neither grows the predictor nor makes each update copy the whole series.
-        keep = self._history_length()
-        series = BucketedSeries(index=self.series_.index[-keep:].append(new.index[-keep:])[-keep:],
-                                targets=self.series_.targets,
-                                values=np.concatenate([self.series_.values[-keep:], new.values[-keep:]])[-keep:],
-                                freq=self.freq_)
+        keep, n_new = self._history_length(), len(new.index)
+        old = self.series_
+        if n_new >= keep:
+            index, values = new.index[-keep:], new.values[-keep:]
+        else:
+            index = old.index[n_new - keep :].append(new.index)
+            values = np.concatenate([old.values[n_new - keep :], new.values])
+        series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
         for target, changes in plan:  # the commit: plain assignments, nothing here can fail
             vars(target).update(changes)
         state.update(series_=series, last_timestamp_=new.index[-1], n_updates_=self.n_updates_ + 1,

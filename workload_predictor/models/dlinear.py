@@ -83,10 +83,6 @@ class WindowStats:
         sum_y = prefix[first + count + np.arange(horizon)] - prefix[first + np.arange(horizon)]
         return cls(float(count), sum_x, sum_y, xx, xy)
 
-    def last(self, window: int) -> "WindowStats":
-        """The statistics of the same rows restricted to their last ``window`` inputs."""
-        return WindowStats(self.count, self.sum_x[-window:], self.sum_y, self.xx[-window:, -window:], self.xy[-window:])
-
     def __add__(self, other: "WindowStats") -> "WindowStats":
         return WindowStats(self.count + other.count, self.sum_x + other.sum_x, self.sum_y + other.sum_y,
                            self.xx + other.xx, self.xy + other.xy)
@@ -110,7 +106,29 @@ def _branch_penalty(window: int, kernel_size: int) -> np.ndarray:
     return penalty
 
 
-def solve_dlinear(stats: WindowStats, kernel_size: int, alpha: float, branches: bool = True) -> DLinearSolution:
+@dataclass
+class CentredStats:
+    """Means and centred moments of window statistics: what the ridge solve reads."""
+
+    mean_x: np.ndarray  # (W,)
+    mean_y: np.ndarray  # (H,)
+    gram: np.ndarray  # centred X^T X, (W, W)
+    cross: np.ndarray  # centred X^T Y, (W, H)
+
+    @classmethod
+    def of(cls, stats: WindowStats) -> "CentredStats":
+        mean_x, mean_y = stats.sum_x / stats.count, stats.sum_y / stats.count
+        spread = np.outer(mean_x, mean_x)  # scaled in place: the centred Gram stays exactly symmetric
+        spread *= stats.count
+        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - np.outer(stats.sum_x, mean_y))
+
+    def last(self, window: int) -> "CentredStats":
+        """The same rows restricted to their last ``window`` inputs (centring is per column, so this is a slice)."""
+        return CentredStats(self.mean_x[-window:], self.mean_y, self.gram[-window:, -window:], self.cross[-window:])
+
+
+def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: float,
+                  branches: bool = True) -> DLinearSolution:
     """Ridge-optimal DLinear weights from window statistics (intercept unpenalised).
 
     Ridge on the two branches' ``2W`` weights equals, by the push-through identity,
@@ -119,13 +137,13 @@ def solve_dlinear(stats: WindowStats, kernel_size: int, alpha: float, branches: 
     scales the forecast and nothing else. ``branches=False`` skips the
     trend/seasonal weights (the window search needs only the forecast map).
     """
-    window = stats.sum_x.shape[0]
-    mean_x = stats.sum_x / stats.count
-    mean_y = stats.sum_y / stats.count
-    gram = stats.xx - stats.count * np.outer(mean_x, mean_x)  # centred X^T X, (W, W)
-    cross = stats.xy - stats.count * np.outer(mean_x, mean_y)  # centred X^T Y, (W, H)
+    centred = stats if isinstance(stats, CentredStats) else CentredStats.of(stats)
+    mean_x, mean_y, gram, cross = centred.mean_x, centred.mean_y, centred.gram, centred.cross
+    window = mean_x.shape[0]
     lam = alpha * max(float(np.trace(gram)) / window, 1e-12)
-    coef = np.linalg.solve(gram + lam * _branch_penalty(window, kernel_size), cross)  # (W, H)
+    system = lam * _branch_penalty(window, kernel_size)
+    system += gram
+    coef = np.linalg.solve(system, cross)  # (W, H)
     trend_coef = seasonal_coef = None
     if branches:
         residual = (cross - gram @ coef) / lam  # branch weights theta = B^T residual
@@ -167,10 +185,10 @@ def select_window(
     check_memory("DLinear window search", extra_bytes=8.0 * len(origins_train) * (widest + horizon))
     scores = dict.fromkeys(usable, 0.0)
     for j in range(z.shape[1]):
-        stats = WindowStats.from_series(z[:, j], origins_train, widest, horizon)
+        centred = CentredStats.of(WindowStats.from_series(z[:, j], origins_train, widest, horizon))
         actual = targets_at(z[:, j], origins_val, horizon)
         for window in usable:
-            solution = solve_dlinear(stats.last(window), kernel_size, alpha, branches=False)
+            solution = solve_dlinear(centred.last(window), kernel_size, alpha, branches=False)
             forecast = windows_at(z[:, j], origins_val, window) @ solution.coef + solution.intercept
             scores[window] += float(np.abs(forecast - actual).mean())
     best = min(scores, key=scores.get)
@@ -283,7 +301,8 @@ class DLinear(BaseForecaster):
         weights = getattr(self, "window_weights_", None) or {widest: 1.0}
         if len(weights) == 1:
             return solve_dlinear(stats, self.kernel_size, self.alpha, branches=branches)
-        parts = [(weight, window, solve_dlinear(stats.last(window), self.kernel_size, self.alpha, branches=branches))
+        centred = CentredStats.of(stats)  # once for the widest window; each blended window reads a slice
+        parts = [(weight, window, solve_dlinear(centred.last(window), self.kernel_size, self.alpha, branches=branches))
                  for window, weight in weights.items()]
 
         def padded(name: str) -> np.ndarray:  # a shorter window reads the newest inputs: its rows go last
@@ -342,5 +361,5 @@ class DLinear(BaseForecaster):
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         z = (y - self.offset_) / self.scale_
         x = windows_at(z, origins, self.window_)  # (m, W, k)
-        forecast = np.einsum("mwk,kwh->mhk", x, self.coef_) + self.intercept_.T[None]  # (m, H, k)
+        forecast = np.matmul(x.transpose(2, 0, 1), self.coef_).transpose(1, 2, 0) + self.intercept_.T[None]  # (m, H, k)
         return forecast * self.scale_ + self.offset_

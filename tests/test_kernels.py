@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from workload_predictor.confidence import (
-    confidence_score, conformal_quantile, convex_weights, line_absolute_minimum, project_to_simplex, wape,
+    confidence_score, conformal_quantile, convex_weights, evidence_shrinkage, line_absolute_minimum,
+    project_to_simplex, student_t_critical, wape,
 )
 from workload_predictor.models.baselines import ExponentialSmoothing, Naive, exponential_weights
 from workload_predictor.models.dlinear import WindowStats, blend_weights, solve_dlinear
@@ -201,3 +202,40 @@ def test_line_absolute_minimum_is_the_exact_minimum_on_the_interval(residual, di
     loss = lambda s: np.abs(residual - s * direction).sum()  # noqa: E731
     grid = np.linspace(low, high, 201)
     assert loss(t) <= min(loss(s) for s in grid) + 1e-9 * (1 + loss(t))
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 120), elements=st.floats(-10, 10)), st.integers(1, 30),
+       st.floats(1e-3, 1e3))
+def test_evidence_shrinkage_is_a_share_that_needs_a_better_mean_and_ignores_scale(difference, horizon, scale):
+    origins = np.arange(len(difference)) * 2 + 7  # any increasing origins
+    t, share = evidence_shrinkage(difference, origins, horizon)
+    assert 0.0 <= share <= 1.0
+    blocks = -(-(origins[-1] - origins[0] + 1) // horizon)
+    block_means = [difference[(origins - origins[0]) // horizon == b].mean()
+                   for b in range(blocks) if ((origins - origins[0]) // horizon == b).any()]
+    if len(block_means) < 2 or np.mean(block_means) >= 0:
+        assert share == 0.0  # no blocks to compare, or not better on average: no trust
+    scaled_t, scaled_share = evidence_shrinkage(difference * scale, origins, horizon)
+    assert scaled_share == np.float64(share) or abs(scaled_share - share) < 1e-9
+    if math.isfinite(t):
+        assert abs(scaled_t - t) <= 1e-9 * max(1.0, abs(t))
+
+
+@given(st.integers(2, 40), st.integers(1, 12), st.integers(0, 10_000))
+def test_evidence_shrinkage_trusts_a_consistent_win_and_doubts_a_noisy_one(blocks, horizon, seed):
+    rng = np.random.default_rng(seed)
+    origins = np.arange(blocks * horizon)
+    steady = -1.0 + 0.01 * rng.standard_normal(len(origins))  # better by 1 everywhere, give or take 1 %
+    t, share = evidence_shrinkage(steady, origins, horizon)
+    assert share == 1.0 and t < -student_t_critical(blocks - 1)
+    # The same mean gain carried by one block only: the t statistic is at most 1, so the share stays below 1.
+    lucky = np.zeros(len(origins))
+    lucky[:horizon] = -float(blocks)
+    t, share = evidence_shrinkage(lucky, origins, horizon)
+    assert -1.0 - 1e-9 <= t < 0 and share < 1.0 / student_t_critical(blocks - 1) + 1e-9
+
+
+def test_student_t_critical_values_fall_towards_the_normal():
+    values = [student_t_critical(dof) for dof in range(1, 40)]
+    assert values[0] == 12.706 and values[-1] == 1.96
+    assert all(a >= b for a, b in zip(values, values[1:]))

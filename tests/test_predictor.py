@@ -221,3 +221,31 @@ def test_forecast_history_is_a_copy_not_a_view_of_the_fitted_series():
     history.iloc[-1, 0] = -999.0  # the caller edits what it was given
     np.testing.assert_array_equal(predictor.series_.values, before)
     assert list(history.columns) == ["requests"]
+
+
+def test_ensemble_trusts_a_learned_member_as_far_as_the_validation_tail_shows_it():
+    """Step 2 of the ensemble's weighing: a member that beats the baseline block in every stretch of the tail
+    gets its tail-fitted weight; one that won a single stretch is shrunk towards the block."""
+    from workload_predictor.models.ensemble import Ensemble
+
+    model = Ensemble(horizon=5, members=("dlinear", "naive", "moving_average"))
+    model.members_ = dict.fromkeys(model.members)  # _combine reads the names only
+    origins = np.arange(200, 260)
+    actual = 100 + 10 * np.random.default_rng(0).standard_normal((len(origins), 5, 1))
+    baselines = np.stack([actual + 10, actual + 12])  # the block is the last value, 10 off everywhere
+    baseline_weights = {"naive": 1.0, "moving_average": 0.0}
+
+    steady = actual + 5  # better than the block in every stretch
+    weights, forecast, t, share = model._combine(np.concatenate([steady[None], baselines]), actual, origins,
+                                                 baseline_weights)
+    assert share == 1.0 and weights["dlinear"] == pytest.approx(1.0) and t < -10
+    np.testing.assert_allclose(forecast, steady)
+
+    lucky = actual + 10.5
+    lucky[:5] = actual[:5]  # exact in the first stretch of 5 origins, a little worse than the block after
+    candidates = np.concatenate([lucky[None], baselines])
+    weights, forecast, t, share = model._combine(candidates, actual, origins, baseline_weights)
+    tail_only = model._convex_weights(np.stack([lucky, baselines[0]]), actual)[0]
+    assert tail_only == pytest.approx(1.0)  # better on the tail as a whole, so the tail alone would pick it
+    assert -2.0 < t < 0 and 0 < share < 1.0 and weights["dlinear"] == pytest.approx(share)
+    assert sum(weights.values()) == pytest.approx(1.0) and min(weights.values()) >= 0.0

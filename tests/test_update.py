@@ -225,20 +225,30 @@ def test_ensemble_update_reweighs_members_on_the_rolled_windows():
     buffers = np.stack([m.validation_forecast_ for m in model.members_.values()])
     assert all(np.array_equal(m.validation_actual_, model.validation_actual_) for m in model.members_.values())
     # The weights are what fit's weighing gives on the rolled windows, and the forecast is their blend.
-    weights, blended = model._weigh(buffers, model.validation_actual_)
-    assert model.weights_ == weights
+    weights, blended, t, share = model._combine(buffers, model.validation_actual_, model.validation_origins_,
+                                                model.baseline_weights_)
+    assert model.weights_ == weights and (model.combination_t_, model.combination_share_) == (t, share)
     np.testing.assert_array_equal(model.validation_forecast_, blended)
     assert model.n_seen_ == 500 and all(m.n_seen_ == 500 for m in model.members_.values())
 
 
 def test_ensemble_update_moves_weight_to_the_member_that_became_better():
-    """A regime change to a pure 60-step cycle: seasonal naive becomes exact, so it gains the weight."""
+    """A regime change to a pure 60-step cycle: seasonal naive becomes exact, so it gains the weight.
+
+    Baselines are weighed on their newest ``HISTORY_ORIGINS`` out-of-sample windows (the tail's
+    leaving windows join them), so a short change moves their weights a little and a lasting one
+    takes the weight over.
+    """
+    from workload_predictor.models.ensemble import HISTORY_ORIGINS
+
     rng = np.random.default_rng(0)
     noisy = np.abs(100 + 30 * rng.standard_normal(400).cumsum() / 10)  # a random walk: naive wins
-    cycle = 100 + 50 * np.sin(2 * np.pi * np.arange(300) / 60)
+    cycle = 100 + 50 * np.sin(2 * np.pi * np.arange(HISTORY_ORIGINS + 300) / 60)
     model = Ensemble(horizon=5, members=("naive", "seasonal_naive"), season_length=60).fit(noisy)
     before = model.weights_["seasonal_naive"]
-    model.update(cycle)
+    model.update(cycle[:100])
+    assert before <= model.weights_["seasonal_naive"] < 0.5  # 100 new windows do not outvote the history
+    model.update(cycle[100:])
     assert model.weights_["seasonal_naive"] > max(before, 0.5)
     # An optimal weighing is never worse on validation than its best member (a vertex of the simplex).
     actual = model.validation_actual_

@@ -222,3 +222,44 @@ def project_to_simplex(v: np.ndarray) -> np.ndarray:
     rho = np.flatnonzero(u - cumulative / ranks > 0)[-1]
     theta = cumulative[rho] / (rho + 1)
     return np.maximum(v - theta, 0.0)
+
+
+# Two-sided 95 % critical values of Student's t for 1 .. 30 degrees of freedom (one-sided 97.5 %);
+# beyond 30, the normal's 1.96.
+_STUDENT_T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+                  2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+                  2.052, 2.048, 2.045, 2.042)
+
+
+def student_t_critical(dof: int) -> float:
+    """The 97.5 % quantile of Student's t with ``dof`` degrees of freedom (a table; 1.96 beyond 30)."""
+    if dof < 1:
+        raise ValueError(f"dof must be at least 1, got {dof}")
+    return _STUDENT_T_975[dof - 1] if dof <= len(_STUDENT_T_975) else 1.96
+
+
+def evidence_shrinkage(difference: np.ndarray, origins: np.ndarray, horizon: int) -> tuple[float, float]:
+    """How strongly validation errors say a candidate beats a reference: ``(t, shrinkage)``.
+
+    ``difference`` holds, per validation origin, the candidate's error minus the
+    reference's (negative: the candidate was better). Windows ``horizon`` steps long
+    overlap, so neighbouring origins share most of their targets: the differences are
+    averaged over blocks of ``horizon`` consecutive origins (by position), which are
+    close to independent, and ``t`` is the blocks' mean over its standard error. The
+    shrinkage, in ``[0, 1]``, is ``-t`` over Student's 97.5 % critical value for
+    ``blocks - 1`` degrees of freedom, clipped: 0 when the candidate is not better
+    on average, 1 once it is better by a significant margin. Fewer than two blocks
+    give no evidence: ``(0.0, 0.0)``.
+    """
+    difference = np.asarray(difference, dtype=np.float64)
+    origins = np.asarray(origins)
+    labels = (origins - origins[0]) // max(int(horizon), 1)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    means = np.bincount(inverse, weights=difference) / counts
+    if len(means) < 2:
+        return 0.0, 0.0
+    mean, spread = float(means.mean()), float(means.std(ddof=1))
+    if spread <= 1e-12 * max(1.0, abs(mean)):  # every block the same: the sign decides
+        return (-math.inf, 1.0) if mean < 0 else (math.inf if mean > 0 else 0.0, 0.0)
+    t = mean / (spread / math.sqrt(len(means)))
+    return t, float(np.clip(-t / student_t_critical(len(means) - 1), 0.0, 1.0))

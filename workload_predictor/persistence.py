@@ -45,7 +45,7 @@ from .errors import ModelFileError
 logger = logging.getLogger(__name__)
 
 MAGIC = b"WORKLOAD-PREDICTOR\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ensembles carry baseline_weights_ and combination_t_/combination_share_
 MAX_HEADER_BYTES = 64 * 1024
 STATE_KEY = "__state__"
 

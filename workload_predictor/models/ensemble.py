@@ -160,11 +160,15 @@ class Ensemble(BaseForecaster):
         return self
 
     @staticmethod
-    def _convex_weights(forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
-        """Least-absolute-error convex weights of forecasts ``[M, n, H, k]`` for ``actual`` ``[n, H, k]``."""
-        # A common size per target, so token counts do not drown request counts.
+    def _target_size(actual: np.ndarray) -> np.ndarray:
+        """A common size per target ``[k]`` (mean absolute value), so token counts do not drown request counts."""
         size = np.abs(actual).mean(axis=(0, 1))
-        size = np.where(size > 0, size, 1.0)
+        return np.where(size > 0, size, 1.0)
+
+    @classmethod
+    def _convex_weights(cls, forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
+        """Least-absolute-error convex weights of forecasts ``[M, n, H, k]`` for ``actual`` ``[n, H, k]``."""
+        size = cls._target_size(actual)
         return convex_weights_absolute((forecasts / size).reshape(len(forecasts), -1), (actual / size).ravel())
 
     def _baseline_names(self) -> list[str]:
@@ -194,16 +198,14 @@ class Ensemble(BaseForecaster):
         names = self._baseline_names()
         if not names:
             return self.history_forecast_, self.history_actual_
-        parts = []
+        parts, actual = [], None
         for name in names:
             member = self.members_[name]
             y = np.concatenate([member.recent_, new])
             origins = np.arange(len(member.recent_) - self.horizon + 1, len(y) - self.horizon + 1)
             parts.append(np.concatenate([member.validation_forecast_, member._predict_at(y, origins)]))
-        member = self.members_[names[0]]
-        y = np.concatenate([member.recent_, new])
-        origins = np.arange(len(member.recent_) - self.horizon + 1, len(y) - self.horizon + 1)
-        actual = np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)])
+            if actual is None:  # the same windows for every member
+                actual = np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)])
         leaving = max(len(actual) - keep, 0)
         forecast = np.concatenate([self.history_forecast_, np.stack(parts)[:, :leaving]], axis=1)[:, -HISTORY_ORIGINS:]
         return forecast, np.concatenate([self.history_actual_, actual[:leaving]])[-HISTORY_ORIGINS:]
@@ -234,9 +236,8 @@ class Ensemble(BaseForecaster):
         candidates = np.concatenate([forecasts[learned], block[None]])
         combination_weights = self._convex_weights(candidates, actual)
         combination = np.tensordot(combination_weights, candidates, axes=1)
-        size = np.abs(actual).mean(axis=(0, 1))
-        size = np.where(size > 0, size, 1.0)
-        difference = ((np.abs(combination - actual) - np.abs(block - actual)) / size).mean(axis=(1, 2))
+        gain = (np.abs(combination - actual) - np.abs(block - actual)) / self._target_size(actual)
+        difference = gain.mean(axis=(1, 2))  # per origin: the combination's error minus the block's
         t, share = evidence_shrinkage(difference, origins, self.horizon)
         weights = np.zeros(len(names))
         weights[learned] = share * combination_weights[:-1]

@@ -37,7 +37,9 @@ class Ensemble(BaseForecaster):
        non-overlapping stretches of ``horizon`` origins, gives a t statistic
        (``combination_t_``) and a share ``combination_share_ = clip(-t / t_crit, 0, 1)``
        (Student's 97.5 % value; see :func:`~workload_predictor.confidence.evidence_shrinkage`).
-       The final weights are ``share x combination + (1 - share) x block``.
+       The final weights are ``share x combination + (1 - share) x block``. With no
+       baseline among the members the tail's weights are used as they are (share 1);
+       with no learned member the block is the ensemble (share 0).
 
     So on a series with structure the learned members capture (a daily cycle),
     they get their weight; on a bursty series where they only won the last stretch by

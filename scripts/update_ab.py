@@ -71,11 +71,13 @@ def main() -> None:
                     cpu.append(time.thread_time() - start)
                 blocks[name].append(statistics.median(cpu))
     ratios = [new / old for new, old in zip(blocks["new"], blocks["old"])]
-    same = np.allclose(predictors["old"].predict().yhat, predictors["new"].predict().yhat,
-                       rtol=1e-9, atol=1e-9)
+    old_yhat, new_yhat = predictors["old"].predict().yhat, predictors["new"].predict().yhat
+    same = np.allclose(old_yhat, new_yhat, rtol=1e-9, atol=1e-9)
+    difference = float(np.abs(new_yhat - old_yhat).max() / max(np.abs(old_yhat).max(), 1e-12))
     print(f"{args.level}.update, {args.blocks} blocks of 50: {args.revision} {statistics.median(blocks['old']) * 1e3:.3f} ms, "
           f"working tree {statistics.median(blocks['new']) * 1e3:.3f} ms (CPU medians); "
-          f"ratio new/old median {statistics.median(ratios):.3f}; same forecasts: {same}")
+          f"ratio new/old median {statistics.median(ratios):.3f}; same forecasts: {same} "
+          f"(largest difference {difference:.1e} of the largest forecast)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ from workload_predictor.confidence import (
     project_to_simplex, student_t_critical, wape,
 )
 from workload_predictor.models.baselines import ExponentialSmoothing, Naive, exponential_weights
-from workload_predictor.models.dlinear import WindowStats, blend_weights, solve_dlinear
+from workload_predictor.models.dlinear import (
+    CentredStats, WindowStats, add_rank_one, blend_weights, relative_penalty, ridge_inverse, solve_dlinear,
+)
 from workload_predictor.windows import (
     decompose, moving_average_matrix, sliding_windows, targets_at, validation_origins, windows_at,
 )
@@ -139,6 +141,38 @@ def test_dlinear_closed_form_matches_explicit_two_branch_ridge():
     theta = np.linalg.solve(fc.T @ fc + lam * np.eye(32), fc.T @ tc)
     np.testing.assert_allclose(solution.trend_coef, theta[:16], atol=1e-8)
     np.testing.assert_allclose(solution.seasonal_coef, theta[16:], atol=1e-8)
+
+
+@given(st.integers(1, 30), st.integers(1, 30), st.floats(0.0, 1e3), st.integers(0, 2**16))
+def test_rank_one_step_is_the_inverse_of_the_grown_system(size, rows, weight, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(rows, size))
+    system = a.T @ a + 0.1 * np.eye(size)  # symmetric positive definite
+    u = rng.normal(size=size) * rng.choice([1e-3, 1.0, 1e3])
+    inverse = np.linalg.inv(system)
+    inverse = (inverse + inverse.T) / 2
+    grown = add_rank_one(inverse, u, weight)
+    np.testing.assert_array_equal(grown, grown.T)  # exactly symmetric, step after step
+    expected = system + weight * np.outer(u, u)
+    np.testing.assert_allclose(grown @ expected, np.eye(size), atol=1e-7 * np.linalg.cond(expected))
+
+
+@given(st.integers(2, 24), st.integers(1, 5), st.integers(0, 2**16), st.integers(1, 8))
+def test_welford_rank_one_steps_follow_the_centred_gram_of_added_windows(window, horizon, seed, added):
+    """Adding rows one by one, each a rank-one step ``n / (n + 1) (x - mean)(x - mean)^T``, inverts the system
+    of all the rows, with the penalty kept."""
+    rng = np.random.default_rng(seed)
+    x, target = sliding_windows(rng.gamma(2.0, 5.0, 60 + window + horizon + added), window, horizon)
+    before = WindowStats.from_windows(x[:-added], target[:-added])
+    centred = CentredStats.of(before)
+    lam = relative_penalty(centred.gram, 1e-3)
+    inverse, count, mean = ridge_inverse(centred.gram, 5, lam), before.count, before.sum_x / before.count
+    for row in x[-added:]:
+        inverse = add_rank_one(inverse, row - mean, count / (count + 1.0))
+        count += 1.0
+        mean = mean + (row - mean) / count
+    direct = ridge_inverse(CentredStats.of(WindowStats.from_windows(x, target)).gram, 5, lam)
+    np.testing.assert_allclose(inverse, direct, rtol=1e-8, atol=1e-10 * np.abs(direct).max())
 
 
 @given(st.integers(1, 40), st.integers(1, 12), st.integers(0, 60), st.data())

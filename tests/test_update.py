@@ -18,7 +18,7 @@ from workload_predictor.models import DLinear, Ensemble
 
 
 def refit_with_first_window_and_scale(model: DLinear, y: np.ndarray) -> DLinear:
-    """What ``update`` promises to equal: the first fit's window and scaling, refitted on all of ``y``."""
+    """What ``update`` promises to equal: the first fit's window, scaling and penalty, refitted on all of ``y``."""
     twin = copy.deepcopy(model)
     twin._fit_arrays(y, refit=True)
     return twin

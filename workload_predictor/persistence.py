@@ -45,7 +45,8 @@ from .errors import ModelFileError
 logger = logging.getLogger(__name__)
 
 MAGIC = b"WORKLOAD-PREDICTOR\n"
-FORMAT_VERSION = 2  # 2: ensembles carry baseline_weights_ and combination_t_/combination_share_
+FORMAT_VERSION = 3  # 2: ensembles carry baseline_weights_ and combination_t_/combination_share_;
+#                     3: DLinear carries its inverted ridge systems (ridge_) and rank_one_steps_
 MAX_HEADER_BYTES = 64 * 1024
 STATE_KEY = "__state__"
 
@@ -62,6 +63,7 @@ _OBJECTS = {
 }
 _DATACLASSES = {
     "WindowStats": ("workload_predictor.models.dlinear", "WindowStats"),
+    "RidgeInverse": ("workload_predictor.models.dlinear", "RidgeInverse"),
     "BucketedSeries": ("workload_predictor.data", "BucketedSeries"),
     "TrainingResult": ("workload_predictor.models.training", "TrainingResult"),
 }

@@ -286,8 +286,8 @@ class WorkloadPredictor(ParamsMixin):
         frequency, in any encoding ``fit`` accepts; buckets it skips are zero (no
         requests came), rows at or before the last fitted bucket are a
         :class:`~workload_predictor.errors.WorkloadDataError`. The model absorbs the
-        new windows (DLinear exactly as a refit on all data with the first fit's window
-        and scaling would; the LSTM by a few warm-started epochs on the newest windows;
+        new windows (DLinear exactly as a refit on all data with the first fit's window,
+        scaling and ridge penalty would; the LSTM by a few warm-started epochs on the newest windows;
         the ensemble re-weighs its members), and the interval and confidence are
         recomputed from the newest validation windows, each forecast before the model
         saw it. Nothing changes if it raises (memory limit included).

@@ -12,6 +12,12 @@ and the centred window Gram matrix ``G``, the push-through identity turns the
 from which the trend and seasonal weights follow exactly. Fitting from sufficient
 statistics (``sum x``, ``sum y``, ``X^T X``, ``X^T Y``) also lets the window search
 share one Gram matrix, and lets ``update`` add new rows without a refit.
+
+``update`` keeps each system's inverse and the penalty ``lam`` of the first fit, so
+one new window is a rank-one change of the system: Sherman-Morrison gives the new
+inverse in ``O(W^2)`` instead of an ``O(W^3)`` solve. The inverse is recomputed from
+the statistics every ``REFRESH_AFTER`` windows, which bounds the rounding the
+rank-one steps accumulate.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from ..windows import fit_scale, moving_average_matrix, targets_at, validation_o
 from .base import MIN_TRAIN_WINDOWS, BaseForecaster, check_is_fitted
 
 DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
+#: Rank-one steps on a kept inverse before it is recomputed from the statistics (bounds accumulated rounding).
+REFRESH_AFTER = 256
+#: An update completing more windows than this recomputes the inverses: k rank-one steps would cost more.
+RANK_ONE_MAX = 8
 
 
 @dataclass
@@ -107,6 +117,14 @@ def _branch_penalty(window: int, kernel_size: int) -> np.ndarray:
 
 
 @dataclass
+class RidgeInverse:
+    """One window's inverted ridge system ``(G + lam M^-1)^-1`` and its penalty, kept so that updates are rank-one."""
+
+    lam: float
+    inverse: np.ndarray  # (W, W), symmetric
+
+
+@dataclass
 class CentredStats:
     """Means and centred moments of window statistics: what the ridge solve reads."""
 
@@ -127,20 +145,46 @@ class CentredStats:
         return CentredStats(self.mean_x[-window:], self.mean_y, self.gram[-window:, -window:], self.cross[-window:])
 
 
+def relative_penalty(gram: np.ndarray, alpha: float) -> float:
+    """``lam = alpha * trace(G) / W``: a ridge penalty that scales with the data, so forecasts are scale-equivariant."""
+    return alpha * max(float(np.trace(gram)) / gram.shape[0], 1e-12)
+
+
+def ridge_inverse(gram: np.ndarray, kernel_size: int, lam: float) -> np.ndarray:
+    """``(G + lam M^-1)^-1``, the inverse of DLinear's ridge system, made exactly symmetric."""
+    system = lam * _branch_penalty(gram.shape[0], kernel_size)
+    system += gram
+    inverse = np.linalg.inv(system)
+    inverse += inverse.T
+    inverse *= 0.5
+    return inverse
+
+
+def add_rank_one(inverse: np.ndarray, u: np.ndarray, weight: float) -> np.ndarray:
+    """``(S + weight u u^T)^-1`` from ``S^-1`` (Sherman-Morrison), for symmetric positive definite ``S``, weight >= 0.
+
+    The correction is the outer product of one vector with itself, so a symmetric
+    inverse stays exactly symmetric.
+    """
+    v = inverse @ u
+    v *= np.sqrt(weight / (1.0 + weight * float(u @ v)))
+    return inverse - np.outer(v, v)
+
+
 def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: float,
-                  branches: bool = True) -> DLinearSolution:
+                  branches: bool = True, lam: float | None = None) -> DLinearSolution:
     """Ridge-optimal DLinear weights from window statistics (intercept unpenalised).
 
     Ridge on the two branches' ``2W`` weights equals, by the push-through identity,
     ``(M G + lam I)^-1 M C = (G + lam M^-1)^-1 C``: one symmetric ``W x W`` solve.
     ``alpha`` is relative (``lam = alpha * trace(G) / W``), so scaling the series
-    scales the forecast and nothing else. ``branches=False`` skips the
-    trend/seasonal weights (the window search needs only the forecast map).
+    scales the forecast and nothing else; a given ``lam`` overrides it. ``branches=False``
+    skips the trend/seasonal weights (the window search needs only the forecast map).
     """
     centred = stats if isinstance(stats, CentredStats) else CentredStats.of(stats)
     mean_x, mean_y, gram, cross = centred.mean_x, centred.mean_y, centred.gram, centred.cross
     window = mean_x.shape[0]
-    lam = alpha * max(float(np.trace(gram)) / window, 1e-12)
+    lam = relative_penalty(gram, alpha) if lam is None else lam
     system = lam * _branch_penalty(window, kernel_size)
     system += gram
     coef = np.linalg.solve(system, cross)  # (W, H)
@@ -282,28 +326,51 @@ class DLinear(BaseForecaster):
                 for j in range(z.shape[1])
             ]
             self.window_ = window
-            self._solve()
+            # The first fit sets each system's penalty (relative to its Gram matrix); refits and updates keep it,
+            # as they keep the window and the scaling, so that a window is a rank-one change of the system.
+            penalties = [{w: r.lam for w, r in ridge.items()} for ridge in self.ridge_] if refit else None
+            self.ridge_ = self._ridge(self.stats_, penalties)
+            self.rank_one_steps_ = 0
+            for name, value in self._solution(self.stats_, self.ridge_).items():
+                setattr(self, name, value)
 
-    def _solve(self) -> None:
-        for name, value in self._solution(self.stats_).items():
-            setattr(self, name, value)
+    def _blend(self) -> dict[int, float]:
+        return getattr(self, "window_weights_", None) or {int(self.window_): 1.0}
 
-    def _solution(self, stats: list[WindowStats]) -> dict[str, np.ndarray]:
-        solutions = [self._blended(s, branches=False) for s in stats]
-        return dict(
-            coef_=np.stack([s.coef for s in solutions]),  # (k, W, H)
-            intercept_=np.stack([s.intercept for s in solutions]),  # (k, H)
-        )
+    def _ridge(self, stats: list[WindowStats], penalties: list[dict[int, float]] | None) -> list[dict[int, RidgeInverse]]:
+        """Each target's inverted ridge system per blended window, from the statistics (penalties relative if None)."""
+        ridge = []
+        for j, target_stats in enumerate(stats):
+            centred = CentredStats.of(target_stats)  # once for the widest window; each blended window reads a slice
+            systems = {}
+            for window in self._blend():
+                gram = centred.gram[-window:, -window:]
+                lam = relative_penalty(gram, self.alpha) if penalties is None else penalties[j][window]
+                systems[window] = RidgeInverse(lam=lam, inverse=ridge_inverse(gram, self.kernel_size, lam))
+            ridge.append(systems)
+        return ridge
 
-    def _blended(self, stats: WindowStats, branches: bool) -> DLinearSolution:
-        """The weighted sum of each blended window's solution, as one map over the widest window."""
+    def _solution(self, stats: list[WindowStats], ridge: list[dict[int, RidgeInverse]]) -> dict[str, np.ndarray]:
+        """The forecast map: per target, the weighted sum of each blended window's ridge solution, zero-padded
+        to the widest window (a shorter window reads the newest inputs: its rows go last)."""
+        weights = self._blend()
+        coef, intercept = np.zeros((len(stats), self.window_, self.horizon)), np.zeros((len(stats), self.horizon))
+        for j, (target_stats, systems) in enumerate(zip(stats, ridge)):
+            mean_x, mean_y = target_stats.sum_x / target_stats.count, target_stats.sum_y / target_stats.count
+            cross = target_stats.xy - np.outer(target_stats.sum_x, mean_y)  # centred X^T Y
+            for window, weight in weights.items():
+                part = systems[window].inverse @ cross[-window:]
+                coef[j, -window:] += weight * part
+                intercept[j] += weight * (mean_y - mean_x[-window:] @ part)
+        return dict(coef_=coef, intercept_=intercept)
+
+    def _blended(self, stats: WindowStats, ridge: dict[int, RidgeInverse]) -> DLinearSolution:
+        """One target's map and branch weights (for inspection), as one map over the widest window."""
         widest = stats.sum_x.shape[0]
-        weights = getattr(self, "window_weights_", None) or {widest: 1.0}
-        if len(weights) == 1:
-            return solve_dlinear(stats, self.kernel_size, self.alpha, branches=branches)
-        centred = CentredStats.of(stats)  # once for the widest window; each blended window reads a slice
-        parts = [(weight, window, solve_dlinear(centred.last(window), self.kernel_size, self.alpha, branches=branches))
-                 for window, weight in weights.items()]
+        centred = CentredStats.of(stats)
+        parts = [(weight, window, solve_dlinear(centred.last(window), self.kernel_size, self.alpha,
+                                                lam=ridge[window].lam))
+                 for window, weight in self._blend().items()]
 
         def padded(name: str) -> np.ndarray:  # a shorter window reads the newest inputs: its rows go last
             total = np.zeros_like(stats.xy)
@@ -312,8 +379,7 @@ class DLinear(BaseForecaster):
             return total
 
         return DLinearSolution(coef=padded("coef"), intercept=sum(w * part.intercept for w, _, part in parts),
-                               trend_coef=padded("trend_coef") if branches else None,
-                               seasonal_coef=padded("seasonal_coef") if branches else None)
+                               trend_coef=padded("trend_coef"), seasonal_coef=padded("seasonal_coef"))
 
     # The branch weights are for inspection only (forecasts use ``coef_``): computed on demand, so
     # that fit and update solve only for the forecast map.
@@ -334,29 +400,64 @@ class DLinear(BaseForecaster):
     def _branch(self, name: str) -> np.ndarray:
         check_is_fitted(self, "stats_")
         with single_blas_thread():
-            return np.stack([getattr(self._blended(s, branches=True), name) for s in self.stats_])
+            return np.stack([getattr(self._blended(s, r), name) for s, r in zip(self.stats_, self.ridge_)])
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
         # Statistics are sums over windows: add the windows the validation tail completes
-        # instead of recomputing the training part's (a third less work per fit).
-        for name, value in self._update_state(y, n_seen).items():
-            setattr(self, name, value)
+        # instead of recomputing the training part's (a third less work per fit). The penalty
+        # is set anew, relative to all the data: the fit's last step, which updates then keep.
+        with single_blas_thread():
+            self.stats_ = self._stats_after(y, n_seen)
+            self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, None), 0
+            for name, value in self._solution(self.stats_, self.ridge_).items():
+                setattr(self, name, value)
+
+    def _stats_after(self, y: np.ndarray, n_old: int) -> list[WindowStats]:
+        """The statistics once the windows completed by ``y[n_old:]`` are added (``y`` ends the series seen)."""
+        z = (y - self.offset_) / self.scale_
+        origins = np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1)
+        return [s + WindowStats.from_series(z[:, j], origins, self.window_, self.horizon)
+                for j, s in enumerate(self.stats_)]
 
     def _update_state(self, y: np.ndarray, n_old: int) -> dict:
-        """Add the statistics of the windows completed by ``y[n_old:]`` and re-solve.
+        """Add the windows completed by ``y[n_old:]`` to the statistics and the kept inverses, and re-solve.
 
-        Statistics are sums over windows, so this equals a refit on all the data
-        seen (with the window and scaling of the first fit) up to rounding, at the
-        cost of one ``W x W`` solve per target.
+        Statistics are sums over windows and the penalty is the first fit's, so this
+        equals a refit on all the data seen (with the window, scaling and penalty of
+        the first fit) up to rounding. A few new windows are rank-one steps on the
+        kept inverses (``O(W^2)`` each); more, or ``REFRESH_AFTER`` steps since the
+        last recomputation, recompute them (one ``W x W`` inversion per system).
         """
         with single_blas_thread():
-            z = (y - self.offset_) / self.scale_
-            origins = np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1)
-            stats = [
-                s + WindowStats.from_series(z[:, j], origins, self.window_, self.horizon)
-                for j, s in enumerate(self.stats_)
-            ]
-            return dict(stats_=stats, **self._solution(stats))
+            stats = self._stats_after(y, n_old)
+            new_windows = len(y) - n_old
+            steps = self.rank_one_steps_ + new_windows
+            if new_windows > RANK_ONE_MAX or steps > REFRESH_AFTER:
+                ridge = self._ridge(stats, [{w: r.lam for w, r in systems.items()} for systems in self.ridge_])
+                steps = 0
+            else:
+                z = (y - self.offset_) / self.scale_
+                x = windows_at(z, np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1), self.window_)  # (m, W, k)
+                ridge = [self._add_windows(systems, s, x[:, :, j])
+                         for j, (systems, s) in enumerate(zip(self.ridge_, self.stats_))]
+            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, **self._solution(stats, ridge))
+
+    @staticmethod
+    def _add_windows(systems: dict[int, RidgeInverse], stats: WindowStats, x: np.ndarray) -> dict[int, RidgeInverse]:
+        """The inverses once the rows ``x`` (``(m, W)``) join windows with statistics ``stats``.
+
+        Adding a row to ``n`` rows with mean ``mu`` changes the centred Gram matrix by
+        ``n / (n + 1) (x - mu)(x - mu)^T`` (Welford): one rank-one step per row.
+        """
+        inverses = {window: r.inverse for window, r in systems.items()}
+        count, mean = stats.count, stats.sum_x / stats.count
+        for row in x:
+            u = row - mean
+            for window, inverse in inverses.items():
+                inverses[window] = add_rank_one(inverse, u[-window:], count / (count + 1.0))
+            count += 1.0
+            mean = mean + u / count
+        return {window: RidgeInverse(lam=systems[window].lam, inverse=inverses[window]) for window in systems}
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         z = (y - self.offset_) / self.scale_

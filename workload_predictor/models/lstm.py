@@ -201,7 +201,7 @@ class LSTM(BaseForecaster):
         self.fit_seconds_ = time.perf_counter() - start
 
     def _refit_base(self, y: np.ndarray) -> None:
-        """Refit the closed-form base on ``y`` with its window and scaling fixed (milliseconds)."""
+        """Refit the closed-form base on ``y`` with its window, scaling and penalty fixed (milliseconds)."""
         if self.base_ is not None:
             self.base_._fit_arrays(y, refit=True)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import periodic_series
 from workload_predictor import Forecast, NotFittedError, WorkloadDataError, WorkloadPredictor
+from workload_predictor.confidence import confidence_score, conformal_quantile
 from workload_predictor.models import DLinear, Ensemble
 
 FAST_LSTM = dict(max_epochs=5, random_state=0)
@@ -75,6 +76,26 @@ def test_confidence_falls_as_noise_rises():
               for s in (0.0, 5.0, 20.0, 60.0)]
     assert scores == sorted(scores, reverse=True)
     assert scores[0] > 0.99 and scores[-1] < scores[1]
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), n_targets=st.integers(1, 3), level=st.floats(0.5, 0.95))
+def test_calibration_is_computed_from_the_validation_forecasts(seed, n_targets, level):
+    """Confidence (1 - WAPE per target, averaged), interval half-widths and validation MAE, recomputed from the
+    model's out-of-sample validation buffers with the kernels, clipped at 0 as forecasts are."""
+    frame = periodic_series(500, noise=8.0, seed=seed)
+    targets = [f"t{j}" for j in range(n_targets)]
+    rng = np.random.default_rng(seed)
+    for j, name in enumerate(targets):
+        frame[name] = np.maximum(frame["requests"] * (j + 1) + rng.normal(0, 10 * (j + 1), len(frame)), 0)
+    predictor = WorkloadPredictor(horizon=6, level=level).fit(frame, target=targets)
+    forecast = np.clip(predictor.model_.validation_forecast_, 0, None)
+    actual = predictor.model_.validation_actual_
+    by_target = [confidence_score(actual[:, :, j], forecast[:, :, j]) for j in range(n_targets)]
+    assert predictor.predict().confidence_by_target == pytest.approx(dict(zip(targets, by_target)), rel=1e-12, abs=1e-15)
+    assert predictor.confidence_ == pytest.approx(np.mean(by_target), rel=1e-12, abs=1e-15)
+    np.testing.assert_array_equal(predictor.interval_halfwidth_, conformal_quantile(np.abs(actual - forecast), level))
+    np.testing.assert_allclose(predictor.validation_mae_, np.abs(actual - forecast).mean(axis=(0, 1)), rtol=1e-12)
 
 
 @settings(max_examples=10, deadline=None)

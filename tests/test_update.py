@@ -12,6 +12,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
+import workload_predictor.predictor as predictor_module
 from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
 from workload_predictor.confidence import conformal_quantile, convex_weights
 from workload_predictor.models import DLinear, Ensemble
@@ -134,6 +135,36 @@ def test_update_zero_fills_gaps_and_sorts(stream):
     assert predictor.series_.index[-1] == stream["timestamp"][604].tz_localize("UTC")
     regular = predictor.series_.index[1:] - predictor.series_.index[:-1]
     assert (regular == pd.Timedelta("1min")).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(sizes=st.lists(st.integers(1, 40), min_size=1, max_size=12), gaps=st.lists(st.booleans(), min_size=12, max_size=12),
+       ahead=st.integers(1, 50))
+def test_the_history_after_updates_is_the_stream_tail_across_grid_rebuilds(sizes, gaps, ahead):
+    """The kept history's timestamps are sliced from a grid built ahead; whenever it runs out it is rebuilt."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(predictor_module, "HISTORY_GRID_AHEAD", ahead)
+        _check_history_after_updates(sizes, gaps)
+
+
+def _check_history_after_updates(sizes, gaps):
+    frame = periodic_series(300 + sum(sizes), noise=4.0)
+    predictor = WorkloadPredictor(horizon=4, window=12).fit(frame.iloc[:300])
+    keep, seen = max(predictor.window_, 3 * 4), 300
+    expected = frame.set_index("timestamp")[["requests"]].iloc[:300]
+    for size, gap in zip(sizes, gaps):
+        rows = frame.iloc[seen : seen + size]
+        if gap and size > 1:  # a missing bucket: zero-filled, its timestamp still in the history
+            rows = rows.drop(rows.index[0])
+        predictor.update(rows)
+        block = frame.set_index("timestamp")[["requests"]].iloc[seen : seen + size].copy()
+        if gap and size > 1:
+            block.iloc[0] = 0.0
+        expected = pd.concat([expected, block])
+        seen += size
+        history = predictor.series_
+        assert history.index.equals(expected.index[-keep:].tz_localize("UTC"))
+        np.testing.assert_array_equal(history.values, expected.to_numpy()[-keep:])
 
 
 def test_update_accepts_another_timestamp_encoding(stream):

@@ -38,10 +38,14 @@ def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """
     actual = np.asarray(actual, dtype=np.float64)
     error = float(np.abs(actual - np.asarray(forecast, dtype=np.float64)).sum())
-    total = float(np.abs(actual).sum())
-    if total == 0.0:
+    return wape_of_totals(error, float(np.abs(actual).sum()))
+
+
+def wape_of_totals(error: float, load: float) -> float:
+    """WAPE from its two sums, ``sum|actual - forecast|`` and ``sum|actual|`` (see :func:`wape`)."""
+    if load == 0.0:
         return 0.0 if error == 0.0 else math.inf
-    return error / total
+    return error / load
 
 
 def confidence_score(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -50,7 +54,12 @@ def confidence_score(actual: np.ndarray, forecast: np.ndarray) -> float:
     1 means the validation forecasts were exact; 0 means their absolute error
     was at least as large as the load itself.
     """
-    return float(np.clip(1.0 - wape(actual, forecast), 0.0, 1.0))
+    return confidence_of_wape(wape(actual, forecast))
+
+
+def confidence_of_wape(value: float) -> float:
+    """``1 - WAPE`` clipped to ``[0, 1]`` (see :func:`confidence_score`)."""
+    return min(max(1.0 - value, 0.0), 1.0)
 
 
 def convex_weights(forecasts: np.ndarray, actual: np.ndarray, n_iter: int = 500) -> np.ndarray:

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 
 from ._memory import memory_limit
-from .confidence import conformal_is_exact, conformal_quantile, confidence_score
+from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, wape_of_totals
 from .data import BucketedSeries, future_index, prepare_series
 from .errors import WorkloadDataError, check_is_fitted
 from .forecast import Forecast
 from .models.base import BaseForecaster, ParamsMixin
 
 PREDICT_TIMINGS = 100  # predict durations kept for health()
+HISTORY_GRID_AHEAD = 1024  # buckets of timestamps built ahead for the history an update keeps
 MODELS = ("dlinear", "lstm", "ensemble", "naive", "moving_average", "seasonal_naive", "exponential_smoothing")
 
 
@@ -194,7 +195,7 @@ class WorkloadPredictor(ParamsMixin):
             model_=model, series_=series, targets_=series.targets, freq_=series.freq,
             last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=memory.peak_mb,
             training_cut_short_=_cut_short(model), predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
-            n_updates_=0,
+            n_updates_=0, _history_grid=None,
         )
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
@@ -206,18 +207,19 @@ class WorkloadPredictor(ParamsMixin):
 
     def _calibration(self, model: BaseForecaster) -> dict[str, Any]:
         """Interval half-widths and confidence from the model's out-of-sample validation forecasts."""
-        forecast = np.clip(model.validation_forecast_, 0.0, None)  # [v, H, k], as predict clips
+        forecast = np.maximum(model.validation_forecast_, 0.0)  # [v, H, k], clipped at 0 as predict clips
         actual = model.validation_actual_
-        targets = range(actual.shape[2])
-        scores = [confidence_score(actual[:, :, j], forecast[:, :, j]) for j in targets]
         errors = np.abs(actual - forecast)
+        # Per target sums, once: update() recalibrates every few seconds.
+        error_totals, load_totals = errors.sum(axis=(0, 1)), np.abs(actual).sum(axis=(0, 1))
+        scores = [confidence_of_wape(wape_of_totals(float(e), float(a))) for e, a in zip(error_totals, load_totals)]
         return dict(
             n_validation_windows_=len(actual),
             interval_halfwidth_=conformal_quantile(errors, self.level),  # [H, k]
             interval_exact_=conformal_is_exact(len(actual), self.level),
             confidence_=sum(scores) / len(scores),
             _confidence_by_index=scores,
-            validation_mae_=errors.mean(axis=(0, 1)),  # [k]
+            validation_mae_=error_totals / (errors.shape[0] * errors.shape[1]),  # [k]
         )
 
     def predict(self, steps: int | None = None) -> Forecast:
@@ -303,20 +305,33 @@ class WorkloadPredictor(ParamsMixin):
         # neither grows the predictor nor makes each update copy the whole series.
         keep, n_new = self._history_length(), len(new.index)
         old = self.series_
-        if n_new >= keep:
-            index, values = new.index[-keep:], new.values[-keep:]
-        else:
-            index = old.index[n_new - keep :].append(new.index)
-            values = np.concatenate([old.values[n_new - keep :], new.values])
+        values = new.values[-keep:] if n_new >= keep else np.concatenate([old.values[n_new - keep :], new.values])
+        index, grid = self._history_index(new.index, keep)
         series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
         for target, changes in plan:  # the commit: plain assignments, nothing here can fail
             vars(target).update(changes)
         state.update(series_=series, last_timestamp_=new.index[-1], n_updates_=self.n_updates_ + 1,
-                     update_seconds_=time.perf_counter() - started)
+                     _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(self.model_, "weights_"):
             state["weights_"] = dict(self.model_.weights_)
         vars(self).update(state)
         return self
+
+    def _history_index(self, new_index: pd.DatetimeIndex, keep: int) -> tuple[pd.DatetimeIndex, tuple]:
+        """The timestamps of the ``keep`` newest buckets once ``new_index`` (which continues the grid) is appended.
+
+        The history is regular, so its future timestamps are known: they are built
+        ``HISTORY_GRID_AHEAD`` buckets ahead and each update slices them (appending
+        to a DatetimeIndex costs a few times more, in a call made every few seconds).
+        Returns the index and the grid with the position after the newest bucket.
+        """
+        grid = getattr(self, "_history_grid", None)  # None after fit
+        if grid is not None and grid[1] + len(new_index) <= len(grid[0]):
+            end = grid[1] + len(new_index)
+            return grid[0][end - keep : end], (grid[0], end)
+        first = new_index[-1] - (keep - 1) * self.freq_
+        timeline = pd.DatetimeIndex(future_index(first - self.freq_, self.freq_, keep + HISTORY_GRID_AHEAD), freq=None)
+        return timeline[:keep], (timeline, keep)
 
     def _history_length(self) -> int:
         """Buckets of history a forecast carries (and ``series_`` keeps after an update): the model's window or

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from workload_predictor import WorkloadDataError, bucketize
-from workload_predictor.data import future_index, prepare_series, to_utc_index
+from workload_predictor.data import future_index, prepare_series, to_utc_index, utc_instants
 
 ENCODINGS = [
     "datetime64_ns", "datetime64_us", "datetime64_s", "aware_utc", "aware_other_zone", "timestamp_objects",
@@ -213,6 +214,37 @@ def test_datetime_columns_take_a_short_way_to_the_same_utc_index(container, unit
     expected = pd.to_datetime([s.isoformat() for s in stamps], utc=True).as_unit("ns")
     assert result.equals(expected) and str(result.dtype) == "datetime64[ns, UTC]"
     assert result.name is None and values.name == "when"  # the caller's object keeps its name
+
+
+@given(
+    seconds=st.lists(st.integers(-9 * 10**9, 9 * 10**9) | st.integers(-(2**40), 2**40), min_size=1, max_size=20),
+    unit=st.sampled_from(["s", "ms", "us", "ns"]),
+    zone=st.sampled_from([None, "UTC", "Asia/Kolkata", "America/Los_Angeles"]),
+    container=st.sampled_from([pd.Series, pd.Index]),
+    missing=st.integers(-20, 19),
+)
+def test_utc_instants_are_the_utc_index_in_numpy(seconds, unit, zone, container, missing):
+    """The short numpy route of update's door agrees with to_utc_index: values, and errors (a missing stamp,
+    a stamp outside nanoseconds' range: 2**40 s is about 34,800 years)."""
+    try:
+        stamps = pd.DatetimeIndex(np.array(seconds, dtype="datetime64[s]")).as_unit(unit)
+    except pd.errors.OutOfBoundsDatetime:  # cannot even be built in this unit
+        assume(False)
+    stamps = stamps if zone is None else stamps.tz_localize("UTC").tz_convert(zone)
+    values = container(stamps)
+    if 0 <= missing < len(seconds):
+        values = container(stamps.insert(missing, pd.NaT))
+    try:
+        expected = np.asarray(to_utc_index(values).array, dtype="datetime64[ns]")
+    except WorkloadDataError as error:
+        event("refused")
+        with pytest.raises(WorkloadDataError, match=re.escape(str(error))):
+            utc_instants(values)
+        return
+    event("accepted")
+    result = utc_instants(values)
+    assert result.dtype == np.dtype("datetime64[ns]")
+    np.testing.assert_array_equal(result, expected)
 
 
 def test_missing_datetime_is_a_typed_error_naming_its_row():

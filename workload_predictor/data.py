@@ -87,6 +87,27 @@ def to_utc_index(
     return _normalised(result, index, name)
 
 
+_NS_FIRST, _NS_LAST = np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-10", "D")  # inside ns' range
+
+
+def utc_instants(values: Any, *, unit: str | None = None, origin: Any = None, name: str = "timestamp") -> np.ndarray:
+    """:func:`to_utc_index` as a numpy ``datetime64[ns]`` array of UTC wall times.
+
+    A datetime column (what ``update`` gets every few seconds) is read straight into
+    numpy; anything else, and anything the short path cannot vouch for (a missing
+    stamp, a value outside nanoseconds' range), takes :func:`to_utc_index`, which
+    also words the error.
+    """
+    if origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
+        array = values.array  # a DatetimeArray; in numpy, tz-aware ones give their UTC wall times
+        instants = np.asarray(array, dtype=f"datetime64[{array.unit}]")
+        if array.unit == "ns" or (_NS_FIRST <= instants.min() and instants.max() <= _NS_LAST):  # NaT compares False
+            instants = instants.astype("datetime64[ns]", copy=False)
+            if not np.isnat(instants).any():
+                return instants
+    return np.asarray(to_utc_index(values, unit=unit, origin=origin, name=name).array, dtype="datetime64[ns]")
+
+
 def _is_datetime_dtype(dtype: Any) -> bool:
     return isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M")
 
@@ -282,15 +303,46 @@ def prepare_series(
     freq: Any = None,
     unit: str | None = None,
     origin: Any = None,
-    after: tuple[pd.Timestamp, pd.Timedelta] | None = None,
 ) -> BucketedSeries:
     """Validate an already-bucketed series and return it sorted, regular and normalised.
 
     ``data`` is a DataFrame with a ``timestamp`` column (or, with ``timestamp=None``
     or a missing column, a DatetimeIndex), or a Series with a DatetimeIndex.
-    With ``after=(last_timestamp, freq)`` the rows continue a fitted series (see
-    :func:`continue_series`): missing buckets are filled with zeros.
     """
+    stamps, values, targets = _rows(data, timestamp, target)
+    index = to_utc_index(stamps, unit=unit, origin=origin)
+    if len(index) > 1:
+        index, values = _sorted_unique(index, values)
+    step = parse_freq(freq) if freq is not None else infer_freq(index)
+    _check_regular(index, step)
+    return BucketedSeries(index=index, values=values, targets=targets, freq=step)
+
+
+def prepare_continuation(
+    data: pd.DataFrame | pd.Series,
+    *,
+    last: pd.Timestamp,
+    freq: pd.Timedelta,
+    timestamp: str | None = "timestamp",
+    target: str | Sequence[str] = "requests",
+    unit: str | None = None,
+    origin: Any = None,
+) -> "Continuation":
+    """Rows that continue a fitted series ending at ``last`` (UTC), on its ``freq`` grid: what ``update`` gets.
+
+    The same checks as :func:`prepare_series`, then :func:`continue_series`. Timestamps
+    stay numpy ``datetime64[ns]`` (UTC): ``update`` runs every few seconds, and a
+    DatetimeIndex costs tens of microseconds per operation.
+    """
+    stamps, values, _ = _rows(data, timestamp, target)
+    instants = utc_instants(stamps, unit=unit, origin=origin)
+    if len(instants) > 1:  # one row (an update every few seconds) is sorted and unique
+        instants, values = _sorted_unique_instants(instants, values)
+    return continue_series(instants, values, last, freq)
+
+
+def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tuple[Any, np.ndarray, tuple[str, ...]]:
+    """The timestamps (as given), the target values (a checked float copy) and the target names of ``data``."""
     if isinstance(data, pd.Series):
         name = data.name if isinstance(data.name, str) else (target if isinstance(target, str) else "y")
         frame = data.to_frame(name=name)
@@ -314,16 +366,7 @@ def prepare_series(
         )
     if len(frame) == 0:
         raise WorkloadDataError("the input is empty; pass a series with at least one bucket per row.")
-
-    values = _target_matrix(frame, targets)
-    index = to_utc_index(stamps, unit=unit, origin=origin)
-    if len(index) > 1:  # one row (an update every few seconds) is sorted and unique: skip two hash passes
-        index, values = _sorted_unique(index, values)
-    if after is not None:
-        return continue_series(index, values, tuple(targets), *after)
-    step = parse_freq(freq) if freq is not None else infer_freq(index)
-    _check_regular(index, step)
-    return BucketedSeries(index=index, values=values, targets=tuple(targets), freq=step)
+    return stamps, _target_matrix(frame, targets), tuple(targets)
 
 
 def _sorted_unique(index: pd.DatetimeIndex, values: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray]:
@@ -341,39 +384,61 @@ def _sorted_unique(index: pd.DatetimeIndex, values: np.ndarray) -> tuple[pd.Date
     return index, values
 
 
-def continue_series(
-    index: pd.DatetimeIndex, values: np.ndarray, targets: tuple[str, ...], last: pd.Timestamp, freq: pd.Timedelta
-) -> BucketedSeries:
-    """New buckets (sorted, unique) that continue a series ending at ``last``, on its ``freq`` grid.
+@dataclass(frozen=True)
+class Continuation:
+    """New buckets continuing a fitted series: every bucket from the one after its end to ``last``."""
+
+    values: np.ndarray  # float64 (n, k): the rows' values on the grid, zero where no row came
+    last: pd.Timestamp  # UTC: the newest bucket
+
+
+def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp, freq: pd.Timedelta) -> Continuation:
+    """New buckets (``instants``: sorted, unique, UTC ``datetime64[ns]``) that continue a series ending at ``last``.
 
     Every bucket from ``last + freq`` to the newest one is present; those the rows
     do not mention are zero (no requests arrived, as :func:`bucketize` counts them).
     Rows at or before ``last`` or off the grid are an error: the past is changed by
     refitting, not by appending.
     """
-    # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times (pandas' Index operators
-    # cost ~0.1 ms each, and update() runs every few seconds): steps after ``last`` and what is left over.
-    elapsed = np.asarray(index.array, dtype="datetime64[ns]") - last.as_unit("ns").to_datetime64()  # both UTC
+    # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times.
+    elapsed = instants - last.as_unit("ns").to_datetime64()  # both UTC
     if elapsed[0] <= np.timedelta64(0, "ns"):
         raise WorkloadDataError(
-            f"new bucket {index[0].isoformat()} is not after the last fitted bucket {last.isoformat()}: "
+            f"new bucket {_utc_isoformat(instants[0])} is not after the last fitted bucket {last.isoformat()}: "
             "update() appends buckets that continue the series (drop rows already seen, or refit with fit())."
         )
     position, remainder = np.divmod(elapsed, np.timedelta64(freq.to_timedelta64(), "ns"))
     off_grid = np.flatnonzero(remainder != np.timedelta64(0, "ns"))
     if len(off_grid):
-        first = index[int(off_grid[0])]
         raise WorkloadDataError(
-            f"new bucket {first.isoformat()} is off the fitted grid (every {freq} from {last.isoformat()}); "
-            "bucketize the new requests with the same freq and origin as the fitted series."
+            f"new bucket {_utc_isoformat(instants[int(off_grid[0])])} is off the fitted grid (every {freq} from "
+            f"{last.isoformat()}); bucketize the new requests with the same freq and origin as the fitted series."
         )
     n_buckets = int(position[-1])  # position 1 is the bucket right after ``last``
-    if n_buckets == len(index):  # no gap: the rows are the buckets
-        return BucketedSeries(index=index, values=values, targets=targets, freq=freq)
+    if n_buckets == len(instants):  # no gap: the rows are the buckets
+        return Continuation(values=values, last=last + n_buckets * freq)
     check_memory("zero-filling new buckets", extra_bytes=8.0 * n_buckets * (values.shape[1] + 1))
     filled = np.zeros((n_buckets, values.shape[1]))
     filled[position - 1] = values
-    return BucketedSeries(index=future_index(last, freq, n_buckets), values=filled, targets=targets, freq=freq)
+    return Continuation(values=filled, last=last + n_buckets * freq)
+
+
+def _utc_isoformat(instant: np.datetime64) -> str:
+    return pd.Timestamp(instant).tz_localize("UTC").isoformat()
+
+
+def _sorted_unique_instants(instants: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_sorted_unique` for numpy ``datetime64`` instants."""
+    if (instants[1:] < instants[:-1]).any():
+        order = np.argsort(instants, kind="stable")
+        instants, values = instants[order], values[order]
+    repeated = np.flatnonzero(instants[1:] == instants[:-1])
+    if len(repeated):
+        raise WorkloadDataError(
+            f"duplicate timestamp {_utc_isoformat(instants[int(repeated[0])])}: a bucketed series has one row per "
+            "bucket. For a request log (one row per request), call workload_predictor.bucketize(...) first."
+        )
+    return instants, values
 
 
 def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ._memory import memory_limit
 from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, wape_of_totals
-from .data import BucketedSeries, future_index, prepare_series
+from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
 from .errors import WorkloadDataError, check_is_fitted
 from .forecast import Forecast
 from .models.base import BaseForecaster, ParamsMixin
@@ -297,28 +297,29 @@ class WorkloadPredictor(ParamsMixin):
         check_is_fitted(self, "model_")
         started = time.perf_counter()
         with memory_limit(self.memory_limit_mb):
-            new = prepare_series(data, timestamp=timestamp, target=list(self.targets_), unit=unit, origin=origin,
-                                 after=(self.last_timestamp_, self.freq_))
+            new = prepare_continuation(data, last=self.last_timestamp_, freq=self.freq_, timestamp=timestamp,
+                                       target=list(self.targets_), unit=unit, origin=origin)
             plan = self.model_._prepare_update(new.values)
         state = self._calibration_after(plan)
         # Only the newest buckets stay (what predict shows as history): a stream of updates over days
         # neither grows the predictor nor makes each update copy the whole series.
-        keep, n_new = self._history_length(), len(new.index)
+        keep, n_new = self._history_length(), len(new.values)
         old = self.series_
         values = new.values[-keep:] if n_new >= keep else np.concatenate([old.values[n_new - keep :], new.values])
-        index, grid = self._history_index(new.index, keep)
+        index, grid = self._history_index(n_new, new.last, keep)
         series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
         for target, changes in plan:  # the commit: plain assignments, nothing here can fail
             vars(target).update(changes)
-        state.update(series_=series, last_timestamp_=new.index[-1], n_updates_=self.n_updates_ + 1,
+        state.update(series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(self.model_, "weights_"):
             state["weights_"] = dict(self.model_.weights_)
         vars(self).update(state)
         return self
 
-    def _history_index(self, new_index: pd.DatetimeIndex, keep: int) -> tuple[pd.DatetimeIndex, tuple]:
-        """The timestamps of the ``keep`` newest buckets once ``new_index`` (which continues the grid) is appended.
+    def _history_index(self, n_new: int, last: pd.Timestamp, keep: int) -> tuple[pd.DatetimeIndex, tuple]:
+        """The timestamps of the ``keep`` newest buckets once ``n_new`` buckets, the newest at ``last``, continue
+        the grid.
 
         The history is regular, so its future timestamps are known: they are built
         ``HISTORY_GRID_AHEAD`` buckets ahead and each update slices them (appending
@@ -326,10 +327,10 @@ class WorkloadPredictor(ParamsMixin):
         Returns the index and the grid with the position after the newest bucket.
         """
         grid = getattr(self, "_history_grid", None)  # None after fit
-        if grid is not None and grid[1] + len(new_index) <= len(grid[0]):
-            end = grid[1] + len(new_index)
+        if grid is not None and grid[1] + n_new <= len(grid[0]):
+            end = grid[1] + n_new
             return grid[0][end - keep : end], (grid[0], end)
-        first = new_index[-1] - (keep - 1) * self.freq_
+        first = last - (keep - 1) * self.freq_
         timeline = pd.DatetimeIndex(future_index(first - self.freq_, self.freq_, keep + HISTORY_GRID_AHEAD), freq=None)
         return timeline[:keep], (timeline, keep)
 

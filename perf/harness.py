@@ -181,6 +181,10 @@ def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
     elif kind == "update" and model in target["update_s"]:
         out.append(Budget("target", f"{name} update(1 bucket) <= {_fmt(target['update_s'][model], 's')}{scale}",
                           target["update_s"][model] * factor, "s"))
+    elif kind == "update_predictor" and model in target["update_predictor_s"]:
+        out.append(Budget("target", f"{name} predictor.update(1-row frame) <= "
+                          f"{_fmt(target['update_predictor_s'][model], 's')}{scale}",
+                          target["update_predictor_s"][model] * factor, "s"))
     elif kind == "update_share" and model in target["update_share_of_fit"]:
         out.append(Budget("target", f"{name} update <= {target['update_share_of_fit'][model]:g} x a full fit",
                           target["update_share_of_fit"][model], "x"))

@@ -35,7 +35,7 @@ def timed(name, function):
 
 
 def main(updates: int = 1000) -> None:
-    predictor_module.prepare_series = timed("timestamp door (prepare_series)", predictor_module.prepare_series)
+    predictor_module.prepare_continuation = timed("timestamp door (prepare_continuation)", predictor_module.prepare_continuation)
     WorkloadPredictor._calibration_after = timed("recalibration", WorkloadPredictor._calibration_after)
     frame = datasets.load("synthetic")
     frame = frame.assign(timestamp=pd.to_datetime(frame["timestamp"], utc=True))

@@ -17,18 +17,20 @@ _lock = threading.Lock()
 _controller = None
 
 
-def _blas_controller():
-    global _controller
+def _blas_libraries() -> list:
+    """threadpoolctl's controllers of the loaded BLAS libraries (found once: a few ms, paid on the first fit)."""
+    global _blas
     with _lock:
-        if _controller is None:
-            from threadpoolctl import ThreadpoolController  # a few ms, paid on the first fit only
+        if _blas is None:
+            from threadpoolctl import ThreadpoolController
 
-            _controller = ThreadpoolController()
-        return _controller
+            _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        return _blas
 
 
+_blas: list | None = None
 _limited = 0  # blocks inside single_blas_thread, over all threads
-_limiter = None
+_restore: list = []  # (library controller, its thread count before the first block) for those changed
 
 
 @contextmanager
@@ -38,13 +40,17 @@ def single_blas_thread() -> Iterator[None]:
     The limit is process-wide, so concurrent blocks (fits in several threads) share
     one: the first sets it and the last restores the caller's setting. Nested
     limiters would each restore what the other had set and could leave BLAS at
-    one thread for good.
+    one thread for good. It calls the library controllers' ``get_num_threads`` /
+    ``set_num_threads`` directly: ``ThreadpoolController.limit`` re-reads every
+    library's details on each entry, 11 us of a 0.7 ms ``update``.
     """
-    global _limited, _limiter
-    controller = _blas_controller()
+    global _limited, _restore
+    libraries = _blas_libraries()
     with _lock:
         if _limited == 0:
-            _limiter = controller.limit(limits=1, user_api="blas")
+            _restore = [(library, n) for library in libraries if (n := library.get_num_threads()) not in (1, None)]
+            for library, _ in _restore:
+                library.set_num_threads(1)
         _limited += 1
     try:
         yield
@@ -52,8 +58,9 @@ def single_blas_thread() -> Iterator[None]:
         with _lock:
             _limited -= 1
             if _limited == 0:
-                _limiter.restore_original_limits()
-                _limiter = None
+                for library, n in _restore:
+                    library.set_num_threads(n)
+                _restore = []
 
 
 _torch_lock = threading.Lock()

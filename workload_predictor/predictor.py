@@ -299,7 +299,7 @@ class WorkloadPredictor(ParamsMixin):
         with memory_limit(self.memory_limit_mb):
             new = prepare_continuation(data, last=self.last_timestamp_, freq=self.freq_, timestamp=timestamp,
                                        target=list(self.targets_), unit=unit, origin=origin)
-            plan = self.model_._prepare_update(new.values)
+            plan = self.model_._prepare_update(new.values, checked=True)  # the door made it a finite float array
         state = self._calibration_after(plan)
         # Only the newest buckets stay (what predict shows as history): a stream of updates over days
         # neither grows the predictor nor makes each update copy the whole series.

@@ -112,10 +112,13 @@ class BaseForecaster(ParamsMixin):
                 setattr(target, name, value)
         return self
 
-    def _prepare_update(self, new_y: Any) -> list[tuple[Any, dict[str, Any]]]:
-        """The attribute changes ``update`` commits, as ``[(object, {name: value})]``."""
+    def _prepare_update(self, new_y: Any, checked: bool = False) -> list[tuple[Any, dict[str, Any]]]:
+        """The attribute changes ``update`` commits, as ``[(object, {name: value})]``.
+
+        ``checked``: ``new_y`` is already a finite float64 ``(n, k)`` array (the predictor's door made it).
+        """
         check_is_fitted(self, "context_")
-        new, _ = as_matrix(new_y, "new_y")
+        new = new_y if checked else as_matrix(new_y, "new_y")[0]
         if new.shape[1] != self.n_targets_:
             raise WorkloadDataError(f"new_y has {new.shape[1]} targets; the model was fitted on {self.n_targets_}.")
         y = np.concatenate([self.recent_, new])

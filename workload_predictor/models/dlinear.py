@@ -356,12 +356,12 @@ class DLinear(BaseForecaster):
         weights = self._blend()
         coef, intercept = np.zeros((len(stats), self.window_, self.horizon)), np.zeros((len(stats), self.horizon))
         for j, (target_stats, systems) in enumerate(zip(stats, ridge)):
-            mean_x, mean_y = target_stats.sum_x / target_stats.count, target_stats.sum_y / target_stats.count
+            mean_y = target_stats.sum_y / target_stats.count
             cross = target_stats.xy - np.outer(target_stats.sum_x, mean_y)  # centred X^T Y
             for window, weight in weights.items():
-                part = systems[window].inverse @ cross[-window:]
-                coef[j, -window:] += weight * part
-                intercept[j] += weight * (mean_y - mean_x[-window:] @ part)
+                coef[j, -window:] += weight * (systems[window].inverse @ cross[-window:])
+            # Each window's intercept is mean_y - mean_x @ its map; the weights sum to 1, so the blend's is this.
+            intercept[j] = mean_y - (target_stats.sum_x / target_stats.count) @ coef[j]
         return dict(coef_=coef, intercept_=intercept)
 
     def _blended(self, stats: WindowStats, ridge: dict[int, RidgeInverse]) -> DLinearSolution:

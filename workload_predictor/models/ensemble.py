@@ -247,11 +247,11 @@ class Ensemble(BaseForecaster):
         return ({name: float(w) for name, w in zip(names, weights)},
                 share * combination + (1.0 - share) * block, float(t), float(share))
 
-    def _prepare_update(self, new_y: Any) -> list:
+    def _prepare_update(self, new_y: Any, checked: bool = False) -> list:
         """Update every member, then re-weigh them on their refreshed validation windows."""
         check_is_fitted(self, "context_")
-        new, _ = as_matrix(new_y, "new_y")
-        plan = [step for member in self.members_.values() for step in member._prepare_update(new)]
+        new = new_y if checked else as_matrix(new_y, "new_y")[0]
+        plan = [step for member in self.members_.values() for step in member._prepare_update(new, checked=True)]
         rolled = {id(target): changes for target, changes in plan}
         buffers = [rolled[id(member)] for member in self.members_.values()]
         actual, origins = buffers[0]["validation_actual_"], buffers[0]["validation_origins_"]

@@ -244,6 +244,25 @@ def test_forecast_history_is_a_copy_not_a_view_of_the_fitted_series():
     assert list(history.columns) == ["requests"]
 
 
+def test_ensemble_weighs_on_the_history_only_members_with_nothing_fitted_on_it():
+    """Step 1 scores members on the history before the tail; exponential smoothing chose its factor on that
+    history (its score there is in-sample), so it is weighed on the tail with DLinear, where it is out of sample."""
+    from workload_predictor.models.ensemble import Ensemble
+
+    y = periodic_series(600, noise=6.0, seed=3)["requests"].to_numpy()
+    members = ("dlinear", "naive", "moving_average", "exponential_smoothing", "seasonal_naive")
+    model = Ensemble(horizon=5, members=members, season_length=60).fit(y)
+    assert set(model.baseline_weights_) == {"naive", "moving_average", "seasonal_naive"}
+    assert model.history_forecast_.shape[0] == 3
+    # The tail-fitted combination holds exponential smoothing and DLinear, each scaled by the share; the block's
+    # members carry the rest in the history's proportions.
+    share = model.combination_share_
+    block = {name: model.weights_[name] for name in model.baseline_weights_}
+    fitted = model.weights_["dlinear"] + model.weights_["exponential_smoothing"]
+    assert fitted <= share + 1e-12 and sum(block.values()) == pytest.approx(1.0 - fitted)
+    assert sum(model.weights_.values()) == pytest.approx(1.0)
+
+
 def test_ensemble_trusts_a_learned_member_as_far_as_the_validation_tail_shows_it():
     """Step 2 of the ensemble's weighing: a member that beats the baseline block in every stretch of the tail
     gets its tail-fitted weight; one that won a single stretch is shrunk towards the block."""

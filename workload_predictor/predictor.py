@@ -47,7 +47,7 @@ class WorkloadPredictor(ParamsMixin):
     members : sequence of str
         Ensemble members (default DLinear, the LSTM and the baselines ``naive``,
         ``moving_average`` and ``exponential_smoothing``, which take the weight where the
-        learned models lose to them).
+        learned models lose to them; see :class:`~workload_predictor.models.Ensemble`).
     random_state : int or None
         Seed for the LSTM; forecasts are reproducible with a fixed seed.
     n_threads : int or None

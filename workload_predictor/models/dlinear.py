@@ -326,8 +326,9 @@ class DLinear(BaseForecaster):
                 for j in range(z.shape[1])
             ]
             self.window_ = window
-            # The first fit sets each system's penalty (relative to its Gram matrix); refits and updates keep it,
-            # as they keep the window and the scaling, so that a window is a rank-one change of the system.
+            # A first pass sets each system's penalty relative to its Gram matrix (and ``_refit``, fit's last step,
+            # sets it again on all the data); a refit here keeps it, as it keeps the window and the scaling, and so
+            # do updates, so that a new window is a rank-one change of the system.
             penalties = [{w: r.lam for w, r in ridge.items()} for ridge in self.ridge_] if refit else None
             self.ridge_ = self._ridge(self.stats_, penalties)
             self.rank_one_steps_ = 0

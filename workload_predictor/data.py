@@ -370,18 +370,9 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tupl
 
 
 def _sorted_unique(index: pd.DatetimeIndex, values: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """Rows sorted by time (stable); a repeated timestamp is an error."""
-    order = np.argsort(index.asi8, kind="stable") if not index.is_monotonic_increasing else None
-    if order is not None:
-        index, values = index[order], values[order]
-    duplicated = index.duplicated()
-    if duplicated.any():
-        first = index[int(np.flatnonzero(duplicated)[0])]
-        raise WorkloadDataError(
-            f"duplicate timestamp {first.isoformat()}: a bucketed series has one row per bucket. "
-            "For a request log (one row per request), call workload_predictor.bucketize(...) first."
-        )
-    return index, values
+    """Rows sorted by time (stable); a repeated timestamp is an error. ``index`` is UTC (from :func:`to_utc_index`)."""
+    instants, values = _sorted_unique_instants(np.asarray(index.array, dtype="datetime64[ns]"), values)
+    return pd.DatetimeIndex(instants).tz_localize("UTC"), values
 
 
 @dataclass(frozen=True)
@@ -428,7 +419,7 @@ def _utc_isoformat(instant: np.datetime64) -> str:
 
 
 def _sorted_unique_instants(instants: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_sorted_unique` for numpy ``datetime64`` instants."""
+    """Rows sorted by time (stable), for UTC ``datetime64[ns]`` instants; a repeated timestamp is an error."""
     if (instants[1:] < instants[:-1]).any():
         order = np.argsort(instants, kind="stable")
         instants, values = instants[order], values[order]

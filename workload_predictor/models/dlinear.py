@@ -408,14 +408,13 @@ class DLinear(BaseForecaster):
         # instead of recomputing the training part's (a third less work per fit). The penalty
         # is set anew, relative to all the data: the fit's last step, which updates then keep.
         with single_blas_thread():
-            self.stats_ = self._stats_after(y, n_seen)
+            self.stats_ = self._stats_after((y - self.offset_) / self.scale_, n_seen)
             self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, None), 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
 
-    def _stats_after(self, y: np.ndarray, n_old: int) -> list[WindowStats]:
-        """The statistics once the windows completed by ``y[n_old:]`` are added (``y`` ends the series seen)."""
-        z = (y - self.offset_) / self.scale_
+    def _stats_after(self, z: np.ndarray, n_old: int) -> list[WindowStats]:
+        """The statistics once the windows completed by ``z[n_old:]`` are added (``z``: the scaled series' end)."""
         origins = np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1)
         return [s + WindowStats.from_series(z[:, j], origins, self.window_, self.horizon)
                 for j, s in enumerate(self.stats_)]
@@ -430,14 +429,14 @@ class DLinear(BaseForecaster):
         last recomputation, recompute them (one ``W x W`` inversion per system).
         """
         with single_blas_thread():
-            stats = self._stats_after(y, n_old)
+            z = (y - self.offset_) / self.scale_
+            stats = self._stats_after(z, n_old)
             new_windows = len(y) - n_old
             steps = self.rank_one_steps_ + new_windows
             if new_windows > RANK_ONE_MAX or steps > REFRESH_AFTER:
                 ridge = self._ridge(stats, [{w: r.lam for w, r in systems.items()} for systems in self.ridge_])
                 steps = 0
             else:
-                z = (y - self.offset_) / self.scale_
                 x = windows_at(z, np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1), self.window_)  # (m, W, k)
                 ridge = [self._add_windows(systems, s, x[:, :, j])
                          for j, (systems, s) in enumerate(zip(self.ridge_, self.stats_))]

@@ -3,7 +3,7 @@
 A model file is::
 
     b"WORKLOAD-PREDICTOR\\n"                      magic line
-    {"format_version": 1, ...}\\n                 one JSON header line (at most 64 KiB)
+    {"format_version": 3, ...}\\n                 one JSON header line (at most 64 KiB)
     <payload>                                    a NumPy ``.npz`` archive
 
 The header holds the format version, the package version that wrote the file, the

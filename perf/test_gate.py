@@ -1,7 +1,7 @@
 """The gate must be able to fail: inject a regression from outside the library and watch it fail.
 
-In subprocesses (``python -m pytest``): save a baseline of three cases into a temporary storage,
-then run each affected case against it with one regression injected by the plugin
+In subprocesses (``python -m pytest``): save a baseline of three cases into a temporary storage
+(twice, merged per case from the less disturbed run, as the stored baselines are), then run each affected case against it with one regression injected by the plugin
 ``perf/inject_regression.py`` (``-p perf.inject_regression``): fit 2x slower, predict 2x slower,
 fit holding an extra 100 MB. Each must exit non-zero naming the case and the regression; then the
 same cases, without injection, must pass again. A timed case is re-measured before it fails
@@ -38,9 +38,18 @@ def _pytest(storage, *args, inject=None):
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
+    """Saved twice and merged per case from the less disturbed run (``perf.merge_baselines``), as the stored
+    baselines are: one save in a busy minute inflates the baseline and hides part of an injected 2x (a CI run
+    measured the injected predict at 1.47x against such a save, whose figure was 1.38x the stored one's)."""
     storage = tmp_path_factory.mktemp("benchmarks")
-    code, output = _pytest(storage, FIT, PREDICT, MEMORY, "--benchmark-save=gate")
-    assert code == 0, f"the baseline run failed:\n{output[-4000:]}"
+    for _ in range(2):
+        code, output = _pytest(storage, FIT, PREDICT, MEMORY, "--benchmark-save=gate")
+        assert code == 0, f"the baseline run failed:\n{output[-4000:]}"
+    saves = sorted(storage.rglob("*_gate.json"))
+    assert len(saves) == 2, saves
+    merged = subprocess.run([sys.executable, "-m", "perf.merge_baselines", *map(str, saves)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
     return storage
 
 

@@ -263,6 +263,26 @@ def test_ensemble_weighs_on_the_history_only_members_with_nothing_fitted_on_it()
     assert sum(model.weights_.values()) == pytest.approx(1.0)
 
 
+def test_ensemble_baseline_block_is_weighted_per_horizon_step():
+    """The block's weights are fitted per step: a member exact at the first step and one exact after it each
+    take their steps, and the ensemble's forecast applies them step by step."""
+    from workload_predictor.models.ensemble import Ensemble
+
+    model = Ensemble(horizon=4, members=("naive", "moving_average"))
+    model.members_ = dict.fromkeys(model.members)  # _baseline_weights reads the names only
+    rng = np.random.default_rng(1)
+    actual = rng.gamma(2.0, 5.0, (300, 4, 1))
+    first_step = actual + rng.normal(0, 3, actual.shape) * (np.arange(4) > 0)[None, :, None]  # exact at step 0
+    later_steps = actual + rng.normal(0, 3, actual.shape) * (np.arange(4) == 0)[None, :, None]  # exact after it
+    weights = model._baseline_weights(np.stack([first_step, later_steps]), actual)
+    np.testing.assert_allclose(weights["naive"], [1, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(weights["moving_average"], [0, 1, 1, 1], atol=1e-6)
+    step_weights, forecast, t, share = model._combine(np.stack([first_step, later_steps]), actual,
+                                                      np.arange(300), weights)
+    np.testing.assert_allclose(forecast, actual, atol=1e-5)  # each step from the member exact there
+    assert share == 0.0 and model._mean_weights(step_weights) == pytest.approx({"naive": 0.25, "moving_average": 0.75})
+
+
 def test_ensemble_trusts_a_learned_member_as_far_as_the_validation_tail_shows_it():
     """Step 2 of the ensemble's weighing: a member that beats the baseline block in every stretch of the tail
     gets its tail-fitted weight; one that won a single stretch is shrunk towards the block."""
@@ -288,4 +308,4 @@ def test_ensemble_trusts_a_learned_member_as_far_as_the_validation_tail_shows_it
     tail_only = model._convex_weights(np.stack([lucky, baselines[0]]), actual)[0]
     assert tail_only == pytest.approx(1.0)  # better on the tail as a whole, so the tail alone would pick it
     assert -2.0 < t < 0 and 0 < share < 1.0 and weights["dlinear"] == pytest.approx(share)
-    assert sum(weights.values()) == pytest.approx(1.0) and min(weights.values()) >= 0.0
+    assert sum(weights.values()) == pytest.approx(1.0) and min(w.min() for w in weights.values()) >= 0.0

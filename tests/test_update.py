@@ -258,7 +258,10 @@ def test_ensemble_update_reweighs_members_on_the_rolled_windows():
     # The weights are what fit's weighing gives on the rolled windows, and the forecast is their blend.
     weights, blended, t, share = model._combine(buffers, model.validation_actual_, model.validation_origins_,
                                                 model.baseline_weights_)
-    assert model.weights_ == weights and (model.combination_t_, model.combination_share_) == (t, share)
+    assert model.step_weights_.keys() == weights.keys()
+    assert all(np.array_equal(model.step_weights_[name], weights[name]) for name in weights)
+    assert (model.combination_t_, model.combination_share_) == (t, share)
+    assert model.weights_ == {name: float(np.mean(w)) for name, w in weights.items()}
     np.testing.assert_array_equal(model.validation_forecast_, blended)
     assert model.n_seen_ == 500 and all(m.n_seen_ == 500 for m in model.members_.values())
 

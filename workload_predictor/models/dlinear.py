@@ -164,7 +164,9 @@ def add_rank_one(inverse: np.ndarray, u: np.ndarray, weight: float) -> np.ndarra
     """``(S + weight u u^T)^-1`` from ``S^-1`` (Sherman-Morrison), for symmetric positive definite ``S``, weight >= 0.
 
     The correction is the outer product of one vector with itself, so a symmetric
-    inverse stays exactly symmetric.
+    inverse stays exactly symmetric. Accurate while the update does not dominate the
+    system (``weight u^T S^-1 u`` of order 1 or less; a window joining hundreds is about
+    ``W / n``): a dominant one cancels most of the inverse and loses digits in proportion.
     """
     v = inverse @ u
     v *= np.sqrt(weight / (1.0 + weight * float(u @ v)))

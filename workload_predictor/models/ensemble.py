@@ -159,8 +159,9 @@ class Ensemble(BaseForecaster):
         forecasts = np.stack([m.validation_forecast_ for m in self.members_.values()])  # [M, v, H, k]
         self.history_forecast_, self.history_actual_ = self._history(matrix)
         self.baseline_weights_ = self._baseline_weights(self.history_forecast_, self.history_actual_)
-        (self.weights_, self.validation_forecast_, self.combination_t_, self.combination_share_) = self._combine(
+        (self.step_weights_, self.validation_forecast_, self.combination_t_, self.combination_share_) = self._combine(
             forecasts, self.validation_actual_, self.validation_origins_, self.baseline_weights_)
+        self.weights_ = self._mean_weights(self.step_weights_)
         self.window_ = max(m.context_length() for m in self.members_.values())
         self.context_ = matrix[-self.window_ :].copy()
         self.n_seen_ = len(matrix)
@@ -216,40 +217,53 @@ class Ensemble(BaseForecaster):
         forecast = np.concatenate([self.history_forecast_, np.stack(parts)[:, :leaving]], axis=1)[:, -HISTORY_ORIGINS:]
         return forecast, np.concatenate([self.history_actual_, actual[:leaving]])[-HISTORY_ORIGINS:]
 
-    def _baseline_weights(self, forecasts: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-        """Weights of the baseline members from their history forecasts (even when there is none to tell)."""
+    def _baseline_weights(self, forecasts: np.ndarray, actual: np.ndarray) -> dict[str, np.ndarray]:
+        """Per horizon step, weights ``[H]`` of the baseline members from their history forecasts (even when there
+        is none to tell): the last value tends to win the first steps and a mean the later ones."""
         names = self._baseline_names()
         if len(names) < 2 or forecasts.shape[1] == 0:
-            return {name: 1.0 / len(names) for name in names}
-        return {name: float(w) for name, w in zip(names, self._convex_weights(forecasts, actual))}
+            return {name: np.full(self.horizon, 1.0 / len(names)) for name in names}
+        by_step = np.stack([self._convex_weights(forecasts[:, :, step : step + 1], actual[:, step : step + 1])
+                            for step in range(self.horizon)])  # [H, B]
+        return {name: by_step[:, i] for i, name in enumerate(names)}
+
+    @staticmethod
+    def _mean_weights(step_weights: dict[str, np.ndarray]) -> dict[str, float]:
+        """Each member's weight averaged over the horizon steps (they sum to 1): what ``weights_`` shows."""
+        return {name: float(np.mean(w)) for name, w in step_weights.items()}
 
     def _combine(self, forecasts: np.ndarray, actual: np.ndarray, origins: np.ndarray,
-                 baseline_weights: dict[str, float]) -> tuple[dict[str, float], np.ndarray, float, float]:
-        """Member weights, the weighted validation forecast, and the tail's evidence ``(t, share)``.
+                 baseline_weights: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray, float, float]:
+        """Member weights per horizon step ``{name: [H]}``, the weighted validation forecast, and the tail's
+        evidence ``(t, share)``.
 
-        ``forecasts`` are the members' validation forecasts ``[M, v, H, k]`` at ``origins``.
+        ``forecasts`` are the members' validation forecasts ``[M, v, H, k]`` at ``origins``;
+        ``baseline_weights`` give each baseline's weight per step (a scalar counts for every step).
         """
         names = list(self.members_)
+        steps = forecasts.shape[2]
         baselines = [i for i, name in enumerate(names) if name in baseline_weights]
         learned = [i for i, name in enumerate(names) if name not in baseline_weights]
-        if not baselines or not learned:  # nothing to weigh against: the tail's weights, or the history's
-            weights = (self._convex_weights(forecasts, actual) if not baselines
-                       else np.array([baseline_weights[name] for name in names]))
-            return ({name: float(w) for name, w in zip(names, weights)}, np.tensordot(weights, forecasts, axes=1),
-                    0.0, 1.0 if not baselines else 0.0)
-        block_weights = np.array([baseline_weights[names[i]] for i in baselines])
-        block = np.tensordot(block_weights, forecasts[baselines], axes=1)
+        if not baselines:  # nothing to weigh against: the tail's weights
+            weights = self._convex_weights(forecasts, actual)
+            return ({name: np.full(steps, float(w)) for name, w in zip(names, weights)},
+                    np.tensordot(weights, forecasts, axes=1), 0.0, 1.0)
+        block_weights = np.stack([np.broadcast_to(np.asarray(baseline_weights[names[i]], dtype=float), (steps,))
+                                  for i in baselines])  # [B, H]
+        block = np.einsum("bh,bvhk->vhk", block_weights, forecasts[baselines])
+        if not learned:  # the block is the ensemble
+            return {names[i]: block_weights[j].copy() for j, i in enumerate(baselines)}, block, 0.0, 0.0
         candidates = np.concatenate([forecasts[learned], block[None]])
         combination_weights = self._convex_weights(candidates, actual)
         combination = np.tensordot(combination_weights, candidates, axes=1)
         gain = (np.abs(combination - actual) - np.abs(block - actual)) / self._target_size(actual)
         difference = gain.mean(axis=(1, 2))  # per origin: the combination's error minus the block's
         t, share = evidence_shrinkage(difference, origins, self.horizon)
-        weights = np.zeros(len(names))
-        weights[learned] = share * combination_weights[:-1]
-        weights[baselines] = (share * combination_weights[-1] + 1.0 - share) * block_weights
-        return ({name: float(w) for name, w in zip(names, weights)},
-                share * combination + (1.0 - share) * block, float(t), float(share))
+        weights = {names[i]: np.full(steps, share * combination_weights[j]) for j, i in enumerate(learned)}
+        weights.update({names[i]: (share * combination_weights[-1] + 1.0 - share) * block_weights[j]
+                        for j, i in enumerate(baselines)})
+        return ({name: weights[name] for name in names}, share * combination + (1.0 - share) * block,
+                float(t), float(share))
 
     def _prepare_update(self, new_y: Any, checked: bool = False) -> list:
         """Update every member, then re-weigh them on their refreshed validation windows."""
@@ -263,9 +277,9 @@ class Ensemble(BaseForecaster):
         # are re-weighed on it: out-of-sample forecasts of the parameter-free members, as at fit.
         history_forecast, history_actual = self._history_after(new, keep=len(actual))
         baseline_weights = self._baseline_weights(history_forecast, history_actual)
-        weights, forecast, t, share = self._combine(np.stack([b["validation_forecast_"] for b in buffers]), actual,
+        step_weights, forecast, t, share = self._combine(np.stack([b["validation_forecast_"] for b in buffers]), actual,
                                                     origins, baseline_weights)
-        own = dict(weights_=weights, validation_forecast_=forecast, validation_actual_=actual,
+        own = dict(step_weights_=step_weights, weights_=self._mean_weights(step_weights), validation_forecast_=forecast, validation_actual_=actual,
                    validation_origins_=origins, combination_t_=t, combination_share_=share,
                    history_forecast_=history_forecast, history_actual_=history_actual,
                    baseline_weights_=baseline_weights,
@@ -278,9 +292,9 @@ class Ensemble(BaseForecaster):
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         total = None
         for name, member in self.members_.items():
-            weight = self.weights_[name]
-            if weight == 0.0:
+            weight = self.step_weights_[name]  # [H]
+            if not weight.any():
                 continue
-            part = weight * member._predict_at(y, origins)
+            part = weight[None, :, None] * member._predict_at(y, origins)
             total = part if total is None else total + part
         return total

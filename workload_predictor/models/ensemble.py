@@ -163,7 +163,6 @@ class Ensemble(BaseForecaster):
         self.baseline_weights_ = self._baseline_weights(self.history_forecast_, self.history_actual_)
         (self.step_weights_, self.validation_forecast_, self.combination_t_, self.combination_share_) = self._combine(
             forecasts, self.validation_actual_, self.validation_origins_, self.baseline_weights_)
-        self.weights_ = self._mean_weights(self.step_weights_)
         self.window_ = max(m.context_length() for m in self.members_.values())
         self.context_ = matrix[-self.window_ :].copy()
         self.n_seen_ = len(matrix)
@@ -229,10 +228,11 @@ class Ensemble(BaseForecaster):
                             for step in range(self.horizon)])  # [H, B]
         return {name: by_step[:, i] for i, name in enumerate(names)}
 
-    @staticmethod
-    def _mean_weights(step_weights: dict[str, np.ndarray]) -> dict[str, float]:
-        """Each member's weight averaged over the horizon steps (they sum to 1): what ``weights_`` shows."""
-        return {name: float(np.mean(w)) for name, w in step_weights.items()}
+    @property
+    def weights_(self) -> dict[str, float]:
+        """Each member's weight averaged over the horizon steps (they sum to 1); the forecast uses ``step_weights_``."""
+        check_is_fitted(self, "step_weights_")
+        return {name: float(np.mean(w)) for name, w in self.step_weights_.items()}
 
     def _combine(self, forecasts: np.ndarray, actual: np.ndarray, origins: np.ndarray,
                  baseline_weights: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray, float, float]:
@@ -281,7 +281,7 @@ class Ensemble(BaseForecaster):
         baseline_weights = self._baseline_weights(history_forecast, history_actual)
         step_weights, forecast, t, share = self._combine(np.stack([b["validation_forecast_"] for b in buffers]), actual,
                                                     origins, baseline_weights)
-        own = dict(step_weights_=step_weights, weights_=self._mean_weights(step_weights), validation_forecast_=forecast, validation_actual_=actual,
+        own = dict(step_weights_=step_weights, validation_forecast_=forecast, validation_actual_=actual,
                    validation_origins_=origins, combination_t_=t, combination_share_=share,
                    history_forecast_=history_forecast, history_actual_=history_actual,
                    baseline_weights_=baseline_weights,

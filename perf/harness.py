@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from workload_predictor.models import registry
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -21,7 +23,6 @@ except ModuleNotFoundError:  # Python 3.10
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BUDGETS_FILE = HERE / "budgets.toml"
-MODELS = ("dlinear", "lstm", "ensemble")
 
 
 def load_budgets(path: Path = BUDGETS_FILE) -> dict:
@@ -31,6 +32,8 @@ def load_budgets(path: Path = BUDGETS_FILE) -> dict:
 
 BUDGETS = load_budgets()
 SETTINGS = BUDGETS["settings"]
+# The models benchmarked: the registered ones that have a fit budget (a new model is benchmarked once it has one).
+MODELS = tuple(name for name in registry.names() if name in BUDGETS["target"]["fit_s"])
 
 
 def pin_threads(n: int | None = None) -> int:
@@ -151,7 +154,7 @@ def _fmt(value: float, unit: str) -> str:
 def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
     """The budgets of both layers that apply to a figure of ``kind`` for ``model`` (times ``factor``)."""
     old, target = BUDGETS["old_report"], BUDGETS["target"]
-    name = {"dlinear": "DLinear", "lstm": "LSTM", "ensemble": "Ensemble"}.get(model, model)
+    name = registry.class_name(registry.get(model).target)
     scale = f" x{factor:g}" if factor != 1.0 else ""
     out: list[Budget] = []
     if kind == "fit":

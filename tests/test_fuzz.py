@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor, bucketize
+from workload_predictor.models.registry import params_for
 
 SECONDS_PER_EXAMPLE = 60  # a hang, not a slow machine: examples take well under a second
 
@@ -244,7 +245,8 @@ def test_torch_models_on_arbitrary_valid_series_give_finite_forecasts(n, data, m
     """The LSTM computes in float32 on standardised inputs: huge, tiny, constant or bursty columns alike."""
     values = np.asarray(data.draw(valid_target(n), label="requests"), dtype=float)
     frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="10s"), "requests": values})
-    predictor = WorkloadPredictor(model=model, horizon=horizon, random_state=0, max_epochs=2)
+    predictor = WorkloadPredictor(model=model, horizon=horizon, random_state=0,
+                                  model_params=params_for(model, max_epochs=2))
     with no_hang():
         try:
             predictor.fit(frame)
@@ -308,14 +310,18 @@ EXTREME = {
     "tiny": 1e-200 * BASE,
     "1e15 per bucket": 1e15 * BASE / BASE.mean(),
 }
-TORCH_SETTINGS = dict(random_state=0, max_epochs=3)
+
+
+def torch_settings(model):
+    """A seed and a few epochs for a model that trains a network (the LSTM, or an ensemble with one)."""
+    return dict(random_state=0, model_params=params_for(model, max_epochs=3))
 
 
 @pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble", "naive", "seasonal_naive"])
 @pytest.mark.parametrize("name", list(EXTREME))
 def test_extreme_series_give_finite_sensible_forecasts(model, name):
     values = EXTREME[name]
-    extra = TORCH_SETTINGS if model in ("lstm", "ensemble") else {}
+    extra = torch_settings(model) if model in ("lstm", "ensemble") else {}
     predictor = WorkloadPredictor(model=model, horizon=8, window=None if model == "dlinear" else 24, **extra)
     with no_hang():
         predictor.fit(series_of(values))
@@ -333,7 +339,7 @@ def test_extreme_series_give_finite_sensible_forecasts(model, name):
 @pytest.mark.parametrize("model", ["dlinear", "lstm"])
 def test_forecasts_scale_with_the_data(model):
     """1e12 times the load gives 1e12 times the forecast: no absolute epsilon anywhere."""
-    extra = TORCH_SETTINGS if model == "lstm" else {}
+    extra = torch_settings(model) if model == "lstm" else {}
     unit = WorkloadPredictor(model=model, horizon=8, **extra).fit(series_of(BASE))
     huge = WorkloadPredictor(model=model, horizon=8, **extra).fit(series_of(1e12 * BASE))
     rtol = 1e-6 if model == "dlinear" else 1e-4  # the LSTM computes in float32
@@ -371,7 +377,7 @@ def run_in_threads(n_threads: int, work) -> list:
 
 @pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble"])
 def test_one_predictor_predicting_from_ten_threads_equals_serial_calls(model):
-    extra = TORCH_SETTINGS if model != "dlinear" else {}
+    extra = torch_settings(model) if model != "dlinear" else {}
     predictor = WorkloadPredictor(model=model, horizon=8, **extra).fit(periodic_series(400, noise=3.0))
     serial = {steps: predictor.predict(steps) for steps in range(1, 9)}
 
@@ -395,14 +401,14 @@ def test_fit_on_one_instance_while_others_predict_and_fit_is_safe():
     the other fit), and every predict equals the serial one.
     """
     frame = periodic_series(400, noise=3.0)
-    fitted = WorkloadPredictor(model="lstm", horizon=8, **TORCH_SETTINGS).fit(frame)
+    fitted = WorkloadPredictor(model="lstm", horizon=8, **torch_settings("lstm")).fit(frame)
     serial_predict = fitted.predict().yhat
-    alone = {seed: WorkloadPredictor(model="lstm", horizon=8, random_state=seed, max_epochs=3).fit(frame).predict().yhat
+    alone = {seed: WorkloadPredictor(model="lstm", horizon=8, random_state=seed, model_params={"max_epochs": 3}).fit(frame).predict().yhat
              for seed in (0, 1)}
 
     def work(i):
         if i < 2:
-            return WorkloadPredictor(model="lstm", horizon=8, random_state=i, max_epochs=3).fit(frame).predict().yhat
+            return WorkloadPredictor(model="lstm", horizon=8, random_state=i, model_params={"max_epochs": 3}).fit(frame).predict().yhat
         return all(np.array_equal(fitted.predict().yhat, serial_predict) for _ in range(50))
 
     results = run_in_threads(6, work)
@@ -491,7 +497,7 @@ def test_a_huge_kernel_costs_no_more_than_a_small_one():
     """Found while fuzzing parameters: the moving-average matrix built a padded index array of
     kernel_size entries (8 GB for 10**9) and looped over it per row."""
     with no_hang(20):
-        fitted = WorkloadPredictor(kernel_size=10**9).fit(series_of(BASE))
+        fitted = WorkloadPredictor(model_params={"kernel_size": 10**9}).fit(series_of(BASE))
     check_forecast(fitted)
     from workload_predictor.windows import moving_average_matrix
 

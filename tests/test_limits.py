@@ -12,6 +12,7 @@ import pytest
 from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor, _memory
 from workload_predictor.errors import MemoryLimitError
+from workload_predictor.models.registry import params_for
 
 
 def test_production_defaults():
@@ -29,7 +30,7 @@ def test_memory_limit_error_is_typed():
 # -- time --------------------------------------------------------------------------------------
 def test_tiny_time_limit_stops_the_lstm_early_and_says_so():
     frame = periodic_series(500, noise=5.0)
-    cut = WorkloadPredictor(model="lstm", horizon=5, random_state=0, max_epochs=50, patience=50,
+    cut = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 50, "patience": 50},
                             max_training_time=1e-3).fit(frame)
     model = cut.model_
     assert model.stopped_by_ == "time_limit" and cut.training_cut_short_
@@ -40,13 +41,14 @@ def test_tiny_time_limit_stops_the_lstm_early_and_says_so():
 
 def test_time_limit_is_recorded_for_an_ensemble_member():
     frame = periodic_series(500, noise=5.0)
-    cut = WorkloadPredictor(model="ensemble", horizon=5, random_state=0, max_epochs=50, patience=50,
+    cut = WorkloadPredictor(model="ensemble", horizon=5, random_state=0,
+                            model_params=params_for("ensemble", max_epochs=50, patience=50),
                             max_training_time=1e-3).fit(frame)
     assert cut.model_.members_["lstm"].stopped_by_ == "time_limit" and cut.training_cut_short_
 
 
 def test_default_time_limit_does_not_cut_a_normal_fit():
-    fitted = WorkloadPredictor(model="lstm", horizon=5, random_state=0, max_epochs=3).fit(periodic_series(400))
+    fitted = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 3}).fit(periodic_series(400))
     assert fitted.model_.stopped_by_ != "time_limit" and not fitted.training_cut_short_
 
 
@@ -109,7 +111,7 @@ def test_unfitted_predictor_stays_unfitted_after_a_memory_error(monkeypatch):
 
 def test_limit_crossed_between_lstm_epochs(monkeypatch):
     """RSS that grows by 10 MiB per check crosses the limit during training: raised there, nothing kept."""
-    predictor = WorkloadPredictor(model="lstm", horizon=5, random_state=0, max_epochs=50, patience=50)
+    predictor = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 50, "patience": 50})
     predictor.fit(periodic_series(400, noise=3.0))
     before, forecast = snapshot(predictor), predictor.predict().yhat
     fake_rss(monkeypatch, [1000.0 + 10.0 * i for i in range(1000)])

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from conftest import periodic_series
 from workload_predictor import ModelFileError, WorkloadPredictor, persistence
 from workload_predictor.models import DLinear
+from workload_predictor.models.registry import params_for
 
 
 def assert_same_forecast(a: WorkloadPredictor, b: WorkloadPredictor, steps: int | None = None) -> None:
@@ -64,7 +65,8 @@ def test_round_trip_is_bit_identical(model, n, horizon, n_targets, level, seed, 
 @pytest.mark.parametrize("model", ["lstm", "ensemble"])
 def test_torch_models_round_trip_bit_identical(tmp_path, model):
     frame = periodic_series(400, noise=5.0)
-    predictor = WorkloadPredictor(model=model, horizon=6, random_state=0, max_epochs=3).fit(frame)
+    predictor = WorkloadPredictor(model=model, horizon=6, random_state=0,
+                                  model_params=params_for(model, max_epochs=3)).fit(frame)
     path = predictor.save(tmp_path / "model.wp")
     loaded = WorkloadPredictor.load(path)
     assert_same_forecast(predictor, loaded)
@@ -87,10 +89,11 @@ def test_save_overwrites_and_load_returns_an_independent_copy(tmp_path):
 
 
 def test_unfitted_predictor_round_trips_its_parameters():
-    predictor = WorkloadPredictor(model="ensemble", horizon=7, members=("dlinear", "naive"), memory_limit_mb=None)
+    predictor = WorkloadPredictor(model="ensemble", horizon=7, model_params={"members": ("dlinear", "naive")},
+                                  memory_limit_mb=None)
     loaded = persistence.loads(persistence.dumps(predictor))
     assert loaded.get_params() == predictor.get_params()
-    assert isinstance(loaded.members, tuple)
+    assert isinstance(loaded.model_params["members"], tuple)
 
 
 def test_loading_a_dlinear_file_does_not_import_torch(tmp_path):

@@ -15,8 +15,8 @@ from conftest import periodic_series
 from workload_predictor import Forecast, NotFittedError, WorkloadDataError, WorkloadPredictor
 from workload_predictor.confidence import confidence_score, conformal_quantile
 from workload_predictor.models import DLinear, Ensemble
+from workload_predictor.models.registry import params_for
 
-FAST_LSTM = dict(max_epochs=5, random_state=0)
 
 
 def test_import_does_not_load_torch_or_sklearn():
@@ -35,7 +35,7 @@ def test_import_changes_no_logging_or_warnings_state():
 
 @pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble"])
 def test_fit_returns_self_and_forecast_continues_the_index(series_1000, model):
-    predictor = WorkloadPredictor(model=model, horizon=10, **({} if model == "dlinear" else FAST_LSTM))
+    predictor = WorkloadPredictor(model=model, horizon=10, random_state=0, model_params=params_for(model, max_epochs=5))
     before = series_1000.copy()
     assert predictor.fit(series_1000) is predictor
     pd.testing.assert_frame_equal(series_1000, before)  # the caller's frame is untouched
@@ -126,12 +126,13 @@ def test_ensemble_weights_are_a_distribution_and_follow_the_better_member():
     assert weights["dlinear"] > 0.8 and abs(sum(weights.values()) - 1) < 1e-9
     # On a random walk the last value is the best forecast: now naive must win over a 24-point average.
     walk = 1000 + np.cumsum(np.random.default_rng(0).standard_normal(800)) * 5
-    weights = Ensemble(horizon=5, members=("naive", "moving_average"), moving_average_window=24).fit(walk).weights_
+    weights = Ensemble(horizon=5, members=("naive", "moving_average"), member_params={"moving_average": {"window": 24}}).fit(walk).weights_
     assert weights["naive"] > weights["moving_average"] and min(weights.values()) >= 0
 
 
 def test_ensemble_predictor_exposes_weights_and_own_calibration(series_1000):
-    predictor = WorkloadPredictor(model="ensemble", horizon=10, **FAST_LSTM).fit(series_1000)
+    predictor = WorkloadPredictor(model="ensemble", horizon=10, random_state=0,
+                                  model_params=params_for("ensemble", max_epochs=5)).fit(series_1000)
     assert set(predictor.weights_) == {"dlinear", "lstm", "naive", "moving_average", "exponential_smoothing"}
     assert all(w >= 0 for w in predictor.weights_.values())
     assert abs(sum(predictor.weights_.values()) - 1) < 1e-9
@@ -146,9 +147,9 @@ def test_lstm_is_deterministic_with_random_state_and_keeps_global_rng(series_100
     torch.manual_seed(123)
     state = torch.get_rng_state()
     threads = torch.get_num_threads()
-    a = WorkloadPredictor(model="lstm", random_state=7, max_epochs=5)
+    a = WorkloadPredictor(model="lstm", random_state=7, model_params={"max_epochs": 5})
     first = a.fit(series_1000).predict().yhat
-    second = WorkloadPredictor(model="lstm", random_state=7, max_epochs=5).fit(series_1000).predict().yhat
+    second = WorkloadPredictor(model="lstm", random_state=7, model_params={"max_epochs": 5}).fit(series_1000).predict().yhat
     np.testing.assert_array_equal(first, second)
     assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
     assert torch.get_num_threads() == threads
@@ -159,7 +160,7 @@ def test_lstm_restores_thread_setting_when_given_n_threads(series_1000):
     import torch
 
     before = torch.get_num_threads()
-    WorkloadPredictor(model="lstm", n_threads=1, max_epochs=2, random_state=0).fit(series_1000).predict()
+    WorkloadPredictor(model="lstm", n_threads=1, model_params={"max_epochs": 2}, random_state=0).fit(series_1000).predict()
     assert torch.get_num_threads() == before
 
 
@@ -224,7 +225,8 @@ def test_intervals_cover_held_out_data_at_the_nominal_level():
     assert 0.85 <= covered <= 0.95, covered
 
 
-@pytest.mark.parametrize("params", [{"kernel_size": 0}, {"kernel_size": 2.5}, {"window": 0}, {"window": True}])
+@pytest.mark.parametrize("params", [{"model_params": {"kernel_size": 0}}, {"model_params": {"kernel_size": 2.5}},
+                                    {"window": 0}, {"window": True}])
 def test_bad_model_settings_raise_typed_errors(params):
     with pytest.raises(WorkloadDataError, match="positive integer"):
         WorkloadPredictor(**params).fit(periodic_series(300))
@@ -251,7 +253,7 @@ def test_ensemble_weighs_on_the_history_only_members_with_nothing_fitted_on_it()
 
     y = periodic_series(600, noise=6.0, seed=3)["requests"].to_numpy()
     members = ("dlinear", "naive", "moving_average", "exponential_smoothing", "seasonal_naive")
-    model = Ensemble(horizon=5, members=members, season_length=60).fit(y)
+    model = Ensemble(horizon=5, members=members, member_params={"seasonal_naive": {"season_length": 60}}).fit(y)
     assert set(model.baseline_weights_) == {"naive", "moving_average", "seasonal_naive"}
     assert model.history_forecast_.shape[0] == 3
     # The tail-fitted combination holds exponential smoothing and DLinear, each scaled by the share; the block's

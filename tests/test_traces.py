@@ -8,6 +8,7 @@ import pytest
 
 from workload_predictor import WorkloadPredictor, bucketize
 from workload_predictor.datasets import azure_llm_trace
+from workload_predictor.models.registry import params_for
 
 TARGETS = ["requests", "input_tokens", "output_tokens"]
 
@@ -23,7 +24,8 @@ def test_raw_trace_through_bucketize_and_every_model(traces_dir, kind, freq):
     assert (buckets["timestamp"].diff().dropna() == step).all()
     series = buckets.iloc[1:-1]  # the first and last buckets are partial
     for model in ("dlinear", "lstm", "ensemble"):
-        predictor = WorkloadPredictor(model=model, horizon=10, random_state=0, max_epochs=10)
+        predictor = WorkloadPredictor(model=model, horizon=10, random_state=0,
+                                      model_params=params_for(model, max_epochs=10))
         forecast = predictor.fit(series, target=TARGETS).predict()
         frame = forecast.to_frame()
         assert frame.shape == (10, 9)

@@ -225,7 +225,7 @@ def test_ten_updates_forecast_within_5_percent_of_a_full_refit():
 # -- LSTM and ensemble ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lstm_predictor() -> WorkloadPredictor:
-    return WorkloadPredictor(model="lstm", horizon=6, random_state=0, max_epochs=4).fit(periodic_series(500, noise=5.0))
+    return WorkloadPredictor(model="lstm", horizon=6, random_state=0, model_params={"max_epochs": 4}).fit(periodic_series(500, noise=5.0))
 
 
 def test_lstm_update_warm_starts_deterministically_and_never_validates_worse(lstm_predictor):
@@ -251,7 +251,8 @@ def test_lstm_update_warm_starts_deterministically_and_never_validates_worse(lst
 
 def test_ensemble_update_reweighs_members_on_the_rolled_windows():
     y = periodic_series(500, noise=4.0)["requests"].to_numpy()
-    model = Ensemble(horizon=5, members=("dlinear", "naive", "seasonal_naive"), season_length=60).fit(y[:400])
+    model = Ensemble(horizon=5, members=("dlinear", "naive", "seasonal_naive"),
+                     member_params={"seasonal_naive": {"season_length": 60}}).fit(y[:400])
     model.update(y[400:500])
     buffers = np.stack([m.validation_forecast_ for m in model.members_.values()])
     assert all(np.array_equal(m.validation_actual_, model.validation_actual_) for m in model.members_.values())
@@ -278,7 +279,7 @@ def test_ensemble_update_moves_weight_to_the_member_that_became_better():
     rng = np.random.default_rng(0)
     noisy = np.abs(100 + 30 * rng.standard_normal(400).cumsum() / 10)  # a random walk: naive wins
     cycle = 100 + 50 * np.sin(2 * np.pi * np.arange(HISTORY_ORIGINS + 300) / 60)
-    model = Ensemble(horizon=5, members=("naive", "seasonal_naive"), season_length=60).fit(noisy)
+    model = Ensemble(horizon=5, members=("naive", "seasonal_naive"), member_params={"seasonal_naive": {"season_length": 60}}).fit(noisy)
     before = model.weights_["seasonal_naive"]
     model.update(cycle[:100])
     assert before <= model.weights_["seasonal_naive"] < 0.5  # 100 new windows do not outvote the history

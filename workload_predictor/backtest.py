@@ -32,13 +32,13 @@ from ._progress import progress_bar
 from .confidence import wape
 from .data import BucketedSeries, prepare_series
 from .errors import WorkloadDataError
+from .models import registry
 from .windows import targets_at
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("naive", "seasonal_naive", "moving_average")
-OPTIONAL_BASELINES = ("exponential_smoothing",)  # scored on request (the ensemble uses it as a member)
-MODEL_NAMES = ("dlinear", "lstm", "ensemble") + BASELINES + OPTIONAL_BASELINES
+# The baselines scored by default: the registered parameter-free ones (naive, seasonal naive, moving average).
+BASELINES = registry.names(baseline=True)
 METRICS = ("mae", "rmse", "smape", "wape", "mase", "coverage", "interval_width", "confidence",
            "fit_seconds", "predict_ms")
 
@@ -156,9 +156,9 @@ def _template(model: Any, params: dict[str, Any]):
 
     if isinstance(model, WorkloadPredictor):
         return model.model, model.get_params()
-    if not isinstance(model, str) or model not in MODEL_NAMES:
+    if not isinstance(model, str) or model not in registry.names():
         raise WorkloadDataError(
-            f"model {model!r} is unknown; choose from {', '.join(MODEL_NAMES)} or pass a WorkloadPredictor."
+            f"model {model!r} is unknown; choose from {', '.join(registry.names())} or pass a WorkloadPredictor."
         )
     return model, dict(params, model=model)
 
@@ -191,17 +191,19 @@ def run_backtest(
     origins = backtest_origins(n, horizon, test_size, stride)
     refits = refit_points(origins, refit_every)
     season = season_length or default_season_length(series.freq, int(origins[0]))
-    baseline_window = {"naive": None, "seasonal_naive": season, "moving_average": moving_average_window}
+    # A baseline's window: the season for one that takes a season length, else the moving average's length.
+    baseline_window = {None: None, "season_length": season}
     common = dict(params, horizon=horizon, level=level, random_state=random_state)
     if "verbose" in _predictor_params():
         common["verbose"] = False  # one bar for the whole backtest, not one per LSTM fit
     specs: list[tuple[str, dict[str, Any]]] = []
     for position, model in enumerate(list(models) + list(baselines)):
         name, spec = _template(model, common)
-        if name in BASELINES and isinstance(model, str):
-            spec["window"] = baseline_window[name]
+        baseline = registry.get(name).baseline
+        if baseline and isinstance(model, str):
+            spec["window"] = baseline_window.get(registry.get(name).window_param, moving_average_window)
         if any(name == seen for seen, _ in specs):
-            if position >= len(models) and name in BASELINES:
+            if position >= len(models) and baseline:
                 continue  # a baseline already scored as one of the models (e.g. evaluate() on a naive predictor)
             raise WorkloadDataError(f"{name!r} is listed twice among the models; name it once.")
         specs.append((name, spec))
@@ -218,7 +220,7 @@ def run_backtest(
                 a = actual[..., j]
                 yhat, lower, upper = (result[key][..., j] for key in ("yhat", "lower", "upper"))
                 rows.append({
-                    "model": name, "target": target_name, "kind": "baseline" if name in BASELINES else "model",
+                    "model": name, "target": target_name, "kind": "baseline" if registry.get(name).baseline else "model",
                     "mae": mae(a, yhat), "rmse": rmse(a, yhat), "smape": smape(a, yhat), "wape": wape(a, yhat),
                     "mase": mase(a, yhat, scale[j]), "coverage": coverage(a, lower, upper),
                     "interval_width": interval_width(lower, upper),
@@ -301,11 +303,13 @@ def backtest(
         A bucketed series, as for :meth:`WorkloadPredictor.fit` (a request log goes
         through :func:`workload_predictor.bucketize` first).
     models : sequence of str or WorkloadPredictor
-        Models to score: names (``"dlinear"``, ``"lstm"``, ``"ensemble"``) built with
-        ``params``, or unfitted ``WorkloadPredictor`` templates used with their own settings.
+        Models to score: registered names (``"dlinear"``, ``"lstm"``, ``"ensemble"``, ...; see
+        :mod:`workload_predictor.models.registry`) built with ``params``, or unfitted
+        ``WorkloadPredictor`` templates used with their own settings.
     baselines : sequence of str
-        From ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season
-        earlier) and ``"moving_average"`` (mean of the last ``moving_average_window``).
+        Registered names scored after the models, by default the parameter-free baselines:
+        ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season earlier) and
+        ``"moving_average"`` (mean of the last ``moving_average_window``).
     horizon, level :
         Forecast horizon (buckets) and interval level.
     test_size : float or int
@@ -322,7 +326,9 @@ def backtest(
     verbose : bool or None
         A progress bar over the fits: ``None`` on a terminal only, ``False`` never.
     **params :
-        Further ``WorkloadPredictor`` parameters for the named models (e.g. ``max_epochs``).
+        Further ``WorkloadPredictor`` parameters for the named models (e.g. ``n_threads``, or
+        ``model_params``, which then applies to each of them; give models that need different
+        ``model_params`` as ``WorkloadPredictor`` templates).
 
     Returns
     -------

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import WorkloadDataError
-from .predictor import MODELS
+from .models import registry
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_DEPENDENCY = 0, 1, 2, 3, 4
 TARGETS = ("requests", "input_tokens", "output_tokens")
@@ -34,6 +34,23 @@ Exit codes:
   4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
 
 log = logging.getLogger(__name__)
+
+
+class RegisteredModel(click.Choice):
+    """A registered model name, read from the registry when the command runs (so a model registered after
+    this module was imported is a valid choice too)."""
+
+    def __init__(self, **capabilities: bool) -> None:
+        self.capabilities = capabilities
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return registry.names(**self.capabilities)
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass  # always the registry's names
 
 
 class Failure(Exception):
@@ -184,7 +201,7 @@ def main() -> None:
 @click.option("--freq", default=None, metavar="WIDTH",
               help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
-@click.option("--model", type=click.Choice(list(MODELS)), default="ensemble", show_default=True)
+@click.option("--model", type=RegisteredModel(), default="ensemble", show_default=True)
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Coverage of the prediction interval.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
@@ -320,9 +337,9 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--freq", default=None, metavar="WIDTH", help="Bucket width for a request log, e.g. 1s, 10s.")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets forecast.")
 @click.option("--models", default="dlinear,lstm,ensemble", show_default=True,
-              help="Comma-separated models to score (dlinear, lstm, ensemble).")
+              help="Comma-separated models to score (any registered model, see `forecast --help`).")
 @click.option("--baselines", default="naive,seasonal_naive,moving_average", show_default=True,
-              help="Comma-separated baselines (naive, seasonal_naive, moving_average, exponential_smoothing); "
+              help="Comma-separated baselines (naive, seasonal_naive, moving_average, or any registered model); "
                    "'' for none.")
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Interval level whose coverage is measured.")
@@ -362,18 +379,22 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
       workload-predictor evaluate AzureLLMInferenceTrace_code.csv --freq 1s --horizon 10 \\
           --models dlinear,ensemble --refit-every 300 --json scores.json --plot steps.png
     """
-    from .backtest import BASELINES, OPTIONAL_BASELINES, run_backtest
+    from .backtest import run_backtest
+    from .predictor import WorkloadPredictor
 
-    model_names = _split_names(models, ("dlinear", "lstm", "ensemble"), "--models")
-    baseline_names = _split_names(baselines, BASELINES + OPTIONAL_BASELINES, "--baselines")
+    model_names = _split_names(models, registry.names(), "--models")
+    baseline_names = _split_names(baselines, registry.names(), "--baselines")
     if not model_names and not baseline_names:
         raise click.BadParameter("name at least one model or baseline.", param_hint="--models")
     data = _read(trace, freq, opts)
     chosen = _targets(data, targets)
-    params = {"max_epochs": max_epochs} if max_epochs is not None else {}
-    result = run_backtest(data.series, model_names, baseline_names, horizon=horizon, level=level,
+    # --max-epochs reaches every model (or ensemble member) that trains for epochs.
+    epochs = {"max_epochs": max_epochs} if max_epochs is not None else {}
+    templates = [WorkloadPredictor(model=name, horizon=horizon, level=level, random_state=seed, verbose=False,
+                                   model_params=registry.params_for(name, **epochs) or None) for name in model_names]
+    result = run_backtest(data.series, templates, baseline_names, horizon=horizon, level=level,
                           target=chosen, test_size=test_size, stride=stride, refit_every=refit_every,
-                          random_state=seed, verbose=False if quiet else None, **params)
+                          random_state=seed, verbose=False if quiet else None)
     table = result.table
     _echo_trace(data, _freq_of(data))
     _say(f"backtest {len(result.origins)} origins x {horizon} steps, {len(result.refits)} refits, "

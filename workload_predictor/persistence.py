@@ -3,7 +3,7 @@
 A model file is::
 
     b"WORKLOAD-PREDICTOR\\n"                      magic line
-    {"format_version": 3, ...}\\n                 one JSON header line (at most 64 KiB)
+    {"format_version": 4, ...}\\n                 one JSON header line (at most 64 KiB)
     <payload>                                    a NumPy ``.npz`` archive
 
 The header holds the format version, the package version that wrote the file, the
@@ -14,7 +14,8 @@ arrays) plus one JSON document, ``__state__``, that describes the objects.
 Why this is safe to load from an untrusted place: nothing in the file is
 executable. The archive is read with ``numpy.load(..., allow_pickle=False)``
 (object arrays are refused), the JSON is plain data, and the objects it describes
-are rebuilt only from a fixed allow-list of this package's classes, by calling
+are rebuilt only from an allow-list (the registered models of
+:mod:`~workload_predictor.models.registry` and the classes their entries declare), by calling
 their ``__init__`` (which only stores parameters) and setting plain attributes.
 A pickle, a tampered or truncated payload, an unknown class or a different
 format version raises :class:`~workload_predictor.errors.ModelFileError` before
@@ -27,7 +28,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
-import importlib
 import io
 import json
 import logging
@@ -41,41 +41,45 @@ import numpy as np
 import pandas as pd
 
 from .errors import ModelFileError
+from .models import registry
 
 logger = logging.getLogger(__name__)
 
 MAGIC = b"WORKLOAD-PREDICTOR\n"
-FORMAT_VERSION = 3  # 2: ensembles carry baseline_weights_ and combination_t_/combination_share_;
-#                     3: DLinear carries its inverted ridge systems (ridge_) and rank_one_steps_
+# 4: the predictor's model settings live in model_params, the ensemble's in member_params (the registry's layout)
+FORMAT_VERSION = 4
 MAX_HEADER_BYTES = 64 * 1024
 STATE_KEY = "__state__"
 
-# Classes a model file may name: name -> (module, attribute). Nothing else is ever built.
-_OBJECTS = {
-    "WorkloadPredictor": ("workload_predictor.predictor", "WorkloadPredictor"),
-    "DLinear": ("workload_predictor.models.dlinear", "DLinear"),
-    "LSTM": ("workload_predictor.models.lstm", "LSTM"),
-    "Ensemble": ("workload_predictor.models.ensemble", "Ensemble"),
-    "Naive": ("workload_predictor.models.baselines", "Naive"),
-    "MovingAverage": ("workload_predictor.models.baselines", "MovingAverage"),
-    "SeasonalNaive": ("workload_predictor.models.baselines", "SeasonalNaive"),
-    "ExponentialSmoothing": ("workload_predictor.models.baselines", "ExponentialSmoothing"),
-}
-_DATACLASSES = {
-    "WindowStats": ("workload_predictor.models.dlinear", "WindowStats"),
-    "RidgeInverse": ("workload_predictor.models.dlinear", "RidgeInverse"),
-    "BucketedSeries": ("workload_predictor.data", "BucketedSeries"),
-    "TrainingResult": ("workload_predictor.models.training", "TrainingResult"),
-}
-_TORCH_MODULES = {"_PatchLSTM": ("workload_predictor.models.lstm", "_PatchLSTM")}
 _ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object ("O")
+# The predictor's own classes a model file may name; the models' come from the registry.
+_OWN_CLASSES = {
+    "WorkloadPredictor": "workload_predictor.predictor:WorkloadPredictor",
+    "BucketedSeries": "workload_predictor.data:BucketedSeries",
+}
 
 
-def _resolve(table: dict, name: Any, what: str):
-    if not isinstance(name, str) or name not in table:
+def _allowed(name: Any) -> type | None:
+    """The class a model file may name ``name``, or ``None``: the predictor's own classes, the registered
+    models and the classes their registry entries declare (:func:`registry.persisted_classes`)."""
+    if isinstance(name, str) and name in _OWN_CLASSES:
+        return registry.resolve(_OWN_CLASSES[name])
+    return registry.resolve_persisted(name)
+
+
+def _resolve(name: Any, what: str, kind: Any) -> type:
+    cls = _allowed(name)
+    if cls is None or not kind(cls):
         raise ModelFileError(f"the model file names {what} {name!r}, which is not one this package builds.")
-    module, attribute = table[name]
-    return getattr(importlib.import_module(module), attribute)
+    return cls
+
+
+def _is_object(cls: type) -> bool:
+    return callable(getattr(cls, "get_params", None)) and callable(getattr(cls, "_param_names", None))
+
+
+def _is_torch_module(cls: type) -> bool:
+    return callable(getattr(cls, "load_state_dict", None))
 
 
 # -- encoding ------------------------------------------------------------------------------
@@ -118,17 +122,18 @@ class _Encoder:
         if isinstance(value, dict):
             return {"__dict__": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
         name = type(value).__name__
-        if dataclasses.is_dataclass(value) and name in _DATACLASSES:
-            fields = {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-            return {"__dataclass__": name, "fields": fields}
-        if name in _OBJECTS and type(value) is _resolve(_OBJECTS, name, "class"):
-            params = value.get_params()
-            state = {k: v for k, v in vars(value).items() if k not in params}
-            return {"__object__": name, "params": self.encode(params), "state": self.encode(state)}
-        if name in _TORCH_MODULES and type(value) is _resolve(_TORCH_MODULES, name, "network"):
-            init = [value.lstm.input_size, value.lstm.hidden_size, value.lstm.num_layers, value.head.out_features]
-            return {"__torch__": name, "init": init,
-                    "state": self.encode({k: t.detach().cpu().numpy() for k, t in value.state_dict().items()})}
+        if type(value) is _allowed(name):
+            if dataclasses.is_dataclass(value):
+                fields = {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+                return {"__dataclass__": name, "fields": fields}
+            if _is_object(type(value)):
+                params = value.get_params()
+                state = {k: v for k, v in vars(value).items() if k not in params}
+                return {"__object__": name, "params": self.encode(params), "state": self.encode(state)}
+            if _is_torch_module(type(value)) and isinstance(getattr(value, "init_args_", None), dict):
+                # The constructor's arguments, in its signature's order (registry.record_init keeps them).
+                return {"__torch__": name, "init": [self.encode(v) for v in value.init_args_.values()],
+                        "state": self.encode({k: t.detach().cpu().numpy() for k, t in value.state_dict().items()})}
         raise TypeError(f"cannot save a value of type {type(value).__module__}.{type(value).__qualname__}")
 
 
@@ -168,10 +173,10 @@ class _Decoder:
         if kind == "__dict__":
             return {self.decode(k): self.decode(v) for k, v in value[kind]}
         if kind == "__dataclass__":
-            cls = _resolve(_DATACLASSES, value[kind], "data class")
+            cls = _resolve(value[kind], "data class", dataclasses.is_dataclass)
             return cls(**{k: self.decode(v) for k, v in value["fields"].items()})
         if kind == "__object__":
-            cls = _resolve(_OBJECTS, value[kind], "class")
+            cls = _resolve(value[kind], "class", _is_object)
             params = self.decode(value["params"])
             if not isinstance(params, dict):
                 raise ModelFileError(f"the model file gives {value[kind]} parameters that are not a mapping.")
@@ -189,7 +194,7 @@ class _Decoder:
                 setattr(obj, name, attribute)
             return obj
         if kind == "__torch__":
-            cls = _resolve(_TORCH_MODULES, value[kind], "network")
+            cls = _resolve(value[kind], "network", _is_torch_module)
             import torch
 
             module = cls(*self.decode(value["init"]))

@@ -17,11 +17,11 @@ from .confidence import confidence_of_wape, conformal_is_exact, conformal_quanti
 from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
 from .errors import WorkloadDataError, check_is_fitted
 from .forecast import Forecast
+from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
 
 PREDICT_TIMINGS = 100  # predict durations kept for health()
 HISTORY_GRID_AHEAD = 1024  # buckets of timestamps built ahead for the history an update keeps
-MODELS = ("dlinear", "lstm", "ensemble", "naive", "moving_average", "seasonal_naive", "exponential_smoothing")
 
 
 class WorkloadPredictor(ParamsMixin):
@@ -30,8 +30,9 @@ class WorkloadPredictor(ParamsMixin):
     Parameters
     ----------
     model : str
-        ``"dlinear"`` (default), ``"lstm"``, ``"ensemble"``, or a baseline (``"naive"``,
-        ``"moving_average"``, ``"seasonal_naive"``, ``"exponential_smoothing"``). DLinear is the default because it
+        A registered model (:mod:`workload_predictor.models.registry`): ``"dlinear"``
+        (default), ``"lstm"``, ``"ensemble"``, or a baseline (``"naive"``,
+        ``"seasonal_naive"``, ``"moving_average"``, ``"exponential_smoothing"``). DLinear is the default because it
         is the fastest model (a closed-form fit in milliseconds, no torch) and, on
         every series we measured, as accurate as the LSTM or better.
     horizon : int
@@ -39,15 +40,14 @@ class WorkloadPredictor(ParamsMixin):
     level : float
         Nominal coverage of the prediction interval, in (0, 1).
     window : int or None
-        Input window in buckets; ``None`` picks it on the validation tail.
-    kernel_size : int
-        DLinear's moving-average length.
-    hidden_size, num_layers, max_epochs, batch_size, learning_rate, patience :
-        LSTM settings (LSTM and ensemble only).
-    members : sequence of str
-        Ensemble members (default DLinear, the LSTM and the baselines ``naive``,
-        ``moving_average`` and ``exponential_smoothing``, which take the weight where the
-        learned models lose to them; see :class:`~workload_predictor.models.Ensemble`).
+        Input window in buckets (the season length for ``"seasonal_naive"``); ``None``
+        lets the model choose (DLinear and the LSTM search it on the validation tail).
+    model_params : dict or None
+        The model's own parameters, e.g. ``{"kernel_size": 13}`` for DLinear,
+        ``{"hidden_size": 64, "max_epochs": 20}`` for the LSTM, ``{"members": ("dlinear",
+        "naive"), "member_params": {"lstm": {"max_epochs": 20}}}`` for the ensemble
+        (see each model class). An unknown key raises
+        :class:`~workload_predictor.errors.WorkloadDataError` listing the valid ones.
     random_state : int or None
         Seed for the LSTM; forecasts are reproducible with a fixed seed.
     n_threads : int or None
@@ -95,14 +95,7 @@ class WorkloadPredictor(ParamsMixin):
         horizon: int = 10,
         level: float = 0.9,
         window: int | None = None,
-        kernel_size: int = 25,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        max_epochs: int = 50,
-        batch_size: int = 64,
-        learning_rate: float = 3e-3,
-        patience: int = 5,
-        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average", "exponential_smoothing"),
+        model_params: dict[str, Any] | None = None,
         random_state: int | None = None,
         n_threads: int | None = 1,
         device: str = "cpu",
@@ -114,14 +107,7 @@ class WorkloadPredictor(ParamsMixin):
         self.horizon = horizon
         self.level = level
         self.window = window
-        self.kernel_size = kernel_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.patience = patience
-        self.members = members
+        self.model_params = model_params
         self.random_state = random_state
         self.n_threads = n_threads
         self.device = device
@@ -131,34 +117,9 @@ class WorkloadPredictor(ParamsMixin):
 
     # -- construction ----------------------------------------------------------------------
     def _build_model(self) -> BaseForecaster:
-        if self.model not in MODELS:
-            raise WorkloadDataError(f"model={self.model!r} is unknown; choose one of {', '.join(MODELS)}.")
-        lstm = dict(hidden_size=self.hidden_size, num_layers=self.num_layers, max_epochs=self.max_epochs,
-                    batch_size=self.batch_size, learning_rate=self.learning_rate, patience=self.patience,
-                    random_state=self.random_state, n_threads=self.n_threads, device=self.device,
-                    max_training_time=self.max_training_time, verbose=getattr(self, "verbose", None))
-        if self.model == "dlinear":
-            from .models.dlinear import DLinear
-
-            return DLinear(horizon=self.horizon, window=self.window, kernel_size=self.kernel_size)
-        if self.model == "lstm":
-            from .models.lstm import LSTM
-
-            return LSTM(horizon=self.horizon, window=self.window, kernel_size=self.kernel_size, **lstm)
-        if self.model == "ensemble":
-            from .models.ensemble import Ensemble
-
-            return Ensemble(horizon=self.horizon, members=self.members, window=self.window,
-                            kernel_size=self.kernel_size, **lstm)
-        from .models.baselines import ExponentialSmoothing, MovingAverage, Naive, SeasonalNaive
-
-        if self.model == "naive":
-            return Naive(horizon=self.horizon)
-        if self.model == "exponential_smoothing":
-            return ExponentialSmoothing(horizon=self.horizon)
-        if self.model == "moving_average":
-            return MovingAverage(horizon=self.horizon, window=self.window or 12)
-        return SeasonalNaive(horizon=self.horizon, season_length=self.window or 60)
+        """The registered model ``self.model`` with this predictor's runtime settings and ``model_params``."""
+        settings = {key: getattr(self, key) for key in (*registry.RUNTIME_PARAMS, "window") if hasattr(self, key)}
+        return registry.build(self.model, settings, self.model_params)
 
     def _check_level(self) -> None:
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0.0 < self.level < 1.0:

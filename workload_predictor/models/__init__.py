@@ -1,20 +1,20 @@
 """Forecasting models: one file each, all with the same ``fit(y)`` / ``predict(steps)`` contract.
 
-``LSTM`` (and so PyTorch) is imported only when first used.
+The registry (:mod:`~workload_predictor.models.registry`) names them; each class is
+imported when first used (``from workload_predictor.models import LSTM`` imports torch,
+``import workload_predictor.models`` does not).
 """
 
+from . import registry
 from .base import BaseForecaster
-from .baselines import ExponentialSmoothing, MovingAverage, Naive, SeasonalNaive
-from .dlinear import DLinear
-from .ensemble import Ensemble
+from .registry import register
 
-__all__ = ["BaseForecaster", "DLinear", "LSTM", "Ensemble", "Naive", "MovingAverage", "SeasonalNaive",
-           "ExponentialSmoothing"]
+__all__ = ["BaseForecaster", "register", "registry",
+           *(registry.class_name(registry.get(name).target) for name in registry.names())]
 
 
 def __getattr__(name: str):
-    if name == "LSTM":
-        from .lstm import LSTM
-
-        return LSTM
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    cls = registry.resolve_persisted(name)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls

@@ -9,12 +9,9 @@ import numpy as np
 from ..confidence import convex_weights_absolute, evidence_shrinkage
 from ..errors import WorkloadDataError, check_is_fitted
 from ..windows import targets_at
+from . import registry
 from .base import BaseForecaster, as_matrix
 
-MEMBERS = ("dlinear", "lstm", "naive", "moving_average", "exponential_smoothing", "seasonal_naive")
-# The parameter-free members: weighted on the history, where their forecasts are out of sample. Exponential
-# smoothing is not one of them: its factor is chosen on the training part, so its history score is in-sample.
-BASELINE_MEMBERS = ("naive", "moving_average", "seasonal_naive")
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
 # plenty for three weights, and it bounds the fit's cost on long series.
 HISTORY_ORIGINS = 500
@@ -28,8 +25,8 @@ class Ensemble(BaseForecaster):
     member) is short: with 10-step windows it holds a few independent stretches, and
     weights fitted on it alone chase whichever member the last stretch favoured.
 
-    1. The parameter-free baselines among the members (last value, moving average,
-       seasonal naive) are weighted on the whole history before the tail, per horizon
+    1. The parameter-free baselines among the members (those registered with
+       ``baseline=True``: last value, moving average, seasonal naive) are weighted on the whole history before the tail, per horizon
        step (``baseline_weights_``: least absolute error over up to 500 origins, every
        forecast out of sample, as nothing was fitted on it; the last value tends to win
        the first steps and a mean the later ones). Their weighted sum is the *baseline
@@ -65,9 +62,19 @@ class Ensemble(BaseForecaster):
     (``history_forecast_``, the newest ``HISTORY_ORIGINS`` kept), and step 2 uses the
     refreshed tail.
 
-    Parameters are those of the members (see :class:`DLinear` and :class:`LSTM`);
-    ``members`` names them, from ``"dlinear"``, ``"lstm"``, ``"naive"``,
-    ``"moving_average"``, ``"exponential_smoothing"`` and ``"seasonal_naive"``.
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast directly.
+    members : sequence of str
+        Registered model names (:mod:`~workload_predictor.models.registry`, ``member=True``), each once.
+    window : int or None
+        The learned members' input window (the baselines keep their own settings).
+    member_params : dict or None
+        Each member's own parameters, by member name, e.g.
+        ``{"lstm": {"hidden_size": 64}, "moving_average": {"window": 24}}``.
+    random_state, n_threads, device, max_training_time, validation_fraction, max_validation_windows, verbose :
+        Runtime settings, passed to every member that takes them (see :class:`LSTM`).
     """
 
     def __init__(
@@ -75,19 +82,11 @@ class Ensemble(BaseForecaster):
         horizon: int = 10,
         members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average", "exponential_smoothing"),
         window: int | None = None,
-        kernel_size: int = 25,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        max_epochs: int = 50,
-        batch_size: int = 64,
-        learning_rate: float = 3e-3,
-        patience: int = 5,
+        member_params: dict[str, dict[str, Any]] | None = None,
         random_state: int | None = None,
         n_threads: int | None = 1,
         device: str = "cpu",
         max_training_time: float | None = None,
-        moving_average_window: int = 12,
-        season_length: int = 60,
         validation_fraction: float = 0.15,
         max_validation_windows: int = 100,
         verbose: bool | None = None,
@@ -95,63 +94,44 @@ class Ensemble(BaseForecaster):
         self.horizon = horizon
         self.members = members
         self.window = window
-        self.kernel_size = kernel_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.patience = patience
+        self.member_params = member_params
         self.random_state = random_state
         self.n_threads = n_threads
         self.device = device
         self.max_training_time = max_training_time
-        self.moving_average_window = moving_average_window
-        self.season_length = season_length
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
         self.verbose = verbose
 
-    def _member(self, name: str, window: int | None) -> BaseForecaster:
-        split = dict(horizon=self.horizon, validation_fraction=self.validation_fraction,
-                     max_validation_windows=self.max_validation_windows)
-        if name == "dlinear":
-            from .dlinear import DLinear
+    def _member(self, name: str) -> BaseForecaster:
+        """An unfitted member: the ensemble's runtime settings, its window (learned members only: the
+        baselines keep their own), and ``member_params[name]``."""
+        settings = {key: getattr(self, key) for key in registry.RUNTIME_PARAMS if hasattr(self, key)}
+        if not registry.get(name, "member").baseline:
+            settings["window"] = self.window
+        return registry.build(name, settings, (self.member_params or {}).get(name))
 
-            return DLinear(window=window, kernel_size=self.kernel_size, **split)
-        if name == "lstm":
-            from .lstm import LSTM
-
-            return LSTM(window=window, kernel_size=self.kernel_size, hidden_size=self.hidden_size,
-                        num_layers=self.num_layers, max_epochs=self.max_epochs, batch_size=self.batch_size,
-                        learning_rate=self.learning_rate, patience=self.patience,
-                        random_state=self.random_state, n_threads=self.n_threads, device=self.device,
-                        max_training_time=self.max_training_time, verbose=getattr(self, "verbose", None), **split)
-        from .baselines import ExponentialSmoothing, MovingAverage, Naive, SeasonalNaive
-
-        if name == "naive":
-            return Naive(**split)
-        if name == "exponential_smoothing":
-            return ExponentialSmoothing(**split)
-        if name == "moving_average":
-            return MovingAverage(window=self.moving_average_window, **split)
-        return SeasonalNaive(season_length=self.season_length, **split)
+    def _check_members(self) -> list[str]:
+        names, valid = list(self.members), registry.names(member=True)
+        unknown = [n for n in names if n not in valid]
+        if not names or unknown or len(set(names)) != len(names):
+            raise WorkloadDataError(f"members={self.members!r}: name each member once, from {', '.join(valid)}.")
+        params = self.member_params or {}
+        if not isinstance(params, dict) or any(key not in names for key in params):
+            raise WorkloadDataError(f"member_params={params!r:.80} must map member names ({', '.join(names)}) "
+                                    "to dicts of their parameters.")
+        return names
 
     def fit(self, y: Any):
         """Fit every member, weight them on the shared validation tail. Returns ``self``."""
         matrix, one_d = as_matrix(y)
         self._check_horizon()
-        names = list(self.members)
-        unknown = [n for n in names if n not in MEMBERS]
-        if not names or unknown or len(set(names)) != len(names):
-            raise WorkloadDataError(
-                f"members={self.members!r}: name each member once, from {', '.join(MEMBERS)}."
-            )
+        names = self._check_members()
         fitted: dict[str, BaseForecaster] = {}
         # The LSTM's DLinear base runs the same window search on the same data as the DLinear member,
         # so both see the same windows (blended, see DLinear's ``blend``) without passing them along.
         for name in names:
-            fitted[name] = self._member(name, self.window if name in ("dlinear", "lstm") else None).fit(matrix)
+            fitted[name] = self._member(name).fit(matrix)
         self.members_ = {name: fitted[name] for name in names}
         self.n_targets_ = matrix.shape[1]
         self._one_d = one_d
@@ -181,7 +161,7 @@ class Ensemble(BaseForecaster):
         return convex_weights_absolute((forecasts / size).reshape(len(forecasts), -1), (actual / size).ravel())
 
     def _baseline_names(self) -> list[str]:
-        return [name for name in self.members_ if name in BASELINE_MEMBERS]
+        return [name for name in self.members_ if registry.get(name).baseline]
 
     def _history(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The baseline members' forecasts ``[B, n, H, k]`` at up to ``HISTORY_ORIGINS`` origins before the

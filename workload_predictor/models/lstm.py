@@ -36,6 +36,7 @@ from .._threads import torch_threads
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
 from .dlinear import DLinear
+from .registry import record_init
 from .training import train_network
 
 PATCHES = 12
@@ -49,6 +50,7 @@ UPDATE_LEARNING_RATE_FACTOR = 0.1
 _GLOBAL_RNG = threading.Lock()  # seeded initialisation borrows torch's global RNG: one fit at a time
 
 
+@record_init  # model files rebuild it from its constructor's arguments
 class _PatchLSTM(nn.Module):
     """Patches of the window -> LSTM -> last hidden state -> the whole horizon at once."""
 

@@ -1,0 +1,165 @@
+"""The model registry: a new model is one class plus one ``register`` call, and then every layer takes it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import periodic_series
+from workload_predictor import ModelFileError, WorkloadDataError, WorkloadPredictor, persistence
+from workload_predictor.backtest import run_backtest
+from workload_predictor.cli import main
+from workload_predictor.models import registry
+from workload_predictor.models.base import BaseForecaster
+from workload_predictor.models.baselines import flat_forecast
+
+
+class Doubler(BaseForecaster):
+    """A toy forecaster: ``factor`` times the last value, over the whole horizon."""
+
+    def __init__(self, horizon: int = 10, factor: float = 2.0, validation_fraction: float = 0.15,
+                 max_validation_windows: int = 100):
+        self.horizon = horizon
+        self.factor = factor
+        self.validation_fraction = validation_fraction
+        self.max_validation_windows = max_validation_windows
+
+    def context_length(self) -> int:
+        return 1
+
+    def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
+        self.window_ = 1
+
+    def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        return flat_forecast(self.factor * y[origins - 1], self.horizon)
+
+
+@pytest.fixture
+def doubler():
+    registry.register("doubler", Doubler, window_param=None)  # the one line a new model adds
+    yield "doubler"
+    registry.unregister("doubler")
+
+
+@pytest.fixture
+def series():
+    return periodic_series(300, noise=2.0)
+
+
+def test_a_registered_model_fits_predicts_saves_and_loads(doubler, series, tmp_path):
+    predictor = WorkloadPredictor(model=doubler, horizon=4, model_params={"factor": 3.0}).fit(series)
+    forecast = predictor.predict()
+    last = series["requests"].iloc[-1]
+    np.testing.assert_array_equal(forecast.yhat, np.full((4, 1), 3.0 * last) if forecast.yhat.ndim == 2
+                                  else np.full(4, 3.0 * last))
+    assert forecast.model == "doubler"
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "doubler.wp"))
+    assert loaded.model_params == {"factor": 3.0} and isinstance(loaded.model_, Doubler)
+    np.testing.assert_array_equal(loaded.predict().yhat, forecast.yhat)
+    registry.unregister(doubler)  # the registry is the allow-list: an unregistered class is never built
+    with pytest.raises(ModelFileError, match="Doubler"):
+        WorkloadPredictor.load(tmp_path / "doubler.wp")
+
+
+def test_a_file_in_the_flat_settings_layout_is_refused_with_the_version(series):
+    """Files of format 3 held the model settings as predictor parameters (kernel_size=..., members=...)."""
+    data = persistence.dumps(WorkloadPredictor(horizon=3).fit(series))
+    header_end = data.index(b"\n", len(persistence.MAGIC))
+    header = json.loads(data[len(persistence.MAGIC) : header_end])
+    old = persistence.MAGIC + json.dumps({**header, "format_version": 3}).encode() + data[header_end:]
+    with pytest.raises(ModelFileError, match="format version 3.*Refit"):
+        persistence.loads(old)
+
+
+def test_a_registered_model_is_backtested_and_an_ensemble_member(doubler, series):
+    result = run_backtest(series, [doubler], ["naive"], horizon=4, test_size=40, refit_every=20, verbose=False)
+    table = result.table.set_index("model")
+    actual, last = result.actual[..., 0], series["requests"].to_numpy()[result.origins - 1]
+    assert table.loc[doubler, "mae"] == pytest.approx(np.abs(actual - 2.0 * last[:, None]).mean())
+    assert table.loc[doubler, "kind"] == "model" and table.loc["naive", "kind"] == "baseline"
+    ensemble = WorkloadPredictor(model="ensemble", horizon=4, model_params={"members": ("naive", doubler)}).fit(series)
+    assert set(ensemble.weights_) == {"naive", doubler}
+
+
+def test_a_registered_model_runs_from_the_command_line(doubler, series, tmp_path):
+    path, out = tmp_path / "series.csv", tmp_path / "forecast.json"
+    series.to_csv(path, index=False)
+    runner = CliRunner()
+    result = runner.invoke(main, ["forecast", str(path), "--model", doubler, "--horizon", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["model"] == doubler
+    assert [row["yhat"] for row in payload["forecast"]] == [2.0 * series["requests"].iloc[-1]] * 3
+    result = runner.invoke(main, ["evaluate", str(path), "--models", doubler, "--baselines", "naive", "--horizon", "3",
+                                  "--test-size", "30", "--refit-every", "30"])
+    assert result.exit_code == 0, result.output
+    assert doubler in result.output
+    registry.unregister(doubler)
+    result = runner.invoke(main, ["forecast", str(path), "--model", doubler])
+    assert result.exit_code == 2 and "doubler" in result.output
+
+
+def test_unknown_model_and_parameters_are_typed_errors_listing_the_valid_ones(series):
+    with pytest.raises(WorkloadDataError, match="dlinear, lstm, ensemble"):
+        WorkloadPredictor(model="prophet").fit(series)
+    with pytest.raises(WorkloadDataError, match="'hidden_sise'.*hidden_size"):
+        WorkloadPredictor(model="lstm", model_params={"hidden_sise": 8}).fit(series)
+    with pytest.raises(WorkloadDataError, match="runtime settings"):
+        WorkloadPredictor(model="lstm", model_params={"random_state": 1}).fit(series)
+    with pytest.raises(WorkloadDataError, match="both set"):
+        WorkloadPredictor(model="dlinear", window=24, model_params={"window": 48}).fit(series)
+    with pytest.raises(WorkloadDataError, match="member_params"):
+        WorkloadPredictor(model="ensemble", model_params={"member_params": {"lstm": {}}, "members": ("naive",)}).fit(
+            series)
+    with pytest.raises(WorkloadDataError, match="already registered"):
+        registry.register("dlinear", Doubler)
+
+
+def test_model_params_go_through_get_and_set_params(series):
+    predictor = WorkloadPredictor(model="dlinear", horizon=5)
+    assert predictor.set_params(model_params={"kernel_size": 13}) is predictor
+    assert predictor.get_params()["model_params"] == {"kernel_size": 13}
+    assert predictor.fit(series).model_.kernel_size == 13
+    assert "model_params={'kernel_size': 13}" in repr(predictor)
+
+
+def test_params_for_places_a_setting_wherever_the_model_or_its_members_take_it():
+    assert registry.params_for("lstm", max_epochs=3) == {"max_epochs": 3}
+    assert registry.params_for("dlinear", max_epochs=3) == {}
+    assert registry.params_for("ensemble", max_epochs=3) == {"member_params": {"lstm": {"max_epochs": 3}}}
+    assert registry.params_for("ensemble", kernel_size=13)["member_params"] == {"dlinear": {"kernel_size": 13},
+                                                                                "lstm": {"kernel_size": 13}}
+
+
+def test_every_registered_class_takes_the_settings_its_entry_promises():
+    for name in registry.names():
+        entry = registry.get(name)
+        params = entry.params()
+        assert "horizon" in params, name
+        assert entry.window_param is None or entry.window_param in params, name
+        assert not entry.combines or {"members", "member_params"} <= set(params), name
+
+
+def test_record_init_keeps_the_constructor_arguments_in_order():
+    @registry.record_init
+    class Box:
+        def __init__(self, width, height=2, depth=3):
+            self.area = width * height
+
+    box = Box(4, depth=5)
+    assert box.init_args_ == {"width": 4, "height": 2, "depth": 5} and box.area == 8
+    assert list(box.init_args_.values()) == [4, 2, 5]  # what a model file stores: Box(*values) rebuilds it
+
+
+def test_the_lstm_network_is_saved_from_its_constructor_arguments(tmp_path):
+    pytest.importorskip("torch")
+    predictor = WorkloadPredictor(model="lstm", horizon=3, random_state=0,
+                                  model_params={"max_epochs": 1, "hidden_size": 5}).fit(periodic_series(200))
+    network = predictor.model_.network_
+    assert network.init_args_["hidden_size"] == 5
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "lstm.wp"))
+    assert loaded.model_.network_.init_args_ == network.init_args_
+    np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)

@@ -1,0 +1,245 @@
+"""The model registry: every model the package (and a user) can name, in one place.
+
+An entry maps a name (``"dlinear"``) to its class, declared as ``"module:Class"`` so
+that listing the models imports none of them (the LSTM's module imports torch). The
+class's ``__init__`` signature is the model's parameter spec (names, defaults and
+annotated types are read from it, never written twice); the entry adds what a
+signature cannot say:
+
+* capabilities: whether the model needs torch, whether it is a parameter-free
+  *baseline* (scored by the backtest, and weighted on the history in the ensemble's
+  baseline block), whether it may be an ensemble *member*, whether it *combines*
+  members itself;
+* ``window_param``: which of its parameters the predictor's ``window`` sets;
+* persistence hooks: the extra classes a model file may hold for it (data classes,
+  torch modules), by ``"module:Class"``. A model file can name nothing that is not
+  registered here.
+
+Everything that lists models reads this module: ``WorkloadPredictor``, the ensemble,
+the backtest, the CLI and the model-file loader. Adding a model is one class plus one
+:func:`register` call::
+
+    register("doubler", Doubler)          # Doubler: a BaseForecaster subclass
+
+Settings that are not a model's own but the predictor's (``RUNTIME_PARAMS``: the
+seed, torch threads and device, the training-time limit, the progress bar, and the
+validation split) reach every model whose signature takes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from typing import Any, Iterable, Mapping
+
+from ..errors import WorkloadDataError
+
+#: Settings the predictor (and the ensemble) pass to each model whose ``__init__`` takes them.
+RUNTIME_PARAMS = ("horizon", "random_state", "n_threads", "device", "max_training_time", "verbose",
+                  "validation_fraction", "max_validation_windows")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One registered model: its name, class, capabilities and persistence hooks."""
+
+    name: str
+    target: str | type  # the class, or "module:Class" imported when first needed
+    needs_torch: bool = False
+    baseline: bool = False
+    member: bool = True
+    combines: bool = False
+    window_param: str | None = "window"
+    persisted: tuple[str, ...] = ()
+
+    @property
+    def cls(self) -> type:
+        """The model class (imported on first use)."""
+        return resolve(self.target)
+
+    def params(self) -> dict[str, inspect.Parameter]:
+        """The parameter spec: name -> ``inspect.Parameter`` (default, annotation) from ``__init__``."""
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        signature = inspect.signature(self.cls.__init__)
+        return {p.name: p for p in signature.parameters.values() if p.name != "self" and p.kind in kinds}
+
+    def defaults(self) -> dict[str, Any]:
+        """Each parameter's default value."""
+        return {name: p.default for name, p in self.params().items()}
+
+    def tunable(self) -> list[str]:
+        """The parameters a user sets through ``model_params`` (all but the runtime settings)."""
+        return [name for name in self.params() if name not in RUNTIME_PARAMS]
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def resolve(target: str | type) -> type:
+    """The class of a target: a class, or ``"module:Class"`` (imported now)."""
+    if isinstance(target, str):
+        module, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+    return target
+
+
+def register(name: str, cls: str | type, *, needs_torch: bool = False, baseline: bool = False,
+             member: bool = True, combines: bool = False, window_param: str | None = "window",
+             persisted: Iterable[str | type] = ()) -> ModelEntry:
+    """Make the model ``cls`` available as ``name`` to the predictor, ensemble, backtest, CLI and model files.
+
+    Parameters
+    ----------
+    name : str
+        The name users pass as ``WorkloadPredictor(model=name)``; a Python identifier.
+    cls : type or str
+        A :class:`~workload_predictor.models.base.BaseForecaster` subclass, or ``"module:Class"``.
+    needs_torch, baseline, member, combines : bool
+        Capabilities: imports torch; is a parameter-free baseline (backtest, the ensemble's
+        baseline block); may be an ensemble member; combines members (the ensemble).
+    window_param : str or None
+        The parameter that the predictor's ``window`` sets (``None``: it takes no window).
+    persisted : iterable of type or str
+        Further classes its fitted state holds (data classes, torch modules) that model files may rebuild.
+
+    Returns
+    -------
+    ModelEntry
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise WorkloadDataError(f"model name {name!r} must be a Python identifier, e.g. 'my_model'.")
+    if name in _REGISTRY:
+        raise WorkloadDataError(f"a model named {name!r} is already registered; choose another name.")
+    entry = ModelEntry(name, cls, needs_torch, baseline, member, combines, window_param,
+                       tuple(p if isinstance(p, str) else f"{p.__module__}:{p.__qualname__}" for p in persisted))
+    _REGISTRY[name] = entry
+    return entry
+
+
+def unregister(name: str) -> None:
+    """Remove a model registered with :func:`register` (tests use it to clean up)."""
+    _REGISTRY.pop(name, None)
+
+
+def names(**capabilities: bool) -> tuple[str, ...]:
+    """The registered names, in registration order, with the given capabilities (e.g. ``baseline=True``)."""
+    return tuple(n for n, e in _REGISTRY.items() if all(getattr(e, k) == v for k, v in capabilities.items()))
+
+
+def get(name: Any, what: str = "model") -> ModelEntry:
+    """The entry for ``name``; a :class:`WorkloadDataError` listing the valid names if there is none."""
+    if isinstance(name, str) and name in _REGISTRY:
+        return _REGISTRY[name]
+    raise WorkloadDataError(f"{what}={name!r:.80} is unknown; choose one of {', '.join(_REGISTRY)}.")
+
+
+def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | None = None):
+    """An unfitted model ``name``.
+
+    ``settings`` are the caller's runtime settings and ``window``: each reaches the model
+    if its ``__init__`` takes it (``window`` through the entry's ``window_param``, and
+    only when not ``None``). ``params`` are the model's own parameters (``model_params``);
+    a key the model does not take raises :class:`WorkloadDataError` listing those it does.
+    """
+    entry = get(name)
+    spec = entry.params()
+    params = dict(params or {})
+    check_params(entry, params)
+    kwargs = {key: value for key, value in settings.items() if key in RUNTIME_PARAMS and key in spec}
+    window = settings.get("window")
+    if window is not None and entry.window_param is not None:
+        if entry.window_param in params:
+            raise WorkloadDataError(f"window={window!r} and model_params[{entry.window_param!r}] both set "
+                                    f"{entry.name}'s window; pass one of them.")
+        kwargs[entry.window_param] = window
+    kwargs.update(params)
+    return entry.cls(**kwargs)
+
+
+def check_params(entry: ModelEntry, params: Any) -> None:
+    """Raise :class:`WorkloadDataError` unless ``params`` is a mapping of ``entry``'s own parameters."""
+    if not isinstance(params, Mapping):
+        raise WorkloadDataError(f"model_params={params!r:.80} must be a dict of {entry.name}'s parameters.")
+    valid = entry.tunable()
+    unknown = [key for key in params if key not in valid]
+    if unknown:
+        raise WorkloadDataError(
+            f"model_params has {', '.join(map(repr, unknown))}, which {entry.name} does not take; its parameters: "
+            f"{', '.join(valid) or 'none'} (the runtime settings are WorkloadPredictor's own arguments)."
+        )
+
+
+def params_for(name: str, **values: Any) -> dict[str, Any]:
+    """``model_params`` for ``name`` that set each of ``values`` wherever the model takes it.
+
+    A model that combines members gets them in ``member_params``, for each of its default
+    members that takes them: ``params_for("ensemble", max_epochs=3)`` is
+    ``{"member_params": {"lstm": {"max_epochs": 3}}}``.
+    """
+    entry = get(name)
+    params = {key: value for key, value in values.items() if key in entry.tunable()}
+    if entry.combines:
+        members = entry.defaults()["members"]
+        nested = {member: params_for(member, **values) for member in members}
+        if any(nested.values()):
+            params["member_params"] = {member: p for member, p in nested.items() if p}
+    return params
+
+
+def class_name(target: str | type) -> str:
+    """The class name of an entry's target, without importing it."""
+    return target.partition(":")[2] if isinstance(target, str) else target.__qualname__
+
+
+def persisted_classes() -> dict[str, str | type]:
+    """Every model class a model file may rebuild, by class name: the registered models and their hooks."""
+    classes: dict[str, str | type] = {}
+    for entry in _REGISTRY.values():
+        for target in (entry.target, *entry.persisted):
+            classes.setdefault(class_name(target), target)
+    return classes
+
+
+def resolve_persisted(name: Any) -> type | None:
+    """The class a model file names, if it is one :func:`persisted_classes` allows (imported now)."""
+    target = persisted_classes().get(name) if isinstance(name, str) else None
+    return None if target is None else resolve(target)
+
+
+
+def record_init(cls: type) -> type:
+    """Class decorator: keep the keyword arguments ``__init__`` was called with in ``init_args_``.
+
+    Model files store them in the signature's order and rebuild such an object (a torch
+    module) as ``cls(*values)`` before loading its state, so no constructor is written out
+    by hand. The constructor takes positional-or-keyword parameters only.
+    """
+    original = cls.__init__
+    signature = inspect.signature(original)
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in signature.parameters.values()):
+        raise TypeError(f"{cls.__name__}.__init__ must take positional-or-keyword parameters only.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        original(self, *args, **kwargs)
+        self.init_args_ = {k: v for k, v in list(bound.arguments.items())[1:]}
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__doc__ = original.__doc__
+    cls.__init__ = __init__
+    return cls
+
+
+# -- the package's models ------------------------------------------------------------------------
+_PACKAGE = "workload_predictor.models"
+register("dlinear", f"{_PACKAGE}.dlinear:DLinear",
+         persisted=(f"{_PACKAGE}.dlinear:WindowStats", f"{_PACKAGE}.dlinear:RidgeInverse"))
+register("lstm", f"{_PACKAGE}.lstm:LSTM", needs_torch=True,
+         persisted=(f"{_PACKAGE}.lstm:_PatchLSTM", f"{_PACKAGE}.training:TrainingResult"))
+register("ensemble", f"{_PACKAGE}.ensemble:Ensemble", member=False, combines=True)
+register("naive", f"{_PACKAGE}.baselines:Naive", baseline=True, window_param=None)
+register("seasonal_naive", f"{_PACKAGE}.baselines:SeasonalNaive", baseline=True, window_param="season_length")
+register("moving_average", f"{_PACKAGE}.baselines:MovingAverage", baseline=True)
+register("exponential_smoothing", f"{_PACKAGE}.baselines:ExponentialSmoothing", window_param=None)

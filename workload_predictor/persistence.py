@@ -56,6 +56,7 @@ _ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object
 _OWN_CLASSES = {
     "WorkloadPredictor": "workload_predictor.predictor:WorkloadPredictor",
     "BucketedSeries": "workload_predictor.data:BucketedSeries",
+    "GlobalLSTM": "workload_predictor.models.global_lstm:GlobalLSTM",  # the fleet's one network over all keys
 }
 
 

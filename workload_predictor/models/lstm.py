@@ -33,6 +33,7 @@ from torch import nn
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
+from ..errors import WorkloadDataError
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
 from .dlinear import DLinear
@@ -95,6 +96,9 @@ class LSTM(BaseForecaster):
         ``None`` uses whatever ``torch.set_num_threads`` set.
     device : str
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when available).
+    quantize : None or "int8"
+        ``"int8"``: forecast with a dynamically quantised int8 copy of the network (CPU
+        only; see :mod:`.quantize`). Training, ``update`` and saved files stay float32.
     max_training_time : float or None
         Seconds after which training stops and keeps its best weights.
     verbose : bool or None
@@ -120,6 +124,7 @@ class LSTM(BaseForecaster):
         random_state: int | None = None,
         n_threads: int | None = 1,
         device: str = "cpu",
+        quantize: str | None = None,
         max_training_time: float | None = None,
         validation_fraction: float = 0.15,
         max_validation_windows: int = 100,
@@ -139,6 +144,7 @@ class LSTM(BaseForecaster):
         self.random_state = random_state
         self.n_threads = n_threads
         self.device = device
+        self.quantize = quantize
         self.max_training_time = max_training_time
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
@@ -157,6 +163,7 @@ class LSTM(BaseForecaster):
             self._refit_base(y)
             return
         start = time.perf_counter()
+        self._check_quantize()
         horizon, k = self.horizon, y.shape[1]
         inner = validation_origins(len(y), horizon, self.validation_fraction, self.max_validation_windows)
         train_part = y[: inner[0]]
@@ -202,6 +209,22 @@ class LSTM(BaseForecaster):
         self.stopped_by_ = result.stopped_by
         self.fit_seconds_ = time.perf_counter() - start
 
+    def _check_quantize(self) -> None:
+        quantize = getattr(self, "quantize", None)
+        if quantize not in (None, "int8"):
+            raise WorkloadDataError(f"quantize={quantize!r:.40} must be None or 'int8'.")
+        if quantize == "int8" and self._device().type != "cpu":
+            raise WorkloadDataError("quantize='int8' is CPU inference (dynamic quantisation); use device='cpu' "
+                                    "with it, or quantize=None on a GPU.")
+
+    def _inference_network(self) -> nn.Module:
+        """The network forecasts run through: the float one, or its cached int8 copy."""
+        if getattr(self, "quantize", None) == "int8":
+            from .quantize import quantized
+
+            return quantized(self.network_)
+        return self.network_
+
     def _refit_base(self, y: np.ndarray) -> None:
         """Refit the closed-form base on ``y`` with its window, scaling and penalty fixed (milliseconds)."""
         if self.base_ is not None:
@@ -230,9 +253,11 @@ class LSTM(BaseForecaster):
         return x, torch.as_tensor(residual.reshape(m, -1), dtype=torch.float32, device=device)
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        network = self._inference_network()
+        device = next(self.network_.parameters()).device if network is self.network_ else torch.device("cpu")
         with torch_threads(self.n_threads), torch.inference_mode():
-            x = self._tensors(y, origins, next(self.network_.parameters()).device, with_targets=False)
-            residual = self.network_(x).cpu().numpy().astype(np.float64)  # [m, H*k]
+            x = self._tensors(y, origins, device, with_targets=False)
+            residual = network(x).cpu().numpy().astype(np.float64)  # [m, H*k]
         forecast_z = self._base_forecast(y, origins) + residual.reshape(len(origins), self.horizon, -1)
         return forecast_z * self.scale_ + self.offset_
 

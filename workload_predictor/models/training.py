@@ -5,6 +5,19 @@ We call torch's functional Adam kernel (``torch.optim.adam.adam``) rather than t
 ``torch._disable_dynamo``, which imports ``torch._dynamo`` on first use and
 costs 1.5-1.6 s in every fresh process (measured with ``python -X importtime``).
 The update itself is torch's own code either way.
+
+Data parallelism (``shard=(rank, world_size)``): every process holds the same data
+and draws the same batch order; each takes its share ``batch[rank::world_size]`` of
+every global batch and weights its loss by its share of the batch, so the gradient
+that ``DistributedDataParallel`` averages over the processes is the gradient of the
+global batch's mean loss: the same step a single process takes on the whole batch
+(up to the order of floating-point sums). Gradients come from ``loss.backward()``
+because DDP synchronises them in backward hooks (``torch.autograd.grad`` would skip
+them).
+
+Data on another device (``device=`` differs from the tensors', e.g. host tensors
+for a GPU network): each batch is gathered on the host, pinned and copied in one
+non-blocking transfer per tensor.
 """
 
 from __future__ import annotations
@@ -42,12 +55,17 @@ def train_network(
     generator: torch.Generator,
     max_time: float | None = None,
     progress=None,
+    shard: tuple[int, int] | None = None,
+    device: torch.device | None = None,
 ) -> TrainingResult:
     """Train ``module`` on MSE and leave it holding the weights with the lowest validation loss.
 
     The initial weights count as epoch 0, so a network that cannot beat its
     starting point on validation keeps it. ``progress`` (optional) is called
-    after each epoch with ``(epoch, train_loss, validation_loss)``.
+    after each epoch with ``(epoch, train_loss, validation_loss)``. ``shard``:
+    ``(rank, world_size)`` when ``module`` is wrapped in ``DistributedDataParallel``
+    (see the module docstring). ``device``: where ``module`` lives, when the data
+    stays on the host.
     """
     start = time.perf_counter()
     params = [p for p in module.parameters() if p.requires_grad]
@@ -56,9 +74,19 @@ def train_network(
     steps = [torch.zeros((), dtype=torch.float32) for _ in params]
     loss_fn = torch.nn.MSELoss()
 
+    rank, world = shard if shard is not None else (0, 1)
+    target = device if device is not None else x_train.device
+
+    def on_device(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.device == target:
+            return tensor
+        if target.type == "cuda":
+            tensor = tensor.pin_memory()
+        return tensor.to(target, non_blocking=True)
+
     def validation_loss() -> float:
         with torch.no_grad():
-            return float(loss_fn(module(x_val), y_val))
+            return float(loss_fn(module(on_device(x_val)), on_device(y_val)))
 
     best_loss = validation_loss()
     best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -73,15 +101,26 @@ def train_network(
         total = 0.0
         for first in range(0, n, batch_size):
             batch = order[first : first + batch_size]
-            loss = loss_fn(module(x_train[batch]), y_train[batch])
-            grads = torch.autograd.grad(loss, params)
+            local = batch[rank::world]  # [b / world]: this process's share of the global batch
+            if len(local) == 0:  # a last batch smaller than the world: this process contributes zero
+                local = batch[:1]
+                weight = 0.0
+            else:
+                weight = len(local) * world / len(batch)
+            loss = loss_fn(module(on_device(x_train[local])), on_device(y_train[local]))
+            for p in params:
+                p.grad = None
+            (loss * weight).backward()
+            grads = [p.grad for p in params]
             with torch.no_grad():
                 adam(params, list(grads), exp_avg, exp_avg_sq, [], steps, foreach=True, capturable=False,
                      differentiable=False, fused=None, grad_scale=None, found_inf=None, has_complex=False,
                      amsgrad=False, beta1=0.9, beta2=0.999, lr=learning_rate, weight_decay=0.0, eps=1e-8,
                      maximize=False)
-            total += float(loss.detach()) * len(batch)
+            total += float(loss.detach()) * len(local) * (weight > 0)
         module.eval()
+        if shard is not None:
+            total = _all_sum(total)
         train_loss = total / n
         val_loss = validation_loss()
         history.append((train_loss, val_loss))
@@ -95,9 +134,13 @@ def train_network(
             if since_best >= patience:
                 stopped_by = "patience"
                 break
-        if max_time is not None and time.perf_counter() - start > max_time:
-            stopped_by = "time_limit"
-            break
+        if max_time is not None:
+            out_of_time = time.perf_counter() - start > max_time
+            if (_all_sum(float(out_of_time)) > 0) if shard is not None else out_of_time:  # all stop together
+                stopped_by = "time_limit"
+                break
+    for p in params:
+        p.grad = None
     module.load_state_dict(best_state)
     module.eval()
     return TrainingResult(
@@ -105,3 +148,14 @@ def train_network(
         best_validation_loss=float(best_loss), stopped_by=stopped_by,
         seconds=time.perf_counter() - start, history=history,
     )
+
+
+def _all_sum(value: float) -> float:
+    """``value`` summed over the processes of the default group (float64, on the CPU: gloo and nccl both reduce it)."""
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    dist.all_reduce(tensor)
+    return float(tensor[0])

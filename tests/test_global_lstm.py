@@ -1,0 +1,149 @@
+"""The global LSTM (one network over many keys), its data-parallel training and int8 inference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import periodic_series
+
+from workload_predictor import WorkloadPredictor
+from workload_predictor.errors import NotFittedError, WorkloadDataError
+from workload_predictor.models.global_lstm import GlobalLSTM
+from workload_predictor.persistence import dumps, loads
+
+TINY = {"horizon": 5, "window": 24, "hidden_size": 8, "max_epochs": 3, "batch_size": 64, "random_state": 0}
+
+
+def fleet(n_keys: int = 6, n: int = 240, seed: int = 0) -> list[np.ndarray]:
+    """Periodic series at very different levels and periods, one ``(n, 1)`` array per key."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    out = []
+    for i in range(n_keys):
+        level, period = 10.0 ** rng.uniform(0, 3), [12, 24, 36][i % 3]
+        y = level * (1 + 0.5 * np.sin(2 * np.pi * t / period)) + rng.normal(0, 0.05 * level, n)
+        out.append(np.clip(y, 0, None)[:, None])
+    return out
+
+
+def test_fit_predict_shapes_keys_and_too_short_key_in_errors():
+    series = fleet() + [np.ones((30, 1))]
+    keys = [f"k{i}" for i in range(len(series))]
+    copies = [s.copy() for s in series]
+    model = GlobalLSTM(**TINY).fit(series, keys)
+    assert model.keys_ == keys[:-1]
+    assert set(model.errors_) == {keys[-1]} and isinstance(model.errors_[keys[-1]], WorkloadDataError)
+    forecasts = model.predict()
+    assert len(forecasts) == 6 and all(f.shape == (5, 1) and np.isfinite(f).all() for f in forecasts)
+    assert [f.shape for f in model.predict(steps=2)] == [(2, 1)] * 6
+    for forecast, actual, origins in zip(model.validation_forecast_, model.validation_actual_, model.validation_origins_):
+        assert forecast.shape == actual.shape == (len(origins), 5, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(series, copies))  # the caller's data is untouched
+    # predict_at at each key's end is predict()
+    at_end = model.predict_at(model.recent_, [[len(r)] for r in model.recent_])
+    assert all(np.allclose(a[0], f) for a, f in zip(at_end, forecasts))
+
+
+def test_bad_input_raises_typed_errors():
+    with pytest.raises(NotFittedError):
+        GlobalLSTM().predict()
+    with pytest.raises(WorkloadDataError, match="no key is long enough"):
+        GlobalLSTM(**TINY).fit([np.ones(20), np.ones(25)])
+    with pytest.raises(WorkloadDataError, match="same targets"):
+        GlobalLSTM(**TINY).fit([np.ones((240, 1)), np.ones((240, 2))])
+    with pytest.raises(WorkloadDataError, match="NaN"):
+        GlobalLSTM(**TINY).fit([np.r_[np.ones(239), np.nan]])
+    with pytest.raises(WorkloadDataError, match="quantize"):
+        GlobalLSTM(**TINY, quantize="int4").fit(fleet())
+    with pytest.raises(WorkloadDataError, match="torchrun"):
+        GlobalLSTM(**TINY, distributed="env").fit(fleet())
+
+
+def test_per_key_scaling_makes_each_key_scale_and_shift_equivariant():
+    """Each key is standardised on its own: scaling one key by c and shifting it by b changes
+    nothing the network sees, so that key's forecasts scale and shift and the others stay put."""
+    series = fleet()
+    base = GlobalLSTM(**TINY).fit(series)
+    moved = [s.copy() for s in series]
+    moved[2] = 1000.0 * moved[2] + 50.0
+    other = GlobalLSTM(**TINY).fit(moved)
+    before, after = base.predict(), other.predict()
+    np.testing.assert_allclose(after[2], 1000.0 * before[2] + 50.0, rtol=1e-4)
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-5)
+
+
+def test_global_model_learns_beyond_its_linear_base():
+    """The network's residual head starts at zero; training must move it (else there is no LSTM)."""
+    model = GlobalLSTM(**{**TINY, "max_epochs": 6, "patience": 6}).fit(fleet())
+    assert model.best_epoch_ >= 1
+    assert float(model.network_.head.weight.detach().abs().max()) > 0
+
+
+def test_update_rolls_validation_and_refits_the_base_only():
+    series = fleet()
+    full = GlobalLSTM(**TINY).fit([s[:200] for s in series])
+    weights = {k: v.clone() for k, v in full.network_.state_dict().items()}
+    before = full.predict()
+    lengths = [len(v) for v in full.validation_actual_]
+    full.update([s[200:] for s in series[:-1]] + [np.zeros((0, 1))])
+    assert [len(v) for v in full.validation_actual_] == lengths
+    assert all(torch.equal(weights[k], v) for k, v in full.network_.state_dict().items())
+    after = full.predict()
+    assert not np.allclose(after[0], before[0])  # 40 new points moved the forecast
+    assert full.n_seen_.tolist() == [240] * 5 + [200]
+    # the newest validation window of key 0 is the one ending at its last point
+    np.testing.assert_array_equal(full.validation_actual_[0][-1], series[0][-5:])
+
+
+def test_save_load_round_trip_is_identical_and_holds_no_int8():
+    model = GlobalLSTM(**TINY, quantize="int8").fit(fleet())
+    data = dumps(model)
+    loaded = loads(data, GlobalLSTM)
+    for a, b in zip(model.predict(), loaded.predict()):
+        np.testing.assert_array_equal(a, b)
+    assert all(p.dtype == torch.float32 for p in loaded.network_.parameters())
+
+
+def test_int8_forecasts_are_close_to_float_but_not_the_same():
+    series = fleet()
+    plain = GlobalLSTM(**TINY).fit(series)
+    int8 = GlobalLSTM(**TINY, quantize="int8").fit(series)
+    for key in range(len(series)):
+        assert torch.equal(plain.network_.lstm.weight_hh_l0, int8.network_.lstm.weight_hh_l0)  # same training
+    a, b = np.concatenate(plain.predict()), np.concatenate(int8.predict())
+    assert not np.array_equal(a, b)  # the int8 network is the one forecasting
+    scale = np.concatenate([s for s in plain.scale_])
+    assert np.max(np.abs(a - b).reshape(len(series), -1) / scale[:, None]) < 0.05  # < 5 % of each key's std
+    assert int8.model_bytes() < plain.model_bytes()
+
+
+def test_workload_predictor_lstm_int8_round_trip(tmp_path):
+    df = periodic_series(600, noise=3.0)
+    plain = WorkloadPredictor(model="lstm", horizon=10, model_params={"max_epochs": 3}, random_state=0).fit(df)
+    int8 = WorkloadPredictor(model="lstm", horizon=10, model_params={"max_epochs": 3, "quantize": "int8"},
+                             random_state=0).fit(df)
+    a, b = plain.predict().yhat, int8.predict().yhat
+    assert not np.array_equal(a, b) and np.max(np.abs(a - b)) < 0.05 * df["requests"].std()
+    path = int8.save(tmp_path / "int8.wp")
+    np.testing.assert_array_equal(WorkloadPredictor.load(path).predict().yhat, b)
+    with pytest.raises(WorkloadDataError, match="quantize"):
+        WorkloadPredictor(model="dlinear", model_params={"quantize": "int8"}).fit(df)
+    with pytest.raises(WorkloadDataError, match="quantize"):
+        WorkloadPredictor(model="lstm", model_params={"quantize": "int4"}).fit(df)
+
+
+def test_data_parallel_two_gloo_processes_equal_one_process_on_the_same_global_batch():
+    """2 spawned CPU processes (gloo), each on half of every global batch of 64, end with the
+    weights one process reaches on the whole batch, to 1e-5 (float32 sums in another order),
+    and the forecast is identical after save/load."""
+    series = fleet(n_keys=8)
+    settings = {**TINY, "max_epochs": 4, "patience": 4}
+    single = GlobalLSTM(**settings).fit(series)
+    ddp = GlobalLSTM(**settings, distributed=2).fit(series)
+    assert ddp.n_epochs_ == single.n_epochs_ and ddp.best_epoch_ == single.best_epoch_ >= 1
+    for (name, a), b in zip(single.network_.state_dict().items(), ddp.network_.state_dict().values()):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-5, err_msg=name)
+    loaded = loads(dumps(ddp), GlobalLSTM)
+    for a, b in zip(ddp.predict(), loaded.predict()):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,106 @@
+"""Data-parallel training of a network with ``torch.nn.parallel.DistributedDataParallel``.
+
+Two ways in:
+
+* ``processes=n`` (``GlobalLSTM(distributed=n)``): this call spawns ``n`` processes with
+  ``torch.multiprocessing.spawn``; they meet through a file in a temporary directory
+  (no port to pick), train with backend ``gloo`` on the CPU or ``nccl`` on GPUs (rank
+  ``r`` on ``cuda:r``), and rank 0 hands the trained weights back as float arrays.
+* ``processes="env"``: the caller already is one rank of a group started by
+  ``torchrun`` (``MASTER_ADDR``, ``RANK``, ``WORLD_SIZE`` set); the group is initialised
+  from the environment if it is not yet, and every rank ends with the same weights.
+
+Every rank holds all training windows and the same batch order; each computes the
+gradient of its share of every global batch and DDP averages them, so the result is
+the single-process run on the same global batch (``training.train_network``'s
+``shard``), whatever the number of processes. A script that uses ``processes=n``
+must guard its entry point with ``if __name__ == "__main__":`` (spawned processes
+import it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from ..errors import WorkloadDataError
+from .training import TrainingResult, train_network
+
+TIMEOUT = datetime.timedelta(minutes=10)  # a rank that never arrives fails the group instead of hanging it
+
+
+def backend_for(device: torch.device) -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
+                        y_val: torch.Tensor, config: dict[str, Any], *, seed: int, processes: int | str,
+                        device: torch.device, n_threads: int | None) -> TrainingResult:
+    """Train ``network`` (in place) data-parallel; see the module docstring. Returns rank 0's training record."""
+    if processes == "env":
+        return _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device)
+    if device.type == "cuda" and torch.cuda.device_count() < processes:
+        raise WorkloadDataError(f"distributed={processes} on device={device.type!r} needs {processes} GPUs; "
+                                f"{torch.cuda.device_count()} are visible. Use fewer processes or device='cpu'.")
+    import torch.multiprocessing as mp
+
+    init = [network.lstm.input_size, network.lstm.hidden_size, network.lstm.num_layers, network.head.out_features]
+    state = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
+    with tempfile.TemporaryDirectory(prefix="workload-predictor-ddp-") as folder:
+        mp.spawn(_spawned, nprocs=processes, join=True,
+                 args=(processes, folder, type(network), init, state, x_train, y_train, x_val, y_val, config, seed,
+                       device.type, n_threads))
+        with np.load(Path(folder) / "weights.npz", allow_pickle=False) as weights:
+            network.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files})
+        record = json.loads((Path(folder) / "training.json").read_text())
+    record["history"] = [tuple(pair) for pair in record["history"]]
+    return TrainingResult(**record)
+
+
+def _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device) -> TrainingResult:
+    if not dist.is_initialized():
+        if "WORLD_SIZE" not in os.environ:
+            raise WorkloadDataError("distributed='env' expects to run under torchrun (WORLD_SIZE, RANK and "
+                                    "MASTER_ADDR set) or in an initialised process group; pass distributed=n to "
+                                    "spawn n processes instead.")
+        dist.init_process_group(backend_for(device), timeout=TIMEOUT)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    network.to(device)
+    wrapped = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    if device.type == "cuda":
+        x_train, y_train, x_val, y_val = (t.pin_memory().to(device, non_blocking=True)
+                                          for t in (x_train, y_train, x_val, y_val))
+    result = train_network(wrapped, x_train, y_train, x_val, y_val, generator=torch.Generator().manual_seed(seed),
+                           shard=(rank, world), device=device, **config)
+    network.eval()
+    return result
+
+
+def _spawned(rank: int, world: int, folder: str, network_class, init, state, x_train, y_train, x_val, y_val,
+             config, seed, device_type, n_threads) -> None:
+    """One spawned rank: join the group, train, and (rank 0) write the weights and the record as plain data."""
+    torch.set_num_threads(int(n_threads or 1))
+    device = torch.device(f"cuda:{rank}") if device_type == "cuda" else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend_for(device), init_method=f"file://{Path(folder) / 'rendezvous'}", rank=rank,
+                            world_size=world, timeout=TIMEOUT)
+    try:
+        network = network_class(*init)
+        network.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+        result = _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device)
+        if rank == 0:
+            np.savez(Path(folder) / "weights.npz", **{k: v.detach().cpu().numpy() for k, v in network.state_dict().items()})
+            (Path(folder) / "training.json").write_text(json.dumps(dataclasses.asdict(result)))
+    finally:
+        dist.destroy_process_group()

@@ -1,0 +1,469 @@
+"""One patch-LSTM over many series: a *global* model for a fleet of keys.
+
+A fleet has one series per key (endpoint, tenant, adapter). Instead of one network per
+key, ``GlobalLSTM`` trains one network on the windows of all keys, as neuralforecast
+and darts do for many series:
+
+* **Per-key scaling.** Each key is standardised with the mean and standard deviation
+  of its own training part (``windows.fit_scale``), so a key at 5 requests per bucket
+  and one at 5,000 give the network windows of the same scale; forecasts are scaled
+  back per key (neuralforecast's per-series ``local_scaler_type="standard"``, darts'
+  per-series ``Scaler``).
+* **The single-series LSTM's network and training loop.** ``_PatchLSTM`` (the window
+  read in about 12 patches, a direct multi-step head that starts at zero) and
+  ``training.train_network`` (Adam, early stopping on an inner tail, a time limit).
+* **A global linear base.** As the per-key LSTM learns the residual of a DLinear fit,
+  the global network learns the residual of one ridge regression from the
+  standardised window to the standardised horizon, shared by all keys and solved in
+  closed form from accumulated Gram statistics (exact, milliseconds, and exactly
+  updatable). Early stopping keeps the base alone when the network cannot beat it.
+* **The validation protocol of every forecaster.** Each key's chronological tail
+  (``validation_origins``) is held out of training and forecast out of sample; those
+  forecasts (``validation_forecast_`` against ``validation_actual_``) give the
+  fleet's per-key conformal interval and confidence. The base is then refitted on
+  all data; the network is not retrained.
+
+Options measured in ``scripts/global_options_table.py``: ``distributed`` (data-parallel
+training over processes, :mod:`.distributed`), ``quantize="int8"`` (dynamic int8
+inference, :mod:`.quantize`) and ``device="cuda"``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._memory import check_memory, epoch_hook
+from .._progress import epoch_callback, progress_bar
+from .._threads import torch_threads
+from ..errors import WorkloadDataError, check_is_fitted
+from ..windows import fit_scale, targets_at, validation_origins, windows_at
+from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix
+from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
+from .training import train_network
+
+DEFAULT_WINDOW = 96  # buckets: 12 patches of 8
+EARLY_STOPPING_WINDOWS = 16  # inner-tail windows per key for early stopping
+PREDICT_CHUNK = 8192  # windows per forward pass at predict time (bounds the activations)
+DEVICES = ("cpu", "cuda", "auto")
+
+
+class GlobalLSTM(ParamsMixin):
+    """One patch-LSTM (on a shared linear base) trained on the standardised windows of many series.
+
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast directly, in one forward pass.
+    window : int or None
+        Input window in buckets (``None``: 96), rounded down to whole patches.
+    patch_size : int or None
+        Buckets per LSTM step; ``None`` cuts the window into about 12 patches.
+    hidden_size, num_layers : int
+        LSTM size (default 64 x 1: one network serves every key, so it can be larger
+        than the per-key LSTM's 32).
+    max_epochs, batch_size, learning_rate, patience :
+        Adam training with early stopping on each key's inner validation tail.
+    linear_base : bool
+        Learn the residual of a shared ridge regression on the standardised window (default) or the series itself.
+    ridge : float
+        The base's penalty, relative to the mean diagonal of its Gram matrix.
+    max_windows_per_key : int or None
+        Training windows per key, spread evenly over its training part (the newest
+        included); ``None`` uses all. Bounds an epoch's cost for long series.
+    random_state : int or None
+        Seed for initial weights and batch order; the global torch RNG is left untouched.
+    n_threads : int or None
+        torch threads during fit/predict (restored afterwards); ``None`` keeps the caller's setting.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda when available).
+    distributed : None, int or "env"
+        ``None``: train in this process. An int ``n >= 2``: data-parallel training
+        (``DistributedDataParallel``) over ``n`` processes this call spawns (backend
+        ``gloo`` on the CPU, ``nccl`` on GPUs, one GPU per process). ``"env"``: this
+        process is one rank of a group already started by ``torchrun`` (every rank calls
+        ``fit`` on the same data and ends with the same model).
+    quantize : None or "int8"
+        ``"int8"``: forecast with a dynamically quantised copy of the network (LSTM and
+        linear layers, CPU only). Training and the saved file stay float32.
+    max_training_time : float or None
+        Seconds after which training stops and keeps its best weights.
+    validation_fraction, max_validation_windows :
+        Each key's validation tail, as for every forecaster.
+    verbose : bool or None
+        A progress bar over the epochs on stderr (``None``: only when stderr is a terminal).
+
+    Notes
+    -----
+    ``fit(series, keys)`` takes one float array ``(T_i, k)`` per key (lengths may differ,
+    ``k`` may not). A key too short for a window, the horizon, ten training windows and
+    a validation tail is reported in ``errors_`` and left out; the others are fitted.
+    """
+
+    min_window = 12
+
+    def __init__(
+        self,
+        horizon: int = 10,
+        window: int | None = None,
+        patch_size: int | None = None,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        max_epochs: int = 30,
+        batch_size: int = 512,
+        learning_rate: float = 3e-3,
+        patience: int = 5,
+        linear_base: bool = True,
+        ridge: float = 1e-3,
+        max_windows_per_key: int | None = 256,
+        random_state: int | None = None,
+        n_threads: int | None = 1,
+        device: str = "cpu",
+        distributed: int | str | None = None,
+        quantize: str | None = None,
+        max_training_time: float | None = None,
+        validation_fraction: float = 0.15,
+        max_validation_windows: int = 100,
+        verbose: bool | None = None,
+    ):
+        self.horizon = horizon
+        self.window = window
+        self.patch_size = patch_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.linear_base = linear_base
+        self.ridge = ridge
+        self.max_windows_per_key = max_windows_per_key
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.device = device
+        self.distributed = distributed
+        self.quantize = quantize
+        self.max_training_time = max_training_time
+        self.validation_fraction = validation_fraction
+        self.max_validation_windows = max_validation_windows
+        self.verbose = verbose
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        def positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+            if value is None and allow_none:
+                return
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise WorkloadDataError(f"{name}={value!r:.40} must be a positive integer.")
+
+        for name in ("horizon", "hidden_size", "num_layers", "max_epochs", "batch_size", "patience"):
+            positive_int(name, getattr(self, name))
+        positive_int("patch_size", self.patch_size, allow_none=True)
+        positive_int("max_windows_per_key", self.max_windows_per_key, allow_none=True)
+        if self.window is not None:
+            positive_int("window", self.window)
+            if self.window < self.min_window:
+                raise WorkloadDataError(f"window={self.window} is below the LSTM's minimum {self.min_window}.")
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise WorkloadDataError(f"device={self.device!r:.40} must be one of {DEVICES} (or 'cuda:N').")
+        if self.quantize not in (None, "int8"):
+            raise WorkloadDataError(f"quantize={self.quantize!r:.40} must be None or 'int8'.")
+        if self.quantize == "int8" and self._device().type != "cpu":
+            raise WorkloadDataError("quantize='int8' is CPU inference (dynamic quantisation); use device='cpu' "
+                                    "with it, or quantize=None on a GPU.")
+        if self.distributed is not None and self.distributed != "env":
+            positive_int("distributed", self.distributed)
+
+    def _device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def _geometry(self) -> tuple[int, int]:
+        """``(window, patch)``: the window rounded down to whole patches."""
+        window = self.window or DEFAULT_WINDOW
+        patch = self.patch_size or max(1, round(window / PATCHES))
+        return max(1, window // patch) * patch, patch
+
+    def _split(self, n: int, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """A key's ``(training origins, early-stopping origins, validation origins)``, or None if too short."""
+        horizon = self.horizon
+        validation = validation_origins(n, horizon, self.validation_fraction, self.max_validation_windows)
+        train_end = int(validation[0])  # the network and the base see only y[:train_end]
+        if train_end < window + horizon:
+            return None
+        inner = validation_origins(train_end, horizon, self.validation_fraction, EARLY_STOPPING_WINDOWS)
+        training = np.arange(window, int(inner[0]) - horizon + 1)
+        if len(training) < MIN_TRAIN_WINDOWS:
+            return None
+        return training, inner, validation
+
+    # -- fit -------------------------------------------------------------------------------
+    def fit(self, series: Sequence[Any], keys: Sequence[Hashable] | None = None) -> GlobalLSTM:
+        """Fit one network on every key's series. Returns ``self``.
+
+        ``series``: one ``(T_i,)`` or ``(T_i, k)`` array per key (the same ``k`` for all);
+        ``keys``: their names (default ``0 .. n-1``). Keys too short to fit go to ``errors_``.
+        """
+        start = time.perf_counter()
+        self._check_params()
+        if isinstance(series, np.ndarray) and series.ndim >= 1 and series.dtype != object:
+            series = list(series)
+        if len(series) == 0:
+            raise WorkloadDataError("series is empty; pass one array per key.")
+        keys = list(range(len(series))) if keys is None else list(keys)
+        if len(keys) != len(series):
+            raise WorkloadDataError(f"{len(keys)} keys for {len(series)} series; pass one key per series.")
+        window, patch = self._geometry()
+        arrays, kept, splits, errors = [], [], [], {}
+        n_targets = None
+        for key, values in zip(keys, series):
+            y, _ = as_matrix(values, f"series[{key!r:.40}]")
+            if n_targets is None:
+                n_targets = y.shape[1]
+            if y.shape[1] != n_targets:
+                raise WorkloadDataError(f"series[{key!r:.40}] has {y.shape[1]} targets, the first key {n_targets}; "
+                                        "every key must have the same targets.")
+            split = self._split(len(y), window)
+            if split is None:
+                errors[key] = WorkloadDataError(
+                    f"series[{key!r:.40}] has {len(y)} points, too few for window {window} + horizon {self.horizon}: "
+                    f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail. Pass more history, a "
+                    "smaller window= or a smaller horizon=.")
+                continue
+            arrays.append(y)
+            kept.append(key)
+            splits.append(split)
+        if not arrays:
+            first = next(iter(errors.values()))
+            raise WorkloadDataError(f"no key is long enough to fit the global LSTM; for example: {first}")
+        k, horizon = n_targets, self.horizon
+        self.window_, self.patch_size_, self.n_targets_ = window, patch, k
+        # Per-key scaling from the data before each key's validation tail.
+        scales = [fit_scale(y[: int(split[2][0])]) for y, split in zip(arrays, splits)]
+        self.offset_ = np.stack([s[0] for s in scales])  # [n_keys, k]
+        self.scale_ = np.stack([s[1] for s in scales])  # [n_keys, k]
+        z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
+
+        training = [self._spread(split[0]) for split in splits]
+        n_windows = sum(len(t) for t in training) + sum(len(split[1]) for split in splits)
+        check_memory("global LSTM windows", extra_bytes=8.0 * n_windows * (window + horizon) * k)
+        # The base on every training window (its targets end before the inner tail).
+        self.base_gram_, self.base_cross_ = self._base_stats(z, [split[0] for split in splits])
+        self.base_coef_ = self._solve_base()
+        device = self._device()
+        with torch_threads(self.n_threads):
+            x_train, r_train = self._tensors(z, training, with_targets=True)
+            x_val, r_val = self._tensors(z, [split[1] for split in splits], with_targets=True)
+            seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**63)
+            init = (patch * k, self.hidden_size, self.num_layers, horizon * k)
+            network, result = self._train(init, seed, x_train, r_train, x_val, r_val, device, start)
+        self.network_ = network
+        self.training_ = result
+        self.n_epochs_, self.best_epoch_, self.stopped_by_ = result.epochs_run, result.best_epoch, result.stopped_by
+        self.keys_ = kept
+        self.errors_ = errors
+        validation = [split[2] for split in splits]
+        self.validation_origins_ = validation
+        self.validation_forecast_ = self._forecast(arrays, validation)
+        self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(arrays, validation)]
+        # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
+        all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
+        extra_gram, extra_cross = self._base_stats(
+            z, [o[o >= int(split[0][-1]) + 1] for o, split in zip(all_origins, splits)])
+        self.base_gram_, self.base_cross_ = self.base_gram_ + extra_gram, self.base_cross_ + extra_cross
+        self.base_coef_ = self._solve_base()
+        keep = self._recent_length()
+        self.recent_ = [y[-keep:].copy() for y in arrays]
+        self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _spread(self, origins: np.ndarray) -> np.ndarray:
+        """At most ``max_windows_per_key`` origins, spread evenly, the newest kept."""
+        cap = self.max_windows_per_key
+        if cap is None or len(origins) <= cap:
+            return origins
+        return origins[np.unique(np.round(np.linspace(0, len(origins) - 1, cap)).astype(np.int64))]
+
+    def _train(self, init, seed, x_train, r_train, x_val, r_val, device, start):
+        with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):  # nn.LSTM's init draws from the global RNG
+            torch.manual_seed(seed)
+            network = _PatchLSTM(*init)
+        config = {"max_epochs": self.max_epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                  "patience": self.patience, "max_time": self._time_left(start)}
+        if self.distributed is not None and self.distributed != 1:
+            from .distributed import train_data_parallel
+
+            result = train_data_parallel(network, x_train, r_train, x_val, r_val, config, seed=seed,
+                                         processes=self.distributed, device=device, n_threads=self.n_threads)
+            return network.to(device).eval(), result
+        network = network.to(device)
+        if device.type == "cuda":  # one copy of the data onto the GPU: it is small next to its memory
+            x_train, r_train, x_val, r_val = (t.pin_memory().to(device, non_blocking=True)
+                                              for t in (x_train, r_train, x_val, r_val))
+        with progress_bar(self.max_epochs, "global LSTM fit", self.verbose, unit="epoch") as bar:
+            result = train_network(network, x_train, r_train, x_val, r_val, generator=torch.Generator().manual_seed(seed),
+                                   progress=epoch_callback(bar, then=epoch_hook), device=device, **config)
+        return network, result
+
+    def _time_left(self, start: float) -> float | None:
+        if self.max_training_time is None:
+            return None
+        return max(0.0, self.max_training_time - (time.perf_counter() - start))
+
+    # -- the linear base -------------------------------------------------------------------
+    def _features(self, z: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        windows = windows_at(z, origins, self.window_)  # [m, W, k]
+        flat = windows.reshape(len(origins), self.window_ * self.n_targets_)
+        return np.concatenate([flat, np.ones((len(origins), 1))], axis=1)  # [m, W*k+1]
+
+    def _base_stats(self, z: list[np.ndarray], origins: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        p = self.window_ * self.n_targets_ + 1
+        gram, cross = np.zeros((p, p)), np.zeros((p, self.horizon * self.n_targets_))
+        for zi, oi in zip(z, origins):
+            if len(oi) == 0:
+                continue
+            x = self._features(zi, oi)  # [m, p]
+            gram += x.T @ x
+            cross += x.T @ targets_at(zi, oi, self.horizon).reshape(len(oi), -1)
+        return gram, cross
+
+    def _solve_base(self) -> np.ndarray:
+        p = len(self.base_gram_)
+        penalty = self.ridge * np.trace(self.base_gram_[:-1, :-1]) / max(1, p - 1)
+        ridge = np.full(p, max(penalty, 1e-12))
+        ridge[-1] = 1e-12  # the intercept is not shrunk
+        return np.linalg.solve(self.base_gram_ + np.diag(ridge), self.base_cross_)  # [p, H*k]
+
+    def _base_forecast(self, z: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        if not self.linear_base:
+            return np.zeros((len(origins), self.horizon * self.n_targets_))
+        return self._features(z, origins) @ self.base_coef_  # [m, H*k]
+
+    # -- tensors and forecasts -------------------------------------------------------------
+    def _tensors(self, z: list[np.ndarray], origins: list[np.ndarray], with_targets: bool):
+        """Patches ``[m, L, P*k]`` of every key's windows (and residual targets ``[m, H*k]``), float32 on the host."""
+        patches, residuals = [], []
+        n_patches = self.window_ // self.patch_size_
+        for zi, oi in zip(z, origins):
+            windows = windows_at(zi, oi, self.window_)  # [m_i, W, k]
+            patches.append(windows.reshape(len(oi), n_patches, self.patch_size_ * self.n_targets_))  # [m_i, L, P*k]
+            if with_targets:
+                target = targets_at(zi, oi, self.horizon).reshape(len(oi), -1)  # [m_i, H*k]
+                residuals.append(target - self._base_forecast(zi, oi))
+        x = torch.from_numpy(np.concatenate(patches).astype(np.float32))
+        if not with_targets:
+            return x
+        return x, torch.from_numpy(np.concatenate(residuals).astype(np.float32))
+
+    def _inference_network(self) -> torch.nn.Module:
+        if self.quantize == "int8":
+            from .quantize import quantized
+
+            return quantized(self.network_)
+        return self.network_
+
+    def _forecast(self, series: list[np.ndarray], origins: list[np.ndarray], keys: list[int] | None = None) -> list[np.ndarray]:
+        """Forecasts ``[m_i, H, k]`` at ``origins[i]`` of ``series[i]`` (key ``keys[i]``, default ``i``): one batched pass."""
+        keys = list(range(len(series))) if keys is None else keys
+        z = [(y - self.offset_[j]) / self.scale_[j] for y, j in zip(series, keys)]
+        counts = [len(o) for o in origins]
+        if sum(counts) == 0:
+            return [np.zeros((0, self.horizon, self.n_targets_)) for _ in series]
+        network = self._inference_network()
+        device = next(network.parameters(), torch.empty(0)).device if self.quantize is None else torch.device("cpu")
+        with torch_threads(self.n_threads), torch.inference_mode():
+            x = self._tensors(z, origins, with_targets=False)  # [m, L, P*k]
+            if device.type == "cuda":
+                x = x.pin_memory()
+            outputs = [network(x[first : first + PREDICT_CHUNK].to(device, non_blocking=True)).cpu()
+                       for first in range(0, len(x), PREDICT_CHUNK)]
+            residual = torch.cat(outputs).numpy().astype(np.float64)  # [m, H*k]
+        base = np.concatenate([self._base_forecast(zi, oi) for zi, oi in zip(z, origins)])  # [m, H*k]
+        forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
+        out, first = [], 0
+        for j, count in zip(keys, counts):
+            out.append(forecast_z[first : first + count] * self.scale_[j] + self.offset_[j])
+            first += count
+        return out
+
+    # -- predict ---------------------------------------------------------------------------
+    def predict(self, steps: int | None = None) -> list[np.ndarray]:
+        """Each fitted key's forecast ``(steps, k)`` after its last point, in ``keys_`` order."""
+        check_is_fitted(self, "network_")
+        steps = self.horizon if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= self.horizon:
+            raise WorkloadDataError(f"steps={steps!r:.40} must be an integer in [1, horizon={self.horizon}].")
+        forecasts = self._forecast(self.recent_, [np.array([len(r)]) for r in self.recent_])
+        return [f[0, :steps] for f in forecasts]
+
+    def predict_at(self, series: Sequence[Any], origins: Sequence[Any]) -> list[np.ndarray]:
+        """Forecasts ``(len(origins[i]), horizon, k)`` from ``series[i]`` (aligned with ``keys_``) before each origin."""
+        check_is_fitted(self, "network_")
+        if len(series) != len(self.keys_) or len(origins) != len(self.keys_):
+            raise WorkloadDataError(f"pass one series and one origin array per fitted key ({len(self.keys_)}).")
+        arrays, checked = [], []
+        for key, values, o in zip(self.keys_, series, origins):
+            y, _ = as_matrix(values, f"series[{key!r:.40}]")
+            o = np.asarray(o, dtype=np.int64).reshape(-1)
+            if len(o) and (o.min() < self.window_ or o.max() > len(y)):
+                raise WorkloadDataError(f"origins of key {key!r:.40} must lie in [{self.window_}, {len(y)}] so each "
+                                        "has a full input window.")
+            arrays.append(y)
+            checked.append(o)
+        return self._forecast(arrays, checked)
+
+    # -- update ----------------------------------------------------------------------------
+    def _recent_length(self) -> int:
+        return self.window_ + self.horizon - 1
+
+    def update(self, new_series: Sequence[Any]) -> GlobalLSTM:
+        """Append each key's new points (one ``(m_i, k)`` array per key of ``keys_``, ``m_i`` may be 0).
+
+        The windows the new points complete are first forecast by the model as it was
+        (out of sample) and replace each key's oldest validation windows; then the
+        linear base absorbs them exactly (its Gram statistics grow). The network is not
+        retrained: refit to retrain it. Everything is computed before anything changes.
+        """
+        check_is_fitted(self, "network_")
+        if len(new_series) != len(self.keys_):
+            raise WorkloadDataError(f"pass one array per fitted key ({len(self.keys_)}), got {len(new_series)}.")
+        ys, olds, origins = [], [], []
+        for key, recent, values in zip(self.keys_, self.recent_, new_series):
+            new = np.zeros((0, self.n_targets_))
+            if values is not None and np.size(values):
+                new, _ = as_matrix(values, f"new_series[{key!r:.40}]")
+            if new.shape[1] != self.n_targets_:
+                raise WorkloadDataError(f"new_series[{key!r:.40}] has {new.shape[1]} targets; fitted on {self.n_targets_}.")
+            y = np.concatenate([recent, new])
+            ys.append(y)
+            olds.append(len(recent))
+            origins.append(np.arange(len(recent) - self.horizon + 1, len(y) - self.horizon + 1))
+        forecasts = self._forecast(ys, origins)
+        z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(ys)]
+        gram, cross = self._base_stats(z, origins)
+        forecast_new, actual_new, origins_new = [], [], []
+        for i, (y, o) in enumerate(zip(ys, origins)):
+            keep = len(self.validation_actual_[i])
+            shift = int(self.n_seen_[i]) - olds[i]
+            forecast_new.append(np.concatenate([self.validation_forecast_[i], forecasts[i]])[-keep:])
+            actual_new.append(np.concatenate([self.validation_actual_[i], targets_at(y, o, self.horizon)])[-keep:])
+            origins_new.append(np.concatenate([self.validation_origins_[i], o + shift])[-keep:])
+        self.base_gram_, self.base_cross_ = self.base_gram_ + gram, self.base_cross_ + cross
+        self.base_coef_ = self._solve_base()
+        self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
+        keep = self._recent_length()
+        self.recent_ = [y[-keep:].copy() for y in ys]
+        self.n_seen_ = self.n_seen_ + np.array([len(y) - n for y, n in zip(ys, olds)], dtype=np.int64)
+        return self
+
+    def model_bytes(self) -> int:
+        """Bytes of the network's weights as used for inference (int8 when quantised) plus the base's coefficients."""
+        from .quantize import network_bytes
+
+        return network_bytes(self._inference_network()) + self.base_coef_.nbytes

@@ -226,7 +226,7 @@ def test_state_that_would_overwrite_a_method_or_computed_attribute_is_refused(sa
 
 
 @pytest.mark.parametrize("name,value,message", [
-    ("window_", 10**6, "does not forecast"),  # longer than the stored context
+    ("window_", 10**6, "model's window 1000000 and a stored context of shape"),  # longer than the stored context
     ("scale_", float("nan"), "NaN or infinite"),  # a forecast of NaN
     ("coef_", [[1.0]], "does not forecast"),  # weights of the wrong shape
 ])

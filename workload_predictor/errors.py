@@ -6,6 +6,37 @@ problem and says how to fix it.
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+#: Characters of a user's value that an error message quotes; the rest is cut (a 100 KB field in a
+#: message is a 100 KB log line).
+QUOTE_LIMIT = 60
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = QUOTE_LIMIT // 2
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 8
+_REPR.maxlevel = 3
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for messages that echo what a user passed.
+
+    The cost does not grow with the value: a 100 MB string or a frame's ten thousand
+    column names are never formatted in full.
+    """
+    if isinstance(value, (str, bytes)):
+        shown = repr(value[:limit])[: 2 * limit]  # escapes (NUL is 4 characters) at most double it
+        return shown if len(value) <= limit else f"{shown}... ({len(value):,} characters)"
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def cut(text: Any, limit: int = 4 * QUOTE_LIMIT) -> str:
+    """``str(text)`` (e.g. a library's exception message, which may hold the user's value) cut to ``limit``."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
 
 class WorkloadDataError(ValueError):
     """The input data cannot be used as given (the message says why and how to fix it)."""

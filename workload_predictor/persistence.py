@@ -21,6 +21,12 @@ A pickle, a tampered or truncated payload, an unknown class or a different
 format version raises :class:`~workload_predictor.errors.ModelFileError` before
 anything is built. The checksum detects corruption, not forgery (anyone can
 recompute it); safety against forgery comes from the allow-list, not the hash.
+
+Nor can a file make the loader allocate or wait: :mod:`workload_predictor.model_file`
+reads only regular files of at most ``max_bytes``, checks every size the file
+declares (archive members, array shapes, network sizes, the predictor's horizon
+and window) against what it holds before allocating, and any failure below the
+format layer is a ``ModelFileError``.
 """
 
 from __future__ import annotations
@@ -32,15 +38,16 @@ import io
 import json
 import logging
 import os
-import tempfile
-import zipfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import ModelFileError
+from . import model_file
+from .errors import ModelFileError, cut, quote
 from .models import registry
 
 logger = logging.getLogger(__name__)
@@ -51,7 +58,7 @@ FORMAT_VERSION = 4
 MAX_HEADER_BYTES = 64 * 1024
 STATE_KEY = "__state__"
 
-_ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object ("O")
+_ARRAY_KINDS = model_file.ARRAY_KINDS  # bool, ints, floats, complex, datetime64: never object ("O")
 # The predictor's own classes a model file may name; the models' come from the registry.
 _OWN_CLASSES = {
     "WorkloadPredictor": "workload_predictor.predictor:WorkloadPredictor",
@@ -71,7 +78,7 @@ def _allowed(name: Any) -> type | None:
 def _resolve(name: Any, what: str, kind: Any) -> type:
     cls = _allowed(name)
     if cls is None or not kind(cls):
-        raise ModelFileError(f"the model file names {what} {name!r}, which is not one this package builds.")
+        raise ModelFileError(f"the model file names {what} {quote(name)}, which is not one this package builds.")
     return cls
 
 
@@ -145,7 +152,7 @@ class _Decoder:
 
     def array(self, key: Any) -> np.ndarray:
         if not isinstance(key, str) or key == STATE_KEY or key not in self.arrays.files:
-            raise ModelFileError(f"the model file refers to a missing array {key!r}.")
+            raise ModelFileError(f"the model file refers to a missing array {quote(key)}.")
         return self.arrays[key]  # np.load with allow_pickle=False: object arrays raise here
 
     def decode(self, value: Any) -> Any:
@@ -154,7 +161,7 @@ class _Decoder:
         if isinstance(value, list):
             return [self.decode(v) for v in value]
         if not isinstance(value, dict) or len(value) == 0:
-            raise ModelFileError(f"the model file holds an unexpected value {value!r:.80}.")
+            raise ModelFileError(f"the model file holds an unexpected value {quote(value)}.")
         kind = next(iter(value))
         if kind == "__scalar__":
             return self.array(value[kind])[()]
@@ -183,11 +190,11 @@ class _Decoder:
                 raise ModelFileError(f"the model file gives {value[kind]} parameters that are not a mapping.")
             unknown = set(params) - set(cls._param_names())
             if unknown:
-                raise ModelFileError(f"the model file gives {value[kind]} parameters it does not take: {unknown!r}.")
+                raise ModelFileError(f"the model file gives {value[kind]} parameters it does not take: {quote(unknown)}.")
             obj = cls(**params)  # __init__ only stores parameters
             for name, attribute in self.decode(value["state"]).items():
                 if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
-                    raise ModelFileError(f"the model file sets an invalid attribute name {name!r}.")
+                    raise ModelFileError(f"the model file sets an invalid attribute name {quote(name)}.")
                 if callable(getattr(cls, name, None)) or isinstance(getattr(cls, name, None), property):
                     # A method or a computed attribute of the class: a file from another version, or forged.
                     raise ModelFileError(f"the model file sets {value[kind]}.{name}, which is not stored state; was it "
@@ -198,11 +205,15 @@ class _Decoder:
             cls = _resolve(value[kind], "network", _is_torch_module)
             import torch
 
-            module = cls(*self.decode(value["init"]))
-            state = {k: torch.from_numpy(np.array(v)) for k, v in self.decode(value["state"]).items()}
+            init, arrays = self.decode(value["init"]), self.decode(value["state"])
+            if not isinstance(arrays, dict):
+                raise ModelFileError("the model file gives a network whose weights are not a mapping.")
+            model_file.check_network(cls, init, arrays)  # before anything of the declared size is built
+            module = cls(*init)
+            state = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
             module.load_state_dict(state, strict=True)
             return module.eval()
-        raise ModelFileError(f"the model file holds an unknown entry {kind!r}.")
+        raise ModelFileError(f"the model file holds an unknown entry {quote(kind)}.")
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -241,39 +252,49 @@ def loads(data: bytes, expected: type | None = None) -> Any:
     try:
         header = json.loads(data[len(MAGIC) : end])
         version, size, digest = header["format_version"], header["payload_bytes"], header["sha256"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ModelFileError(f"the model file's header is unreadable ({exc}); save the model again.") from None
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise ModelFileError(f"the model file's header is unreadable ({type(exc).__name__}: {cut(exc)}); "
+                             "save the model again.") from None
     if version != FORMAT_VERSION:
         raise ModelFileError(
-            f"the model file has format version {version!r} (written by workload-predictor "
-            f"{header.get('package_version')!r}); this version {__version__} reads format {FORMAT_VERSION} only. "
+            f"the model file has format version {quote(version)} (written by workload-predictor "
+            f"{quote(header.get('package_version'))}); this version {__version__} reads format {FORMAT_VERSION} only. "
             "Refit and save the model with this version."
         )
     if header.get("package_version") != __version__:
         logger.warning("loading a model saved by workload-predictor %s into %s (same file format %d)",
-                       header.get("package_version"), __version__, FORMAT_VERSION)
+                       quote(header.get("package_version")), __version__, FORMAT_VERSION)
     payload = data[end + 1 :]
     if len(payload) != size:
         raise ModelFileError(
-            f"the model file is truncated or padded: its payload has {len(payload)} bytes, the header says {size}."
+            f"the model file is truncated or padded: its payload has {len(payload)} bytes, the header says "
+            f"{quote(size)}."
         )
     if hashlib.sha256(payload).hexdigest() != digest:
         raise ModelFileError("the model file's checksum does not match its payload: it was corrupted or altered.")
     try:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
+        with model_file.open_arrays(payload) as arrays:
             if STATE_KEY not in arrays.files:
                 raise ModelFileError("the model file holds no state description.")
             state = json.loads(arrays[STATE_KEY].tobytes())
             obj = _Decoder(arrays).decode(state)
+        if expected is not None and not isinstance(obj, expected):
+            raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
+        if isinstance(obj, _predictor_class()):
+            model_file.check_predictor(obj)
     except ModelFileError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, OSError, EOFError,
-            zipfile.BadZipFile) as exc:
-        raise ModelFileError(f"the model file's payload is invalid ({type(exc).__name__}: {exc}).") from None
-    if expected is not None and not isinstance(obj, expected):
-        raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
+    except Exception as exc:  # noqa: BLE001 - below the format layer every failure means a bad file
+        # (KeyboardInterrupt and SystemExit are not Exceptions and pass through.)
+        raise ModelFileError(f"the model file's payload is invalid ({type(exc).__name__}: {cut(exc)}).") from None
     _check_forecasts(obj)
     return obj
+
+
+def _predictor_class() -> type:
+    from .predictor import WorkloadPredictor
+
+    return WorkloadPredictor
 
 
 def _check_forecasts(obj: Any) -> None:
@@ -295,36 +316,110 @@ def _check_forecasts(obj: Any) -> None:
         forecast = obj.predict()
         parts = (forecast.yhat, forecast.lower, forecast.upper)
         finite = all(np.isfinite(np.asarray(part, dtype=np.float64)).all() for part in parts)
+        expected_shape = (obj.horizon, len(obj.targets_))
+        whole = len(forecast.index) == obj.horizon and all(np.shape(part) == expected_shape for part in parts)
     except Exception as exc:  # noqa: BLE001 - whatever the forged state breaks, the answer is the same
-        raise ModelFileError(f"the model file's state does not forecast ({type(exc).__name__}: {exc}); "
+        raise ModelFileError(f"the model file's state does not forecast ({type(exc).__name__}: {cut(exc)}); "
                              "it was damaged or altered: refit and save again.") from None
     finally:
         if isinstance(timings, collections.deque):
             obj.predict_seconds_ = timings
+    if not whole:
+        raise ModelFileError("the model file's state forecasts values and timestamps of different lengths; it was "
+                             "damaged or altered: refit and save again.")
     if not finite:
         raise ModelFileError("the model file's state forecasts NaN or infinite values; it was damaged or altered: "
                              "refit and save again.")
 
 
 def save(obj: Any, path: str | os.PathLike) -> Path:
-    """Write ``obj`` to ``path`` atomically (a temporary file, then a rename). Returns the path."""
+    """Write ``obj`` to ``path`` atomically and durably. Returns the path.
+
+    The bytes go to a temporary file ``.<name>.tmp-<pid>-<random>`` beside
+    ``path``, which is flushed to disk (``fsync``) and renamed over ``path``; the
+    directory is then synced so the rename survives a crash. A reader sees the old
+    file or the new one, never a part. The file keeps the mode of the one it
+    replaces (a new file gets the umask's default, as ``open`` would give it).
+    Temporary files left by a save that was killed (their process no longer runs)
+    are removed.
+    """
     path = Path(path)
     data = dumps(obj)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    directory = path.parent
+    _remove_stale_temporaries(path)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None  # os.open's 0o666 below, less the umask
+    temporary = directory / f".{path.name}{_TEMPORARY_INFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as out:
+            if mode is not None:
+                os.chmod(out.fileno() if os.chmod in os.supports_fd else temporary, mode)
             out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    _sync_directory(directory)
     return path
 
 
-def load(path: str | os.PathLike, expected: type | None = None) -> Any:
-    """Read a model file written by :func:`save`; see :func:`loads`."""
+_TEMPORARY_INFIX = ".tmp-"
+
+
+def _sync_directory(directory: Path) -> None:
+    """fsync ``directory`` so a rename in it is on disk (POSIX; a no-op where directories cannot be opened)."""
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read the model file {str(path)!r} ({exc}).") from None
-    return loads(data, expected)
+        handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory; the rename itself is still atomic
+    finally:
+        os.close(handle)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove ``path``'s temporary files whose writing process has died (a save killed mid-write)."""
+    prefix = f".{path.name}{_TEMPORARY_INFIX}"
+    try:
+        names = [entry.name for entry in os.scandir(path.parent) if entry.name.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        pid_text = name[len(prefix):].split("-", 1)[0]
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
+            try:
+                (path.parent / name).unlink()
+            except OSError:
+                pass  # another saver removed it first, or it is not ours to remove
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # another user's process, or no way to tell: keep the file
+    return True
+
+
+def load(path: str | os.PathLike, expected: type | None = None,
+         max_bytes: int = model_file.MAX_FILE_BYTES) -> Any:
+    """Read a model file written by :func:`save`; see :func:`loads`.
+
+    ``path`` must be a regular file (links are followed; a device, FIFO or
+    directory is refused) of at most ``max_bytes`` bytes (default
+    :data:`~workload_predictor.model_file.MAX_FILE_BYTES`, 1 GiB), checked before
+    it is read. Anything amiss raises :class:`ModelFileError`.
+    """
+    return loads(model_file.read_file(path, max_bytes), expected)

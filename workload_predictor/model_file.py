@@ -1,0 +1,232 @@
+"""Reading a model file without letting its bytes decide what is allocated.
+
+:mod:`workload_predictor.persistence` defines the format; this module guards the
+reading. Every size a file declares is checked against what the file holds and
+against fixed bounds *before* anything of that size is allocated:
+
+* the path must name a regular file (after following links: no device such as
+  ``/dev/zero``, no FIFO, no directory) of at most ``max_bytes``, checked on the
+  open descriptor before a byte is read;
+* the payload's archive members must be stored uncompressed (as ``numpy.savez``
+  writes them), and their sizes from the zip directory must add up to no more than
+  the payload itself (no DEFLATE bomb, no overlapping members);
+* each array's shape and dtype come from its ``.npy`` header, read without the
+  data: the shape times the item size must be exactly the bytes the member holds;
+* a network is built on torch's ``meta`` device first (no memory) and its tensor
+  shapes compared with the stored ones before the real one is built;
+* a fitted predictor's horizon, window, targets and model must agree with its
+  stored arrays, its confidence must lie in [0, 1] and its timing buffer must be
+  bounded, before it forecasts once as the last check.
+
+So a file can make :func:`~workload_predictor.persistence.load` allocate at most a
+small multiple of its own size, and a file is at most ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import math
+import os
+import stat
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFileError, quote
+
+#: Default largest model file :func:`~workload_predictor.persistence.load` reads (1 GiB). A DLinear
+#: predictor fitted on a million buckets is about 40 MB (the fitted series dominates); pass
+#: ``max_bytes`` to read a larger one.
+MAX_FILE_BYTES = 1 << 30
+#: Largest ``.npy`` header read from a member (numpy's own default limit).
+MAX_NPY_HEADER_BYTES = 10_000
+ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object ("O") nor void ("V")
+
+
+def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytearray:
+    """The bytes of the regular file at ``path`` if it holds at most ``max_bytes``; else ModelFileError.
+
+    The file is opened without blocking (a FIFO would otherwise wait for a writer),
+    and its type and size are read from the open descriptor, so a file swapped
+    after the check is never the one read.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
+        raise ValueError(f"max_bytes={quote(max_bytes)} must be a positive number of bytes.")
+    shown = quote(str(path))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        handle = os.open(path, flags)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the model file {shown} ({exc.strerror or type(exc).__name__}).") from None
+    try:
+        info = os.fstat(handle)
+    except OSError:
+        os.close(handle)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(handle)
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise ModelFileError(f"the model file {shown} is {kind}; pass the path of a file written by save().")
+    with os.fdopen(handle, "rb", buffering=0) as stream:
+        if info.st_size > max_bytes:
+            raise ModelFileError(
+                f"the model file {shown} holds {info.st_size:,} bytes, more than max_bytes={max_bytes:,}; "
+                "pass a larger max_bytes to load(...) if the file is trusted and really that large."
+            )
+        data = bytearray(info.st_size + 1)  # one more: a file that grew after fstat is caught
+        view, filled = memoryview(data), 0
+        try:
+            while filled < len(data):
+                count = stream.readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
+        except OSError as exc:
+            raise ModelFileError(f"cannot read the model file {shown} ({exc.strerror or type(exc).__name__}).") \
+                from None
+        finally:
+            view.release()
+    if filled > info.st_size:
+        raise ModelFileError(f"the model file {shown} grew while it was read; read it once its writer is done.")
+    del data[filled:]
+    return data
+
+
+def open_arrays(payload: bytes) -> np.lib.npyio.NpzFile:
+    """The payload as numpy's archive, once every member's declared size has been checked.
+
+    Refused: a compressed member, members whose sizes add up to more than the
+    payload, a member that is not a ``.npy`` array, a dtype that is not a plain
+    number or datetime, and a shape whose data is not exactly the member's bytes.
+    """
+    buffer = io.BytesIO(payload)
+    with zipfile.ZipFile(buffer) as archive:
+        members = archive.infolist()
+        declared = sum(info.file_size for info in members)
+        if declared > len(payload):
+            raise ModelFileError(
+                f"the model file's archive declares {declared:,} bytes of members in a {len(payload):,}-byte payload "
+                "(overlapping or forged entries)."
+            )
+        for info in members:
+            _check_member(archive, info)
+    buffer.seek(0)
+    return np.load(buffer, allow_pickle=False)
+
+
+def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    name = quote(info.filename)
+    if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+        raise ModelFileError(f"the model file's array {name} is compressed; save() stores arrays uncompressed.")
+    if not info.filename.endswith(".npy"):
+        raise ModelFileError(f"the model file's archive holds {name}, which is not an array.")
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=MAX_NPY_HEADER_BYTES)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=MAX_NPY_HEADER_BYTES)
+        else:
+            raise ModelFileError(f"the model file's array {name} has .npy version {version}.")
+        header_bytes = member.tell()
+    if dtype.kind not in ARRAY_KINDS or dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
+        raise ModelFileError(f"the model file's array {name} has dtype {quote(str(dtype))}, not numbers or datetimes.")
+    count = math.prod(shape)  # Python ints: no overflow for a forged shape
+    if count * dtype.itemsize != info.file_size - header_bytes:
+        raise ModelFileError(
+            f"the model file's array {name} declares shape {quote(shape)} of {dtype} ({count * dtype.itemsize:,} "
+            f"bytes) but holds {info.file_size - header_bytes:,} bytes."
+        )
+
+
+def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
+    """Refuse ``cls(*init)`` unless its parameters have exactly the shapes of the stored ``state``.
+
+    The module is built on torch's ``meta`` device (shapes without storage), after
+    each integer argument (a size) is bounded by the number of stored values, so a
+    forged size costs nothing.
+    """
+    import torch
+
+    if not isinstance(init, list) or not all(v is None or isinstance(v, (bool, int, float, str)) for v in init):
+        raise ModelFileError(f"the model file gives the network arguments {quote(init)}, not a list of plain values.")
+    stored = sum(int(np.asarray(v).size) for v in state.values())
+    sizes = [v for v in init if isinstance(v, int) and not isinstance(v, bool)]
+    if any(v < 0 or v > max(stored, 1) for v in sizes):
+        raise ModelFileError(
+            f"the model file gives the network sizes {quote(init)}, which do not fit its {stored:,} stored weights."
+        )
+    with torch.device("meta"):
+        shapes = {k: tuple(t.shape) for k, t in cls(*init).state_dict().items()}
+    given = {k: tuple(np.shape(v)) for k, v in state.items()}
+    if shapes != given:
+        wrong = sorted(set(shapes) ^ set(given)) or sorted(k for k in shapes if shapes[k] != given[k])
+        raise ModelFileError(
+            f"the model file's network sizes {quote(init)} do not match its stored weights (first difference: "
+            f"{quote(wrong[0])}); it was damaged or altered."
+        )
+
+
+def check_predictor(obj: Any) -> None:
+    """Refuse a loaded predictor whose declared sizes disagree with its stored arrays.
+
+    Run before the predictor forecasts for the first time: a forecast allocates by
+    ``horizon`` and the model's window, so they must be the sizes the stored arrays
+    have, not whatever the file says.
+    """
+    from .models import registry
+    from .predictor import PREDICT_TIMINGS
+
+    def refuse(what: str) -> None:
+        raise ModelFileError(f"the model file's predictor {what}; it was damaged or altered: refit and save again.")
+
+    model_name = getattr(obj, "model", None)
+    if not isinstance(model_name, str) or model_name not in registry.names():
+        refuse(f"names the model {quote(model_name)}, which is not one of {', '.join(registry.names())}")
+    horizon = getattr(obj, "horizon", None)
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        refuse(f"has horizon {quote(horizon)}, not a positive integer")
+    if not hasattr(obj, "model_"):
+        return
+    model = obj.model_
+    if type(model).__name__ != registry.class_name(registry.get(model_name).target):
+        refuse(f"says model={model_name!r} but holds a {type(model).__name__}")
+    targets = obj.targets_
+    if not isinstance(targets, (list, tuple)) or not targets:
+        refuse("names no targets")
+    k = len(targets)
+    members = list(getattr(model, "members_", {}).values())
+    for part in [model, *members]:
+        if getattr(part, "horizon", None) != horizon or getattr(part, "n_targets_", None) != k:
+            refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__} "
+                   f"{quote(getattr(part, 'horizon', None))} and {quote(getattr(part, 'n_targets_', None))}")
+    for name, array, shape in (
+        ("interval_halfwidth_", obj.interval_halfwidth_, (horizon, k)),
+        ("validation_forecast_", model.validation_forecast_, (None, horizon, k)),
+        ("validation_actual_", model.validation_actual_, (None, horizon, k)),
+    ):
+        if not isinstance(array, np.ndarray) or array.ndim != len(shape) or any(
+                want is not None and got != want for got, want in zip(array.shape, shape, strict=True)):
+            refuse(f"holds {name} of shape {quote(np.shape(array))} for horizon {horizon} and {k} targets")
+    window = obj.window_
+    context = model.context_
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= len(context) \
+            or window != model.context_length() or context.ndim != 2 or context.shape[1] != k:
+        refuse(f"has window {quote(window)}, its model's window {quote(model.context_length())} and a stored "
+               f"context of shape {quote(np.shape(context))} for {k} targets")
+    confidence = obj.confidence_
+    scores = obj._confidence_by_index
+    if not all(isinstance(c, (int, float)) and 0.0 <= c <= 1.0 for c in [confidence, *scores]) or len(scores) != k:
+        refuse(f"has confidence {quote(confidence)} (by target {quote(scores)}), not scores in [0, 1]")
+    timings = obj.predict_seconds_
+    if not isinstance(timings, collections.deque) or timings.maxlen != PREDICT_TIMINGS:
+        refuse(f"keeps its predict timings in {quote(timings)}, not a buffer of {PREDICT_TIMINGS}")
+    series = obj.series_
+    if series.values.ndim != 2 or series.values.shape[1] != k or len(series.index) != len(series.values) \
+            or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_:
+        refuse("holds a history whose values, timestamps and targets disagree")
+

@@ -7,6 +7,7 @@ warnings configuration).
 
 from .data import bucketize
 from .errors import MemoryLimitError, ModelFileError, NotFittedError, WorkloadDataError
+from .fleet import FleetPredictor
 from .forecast import Forecast
 from .predictor import WorkloadPredictor
 
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "WorkloadPredictor",
+    "FleetPredictor",
     "Forecast",
     "bucketize",
     "NotFittedError",

@@ -505,6 +505,8 @@ def bucketize(
     sums: Mapping[str, str] | None = None,
     count: str = "requests",
     max_buckets: int = 10_000_000,
+    by: str | None = None,
+    common_grid: bool = True,
 ) -> pd.DataFrame:
     """Turn a request log (one row per request) into a regular bucketed frame.
 
@@ -516,7 +518,16 @@ def bucketize(
     ``output_tokens`` where the log has them. A span of more than ``max_buckets``
     buckets (e.g. one stray timestamp decades away) is an error rather than gigabytes
     of empty buckets.
+
+    ``by`` names a key column (model, endpoint, tenant): the result is then a long
+    frame with that column first, one zero-filled grid per key, sorted by key and
+    time. With ``common_grid=True`` (default) every key covers the same buckets, from
+    the first request of the whole log to its last; with ``False`` each key spans
+    its own first to last request (each key's rows then equal ``bucketize`` of that
+    key's requests alone). ``max_buckets`` bounds the rows of the whole result.
     """
+    if by is not None:
+        return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid)
     if not isinstance(log, pd.DataFrame):
         raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
     if timestamp not in log.columns:
@@ -561,3 +572,174 @@ def bucketize(
     result = pd.DataFrame(out)
     result["timestamp"] = pd.DatetimeIndex(result["timestamp"]).as_unit("ns")
     return result
+
+
+def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None, origin: Any,
+                  sums: Mapping[str, str] | None, count: str, max_buckets: int, common_grid: bool) -> pd.DataFrame:
+    """:func:`bucketize` with a key column: one zero-filled bucket grid per key, in one long frame."""
+    if not isinstance(log, pd.DataFrame):
+        raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
+    for column, what in ((by, "by"), (timestamp, "timestamp")):
+        if column not in log.columns:
+            raise WorkloadDataError(
+                f"no {what} column {column!r} in the log (columns: {list(map(str, log.columns))[:20]}); "
+                f"pass {what}=<column name>."
+            )
+    if len(log) == 0:
+        raise WorkloadDataError("the request log is empty; it needs at least one request.")
+    if sums is None:
+        sums = {out: col for out, col in _AZURE_SUMS.items() if col in log.columns}
+    names = [by, "timestamp", count, *sums]
+    clash = next((name for name in names if names.count(name) > 1), None)
+    if clash is not None:
+        raise WorkloadDataError(
+            f"bucketize would write two columns named {clash!r}: by={by!r}, 'timestamp', count={count!r} and the "
+            f"keys of sums={dict(sums)!r} must all differ; rename one."
+        )
+    missing = next((column for column in sums.values() if column not in log.columns), None)
+    if missing is not None:
+        raise WorkloadDataError(f"sums names column {missing!r}, which the log lacks; fix sums={dict(sums)!r}.")
+    codes, keys = factorize_keys(log[by], by)
+    width = parse_freq(freq)
+    stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
+    floor = np.asarray(stamps.floor(width).array, dtype="datetime64[ns]")  # UTC wall times
+    if common_grid:
+        starts = np.full(len(keys), floor.min())
+    else:
+        starts = np.full(len(keys), np.datetime64("NaT", "ns"))
+        np.fmin.at(starts, codes, floor)
+    step = width.to_timedelta64()
+    bucket = ((floor - starts[codes]) // step).astype(np.int64)
+    lengths = np.zeros(len(keys), dtype=np.int64)
+    np.maximum.at(lengths, codes, bucket + 1)
+    if common_grid:
+        lengths[:] = lengths.max()
+    total = int(lengths.sum())
+    if total > max_buckets:
+        raise WorkloadDataError(
+            f"{len(keys)} keys x their spans of {width} buckets make {total} rows, over max_buckets={max_buckets}. "
+            "Check for stray timestamps (or a wrong unit=), pass a coarser freq, common_grid=False, or raise "
+            "max_buckets."
+        )
+    check_memory("bucketize by key", extra_bytes=8.0 * total * (3 + len(sums)))
+    first_row = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    rows = first_row[codes] + bucket
+    position = np.arange(total) - np.repeat(first_row, lengths)
+    instants = np.repeat(starts, lengths) + position * step
+    out = {by: keys.take(np.repeat(np.arange(len(keys)), lengths)),
+           "timestamp": pd.DatetimeIndex(instants).tz_localize("UTC").as_unit("ns")}
+    out[count] = np.bincount(rows, minlength=total).astype(np.int64)
+    for name, column in sums.items():
+        weights = _target_matrix(pd.DataFrame({name: log[column]}), [name])[:, 0]
+        summed = np.bincount(rows, weights=weights, minlength=total)
+        integral = np.all(np.mod(weights, 1) == 0) and summed.max(initial=0.0) < 2.0**53
+        out[name] = summed.astype(np.int64) if integral else summed
+    return pd.DataFrame(out)
+
+
+def factorize_keys(column: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
+    """Codes ``0..K-1`` per row and the ``K`` keys, sorted where they sort; a missing key is an error."""
+    try:
+        codes, keys = pd.factorize(column, sort=True)
+    except TypeError:  # keys of mixed types: in order of first appearance
+        codes, keys = pd.factorize(column, sort=False)
+    if (codes < 0).any():
+        row = int(np.flatnonzero(codes < 0)[0])
+        raise WorkloadDataError(f"key column {name!r} is missing at row {row}; give every row a key (or drop it).")
+    return codes, pd.Index(keys)
+
+
+@dataclass(frozen=True)
+class KeySeries:
+    """One key's regular series, as the fleet's workers get it: cheap to build and to send to another process."""
+
+    key: Any
+    start: np.datetime64  # UTC wall time (ns) of the first bucket
+    freq: pd.Timedelta
+    values: np.ndarray  # float64 (n, k), finite, in [0, MAX_VALUE]
+
+    @property
+    def last(self) -> pd.Timestamp:
+        return pd.Timestamp(self.start).tz_localize("UTC") + (len(self.values) - 1) * self.freq
+
+    def to_bucketed(self, targets: tuple[str, ...]) -> BucketedSeries:
+        instants = self.start + np.arange(len(self.values)) * self.freq.to_timedelta64()
+        index = pd.DatetimeIndex(instants).tz_localize("UTC").as_unit("ns")
+        return BucketedSeries(index=index, values=self.values, targets=targets, freq=self.freq)
+
+
+def split_by_key(
+    data: pd.DataFrame,
+    *,
+    key: str,
+    timestamp: str = "timestamp",
+    target: str | Sequence[str] = "requests",
+    freq: Any = None,
+    unit: str | None = None,
+    origin: Any = None,
+) -> tuple[list[KeySeries], dict[Any, WorkloadDataError], tuple[str, ...]]:
+    """A long frame (a key column, timestamps, targets) as one validated series per key.
+
+    The checks are :func:`prepare_series`'s, run once over the whole frame for the
+    columns (their names, the timestamps' encoding, the targets' dtypes: those raise)
+    and per key for the values (a key whose series :func:`prepare_series` refuses is
+    returned in the errors with that error, and the other keys are kept). Returns the
+    good keys' series, the refused keys' errors and the target names.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise WorkloadDataError(
+            f"expected a long pandas DataFrame (a key column, a timestamp column, targets), got {type(data).__name__}."
+        )
+    targets = tuple(as_target_list(target))
+    for column, what in ((key, "key"), (timestamp, "timestamp")):
+        if column not in data.columns:
+            raise WorkloadDataError(
+                f"no {what} column {column!r} (columns: {list(map(str, data.columns))[:20]}); pass {what}=<column>."
+            )
+    if len(data) == 0:
+        raise WorkloadDataError("the input is empty; pass at least one row per key.")
+    codes, keys = factorize_keys(data[key], key)
+    instants = utc_instants(data[timestamp], unit=unit, origin=origin, name=timestamp)
+    values = np.column_stack([_numbers(data, name) for name in targets])
+    step = parse_freq(freq) if freq is not None else None
+    order = np.lexsort((instants, codes))
+    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    good = ((values >= 0) & (values <= MAX_VALUE)).all(axis=1)
+    series, errors = [], {}
+    for i, name in enumerate(keys.tolist()):
+        rows = order[bounds[i] : bounds[i + 1]]
+        stamps = instants[rows]
+        steps = np.diff(stamps)
+        regular = len(stamps) > 1 and bool((steps == steps[0]).all()) and steps[0] > np.timedelta64(0, "ns")
+        if regular and step is not None:
+            regular = steps[0] == step.to_timedelta64()
+        if regular and good[rows].all():
+            series.append(KeySeries(name, stamps[0], step if step is not None else pd.Timedelta(steps[0]),
+                                    values[rows]))
+            continue
+        try:  # the door itself words the error (or accepts what the quick check could not vouch for)
+            checked = prepare_series(data.iloc[rows], timestamp=timestamp, target=list(targets), freq=freq, unit=unit,
+                                     origin=origin)
+        except WorkloadDataError as exc:
+            errors[name] = exc
+            continue
+        start = np.asarray(checked.index.array, dtype="datetime64[ns]")[0]
+        series.append(KeySeries(name, start, checked.freq, checked.values))
+    return series, errors, targets
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A target column as float64 (NaN where missing): the dtype checks of :func:`_target_matrix`, not the values'."""
+    column = frame.get(name)
+    if column is None:
+        raise WorkloadDataError(f"no target column {name!r} (columns: {list(map(str, frame.columns))[:20]}); "
+                                "pass target=<column>.")
+    if isinstance(column, pd.DataFrame):
+        raise WorkloadDataError(f"target column {name!r} appears more than once; rename the duplicates.")
+    dtype = column.dtype
+    if (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
+            or not pd.api.types.is_numeric_dtype(dtype)):
+        raise WorkloadDataError(
+            f"target column {name!r} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
+        )
+    return column.to_numpy(dtype="float64", na_value=np.nan)

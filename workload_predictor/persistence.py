@@ -64,6 +64,8 @@ _OWN_CLASSES = {
     "WorkloadPredictor": "workload_predictor.predictor:WorkloadPredictor",
     "BucketedSeries": "workload_predictor.data:BucketedSeries",
     "GlobalLSTM": "workload_predictor.models.global_lstm:GlobalLSTM",  # the fleet's one network over all keys
+    "FleetPredictor": "workload_predictor.fleet:FleetPredictor",
+    "FleetBlock": "workload_predictor.fleet:FleetBlock",
 }
 
 

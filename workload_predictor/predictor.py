@@ -151,10 +151,15 @@ class WorkloadPredictor(ParamsMixin):
         with memory_limit(self.memory_limit_mb) as memory:
             series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
             model.fit(series.values)
+        return self._commit_fit(model, series, memory.peak_mb, started)
+
+    def _commit_fit(self, model: BaseForecaster, series: BucketedSeries, peak_mb: float | None,
+                    started: float) -> "WorkloadPredictor":
+        """Store a fitted ``model`` and its ``series`` (from the door) as this predictor's state. Returns ``self``."""
         state = self._calibration(model)
         state.update(
             model_=model, series_=series, targets_=series.targets, freq_=series.freq,
-            last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=memory.peak_mb,
+            last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=peak_mb,
             training_cut_short_=_cut_short(model), predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
             n_updates_=0, _history_grid=None,
         )

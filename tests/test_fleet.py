@@ -1,0 +1,297 @@
+"""FleetPredictor: one forecast per key of a long frame, equal to WorkloadPredictor's on each key alone,
+the same whether fitted here, in local processes, on an executor or on a Dask cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import FleetPredictor, WorkloadPredictor, bucketize
+from workload_predictor.errors import ModelFileError, NotFittedError, WorkloadDataError
+from workload_predictor.models.dlinear import DLinear
+from workload_predictor.models.dlinear_batched import fit_batched
+
+START = pd.Timestamp("2024-03-01", tz="UTC")
+
+
+def make_fleet(n_keys: int = 6, n: int = 300, seed: int = 0, targets=("requests",)) -> pd.DataFrame:
+    """Keys ``k0 .. k{n_keys-1}``: Poisson counts around a sine of a key-specific period and level."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    frames = []
+    for i in range(n_keys):
+        period, level = rng.integers(12, 90), rng.uniform(2, 200)
+        rate = level * (1 + 0.5 * np.sin(2 * np.pi * t / period))
+        frame = {"endpoint": f"k{i}", "timestamp": START + pd.Timedelta("1min") * t}
+        for j, name in enumerate(targets):
+            frame[name] = rng.poisson(rate * (1 + 10 * j)).astype(np.int64)
+        frames.append(pd.DataFrame(frame))
+    return pd.concat(frames, ignore_index=True)
+
+
+def reference(frame: pd.DataFrame, key, targets, **settings):
+    rows = frame[frame["endpoint"] == key]
+    return WorkloadPredictor(**settings).fit(rows, target=list(targets))
+
+
+def assert_matches(fleet: FleetPredictor, frame: pd.DataFrame, targets=("requests",), **settings):
+    forecast = fleet.predict()
+    for key in fleet.keys_:
+        predictor = reference(frame, key, targets, horizon=fleet.horizon, level=fleet.level, model=fleet.model,
+                              **settings)
+        expected = predictor.predict()
+        rows = forecast[forecast["endpoint"] == key]
+        for j, target in enumerate(predictor.targets_):
+            part = rows[rows["target"] == target] if len(targets) > 1 else rows
+            np.testing.assert_array_equal(part["timestamp"].to_numpy(), expected.index.to_numpy())
+            for column in ("yhat", "lower", "upper"):
+                np.testing.assert_allclose(part[column].to_numpy(), getattr(expected, column)[:, j], rtol=1e-9,
+                                           atol=1e-9, err_msg=f"{key} {target} {column}")
+        assert fleet.confidence_[key] == pytest.approx(predictor.confidence_, rel=1e-9, abs=1e-12)
+
+
+# -- each key equals WorkloadPredictor on its series alone --------------------------------------------------
+@pytest.mark.parametrize("targets", [("requests",), ("requests", "input_tokens")])
+def test_dlinear_fleet_equals_workload_predictor_per_key(targets):
+    frame = make_fleet(5, 300, seed=1, targets=targets)
+    # A key of another length is its own batch.
+    frame = frame[~((frame["endpoint"] == "k2") & (frame["timestamp"] < START + pd.Timedelta("60min")))]
+    fleet = FleetPredictor(horizon=7, level=0.8).fit(frame, key="endpoint", target=list(targets))
+    assert fleet.errors_ == {}
+    assert fleet.keys_ == [f"k{i}" for i in range(5)]
+    assert_matches(fleet, frame, targets)
+
+
+def test_fixed_window_and_baseline_models_equal_workload_predictor():
+    frame = make_fleet(3, 200, seed=2)
+    assert_matches(FleetPredictor(horizon=5, window=24).fit(frame, key="endpoint"), frame, window=24)
+    for model in ("naive", "moving_average"):
+        assert_matches(FleetPredictor(model=model, horizon=5).fit(frame, key="endpoint"), frame)
+
+
+def test_lstm_fleet_equals_workload_predictor():
+    frame = make_fleet(1, 150, seed=3)
+    settings = dict(model_params=dict(max_epochs=1, hidden_size=4), random_state=0)
+    fleet = FleetPredictor(model="lstm", horizon=5, **settings).fit(frame, key="endpoint")
+    assert_matches(fleet, frame, **settings)
+
+
+def test_batched_kernel_equals_dlinear_and_its_torch_path_on_cpu_tensors():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    t = np.arange(400)
+    y = np.stack([np.stack([rng.poisson(30 + 20 * np.sin(2 * np.pi * t / p)) for _ in range(2)], axis=1)
+                  for p in (24, 50, 70)]).astype(float)
+    y[1] = 0.0  # an empty series: scale 1, a zero map
+    for device in (None, "cpu"):
+        fit = fit_batched(y, horizon=6, device=device)
+        for b in range(len(y)):
+            model = DLinear(horizon=6).fit(y[b])
+            assert fit.window_weights[b] == pytest.approx(model.window_weights_, rel=1e-9)
+            width = fit.coef.shape[2]
+            np.testing.assert_allclose(fit.coef[b][:, width - model.window_ :], model.coef_, rtol=1e-8, atol=1e-10)
+            assert not fit.coef[b][:, : width - model.window_].any()
+            np.testing.assert_allclose(fit.intercept[b], model.intercept_, rtol=1e-8, atol=1e-10)
+            np.testing.assert_allclose(fit.validation_forecast[b], model.validation_forecast_, rtol=1e-8, atol=1e-8)
+
+
+# -- bad series never sink the fleet ------------------------------------------------------------------------
+def bad_fleet() -> pd.DataFrame:
+    frame = make_fleet(6, 250, seed=5)
+    frame["requests"] = frame["requests"].astype(float)
+    frame.loc[frame.index[frame["endpoint"] == "k1"][10], "requests"] = np.nan
+    frame.loc[frame.index[frame["endpoint"] == "k2"][20], "requests"] = -3.0
+    frame = frame.drop(frame.index[frame["endpoint"] == "k3"][30])  # a missing bucket: irregular
+    return frame[~((frame["endpoint"] == "k4") & (frame["timestamp"] > START + pd.Timedelta("15min")))]  # too short
+
+
+def test_bad_series_are_reported_per_key_and_the_rest_fitted():
+    frame = bad_fleet()
+    original = frame.copy()
+    fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    pd.testing.assert_frame_equal(frame, original)  # the caller's frame is not modified
+    assert fleet.keys_ == ["k0", "k5"]
+    assert sorted(fleet.errors_) == ["k1", "k2", "k3", "k4"]
+    assert all(isinstance(e, WorkloadDataError) for e in fleet.errors_.values())
+    assert "NaN" in str(fleet.errors_["k1"]) or "nan" in str(fleet.errors_["k1"])
+    assert "negative" in str(fleet.errors_["k2"])
+    assert "irregular" in str(fleet.errors_["k3"])
+    assert "too few" in str(fleet.errors_["k4"])
+    assert set(fleet.predict()["endpoint"]) == {"k0", "k5"}
+    assert_matches(fleet, frame)
+    with pytest.raises(WorkloadDataError, match="k1"):
+        FleetPredictor(horizon=5, strict=True).fit(frame, key="endpoint")
+
+
+def test_bad_settings_and_columns_are_typed_errors():
+    frame = make_fleet(2, 120)
+    with pytest.raises(NotFittedError):
+        FleetPredictor().predict()
+    with pytest.raises(WorkloadDataError, match="no key column"):
+        FleetPredictor().fit(frame, key="model")
+    with pytest.raises(WorkloadDataError, match="unknown"):
+        FleetPredictor(model="prophet").fit(frame, key="endpoint")
+    with pytest.raises(WorkloadDataError, match="n_jobs"):
+        FleetPredictor(n_jobs=0).fit(frame, key="endpoint")
+    with pytest.raises(WorkloadDataError, match="missing at row"):
+        FleetPredictor().fit(frame.assign(endpoint=frame["endpoint"].where(frame.index != 3)), key="endpoint")
+    fitted = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    with pytest.raises(WorkloadDataError, match="exceeds"):
+        fitted.predict(6)
+
+
+def test_predict_frame_layout():
+    frame = make_fleet(3, 200, targets=("requests", "input_tokens"))
+    fleet = FleetPredictor(horizon=4).fit(frame, key="endpoint", target=["requests", "input_tokens"])
+    forecast = fleet.predict(3)
+    assert list(forecast.columns) == ["endpoint", "timestamp", "target", "yhat", "lower", "upper"]
+    assert len(forecast) == 3 * 2 * 3
+    assert (forecast["lower"] <= forecast["yhat"]).all() and (forecast["yhat"] <= forecast["upper"]).all()
+    assert str(forecast["timestamp"].dt.tz) == "UTC"
+    first = forecast[(forecast["endpoint"] == "k0") & (forecast["target"] == "requests")]["timestamp"]
+    assert first.iloc[0] == START + pd.Timedelta("200min")
+
+
+# -- update, save and load ----------------------------------------------------------------------------------
+def test_update_refits_dlinear_keys_on_their_whole_series():
+    frame = make_fleet(3, 300, seed=6)
+    head = frame[frame["timestamp"] < START + pd.Timedelta("280min")]
+    tail = frame[(frame["timestamp"] >= START + pd.Timedelta("280min")) & (frame["endpoint"] != "k2")]
+    fleet = FleetPredictor(horizon=5).fit(head, key="endpoint")
+    before = fleet.predict()
+    fleet.update(pd.concat([tail, pd.DataFrame({"endpoint": ["k9"], "timestamp": [START], "requests": [1]})]))
+    assert list(fleet.update_errors_) == ["k9"]
+    after = fleet.predict()
+    unchanged = after[after["endpoint"] == "k2"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(unchanged, before[before["endpoint"] == "k2"].reset_index(drop=True))
+    full = frame[frame["endpoint"] != "k2"]
+    for key in ("k0", "k1"):
+        expected = reference(full, key, ("requests",), horizon=5).predict()
+        np.testing.assert_allclose(after[after["endpoint"] == key]["yhat"], expected.yhat[:, 0], rtol=1e-9, atol=1e-9)
+
+
+def test_save_load_round_trip_and_refuses_tampering(tmp_path):
+    frame = bad_fleet()
+    fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    path = fleet.save(tmp_path / "fleet.wpm")
+    loaded = FleetPredictor.load(path)
+    pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
+    pd.testing.assert_series_equal(loaded.confidence_, fleet.confidence_)
+    assert {k: (type(e), str(e)) for k, e in loaded.errors_.items()} == {
+        k: (type(e), str(e)) for k, e in fleet.errors_.items()}
+    data = bytearray(path.read_bytes())
+    data[-50] ^= 0xFF
+    (tmp_path / "bad.wpm").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError):
+        FleetPredictor.load(tmp_path / "bad.wpm")
+    with pytest.raises(ModelFileError, match="not a FleetPredictor"):
+        FleetPredictor.load(WorkloadPredictor(horizon=5).fit(frame[frame["endpoint"] == "k0"]).save(tmp_path / "one"))
+
+
+# -- the same partitions anywhere -----------------------------------------------------------------------------
+def test_local_processes_and_an_executor_give_the_serial_result():
+    frame = bad_fleet()
+    serial = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    expected = serial.predict()
+    processes = FleetPredictor(horizon=5, n_jobs=2, partition_size=2).fit(frame, key="endpoint")
+    pd.testing.assert_frame_equal(processes.predict(), expected)
+    assert processes.errors_.keys() == serial.errors_.keys()
+    with ThreadPoolExecutor(2) as pool:
+        threaded = FleetPredictor(horizon=5, executor=pool, partition_size=1).fit(frame, key="endpoint")
+    pd.testing.assert_frame_equal(threaded.predict(), expected)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "
+                                      "pip install workload-predictor[dask] to run the Dask tests")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def test_dask_local_cluster_gives_the_serial_result(dask_client):
+    frame = bad_fleet()
+    expected = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    fleet = FleetPredictor(horizon=5, client=dask_client, partition_size=2).fit(frame, key="endpoint")
+    pd.testing.assert_frame_equal(fleet.predict(), expected.predict())
+    assert fleet.errors_.keys() == expected.errors_.keys()
+
+
+def test_a_killed_dask_worker_loses_nothing(dask_client):
+    """A worker dies (SIGKILL) while the fleet's partitions run on it: Dask reschedules them, and the
+    fit completes with the serial forecasts."""
+    frame = make_fleet(24, 600, seed=7)
+    expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").predict()
+    fleet = FleetPredictor(horizon=5, client=dask_client, partition_size=1)
+    done = threading.Thread(target=fleet.fit, args=(frame,), kwargs=dict(key="endpoint"))
+    pids = dask_client.run(os.getpid)
+    done.start()
+    victim = None
+    deadline = time.monotonic() + 30
+    while victim is None and time.monotonic() < deadline and done.is_alive():
+        busy = [worker for worker, tasks in dask_client.processing().items() if tasks]
+        if busy:
+            victim = busy[0]
+        else:
+            time.sleep(0.005)
+    assert victim is not None, "the fit finished before a worker could be killed"
+    os.kill(pids[victim], signal.SIGKILL)
+    done.join(120)
+    assert not done.is_alive()
+    assert victim not in dask_client.scheduler_info()["workers"] or pids[victim] != dask_client.run(os.getpid).get(
+        victim)
+    pd.testing.assert_frame_equal(fleet.predict(), expected)
+    assert fleet.errors_ == {}
+
+
+# -- the door for request logs --------------------------------------------------------------------------------
+def request_log(seed: int = 8) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    stamps = START + pd.to_timedelta(rng.uniform(0, 600, 900), unit="s")
+    log = pd.DataFrame({"TIMESTAMP": stamps, "model": rng.choice(["a", "b", "c"], 900),
+                        "ContextTokens": rng.integers(1, 500, 900)})
+    log.loc[log["model"] == "c", "TIMESTAMP"] += pd.Timedelta("300s")  # starts later
+    return log
+
+
+def test_bucketize_by_gives_each_key_its_own_grid():
+    log = request_log()
+    original = log.copy()
+    own = bucketize(log, freq="10s", by="model", common_grid=False)
+    pd.testing.assert_frame_equal(log, original)
+    for key in "abc":
+        alone = bucketize(log[log["model"] == key], freq="10s")
+        pd.testing.assert_frame_equal(own[own["model"] == key].drop(columns="model").reset_index(drop=True), alone)
+    common = bucketize(log, freq="10s", by="model")
+    sizes = common.groupby("model").size()
+    assert sizes.nunique() == 1 and sizes.iloc[0] == len(bucketize(log, freq="10s"))
+    assert common.groupby("model")["timestamp"].min().nunique() == 1
+    assert common["requests"].sum() == len(log) and common["input_tokens"].sum() == log["ContextTokens"].sum()
+    late = common[(common["model"] == "c") & (common["timestamp"] < START + pd.Timedelta("290s"))]
+    assert len(late) > 0 and (late["requests"] == 0).all()  # zero-filled before the key's first request
+
+
+def test_bucketize_by_checks_its_bound_and_keys():
+    log = request_log()
+    with pytest.raises(WorkloadDataError, match="max_buckets"):
+        bucketize(log, freq="1s", by="model", max_buckets=1000)
+    with pytest.raises(WorkloadDataError, match="no by column"):
+        bucketize(log, by="tenant")
+    with pytest.raises(WorkloadDataError, match="missing at row"):
+        bucketize(log.assign(model=log["model"].where(log.index != 5)), by="model")
+
+
+def test_import_loads_neither_torch_nor_dask():
+    code = "import sys, workload_predictor; print('torch' in sys.modules, 'dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

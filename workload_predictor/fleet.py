@@ -1,0 +1,542 @@
+"""FleetPredictor: one forecast per key (endpoint, model, tenant) of a long frame, in one call.
+
+The fleet splits a long frame into one series per key at the door
+(:func:`workload_predictor.data.split_by_key`), cuts the keys into partitions and
+fits each partition where the caller says: in this process, in ``n_jobs`` local
+worker processes, on any ``concurrent.futures.Executor``, or on a
+``dask.distributed`` cluster (``client=``). A partition of DLinear keys is fitted
+as one batched problem (:mod:`workload_predictor.models.dlinear_batched`); other
+models fit one :class:`~workload_predictor.predictor.WorkloadPredictor` per key.
+Each key's forecast equals that of a ``WorkloadPredictor`` with the same settings
+on that key's series alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._memory import memory_limit
+from .data import KeySeries, factorize_keys, prepare_continuation, split_by_key
+from .errors import ModelFileError, WorkloadDataError, check_is_fitted
+from .models.base import BaseForecaster, ParamsMixin
+from .models import registry
+from .predictor import WorkloadPredictor
+
+#: Models that fit one network over the whole fleet (the others fit one model per key).
+GLOBAL_MODELS = ("global_lstm",)
+#: Settings a fleet hands to each key's WorkloadPredictor (the names both take).
+_PREDICTOR_SETTINGS = ("model", "horizon", "level", "window", "model_params", "random_state", "n_threads", "device",
+                       "max_training_time", "memory_limit_mb")
+#: Keys per partition of a DLinear fleet: enough to amortise a task's scheduling and the batched kernels'
+#: per-call cost, few enough that a partition's statistics stay within tens of MB.
+DLINEAR_PARTITION = 256
+#: Partitions per worker when the fleet picks the size: some slack for uneven partitions.
+PARTITIONS_PER_WORKER = 4
+
+
+@dataclass
+class FleetBlock:
+    """Fitted DLinear state of keys of the same length and bucket width, stacked (``B`` keys, ``k`` targets)."""
+
+    keys: list
+    start: np.ndarray  # (B,) datetime64[ns], UTC wall time of each key's first bucket
+    freq: pd.Timedelta
+    values: np.ndarray  # (B, n, k) the keys' series (the inputs of predict and of an update's refit)
+    offset: np.ndarray  # (B, k)
+    scale: np.ndarray  # (B, k)
+    window: np.ndarray  # (B,) each key's window_
+    window_weights: list  # per key {window: weight}
+    coef: np.ndarray  # (B, k, W, H) zero-padded at the front to the block's widest window
+    intercept: np.ndarray  # (B, k, H)
+    halfwidth: np.ndarray  # (B, H, k) conformal interval half-widths
+    confidence: np.ndarray  # (B,)
+    confidence_by_target: np.ndarray  # (B, k)
+    validation_mae: np.ndarray  # (B, k)
+    n_validation: int
+    interval_exact: bool
+
+    def take(self, rows: np.ndarray) -> "FleetBlock":
+        rows = np.asarray(rows, dtype=np.int64)
+        picked = {name: getattr(self, name)[rows] for name in ("start", "values", "offset", "scale", "window", "coef",
+                                                               "intercept", "halfwidth", "confidence",
+                                                               "confidence_by_target", "validation_mae")}
+        return FleetBlock(keys=[self.keys[i] for i in rows], freq=self.freq,
+                          window_weights=[self.window_weights[i] for i in rows], n_validation=self.n_validation,
+                          interval_exact=self.interval_exact, **picked)
+
+    def point(self, steps: int) -> np.ndarray:
+        """Point forecasts ``(B, steps, k)`` after each key's last bucket, unclipped, as ``DLinear.predict``."""
+        out = np.empty((len(self.keys), steps, self.values.shape[2]))
+        width = self.coef.shape[2]
+        for w in np.unique(self.window):
+            rows = np.flatnonzero(self.window == w)
+            z = (self.values[rows, -w:] - self.offset[rows, None, :]) / self.scale[rows, None, :]  # [G, w, k]
+            z = z.transpose(0, 2, 1)[:, :, None, :]  # [G, k, 1, w]
+            forecast = np.matmul(z, self.coef[rows][:, :, width - w :])[:, :, 0] + self.intercept[rows]  # [G, k, H]
+            out[rows] = (forecast.transpose(0, 2, 1) * self.scale[rows, None, :] + self.offset[rows, None, :])[:, :steps]
+        return out
+
+
+class FleetPredictor(ParamsMixin):
+    """Forecast many series (one per key of a long frame) with one model, in one call.
+
+    Parameters
+    ----------
+    model : str
+        Any registered :class:`~workload_predictor.WorkloadPredictor` model (default ``"dlinear"``,
+        fitted as one batched problem per partition), or ``"global_lstm"`` (one network over all keys).
+    horizon, level, window, model_params, random_state, n_threads, max_training_time, memory_limit_mb :
+        The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
+    n_jobs : int
+        Local worker processes (``-1``: one per CPU). 1 fits in this process.
+    client : dask.distributed.Client or None
+        Run the partitions on this Dask cluster (``pip install workload-predictor[dask]``).
+        A lost worker's partitions are rescheduled by Dask itself.
+    executor : concurrent.futures.Executor or None
+        Run the partitions on this executor (``client`` and ``executor`` exclude each other).
+    strict : bool
+        ``False`` (default): a key whose series cannot be fitted is reported in ``errors_`` and
+        the others are fitted. ``True``: the first such key raises its error and nothing is stored.
+    device : str
+        ``"cpu"``; ``"cuda"`` solves a DLinear fleet's ridge systems in torch on the GPU (and
+        trains LSTMs there).
+    partition_size : int or None
+        Keys per partition; ``None`` picks enough partitions to keep every worker busy, at most
+        ``DLINEAR_PARTITION`` keys each for DLinear.
+
+    Attributes
+    ----------
+    keys_ : list
+        The fitted keys, sorted.
+    errors_ : dict
+        Key -> the typed error (:class:`~workload_predictor.errors.WorkloadDataError`) of each key
+        that could not be fitted (too short, NaN, negative values, irregular timestamps).
+    confidence_ : pandas.Series
+        Per fitted key, ``1 - WAPE`` of its out-of-sample validation forecasts (as
+        ``WorkloadPredictor.confidence_``).
+    targets_ : tuple of str
+    update_errors_ : dict
+        Key -> the error of each key the last :meth:`update` could not apply (that key keeps its fit).
+    """
+
+    def __init__(
+        self,
+        model: str = "dlinear",
+        horizon: int = 10,
+        level: float = 0.9,
+        n_jobs: int = 1,
+        client: Any = None,
+        executor: Any = None,
+        strict: bool = False,
+        window: int | None = None,
+        model_params: dict[str, Any] | None = None,
+        random_state: int | None = None,
+        n_threads: int | None = 1,
+        device: str = "cpu",
+        max_training_time: float | None = 300.0,
+        memory_limit_mb: float | None = 2048,
+        partition_size: int | None = None,
+    ):
+        self.model = model
+        self.horizon = horizon
+        self.level = level
+        self.n_jobs = n_jobs
+        self.client = client
+        self.executor = executor
+        self.strict = strict
+        self.window = window
+        self.model_params = model_params
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.device = device
+        self.max_training_time = max_training_time
+        self.memory_limit_mb = memory_limit_mb
+        self.partition_size = partition_size
+
+    # -- fit -------------------------------------------------------------------------------
+    def fit(
+        self,
+        data: pd.DataFrame,
+        key: str = "key",
+        timestamp: str = "timestamp",
+        target: str | Sequence[str] = "requests",
+        freq: Any = None,
+        unit: str | None = None,
+        origin: Any = None,
+    ) -> "FleetPredictor":
+        """Fit one model per key of the long frame ``data``. Returns ``self``.
+
+        ``data`` has a ``key`` column, a ``timestamp`` column (any encoding
+        :meth:`WorkloadPredictor.fit` accepts) and the ``target`` column(s); each key's
+        rows form a regular bucketed series (a request log goes through
+        ``bucketize(log, by=...)`` first). The caller's frame is never modified.
+        """
+        started = time.perf_counter()
+        self._check_settings()
+        series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
+                                               unit=unit, origin=origin)
+        self._raise_if_strict(errors)
+        blocks, predictors, fit_errors, global_state = self._fit_series(series, targets)
+        errors.update(fit_errors)
+        self._raise_if_strict(errors)
+        order = {k: i for i, k in enumerate(s.key for s in series)}
+        fitted = sorted((k for k in order if k not in errors), key=order.get)
+        vars(self).update(
+            keys_=fitted, errors_=dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1))),
+            targets_=targets, key_=key, _blocks=blocks, _predictors=predictors, _global=global_state,
+            update_errors_={}, fit_seconds_=time.perf_counter() - started,
+        )
+        return self
+
+    def _check_settings(self) -> None:
+        if self.model not in GLOBAL_MODELS:
+            registry.get(self.model)  # a typed error naming the registered models
+            WorkloadPredictor(**self._config(())["settings"])._build_model()  # model_params checked once, here
+        WorkloadPredictor(level=self.level)._check_level()
+        BaseForecaster._check_horizon(self)
+        n_jobs = self.n_jobs
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or (n_jobs < 1 and n_jobs != -1):
+            raise WorkloadDataError(f"n_jobs={n_jobs!r} must be a positive number of processes, or -1 for one per CPU.")
+        if self.client is not None and self.executor is not None:
+            raise WorkloadDataError("pass client= (Dask) or executor= (concurrent.futures), not both.")
+        size = self.partition_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
+            raise WorkloadDataError(f"partition_size={size!r} must be a positive number of keys (or None).")
+
+    def _raise_if_strict(self, errors: dict) -> None:
+        if self.strict and errors:
+            first, error = next(iter(errors.items()))
+            raise type(error)(f"key {str(first)[:80]!r}: {error}") from error
+
+    def _config(self, targets: tuple[str, ...]) -> dict[str, Any]:
+        settings = {name: getattr(self, name) for name in _PREDICTOR_SETTINGS}
+        return dict(settings=settings, targets=targets)
+
+    def _fit_series(self, series: list[KeySeries], targets: tuple[str, ...]):
+        """Fit every key: returns DLinear blocks, per-key predictors, errors and the global model's state."""
+        if not series:
+            return [], {}, {}, None
+        if self.model == "global_lstm":
+            from .fleet_global import fit_global
+
+            state, errors = fit_global(self, series, targets)
+            return [], {}, errors, state
+        parts = self._partitions(series)
+        results = self._map(functools.partial(_fit_partition, self._config(targets)), parts)
+        blocks, predictors, errors = [], {}, {}
+        for part_blocks, part_predictors, part_errors in results:
+            blocks.extend(part_blocks)
+            predictors.update(part_predictors)
+            errors.update(part_errors)
+        return blocks, predictors, errors, None
+
+    def _workers(self) -> int:
+        if self.client is not None:
+            return max(1, sum(self.client.nthreads().values()))
+        if self.executor is not None:
+            return max(1, getattr(self.executor, "_max_workers", 1))
+        return (os.cpu_count() or 1) if self.n_jobs == -1 else int(self.n_jobs)
+
+    def _partitions(self, series: list[KeySeries]) -> list[list[KeySeries]]:
+        """Consecutive runs of keys: as many partitions as ``PARTITIONS_PER_WORKER`` per worker, no larger
+        than ``DLINEAR_PARTITION`` keys for DLinear (or ``partition_size`` keys when given)."""
+        size = self.partition_size
+        if size is None:
+            workers = self._workers()
+            size = math.ceil(len(series) / (PARTITIONS_PER_WORKER * workers)) if workers > 1 else len(series)
+            if self.model == "dlinear":
+                size = min(size, DLINEAR_PARTITION)
+        return [series[i : i + size] for i in range(0, len(series), max(1, int(size)))]
+
+    def _map(self, func, parts: list) -> list:
+        """``func`` over ``parts``, in order, where the fleet was told to run them."""
+        if self.client is not None:
+            return self.client.gather(self.client.map(func, parts, pure=False))
+        if self.executor is not None:
+            return list(self.executor.map(func, parts))
+        workers = self._workers()
+        if workers == 1 or len(parts) == 1:
+            return [func(part) for part in parts]
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(max_workers=min(workers, len(parts)),
+                                 mp_context=multiprocessing.get_context(method)) as pool:
+            return list(pool.map(func, parts))
+
+    # -- predict ---------------------------------------------------------------------------
+    def predict(self, steps: int | None = None) -> pd.DataFrame:
+        """Forecast ``steps`` buckets (default ``horizon``) after each key's last bucket.
+
+        Returns a long frame: the key column, ``timestamp`` (UTC bucket start), a
+        ``target`` column when the fleet has several targets, ``yhat``, ``lower`` and
+        ``upper`` (the interval at ``level``), sorted by key (then target) and time.
+        Keys in ``errors_`` have no rows.
+        """
+        check_is_fitted(self, "keys_")
+        steps = BaseForecaster._check_steps(self, steps)
+        k = len(self.targets_)
+        keys, starts, freqs, point, halfwidth = [], [], [], [], []
+        for block in self._blocks:
+            n = block.values.shape[1]
+            keys.extend(block.keys)
+            starts.append(block.start + (n - 1) * block.freq.to_timedelta64())
+            freqs.append(np.full(len(block.keys), block.freq.to_timedelta64()))
+            point.append(block.point(steps))
+            halfwidth.append(block.halfwidth[:, :steps])
+        for name, predictor in self._predictors.items():
+            keys.append(name)
+            starts.append(np.array([predictor.last_timestamp_.tz_convert("UTC").tz_localize(None).to_datetime64()],
+                                   dtype="datetime64[ns]"))
+            freqs.append(np.array([predictor.freq_.to_timedelta64()]))
+            point.append(predictor.model_.predict(steps).reshape(1, steps, k))
+            halfwidth.append(predictor.interval_halfwidth_[None, :steps])
+        if self._global is not None:
+            from .fleet_global import predict_global
+
+            g_keys, g_last, g_freq, g_point, g_half = predict_global(self._global, steps)
+            keys.extend(g_keys)
+            starts.append(g_last)
+            freqs.append(g_freq)
+            point.append(g_point)
+            halfwidth.append(g_half)
+        columns = [self.key_, "timestamp", *(["target"] if k > 1 else []), "yhat", "lower", "upper"]
+        if not keys:
+            return pd.DataFrame({name: [] for name in columns})
+        yhat = np.clip(np.concatenate(point), 0.0, None)  # [N, steps, k]
+        half = np.concatenate(halfwidth)
+        last = np.concatenate(starts)
+        step = np.concatenate(freqs)
+        position = {name: i for i, name in enumerate(self.keys_)}
+        order = np.argsort([position[name] for name in keys], kind="stable")
+        yhat, half, last, step = yhat[order], half[order], last[order], step[order]
+        keys = [keys[i] for i in order]
+        stamps = last[:, None] + np.arange(1, steps + 1)[None, :] * step[:, None]  # [N, steps]
+        # Rows: key, then target, then step.
+        frame = {
+            self.key_: pd.Index(keys, tupleize_cols=False).repeat(k * steps),
+            "timestamp": pd.DatetimeIndex(np.repeat(stamps[:, None, :], k, axis=1).ravel()).tz_localize("UTC"),
+        }
+        if k > 1:
+            frame["target"] = np.tile(np.repeat(np.array(self.targets_, dtype=object), steps), len(keys))
+        yhat, half = yhat.transpose(0, 2, 1).ravel(), half.transpose(0, 2, 1).ravel()
+        frame.update(yhat=yhat, lower=np.clip(yhat - half, 0.0, None), upper=yhat + half)
+        return pd.DataFrame(frame)
+
+    @property
+    def confidence_(self) -> pd.Series:
+        """Per fitted key, the confidence (``1 - WAPE`` on its validation tail) in ``[0, 1]``."""
+        check_is_fitted(self, "keys_")
+        values = {}
+        for block in self._blocks:
+            values.update(zip(block.keys, map(float, block.confidence)))
+        values.update({name: float(p.confidence_) for name, p in self._predictors.items()})
+        if self._global is not None:
+            values.update(zip(self._global["keys"], map(float, self._global["confidence"])))
+        return pd.Series([values[name] for name in self.keys_], index=pd.Index(self.keys_, name=self.key_),
+                         name="confidence", dtype="float64")
+
+    # -- update ----------------------------------------------------------------------------
+    def update(
+        self,
+        data: pd.DataFrame,
+        timestamp: str = "timestamp",
+        unit: str | None = None,
+        origin: Any = None,
+    ) -> "FleetPredictor":
+        """Append new buckets to the keys in ``data`` (a long frame as ``fit`` takes). Returns ``self``.
+
+        Each key's rows continue its series on its grid, as :meth:`WorkloadPredictor.update`
+        requires (skipped buckets are zero). A DLinear key is refitted, batched, on its
+        whole series (its forecast then equals ``WorkloadPredictor.fit`` on that series);
+        any other model's key is updated by its ``WorkloadPredictor.update``. A key the
+        fleet does not know, or whose rows do not continue its series, is reported in
+        ``update_errors_`` and keeps its fit (``strict=True`` raises instead, changing nothing).
+        """
+        check_is_fitted(self, "keys_")
+        if self._global is not None:
+            raise WorkloadDataError("update() of a global_lstm fleet is not supported; fit the fleet again.")
+        if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
+            raise WorkloadDataError(f"update() takes a long DataFrame with the key column {self.key_!r}.")
+        codes, keys = factorize_keys(data[self.key_], self.key_)
+        where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
+        errors, refit, updates = {}, [], {}
+        for i, name in enumerate(keys.tolist()):
+            rows = np.flatnonzero(codes == i)
+            try:
+                if name in where:
+                    b, row = where[name]
+                    block = self._blocks[b]
+                    last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * block.freq
+                    new = prepare_continuation(data.iloc[rows], last=last, freq=block.freq, timestamp=timestamp,
+                                               target=list(self.targets_), unit=unit, origin=origin)
+                    refit.append(KeySeries(name, block.start[row], block.freq,
+                                           np.concatenate([block.values[row], new.values])))
+                elif name in self._predictors:
+                    predictor = copy.deepcopy(self._predictors[name])
+                    updates[name] = predictor.update(data.iloc[rows], timestamp=timestamp, unit=unit, origin=origin)
+                else:
+                    raise WorkloadDataError(f"key {str(name)[:80]!r} was not fitted (it is new, or in errors_); "
+                                            "fit the fleet again to add it.")
+            except WorkloadDataError as exc:
+                errors[name] = exc
+        self._raise_if_strict(errors)
+        blocks, _, fit_errors, _ = self._fit_series(refit, self.targets_) if refit else ([], {}, {}, None)
+        self._raise_if_strict(fit_errors)
+        errors.update(fit_errors)
+        replaced = {s.key for s in refit} - set(fit_errors)
+        kept = []
+        for block in self._blocks:
+            rows = [i for i, name in enumerate(block.keys) if name not in replaced]
+            if len(rows) == len(block.keys):
+                kept.append(block)
+            elif rows:
+                kept.append(block.take(np.array(rows)))
+        self._blocks = kept + [block for block in blocks]
+        self._predictors.update(updates)
+        self.update_errors_ = errors
+        return self
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted fleet to one file (JSON and NumPy arrays, no pickle; see
+        :mod:`workload_predictor.persistence`). ``client`` and ``executor`` are not saved."""
+        from . import persistence
+
+        check_is_fitted(self, "keys_")
+        if self._global is not None:
+            raise WorkloadDataError("save() of a global_lstm fleet is not supported yet; fit it again after loading.")
+        clone = copy.copy(self)
+        clone.client = clone.executor = None
+        clone.errors_ = {name: [type(error).__name__, str(error)] for name, error in self.errors_.items()}
+        clone.update_errors_ = {name: [type(error).__name__, str(error)] for name, error in self.update_errors_.items()}
+        return persistence.save(clone, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "FleetPredictor":
+        """Read a fleet written by :meth:`save`; it forecasts identically to the one saved.
+
+        Anything amiss (see :meth:`WorkloadPredictor.load`) raises
+        :class:`~workload_predictor.errors.ModelFileError`.
+        """
+        from . import errors as error_types
+        from . import persistence
+
+        fleet = persistence.load(path, expected=cls)
+        try:
+            for name in ("errors_", "update_errors_"):
+                records = getattr(fleet, name)
+                setattr(fleet, name, {k: _error_type(error_types, kind)(message) for k, (kind, message) in records.items()})
+            forecast = fleet.predict()
+            finite = np.isfinite(forecast[["yhat", "lower", "upper"]].to_numpy(dtype=np.float64)).all()
+        except ModelFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever damaged state breaks, the answer is the same
+            raise ModelFileError(f"the fleet file's state does not forecast ({type(exc).__name__}: {exc}); "
+                                 "it was damaged or altered: refit and save again.") from None
+        if not finite:
+            raise ModelFileError("the fleet file's state forecasts NaN or infinite values; refit and save again.")
+        return fleet
+
+
+def _error_type(module: Any, name: Any) -> type:
+    """The error class a fleet file names: one of this package's ``errors`` (anything else is refused)."""
+    error = getattr(module, name, None) if isinstance(name, str) else None
+    if not (isinstance(error, type) and issubclass(error, ValueError) and error.__module__ == module.__name__):
+        raise ModelFileError(f"the fleet file names an unknown error type {str(name)[:80]!r}.")
+    return error
+
+
+# -- what a worker runs --------------------------------------------------------------------
+def _fit_partition(config: dict[str, Any], series: list[KeySeries]):
+    """Fit one partition: ``(DLinear blocks, {key: WorkloadPredictor}, {key: error})``. Runs in any process."""
+    settings, targets = config["settings"], config["targets"]
+    if settings["model"] == "dlinear":
+        return _fit_dlinear(settings, series)
+    predictors, errors = {}, {}
+    for item in series:
+        predictor = WorkloadPredictor(**settings)
+        started = time.perf_counter()
+        try:
+            model = predictor._build_model()
+            with memory_limit(predictor.memory_limit_mb) as memory:
+                model.fit(item.values)
+            predictors[item.key] = predictor._commit_fit(model, item.to_bucketed(targets), memory.peak_mb, started)
+        except WorkloadDataError as exc:
+            errors[item.key] = exc
+    return [], predictors, errors
+
+
+def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries]):
+    """Batched DLinear over keys grouped by length and bucket width."""
+    from .models.dlinear_batched import fit_batched
+
+    reference = WorkloadPredictor(**settings)._build_model()  # DLinear with the predictor's settings
+    device = _solve_device(settings["device"])
+    groups: dict[tuple, list[KeySeries]] = {}
+    for item in series:
+        groups.setdefault((len(item.values), item.freq), []).append(item)
+    blocks, errors = [], {}
+    for (_, freq), items in groups.items():
+        try:
+            fit = fit_batched(np.stack([item.values for item in items]), horizon=reference.horizon,
+                              window=reference.window, kernel_size=reference.kernel_size, alpha=reference.alpha,
+                              candidate_windows=reference.candidate_windows,
+                              validation_fraction=reference.validation_fraction,
+                              max_validation_windows=reference.max_validation_windows, blend=reference.blend,
+                              device=device)
+        except WorkloadDataError as exc:
+            errors.update({item.key: exc for item in items})
+            continue
+        calibration = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
+        blocks.append(FleetBlock(
+            keys=[item.key for item in items], start=np.array([item.start for item in items], dtype="datetime64[ns]"),
+            freq=freq, values=np.stack([item.values for item in items]), offset=fit.offset, scale=fit.scale,
+            window=fit.window, window_weights=fit.window_weights, coef=fit.coef, intercept=fit.intercept,
+            n_validation=len(fit.validation_origins), **calibration,
+        ))
+    return blocks, {}, errors
+
+
+def _solve_device(device: str) -> str | None:
+    """Where a DLinear fleet solves its ridge systems: ``None`` (numpy) on the CPU, else a torch device."""
+    if device in (None, "cpu"):
+        return None
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else None
+    return device
+
+
+def _calibrate(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[str, Any]:
+    """``WorkloadPredictor._calibration`` for ``B`` keys at once (``(B, v, H, k)`` validation forecasts)."""
+    from .confidence import conformal_is_exact
+
+    errors = np.abs(actual - np.maximum(forecast, 0.0))  # [B, v, H, k]
+    n_windows = errors.shape[1]
+    error_totals, load_totals = errors.sum(axis=(1, 2)), np.abs(actual).sum(axis=(1, 2))  # [B, k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wape = np.where(load_totals == 0.0, np.where(error_totals == 0.0, 0.0, np.inf), error_totals / load_totals)
+    scores = np.clip(1.0 - wape, 0.0, 1.0)  # [B, k]
+    confidence = np.zeros(len(scores))
+    for j in range(scores.shape[1]):  # summed target by target, as the single-series calibration does
+        confidence += scores[:, j]
+    rank = min(math.ceil((n_windows + 1) * level), n_windows)
+    return dict(
+        halfwidth=np.partition(errors, rank - 1, axis=1)[:, rank - 1],  # [B, H, k]
+        confidence=confidence / scores.shape[1], confidence_by_target=scores,
+        validation_mae=error_totals / (errors.shape[1] * errors.shape[2]),
+        interval_exact=conformal_is_exact(n_windows, level),
+    )

@@ -1,0 +1,316 @@
+"""DLinear over many series at once: the statistics, window search and ridge solves of
+:mod:`workload_predictor.models.dlinear`, stacked along a leading series axis.
+
+Every key of a fleet is its own DLinear problem: its own scaling, window search,
+blend and ridge systems. Here the keys' window statistics are built together
+(``(S, W, W)`` Gram matrices) and their ridge systems are solved together (one
+batched ``numpy.linalg.solve`` / ``inv``, or torch on a GPU with ``device=``),
+instead of one Python call per series. The single-series
+:class:`~workload_predictor.models.dlinear.DLinear` stays the reference: for each
+series, :func:`fit_batched` returns what ``DLinear(...).fit(y)`` computes, up to
+floating-point rounding (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .._threads import single_blas_thread
+from ..windows import fit_scale, targets_at, validation_origins, windows_at
+from .base import MIN_TRAIN_WINDOWS
+from .dlinear import DEFAULT_WINDOWS, _branch_penalty, blend_weights
+
+#: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
+STATS_BLOCK_ELEMENTS = 2**22
+
+
+@dataclass
+class BatchStats:
+    """Window statistics of ``S`` series over the same origins: ``WindowStats`` with a leading series axis."""
+
+    count: float
+    sum_x: np.ndarray  # (S, W)
+    sum_y: np.ndarray  # (S, H)
+    xx: np.ndarray  # (S, W, W)
+    xy: np.ndarray  # (S, W, H)
+
+    def __add__(self, other: "BatchStats") -> "BatchStats":
+        return BatchStats(self.count + other.count, self.sum_x + other.sum_x, self.sum_y + other.sum_y,
+                          self.xx + other.xx, self.xy + other.xy)
+
+    def take(self, rows: np.ndarray) -> "BatchStats":
+        return BatchStats(self.count, self.sum_x[rows], self.sum_y[rows], self.xx[rows], self.xy[rows])
+
+
+def batched_window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int) -> BatchStats:
+    """The statistics of the windows of each row of ``z`` (``(S, n)``) at the consecutive ``origins``.
+
+    The same lag-table construction as ``WindowStats.from_series``, row by row of a
+    stacked array; built in blocks of series so the temporary products stay under
+    ``STATS_BLOCK_ELEMENTS`` elements.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    n_series, count = z.shape[0], len(origins)
+    if count == 0:
+        return BatchStats(0.0, np.zeros((n_series, window)), np.zeros((n_series, horizon)),
+                          np.zeros((n_series, window, window)), np.zeros((n_series, window, horizon)))
+    if count <= 8:  # a few windows: the products themselves cost less than the lag tables
+        x = windows_at(z.T, origins, window).transpose(2, 0, 1)  # [S, m, W]
+        y = targets_at(z.T, origins, horizon).transpose(2, 0, 1)  # [S, m, H]
+        return BatchStats(float(count), x.sum(axis=1), y.sum(axis=1), np.matmul(x.transpose(0, 2, 1), x),
+                          np.matmul(x.transpose(0, 2, 1), y))
+    block = max(1, STATS_BLOCK_ELEMENTS // (window * (window + horizon)))
+    if block >= n_series:
+        return _lag_stats(z, origins, window, horizon)
+    out = BatchStats(float(count), np.empty((n_series, window)), np.empty((n_series, horizon)),
+                     np.empty((n_series, window, window)), np.empty((n_series, window, horizon)))
+    for i in range(0, n_series, block):
+        part = _lag_stats(z[i : i + block], origins, window, horizon)
+        for name in ("sum_x", "sum_y", "xx", "xy"):
+            getattr(out, name)[i : i + block] = getattr(part, name)
+    return out
+
+
+def _lag_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int) -> BatchStats:
+    """``batched_window_stats`` for more than 8 consecutive origins (see ``WindowStats.from_series``)."""
+    n_series, count = z.shape[0], len(origins)
+    first = int(origins[0])
+    lags = window + horizon
+    start = first - window
+    # R[0, d] for every lag: one correlation per series over the first range.
+    base = np.stack([np.correlate(row[start : start + count + lags - 1], row[start : start + count], mode="valid")
+                     for row in z])  # [S, lags]
+    padded = np.concatenate([z, np.zeros((n_series, lags))], axis=1)
+    # Row i of the lag table adds the products entering the range (at start + count + i) and drops those
+    # leaving it (at start + i): z[s] * z[s + d] for every lag d, read through sliding views (no gathers).
+    lagged_products = np.lib.stride_tricks.sliding_window_view(padded, lags, axis=1)  # [S, n + 1, lags], a view
+    entering = padded[:, start + count : start + count + window - 1, None] * lagged_products[
+        :, start + count : start + count + window - 1]
+    entering -= padded[:, start : start + window - 1, None] * lagged_products[:, start : start + window - 1]
+    lagged = np.empty((n_series, window, lags))  # R[i, d]
+    lagged[:, 0] = base
+    np.cumsum(entering, axis=1, out=lagged[:, 1:])
+    lagged[:, 1:] += base[:, None, :]
+    # xx[i, j] = R[i, j - i] (j >= i) and xy[i, h] = R[i, W - i + h]: both read R along the diagonals
+    # i * (lags - 1) + const of its flat layout, as strided views.
+    item = lagged.itemsize
+    diagonal = np.lib.stride_tricks.as_strided(lagged, shape=(n_series, window, window),
+                                               strides=(lagged.strides[0], (lags - 1) * item, item), writeable=False)
+    upper = np.triu(np.ones((window, window), dtype=bool))
+    xx = np.where(upper, diagonal, diagonal.transpose(0, 2, 1))
+    xy = np.lib.stride_tricks.as_strided(lagged[:, 0, window:], shape=(n_series, window, horizon),
+                                         strides=(lagged.strides[0], (lags - 1) * item, item), writeable=False).copy()
+    prefix = np.concatenate([np.zeros((n_series, 1)), np.cumsum(z, axis=1)], axis=1)
+    sum_x = prefix[:, start + count + np.arange(window)] - prefix[:, start + np.arange(window)]
+    sum_y = prefix[:, first + count + np.arange(horizon)] - prefix[:, first + np.arange(horizon)]
+    return BatchStats(float(count), sum_x, sum_y, xx, xy)
+
+
+@dataclass
+class BatchCentred:
+    """Means and centred moments of ``S`` series' window statistics (``CentredStats`` stacked)."""
+
+    mean_x: np.ndarray  # (S, W)
+    mean_y: np.ndarray  # (S, H)
+    gram: np.ndarray  # (S, W, W)
+    cross: np.ndarray  # (S, W, H)
+
+    @classmethod
+    def of(cls, stats: BatchStats) -> "BatchCentred":
+        mean_x, mean_y = stats.sum_x / stats.count, stats.sum_y / stats.count
+        spread = mean_x[:, :, None] * mean_x[:, None, :]
+        spread *= stats.count
+        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - stats.sum_x[:, :, None] * mean_y[:, None, :])
+
+    def last(self, window: int) -> "BatchCentred":
+        return BatchCentred(self.mean_x[:, -window:], self.mean_y, self.gram[:, -window:, -window:],
+                            self.cross[:, -window:])
+
+
+def relative_penalties(gram: np.ndarray, alpha: float) -> np.ndarray:
+    """``relative_penalty`` per series: ``alpha * trace(G) / W`` (at least ``alpha * 1e-12``), ``(S,)``."""
+    return alpha * np.maximum(np.trace(gram, axis1=1, axis2=2) / gram.shape[1], 1e-12)
+
+
+def _systems(gram: np.ndarray, kernel_size: int, lam: np.ndarray) -> np.ndarray:
+    """``G + lam M^-1`` per series, ``(S, W, W)``."""
+    system = lam[:, None, None] * _branch_penalty(gram.shape[1], kernel_size)
+    system += gram
+    return system
+
+
+def batched_solve(system: np.ndarray, rhs: np.ndarray, device: str | None = None) -> np.ndarray:
+    """``system^-1 rhs`` per series: numpy's batched LAPACK solve, or torch on ``device`` (float64)."""
+    if device is None:
+        return np.linalg.solve(system, rhs)
+    import torch
+
+    a = torch.as_tensor(system, device=device)
+    b = torch.as_tensor(rhs, device=device)
+    return torch.linalg.solve(a, b).cpu().numpy()
+
+
+def batched_inverse(system: np.ndarray, device: str | None = None) -> np.ndarray:
+    """``system^-1`` per series, made exactly symmetric (as ``ridge_inverse``)."""
+    if device is None:
+        inverse = np.linalg.inv(system)
+    else:
+        import torch
+
+        inverse = torch.linalg.inv(torch.as_tensor(system, device=device)).cpu().numpy()
+    inverse += inverse.transpose(0, 2, 1)
+    inverse *= 0.5
+    return inverse
+
+
+@dataclass
+class BatchFit:
+    """What DLinear's fit leaves per series, stacked over the ``B`` series of one batch (``k`` targets each).
+
+    Maps are zero-padded at the front to the widest window of the batch, ``W``, so a
+    forecast is ``context[-W:]`` (zero-padded likewise) times ``coef``.
+    """
+
+    offset: np.ndarray  # (B, k)
+    scale: np.ndarray  # (B, k)
+    window: np.ndarray  # (B,) each series' window_ (its widest blended window)
+    window_weights: list[dict[int, float]]  # per series
+    window_scores: list[dict[int, float]]  # per series
+    coef: np.ndarray  # (B, k, W, H)
+    intercept: np.ndarray  # (B, k, H)
+    validation_origins: np.ndarray  # (v,)
+    validation_forecast: np.ndarray  # (B, v, H, k), raw units
+    validation_actual: np.ndarray  # (B, v, H, k)
+
+
+def check_length(n: int, horizon: int, window: int | None, fraction: float, max_windows: int) -> np.ndarray:
+    """The validation origins of an ``n``-point series, after DLinear's own length check (which raises)."""
+    from .dlinear import DLinear
+
+    model = DLinear(horizon=horizon, window=window, validation_fraction=fraction, max_validation_windows=max_windows)
+    model._check_horizon()
+    origins = validation_origins(n, horizon, fraction, max_windows)
+    model._check_length(n, origins)
+    return origins
+
+
+def fit_batched(
+    y: np.ndarray, horizon: int = 10, window: int | None = None, kernel_size: int = 25, alpha: float = 1e-3,
+    candidate_windows: Sequence[int] | None = None, validation_fraction: float = 0.15,
+    max_validation_windows: int = 100, blend: int = 3, device: str | None = None,
+) -> BatchFit:
+    """Fit DLinear to each of ``B`` series of the same length, ``y`` ``(B, n, k)``: the batched ``DLinear.fit``.
+
+    The steps are DLinear's: scale on the training part, pick and blend windows on
+    the validation tail (every series its own), fit on the training part, forecast
+    the tail out of sample, refit on all data with a fresh relative penalty.
+    ``device`` runs the ridge solves in torch on that device (``"cuda"``, or
+    ``"cpu"`` for CPU tensors); ``None`` uses numpy. Raises ``WorkloadDataError``
+    (from DLinear's checks) when the series are too short for the settings.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n_series, n, k = y.shape
+    origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows)
+    n_train = int(origins_val[0])
+    with single_blas_thread():
+        offset, scale = _scales(y[:, :n_train])  # [B, k]
+        z_all = ((y - offset[:, None, :]) / scale[:, None, :]).transpose(0, 2, 1).reshape(n_series * k, n)  # [B*k, n]
+        if window is not None:
+            weights = [{int(window): 1.0}] * n_series
+            scores = [{} for _ in range(n_series)]
+        else:
+            weights, scores = _search(z_all[:, :n_train], k, horizon, candidate_windows or DEFAULT_WINDOWS,
+                                      kernel_size, alpha, validation_fraction, max_validation_windows, blend, device)
+        widest = np.array([max(w) for w in weights])
+        width = int(widest.max())
+        coef = np.zeros((n_series, k, width, horizon))
+        intercept = np.zeros((n_series, k, horizon))
+        forecast = np.zeros((n_series, len(origins_val), horizon, k))
+        for w in np.unique(widest):
+            keys = np.flatnonzero(widest == w)
+            rows = (keys[:, None] * k + np.arange(k)[None, :]).ravel()  # the series' targets, in z_all's order
+            group = [weights[b] for b in keys]
+            stats = batched_window_stats(z_all[rows, :n_train], np.arange(w, n_train - horizon + 1), w, horizon)
+            train_coef, train_intercept = _solution(stats, group, k, kernel_size, alpha, device)  # [G*k, w, H]
+            x = windows_at(z_all[rows].T, origins_val, w).transpose(2, 0, 1)  # [G*k, v, w]
+            z_forecast = np.matmul(x, train_coef) + train_intercept[:, None, :]  # [G*k, v, H]
+            z_forecast = z_forecast.reshape(len(keys), k, len(origins_val), horizon).transpose(0, 2, 3, 1)
+            forecast[keys] = z_forecast * scale[keys, None, None, :] + offset[keys, None, None, :]
+            # The refit: add the windows the validation tail completes, penalty relative to all data.
+            stats = stats + batched_window_stats(z_all[rows], np.arange(n_train - horizon + 1, n - horizon + 1), w,
+                                                 horizon)
+            full_coef, full_intercept = _solution(stats, group, k, kernel_size, alpha, device)
+            coef[keys, :, width - w :] = full_coef.reshape(len(keys), k, w, horizon)
+            intercept[keys] = full_intercept.reshape(len(keys), k, horizon)
+    actual = targets_at(y.transpose(1, 0, 2), origins_val, horizon).transpose(2, 0, 1, 3)  # [B, v, H, k]
+    return BatchFit(offset=offset, scale=scale, window=widest, window_weights=weights, window_scores=scores,
+                    coef=coef, intercept=intercept, validation_origins=origins_val, validation_forecast=forecast,
+                    validation_actual=actual)
+
+
+def _scales(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``fit_scale`` per series of ``y`` ``(B, n, k)``: ``(B, k)`` offsets and scales."""
+    offsets, scales = zip(*(fit_scale(series) for series in y))
+    return np.array(offsets), np.array(scales)
+
+
+def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
+            fraction: float, max_windows: int, blend: int, device: str | None) -> tuple[list[dict], list[dict]]:
+    """``select_window`` and ``blend_weights`` per series: the blend weights and validation scores of each.
+
+    ``z`` is the scaled training part, ``(B*k, n_train)``, each series' targets in
+    consecutive rows. As in the single-series search, the candidates are scored on
+    the tail of the training part, all fitted on the rows with room for the widest,
+    and a series' score sums its targets' validation MAEs.
+    """
+    n_series = z.shape[0] // k
+    origins_val = validation_origins(z.shape[1], horizon, fraction, max_windows)
+    last_train_origin = int(origins_val[0]) - horizon
+    usable = [w for w in sorted(set(candidates)) if last_train_origin - w + 1 >= max(2 * w, MIN_TRAIN_WINDOWS)]
+    if not usable:
+        usable = [min(candidates)]
+    if len(usable) == 1:
+        return [{usable[0]: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)]
+    widest = usable[-1]
+    centred = BatchCentred.of(batched_window_stats(z, np.arange(widest, last_train_origin + 1), widest, horizon))
+    actual = targets_at(z.T, origins_val, horizon).transpose(2, 0, 1)  # [B*k, v, H]
+    inputs = windows_at(z.T, origins_val, widest).transpose(2, 0, 1)  # [B*k, v, widest]
+    scores = np.zeros((n_series, len(usable)))
+    for i, w in enumerate(usable):
+        part = centred.last(w)
+        lam = relative_penalties(part.gram, alpha)
+        coef = batched_solve(_systems(part.gram, kernel_size, lam), part.cross, device)  # [B*k, w, H]
+        intercept = part.mean_y - np.einsum("sw,swh->sh", part.mean_x, coef)
+        forecast = np.matmul(inputs[:, :, widest - w :], coef) + intercept[:, None, :]
+        mae = np.abs(forecast - actual).mean(axis=(1, 2)).reshape(n_series, k)
+        for j in range(k):  # summed target by target, in order, as the single-series search does
+            scores[:, i] += mae[:, j]
+    by_window = [dict(zip(usable, map(float, row))) for row in scores]
+    return [blend_weights(s, blend) for s in by_window], by_window
+
+
+def _solution(stats: BatchStats, weights: list[dict[int, float]], k: int, kernel_size: int, alpha: float,
+              device: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """DLinear's ``_ridge`` + ``_solution`` per series: the blended map ``(S, W, H)`` and intercept ``(S, H)``.
+
+    Series ``b``'s targets are rows ``b*k .. b*k+k-1`` and share its blend weights.
+    Each blended window's system gets the relative penalty of its own Gram matrix.
+    """
+    width = stats.sum_x.shape[1]
+    centred = BatchCentred.of(stats)
+    coef = np.zeros_like(stats.xy)
+    for w in sorted({w for blend in weights for w in blend}):
+        series = np.array([b for b, blend in enumerate(weights) if w in blend])
+        rows = (series[:, None] * k + np.arange(k)[None, :]).ravel()
+        weight = np.repeat([weights[b][w] for b in series], k)
+        gram = centred.gram[rows, width - w :, width - w :]
+        # DLinear keeps each system's inverse for its rank-one updates; a fleet refits instead, so one solve
+        # (a third of an inversion's cost) gives the same map up to rounding.
+        system = _systems(gram, kernel_size, relative_penalties(gram, alpha))
+        coef[rows, width - w :] += weight[:, None, None] * batched_solve(system, centred.cross[rows, width - w :],
+                                                                         device)
+    intercept = centred.mean_y - np.einsum("sw,swh->sh", centred.mean_x, coef)
+    return coef, intercept

@@ -189,7 +189,7 @@ def test_bad_model_names_are_typed_errors():
 @given(st.integers(2, 4), st.integers(5, 60), st.integers(0, 2**32 - 1))
 @example(2, 26, 65535)  # found by hypothesis: IRLS alone stopped 1.3e-5 above the even mix
 def test_absolute_weights_are_on_the_simplex_and_beat_every_member_and_the_even_mix(m, n, seed):
-    from workload_predictor.confidence import convex_weights_absolute
+    from workload_predictor.models.combination import convex_weights_absolute
 
     rng = np.random.default_rng(seed)
     actual = rng.poisson(3, n).astype(float)
@@ -203,7 +203,7 @@ def test_absolute_weights_are_on_the_simplex_and_beat_every_member_and_the_even_
 
 def test_absolute_weights_pick_the_median_on_zero_inflated_counts():
     """Mostly-empty buckets: the squared error prefers the mean, the absolute error the median (0)."""
-    from workload_predictor.confidence import convex_weights, convex_weights_absolute
+    from workload_predictor.models.combination import convex_weights, convex_weights_absolute
 
     rng = np.random.default_rng(0)
     actual = ((rng.random(2000) < 0.1) * rng.poisson(30, 2000)).astype(float)

@@ -9,9 +9,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from workload_predictor.confidence import (
-    confidence_score, conformal_quantile, convex_weights, evidence_shrinkage, line_absolute_minimum,
-    project_to_simplex, student_t_critical, wape,
+from workload_predictor.confidence import confidence_score, conformal_quantile, wape
+from workload_predictor.models.combination import (
+    convex_weights, evidence_shrinkage, line_absolute_minimum, student_t_critical,
 )
 from workload_predictor.models.baselines import ExponentialSmoothing, Naive, exponential_weights
 from workload_predictor.models.dlinear import (
@@ -93,13 +93,6 @@ def test_confidence_is_one_minus_wape_in_unit_interval(actual, forecast):
         assert math.isclose(c, expected, abs_tol=1e-12)
     assert confidence_score(actual, actual) == 1.0
     assert wape(actual, actual) == 0.0
-
-
-@given(hnp.arrays(np.float64, st.integers(1, 8), elements=finite))
-def test_simplex_projection(v):
-    w = project_to_simplex(v)
-    assert np.all(w >= 0)
-    assert math.isclose(w.sum(), 1.0, rel_tol=1e-9)
 
 
 @given(st.integers(2, 4), st.integers(10, 200), st.integers(0, 10_000))

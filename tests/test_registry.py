@@ -15,6 +15,7 @@ from workload_predictor.cli import main
 from workload_predictor.models import registry
 from workload_predictor.models.base import BaseForecaster
 from workload_predictor.models.baselines import flat_forecast
+from workload_predictor.models.combination import EXACT_MEMBERS, convex_weights
 
 
 class Doubler(BaseForecaster):
@@ -82,6 +83,23 @@ def test_a_registered_model_is_backtested_and_an_ensemble_member(doubler, series
     assert table.loc[doubler, "kind"] == "model" and table.loc["naive", "kind"] == "baseline"
     ensemble = WorkloadPredictor(model="ensemble", horizon=4, model_params={"members": ("naive", doubler)}).fit(series)
     assert set(ensemble.weights_) == {"naive", doubler}
+
+
+def test_an_ensemble_takes_at_most_as_many_members_as_its_exact_solver(series):
+    """The weights are solved exactly over every support (2**m - 1 systems): more members are refused up front."""
+    extra = [f"doubler_{i}" for i in range(EXACT_MEMBERS - len(registry.names(member=True)) + 1)]
+    for name in extra:
+        registry.register(name, Doubler, window_param=None)
+    try:
+        members = registry.names(member=True)
+        assert len(members) == EXACT_MEMBERS + 1
+        with pytest.raises(WorkloadDataError, match=f"at most {EXACT_MEMBERS}"):
+            WorkloadPredictor(model="ensemble", model_params={"members": members}).fit(series)
+        with pytest.raises(ValueError, match="at most"):
+            convex_weights(np.ones((EXACT_MEMBERS + 1, 3)), np.ones(3))
+    finally:
+        for name in extra:
+            registry.unregister(name)
 
 
 def test_a_registered_model_runs_from_the_command_line(doubler, series, tmp_path):

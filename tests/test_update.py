@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from conftest import periodic_series
 import workload_predictor.predictor as predictor_module
 from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
-from workload_predictor.confidence import conformal_quantile, convex_weights
+from workload_predictor.confidence import conformal_quantile
+from workload_predictor.models.combination import convex_weights
 from workload_predictor.models import DLinear, Ensemble
 
 

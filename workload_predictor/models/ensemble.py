@@ -6,10 +6,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..confidence import convex_weights_absolute, evidence_shrinkage
 from ..errors import WorkloadDataError, check_is_fitted
 from ..windows import targets_at
 from . import registry
+from .combination import EXACT_MEMBERS, convex_weights_absolute, evidence_shrinkage
 from .base import BaseForecaster, as_matrix
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -38,7 +38,7 @@ class Ensemble(BaseForecaster):
        the tail's evidence goes: its error minus the block's, averaged over
        non-overlapping stretches of ``horizon`` origins, gives a t statistic
        (``combination_t_``) and a share ``combination_share_ = clip(-t / t_crit, 0, 1)``
-       (Student's 97.5 % value; see :func:`~workload_predictor.confidence.evidence_shrinkage`).
+       (Student's 97.5 % value; see :func:`~workload_predictor.models.combination.evidence_shrinkage`).
        The final weights are ``share x combination + (1 - share) x block``, per step
        (``step_weights_``; ``weights_`` shows each member's mean over the steps). With no
        baseline among the members the tail's weights are used as they are (share 1);
@@ -114,8 +114,9 @@ class Ensemble(BaseForecaster):
     def _check_members(self) -> list[str]:
         names, valid = list(self.members), registry.names(member=True)
         unknown = [n for n in names if n not in valid]
-        if not names or unknown or len(set(names)) != len(names):
-            raise WorkloadDataError(f"members={self.members!r}: name each member once, from {', '.join(valid)}.")
+        if not names or unknown or len(set(names)) != len(names) or len(names) > EXACT_MEMBERS:
+            raise WorkloadDataError(f"members={self.members!r}: name each member once (at most {EXACT_MEMBERS}), "
+                                    f"from {', '.join(valid)}.")
         params = self.member_params or {}
         if not isinstance(params, dict) or any(key not in names for key in params):
             raise WorkloadDataError(f"member_params={params!r:.80} must map member names ({', '.join(names)}) "

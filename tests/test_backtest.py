@@ -160,16 +160,18 @@ def test_several_targets_give_one_row_each_and_by_step_errors():
     assert result.by_step[("dlinear", "requests")].mean() == pytest.approx(row["mae"])
 
 
-def test_predictor_evaluate_matches_backtest_and_templates_keep_their_settings():
+def test_a_template_gives_the_backtest_its_horizon_and_level_and_keeps_its_settings():
     rng = np.random.default_rng(2)
     data = frame(rng.poisson(30, 500).astype(float))
-    predictor = WorkloadPredictor(model="dlinear", horizon=4, window=24)
-    table = predictor.evaluate(data, test_size=80, refit_every=40, verbose=False)
-    direct = backtest(data, [WorkloadPredictor(model="dlinear", horizon=4, window=24)], horizon=4, test_size=80,
-                      refit_every=40, verbose=False)
+    predictor = WorkloadPredictor(model="dlinear", horizon=4, level=0.8, window=24)
+    table = backtest(data, [predictor], test_size=80, refit_every=40, verbose=False)
+    direct = backtest(data, [WorkloadPredictor(model="dlinear", horizon=4, level=0.8, window=24)], horizon=4,
+                      level=0.8, test_size=80, refit_every=40, verbose=False)
     pd.testing.assert_frame_equal(table.drop(columns=["fit_seconds", "predict_ms"]),
                                   direct.drop(columns=["fit_seconds", "predict_ms"]))
-    assert not hasattr(predictor, "model_")  # evaluating does not fit the predictor itself
+    assert not hasattr(predictor, "model_")  # backtesting does not fit the template itself
+    with pytest.raises(WorkloadDataError, match="horizon=4"):
+        backtest(data, [predictor], horizon=5, test_size=80, refit_every=40, verbose=False)
 
 
 def test_bad_model_names_are_typed_errors():
@@ -181,7 +183,7 @@ def test_bad_model_names_are_typed_errors():
     # A baseline that is already one of the models is scored once.
     assert list(backtest(data, ["naive"], ["naive", "moving_average"], verbose=False)["model"]) == [
         "naive", "moving_average"]
-    assert list(WorkloadPredictor(model="naive").evaluate(data, verbose=False)["model"]) == [
+    assert list(backtest(data, [WorkloadPredictor(model="naive")], verbose=False)["model"]) == [
         "naive", "seasonal_naive", "moving_average"]
 
 

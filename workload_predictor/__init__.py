@@ -9,9 +9,8 @@ from .data import bucketize
 from .errors import MemoryLimitError, ModelFileError, NotFittedError, WorkloadDataError
 from .fleet import FleetPredictor
 from .forecast import Forecast
+from ._version import __version__
 from .predictor import WorkloadPredictor
-
-__version__ = "0.1.0"
 
 __all__ = [
     "WorkloadPredictor",

@@ -168,8 +168,8 @@ def run_backtest(
     models: Sequence[Any] = ("dlinear", "lstm", "ensemble"),
     baselines: Sequence[str] = BASELINES,
     *,
-    horizon: int = 10,
-    level: float = 0.9,
+    horizon: int | None = None,
+    level: float | None = None,
     timestamp: str | None = "timestamp",
     target: str | Sequence[str] = "requests",
     freq: Any = None,
@@ -185,6 +185,9 @@ def run_backtest(
     **params: Any,
 ) -> BacktestResult:
     """Backtest ``models`` and ``baselines`` on one series; see :func:`backtest` for the parameters."""
+    templates = [model for model in models if not isinstance(model, str)]
+    horizon = horizon if horizon is not None else int(getattr(templates[0], "horizon", 10)) if templates else 10
+    level = level if level is not None else float(getattr(templates[0], "level", 0.9)) if templates else 0.9
     series = data if isinstance(data, BucketedSeries) else prepare_series(
         data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
     n, k = series.values.shape
@@ -199,12 +202,15 @@ def run_backtest(
     specs: list[tuple[str, dict[str, Any]]] = []
     for position, model in enumerate(list(models) + list(baselines)):
         name, spec = _template(model, common)
+        if spec["horizon"] != horizon:
+            raise WorkloadDataError(f"the {name} template forecasts {spec['horizon']!r} buckets ahead, the backtest "
+                                    f"{horizon}; pass horizon={spec['horizon']!r} or a template with horizon={horizon}.")
         baseline = registry.get(name).baseline
         if baseline and isinstance(model, str):
             spec["window"] = baseline_window.get(registry.get(name).window_param, moving_average_window)
         if any(name == seen for seen, _ in specs):
             if position >= len(models) and baseline:
-                continue  # a baseline already scored as one of the models (e.g. evaluate() on a naive predictor)
+                continue  # a baseline already scored as one of the models (e.g. a naive predictor as a template)
             raise WorkloadDataError(f"{name!r} is listed twice among the models; name it once.")
         specs.append((name, spec))
 
@@ -279,8 +285,8 @@ def backtest(
     models: Sequence[Any] = ("dlinear", "lstm", "ensemble"),
     baselines: Sequence[str] = BASELINES,
     *,
-    horizon: int = 10,
-    level: float = 0.9,
+    horizon: int | None = None,
+    level: float | None = None,
     timestamp: str | None = "timestamp",
     target: str | Sequence[str] = "requests",
     freq: Any = None,
@@ -311,7 +317,9 @@ def backtest(
         ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season earlier) and
         ``"moving_average"`` (mean of the last ``moving_average_window``).
     horizon, level :
-        Forecast horizon (buckets) and interval level.
+        Forecast horizon (buckets) and interval level; ``None`` takes those of the first
+        ``WorkloadPredictor`` template (``backtest(data, [predictor])`` scores a predictor's
+        settings), else 10 and 0.9.
     test_size : float or int
         The test span: a fraction of the series (default the last quarter) or a number of buckets.
     stride : int

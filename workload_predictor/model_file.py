@@ -171,7 +171,7 @@ def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
         )
 
 
-def check_predictor(obj: Any) -> None:
+def check_predictor(obj: Any, predict_timings: int) -> None:
     """Refuse a loaded predictor whose declared sizes disagree with its stored arrays.
 
     Run before the predictor forecasts for the first time: a forecast allocates by
@@ -179,7 +179,6 @@ def check_predictor(obj: Any) -> None:
     have, not whatever the file says.
     """
     from .models import registry
-    from .predictor import PREDICT_TIMINGS
 
     def refuse(what: str) -> None:
         raise ModelFileError(f"the model file's predictor {what}; it was damaged or altered: refit and save again.")
@@ -223,8 +222,8 @@ def check_predictor(obj: Any) -> None:
     if not all(isinstance(c, (int, float)) and 0.0 <= c <= 1.0 for c in [confidence, *scores]) or len(scores) != k:
         refuse(f"has confidence {quote(confidence)} (by target {quote(scores)}), not scores in [0, 1]")
     timings = obj.predict_seconds_
-    if not isinstance(timings, collections.deque) or timings.maxlen != PREDICT_TIMINGS:
-        refuse(f"keeps its predict timings in {quote(timings)}, not a buffer of {PREDICT_TIMINGS}")
+    if not isinstance(timings, collections.deque) or timings.maxlen != predict_timings:
+        refuse(f"keeps its predict timings in {quote(timings)}, not a buffer of {predict_timings}")
     series = obj.series_
     if series.values.ndim != 2 or series.values.shape[1] != k or len(series.index) != len(series.values) \
             or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_:

@@ -41,12 +41,14 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from . import model_file
+from ._version import __version__
+from .data import BucketedSeries
 from .errors import ModelFileError, cut, quote
 from .models import registry
 
@@ -59,21 +61,37 @@ MAX_HEADER_BYTES = 64 * 1024
 STATE_KEY = "__state__"
 
 _ARRAY_KINDS = model_file.ARRAY_KINDS  # bool, ints, floats, complex, datetime64: never object ("O")
-# The predictor's own classes a model file may name; the models' come from the registry.
-_OWN_CLASSES = {
-    "WorkloadPredictor": "workload_predictor.predictor:WorkloadPredictor",
-    "BucketedSeries": "workload_predictor.data:BucketedSeries",
+# Classes a model file may name besides the models (which come from the registry): see allow().
+_CLASSES: dict[str, str | type] = {
+    "BucketedSeries": BucketedSeries,
     "GlobalLSTM": "workload_predictor.models.global_lstm:GlobalLSTM",  # the fleet's one network over all keys
     "FleetPredictor": "workload_predictor.fleet:FleetPredictor",
     "FleetBlock": "workload_predictor.fleet:FleetBlock",
 }
+_CHECKS: dict[type, Callable[[Any], None]] = {}
+_FORECAST_ON_LOAD: set[type] = set()
+
+
+def allow(cls: type, *, check: Callable[[Any], None] | None = None, forecast_on_load: bool = False) -> type:
+    """Let model files hold instances of ``cls`` (the predictor registers itself so).
+
+    ``check(obj)`` runs on every loaded instance and raises :class:`ModelFileError` for
+    state no fit produces; ``forecast_on_load``: a fitted instance read from a file must
+    also forecast finite numbers (see :func:`_check_forecasts`). Returns ``cls``.
+    """
+    _CLASSES[cls.__name__] = cls
+    if check is not None:
+        _CHECKS[cls] = check
+    if forecast_on_load:
+        _FORECAST_ON_LOAD.add(cls)
+    return cls
 
 
 def _allowed(name: Any) -> type | None:
-    """The class a model file may name ``name``, or ``None``: the predictor's own classes, the registered
-    models and the classes their registry entries declare (:func:`registry.persisted_classes`)."""
-    if isinstance(name, str) and name in _OWN_CLASSES:
-        return registry.resolve(_OWN_CLASSES[name])
+    """The class a model file may name ``name``, or ``None``: the classes given to :func:`allow`, the
+    registered models and the classes their registry entries declare (:func:`registry.persisted_classes`)."""
+    if isinstance(name, str) and name in _CLASSES:
+        return registry.resolve(_CLASSES[name])
     return registry.resolve_persisted(name)
 
 
@@ -221,8 +239,6 @@ class _Decoder:
 # -- files ---------------------------------------------------------------------------------
 def dumps(obj: Any) -> bytes:
     """The bytes of a model file holding ``obj`` (a predictor or a model)."""
-    from . import __version__
-
     encoder = _Encoder()
     state = json.dumps(encoder.encode(obj), allow_nan=True, separators=(",", ":")).encode()
     buffer = io.BytesIO()
@@ -240,8 +256,6 @@ def dumps(obj: Any) -> bytes:
 
 def loads(data: bytes, expected: type | None = None) -> Any:
     """Rebuild the object held in model-file bytes; :class:`ModelFileError` on anything amiss."""
-    from . import __version__
-
     if not data.startswith(MAGIC):
         hint = " (it looks like a pickle, which is never loaded)" if data[:1] == b"\x80" else ""
         raise ModelFileError(
@@ -282,8 +296,9 @@ def loads(data: bytes, expected: type | None = None) -> Any:
             obj = _Decoder(arrays).decode(state)
         if expected is not None and not isinstance(obj, expected):
             raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
-        if isinstance(obj, _predictor_class()):
-            model_file.check_predictor(obj)
+        check = _CHECKS.get(type(obj))
+        if check is not None:
+            check(obj)
     except ModelFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - below the format layer every failure means a bad file
@@ -293,23 +308,16 @@ def loads(data: bytes, expected: type | None = None) -> Any:
     return obj
 
 
-def _predictor_class() -> type:
-    from .predictor import WorkloadPredictor
-
-    return WorkloadPredictor
-
-
 def _check_forecasts(obj: Any) -> None:
-    """A fitted predictor from a file must forecast finite numbers, or the file is refused.
+    """A fitted predictor (a class allowed with ``forecast_on_load``) from a file must forecast finite
+    numbers, or the file is refused.
 
     The allow-list keeps code out, not nonsense: a forged or damaged file with a valid checksum
     can hold state that no fit produces (a window longer than the stored context, weights of the
     wrong shape, a negative horizon). One forecast at load time turns that into a
     ``ModelFileError`` here instead of a crash or a NaN in the caller's loop later.
     """
-    from .predictor import WorkloadPredictor
-
-    if not isinstance(obj, WorkloadPredictor) or not hasattr(obj, "model_"):
+    if type(obj) not in _FORECAST_ON_LOAD or not hasattr(obj, "model_"):
         return
     timings = getattr(obj, "predict_seconds_", None)
     try:

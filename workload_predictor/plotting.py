@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import WorkloadDataError
+from .models import registry
 
 HISTORY_COLOR = "#4d4d4d"
 FORECAST_COLOR = "#d1495b"
@@ -104,8 +105,6 @@ def plot_error_by_step(by_step: pd.DataFrame, target: str | None = None, title: 
 
     ``by_step`` is :attr:`BacktestResult.by_step` (index: step; columns: ``(model, target)``).
     """
-    from .backtest import BASELINES
-
     targets = list(dict.fromkeys(by_step.columns.get_level_values("target")))
     target = targets[0] if target is None else target
     if target not in targets:
@@ -114,7 +113,7 @@ def plot_error_by_step(by_step: pd.DataFrame, target: str | None = None, title: 
     steps = by_step.index.to_numpy()
     for model in dict.fromkeys(by_step.columns.get_level_values("model")):
         errors = by_step[(model, target)].to_numpy()
-        baseline = model in BASELINES
+        baseline = model in registry.names(baseline=True)
         axis.plot(steps, errors, marker="o" if not baseline else None, ms=3, lw=1.2 if baseline else 2,
                   ls="--" if baseline else "-", label=model)
     axis.set_xlabel("horizon step (buckets ahead)")

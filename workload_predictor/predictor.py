@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from . import model_file, persistence
 from ._memory import memory_limit
 from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, wape_of_totals
 from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
@@ -225,8 +226,6 @@ class WorkloadPredictor(ParamsMixin):
         package version and a SHA-256 checksum, so :meth:`load` runs no code from it.
         See :mod:`workload_predictor.persistence`.
         """
-        from . import persistence
-
         return persistence.save(self, path)
 
     @classmethod
@@ -237,8 +236,6 @@ class WorkloadPredictor(ParamsMixin):
         or anything but this package's own classes raises
         :class:`~workload_predictor.errors.ModelFileError` and builds nothing.
         """
-        from . import persistence
-
         return persistence.load(path, expected=cls)
 
     def update(
@@ -332,40 +329,12 @@ class WorkloadPredictor(ParamsMixin):
 
         return log_alerts(self.health(thresholds, measurements))
 
-    # -- evaluation ------------------------------------------------------------------------
-    def evaluate(
-        self,
-        data: pd.DataFrame | pd.Series,
-        timestamp: str | None = "timestamp",
-        target: str | Sequence[str] = "requests",
-        freq: Any = None,
-        unit: str | None = None,
-        origin: Any = None,
-        baselines: Sequence[str] = ("naive", "seasonal_naive", "moving_average"),
-        test_size: float | int = 0.25,
-        stride: int = 1,
-        refit_every: int | None = None,
-        season_length: int | None = None,
-        verbose: bool | None = None,
-    ) -> pd.DataFrame:
-        """Rolling-origin backtest of this predictor's settings against the baselines.
-
-        Copies of this (unfitted or fitted: it is not changed) predictor are refitted
-        on an expanding window every ``refit_every`` buckets of the test span (the last
-        ``test_size`` of ``data``) and forecast from every ``stride``-th bucket of it.
-        Returns one row per model and target (MAE, RMSE, sMAPE, WAPE, MASE, interval
-        coverage and width, confidence, fit and predict time); see
-        :func:`workload_predictor.backtest.backtest`.
-        """
-        from .backtest import backtest
-
-        return backtest(data, [self], baselines, horizon=self.horizon, level=self.level, timestamp=timestamp,
-                        target=target, freq=freq, unit=unit, origin=origin, test_size=test_size, stride=stride,
-                        refit_every=refit_every, season_length=season_length, random_state=self.random_state,
-                        verbose=verbose)
-
 
 def _cut_short(model: BaseForecaster) -> bool:
     """Whether any torch member of ``model`` stopped training at ``max_training_time``."""
     members = getattr(model, "members_", {"model": model}).values()
     return any(getattr(m, "stopped_by_", None) == "time_limit" for m in members)
+
+
+persistence.allow(WorkloadPredictor, check=lambda predictor: model_file.check_predictor(predictor, PREDICT_TIMINGS),
+                  forecast_on_load=True)

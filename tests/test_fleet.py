@@ -85,6 +85,25 @@ def test_lstm_fleet_equals_workload_predictor():
     assert_matches(fleet, frame, **settings)
 
 
+def test_global_lstm_fleet_forecasts_every_long_enough_key(tmp_path):
+    pytest.importorskip("torch")
+    from workload_predictor.models.global_lstm import GlobalLSTM
+
+    frame = bad_fleet()
+    params = {"max_epochs": 1, "hidden_size": 4, "window": 24}
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0, model_params=params).fit(
+        frame, key="endpoint")
+    assert fleet.keys_ == ["k0", "k5"] and sorted(fleet.errors_) == ["k1", "k2", "k3", "k4"]
+    series = [frame[frame["endpoint"] == key]["requests"].to_numpy(float)[:, None] for key in fleet.keys_]
+    alone = GlobalLSTM(horizon=5, random_state=0, **params).fit(series, fleet.keys_)
+    forecast = fleet.predict()
+    for key, expected in zip(fleet.keys_, alone.predict()):
+        np.testing.assert_allclose(forecast[forecast["endpoint"] == key]["yhat"], np.clip(expected[:, 0], 0, None),
+                                   rtol=1e-6, atol=1e-6)
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "global.wpm"))
+    pd.testing.assert_frame_equal(loaded.predict(), forecast)
+
+
 def test_batched_kernel_equals_dlinear_and_its_torch_path_on_cpu_tensors():
     pytest.importorskip("torch")
     rng = np.random.default_rng(4)

@@ -14,6 +14,7 @@ on that key's series alone.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 import multiprocessing
@@ -86,6 +87,20 @@ class FleetBlock:
             forecast = np.matmul(z, self.coef[rows][:, :, width - w :])[:, :, 0] + self.intercept[rows]  # [G, k, H]
             out[rows] = (forecast.transpose(0, 2, 1) * self.scale[rows, None, :] + self.offset[rows, None, :])[:, :steps]
         return out
+
+
+@dataclass
+class FleetGlobal:
+    """A global model's fit over the fleet: the network (one for all keys) and each key's grid and calibration."""
+
+    model: Any  # GlobalLSTM
+    keys: list
+    start: np.ndarray  # (N,) datetime64[ns], UTC wall time of each key's first bucket
+    length: np.ndarray  # (N,) buckets per key
+    freqs: list  # per key pd.Timedelta
+    halfwidth: np.ndarray  # (N, H, k)
+    confidence: np.ndarray  # (N,)
+    confidence_by_target: np.ndarray  # (N, k)
 
 
 class FleetPredictor(ParamsMixin):
@@ -227,10 +242,8 @@ class FleetPredictor(ParamsMixin):
         """Fit every key: returns DLinear blocks, per-key predictors, errors and the global model's state."""
         if not series:
             return [], {}, {}, None
-        if self.model == "global_lstm":
-            from .fleet_global import fit_global
-
-            state, errors = fit_global(self, series, targets)
+        if self.model in GLOBAL_MODELS:
+            state, errors = self._fit_global(series)
             return [], {}, errors, state
         parts = self._partitions(series)
         results = self._map(functools.partial(_fit_partition, self._config(targets)), parts)
@@ -240,6 +253,33 @@ class FleetPredictor(ParamsMixin):
             predictors.update(part_predictors)
             errors.update(part_errors)
         return blocks, predictors, errors, None
+
+    def _fit_global(self, series: list[KeySeries]) -> tuple[FleetGlobal | None, dict]:
+        """One GlobalLSTM over every key, in this process (its own ``distributed=`` setting spreads training)."""
+        from .models.global_lstm import GlobalLSTM
+
+        given = {**{name: getattr(self, name) for name in ("horizon", "window", "random_state", "n_threads", "device",
+                                                             "max_training_time")}, **(self.model_params or {})}
+        unknown = set(self.model_params or {}) - set(GlobalLSTM._param_names())
+        if unknown:
+            raise WorkloadDataError(f"model_params {sorted(unknown)!r:.120} are not GlobalLSTM parameters; valid: "
+                                    f"{', '.join(GlobalLSTM._param_names())}.")
+        model = GlobalLSTM(**{k: v for k, v in given.items() if k in GlobalLSTM._param_names()})
+        by_key = {item.key: item for item in series}
+        try:
+            model.fit([item.values for item in series], [item.key for item in series])
+        except WorkloadDataError as exc:  # no key is long enough: every key gets the error
+            return None, {item.key: exc for item in series}
+        parts = [_calibrate(f[None], a[None], self.level) for f, a in zip(model.validation_forecast_,
+                                                                           model.validation_actual_)]
+        fitted = [by_key[key] for key in model.keys_]
+        state = FleetGlobal(
+            model=model, keys=list(model.keys_), start=np.array([i.start for i in fitted], dtype="datetime64[ns]"),
+            length=np.array([len(i.values) for i in fitted], dtype=np.int64), freqs=[i.freq for i in fitted],
+            halfwidth=np.concatenate([p["halfwidth"] for p in parts]),
+            confidence=np.concatenate([p["confidence"] for p in parts]),
+            confidence_by_target=np.concatenate([p["confidence_by_target"] for p in parts]))
+        return state, dict(model.errors_)
 
     def _workers(self) -> int:
         if self.client is not None:
@@ -303,14 +343,13 @@ class FleetPredictor(ParamsMixin):
             point.append(predictor.model_.predict(steps).reshape(1, steps, k))
             halfwidth.append(predictor.interval_halfwidth_[None, :steps])
         if self._global is not None:
-            from .fleet_global import predict_global
-
-            g_keys, g_last, g_freq, g_point, g_half = predict_global(self._global, steps)
-            keys.extend(g_keys)
-            starts.append(g_last)
-            freqs.append(g_freq)
-            point.append(g_point)
-            halfwidth.append(g_half)
+            state = self._global
+            step = np.array([f.to_timedelta64() for f in state.freqs], dtype="timedelta64[ns]")
+            keys.extend(state.keys)
+            starts.append(state.start + (state.length - 1) * step)
+            freqs.append(step)
+            point.append(np.stack(state.model.predict(steps)))
+            halfwidth.append(state.halfwidth[:, :steps])
         columns = [self.key_, "timestamp", *(["target"] if k > 1 else []), "yhat", "lower", "upper"]
         if not keys:
             return pd.DataFrame({name: [] for name in columns})
@@ -343,7 +382,7 @@ class FleetPredictor(ParamsMixin):
             values.update(zip(block.keys, map(float, block.confidence)))
         values.update({name: float(p.confidence_) for name, p in self._predictors.items()})
         if self._global is not None:
-            values.update(zip(self._global["keys"], map(float, self._global["confidence"])))
+            values.update(zip(self._global.keys, map(float, self._global.confidence)))
         return pd.Series([values[name] for name in self.keys_], index=pd.Index(self.keys_, name=self.key_),
                          name="confidence", dtype="float64")
 
@@ -415,12 +454,14 @@ class FleetPredictor(ParamsMixin):
         from . import persistence
 
         check_is_fitted(self, "keys_")
-        if self._global is not None:
-            raise WorkloadDataError("save() of a global_lstm fleet is not supported yet; fit it again after loading.")
         clone = copy.copy(self)
         clone.client = clone.executor = None
         clone.errors_ = {name: [type(error).__name__, str(error)] for name, error in self.errors_.items()}
         clone.update_errors_ = {name: [type(error).__name__, str(error)] for name, error in self.update_errors_.items()}
+        if self._global is not None:  # the network's own errors_ are the fleet's (saved above)
+            model = copy.copy(self._global.model)
+            model.errors_ = {}
+            clone._global = dataclasses.replace(self._global, model=model)
         return persistence.save(clone, path)
 
     @classmethod

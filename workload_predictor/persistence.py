@@ -67,6 +67,7 @@ _CLASSES: dict[str, str | type] = {
     "GlobalLSTM": "workload_predictor.models.global_lstm:GlobalLSTM",  # the fleet's one network over all keys
     "FleetPredictor": "workload_predictor.fleet:FleetPredictor",
     "FleetBlock": "workload_predictor.fleet:FleetBlock",
+    "FleetGlobal": "workload_predictor.fleet:FleetGlobal",
 }
 _CHECKS: dict[type, Callable[[Any], None]] = {}
 _FORECAST_ON_LOAD: set[type] = set()

@@ -314,3 +314,37 @@ def test_import_loads_neither_torch_nor_dask():
     code = "import sys, workload_predictor; print('torch' in sys.modules, 'dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# -- the command line -----------------------------------------------------------------------------------------
+def test_cli_forecast_and_evaluate_by_key(tmp_path):
+    from click.testing import CliRunner
+
+    from workload_predictor.cli import main
+
+    log = request_log()
+    log["TIMESTAMP"] = log["TIMESTAMP"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    path = tmp_path / "log.csv"
+    log.loc[log["model"] != "c"].to_csv(path, index=False)
+    out = tmp_path / "fc.csv"
+    run = CliRunner().invoke(main, ["forecast", str(path), "--by", "model", "--freq", "5s", "--model", "naive",
+                                    "--horizon", "3", "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "2 keys by 'model', 2 fitted" in run.output
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["model", "timestamp", "yhat", "lower", "upper"]
+    assert written.groupby("model").size().to_dict() == {"a": 3, "b": 3}
+    run = CliRunner().invoke(main, ["evaluate", str(path), "--by", "model", "--freq", "5s", "--horizon", "2",
+                                    "--models", "moving_average", "--baselines", "naive", "--test-size", "0.3"])
+    assert run.exit_code == 0, run.output
+    assert "share_beats" in run.output and "median_ratio" in run.output
+
+
+def test_fleet_summary_shares_and_ratios():
+    from workload_predictor.cli import fleet_summary_table
+
+    per_key = pd.DataFrame({"key": ["a", "b", "c", "d"], "dlinear": [1.0, 2.0, 3.0, 0.0],
+                            "naive": [2.0, 1.0, 3.0, 0.0]})
+    summary = fleet_summary_table(per_key, "key", ["dlinear"], ["naive"])["summary"].iloc[0]
+    assert summary["share_beats"] == 0.25  # only a: a tie (c, d) does not beat
+    assert summary["median_ratio"] == 1.0 and summary["worst_ratio"] == 2.0

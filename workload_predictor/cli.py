@@ -222,11 +222,14 @@ def main() -> None:
               help="Reuse a saved predictor: if the file exists, load it instead of fitting (it keeps its own "
                    "model, horizon, level and targets), append TRACE's buckets after its last one with update() "
                    "and save it back; otherwise fit on TRACE and save the predictor there.")
+@click.option("--by", default=None, metavar="COLUMN",
+              help="Forecast one series per value of this column (model, endpoint, tenant): a fleet.")
+@click.option("--jobs", default=1, show_default=True, type=int, help="Worker processes for --by (-1: one per CPU).")
 @input_options
 @handle_errors
 def forecast(trace: str, freq: str | None, horizon: int, model: str, level: float, targets: tuple[str, ...],
              seed: int, out: str | None, plot_path: str | None, requests_path: str | None, requests_format: str,
-             quiet: bool, model_file: str | None, **opts: Any) -> None:
+             quiet: bool, model_file: str | None, by: str | None = None, jobs: int = 1, **opts: Any) -> None:
     """Fit a model on TRACE and forecast the next HORIZON buckets.
 
     TRACE is a request log (one row per request, e.g. the raw Azure CSV
@@ -246,6 +249,8 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     """
     from .predictor import WorkloadPredictor
 
+    if by is not None:
+        return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
     data = _read(trace, freq, opts)
     appended = None
     if model_file and Path(model_file).exists():
@@ -358,12 +363,14 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Draw the MAE by horizon step to a PNG (needs matplotlib).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--by", default=None, metavar="COLUMN",
+              help="Backtest one series per value of this column; prints a per-key table and a fleet summary.")
 @input_options
 @handle_errors
 def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines: str, level: float,
              targets: tuple[str, ...], test_size: float, stride: int, refit_every: int | None,
              max_epochs: int | None, seed: int, json_path: str | None, plot_path: str | None, quiet: bool,
-             **opts: Any) -> None:
+             by: str | None = None, **opts: Any) -> None:
     """Backtest models against baselines on TRACE (rolling origin, expanding window).
 
     The last --test-size of the series is the test span; a forecast starts at every
@@ -386,6 +393,9 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     baseline_names = _split_names(baselines, registry.names(), "--baselines")
     if not model_names and not baseline_names:
         raise click.BadParameter("name at least one model or baseline.", param_hint="--models")
+    if by is not None:
+        return evaluate_by(trace, by, freq, horizon, model_names, baseline_names, level, targets, test_size, stride,
+                           refit_every, seed, json_path, opts)
     data = _read(trace, freq, opts)
     chosen = _targets(data, targets)
     # --max-epochs reaches every model (or ensemble member) that trains for epochs.
@@ -544,3 +554,141 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any], read_table, to_ut
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- fleets: one series per key (--by) ----------------------------------------------------------------
+def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> pd.DataFrame:
+    """TRACE as a long frame with a ``by`` column: a bucketed CSV as it is, a request log bucketized per key.
+
+    A request log is bucketized at ``freq`` on one grid for all keys (the first and the last
+    bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does.
+    """
+    from .data import bucketize, to_utc_index
+    from .readers import _token_sums, find_timestamp_column, read_table
+
+    frame = read_table(path)
+    if len(frame) == 0:
+        raise WorkloadDataError(f"{path}: the file holds no rows.")
+    if by not in frame.columns:
+        raise WorkloadDataError(f"{Path(path).name} has no column {by!r} for --by (columns: "
+                                f"{', '.join(map(str, frame.columns[:20]))}).")
+    column = find_timestamp_column(frame, opts["timestamp_col"])
+    if "requests" in frame.columns:
+        out = frame[[by, *(c for c in ("requests", "input_tokens", "output_tokens") if c in frame.columns)]].copy()
+        out.insert(1, "timestamp", to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column))
+        return out
+    if freq is None:
+        raise click.BadParameter("a request log needs --freq (the bucket width), e.g. --freq 10s.", param_hint="--freq")
+    sums = _token_sums(frame, opts["input_col"], opts["output_col"])
+    buckets = bucketize(frame, timestamp=column, freq=freq, unit=opts["unit"], origin=opts["origin"], sums=sums, by=by)
+    if not opts["keep_partial"]:
+        first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
+        buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
+    return buckets
+
+
+def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> list[str]:
+    chosen = list(dict.fromkeys(targets or ("requests",)))
+    missing = [t for t in chosen if t not in frame.columns]
+    if missing:
+        raise WorkloadDataError(f"{Path(path).name} has no {', '.join(missing)}; for token targets pass a log with "
+                                "token columns (see --input-col/--output-col).")
+    return chosen
+
+
+def _echo_errors(errors: dict) -> None:
+    for key, error in list(errors.items())[:5]:
+        _say(f"skipped {str(key)[:40]}: {_one_line(error)[:160]}")
+    if len(errors) > 5:
+        _say(f"skipped {len(errors) - 5} more keys (see FleetPredictor.errors_)")
+
+
+def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str, level: float,
+                targets: tuple[str, ...], seed: int, out: str | None, jobs: int, opts: dict[str, Any]) -> None:
+    """``forecast --by KEY``: one forecast per key of TRACE, printed as one long table (and written with --out)."""
+    from .fleet import FleetPredictor
+
+    frame = _read_fleet(trace, freq, by, opts)
+    chosen = _fleet_targets(frame, targets, trace)
+    fleet = FleetPredictor(model=model, horizon=horizon, level=level, random_state=seed, n_jobs=jobs)
+    fleet.fit(frame, key=by, target=chosen)
+    started = time.perf_counter()
+    result = fleet.predict()
+    predict_ms = (time.perf_counter() - started) * 1e3
+    keys = len(fleet.keys_) + len(fleet.errors_)
+    _say(f"fleet   {Path(trace).name}: {keys:,} keys by {by!r}, {len(fleet.keys_):,} fitted, "
+         f"{len(fleet.errors_):,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, predict {predict_ms:.1f} ms")
+    confidence = fleet.confidence_
+    if len(confidence):
+        _say(f"level   {level:g} interval; confidence (1 - WAPE on validation) median {confidence.median():.2f}, "
+             f"lowest {confidence.min():.2f} ({str(confidence.idxmin())[:40]})")
+    _echo_errors(fleet.errors_)
+    _say("")
+    shown = result.assign(timestamp=result["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    _say(shown.head(60).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    if len(result) > 60:
+        _say(f"... {len(result) - 60:,} more rows" + ("" if out else " (write them all with --out)"))
+    if out:
+        result.assign(timestamp=result["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(out, index=False)
+        _say(f"wrote   {out}")
+
+
+def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: list[str], baselines: list[str],
+                level: float, targets: tuple[str, ...], test_size: float, stride: int, refit_every: int | None,
+                seed: int, json_path: str | None, opts: dict[str, Any]) -> None:
+    """``evaluate --by KEY``: the backtest on every key's series, a per-key MAE table and a fleet summary."""
+    from .backtest import run_backtest
+    from .data import split_by_key
+    from .predictor import WorkloadPredictor
+
+    if not models or not baselines:
+        raise click.BadParameter("--by compares models with baselines: name at least one of each.",
+                                 param_hint="--models")
+    frame = _read_fleet(trace, freq, by, opts)
+    chosen = _fleet_targets(frame, targets, trace)
+    series, errors, names = split_by_key(frame, key=by, target=chosen)
+    rows = []
+    for item in series:
+        templates = [WorkloadPredictor(model=name, horizon=horizon, level=level, random_state=seed, verbose=False)
+                     for name in models]
+        try:
+            result = run_backtest(item.to_bucketed(names), templates, baselines, horizon=horizon, level=level,
+                                  test_size=test_size, stride=stride, refit_every=refit_every, random_state=seed,
+                                  verbose=False)
+        except WorkloadDataError as exc:
+            errors[item.key] = exc
+            continue
+        mae = result.table.groupby("model", sort=False)["mae"].mean()  # mean over targets
+        rows.append({by: item.key, **{name: float(mae[name]) for name in mae.index}})
+    _echo_errors(errors)
+    table = fleet_summary_table(pd.DataFrame(rows), by, models, baselines)
+    _say(f"fleet   {Path(trace).name}: {len(rows):,} keys backtested by {by!r} ({len(errors):,} skipped), "
+         f"horizon {horizon}, MAE (mean over targets {', '.join(chosen)})")
+    _say("")
+    _say(table["per_key"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    _say("")
+    _say(table["summary"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if json_path:
+        records = {"per_key": json.loads(table["per_key"].to_json(orient="records")),
+                   "summary": json.loads(table["summary"].to_json(orient="records"))}
+        Path(json_path).write_text(json.dumps(records, indent=2, default=str))
+        _say(f"wrote   {json_path}")
+
+
+def fleet_summary_table(per_key: pd.DataFrame, by: str, models: list[str],
+                        baselines: list[str]) -> dict[str, pd.DataFrame]:
+    """The per-key MAE table and, per model and baseline, the fleet summary: the share of keys where the
+    model's MAE is below the baseline's, and the median and worst (largest) ratio model MAE / baseline MAE."""
+    summary = []
+    for model in models:
+        for baseline in baselines:
+            if per_key.empty:
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = per_key[model] / per_key[baseline]
+            ratio = ratio.where(~((per_key[model] == 0) & (per_key[baseline] == 0)), 1.0)
+            summary.append({"model": model, "baseline": baseline, "keys": len(per_key),
+                            "share_beats": float((per_key[model] < per_key[baseline]).mean()),
+                            "median_ratio": float(ratio.median()), "worst_ratio": float(ratio.max())})
+    return {"per_key": per_key, "summary": pd.DataFrame(summary, columns=["model", "baseline", "keys", "share_beats",
+                                                                        "median_ratio", "worst_ratio"])}

@@ -56,6 +56,9 @@ def test_bad_input_raises_typed_errors():
         GlobalLSTM(**TINY).fit([np.r_[np.ones(239), np.nan]])
     with pytest.raises(WorkloadDataError, match="quantize"):
         GlobalLSTM(**TINY, quantize="int4").fit(fleet())
+    if not torch.cuda.is_available():
+        with pytest.raises(WorkloadDataError, match="no CUDA device"):
+            GlobalLSTM(**TINY, device="cuda").fit(fleet())
     with pytest.raises(WorkloadDataError, match="torchrun"):
         GlobalLSTM(**TINY, distributed="env").fit(fleet())
 
@@ -97,7 +100,7 @@ def test_update_rolls_validation_and_refits_the_base_only():
 
 
 def test_save_load_round_trip_is_identical_and_holds_no_int8():
-    model = GlobalLSTM(**TINY, quantize="int8").fit(fleet())
+    model = GlobalLSTM(**TINY, quantize="int8", device="auto" if not torch.cuda.is_available() else "cpu").fit(fleet())
     data = dumps(model)
     loaded = loads(data, GlobalLSTM)
     for a, b in zip(model.predict(), loaded.predict()):
@@ -147,3 +150,38 @@ def test_data_parallel_two_gloo_processes_equal_one_process_on_the_same_global_b
     loaded = loads(dumps(ddp), GlobalLSTM)
     for a, b in zip(ddp.predict(), loaded.predict()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_student_with_mixing_zero_is_plain_dlinear_and_one_fits_the_teacher():
+    """The student's targets are (1 - mixing) * actual + mixing * teacher: mixing 0 is plain DLinear to 1e-9,
+    and with mixing 1 and a teacher that forecasts a constant the student forecasts that constant."""
+    from workload_predictor.models.distill import fit_student
+    from workload_predictor.models.dlinear import DLinear
+
+    y = periodic_series(600, noise=3.0)["requests"].to_numpy()[:, None]
+    plain = DLinear(horizon=5).fit(y)
+    same = fit_student(y, lambda z, o: np.full((len(o), 5, 1), 123.0), mixing=0.0, horizon=5)
+    assert type(same) is DLinear and not hasattr(same, "_teacher")
+    np.testing.assert_allclose(same.predict(), plain.predict(), rtol=1e-9)
+    copycat = fit_student(y, lambda z, o: np.full((len(o), 5, 1), 123.0), mixing=1.0, horizon=5)
+    np.testing.assert_allclose(copycat.predict(), 123.0, rtol=1e-6)
+    half = fit_student(y, lambda z, o: np.full((len(o), 5, 1), 123.0), mixing=0.5, horizon=5)
+    assert not np.allclose(half.predict(), plain.predict())
+    loaded = loads(dumps(half), DLinear)  # an ordinary DLinear model file
+    np.testing.assert_array_equal(loaded.predict(), half.predict())
+    with pytest.raises(WorkloadDataError, match="mixing"):
+        fit_student(y, lambda z, o: None, mixing=1.5, horizon=5)
+
+
+def test_student_of_the_global_lstm_reads_its_key():
+    from workload_predictor.models.distill import fit_student, global_lstm_teacher
+
+    series = fleet()
+    teacher = GlobalLSTM(**TINY).fit(series)
+    teach = global_lstm_teacher(teacher, 3)
+    origins = np.array([10, 24, 100])
+    taught = teach(series[3], origins)
+    assert np.isnan(taught[0]).all()  # before the teacher's window: no forecast, the student keeps the actuals
+    np.testing.assert_allclose(taught[1:], teacher.predict_at(series, [origins[1:]] * 6)[3])
+    student = fit_student(series[3], teach, horizon=5, window=24)
+    assert np.isfinite(student.predict()).all()

@@ -170,6 +170,9 @@ class GlobalLSTM(ParamsMixin):
                 raise WorkloadDataError(f"window={self.window} is below the LSTM's minimum {self.min_window}.")
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
             raise WorkloadDataError(f"device={self.device!r:.40} must be one of {DEVICES} (or 'cuda:N').")
+        if self._device().type == "cuda" and not torch.cuda.is_available():
+            raise WorkloadDataError(f"device={self.device!r:.40} but torch sees no CUDA device (torch "
+                                    f"{torch.__version__}); use device='cpu' or 'auto'.")
         if self.quantize not in (None, "int8"):
             raise WorkloadDataError(f"quantize={self.quantize!r:.40} must be None or 'int8'.")
         if self.quantize == "int8" and self._device().type != "cpu":

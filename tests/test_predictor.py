@@ -200,6 +200,20 @@ def test_too_short_message_says_how_many_points_are_needed():
         WorkloadPredictor(horizon=10, window=24).fit(periodic_series(needed - 1))
 
 
+@pytest.mark.parametrize("model, horizon, window", [("lstm", 10, None), ("ensemble", 10, None), ("lstm", 3, 24),
+                                                     ("dlinear", 10, None)])
+def test_every_model_fits_at_exactly_the_length_its_message_names(model, horizon, window):
+    """The LSTM splits its training part again (early stopping): the minimum counts both splits."""
+    settings = dict(model=model, horizon=horizon, window=window, max_epochs=1, hidden_size=4, random_state=0)
+    with pytest.raises(WorkloadDataError) as info:
+        WorkloadPredictor(**settings).fit(periodic_series(20))
+    needed = int(info.value.args[0].split("at least ")[1].split()[0])
+    forecast = WorkloadPredictor(**settings).fit(periodic_series(needed, noise=3.0)).predict()
+    assert np.isfinite(forecast.yhat).all()
+    with pytest.raises(WorkloadDataError, match=f"at least {needed} points"):
+        WorkloadPredictor(**settings).fit(periodic_series(needed - 1, noise=3.0))
+
+
 def test_get_and_set_params_follow_sklearn():
     predictor = WorkloadPredictor(model="lstm", horizon=3)
     params = predictor.get_params()

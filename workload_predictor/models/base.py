@@ -193,26 +193,31 @@ class BaseForecaster(ParamsMixin):
         if not isinstance(self.horizon, (int, np.integer)) or isinstance(self.horizon, bool) or self.horizon < 1:
             raise WorkloadDataError(f"horizon={self.horizon!r} must be a positive integer number of buckets.")
 
-    def _check_length(self, n: int, origins: np.ndarray) -> None:
+    def _length_suffices(self, n: int) -> bool:
+        """Whether ``n`` points leave room for ``MIN_TRAIN_WINDOWS`` training windows before the validation tail."""
         needed_train = self._required_window() + self.horizon + MIN_TRAIN_WINDOWS - 1
-        if origins[0] >= needed_train:
-            return
-        def enough(length: int) -> bool:
-            tail = validation_origins(length, self.horizon, self.validation_fraction, self.max_validation_windows)
-            return tail[0] >= needed_train
+        tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
+        return int(tail[0]) >= needed_train
 
+    def minimum_length(self) -> int:
+        """The fewest points ``fit`` accepts with these settings."""
         # The first validation origin never decreases as the series grows: double, then bisect
         # (a step-by-step search took 10 s for window=10**6 and minutes beyond).
-        short, n_needed = n, max(2 * n, 2)
-        while not enough(n_needed):
+        short, n_needed = 1, 2
+        while not self._length_suffices(n_needed):
             short, n_needed = n_needed, 2 * n_needed
         while n_needed - short > 1:
             middle = (short + n_needed) // 2
-            short, n_needed = (short, middle) if enough(middle) else (middle, n_needed)
+            short, n_needed = (short, middle) if self._length_suffices(middle) else (middle, n_needed)
+        return n_needed
+
+    def _check_length(self, n: int, origins: np.ndarray | None = None) -> None:
+        if self._length_suffices(n):
+            return
         raise WorkloadDataError(
             f"{n} points are too few for window {self._required_window()} + horizon {self.horizon}: "
-            f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least {n_needed} points. "
-            "Pass more history, a smaller window= or a smaller horizon=."
+            f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least "
+            f"{self.minimum_length()} points. Pass more history, a smaller window= or a smaller horizon=."
         )
 
     def _check_steps(self, steps: int | None) -> int:

@@ -128,11 +128,18 @@ class Ensemble(BaseForecaster):
         matrix, one_d = as_matrix(y)
         self._check_horizon()
         names = self._check_members()
+        # Every member's length check before any member trains: the longest requirement is the ensemble's.
+        planned = {name: self._member(name) for name in names}
+        for member in planned.values():
+            member._check_horizon()
+        widest = max(planned.values(), key=lambda m: m.minimum_length())
+        if not widest._length_suffices(len(matrix)):
+            widest._check_length(len(matrix))
         fitted: dict[str, BaseForecaster] = {}
         # The LSTM's DLinear base runs the same window search on the same data as the DLinear member,
         # so both see the same windows (blended, see DLinear's ``blend``) without passing them along.
         for name in names:
-            fitted[name] = self._member(name).fit(matrix)
+            fitted[name] = planned[name].fit(matrix)
         self.members_ = {name: fitted[name] for name in names}
         self.n_targets_ = matrix.shape[1]
         self._one_d = one_d

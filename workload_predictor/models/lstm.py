@@ -153,6 +153,15 @@ class LSTM(BaseForecaster):
     def context_length(self) -> int:
         return max(self.window_, self.base_.window_ if self.base_ is not None else 0)
 
+    def _length_suffices(self, n: int) -> bool:
+        """Room for the validation tail *and*, before it, the inner tail training stops early on.
+
+        ``fit`` trains on the points before the validation tail and splits them again:
+        those must themselves hold training windows and an inner tail.
+        """
+        tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
+        return super()._length_suffices(n) and super()._length_suffices(int(tail[0]))
+
     def _device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -177,7 +177,7 @@ def test_peak_rss_is_recorded_without_a_limit():
     assert predictor.fit_peak_rss_mb_ > 0
 
 
-@pytest.mark.parametrize("limit", [0, -5, "2GB", True])
+@pytest.mark.parametrize("limit", [0, -5, "2GB", True, float("nan"), float("inf"), -float("inf"), np.float64("nan")])
 def test_bad_memory_limit_is_a_typed_error(limit):
     with pytest.raises(WorkloadDataError, match="memory_limit_mb"):
         WorkloadPredictor(horizon=5, memory_limit_mb=limit).fit(periodic_series(400))

@@ -20,6 +20,7 @@ nothing half-fitted remains.
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,8 +79,11 @@ _current: contextvars.ContextVar[MemoryWatch | None] = contextvars.ContextVar("w
 @contextmanager
 def memory_limit(limit_mb: float | None) -> Iterator[MemoryWatch]:
     """Enforce ``limit_mb`` (MiB the block may add to the RSS; ``None``: only record the peak)."""
-    if limit_mb is not None and (isinstance(limit_mb, bool) or not isinstance(limit_mb, (int, float)) or limit_mb <= 0):
-        raise MemoryLimitError(f"memory_limit_mb={limit_mb!r} must be a positive number of MiB, or None for no limit.")
+    if limit_mb is not None and (isinstance(limit_mb, bool) or not isinstance(limit_mb, (int, float))
+                                 or not 0 < limit_mb < math.inf):  # NaN fails every comparison: refused too
+        raise MemoryLimitError(
+            f"memory_limit_mb={str(limit_mb)[:40]!r} must be a positive, finite number of MiB, or None for no limit."
+        )
     start = rss_mb()
     watch = MemoryWatch(limit_mb, start_mb=start, peak_mb=start)
     token = _current.set(watch)

@@ -271,3 +271,31 @@ def test_student_t_critical_values_fall_towards_the_normal():
     values = [student_t_critical(dof) for dof in range(1, 40)]
     assert values[0] == 12.706 and values[-1] == 1.96
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_dlinear_forecasts_at_many_consecutive_origins_equal_the_gathered_windows():
+    """The correlation path (long runs of consecutive origins) computes the same map as the window gather."""
+    from workload_predictor.models import DLinear
+    from workload_predictor.models.dlinear import CORRELATE_ORIGINS
+    from workload_predictor.windows import windows_at
+
+    y = np.random.default_rng(0).poisson(50, (CORRELATE_ORIGINS + 300, 2)).astype(float)
+    model = DLinear(horizon=7, window=24).fit(y)
+    origins = np.arange(model.window_, len(y) - 6)
+    assert len(origins) > CORRELATE_ORIGINS
+    z = (y - model.offset_) / model.scale_
+    x = windows_at(z, origins, model.window_)  # (m, W, k)
+    expected = (np.matmul(x.transpose(2, 0, 1), model.coef_).transpose(1, 2, 0) + model.intercept_.T[None])
+    np.testing.assert_allclose(model.predict_at(y, origins), expected * model.scale_ + model.offset_,
+                               rtol=1e-12, atol=1e-9)
+
+
+def test_smoothed_levels_at_many_consecutive_origins_equal_the_gathered_windows():
+    from workload_predictor.models.baselines import smoothed_levels
+    from workload_predictor.windows import windows_at
+
+    y = np.random.default_rng(1).poisson(20, (3000, 2)).astype(float)
+    weights = exponential_weights(0.05)
+    origins = np.arange(len(weights), len(y))
+    expected = np.einsum("mwk,w->mk", windows_at(y, origins, len(weights)), weights)
+    np.testing.assert_allclose(smoothed_levels(y, origins, weights), expected, rtol=1e-12, atol=1e-9)

@@ -34,7 +34,7 @@ def test_tiny_time_limit_stops_the_lstm_early_and_says_so():
                             max_training_time=1e-3).fit(frame)
     model = cut.model_
     assert model.stopped_by_ == "time_limit" and cut.training_cut_short_
-    assert model.n_epochs_ == 1 < 50  # stopped after the first epoch, not at max_epochs
+    assert model.n_epochs_ <= 1 < 50  # stopped in or before the first epoch, not at max_epochs
     forecast = cut.predict()
     assert np.isfinite(forecast.yhat).all() and (forecast.lower <= forecast.upper).all()
 
@@ -45,6 +45,48 @@ def test_time_limit_is_recorded_for_an_ensemble_member():
                             model_params=params_for("ensemble", max_epochs=50, patience=50),
                             max_training_time=1e-3).fit(frame)
     assert cut.model_.members_["lstm"].stopped_by_ == "time_limit" and cut.training_cut_short_
+
+
+def test_time_limit_is_checked_before_every_batch_not_only_between_epochs():
+    """A limit of L s ends training at most one batch after L: no batch starts after the deadline."""
+    import time
+
+    import torch
+
+    from workload_predictor.models.training import train_network
+
+    starts: list[float] = []
+
+    class SlowBatches(torch.nn.Module):  # every training batch takes >= 20 ms
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            if self.training:
+                starts.append(time.perf_counter())
+                time.sleep(0.02)
+            return self.linear(x)
+
+    x, y = torch.randn(2000, 4), torch.randn(2000, 2)
+    limit, batch_size = 0.3, 8  # 250 batches per epoch: >= 5 s, so the old per-epoch check overran it 16-fold
+    began = time.perf_counter()
+    result = train_network(SlowBatches(), x, y, x[:50], y[:50], max_epochs=5, batch_size=batch_size,
+                           learning_rate=1e-3, patience=5, generator=torch.Generator().manual_seed(0),
+                           max_time=limit)
+    late = [s for s in starts if s > began + limit + 0.02]  # 20 ms: one batch of slack for the call's own start
+    assert late == [] and result.stopped_by == "time_limit"
+    assert 0 < len(starts) < 2000 // batch_size and result.epochs_run == 1  # cut inside the first epoch
+
+
+def test_ensemble_time_limit_bounds_the_ensemble_as_a_whole():
+    frame = periodic_series(500, noise=5.0)
+    limit = 30.0
+    fitted = WorkloadPredictor(model="ensemble", horizon=5, random_state=0, max_epochs=2,
+                               max_training_time=limit).fit(frame)
+    lstm = fitted.model_.members_["lstm"]
+    assert 0.0 <= lstm.max_training_time < limit  # what the members before it (DLinear) left
+    assert fitted.model_.max_training_time == limit
 
 
 def test_default_time_limit_does_not_cut_a_normal_fit():

@@ -22,7 +22,27 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float) -> np.ndarray:
     if n == 0:
         raise ValueError("no validation residuals")
     rank = min(math.ceil((n + 1) * level), n)
-    return np.partition(r, rank - 1, axis=0)[rank - 1]
+    return no_zero_width(np.partition(r, rank - 1, axis=0)[rank - 1], r)
+
+
+def no_zero_width(halfwidth: np.ndarray, abs_residuals: np.ndarray) -> np.ndarray:
+    """``halfwidth`` with every zero raised to the smallest positive residual of its step, else of its target.
+
+    When more than ``level`` of a step's validation errors are exactly zero (a quiet
+    series with one burst in the tail: every window but the burst's forecast exactly),
+    the conformal quantile is 0: an interval of width 0, certain and wrong. A step
+    whose own errors are all zero takes its target's smallest positive error (the
+    last axis is the target; ``(n, H)`` is one target). Only a target whose
+    validation errors are all zero keeps width 0.
+    """
+    zero = halfwidth == 0
+    if not zero.any():
+        return halfwidth
+    positive = np.where(abs_residuals > 0, abs_residuals, np.inf)
+    by_step = positive.min(axis=0)  # like halfwidth
+    by_target = by_step.min(axis=tuple(range(by_step.ndim - 1))) if by_step.ndim > 1 else by_step.min()
+    floor = np.where(np.isfinite(by_step), by_step, by_target)
+    return np.where(zero & np.isfinite(floor), floor, halfwidth)
 
 
 def conformal_is_exact(n_windows: int, level: float) -> bool:

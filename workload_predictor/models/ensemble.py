@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -138,8 +139,12 @@ class Ensemble(BaseForecaster):
         fitted: dict[str, BaseForecaster] = {}
         # The LSTM's DLinear base runs the same window search on the same data as the DLinear member,
         # so both see the same windows (blended, see DLinear's ``blend``) without passing them along.
-        for name in names:
-            fitted[name] = planned[name].fit(matrix)
+        # ``max_training_time`` bounds the ensemble as a whole: a member gets what its predecessors left.
+        started = time.perf_counter()
+        for name, member in planned.items():
+            if self.max_training_time is not None and hasattr(member, "max_training_time"):
+                member.max_training_time = max(0.0, self.max_training_time - (time.perf_counter() - started))
+            fitted[name] = member.fit(matrix)
         self.members_ = {name: fitted[name] for name in names}
         self.n_targets_ = matrix.shape[1]
         self._one_d = one_d

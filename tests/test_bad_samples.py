@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from workload_predictor import WorkloadPredictor
+from workload_predictor import MemoryLimitError, UpdateGapError, WorkloadDataError, WorkloadPredictor, _memory
 from workload_predictor.confidence import conformal_quantile
 
 
@@ -36,3 +36,65 @@ def test_conformal_width_is_zero_only_for_a_target_whose_errors_all_are(n, level
     width = conformal_quantile(errors, level)
     assert (width[:, 0] == 0.0).all()  # target 0 was forecast exactly every time: width 0 is honest
     assert (width[:, 1] > 0).all()
+
+
+# -- a stray timestamp far ahead ----------------------------------------------------------------
+def poisson_frame(n: int = 2000, freq: str = "1s", seed: int = 0) -> pd.DataFrame:
+    return frame_of(np.random.default_rng(seed).poisson(65, n).astype(float), freq=freq)
+
+
+def row(at: pd.Timestamp, value: float = 60.0) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": [at], "requests": [value]})
+
+
+@pytest.mark.parametrize("ahead", ["1D", "365D", "1002s"])
+def test_a_row_further_ahead_than_max_gap_is_refused_and_the_next_correct_row_accepted(ahead):
+    predictor = WorkloadPredictor().fit(poisson_frame())
+    last, forecast = predictor.last_timestamp_, predictor.predict()
+    with pytest.raises(UpdateGapError, match="max_gap=1000"):
+        predictor.update(row(last + pd.Timedelta(ahead)))
+    assert predictor.last_timestamp_ == last and predictor.n_updates_ == 0
+    np.testing.assert_array_equal(predictor.predict().yhat, forecast.yhat)
+    predictor.update(row(last + pd.Timedelta("1s")))  # the late, correctly timed row
+    assert predictor.last_timestamp_ == last + pd.Timedelta("1s") and predictor.n_updates_ == 1
+
+
+def test_max_gap_counts_runs_of_missing_buckets_not_the_rows_passed():
+    predictor = WorkloadPredictor(max_gap=10).fit(poisson_frame())
+    last = predictor.last_timestamp_
+    caught_up = pd.DataFrame({"timestamp": last + pd.to_timedelta(np.arange(1, 51), unit="s"),
+                              "requests": np.full(50, 60.0)})
+    predictor.update(caught_up)  # 50 rows, no gap: accepted
+    predictor.update(row(predictor.last_timestamp_ + pd.Timedelta("11s")))  # 10 missing buckets: the bound
+    with pytest.raises(UpdateGapError):
+        predictor.update(pd.DataFrame({"timestamp": predictor.last_timestamp_ + pd.to_timedelta([1, 13], unit="s"),
+                                       "requests": [1.0, 2.0]}))  # 11 missing between the two rows
+
+
+@pytest.mark.parametrize("gap, ahead, accepted", [("1h", "3600s", True), ("1h", "3602s", False),
+                                                  (pd.Timedelta("10s"), "11s", True), (None, "3D", True)])
+def test_max_gap_as_a_span(gap, ahead, accepted):
+    predictor = WorkloadPredictor(max_gap=gap, memory_limit_mb=None).fit(poisson_frame())
+    update = lambda: predictor.update(row(predictor.last_timestamp_ + pd.Timedelta(ahead)))  # noqa: E731
+    if accepted:
+        update()
+    else:
+        with pytest.raises(UpdateGapError):
+            update()
+
+
+@pytest.mark.parametrize("gap", [-1, "soon", 2.5, True, float("nan")])
+def test_bad_max_gap_is_a_typed_error_at_fit(gap):
+    with pytest.raises(WorkloadDataError, match="max_gap"):
+        WorkloadPredictor(max_gap=gap).fit(poisson_frame(500))
+
+
+def test_the_memory_guard_counts_the_validation_roll_before_allocating_it():
+    """Zero-filling 3 days at 1 s is 4 MB; forecasting each of its 259,200 windows is hundreds."""
+    predictor = WorkloadPredictor(max_gap=None, memory_limit_mb=50).fit(poisson_frame())
+    last = predictor.last_timestamp_
+    before = _memory.rss_mb()
+    with pytest.raises(MemoryLimitError, match="validation roll"):
+        predictor.update(row(last + pd.Timedelta("3D")))
+    assert _memory.rss_mb() - before < 50  # refused before the allocation, not after
+    assert predictor.last_timestamp_ == last and predictor.n_updates_ == 0

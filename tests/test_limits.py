@@ -209,7 +209,7 @@ def test_memory_error_during_update_changes_nothing(fitted, monkeypatch):
 def test_update_refuses_a_gap_too_large_for_the_memory_limit(fitted):
     # 200 years of 1-minute buckets: 1.7 GB of zeros, over a limit of 500 MiB.
     far = pd.DataFrame({"timestamp": [fitted.last_timestamp_ + pd.Timedelta(days=365 * 200)], "requests": [1.0]})
-    fitted.memory_limit_mb = 500
+    fitted.memory_limit_mb, fitted.max_gap = 500, None  # with the default max_gap it is an UpdateGapError
     with pytest.raises(MemoryLimitError, match="zero-filling"):
         fitted.update(far)
 

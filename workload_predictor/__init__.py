@@ -6,7 +6,7 @@ warnings configuration).
 """
 
 from .data import bucketize
-from .errors import MemoryLimitError, ModelFileError, NotFittedError, WorkloadDataError
+from .errors import MemoryLimitError, ModelFileError, NotFittedError, UpdateGapError, WorkloadDataError
 from .fleet import FleetPredictor
 from .forecast import Forecast
 from ._version import __version__
@@ -21,5 +21,6 @@ __all__ = [
     "WorkloadDataError",
     "ModelFileError",
     "MemoryLimitError",
+    "UpdateGapError",
     "__version__",
 ]

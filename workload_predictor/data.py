@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._memory import check_memory
-from .errors import WorkloadDataError
+from .errors import UpdateGapError, WorkloadDataError
 
 # Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
 _EPOCH_BANDS = {
@@ -327,6 +327,7 @@ def prepare_continuation(
     target: str | Sequence[str] = "requests",
     unit: str | None = None,
     origin: Any = None,
+    max_gap: int | None = None,
 ) -> "Continuation":
     """Rows that continue a fitted series ending at ``last`` (UTC), on its ``freq`` grid: what ``update`` gets.
 
@@ -338,7 +339,7 @@ def prepare_continuation(
     instants = utc_instants(stamps, unit=unit, origin=origin)
     if len(instants) > 1:  # one row (an update every few seconds) is sorted and unique
         instants, values = _sorted_unique_instants(instants, values)
-    return continue_series(instants, values, last, freq)
+    return continue_series(instants, values, last, freq, max_gap=max_gap)
 
 
 def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tuple[Any, np.ndarray, tuple[str, ...]]:
@@ -383,13 +384,16 @@ class Continuation:
     last: pd.Timestamp  # UTC: the newest bucket
 
 
-def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp, freq: pd.Timedelta) -> Continuation:
+def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp, freq: pd.Timedelta,
+                    max_gap: int | None = None) -> Continuation:
     """New buckets (``instants``: sorted, unique, UTC ``datetime64[ns]``) that continue a series ending at ``last``.
 
     Every bucket from ``last + freq`` to the newest one is present; those the rows
     do not mention are zero (no requests arrived, as :func:`bucketize` counts them).
     Rows at or before ``last`` or off the grid are an error: the past is changed by
-    refitting, not by appending.
+    refitting, not by appending. A run of more than ``max_gap`` missing buckets (from
+    ``last`` or between rows; ``None``: no bound) is an :class:`UpdateGapError`, raised
+    before anything is allocated for it.
     """
     # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times.
     elapsed = instants - last.as_unit("ns").to_datetime64()  # both UTC
@@ -406,6 +410,17 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
             f"{last.isoformat()}); bucketize the new requests with the same freq and origin as the fitted series."
         )
     n_buckets = int(position[-1])  # position 1 is the bucket right after ``last``
+    if max_gap is not None and n_buckets > len(instants) + max_gap:  # the missing buckets could form a long run
+        missing = np.diff(position, prepend=0) - 1  # buckets without a row before each row
+        longest = int(np.argmax(missing))
+        if missing[longest] > max_gap:
+            raise UpdateGapError(
+                f"new bucket {_utc_isoformat(instants[longest])} is {int(missing[longest]) + 1} buckets after the "
+                f"{'last fitted bucket' if longest == 0 else 'previous row'} (buckets of {str(freq).replace('0 days ', '')}): the {int(missing[longest])} "
+                f"buckets between would be zero-filled, more than max_gap={max_gap}. A clock-skewed or stray row? "
+                "Drop it (the predictor is unchanged and accepts the next correct row), refit after a long outage, "
+                "or raise max_gap (None disables the bound)."
+            )
     if n_buckets == len(instants):  # no gap: the rows are the buckets
         return Continuation(values=values, last=last + n_buckets * freq)
     check_memory("zero-filling new buckets", extra_bytes=8.0 * n_buckets * (values.shape[1] + 1))

@@ -50,6 +50,10 @@ class MemoryLimitError(WorkloadDataError, MemoryError):
     """Fitting or updating would take the process over its ``memory_limit_mb``; nothing was changed."""
 
 
+class UpdateGapError(WorkloadDataError):
+    """``update`` got a row further ahead of the series than ``max_gap`` buckets; nothing was changed."""
+
+
 class ModelFileError(ValueError):
     """A saved model file is unreadable, tampered with or of an unsupported version."""
 

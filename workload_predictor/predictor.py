@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import model_file, persistence
-from ._memory import memory_limit
+from ._memory import check_memory, memory_limit
 from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, wape_of_totals
 from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
 from .errors import WorkloadDataError, check_is_fitted
@@ -22,6 +22,7 @@ from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
 
 PREDICT_TIMINGS = 100  # predict durations kept for health()
+DEFAULT_MAX_GAP = 1000  # buckets update() zero-fills at most (see max_gap)
 HISTORY_GRID_AHEAD = 1024  # buckets of timestamps built ahead for the history an update keeps
 
 
@@ -71,6 +72,17 @@ class WorkloadPredictor(ParamsMixin):
         and leaves the predictor as it was. Default 2048 (the old production
         setting); ``None`` only records the peak. It bounds what the fit adds, not
         the process's total, so a host process holding gigabytes can still fit.
+    max_gap : int, str, pandas.Timedelta or None
+        The longest run of missing buckets ``update`` zero-fills: a row further ahead
+        (of the last bucket or of the previous row) raises
+        :class:`~workload_predictor.errors.UpdateGapError` and changes nothing, so
+        the next correctly timed row is accepted. A number of buckets, or a span
+        (``"1h"``) divided by the bucket width. Default 1000 buckets (17 min at 1 s,
+        2.8 h at 10 s, 17 h at 1 min): longer than a restart of the feeding process,
+        and far below what one stray timestamp can ask for (a day ahead at 1 s is
+        86,400 zero buckets that drive the forecast and confidence to zero; a year
+        ahead needed more than 24 GB). ``None`` disables the bound (the memory limit
+        still applies). After a longer outage, refit.
     verbose : bool or None
         A progress bar over the LSTM's epochs on stderr: ``None`` (default) only when
         stderr is a terminal, ``True`` always, ``False`` never. Logging goes through
@@ -103,6 +115,7 @@ class WorkloadPredictor(ParamsMixin):
         max_training_time: float | None = 300.0,
         memory_limit_mb: float | None = 2048,
         verbose: bool | None = None,
+        max_gap: int | str | pd.Timedelta | None = DEFAULT_MAX_GAP,
     ):
         self.model = model
         self.horizon = horizon
@@ -115,6 +128,7 @@ class WorkloadPredictor(ParamsMixin):
         self.max_training_time = max_training_time
         self.memory_limit_mb = memory_limit_mb
         self.verbose = verbose
+        self.max_gap = max_gap
 
     # -- construction ----------------------------------------------------------------------
     def _build_model(self) -> BaseForecaster:
@@ -151,6 +165,7 @@ class WorkloadPredictor(ParamsMixin):
         # Nothing is stored on self until the fit succeeded: an error leaves the predictor as it was.
         with memory_limit(self.memory_limit_mb) as memory:
             series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
+            gap_buckets(self.max_gap, series.freq)  # a bad max_gap fails here, not at the first update
             model.fit(series.values)
         return self._commit_fit(model, series, memory.peak_mb, started)
 
@@ -259,9 +274,14 @@ class WorkloadPredictor(ParamsMixin):
         """
         check_is_fitted(self, "model_")
         started = time.perf_counter()
+        max_gap = gap_buckets(getattr(self, "max_gap", DEFAULT_MAX_GAP), self.freq_)  # older files lack it
         with memory_limit(self.memory_limit_mb):
             new = prepare_continuation(data, last=self.last_timestamp_, freq=self.freq_, timestamp=timestamp,
-                                       target=list(self.targets_), unit=unit, origin=origin)
+                                       target=list(self.targets_), unit=unit, origin=origin, max_gap=max_gap)
+            # The model forecasts every window the new buckets complete (the validation roll) and adds
+            # them to its state: checked before it allocates, as the zero-filling was.
+            check_memory("update: the validation roll and model state",
+                         extra_bytes=self.model_.update_bytes(len(new.values)))
             plan = self.model_._prepare_update(new.values, checked=True)  # the door made it a finite float array
         state = self._calibration_after(plan)
         # Only the newest buckets stay (what predict shows as history): a stream of updates over days
@@ -328,6 +348,24 @@ class WorkloadPredictor(ParamsMixin):
         from .health import log_alerts
 
         return log_alerts(self.health(thresholds, measurements))
+
+
+def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
+    """``max_gap`` as a number of buckets of width ``freq`` (``None``: no bound); a typed error if invalid."""
+    if gap is None:
+        return None
+    if isinstance(gap, (int, np.integer)) and not isinstance(gap, bool) and gap >= 0:
+        return int(gap)
+    if isinstance(gap, (str, pd.Timedelta, np.timedelta64)):
+        try:
+            span = pd.Timedelta(gap)
+        except (TypeError, ValueError):
+            span = pd.NaT
+        if span is not pd.NaT and span >= pd.Timedelta(0):
+            return int(span // freq)
+    raise WorkloadDataError(
+        f"max_gap={str(gap)[:40]!r} must be a number of buckets >= 0, a span such as '1h', or None for no bound."
+    )
 
 
 def _cut_short(model: BaseForecaster) -> bool:

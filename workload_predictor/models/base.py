@@ -130,6 +130,16 @@ class BaseForecaster(ParamsMixin):
                        n_seen_=self.n_seen_ + len(new))
         return [(self, changes)]
 
+    def update_bytes(self, n_new: int) -> float:
+        """An upper estimate of the bytes ``update`` allocates for ``n_new`` points (checked before it does).
+
+        The validation roll gathers each completed window's inputs (float64 ``W x k``)
+        and forecasts it; the buffers, targets and kept tail add a few horizons per window.
+        """
+        k = getattr(self, "n_targets_", 1)
+        windows = n_new + self._recent_length()
+        return 8.0 * windows * k * (self.context_length() + 6 * self.horizon + 2)
+
     def _roll_validation(self, y: np.ndarray, n_old: int, origins: np.ndarray, forecasts: np.ndarray) -> dict[str, Any]:
         """The validation buffers with the windows at ``origins`` (of ``y``) in place of the oldest ones."""
         keep = len(self.validation_actual_)

@@ -284,6 +284,12 @@ class Ensemble(BaseForecaster):
     def context_length(self) -> int:
         return int(self.window_)
 
+    def update_bytes(self, n_new: int) -> float:
+        """Every member's update, plus the baselines' history forecasts and the combined buffers."""
+        k = getattr(self, "n_targets_", 1)
+        own = 8.0 * (n_new + self.window_) * k * self.horizon * (len(self.members_) + 4)
+        return own + sum(member.update_bytes(n_new) for member in self.members_.values())
+
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         total = None
         for name, member in self.members_.items():

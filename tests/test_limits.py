@@ -82,8 +82,8 @@ def test_time_limit_is_checked_before_every_batch_not_only_between_epochs():
 def test_ensemble_time_limit_bounds_the_ensemble_as_a_whole():
     frame = periodic_series(500, noise=5.0)
     limit = 30.0
-    fitted = WorkloadPredictor(model="ensemble", horizon=5, random_state=0, max_epochs=2,
-                               max_training_time=limit).fit(frame)
+    fitted = WorkloadPredictor(model="ensemble", horizon=5, random_state=0,
+                               model_params=params_for("ensemble", max_epochs=2), max_training_time=limit).fit(frame)
     lstm = fitted.model_.members_["lstm"]
     assert 0.0 <= lstm.max_training_time < limit  # what the members before it (DLinear) left
     assert fitted.model_.max_training_time == limit

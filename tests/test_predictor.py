@@ -204,7 +204,8 @@ def test_too_short_message_says_how_many_points_are_needed():
                                                      ("dlinear", 10, None)])
 def test_every_model_fits_at_exactly_the_length_its_message_names(model, horizon, window):
     """The LSTM splits its training part again (early stopping): the minimum counts both splits."""
-    settings = dict(model=model, horizon=horizon, window=window, max_epochs=1, hidden_size=4, random_state=0)
+    settings = dict(model=model, horizon=horizon, window=window, random_state=0,
+                    model_params=params_for(model, max_epochs=1, hidden_size=4) or None)
     with pytest.raises(WorkloadDataError) as info:
         WorkloadPredictor(**settings).fit(periodic_series(20))
     needed = int(info.value.args[0].split("at least ")[1].split()[0])

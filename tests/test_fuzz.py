@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
@@ -107,7 +107,7 @@ def broken_stamps(n):
         st.text(max_size=30), st.datetimes(timezones=st.sampled_from([None, dt.timezone.utc, dt.timezone(dt.timedelta(hours=5))])),
         st.timedeltas(), st.just("2024-01-01T00:00:00+00:00"), st.just("2024-01-01 00:00:01"),
         st.just("2024-01-01T00:00:00.001163+00:00"), st.just("not a date"), st.just(""),
-        st.sampled_from([pd.NaT, pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-01"), np.datetime64("NaT")]),
+        st.sampled_from([pd.NaT, pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-01"), np.datetime64("NaT", "ns")]),
     )
     return st.one_of(
         st.lists(any_scalar, min_size=n, max_size=n),
@@ -211,8 +211,15 @@ HOSTILE_CALLS = st.fixed_dictionaries({
 })
 
 
+# An object column holding a number and NaT (found once by the random search): a TypeError escaped from pandas.
+NUMBER_AND_NAT = pd.Series([1, pd.NaT], dtype=object)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(drawn=frames(), options=FIT_OPTIONS, hostile=HOSTILE_CALLS)
+@example(drawn=(pd.DataFrame({"timestamp": NUMBER_AND_NAT, "requests": [1.0, 2.0]}), False),
+         options={"model": "dlinear", "horizon": 1, "window": None, "level": 0.9},
+         hostile={"target": "requests", "timestamp": "timestamp", "freq": None, "unit": None})
 def test_fit_on_arbitrary_frames_fits_or_raises_workload_data_error(drawn, options, hostile):
     frame, valid = drawn
     # A valid frame is fitted with the arguments that describe it (epochs may still be ambiguous
@@ -277,6 +284,8 @@ def request_logs(draw):
 @given(log=request_logs(), freq=st.sampled_from(["1s", "10s", "1min", "1ns", "0s", "x", pd.Timedelta("250ms")]),
        unit=st.sampled_from([None, "s", "ms"]), sums=st.sampled_from([None, {}, {"input_tokens": "ContextTokens"},
                                                                        {"x": "Missing"}]))
+@example(log=pd.DataFrame({"TIMESTAMP": NUMBER_AND_NAT, "ContextTokens": [1, 2], "GeneratedTokens": [3, 4]}),
+         freq="1s", unit=None, sums=None)
 def test_bucketize_on_arbitrary_logs_buckets_or_raises_workload_data_error(log, freq, unit, sums):
     snapshot = log.copy(deep=True)
     with no_hang():

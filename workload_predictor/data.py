@@ -62,7 +62,12 @@ def to_utc_index(
     if index.dtype == object and _holds_numbers(index):
         # Epochs in an object column (e.g. after astype(object) or from JSON): numbers, so unit= applies.
         # Parsed as objects they became nanoseconds whatever unit said (1.7e9 s -> 1970-01-01 00:00:01.7).
-        index = pd.Index(pd.to_numeric(index))
+        # Missing markers (None, NaT) become NaN, which _from_numbers refuses by row; pd.to_numeric
+        # itself raises a bare TypeError on NaT.
+        try:
+            index = pd.Index(pd.to_numeric(pd.Index([np.nan if _is_missing(v) else v for v in index], dtype=object)))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise WorkloadDataError(f"{name}: cannot read these numbers as epochs ({exc}); clean the column.") from None
     if origin is not None and unit is None and not pd.api.types.is_timedelta64_dtype(index.dtype):
         if not _holds_timedeltas(index):
             raise WorkloadDataError(
@@ -143,11 +148,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
 
 
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
+
+
 def _holds_numbers(index: pd.Index) -> bool:
     """Whether an object index holds only numbers (missing values aside), and at least one."""
     seen = False
     for value in index:  # stops at the first string or datetime, so ISO columns cost one look
-        if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        if _is_missing(value):
             continue
         if not _is_number(value):
             return False

@@ -1,6 +1,10 @@
-"""The real Azure traces from ../shared/data/traces: bucketize at 1 s and 10 s, then every model fits and predicts."""
+"""The real Azure traces bundled with the package: bucketize at 1 s and 10 s, then every model fits and predicts."""
 
 from __future__ import annotations
+
+import gzip
+import hashlib
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -11,12 +15,17 @@ from workload_predictor.datasets import azure_llm_trace
 from workload_predictor.models.registry import params_for
 
 TARGETS = ["requests", "input_tokens", "output_tokens"]
+# SHA-256 of the raw files data/AzureLLMInferenceTrace_{conv,code}.csv in the Azure/AzurePublicDataset repository.
+UPSTREAM_SHA256 = {
+    "conv": "2f1e5b666d4e3055fdbba98598ce2ec307767b9064e03e2fa46676dbcc7d0bf8",
+    "code": "54e9a6d2a4bd06ba1e060304b900abbc74cbea53de96506e60fe5bb4f2277fb6",
+}
 
 
 @pytest.mark.parametrize("kind", ["conv", "code"])
 @pytest.mark.parametrize("freq", ["1s", "10s"])
-def test_raw_trace_through_bucketize_and_every_model(traces_dir, kind, freq):
-    log = pd.read_csv(traces_dir / f"AzureLLMInferenceTrace_{kind}.csv")
+def test_raw_trace_through_bucketize_and_every_model(kind, freq):
+    log = azure_llm_trace(kind)
     buckets = bucketize(log, timestamp="TIMESTAMP", freq=freq)
     assert buckets["requests"].sum() == len(log)
     assert buckets["input_tokens"].sum() == log["ContextTokens"].sum()
@@ -34,15 +43,19 @@ def test_raw_trace_through_bucketize_and_every_model(traces_dir, kind, freq):
         assert 0.0 <= forecast.confidence <= 1.0
 
 
-def test_bundled_trace_equals_the_shared_raw_file(traces_dir):
-    for kind in ("conv", "code"):
-        shared = pd.read_csv(traces_dir / f"AzureLLMInferenceTrace_{kind}.csv", dtype={"TIMESTAMP": str})
-        pd.testing.assert_frame_equal(azure_llm_trace(kind), shared)
+@pytest.mark.parametrize("kind", ["conv", "code"])
+def test_bundled_trace_is_the_upstream_file_verbatim(kind):
+    packed = resources.files("workload_predictor.datasets").joinpath("data", f"AzureLLMInferenceTrace_{kind}.csv.gz")
+    raw = gzip.decompress(packed.read_bytes())
+    assert hashlib.sha256(raw).hexdigest() == UPSTREAM_SHA256[kind]
+    log = azure_llm_trace(kind)
+    assert list(log.columns) == ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+    assert len(log) == len(raw.splitlines()) - 1  # one row per line under the header
 
 
-def test_confidence_is_lower_on_the_bursty_code_trace(traces_dir):
+def test_confidence_is_lower_on_the_bursty_code_trace():
     scores = {}
     for kind in ("conv", "code"):
-        series = bucketize(pd.read_csv(traces_dir / f"AzureLLMInferenceTrace_{kind}.csv"), freq="10s").iloc[1:-1]
+        series = bucketize(azure_llm_trace(kind), freq="10s").iloc[1:-1]
         scores[kind] = WorkloadPredictor(horizon=10).fit(series).confidence_
     assert scores["code"] < scores["conv"]

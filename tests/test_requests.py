@@ -86,15 +86,31 @@ def test_round_to_totals_keeps_each_group_total(values, total):
     assert np.all(np.abs(rounded - scaled) < 1.0)
 
 
-def test_vidur_format_has_vidurs_columns_in_seconds():
+def test_vidur_main_format_has_the_repository_readers_columns_in_seconds():
     forecast = make_forecast([30, 30])
     native = forecast.to_requests(random_state=4, lengths=lengths_log())
-    vidur = forecast.to_requests(random_state=4, lengths=lengths_log(), format="vidur")
+    vidur = forecast.to_requests(random_state=4, lengths=lengths_log(), format="vidur-main")
     assert list(vidur.columns) == ["arrived_at", "num_prefill_tokens", "num_decode_tokens"]
     start = (forecast.index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
     assert np.allclose(vidur["arrived_at"], (native["arrival_time_ns"] - start) / 1e9)
     assert vidur["arrived_at"].between(0, 20).all()
     assert np.array_equal(vidur["num_prefill_tokens"], native["input_tokens"])
+
+
+def test_vidur_0_0_26_format_has_the_released_trace_replays_columns():
+    # vidur 0.0.26's TraceReplayRequestGenerator: rows whose Date equals its date setting, arrived_at = Time
+    # (seconds), PromptTokenCount and CompletionTokenCount (read from the package's source).
+    forecast = make_forecast([30, 30])
+    native = forecast.to_requests(random_state=4, lengths=lengths_log())
+    released = forecast.to_requests(random_state=4, lengths=lengths_log(), format="vidur-0.0.26")
+    assert list(released.columns) == ["Date", "Time", "PromptTokenCount", "CompletionTokenCount"]
+    start = (forecast.index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    assert np.allclose(released["Time"], (native["arrival_time_ns"] - start) / 1e9)
+    assert set(released["Date"]) == {forecast.index[0].strftime("%Y-%m-%d")}
+    assert np.array_equal(released["PromptTokenCount"], native["input_tokens"])
+    assert np.array_equal(released["CompletionTokenCount"], native["output_tokens"])
+    with pytest.raises(WorkloadDataError, match="vidur-main"):
+        forecast.to_requests(random_state=4, lengths=lengths_log(), format="vidur")
 
 
 def test_without_lengths_the_history_gives_tokens_per_request():
@@ -103,7 +119,7 @@ def test_without_lengths_the_history_gives_tokens_per_request():
     requests = make_forecast([50.0], history=history).to_requests(random_state=5)
     assert set(requests["output_tokens"]) <= {100, 50}
     with pytest.raises(WorkloadDataError, match="token"):
-        make_forecast([5.0]).to_requests(random_state=5, format="vidur")
+        make_forecast([5.0]).to_requests(random_state=5, format="vidur-main")
 
 
 def test_bad_arguments_are_typed_errors():

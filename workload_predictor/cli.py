@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ import pandas as pd
 
 from .errors import WorkloadDataError
 from .models import registry
+from .synthetic_requests import REQUEST_FORMATS
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_DEPENDENCY = 0, 1, 2, 3, 4
 TARGETS = ("requests", "input_tokens", "output_tokens")
@@ -76,6 +78,30 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+# The library's messages name Python parameters; on the command line the same advice names the options.
+_CLI_WORDS = [
+    (re.compile(r"unit='s', 'ms', 'us' or 'ns'"), "--unit s, ms, us or ns"),
+    (re.compile(r"\b(unit|origin|freq)=\.\.\.?"), r"--\1 ..."),
+    (re.compile(r"\borigin=<[^>]*>"), "--origin TIME"),
+    (re.compile(r"\btimestamp=<column name>"), "--timestamp-col NAME"),
+    (re.compile(r"\btarget=<column>"), "--target"),
+    (re.compile(r"\bover max_buckets=(\d+)"), r"over the limit of \1"),
+    (re.compile(r"\bwithout (unit|origin|freq)\b"), r"without --\1"),
+    (re.compile(r"\b(unit|origin|freq|horizon|level|stride|window)=(?=[),.;]|$)"), r"--\1"),
+    (re.compile(r"\b(unit|origin|freq|horizon|level|stride|window)="), r"--\1 "),
+    (re.compile(r"\b(test_size|refit_every|max_epochs)="), lambda m: "--" + m.group(1).replace("_", "-") + " "),
+    (re.compile(r"\bcoarser freq\b"), "coarser --freq"),
+    (re.compile(r",? or raise max_buckets"), ""),
+]
+
+
+def in_cli_words(message: str) -> str:
+    """``message`` with the library's parameter names (``unit='s'``) replaced by the CLI's options (``--unit s``)."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def handle_errors(command: Callable) -> Callable:
     """Turn exceptions into one clear line on stderr and an exit code (a traceback with --debug)."""
 
@@ -95,7 +121,7 @@ def handle_errors(command: Callable) -> Callable:
             elif isinstance(exc, ImportError):
                 message, code = _one_line(exc), EXIT_DEPENDENCY
             elif isinstance(exc, (ValueError, OSError)):  # WorkloadDataError and NotFittedError are ValueErrors
-                message, code = _one_line(exc), EXIT_DATA
+                message, code = in_cli_words(_one_line(exc)), EXIT_DATA
             else:
                 message = f"internal error ({type(exc).__name__}: {_one_line(exc)}); rerun with --debug for the traceback"
                 code = EXIT_INTERNAL
@@ -130,11 +156,59 @@ def input_options(command: Callable) -> Callable:
 
 
 def _read(path: str, freq: str | None, opts: dict[str, Any]):
-    from .readers import read_trace
+    from .readers import FreqRequiredError, read_trace
 
-    return read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
-                      origin=opts["origin"], input_column=opts["input_col"], output_column=opts["output_col"],
-                      keep_partial=opts["keep_partial"])
+    try:
+        return read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
+                          origin=opts["origin"], input_column=opts["input_col"], output_column=opts["output_col"],
+                          keep_partial=opts["keep_partial"])
+    except FreqRequiredError as exc:  # a missing option is a usage error (exit 2), as --help says
+        raise click.UsageError(f"{Path(path).name} is a request log (one row per request): pass --freq, "
+                               "e.g. --freq 10s.") from exc
+
+
+OUT_SUFFIXES = (".csv", ".json")
+REQUESTS_SUFFIXES = (".csv", ".csv.gz")
+
+
+def _check_suffix(path: str | None, allowed: tuple[str, ...], option: str) -> None:
+    """Refuse (exit 2) a file name whose suffix says a format the option does not write."""
+    if path is not None and not Path(path).name.lower().endswith(allowed):
+        raise click.BadParameter(f"{path!r}: the suffix says which format to write; use {' or '.join(allowed)}.",
+                                 param_hint=option)
+
+
+def _check_plotting(plot_path: str | None) -> None:
+    """Fail at once (exit 4) when --plot cannot draw, rather than after the fit."""
+    if plot_path is None:
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install 'workload-predictor[plot]' (or drop --plot).") from None
+
+
+def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
+    """Per-request ``input_tokens``/``output_tokens`` to draw synthetic requests from, or None if TRACE has none.
+
+    A request log's token columns (found as :func:`~workload_predictor.readers.read_trace` finds them, so
+    --input-col/--output-col apply); for a bucketed series, the tokens per request of each busy bucket.
+    """
+    from .readers import token_columns
+
+    if data.log is not None:
+        columns = token_columns(data.log, opts["input_col"], opts["output_col"])
+        if not columns:
+            return None
+        return data.log[list(columns.values())].set_axis(list(columns), axis=1)
+    series = data.series
+    present = [c for c in ("input_tokens", "output_tokens") if c in series.columns]
+    if not present or "requests" not in series.columns:
+        return None
+    busy = series[pd.to_numeric(series["requests"], errors="coerce") > 0]
+    if len(busy) == 0:
+        return None
+    return pd.DataFrame({c: busy[c].to_numpy(float) / busy["requests"].to_numpy(float) for c in present})
 
 
 def _targets(trace, targets: tuple[str, ...]) -> list[str]:
@@ -213,10 +287,12 @@ def main() -> None:
               help="Draw history, forecast and interval to a PNG (needs matplotlib).")
 @click.option("--requests", "requests_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write synthetic future requests (Poisson arrivals, token lengths from recent requests) as CSV.")
-@click.option("--format", "requests_format", type=click.Choice(["native", "vidur"]), default="native",
+@click.option("--format", "requests_format", type=click.Choice(list(REQUEST_FORMATS)), default="native",
               show_default=True,
-              help="--requests columns: native (arrival_time_ns, input_tokens, output_tokens) or vidur "
-                   "(arrived_at seconds, num_prefill_tokens, num_decode_tokens).")
+              help="--requests columns, named after what reads them: native (arrival_time_ns, input_tokens, "
+                   "output_tokens); vidur-main (Vidur's repository, main branch: arrived_at seconds, "
+                   "num_prefill_tokens, num_decode_tokens); vidur-0.0.26 (the released vidur 0.0.26 package's "
+                   "trace replay: Date, Time seconds, PromptTokenCount, CompletionTokenCount).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--model-file", type=click.Path(dir_okay=False), default=None,
               help="Reuse a saved predictor: if the file exists, load it instead of fitting (it keeps its own "
@@ -245,13 +321,24 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
           --model ensemble --out fc.csv --plot fc.png
       workload-predictor forecast log.jsonl --timestamp-col t --unit ms --origin 2024-05-10T00:00:00Z \\
           --freq 1s --target requests --target input_tokens --target output_tokens \\
-          --requests future.csv --format vidur
+          --requests future.csv --format vidur-main
     """
     from .predictor import WorkloadPredictor
+    from .synthetic_requests import needs_token_lengths
 
+    _check_suffix(out, OUT_SUFFIXES, "--out")
+    _check_suffix(requests_path, REQUESTS_SUFFIXES, "--requests")
+    _check_plotting(plot_path)
     if by is not None:
         return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
     data = _read(trace, freq, opts)
+    lengths = _token_lengths(data, opts) if requests_path else None
+    if requests_path and lengths is None and needs_token_lengths(requests_format):
+        raise WorkloadDataError(
+            f"--format {requests_format} needs token lengths, and {data.path.name} has no token columns (columns: "
+            f"{', '.join(map(str, (data.log if data.log is not None else data.series).columns))}); name them with "
+            "--input-col/--output-col, or write --format native."
+        )
     appended = None
     if model_file and Path(model_file).exists():
         predictor, appended = _reuse(Path(model_file), data)
@@ -275,7 +362,8 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _say(f"last    {_stamp(predictor.last_timestamp_)}  {observed}")
     weights = getattr(predictor, "weights_", None)
     detail = f" (weights {', '.join(f'{k} {v:.2f}' for k, v in weights.items())})" if weights else ""
-    _say(f"model   {model}{detail}: fit {predictor.fit_seconds_:.2f} s, predict {predict_ms:.1f} ms")
+    fitted = "loaded" if appended is not None else f"fit {predictor.fit_seconds_:.2f} s"
+    _say(f"model   {model}{detail}: {fitted}, predict {predict_ms:.1f} ms")
     if model_file:
         how = f"loaded, {appended} new buckets appended with update()" if appended is not None else "fitted"
         _say(f"file    {model_file} ({how}; saved)")
@@ -291,7 +379,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         result.plot().savefig(plot_path, dpi=110)
         _say(f"wrote   {plot_path}")
     if requests_path:
-        frame = result.to_requests(random_state=seed, lengths=data.log, format=requests_format)
+        frame = result.to_requests(random_state=seed, lengths=lengths, format=requests_format)
         frame.to_csv(requests_path, index=False)
         _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
 
@@ -393,6 +481,7 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     baseline_names = _split_names(baselines, registry.names(), "--baselines")
     if not model_names and not baseline_names:
         raise click.BadParameter("name at least one model or baseline.", param_hint="--models")
+    _check_plotting(plot_path)
     if by is not None:
         return evaluate_by(trace, by, freq, horizon, model_names, baseline_names, level, targets, test_size, stride,
                            refit_every, seed, json_path, opts)
@@ -461,7 +550,8 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
 @click.option("--freq", default="1s", show_default=True, metavar="WIDTH",
-              help="Bucket width used to count empty buckets and rates of a request log.")
+              help="Bucket width used to count empty buckets and rates of a request log (its first and last "
+                   "buckets, partial, are left out unless --keep-partial).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @input_options
 @handle_errors
@@ -479,73 +569,104 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
       workload-predictor inspect AzureLLMInferenceTrace_code.csv
       workload-predictor inspect requests.jsonl --timestamp-col t --unit ms --origin 2024-05-10T00:00:00Z --json
     """
-    from .data import to_utc_index
-    from .readers import read_table
-
-    report = inspect_report(trace, freq, opts, read_table, to_utc_index)
+    report = inspect_report(trace, freq, opts)
     if as_json:
-        _say(json.dumps(report, indent=2, default=str))
+        _say(json.dumps(report, indent=2))
         return
-    width = max(len(k) for k in report)
+    labels = {key: key.removesuffix("_s").replace("_", " ") for key in report}
+    width = max(len(label) for label in labels.values())
     for key, value in report.items():
-        if isinstance(value, dict):
+        if key.endswith("_s") and isinstance(value, (int, float)):
+            value = _duration(value)
+        elif isinstance(value, dict):
             value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
-        _say(f"{key:<{width}}  {value}")
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        _say(f"{labels[key]:<{width}}  {value}")
 
 
-def inspect_report(path: str, freq: str, opts: dict[str, Any], read_table, to_utc_index) -> dict[str, Any]:
-    from .data import infer_freq, parse_freq
+def _duration(seconds: float) -> str:
+    """A duration as a person reads it: 250 ms, 12.5 s, 57 min 16 s, 3 h 5 min, 2 d 3 h."""
+    if seconds < 1:
+        return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} us"
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    days, rest = divmod(round(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
+    first = next(i for i, (count, _) in enumerate(parts) if count)
+    return " ".join(f"{count} {unit}" for count, unit in parts[first:first + 2] if count)
+
+
+def _seconds(delta: pd.Timedelta) -> float:
+    return float(delta / pd.Timedelta(seconds=1))
+
+
+def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """What ``inspect`` prints: JSON-ready values under keys that do not depend on the options.
+
+    Durations are seconds under keys ending in ``_s``. A request log is bucketed by
+    :func:`~workload_predictor.bucketize` (so its ``max_buckets`` guard refuses a span that
+    would not fit), its partial first and last buckets dropped unless ``keep_partial``.
+    """
+    from .data import bucketize, infer_freq, parse_freq, to_utc_index
+    from .readers import find_timestamp_column, read_table, token_columns
 
     frame = read_table(path)
     if len(frame) == 0:
         raise WorkloadDataError(f"{path}: the file holds no rows.")
-    from .readers import find_timestamp_column
-
     column = find_timestamp_column(frame, opts["timestamp_col"])
     stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column).sort_values()
     bucketed = "requests" in frame.columns
-    span = stamps[-1] - stamps[0]
     report: dict[str, Any] = {
         "file": str(path), "kind": "bucketed series" if bucketed else "request log", "rows": len(frame),
-        "columns": ", ".join(map(str, frame.columns)), "timestamp column": column,
-        "first": stamps[0].isoformat(), "last": stamps[-1].isoformat(), "span": str(span),
+        "columns": list(map(str, frame.columns)), "timestamp_column": str(column),
+        "first": stamps[0].isoformat(), "last": stamps[-1].isoformat(), "span_s": _seconds(stamps[-1] - stamps[0]),
     }
     steps = pd.Series(stamps[1:] - stamps[:-1])
     if bucketed:
         width = infer_freq(stamps) if len(stamps) > 1 else parse_freq(freq)
-        report["inferred frequency"] = str(width)
-        missing = int(((steps // width) - 1).clip(lower=0).sum()) if len(steps) else 0
-        report["missing buckets"] = missing
-        report["duplicate timestamps"] = int(stamps.duplicated().sum())
+        report["inferred_frequency_s"] = _seconds(width)
+        report["missing_buckets"] = int(((steps // width) - 1).clip(lower=0).sum()) if len(steps) else 0
+        report["duplicate_timestamps"] = int(stamps.duplicated().sum())
         counts = pd.to_numeric(frame["requests"], errors="coerce").to_numpy(float)
     else:
         width = parse_freq(freq)
         if len(steps):
-            median = steps.median()
-            report["median inter-arrival"] = str(median)
+            report["median_interarrival_s"] = _seconds(steps.median())
             longest = int(np.argmax(steps.to_numpy()))
-            report["longest gap"] = f"{steps.iloc[longest]} after {stamps[longest].isoformat()}"
+            report["longest_gap_s"] = _seconds(steps.iloc[longest])
+            report["longest_gap_after"] = stamps[longest].isoformat()
             threshold = max(10 * width, pd.Timedelta(seconds=60))
-            report[f"gaps > {threshold}"] = int((steps > threshold).sum())
-        codes = np.asarray((stamps - stamps[0].floor(width)) // width, dtype=np.int64)
-        counts = np.bincount(codes).astype(float)
-        report["bucket width"] = str(width)
+            report["long_gap_threshold_s"] = _seconds(threshold)
+            report["long_gaps"] = int((steps > threshold).sum())
+        tokens = token_columns(frame, opts["input_col"], opts["output_col"])
+        series = bucketize(frame, timestamp=column, freq=width, unit=opts["unit"], origin=opts["origin"], sums={})
+        dropped = not opts["keep_partial"] and len(series) >= 3
+        counts = series["requests"].to_numpy(float)[1:-1] if dropped else series["requests"].to_numpy(float)
+        report["bucket_s"] = _seconds(width)
         report["buckets"] = len(counts)
-        for name, aliases in (("input tokens", ("ContextTokens", "input_tokens", "num_prefill_tokens")),
-                              ("output tokens", ("GeneratedTokens", "output_tokens", "num_decode_tokens"))):
-            col = opts.get("input_col" if name.startswith("input") else "output_col") or next(
-                (a for a in aliases if a in frame.columns), None)
-            if col is not None and col in frame.columns:
-                values = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
-                report[f"{name} per request"] = {"mean": float(np.nanmean(values)), "p50": float(np.nanmedian(values)),
-                                                 "p99": float(np.nanpercentile(values, 99)), "max": float(np.nanmax(values))}
+        report["partial_buckets_dropped"] = dropped
+        for side in ("input_tokens", "output_tokens"):
+            if side in tokens:
+                values = pd.to_numeric(frame[tokens[side]], errors="coerce").to_numpy(float)
+                report[f"{side}_per_request"] = {
+                    "mean": float(np.nanmean(values)), "p50": float(np.nanmedian(values)),
+                    "p99": float(np.nanpercentile(values, 99)), "max": float(np.nanmax(values))}
+        missing = [side.split("_")[0] for side in ("input_tokens", "output_tokens") if side not in tokens]
+        if missing:
+            report["token_columns"] = (f"none recognised for {' and '.join(missing)} tokens; name them with "
+                                       + " and ".join(f"--{side}-col" for side in missing))
     if len(counts):
         empty = int((counts == 0).sum())
-        report["empty buckets"] = f"{empty} of {len(counts)} ({empty / len(counts):.0%})"
+        report["empty_buckets"] = {"count": empty, "share": round(empty / len(counts), 4)}
         mean = float(np.nanmean(counts))
-        report["requests per bucket"] = {
+        report["requests_per_bucket"] = {
             "mean": mean, "std": float(np.nanstd(counts)),
-            "var/mean": float(np.nanvar(counts) / mean) if mean > 0 else math.nan,
+            "var/mean": float(np.nanvar(counts) / mean) if mean > 0 else None,
             "p50": float(np.nanpercentile(counts, 50)), "p90": float(np.nanpercentile(counts, 90)),
             "p99": float(np.nanpercentile(counts, 99)), "max": float(np.nanmax(counts)),
         }
@@ -564,7 +685,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
     bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does.
     """
     from .data import bucketize, to_utc_index
-    from .readers import _token_sums, find_timestamp_column, read_table
+    from .readers import find_timestamp_column, read_table, token_columns
 
     frame = read_table(path)
     if len(frame) == 0:
@@ -579,7 +700,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
         return out
     if freq is None:
         raise click.BadParameter("a request log needs --freq (the bucket width), e.g. --freq 10s.", param_hint="--freq")
-    sums = _token_sums(frame, opts["input_col"], opts["output_col"])
+    sums = token_columns(frame, opts["input_col"], opts["output_col"])
     buckets = bucketize(frame, timestamp=column, freq=freq, unit=opts["unit"], origin=opts["origin"], sums=sums, by=by)
     if not opts["keep_partial"]:
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()

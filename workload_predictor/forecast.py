@@ -77,19 +77,18 @@ class Forecast:
         ``quantity="upper"`` draws from the interval's upper bound (a stress test).
 
         ``format="native"``: columns ``arrival_time_ns`` (int64 ns since the epoch),
-        ``input_tokens``, ``output_tokens``. ``format="vidur"``: Vidur's trace columns
-        ``arrived_at`` (seconds since the first forecast bucket), ``num_prefill_tokens``,
-        ``num_decode_tokens``.
+        ``input_tokens``, ``output_tokens``. The other formats are named after the program
+        that reads them: ``format="vidur-main"``, the trace columns of Vidur's repository
+        (main branch): ``arrived_at`` (seconds since the first forecast bucket),
+        ``num_prefill_tokens``, ``num_decode_tokens``; ``format="vidur-0.0.26"``, what the
+        released vidur 0.0.26 package's trace replay reads: ``Date``, ``Time`` (seconds),
+        ``PromptTokenCount``, ``CompletionTokenCount``.
         """
-        from .synthetic_requests import forecast_to_requests, to_vidur
+        from .synthetic_requests import forecast_to_requests, in_format
 
-        if format not in ("native", "vidur"):
-            from .errors import WorkloadDataError
-
-            raise WorkloadDataError(f"format={format!r} must be 'native' or 'vidur'.")
         requests = forecast_to_requests(self, random_state=random_state, lengths=lengths, recent=recent,
                                         quantity=quantity)
-        return to_vidur(requests, start=self.index[0]) if format == "vidur" else requests
+        return in_format(requests, format, start=self.index[0])
 
     def plot(self, targets=None, history: int | None = None, ax=None):
         """History, forecast and interval band, confidence in the title: a matplotlib ``Figure``

@@ -75,7 +75,16 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
     )
 
 
-def _token_sums(log: pd.DataFrame, input_col: str | None, output_col: str | None) -> dict[str, str]:
+class FreqRequiredError(WorkloadDataError):
+    """A request log was given without the bucket width that turns it into a series."""
+
+
+def token_columns(log: pd.DataFrame, input_col: str | None = None, output_col: str | None = None) -> dict[str, str]:
+    """``{"input_tokens": column, "output_tokens": column}`` for the token columns of a request log.
+
+    A named column must exist; otherwise the first known alias present (``ContextTokens``,
+    ``input_tokens``, ...). A side with no column is left out, so a log of timestamps gives ``{}``.
+    """
     sums = {}
     for out, given, aliases in (("input_tokens", input_col, INPUT_COLUMNS), ("output_tokens", output_col, OUTPUT_COLUMNS)):
         if given is not None and given not in log.columns:
@@ -124,9 +133,9 @@ def read_trace(
                 )
         return Trace(series=series, log=None, kind="bucketed series", timestamp_column=column, path=Path(path))
     if freq is None:
-        raise WorkloadDataError(f"{path} is a request log (one row per request): pass --freq, e.g. --freq 10s.")
+        raise FreqRequiredError(f"{path} is a request log (one row per request): pass freq, e.g. freq='10s'.")
     series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin,
-                       sums=_token_sums(frame, input_column, output_column))
+                       sums=token_columns(frame, input_column, output_column))
     if not keep_partial:
         if len(series) < 3:
             raise WorkloadDataError(f"{path}: the log spans {len(series)} buckets of {freq}; use a smaller --freq.")

@@ -138,20 +138,70 @@ def forecast_to_requests(
     return requests.sort_values("arrival_time_ns", kind="stable").reset_index(drop=True)
 
 
-def to_vidur(requests: pd.DataFrame, start: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Vidur's trace columns: ``arrived_at`` (seconds since ``start``, default the first bucket's
-    start), ``num_prefill_tokens``, ``num_decode_tokens``."""
-    missing = [c for c in ("input_tokens", "output_tokens") if c not in requests.columns]
-    if missing:
-        raise WorkloadDataError(
-            f"a Vidur trace needs token lengths, and {missing} are unknown: pass lengths=<request log> or fit "
-            "the forecast with target=['requests', 'input_tokens', 'output_tokens']."
-        )
+def _seconds_since(requests: pd.DataFrame, start: pd.Timestamp | None) -> np.ndarray:
     ns = requests["arrival_time_ns"].to_numpy(np.int64)
     origin_ns = int((start - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")) if start is not None else (
         int(ns.min()) if len(ns) else 0)
+    return (ns - origin_ns) / 1e9
+
+
+def _require_tokens(requests: pd.DataFrame, format: str) -> None:
+    missing = [c for c in ("input_tokens", "output_tokens") if c not in requests.columns]
+    if missing:
+        raise WorkloadDataError(
+            f"format={format!r} needs token lengths, and {missing} are unknown: pass lengths=<request log> or fit "
+            "the forecast with target=['requests', 'input_tokens', 'output_tokens']."
+        )
+
+
+def to_vidur(requests: pd.DataFrame, start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The trace columns of Vidur's repository (main branch): ``arrived_at`` (seconds since ``start``,
+    default the first request), ``num_prefill_tokens``, ``num_decode_tokens``."""
+    _require_tokens(requests, "vidur-main")
     return pd.DataFrame({
-        "arrived_at": (ns - origin_ns) / 1e9,
+        "arrived_at": _seconds_since(requests, start),
         "num_prefill_tokens": requests["input_tokens"].to_numpy(np.int64),
         "num_decode_tokens": requests["output_tokens"].to_numpy(np.int64),
     })
+
+
+def to_vidur_0_0_26(requests: pd.DataFrame, start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The columns the released ``vidur`` 0.0.26 package's trace replay reads.
+
+    Its ``TraceReplayRequestGenerator`` keeps the rows whose ``Date`` equals its ``date``
+    setting (a ``YYYY-MM-DD`` string; default ``2023-08-21``), replays each at ``Time`` (seconds)
+    times ``time_scale_factor`` (default 0.04) with ``PromptTokenCount`` times
+    ``prefill_scale_factor`` (default 0.3) and ``CompletionTokenCount``: set the date to the
+    forecast's and both factors to 1 to replay the forecast as it is. ``Date`` is each request's
+    UTC calendar date, ``Time`` seconds since ``start`` (default the first request).
+    """
+    _require_tokens(requests, "vidur-0.0.26")
+    ns = requests["arrival_time_ns"].to_numpy(np.int64)
+    dates = pd.to_datetime(ns, unit="ns", utc=True).strftime("%Y-%m-%d")
+    return pd.DataFrame({
+        "Date": np.asarray(dates, dtype=object),
+        "Time": _seconds_since(requests, start),
+        "PromptTokenCount": requests["input_tokens"].to_numpy(np.int64),
+        "CompletionTokenCount": requests["output_tokens"].to_numpy(np.int64),
+    })
+
+
+# --format / to_requests(format=...): each named after the program that reads it.
+REQUEST_FORMATS = {
+    "native": None,  # arrival_time_ns, input_tokens, output_tokens as drawn
+    "vidur-main": to_vidur,
+    "vidur-0.0.26": to_vidur_0_0_26,
+}
+
+
+def needs_token_lengths(format: str) -> bool:
+    """Whether ``format`` has token columns, so that the requests need token lengths."""
+    return REQUEST_FORMATS.get(format) is not None
+
+
+def in_format(requests: pd.DataFrame, format: str, start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """``requests`` (from :func:`forecast_to_requests`) in the columns of ``format`` (see ``REQUEST_FORMATS``)."""
+    if format not in REQUEST_FORMATS:
+        raise WorkloadDataError(f"format={format!r} is unknown; choose one of {', '.join(map(repr, REQUEST_FORMATS))}.")
+    convert = REQUEST_FORMATS[format]
+    return requests if convert is None else convert(requests, start=start)

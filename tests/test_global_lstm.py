@@ -184,3 +184,31 @@ def test_student_of_the_global_lstm_reads_its_key():
     np.testing.assert_allclose(taught[1:], teacher.predict_at(series, [origins[1:]] * 6)[3])
     student = fit_student(series[3], teach, horizon=5, window=24)
     assert np.isfinite(student.predict()).all()
+
+
+def test_fleet_with_a_global_lstm_teacher_serves_distilled_dlinear_students(tmp_path):
+    import pandas as pd
+
+    from workload_predictor import FleetPredictor
+    from workload_predictor.models.distill import fit_student, global_lstm_teacher
+
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    series = fleet()
+    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
+                                     "requests": s[:, 0]}) for i, s in enumerate(series)], ignore_index=True)
+    teacher_params = {k: v for k, v in TINY.items() if k not in ("horizon", "random_state")}
+    settings = {"horizon": 5, "random_state": 0, "window": 24}
+    distilled = FleetPredictor(model="dlinear", teacher="global_lstm", teacher_params=teacher_params,
+                               **settings).fit(frame, key="endpoint")
+    plain = FleetPredictor(model="dlinear", **settings).fit(frame, key="endpoint")
+    teacher = GlobalLSTM(**TINY).fit(series, [f"k{i}" for i in range(6)])
+    forecast = distilled.predict()
+    for i, key in enumerate(distilled.keys_):
+        student = fit_student(series[i], global_lstm_teacher(teacher, key), horizon=5, window=24)
+        np.testing.assert_allclose(forecast[forecast["endpoint"] == key]["yhat"],
+                                   np.clip(student.predict()[:, 0], 0, None), rtol=1e-6, atol=1e-6)
+    assert not np.allclose(forecast["yhat"], plain.predict()["yhat"])
+    loaded = FleetPredictor.load(distilled.save(tmp_path / "students.wpm"))
+    pd.testing.assert_frame_equal(loaded.predict(), forecast)
+    with pytest.raises(WorkloadDataError, match="teacher"):
+        FleetPredictor(model="naive", teacher="global_lstm").fit(frame, key="endpoint")

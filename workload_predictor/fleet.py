@@ -129,6 +129,13 @@ class FleetPredictor(ParamsMixin):
     partition_size : int or None
         Keys per partition; ``None`` picks enough partitions to keep every worker busy, at most
         ``DLINEAR_PARTITION`` keys each for DLinear.
+    teacher : None or "global_lstm"
+        With ``model="dlinear"``: distillation. A :class:`~workload_predictor.models.global_lstm.GlobalLSTM`
+        is fitted on all keys and each key gets a DLinear student trained on its actuals blended with the
+        teacher's forecasts (mixing weight ``models.distill.MIXING_WEIGHT`` = 0.5); the students forecast at
+        DLinear's cost. Fitted per key in this process (not batched).
+    teacher_params : dict or None
+        The teacher's own settings (``GlobalLSTM`` parameters, e.g. ``{"max_epochs": 20}``).
 
     Attributes
     ----------
@@ -162,6 +169,8 @@ class FleetPredictor(ParamsMixin):
         max_training_time: float | None = 300.0,
         memory_limit_mb: float | None = 2048,
         partition_size: int | None = None,
+        teacher: str | None = None,
+        teacher_params: dict[str, Any] | None = None,
     ):
         self.model = model
         self.horizon = horizon
@@ -178,6 +187,8 @@ class FleetPredictor(ParamsMixin):
         self.max_training_time = max_training_time
         self.memory_limit_mb = memory_limit_mb
         self.partition_size = partition_size
+        self.teacher = teacher
+        self.teacher_params = teacher_params
 
     # -- fit -------------------------------------------------------------------------------
     def fit(
@@ -220,6 +231,11 @@ class FleetPredictor(ParamsMixin):
             WorkloadPredictor(**self._config(())["settings"])._build_model()  # model_params checked once, here
         WorkloadPredictor(level=self.level)._check_level()
         BaseForecaster._check_horizon(self)
+        teacher = getattr(self, "teacher", None)
+        if teacher is not None and (teacher != "global_lstm" or self.model != "dlinear"):
+            raise WorkloadDataError(f"teacher={teacher!r:.40} with model={self.model!r:.40}: distillation trains "
+                                    "per-key DLinear students of the global LSTM; use model='dlinear', "
+                                    "teacher='global_lstm' (or teacher=None).")
         n_jobs = self.n_jobs
         if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or (n_jobs < 1 and n_jobs != -1):
             raise WorkloadDataError(f"n_jobs={n_jobs!r} must be a positive number of processes, or -1 for one per CPU.")
@@ -245,6 +261,11 @@ class FleetPredictor(ParamsMixin):
         if self.model in GLOBAL_MODELS:
             state, errors = self._fit_global(series)
             return [], {}, errors, state
+        if self.teacher is not None:  # per-key DLinear students of a teacher (models/distill.py)
+            from .models.distill import fit_fleet_students
+
+            predictors, errors = fit_fleet_students(self, series, targets)
+            return [], predictors, errors, None
         parts = self._partitions(series)
         results = self._map(functools.partial(_fit_partition, self._config(targets)), parts)
         blocks, predictors, errors = [], {}, {}

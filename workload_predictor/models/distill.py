@@ -97,3 +97,50 @@ def global_lstm_teacher(model: Any, key: Any) -> Teacher:
         return out
 
     return teach
+
+
+def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tuple[dict, dict]:
+    """``FleetPredictor(model="dlinear", teacher="global_lstm")``'s fit: ``({key: WorkloadPredictor}, {key: error})``.
+
+    The teacher is fitted on every key; each key's student is a DLinear with the fleet's
+    settings fitted by :func:`fit_student`, committed to a per-key ``WorkloadPredictor`` (so
+    predict, update, save and load are those of any per-key fleet). A key the teacher could
+    not fit (too short for its window) gets a plain DLinear (the teacher forecasts nothing).
+    """
+    import time
+
+    from .._memory import memory_limit
+    from ..errors import WorkloadDataError
+    from ..predictor import WorkloadPredictor
+    from .global_lstm import GlobalLSTM
+
+    given = {name: getattr(fleet, name) for name in ("horizon", "random_state", "n_threads", "device",
+                                                      "max_training_time")}
+    params = dict(fleet.teacher_params or {})
+    unknown = set(params) - set(GlobalLSTM._param_names())
+    if unknown:
+        raise WorkloadDataError(f"teacher_params {sorted(unknown)!r:.120} are not GlobalLSTM parameters; valid: "
+                                f"{', '.join(GlobalLSTM._param_names())}.")
+    teacher = GlobalLSTM(**{**given, **params})
+    try:
+        teacher.fit([item.values for item in series], [item.key for item in series])
+    except WorkloadDataError:
+        teacher = None  # no key is long enough for the teacher: every student is a plain DLinear
+    settings = fleet._config(targets)["settings"]
+    predictors, errors = {}, {}
+    for item in series:
+        predictor = WorkloadPredictor(**settings)
+        started = time.perf_counter()
+        try:
+            student_params = predictor._build_model().get_params()
+            if teacher is not None and item.key in teacher.keys_:
+                teach = global_lstm_teacher(teacher, item.key)
+            else:
+                def teach(y, origins):
+                    return np.full((len(origins), student_params["horizon"], y.shape[1]), np.nan)
+            with memory_limit(predictor.memory_limit_mb) as memory:
+                student = fit_student(item.values, teach, **student_params)
+            predictors[item.key] = predictor._commit_fit(student, item.to_bucketed(targets), memory.peak_mb, started)
+        except WorkloadDataError as exc:
+            errors[item.key] = exc
+    return predictors, errors

@@ -136,11 +136,18 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
             if teacher is not None and item.key in teacher.keys_:
                 teach = global_lstm_teacher(teacher, item.key)
             else:
-                def teach(y, origins):
-                    return np.full((len(origins), student_params["horizon"], y.shape[1]), np.nan)
+                teach = _no_teacher(student_params["horizon"])
             with memory_limit(predictor.memory_limit_mb) as memory:
                 student = fit_student(item.values, teach, **student_params)
             predictors[item.key] = predictor._commit_fit(student, item.to_bucketed(targets), memory.peak_mb, started)
         except WorkloadDataError as exc:
             errors[item.key] = exc
     return predictors, errors
+
+
+def _no_teacher(horizon: int) -> Teacher:
+    """A teacher that forecasts nothing (NaN): the student is a plain DLinear."""
+    def teach(y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        return np.full((len(origins), horizon, y.shape[1]), np.nan)
+
+    return teach

@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import functools
 import math
-import multiprocessing
 import os
 import time
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ _PREDICTOR_SETTINGS = ("model", "horizon", "level", "window", "model_params", "r
                        "max_training_time", "memory_limit_mb")
 #: Keys per partition of a DLinear fleet: enough to amortise a task's scheduling and the batched kernels'
 #: per-call cost, few enough that a partition's statistics stay within tens of MB.
-DLINEAR_PARTITION = 256
+DLINEAR_PARTITION = 128
 #: Partitions per worker when the fleet picks the size: some slack for uneven partitions.
 PARTITIONS_PER_WORKER = 4
 
@@ -114,7 +113,8 @@ class FleetPredictor(ParamsMixin):
     horizon, level, window, model_params, random_state, n_threads, max_training_time, memory_limit_mb :
         The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
     n_jobs : int
-        Local worker processes (``-1``: one per CPU). 1 fits in this process.
+        Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
+        this process.
     client : dask.distributed.Client or None
         Run the partitions on this Dask cluster (``pip install workload-predictor[dask]``).
         A lost worker's partitions are rescheduled by Dask itself.
@@ -329,12 +329,11 @@ class FleetPredictor(ParamsMixin):
         workers = self._workers()
         if workers == 1 or len(parts) == 1:
             return [func(part) for part in parts]
-        from concurrent.futures import ProcessPoolExecutor
+        # joblib's loky processes: started once and reused by later fits, robust to threads in this process
+        # (torch, BLAS) and to a __main__ that cannot be re-imported (a REPL, a notebook, stdin).
+        from joblib import Parallel, delayed
 
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=min(workers, len(parts)),
-                                 mp_context=multiprocessing.get_context(method)) as pool:
-            return list(pool.map(func, parts))
+        return Parallel(n_jobs=min(workers, len(parts)), backend="loky")(delayed(func)(part) for part in parts)
 
     # -- predict ---------------------------------------------------------------------------
     def predict(self, steps: int | None = None) -> pd.DataFrame:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._progress import progress_bar
-from .confidence import wape
+from .confidence import interval, wape
 from .data import BucketedSeries, prepare_series
 from .errors import WorkloadDataError
 from .models import registry
@@ -274,8 +274,9 @@ def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, 
         log.debug("backtest %s: fitted on %d buckets in %.3f s, forecast origins %d..%d", spec["model"], point,
                   fit_seconds[-1], origins[first], origins[stop - 1])
         bar.update(1)
+    lower, upper = interval(yhat, halfwidth)
     return {
-        "yhat": yhat, "lower": np.clip(yhat - halfwidth, 0.0, None), "upper": yhat + halfwidth,
+        "yhat": yhat, "lower": lower, "upper": upper,
         "confidence": np.asarray(confidence, float), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
     }
 

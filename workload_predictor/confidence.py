@@ -45,6 +45,15 @@ def no_zero_width(halfwidth: np.ndarray, abs_residuals: np.ndarray) -> np.ndarra
     return np.where(zero & np.isfinite(floor), floor, halfwidth)
 
 
+def interval(yhat: np.ndarray, halfwidth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prediction interval ``(lower, upper)`` around non-negative forecasts ``yhat``.
+
+    ``halfwidth`` (from :func:`conformal_quantile`) broadcasts against ``yhat``; the lower
+    bound is clipped at 0, as load is never negative.
+    """
+    return np.clip(yhat - halfwidth, 0.0, None), yhat + halfwidth
+
+
 def conformal_is_exact(n_windows: int, level: float) -> bool:
     """Whether ``n_windows`` validation windows suffice for the finite-sample guarantee at ``level``."""
     return math.ceil((n_windows + 1) * level) <= n_windows

@@ -29,7 +29,30 @@ _EPOCH_BANDS = {
 # tested), far below where float64 sums of squares over millions of windows overflow.
 MAX_VALUE = 1e18
 _OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
-_AZURE_SUMS = {"input_tokens": "ContextTokens", "output_tokens": "GeneratedTokens"}
+# The token columns of a request log, by what they count: this package's names first, then those of the
+# Azure LLM inference traces, Vidur's traces and OpenAI's usage records. The first one a log has is used.
+TOKEN_COLUMNS = {
+    "input_tokens": ("input_tokens", "ContextTokens", "num_prefill_tokens", "prompt_tokens"),
+    "output_tokens": ("output_tokens", "GeneratedTokens", "num_decode_tokens", "completion_tokens"),
+}
+
+
+def token_columns(columns: Any, input_column: str | None = None, output_column: str | None = None) -> dict[str, str]:
+    """Which of ``columns`` (a request log's) hold the prompt and output token counts.
+
+    Returns ``{"input_tokens": column, "output_tokens": column}`` for those found: the
+    column named explicitly, else the first of :data:`TOKEN_COLUMNS` present. An explicit
+    name the log lacks is a :class:`WorkloadDataError`.
+    """
+    present = list(columns)
+    found = {}
+    for out, given in (("input_tokens", input_column), ("output_tokens", output_column)):
+        if given is not None and given not in present:
+            raise WorkloadDataError(f"no token column {given!r} (columns: {list(map(str, present))[:20]}).")
+        column = given if given is not None else next((a for a in TOKEN_COLUMNS[out] if a in present), None)
+        if column is not None:
+            found[out] = column
+    return found
 
 
 def to_utc_index(
@@ -537,9 +560,9 @@ def bucketize(
     Returns columns ``timestamp`` (UTC bucket start), ``count`` (requests per
     bucket) and one column per entry of ``sums`` (output name -> log column,
     summed per bucket). Every bucket from the first request's to the last
-    request's is present; empty buckets are zero. With ``sums=None`` the Azure
-    trace's ``ContextTokens``/``GeneratedTokens`` become ``input_tokens``/
-    ``output_tokens`` where the log has them. A span of more than ``max_buckets``
+    request's is present; empty buckets are zero. With ``sums=None`` the log's
+    token columns (:func:`token_columns`: ``input_tokens``, the Azure trace's
+    ``ContextTokens``, ...) become ``input_tokens``/``output_tokens``. A span of more than ``max_buckets``
     buckets (e.g. one stray timestamp decades away) is an error rather than gigabytes
     of empty buckets.
 
@@ -562,7 +585,7 @@ def bucketize(
     if len(log) == 0:
         raise WorkloadDataError("the request log is empty; it needs at least one request.")
     if sums is None:
-        sums = {out: col for out, col in _AZURE_SUMS.items() if col in log.columns}
+        sums = token_columns(log.columns)
     names = ["timestamp", count, *sums]
     clash = next((name for name in names if names.count(name) > 1), None)
     if clash is not None:  # one would silently overwrite the other (e.g. token sums in the timestamp column)
@@ -612,7 +635,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     if len(log) == 0:
         raise WorkloadDataError("the request log is empty; it needs at least one request.")
     if sums is None:
-        sums = {out: col for out, col in _AZURE_SUMS.items() if col in log.columns}
+        sums = token_columns(log.columns)
     names = [by, "timestamp", count, *sums]
     clash = next((name for name in names if names.count(name) > 1), None)
     if clash is not None:

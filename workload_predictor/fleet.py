@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._memory import memory_limit
+from .confidence import interval
 from .data import KeySeries, factorize_keys, prepare_continuation, split_by_key
 from .errors import ModelFileError, WorkloadDataError, check_is_fitted
 from .models.base import BaseForecaster, ParamsMixin
@@ -390,7 +391,8 @@ class FleetPredictor(ParamsMixin):
         if k > 1:
             frame["target"] = np.tile(np.repeat(np.array(self.targets_, dtype=object), steps), len(keys))
         yhat, half = yhat.transpose(0, 2, 1).ravel(), half.transpose(0, 2, 1).ravel()
-        frame.update(yhat=yhat, lower=np.clip(yhat - half, 0.0, None), upper=yhat + half)
+        lower, upper = interval(yhat, half)
+        frame.update(yhat=yhat, lower=lower, upper=upper)
         return pd.DataFrame(frame)
 
     @property

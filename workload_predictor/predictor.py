@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import model_file, persistence
 from ._memory import check_memory, memory_limit
-from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, wape_of_totals
+from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, interval, wape_of_totals
 from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
 from .errors import WorkloadDataError, check_is_fitted
 from .forecast import Forecast
@@ -211,7 +211,7 @@ class WorkloadPredictor(ParamsMixin):
         steps = self.model_._check_steps(steps)
         point = self.model_.predict(steps)  # [steps, k]
         yhat = np.clip(point, 0.0, None)
-        halfwidth = self.interval_halfwidth_[:steps]
+        lower, upper = interval(yhat, self.interval_halfwidth_[:steps])
         series: BucketedSeries = self.series_
         tail = min(max(3 * steps, self.window_), self._history_length())
         # An explicit copy: pandas 2.x would otherwise hand the caller a view of the fitted series.
@@ -220,8 +220,8 @@ class WorkloadPredictor(ParamsMixin):
         forecast = Forecast(
             index=future_index(self.last_timestamp_, self.freq_, steps),
             yhat=yhat,
-            lower=np.clip(yhat - halfwidth, 0.0, None),
-            upper=yhat + halfwidth,
+            lower=lower,
+            upper=upper,
             targets=tuple(self.targets_),
             level=float(self.level),
             model=self.model,

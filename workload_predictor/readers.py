@@ -14,9 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from .data import bucketize, parse_freq, to_utc_index
+from .data import bucketize, parse_freq, to_utc_index, token_columns
 from .errors import WorkloadDataError
-from .synthetic_requests import INPUT_COLUMNS, OUTPUT_COLUMNS
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
 _NO_DATE_GUESSING = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
@@ -79,22 +78,6 @@ class FreqRequiredError(WorkloadDataError):
     """A request log was given without the bucket width that turns it into a series."""
 
 
-def token_columns(log: pd.DataFrame, input_col: str | None = None, output_col: str | None = None) -> dict[str, str]:
-    """``{"input_tokens": column, "output_tokens": column}`` for the token columns of a request log.
-
-    A named column must exist; otherwise the first known alias present (``ContextTokens``,
-    ``input_tokens``, ...). A side with no column is left out, so a log of timestamps gives ``{}``.
-    """
-    sums = {}
-    for out, given, aliases in (("input_tokens", input_col, INPUT_COLUMNS), ("output_tokens", output_col, OUTPUT_COLUMNS)):
-        if given is not None and given not in log.columns:
-            raise WorkloadDataError(f"no token column {given!r} (columns: {list(map(str, log.columns))}).")
-        column = given or next((a for a in aliases if a in log.columns), None)
-        if column is not None:
-            sums[out] = column
-    return sums
-
-
 def read_trace(
     path: str | Path,
     freq: Any = None,
@@ -135,7 +118,7 @@ def read_trace(
     if freq is None:
         raise FreqRequiredError(f"{path} is a request log (one row per request): pass freq, e.g. freq='10s'.")
     series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin,
-                       sums=token_columns(frame, input_column, output_column))
+                       sums=token_columns(frame.columns, input_column, output_column))
     if not keep_partial:
         if len(series) < 3:
             raise WorkloadDataError(f"{path}: the log spans {len(series)} buckets of {freq}; use a smaller --freq.")

@@ -15,15 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data import TOKEN_COLUMNS, token_columns
 from .errors import WorkloadDataError
 
-INPUT_COLUMNS = ("input_tokens", "ContextTokens", "num_prefill_tokens", "prompt_tokens")
-OUTPUT_COLUMNS = ("output_tokens", "GeneratedTokens", "num_decode_tokens", "completion_tokens")
 QUANTITIES = ("yhat", "lower", "upper")
-
-
-def _first_present(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
-    return next((name for name in names if name in frame.columns), None)
 
 
 def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) -> pd.DataFrame | None:
@@ -37,17 +32,14 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
         if not isinstance(lengths, pd.DataFrame) or len(lengths) == 0:
             raise WorkloadDataError("lengths must be a non-empty request log DataFrame (one row per request).")
         rows = lengths if recent is None else lengths.iloc[-int(recent):]
-        columns = {"input_tokens": _first_present(rows, INPUT_COLUMNS),
-                   "output_tokens": _first_present(rows, OUTPUT_COLUMNS)}
-        if all(c is None for c in columns.values()):
+        columns = token_columns(rows.columns)
+        if not columns:
             raise WorkloadDataError(
-                f"lengths has no token column (columns: {list(map(str, rows.columns))}); name them "
-                f"{INPUT_COLUMNS[0]!r} / {OUTPUT_COLUMNS[0]!r} (or the Azure names ContextTokens / GeneratedTokens)."
+                f"lengths has no token column (columns: {list(map(str, rows.columns))}); name them one of "
+                f"{', '.join(TOKEN_COLUMNS['input_tokens'])} / {', '.join(TOKEN_COLUMNS['output_tokens'])}."
             )
         sample = {}
         for out, column in columns.items():
-            if column is None:
-                continue
             values = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             if not np.all(np.isfinite(values)) or (values < 0).any():
                 raise WorkloadDataError(f"lengths column {column!r} holds missing or negative token counts; clean it.")
@@ -56,13 +48,13 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
     history = forecast.history
     if history is None or "requests" not in history.columns:
         return None
-    token_columns = [c for c in ("input_tokens", "output_tokens") if c in history.columns]
-    if not token_columns:
+    counted = [c for c in ("input_tokens", "output_tokens") if c in history.columns]
+    if not counted:
         return None
     busy = history[history["requests"] > 0]
     if len(busy) == 0:
         return None
-    return pd.DataFrame({c: busy[c].to_numpy(float) / busy["requests"].to_numpy(float) for c in token_columns})
+    return pd.DataFrame({c: busy[c].to_numpy(float) / busy["requests"].to_numpy(float) for c in counted})
 
 
 def round_to_totals(values: np.ndarray, groups: np.ndarray, totals: np.ndarray) -> np.ndarray:

@@ -70,7 +70,6 @@ class MemoryWatch:
     limit_mb: float | None
     start_mb: float = 0.0
     peak_mb: float = 0.0
-    checks: int = 0
 
 
 _current: contextvars.ContextVar[MemoryWatch | None] = contextvars.ContextVar("workload_predictor_memory", default=None)
@@ -104,7 +103,6 @@ def check_memory(step: str, extra_bytes: float = 0.0) -> None:
     if watch is None:
         return
     rss = rss_mb()
-    watch.checks += 1
     watch.peak_mb = max(watch.peak_mb, rss)
     growth = rss - watch.start_mb
     about = f" plus {extra_bytes / MB:.0f} MiB it was about to allocate" if extra_bytes else ""

@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 # The baselines scored by default: the registered parameter-free ones (naive, seasonal naive, moving average).
 BASELINES = registry.names(baseline=True)
-METRICS = ("mae", "rmse", "smape", "wape", "mase", "coverage", "interval_width", "confidence",
-           "fit_seconds", "predict_ms")
 
 
 # -- metrics: pure functions of arrays -------------------------------------------------------
@@ -184,7 +182,49 @@ def run_backtest(
     verbose: bool | None = None,
     **params: Any,
 ) -> BacktestResult:
-    """Backtest ``models`` and ``baselines`` on one series; see :func:`backtest` for the parameters."""
+    """Rolling-origin backtest (expanding window) of ``models`` against ``baselines`` on one series.
+
+    Parameters
+    ----------
+    data : DataFrame, Series or BucketedSeries
+        A bucketed series, as for :meth:`WorkloadPredictor.fit` (a request log goes
+        through :func:`workload_predictor.bucketize` first).
+    models : sequence of str or WorkloadPredictor
+        Models to score: registered names (``"dlinear"``, ``"lstm"``, ``"ensemble"``, ...; see
+        :mod:`workload_predictor.models.registry`) built with ``params``, or unfitted
+        ``WorkloadPredictor`` templates used with their own settings.
+    baselines : sequence of str
+        Registered names scored after the models, by default the parameter-free baselines:
+        ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season earlier) and
+        ``"moving_average"`` (mean of the last ``moving_average_window``).
+    horizon, level :
+        Forecast horizon (buckets) and interval level; ``None`` takes those of the first
+        ``WorkloadPredictor`` template (``backtest(data, [predictor])`` scores a predictor's
+        settings), else 10 and 0.9.
+    test_size : float or int
+        The test span: a fraction of the series (default the last quarter) or a number of buckets.
+    stride : int
+        Buckets between forecast origins in the test span (1: every bucket is an origin).
+    refit_every : int or None
+        Buckets of the test span between refits (the refit cadence); ``None`` refits three times.
+    season_length : int or None
+        The seasonal-naive period in buckets; ``None`` takes the longest of a day, an hour
+        or a minute that the training data holds three times.
+    random_state : int or None
+        Seed for the LSTM members (default 0: reproducible tables).
+    verbose : bool or None
+        A progress bar over the fits: ``None`` on a terminal only, ``False`` never.
+    **params :
+        Further ``WorkloadPredictor`` parameters for the named models (e.g. ``n_threads``, or
+        ``model_params``, which then applies to each of them; give models that need different
+        ``model_params`` as ``WorkloadPredictor`` templates).
+
+    Returns
+    -------
+    BacktestResult
+        ``table`` (see :func:`backtest`), ``by_step`` (MAE per horizon step, model and target),
+        the origins and refit points, and the actual values and forecasts of every model.
+    """
     templates = [model for model in models if not isinstance(model, str)]
     horizon = horizon if horizon is not None else int(getattr(templates[0], "horizon", 10)) if templates else 10
     level = level if level is not None else float(getattr(templates[0], "level", 0.9)) if templates else 0.9
@@ -196,9 +236,8 @@ def run_backtest(
     season = season_length or default_season_length(series.freq, int(origins[0]))
     # A baseline's window: the season for one that takes a season length, else the moving average's length.
     baseline_window = {None: None, "season_length": season}
-    common = dict(params, horizon=horizon, level=level, random_state=random_state)
-    if "verbose" in _predictor_params():
-        common["verbose"] = False  # one bar for the whole backtest, not one per LSTM fit
+    # verbose=False: one bar for the whole backtest, not one per LSTM fit.
+    common = dict(params, horizon=horizon, level=level, random_state=random_state, verbose=False)
     specs: list[tuple[str, dict[str, Any]]] = []
     for position, model in enumerate(list(models) + list(baselines)):
         name, spec = _template(model, common)
@@ -243,12 +282,6 @@ def run_backtest(
                           forecasts=forecasts)
 
 
-def _predictor_params() -> list[str]:
-    from .predictor import WorkloadPredictor
-
-    return WorkloadPredictor._param_names()
-
-
 def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, refits: np.ndarray, bar: Any) -> dict:
     """Fit at each refit point on the data before it, forecast the origins up to the next refit."""
     from .predictor import WorkloadPredictor
@@ -285,59 +318,10 @@ def backtest(
     data: pd.DataFrame | pd.Series,
     models: Sequence[Any] = ("dlinear", "lstm", "ensemble"),
     baselines: Sequence[str] = BASELINES,
-    *,
-    horizon: int | None = None,
-    level: float | None = None,
-    timestamp: str | None = "timestamp",
-    target: str | Sequence[str] = "requests",
-    freq: Any = None,
-    unit: str | None = None,
-    origin: Any = None,
-    test_size: float | int = 0.25,
-    stride: int = 1,
-    refit_every: int | None = None,
-    season_length: int | None = None,
-    moving_average_window: int = 12,
-    random_state: int | None = 0,
-    verbose: bool | None = None,
-    **params: Any,
+    **options: Any,
 ) -> pd.DataFrame:
-    """Rolling-origin backtest (expanding window) of models against the baselines.
-
-    Parameters
-    ----------
-    data : DataFrame or Series
-        A bucketed series, as for :meth:`WorkloadPredictor.fit` (a request log goes
-        through :func:`workload_predictor.bucketize` first).
-    models : sequence of str or WorkloadPredictor
-        Models to score: registered names (``"dlinear"``, ``"lstm"``, ``"ensemble"``, ...; see
-        :mod:`workload_predictor.models.registry`) built with ``params``, or unfitted
-        ``WorkloadPredictor`` templates used with their own settings.
-    baselines : sequence of str
-        Registered names scored after the models, by default the parameter-free baselines:
-        ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season earlier) and
-        ``"moving_average"`` (mean of the last ``moving_average_window``).
-    horizon, level :
-        Forecast horizon (buckets) and interval level; ``None`` takes those of the first
-        ``WorkloadPredictor`` template (``backtest(data, [predictor])`` scores a predictor's
-        settings), else 10 and 0.9.
-    test_size : float or int
-        The test span: a fraction of the series (default the last quarter) or a number of buckets.
-    stride : int
-        Buckets between forecast origins in the test span (1: every bucket is an origin).
-    refit_every : int or None
-        Buckets of the test span between refits (the refit cadence); ``None`` refits three times.
-    season_length : int or None
-        The seasonal-naive period in buckets; ``None`` takes the longest of a day, an hour
-        or a minute that the training data holds three times.
-    random_state : int or None
-        Seed for the LSTM members (default 0: reproducible tables).
-    verbose : bool or None
-        A progress bar over the fits: ``None`` on a terminal only, ``False`` never.
-    **params :
-        Further ``WorkloadPredictor`` parameters for the named models (e.g. ``n_threads``, or
-        ``model_params``, which then applies to each of them; give models that need different
-        ``model_params`` as ``WorkloadPredictor`` templates).
+    """Rolling-origin backtest (expanding window) of models against the baselines: the table of
+    :func:`run_backtest`, which documents the parameters (``options`` are its keyword arguments).
 
     Returns
     -------
@@ -350,9 +334,4 @@ def backtest(
         (mean per fit), ``predict_ms`` (median of one ``predict()`` call), ``n_origins``,
         ``n_refits``.
     """
-    return run_backtest(
-        data, models, baselines, horizon=horizon, level=level, timestamp=timestamp, target=target, freq=freq,
-        unit=unit, origin=origin, test_size=test_size, stride=stride, refit_every=refit_every,
-        season_length=season_length, moving_average_window=moving_average_window, random_state=random_state,
-        verbose=verbose, **params,
-    ).table
+    return run_backtest(data, models, baselines, **options).table

@@ -348,7 +348,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         if requests_path and "requests" not in chosen:
             chosen.insert(0, "requests")
         predictor = WorkloadPredictor(model=model, horizon=horizon, level=level, random_state=seed,
-                                      **_verbose_param(False if quiet else None))
+                                      verbose=False if quiet else None)
         predictor.fit(data.series, timestamp="timestamp", target=chosen)
     if model_file:
         predictor.save(model_file)
@@ -394,12 +394,6 @@ def _reuse(path: Path, data) -> tuple[Any, int]:
     if len(newer):
         predictor.update(newer, timestamp="timestamp")
     return predictor, len(newer)
-
-
-def _verbose_param(verbose: bool | None) -> dict[str, Any]:
-    from .predictor import WorkloadPredictor
-
-    return {"verbose": verbose} if "verbose" in WorkloadPredictor._param_names() else {}
 
 
 def _format_forecast(result) -> pd.DataFrame:

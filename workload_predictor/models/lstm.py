@@ -207,7 +207,7 @@ class LSTM(BaseForecaster):
             x_train, r_train = self._tensors(y, origins_train, device, with_targets=True)
             x_val, r_val = self._tensors(y, inner, device, with_targets=True)
             generator = torch.Generator().manual_seed(seed)
-            with progress_bar(self.max_epochs, "LSTM fit", getattr(self, "verbose", None), unit="epoch") as bar:
+            with progress_bar(self.max_epochs, "LSTM fit", self.verbose, unit="epoch") as bar:
                 result = train_network(
                     network, x_train, r_train, x_val, r_val,
                     max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,

@@ -188,8 +188,16 @@ def main() -> None:
         closed = "-" if g["gap_closed"] is None else f"{g['gap_closed']:.2f}"
         print(f"  {group:10s} plain {g['plain']:.4f}  student {g['student']:.4f}  teacher {g['teacher']:.4f}  "
               f"gap closed {closed}")
+    subset_names = [r["model"] for r in rows if r["model"].startswith("per-key LSTM")]
+    keys = list(range(min(args.lstm_keys, len(series))))
+    same = {name: float(mae[name].mean()) for name in subset_names}
+    same.update({name: float(mae[name][keys].mean()) for name in ("global LSTM, 1 process, CPU, float32",
+                                                                  "DLinear per key, plain", rows[-1]["model"])})
+    print(f"\nOn the per-key LSTM's {len(keys)} keys (same keys, mean relative MAE):")
+    for name, value in same.items():
+        print(f"  {value:.4f}  {name}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "distillation": gap, "keys": len(series)}, indent=1,
+        Path(args.json).write_text(json.dumps({"rows": rows, "distillation": gap, "keys": len(series), "same_keys": same}, indent=1,
                                               default=float))
 
 

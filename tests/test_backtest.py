@@ -17,6 +17,7 @@ from workload_predictor.backtest import (
     backtest_origins,
     coverage,
     default_season_length,
+    interval_score,
     interval_width,
     mae,
     mase,
@@ -83,6 +84,24 @@ def test_coverage_grows_with_the_interval_and_width_is_its_mean(pair, half, more
     assert interval_width(f - half, f + half) == pytest.approx(2 * half, abs=1e-12 * (1 + np.abs(f).max()))
 
 
+def test_interval_score_is_the_width_plus_the_scaled_misses():
+    actual = np.array([5.0, 0.0, 12.0])
+    lower, upper = np.array([4.0, 1.0, 8.0]), np.array([6.0, 3.0, 10.0])
+    # widths 2, 2, 2; misses 0, 1 below, 2 above; 2 / (1 - 0.9) = 20 per unit missed
+    assert interval_score(actual, lower, upper, 0.9) == pytest.approx((6 + 20 * 3) / 3)
+    with pytest.raises(WorkloadDataError):
+        interval_score(actual, lower, upper, 1.0)
+
+
+@given(pairs(), st.floats(0, 100), st.floats(0, 100))
+def test_interval_score_never_beats_the_width_and_a_covering_interval_scores_its_width(pair, half, more):
+    a, f = pair
+    score = interval_score(a, f - half, f + half, 0.9)
+    assert score >= interval_width(f - half, f + half) - 1e-9 * (1 + half)
+    wide = np.abs(a - f).max() + more
+    assert interval_score(a, f - wide, f + wide, 0.9) == pytest.approx(2 * wide, rel=1e-9, abs=1e-9)
+
+
 # -- protocol --------------------------------------------------------------------------------
 def frame(y: np.ndarray, freq: str = "1min") -> pd.DataFrame:
     return pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=len(y), freq=freq), "requests": y})
@@ -142,7 +161,8 @@ def test_dlinear_recovers_a_noiseless_periodic_series_and_beats_every_baseline()
     # A 24-hour season is known for hourly buckets, and the seasonal naive nearly nails it.
     assert table.loc["seasonal_naive", "mae"] < table.loc["naive", "mae"]
     assert list(table.columns[:2]) == ["target", "kind"]
-    for column in ("rmse", "smape", "wape", "mase", "coverage", "interval_width", "confidence", "fit_seconds",
+    for column in ("rmse", "smape", "wape", "mase", "coverage", "interval_width", "interval_score", "confidence",
+                   "fit_seconds",
                    "predict_ms"):
         assert np.isfinite(table[column]).all(), column
 

@@ -94,6 +94,20 @@ def interval_width(lower: Any, upper: Any) -> float:
     return float(np.mean(np.asarray(upper, float) - np.asarray(lower, float)))
 
 
+def interval_score(actual: Any, lower: Any, upper: Any, level: float) -> float:
+    """Mean interval score at ``level`` (Winkler 1972; Gneiting & Raftery 2007): lower is better.
+
+    Each interval scores its width plus ``2 / (1 - level)`` times how far the actual
+    value falls outside it, so it judges width and coverage together: a narrow interval
+    that misses pays for the miss, a wide one pays for its width.
+    """
+    if not 0.0 < level < 1.0:
+        raise WorkloadDataError(f"level={level!r} must be a coverage in (0, 1), e.g. 0.9.")
+    a, lo, up = (np.asarray(x, float) for x in (actual, lower, upper))
+    penalty = 2.0 / (1.0 - level)
+    return float(np.mean(up - lo + penalty * (np.maximum(lo - a, 0.0) + np.maximum(a - up, 0.0))))
+
+
 # -- the protocol ----------------------------------------------------------------------------
 def default_season_length(freq: pd.Timedelta, n_train: int) -> int:
     """The seasonal-naive period in buckets: the longest of a day, an hour or a minute that the
@@ -269,6 +283,7 @@ def run_backtest(
                     "mae": mae(a, yhat), "rmse": rmse(a, yhat), "smape": smape(a, yhat), "wape": wape(a, yhat),
                     "mase": mase(a, yhat, scale[j]), "coverage": coverage(a, lower, upper),
                     "interval_width": interval_width(lower, upper),
+                    "interval_score": interval_score(a, lower, upper, level),
                     "confidence": float(np.mean(result["confidence"][:, j])),
                     "fit_seconds": float(np.mean(result["fit_seconds"])),
                     "predict_ms": float(np.median(result["predict_seconds"])) * 1e3,
@@ -330,7 +345,8 @@ def backtest(
         ``kind`` (model/baseline), ``mae``, ``rmse``, ``smape`` (fraction in [0, 2]),
         ``wape`` (fraction), ``mase`` (against the in-sample one-step naive error before the
         test span), ``coverage`` (share of actuals inside the interval), ``interval_width``
-        (mean), ``confidence`` (the model's own score, mean over refits), ``fit_seconds``
+        (mean), ``interval_score`` (mean Winkler score at ``level``: width plus ``2 / (1 - level)`` times
+        each miss; lower is better), ``confidence`` (the model's own score, mean over refits), ``fit_seconds``
         (mean per fit), ``predict_ms`` (median of one ``predict()`` call), ``n_origins``,
         ``n_refits``.
     """

@@ -511,7 +511,8 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
 def format_table(table: pd.DataFrame, multi_target: bool = False) -> str:
     """The backtest table as printed: one row per model (and target)."""
     columns = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE", "wape": "WAPE", "mase": "MASE",
-               "coverage": "coverage", "interval_width": "width", "confidence": "confidence",
+               "coverage": "coverage", "interval_width": "width", "interval_score": "winkler",
+               "confidence": "confidence",
                "fit_seconds": "fit_s", "predict_ms": "predict_ms"}
     shown = table.set_index(["model", "target"] if multi_target else "model")[list(columns)].rename(columns=columns)
     return shown.to_string(float_format=lambda v: f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}")

@@ -1,0 +1,228 @@
+"""The ensemble against its members and the simple baselines on the whole benchmark set.
+
+Settings:
+
+* ``synthetic``: perf's synthetic family (``perf/datasets.py``: periods 60 and 288, trend, Poisson noise,
+  bursts), seeds 0-5, 1000 points, refitted at each of 9 origins (the last 90 buckets, every 10th),
+  10 steps each. DLinear with each fixed window of ``DEFAULT_WINDOWS`` is scored too (DLinear's target:
+  its own window choice no worse than the best fixed window by more than 3 %).
+* ``grid``: both Azure 2023 traces at 1, 5, 10 and 30 s, horizons 10 and 30, each target alone (42
+  settings; ``scripts/evaluate_grid.py``'s protocol: the last quarter, every origin, three refits). The
+  README's eight (requests; 1 s and 10 s) are marked ``*``.
+
+Per setting: the ensemble's MAE, its best member's (DLinear, LSTM, last value, moving average, exponential
+smoothing: each read from the ensemble's own fitted members, so the same fits), the best simple baseline's
+(naive, seasonal naive, moving average), the ensemble's 90 % coverage and mean interval score (Winkler),
+and the combination it chose (``combination_`` where the library has it). A summary checks issue 11's
+targets. ``--json`` writes the records; ``--compare OLD.json`` prints before/after per setting.
+
+Run: python3 scripts/accuracy_benchmark.py [--quick] [--json FILE] [--compare OLD.json]
+(full: ~5-10 minutes on 2 busy cores; --quick: seeds 0-2 and the eight README settings only).
+Against another revision: PYTHONPATH=<its checkout> python3 scripts/accuracy_benchmark.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))  # perf.datasets (after PYTHONPATH, so another checkout can be measured)
+
+import workload_predictor  # noqa: E402
+from perf.datasets import generate  # noqa: E402
+from workload_predictor import WorkloadPredictor  # noqa: E402
+from workload_predictor.backtest import run_backtest  # noqa: E402
+from workload_predictor.data import BucketedSeries  # noqa: E402
+from workload_predictor.errors import WorkloadDataError  # noqa: E402
+from workload_predictor.models.dlinear import DEFAULT_WINDOWS, DLinear  # noqa: E402
+from workload_predictor.readers import read_trace  # noqa: E402
+from workload_predictor.windows import targets_at  # noqa: E402
+
+TRACES = ROOT.parent / "shared" / "data" / "traces"
+BASELINES = ("naive", "seasonal_naive", "moving_average")
+LEVEL = 0.9
+README_EIGHT = {(trace, freq, horizon, "requests") for trace in ("conv", "code") for freq in ("1s", "10s")
+                for horizon in (10, 30)}
+
+
+def winkler(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float = LEVEL) -> float:
+    """Mean interval score (Gneiting & Raftery 2007): width plus ``2 / (1 - level)`` times each miss."""
+    alpha = 1.0 - level
+    return float(np.mean(upper - lower + (2.0 / alpha) * (np.maximum(lower - actual, 0.0)
+                                                          + np.maximum(actual - upper, 0.0))))
+
+
+def score_setting(values: np.ndarray, index: pd.DatetimeIndex, freq: pd.Timedelta, horizon: int,
+                  test_size: float | int, stride: int, refit_every: int | None,
+                  fixed_windows: tuple[int, ...] = ()) -> dict:
+    """One setting: the ensemble (and its members, and DLinear with fixed windows) refitted as the backtest does."""
+    frame = pd.DataFrame(values, index=index, columns=["y"])
+    base = run_backtest(BucketedSeries(index=index, values=values, targets=("y",), freq=freq), (), BASELINES,
+                        horizon=horizon, test_size=test_size,
+                        stride=stride, refit_every=refit_every, verbose=False)
+    origins, refits = base.origins, base.refits
+    actual = base.actual[..., 0]
+    record: dict = {name: float(m) for name, m in zip(base.table["model"], base.table["mae"])}
+    yhat = np.empty_like(actual)
+    halfwidth = np.empty_like(actual)
+    members: dict[str, np.ndarray] = {}
+    fixed = {w: np.full_like(actual, np.nan) for w in fixed_windows}
+    combination, fit_seconds = [], []
+    bounds = np.searchsorted(origins, refits, side="left").tolist() + [len(origins)]
+    for point, first, stop in zip(refits, bounds[:-1], bounds[1:]):
+        train = frame.iloc[:point]
+        predictor = WorkloadPredictor(model="ensemble", horizon=horizon, level=LEVEL, random_state=0, verbose=False)
+        started = time.perf_counter()
+        predictor.fit(train, timestamp=None, target=["y"], freq=freq)
+        fit_seconds.append(time.perf_counter() - started)
+        at = origins[first:stop]
+        yhat[first:stop] = np.clip(predictor.model_.predict_at(values, at), 0.0, None)[..., 0]
+        halfwidth[first:stop] = predictor.interval_halfwidth_[None, :, 0]
+        for name, member in predictor.model_.members_.items():
+            members.setdefault(name, np.empty_like(actual))[first:stop] = np.clip(
+                member.predict_at(values, at), 0.0, None)[..., 0]
+        combination.append(str(getattr(predictor.model_, "combination_", "")))
+        for window in fixed_windows:
+            try:
+                model = DLinear(horizon=horizon, window=window).fit(values[:point])
+            except WorkloadDataError:
+                continue
+            fixed[window][first:stop] = np.clip(model.predict_at(values, at), 0.0, None)[..., 0]
+    lower, upper = np.clip(yhat - halfwidth, 0.0, None), yhat + halfwidth
+    record.update(
+        ensemble=float(np.abs(actual - yhat).mean()),
+        members={name: float(np.abs(actual - f).mean()) for name, f in members.items()},
+        coverage=float(np.mean((lower <= actual) & (actual <= upper))),
+        winkler=winkler(actual, lower, upper),
+        combination=combination, fit_seconds=float(np.median(fit_seconds)), n_origins=len(origins),
+    )
+    if fixed_windows:
+        record["fixed"] = {str(w): float(np.abs(actual - f).mean()) for w, f in fixed.items() if np.isfinite(f).all()}
+    return record
+
+
+def synthetic_settings(seeds: list[int]):
+    for seed in seeds:
+        frame = generate(1000, seed=seed)
+        index = pd.DatetimeIndex(frame["timestamp"])
+        yield dict(kind="synthetic", name=f"synthetic seed {seed}", readme=False), dict(
+            values=frame[["requests"]].to_numpy(float), index=index, freq=pd.Timedelta(seconds=10), horizon=10,
+            test_size=90, stride=10, refit_every=10, fixed_windows=DEFAULT_WINDOWS)
+
+
+def grid_settings(readme_only: bool):
+    for trace in ("conv", "code"):
+        for freq in ("1s", "5s", "10s", "30s"):
+            if readme_only and freq not in ("1s", "10s"):
+                continue
+            series = read_trace(TRACES / f"AzureLLMInferenceTrace_{trace}.csv", freq=freq).series
+            index = pd.DatetimeIndex(series["timestamp"])
+            for horizon in (10, 30):
+                for target in ("requests", "input_tokens", "output_tokens"):
+                    readme = (trace, freq, horizon, target) in README_EIGHT
+                    if readme_only and not readme:
+                        continue
+                    yield dict(kind="grid", name=f"{trace} {freq} h{horizon} {target}", readme=readme), dict(
+                        values=series[[target]].to_numpy(float), index=index, freq=pd.Timedelta(freq), horizon=horizon,
+                        test_size=0.25, stride=1, refit_every=None)
+
+
+def summarise(records: list[dict]) -> None:
+    def ratio(r, key):
+        return r["ensemble"] / r[key] if r[key] > 0 else (1.0 if r["ensemble"] == 0 else np.inf)
+
+    for r in records:
+        r["best_member"] = min(r["members"].values())
+        r["best_baseline"] = min(r[b] for b in BASELINES if b in r)
+    synthetic = [r for r in records if r["kind"] == "synthetic"]
+    grid = [r for r in records if r["kind"] == "grid"]
+    readme = [r for r in grid if r["readme"]]
+    member_ratios = np.array([ratio(r, "best_member") for r in records])
+    print("\n== targets (issue 11)")
+    if synthetic:
+        s = np.array([ratio(r, "best_member") for r in synthetic])
+        print(f"synthetic: ensemble within 2 % of its best member {np.sum(s <= 1.02)}/{len(s)} (want all); "
+              f"worst {s.max() - 1:+.1%}")
+        gaps = [r["members"]["dlinear"] / min(r["fixed"].values()) for r in synthetic if r.get("fixed")]
+        print(f"synthetic: DLinear / best fixed window: {' '.join(f'{g:.3f}' for g in gaps)} (want all <= 1.03)")
+    if grid:
+        g = np.array([ratio(r, "best_member") for r in grid])
+        b = np.array([ratio(r, "best_baseline") for r in grid])
+        print(f"grid: within 2 % of best member {np.sum(g <= 1.02)}/{len(g)} (want >= 40/42); "
+              f"of best baseline {np.sum(b <= 1.02)}/{len(b)} (want >= 40/42); worst vs baseline {b.max() - 1:+.1%}")
+    if readme:
+        b = np.array([ratio(r, "best_baseline") for r in readme])
+        c = np.array([r["coverage"] for r in readme])
+        print(f"README eight: within 2 % of best baseline {np.sum(b <= 1.02)}/{len(b)} (want 8/8); coverage "
+              f"{c.min():.3f}..{c.max():.3f}, in [0.85, 0.95]: {np.sum((c >= 0.85) & (c <= 0.95))}/{len(c)}")
+    print(f"geometric-mean ratio to the best member, all {len(records)} settings: "
+          f"{np.exp(np.mean(np.log(member_ratios))):.3f} (want <= 0.99)")
+
+
+def print_compare(records: list[dict], old: list[dict]) -> None:
+    before = {r["name"]: r for r in old}
+    print("\n== before / after (ensemble MAE; ratio to best member; ratio to best baseline; coverage; Winkler)")
+    print(f"{'setting':34s} {'MAE before':>10s} {'after':>9s} {'/member b':>9s} {'a':>6s} {'/base b':>8s} "
+          f"{'a':>6s} {'cov b':>6s} {'a':>6s} {'Winkler b':>10s} {'a':>9s}")
+    for r in records:
+        o = before.get(r["name"])
+        if o is None:
+            continue
+        for x in (o, r):
+            x.setdefault("best_member", min(x["members"].values()))
+            x.setdefault("best_baseline", min(x[b] for b in BASELINES if b in x))
+        print(f"{'*' if r['readme'] else ' '}{r['name']:33s} {o['ensemble']:10.4g} {r['ensemble']:9.4g} "
+              f"{o['ensemble'] / o['best_member']:9.3f} {r['ensemble'] / r['best_member']:6.3f} "
+              f"{o['ensemble'] / o['best_baseline']:8.3f} {r['ensemble'] / r['best_baseline']:6.3f} "
+              f"{o['coverage']:6.3f} {r['coverage']:6.3f} {o['winkler']:10.4g} {r['winkler']:9.4g}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="seeds 0-2 and the README's eight settings only")
+    parser.add_argument("--only", choices=("synthetic", "grid"), help="one part of the benchmark set")
+    parser.add_argument("--json", help="write the per-setting records here")
+    parser.add_argument("--compare", help="records of an earlier run (--json) to print before/after")
+    args = parser.parse_args()
+    print(f"workload_predictor from {Path(workload_predictor.__file__).parent}")
+    seeds = [0, 1, 2] if args.quick else list(range(6))
+    parts = []
+    if args.only != "grid":
+        parts.append(synthetic_settings(seeds))
+    if args.only != "synthetic":
+        parts.append(grid_settings(readme_only=args.quick))
+    records = []
+    started = time.perf_counter()
+    for part in parts:
+        for label, setting in part:
+            try:
+                record = dict(label, **score_setting(**setting))
+            except WorkloadDataError as exc:
+                print(f"{label['name']}: skipped ({exc})")
+                continue
+            records.append(record)
+            best_member = min(record["members"], key=record["members"].get)
+            best_base = min(BASELINES, key=lambda b: record.get(b, np.inf))
+            print(f"{'*' if label['readme'] else ' '}{label['name']:32s} ensemble {record['ensemble']:9.4g}  "
+                  f"member {best_member} {record['members'][best_member]:9.4g} "
+                  f"({record['ensemble'] / record['members'][best_member] - 1:+.1%})  "
+                  f"baseline {best_base} {record[best_base]:9.4g} ({record['ensemble'] / record[best_base] - 1:+.1%})  "
+                  f"cov {record['coverage']:.3f}  winkler {record['winkler']:.4g}  fit {record['fit_seconds']:.2f} s  "
+                  f"{' '.join(sorted(set(record['combination'])))}", flush=True)
+    summarise(records)
+    print(f"({time.perf_counter() - started:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=1))
+    if args.compare:
+        print_compare(records, json.loads(Path(args.compare).read_text()))
+
+
+if __name__ == "__main__":
+    main()

@@ -41,6 +41,8 @@ REFRESH_AFTER = 256
 RANK_ONE_MAX = 8
 #: Forecasts at more consecutive origins than this are computed by correlation, not by gathering windows.
 CORRELATE_ORIGINS = 4096
+#: Refits (one solve per blended window each) behind :meth:`DLinear.rolling_forecast`'s out-of-sample forecasts.
+ROLLING_REFITS = 25
 
 
 @dataclass
@@ -462,6 +464,50 @@ class DLinear(BaseForecaster):
             count += 1.0
             mean = mean + u / count
         return {window: RidgeInverse(lam=systems[window].lam, inverse=inverses[window]) for window in systems}
+
+    def rolling_start(self) -> int:
+        """The first origin :meth:`rolling_forecast` can forecast: one with ``max(2 W, MIN_TRAIN_WINDOWS)``
+        training windows before it (``W = window_``), as the window search asks of its candidates."""
+        check_is_fitted(self, "stats_")
+        return int(self.window_) + self.horizon - 1 + max(2 * int(self.window_), MIN_TRAIN_WINDOWS)
+
+    def rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = ROLLING_REFITS) -> np.ndarray:
+        """Out-of-sample forecasts ``(m, H, k)`` at sorted ``origins`` (each >= :meth:`rolling_start`) of ``y``.
+
+        The origins are cut into at most ``refits`` consecutive groups; each group is
+        forecast by a fit on the windows whose targets end before its first origin (the
+        fitted window, blend and scaling; the penalty relative to those windows, as a fit
+        sets it). The statistics are sums, so each group adds only the windows completed
+        since the previous one, and each refit is one solve per blended window.
+        """
+        check_is_fitted(self, "stats_")
+        y = np.asarray(y, dtype=np.float64)
+        origins = np.asarray(origins, dtype=np.int64)
+        if len(origins) == 0:
+            return np.zeros((0, self.horizon, y.shape[1]))
+        if origins[0] < self.rolling_start() or origins[-1] > len(y):
+            raise WorkloadDataError(f"rolling origins must lie in [{self.rolling_start()}, {len(y)}].")
+        window, horizon, blend = int(self.window_), self.horizon, self._blend()
+        forecast = np.empty((len(origins), horizon, y.shape[1]))
+        with single_blas_thread():
+            z = (y - self.offset_) / self.scale_
+            stats = [WindowStats.from_series(z[:, j], np.arange(0), window, horizon) for j in range(z.shape[1])]
+            done = window  # the next training window's origin
+            for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))):
+                end = int(origins[group[0]]) - horizon + 1  # training windows' origins stop before this
+                new = np.arange(done, end)
+                done = max(done, end)
+                x_group = windows_at(z, origins[group], window)  # (g, W, k)
+                for j in range(z.shape[1]):
+                    stats[j] = stats[j] + WindowStats.from_series(z[:, j], new, window, horizon)
+                    centred = CentredStats.of(stats[j])
+                    coef, intercept = np.zeros((window, horizon)), np.zeros(horizon)
+                    for w, weight in blend.items():
+                        part = solve_dlinear(centred.last(w), self.kernel_size, self.alpha, branches=False)
+                        coef[-w:] += weight * part.coef
+                        intercept += weight * part.intercept
+                    forecast[group, :, j] = x_group[:, :, j] @ coef + intercept
+        return forecast * self.scale_ + self.offset_
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         z = (y - self.offset_) / self.scale_

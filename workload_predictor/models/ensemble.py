@@ -10,58 +10,53 @@ import numpy as np
 from ..errors import WorkloadDataError, check_is_fitted
 from ..windows import targets_at
 from . import registry
-from .combination import EXACT_MEMBERS, convex_weights_absolute, evidence_shrinkage
+from .combination import EXACT_MEMBERS, evidence_shrinkage
 from .base import BaseForecaster, as_matrix
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
 # plenty for three weights, and it bounds the fit's cost on long series.
 HISTORY_ORIGINS = 500
+# In ``update``, the LSTM member's network trains once this many buckets have arrived (its linear base
+# takes each bucket exactly): a one-bucket update then costs about the members' exact updates, and the
+# network's few epochs are spread over the buckets (measured in perf/test_update_perf.py).
+LSTM_UPDATE_EVERY = 10
 
 
 class Ensemble(BaseForecaster):
     """Weighted mean of member forecasts; weights from their out-of-sample errors.
 
-    The weights are non-negative and sum to one, and come in two steps, because the
-    validation tail (at most 15 % of the points and 100 windows, shared by every
-    member) is short: with 10-step windows it holds a few independent stretches, and
-    weights fitted on it alone chase whichever member the last stretch favoured.
+    The weights are non-negative and sum to one per horizon step (``step_weights_``;
+    ``weights_`` shows each member's mean over the steps). They come from out-of-sample
+    forecasts at many origins, not from the validation tail alone (at most 15 % of the
+    points and 100 windows: with 10-step windows a few independent stretches, on which
+    weights chase whichever member the last stretch favoured):
 
-    1. The parameter-free baselines among the members (those registered with
-       ``baseline=True``: last value, moving average, seasonal naive) are weighted on the whole history before the tail, per horizon
-       step (``baseline_weights_``: least absolute error over up to 500 origins, every
-       forecast out of sample, as nothing was fitted on it; the last value tends to win
-       the first steps and a mean the later ones). Their weighted sum is the *baseline
-       block*.
-    2. The fitted members (DLinear, the LSTM, and exponential smoothing, whose factor
-       is chosen on the training part: its history score would be in-sample and
-       flatter it) and the block are weighted on the tail, where every member's
-       forecast is out of sample (least absolute error), and this combination is trusted as far as
-       the tail's evidence goes: its error minus the block's, averaged over
-       non-overlapping stretches of ``horizon`` origins, gives a t statistic
-       (``combination_t_``) and a share ``combination_share_ = clip(-t / t_crit, 0, 1)``
-       (Student's 97.5 % value; see :func:`~workload_predictor.models.combination.evidence_shrinkage`).
-       The final weights are ``share x combination + (1 - share) x block``, per step
-       (``step_weights_``; ``weights_`` shows each member's mean over the steps). With no
-       baseline among the members the tail's weights are used as they are (share 1);
-       with no learned member the block is the ensemble (share 0).
-
-    So on a series with structure the learned members capture (a daily cycle),
-    they get their weight; on a bursty series where they only won the last stretch by
-    chance, the block keeps it. Measured on the Azure traces over 42 settings (2 traces
-    x 1/5/10/30 s x horizons 10/30 x 3 targets, ``scripts/evaluate_grid.py``): within 2 %
-    of the best of naive, seasonal naive and moving average in 35 (one block weight for
-    all steps: 33; exponential smoothing in the block: 29; tail-only weights: 25), mean
-    excess 1.2 % (1.4 %, 2.2 %, 7.0 %), worst +13 % (+15 %, +20 %, +54 %). Absolute, not squared, error throughout: it is
-    what the backtest scores (MAE), and on bursty traces, where most buckets are empty,
-    least squares favours the smooth mean forecast while the absolute error rewards
-    tracking the median.
+    1. **Evidence.** Every member forecasts the validation tail from a fit before it, and
+       the history before the tail at up to ``HISTORY_ORIGINS`` rolling origins: the
+       parameter-free baselines read only the points before each origin, DLinear is
+       refitted on the windows before each group of origins (sufficient statistics are
+       sums: :meth:`DLinear.rolling_forecast`), and exponential smoothing keeps the factor
+       it chose on the training part. The LSTM shares DLinear's slot (on the history its
+       linear base is all there is) and takes ``lstm_share_`` of that slot's weight, as far
+       as the tail says it beats DLinear (:func:`~workload_predictor.models.combination.evidence_shrinkage`).
+       A registered member with no out-of-sample history leaves the tail as the only evidence.
+    2. **A rule, chosen out of sample.** Fitted convex weights, or the plain mean of the
+       best ``k`` members (over all steps, or per step), are scored by cross-validation over
+       blocks of those origins (:func:`~workload_predictor.models.combination.choose`); the
+       lowest held-out error wins (``combination_``, every rule's score in
+       ``combination_scores_``). The same choice among the members with nothing fitted
+       (baselines, exponential smoothing) gives the fallback.
+    3. **Trust the newest evidence.** History can favour a member that the latest regime
+       does not: the chosen combination is trusted as far as the validation tail shows it
+       beats the fallback (a t statistic over non-overlapping stretches of ``horizon``
+       origins, ``combination_t_``; ``combination_share_ = clip(-t / t_crit, 0, 1)``), and
+       the rest of the weight stays with the fallback.
 
     The ensemble's own validation forecast is its weighted sum, which is what its
-    interval and confidence are computed from. Members are then refitted on all data
-    (DLinear exactly; the LSTM refits its linear base, not its network). ``update``
-    re-weighs both steps: the windows that leave the tail join the baselines' history
-    (``history_forecast_``, the newest ``HISTORY_ORIGINS`` kept), and step 2 uses the
-    refreshed tail.
+    interval and confidence are computed from. ``update`` adds the windows the new
+    points complete to the evidence (the oldest leave it) and applies the chosen rules
+    to it incrementally (running error sums); the LSTM member's network trains once per
+    ``LSTM_UPDATE_EVERY`` buckets. The rules are chosen again at the next ``fit``.
 
     Parameters
     ----------
@@ -146,16 +141,15 @@ class Ensemble(BaseForecaster):
                 member.max_training_time = max(0.0, self.max_training_time - (time.perf_counter() - started))
             fitted[name] = member.fit(matrix)
         self.members_ = {name: fitted[name] for name in names}
+        if "lstm" in self.members_:
+            # Its network trains once per LSTM_UPDATE_EVERY new buckets; its linear base takes every bucket exactly.
+            self.members_["lstm"].network_update_every_ = LSTM_UPDATE_EVERY
         self.n_targets_ = matrix.shape[1]
         self._one_d = one_d
         first = self.members_[names[0]]
         self.validation_origins_ = first.validation_origins_
         self.validation_actual_ = first.validation_actual_
-        forecasts = np.stack([m.validation_forecast_ for m in self.members_.values()])  # [M, v, H, k]
-        self.history_forecast_, self.history_actual_ = self._history(matrix)
-        self.baseline_weights_ = self._baseline_weights(self.history_forecast_, self.history_actual_)
-        (self.step_weights_, self.validation_forecast_, self.combination_t_, self.combination_share_) = self._combine(
-            forecasts, self.validation_actual_, self.validation_origins_, self.baseline_weights_)
+        self._choose_combination(matrix)
         self.window_ = max(m.context_length() for m in self.members_.values())
         self.context_ = matrix[-self.window_ :].copy()
         self.n_seen_ = len(matrix)
@@ -167,59 +161,162 @@ class Ensemble(BaseForecaster):
         size = np.abs(actual).mean(axis=(0, 1))
         return np.where(size > 0, size, 1.0)
 
-    @classmethod
-    def _convex_weights(cls, forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
-        """Least-absolute-error convex weights of forecasts ``[M, n, H, k]`` for ``actual`` ``[n, H, k]``."""
-        size = cls._target_size(actual)
-        return convex_weights_absolute((forecasts / size).reshape(len(forecasts), -1), (actual / size).ravel())
+    def _slots(self) -> list[str]:
+        """The members the combination weighs: all but the LSTM when DLinear is one (the LSTM shares its slot)."""
+        names = list(self.members_)
+        return [n for n in names if not (n == "lstm" and "dlinear" in names)]
 
-    def _baseline_names(self) -> list[str]:
-        return [name for name in self.members_ if registry.get(name).baseline]
+    def _linear(self) -> Any:
+        """The DLinear whose rolling forecasts stand for the learned members on the history (or None)."""
+        if "dlinear" in self.members_:
+            return self.members_["dlinear"]
+        return getattr(self.members_.get("lstm"), "base_", None)
 
-    def _history(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The baseline members' forecasts ``[B, n, H, k]`` at up to ``HISTORY_ORIGINS`` origins before the
-        validation tail (spread evenly), and the actual values ``[n, H, k]``."""
-        names = self._baseline_names()
+    def _history_origins(self, matrix: np.ndarray) -> np.ndarray:
+        """Origins before the validation tail (targets ending before it) where every slot forecasts out of sample:
+        up to ``HISTORY_ORIGINS``, spread evenly."""
         first = int(self.validation_origins_[0])
-        start = max((self.members_[name].context_length() for name in names), default=0)
-        origins = np.arange(start, first - self.horizon + 1)  # their targets end before the tail starts
+        if not all(self._simple(n) or n in ("dlinear", "lstm") for n in self._slots()):
+            return np.zeros(0, dtype=np.int64)  # a member with no out-of-sample history: the tail alone
+        starts = [self.members_[n].context_length() for n in self._slots() if n not in ("dlinear", "lstm")]
+        if any(n in ("dlinear", "lstm") for n in self._slots()):
+            linear = self._linear()
+            if linear is None:
+                return np.zeros(0, dtype=np.int64)
+            starts.append(linear.rolling_start())
+        origins = np.arange(max(starts, default=0), first - self.horizon + 1)
         if len(origins) > HISTORY_ORIGINS:
             origins = np.unique(np.round(np.linspace(origins[0], origins[-1], HISTORY_ORIGINS)).astype(np.int64))
-        # Each forecast reads only the points before its origin: out of sample for these parameter-free members.
-        forecasts = np.stack([self.members_[name]._predict_at(matrix, origins) for name in names]) if names else (
-            np.zeros((0, len(origins), self.horizon, matrix.shape[1])))
-        return forecasts, targets_at(matrix, origins, self.horizon)
+        return origins
 
-    def _history_after(self, new: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
-        """The baselines' history once the windows ``new`` completes roll through the validation tail.
+    def _history(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each slot's out-of-sample forecasts ``[S, n, H, k]`` at the history origins, and the actual values.
 
-        Tail and new windows in order, as each member rolls its buffers; all but the newest
-        ``keep`` leave the tail and join the history, whose newest ``HISTORY_ORIGINS`` stay.
+        The baselines read only the points before each origin; DLinear (standing in for the LSTM's
+        linear base too) is refitted on the windows before each group of origins
+        (:meth:`DLinear.rolling_forecast`); exponential smoothing keeps the factor it chose on
+        the training part (one of eight, a mild in-sample choice).
         """
-        names = self._baseline_names()
-        if not names:
-            return self.history_forecast_, self.history_actual_
-        parts, actual = [], None
-        for name in names:
+        origins = self._history_origins(matrix)
+        parts = []
+        for name in self._slots():
             member = self.members_[name]
-            y = np.concatenate([member.recent_, new])
-            origins = np.arange(len(member.recent_) - self.horizon + 1, len(y) - self.horizon + 1)
-            parts.append(np.concatenate([member.validation_forecast_, member._predict_at(y, origins)]))
-            if actual is None:  # the same windows for every member
-                actual = np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)])
-        leaving = max(len(actual) - keep, 0)
-        forecast = np.concatenate([self.history_forecast_, np.stack(parts)[:, :leaving]], axis=1)[:, -HISTORY_ORIGINS:]
-        return forecast, np.concatenate([self.history_actual_, actual[:leaving]])[-HISTORY_ORIGINS:]
+            if name in ("dlinear", "lstm"):
+                parts.append(self._linear().rolling_forecast(matrix, origins))
+            else:
+                parts.append(member._predict_at(matrix, origins))
+        return (np.stack(parts) if len(origins) else np.zeros((len(parts), 0, self.horizon, matrix.shape[1])),
+                targets_at(matrix, origins, self.horizon))
 
-    def _baseline_weights(self, forecasts: np.ndarray, actual: np.ndarray) -> dict[str, np.ndarray]:
-        """Per horizon step, weights ``[H]`` of the baseline members from their history forecasts (even when there
-        is none to tell): the last value tends to win the first steps and a mean the later ones."""
-        names = self._baseline_names()
-        if len(names) < 2 or forecasts.shape[1] == 0:
-            return {name: np.full(self.horizon, 1.0 / len(names)) for name in names}
-        by_step = np.stack([self._convex_weights(forecasts[:, :, step : step + 1], actual[:, step : step + 1])
-                            for step in range(self.horizon)])  # [H, B]
-        return {name: by_step[:, i] for i, name in enumerate(names)}
+    def _choose_combination(self, matrix: np.ndarray) -> None:
+        """Weigh the members on the history's rolling-origin forecasts and the validation tail's (all out of sample).
+
+        The rule (fitted weights, or the mean of the best few members, over all steps or per
+        step) is chosen by cross-validation over those origins
+        (:func:`~workload_predictor.models.combination.choose`). The LSTM shares DLinear's
+        slot: on the history its linear base's forecasts are all there is, so the slot's weight
+        goes to the LSTM as far as the tail's evidence says it beats DLinear
+        (``lstm_share_``, see :func:`~workload_predictor.confidence.evidence_shrinkage`).
+        """
+        from . import combination
+
+        slots = self._slots()
+        tail = np.stack([self.members_[name].validation_forecast_ for name in slots])  # [S, v, H, k]
+        history, history_actual = self._history(matrix)
+        self.n_history_origins_ = history.shape[1]
+        forecasts = np.concatenate([history, tail], axis=1)
+        actual = np.concatenate([history_actual, self.validation_actual_])
+        size = self._target_size(actual)
+        rule, _, scores, _ = combination.choose(forecasts, actual)
+        self.combination_rule_ = rule
+        self.combination_ = combination.describe(rule, slots)
+        self.combination_scores_ = {combination.describe(r, slots): score for r, score in scores.items()}
+        # The same choice among the members with nothing fitted (baselines, exponential smoothing): the fallback.
+        simple = self._simple_slots()
+        self.simple_rule_ = None
+        if simple and len(simple) < len(slots):
+            self.simple_rule_ = combination.choose(forecasts[simple], actual)[0]
+        self.evidence_forecast_, self.evidence_actual_, self.evidence_size_ = forecasts, actual, size
+        self.evidence_error_ = self._errors(forecasts, actual)
+        self.combination_t_, self.combination_share_ = 0.0, 1.0
+        if self.simple_rule_ is not None:
+            # Trust the learned members as far as the validation tail (the newest evidence) says the
+            # combination beats the fallback: history can favour a member the latest regime does not.
+            chosen, fallback = self._rule_weights(forecasts, actual, self.evidence_error_)
+            tail_actual = self.validation_actual_
+            difference = ((np.abs(combination.combine(chosen, tail) - tail_actual)
+                           - np.abs(combination.combine(fallback, tail) - tail_actual)) / size).mean(axis=(1, 2))
+            self.combination_t_, self.combination_share_ = (float(v) for v in evidence_shrinkage(
+                difference, self.validation_origins_, self.horizon))
+            self.combination_ = (f"{self.combination_share_:.2f} x {self.combination_} + "
+                                 f"{1 - self.combination_share_:.2f} x {combination.describe(self.simple_rule_, [])} "
+                                 "of the members with nothing fitted")
+        weights = self._slot_weights(forecasts, actual, self.evidence_error_)
+        self.lstm_t_, self.lstm_share_ = 0.0, 1.0 if "lstm" in slots else 0.0
+        if "lstm" in self.members_ and "dlinear" in self.members_:
+            lstm, dlinear = self.members_["lstm"].validation_forecast_, self.members_["dlinear"].validation_forecast_
+            size = self._target_size(self.validation_actual_)
+            difference = ((np.abs(lstm - self.validation_actual_) - np.abs(dlinear - self.validation_actual_))
+                          / size).mean(axis=(1, 2))
+            self.lstm_t_, self.lstm_share_ = (float(v) for v in evidence_shrinkage(
+                difference, self.validation_origins_, self.horizon))
+        self.step_weights_ = self._member_weights(weights)
+        self.validation_forecast_ = self._weighted(
+            np.stack([m.validation_forecast_ for m in self.members_.values()]))
+
+    @staticmethod
+    def _simple(name: str) -> bool:
+        """Whether a member fits nothing its history forecasts could have seen: the registered parameter-free
+        baselines, and exponential smoothing (one factor of eight, chosen on the training part)."""
+        return name == "exponential_smoothing" or registry.get(name, "member").baseline
+
+    def _simple_slots(self) -> list[int]:
+        """Positions among the slots of the members with nothing fitted (see :meth:`_simple`)."""
+        return [i for i, name in enumerate(self._slots()) if self._simple(name)]
+
+    def _rule_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray,
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The chosen rule's slot weights ``[S, H]`` on the evidence, and the fallback rule's (zero off its slots)."""
+        from . import combination
+
+        def apply(rule, rows):
+            if rule[0] == "best":
+                return combination.best_weights(rule, error[rows])
+            return combination.rule_weights(rule, forecasts[rows] / self.evidence_size_, actual / self.evidence_size_)
+
+        everything = list(range(len(forecasts)))
+        chosen = apply(self.combination_rule_, everything)
+        if self.simple_rule_ is None:
+            return chosen, None
+        simple = self._simple_slots()
+        fallback = np.zeros_like(chosen)
+        fallback[simple] = apply(self.simple_rule_, simple)
+        return chosen, fallback
+
+    def _slot_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray) -> np.ndarray:
+        """``share x chosen + (1 - share) x fallback``: the slots' weights ``[S, H]`` from the evidence."""
+        chosen, fallback = self._rule_weights(forecasts, actual, error)
+        if fallback is None:
+            return chosen
+        return self.combination_share_ * chosen + (1.0 - self.combination_share_) * fallback
+
+    def _errors(self, forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
+        """Absolute errors ``[S, H]`` of slot forecasts ``[S, n, H, k]``, each target scaled by its size, summed."""
+        return (np.abs(forecasts - actual[None]) / self.evidence_size_).sum(axis=(1, 3))
+
+    def _member_weights(self, slot_weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Each member's weights per step ``{name: [H]}`` from the slots' ``[S, H]``: the LSTM takes
+        ``lstm_share_`` of the slot it shares with DLinear."""
+        weights = {name: slot_weights[i].copy() for i, name in enumerate(self._slots())}
+        if "lstm" in self.members_ and "dlinear" in self.members_:
+            weights["lstm"] = self.lstm_share_ * weights["dlinear"]
+            weights["dlinear"] = weights["dlinear"] - weights["lstm"]
+        return {name: weights[name] for name in self.members_}
+
+    def _weighted(self, forecasts: np.ndarray) -> np.ndarray:
+        """The members' forecasts ``[M, n, H, k]`` combined with ``step_weights_``."""
+        weights = np.stack([self.step_weights_[name] for name in self.members_])  # [M, H]
+        return np.einsum("mh,mnhk->nhk", weights, forecasts)
 
     @property
     def weights_(self) -> dict[str, float]:
@@ -227,57 +324,49 @@ class Ensemble(BaseForecaster):
         check_is_fitted(self, "step_weights_")
         return {name: float(np.mean(w)) for name, w in self.step_weights_.items()}
 
-    def _combine(self, forecasts: np.ndarray, actual: np.ndarray, origins: np.ndarray,
-                 baseline_weights: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray, float, float]:
-        """Member weights per horizon step ``{name: [H]}``, the weighted validation forecast, and the tail's
-        evidence ``(t, share)``.
-
-        ``forecasts`` are the members' validation forecasts ``[M, v, H, k]`` at ``origins``;
-        ``baseline_weights`` give each baseline's weight per step (a scalar counts for every step).
-        """
-        names = list(self.members_)
-        steps = forecasts.shape[2]
-        baselines = [i for i, name in enumerate(names) if name in baseline_weights]
-        learned = [i for i, name in enumerate(names) if name not in baseline_weights]
-        if not baselines:  # nothing to weigh against: the tail's weights
-            weights = self._convex_weights(forecasts, actual)
-            return ({name: np.full(steps, float(w)) for name, w in zip(names, weights)},
-                    np.tensordot(weights, forecasts, axes=1), 0.0, 1.0)
-        block_weights = np.stack([np.broadcast_to(np.asarray(baseline_weights[names[i]], dtype=float), (steps,))
-                                  for i in baselines])  # [B, H]
-        block = np.einsum("bh,bvhk->vhk", block_weights, forecasts[baselines])
-        if not learned:  # the block is the ensemble
-            return {names[i]: block_weights[j].copy() for j, i in enumerate(baselines)}, block, 0.0, 0.0
-        candidates = np.concatenate([forecasts[learned], block[None]])
-        combination_weights = self._convex_weights(candidates, actual)
-        combination = np.tensordot(combination_weights, candidates, axes=1)
-        gain = (np.abs(combination - actual) - np.abs(block - actual)) / self._target_size(actual)
-        difference = gain.mean(axis=(1, 2))  # per origin: the combination's error minus the block's
-        t, share = evidence_shrinkage(difference, origins, self.horizon)
-        weights = {names[i]: np.full(steps, share * combination_weights[j]) for j, i in enumerate(learned)}
-        weights.update({names[i]: (share * combination_weights[-1] + 1.0 - share) * block_weights[j]
-                        for j, i in enumerate(baselines)})
-        return ({name: weights[name] for name in names}, share * combination + (1.0 - share) * block,
-                float(t), float(share))
-
     def _prepare_update(self, new_y: Any, checked: bool = False) -> list:
-        """Update every member, then re-weigh them on their refreshed validation windows."""
+        """Update every member, add the windows the new points complete to the evidence, re-weigh incrementally.
+
+        Each completed window is forecast by every member before it absorbs the new points
+        (out of sample, as on the validation tail), joins the evidence the combination was
+        chosen on, and the oldest leave it (its length stays). The rule chosen at fit (fitted
+        weights or the mean of the best few) is kept and applied to the refreshed evidence: a
+        ranking of running errors, or one small least-squares solve, not a cross-validation.
+        The ensemble's own forecasts of those windows (with the weights before the update)
+        join its validation buffers, from which the interval and confidence follow.
+        """
+
         check_is_fitted(self, "context_")
         new = new_y if checked else as_matrix(new_y, "new_y")[0]
         plan = [step for member in self.members_.values() for step in member._prepare_update(new, checked=True)]
         rolled = {id(target): changes for target, changes in plan}
-        buffers = [rolled[id(member)] for member in self.members_.values()]
-        actual, origins = buffers[0]["validation_actual_"], buffers[0]["validation_origins_"]
-        # The windows leaving the tail join the baselines' history (the oldest leave it), and the baselines
-        # are re-weighed on it: out-of-sample forecasts of the parameter-free members, as at fit.
-        history_forecast, history_actual = self._history_after(new, keep=len(actual))
-        baseline_weights = self._baseline_weights(history_forecast, history_actual)
-        step_weights, forecast, t, share = self._combine(np.stack([b["validation_forecast_"] for b in buffers]), actual,
-                                                    origins, baseline_weights)
-        own = dict(step_weights_=step_weights, validation_forecast_=forecast, validation_actual_=actual,
-                   validation_origins_=origins, combination_t_=t, combination_share_=share,
-                   history_forecast_=history_forecast, history_actual_=history_actual,
-                   baseline_weights_=baseline_weights,
+        buffers = {name: rolled[id(member)] for name, member in self.members_.items()}
+        first = buffers[next(iter(buffers))]
+        actual, origins = first["validation_actual_"], first["validation_origins_"]
+        if len(new) <= len(actual):  # the windows completed now are at the buffers' end
+            members_new = np.stack([b["validation_forecast_"][len(actual) - len(new) :] for b in buffers.values()])
+        else:  # more than the buffers keep: every completed window, forecast by each member as it was
+            members_new = np.stack([member._predict_at(
+                np.concatenate([member.recent_, new]),
+                np.arange(len(member.recent_) - self.horizon + 1, len(member.recent_) + len(new) - self.horizon + 1))
+                for member in self.members_.values()])
+        forecast = np.concatenate([self.validation_forecast_, self._weighted(members_new)])[-len(actual) :]
+        keep = self.evidence_actual_.shape[0]
+        slots_new = np.stack([members_new[list(self.members_).index(name)] for name in self._slots()])
+        recent = next(iter(self.members_.values())).recent_  # the newest window's inputs and targets
+        actual_new = targets_at(np.concatenate([recent, new]), np.arange(
+            len(recent) - self.horizon + 1, len(recent) + len(new) - self.horizon + 1), self.horizon)
+        evidence = np.concatenate([self.evidence_forecast_, slots_new], axis=1)
+        evidence_actual = np.concatenate([self.evidence_actual_, actual_new])
+        leaving = max(len(evidence_actual) - keep, 0)
+        # Running error sums: the new windows' errors join, the leaving windows' errors go.
+        error = (self.evidence_error_ + self._errors(slots_new, actual_new)
+                 - self._errors(evidence[:, :leaving], evidence_actual[:leaving]))
+        evidence, evidence_actual = evidence[:, leaving:], evidence_actual[leaving:]
+        weights = self._slot_weights(evidence, evidence_actual, error)
+        own = dict(validation_forecast_=forecast, validation_actual_=actual, validation_origins_=origins,
+                   evidence_forecast_=evidence, evidence_actual_=evidence_actual, evidence_error_=error,
+                   step_weights_=self._member_weights(weights),
                    context_=np.concatenate([self.context_, new])[-self.window_ :], n_seen_=self.n_seen_ + len(new))
         return plan + [(self, own)]
 

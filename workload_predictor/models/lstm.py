@@ -321,8 +321,13 @@ class LSTM(BaseForecaster):
                 setattr(candidate.base_, name, value)
         origins = np.arange(self.context_length(), len(y) - self.horizon + 1)[-UPDATE_WINDOWS:]
         n_val = max(1, round(self.validation_fraction * len(origins)))
+        # ``network_update_every_`` (set by an ensemble; 1 otherwise) trains the network once that many buckets
+        # have arrived since it last trained, and otherwise updates the base alone.
+        waiting = getattr(self, "buckets_untrained_", 0) + len(y) - n_old
+        if waiting < getattr(self, "network_update_every_", 1):
+            return {"base_": candidate.base_, "buckets_untrained_": waiting}
         if len(origins) - n_val < 1:
-            return {"base_": candidate.base_}
+            return {"base_": candidate.base_, "buckets_untrained_": 0}
         candidate.network_ = copy.deepcopy(self.network_)
         device = next(self.network_.parameters()).device
         seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**63)
@@ -336,4 +341,5 @@ class LSTM(BaseForecaster):
                 patience=min(UPDATE_PATIENCE, self.patience),
                 generator=torch.Generator().manual_seed(seed), max_time=self._time_left(start), progress=epoch_hook,
             )
-        return {"base_": candidate.base_, "network_": candidate.network_, "update_training_": result}
+        return {"base_": candidate.base_, "network_": candidate.network_, "update_training_": result,
+                "buckets_untrained_": 0}

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import WorkloadDataError, check_is_fitted
 from ..windows import targets_at
 from . import registry
-from .combination import EXACT_MEMBERS, evidence_shrinkage
+from .combination import EXACT_MEMBERS, convex_weights_absolute, evidence_shrinkage
 from .base import BaseForecaster, as_matrix
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -176,7 +176,8 @@ class Ensemble(BaseForecaster):
         """Origins before the validation tail (targets ending before it) where every slot forecasts out of sample:
         up to ``HISTORY_ORIGINS``, spread evenly."""
         first = int(self.validation_origins_[0])
-        if not all(self._simple(n) or n in ("dlinear", "lstm") for n in self._slots()):
+        if not all(n in ("dlinear", "lstm", "exponential_smoothing") or registry.get(n, "member").baseline
+                   for n in self._slots()):
             return np.zeros(0, dtype=np.int64)  # a member with no out-of-sample history: the tail alone
         starts = [self.members_[n].context_length() for n in self._slots() if n not in ("dlinear", "lstm")]
         if any(n in ("dlinear", "lstm") for n in self._slots()):
@@ -231,17 +232,18 @@ class Ensemble(BaseForecaster):
         self.combination_rule_ = rule
         self.combination_ = combination.describe(rule, slots)
         self.combination_scores_ = {combination.describe(r, slots): score for r, score in scores.items()}
-        # The same choice among the members with nothing fitted (baselines, exponential smoothing): the fallback.
+        # The fallback: the parameter-free baselines weighted per step on the history (least absolute error).
         simple = self._simple_slots()
-        self.simple_rule_ = None
+        self.fallback_weights_ = None
         if simple and len(simple) < len(slots):
-            self.simple_rule_ = combination.choose(forecasts[simple], actual)[0]
+            self.fallback_weights_ = self._block_weights(forecasts[:, : self.n_history_origins_ or None],
+                                                         actual[: self.n_history_origins_ or None], simple)
         self.evidence_forecast_, self.evidence_actual_, self.evidence_size_ = forecasts, actual, size
         self.evidence_error_ = self._errors(forecasts, actual)
         self.combination_t_, self.combination_share_ = 0.0, 1.0
-        if self.simple_rule_ is not None:
-            # Trust the learned members as far as the validation tail (the newest evidence) says the
-            # combination beats the fallback: history can favour a member the latest regime does not.
+        if self.fallback_weights_ is not None:
+            # Trust the chosen combination as far as the validation tail (the newest evidence) says it beats
+            # the fallback: history can favour a member the latest regime does not.
             chosen, fallback = self._rule_weights(forecasts, actual, self.evidence_error_)
             tail_actual = self.validation_actual_
             difference = ((np.abs(combination.combine(chosen, tail) - tail_actual)
@@ -249,8 +251,7 @@ class Ensemble(BaseForecaster):
             self.combination_t_, self.combination_share_ = (float(v) for v in evidence_shrinkage(
                 difference, self.validation_origins_, self.horizon))
             self.combination_ = (f"{self.combination_share_:.2f} x {self.combination_} + "
-                                 f"{1 - self.combination_share_:.2f} x {combination.describe(self.simple_rule_, [])} "
-                                 "of the members with nothing fitted")
+                                 f"{1 - self.combination_share_:.2f} x the baselines weighted per step")
         weights = self._slot_weights(forecasts, actual, self.evidence_error_)
         self.lstm_t_, self.lstm_share_ = 0.0, 1.0 if "lstm" in slots else 0.0
         if "lstm" in self.members_ and "dlinear" in self.members_:
@@ -264,19 +265,24 @@ class Ensemble(BaseForecaster):
         self.validation_forecast_ = self._weighted(
             np.stack([m.validation_forecast_ for m in self.members_.values()]))
 
-    @staticmethod
-    def _simple(name: str) -> bool:
-        """Whether a member fits nothing its history forecasts could have seen: the registered parameter-free
-        baselines, and exponential smoothing (one factor of eight, chosen on the training part)."""
-        return name == "exponential_smoothing" or registry.get(name, "member").baseline
-
     def _simple_slots(self) -> list[int]:
-        """Positions among the slots of the members with nothing fitted (see :meth:`_simple`)."""
-        return [i for i, name in enumerate(self._slots()) if self._simple(name)]
+        """Positions among the slots of the registered parameter-free baselines."""
+        return [i for i, name in enumerate(self._slots()) if registry.get(name, "member").baseline]
+
+    @staticmethod
+    def _block_weights(forecasts: np.ndarray, actual: np.ndarray, rows: list[int]) -> np.ndarray:
+        """Per step, least-absolute-error convex weights ``[S, H]`` of the slots ``rows`` (zero elsewhere)."""
+        size = np.abs(actual).mean(axis=(0, 1))
+        size = np.where(size > 0, size, 1.0)
+        f, a = forecasts[rows] / size, actual / size
+        weights = np.zeros((forecasts.shape[0], forecasts.shape[2]))
+        for step in range(forecasts.shape[2]):
+            weights[rows, step] = convex_weights_absolute(f[:, :, step].reshape(len(rows), -1), a[:, step].ravel())
+        return weights
 
     def _rule_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray,
                       ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The chosen rule's slot weights ``[S, H]`` on the evidence, and the fallback rule's (zero off its slots)."""
+        """The chosen rule's slot weights ``[S, H]`` on the evidence, and the fallback's (``None`` without one)."""
         from . import combination
 
         def apply(rule, rows):
@@ -284,14 +290,8 @@ class Ensemble(BaseForecaster):
                 return combination.best_weights(rule, error[rows])
             return combination.rule_weights(rule, forecasts[rows] / self.evidence_size_, actual / self.evidence_size_)
 
-        everything = list(range(len(forecasts)))
-        chosen = apply(self.combination_rule_, everything)
-        if self.simple_rule_ is None:
-            return chosen, None
-        simple = self._simple_slots()
-        fallback = np.zeros_like(chosen)
-        fallback[simple] = apply(self.simple_rule_, simple)
-        return chosen, fallback
+        chosen = apply(self.combination_rule_, list(range(len(forecasts))))
+        return chosen, self.fallback_weights_
 
     def _slot_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray) -> np.ndarray:
         """``share x chosen + (1 - share) x fallback``: the slots' weights ``[S, H]`` from the evidence."""

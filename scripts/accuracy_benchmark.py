@@ -35,14 +35,14 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))  # perf.datasets (after PYTHONPATH, so another checkout can be measured)
 
-import workload_predictor
-from perf.datasets import generate
-from workload_predictor import WorkloadPredictor
-from workload_predictor.backtest import run_backtest
-from workload_predictor.data import BucketedSeries
-from workload_predictor.errors import WorkloadDataError
-from workload_predictor.models.dlinear import DEFAULT_WINDOWS, DLinear
-from workload_predictor.readers import read_trace
+import workload_predictor  # noqa: E402 - after sys.path
+from perf.datasets import generate  # noqa: E402
+from workload_predictor import WorkloadPredictor  # noqa: E402
+from workload_predictor.backtest import run_backtest  # noqa: E402
+from workload_predictor.data import BucketedSeries  # noqa: E402
+from workload_predictor.errors import WorkloadDataError  # noqa: E402
+from workload_predictor.models.dlinear import DEFAULT_WINDOWS, DLinear  # noqa: E402
+from workload_predictor.readers import read_trace  # noqa: E402
 
 TRACES = ROOT.parent / "shared" / "data" / "traces"
 BASELINES = ("naive", "seasonal_naive", "moving_average")

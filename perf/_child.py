@@ -17,15 +17,8 @@ import sys
 import threading
 import time
 
-# What each case imports before the user's first fit: the package and the model's own modules.
-NEEDS = {
-    "pandas": ["pandas"],
-    "pandas, torch": ["pandas", "torch"],
-    "dlinear": ["workload_predictor", "workload_predictor.models.dlinear"],
-    "lstm": ["workload_predictor", "workload_predictor.models.lstm"],
-    "ensemble": ["workload_predictor", "workload_predictor.models.ensemble", "workload_predictor.models.dlinear",
-                 "workload_predictor.models.lstm"],
-}
+# The reference cases' imports; a model case imports what load_needs() says.
+REFERENCES = {"pandas": ["pandas"], "pandas, torch": ["pandas", "torch"]}
 MB = 2.0**20
 
 
@@ -34,12 +27,25 @@ def preload() -> None:
         importlib.import_module(name.strip())
 
 
+def load_needs(what: str) -> None:
+    """Import what ``what`` needs before the user's first fit: a reference's modules, or the package and the
+    model's own modules (from its registry entry; a combining model's default members' too)."""
+    if what in REFERENCES:
+        for module in REFERENCES[what]:
+            importlib.import_module(module)
+        return
+    importlib.import_module("workload_predictor")
+    registry = sys.modules["workload_predictor.models.registry"]
+    entry = registry.get(what)
+    for name in [what, *(entry.defaults()["members"] if entry.combines else ())]:
+        registry.get(name).cls  # noqa: B018 - resolving the class imports its module
+
+
 def import_case(what: str) -> dict:
     """Seconds to import what ``what`` needs and, for a model, to construct its predictor."""
     start, start_cpu = time.perf_counter(), time.process_time()
-    for module in NEEDS[what]:
-        importlib.import_module(module)
-    if what in ("dlinear", "lstm", "ensemble"):
+    load_needs(what)
+    if what not in REFERENCES:
         sys.modules["workload_predictor"].WorkloadPredictor(model=what, random_state=0)
     return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - start_cpu,
             "torch_imported": "torch" in sys.modules}
@@ -116,8 +122,7 @@ def memory_case(model: str, state: str, dataset: str, torch_threads: int) -> dic
     frame = datasets.load(dataset)
     if frame is None:
         return {"skipped": f"dataset {dataset} not available"}
-    for module in NEEDS[model]:
-        importlib.import_module(module)
+    load_needs(model)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(torch_threads)
     from workload_predictor import WorkloadPredictor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import workload_predictor
@@ -15,7 +16,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph() -> dict[str, set[str]]:
+@functools.cache
+def import_graph() -> dict[str, frozenset[str]]:
     """module -> the package's modules it imports anywhere in its source (top level or inside functions).
 
     ``from . import x`` counts as an import of module ``x`` where ``x`` is one, else of the package;
@@ -42,7 +44,7 @@ def import_graph() -> dict[str, set[str]]:
                 edges.update(submodules)
                 if len(submodules) < len(node.names):  # a name defined in the module itself
                     edges.add(source)
-        graph[name] = edges - {name}
+        graph[name] = frozenset(edges - {name})
     return graph
 
 

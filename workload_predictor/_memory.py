@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from .errors import MemoryLimitError
+from .errors import MemoryLimitError, quote
 
 MB = 1024 * 1024
 LARGE_BYTES = 64 * MB  # allocations above this are also checked against the machine's available memory
@@ -81,7 +81,7 @@ def memory_limit(limit_mb: float | None) -> Iterator[MemoryWatch]:
     if limit_mb is not None and (isinstance(limit_mb, bool) or not isinstance(limit_mb, (int, float))
                                  or not 0 < limit_mb < math.inf):  # NaN fails every comparison: refused too
         raise MemoryLimitError(
-            f"memory_limit_mb={str(limit_mb)[:40]!r} must be a positive, finite number of MiB, or None for no limit."
+            f"memory_limit_mb={quote(limit_mb)} must be a positive, finite number of MiB, or None for no limit."
         )
     start = rss_mb()
     watch = MemoryWatch(limit_mb, start_mb=start, peak_mb=start)

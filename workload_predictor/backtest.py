@@ -31,7 +31,7 @@ import pandas as pd
 from ._progress import progress_bar
 from .confidence import interval, wape
 from .data import BucketedSeries, prepare_series
-from .errors import WorkloadDataError
+from .errors import WorkloadDataError, quote
 from .models import registry
 from .windows import targets_at
 
@@ -122,16 +122,17 @@ def default_season_length(freq: pd.Timedelta, n_train: int) -> int:
 def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) -> np.ndarray:
     """Forecast origins of the test span: every ``stride`` buckets from ``n - test_size`` on,
     each with its whole horizon inside the series."""
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
-        raise WorkloadDataError(f"test_size={test_size!r} must be a fraction in (0, 1) or a number of buckets.")
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(test_size):
+        raise WorkloadDataError(f"test_size={quote(test_size)} must be a fraction in (0, 1) or a number of buckets.")
     span = int(round(test_size * n)) if 0 < test_size < 1 else int(test_size)
     if span < horizon or span >= n:
         raise WorkloadDataError(
-            f"test_size={test_size!r} gives a test span of {span} buckets; it must hold at least one horizon "
+            f"test_size={quote(test_size)} gives a test span of {span} buckets; it must hold at least one horizon "
             f"({horizon}) and leave training data (the series has {n} buckets)."
         )
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise WorkloadDataError(f"stride={stride!r} must be a positive integer number of buckets.")
+        raise WorkloadDataError(f"stride={quote(stride)} must be a positive integer number of buckets.")
     return np.arange(n - span, n - horizon + 1, stride)
 
 
@@ -144,7 +145,7 @@ def refit_points(origins: np.ndarray, refit_every: int | None) -> np.ndarray:
     if refit_every is None:
         refit_every = max(1, math.ceil((last - first + 1) / 3))
     if isinstance(refit_every, bool) or not isinstance(refit_every, (int, np.integer)) or refit_every < 1:
-        raise WorkloadDataError(f"refit_every={refit_every!r} must be a positive integer number of buckets.")
+        raise WorkloadDataError(f"refit_every={quote(refit_every)} must be a positive integer number of buckets.")
     points = np.arange(first, last + 1, refit_every)
     # Each refit must own at least one origin.
     owned = np.searchsorted(origins, points, side="left")
@@ -170,7 +171,7 @@ def _template(model: Any, params: dict[str, Any]):
         return model.model, model.get_params()
     if not isinstance(model, str) or model not in registry.names():
         raise WorkloadDataError(
-            f"model {model!r} is unknown; choose from {', '.join(registry.names())} or pass a WorkloadPredictor."
+            f"model {quote(model)} is unknown; choose from {', '.join(registry.names())} or pass a WorkloadPredictor."
         )
     return model, dict(params, model=model)
 
@@ -256,15 +257,15 @@ def run_backtest(
     for position, model in enumerate(list(models) + list(baselines)):
         name, spec = _template(model, common)
         if spec["horizon"] != horizon:
-            raise WorkloadDataError(f"the {name} template forecasts {spec['horizon']!r} buckets ahead, the backtest "
-                                    f"{horizon}; pass horizon={spec['horizon']!r} or a template with horizon={horizon}.")
+            raise WorkloadDataError(f"the {name} template forecasts {quote(spec['horizon'])} buckets ahead, the backtest "
+                                    f"{horizon}; pass horizon={quote(spec['horizon'])} or a template with horizon={horizon}.")
         baseline = registry.get(name).baseline
         if baseline and isinstance(model, str):
             spec["window"] = baseline_window.get(registry.get(name).window_param, moving_average_window)
         if any(name == seen for seen, _ in specs):
             if position >= len(models) and baseline:
                 continue  # a baseline already scored as one of the models (e.g. a naive predictor as a template)
-            raise WorkloadDataError(f"{name!r} is listed twice among the models; name it once.")
+            raise WorkloadDataError(f"{quote(name)} is listed twice among the models; name it once.")
         specs.append((name, spec))
 
     actual = targets_at(series.values, origins, horizon)  # (origins, H, k)

@@ -20,7 +20,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from .errors import WorkloadDataError
+from .errors import WorkloadDataError, quote
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
@@ -72,6 +72,14 @@ def _say(text: str = "") -> None:
 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # later prints (and the exit flush) go nowhere
+
+
+def _finite(value: float | None, wanted: str) -> float | None:
+    """A float option's value, or a usage error (exit 2) for NaN or infinity, which click's float and
+    FloatRange accept."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number; pass {wanted}.")
+    return value
 
 
 def _one_line(exc: BaseException) -> str:
@@ -174,7 +182,7 @@ REQUESTS_SUFFIXES = (".csv", ".csv.gz")
 def _check_suffix(path: str | None, allowed: tuple[str, ...], option: str) -> None:
     """Refuse (exit 2) a file name whose suffix says a format the option does not write."""
     if path is not None and not Path(path).name.lower().endswith(allowed):
-        raise click.BadParameter(f"{path!r}: the suffix says which format to write; use {' or '.join(allowed)}.",
+        raise click.BadParameter(f"{quote(path)}: the suffix says which format to write; use {' or '.join(allowed)}.",
                                  param_hint=option)
 
 
@@ -277,6 +285,7 @@ def main() -> None:
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
 @click.option("--model", type=RegisteredModel(), default="ensemble", show_default=True)
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              callback=lambda _c, _p, v: _finite(v, "a coverage in (0, 1), e.g. 0.9"),
               help="Coverage of the prediction interval.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
               help="What to forecast; repeat for several (default: requests).")
@@ -429,10 +438,12 @@ def _write_forecast(result, path: Path) -> None:
               help="Comma-separated baselines (naive, seasonal_naive, moving_average, or any registered model); "
                    "'' for none.")
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              callback=lambda _c, _p, v: _finite(v, "a coverage in (0, 1), e.g. 0.9"),
               help="Interval level whose coverage is measured.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
               help="What to score; repeat for several (default: requests).")
 @click.option("--test-size", default=0.25, show_default=True, type=float,
+              callback=lambda _c, _p, v: _finite(v, "a fraction in (0, 1) or a number of buckets"),
               help="Test span: a fraction of the series (< 1) or a number of buckets.")
 @click.option("--stride", default=1, show_default=True, type=click.IntRange(min=1),
               help="Buckets between forecast origins in the test span.")
@@ -686,7 +697,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
     if len(frame) == 0:
         raise WorkloadDataError(f"{path}: the file holds no rows.")
     if by not in frame.columns:
-        raise WorkloadDataError(f"{Path(path).name} has no column {by!r} for --by (columns: "
+        raise WorkloadDataError(f"{Path(path).name} has no column {quote(by)} for --by (columns: "
                                 f"{', '.join(map(str, frame.columns[:20]))}).")
     column = find_timestamp_column(frame, opts["timestamp_col"])
     if "requests" in frame.columns:
@@ -732,7 +743,7 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     result = fleet.predict()
     predict_ms = (time.perf_counter() - started) * 1e3
     keys = len(fleet.keys_) + len(fleet.errors_)
-    _say(f"fleet   {Path(trace).name}: {keys:,} keys by {by!r}, {len(fleet.keys_):,} fitted, "
+    _say(f"fleet   {Path(trace).name}: {keys:,} keys by {quote(by)}, {len(fleet.keys_):,} fitted, "
          f"{len(fleet.errors_):,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, predict {predict_ms:.1f} ms")
     confidence = fleet.confidence_
     if len(confidence):
@@ -778,7 +789,7 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
         rows.append({by: item.key, **{name: float(mae[name]) for name in mae.index}})
     _echo_errors(errors)
     table = fleet_summary_table(pd.DataFrame(rows), by, models, baselines)
-    _say(f"fleet   {Path(trace).name}: {len(rows):,} keys backtested by {by!r} ({len(errors):,} skipped), "
+    _say(f"fleet   {Path(trace).name}: {len(rows):,} keys backtested by {quote(by)} ({len(errors):,} skipped), "
          f"horizon {horizon}, MAE (mean over targets {', '.join(chosen)})")
     _say("")
     _say(table["per_key"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))

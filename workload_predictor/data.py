@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._memory import check_memory
-from .errors import UpdateGapError, WorkloadDataError
+from .errors import UpdateGapError, WorkloadDataError, cut, quote, quote_columns
 
 # Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
 _EPOCH_BANDS = {
@@ -28,6 +28,10 @@ _EPOCH_BANDS = {
 # Largest count per bucket (or per request) accepted: far above any real load (1e12 requests per bucket is
 # tested), far below where float64 sums of squares over millions of windows overflow.
 MAX_VALUE = 1e18
+# Longest timestamp string read (characters): an ISO-8601 stamp with nanoseconds and an offset has 35.
+# Longer strings are refused before parsing (pandas' fallback parser is quadratic in a string's length:
+# 400,000 characters took 1.1 s).
+MAX_TIMESTAMP_CHARS = 64
 _OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 # The token columns of a request log, by what they count: this package's names first, then those of the
 # Azure LLM inference traces, Vidur's traces and OpenAI's usage records. The first one a log has is used.
@@ -48,7 +52,7 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
     found = {}
     for out, given in (("input_tokens", input_column), ("output_tokens", output_column)):
         if given is not None and given not in present:
-            raise WorkloadDataError(f"no token column {given!r} (columns: {list(map(str, present))[:20]}).")
+            raise WorkloadDataError(f"no token column {quote(given)} (columns: {list(map(str, present))[:20]}).")
         column = given if given is not None else next((a for a in TOKEN_COLUMNS[out] if a in present), None)
         if column is not None:
             found[out] = column
@@ -69,8 +73,10 @@ def to_utc_index(
     whole seconds may be mixed, offsets allowed), numeric epochs (``unit`` given,
     or inferred from the magnitude when that is unambiguous), and offsets
     relative to ``origin`` (numbers with ``unit``, or timedeltas).
+    Strings longer than ``MAX_TIMESTAMP_CHARS`` (64) are refused before parsing.
     The input is never modified.
     """
+    name = cut(name, 60)  # the column's name, as messages quote it
     if isinstance(values, pd.DataFrame):
         raise WorkloadDataError(f"{name}: expected one column of timestamps, got a DataFrame.")
     if origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
@@ -94,7 +100,7 @@ def to_utc_index(
     if origin is not None and unit is None and not pd.api.types.is_timedelta64_dtype(index.dtype):
         if not _holds_timedeltas(index):
             raise WorkloadDataError(
-                f"{name}: origin={origin!r} was given without unit; pass unit='s', 'ms', 'us' or 'ns' "
+                f"{name}: origin={quote(origin)} was given without unit; pass unit='s', 'ms', 'us' or 'ns' "
                 "to say what the numbers count."
             )
 
@@ -110,8 +116,8 @@ def to_utc_index(
         else:
             result = _from_objects(index, name)
         result = pd.DatetimeIndex(result)
-    except (pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta, OverflowError) as exc:
-        raise _out_of_range(name, exc) from None
+    except (pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta, OverflowError):
+        raise _out_of_range(name) from None
     return _normalised(result, index, name)
 
 
@@ -149,21 +155,24 @@ def _normalised(result: pd.DatetimeIndex, original: Any, name: str) -> pd.Dateti
             result = result.tz_convert("UTC")
         if result.unit != "ns":
             result = result.as_unit("ns")
-    except (pd.errors.OutOfBoundsDatetime, OverflowError) as exc:
-        raise _out_of_range(name, exc) from None
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        raise _out_of_range(name) from None
     if result.hasnans:
         bad = int(np.flatnonzero(result.isna())[0])
         raise WorkloadDataError(
-            f"{name}: row {bad} has a missing timestamp ({original[bad]!r}); drop or fill it before fitting."
+            f"{name}: row {bad} has a missing timestamp ({quote(original[bad])}); drop or fill it before fitting."
         )
     return result if result.name is None else result.rename(None)
 
 
-def _out_of_range(name: str, exc: Exception) -> WorkloadDataError:
+def _out_of_range(name: str) -> WorkloadDataError:
+    """The error for stamps outside nanoseconds' range, in our words (pandas' own, e.g. "Cannot round ...
+    without overflow", names its internals, not the fix)."""
     # e.g. epochs read with the wrong unit: pandas' nanoseconds span 1677-09-21 .. 2262-04-11 only.
     return WorkloadDataError(
-        f"{name}: timestamps fall outside 1677-09-21 .. 2262-04-11, the range of nanosecond timestamps "
-        f"({exc}); check unit= (and origin=) for numeric epochs."
+        f"{name}: timestamps (or the buckets that hold them) fall outside 1677-09-21 00:12:43 .. "
+        "2262-04-11 23:47:16 UTC, the range of nanosecond timestamps; check unit= (and origin=) for numeric "
+        "epochs, or drop the rows outside it."
     )
 
 
@@ -203,7 +212,7 @@ def _from_offsets(index: pd.Index, origin: Any, name: str) -> pd.DatetimeIndex:
     try:
         deltas = pd.to_timedelta(index)
     except (ValueError, TypeError) as exc:
-        raise WorkloadDataError(f"{name}: cannot read these durations ({exc}).") from None
+        raise WorkloadDataError(f"{name}: cannot read these durations ({cut(exc)}).") from None
     return pd.DatetimeIndex(_origin_timestamp(origin, name) + deltas)
 
 
@@ -211,7 +220,7 @@ def _origin_timestamp(origin: Any, name: str) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(origin)
     except (ValueError, TypeError) as exc:
-        raise WorkloadDataError(f"{name}: origin={origin!r} is not a timestamp ({exc}).") from None
+        raise WorkloadDataError(f"{name}: origin={quote(origin)} is not a timestamp ({cut(exc)}).") from None
     if stamp is pd.NaT:
         raise WorkloadDataError(f"{name}: origin is NaT; pass a real start time.")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
@@ -221,11 +230,11 @@ def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> 
     numbers = index.to_numpy(dtype="float64", na_value=np.nan)
     if not np.all(np.isfinite(numbers)):
         bad = int(np.flatnonzero(~np.isfinite(numbers))[0])
-        raise WorkloadDataError(f"{name}: row {bad} holds {numbers[bad]!r}, not a timestamp; drop it.")
+        raise WorkloadDataError(f"{name}: row {bad} holds {quote(numbers[bad])}, not a timestamp; drop it.")
     if unit is None:
         unit = infer_epoch_unit(numbers, name)
     if unit not in ("s", "ms", "us", "ns", "m", "h", "D"):
-        raise WorkloadDataError(f"{name}: unit={unit!r} is not one of 's', 'ms', 'us', 'ns', 'm', 'h', 'D'.")
+        raise WorkloadDataError(f"{name}: unit={quote(unit)} is not one of 's', 'ms', 'us', 'ns', 'm', 'h', 'D'.")
     # Integers stay integers so nanosecond epochs keep every digit.
     raw = index.to_numpy() if pd.api.types.is_integer_dtype(index.dtype) else numbers
     deltas = pd.to_timedelta(raw, unit=unit)
@@ -250,8 +259,15 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
     numbers = [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
     if numbers:
         raise WorkloadDataError(
-            f"{name}: the column mixes numbers (e.g. {numbers[0]!r}) with strings or datetimes; use one encoding "
+            f"{name}: the column mixes numbers (e.g. {quote(numbers[0])}) with strings or datetimes; use one encoding "
             "for every row (all epochs with unit=..., or all ISO strings / datetimes)."
+        )
+    too_long = next((row for row, v in enumerate(values) if isinstance(v, str) and len(v) > MAX_TIMESTAMP_CHARS), None)
+    if too_long is not None:
+        raise WorkloadDataError(
+            f"{name}: row {too_long} holds a string of {len(values[too_long]):,} characters (starting "
+            f"{quote(values[too_long][:30])}), longer than any timestamp (at most {MAX_TIMESTAMP_CHARS}); "
+            "fix or drop that row."
         )
     kinds = {type(v) for v in values}
     if kinds <= {str} or kinds <= {str, type(None)}:
@@ -260,7 +276,7 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
         if any(aware) and not all(aware):
             first = strings[aware.index(False)]
             raise WorkloadDataError(
-                f"{name}: some timestamps carry a UTC offset and some do not (e.g. {first!r}); "
+                f"{name}: some timestamps carry a UTC offset and some do not (e.g. {quote(first)}); "
                 "make them all aware or all naive."
             )
     else:
@@ -276,7 +292,7 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
             parsed = pd.to_datetime(pd.Index(values), utc=True, format="mixed")
         except (ValueError, TypeError, OverflowError) as exc:
             raise WorkloadDataError(
-                f"{name}: cannot parse timestamps ({exc}); pass ISO-8601 strings, datetimes or "
+                f"{name}: cannot parse timestamps ({cut(exc)}); pass ISO-8601 strings, datetimes or "
                 "numeric epochs with unit=..."
             ) from None
     return pd.DatetimeIndex(parsed)
@@ -287,9 +303,9 @@ def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
     try:
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) if isinstance(freq, str) else pd.Timedelta(freq)
     except (ValueError, TypeError) as exc:
-        raise WorkloadDataError(f"{name}={freq!r} is not a duration ({exc}); pass e.g. '1s', '10s', '1min'.") from None
+        raise WorkloadDataError(f"{name}={quote(freq)} is not a duration ({cut(exc)}); pass e.g. '1s', '10s', '1min'.") from None
     if step is pd.NaT or step <= pd.Timedelta(0):
-        raise WorkloadDataError(f"{name}={freq!r} must be a positive duration such as '10s'.")
+        raise WorkloadDataError(f"{name}={quote(freq)} must be a positive duration such as '10s'.")
     return step
 
 
@@ -303,7 +319,13 @@ def infer_freq(index: pd.DatetimeIndex) -> pd.Timedelta:
 
 def future_index(last: pd.Timestamp, freq: pd.Timedelta, steps: int) -> pd.DatetimeIndex:
     """``steps`` bucket starts after ``last``, at ``freq``."""
-    return pd.date_range(start=last + freq, periods=steps, freq=freq).as_unit("ns")
+    try:
+        return pd.date_range(start=last + freq, periods=steps, freq=freq).as_unit("ns")
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        raise WorkloadDataError(
+            f"{steps} buckets of {freq} after {last} reach past 2262-04-11 23:47:16 UTC, the last nanosecond "
+            "timestamp; forecast fewer steps, or check the timestamps' unit= (and origin=)."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -321,9 +343,9 @@ def as_target_list(target: str | Sequence[str]) -> list[str]:
         return [target]
     targets = list(target)
     if not targets or not all(isinstance(t, str) for t in targets):
-        raise WorkloadDataError(f"target={target!r}: pass a column name or a list of column names.")
+        raise WorkloadDataError(f"target={quote(target)}: pass a column name or a list of column names.")
     if len(set(targets)) != len(targets):
-        raise WorkloadDataError(f"target={target!r} names a column twice; name each once.")
+        raise WorkloadDataError(f"target={quote(target)} names a column twice; name each once.")
     return targets
 
 
@@ -389,7 +411,7 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tupl
             stamps = frame.index
         elif stamps is None:
             raise WorkloadDataError(
-                f"no timestamp column {timestamp!r} (columns: {list(map(str, frame.columns))}); "
+                f"no timestamp column {quote(timestamp)} (columns: {quote_columns(frame.columns)}); "
                 "pass timestamp=<column name>, or use a DatetimeIndex and timestamp=None."
             )
     else:
@@ -486,17 +508,17 @@ def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
         column = frame.get(name)
         if column is None:
             raise WorkloadDataError(
-                f"no target column {name!r} (columns: {list(map(str, frame.columns))}); pass target=<column>."
+                f"no target column {quote(name)} (columns: {quote_columns(frame.columns)}); pass target=<column>."
             )
         if isinstance(column, pd.DataFrame):
-            raise WorkloadDataError(f"target column {name!r} appears more than once; rename the duplicates.")
+            raise WorkloadDataError(f"target column {quote(name)} appears more than once; rename the duplicates.")
         dtype = column.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # plain numpy numbers: a float64 copy
             array = np.array(column.to_numpy(), dtype=np.float64)
         elif (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
                 or not pd.api.types.is_numeric_dtype(dtype)):
             raise WorkloadDataError(
-                f"target column {name!r} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
+                f"target column {quote(name)} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
             )
         else:  # nullable extension dtypes: <NA> becomes NaN (and is refused below)
             array = column.to_numpy(dtype="float64", na_value=np.nan)
@@ -512,18 +534,18 @@ def _refuse_values(name: str, array: np.ndarray) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise WorkloadDataError(
-            f"target column {name!r} holds {array[row]!r} at row {row} ({int(bad.sum())} non-finite values); "
+            f"target column {quote(name)} holds {quote(array[row])} at row {row} ({int(bad.sum())} non-finite values); "
             "drop or fill them explicitly before fitting."
         )
     if (array < 0).any():
         row = int(np.flatnonzero(array < 0)[0])
         raise WorkloadDataError(
-            f"target column {name!r} holds a negative value ({array[row]!r} at row {row}); workload counts "
+            f"target column {quote(name)} holds a negative value ({quote(array[row])} at row {row}); workload counts "
             "are non-negative: fix the data."
         )
     row = int(np.flatnonzero(array > MAX_VALUE)[0])
     raise WorkloadDataError(
-        f"target column {name!r} holds {array[row]:g} at row {row}, above {MAX_VALUE:g}: no request or "
+        f"target column {quote(name)} holds {array[row]:g} at row {row}, above {MAX_VALUE:g}: no request or "
         "token count per bucket is that large (and squares of such values overflow); check the units or "
         "the parsing, or rescale the column."
     )
@@ -579,7 +601,7 @@ def bucketize(
         raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
     if timestamp not in log.columns:
         raise WorkloadDataError(
-            f"no timestamp column {timestamp!r} in the log (columns: {list(map(str, log.columns))}); "
+            f"no timestamp column {quote(timestamp)} in the log (columns: {quote_columns(log.columns)}); "
             "pass timestamp=<column name>."
         )
     if len(log) == 0:
@@ -590,12 +612,15 @@ def bucketize(
     clash = next((name for name in names if names.count(name) > 1), None)
     if clash is not None:  # one would silently overwrite the other (e.g. token sums in the timestamp column)
         raise WorkloadDataError(
-            f"bucketize would write two columns named {clash!r}: 'timestamp', count={count!r} and the keys of "
-            f"sums={dict(sums)!r} must all differ; rename one."
+            f"bucketize would write two columns named {quote(clash)}: 'timestamp', count={quote(count)} and the keys of "
+            f"sums={quote(dict(sums))} must all differ; rename one."
         )
     width = parse_freq(freq)
     stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
-    start = stamps.min().floor(width)
+    try:
+        start = stamps.min().floor(width)
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # the first bucket starts before 1677
+        raise _out_of_range(timestamp) from None
     # Bucket number of each request: Timedelta floor division, no epoch integers.
     codes = np.asarray((stamps - start) // width, dtype=np.int64)
     n_buckets = int(codes.max()) + 1
@@ -609,7 +634,7 @@ def bucketize(
     out[count] = np.bincount(codes, minlength=n_buckets).astype(np.int64)
     for name, column in sums.items():
         if column not in log.columns:
-            raise WorkloadDataError(f"sums names column {column!r}, which the log lacks; fix sums={dict(sums)!r}.")
+            raise WorkloadDataError(f"sums names column {quote(column)}, which the log lacks; fix sums={quote(dict(sums))}.")
         frame = pd.DataFrame({name: log[column]})
         weights = _target_matrix(frame, [name])[:, 0]
         total = np.bincount(codes, weights=weights, minlength=n_buckets)
@@ -629,7 +654,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     for column, what in ((by, "by"), (timestamp, "timestamp")):
         if column not in log.columns:
             raise WorkloadDataError(
-                f"no {what} column {column!r} in the log (columns: {list(map(str, log.columns))[:20]}); "
+                f"no {what} column {quote(column)} in the log (columns: {quote_columns(log.columns)}); "
                 f"pass {what}=<column name>."
             )
     if len(log) == 0:
@@ -640,16 +665,19 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     clash = next((name for name in names if names.count(name) > 1), None)
     if clash is not None:
         raise WorkloadDataError(
-            f"bucketize would write two columns named {clash!r}: by={by!r}, 'timestamp', count={count!r} and the "
-            f"keys of sums={dict(sums)!r} must all differ; rename one."
+            f"bucketize would write two columns named {quote(clash)}: by={quote(by)}, 'timestamp', count={quote(count)} and the "
+            f"keys of sums={quote(dict(sums))} must all differ; rename one."
         )
     missing = next((column for column in sums.values() if column not in log.columns), None)
     if missing is not None:
-        raise WorkloadDataError(f"sums names column {missing!r}, which the log lacks; fix sums={dict(sums)!r}.")
+        raise WorkloadDataError(f"sums names column {quote(missing)}, which the log lacks; fix sums={quote(dict(sums))}.")
     codes, keys = factorize_keys(log[by], by)
     width = parse_freq(freq)
     stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
-    floor = np.asarray(stamps.floor(width).array, dtype="datetime64[ns]")  # UTC wall times
+    try:
+        floor = np.asarray(stamps.floor(width).array, dtype="datetime64[ns]")  # UTC wall times
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # a bucket starts before 1677
+        raise _out_of_range(timestamp) from None
     if common_grid:
         starts = np.full(len(keys), floor.min())
     else:
@@ -692,7 +720,7 @@ def factorize_keys(column: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
         codes, keys = pd.factorize(column, sort=False)
     if (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
-        raise WorkloadDataError(f"key column {name!r} is missing at row {row}; give every row a key (or drop it).")
+        raise WorkloadDataError(f"key column {quote(name)} is missing at row {row}; give every row a key (or drop it).")
     return codes, pd.Index(keys)
 
 
@@ -741,7 +769,7 @@ def split_by_key(
     for column, what in ((key, "key"), (timestamp, "timestamp")):
         if column not in data.columns:
             raise WorkloadDataError(
-                f"no {what} column {column!r} (columns: {list(map(str, data.columns))[:20]}); pass {what}=<column>."
+                f"no {what} column {quote(column)} (columns: {quote_columns(data.columns)}); pass {what}=<column>."
             )
     if len(data) == 0:
         raise WorkloadDataError("the input is empty; pass at least one row per key.")
@@ -779,14 +807,14 @@ def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A target column as float64 (NaN where missing): the dtype checks of :func:`_target_matrix`, not the values'."""
     column = frame.get(name)
     if column is None:
-        raise WorkloadDataError(f"no target column {name!r} (columns: {list(map(str, frame.columns))[:20]}); "
+        raise WorkloadDataError(f"no target column {quote(name)} (columns: {quote_columns(frame.columns)}); "
                                 "pass target=<column>.")
     if isinstance(column, pd.DataFrame):
-        raise WorkloadDataError(f"target column {name!r} appears more than once; rename the duplicates.")
+        raise WorkloadDataError(f"target column {quote(name)} appears more than once; rename the duplicates.")
     dtype = column.dtype
     if (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
             or not pd.api.types.is_numeric_dtype(dtype)):
         raise WorkloadDataError(
-            f"target column {name!r} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
+            f"target column {quote(name)} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
         )
     return column.to_numpy(dtype="float64", na_value=np.nan)

@@ -32,7 +32,14 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def cut(text: Any, limit: int = 4 * QUOTE_LIMIT) -> str:
+def quote_columns(columns: Any) -> str:
+    """A frame's column names for a message: the first dozen, each cut short."""
+    names = [str(c)[: QUOTE_LIMIT // 2] for c in list(columns[:13])]
+    shown = ", ".join(map(repr, names[:12]))
+    return f"[{shown}, ... {len(columns):,} in all]" if len(columns) > 12 else f"[{shown}]"
+
+
+def cut(text: Any, limit: int = 160) -> str:
     """``str(text)`` (e.g. a library's exception message, which may hold the user's value) cut to ``limit``."""
     text = str(text)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"

@@ -29,7 +29,7 @@ import pandas as pd
 from ._memory import memory_limit
 from .confidence import interval
 from .data import KeySeries, factorize_keys, prepare_continuation, split_by_key
-from .errors import ModelFileError, WorkloadDataError, check_is_fitted
+from .errors import ModelFileError, WorkloadDataError, check_is_fitted, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .predictor import WorkloadPredictor
@@ -239,17 +239,17 @@ class FleetPredictor(ParamsMixin):
                                     "teacher='global_lstm' (or teacher=None).")
         n_jobs = self.n_jobs
         if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or (n_jobs < 1 and n_jobs != -1):
-            raise WorkloadDataError(f"n_jobs={n_jobs!r} must be a positive number of processes, or -1 for one per CPU.")
+            raise WorkloadDataError(f"n_jobs={quote(n_jobs)} must be a positive number of processes, or -1 for one per CPU.")
         if self.client is not None and self.executor is not None:
             raise WorkloadDataError("pass client= (Dask) or executor= (concurrent.futures), not both.")
         size = self.partition_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
-            raise WorkloadDataError(f"partition_size={size!r} must be a positive number of keys (or None).")
+            raise WorkloadDataError(f"partition_size={quote(size)} must be a positive number of keys (or None).")
 
     def _raise_if_strict(self, errors: dict) -> None:
         if self.strict and errors:
             first, error = next(iter(errors.items()))
-            raise type(error)(f"key {str(first)[:80]!r}: {error}") from error
+            raise type(error)(f"key {quote(str(first))}: {error}") from error
 
     def _config(self, targets: tuple[str, ...]) -> dict[str, Any]:
         settings = {name: getattr(self, name) for name in _PREDICTOR_SETTINGS}
@@ -284,7 +284,7 @@ class FleetPredictor(ParamsMixin):
                                                              "max_training_time")}, **(self.model_params or {})}
         unknown = set(self.model_params or {}) - set(GlobalLSTM._param_names())
         if unknown:
-            raise WorkloadDataError(f"model_params {sorted(unknown)!r:.120} are not GlobalLSTM parameters; valid: "
+            raise WorkloadDataError(f"model_params {quote(sorted(unknown))} are not GlobalLSTM parameters; valid: "
                                     f"{', '.join(GlobalLSTM._param_names())}.")
         model = GlobalLSTM(**{k: v for k, v in given.items() if k in GlobalLSTM._param_names()})
         by_key = {item.key: item for item in series}
@@ -429,7 +429,7 @@ class FleetPredictor(ParamsMixin):
         if self._global is not None:
             raise WorkloadDataError("update() of a global_lstm fleet is not supported; fit the fleet again.")
         if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
-            raise WorkloadDataError(f"update() takes a long DataFrame with the key column {self.key_!r}.")
+            raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}.")
         codes, keys = factorize_keys(data[self.key_], self.key_)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
         errors, refit, updates = {}, [], {}
@@ -448,7 +448,7 @@ class FleetPredictor(ParamsMixin):
                     predictor = copy.deepcopy(self._predictors[name])
                     updates[name] = predictor.update(data.iloc[rows], timestamp=timestamp, unit=unit, origin=origin)
                 else:
-                    raise WorkloadDataError(f"key {str(name)[:80]!r} was not fitted (it is new, or in errors_); "
+                    raise WorkloadDataError(f"key {quote(str(name))} was not fitted (it is new, or in errors_); "
                                             "fit the fleet again to add it.")
             except WorkloadDataError as exc:
                 errors[name] = exc
@@ -517,7 +517,7 @@ def _error_type(module: Any, name: Any) -> type:
     """The error class a fleet file names: one of this package's ``errors`` (anything else is refused)."""
     error = getattr(module, name, None) if isinstance(name, str) else None
     if not (isinstance(error, type) and issubclass(error, ValueError) and error.__module__ == module.__name__):
-        raise ModelFileError(f"the fleet file names an unknown error type {str(name)[:80]!r}.")
+        raise ModelFileError(f"the fleet file names an unknown error type {quote(str(name))}.")
     return error
 
 

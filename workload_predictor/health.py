@@ -24,6 +24,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .errors import quote
+
 logger = logging.getLogger(__name__)
 
 LEVELS = ("ok", "warning", "critical")
@@ -56,15 +58,15 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
     merged = dict(DEFAULT_THRESHOLDS)
     for metric, pair in (overrides or {}).items():
         if metric not in DEFAULT_THRESHOLDS:
-            raise ValueError(f"unknown health metric {metric!r}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
+            raise ValueError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
         try:
             warning, critical = (float(v) for v in pair)
         except (TypeError, ValueError):
-            raise ValueError(f"thresholds[{metric!r}]={pair!r} must be a pair (warning, critical).") from None
+            raise ValueError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair (warning, critical).") from None
         wrong_order = warning < critical if metric in _HIGHER_IS_BETTER else warning > critical
         if wrong_order:
             raise ValueError(
-                f"thresholds[{metric!r}]={pair!r}: the warning threshold must come before the critical one "
+                f"thresholds[{quote(metric)}]={quote(pair)}: the warning threshold must come before the critical one "
                 f"({'higher' if metric in _HIGHER_IS_BETTER else 'lower'})."
             )
         merged[metric] = (warning, critical)

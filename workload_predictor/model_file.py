@@ -193,7 +193,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         return
     model = obj.model_
     if type(model).__name__ != registry.class_name(registry.get(model_name).target):
-        refuse(f"says model={model_name!r} but holds a {type(model).__name__}")
+        refuse(f"says model={quote(model_name)} but holds a {type(model).__name__}")
     targets = obj.targets_
     if not isinstance(targets, (list, tuple)) or not targets:
         refuse("names no targets")

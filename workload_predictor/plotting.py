@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import WorkloadDataError
+from .errors import WorkloadDataError, quote
 from .models import registry
 
 HISTORY_COLOR = "#4d4d4d"
@@ -48,7 +48,7 @@ def plot_forecast(forecast, targets: Sequence[str] | str | None = None, history:
     chosen = list(forecast.targets) if targets is None else ([targets] if isinstance(targets, str) else list(targets))
     unknown = [t for t in chosen if t not in forecast.targets]
     if unknown or not chosen:
-        raise WorkloadDataError(f"targets={targets!r}: choose from {list(forecast.targets)}.")
+        raise WorkloadDataError(f"targets={quote(targets)}: choose from {list(forecast.targets)}.")
     if ax is not None and len(chosen) != 1:
         raise WorkloadDataError("ax= draws one target; pass targets=<one name> with it.")
     if ax is None:
@@ -108,7 +108,7 @@ def plot_error_by_step(by_step: pd.DataFrame, target: str | None = None, title: 
     targets = list(dict.fromkeys(by_step.columns.get_level_values("target")))
     target = targets[0] if target is None else target
     if target not in targets:
-        raise WorkloadDataError(f"target={target!r}: choose from {targets}.")
+        raise WorkloadDataError(f"target={quote(target)}: choose from {targets}.")
     figure, (axis,) = _figure(1, height=3.6)
     steps = by_step.index.to_numpy()
     for model in dict.fromkeys(by_step.columns.get_level_values("model")):

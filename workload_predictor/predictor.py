@@ -16,7 +16,7 @@ from . import model_file, persistence
 from ._memory import check_memory, memory_limit
 from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, interval, wape_of_totals
 from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
-from .errors import WorkloadDataError, check_is_fitted
+from .errors import WorkloadDataError, check_is_fitted, quote
 from .forecast import Forecast
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
@@ -138,7 +138,7 @@ class WorkloadPredictor(ParamsMixin):
 
     def _check_level(self) -> None:
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0.0 < self.level < 1.0:
-            raise WorkloadDataError(f"level={self.level!r} must be a coverage in (0, 1), e.g. 0.9.")
+            raise WorkloadDataError(f"level={quote(self.level)} must be a coverage in (0, 1), e.g. 0.9.")
 
     # -- fit / predict ---------------------------------------------------------------------
     def fit(
@@ -364,7 +364,7 @@ def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
         if span is not pd.NaT and span >= pd.Timedelta(0):
             return int(span // freq)
     raise WorkloadDataError(
-        f"max_gap={str(gap)[:40]!r} must be a number of buckets >= 0, a span such as '1h', or None for no bound."
+        f"max_gap={quote(gap)} must be a number of buckets >= 0, a span such as '1h', or None for no bound."
     )
 
 

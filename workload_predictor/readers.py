@@ -8,6 +8,7 @@ and goes through :func:`workload_predictor.bucketize`.
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,13 @@ from typing import Any
 import pandas as pd
 
 from .data import bucketize, parse_freq, to_utc_index, token_columns
-from .errors import WorkloadDataError
+from .errors import WorkloadDataError, cut, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
 _NO_DATE_GUESSING = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
+#: Longest line (bytes) read from a CSV or JSON Lines file: a request log's rows are tens of bytes. A longer
+#: line (a 100 MB field) is refused before pandas parses it; pass ``max_line_bytes`` to read one anyway.
+MAX_LINE_BYTES = 1 << 20
 TIMESTAMP_COLUMNS = ("timestamp", "time", "arrival_time", "arrival_time_ns", "arrived_at", "ts", "datetime", "date")
 
 
@@ -33,13 +37,45 @@ class Trace:
     path: Path
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """The file as a DataFrame, by extension; a WorkloadDataError saying why if it cannot be read."""
+def check_line_lengths(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+    """Raise :class:`WorkloadDataError` if a line of the (possibly gzipped) text file is over ``max_line_bytes``.
+
+    Reads the file once in blocks of ``max_line_bytes`` and looks for newlines only
+    (memchr speed: 0.1 s on a 166 MB CSV that pandas reads in 10 s). A line inside a
+    block is shorter than the block; a longer one spans a block boundary, where its
+    length is measured exactly.
+    """
+    path = Path(path)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    since_newline, line = 0, 1  # bytes of the current line so far; its number
+    with opener(path, "rb") as stream:
+        while block := stream.read(max_line_bytes):
+            first = block.find(b"\n")
+            if since_newline + (len(block) if first < 0 else first) > max_line_bytes:
+                raise WorkloadDataError(
+                    f"{path}: line {line:,} is longer than {max_line_bytes:,} bytes, far longer than a row of a "
+                    "trace; fix the file (an unclosed quote?) or pass a larger max_line_bytes."
+                )
+            if first < 0:
+                since_newline += len(block)
+                continue
+            line += block.count(b"\n")
+            since_newline = len(block) - block.rfind(b"\n") - 1
+
+
+def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.DataFrame:
+    """The file as a DataFrame, by extension; a WorkloadDataError saying why if it cannot be read.
+
+    CSV and JSON Lines files whose lines are longer than ``max_line_bytes`` are refused
+    before they are parsed (see :func:`check_line_lengths`).
+    """
     path = Path(path)
     name = path.name.lower()
     if not path.is_file():
         raise WorkloadDataError(f"{path}: no such file.")
     try:
+        if name.endswith((".csv", ".csv.gz", ".txt", ".jsonl", ".ndjson", ".jsonl.gz")):
+            check_line_lengths(path, max_line_bytes)
         if name.endswith((".csv", ".csv.gz", ".txt")):
             return pd.read_csv(path)
         if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz")):
@@ -54,7 +90,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except (WorkloadDataError, ImportError):
         raise
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' parse errors are ValueErrors
-        raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({exc}).") from None
+        raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(exc)}).") from None
     raise WorkloadDataError(f"{path}: unknown file type; use .csv, .csv.gz, .jsonl or .parquet.")
 
 
@@ -62,7 +98,7 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
     if given is not None:
         if given not in frame.columns:
             raise WorkloadDataError(
-                f"no timestamp column {given!r} (columns: {list(map(str, frame.columns))}); fix --timestamp-col."
+                f"no timestamp column {quote(given)} (columns: {quote_columns(frame.columns)}); fix --timestamp-col."
             )
         return given
     lower = {str(c).lower(): c for c in frame.columns}
@@ -70,7 +106,7 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
         if candidate in lower:
             return lower[candidate]
     raise WorkloadDataError(
-        f"no timestamp column found (columns: {list(map(str, frame.columns))}); name it with --timestamp-col."
+        f"no timestamp column found (columns: {quote_columns(frame.columns)}); name it with --timestamp-col."
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .data import TOKEN_COLUMNS, token_columns
-from .errors import WorkloadDataError
+from .errors import WorkloadDataError, quote, quote_columns
 
 QUANTITIES = ("yhat", "lower", "upper")
 
@@ -35,14 +35,14 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
         columns = token_columns(rows.columns)
         if not columns:
             raise WorkloadDataError(
-                f"lengths has no token column (columns: {list(map(str, rows.columns))}); name them one of "
+                f"lengths has no token column (columns: {quote_columns(rows.columns)}); name them one of "
                 f"{', '.join(TOKEN_COLUMNS['input_tokens'])} / {', '.join(TOKEN_COLUMNS['output_tokens'])}."
             )
         sample = {}
         for out, column in columns.items():
             values = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             if not np.all(np.isfinite(values)) or (values < 0).any():
-                raise WorkloadDataError(f"lengths column {column!r} holds missing or negative token counts; clean it.")
+                raise WorkloadDataError(f"lengths column {quote(column)} holds missing or negative token counts; clean it.")
             sample[out] = values
         return pd.DataFrame(sample)
     history = forecast.history
@@ -85,7 +85,7 @@ def forecast_to_requests(
 ) -> pd.DataFrame:
     """A synthetic request log following ``forecast`` (see :meth:`Forecast.to_requests`)."""
     if quantity not in QUANTITIES:
-        raise WorkloadDataError(f"quantity={quantity!r} must be one of {', '.join(QUANTITIES)}.")
+        raise WorkloadDataError(f"quantity={quote(quantity)} must be one of {', '.join(QUANTITIES)}.")
     targets = list(forecast.targets)
     if count is None:
         count = "requests" if "requests" in targets else (targets[0] if len(targets) == 1 else None)
@@ -141,7 +141,7 @@ def _require_tokens(requests: pd.DataFrame, format: str) -> None:
     missing = [c for c in ("input_tokens", "output_tokens") if c not in requests.columns]
     if missing:
         raise WorkloadDataError(
-            f"format={format!r} needs token lengths, and {missing} are unknown: pass lengths=<request log> or fit "
+            f"format={quote(format)} needs token lengths, and {missing} are unknown: pass lengths=<request log> or fit "
             "the forecast with target=['requests', 'input_tokens', 'output_tokens']."
         )
 
@@ -194,6 +194,6 @@ def needs_token_lengths(format: str) -> bool:
 def in_format(requests: pd.DataFrame, format: str, start: pd.Timestamp | None = None) -> pd.DataFrame:
     """``requests`` (from :func:`forecast_to_requests`) in the columns of ``format`` (see ``REQUEST_FORMATS``)."""
     if format not in REQUEST_FORMATS:
-        raise WorkloadDataError(f"format={format!r} is unknown; choose one of {', '.join(map(repr, REQUEST_FORMATS))}.")
+        raise WorkloadDataError(f"format={quote(format)} is unknown; choose one of {', '.join(map(repr, REQUEST_FORMATS))}.")
     convert = REQUEST_FORMATS[format]
     return requests if convert is None else convert(requests, start=start)

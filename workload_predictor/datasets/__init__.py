@@ -14,7 +14,7 @@ from importlib import resources
 
 import pandas as pd
 
-from ..errors import WorkloadDataError
+from ..errors import WorkloadDataError, quote
 
 TRACES = ("conv", "code")
 
@@ -31,7 +31,7 @@ def azure_llm_trace(kind: str = "conv") -> pd.DataFrame:
     Turn it into a bucketed series with ``bucketize(log, freq="10s")``.
     """
     if kind not in TRACES:
-        raise WorkloadDataError(f"kind={kind!r} is unknown; choose 'conv' or 'code'.")
+        raise WorkloadDataError(f"kind={quote(kind)} is unknown; choose 'conv' or 'code'.")
     path = resources.files(__package__).joinpath("data", f"AzureLLMInferenceTrace_{kind}.csv.gz")
     with resources.as_file(path) as file:
         return pd.read_csv(file, dtype={"TIMESTAMP": str, "ContextTokens": "int64", "GeneratedTokens": "int64"})

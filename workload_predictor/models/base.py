@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import WorkloadDataError, check_is_fitted
+from ..errors import WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at, validation_origins
 
 MIN_TRAIN_WINDOWS = 10
@@ -29,7 +29,7 @@ class ParamsMixin:
         valid = set(self._param_names())
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}")
+                raise ValueError(f"{type(self).__name__} has no parameter {quote(name)}; valid: {sorted(valid)}")
             setattr(self, name, value)
         return self
 
@@ -201,7 +201,7 @@ class BaseForecaster(ParamsMixin):
     # -- checks ----------------------------------------------------------------------------
     def _check_horizon(self) -> None:
         if not isinstance(self.horizon, (int, np.integer)) or isinstance(self.horizon, bool) or self.horizon < 1:
-            raise WorkloadDataError(f"horizon={self.horizon!r} must be a positive integer number of buckets.")
+            raise WorkloadDataError(f"horizon={quote(self.horizon)} must be a positive integer number of buckets.")
 
     def _length_suffices(self, n: int) -> bool:
         """Whether ``n`` points leave room for ``MIN_TRAIN_WINDOWS`` training windows before the validation tail."""
@@ -234,7 +234,7 @@ class BaseForecaster(ParamsMixin):
         if steps is None:
             return int(self.horizon)
         if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps <= 0:
-            raise WorkloadDataError(f"steps={steps!r} must be a positive integer.")
+            raise WorkloadDataError(f"steps={quote(steps)} must be a positive integer.")
         if steps > self.horizon:
             raise WorkloadDataError(
                 f"steps={steps} exceeds the fitted horizon {self.horizon}; the models forecast directly up to "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import quote
 from ..windows import targets_at, windows_at
 from .base import BaseForecaster
 
@@ -92,7 +93,7 @@ def exponential_weights(alpha: float, tolerance: float = 1e-3) -> np.ndarray:
     context is bounded like every other model's. ``alpha = 1`` is the last value.
     """
     if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"alpha={alpha!r} must be in (0, 1]")
+        raise ValueError(f"alpha={quote(alpha)} must be in (0, 1]")
     length = 1 if alpha == 1.0 else int(np.ceil(np.log(tolerance) / np.log(1.0 - alpha))) + 1
     weights = alpha * (1.0 - alpha) ** np.arange(length)[::-1]
     return weights / weights.sum()

@@ -74,10 +74,10 @@ def fit_student(y: Any, teacher: Teacher, mixing: float = MIXING_WEIGHT, **dline
     tail is forecast out of sample by the student fitted on the data before it, as in
     every fit.
     """
-    from ..errors import WorkloadDataError
+    from ..errors import WorkloadDataError, quote
 
     if isinstance(mixing, bool) or not isinstance(mixing, (int, float)) or not 0.0 <= mixing <= 1.0:
-        raise WorkloadDataError(f"mixing={mixing!r:.40} must be a weight in [0, 1] (0: plain DLinear).")
+        raise WorkloadDataError(f"mixing={quote(mixing)} must be a weight in [0, 1] (0: plain DLinear).")
     student = _Student(**dlinear_params)
     student._teacher, student._mixing = teacher, float(mixing)
     student.fit(y)

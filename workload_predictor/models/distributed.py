@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ..errors import WorkloadDataError
+from ..errors import WorkloadDataError, quote
 from .training import TrainingResult, train_network
 
 TIMEOUT = datetime.timedelta(minutes=10)  # a rank that never arrives fails the group instead of hanging it
@@ -50,7 +50,7 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
     if processes == "env":
         return _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device)
     if device.type == "cuda" and torch.cuda.device_count() < processes:
-        raise WorkloadDataError(f"distributed={processes} on device={device.type!r} needs {processes} GPUs; "
+        raise WorkloadDataError(f"distributed={processes} on device={quote(device.type)} needs {processes} GPUs; "
                                 f"{torch.cuda.device_count()} are visible. Use fewer processes or device='cpu'.")
     import torch.multiprocessing as mp
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._memory import check_memory
 from .._threads import single_blas_thread
-from ..errors import WorkloadDataError
+from ..errors import WorkloadDataError, quote
 from ..windows import fit_scale, moving_average_matrix, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, BaseForecaster, check_is_fitted
 
@@ -301,9 +301,9 @@ class DLinear(BaseForecaster):
             if value is None and name == "window":
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise WorkloadDataError(f"{name}={value!r} must be a positive integer number of buckets.")
+                raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets.")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < np.inf:
-            raise WorkloadDataError(f"alpha={self.alpha!r} must be a positive, finite ridge penalty (e.g. 1e-3).")
+            raise WorkloadDataError(f"alpha={quote(self.alpha)} must be a positive, finite ridge penalty (e.g. 1e-3).")
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if not refit:

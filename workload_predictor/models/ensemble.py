@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import WorkloadDataError, check_is_fitted
+from ..errors import WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
 from .combination import EXACT_MEMBERS, convex_weights_absolute, evidence_shrinkage
@@ -111,11 +111,11 @@ class Ensemble(BaseForecaster):
         names, valid = list(self.members), registry.names(member=True)
         unknown = [n for n in names if n not in valid]
         if not names or unknown or len(set(names)) != len(names) or len(names) > EXACT_MEMBERS:
-            raise WorkloadDataError(f"members={self.members!r}: name each member once (at most {EXACT_MEMBERS}), "
+            raise WorkloadDataError(f"members={quote(self.members)}: name each member once (at most {EXACT_MEMBERS}), "
                                     f"from {', '.join(valid)}.")
         params = self.member_params or {}
         if not isinstance(params, dict) or any(key not in names for key in params):
-            raise WorkloadDataError(f"member_params={params!r:.80} must map member names ({', '.join(names)}) "
+            raise WorkloadDataError(f"member_params={quote(params)} must map member names ({', '.join(names)}) "
                                     "to dicts of their parameters.")
         return names
 

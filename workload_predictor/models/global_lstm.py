@@ -40,7 +40,7 @@ import torch
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import WorkloadDataError, check_is_fitted
+from ..errors import WorkloadDataError, check_is_fitted, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix
 from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
@@ -158,7 +158,7 @@ class GlobalLSTM(ParamsMixin):
             if value is None and allow_none:
                 return
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise WorkloadDataError(f"{name}={value!r:.40} must be a positive integer.")
+                raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer.")
 
         for name in ("horizon", "hidden_size", "num_layers", "max_epochs", "batch_size", "patience"):
             positive_int(name, getattr(self, name))
@@ -169,12 +169,12 @@ class GlobalLSTM(ParamsMixin):
             if self.window < self.min_window:
                 raise WorkloadDataError(f"window={self.window} is below the LSTM's minimum {self.min_window}.")
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
-            raise WorkloadDataError(f"device={self.device!r:.40} must be one of {DEVICES} (or 'cuda:N').")
+            raise WorkloadDataError(f"device={quote(self.device)} must be one of {DEVICES} (or 'cuda:N').")
         if self._device().type == "cuda" and not torch.cuda.is_available():
-            raise WorkloadDataError(f"device={self.device!r:.40} but torch sees no CUDA device (torch "
+            raise WorkloadDataError(f"device={quote(self.device)} but torch sees no CUDA device (torch "
                                     f"{torch.__version__}); use device='cpu' or 'auto'.")
         if self.quantize not in (None, "int8"):
-            raise WorkloadDataError(f"quantize={self.quantize!r:.40} must be None or 'int8'.")
+            raise WorkloadDataError(f"quantize={quote(self.quantize)} must be None or 'int8'.")
         if self.quantize == "int8" and self._device().type != "cpu":
             raise WorkloadDataError("quantize='int8' is CPU inference (dynamic quantisation); use device='cpu' "
                                     "with it, or quantize=None on a GPU.")
@@ -225,16 +225,16 @@ class GlobalLSTM(ParamsMixin):
         arrays, kept, splits, errors = [], [], [], {}
         n_targets = None
         for key, values in zip(keys, series):
-            y, _ = as_matrix(values, f"series[{key!r:.40}]")
+            y, _ = as_matrix(values, f"series[{quote(key)}]")
             if n_targets is None:
                 n_targets = y.shape[1]
             if y.shape[1] != n_targets:
-                raise WorkloadDataError(f"series[{key!r:.40}] has {y.shape[1]} targets, the first key {n_targets}; "
+                raise WorkloadDataError(f"series[{quote(key)}] has {y.shape[1]} targets, the first key {n_targets}; "
                                         "every key must have the same targets.")
             split = self._split(len(y), window)
             if split is None:
                 errors[key] = WorkloadDataError(
-                    f"series[{key!r:.40}] has {len(y)} points, too few for window {window} + horizon {self.horizon}: "
+                    f"series[{quote(key)}] has {len(y)} points, too few for window {window} + horizon {self.horizon}: "
                     f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail. Pass more history, a "
                     "smaller window= or a smaller horizon=.")
                 continue
@@ -401,7 +401,7 @@ class GlobalLSTM(ParamsMixin):
         check_is_fitted(self, "network_")
         steps = self.horizon if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= self.horizon:
-            raise WorkloadDataError(f"steps={steps!r:.40} must be an integer in [1, horizon={self.horizon}].")
+            raise WorkloadDataError(f"steps={quote(steps)} must be an integer in [1, horizon={self.horizon}].")
         forecasts = self._forecast(self.recent_, [np.array([len(r)]) for r in self.recent_])
         return [f[0, :steps] for f in forecasts]
 
@@ -412,10 +412,10 @@ class GlobalLSTM(ParamsMixin):
             raise WorkloadDataError(f"pass one series and one origin array per fitted key ({len(self.keys_)}).")
         arrays, checked = [], []
         for key, values, o in zip(self.keys_, series, origins):
-            y, _ = as_matrix(values, f"series[{key!r:.40}]")
+            y, _ = as_matrix(values, f"series[{quote(key)}]")
             o = np.asarray(o, dtype=np.int64).reshape(-1)
             if len(o) and (o.min() < self.window_ or o.max() > len(y)):
-                raise WorkloadDataError(f"origins of key {key!r:.40} must lie in [{self.window_}, {len(y)}] so each "
+                raise WorkloadDataError(f"origins of key {quote(key)} must lie in [{self.window_}, {len(y)}] so each "
                                         "has a full input window.")
             arrays.append(y)
             checked.append(o)
@@ -440,9 +440,9 @@ class GlobalLSTM(ParamsMixin):
         for key, recent, values in zip(self.keys_, self.recent_, new_series):
             new = np.zeros((0, self.n_targets_))
             if values is not None and np.size(values):
-                new, _ = as_matrix(values, f"new_series[{key!r:.40}]")
+                new, _ = as_matrix(values, f"new_series[{quote(key)}]")
             if new.shape[1] != self.n_targets_:
-                raise WorkloadDataError(f"new_series[{key!r:.40}] has {new.shape[1]} targets; fitted on {self.n_targets_}.")
+                raise WorkloadDataError(f"new_series[{quote(key)}] has {new.shape[1]} targets; fitted on {self.n_targets_}.")
             y = np.concatenate([recent, new])
             ys.append(y)
             olds.append(len(recent))

@@ -33,7 +33,7 @@ from torch import nn
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import WorkloadDataError
+from ..errors import WorkloadDataError, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
 from .dlinear import DLinear
@@ -226,7 +226,7 @@ class LSTM(BaseForecaster):
     def _check_quantize(self) -> None:
         quantize = getattr(self, "quantize", None)
         if quantize not in (None, "int8"):
-            raise WorkloadDataError(f"quantize={quantize!r:.40} must be None or 'int8'.")
+            raise WorkloadDataError(f"quantize={quote(quantize)} must be None or 'int8'.")
         if quantize == "int8" and self._device().type != "cpu":
             raise WorkloadDataError("quantize='int8' is CPU inference (dynamic quantisation); use device='cpu' "
                                     "with it, or quantize=None on a GPU.")

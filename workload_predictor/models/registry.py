@@ -33,7 +33,7 @@ import importlib
 import inspect
 from typing import Any, Iterable, Mapping
 
-from ..errors import WorkloadDataError
+from ..errors import WorkloadDataError, quote
 
 #: Settings the predictor (and the ensemble) pass to each model whose ``__init__`` takes them.
 RUNTIME_PARAMS = ("horizon", "random_state", "n_threads", "device", "max_training_time", "verbose",
@@ -108,9 +108,9 @@ def register(name: str, cls: str | type, *, needs_torch: bool = False, baseline:
     ModelEntry
     """
     if not isinstance(name, str) or not name.isidentifier():
-        raise WorkloadDataError(f"model name {name!r} must be a Python identifier, e.g. 'my_model'.")
+        raise WorkloadDataError(f"model name {quote(name)} must be a Python identifier, e.g. 'my_model'.")
     if name in _REGISTRY:
-        raise WorkloadDataError(f"a model named {name!r} is already registered; choose another name.")
+        raise WorkloadDataError(f"a model named {quote(name)} is already registered; choose another name.")
     entry = ModelEntry(name, cls, needs_torch, baseline, member, combines, window_param,
                        tuple(p if isinstance(p, str) else f"{p.__module__}:{p.__qualname__}" for p in persisted))
     _REGISTRY[name] = entry
@@ -131,7 +131,7 @@ def get(name: Any, what: str = "model") -> ModelEntry:
     """The entry for ``name``; a :class:`WorkloadDataError` listing the valid names if there is none."""
     if isinstance(name, str) and name in _REGISTRY:
         return _REGISTRY[name]
-    raise WorkloadDataError(f"{what}={name!r:.80} is unknown; choose one of {', '.join(_REGISTRY)}.")
+    raise WorkloadDataError(f"{what}={quote(name)} is unknown; choose one of {', '.join(_REGISTRY)}.")
 
 
 def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | None = None):
@@ -150,7 +150,7 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
     window = settings.get("window")
     if window is not None and entry.window_param is not None:
         if entry.window_param in params:
-            raise WorkloadDataError(f"window={window!r} and model_params[{entry.window_param!r}] both set "
+            raise WorkloadDataError(f"window={quote(window)} and model_params[{quote(entry.window_param)}] both set "
                                     f"{entry.name}'s window; pass one of them.")
         kwargs[entry.window_param] = window
     kwargs.update(params)
@@ -160,7 +160,7 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
 def check_params(entry: ModelEntry, params: Any) -> None:
     """Raise :class:`WorkloadDataError` unless ``params`` is a mapping of ``entry``'s own parameters."""
     if not isinstance(params, Mapping):
-        raise WorkloadDataError(f"model_params={params!r:.80} must be a dict of {entry.name}'s parameters.")
+        raise WorkloadDataError(f"model_params={quote(params)} must be a dict of {entry.name}'s parameters.")
     valid = entry.tunable()
     unknown = [key for key in params if key not in valid]
     if unknown:

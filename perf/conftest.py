@@ -1,23 +1,55 @@
 """The perf suite's fixtures and its gate.
 
-* Budgets (``perf/budgets.toml``, two layers) are checked in every run.
+* Budgets (``perf/budgets.toml``, two layers) are checked in every run, on the latency of a call
+  (its wall time less the time it waited for a core: CPU time plus the code's own waits).
 * With ``--benchmark-compare`` (pytest-benchmark's stored baselines in ``.benchmarks/``), every
-  gated case is also compared with its baseline: time as the median CPU time of a call
-  normalised by the calibration workload's, measured right before each round (so a baseline
-  saved on another machine, or while neighbours were busy, holds), memory as the growth in MB. pytest-benchmark's own
-  ``--benchmark-compare-fail`` sees neither normalised times nor ``extra_info``, hence this gate.
-* At the end: every case's raw and normalised figures, then the old report's table beside ours.
+  gated case is also compared with its baseline, on CPU time and on latency, both per call:
+  - paired cases (marker ``paired``: fit, predict, init, scaling, update) against the baseline's
+    *code* (the commit that saved the baseline, extracted with ``git archive`` and imported
+    beside the code under test; ``--perf-base``), in rounds alternating with it, so that the
+    machine's state, then and now, cancels out;
+  - other cases, or where that code is not available or cannot run the case, against the
+    stored figures, CPU time normalised by the calibration workload measured before each round;
+  - memory as the growth in MB.
+  pytest-benchmark's own ``--benchmark-compare-fail`` sees neither ratios nor ``extra_info``, hence this gate.
+* At the end: every case's raw and normalised figures and ratios, then the old report's table beside ours.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 
-from perf import harness
+from perf import harness, paired
 from perf.harness import BUDGETS, RESULTS, Row, median, over_budget
 from perf.report import print_summary
 
 GATE = BUDGETS["gate"]
+
+
+class BASE:
+    """The baseline's code, loaded beside the code under test for the paired cases (None: gate on figures)."""
+
+    library: paired.Library | None = None
+    label: str = ""
+    note: str = ""  # why there is none, for the summary
+    folder: Path | None = None
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--perf-base", default="baseline", metavar="WHAT",
+        help="code the gate measures the paired cases against, in alternating rounds: 'baseline' (default: the commit "
+             "that recorded the compared baseline, with --benchmark-compare), a git commit, a source tree's path, or "
+             "'none' (compare with the stored figures only)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "paired: with a baseline's code loaded, also measure the test's perf.time "
+                                       "operations on it, in rounds alternating with the code under test")
 
 
 def pytest_sessionstart(session):
@@ -34,6 +66,57 @@ def pytest_sessionstart(session):
         stored = [c for c in stored if c]
         if stored:
             harness.REFERENCE_CALIBRATION[0] = min(stored)
+    _load_base(session.config, bs)
+
+
+def _load_base(config, bs) -> None:
+    """Load the code the paired cases are measured against (see ``--perf-base``)."""
+    what = config.getoption("--perf-base")
+    comparing = bs is not None and bs.compare and bs.compared_mapping
+    if what == "none" or (what == "baseline" and not comparing):
+        BASE.note = "not comparing" if what == "baseline" else "--perf-base=none"
+        return
+    try:
+        if what == "baseline":
+            path = Path(bs.storage.path) / list(bs.compared_mapping)[-1]
+            commit = json.loads(path.read_text())["commit_info"]
+            what = commit["id"]
+            if commit.get("dirty"):
+                BASE.note = f"the baseline was saved from a dirty tree at {what[:10]}: its code is unknown"
+                return
+        if Path(what).is_dir():
+            BASE.library, BASE.label = paired.load(Path(what), what), f"source tree {what}"
+        else:
+            BASE.folder = paired.extract(what, harness.ROOT)
+            BASE.library, BASE.label = paired.load(BASE.folder, what), f"commit {what[:10]}"
+    except Exception as error:  # noqa: BLE001 - no code to pair with: the gate falls back on the stored figures
+        BASE.note = f"the baseline's code ({what}) could not be loaded: {type(error).__name__}: {str(error)[:300]}"
+
+
+def pytest_sessionfinish(session):
+    if BASE.folder is not None:
+        shutil.rmtree(BASE.folder, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A paired case runs twice: first with the baseline's code active, recording each ``perf.time`` operation
+    (run once, not timed), then as usual, its ``perf.time`` alternating rounds of both. A case the baseline's
+    code cannot run is gated on the stored figures."""
+    recorder = pyfuncitem.funcargs.get("perf")
+    if BASE.library is None or not isinstance(recorder, Recorder) or pyfuncitem.get_closest_marker("paired") is None:
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    recorder.phase = "base"
+    try:
+        with paired.active(BASE.library):
+            pyfuncitem.obj(**arguments)
+    except Exception as error:  # noqa: BLE001 - skips (BaseException) pass through
+        recorder.base_error = f"{type(error).__name__}: {str(error)[:200]}"
+        recorder.base_operations.clear()
+    finally:
+        recorder.phase = "head"
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,6 +127,13 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     if RESULTS:
         print_summary(terminalreporter.write_line, RESULTS, BUDGETS)
+        paired_rows = sum(1 for row in RESULTS if row.versus == "code")
+        gated = sum(1 for row in RESULTS if row.versus is not None)
+        if gated:
+            terminalreporter.write_line(
+                f"gate: {paired_rows} of {gated} timed cases against the baseline's code ({BASE.label or BASE.note}) in "
+                f"alternating rounds, {gated - paired_rows} against the stored figures; the clock "
+                f"{'sees' if paired.QUEUE_VISIBLE else 'does NOT see'} queueing (/proc/thread-self/schedstat)")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -78,6 +168,9 @@ class Recorder:
         self.benchmark = benchmark
         self.calibration = calibration
         self.case = request.node.name.replace("test_", "", 1)
+        self.phase = "head"  # "base" during the first pass of a paired case
+        self.base_operations: list[tuple] = []  # what that pass measured, in order, on the baseline's code
+        self.base_error: str | None = None
 
     # -- measuring ---------------------------------------------------------------------------------
     def time(self, kind: str, model: str, target, setup=None, rounds: int = 5, warmup_rounds: int = 1,
@@ -87,53 +180,62 @@ class Recorder:
 
         ``setup`` (optional) returns a fresh model each round. ``calls`` > 1 makes one round
         ``calls`` calls of ``target`` (calls of a millisecond or less); figures are per call.
-        Each round records its wall time (pytest-benchmark) and the CPU time of the calling
-        thread. The cases run single-threaded (torch pinned, BLAS limited by the library), so
-        the CPU time is what the wall time is on an idle machine, and neighbours that only take
-        turns on the cores do not move it: budgets (``budget_on="cpu"``) and the gate use it.
-        Neighbours that share a core's caches or hyperthread (or a host that takes the vCPU)
-        still inflate it; the calibration before each round is inflated alike, so budgets see
-        the figure times (the least contended calibration of the run / the case's calibration). The gate
-        compares CPU medians normalised by the calibration's CPU median, so a baseline from a
-        faster or slower machine holds. ``budget_on="wall"`` (under load, where torch keeps its
-        threads) budgets the wall median times the CPU share the calibration got.
-        """
-        import time as clock
+        Each round records its wall time, the CPU time of the calling thread and the time the
+        thread waited for a core (:class:`perf.paired.Clock`). The cases run single-threaded
+        (torch pinned, BLAS limited by the library), so ``latency = wall - queueing`` is the wall
+        time of an idle machine: CPU time plus the waits of the code itself (sleeps, locks, I/O),
+        which neighbours that take turns on the cores do not move. Budgets (``budget_on="cpu"``)
+        see the latency, its CPU part rescaled by the calibration (least contended calibration of
+        the run / the case's own: neighbours sharing caches or the host inflate CPU time as well).
+        ``budget_on="wall"`` (under load, where torch keeps its threads) budgets the wall median
+        times the CPU share the calibration got.
 
+        In a paired case (marker ``paired``, with the baseline's code loaded: see
+        ``pytest_pyfunc_call``) every round of the code under test follows a round of the same
+        operation on the baseline's code, and the gate compares the two per call: CPU time and
+        latency, the median of the per-pair ratios.
+        """
+        if self.phase == "base":  # the first pass of a paired case: keep the baseline code's operation
+            self.base_operations.append((target, setup, calls))
+            args, kwargs = setup() if setup is not None else ((), {})
+            return target(*args, **kwargs)
+        base_operation = self.base_operations.pop(0) if (gate and self.base_operations) else None
         self.benchmark.group = kind
-        label = "CPU median" if budget_on == "cpu" else "wall median x CPU share"
+        label = "latency median" if budget_on == "cpu" else "wall median x CPU share"
         attempts, tried = 1 + int(GATE.get("confirm_reruns", 0)), []
         for attempt in range(attempts):
             harness.ATTEMPT[0] = attempt
-            cal_wall, cal_cpu, cpu_rounds, wall_rounds = [], [], [], []
+            cal_wall, cal_cpu, head, base = [], [], [], []
 
             def setup_with_calibration():
                 wall, cpu = self.calibration.seconds(calibration_runs)
                 cal_wall.append(median(wall))
                 cal_cpu.append(median(cpu))
+                if base_operation is not None:
+                    base.append(self._base_round(*base_operation))
                 return setup() if setup is not None else ((), {})
 
             def timed(*args, **kwargs):
-                start = clock.thread_time()
-                for _ in range(calls):
-                    result = target(*args, **kwargs)
-                cpu_rounds.append(clock.thread_time() - start)
+                with paired.Clock() as clock:
+                    for _ in range(calls):
+                        result = target(*args, **kwargs)
+                head.append(clock.sample)
                 return result
 
             if attempt == 0:
                 result = self.benchmark.pedantic(timed, setup=setup_with_calibration, rounds=rounds,
                                                  warmup_rounds=warmup_rounds, iterations=1)
-                wall_rounds = list(self.benchmark.stats.stats.data)[-rounds:]
             else:  # a confirmation: pytest-benchmark's fixture runs once per test, so the same loop by hand
-                for index in range(warmup_rounds + rounds):
+                for _ in range(warmup_rounds + rounds):
                     args, kwargs = setup_with_calibration()
-                    start = clock.perf_counter()
                     result = timed(*args, **kwargs)
-                    if index >= warmup_rounds:
-                        wall_rounds.append(clock.perf_counter() - start)
-            cpu_rounds, cal_wall, cal_cpu = cpu_rounds[-rounds:], cal_wall[-rounds:], cal_cpu[-rounds:]
-            row, budget_label = self._time_row(model, kind, wall_rounds, cpu_rounds, cal_wall, cal_cpu, calls,
-                                               budget_on, extra)
+            head, cal_wall, cal_cpu = head[-rounds:], cal_wall[-rounds:], cal_cpu[-rounds:]
+            base = [b for b in base[-rounds:] if b is not None] if base_operation is not None else []
+            if base_operation is not None and len(base) < rounds:
+                self.base_error = self.base_error or "the baseline's code failed in a round"
+                base = []
+            row, budget_label = self._time_row(model, kind, head, cal_wall, cal_cpu, calls, budget_on, extra,
+                                               base, base_operation[2] if base_operation else 1)
             problems = self._problems(row, budget_kind or kind, budget_factor, "time" if gate else None,
                                       budget_label=f"{label}{budget_label}")
             tried.append(row)
@@ -143,37 +245,68 @@ class Recorder:
         # A regression or an overrun must show in every attempt: one noisy measurement (a neighbour on the
         # other hyperthread slows the case more than the calibration) re-measures instead of failing CI.
         row.extra["attempts"] = [_attempt_summary(r) for r in tried]
-        self.benchmark.extra_info.update(figure=row.figure, unit="s", cpu_s=row.extra["cpu_s"],
-                                         calibration_cpu_s=row.calibration_s,
-                                         calibration_wall_s=row.extra["calibration_wall_s"],
-                                         normalised=row.normalised, normalised_wall=row.extra["normalised_wall"],
-                                         cpu_share=row.cpu_share, calls_per_round=calls, kind=kind, model=model,
-                                         contention_factor=row.extra["contention_factor"],
-                                         attempts=row.extra["attempts"], **(extra or {}))
+        self.benchmark.extra_info.update({**row.extra, **(extra or {})})
+        self.benchmark.extra_info.update(figure=row.figure, unit="s", calibration_cpu_s=row.calibration_s,
+                                         normalised=row.normalised, cpu_share=row.cpu_share, calls_per_round=calls,
+                                         kind=kind, model=model)
         if len(tried) > 1 and not problems:
             earlier = ", ".join(f"{r.ratio:.2f}x" if r.ratio is not None else "over budget" for r in tried[:-1])
             row.verdict = f"ok at attempt {len(tried)} (before: {earlier})"
         self._record(row, problems, fail=True, attempts=row.extra["attempts"])
         return result
 
-    def _time_row(self, model, kind, wall_rounds, cpu_rounds, cal_wall, cal_cpu, calls, budget_on, extra):
-        raw, cpu = median(wall_rounds) / calls, median(cpu_rounds) / calls
+    def _not_in_base_pass(self) -> None:
+        if self.phase == "base":
+            raise RuntimeError("a paired case measures with perf.time only")
+
+    def _base_round(self, target, setup, calls) -> paired.Sample | None:
+        """One round of the baseline's code (its modules active); None when it raises."""
+        try:
+            with paired.active(BASE.library):
+                args, kwargs = setup() if setup is not None else ((), {})
+                with paired.Clock() as clock:
+                    for _ in range(calls):
+                        target(*args, **kwargs)
+            return clock.sample
+        except Exception as error:  # noqa: BLE001 - the baseline's code may not run this case: gate on figures
+            self.base_error = f"{type(error).__name__}: {str(error)[:200]}"
+            return None
+
+    def _time_row(self, model, kind, head, cal_wall, cal_cpu, calls, budget_on, extra, base, base_calls):
+        wall = median(s.wall for s in head) / calls
+        cpu = median(s.cpu for s in head) / calls
+        latency = median(s.latency for s in head) / calls
         cal = median(cal_cpu)
         share = min(1.0, median(c / w for c, w in zip(cal_cpu, cal_wall)))
         # A neighbour on the other hyperthread, or the host taking the vCPU, inflates CPU time too. The
-        # yardstick shows it: budgets see the figure rescaled to the least contended calibration of the run
-        # (or of the stored baseline, when comparing).
+        # yardstick shows it: budgets see the CPU part rescaled to the least contended calibration of the run
+        # (or of the stored baseline, when comparing); waits count as they are.
         reference = harness.REFERENCE_CALIBRATION[0] = min(harness.REFERENCE_CALIBRATION[0] or cal, cal)
         contention = reference / cal
-        budget_figure = (cpu if budget_on == "cpu" else raw * share) * contention
-        row = Row(self.case, model, kind, raw, "s", calibration_s=cal, normalised=cpu / cal, cpu_share=share,
+        if budget_on == "cpu":
+            budget_figure = median(s.cpu * contention + s.blocked for s in head) / calls
+        else:
+            budget_figure = wall * share
+        row = Row(self.case, model, kind, wall, "s", calibration_s=cal, normalised=cpu / cal, cpu_share=share,
                   budget_figure=budget_figure, extra=dict(extra or {}))
-        row.extra.update(cpu_s=cpu, contention_factor=contention, calibration_wall_s=median(cal_wall),
-                         normalised_wall=raw / median(cal_wall))
-        label = f" {cpu * 1e3:.3f} ms" if budget_on == "cpu" else f" {share:.2f}"
+        row.extra.update(cpu_s=cpu, latency_s=latency, blocked_s=median(s.blocked for s in head) / calls,
+                         queued_s=median(s.queued for s in head) / calls, contention_factor=contention,
+                         calibration_wall_s=median(cal_wall), normalised_latency=latency / cal,
+                         normalised_wall=wall / median(cal_wall), clock_sees_queueing=paired.QUEUE_VISIBLE)
+        if base:
+            row.extra.update(
+                base_code=BASE.label, base_cpu_s=median(s.cpu for s in base) / base_calls,
+                base_latency_s=median(s.latency for s in base) / base_calls,
+                paired_cpu_ratio=median((h.cpu / calls) / (b.cpu / base_calls) for h, b in zip(head, base)),
+                paired_latency_ratio=median((h.latency / calls) / (b.latency / base_calls) for h, b in zip(head, base)))
+        elif self.base_error:
+            row.extra["base_code_error"] = self.base_error
+        label = f" {budget_figure * 1e3:.3f} ms" if budget_on == "cpu" else f" {share:.2f}"
+        if budget_on == "cpu" and row.extra["blocked_s"] > 0.01 * cpu:
+            label += f" of which {row.extra['blocked_s'] * 1e3:.3f} ms off-CPU"
         if contention < 0.995:
-            label += (f" x {contention:.2f}: calibration {cal * 1e3:.2f} ms here vs {reference * 1e3:.2f} ms at the "
-                      "least contended point of this run or its baseline")
+            label += (f", CPU x {contention:.2f}: calibration {cal * 1e3:.2f} ms here vs {reference * 1e3:.2f} ms at "
+                      "the least contended point of this run or its baseline")
         return row, label
 
     def memory(self, model: str, state: str, dataset: str, gate: bool = True) -> dict:
@@ -182,6 +315,7 @@ class Recorder:
         The processes of one case run side by side (RSS is per process, and no time is measured
         meanwhile), which halves the wall time of the memory cases on 2 cores.
         """
+        self._not_in_base_pass()
         from concurrent.futures import ThreadPoolExecutor
 
         self.benchmark.group = f"memory {state}"
@@ -214,6 +348,7 @@ class Recorder:
 
     def once(self, group: str, operation) -> float:
         """Run ``operation`` once under the benchmark; the CPU share the calibration got around it."""
+        self._not_in_base_pass()
         self.benchmark.group = group
         wall_before, cpu_before = self.calibration.seconds(3)
         self.benchmark.pedantic(operation, rounds=1, iterations=1)
@@ -223,6 +358,7 @@ class Recorder:
     def figure(self, kind: str, model: str, figure: float, unit: str, budget_kind: str | None = None,
                budget_factor: float = 1.0, cpu_share: float | None = None, extra: dict | None = None):
         """Record a figure measured by the test itself (ratios, throughput, latencies); budgets only."""
+        self._not_in_base_pass()
         budget_figure = figure * cpu_share if cpu_share is not None else None
         row = Row(self.case, model, kind, figure, unit, cpu_share=cpu_share, budget_figure=budget_figure,
                   extra=dict(extra or {}))
@@ -237,6 +373,7 @@ class Recorder:
         The same policy as timed cases (``confirm_reruns``): the case fails only when every
         attempt is over its budget.
         """
+        self._not_in_base_pass()
         attempts, tried = 1 + int(GATE.get("confirm_reruns", 0)), []
         for attempt in range(attempts):
             figure, extra = measure(attempt)
@@ -276,6 +413,47 @@ class Recorder:
         self._record(row, problems, fail)
         return problems
 
+    def _time_gate(self, row: Row, info: dict) -> list[str]:
+        """CPU time and latency against the baseline's code (paired rounds) or, without it, its stored figures."""
+        threshold, extra, nan = GATE["time_ratio"], row.extra, float("nan")
+        stored = self._stored_ratios(row, info)
+        if stored:
+            extra["stored_cpu_ratio"], extra["stored_latency_ratio"] = stored
+        if "paired_cpu_ratio" in extra:
+            row.ratio, row.latency_ratio, row.versus = extra["paired_cpu_ratio"], extra["paired_latency_ratio"], "code"
+            figures = (f"CPU {extra['cpu_s'] * 1e3:.3f} ms vs {extra['base_cpu_s'] * 1e3:.3f} ms, latency "
+                       f"{extra['latency_s'] * 1e3:.3f} ms vs {extra['base_latency_s'] * 1e3:.3f} ms per call; layer: the "
+                       f"baseline's code ({BASE.label}), measured in alternating rounds")
+        elif stored:
+            row.ratio, row.latency_ratio = stored
+            row.versus = "figures"
+            figures = (f"CPU {extra['cpu_s'] * 1e3:.3f} ms now vs {info.get('cpu_s', nan) * 1e3:.3f} ms, latency "
+                       f"{extra['latency_s'] * 1e3:.3f} ms now, calibration {row.calibration_s * 1e3:.2f} ms now vs "
+                       f"{info.get('calibration_cpu_s', nan) * 1e3:.2f} ms; layer: stored baseline's figures"
+                       + (f"; the baseline's code could not run: {self.base_error}" if self.base_error else ""))
+        else:
+            return [f"REGRESSION GATE: {row.case}: the baseline has no normalised figure; refresh it."]
+        row.baseline = float(info["normalised"]) if "normalised" in info else None
+        problems = []
+        for what, ratio in (("CPU time", row.ratio), ("latency (wall time less queueing: waits count)", row.latency_ratio)):
+            if ratio > threshold:
+                problems.append(f"REGRESSION: {row.case}: {what} per call is {ratio:.2f}x the baseline's (threshold "
+                                f"{threshold:g}x; {figures})")
+        return problems
+
+    @staticmethod
+    def _stored_ratios(row: Row, info: dict) -> tuple[float, float] | None:
+        """(CPU, latency) now over the stored figures, the CPU parts normalised by the calibration.
+
+        A baseline saved before latencies were recorded lacks ``latency_s``: its latency is taken as
+        its CPU time (those runs had a CPU share of 1 and pure computations do not wait)."""
+        if "normalised" not in info:
+            return None
+        cpu_ratio = row.normalised / float(info["normalised"])
+        base_cpu = float(info["normalised"]) * row.calibration_s  # the baseline's CPU time at this run's speed
+        base_blocked = max(0.0, float(info.get("latency_s", info.get("cpu_s", 0.0))) - float(info.get("cpu_s", 0.0)))
+        return cpu_ratio, row.extra["latency_s"] / (base_cpu + base_blocked)
+
     def _gate(self, row: Row, metric: str, baseline_key: str = "growth_mb") -> list[str]:
         base = _baseline(self.request, self.benchmark.fullname)
         bs = getattr(self.request.config, "_benchmarksession", None)
@@ -285,19 +463,7 @@ class Recorder:
             return []
         info = base.get("extra_info", {})
         if metric == "time":
-            if "normalised" not in info:
-                return [f"REGRESSION GATE: {row.case}: the baseline has no normalised figure; refresh it."]
-            row.baseline = float(info["normalised"])
-            row.ratio = row.normalised / row.baseline
-            if row.ratio > GATE["time_ratio"]:
-                nan = float("nan")
-                return [f"REGRESSION: {row.case}: normalised median {row.normalised:.4g} is {row.ratio:.2f}x the "
-                        f"baseline's {row.baseline:.4g} (threshold {GATE['time_ratio']:g}x; CPU median "
-                        f"{row.extra['cpu_s'] * 1e3:.3f} ms now vs {info.get('cpu_s', nan) * 1e3:.3f} ms, wall median "
-                        f"{row.figure * 1e3:.3f} ms vs {info.get('figure', nan) * 1e3:.3f} ms, calibration "
-                        f"{row.calibration_s * 1e3:.2f} ms now vs {info.get('calibration_cpu_s', nan) * 1e3:.2f} ms; "
-                        "layer: stored baseline)"]
-            return []
+            return self._time_gate(row, info)
         if baseline_key not in info:
             return [f"REGRESSION GATE: {row.case}: the baseline has no {baseline_key}; refresh it."]
         row.baseline = float(info[baseline_key])
@@ -311,8 +477,11 @@ class Recorder:
 
 
 def _attempt_summary(row: Row) -> str:
-    shown = f"CPU median {row.extra['cpu_s'] * 1e3:.3f} ms, calibration {row.calibration_s * 1e3:.2f} ms"
-    return shown + (f", {row.ratio:.2f}x the baseline" if row.ratio is not None else "")
+    shown = (f"CPU median {row.extra['cpu_s'] * 1e3:.3f} ms, latency {row.extra['latency_s'] * 1e3:.3f} ms, "
+             f"calibration {row.calibration_s * 1e3:.2f} ms")
+    if row.ratio is not None:
+        shown += f", {row.ratio:.2f}x / {row.latency_ratio:.2f}x the baseline's {row.versus}"
+    return shown
 
 
 @pytest.fixture

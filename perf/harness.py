@@ -234,7 +234,9 @@ class Row:
     cpu_share: float | None = None  # share of a core the calibration got around the case (CPU / wall)
     budget_figure: float | None = None  # the figure the budgets see (CPU median, or wall x share)
     baseline: float | None = None  # the baseline's normalised time or memory growth
-    ratio: float | None = None
+    ratio: float | None = None  # timed cases: CPU time per call over the baseline's (paired, or normalised)
+    latency_ratio: float | None = None  # timed cases: latency (wall less queueing) over the baseline's
+    versus: str | None = None  # "code": the baseline's code in alternating rounds; "figures": its stored figures
     verdict: str = "ok"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -1,25 +1,31 @@
 """Inject a regression from outside the library, to prove the gate can fail.
 
-Load it as a pytest plugin with the kind of regression in ``PERF_INJECT``::
+Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (comma-separated)::
 
-    PERF_INJECT=fit-2x      python -m pytest -p perf.inject_regression perf/ --benchmark-compare
-    PERF_INJECT=predict-2x  ...   # predict takes twice as long
-    PERF_INJECT=fit-100mb   ...   # fit holds an extra 100 MB while it runs
+    PERF_INJECT=fit-2x              python -m pytest -p perf.inject_regression perf/ --benchmark-compare
+    PERF_INJECT=predict-2x          ...   # predict computes twice as long
+    PERF_INJECT=fit-wait-2x         ...   # fit waits as long again as it took (a lock, an fsync, a remote call)
+    PERF_INJECT=predict-wait-2x     ...
+    PERF_INJECT=fit-100mb           ...   # fit holds an extra 100 MB while it runs
     PERF_INJECT=predict-2x-first-attempt ...  # predict 2x slower in a case's first attempt only (noise)
+    PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
 
-It wraps ``WorkloadPredictor.fit`` / ``.predict`` (the library's code is untouched): the
-slow-downs do the call twice (a wait would not slow down with the machine as real work
-does, and the gate compares figures normalised by the machine's speed), the allocation
-touches 100 MB of pages during the fit. It also sets ``PERF_PRELOAD`` so that the fresh processes of the
-memory cases (``perf/_child.py``) import it too.
+It wraps ``WorkloadPredictor.fit`` / ``.predict`` of the code under test (the library's code is
+untouched; the baseline's code, when the gate loads it beside, is not wrapped): a 2x computation
+does the call twice (as sensitive to the machine's load as the real work), a 2x wait sleeps as
+long as the call took on an idle machine (its wall time less the time it waited for a core; its CPU
+time does not move), the allocation touches 100 MB of
+pages during the fit. It also sets ``PERF_PRELOAD`` so that the fresh processes of the memory
+cases (``perf/_child.py``) import it too.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import time
 
-KINDS = ("fit-2x", "predict-2x", "fit-100mb", "predict-2x-first-attempt")
+KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", "predict-2x-first-attempt")
 
 
 def _slower(method):
@@ -27,6 +33,19 @@ def _slower(method):
     def wrapper(*args, **kwargs):
         method(*args, **kwargs)  # the same work twice: twice as long, and as sensitive to load as real work
         return method(*args, **kwargs)
+
+    return wrapper
+
+
+def _waits(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        from perf.paired import Clock
+
+        with Clock() as clock:
+            result = method(*args, **kwargs)
+        time.sleep(clock.sample.latency)  # as long again as the call takes on an idle machine, off the CPU
+        return result
 
     return wrapper
 
@@ -57,24 +76,24 @@ def _heavier(method):
     return wrapper
 
 
-def install(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"PERF_INJECT={kind!r}: choose one of {', '.join(KINDS)}")
+WRAPPERS = {"fit-2x": ("fit", _slower), "predict-2x": ("predict", _slower), "fit-wait-2x": ("fit", _waits),
+            "predict-wait-2x": ("predict", _waits), "fit-100mb": ("fit", _heavier),
+            "predict-2x-first-attempt": ("predict", _slower_in_first_attempt)}
+
+
+def install(kinds: str) -> None:
     from workload_predictor import WorkloadPredictor
 
-    if kind == "fit-2x":
-        WorkloadPredictor.fit = _slower(WorkloadPredictor.fit)
-    elif kind == "predict-2x":
-        WorkloadPredictor.predict = _slower(WorkloadPredictor.predict)
-    elif kind == "predict-2x-first-attempt":
-        WorkloadPredictor.predict = _slower_in_first_attempt(WorkloadPredictor.predict)
-    else:
-        WorkloadPredictor.fit = _heavier(WorkloadPredictor.fit)
+    for kind in filter(None, (k.strip() for k in kinds.split(","))):
+        if kind not in WRAPPERS:
+            raise ValueError(f"PERF_INJECT={kind!r}: choose from {', '.join(KINDS)}")
+        name, wrap = WRAPPERS[kind]
+        setattr(WorkloadPredictor, name, wrap(getattr(WorkloadPredictor, name)))
 
 
-_KIND = os.environ.get("PERF_INJECT", "")
-if _KIND:
-    install(_KIND)
+_KINDS = os.environ.get("PERF_INJECT", "")
+if _KINDS:
+    install(_KINDS)
     preload = [m for m in os.environ.get("PERF_PRELOAD", "").split(",") if m]
     if __name__ not in preload:
         os.environ["PERF_PRELOAD"] = ",".join(preload + [__name__])

@@ -20,21 +20,25 @@ def _value(value: float | None, unit: str) -> str:
 
 
 def figures_table(rows: Iterable) -> list[str]:
-    lines = ["", "perf: raw and normalised figures. wall: median wall time of a call (memory: median growth); cpu: median",
-             "      CPU time of a call (= wall on an idle machine; budgets use it); calibration: the calibration's CPU",
-             "      median around the case; normalised = cpu / calibration (the gate compares it with the baseline's);",
-             "      share: CPU share the calibration got (1 = idle machine)",
-             f"{'case':<40} {'wall':>12} {'cpu':>11} {'calibration':>11} {'normalised':>10} {'share':>5} "
-             f"{'baseline':>10} {'ratio':>6}  verdict"]
+    lines = ["", "perf: raw and normalised figures, per call. wall: median wall time (memory: median growth); cpu: median",
+             "      CPU time; latency: median wall time less the time spent waiting for a core (= wall on an idle",
+             "      machine: CPU time plus the code's own waits; budgets use it, its CPU part rescaled where the",
+             "      calibration shows contention); calibration: its CPU median around the case; normalised = cpu /",
+             "      calibration; share: CPU share the calibration got (1 = idle machine); cpu x, latency x: the gate's",
+             "      ratios to the baseline, against its code in alternating rounds (vs code) or its stored figures",
+             f"{'case':<40} {'wall':>12} {'cpu':>11} {'latency':>11} {'calibration':>11} {'normalised':>10} {'share':>5} "
+             f"{'cpu x':>6} {'lat. x':>6} {'vs':>7}  verdict"]
     for row in rows:
         cal = f"{row.calibration_s * 1e3:.2f} ms" if row.calibration_s else "-"
         norm = f"{row.normalised:.4g}" if row.normalised is not None else "-"
         cpu = _value(row.extra.get("cpu_s"), "s") if "cpu_s" in row.extra else "-"
-        base = "-" if row.baseline is None else (f"{row.baseline:.1f} MB" if row.unit == "MB" else f"{row.baseline:.4g}")
+        latency = _value(row.extra.get("latency_s"), "s") if "latency_s" in row.extra else "-"
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+        latency_ratio = "-" if row.latency_ratio is None else f"{row.latency_ratio:.2f}"
+        versus = row.versus or ("-" if row.unit != "MB" or row.baseline is None else f"{row.baseline:.1f} MB")
         share = f"{row.cpu_share:.2f}" if row.cpu_share is not None else "-"
-        lines.append(f"{row.case:<40} {_value(row.figure, row.unit):>12} {cpu:>11} {cal:>11} {norm:>10} {share:>5} "
-                     f"{base:>10} {ratio:>6}  {row.verdict}")
+        lines.append(f"{row.case:<40} {_value(row.figure, row.unit):>12} {cpu:>11} {latency:>11} {cal:>11} {norm:>10} "
+                     f"{share:>5} {ratio:>6} {latency_ratio:>6} {versus:>7}  {row.verdict}")
     return lines
 
 

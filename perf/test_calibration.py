@@ -1,8 +1,9 @@
 """The calibration case: a fixed numpy + torch workload, recorded in every run.
 
-Every gated time is divided by the calibration measured just around its case, so the
-baseline comparison holds on a slower or faster machine; this case records the
-session's figure (it is not gated: it is the yardstick).
+A gated time compared with the stored figures (a case that is not paired with the baseline's
+code) is divided by the calibration measured just around its case, so the comparison holds on a
+slower or faster machine; budgets rescale CPU time by it where it shows contention. This case
+records the session's figure (it is not gated: it is the yardstick).
 """
 
 from perf.harness import median

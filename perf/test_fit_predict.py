@@ -7,6 +7,8 @@ from perf import harness
 from perf.datasets import DATASETS
 from perf.harness import MODELS
 
+pytestmark = pytest.mark.paired  # also measured against the baseline's code (perf/conftest.py)
+
 
 def _fit(frame):
     return lambda predictor: predictor.fit(frame, timestamp="timestamp", target="requests")

@@ -23,6 +23,7 @@ from perf import harness
 from perf.harness import MODELS, median
 
 
+@pytest.mark.paired
 @pytest.mark.parametrize("model", MODELS)
 def test_init(perf, model):
     from workload_predictor import WorkloadPredictor

@@ -7,6 +7,8 @@ import pytest
 
 from perf import datasets, harness
 
+pytestmark = pytest.mark.paired  # also measured against the baseline's code (perf/conftest.py)
+
 SIZES = [("dlinear", 1_000), ("dlinear", 10_000), ("dlinear", 100_000), ("lstm", 1_000), ("lstm", 10_000),
          ("ensemble", 1_000), ("ensemble", 10_000)]
 ROUNDS = {1_000: (5, 1), 10_000: (3, 1), 100_000: (3, 1)}  # (rounds, warm-up rounds) for DLinear

@@ -36,6 +36,7 @@ def _fitted(frame, model):
     return WorkloadPredictor(model=model, random_state=0).fit(frame, timestamp="timestamp", target="requests")
 
 
+@pytest.mark.paired
 def test_update(perf, frames):
     model = _fitted(frames["synthetic"], "dlinear").model_
     bucket = frames["synthetic"]["requests"].to_numpy(dtype=float)[-1:, None]
@@ -44,6 +45,7 @@ def test_update(perf, frames):
     perf.time("update", "dlinear", call, rounds=30, warmup_rounds=3, calls=calls, extra={"window": model.window_})
 
 
+@pytest.mark.paired
 def test_update_predictor(perf, frames):
     import pandas as pd
 

@@ -193,10 +193,12 @@ class Recorder:
         In a paired case (marker ``paired``, with the baseline's code loaded: see
         ``pytest_pyfunc_call``) every round of the code under test follows a round of the same
         operation on the baseline's code, and the gate compares the two per call: CPU time and
-        latency, the median of the per-pair ratios.
+        latency, the median of the per-pair ratios (both sides make ``calls`` calls per round).
         """
         if self.phase == "base":  # the first pass of a paired case: keep the baseline code's operation
-            self.base_operations.append((target, setup, calls))
+            # Its rounds make as many calls as the code under test's: the same work per round, so that work
+            # done every n-th call (a periodic recomputation) weighs alike in both medians.
+            self.base_operations.append((target, setup))
             args, kwargs = setup() if setup is not None else ((), {})
             return target(*args, **kwargs)
         base_operation = self.base_operations.pop(0) if (gate and self.base_operations) else None
@@ -205,14 +207,18 @@ class Recorder:
         attempts, tried = 1 + int(GATE.get("confirm_reruns", 0)), []
         for attempt in range(attempts):
             harness.ATTEMPT[0] = attempt
-            cal_wall, cal_cpu, head, base = [], [], [], []
+            cal_wall, cal_cpu, head, base, index = [], [], [], [], [0]
 
             def setup_with_calibration():
-                wall, cpu = self.calibration.seconds(calibration_runs)
-                cal_wall.append(median(wall))
-                cal_cpu.append(median(cpu))
-                if base_operation is not None:
-                    base.append(self._base_round(*base_operation))
+                # Paired, the calibration only serves budgets and the stored figures: every fourth round is enough.
+                if base_operation is None or index[0] % 4 == 0:
+                    wall, cpu = self.calibration.seconds(calibration_runs)
+                    cal_wall.append(median(wall))
+                    cal_cpu.append(median(cpu))
+                # The base pass ran the baseline's operation once: it stands for its first warm-up round.
+                if base_operation is not None and not (attempt == 0 and index[0] == 0 and warmup_rounds > 0):
+                    base.append(self._base_round(base_operation[0], base_operation[1], calls))
+                index[0] += 1
                 return setup() if setup is not None else ((), {})
 
             def timed(*args, **kwargs):
@@ -229,13 +235,15 @@ class Recorder:
                 for _ in range(warmup_rounds + rounds):
                     args, kwargs = setup_with_calibration()
                     result = timed(*args, **kwargs)
-            head, cal_wall, cal_cpu = head[-rounds:], cal_wall[-rounds:], cal_cpu[-rounds:]
+            head = head[-rounds:]
+            kept = rounds if base_operation is None else -(-rounds // 4)
+            cal_wall, cal_cpu = cal_wall[-kept:], cal_cpu[-kept:]
             base = [b for b in base[-rounds:] if b is not None] if base_operation is not None else []
             if base_operation is not None and len(base) < rounds:
                 self.base_error = self.base_error or "the baseline's code failed in a round"
                 base = []
             row, budget_label = self._time_row(model, kind, head, cal_wall, cal_cpu, calls, budget_on, extra,
-                                               base, base_operation[2] if base_operation else 1)
+                                               base, calls)
             problems = self._problems(row, budget_kind or kind, budget_factor, "time" if gate else None,
                                       budget_label=f"{label}{budget_label}")
             tried.append(row)

@@ -141,6 +141,8 @@ class Clock:
         return self
 
     def __exit__(self, *exc) -> None:
-        wall = time.perf_counter() - self._wall
+        # Queueing is read inside the wall-clock window at both ends: a preemption during a read of
+        # schedstat (a syscall) lands in both figures or in neither.
         cpu = time.thread_time() - self._cpu
-        self.sample = Sample(wall, cpu, _queued_seconds() - self._queued)
+        queued = _queued_seconds() - self._queued
+        self.sample = Sample(time.perf_counter() - self._wall, cpu, queued)

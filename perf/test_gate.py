@@ -18,6 +18,7 @@ so the gate alone catches it.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,9 @@ import time
 
 import pytest
 
-from perf.harness import ROOT
+from perf.harness import BUDGETS, ROOT
+
+GATE = BUDGETS["gate"]
 
 FIT = "perf/test_fit_predict.py::test_fit[dlinear-synthetic]"
 PREDICT = "perf/test_fit_predict.py::test_predict[dlinear-synthetic]"
@@ -95,11 +98,25 @@ def test_gate_catches_2x(baselines, inject, baseline_state, now):
         code, output = _pytest(baselines[baseline_state], FIT, PREDICT, "--benchmark-compare", inject=inject)
     print(f"--- PERF_INJECT={inject}, {now} run vs {baseline_state} baseline: exit {code}\n{_gate_lines(output)}")
     assert code != 0, f"PERF_INJECT={inject}: the gate passed a regression:\n{output[-4000:]}"
+    ratios = _attempt_ratios(output)
     for node, case in TIMED.items():
         assert f"FAILED {node}" in output, output[-4000:]
-        # the gate itself (not only a budget) caught it, and so did every attempt
         assert f"REGRESSION: {case}:" in output, output[-4000:]
-    assert output.count("every one of 3 attempts failed") >= 2, output[-4000:]
+        # Every attempt failed the gate itself (not only a budget), on the figure the injection moves.
+        assert len(ratios.get(case, [])) == 3, output[-4000:]
+        moved = [cpu if "wait" not in inject else latency for cpu, latency in ratios[case]]
+        assert all(r > GATE["time_ratio"] for r in moved), f"{case}: attempts read {ratios[case]}\n{output[-4000:]}"
+
+
+def _attempt_ratios(output: str) -> dict[str, list[tuple[float, float]]]:
+    """{case: [(CPU ratio, latency ratio) per attempt]} from the gate's failure messages."""
+    found, case = {}, None
+    for line in output.splitlines():
+        if line.startswith("REGRESSION: ") or line.startswith("OVER BUDGET: "):
+            case = line.split(": ")[1]
+        elif "attempts failed" in line and case is not None:
+            found[case] = [(float(c), float(w)) for c, w in re.findall(r"([\d.]+)x / ([\d.]+)x the baseline", line)]
+    return found
 
 
 def test_gate_catches_memory(baselines):

@@ -109,16 +109,17 @@ class Calibration:
 
 
 def calls_per_round(operation: Callable[[], Any], round_seconds: float = 0.01) -> int:
-    """Calls per round so that one round lasts about ``round_seconds``.
+    """Calls per round so that one round takes about ``round_seconds`` of CPU time.
 
     A call of 1 ms is either not preempted or preempted for a whole time slice
     (~4 ms here), so its median jumps when neighbours come; a round of several calls
-    averages that out and scales with the machine's load as the calibration does.
+    averages that out. Counted in CPU time (of this thread), so that a busy machine does
+    not shrink rounds to one call each, whose caches its neighbours have emptied.
     """
     operation()
-    start = time.perf_counter()
+    start = time.thread_time()
     operation()
-    once = max(time.perf_counter() - start, 1e-6)
+    once = max(time.thread_time() - start, 1e-6)
     return max(1, min(1000, round(round_seconds / once)))
 
 

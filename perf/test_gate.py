@@ -9,8 +9,8 @@ In subprocesses (``python -m pytest``), on DLinear's fit and predict(10) on the 
   wait into fit and into predict at once: each run must exit non-zero with both cases failing the
   gate (``REGRESSION``) in every attempt (``confirm_reruns``);
 * an extra 100 MB held during fit must fail the memory gate;
-* a slow-down in the first attempt only must pass (re-measured), and the cases without injection
-  must pass.
+* the cases without injection must pass, and so must a slow-down of predict in its first attempt
+  only (re-measured), in the same run.
 
 The baseline's code is this source tree, loaded beside it (``--perf-base``): the injection wraps
 only the code under test. A 2x slow-down of DLinear's fit is also over its budget; predict's is not,
@@ -126,17 +126,13 @@ def test_gate_catches_memory(baselines):
     assert "REGRESSION: memory[dlinear-warm] fit" in output, output[-4000:]
 
 
-def test_gate_remeasures_a_transient_slowdown(baselines):
-    """predict 2x slower in the first attempt only (what one contended measurement looks like): re-measured, passes."""
-    code, output = _pytest(baselines["quiet"], PREDICT, "--benchmark-compare", inject="predict-2x-first-attempt")
-    print(f"--- PERF_INJECT=predict-2x-first-attempt {PREDICT}: exit {code}")
-    assert code == 0, f"a slow-down in one attempt failed the gate:\n{output[-4000:]}"
-    assert "ok at attempt 2" in output, output[-4000:]
-
-
-def test_gate_passes_without_injection(baselines):
-    code, output = _pytest(baselines["quiet"], FIT, PREDICT, MEMORY, "--benchmark-compare")
-    print(f"--- no injection: exit {code}\n{_gate_lines(output)}")
-    assert code == 0, f"without injection the gate failed:\n{output[-4000:]}"
+def test_gate_passes_without_injection_and_remeasures_a_transient_slowdown(baselines):
+    """fit and memory untouched, predict 2x slower in its first attempt only (what one contended measurement looks
+    like): all pass, predict at its second attempt."""
+    code, output = _pytest(baselines["quiet"], FIT, PREDICT, MEMORY, "--benchmark-compare",
+                           inject="predict-2x-first-attempt")
+    print(f"--- PERF_INJECT=predict-2x-first-attempt: exit {code}\n{_gate_lines(output)}")
+    assert code == 0, f"the gate failed an unchanged case or a one-attempt slow-down:\n{output[-4000:]}"
     assert "REGRESSION" not in output
+    assert "ok at attempt 2" in output, output[-4000:]
     assert "2 of 2 timed cases against the baseline's code" in output, output[-4000:]

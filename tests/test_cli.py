@@ -324,3 +324,15 @@ def test_inspect_refuses_a_span_too_long_for_the_buckets_before_allocating_them(
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == EXIT_DATA, done.stderr
     assert "buckets" in done.stderr and "--freq" in done.stderr and "MemoryError" not in done.stderr
+
+
+def test_forecast_by_key_writes_json_when_out_says_json(runner, tmp_path):
+    log = pd.concat([request_log(800, seed=1).assign(model="a"), request_log(800, seed=2).assign(model="b")])
+    path, out = tmp_path / "log.csv", tmp_path / "fc.json"
+    log.to_csv(path, index=False)
+    result = runner.invoke(main, ["forecast", str(path), "--by", "model", "--freq", "5s", "--model", "naive",
+                                  "--horizon", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert len(records) == 6 and {r["model"] for r in records} == {"a", "b"}
+    assert {"timestamp", "yhat", "lower", "upper"} <= set(records[0])

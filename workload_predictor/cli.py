@@ -31,7 +31,8 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  success
   1  internal error (a bug: rerun with --debug and report the traceback)
-  2  usage error (unknown option, missing argument, file not found)
+  2  usage error (unknown option, missing argument, file not found, a request log
+     without --freq, an --out suffix other than .csv or .json)
   3  bad input data (unreadable file, bad timestamps, too little history, ...)
   4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
 
@@ -202,10 +203,10 @@ def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
     A request log's token columns (found as :func:`~workload_predictor.readers.read_trace` finds them, so
     --input-col/--output-col apply); for a bucketed series, the tokens per request of each busy bucket.
     """
-    from .readers import token_columns
+    from .data import token_columns
 
     if data.log is not None:
-        columns = token_columns(data.log, opts["input_col"], opts["output_col"])
+        columns = token_columns(data.log.columns, opts["input_col"], opts["output_col"])
         if not columns:
             return None
         return data.log[list(columns.values())].set_axis(list(columns), axis=1)
@@ -618,8 +619,8 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     :func:`~workload_predictor.bucketize` (so its ``max_buckets`` guard refuses a span that
     would not fit), its partial first and last buckets dropped unless ``keep_partial``.
     """
-    from .data import bucketize, infer_freq, parse_freq, to_utc_index
-    from .readers import find_timestamp_column, read_table, token_columns
+    from .data import bucketize, infer_freq, parse_freq, to_utc_index, token_columns
+    from .readers import find_timestamp_column, read_table
 
     frame = read_table(path)
     if len(frame) == 0:
@@ -649,7 +650,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
             threshold = max(10 * width, pd.Timedelta(seconds=60))
             report["long_gap_threshold_s"] = _seconds(threshold)
             report["long_gaps"] = int((steps > threshold).sum())
-        tokens = token_columns(frame, opts["input_col"], opts["output_col"])
+        tokens = token_columns(frame.columns, opts["input_col"], opts["output_col"])
         series = bucketize(frame, timestamp=column, freq=width, unit=opts["unit"], origin=opts["origin"], sums={})
         dropped = not opts["keep_partial"] and len(series) >= 3
         counts = series["requests"].to_numpy(float)[1:-1] if dropped else series["requests"].to_numpy(float)
@@ -690,8 +691,8 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
     A request log is bucketized at ``freq`` on one grid for all keys (the first and the last
     bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does.
     """
-    from .data import bucketize, to_utc_index
-    from .readers import find_timestamp_column, read_table, token_columns
+    from .data import bucketize, to_utc_index, token_columns
+    from .readers import find_timestamp_column, read_table
 
     frame = read_table(path)
     if len(frame) == 0:
@@ -706,7 +707,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
         return out
     if freq is None:
         raise click.BadParameter("a request log needs --freq (the bucket width), e.g. --freq 10s.", param_hint="--freq")
-    sums = token_columns(frame, opts["input_col"], opts["output_col"])
+    sums = token_columns(frame.columns, opts["input_col"], opts["output_col"])
     buckets = bucketize(frame, timestamp=column, freq=freq, unit=opts["unit"], origin=opts["origin"], sums=sums, by=by)
     if not opts["keep_partial"]:
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
@@ -756,7 +757,11 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     if len(result) > 60:
         _say(f"... {len(result) - 60:,} more rows" + ("" if out else " (write them all with --out)"))
     if out:
-        result.assign(timestamp=result["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(out, index=False)
+        table = result.assign(timestamp=result["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if Path(out).suffix.lower() == ".json":  # the suffix chooses the format, as for one series
+            Path(out).write_text(json.dumps(_records(table), indent=2))
+        else:
+            table.to_csv(out, index=False)
         _say(f"wrote   {out}")
 
 

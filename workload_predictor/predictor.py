@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import collections
+import copy
 import os
 import time
 import types
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,45 @@ from .models.base import BaseForecaster, ParamsMixin
 PREDICT_TIMINGS = 100  # predict durations kept for health()
 DEFAULT_MAX_GAP = 1000  # buckets update() zero-fills at most (see max_gap)
 HISTORY_GRID_AHEAD = 1024  # buckets of timestamps built ahead for the history an update keeps
+
+
+class _Published(NamedTuple):
+    """Everything ``predict`` reads, published by ``fit``/``update`` as one reference (see the class notes)."""
+
+    model: BaseForecaster
+    halfwidth: np.ndarray  # [H, k]
+    series: BucketedSeries
+    last_timestamp: pd.Timestamp
+    freq: pd.Timedelta
+    targets: tuple
+    confidence: float
+    confidence_by_index: list
+    window: int
+
+
+def _published_of(state: dict[str, Any]) -> _Published:
+    return _Published(state["model_"], state["interval_halfwidth_"], state["series_"], state["last_timestamp_"],
+                      state["freq_"], tuple(state["targets_"]), state["confidence_"], state["_confidence_by_index"],
+                      int(state["window_"]))
+
+
+def _updated_copies(plan: list) -> dict[int, Any]:
+    """Copies of the objects in an update ``plan`` with its changes applied, by ``id`` of the original.
+
+    The originals stay as they were, so a forecast still reading them (another thread's
+    ``predict``) sees one consistent state; a copy combining members points to the
+    members' copies.
+    """
+    copies = {}
+    for target, changes in plan:
+        updated = copy.copy(target)
+        vars(updated).update(changes)
+        copies[id(target)] = updated
+    for updated in copies.values():
+        members = vars(updated).get("members_")
+        if isinstance(members, dict):
+            updated.members_ = {name: copies.get(id(member), member) for name, member in members.items()}
+    return copies
 
 
 class WorkloadPredictor(ParamsMixin):
@@ -95,12 +135,16 @@ class WorkloadPredictor(ParamsMixin):
     validation forecasts give the split-conformal interval per horizon step and the
     confidence (``1 - WAPE``); DLinear is then refitted on all data.
 
-    Thread safety: a fitted predictor's ``predict`` may be called from many threads
-    at once (it reads the fitted state and only appends its timing to a thread-safe
-    deque); ``fit`` on one instance while other instances predict or fit is safe.
-    ``fit``/``update`` on an instance while another thread uses *the same* instance
-    is not: guard it with a lock, or fit a new instance and swap the reference.
+Thread safety: ``predict`` may be called from many threads while one thread calls
+    ``update`` (or ``fit``): ``update`` builds the new state on copies (the model
+    objects a forecast may be reading are never changed) and publishes it with one
+    reference assignment; ``predict`` reads that one reference once, so every forecast
+    is exactly the sequential forecast of one state, values and timestamps alike.
+    Concurrent ``update`` calls on one instance must still be serialised by the caller
+    (each would build on the same state and the last one would win).
     """
+
+    __slots__ = ("_published",)  # not in vars(): never saved, rebuilt from the fitted attributes after load
 
     def __init__(
         self,
@@ -185,7 +229,16 @@ class WorkloadPredictor(ParamsMixin):
             vars(self).pop("weights_", None)
         state["fit_seconds_"] = time.perf_counter() - started
         vars(self).update(state)
+        self._published = _published_of(vars(self))
         return self
+
+    def _snapshot(self) -> _Published:
+        """The published state (built from the fitted attributes once after ``load``)."""
+        try:
+            return self._published
+        except AttributeError:
+            self._published = _published_of(vars(self))
+            return self._published
 
     def _calibration(self, model: BaseForecaster) -> dict[str, Any]:
         """Interval half-widths and confidence from the model's out-of-sample validation forecasts."""
@@ -208,26 +261,27 @@ class WorkloadPredictor(ParamsMixin):
         """Forecast ``steps`` buckets (default ``horizon``) after the last fitted bucket."""
         check_is_fitted(self, "model_")
         started = time.perf_counter()
-        steps = self.model_._check_steps(steps)
-        point = self.model_.predict(steps)  # [steps, k]
+        state = self._snapshot()  # one read: every value below comes from the same state
+        steps = state.model._check_steps(steps)
+        point = state.model.predict(steps)  # [steps, k]
         yhat = np.clip(point, 0.0, None)
-        lower, upper = interval(yhat, self.interval_halfwidth_[:steps])
-        series: BucketedSeries = self.series_
-        tail = min(max(3 * steps, self.window_), self._history_length())
+        lower, upper = interval(yhat, state.halfwidth[:steps])
+        series: BucketedSeries = state.series
+        tail = min(max(3 * steps, state.window), max(state.window, 3 * int(self.horizon)))
         # An explicit copy: pandas 2.x would otherwise hand the caller a view of the fitted series.
         history = pd.DataFrame(series.values[-tail:].copy(), index=series.index[-tail:],
                                columns=list(series.targets), copy=False)
         forecast = Forecast(
-            index=future_index(self.last_timestamp_, self.freq_, steps),
+            index=future_index(state.last_timestamp, state.freq, steps),
             yhat=yhat,
             lower=lower,
             upper=upper,
-            targets=tuple(self.targets_),
+            targets=state.targets,
             level=float(self.level),
             model=self.model,
-            confidence=self.confidence_,
-            confidence_by_target=dict(zip(self.targets_, self._confidence_by_index)),
-            freq=self.freq_,
+            confidence=state.confidence,
+            confidence_by_target=dict(zip(state.targets, state.confidence_by_index)),
+            freq=state.freq,
             history=history,
         )
         self.predict_seconds_.append(time.perf_counter() - started)  # deque.append is thread-safe
@@ -291,12 +345,13 @@ class WorkloadPredictor(ParamsMixin):
         values = new.values[-keep:] if n_new >= keep else np.concatenate([old.values[n_new - keep :], new.values])
         index, grid = self._history_index(n_new, new.last, keep)
         series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
-        for target, changes in plan:  # the commit: plain assignments, nothing here can fail
-            vars(target).update(changes)
-        state.update(series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
+        model = _updated_copies(plan)[id(self.model_)]  # the old model objects stay as forecasts read them
+        state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
-        if hasattr(self.model_, "weights_"):
-            state["weights_"] = dict(self.model_.weights_)
+        if hasattr(model, "weights_"):
+            state["weights_"] = dict(model.weights_)
+        # The commit: one reference swap publishes the new state to predict, then the attributes follow.
+        self._published = _published_of({**vars(self), **state})
         vars(self).update(state)
         return self
 

@@ -381,6 +381,7 @@ def test_a_long_stream_of_single_bucket_updates_keeps_the_model_state_bounded():
     first = copy.deepcopy(model)
     for i in range(500, 900):
         predictor.update(frame.iloc[i : i + 1])
+    model = predictor.model_  # update publishes a new model object; the fitted one stays as it was
     assert (len(model.recent_), len(model.context_), model.validation_forecast_.shape, model.stats_[0].xx.shape) == sizes
     assert predictor.n_updates_ == 400 and model.n_seen_ == 900
     # The predictor keeps the newest buckets only, and the forecast's history is the stream's tail.

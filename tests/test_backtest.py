@@ -232,3 +232,22 @@ def test_absolute_weights_pick_the_median_on_zero_inflated_counts():
     forecasts = np.stack([np.zeros_like(actual), np.full_like(actual, actual.mean())])
     assert convex_weights_absolute(forecasts, actual)[0] > 0.99
     assert convex_weights(forecasts, actual)[0] < 0.01
+
+
+def test_the_table_records_the_ensembles_combination_at_each_refit():
+    """The ensemble's chosen combination (fitted weights or a mean of its best members) is in its rows, one per
+    refit in refit order; a model that combines nothing has none."""
+    rng = np.random.default_rng(3)
+    y = 20 + 8 * np.sin(np.arange(400) * 2 * np.pi / 24) + rng.poisson(3, 400)
+    template = WorkloadPredictor(model="ensemble", horizon=4, random_state=0, verbose=False,
+                                 model_params={"members": ("dlinear", "naive")})
+    result = run_backtest(frame(y), [template, "dlinear"], ["naive"], horizon=4, test_size=60, refit_every=30,
+                          verbose=False)
+    rows = result.table.set_index("model")
+    expected = []
+    for point in result.refits:
+        refit = WorkloadPredictor(model="ensemble", horizon=4, random_state=0, verbose=False,
+                                  model_params={"members": ("dlinear", "naive")}).fit(frame(y[:point]))
+        expected.append(refit.model_.combination_)
+    assert rows.loc["ensemble", "combination"] == "; ".join(expected)
+    assert pd.isna(rows.loc["dlinear", "combination"]) and pd.isna(rows.loc["naive", "combination"])

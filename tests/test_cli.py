@@ -336,3 +336,28 @@ def test_forecast_by_key_writes_json_when_out_says_json(runner, tmp_path):
     records = json.loads(out.read_text())
     assert len(records) == 6 and {r["model"] for r in records} == {"a", "b"}
     assert {"timestamp", "yhat", "lower", "upper"} <= set(records[0])
+
+
+def test_forecast_and_evaluate_show_the_ensembles_combination(runner, azure_csv, tmp_path):
+    """The ensemble's combination (fitted weights or a mean of its best members) is printed next to its weights
+    by ``forecast`` and per refit under ``evaluate``'s table."""
+    from workload_predictor import WorkloadPredictor
+    from workload_predictor.backtest import run_backtest
+    from workload_predictor.cli import combination_lines
+    from workload_predictor.readers import read_trace
+
+    series = read_trace(azure_csv, freq="5s").series
+    ensemble = WorkloadPredictor(model="ensemble", horizon=3, random_state=0, verbose=False,
+                                 model_params={"members": ("dlinear", "naive")})
+    saved = tmp_path / "ensemble.wp"
+    ensemble.fit(series, timestamp="timestamp", target=["requests"]).save(saved)
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model-file", str(saved)])
+    assert result.exit_code == 0, result.output
+    model_line = next(line for line in result.output.splitlines() if line.startswith("model"))
+    assert "weights" in model_line and f"combination {ensemble.model_.combination_}" in model_line
+
+    backtest = run_backtest(series, [ensemble, "dlinear"], ["naive"], horizon=3, target=["requests"],
+                            refit_every=10, verbose=False)
+    lines = combination_lines(backtest.table)
+    assert lines[1:] == [f"ensemble combination per refit: {backtest.table.loc[0, 'combination']}"]
+    assert backtest.table.loc[0, "combination"].count("; ") == len(backtest.refits) - 1

@@ -289,6 +289,7 @@ def run_backtest(
                     "fit_seconds": float(np.mean(result["fit_seconds"])),
                     "predict_ms": float(np.median(result["predict_seconds"])) * 1e3,
                     "n_origins": len(origins), "n_refits": len(refits),
+                    "combination": result["combination"],
                 })
                 by_step[(name, target_name)] = np.abs(a - yhat).mean(axis=0)
     table = pd.DataFrame(rows)
@@ -305,7 +306,7 @@ def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, 
     n_origins, horizon, k = len(origins), spec["horizon"], series.values.shape[1]
     yhat = np.empty((n_origins, horizon, k))
     halfwidth = np.empty_like(yhat)
-    confidence, fit_seconds, predict_seconds = [], [], []
+    confidence, fit_seconds, predict_seconds, combinations = [], [], [], []
     bounds = np.searchsorted(origins, refits, side="left").tolist() + [n_origins]
     for point, first, stop in zip(refits, bounds[:-1], bounds[1:]):
         train = pd.DataFrame(series.values[:point], index=series.index[:point], columns=list(series.targets))
@@ -320,6 +321,8 @@ def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, 
         yhat[first:stop] = np.clip(predictor.model_.predict_at(series.values, origins[first:stop]), 0.0, None)
         halfwidth[first:stop] = predictor.interval_halfwidth_[None]
         confidence.append(predictor._confidence_by_index)
+        if getattr(predictor.model_, "combination_", None) is not None:
+            combinations.append(predictor.model_.combination_)
         log.debug("backtest %s: fitted on %d buckets in %.3f s, forecast origins %d..%d", spec["model"], point,
                   fit_seconds[-1], origins[first], origins[stop - 1])
         bar.update(1)
@@ -327,6 +330,7 @@ def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, 
     return {
         "yhat": yhat, "lower": lower, "upper": upper,
         "confidence": np.asarray(confidence, float), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+        "combination": "; ".join(combinations) if combinations else None,
     }
 
 
@@ -349,6 +353,7 @@ def backtest(
         (mean), ``interval_score`` (mean Winkler score at ``level``: width plus ``2 / (1 - level)`` times
         each miss; lower is better), ``confidence`` (the model's own score, mean over refits), ``fit_seconds``
         (mean per fit), ``predict_ms`` (median of one ``predict()`` call), ``n_origins``,
-        ``n_refits``.
+        ``n_refits``, ``combination`` (an ensemble's combination at each refit, ``"; "``-separated;
+        missing for a model that combines nothing).
     """
     return run_backtest(data, models, baselines, **options).table

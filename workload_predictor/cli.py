@@ -371,7 +371,11 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     observed = ", ".join(f"{t}={last[t]:g}" for t in chosen)
     _say(f"last    {_stamp(predictor.last_timestamp_)}  {observed}")
     weights = getattr(predictor, "weights_", None)
-    detail = f" (weights {', '.join(f'{k} {v:.2f}' for k, v in weights.items())})" if weights else ""
+    parts = [f"weights {', '.join(f'{k} {v:.2f}' for k, v in weights.items())}"] if weights else []
+    combination = getattr(predictor.model_, "combination_", None)
+    if combination:
+        parts.append(f"combination {combination}")
+    detail = f" ({'; '.join(parts)})" if parts else ""
     fitted = "loaded" if appended is not None else f"fit {predictor.fit_seconds_:.2f} s"
     _say(f"model   {model}{detail}: {fitted}, predict {predict_ms:.1f} ms")
     if model_file:
@@ -506,7 +510,7 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
                f"expanding window; interval level {level:g}")
     _say("")
     _say(format_table(table, multi_target=len(chosen) > 1))
-    for line in _verdicts(table):
+    for line in _verdicts(table) + combination_lines(table):
         _say(line)
     if json_path:
         Path(json_path).write_text(json.dumps(_records(table), indent=2))
@@ -542,6 +546,15 @@ def _verdicts(table: pd.DataFrame) -> list[str]:
             change = (row["mae"] / best["mae"] - 1) * 100 if best["mae"] > 0 else math.nan
             lines.append(f"{row['model']} MAE {row['mae']:.3f} vs best baseline {best['model']} {best['mae']:.3f}: "
                          f"{change:+.1f}%" + (f" ({target})" if table["target"].nunique() > 1 else ""))
+    return ([""] + lines) if lines else []
+
+
+def combination_lines(table: pd.DataFrame) -> list[str]:
+    """One line per model that combines members (the ensemble): the combination it chose at each refit."""
+    if "combination" not in table:
+        return []
+    chosen = table.dropna(subset=["combination"]).drop_duplicates("model")
+    lines = [f"{row['model']} combination per refit: {row['combination']}" for _, row in chosen.iterrows()]
     return ([""] + lines) if lines else []
 
 

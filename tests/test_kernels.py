@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import assume, given
+import pytest
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -73,12 +74,53 @@ def test_decomposition_adds_up_and_keeps_constants(window, kernel, x):
 
 
 @given(st.integers(5, 50), st.floats(0.5, 0.99), st.integers(0, 10_000))
-def test_conformal_quantile_is_the_finite_sample_rank(n, level, seed):
+def test_conformal_quantile_interpolates_between_the_order_statistics_around_the_rank(n, level, seed):
+    """Without ties: between the (k-1)-th and k-th smallest residual, k = ceil((n + 1) level), at the fraction
+    (n + 1) level - (k - 1) of the way, so that the expected coverage is the level, not up to 1 / (n + 1) more."""
     residuals = np.abs(np.random.default_rng(seed).standard_normal((n, 3)))
     q = conformal_quantile(residuals, level)
-    rank = min(math.ceil((n + 1) * level), n)
-    np.testing.assert_allclose(q, np.sort(residuals, axis=0)[rank - 1])
-    assert np.all((residuals <= q).mean(axis=0) >= min(level, 1.0) - 1e-12)
+    rank = math.ceil((n + 1) * level)
+    ordered = np.sort(residuals, axis=0)
+    if rank > n:
+        np.testing.assert_allclose(q, ordered[-1])
+        return
+    lower = ordered[rank - 2] if rank >= 2 else np.zeros(3)
+    np.testing.assert_allclose(q, lower + ((n + 1) * level - (rank - 1)) * (ordered[rank - 1] - lower))
+    assert np.all((residuals <= q).mean(axis=0) >= (rank - 1) / n - 1e-12)
+
+
+@settings(max_examples=40)
+@given(st.integers(5, 120), st.sampled_from([0.5, 0.8, 0.9, 0.95]), st.integers(0, 10_000), st.floats(0.5, 20))
+@example(n=100, level=0.9, seed=0, rate=1.0)
+def test_conformal_quantile_on_tied_counts_covers_the_level_in_expectation(n, level, seed, rate):
+    """Integer residuals tie at the quantile. The half-width lies within the tie's jump of the empirical
+    distribution (counted over n + 1), at the point where the linearly interpolated distribution reaches the
+    level: randomised split conformal's expected coverage. It never exceeds the classic k-th residual."""
+    residuals = np.random.default_rng(seed).poisson(rate, (n, 2)).astype(float)
+    q = conformal_quantile(residuals, level)
+    rank = math.ceil((n + 1) * level)
+    ordered = np.sort(residuals, axis=0)
+    if rank > n:
+        return
+    classic = ordered[rank - 1]
+    for j in range(2):
+        if classic[j] == 0:
+            continue  # every residual up to the rank is 0: the zero-width floor applies (tested elsewhere)
+        below = residuals[:, j][residuals[:, j] < classic[j]]
+        lower = below.max() if len(below) else 0.0
+        m, c = len(below), int((residuals[:, j] <= classic[j]).sum())
+        assert lower < q[j] <= classic[j]  # never wider than the classic half-width
+        interpolated_cdf = (m + (q[j] - lower) / (classic[j] - lower) * (c - m)) / (n + 1)
+        assert interpolated_cdf == pytest.approx(level)
+
+
+@settings(max_examples=25)
+@given(st.integers(5, 80), st.integers(0, 10_000), st.floats(0.01, 1e6))
+def test_conformal_quantile_is_monotone_in_the_level_and_scales_with_the_residuals(n, seed, scale):
+    residuals = np.random.default_rng(seed).poisson(2.0, (n, 3)).astype(float) + 0.5
+    widths = [conformal_quantile(residuals, level) for level in (0.5, 0.8, 0.9, 0.95)]
+    assert all(np.all(a <= b + 1e-12) for a, b in zip(widths, widths[1:]))
+    np.testing.assert_allclose(conformal_quantile(scale * residuals, 0.9), scale * widths[2], rtol=1e-12)
 
 
 @given(hnp.arrays(np.float64, st.integers(1, 50), elements=st.floats(0, 1e4)),

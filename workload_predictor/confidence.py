@@ -8,11 +8,22 @@ import numpy as np
 
 
 def conformal_quantile(abs_residuals: np.ndarray, level: float) -> np.ndarray:
-    """Split-conformal half-width per column: the ``ceil((n + 1) * level)``-th smallest residual.
+    """Split-conformal half-width per column, interpolated so the expected coverage is ``level``.
 
-    ``abs_residuals`` is ``(n, ...)`` (validation windows first). The finite-sample
-    rank ``ceil((n + 1) * level)`` guarantees coverage >= ``level`` for exchangeable
-    errors; when it exceeds ``n`` (too few windows for that level) the largest
+    ``abs_residuals`` is ``(n, ...)`` (validation windows first). The classic split-conformal
+    half-width is the ``k``-th smallest residual, ``k = ceil((n + 1) * level)``: coverage
+    >= ``level``, and on integer counts, where many residuals tie at that value, far more
+    (0.94-0.97 at 0.90). Here the empirical distribution of the residuals, with ``n + 1`` in
+    the denominator, is interpolated linearly across the jump at that value: between the
+    largest residual below it (0 when there is none), where ``m`` residuals lie below, and
+    the value itself, where ``c >= k`` residuals lie at or below, the half-width is
+
+        below + (value - below) * ((n + 1) * level - m) / (c - m).
+
+    This is the expectation of randomised (smoothed) split conformal, which draws the
+    rank within the tie to cover ``level`` exactly; without ties it interpolates between
+    the ``(k-1)``-th and ``k``-th smallest residuals. The result never exceeds the classic
+    half-width. When ``k`` exceeds ``n`` (too few windows for that level) the largest
     residual is used, which the caller reports as under-calibrated.
     """
     r = np.asarray(abs_residuals, dtype=np.float64)
@@ -21,8 +32,18 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float) -> np.ndarray:
     n = r.shape[0]
     if n == 0:
         raise ValueError("no validation residuals")
-    rank = min(math.ceil((n + 1) * level), n)
-    return no_zero_width(np.partition(r, rank - 1, axis=0)[rank - 1], r)
+    target = (n + 1) * level
+    rank = math.ceil(target)
+    if rank > n:
+        return no_zero_width(r.max(axis=0), r)
+    ordered = np.sort(r, axis=0)
+    value = ordered[rank - 1]
+    below_count = (ordered < value).sum(axis=0)  # m <= rank - 1 < target
+    at_or_below = (ordered <= value).sum(axis=0)  # c >= rank >= target
+    below = np.where(below_count > 0,
+                     np.take_along_axis(ordered, np.maximum(below_count - 1, 0)[None], axis=0)[0], 0.0)
+    share = (target - below_count) / (at_or_below - below_count)
+    return no_zero_width(below + (value - below) * share, r)
 
 
 def no_zero_width(halfwidth: np.ndarray, abs_residuals: np.ndarray) -> np.ndarray:
@@ -55,7 +76,7 @@ def interval(yhat: np.ndarray, halfwidth: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def conformal_is_exact(n_windows: int, level: float) -> bool:
-    """Whether ``n_windows`` validation windows suffice for the finite-sample guarantee at ``level``."""
+    """Whether ``n_windows`` validation windows reach the conformal rank ``ceil((n + 1) * level)`` at ``level``."""
     return math.ceil((n_windows + 1) * level) <= n_windows
 
 

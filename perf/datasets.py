@@ -17,9 +17,8 @@ The CSV is the reference; :func:`generate` documents how it was made and
 of the same kind for the scaling cases.
 
 ``azure_conv``: the first 1000 one-second buckets of the Azure LLM inference trace
-2023 (conversation service, CC-BY 4.0, Patel et al., ISCA 2024) from
-``../shared/data/traces/`` relative to the repository; ``None`` where that folder is
-absent (the cases then skip and say why). The trace's first bucket is partial
+2023 (conversation service, CC-BY 4.0, Patel et al., ISCA 2024), the copy the package
+bundles (:func:`workload_predictor.datasets.azure_llm_trace`). The trace's first bucket is partial
 (the hour starts mid-second), so the 1000 buckets start at the second one.
 """
 
@@ -32,8 +31,6 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 SYNTHETIC_CSV = HERE / "data" / "synthetic_1000.csv"
-TRACES = HERE.parent.parent / "shared" / "data" / "traces"
-AZURE_CONV = TRACES / "AzureLLMInferenceTrace_conv.csv"
 SEED = 20240101
 START = pd.Timestamp("2024-01-01 00:00:00", tz="UTC")
 FREQ = pd.Timedelta(seconds=10)
@@ -68,13 +65,12 @@ def scaled(n: int) -> pd.DataFrame:
     return generate(n, seed=SEED + n)
 
 
-def azure_conv(n: int = 1000) -> pd.DataFrame | None:
-    """The first ``n`` whole one-second buckets of the Azure conv trace, or ``None`` without the traces folder."""
-    if not AZURE_CONV.is_file():
-        return None
+def azure_conv(n: int = 1000) -> pd.DataFrame:
+    """The first ``n`` whole one-second buckets of the bundled Azure conv trace."""
     from workload_predictor import bucketize
+    from workload_predictor.datasets import azure_llm_trace
 
-    log = pd.read_csv(AZURE_CONV, dtype={"TIMESTAMP": str})
+    log = azure_llm_trace("conv")
     buckets = bucketize(log, timestamp="TIMESTAMP", freq="1s")
     return buckets.iloc[1 : n + 1].reset_index(drop=True)
 

@@ -264,13 +264,11 @@ def timed(operation: Callable[[], Any], repeat: int) -> list[float]:
 
 
 def dataset_or_skip(frames: dict, name: str):
-    """The loaded dataset, or a skip that says where the traces were looked for."""
+    """The loaded dataset, or a skip that says it is not available."""
     import pytest
 
     frame = frames[name]
     if frame is None:
-        from perf.datasets import TRACES
-
-        pytest.skip(f"{name}: the Azure traces are not at {TRACES} (../shared/data/traces from the repository)")
+        pytest.skip(f"{name}: dataset not available")
     return frame
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from perf import datasets
 
@@ -31,8 +30,6 @@ def test_synthetic_has_its_features():
 
 def test_azure_conv_first_1000_seconds():
     frame = datasets.azure_conv()
-    if frame is None:
-        pytest.skip(f"the Azure traces are not at {datasets.TRACES} (../shared/data/traces from the repository)")
     assert len(frame) == 1000
     steps = pd.DatetimeIndex(frame["timestamp"]).to_series().diff().dropna().unique()
     assert list(steps) == [pd.Timedelta(seconds=1)]

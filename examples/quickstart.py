@@ -9,4 +9,5 @@ predictor = WorkloadPredictor(model="ensemble", horizon=10, level=0.9, random_st
 predictor.fit(series, timestamp="timestamp", target=["requests", "input_tokens", "output_tokens"])
 forecast = predictor.predict(steps=10)
 print(forecast.to_frame()["requests"].round(1))
-print(f"confidence {forecast.confidence:.2f}, weights {predictor.weights_}")
+weights = {name: round(weight, 2) for name, weight in predictor.weights_.items()}
+print(f"confidence {forecast.confidence:.2f}, weights {weights}")

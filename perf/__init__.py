@@ -1,1 +1,1 @@
-"""The performance suite: pytest-benchmark cases, budgets and stored baselines (see README, "Performance suite")."""
+"""The performance suite: pytest-benchmark cases, budgets and stored baselines (see CONTRIBUTING.md, "Performance suite")."""

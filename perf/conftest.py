@@ -58,7 +58,7 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(
             f"--benchmark-compare found no stored baseline in {bs.storage} (machine id {bs.machine_id}): the gate "
             "cannot gate. Save one on this machine kind with `pytest perf/ --benchmark-save=baseline` "
-            "(see README, Performance suite)."
+            "(see CONTRIBUTING.md, Performance suite)."
         )
     if bs is not None and bs.compare and bs.compared_mapping:
         # The baseline's least contended calibration: budgets are then judged at the baseline machine's speed.

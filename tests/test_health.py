@@ -83,7 +83,9 @@ def test_health_reports_what_the_predictor_measured():
     assert metrics["training_seconds"]["value"] == predictor.fit_seconds_
     assert metrics["accuracy"]["value"] == predictor.confidence_
     assert metrics["prediction_seconds"]["level"] == "unknown"  # no predict call yet
-    assert metrics["memory_mb"]["value"] >= predictor.fit_peak_rss_mb_ > 0
+    own = metrics["memory_mb"]["value"]
+    assert 0 < own < report["process_rss_mb"]  # the predictor's own arrays, reported beside the process's RSS
+    assert own * 2**20 >= predictor.model_.coef_.nbytes + predictor.series_.values.nbytes
     for _ in range(5):
         predictor.predict()
     timings = list(predictor.predict_seconds_)
@@ -131,3 +133,12 @@ def test_level_of_is_monotone():
     assert levels == sorted(levels)
     accuracy = [order[level_of("accuracy", v, 0.8, 0.6)] for v in np.linspace(1, 0, 101)]
     assert accuracy == sorted(accuracy)
+
+
+def test_a_host_holding_gigabytes_does_not_trip_the_predictors_memory_alert():
+    """memory_mb is the predictor's own footprint; the process's RSS is reported beside it, without alert."""
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(400, noise=3.0))
+    ballast = np.ones(300 * 2**17)  # 300 MiB the host holds
+    report = predictor.health(thresholds={"memory_mb": (100.0, 200.0)})
+    assert report["process_rss_mb"] >= 300 > report["metrics"]["memory_mb"]["value"]
+    assert report["metrics"]["memory_mb"]["level"] == "ok" and ballast[-1] == 1.0

@@ -5,7 +5,7 @@ Four metrics, each with a warning and a critical threshold::
     metric               ok when            warning when         critical when
     training_seconds     < 60               < 120                >= 120
     prediction_seconds   < 0.1              < 0.5                >= 0.5
-    memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048
+    memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048   (the predictor's own arrays and tensors)
     accuracy             > 0.8              > 0.6                <= 0.6
 
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
@@ -88,7 +88,10 @@ def health_report(measurements: Mapping[str, float | None], thresholds: Mapping[
                            "warning": warning, "critical": critical}
     known = [m["level"] for m in metrics.values() if m["level"] in LEVELS]
     overall = max(known, key=LEVELS.index) if known else "unknown"
-    return {"level": overall, "metrics": metrics}
+    report = {"level": overall, "metrics": metrics}
+    if measurements.get("process_rss_mb") is not None:  # information only: the host's memory is not ours
+        report["process_rss_mb"] = float(measurements["process_rss_mb"])
+    return report
 
 
 def log_alerts(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -105,14 +108,48 @@ def log_alerts(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return alerts
 
 
+def footprint_bytes(obj: Any) -> int:
+    """Bytes of the numpy arrays and torch tensors reachable from ``obj`` (its attributes, containers
+    and networks), each counted once: the predictor's own memory, whatever else the process holds."""
+    seen: set[int] = set()
+    total, stack = 0, [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool)):
+            continue
+        seen.add(id(item))
+        if isinstance(item, np.ndarray):
+            base = item if item.base is None else item.base  # a view counts its base once
+            if id(base) not in seen or base is item:
+                seen.add(id(base))
+                total += base.nbytes if isinstance(base, np.ndarray) else item.nbytes
+        elif hasattr(item, "state_dict") and callable(item.state_dict) and hasattr(item, "parameters"):
+            stack.extend(item.state_dict().values())  # a torch module: its parameters and buffers
+        elif type(item).__module__.startswith("torch") and hasattr(item, "element_size"):
+            total += item.element_size() * item.nelement()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)) or type(item).__name__ == "deque":
+            stack.extend(item)
+        elif type(item).__module__.startswith("workload_predictor") and hasattr(item, "__dict__"):
+            stack.extend(vars(item).values())
+    return total
+
+
 def measure(predictor: Any) -> dict[str, float | None]:
-    """What a fitted predictor measured about itself (see the module docstring)."""
-    from ._memory import rss_mb
+    """What a fitted predictor measured about itself (see the module docstring).
+
+    ``memory_mb`` is the predictor's own footprint (:func:`footprint_bytes`); the
+    process's RSS, which includes whatever the host process holds, is reported
+    beside it as ``process_rss_mb`` and raises no alert.
+    """
+    from ._memory import MB, rss_mb
 
     timings = list(getattr(predictor, "predict_seconds_", ()))
     return {
         "training_seconds": float(predictor.fit_seconds_),
         "prediction_seconds": float(np.percentile(timings, 95)) if timings else None,
-        "memory_mb": max(rss_mb(), float(getattr(predictor, "fit_peak_rss_mb_", 0.0))),
+        "memory_mb": footprint_bytes(predictor) / MB,
+        "process_rss_mb": rss_mb(),
         "accuracy": float(predictor.confidence_),
     }

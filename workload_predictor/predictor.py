@@ -388,9 +388,10 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         """A health report from what this predictor measured; see :func:`workload_predictor.health.health_report`.
 
         Metrics: ``training_seconds`` (the last fit), ``prediction_seconds`` (95th
-        percentile of the recent ``predict`` calls), ``memory_mb`` (the larger of the
-        fit's peak RSS and the RSS now) and ``accuracy`` (the validation confidence,
-        ``1 - WAPE``). ``thresholds`` overrides the defaults per metric;
+        percentile of the recent ``predict`` calls), ``memory_mb`` (the predictor's own
+        arrays and tensors; the process's RSS, which includes what the host holds, is
+        reported beside the metrics as ``process_rss_mb`` and raises no alert) and
+        ``accuracy`` (the validation confidence, ``1 - WAPE``). ``thresholds`` overrides the defaults per metric;
         ``measurements`` overrides measured values (e.g. to test an alert route).
         """
         from .health import health_report, measure

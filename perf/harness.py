@@ -155,7 +155,7 @@ def _fmt(value: float, unit: str) -> str:
 def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
     """The budgets of both layers that apply to a figure of ``kind`` for ``model`` (times ``factor``)."""
     old, target = BUDGETS["old_report"], BUDGETS["target"]
-    name = registry.class_name(registry.get(model).target)
+    name = registry.class_name(registry.get(model).target) if model in registry.names() else model  # "-": calibration
     scale = f" x{factor:g}" if factor != 1.0 else ""
     out: list[Budget] = []
     if kind == "fit":

@@ -579,21 +579,48 @@ def bucketize(
 ) -> pd.DataFrame:
     """Turn a request log (one row per request) into a regular bucketed frame.
 
-    Returns columns ``timestamp`` (UTC bucket start), ``count`` (requests per
-    bucket) and one column per entry of ``sums`` (output name -> log column,
-    summed per bucket). Every bucket from the first request's to the last
-    request's is present; empty buckets are zero. With ``sums=None`` the log's
-    token columns (:func:`token_columns`: ``input_tokens``, the Azure trace's
-    ``ContextTokens``, ...) become ``input_tokens``/``output_tokens``. A span of more than ``max_buckets``
-    buckets (e.g. one stray timestamp decades away) is an error rather than gigabytes
-    of empty buckets.
+    Every bucket from the first request's to the last request's is present; empty
+    buckets are zero. The log is not modified.
 
-    ``by`` names a key column (model, endpoint, tenant): the result is then a long
-    frame with that column first, one zero-filled grid per key, sorted by key and
-    time. With ``common_grid=True`` (default) every key covers the same buckets, from
-    the first request of the whole log to its last; with ``False`` each key spans
-    its own first to last request (each key's rows then equal ``bucketize`` of that
-    key's requests alone). ``max_buckets`` bounds the rows of the whole result.
+    Parameters
+    ----------
+    log : pandas.DataFrame
+        One row per request.
+    timestamp : str
+        The arrival-time column, in any encoding :meth:`WorkloadPredictor.fit` accepts.
+    freq : str or pandas.Timedelta
+        The bucket width, e.g. ``"1s"``, ``"10s"``, ``"1min"``.
+    unit, origin :
+        For numeric timestamps, as for :meth:`WorkloadPredictor.fit`.
+    sums : mapping of str to str or None
+        Output column -> log column summed per bucket. ``None``: the log's token
+        columns (:func:`token_columns`: ``input_tokens``, the Azure trace's
+        ``ContextTokens``, ...) become ``input_tokens``/``output_tokens``.
+    count : str
+        Name of the requests-per-bucket column.
+    max_buckets : int
+        The most rows the result may have: a longer span (e.g. one stray timestamp
+        decades away) is an error rather than gigabytes of empty buckets.
+    by : str or None
+        A key column (model, endpoint, tenant): the result is then a long frame with
+        that column first, one zero-filled grid per key, sorted by key and time.
+    common_grid : bool
+        With ``by``: ``True`` (default) gives every key the same buckets, from the
+        first request of the whole log to its last; ``False`` gives each key its own
+        first to last request (each key's rows then equal ``bucketize`` of that key's
+        requests alone).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``timestamp`` (UTC bucket start), ``count`` and one per entry of
+        ``sums`` (with ``by``, the key column first).
+
+    Raises
+    ------
+    WorkloadDataError
+        Missing columns, unparsable or out-of-range timestamps, a bad ``freq``, or
+        more than ``max_buckets`` buckets.
     """
     if by is not None:
         return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid)

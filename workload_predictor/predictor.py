@@ -194,14 +194,40 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         unit: str | None = None,
         origin: Any = None,
     ) -> "WorkloadPredictor":
-        """Fit on a bucketed series. Returns ``self``.
+        """Fit on a bucketed series.
 
-        ``data`` is a DataFrame with a ``timestamp`` column (any encoding the door
-        accepts; numeric epochs take ``unit`` and, for offsets, ``origin``) or a
-        DatetimeIndex, or a Series with a DatetimeIndex. ``target`` names one column
-        or several. ``freq`` is the bucket width (inferred from the median step when
-        omitted). The caller's data is never modified. A request log (one row per
-        request) goes through :func:`workload_predictor.bucketize` first.
+        A request log (one row per request) goes through
+        :func:`workload_predictor.bucketize` first. The caller's data is never modified.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or pandas.Series
+            A DataFrame with a ``timestamp`` column or a DatetimeIndex, or a Series
+            with a DatetimeIndex; one row per bucket.
+        timestamp : str or None
+            The timestamp column, in any encoding the door accepts (datetimes of any
+            unit, naive or aware, ISO strings, numeric epochs); ``None`` for the index.
+        target : str or sequence of str
+            The column or columns to forecast.
+        freq : str, pandas.Timedelta or None
+            The bucket width; inferred from the median step when omitted.
+        unit : {"s", "ms", "us", "ns"} or None
+            Unit of numeric timestamps (inferred from their magnitude when unambiguous).
+        origin : str, datetime or None
+            Start of the series when numeric timestamps are offsets from it.
+
+        Returns
+        -------
+        WorkloadPredictor
+            ``self``, fitted.
+
+        Raises
+        ------
+        WorkloadDataError
+            Bad or too short data, an unknown model or ``model_params`` key, a bad
+            setting; the message names the problem and the fix.
+        MemoryLimitError
+            The fit would add more than ``memory_limit_mb`` to the process.
         """
         started = time.perf_counter()
         self._check_level()
@@ -258,7 +284,25 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         )
 
     def predict(self, steps: int | None = None) -> Forecast:
-        """Forecast ``steps`` buckets (default ``horizon``) after the last fitted bucket."""
+        """Forecast ``steps`` buckets after the last fitted bucket.
+
+        Parameters
+        ----------
+        steps : int or None
+            Buckets to forecast, at most ``horizon`` (default ``horizon``).
+
+        Returns
+        -------
+        Forecast
+            Future timestamps, point forecast, interval at ``level`` and confidence.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        WorkloadDataError
+            ``steps`` is not a positive integer up to ``horizon``.
+        """
         check_is_fitted(self, "model_")
         started = time.perf_counter()
         state = self._snapshot()  # one read: every value below comes from the same state
@@ -289,11 +333,22 @@ Thread safety: ``predict`` may be called from many threads while one thread call
 
     # -- production: persistence, incremental updates, health ------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the predictor (parameters and fitted state) to ``path``; returns the path.
+        """Write the predictor (parameters and fitted state) to ``path``.
 
         The file holds JSON and NumPy arrays only (no pickle), a format version, the
         package version and a SHA-256 checksum, so :meth:`load` runs no code from it.
-        See :mod:`workload_predictor.persistence`.
+        It is written to a temporary file and moved into place. See
+        :mod:`workload_predictor.persistence`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
         """
         return persistence.save(self, path)
 
@@ -301,9 +356,20 @@ Thread safety: ``predict`` may be called from many threads while one thread call
     def load(cls, path: str | os.PathLike) -> "WorkloadPredictor":
         """Read a predictor written by :meth:`save`; it forecasts bit-identically to the one saved.
 
-        A wrong format version, a bad checksum, a truncated or altered file, a pickle,
-        or anything but this package's own classes raises
-        :class:`~workload_predictor.errors.ModelFileError` and builds nothing.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        WorkloadPredictor
+
+        Raises
+        ------
+        ModelFileError
+            A wrong format version, a bad checksum, a truncated or altered file, a
+            pickle, or anything but this package's own classes; nothing is built.
         """
         return persistence.load(path, expected=cls)
 
@@ -314,17 +380,37 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         unit: str | None = None,
         origin: Any = None,
     ) -> "WorkloadPredictor":
-        """Append new buckets after the fitted series and refresh the model cheaply. Returns ``self``.
+        """Append new buckets after the fitted series and refresh the model cheaply.
 
-        ``data`` has the fitted targets and timestamps that continue the series at its
-        frequency, in any encoding ``fit`` accepts; buckets it skips are zero (no
-        requests came), rows at or before the last fitted bucket are a
-        :class:`~workload_predictor.errors.WorkloadDataError`. The model absorbs the
-        new windows (DLinear exactly as a refit on all data with the first fit's window,
-        scaling and ridge penalty would; the LSTM by a few warm-started epochs on the newest windows;
-        the ensemble re-weighs its members), and the interval and confidence are
-        recomputed from the newest validation windows, each forecast before the model
-        saw it. Nothing changes if it raises (memory limit included).
+        The model absorbs the new windows (DLinear exactly as a refit on all data with
+        the first fit's window, scaling and ridge penalty would; the LSTM by a few
+        warm-started epochs on the newest windows; the ensemble re-weighs its members),
+        and the interval and confidence are recomputed from the newest validation
+        windows, each forecast before the model saw it. Nothing changes if it raises.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or pandas.Series
+            The fitted targets, with timestamps that continue the series at its
+            frequency; buckets it skips are zero (no requests came).
+        timestamp, unit, origin :
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        WorkloadPredictor
+            ``self``, updated.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        WorkloadDataError
+            Rows at or before the last fitted bucket, missing targets, bad values.
+        UpdateGapError
+            A row more than ``max_gap`` buckets ahead.
+        MemoryLimitError
+            The update would add more than ``memory_limit_mb`` to the process.
         """
         check_is_fitted(self, "model_")
         started = time.perf_counter()

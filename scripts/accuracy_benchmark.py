@@ -13,7 +13,7 @@ Settings:
 Per setting: the ensemble's MAE, its best member's (DLinear, LSTM, last value, moving average, exponential
 smoothing: each read from the ensemble's own fitted members, so the same fits), the best simple baseline's
 (naive, seasonal naive, moving average), the ensemble's 90 % coverage and mean interval score (Winkler),
-and the combination it chose (``combination_`` where the library has it). A summary checks issue 11's
+and the combination it chose (``combination_`` where the library has it). A summary checks the accuracy
 targets. ``--json`` writes the records; ``--compare OLD.json`` prints before/after per setting.
 
 Run: python3 scripts/accuracy_benchmark.py [--quick] [--json FILE] [--compare OLD.json]
@@ -23,6 +23,7 @@ Against another revision: PYTHONPATH=<its checkout> python3 scripts/accuracy_ben
 
 from __future__ import annotations
 
+from importlib import resources
 import argparse
 import json
 import sys
@@ -44,7 +45,7 @@ from workload_predictor.errors import WorkloadDataError  # noqa: E402
 from workload_predictor.models.dlinear import DEFAULT_WINDOWS, DLinear  # noqa: E402
 from workload_predictor.readers import read_trace  # noqa: E402
 
-TRACES = ROOT.parent / "shared" / "data" / "traces"
+TRACES = resources.files("workload_predictor.datasets") / "data"  # the bundled Azure traces (.csv.gz)
 BASELINES = ("naive", "seasonal_naive", "moving_average")
 LEVEL = 0.9
 README_EIGHT = {(trace, freq, horizon, "requests") for trace in ("conv", "code") for freq in ("1s", "10s")
@@ -121,7 +122,7 @@ def grid_settings(readme_only: bool):
         for freq in ("1s", "5s", "10s", "30s"):
             if readme_only and freq not in ("1s", "10s"):
                 continue
-            series = read_trace(TRACES / f"AzureLLMInferenceTrace_{trace}.csv", freq=freq).series
+            series = read_trace(TRACES / f"AzureLLMInferenceTrace_{trace}.csv.gz", freq=freq).series
             index = pd.DatetimeIndex(series["timestamp"])
             for horizon in (10, 30):
                 for target in ("requests", "input_tokens", "output_tokens"):
@@ -144,7 +145,7 @@ def summarise(records: list[dict]) -> None:
     grid = [r for r in records if r["kind"] == "grid"]
     readme = [r for r in grid if r["readme"]]
     member_ratios = np.array([ratio(r, "best_member") for r in records])
-    print("\n== targets (issue 11)")
+    print("\n== targets")
     if synthetic:
         s = np.array([ratio(r, "best_member") for r in synthetic])
         print(f"synthetic: ensemble within 2 % of its best member {np.sum(s <= 1.02)}/{len(s)} (want all); "

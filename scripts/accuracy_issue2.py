@@ -1,4 +1,4 @@
-"""Accuracy and speed checks of the library issue, on a held-out test tail (not the validation tail).
+"""Accuracy and speed of the models on a held-out test tail of synthetic series (not the validation tail).
 
 Series: 1000 (or --n) points, periods 60 and 288, linear trend, Gaussian noise (sd 5) — the shape
 FINDINGS.md describes. Models are fitted on the first n-100 points and scored on every origin of the

@@ -5,24 +5,24 @@ forecast origins, only 2-8 non-overlapping horizons; at 1 s with h=30, 30 of the
 horizons (blocks of ``horizon`` origins) of the same backtest the CLI runs and prints the 95 % interval of
 the ratio for the code-trace settings that miss or nearly miss the 2 % bar.
 
-Run: python3 scripts/bootstrap_misses.py   (about a minute; needs ../shared/data/traces)
+Run: python3 scripts/bootstrap_misses.py   (about a minute)
 """
 
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 
 from workload_predictor.backtest import run_backtest
 from workload_predictor.readers import read_trace
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
+TRACES = resources.files("workload_predictor.datasets") / "data"  # the bundled Azure traces (.csv.gz)
 BASELINES = ("naive", "moving_average", "seasonal_naive")
 
 
 def main() -> None:
     rng = np.random.default_rng(0)
     for trace, freq, horizon in [("code", "1s", 30), ("code", "10s", 30), ("code", "10s", 10)]:
-        series = read_trace(TRACES / f"AzureLLMInferenceTrace_{trace}.csv", freq=freq, timestamp_column=None, unit=None,
+        series = read_trace(TRACES / f"AzureLLMInferenceTrace_{trace}.csv.gz", freq=freq, timestamp_column=None, unit=None,
                             origin=None, input_column=None, output_column=None, keep_partial=False).series
         result = run_backtest(series, models=("ensemble",), horizon=horizon, verbose=False)
         actual = result.actual[:, :, 0]

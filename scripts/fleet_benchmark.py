@@ -1,4 +1,4 @@
-"""The fleet table of issue 13, measured in one run: DLinear fleets of 1,000 and 10,000 series x 1,000 buckets
+"""The fleet table, measured in one run: DLinear fleets of 1,000 and 10,000 series x 1,000 buckets
 (fit s, predict ms, peak RSS growth, n_jobs 1 and 2, a Dask LocalCluster), the per-series loop it replaces,
 per-key LSTM fleets on 1 and 2 processes, and the accuracy shares on the 10,000-series benchmark.
 

@@ -1,4 +1,4 @@
-"""Where the time of ``WorkloadPredictor.update(one-row frame)`` goes (issue 5's 1 ms budget).
+"""Where the time of ``WorkloadPredictor.update(one-row frame)`` goes (its 1 ms budget in perf/budgets.toml).
 
 DLinear fitted on perf's 1000-point synthetic series, then 1,000 updates of one fresh one-row
 DataFrame each (as an autoscaler receives them); prints the mean per update and per step.

@@ -585,7 +585,7 @@ def _solve_device(device: str) -> str | None:
 
 def _calibrate(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[str, Any]:
     """``WorkloadPredictor._calibration`` for ``B`` keys at once (``(B, v, H, k)`` validation forecasts)."""
-    from .confidence import conformal_is_exact
+    from .confidence import conformal_is_exact, conformal_quantile
 
     errors = np.abs(actual - np.maximum(forecast, 0.0))  # [B, v, H, k]
     n_windows = errors.shape[1]
@@ -596,9 +596,9 @@ def _calibrate(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[s
     confidence = np.zeros(len(scores))
     for j in range(scores.shape[1]):  # summed target by target, as the single-series calibration does
         confidence += scores[:, j]
-    rank = min(math.ceil((n_windows + 1) * level), n_windows)
     return dict(
-        halfwidth=np.partition(errors, rank - 1, axis=1)[:, rank - 1],  # [B, H, k]
+        # Key by key: the quantile's zero-width guard falls back on a key's own residuals.
+        halfwidth=np.stack([conformal_quantile(key_errors, level) for key_errors in errors]),  # [B, H, k]
         confidence=confidence / scores.shape[1], confidence_by_target=scores,
         validation_mae=error_totals / (errors.shape[1] * errors.shape[2]),
         interval_exact=conformal_is_exact(n_windows, level),

@@ -1,15 +1,15 @@
 """How the LSTM's default configuration was chosen: test MAE and fit time per configuration.
 
-Same series and protocol as scripts/accuracy_issue2.py (fit on n-100 points, score every origin of
+Same series and protocol as benchmarks/holdout_accuracy.py (fit on n-100 points, score every origin of
 the last 100, horizon 10). One torch thread. Medians over the seeds.
-Run: python3 scripts/lstm_configs.py [--seeds 0 1 2]
+Run: python3 benchmarks/lstm_configs.py [--seeds 0 1 2]
 """
 
 from __future__ import annotations
 
 import argparse
 
-from accuracy_issue2 import make_series, print_table, test_mae
+from holdout_accuracy import make_series, print_table, test_mae
 from workload_predictor.models import LSTM, DLinear
 
 CONFIGS = {

@@ -1,7 +1,7 @@
 """What a progress bar costs an LSTM fit: verbose=True (tqdm, drawn to stderr) vs verbose=False.
 
 Interleaved fits in one process on the same 1000-point series, same seed (same epochs);
-prints the median fit time of each and their ratio. Run: python scripts/progress_overhead.py 2>/dev/null
+prints the median fit time of each and their ratio. Run: python benchmarks/progress_overhead.py 2>/dev/null
 """
 
 import statistics

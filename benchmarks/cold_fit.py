@@ -1,7 +1,7 @@
 """What the first fit in a fresh process pays, and why: import, first fit, second fit, RSS growth.
 
 Each model runs in its own fresh interpreter (3 times; medians printed). RSS via psutil.
-Run: python3 scripts/cold_fit.py
+Run: python3 benchmarks/cold_fit.py
 """
 
 from __future__ import annotations

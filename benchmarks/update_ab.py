@@ -6,7 +6,7 @@ packages are loaded side by side (the revision's copy under another name) and fi
 median CPU time per update is recorded. Prints both medians and the median of the per-block
 ratios (new / old), and checks that both forecast the same after all updates.
 
-Run: python3 scripts/update_ab.py REV [--blocks 40] [--level predictor|model]
+Run: python3 benchmarks/update_ab.py REV [--blocks 40] [--level predictor|model]
 """
 
 import argparse

@@ -3,7 +3,7 @@
 DLinear fitted on perf's 1000-point synthetic series, then 1,000 updates of one fresh one-row
 DataFrame each (as an autoscaler receives them); prints the mean per update and per step.
 
-Run: python3 scripts/update_cost.py
+Run: python3 benchmarks/update_cost.py
 """
 
 import collections

@@ -5,7 +5,7 @@ forecast origins, only 2-8 non-overlapping horizons; at 1 s with h=30, 30 of the
 horizons (blocks of ``horizon`` origins) of the same backtest the CLI runs and prints the 95 % interval of
 the ratio for the code-trace settings that miss or nearly miss the 2 % bar.
 
-Run: python3 scripts/bootstrap_misses.py   (about a minute)
+Run: python3 benchmarks/bootstrap_misses.py   (about a minute)
 """
 
 from importlib import resources

@@ -6,8 +6,8 @@ The same rolling-origin backtest as ``workload-predictor evaluate`` (last quarte
 refits). Prints one line per setting and a summary: settings within 2 % of the best baseline, mean excess
 over it (settings better than it count 0), the worst setting and the geometric mean of the ratios.
 
-Run: python3 scripts/evaluate_grid.py [--json FILE]   (about a minute on 2 cores)
-Against an older revision: PYTHONPATH=<its checkout> python3 scripts/evaluate_grid.py
+Run: python3 benchmarks/evaluate_grid.py [--json FILE]   (about a minute on 2 cores)
+Against an older revision: PYTHONPATH=<its checkout> python3 benchmarks/evaluate_grid.py
 """
 
 from importlib import resources

@@ -1,14 +1,13 @@
 """Accuracy and speed of the models on a held-out test tail of synthetic series (not the validation tail).
 
-Series: 1000 (or --n) points, periods 60 and 288, linear trend, Gaussian noise (sd 5) — the shape
-FINDINGS.md describes. Models are fitted on the first n-100 points and scored on every origin of the
+Series: 1000 (or --n) points, periods 60 and 288, linear trend, Gaussian noise (sd 5). Models are fitted on the first n-100 points and scored on every origin of the
 last 100 points (horizon 10, MAE over all steps).
 
 Compares: DLinear closed form (window searched, and fixed 24 / 120), a gradient-trained DLinear
 (same decomposition, two nn.Linear branches, Adam, 50 epochs, batch 32, lr 1e-3 and 1e-2 — what
 darts/neuralforecast do), our LSTM (on a DLinear base, and plain), the ensemble and naive.
 
-Run: python3 scripts/accuracy_issue2.py [--seeds 0 1 2]
+Run: python3 benchmarks/holdout_accuracy.py [--seeds 0 1 2]
 """
 
 from __future__ import annotations

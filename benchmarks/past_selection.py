@@ -8,7 +8,7 @@ and forecasts the test origins up to the next refit with it. Its MAE over the hi
 how much of the bar is the hindsight: where even this selector misses by more than 2 %, matching the best
 baseline within 2 % needs luck, not a better weighting.
 
-Run: python3 scripts/past_selection.py   (a few seconds)
+Run: python3 benchmarks/past_selection.py   (a few seconds)
 """
 
 from importlib import resources

@@ -1,7 +1,7 @@
 """Median latency of ``predictor.predict()`` on DLinear (1000-point synthetic series), alone and while
 another thread updates the same predictor one bucket at a time.
 
-Usage: python scripts/predict_latency.py   (prints both medians in microseconds and their ratio)
+Usage: python benchmarks/predict_latency.py   (prints both medians in microseconds and their ratio)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How far past ``max_training_time`` a fit ends: LSTM and ensemble on a long Poisson series.
 
-Usage: python scripts/time_limit_overrun.py [n_points] [limit_s]
+Usage: python benchmarks/time_limit_overrun.py [n_points] [limit_s]
 Prints the wall time of each fit, its overrun beyond the limit, and how training stopped.
 """
 

@@ -5,7 +5,7 @@ its coefficients with a refit on the same data (first fit's window, scaling and 
 largest coefficient: with the library's recomputation every ``REFRESH_AFTER`` steps (checked just before and
 at each recomputation), and with recomputation switched off for 4,000 steps.
 
-Run: python3 scripts/update_drift.py   (about 10 s)
+Run: python3 benchmarks/update_drift.py   (about 10 s)
 """
 
 import copy

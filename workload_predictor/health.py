@@ -7,10 +7,13 @@ Four metrics, each with a warning and a critical threshold::
     prediction_seconds   < 0.1              < 0.5                >= 0.5
     memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048   (the predictor's own arrays and tensors)
     accuracy             > 0.8              > 0.6                <= 0.6
+    input_anomaly        < 1                < 5                  >= 5      (flagged buckets among the newest 1000)
 
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
 out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
-higher is better, so its thresholds are lower bounds. A metric that was not
+higher is better, so its thresholds are lower bounds. ``input_anomaly`` counts the
+buckets far above the series' recent range (:mod:`workload_predictor.anomaly`) among the
+newest 1000; its alert names the newest one (timestamp, target, value). A metric that was not
 measured yet (no ``predict`` call so far) has level ``"unknown"`` and raises no
 alert. :func:`health_report` is a pure function of the measurements, so every
 level can be tested with injected numbers; :func:`measure` reads them from a
@@ -24,6 +27,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .anomaly import RECENT_BUCKETS
+from .anomaly import recent as anomalies_recent
 from .errors import quote
 
 logger = logging.getLogger(__name__)
@@ -36,6 +41,7 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
     "prediction_seconds": (0.1, 0.5),
     "memory_mb": (1024.0, 2048.0),
     "accuracy": (0.8, 0.6),
+    "input_anomaly": (1.0, 5.0),
 }
 _HIGHER_IS_BETTER = {"accuracy"}
 _LOG_LEVEL = {"warning": logging.WARNING, "critical": logging.ERROR}
@@ -86,6 +92,9 @@ def health_report(measurements: Mapping[str, float | None], thresholds: Mapping[
         value = None if value is None else float(value)
         metrics[metric] = {"value": value, "level": level_of(metric, value, warning, critical),
                            "warning": warning, "critical": critical}
+        detail = measurements.get(f"{metric}_detail")
+        if detail:
+            metrics[metric]["detail"] = str(detail)
     known = [m["level"] for m in metrics.values() if m["level"] in LEVELS]
     overall = max(known, key=LEVELS.index) if known else "unknown"
     report = {"level": overall, "metrics": metrics}
@@ -103,6 +112,8 @@ def log_alerts(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         bound = entry["critical"] if entry["level"] == "critical" else entry["warning"]
         relation = "<=" if metric in _HIGHER_IS_BETTER else ">="
         message = f"{metric} is {entry['value']:.4g} ({relation} {bound:g}): {entry['level']}"
+        if entry.get("detail"):
+            message += f"; {entry['detail']}"
         logger.log(_LOG_LEVEL[entry["level"]], "workload predictor health: %s", message)
         alerts.append({"metric": metric, **entry, "message": message})
     return alerts
@@ -136,6 +147,13 @@ def footprint_bytes(obj: Any) -> int:
     return total
 
 
+def describe(anomaly: tuple, count: int) -> str:
+    """The message naming the newest flagged bucket (values cut short with ``quote``)."""
+    timestamp, target, value, median = anomaly
+    return (f"newest: bucket {timestamp.isoformat()} {quote(target)} = {quote(value)} (recent median {quote(median)});"
+            f" {count} flagged among the newest {RECENT_BUCKETS} buckets, used as given (not clipped)")
+
+
 def measure(predictor: Any) -> dict[str, float | None]:
     """What a fitted predictor measured about itself (see the module docstring).
 
@@ -146,7 +164,11 @@ def measure(predictor: Any) -> dict[str, float | None]:
     from ._memory import MB, rss_mb
 
     timings = list(getattr(predictor, "predict_seconds_", ()))
+    flagged = getattr(predictor, "input_anomalies_", None)
+    recent = None if flagged is None else anomalies_recent(flagged, predictor.last_timestamp_, predictor.freq_)
     return {
+        "input_anomaly": None if recent is None else float(len(recent)),
+        "input_anomaly_detail": describe(recent[-1], len(recent)) if recent else None,
         "training_seconds": float(predictor.fit_seconds_),
         "prediction_seconds": float(np.percentile(timings, 95)) if timings else None,
         "memory_mb": footprint_bytes(predictor) / MB,

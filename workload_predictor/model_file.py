@@ -33,6 +33,7 @@ import zipfile
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .errors import ModelFileError, quote
 
@@ -171,6 +172,25 @@ def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
         )
 
 
+def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
+    """The recorded input anomalies: a bounded buffer of (timestamp, target, value, median), and a floor per target
+    (both absent in files saved before they were recorded)."""
+    from .anomaly import KEPT
+
+    floor = getattr(obj, "input_floor_", None)
+    if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,)
+                              or not np.isfinite(floor).all() or (floor < 1.0).any()):
+        refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {k} finite values >= 1")
+    flagged = getattr(obj, "input_anomalies_", None)
+    if flagged is None:
+        return
+    if not isinstance(flagged, collections.deque) or flagged.maxlen != KEPT or not all(
+            isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], pd.Timestamp) and a[1] in obj.targets_
+            and all(isinstance(x, float) for x in a[2:]) for a in flagged):
+        refuse(f"keeps its input anomalies in {quote(flagged)}, not a buffer of {KEPT} "
+               "(timestamp, target, value, median)")
+
+
 def check_predictor(obj: Any, predict_timings: int) -> None:
     """Refuse a loaded predictor whose declared sizes disagree with its stored arrays.
 
@@ -224,6 +244,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     timings = obj.predict_seconds_
     if not isinstance(timings, collections.deque) or timings.maxlen != predict_timings:
         refuse(f"keeps its predict timings in {quote(timings)}, not a buffer of {predict_timings}")
+    _check_anomalies(obj, k, refuse)
     series = obj.series_
     if series.values.ndim != 2 or series.values.shape[1] != k or len(series.index) != len(series.values) \
             or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_:

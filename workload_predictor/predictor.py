@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from . import model_file, persistence
+from . import anomaly, model_file, persistence
 from ._memory import check_memory, memory_limit
 from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, interval, wape_of_totals
 from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
@@ -247,7 +247,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             model_=model, series_=series, targets_=series.targets, freq_=series.freq,
             last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=peak_mb,
             training_cut_short_=_cut_short(model), predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
-            n_updates_=0, _history_grid=None,
+            n_updates_=0, _history_grid=None, **_fit_anomalies(series),
         )
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
@@ -432,6 +432,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         index, grid = self._history_index(n_new, new.last, keep)
         series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
         model = _updated_copies(plan)[id(self.model_)]  # the old model objects stay as forecasts read them
+        state.update(self._update_anomalies(old.values, new))
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):
@@ -440,6 +441,23 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         self._published = _published_of({**vars(self), **state})
         vars(self).update(state)
         return self
+
+    def _update_anomalies(self, history: np.ndarray, new: Any) -> dict[str, Any]:
+        """The new buckets far above their recent range, added to ``input_anomalies_`` (values untouched)."""
+        floor = getattr(self, "input_floor_", None)
+        if floor is None:  # a file saved before input anomalies were recorded
+            floor = anomaly.floor_of(history)
+        tail = history[-anomaly.REFERENCE_BUCKETS:]
+        if len(new.values) == 1 and not (new.values[0] > tail.max(axis=0)).any():
+            found = []  # the common update: one bucket, within its recent maximum (detect's own first condition)
+        else:
+            values = np.concatenate([tail, new.values])
+            found = anomaly.detect(values, len(tail), floor)
+        if found:
+            end, freq, start = new.last, self.freq_, len(values) - 1
+            found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)
+        return {"input_floor_": floor,
+                "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}
 
     def _history_index(self, n_new: int, last: pd.Timestamp, keep: int) -> tuple[pd.DatetimeIndex, tuple]:
         """The timestamps of the ``keep`` newest buckets once ``n_new`` buckets, the newest at ``last``, continue
@@ -508,6 +526,15 @@ def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
     raise WorkloadDataError(
         f"max_gap={quote(gap)} must be a number of buckets >= 0, a span such as '1h', or None for no bound."
     )
+
+
+def _fit_anomalies(series: BucketedSeries) -> dict[str, Any]:
+    """The fitted series' scale floor and the buckets far above their recent range (see :mod:`.anomaly`)."""
+    floor = anomaly.floor_of(series.values)
+    found = anomaly.detect(series.values, min(anomaly.REFERENCE_BUCKETS, len(series.values) - 1), floor)
+    index = series.index
+    return {"input_floor_": floor,
+            "input_anomalies_": anomaly.kept(None, anomaly.records(found, lambda p: index[p], series.targets))}
 
 
 def _cut_short(model: BaseForecaster) -> bool:

@@ -1,0 +1,76 @@
+"""Input anomalies: a bucket far above the recent range is reported by health()/check_alerts(), never altered."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import WorkloadPredictor
+from workload_predictor.anomaly import KEPT
+
+
+def _stream(n, seed=0, freq="10s"):
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-01", periods=n, freq=freq, tz="UTC")
+    return pd.DataFrame({"timestamp": index, "requests": rng.poisson(50, n).astype(float)})
+
+
+def _feed(predictor, values):
+    for value in values:
+        row = pd.DataFrame({"timestamp": [predictor.last_timestamp_ + predictor.freq_], "requests": [value]})
+        predictor.update(row)
+
+
+def test_one_corrupt_bucket_in_a_poisson_stream_raises_an_alert_naming_it(caplog):
+    predictor = WorkloadPredictor().fit(_stream(400))
+    stream = np.random.default_rng(1).poisson(50, 40).astype(float)
+    stream[15] = 1e9
+    _feed(predictor, stream)
+    corrupt_at = predictor.last_timestamp_ - 24 * predictor.freq_
+    assert list(predictor.input_anomalies_) == [(corrupt_at, "requests", 1e9, pytest.approx(50, abs=10))]
+    with caplog.at_level(logging.WARNING, logger="workload_predictor.health"):
+        alerts = {alert["metric"]: alert for alert in predictor.check_alerts()}
+    assert alerts["input_anomaly"]["level"] == "warning"
+    message = alerts["input_anomaly"]["message"]
+    assert corrupt_at.isoformat() in message and "'requests'" in message and "1000000000.0" in message
+    assert message in caplog.text
+    # Reported, never clipped: the history the predictor keeps still holds the burst.
+    assert 1e9 in predictor.series_.values
+
+
+def test_a_normal_poisson_stream_raises_nothing():
+    predictor = WorkloadPredictor().fit(_stream(2000, seed=2))
+    _feed(predictor, np.random.default_rng(3).poisson(50, 300).astype(float))
+    assert len(predictor.input_anomalies_) == 0
+    assert predictor.health()["metrics"]["input_anomaly"]["level"] == "ok"
+    assert "input_anomaly" not in {alert["metric"] for alert in predictor.check_alerts()}
+
+
+def test_a_burst_at_fit_is_flagged_and_the_callers_data_is_unchanged():
+    frame = _stream(500)
+    frame.loc[300, "requests"] = 1e9
+    before = frame.copy(deep=True)
+    predictor = WorkloadPredictor().fit(frame)
+    pd.testing.assert_frame_equal(frame, before)
+    assert [(a[0], a[2]) for a in predictor.input_anomalies_] == [(frame["timestamp"][300], 1e9)]
+    assert predictor.health()["metrics"]["input_anomaly"]["value"] == 1.0
+
+
+def test_many_corrupt_buckets_go_critical_and_the_record_stays_bounded():
+    predictor = WorkloadPredictor().fit(_stream(400))
+    stream = np.full(5 * KEPT, 50.0)
+    stream[::4] = 1e9 * np.arange(1, 5 * KEPT // 4 + 1)  # each above everything before it; a quarter of them
+    _feed(predictor, stream)
+    assert len(predictor.input_anomalies_) == KEPT
+    assert predictor.health()["metrics"]["input_anomaly"]["level"] == "critical"
+
+
+def test_input_anomalies_survive_save_and_load(tmp_path):
+    predictor = WorkloadPredictor().fit(_stream(400))
+    _feed(predictor, [50.0, 1e9, 50.0])
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "model.wp"))
+    assert list(loaded.input_anomalies_) == list(predictor.input_anomalies_) and len(loaded.input_anomalies_) == 1
+    np.testing.assert_array_equal(loaded.input_floor_, predictor.input_floor_)
+    _feed(loaded, [1e12])
+    assert len(loaded.input_anomalies_) == 2

@@ -74,3 +74,18 @@ def test_input_anomalies_survive_save_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.input_floor_, predictor.input_floor_)
     _feed(loaded, [1e12])
     assert len(loaded.input_anomalies_) == 2
+
+
+@pytest.mark.parametrize("kind", ["conv", "code"])
+def test_a_normal_hour_of_the_bundled_azure_traces_raises_nothing(kind):
+    from workload_predictor import anomaly, bucketize
+    from workload_predictor.datasets import azure_llm_trace
+
+    log = azure_llm_trace(kind)
+    for freq in ("1s", "10s"):
+        values = bucketize(log, timestamp="TIMESTAMP", freq=freq).iloc[1:][
+            ["requests", "input_tokens", "output_tokens"]].to_numpy(dtype=float, copy=True)
+        assert anomaly.detect(values, anomaly.REFERENCE_BUCKETS, anomaly.floor_of(values)) == []
+        values[len(values) // 2, 1] = 1e9  # one corrupt token count in the same hour fires, alone
+        assert [(p, c) for p, c, _, _ in anomaly.detect(values, anomaly.REFERENCE_BUCKETS,
+                                                         anomaly.floor_of(values))] == [(len(values) // 2, 1)]

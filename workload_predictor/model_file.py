@@ -185,7 +185,7 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     if flagged is None:
         return
     if not isinstance(flagged, collections.deque) or flagged.maxlen != KEPT or not all(
-            isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], pd.Timestamp) and a[1] in obj.targets_
+            isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], pd.Timestamp) and a[1] in {str(t) for t in obj.targets_}
             and all(isinstance(x, float) for x in a[2:]) for a in flagged):
         refuse(f"keeps its input anomalies in {quote(flagged)}, not a buffer of {KEPT} "
                "(timestamp, target, value, median)")

@@ -272,3 +272,30 @@ def dataset_or_skip(frames: dict, name: str):
         pytest.skip(f"{name}: dataset not available")
     return frame
 
+
+class PeakRSS:
+    """Peak RSS of this process during a block (psutil, sampled every 5 ms) minus the RSS before it, in MB:
+    ``with PeakRSS() as rss: ...`` then ``rss.growth_mb``. For a block run in this process (the fresh-process
+    figures of ``perf.memory`` need a child)."""
+
+    def __enter__(self):
+        import threading
+
+        import psutil
+
+        self.process = psutil.Process()
+        self.before = self.peak = self.process.memory_info().rss
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.growth_mb = (self.peak - self.before) / 2**20

@@ -10,12 +10,12 @@ issue 13) instead of failing CI; the regression gate against the stored baseline
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from perf import datasets, harness
+from perf.harness import PeakRSS
 
 FLEET = harness.BUDGETS["fleet"]
 _CACHE: dict = {}
@@ -26,30 +26,6 @@ def _fleet(n_series: int):
         _CACHE["frame"] = datasets.fleet(1000)
     frame = _CACHE["frame"]
     return frame if n_series == 1000 else frame[frame["key"] < n_series]
-
-
-class PeakRSS:
-    """Peak RSS during a block (psutil, sampled every 5 ms) minus the RSS before it, in MB."""
-
-    def __enter__(self):
-        import psutil
-
-        self.process = psutil.Process()
-        self.before = self.peak = self.process.memory_info().rss
-        self.running = True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self):
-        while self.running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.005)
-
-    def __exit__(self, *exc):
-        self.running = False
-        self.thread.join()
-        self.growth_mb = (self.peak - self.before) / 2**20
 
 
 def test_fleet_dlinear_fit_predict_1k(perf):

@@ -18,42 +18,19 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from perf import datasets  # noqa: E402
+from perf.harness import PeakRSS  # noqa: E402
 from workload_predictor import FleetPredictor, WorkloadPredictor  # noqa: E402
 
 H = 10
-
-
-class PeakRSS:
-    """Peak RSS of this process during a block, sampled every 5 ms, minus the RSS before it (MB)."""
-
-    def __enter__(self):
-        self.process = psutil.Process()
-        self.before = self.peak = self.process.memory_info().rss
-        self.running = True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self):
-        while self.running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.005)
-
-    def __exit__(self, *exc):
-        self.running = False
-        self.thread.join()
-        self.growth_mb = (self.peak - self.before) / 2**20
 
 
 def emit(record: dict) -> dict:

@@ -32,7 +32,7 @@ from .data import KeySeries, factorize_keys, prepare_continuation, split_by_key
 from .errors import ModelFileError, WorkloadDataError, check_is_fitted, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
-from .predictor import WorkloadPredictor
+from .predictor import WorkloadPredictor, calibration
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -562,12 +562,12 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries]):
         except WorkloadDataError as exc:
             errors.update({item.key: exc for item in items})
             continue
-        calibration = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
+        calibrated = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
         blocks.append(FleetBlock(
             keys=[item.key for item in items], start=np.array([item.start for item in items], dtype="datetime64[ns]"),
             freq=freq, values=np.stack([item.values for item in items]), offset=fit.offset, scale=fit.scale,
             window=fit.window, window_weights=fit.window_weights, coef=fit.coef, intercept=fit.intercept,
-            n_validation=len(fit.validation_origins), **calibration,
+            n_validation=len(fit.validation_origins), **calibrated,
         ))
     return blocks, {}, errors
 
@@ -584,22 +584,13 @@ def _solve_device(device: str) -> str | None:
 
 
 def _calibrate(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[str, Any]:
-    """``WorkloadPredictor._calibration`` for ``B`` keys at once (``(B, v, H, k)`` validation forecasts)."""
-    from .confidence import conformal_is_exact, conformal_quantile
-
-    errors = np.abs(actual - np.maximum(forecast, 0.0))  # [B, v, H, k]
-    n_windows = errors.shape[1]
-    error_totals, load_totals = errors.sum(axis=(1, 2)), np.abs(actual).sum(axis=(1, 2))  # [B, k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wape = np.where(load_totals == 0.0, np.where(error_totals == 0.0, 0.0, np.inf), error_totals / load_totals)
-    scores = np.clip(1.0 - wape, 0.0, 1.0)  # [B, k]
-    confidence = np.zeros(len(scores))
-    for j in range(scores.shape[1]):  # summed target by target, as the single-series calibration does
-        confidence += scores[:, j]
+    """:func:`~workload_predictor.predictor.calibration` of ``B`` keys (``(B, v, H, k)`` validation forecasts),
+    key by key, stacked."""
+    keys = [calibration(f, a, level) for f, a in zip(forecast, actual)]
     return dict(
-        # Key by key: the quantile's zero-width guard falls back on a key's own residuals.
-        halfwidth=np.stack([conformal_quantile(key_errors, level) for key_errors in errors]),  # [B, H, k]
-        confidence=confidence / scores.shape[1], confidence_by_target=scores,
-        validation_mae=error_totals / (errors.shape[1] * errors.shape[2]),
-        interval_exact=conformal_is_exact(n_windows, level),
+        halfwidth=np.stack([c["interval_halfwidth_"] for c in keys]),  # [B, H, k]
+        confidence=np.array([c["confidence_"] for c in keys]),
+        confidence_by_target=np.array([c["_confidence_by_index"] for c in keys]),  # [B, k]
+        validation_mae=np.stack([c["validation_mae_"] for c in keys]),  # [B, k]
+        interval_exact=keys[0]["interval_exact_"],  # the same window count for every key of a block
     )

@@ -268,20 +268,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
 
     def _calibration(self, model: BaseForecaster) -> dict[str, Any]:
         """Interval half-widths and confidence from the model's out-of-sample validation forecasts."""
-        forecast = np.maximum(model.validation_forecast_, 0.0)  # [v, H, k], clipped at 0 as predict clips
-        actual = model.validation_actual_
-        errors = np.abs(actual - forecast)
-        # Per target sums, once: update() recalibrates every few seconds.
-        error_totals, load_totals = errors.sum(axis=(0, 1)), np.abs(actual).sum(axis=(0, 1))
-        scores = [confidence_of_wape(wape_of_totals(float(e), float(a))) for e, a in zip(error_totals, load_totals)]
-        return dict(
-            n_validation_windows_=len(actual),
-            interval_halfwidth_=conformal_quantile(errors, self.level),  # [H, k]
-            interval_exact_=conformal_is_exact(len(actual), self.level),
-            confidence_=sum(scores) / len(scores),
-            _confidence_by_index=scores,
-            validation_mae_=error_totals / (errors.shape[0] * errors.shape[1]),  # [k]
-        )
+        return calibration(model.validation_forecast_, model.validation_actual_, self.level)
 
     def predict(self, steps: int | None = None) -> Forecast:
         """Forecast ``steps`` buckets after the last fitted bucket.
@@ -508,6 +495,26 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         from .health import log_alerts
 
         return log_alerts(self.health(thresholds, measurements))
+
+
+def calibration(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[str, Any]:
+    """A predictor's interval half-widths and confidence from validation forecasts and actuals ``[v, H, k]``.
+
+    The forecasts are clipped at 0 as ``predict`` clips them. Returns the fitted attributes
+    (``interval_halfwidth_`` ``[H, k]``, ``confidence_``, ...); the fleet calls it key by key.
+    """
+    errors = np.abs(actual - np.maximum(forecast, 0.0))  # [v, H, k]
+    # Per target sums, once: update() recalibrates every few seconds.
+    error_totals, load_totals = errors.sum(axis=(0, 1)), np.abs(actual).sum(axis=(0, 1))
+    scores = [confidence_of_wape(wape_of_totals(float(e), float(a))) for e, a in zip(error_totals, load_totals)]
+    return dict(
+        n_validation_windows_=len(actual),
+        interval_halfwidth_=conformal_quantile(errors, level),  # [H, k]
+        interval_exact_=conformal_is_exact(len(actual), level),
+        confidence_=sum(scores) / len(scores),
+        _confidence_by_index=scores,
+        validation_mae_=error_totals / (errors.shape[0] * errors.shape[1]),  # [k]
+    )
 
 
 def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:

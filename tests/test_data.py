@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, event, given
+from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 
 from workload_predictor import WorkloadDataError, bucketize
@@ -253,3 +253,33 @@ def test_missing_datetime_is_a_typed_error_naming_its_row():
     stamps = pd.Series([pd.Timestamp("2024-01-01", tz="UTC"), pd.NaT], index=[10, 20])
     with pytest.raises(WorkloadDataError, match="row 1 has a missing timestamp"):
         to_utc_index(stamps)
+
+
+# -- the door's one-pass checks of an ISO string column agree with the row-by-row checks ---------------------
+_STAMP_SUFFIXES = ["", "Z", "+01:00", "-0530", "+0000", " ", "Z ", "+01:00\t", "\n", "Z\n", "5", ".250", ".250Z"]
+
+
+@given(st.lists(st.tuples(st.integers(0, 59), st.sampled_from(_STAMP_SUFFIXES), st.booleans()), min_size=1,
+                max_size=12), st.sampled_from([None, *_STAMP_SUFFIXES]))
+@example([(0, "", False), (1, "", False)], "Z ")  # all aware behind a blank: one pass must count them aware
+@example([(0, "", False), (1, "", False)], "+01:00\t")
+@example([(0, "Z", False), (1, "", False)], None)  # aware and naive mixed
+@example([(0, "Z", False), (1, "Z ", False), (2, "+01:00\t", False)], None)  # aware, some behind blanks
+def test_string_columns_pass_the_one_pass_checks_exactly_when_they_pass_the_row_by_row_ones(rows, every):
+    from workload_predictor.data import MAX_TIMESTAMP_CHARS, _check_objects, _strings_pass
+
+    # every: one suffix for all rows (the columns real logs have), or None for each row's own
+    strings = [f"2024-01-01T00:00:{second:02d}{suffix if every is None else every}"
+               + ("x" * MAX_TIMESTAMP_CHARS if long and every is None else "")
+               for second, suffix, long in rows]
+    values = np.array(strings, dtype=object)
+    try:
+        _check_objects(values, "timestamp")
+        refused = False
+    except WorkloadDataError:
+        refused = True
+    event(f"refused={refused}")
+    if _strings_pass(values):  # the one-pass check may send a column on to the row checks, never wave one through
+        assert not refused
+    elif not any("\n" in s for s in strings):  # a line break inside a string: lines are not rows, rows decide
+        assert refused, strings

@@ -33,6 +33,9 @@ MAX_VALUE = 1e18
 # 400,000 characters took 1.1 s).
 MAX_TIMESTAMP_CHARS = 64
 _OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+# The same suffix read backwards after a line break, blanks allowed (as strip() drops them): matched on strings
+# joined by line breaks and reversed, it starts with a literal, so one search skips from line to line.
+_OFFSET_SUFFIX_REVERSED = re.compile(r"\n[^\S\n]*(?:Z|\d{2}:?\d{2}[+-])")
 # The token columns of a request log, by what they count: this package's names first, then those of the
 # Azure LLM inference traces, Vidur's traces and OpenAI's usage records. The first one a log has is used.
 TOKEN_COLUMNS = {
@@ -256,6 +259,38 @@ def infer_epoch_unit(numbers: np.ndarray, name: str = "timestamp") -> str:
 
 def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
     values = index.to_numpy(dtype=object)
+    # The common column, ISO strings, is checked in C-speed passes; anything else, or strings one of those
+    # passes finds fault with, takes the row-by-row checks, which also find the row the error names.
+    if not (pd.api.types.infer_dtype(values, skipna=True) == "string" and _strings_pass(values[~pd.isna(values)])):
+        _check_objects(values, name)
+    try:
+        parsed = pd.to_datetime(pd.Index(values), utc=True, format="ISO8601")
+    except (ValueError, TypeError, OverflowError):
+        try:
+            parsed = pd.to_datetime(pd.Index(values), utc=True, format="mixed")
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise WorkloadDataError(
+                f"{name}: cannot parse timestamps ({cut(exc)}); pass ISO-8601 strings, datetimes or "
+                "numeric epochs with unit=..."
+            ) from None
+    return pd.DatetimeIndex(parsed)
+
+
+def _strings_pass(strings: np.ndarray) -> bool:
+    """Whether the strings ``strings`` (no missing value among them) pass :func:`_check_objects`: none longer
+    than ``MAX_TIMESTAMP_CHARS``, and all or none carrying a UTC offset. Each check is one pass in C."""
+    if len(strings) == 0 or max(map(len, strings)) > MAX_TIMESTAMP_CHARS:
+        return len(strings) == 0
+    joined = "\n".join(strings)
+    if joined.count("\n") != len(strings) - 1:  # a string holds a line break: lines are not rows
+        return False
+    aware = len(_OFFSET_SUFFIX_REVERSED.findall("\n" + joined[::-1]))  # at most one match per line
+    return aware in (0, len(strings))
+
+
+def _check_objects(values: np.ndarray, name: str) -> None:
+    """Refuse an object column of timestamps that mixes encodings, holds an absurdly long string, or mixes
+    aware and naive stamps, naming the first row at fault."""
     numbers = [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
     if numbers:
         raise WorkloadDataError(
@@ -269,8 +304,7 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
             f"{quote(values[too_long][:30])}), longer than any timestamp (at most {MAX_TIMESTAMP_CHARS}); "
             "fix or drop that row."
         )
-    kinds = {type(v) for v in values}
-    if kinds <= {str} or kinds <= {str, type(None)}:
+    if all(isinstance(v, str) or _is_missing(v) for v in values):
         strings = [v for v in values if isinstance(v, str)]
         aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
         if any(aware) and not all(aware):
@@ -285,17 +319,6 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
             raise WorkloadDataError(
                 f"{name}: timezone-aware and naive datetimes are mixed; make them all aware or all naive."
             )
-    try:
-        parsed = pd.to_datetime(pd.Index(values), utc=True, format="ISO8601")
-    except (ValueError, TypeError, OverflowError):
-        try:
-            parsed = pd.to_datetime(pd.Index(values), utc=True, format="mixed")
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise WorkloadDataError(
-                f"{name}: cannot parse timestamps ({cut(exc)}); pass ISO-8601 strings, datetimes or "
-                "numeric epochs with unit=..."
-            ) from None
-    return pd.DatetimeIndex(parsed)
 
 
 def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
@@ -313,8 +336,12 @@ def infer_freq(index: pd.DatetimeIndex) -> pd.Timedelta:
     """The median step of a sorted index (the bucket width of a bucketed series)."""
     if len(index) < 2:
         raise WorkloadDataError("cannot infer the frequency from fewer than 2 timestamps; pass freq=...")
-    steps = pd.Series(index[1:] - index[:-1])
-    return pd.Timedelta(steps.median())
+    return pd.Timedelta(np.median(np.diff(_instants(index))))
+
+
+def _instants(index: pd.DatetimeIndex) -> np.ndarray:
+    """A normalised index's UTC instants as numpy ``datetime64[ns]`` (steps between them are Timedelta-exact)."""
+    return np.asarray(index.array, dtype="datetime64[ns]")
 
 
 def future_index(last: pd.Timestamp, freq: pd.Timedelta, steps: int) -> pd.DatetimeIndex:
@@ -554,12 +581,12 @@ def _refuse_values(name: str, array: np.ndarray) -> None:
 def _check_regular(index: pd.DatetimeIndex, step: pd.Timedelta) -> None:
     if len(index) < 2:
         return
-    gaps = index[1:] - index[:-1]
-    off = np.flatnonzero(gaps != step)
+    gaps = np.diff(_instants(index))
+    off = np.flatnonzero(gaps != step.to_timedelta64())
     if len(off):
         i = int(off[0])
         raise WorkloadDataError(
-            f"irregular spacing: {index[i].isoformat()} -> {index[i + 1].isoformat()} is {gaps[i]}, "
+            f"irregular spacing: {index[i].isoformat()} -> {index[i + 1].isoformat()} is {pd.Timedelta(gaps[i])}, "
             f"not the bucket width {step} ({len(off)} irregular steps). For a request log or a series with "
             "missing buckets, call workload_predictor.bucketize(...) first (it fills empty buckets with zeros)."
         )

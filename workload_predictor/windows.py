@@ -39,6 +39,51 @@ def targets_at(y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
     return np.asarray(y)[origins[:, None] + np.arange(horizon)[None, :]]
 
 
+def window_moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``sum x``, ``sum y``, ``X^T X`` and ``X^T Y`` of the windows of ``S`` series at consecutive ``origins``.
+
+    ``z`` is ``(S, n)``; the windows of series ``s`` are ``X = z[s, o - window : o]`` and
+    ``Y = z[s, o : o + horizon]`` for every origin ``o``. Returned shapes: ``(S, W)``,
+    ``(S, H)``, ``(S, W, W)``, ``(S, W, H)``. Windows overlap, so every moment is a lagged
+    product sum ``R[i, d] = sum_s z[s] z[s + d]`` over the rows' range shifted by ``i``: row 0
+    is one correlation, each next row adds the product entering the range and drops the one
+    leaving it. That is ``O(m (W + H))`` per series instead of ``O(m W^2)`` for ``X^T X``.
+    """
+    n_series, count = z.shape[0], len(origins)
+    first = int(origins[0])
+    lags = window + horizon
+    start = first - window
+    # R[0, d] for every lag: one correlation per series over the first range.
+    base = np.stack([np.correlate(row[start : start + count + lags - 1], row[start : start + count], mode="valid")
+                     for row in z])  # [S, lags]
+    # Beyond the series' end a product cannot enter a range the windows use; pad with 0.
+    padded = np.concatenate([z, np.zeros((n_series, lags))], axis=1)
+    # Row i of the lag table adds the products entering the range (at start + count + i) and drops those
+    # leaving it (at start + i): z[s] * z[s + d] for every lag d, read through sliding views (no gathers).
+    lagged_products = np.lib.stride_tricks.sliding_window_view(padded, lags, axis=1)  # [S, n + 1, lags], a view
+    entering = padded[:, start + count : start + count + window - 1, None] * lagged_products[
+        :, start + count : start + count + window - 1]
+    entering -= padded[:, start : start + window - 1, None] * lagged_products[:, start : start + window - 1]
+    lagged = np.empty((n_series, window, lags))  # R[i, d]
+    lagged[:, 0] = base
+    np.cumsum(entering, axis=1, out=lagged[:, 1:])
+    lagged[:, 1:] += base[:, None, :]
+    # xx[i, j] = R[i, j - i] (j >= i) and xy[i, h] = R[i, W - i + h]: both read R along the diagonals
+    # i * (lags - 1) + const of its flat layout, as strided views.
+    item = lagged.itemsize
+    diagonal = np.lib.stride_tricks.as_strided(lagged, shape=(n_series, window, window),
+                                               strides=(lagged.strides[0], (lags - 1) * item, item), writeable=False)
+    upper = np.triu(np.ones((window, window), dtype=bool))
+    xx = np.where(upper, diagonal, diagonal.transpose(0, 2, 1))
+    xy = np.lib.stride_tricks.as_strided(lagged[:, 0, window:], shape=(n_series, window, horizon),
+                                         strides=(lagged.strides[0], (lags - 1) * item, item), writeable=False).copy()
+    prefix = np.concatenate([np.zeros((n_series, 1)), np.cumsum(z, axis=1)], axis=1)
+    sum_x = prefix[:, start + count + np.arange(window)] - prefix[:, start + np.arange(window)]
+    sum_y = prefix[:, first + count + np.arange(horizon)] - prefix[:, first + np.arange(horizon)]
+    return sum_x, sum_y, xx, xy
+
+
 def validation_origins(n: int, horizon: int, fraction: float = 0.15, max_windows: int = 100) -> np.ndarray:
     """Forecast origins of the chronological validation tail.
 

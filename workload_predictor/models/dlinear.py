@@ -31,7 +31,8 @@ import numpy as np
 from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..errors import WorkloadDataError, quote
-from ..windows import fit_scale, moving_average_matrix, targets_at, validation_origins, windows_at
+from ..windows import (fit_scale, moving_average_matrix, targets_at, validation_origins, window_moments,
+                       windows_at)
 from .base import MIN_TRAIN_WINDOWS, BaseForecaster, check_is_fitted
 
 DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
@@ -64,10 +65,7 @@ class WindowStats:
         """The statistics of the windows of the 1-D series ``z`` at the consecutive ``origins``.
 
         Equal to ``from_windows`` on the materialised windows, in ``O(m (W + H))`` instead
-        of ``O(m W^2)``: windows overlap, so every entry is a lagged product sum
-        ``R[i, d] = sum_s z[s] z[s + d]`` over the rows' range shifted by ``i``. Row 0
-        is one correlation; each next row adds the product entering the range and
-        drops the one leaving it.
+        of ``O(m W^2)`` (:func:`~workload_predictor.windows.window_moments`).
         """
         z = np.asarray(z, dtype=np.float64)
         count = len(origins)
@@ -75,27 +73,8 @@ class WindowStats:
             return cls(0.0, np.zeros(window), np.zeros(horizon), np.zeros((window, window)), np.zeros((window, horizon)))
         if count <= 8:  # a few windows (an update): the products themselves cost less than the lag tables
             return cls.from_windows(windows_at(z, origins, window), targets_at(z, origins, horizon))
-        first = int(origins[0])
-        lags = window + horizon
-        start = first - window  # s of input position 0 in the first window
-        # R[0, d] for every lag: one correlation over the first range.
-        base = np.correlate(z[start : start + count + lags - 1], z[start : start + count], mode="valid")  # (lags,)
-        rows = np.arange(window - 1)[:, None]
-        d = np.arange(lags)[None, :]
-        entering, leaving = start + count + rows, start + rows
-        # Beyond the series' end a product cannot enter a range the windows use; pad with 0.
-        padded = np.concatenate([z, np.zeros(lags)])
-        delta = padded[entering] * padded[entering + d] - padded[leaving] * padded[leaving + d]  # (W-1, lags)
-        lagged = np.vstack([base, base + np.cumsum(delta, axis=0)])  # R[i, d], (W, lags)
-        i, j = np.triu_indices(window)
-        xx = np.zeros((window, window))
-        xx[i, j] = lagged[i, j - i]
-        xx[j, i] = xx[i, j]
-        xy = lagged[np.arange(window)[:, None], window - np.arange(window)[:, None] + np.arange(horizon)[None, :]]
-        prefix = np.concatenate([[0.0], np.cumsum(z)])
-        sum_x = prefix[start + count + np.arange(window)] - prefix[start + np.arange(window)]
-        sum_y = prefix[first + count + np.arange(horizon)] - prefix[first + np.arange(horizon)]
-        return cls(float(count), sum_x, sum_y, xx, xy)
+        sum_x, sum_y, xx, xy = window_moments(z[None, :], origins, window, horizon)
+        return cls(float(count), sum_x[0], sum_y[0], xx[0], xy[0])
 
     def __add__(self, other: "WindowStats") -> "WindowStats":
         return WindowStats(self.count + other.count, self.sum_x + other.sum_x, self.sum_y + other.sum_y,

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .._threads import single_blas_thread
-from ..windows import fit_scale, targets_at, validation_origins, windows_at
+from ..windows import fit_scale, targets_at, validation_origins, window_moments, windows_at
 from .base import MIN_TRAIN_WINDOWS
 from .dlinear import DEFAULT_WINDOWS, _branch_penalty, blend_weights
 
@@ -75,38 +75,8 @@ def batched_window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizo
 
 
 def _lag_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int) -> BatchStats:
-    """``batched_window_stats`` for more than 8 consecutive origins (see ``WindowStats.from_series``)."""
-    n_series, count = z.shape[0], len(origins)
-    first = int(origins[0])
-    lags = window + horizon
-    start = first - window
-    # R[0, d] for every lag: one correlation per series over the first range.
-    base = np.stack([np.correlate(row[start : start + count + lags - 1], row[start : start + count], mode="valid")
-                     for row in z])  # [S, lags]
-    padded = np.concatenate([z, np.zeros((n_series, lags))], axis=1)
-    # Row i of the lag table adds the products entering the range (at start + count + i) and drops those
-    # leaving it (at start + i): z[s] * z[s + d] for every lag d, read through sliding views (no gathers).
-    lagged_products = np.lib.stride_tricks.sliding_window_view(padded, lags, axis=1)  # [S, n + 1, lags], a view
-    entering = padded[:, start + count : start + count + window - 1, None] * lagged_products[
-        :, start + count : start + count + window - 1]
-    entering -= padded[:, start : start + window - 1, None] * lagged_products[:, start : start + window - 1]
-    lagged = np.empty((n_series, window, lags))  # R[i, d]
-    lagged[:, 0] = base
-    np.cumsum(entering, axis=1, out=lagged[:, 1:])
-    lagged[:, 1:] += base[:, None, :]
-    # xx[i, j] = R[i, j - i] (j >= i) and xy[i, h] = R[i, W - i + h]: both read R along the diagonals
-    # i * (lags - 1) + const of its flat layout, as strided views.
-    item = lagged.itemsize
-    diagonal = np.lib.stride_tricks.as_strided(lagged, shape=(n_series, window, window),
-                                               strides=(lagged.strides[0], (lags - 1) * item, item), writeable=False)
-    upper = np.triu(np.ones((window, window), dtype=bool))
-    xx = np.where(upper, diagonal, diagonal.transpose(0, 2, 1))
-    xy = np.lib.stride_tricks.as_strided(lagged[:, 0, window:], shape=(n_series, window, horizon),
-                                         strides=(lagged.strides[0], (lags - 1) * item, item), writeable=False).copy()
-    prefix = np.concatenate([np.zeros((n_series, 1)), np.cumsum(z, axis=1)], axis=1)
-    sum_x = prefix[:, start + count + np.arange(window)] - prefix[:, start + np.arange(window)]
-    sum_y = prefix[:, first + count + np.arange(horizon)] - prefix[:, first + np.arange(horizon)]
-    return BatchStats(float(count), sum_x, sum_y, xx, xy)
+    """``batched_window_stats`` for more than 8 consecutive origins (see ``windows.window_moments``)."""
+    return BatchStats(float(len(origins)), *window_moments(z, origins, window, horizon))
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Input anomalies: buckets far above the series' recent range, detected and reported, never altered.
+"""Input anomalies: buckets far outside the series' recent range, detected and reported, never altered.
 
 Bursts are real load, so nothing here changes a value the model sees; a flagged bucket
 is recorded on the predictor (``input_anomalies_``) and raised by ``health()`` as the
@@ -9,13 +9,24 @@ before it (fewer when the history is shorter, at least ``MIN_REFERENCE``)::
 
     v > max(reference)  and  v > median(reference) + K * max(1.4826 * MAD(reference), floor)
 
+or, for a drop, ``v < min(reference)`` and ``v < median(reference) - K * max(...)``. The
+*deviation* of such a bucket is ``|v - median| / max(1.4826 * MAD, floor)`` (above ``K``).
+
 ``floor`` is the target's 90th percentile over the fitted series (at least 1): a recent
 history of zeros or of low Poisson counts has a MAD near 0, and without the floor an
 ordinary burst of a bursty trace after a quiet minute would fire. ``K = 10`` raises no
 alert on either bundled Azure trace (conv, code; all three targets) at 1 s or 10 s
 buckets over their hour, and fires on one 1e9 bucket in a Poisson(50) stream.
-The first condition is a cheap gate: most buckets are not above the recent maximum, so
-the medians are computed only for the few that are.
+For non-negative counts the drop rule fires only on a series far above its own floor
+(median > K floors): an outage to zero stays unflagged, a corrupt negative value does not.
+The first condition is a cheap gate, together with ``v > min(reference) + K * floor`` (the
+median is at least the minimum and the spread at least the floor; for drops the mirror
+image): the medians are computed only for the few buckets that pass it. The reference's
+running maximum and minimum take O(n) at fit, whatever its length, and a series whose whole
+range is within ``K`` floors is not scanned at all.
+
+DLinear weighs the windows holding a flagged bucket by :func:`weights` (``(K / deviation)^4``):
+the model still sees every value, but one absurd bucket cannot dominate its statistics.
 """
 
 from __future__ import annotations
@@ -37,8 +48,18 @@ _CHUNK = 65536  # positions checked at once at fit (bounds the temporary arrays)
 
 
 def floor_of(values: np.ndarray) -> np.ndarray:
-    """The per-target scale floor of a fitted ``[n, k]`` series (see the module notes)."""
-    return np.maximum(np.quantile(values, FLOOR_QUANTILE, axis=0), 1.0)
+    """The per-target scale floor of a fitted ``[n, k]`` series (see the module notes).
+
+    ``np.quantile(values, FLOOR_QUANTILE, axis=0)`` (linear interpolation), from one
+    partition: a fit computes it twice, and the quantile's own overhead was most of it.
+    """
+    position = FLOOR_QUANTILE * (len(values) - 1)
+    below = int(position)
+    above = min(below + 1, len(values) - 1)
+    part = np.partition(values, [below, above], axis=0)
+    low, high, t = part[below], part[above], position - below
+    quantile = low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)
+    return np.maximum(quantile, 1.0)
 
 
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
@@ -49,38 +70,97 @@ def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = R
     order. The reference is the ``min(reference, start)`` buckets before each position;
     nothing is checked when that is under ``MIN_REFERENCE``. ``values`` is only read.
     """
+    return [found[:4] for found in scan(values, start, floor, reference, k)]
+
+
+def may_flag(reference: np.ndarray, value: np.ndarray, floor: np.ndarray, k: float = K) -> bool:
+    """Whether ``value`` (``[k]``) could be flagged against ``reference`` (``[r, k]``): a necessary condition, in
+    a few operations (the one-bucket update's gate). A flagged value is more than ``k`` floors from the
+    reference's median, hence from at least one reference value."""
+    return float((np.abs(reference - value).max(axis=0) / floor).max()) > k
+
+
+def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
+         k: float = K) -> list[tuple[int, int, float, float, float]]:
+    """:func:`detect`'s flagged buckets, each with its deviation appended (``> k``)."""
     length = min(int(reference), int(start))
     n = len(values)
     if length < MIN_REFERENCE or start >= n:
         return []
     if n - start == 1:  # one new bucket: the common update, without building window views
         window = values[n - 1 - length : n - 1]
-        above = values[-1] > window.max(axis=0)
-        if not above.any():
+        high, low = window.max(axis=0), window.min(axis=0)
+        reach = k * floor
+        outside = (values[-1] > np.maximum(high, low + reach)) | (values[-1] < np.minimum(low, high - reach))
+        if not outside.any():
             return []
-        return _confirm(window.T[None], values[-1:], np.array([0]), np.flatnonzero(above), start, floor, k)
-    found: list[tuple[int, int, float, float]] = []
+        return _confirm(window.T[None], values[-1:], np.array([0]), np.flatnonzero(outside), start, floor, k)
+    seen = values[start - length :]
+    if bool((seen.max(axis=0) - seen.min(axis=0) <= k * floor).all()):
+        return []  # a bucket is at most the range away from a median of the range: none can be flagged
+    found: list[tuple[int, int, float, float, float]] = []
     for first in range(start, n, _CHUNK):
         last = min(first + _CHUNK, n)
-        windows = sliding_window_view(values[first - length : last - 1], length, axis=0)  # [m, k, length] view
+        span = values[first - length : last - 1]
         current = values[first:last]
-        rows, cols = np.nonzero(current > windows.max(axis=2))
+        high, low = _sliding(span, length, np.maximum), -_sliding(-span, length, np.maximum)
+        # The median lies in [low, high] and the spread is at least the floor: a necessary condition.
+        reach = k * floor
+        rows, cols = np.nonzero((current > np.maximum(high, low + reach)) | (current < np.minimum(low, high - reach)))
         if len(rows):
+            windows = sliding_window_view(span, length, axis=0)  # [m, k, length] view, read at the candidates only
             found.extend(_confirm(windows, current, rows, cols, first, floor, k))
     found.sort()
     return found
 
 
+def _sliding(values: np.ndarray, length: int, ufunc: np.ufunc) -> np.ndarray:
+    """``ufunc.reduce`` of every ``length`` consecutive rows of ``values`` (``[n, k]`` -> ``[n - length + 1, k]``).
+
+    Van Herk / Gil-Werman: within blocks of ``length`` rows, running reductions from each
+    block's start and from its end; a window spans at most two blocks, so its result is one
+    ``ufunc`` of the two. O(n) instead of O(n * length).
+    """
+    n, k = values.shape
+    blocks = -(-n // length)
+    padded = np.full((blocks * length, k), -np.inf)
+    padded[:n] = values
+    shaped = padded.reshape(blocks, length, k)
+    from_start = ufunc.accumulate(shaped, axis=1).reshape(-1, k)
+    from_end = ufunc.accumulate(shaped[:, ::-1], axis=1)[:, ::-1].reshape(-1, k)
+    m = n - length + 1
+    return ufunc(from_end[:m], from_start[length - 1 : length - 1 + m])
+
+
+def weights(values: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray | None:
+    """Per-bucket weights ``[n - start, k]`` of ``values[start:]``: 1, or ``(K / deviation)^4`` where flagged;
+    ``None`` when nothing is flagged.
+
+    A window weighted so contributes ``weight * deviation^2 = K^4 / deviation^2 <= K^2``
+    (in floors squared) to second moments: bounded, and vanishing for an absurd value
+    (1e9 among counts of 50 counts about 1e-10 of one ordinary window), while a bucket
+    just past the threshold still counts almost fully.
+    """
+    found = scan(values, start, floor)
+    if not found:
+        return None
+    result = np.ones((max(len(values) - start, 0), values.shape[1]))
+    for position, col, _, _, deviation in found:
+        result[position - start, col] = (K / deviation) ** 4
+    return result
+
+
 def _confirm(windows: np.ndarray, current: np.ndarray, rows: np.ndarray, cols: np.ndarray, offset: int,
-             floor: np.ndarray, k: float) -> list[tuple[int, int, float, float]]:
-    """The candidates ``(rows, cols)`` above ``median + k * max(1.4826 MAD, floor)`` of their window."""
+             floor: np.ndarray, k: float) -> list[tuple[int, int, float, float, float]]:
+    """The candidates ``(rows, cols)`` more than ``k * max(1.4826 MAD, floor)`` from their window's median."""
     chosen = windows[rows, cols]  # [c, length]
     median = np.median(chosen, axis=1)
     spread = 1.4826 * np.median(np.abs(chosen - median[:, None]), axis=1)
     value = current[rows, cols]
-    hit = value > median + k * np.maximum(spread, floor[cols])
-    return [(int(r) + offset, int(c), float(v), float(m))
-            for r, c, v, m in zip(rows[hit], cols[hit], value[hit], median[hit])]
+    deviation = np.abs(value - median) / np.maximum(spread, floor[cols])
+    hit = deviation > k
+    return [(int(r) + offset, int(c), float(v), float(m), float(d))
+            for r, c, v, m, d in zip(rows[hit], cols[hit], value[hit], median[hit], deviation[hit])]
 
 
 def records(found: Sequence[tuple[int, int, float, float]], timestamp_of: Any,

@@ -12,7 +12,7 @@ Four metrics, each with a warning and a critical threshold::
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
 out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
 higher is better, so its thresholds are lower bounds. ``input_anomaly`` counts the
-buckets far above the series' recent range (:mod:`workload_predictor.anomaly`) among the
+buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
 newest 1000; its alert names the newest one (timestamp, target, value). A metric that was not
 measured yet (no ``predict`` call so far) has level ``"unknown"`` and raises no
 alert. :func:`health_report` is a pure function of the measurements, so every

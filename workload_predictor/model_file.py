@@ -191,6 +191,21 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
                "(timestamp, target, value, median)")
 
 
+def _check_weights(model: Any, k: int, refuse: Any) -> None:
+    """A DLinear's bucket weights: a floor per target and one weight in [0, 1] per kept point (both absent in
+    files saved before DLinear weighed buckets)."""
+    floor = getattr(model, "weight_floor_", None)
+    if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,)
+                              or not np.isfinite(floor).all() or (floor < 1.0).any()):
+        refuse(f"holds a DLinear weight floor of shape {quote(np.shape(floor))}, not {k} finite values >= 1")
+    weights = getattr(model, "recent_weights_", None)
+    recent = getattr(model, "recent_", None)
+    if weights is not None and (not isinstance(weights, np.ndarray) or weights.shape != np.shape(recent)
+                                or not ((weights >= 0.0) & (weights <= 1.0)).all()):
+        refuse(f"holds DLinear recent weights of shape {quote(np.shape(weights))} for kept points of shape "
+               f"{quote(np.shape(recent))}, not weights in [0, 1] for each")
+
+
 def check_predictor(obj: Any, predict_timings: int) -> None:
     """Refuse a loaded predictor whose declared sizes disagree with its stored arrays.
 
@@ -223,6 +238,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         if getattr(part, "horizon", None) != horizon or getattr(part, "n_targets_", None) != k:
             refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__} "
                    f"{quote(getattr(part, 'horizon', None))} and {quote(getattr(part, 'n_targets_', None))}")
+        _check_weights(part, k, refuse)
     for name, array, shape in (
         ("interval_halfwidth_", obj.interval_halfwidth_, (horizon, k)),
         ("validation_forecast_", model.validation_forecast_, (None, horizon, k)),

@@ -430,13 +430,13 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         return self
 
     def _update_anomalies(self, history: np.ndarray, new: Any) -> dict[str, Any]:
-        """The new buckets far above their recent range, added to ``input_anomalies_`` (values untouched)."""
+        """The new buckets far outside their recent range, added to ``input_anomalies_`` (values untouched)."""
         floor = getattr(self, "input_floor_", None)
         if floor is None:  # a file saved before input anomalies were recorded
             floor = anomaly.floor_of(history)
         tail = history[-anomaly.REFERENCE_BUCKETS:]
-        if len(new.values) == 1 and not (new.values[0] > tail.max(axis=0)).any():
-            found = []  # the common update: one bucket, within its recent maximum (detect's own first condition)
+        if len(new.values) == 1 and not anomaly.may_flag(tail, new.values[0], floor):
+            found = []  # the common update: one bucket, near its recent values (a necessary condition of detect's)
         else:
             values = np.concatenate([tail, new.values])
             found = anomaly.detect(values, len(tail), floor)
@@ -536,7 +536,7 @@ def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
 
 
 def _fit_anomalies(series: BucketedSeries) -> dict[str, Any]:
-    """The fitted series' scale floor and the buckets far above their recent range (see :mod:`.anomaly`)."""
+    """The fitted series' scale floor and the buckets far outside their recent range (see :mod:`.anomaly`)."""
     floor = anomaly.floor_of(series.values)
     found = anomaly.detect(series.values, min(anomaly.REFERENCE_BUCKETS, len(series.values) - 1), floor)
     index = series.index

@@ -133,10 +133,15 @@ def decompose(x: np.ndarray, kernel_size: int) -> tuple[np.ndarray, np.ndarray]:
     return trend, x - trend
 
 
-def fit_scale(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and scale of ``y`` (``(n, k)``); a constant column gets scale 1."""
+def fit_scale(y: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and scale of ``y`` (``(n, k)``), each point counted ``weights`` (``(n, k)``) times if
+    given; a constant column gets scale 1."""
     y = np.asarray(y, dtype=np.float64)
-    mean = y.mean(axis=0)
-    scale = y.std(axis=0)
+    if weights is None:
+        mean = y.mean(axis=0)
+        scale = y.std(axis=0)
+    else:
+        mean = (weights * y).sum(axis=0) / weights.sum(axis=0)
+        scale = np.sqrt((weights * (y - mean) ** 2).sum(axis=0) / weights.sum(axis=0))
     scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(mean)), scale, np.maximum(1.0, np.abs(mean)))
     return mean, scale

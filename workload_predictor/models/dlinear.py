@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import anomaly
 from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..errors import WorkloadDataError, quote
@@ -57,8 +58,36 @@ class WindowStats:
     xy: np.ndarray  # (W, H)
 
     @classmethod
-    def from_windows(cls, x: np.ndarray, y: np.ndarray) -> "WindowStats":
-        return cls(float(len(x)), x.sum(axis=0), y.sum(axis=0), x.T @ x, x.T @ y)
+    def from_windows(cls, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> "WindowStats":
+        """The statistics of the windows ``x`` (m, W) -> ``y`` (m, H), each counted ``weights`` (m,) times (default 1)."""
+        if weights is None:
+            return cls(float(len(x)), x.sum(axis=0), y.sum(axis=0), x.T @ x, x.T @ y)
+        weighted = x * weights[:, None]
+        return cls(float(weights.sum()), weighted.sum(axis=0), weights @ y, weighted.T @ x, weighted.T @ y)
+
+    @classmethod
+    def weighted(cls, z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
+                 weights: np.ndarray | None) -> "WindowStats":
+        """``from_series`` with a weight per window (``weights`` (m,), None: all 1) at consecutive ``origins``.
+
+        Runs of weight-1 windows are summed by ``from_series``; the few windows of lower
+        weight by ``from_windows``. Nothing is ever subtracted: removing a huge window from
+        a sum that holds it would cancel most of the sum's digits.
+        """
+        if weights is None or len(origins) == 0 or bool((weights >= 1.0).all()):
+            return cls.from_series(z, origins, window, horizon)
+        low = weights < 1.0
+        edges = np.flatnonzero(np.diff(low.astype(np.int8))) + 1
+        total = cls.from_windows(windows_at(z, origins[low], window), targets_at(z, origins[low], horizon), weights[low])
+        for run in np.split(np.arange(len(origins)), edges):
+            if len(run) and not low[run[0]]:
+                total = total + cls.from_series(z, origins[run], window, horizon)
+        return total
+
+    def scaled(self, factor: float) -> "WindowStats":
+        """Every sum times ``factor`` (forgetting)."""
+        return WindowStats(self.count * factor, self.sum_x * factor, self.sum_y * factor, self.xx * factor,
+                           self.xy * factor)
 
     @classmethod
     def from_series(cls, z: np.ndarray, origins: np.ndarray, window: int, horizon: int) -> "WindowStats":
@@ -181,6 +210,31 @@ def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: fl
     return DLinearSolution(coef=coef, intercept=mean_y - mean_x @ coef, trend_coef=trend_coef, seasonal_coef=seasonal_coef)
 
 
+def window_weights(element: np.ndarray | None, origins: np.ndarray, window: int, horizon: int,
+                   first: int = 0) -> np.ndarray | None:
+    """Each window's weight: the lowest weight of its inputs and targets; ``None`` when every one is 1.
+
+    ``element[i]`` is the weight of the series' position ``first + i`` (``None``: all 1); the
+    window at origin ``t`` spans positions ``t - window`` to ``t + horizon - 1``. ``origins``
+    are consecutive.
+    """
+    if element is None:
+        return None
+    low = np.flatnonzero(element < 1.0)
+    if len(low) == 0 or len(origins) == 0:
+        return None
+    start = int(origins[0])
+    result = np.ones(len(origins))
+    if len(low) * (window + horizon) > 4 * len(origins):  # many flagged: one sliding minimum
+        span = element[start - window - first : int(origins[-1]) + horizon - first]
+        return np.lib.stride_tricks.sliding_window_view(span, window + horizon).min(axis=1)
+    for position in low + first:  # the origins whose span holds it: position - horizon + 1 ... position + window
+        lo, hi = max(position - horizon + 1 - start, 0), min(position + window + 1 - start, len(origins))
+        if lo < hi:
+            np.minimum(result[lo:hi], element[position - first], out=result[lo:hi])
+    return result if bool((result < 1.0).any()) else None
+
+
 def blend_weights(scores: dict[int, float], count: int) -> dict[int, float]:
     """Weights of the ``count`` best windows by validation MAE, proportional to 1 / MAE, summing to 1.
 
@@ -195,12 +249,14 @@ def blend_weights(scores: dict[int, float], count: int) -> dict[int, float]:
 
 def select_window(
     z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
-    fraction: float, max_windows: int,
+    fraction: float, max_windows: int, element: np.ndarray | None = None,
 ) -> tuple[int, dict[int, float]]:
     """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled).
 
     All candidates are fitted on the same rows (those with room for the largest
-    window), so one Gram matrix per target serves every candidate.
+    window), so one Gram matrix per target serves every candidate. ``element``
+    (``(n, k)``, default all 1) weighs each point's windows as :func:`window_weights`
+    does, for the widest window.
     """
     origins_val = validation_origins(len(z), horizon, fraction, max_windows)
     last_train_origin = origins_val[0] - horizon
@@ -214,7 +270,8 @@ def select_window(
     check_memory("DLinear window search", extra_bytes=8.0 * len(origins_train) * (widest + horizon))
     scores = dict.fromkeys(usable, 0.0)
     for j in range(z.shape[1]):
-        centred = CentredStats.of(WindowStats.from_series(z[:, j], origins_train, widest, horizon))
+        weights = None if element is None else window_weights(element[:, j], origins_train, widest, horizon)
+        centred = CentredStats.of(WindowStats.weighted(z[:, j], origins_train, widest, horizon, weights))
         actual = targets_at(z[:, j], origins_val, horizon)
         for window in usable:
             solution = solve_dlinear(centred.last(window), kernel_size, alpha, branches=False)
@@ -246,6 +303,28 @@ class DLinear(BaseForecaster):
         When ``window`` is None, the forecasts of the ``blend`` best candidate windows are
         averaged, weighted by 1 / validation MAE (one linear map over the widest of them,
         ``window_``; ``window_weights_`` holds the weights). 1 keeps the single best window.
+    robust : bool
+        Bounded influence of corrupt buckets (default True). A bucket the input-anomaly
+        rule flags (:mod:`workload_predictor.anomaly`: more than ``K = 10`` robust spreads,
+        at least the fitted series' 90th percentile, from the median of the 60 buckets
+        before it) gets the weight ``(K / deviation)^4``, and every window whose inputs or
+        targets hold it enters the statistics (at fit and in ``update``) with the lowest
+        weight among its buckets. Values are never changed: while a burst sits in the
+        input window the forecast reflects it, but the fitted map does not keep it. One
+        1e9 bucket in Poisson(50) counts like 1e-10 of an ordinary window, so the forecast
+        is back to the clean stream's within ``window_ + horizon`` buckets (the burst has
+        left every window) and the interval within ``window_ + horizon`` plus the
+        validation windows it keeps (``max_validation_windows``). Series the rule flags
+        nothing in are fitted exactly as with ``robust=False``.
+    half_life : float or None
+        Forgetting, in buckets: each window ``update`` adds first multiplies the statistics
+        by ``2 ** (-1 / half_life)``, so a window's weight halves every ``half_life``
+        buckets and the fit follows about the newest ``1.44 * half_life`` windows. ``fit``
+        weighs its windows equally; ``None`` (default) forgets nothing. The kept inverses
+        decay with the statistics, so between recomputations the ridge penalty decays too;
+        they are recomputed from the statistics, with the penalty per window of the fit,
+        every ``min(REFRESH_AFTER, half_life)`` updates (so the penalty stays within a
+        factor 2 of the fit's).
     """
 
     def __init__(
@@ -258,6 +337,8 @@ class DLinear(BaseForecaster):
         validation_fraction: float = 0.15,
         max_validation_windows: int = 100,
         blend: int = 3,
+        robust: bool = True,
+        half_life: float | None = None,
     ):
         self.horizon = horizon
         self.window = window
@@ -267,6 +348,8 @@ class DLinear(BaseForecaster):
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
         self.blend = blend
+        self.robust = robust
+        self.half_life = half_life
 
     min_window = min(DEFAULT_WINDOWS)
 
@@ -283,13 +366,64 @@ class DLinear(BaseForecaster):
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets.")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < np.inf:
             raise WorkloadDataError(f"alpha={quote(self.alpha)} must be a positive, finite ridge penalty (e.g. 1e-3).")
+        if not isinstance(self.robust, (bool, np.bool_)):
+            raise WorkloadDataError(f"robust={quote(self.robust)} must be True or False.")
+        half_life = self.half_life
+        if half_life is not None and (isinstance(half_life, bool) or not isinstance(half_life, (int, float, np.integer,
+                                                                                                  np.floating))
+                                      or not 1 <= half_life < np.inf):
+            raise WorkloadDataError(f"half_life={quote(half_life)} must be a finite number of buckets >= 1 "
+                                    "(e.g. 2000), or None to forget nothing.")
+
+    def _recent_length(self) -> int:
+        """The newest window's inputs and targets, and at least the input-anomaly rule's reference."""
+        return max(super()._recent_length(), anomaly.REFERENCE_BUCKETS if self.robust else 0)
+
+    def _gamma(self) -> float:
+        """The factor each new window multiplies the statistics by (1: no forgetting)."""
+        half_life = getattr(self, "half_life", None)
+        return 1.0 if half_life is None else float(2.0 ** (-1.0 / half_life))
+
+    def _element_weights(self, y: np.ndarray, start: int) -> np.ndarray | None:
+        """The weights ``(n - start, k)`` of ``y[start:]`` (raw values) under the input-anomaly rule (see
+        ``robust``); ``None`` when all are 1.
+
+        A position's weight depends only on the points before it and the floor fixed at
+        the first fit, so fit, refit and update agree on it.
+        """
+        n = len(y)
+        floor = getattr(self, "weight_floor_", None)
+        if not getattr(self, "robust", True) or floor is None:  # files saved before weighting have no floor
+            return None
+        first = max(start, min(anomaly.REFERENCE_BUCKETS, n - 1))
+        below = max(first - anomaly.REFERENCE_BUCKETS, 0)
+        if first == n - 1 and not anomaly.may_flag(y[below:first], y[first], floor):
+            return None  # one new point (the common update), far from nothing before it
+        found = anomaly.weights(y[below:], first - below, floor) if first < n else None
+        if found is None:
+            return None
+        result = np.ones((n - start, y.shape[1]))
+        result[first - start :] = found
+        return result
+
+    @staticmethod
+    def _kept_weights(element: np.ndarray | None, keep: int) -> np.ndarray | None:
+        """The weights of the newest ``keep`` points (``None``: all 1)."""
+        if element is None or bool((element[-keep:] >= 1.0).all()):
+            return None
+        return element[-keep:].copy()
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if not refit:
             self._check_params()
         with single_blas_thread():
             if not refit:
-                self.offset_, self.scale_ = fit_scale(y)
+                self.weight_floor_ = anomaly.floor_of(y) if self.robust else None
+            element = self._element_weights(y, 0)
+            if not refit:
+                # A flagged point would set the scale (one 1e9 among counts of 50 makes every other point
+                # -0.05 +- 1e-7 and the centred Gram loses most of its digits): the scale counts it by its weight.
+                self.offset_, self.scale_ = fit_scale(y, element)
             z = (y - self.offset_) / self.scale_
             if refit:
                 window = self.window_
@@ -299,7 +433,7 @@ class DLinear(BaseForecaster):
             else:
                 window, self.window_scores_ = select_window(
                     z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alpha,
-                    self.validation_fraction, self.max_validation_windows,
+                    self.validation_fraction, self.max_validation_windows, element,
                 )
                 self.window_weights_ = blend_weights(self.window_scores_, self.blend) if self.window_scores_ else {
                     window: 1.0}
@@ -307,10 +441,13 @@ class DLinear(BaseForecaster):
             origins = np.arange(window, len(z) - self.horizon + 1)
             check_memory("DLinear windows", extra_bytes=8.0 * len(origins) * (window + self.horizon))
             self.stats_ = [
-                WindowStats.from_series(z[:, j], origins, window, self.horizon)
+                WindowStats.weighted(z[:, j], origins, window, self.horizon,
+                                     window_weights(None if element is None else element[:, j], origins, window,
+                                                    self.horizon))
                 for j in range(z.shape[1])
             ]
             self.window_ = window
+            self.recent_weights_ = self._kept_weights(element, self._recent_length())
             # A first pass sets each system's penalty relative to its Gram matrix (and ``_refit``, fit's last step,
             # sets it again on all the data); a refit here keeps it, as it keeps the window and the scaling, and so
             # do updates, so that a new window is a rank-one change of the system.
@@ -393,56 +530,108 @@ class DLinear(BaseForecaster):
         # instead of recomputing the training part's (a third less work per fit). The penalty
         # is set anew, relative to all the data: the fit's last step, which updates then keep.
         with single_blas_thread():
-            self.stats_ = self._stats_after((y - self.offset_) / self.scale_, n_seen)
+            start = max(min(n_seen - self.window_ - self.horizon + 1, len(y) - self._recent_length()), 0)
+            element = self._element_weights(y, start)
+            self.stats_ = self._stats_after((y - self.offset_) / self.scale_, n_seen, element, start)
+            self.recent_weights_ = self._kept_weights(element, self._recent_length())
             self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, None), 0
+            self.penalty_rates_ = [{w: r.lam / s.count for w, r in systems.items()}
+                                   for systems, s in zip(self.ridge_, self.stats_)]
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
 
-    def _stats_after(self, z: np.ndarray, n_old: int) -> list[WindowStats]:
-        """The statistics once the windows completed by ``z[n_old:]`` are added (``z``: the scaled series' end)."""
+    def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int) -> list[WindowStats]:
+        """The statistics once the windows completed by ``z[n_old:]`` are added (``z``: the scaled series' end;
+        ``element[i]``: the weights of its point ``first + i``)."""
         origins = np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1)
-        return [s + WindowStats.from_series(z[:, j], origins, self.window_, self.horizon)
+        return [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon,
+                                         window_weights(None if element is None else element[:, j], origins,
+                                                        self.window_, self.horizon, first))
                 for j, s in enumerate(self.stats_)]
 
     def _update_state(self, y: np.ndarray, n_old: int) -> dict:
         """Add the windows completed by ``y[n_old:]`` to the statistics and the kept inverses, and re-solve.
 
-        Statistics are sums over windows and the penalty is the first fit's, so this
-        equals a refit on all the data seen (with the window, scaling and penalty of
-        the first fit) up to rounding. A few new windows are rank-one steps on the
-        kept inverses (``O(W^2)`` each); more, or ``REFRESH_AFTER`` steps since the
-        last recomputation, recompute them (one ``W x W`` inversion per system).
+        Statistics are sums over windows (each with its weight, see ``robust``) and the
+        penalty is the first fit's, so without forgetting this equals a refit on all the
+        data seen (with the window, scaling and penalty of the first fit) up to rounding.
+        A few new windows are rank-one steps on the kept inverses (``O(W^2)`` each); more,
+        or ``REFRESH_AFTER`` steps (``half_life`` if fewer) since the last recomputation,
+        recompute them (one ``W x W`` inversion per system).
         """
         with single_blas_thread():
             z = (y - self.offset_) / self.scale_
-            stats = self._stats_after(z, n_old)
-            new_windows = len(y) - n_old
+            kept = getattr(self, "recent_weights_", None)  # None: all 1 (and in files saved before weighting)
+            new = self._element_weights(y, n_old)
+            element = None  # the weights of y's points, all 1 unless a kept or a new point is flagged
+            if kept is not None or new is not None:
+                element = np.ones(y.shape)
+                if kept is not None and len(kept) == n_old:
+                    element[:n_old] = kept
+                if new is not None:
+                    element[n_old:] = new
+            origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)
+            weights = [window_weights(None if element is None else element[:, j], origins, self.window_,
+                                      self.horizon) for j in range(y.shape[1])]
+            gamma = self._gamma()
+            refresh = REFRESH_AFTER if gamma == 1.0 else max(1, min(REFRESH_AFTER, int(self.half_life)))
+            new_windows = len(origins)
             steps = self.rank_one_steps_ + new_windows
-            if new_windows > RANK_ONE_MAX or steps > REFRESH_AFTER:
-                ridge = self._ridge(stats, [{w: r.lam for w, r in systems.items()} for systems in self.ridge_])
+            recompute = new_windows > RANK_ONE_MAX or steps > refresh
+            if gamma == 1.0:
+                stats = [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon, weights[j])
+                         for j, s in enumerate(self.stats_)]
+            else:  # the window added i-th of m is multiplied by gamma m - 1 - i times after it
+                decay = gamma ** np.arange(new_windows - 1, -1, -1.0)
+                stats = [s.scaled(gamma ** new_windows) + WindowStats.from_windows(
+                    windows_at(z[:, j], origins, self.window_), targets_at(z[:, j], origins, self.horizon),
+                    decay * (1.0 if weights[j] is None else weights[j])) for j, s in enumerate(self.stats_)]
+            if recompute:
+                ridge = self._ridge(stats, self._penalties(stats))
                 steps = 0
             else:
-                x = windows_at(z, np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1), self.window_)  # (m, W, k)
-                ridge = [self._add_windows(systems, s, x[:, :, j])
+                x = windows_at(z, origins, self.window_)  # (m, W, k)
+                ridge = [self._add_windows(systems, s, x[:, :, j], weights[j], gamma)
                          for j, (systems, s) in enumerate(zip(self.ridge_, self.stats_))]
-            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, **self._solution(stats, ridge))
+            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps,
+                        recent_weights_=self._kept_weights(element, self._recent_length()),
+                        **self._solution(stats, ridge))
+
+    def _penalties(self, stats: list[WindowStats]) -> list[dict[int, float]]:
+        """The penalties a recomputation uses: the kept ones, or with forgetting the fit's penalty per window
+        times the statistics' (decayed) count."""
+        rates = getattr(self, "penalty_rates_", None)
+        if self._gamma() == 1.0 or rates is None:
+            return [{w: r.lam for w, r in systems.items()} for systems in self.ridge_]
+        return [{w: rate * s.count for w, rate in target_rates.items()} for target_rates, s in zip(rates, stats)]
 
     @staticmethod
-    def _add_windows(systems: dict[int, RidgeInverse], stats: WindowStats, x: np.ndarray) -> dict[int, RidgeInverse]:
-        """The inverses once the rows ``x`` (``(m, W)``) join windows with statistics ``stats``.
+    def _add_windows(systems: dict[int, RidgeInverse], stats: WindowStats, x: np.ndarray,
+                     weights: np.ndarray | None = None, gamma: float = 1.0) -> dict[int, RidgeInverse]:
+        """The inverses once the rows ``x`` (``(m, W)``, weights ``weights``, default 1) join windows with
+        statistics ``stats``, each after the statistics are multiplied by ``gamma``.
 
-        Adding a row to ``n`` rows with mean ``mu`` changes the centred Gram matrix by
-        ``n / (n + 1) (x - mu)(x - mu)^T`` (Welford): one rank-one step per row.
+        Adding a row of weight ``w`` to rows of total weight ``n`` and mean ``mu`` changes the
+        centred Gram matrix by ``n w / (n + w) (x - mu)(x - mu)^T`` (Welford): one rank-one
+        step per row. Multiplying the statistics by ``gamma`` multiplies the system (Gram
+        and penalty) by ``gamma`` and leaves the mean: the inverse is divided by ``gamma``.
         """
         inverses = {window: r.inverse for window, r in systems.items()}
+        lams = {window: r.lam for window, r in systems.items()}
         count, mean = stats.count, stats.sum_x / stats.count
-        for row in x:
+        for i, row in enumerate(x):
+            weight = 1.0 if weights is None else float(weights[i])
+            if gamma != 1.0:
+                count *= gamma
+                for window in inverses:
+                    inverses[window] = inverses[window] / gamma
+                    lams[window] *= gamma
             u = row - mean
             for window, inverse in inverses.items():
-                inverses[window] = add_rank_one(inverse, u[-window:], count / (count + 1.0))
-            count += 1.0
-            mean = mean + u / count
-        return {window: RidgeInverse(lam=systems[window].lam, inverse=inverses[window]) for window in systems}
+                inverses[window] = add_rank_one(inverse, u[-window:], count * weight / (count + weight))
+            count += weight
+            mean = mean + u * (weight / count)
+        return {window: RidgeInverse(lam=lams[window], inverse=inverses[window]) for window in systems}
 
     def rolling_start(self) -> int:
         """The first origin :meth:`rolling_forecast` can forecast: one with ``max(2 W, MIN_TRAIN_WINDOWS)``

@@ -1,0 +1,211 @@
+"""One corrupt bucket cannot poison DLinear: bounded influence (robust=True) and forgetting (half_life)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import periodic_series
+from workload_predictor import ModelFileError, WorkloadDataError, WorkloadPredictor, anomaly
+from workload_predictor.models import DLinear
+from workload_predictor.models.dlinear import CentredStats, WindowStats, ridge_inverse, window_weights
+from workload_predictor.windows import targets_at, windows_at
+
+
+def _poisson(n, seed, freq="10s"):
+    index = pd.date_range("2026-01-01", periods=n, freq=freq, tz="UTC")
+    return pd.DataFrame({"timestamp": index, "requests": np.random.default_rng(seed).poisson(50, n).astype(float)})
+
+
+def _stream(predictor, values):
+    """Update one bucket at a time; the next bucket's forecast and interval width after each."""
+    figures = []
+    for value in values:
+        row = pd.DataFrame({"timestamp": [predictor.last_timestamp_ + predictor.freq_], "requests": [value]})
+        predictor.update(row)
+        forecast = predictor.predict()
+        figures.append((float(np.ravel(forecast.yhat)[0]),
+                        float(np.ravel(forecast.upper)[0] - np.ravel(forecast.lower)[0])))
+    return np.array(figures)
+
+
+def test_one_corrupt_bucket_in_an_update_stream_is_forgotten_within_the_documented_bound():
+    """The issue's repro at small size: Poisson(50) at 10 s, one 1e9 bucket, default settings."""
+    values = np.random.default_rng(1).poisson(50, 160).astype(float)
+    clean = WorkloadPredictor().fit(_poisson(300, seed=0))
+    corrupt = copy.deepcopy(clean)
+    values_corrupt = values.copy()
+    values_corrupt[0] = 1e9
+    expected, got = _stream(clean, values), _stream(corrupt, values_corrupt)
+    window, horizon = corrupt.window_, corrupt.horizon
+    kept = len(corrupt.model_.validation_actual_)
+    assert window + horizon + kept < len(values) - 20
+    # While the burst is an input, the forecast may reflect it; it is not clipped.
+    assert got[:window, 0].max() > 1e6
+    # Once it has left every window (window + horizon buckets), the forecast is the clean stream's, but for
+    # the burst's windows that count for nothing (window + horizon of about 300).
+    np.testing.assert_allclose(got[window + horizon :, 0], expected[window + horizon :, 0], rtol=0.1)
+    # The interval, once the windows it spoiled have left the validation buffer too.
+    np.testing.assert_allclose(got[window + horizon + kept :, 1], expected[window + horizon + kept :, 1], rtol=0.1)
+
+
+def test_a_burst_at_fit_does_not_set_the_forecast_of_a_quiet_series():
+    """A zero series with one 1e9 bucket forecast ~1e6 per bucket although its last 499 buckets were zero."""
+    y = np.zeros(1000)
+    y[500] = 1e9
+    frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=1000, freq="10s", tz="UTC"),
+                          "requests": y})
+    forecast = WorkloadPredictor().fit(frame).predict()
+    assert np.abs(np.asarray(forecast.yhat)).max() < 1.0
+    assert np.asarray(forecast.upper).max() < 1.0
+    # Unweighted, the squared loss makes it the mean target of the all-zero windows.
+    assert DLinear(robust=False).fit(y).predict().max() > 1e5
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_series_with_nothing_flagged_is_fitted_and_updated_exactly_as_without_weighting(seed):
+    frame = periodic_series(700, noise=5.0, seed=seed)
+    y = frame[["requests"]].to_numpy()
+    robust, plain = DLinear().fit(y[:600]), DLinear(robust=False).fit(y[:600])
+    assert robust.recent_weights_ is None  # nothing flagged
+    for model in (robust, plain):
+        for i in range(600, 700, 7):
+            model.update(y[i : i + 7])
+    np.testing.assert_array_equal(robust.coef_, plain.coef_)
+    np.testing.assert_array_equal(robust.predict(), plain.predict())
+    np.testing.assert_array_equal(robust.validation_forecast_, plain.validation_forecast_)
+
+
+@pytest.mark.parametrize("chunks", [(1,) * 30, (3, 20, 1, 12)])
+def test_update_with_a_burst_equals_a_refit_with_the_same_weights(chunks):
+    rng = np.random.default_rng(4)
+    total = 400 + sum(chunks)
+    y = np.column_stack([rng.poisson(50, total), rng.poisson(200, total)]).astype(float)
+    y[300, 0] = 1e9  # at fit, before the validation tail
+    y[405, 1] = 5e8  # in the updates
+    model = DLinear(horizon=5, window=24).fit(y[:400])
+    first = copy.deepcopy(model)
+    seen = 400
+    for size in chunks:
+        model.update(y[seen : seen + size])
+        seen += size
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(y, refit=True)  # the first fit's window, scaling, penalty and floor on all the data
+    for updated, full in zip(model.stats_, refit.stats_):
+        assert updated.count == pytest.approx(full.count, rel=1e-12)
+        assert updated.count < total - 24 - 5 + 1 - 24  # the burst's windows count for (almost) nothing
+        np.testing.assert_allclose(updated.xx, full.xx, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(model.predict(), refit._predict_at(y, np.array([total]))[0], rtol=1e-9)
+
+
+def test_window_weights_are_the_lowest_weight_of_each_windows_points():
+    rng = np.random.default_rng(0)
+    element = np.where(rng.random(300) < 0.03, rng.random(300), 1.0)
+    origins = np.arange(20, 296)
+    expected = np.array([element[t - 20 : t + 5].min() for t in origins])
+    np.testing.assert_array_equal(window_weights(element, origins, 20, 5), expected)  # many flagged: sliding minimum
+    sparse = np.ones(300)
+    sparse[[40, 41, 200]] = [0.5, 0.25, 0.1]
+    expected = np.array([sparse[t - 20 : t + 5].min() for t in origins])
+    np.testing.assert_array_equal(window_weights(sparse, origins, 20, 5), expected)
+    assert window_weights(np.ones(300), origins, 20, 5) is None
+
+
+def test_weighted_statistics_sum_clean_runs_and_weigh_the_rest():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=400)
+    origins = np.arange(30, 390)
+    weights = np.ones(len(origins))
+    weights[100:130] = 1e-6
+    weights[200] = 0.5
+    stats = WindowStats.weighted(z, origins, 30, 10, weights)
+    x, y = windows_at(z, origins, 30), targets_at(z, origins, 10)
+    assert stats.count == pytest.approx(weights.sum())
+    np.testing.assert_allclose(stats.xx, (x * weights[:, None]).T @ x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(stats.xy, (x * weights[:, None]).T @ y, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(stats.sum_y, weights @ y, rtol=1e-10, atol=1e-10)
+
+
+def test_half_life_forgets_at_its_rate_and_recomputes_with_the_fits_penalty_per_window():
+    rng = np.random.default_rng(2)
+    y = rng.poisson(50, (700, 1)).astype(float)
+    y[500:] *= 3  # a lasting level shift
+    half_life = 50
+    model = DLinear(horizon=4, window=12, half_life=half_life).fit(y[:500])
+    plain = DLinear(horizon=4, window=12).fit(y[:500])
+    fitted = copy.deepcopy(model)
+    for i in range(500, 653):
+        model.update(y[i : i + 1])
+        plain.update(y[i : i + 1])
+    gamma = 2 ** (-1 / half_life)
+    # The statistics: the fit's, decayed once per new window, plus each new window decayed since it came.
+    z = (y - model.offset_) / model.scale_
+    origins = np.arange(500 - 4 + 1, 653 - 4 + 1)
+    steps = len(origins)
+    decay = gamma ** np.arange(steps - 1, -1, -1.0)
+    expected = fitted.stats_[0].scaled(gamma**steps) + WindowStats.from_windows(
+        windows_at(z[:, 0], origins, 12), targets_at(z[:, 0], origins, 4), decay)
+    np.testing.assert_allclose(model.stats_[0].xx, expected.xx, rtol=1e-9)
+    assert model.stats_[0].count == pytest.approx(fitted.stats_[0].count * gamma**steps + (1 - gamma**steps) / (1 - gamma))
+    # Recomputed every half_life + 1 updates (the 153rd is the third), with the fit's penalty per window.
+    assert model.rank_one_steps_ == 0
+    lam = fitted.penalty_rates_[0][12] * model.stats_[0].count
+    assert model.ridge_[0][12].lam == pytest.approx(lam)
+    centred = CentredStats.of(model.stats_[0])
+    np.testing.assert_allclose(model.ridge_[0][12].inverse, ridge_inverse(centred.gram, model.kernel_size, lam),
+                               rtol=1e-8, atol=1e-12)
+    for i in range(653, 700):
+        model.update(y[i : i + 1])
+        plain.update(y[i : i + 1])
+    # The statistics follow the shift (the newest windows weigh about 70 %); without forgetting, 200 new windows
+    # against 480 old ones weigh 30 %.
+    def level(m):
+        return float((m.stats_[0].sum_y / m.stats_[0].count).mean() * m.scale_[0] + m.offset_[0])
+
+    assert level(model) > 110 > 90 > level(plain)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"half_life": 0}, "half_life"), ({"half_life": float("nan")}, "half_life"), ({"half_life": "1h"}, "half_life"),
+    ({"robust": "yes"}, "robust"),
+])
+def test_bad_forgetting_or_robust_settings_are_typed_errors(params, message):
+    with pytest.raises(WorkloadDataError, match=message):
+        WorkloadPredictor(model_params=params).fit(_poisson(300, seed=0))
+
+
+def test_weights_and_forgetting_survive_save_and_load(tmp_path):
+    predictor = WorkloadPredictor(model_params={"half_life": 200}).fit(_poisson(400, seed=0))
+    _stream(predictor, [50.0, 1e9, 50.0])
+    path = predictor.save(tmp_path / "model.wpm")
+    loaded = WorkloadPredictor.load(path)
+    assert loaded.model_.half_life == 200 and loaded.model_.robust is True
+    np.testing.assert_array_equal(loaded.model_.recent_weights_, predictor.model_.recent_weights_)
+    assert loaded.model_.recent_weights_.min() < 1e-20
+    values = np.random.default_rng(3).poisson(50, 5).astype(float)
+    np.testing.assert_array_equal(_stream(loaded, values), _stream(predictor, values))
+
+
+@pytest.mark.parametrize("attribute, value", [
+    ("recent_weights_", lambda model: np.ones((3, 1))),
+    ("recent_weights_", lambda model: np.full(model.recent_.shape, 2.0)),
+    ("weight_floor_", lambda model: np.array([np.nan])),
+])
+def test_a_forged_weight_state_is_refused_on_load(tmp_path, attribute, value):
+    predictor = WorkloadPredictor().fit(_poisson(300, seed=0))
+    setattr(predictor.model_, attribute, value(predictor.model_))
+    path = predictor.save(tmp_path / "model.wpm")
+    with pytest.raises(ModelFileError, match=attribute.rstrip("_").replace("_", " ")):
+        WorkloadPredictor.load(path)
+
+
+def test_a_corrupt_negative_bucket_is_flagged_and_an_outage_is_not():
+    stream = np.random.default_rng(5).poisson(50, 200).astype(float)[:, None]
+    floor = anomaly.floor_of(stream)
+    stream[100] = -1e9
+    stream[150:160] = 0.0  # an outage: a real drop, not flagged
+    assert [f[:2] for f in anomaly.detect(stream, 60, floor)] == [(100, 0)]

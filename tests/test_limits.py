@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -172,14 +176,15 @@ def long_series(n: int = 300_000) -> pd.DataFrame:
 
 
 def test_large_window_allocation_is_refused_before_it_happens():
-    """A long series whose window matrix would need ~0.8 GB: refused up front, RSS does not grow by it."""
+    """Window 3000: DLinear's lag tables (about 4 x 3000 x 3010 floats, ~290 MB) are refused up front, RSS does
+    not grow by them."""
     frame = long_series()
-    predictor = WorkloadPredictor(horizon=10, window=336, memory_limit_mb=200)
+    predictor = WorkloadPredictor(horizon=10, window=3000, memory_limit_mb=200)
     rss_before = _memory.rss_mb()
     with pytest.raises(MemoryLimitError, match="DLinear windows") as error:
         predictor.fit(frame)
     assert "about to allocate" in str(error.value)
-    assert _memory.rss_mb() - rss_before < 150  # the 0.8 GB were never allocated
+    assert _memory.rss_mb() - rss_before < 150  # the lag tables were never allocated
     assert not hasattr(predictor, "model_")
 
 
@@ -187,11 +192,52 @@ def test_allocation_larger_than_available_memory_is_refused_even_without_a_limit
     import psutil
 
     class Machine:
-        available = 300 * _memory.MB
+        available = 100 * _memory.MB
 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: Machine())
-    with pytest.raises(MemoryLimitError, match="300 MiB available"):
-        WorkloadPredictor(horizon=10, window=336, memory_limit_mb=None).fit(long_series())
+    with pytest.raises(MemoryLimitError, match="100 MiB available"):
+        WorkloadPredictor(horizon=10, window=3000, memory_limit_mb=None).fit(long_series())
+
+
+_FIT_MEMORY_CHILD = """
+import gc, json, sys
+import numpy as np, pandas as pd
+from workload_predictor import WorkloadPredictor, _memory
+from workload_predictor.models import dlinear
+
+n = int(sys.argv[1])
+frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=n, freq="10s", tz="UTC"),
+                      "requests": np.random.default_rng(0).poisson(50, n).astype(float)})
+guard = []
+original = dlinear.check_memory
+
+def recording(step, extra_bytes=0.0):
+    guard.append(_memory.rss_mb() - _memory._current.get().start_mb + extra_bytes / 2**20)
+    original(step, extra_bytes)
+
+dlinear.check_memory = recording
+predictor = WorkloadPredictor(model="dlinear", memory_limit_mb=None)
+gc.collect()
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(key))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status("VmRSS:")
+predictor.fit(frame)
+print(json.dumps({"peak": status("VmHWM:") - before, "guard": max(guard)}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's peak-RSS reset")
+def test_the_dlinear_memory_guard_is_an_honest_upper_bound_of_the_fits_peak():
+    """The guard (growth so far + the estimate of what comes) covers the measured peak RSS growth of a DLinear fit,
+    and by less than 2x: it used to count the m x W window matrix the lag tables never build (25x over at
+    1,000,000 buckets, which the default 2048 MiB limit nearly refused; 11.6x at 100,000)."""
+    child = subprocess.run([sys.executable, "-c", _FIT_MEMORY_CHILD, "300000"], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    assert figures["peak"] <= figures["guard"] <= 2 * figures["peak"], figures
 
 
 def test_memory_error_during_update_changes_nothing(fitted, monkeypatch):

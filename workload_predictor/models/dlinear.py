@@ -77,6 +77,8 @@ class WindowStats:
         if weights is None or len(origins) == 0 or bool((weights >= 1.0).all()):
             return cls.from_series(z, origins, window, horizon)
         low = weights < 1.0
+        # The flagged windows are materialised (inputs, weighted inputs and targets).
+        check_memory("DLinear flagged windows", extra_bytes=8.0 * int(low.sum()) * (2 * window + horizon))
         edges = np.flatnonzero(np.diff(low.astype(np.int8))) + 1
         total = cls.from_windows(windows_at(z, origins[low], window), targets_at(z, origins[low], horizon), weights[low])
         for run in np.split(np.arange(len(origins)), edges):
@@ -104,6 +106,18 @@ class WindowStats:
             return cls.from_windows(windows_at(z, origins, window), targets_at(z, origins, horizon))
         sum_x, sum_y, xx, xy = window_moments(z[None, :], origins, window, horizon)
         return cls(float(count), sum_x[0], sum_y[0], xx[0], xy[0])
+
+    @staticmethod
+    def series_bytes(n: int, window: int, horizon: int) -> float:
+        """An upper estimate of the bytes :meth:`from_series` allocates at once for a series of ``n`` points.
+
+        The lag-table kernel (:func:`~workload_predictor.windows.window_moments`) holds
+        the series padded by ``W + H``, its cumulative sum and prefix sums, the
+        contiguous copies ``np.correlate`` may make of a strided column, and three
+        ``W x (W + H)`` lag tables: about five series' worth, never the ``m x W`` windows.
+        """
+        lags = window + horizon
+        return 8.0 * (5 * (n + lags) + 4 * window * lags)
 
     def __add__(self, other: "WindowStats") -> "WindowStats":
         return WindowStats(self.count + other.count, self.sum_x + other.sum_x, self.sum_y + other.sum_y,
@@ -267,7 +281,7 @@ def select_window(
         return usable[0], {}
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
-    check_memory("DLinear window search", extra_bytes=8.0 * len(origins_train) * (widest + horizon))
+    check_memory("DLinear window search", extra_bytes=WindowStats.series_bytes(len(z), widest, horizon))
     scores = dict.fromkeys(usable, 0.0)
     for j in range(z.shape[1]):
         weights = None if element is None else window_weights(element[:, j], origins_train, widest, horizon)
@@ -421,6 +435,8 @@ class DLinear(BaseForecaster):
                 self.weight_floor_ = anomaly.floor_of(y) if self.robust else None
             element = self._element_weights(y, 0)
             if not refit:
+                if element is not None:  # the weighted moments' temporaries
+                    check_memory("DLinear weighted scale", extra_bytes=24.0 * y.size)
                 # A flagged point would set the scale (one 1e9 among counts of 50 makes every other point
                 # -0.05 +- 1e-7 and the centred Gram loses most of its digits): the scale counts it by its weight.
                 self.offset_, self.scale_ = fit_scale(y, element)
@@ -439,7 +455,7 @@ class DLinear(BaseForecaster):
                     window: 1.0}
                 window = max(self.window_weights_)
             origins = np.arange(window, len(z) - self.horizon + 1)
-            check_memory("DLinear windows", extra_bytes=8.0 * len(origins) * (window + self.horizon))
+            check_memory("DLinear windows", extra_bytes=WindowStats.series_bytes(len(z), window, self.horizon))
             self.stats_ = [
                 WindowStats.weighted(z[:, j], origins, window, self.horizon,
                                      window_weights(None if element is None else element[:, j], origins, window,

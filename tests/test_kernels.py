@@ -12,7 +12,8 @@ from hypothesis.extra import numpy as hnp
 
 from workload_predictor.confidence import confidence_score, conformal_quantile, wape
 from workload_predictor.models.combination import (
-    convex_weights, evidence_shrinkage, line_absolute_minimum, student_t_critical,
+    absolute_weights, convex_weights, convex_weights_absolute, evidence_shrinkage, line_absolute_minimum,
+    student_t_critical,
 )
 from workload_predictor.models.baselines import ExponentialSmoothing, Naive, exponential_weights
 from workload_predictor.models.dlinear import (
@@ -112,6 +113,20 @@ def test_conformal_quantile_on_tied_counts_covers_the_level_in_expectation(n, le
         assert lower < q[j] <= classic[j]  # never wider than the classic half-width
         interpolated_cdf = (m + (q[j] - lower) / (classic[j] - lower) * (c - m)) / (n + 1)
         assert interpolated_cdf == pytest.approx(level)
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 40), st.integers(1, 3), st.floats(0.5, 0.97), st.integers(0, 10_000))
+def test_weighted_conformal_quantile_with_integer_weights_equals_repeating_the_residuals(n, steps, level, seed):
+    """Weighted split conformal counts a window of weight w as w windows (the test window weighs 1); equal weights
+    give the unweighted half-width. Tied counts, so the interpolation across ties is exercised."""
+    rng = np.random.default_rng(seed)
+    residuals = rng.poisson(2.0, (n, steps)).astype(float)
+    weights = rng.integers(1, 5, n)
+    np.testing.assert_allclose(conformal_quantile(residuals, level, weights),
+                               conformal_quantile(np.repeat(residuals, weights, axis=0), level), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conformal_quantile(residuals, level, np.full(n, 1.0)),
+                               conformal_quantile(residuals, level), rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=25)
@@ -276,6 +291,21 @@ def test_line_absolute_minimum_is_the_exact_minimum_on_the_interval(residual, di
     loss = lambda s: np.abs(residual - s * direction).sum()  # noqa: E731
     grid = np.linspace(low, high, 201)
     assert loss(t) <= min(loss(s) for s in grid) + 1e-9 * (1 + loss(t))
+
+
+@settings(max_examples=25)
+@given(st.integers(1, 80), st.integers(0, 10_000), st.booleans())
+def test_two_member_absolute_weights_are_the_exact_least_absolute_error_mix(n, seed, counts):
+    """Two members: the weighted median gives weights no worse than any mix on a fine grid and than IRLS's."""
+    rng = np.random.default_rng(seed)
+    actual = rng.poisson(3, n).astype(float) if counts else rng.normal(10, 3, n)
+    forecasts = actual + rng.normal(0, rng.uniform(0.5, 4, (2, 1)), (2, n))
+    w = absolute_weights(forecasts, actual)
+    assert w.min() >= 0 and w.sum() == pytest.approx(1.0)
+    loss = lambda v: np.abs(actual - v @ forecasts).sum()  # noqa: E731
+    grid = min(loss(np.array([t, 1 - t])) for t in np.linspace(0, 1, 401))
+    assert loss(w) <= min(grid, loss(convex_weights_absolute(forecasts, actual))) + 1e-9 * (1 + loss(w))
+    np.testing.assert_array_equal(absolute_weights(np.stack([actual, actual]), actual), [0.5, 0.5])
 
 
 @given(hnp.arrays(np.float64, st.integers(1, 120), elements=st.floats(-10, 10)), st.integers(1, 30),

@@ -75,6 +75,38 @@ def test_torch_models_round_trip_bit_identical(tmp_path, model):
     assert [p.name for p in tmp_path.iterdir()] == ["model.wp"]  # the temporary file is gone
 
 
+def test_the_ensembles_calibration_pool_round_trips_and_a_file_without_one_still_loads_and_updates():
+    """The pool the ensemble's interval comes from is saved and keeps rolling after load; a file written before
+    the pool existed loads, forecasts and updates with the validation tail's interval; a pool whose two
+    arrays disagree is refused on load."""
+    import copy
+
+    from workload_predictor.predictor import calibration
+
+    frame = periodic_series(420, noise=5.0)
+    predictor = WorkloadPredictor(model="ensemble", horizon=5,
+                                  model_params={"members": ("dlinear", "naive", "moving_average")})
+    predictor.fit(frame.iloc[:400])
+    loaded = persistence.loads(persistence.dumps(predictor), expected=WorkloadPredictor)
+    np.testing.assert_array_equal(loaded.model_.calibration_forecast_, predictor.model_.calibration_forecast_)
+    for p in (predictor, loaded):
+        p.update(frame.iloc[400:])
+    assert_same_forecast(predictor, loaded)
+
+    older = copy.deepcopy(predictor)
+    del older.model_.calibration_forecast_, older.model_.calibration_actual_
+    older = persistence.loads(persistence.dumps(older), expected=WorkloadPredictor)
+    older.update(periodic_series(425, noise=5.0).iloc[420:])
+    tail = calibration(older.model_.validation_forecast_, older.model_.validation_actual_, older.level)
+    np.testing.assert_array_equal(older.interval_halfwidth_, tail["interval_halfwidth_"])
+    assert not hasattr(older.model_, "calibration_forecast_")
+
+    damaged = copy.deepcopy(predictor)
+    damaged.model_.calibration_actual_ = damaged.model_.calibration_actual_[1:]
+    with pytest.raises(ModelFileError, match="calibration pool"):
+        persistence.loads(persistence.dumps(damaged))
+
+
 def test_save_overwrites_and_load_returns_an_independent_copy(tmp_path):
     frame = periodic_series(300, noise=2.0)
     first = WorkloadPredictor(horizon=5).fit(frame.iloc[:250])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import periodic_series
 from workload_predictor import Forecast, NotFittedError, WorkloadDataError, WorkloadPredictor
-from workload_predictor.confidence import confidence_score, conformal_quantile
+from workload_predictor.confidence import RECENT_SHARE, confidence_score, conformal_quantile
 from workload_predictor.models import DLinear, Ensemble
 from workload_predictor.models.registry import params_for
 
@@ -325,6 +325,38 @@ def test_ensemble_weighs_members_on_rolling_origins_before_the_tail():
     assert isinstance(model.combination_, str) and model.combination_ and model.combination_scores_
     # A clean cycle DLinear captures: the tail trusts the learned member, which carries weight.
     assert model.combination_share_ > 0.5 and model.weights_["dlinear"] > 0.2
+
+
+def test_ensemble_interval_comes_from_out_of_sample_combined_forecasts_at_every_evidence_origin():
+    """The interval's residuals are the combination's at every rolling origin of the evidence (history and tail),
+    each with weights fitted on the cross-validation folds that left its block out: out of sample for the members
+    and for the weights. Recomputed here from the evidence, the rule and the folds (contiguous fifths)."""
+    from workload_predictor.models import combination
+
+    frame = periodic_series(500, noise=20.0, seed=2)  # a noisy cycle: the tail trusts the chosen rule in part
+    predictor = WorkloadPredictor(model="ensemble", horizon=5,
+                                  model_params={"members": ("dlinear", "naive", "moving_average")}).fit(frame)
+    model = predictor.model_
+    f, a, n_history = model.evidence_forecast_, model.evidence_actual_, model.n_history_origins_
+    assert model.fallback_weights_ is not None and 0 < model.combination_share_ < 1
+    assert n_history > len(model.validation_origins_)
+    size = np.abs(a).mean(axis=(0, 1))
+    blocks = np.arange(len(a)) * 5 // len(a)
+    expected = np.empty_like(a)
+    for block in range(5):
+        test, train = blocks == block, blocks != block
+        chosen = combination.rule_weights(model.combination_rule_, f[:, train] / size, a[train] / size)
+        history = train & (np.arange(len(a)) < n_history)
+        fallback = model._block_weights(f[:, history], a[history], model._simple_slots())  # IRLS: the other solver
+        weights = model.combination_share_ * chosen + (1 - model.combination_share_) * fallback
+        expected[test] = combination.combine(weights, f[:, test])
+    np.testing.assert_allclose(model.calibration_forecast_, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(model.calibration_actual_, a)
+    errors = np.abs(a - np.clip(model.calibration_forecast_, 0, None))
+    recent, n = len(model.validation_actual_), len(a)  # the tail's windows weigh RECENT_SHARE, the history the rest
+    weights = np.where(np.arange(n) >= n - recent, RECENT_SHARE * n / recent, (1 - RECENT_SHARE) * n / (n - recent))
+    np.testing.assert_array_equal(predictor.interval_halfwidth_, conformal_quantile(errors, predictor.level, weights))
+    assert predictor.n_calibration_windows_ == len(a) > predictor.n_validation_windows_
 
 
 @pytest.mark.parametrize("seed", [5])

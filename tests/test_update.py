@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from conftest import periodic_series
 import workload_predictor.predictor as predictor_module
 from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
-from workload_predictor.confidence import conformal_quantile
+from workload_predictor.confidence import RECENT_SHARE, conformal_quantile, recency_weights
 from workload_predictor.models.combination import convex_weights
 from workload_predictor.models import DLinear, Ensemble
+from workload_predictor.windows import targets_at
 
 
 def refit_with_first_window_and_scale(model: DLinear, y: np.ndarray) -> DLinear:
@@ -268,6 +269,32 @@ def test_ensemble_update_reweighs_members_on_the_rolled_evidence():
     assert all(np.array_equal(model.step_weights_[name], weights[i]) for i, name in enumerate(model._slots()))
     assert all(np.array_equal(m.validation_actual_, model.validation_actual_) for m in model.members_.values())
     assert model.n_seen_ == 500 and all(m.n_seen_ == 500 for m in model.members_.values())
+
+
+def test_ensemble_calibration_pool_rolls_with_the_windows_the_update_completes():
+    """Each completed window joins the interval's pool as the ensemble forecast it before the update (out of
+    sample), with its actual values; the oldest leave (the length stays); the predictor's half-widths follow.
+    80 new points exceed the validation buffer (every completed window forecast anew), 7 do not."""
+    frame = periodic_series(587, noise=4.0)
+    y = frame[["requests"]].to_numpy()
+    predictor = WorkloadPredictor(model="ensemble", horizon=5,
+                                  model_params={"members": ("dlinear", "naive", "moving_average")}).fit(frame.iloc[:500])
+    length, seen = len(predictor.model_.calibration_actual_), 500
+    for count in (80, 7):
+        before = copy.deepcopy(predictor.model_)
+        predictor.update(frame.iloc[seen : seen + count])
+        seen += count
+        model = predictor.model_
+        origins = np.arange(seen - count - 5 + 1, seen - 5 + 1)  # windows whose last target is new
+        np.testing.assert_allclose(model.calibration_forecast_[-count:], before._predict_at(y[:seen], origins),
+                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(model.calibration_actual_[-count:], targets_at(y[:seen], origins, 5))
+        np.testing.assert_array_equal(model.calibration_forecast_[:-count], before.calibration_forecast_[count:])
+        assert len(model.calibration_actual_) == length
+        errors = np.abs(model.calibration_actual_ - np.clip(model.calibration_forecast_, 0, None))
+        weights = recency_weights(length, len(model.validation_actual_), RECENT_SHARE)  # the newest weigh more
+        np.testing.assert_array_equal(predictor.interval_halfwidth_,
+                                      conformal_quantile(errors, predictor.level, weights))
 
 
 def test_ensemble_update_moves_weight_to_the_member_that_became_better():

@@ -7,7 +7,15 @@ import math
 import numpy as np
 
 
-def conformal_quantile(abs_residuals: np.ndarray, level: float) -> np.ndarray:
+# The ensemble's interval pool (out-of-sample windows of the whole history and the validation tail): the tail's
+# windows, the newest regime, weigh two thirds of it, the history's the rest (see ``recency_weights``). Measured on
+# the 42-setting Azure grid (scripts/accuracy_benchmark.py): every history window weighed as a tail window covered
+# 0.92-0.97 on the README's eight and 0.99-1.0 where the history is unlike the test span; two thirds kept the eight
+# in [0.92, 0.95] with a mean interval score 6 % below the tail alone's.
+RECENT_SHARE = 2.0 / 3.0
+
+
+def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndarray | None = None) -> np.ndarray:
     """Split-conformal half-width per column, interpolated so the expected coverage is ``level``.
 
     ``abs_residuals`` is ``(n, ...)`` (validation windows first). The classic split-conformal
@@ -25,6 +33,10 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float) -> np.ndarray:
     the ``(k-1)``-th and ``k``-th smallest residuals. The result never exceeds the classic
     half-width. When ``k`` exceeds ``n`` (too few windows for that level) the largest
     residual is used, which the caller reports as under-calibrated.
+
+    ``weights`` (``(n,)``, positive, optional) weigh the windows as in weighted
+    (non-exchangeable) split conformal: the counts above become sums of weights, and
+    the test window weighs 1; integer weights equal repeating each residual that often.
     """
     r = np.asarray(abs_residuals, dtype=np.float64)
     if not 0.0 < level < 1.0:
@@ -32,6 +44,8 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float) -> np.ndarray:
     n = r.shape[0]
     if n == 0:
         raise ValueError("no validation residuals")
+    if weights is not None:
+        return _weighted_conformal_quantile(r, level, np.asarray(weights, dtype=np.float64))
     target = (n + 1) * level
     rank = math.ceil(target)
     if rank > n:
@@ -44,6 +58,35 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float) -> np.ndarray:
                      np.take_along_axis(ordered, np.maximum(below_count - 1, 0)[None], axis=0)[0], 0.0)
     share = (target - below_count) / (at_or_below - below_count)
     return no_zero_width(below + (value - below) * share, r)
+
+
+def _weighted_conformal_quantile(r: np.ndarray, level: float, weights: np.ndarray) -> np.ndarray:
+    """:func:`conformal_quantile` with window weights: the same interpolation across the jump at the value where the
+    weights' running sum (with the test window's 1 in the total) first reaches ``level``."""
+    total = weights.sum()
+    target = (total + 1.0) * level
+    if target > total:
+        return no_zero_width(r.max(axis=0), r)
+    order = np.argsort(r, axis=0, kind="stable")
+    ordered = np.take_along_axis(r, order, axis=0)
+    running = np.cumsum(weights[order], axis=0)  # like r
+    rank = np.minimum((running < target).sum(axis=0), len(r) - 1)  # the first position reaching the target
+    value = np.take_along_axis(ordered, rank[None], axis=0)[0]
+    shape = (-1,) + (1,) * (r.ndim - 1)
+    w = weights.reshape(shape)
+    below_weight = np.where(r < value, w, 0.0).sum(axis=0)
+    at_or_below = np.where(r <= value, w, 0.0).sum(axis=0)
+    below = np.where(r < value, r, 0.0).max(axis=0)
+    share = np.clip((target - below_weight) / (at_or_below - below_weight), 0.0, 1.0)
+    return no_zero_width(below + (value - below) * share, r)
+
+
+def recency_weights(n: int, recent: int, share: float) -> np.ndarray:
+    """Weights ``(n,)`` that give the newest ``recent`` of ``n`` windows ``share`` of the total and the older ones
+    the rest, scaled so an average window weighs 1 (all ones when every window is recent)."""
+    if recent >= n or recent <= 0:
+        return np.ones(n)
+    return np.where(np.arange(n) >= n - recent, share * n / recent, (1.0 - share) * n / (n - recent))
 
 
 def no_zero_width(halfwidth: np.ndarray, abs_residuals: np.ndarray) -> np.ndarray:

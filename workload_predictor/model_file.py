@@ -247,6 +247,13 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         if not isinstance(array, np.ndarray) or array.ndim != len(shape) or any(
                 want is not None and got != want for got, want in zip(array.shape, shape, strict=True)):
             refuse(f"holds {name} of shape {quote(np.shape(array))} for horizon {horizon} and {k} targets")
+    pool = getattr(model, "calibration_forecast_", None)  # the ensemble's interval calibration pool
+    if pool is not None:
+        actual = getattr(model, "calibration_actual_", None)
+        if not all(isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[1:] == (horizon, k) for a in (pool, actual)) \
+                or len(pool) != len(actual) or len(pool) == 0:
+            refuse(f"holds a calibration pool of shapes {quote(np.shape(pool))} and {quote(np.shape(actual))}, "
+                   f"not two equal (windows, {horizon}, {k})")
     window = obj.window_
     context = model.context_
     if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= len(context) \

@@ -15,7 +15,9 @@ import pandas as pd
 
 from . import anomaly, model_file, persistence
 from ._memory import check_memory, memory_limit
-from .confidence import confidence_of_wape, conformal_is_exact, conformal_quantile, interval, wape_of_totals
+from .confidence import (
+    RECENT_SHARE, confidence_of_wape, conformal_is_exact, conformal_quantile, interval, recency_weights, wape_of_totals,
+)
 from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
 from .errors import WorkloadDataError, check_is_fitted, quote
 from .forecast import Forecast
@@ -267,8 +269,20 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             return self._published
 
     def _calibration(self, model: BaseForecaster) -> dict[str, Any]:
-        """Interval half-widths and confidence from the model's out-of-sample validation forecasts."""
-        return calibration(model.validation_forecast_, model.validation_actual_, self.level)
+        """Interval half-widths and confidence from the model's out-of-sample validation forecasts.
+
+        A model that keeps a larger pool of out-of-sample forecasts (``calibration_forecast_``
+        against ``calibration_actual_``: the ensemble's at every rolling origin of its
+        evidence, the newest last) takes its interval half-widths from that pool, its newest
+        windows (as many as the validation tail holds) weighing ``RECENT_SHARE`` of it
+        (weighted split conformal); the confidence stays the validation tail's.
+        """
+        state = calibration(model.validation_forecast_, model.validation_actual_, self.level)
+        pool = getattr(model, "calibration_forecast_", None)
+        if pool is not None:
+            weights = recency_weights(len(pool), len(model.validation_actual_), RECENT_SHARE)
+            state.update(interval_calibration(pool, model.calibration_actual_, self.level, weights))
+        return state
 
     def predict(self, steps: int | None = None) -> Forecast:
         """Forecast ``steps`` buckets after the last fitted bucket.
@@ -471,8 +485,9 @@ Thread safety: ``predict`` may be called from many threads while one thread call
     def _calibration_after(self, plan: list) -> dict[str, Any]:
         """The calibration the model will have once ``plan`` (from ``_prepare_update``) is committed."""
         changes = next(changes for target, changes in plan if target is self.model_)
-        buffers = types.SimpleNamespace(validation_forecast_=changes["validation_forecast_"],
-                                        validation_actual_=changes["validation_actual_"])
+        buffers = types.SimpleNamespace(**{name: changes[name] for name in (
+            "validation_forecast_", "validation_actual_", "calibration_forecast_", "calibration_actual_")
+            if name in changes})
         return self._calibration(buffers)
 
     def health(self, thresholds: dict | None = None, measurements: dict | None = None) -> dict[str, Any]:
@@ -509,12 +524,24 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[
     scores = [confidence_of_wape(wape_of_totals(float(e), float(a))) for e, a in zip(error_totals, load_totals)]
     return dict(
         n_validation_windows_=len(actual),
-        interval_halfwidth_=conformal_quantile(errors, level),  # [H, k]
-        interval_exact_=conformal_is_exact(len(actual), level),
+        **_interval_of_errors(errors, level),
         confidence_=sum(scores) / len(scores),
         _confidence_by_index=scores,
         validation_mae_=error_totals / (errors.shape[0] * errors.shape[1]),  # [k]
     )
+
+
+def interval_calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
+                         weights: np.ndarray | None = None) -> dict[str, Any]:
+    """The interval's fitted attributes (``interval_halfwidth_`` ``[H, k]``, ``interval_exact_``,
+    ``n_calibration_windows_``) from out-of-sample forecasts and actuals ``[n, H, k]``, forecasts clipped at 0,
+    windows weighted by ``weights`` ``[n]`` (see :func:`~workload_predictor.confidence.conformal_quantile`)."""
+    return _interval_of_errors(np.abs(actual - np.maximum(forecast, 0.0)), level, weights)
+
+
+def _interval_of_errors(errors: np.ndarray, level: float, weights: np.ndarray | None = None) -> dict[str, Any]:
+    return dict(interval_halfwidth_=conformal_quantile(errors, level, weights),  # [H, k]
+                interval_exact_=conformal_is_exact(len(errors), level), n_calibration_windows_=len(errors))
 
 
 def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:

@@ -271,6 +271,34 @@ def combine(weights: np.ndarray, forecasts: np.ndarray) -> np.ndarray:
     return np.einsum("mh,mnhk->nhk", weights, forecasts)
 
 
+def fold_masks(n: int, folds: int = FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(test, train)`` boolean masks over ``n`` origins in time order: ``folds`` contiguous blocks, each held out
+    once and the rest its training set. Fewer origins than folds: one block, trained and tested on itself."""
+    if n < folds:
+        every = np.ones(n, dtype=bool)
+        return [(every, every)] if n else []
+    blocks = np.minimum(np.arange(n) * folds // n, folds - 1)
+    return [(blocks == block, blocks != block) for block in range(folds)]
+
+
+def absolute_weights(forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """The least-absolute-error convex weights of :func:`convex_weights_absolute`, exact and fast for two members.
+
+    With two members the weights are ``(t, 1 - t)`` and the error is convex and piecewise
+    linear in ``t``: its minimum is a weighted median (:func:`line_absolute_minimum`), found
+    in one sort. Identical members split evenly. More members: :func:`convex_weights_absolute`.
+    """
+    f = np.asarray(forecasts, dtype=np.float64)
+    y = np.asarray(actual, dtype=np.float64)
+    if f.shape[0] != 2:
+        return convex_weights_absolute(f, y)
+    direction = f[0] - f[1]
+    if not direction.any():
+        return np.full(2, 0.5)
+    t = line_absolute_minimum(y - f[1], direction, 0.0, 1.0)
+    return np.array([t, 1.0 - t])
+
+
 def choose(forecasts: np.ndarray, actual: np.ndarray, folds: int = FOLDS,
            ) -> tuple[Rule, np.ndarray, dict[Rule, float], np.ndarray]:
     """The rule with the lowest cross-validated absolute error, its weights on all origins, every rule's score.
@@ -289,11 +317,8 @@ def choose(forecasts: np.ndarray, actual: np.ndarray, folds: int = FOLDS,
     f, a = forecasts / size, actual / size
     n = f.shape[1]
     rules = candidate_rules(len(f))
-    blocks = np.minimum(np.arange(n) * folds // max(n, 1), folds - 1) if n >= folds else np.zeros(n, dtype=int)
     held_out = {rule: np.empty_like(a) for rule in rules}
-    for block in np.unique(blocks):
-        test = blocks == block
-        train = ~test if n >= folds else test
+    for test, train in fold_masks(n, folds):
         for rule in rules:
             held_out[rule][test] = combine(rule_weights(rule, f[:, train], a[train]), f[:, test])
     scores = {rule: float(np.abs(held_out[rule] - a).mean()) for rule in rules}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -52,11 +52,16 @@ class Ensemble(BaseForecaster):
        origins, ``combination_t_``; ``combination_share_ = clip(-t / t_crit, 0, 1)``), and
        the rest of the weight stays with the fallback.
 
-    The ensemble's own validation forecast is its weighted sum, which is what its
-    interval and confidence are computed from. ``update`` adds the windows the new
-    points complete to the evidence (the oldest leave it) and applies the chosen rules
-    to it incrementally (running error sums); the LSTM member's network trains once per
-    ``LSTM_UPDATE_EVERY`` buckets. The rules are chosen again at the next ``fit``.
+    The ensemble's own validation forecast is its weighted sum, which its confidence is
+    computed from. Its interval comes from a larger pool (``calibration_forecast_``
+    against ``calibration_actual_``): the combination's forecasts at every origin of the
+    evidence, each with weights fitted on the cross-validation folds that left it out, so
+    out of sample for members and weights alike (the LSTM's DLinear base stands in for
+    it); the predictor gives the tail's windows ``confidence.RECENT_SHARE`` of its weight.
+    ``update`` adds the windows the new points complete to the evidence and to the pool
+    (forecast with the weights before the update; the oldest leave both) and applies the
+    chosen rules incrementally (running error sums); the LSTM member's network trains
+    once per ``LSTM_UPDATE_EVERY`` buckets. The rules are chosen again at the next ``fit``.
 
     Parameters
     ----------
@@ -228,7 +233,7 @@ class Ensemble(BaseForecaster):
         forecasts = np.concatenate([history, tail], axis=1)
         actual = np.concatenate([history_actual, self.validation_actual_])
         size = self._target_size(actual)
-        rule, _, scores, _ = combination.choose(forecasts, actual)
+        rule, _, scores, held_out = combination.choose(forecasts, actual)
         self.combination_rule_ = rule
         self.combination_ = combination.describe(rule, slots)
         self.combination_scores_ = {combination.describe(r, slots): score for r, score in scores.items()}
@@ -264,20 +269,49 @@ class Ensemble(BaseForecaster):
         self.step_weights_ = self._member_weights(weights)
         self.validation_forecast_ = self._weighted(
             np.stack([m.validation_forecast_ for m in self.members_.values()]))
+        self.calibration_forecast_ = self._held_out(forecasts, actual, held_out)
+        self.calibration_actual_ = actual
+
+    def _held_out(self, forecasts: np.ndarray, actual: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        """The combination's out-of-sample forecasts ``[n, H, k]`` at every evidence origin, for the interval.
+
+        The members' forecasts there are out of sample already; the weights are too: at each
+        origin they come from the cross-validation fold that left its block out (``chosen``:
+        the chosen rule's, from :func:`~workload_predictor.models.combination.choose`; the
+        fallback's are refitted on the same folds, exactly by
+        :func:`~workload_predictor.models.combination.absolute_weights`), mixed by
+        ``combination_share_``. The LSTM is not among them: its DLinear base stands in for it.
+        """
+        from . import combination
+
+        if self.fallback_weights_ is None:
+            return chosen
+        simple = self._simple_slots()
+        source = np.zeros(len(actual), dtype=bool)
+        source[: self.n_history_origins_ or None] = True  # where the fallback's weights were fitted
+        fallback = np.empty_like(chosen)
+        for test, train in combination.fold_masks(len(actual)):
+            weights, fit_on = self.fallback_weights_, train & source
+            if fit_on.any() and (fit_on != source).any():  # the fold leaves some of the fallback's origins out
+                weights = self._block_weights(forecasts[:, fit_on], actual[fit_on], simple,
+                                              solver=combination.absolute_weights)
+            fallback[test] = combination.combine(weights, forecasts[:, test])
+        return self.combination_share_ * chosen + (1.0 - self.combination_share_) * fallback
 
     def _simple_slots(self) -> list[int]:
         """Positions among the slots of the registered parameter-free baselines."""
         return [i for i, name in enumerate(self._slots()) if registry.get(name, "member").baseline]
 
     @staticmethod
-    def _block_weights(forecasts: np.ndarray, actual: np.ndarray, rows: list[int]) -> np.ndarray:
+    def _block_weights(forecasts: np.ndarray, actual: np.ndarray, rows: list[int],
+                       solver: Callable[[np.ndarray, np.ndarray], np.ndarray] = convex_weights_absolute) -> np.ndarray:
         """Per step, least-absolute-error convex weights ``[S, H]`` of the slots ``rows`` (zero elsewhere)."""
         size = np.abs(actual).mean(axis=(0, 1))
         size = np.where(size > 0, size, 1.0)
         f, a = forecasts[rows] / size, actual / size
         weights = np.zeros((forecasts.shape[0], forecasts.shape[2]))
         for step in range(forecasts.shape[2]):
-            weights[rows, step] = convex_weights_absolute(f[:, :, step].reshape(len(rows), -1), a[:, step].ravel())
+            weights[rows, step] = solver(f[:, :, step].reshape(len(rows), -1), a[:, step].ravel())
         return weights
 
     def _rule_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray,
@@ -350,7 +384,8 @@ class Ensemble(BaseForecaster):
                 np.concatenate([member.recent_, new]),
                 np.arange(len(member.recent_) - self.horizon + 1, len(member.recent_) + len(new) - self.horizon + 1))
                 for member in self.members_.values()])
-        forecast = np.concatenate([self.validation_forecast_, self._weighted(members_new)])[-len(actual) :]
+        combined_new = self._weighted(members_new)  # with the weights before the update: out of sample
+        forecast = np.concatenate([self.validation_forecast_, combined_new])[-len(actual) :]
         keep = self.evidence_actual_.shape[0]
         slots_new = np.stack([members_new[list(self.members_).index(name)] for name in self._slots()])
         recent = next(iter(self.members_.values())).recent_  # the newest window's inputs and targets
@@ -366,9 +401,19 @@ class Ensemble(BaseForecaster):
         weights = self._slot_weights(evidence, evidence_actual, error)
         own = dict(validation_forecast_=forecast, validation_actual_=actual, validation_origins_=origins,
                    evidence_forecast_=evidence, evidence_actual_=evidence_actual, evidence_error_=error,
+                   **self._calibration_update(combined_new, actual_new),
                    step_weights_=self._member_weights(weights),
                    context_=np.concatenate([self.context_, new])[-self.window_ :], n_seen_=self.n_seen_ + len(new))
         return plan + [(self, own)]
+
+    def _calibration_update(self, forecast_new: np.ndarray, actual_new: np.ndarray) -> dict[str, np.ndarray]:
+        """The calibration pool with the newly completed windows' combined forecasts and actual values added and
+        as many of the oldest dropped (its length stays); none for a model saved without a pool."""
+        if getattr(self, "calibration_forecast_", None) is None:
+            return {}
+        keep = len(self.calibration_actual_)
+        return dict(calibration_forecast_=np.concatenate([self.calibration_forecast_, forecast_new])[-keep:],
+                    calibration_actual_=np.concatenate([self.calibration_actual_, actual_new])[-keep:])
 
     def context_length(self) -> int:
         return int(self.window_)

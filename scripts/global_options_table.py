@@ -87,6 +87,7 @@ def main() -> None:
     from workload_predictor.models.global_lstm import GlobalLSTM
     from workload_predictor.models.lstm import LSTM
     from workload_predictor.models.quantize import network_bytes
+    from workload_predictor.models.torch_runtime import inference_network
 
     torch.set_num_threads(1)
     series = fleet_arrays(args.keys, args.fleet_module)
@@ -143,7 +144,7 @@ def main() -> None:
             fits += time.perf_counter() - start
             forecasts.append(model.predict_at(series[i], origins))
             key_ms.append(median_ms(model.predict, repeat=7))
-            sizes.append(network_bytes(model._inference_network()) + model.base_.coef_.nbytes)
+            sizes.append(network_bytes(inference_network(model.network_, quantize)) + model.base_.coef_.nbytes)
         row(f"per-key LSTM ({len(subset)} keys), {'int8' if quantize else 'float32'}", fits, float("nan"),
             statistics.median(key_ms), sum(sizes) / 2**20,
             relative_mae(forecasts, [series[i] for i in subset], origins, horizon, levels[list(subset)]))

@@ -38,6 +38,7 @@ def main() -> None:
     from workload_predictor.models.global_lstm import GlobalLSTM
     from workload_predictor.models.lstm import LSTM
     from workload_predictor.models.quantize import network_bytes
+    from workload_predictor.models.torch_runtime import inference_network
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -53,7 +54,7 @@ def main() -> None:
     int8 = LSTM(horizon=10, max_epochs=1, random_state=0, quantize="int8").fit(y)
     f, q = interleaved(plain.predict, int8.predict, args.calls)
     print(f"per-key LSTM 32x1, batch 1: float32 {f:.3f} ms, int8 {q:.3f} ms (int8/float {q / f:.2f}); network "
-          f"{network_bytes(plain.network_) / 1024:.1f} KiB vs {network_bytes(int8._inference_network()) / 1024:.1f} KiB")
+          f"{network_bytes(plain.network_) / 1024:.1f} KiB vs {network_bytes(inference_network(int8.network_, 'int8')) / 1024:.1f} KiB")
     for n_keys in args.keys:
         series = make(n_keys)
         model = GlobalLSTM(horizon=10, max_epochs=1, random_state=0).fit(series)

@@ -63,6 +63,19 @@ def test_bad_input_raises_typed_errors():
         GlobalLSTM(**TINY, distributed="env").fit(fleet())
 
 
+
+@pytest.mark.parametrize("device, message", [("gpu", "must be one of"), ("cuda", "no CUDA device"),
+                                             ("cuda:0", "no CUDA device")])
+def test_both_lstms_refuse_a_bad_device_with_the_same_typed_error(device, message):
+    """The per-key LSTM reads ``device`` as the global one does: a name torch does not know, or a GPU
+    this torch cannot see, is a WorkloadDataError before any training (not torch's RuntimeError)."""
+    if message == "no CUDA device" and torch.cuda.is_available():
+        pytest.skip("this torch sees a CUDA device")
+    with pytest.raises(WorkloadDataError, match=message):
+        GlobalLSTM(**TINY, device=device).fit(fleet())
+    with pytest.raises(WorkloadDataError, match=message):
+        WorkloadPredictor(model="lstm", device=device, model_params={"max_epochs": 1}).fit(periodic_series(300))
+
 def test_per_key_scaling_makes_each_key_scale_and_shift_equivariant():
     """Each key is standardised on its own: scaling one key by c and shifting it by b changes
     nothing the network sees, so that key's forecasts scale and shift and the others stay put."""

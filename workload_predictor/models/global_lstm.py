@@ -44,12 +44,12 @@ from ..errors import WorkloadDataError, check_is_fitted, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix
 from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
+from .torch_runtime import check_quantize, inference_network, resolve_device, time_left, training_seed
 from .training import train_network
 
 DEFAULT_WINDOW = 96  # buckets: 12 patches of 8
 EARLY_STOPPING_WINDOWS = 16  # inner-tail windows per key for early stopping
 PREDICT_CHUNK = 8192  # windows per forward pass at predict time (bounds the activations)
-DEVICES = ("cpu", "cuda", "auto")
 
 
 class GlobalLSTM(ParamsMixin):
@@ -168,23 +168,9 @@ class GlobalLSTM(ParamsMixin):
             positive_int("window", self.window)
             if self.window < self.min_window:
                 raise WorkloadDataError(f"window={self.window} is below the LSTM's minimum {self.min_window}.")
-        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
-            raise WorkloadDataError(f"device={quote(self.device)} must be one of {DEVICES} (or 'cuda:N').")
-        if self._device().type == "cuda" and not torch.cuda.is_available():
-            raise WorkloadDataError(f"device={quote(self.device)} but torch sees no CUDA device (torch "
-                                    f"{torch.__version__}); use device='cpu' or 'auto'.")
-        if self.quantize not in (None, "int8"):
-            raise WorkloadDataError(f"quantize={quote(self.quantize)} must be None or 'int8'.")
-        if self.quantize == "int8" and self._device().type != "cpu":
-            raise WorkloadDataError("quantize='int8' is CPU inference (dynamic quantisation); use device='cpu' "
-                                    "with it, or quantize=None on a GPU.")
+        check_quantize(self.quantize, resolve_device(self.device))
         if self.distributed is not None and self.distributed != "env":
             positive_int("distributed", self.distributed)
-
-    def _device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
 
     def _geometry(self) -> tuple[int, int]:
         """``(window, patch)``: the window rounded down to whole patches."""
@@ -258,11 +244,11 @@ class GlobalLSTM(ParamsMixin):
         # The base on every training window (its targets end before the inner tail).
         self.base_gram_, self.base_cross_ = self._base_stats(z, [split[0] for split in splits])
         self.base_coef_ = self._solve_base()
-        device = self._device()
+        device = resolve_device(self.device)
         with torch_threads(self.n_threads):
             x_train, r_train = self._tensors(z, training, with_targets=True)
             x_val, r_val = self._tensors(z, [split[1] for split in splits], with_targets=True)
-            seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**63)
+            seed = training_seed(self.random_state)
             init = (patch * k, self.hidden_size, self.num_layers, horizon * k)
             network, result = self._train(init, seed, x_train, r_train, x_val, r_val, device, start)
         self.network_ = network
@@ -298,7 +284,7 @@ class GlobalLSTM(ParamsMixin):
             torch.manual_seed(seed)
             network = _PatchLSTM(*init)
         config = {"max_epochs": self.max_epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                  "patience": self.patience, "max_time": self._time_left(start)}
+                  "patience": self.patience, "max_time": time_left(self.max_training_time, start)}
         if self.distributed is not None and self.distributed != 1:
             from .distributed import train_data_parallel
 
@@ -313,11 +299,6 @@ class GlobalLSTM(ParamsMixin):
             result = train_network(network, x_train, r_train, x_val, r_val, generator=torch.Generator().manual_seed(seed),
                                    progress=epoch_callback(bar, then=epoch_hook), device=device, **config)
         return network, result
-
-    def _time_left(self, start: float) -> float | None:
-        if self.max_training_time is None:
-            return None
-        return max(0.0, self.max_training_time - (time.perf_counter() - start))
 
     # -- the linear base -------------------------------------------------------------------
     def _features(self, z: np.ndarray, origins: np.ndarray) -> np.ndarray:
@@ -364,13 +345,6 @@ class GlobalLSTM(ParamsMixin):
             return x
         return x, torch.from_numpy(np.concatenate(residuals).astype(np.float32))
 
-    def _inference_network(self) -> torch.nn.Module:
-        if self.quantize == "int8":
-            from .quantize import quantized
-
-            return quantized(self.network_)
-        return self.network_
-
     def _forecast(self, series: list[np.ndarray], origins: list[np.ndarray], keys: list[int] | None = None) -> list[np.ndarray]:
         """Forecasts ``[m_i, H, k]`` at ``origins[i]`` of ``series[i]`` (key ``keys[i]``, default ``i``): one batched pass."""
         keys = list(range(len(series))) if keys is None else keys
@@ -378,7 +352,7 @@ class GlobalLSTM(ParamsMixin):
         counts = [len(o) for o in origins]
         if sum(counts) == 0:
             return [np.zeros((0, self.horizon, self.n_targets_)) for _ in series]
-        network = self._inference_network()
+        network = inference_network(self.network_, self.quantize)
         device = next(network.parameters(), torch.empty(0)).device if self.quantize is None else torch.device("cpu")
         with torch_threads(self.n_threads), torch.inference_mode():
             x = self._tensors(z, origins, with_targets=False)  # [m, L, P*k]
@@ -469,4 +443,4 @@ class GlobalLSTM(ParamsMixin):
         """Bytes of the network's weights as used for inference (int8 when quantised) plus the base's coefficients."""
         from .quantize import network_bytes
 
-        return network_bytes(self._inference_network()) + self.base_coef_.nbytes
+        return network_bytes(inference_network(self.network_, self.quantize)) + self.base_coef_.nbytes

@@ -33,11 +33,11 @@ from torch import nn
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import WorkloadDataError, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
 from .dlinear import DLinear
 from .registry import record_init
+from .torch_runtime import check_quantize, inference_network, resolve_device, time_left, training_seed
 from .training import TrainingResult, train_network
 
 PATCHES = 12
@@ -163,17 +163,13 @@ class LSTM(BaseForecaster):
         tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
         return super()._length_suffices(n) and super()._length_suffices(int(tail[0]))
 
-    def _device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
-
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if refit:
             self._refit_base(y)
             return
         start = time.perf_counter()
-        self._check_quantize()
+        device = resolve_device(self.device)
+        check_quantize(getattr(self, "quantize", None), device)
         horizon, k = self.horizon, y.shape[1]
         inner = validation_origins(len(y), horizon, self.validation_fraction, self.max_validation_windows)
         train_part = y[: inner[0]]
@@ -192,16 +188,15 @@ class LSTM(BaseForecaster):
         self.offset_, self.scale_ = fit_scale(train_part)
 
         origins_train = np.arange(self.context_length(), inner[0] - horizon + 1)
-        device = self._device()
         # The inputs are a view of the series (see ``_tensors``); the targets are the big allocation:
         # float64 targets, base forecast and residual, and the float32 residual tensor.
         check_memory("LSTM windows", extra_bytes=4.0 * len(y) * k + 28.0 * len(origins_train) * horizon * k)
         with torch_threads(self.n_threads):
-            seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**63)
+            seed = training_seed(self.random_state)
             with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):  # nn.LSTM's init draws from the global RNG
                 torch.manual_seed(seed)
                 network = _PatchLSTM(patch * k, self.hidden_size, self.num_layers, horizon * k).to(device)
-            if self._time_left(start) == 0.0:  # the time went on the base: keep it (the head starts at zero)
+            if time_left(self.max_training_time, start) == 0.0:  # the time went on the base: keep it (the head starts at zero)
                 self._keep_untrained(network, y, start)
                 return
             x_train, r_train = self._tensors(y, origins_train, device, with_targets=True)
@@ -211,7 +206,7 @@ class LSTM(BaseForecaster):
                 result = train_network(
                     network, x_train, r_train, x_val, r_val,
                     max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                    patience=self.patience, generator=generator, max_time=self._time_left(start),
+                    patience=self.patience, generator=generator, max_time=time_left(self.max_training_time, start),
                     progress=epoch_callback(bar, then=epoch_hook),
                 )
         self.network_ = network
@@ -222,22 +217,6 @@ class LSTM(BaseForecaster):
         self.n_epochs_ = result.epochs_run
         self.stopped_by_ = result.stopped_by
         self.fit_seconds_ = time.perf_counter() - start
-
-    def _check_quantize(self) -> None:
-        quantize = getattr(self, "quantize", None)
-        if quantize not in (None, "int8"):
-            raise WorkloadDataError(f"quantize={quote(quantize)} must be None or 'int8'.")
-        if quantize == "int8" and self._device().type != "cpu":
-            raise WorkloadDataError("quantize='int8' is CPU inference (dynamic quantisation); use device='cpu' "
-                                    "with it, or quantize=None on a GPU.")
-
-    def _inference_network(self) -> nn.Module:
-        """The network forecasts run through: the float one, or its cached int8 copy."""
-        if getattr(self, "quantize", None) == "int8":
-            from .quantize import quantized
-
-            return quantized(self.network_)
-        return self.network_
 
     def _keep_untrained(self, network: nn.Module, y: np.ndarray, start: float) -> None:
         """Record a fit whose time limit ran out before training: the network's zero head adds nothing."""
@@ -254,11 +233,6 @@ class LSTM(BaseForecaster):
         """Refit the closed-form base on ``y`` with its window, scaling and penalty fixed (milliseconds)."""
         if self.base_ is not None:
             self.base_._fit_arrays(y, refit=True)
-
-    def _time_left(self, start: float) -> float | None:
-        if self.max_training_time is None:
-            return None
-        return max(0.0, self.max_training_time - (time.perf_counter() - start))
 
     def _base_forecast(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """The linear base's forecast in standardised units, ``(m, H, k)`` (zeros without a base).
@@ -293,7 +267,7 @@ class LSTM(BaseForecaster):
         return x, torch.as_tensor(residual.reshape(m, -1), dtype=torch.float32, device=device)
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        network = self._inference_network()
+        network = inference_network(self.network_, getattr(self, "quantize", None))
         device = next(self.network_.parameters()).device if network is self.network_ else torch.device("cpu")
         with torch_threads(self.n_threads), torch.inference_mode():
             x = self._tensors(y, origins, device, with_targets=False)
@@ -330,8 +304,7 @@ class LSTM(BaseForecaster):
             return {"base_": candidate.base_, "buckets_untrained_": 0}
         candidate.network_ = copy.deepcopy(self.network_)
         device = next(self.network_.parameters()).device
-        seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**63)
-        seed = int(np.random.SeedSequence([seed, self.n_seen_]).generate_state(1)[0])  # a new batch order per update
+        seed = int(np.random.SeedSequence([training_seed(self.random_state), self.n_seen_]).generate_state(1)[0])  # a new batch order per update
         with torch_threads(self.n_threads):
             x, r = candidate._tensors(y, origins, device, with_targets=True)
             result = train_network(
@@ -339,7 +312,7 @@ class LSTM(BaseForecaster):
                 max_epochs=min(UPDATE_EPOCHS, self.max_epochs), batch_size=self.batch_size,
                 learning_rate=self.learning_rate * UPDATE_LEARNING_RATE_FACTOR,
                 patience=min(UPDATE_PATIENCE, self.patience),
-                generator=torch.Generator().manual_seed(seed), max_time=self._time_left(start), progress=epoch_hook,
+                generator=torch.Generator().manual_seed(seed), max_time=time_left(self.max_training_time, start), progress=epoch_hook,
             )
         return {"base_": candidate.base_, "network_": candidate.network_, "update_training_": result,
                 "buckets_untrained_": 0}

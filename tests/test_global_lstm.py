@@ -130,7 +130,19 @@ def test_int8_forecasts_are_close_to_float_but_not_the_same():
     assert not np.array_equal(a, b)  # the int8 network is the one forecasting
     scale = np.concatenate([s for s in plain.scale_])
     assert np.max(np.abs(a - b).reshape(len(series), -1) / scale[:, None]) < 0.05  # < 5 % of each key's std
-    assert int8.model_bytes() < plain.model_bytes()
+
+
+@pytest.mark.parametrize("hidden_size", [32, 64])
+def test_the_int8_network_is_under_half_the_float_size_at_the_default_sizes(hidden_size):
+    """int8 weights take a quarter of float32's bytes; with the per-layer scales and packing the saved network is
+    still under half (0.39-0.40 at 32 hidden units, the per-key LSTM's default; 0.30-0.31 at 64, the global one's;
+    torch 2.2.2 and 2.13). At the tests' 8 units the serialisation overhead is about the weights' size and the
+    comparison is a coin toss (int8/float 0.984-0.998 across those torch versions), so it is not made there."""
+    from workload_predictor.models.lstm import _PatchLSTM
+    from workload_predictor.models.quantize import network_bytes, quantize_dynamic_int8
+
+    network = _PatchLSTM(8, hidden_size, 1, 10).eval()  # a window of 96 in 12 patches of 8, horizon 10
+    assert network_bytes(quantize_dynamic_int8(network)) < network_bytes(network) / 2
 
 
 def test_workload_predictor_lstm_int8_round_trip(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,7 +85,20 @@ def test_the_cli_answers_a_field_of_nul_bytes_in_one_short_line(tmp_path):
     path.write_bytes(b"timestamp,requests\n" + b"\0" * 100_000 + b",1\n2024-01-01T00:00:00Z,2\n")
     result = CliRunner().invoke(main, ["forecast", str(path), "-q"])
     assert result.exit_code == EXIT_DATA
-    assert len(result.output) < SHORT and "100,000 characters" in result.output, result.output[:300]
+    assert len(result.output) < SHORT and "line 2 holds a NUL byte" in result.output, result.output[:300]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".jsonl"])
+def test_a_nul_byte_inside_a_field_is_refused_not_cut_off(tmp_path, suffix):
+    """pandas 2's C parser ends a field at a NUL byte and drops the rest: ``...10Z\\0junk`` read as a valid
+    timestamp. The reader refuses the file, naming the line, whichever pandas reads it."""
+    text = b"timestamp,requests\n2024-01-01T00:00:00Z,1\n2024-01-01T00:00:10Z\0junk,5\n2024-01-01T00:00:20Z,6\n"
+    if suffix == ".jsonl":
+        text = b'{"timestamp": "2024-01-01T00:00:00Z"}\n{"timestamp": "2024-01-01T00:00:10Z\0junk"}\n'
+    path = tmp_path / f"trace{suffix}"
+    path.write_bytes(gzip.compress(text) if suffix.endswith(".gz") else text)
+    with pytest.raises(WorkloadDataError, match="line 3 holds a NUL byte" if suffix != ".jsonl" else "line 2 holds"):
+        read_table(path)
 
 
 # -- the range of nanosecond timestamps, in our words -------------------------------------------------------

@@ -1,7 +1,7 @@
 """Read a trace file (request log or bucketed series) into a bucketed frame, for the command line.
 
 Formats, by extension: ``.csv`` (also ``.csv.gz``), ``.jsonl``/``.json`` (JSON Lines),
-``.parquet`` (needs pyarrow). A file with a ``requests`` column is taken as an
+``.parquet`` (needs pyarrow: the ``parquet`` extra). A file with a ``requests`` column is taken as an
 already-bucketed series; any other file is a request log (one row per request)
 and goes through :func:`workload_predictor.bucketize`.
 """
@@ -38,18 +38,28 @@ class Trace:
 
 
 def check_line_lengths(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> None:
-    """Raise :class:`WorkloadDataError` if a line of the (possibly gzipped) text file is over ``max_line_bytes``.
+    """Raise :class:`WorkloadDataError` if a line of the (possibly gzipped) text file is over ``max_line_bytes``,
+    or if the file holds a NUL byte.
 
-    Reads the file once in blocks of ``max_line_bytes`` and looks for newlines only
-    (memchr speed: 0.1 s on a 166 MB CSV that pandas reads in 10 s). A line inside a
-    block is shorter than the block; a longer one spans a block boundary, where its
-    length is measured exactly.
+    Reads the file once in blocks of ``max_line_bytes`` and looks for newlines and NUL
+    bytes only (memchr speed: 0.1 s on a 166 MB CSV that pandas reads in 10 s). A line
+    inside a block is shorter than the block; a longer one spans a block boundary, where
+    its length is measured exactly. A NUL byte is refused because pandas' readers differ
+    on it: pandas 2's C parser ends the field there and drops the rest of it without a
+    word (``2024-01-01T00:00:10Z\\0junk`` reads as a valid timestamp), pandas 3 keeps it.
     """
     path = Path(path)
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     since_newline, line = 0, 1  # bytes of the current line so far; its number
     with opener(path, "rb") as stream:
         while block := stream.read(max_line_bytes):
+            nul = block.find(b"\0")
+            if nul >= 0:
+                at = line + block.count(b"\n", 0, nul)
+                raise WorkloadDataError(
+                    f"{path}: line {at:,} holds a NUL byte; a trace is text: "
+                    "fix the file (a binary or truncated file?)."
+                )
             first = block.find(b"\n")
             if since_newline + (len(block) if first < 0 else first) > max_line_bytes:
                 raise WorkloadDataError(
@@ -85,7 +95,8 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
             try:
                 import pyarrow  # noqa: F401
             except ImportError:
-                raise ImportError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow.") from None
+                raise ImportError(f"{path}: reading Parquet needs pyarrow: "
+                                  "pip install 'workload-predictor[parquet]'.") from None
             return pd.read_parquet(path)
     except (WorkloadDataError, ImportError):
         raise

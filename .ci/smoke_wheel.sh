@@ -4,9 +4,10 @@
 # installed console script there; collect the sdist's tests (conftest and data shipped).
 #
 # A bare environment is what a user has: a dependency the package imports but the wheel does not declare
-# fails here, and `pip check` verifies the declared versions. It costs 165 s wall here (53 s user + 5 s sys;
-# the torch unpack 82 s, the wheel's other dependencies 54 s, the quick start 13 s) on a 2-core machine
-# at load 8.
+# fails here, and `pip check` verifies the declared versions. Measured on a shared 2-core machine at load 8:
+# the bare environment's steps 165 s wall, 53 s user + 5 s sys (torch from local disk 82 s, the wheel's other
+# dependencies 54 s, the quick start 13 s); the whole script 93 s CPU (73 user + 20 sys) against 25 s for
+# the earlier one, whose environment borrowed the interpreter's packages.
 set -euo pipefail
 unset PYTHONPATH  # the wheel and the sdist are under test, not a source tree named there
 cd "$(dirname "$0")/.."

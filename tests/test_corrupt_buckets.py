@@ -65,6 +65,15 @@ def test_a_burst_at_fit_does_not_set_the_forecast_of_a_quiet_series():
     assert DLinear(robust=False).fit(y).predict().max() > 1e5
 
 
+def test_the_rolling_forecasts_behind_the_ensembles_weights_are_not_poisoned_either():
+    y = np.zeros((1000, 1))
+    y[500] = 1e9
+    origins = np.arange(800, 990, 10)
+    robust, plain = DLinear(window=24).fit(y), DLinear(window=24, robust=False).fit(y)
+    assert np.abs(robust.rolling_forecast(y, origins)).max() < 1.0
+    assert np.abs(plain.rolling_forecast(y, origins)).max() > 1e5
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_series_with_nothing_flagged_is_fitted_and_updated_exactly_as_without_weighting(seed):
     frame = periodic_series(700, noise=5.0, seed=seed)

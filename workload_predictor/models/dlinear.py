@@ -662,7 +662,8 @@ class DLinear(BaseForecaster):
         forecast by a fit on the windows whose targets end before its first origin (the
         fitted window, blend and scaling; the penalty relative to those windows, as a fit
         sets it). The statistics are sums, so each group adds only the windows completed
-        since the previous one, and each refit is one solve per blended window.
+        since the previous one, and each refit is one solve per blended window. Flagged
+        buckets weigh their windows as in ``fit`` (see ``robust``).
         """
         check_is_fitted(self, "stats_")
         y = np.asarray(y, dtype=np.float64)
@@ -675,6 +676,7 @@ class DLinear(BaseForecaster):
         forecast = np.empty((len(origins), horizon, y.shape[1]))
         with single_blas_thread():
             z = (y - self.offset_) / self.scale_
+            element = self._element_weights(y, 0)  # flagged points weigh as in fit (None: nothing flagged)
             stats = [WindowStats.from_series(z[:, j], np.arange(0), window, horizon) for j in range(z.shape[1])]
             done = window  # the next training window's origin
             for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))):
@@ -683,7 +685,8 @@ class DLinear(BaseForecaster):
                 done = max(done, end)
                 x_group = windows_at(z, origins[group], window)  # (g, W, k)
                 for j in range(z.shape[1]):
-                    stats[j] = stats[j] + WindowStats.from_series(z[:, j], new, window, horizon)
+                    weights = window_weights(None if element is None else element[:, j], new, window, horizon)
+                    stats[j] = stats[j] + WindowStats.weighted(z[:, j], new, window, horizon, weights)
                     centred = CentredStats.of(stats[j])
                     coef, intercept = np.zeros((window, horizon)), np.zeros(horizon)
                     for w, weight in blend.items():

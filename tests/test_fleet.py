@@ -71,6 +71,24 @@ def test_dlinear_fleet_equals_workload_predictor_per_key(targets):
     assert_matches(fleet, frame, targets)
 
 
+def test_a_key_with_a_corrupt_bucket_still_equals_workload_predictor():
+    """The batched kernels weigh every window 1; a key whose series DLinear weighs down is fitted on its own."""
+    frame = make_fleet(4, 300, seed=3)
+    corrupt = (frame["endpoint"] == "k1") & (frame["timestamp"] == START + pd.Timedelta("150min"))
+    frame.loc[corrupt, "requests"] = 10**9
+    fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    assert fleet.errors_ == {} and list(fleet._predictors) == ["k1"]
+    assert_matches(fleet, frame)
+    assert fleet.predict().query("endpoint == 'k1'")["yhat"].max() < 1e3
+    # An update that brings one into a batched key moves that key to its own predictor too.
+    later = make_fleet(4, 310, seed=3)
+    later = later[later["timestamp"] >= START + pd.Timedelta("300min")].copy()
+    later.loc[(later["endpoint"] == "k2") & (later["timestamp"] == START + pd.Timedelta("303min")), "requests"] = 10**9
+    fleet.update(later[later["endpoint"] == "k2"])
+    assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k1", "k2"]
+    assert "k2" not in [key for block in fleet._blocks for key in block.keys]
+
+
 def test_fixed_window_and_baseline_models_equal_workload_predictor():
     frame = make_fleet(3, 200, seed=2)
     assert_matches(FleetPredictor(horizon=5, window=24).fit(frame, key="endpoint"), frame, window=24)

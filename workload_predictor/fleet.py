@@ -420,8 +420,10 @@ class FleetPredictor(ParamsMixin):
 
         Each key's rows continue its series on its grid, as :meth:`WorkloadPredictor.update`
         requires (skipped buckets are zero). A DLinear key is refitted, batched, on its
-        whole series (its forecast then equals ``WorkloadPredictor.fit`` on that series);
-        any other model's key is updated by its ``WorkloadPredictor.update``. A key the
+        whole series (its forecast then equals ``WorkloadPredictor.fit`` on that series;
+        a key whose series holds a bucket DLinear weighs down, see ``DLinear(robust=...)``,
+        gets its own ``WorkloadPredictor``); any other model's key, and such a key, is
+        updated by its ``WorkloadPredictor.update``. A key the
         fleet does not know, or whose rows do not continue its series, is reported in
         ``update_errors_`` and keeps its fit (``strict=True`` raises instead, changing nothing).
         """
@@ -453,7 +455,8 @@ class FleetPredictor(ParamsMixin):
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
-        blocks, _, fit_errors, _ = self._fit_series(refit, self.targets_) if refit else ([], {}, {}, None)
+        blocks, refitted, fit_errors, _ = self._fit_series(refit, self.targets_) if refit else ([], {}, {}, None)
+        updates.update(refitted)  # keys holding a flagged bucket are refitted one by one
         self._raise_if_strict(fit_errors)
         errors.update(fit_errors)
         replaced = {s.key for s in refit} - set(fit_errors)
@@ -526,23 +529,60 @@ def _fit_partition(config: dict[str, Any], series: list[KeySeries]):
     """Fit one partition: ``(DLinear blocks, {key: WorkloadPredictor}, {key: error})``. Runs in any process."""
     settings, targets = config["settings"], config["targets"]
     if settings["model"] == "dlinear":
-        return _fit_dlinear(settings, series)
+        return _fit_dlinear(settings, series, targets)
     predictors, errors = {}, {}
     for item in series:
-        predictor = WorkloadPredictor(**settings)
-        started = time.perf_counter()
-        try:
-            model = predictor._build_model()
-            with memory_limit(predictor.memory_limit_mb) as memory:
-                model.fit(item.values)
-            predictors[item.key] = predictor._commit_fit(model, item.to_bucketed(targets), memory.peak_mb, started)
-        except WorkloadDataError as exc:
-            errors[item.key] = exc
+        _fit_key(settings, item, targets, predictors, errors)
     return [], predictors, errors
 
 
-def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries]):
-    """Batched DLinear over keys grouped by length and bucket width."""
+def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], predictors: dict, errors: dict) -> None:
+    """Fit one key's own ``WorkloadPredictor`` into ``predictors`` (or its error into ``errors``)."""
+    predictor = WorkloadPredictor(**settings)
+    started = time.perf_counter()
+    try:
+        model = predictor._build_model()
+        with memory_limit(predictor.memory_limit_mb) as memory:
+            model.fit(item.values)
+        predictors[item.key] = predictor._commit_fit(model, item.to_bucketed(targets), memory.peak_mb, started)
+    except WorkloadDataError as exc:
+        errors[item.key] = exc
+
+
+def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> set:
+    """The keys of one length whose DLinear fit would weigh a flagged bucket (``DLinear(robust=True)``).
+
+    The batched kernels weigh every window 1, so these keys are fitted one by one, by the
+    ``WorkloadPredictor`` they must equal. A key can only hold one if its range exceeds ``K``
+    floors (one vectorised check over the block); those are checked as DLinear does.
+    """
+    from . import anomaly
+    from .windows import validation_origins
+
+    if not getattr(reference, "robust", False):
+        return set()
+    values = np.stack([item.values for item in items])  # [B, n, k]
+    try:
+        n_train = int(validation_origins(values.shape[1], reference.horizon, reference.validation_fraction,
+                                         reference.max_validation_windows)[0])
+    except (ValueError, IndexError):
+        return set()  # too short: the batched fit reports it
+    if n_train < 2:
+        return set()
+    floor = np.maximum(np.quantile(values[:, :n_train], anomaly.FLOOR_QUANTILE, axis=1), 1.0)  # [B, k]
+    spread = values.max(axis=1) - values.min(axis=1)  # [B, k]
+    found = set()
+    for b in np.flatnonzero((spread > anomaly.K * floor).any(axis=1)):
+        model = copy.copy(reference)
+        model.weight_floor_ = anomaly.floor_of(values[b, :n_train])
+        if model._element_weights(values[b, :n_train], 0) is not None or \
+                model._element_weights(values[b], n_train) is not None:
+            found.add(items[b].key)
+    return found
+
+
+def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: list[str]):
+    """Batched DLinear over keys grouped by length and bucket width; keys holding a flagged bucket one by one."""
     from .models.dlinear_batched import fit_batched
 
     reference = WorkloadPredictor(**settings)._build_model()  # DLinear with the predictor's settings
@@ -550,8 +590,15 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries]):
     groups: dict[tuple, list[KeySeries]] = {}
     for item in series:
         groups.setdefault((len(item.values), item.freq), []).append(item)
-    blocks, errors = [], {}
+    blocks, predictors, errors = [], {}, {}
     for (_, freq), items in groups.items():
+        weighted = _weighted_keys(reference, items)
+        for item in items:
+            if item.key in weighted:
+                _fit_key(settings, item, targets, predictors, errors)
+        items = [item for item in items if item.key not in weighted]
+        if not items:
+            continue
         try:
             fit = fit_batched(np.stack([item.values for item in items]), horizon=reference.horizon,
                               window=reference.window, kernel_size=reference.kernel_size, alpha=reference.alpha,
@@ -569,7 +616,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries]):
             window=fit.window, window_weights=fit.window_weights, coef=fit.coef, intercept=fit.intercept,
             n_validation=len(fit.validation_origins), **calibrated,
         ))
-    return blocks, {}, errors
+    return blocks, predictors, errors
 
 
 def _solve_device(device: str) -> str | None:

@@ -294,7 +294,7 @@ class Ensemble(BaseForecaster):
             weights, fit_on = self.fallback_weights_, train & source
             if fit_on.any() and (fit_on != source).any():  # the fold leaves some of the fallback's origins out
                 weights = self._block_weights(forecasts[:, fit_on], actual[fit_on], simple,
-                                              solver=combination.absolute_weights)
+                                              solver=combination.absolute_weights, start=self.fallback_weights_)
             fallback[test] = combination.combine(weights, forecasts[:, test])
         return self.combination_share_ * chosen + (1.0 - self.combination_share_) * fallback
 
@@ -304,14 +304,17 @@ class Ensemble(BaseForecaster):
 
     @staticmethod
     def _block_weights(forecasts: np.ndarray, actual: np.ndarray, rows: list[int],
-                       solver: Callable[[np.ndarray, np.ndarray], np.ndarray] = convex_weights_absolute) -> np.ndarray:
-        """Per step, least-absolute-error convex weights ``[S, H]`` of the slots ``rows`` (zero elsewhere)."""
+                       solver: Callable[..., np.ndarray] = convex_weights_absolute,
+                       start: np.ndarray | None = None) -> np.ndarray:
+        """Per step, least-absolute-error convex weights ``[S, H]`` of the slots ``rows`` (zero elsewhere);
+        ``start`` (``[S, H]``, optional) is passed to ``solver`` as each step's starting weights."""
         size = np.abs(actual).mean(axis=(0, 1))
         size = np.where(size > 0, size, 1.0)
         f, a = forecasts[rows] / size, actual / size
         weights = np.zeros((forecasts.shape[0], forecasts.shape[2]))
         for step in range(forecasts.shape[2]):
-            weights[rows, step] = solver(f[:, :, step].reshape(len(rows), -1), a[:, step].ravel())
+            given = () if start is None else (start[rows, step],)
+            weights[rows, step] = solver(f[:, :, step].reshape(len(rows), -1), a[:, step].ravel(), *given)
         return weights
 
     def _rule_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray,

@@ -24,6 +24,17 @@ def test_a_burst_in_the_validation_tail_gives_no_zero_width_interval():
     assert (forecast.upper - forecast.yhat > 0).all()
 
 
+def test_an_old_burst_in_the_ensembles_interval_pool_does_not_widen_an_exactly_forecast_quiet_series():
+    y = np.zeros(1000)
+    y[500] = 1e9  # in the history the pool covers, far before the validation tail, which is forecast exactly
+    predictor = WorkloadPredictor(model="ensemble", random_state=0).fit(frame_of(y))
+    assert predictor.n_calibration_windows_ > predictor.n_validation_windows_  # the pool holds the burst's windows
+    forecast = predictor.predict()
+    assert np.asarray(forecast.upper).max() < 1.0
+    y[950] = 1e9  # a burst in the tail too: its error is recent evidence, and the width is not zero
+    assert (np.asarray(WorkloadPredictor(model="ensemble", random_state=0).fit(frame_of(y)).predict().upper) > 0).all()
+
+
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(2, 60), level=st.sampled_from([0.5, 0.8, 0.9, 0.95]), seed=st.integers(0, 2**16),
        nonzero=st.integers(1, 3))

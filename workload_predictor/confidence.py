@@ -15,7 +15,8 @@ import numpy as np
 RECENT_SHARE = 2.0 / 3.0
 
 
-def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndarray | None = None) -> np.ndarray:
+def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndarray | None = None,
+                       floor_residuals: np.ndarray | None = None) -> np.ndarray:
     """Split-conformal half-width per column, interpolated so the expected coverage is ``level``.
 
     ``abs_residuals`` is ``(n, ...)`` (validation windows first). The classic split-conformal
@@ -37,6 +38,11 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
     ``weights`` (``(n,)``, positive, optional) weigh the windows as in weighted
     (non-exchangeable) split conformal: the counts above become sums of weights, and
     the test window weighs 1; integer weights equal repeating each residual that often.
+
+    A zero half-width is raised by :func:`no_zero_width` from ``floor_residuals``
+    (``(v, ...)``, default ``abs_residuals``): a pool of older windows passes the
+    validation tail's, so that a series the tail forecast exactly keeps width 0 however
+    large an old burst's error was.
     """
     r = np.asarray(abs_residuals, dtype=np.float64)
     if not 0.0 < level < 1.0:
@@ -44,12 +50,13 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
     n = r.shape[0]
     if n == 0:
         raise ValueError("no validation residuals")
+    floor = r if floor_residuals is None else np.asarray(floor_residuals, dtype=np.float64)
     if weights is not None:
-        return _weighted_conformal_quantile(r, level, np.asarray(weights, dtype=np.float64))
+        return no_zero_width(_weighted_conformal_quantile(r, level, np.asarray(weights, dtype=np.float64)), floor)
     target = (n + 1) * level
     rank = math.ceil(target)
     if rank > n:
-        return no_zero_width(r.max(axis=0), r)
+        return no_zero_width(r.max(axis=0), floor)
     ordered = np.sort(r, axis=0)
     value = ordered[rank - 1]
     below_count = (ordered < value).sum(axis=0)  # m <= rank - 1 < target
@@ -57,16 +64,16 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
     below = np.where(below_count > 0,
                      np.take_along_axis(ordered, np.maximum(below_count - 1, 0)[None], axis=0)[0], 0.0)
     share = (target - below_count) / (at_or_below - below_count)
-    return no_zero_width(below + (value - below) * share, r)
+    return no_zero_width(below + (value - below) * share, floor)
 
 
 def _weighted_conformal_quantile(r: np.ndarray, level: float, weights: np.ndarray) -> np.ndarray:
     """:func:`conformal_quantile` with window weights: the same interpolation across the jump at the value where the
-    weights' running sum (with the test window's 1 in the total) first reaches ``level``."""
+    weights' running sum (with the test window's 1 in the total) first reaches ``level`` (zeros not raised)."""
     total = weights.sum()
     target = (total + 1.0) * level
     if target > total:
-        return no_zero_width(r.max(axis=0), r)
+        return r.max(axis=0)
     order = np.argsort(r, axis=0, kind="stable")
     ordered = np.take_along_axis(r, order, axis=0)
     running = np.cumsum(weights[order], axis=0)  # like r
@@ -78,7 +85,7 @@ def _weighted_conformal_quantile(r: np.ndarray, level: float, weights: np.ndarra
     at_or_below = np.where(r <= value, w, 0.0).sum(axis=0)
     below = np.where(r < value, r, 0.0).max(axis=0)
     share = np.clip((target - below_weight) / (at_or_below - below_weight), 0.0, 1.0)
-    return no_zero_width(below + (value - below) * share, r)
+    return below + (value - below) * share
 
 
 def recency_weights(n: int, recent: int, share: float) -> np.ndarray:

@@ -281,7 +281,8 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         pool = getattr(model, "calibration_forecast_", None)
         if pool is not None:
             weights = recency_weights(len(pool), len(model.validation_actual_), RECENT_SHARE)
-            state.update(interval_calibration(pool, model.calibration_actual_, self.level, weights))
+            tail_errors = np.abs(model.validation_actual_ - np.maximum(model.validation_forecast_, 0.0))
+            state.update(interval_calibration(pool, model.calibration_actual_, self.level, weights, tail_errors))
         return state
 
     def predict(self, steps: int | None = None) -> Forecast:
@@ -532,15 +533,18 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[
 
 
 def interval_calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
-                         weights: np.ndarray | None = None) -> dict[str, Any]:
+                         weights: np.ndarray | None = None, tail_errors: np.ndarray | None = None) -> dict[str, Any]:
     """The interval's fitted attributes (``interval_halfwidth_`` ``[H, k]``, ``interval_exact_``,
     ``n_calibration_windows_``) from out-of-sample forecasts and actuals ``[n, H, k]``, forecasts clipped at 0,
-    windows weighted by ``weights`` ``[n]`` (see :func:`~workload_predictor.confidence.conformal_quantile`)."""
-    return _interval_of_errors(np.abs(actual - np.maximum(forecast, 0.0)), level, weights)
+    windows weighted by ``weights`` ``[n]`` (see :func:`~workload_predictor.confidence.conformal_quantile`).
+    ``tail_errors`` ``[v, H, k]``: the validation tail's absolute errors, which decide whether a zero width
+    stands (default: the pool's own)."""
+    return _interval_of_errors(np.abs(actual - np.maximum(forecast, 0.0)), level, weights, tail_errors)
 
 
-def _interval_of_errors(errors: np.ndarray, level: float, weights: np.ndarray | None = None) -> dict[str, Any]:
-    return dict(interval_halfwidth_=conformal_quantile(errors, level, weights),  # [H, k]
+def _interval_of_errors(errors: np.ndarray, level: float, weights: np.ndarray | None = None,
+                        tail_errors: np.ndarray | None = None) -> dict[str, Any]:
+    return dict(interval_halfwidth_=conformal_quantile(errors, level, weights, tail_errors),  # [H, k]
                 interval_exact_=conformal_is_exact(len(errors), level), n_calibration_windows_=len(errors))
 
 

@@ -43,6 +43,30 @@ def test_tiny_time_limit_stops_the_lstm_early_and_says_so():
     assert np.isfinite(forecast.yhat).all() and (forecast.lower <= forecast.upper).all()
 
 
+def test_time_limit_is_checked_while_the_lstm_prepares_its_training_targets(monkeypatch):
+    """The base forecasts behind the LSTM's targets (seconds at 1,000,000 points) stop at the deadline: here 50 ms
+    chunks, a 0.15 s limit; the fit used to prepare every chunk (8 and more) before training ran 0 epochs."""
+    import time
+
+    from workload_predictor.models import DLinear, lstm
+
+    monkeypatch.setattr(lstm, "CHUNK_ORIGINS", 50)
+    original, chunks = DLinear._predict_at, []
+
+    def slow(self, y, origins):
+        if len(origins) == 50:  # a chunk of the LSTM's training targets
+            chunks.append(len(origins))
+            time.sleep(0.05)
+        return original(self, y, origins)
+
+    monkeypatch.setattr(DLinear, "_predict_at", slow)
+    fitted = WorkloadPredictor(model="lstm", horizon=5, window=24, random_state=0,
+                               max_training_time=0.15).fit(periodic_series(600, noise=5.0))
+    assert fitted.model_.stopped_by_ == "time_limit" and fitted.model_.n_epochs_ == 0
+    assert 1 <= len(chunks) <= 5  # the time left after the base's fit, then at most one chunk more
+    assert np.isfinite(fitted.predict().yhat).all()
+
+
 def test_time_limit_is_recorded_for_an_ensemble_member():
     frame = periodic_series(500, noise=5.0)
     cut = WorkloadPredictor(model="ensemble", horizon=5, random_state=0,

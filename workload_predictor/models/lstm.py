@@ -52,6 +52,10 @@ UPDATE_LEARNING_RATE_FACTOR = 0.1
 _GLOBAL_RNG = threading.Lock()  # seeded initialisation borrows torch's global RNG: one fit at a time
 
 
+class _OutOfTime(Exception):
+    """``max_training_time`` ran out while the training windows' targets were prepared."""
+
+
 @record_init  # model files rebuild it from its constructor's arguments
 class _PatchLSTM(nn.Module):
     """Patches of the window -> LSTM -> last hidden state -> the whole horizon at once."""
@@ -199,8 +203,15 @@ class LSTM(BaseForecaster):
             if time_left(self.max_training_time, start) == 0.0:  # the time went on the base: keep it (the head starts at zero)
                 self._keep_untrained(network, y, start)
                 return
-            x_train, r_train = self._tensors(y, origins_train, device, with_targets=True)
-            x_val, r_val = self._tensors(y, inner, device, with_targets=True)
+            # The targets' base forecasts (chunk by chunk) are seconds on a long series: the time limit is
+            # checked between chunks, and running out there is running out before training.
+            deadline = None if self.max_training_time is None else start + self.max_training_time
+            try:
+                x_train, r_train = self._tensors(y, origins_train, device, with_targets=True, deadline=deadline)
+                x_val, r_val = self._tensors(y, inner, device, with_targets=True, deadline=deadline)
+            except _OutOfTime:
+                self._keep_untrained(network, y, start)
+                return
             generator = torch.Generator().manual_seed(seed)
             with progress_bar(self.max_epochs, "LSTM fit", self.verbose, unit="epoch") as bar:
                 result = train_network(
@@ -234,18 +245,24 @@ class LSTM(BaseForecaster):
         if self.base_ is not None:
             self.base_._fit_arrays(y, refit=True)
 
-    def _base_forecast(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    def _base_forecast(self, y: np.ndarray, origins: np.ndarray, deadline: float | None = None) -> np.ndarray:
         """The linear base's forecast in standardised units, ``(m, H, k)`` (zeros without a base).
 
         In chunks of ``CHUNK_ORIGINS`` origins: the base materialises each origin's window in
-        float64, which for every training window of a long series would be gigabytes.
+        float64, which for every training window of a long series would be gigabytes. Raises
+        ``_OutOfTime`` before a chunk once ``time.perf_counter()`` has passed ``deadline``.
         """
         if self.base_ is None:
             return np.zeros((len(origins), self.horizon, y.shape[1]))
-        parts = [self.base_._predict_at(y, origins[i : i + CHUNK_ORIGINS]) for i in range(0, len(origins), CHUNK_ORIGINS)]
+        parts = []
+        for i in range(0, len(origins), CHUNK_ORIGINS):
+            if deadline is not None and time.perf_counter() > deadline:
+                raise _OutOfTime
+            parts.append(self.base_._predict_at(y, origins[i : i + CHUNK_ORIGINS]))
         return (np.concatenate(parts) - self.offset_) / self.scale_
 
-    def _tensors(self, y: np.ndarray, origins: np.ndarray, device: torch.device, with_targets: bool):
+    def _tensors(self, y: np.ndarray, origins: np.ndarray, device: torch.device, with_targets: bool,
+                 deadline: float | None = None):
         z = (y - self.offset_) / self.scale_
         k, n_patches = z.shape[1], self.window_ // self.patch_size_
         m = len(origins)
@@ -263,7 +280,7 @@ class LSTM(BaseForecaster):
             x = torch.as_tensor(patches, dtype=torch.float32, device=device)
         if not with_targets:
             return x
-        residual = targets_at(z, origins, self.horizon) - self._base_forecast(y, origins)  # [m, H, k]
+        residual = targets_at(z, origins, self.horizon) - self._base_forecast(y, origins, deadline)  # [m, H, k]
         return x, torch.as_tensor(residual.reshape(m, -1), dtype=torch.float32, device=device)
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:

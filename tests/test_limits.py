@@ -63,7 +63,7 @@ def test_time_limit_is_checked_while_the_lstm_prepares_its_training_targets(monk
     fitted = WorkloadPredictor(model="lstm", horizon=5, window=24, random_state=0,
                                max_training_time=0.15).fit(periodic_series(600, noise=5.0))
     assert fitted.model_.stopped_by_ == "time_limit" and fitted.model_.n_epochs_ == 0
-    assert 1 <= len(chunks) <= 5  # the time left after the base's fit, then at most one chunk more
+    assert len(chunks) <= 5  # the time left after the base's fit (none on a busy machine), then one chunk more
     assert np.isfinite(fitted.predict().yhat).all()
 
 

@@ -604,30 +604,33 @@ def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> set:
 
     The batched kernels weigh every window 1, so these keys are fitted one by one, by the
     ``WorkloadPredictor`` they must equal. A key can only hold one if its range exceeds ``K``
-    floors (one vectorised check over the block); those are checked as DLinear does.
+    floors (a few microseconds per key); those are checked as DLinear does.
     """
     from . import anomaly
     from .windows import validation_origins
 
-    if not getattr(reference, "robust", False):
+    if not getattr(reference, "robust", False) or not items:
         return set()
-    values = np.stack([item.values for item in items])  # [B, n, k]
     try:
-        n_train = int(validation_origins(values.shape[1], reference.horizon, reference.validation_fraction,
+        n_train = int(validation_origins(len(items[0].values), reference.horizon, reference.validation_fraction,
                                          reference.max_validation_windows)[0])
     except (ValueError, IndexError):
         return set()  # too short: the batched fit reports it
     if n_train < 2:
         return set()
-    floor = np.maximum(np.quantile(values[:, :n_train], anomaly.FLOOR_QUANTILE, axis=1), 1.0)  # [B, k]
-    spread = values.max(axis=1) - values.min(axis=1)  # [B, k]
     found = set()
-    for b in np.flatnonzero((spread > anomaly.K * floor).any(axis=1)):
+    for item in items:  # key by key: no block-sized temporaries (a worker's heap is kept small)
+        spread = item.values.max(axis=0) - item.values.min(axis=0)  # [k]
+        if not (spread > anomaly.K).any():  # the floor is at least 1
+            continue
+        floor = anomaly.floor_of(item.values[:n_train])
+        if not (spread > anomaly.K * floor).any():
+            continue
         model = copy.copy(reference)
-        model.weight_floor_ = anomaly.floor_of(values[b, :n_train])
-        if model._element_weights(values[b, :n_train], 0) is not None or \
-                model._element_weights(values[b], n_train) is not None:
-            found.add(items[b].key)
+        model.weight_floor_ = floor
+        if model._element_weights(item.values[:n_train], 0) is not None or \
+                model._element_weights(item.values, n_train) is not None:
+            found.add(item.key)
     return found
 
 

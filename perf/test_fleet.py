@@ -105,16 +105,34 @@ def test_fleet_lstm_n_jobs_speedup(perf):
         attempts.append(round(measure(), 3))
         if attempts[-1] >= FLEET["lstm_n_jobs_speedup"]:
             break
-    perf.figure("fleet_lstm_speedup", "lstm", attempts[-1], "x", extra={"keys": 4, "attempts": attempts})
+    available = _available_speedup()
+    perf.figure("fleet_lstm_speedup", "lstm", attempts[-1], "x",
+                extra={"keys": 4, "attempts": attempts, "machine_speedup": available})
     # Two workers slower than one means the parallel path is broken: that fails. Between 1x and the target
-    # is the known shortfall (1.17-1.27x on an idle 2-core machine: the parent's door, calibration and the
-    # predictors' round trip do not split), recorded as an expected failure with the figure.
+    # is the known shortfall, recorded as an expected failure with the figure and, beside it, the speed-up
+    # the machine gave two processes of pure CPU work at that moment (a contended or shared core caps both).
+    # Each key's fit is ~0.09 s here, so the ~40 ms a parallel fit pays in dispatch and result collection
+    # (joblib ~12 ms, the rest waiting on loaded cores) is itself a tenth of the ideal 0.18 s.
     assert attempts[-1] >= 1.0, (
         f"REGRESSION: n_jobs=2 fitted the per-key LSTM fleet slower than n_jobs=1 ({attempts[-1]:.2f}x); "
-        f"attempts {attempts}")
+        f"attempts {attempts}; the machine gave two busy processes {available:.2f}x")
     if attempts[-1] < FLEET["lstm_n_jobs_speedup"]:
         pytest.xfail(f"target missed (known): n_jobs=2 fitted the per-key LSTM fleet {attempts[-1]:.2f}x as fast "
-                     f"as n_jobs=1 (target >= {FLEET['lstm_n_jobs_speedup']:g}x); attempts {attempts}")
+                     f"as n_jobs=1 (target >= {FLEET['lstm_n_jobs_speedup']:g}x); attempts {attempts}; the machine "
+                     f"gave two busy processes {available:.2f}x at the same time")
+
+
+def _available_speedup() -> float:
+    """The speed-up two loky processes get on pure CPU work now: one task's time x 2 / two tasks' time."""
+    from joblib import Parallel, delayed
+
+    def wall(tasks: int) -> float:
+        started = time.perf_counter()
+        Parallel(n_jobs=2, backend="loky")(delayed(sum)(range(20_000_000)) for _ in range(tasks))
+        return time.perf_counter() - started
+
+    wall(2)
+    return round(2 * min(wall(1) for _ in range(2)) / min(wall(2) for _ in range(2)), 3)
 
 
 def test_fleet_dask_overhead(perf):

@@ -321,7 +321,9 @@ print(faults["plain"], faults["packed"])
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert done.returncode == 0, done.stderr[-2000:]
     plain, packed = map(int, done.stdout.split())
-    assert packed < plain / 2, (plain, packed)  # measured 26,298 vs 10,823 faults at 48 keys
+    # Measured 24,870-26,298 faults plain vs 10,823-12,507 in the heap scope (the scope re-faults its peak once,
+    # the plain run every temporary); without the scope both runs fault alike (ratio ~1).
+    assert packed < 0.75 * plain, (plain, packed)
 
 
 # -- the door for request logs --------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ In subprocesses (``python -m pytest``), on DLinear's fit and predict(10) on the 
 
 The baseline's code is this source tree, loaded beside it (``--perf-base``): the injection wraps
 only the code under test. A 2x slow-down of DLinear's fit is also over its budget; predict's is not,
-so the gate alone catches it.
+so the gate alone catches it. The runs here judge budgets as the run that started them does (its
+reference calibration, the stored baseline's when comparing: ``PERF_REFERENCE_CALIBRATION``), so a
+host slower than the baseline's machine fails a budget here exactly when it fails it in the suite.
 """
 
 import os
@@ -26,7 +28,7 @@ import time
 
 import pytest
 
-from perf.harness import BUDGETS, ROOT
+from perf.harness import BUDGETS, REFERENCE_CALIBRATION, ROOT
 
 GATE = BUDGETS["gate"]
 
@@ -39,6 +41,10 @@ TIMED = {FIT: "fit[dlinear-synthetic]", PREDICT: "predict[dlinear-synthetic]"}
 def _pytest(storage, *args, inject=None):
     env = {k: v for k, v in os.environ.items() if k not in ("PERF_INJECT", "PERF_PRELOAD")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    if REFERENCE_CALIBRATION[0]:  # budgets at the speed this run judges them (the stored baseline's, comparing)
+        env["PERF_REFERENCE_CALIBRATION"] = repr(REFERENCE_CALIBRATION[0])
+    else:
+        env.pop("PERF_REFERENCE_CALIBRATION", None)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}",
                "--benchmark-columns=median", f"--perf-base={ROOT}", *args]
     if inject:

@@ -277,13 +277,11 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         windows (as many as the validation tail holds) weighing ``RECENT_SHARE`` of it
         (weighted split conformal); the confidence stays the validation tail's.
         """
-        state = calibration(model.validation_forecast_, model.validation_actual_, self.level)
         pool = getattr(model, "calibration_forecast_", None)
         if pool is not None:
             weights = recency_weights(len(pool), len(model.validation_actual_), RECENT_SHARE)
-            tail_errors = np.abs(model.validation_actual_ - np.maximum(model.validation_forecast_, 0.0))
-            state.update(interval_calibration(pool, model.calibration_actual_, self.level, weights, tail_errors))
-        return state
+            pool = (pool, model.calibration_actual_, weights)
+        return calibration(model.validation_forecast_, model.validation_actual_, self.level, pool)
 
     def predict(self, steps: int | None = None) -> Forecast:
         """Forecast ``steps`` buckets after the last fitted bucket.
@@ -513,39 +511,34 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         return log_alerts(self.health(thresholds, measurements))
 
 
-def calibration(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[str, Any]:
+def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
+                pool: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """A predictor's interval half-widths and confidence from validation forecasts and actuals ``[v, H, k]``.
 
     The forecasts are clipped at 0 as ``predict`` clips them. Returns the fitted attributes
     (``interval_halfwidth_`` ``[H, k]``, ``confidence_``, ...); the fleet calls it key by key.
+    ``pool`` (forecasts and actuals ``[n, H, k]`` and window weights ``[n]``): a larger set of
+    out-of-sample forecasts the interval comes from instead (weighted split conformal); the
+    validation errors still give the confidence, and decide whether a zero width stands.
     """
     errors = np.abs(actual - np.maximum(forecast, 0.0))  # [v, H, k]
     # Per target sums, once: update() recalibrates every few seconds.
     error_totals, load_totals = errors.sum(axis=(0, 1)), np.abs(actual).sum(axis=(0, 1))
     scores = [confidence_of_wape(wape_of_totals(float(e), float(a))) for e, a in zip(error_totals, load_totals)]
+    if pool is None:
+        interval_errors, weights = errors, None
+    else:
+        pool_forecast, pool_actual, weights = pool
+        interval_errors = np.abs(pool_actual - np.maximum(pool_forecast, 0.0))  # [n, H, k]
     return dict(
         n_validation_windows_=len(actual),
-        **_interval_of_errors(errors, level),
+        interval_halfwidth_=conformal_quantile(interval_errors, level, weights, errors),  # [H, k]
+        interval_exact_=conformal_is_exact(len(interval_errors), level),
+        n_calibration_windows_=len(interval_errors),
         confidence_=sum(scores) / len(scores),
         _confidence_by_index=scores,
         validation_mae_=error_totals / (errors.shape[0] * errors.shape[1]),  # [k]
     )
-
-
-def interval_calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
-                         weights: np.ndarray | None = None, tail_errors: np.ndarray | None = None) -> dict[str, Any]:
-    """The interval's fitted attributes (``interval_halfwidth_`` ``[H, k]``, ``interval_exact_``,
-    ``n_calibration_windows_``) from out-of-sample forecasts and actuals ``[n, H, k]``, forecasts clipped at 0,
-    windows weighted by ``weights`` ``[n]`` (see :func:`~workload_predictor.confidence.conformal_quantile`).
-    ``tail_errors`` ``[v, H, k]``: the validation tail's absolute errors, which decide whether a zero width
-    stands (default: the pool's own)."""
-    return _interval_of_errors(np.abs(actual - np.maximum(forecast, 0.0)), level, weights, tail_errors)
-
-
-def _interval_of_errors(errors: np.ndarray, level: float, weights: np.ndarray | None = None,
-                        tail_errors: np.ndarray | None = None) -> dict[str, Any]:
-    return dict(interval_halfwidth_=conformal_quantile(errors, level, weights, tail_errors),  # [H, k]
-                interval_exact_=conformal_is_exact(len(errors), level), n_calibration_windows_=len(errors))
 
 
 def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:

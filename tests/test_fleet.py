@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, WorkloadPredictor, bucketize
-from workload_predictor.errors import ModelFileError, NotFittedError, WorkloadDataError
+from workload_predictor.errors import MemoryLimitError, ModelFileError, NotFittedError, WorkloadDataError
 from workload_predictor.models.dlinear import DLinear
 from workload_predictor.models.dlinear_batched import fit_batched
 
@@ -214,6 +214,138 @@ def test_update_refits_dlinear_keys_on_their_whole_series():
     for key in ("k0", "k1"):
         expected = reference(full, key, ("requests",), horizon=5).predict()
         np.testing.assert_allclose(after[after["endpoint"] == key]["yhat"], expected.yhat[:, 0], rtol=1e-9, atol=1e-9)
+
+
+GLOBAL_PARAMS = {"max_epochs": 1, "hidden_size": 4, "window": 24}
+
+
+def key_values(frame: pd.DataFrame, key) -> np.ndarray:
+    return frame[frame["endpoint"] == key]["requests"].to_numpy(float)[:, None]
+
+
+def test_global_lstm_fleet_update_extends_each_history_and_keeps_the_network():
+    """The documented update: the same network forecasts from each key's extended history (skipped buckets zero),
+    the shared base absorbs the new windows as GlobalLSTM.update does, and each key's interval and confidence come
+    from its rolled validation windows as WorkloadPredictor's calibration computes them."""
+    torch = pytest.importorskip("torch")
+    from workload_predictor.models.global_lstm import GlobalLSTM
+    from workload_predictor.predictor import calibration
+
+    frame = make_fleet(3, 300, seed=6)
+    cut = START + pd.Timedelta("260min")
+    head = frame[frame["timestamp"] < cut]
+    tail = frame[(frame["timestamp"] >= cut) & (frame["endpoint"] != "k2")]
+    skipped = (tail["endpoint"] == "k1") & (tail["timestamp"] == cut + pd.Timedelta("7min"))
+    tail = tail[~skipped]  # a bucket with no row is zero
+    fleet = FleetPredictor(model="global_lstm", horizon=5, level=0.8, random_state=0,
+                           model_params=GLOBAL_PARAMS).fit(head, key="endpoint")
+    weights = {name: value.clone() for name, value in fleet._global.model.network_.state_dict().items()}
+    before = fleet.predict()
+    confidence_before = fleet.confidence_
+    assert fleet.update(tail) is fleet and fleet.update_errors_ == {}
+    forecast = fleet.predict()
+
+    model = fleet._global.model
+    assert all(torch.equal(weights[name], value) for name, value in model.network_.state_dict().items())
+    extended = {key: key_values(head, key) for key in fleet.keys_}
+    for key in ("k0", "k1"):
+        new = key_values(frame[frame["timestamp"] >= cut], key).copy()
+        if key == "k1":
+            new[7] = 0.0
+        extended[key] = np.concatenate([extended[key], new])
+    # The same network (with the updated base) forecasting from the extended histories.
+    direct = model.predict_at([extended[key] for key in fleet.keys_], [[len(extended[key])] for key in fleet.keys_])
+    # GlobalLSTM fitted alone on the same series and updated with the same new points.
+    alone = GlobalLSTM(horizon=5, random_state=0, **GLOBAL_PARAMS).fit([key_values(head, k) for k in fleet.keys_],
+                                                                        fleet.keys_)
+    alone.update([extended[key][len(key_values(head, key)):] for key in fleet.keys_])
+    for i, (key, expected) in enumerate(zip(fleet.keys_, alone.predict())):
+        rows = forecast[forecast["endpoint"] == key]
+        np.testing.assert_allclose(rows["yhat"], np.clip(direct[i][0, :, 0], 0, None), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(rows["yhat"], np.clip(expected[:, 0], 0, None), rtol=1e-6, atol=1e-6)
+        last = cut + pd.Timedelta("39min") if key != "k2" else cut - pd.Timedelta("1min")
+        assert rows["timestamp"].iloc[0] == last + pd.Timedelta("1min")
+        reference_interval = calibration(alone.validation_forecast_[i], alone.validation_actual_[i], 0.8)
+        np.testing.assert_allclose(rows["upper"] - rows["yhat"], reference_interval["interval_halfwidth_"][:, 0],
+                                   rtol=1e-5, atol=1e-5)
+        assert fleet.confidence_[key] == pytest.approx(reference_interval["confidence_"], rel=1e-5)
+    # k2 had no rows: its history and calibration stand; k0's forecast and interval follow its new data.
+    assert fleet.confidence_["k2"] == confidence_before["k2"]
+    assert not np.allclose(forecast[forecast["endpoint"] == "k0"]["yhat"], before[before["endpoint"] == "k0"]["yhat"])
+
+
+@pytest.mark.parametrize("model", ["dlinear", "naive", "global_lstm"])
+def test_every_fleet_update_checks_rows_at_the_same_door(model):
+    """New keys, keys in errors_, rows at or before a key's last bucket and runs of more than max_gap missing
+    buckets: the same typed errors in update_errors_ for the batched, per-key and global models; strict raises and
+    changes nothing."""
+    from workload_predictor.errors import UpdateGapError
+    from workload_predictor.predictor import DEFAULT_MAX_GAP
+
+    frame = bad_fleet()
+    settings = dict(model=model, horizon=5, max_gap=10, random_state=0,
+                    model_params=GLOBAL_PARAMS if model == "global_lstm" else None)
+    fleet = FleetPredictor(**settings).fit(frame, key="endpoint")
+    end = START + pd.Timedelta("249min")  # k0 and k5 end here
+    rows = pd.DataFrame({"endpoint": ["k0", "k5", "k1", "k9"],
+                         "timestamp": [end, end + pd.Timedelta("12min"), end + pd.Timedelta("1min"), end],
+                         "requests": [1.0, 1.0, 1.0, 1.0]})
+    before = fleet.predict()
+    fleet.update(rows)
+    errors = fleet.update_errors_
+    assert sorted(errors) == ["k0", "k1", "k5", "k9"]
+    assert type(errors["k0"]) is WorkloadDataError and "not after the last fitted bucket" in str(errors["k0"])
+    assert isinstance(errors["k5"], UpdateGapError) and "max_gap=10" in str(errors["k5"])
+    for key in ("k1", "k9"):
+        assert "was not fitted" in str(errors[key])
+    pd.testing.assert_frame_equal(fleet.predict(), before)
+    # The reference: WorkloadPredictor.update on each key alone raises the same error.
+    for key in ("k0", "k5"):
+        alone = WorkloadPredictor(horizon=5, max_gap=10).fit(frame[frame["endpoint"] == key])
+        with pytest.raises(WorkloadDataError) as raised:
+            alone.update(rows[rows["endpoint"] == key])
+        assert (type(errors[key]), str(errors[key])) == (type(raised.value), str(raised.value))
+    # With the default max_gap (WorkloadPredictor's), a row that far ahead is refused too: strict raises.
+    settings.pop("max_gap")
+    strict = FleetPredictor(**settings, strict=True).fit(frame[frame["endpoint"].isin(["k0", "k5"])], key="endpoint")
+    before = strict.predict()
+    far = pd.DataFrame({"endpoint": ["k0", "k5"], "requests": [1.0, 1.0],
+                        "timestamp": [end + pd.Timedelta("1min"), end + pd.Timedelta("1min") * (DEFAULT_MAX_GAP + 2)]})
+    with pytest.raises(UpdateGapError, match="k5"):
+        strict.update(far)
+    pd.testing.assert_frame_equal(strict.predict(), before)
+
+
+def test_global_lstm_fleet_update_round_trips_and_keeps_its_state_bounded(tmp_path):
+    pytest.importorskip("torch")
+    frame = make_fleet(3, 420, seed=7)
+    stamps = START + pd.Timedelta("1min") * np.array([300, 340, 380, 420])
+    pieces = [frame[(frame["timestamp"] >= a) & (frame["timestamp"] < b)] for a, b in zip(stamps[:-1], stamps[1:])]
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0, model_params=GLOBAL_PARAMS).fit(
+        frame[frame["timestamp"] < stamps[0]], key="endpoint")
+    model = fleet._global.model
+    shapes = ([r.shape for r in model.recent_], [v.shape for v in model.validation_actual_], model.base_gram_.shape)
+    size = fleet.save(tmp_path / "fitted.wpm").stat().st_size
+    forecast = fleet.predict()
+    fleet.set_params(memory_limit_mb=1e-3)  # the update's estimate is checked before it allocates
+    with pytest.raises(MemoryLimitError, match="global LSTM update"):
+        fleet.update(pieces[0])
+    pd.testing.assert_frame_equal(fleet.predict(), forecast)
+    fleet.set_params(memory_limit_mb=2048).update(pieces[0])
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "updated.wpm"))
+    pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
+    pd.testing.assert_series_equal(loaded.confidence_, fleet.confidence_)
+    for piece in pieces[1:]:  # the loaded fleet updates as the one that was saved
+        fleet.update(piece)
+        loaded.update(piece)
+    pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
+    assert fleet.predict()["timestamp"].min() == stamps[-1]
+    # Each update keeps the newest window + horizon - 1 points and as many validation windows per key as the fit.
+    model = fleet._global.model
+    assert ([r.shape for r in model.recent_], [v.shape for v in model.validation_actual_],
+            model.base_gram_.shape) == shapes
+    # The file does not grow either (measured: the same size; kept histories would add 120 x 3 x 8 = 2,880 bytes).
+    assert fleet.save(tmp_path / "streamed.wpm").stat().st_size < size + 256
 
 
 def test_save_load_round_trip_and_refuses_tampering(tmp_path):

@@ -26,19 +26,19 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ._memory import memory_limit
+from ._memory import check_memory, memory_limit
 from .confidence import interval
 from .data import KeySeries, factorize_keys, prepare_continuation, split_by_key
 from .errors import ModelFileError, WorkloadDataError, check_is_fitted, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
-from .predictor import WorkloadPredictor, calibration
+from .predictor import DEFAULT_MAX_GAP, WorkloadPredictor, calibration, gap_buckets
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
 #: Settings a fleet hands to each key's WorkloadPredictor (the names both take).
 _PREDICTOR_SETTINGS = ("model", "horizon", "level", "window", "model_params", "random_state", "n_threads", "device",
-                       "max_training_time", "memory_limit_mb")
+                       "max_training_time", "memory_limit_mb", "max_gap")
 #: Keys per partition of a DLinear fleet: enough to amortise a task's scheduling and the batched kernels'
 #: per-call cost, few enough that a partition's statistics stay within tens of MB.
 DLINEAR_PARTITION = 128
@@ -111,8 +111,11 @@ class FleetPredictor(ParamsMixin):
     model : str
         Any registered :class:`~workload_predictor.WorkloadPredictor` model (default ``"dlinear"``,
         fitted as one batched problem per partition), or ``"global_lstm"`` (one network over all keys).
-    horizon, level, window, model_params, random_state, n_threads, max_training_time, memory_limit_mb :
-        The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
+    horizon, level, window, model_params, random_state, n_threads, max_training_time, memory_limit_mb, max_gap :
+        The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them. ``max_gap``
+        bounds the buckets :meth:`update` zero-fills for every model, the batched and global ones included:
+        a key's row further ahead is an :class:`~workload_predictor.errors.UpdateGapError` in
+        ``update_errors_``.
     n_jobs : int
         Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
         this process.
@@ -169,6 +172,7 @@ class FleetPredictor(ParamsMixin):
         device: str = "cpu",
         max_training_time: float | None = 300.0,
         memory_limit_mb: float | None = 2048,
+        max_gap: int | str | pd.Timedelta | None = DEFAULT_MAX_GAP,
         partition_size: int | None = None,
         teacher: str | None = None,
         teacher_params: dict[str, Any] | None = None,
@@ -187,6 +191,7 @@ class FleetPredictor(ParamsMixin):
         self.device = device
         self.max_training_time = max_training_time
         self.memory_limit_mb = memory_limit_mb
+        self.max_gap = max_gap
         self.partition_size = partition_size
         self.teacher = teacher
         self.teacher_params = teacher_params
@@ -231,6 +236,7 @@ class FleetPredictor(ParamsMixin):
             registry.get(self.model)  # a typed error naming the registered models
             WorkloadPredictor(**self._config(())["settings"])._build_model()  # model_params checked once, here
         WorkloadPredictor(level=self.level)._check_level()
+        gap_buckets(self.max_gap, pd.Timedelta(1, "s"))  # a bad max_gap fails at fit, not at the first update
         BaseForecaster._check_horizon(self)
         teacher = getattr(self, "teacher", None)
         if teacher is not None and (teacher != "global_lstm" or self.model != "dlinear"):
@@ -302,15 +308,11 @@ class FleetPredictor(ParamsMixin):
             model.fit([item.values for item in series], [item.key for item in series])
         except WorkloadDataError as exc:  # no key is long enough: every key gets the error
             return None, {item.key: exc for item in series}
-        parts = [_calibrate(f[None], a[None], self.level) for f, a in zip(model.validation_forecast_,
-                                                                           model.validation_actual_)]
         fitted = [by_key[key] for key in model.keys_]
         state = FleetGlobal(
             model=model, keys=list(model.keys_), start=np.array([i.start for i in fitted], dtype="datetime64[ns]"),
             length=np.array([len(i.values) for i in fitted], dtype=np.int64), freqs=[i.freq for i in fitted],
-            halfwidth=np.concatenate([p["halfwidth"] for p in parts]),
-            confidence=np.concatenate([p["confidence"] for p in parts]),
-            confidence_by_target=np.concatenate([p["confidence_by_target"] for p in parts]))
+            **_global_calibration(model, self.level))
         return state, dict(model.errors_)
 
     def _workers(self) -> int:
@@ -432,20 +434,34 @@ class FleetPredictor(ParamsMixin):
         """Append new buckets to the keys in ``data`` (a long frame as ``fit`` takes). Returns ``self``.
 
         Each key's rows continue its series on its grid, as :meth:`WorkloadPredictor.update`
-        requires (skipped buckets are zero). A DLinear key is refitted, batched, on its
-        whole series (its forecast then equals ``WorkloadPredictor.fit`` on that series;
-        a key whose series holds a bucket DLinear weighs down, see ``DLinear(robust=...)``,
-        gets its own ``WorkloadPredictor``); any other model's key, and such a key, is
-        updated by its ``WorkloadPredictor.update``. A key the
-        fleet does not know, or whose rows do not continue its series, is reported in
-        ``update_errors_`` and keeps its fit (``strict=True`` raises instead, changing nothing).
+        requires (skipped buckets are zero, at most ``max_gap`` of them in a run). A DLinear key
+        is refitted, batched, on its whole series (its forecast then equals
+        ``WorkloadPredictor.fit`` on that series; a key whose series holds a bucket DLinear
+        weighs down, see ``DLinear(robust=...)``, gets its own ``WorkloadPredictor``); any
+        other per-key model's key, and such a key, is updated by its
+        ``WorkloadPredictor.update``.
+
+        A ``global_lstm`` fleet keeps its network, as neuralforecast and darts forecast
+        new data with a fitted global model: each key's new buckets extend the history
+        its next forecast reads (:meth:`GlobalLSTM.update
+        <workload_predictor.models.global_lstm.GlobalLSTM.update>`). The windows they
+        complete are first forecast by the fleet as it was and replace each key's
+        oldest validation windows, from which its interval and confidence are
+        recomputed (as a per-key update does); then the shared linear base absorbs
+        them exactly. A key without rows keeps its history and calibration, but its
+        forecast follows the shared base. The network is not retrained: fit the fleet
+        again to retrain it.
+
+        A key the fleet does not know, or whose rows do not continue its series, is
+        reported in ``update_errors_`` and keeps its fit (``strict=True`` raises instead,
+        changing nothing).
         """
         check_is_fitted(self, "keys_")
-        if self._global is not None:
-            raise WorkloadDataError("update() of a global_lstm fleet is not supported; fit the fleet again.")
         if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}.")
         codes, keys = factorize_keys(data[self.key_], self.key_)
+        if self._global is not None:
+            return self._update_global(data, codes, keys, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
         errors, refit, updates = {}, [], {}
         for i, name in enumerate(keys.tolist()):
@@ -456,15 +472,15 @@ class FleetPredictor(ParamsMixin):
                     block = self._blocks[b]
                     last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * block.freq
                     new = prepare_continuation(data.iloc[rows], last=last, freq=block.freq, timestamp=timestamp,
-                                               target=list(self.targets_), unit=unit, origin=origin)
+                                               target=list(self.targets_), unit=unit, origin=origin,
+                                               max_gap=gap_buckets(self.max_gap, block.freq))
                     refit.append(KeySeries(name, block.start[row], block.freq,
                                            np.concatenate([block.values[row], new.values])))
                 elif name in self._predictors:
                     predictor = copy.deepcopy(self._predictors[name])
                     updates[name] = predictor.update(data.iloc[rows], timestamp=timestamp, unit=unit, origin=origin)
                 else:
-                    raise WorkloadDataError(f"key {quote(str(name))} was not fitted (it is new, or in errors_); "
-                                            "fit the fleet again to add it.")
+                    raise _unknown_key(name)
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
@@ -482,6 +498,37 @@ class FleetPredictor(ParamsMixin):
                 kept.append(block.take(np.array(rows)))
         self._blocks = kept + [block for block in blocks]
         self._predictors.update(updates)
+        self.update_errors_ = errors
+        return self
+
+    def _update_global(self, data: pd.DataFrame, codes: np.ndarray, keys: pd.Index, **door: Any) -> "FleetPredictor":
+        """:meth:`update` of a ``global_lstm`` fleet: every key's rows checked, then one ``GlobalLSTM.update``
+        on a copy of the model, committed with the recomputed calibration (nothing changes if it raises)."""
+        state = self._global
+        position = {name: j for j, name in enumerate(state.keys)}
+        new: list[np.ndarray | None] = [None] * len(state.keys)
+        errors = {}
+        for i, name in enumerate(keys.tolist()):
+            try:
+                j = position.get(name)
+                if j is None:
+                    raise _unknown_key(name)
+                freq = state.freqs[j]
+                last = pd.Timestamp(state.start[j]).tz_localize("UTC") + (int(state.length[j]) - 1) * freq
+                new[j] = prepare_continuation(data.iloc[np.flatnonzero(codes == i)], last=last, freq=freq,
+                                              target=list(self.targets_), max_gap=gap_buckets(self.max_gap, freq),
+                                              **door).values
+            except WorkloadDataError as exc:
+                errors[name] = exc
+        self._raise_if_strict(errors)
+        added = np.array([0 if values is None else len(values) for values in new], dtype=np.int64)
+        model = copy.copy(state.model)  # GlobalLSTM.update replaces its arrays (never writes into them)
+        if added.any():
+            with memory_limit(self.memory_limit_mb):
+                check_memory("global LSTM update: the validation roll", extra_bytes=model.update_bytes(added))
+                model.update(new)
+        self._global = dataclasses.replace(state, model=model, length=state.length + added,
+                                           **_global_calibration(model, self.level))
         self.update_errors_ = errors
         return self
 
@@ -527,6 +574,19 @@ class FleetPredictor(ParamsMixin):
         if not finite:
             raise ModelFileError("the fleet file's state forecasts NaN or infinite values; refit and save again.")
         return fleet
+
+
+def _unknown_key(name: Any) -> WorkloadDataError:
+    return WorkloadDataError(f"key {quote(str(name))} was not fitted (it is new, or in errors_); fit the fleet again "
+                             "to add it.")
+
+
+def _global_calibration(model: Any, level: float) -> dict[str, np.ndarray]:
+    """Each key's interval and confidence from the global model's validation windows, as ``FleetGlobal`` holds them."""
+    parts = [_calibrate(f[None], a[None], level) for f, a in zip(model.validation_forecast_, model.validation_actual_)]
+    return dict(halfwidth=np.concatenate([p["halfwidth"] for p in parts]),  # [N, H, k]
+                confidence=np.concatenate([p["confidence"] for p in parts]),
+                confidence_by_target=np.concatenate([p["confidence_by_target"] for p in parts]))
 
 
 def _error_type(module: Any, name: Any) -> type:

@@ -404,8 +404,11 @@ class GlobalLSTM(ParamsMixin):
 
         The windows the new points complete are first forecast by the model as it was
         (out of sample) and replace each key's oldest validation windows; then the
-        linear base absorbs them exactly (its Gram statistics grow). The network is not
-        retrained: refit to retrain it. Everything is computed before anything changes.
+        linear base absorbs them exactly (its Gram statistics grow). The network and
+        each key's scaling are kept (the network forecasts from the extended histories);
+        refit to retrain it. Each key keeps only the newest ``window + horizon - 1``
+        points and its validation windows, so a stream of updates does not grow the
+        model. Everything is computed before anything changes.
         """
         check_is_fitted(self, "network_")
         if len(new_series) != len(self.keys_):
@@ -438,6 +441,22 @@ class GlobalLSTM(ParamsMixin):
         self.recent_ = [y[-keep:].copy() for y in ys]
         self.n_seen_ = self.n_seen_ + np.array([len(y) - n for y, n in zip(ys, olds)], dtype=np.int64)
         return self
+
+    def update_bytes(self, added: Sequence[int]) -> float:
+        """An upper estimate of the bytes ``update`` allocates for ``added[i]`` new points of key ``i``.
+
+        Each key's kept tail is extended and standardised (float64 copies); each window the new
+        points complete is gathered as the network's patches (float64, then float32) and the
+        base's features (twice: forecast and statistics) and forecast; each key's validation
+        buffers are concatenated and cut; the base's Gram statistics are replaced.
+        """
+        k, window, horizon = self.n_targets_, self.window_, self.horizon
+        m = float(np.sum(added))
+        history = len(self.keys_) * self._recent_length() + m
+        validation = float(sum(len(v) for v in self.validation_actual_))
+        p = window * k + 1
+        return (8.0 * 3 * history * k + 8.0 * m * (4.5 * window * k + 6 * horizon * k + 2)
+                + 8.0 * 4 * validation * horizon * k + 8.0 * 2 * p * (p + horizon * k))
 
     def model_bytes(self) -> int:
         """Bytes of the network's weights as used for inference (int8 when quantised) plus the base's coefficients."""

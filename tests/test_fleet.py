@@ -72,21 +72,28 @@ def test_dlinear_fleet_equals_workload_predictor_per_key(targets):
 
 
 def test_a_key_with_a_corrupt_bucket_still_equals_workload_predictor():
-    """The batched kernels weigh every window 1; a key whose series DLinear weighs down is fitted on its own."""
+    """A key whose series DLinear weighs down is fitted in the batch, its windows weighed as DLinear weighs them."""
     frame = make_fleet(4, 300, seed=3)
     corrupt = (frame["endpoint"] == "k1") & (frame["timestamp"] == START + pd.Timedelta("150min"))
     frame.loc[corrupt, "requests"] = 10**9
     fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")
-    assert fleet.errors_ == {} and list(fleet._predictors) == ["k1"]
+    assert fleet.errors_ == {} and fleet._predictors == {} and fleet._blocks[0].keys == ["k0", "k1", "k2", "k3"]
     assert_matches(fleet, frame)
     assert fleet.predict().query("endpoint == 'k1'")["yhat"].max() < 1e3
-    # An update that brings one into a batched key moves that key to its own predictor too.
+    # An update that brings one into a key is a batched refit on its whole series, equal to a fit on it.
     later = make_fleet(4, 310, seed=3)
-    later = later[later["timestamp"] >= START + pd.Timedelta("300min")].copy()
+    later = later[later["endpoint"].isin(["k1", "k2"]) & (later["timestamp"] >= START + pd.Timedelta("300min"))].copy()
     later.loc[(later["endpoint"] == "k2") & (later["timestamp"] == START + pd.Timedelta("303min")), "requests"] = 10**9
-    fleet.update(later[later["endpoint"] == "k2"])
-    assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k1", "k2"]
-    assert "k2" not in [key for block in fleet._blocks for key in block.keys]
+    fleet.update(later)
+    assert fleet.update_errors_ == {} and fleet._predictors == {}
+    after = fleet.predict()
+    whole = pd.concat([frame, later], ignore_index=True)
+    for key in ("k1", "k2"):
+        expected = reference(whole, key, ("requests",), horizon=5)
+        rows = after[after["endpoint"] == key]
+        for column in ("yhat", "lower", "upper"):
+            np.testing.assert_allclose(rows[column], getattr(expected.predict(), column)[:, 0], rtol=1e-9, atol=1e-9)
+        assert fleet.confidence_[key] == pytest.approx(expected.confidence_, rel=1e-9, abs=1e-12)
 
 
 def test_fixed_window_and_baseline_models_equal_workload_predictor():
@@ -139,6 +146,35 @@ def test_batched_kernel_equals_dlinear_and_its_torch_path_on_cpu_tensors():
             assert not fit.coef[b][:, : width - model.window_].any()
             np.testing.assert_allclose(fit.intercept[b], model.intercept_, rtol=1e-8, atol=1e-10)
             np.testing.assert_allclose(fit.validation_forecast[b], model.validation_forecast_, rtol=1e-8, atol=1e-8)
+
+
+def test_batched_kernel_weighs_flagged_buckets_as_dlinear():
+    """Series holding a bucket DLinear weighs down (in the training part, in the tail only, in one of two
+    targets) equal DLinear's own fit in the batch: scaling, window search, blend, both fits."""
+    from workload_predictor import anomaly
+
+    rng = np.random.default_rng(7)
+    t = np.arange(400)
+    y = np.stack([np.stack([rng.poisson(40 + 25 * np.sin(2 * np.pi * t / p)), rng.poisson(400 + 9 * t % 50)], axis=1)
+                  for p in (24, 40, 60, 30)]).astype(float)
+    y[0, 150, 0] = 1e9  # training part
+    y[1, 380, 1] = 5e6  # the validation tail only: the refit's windows
+    y[2, 90, 0], y[2, 300, 1] = 1e7, 0.0  # both targets; a drop to zero far below the level stays unflagged
+    n_train = 400 - 6 - int(np.clip(np.floor(0.15 * 400) - 6 + 1, 1, None)) + 1
+    floors = {b: anomaly.floor_of(y[b, :n_train]) for b in (0, 1, 2)}
+    fit = fit_batched(y, horizon=6, floors=floors)
+    plain = fit_batched(y, horizon=6)
+    for b in range(len(y)):
+        model = DLinear(horizon=6).fit(y[b])
+        assert fit.window_weights[b] == pytest.approx(model.window_weights_, rel=1e-9)
+        width = fit.coef.shape[2]
+        np.testing.assert_allclose(fit.coef[b][:, width - model.window_ :], model.coef_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fit.intercept[b], model.intercept_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fit.offset[b], model.offset_, rtol=1e-12)
+        np.testing.assert_allclose(fit.scale[b], model.scale_, rtol=1e-12)
+        np.testing.assert_allclose(fit.validation_forecast[b], model.validation_forecast_, rtol=1e-8, atol=1e-8)
+        if b < 2:  # without the floors these two would be fitted unweighted, which differs
+            assert not np.allclose(plain.intercept[b], model.intercept_, rtol=1e-6)
 
 
 # -- bad series never sink the fleet ------------------------------------------------------------------------

@@ -436,10 +436,9 @@ class FleetPredictor(ParamsMixin):
         Each key's rows continue its series on its grid, as :meth:`WorkloadPredictor.update`
         requires (skipped buckets are zero, at most ``max_gap`` of them in a run). A DLinear key
         is refitted, batched, on its whole series (its forecast then equals
-        ``WorkloadPredictor.fit`` on that series; a key whose series holds a bucket DLinear
-        weighs down, see ``DLinear(robust=...)``, gets its own ``WorkloadPredictor``); any
-        other per-key model's key, and such a key, is updated by its
-        ``WorkloadPredictor.update``.
+        ``WorkloadPredictor.fit`` on that series, the windows of a bucket DLinear weighs
+        down, see ``DLinear(robust=...)``, weighed as it weighs them); any other per-key
+        model's key is updated by its ``WorkloadPredictor.update``.
 
         A ``global_lstm`` fleet keeps its network, as neuralforecast and darts forecast
         new data with a fitted global model: each key's new buckets extend the history
@@ -485,7 +484,7 @@ class FleetPredictor(ParamsMixin):
                 errors[name] = exc
         self._raise_if_strict(errors)
         blocks, refitted, fit_errors, _ = self._fit_series(refit, self.targets_) if refit else ([], {}, {}, None)
-        updates.update(refitted)  # keys holding a flagged bucket are refitted one by one
+        updates.update(refitted)  # the keys the partitions fitted one by one (none for DLinear)
         self._raise_if_strict(fit_errors)
         errors.update(fit_errors)
         replaced = {s.key for s in refit} - set(fit_errors)
@@ -659,27 +658,28 @@ def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], pred
         errors[item.key] = exc
 
 
-def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> set:
-    """The keys of one length whose DLinear fit would weigh a flagged bucket (``DLinear(robust=True)``).
+def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> dict[int, np.ndarray]:
+    """The keys of one length whose DLinear fit would weigh a flagged bucket (``DLinear(robust=True)``):
+    ``{index in items: weight floor (k,)}``.
 
-    The batched kernels weigh every window 1, so these keys are fitted one by one, by the
-    ``WorkloadPredictor`` they must equal. A key can only hold one if its range exceeds ``K``
-    floors (a few microseconds per key); those are checked as DLinear does.
+    The batched fit weighs these keys' windows as DLinear does (``fit_batched``'s
+    ``floors``). A key can only hold one if its range exceeds ``K`` floors (a few
+    microseconds per key); those are checked as DLinear does.
     """
     from . import anomaly
     from .windows import validation_origins
 
     if not getattr(reference, "robust", False) or not items:
-        return set()
+        return {}
     try:
         n_train = int(validation_origins(len(items[0].values), reference.horizon, reference.validation_fraction,
                                          reference.max_validation_windows)[0])
     except (ValueError, IndexError):
-        return set()  # too short: the batched fit reports it
+        return {}  # too short: the batched fit reports it
     if n_train < 2:
-        return set()
-    found = set()
-    for item in items:  # key by key: no block-sized temporaries (a worker's heap is kept small)
+        return {}
+    found = {}
+    for i, item in enumerate(items):  # key by key: no block-sized temporaries (a worker's heap is kept small)
         spread = item.values.max(axis=0) - item.values.min(axis=0)  # [k]
         if not (spread > anomaly.K).any():  # the floor is at least 1
             continue
@@ -690,12 +690,13 @@ def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> set:
         model.weight_floor_ = floor
         if model._element_weights(item.values[:n_train], 0) is not None or \
                 model._element_weights(item.values, n_train) is not None:
-            found.add(item.key)
+            found[i] = floor
     return found
 
 
 def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: list[str]):
-    """Batched DLinear over keys grouped by length and bucket width; keys holding a flagged bucket one by one."""
+    """Batched DLinear over keys grouped by length and bucket width (keys holding a flagged bucket weighed as
+    DLinear weighs them)."""
     from .models.dlinear_batched import fit_batched
 
     reference = WorkloadPredictor(**settings)._build_model()  # DLinear with the predictor's settings
@@ -705,20 +706,13 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         groups.setdefault((len(item.values), item.freq), []).append(item)
     blocks, predictors, errors = [], {}, {}
     for (_, freq), items in groups.items():
-        weighted = _weighted_keys(reference, items)
-        for item in items:
-            if item.key in weighted:
-                _fit_key(settings, item, targets, predictors, errors)
-        items = [item for item in items if item.key not in weighted]
-        if not items:
-            continue
         try:
             fit = fit_batched(np.stack([item.values for item in items]), horizon=reference.horizon,
                               window=reference.window, kernel_size=reference.kernel_size, alpha=reference.alpha,
                               candidate_windows=reference.candidate_windows,
                               validation_fraction=reference.validation_fraction,
                               max_validation_windows=reference.max_validation_windows, blend=reference.blend,
-                              device=device)
+                              device=device, floors=_weighted_keys(reference, items))
         except WorkloadDataError as exc:
             errors.update({item.key: exc for item in items})
             continue

@@ -21,7 +21,8 @@ import numpy as np
 from .._threads import single_blas_thread
 from ..windows import fit_scale, targets_at, validation_origins, window_moments, windows_at
 from .base import MIN_TRAIN_WINDOWS
-from .dlinear import DEFAULT_WINDOWS, _branch_penalty, blend_weights
+from .dlinear import (DEFAULT_WINDOWS, CentredStats, DLinear, WindowStats, _branch_penalty, blend_weights,
+                      window_weights)
 
 #: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
 STATS_BLOCK_ELEMENTS = 2**22
@@ -99,6 +100,43 @@ class BatchCentred:
         return BatchCentred(self.mean_x[:, -window:], self.mean_y, self.gram[:, -window:, -window:],
                             self.cross[:, -window:])
 
+    def put(self, row: int, centred: CentredStats) -> None:
+        """Replace series ``row``'s moments with one series' ``CentredStats``."""
+        self.mean_x[row], self.mean_y[row], self.gram[row], self.cross[row] = (
+            centred.mean_x, centred.mean_y, centred.gram, centred.cross)
+
+
+@dataclass
+class Weighted:
+    """The series of a batch that hold a bucket DLinear weighs down (``DLinear(robust=True)``), and their weights.
+
+    Their windows enter the statistics with weights, so each such row's statistics are
+    built by the single-series code (``WindowStats.weighted``) and replace the batched
+    ones; everything else (search, solves, blend, forecasts) stays batched. ``train``
+    maps a series' index in the batch to the weights ``(n_train, k)`` of its training
+    part's points (``None``: all 1); ``models`` to a DLinear holding its floor.
+    """
+
+    models: dict[int, DLinear]
+    train: dict[int, np.ndarray | None]
+
+    @classmethod
+    def of(cls, y: np.ndarray, floors: dict[int, np.ndarray] | None, horizon: int, n_train: int) -> "Weighted":
+        models = {}
+        for b, floor in (floors or {}).items():
+            model = DLinear(horizon=horizon, robust=True)
+            model.weight_floor_ = floor
+            models[int(b)] = model
+        return cls(models, {b: model._element_weights(y[b, :n_train], 0) for b, model in models.items()})
+
+    def refit_weights(self, b: int, y: np.ndarray, window: int, n_train: int) -> tuple[np.ndarray | None, int]:
+        """Series ``b``'s point weights for the refit on all of ``y`` ``(n, k)`` and the position they start at,
+        as ``DLinear._refit`` computes them."""
+        model = self.models[b]
+        model.window_ = window
+        start = max(min(n_train - window - model.horizon + 1, len(y) - model._recent_length()), 0)
+        return model._element_weights(y, start), start
+
 
 def relative_penalties(gram: np.ndarray, alpha: float) -> np.ndarray:
     """``relative_penalty`` per series: ``alpha * trace(G) / W`` (at least ``alpha * 1e-12``), ``(S,)``."""
@@ -171,6 +209,7 @@ def fit_batched(
     y: np.ndarray, horizon: int = 10, window: int | None = None, kernel_size: int = 25, alpha: float = 1e-3,
     candidate_windows: Sequence[int] | None = None, validation_fraction: float = 0.15,
     max_validation_windows: int = 100, blend: int = 3, device: str | None = None,
+    floors: dict[int, np.ndarray] | None = None,
 ) -> BatchFit:
     """Fit DLinear to each of ``B`` series of the same length, ``y`` ``(B, n, k)``: the batched ``DLinear.fit``.
 
@@ -178,7 +217,10 @@ def fit_batched(
     the validation tail (every series its own), fit on the training part, forecast
     the tail out of sample, refit on all data with a fresh relative penalty.
     ``device`` runs the ridge solves in torch on that device (``"cuda"``, or
-    ``"cpu"`` for CPU tensors); ``None`` uses numpy. Raises ``WorkloadDataError``
+    ``"cpu"`` for CPU tensors); ``None`` uses numpy. ``floors`` maps the index of each
+    series that may hold a bucket ``DLinear(robust=True)`` weighs down to its weight
+    floor ``(k,)`` (``anomaly.floor_of`` of its training part): those series' windows are
+    weighed as DLinear weighs them (see :class:`Weighted`). Raises ``WorkloadDataError``
     (from DLinear's checks) when the series are too short for the settings.
     """
     y = np.asarray(y, dtype=np.float64)
@@ -186,14 +228,16 @@ def fit_batched(
     origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows)
     n_train = int(origins_val[0])
     with single_blas_thread():
-        offset, scale = _scales(y[:, :n_train])  # [B, k]
+        weighted = Weighted.of(y, floors, horizon, n_train)
+        offset, scale = _scales(y[:, :n_train], weighted.train)  # [B, k]
         z_all = ((y - offset[:, None, :]) / scale[:, None, :]).transpose(0, 2, 1).reshape(n_series * k, n)  # [B*k, n]
         if window is not None:
             weights = [{int(window): 1.0}] * n_series
             scores = [{} for _ in range(n_series)]
         else:
             weights, scores = _search(z_all[:, :n_train], k, horizon, candidate_windows or DEFAULT_WINDOWS,
-                                      kernel_size, alpha, validation_fraction, max_validation_windows, blend, device)
+                                      kernel_size, alpha, validation_fraction, max_validation_windows, blend, device,
+                                      weighted.train)
         widest = np.array([max(w) for w in weights])
         width = int(widest.max())
         coef = np.zeros((n_series, k, width, horizon))
@@ -203,16 +247,35 @@ def fit_batched(
             keys = np.flatnonzero(widest == w)
             rows = (keys[:, None] * k + np.arange(k)[None, :]).ravel()  # the series' targets, in z_all's order
             group = [weights[b] for b in keys]
-            stats = batched_window_stats(z_all[rows, :n_train], np.arange(w, n_train - horizon + 1), w, horizon)
-            train_coef, train_intercept = _solution(stats, group, k, kernel_size, alpha, device)  # [G*k, w, H]
+            origins_train = np.arange(w, n_train - horizon + 1)
+            stats = batched_window_stats(z_all[rows, :n_train], origins_train, w, horizon)
+            centred = BatchCentred.of(stats)
+            kept = {}  # the weighted series' own statistics per row of the group
+            for g in np.flatnonzero(np.isin(keys, list(weighted.models))):
+                element = weighted.train[int(keys[g])]
+                for j in range(k):
+                    row = int(g) * k + j
+                    kept[row] = WindowStats.weighted(
+                        z_all[rows[row], :n_train], origins_train, w, horizon,
+                        window_weights(None if element is None else element[:, j], origins_train, w, horizon))
+                    centred.put(row, CentredStats.of(kept[row]))
+            train_coef, train_intercept = _solution(centred, group, k, kernel_size, alpha, device)  # [G*k, w, H]
             x = windows_at(z_all[rows].T, origins_val, w).transpose(2, 0, 1)  # [G*k, v, w]
             z_forecast = np.matmul(x, train_coef) + train_intercept[:, None, :]  # [G*k, v, H]
             z_forecast = z_forecast.reshape(len(keys), k, len(origins_val), horizon).transpose(0, 2, 3, 1)
             forecast[keys] = z_forecast * scale[keys, None, None, :] + offset[keys, None, None, :]
             # The refit: add the windows the validation tail completes, penalty relative to all data.
-            stats = stats + batched_window_stats(z_all[rows], np.arange(n_train - horizon + 1, n - horizon + 1), w,
-                                                 horizon)
-            full_coef, full_intercept = _solution(stats, group, k, kernel_size, alpha, device)
+            origins_tail = np.arange(n_train - horizon + 1, n - horizon + 1)
+            stats = stats + batched_window_stats(z_all[rows], origins_tail, w, horizon)
+            centred = BatchCentred.of(stats)
+            for g in np.flatnonzero(np.isin(keys, list(weighted.models))):
+                element, first = weighted.refit_weights(int(keys[g]), y[keys[g]], w, n_train)
+                for j in range(k):
+                    row = int(g) * k + j
+                    tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon, window_weights(
+                        None if element is None else element[:, j], origins_tail, w, horizon, first))
+                    centred.put(row, CentredStats.of(kept[row] + tail))
+            full_coef, full_intercept = _solution(centred, group, k, kernel_size, alpha, device)
             coef[keys, :, width - w :] = full_coef.reshape(len(keys), k, w, horizon)
             intercept[keys] = full_intercept.reshape(len(keys), k, horizon)
     actual = targets_at(y.transpose(1, 0, 2), origins_val, horizon).transpose(2, 0, 1, 3)  # [B, v, H, k]
@@ -221,14 +284,16 @@ def fit_batched(
                     validation_actual=actual)
 
 
-def _scales(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``fit_scale`` per series of ``y`` ``(B, n, k)``: ``(B, k)`` offsets and scales."""
-    offsets, scales = zip(*(fit_scale(series) for series in y))
+def _scales(y: np.ndarray, weights: dict[int, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """``fit_scale`` per series of ``y`` ``(B, n, k)`` (series ``b``'s points weighted by ``weights.get(b)``):
+    ``(B, k)`` offsets and scales."""
+    offsets, scales = zip(*(fit_scale(series, weights.get(b)) for b, series in enumerate(y)))
     return np.array(offsets), np.array(scales)
 
 
 def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
-            fraction: float, max_windows: int, blend: int, device: str | None) -> tuple[list[dict], list[dict]]:
+            fraction: float, max_windows: int, blend: int, device: str | None,
+            element: dict[int, np.ndarray | None] | None = None) -> tuple[list[dict], list[dict]]:
     """``select_window`` and ``blend_weights`` per series: the blend weights and validation scores of each.
 
     ``z`` is the scaled training part, ``(B*k, n_train)``, each series' targets in
@@ -245,7 +310,14 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
     if len(usable) == 1:
         return [{usable[0]: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)]
     widest = usable[-1]
-    centred = BatchCentred.of(batched_window_stats(z, np.arange(widest, last_train_origin + 1), widest, horizon))
+    origins_train = np.arange(widest, last_train_origin + 1)
+    centred = BatchCentred.of(batched_window_stats(z, origins_train, widest, horizon))
+    for b, weights in (element or {}).items():
+        for j in range(k if weights is not None else 0):
+            windows = window_weights(weights[:, j], origins_train, widest, horizon)
+            if windows is not None:
+                centred.put(b * k + j, CentredStats.of(WindowStats.weighted(z[b * k + j], origins_train, widest,
+                                                                            horizon, windows)))
     actual = targets_at(z.T, origins_val, horizon).transpose(2, 0, 1)  # [B*k, v, H]
     inputs = windows_at(z.T, origins_val, widest).transpose(2, 0, 1)  # [B*k, v, widest]
     scores = np.zeros((n_series, len(usable)))
@@ -262,16 +334,15 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
     return [blend_weights(s, blend) for s in by_window], by_window
 
 
-def _solution(stats: BatchStats, weights: list[dict[int, float]], k: int, kernel_size: int, alpha: float,
+def _solution(centred: BatchCentred, weights: list[dict[int, float]], k: int, kernel_size: int, alpha: float,
               device: str | None) -> tuple[np.ndarray, np.ndarray]:
     """DLinear's ``_ridge`` + ``_solution`` per series: the blended map ``(S, W, H)`` and intercept ``(S, H)``.
 
     Series ``b``'s targets are rows ``b*k .. b*k+k-1`` and share its blend weights.
     Each blended window's system gets the relative penalty of its own Gram matrix.
     """
-    width = stats.sum_x.shape[1]
-    centred = BatchCentred.of(stats)
-    coef = np.zeros_like(stats.xy)
+    width = centred.mean_x.shape[1]
+    coef = np.zeros_like(centred.cross)
     for w in sorted({w for blend in weights for w in blend}):
         series = np.array([b for b, blend in enumerate(weights) if w in blend])
         rows = (series[:, None] * k + np.arange(k)[None, :]).ravel()

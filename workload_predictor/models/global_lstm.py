@@ -448,15 +448,17 @@ class GlobalLSTM(ParamsMixin):
         Each key's kept tail is extended and standardised (float64 copies); each window the new
         points complete is gathered as the network's patches (float64, then float32) and the
         base's features (twice: forecast and statistics) and forecast; each key's validation
-        buffers are concatenated and cut; the base's Gram statistics are replaced.
+        buffers are concatenated and cut; the base's Gram statistics are replaced. The network's
+        activations (float32, a ``PREDICT_CHUNK`` of windows at a time) are added.
         """
         k, window, horizon = self.n_targets_, self.window_, self.horizon
         m = float(np.sum(added))
         history = len(self.keys_) * self._recent_length() + m
         validation = float(sum(len(v) for v in self.validation_actual_))
         p = window * k + 1
+        activations = 4.0 * min(m, PREDICT_CHUNK) * (window // self.patch_size_) * self.hidden_size * (self.num_layers + 4)
         return (8.0 * 3 * history * k + 8.0 * m * (4.5 * window * k + 6 * horizon * k + 2)
-                + 8.0 * 4 * validation * horizon * k + 8.0 * 2 * p * (p + horizon * k))
+                + 8.0 * 4 * validation * horizon * k + 8.0 * 2 * p * (p + horizon * k) + activations)
 
     def model_bytes(self) -> int:
         """Bytes of the network's weights as used for inference (int8 when quantised) plus the base's coefficients."""

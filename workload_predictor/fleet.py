@@ -463,21 +463,20 @@ class FleetPredictor(ParamsMixin):
             return self._update_global(data, codes, keys, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
         errors, refit, updates = {}, [], {}
-        for i, name in enumerate(keys.tolist()):
-            rows = np.flatnonzero(codes == i)
+        for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             try:
                 if name in where:
                     b, row = where[name]
                     block = self._blocks[b]
                     last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * block.freq
-                    new = prepare_continuation(data.iloc[rows], last=last, freq=block.freq, timestamp=timestamp,
+                    new = prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
                                                target=list(self.targets_), unit=unit, origin=origin,
                                                max_gap=gap_buckets(self.max_gap, block.freq))
                     refit.append(KeySeries(name, block.start[row], block.freq,
                                            np.concatenate([block.values[row], new.values])))
                 elif name in self._predictors:
                     predictor = copy.deepcopy(self._predictors[name])
-                    updates[name] = predictor.update(data.iloc[rows], timestamp=timestamp, unit=unit, origin=origin)
+                    updates[name] = predictor.update(rows, timestamp=timestamp, unit=unit, origin=origin)
                 else:
                     raise _unknown_key(name)
             except WorkloadDataError as exc:
@@ -507,16 +506,15 @@ class FleetPredictor(ParamsMixin):
         position = {name: j for j, name in enumerate(state.keys)}
         new: list[np.ndarray | None] = [None] * len(state.keys)
         errors = {}
-        for i, name in enumerate(keys.tolist()):
+        for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             try:
                 j = position.get(name)
                 if j is None:
                     raise _unknown_key(name)
                 freq = state.freqs[j]
                 last = pd.Timestamp(state.start[j]).tz_localize("UTC") + (int(state.length[j]) - 1) * freq
-                new[j] = prepare_continuation(data.iloc[np.flatnonzero(codes == i)], last=last, freq=freq,
-                                              target=list(self.targets_), max_gap=gap_buckets(self.max_gap, freq),
-                                              **door).values
+                new[j] = prepare_continuation(rows, last=last, freq=freq, target=list(self.targets_),
+                                              max_gap=gap_buckets(self.max_gap, freq), **door).values
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
@@ -526,8 +524,12 @@ class FleetPredictor(ParamsMixin):
             with memory_limit(self.memory_limit_mb):
                 check_memory("global LSTM update: the validation roll", extra_bytes=model.update_bytes(added))
                 model.update(new)
-        self._global = dataclasses.replace(state, model=model, length=state.length + added,
-                                           **_global_calibration(model, self.level))
+        rows = np.flatnonzero(added)  # the other keys' validation windows, hence calibrations, are unchanged
+        calibrated = {name: getattr(state, name).copy() for name in ("halfwidth", "confidence", "confidence_by_target")}
+        if len(rows):
+            for name, values in _global_calibration(model, self.level, rows).items():
+                calibrated[name][rows] = values
+        self._global = dataclasses.replace(state, model=model, length=state.length + added, **calibrated)
         self.update_errors_ = errors
         return self
 
@@ -575,14 +577,25 @@ class FleetPredictor(ParamsMixin):
         return fleet
 
 
+def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):
+    """Each key's rows of ``data`` (codes ``0 .. n_keys - 1``), in their order: one stable sort, then a slice per key
+    (a take over the frame per key cost 1.6 ms each, 1.6 s for an update of 1,000 keys)."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n_keys + 1))
+    grouped = data.iloc[order]
+    return (grouped.iloc[bounds[i] : bounds[i + 1]] for i in range(n_keys))
+
+
 def _unknown_key(name: Any) -> WorkloadDataError:
     return WorkloadDataError(f"key {quote(str(name))} was not fitted (it is new, or in errors_); fit the fleet again "
                              "to add it.")
 
 
-def _global_calibration(model: Any, level: float) -> dict[str, np.ndarray]:
-    """Each key's interval and confidence from the global model's validation windows, as ``FleetGlobal`` holds them."""
-    parts = [_calibrate(f[None], a[None], level) for f, a in zip(model.validation_forecast_, model.validation_actual_)]
+def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str, np.ndarray]:
+    """The interval and confidence of each key (of the keys at ``rows``) from the global model's validation windows,
+    as ``FleetGlobal`` holds them."""
+    rows = range(len(model.keys_)) if rows is None else rows
+    parts = [_calibrate(model.validation_forecast_[i][None], model.validation_actual_[i][None], level) for i in rows]
     return dict(halfwidth=np.concatenate([p["halfwidth"] for p in parts]),  # [N, H, k]
                 confidence=np.concatenate([p["confidence"] for p in parts]),
                 confidence_by_target=np.concatenate([p["confidence_by_target"] for p in parts]))

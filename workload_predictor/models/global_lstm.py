@@ -413,33 +413,38 @@ class GlobalLSTM(ParamsMixin):
         check_is_fitted(self, "network_")
         if len(new_series) != len(self.keys_):
             raise WorkloadDataError(f"pass one array per fitted key ({len(self.keys_)}), got {len(new_series)}.")
-        ys, olds, origins = [], [], []
-        for key, recent, values in zip(self.keys_, self.recent_, new_series):
-            new = np.zeros((0, self.n_targets_))
-            if values is not None and np.size(values):
-                new, _ = as_matrix(values, f"new_series[{quote(key)}]")
+        active, ys, olds, origins = [], [], [], []  # the keys with new points: the others keep their state as it is
+        for i, (key, recent, values) in enumerate(zip(self.keys_, self.recent_, new_series)):
+            if values is None or not np.size(values):
+                continue
+            new, _ = as_matrix(values, f"new_series[{quote(key)}]")
             if new.shape[1] != self.n_targets_:
                 raise WorkloadDataError(f"new_series[{quote(key)}] has {new.shape[1]} targets; fitted on {self.n_targets_}.")
             y = np.concatenate([recent, new])
+            active.append(i)
             ys.append(y)
             olds.append(len(recent))
             origins.append(np.arange(len(recent) - self.horizon + 1, len(y) - self.horizon + 1))
-        forecasts = self._forecast(ys, origins)
-        z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(ys)]
+        if not active:
+            return self
+        forecasts = self._forecast(ys, origins, keys=active)
+        z = [(y - self.offset_[i]) / self.scale_[i] for i, y in zip(active, ys)]
         gram, cross = self._base_stats(z, origins)
-        forecast_new, actual_new, origins_new = [], [], []
-        for i, (y, o) in enumerate(zip(ys, origins)):
+        forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),
+                                                 list(self.validation_origins_))
+        recent, n_seen, keep_recent = list(self.recent_), self.n_seen_.copy(), self._recent_length()
+        for i, y, o, old, forecast in zip(active, ys, origins, olds, forecasts):
             keep = len(self.validation_actual_[i])
-            shift = int(self.n_seen_[i]) - olds[i]
-            forecast_new.append(np.concatenate([self.validation_forecast_[i], forecasts[i]])[-keep:])
-            actual_new.append(np.concatenate([self.validation_actual_[i], targets_at(y, o, self.horizon)])[-keep:])
-            origins_new.append(np.concatenate([self.validation_origins_[i], o + shift])[-keep:])
+            shift = int(self.n_seen_[i]) - old  # y[0] is point number n_seen_ - old of the key's whole series
+            forecast_new[i] = np.concatenate([self.validation_forecast_[i], forecast])[-keep:]
+            actual_new[i] = np.concatenate([self.validation_actual_[i], targets_at(y, o, self.horizon)])[-keep:]
+            origins_new[i] = np.concatenate([self.validation_origins_[i], o + shift])[-keep:]
+            recent[i] = y[-keep_recent:].copy()
+            n_seen[i] += len(y) - old
         self.base_gram_, self.base_cross_ = self.base_gram_ + gram, self.base_cross_ + cross
         self.base_coef_ = self._solve_base()
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
-        keep = self._recent_length()
-        self.recent_ = [y[-keep:].copy() for y in ys]
-        self.n_seen_ = self.n_seen_ + np.array([len(y) - n for y, n in zip(ys, olds)], dtype=np.int64)
+        self.recent_, self.n_seen_ = recent, n_seen
         return self
 
     def update_bytes(self, added: Sequence[int]) -> float:

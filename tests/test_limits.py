@@ -107,16 +107,6 @@ def test_time_limit_is_checked_before_every_batch_not_only_between_epochs():
     assert 0 < len(starts) < 2000 // batch_size and result.epochs_run == 1  # cut inside the first epoch
 
 
-def test_ensemble_time_limit_bounds_the_ensemble_as_a_whole():
-    frame = periodic_series(500, noise=5.0)
-    limit = 30.0
-    fitted = WorkloadPredictor(model="ensemble", horizon=5, random_state=0,
-                               model_params=params_for("ensemble", max_epochs=2), max_training_time=limit).fit(frame)
-    lstm = fitted.model_.members_["lstm"]
-    assert 0.0 <= lstm.max_training_time < limit  # what the members before it (DLinear) left
-    assert fitted.model_.max_training_time == limit
-
-
 def test_default_time_limit_does_not_cut_a_normal_fit():
     fitted = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 3}).fit(periodic_series(400))
     assert fitted.model_.stopped_by_ != "time_limit" and not fitted.training_cut_short_

@@ -147,6 +147,13 @@ def footprint_bytes(obj: Any) -> int:
     return total
 
 
+def time_limited(stages: tuple[str, ...], limit: float | None) -> str | None:
+    """The note naming the stages ``max_training_time`` ended early (``None`` when there are none)."""
+    if not stages:
+        return None
+    return f"max_training_time={quote(limit)}s ended early: {', '.join(map(str, stages))}"
+
+
 def describe(anomaly: tuple, count: int) -> str:
     """The message naming the newest flagged bucket (values cut short with ``quote``)."""
     timestamp, target, value, median = anomaly
@@ -170,6 +177,8 @@ def measure(predictor: Any) -> dict[str, float | None]:
         "input_anomaly": None if recent is None else float(len(recent)),
         "input_anomaly_detail": describe(recent[-1], len(recent)) if recent else None,
         "training_seconds": float(predictor.fit_seconds_),
+        "training_seconds_detail": time_limited(getattr(predictor, "time_limited_stages_", ()),
+                                                getattr(predictor, "max_training_time", None)),
         "prediction_seconds": float(np.percentile(timings, 95)) if timings else None,
         "memory_mb": footprint_bytes(predictor) / MB,
         "process_rss_mb": rss_mb(),

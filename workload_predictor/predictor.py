@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import logging
 import os
 import time
 import types
@@ -13,7 +14,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from . import anomaly, model_file, persistence
+from . import _deadline, anomaly, model_file, persistence
 from ._memory import check_memory, memory_limit
 from .confidence import (
     RECENT_SHARE, confidence_of_wape, conformal_is_exact, conformal_quantile, interval, recency_weights, wape_of_totals,
@@ -23,6 +24,8 @@ from .errors import WorkloadDataError, check_is_fitted, quote
 from .forecast import Forecast
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
+
+logger = logging.getLogger(__name__)
 
 PREDICT_TIMINGS = 100  # predict durations kept for health()
 DEFAULT_MAX_GAP = 1000  # buckets update() zero-fills at most (see max_gap)
@@ -100,11 +103,21 @@ class WorkloadPredictor(ParamsMixin):
     device : str
         ``"cpu"``, ``"cuda"`` or ``"auto"`` for the LSTM.
     max_training_time : float or None
-        Seconds after which LSTM training stops and keeps its best weights; the fit
-        records it in ``training_cut_short_``. Default 300 (the old production
-        setting): a normal LSTM fit takes seconds, so the limit never changes a
-        result and only stops a runaway fit on a huge series; ``None`` disables it.
-        DLinear's closed-form fit is not interrupted.
+        Seconds ``fit`` may take, counted from its start (the timestamp door
+        included); ``None`` disables the limit. Every stage reads the same deadline,
+        and a stage that can end early with a smaller but valid result does so once
+        it has passed: LSTM training stops (checked before every batch) and keeps
+        its best weights; DLinear's window search keeps the best candidates scored
+        so far; exponential smoothing chooses its factor on the newest origins
+        scored; the ensemble weighs its members on the validation tail alone. The
+        stages stopped are listed in ``time_limited_stages_`` (``training_cut_short_``
+        says whether there is any), logged as a warning and shown in
+        :meth:`health`. What cannot end early (the door, DLinear's statistics, the
+        LSTM's linear base) still completes, so a limit ``L`` ends a fit within
+        about ``L`` plus one batch, one chunk of a stage, and the fitted model's
+        last refit. Default 300 (the old production setting): a normal fit takes
+        seconds, so the limit never changes a result and only stops a runaway fit
+        on a huge series.
     memory_limit_mb : float or None
         MiB that ``fit`` or ``update`` may add to the process's RSS (measured with
         psutil). Checked before each large allocation (with an estimate of its size)
@@ -235,20 +248,28 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         self._check_level()
         model = self._build_model()
         # Nothing is stored on self until the fit succeeded: an error leaves the predictor as it was.
-        with memory_limit(self.memory_limit_mb) as memory:
+        # One deadline for the whole fit, from its start: every stage below reads it (see max_training_time).
+        with memory_limit(self.memory_limit_mb) as memory, _deadline.limit(self.max_training_time) as deadline:
             series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
             gap_buckets(self.max_gap, series.freq)  # a bad max_gap fails here, not at the first update
             model.fit(series.values)
-        return self._commit_fit(model, series, memory.peak_mb, started)
+        return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages))
 
     def _commit_fit(self, model: BaseForecaster, series: BucketedSeries, peak_mb: float | None,
-                    started: float) -> "WorkloadPredictor":
-        """Store a fitted ``model`` and its ``series`` (from the door) as this predictor's state. Returns ``self``."""
+                    started: float, stages: tuple[str, ...] = ()) -> "WorkloadPredictor":
+        """Store a fitted ``model`` and its ``series`` (from the door) as this predictor's state. Returns ``self``.
+
+        ``stages``: the stages the time limit ended early, in order.
+        """
         state = self._calibration(model)
+        if stages:
+            logger.warning("fit reached max_training_time=%gs; ended early: %s (time_limited_stages_)",
+                           self.max_training_time, ", ".join(stages))
         state.update(
             model_=model, series_=series, targets_=series.targets, freq_=series.freq,
             last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=peak_mb,
-            training_cut_short_=_cut_short(model), predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
+            training_cut_short_=bool(stages) or _cut_short(model), time_limited_stages_=stages,
+            predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
             n_updates_=0, _history_grid=None, **_fit_anomalies(series),
         )
         if hasattr(model, "weights_"):

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._deadline import current
 from ..errors import quote
 from ..windows import targets_at, windows_at
 from .base import BaseForecaster
 
 SMOOTHING_ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+ALPHA_CHUNK = 16384  # origins whose errors exponential smoothing's fit sums at a time (newest first)
 
 
 def flat_forecast(level: np.ndarray, horizon: int) -> np.ndarray:
@@ -119,7 +121,9 @@ class ExponentialSmoothing(BaseForecaster):
     lowest MAE over the whole training part (every origin, every step), so it adapts
     between the last value (``alpha = 1``) and a long mean from all the history, not
     from the short validation tail alone. The level is computed over a finite window
-    (:func:`exponential_weights`).
+    (:func:`exponential_weights`). Under a time limit (:mod:`workload_predictor._deadline`)
+    the MAE is taken over the newest origins scored when the deadline passes (at least
+    the newest ``ALPHA_CHUNK``).
     """
 
     min_window = 1
@@ -143,12 +147,23 @@ class ExponentialSmoothing(BaseForecaster):
         room = max(1, (len(y) - self.horizon) // 2)
         usable = {a: w for a, w in kernels.items() if len(w) <= room} or {1.0: exponential_weights(1.0)}
         origins = np.arange(max(len(w) for w in usable.values()), len(y) - self.horizon + 1)
-        actual = targets_at(y, origins, self.horizon)
         size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
-        scores = {}
-        for alpha, weights in usable.items():
-            levels = smoothed_levels(y, origins, weights)  # (m, k)
-            scores[alpha] = float((np.abs(actual - levels[:, None, :]) / size).mean())
+        # The absolute errors are summed ALPHA_CHUNK origins at a time, newest first: the chunk's targets
+        # stay in cache for every factor (a third of the time at 1,000,000 points), and under a time limit
+        # the factor is chosen on the newest origins scored once the deadline has passed.
+        deadline = current()
+        totals, scored = dict.fromkeys(usable, 0.0), 0
+        for stop in range(len(origins), 0, -ALPHA_CHUNK):
+            if scored and deadline.expired():
+                deadline.cut("exponential smoothing factor")
+                break
+            chunk = origins[max(0, stop - ALPHA_CHUNK) : stop]
+            actual = targets_at(y, chunk, self.horizon)  # (c, H, k)
+            for alpha, weights in usable.items():
+                levels = smoothed_levels(y, chunk, weights)  # (c, k)
+                totals[alpha] += float((np.abs(actual - levels[:, None, :]) / size).sum())
+            scored += len(chunk)
+        scores = {alpha: total / (scored * self.horizon * y.shape[1]) for alpha, total in totals.items()}
         self.alpha_ = min(scores, key=scores.get)
         self.alpha_scores_ = scores
         self.kernel_ = usable[self.alpha_]

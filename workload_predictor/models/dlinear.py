@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import anomaly
+from .._deadline import Deadline, current
 from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..errors import WorkloadDataError, quote
@@ -271,6 +272,11 @@ def select_window(
     window), so one Gram matrix per target serves every candidate. ``element``
     (``(n, k)``, default all 1) weighs each point's windows as :func:`window_weights`
     does, for the widest window.
+
+    Under a time limit (:mod:`workload_predictor._deadline`) the candidates are scored
+    from the shortest up until the deadline passes, and the best of those scored wins.
+    Once it has passed before the search starts (the Gram matrix is most of its cost),
+    the middle usable candidate (96 of the defaults) is taken without scores.
     """
     origins_val = validation_origins(len(z), horizon, fraction, max_windows)
     last_train_origin = origins_val[0] - horizon
@@ -279,18 +285,29 @@ def select_window(
         usable = [min(candidates)]
     if len(usable) == 1:
         return usable[0], {}
+    deadline = current()
+    if deadline.expired():
+        deadline.cut("dlinear window search")
+        return usable[len(usable) // 2], {}
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
     check_memory("DLinear window search", extra_bytes=WindowStats.series_bytes(len(z), widest, horizon))
-    scores = dict.fromkeys(usable, 0.0)
+    targets = []  # per target: the centred statistics of the widest window, the validation inputs' series, targets
     for j in range(z.shape[1]):
         weights = None if element is None else window_weights(element[:, j], origins_train, widest, horizon)
         centred = CentredStats.of(WindowStats.weighted(z[:, j], origins_train, widest, horizon, weights))
-        actual = targets_at(z[:, j], origins_val, horizon)
-        for window in usable:
+        targets.append((centred, z[:, j], targets_at(z[:, j], origins_val, horizon)))
+    scores: dict[int, float] = {}
+    for window in usable:
+        if scores and deadline.expired():
+            deadline.cut("dlinear window search")
+            break
+        score = 0.0
+        for centred, series, actual in targets:
             solution = solve_dlinear(centred.last(window), kernel_size, alpha, branches=False)
-            forecast = windows_at(z[:, j], origins_val, window) @ solution.coef + solution.intercept
-            scores[window] += float(np.abs(forecast - actual).mean())
+            forecast = windows_at(series, origins_val, window) @ solution.coef + solution.intercept
+            score += float(np.abs(forecast - actual).mean())
+        scores[window] = score
     best = min(scores, key=scores.get)
     return best, scores
 
@@ -447,7 +464,8 @@ class DLinear(BaseForecaster):
                 window, self.window_scores_ = int(self.window), {}
                 self.window_weights_ = {window: 1.0}
             else:
-                window, self.window_scores_ = select_window(
+                searched = vars(self).pop("_searched", None)  # the same search, done by a twin (see search_result)
+                window, self.window_scores_ = searched if searched is not None else select_window(
                     z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alpha,
                     self.validation_fraction, self.max_validation_windows, element,
                 )
@@ -472,6 +490,17 @@ class DLinear(BaseForecaster):
             self.rank_one_steps_ = 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
+
+    def search_result(self) -> tuple[int, dict[int, float]]:
+        """The window search of the first fit: the best window and every candidate's score, as
+        :func:`select_window` returned them (no scores: the window was given or the only one usable).
+
+        A DLinear with the same parameters fitted on the same points searches the same way; an
+        ensemble hands this to its LSTM member's base instead of repeating the search.
+        """
+        check_is_fitted(self, "window_weights_")
+        scores = dict(self.window_scores_)
+        return (min(scores, key=scores.get) if scores else max(self.window_weights_)), scores
 
     def _blend(self) -> dict[int, float]:
         return getattr(self, "window_weights_", None) or {int(self.window_): 1.0}
@@ -665,21 +694,31 @@ class DLinear(BaseForecaster):
         since the previous one, and each refit is one solve per blended window. Flagged
         buckets weigh their windows as in ``fit`` (see ``robust``).
         """
+        return self._rolling_forecast(y, origins, refits)[0]
+
+    def _rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = ROLLING_REFITS,
+                          deadline: Deadline | None = None) -> tuple[np.ndarray, int]:
+        """:meth:`rolling_forecast`, stopping before a group once ``deadline`` has passed: the forecasts of
+        the first origins, and how many (all of them without a deadline)."""
         check_is_fitted(self, "stats_")
         y = np.asarray(y, dtype=np.float64)
         origins = np.asarray(origins, dtype=np.int64)
         if len(origins) == 0:
-            return np.zeros((0, self.horizon, y.shape[1]))
+            return np.zeros((0, self.horizon, y.shape[1])), 0
         if origins[0] < self.rolling_start() or origins[-1] > len(y):
             raise WorkloadDataError(f"rolling origins must lie in [{self.rolling_start()}, {len(y)}].")
         window, horizon, blend = int(self.window_), self.horizon, self._blend()
         forecast = np.empty((len(origins), horizon, y.shape[1]))
+        forecast_count = len(origins)
         with single_blas_thread():
             z = (y - self.offset_) / self.scale_
             element = self._element_weights(y, 0)  # flagged points weigh as in fit (None: nothing flagged)
             stats = [WindowStats.from_series(z[:, j], np.arange(0), window, horizon) for j in range(z.shape[1])]
             done = window  # the next training window's origin
             for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))):
+                if deadline is not None and deadline.expired():
+                    forecast_count = int(group[0])
+                    break
                 end = int(origins[group[0]]) - horizon + 1  # training windows' origins stop before this
                 new = np.arange(done, end)
                 done = max(done, end)
@@ -694,7 +733,7 @@ class DLinear(BaseForecaster):
                         coef[-w:] += weight * part.coef
                         intercept += weight * part.intercept
                     forecast[group, :, j] = x_group[:, :, j] @ coef + intercept
-        return forecast * self.scale_ + self.offset_
+        return forecast[:forecast_count] * self.scale_ + self.offset_, forecast_count
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         z = (y - self.offset_) / self.scale_

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._deadline import current, limit
 from ..errors import WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
@@ -136,21 +136,40 @@ class Ensemble(BaseForecaster):
         widest = max(planned.values(), key=lambda m: m.minimum_length())
         if not widest._length_suffices(len(matrix)):
             widest._check_length(len(matrix))
-        fitted: dict[str, BaseForecaster] = {}
-        # The LSTM's DLinear base runs the same window search on the same data as the DLinear member,
-        # so both see the same windows (blended, see DLinear's ``blend``) without passing them along.
-        # ``max_training_time`` bounds the ensemble as a whole: a member gets what its predecessors left.
-        started = time.perf_counter()
-        for name, member in planned.items():
-            if self.max_training_time is not None and hasattr(member, "max_training_time"):
-                member.max_training_time = max(0.0, self.max_training_time - (time.perf_counter() - started))
-            fitted[name] = member.fit(matrix)
-        self.members_ = {name: fitted[name] for name in names}
+        # ``max_training_time`` bounds the ensemble as a whole (and no later than a deadline around it): one
+        # deadline for every member and the choice of the combination. The members with a closed form are
+        # fitted first; the networks last, their training taking what time is left.
+        with limit(self.max_training_time):
+            self._fit_members(matrix, planned)
+            self._fit_combination(matrix, names)
+        self._one_d = one_d
+        return self
+
+    def _fit_members(self, matrix: np.ndarray, planned: dict[str, BaseForecaster]) -> None:
+        """Fit the ``planned`` members (by name, in the order ``members_`` keeps) on ``matrix``.
+
+        The members that cannot end early come first, then those whose fit uses the time that
+        is left under a time limit: the LSTM (its training), then exponential smoothing (the
+        origins it scores its factor on). The LSTM's DLinear base would run the same window
+        search on the same points as the DLinear member: when it is the member's twin, it takes
+        the member's search (:meth:`DLinear.search_result`) instead.
+        """
+        def rank(name: str) -> int:
+            return 2 if name == "exponential_smoothing" else int(hasattr(planned[name], "max_training_time"))
+
+        for name in sorted(planned, key=rank):
+            member = planned[name]
+            if name == "lstm" and _twin_of(planned.get("dlinear"), member):
+                member._base_search = planned["dlinear"].search_result()
+            member.fit(matrix)
+        self.members_ = dict(planned)
+
+    def _fit_combination(self, matrix: np.ndarray, names: list[str]) -> None:
+        """Weigh the fitted members (see :meth:`_choose_combination`) and keep the forecast's context."""
         if "lstm" in self.members_:
             # Its network trains once per LSTM_UPDATE_EVERY new buckets; its linear base takes every bucket exactly.
             self.members_["lstm"].network_update_every_ = LSTM_UPDATE_EVERY
         self.n_targets_ = matrix.shape[1]
-        self._one_d = one_d
         first = self.members_[names[0]]
         self.validation_origins_ = first.validation_origins_
         self.validation_actual_ = first.validation_actual_
@@ -158,7 +177,6 @@ class Ensemble(BaseForecaster):
         self.window_ = max(m.context_length() for m in self.members_.values())
         self.context_ = matrix[-self.window_ :].copy()
         self.n_seen_ = len(matrix)
-        return self
 
     @staticmethod
     def _target_size(actual: np.ndarray) -> np.ndarray:
@@ -204,11 +222,22 @@ class Ensemble(BaseForecaster):
         the training part (one of eight, a mild in-sample choice).
         """
         origins = self._history_origins(matrix)
+        deadline = current()
+        if len(origins) and deadline.expired():  # the time limit has passed: the validation tail alone
+            deadline.cut("ensemble history")
+            origins = origins[:0]
+        linear = None
+        if any(name in ("dlinear", "lstm") for name in self._slots()) and len(origins):
+            # DLinear's refits stop at the deadline: the history is then the origins forecast before it.
+            linear, done = self._linear()._rolling_forecast(matrix, origins, deadline=deadline)
+            if done < len(origins):
+                deadline.cut("ensemble history")
+                origins = origins[:done]
         parts = []
         for name in self._slots():
             member = self.members_[name]
             if name in ("dlinear", "lstm"):
-                parts.append(self._linear().rolling_forecast(matrix, origins))
+                parts.append(linear)
             else:
                 parts.append(member._predict_at(matrix, origins))
         return (np.stack(parts) if len(origins) else np.zeros((len(parts), 0, self.horizon, matrix.shape[1])),
@@ -436,3 +465,14 @@ class Ensemble(BaseForecaster):
             part = weight[None, :, None] * member._predict_at(y, origins)
             total = part if total is None else total + part
         return total
+
+
+def _twin_of(dlinear: Any, lstm: Any) -> bool:
+    """Whether the fitted ``dlinear`` member searched its window exactly as ``lstm``'s base will: the same
+    parameters (``half_life`` only acts in ``update``), both searching (no window given)."""
+    if dlinear is None or not hasattr(dlinear, "window_weights_"):
+        return False
+    base = lstm._new_base()
+    mine, theirs = dlinear.get_params(), base.get_params()
+    mine.pop("half_life"), theirs.pop("half_life")
+    return base.window is None and mine == theirs

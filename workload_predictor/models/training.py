@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.optim.adam import adam
 
+from .._deadline import Deadline, limit
+
 SHARD_CHECK_EVERY = 8  # batches between deadline checks in sharded training (each check is a collective)
 
 
@@ -69,7 +71,8 @@ def train_network(
     (see the module docstring). ``device``: where ``module`` lives, when the data
     stays on the host.
 
-    ``max_time`` (seconds from the call) is checked before every batch, not only
+    ``max_time`` (seconds from the call; never later than the deadline of a fit around
+    the call, see :mod:`workload_predictor._deadline`) is checked before every batch, not only
     between epochs: one epoch on a long series is thousands of batches (15,600 on
     1,000,000 windows of 64). A limit of ``L`` seconds therefore ends training at most
     one batch and one validation pass after ``L`` (sharded: every ``SHARD_CHECK_EVERY``
@@ -77,8 +80,16 @@ def train_network(
     epoch cut short are validated like a whole epoch's and kept only if they beat the
     best so far.
     """
+    with limit(max_time) as deadline:
+        return _train(module, x_train, y_train, x_val, y_val, max_epochs=max_epochs, batch_size=batch_size,
+                      learning_rate=learning_rate, patience=patience, generator=generator, deadline=deadline,
+                      progress=progress, shard=shard, device=device)
+
+
+def _train(module, x_train, y_train, x_val, y_val, *, max_epochs, batch_size, learning_rate, patience, generator,
+           deadline: Deadline, progress, shard, device) -> TrainingResult:
     start = time.perf_counter()
-    deadline = math.inf if max_time is None else start + max_time
+    limited = deadline.end is not None
     params = [p for p in module.parameters() if p.requires_grad]
     exp_avg = [torch.zeros_like(p) for p in params]
     exp_avg_sq = [torch.zeros_like(p) for p in params]
@@ -102,10 +113,10 @@ def train_network(
     def out_of_time(batch_index: int) -> bool:
         """Whether the deadline passed; sharded, checked every few batches and agreed by every process."""
         if shard is None:
-            return time.perf_counter() >= deadline
+            return deadline.expired()
         if batch_index % SHARD_CHECK_EVERY:
             return False
-        return _all_sum(float(time.perf_counter() >= deadline)) > 0
+        return _all_sum(float(deadline.expired())) > 0
 
     best_loss = validation_loss()
     best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -119,7 +130,7 @@ def train_network(
         order = torch.randperm(n, generator=generator).to(x_train.device)
         total, seen = 0.0, 0
         for index, first in enumerate(range(0, n, batch_size)):
-            if max_time is not None and out_of_time(index):
+            if limited and out_of_time(index):
                 stopped_by = "time_limit"
                 break
             batch = order[first : first + batch_size]
@@ -160,7 +171,7 @@ def train_network(
             if since_best >= patience and stopped_by != "time_limit":
                 stopped_by = "patience"
                 break
-        if stopped_by != "time_limit" and max_time is not None and out_of_time(0):  # all processes stop together
+        if stopped_by != "time_limit" and limited and out_of_time(0):  # all processes stop together
             stopped_by = "time_limit"
         if stopped_by == "time_limit":
             break

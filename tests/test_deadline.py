@@ -1,0 +1,207 @@
+"""One deadline for the whole fit (max_training_time): every stage that can end early does, deterministically.
+
+The clock is fake (``_deadline.limit(None, clock=clock)`` around the fit): a stage moves it past the
+deadline, and the test checks what each later stage did. No test here depends on real timing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import periodic_series
+from workload_predictor import WorkloadDataError, WorkloadPredictor, _deadline
+from workload_predictor import predictor as predictor_module
+from workload_predictor.models import DLinear, baselines, dlinear, ensemble
+from workload_predictor.models.base import as_matrix
+from workload_predictor.windows import targets_at
+
+LIMIT = 5.0  # fake seconds
+
+
+class FakeClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def after(self, function, seconds: float = 2 * LIMIT, calls: int = 1):
+        """``function``, moving the clock ``seconds`` ahead on its ``calls``-th call (before it runs)."""
+        count = [0]
+
+        def moved(*args, **kwargs):
+            count[0] += 1
+            if count[0] == calls:
+                self.now += seconds
+            return function(*args, **kwargs)
+
+        return moved
+
+
+def fit(clock: FakeClock, model: str, frame, **settings) -> WorkloadPredictor:
+    with _deadline.limit(None, clock=clock):
+        return WorkloadPredictor(model=model, horizon=5, random_state=0, max_training_time=LIMIT,
+                                 **settings).fit(frame)
+
+
+def test_the_deadline_counts_from_the_start_of_fit_door_included(monkeypatch):
+    """The LSTM's own clock used to start after the door: a door slower than the limit left it the whole limit."""
+    clock = FakeClock()
+    monkeypatch.setattr(predictor_module, "prepare_series", clock.after(predictor_module.prepare_series))
+    fitted = fit(clock, "lstm", periodic_series(500, noise=5.0), model_params={"max_epochs": 50, "patience": 50})
+    assert fitted.model_.stopped_by_ == "time_limit" and fitted.model_.n_epochs_ == 0
+    assert fitted.time_limited_stages_ == ("dlinear window search", "lstm training") and fitted.training_cut_short_
+    assert np.isfinite(fitted.predict().yhat).all()
+
+
+def test_dlinear_window_search_keeps_the_candidates_scored_before_the_deadline(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(dlinear, "solve_dlinear", clock.after(dlinear.solve_dlinear))  # the first candidate's solve
+    fitted = fit(clock, "dlinear", periodic_series(2000, noise=5.0))
+    assert list(fitted.model_.window_scores_) == [12]  # the shortest candidate, scored before the deadline
+    assert fitted.model_.window_ == 12 and fitted.time_limited_stages_ == ("dlinear window search",)
+    unlimited = WorkloadPredictor(horizon=5).fit(periodic_series(2000, noise=5.0))
+    assert len(unlimited.model_.window_scores_) > 1 and not unlimited.time_limited_stages_
+
+
+def test_dlinear_takes_the_middle_candidate_when_the_deadline_passed_before_its_search(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(predictor_module, "prepare_series", clock.after(predictor_module.prepare_series))
+    fitted = fit(clock, "dlinear", periodic_series(2000, noise=5.0))
+    assert fitted.model_.window_scores_ == {} and fitted.model_.window_ == 96
+    assert fitted.time_limited_stages_ == ("dlinear window search",)
+
+
+def test_exponential_smoothing_scores_its_factor_on_the_newest_origins_before_the_deadline(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(baselines, "ALPHA_CHUNK", 50)
+    monkeypatch.setattr(baselines, "smoothed_levels", clock.after(baselines.smoothed_levels))
+    frame = periodic_series(600, noise=5.0)
+    fitted = fit(clock, "exponential_smoothing", frame)
+    model = fitted.model_
+    assert fitted.time_limited_stages_ == ("exponential smoothing factor",)
+    # The scores are the mean absolute errors over the newest chunk of the training part's origins alone.
+    y = as_matrix(frame["requests"])[0][: model.validation_origins_[0]]
+    newest = np.arange(len(y) - 5 - 49, len(y) - 5 + 1)
+    size = np.maximum(np.abs(y).mean(axis=0), 1e-12)
+    for alpha, score in model.alpha_scores_.items():
+        levels = baselines.smoothed_levels(y, newest, baselines.exponential_weights(alpha))
+        expected = float((np.abs(targets_at(y, newest, 5) - levels[:, None, :]) / size).mean())
+        assert score == pytest.approx(expected, rel=1e-12)
+
+
+def test_exponential_smoothing_scored_chunk_by_chunk_matches_one_pass(monkeypatch):
+    frame = periodic_series(3000, noise=5.0)
+    one_pass = WorkloadPredictor(model="exponential_smoothing", horizon=5).fit(frame).model_
+    monkeypatch.setattr(baselines, "ALPHA_CHUNK", 97)
+    chunked = WorkloadPredictor(model="exponential_smoothing", horizon=5).fit(frame).model_
+    assert chunked.alpha_ == one_pass.alpha_
+    np.testing.assert_allclose(list(chunked.alpha_scores_.values()), list(one_pass.alpha_scores_.values()), rtol=1e-12)
+
+
+def test_the_ensemble_weighs_on_the_validation_tail_once_the_deadline_passed(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(ensemble.Ensemble, "_history_origins", clock.after(ensemble.Ensemble._history_origins))
+    params = {"members": ("dlinear", "naive", "exponential_smoothing")}
+    fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0), model_params=params)
+    assert fitted.model_.n_history_origins_ == 0 and fitted.time_limited_stages_ == ("ensemble history",)
+    weights = fitted.model_.weights_
+    assert min(weights.values()) >= 0 and sum(weights.values()) == pytest.approx(1.0)
+    unlimited = WorkloadPredictor(model="ensemble", horizon=5, model_params=params).fit(periodic_series(1500, noise=5.0))
+    assert unlimited.model_.n_history_origins_ > 0
+
+
+def test_the_ensemble_keeps_the_history_forecast_before_the_deadline(monkeypatch):
+    """DLinear's rolling refits stop at the deadline: the history is the first group of origins (of 25)."""
+    clock = FakeClock()
+    original = ensemble.Ensemble._history
+
+    def history(self, matrix):  # the clock moves at the first rolling refit's solve
+        monkeypatch.setattr(dlinear, "solve_dlinear", clock.after(dlinear.solve_dlinear))
+        return original(self, matrix)
+
+    monkeypatch.setattr(ensemble.Ensemble, "_history", history)
+    params = {"members": ("dlinear", "naive", "exponential_smoothing")}
+    fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0), model_params=params)
+    origins = fitted.model_._history_origins(as_matrix(periodic_series(1500, noise=5.0)["requests"])[0])
+    assert fitted.model_.n_history_origins_ == len(np.array_split(origins, dlinear.ROLLING_REFITS)[0])
+    assert fitted.time_limited_stages_ == ("ensemble history",)
+
+
+def test_the_ensemble_deadline_bounds_its_lstm_member_and_every_later_stage(monkeypatch):
+    """Each member used to get the limit minus what the members before it took, on its own clock, and the
+    combination was never bounded; now one deadline: DLinear's member passing it leaves the LSTM untrained,
+    exponential smoothing its newest chunk and the combination the validation tail."""
+    clock = FakeClock()
+    monkeypatch.setattr(DLinear, "_refit", clock.after(DLinear._refit))  # the DLinear member's last step
+    fitted = fit(clock, "ensemble", periodic_series(600, noise=5.0),
+                 model_params={"member_params": {"lstm": {"max_epochs": 50, "patience": 50}}})
+    member = fitted.model_.members_["lstm"]
+    assert member.stopped_by_ == "time_limit" and member.n_epochs_ == 0
+    assert fitted.time_limited_stages_ == ("lstm training", "ensemble history")  # 600 points: one smoothing chunk
+    detail = fitted.health()["metrics"]["training_seconds"]["detail"]
+    assert "lstm training" in detail and "ensemble history" in detail
+    assert np.isfinite(fitted.predict().yhat).all()
+
+
+def test_lstm_training_leaves_time_for_the_final_refit_of_its_base(monkeypatch):
+    """The base's refit on the training part takes 3 of the 5 s: the refit on the whole series that follows
+    the training needs about as long, so there is no time to train."""
+    clock = FakeClock()
+    original = DLinear._fit_arrays
+
+    def slow_refit(self, y, refit):
+        if refit and not getattr(self, "_timed", False):
+            self._timed = True
+            clock.now += 3.0
+        return original(self, y, refit)
+
+    monkeypatch.setattr(DLinear, "_fit_arrays", slow_refit)
+    fitted = fit(clock, "lstm", periodic_series(500, noise=5.0), model_params={"max_epochs": 50, "patience": 50})
+    assert fitted.model_.stopped_by_ == "time_limit" and fitted.model_.n_epochs_ == 0
+    assert fitted.time_limited_stages_ == ("lstm training",)
+
+
+def test_the_ensembles_lstm_takes_the_dlinear_members_window_search(monkeypatch):
+    calls = []
+    original = dlinear.select_window
+    monkeypatch.setattr(dlinear, "select_window", lambda *a, **k: calls.append(1) or original(*a, **k))
+    frame = periodic_series(600, noise=5.0)
+    fitted = WorkloadPredictor(model="ensemble", horizon=5, random_state=0,
+                               model_params={"member_params": {"lstm": {"max_epochs": 2}}}).fit(frame)
+    assert len(calls) == 1  # the LSTM's base ran it a second time on the same points
+    alone = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 2}).fit(frame)
+    member = fitted.model_.members_["lstm"]
+    assert member.base_.window_weights_ == alone.model_.base_.window_weights_
+    np.testing.assert_array_equal(member.validation_forecast_, alone.model_.validation_forecast_)
+
+
+@pytest.mark.parametrize("model", ["dlinear", "lstm", "exponential_smoothing", "ensemble"])
+def test_a_limit_that_is_not_reached_changes_nothing(model):
+    frame = periodic_series(800, noise=5.0)
+    params = {"lstm": {"max_epochs": 2}, "ensemble": {"member_params": {"lstm": {"max_epochs": 2}}}}.get(model)
+    limited, free = (WorkloadPredictor(model=model, horizon=5, random_state=0, model_params=params,
+                                       max_training_time=limit).fit(frame) for limit in (300.0, None))
+    np.testing.assert_array_equal(limited.predict().yhat, free.predict().yhat)
+    np.testing.assert_array_equal(limited.interval_halfwidth_, free.interval_halfwidth_)
+    assert limited.time_limited_stages_ == free.time_limited_stages_ == () and not limited.training_cut_short_
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0, "10", True])
+def test_a_bad_time_limit_is_a_typed_error(bad):
+    with pytest.raises(WorkloadDataError, match="max_training_time"):
+        WorkloadPredictor(max_training_time=bad).fit(periodic_series(300))
+
+
+def test_a_nested_limit_never_ends_later_and_records_in_the_outermost():
+    clock = FakeClock()
+    with _deadline.limit(2.0, clock=clock) as outer:
+        with _deadline.limit(10.0) as inner, _deadline.limit(None, reserve=0.5) as reserved:
+            assert inner.end == 2.0 and reserved.end == 1.5
+            clock.now = 1.6
+            assert reserved.expired() and not inner.expired()
+            reserved.cut("a stage")
+    assert outer.stages == ["a stage"] and not _deadline.current().expired()

@@ -384,6 +384,39 @@ def test_global_lstm_fleet_update_round_trips_and_keeps_its_state_bounded(tmp_pa
     assert fleet.save(tmp_path / "streamed.wpm").stat().st_size < size + 256
 
 
+def test_one_absurd_bucket_in_a_global_update_does_not_move_the_other_keys(tmp_path):
+    """The global model's linear base is shared: it weighs a flagged bucket's windows as DLinear does (robust), so
+    one key's 1e9 bucket leaves every other key's forecast as a clean update leaves it. Without the weights
+    (robust=False) it multiplies them. The kept weights travel with the file."""
+    pytest.importorskip("torch")
+    import copy
+
+    frame = make_fleet(4, 410, seed=2)
+    cut, later = START + pd.Timedelta("300min"), START + pd.Timedelta("400min")
+    tail = frame[(frame["timestamp"] >= cut) & (frame["timestamp"] < later)]
+    spiked = tail.copy()
+    spiked.loc[(spiked["endpoint"] == "k0") & (spiked["timestamp"] == cut + pd.Timedelta("85min")), "requests"] = 1e9
+
+    def others(forecast: pd.DataFrame) -> np.ndarray:
+        return forecast[forecast["endpoint"] != "k0"]["yhat"].to_numpy()
+
+    moved, fleets = {}, {}
+    for robust in (True, False):
+        fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                               model_params={**GLOBAL_PARAMS, "robust": robust}).fit(frame[frame["timestamp"] < cut],
+                                                                                   key="endpoint")
+        clean = others(copy.deepcopy(fleet).update(tail).predict())
+        fleets[robust] = fleet.update(spiked)
+        moved[robust] = float(np.max(np.abs(others(fleet.predict()) / clean - 1)))
+    assert moved[True] < 0.01 and moved[False] > 10, moved
+    # The next windows hold the spike (15 buckets old): a loaded fleet weighs them as the one saved does.
+    fleet = fleets[True]
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "robust.wpm"))
+    assert loaded._global.model.recent_weights_[0] is not None
+    rest = frame[frame["timestamp"] >= later]
+    pd.testing.assert_frame_equal(loaded.update(rest).predict(), fleet.update(rest).predict())
+
+
 def test_save_load_round_trip_and_refuses_tampering(tmp_path):
     frame = bad_fleet()
     fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")

@@ -150,6 +150,26 @@ def weights(values: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray | N
     return result
 
 
+def element_weights(y: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray | None:
+    """The weights ``(n - start, k)`` of ``y[start:]`` (raw values ``[n, k]``) under :func:`weights`' rule, each
+    position judged against the ``REFERENCE_BUCKETS`` before it; ``None`` when all are 1.
+
+    A position's weight depends only on the points before it and ``floor``, so a fit on a
+    series and a fit followed by updates agree on it.
+    """
+    n = len(y)
+    first = max(start, min(REFERENCE_BUCKETS, n - 1))
+    below = max(first - REFERENCE_BUCKETS, 0)
+    if first == n - 1 and not may_flag(y[below:first], y[first], floor):
+        return None  # one new point (the common update), far from nothing before it
+    found = weights(y[below:], first - below, floor) if first < n else None
+    if found is None:
+        return None
+    result = np.ones((n - start, y.shape[1]))
+    result[first - start :] = found
+    return result
+
+
 def _confirm(windows: np.ndarray, current: np.ndarray, rows: np.ndarray, cols: np.ndarray, offset: int,
              floor: np.ndarray, k: float) -> list[tuple[int, int, float, float, float]]:
     """The candidates ``(rows, cols)`` more than ``k * max(1.4826 MAD, floor)`` from their window's median."""

@@ -422,20 +422,10 @@ class DLinear(BaseForecaster):
         A position's weight depends only on the points before it and the floor fixed at
         the first fit, so fit, refit and update agree on it.
         """
-        n = len(y)
         floor = getattr(self, "weight_floor_", None)
         if not getattr(self, "robust", True) or floor is None:  # files saved before weighting have no floor
             return None
-        first = max(start, min(anomaly.REFERENCE_BUCKETS, n - 1))
-        below = max(first - anomaly.REFERENCE_BUCKETS, 0)
-        if first == n - 1 and not anomaly.may_flag(y[below:first], y[first], floor):
-            return None  # one new point (the common update), far from nothing before it
-        found = anomaly.weights(y[below:], first - below, floor) if first < n else None
-        if found is None:
-            return None
-        result = np.ones((n - start, y.shape[1]))
-        result[first - start :] = found
-        return result
+        return anomaly.element_weights(y, start, floor)
 
     @staticmethod
     def _kept_weights(element: np.ndarray | None, keep: int) -> np.ndarray | None:

@@ -37,12 +37,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import anomaly
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
 from ..errors import WorkloadDataError, check_is_fitted, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix
+from .dlinear import window_weights
 from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
 from .torch_runtime import check_quantize, inference_network, resolve_device, time_left, training_seed
 from .training import train_network
@@ -72,6 +74,11 @@ class GlobalLSTM(ParamsMixin):
         Learn the residual of a shared ridge regression on the standardised window (default) or the series itself.
     ridge : float
         The base's penalty, relative to the mean diagonal of its Gram matrix.
+    robust : bool
+        The base weighs each window holding a bucket far outside its key's recent range
+        (:mod:`workload_predictor.anomaly`) as ``DLinear(robust=True)`` does, at fit and
+        in ``update``: its statistics are shared by every key, and without the weights
+        one 1e9 bucket of one key moves every key's forecast from then on.
     max_windows_per_key : int or None
         Training windows per key, spread evenly over its training part (the newest
         included); ``None`` uses all. Bounds an epoch's cost for long series.
@@ -119,6 +126,7 @@ class GlobalLSTM(ParamsMixin):
         patience: int = 5,
         linear_base: bool = True,
         ridge: float = 1e-3,
+        robust: bool = True,
         max_windows_per_key: int | None = 256,
         random_state: int | None = None,
         n_threads: int | None = 1,
@@ -141,6 +149,7 @@ class GlobalLSTM(ParamsMixin):
         self.patience = patience
         self.linear_base = linear_base
         self.ridge = ridge
+        self.robust = robust
         self.max_windows_per_key = max_windows_per_key
         self.random_state = random_state
         self.n_threads = n_threads
@@ -242,7 +251,11 @@ class GlobalLSTM(ParamsMixin):
         n_windows = sum(len(t) for t in training) + sum(len(split[1]) for split in splits)
         check_memory("global LSTM windows", extra_bytes=8.0 * n_windows * (window + horizon) * k)
         # The base on every training window (its targets end before the inner tail).
-        self.base_gram_, self.base_cross_ = self._base_stats(z, [split[0] for split in splits])
+        # Each key's scale floor for the input-anomaly weights, from the same data.
+        self.weight_floor_ = (np.stack([anomaly.floor_of(y[: int(split[2][0])]) for y, split in zip(arrays, splits)])
+                              if self.robust else None)
+        elements = [self._element_weights(i, y, 0) for i, y in enumerate(arrays)]  # [T_i, k] or None
+        self.base_gram_, self.base_cross_ = self._base_stats(z, [split[0] for split in splits], elements)
         self.base_coef_ = self._solve_base()
         device = resolve_device(self.device)
         with torch_threads(self.n_threads):
@@ -263,11 +276,12 @@ class GlobalLSTM(ParamsMixin):
         # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
         all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
         extra_gram, extra_cross = self._base_stats(
-            z, [o[o >= int(split[0][-1]) + 1] for o, split in zip(all_origins, splits)])
+            z, [o[o >= int(split[0][-1]) + 1] for o, split in zip(all_origins, splits)], elements)
         self.base_gram_, self.base_cross_ = self.base_gram_ + extra_gram, self.base_cross_ + extra_cross
         self.base_coef_ = self._solve_base()
         keep = self._recent_length()
         self.recent_ = [y[-keep:].copy() for y in arrays]
+        self.recent_weights_ = [_kept_weights(e, keep) for e in elements]
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
         self.fit_seconds_ = time.perf_counter() - start
         return self
@@ -306,16 +320,29 @@ class GlobalLSTM(ParamsMixin):
         flat = windows.reshape(len(origins), self.window_ * self.n_targets_)
         return np.concatenate([flat, np.ones((len(origins), 1))], axis=1)  # [m, W*k+1]
 
-    def _base_stats(self, z: list[np.ndarray], origins: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _base_stats(self, z: list[np.ndarray], origins: list[np.ndarray],
+                    elements: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+        """The base's Gram and cross statistics of the windows at ``origins[i]`` (consecutive) of ``z[i]``, each
+        window weighted by the lowest weight of its points (``elements[i]``: ``[T_i, k]`` weights of ``z[i]``'s
+        points, ``None``: all 1)."""
         p = self.window_ * self.n_targets_ + 1
         gram, cross = np.zeros((p, p)), np.zeros((p, self.horizon * self.n_targets_))
-        for zi, oi in zip(z, origins):
+        for zi, oi, element in zip(z, origins, elements):
             if len(oi) == 0:
                 continue
             x = self._features(zi, oi)  # [m, p]
-            gram += x.T @ x
-            cross += x.T @ targets_at(zi, oi, self.horizon).reshape(len(oi), -1)
+            weights = window_weights(None if element is None else element.min(axis=1), oi, self.window_, self.horizon)
+            weighted = x if weights is None else x * weights[:, None]  # [m, p]
+            gram += weighted.T @ x
+            cross += weighted.T @ targets_at(zi, oi, self.horizon).reshape(len(oi), -1)
         return gram, cross
+
+    def _element_weights(self, i: int, y: np.ndarray, start: int) -> np.ndarray | None:
+        """The input-anomaly weights ``[T - start, k]`` of key ``i``'s points ``y[start:]`` (``None``: all 1)."""
+        floor = getattr(self, "weight_floor_", None)  # None: robust=False, or a file saved before the weights
+        if not self.robust or floor is None:
+            return None
+        return anomaly.element_weights(y, start, floor[i])
 
     def _solve_base(self) -> np.ndarray:
         p = len(self.base_gram_)
@@ -397,7 +424,8 @@ class GlobalLSTM(ParamsMixin):
 
     # -- update ----------------------------------------------------------------------------
     def _recent_length(self) -> int:
-        return self.window_ + self.horizon - 1
+        """The newest window's inputs and targets, and at least the input-anomaly rule's reference."""
+        return max(self.window_ + self.horizon - 1, anomaly.REFERENCE_BUCKETS if self.robust else 0)
 
     def update(self, new_series: Sequence[Any]) -> GlobalLSTM:
         """Append each key's new points (one ``(m_i, k)`` array per key of ``keys_``, ``m_i`` may be 0).
@@ -413,7 +441,7 @@ class GlobalLSTM(ParamsMixin):
         check_is_fitted(self, "network_")
         if len(new_series) != len(self.keys_):
             raise WorkloadDataError(f"pass one array per fitted key ({len(self.keys_)}), got {len(new_series)}.")
-        active, ys, olds, origins = [], [], [], []  # the keys with new points: the others keep their state as it is
+        active, ys, olds, origins, elements = [], [], [], [], []  # the keys with new points: the others keep theirs
         for i, (key, recent, values) in enumerate(zip(self.keys_, self.recent_, new_series)):
             if values is None or not np.size(values):
                 continue
@@ -424,28 +452,44 @@ class GlobalLSTM(ParamsMixin):
             active.append(i)
             ys.append(y)
             olds.append(len(recent))
+            elements.append(self._update_weights(i, y, len(recent)))
             origins.append(np.arange(len(recent) - self.horizon + 1, len(y) - self.horizon + 1))
         if not active:
             return self
         forecasts = self._forecast(ys, origins, keys=active)
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in zip(active, ys)]
-        gram, cross = self._base_stats(z, origins)
+        gram, cross = self._base_stats(z, origins, elements)
         forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),
                                                  list(self.validation_origins_))
         recent, n_seen, keep_recent = list(self.recent_), self.n_seen_.copy(), self._recent_length()
-        for i, y, o, old, forecast in zip(active, ys, origins, olds, forecasts):
+        recent_weights = list(getattr(self, "recent_weights_", None) or [None] * len(self.keys_))
+        for i, y, o, old, forecast, element in zip(active, ys, origins, olds, forecasts, elements):
             keep = len(self.validation_actual_[i])
             shift = int(self.n_seen_[i]) - old  # y[0] is point number n_seen_ - old of the key's whole series
             forecast_new[i] = np.concatenate([self.validation_forecast_[i], forecast])[-keep:]
             actual_new[i] = np.concatenate([self.validation_actual_[i], targets_at(y, o, self.horizon)])[-keep:]
             origins_new[i] = np.concatenate([self.validation_origins_[i], o + shift])[-keep:]
             recent[i] = y[-keep_recent:].copy()
+            recent_weights[i] = _kept_weights(element, keep_recent)
             n_seen[i] += len(y) - old
         self.base_gram_, self.base_cross_ = self.base_gram_ + gram, self.base_cross_ + cross
         self.base_coef_ = self._solve_base()
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
-        self.recent_, self.n_seen_ = recent, n_seen
+        self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
         return self
+
+    def _update_weights(self, i: int, y: np.ndarray, n_old: int) -> np.ndarray | None:
+        """The weights of key ``i``'s kept and new points ``y`` (the first ``n_old`` kept), ``None``: all 1."""
+        kept = (getattr(self, "recent_weights_", None) or [None] * len(self.keys_))[i]
+        new = self._element_weights(i, y, n_old)
+        if kept is None and new is None:
+            return None
+        element = np.ones(y.shape)
+        if kept is not None and len(kept) == n_old:
+            element[:n_old] = kept
+        if new is not None:
+            element[n_old:] = new
+        return element
 
     def update_bytes(self, added: Sequence[int]) -> float:
         """An upper estimate of the bytes ``update`` allocates for ``added[i]`` new points of key ``i``.
@@ -470,3 +514,10 @@ class GlobalLSTM(ParamsMixin):
         from .quantize import network_bytes
 
         return network_bytes(inference_network(self.network_, self.quantize)) + self.base_coef_.nbytes
+
+
+def _kept_weights(element: np.ndarray | None, keep: int) -> np.ndarray | None:
+    """The weights of the newest ``keep`` points (``None``: all 1)."""
+    if element is None or bool((element[-keep:] >= 1.0).all()):
+        return None
+    return element[-keep:].copy()

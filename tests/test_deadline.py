@@ -12,7 +12,7 @@ import pytest
 from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor, _deadline
 from workload_predictor import predictor as predictor_module
-from workload_predictor.models import DLinear, baselines, dlinear, ensemble
+from workload_predictor.models import DLinear, baselines, dlinear, ensemble, lstm
 from workload_predictor.models.base import as_matrix
 from workload_predictor.windows import targets_at
 
@@ -53,7 +53,8 @@ def test_the_deadline_counts_from_the_start_of_fit_door_included(monkeypatch):
     monkeypatch.setattr(predictor_module, "prepare_series", clock.after(predictor_module.prepare_series))
     fitted = fit(clock, "lstm", periodic_series(500, noise=5.0), model_params={"max_epochs": 50, "patience": 50})
     assert fitted.model_.stopped_by_ == "time_limit" and fitted.model_.n_epochs_ == 0
-    assert fitted.time_limited_stages_ == ("dlinear window search", "lstm training") and fitted.training_cut_short_
+    assert fitted.time_limited_stages_ == ("dlinear window search", "lstm training", "lstm base refit")
+    assert fitted.training_cut_short_
     assert np.isfinite(fitted.predict().yhat).all()
 
 
@@ -107,7 +108,8 @@ def test_the_ensemble_weighs_on_the_validation_tail_once_the_deadline_passed(mon
     monkeypatch.setattr(ensemble.Ensemble, "_history_origins", clock.after(ensemble.Ensemble._history_origins))
     params = {"members": ("dlinear", "naive", "exponential_smoothing")}
     fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0), model_params=params)
-    assert fitted.model_.n_history_origins_ == 0 and fitted.time_limited_stages_ == ("ensemble history",)
+    assert fitted.model_.n_history_origins_ == 0
+    assert fitted.time_limited_stages_ == ("ensemble history", "ensemble fallback weights")
     weights = fitted.model_.weights_
     assert min(weights.values()) >= 0 and sum(weights.values()) == pytest.approx(1.0)
     unlimited = WorkloadPredictor(model="ensemble", horizon=5, model_params=params).fit(periodic_series(1500, noise=5.0))
@@ -128,7 +130,29 @@ def test_the_ensemble_keeps_the_history_forecast_before_the_deadline(monkeypatch
     fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0), model_params=params)
     origins = fitted.model_._history_origins(as_matrix(periodic_series(1500, noise=5.0)["requests"])[0])
     assert fitted.model_.n_history_origins_ == len(np.array_split(origins, dlinear.ROLLING_REFITS)[0])
-    assert fitted.time_limited_stages_ == ("ensemble history",)
+    assert fitted.time_limited_stages_ == ("ensemble history", "ensemble fallback weights")
+
+
+def test_the_ensembles_fallback_weights_are_least_squares_once_the_deadline_passed(monkeypatch):
+    """Least absolute error (an iterative solve, ~0.2 s at any length) used to run after the deadline too."""
+    from workload_predictor.models import combination
+
+    clock = FakeClock()
+    calls = []
+    monkeypatch.setattr(ensemble, "convex_weights_absolute",
+                        lambda *a, **k: calls.append(1) or combination.convex_weights_absolute(*a, **k))
+    monkeypatch.setattr(ensemble.Ensemble, "_history_origins", clock.after(ensemble.Ensemble._history_origins))
+    params = {"members": ("dlinear", "naive", "moving_average", "exponential_smoothing")}
+    fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0), model_params=params)
+    assert calls == [] and "ensemble fallback weights" in fitted.time_limited_stages_
+    model = fitted.model_
+    simple = model._simple_slots()
+    size = np.where(np.abs(model.evidence_actual_).mean(axis=(0, 1)) > 0, np.abs(model.evidence_actual_).mean(
+        axis=(0, 1)), 1.0)
+    for step in range(5):  # each step's weights: the exact least-squares solve on the validation tail
+        f = (model.evidence_forecast_[simple] / size)[:, :, step].reshape(len(simple), -1)
+        expected = combination.convex_weights(f, (model.evidence_actual_ / size)[:, step].ravel())
+        np.testing.assert_allclose(model.fallback_weights_[simple, step], expected, atol=1e-12)
 
 
 def test_the_ensemble_deadline_bounds_its_lstm_member_and_every_later_stage(monkeypatch):
@@ -141,7 +165,9 @@ def test_the_ensemble_deadline_bounds_its_lstm_member_and_every_later_stage(monk
                  model_params={"member_params": {"lstm": {"max_epochs": 50, "patience": 50}}})
     member = fitted.model_.members_["lstm"]
     assert member.stopped_by_ == "time_limit" and member.n_epochs_ == 0
-    assert fitted.time_limited_stages_ == ("lstm training", "ensemble history")  # 600 points: one smoothing chunk
+    # 600 points: exponential smoothing's one chunk is always scored
+    assert fitted.time_limited_stages_ == ("lstm training", "lstm base refit", "ensemble history",
+                                           "ensemble fallback weights")
     detail = fitted.health()["metrics"]["training_seconds"]["detail"]
     assert "lstm training" in detail and "ensemble history" in detail
     assert np.isfinite(fitted.predict().yhat).all()
@@ -165,14 +191,28 @@ def test_lstm_training_leaves_time_for_the_final_refit_of_its_base(monkeypatch):
     assert fitted.time_limited_stages_ == ("lstm training",)
 
 
-def test_the_ensembles_lstm_takes_the_dlinear_members_window_search(monkeypatch):
+def test_lstm_base_adds_the_validation_tail_once_the_deadline_passed(monkeypatch):
+    """The base's refit on the whole series recomputed every window's statistics (0.1-0.3 s at 1,000,000
+    points) after the deadline; now the tail's windows are added: the same fit up to rounding."""
+    clock = FakeClock()
+    monkeypatch.setattr(lstm.LSTM, "_restore_base", clock.after(lstm.LSTM._restore_base))  # training is done
+    frame = periodic_series(800, noise=5.0)
+    limited = fit(clock, "lstm", frame, model_params={"max_epochs": 2})
+    monkeypatch.undo()
+    free = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 2}).fit(frame)
+    assert limited.time_limited_stages_ == ("lstm base refit",) and limited.model_.n_epochs_ == 2
+    np.testing.assert_allclose(limited.model_.base_.coef_, free.model_.base_.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(limited.predict().yhat, free.predict().yhat, rtol=1e-9)
+
+
+def test_the_ensembles_lstm_base_takes_the_dlinear_members_first_fit(monkeypatch):
     calls = []
     original = dlinear.select_window
     monkeypatch.setattr(dlinear, "select_window", lambda *a, **k: calls.append(1) or original(*a, **k))
     frame = periodic_series(600, noise=5.0)
     fitted = WorkloadPredictor(model="ensemble", horizon=5, random_state=0,
                                model_params={"member_params": {"lstm": {"max_epochs": 2}}}).fit(frame)
-    assert len(calls) == 1  # the LSTM's base ran it a second time on the same points
+    assert len(calls) == 1  # the LSTM's base repeated the member's first fit (and its search) on the same points
     alone = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 2}).fit(frame)
     member = fitted.model_.members_["lstm"]
     assert member.base_.window_weights_ == alone.model_.base_.window_weights_

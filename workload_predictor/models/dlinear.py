@@ -22,6 +22,7 @@ rank-one steps accumulate.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -454,8 +455,7 @@ class DLinear(BaseForecaster):
                 window, self.window_scores_ = int(self.window), {}
                 self.window_weights_ = {window: 1.0}
             else:
-                searched = vars(self).pop("_searched", None)  # the same search, done by a twin (see search_result)
-                window, self.window_scores_ = searched if searched is not None else select_window(
+                window, self.window_scores_ = select_window(
                     z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alpha,
                     self.validation_fraction, self.max_validation_windows, element,
                 )
@@ -480,17 +480,10 @@ class DLinear(BaseForecaster):
             self.rank_one_steps_ = 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
-
-    def search_result(self) -> tuple[int, dict[int, float]]:
-        """The window search of the first fit: the best window and every candidate's score, as
-        :func:`select_window` returned them (no scores: the window was given or the only one usable).
-
-        A DLinear with the same parameters fitted on the same points searches the same way; an
-        ensemble hands this to its LSTM member's base instead of repeating the search.
-        """
-        check_is_fitted(self, "window_weights_")
-        scores = dict(self.window_scores_)
-        return (min(scores, key=scores.get) if scores else max(self.window_weights_)), scores
+        if not refit and vars(self).pop("_keep_first_fit", False):
+            # An ensemble hands this first fit to its LSTM member's base, a twin that would repeat it on the
+            # same points (see Ensemble._fit_members).
+            self._first_fit = copy.deepcopy(vars(self))
 
     def _blend(self) -> dict[int, float]:
         return getattr(self, "window_weights_", None) or {int(self.window_): 1.0}
@@ -564,14 +557,24 @@ class DLinear(BaseForecaster):
         # Statistics are sums over windows: add the windows the validation tail completes
         # instead of recomputing the training part's (a third less work per fit). The penalty
         # is set anew, relative to all the data: the fit's last step, which updates then keep.
+        self._extend(y, n_seen, keep_penalties=False)
+        self.penalty_rates_ = [{w: r.lam / s.count for w, r in systems.items()}
+                               for systems, s in zip(self.ridge_, self.stats_)]
+
+    def _extend(self, y: np.ndarray, n_seen: int, keep_penalties: bool = True) -> None:
+        """Add the windows ``y[n_seen:]`` completes to the statistics of a fit on ``y[:n_seen]`` and re-solve
+        (window and scaling kept; the penalties kept, or set anew relative to all the data).
+
+        With the penalties kept this is ``_fit_arrays(y, refit=True)`` up to the order of the
+        sums (rounding), at the cost of the new windows alone.
+        """
         with single_blas_thread():
             start = max(min(n_seen - self.window_ - self.horizon + 1, len(y) - self._recent_length()), 0)
             element = self._element_weights(y, start)
+            penalties = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_] if keep_penalties else None
             self.stats_ = self._stats_after((y - self.offset_) / self.scale_, n_seen, element, start)
             self.recent_weights_ = self._kept_weights(element, self._recent_length())
-            self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, None), 0
-            self.penalty_rates_ = [{w: r.lam / s.count for w, r in systems.items()}
-                                   for systems, s in zip(self.ridge_, self.stats_)]
+            self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, penalties), 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
 

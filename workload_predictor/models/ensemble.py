@@ -10,7 +10,7 @@ from .._deadline import current, limit
 from ..errors import WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
-from .combination import EXACT_MEMBERS, convex_weights_absolute, evidence_shrinkage
+from .combination import EXACT_MEMBERS, convex_weights, convex_weights_absolute, evidence_shrinkage
 from .base import BaseForecaster, as_matrix
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -51,6 +51,14 @@ class Ensemble(BaseForecaster):
        beats the fallback (a t statistic over non-overlapping stretches of ``horizon``
        origins, ``combination_t_``; ``combination_share_ = clip(-t / t_crit, 0, 1)``), and
        the rest of the weight stays with the fallback.
+
+    **Under a time limit** (``max_training_time``, one deadline for the members and the
+    combination, see :mod:`workload_predictor._deadline`) the members that cannot end
+    early are fitted first, then the LSTM (its training takes the time left) and
+    exponential smoothing (its factor scored on the newest origins). Once the deadline has
+    passed, the history holds the origins DLinear's rolling refits reached (none: the
+    validation tail is the only evidence), and the fallback's per-step weights are the
+    least-squares ones instead of least absolute error.
 
     The ensemble's own validation forecast is its weighted sum, which its confidence is
     computed from. Its interval comes from a larger pool (``calibration_forecast_``
@@ -150,18 +158,20 @@ class Ensemble(BaseForecaster):
 
         The members that cannot end early come first, then those whose fit uses the time that
         is left under a time limit: the LSTM (its training), then exponential smoothing (the
-        origins it scores its factor on). The LSTM's DLinear base would run the same window
-        search on the same points as the DLinear member: when it is the member's twin, it takes
-        the member's search (:meth:`DLinear.search_result`) instead.
+        origins it scores its factor on). The LSTM's DLinear base would first repeat the DLinear
+        member's first fit (window search, scaling, statistics) on the same points: when it is
+        the member's twin, it takes a copy of that fit instead.
         """
         def rank(name: str) -> int:
             return 2 if name == "exponential_smoothing" else int(hasattr(planned[name], "max_training_time"))
 
+        twins = "lstm" in planned and _twin_of(planned.get("dlinear"), planned["lstm"])
+        if twins:
+            planned["dlinear"]._keep_first_fit = True
         for name in sorted(planned, key=rank):
-            member = planned[name]
-            if name == "lstm" and _twin_of(planned.get("dlinear"), member):
-                member._base_search = planned["dlinear"].search_result()
-            member.fit(matrix)
+            planned[name].fit(matrix)
+            if name == "dlinear" and twins:
+                planned["lstm"]._base_first_fit = vars(planned["dlinear"]).pop("_first_fit")
         self.members_ = dict(planned)
 
     def _fit_combination(self, matrix: np.ndarray, names: list[str]) -> None:
@@ -270,8 +280,15 @@ class Ensemble(BaseForecaster):
         simple = self._simple_slots()
         self.fallback_weights_ = None
         if simple and len(simple) < len(slots):
+            # Least absolute error is an iterative solve per step (~0.2 s whatever the series' length); once
+            # the time limit has passed, the least-squares weights (one exact solve per step) stand in.
+            solver, deadline = convex_weights_absolute, current()
+            if deadline.expired():
+                deadline.cut("ensemble fallback weights")
+                solver = convex_weights
             self.fallback_weights_ = self._block_weights(forecasts[:, : self.n_history_origins_ or None],
-                                                         actual[: self.n_history_origins_ or None], simple)
+                                                         actual[: self.n_history_origins_ or None], simple,
+                                                         solver=solver)
         self.evidence_forecast_, self.evidence_actual_, self.evidence_size_ = forecasts, actual, size
         self.evidence_error_ = self._errors(forecasts, actual)
         self.combination_t_, self.combination_share_ = 0.0, 1.0
@@ -468,11 +485,10 @@ class Ensemble(BaseForecaster):
 
 
 def _twin_of(dlinear: Any, lstm: Any) -> bool:
-    """Whether the fitted ``dlinear`` member searched its window exactly as ``lstm``'s base will: the same
-    parameters (``half_life`` only acts in ``update``), both searching (no window given)."""
-    if dlinear is None or not hasattr(dlinear, "window_weights_"):
+    """Whether ``dlinear``'s first fit (on the points before the validation tail) is exactly what ``lstm``'s
+    base will fit first on the same points: the same parameters (``half_life`` only acts in ``update``)."""
+    if dlinear is None:
         return False
-    base = lstm._new_base()
-    mine, theirs = dlinear.get_params(), base.get_params()
+    mine, theirs = dlinear.get_params(), lstm._new_base().get_params()
     mine.pop("half_life"), theirs.pop("half_life")
-    return base.window is None and mine == theirs
+    return mine == theirs

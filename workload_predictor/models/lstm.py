@@ -25,12 +25,13 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .._deadline import Deadline, limit
+from .._deadline import Deadline, current, limit
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
@@ -168,14 +169,29 @@ class LSTM(BaseForecaster):
         tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
         return super()._length_suffices(n) and super()._length_suffices(int(tail[0]))
 
+    def fit(self, y: Any):
+        """Fit on ``y`` (``(n,)`` or ``(n, k)``) within ``max_training_time`` (and no later than a deadline
+        around this fit: a predictor's, an ensemble's). Returns ``self``."""
+        with limit(self.max_training_time):
+            return super().fit(y)
+
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if refit:
             self._refit_base(y)
             return
-        # ``max_training_time`` from here, and no later than a deadline around this fit (a predictor's, an
-        # ensemble's): the base always completes; the targets and the training stop at the deadline.
-        with limit(self.max_training_time) as deadline:
-            self._fit_network(y, deadline)
+        # The base always completes; the targets and the training stop at the deadline.
+        self._fit_network(y, current())
+
+    def _refit(self, y: np.ndarray, n_seen: int) -> None:
+        """The base's refit on all of ``y`` (the network is not retrained). Once the deadline has passed, the
+        windows after ``y[:n_seen]`` (what the base was fitted on) are added to its statistics instead of
+        recomputing them all: the same fit up to rounding, at the cost of the validation tail's windows."""
+        deadline = current()
+        if self.base_ is not None and deadline.expired():
+            deadline.cut("lstm base refit")
+            self.base_._extend(y, n_seen)
+        else:
+            self._refit_base(y)
 
     def _fit_network(self, y: np.ndarray, deadline: Deadline) -> None:
         """Fit the base and train the network on ``y``; the targets and the training stop at ``deadline``, early
@@ -190,11 +206,11 @@ class LSTM(BaseForecaster):
         # here would use); the base's weights see only the data before the inner tail, so early
         # stopping judges the network on windows neither part was fitted on.
         base = self._new_base()
-        # An ensemble hands over its DLinear member's window search when that member is this base's twin.
-        searched = vars(self).pop("_base_search", None)
-        if searched is not None:
-            base._searched = searched
-        base._fit_arrays(y, refit=False)
+        twin = vars(self).pop("_base_first_fit", None)  # an ensemble's DLinear member's fit on the same points
+        if twin is not None:
+            vars(base).update(copy.deepcopy(twin))
+        else:
+            base._fit_arrays(y, refit=False)
         # After training the base is refitted on y with its window, scaling and penalty: exactly this fit,
         # which is kept rather than recomputed (one pass of the statistics over y: 0.1 s at 1,000,000 points).
         self._base_on_y = copy.deepcopy(base)

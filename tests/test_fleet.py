@@ -177,6 +177,32 @@ def test_batched_kernel_weighs_flagged_buckets_as_dlinear():
             assert not np.allclose(plain.intercept[b], model.intercept_, rtol=1e-6)
 
 
+def test_fleet_calibration_equals_the_predictors_key_by_key():
+    """The fleet calibrates its keys at once; each key's interval, confidence and MAE equal ``calibration``'s,
+    also where a zero width is raised (per key and target, never from another key) and a load is all zero."""
+    from workload_predictor.fleet import _calibrate
+    from workload_predictor.predictor import calibration
+
+    rng = np.random.default_rng(8)
+    actual = rng.poisson(5.0, size=(5, 12, 4, 2)).astype(float)
+    forecast = actual + rng.normal(0, 2, size=actual.shape)
+    forecast[1] = actual[1]  # exact: width 0 stays
+    forecast[2, :, :, 0] = actual[2, :, :, 0]  # exact but for one window: the zero widths are raised
+    forecast[2, 3, 1, 0] += 7.0
+    actual[3], forecast[3, :, :, 1] = 0.0, 0.0  # no load: confidence 0 (target 0) and 1 (target 1)
+    forecast[4] = -1.0  # clipped at 0 before the errors
+    for level in (0.5, 0.9, 0.99):
+        batched = _calibrate(forecast, actual, level)
+        for b in range(len(actual)):
+            alone = calibration(forecast[b], actual[b], level)
+            np.testing.assert_allclose(batched["halfwidth"][b], alone["interval_halfwidth_"], rtol=1e-12, atol=0)
+            assert batched["confidence"][b] == pytest.approx(alone["confidence_"], rel=1e-12, abs=1e-15)
+            np.testing.assert_allclose(batched["confidence_by_target"][b], alone["_confidence_by_index"], rtol=1e-12)
+            np.testing.assert_allclose(batched["validation_mae"][b], alone["validation_mae_"], rtol=1e-12)
+            assert batched["interval_exact"] == alone["interval_exact_"]
+    assert (_calibrate(forecast, actual, 0.9)["halfwidth"][2, :, 0] > 0).all()
+
+
 # -- bad series never sink the fleet ------------------------------------------------------------------------
 def bad_fleet() -> pd.DataFrame:
     frame = make_fleet(6, 250, seed=5)

@@ -20,7 +20,7 @@ from workload_predictor.models.dlinear import (
     CentredStats, WindowStats, add_rank_one, blend_weights, relative_penalty, ridge_inverse, solve_dlinear,
 )
 from workload_predictor.windows import (
-    decompose, moving_average_matrix, sliding_windows, targets_at, validation_origins, windows_at,
+    decompose, moving_average_matrix, sliding_windows, targets_at, validation_origins, window_moments, windows_at,
 )
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
@@ -256,6 +256,20 @@ def test_window_stats_from_the_series_equal_the_materialised_windows(window, hor
     assert fast.count == direct.count
     for name in ("sum_x", "sum_y", "xx", "xy"):
         np.testing.assert_allclose(getattr(fast, name), getattr(direct, name), atol=1e-9 * max(1.0, n), err_msg=name)
+
+
+@settings(max_examples=15)
+@given(st.integers(1, 40), st.integers(1, 12), st.integers(8, 20), st.data())
+def test_window_moments_of_many_series_equal_each_series_alone_bit_for_bit(window, horizon, n_series, data):
+    """Many series' moments (the fleet's batches) are summed in the same order as one series' (a single fit)."""
+    n = window + horizon + data.draw(st.integers(10, 80))
+    z = np.random.default_rng(data.draw(st.integers(0, 10_000))).standard_normal((n_series, n)) * 10
+    first = data.draw(st.integers(window, n - horizon - 9))
+    origins = np.arange(first, data.draw(st.integers(first + 9, n - horizon)) + 1)
+    together = window_moments(z, origins, window, horizon)
+    for s in range(n_series):
+        for got, alone in zip(together, window_moments(z[s : s + 1], origins, window, horizon)):
+            np.testing.assert_array_equal(got[s], alone[0])
 
 
 @given(st.dictionaries(st.integers(1, 400), st.floats(1e-6, 1e6), min_size=1, max_size=12), st.integers(1, 5))

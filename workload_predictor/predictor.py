@@ -537,7 +537,8 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     """A predictor's interval half-widths and confidence from validation forecasts and actuals ``[v, H, k]``.
 
     The forecasts are clipped at 0 as ``predict`` clips them. Returns the fitted attributes
-    (``interval_halfwidth_`` ``[H, k]``, ``confidence_``, ...); the fleet calls it key by key.
+    (``interval_halfwidth_`` ``[H, k]``, ``confidence_``, ...); the fleet computes the same for many
+    keys at once (``fleet._calibrate``).
     ``pool`` (forecasts and actuals ``[n, H, k]`` and window weights ``[n]``): a larger set of
     out-of-sample forecasts the interval comes from instead (weighted split conformal); the
     validation errors still give the confidence, and decide whether a zero width stands.

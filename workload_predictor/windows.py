@@ -67,7 +67,14 @@ def window_moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int
     entering -= padded[:, start : start + window - 1, None] * lagged_products[:, start : start + window - 1]
     lagged = np.empty((n_series, window, lags))  # R[i, d]
     lagged[:, 0] = base
-    np.cumsum(entering, axis=1, out=lagged[:, 1:])
+    if n_series >= 8 and window > 1:
+        # Many series: the running sum row by row, each step one add over (S, lags), sums the same terms in the
+        # same order as cumsum along the middle axis, which strides through the whole table (2x slower here).
+        lagged[:, 1] = entering[:, 0]
+        for i in range(2, window):
+            np.add(lagged[:, i - 1], entering[:, i - 1], out=lagged[:, i])
+    else:
+        np.cumsum(entering, axis=1, out=lagged[:, 1:])
     lagged[:, 1:] += base[:, None, :]
     # xx[i, j] = R[i, j - i] (j >= i) and xy[i, h] = R[i, W - i + h]: both read R along the diagonals
     # i * (lags - 1) + const of its flat layout, as strided views.

@@ -51,8 +51,12 @@ def test_the_deadline_counts_from_the_start_of_fit_door_included(monkeypatch):
     """The LSTM's own clock used to start after the door: a door slower than the limit left it the whole limit."""
     clock = FakeClock()
     monkeypatch.setattr(predictor_module, "prepare_series", clock.after(predictor_module.prepare_series))
+    refits = []
+    original = DLinear._fit_arrays
+    monkeypatch.setattr(DLinear, "_fit_arrays", lambda self, y, refit: refits.append(refit) or original(self, y, refit))
     fitted = fit(clock, "lstm", periodic_series(500, noise=5.0), model_params={"max_epochs": 50, "patience": 50})
     assert fitted.model_.stopped_by_ == "time_limit" and fitted.model_.n_epochs_ == 0
+    assert refits == [False]  # the base's fit; no refit on the training part (nothing trains) nor on all points
     assert fitted.time_limited_stages_ == ("dlinear window search", "lstm training", "lstm base refit")
     assert fitted.training_cut_short_
     assert np.isfinite(fitted.predict().yhat).all()
@@ -66,6 +70,22 @@ def test_dlinear_window_search_keeps_the_candidates_scored_before_the_deadline(m
     assert fitted.model_.window_ == 12 and fitted.time_limited_stages_ == ("dlinear window search",)
     unlimited = WorkloadPredictor(horizon=5).fit(periodic_series(2000, noise=5.0))
     assert len(unlimited.model_.window_scores_) > 1 and not unlimited.time_limited_stages_
+
+
+def test_dlinear_adds_to_the_searchs_statistics_once_the_deadline_passed(monkeypatch):
+    """Past the deadline the fit's statistics of the widest window are the search's (its first origins) plus the
+    windows after them, instead of a second pass over every window: the same fit up to rounding."""
+    clock = FakeClock()
+    params = {"candidate_windows": (12, 24)}
+    monkeypatch.setattr(dlinear, "solve_dlinear", clock.after(dlinear.solve_dlinear, calls=2))  # both scored
+    frame = periodic_series(2000, noise=5.0)
+    limited = fit(clock, "dlinear", frame, model_params=params)
+    monkeypatch.undo()
+    free = WorkloadPredictor(horizon=5, model_params=params).fit(frame)
+    assert limited.time_limited_stages_ == ("dlinear statistics",)
+    assert limited.model_.window_weights_ == free.model_.window_weights_ and limited.model_.window_ == 24
+    np.testing.assert_allclose(limited.model_.coef_, free.model_.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(limited.predict().yhat, free.predict().yhat, rtol=1e-9)
 
 
 def test_dlinear_takes_the_middle_candidate_when_the_deadline_passed_before_its_search(monkeypatch):
@@ -207,8 +227,8 @@ def test_lstm_base_adds_the_validation_tail_once_the_deadline_passed(monkeypatch
 
 def test_the_ensembles_lstm_base_takes_the_dlinear_members_first_fit(monkeypatch):
     calls = []
-    original = dlinear.select_window
-    monkeypatch.setattr(dlinear, "select_window", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = dlinear._search_window
+    monkeypatch.setattr(dlinear, "_search_window", lambda *a, **k: calls.append(1) or original(*a, **k))
     frame = periodic_series(600, noise=5.0)
     fitted = WorkloadPredictor(model="ensemble", horizon=5, random_state=0,
                                model_params={"member_params": {"lstm": {"max_epochs": 2}}}).fit(frame)

@@ -267,7 +267,18 @@ def select_window(
     z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
     fraction: float, max_windows: int, element: np.ndarray | None = None,
 ) -> tuple[int, dict[int, float]]:
-    """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled).
+    """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled),
+    and every scored candidate's MAE; see :func:`_search_window`."""
+    return _search_window(z, horizon, candidates, kernel_size, alpha, fraction, max_windows, element)[:2]
+
+
+def _search_window(
+    z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
+    fraction: float, max_windows: int, element: np.ndarray | None = None,
+) -> tuple[int, dict[int, float], tuple[list[WindowStats], np.ndarray, int] | None]:
+    """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled),
+    every scored candidate's MAE, and the statistics the search computed (per target, of the
+    widest window at its training origins: ``(stats, origins, widest)``; ``None`` without a search).
 
     All candidates are fitted on the same rows (those with room for the largest
     window), so one Gram matrix per target serves every candidate. ``element``
@@ -285,19 +296,19 @@ def select_window(
     if not usable:
         usable = [min(candidates)]
     if len(usable) == 1:
-        return usable[0], {}
+        return usable[0], {}, None
     deadline = current()
     if deadline.expired():
         deadline.cut("dlinear window search")
-        return usable[len(usable) // 2], {}
+        return usable[len(usable) // 2], {}, None
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
     check_memory("DLinear window search", extra_bytes=WindowStats.series_bytes(len(z), widest, horizon))
-    targets = []  # per target: the centred statistics of the widest window, the validation inputs' series, targets
+    targets, kept = [], []  # per target: the widest window's centred statistics, the series, the validation targets
     for j in range(z.shape[1]):
         weights = None if element is None else window_weights(element[:, j], origins_train, widest, horizon)
-        centred = CentredStats.of(WindowStats.weighted(z[:, j], origins_train, widest, horizon, weights))
-        targets.append((centred, z[:, j], targets_at(z[:, j], origins_val, horizon)))
+        kept.append(WindowStats.weighted(z[:, j], origins_train, widest, horizon, weights))
+        targets.append((CentredStats.of(kept[-1]), z[:, j], targets_at(z[:, j], origins_val, horizon)))
     scores: dict[int, float] = {}
     for window in usable:
         if scores and deadline.expired():
@@ -310,7 +321,7 @@ def select_window(
             score += float(np.abs(forecast - actual).mean())
         scores[window] = score
     best = min(scores, key=scores.get)
-    return best, scores
+    return best, scores, (kept, origins_train, widest)
 
 
 class DLinear(BaseForecaster):
@@ -449,13 +460,14 @@ class DLinear(BaseForecaster):
                 # -0.05 +- 1e-7 and the centred Gram loses most of its digits): the scale counts it by its weight.
                 self.offset_, self.scale_ = fit_scale(y, element)
             z = (y - self.offset_) / self.scale_
+            searched = None
             if refit:
                 window = self.window_
             elif self.window is not None:
                 window, self.window_scores_ = int(self.window), {}
                 self.window_weights_ = {window: 1.0}
             else:
-                window, self.window_scores_ = select_window(
+                window, self.window_scores_, searched = _search_window(
                     z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alpha,
                     self.validation_fraction, self.max_validation_windows, element,
                 )
@@ -464,12 +476,21 @@ class DLinear(BaseForecaster):
                 window = max(self.window_weights_)
             origins = np.arange(window, len(z) - self.horizon + 1)
             check_memory("DLinear windows", extra_bytes=WindowStats.series_bytes(len(z), window, self.horizon))
+            if searched is not None and searched[2] == window and current().expired():
+                # Past the deadline: the search's statistics of this window (its first origins) plus the windows
+                # after them, instead of every window again (the same sums up to their order).
+                current().cut("dlinear statistics")
+                origins = origins[len(searched[1]):]
+            else:
+                searched = None
             self.stats_ = [
                 WindowStats.weighted(z[:, j], origins, window, self.horizon,
                                      window_weights(None if element is None else element[:, j], origins, window,
                                                     self.horizon))
                 for j in range(z.shape[1])
             ]
+            if searched is not None:
+                self.stats_ = [kept + added for kept, added in zip(searched[0], self.stats_)]
             self.window_ = window
             self.recent_weights_ = self._kept_weights(element, self._recent_length())
             # A first pass sets each system's penalty relative to its Gram matrix (and ``_refit``, fit's last step,

@@ -207,19 +207,27 @@ class LSTM(BaseForecaster):
         # stopping judges the network on windows neither part was fitted on.
         base = self._new_base()
         twin = vars(self).pop("_base_first_fit", None)  # an ensemble's DLinear member's fit on the same points
+        first_seconds = 0.0
         if twin is not None:
             vars(base).update(copy.deepcopy(twin))
         else:
+            first_started = deadline.clock()
             base._fit_arrays(y, refit=False)
+            first_seconds = deadline.clock() - first_started
         # After training the base is refitted on y with its window, scaling and penalty: exactly this fit,
         # which is kept rather than recomputed (one pass of the statistics over y: 0.1 s at 1,000,000 points).
         self._base_on_y = copy.deepcopy(base)
-        refit_started = deadline.clock()
-        base._fit_arrays(train_part, refit=True)
-        # The fit then refits the base on the whole series (``y`` and the validation tail after it): about
-        # this refit's time, scaled by the points. The targets and the training leave that time for it.
-        refit_seconds = ((deadline.clock() - refit_started) * len(y) / len(train_part)
-                         / max(1.0 - self.validation_fraction, 0.05))
+        refit_seconds, left = 0.0, deadline.left()
+        # The base refitted on train_part serves the training alone. Training needs that refit and, after it,
+        # the refit on the whole series: together about the base's first fit (its search aside). With less
+        # time left than that (none past the deadline) nothing would train: both refits are skipped.
+        if left is None or left > first_seconds:
+            refit_started = deadline.clock()
+            base._fit_arrays(train_part, refit=True)
+            # The fit then refits the base on the whole series (``y`` and the validation tail after it): about
+            # this refit's time, scaled by the points. The targets and the training leave that time for it.
+            refit_seconds = ((deadline.clock() - refit_started) * len(y) / len(train_part)
+                             / max(1.0 - self.validation_fraction, 0.05))
         patch = self.patch_size or max(1, round(base.window_ / PATCHES))
         n_patches = max(1, base.window_ // patch)
         self.window_, self.patch_size_ = n_patches * patch, patch

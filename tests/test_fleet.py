@@ -281,11 +281,12 @@ def test_update_refits_dlinear_keys_on_their_whole_series():
 GLOBAL_PARAMS = {"max_epochs": 1, "hidden_size": 4, "window": 24}
 
 
-def key_values(frame: pd.DataFrame, key) -> np.ndarray:
-    return frame[frame["endpoint"] == key]["requests"].to_numpy(float)[:, None]
+def key_values(frame: pd.DataFrame, key, targets=("requests",)) -> np.ndarray:
+    return frame[frame["endpoint"] == key][list(targets)].to_numpy(float)
 
 
-def test_global_lstm_fleet_update_extends_each_history_and_keeps_the_network():
+@pytest.mark.parametrize("targets", [("requests",), ("requests", "input_tokens")])
+def test_global_lstm_fleet_update_extends_each_history_and_keeps_the_network(targets):
     """The documented update: the same network forecasts from each key's extended history (skipped buckets zero),
     the shared base absorbs the new windows as GlobalLSTM.update does, and each key's interval and confidence come
     from its rolled validation windows as WorkloadPredictor's calibration computes them."""
@@ -293,14 +294,14 @@ def test_global_lstm_fleet_update_extends_each_history_and_keeps_the_network():
     from workload_predictor.models.global_lstm import GlobalLSTM
     from workload_predictor.predictor import calibration
 
-    frame = make_fleet(3, 300, seed=6)
+    frame = make_fleet(3, 300, seed=6, targets=targets)
     cut = START + pd.Timedelta("260min")
     head = frame[frame["timestamp"] < cut]
     tail = frame[(frame["timestamp"] >= cut) & (frame["endpoint"] != "k2")]
     skipped = (tail["endpoint"] == "k1") & (tail["timestamp"] == cut + pd.Timedelta("7min"))
     tail = tail[~skipped]  # a bucket with no row is zero
     fleet = FleetPredictor(model="global_lstm", horizon=5, level=0.8, random_state=0,
-                           model_params=GLOBAL_PARAMS).fit(head, key="endpoint")
+                           model_params=GLOBAL_PARAMS).fit(head, key="endpoint", target=list(targets))
     weights = {name: value.clone() for name, value in fleet._global.model.network_.state_dict().items()}
     before = fleet.predict()
     confidence_before = fleet.confidence_
@@ -309,31 +310,33 @@ def test_global_lstm_fleet_update_extends_each_history_and_keeps_the_network():
 
     model = fleet._global.model
     assert all(torch.equal(weights[name], value) for name, value in model.network_.state_dict().items())
-    extended = {key: key_values(head, key) for key in fleet.keys_}
+    extended = {key: key_values(head, key, targets) for key in fleet.keys_}
     for key in ("k0", "k1"):
-        new = key_values(frame[frame["timestamp"] >= cut], key).copy()
+        new = key_values(frame[frame["timestamp"] >= cut], key, targets).copy()
         if key == "k1":
             new[7] = 0.0
         extended[key] = np.concatenate([extended[key], new])
     # The same network (with the updated base) forecasting from the extended histories.
     direct = model.predict_at([extended[key] for key in fleet.keys_], [[len(extended[key])] for key in fleet.keys_])
     # GlobalLSTM fitted alone on the same series and updated with the same new points.
-    alone = GlobalLSTM(horizon=5, random_state=0, **GLOBAL_PARAMS).fit([key_values(head, k) for k in fleet.keys_],
-                                                                        fleet.keys_)
-    alone.update([extended[key][len(key_values(head, key)):] for key in fleet.keys_])
+    alone = GlobalLSTM(horizon=5, random_state=0, **GLOBAL_PARAMS).fit(
+        [key_values(head, k, targets) for k in fleet.keys_], fleet.keys_)
+    alone.update([extended[key][len(key_values(head, key, targets)):] for key in fleet.keys_])
     for i, (key, expected) in enumerate(zip(fleet.keys_, alone.predict())):
-        rows = forecast[forecast["endpoint"] == key]
-        np.testing.assert_allclose(rows["yhat"], np.clip(direct[i][0, :, 0], 0, None), rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(rows["yhat"], np.clip(expected[:, 0], 0, None), rtol=1e-6, atol=1e-6)
-        last = cut + pd.Timedelta("39min") if key != "k2" else cut - pd.Timedelta("1min")
-        assert rows["timestamp"].iloc[0] == last + pd.Timedelta("1min")
         reference_interval = calibration(alone.validation_forecast_[i], alone.validation_actual_[i], 0.8)
-        np.testing.assert_allclose(rows["upper"] - rows["yhat"], reference_interval["interval_halfwidth_"][:, 0],
-                                   rtol=1e-5, atol=1e-5)
+        for j, target in enumerate(targets):
+            rows = forecast[(forecast["endpoint"] == key) & (forecast["target"] == target if len(targets) > 1 else True)]
+            np.testing.assert_allclose(rows["yhat"], np.clip(direct[i][0, :, j], 0, None), rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(rows["yhat"], np.clip(expected[:, j], 0, None), rtol=1e-6, atol=1e-6)
+            last = cut + pd.Timedelta("39min") if key != "k2" else cut - pd.Timedelta("1min")
+            assert rows["timestamp"].iloc[0] == last + pd.Timedelta("1min")
+            np.testing.assert_allclose(rows["upper"] - rows["yhat"], reference_interval["interval_halfwidth_"][:, j],
+                                       rtol=1e-5, atol=1e-5)
         assert fleet.confidence_[key] == pytest.approx(reference_interval["confidence_"], rel=1e-5)
     # k2 had no rows: its history and calibration stand; k0's forecast and interval follow its new data.
     assert fleet.confidence_["k2"] == confidence_before["k2"]
     assert not np.allclose(forecast[forecast["endpoint"] == "k0"]["yhat"], before[before["endpoint"] == "k0"]["yhat"])
+    assert len(forecast) == 3 * 5 * len(targets)
 
 
 @pytest.mark.parametrize("model", ["dlinear", "naive", "global_lstm"])

@@ -203,6 +203,37 @@ def test_fleet_calibration_equals_the_predictors_key_by_key():
     assert (_calibrate(forecast, actual, 0.9)["halfwidth"][2, :, 0] > 0).all()
 
 
+def test_the_door_gives_the_same_series_for_a_sorted_and_a_shuffled_frame():
+    """A frame already in key-then-time order skips the sort; any other order is sorted: the same series."""
+    from workload_predictor.data import _key_time_order, split_by_key
+
+    frame = bad_fleet()  # sorted by key, then time; k1 holds a NaN, k2 a negative value, k3 a gap, k4 is short
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    backwards = frame.iloc[::-1]
+    assert _key_time_order(*_codes_and_instants(frame)) is None
+    assert _key_time_order(*_codes_and_instants(shuffled)) is not None
+    expected, expected_errors, _ = split_by_key(frame, key="endpoint")
+    column = frame["requests"].to_numpy()
+    assert not any(np.shares_memory(item.values, column) for item in expected)  # copies, never the caller's data
+    for other in (shuffled, backwards):
+        series, errors, _ = split_by_key(other, key="endpoint")
+        assert [(s.key, s.start, s.freq) for s in series] == [(s.key, s.start, s.freq) for s in expected]
+        for got, want in zip(series, expected):
+            np.testing.assert_array_equal(got.values, want.values)
+        assert {k: str(e) for k, e in errors.items()} == {k: str(e) for k, e in expected_errors.items()}
+    # A repeated timestamp within a key is not "in order": the door sorts, then refuses the key as before.
+    repeated = pd.concat([frame, frame[frame["endpoint"] == "k0"].iloc[[5]]]).sort_values(["endpoint", "timestamp"],
+                                                                                          kind="stable")
+    assert _key_time_order(*_codes_and_instants(repeated)) is not None
+    assert "k0" in split_by_key(repeated, key="endpoint")[1]
+
+
+def _codes_and_instants(frame: pd.DataFrame):
+    from workload_predictor.data import factorize_keys, utc_instants
+
+    return factorize_keys(frame["endpoint"], "endpoint")[0], utc_instants(frame["timestamp"], name="timestamp")
+
+
 # -- bad series never sink the fleet ------------------------------------------------------------------------
 def bad_fleet() -> pd.DataFrame:
     frame = make_fleet(6, 250, seed=5)

@@ -15,7 +15,8 @@ higher is better, so its thresholds are lower bounds. ``input_anomaly`` counts t
 buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
 newest 1000; its alert names the newest one (timestamp, target, value). A metric that was not
 measured yet (no ``predict`` call so far) has level ``"unknown"`` and raises no
-alert. :func:`health_report` is a pure function of the measurements, so every
+alert. A fit that ``max_training_time`` ended early names the stages it stopped in the
+``training_seconds`` detail. :func:`health_report` is a pure function of the measurements, so every
 level can be tested with injected numbers; :func:`measure` reads them from a
 predictor.
 """

@@ -112,7 +112,11 @@ class WorkloadPredictor(ParamsMixin):
         scored; the ensemble weighs its members on the validation tail alone. The
         stages stopped are listed in ``time_limited_stages_`` (``training_cut_short_``
         says whether there is any), logged as a warning and shown in
-        :meth:`health`. What cannot end early (the door, DLinear's statistics, the
+        :meth:`health`: ``"dlinear window search"``, ``"dlinear statistics"`` (the
+        search's sums reused), ``"lstm training"``, ``"lstm base refit"`` (the
+        validation tail's windows added to the base's sums), ``"exponential
+        smoothing factor"``, ``"ensemble history"``, ``"ensemble fallback weights"``
+        (least squares instead of least absolute error). What cannot end early (the door, DLinear's statistics, the
         LSTM's linear base) still completes, so a limit ``L`` ends a fit within
         about ``L`` plus one batch, one chunk of a stage, and the fitted model's
         last refit. Default 300 (the old production setting): a normal fit takes

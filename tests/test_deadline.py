@@ -256,6 +256,12 @@ def test_a_bad_time_limit_is_a_typed_error(bad):
         WorkloadPredictor(max_training_time=bad).fit(periodic_series(300))
 
 
+@pytest.mark.parametrize("seconds", [np.int64(60), np.float32(60.0), 60])
+def test_a_numpy_number_is_a_valid_time_limit(seconds):
+    fitted = WorkloadPredictor(max_training_time=seconds).fit(periodic_series(300))
+    assert fitted.time_limited_stages_ == ()
+
+
 def test_a_nested_limit_never_ends_later_and_records_in_the_outermost():
     clock = FakeClock()
     with _deadline.limit(2.0, clock=clock) as outer:

@@ -593,12 +593,19 @@ def _unknown_key(name: Any) -> WorkloadDataError:
 
 def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str, np.ndarray]:
     """The interval and confidence of each key (of the keys at ``rows``) from the global model's validation windows,
-    as ``FleetGlobal`` holds them."""
-    rows = range(len(model.keys_)) if rows is None else rows
-    parts = [_calibrate(model.validation_forecast_[i][None], model.validation_actual_[i][None], level) for i in rows]
-    return dict(halfwidth=np.concatenate([p["halfwidth"] for p in parts]),  # [N, H, k]
-                confidence=np.concatenate([p["confidence"] for p in parts]),
-                confidence_by_target=np.concatenate([p["confidence_by_target"] for p in parts]))
+    as ``FleetGlobal`` holds them: one :func:`_calibrate` call per count of validation windows."""
+    rows = np.arange(len(model.keys_)) if rows is None else np.asarray(rows, dtype=np.int64)
+    counts = np.array([len(model.validation_actual_[i]) for i in rows], dtype=np.int64)
+    horizon, k = model.horizon, model.n_targets_
+    out = dict(halfwidth=np.empty((len(rows), horizon, k)), confidence=np.empty(len(rows)),
+               confidence_by_target=np.empty((len(rows), k)))
+    for count in np.unique(counts):
+        same = np.flatnonzero(counts == count)
+        part = _calibrate(np.stack([model.validation_forecast_[rows[j]] for j in same]),
+                          np.stack([model.validation_actual_[rows[j]] for j in same]), level)  # [G, v, H, k] each
+        for name, values in out.items():
+            values[same] = part[name]
+    return out
 
 
 def _error_type(module: Any, name: Any) -> type:

@@ -170,6 +170,28 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray 
     return result
 
 
+def continued_weights(kept: np.ndarray | None, new: np.ndarray | None, shape: tuple[int, ...],
+                      n_old: int) -> np.ndarray | None:
+    """The weights ``shape`` of a kept tail (its first ``n_old`` points, weights ``kept``) followed by new points
+    (weights ``new``); ``None`` when both are all 1. A ``kept`` of another length (a file saved before the
+    weights) counts as all 1."""
+    if kept is None and new is None:
+        return None
+    element = np.ones(shape)
+    if kept is not None and len(kept) == n_old:
+        element[:n_old] = kept
+    if new is not None:
+        element[n_old:] = new
+    return element
+
+
+def kept_weights(element: np.ndarray | None, keep: int) -> np.ndarray | None:
+    """The weights of the newest ``keep`` points of ``element`` (``None``: all 1), as a model keeps them."""
+    if element is None or bool((element[-keep:] >= 1.0).all()):
+        return None
+    return element[-keep:].copy()
+
+
 def _confirm(windows: np.ndarray, current: np.ndarray, rows: np.ndarray, cols: np.ndarray, offset: int,
              floor: np.ndarray, k: float) -> list[tuple[int, int, float, float, float]]:
     """The candidates ``(rows, cols)`` more than ``k * max(1.4826 MAD, floor)`` from their window's median."""

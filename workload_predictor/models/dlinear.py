@@ -439,13 +439,6 @@ class DLinear(BaseForecaster):
             return None
         return anomaly.element_weights(y, start, floor)
 
-    @staticmethod
-    def _kept_weights(element: np.ndarray | None, keep: int) -> np.ndarray | None:
-        """The weights of the newest ``keep`` points (``None``: all 1)."""
-        if element is None or bool((element[-keep:] >= 1.0).all()):
-            return None
-        return element[-keep:].copy()
-
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if not refit:
             self._check_params()
@@ -492,7 +485,7 @@ class DLinear(BaseForecaster):
             if searched is not None:
                 self.stats_ = [kept + added for kept, added in zip(searched[0], self.stats_)]
             self.window_ = window
-            self.recent_weights_ = self._kept_weights(element, self._recent_length())
+            self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
             # A first pass sets each system's penalty relative to its Gram matrix (and ``_refit``, fit's last step,
             # sets it again on all the data); a refit here keeps it, as it keeps the window and the scaling, and so
             # do updates, so that a new window is a rank-one change of the system.
@@ -594,7 +587,7 @@ class DLinear(BaseForecaster):
             element = self._element_weights(y, start)
             penalties = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_] if keep_penalties else None
             self.stats_ = self._stats_after((y - self.offset_) / self.scale_, n_seen, element, start)
-            self.recent_weights_ = self._kept_weights(element, self._recent_length())
+            self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
             self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, penalties), 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
@@ -620,15 +613,9 @@ class DLinear(BaseForecaster):
         """
         with single_blas_thread():
             z = (y - self.offset_) / self.scale_
-            kept = getattr(self, "recent_weights_", None)  # None: all 1 (and in files saved before weighting)
-            new = self._element_weights(y, n_old)
-            element = None  # the weights of y's points, all 1 unless a kept or a new point is flagged
-            if kept is not None or new is not None:
-                element = np.ones(y.shape)
-                if kept is not None and len(kept) == n_old:
-                    element[:n_old] = kept
-                if new is not None:
-                    element[n_old:] = new
+            # The weights of y's points, all 1 (None) unless a kept or a new point is flagged.
+            element = anomaly.continued_weights(getattr(self, "recent_weights_", None),
+                                                self._element_weights(y, n_old), y.shape, n_old)
             origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)
             weights = [window_weights(None if element is None else element[:, j], origins, self.window_,
                                       self.horizon) for j in range(y.shape[1])]
@@ -653,7 +640,7 @@ class DLinear(BaseForecaster):
                 ridge = [self._add_windows(systems, s, x[:, :, j], weights[j], gamma)
                          for j, (systems, s) in enumerate(zip(self.ridge_, self.stats_))]
             return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps,
-                        recent_weights_=self._kept_weights(element, self._recent_length()),
+                        recent_weights_=anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
 
     def _penalties(self, stats: list[WindowStats]) -> list[dict[int, float]]:

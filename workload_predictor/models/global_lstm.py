@@ -281,7 +281,7 @@ class GlobalLSTM(ParamsMixin):
         self.base_coef_ = self._solve_base()
         keep = self._recent_length()
         self.recent_ = [y[-keep:].copy() for y in arrays]
-        self.recent_weights_ = [_kept_weights(e, keep) for e in elements]
+        self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
         self.fit_seconds_ = time.perf_counter() - start
         return self
@@ -434,9 +434,9 @@ class GlobalLSTM(ParamsMixin):
         (out of sample) and replace each key's oldest validation windows; then the
         linear base absorbs them exactly (its Gram statistics grow). The network and
         each key's scaling are kept (the network forecasts from the extended histories);
-        refit to retrain it. Each key keeps only the newest ``window + horizon - 1``
-        points and its validation windows, so a stream of updates does not grow the
-        model. Everything is computed before anything changes.
+        refit to retrain it. Each key keeps only its newest points (``window + horizon - 1``,
+        at least the input-anomaly rule's reference) and its validation windows, so a stream
+        of updates does not grow the model. Everything is computed before anything changes.
         """
         check_is_fitted(self, "network_")
         if len(new_series) != len(self.keys_):
@@ -470,7 +470,7 @@ class GlobalLSTM(ParamsMixin):
             actual_new[i] = np.concatenate([self.validation_actual_[i], targets_at(y, o, self.horizon)])[-keep:]
             origins_new[i] = np.concatenate([self.validation_origins_[i], o + shift])[-keep:]
             recent[i] = y[-keep_recent:].copy()
-            recent_weights[i] = _kept_weights(element, keep_recent)
+            recent_weights[i] = anomaly.kept_weights(element, keep_recent)
             n_seen[i] += len(y) - old
         self.base_gram_, self.base_cross_ = self.base_gram_ + gram, self.base_cross_ + cross
         self.base_coef_ = self._solve_base()
@@ -481,15 +481,7 @@ class GlobalLSTM(ParamsMixin):
     def _update_weights(self, i: int, y: np.ndarray, n_old: int) -> np.ndarray | None:
         """The weights of key ``i``'s kept and new points ``y`` (the first ``n_old`` kept), ``None``: all 1."""
         kept = (getattr(self, "recent_weights_", None) or [None] * len(self.keys_))[i]
-        new = self._element_weights(i, y, n_old)
-        if kept is None and new is None:
-            return None
-        element = np.ones(y.shape)
-        if kept is not None and len(kept) == n_old:
-            element[:n_old] = kept
-        if new is not None:
-            element[n_old:] = new
-        return element
+        return anomaly.continued_weights(kept, self._element_weights(i, y, n_old), y.shape, n_old)
 
     def update_bytes(self, added: Sequence[int]) -> float:
         """An upper estimate of the bytes ``update`` allocates for ``added[i]`` new points of key ``i``.
@@ -514,10 +506,3 @@ class GlobalLSTM(ParamsMixin):
         from .quantize import network_bytes
 
         return network_bytes(inference_network(self.network_, self.quantize)) + self.base_coef_.nbytes
-
-
-def _kept_weights(element: np.ndarray | None, keep: int) -> np.ndarray | None:
-    """The weights of the newest ``keep`` points (``None``: all 1)."""
-    if element is None or bool((element[-keep:] >= 1.0).all()):
-        return None
-    return element[-keep:].copy()

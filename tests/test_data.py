@@ -283,3 +283,14 @@ def test_string_columns_pass_the_one_pass_checks_exactly_when_they_pass_the_row_
         assert not refused
     elif not any("\n" in s for s in strings):  # a line break inside a string: lines are not rows, rows decide
         assert refused, strings
+
+
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=40), st.sampled_from(["1s", "10s", "1min"]))
+@example([1], "1s")
+@example([2, 2, 2], "10s")
+def test_infer_freq_is_the_median_step(multiples, unit):
+    from workload_predictor.data import infer_freq
+
+    steps = np.array(multiples) * pd.Timedelta(unit)
+    index = pd.DatetimeIndex(pd.Timestamp("2024-01-01", tz="UTC") + np.concatenate([[pd.Timedelta(0)], np.cumsum(steps)]))
+    assert infer_freq(index) == pd.Timedelta(np.median(np.diff(index.to_numpy())))

@@ -67,7 +67,9 @@ def test_dlinear_window_search_keeps_the_candidates_scored_before_the_deadline(m
     monkeypatch.setattr(dlinear, "solve_dlinear", clock.after(dlinear.solve_dlinear))  # the first candidate's solve
     fitted = fit(clock, "dlinear", periodic_series(2000, noise=5.0))
     assert list(fitted.model_.window_scores_) == [12]  # the shortest candidate, scored before the deadline
-    assert fitted.model_.window_ == 12 and fitted.time_limited_stages_ == ("dlinear window search",)
+    # Past the deadline the chosen window's statistics come from the search's too (see the next tests).
+    assert fitted.model_.window_ == 12
+    assert fitted.time_limited_stages_ == ("dlinear window search", "dlinear statistics")
     unlimited = WorkloadPredictor(horizon=5).fit(periodic_series(2000, noise=5.0))
     assert len(unlimited.model_.window_scores_) > 1 and not unlimited.time_limited_stages_
 
@@ -86,6 +88,59 @@ def test_dlinear_adds_to_the_searchs_statistics_once_the_deadline_passed(monkeyp
     assert limited.model_.window_weights_ == free.model_.window_weights_ and limited.model_.window_ == 24
     np.testing.assert_allclose(limited.model_.coef_, free.model_.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(limited.predict().yhat, free.predict().yhat, rtol=1e-9)
+
+
+def test_dlinear_reads_a_narrower_windows_statistics_from_the_searchs_once_the_deadline_passed(monkeypatch):
+    """Past the deadline, a window narrower than the search's widest takes the newest inputs of the search's
+    windows (lacking the ``widest - window`` oldest windows) plus the windows after them: no second pass."""
+    clock = FakeClock()
+    monkeypatch.setattr(dlinear, "solve_dlinear", clock.after(dlinear.solve_dlinear))  # after scoring 12 only
+    y = periodic_series(2000, noise=5.0)["requests"].to_numpy()
+    with _deadline.limit(LIMIT, clock=clock) as deadline:
+        model = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
+    assert model.window_ == 12 and deadline.stages == ["dlinear window search", "dlinear statistics"]
+    z = (y - model.offset_[0]) / model.scale_[0]
+    expected = dlinear.WindowStats.from_series(z, np.arange(24, len(y) - 5 + 1), 12, 5)
+    stats = model.stats_[0]
+    assert stats.count == expected.count == len(y) - 5 + 1 - 24
+    for name in ("sum_x", "sum_y", "xx", "xy"):
+        np.testing.assert_allclose(getattr(stats, name), getattr(expected, name), rtol=1e-9, atol=1e-9)
+
+
+def test_dlinear_sums_every_window_when_the_deadline_leaves_time_for_it(monkeypatch):
+    """Before the deadline, with more time left than a pass of the statistics takes, the fit sums every window:
+    the same model as without a limit."""
+    clock = FakeClock()
+    y = periodic_series(2000, noise=5.0)["requests"].to_numpy()
+    with _deadline.limit(LIMIT, clock=clock) as deadline:
+        model = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
+    free = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
+    assert deadline.stages == [] and model.stats_[0].count == free.stats_[0].count
+    np.testing.assert_array_equal(model.coef_, free.coef_)
+
+
+def test_dlinear_reuses_the_searchs_statistics_when_a_full_pass_would_end_past_the_deadline(monkeypatch):
+    """Before the deadline, with less time left than a pass of the statistics would take (the search's pass,
+    scaled by the window), the fit reuses the search's statistics rather than overrun."""
+    clock = FakeClock()
+
+    def slow_stats(*args, **kwargs):  # each statistics pass takes 2 fake seconds
+        clock.now += 2.0
+        return stats_weighted(*args, **kwargs)
+
+    stats_weighted = dlinear.WindowStats.weighted
+    monkeypatch.setattr(dlinear.WindowStats, "weighted", staticmethod(slow_stats))
+    y = periodic_series(2000, noise=5.0)["requests"].to_numpy()
+    with _deadline.limit(3.5, clock=clock) as deadline:  # 1.5 s left after the search's pass: less than 2
+        model = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
+    assert model.window_ == 24 and deadline.stages == ["dlinear statistics"]
+    clock.now = 0.0
+    with _deadline.limit(4.5, clock=clock) as roomy:  # 2.5 s left: the full pass fits
+        summed = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
+    monkeypatch.undo()
+    free = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
+    assert roomy.stages == [] and summed.stats_[0].count == free.stats_[0].count
+    np.testing.assert_array_equal(summed.coef_, free.coef_)
 
 
 def test_dlinear_takes_the_middle_candidate_when_the_deadline_passed_before_its_search(monkeypatch):

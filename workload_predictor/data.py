@@ -336,7 +336,10 @@ def infer_freq(index: pd.DatetimeIndex) -> pd.Timedelta:
     """The median step of a sorted index (the bucket width of a bucketed series)."""
     if len(index) < 2:
         raise WorkloadDataError("cannot infer the frequency from fewer than 2 timestamps; pass freq=...")
-    return pd.Timedelta(np.median(np.diff(_instants(index))))
+    steps = np.diff(_instants(index))
+    if (steps == steps[0]).all():  # a regular series (the usual case): its one step, without a partition
+        return pd.Timedelta(steps[0])
+    return pd.Timedelta(np.median(steps))
 
 
 def _instants(index: pd.DatetimeIndex) -> np.ndarray:

@@ -88,6 +88,11 @@ class WindowStats:
                 total = total + cls.from_series(z, origins[run], window, horizon)
         return total
 
+    def last(self, window: int) -> "WindowStats":
+        """The statistics of the same windows' newest ``window`` inputs (their rows and columns go last)."""
+        return WindowStats(self.count, self.sum_x[-window:], self.sum_y, self.xx[-window:, -window:],
+                           self.xy[-window:])
+
     def scaled(self, factor: float) -> "WindowStats":
         """Every sum times ``factor`` (forgetting)."""
         return WindowStats(self.count * factor, self.sum_x * factor, self.sum_y * factor, self.xx * factor,
@@ -275,10 +280,11 @@ def select_window(
 def _search_window(
     z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
     fraction: float, max_windows: int, element: np.ndarray | None = None,
-) -> tuple[int, dict[int, float], tuple[list[WindowStats], np.ndarray, int] | None]:
+) -> tuple[int, dict[int, float], tuple[list[WindowStats], np.ndarray, int, float] | None]:
     """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled),
     every scored candidate's MAE, and the statistics the search computed (per target, of the
-    widest window at its training origins: ``(stats, origins, widest)``; ``None`` without a search).
+    widest window at its training origins, and the seconds they took on the deadline's clock:
+    ``(stats, origins, widest, seconds)``; ``None`` without a search).
 
     All candidates are fitted on the same rows (those with room for the largest
     window), so one Gram matrix per target serves every candidate. ``element``
@@ -305,10 +311,12 @@ def _search_window(
     origins_train = np.arange(widest, last_train_origin + 1)
     check_memory("DLinear window search", extra_bytes=WindowStats.series_bytes(len(z), widest, horizon))
     targets, kept = [], []  # per target: the widest window's centred statistics, the series, the validation targets
+    started = deadline.clock()
     for j in range(z.shape[1]):
         weights = None if element is None else window_weights(element[:, j], origins_train, widest, horizon)
         kept.append(WindowStats.weighted(z[:, j], origins_train, widest, horizon, weights))
         targets.append((CentredStats.of(kept[-1]), z[:, j], targets_at(z[:, j], origins_val, horizon)))
+    seconds = deadline.clock() - started
     scores: dict[int, float] = {}
     for window in usable:
         if scores and deadline.expired():
@@ -321,7 +329,7 @@ def _search_window(
             score += float(np.abs(forecast - actual).mean())
         scores[window] = score
     best = min(scores, key=scores.get)
-    return best, scores, (kept, origins_train, widest)
+    return best, scores, (kept, origins_train, widest, seconds)
 
 
 class DLinear(BaseForecaster):
@@ -469,21 +477,17 @@ class DLinear(BaseForecaster):
                 window = max(self.window_weights_)
             origins = np.arange(window, len(z) - self.horizon + 1)
             check_memory("DLinear windows", extra_bytes=WindowStats.series_bytes(len(z), window, self.horizon))
-            if searched is not None and searched[2] == window and current().expired():
-                # Past the deadline: the search's statistics of this window (its first origins) plus the windows
-                # after them, instead of every window again (the same sums up to their order).
-                current().cut("dlinear statistics")
-                origins = origins[len(searched[1]):]
-            else:
-                searched = None
+            reused = self._searched_stats(searched, window, element)
+            if reused is not None:
+                origins = origins[origins > searched[1][-1]]
             self.stats_ = [
                 WindowStats.weighted(z[:, j], origins, window, self.horizon,
                                      window_weights(None if element is None else element[:, j], origins, window,
                                                     self.horizon))
                 for j in range(z.shape[1])
             ]
-            if searched is not None:
-                self.stats_ = [kept + added for kept, added in zip(searched[0], self.stats_)]
+            if reused is not None:
+                self.stats_ = [kept + added for kept, added in zip(reused, self.stats_)]
             self.window_ = window
             self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
             # A first pass sets each system's penalty relative to its Gram matrix (and ``_refit``, fit's last step,
@@ -498,6 +502,32 @@ class DLinear(BaseForecaster):
             # An ensemble hands this first fit to its LSTM member's base, a twin that would repeat it on the
             # same points (see Ensemble._fit_members).
             self._first_fit = copy.deepcopy(vars(self))
+
+    def _searched_stats(self, searched: tuple | None, window: int,
+                        element: np.ndarray | None) -> list[WindowStats] | None:
+        """The window search's statistics, to which the fit adds the windows after the search's origins instead
+        of summing every window again, when the deadline leaves less time than that pass would take (about
+        the search's own pass, scaled by ``window + horizon``); ``None`` otherwise.
+
+        For the widest candidate they are the same sums (up to their order). For a narrower
+        window, without flagged points, they are the newest ``window`` inputs of the same
+        windows: the fit then lacks the ``widest - window`` oldest windows.
+        """
+        deadline = current()
+        if searched is None or deadline.end is None:
+            return None
+        kept, _, widest, seconds = searched
+        full_pass = seconds * (window + self.horizon) / (widest + self.horizon)
+        if not (deadline.expired() or deadline.left() < full_pass):
+            return None
+        if widest == window:
+            reused = kept
+        elif element is None:
+            reused = [stats.last(window) for stats in kept]
+        else:
+            return None
+        deadline.cut("dlinear statistics")
+        return reused
 
     def _blend(self) -> dict[int, float]:
         return getattr(self, "window_weights_", None) or {int(self.window_): 1.0}

@@ -133,7 +133,8 @@ def test_dlinear_reuses_the_searchs_statistics_when_a_full_pass_would_end_past_t
     y = periodic_series(2000, noise=5.0)["requests"].to_numpy()
     with _deadline.limit(3.5, clock=clock) as deadline:  # 1.5 s left after the search's pass: less than 2
         model = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
-    assert model.window_ == 24 and deadline.stages == ["dlinear statistics"]
+    # The fake pass of the windows after the search's ends past the deadline: no time for the tail's either.
+    assert model.window_ == 24 and deadline.stages == ["dlinear statistics", "dlinear refit"]
     clock.now = 0.0
     with _deadline.limit(4.5, clock=clock) as roomy:  # 2.5 s left: the full pass fits
         summed = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
@@ -141,6 +142,111 @@ def test_dlinear_reuses_the_searchs_statistics_when_a_full_pass_would_end_past_t
     free = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
     assert roomy.stages == [] and summed.stats_[0].count == free.stats_[0].count
     np.testing.assert_array_equal(summed.coef_, free.coef_)
+
+
+def paced_statistics(monkeypatch, clock: FakeClock, pace: float) -> None:
+    """Each pass of the statistics takes ``pace`` fake seconds per origin and lag; passes of more than 100
+    origins may be cut to the newest (100 in place of ``NEWEST_MIN_ORIGINS``), at any pace."""
+    original = dlinear.WindowStats.weighted
+
+    def paced(z, origins, window, horizon, weights):
+        clock.now += pace * len(origins) * (window + horizon)
+        return original(z, origins, window, horizon, weights)
+
+    monkeypatch.setattr(dlinear.WindowStats, "weighted", staticmethod(paced))
+    monkeypatch.setattr(dlinear, "NEWEST_MIN_ORIGINS", 100)
+    monkeypatch.setattr(dlinear, "SLOW_PACE", 1.0)  # a machine slower than any: the pace is measured
+
+
+def test_dlinear_window_search_sums_the_newest_origins_that_fit_in_its_share_of_the_time_left(monkeypatch):
+    """The search's Gram matrix, a pass over the whole series that cannot stop, ran to its end however little
+    time was left; now it covers the newest training origins that fit in SEARCH_SHARE of it, at the pace of
+    a pass over the newest 100 measured first, and every candidate is fitted on those."""
+    clock = FakeClock()
+    paced_statistics(monkeypatch, clock, pace=1e-4)
+    searched = []
+    original = dlinear._search_window
+    monkeypatch.setattr(dlinear, "_search_window", lambda *a, **k: searched.append(original(*a, **k)) or searched[-1])
+    y = periodic_series(3000, noise=5.0)["requests"].to_numpy()
+    with _deadline.limit(LIMIT, clock=clock) as deadline:
+        model = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
+    kept, origins, widest = searched[0][2]
+    # 0.29 s measuring 100 origins of 29 lags; then half of the 4.71 s left: 812 origins
+    assert len(origins) == int(0.5 * (LIMIT - 0.29) / (1e-4 * 29)) and widest == 24
+    n_train = int(model.validation_origins_[0])  # the search runs on the fit's training part
+    assert origins[-1] == dlinear.validation_origins(n_train, 5, 0.15, 100)[0] - 5  # the newest training origins
+    assert set(model.window_scores_) == {12, 24} and deadline.stages[0] == "dlinear window search"
+    z = (y[:n_train] - model.offset_[0]) / model.scale_[0]
+    expected = dlinear.WindowStats.from_series(z, origins, 24, 5)
+    np.testing.assert_allclose(kept[0].xx, expected.xx, rtol=1e-9, atol=1e-9)
+
+
+def test_dlinear_sums_the_newest_windows_that_fit_and_skips_the_tail_that_does_not(monkeypatch):
+    """Without a search (a given window) the fit's pass of the statistics covers the newest origins that fit in
+    the time left, and the refit on the validation tail is skipped when its windows would not fit either;
+    the model still forecasts and updates (it keeps the weights of the newest points)."""
+    clock = FakeClock()
+    paced_statistics(monkeypatch, clock, pace=1e-4)
+    y = periodic_series(3000, noise=5.0)["requests"].to_numpy()
+    with _deadline.limit(LIMIT, clock=clock) as deadline:
+        model = DLinear(horizon=5, window=24).fit(y)
+    # 0.29 s measuring the newest 100 origins (29 lags each), then the 4.71 s left: 1624 origins
+    assert model.stats_[0].count == int((LIMIT - 0.29) / (1e-4 * 29))
+    assert deadline.stages == ["dlinear statistics", "dlinear refit"]
+    assert np.isfinite(model.predict()).all()
+    model.update(y[-20:])
+    assert np.isfinite(model.predict()).all()
+    monkeypatch.undo()
+    free = DLinear(horizon=5, window=24).fit(y)
+    assert free.stats_[0].count == len(y) - 5 + 1 - 24  # every window, the tail's included
+
+
+@pytest.mark.parametrize("per_window, stages, windows", [
+    (1e-3, ["lstm base refit"], "all"),  # a full refit (0.8 s) does not fit in 0.5 s; the tail's windows do
+    (1e-2, ["lstm base refit"], "fitted"),  # not even the tail's windows fit: the base stays as fitted
+])
+def test_lstm_base_refit_does_what_fits_in_the_time_left(monkeypatch, per_window, stages, windows):
+    clock = FakeClock()
+    monkeypatch.setattr(DLinear, "statistics_seconds", lambda self, count: per_window * count)
+    # Training is done with 0.5 s left.
+    monkeypatch.setattr(lstm.LSTM, "_restore_base", clock.after(lstm.LSTM._restore_base, seconds=LIMIT - 0.5))
+    frame = periodic_series(800, noise=5.0)
+    limited = fit(clock, "lstm", frame, model_params={"max_epochs": 1})
+    base = limited.model_.base_
+    assert limited.time_limited_stages_ == tuple(stages)
+    n_fitted = int(limited.model_.validation_origins_[0])
+    expected = {"all": 800 - 5 + 1 - base.window_, "fitted": n_fitted - 5 + 1 - base.window_}[windows]
+    assert base.stats_[0].count == expected
+    assert np.isfinite(limited.predict().yhat).all()
+
+
+def test_lstm_targets_start_a_chunk_only_when_it_and_the_validation_forecast_fit(monkeypatch):
+    """A chunk of the training targets started whenever the deadline had not passed, and ran past it; now it
+    starts only when the time left covers it and the validation forecast after it (about one more chunk)."""
+    clock = FakeClock()
+    monkeypatch.setattr(lstm, "CHUNK_ORIGINS", 64)
+    chunks = []
+    original = lstm.LSTM._base_forecast
+
+    def slow(self, y, origins):  # each chunk of targets takes 1 fake second
+        chunks.append(len(origins))
+        clock.now += 1.0
+        return original(self, y, origins)
+
+    monkeypatch.setattr(lstm.LSTM, "_base_forecast", slow)
+    fitted = fit(clock, "lstm", periodic_series(800, noise=5.0), model_params={"max_epochs": 1})
+    # At 0, 1, 2 and 3 s the time left covers two chunks; at 4 s it does not (the validation forecast runs).
+    assert len(chunks) == 4 + 1 and fitted.model_.n_epochs_ == 0
+    assert fitted.time_limited_stages_[0] == "lstm training"
+
+
+def test_the_input_anomaly_scan_runs_before_the_models_stages(monkeypatch):
+    """The scan (a pass over the series) ran after the model's stages, past the deadline they had filled."""
+    clock = FakeClock()
+    monkeypatch.setattr(predictor_module, "_fit_anomalies", clock.after(predictor_module._fit_anomalies))
+    fitted = fit(clock, "dlinear", periodic_series(2000, noise=5.0))
+    assert fitted.time_limited_stages_[0] == "dlinear window search"
+    assert fitted.model_.window_scores_ == {}
 
 
 def test_dlinear_takes_the_middle_candidate_when_the_deadline_passed_before_its_search(monkeypatch):
@@ -326,3 +432,10 @@ def test_a_nested_limit_never_ends_later_and_records_in_the_outermost():
             assert reserved.expired() and not inner.expired()
             reserved.cut("a stage")
     assert outer.stages == ["a stage"] and not _deadline.current().expired()
+
+
+def test_nested_limits_share_the_pace_of_the_passes_measured():
+    with _deadline.limit(2.0) as outer:
+        with _deadline.limit(None, reserve=0.5) as inner:
+            inner.pace["a pass"] = 1e-9
+    assert outer.pace == {"a pass": 1e-9}

@@ -28,14 +28,18 @@ from .errors import WorkloadDataError, quote
 
 
 class Deadline:
-    """The end of a time limit on ``clock`` (``None``: no limit) and the stages it cut short."""
+    """The end of a time limit on ``clock`` (``None``: no limit), the stages it cut short, and the pace of the
+    passes measured so far (``pace[kind]``: seconds per unit of work, shared by nested limits), from which a
+    stage estimates whether a pass over the whole series fits in the time left."""
 
-    __slots__ = ("end", "clock", "stages")
+    __slots__ = ("end", "clock", "stages", "pace")
 
-    def __init__(self, end: float | None, clock: Callable[[], float], stages: list[str]):
+    def __init__(self, end: float | None, clock: Callable[[], float], stages: list[str],
+                 pace: dict[str, float] | None = None):
         self.end = end
         self.clock = clock
         self.stages = stages
+        self.pace = {} if pace is None else pace
 
     def expired(self) -> bool:
         """Whether the deadline has passed (never without a limit)."""
@@ -88,7 +92,8 @@ def limit(seconds: float | None, clock: Callable[[], float] | None = None,
         end = outer.end if end is None else min(end, outer.end)
     if end is not None:
         end -= reserve
-    deadline = Deadline(end, clock, outer.stages if outer is not None else [])
+    deadline = Deadline(end, clock, outer.stages if outer is not None else [],
+                        outer.pace if outer is not None else None)
     token = _current.set(deadline)
     try:
         yield deadline

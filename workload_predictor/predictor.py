@@ -109,19 +109,26 @@ class WorkloadPredictor(ParamsMixin):
         it has passed: LSTM training stops (checked before every batch) and keeps
         its best weights; DLinear's window search keeps the best candidates scored
         so far; exponential smoothing chooses its factor on the newest origins
-        scored; the ensemble weighs its members on the validation tail alone. The
-        stages stopped are listed in ``time_limited_stages_`` (``training_cut_short_``
-        says whether there is any), logged as a warning and shown in
-        :meth:`health`: ``"dlinear window search"``, ``"dlinear statistics"`` (the
-        search's sums reused), ``"lstm training"``, ``"lstm base refit"`` (the
-        validation tail's windows added to the base's sums), ``"exponential
-        smoothing factor"``, ``"ensemble history"``, ``"ensemble fallback weights"``
-        (least squares instead of least absolute error). What cannot end early (the door, DLinear's statistics, the
-        LSTM's linear base) still completes, so a limit ``L`` ends a fit within
-        about ``L`` plus one batch, one chunk of a stage, and the fitted model's
-        last refit. Default 300 (the old production setting): a normal fit takes
-        seconds, so the limit never changes a result and only stops a runaway fit
-        on a huge series.
+        scored; the ensemble weighs its members on the validation tail alone. A pass
+        over the whole series that cannot stop part-way starts only when the time
+        left covers it, at the pace the passes before it in this fit measured:
+        otherwise the smaller valid thing is done (DLinear's window search and
+        statistics on the newest windows that fit, the refit on the validation tail
+        skipped). The stages cut are listed in ``time_limited_stages_``
+        (``training_cut_short_`` says whether there is any), logged as a warning and
+        shown in :meth:`health`: ``"dlinear window search"`` (fewer candidates
+        scored, or the candidates fitted on the newest windows), ``"dlinear
+        statistics"`` (the search's sums reused, or the newest windows summed),
+        ``"dlinear refit"`` (the validation tail's windows not added), ``"lstm
+        training"``, ``"lstm base refit"`` (the validation tail's windows added to
+        the base's sums, or not even those), ``"exponential smoothing factor"``,
+        ``"ensemble history"``, ``"ensemble fallback weights"`` (least squares
+        instead of least absolute error). What cannot end early (the door, the
+        input-anomaly scan, DLinear's smallest pass) still completes, so a limit
+        ``L`` ends a fit within about ``L`` plus one batch or one chunk of a stage,
+        once ``L`` exceeds that floor (about 0.1-0.2 s at 1,000,000 points). Default
+        300 (the old production setting): a normal fit takes seconds, so the limit
+        never changes a result and only stops a runaway fit on a huge series.
     memory_limit_mb : float or None
         MiB that ``fit`` or ``update`` may add to the process's RSS (measured with
         psutil). Checked before each large allocation (with an estimate of its size)
@@ -256,14 +263,19 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         with memory_limit(self.memory_limit_mb) as memory, _deadline.limit(self.max_training_time) as deadline:
             series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
             gap_buckets(self.max_gap, series.freq)  # a bad max_gap fails here, not at the first update
+            # The input-anomaly scan (a pass over the series) runs before the model's stages, which then fit in
+            # the time left after it.
+            anomalies = _fit_anomalies(series)
             model.fit(series.values)
-        return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages))
+        return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages), anomalies)
 
     def _commit_fit(self, model: BaseForecaster, series: BucketedSeries, peak_mb: float | None,
-                    started: float, stages: tuple[str, ...] = ()) -> "WorkloadPredictor":
+                    started: float, stages: tuple[str, ...] = (),
+                    anomalies: dict[str, Any] | None = None) -> "WorkloadPredictor":
         """Store a fitted ``model`` and its ``series`` (from the door) as this predictor's state. Returns ``self``.
 
-        ``stages``: the stages the time limit ended early, in order.
+        ``stages``: the stages the time limit ended early, in order. ``anomalies``: :func:`_fit_anomalies` of
+        ``series`` when already computed.
         """
         state = self._calibration(model)
         if stages:
@@ -274,7 +286,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=peak_mb,
             training_cut_short_=bool(stages) or _cut_short(model), time_limited_stages_=stages,
             predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
-            n_updates_=0, _history_grid=None, **_fit_anomalies(series),
+            n_updates_=0, _history_grid=None, **(_fit_anomalies(series) if anomalies is None else anomalies),
         )
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)

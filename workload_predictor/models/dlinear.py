@@ -280,21 +280,23 @@ def select_window(
 def _search_window(
     z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
     fraction: float, max_windows: int, element: np.ndarray | None = None,
-) -> tuple[int, dict[int, float], tuple[list[WindowStats], np.ndarray, int, float] | None]:
+) -> tuple[int, dict[int, float], tuple[list[WindowStats], np.ndarray, int] | None]:
     """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled),
     every scored candidate's MAE, and the statistics the search computed (per target, of the
-    widest window at its training origins, and the seconds they took on the deadline's clock:
-    ``(stats, origins, widest, seconds)``; ``None`` without a search).
+    widest window at its training origins: ``(stats, origins, widest)``; ``None`` without a search).
 
     All candidates are fitted on the same rows (those with room for the largest
     window), so one Gram matrix per target serves every candidate. ``element``
     (``(n, k)``, default all 1) weighs each point's windows as :func:`window_weights`
     does, for the widest window.
 
-    Under a time limit (:mod:`workload_predictor._deadline`) the candidates are scored
-    from the shortest up until the deadline passes, and the best of those scored wins.
-    Once it has passed before the search starts (the Gram matrix is most of its cost),
-    the middle usable candidate (96 of the defaults) is taken without scores.
+    Under a time limit (:mod:`workload_predictor._deadline`) the Gram matrices, a pass over
+    the whole series, take at most ``SEARCH_SHARE`` of the time left (the fit's own pass
+    follows them): when a pass over every training origin would take longer (at the pace
+    measured in this fit), they are summed over the newest origins that fit, and the
+    candidates are fitted on those. The candidates are scored from the shortest up until
+    the deadline passes, and the best of those scored wins. Once it has passed before the
+    search starts, the middle usable candidate (96 of the defaults) is taken without scores.
     """
     origins_val = validation_origins(len(z), horizon, fraction, max_windows)
     last_train_origin = origins_val[0] - horizon
@@ -310,13 +312,16 @@ def _search_window(
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
     check_memory("DLinear window search", extra_bytes=WindowStats.series_bytes(len(z), widest, horizon))
+    newest = affordable_origins(z, origins_train, widest, horizon, SEARCH_SHARE)
+    if len(newest) < len(origins_train):
+        deadline.cut("dlinear window search")
+        origins_train = newest
     targets, kept = [], []  # per target: the widest window's centred statistics, the series, the validation targets
     started = deadline.clock()
     for j in range(z.shape[1]):
-        weights = None if element is None else window_weights(element[:, j], origins_train, widest, horizon)
-        kept.append(WindowStats.weighted(z[:, j], origins_train, widest, horizon, weights))
+        kept.append(_window_stats(z[:, j], origins_train, widest, horizon, None if element is None else element[:, j]))
         targets.append((CentredStats.of(kept[-1]), z[:, j], targets_at(z[:, j], origins_val, horizon)))
-    seconds = deadline.clock() - started
+    _record_pace(deadline, started, z.shape[1] * len(origins_train) * (widest + horizon))
     scores: dict[int, float] = {}
     for window in usable:
         if scores and deadline.expired():
@@ -329,7 +334,67 @@ def _search_window(
             score += float(np.abs(forecast - actual).mean())
         scores[window] = score
     best = min(scores, key=scores.get)
-    return best, scores, (kept, origins_train, widest, seconds)
+    return best, scores, (kept, origins_train, widest)
+
+
+#: Under a time limit, the share of the time left the window search's Gram matrices may take: the fit's own
+#: pass of the statistics, about as long, follows them.
+SEARCH_SHARE = 0.5
+#: A pass of the statistics over at most this many origins always runs whole (milliseconds); a pass cut to the
+#: newest origins keeps at least this many.
+NEWEST_MIN_ORIGINS = 16_384
+#: Seconds per origin and lag slower than any machine's pass of the statistics (this 2-core box: about 4e-10): a
+#: pass that fits in the time left at this pace runs without its pace being measured first.
+SLOW_PACE = 2e-8
+#: The key of the statistics' pace in ``Deadline.pace``: seconds per origin, target and lag (``window + horizon``).
+STATISTICS_PACE = "dlinear statistics"
+
+
+def _record_pace(deadline: Deadline, started: float, units: float) -> float:
+    """Record the pace of a pass of the statistics of ``units`` (origins x targets x lags) begun at ``started``."""
+    pace = max(deadline.clock() - started, 0.0) / max(units, 1.0)
+    if deadline.end is not None:
+        deadline.pace[STATISTICS_PACE] = pace
+    return pace
+
+
+def _window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
+                  element: np.ndarray | None) -> WindowStats:
+    """The statistics of one target's windows at the consecutive ``origins`` (each weighted as
+    :func:`window_weights` says), read from the part of ``z`` they span: a pass over the newest
+    origins costs them alone."""
+    weights = window_weights(element, origins, window, horizon)
+    start = int(origins[0]) - window if len(origins) else 0
+    if start <= 0:
+        return WindowStats.weighted(z, origins, window, horizon, weights)
+    return WindowStats.weighted(z[start:], origins - start, window, horizon, weights)
+
+
+def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
+                       share: float = 1.0) -> np.ndarray:
+    """The consecutive ``origins`` whose statistics (``window``, every target of ``z`` ``(n, k)``) one pass
+    sums in ``share`` of the deadline's time left: all of them, or the newest that fit (at least
+    ``NEWEST_MIN_ORIGINS``) when a pass over all of them would end past it.
+
+    The pace is the one measured by a pass earlier in this fit, or else measured on the newest
+    ``NEWEST_MIN_ORIGINS`` (a few milliseconds, spent only when the time left could be short).
+    """
+    deadline = current()
+    units = z.shape[1] * (window + horizon)  # per origin
+    if deadline.end is None or len(origins) <= NEWEST_MIN_ORIGINS:
+        return origins
+    if deadline.left() * share >= len(origins) * units * SLOW_PACE:
+        return origins
+    pace = deadline.pace.get(STATISTICS_PACE)
+    if pace is None:
+        sample, started = origins[-NEWEST_MIN_ORIGINS:], deadline.clock()
+        for j in range(z.shape[1]):
+            _window_stats(z[:, j], sample, window, horizon, None)
+        pace = _record_pace(deadline, started, len(sample) * units)
+    budget = deadline.left() * share
+    if pace <= 0.0 or budget >= len(origins) * units * pace:
+        return origins
+    return origins[-max(int(budget / (units * pace)), NEWEST_MIN_ORIGINS):]
 
 
 class DLinear(BaseForecaster):
@@ -477,15 +542,17 @@ class DLinear(BaseForecaster):
                 window = max(self.window_weights_)
             origins = np.arange(window, len(z) - self.horizon + 1)
             check_memory("DLinear windows", extra_bytes=WindowStats.series_bytes(len(z), window, self.horizon))
-            reused = self._searched_stats(searched, window, element)
+            reused = self._searched_stats(searched, z, origins, window, element)
             if reused is not None:
                 origins = origins[origins > searched[1][-1]]
-            self.stats_ = [
-                WindowStats.weighted(z[:, j], origins, window, self.horizon,
-                                     window_weights(None if element is None else element[:, j], origins, window,
-                                                    self.horizon))
-                for j in range(z.shape[1])
-            ]
+            elif not refit:
+                newest = affordable_origins(z, origins, window, self.horizon)
+                if len(newest) < len(origins):
+                    current().cut("dlinear statistics")
+                    origins = newest
+            self.stats_ = [_window_stats(z[:, j], origins, window, self.horizon,
+                                         None if element is None else element[:, j])
+                           for j in range(z.shape[1])]
             if reused is not None:
                 self.stats_ = [kept + added for kept, added in zip(reused, self.stats_)]
             self.window_ = window
@@ -503,11 +570,11 @@ class DLinear(BaseForecaster):
             # same points (see Ensemble._fit_members).
             self._first_fit = copy.deepcopy(vars(self))
 
-    def _searched_stats(self, searched: tuple | None, window: int,
+    def _searched_stats(self, searched: tuple | None, z: np.ndarray, origins: np.ndarray, window: int,
                         element: np.ndarray | None) -> list[WindowStats] | None:
         """The window search's statistics, to which the fit adds the windows after the search's origins instead
-        of summing every window again, when the deadline leaves less time than that pass would take (about
-        the search's own pass, scaled by ``window + horizon``); ``None`` otherwise.
+        of summing the windows at every one of ``origins`` again, when the deadline leaves less time than that
+        pass would take (at the pace of the search's pass); ``None`` otherwise.
 
         For the widest candidate they are the same sums (up to their order). For a narrower
         window, without flagged points, they are the newest ``window`` inputs of the same
@@ -516,8 +583,8 @@ class DLinear(BaseForecaster):
         deadline = current()
         if searched is None or deadline.end is None:
             return None
-        kept, _, widest, seconds = searched
-        full_pass = seconds * (window + self.horizon) / (widest + self.horizon)
+        kept, _, widest = searched
+        full_pass = deadline.pace.get(STATISTICS_PACE, 0.0) * z.shape[1] * len(origins) * (window + self.horizon)
         if not (deadline.expired() or deadline.left() < full_pass):
             return None
         if widest == window:
@@ -597,11 +664,23 @@ class DLinear(BaseForecaster):
         with single_blas_thread():
             return np.stack([getattr(self._blended(s, r), name) for s, r in zip(self.stats_, self.ridge_)])
 
+    def statistics_seconds(self, count: int) -> float:
+        """The seconds a pass of the statistics over ``count`` windows would take at the pace measured in this
+        fit (0 when none was measured)."""
+        deadline = current()
+        return deadline.pace.get(STATISTICS_PACE, 0.0) * len(self.stats_) * count * (self.window_ + self.horizon)
+
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
         # Statistics are sums over windows: add the windows the validation tail completes
         # instead of recomputing the training part's (a third less work per fit). The penalty
         # is set anew, relative to all the data: the fit's last step, which updates then keep.
-        self._extend(y, n_seen, keep_penalties=False)
+        # When the time left does not cover the tail's windows, the fit stays on ``y[:n_seen]``.
+        deadline = current()
+        if deadline.left() is not None and deadline.left() < self.statistics_seconds(len(y) - n_seen):
+            deadline.cut("dlinear refit")
+            self._skip_tail(y)
+        else:
+            self._extend(y, n_seen, keep_penalties=False)
         self.penalty_rates_ = [{w: r.lam / s.count for w, r in systems.items()}
                                for systems, s in zip(self.ridge_, self.stats_)]
 
@@ -621,6 +700,12 @@ class DLinear(BaseForecaster):
             self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, penalties), 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
+
+    def _skip_tail(self, y: np.ndarray) -> None:
+        """Keep the fit on the start of ``y`` (the windows after it are not added) and take the weights of
+        ``y``'s newest points, which ``update`` continues from."""
+        start = max(len(y) - self._recent_length(), 0)
+        self.recent_weights_ = anomaly.kept_weights(self._element_weights(y, start), self._recent_length())
 
     def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int) -> list[WindowStats]:
         """The statistics once the windows completed by ``z[n_old:]`` are added (``z``: the scaled series' end;

@@ -183,15 +183,24 @@ class LSTM(BaseForecaster):
         self._fit_network(y, current())
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
-        """The base's refit on all of ``y`` (the network is not retrained). Once the deadline has passed, the
-        windows after ``y[:n_seen]`` (what the base was fitted on) are added to its statistics instead of
-        recomputing them all: the same fit up to rounding, at the cost of the validation tail's windows."""
+        """The base's refit on all of ``y`` (the network is not retrained). Once the deadline has passed, or
+        when less time is left than a pass over every window would take (at the pace measured in this fit),
+        the windows after ``y[:n_seen]`` (what the base was fitted on) are added to its statistics instead of
+        recomputing them all: the same fit up to rounding, at the cost of the validation tail's windows. When
+        not even those fit in the time left, the base stays as fitted on ``y[:n_seen]``."""
         deadline = current()
-        if self.base_ is not None and deadline.expired():
+        if self.base_ is None:
+            return
+        left = deadline.left()
+        full, added = (self.base_.statistics_seconds(count) for count in (len(y), len(y) - n_seen))
+        if left is None or not (deadline.expired() or left < full):
+            self._refit_base(y)
+        elif left >= added:
             deadline.cut("lstm base refit")
             self.base_._extend(y, n_seen)
-        else:
-            self._refit_base(y)
+        else:  # not even the tail's windows fit in the time left: the base stays fitted on ``y[:n_seen]``
+            deadline.cut("lstm base refit")
+            self.base_._skip_tail(y)
 
     def _fit_network(self, y: np.ndarray, deadline: Deadline) -> None:
         """Fit the base and train the network on ``y``; the targets and the training stop at ``deadline``, early
@@ -228,6 +237,9 @@ class LSTM(BaseForecaster):
             # this refit's time, scaled by the points. The targets and the training leave that time for it.
             refit_seconds = ((deadline.clock() - refit_started) * len(y) / len(train_part)
                              / max(1.0 - self.validation_fraction, 0.05))
+        # At the least, the windows of the validation tail after ``y`` are added to the base's statistics.
+        tail = len(y) * self.validation_fraction / max(1.0 - self.validation_fraction, 0.05)
+        refit_seconds = max(refit_seconds, base.statistics_seconds(int(tail)))
         patch = self.patch_size or max(1, round(base.window_ / PATCHES))
         n_patches = max(1, base.window_ // patch)
         self.window_, self.patch_size_ = n_patches * patch, patch
@@ -335,12 +347,19 @@ class LSTM(BaseForecaster):
         # The residual targets, CHUNK_ORIGINS origins at a time (seconds on a long series): the deadline
         # (``_OutOfTime``) is checked before each chunk.
         residual = np.empty((m, self.horizon * k), dtype=np.float32)  # [m, H*k]
+        chunk_seconds = 0.0  # the longest chunk so far
         for i in range(0, m, CHUNK_ORIGINS):
-            if deadline is not None and deadline.expired():
+            # A chunk starts only when the time left covers it and, after it, the validation forecast
+            # (about one chunk's work: a base forecast over the scaled series).
+            left = None if deadline is None else deadline.left()
+            if left is not None and (deadline.expired() or left < 2 * chunk_seconds):
                 raise _OutOfTime
+            started = deadline.clock() if deadline is not None else 0.0
             chunk = origins[i : i + CHUNK_ORIGINS]
             part = targets_at(z, chunk, self.horizon) - self._base_forecast(y, chunk)  # [c, H, k]
             residual[i : i + len(chunk)] = part.reshape(len(chunk), -1)
+            if deadline is not None:
+                chunk_seconds = max(chunk_seconds, deadline.clock() - started)
         return x, torch.as_tensor(residual, device=device)
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:

@@ -136,13 +136,21 @@ def utc_instants(values: Any, *, unit: str | None = None, origin: Any = None, na
     also words the error.
     """
     if origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
-        array = values.array  # a DatetimeArray; in numpy, tz-aware ones give their UTC wall times
-        instants = np.asarray(array, dtype=f"datetime64[{array.unit}]")
-        if array.unit == "ns" or (_NS_FIRST <= instants.min() and instants.max() <= _NS_LAST):  # NaT compares False
-            instants = instants.astype("datetime64[ns]", copy=False)
-            if not np.isnat(instants).any():
-                return instants
+        instants = _datetime_array_instants(values.array)
+        if instants is not None:
+            return instants
     return np.asarray(to_utc_index(values, unit=unit, origin=origin, name=name).array, dtype="datetime64[ns]")
+
+
+def _datetime_array_instants(array: pd.arrays.DatetimeArray) -> np.ndarray | None:
+    """The UTC ``datetime64[ns]`` instants of a DatetimeArray; ``None`` when it holds a missing stamp or one outside
+    nanoseconds' range (:func:`to_utc_index` words those)."""
+    instants = np.asarray(array, dtype=f"datetime64[{array.unit}]")  # tz-aware arrays give their UTC wall times
+    if array.unit == "ns" or (_NS_FIRST <= instants.min() and instants.max() <= _NS_LAST):  # NaT compares False
+        instants = instants.astype("datetime64[ns]", copy=False)
+        if not np.isnat(instants).any():
+            return instants
+    return None
 
 
 def _is_datetime_dtype(dtype: Any) -> bool:
@@ -419,8 +427,12 @@ def prepare_continuation(
     stay numpy ``datetime64[ns]`` (UTC): ``update`` runs every few seconds, and a
     DatetimeIndex costs tens of microseconds per operation.
     """
-    stamps, values, _ = _rows(data, timestamp, target)
-    instants = utc_instants(stamps, unit=unit, origin=origin)
+    read = _datetime_frame_rows(data, timestamp, target) if origin is None else None
+    if read is None:
+        stamps, values, _ = _rows(data, timestamp, target)
+        instants = utc_instants(stamps, unit=unit, origin=origin)
+    else:
+        instants, values = read
     if len(instants) > 1:  # one row (an update every few seconds) is sorted and unique
         instants, values = _sorted_unique_instants(instants, values)
     return continue_series(instants, values, last, freq, max_gap=max_gap)
@@ -452,6 +464,49 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tupl
     if len(frame) == 0:
         raise WorkloadDataError("the input is empty; pass a series with at least one bucket per row.")
     return stamps, _target_matrix(frame, targets), tuple(targets)
+
+
+def _datetime_frame_rows(data: Any, timestamp: str | None,
+                         target: str | Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_rows` then :func:`utc_instants` for the common update frame, read from its columns' arrays.
+
+    The common frame: a DataFrame whose ``timestamp`` column holds datetimes without a
+    missing stamp and whose targets hold plain numpy numbers in range. Building a Series
+    per column costs tens of microseconds each, most of a one-row frame's trip through
+    the door; the arrays the frame stores are what those Series would hand over. Returns
+    the UTC ``datetime64[ns]`` instants and the float64 ``(n, k)`` targets, exactly what the
+    general path returns, or ``None`` for anything else (including every input the
+    general path refuses), which the general path then reads, checks and words.
+    """
+    if type(data) is not pd.DataFrame or not isinstance(timestamp, str) or len(data) == 0:
+        return None
+    column_array = getattr(data, "_get_column_array", None)  # pandas' own per-column read (it has no public one)
+    if column_array is None:
+        return None
+    targets = as_target_list(target)  # the first check the general path makes of a frame
+    columns = data.columns
+    try:
+        positions = [columns.get_loc(name) for name in (timestamp, *targets)]
+    except (KeyError, TypeError):
+        return None
+    if not all(type(position) is int for position in positions):  # a name repeated or not hashable as one column
+        return None
+    stamps = column_array(positions[0])
+    if not isinstance(stamps, pd.arrays.DatetimeArray) or len(stamps) != len(data):
+        return None
+    instants = _datetime_array_instants(stamps)
+    if instants is None:
+        return None
+    matrix = []
+    for position in positions[1:]:
+        column = column_array(position)
+        if not (isinstance(column, np.ndarray) and column.dtype.kind in "iuf" and column.shape == (len(data),)):
+            return None
+        array = np.array(column, dtype=np.float64)  # as _target_matrix copies a numpy column
+        if not ((array >= 0) & (array <= MAX_VALUE)).all():
+            return None
+        matrix.append(array)
+    return instants, matrix[0][:, None] if len(matrix) == 1 else np.column_stack(matrix)
 
 
 def _sorted_unique(index: pd.DatetimeIndex, values: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray]:

@@ -48,6 +48,23 @@ def test_sliding_windows_match_slices(case):
     np.testing.assert_array_equal(targets_at(y, origins, horizon), target)
 
 
+@given(st.integers(1, 40), st.integers(1, 3), st.integers(-3, 45), st.integers(1, 12), st.integers(0, 2**16))
+def test_one_origin_gathers_the_same_array_as_many(n, k, origin, length, seed):
+    """One origin (an update's window) is read as a slice: the same values, shape, dtype and layout as the
+    gather reads any number of origins with, a copy, and the same IndexError where the gather has one."""
+    y = np.random.default_rng(seed).standard_normal((n, k))
+    for read, offsets in ((windows_at, np.arange(-length, 0)), (targets_at, np.arange(length))):
+        try:
+            expected = y[np.array([[origin]]) + offsets[None, :]]
+        except IndexError:
+            with pytest.raises(IndexError):
+                read(y, np.array([origin]), length)
+            continue
+        got = read(y, np.array([origin]), length)
+        assert got.shape == expected.shape and got.dtype == expected.dtype and got.flags.c_contiguous
+        assert got.tobytes() == expected.tobytes() and not np.shares_memory(got, y)
+
+
 @given(st.integers(2, 5000), st.integers(1, 60))
 def test_validation_tail_is_chronological_and_bounded(n, horizon):
     if horizon >= n:
@@ -88,6 +105,39 @@ def test_conformal_quantile_interpolates_between_the_order_statistics_around_the
     lower = ordered[rank - 2] if rank >= 2 else np.zeros(3)
     np.testing.assert_allclose(q, lower + ((n + 1) * level - (rank - 1)) * (ordered[rank - 1] - lower))
     assert np.all((residuals <= q).mean(axis=0) >= (rank - 1) / n - 1e-12)
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 60), st.sampled_from([(4,), (3, 2)]), st.floats(0.05, 0.95), st.integers(0, 10_000),
+       st.sampled_from(["normal", "counts", "zeros"]))
+def test_conformal_quantile_equals_its_definition_column_by_column(n, shape, level, seed, kind):
+    """Bit for bit: per column, the rank's residual, the largest residual below it (0 when none) and the counts
+    below and at or below it, combined as the docstring's formula (with the zero-width floor)."""
+    rng = np.random.default_rng(seed)
+    residuals = {"normal": np.abs(rng.standard_normal((n, *shape))), "counts": rng.poisson(1.5, (n, *shape)) * 1.0,
+                 "zeros": rng.binomial(1, 0.1, (n, *shape)) * 2.0}[kind]
+    got = conformal_quantile(residuals, level)
+    target = (n + 1) * level
+    rank = math.ceil(target)
+    flat = residuals.reshape(n, -1)
+    expected = np.empty(flat.shape[1])
+    for j, column in enumerate(flat.T):
+        ordered = np.sort(column)
+        if rank > n:
+            expected[j] = ordered[-1]
+            continue
+        value = ordered[rank - 1]
+        m, c = int((ordered < value).sum()), int((ordered <= value).sum())
+        below = ordered[m - 1] if m > 0 else 0.0
+        expected[j] = below + (value - below) * ((target - m) / (c - m))
+    for j, column in enumerate(flat.T):  # a zero width takes the step's smallest positive error, else the target's
+        if expected[j] == 0 and (column > 0).any():
+            expected[j] = column[column > 0].min()
+        elif expected[j] == 0:
+            same_target = flat[:, np.arange(flat.shape[1]) % (shape[-1] if len(shape) > 1 else 1)
+                                == (j % shape[-1] if len(shape) > 1 else 0)]
+            expected[j] = same_target[same_target > 0].min() if (same_target > 0).any() else 0.0
+    assert got.shape == shape and got.tobytes() == expected.reshape(shape).tobytes()
 
 
 @settings(max_examples=40)

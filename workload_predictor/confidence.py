@@ -59,10 +59,10 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
         return no_zero_width(r.max(axis=0), floor)
     ordered = np.sort(r, axis=0)
     value = ordered[rank - 1]
-    below_count = (ordered < value).sum(axis=0)  # m <= rank - 1 < target
+    less = ordered < value
+    below_count = less.sum(axis=0)  # m <= rank - 1 < target
     at_or_below = (ordered <= value).sum(axis=0)  # c >= rank >= target
-    below = np.where(below_count > 0,
-                     np.take_along_axis(ordered, np.maximum(below_count - 1, 0)[None], axis=0)[0], 0.0)
+    below = np.where(below_count > 0, np.where(less, ordered, -np.inf).max(axis=0), 0.0)  # the largest one below
     share = (target - below_count) / (at_or_below - below_count)
     return no_zero_width(below + (value - below) * share, floor)
 

@@ -484,13 +484,13 @@ def _datetime_frame_rows(data: Any, timestamp: str | None,
     if column_array is None:
         return None
     targets = as_target_list(target)  # the first check the general path makes of a frame
-    columns = data.columns
+    columns = data.columns.tolist()  # a fresh frame's Index builds its hash table on the first lookup: a list is cheaper
     try:
-        positions = [columns.get_loc(name) for name in (timestamp, *targets)]
-    except (KeyError, TypeError):
+        if len(set(columns)) != len(columns) or not all(name in columns for name in (timestamp, *targets)):
+            return None  # a repeated column name or a missing one: the general path words it
+    except (TypeError, ValueError):  # labels that do not hash or compare as plain names
         return None
-    if not all(type(position) is int for position in positions):  # a name repeated or not hashable as one column
-        return None
+    positions = [columns.index(name) for name in (timestamp, *targets)]
     stamps = column_array(positions[0])
     if not isinstance(stamps, pd.arrays.DatetimeArray) or len(stamps) != len(data):
         return None
@@ -542,7 +542,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
             "update() appends buckets that continue the series (drop rows already seen, or refit with fit())."
         )
     position, remainder = np.divmod(elapsed, np.timedelta64(freq.to_timedelta64(), "ns"))
-    off_grid = np.flatnonzero(remainder != np.timedelta64(0, "ns"))
+    off_grid = np.flatnonzero(remainder)  # the rows with a nonzero remainder
     if len(off_grid):
         raise WorkloadDataError(
             f"new bucket {_utc_isoformat(instants[int(off_grid[0])])} is off the fitted grid (every {freq} from "

@@ -28,15 +28,24 @@ def windows_at(y: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
 
     An origin ``t`` is the index of the first forecast step, so its input is ``y[t - window : t]``.
     """
-    origins = np.asarray(origins, dtype=np.int64)
-    offsets = np.arange(-window, 0)
-    return np.asarray(y)[origins[:, None] + offsets[None, :]]
+    return _gather(np.asarray(y), np.asarray(origins, dtype=np.int64), -window, window)
 
 
 def targets_at(y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
     """The ``horizon`` points from each forecast origin: ``(len(origins), horizon, ...)``."""
-    origins = np.asarray(origins, dtype=np.int64)
-    return np.asarray(y)[origins[:, None] + np.arange(horizon)[None, :]]
+    return _gather(np.asarray(y), np.asarray(origins, dtype=np.int64), 0, horizon)
+
+
+def _gather(y: np.ndarray, origins: np.ndarray, offset: int, length: int) -> np.ndarray:
+    """``y[t + offset : t + offset + length]`` for each origin ``t``, stacked: ``(len(origins), length, ...)``, a copy.
+
+    One origin inside ``y`` (an update's new window) is a slice copied, the same array
+    as the gather gives at a fraction of its cost.
+    """
+    if len(origins) == 1 and 0 <= int(origins[0]) + offset and int(origins[0]) + offset + length <= len(y):
+        start = int(origins[0]) + offset
+        return y[start : start + length][None].copy()
+    return y[origins[:, None] + np.arange(offset, offset + length)[None, :]]
 
 
 def window_moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int

@@ -203,7 +203,7 @@ def add_rank_one(inverse: np.ndarray, u: np.ndarray, weight: float) -> np.ndarra
     """
     v = inverse @ u
     v *= np.sqrt(weight / (1.0 + weight * float(u @ v)))
-    return inverse - np.outer(v, v)
+    return inverse - v[:, None] * v  # the outer product v v^T
 
 
 def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: float,
@@ -619,7 +619,7 @@ class DLinear(BaseForecaster):
         coef, intercept = np.zeros((len(stats), self.window_, self.horizon)), np.zeros((len(stats), self.horizon))
         for j, (target_stats, systems) in enumerate(zip(stats, ridge)):
             mean_y = target_stats.sum_y / target_stats.count
-            cross = target_stats.xy - np.outer(target_stats.sum_x, mean_y)  # centred X^T Y
+            cross = target_stats.xy - target_stats.sum_x[:, None] * mean_y  # centred X^T Y
             for window, weight in weights.items():
                 coef[j, -window:] += weight * (systems[window].inverse @ cross[-window:])
             # Each window's intercept is mean_y - mean_x @ its map; the weights sum to 1, so the blend's is this.

@@ -120,8 +120,8 @@ def test_dlinear_sums_every_window_when_the_deadline_leaves_time_for_it(monkeypa
 
 
 def test_dlinear_reuses_the_searchs_statistics_when_a_full_pass_would_end_past_the_deadline(monkeypatch):
-    """Before the deadline, with less time left than a pass of the statistics would take (the search's pass,
-    scaled by the window), the fit reuses the search's statistics rather than overrun."""
+    """Before the deadline, with less time left than twice what a pass of the statistics would take (at the
+    pace of the search's pass), the fit reuses the search's statistics rather than overrun."""
     clock = FakeClock()
 
     def slow_stats(*args, **kwargs):  # each statistics pass takes 2 fake seconds
@@ -136,7 +136,7 @@ def test_dlinear_reuses_the_searchs_statistics_when_a_full_pass_would_end_past_t
     # The fake pass of the windows after the search's ends past the deadline: no time for the tail's either.
     assert model.window_ == 24 and deadline.stages == ["dlinear statistics", "dlinear refit"]
     clock.now = 0.0
-    with _deadline.limit(4.5, clock=clock) as roomy:  # 2.5 s left: the full pass fits
+    with _deadline.limit(7.5, clock=clock) as roomy:  # 5.5 s left: twice the full pass's 2.4 s fits
         summed = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
     monkeypatch.undo()
     free = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
@@ -171,8 +171,9 @@ def test_dlinear_window_search_sums_the_newest_origins_that_fit_in_its_share_of_
     with _deadline.limit(LIMIT, clock=clock) as deadline:
         model = DLinear(horizon=5, candidate_windows=(12, 24), blend=1).fit(y)
     kept, origins, widest = searched[0][2]
-    # 0.29 s measuring 100 origins of 29 lags; then half of the 4.71 s left: 812 origins
-    assert len(origins) == int(0.5 * (LIMIT - 0.29) / (1e-4 * 29)) and widest == 24
+    # 0.29 s measuring 100 origins of 29 lags; then half of the 4.71 s left, for twice the estimate: 406 origins
+    assert len(origins) == int(dlinear.SEARCH_SHARE * (LIMIT - 0.29) / (dlinear.PACE_MARGIN * 1e-4 * 29)) == 406
+    assert widest == 24
     n_train = int(model.validation_origins_[0])  # the search runs on the fit's training part
     assert origins[-1] == dlinear.validation_origins(n_train, 5, 0.15, 100)[0] - 5  # the newest training origins
     assert set(model.window_scores_) == {12, 24} and deadline.stages[0] == "dlinear window search"
@@ -190,8 +191,8 @@ def test_dlinear_sums_the_newest_windows_that_fit_and_skips_the_tail_that_does_n
     y = periodic_series(3000, noise=5.0)["requests"].to_numpy()
     with _deadline.limit(LIMIT, clock=clock) as deadline:
         model = DLinear(horizon=5, window=24).fit(y)
-    # 0.29 s measuring the newest 100 origins (29 lags each), then the 4.71 s left: 1624 origins
-    assert model.stats_[0].count == int((LIMIT - 0.29) / (1e-4 * 29))
+    # 0.29 s measuring the newest 100 origins (29 lags each), then the 4.71 s left for twice the estimate
+    assert model.stats_[0].count == int((LIMIT - 0.29) / (dlinear.PACE_MARGIN * 1e-4 * 29)) == 812
     assert deadline.stages == ["dlinear statistics", "dlinear refit"]
     assert np.isfinite(model.predict()).all()
     model.update(y[-20:])
@@ -247,6 +248,27 @@ def test_the_input_anomaly_scan_runs_before_the_models_stages(monkeypatch):
     fitted = fit(clock, "dlinear", periodic_series(2000, noise=5.0))
     assert fitted.time_limited_stages_[0] == "dlinear window search"
     assert fitted.model_.window_scores_ == {}
+
+
+def test_the_ensembles_members_before_smoothing_leave_it_and_the_combination_their_time(monkeypatch):
+    """The members before exponential smoothing had the whole deadline; now they end AFTER_MEMBERS_PASSES
+    passes over the series earlier, at the pace of the predictor's input-anomaly scan (0.5 fake s here)."""
+    clock = FakeClock()
+    monkeypatch.setattr(predictor_module, "_fit_anomalies", clock.after(predictor_module._fit_anomalies, seconds=0.5))
+    monkeypatch.setattr(DLinear, "_refit", clock.after(DLinear._refit, seconds=2.6))  # the DLinear member's end
+    fitted = fit(clock, "ensemble", periodic_series(600, noise=5.0),
+                 model_params={"member_params": {"lstm": {"max_epochs": 1}}})
+    # 0.5 + 2.6 = 3.1 s: within the 5 s limit, past the 5 - 4 x 0.5 = 3 s the members before smoothing have
+    assert ensemble.AFTER_MEMBERS_PASSES * 0.5 == 2.0
+    assert fitted.model_.members_["lstm"].n_epochs_ == 0 and "lstm training" in fitted.time_limited_stages_
+    assert "ensemble history" not in fitted.time_limited_stages_  # the combination still had its time
+
+
+def test_the_models_first_build_counts_against_the_limit(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(WorkloadPredictor, "_build_model", clock.after(WorkloadPredictor._build_model))
+    fitted = fit(clock, "dlinear", periodic_series(2000, noise=5.0))
+    assert fitted.time_limited_stages_[0] == "dlinear window search"
 
 
 def test_dlinear_takes_the_middle_candidate_when_the_deadline_passed_before_its_search(monkeypatch):

@@ -49,11 +49,23 @@ class Deadline:
         """Seconds left, at least 0 (``None``: no limit)."""
         return None if self.end is None else max(0.0, self.end - self.clock())
 
+    def measure(self, kind: str, started: float, units: float) -> float:
+        """Record in ``pace[kind]`` the seconds per unit of a pass of ``units`` begun at ``started`` (on this
+        clock) and return it; recorded only under a limit."""
+        pace = max(self.clock() - started, 0.0) / max(units, 1.0)
+        if self.end is not None:
+            self.pace[kind] = pace
+        return pace
+
     def cut(self, stage: str) -> None:
         """Record that ``stage`` ended early because the deadline had passed (each stage once, in order)."""
         if self.end is not None and stage not in self.stages:
             self.stages.append(stage)
 
+
+#: ``Deadline.pace`` key: seconds per value of a pass over the whole series, measured by the predictor's
+#: input-anomaly scan (before the model's stages).
+SERIES_PACE = "series pass"
 
 _NO_LIMIT = Deadline(None, time.perf_counter, [])
 _current: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("workload_predictor_deadline",

@@ -257,15 +257,18 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         """
         started = time.perf_counter()
         self._check_level()
-        model = self._build_model()
         # Nothing is stored on self until the fit succeeded: an error leaves the predictor as it was.
-        # One deadline for the whole fit, from its start: every stage below reads it (see max_training_time).
+        # One deadline for the whole fit, from its start: every stage below reads it (see max_training_time),
+        # the model's first build (its module's imports: 0.1 s for the LSTM's) included.
         with memory_limit(self.memory_limit_mb) as memory, _deadline.limit(self.max_training_time) as deadline:
+            model = self._build_model()
             series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
             gap_buckets(self.max_gap, series.freq)  # a bad max_gap fails here, not at the first update
             # The input-anomaly scan (a pass over the series) runs before the model's stages, which then fit in
             # the time left after it.
+            scan_started = deadline.clock()
             anomalies = _fit_anomalies(series)
+            deadline.measure(_deadline.SERIES_PACE, scan_started, series.values.size)
             model.fit(series.values)
         return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages), anomalies)
 

@@ -321,7 +321,7 @@ def _search_window(
     for j in range(z.shape[1]):
         kept.append(_window_stats(z[:, j], origins_train, widest, horizon, None if element is None else element[:, j]))
         targets.append((CentredStats.of(kept[-1]), z[:, j], targets_at(z[:, j], origins_val, horizon)))
-    _record_pace(deadline, started, z.shape[1] * len(origins_train) * (widest + horizon))
+    _record_pace(deadline, started, len(origins_train) * pass_units(z.shape[1], widest, horizon))
     scores: dict[int, float] = {}
     for window in usable:
         if scores and deadline.expired():
@@ -346,16 +346,25 @@ NEWEST_MIN_ORIGINS = 16_384
 #: Seconds per origin and lag slower than any machine's pass of the statistics (this 2-core box: about 4e-10): a
 #: pass that fits in the time left at this pace runs without its pace being measured first.
 SLOW_PACE = 2e-8
-#: The key of the statistics' pace in ``Deadline.pace``: seconds per origin, target and lag (``window + horizon``).
+#: The key of the statistics' pace in ``Deadline.pace``: seconds per unit of :func:`pass_units`.
 STATISTICS_PACE = "dlinear statistics"
+#: The work per origin of a pass of the statistics that does not grow with the window (the series' padded copy,
+#: its cumulative sums), in lags: about 40 on this 2-core box (1,000,000 origins: 56 ms at window 12, 228 ms at 336).
+PASS_OVERHEAD_LAGS = 40
+#: A pace measured on a smaller pass underestimates a pass over the whole series by up to about 2x (a million
+#: points leave the caches): a pass starts whole only when this many times its estimate fits in the time left.
+PACE_MARGIN = 2.0
+
+
+def pass_units(targets: int, window: int, horizon: int) -> float:
+    """The work per origin of a pass of the statistics, in the units of ``Deadline.pace[STATISTICS_PACE]``."""
+    return float(targets * (window + horizon + PASS_OVERHEAD_LAGS))
 
 
 def _record_pace(deadline: Deadline, started: float, units: float) -> float:
-    """Record the pace of a pass of the statistics of ``units`` (origins x targets x lags) begun at ``started``."""
-    pace = max(deadline.clock() - started, 0.0) / max(units, 1.0)
-    if deadline.end is not None:
-        deadline.pace[STATISTICS_PACE] = pace
-    return pace
+    """Record the pace of a pass of the statistics of ``units`` (:func:`pass_units` per origin) begun at
+    ``started``."""
+    return deadline.measure(STATISTICS_PACE, started, units)
 
 
 def _window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
@@ -374,13 +383,14 @@ def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon:
                        share: float = 1.0) -> np.ndarray:
     """The consecutive ``origins`` whose statistics (``window``, every target of ``z`` ``(n, k)``) one pass
     sums in ``share`` of the deadline's time left: all of them, or the newest that fit (at least
-    ``NEWEST_MIN_ORIGINS``) when a pass over all of them would end past it.
+    ``NEWEST_MIN_ORIGINS``) when a pass over all of them, its estimate times ``PACE_MARGIN``, would
+    end past it.
 
     The pace is the one measured by a pass earlier in this fit, or else measured on the newest
     ``NEWEST_MIN_ORIGINS`` (a few milliseconds, spent only when the time left could be short).
     """
     deadline = current()
-    units = z.shape[1] * (window + horizon)  # per origin
+    units = pass_units(z.shape[1], window, horizon) * PACE_MARGIN  # per origin
     if deadline.end is None or len(origins) <= NEWEST_MIN_ORIGINS:
         return origins
     if deadline.left() * share >= len(origins) * units * SLOW_PACE:
@@ -390,7 +400,7 @@ def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon:
         sample, started = origins[-NEWEST_MIN_ORIGINS:], deadline.clock()
         for j in range(z.shape[1]):
             _window_stats(z[:, j], sample, window, horizon, None)
-        pace = _record_pace(deadline, started, len(sample) * units)
+        pace = _record_pace(deadline, started, len(sample) * units / PACE_MARGIN)
     budget = deadline.left() * share
     if pace <= 0.0 or budget >= len(origins) * units * pace:
         return origins
@@ -574,7 +584,7 @@ class DLinear(BaseForecaster):
                         element: np.ndarray | None) -> list[WindowStats] | None:
         """The window search's statistics, to which the fit adds the windows after the search's origins instead
         of summing the windows at every one of ``origins`` again, when the deadline leaves less time than that
-        pass would take (at the pace of the search's pass); ``None`` otherwise.
+        pass would take (at the pace of the search's pass, times ``PACE_MARGIN``); ``None`` otherwise.
 
         For the widest candidate they are the same sums (up to their order). For a narrower
         window, without flagged points, they are the newest ``window`` inputs of the same
@@ -584,8 +594,9 @@ class DLinear(BaseForecaster):
         if searched is None or deadline.end is None:
             return None
         kept, _, widest = searched
-        full_pass = deadline.pace.get(STATISTICS_PACE, 0.0) * z.shape[1] * len(origins) * (window + self.horizon)
-        if not (deadline.expired() or deadline.left() < full_pass):
+        full_pass = deadline.pace.get(STATISTICS_PACE, 0.0) * len(origins) * pass_units(z.shape[1], window,
+                                                                                        self.horizon)
+        if not (deadline.expired() or deadline.left() < PACE_MARGIN * full_pass):
             return None
         if widest == window:
             reused = kept
@@ -665,10 +676,10 @@ class DLinear(BaseForecaster):
             return np.stack([getattr(self._blended(s, r), name) for s, r in zip(self.stats_, self.ridge_)])
 
     def statistics_seconds(self, count: int) -> float:
-        """The seconds a pass of the statistics over ``count`` windows would take at the pace measured in this
-        fit (0 when none was measured)."""
-        deadline = current()
-        return deadline.pace.get(STATISTICS_PACE, 0.0) * len(self.stats_) * count * (self.window_ + self.horizon)
+        """The seconds to allow a pass of the statistics over ``count`` windows: its estimate at the pace
+        measured in this fit, times ``PACE_MARGIN`` (0 when no pace was measured)."""
+        pace = current().pace.get(STATISTICS_PACE, 0.0)
+        return PACE_MARGIN * pace * count * pass_units(len(self.stats_), self.window_, self.horizon)
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
         # Statistics are sums over windows: add the windows the validation tail completes

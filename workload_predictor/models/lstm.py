@@ -228,9 +228,12 @@ class LSTM(BaseForecaster):
         self._base_on_y = copy.deepcopy(base)
         refit_seconds, left = 0.0, deadline.left()
         # The base refitted on train_part serves the training alone. Training needs that refit and, after it,
-        # the refit on the whole series: together about the base's first fit (its search aside). With less
-        # time left than that (none past the deadline) nothing would train: both refits are skipped.
-        if left is None or left > first_seconds:
+        # the refit on the whole series: together about the base's first fit (its search aside), or two passes
+        # of its statistics at the pace measured in this fit (a twin's first fit was not timed here). With
+        # less time left than that (none past the deadline) nothing would train: both refits are skipped.
+        tail = len(y) * self.validation_fraction / max(1.0 - self.validation_fraction, 0.05)
+        needed = max(first_seconds, base.statistics_seconds(len(train_part)) + base.statistics_seconds(int(tail)))
+        if left is None or left > needed:
             refit_started = deadline.clock()
             base._fit_arrays(train_part, refit=True)
             # The fit then refits the base on the whole series (``y`` and the validation tail after it): about
@@ -238,7 +241,6 @@ class LSTM(BaseForecaster):
             refit_seconds = ((deadline.clock() - refit_started) * len(y) / len(train_part)
                              / max(1.0 - self.validation_fraction, 0.05))
         # At the least, the windows of the validation tail after ``y`` are added to the base's statistics.
-        tail = len(y) * self.validation_fraction / max(1.0 - self.validation_fraction, 0.05)
         refit_seconds = max(refit_seconds, base.statistics_seconds(int(tail)))
         patch = self.patch_size or max(1, round(base.window_ / PATCHES))
         n_patches = max(1, base.window_ // patch)

@@ -766,7 +766,7 @@ class DLinear(BaseForecaster):
                 ridge = [self._add_windows(systems, s, x[:, :, j], weights[j], gamma)
                          for j, (systems, s) in enumerate(zip(self.ridge_, self.stats_))]
             return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps,
-                        recent_weights_=anomaly.kept_weights(element, self._recent_length()),
+                        recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
 
     def _penalties(self, stats: list[WindowStats]) -> list[dict[int, float]]:
@@ -802,7 +802,8 @@ class DLinear(BaseForecaster):
             for window, inverse in inverses.items():
                 inverses[window] = add_rank_one(inverse, u[-window:], count * weight / (count + weight))
             count += weight
-            mean = mean + u * (weight / count)
+            if i + 1 < len(x):  # the next row's centring (the last row needs none)
+                mean = mean + u * (weight / count)
         return {window: RidgeInverse(lam=lams[window], inverse=inverses[window]) for window in systems}
 
     def rolling_start(self) -> int:

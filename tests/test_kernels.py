@@ -308,6 +308,22 @@ def test_window_stats_from_the_series_equal_the_materialised_windows(window, hor
         np.testing.assert_allclose(getattr(fast, name), getattr(direct, name), atol=1e-9 * max(1.0, n), err_msg=name)
 
 
+@given(st.integers(1, 120), st.integers(1, 12), st.integers(0, 10_000), st.integers(-150, 150))
+@example(window=5, horizon=2, seed=0, exponent=0)
+def test_one_window_stats_equal_the_matrix_products_bit_for_bit(window, horizon, seed, exponent):
+    """An update's single window skips the matrix product for X^T X; every entry keeps the product's bits, the
+    zeros' signs included (a product forms 0 + x_i x_j: +0.0 where x_i x_j is -0.0)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, window)) * 10.0**exponent
+    x[0, rng.integers(0, window, max(1, window // 4))] = 0.0  # zeros times negatives: -0.0 in a plain multiply
+    y = rng.standard_normal((1, horizon))
+    stats = WindowStats.from_windows(x, y)
+    assert stats.count == 1.0 and stats.xx.shape == (window, window)
+    for got, product in ((stats.sum_x, x.sum(axis=0)), (stats.sum_y, y.sum(axis=0)), (stats.xx, x.T @ x),
+                         (stats.xy, x.T @ y)):
+        assert got.dtype == product.dtype and got.tobytes() == product.tobytes()
+
+
 @settings(max_examples=15)
 @given(st.integers(1, 40), st.integers(1, 12), st.integers(8, 20), st.data())
 def test_window_moments_of_many_series_equal_each_series_alone_bit_for_bit(window, horizon, n_series, data):

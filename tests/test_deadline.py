@@ -221,24 +221,52 @@ def test_lstm_base_refit_does_what_fits_in_the_time_left(monkeypatch, per_window
     assert np.isfinite(limited.predict().yhat).all()
 
 
-def test_lstm_targets_start_a_chunk_only_when_it_and_the_validation_forecast_fit(monkeypatch):
-    """A chunk of the training targets started whenever the deadline had not passed, and ran past it; now it
-    starts only when the time left covers it and the validation forecast after it (about one more chunk)."""
-    clock = FakeClock()
+def slow_chunks(monkeypatch, clock: FakeClock) -> list[np.ndarray]:
+    """Chunks of 64 origins, each base forecast (a chunk of targets, or a validation forecast) 1 fake second;
+    returns the list of the origins of each call."""
     monkeypatch.setattr(lstm, "CHUNK_ORIGINS", 64)
-    chunks = []
+    calls = []
     original = lstm.LSTM._base_forecast
 
-    def slow(self, y, origins):  # each chunk of targets takes 1 fake second
-        chunks.append(len(origins))
+    def slow(self, y, origins):
+        calls.append(np.asarray(origins))
         clock.now += 1.0
         return original(self, y, origins)
 
     monkeypatch.setattr(lstm.LSTM, "_base_forecast", slow)
-    fitted = fit(clock, "lstm", periodic_series(800, noise=5.0), model_params={"max_epochs": 1})
-    # At 0, 1, 2 and 3 s the time left covers two chunks; at 4 s it does not (the validation forecast runs).
-    assert len(chunks) == 4 + 1 and fitted.model_.n_epochs_ == 0
+    return calls
+
+
+def test_lstm_targets_start_a_chunk_only_when_it_and_the_validation_forecast_fit(monkeypatch):
+    """A chunk of the training targets started whenever the deadline had not passed, and ran past it; now it
+    starts only when the time left covers it and the validation forecast after it (about one more chunk)."""
+    clock = FakeClock()
+    calls = slow_chunks(monkeypatch, clock)
+    with _deadline.limit(None, clock=clock):
+        fitted = WorkloadPredictor(model="lstm", horizon=5, random_state=0, max_training_time=3.5,
+                                   model_params={"max_epochs": 1}).fit(periodic_series(800, noise=5.0))
+    # The inner validation tail's two chunks (0-2 s); at 2 s, 1.5 s left: less than two chunks; then the
+    # validation forecast.
+    assert len(calls) == 2 + 1 and fitted.model_.n_epochs_ == 0
     assert fitted.time_limited_stages_[0] == "lstm training"
+
+
+def test_lstm_trains_on_the_newest_windows_prepared_in_its_share_of_the_time_left(monkeypatch):
+    """The training targets were prepared oldest first and, cut short, trained on nothing; now newest first, in
+    at most TARGETS_SHARE of the time left, and the network trains on the windows prepared."""
+    clock = FakeClock()
+    calls = slow_chunks(monkeypatch, clock)
+    trained = []
+    original = lstm.train_network
+    monkeypatch.setattr(lstm, "train_network", lambda network, x, r, *a, **k: trained.append(len(x))
+                        or original(network, x, r, *a, **k))
+    fitted = fit(clock, "lstm", periodic_series(800, noise=5.0), model_params={"max_epochs": 1})
+    # 0-2 s the validation tail's targets; at 2 s half of the 3 s left allows one chunk: the newest origins
+    newest = calls[2]
+    model = fitted.model_
+    inner = dlinear.validation_origins(int(model.validation_origins_[0]), 5, 0.15, 100)
+    assert newest[-1] == inner[0] - 5 and trained == [len(newest)]
+    assert model.n_epochs_ == 1 and "lstm training windows" in fitted.time_limited_stages_
 
 
 def test_the_input_anomaly_scan_runs_before_the_models_stages(monkeypatch):

@@ -43,7 +43,12 @@ from .torch_runtime import check_quantize, inference_network, resolve_device, ti
 from .training import TrainingResult, train_network
 
 PATCHES = 12
+#: Under a time limit, the most of the time left the training targets may take (newest windows first): the
+#: training takes the rest.
+TARGETS_SHARE = 0.5
 CHUNK_ORIGINS = 8192  # origins per chunk when the base forecasts many windows (bounds its float64 copies)
+#: ``Deadline.pace`` key: the longest chunk of targets in this fit, in seconds.
+CHUNK_PACE = "lstm targets chunk"
 UPDATE_WINDOWS = 256  # update() trains on the newest windows only ...
 UPDATE_EPOCHS = 10  # ... for a few warm-started epochs (the old report's epochs=10) ...
 UPDATE_PATIENCE = 2  # ... stopping after 2 without gain: 15-20 % of a fit's cost instead of 22-38 % (measured)
@@ -263,11 +268,14 @@ class LSTM(BaseForecaster):
             # The targets' base forecasts (chunk by chunk) are seconds on a long series: the deadline is
             # checked between chunks, and running out there is running out before training.
             try:
-                x_train, r_train = self._tensors(y, origins_train, device, with_targets=True, deadline=deadline)
                 x_val, r_val = self._tensors(y, inner, device, with_targets=True, deadline=deadline)
+                x_train, r_train = self._tensors(y, origins_train, device, with_targets=True, deadline=deadline,
+                                                 share=TARGETS_SHARE)
             except _OutOfTime:
                 self._keep_untrained(network, start, deadline)
                 return
+            if len(x_train) < len(origins_train):  # the network trains on the newest windows prepared
+                deadline.cut("lstm training windows")
             generator = torch.Generator().manual_seed(seed)
             with progress_bar(self.max_epochs, "LSTM fit", self.verbose, unit="epoch") as bar:
                 result = train_network(  # reads the deadline around it (max_time=None: no limit of its own)
@@ -328,8 +336,18 @@ class LSTM(BaseForecaster):
         return (np.concatenate(parts) - self.offset_) / self.scale_
 
     def _tensors(self, y: np.ndarray, origins: np.ndarray, device: torch.device, with_targets: bool,
-                 deadline: Deadline | None = None):
+                 deadline: Deadline | None = None, share: float | None = None):
+        """The network's inputs at ``origins`` (and, ``with_targets``, its residual targets).
+
+        Under ``deadline`` the targets are prepared a chunk at a time, newest first (seconds on a
+        long series). ``share`` (of the time left): the most the targets may take; once it is spent,
+        the inputs and targets of the newest origins prepared are returned (at least one chunk).
+        Without ``share``, or before a first chunk, running out raises ``_OutOfTime``.
+        """
         z = (y - self.offset_) / self.scale_
+        if with_targets:
+            residual, first = self._targets(y, z, origins, deadline, share)
+            origins = origins[first:]
         k, n_patches = z.shape[1], self.window_ // self.patch_size_
         m = len(origins)
         if m > 1 and bool(np.all(np.diff(origins) == 1)):
@@ -346,23 +364,39 @@ class LSTM(BaseForecaster):
             x = torch.as_tensor(patches, dtype=torch.float32, device=device)
         if not with_targets:
             return x
-        # The residual targets, CHUNK_ORIGINS origins at a time (seconds on a long series): the deadline
-        # (``_OutOfTime``) is checked before each chunk.
-        residual = np.empty((m, self.horizon * k), dtype=np.float32)  # [m, H*k]
-        chunk_seconds = 0.0  # the longest chunk so far
-        for i in range(0, m, CHUNK_ORIGINS):
-            # A chunk starts only when the time left covers it and, after it, the validation forecast
-            # (about one chunk's work: a base forecast over the scaled series).
-            left = None if deadline is None else deadline.left()
-            if left is not None and (deadline.expired() or left < 2 * chunk_seconds):
-                raise _OutOfTime
-            started = deadline.clock() if deadline is not None else 0.0
+        return x, torch.as_tensor(residual[first:], device=device)
+
+    def _targets(self, y: np.ndarray, z: np.ndarray, origins: np.ndarray, deadline: Deadline | None,
+                 share: float | None) -> tuple[np.ndarray, int]:
+        """The residual targets ``[m, H*k]`` (float32) at ``origins`` and the index of the first one prepared
+        (0: all), CHUNK_ORIGINS origins at a time, newest first (see :meth:`_tensors`)."""
+        m = len(origins)
+        residual = np.empty((m, self.horizon * z.shape[1]), dtype=np.float32)  # [m, H*k]
+        left = None if deadline is None else deadline.left()
+        budget = None if left is None or share is None else share * left
+        # The longest chunk so far in this fit (an earlier call's included), the targets' time, the first done.
+        chunk_seconds = 0.0 if deadline is None else deadline.pace.get(CHUNK_PACE, 0.0)
+        spent, first = 0.0, m
+        for i in reversed(range(0, m, CHUNK_ORIGINS)):
+            if left is not None:
+                # A chunk starts only when the time left covers it and, after it, the validation forecast
+                # (about one chunk's work: a base forecast over the scaled series), and the share allows it.
+                left = deadline.left()
+                if (deadline.expired() or left < 2 * chunk_seconds
+                        or (budget is not None and spent + chunk_seconds > budget)):
+                    if budget is None or first == m:
+                        raise _OutOfTime
+                    break
+                started = deadline.clock()
             chunk = origins[i : i + CHUNK_ORIGINS]
             part = targets_at(z, chunk, self.horizon) - self._base_forecast(y, chunk)  # [c, H, k]
             residual[i : i + len(chunk)] = part.reshape(len(chunk), -1)
-            if deadline is not None:
-                chunk_seconds = max(chunk_seconds, deadline.clock() - started)
-        return x, torch.as_tensor(residual, device=device)
+            first = i
+            if left is not None:
+                seconds = deadline.clock() - started
+                chunk_seconds, spent = max(chunk_seconds, seconds), spent + seconds
+                deadline.pace[CHUNK_PACE] = chunk_seconds
+        return residual, first
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         network = inference_network(self.network_, getattr(self, "quantize", None))

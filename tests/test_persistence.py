@@ -34,7 +34,7 @@ def assert_same_forecast(a: WorkloadPredictor, b: WorkloadPredictor, steps: int 
 # -- round trips ---------------------------------------------------------------------------
 @settings(max_examples=25, deadline=None)
 @given(
-    model=st.sampled_from(["dlinear", "naive", "moving_average", "seasonal_naive"]),
+    model=st.sampled_from(["dlinear", "naive", "moving_average", "seasonal_naive", "seasonal_median"]),
     n=st.integers(150, 400),
     horizon=st.integers(1, 12),
     n_targets=st.integers(1, 3),

@@ -6,7 +6,7 @@ warnings configuration).
 """
 
 from .data import bucketize
-from .errors import MemoryLimitError, ModelFileError, NotFittedError, UpdateGapError, WorkloadDataError
+from .errors import MemoryLimitError, ModelFileError, NoSeasonError, NotFittedError, UpdateGapError, WorkloadDataError
 from .fleet import FleetPredictor
 from .forecast import Forecast
 from ._version import __version__
@@ -22,5 +22,6 @@ __all__ = [
     "ModelFileError",
     "MemoryLimitError",
     "UpdateGapError",
+    "NoSeasonError",
     "__version__",
 ]

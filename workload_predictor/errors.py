@@ -61,6 +61,10 @@ class UpdateGapError(WorkloadDataError):
     """``update`` got a row further ahead of the series than ``max_gap`` buckets; nothing was changed."""
 
 
+class NoSeasonError(WorkloadDataError):
+    """A model that finds its season in the data found none (the ensemble then leaves that member out)."""
+
+
 class ModelFileError(ValueError):
     """A saved model file is unreadable, tampered with or of an unsupported version."""
 

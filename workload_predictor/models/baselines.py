@@ -1,4 +1,5 @@
-"""Simple baselines with the same contract: naive, seasonal naive, moving average, exponential smoothing.
+"""Simple baselines with the same contract: naive, seasonal naive, moving average, exponential smoothing,
+and the median of the last seasons with a period found in the data.
 
 They are the bar every model must clear in a backtest, and cheap ensemble members.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._deadline import current
-from ..errors import quote
+from ..errors import NoSeasonError, WorkloadDataError, quote
 from ..windows import targets_at, windows_at
 from .base import BaseForecaster
 
@@ -170,3 +171,131 @@ class ExponentialSmoothing(BaseForecaster):
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         return flat_forecast(smoothed_levels(y, origins, self.kernel_), self.horizon)
+
+
+MIN_SCORED_ORIGINS = 10  # the fewest training origins a season length is chosen on
+MAX_SCORED_ORIGINS = 4096  # the newest origins each candidate season length is scored on
+MAX_SEASON_LENGTH = 1440  # the longest season searched for (a day of one-minute buckets)
+SEASON_SEARCH_POINTS = 2 * 4 * MAX_SEASON_LENGTH * 2  # the newest points the search reads (room for 2x the longest)
+SEASON_CANDIDATES = 10  # autocorrelation peaks per source (differenced, detrended) whose forecasts are scored
+
+
+def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """The sample autocorrelation of ``x`` at lags ``0 .. max_lag`` (zeros for a constant series)."""
+    x = x - x.mean()
+    spectrum = np.fft.rfft(x, 2 * len(x))
+    covariance = np.fft.irfft(spectrum * np.conj(spectrum))[: max_lag + 1]
+    return covariance / covariance[0] if covariance[0] > 0 else np.zeros(max_lag + 1)
+
+
+def season_candidates(x: np.ndarray, max_lag: int, count: int = SEASON_CANDIDATES) -> list[int]:
+    """Lags ``2 .. max_lag`` where the autocorrelation of ``x`` has a positive local peak, the ``count`` highest first.
+
+    Two views of the series are searched, because each hides a kind of season: the first
+    difference (a short cycle on a drifting level) and the series less its linear trend (a
+    slow cycle, which differencing turns into noise).
+    """
+    if max_lag < 2:
+        return []
+    t = np.arange(len(x), dtype=np.float64)
+    found: list[int] = []
+    for view in (np.diff(x), x - np.polyval(np.polyfit(t, x, 1), t)):
+        acf = autocorrelation(view, max_lag + 1)
+        lags = np.arange(2, max_lag + 1)
+        peak = (acf[lags] > 0) & (acf[lags] >= acf[lags - 1]) & (acf[lags] >= acf[lags + 1])
+        found.extend(int(lag) for lag in sorted(lags[peak], key=lambda lag: -acf[lag])[:count])
+    return list(dict.fromkeys(found))
+
+
+def seasonal_medians(y: np.ndarray, origins: np.ndarray, horizon: int, period: int, seasons: int) -> np.ndarray:
+    """Forecasts ``(m, horizon, k)``: the median of the last ``seasons`` seasons at each step, moved to today's level.
+
+    Step ``h`` reads the values ``h mod period`` into each of the last ``seasons`` seasons and
+    takes their median (a burst in one season is not repeated); the shift is the mean of the
+    last ``period`` values less the median of the same means one, ..., ``seasons`` seasons
+    earlier, so a trend or a level change carries over (exactly for a linear trend within a
+    season). Beyond a season, the last season repeats.
+    """
+    sums = np.concatenate([np.zeros((1, y.shape[1])), np.cumsum(y, axis=0)])
+    offsets = np.arange(horizon) % period
+    starts = origins[None, :] - period * np.arange(1, seasons + 1)[:, None]  # (seasons, m)
+    shape = np.median(y[starts[:, :, None] + offsets[None, None, :]], axis=0)  # (m, horizon, k)
+    past_level = np.median(sums[starts] - sums[starts - period], axis=0)  # (m, k)
+    shift = (sums[origins] - sums[origins - period] - past_level) / period
+    return shape + shift[:, None, :]
+
+
+class SeasonalMedian(BaseForecaster):
+    """The median of the last ``seasons`` seasons, moved to the level of the last season; the period from the data.
+
+    It differs from the other members where they are alike: it repeats a cycle instead of
+    a level, and its median ignores a burst in one season (for bursty counts the median
+    also suits the absolute error the ensemble is scored on).
+
+    With ``season_length=None`` the period ``period_`` is chosen on the training part: the
+    candidates are the autocorrelation peaks (:func:`season_candidates`, lags up to a
+    ``2 (seasons + 1)``-th of the points, so every candidate has room and is scored on the
+    same origins, the newest half), and the one whose forecasts have the lowest MAE there over every step
+    wins (``period_scores_``), as exponential smoothing chooses its factor. The search reads
+    the newest ``SEASON_SEARCH_POINTS`` at most, seasons up to ``MAX_SEASON_LENGTH`` and the
+    newest ``MAX_SCORED_ORIGINS`` origins, so its cost is bounded at any length. A series with
+    no candidate raises :class:`~workload_predictor.errors.NoSeasonError`; the ensemble
+    then leaves this member out. The period stays the one chosen on the training part.
+    """
+
+    min_window = 1
+
+    def __init__(self, horizon: int = 10, season_length: int | None = None, seasons: int = 3,
+                 validation_fraction: float = 0.15, max_validation_windows: int = 100):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.seasons = seasons
+        self.validation_fraction = validation_fraction
+        self.max_validation_windows = max_validation_windows
+
+    def _check_params(self) -> None:
+        for name, low in (("seasons", 1), ("season_length", 1)):
+            value = getattr(self, name)
+            if name == "season_length" and value is None:
+                continue
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise WorkloadDataError(f"{name}={quote(value)} must be an integer >= {low}"
+                                        + (" (or None: found from the data)." if name == "season_length" else "."))
+
+    def _required_window(self) -> int:
+        self._check_params()
+        if self.season_length is None:
+            return self.min_window  # the candidates adapt to the length (none: fit says so)
+        return (int(self.seasons) + 1) * int(self.season_length)
+
+    def context_length(self) -> int:
+        return (int(self.seasons) + 1) * int(self.period_)
+
+    def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
+        if refit:  # the period stays the one chosen on the training part
+            return
+        self._check_params()
+        if self.season_length is not None:
+            self.period_, self.period_scores_ = int(self.season_length), {}
+            return
+        # The search reads at most the newest SEASON_SEARCH_POINTS (a bound on its cost at any length).
+        y = y[-SEASON_SEARCH_POINTS:]
+        n, depth = len(y), int(self.seasons) + 1
+        start = max(n // 2, 1)
+        max_lag = min(start // depth, MAX_SEASON_LENGTH)
+        origins = np.arange(start, n - self.horizon + 1)[-MAX_SCORED_ORIGINS:]
+        candidates = [] if len(origins) < MIN_SCORED_ORIGINS else sorted(
+            {lag for j in range(y.shape[1]) for lag in season_candidates(y[:, j], max_lag)})
+        if not candidates:
+            raise NoSeasonError(
+                f"found no seasonal period in {n} training points (no positive autocorrelation peak at lags "
+                f"2..{max_lag}); pass season_length= or choose another model.")
+        actual = targets_at(y, origins, self.horizon)
+        size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
+        scores = {lag: float((np.abs(seasonal_medians(y, origins, self.horizon, lag, int(self.seasons)) - actual)
+                              / size).mean()) for lag in candidates}
+        self.period_ = min(scores, key=scores.get)
+        self.period_scores_ = scores
+
+    def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        return seasonal_medians(y, origins, self.horizon, int(self.period_), int(self.seasons))

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._deadline import SERIES_PACE, current, limit
-from ..errors import WorkloadDataError, check_is_fitted, quote
+from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
 from .combination import EXACT_MEMBERS, convex_weights, convex_weights_absolute, evidence_shrinkage
@@ -16,6 +16,10 @@ from .base import BaseForecaster, as_matrix
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
 # plenty for three weights, and it bounds the fit's cost on long series.
 HISTORY_ORIGINS = 500
+# The members besides the registered baselines that forecast the history out of sample (DLinear by rolling
+# refits, standing in for the LSTM; exponential smoothing and the seasonal median with the factor or period
+# they chose on the training part).
+HISTORY_MEMBERS = ("dlinear", "lstm", "exponential_smoothing", "seasonal_median")
 # In ``update``, the LSTM member's network trains once this many buckets have arrived (its linear base
 # takes each bucket exactly): a one-bucket update then costs about the members' exact updates, and the
 # network's few epochs are spread over the buckets (measured in perf/test_update_perf.py).
@@ -40,17 +44,18 @@ class Ensemble(BaseForecaster):
        the history before the tail at up to ``HISTORY_ORIGINS`` rolling origins: the
        parameter-free baselines read only the points before each origin, DLinear is
        refitted on the windows before each group of origins (sufficient statistics are
-       sums: :meth:`DLinear.rolling_forecast`), and exponential smoothing keeps the factor
-       it chose on the training part. The LSTM shares DLinear's slot (on the history its
-       linear base is all there is) and takes ``lstm_share_`` of that slot's weight, as far
-       as the tail says it beats DLinear (:func:`~workload_predictor.models.combination.evidence_shrinkage`).
+       sums: :meth:`DLinear.rolling_forecast`), and exponential smoothing and the seasonal
+       median keep the factor and period they chose on the training part. The LSTM shares
+       DLinear's slot (on the history its linear base is all there is) and takes
+       ``lstm_share_`` of that slot's weight, as far as the tail says it beats DLinear
+       (:func:`~workload_predictor.models.combination.evidence_shrinkage`).
        A registered member with no out-of-sample history leaves the tail as the only evidence.
     2. **A rule, chosen out of sample.** Fitted convex weights, or the plain mean of the
        best ``k`` members (over all steps, or per step), are scored by cross-validation over
        blocks of those origins (:func:`~workload_predictor.models.combination.choose`); the
        lowest held-out error wins (``combination_``, every rule's score in
-       ``combination_scores_``). The same choice among the members with nothing fitted
-       (baselines, exponential smoothing) gives the fallback.
+       ``combination_scores_``). The fallback: the parameter-free baselines, weighted per step
+       by least absolute error on the history.
     3. **Trust the newest evidence.** History can favour a member that the latest regime
        does not: the chosen combination is trusted as far as the validation tail shows it
        beats the fallback (a t statistic over non-overlapping stretches of ``horizon``
@@ -82,6 +87,8 @@ class Ensemble(BaseForecaster):
         Buckets forecast directly.
     members : sequence of str
         Registered model names (:mod:`~workload_predictor.models.registry`, ``member=True``), each once.
+        ``"seasonal_median"`` (a cycle found in the data) is not a default: it is left out
+        (``left_out_``) where the data show no cycle.
     window : int or None
         The learned members' input window (the baselines keep their own settings).
     member_params : dict or None
@@ -154,7 +161,7 @@ class Ensemble(BaseForecaster):
         # fitted first; the networks last, their training taking what time is left.
         with limit(self.max_training_time):
             self._fit_members(matrix, planned)
-            self._fit_combination(matrix, names)
+            self._fit_combination(matrix, list(self.members_))
         self._one_d = one_d
         return self
 
@@ -167,7 +174,9 @@ class Ensemble(BaseForecaster):
         member's first fit (window search, scaling, statistics) on the same points: when it is
         the member's twin, it takes a copy of that fit instead. Under a time limit, the members
         before exponential smoothing end early enough to leave it and the combination
-        ``AFTER_MEMBERS_PASSES`` passes over the series (at the pace measured in this fit).
+        ``AFTER_MEMBERS_PASSES`` passes over the series (at the pace measured in this fit). A member
+        that finds no season in the data (:class:`~workload_predictor.errors.NoSeasonError`) is left
+        out (``left_out_``, with the reason), unless it is the only member.
         """
         def rank(name: str) -> int:
             return 2 if name == "exponential_smoothing" else int(hasattr(planned[name], "max_training_time"))
@@ -177,12 +186,19 @@ class Ensemble(BaseForecaster):
             planned["dlinear"]._keep_first_fit = True
         # Under a time limit the members before exponential smoothing leave time for it and the combination.
         after = AFTER_MEMBERS_PASSES * current().pace.get(SERIES_PACE, 0.0) * matrix.size
+        left_out = {}
         for name in sorted(planned, key=rank):
-            with limit(None, reserve=after if rank(name) < 2 else 0.0):
-                planned[name].fit(matrix)
+            try:
+                with limit(None, reserve=after if rank(name) < 2 else 0.0):
+                    planned[name].fit(matrix)
+            except NoSeasonError as exc:
+                if len(planned) - len(left_out) == 1:
+                    raise
+                left_out[name] = str(exc)
             if name == "dlinear" and twins:
                 planned["lstm"]._base_first_fit = vars(planned["dlinear"]).pop("_first_fit")
-        self.members_ = dict(planned)
+        self.members_ = {name: member for name, member in planned.items() if name not in left_out}
+        self.left_out_ = left_out
 
     def _fit_combination(self, matrix: np.ndarray, names: list[str]) -> None:
         """Weigh the fitted members (see :meth:`_choose_combination`) and keep the forecast's context."""
@@ -219,8 +235,7 @@ class Ensemble(BaseForecaster):
         """Origins before the validation tail (targets ending before it) where every slot forecasts out of sample:
         up to ``HISTORY_ORIGINS``, spread evenly."""
         first = int(self.validation_origins_[0])
-        if not all(n in ("dlinear", "lstm", "exponential_smoothing") or registry.get(n, "member").baseline
-                   for n in self._slots()):
+        if not all(n in HISTORY_MEMBERS or registry.get(n, "member").baseline for n in self._slots()):
             return np.zeros(0, dtype=np.int64)  # a member with no out-of-sample history: the tail alone
         starts = [self.members_[n].context_length() for n in self._slots() if n not in ("dlinear", "lstm")]
         if any(n in ("dlinear", "lstm") for n in self._slots()):
@@ -239,7 +254,8 @@ class Ensemble(BaseForecaster):
         The baselines read only the points before each origin; DLinear (standing in for the LSTM's
         linear base too) is refitted on the windows before each group of origins
         (:meth:`DLinear.rolling_forecast`); exponential smoothing keeps the factor it chose on
-        the training part (one of eight, a mild in-sample choice).
+        the training part (one of eight, a mild in-sample choice), the seasonal median its period
+        (one of at most twenty autocorrelation peaks, chosen on the training part's newest half).
         """
         origins = self._history_origins(matrix)
         deadline = current()

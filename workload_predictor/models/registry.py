@@ -243,3 +243,4 @@ register("naive", f"{_PACKAGE}.baselines:Naive", baseline=True, window_param=Non
 register("seasonal_naive", f"{_PACKAGE}.baselines:SeasonalNaive", baseline=True, window_param="season_length")
 register("moving_average", f"{_PACKAGE}.baselines:MovingAverage", baseline=True)
 register("exponential_smoothing", f"{_PACKAGE}.baselines:ExponentialSmoothing", window_param=None)
+register("seasonal_median", f"{_PACKAGE}.baselines:SeasonalMedian", window_param=None)

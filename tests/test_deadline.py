@@ -7,6 +7,7 @@ deadline, and the test checks what each later stage did. No test here depends on
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import periodic_series
@@ -489,3 +490,66 @@ def test_nested_limits_share_the_pace_of_the_passes_measured():
         with _deadline.limit(None, reserve=0.5) as inner:
             inner.pace["a pass"] = 1e-9
     assert outer.pace == {"a pass": 1e-9}
+
+
+def fleet_frame(n_keys: int = 3, n: int = 600) -> pd.DataFrame:
+    return pd.concat([periodic_series(n, noise=5.0, seed=i).assign(endpoint=f"k{i}") for i in range(n_keys)],
+                     ignore_index=True)
+
+
+def test_a_fleet_fit_is_one_deadline_over_every_key(monkeypatch, tmp_path, caplog):
+    """Each key's LSTM restarted its own max_training_time, so a fleet took up to the limit per key; now the
+    limit is one deadline for the whole fleet: the keys reached after it are fitted by their smallest valid
+    path (untrained on the linear base), none is dropped, and they are listed with their stages."""
+    from workload_predictor import FleetPredictor
+    from workload_predictor import fleet as fleet_module
+
+    clock = FakeClock()
+    original, fitted_keys = fleet_module._fit_key, []
+
+    def first_key_takes_the_time(settings, item, *rest):
+        original(settings, item, *rest)
+        fitted_keys.append(item.key)
+        if len(fitted_keys) == 1:
+            clock.now += 2 * LIMIT
+
+    monkeypatch.setattr(fleet_module, "_fit_key", first_key_takes_the_time)
+    frame = fleet_frame()
+    with _deadline.limit(None, clock=clock):
+        fleet = FleetPredictor(model="lstm", horizon=5, random_state=0, max_training_time=LIMIT,
+                               model_params={"max_epochs": 1}).fit(frame, key="endpoint")
+    assert fleet.keys_ == ["k0", "k1", "k2"] and fleet.errors_ == {}
+    assert sorted(fleet.time_limited_keys_) == ["k1", "k2"]
+    assert fleet.time_limited_keys_["k1"] == ("dlinear window search", "lstm training", "lstm base refit")
+    assert fleet.time_limited_stages_ == fleet.time_limited_keys_["k1"]
+    assert fleet._predictors["k0"].model_.n_epochs_ == 1 and fleet._predictors["k2"].model_.n_epochs_ == 0
+    assert sum("fleet fit reached max_training_time" in r.getMessage() for r in caplog.records) == 1
+    assert not any(r.getMessage().startswith("fit reached") for r in caplog.records)  # no warning per key
+    assert np.isfinite(fleet.predict()["yhat"]).all()
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm"))
+    assert loaded.time_limited_keys_ == fleet.time_limited_keys_
+
+
+def test_a_fleet_partition_in_another_process_reads_the_fleets_deadline_on_the_wall_clock():
+    import time
+
+    from workload_predictor import FleetPredictor
+    from workload_predictor.data import split_by_key
+    from workload_predictor.fleet import _fit_partition
+
+    fleet = FleetPredictor(model="lstm", horizon=5, random_state=0, max_training_time=LIMIT,
+                           model_params={"max_epochs": 1})
+    series, _, targets = split_by_key(fleet_frame(2), key="endpoint")
+    config = {**fleet._config(targets), "ends_at": time.time() - 1.0}  # the deadline has passed
+    _, predictors, errors = _fit_partition(config, series)
+    assert errors == {} and sorted(predictors) == ["k0", "k1"]
+    assert all(p.time_limited_stages_[0] == "dlinear window search" and p.model_.n_epochs_ == 0
+               for p in predictors.values())
+
+
+def test_a_fleet_without_a_limit_reached_records_nothing():
+    from workload_predictor import FleetPredictor
+
+    fleet = FleetPredictor(model="lstm", horizon=5, random_state=0,
+                           model_params={"max_epochs": 1}).fit(fleet_frame(2), key="endpoint")
+    assert fleet.time_limited_stages_ == () and fleet.time_limited_keys_ == {}

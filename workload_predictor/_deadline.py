@@ -88,12 +88,14 @@ def check_seconds(seconds: object, name: str = "max_training_time") -> float | N
 
 @contextmanager
 def limit(seconds: float | None, clock: Callable[[], float] | None = None,
-          reserve: float = 0.0) -> Iterator[Deadline]:
+          reserve: float = 0.0, own_record: bool = False) -> Iterator[Deadline]:
     """A deadline ``seconds`` from now (``None``: none of its own), no later than the enclosing one.
 
     ``clock`` (outermost limit only; default ``time.perf_counter``) is the time source
     every nested limit and stage reads. ``reserve``: seconds the deadline ends early, kept
-    for the work that must follow the stages under it (e.g. a final refit).
+    for the work that must follow the stages under it (e.g. a final refit). ``own_record``:
+    the stages cut under this limit are recorded in its own list, not the enclosing one's
+    (one fit among many under a fleet's deadline).
     """
     seconds = check_seconds(seconds)
     outer = _current.get()
@@ -104,7 +106,7 @@ def limit(seconds: float | None, clock: Callable[[], float] | None = None,
         end = outer.end if end is None else min(end, outer.end)
     if end is not None:
         end -= reserve
-    deadline = Deadline(end, clock, outer.stages if outer is not None else [],
+    deadline = Deadline(end, clock, outer.stages if outer is not None and not own_record else [],
                         outer.pace if outer is not None else None)
     token = _current.set(deadline)
     try:

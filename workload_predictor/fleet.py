@@ -13,9 +13,11 @@ on that key's series alone.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
+import logging
 import math
 import os
 import time
@@ -26,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from . import _deadline
 from ._memory import check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import KeySeries, factorize_keys, prepare_continuation, split_by_key
@@ -37,6 +40,7 @@ from .predictor import DEFAULT_MAX_GAP, WorkloadPredictor, gap_buckets
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
 #: Settings a fleet hands to each key's WorkloadPredictor (the names both take).
+logger = logging.getLogger(__name__)
 _PREDICTOR_SETTINGS = ("model", "horizon", "level", "window", "model_params", "random_state", "n_threads", "device",
                        "max_training_time", "memory_limit_mb", "max_gap")
 #: Keys per partition of a DLinear fleet: enough to amortise a task's scheduling and the batched kernels'
@@ -115,7 +119,15 @@ class FleetPredictor(ParamsMixin):
         The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them. ``max_gap``
         bounds the buckets :meth:`update` zero-fills for every model, the batched and global ones included:
         a key's row further ahead is an :class:`~workload_predictor.errors.UpdateGapError` in
-        ``update_errors_``.
+        ``update_errors_``. ``max_training_time`` is one deadline for the whole fleet's ``fit``,
+        counted from its start (the door included), not a limit per key: every key's fit reads it,
+        and a key reached after it has passed is still fitted, by each stage's smallest valid path
+        (as :class:`~workload_predictor.WorkloadPredictor` documents: no window search, an
+        untrained LSTM on its linear base, the ensemble weighed on its validation tail), so no key is
+        dropped for time; those keys and their stages are in ``time_limited_keys_``. A fleet past its
+        deadline therefore still ends later by about one smallest fit per key left. The batched
+        DLinear fit has no stage that can stop (one solve per partition); the global LSTM's training
+        stops at the deadline. Partitions fitted in other processes read it on the wall clock.
     n_jobs : int
         Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
         this process.
@@ -154,6 +166,12 @@ class FleetPredictor(ParamsMixin):
     targets_ : tuple of str
     update_errors_ : dict
         Key -> the error of each key the last :meth:`update` could not apply (that key keeps its fit).
+    time_limited_stages_ : tuple of str
+        The stages ``max_training_time`` ended early in any key's fit (as
+        ``WorkloadPredictor.time_limited_stages_``, plus ``"global lstm training"``), in order of
+        first appearance; ``()`` when nothing was cut. Logged once per fit as a warning.
+    time_limited_keys_ : dict
+        Key -> the stages cut in that key's own fit (keys fitted per key; only keys with a cut).
     """
 
     def __init__(
@@ -216,18 +234,31 @@ class FleetPredictor(ParamsMixin):
         """
         started = time.perf_counter()
         self._check_settings()
-        series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
-                                               unit=unit, origin=origin)
-        self._raise_if_strict(errors)
-        blocks, predictors, fit_errors, global_state = self._fit_series(series, targets)
+        # One deadline for the whole fleet's fit, from its start (see max_training_time in the class docstring).
+        with _deadline.limit(self.max_training_time) as deadline:
+            series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
+                                                   unit=unit, origin=origin)
+            self._raise_if_strict(errors)
+            blocks, predictors, fit_errors, global_state = self._fit_series(series, targets)
         errors.update(fit_errors)
         self._raise_if_strict(errors)
         order = {k: i for i, k in enumerate(s.key for s in series)}
         fitted = sorted((k for k in order if k not in errors), key=order.get)
+        limited = {k: predictors[k].time_limited_stages_ for k in fitted
+                   if k in predictors and predictors[k].time_limited_stages_}
+        stages = list(deadline.stages)
+        if global_state is not None and getattr(global_state.model, "stopped_by_", None) == "time_limit":
+            stages.append("global lstm training")
+        for cut in limited.values():
+            stages.extend(stage for stage in cut if stage not in stages)
+        if stages:
+            logger.warning("fleet fit reached max_training_time=%gs; ended early: %s (%d keys; time_limited_keys_)",
+                           self.max_training_time, ", ".join(stages), len(limited))
         vars(self).update(
             keys_=fitted, errors_=dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1))),
             targets_=targets, key_=key, _blocks=blocks, _predictors=predictors, _global=global_state,
             update_errors_={}, fit_seconds_=time.perf_counter() - started,
+            time_limited_stages_=tuple(stages), time_limited_keys_=limited,
         )
         return self
 
@@ -259,7 +290,9 @@ class FleetPredictor(ParamsMixin):
 
     def _config(self, targets: tuple[str, ...]) -> dict[str, Any]:
         settings = {name: getattr(self, name) for name in _PREDICTOR_SETTINGS}
-        return dict(settings=settings, targets=targets)
+        # The fleet's deadline on the wall clock, for partitions fitted in other processes.
+        left = _deadline.current().left()
+        return dict(settings=settings, targets=targets, ends_at=None if left is None else time.time() + left)
 
     def _fit_series(self, series: list[KeySeries], targets: tuple[str, ...]):
         """Fit every key: returns DLinear blocks, per-key predictors, errors and the global model's state."""
@@ -657,11 +690,17 @@ def _fit_packed(config: dict[str, Any], packed: PackedSeries):
 def _fit_partition(config: dict[str, Any], series: list[KeySeries]):
     """Fit one partition: ``(DLinear blocks, {key: WorkloadPredictor}, {key: error})``. Runs in any process."""
     settings, targets = config["settings"], config["targets"]
-    if settings["model"] == "dlinear":
-        return _fit_dlinear(settings, series, targets)
-    predictors, errors = {}, {}
-    for item in series:
-        _fit_key(settings, item, targets, predictors, errors)
+    ends_at = config.get("ends_at")
+    if _deadline.current().end is not None or ends_at is None:  # in the fleet's process: its deadline is open
+        within = contextlib.nullcontext()
+    else:  # another process: the fleet's deadline, on the wall clock
+        within = _deadline.limit(max(0.0, ends_at - time.time()))
+    with within:
+        if settings["model"] == "dlinear":
+            return _fit_dlinear(settings, series, targets)
+        predictors, errors = {}, {}
+        for item in series:
+            _fit_key(settings, item, targets, predictors, errors)
     return [], predictors, errors
 
 
@@ -670,10 +709,14 @@ def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], pred
     predictor = WorkloadPredictor(**settings)
     started = time.perf_counter()
     try:
-        model = predictor._build_model()
-        with memory_limit(predictor.memory_limit_mb) as memory:
-            model.fit(item.values)
-        predictors[item.key] = predictor._commit_fit(model, item.to_bucketed(targets), memory.peak_mb, started)
+        # The fleet's deadline (a key past it takes each stage's smallest valid path); this key's own record of
+        # the stages cut.
+        with _deadline.limit(None, own_record=True) as deadline:
+            model = predictor._build_model()
+            with memory_limit(predictor.memory_limit_mb) as memory:
+                model.fit(item.values)
+        predictors[item.key] = predictor._commit_fit(model, item.to_bucketed(targets), memory.peak_mb, started,
+                                                     tuple(deadline.stages), warn=False)
     except WorkloadDataError as exc:
         errors[item.key] = exc
 

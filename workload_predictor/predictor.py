@@ -274,14 +274,14 @@ Thread safety: ``predict`` may be called from many threads while one thread call
 
     def _commit_fit(self, model: BaseForecaster, series: BucketedSeries, peak_mb: float | None,
                     started: float, stages: tuple[str, ...] = (),
-                    anomalies: dict[str, Any] | None = None) -> "WorkloadPredictor":
+                    anomalies: dict[str, Any] | None = None, warn: bool = True) -> "WorkloadPredictor":
         """Store a fitted ``model`` and its ``series`` (from the door) as this predictor's state. Returns ``self``.
 
-        ``stages``: the stages the time limit ended early, in order. ``anomalies``: :func:`_fit_anomalies` of
-        ``series`` when already computed.
+        ``stages``: the stages the time limit ended early, in order (logged when ``warn``). ``anomalies``:
+        :func:`_fit_anomalies` of ``series`` when already computed.
         """
         state = self._calibration(model)
-        if stages:
+        if stages and warn:
             logger.warning("fit reached max_training_time=%gs; ended early: %s (time_limited_stages_)",
                            self.max_training_time, ", ".join(stages))
         state.update(

@@ -33,34 +33,46 @@ _limited = 0  # blocks inside single_blas_thread, over all threads
 _restore: list = []  # (library controller, its thread count before the first block) for those changed
 
 
-@contextmanager
-def single_blas_thread() -> Iterator[None]:
-    """Run the block with BLAS limited to one thread.
+class _SingleBlasThread:
+    """The context manager :func:`single_blas_thread` returns (it holds no state of its own: one is shared)."""
 
-    The limit is process-wide, so concurrent blocks (fits in several threads) share
-    one: the first sets it and the last restores the caller's setting. Nested
-    limiters would each restore what the other had set and could leave BLAS at
-    one thread for good. It calls the library controllers' ``get_num_threads`` /
-    ``set_num_threads`` directly: ``ThreadpoolController.limit`` re-reads every
-    library's details on each entry, 11 us of a 0.7 ms ``update``.
-    """
-    global _limited, _restore
-    libraries = _blas_libraries()
-    with _lock:
-        if _limited == 0:
-            _restore = [(library, n) for library in libraries if (n := library.get_num_threads()) not in (1, None)]
-            for library, _ in _restore:
-                library.set_num_threads(1)
-        _limited += 1
-    try:
-        yield
-    finally:
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _limited, _restore
+        libraries = _blas if _blas is not None else _blas_libraries()
+        with _lock:
+            if _limited == 0:
+                _restore = [(library, n) for library in libraries if (n := library.get_num_threads()) not in (1, None)]
+                for library, _ in _restore:
+                    library.set_num_threads(1)
+            _limited += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _limited, _restore
         with _lock:
             _limited -= 1
             if _limited == 0:
                 for library, n in _restore:
                     library.set_num_threads(n)
                 _restore = []
+
+
+_SINGLE_BLAS_THREAD = _SingleBlasThread()
+
+
+def single_blas_thread() -> _SingleBlasThread:
+    """Run the block (``with single_blas_thread(): ...``) with BLAS limited to one thread.
+
+    The limit is process-wide, so concurrent blocks (fits in several threads) share
+    one: the first sets it and the last restores the caller's setting. Nested
+    limiters would each restore what the other had set and could leave BLAS at
+    one thread for good. It calls the library controllers' ``get_num_threads`` /
+    ``set_num_threads`` directly: ``ThreadpoolController.limit`` re-reads every
+    library's details on each entry, 11 us of a 0.7 ms ``update``. A plain class, not a
+    generator-based context manager: entering and leaving one of those cost another 5-10 us.
+    """
+    return _SINGLE_BLAS_THREAD
 
 
 _torch_lock = threading.Lock()

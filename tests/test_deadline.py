@@ -270,6 +270,18 @@ def test_lstm_trains_on_the_newest_windows_prepared_in_its_share_of_the_time_lef
     assert model.n_epochs_ == 1 and "lstm training windows" in fitted.time_limited_stages_
 
 
+def test_lstm_training_leaves_time_for_the_validation_forecast(monkeypatch):
+    """Training ran to the deadline and the validation forecast after it (about one chunk of targets) ran past
+    it; now training ends one chunk's time earlier."""
+    clock = FakeClock()
+    slow_chunks(monkeypatch, clock)
+    with _deadline.limit(None, clock=clock):
+        fitted = WorkloadPredictor(model="lstm", horizon=5, random_state=0, max_training_time=4.0,
+                                   model_params={"max_epochs": 1}).fit(periodic_series(800, noise=5.0))
+    # The validation tail's targets 0-2 s, the newest training chunk 2-3 s; 1 s left: the forecast's
+    assert fitted.model_.n_epochs_ == 0 and "lstm training" in fitted.time_limited_stages_
+
+
 def test_the_input_anomaly_scan_runs_before_the_models_stages(monkeypatch):
     """The scan (a pass over the series) ran after the model's stages, past the deadline they had filled."""
     clock = FakeClock()
@@ -324,6 +336,46 @@ def test_exponential_smoothing_scores_its_factor_on_the_newest_origins_before_th
         levels = baselines.smoothed_levels(y, newest, baselines.exponential_weights(alpha))
         expected = float((np.abs(targets_at(y, newest, 5) - levels[:, None, :]) / size).mean())
         assert score == pytest.approx(expected, rel=1e-12)
+
+
+def slow_smoothing_chunks(monkeypatch, clock: FakeClock) -> list[int]:
+    """Exponential smoothing's chunks of 50 origins, each 1 fake second; returns the list of chunk sizes."""
+    monkeypatch.setattr(baselines, "ALPHA_CHUNK", 50)
+    chunks = []
+    original = baselines.targets_at
+
+    def slow(y, origins, horizon):
+        chunks.append(len(origins))
+        clock.now += 1.0
+        return original(y, origins, horizon)
+
+    monkeypatch.setattr(baselines, "targets_at", slow)
+    return chunks
+
+
+def test_exponential_smoothing_starts_a_chunk_only_when_the_time_left_covers_it(monkeypatch):
+    """A chunk started whenever the deadline had not passed (at 4 s of 4.5, a 1 s chunk ended at 5 s)."""
+    clock = FakeClock()
+    chunks = slow_smoothing_chunks(monkeypatch, clock)
+    y = periodic_series(600, noise=5.0)["requests"].to_numpy()
+    with _deadline.limit(4.5, clock=clock) as deadline:
+        baselines.ExponentialSmoothing(horizon=5).fit(y)
+    assert len(chunks) == 4 and clock.now == 4.0  # at 4 s, 0.5 s left: less than a chunk
+    assert deadline.stages == ["exponential smoothing factor"]
+
+
+def test_the_ensembles_smoothing_leaves_the_combination_its_time(monkeypatch):
+    """Smoothing, the last member, scored chunks up to the deadline and the combination ran after it; now it
+    leaves the combination COMBINATION_PASSES passes at the scan's pace (1 fake s here)."""
+    clock = FakeClock()
+    monkeypatch.setattr(predictor_module, "_fit_anomalies", clock.after(predictor_module._fit_anomalies, seconds=0.5))
+    chunks = slow_smoothing_chunks(monkeypatch, clock)
+    fitted = fit(clock, "ensemble", periodic_series(600, noise=5.0),
+                 model_params={"member_params": {"lstm": {"max_epochs": 1}}})
+    # Smoothing starts at 0.5 s with its deadline at 5 - 2 x 0.5 = 4 s: chunks at 0.5, 1.5 and 2.5 s
+    assert ensemble.COMBINATION_PASSES * 0.5 == 1.0 and len(chunks) == 3
+    assert "exponential smoothing factor" in fitted.time_limited_stages_
+    assert "ensemble history" not in fitted.time_limited_stages_
 
 
 def test_exponential_smoothing_scored_chunk_by_chunk_matches_one_pass(monkeypatch):

@@ -152,18 +152,21 @@ class ExponentialSmoothing(BaseForecaster):
         # The absolute errors are summed ALPHA_CHUNK origins at a time, newest first: the chunk's targets
         # stay in cache for every factor (a third of the time at 1,000,000 points), and under a time limit
         # the factor is chosen on the newest origins scored once the deadline has passed.
+        # A chunk after the first starts only when the time left covers it (the longest chunk so far).
         deadline = current()
-        totals, scored = dict.fromkeys(usable, 0.0), 0
+        totals, scored, longest = dict.fromkeys(usable, 0.0), 0, 0.0
         for stop in range(len(origins), 0, -ALPHA_CHUNK):
-            if scored and deadline.expired():
+            if scored and deadline.end is not None and (deadline.expired() or deadline.left() < longest):
                 deadline.cut("exponential smoothing factor")
                 break
+            started = deadline.clock()
             chunk = origins[max(0, stop - ALPHA_CHUNK) : stop]
             actual = targets_at(y, chunk, self.horizon)  # (c, H, k)
             for alpha, weights in usable.items():
                 levels = smoothed_levels(y, chunk, weights)  # (c, k)
                 totals[alpha] += float((np.abs(actual - levels[:, None, :]) / size).sum())
             scored += len(chunk)
+            longest = max(longest, deadline.clock() - started)
         scores = {alpha: total / (scored * self.horizon * y.shape[1]) for alpha, total in totals.items()}
         self.alpha_ = min(scores, key=scores.get)
         self.alpha_scores_ = scores

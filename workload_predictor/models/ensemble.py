@@ -29,6 +29,8 @@ LSTM_UPDATE_EVERY = 10
 # 1,000,000 points past the deadline: smoothing's newest chunk 0.016-0.044 s, the combination 0.017-0.023 s,
 # an untrained LSTM's base and validation forecast 0.02-0.03 s, the scan 0.012-0.030 s (traces, load 3).
 AFTER_MEMBERS_PASSES = 4
+# ... and the time exponential smoothing leaves for the combination (0.015-0.021 s there, the scan 0.012-0.014 s).
+COMBINATION_PASSES = 2
 
 
 class Ensemble(BaseForecaster):
@@ -174,7 +176,8 @@ class Ensemble(BaseForecaster):
         member's first fit (window search, scaling, statistics) on the same points: when it is
         the member's twin, it takes a copy of that fit instead. Under a time limit, the members
         before exponential smoothing end early enough to leave it and the combination
-        ``AFTER_MEMBERS_PASSES`` passes over the series (at the pace measured in this fit). A member
+        ``AFTER_MEMBERS_PASSES`` passes over the series (at the pace measured in this fit), and
+        smoothing leaves the combination ``COMBINATION_PASSES``. A member
         that finds no season in the data (:class:`~workload_predictor.errors.NoSeasonError`) is left
         out (``left_out_``, with the reason), unless it is the only member.
         """
@@ -184,12 +187,13 @@ class Ensemble(BaseForecaster):
         twins = "lstm" in planned and _twin_of(planned.get("dlinear"), planned["lstm"])
         if twins:
             planned["dlinear"]._keep_first_fit = True
-        # Under a time limit the members before exponential smoothing leave time for it and the combination.
-        after = AFTER_MEMBERS_PASSES * current().pace.get(SERIES_PACE, 0.0) * matrix.size
+        # Under a time limit the members before exponential smoothing leave time for it and the combination,
+        # and smoothing leaves time for the combination.
+        pace = current().pace.get(SERIES_PACE, 0.0) * matrix.size
         left_out = {}
         for name in sorted(planned, key=rank):
             try:
-                with limit(None, reserve=after if rank(name) < 2 else 0.0):
+                with limit(None, reserve=pace * (AFTER_MEMBERS_PASSES if rank(name) < 2 else COMBINATION_PASSES)):
                     planned[name].fit(matrix)
             except NoSeasonError as exc:
                 if len(planned) - len(left_out) == 1:

@@ -277,7 +277,9 @@ class LSTM(BaseForecaster):
             if len(x_train) < len(origins_train):  # the network trains on the newest windows prepared
                 deadline.cut("lstm training windows")
             generator = torch.Generator().manual_seed(seed)
-            with progress_bar(self.max_epochs, "LSTM fit", self.verbose, unit="epoch") as bar:
+            # Training leaves time for the validation forecast after it: about one chunk of targets.
+            with progress_bar(self.max_epochs, "LSTM fit", self.verbose, unit="epoch") as bar, \
+                    limit(None, reserve=deadline.pace.get(CHUNK_PACE, 0.0)):
                 result = train_network(  # reads the deadline around it (max_time=None: no limit of its own)
                     network, x_train, r_train, x_val, r_val,
                     max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,

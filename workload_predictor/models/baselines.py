@@ -123,8 +123,8 @@ class ExponentialSmoothing(BaseForecaster):
     between the last value (``alpha = 1``) and a long mean from all the history, not
     from the short validation tail alone. The level is computed over a finite window
     (:func:`exponential_weights`). Under a time limit (:mod:`workload_predictor._deadline`)
-    the MAE is taken over the newest origins scored when the deadline passes (at least
-    the newest ``ALPHA_CHUNK``).
+    the MAE is taken over the newest origins scored before the deadline (at least the
+    newest ``ALPHA_CHUNK``; a later chunk starts only when the time left covers it).
     """
 
     min_window = 1

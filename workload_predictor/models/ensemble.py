@@ -67,7 +67,10 @@ class Ensemble(BaseForecaster):
     **Under a time limit** (``max_training_time``, one deadline for the members and the
     combination, see :mod:`workload_predictor._deadline`) the members that cannot end
     early are fitted first, then the LSTM (its training takes the time left) and
-    exponential smoothing (its factor scored on the newest origins). Once the deadline has
+    exponential smoothing (its factor scored on the newest origins); the members before
+    smoothing leave time for it and the combination, and smoothing for the combination
+    (``AFTER_MEMBERS_PASSES``, ``COMBINATION_PASSES``: passes over the series at the pace
+    the predictor's input-anomaly scan measured). Once the deadline has
     passed, the history holds the origins DLinear's rolling refits reached (none: the
     validation tail is the only evidence), and the fallback's per-step weights are the
     least-squares ones instead of least absolute error.

@@ -112,7 +112,11 @@ class LSTM(BaseForecaster):
         ``"int8"``: forecast with a dynamically quantised int8 copy of the network (CPU
         only; see :mod:`.quantize`). Training, ``update`` and saved files stay float32.
     max_training_time : float or None
-        Seconds after which training stops and keeps its best weights.
+        Seconds the fit may take (no later than a deadline around it: a predictor's, an
+        ensemble's, a fleet's). Training stops and keeps its best weights; before it, the
+        training targets are prepared newest first in at most ``TARGETS_SHARE`` of the time
+        left, and the network trains on the newest windows prepared when they are not all.
+        The base's final refit and the validation forecast keep the time they need.
     verbose : bool or None
         A progress bar over the epochs on stderr: ``None`` (default) only when stderr is
         a terminal, ``True`` always, ``False`` never.

@@ -195,6 +195,9 @@ def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
     elif kind == "update_ratio" and model in target.get("update_ratio_to_dlinear", {}):
         out.append(Budget("target", f"{name} update(1 bucket) <= {target['update_ratio_to_dlinear'][model]:g} x "
                           "DLinear's, same run", target["update_ratio_to_dlinear"][model], "x"))
+    elif kind == "time_limit" and model in target.get("time_limit_ratio", {}):
+        out.append(Budget("target", f"{name} fit under max_training_time=L <= {target['time_limit_ratio'][model]:g} x L",
+                          target["time_limit_ratio"][model], "x"))
     elif kind == "update_accuracy":
         out.append(Budget("target", f"{name} MAE after 10 updates <= {target['update_accuracy_ratio'][model]:g} x "
                           "a refit's", target["update_accuracy_ratio"][model], "x"))

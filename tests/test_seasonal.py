@@ -84,3 +84,87 @@ def test_round_trip_and_update_keep_the_period(tmp_path):
     loaded.update(more, timestamp="timestamp")
     np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)
     assert loaded.model_.period_ == predictor.model_.period_
+
+
+def _period_change(n: int = 1200, change: int = 400, seed: int = 0) -> np.ndarray:
+    """A 12-bucket cycle up to ``change``, a 35-bucket cycle after it, with noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    early, late = rng.uniform(0.0, 20.0, 12), rng.uniform(0.0, 20.0, 35)
+    return 50.0 + np.where(t < change, early[t % 12], late[t % 35]) + 0.5 * rng.standard_normal(n)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**16), refits=st.integers(1, 6))
+def test_rolling_forecasts_read_only_the_points_before_each_group(seed, refits):
+    """Each group's first origin is forecast, period included, from the points before it: replacing every
+    later value changes nothing there."""
+    y = _period_change(seed=seed)[:, None]
+    model = SeasonalMedian(horizon=10).fit(y[:1000])
+    origins = np.arange(200, 990, 7)
+    forecast = model.rolling_forecast(y, origins, refits=refits)
+    firsts = [int(group[0]) for group in np.array_split(np.arange(len(origins)), refits)]
+    for first in firsts:
+        other = y.copy()
+        other[origins[first]:] = np.random.default_rng(seed + 1).uniform(0.0, 100.0, (len(y) - origins[first], 1))
+        np.testing.assert_array_equal(model.rolling_forecast(other, origins, refits=refits)[first], forecast[first])
+
+
+def test_the_ensemble_scores_the_history_with_periods_chosen_before_it():
+    """The cycle changes from 12 to 35 buckets: the training part's period (35) is not the one before the early
+    history origins (12); their evidence uses the period chosen before them."""
+    y = _period_change()
+    ensemble = Ensemble(horizon=10, members=("naive", "moving_average", "seasonal_median")).fit(y)
+    member = ensemble.members_["seasonal_median"]
+    assert member.period_ % 35 == 0
+    n = ensemble.n_history_origins_
+    slot = ensemble._slots().index("seasonal_median")
+    history = ensemble.evidence_forecast_[slot, :n]
+    origins = ensemble._history_origins(y[:, None])
+    np.testing.assert_array_equal(history, member.rolling_forecast(y[:, None], origins))
+    early = origins < 400
+    assert early.any()
+    in_sample = member._predict_at(y[:, None], origins[early])  # the training part's period
+    actual = ensemble.evidence_actual_[:n][early]
+    assert np.abs(history[early] - actual).mean() < 0.5 * np.abs(in_sample - actual).mean()
+
+
+def test_the_member_is_kept_only_where_its_history_beats_the_baselines():
+    """A clear cycle: the member's out-of-sample history beats the baselines', so it is kept, and the fallback
+    (the baselines weighted per step) weighs it too. A random walk: the last value wins there, and the member
+    is left out with both errors in ``left_out_``."""
+    members = ("naive", "moving_average", "seasonal_median")
+    cycle = Ensemble(horizon=10, members=members).fit(_period_change(change=0))
+    slot = cycle._slots().index("seasonal_median")
+    assert cycle.fallback_members_ == ["naive", "moving_average", "seasonal_median"]
+    assert cycle.fallback_weights_[slot].sum() > 0
+    walk = 100.0 + np.cumsum(np.random.default_rng(3).standard_normal(1200))
+    drift = Ensemble(horizon=10, members=members).fit(walk)
+    assert list(drift.members_) == ["naive", "moving_average"]
+    assert "not below the best baseline" in drift.left_out_["seasonal_median"]
+    assert drift.fallback_members_ == []  # the baselines alone: no fallback to mix in
+    assert SeasonalMedian(horizon=10).fit(walk).period_ > 1  # it was a period, not its absence, that lost
+
+
+def test_rolling_forecasts_repeat_the_last_value_where_no_season_fits_yet():
+    """An origin with no room for its seasons (or no period found before it) forecasts the last value."""
+    y = _period_change(change=0)[:, None]
+    fixed = SeasonalMedian(horizon=10, season_length=35).fit(y)
+    found = SeasonalMedian(horizon=10).fit(y)
+    origins = np.array([5, 139, 140, 900])
+    for model in (fixed, found):
+        forecast = model.rolling_forecast(y, origins, refits=1 if model is fixed else 4)
+        np.testing.assert_array_equal(forecast[0], np.repeat(y[4][None], 10, axis=0))
+    np.testing.assert_array_equal(fixed.rolling_forecast(y, origins)[1], np.repeat(y[138][None], 10, axis=0))
+    np.testing.assert_array_equal(fixed.rolling_forecast(y, origins)[2:], fixed._predict_at(y, origins[2:]))
+
+
+def test_the_member_does_not_shorten_the_others_history():
+    """The seasonal median forecasts every history origin the baselines can (its period chosen before each
+    group), so adding it leaves the history's origins as they were."""
+    y = _period_change(change=0)
+    alone = Ensemble(horizon=10, members=("naive", "moving_average")).fit(y)
+    both = Ensemble(horizon=10, members=("naive", "moving_average", "seasonal_median")).fit(y)
+    assert both.members_["seasonal_median"].context_length() > alone.window_
+    np.testing.assert_array_equal(both._history_origins(y[:, None]), alone._history_origins(y[:, None]))
+    assert both.n_history_origins_ == alone.n_history_origins_

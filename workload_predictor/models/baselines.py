@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._deadline import current
-from ..errors import NoSeasonError, WorkloadDataError, quote
+from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at, windows_at
 from .base import BaseForecaster
 
@@ -180,6 +180,7 @@ MIN_SCORED_ORIGINS = 10  # the fewest training origins a season length is chosen
 MAX_SCORED_ORIGINS = 4096  # the newest origins each candidate season length is scored on
 MAX_SEASON_LENGTH = 1440  # the longest season searched for (a day of one-minute buckets)
 SEASON_SEARCH_POINTS = 2 * 4 * MAX_SEASON_LENGTH * 2  # the newest points the search reads (room for 2x the longest)
+SEASON_REFITS = 10  # the groups of history origins whose period the ensemble's evidence chooses afresh
 SEASON_CANDIDATES = 10  # autocorrelation peaks per source (differenced, detrended) whose forecasts are scored
 
 
@@ -208,6 +209,33 @@ def season_candidates(x: np.ndarray, max_lag: int, count: int = SEASON_CANDIDATE
         peak = (acf[lags] > 0) & (acf[lags] >= acf[lags - 1]) & (acf[lags] >= acf[lags + 1])
         found.extend(int(lag) for lag in sorted(lags[peak], key=lambda lag: -acf[lag])[:count])
     return list(dict.fromkeys(found))
+
+
+def choose_period(y: np.ndarray, horizon: int, seasons: int) -> tuple[int, dict[int, float]]:
+    """The season length of ``y`` ``(n, k)`` whose seasonal-median forecasts score best, and every candidate's score.
+
+    The candidates are the autocorrelation peaks (:func:`season_candidates`) at lags up to a
+    ``2 (seasons + 1)``-th of the points read (the newest ``SEASON_SEARCH_POINTS``), so every
+    candidate has room and is scored on the same origins, the newest half (at most
+    ``MAX_SCORED_ORIGINS``): the lowest MAE over every step wins, in units of each target's
+    mean. Raises :class:`~workload_predictor.errors.NoSeasonError` where there is none.
+    """
+    y = y[-SEASON_SEARCH_POINTS:]
+    n, depth = len(y), seasons + 1
+    start = max(n // 2, 1)
+    max_lag = min(start // depth, MAX_SEASON_LENGTH)
+    origins = np.arange(start, n - horizon + 1)[-MAX_SCORED_ORIGINS:]
+    candidates = [] if len(origins) < MIN_SCORED_ORIGINS else sorted(
+        {lag for j in range(y.shape[1]) for lag in season_candidates(y[:, j], max_lag)})
+    if not candidates:
+        raise NoSeasonError(
+            f"found no seasonal period in {n} training points (no positive autocorrelation peak at lags "
+            f"2..{max_lag}); pass season_length= or choose another model.")
+    actual = targets_at(y, origins, horizon)
+    size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
+    scores = {lag: float((np.abs(seasonal_medians(y, origins, horizon, lag, seasons) - actual) / size).mean())
+              for lag in candidates}
+    return min(scores, key=scores.get), scores
 
 
 def seasonal_medians(y: np.ndarray, origins: np.ndarray, horizon: int, period: int, seasons: int) -> np.ndarray:
@@ -243,7 +271,9 @@ class SeasonalMedian(BaseForecaster):
     the newest ``SEASON_SEARCH_POINTS`` at most, seasons up to ``MAX_SEASON_LENGTH`` and the
     newest ``MAX_SCORED_ORIGINS`` origins, so its cost is bounded at any length. A series with
     no candidate raises :class:`~workload_predictor.errors.NoSeasonError`; the ensemble
-    then leaves this member out. The period stays the one chosen on the training part.
+    then leaves this member out. The period stays the one chosen on the training part;
+    :meth:`rolling_forecast` forecasts a history out of sample, period included (the
+    ensemble's evidence).
     """
 
     min_window = 1
@@ -281,24 +311,42 @@ class SeasonalMedian(BaseForecaster):
         if self.season_length is not None:
             self.period_, self.period_scores_ = int(self.season_length), {}
             return
-        # The search reads at most the newest SEASON_SEARCH_POINTS (a bound on its cost at any length).
-        y = y[-SEASON_SEARCH_POINTS:]
-        n, depth = len(y), int(self.seasons) + 1
-        start = max(n // 2, 1)
-        max_lag = min(start // depth, MAX_SEASON_LENGTH)
-        origins = np.arange(start, n - self.horizon + 1)[-MAX_SCORED_ORIGINS:]
-        candidates = [] if len(origins) < MIN_SCORED_ORIGINS else sorted(
-            {lag for j in range(y.shape[1]) for lag in season_candidates(y[:, j], max_lag)})
-        if not candidates:
-            raise NoSeasonError(
-                f"found no seasonal period in {n} training points (no positive autocorrelation peak at lags "
-                f"2..{max_lag}); pass season_length= or choose another model.")
-        actual = targets_at(y, origins, self.horizon)
-        size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
-        scores = {lag: float((np.abs(seasonal_medians(y, origins, self.horizon, lag, int(self.seasons)) - actual)
-                              / size).mean()) for lag in candidates}
-        self.period_ = min(scores, key=scores.get)
-        self.period_scores_ = scores
+        self.period_, self.period_scores_ = choose_period(y, self.horizon, int(self.seasons))
+
+    def rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = SEASON_REFITS) -> np.ndarray:
+        """Out-of-sample forecasts ``(m, H, k)`` at sorted ``origins`` of ``y`` ``(n, k)``, each from a period chosen before it.
+
+        The origins are cut into at most ``refits`` consecutive groups; each group's period is
+        chosen (:func:`choose_period`) on the points whose targets end before its first origin,
+        so neither the forecasts nor the period saw the values they are scored on. An origin
+        without a period found before it, or without room for its seasons, forecasts the last
+        value (there is no season to repeat yet). A fixed ``season_length`` is used as it is.
+        Once a time limit (:mod:`workload_predictor._deadline`) has passed, the remaining groups
+        keep ``period_``.
+        """
+        check_is_fitted(self, "period_")
+        y = np.asarray(y, dtype=np.float64)
+        origins = np.asarray(origins, dtype=np.int64)
+        forecast = np.empty((len(origins), self.horizon, y.shape[1]))
+        depth, deadline = int(self.seasons) + 1, current()
+        for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))) if len(origins) else ():
+            at = origins[group]
+            period = 0  # none: the last value
+            if self.season_length is not None:
+                period = int(self.season_length)
+            elif deadline.expired():
+                deadline.cut("seasonal median history periods")
+                period = int(self.period_)
+            else:
+                try:
+                    period = choose_period(y[: int(at[0])], self.horizon, int(self.seasons))[0]
+                except NoSeasonError:
+                    pass
+            room = at >= depth * period if period else np.zeros(len(at), dtype=bool)  # the seasons read fit in
+            if room.any():
+                forecast[group[room]] = seasonal_medians(y, at[room], self.horizon, period, int(self.seasons))
+            forecast[group[~room]] = flat_forecast(y[at[~room] - 1], self.horizon)
+        return forecast
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         return seasonal_medians(y, origins, self.horizon, int(self.period_), int(self.seasons))

@@ -17,8 +17,8 @@ from .base import BaseForecaster, as_matrix
 # plenty for three weights, and it bounds the fit's cost on long series.
 HISTORY_ORIGINS = 500
 # The members besides the registered baselines that forecast the history out of sample (DLinear by rolling
-# refits, standing in for the LSTM; exponential smoothing and the seasonal median with the factor or period
-# they chose on the training part).
+# refits, standing in for the LSTM; exponential smoothing with the factor it chose on the training part; the
+# seasonal median with a period chosen before each group of origins).
 HISTORY_MEMBERS = ("dlinear", "lstm", "exponential_smoothing", "seasonal_median")
 # In ``update``, the LSTM member's network trains once this many buckets have arrived (its linear base
 # takes each bucket exactly): a one-bucket update then costs about the members' exact updates, and the
@@ -46,18 +46,22 @@ class Ensemble(BaseForecaster):
        the history before the tail at up to ``HISTORY_ORIGINS`` rolling origins: the
        parameter-free baselines read only the points before each origin, DLinear is
        refitted on the windows before each group of origins (sufficient statistics are
-       sums: :meth:`DLinear.rolling_forecast`), and exponential smoothing and the seasonal
-       median keep the factor and period they chose on the training part. The LSTM shares
+       sums: :meth:`DLinear.rolling_forecast`), exponential smoothing keeps the factor it
+       chose on the training part, and the seasonal median chooses its period afresh before
+       each group of origins (:meth:`SeasonalMedian.rolling_forecast`). The LSTM shares
        DLinear's slot (on the history its linear base is all there is) and takes
        ``lstm_share_`` of that slot's weight, as far as the tail says it beats DLinear
        (:func:`~workload_predictor.models.combination.evidence_shrinkage`).
        A registered member with no out-of-sample history leaves the tail as the only evidence.
+       The seasonal median stays only where its history beats every baseline's
+       (:meth:`_admit_seasonal`).
     2. **A rule, chosen out of sample.** Fitted convex weights, or the plain mean of the
        best ``k`` members (over all steps, or per step), are scored by cross-validation over
        blocks of those origins (:func:`~workload_predictor.models.combination.choose`); the
        lowest held-out error wins (``combination_``, every rule's score in
        ``combination_scores_``). The fallback: the parameter-free baselines, weighted per step
-       by least absolute error on the history.
+       by least absolute error on the history (the seasonal median joins them where its history
+       forecasts beat every baseline's there; ``fallback_members_``).
     3. **Trust the newest evidence.** History can favour a member that the latest regime
        does not: the chosen combination is trusted as far as the validation tail shows it
        beats the fallback (a t statistic over non-overlapping stretches of ``horizon``
@@ -92,8 +96,9 @@ class Ensemble(BaseForecaster):
         Buckets forecast directly.
     members : sequence of str
         Registered model names (:mod:`~workload_predictor.models.registry`, ``member=True``), each once.
-        ``"seasonal_median"`` (a cycle found in the data) is not a default: it is left out
-        (``left_out_``) where the data show no cycle.
+        ``"seasonal_median"`` (a cycle found in the data) is left out (``left_out_``, with the
+        reason) where the data show no cycle, or where its out-of-sample forecasts of the history
+        do not beat every baseline's there (it then could only add noise to the weights).
     window : int or None
         The learned members' input window (the baselines keep their own settings).
     member_params : dict or None
@@ -106,7 +111,8 @@ class Ensemble(BaseForecaster):
     def __init__(
         self,
         horizon: int = 10,
-        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average", "exponential_smoothing"),
+        members: Sequence[str] = ("dlinear", "lstm", "naive", "moving_average", "exponential_smoothing",
+                                   "seasonal_median"),
         window: int | None = None,
         member_params: dict[str, dict[str, Any]] | None = None,
         random_state: int | None = None,
@@ -244,7 +250,10 @@ class Ensemble(BaseForecaster):
         first = int(self.validation_origins_[0])
         if not all(n in HISTORY_MEMBERS or registry.get(n, "member").baseline for n in self._slots()):
             return np.zeros(0, dtype=np.int64)  # a member with no out-of-sample history: the tail alone
-        starts = [self.members_[n].context_length() for n in self._slots() if n not in ("dlinear", "lstm")]
+        # The seasonal median chooses its period before each group of origins (none found yet: the last value), so
+        # its context does not shorten the others' history.
+        starts = [self.members_[n].context_length() for n in self._slots()
+                  if n not in ("dlinear", "lstm", "seasonal_median")] + [1]
         if any(n in ("dlinear", "lstm") for n in self._slots()):
             linear = self._linear()
             if linear is None:
@@ -261,8 +270,9 @@ class Ensemble(BaseForecaster):
         The baselines read only the points before each origin; DLinear (standing in for the LSTM's
         linear base too) is refitted on the windows before each group of origins
         (:meth:`DLinear.rolling_forecast`); exponential smoothing keeps the factor it chose on
-        the training part (one of eight, a mild in-sample choice), the seasonal median its period
-        (one of at most twenty autocorrelation peaks, chosen on the training part's newest half).
+        the training part (one of eight, a mild in-sample choice); the seasonal median chooses its
+        period on the points before each group of origins, so its evidence is out of sample like the
+        others' (:meth:`SeasonalMedian.rolling_forecast`).
         """
         origins = self._history_origins(matrix)
         deadline = current()
@@ -281,6 +291,8 @@ class Ensemble(BaseForecaster):
             member = self.members_[name]
             if name in ("dlinear", "lstm"):
                 parts.append(linear)
+            elif name == "seasonal_median":  # a period chosen before each group of origins
+                parts.append(member.rolling_forecast(matrix, origins))
             else:
                 parts.append(member._predict_at(matrix, origins))
         return (np.stack(parts) if len(origins) else np.zeros((len(parts), 0, self.horizon, matrix.shape[1])),
@@ -298,9 +310,10 @@ class Ensemble(BaseForecaster):
         """
         from . import combination
 
+        history, history_actual = self._history(matrix)
+        history = self._admit_seasonal(history, history_actual)
         slots = self._slots()
         tail = np.stack([self.members_[name].validation_forecast_ for name in slots])  # [S, v, H, k]
-        history, history_actual = self._history(matrix)
         self.n_history_origins_ = history.shape[1]
         forecasts = np.concatenate([history, tail], axis=1)
         actual = np.concatenate([history_actual, self.validation_actual_])
@@ -311,8 +324,10 @@ class Ensemble(BaseForecaster):
         self.combination_scores_ = {combination.describe(r, slots): score for r, score in scores.items()}
         # The fallback: the parameter-free baselines weighted per step on the history (least absolute error).
         simple = self._simple_slots()
-        self.fallback_weights_ = None
+        self.fallback_weights_, self.fallback_members_ = None, []
         if simple and len(simple) < len(slots):
+            simple = self._fallback_slots()
+            self.fallback_members_ = [slots[i] for i in simple]
             # Least absolute error is an iterative solve per step (~0.2 s whatever the series' length); once
             # the time limit has passed, the least-squares weights (one exact solve per step) stand in.
             solver, deadline = convex_weights_absolute, current()
@@ -365,7 +380,7 @@ class Ensemble(BaseForecaster):
 
         if self.fallback_weights_ is None:
             return chosen
-        simple = self._simple_slots()
+        simple = self._fallback_slots()
         source = np.zeros(len(actual), dtype=bool)
         source[: self.n_history_origins_ or None] = True  # where the fallback's weights were fitted
         fallback = np.empty_like(chosen)
@@ -380,6 +395,35 @@ class Ensemble(BaseForecaster):
     def _simple_slots(self) -> list[int]:
         """Positions among the slots of the registered parameter-free baselines."""
         return [i for i, name in enumerate(self._slots()) if registry.get(name, "member").baseline]
+
+    def _admit_seasonal(self, history: np.ndarray, actual: np.ndarray) -> np.ndarray:
+        """Keep the seasonal median only where its forecasts of the history (out of sample, a period chosen before
+        each group of origins) have a lower mean scaled error than every baseline's there; otherwise leave it out
+        (``left_out_``, with both errors). Returns the history ``[S, n, H, k]`` of the slots kept.
+
+        Where the ensemble has no baseline the member stays; where it has no history, it is left out (no
+        evidence for it)."""
+        slots, simple = self._slots(), self._simple_slots()
+        if "seasonal_median" not in slots or not simple:
+            return history
+        seasonal = slots.index("seasonal_median")
+        if history.shape[1]:
+            error = (np.abs(history - actual[None]) / self._target_size(actual)).mean(axis=(1, 2, 3))  # [S]
+            if error[seasonal] < error[simple].min():
+                return history
+            reason = (f"its forecasts of the history (out of sample) have a mean scaled error {error[seasonal]:.3g}, "
+                      f"not below the best baseline's {error[simple].min():.3g}")
+        else:
+            reason = "no history before the validation tail to show it beats the baselines"
+        self.left_out_["seasonal_median"] = reason
+        del self.members_["seasonal_median"]
+        return np.delete(history, seasonal, axis=0)
+
+    def _fallback_slots(self) -> list[int]:
+        """Positions of the fallback's slots: the parameter-free baselines, and the seasonal median where it was
+        kept on its history's evidence (:meth:`_admit_seasonal`)."""
+        slots = self._slots()
+        return self._simple_slots() + ([slots.index("seasonal_median")] if "seasonal_median" in slots else [])
 
     @staticmethod
     def _block_weights(forecasts: np.ndarray, actual: np.ndarray, rows: list[int],

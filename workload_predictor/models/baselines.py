@@ -180,6 +180,8 @@ MIN_SCORED_ORIGINS = 10  # the fewest training origins a season length is chosen
 MAX_SCORED_ORIGINS = 4096  # the newest origins each candidate season length is scored on
 MAX_SEASON_LENGTH = 1440  # the longest season searched for (a day of one-minute buckets)
 SEASON_SEARCH_POINTS = 2 * 4 * MAX_SEASON_LENGTH * 2  # the newest points the search reads (room for 2x the longest)
+SEASON_PACE = "season search"  # Deadline.pace key: seconds of one period search (the fit's, the longest)
+SEARCH_MARGIN = 2.0  # a history group's search starts under a time limit only if this many searches fit
 SEASON_REFITS = 10  # the groups of history origins whose period the ensemble's evidence chooses afresh
 SEASON_CANDIDATES = 10  # autocorrelation peaks per source (differenced, detrended) whose forecasts are scored
 
@@ -311,7 +313,10 @@ class SeasonalMedian(BaseForecaster):
         if self.season_length is not None:
             self.period_, self.period_scores_ = int(self.season_length), {}
             return
+        deadline = current()
+        started = deadline.clock()
         self.period_, self.period_scores_ = choose_period(y, self.horizon, int(self.seasons))
+        deadline.measure(SEASON_PACE, started, 1.0)  # under a time limit: the search's time, for rolling_forecast
 
     def rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = SEASON_REFITS) -> np.ndarray:
         """Out-of-sample forecasts ``(m, H, k)`` at sorted ``origins`` of ``y`` ``(n, k)``, each from a period chosen before it.
@@ -321,20 +326,22 @@ class SeasonalMedian(BaseForecaster):
         so neither the forecasts nor the period saw the values they are scored on. An origin
         without a period found before it, or without room for its seasons, forecasts the last
         value (there is no season to repeat yet). A fixed ``season_length`` is used as it is.
-        Once a time limit (:mod:`workload_predictor._deadline`) has passed, the remaining groups
-        keep ``period_``.
+        Under a time limit (:mod:`workload_predictor._deadline`) a group's search starts only
+        when the time left covers ``SEARCH_MARGIN`` times the fit's search (the longest: it reads
+        the most points); the remaining groups keep ``period_``.
         """
         check_is_fitted(self, "period_")
         y = np.asarray(y, dtype=np.float64)
         origins = np.asarray(origins, dtype=np.int64)
         forecast = np.empty((len(origins), self.horizon, y.shape[1]))
         depth, deadline = int(self.seasons) + 1, current()
+        search = deadline.pace.get(SEASON_PACE, 0.0)  # the fit's search, the longest (it reads the most points)
         for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))) if len(origins) else ():
             at = origins[group]
             period = 0  # none: the last value
             if self.season_length is not None:
                 period = int(self.season_length)
-            elif deadline.expired():
+            elif deadline.expired() or (deadline.left() or 0.0) < SEARCH_MARGIN * search:
                 deadline.cut("seasonal median history periods")
                 period = int(self.period_)
             else:
@@ -343,8 +350,10 @@ class SeasonalMedian(BaseForecaster):
                 except NoSeasonError:
                     pass
             room = at >= depth * period if period else np.zeros(len(at), dtype=bool)  # the seasons read fit in
-            if room.any():
-                forecast[group[room]] = seasonal_medians(y, at[room], self.horizon, period, int(self.seasons))
+            if room.any():  # on the stretch the group reads (the cumulative sums need no more)
+                lo, hi = int(at[room][0]) - depth * period, int(at[room][-1])
+                forecast[group[room]] = seasonal_medians(y[lo:hi], at[room] - lo, self.horizon, period,
+                                                         int(self.seasons))
             forecast[group[~room]] = flat_forecast(y[at[~room] - 1], self.horizon)
         return forecast
 

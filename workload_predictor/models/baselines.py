@@ -182,6 +182,7 @@ MAX_SEASON_LENGTH = 1440  # the longest season searched for (a day of one-minute
 SEASON_SEARCH_POINTS = 2 * 4 * MAX_SEASON_LENGTH * 2  # the newest points the search reads (room for 2x the longest)
 SEASON_PACE = "season search"  # Deadline.pace key: seconds of one period search (the fit's, the longest)
 SEARCH_MARGIN = 2.0  # a history group's search starts under a time limit only if this many searches fit
+HISTORY_SCORED_ORIGINS = 1024  # the newest origins a history group's search scores (it runs SEASON_REFITS times)
 SEASON_REFITS = 10  # the groups of history origins whose period the ensemble's evidence chooses afresh
 SEASON_CANDIDATES = 10  # autocorrelation peaks per source (differenced, detrended) whose forecasts are scored
 
@@ -213,20 +214,21 @@ def season_candidates(x: np.ndarray, max_lag: int, count: int = SEASON_CANDIDATE
     return list(dict.fromkeys(found))
 
 
-def choose_period(y: np.ndarray, horizon: int, seasons: int) -> tuple[int, dict[int, float]]:
+def choose_period(y: np.ndarray, horizon: int, seasons: int,
+                  max_origins: int = MAX_SCORED_ORIGINS) -> tuple[int, dict[int, float]]:
     """The season length of ``y`` ``(n, k)`` whose seasonal-median forecasts score best, and every candidate's score.
 
     The candidates are the autocorrelation peaks (:func:`season_candidates`) at lags up to a
     ``2 (seasons + 1)``-th of the points read (the newest ``SEASON_SEARCH_POINTS``), so every
     candidate has room and is scored on the same origins, the newest half (at most
-    ``MAX_SCORED_ORIGINS``): the lowest MAE over every step wins, in units of each target's
+    ``max_origins``): the lowest MAE over every step wins, in units of each target's
     mean. Raises :class:`~workload_predictor.errors.NoSeasonError` where there is none.
     """
     y = y[-SEASON_SEARCH_POINTS:]
     n, depth = len(y), seasons + 1
     start = max(n // 2, 1)
     max_lag = min(start // depth, MAX_SEASON_LENGTH)
-    origins = np.arange(start, n - horizon + 1)[-MAX_SCORED_ORIGINS:]
+    origins = np.arange(start, n - horizon + 1)[-max_origins:]
     candidates = [] if len(origins) < MIN_SCORED_ORIGINS else sorted(
         {lag for j in range(y.shape[1]) for lag in season_candidates(y[:, j], max_lag)})
     if not candidates:
@@ -322,7 +324,8 @@ class SeasonalMedian(BaseForecaster):
         """Out-of-sample forecasts ``(m, H, k)`` at sorted ``origins`` of ``y`` ``(n, k)``, each from a period chosen before it.
 
         The origins are cut into at most ``refits`` consecutive groups; each group's period is
-        chosen (:func:`choose_period`) on the points whose targets end before its first origin,
+        chosen (:func:`choose_period`, scored on at most ``HISTORY_SCORED_ORIGINS`` origins) on
+        the points whose targets end before its first origin,
         so neither the forecasts nor the period saw the values they are scored on. An origin
         without a period found before it, or without room for its seasons, forecasts the last
         value (there is no season to repeat yet). A fixed ``season_length`` is used as it is.
@@ -346,7 +349,8 @@ class SeasonalMedian(BaseForecaster):
                 period = int(self.period_)
             else:
                 try:
-                    period = choose_period(y[: int(at[0])], self.horizon, int(self.seasons))[0]
+                    period = choose_period(y[: int(at[0])], self.horizon, int(self.seasons),
+                                           max_origins=HISTORY_SCORED_ORIGINS)[0]
                 except NoSeasonError:
                     pass
             room = at >= depth * period if period else np.zeros(len(at), dtype=bool)  # the seasons read fit in

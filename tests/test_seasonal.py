@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -168,3 +169,17 @@ def test_the_member_does_not_shorten_the_others_history():
     assert both.members_["seasonal_median"].context_length() > alone.window_
     np.testing.assert_array_equal(both._history_origins(y[:, None]), alone._history_origins(y[:, None]))
     assert both.n_history_origins_ == alone.n_history_origins_
+
+
+def test_the_seasons_a_forecast_gathers_are_bounded_before_they_are_allocated():
+    # 20 seasons x 4,096 scored origins x 1,000 steps would gather 655 MB per candidate period.
+    from workload_predictor.errors import MemoryLimitError
+
+    t = np.arange(23_040)
+    y = 50 + 20 * np.sin(2 * np.pi * t / 48) + np.random.default_rng(0).poisson(5, len(t))
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=len(t), freq="1min"), "requests": y})
+    predictor = WorkloadPredictor(model="seasonal_median", horizon=1000, model_params={"seasons": 20},
+                                  memory_limit_mb=100)
+    with pytest.raises(MemoryLimitError, match="seasonal median forecasts"):
+        predictor.fit(frame)
+    assert not hasattr(predictor, "model_")

@@ -39,8 +39,8 @@ from .predictor import DEFAULT_MAX_GAP, WorkloadPredictor, gap_buckets
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
-#: Settings a fleet hands to each key's WorkloadPredictor (the names both take).
 logger = logging.getLogger(__name__)
+#: Settings a fleet hands to each key's WorkloadPredictor (the names both take).
 _PREDICTOR_SETTINGS = ("model", "horizon", "level", "window", "model_params", "random_state", "n_threads", "device",
                        "max_training_time", "memory_limit_mb", "max_gap")
 #: Keys per partition of a DLinear fleet: enough to amortise a task's scheduling and the batched kernels'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._deadline import current
+from .._memory import check_memory
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at, windows_at
 from .base import BaseForecaster
@@ -251,6 +252,8 @@ def seasonal_medians(y: np.ndarray, origins: np.ndarray, horizon: int, period: i
     earlier, so a trend or a level change carries over (exactly for a linear trend within a
     season). Beyond a season, the last season repeats.
     """
+    # The gathered seasons and their median: checked before they are allocated (seasons and horizon are settings).
+    check_memory("seasonal median forecasts", extra_bytes=8.0 * (seasons + 2) * len(origins) * horizon * y.shape[1])
     sums = np.concatenate([np.zeros((1, y.shape[1])), np.cumsum(y, axis=0)])
     offsets = np.arange(horizon) % period
     starts = origins[None, :] - period * np.arange(1, seasons + 1)[:, None]  # (seasons, m)

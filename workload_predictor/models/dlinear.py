@@ -326,7 +326,7 @@ def _search_window(
     for j in range(z.shape[1]):
         kept.append(_window_stats(z[:, j], origins_train, widest, horizon, None if element is None else element[:, j]))
         targets.append((CentredStats.of(kept[-1]), z[:, j], targets_at(z[:, j], origins_val, horizon)))
-    _record_pace(deadline, started, len(origins_train) * pass_units(z.shape[1], widest, horizon))
+    deadline.measure(STATISTICS_PACE, started, len(origins_train) * pass_units(z.shape[1], widest, horizon))
     scores: dict[int, float] = {}
     for window in usable:
         if scores and deadline.expired():
@@ -366,10 +366,12 @@ def pass_units(targets: int, window: int, horizon: int) -> float:
     return float(targets * (window + horizon + PASS_OVERHEAD_LAGS))
 
 
-def _record_pace(deadline: Deadline, started: float, units: float) -> float:
-    """Record the pace of a pass of the statistics of ``units`` (:func:`pass_units` per origin) begun at
-    ``started``."""
-    return deadline.measure(STATISTICS_PACE, started, units)
+def pass_seconds(origins: int, targets: int, window: int, horizon: int, pace: float | None = None) -> float:
+    """The seconds to allow a pass of the statistics over ``origins`` origins: its estimate at ``pace``
+    (default: the pace measured in this fit, 0 when none was), times ``PACE_MARGIN``."""
+    if pace is None:
+        pace = current().pace.get(STATISTICS_PACE, 0.0)
+    return PACE_MARGIN * pace * origins * pass_units(targets, window, horizon)
 
 
 def _window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
@@ -395,21 +397,21 @@ def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon:
     ``NEWEST_MIN_ORIGINS`` (a few milliseconds, spent only when the time left could be short).
     """
     deadline = current()
-    units = pass_units(z.shape[1], window, horizon) * PACE_MARGIN  # per origin
+    targets = z.shape[1]
     if deadline.end is None or len(origins) <= NEWEST_MIN_ORIGINS:
         return origins
-    if deadline.left() * share >= len(origins) * units * SLOW_PACE:
+    if deadline.left() * share >= pass_seconds(len(origins), targets, window, horizon, SLOW_PACE):
         return origins
     pace = deadline.pace.get(STATISTICS_PACE)
     if pace is None:
         sample, started = origins[-NEWEST_MIN_ORIGINS:], deadline.clock()
         for j in range(z.shape[1]):
             _window_stats(z[:, j], sample, window, horizon, None)
-        pace = _record_pace(deadline, started, len(sample) * units / PACE_MARGIN)
+        pace = deadline.measure(STATISTICS_PACE, started, len(sample) * pass_units(targets, window, horizon))
     budget = deadline.left() * share
-    if pace <= 0.0 or budget >= len(origins) * units * pace:
+    if pace <= 0.0 or budget >= pass_seconds(len(origins), targets, window, horizon, pace):
         return origins
-    return origins[-max(int(budget / (units * pace)), NEWEST_MIN_ORIGINS):]
+    return origins[-max(int(budget / pass_seconds(1, targets, window, horizon, pace)), NEWEST_MIN_ORIGINS):]
 
 
 class DLinear(BaseForecaster):
@@ -599,9 +601,7 @@ class DLinear(BaseForecaster):
         if searched is None or deadline.end is None:
             return None
         kept, _, widest = searched
-        full_pass = deadline.pace.get(STATISTICS_PACE, 0.0) * len(origins) * pass_units(z.shape[1], window,
-                                                                                        self.horizon)
-        if not (deadline.expired() or deadline.left() < PACE_MARGIN * full_pass):
+        if not (deadline.expired() or deadline.left() < pass_seconds(len(origins), z.shape[1], window, self.horizon)):
             return None
         if widest == window:
             reused = kept
@@ -683,8 +683,7 @@ class DLinear(BaseForecaster):
     def statistics_seconds(self, count: int) -> float:
         """The seconds to allow a pass of the statistics over ``count`` windows: its estimate at the pace
         measured in this fit, times ``PACE_MARGIN`` (0 when no pace was measured)."""
-        pace = current().pace.get(STATISTICS_PACE, 0.0)
-        return PACE_MARGIN * pace * count * pass_units(len(self.stats_), self.window_, self.horizon)
+        return pass_seconds(count, len(self.stats_), self.window_, self.horizon)
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
         # Statistics are sums over windows: add the windows the validation tail completes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,26 @@ def test_the_lstm_network_is_saved_from_its_constructor_arguments(tmp_path):
     loaded = WorkloadPredictor.load(predictor.save(tmp_path / "lstm.wp"))
     assert loaded.model_.network_.init_args_ == network.init_args_
     np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)
+
+
+def test_a_copy_of_the_package_under_another_name_builds_its_own_models(tmp_path):
+    """benchmarks/update_ab.py imports a revision's copy as ``wp_old`` beside the package: its registry must build
+    the copy's classes (it built the installed package's DLinear, so an A/B compared the new model with itself)."""
+    import importlib
+    import shutil
+    import sys
+
+    import workload_predictor
+
+    shutil.copytree(Path(workload_predictor.__file__).parent, tmp_path / "wp_copy",
+                    ignore=shutil.ignore_patterns("__pycache__", "datasets"))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        copy = importlib.import_module("wp_copy")
+        model = copy.models.registry.build("dlinear", {"horizon": 5})
+        assert type(model).__module__ == "wp_copy.models.dlinear"
+        assert type(model) is not workload_predictor.models.DLinear
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n == "wp_copy" or n.startswith("wp_copy.")]:
+            del sys.modules[name]

@@ -233,7 +233,9 @@ def record_init(cls: type) -> type:
 
 
 # -- the package's models ------------------------------------------------------------------------
-_PACKAGE = "workload_predictor.models"
+# Resolved relative to this package, so that a second copy imported under another name (benchmarks/update_ab.py's
+# A/B of two revisions) builds its own classes, not the installed package's.
+_PACKAGE = __name__.rpartition(".")[0]
 register("dlinear", f"{_PACKAGE}.dlinear:DLinear",
          persisted=(f"{_PACKAGE}.dlinear:WindowStats", f"{_PACKAGE}.dlinear:RidgeInverse"))
 register("lstm", f"{_PACKAGE}.lstm:LSTM", needs_torch=True,

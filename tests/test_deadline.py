@@ -79,7 +79,7 @@ def test_dlinear_adds_to_the_searchs_statistics_once_the_deadline_passed(monkeyp
     """Past the deadline the fit's statistics of the widest window are the search's (its first origins) plus the
     windows after them, instead of a second pass over every window: the same fit up to rounding."""
     clock = FakeClock()
-    params = {"candidate_windows": (12, 24)}
+    params = {"candidate_windows": (12, 24), "alpha": 1.0}  # one penalty: no second one tried after the windows
     monkeypatch.setattr(dlinear, "solve_dlinear", clock.after(dlinear.solve_dlinear, calls=2))  # both scored
     frame = periodic_series(2000, noise=5.0)
     limited = fit(clock, "dlinear", frame, model_params=params)
@@ -497,7 +497,8 @@ def test_the_ensembles_lstm_base_takes_the_dlinear_members_first_fit(monkeypatch
     fitted = WorkloadPredictor(model="ensemble", horizon=5, random_state=0,
                                model_params={"member_params": {"lstm": {"max_epochs": 2}}}).fit(frame)
     assert len(calls) == 1  # the LSTM's base repeated the member's first fit (and its search) on the same points
-    alone = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 2}).fit(frame)
+    alone = WorkloadPredictor(model="lstm", horizon=5, random_state=0,  # the ensemble's settings for its members
+                              model_params={"max_epochs": 2, "follow_level": False}).fit(frame)
     member = fitted.model_.members_["lstm"]
     assert member.base_.window_weights_ == alone.model_.base_.window_weights_
     np.testing.assert_array_equal(member.validation_forecast_, alone.model_.validation_forecast_)

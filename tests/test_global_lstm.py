@@ -177,8 +177,9 @@ def test_data_parallel_two_gloo_processes_equal_one_process_on_the_same_global_b
 
 
 def test_student_with_mixing_zero_is_plain_dlinear_and_one_fits_the_teacher():
-    """The student's targets are (1 - mixing) * actual + mixing * teacher: mixing 0 is plain DLinear to 1e-9,
-    and with mixing 1 and a teacher that forecasts a constant the student forecasts that constant."""
+    """The student's targets are (1 - mixing) * actual + mixing * teacher: mixing 0 is plain DLinear to 1e-9, and
+    with mixing 1 the student forecasts what the teacher does: a constant (raw windows), the last value plus 7
+    (windows less their last value, whose maps forecast the last value plus a learned offset)."""
     from workload_predictor.models.distill import fit_student
     from workload_predictor.models.dlinear import DLinear
 
@@ -187,8 +188,10 @@ def test_student_with_mixing_zero_is_plain_dlinear_and_one_fits_the_teacher():
     same = fit_student(y, lambda z, o: np.full((len(o), 5, 1), 123.0), mixing=0.0, horizon=5)
     assert type(same) is DLinear and not hasattr(same, "_teacher")
     np.testing.assert_allclose(same.predict(), plain.predict(), rtol=1e-9)
-    copycat = fit_student(y, lambda z, o: np.full((len(o), 5, 1), 123.0), mixing=1.0, horizon=5)
+    copycat = fit_student(y, lambda z, o: np.full((len(o), 5, 1), 123.0), mixing=1.0, horizon=5, follow_level=False)
     np.testing.assert_allclose(copycat.predict(), 123.0, rtol=1e-6)
+    follower = fit_student(y, lambda z, o: np.repeat(z[o - 1][:, None, :], 5, axis=1) + 7.0, mixing=1.0, horizon=5)
+    np.testing.assert_allclose(follower.predict(), np.full((5, 1), y[-1, 0] + 7.0), rtol=1e-6)
     half = fit_student(y, lambda z, o: np.full((len(o), 5, 1), 123.0), mixing=0.5, horizon=5)
     assert not np.allclose(half.predict(), plain.predict())
     loaded = loads(dumps(half), DLinear)  # an ordinary DLinear model file

@@ -266,14 +266,15 @@ def test_forecast_history_is_a_copy_not_a_view_of_the_fitted_series():
        seed=st.integers(0, 2**16), refits=st.integers(1, 5))
 def test_dlinear_rolling_forecast_is_a_refit_on_the_windows_before_each_group(n, window, horizon, seed, refits):
     """Each group of rolling origins is forecast exactly as a DLinear fitted on the data before the group's first
-    origin would (same window; the penalty relative to those windows, as a fit sets it)."""
+    origin would (same window and relative penalty ``alpha_``; the penalty relative to those windows, as a fit sets
+    it)."""
     y = periodic_series(n, noise=3.0, seed=seed)["requests"].to_numpy()
     model = DLinear(horizon=horizon, window=window).fit(y)
     origins = np.arange(model.rolling_start(), n - horizon + 1, 7)
     forecast = model.rolling_forecast(y[:, None], origins, refits=refits)
     for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))):
         first = int(origins[group[0]])
-        refit = DLinear(horizon=horizon, window=window)
+        refit = DLinear(horizon=horizon, window=window, alpha=model.alpha_)
         refit._fit_arrays(y[:first, None], refit=False)  # every window before the group, no validation split
         np.testing.assert_allclose(forecast[group], refit._predict_at(y[:, None], origins[group]), rtol=1e-7,
                                    atol=1e-7 * np.abs(y).max())

@@ -64,14 +64,15 @@ def test_dlinear_update_equals_a_refit_on_all_data(n, horizon, n_targets, chunks
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**16), horizon=st.integers(1, 12), blend=st.integers(2, 4))
 def test_dlinear_blend_is_the_weighted_sum_of_single_window_fits(seed, horizon, blend):
-    """A blend forecasts exactly what its windows' own DLinears, fitted on the same rows, forecast, weighted."""
+    """A blend forecasts exactly what its windows' own DLinears, fitted on the same rows with the blend's relative
+    penalty ``alpha_``, forecast, weighted."""
     y = periodic_series(700, noise=6.0, seed=seed)["requests"].to_numpy()[:, None]
     model = DLinear(horizon=horizon, blend=blend, candidate_windows=(12, 24, 48, 96)).fit(y)
     weights = model.window_weights_
     assert len(weights) == blend and model.window_ == max(weights)
     assert math.isclose(sum(weights.values()), 1.0) and all(w > 0 for w in weights.values())
     origins = np.arange(model.window_, len(y) - horizon + 1, 7)
-    expected = sum(weight * DLinear(horizon=horizon, window=window).fit(y[model.window_ - window :])
+    expected = sum(weight * DLinear(horizon=horizon, window=window, alpha=model.alpha_).fit(y[model.window_ - window :])
                    .predict_at(y, origins) for window, weight in weights.items())
     np.testing.assert_allclose(model.predict_at(y, origins), expected, rtol=1e-7, atol=1e-7 * np.abs(y).max())
 

@@ -205,9 +205,10 @@ def evidence_shrinkage(difference: np.ndarray, origins: np.ndarray, horizon: int
     """
     difference = np.asarray(difference, dtype=np.float64)
     origins = np.asarray(origins)
-    labels = (origins - origins[0]) // max(int(horizon), 1)
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    means = np.bincount(inverse, weights=difference) / counts
+    labels = (origins - origins.min()) // max(int(horizon), 1)  # non-negative block numbers
+    counts = np.bincount(labels)
+    held = counts > 0  # blocks no origin falls in (gaps between origins) hold no evidence
+    means = np.bincount(labels, weights=difference)[held] / counts[held]
     if len(means) < 2:
         return 0.0, 0.0
     mean, spread = float(means.mean()), float(means.std(ddof=1))

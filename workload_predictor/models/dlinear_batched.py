@@ -21,8 +21,9 @@ import numpy as np
 from .._threads import single_blas_thread
 from ..windows import fit_scale, targets_at, validation_origins, window_moments, windows_at
 from .base import MIN_TRAIN_WINDOWS
-from .dlinear import (DEFAULT_WINDOWS, CentredStats, DLinear, WindowStats, _branch_penalty, blend_weights,
-                      window_weights)
+from .combination import evidence_shrinkage
+from .dlinear import (DEFAULT_WINDOWS, EXACT_ALPHA, FOLLOW_ALPHA, CentredStats, DLinear, WindowStats, _branch_penalty,
+                      blend_weights, level_map, shifted_moments, window_weights)
 
 #: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
 STATS_BLOCK_ELEMENTS = 2**22
@@ -138,8 +139,9 @@ class Weighted:
         return model._element_weights(y, start), start
 
 
-def relative_penalties(gram: np.ndarray, alpha: float) -> np.ndarray:
-    """``relative_penalty`` per series: ``alpha * trace(G) / W`` (at least ``alpha * 1e-12``), ``(S,)``."""
+def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
+    """``relative_penalty`` per series (``alpha`` one, or one per series): ``alpha * trace(G) / W`` (at least
+    ``alpha * 1e-12``), ``(S,)``."""
     return alpha * np.maximum(np.trace(gram, axis1=1, axis2=2) / gram.shape[1], 1e-12)
 
 
@@ -206,10 +208,11 @@ def check_length(n: int, horizon: int, window: int | None, fraction: float, max_
 
 
 def fit_batched(
-    y: np.ndarray, horizon: int = 10, window: int | None = None, kernel_size: int = 25, alpha: float = 1e-3,
+    y: np.ndarray, horizon: int = 10, window: int | None = None, kernel_size: int = 25,
+    alpha: float | None = None,
     candidate_windows: Sequence[int] | None = None, validation_fraction: float = 0.15,
     max_validation_windows: int = 100, blend: int = 3, device: str | None = None,
-    floors: dict[int, np.ndarray] | None = None,
+    floors: dict[int, np.ndarray] | None = None, follow_level: bool = True,
 ) -> BatchFit:
     """Fit DLinear to each of ``B`` series of the same length, ``y`` ``(B, n, k)``: the batched ``DLinear.fit``.
 
@@ -220,10 +223,16 @@ def fit_batched(
     ``"cpu"`` for CPU tensors); ``None`` uses numpy. ``floors`` maps the index of each
     series that may hold a bucket ``DLinear(robust=True)`` weighs down to its weight
     floor ``(k,)`` (``anomaly.floor_of`` of its training part): those series' windows are
-    weighed as DLinear weighs them (see :class:`Weighted`). Raises ``WorkloadDataError``
+    weighed as DLinear weighs them (see :class:`Weighted`). ``follow_level`` is DLinear's (each
+    window less its last value, :func:`~workload_predictor.models.dlinear.follow_last`), and so
+    is ``alpha`` (``None``: DLinear's default, chosen per series). Raises ``WorkloadDataError``
     (from DLinear's checks) when the series are too short for the settings.
     """
     y = np.asarray(y, dtype=np.float64)
+    if alpha is None:  # DLinear's default: see DLinear(alpha=None)
+        alphas = (FOLLOW_ALPHA, EXACT_ALPHA) if follow_level else (EXACT_ALPHA,)
+    else:
+        alphas = (float(alpha),)
     n_series, n, k = y.shape
     origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows)
     n_train = int(origins_val[0])
@@ -231,13 +240,13 @@ def fit_batched(
         weighted = Weighted.of(y, floors, horizon, n_train)
         offset, scale = _scales(y[:, :n_train], weighted.train)  # [B, k]
         z_all = ((y - offset[:, None, :]) / scale[:, None, :]).transpose(0, 2, 1).reshape(n_series * k, n)  # [B*k, n]
-        if window is not None:
+        if window is not None:  # no search: the default penalty, as DLinear
             weights = [{int(window): 1.0}] * n_series
-            scores = [{} for _ in range(n_series)]
+            scores, penalties = [{} for _ in range(n_series)], np.full(n_series, alphas[0])
         else:
-            weights, scores = _search(z_all[:, :n_train], k, horizon, candidate_windows or DEFAULT_WINDOWS,
-                                      kernel_size, alpha, validation_fraction, max_validation_windows, blend, device,
-                                      weighted.train)
+            weights, scores, penalties = _search(
+                z_all[:, :n_train], k, horizon, candidate_windows or DEFAULT_WINDOWS, kernel_size, alphas,
+                validation_fraction, max_validation_windows, blend, device, weighted.train, follow_level)
         widest = np.array([max(w) for w in weights])
         width = int(widest.max())
         coef = np.zeros((n_series, k, width, horizon))
@@ -247,6 +256,7 @@ def fit_batched(
             keys = np.flatnonzero(widest == w)
             rows = (keys[:, None] * k + np.arange(k)[None, :]).ravel()  # the series' targets, in z_all's order
             group = [weights[b] for b in keys]
+            group_alphas = penalties[keys]
             origins_train = np.arange(w, n_train - horizon + 1)
             stats = batched_window_stats(z_all[rows, :n_train], origins_train, w, horizon)
             centred = BatchCentred.of(stats)
@@ -259,7 +269,7 @@ def fit_batched(
                         z_all[rows[row], :n_train], origins_train, w, horizon,
                         window_weights(None if element is None else element[:, j], origins_train, w, horizon))
                     centred.put(row, CentredStats.of(kept[row]))
-            train_coef, train_intercept = _solution(centred, group, k, kernel_size, alpha, device)  # [G*k, w, H]
+            train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)  # [G*k, w, H]
             x = z_all[rows][:, origins_val[:, None] + np.arange(-w, 0)]  # [G*k, v, w]
             z_forecast = np.matmul(x, train_coef) + train_intercept[:, None, :]  # [G*k, v, H]
             z_forecast = z_forecast.reshape(len(keys), k, len(origins_val), horizon).transpose(0, 2, 3, 1)
@@ -275,7 +285,7 @@ def fit_batched(
                     tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon, window_weights(
                         None if element is None else element[:, j], origins_tail, w, horizon, first))
                     centred.put(row, CentredStats.of(kept[row] + tail))
-            full_coef, full_intercept = _solution(centred, group, k, kernel_size, alpha, device)
+            full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)
             coef[keys, :, width - w :] = full_coef.reshape(len(keys), k, w, horizon)
             intercept[keys] = full_intercept.reshape(len(keys), k, horizon)
     actual = targets_at(y.transpose(1, 0, 2), origins_val, horizon).transpose(2, 0, 1, 3)  # [B, v, H, k]
@@ -291,24 +301,29 @@ def _scales(y: np.ndarray, weights: dict[int, np.ndarray | None]) -> tuple[np.nd
     return np.array(offsets), np.array(scales)
 
 
-def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kernel_size: int, alpha: float,
-            fraction: float, max_windows: int, blend: int, device: str | None,
-            element: dict[int, np.ndarray | None] | None = None) -> tuple[list[dict], list[dict]]:
-    """``select_window`` and ``blend_weights`` per series: the blend weights and validation scores of each.
+def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kernel_size: int,
+            alphas: Sequence[float], fraction: float, max_windows: int, blend: int, device: str | None,
+            element: dict[int, np.ndarray | None] | None = None, follow_level: bool = True,
+            ) -> tuple[list[dict], list[dict], np.ndarray]:
+    """DLinear's window search and ``blend_weights`` per series: the blend weights, the validation scores
+    and the relative penalty ``(B,)`` of each.
 
     ``z`` is the scaled training part, ``(B*k, n_train)``, each series' targets in
     consecutive rows. As in the single-series search, the candidates are scored on
     the tail of the training part, all fitted on the rows with room for the widest,
-    and a series' score sums its targets' validation MAEs.
+    and a series' score sums its targets' validation MAEs; they are scored with the first
+    of ``alphas``, and a series whose errors at its best window are significantly lower
+    with another is scored again with that one.
     """
     n_series = z.shape[0] // k
     origins_val = validation_origins(z.shape[1], horizon, fraction, max_windows)
     last_train_origin = int(origins_val[0]) - horizon
     usable = [w for w in sorted(set(candidates)) if last_train_origin - w + 1 >= max(2 * w, MIN_TRAIN_WINDOWS)]
-    if not usable:
-        usable = [min(candidates)]
-    if len(usable) == 1:
-        return [{usable[0]: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)]
+    if not usable:  # too short to score any candidate: the shortest, with the default penalty
+        return [{min(candidates): 1.0} for _ in range(n_series)], [{} for _ in range(n_series)], np.full(
+            n_series, alphas[0])
+    if len(usable) == 1 and len(alphas) == 1:
+        return [{usable[0]: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)], np.full(n_series, alphas[0])
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
     centred = BatchCentred.of(batched_window_stats(z, origins_train, widest, horizon))
@@ -318,41 +333,80 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
             if windows is not None:
                 centred.put(b * k + j, CentredStats.of(WindowStats.weighted(z[b * k + j], origins_train, widest,
                                                                             horizon, windows)))
+    if follow_level:  # each window less its last input: shifted once, every candidate reads a slice
+        centred.gram, centred.cross = shifted_moments(centred.gram, centred.cross)
     actual = z[:, origins_val[:, None] + np.arange(horizon)]  # [B*k, v, H]
     # Gathered row by row (contiguous): the products below run 2-3x faster than on a transposed gather.
     inputs = z[:, origins_val[:, None] + np.arange(-widest, 0)]  # [B*k, v, widest]
-    scores = np.zeros((n_series, len(usable)))
-    for i, w in enumerate(usable):
-        part = centred.last(w)
-        lam = relative_penalties(part.gram, alpha)
-        coef = batched_solve(_systems(part.gram, kernel_size, lam), part.cross, device)  # [B*k, w, H]
-        intercept = part.mean_y - np.einsum("sw,swh->sh", part.mean_x, coef)
-        forecast = np.matmul(inputs[:, :, widest - w :], coef) + intercept[:, None, :]
-        mae = np.abs(forecast - actual).mean(axis=(1, 2)).reshape(n_series, k)
+
+    def errors(series: np.ndarray, w: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """The validation MAE summed over the targets ``(S,)`` and the error per origin ``(S, v)`` of ``series``
+        at window ``w``."""
+        rows = (series[:, None] * k + np.arange(k)[None, :]).ravel()
+        part = BatchCentred(centred.mean_x[rows, -w:], centred.mean_y[rows], centred.gram[rows, -w:, -w:],
+                            centred.cross[rows, -w:])
+        coef = _ridge_map(part.gram, part.cross, kernel_size, alpha, device)  # [S*k, w, H]
+        if follow_level:
+            coef = level_map(coef)
+        intercept = part.mean_y - np.einsum("sw,swh->sh", part.mean_x, coef)  # the raw means, the raw map
+        error = np.abs(np.matmul(inputs[rows, :, widest - w :], coef) + intercept[:, None, :] - actual[rows])
+        mae = error.mean(axis=(1, 2)).reshape(len(series), k)
+        per_origin = error.mean(axis=2).reshape(len(series), k, -1)
+        score, by_origin = np.zeros(len(series)), np.zeros((len(series), len(origins_val)))
         for j in range(k):  # summed target by target, in order, as the single-series search does
-            scores[:, i] += mae[:, j]
+            score += mae[:, j]
+            by_origin += per_origin[:, j]
+        return score, by_origin
+
+    everyone = np.arange(n_series)
+    scores = np.zeros((n_series, len(usable)))
+    by_origin = np.zeros((n_series, len(usable), len(origins_val)))
+    for i, w in enumerate(usable):
+        scores[:, i], by_origin[:, i] = errors(everyone, w, alphas[0])
+    penalty = np.full(n_series, alphas[0])
+    undecided = np.ones(n_series, dtype=bool)
+    for other in alphas[1:]:
+        best = np.argmin(scores, axis=1)  # the first of equal scores, as min() over the windows in order
+        switch = np.zeros(n_series, dtype=bool)
+        for i in np.unique(best[undecided]):
+            series = np.flatnonzero(undecided & (best == i))
+            _, trial = errors(series, usable[i], other)
+            for b, difference in zip(series, trial - by_origin[series, i]):
+                switch[b] = evidence_shrinkage(difference, origins_val, horizon)[1] >= 1.0
+        series = np.flatnonzero(switch)
+        for i, w in enumerate(usable):
+            if len(series):
+                scores[series, i], by_origin[series, i] = errors(series, w, other)
+        penalty[series] = other
+        undecided &= ~switch
     by_window = [dict(zip(usable, map(float, row))) for row in scores]
-    return [blend_weights(s, blend) for s in by_window], by_window
+    return [blend_weights(s, blend) for s in by_window], by_window, penalty
 
 
-def _solution(centred: BatchCentred, weights: list[dict[int, float]], k: int, kernel_size: int, alpha: float,
-              device: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: float | np.ndarray,
+               device: str | None) -> np.ndarray:
+    """``solve_dlinear``'s map per series from centred moments ``(S, W, W)``, ``(S, W, H)``: ``(S, W, H)``."""
+    return batched_solve(_systems(gram, kernel_size, relative_penalties(gram, alpha)), cross, device)
+
+
+def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np.ndarray, k: int,
+              kernel_size: int, device: str | None, follow_level: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """DLinear's ``_ridge`` + ``_solution`` per series: the blended map ``(S, W, H)`` and intercept ``(S, H)``.
 
-    Series ``b``'s targets are rows ``b*k .. b*k+k-1`` and share its blend weights.
-    Each blended window's system gets the relative penalty of its own Gram matrix.
+    Series ``b``'s targets are rows ``b*k .. b*k+k-1`` and share its blend weights and its
+    relative penalty ``alphas[b]``, applied to each window's own Gram matrix.
     """
     width = centred.mean_x.shape[1]
+    gram, cross = shifted_moments(centred.gram, centred.cross) if follow_level else (centred.gram, centred.cross)
     coef = np.zeros_like(centred.cross)
     for w in sorted({w for blend in weights for w in blend}):
         series = np.array([b for b, blend in enumerate(weights) if w in blend])
         rows = (series[:, None] * k + np.arange(k)[None, :]).ravel()
         weight = np.repeat([weights[b][w] for b in series], k)
-        gram = centred.gram[rows, width - w :, width - w :]
+        alpha = np.repeat(alphas[series], k)
         # DLinear keeps each system's inverse for its rank-one updates; a fleet refits instead, so one solve
         # (a third of an inversion's cost) gives the same map up to rounding.
-        system = _systems(gram, kernel_size, relative_penalties(gram, alpha))
-        coef[rows, width - w :] += weight[:, None, None] * batched_solve(system, centred.cross[rows, width - w :],
-                                                                         device)
+        part = _ridge_map(gram[rows, width - w :, width - w :], cross[rows, width - w :], kernel_size, alpha, device)
+        coef[rows, width - w :] += weight[:, None, None] * (level_map(part) if follow_level else part)
     intercept = centred.mean_y - np.einsum("sw,swh->sh", centred.mean_x, coef)
     return coef, intercept

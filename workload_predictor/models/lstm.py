@@ -99,6 +99,8 @@ class LSTM(BaseForecaster):
         Learn the residual of an exact DLinear fit (default) or the series itself.
     kernel_size : int
         DLinear's moving-average length (base and window search).
+    follow_level : bool
+        The DLinear base's ``follow_level`` (default True: its forecast follows a shift in level).
     random_state : int or None
         Seed for initial weights and batch order; the global torch RNG is left untouched.
     n_threads : int or None
@@ -137,6 +139,7 @@ class LSTM(BaseForecaster):
         patience: int = 5,
         linear_base: bool = True,
         kernel_size: int = 25,
+        follow_level: bool = True,
         random_state: int | None = None,
         n_threads: int | None = 1,
         device: str = "cpu",
@@ -157,6 +160,7 @@ class LSTM(BaseForecaster):
         self.patience = patience
         self.linear_base = linear_base
         self.kernel_size = kernel_size
+        self.follow_level = follow_level
         self.random_state = random_state
         self.n_threads = n_threads
         self.device = device
@@ -305,7 +309,7 @@ class LSTM(BaseForecaster):
         """The unfitted DLinear base (its window search and fit are the first steps of ``fit``)."""
         return DLinear(horizon=self.horizon, window=self.window, kernel_size=self.kernel_size,
                        validation_fraction=self.validation_fraction,
-                       max_validation_windows=self.max_validation_windows)
+                       max_validation_windows=self.max_validation_windows, follow_level=self.follow_level)
 
     def _keep_untrained(self, network: nn.Module, start: float, deadline: Deadline) -> None:
         """Record a fit whose time limit ran out before training: the network's zero head adds nothing."""

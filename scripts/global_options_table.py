@@ -157,8 +157,7 @@ def main() -> None:
             if name == "plain":
                 model = DLinear(horizon=horizon).fit(y)
             else:
-                model = fit_student(y, global_lstm_teacher(teacher, i), mixing=args.mixing, horizon=horizon,
-                                    follow_level=False)  # raw windows, as FleetPredictor(teacher=...) fits it
+                model = fit_student(y, global_lstm_teacher(teacher, i), mixing=args.mixing, horizon=horizon)
             fits += time.perf_counter() - start
             forecasts.append(model.predict_at(series[i], origins))
             key_ms.append(median_ms(model.predict, repeat=7) if i < 20 else np.nan)

@@ -231,15 +231,11 @@ def test_fleet_with_a_global_lstm_teacher_serves_distilled_dlinear_students(tmp_
     plain = FleetPredictor(model="dlinear", **settings).fit(frame, key="endpoint")
     teacher = GlobalLSTM(**TINY).fit(series, [f"k{i}" for i in range(6)])
     forecast = distilled.predict()
-    for i, key in enumerate(distilled.keys_):  # students fit raw windows unless model_params set follow_level
-        student = fit_student(series[i], global_lstm_teacher(teacher, key), horizon=5, window=24, follow_level=False)
+    for i, key in enumerate(distilled.keys_):
+        student = fit_student(series[i], global_lstm_teacher(teacher, key), horizon=5, window=24)
         np.testing.assert_allclose(forecast[forecast["endpoint"] == key]["yhat"],
                                    np.clip(student.predict()[:, 0], 0, None), rtol=1e-6, atol=1e-6)
     assert not np.allclose(forecast["yhat"], plain.predict()["yhat"])
-    following = FleetPredictor(model="dlinear", teacher="global_lstm", teacher_params=teacher_params,
-                               model_params={"follow_level": True}, **settings).fit(frame, key="endpoint")
-    assert [following._predictors[k].model_.follow_level for k in following.keys_] == [True] * 6
-    assert [distilled._predictors[k].model_.follow_level for k in distilled.keys_] == [False] * 6
     loaded = FleetPredictor.load(distilled.save(tmp_path / "students.wpm"))
     pd.testing.assert_frame_equal(loaded.predict(), forecast)
     with pytest.raises(WorkloadDataError, match="teacher"):

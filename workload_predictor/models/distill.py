@@ -103,7 +103,7 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     """``FleetPredictor(model="dlinear", teacher="global_lstm")``'s fit: ``({key: WorkloadPredictor}, {key: error})``.
 
     The teacher is fitted on every key; each key's student is a DLinear with the fleet's
-    settings (raw windows, ``follow_level=False``, unless ``model_params`` set it) fitted by :func:`fit_student`, committed to a per-key ``WorkloadPredictor`` (so
+    settings fitted by :func:`fit_student`, committed to a per-key ``WorkloadPredictor`` (so
     predict, update, save and load are those of any per-key fleet). A key the teacher could
     not fit (too short for its window) gets a plain DLinear (the teacher forecasts nothing).
     """
@@ -133,11 +133,6 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
         started = time.perf_counter()
         try:
             student_params = predictor._build_model().get_params()
-            if "follow_level" not in (fleet.model_params or {}):
-                # Raw windows: a student bound to follow the level cannot take the teacher's reversion toward
-                # the mean (scripts/global_options_table.py, 100 keys: student 0.570 against plain DLinear's
-                # 0.527 with shifted windows; raw, see docs/fleet-options.md).
-                student_params["follow_level"] = False
             if teacher is not None and item.key in teacher.keys_:
                 teach = global_lstm_teacher(teacher, item.key)
             else:

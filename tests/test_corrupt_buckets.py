@@ -148,27 +148,28 @@ def test_half_life_forgets_at_its_rate_and_recomputes_with_the_fits_penalty_per_
     model = DLinear(horizon=4, window=12, half_life=half_life).fit(y[:500])
     plain = DLinear(horizon=4, window=12).fit(y[:500])
     fitted = copy.deepcopy(model)
-    for i in range(500, 653):
+    for i in range(500, 654):
         model.update(y[i : i + 1])
         plain.update(y[i : i + 1])
     gamma = 2 ** (-1 / half_life)
     # The statistics: the fit's, decayed once per new window, plus each new window decayed since it came.
     z = (y - model.offset_) / model.scale_
-    origins = np.arange(500 - 4 + 1, 653 - 4 + 1)
+    origins = np.arange(500 - 4 + 1, 654 - 4 + 1)
     steps = len(origins)
     decay = gamma ** np.arange(steps - 1, -1, -1.0)
     expected = fitted.stats_[0].scaled(gamma**steps) + WindowStats.from_windows(
         windows_at(z[:, 0], origins, 12), targets_at(z[:, 0], origins, 4), decay)
     np.testing.assert_allclose(model.stats_[0].xx, expected.xx, rtol=1e-9)
     assert model.stats_[0].count == pytest.approx(fitted.stats_[0].count * gamma**steps + (1 - gamma**steps) / (1 - gamma))
-    # Recomputed every half_life + 1 updates (the 153rd is the third), with the fit's penalty per window.
+    # Inverted by the first update (a fit leaves its systems uninverted), then recomputed every half_life + 1
+    # updates (the 154th is the fourth), with the fit's penalty per window.
     assert model.rank_one_steps_ == 0
     lam = fitted.penalty_rates_[0][12] * model.stats_[0].count
     assert model.ridge_[0][12].lam == pytest.approx(lam)
     centred = follow_last(CentredStats.of(model.stats_[0]))  # the system of the windows less their last value
     np.testing.assert_allclose(model.ridge_[0][12].inverse, ridge_inverse(centred.gram, model.kernel_size, lam),
                                rtol=1e-8, atol=1e-12)
-    for i in range(653, 700):
+    for i in range(654, 700):
         model.update(y[i : i + 1])
         plain.update(y[i : i + 1])
     # The statistics follow the shift (the newest windows weigh about 70 %); without forgetting, 200 new windows

@@ -23,9 +23,9 @@ to the training mean. Load series shift level all the time (a new tenant, a depl
 
 ``update`` keeps each system's inverse and the penalty ``lam`` of the first fit, so
 one new window is a rank-one change of the system: Sherman-Morrison gives the new
-inverse in ``O(W^2)`` instead of an ``O(W^3)`` solve. The inverse is recomputed from
-the statistics every ``REFRESH_AFTER`` windows, which bounds the rounding the
-rank-one steps accumulate.
+inverse in ``O(W^2)`` instead of an ``O(W^3)`` solve. A fit solves its systems without
+inverting them; the first update inverts them, and they are recomputed from the statistics
+every ``REFRESH_AFTER`` windows, which bounds the rounding the rank-one steps accumulate.
 """
 
 from __future__ import annotations
@@ -175,8 +175,8 @@ def _branch_penalty(window: int, kernel_size: int) -> np.ndarray:
 class RidgeInverse:
     """One window's inverted ridge system ``(G + lam M^-1)^-1`` and its penalty, kept so that updates are rank-one.
 
-    ``inverse`` is None in a fit's first pass (on the points before the validation tail), whose
-    maps are solved directly: the refit that follows inverts its own systems.
+    ``inverse`` is None after a fit, whose maps are solved directly (a third of an inversion's
+    cost): the first ``update`` that takes rank-one steps inverts the systems.
     """
 
     lam: float
@@ -877,7 +877,8 @@ class DLinear(BaseForecaster):
             penalties = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_] if keep_penalties else None
             self.stats_ = self._stats_after((y - self.offset_) / self.scale_, n_seen, element, start)
             self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
-            self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, penalties), 0
+            # The maps are solved; the inverses are built by the first update that takes rank-one steps.
+            self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, penalties, invert=False), 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
 
@@ -886,10 +887,7 @@ class DLinear(BaseForecaster):
         ``y``'s newest points, which ``update`` continues from."""
         start = max(len(y) - self._recent_length(), 0)
         self.recent_weights_ = anomaly.kept_weights(self._element_weights(y, start), self._recent_length())
-        if any(r.inverse is None for systems in self.ridge_ for r in systems.values()):  # updates need them
-            with single_blas_thread():
-                self.ridge_ = self._ridge(self.stats_, [{w: r.lam for w, r in systems.items()}
-                                                        for systems in self.ridge_])
+
 
     def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int) -> list[WindowStats]:
         """The statistics once the windows completed by ``z[n_old:]`` are added (``z``: the scaled series' end;
@@ -922,7 +920,9 @@ class DLinear(BaseForecaster):
             refresh = REFRESH_AFTER if gamma == 1.0 else max(1, min(REFRESH_AFTER, int(self.half_life)))
             new_windows = len(origins)
             steps = self.rank_one_steps_ + new_windows
-            recompute = new_windows > RANK_ONE_MAX or steps > refresh
+            # A fit leaves its systems uninverted (most fitted models never update): the first update inverts.
+            recompute = new_windows > RANK_ONE_MAX or steps > refresh or any(
+                r.inverse is None for systems in self.ridge_ for r in systems.values())
             if gamma == 1.0:
                 stats = [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon, weights[j])
                          for j, s in enumerate(self.stats_)]

@@ -363,7 +363,7 @@ def select_window(
 def _search_window(
     z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alphas: Sequence[float],
     fraction: float, max_windows: int, element: np.ndarray | None = None, follow_level: bool = False,
-) -> tuple[int, dict[int, float], tuple[list[WindowStats], np.ndarray, int] | None, dict[int, float]]:
+) -> tuple[int, dict[int, float], tuple[list[WindowStats], np.ndarray, int] | None, float]:
     """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled),
     every scored candidate's MAE, the statistics the search computed (per target, of the
     widest window at its training origins: ``(stats, origins, widest)``; ``None`` without a search),

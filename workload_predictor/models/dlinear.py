@@ -250,7 +250,25 @@ def level_map(coef: np.ndarray) -> np.ndarray:
 
 def relative_penalty(gram: np.ndarray, alpha: float) -> float:
     """``lam = alpha * trace(G) / W``: a ridge penalty that scales with the data, so forecasts are scale-equivariant."""
-    return alpha * max(float(np.trace(gram)) / gram.shape[0], 1e-12)
+    return trace_penalty(float(np.trace(gram)), gram.shape[0], alpha)
+
+
+def trace_penalty(trace: float, width: int, alpha: float) -> float:
+    """:func:`relative_penalty` of a Gram matrix of ``width`` rows with the given ``trace``."""
+    return alpha * max(trace / width, 1e-12)
+
+
+def centred_diagonal(stats: WindowStats, follow_level: bool) -> np.ndarray:
+    """The diagonal of :class:`CentredStats` ``.gram`` of ``stats`` (of :func:`follow_last`'s with ``follow_level``),
+    computed as they compute it, in ``O(W)``: what :func:`relative_penalty` reads of a window's Gram matrix."""
+    mean = stats.sum_x / stats.count
+    spread = mean * mean
+    spread *= stats.count
+    diagonal = np.diagonal(stats.xx) - spread
+    if follow_level:
+        last = stats.xx[:, -1] - mean * mean[-1] * stats.count  # the centred Gram matrix's last column
+        diagonal = diagonal - (last + last) + diagonal[-1]
+    return diagonal
 
 
 def ridge_system(gram: np.ndarray, kernel_size: int, lam: float) -> np.ndarray:
@@ -760,17 +778,22 @@ class DLinear(BaseForecaster):
                invert: bool = True) -> list[dict[int, RidgeInverse]]:
         """Each target's inverted ridge system per blended window, from the statistics (penalties relative if None;
         ``invert=False``: the penalties alone, for :meth:`_solution` to solve the systems directly)."""
-        ridge = []
+        ridge, alpha = [], self.ridge_alpha()
         for j, target_stats in enumerate(stats):
+            if not invert:  # the penalties read only the Gram matrices' diagonals; _solution builds the systems
+                diagonal = centred_diagonal(target_stats, self._follows_level()) if penalties is None else None
+                ridge.append({window: RidgeInverse(lam=penalties[j][window] if penalties is not None else
+                                                   trace_penalty(float(diagonal[-window:].sum()), window, alpha),
+                                                   inverse=None) for window in self._blend()})
+                continue
             centred = CentredStats.of(target_stats)  # once for the widest window; each blended window reads a slice
             if self._follows_level():
                 centred = follow_last(centred)
             systems = {}
             for window in self._blend():
                 gram = centred.gram[-window:, -window:]
-                lam = relative_penalty(gram, self.ridge_alpha()) if penalties is None else penalties[j][window]
-                systems[window] = RidgeInverse(lam=lam, inverse=ridge_inverse(gram, self.kernel_size, lam)
-                                               if invert else None)
+                lam = relative_penalty(gram, alpha) if penalties is None else penalties[j][window]
+                systems[window] = RidgeInverse(lam=lam, inverse=ridge_inverse(gram, self.kernel_size, lam))
             ridge.append(systems)
         return ridge
 

@@ -498,7 +498,7 @@ def test_the_ensembles_lstm_base_takes_the_dlinear_members_first_fit(monkeypatch
                                model_params={"member_params": {"lstm": {"max_epochs": 2}}}).fit(frame)
     assert len(calls) == 1  # the LSTM's base repeated the member's first fit (and its search) on the same points
     alone = WorkloadPredictor(model="lstm", horizon=5, random_state=0,  # the ensemble's settings for its members
-                              model_params={"max_epochs": 2, "follow_level": False}).fit(frame)
+                              model_params={"max_epochs": 2}).fit(frame)
     member = fitted.model_.members_["lstm"]
     assert member.base_.window_weights_ == alone.model_.base_.window_weights_
     np.testing.assert_array_equal(member.validation_forecast_, alone.model_.validation_forecast_)

@@ -103,3 +103,38 @@ def test_a_dlinear_file_saved_by_0_5_0_forecasts_and_updates_as_it_did():
     after = predictor.predict()
     np.testing.assert_allclose(np.ravel(after.yhat), record["yhat_after"], rtol=1e-9)
     np.testing.assert_allclose(np.ravel(after.upper), record["upper_after"], rtol=1e-9)
+
+
+def test_the_lstm_forecast_follows_a_shift_in_level():
+    """The LSTM's network reads each window less its last value, as its base does: a window plus a constant is
+    forecast as the window's forecast plus that constant (a network reading raw levels corrects by the level)."""
+    from workload_predictor.models import LSTM
+
+    y = periodic_series(700, noise=20.0, seed=1)["requests"].to_numpy()
+    model = LSTM(horizon=5, random_state=0, max_epochs=8).fit(y)
+    assert model.best_epoch_ > 0  # the trained network, not its zero-initialised head, corrects the base
+    origins = np.arange(500, 700, 9)
+    for shift in (-40.0, 25.0, 300.0):
+        np.testing.assert_allclose(model.predict_at(y + shift, origins) - shift, model.predict_at(y, origins),
+                                   rtol=0, atol=1e-3 * np.abs(y).max())
+    raw = LSTM(horizon=5, random_state=0, max_epochs=8, follow_level=False).fit(y)
+    assert raw.network_.level_targets == 0  # the option off: raw windows, as files saved before it hold
+
+
+def test_an_lstm_file_saved_by_0_6_0_forecasts_and_updates_as_it_did():
+    """0.6.0's LSTM network read raw windows: its file rebuilds that network (no level shift), and forecasts and
+    updates as 0.6.0 did."""
+    record = json.loads((DATA / "lstm_0.6.0.json").read_text())
+    y = np.asarray(record["series"])
+    frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=len(y), freq="1min", tz="UTC"),
+                          "requests": y})
+    predictor = WorkloadPredictor.load(DATA / "lstm_0.6.0.wpm")
+    assert predictor.model_.network_.level_targets == 0 and predictor.model_.best_epoch_ > 0
+    before = predictor.predict()
+    np.testing.assert_allclose(np.ravel(before.yhat), record["yhat_before"], rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(before.upper), record["upper_before"], rtol=1e-6)
+    start, stop = record["update_rows"]
+    predictor.update(frame.iloc[start:stop])
+    after = predictor.predict()
+    np.testing.assert_allclose(np.ravel(after.yhat), record["yhat_after"], rtol=1e-5)
+    np.testing.assert_allclose(np.ravel(after.upper), record["upper_after"], rtol=1e-5)

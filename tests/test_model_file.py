@@ -205,6 +205,32 @@ def test_a_forged_network_size_is_refused_before_the_network_is_built(saved_byte
     assert all(device == "meta" for _, device in built), built  # only shapes, no storage
 
 
+@pytest.mark.parametrize("level_targets", [-1, 7])
+def test_a_forged_network_level_shift_is_refused(level_targets):
+    """The network's ``level_targets`` (how many targets' last values each window is read less of) must divide its
+    patch inputs: any other value is a forged file (it broke the first forecast inside torch)."""
+    pytest.importorskip("torch")
+    saved = (Path(__file__).parent / "data" / "lstm_0.6.0.wpm").read_bytes()
+
+    def networks(node):
+        if isinstance(node, dict):
+            if "__torch__" in node:
+                yield node
+            for value in node.values():
+                yield from networks(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from networks(value)
+
+    def forge(state):
+        (network,) = networks(state)
+        network["init"] = network["init"][:4] + [level_targets]
+        return state
+
+    with pytest.raises(ModelFileError, match="level_targets|network sizes"):
+        persistence.loads(rewrite_state(saved, forge))
+
+
 @pytest.mark.parametrize("name,value,message", [
     ("horizon", 3_000_000, "horizon"),  # 300,000,000 returned a Forecast of 3e8 stamps and 10 values
     ("model", "lstm", "says model='lstm' but holds a DLinear"),

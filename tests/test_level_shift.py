@@ -117,6 +117,13 @@ def test_the_lstm_forecast_follows_a_shift_in_level():
     for shift in (-40.0, 25.0, 300.0):
         np.testing.assert_allclose(model.predict_at(y + shift, origins) - shift, model.predict_at(y, origins),
                                    rtol=0, atol=1e-3 * np.abs(y).max())
+    # Two targets: each target's window is read less its own last value, so each follows its own shift.
+    pair = np.column_stack([y, 3.0 * y[::-1] + 50.0])
+    both = LSTM(horizon=5, random_state=0, max_epochs=8).fit(pair)
+    assert both.best_epoch_ > 0
+    shift = np.array([-30.0, 400.0])
+    np.testing.assert_allclose(both.predict_at(pair + shift, origins) - shift, both.predict_at(pair, origins),
+                               rtol=0, atol=1e-3 * np.abs(pair).max())
     raw = LSTM(horizon=5, random_state=0, max_epochs=8, follow_level=False).fit(y)
     assert raw.network_.level_targets == 0  # the option off: raw windows, as files saved before it hold
 

@@ -12,7 +12,8 @@ from hypothesis.extra import numpy as hnp
 
 from workload_predictor.confidence import confidence_score, conformal_quantile, wape
 from workload_predictor.models.combination import (
-    absolute_weights, convex_weights, convex_weights_absolute, evidence_shrinkage, line_absolute_minimum,
+    absolute_weights, convex_weights, convex_weights_absolute, evidence_share, evidence_shrinkage,
+    line_absolute_minimum,
     student_t_critical,
 )
 from workload_predictor.models.baselines import ExponentialSmoothing, Naive, exponential_weights
@@ -433,6 +434,31 @@ def test_evidence_shrinkage_trusts_a_consistent_win_and_doubts_a_noisy_one(block
     lucky[:horizon] = -float(blocks)
     t, share = evidence_shrinkage(lucky, origins, horizon)
     assert -1.0 - 1e-9 <= t < 0 and share < 1.0 / student_t_critical(blocks - 1) + 1e-9
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 120), elements=st.floats(-10, 10)), st.integers(1, 30),
+       st.floats(1e-3, 1e3))
+def test_evidence_share_reads_the_t_statistic_both_ways(difference, horizon, scale):
+    """A candidate with no prior claim: half the weight without evidence, all of it once significantly better,
+    none once significantly worse; swapping candidate and reference swaps the shares; the scale does not count."""
+    origins = np.arange(len(difference)) * 3 + 2
+    t, share = evidence_share(difference, origins, horizon)
+    assert 0.0 <= share <= 1.0
+    assert evidence_shrinkage(difference, origins, horizon)[0] == t  # the same statistic
+    swapped_t, swapped = evidence_share(-difference, origins, horizon)
+    assert swapped == pytest.approx(1.0 - share, abs=1e-12)
+    if len(np.unique((origins - origins[0]) // horizon)) < 2:
+        assert (t, share) == (0.0, 0.5)
+    elif t < 0:
+        assert share > 0.5
+    elif t > 0:
+        assert share < 0.5
+    else:
+        assert share == 0.5
+    critical = student_t_critical(max(1, len(np.unique((origins - origins[0]) // horizon)) - 1))
+    if math.isfinite(t) and abs(t) >= critical:
+        assert share == (1.0 if t < 0 else 0.0)
+    assert evidence_share(difference * scale, origins, horizon)[1] == pytest.approx(share, abs=1e-9)
 
 
 def test_student_t_critical_values_fall_towards_the_normal():

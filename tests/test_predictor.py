@@ -331,6 +331,25 @@ def test_ensemble_weighs_members_on_rolling_origins_before_the_tail():
     assert model.combination_share_ > 0.5 and model.weights_["dlinear"] > 0.2
 
 
+def test_a_tail_without_evidence_splits_the_weight_instead_of_giving_it_to_the_fallback():
+    """The tail's 22 windows of 30 steps fit in one block of a horizon: no evidence either way. The combination the
+    history chose (it holds DLinear, which reads this cycle) got no weight at all beside the baselines' fallback;
+    it gets half, and the continuation is forecast better than by the fallback alone."""
+    from workload_predictor.models import combination
+    from workload_predictor.models.ensemble import Ensemble
+    from workload_predictor.windows import targets_at
+
+    y = periodic_series(400, noise=2.0, seed=0)["requests"].to_numpy()
+    model = Ensemble(horizon=30, members=("dlinear", "naive", "moving_average")).fit(y[:340])
+    assert len(model.validation_origins_) < 30  # fewer origins than one block of a horizon
+    assert (model.combination_t_, model.combination_share_) == (0.0, 0.5)
+    origins = np.arange(340, 371)
+    actual = targets_at(y[:, None], origins, 30)
+    forecasts = np.stack([member.predict_at(y, origins) for member in model.members_.values()])
+    fallback = combination.combine(model.fallback_weights_, forecasts)
+    assert np.abs(model.predict_at(y, origins) - actual).mean() < 0.95 * np.abs(fallback - actual).mean()
+
+
 def test_ensemble_interval_comes_from_out_of_sample_combined_forecasts_at_every_evidence_origin():
     """The interval's residuals are the combination's at every rolling origin of the evidence (history and tail),
     each with weights fitted on the cross-validation folds that left its block out: out of sample for the members

@@ -203,6 +203,34 @@ def evidence_shrinkage(difference: np.ndarray, origins: np.ndarray, horizon: int
     on average, 1 once it is better by a significant margin. Fewer than two blocks
     give no evidence: ``(0.0, 0.0)``.
     """
+    t, critical = _block_t(difference, origins, horizon)
+    if critical is None:
+        return 0.0, 0.0
+    if not math.isfinite(t):  # every block the same: the sign decides
+        return t, 1.0 if t < 0 else 0.0
+    return t, float(np.clip(-t / critical, 0.0, 1.0)) + 0.0  # + 0.0: no negative zero
+
+
+def evidence_share(difference: np.ndarray, origins: np.ndarray, horizon: int) -> tuple[float, float]:
+    """The weight ``(t, share)`` a candidate takes beside a reference that has no prior claim to it.
+
+    The t statistic of :func:`evidence_shrinkage`, read both ways: ``share = clip(0.5 -
+    t / (2 t_crit), 0, 1)`` is 1 once the candidate is significantly better, 0 once it is
+    significantly worse, and a half each where the errors show no difference (fewer than
+    two blocks, or a mean difference of zero). For two forecasts with equal standing:
+    the ensemble's combination (chosen on all the evidence) against its fallback.
+    """
+    t, critical = _block_t(difference, origins, horizon)
+    if critical is None:
+        return 0.0, 0.5
+    if not math.isfinite(t):
+        return t, 1.0 if t < 0 else 0.0
+    return t, float(np.clip(0.5 - t / (2.0 * critical), 0.0, 1.0))
+
+
+def _block_t(difference: np.ndarray, origins: np.ndarray, horizon: int) -> tuple[float, float | None]:
+    """The t statistic of the differences' means over blocks of ``horizon`` origins, and Student's critical value
+    for it (None with fewer than two blocks); ``-inf``/``inf`` (or 0) when every block is the same."""
     difference = np.asarray(difference, dtype=np.float64)
     origins = np.asarray(origins)
     labels = (origins - origins.min()) // max(int(horizon), 1)  # non-negative block numbers
@@ -210,12 +238,12 @@ def evidence_shrinkage(difference: np.ndarray, origins: np.ndarray, horizon: int
     held = counts > 0  # blocks no origin falls in (gaps between origins) hold no evidence
     means = np.bincount(labels, weights=difference)[held] / counts[held]
     if len(means) < 2:
-        return 0.0, 0.0
+        return 0.0, None
+    critical = student_t_critical(len(means) - 1)
     mean, spread = float(means.mean()), float(means.std(ddof=1))
-    if spread <= 1e-12 * max(1.0, abs(mean)):  # every block the same: the sign decides
-        return (-math.inf, 1.0) if mean < 0 else (math.inf if mean > 0 else 0.0, 0.0)
-    t = mean / (spread / math.sqrt(len(means)))
-    return t, float(np.clip(-t / student_t_critical(len(means) - 1), 0.0, 1.0))
+    if spread <= 1e-12 * max(1.0, abs(mean)):
+        return (-math.inf if mean < 0 else (math.inf if mean > 0 else 0.0)), critical
+    return mean / (spread / math.sqrt(len(means))), critical
 
 
 # -- choosing a combination rule ---------------------------------------------------------------

@@ -771,8 +771,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
     for (_, freq), items in groups.items():
         try:
             fit = fit_batched(np.stack([item.values for item in items]), horizon=reference.horizon,
-                              window=reference.window, kernel_size=reference.kernel_size,
-                              alpha=reference.alpha,
+                              window=reference.window, kernel_size=reference.kernel_size, alpha=reference.alpha,
                               candidate_windows=reference.candidate_windows,
                               validation_fraction=reference.validation_fraction,
                               max_validation_windows=reference.max_validation_windows, blend=reference.blend,

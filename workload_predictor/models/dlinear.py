@@ -232,9 +232,15 @@ def shifted_moments(gram: np.ndarray, cross: np.ndarray) -> tuple[np.ndarray, np
     last = gram[..., :, -1]
     shifted = gram - (last[..., :, None] + last[..., None, :])  # the sum is symmetric, so the result stays symmetric
     shifted += gram[..., -1:, -1:]
+    return shifted, shift_cross(cross, last)
+
+
+def shift_cross(cross: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """:func:`shifted_moments`'s ``T (C - g 1_H^T)`` of centred cross moments ``cross`` ``(..., W, H)``, given the
+    centred Gram matrix's last column ``g`` ``(..., W)``."""
     moved = cross - last[..., :, None]
     moved -= moved[..., -1:, :]
-    return shifted, moved
+    return moved
 
 
 def level_map(coef: np.ndarray) -> np.ndarray:
@@ -266,9 +272,15 @@ def centred_diagonal(stats: WindowStats, follow_level: bool) -> np.ndarray:
     spread *= stats.count
     diagonal = np.diagonal(stats.xx) - spread
     if follow_level:
-        last = stats.xx[:, -1] - mean * mean[-1] * stats.count  # the centred Gram matrix's last column
+        last = centred_last_column(stats)
         diagonal = diagonal - (last + last) + diagonal[-1]
     return diagonal
+
+
+def centred_last_column(stats: WindowStats) -> np.ndarray:
+    """The last column of :class:`CentredStats` ``.gram`` of ``stats``, computed as it computes it, in ``O(W)``."""
+    mean = stats.sum_x / stats.count
+    return stats.xx[:, -1] - mean * mean[-1] * stats.count
 
 
 def ridge_system(gram: np.ndarray, kernel_size: int, lam: float) -> np.ndarray:
@@ -812,17 +824,15 @@ class DLinear(BaseForecaster):
             if follow:
                 # The shifted windows' cross moments (follow_last): every blended window ends at the same last
                 # input, so one shift of the widest serves each window's slice.
-                cross -= (target_stats.xx[:, -1] - target_stats.sum_x * (target_stats.sum_x[-1] / target_stats.count)
-                          )[:, None]  # the centred Gram matrix's last column
-                cross -= cross[-1]
+                cross = shift_cross(cross, centred_last_column(target_stats))
             for window, weight in weights.items():
                 if systems[window].inverse is None:
                     system = ridge_system(solved.gram[-window:, -window:], self.kernel_size, systems[window].lam)
                     coef[j, -window:] += weight * np.linalg.solve(system, cross[-window:])
                 else:
                     coef[j, -window:] += weight * (systems[window].inverse @ cross[-window:])
-            if follow:  # back to raw inputs (level_map, in place): affine in the map, and the weights sum to 1
-                coef[j, -1] += 1.0 - coef[j].sum(axis=0)
+            if follow:  # back to raw inputs: level_map is affine in the map, and the blend's weights sum to 1
+                coef[j] = level_map(coef[j])
             # Each window's intercept is mean_y - mean_x @ its map; the weights sum to 1, so the blend's is this.
             intercept[j] = mean_y - (target_stats.sum_x / target_stats.count) @ coef[j]
         return dict(coef_=coef, intercept_=intercept)
@@ -910,7 +920,6 @@ class DLinear(BaseForecaster):
         ``y``'s newest points, which ``update`` continues from."""
         start = max(len(y) - self._recent_length(), 0)
         self.recent_weights_ = anomaly.kept_weights(self._element_weights(y, start), self._recent_length())
-
 
     def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int) -> list[WindowStats]:
         """The statistics once the windows completed by ``z[n_old:]`` are added (``z``: the scaled series' end;

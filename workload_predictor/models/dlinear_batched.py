@@ -22,8 +22,8 @@ from .._threads import single_blas_thread
 from ..windows import fit_scale, targets_at, validation_origins, window_moments, windows_at
 from .base import MIN_TRAIN_WINDOWS
 from .combination import evidence_shrinkage
-from .dlinear import (DEFAULT_WINDOWS, EXACT_ALPHA, FOLLOW_ALPHA, CentredStats, DLinear, WindowStats, _branch_penalty,
-                      blend_weights, level_map, shifted_moments, window_weights)
+from .dlinear import (DEFAULT_WINDOWS, CentredStats, DLinear, WindowStats, _branch_penalty, blend_weights, level_map,
+                      shifted_moments, window_weights)
 
 #: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
 STATS_BLOCK_ELEMENTS = 2**22
@@ -229,10 +229,7 @@ def fit_batched(
     (from DLinear's checks) when the series are too short for the settings.
     """
     y = np.asarray(y, dtype=np.float64)
-    if alpha is None:  # DLinear's default: see DLinear(alpha=None)
-        alphas = (FOLLOW_ALPHA, EXACT_ALPHA) if follow_level else (EXACT_ALPHA,)
-    else:
-        alphas = (float(alpha),)
+    alphas = DLinear(alpha=alpha, follow_level=follow_level).alphas()  # the penalties DLinear's fit may use
     n_series, n, k = y.shape
     origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows)
     n_train = int(origins_val[0])
@@ -374,8 +371,8 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
             for b, difference in zip(series, trial - by_origin[series, i]):
                 switch[b] = evidence_shrinkage(difference, origins_val, horizon)[1] >= 1.0
         series = np.flatnonzero(switch)
-        for i, w in enumerate(usable):
-            if len(series):
+        if len(series):
+            for i, w in enumerate(usable):
                 scores[series, i], by_origin[series, i] = errors(series, w, other)
         penalty[series] = other
         undecided &= ~switch

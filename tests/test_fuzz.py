@@ -264,6 +264,18 @@ def test_torch_models_on_arbitrary_valid_series_give_finite_forecasts(n, data, m
     check_forecast(predictor)
 
 
+@pytest.mark.parametrize("model", ["lstm", "ensemble"])
+def test_zeros_then_one_huge_bucket_fit_and_forecast_finite_numbers(model):
+    """Found by the test above (n=60, horizon 1): buckets of 0 but one of 1e12 after the training part. The LSTM's
+    DLinear base kept the penalty its fit set on the zeros (alpha * 1e-12) when refitted on the whole series, whose
+    shifted Gram matrix has a zero last row: numpy's LinAlgError "Singular matrix" ended the fit."""
+    values = np.where(np.arange(60) == 50, 1e12, 0.0)
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=60, freq="10s"), "requests": values})
+    predictor = WorkloadPredictor(model=model, horizon=1, random_state=0, model_params=params_for(model, max_epochs=2))
+    predictor.fit(frame)
+    check_forecast(predictor)
+
+
 @st.composite
 def request_logs(draw):
     """A valid request log (arrivals in any encoding, unsorted, repeated instants) or anything at all."""

@@ -283,9 +283,20 @@ def centred_last_column(stats: WindowStats) -> np.ndarray:
     return stats.xx[:, -1] - mean * mean[-1] * stats.count
 
 
+#: The least penalty a ridge system takes, relative to its Gram matrix's mean diagonal: it keeps the system invertible
+#: in float64 when a penalty kept from an earlier fit (a refit's, an update's) was set on far smaller data (a training
+#: part of zeros: ``alpha * 1e-12``; then a 1e12 bucket). Fitted penalties are ``alpha`` times that mean, far above it.
+SOLVABLE_PENALTY = 1e-12
+
+
+def solvable_penalty(gram: np.ndarray, lam: float | np.ndarray) -> float | np.ndarray:
+    """``lam``, raised where needed to :data:`SOLVABLE_PENALTY` times the mean diagonal of ``gram`` ``(..., W, W)``."""
+    return np.maximum(lam, SOLVABLE_PENALTY * np.trace(gram, axis1=-2, axis2=-1) / gram.shape[-1])
+
+
 def ridge_system(gram: np.ndarray, kernel_size: int, lam: float) -> np.ndarray:
-    """``G + lam M^-1``, DLinear's ridge system."""
-    system = lam * _branch_penalty(gram.shape[0], kernel_size)
+    """``G + lam M^-1``, DLinear's ridge system (``lam`` at least :func:`solvable_penalty`'s)."""
+    system = float(solvable_penalty(gram, lam)) * _branch_penalty(gram.shape[0], kernel_size)
     system += gram
     return system
 

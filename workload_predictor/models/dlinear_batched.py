@@ -23,7 +23,7 @@ from ..windows import fit_scale, targets_at, validation_origins, window_moments,
 from .base import MIN_TRAIN_WINDOWS
 from .combination import evidence_shrinkage
 from .dlinear import (DEFAULT_WINDOWS, CentredStats, DLinear, WindowStats, _branch_penalty, blend_weights, level_map,
-                      shifted_moments, window_weights)
+                      shifted_moments, solvable_penalty, window_weights)
 
 #: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
 STATS_BLOCK_ELEMENTS = 2**22
@@ -146,8 +146,8 @@ def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray) -> np.ndarra
 
 
 def _systems(gram: np.ndarray, kernel_size: int, lam: np.ndarray) -> np.ndarray:
-    """``G + lam M^-1`` per series, ``(S, W, W)``."""
-    system = lam[:, None, None] * _branch_penalty(gram.shape[1], kernel_size)
+    """``G + lam M^-1`` per series, ``(S, W, W)`` (``lam`` at least ``solvable_penalty``'s, as DLinear's)."""
+    system = solvable_penalty(gram, lam)[:, None, None] * _branch_penalty(gram.shape[1], kernel_size)
     system += gram
     return system
 

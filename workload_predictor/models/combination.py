@@ -230,7 +230,9 @@ def evidence_share(difference: np.ndarray, origins: np.ndarray, horizon: int) ->
 
 def _block_t(difference: np.ndarray, origins: np.ndarray, horizon: int) -> tuple[float, float | None]:
     """The t statistic of the differences' means over blocks of ``horizon`` origins, and Student's critical value
-    for it (None with fewer than two blocks); ``-inf``/``inf`` (or 0) when every block is the same."""
+    for it (None with fewer than two blocks); ``-inf``/``inf`` (or 0) when every block is the same, which includes
+    a spread within ``1e-12`` of the unit (or of the mean, if larger): the differences are of errors on a common
+    scale, where that is rounding."""
     difference = np.asarray(difference, dtype=np.float64)
     origins = np.asarray(origins)
     labels = (origins - origins.min()) // max(int(horizon), 1)  # non-negative block numbers

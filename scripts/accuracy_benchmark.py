@@ -26,7 +26,7 @@ plain mean of two members, and the least-absolute-error convex weights of all me
 ratios to the best member. For DLinear it prints, next to each seed's best fixed window (a minimum over
 nine noisy scores of 90 points), the one window best over all seeds.
 
-Run: python3 scripts/accuracy_benchmark.py [--quick] [--json FILE] [--compare OLD.json]
+Run: python3 scripts/accuracy_benchmark.py [--quick] [--seeds N] [--origins M] [--json FILE] [--compare OLD.json]
 (full: ~5-10 minutes on 2 busy cores; --quick: seeds 0-2 and the eight README settings only).
 Against another revision: PYTHONPATH=<its checkout> python3 scripts/accuracy_benchmark.py
 """
@@ -173,13 +173,13 @@ def hindsight_bounds(members: dict[str, np.ndarray], actual: np.ndarray) -> dict
                 convex=float(np.abs(np.tensordot(weights, stacked, axes=1) - actual).mean()))
 
 
-def synthetic_settings(seeds: list[int]):
+def synthetic_settings(seeds: list[int], origins: int = 9):
     for seed in seeds:
         frame = generate(1000, seed=seed)
         index = pd.DatetimeIndex(frame["timestamp"])
         yield dict(kind="synthetic", name=f"synthetic seed {seed}", readme=False), dict(
             values=frame[["requests"]].to_numpy(float), index=index, freq=pd.Timedelta(seconds=10), horizon=10,
-            test_size=90, stride=10, refit_every=10, fixed_windows=DEFAULT_WINDOWS)
+            test_size=10 * origins, stride=10, refit_every=10, fixed_windows=DEFAULT_WINDOWS)
 
 
 def grid_settings(readme_only: bool):
@@ -275,15 +275,21 @@ def print_compare(records: list[dict], old: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="seeds 0-2 and the README's eight settings only")
+    parser.add_argument("--seeds", type=int, default=6, help="synthetic seeds 0 .. SEEDS-1 (default 6: the targets')")
+    parser.add_argument("--origins", type=int, default=9,
+                        help="synthetic test origins, every 10th bucket before the end (default 9: the targets'; a "
+                             "longer span, e.g. --seeds 12 --origins 30, resolves changes of about 1 %%)")
     parser.add_argument("--only", choices=("synthetic", "grid"), help="one part of the benchmark set")
     parser.add_argument("--json", help="write the per-setting records here")
     parser.add_argument("--compare", help="records of an earlier run (--json) to print before/after")
     args = parser.parse_args()
     print(f"workload_predictor from {Path(workload_predictor.__file__).parent}")
-    seeds = [0, 1, 2] if args.quick else list(range(6))
+    if not 1 <= args.origins <= 60 or args.seeds < 1:
+        parser.error("--origins must be 1-60 (the test span lies in the series' 1,000 buckets) and --seeds >= 1")
+    seeds = [0, 1, 2] if args.quick else list(range(args.seeds))
     parts = []
     if args.only != "grid":
-        parts.append(synthetic_settings(seeds))
+        parts.append(synthetic_settings(seeds, args.origins))
     if args.only != "synthetic":
         parts.append(grid_settings(readme_only=args.quick))
     records = []

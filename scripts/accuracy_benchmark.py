@@ -18,7 +18,8 @@ share of the test span it forecast, and compared with nothing), the best simple 
 and the combination it chose (``combination_`` where the library has it). Next to each ratio to the best
 member or baseline, its 95 % interval (``interval``: a paired circular block bootstrap over the test origins,
 blocks of one horizon): a setting whose interval holds 1.02 cannot tell "within 2 %" from "over 2 %" on this
-test span. A summary checks the accuracy targets, and counts the misses whose interval lies wholly above 1.02. ``--json`` writes the records; ``--compare OLD.json`` prints before/after per setting.
+test span. A summary checks the accuracy targets, and counts the misses whose interval lies wholly above
+1.02. ``--json`` writes the records; ``--compare OLD.json`` prints before/after per setting.
 
 The summary also prints what combining these members could reach at best, in hindsight (each fitted on
 the test span it is scored on, so no method that sees only the past can do better on average): the best
@@ -146,8 +147,8 @@ def ratio_interval(ensemble: np.ndarray, others: dict[str, np.ndarray], block: i
 
     Blocks of ``block`` consecutive origins keep together the forecasts that share buckets (circular: a block
     may wrap from the last origin to the first, so every origin is drawn equally often, the first and last
-    included); both models are resampled at the same origins. The best model is the one the ratio names, fixed before resampling (taking
-    the lowest MAE again in each resample would favour whichever was luckiest there).
+    included); both models are resampled at the same origins. The best model is the one the ratio names, fixed
+    before resampling (taking the lowest MAE again in each resample would favour whichever was luckiest there).
     """
     count = len(ensemble)
     block = max(1, min(block, count))
@@ -238,11 +239,12 @@ def summarise(records: list[dict]) -> None:
           f"{np.exp(np.mean(np.log(member_ratios))):.3f} (want <= 0.99)")
     for part, rows in (("synthetic", synthetic), ("grid", grid)):
         for key, words in (("best_member", "member"), ("best_baseline", "baseline")):
-            misses = [r for r in rows if "interval" in r and ratio(r, key) > 1.02]
-            if rows and "interval" in rows[0]:
-                beyond = [r["name"] for r in misses if r["interval"][key][0] > 1.02]
-                print(f"{part}: over 2 % from the best {words} in {len(misses)}/{len(rows)}; the bootstrap's 95 % "
-                      f"interval lies above 1.02 in {len(beyond)}{': ' + ', '.join(beyond) if beyond else ''}")
+            if not rows or not all("interval" in r for r in rows):  # records of a run before the intervals
+                continue
+            misses = [r for r in rows if ratio(r, key) > 1.02]
+            beyond = [r["name"] for r in misses if r["interval"][key][0] > 1.02]
+            print(f"{part}: over 2 % from the best {words} in {len(misses)}/{len(rows)}; the bootstrap's 95 % "
+                  f"interval lies above 1.02 in {len(beyond)}{': ' + ', '.join(beyond) if beyond else ''}")
     for key, words in (("pair_mean", "the best mean of two members"),
                        ("convex", "convex weights of all members")):
         for part, rows in (("synthetic", synthetic), ("grid", grid)):

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
-from workload_predictor import Forecast, NotFittedError, WorkloadDataError, WorkloadPredictor
+from workload_predictor import Forecast, NotFittedError, WorkloadDataError, WorkloadPredictor, bucketize
 from workload_predictor.confidence import RECENT_SHARE, confidence_score, conformal_quantile
 from workload_predictor.models import DLinear, Ensemble
 from workload_predictor.models.registry import params_for
@@ -309,6 +309,63 @@ def test_combination_prefers_a_mean_when_members_err_independently():
     assert rule[0] == "weights" or rule[1] == 3
     assert scores[rule] < scores[("best", 1, False)]
     assert weights[3].max() < 0.05 and weights.sum(axis=0) == pytest.approx(np.ones(5))
+
+
+def test_combination_takes_the_median_when_each_member_is_far_off_at_other_times():
+    """Three members close to the truth except for bursts, each at other origins: any weighted sum (the best
+    member, a mean, fitted weights) carries some member's burst, their median none. The cross-validation takes it,
+    and its held-out forecasts are the median itself (it fits nothing)."""
+    from workload_predictor.models import combination
+
+    rng = np.random.default_rng(3)
+    actual = 20 + rng.normal(0, 1, (300, 5, 1))
+    burst = rng.integers(0, 3, 300)  # which member is off at each origin
+    members = np.stack([actual + rng.normal(0, 0.5, actual.shape) + 40.0 * (burst == j)[:, None, None]
+                        for j in range(3)])
+    rule, weights, scores, held_out = combination.choose(members, actual)
+    assert rule == combination.MEDIAN and combination.describe(rule, ["a", "b", "c"]) == "median of the members"
+    assert scores[rule] < 0.5 * min(score for other, score in scores.items() if other != rule)
+    np.testing.assert_allclose(held_out, np.median(members, axis=0))
+    assert not weights.any()  # no weighted sum: combine_rule applies the rule
+    np.testing.assert_allclose(combination.combine_rule(rule, weights, members), np.median(members, axis=0))
+    assert combination.MEDIAN not in combination.candidate_rules(2)  # of two, the median is their mean
+    # Given the origins, it shares the weight with the best weighted rule as far as the evidence goes: all of it here.
+    blended, _, _, held_out = combination.choose(members, actual, origins=np.arange(300), horizon=5)
+    assert blended[0] == "median" and blended[1] == 1.0 and blended[2] != combination.MEDIAN
+    np.testing.assert_allclose(held_out, np.median(members, axis=0))
+
+
+def test_ensemble_with_the_median_rule_forecasts_it_and_keeps_it_through_save_and_update(tmp_path):
+    """On the code trace at 1 s (most buckets empty, bursts one member follows and others not) the median of the
+    members wins the cross-validation and shares the weight with the best weighted rule as far as the evidence
+    says it beats it. The forecast is the median's share times the slots' median (DLinear's slot mixed with the
+    LSTM's by its share) plus the other weights; a saved model forecasts the same, and an update keeps the rule."""
+    from workload_predictor.datasets import azure_llm_trace
+    from workload_predictor.models import combination
+
+    series = bucketize(azure_llm_trace("code"), freq="1s").iloc[1:-1]
+    predictor = WorkloadPredictor(model="ensemble", horizon=10, random_state=0,
+                                  model_params={"member_params": {"lstm": {"max_epochs": 5}}}).fit(series.iloc[:2000])
+    model = predictor.model_
+    rule = model.combination_rule_
+    assert rule[0] == "median" and 0.5 <= rule[1] <= 1 and rule[2] in combination.candidate_rules(len(model._slots()))
+    assert model.median_share_ == pytest.approx(model.combination_share_ * rule[1]) and model.median_share_ > 0
+    assert sum(model.weights_.values()) == pytest.approx(1 - model.median_share_)
+    y = series[["requests"]].to_numpy(float)
+    origins = np.arange(2000, 2090)
+    forecasts = {name: member.predict_at(y, origins) for name, member in model.members_.items()}
+    slots = [forecasts[name] for name in model._slots()]
+    slots[model._slots().index("dlinear")] = (model.lstm_share_ * forecasts["lstm"]
+                                              + (1 - model.lstm_share_) * forecasts["dlinear"])
+    linear = sum(model.step_weights_[name][None, :, None] * f for name, f in forecasts.items())
+    expected = linear + model.median_share_ * np.median(np.stack(slots), axis=0)
+    np.testing.assert_allclose(model.predict_at(y, origins), expected, rtol=1e-12, atol=1e-12)
+    predictor.save(tmp_path / "median.wp")
+    loaded = WorkloadPredictor.load(tmp_path / "median.wp")
+    np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)
+    loaded.update(series.iloc[2000:2020])
+    assert loaded.model_.combination_rule_ == rule
+    assert loaded.model_.median_share_ == model.median_share_ and np.isfinite(loaded.predict().yhat).all()
 
 
 def test_ensemble_weighs_members_on_rolling_origins_before_the_tail():

@@ -55,11 +55,12 @@ class Ensemble(BaseForecaster):
        A registered member with no out-of-sample history leaves the tail as the only evidence.
        The seasonal median stays only where its history beats every baseline's
        (:meth:`_admit_seasonal`).
-    2. **A rule, chosen out of sample.** Fitted convex weights, or the plain mean of the
-       best ``k`` members (over all steps, or per step), are scored by cross-validation over
-       blocks of those origins (:func:`~workload_predictor.models.combination.choose`); the
-       lowest held-out error wins (``combination_``, every rule's score in
-       ``combination_scores_``). The fallback: the parameter-free baselines, weighted per step
+    2. **A rule, chosen out of sample.** Fitted convex weights, the plain mean of the best
+       ``k`` members (over all steps, or per step), or the members' median (from three
+       members; it then takes ``median_share_`` of the weight beside ``step_weights_``) are
+       scored by cross-validation over blocks of those origins
+       (:func:`~workload_predictor.models.combination.choose`); the lowest held-out error
+       wins (``combination_``, every rule's score in ``combination_scores_``). The fallback: the parameter-free baselines, weighted per step
        by least absolute error on the history (the seasonal median joins them where its history
        forecasts beat every baseline's there; ``fallback_members_``).
     3. **Weigh it against the fallback on the newest evidence.** History can favour a member
@@ -281,8 +282,9 @@ class Ensemble(BaseForecaster):
             origins = np.unique(np.round(np.linspace(origins[0], origins[-1], HISTORY_ORIGINS)).astype(np.int64))
         return origins
 
-    def _history(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each slot's out-of-sample forecasts ``[S, n, H, k]`` at the history origins, and the actual values.
+    def _history(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each slot's out-of-sample forecasts ``[S, n, H, k]`` at the history origins, the actual values, and the
+        origins.
 
         The baselines read only the points before each origin; DLinear (standing in for the LSTM's
         linear base too) is refitted on the windows before each group of origins
@@ -313,7 +315,7 @@ class Ensemble(BaseForecaster):
             else:
                 parts.append(member._predict_at(matrix, origins))
         return (np.stack(parts) if len(origins) else np.zeros((len(parts), 0, self.horizon, matrix.shape[1])),
-                targets_at(matrix, origins, self.horizon))
+                targets_at(matrix, origins, self.horizon), origins)
 
     def _choose_combination(self, matrix: np.ndarray) -> None:
         """Weigh the members on the history's rolling-origin forecasts and the validation tail's (all out of sample).
@@ -327,7 +329,7 @@ class Ensemble(BaseForecaster):
         """
         from . import combination
 
-        history, history_actual = self._history(matrix)
+        history, history_actual, history_origins = self._history(matrix)
         history = self._admit_seasonal(history, history_actual)
         slots = self._slots()
         tail = np.stack([self.members_[name].validation_forecast_ for name in slots])  # [S, v, H, k]
@@ -335,7 +337,8 @@ class Ensemble(BaseForecaster):
         forecasts = np.concatenate([history, tail], axis=1)
         actual = np.concatenate([history_actual, self.validation_actual_])
         size = self._target_size(actual)
-        rule, _, scores, held_out = combination.choose(forecasts, actual)
+        rule, _, scores, held_out = combination.choose(
+            forecasts, actual, origins=np.concatenate([history_origins, self.validation_origins_]), horizon=self.horizon)
         self.combination_rule_ = rule
         self.combination_ = combination.describe(rule, slots)
         self.combination_scores_ = {combination.describe(r, slots): score for r, score in scores.items()}
@@ -362,12 +365,15 @@ class Ensemble(BaseForecaster):
             # history can favour a member the latest regime does not.
             chosen, fallback = self._rule_weights(forecasts, actual, self.evidence_error_)
             tail_actual = self.validation_actual_
-            difference = ((np.abs(combination.combine(chosen, tail) - tail_actual)
+            difference = ((np.abs(combination.combine_rule(self.combination_rule_, chosen, tail) - tail_actual)
                            - np.abs(combination.combine(fallback, tail) - tail_actual)) / size).mean(axis=(1, 2))
             self.combination_t_, self.combination_share_ = (float(v) for v in evidence_share(
                 difference, self.validation_origins_, self.horizon))
             self.combination_ = (f"{self.combination_share_:.2f} x {self.combination_} + "
                                  f"{1 - self.combination_share_:.2f} x the baselines weighted per step")
+        # The median is no weighted sum: it takes its share beside the slots' weights (the fallback's).
+        self.median_share_ = self.combination_share_ * ((rule[1] if len(rule) > 1 else 1.0) if rule[0] == "median"
+                                                        else 0.0)
         weights = self._slot_weights(forecasts, actual, self.evidence_error_)
         self.lstm_t_, self.lstm_share_ = 0.0, 1.0 if "lstm" in slots else 0.0
         if "lstm" in self.members_ and "dlinear" in self.members_:
@@ -465,6 +471,8 @@ class Ensemble(BaseForecaster):
         def apply(rule, rows):
             if rule[0] == "best":
                 return combination.best_weights(rule, error[rows])
+            if rule[0] == "median" and len(rule) > 1:  # the median beside a weighted rule: that rule's weights, scaled
+                return (1.0 - rule[1]) * apply(rule[2], rows)
             return combination.rule_weights(rule, forecasts[rows] / self.evidence_size_, actual / self.evidence_size_)
 
         chosen = apply(self.combination_rule_, list(range(len(forecasts))))
@@ -491,13 +499,26 @@ class Ensemble(BaseForecaster):
         return {name: weights[name] for name in self.members_}
 
     def _weighted(self, forecasts: np.ndarray) -> np.ndarray:
-        """The members' forecasts ``[M, n, H, k]`` combined with ``step_weights_``."""
+        """The members' forecasts ``[M, n, H, k]`` combined with ``step_weights_``, plus ``median_share_`` times
+        the slots' median (the LSTM's and DLinear's forecasts mixed by ``lstm_share_`` in the slot they share)."""
         weights = np.stack([self.step_weights_[name] for name in self.members_])  # [M, H]
-        return np.einsum("mh,mnhk->nhk", weights, forecasts)
+        combined = np.einsum("mh,mnhk->nhk", weights, forecasts)
+        median_share = getattr(self, "median_share_", 0.0)  # files saved before the median rule: none
+        if median_share:
+            names = list(self.members_)
+            slots = []
+            for name in self._slots():
+                slot = forecasts[names.index(name)]
+                if name == "dlinear" and "lstm" in self.members_:
+                    slot = self.lstm_share_ * forecasts[names.index("lstm")] + (1.0 - self.lstm_share_) * slot
+                slots.append(slot)
+            combined = combined + median_share * np.median(np.stack(slots), axis=0)
+        return combined
 
     @property
     def weights_(self) -> dict[str, float]:
-        """Each member's weight averaged over the horizon steps (they sum to 1); the forecast uses ``step_weights_``."""
+        """Each member's weight averaged over the horizon steps; the forecast uses ``step_weights_``. They sum to
+        1, less ``median_share_``: the weight of the members' median where the combination chose it."""
         check_is_fitted(self, "step_weights_")
         return {name: float(np.mean(w)) for name, w in self.step_weights_.items()}
 
@@ -568,6 +589,8 @@ class Ensemble(BaseForecaster):
         return own + sum(member.update_bytes(n_new) for member in self.members_.values())
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        if getattr(self, "median_share_", 0.0):  # the median reads every slot's forecast
+            return self._weighted(np.stack([member._predict_at(y, origins) for member in self.members_.values()]))
         total = None
         for name, member in self.members_.items():
             weight = self.step_weights_[name]  # [H]

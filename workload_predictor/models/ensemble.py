@@ -57,10 +57,12 @@ class Ensemble(BaseForecaster):
        (:meth:`_admit_seasonal`).
     2. **A rule, chosen out of sample.** Fitted convex weights, the plain mean of the best
        ``k`` members (over all steps, or per step), or the members' median (from three
-       members; it then takes ``median_share_`` of the weight beside ``step_weights_``) are
-       scored by cross-validation over blocks of those origins
+       members) are scored by cross-validation over blocks of those origins
        (:func:`~workload_predictor.models.combination.choose`); the lowest held-out error
-       wins (``combination_``, every rule's score in ``combination_scores_``). The fallback: the parameter-free baselines, weighted per step
+       wins (``combination_``, every rule's score in ``combination_scores_``). The median,
+       where it wins, shares the weight with the best weighted rule as far as the evidence
+       says it beats it; its part of the final weight is ``median_share_``, beside
+       ``step_weights_``. The fallback: the parameter-free baselines, weighted per step
        by least absolute error on the history (the seasonal median joins them where its history
        forecasts beat every baseline's there; ``fallback_members_``).
     3. **Weigh it against the fallback on the newest evidence.** History can favour a member
@@ -337,8 +339,8 @@ class Ensemble(BaseForecaster):
         forecasts = np.concatenate([history, tail], axis=1)
         actual = np.concatenate([history_actual, self.validation_actual_])
         size = self._target_size(actual)
-        rule, _, scores, held_out = combination.choose(
-            forecasts, actual, origins=np.concatenate([history_origins, self.validation_origins_]), horizon=self.horizon)
+        origins = np.concatenate([history_origins, self.validation_origins_])
+        rule, _, scores, held_out = combination.choose(forecasts, actual, origins=origins, horizon=self.horizon)
         self.combination_rule_ = rule
         self.combination_ = combination.describe(rule, slots)
         self.combination_scores_ = {combination.describe(r, slots): score for r, score in scores.items()}

@@ -317,13 +317,20 @@ def combine(weights: np.ndarray, forecasts: np.ndarray) -> np.ndarray:
     return np.einsum("mh,mnhk->nhk", weights, forecasts)
 
 
+def median_weight(rule: Rule | None) -> float:
+    """The members' median's share of a rule's forecast: all of it for :data:`MEDIAN`, ``share`` for
+    ``("median", share, rule)`` (see :func:`choose`), none for a weighted rule (or none at all)."""
+    if rule is None or rule[0] != "median":
+        return 0.0
+    return float(rule[1]) if len(rule) > 1 else 1.0
+
+
 def combine_rule(rule: Rule, weights: np.ndarray, forecasts: np.ndarray) -> np.ndarray:
     """The forecast ``[n, H, k]`` of a rule: :func:`combine` of its weights ``[M, H]`` and the forecasts
-    ``[M, n, H, k]``, plus the members' median times its share for a median rule (:data:`MEDIAN`: all of it)."""
+    ``[M, n, H, k]``, plus the members' median times :func:`median_weight`."""
     combined = combine(weights, forecasts)
-    if rule[0] == "median":
-        return combined + (rule[1] if len(rule) > 1 else 1.0) * np.median(forecasts, axis=0)
-    return combined
+    share = median_weight(rule)
+    return combined + share * np.median(forecasts, axis=0) if share else combined
 
 
 def fold_masks(n: int, folds: int = FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -10,7 +10,8 @@ from .._deadline import SERIES_PACE, current, limit
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
-from .combination import EXACT_MEMBERS, convex_weights, convex_weights_absolute, evidence_share, evidence_shrinkage
+from .combination import (EXACT_MEMBERS, convex_weights, convex_weights_absolute, evidence_share, evidence_shrinkage,
+                          median_weight)
 from .base import BaseForecaster, as_matrix
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -373,9 +374,6 @@ class Ensemble(BaseForecaster):
                 difference, self.validation_origins_, self.horizon))
             self.combination_ = (f"{self.combination_share_:.2f} x {self.combination_} + "
                                  f"{1 - self.combination_share_:.2f} x the baselines weighted per step")
-        # The median is no weighted sum: it takes its share beside the slots' weights (the fallback's).
-        self.median_share_ = self.combination_share_ * ((rule[1] if len(rule) > 1 else 1.0) if rule[0] == "median"
-                                                        else 0.0)
         weights = self._slot_weights(forecasts, actual, self.evidence_error_)
         self.lstm_t_, self.lstm_share_ = 0.0, 1.0 if "lstm" in slots else 0.0
         if "lstm" in self.members_ and "dlinear" in self.members_:
@@ -473,8 +471,8 @@ class Ensemble(BaseForecaster):
         def apply(rule, rows):
             if rule[0] == "best":
                 return combination.best_weights(rule, error[rows])
-            if rule[0] == "median" and len(rule) > 1:  # the median beside a weighted rule: that rule's weights, scaled
-                return (1.0 - rule[1]) * apply(rule[2], rows)
+            if rule[0] == "median" and len(rule) > 1:  # as combination.rule_weights, with the running errors
+                return (1.0 - median_weight(rule)) * apply(rule[2], rows)
             return combination.rule_weights(rule, forecasts[rows] / self.evidence_size_, actual / self.evidence_size_)
 
         chosen = apply(self.combination_rule_, list(range(len(forecasts))))
@@ -505,7 +503,7 @@ class Ensemble(BaseForecaster):
         the slots' median (the LSTM's and DLinear's forecasts mixed by ``lstm_share_`` in the slot they share)."""
         weights = np.stack([self.step_weights_[name] for name in self.members_])  # [M, H]
         combined = np.einsum("mh,mnhk->nhk", weights, forecasts)
-        median_share = getattr(self, "median_share_", 0.0)  # files saved before the median rule: none
+        median_share = self.median_share_
         if median_share:
             names = list(self.members_)
             slots = []
@@ -516,6 +514,12 @@ class Ensemble(BaseForecaster):
                 slots.append(slot)
             combined = combined + median_share * np.median(np.stack(slots), axis=0)
         return combined
+
+    @property
+    def median_share_(self) -> float:
+        """The members' median's part of the forecast's weight (0 unless the combination chose the median; files
+        saved before the median rule have none): the combination's share times the rule's median share."""
+        return getattr(self, "combination_share_", 1.0) * median_weight(getattr(self, "combination_rule_", None))
 
     @property
     def weights_(self) -> dict[str, float]:
@@ -591,7 +595,7 @@ class Ensemble(BaseForecaster):
         return own + sum(member.update_bytes(n_new) for member in self.members_.values())
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        if getattr(self, "median_share_", 0.0):  # the median reads every slot's forecast
+        if self.median_share_:  # the median reads every slot's forecast
             return self._weighted(np.stack([member._predict_at(y, origins) for member in self.members_.values()]))
         total = None
         for name, member in self.members_.items():

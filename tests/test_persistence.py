@@ -107,6 +107,18 @@ def test_the_ensembles_calibration_pool_round_trips_and_a_file_without_one_still
         persistence.loads(persistence.dumps(damaged))
 
 
+def test_an_ensemble_file_saved_by_0_8_0_forecasts_and_updates_as_it_did():
+    """0.8.0 stored the ensemble's ``median_share_``, which is derived now, and mixed its LSTM member (all of the
+    network's correction) with DLinear in the slot they share by ``lstm_share_``: the file loads, keeps that mix,
+    and forecasts and updates as 0.8.0 did (``tests/data/README.md``)."""
+    from test_level_shift import _replay_saved_file
+
+    predictor = _replay_saved_file("ensemble_0.8.0", rtol_before=1e-9, rtol_after=1e-5)
+    model = predictor.model_
+    assert 0.0 < model.lstm_share_ < 1.0 and model.weights_["dlinear"] > 0 and model.weights_["lstm"] > 0
+    assert not hasattr(model.members_["lstm"], "correction_share_")
+
+
 def test_save_overwrites_and_load_returns_an_independent_copy(tmp_path):
     frame = periodic_series(300, noise=2.0)
     first = WorkloadPredictor(horizon=5).fit(frame.iloc[:250])

@@ -216,6 +216,8 @@ class _Decoder:
             for name, attribute in self.decode(value["state"]).items():
                 if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
                     raise ModelFileError(f"the model file sets an invalid attribute name {quote(name)}.")
+                if name in getattr(cls, "DERIVED_STATE", ()):  # an older release stored it; this one derives it
+                    continue
                 if callable(getattr(cls, name, None)) or isinstance(getattr(cls, name, None), property):
                     # A method or a computed attribute of the class: a file from another version, or forged.
                     raise ModelFileError(f"the model file sets {value[kind]}.{name}, which is not stored state; was it "

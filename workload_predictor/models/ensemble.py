@@ -124,6 +124,10 @@ class Ensemble(BaseForecaster):
         Runtime settings, passed to every member that takes them (see :class:`LSTM`).
     """
 
+    #: State a released version stored that this one derives (0.8.0: ``median_share_``): a file's value is dropped
+    #: on load (:func:`workload_predictor.persistence.loads`).
+    DERIVED_STATE = ("median_share_",)
+
     def __init__(
         self,
         horizon: int = 10,

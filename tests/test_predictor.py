@@ -157,6 +157,42 @@ def test_lstm_is_deterministic_with_random_state_and_keeps_global_rng(series_100
     assert isinstance(a.model_.final_train_loss_, float)
 
 
+def test_the_lstm_keeps_its_correction_only_as_far_as_the_validation_tail_says_it_helps(tmp_path):
+    """On the code trace at 1 s (output tokens, h = 30) the network, trained on squared error, chases the bursts:
+    with all of its correction the LSTM's MAE on the following quarter was 1.6x its DLinear base's. The tail
+    (out of sample for the network and its early stopping) weighs the correction against the base alone; the
+    forecast adds that share of it, the share travels with a saved model, and a forged one is refused."""
+    from workload_predictor import ModelFileError
+    from workload_predictor.datasets import azure_llm_trace
+    from workload_predictor.models.combination import error_difference, evidence_shrinkage
+
+    series = bucketize(azure_llm_trace("code"), freq="1s").iloc[1:-1]
+    cut, horizon = int(0.75 * len(series)), 30
+    lstm = WorkloadPredictor(model="lstm", horizon=horizon, random_state=0).fit(series.iloc[:cut], target="output_tokens")
+    dlinear = WorkloadPredictor(model="dlinear", horizon=horizon).fit(series.iloc[:cut], target="output_tokens")
+    model = lstm.model_
+    assert model.best_epoch_ > 0  # the network did train: early stopping kept a correction
+    # On the tail: the base's forecasts (a DLinear with the same settings, fitted on the same points) and the
+    # network's correction (only the base is refitted after validation) give the share and the forecasts.
+    y = series[["output_tokens"]].to_numpy(float)
+    base = dlinear.model_.validation_forecast_
+    correction = model._parts_at(y[:cut], model.validation_origins_)[1] * model.scale_
+    t, share = evidence_shrinkage(error_difference(base + correction, base, model.validation_actual_),
+                                  model.validation_origins_, horizon)
+    assert t > 0 and (model.correction_t_, model.correction_share_) == pytest.approx((t, share))
+    np.testing.assert_allclose(model.validation_forecast_, base + share * correction, rtol=1e-9)
+    origins = np.arange(cut, len(series) - horizon + 1)
+    actual_after = np.stack([y[o : o + horizon] for o in origins])
+    lstm_mae = np.abs(model.predict_at(y, origins) - actual_after).mean()
+    dlinear_mae = np.abs(dlinear.model_.predict_at(y, origins) - actual_after).mean()
+    assert lstm_mae <= 1.02 * dlinear_mae, (lstm_mae, dlinear_mae)
+    path = lstm.save(tmp_path / "lstm.wp")
+    assert WorkloadPredictor.load(path).model_.correction_share_ == model.correction_share_
+    model.correction_share_ = 2.0
+    with pytest.raises(ModelFileError, match="correction share 2.0"):
+        WorkloadPredictor.load(lstm.save(tmp_path / "forged.wp"))
+
+
 def test_lstm_restores_thread_setting_when_given_n_threads(series_1000):
     import torch
 
@@ -338,8 +374,8 @@ def test_combination_takes_the_median_when_each_member_is_far_off_at_other_times
 def test_ensemble_with_the_median_rule_forecasts_it_and_keeps_it_through_save_and_update(tmp_path):
     """On the code trace at 1 s (most buckets empty, bursts one member follows and others not) the median of the
     members wins the cross-validation and shares the weight with the best weighted rule as far as the evidence
-    says it beats it. The forecast is the median's share times the slots' median (DLinear's slot mixed with the
-    LSTM's by its share) plus the other weights; a saved model forecasts the same, and an update keeps the rule."""
+    says it beats it. The forecast is the median's share times the slots' median (the LSTM's forecast in the slot
+    it shares with DLinear) plus the other weights; a saved model forecasts the same, and an update keeps the rule."""
     from workload_predictor.datasets import azure_llm_trace
     from workload_predictor.models import combination
 
@@ -355,8 +391,7 @@ def test_ensemble_with_the_median_rule_forecasts_it_and_keeps_it_through_save_an
     origins = np.arange(2000, 2090)
     forecasts = {name: member.predict_at(y, origins) for name, member in model.members_.items()}
     slots = [forecasts[name] for name in model._slots()]
-    slots[model._slots().index("dlinear")] = (model.lstm_share_ * forecasts["lstm"]
-                                              + (1 - model.lstm_share_) * forecasts["dlinear"])
+    slots[model._slots().index("dlinear")] = forecasts["lstm"]  # the LSTM takes the slot it shares with DLinear
     linear = sum(model.step_weights_[name][None, :, None] * f for name, f in forecasts.items())
     expected = linear + model.median_share_ * np.median(np.stack(slots), axis=0)
     np.testing.assert_allclose(model.predict_at(y, origins), expected, rtol=1e-12, atol=1e-12)

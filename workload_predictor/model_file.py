@@ -239,6 +239,9 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
             refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__} "
                    f"{quote(getattr(part, 'horizon', None))} and {quote(getattr(part, 'n_targets_', None))}")
         _check_weights(part, k, refuse)
+        share = getattr(part, "correction_share_", 1.0)
+        if isinstance(share, bool) or not isinstance(share, float) or not 0.0 <= share <= 1.0:
+            refuse(f"has an LSTM correction share {quote(share)}, not a number in [0, 1]")
     for name, array, shape in (
         ("interval_halfwidth_", obj.interval_halfwidth_, (horizon, k)),
         ("validation_forecast_", model.validation_forecast_, (None, horizon, k)),

@@ -88,7 +88,7 @@ class BaseForecaster(ParamsMixin):
         self._one_d = one_d
         self._fit_arrays(matrix[: origins[0]], refit=False)
         self.validation_origins_ = origins
-        self.validation_forecast_ = self._predict_at(matrix, origins)
+        self.validation_forecast_ = self._validation_forecast(matrix, origins)
         self.validation_actual_ = targets_at(matrix, origins, self.horizon)
         if self.refit_on_full:
             self._refit(matrix, int(origins[0]))
@@ -193,6 +193,11 @@ class BaseForecaster(ParamsMixin):
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _validation_forecast(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """The validation tail's forecasts ``(v, horizon, k)`` at ``origins`` of ``y``, by the model fitted on the
+        points before them (a model may settle a last choice on them here, as the LSTM does)."""
+        return self._predict_at(y, origins)
 
     def _required_window(self) -> int:
         window = getattr(self, "window", None)

@@ -190,6 +190,22 @@ def student_t_critical(dof: int) -> float:
     return _STUDENT_T_975[dof - 1] if dof <= len(_STUDENT_T_975) else 1.96
 
 
+def target_size(actual: np.ndarray) -> np.ndarray:
+    """A common size per target ``[k]`` of windows ``[n, H, k]`` (mean absolute value, 1 where that is 0), so
+    token counts do not drown request counts."""
+    size = np.abs(actual).mean(axis=(0, 1))
+    return np.where(size > 0, size, 1.0)
+
+
+def error_difference(candidate: np.ndarray, reference: np.ndarray, actual: np.ndarray,
+                     size: np.ndarray | None = None) -> np.ndarray:
+    """Per origin, the candidate's absolute error less the reference's, each target divided by ``size`` ``[k]``
+    (default :func:`target_size` of ``actual``) and averaged over steps and targets: forecasts and actuals
+    ``[n, H, k]`` -> ``[n]``, the ``difference`` :func:`evidence_shrinkage` and :func:`evidence_share` read."""
+    size = target_size(actual) if size is None else size
+    return ((np.abs(candidate - actual) - np.abs(reference - actual)) / size).mean(axis=(1, 2))
+
+
 def evidence_shrinkage(difference: np.ndarray, origins: np.ndarray, horizon: int) -> tuple[float, float]:
     """How strongly validation errors say a candidate beats a reference: ``(t, shrinkage)``.
 

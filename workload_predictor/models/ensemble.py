@@ -10,8 +10,8 @@ from .._deadline import SERIES_PACE, current, limit
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
-from .combination import (EXACT_MEMBERS, convex_weights, convex_weights_absolute, evidence_share, evidence_shrinkage,
-                          median_weight)
+from .combination import (EXACT_MEMBERS, convex_weights, convex_weights_absolute, error_difference, evidence_share,
+                          median_weight, target_size)
 from .base import BaseForecaster, as_matrix
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -50,9 +50,9 @@ class Ensemble(BaseForecaster):
        sums: :meth:`DLinear.rolling_forecast`), exponential smoothing keeps the factor it
        chose on the training part, and the seasonal median chooses its period afresh before
        each group of origins (:meth:`SeasonalMedian.rolling_forecast`). The LSTM shares
-       DLinear's slot (on the history its linear base is all there is) and takes
-       ``lstm_share_`` of that slot's weight, as far as the tail says it beats DLinear
-       (:func:`~workload_predictor.models.combination.evidence_shrinkage`).
+       DLinear's slot (on the history its linear base is all there is) and takes all of
+       that slot's weight: it keeps its network's correction to that base only as far as
+       the tail says the correction helps (the LSTM's ``correction_share_``).
        A registered member with no out-of-sample history leaves the tail as the only evidence.
        The seasonal median stays only where its history beats every baseline's
        (:meth:`_admit_seasonal`).
@@ -252,12 +252,6 @@ class Ensemble(BaseForecaster):
         self.context_ = matrix[-self.window_ :].copy()
         self.n_seen_ = len(matrix)
 
-    @staticmethod
-    def _target_size(actual: np.ndarray) -> np.ndarray:
-        """A common size per target ``[k]`` (mean absolute value), so token counts do not drown request counts."""
-        size = np.abs(actual).mean(axis=(0, 1))
-        return np.where(size > 0, size, 1.0)
-
     def _slots(self) -> list[str]:
         """The members the combination weighs: all but the LSTM when DLinear is one (the LSTM shares its slot)."""
         names = list(self.members_)
@@ -330,9 +324,9 @@ class Ensemble(BaseForecaster):
         The rule (fitted weights, or the mean of the best few members, over all steps or per
         step) is chosen by cross-validation over those origins
         (:func:`~workload_predictor.models.combination.choose`). The LSTM shares DLinear's
-        slot: on the history its linear base's forecasts are all there is, so the slot's weight
-        goes to the LSTM as far as the tail's evidence says it beats DLinear
-        (``lstm_share_``, see :func:`~workload_predictor.confidence.evidence_shrinkage`).
+        slot: on the history its linear base's forecasts are all there is; the slot's weight
+        goes to the LSTM, which keeps its correction to that base as far as the tail's evidence
+        says it helps (its ``correction_share_``).
         """
         from . import combination
 
@@ -343,7 +337,7 @@ class Ensemble(BaseForecaster):
         self.n_history_origins_ = history.shape[1]
         forecasts = np.concatenate([history, tail], axis=1)
         actual = np.concatenate([history_actual, self.validation_actual_])
-        size = self._target_size(actual)
+        size = target_size(actual)
         origins = np.concatenate([history_origins, self.validation_origins_])
         rule, _, scores, held_out = combination.choose(forecasts, actual, origins=origins, horizon=self.horizon)
         self.combination_rule_ = rule
@@ -371,22 +365,13 @@ class Ensemble(BaseForecaster):
             # Weigh the chosen combination against the fallback on the validation tail (the newest evidence):
             # history can favour a member the latest regime does not.
             chosen, fallback = self._rule_weights(forecasts, actual, self.evidence_error_)
-            tail_actual = self.validation_actual_
-            difference = ((np.abs(combination.combine_rule(self.combination_rule_, chosen, tail) - tail_actual)
-                           - np.abs(combination.combine(fallback, tail) - tail_actual)) / size).mean(axis=(1, 2))
+            difference = error_difference(combination.combine_rule(self.combination_rule_, chosen, tail),
+                                          combination.combine(fallback, tail), self.validation_actual_, size)
             self.combination_t_, self.combination_share_ = (float(v) for v in evidence_share(
                 difference, self.validation_origins_, self.horizon))
             self.combination_ = (f"{self.combination_share_:.2f} x {self.combination_} + "
                                  f"{1 - self.combination_share_:.2f} x the baselines weighted per step")
         weights = self._slot_weights(forecasts, actual, self.evidence_error_)
-        self.lstm_t_, self.lstm_share_ = 0.0, 1.0 if "lstm" in slots else 0.0
-        if "lstm" in self.members_ and "dlinear" in self.members_:
-            lstm, dlinear = self.members_["lstm"].validation_forecast_, self.members_["dlinear"].validation_forecast_
-            size = self._target_size(self.validation_actual_)
-            difference = ((np.abs(lstm - self.validation_actual_) - np.abs(dlinear - self.validation_actual_))
-                          / size).mean(axis=(1, 2))
-            self.lstm_t_, self.lstm_share_ = (float(v) for v in evidence_shrinkage(
-                difference, self.validation_origins_, self.horizon))
         self.step_weights_ = self._member_weights(weights)
         self.validation_forecast_ = self._weighted(
             np.stack([m.validation_forecast_ for m in self.members_.values()]))
@@ -435,7 +420,7 @@ class Ensemble(BaseForecaster):
             return history
         seasonal = slots.index("seasonal_median")
         if history.shape[1]:
-            error = (np.abs(history - actual[None]) / self._target_size(actual)).mean(axis=(1, 2, 3))  # [S]
+            error = (np.abs(history - actual[None]) / target_size(actual)).mean(axis=(1, 2, 3))  # [S]
             if error[seasonal] < error[simple].min():
                 return history
             reason = (f"its forecasts of the history (out of sample) have a mean scaled error {error[seasonal]:.3g}, "
@@ -495,16 +480,17 @@ class Ensemble(BaseForecaster):
 
     def _member_weights(self, slot_weights: np.ndarray) -> dict[str, np.ndarray]:
         """Each member's weights per step ``{name: [H]}`` from the slots' ``[S, H]``: the LSTM takes
-        ``lstm_share_`` of the slot it shares with DLinear."""
+        :meth:`_lstm_share` of the slot it shares with DLinear."""
         weights = {name: slot_weights[i].copy() for i, name in enumerate(self._slots())}
         if "lstm" in self.members_ and "dlinear" in self.members_:
-            weights["lstm"] = self.lstm_share_ * weights["dlinear"]
+            weights["lstm"] = self._lstm_share() * weights["dlinear"]
             weights["dlinear"] = weights["dlinear"] - weights["lstm"]
         return {name: weights[name] for name in self.members_}
 
     def _weighted(self, forecasts: np.ndarray) -> np.ndarray:
         """The members' forecasts ``[M, n, H, k]`` combined with ``step_weights_``, plus ``median_share_`` times
-        the slots' median (the LSTM's and DLinear's forecasts mixed by ``lstm_share_`` in the slot they share)."""
+        the slots' median (the LSTM's and DLinear's forecasts mixed by :meth:`_lstm_share` in the slot they
+        share)."""
         weights = np.stack([self.step_weights_[name] for name in self.members_])  # [M, H]
         combined = np.einsum("mh,mnhk->nhk", weights, forecasts)
         median_share = self.median_share_
@@ -514,10 +500,17 @@ class Ensemble(BaseForecaster):
             for name in self._slots():
                 slot = forecasts[names.index(name)]
                 if name == "dlinear" and "lstm" in self.members_:
-                    slot = self.lstm_share_ * forecasts[names.index("lstm")] + (1.0 - self.lstm_share_) * slot
+                    lstm_share = self._lstm_share()
+                    slot = lstm_share * forecasts[names.index("lstm")] + (1.0 - lstm_share) * slot
                 slots.append(slot)
             combined = combined + median_share * np.median(np.stack(slots), axis=0)
         return combined
+
+    def _lstm_share(self) -> float:
+        """The LSTM's part of the slot it shares with DLinear: all of it, since the LSTM weighs its network's
+        correction against its DLinear base itself (``correction_share_``). Files saved before keep the share
+        the ensemble weighed between the LSTM and DLinear then (``lstm_share_``)."""
+        return float(getattr(self, "lstm_share_", 1.0))
 
     @property
     def median_share_(self) -> float:

@@ -440,8 +440,11 @@ class LSTM(BaseForecaster):
         return residual, first
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        share = self._correction_share()
+        if share == 0.0:  # the correction counts for nothing: the base alone, without the network's forward pass
+            return self._base_forecast(y, origins) * self.scale_ + self.offset_
         base_z, residual = self._parts_at(y, origins)
-        return (base_z + self._correction_share() * residual) * self.scale_ + self.offset_
+        return (base_z + share * residual) * self.scale_ + self.offset_
 
     def _parts_at(self, y: np.ndarray, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The base's forecast and the network's correction at ``origins``, both ``(m, H, k)`` in standardised

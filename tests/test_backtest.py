@@ -15,6 +15,7 @@ from workload_predictor import WorkloadDataError, WorkloadPredictor
 from workload_predictor.backtest import (
     backtest,
     backtest_origins,
+    bias,
     coverage,
     default_season_length,
     interval_score,
@@ -68,6 +69,40 @@ def test_wape_and_mase_are_mae_rescaled(pair):
         else:
             assert value * total / len(a) == pytest.approx(mae(a, f), rel=1e-9, abs=1e-9)
     assert mase(a, f, 2.0) == pytest.approx(mae(a, f) / 2.0)
+
+
+@given(pairs())
+def test_bias_is_the_signed_wape_and_flips_with_the_error(pair):
+    """``bias`` is ``sum(f - a) / sum|a|``: bounded by WAPE in size, equal to it when every error has one sign, and
+    negated when the errors are."""
+    a, f = pair
+    value = bias(a, f)
+    if np.abs(a).sum() == 0:
+        assert value == (0.0 if np.array_equal(a, f) else math.copysign(math.inf, float(np.sum(f - a))))
+        return
+    assert abs(value) <= wape(a, f) * (1 + 1e-9) + 1e-12
+    if np.all(f >= a) or np.all(f <= a):
+        assert abs(value) == pytest.approx(wape(a, f), rel=1e-9, abs=1e-12)
+    mirrored = 2 * a - f  # the same errors with the other sign
+    if np.all(mirrored >= 0):
+        assert bias(a, mirrored) == pytest.approx(-value, rel=1e-9, abs=1e-12)
+
+
+def test_bias_of_a_zero_forecast_is_minus_one_and_the_table_reports_it():
+    """A forecast of zero on a bursty series under-forecasts the whole load (bias -1); the backtest table and the
+    command line's table carry the column."""
+    assert bias([0.0, 5.0, 0.0, 15.0], [0.0, 0.0, 0.0, 0.0]) == -1.0
+    assert bias([10.0, 10.0], [12.0, 11.0]) == pytest.approx(0.15)
+    rng = np.random.default_rng(4)
+    data = frame(rng.poisson(20, 400).astype(float))
+    table = backtest(data, ["dlinear"], ["naive"], horizon=3, test_size=60, verbose=False).set_index("model")
+    result = run_backtest(data, ["dlinear"], ["naive"], horizon=3, test_size=60, verbose=False)
+    yhat = result.forecasts["dlinear"]["yhat"][..., 0]
+    assert table.loc["dlinear", "bias"] == pytest.approx(float((yhat - result.actual[..., 0]).sum())
+                                                         / float(result.actual.sum()))
+    from workload_predictor.cli import format_table
+
+    assert "bias" in format_table(table.reset_index()).splitlines()[0]
 
 
 def test_mase_scale_is_the_in_sample_naive_error():
@@ -166,7 +201,7 @@ def test_dlinear_recovers_a_noiseless_periodic_series_and_beats_every_baseline()
     # A 24-hour season is known for hourly buckets, and the seasonal naive nearly nails it.
     assert table.loc["seasonal_naive", "mae"] < table.loc["naive", "mae"]
     assert list(table.columns[:2]) == ["target", "kind"]
-    for column in ("rmse", "smape", "wape", "mase", "coverage", "interval_width", "interval_score", "confidence",
+    for column in ("rmse", "smape", "wape", "bias", "mase", "coverage", "interval_width", "interval_score", "confidence",
                    "fit_seconds",
                    "predict_ms"):
         assert np.isfinite(table[column]).all(), column

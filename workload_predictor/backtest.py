@@ -64,6 +64,22 @@ def smape(actual: Any, forecast: Any) -> float:
     return float(np.mean(ratio))
 
 
+def bias(actual: Any, forecast: Any) -> float:
+    """Signed error relative to the load: ``sum(forecast - actual) / sum|actual|`` (WAPE with signs).
+
+    Positive: the forecasts over-estimate the total load; negative: they under-estimate it,
+    which an autoscaler pays for in missed capacity. Magnitude metrics cannot tell: on a
+    bursty series whose buckets are mostly empty, a forecast of zero can beat every model in
+    MAE, and its bias is -1. An all-zero ``actual`` gives 0 for an exact forecast, else
+    infinity with the error's sign.
+    """
+    a, f = np.asarray(actual, float), np.asarray(forecast, float)
+    error, load = float(np.sum(f - a)), float(np.sum(np.abs(a)))
+    if load == 0.0:
+        return 0.0 if error == 0.0 else math.copysign(math.inf, error)
+    return error / load
+
+
 def naive_scale(history: Any, season: int = 1) -> float:
     """MASE's scale: the in-sample MAE of the (seasonal) naive one-step forecast on ``history``."""
     y = np.asarray(history, float)
@@ -282,6 +298,7 @@ def run_backtest(
                 rows.append({
                     "model": name, "target": target_name, "kind": "baseline" if registry.get(name).baseline else "model",
                     "mae": mae(a, yhat), "rmse": rmse(a, yhat), "smape": smape(a, yhat), "wape": wape(a, yhat),
+                    "bias": bias(a, yhat),
                     "mase": mase(a, yhat, scale[j]), "coverage": coverage(a, lower, upper),
                     "interval_width": interval_width(lower, upper),
                     "interval_score": interval_score(a, lower, upper, level),
@@ -348,7 +365,8 @@ def backtest(
     DataFrame
         One row per model and target, models first, then baselines: ``model``, ``target``,
         ``kind`` (model/baseline), ``mae``, ``rmse``, ``smape`` (fraction in [0, 2]),
-        ``wape`` (fraction), ``mase`` (against the in-sample one-step naive error before the
+        ``wape`` (fraction), ``bias`` (signed: total over- or under-forecast as a fraction of the
+        load), ``mase`` (against the in-sample one-step naive error before the
         test span), ``coverage`` (share of actuals inside the interval), ``interval_width``
         (mean), ``interval_score`` (mean Winkler score at ``level``: width plus ``2 / (1 - level)`` times
         each miss; lower is better), ``confidence`` (the model's own score, mean over refits), ``fit_seconds``

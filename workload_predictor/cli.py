@@ -526,7 +526,7 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
 
 def format_table(table: pd.DataFrame, multi_target: bool = False) -> str:
     """The backtest table as printed: one row per model (and target)."""
-    columns = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE", "wape": "WAPE", "mase": "MASE",
+    columns = {"mae": "MAE", "rmse": "RMSE", "smape": "sMAPE", "wape": "WAPE", "bias": "bias", "mase": "MASE",
                "coverage": "coverage", "interval_width": "width", "interval_score": "winkler",
                "confidence": "confidence",
                "fit_seconds": "fit_s", "predict_ms": "predict_ms"}

@@ -58,7 +58,8 @@ def test_the_deadline_counts_from_the_start_of_fit_door_included(monkeypatch):
     fitted = fit(clock, "lstm", periodic_series(500, noise=5.0), model_params={"max_epochs": 50, "patience": 50})
     assert fitted.model_.stopped_by_ == "time_limit" and fitted.model_.n_epochs_ == 0
     assert refits == [False]  # the base's fit; no refit on the training part (nothing trains) nor on all points
-    assert fitted.time_limited_stages_ == ("dlinear window search", "lstm training", "lstm base refit")
+    # The base's refit adds the validation tail's windows, as DLinear's refit does: the same fit, not a cut.
+    assert fitted.time_limited_stages_ == ("dlinear window search", "lstm training")
     assert fitted.training_cut_short_
     assert np.isfinite(fitted.predict().yhat).all()
 
@@ -204,7 +205,7 @@ def test_dlinear_sums_the_newest_windows_that_fit_and_skips_the_tail_that_does_n
 
 
 @pytest.mark.parametrize("per_window, stages, windows", [
-    (1e-3, ["lstm base refit"], "all"),  # a full refit (0.8 s) does not fit in 0.5 s; the tail's windows do
+    (1e-3, [], "all"),  # the tail's windows fit in 0.5 s and are added (a full pass, 0.8 s, would not): no cut
     (1e-2, ["lstm base refit"], "fitted"),  # not even the tail's windows fit: the base stays as fitted
 ])
 def test_lstm_base_refit_does_what_fits_in_the_time_left(monkeypatch, per_window, stages, windows):
@@ -450,8 +451,7 @@ def test_the_ensemble_deadline_bounds_its_lstm_member_and_every_later_stage(monk
     member = fitted.model_.members_["lstm"]
     assert member.stopped_by_ == "time_limit" and member.n_epochs_ == 0
     # 600 points: exponential smoothing's one chunk is always scored
-    assert fitted.time_limited_stages_ == ("lstm training", "lstm base refit", "ensemble history",
-                                           "ensemble fallback weights")
+    assert fitted.time_limited_stages_ == ("lstm training", "ensemble history", "ensemble fallback weights")
     detail = fitted.health()["metrics"]["training_seconds"]["detail"]
     assert "lstm training" in detail and "ensemble history" in detail
     assert np.isfinite(fitted.predict().yhat).all()
@@ -476,15 +476,16 @@ def test_lstm_training_leaves_time_for_the_final_refit_of_its_base(monkeypatch):
 
 
 def test_lstm_base_adds_the_validation_tail_once_the_deadline_passed(monkeypatch):
-    """The base's refit on the whole series recomputed every window's statistics (0.1-0.3 s at 1,000,000
-    points) after the deadline; now the tail's windows are added: the same fit up to rounding."""
+    """After the deadline the base's refit does not recompute every window's statistics (0.1-0.3 s at 1,000,000
+    points): it adds the tail's windows, as DLinear's refit does, the same fit as without a limit up to rounding,
+    and no stage is cut."""
     clock = FakeClock()
     monkeypatch.setattr(lstm.LSTM, "_restore_base", clock.after(lstm.LSTM._restore_base))  # training is done
     frame = periodic_series(800, noise=5.0)
     limited = fit(clock, "lstm", frame, model_params={"max_epochs": 2})
     monkeypatch.undo()
     free = WorkloadPredictor(model="lstm", horizon=5, random_state=0, model_params={"max_epochs": 2}).fit(frame)
-    assert limited.time_limited_stages_ == ("lstm base refit",) and limited.model_.n_epochs_ == 2
+    assert limited.time_limited_stages_ == () and limited.model_.n_epochs_ == 2
     np.testing.assert_allclose(limited.model_.base_.coef_, free.model_.base_.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(limited.predict().yhat, free.predict().yhat, rtol=1e-9)
 
@@ -573,7 +574,7 @@ def test_a_fleet_fit_is_one_deadline_over_every_key(monkeypatch, tmp_path, caplo
                                model_params={"max_epochs": 1}).fit(frame, key="endpoint")
     assert fleet.keys_ == ["k0", "k1", "k2"] and fleet.errors_ == {}
     assert sorted(fleet.time_limited_keys_) == ["k1", "k2"]
-    assert fleet.time_limited_keys_["k1"] == ("dlinear window search", "lstm training", "lstm base refit")
+    assert fleet.time_limited_keys_["k1"] == ("dlinear window search", "lstm training")
     assert fleet.time_limited_stages_ == fleet.time_limited_keys_["k1"]
     assert fleet._predictors["k0"].model_.n_epochs_ == 1 and fleet._predictors["k2"].model_.n_epochs_ == 0
     assert sum("fleet fit reached max_training_time" in r.getMessage() for r in caplog.records) == 1

@@ -894,14 +894,15 @@ class DLinear(BaseForecaster):
         measured in this fit, times ``PACE_MARGIN`` (0 when no pace was measured)."""
         return pass_seconds(count, len(self.stats_), self.window_, self.horizon)
 
-    def _refit(self, y: np.ndarray, n_seen: int) -> None:
+    def _refit(self, y: np.ndarray, n_seen: int, stage: str = "dlinear refit") -> None:
         # Statistics are sums over windows: add the windows the validation tail completes
         # instead of recomputing the training part's (a third less work per fit). The penalty
         # is set anew, relative to all the data: the fit's last step, which updates then keep.
-        # When the time left does not cover the tail's windows, the fit stays on ``y[:n_seen]``.
+        # When the time left does not cover the tail's windows, the fit stays on ``y[:n_seen]``
+        # (the deadline records ``stage`` as cut; an LSTM names its base's refit).
         deadline = current()
         if deadline.left() is not None and deadline.left() < self.statistics_seconds(len(y) - n_seen):
-            deadline.cut("dlinear refit")
+            deadline.cut(stage)
             self._skip_tail(y)
         else:
             self._extend(y, n_seen, keep_penalties=False)

@@ -219,31 +219,20 @@ class LSTM(BaseForecaster):
             return super().fit(y)
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
-        if refit:
-            self._refit_base(y)
+        if refit:  # the closed-form base alone, its window, scaling and penalty fixed (milliseconds)
+            if self.base_ is not None:
+                self.base_._fit_arrays(y, refit=True)
             return
         # The base always completes; the targets and the training stop at the deadline.
         self._fit_network(y, current())
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
-        """The base's refit on all of ``y`` (the network is not retrained). Once the deadline has passed, or
-        when less time is left than a pass over every window would take (at the pace measured in this fit),
-        the windows after ``y[:n_seen]`` (what the base was fitted on) are added to its statistics instead of
-        recomputing them all: the same fit up to rounding, at the cost of the validation tail's windows. When
-        not even those fit in the time left, the base stays as fitted on ``y[:n_seen]``."""
-        deadline = current()
-        if self.base_ is None:
-            return
-        left = deadline.left()
-        full, added = (self.base_.statistics_seconds(count) for count in (len(y), len(y) - n_seen))
-        if left is None or not (deadline.expired() or left < full):
-            self._refit_base(y)
-        elif left >= added:
-            deadline.cut("lstm base refit")
-            self.base_._extend(y, n_seen)
-        else:  # not even the tail's windows fit in the time left: the base stays fitted on ``y[:n_seen]``
-            deadline.cut("lstm base refit")
-            self.base_._skip_tail(y)
+        """The base's refit on all of ``y``, as DLinear refits itself (the network is not retrained): the
+        windows after ``y[:n_seen]`` are added to its statistics and its penalty is set anew relative to all
+        the data, so that the base is the DLinear fit of the same points. When not even those windows fit in
+        the time left, the base stays as fitted on ``y[:n_seen]`` (see :meth:`DLinear._refit`)."""
+        if self.base_ is not None:
+            self.base_._refit(y, n_seen, stage="lstm base refit")
 
     def _fit_network(self, y: np.ndarray, deadline: Deadline) -> None:
         """Fit the base and train the network on ``y``; the targets and the training stop at ``deadline``, early
@@ -359,11 +348,6 @@ class LSTM(BaseForecaster):
         base_on_y = vars(self).pop("_base_on_y")
         if self.base_ is not None:
             self.base_ = base_on_y
-
-    def _refit_base(self, y: np.ndarray) -> None:
-        """Refit the closed-form base on ``y`` with its window, scaling and penalty fixed (milliseconds)."""
-        if self.base_ is not None:
-            self.base_._fit_arrays(y, refit=True)
 
     def _base_forecast(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """The linear base's forecast in standardised units, ``(m, H, k)`` (zeros without a base).

@@ -26,8 +26,9 @@ Design, chosen by measurement (see CHANGELOG / the issue note):
 * The network is trained once, on the data before the validation tail, with early
   stopping on an inner tail. Refitting only touches the closed-form base: after
   training, and again after validation, the linear base is refitted (window and
-  scaling fixed) on all the data seen so far, which costs milliseconds and gains
-  the accuracy DLinear gets from a refit; the network is not retrained.
+  scaling fixed) on all the data seen so far, the second time exactly as DLinear
+  refits itself, which costs milliseconds and gains the accuracy DLinear gets from
+  a refit; the network is not retrained.
 """
 
 from __future__ import annotations

@@ -120,8 +120,8 @@ class WorkloadPredictor(ParamsMixin):
         scored, or the candidates fitted on the newest windows), ``"dlinear
         statistics"`` (the search's sums reused, or the newest windows summed),
         ``"dlinear refit"`` (the validation tail's windows not added), ``"lstm
-        training"``, ``"lstm base refit"`` (the validation tail's windows added to
-        the base's sums, or not even those), ``"exponential smoothing factor"``,
+        training"``, ``"lstm base refit"`` (the validation tail's windows not added to
+        the base's sums), ``"exponential smoothing factor"``,
         ``"ensemble history"``, ``"ensemble fallback weights"`` (least squares
         instead of least absolute error). What cannot end early (the door, the
         input-anomaly scan, DLinear's smallest pass) still completes, so a limit

@@ -338,6 +338,23 @@ def test_forecast_by_key_writes_json_when_out_says_json(runner, tmp_path):
     assert {"timestamp", "yhat", "lower", "upper"} <= set(records[0])
 
 
+def test_forecast_shows_how_much_of_the_lstms_network_correction_counts(runner, azure_csv, tmp_path):
+    """An LSTM adds ``correction_share_`` of its network's correction to its DLinear base: ``forecast`` prints it
+    with the tail's t statistic, from the model it fitted or loaded."""
+    from workload_predictor import WorkloadPredictor
+    from workload_predictor.readers import read_trace
+
+    series = read_trace(azure_csv, freq="5s").series
+    lstm = WorkloadPredictor(model="lstm", horizon=3, random_state=0, verbose=False, model_params={"max_epochs": 2})
+    saved = tmp_path / "lstm.wp"
+    lstm.fit(series, timestamp="timestamp", target=["requests"]).save(saved)
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model-file", str(saved)])
+    assert result.exit_code == 0, result.output
+    model_line = next(line for line in result.output.splitlines() if line.startswith("model"))
+    share, t = lstm.model_.correction_share_, lstm.model_.correction_t_
+    assert f"base + {share:.2f} x the network's correction, tail t {t:.2f}" in model_line
+
+
 def test_forecast_and_evaluate_show_the_ensembles_combination(runner, azure_csv, tmp_path):
     """The ensemble's combination (fitted weights or a mean of its best members) is printed next to its weights
     by ``forecast`` and per refit under ``evaluate``'s table."""

@@ -375,6 +375,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     combination = getattr(predictor.model_, "combination_", None)
     if combination:
         parts.append(f"combination {combination}")
+    share = getattr(predictor.model_, "correction_share_", None)  # an LSTM's: how much of its network counts
+    if share is not None:
+        parts.append(f"base + {share:.2f} x the network's correction, tail t {predictor.model_.correction_t_:.2f}")
     detail = f" ({'; '.join(parts)})" if parts else ""
     fitted = "loaded" if appended is not None else f"fit {predictor.fit_seconds_:.2f} s"
     _say(f"model   {model}{detail}: {fitted}, predict {predict_ms:.1f} ms")

@@ -400,8 +400,7 @@ def choose(forecasts: np.ndarray, actual: np.ndarray, folds: int = FOLDS, origin
     rule)``, ``share`` from :func:`evidence_share` of its held-out errors less that rule's, per
     origin (a half without a significant difference, all of it with one).
     """
-    size = np.abs(actual).mean(axis=(0, 1))
-    size = np.where(size > 0, size, 1.0)
+    size = target_size(actual)
     f, a = forecasts / size, actual / size
     n = f.shape[1]
     rules = candidate_rules(len(f))
@@ -414,7 +413,7 @@ def choose(forecasts: np.ndarray, actual: np.ndarray, folds: int = FOLDS, origin
     chosen = held_out[best]
     if best == MEDIAN and origins is not None and horizon is not None:
         weighted = min((rule for rule in rules if rule != MEDIAN), key=lambda rule: scores[rule])
-        difference = (np.abs(held_out[MEDIAN] - a) - np.abs(held_out[weighted] - a)).mean(axis=(1, 2))
+        difference = error_difference(held_out[MEDIAN], held_out[weighted], a, size=np.ones(a.shape[-1]))
         share = evidence_share(difference, np.asarray(origins), horizon)[1]
         best = ("median", share, weighted)
         chosen = share * held_out[MEDIAN] + (1.0 - share) * held_out[weighted]

@@ -443,8 +443,7 @@ class Ensemble(BaseForecaster):
                        start: np.ndarray | None = None) -> np.ndarray:
         """Per step, least-absolute-error convex weights ``[S, H]`` of the slots ``rows`` (zero elsewhere);
         ``start`` (``[S, H]``, optional) is passed to ``solver`` as each step's starting weights."""
-        size = np.abs(actual).mean(axis=(0, 1))
-        size = np.where(size > 0, size, 1.0)
+        size = target_size(actual)
         f, a = forecasts[rows] / size, actual / size
         weights = np.zeros((forecasts.shape[0], forecasts.shape[2]))
         for step in range(forecasts.shape[2]):

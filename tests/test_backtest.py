@@ -247,6 +247,50 @@ def test_bad_model_names_are_typed_errors():
         "naive", "seasonal_naive", "moving_average"]
 
 
+BAD_ARGUMENTS = [
+    (dict(season_length=-5), "season_length=-5 must be a positive integer"),
+    (dict(season_length=0), "season_length=0 must be a positive integer"),  # was read as the default
+    (dict(season_length=2.5), "season_length=2.5 must be a positive integer"),
+    (dict(season_length=True), "season_length=True must be a positive integer"),
+    (dict(moving_average_window=0), "moving_average_window=0 must be a positive integer"),
+    (dict(moving_average_window=-3), "moving_average_window=-3 must be a positive integer"),
+    (dict(moving_average_window=2.5), "moving_average_window=2.5 must be a positive integer"),
+    (dict(moving_average_window="12"), "moving_average_window='12' must be a positive integer"),
+    (dict(models=[], baselines=[]), "nothing to evaluate"),
+    (dict(foo=1), "no option 'foo'; its options are horizon, .*max_gap"),
+    (dict(model="lstm"), "no option 'model'.*models="),
+    (dict(models=None), "models=None must be a list"),
+    (dict(baselines=3), "baselines=3 must be a list"),
+]
+
+
+@pytest.mark.parametrize("arguments, message", BAD_ARGUMENTS, ids=[str(arguments) for arguments, _ in BAD_ARGUMENTS])
+def test_bad_arguments_are_typed_errors_naming_them_before_any_work(monkeypatch, arguments, message):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the backtest read the series before checking its arguments")
+
+    monkeypatch.setattr("workload_predictor.backtest.prepare_series", no_work)
+    arguments = {"models": ["dlinear"], "horizon": 5, "verbose": False, **arguments}
+    with pytest.raises(WorkloadDataError, match=message):
+        backtest(frame(np.arange(300, dtype=float)), **arguments)
+
+
+@pytest.mark.parametrize("models, baselines, names", [
+    ("naive", ["moving_average"], ["naive", "moving_average"]),
+    ([], "moving_average", ["moving_average"]),
+    ("naive", "moving_average", ["naive", "moving_average"]),
+])
+def test_a_single_name_is_a_list_of_one(models, baselines, names):
+    """A bare string was read letter by letter ("model 'n' is unknown")."""
+    data = frame(np.random.default_rng(3).poisson(20, 300).astype(float))
+    options = dict(horizon=3, test_size=60, refit_every=30, verbose=False)
+    table = backtest(data, models, baselines, **options)
+    assert list(table["model"]) == names
+    listed = backtest(data, names[: len(names) - 1], names[-1:], **options)
+    pd.testing.assert_frame_equal(table.drop(columns=["fit_seconds", "predict_ms"]),
+                                  listed.drop(columns=["fit_seconds", "predict_ms"]))
+
+
 # -- the ensemble's MAE weighting ------------------------------------------------------------
 @given(st.integers(2, 4), st.integers(5, 60), st.integers(0, 2**32 - 1))
 @example(2, 26, 65535)  # found by hypothesis: IRLS alone stopped 1.3e-5 above the even mix

@@ -1,6 +1,9 @@
-"""The seasonal median: its period found from the data, exact forecasts of trend plus season, typed errors."""
+"""The seasonal median: its period found from the data, exact forecasts of trend plus season, typed errors;
+and the typed errors for a bad window of every baseline."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -9,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
-from workload_predictor import WorkloadPredictor
-from workload_predictor.errors import NoSeasonError, WorkloadDataError
-from workload_predictor.models.baselines import SeasonalMedian
+from workload_predictor import FleetPredictor, WorkloadPredictor
+from workload_predictor.errors import NoSeasonError, WorkloadDataError, quote
+from workload_predictor.models.baselines import MovingAverage, SeasonalMedian, SeasonalNaive
 from workload_predictor.models.ensemble import Ensemble
 
 
@@ -60,6 +63,44 @@ def test_a_series_without_a_season_raises_a_typed_error(y):
 def test_bad_parameters_raise_typed_errors(params, message):
     with pytest.raises(WorkloadDataError, match=message):
         SeasonalMedian(horizon=5, **params).fit(np.sin(np.arange(300.0)))
+
+
+# -- every baseline's window -----------------------------------------------------------------
+BAD_WINDOWS = [0, -5, 2.5, "3", True]
+BASELINE_MODELS = ["moving_average", "seasonal_naive", "naive", "exponential_smoothing", "seasonal_median"]
+
+
+@pytest.mark.parametrize("window", BAD_WINDOWS, ids=repr)
+@pytest.mark.parametrize("model", BASELINE_MODELS)
+def test_a_bad_window_is_a_typed_error_at_fit_also_where_the_model_takes_none(model, window):
+    """0 or less gave a NaN forecast (moving average) or an IndexError (seasonal naive); 2.5, "3" and True
+    were read as windows; the models that take no window ignored any value."""
+    predictor = WorkloadPredictor(model=model, window=window, horizon=3)
+    with pytest.raises(WorkloadDataError, match=re.escape(f"window={quote(window)} must be a positive integer")):
+        predictor.fit(periodic_series(1000))
+    assert not hasattr(predictor, "model_")
+
+
+@pytest.mark.parametrize("window", BAD_WINDOWS, ids=repr)
+@pytest.mark.parametrize("make, name", [
+    (lambda w: MovingAverage(horizon=3, window=w), "window"),
+    (lambda w: SeasonalNaive(horizon=3, season_length=w), "season_length"),
+    (lambda w: WorkloadPredictor(model="moving_average", horizon=3, model_params={"window": w}), "window"),
+    (lambda w: WorkloadPredictor(model="seasonal_naive", horizon=3, model_params={"season_length": w}),
+     "season_length"),
+], ids=["MovingAverage", "SeasonalNaive", "moving_average model_params", "seasonal_naive model_params"])
+def test_a_baselines_own_bad_window_is_a_typed_error_at_fit(make, name, window):
+    with pytest.raises(WorkloadDataError, match=re.escape(f"{name}={quote(window)} must be a positive integer")):
+        make(window).fit(periodic_series(1000).set_index("timestamp")["requests"])
+
+
+@pytest.mark.parametrize("model", ["moving_average", "seasonal_naive", "naive", "dlinear"])
+def test_a_bad_window_fails_a_fleets_fit_as_a_typed_error(model):
+    """A setting, not a key's data: the fleet's fit raises (DLinear's batched fit raised numpy's ValueError,
+    the moving average gave every key NaN forecasts)."""
+    frame = pd.concat([periodic_series(400).assign(key=key) for key in ("a", "b")])
+    with pytest.raises(WorkloadDataError, match=re.escape("window=-1 must be a positive integer")):
+        FleetPredictor(model=model, window=-1, horizon=3).fit(frame, key="key")
 
 
 def test_the_ensemble_leaves_the_member_out_where_the_data_have_no_season():

@@ -19,6 +19,7 @@ The metric functions are pure and documented one by one below.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -180,6 +181,40 @@ class BacktestResult:
     forecasts: dict[str, dict[str, np.ndarray]]  # model -> {"yhat", "lower", "upper"}: (origins, H, k)
 
 
+def _entries(value: Any, argument: str) -> list[Any]:
+    """``models`` or ``baselines`` as a list: a lone name or template is a list of one (a string is not
+    read letter by letter)."""
+    from .predictor import WorkloadPredictor
+
+    if isinstance(value, (str, WorkloadPredictor)):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        raise WorkloadDataError(f"{argument}={quote(value)} must be a list of registered model names or "
+                                "WorkloadPredictor templates, e.g. ['dlinear'].") from None
+
+
+def _check_buckets(name: str, value: Any, fix: str) -> None:
+    """Raise :class:`WorkloadDataError` unless the backtest's setting ``name`` is a positive integer number of
+    buckets; ``fix`` ends the message."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets, {fix}.")
+
+
+def _check_options(params: dict[str, Any]) -> None:
+    """Raise :class:`WorkloadDataError` naming any of ``params`` that neither the backtest nor
+    ``WorkloadPredictor`` takes (``model`` too: the backtest's models are ``models``)."""
+    from .predictor import WorkloadPredictor
+
+    own = [name for name, p in inspect.signature(run_backtest).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    valid = own + [name for name in WorkloadPredictor._param_names() if name not in own and name != "model"]
+    unknown = [name for name in params if name not in valid]
+    if unknown:
+        raise WorkloadDataError(f"backtest has no option {', '.join(quote(name) for name in unknown)}; its options are "
+                                f"{', '.join(valid)} (the models to score go in models=).")
+
+
 def _template(model: Any, params: dict[str, Any]):
     from .predictor import WorkloadPredictor
 
@@ -223,11 +258,13 @@ def run_backtest(
     models : sequence of str or WorkloadPredictor
         Models to score: registered names (``"dlinear"``, ``"lstm"``, ``"ensemble"``, ...; see
         :mod:`workload_predictor.models.registry`) built with ``params``, or unfitted
-        ``WorkloadPredictor`` templates used with their own settings.
+        ``WorkloadPredictor`` templates used with their own settings. A single name or
+        template is a list of one.
     baselines : sequence of str
         Registered names scored after the models, by default the parameter-free baselines:
         ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season earlier) and
-        ``"moving_average"`` (mean of the last ``moving_average_window``).
+        ``"moving_average"`` (mean of the last ``moving_average_window``). A single name is a
+        list of one; ``models`` and ``baselines`` may not both be empty.
     horizon, level :
         Forecast horizon (buckets) and interval level; ``None`` takes those of the first
         ``WorkloadPredictor`` template (``backtest(data, [predictor])`` scores a predictor's
@@ -239,8 +276,10 @@ def run_backtest(
     refit_every : int or None
         Buckets of the test span between refits (the refit cadence); ``None`` refits three times.
     season_length : int or None
-        The seasonal-naive period in buckets; ``None`` takes the longest of a day, an hour
-        or a minute that the training data holds three times.
+        The seasonal-naive period in buckets (a positive integer); ``None`` takes the longest
+        of a day, an hour or a minute that the training data holds three times.
+    moving_average_window : int
+        The moving average's window in buckets (a positive integer).
     random_state : int or None
         Seed for the LSTM members (default 0: reproducible tables).
     verbose : bool or None
@@ -248,7 +287,8 @@ def run_backtest(
     **params :
         Further ``WorkloadPredictor`` parameters for the named models (e.g. ``n_threads``, or
         ``model_params``, which then applies to each of them; give models that need different
-        ``model_params`` as ``WorkloadPredictor`` templates).
+        ``model_params`` as ``WorkloadPredictor`` templates). Any other name raises
+        :class:`~workload_predictor.errors.WorkloadDataError` listing the valid options.
 
     Returns
     -------
@@ -256,6 +296,15 @@ def run_backtest(
         ``table`` (see :func:`backtest`), ``by_step`` (MAE per horizon step, model and target),
         the origins and refit points, and the actual values and forecasts of every model.
     """
+    # The arguments are checked before any work (the series, the fits).
+    _check_options(params)
+    models, baselines = _entries(models, "models"), _entries(baselines, "baselines")
+    if not models and not baselines:
+        raise WorkloadDataError("models and baselines are both empty: there is nothing to evaluate; name at least one "
+                                "model or baseline, e.g. models=['dlinear'].")
+    if season_length is not None:
+        _check_buckets("season_length", season_length, "e.g. 60, or None for a calendar period the data repeats")
+    _check_buckets("moving_average_window", moving_average_window, "e.g. 12")
     templates = [model for model in models if not isinstance(model, str)]
     horizon = horizon if horizon is not None else int(getattr(templates[0], "horizon", 10)) if templates else 10
     level = level if level is not None else float(getattr(templates[0], "level", 0.9)) if templates else 0.9
@@ -264,7 +313,7 @@ def run_backtest(
     n, k = series.values.shape
     origins = backtest_origins(n, horizon, test_size, stride)
     refits = refit_points(origins, refit_every)
-    season = season_length or default_season_length(series.freq, int(origins[0]))
+    season = season_length if season_length is not None else default_season_length(series.freq, int(origins[0]))
     # A baseline's window: the season for one that takes a season length, else the moving average's length.
     baseline_window = {None: None, "season_length": season}
     # verbose=False: one bar for the whole backtest, not one per LSTM fit.

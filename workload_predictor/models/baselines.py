@@ -6,6 +6,8 @@ They are the bar every model must clear in a backtest, and cheap ensemble member
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._deadline import current
@@ -21,6 +23,17 @@ ALPHA_CHUNK = 16384  # origins whose errors exponential smoothing's fit sums at 
 def flat_forecast(level: np.ndarray, horizon: int) -> np.ndarray:
     """A level per origin ``(m, k)`` repeated over the horizon: ``(m, horizon, k)``."""
     return np.repeat(level[:, None, :], horizon, axis=1)
+
+
+def check_buckets(name: str, value: Any, example: int) -> None:
+    """Raise :class:`WorkloadDataError` unless the setting ``name`` is a positive integer number of buckets.
+
+    A window of 0 or less would read no points (a NaN mean) or index before the series, and
+    ``int()`` would quietly turn ``2.5``, ``"3"`` or ``True`` into a window: all are refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets, e.g. "
+                                f"{name}={example}.")
 
 
 class Naive(BaseForecaster):
@@ -53,6 +66,10 @@ class MovingAverage(BaseForecaster):
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
 
+    def _required_window(self) -> int:
+        check_buckets("window", self.window, 12)  # the length check, hence fit, starts here
+        return int(self.window)
+
     def context_length(self) -> int:
         return int(self.window_)
 
@@ -74,6 +91,7 @@ class SeasonalNaive(BaseForecaster):
         self.max_validation_windows = max_validation_windows
 
     def _required_window(self) -> int:
+        check_buckets("season_length", self.season_length, 60)  # the length check, hence fit, starts here
         return int(self.season_length)
 
     def context_length(self) -> int:

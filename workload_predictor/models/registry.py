@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import numbers
 from typing import Any, Iterable, Mapping
 
 from ..errors import WorkloadDataError, quote
@@ -141,13 +142,22 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
     if its ``__init__`` takes it (``window`` through the entry's ``window_param``, and
     only when not ``None``). ``params`` are the model's own parameters (``model_params``);
     a key the model does not take raises :class:`WorkloadDataError` listing those it does.
+    A ``window`` that is not ``None`` or a positive integer raises :class:`WorkloadDataError`,
+    also for a model that takes no window.
     """
     entry = get(name)
     spec = entry.params()
-    params = dict(params or {})
+    params = {} if params is None else params
     check_params(entry, params)
+    params = dict(params)
     kwargs = {key: value for key, value in settings.items() if key in RUNTIME_PARAMS and key in spec}
     window = settings.get("window")
+    # Checked here for every model: one that takes no window (naive, exponential smoothing, the seasonal
+    # median) ignores it, but a bad setting is refused as DLinear refuses it, and before any fit (a fleet's too).
+    if window is not None and (isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1):
+        ignored = "" if entry.window_param is not None else f"; {entry.name} takes no window"
+        raise WorkloadDataError(f"window={quote(window)} must be a positive integer number of buckets (e.g. 12), or "
+                                f"None for the model's default{ignored}.")
     if window is not None and entry.window_param is not None:
         if entry.window_param in params:
             raise WorkloadDataError(f"window={quote(window)} and model_params[{quote(entry.window_param)}] both set "

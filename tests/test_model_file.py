@@ -20,11 +20,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import periodic_series
-from test_persistence import _dlinear_node, join_file, rewrite_state, split_file
-from workload_predictor import ModelFileError, WorkloadPredictor, model_file, persistence
+from test_persistence import _dlinear_node, _nodes, join_file, rewrite_state, split_file
+from workload_predictor import FleetPredictor, ModelFileError, WorkloadPredictor, model_file, persistence
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux's")
 
@@ -266,6 +267,232 @@ def test_forged_predictor_state_is_refused(saved_bytes, name, value, message):
 
     with pytest.raises(ModelFileError, match=message):
         persistence.loads(rewrite_state(saved_bytes, forge))
+
+
+def _pairs(node):
+    """The [name, value] pairs of an object node's state."""
+    return node["state"]["__dict__"]
+
+
+def _set(pairs, name, value):
+    for pair in pairs:
+        if pair[0] == name:
+            pair[1] = value(pair[1]) if callable(value) else value
+            return
+    raise AssertionError(f"no {name} in the saved state")
+
+
+def _get(pairs, name):
+    return next(value for key, value in pairs if key == name)
+
+
+def _edit_array(where, name, edit):
+    """A ``change_arrays`` for rewrite_state: ``edit`` the array that attribute ``name`` of ``where(state)`` names."""
+    def change(state, arrays):
+        key = _get(where(state), name)["__array__"]
+        arrays[key] = edit(arrays[key].copy())
+    return change
+
+
+def _predictor_pairs(state):
+    return _pairs(state)
+
+
+def _dlinear_pairs(state):
+    return _pairs(_dlinear_node(state))
+
+
+def _stamp_in(offset):
+    """A state edit writing the same instant as last_timestamp_ at another UTC offset (None: naive)."""
+    def edit(value):
+        stamp = pd.Timestamp(value["__timestamp__"])
+        stamp = stamp.tz_localize(None) if offset is None else stamp.tz_convert(offset)
+        return {"__timestamp__": stamp.isoformat()}
+    return edit
+
+
+def _series_tz(tz):
+    def edit(value):
+        value["fields"]["index"]["tz"] = tz
+        return value
+    return edit
+
+
+# (which object's state, attribute, new JSON value or edit, array edit or None, message)
+FORGED_STATE = {
+    "negative halfwidth": (_predictor_pairs, "interval_halfwidth_", None, lambda a: -a - 1.0,
+                           "interval_halfwidth_ with negative"),
+    "NaN halfwidth": (_predictor_pairs, "interval_halfwidth_", None, lambda a: a * np.nan, "non-finite widths"),
+    "infinite halfwidth": (_predictor_pairs, "interval_halfwidth_", None, lambda a: a + np.inf, "non-finite widths"),
+    "negative validation MAE": (_predictor_pairs, "validation_mae_", None, lambda a: -a - 1.0, "validation_mae_"),
+    "NaN validation actual": (_dlinear_pairs, "validation_actual_", None, lambda a: a * np.nan,
+                              "DLinear's validation_actual_"),
+    "negative validation actual": (_dlinear_pairs, "validation_actual_", None, lambda a: -a - 1.0,
+                                   "DLinear's validation_actual_ with negative"),
+    "infinite validation forecast": (_dlinear_pairs, "validation_forecast_", None, lambda a: a + np.inf,
+                                     "DLinear's validation_forecast_"),
+    "freq_ negative": (_predictor_pairs, "freq_", {"__timedelta__": "-P0DT0H0M10S"}, None, "freq_="),
+    "freq_ zero": (_predictor_pairs, "freq_", {"__timedelta__": "P0DT0H0M0S"}, None, "freq_="),
+    "freq_ not a span": (_predictor_pairs, "freq_", "10s", None, "freq_="),
+    "last_timestamp_ at +01:00": (_predictor_pairs, "last_timestamp_", _stamp_in("Etc/GMT-1"), None,
+                                  "last_timestamp_=.*not a UTC timestamp"),
+    "last_timestamp_ in US/Eastern": (_predictor_pairs, "last_timestamp_", _stamp_in("US/Eastern"), None,
+                                      "not a UTC timestamp"),
+    "last_timestamp_ naive": (_predictor_pairs, "last_timestamp_", _stamp_in(None), None, "not a UTC timestamp"),
+    "history index at +01:00": (_predictor_pairs, "series_", _series_tz("Etc/GMT-1"), None, "UTC timestamps"),
+    "history bucket width": (_predictor_pairs, "series_",
+                             lambda v: {**v, "fields": {**v["fields"], "freq": {"__timedelta__": "P0DT0H0M20S"}}},
+                             None, "bucket width"),
+    "anomaly at +01:00": (_predictor_pairs, "input_anomalies_",
+                          {"__deque__": [{"__tuple__": [{"__timestamp__": "2024-01-01T01:00:00+01:00"}, "requests",
+                                                        1.0, 1.0]}], "maxlen": 100}, None, "UTC timestamp"),
+    "n_updates_ a string": (_predictor_pairs, "n_updates_", "abc", None, "n_updates_='abc'"),
+    "n_updates_ negative": (_predictor_pairs, "n_updates_", -1, None, "n_updates_=-1"),
+    "n_updates_ a float": (_predictor_pairs, "n_updates_", 1.5, None, "n_updates_=1.5"),
+    "n_updates_ a bool": (_predictor_pairs, "n_updates_", True, None, "n_updates_=True"),
+    "n_validation_windows_ negative": (_predictor_pairs, "n_validation_windows_", -3, None, "n_validation_windows_"),
+    "n_calibration_windows_ a string": (_predictor_pairs, "n_calibration_windows_", "41", None,
+                                        "n_calibration_windows_"),
+    "interval_exact_ a string": (_predictor_pairs, "interval_exact_", "yes", None, "interval_exact_"),
+}
+
+
+@pytest.mark.parametrize("case", list(FORGED_STATE))
+def test_forged_state_that_no_fit_produces_is_refused(saved_bytes, case):
+    """A file whose checksum was recomputed over state no fit produces (a negative interval, a bucket width <= 0, a
+    timestamp that is not UTC, a counter that is not a count) is refused on load, naming what is wrong: it loaded,
+    then forecast lower > yhat > upper, went backwards in time, or failed at the first update."""
+    where, name, value, edit_array, message = FORGED_STATE[case]
+
+    def forge(state):
+        if value is not None:
+            _set(where(state), name, value)
+        return state
+
+    forged = rewrite_state(saved_bytes, forge, None if edit_array is None else _edit_array(where, name, edit_array))
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(forged)
+
+
+FORGED_PARAMETERS = [
+    ("level", 5, "level=5 must be a coverage"),
+    ("level", 0.0, "level=0.0"),
+    ("level", 1.0, "level=1.0"),
+    ("level", float("nan"), "level=nan"),
+    ("level", "0.9", "level='0.9'"),
+    ("max_gap", "zzz", "max_gap='zzz'"),
+    ("max_gap", -1, "max_gap=-1"),
+    ("memory_limit_mb", "zzz", "memory_limit_mb='zzz'"),
+    ("memory_limit_mb", -5, "memory_limit_mb=-5"),
+    ("memory_limit_mb", 0, "memory_limit_mb=0"),
+    ("max_training_time", -1, "max_training_time=-1"),
+    ("max_training_time", "zzz", "max_training_time='zzz'"),
+    ("model_params", {"__dict__": [["no_such_parameter", 1]]}, "model_params has 'no_such_parameter'"),
+]
+
+
+@pytest.mark.parametrize("name,value,message", FORGED_PARAMETERS)
+def test_forged_parameters_that_fit_refuses_are_refused_on_load(saved_bytes, name, value, message):
+    """A file's parameters pass the checks a user's pass at fit and update: one they refuse is refused on load
+    (it loaded, then made Forecast.level 5 or failed at the first update)."""
+    def forge(state):
+        for pair in state["params"]["__dict__"]:
+            if pair[0] == name:
+                pair[1] = value
+        return state
+
+    with pytest.raises(ModelFileError, match=f"parameter that fit or update refuses.*{message}"):
+        persistence.loads(rewrite_state(saved_bytes, forge))
+
+
+@pytest.mark.parametrize("path", [None, 3, 2.5, ["model.wp"], object()])
+@pytest.mark.parametrize("load", [WorkloadPredictor.load, FleetPredictor.load, persistence.load])
+def test_a_path_that_is_not_a_path_is_a_model_file_error(load, path):
+    """load(None) and load(3) raised a TypeError from os.open; the README promises ModelFileError."""
+    with pytest.raises(ModelFileError, match="is not a path"):
+        load(path)
+
+
+def test_a_path_with_a_nul_character_is_a_model_file_error():
+    with pytest.raises(ModelFileError, match="not a valid path"):
+        WorkloadPredictor.load("model\0.wp")
+
+
+def test_str_and_pathlike_paths_load_the_same(tmp_path, saved_bytes):
+    path = tmp_path / "model.wp"
+    path.write_bytes(saved_bytes)
+    by_str, by_path = WorkloadPredictor.load(str(path)), WorkloadPredictor.load(path)
+    np.testing.assert_array_equal(by_str.predict().upper, by_path.predict().upper)
+
+
+# -- the fleet's file: the same checks where it holds the same state -----------------------------
+def _fleet_frame() -> pd.DataFrame:
+    return pd.concat([periodic_series(300, noise=2.0, seed=seed).assign(endpoint=f"k{seed}") for seed in range(3)],
+                     ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def fleet_bytes() -> dict[str, bytes]:
+    frame = _fleet_frame()
+    return {model: persistence.dumps(FleetPredictor(model=model, horizon=5).fit(frame, key="endpoint"))
+            for model in ("dlinear", "naive")}
+
+
+def _fleet_load(data: bytes, tmp_path: Path):
+    path = tmp_path / "fleet.wp"
+    path.write_bytes(data)
+    return FleetPredictor.load(path)
+
+
+def _fleet_node(state, kind):
+    for _, node in _nodes(state):
+        if isinstance(node, dict) and node.get("__dataclass__") == kind:
+            return node
+    raise AssertionError(f"no {kind} in the saved fleet")
+
+
+def _first_key_predictor(state):
+    for _, node in _nodes(state):
+        if isinstance(node, dict) and node.get("__object__") == "WorkloadPredictor":
+            return node
+    raise AssertionError("no per-key predictor in the saved fleet")
+
+
+def test_valid_fleet_files_still_load(fleet_bytes, tmp_path):
+    for data in fleet_bytes.values():
+        assert np.isfinite(_fleet_load(data, tmp_path).predict()[["yhat", "upper"]].to_numpy()).all()
+
+
+def _block_halfwidth(edit):
+    def change(state, arrays):
+        key = _fleet_node(state, "FleetBlock")["fields"]["halfwidth"]["__array__"]
+        arrays[key] = edit(arrays[key].copy())
+    return change
+
+
+@pytest.mark.parametrize("model,forge,change_arrays,message", [
+    ("dlinear", None, _block_halfwidth(lambda a: -a - 1.0), "half-widths that are negative"),
+    ("dlinear", None, _block_halfwidth(lambda a: a * np.nan), "half-widths that are negative or non-finite"),
+    ("dlinear", lambda s: _fleet_node(s, "FleetBlock")["fields"].update(freq={"__timedelta__": "-P0DT0H1M0S"}),
+     None, "bucket width"),
+    ("dlinear", lambda s: _set(s["params"]["__dict__"], "level", 5), None, "level=5"),
+    ("dlinear", lambda s: _set(s["params"]["__dict__"], "max_gap", "zzz"), None, "max_gap='zzz'"),
+    ("dlinear", lambda s: _set(s["params"]["__dict__"], "memory_limit_mb", "zzz"), None, "memory_limit_mb='zzz'"),
+    ("dlinear", lambda s: _set(s["params"]["__dict__"], "max_training_time", -1), None, "max_training_time=-1"),
+    ("naive", lambda s: _set(_pairs(_first_key_predictor(s)), "last_timestamp_", _stamp_in("Etc/GMT-1")), None,
+     "key 'k0'.*not a UTC timestamp"),
+    ("naive", lambda s: _set(_pairs(_first_key_predictor(s)), "n_updates_", "abc"), None, "key 'k0'.*n_updates_"),
+    ("naive", lambda s: _set(_pairs(_first_key_predictor(s)), "freq_", {"__timedelta__": "-P0DT0H1M0S"}), None,
+     "key 'k0'.*freq_="),
+])
+def test_forged_fleet_files_are_refused(fleet_bytes, tmp_path, model, forge, change_arrays, message):
+    def change(state):
+        if forge is not None:
+            forge(state)
+        return state
+
+    with pytest.raises(ModelFileError, match=message):
+        _fleet_load(rewrite_state(fleet_bytes[model], change, change_arrays), tmp_path)
 
 
 def test_a_loaded_predictor_keeps_a_bounded_timing_buffer(saved_bytes):

@@ -220,12 +220,17 @@ def test_a_model_of_another_class_is_refused(tmp_path):
         WorkloadPredictor.load(path)
 
 
-def rewrite_state(data: bytes, change) -> bytes:
-    """The file with its JSON state passed through ``change`` and a valid checksum (a forgery)."""
+def rewrite_state(data: bytes, change, change_arrays=None) -> bytes:
+    """The file with its JSON state passed through ``change`` and a valid checksum (a forgery).
+
+    ``change_arrays(state, arrays)``: also edits the stored arrays in place (by the keys the state names).
+    """
     header, payload = split_file(data)
     with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
     state = change(json.loads(arrays.pop(persistence.STATE_KEY).tobytes()))
+    if change_arrays is not None:
+        change_arrays(state, arrays)
     buffer = io.BytesIO()
     np.savez(buffer, **{persistence.STATE_KEY: np.frombuffer(json.dumps(state).encode(), np.uint8)}, **arrays)
     return join_file(header, buffer.getvalue())

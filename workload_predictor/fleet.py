@@ -591,10 +591,12 @@ class FleetPredictor(ParamsMixin):
         :class:`~workload_predictor.errors.ModelFileError`.
         """
         from . import errors as error_types
-        from . import persistence
+        from . import model_file, persistence
+        from .predictor import PREDICT_TIMINGS
 
         fleet = persistence.load(path, expected=cls)
         try:
+            model_file.check_fleet(fleet, PREDICT_TIMINGS)  # before the state is used: what no fit produces
             for name in ("errors_", "update_errors_"):
                 records = getattr(fleet, name)
                 setattr(fleet, name, {k: _error_type(error_types, kind)(message) for k, (kind, message) in records.items()})

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ModelFileError, quote
+from .errors import ModelFileError, WorkloadDataError, cut, quote
 
 #: Default largest model file :func:`~workload_predictor.persistence.load` reads (1 GiB). A DLinear
 #: predictor fitted on a million buckets is about 40 MB (the fitted series dominates); pass
@@ -55,12 +55,19 @@ def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytea
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
         raise ValueError(f"max_bytes={quote(max_bytes)} must be a positive number of bytes.")
+    try:
+        path = os.fspath(path)  # str, bytes or os.PathLike; anything else is not a path
+    except TypeError:
+        raise ModelFileError(f"path={quote(path)} is not a path: pass the str or os.PathLike of a file written by "
+                             "save().") from None
     shown = quote(str(path))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
         handle = os.open(path, flags)
     except OSError as exc:
         raise ModelFileError(f"cannot read the model file {shown} ({exc.strerror or type(exc).__name__}).") from None
+    except ValueError as exc:  # e.g. an embedded NUL character
+        raise ModelFileError(f"path={shown} is not a valid path ({cut(exc)}).") from None
     try:
         info = os.fstat(handle)
     except OSError:
@@ -185,10 +192,10 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     if flagged is None:
         return
     if not isinstance(flagged, collections.deque) or flagged.maxlen != KEPT or not all(
-            isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], pd.Timestamp) and a[1] in {str(t) for t in obj.targets_}
+            isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], pd.Timestamp) and _is_utc(a[0]) and a[1] in {str(t) for t in obj.targets_}
             and all(isinstance(x, float) for x in a[2:]) for a in flagged):
         refuse(f"keeps its input anomalies in {quote(flagged)}, not a buffer of {KEPT} "
-               "(timestamp, target, value, median)")
+               "(UTC timestamp, target, value, median)")
 
 
 def _check_weights(model: Any, k: int, refuse: Any) -> None:
@@ -204,6 +211,88 @@ def _check_weights(model: Any, k: int, refuse: Any) -> None:
                                 or not ((weights >= 0.0) & (weights <= 1.0)).all()):
         refuse(f"holds DLinear recent weights of shape {quote(np.shape(weights))} for kept points of shape "
                f"{quote(np.shape(recent))}, not weights in [0, 1] for each")
+
+
+def _is_utc(stamps: Any) -> bool:
+    """Whether a Timestamp or DatetimeIndex is in UTC, as the data door makes every timestamp it lets in."""
+    return str(getattr(stamps, "tz", None)) == "UTC"
+
+
+def _is_count(value: Any) -> bool:
+    """Whether ``value`` is an integer >= 0 (a counter such as ``n_updates_``)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= 0
+
+
+def _is_real(array: Any, nonnegative: bool = False) -> bool:
+    """Whether ``array`` is an array of finite real numbers (and, if ``nonnegative``, none below 0)."""
+    return (isinstance(array, np.ndarray) and array.dtype.kind in "fiu" and bool(np.isfinite(array).all())
+            and (not nonnegative or not bool((array < 0).any())))
+
+
+def _is_positive_span(freq: Any) -> bool:
+    return isinstance(freq, pd.Timedelta) and freq > pd.Timedelta(0)
+
+
+def _within_memory_limit(limit_mb: Any) -> None:
+    """The check ``fit`` and ``update`` make of ``memory_limit_mb`` (entering :func:`memory_limit` raises first)."""
+    from ._memory import memory_limit
+
+    with memory_limit(limit_mb):
+        pass
+
+
+def _check_parameters(checks: Any, refuse: Any) -> None:
+    """Run the estimator's own parameter checks (what ``fit`` or ``update`` would run): a file's parameters pass
+    exactly the checks a user's do, and one they would refuse is refused here, naming it."""
+    for check in checks:
+        try:
+            check()
+        except WorkloadDataError as exc:
+            refuse(f"has a parameter that fit or update refuses ({cut(exc)})")
+
+
+def _check_calibration(obj: Any, model: Any, members: list, k: int, refuse: Any) -> None:
+    """The interval and the windows it is calibrated on: finite, the widths and actual loads >= 0, the window
+    counts integers >= 0."""
+    halfwidth = obj.interval_halfwidth_
+    if not _is_real(halfwidth, nonnegative=True):
+        refuse("holds interval_halfwidth_ with negative or non-finite widths (an interval's half-width is a "
+               "finite number >= 0)")
+    mae = getattr(obj, "validation_mae_", None)
+    if mae is not None and (not _is_real(mae, nonnegative=True) or mae.shape != (k,)):
+        refuse(f"holds validation_mae_ of shape {quote(np.shape(mae))}, not {k} finite errors >= 0")
+    for part in [model, *members]:
+        for name, nonnegative in (("validation_forecast_", False), ("validation_actual_", True),
+                                  ("calibration_forecast_", False), ("calibration_actual_", True)):
+            array = getattr(part, name, None)
+            if array is not None and not _is_real(array, nonnegative):
+                refuse(f"holds its {type(part).__name__}'s {name} with "
+                       f"{'negative or ' if nonnegative else ''}non-finite values")
+    for name in ("n_validation_windows_", "n_calibration_windows_"):
+        count = getattr(obj, name, 0)
+        if not _is_count(count):
+            refuse(f"has {name}={quote(count)}, not a count >= 0")
+    exact = getattr(obj, "interval_exact_", False)
+    if not isinstance(exact, (bool, np.bool_)):
+        refuse(f"has interval_exact_={quote(exact)}, not True or False")
+
+
+def _check_timeline(obj: Any, refuse: Any) -> None:
+    """The bucket width, the last timestamp, the update counter and the history's timestamp grid."""
+    freq = getattr(obj, "freq_", None)
+    if not _is_positive_span(freq):
+        refuse(f"has freq_={quote(freq)}, not a positive bucket width")
+    last = getattr(obj, "last_timestamp_", None)
+    if not isinstance(last, pd.Timestamp) or not _is_utc(last):
+        refuse(f"has last_timestamp_={quote(last)}, not a UTC timestamp (every timestamp is stored in UTC)")
+    updates = getattr(obj, "n_updates_", 0)
+    if not _is_count(updates):
+        refuse(f"has n_updates_={quote(updates)}, not a count >= 0")
+    grid = getattr(obj, "_history_grid", None)  # None after fit; after an update, (timestamps ahead, position)
+    if grid is not None and not (
+            isinstance(grid, tuple) and len(grid) == 2 and isinstance(grid[0], pd.DatetimeIndex) and _is_utc(grid[0])
+            and _is_count(grid[1]) and 1 <= grid[1] <= len(grid[0]) and grid[0][grid[1] - 1] == last):
+        refuse("holds a history grid that is not UTC timestamps reaching its last timestamp")
 
 
 def check_predictor(obj: Any, predict_timings: int) -> None:
@@ -225,7 +314,20 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         refuse(f"has horizon {quote(horizon)}, not a positive integer")
     if not hasattr(obj, "model_"):
-        return
+        return  # unfitted: its parameters are checked by fit, as a user's are
+    _check_timeline(obj, refuse)
+    from . import _deadline
+    from .models.base import BaseForecaster
+    from .predictor import DEFAULT_MAX_GAP, gap_buckets
+
+    _check_parameters((
+        lambda: BaseForecaster._check_horizon(obj),
+        obj._check_level,
+        lambda: _deadline.check_seconds(getattr(obj, "max_training_time", None)),
+        lambda: _within_memory_limit(getattr(obj, "memory_limit_mb", None)),
+        lambda: gap_buckets(getattr(obj, "max_gap", DEFAULT_MAX_GAP), obj.freq_),
+        obj._build_model,  # model_params and window, as fit builds the model
+    ), refuse)
     model = obj.model_
     if type(model).__name__ != registry.class_name(registry.get(model_name).target):
         refuse(f"says model={quote(model_name)} but holds a {type(model).__name__}")
@@ -257,6 +359,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
                 or len(pool) != len(actual) or len(pool) == 0:
             refuse(f"holds a calibration pool of shapes {quote(np.shape(pool))} and {quote(np.shape(actual))}, "
                    f"not two equal (windows, {horizon}, {k})")
+    _check_calibration(obj, model, members, k, refuse)
     window = obj.window_
     context = model.context_
     if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= len(context) \
@@ -273,6 +376,44 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     _check_anomalies(obj, k, refuse)
     series = obj.series_
     if series.values.ndim != 2 or series.values.shape[1] != k or len(series.index) != len(series.values) \
-            or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_:
-        refuse("holds a history whose values, timestamps and targets disagree")
+            or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_ or not _is_utc(series.index) \
+            or series.freq != obj.freq_:
+        refuse("holds a history whose values, UTC timestamps, bucket width and targets disagree")
+
+
+def check_fleet(fleet: Any, predict_timings: int) -> None:
+    """Refuse a loaded fleet whose parameters its own checks refuse, or whose per-key state no fit produces:
+    the same checks as :func:`check_predictor` where the fleet holds the same state (bucket widths > 0,
+    finite interval half-widths >= 0, each per-key predictor's state)."""
+    def refuse(what: str) -> None:
+        raise ModelFileError(f"the fleet file {what}; it was damaged or altered: refit and save again.")
+
+    from . import _deadline
+
+    _check_parameters((
+        fleet._check_settings,  # model, model_params, level, max_gap, horizon, n_jobs, partition_size, teacher
+        lambda: _deadline.check_seconds(getattr(fleet, "max_training_time", None)),
+        lambda: _within_memory_limit(getattr(fleet, "memory_limit_mb", None)),
+    ), refuse)
+    if not hasattr(fleet, "keys_"):
+        return
+    for block in getattr(fleet, "_blocks", None) or []:
+        if not _is_positive_span(block.freq):
+            refuse(f"holds a block of keys with bucket width {quote(block.freq)}, not a positive span")
+        if not _is_real(block.halfwidth, nonnegative=True):
+            refuse("holds interval half-widths that are negative or non-finite")
+    state = getattr(fleet, "_global", None)
+    if state is not None:
+        if not isinstance(state.freqs, list) or not all(_is_positive_span(f) for f in state.freqs):
+            refuse("holds a key whose bucket width is not a positive span")
+        if not _is_real(state.halfwidth, nonnegative=True):
+            refuse("holds interval half-widths that are negative or non-finite")
+    predictors = getattr(fleet, "_predictors", None) or {}
+    if not isinstance(predictors, dict):
+        refuse("holds per-key predictors that are not a mapping")
+    for name, predictor in predictors.items():
+        try:
+            check_predictor(predictor, predict_timings)
+        except ModelFileError as exc:
+            raise ModelFileError(f"the fleet file's key {quote(str(name))}: {exc}") from None
 

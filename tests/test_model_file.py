@@ -354,6 +354,8 @@ FORGED_STATE = {
     "n_calibration_windows_ a string": (_predictor_pairs, "n_calibration_windows_", "41", None,
                                         "n_calibration_windows_"),
     "interval_exact_ a string": (_predictor_pairs, "interval_exact_", "yes", None, "interval_exact_"),
+    "interval_level_ above 1": (_predictor_pairs, "interval_level_", 5.0, None, "interval_level_=5.0"),
+    "interval_level_ a string": (_predictor_pairs, "interval_level_", "0.9", None, "interval_level_='0.9'"),
 }
 
 

@@ -512,3 +512,76 @@ def test_ensemble_is_within_two_percent_of_its_best_member_on_perf_synthetic_dra
     mae = {name: float(np.abs(np.clip(np.array(f), 0, None) - actual).mean()) for name, f in forecasts.items()
            if len(f) == len(origins)}
     assert mae["ensemble"] <= 1.02 * min(mae[name] for name in members), mae
+
+
+def _poisson_frame(n: int = 300) -> pd.DataFrame:
+    index = pd.date_range("2024-01-01", periods=n, freq="10s", tz="UTC")
+    return pd.DataFrame({"timestamp": index, "requests": np.random.default_rng(0).poisson(20, n).astype(float)})
+
+
+def test_save_before_fit_raises_not_fitted(tmp_path):
+    with pytest.raises(NotFittedError):
+        WorkloadPredictor().save(tmp_path / "unfitted.wp")
+    assert not (tmp_path / "unfitted.wp").exists()
+
+
+def test_parameters_set_after_fit_neither_relabel_the_forecast_nor_make_an_unloadable_file(tmp_path):
+    # scikit-learn's contract: the fitted state stands until the next fit. The forecast is the fitted DLinear's at
+    # the level it was calibrated at, whatever set_params says since; a file whose parameters name another model or
+    # horizon than the one it holds would not load, so save refuses to write it.
+    frame = _poisson_frame()
+    predictor = WorkloadPredictor(horizon=5, level=0.9).fit(frame)
+    before = predictor.predict()
+    predictor.set_params(model="naive", level=0.5)
+    after = predictor.predict()
+    assert (after.model, after.level) == ("dlinear", 0.9)
+    np.testing.assert_array_equal(after.upper, before.upper)
+    with pytest.raises(WorkloadDataError, match=r"model='naive' set since fit.*fit again"):
+        predictor.save(tmp_path / "changed.wp")
+    predictor.set_params(horizon=2, model="dlinear")
+    with pytest.raises(WorkloadDataError, match="horizon=2 set since fit"):
+        predictor.save(tmp_path / "changed.wp")
+    predictor.set_params(horizon=5)
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "kept.wp"))
+    assert (loaded.predict().model, loaded.predict().level) == ("dlinear", 0.9)
+    # update() recalibrates the interval at the level set now, and says so.
+    step = frame["timestamp"].iloc[-1] + pd.Timedelta("10s")
+    loaded.update(pd.DataFrame({"timestamp": [step], "requests": [20.0]}))
+    assert loaded.predict().level == 0.5
+
+
+@pytest.mark.parametrize("call", [
+    lambda frame: WorkloadPredictor().fit(frame.rename(columns={"requests": 0}), target=0),
+    lambda frame: WorkloadPredictor().fit(frame, target=None),
+    lambda frame: WorkloadPredictor(model_params=[1]).fit(frame),
+    lambda frame: bucketize(pd.DataFrame({"TIMESTAMP": frame["timestamp"], "ContextTokens": 1}), freq="10s",
+                            sums=["ContextTokens"]),
+    lambda frame: bucketize(pd.DataFrame({"TIMESTAMP": frame["timestamp"]}), freq="10s", max_buckets="5"),
+    lambda frame: bucketize(pd.DataFrame({"TIMESTAMP": frame["timestamp"], "k": 1}), freq="10s", max_buckets=0,
+                            by="k"),
+    lambda frame: WorkloadPredictor().fit(frame).health(thresholds=[1]),
+    lambda frame: WorkloadPredictor().fit(frame).predict().to_requests(random_state="x"),
+], ids=["int target", "None target", "model_params list", "sums list", "max_buckets str", "max_buckets 0 by key",
+        "health thresholds list", "to_requests random_state str"])
+def test_arguments_of_the_wrong_type_raise_a_typed_error(call):
+    with pytest.raises(WorkloadDataError):
+        call(_poisson_frame())
+
+
+def test_a_numpy_float_level_is_a_level():
+    forecast = WorkloadPredictor(level=np.float32(0.8)).fit(_poisson_frame()).predict()
+    assert forecast.level == pytest.approx(0.8)
+
+
+def test_a_named_series_whose_name_is_not_the_target_asked_for_is_refused():
+    series = _poisson_frame().set_index("timestamp")["requests"]
+    with pytest.raises(WorkloadDataError, match=r"the Series is named 'foo', not 'bar'"):
+        WorkloadPredictor(horizon=3).fit(series.rename("foo"), target="bar")
+    assert WorkloadPredictor(horizon=3).fit(series.rename("foo")).targets_ == ("foo",)  # the default keeps the name
+    assert WorkloadPredictor(horizon=3).fit(series.rename(None), target="bar").targets_ == ("bar",)
+    predictor = WorkloadPredictor(horizon=3).fit(series)
+    step = series.index[-1] + pd.Timedelta("10s")
+    with pytest.raises(WorkloadDataError, match="the Series is named 'input_tokens'"):
+        predictor.update(pd.Series([5.0], index=[step], name="input_tokens"))
+    predictor.update(pd.Series([5.0], index=[step], name="requests"))
+    assert predictor.n_updates_ == 1

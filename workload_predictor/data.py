@@ -376,12 +376,17 @@ class BucketedSeries:
     freq: pd.Timedelta
 
 
+#: ``fit``'s target when none is named: a bucketed frame's request counts.
+DEFAULT_TARGET = "requests"
+
+
 def as_target_list(target: str | Sequence[str]) -> list[str]:
     if isinstance(target, str):
         return [target]
-    targets = list(target)
+    targets = list(target) if isinstance(target, (list, tuple, pd.Index, np.ndarray)) else []
     if not targets or not all(isinstance(t, str) for t in targets):
-        raise WorkloadDataError(f"target={quote(target)}: pass a column name or a list of column names.")
+        raise WorkloadDataError(f"target={quote(target)}: pass a column name (a str) or a list of them; give "
+                                "columns with other labels str names first.")
     if len(set(targets)) != len(targets):
         raise WorkloadDataError(f"target={quote(target)} names a column twice; name each once.")
     return targets
@@ -441,6 +446,13 @@ def prepare_continuation(
 def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tuple[Any, np.ndarray, tuple[str, ...]]:
     """The timestamps (as given), the target values (a checked float copy) and the target names of ``data``."""
     if isinstance(data, pd.Series):
+        # A Series is one target: its name, or ``target`` when it has none. A name that differs from a target the
+        # caller chose is refused (``fit``'s default "requests" leaves a named Series its name).
+        wanted = [target] if isinstance(target, str) else list(target) if isinstance(target, (list, tuple)) else []
+        if isinstance(data.name, str) and wanted and data.name not in wanted and target != DEFAULT_TARGET:
+            raise WorkloadDataError(
+                f"the Series is named {quote(data.name)}, not {quote(target if isinstance(target, str) else wanted)}: "
+                f"rename it (series.rename({quote(wanted[0])})) or pass the target it holds.")
         name = data.name if isinstance(data.name, str) else (target if isinstance(target, str) else "y")
         frame = data.to_frame(name=name)
         targets = [name]
@@ -707,6 +719,12 @@ def bucketize(
         Missing columns, unparsable or out-of-range timestamps, a bad ``freq``, or
         more than ``max_buckets`` buckets.
     """
+    if isinstance(max_buckets, bool) or not isinstance(max_buckets, (int, np.integer)) or max_buckets < 1:
+        raise WorkloadDataError(f"max_buckets={quote(max_buckets)} must be a positive integer.")
+    if sums is not None and (not isinstance(sums, Mapping) or not all(
+            isinstance(name, str) and isinstance(column, str) for name, column in sums.items())):
+        raise WorkloadDataError(f"sums={quote(sums)} must map output names to log columns, e.g. "
+                                "{'input_tokens': 'ContextTokens'}.")
     if by is not None:
         return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid)
     if not isinstance(log, pd.DataFrame):

@@ -77,8 +77,10 @@ class Forecast:
         ``quantity="upper"`` draws from the interval's upper bound (a stress test).
 
         ``format="native"``: columns ``arrival_time_ns`` (int64 ns since the epoch),
-        ``input_tokens``, ``output_tokens``. The other formats are named after the program
-        that reads them: ``format="vidur-main"``, the trace columns of Vidur's repository
+        ``input_tokens``, ``output_tokens``; a token column only where its lengths are known
+        (``lengths``, or a forecast fitted on ``requests`` and that token target), else
+        arrival times alone. The other formats need both lengths; they are named after the
+        program that reads them: ``format="vidur-main"``, the trace columns of Vidur's repository
         (main branch): ``arrived_at`` (seconds since the first forecast bucket),
         ``num_prefill_tokens``, ``num_decode_tokens``; ``format="vidur-0.0.26"``, what the
         released vidur 0.0.26 package's trace replay reads: ``Date``, ``Time`` (seconds),

@@ -30,7 +30,7 @@ import numpy as np
 
 from .anomaly import RECENT_BUCKETS
 from .anomaly import recent as anomalies_recent
-from .errors import quote
+from .errors import WorkloadDataError, quote
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +63,19 @@ def level_of(metric: str, value: float | None, warning: float, critical: float) 
 
 def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
     merged = dict(DEFAULT_THRESHOLDS)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise WorkloadDataError(f"thresholds={quote(overrides)} must be a dict of metric -> (warning, critical), "
+                                f"metrics: {', '.join(DEFAULT_THRESHOLDS)}.")
     for metric, pair in (overrides or {}).items():
         if metric not in DEFAULT_THRESHOLDS:
-            raise ValueError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
+            raise WorkloadDataError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
         try:
             warning, critical = (float(v) for v in pair)
         except (TypeError, ValueError):
-            raise ValueError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair (warning, critical).") from None
+            raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair (warning, critical).") from None
         wrong_order = warning < critical if metric in _HIGHER_IS_BETTER else warning > critical
         if wrong_order:
-            raise ValueError(
+            raise WorkloadDataError(
                 f"thresholds[{quote(metric)}]={quote(pair)}: the warning threshold must come before the critical one "
                 f"({'higher' if metric in _HIGHER_IS_BETTER else 'lower'})."
             )

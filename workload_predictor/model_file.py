@@ -275,6 +275,9 @@ def _check_calibration(obj: Any, model: Any, members: list, k: int, refuse: Any)
     exact = getattr(obj, "interval_exact_", False)
     if not isinstance(exact, (bool, np.bool_)):
         refuse(f"has interval_exact_={quote(exact)}, not True or False")
+    level = getattr(obj, "interval_level_", 0.5)  # the level the interval was calibrated at (none before 0.9.1)
+    if isinstance(level, bool) or not isinstance(level, float) or not 0.0 < level < 1.0:
+        refuse(f"has interval_level_={quote(level)}, not a coverage in (0, 1)")
 
 
 def _check_timeline(obj: Any, refuse: Any) -> None:

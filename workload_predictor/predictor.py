@@ -44,12 +44,22 @@ class _Published(NamedTuple):
     confidence: float
     confidence_by_index: list
     window: int
+    model_name: str  # the registered name of ``model``: parameters set after ``fit`` do not relabel it
+    level: float  # the interval's level, as calibrated
 
 
 def _published_of(state: dict[str, Any]) -> _Published:
+    # Files saved before 0.9.1 hold no ``interval_level_``: their ``level`` is the one they were calibrated at.
     return _Published(state["model_"], state["interval_halfwidth_"], state["series_"], state["last_timestamp_"],
                       state["freq_"], tuple(state["targets_"]), state["confidence_"], state["_confidence_by_index"],
-                      int(state["window_"]))
+                      int(state["window_"]), _registered_name(state["model_"]),
+                      float(state.get("interval_level_", state["level"])))
+
+
+def _registered_name(model: BaseForecaster) -> str:
+    """The registry's name for a fitted model's class."""
+    kind = type(model).__name__
+    return next(name for name in registry.names() if registry.class_name(registry.get(name).target) == kind)
 
 
 def _updated_copies(plan: list) -> dict[int, Any]:
@@ -207,7 +217,8 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         return registry.build(self.model, settings, self.model_params)
 
     def _check_level(self) -> None:
-        if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0.0 < self.level < 1.0:
+        if isinstance(self.level, bool) or not isinstance(self.level, (int, float, np.integer, np.floating)) \
+                or not 0.0 < self.level < 1.0:
             raise WorkloadDataError(f"level={quote(self.level)} must be a coverage in (0, 1), e.g. 0.9.")
 
     # -- fit / predict ---------------------------------------------------------------------
@@ -361,8 +372,8 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             lower=lower,
             upper=upper,
             targets=state.targets,
-            level=float(self.level),
-            model=self.model,
+            level=state.level,
+            model=state.model_name,
             confidence=state.confidence,
             confidence_by_target=dict(zip(state.targets, state.confidence_by_index)),
             freq=state.freq,
@@ -389,7 +400,23 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         -------
         pathlib.Path
             The path written.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        WorkloadDataError
+            ``model`` or ``horizon`` set (``set_params``) to other values than the fitted model's
+            since :meth:`fit`: the file would hold parameters its model does not have.
         """
+        check_is_fitted(self, "model_")
+        fitted = {"model": _registered_name(self.model_), "horizon": self.model_.horizon}
+        changed = {name: getattr(self, name) for name, value in fitted.items() if getattr(self, name) != value}
+        if changed:
+            raise WorkloadDataError(
+                f"{', '.join(f'{name}={quote(value)}' for name, value in changed.items())} set since fit, but the "
+                f"fitted model has {', '.join(f'{name}={quote(fitted[name])}' for name in changed)}: fit again, or "
+                "set them back, before saving.")
         return persistence.save(self, path)
 
     @classmethod
@@ -575,6 +602,7 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
         n_validation_windows_=len(actual),
         interval_halfwidth_=conformal_quantile(interval_errors, level, weights, errors),  # [H, k]
         interval_exact_=conformal_is_exact(len(interval_errors), level),
+        interval_level_=float(level),
         n_calibration_windows_=len(interval_errors),
         confidence_=sum(scores) / len(scores),
         _confidence_by_index=scores,

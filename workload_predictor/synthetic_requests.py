@@ -100,7 +100,11 @@ def forecast_to_requests(
             raise WorkloadDataError("the forecast carries no bucket width (freq); refit with a recent version.")
         width = forecast.index[1] - forecast.index[0]
     values = getattr(forecast, quantity)  # (steps, k)
-    rng = np.random.default_rng(random_state)
+    try:
+        rng = np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise WorkloadDataError(f"random_state={quote(random_state)} must be None, a non-negative int or a "
+                                "numpy Generator.") from None
 
     rates = np.clip(values[:, targets.index(count)], 0.0, None)
     per_bucket = rng.poisson(rates)

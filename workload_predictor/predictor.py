@@ -48,11 +48,13 @@ class _Published(NamedTuple):
     level: float  # the interval's level, as calibrated
 
 
-def _published_of(state: dict[str, Any]) -> _Published:
+def _published_of(state: dict[str, Any], model_name: str | None = None) -> _Published:
+    """The published state of a predictor's attributes ``state``; ``model_name``, when known (an update keeps the
+    model's class), spares the registry lookup."""
     # Files saved before 0.9.1 hold no ``interval_level_``: their ``level`` is the one they were calibrated at.
     return _Published(state["model_"], state["interval_halfwidth_"], state["series_"], state["last_timestamp_"],
                       state["freq_"], tuple(state["targets_"]), state["confidence_"], state["_confidence_by_index"],
-                      int(state["window_"]), _registered_name(state["model_"]),
+                      int(state["window_"]), model_name or _registered_name(state["model_"]),
                       float(state.get("interval_level_", state["level"])))
 
 
@@ -505,7 +507,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
         # The commit: one reference swap publishes the new state to predict, then the attributes follow.
-        self._published = _published_of({**vars(self), **state})
+        self._published = _published_of({**vars(self), **state}, self._snapshot().model_name)
         vars(self).update(state)
         return self
 

@@ -376,6 +376,27 @@ class BucketedSeries:
     freq: pd.Timedelta
 
 
+DEFAULT_MAX_GAP = 1000  # buckets update() zero-fills at most (see WorkloadPredictor's max_gap)
+
+
+def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
+    """``max_gap`` as a number of buckets of width ``freq`` (``None``: no bound); a typed error if invalid."""
+    if gap is None:
+        return None
+    if isinstance(gap, (int, np.integer)) and not isinstance(gap, bool) and gap >= 0:
+        return int(gap)
+    if isinstance(gap, (str, pd.Timedelta, np.timedelta64)):
+        try:
+            span = pd.Timedelta(gap)
+        except (TypeError, ValueError):
+            span = pd.NaT
+        if span is not pd.NaT and span >= pd.Timedelta(0):
+            return int(span // freq)
+    raise WorkloadDataError(
+        f"max_gap={quote(gap)} must be a number of buckets >= 0, a span such as '1h', or None for no bound."
+    )
+
+
 #: ``fit``'s target when none is named: a bucketed frame's request counts.
 DEFAULT_TARGET = "requests"
 

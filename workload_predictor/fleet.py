@@ -31,11 +31,11 @@ import pandas as pd
 from . import _deadline
 from ._memory import check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
-from .data import KeySeries, factorize_keys, prepare_continuation, split_by_key
+from .data import DEFAULT_MAX_GAP, KeySeries, factorize_keys, gap_buckets, prepare_continuation, split_by_key
 from .errors import ModelFileError, WorkloadDataError, check_is_fitted, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
-from .predictor import DEFAULT_MAX_GAP, WorkloadPredictor, gap_buckets
+from .predictor import WorkloadPredictor
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)

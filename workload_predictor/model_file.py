@@ -321,7 +321,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     _check_timeline(obj, refuse)
     from . import _deadline
     from .models.base import BaseForecaster
-    from .predictor import DEFAULT_MAX_GAP, gap_buckets
+    from .data import DEFAULT_MAX_GAP, gap_buckets
 
     _check_parameters((
         lambda: BaseForecaster._check_horizon(obj),

@@ -19,7 +19,7 @@ from ._memory import check_memory, memory_limit
 from .confidence import (
     RECENT_SHARE, confidence_of_wape, conformal_is_exact, conformal_quantile, interval, recency_weights, wape_of_totals,
 )
-from .data import BucketedSeries, future_index, prepare_continuation, prepare_series
+from .data import DEFAULT_MAX_GAP, BucketedSeries, future_index, gap_buckets, prepare_continuation, prepare_series
 from .errors import WorkloadDataError, check_is_fitted, quote
 from .forecast import Forecast
 from .models import registry
@@ -28,7 +28,6 @@ from .models.base import BaseForecaster, ParamsMixin
 logger = logging.getLogger(__name__)
 
 PREDICT_TIMINGS = 100  # predict durations kept for health()
-DEFAULT_MAX_GAP = 1000  # buckets update() zero-fills at most (see max_gap)
 HISTORY_GRID_AHEAD = 1024  # buckets of timestamps built ahead for the history an update keeps
 
 
@@ -609,24 +608,6 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
         confidence_=sum(scores) / len(scores),
         _confidence_by_index=scores,
         validation_mae_=error_totals / (errors.shape[0] * errors.shape[1]),  # [k]
-    )
-
-
-def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
-    """``max_gap`` as a number of buckets of width ``freq`` (``None``: no bound); a typed error if invalid."""
-    if gap is None:
-        return None
-    if isinstance(gap, (int, np.integer)) and not isinstance(gap, bool) and gap >= 0:
-        return int(gap)
-    if isinstance(gap, (str, pd.Timedelta, np.timedelta64)):
-        try:
-            span = pd.Timedelta(gap)
-        except (TypeError, ValueError):
-            span = pd.NaT
-        if span is not pd.NaT and span >= pd.Timedelta(0):
-            return int(span // freq)
-    raise WorkloadDataError(
-        f"max_gap={quote(gap)} must be a number of buckets >= 0, a span such as '1h', or None for no bound."
     )
 
 

@@ -244,3 +244,137 @@ def test_fleet_with_a_global_lstm_teacher_serves_distilled_dlinear_students(tmp_
     pd.testing.assert_frame_equal(loaded.predict(), forecast)
     with pytest.raises(WorkloadDataError, match="teacher"):
         FleetPredictor(model="naive", teacher="global_lstm").fit(frame, key="endpoint")
+
+
+# -- settings both LSTMs share: typed errors before torch builds anything (review D5) ---------------------------
+
+def _no_network(monkeypatch):
+    """Make building a network fail loudly: a setting's error must come before torch builds anything."""
+    from workload_predictor.models import global_lstm, lstm
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network was built before the settings were checked")
+
+    monkeypatch.setattr(lstm, "_PatchLSTM", refuse)
+    monkeypatch.setattr(global_lstm, "_PatchLSTM", refuse)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("hidden_size", 0, "hidden_size=0 must be a positive integer"),
+    ("hidden_size", -3, "hidden_size=-3 must be a positive integer"),
+    ("hidden_size", 2.5, "hidden_size=2.5 must be a positive integer"),
+    ("hidden_size", "32", "hidden_size='32' must be a positive integer"),
+    ("hidden_size", True, "hidden_size=True must be a positive integer"),
+    ("num_layers", 0, "num_layers=0 must be a positive integer"),
+    ("max_epochs", 0, "max_epochs=0 must be a positive integer"),
+    ("max_epochs", -1, "max_epochs=-1 must be a positive integer"),
+    ("max_epochs", 1.5, "max_epochs=1.5 must be a positive integer"),
+    ("batch_size", 0, "batch_size=0 must be a positive integer"),
+    ("batch_size", 8.0, "batch_size=8.0 must be a positive integer"),
+    ("patience", 0, "patience=0 must be a positive integer"),
+    ("patience", None, "patience=None must be a positive integer"),
+    ("patch_size", 0, "patch_size=0 must be a positive integer"),
+    ("patch_size", -2, "patch_size=-2 must be a positive integer"),
+    ("learning_rate", float("nan"), "learning_rate=nan must be a positive, finite number"),
+    ("learning_rate", float("inf"), "learning_rate=inf must be a positive, finite number"),
+    ("learning_rate", 0.0, "learning_rate=0.0 must be a positive, finite number"),
+    ("learning_rate", -1e-3, "learning_rate=-0.001 must be a positive, finite number"),
+    ("learning_rate", "0.01", "learning_rate='0.01' must be a positive, finite number"),
+    ("learning_rate", None, "learning_rate=None must be a positive, finite number"),
+])
+def test_both_lstms_refuse_a_bad_network_or_training_setting_before_building_the_network(monkeypatch, name, value,
+                                                                                           message):
+    """Before, torch's own TypeError/ValueError escaped (hidden_size 2.5 or 0), or the setting was accepted
+    (max_epochs=-1 trained nothing: ``range(1, 0)``; learning_rate=nan trained to NaN weights)."""
+    _no_network(monkeypatch)
+    with pytest.raises(WorkloadDataError, match=message.replace("(", r"\(")):
+        WorkloadPredictor(model="lstm", horizon=3, random_state=0,
+                          model_params={"max_epochs": 1, name: value}).fit(periodic_series(300))
+    with pytest.raises(WorkloadDataError, match=message.replace("(", r"\(")):
+        GlobalLSTM(**{**TINY, name: value}).fit(fleet())
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("n_threads", 0, "n_threads=0 must be a positive integer number of torch threads"),
+    ("n_threads", -1, "n_threads=-1 must be a positive integer number of torch threads"),
+    ("n_threads", 2.5, "n_threads=2.5 must be a positive integer number of torch threads"),
+    ("n_threads", "2", "n_threads='2' must be a positive integer number of torch threads"),
+    ("n_threads", True, "n_threads=True must be a positive integer number of torch threads"),
+    ("random_state", 1.5, r"random_state=1.5 must be None or an integer seed in \[0, 2\*\*32 - 1\]"),
+    ("random_state", -1, r"random_state=-1 must be None or an integer seed"),
+    ("random_state", 2**32, r"random_state=4294967296 must be None or an integer seed"),
+    ("random_state", 2**70, r"must be None or an integer seed in \[0, 2\*\*32 - 1\]"),
+    ("random_state", np.random.RandomState(0), r"random_state=RandomState.* must be None or an integer seed"),
+    ("random_state", np.random.default_rng(0), r"random_state=Generator.* must be None or an integer seed"),
+    ("random_state", "0", r"random_state='0' must be None or an integer seed"),
+    ("random_state", True, r"random_state=True must be None or an integer seed"),
+])
+def test_both_lstms_refuse_a_bad_seed_or_thread_count_before_building_the_network(monkeypatch, name, value, message):
+    """Before: torch's RuntimeError (n_threads=0, random_state=1.5), ValueError (2**70: overflow) or TypeError
+    (a RandomState) escaped from set_num_threads / manual_seed; a float thread count was truncated."""
+    _no_network(monkeypatch)
+    with pytest.raises(WorkloadDataError, match=message):
+        WorkloadPredictor(model="lstm", horizon=3, model_params={"max_epochs": 1},
+                          **{"random_state": 0, name: value}).fit(periodic_series(300))
+    with pytest.raises(WorkloadDataError, match=message):
+        GlobalLSTM(**{**TINY, name: value}).fit(fleet())
+
+
+def test_numpy_integer_seeds_and_thread_counts_and_none_are_accepted_and_seed_as_the_int_does():
+    series = periodic_series(300)
+    settings = dict(model="lstm", horizon=3, model_params={"max_epochs": 1})
+    plain = WorkloadPredictor(**settings, random_state=7).fit(series).predict().yhat
+    numpy = WorkloadPredictor(**settings, random_state=np.int64(7), n_threads=np.int64(1)).fit(series).predict().yhat
+    np.testing.assert_array_equal(numpy, plain)
+    WorkloadPredictor(**settings, random_state=np.uint32(2**32 - 1), n_threads=None).fit(series)
+    WorkloadPredictor(**settings, random_state=None).fit(series)
+    GlobalLSTM(**{**TINY, "random_state": np.uint32(2**32 - 1), "n_threads": None, "max_epochs": 1}).fit(fleet())
+
+
+@pytest.mark.parametrize("memory_limit_mb, message", [(2048, "memory limit exceeded at 'LSTM network'"),
+                                                      (None, "not enough memory at 'LSTM network'")])
+def test_a_network_too_large_for_memory_is_refused_before_torch_allocates_it(monkeypatch, memory_limit_mb, message):
+    """Before: hidden_size=10**6 went to torch's allocator (RuntimeError: tried to allocate 16 TB), and a
+    network that fits in RAM but not in memory_limit_mb was only caught after its first epoch."""
+    from workload_predictor._memory import memory_limit
+    from workload_predictor.errors import MemoryLimitError
+
+    _no_network(monkeypatch)
+    with pytest.raises(MemoryLimitError, match=message) as raised:
+        WorkloadPredictor(model="lstm", horizon=3, random_state=0, memory_limit_mb=memory_limit_mb,
+                          model_params={"max_epochs": 1, "hidden_size": 10**6}).fit(periodic_series(300))
+    assert "hidden_size=1000000" in str(raised.value) and "use a smaller hidden_size" in str(raised.value)
+    with memory_limit(memory_limit_mb), pytest.raises(MemoryLimitError, match="use a smaller hidden_size"):
+        GlobalLSTM(**{**TINY, "hidden_size": 10**6}).fit(fleet())
+    with memory_limit(memory_limit_mb), pytest.raises(MemoryLimitError, match="use a smaller hidden_size"):
+        GlobalLSTM(**{**TINY, "hidden_size": 20_000, "num_layers": 4}).fit(fleet())
+
+
+def test_the_network_estimate_counts_the_window_and_batch_once_they_are_known(monkeypatch):
+    """A network whose smallest form fits the limit but whose activations on the fit's windows and batch do not
+    is refused at the full estimate, still before it is built."""
+    from workload_predictor.errors import MemoryLimitError
+
+    _no_network(monkeypatch)
+    with pytest.raises(MemoryLimitError, match=r"LSTM network.*\d+ patches of \d+ inputs"):
+        WorkloadPredictor(model="lstm", horizon=3, random_state=0, memory_limit_mb=60,
+                          model_params={"max_epochs": 1, "hidden_size": 300, "batch_size": 4096}
+                          ).fit(periodic_series(2000))
+    with pytest.raises(MemoryLimitError, match=r"LSTM network.*\d+ patches of \d+ inputs"):
+        from workload_predictor._memory import memory_limit
+
+        with memory_limit(60):
+            GlobalLSTM(**{**TINY, "hidden_size": 300, "batch_size": 4096}).fit(fleet(n_keys=30, n=2000))
+
+
+@pytest.mark.parametrize("patch_inputs, hidden_size, num_layers, outputs", [(10, 32, 1, 10), (24, 64, 3, 15), (1, 7, 2, 1)])
+def test_the_network_estimate_counts_the_parameters_exactly(patch_inputs, hidden_size, num_layers, outputs):
+    from workload_predictor.models.lstm import _PatchLSTM
+    from workload_predictor.models.torch_runtime import PARAM_COPIES, network_bytes
+
+    network = _PatchLSTM(patch_inputs, hidden_size, num_layers, outputs)
+    params = sum(p.numel() for p in network.parameters())
+    assert network_bytes(patch_inputs, hidden_size, num_layers, outputs, 12, 0, 0) == 4.0 * PARAM_COPIES * params
+    # the default LSTM (32 x 1, batch 64) and the global one (64 x 1, batch 512) stay far under the default limit
+    assert network_bytes(10, 32, 1, 10, 12, 64, 200) < 16 * 2**20
+    assert network_bytes(8, 64, 1, 10, 12, 512, 8192) < 200 * 2**20

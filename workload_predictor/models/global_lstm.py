@@ -46,7 +46,15 @@ from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix
 from .dlinear import window_weights
 from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
-from .torch_runtime import check_quantize, inference_network, resolve_device, time_left, training_seed
+from .torch_runtime import (
+    check_network_memory,
+    check_quantize,
+    check_settings,
+    inference_network,
+    resolve_device,
+    time_left,
+    training_seed,
+)
 from .training import train_network
 
 DEFAULT_WINDOW = 96  # buckets: 12 patches of 8
@@ -67,7 +75,8 @@ class GlobalLSTM(ParamsMixin):
         Buckets per LSTM step; ``None`` cuts the window into about 12 patches.
     hidden_size, num_layers : int
         LSTM size (default 64 x 1: one network serves every key, so it can be larger
-        than the per-key LSTM's 32).
+        than the per-key LSTM's 32). Before the network is built, its training memory
+        (``torch_runtime.network_bytes``) is checked against the memory limit in force.
     max_epochs, batch_size, learning_rate, patience :
         Adam training with early stopping on each key's inner validation tail.
     linear_base : bool
@@ -83,7 +92,7 @@ class GlobalLSTM(ParamsMixin):
         Training windows per key, spread evenly over its training part (the newest
         included); ``None`` uses all. Bounds an epoch's cost for long series.
     random_state : int or None
-        Seed for initial weights and batch order; the global torch RNG is left untouched.
+        Seed in [0, 2**32 - 1] for initial weights and batch order; the global torch RNG is left untouched.
     n_threads : int or None
         torch threads during fit/predict (restored afterwards); ``None`` keeps the caller's setting.
     device : str
@@ -169,15 +178,16 @@ class GlobalLSTM(ParamsMixin):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer.")
 
-        for name in ("horizon", "hidden_size", "num_layers", "max_epochs", "batch_size", "patience"):
-            positive_int(name, getattr(self, name))
-        positive_int("patch_size", self.patch_size, allow_none=True)
+        positive_int("horizon", self.horizon)
         positive_int("max_windows_per_key", self.max_windows_per_key, allow_none=True)
         if self.window is not None:
             positive_int("window", self.window)
             if self.window < self.min_window:
                 raise WorkloadDataError(f"window={self.window} is below the LSTM's minimum {self.min_window}.")
         check_quantize(self.quantize, resolve_device(self.device))
+        # The settings the per-key LSTM shares (network, training, seed, threads), and the network's smallest
+        # size against the memory limit.
+        check_settings(self, outputs=self.horizon)
         if self.distributed is not None and self.distributed != "env":
             positive_int("distributed", self.distributed)
 
@@ -250,6 +260,12 @@ class GlobalLSTM(ParamsMixin):
         training = [self._spread(split[0]) for split in splits]
         n_windows = sum(len(t) for t in training) + sum(len(split[1]) for split in splits)
         check_memory("global LSTM windows", extra_bytes=8.0 * n_windows * (window + horizon) * k)
+        # The network (torch_runtime.network_bytes), before torch builds it: the largest forward pass without
+        # gradients is the early-stopping windows of every key at once, or a predict chunk.
+        n_validation = sum(len(split[2]) for split in splits)
+        check_network_memory(self, patch_inputs=patch * k, n_patches=window // patch, outputs=horizon * k,
+                             batch=min(self.batch_size, max(1, sum(len(t) for t in training))),
+                             n_eval=max(sum(len(split[1]) for split in splits), min(PREDICT_CHUNK, n_validation)))
         # The base on every training window (its targets end before the inner tail).
         # Each key's scale floor for the input-anomaly weights, from the same data.
         self.weight_floor_ = (np.stack([anomaly.floor_of(y[: int(split[2][0])]) for y, split in zip(arrays, splits)])

@@ -51,7 +51,15 @@ from .base import BaseForecaster
 from .combination import error_difference, evidence_shrinkage
 from .dlinear import DLinear
 from .registry import record_init
-from .torch_runtime import check_quantize, inference_network, resolve_device, time_left, training_seed
+from .torch_runtime import (
+    check_network_memory,
+    check_quantize,
+    check_settings,
+    inference_network,
+    resolve_device,
+    time_left,
+    training_seed,
+)
 from .training import TrainingResult, train_network
 
 PATCHES = 12
@@ -115,7 +123,9 @@ class LSTM(BaseForecaster):
     patch_size : int or None
         Buckets per LSTM step; ``None`` cuts the window into about 12 patches.
     hidden_size, num_layers : int
-        LSTM size (default 32 x 1: chosen by measurement for a 2 s fit).
+        LSTM size (default 32 x 1: chosen by measurement for a 2 s fit). Before the network is
+        built, its training memory (``torch_runtime.network_bytes``) is checked against the
+        memory limit of a predictor's fit (``MemoryLimitError``).
     max_epochs, batch_size, learning_rate, patience :
         Adam training with early stopping on the inner validation tail (epochs capped at 50).
     linear_base : bool
@@ -133,7 +143,7 @@ class LSTM(BaseForecaster):
         (``scripts/accuracy_benchmark.py``) its test MAE was a median 1.67x DLinear's, against
         1.12x for a network reading windows less their last value.
     random_state : int or None
-        Seed for initial weights and batch order; the global torch RNG is left untouched.
+        Seed in [0, 2**32 - 1] for initial weights and batch order; the global torch RNG is left untouched.
     n_threads : int or None
         torch threads during fit/predict (restored afterwards). The default 1 is the
         fastest for a network this small and robust when other processes load the
@@ -224,6 +234,8 @@ class LSTM(BaseForecaster):
             if self.base_ is not None:
                 self.base_._fit_arrays(y, refit=True)
             return
+        # Settings first: a bad one (or a network too large for the memory limit) fails before the base's fit.
+        check_settings(self, outputs=self.horizon * y.shape[1])
         # The base always completes; the targets and the training stop at the deadline.
         self._fit_network(y, current())
 
@@ -285,6 +297,11 @@ class LSTM(BaseForecaster):
         # The inputs are a view of the series (see ``_tensors``); the targets are the big allocation:
         # float64 targets, base forecast and residual (a chunk at a time), and the float32 residual tensor.
         check_memory("LSTM windows", extra_bytes=4.0 * len(y) * k + 28.0 * len(origins_train) * horizon * k)
+        # The network's weights, optimiser state and activations (torch_runtime.network_bytes), before torch
+        # builds it. Forward passes without gradients: the inner tail and, after training, the validation
+        # tail of the whole series (at most about twice as many windows).
+        check_network_memory(self, patch_inputs=patch * k, n_patches=n_patches, outputs=horizon * k,
+                             batch=min(self.batch_size, max(1, len(origins_train))), n_eval=2 * len(inner))
         with torch_threads(self.n_threads), limit(None, reserve=refit_seconds) as deadline:
             seed = training_seed(self.random_state)
             with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):  # nn.LSTM's init draws from the global RNG

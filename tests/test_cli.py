@@ -378,3 +378,294 @@ def test_forecast_and_evaluate_show_the_ensembles_combination(runner, azure_csv,
     lines = combination_lines(backtest.table)
     assert lines[1:] == [f"ensemble combination per refit: {backtest.table.loc[0, 'combination']}"]
     assert backtest.table.loc[0, "combination"].count("; ") == len(backtest.refits) - 1
+
+
+# -- review of the command line (hunt_cli): wrong answers, internal errors, silent drops ----------------------
+def bucketed_csv(path, start="2024-05-10T00:00:00Z", periods=200, freq="10s", **columns):
+    """A bucketed series (timestamp, requests = i % 5 + 3) written to ``path``; ``columns`` adds or replaces."""
+    frame = pd.DataFrame({"timestamp": pd.date_range(start, periods=periods, freq=freq),
+                          "requests": np.arange(periods) % 5 + 3, **columns})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def bucketed_fleet(path, periods=60, freq="10s"):
+    frame = pd.concat([pd.read_csv(bucketed_csv(path, periods=periods, freq=freq)).assign(service=key)
+                       for key in ("a", "b")])
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("later, extra, expected", [
+    ("bucketed", [], ("fitted on 10 s buckets", "has 20 s buckets", "--freq 10s", "new --model-file")),
+    ("log", ["--freq", "20s"], ("fitted on 10 s buckets", "has 20 s buckets", "pass --freq 10s", "new --model-file")),
+])
+def test_a_model_file_refuses_a_trace_of_another_bucket_width_and_is_not_saved(runner, tmp_path, later, extra,
+                                                                                 expected):
+    """The saved model's buckets are 10 s: a trace of 20 s buckets appended to it would be a wrong series (and
+    zeros between), saved back over the file."""
+    model_file = tmp_path / "m.wp"
+    if later == "bucketed":
+        first = bucketed_csv(tmp_path / "first.csv")
+        trace = bucketed_csv(tmp_path / "later.csv", start="2024-05-10T00:40:00Z", periods=50, freq="20s")
+        fit = ["forecast", str(first), "--model", "dlinear", "--horizon", "3", "--model-file", str(model_file)]
+    else:
+        trace = tmp_path / "log.csv"
+        request_log(3000).to_csv(trace, index=False)
+        fit = ["forecast", str(trace), "--freq", "10s", "--model", "dlinear", "--horizon", "3",
+               "--model-file", str(model_file)]
+    assert runner.invoke(main, fit).exit_code == 0
+    saved = model_file.read_bytes()
+    result = runner.invoke(main, ["forecast", str(trace), "--model-file", str(model_file), *extra])
+    assert result.exit_code == EXIT_DATA, result.output
+    for part in expected:
+        assert part in result.output
+    assert model_file.read_bytes() == saved
+
+
+def test_a_model_file_update_says_how_many_missing_buckets_it_zero_filled(runner, tmp_path):
+    model_file = tmp_path / "m.wp"
+    first = bucketed_csv(tmp_path / "first.csv")  # 00:00:00 .. 00:33:10
+    assert runner.invoke(main, ["forecast", str(first), "--model", "dlinear", "--horizon", "3",
+                                "--model-file", str(model_file)]).exit_code == 0
+    later = bucketed_csv(tmp_path / "later.csv", start="2024-05-10T00:40:00Z", periods=50)  # 40 buckets missing
+    result = runner.invoke(main, ["forecast", str(later), "--model-file", str(model_file)])
+    assert result.exit_code == 0, result.output
+    assert "50 new buckets appended with update(), 40 missing buckets zero-filled; saved" in result.output
+    next_ = bucketed_csv(tmp_path / "next.csv", start="2024-05-10T00:48:20Z", periods=10)  # right after
+    result = runner.invoke(main, ["forecast", str(next_), "--model-file", str(model_file)])
+    assert result.exit_code == 0, result.output
+    assert "10 new buckets appended with update(); saved" in result.output and "zero-filled" not in result.output
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["forecast", "{tiny}", "--by", "service", "--model", "dlinear"],
+     ("no key of --by 'service' could be fitted", "2 keys skipped", "the first")),
+    (["evaluate", "{tiny}", "--by", "service", "--models", "dlinear", "--baselines", "naive"],
+     ("no key of --by 'service' could be backtested", "2 keys skipped")),
+    (["forecast", "{fleet}", "--by", "requests", "--model", "naive"], ("--by 'requests' is a target column",)),
+    (["forecast", "{fleet}", "--by", "timestamp", "--model", "naive"], ("--by 'timestamp' is the timestamp column",)),
+    (["evaluate", "{fleet}", "--by", "timestamp", "--models", "dlinear", "--baselines", "naive"],
+     ("--by 'timestamp' is the timestamp column",)),
+    (["forecast", "{log}", "--by", "TIMESTAMP", "--freq", "10s", "--model", "naive"],
+     ("--by 'TIMESTAMP' is the timestamp column",)),
+    (["forecast", "{log}", "--by", "ContextTokens", "--freq", "10s", "--model", "naive"],
+     ("--by 'ContextTokens' is the input-token column",)),
+])
+def test_by_on_keys_that_cannot_be_fitted_or_a_wrong_column_exits_3(runner, tmp_path, args, expected):
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("timestamp,service,requests\n2024-01-01T00:00:00Z,a,1\n2024-01-01T00:00:10Z,a,2\n"
+                    "2024-01-01T00:00:00Z,b,1\n")
+    fleet = bucketed_fleet(tmp_path / "fleet.csv")
+    log = tmp_path / "log.csv"
+    request_log(600).assign(service="a").to_csv(log, index=False)
+    result = runner.invoke(main, [a.format(tiny=tiny, fleet=fleet, log=log) for a in args])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "internal error" not in result.output and "Empty DataFrame" not in result.output
+    for part in expected:
+        assert part in result.output
+
+
+@pytest.mark.parametrize("name, damage, expected", [
+    ("log.csv.gz", "truncate", "truncated gzip stream"),
+    ("log.jsonl.gz", "truncate", "truncated gzip stream"),
+    ("log.csv.gz", "corrupt", "corrupt gzip stream"),
+    ("log.csv.gz", "plain", "not gzip-compressed"),
+])
+def test_a_broken_gzip_file_is_bad_data_naming_the_file_and_the_fix(runner, tmp_path, name, damage, expected):
+    import gzip
+
+    log = request_log(2000)
+    text = log.to_csv(index=False) if name.startswith("log.csv") else log.to_json(orient="records", lines=True)
+    packed = gzip.compress(text.encode(), mtime=0)
+    if damage == "truncate":
+        packed = packed[:len(packed) // 2]
+    elif damage == "corrupt":
+        packed = packed[:40] + b"garbage" * 40 + packed[320:]
+    else:
+        packed = text.encode()
+    path = tmp_path / name
+    path.write_bytes(packed)
+    result = runner.invoke(main, ["inspect", str(path)])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert name in result.output and expected in result.output and "re-compress" in result.output
+    assert "internal error" not in result.output
+
+
+@pytest.mark.parametrize("line", ["[1, 2, 3]", "5", '"text"'])
+def test_a_json_lines_line_that_is_no_object_is_bad_data_naming_the_line(runner, tmp_path, line):
+    rows = request_log(6).rename(columns={"TIMESTAMP": "timestamp"}).to_json(orient="records", lines=True)
+    rows = rows.strip().splitlines()
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(rows[:2] + [line] + rows[2:]) + "\n")
+    result = runner.invoke(main, ["inspect", str(path)])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "log.jsonl: line 3 is" in result.output and "must be one object" in result.output
+    assert "internal error" not in result.output
+
+
+def test_sub_second_buckets_keep_their_fractions_in_tables_and_files(runner, tmp_path):
+    log = request_log(400)
+    log = log[pd.to_datetime(log["TIMESTAMP"]) < pd.Timestamp("2023-11-16 18:01:00")]
+    path = tmp_path / "log.csv"
+    log.assign(svc=["a", "b"] * (len(log) // 2) + ["a"] * (len(log) % 2)).to_csv(path, index=False)
+    for suffix in ("csv", "json"):
+        out = tmp_path / f"fleet.{suffix}"
+        result = runner.invoke(main, ["forecast", str(path), "--by", "svc", "--freq", "500ms", "--model", "naive",
+                                      "--horizon", "4", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        table = pd.read_csv(out) if suffix == "csv" else pd.DataFrame(json.loads(out.read_text()))
+        assert not table.duplicated(["svc", "timestamp"]).any()
+        assert table["timestamp"].str.endswith((".000Z", ".500Z")).all() and table["timestamp"].str.contains("T").all()
+        assert re.search(r"^ +a 2023-11-16 18:00:\d\d\.500 ", result.output, flags=re.M), result.output
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "500ms", "--model", "naive", "--horizon", "3",
+                                  "--out", str(tmp_path / "fc.csv")])
+    assert result.exit_code == 0, result.output
+    stamps = re.findall(r"^(2023-11-16 \S+Z) ", result.output, flags=re.M)
+    assert len(stamps) == 3 and len(set(stamps)) == 3 and all(re.search(r"\.\d{3}Z$", s) for s in stamps)
+    assert re.search(r"^last    2023-11-16 18:00:\d\d\.\d{3}Z ", result.output, flags=re.M)
+    assert re.search(r"buckets of 0\.5 s, 2023-11-16 18:00:00\.\d{3}Z \.\. 2023", result.output)
+    written = pd.read_csv(tmp_path / "fc.csv")["timestamp"]
+    assert [s.replace(" ", "T")[:23] for s in written] == [s.replace(" ", "T")[:23] for s in stamps]
+
+
+def test_whole_second_buckets_print_no_fractions(runner, tmp_path):
+    fleet = bucketed_fleet(tmp_path / "fleet.csv")
+    out = tmp_path / "fc.csv"
+    result = runner.invoke(main, ["forecast", str(fleet), "--by", "service", "--model", "naive", "--horizon", "2",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(out)["timestamp"])[:2] == ["2024-05-10T00:10:00Z", "2024-05-10T00:10:10Z"]
+    assert "   a 2024-05-10 00:10:00 " in result.output
+    result = runner.invoke(main, ["forecast", str(bucketed_csv(tmp_path / "one.csv")), "--model", "naive",
+                                  "--horizon", "2"])
+    assert "2024-05-10 00:00:00Z .. 2024-05-10 00:33:10Z" in result.output
+    assert "last    2024-05-10 00:33:10Z  requests=" in result.output and "\n2024-05-10 00:33:20Z " in result.output
+
+
+@pytest.mark.parametrize("command, extra, refused", [
+    ("forecast", ["--plot", "{tmp}/p.png"], "--plot is"),
+    ("forecast", ["--requests", "{tmp}/r.csv"], "--requests is"),
+    ("forecast", ["--format", "native"], "--format is"),
+    ("forecast", ["--model-file", "{tmp}/m.wp"], "--model-file is"),
+    ("forecast", ["--plot", "{tmp}/p.png", "--model-file", "{tmp}/m.wp"], "--plot, --model-file are"),
+    ("evaluate", ["--plot", "{tmp}/p.png"], "--plot is"),
+])
+def test_options_by_does_not_support_are_refused_not_dropped(runner, tmp_path, command, extra, refused):
+    fleet = bucketed_fleet(tmp_path / "fleet.csv")
+    models = ["--model", "naive"] if command == "forecast" else ["--models", "dlinear", "--baselines", "naive"]
+    result = runner.invoke(main, [command, str(fleet), "--by", "service", *models, "--horizon", "2",
+                                  *[a.format(tmp=tmp_path) for a in extra]])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert f"{refused} not supported with --by" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.csv"]
+
+
+def test_evaluate_by_passes_max_epochs_to_the_models(runner, tmp_path, monkeypatch):
+    fleet = bucketed_fleet(tmp_path / "fleet.csv")
+    seen = []
+
+    def recording_backtest(series, templates, *args, **kwargs):
+        seen.extend(t.model_params for t in templates)
+        raise KeyboardInterrupt  # stop here: the parameters are what this test checks
+
+    monkeypatch.setattr("workload_predictor.backtest.run_backtest", recording_backtest)
+    runner.invoke(main, ["evaluate", str(fleet), "--by", "service", "--models", "lstm", "--baselines", "naive",
+                         "--max-epochs", "2"])
+    assert seen == [{"max_epochs": 2}]
+
+
+@pytest.mark.parametrize("command, option, name", [
+    ("forecast", "--out", "missing/fc.csv"),
+    ("forecast", "--plot", "missing/fc.png"),
+    ("forecast", "--requests", "missing/r.csv"),
+    ("forecast", "--model-file", "missing/m.wp"),
+    ("forecast", "--out", "trace.csv/fc.csv"),
+    ("evaluate", "--json", "missing/e.json"),
+    ("evaluate", "--plot", "missing/e.png"),
+])
+def test_an_output_path_in_a_missing_folder_is_refused_before_the_fit(runner, azure_csv, tmp_path, monkeypatch,
+                                                                      command, option, name):
+    from workload_predictor import WorkloadPredictor
+
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the fit ran before the output path was checked")
+
+    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
+    monkeypatch.setattr("workload_predictor.backtest.run_backtest", no_fit)
+    path = str(tmp_path / name).replace("trace.csv", str(azure_csv.name))
+    result = runner.invoke(main, [command, str(azure_csv), "--freq", "5s", option, path])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "write somewhere else" in result.output and "the fit ran" not in result.output
+    assert ".tmp-" not in result.output
+
+
+@pytest.mark.parametrize("command", ["forecast", "evaluate"])
+def test_a_plot_suffix_matplotlib_cannot_write_is_refused_before_the_fit(runner, azure_csv, tmp_path, monkeypatch,
+                                                                        command):
+    pytest.importorskip("matplotlib")
+    from workload_predictor import WorkloadPredictor
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the fit ran before --plot was checked")
+
+    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
+    monkeypatch.setattr("workload_predictor.backtest.run_backtest", no_fit)
+    result = runner.invoke(main, [command, str(azure_csv), "--freq", "5s", "--plot", str(tmp_path / "p.txt")])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "matplotlib cannot write '.txt' files" in result.output and ".png" in result.output
+
+
+def test_inspect_json_is_valid_json_with_null_for_non_finite_values(runner, tmp_path):
+    path = bucketed_csv(tmp_path / "inf.csv", periods=40)
+    frame = pd.read_csv(path).astype({"requests": float})
+    frame.loc[30, "requests"] = np.inf
+    frame.to_csv(path, index=False)
+    result = runner.invoke(main, ["inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is no JSON")
+
+    report = json.loads(result.output, parse_constant=refuse)
+    assert report["requests_per_bucket"]["std"] is None and report["requests_per_bucket"]["max"] is None
+
+
+def test_jobs_0_is_a_usage_error(runner, tmp_path):
+    result = runner.invoke(main, ["forecast", str(bucketed_fleet(tmp_path / "fleet.csv")), "--by", "service",
+                                  "--jobs", "0"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "-1 for one per CPU" in result.output and "n_jobs" not in result.output
+
+
+@pytest.mark.parametrize("args, absent, present", [
+    (["forecast", "{short}", "--model", "dlinear"], ("--window", "window="), ("or a smaller --horizon",)),
+    (["forecast", "{tiny}", "--by", "service", "--model", "dlinear"], ("window=",), ()),
+    (["forecast", "{dup}", "--model", "dlinear"], ("bucketize(",), ("--freq",)),
+])
+def test_messages_advise_only_what_the_command_line_has(runner, tmp_path, args, absent, present):
+    short = bucketed_csv(tmp_path / "short.csv", periods=2)
+    dup = bucketed_csv(tmp_path / "dup.csv", periods=30)
+    frame = pd.read_csv(dup)
+    pd.concat([frame, frame.iloc[[5]]]).to_csv(dup, index=False)
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("timestamp,service,requests\n" + "".join(f"2024-01-01T00:00:{10 * i:02d}Z,{key},1\n"
+                                                             for key in "ab" for i in range(3)))
+    result = runner.invoke(main, [a.format(short=short, dup=dup, tiny=tiny) for a in args])
+    assert result.exit_code == EXIT_DATA, result.output
+    for word in absent:
+        assert word not in result.output
+    for word in present:
+        assert word in result.output
+
+
+def test_python_m_runs_the_fleet_commands(tmp_path):
+    """``python -m workload_predictor.cli`` ran ``main()`` before the --by functions below it were defined."""
+    fleet = bucketed_fleet(tmp_path / "fleet.csv")
+    done = subprocess.run([sys.executable, "-m", "workload_predictor.cli", "forecast", str(fleet), "--by", "service",
+                           "--model", "naive", "--horizon", "2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "2 fitted" in done.stdout

@@ -20,7 +20,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from .errors import WorkloadDataError, quote
+from .errors import WorkloadDataError, cut, quote
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
@@ -32,7 +32,8 @@ Exit codes:
   0  success
   1  internal error (a bug: rerun with --debug and report the traceback)
   2  usage error (unknown option, missing argument, file not found, a request log
-     without --freq, an --out suffix other than .csv or .json)
+     without --freq, an --out suffix other than .csv or .json, an output folder that
+     does not exist, an option --by does not support)
   3  bad input data (unreadable file, bad timestamps, too little history, ...)
   4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
 
@@ -83,12 +84,20 @@ def _finite(value: float | None, wanted: str) -> float | None:
     return value
 
 
+def _jobs(value: int) -> int:
+    """--jobs: a usage error (exit 2) unless a positive number of processes or -1."""
+    if value < 1 and value != -1:
+        raise click.BadParameter(f"{value} workers; pass a positive number of processes, or -1 for one per CPU.")
+    return value
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # The library's messages name Python parameters; on the command line the same advice names the options.
 _CLI_WORDS = [
+    (re.compile(r", a smaller window= or (?=a smaller horizon=)"), " or "),  # the CLI has no --window
     (re.compile(r"unit='s', 'ms', 'us' or 'ns'"), "--unit s, ms, us or ns"),
     (re.compile(r"\b(unit|origin|freq)=\.\.\.?"), r"--\1 ..."),
     (re.compile(r"\borigin=<[^>]*>"), "--origin TIME"),
@@ -101,6 +110,13 @@ _CLI_WORDS = [
     (re.compile(r"\b(test_size|refit_every|max_epochs)="), lambda m: "--" + m.group(1).replace("_", "-") + " "),
     (re.compile(r"\bcoarser freq\b"), "coarser --freq"),
     (re.compile(r",? or raise max_buckets"), ""),
+    (re.compile(r"For a request log \(one row per request\), call workload_predictor\.bucketize\(\.\.\.\) first\."),
+     "A request log (one row per request) must have no requests column: pass it with --freq to bucket it."),
+    (re.compile(r"For a request log or a series with missing buckets, call workload_predictor\.bucketize\(\.\.\.\) "
+                r"first \(it fills empty buckets with zeros\)\."),
+     "Pass the raw request log with --freq instead: it is bucketed with empty buckets as zeros."),
+    (re.compile(r"\bcall workload_predictor\.bucketize\(\.\.\.\) first"), "pass the raw request log with --freq instead"),
+    (re.compile(r"\bconvert it with pd\.to_numeric\(\.\.\.\) first"), "fix the file so that it holds numbers only"),
 ]
 
 
@@ -188,13 +204,57 @@ def _check_suffix(path: str | None, allowed: tuple[str, ...], option: str) -> No
 
 
 def _check_plotting(plot_path: str | None) -> None:
-    """Fail at once (exit 4) when --plot cannot draw, rather than after the fit."""
+    """Fail at once (exit 4) when --plot cannot draw, or (exit 2) when its suffix names a format matplotlib does
+    not write, rather than after the fit."""
     if plot_path is None:
         return
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise ImportError("--plot needs matplotlib: pip install 'workload-predictor[plot]' (or drop --plot).") from None
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = Path(plot_path).suffix.lower().lstrip(".")
+    supported = sorted(FigureCanvasBase.get_supported_filetypes())
+    if suffix and suffix not in supported:
+        raise click.BadParameter(f"{quote(plot_path)}: matplotlib cannot write {quote('.' + suffix, 20)} files; "
+                                 f"use one of .{', .'.join(supported)} (e.g. .png).", param_hint="--plot")
+
+
+def _check_output_paths(**paths: str | None) -> None:
+    """Refuse (exit 2) an output path whose folder does not exist or cannot be written, before reading TRACE
+    (rather than after a fit of minutes). ``paths`` maps option names (``out``, ``model_file``) to values."""
+    import os
+
+    for name, path in paths.items():
+        if path is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        folder = Path(path).parent
+        if not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "does not exist; create it or"
+            raise click.BadParameter(f"{quote(path)}: the folder {quote(str(folder))} {what} write somewhere else.",
+                                     param_hint=option)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise click.BadParameter(f"{quote(path)}: the folder {quote(str(folder))} is not writable; write "
+                                     "somewhere else.", param_hint=option)
+
+
+def _refuse_with_by(**given: bool) -> None:
+    """Refuse (exit 2) options that --by does not support, rather than ignore them without a word."""
+    names = ["--" + name.replace("_", "-") for name, present in given.items() if present]
+    if names:
+        raise click.UsageError(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} not supported with --by; "
+                               "drop " + ("it" if len(names) == 1 else "them") + ", or run once per key without --by.")
+
+
+def _option_given(name: str) -> bool:
+    """Whether the user passed the option whose parameter is ``name`` (not just its default)."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return False
+    source = context.get_parameter_source(name)
+    return source is not None and source != click.core.ParameterSource.DEFAULT
 
 
 def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
@@ -245,15 +305,44 @@ def _width(freq: pd.Timedelta) -> str:
     return f"{seconds:g} s" if seconds < 60 else f"{seconds / 60:g} min"
 
 
-def _stamp(ts: pd.Timestamp) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if ts.tzinfo is not None else "")
+def _fraction_digits(*values: Any) -> int:
+    """Decimals of a second that the timestamps (and widths) in ``values`` need: 0 when all are whole seconds
+    (the output of whole-second traces stays as it was), else 3, 6 or 9."""
+    remainders = []
+    for value in values:
+        if isinstance(value, pd.Timedelta):
+            remainders.append(np.array([value.value % 10**9]))
+        else:
+            stamps = pd.DatetimeIndex(value if isinstance(value, (pd.Index, pd.Series, list)) else [value])
+            remainders.append(np.asarray(stamps.microsecond, np.int64) * 1000 + np.asarray(stamps.nanosecond, np.int64))
+    nanos = np.concatenate(remainders) if remainders else np.zeros(0, np.int64)
+    for digits in (0, 3, 6):
+        if not (nanos % 10 ** (9 - digits)).any():
+            return digits
+    return 9
+
+
+def _stamps(values: Any, digits: int = 0, sep: str = " ") -> list[str]:
+    """Timestamps as printed (``2024-05-10 00:00:10Z``), with ``digits`` decimals of a second."""
+    stamps = pd.DatetimeIndex(values)
+    text = stamps.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    if digits:
+        nanos = np.asarray(stamps.microsecond, np.int64) * 1000 + np.asarray(stamps.nanosecond, np.int64)
+        text = [f"{t}.{n // 10 ** (9 - digits):0{digits}d}" for t, n in zip(text, nanos)]
+    zone = "Z" if stamps.tz is not None else ""
+    return [f"{t}{zone}" for t in text]
+
+
+def _stamp(ts: pd.Timestamp, digits: int = 0) -> str:
+    return _stamps([ts], digits)[0]
 
 
 def _echo_trace(trace, freq: pd.Timedelta) -> None:
     series = trace.series
     source = f"{len(trace.log):,} requests" if trace.log is not None else f"{len(series):,} rows"
+    first, last = _stamps(series["timestamp"].iloc[[0, -1]], _fraction_digits(series["timestamp"], freq))
     _say(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {len(series):,} buckets of {_width(freq)}, "
-               f"{_stamp(series['timestamp'].iloc[0])} .. {_stamp(series['timestamp'].iloc[-1])}")
+               f"{first} .. {last}")
 
 
 def _freq_of(trace) -> pd.Timedelta:
@@ -307,10 +396,13 @@ def main() -> None:
 @click.option("--model-file", type=click.Path(dir_okay=False), default=None,
               help="Reuse a saved predictor: if the file exists, load it instead of fitting (it keeps its own "
                    "model, horizon, level and targets), append TRACE's buckets after its last one with update() "
-                   "and save it back; otherwise fit on TRACE and save the predictor there.")
+                   "and save it back (TRACE's buckets must be as wide as the saved model's); otherwise fit on "
+                   "TRACE and save the predictor there.")
 @click.option("--by", default=None, metavar="COLUMN",
-              help="Forecast one series per value of this column (model, endpoint, tenant): a fleet.")
-@click.option("--jobs", default=1, show_default=True, type=int, help="Worker processes for --by (-1: one per CPU).")
+              help="Forecast one series per value of this column (model, endpoint, tenant): a fleet "
+                   "(without --plot, --requests, --format and --model-file).")
+@click.option("--jobs", default=1, show_default=True, type=int, callback=lambda _c, _p, v: _jobs(v),
+              help="Worker processes for --by (-1: one per CPU).")
 @input_options
 @handle_errors
 def forecast(trace: str, freq: str | None, horizon: int, model: str, level: float, targets: tuple[str, ...],
@@ -336,8 +428,13 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     from .predictor import WorkloadPredictor
     from .synthetic_requests import needs_token_lengths
 
+    if by is not None:
+        _refuse_with_by(plot=plot_path is not None, requests=requests_path is not None,
+                        format=_option_given("requests_format"), model_file=model_file is not None)
     _check_suffix(out, OUT_SUFFIXES, "--out")
     _check_suffix(requests_path, REQUESTS_SUFFIXES, "--requests")
+    _check_output_paths(out=out, plot=plot_path, requests=requests_path,
+                        model_file=None if model_file is None or Path(model_file).exists() else model_file)
     _check_plotting(plot_path)
     if by is not None:
         return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
@@ -349,9 +446,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
             f"{', '.join(map(str, (data.log if data.log is not None else data.series).columns))}); name them with "
             "--input-col/--output-col, or write --format native."
         )
-    appended = None
+    appended = zero_filled = None
     if model_file and Path(model_file).exists():
-        predictor, appended = _reuse(Path(model_file), data)
+        predictor, appended, zero_filled = _reuse(Path(model_file), data, freq)
         chosen, model, level = list(predictor.targets_), predictor.model, predictor.level
     else:
         chosen = _targets(data, targets)
@@ -361,7 +458,11 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
                                       verbose=False if quiet else None)
         predictor.fit(data.series, timestamp="timestamp", target=chosen)
     if model_file:
-        predictor.save(model_file)
+        try:
+            predictor.save(model_file)
+        except OSError as exc:  # its message names the temporary file the save writes first
+            raise WorkloadDataError(f"cannot write --model-file {quote(model_file)}: "
+                                    f"{exc.strerror or _one_line(exc)}.") from exc
     started = time.perf_counter()
     result = predictor.predict()
     predict_ms = (time.perf_counter() - started) * 1e3
@@ -369,7 +470,8 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _echo_trace(data, predictor.freq_)
     last = data.series.iloc[-1]
     observed = ", ".join(f"{t}={last[t]:g}" for t in chosen)
-    _say(f"last    {_stamp(predictor.last_timestamp_)}  {observed}")
+    digits = _fraction_digits(predictor.last_timestamp_, predictor.freq_)
+    _say(f"last    {_stamp(predictor.last_timestamp_, digits)}  {observed}")
     weights = getattr(predictor, "weights_", None)
     parts = [f"weights {', '.join(f'{k} {v:.2f}' for k, v in weights.items())}"] if weights else []
     combination = getattr(predictor.model_, "combination_", None)
@@ -383,12 +485,14 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _say(f"model   {model}{detail}: {fitted}, predict {predict_ms:.1f} ms")
     if model_file:
         how = f"loaded, {appended} new buckets appended with update()" if appended is not None else "fitted"
+        if zero_filled:
+            how += f", {zero_filled:,} missing buckets zero-filled"
         _say(f"file    {model_file} ({how}; saved)")
     by_target = ", ".join(f"{t} {c:.2f}" for t, c in result.confidence_by_target.items())
     _say(f"level   {level:g} interval; confidence {result.confidence:.2f}"
                + (f" ({by_target})" if len(chosen) > 1 else "") + " = 1 - WAPE on validation")
     _say("")
-    _say(_format_forecast(result).to_string())
+    _say(_format_forecast(result, digits).to_string())
     if out:
         _write_forecast(result, Path(out))
         _say(f"wrote   {out}")
@@ -401,21 +505,51 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
 
 
-def _reuse(path: Path, data) -> tuple[Any, int]:
-    """The predictor saved at ``path``, brought up to date with TRACE's buckets after its last one."""
-    from .data import to_utc_index
+def _freq_option(width: pd.Timedelta) -> str:
+    """A bucket width as --freq takes it: 10s, 1min, 500ms."""
+    nanos = int(width.value)
+    for unit, size in (("min", 60 * 10**9), ("s", 10**9), ("ms", 10**6), ("us", 10**3)):
+        if nanos % size == 0:
+            return f"{nanos // size}{unit}"
+    return f"{nanos}ns"
+
+
+def _reuse(path: Path, data, freq: str | None) -> tuple[Any, int, int]:
+    """The predictor saved at ``path``, brought up to date with TRACE's buckets after its last one; with the
+    number of buckets appended and of missing buckets (before or between them) that ``update`` zero-filled.
+
+    A TRACE whose buckets are not as wide as the saved model's is refused before anything is updated: its
+    buckets would be appended as the model's, a wrong series that would be saved back.
+    """
+    from .data import parse_freq, to_utc_index
     from .predictor import WorkloadPredictor
 
     predictor = WorkloadPredictor.load(path)
-    newer = data.series[np.asarray(to_utc_index(data.series["timestamp"]) > predictor.last_timestamp_)]
+    stamps = to_utc_index(data.series["timestamp"])
+    if data.log is not None and freq is not None:
+        width = parse_freq(freq)
+    else:
+        width = _freq_of(data) if len(stamps) > 1 else None
+    if width is not None and width != predictor.freq_:
+        model_width = _freq_option(predictor.freq_)
+        fix = (f"pass --freq {model_width}" if data.log is not None
+               else f"pass the raw request log with --freq {model_width}")
+        raise WorkloadDataError(
+            f"{path.name} was fitted on {_width(predictor.freq_)} buckets; {data.path.name} has "
+            f"{_width(width)} buckets: {fix}, or refit with a new --model-file ({path.name} was not changed)."
+        )
+    newer = data.series[np.asarray(stamps > predictor.last_timestamp_)]
+    zero_filled = 0
     if len(newer):
+        before = predictor.last_timestamp_
         predictor.update(newer, timestamp="timestamp")
-    return predictor, len(newer)
+        zero_filled = max(int((stamps[-1] - before) // predictor.freq_) - len(newer), 0)
+    return predictor, len(newer), zero_filled
 
 
-def _format_forecast(result) -> pd.DataFrame:
+def _format_forecast(result, digits: int = 0) -> pd.DataFrame:
     frame = result.to_frame().round(2)
-    frame.index = [_stamp(t) for t in frame.index]
+    frame.index = _stamps(frame.index, digits)
     frame.index.name = "timestamp"
     return frame
 
@@ -465,7 +599,8 @@ def _write_forecast(result, path: Path) -> None:
               help="Draw the MAE by horizon step to a PNG (needs matplotlib).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--by", default=None, metavar="COLUMN",
-              help="Backtest one series per value of this column; prints a per-key table and a fleet summary.")
+              help="Backtest one series per value of this column; prints a per-key table and a fleet summary "
+                   "(without --plot).")
 @input_options
 @handle_errors
 def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines: str, level: float,
@@ -477,9 +612,10 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     The last --test-size of the series is the test span; a forecast starts at every
     --stride-th bucket of it, and the models are refitted every --refit-every buckets
     on all data before that point. Prints one row per model and baseline: MAE, RMSE,
-    sMAPE and WAPE (fractions), MASE (against the in-sample naive), coverage of the
-    --level interval, mean interval width, the model's own confidence, mean fit time
-    (s) and predict time (ms).
+    sMAPE and WAPE (fractions), bias (sum of forecast - actual over sum of |actual|:
+    above 0 over-forecasts), MASE (against the in-sample naive), coverage of the
+    --level interval, mean interval width, the Winkler interval score, the model's own
+    confidence, mean fit time (s) and predict time (ms).
 
     \b
     Examples:
@@ -494,10 +630,13 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     baseline_names = _split_names(baselines, registry.names(), "--baselines")
     if not model_names and not baseline_names:
         raise click.BadParameter("name at least one model or baseline.", param_hint="--models")
+    if by is not None:
+        _refuse_with_by(plot=plot_path is not None)
+    _check_output_paths(json=json_path, plot=plot_path)
     _check_plotting(plot_path)
     if by is not None:
         return evaluate_by(trace, by, freq, horizon, model_names, baseline_names, level, targets, test_size, stride,
-                           refit_every, seed, json_path, opts)
+                           refit_every, seed, json_path, opts, max_epochs=max_epochs)
     data = _read(trace, freq, opts)
     chosen = _targets(data, targets)
     # --max-epochs reaches every model (or ensemble member) that trains for epochs.
@@ -594,7 +733,7 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
     """
     report = inspect_report(trace, freq, opts)
     if as_json:
-        _say(json.dumps(report, indent=2))
+        _say(json.dumps(_json_safe(report), indent=2))  # NaN and infinity are no JSON: null, as evaluate --json
         return
     labels = {key: key.removesuffix("_s").replace("_", " ") for key in report}
     width = max(len(label) for label in labels.values())
@@ -608,6 +747,17 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
         elif isinstance(value, bool):
             value = "yes" if value else "no"
         _say(f"{labels[key]:<{width}}  {value}")
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity) replaced by None, in nested dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _duration(seconds: float) -> str:
@@ -684,6 +834,17 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
             report["token_columns"] = (f"none recognised for {' and '.join(missing)} tokens; name them with "
                                        + " and ".join(f"--{side}-col" for side in missing))
     if len(counts):
+        return _rate_statistics(report, counts)
+    return report
+
+
+def _rate_statistics(report: dict[str, Any], counts: np.ndarray) -> dict[str, Any]:
+    """``report`` with the empty buckets and requests per bucket of ``counts`` (NaN left out, without numpy's
+    warnings about all-NaN or infinite values: the report shows them as NaN, or null in JSON)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         empty = int((counts == 0).sum())
         report["empty_buckets"] = {"count": empty, "share": round(empty / len(counts), 4)}
         mean = float(np.nanmean(counts))
@@ -695,9 +856,6 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         }
     return report
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
 
 
 # -- fleets: one series per key (--by) ----------------------------------------------------------------
@@ -717,13 +875,24 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
         raise WorkloadDataError(f"{Path(path).name} has no column {quote(by)} for --by (columns: "
                                 f"{', '.join(map(str, frame.columns[:20]))}).")
     column = find_timestamp_column(frame, opts["timestamp_col"])
+    if by in (column, "timestamp"):
+        raise WorkloadDataError(f"--by {quote(by)} is the timestamp column of {Path(path).name}; --by names the "
+                                "column that tells the series apart (a model, endpoint or tenant column).")
     if "requests" in frame.columns:
+        if by in TARGETS:
+            raise WorkloadDataError(f"--by {quote(by)} is a target column of {Path(path).name}; --by names the "
+                                    "column that tells the series apart (a model, endpoint or tenant column).")
         out = frame[[by, *(c for c in ("requests", "input_tokens", "output_tokens") if c in frame.columns)]].copy()
         out.insert(1, "timestamp", to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column))
         return out
     if freq is None:
         raise click.BadParameter("a request log needs --freq (the bucket width), e.g. --freq 10s.", param_hint="--freq")
     sums = token_columns(frame.columns, opts["input_col"], opts["output_col"])
+    for side, name in sums.items():
+        if by == name:
+            raise WorkloadDataError(f"--by {quote(by)} is the {side.split('_')[0]}-token column of "
+                                    f"{Path(path).name} (summed into the {side} target); --by names the column that "
+                                    "tells the series apart (a model, endpoint or tenant column).")
     buckets = bucketize(frame, timestamp=column, freq=freq, unit=opts["unit"], origin=opts["origin"], sums=sums, by=by)
     if not opts["keep_partial"]:
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
@@ -742,9 +911,16 @@ def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> 
 
 def _echo_errors(errors: dict) -> None:
     for key, error in list(errors.items())[:5]:
-        _say(f"skipped {str(key)[:40]}: {_one_line(error)[:160]}")
+        _say(f"skipped {str(key)[:40]}: {in_cli_words(_one_line(error))[:160]}")
     if len(errors) > 5:
         _say(f"skipped {len(errors) - 5} more keys (see FleetPredictor.errors_)")
+
+
+def _no_key_left(errors: dict, by: str, doing: str) -> WorkloadDataError:
+    """The error for a fleet none of whose keys could be fitted (or backtested): the first key's reason."""
+    key, error = next(iter(errors.items())) if errors else (None, "TRACE holds no keys")
+    first = f"the first, {quote(str(key), 40)}: {cut(_one_line(error), 200)}" if errors else str(error)
+    return WorkloadDataError(f"no key of --by {quote(by)} could be {doing} ({len(errors):,} keys skipped; {first})")
 
 
 def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str, level: float,
@@ -756,6 +932,8 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     chosen = _fleet_targets(frame, targets, trace)
     fleet = FleetPredictor(model=model, horizon=horizon, level=level, random_state=seed, n_jobs=jobs)
     fleet.fit(frame, key=by, target=chosen)
+    if not fleet.keys_:
+        raise _no_key_left(fleet.errors_, by, "fitted")
     started = time.perf_counter()
     result = fleet.predict()
     predict_ms = (time.perf_counter() - started) * 1e3
@@ -768,12 +946,14 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
              f"lowest {confidence.min():.2f} ({str(confidence.idxmin())[:40]})")
     _echo_errors(fleet.errors_)
     _say("")
-    shown = result.assign(timestamp=result["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    digits = _fraction_digits(result["timestamp"])
+    shown = result.assign(timestamp=[s.removesuffix("Z") for s in _stamps(result["timestamp"], digits)])
     _say(shown.head(60).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if len(result) > 60:
         _say(f"... {len(result) - 60:,} more rows" + ("" if out else " (write them all with --out)"))
     if out:
-        table = result.assign(timestamp=result["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        table = result.assign(timestamp=[s if s.endswith("Z") else s + "Z"
+                                         for s in _stamps(result["timestamp"], digits, sep="T")])
         if Path(out).suffix.lower() == ".json":  # the suffix chooses the format, as for one series
             Path(out).write_text(json.dumps(_records(table), indent=2))
         else:
@@ -783,7 +963,7 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
 
 def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: list[str], baselines: list[str],
                 level: float, targets: tuple[str, ...], test_size: float, stride: int, refit_every: int | None,
-                seed: int, json_path: str | None, opts: dict[str, Any]) -> None:
+                seed: int, json_path: str | None, opts: dict[str, Any], max_epochs: int | None = None) -> None:
     """``evaluate --by KEY``: the backtest on every key's series, a per-key MAE table and a fleet summary."""
     from .backtest import run_backtest
     from .data import split_by_key
@@ -795,10 +975,11 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     frame = _read_fleet(trace, freq, by, opts)
     chosen = _fleet_targets(frame, targets, trace)
     series, errors, names = split_by_key(frame, key=by, target=chosen)
+    epochs = {"max_epochs": max_epochs} if max_epochs is not None else {}
     rows = []
     for item in series:
-        templates = [WorkloadPredictor(model=name, horizon=horizon, level=level, random_state=seed, verbose=False)
-                     for name in models]
+        templates = [WorkloadPredictor(model=name, horizon=horizon, level=level, random_state=seed, verbose=False,
+                                       model_params=registry.params_for(name, **epochs) or None) for name in models]
         try:
             result = run_backtest(item.to_bucketed(names), templates, baselines, horizon=horizon, level=level,
                                   test_size=test_size, stride=stride, refit_every=refit_every, random_state=seed,
@@ -808,6 +989,8 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
             continue
         mae = result.table.groupby("model", sort=False)["mae"].mean()  # mean over targets
         rows.append({by: item.key, **{name: float(mae[name]) for name in mae.index}})
+    if not rows:
+        raise _no_key_left(errors, by, "backtested")
     _echo_errors(errors)
     table = fleet_summary_table(pd.DataFrame(rows), by, models, baselines)
     _say(f"fleet   {Path(trace).name}: {len(rows):,} keys backtested by {quote(by)} ({len(errors):,} skipped), "
@@ -840,3 +1023,7 @@ def fleet_summary_table(per_key: pd.DataFrame, by: str, models: list[str],
                             "median_ratio": float(ratio.median()), "worst_ratio": float(ratio.max())})
     return {"per_key": per_key, "summary": pd.DataFrame(summary, columns=["model", "baseline", "keys", "share_beats",
                                                                         "median_ratio", "worst_ratio"])}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -9,6 +9,8 @@ and goes through :func:`workload_predictor.bucketize`.
 from __future__ import annotations
 
 import gzip
+import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +91,16 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
         if name.endswith((".csv", ".csv.gz", ".txt")):
             return pd.read_csv(path)
         if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz")):
-            # No date guessing: numeric timestamps stay numbers until the door reads them with --unit.
-            return pd.read_json(path, lines=not name.endswith(".json"), dtype=False, **_NO_DATE_GUESSING)
+            lines = not name.endswith(".json")
+            try:
+                # No date guessing: numeric timestamps stay numbers until the door reads them with --unit.
+                return pd.read_json(path, lines=lines, dtype=False, **_NO_DATE_GUESSING)
+            except (TypeError, ValueError, AttributeError) as exc:
+                # A line that is JSON but no object ([1, 2], 5, "text", null) fails the rows' dict(); a line that is
+                # no JSON at all is a parse error whose message says where (no need to read the file again).
+                if lines and (not isinstance(exc, ValueError) or "dictionary update sequence" in str(exc)):
+                    check_json_objects(path)  # names the first line that is no object
+                raise
         if name.endswith(".parquet"):
             try:
                 import pyarrow  # noqa: F401
@@ -100,9 +110,43 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
             return pd.read_parquet(path)
     except (WorkloadDataError, ImportError):
         raise
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        broken = ("is not gzip-compressed (or its header is damaged); if it is plain text, drop the .gz from its "
+                  "name, else re-compress it" if isinstance(exc, gzip.BadGzipFile) else
+                  "is a truncated gzip stream (the download or copy stopped early); re-download or re-compress it"
+                  if isinstance(exc, EOFError) else
+                  "is a corrupt gzip stream; re-download or re-compress it")
+        raise WorkloadDataError(f"{path} {broken} ({cut(exc)}).") from None
+    except (TypeError, AttributeError) as exc:  # the JSON reader's error on rows of different shapes
+        raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(exc)}); a trace holds "
+                                "one JSON object per row.") from None
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' parse errors are ValueErrors
         raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(exc)}).") from None
     raise WorkloadDataError(f"{path}: unknown file type; use .csv, .csv.gz, .jsonl or .parquet.")
+
+
+def check_json_objects(path: str | Path) -> None:
+    """Raise :class:`WorkloadDataError` naming the first line of the (possibly gzipped) JSON Lines file that is
+    valid JSON but no object (``[1, 2]``, ``5``, ``null``): a request log has one object per line.
+
+    Lines that are not JSON at all are left to the reader, whose message names the parse error.
+    """
+    path = Path(path)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(value, dict):
+                raise WorkloadDataError(
+                    f"{path}: line {number:,} is {quote(line.strip().decode('utf-8', 'replace'))}, not a JSON "
+                    "object; each line of a JSON Lines trace must be one object, e.g. "
+                    '{"timestamp": "2024-05-10T00:00:00Z", "input_tokens": 10}: fix or drop that line.'
+                )
 
 
 def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:

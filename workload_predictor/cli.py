@@ -311,7 +311,7 @@ def _fraction_digits(*values: Any) -> int:
     remainders = []
     for value in values:
         if isinstance(value, pd.Timedelta):
-            remainders.append(np.array([value.value % 10**9]))
+            remainders.append(np.array([(value % pd.Timedelta(1, "s")) // pd.Timedelta(1, "ns")]))
         else:
             stamps = pd.DatetimeIndex(value if isinstance(value, (pd.Index, pd.Series, list)) else [value])
             remainders.append(np.asarray(stamps.microsecond, np.int64) * 1000 + np.asarray(stamps.nanosecond, np.int64))
@@ -507,7 +507,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
 
 def _freq_option(width: pd.Timedelta) -> str:
     """A bucket width as --freq takes it: 10s, 1min, 500ms."""
-    nanos = int(width.value)
+    nanos = int(width // pd.Timedelta(1, "ns"))
     for unit, size in (("min", 60 * 10**9), ("s", 10**9), ("ms", 10**6), ("us", 10**3)):
         if nanos % size == 0:
             return f"{nanos // size}{unit}"

@@ -662,3 +662,21 @@ def test_fleet_summary_shares_and_ratios():
     summary = fleet_summary_table(per_key, "key", ["dlinear"], ["naive"])["summary"].iloc[0]
     assert summary["share_beats"] == 0.25  # only a: a tie (c, d) does not beat
     assert summary["median_ratio"] == 1.0 and summary["worst_ratio"] == 2.0
+
+
+def test_a_fleet_draws_no_progress_bar_per_key(monkeypatch):
+    # On a terminal a predictor's LSTM draws a bar over its epochs; a fleet of thousands of keys would draw thousands.
+    drawn = []
+    from workload_predictor.models import lstm as lstm_module
+
+    real = lstm_module.progress_bar
+
+    def spy(total, description, verbose, **kwargs):
+        drawn.append(verbose)
+        return real(total, description, False, **kwargs)
+
+    monkeypatch.setattr(lstm_module, "progress_bar", spy)
+    frame = make_fleet(2, 300, seed=2)
+    fleet = FleetPredictor(model="lstm", horizon=5, random_state=0,
+                           model_params={"max_epochs": 1}).fit(frame, key="endpoint")
+    assert fleet.errors_ == {} and len(drawn) == 2 and drawn == [False, False]

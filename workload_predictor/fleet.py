@@ -290,6 +290,7 @@ class FleetPredictor(ParamsMixin):
 
     def _config(self, targets: tuple[str, ...]) -> dict[str, Any]:
         settings = {name: getattr(self, name) for name in _PREDICTOR_SETTINGS}
+        settings["verbose"] = False  # no progress bar per key (thousands of keys would print thousands)
         # The fleet's deadline on the wall clock, for partitions fitted in other processes.
         left = _deadline.current().left()
         return dict(settings=settings, targets=targets, ends_at=None if left is None else time.time() + left)

@@ -24,7 +24,7 @@ import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from .errors import MemoryLimitError, quote
 
@@ -75,14 +75,19 @@ class MemoryWatch:
 _current: contextvars.ContextVar[MemoryWatch | None] = contextvars.ContextVar("workload_predictor_memory", default=None)
 
 
-@contextmanager
-def memory_limit(limit_mb: float | None) -> Iterator[MemoryWatch]:
-    """Enforce ``limit_mb`` (MiB the block may add to the RSS; ``None``: only record the peak)."""
+def check_limit(limit_mb: Any) -> None:
+    """Raise :class:`MemoryLimitError` unless ``limit_mb`` is a positive, finite number of MiB or None."""
     if limit_mb is not None and (isinstance(limit_mb, bool) or not isinstance(limit_mb, (int, float))
                                  or not 0 < limit_mb < math.inf):  # NaN fails every comparison: refused too
         raise MemoryLimitError(
             f"memory_limit_mb={quote(limit_mb)} must be a positive, finite number of MiB, or None for no limit."
         )
+
+
+@contextmanager
+def memory_limit(limit_mb: float | None) -> Iterator[MemoryWatch]:
+    """Enforce ``limit_mb`` (MiB the block may add to the RSS; ``None``: only record the peak)."""
+    check_limit(limit_mb)
     start = rss_mb()
     watch = MemoryWatch(limit_mb, start_mb=start, peak_mb=start)
     token = _current.set(watch)

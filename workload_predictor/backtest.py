@@ -32,7 +32,7 @@ import pandas as pd
 from ._progress import progress_bar
 from .confidence import interval, wape
 from .data import BucketedSeries, prepare_series
-from .errors import WorkloadDataError, quote
+from .errors import WorkloadDataError, is_positive_int, quote
 from .models import registry
 from .windows import targets_at
 
@@ -148,7 +148,7 @@ def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) 
             f"test_size={quote(test_size)} gives a test span of {span} buckets; it must hold at least one horizon "
             f"({horizon}) and leave training data (the series has {n} buckets)."
         )
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+    if not is_positive_int(stride):
         raise WorkloadDataError(f"stride={quote(stride)} must be a positive integer number of buckets.")
     return np.arange(n - span, n - horizon + 1, stride)
 
@@ -161,7 +161,7 @@ def refit_points(origins: np.ndarray, refit_every: int | None) -> np.ndarray:
     first, last = int(origins[0]), int(origins[-1])
     if refit_every is None:
         refit_every = max(1, math.ceil((last - first + 1) / 3))
-    if isinstance(refit_every, bool) or not isinstance(refit_every, (int, np.integer)) or refit_every < 1:
+    if not is_positive_int(refit_every):
         raise WorkloadDataError(f"refit_every={quote(refit_every)} must be a positive integer number of buckets.")
     points = np.arange(first, last + 1, refit_every)
     # Each refit must own at least one origin.
@@ -198,7 +198,7 @@ def _entries(value: Any, argument: str) -> list[Any]:
 def _check_buckets(name: str, value: Any, fix: str) -> None:
     """Raise :class:`WorkloadDataError` unless the backtest's setting ``name`` is a positive integer number of
     buckets; ``fix`` ends the message."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_positive_int(value):
         raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets, {fix}.")
 
 

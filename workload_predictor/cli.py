@@ -701,11 +701,7 @@ def combination_lines(table: pd.DataFrame) -> list[str]:
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    records = []
-    for row in table.to_dict(orient="records"):
-        records.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
-                            v.item() if isinstance(v, np.generic) else v) for k, v in row.items()})
-    return records
+    return [_json_safe(row) for row in table.to_dict(orient="records")]
 
 
 # -- inspect ----------------------------------------------------------------------------------
@@ -750,14 +746,15 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
 
 
 def _json_safe(value: Any) -> Any:
-    """``value`` with every non-finite float (NaN, infinity) replaced by None, in nested dicts and lists."""
+    """``value`` as JSON holds it, in nested dicts and lists: every non-finite float (NaN, infinity) None, numpy
+    scalars Python ones."""
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     if isinstance(value, (float, np.floating)) and not math.isfinite(value):
         return None
-    return value
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _duration(seconds: float) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._memory import check_memory
-from .errors import UpdateGapError, WorkloadDataError, cut, quote, quote_columns
+from .errors import UpdateGapError, WorkloadDataError, cut, is_positive_int, quote, quote_columns
 
 # Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
 _EPOCH_BANDS = {
@@ -740,7 +740,7 @@ def bucketize(
         Missing columns, unparsable or out-of-range timestamps, a bad ``freq``, or
         more than ``max_buckets`` buckets.
     """
-    if isinstance(max_buckets, bool) or not isinstance(max_buckets, (int, np.integer)) or max_buckets < 1:
+    if not is_positive_int(max_buckets):
         raise WorkloadDataError(f"max_buckets={quote(max_buckets)} must be a positive integer.")
     if sums is not None and (not isinstance(sums, Mapping) or not all(
             isinstance(name, str) and isinstance(column, str) for name, column in sums.items())):

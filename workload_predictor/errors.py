@@ -6,6 +6,7 @@ problem and says how to fix it.
 
 from __future__ import annotations
 
+import numbers
 import reprlib
 from typing import Any
 
@@ -17,6 +18,12 @@ _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = _REPR.maxlong = QUOTE_LIMIT // 2
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 8
 _REPR.maxlevel = 3
+
+
+def is_positive_int(value: Any) -> bool:
+    """Whether a setting is a positive integer (numpy integers too; ``True`` is no number of buckets, and ``2.5`` or
+    ``"3"`` are not quietly turned into one): the test behind every "must be a positive integer" error."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:

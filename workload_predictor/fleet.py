@@ -32,7 +32,7 @@ from . import _deadline
 from ._memory import check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import DEFAULT_MAX_GAP, KeySeries, factorize_keys, gap_buckets, prepare_continuation, split_by_key
-from .errors import ModelFileError, WorkloadDataError, check_is_fitted, quote
+from .errors import ModelFileError, WorkloadDataError, check_is_fitted, is_positive_int, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .predictor import WorkloadPredictor
@@ -280,7 +280,7 @@ class FleetPredictor(ParamsMixin):
         if self.client is not None and self.executor is not None:
             raise WorkloadDataError("pass client= (Dask) or executor= (concurrent.futures), not both.")
         size = self.partition_size
-        if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
+        if size is not None and not is_positive_int(size):
             raise WorkloadDataError(f"partition_size={quote(size)} must be a positive number of keys (or None).")
 
     def _raise_if_strict(self, errors: dict) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ModelFileError, WorkloadDataError, cut, quote
+from .errors import ModelFileError, WorkloadDataError, cut, is_positive_int, quote
 
 #: Default largest model file :func:`~workload_predictor.persistence.load` reads (1 GiB). A DLinear
 #: predictor fitted on a million buckets is about 40 MB (the fitted series dominates); pass
@@ -53,7 +53,7 @@ def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytea
     and its type and size are read from the open descriptor, so a file swapped
     after the check is never the one read.
     """
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
+    if not is_positive_int(max_bytes):
         raise ValueError(f"max_bytes={quote(max_bytes)} must be a positive number of bytes.")
     try:
         path = os.fspath(path)  # str, bytes or os.PathLike; anything else is not a path
@@ -233,14 +233,6 @@ def _is_positive_span(freq: Any) -> bool:
     return isinstance(freq, pd.Timedelta) and freq > pd.Timedelta(0)
 
 
-def _within_memory_limit(limit_mb: Any) -> None:
-    """The check ``fit`` and ``update`` make of ``memory_limit_mb`` (entering :func:`memory_limit` raises first)."""
-    from ._memory import memory_limit
-
-    with memory_limit(limit_mb):
-        pass
-
-
 def _check_parameters(checks: Any, refuse: Any) -> None:
     """Run the estimator's own parameter checks (what ``fit`` or ``update`` would run): a file's parameters pass
     exactly the checks a user's do, and one they would refuse is refused here, naming it."""
@@ -320,6 +312,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         return  # unfitted: its parameters are checked by fit, as a user's are
     _check_timeline(obj, refuse)
     from . import _deadline
+    from ._memory import check_limit
     from .models.base import BaseForecaster
     from .data import DEFAULT_MAX_GAP, gap_buckets
 
@@ -327,7 +320,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         lambda: BaseForecaster._check_horizon(obj),
         obj._check_level,
         lambda: _deadline.check_seconds(getattr(obj, "max_training_time", None)),
-        lambda: _within_memory_limit(getattr(obj, "memory_limit_mb", None)),
+        lambda: check_limit(getattr(obj, "memory_limit_mb", None)),
         lambda: gap_buckets(getattr(obj, "max_gap", DEFAULT_MAX_GAP), obj.freq_),
         obj._build_model,  # model_params and window, as fit builds the model
     ), refuse)
@@ -392,11 +385,12 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
         raise ModelFileError(f"the fleet file {what}; it was damaged or altered: refit and save again.")
 
     from . import _deadline
+    from ._memory import check_limit
 
     _check_parameters((
         fleet._check_settings,  # model, model_params, level, max_gap, horizon, n_jobs, partition_size, teacher
         lambda: _deadline.check_seconds(getattr(fleet, "max_training_time", None)),
-        lambda: _within_memory_limit(getattr(fleet, "memory_limit_mb", None)),
+        lambda: check_limit(getattr(fleet, "memory_limit_mb", None)),
     ), refuse)
     if not hasattr(fleet, "keys_"):
         return

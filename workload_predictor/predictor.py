@@ -53,14 +53,8 @@ def _published_of(state: dict[str, Any], model_name: str | None = None) -> _Publ
     # Files saved before 0.9.1 hold no ``interval_level_``: their ``level`` is the one they were calibrated at.
     return _Published(state["model_"], state["interval_halfwidth_"], state["series_"], state["last_timestamp_"],
                       state["freq_"], tuple(state["targets_"]), state["confidence_"], state["_confidence_by_index"],
-                      int(state["window_"]), model_name or _registered_name(state["model_"]),
+                      int(state["window_"]), model_name or registry.name_of(state["model_"]),
                       float(state.get("interval_level_", state["level"])))
-
-
-def _registered_name(model: BaseForecaster) -> str:
-    """The registry's name for a fitted model's class."""
-    kind = type(model).__name__
-    return next(name for name in registry.names() if registry.class_name(registry.get(name).target) == kind)
 
 
 def _updated_copies(plan: list) -> dict[int, Any]:
@@ -411,7 +405,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             since :meth:`fit`: the file would hold parameters its model does not have.
         """
         check_is_fitted(self, "model_")
-        fitted = {"model": _registered_name(self.model_), "horizon": self.model_.horizon}
+        fitted = {"model": registry.name_of(self.model_), "horizon": self.model_.horizon}
         changed = {name: getattr(self, name) for name, value in fitted.items() if getattr(self, name) != value}
         if changed:
             raise WorkloadDataError(

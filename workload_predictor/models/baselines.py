@@ -12,7 +12,7 @@ import numpy as np
 
 from .._deadline import current
 from .._memory import check_memory
-from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
+from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, is_positive_int, quote
 from ..windows import targets_at, windows_at
 from .base import BaseForecaster
 
@@ -31,7 +31,7 @@ def check_buckets(name: str, value: Any, example: int) -> None:
     A window of 0 or less would read no points (a NaN mean) or index before the series, and
     ``int()`` would quietly turn ``2.5``, ``"3"`` or ``True`` into a window: all are refused.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_positive_int(value):
         raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets, e.g. "
                                 f"{name}={example}.")
 

@@ -41,7 +41,7 @@ from .. import anomaly
 from .._deadline import Deadline, current
 from .._memory import check_memory
 from .._threads import single_blas_thread
-from ..errors import WorkloadDataError, quote
+from ..errors import WorkloadDataError, is_positive_int, quote
 from ..windows import (fit_scale, moving_average_matrix, targets_at, validation_origins, window_moments,
                        windows_at)
 from .base import MIN_TRAIN_WINDOWS, BaseForecaster, check_is_fitted
@@ -656,7 +656,7 @@ class DLinear(BaseForecaster):
             value = getattr(self, name)
             if value is None and name == "window":
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not is_positive_int(value):
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets.")
         alpha = self.alpha
         if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating))

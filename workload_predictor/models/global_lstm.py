@@ -41,7 +41,7 @@ from .. import anomaly
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import WorkloadDataError, check_is_fitted, quote
+from ..errors import WorkloadDataError, check_is_fitted, is_positive_int, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix
 from .dlinear import window_weights
@@ -175,7 +175,7 @@ class GlobalLSTM(ParamsMixin):
         def positive_int(name: str, value: Any, allow_none: bool = False) -> None:
             if value is None and allow_none:
                 return
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not is_positive_int(value):
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer.")
 
         positive_int("horizon", self.horizon)

@@ -31,10 +31,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import numbers
 from typing import Any, Iterable, Mapping
 
-from ..errors import WorkloadDataError, quote
+from ..errors import WorkloadDataError, is_positive_int, quote
 
 #: Settings the predictor (and the ensemble) pass to each model whose ``__init__`` takes them.
 RUNTIME_PARAMS = ("horizon", "random_state", "n_threads", "device", "max_training_time", "verbose",
@@ -154,7 +153,7 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
     window = settings.get("window")
     # Checked here for every model: one that takes no window (naive, exponential smoothing, the seasonal
     # median) ignores it, but a bad setting is refused as DLinear refuses it, and before any fit (a fleet's too).
-    if window is not None and (isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1):
+    if window is not None and not is_positive_int(window):
         ignored = "" if entry.window_param is not None else f"; {entry.name} takes no window"
         raise WorkloadDataError(f"window={quote(window)} must be a positive integer number of buckets (e.g. 12), or "
                                 f"None for the model's default{ignored}.")
@@ -200,6 +199,12 @@ def params_for(name: str, **values: Any) -> dict[str, Any]:
 def class_name(target: str | type) -> str:
     """The class name of an entry's target, without importing it."""
     return target.partition(":")[2] if isinstance(target, str) else target.__qualname__
+
+
+def name_of(model: Any) -> str:
+    """The registered name of a model instance's class (the first entry whose target it is)."""
+    kind = type(model).__name__
+    return next(entry.name for entry in _REGISTRY.values() if class_name(entry.target) == kind)
 
 
 def persisted_classes() -> dict[str, str | type]:

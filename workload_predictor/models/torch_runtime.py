@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .._memory import MB, check_memory
-from ..errors import MemoryLimitError, WorkloadDataError, quote
+from ..errors import MemoryLimitError, WorkloadDataError, is_positive_int, quote
 
 #: Largest ``random_state``: seeds are 32-bit unsigned integers, what ``np.random.RandomState`` (and so
 #: scikit-learn's ``check_random_state``) accepts; torch and ``np.random.SeedSequence`` take them all.
@@ -83,7 +83,7 @@ def inference_network(network: torch.nn.Module, quantize: str | None) -> torch.n
 
 
 def _positive_int(name: str, value: Any, example: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_positive_int(value):
         raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer (e.g. {example}).")
 
 
@@ -100,7 +100,7 @@ def check_random_state(random_state: Any) -> None:
 def check_n_threads(n_threads: Any) -> None:
     """``n_threads`` is None (keep the process's ``torch.set_num_threads``) or a positive integer."""
     if n_threads is not None:
-        if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+        if not is_positive_int(n_threads):
             raise WorkloadDataError(f"n_threads={quote(n_threads)} must be a positive integer number of torch "
                                     "threads (e.g. 1), or None to keep the process's torch.set_num_threads.")
 

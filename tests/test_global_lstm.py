@@ -350,6 +350,43 @@ def test_a_network_too_large_for_memory_is_refused_before_torch_allocates_it(mon
         GlobalLSTM(**{**TINY, "hidden_size": 20_000, "num_layers": 4}).fit(fleet())
 
 
+def test_a_network_too_large_for_the_machine_is_refused_when_the_model_is_used_directly(monkeypatch):
+    """Before: outside a predictor (no memory limit in force) LSTM(hidden_size=10**6).fit went to torch's
+    allocator, which raised a RuntimeError (tried to allocate 16 TB)."""
+    from workload_predictor.errors import MemoryLimitError
+    from workload_predictor.models.lstm import LSTM
+
+    _no_network(monkeypatch)
+    with pytest.raises(MemoryLimitError, match="not enough memory at 'LSTM network'.*use a smaller hidden_size"):
+        LSTM(horizon=3, random_state=0, max_epochs=1, hidden_size=10**6).fit(periodic_series(300)["requests"].to_numpy())
+    with pytest.raises(MemoryLimitError, match="not enough memory at 'LSTM network'.*use a smaller hidden_size"):
+        GlobalLSTM(**{**TINY, "hidden_size": 10**6}).fit(fleet())
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("random_state", "abc", "random_state='abc' must be None or an integer seed"),
+    ("random_state", -1, "random_state=-1 must be None or an integer seed"),
+    ("n_threads", 0, "n_threads=0 must be a positive integer number of torch threads"),
+    ("device", "tpu", r"device='tpu' must be one of \('cpu', 'cuda', 'auto'\)"),
+    ("device", "cuda:x", r"device='cuda:x' must be one of"),
+])
+def test_runtime_settings_are_refused_whether_or_not_a_member_uses_them(name, value, message):
+    """Before: a predictor of DLinear, or an ensemble without the LSTM, accepted random_state='abc', n_threads=0 and
+    device='tpu' silently (only the torch models read them); device='cuda:x' reached torch's RuntimeError."""
+    from workload_predictor.models.ensemble import Ensemble
+
+    series = periodic_series(300)
+    for model in ("dlinear", "ensemble"):
+        params = {"members": ["dlinear", "naive"]} if model == "ensemble" else None
+        with pytest.raises(WorkloadDataError, match=message):
+            WorkloadPredictor(model=model, horizon=3, model_params=params, **{name: value}).fit(series)
+    with pytest.raises(WorkloadDataError, match=message):
+        Ensemble(horizon=3, members=("dlinear", "naive"), **{name: value}).fit(series["requests"].to_numpy())
+    if name == "device":
+        with pytest.raises(WorkloadDataError, match=message):
+            WorkloadPredictor(model="lstm", horizon=3, device=value, model_params={"max_epochs": 1}).fit(series)
+
+
 def test_the_network_estimate_counts_the_window_and_batch_once_they_are_known(monkeypatch):
     """A network whose smallest form fits the limit but whose activations on the fit's windows and batch do not
     is refused at the full estimate, still before it is built."""

@@ -102,30 +102,30 @@ def check_memory(step: str, extra_bytes: float = 0.0) -> None:
     """Raise :class:`MemoryLimitError` if the growth so far plus ``extra_bytes`` about to be allocated
     exceeds the limit, or ``extra_bytes`` exceed the machine's available memory.
 
-    A no-op outside :func:`memory_limit` (models used directly have no limit).
+    Outside :func:`memory_limit` (a model used directly) there is no limit, but an allocation larger than
+    the machine's available memory is still refused before it is tried.
     """
     watch = _current.get()
-    if watch is None:
-        return
-    rss = rss_mb()
-    watch.peak_mb = max(watch.peak_mb, rss)
-    growth = rss - watch.start_mb
-    about = f" plus {extra_bytes / MB:.0f} MiB it was about to allocate" if extra_bytes else ""
-    if watch.limit_mb is not None and growth + extra_bytes / MB > watch.limit_mb:
-        raise MemoryLimitError(
-            f"memory limit exceeded at '{step}': this call has added {growth:.0f} MiB to the process{about}, over "
-            f"memory_limit_mb={watch.limit_mb:g}. Fit on less history, a smaller window or fewer targets, "
-            "or raise memory_limit_mb (None disables the check). The predictor was left as it was."
-        )
+    if watch is not None:
+        rss = rss_mb()
+        watch.peak_mb = max(watch.peak_mb, rss)
+        growth = rss - watch.start_mb
+        about = f" plus {extra_bytes / MB:.0f} MiB it was about to allocate" if extra_bytes else ""
+        if watch.limit_mb is not None and growth + extra_bytes / MB > watch.limit_mb:
+            raise MemoryLimitError(
+                f"memory limit exceeded at '{step}': this call has added {growth:.0f} MiB to the process{about}, "
+                f"over memory_limit_mb={watch.limit_mb:g}. Fit on less history, a smaller window or fewer targets, "
+                "or raise memory_limit_mb (None disables the check). The predictor was left as it was."
+            )
     if extra_bytes > LARGE_BYTES:
         import psutil
 
         available = psutil.virtual_memory().available
         if extra_bytes > available:
+            left = " The predictor was left as it was." if watch is not None else ""
             raise MemoryLimitError(
                 f"not enough memory at '{step}': it would allocate {extra_bytes / MB:.0f} MiB, the machine has "
-                f"{available / MB:.0f} MiB available. Fit on less history, a smaller window or fewer targets. "
-                "The predictor was left as it was."
+                f"{available / MB:.0f} MiB available. Fit on less history, a smaller window or fewer targets.{left}"
             )
 
 

@@ -263,6 +263,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         """
         started = time.perf_counter()
         self._check_level()
+        registry.check_runtime_settings(self)
         # Nothing is stored on self until the fit succeeded: an error leaves the predictor as it was.
         # One deadline for the whole fit, from its start: every stage below reads it (see max_training_time),
         # the model's first build (its module's imports: 0.1 s for the LSTM's) included.

@@ -184,6 +184,7 @@ class Ensemble(BaseForecaster):
         """Fit every member, weight them on the shared validation tail. Returns ``self``."""
         matrix, one_d = as_matrix(y)
         self._check_horizon()
+        registry.check_runtime_settings(self)
         names = self._check_members()
         # Every member's length check before any member trains: the longest requirement is the ensemble's.
         planned = {name: self._member(name) for name in names}

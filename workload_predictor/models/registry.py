@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import numbers
 from typing import Any, Iterable, Mapping
 
 from ..errors import WorkloadDataError, is_positive_int, quote
@@ -38,6 +39,46 @@ from ..errors import WorkloadDataError, is_positive_int, quote
 #: Settings the predictor (and the ensemble) pass to each model whose ``__init__`` takes them.
 RUNTIME_PARAMS = ("horizon", "random_state", "n_threads", "device", "max_training_time", "verbose",
                   "validation_fraction", "max_validation_windows")
+#: Largest ``random_state``: seeds are 32-bit unsigned integers, what ``np.random.RandomState`` (and so
+#: scikit-learn's ``check_random_state``) accepts; torch and ``np.random.SeedSequence`` take them all.
+MAX_SEED = 2**32 - 1
+#: The device names the torch models take (besides ``"cuda:N"``).
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def check_random_state(random_state: Any) -> None:
+    """``random_state`` is None or an integer seed in [0, 2**32 - 1] (numpy integers too)."""
+    if random_state is None:
+        return
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral) \
+            or not 0 <= random_state <= MAX_SEED:
+        raise WorkloadDataError(f"random_state={quote(random_state)} must be None or an integer seed in "
+                                f"[0, 2**32 - 1] (e.g. 0); a numpy RandomState or Generator is not accepted.")
+
+
+def check_n_threads(n_threads: Any) -> None:
+    """``n_threads`` is None (keep the process's ``torch.set_num_threads``) or a positive integer."""
+    if n_threads is not None and not is_positive_int(n_threads):
+        raise WorkloadDataError(f"n_threads={quote(n_threads)} must be a positive integer number of torch "
+                                "threads (e.g. 1), or None to keep the process's torch.set_num_threads.")
+
+
+def check_device_name(device: Any) -> None:
+    """``device`` is one of :data:`DEVICES` or ``"cuda:N"`` (whether torch sees that device is the torch models'
+    check, when they build their network)."""
+    if device not in DEVICES and not (isinstance(device, str) and device.startswith("cuda:")
+                                      and device[5:].isdigit()):
+        raise WorkloadDataError(f"device={quote(device)} must be one of {DEVICES} (or 'cuda:N').")
+
+
+def check_runtime_settings(owner: Any) -> None:
+    """Typed errors for the seed, thread count and device name of a predictor or ensemble, whether or not its
+    model uses them: a bad value is refused the same way for a DLinear as for an LSTM (the torch-free checks
+    the torch models share)."""
+    for name, check in (("random_state", check_random_state), ("n_threads", check_n_threads),
+                        ("device", check_device_name)):
+        if hasattr(owner, name):
+            check(getattr(owner, name))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,10 +25,7 @@ import torch
 
 from .._memory import MB, check_memory
 from ..errors import MemoryLimitError, WorkloadDataError, is_positive_int, quote
-
-#: Largest ``random_state``: seeds are 32-bit unsigned integers, what ``np.random.RandomState`` (and so
-#: scikit-learn's ``check_random_state``) accepts; torch and ``np.random.SeedSequence`` take them all.
-MAX_SEED = 2**32 - 1
+from .registry import check_device_name, check_n_threads, check_random_state
 
 #: Float32 copies of the parameters training holds at its peak: the weights, their gradients, Adam's two
 #: moments, the best epoch's state (two while it is replaced), foreach Adam's temporaries and
@@ -41,7 +38,6 @@ TRAIN_ACTIVATION_FLOATS = 24
 #: The same for a forward pass without gradients (validation, forecasts). Measured: 2.6.
 EVAL_ACTIVATION_FLOATS = 6
 
-DEVICES = ("cpu", "cuda", "auto")
 QUANTIZE = (None, "int8")
 
 
@@ -55,8 +51,7 @@ def resolve_device(device: str) -> torch.device:
     """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in DEVICES and not (isinstance(device, str) and device.startswith("cuda:")):
-        raise WorkloadDataError(f"device={quote(device)} must be one of {DEVICES} (or 'cuda:N').")
+    check_device_name(device)
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise WorkloadDataError(f"device={quote(device)} but torch sees no CUDA device (torch "
@@ -85,24 +80,6 @@ def inference_network(network: torch.nn.Module, quantize: str | None) -> torch.n
 def _positive_int(name: str, value: Any, example: str) -> None:
     if not is_positive_int(value):
         raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer (e.g. {example}).")
-
-
-def check_random_state(random_state: Any) -> None:
-    """``random_state`` is None or an integer seed in [0, 2**32 - 1] (numpy integers too)."""
-    if random_state is None:
-        return
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) \
-            or not 0 <= random_state <= MAX_SEED:
-        raise WorkloadDataError(f"random_state={quote(random_state)} must be None or an integer seed in "
-                                f"[0, 2**32 - 1] (e.g. 0); a numpy RandomState or Generator is not accepted.")
-
-
-def check_n_threads(n_threads: Any) -> None:
-    """``n_threads`` is None (keep the process's ``torch.set_num_threads``) or a positive integer."""
-    if n_threads is not None:
-        if not is_positive_int(n_threads):
-            raise WorkloadDataError(f"n_threads={quote(n_threads)} must be a positive integer number of torch "
-                                    "threads (e.g. 1), or None to keep the process's torch.set_num_threads.")
 
 
 def check_settings(model: Any, outputs: int = 1) -> None:
@@ -154,8 +131,9 @@ def check_network_memory(model: Any, *, patch_inputs: int, n_patches: int, outpu
                          n_eval: int, extra_bytes: float = 0.0, smallest: bool = False) -> None:
     """Raise :class:`MemoryLimitError` before the network is built when :func:`network_bytes` (plus
     ``extra_bytes`` allocated with it, e.g. the training windows) exceeds the memory limit in force or the
-    machine's available memory; the message names the network's settings. A no-op outside a memory limit
-    (a model used directly, not through a predictor or fleet), as :func:`~workload_predictor._memory.check_memory`.
+    machine's available memory; the message names the network's settings. Outside a memory limit (a model used
+    directly, not through a predictor or fleet) only the available memory bounds it, as
+    :func:`~workload_predictor._memory.check_memory`.
     ``smallest``: the geometry is the smallest possible one, before the window is known.
     """
     needed = network_bytes(patch_inputs, model.hidden_size, model.num_layers, outputs, n_patches, batch, n_eval)

@@ -24,8 +24,11 @@ test span. A summary checks the accuracy targets, and counts the misses whose in
 The summary also prints what combining these members could reach at best, in hindsight (each fitted on
 the test span it is scored on, so no method that sees only the past can do better on average): the best
 plain mean of two members, and the least-absolute-error convex weights of all members, per setting, as
-ratios to the best member. For DLinear it prints, next to each seed's best fixed window (a minimum over
-nine noisy scores of 90 points), the one window best over all seeds.
+ratios to the best member; and what a choice costs in selection noise alone, with the best evidence there
+is: the single best member, and convex weights, each chosen on the rest of the test span and scored on the
+part left out (ten contiguous folds of origins; one per origin where fewer). For DLinear it prints, next to each seed's best fixed window (a minimum over
+nine noisy scores of 90 points), the one window best over all seeds (``scripts/window_selection_bound.py``
+measures what choosing a window costs in selection noise).
 
 Run: python3 scripts/accuracy_benchmark.py [--quick] [--seeds N] [--origins M] [--json FILE] [--compare OLD.json]
 (full: ~5-10 minutes on 2 busy cores; --quick: seeds 0-2 and the eight README settings only).
@@ -60,6 +63,7 @@ from workload_predictor.readers import read_trace  # noqa: E402
 TRACES = resources.files("workload_predictor.datasets") / "data"  # the bundled Azure traces (.csv.gz)
 BASELINES = ("naive", "seasonal_naive", "moving_average")
 BOOTSTRAP_RESAMPLES = 2000
+CV_FOLDS = 10  # folds of the test span for the cross-validated hindsight bounds
 LEVEL = 0.9
 README_EIGHT = {(trace, freq, horizon, "requests") for trace in ("conv", "code") for freq in ("1s", "10s")
                 for horizon in (10, 30)}
@@ -160,18 +164,33 @@ def ratio_interval(ensemble: np.ndarray, others: dict[str, np.ndarray], block: i
 
 
 def hindsight_bounds(members: dict[str, np.ndarray], actual: np.ndarray) -> dict[str, float]:
-    """MAE of combinations fitted on the test span itself (lower bounds for any combination of these forecasts).
+    """MAE of combinations that read the test span (none is a rule the ensemble could follow; they bound what one
+    could reach).
 
-    ``pair_mean``: the best plain mean of two members; ``convex``: least-absolute-error convex weights of all
-    members over every test point and step (:func:`convex_weights_absolute`).
+    Fitted on the whole test span, in sample (lower bounds for any combination of these forecasts):
+    ``pair_mean``, the best plain mean of two members; ``convex``, least-absolute-error convex weights of all
+    members over every test point and step (:func:`convex_weights_absolute`). Fitted on the test span less the
+    part scored (``CV_FOLDS`` contiguous folds of origins, each scored with what the other folds chose): the
+    selection noise any rule pays, with the best evidence there is, the neighbouring test origins themselves:
+    ``cv_member``, the member with the lowest MAE on the other folds; ``cv_convex``, convex weights fitted there.
     """
     names = list(members)
     stacked = np.stack([members[n] for n in names])  # [M, t, H]
     pairs = [np.abs(0.5 * (stacked[i] + stacked[j]) - actual).mean()
              for i in range(len(names)) for j in range(i + 1, len(names))]
     weights = convex_weights_absolute(stacked.reshape(len(names), -1), actual.ravel())
+    member_cv, convex_cv = np.empty_like(actual), np.empty_like(actual)
+    for fold in np.array_split(np.arange(len(actual)), min(CV_FOLDS, len(actual))):
+        train = np.ones(len(actual), dtype=bool)
+        train[fold] = False
+        errors = np.abs(stacked[:, train] - actual[train]).mean(axis=(1, 2))
+        member_cv[fold] = stacked[int(np.argmin(errors)), fold]
+        fold_weights = convex_weights_absolute(stacked[:, train].reshape(len(names), -1), actual[train].ravel())
+        convex_cv[fold] = np.tensordot(fold_weights, stacked[:, fold], axes=1)
     return dict(pair_mean=float(min(pairs, default=np.inf)),
-                convex=float(np.abs(np.tensordot(weights, stacked, axes=1) - actual).mean()))
+                convex=float(np.abs(np.tensordot(weights, stacked, axes=1) - actual).mean()),
+                cv_member=float(np.abs(member_cv - actual).mean()),
+                cv_convex=float(np.abs(convex_cv - actual).mean()))
 
 
 def synthetic_settings(seeds: list[int], origins: int = 9):
@@ -245,13 +264,17 @@ def summarise(records: list[dict]) -> None:
             beyond = [r["name"] for r in misses if r["interval"][key][0] > 1.02]
             print(f"{part}: over 2 % from the best {words} in {len(misses)}/{len(rows)}; the bootstrap's 95 % "
                   f"interval lies above 1.02 in {len(beyond)}{': ' + ', '.join(beyond) if beyond else ''}")
-    for key, words in (("pair_mean", "the best mean of two members"),
-                       ("convex", "convex weights of all members")):
+    in_sample = "fitted on the test span itself"
+    cross_validated = f"chosen on the rest of the test span ({CV_FOLDS} folds, one per origin where fewer)"
+    for key, words, how in (("pair_mean", "the best mean of two members", in_sample),
+                            ("convex", "convex weights of all members", in_sample),
+                            ("cv_member", "the single best member", cross_validated),
+                            ("cv_convex", "convex weights of all members", cross_validated)):
         for part, rows in (("synthetic", synthetic), ("grid", grid)):
-            ratios = np.array([r["hindsight"][key] / r["best_member"] for r in rows if "hindsight" in r
+            ratios = np.array([r["hindsight"][key] / r["best_member"] for r in rows if key in r.get("hindsight", {})
                                and r["best_member"] > 0])
             if len(ratios):
-                print(f"hindsight bound, {part}: {words}, fitted on the test span itself: within 2 % of the best "
+                print(f"hindsight bound, {part}: {words}, {how}: within 2 % of the best "
                       f"member {np.sum(ratios <= 1.02)}/{len(ratios)}, geometric-mean ratio "
                       f"{np.exp(np.mean(np.log(ratios))):.3f}")
 

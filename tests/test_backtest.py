@@ -154,7 +154,8 @@ def test_origins_and_refits_follow_the_parameters():
     refits = refit_points(np.arange(150, 196), 20)
     assert np.array_equal(refits, [150, 170, 190])
     assert len(refit_points(np.arange(150, 196), None)) == 3
-    for bad in ({"test_size": 3}, {"test_size": 0.999}, {"stride": 0}):
+    assert np.array_equal(backtest_origins(200, 5, 50.0, 1), np.arange(150, 196))  # a whole number as a float
+    for bad in ({"test_size": 3}, {"test_size": 0.999}, {"stride": 0}, {"test_size": 50.7}, {"test_size": 1.5}):
         with pytest.raises(WorkloadDataError):
             backtest_origins(200, 5, **{"test_size": 0.25, "stride": 1, **bad})
 
@@ -261,6 +262,19 @@ BAD_ARGUMENTS = [
     (dict(model="lstm"), "no option 'model'.*models="),
     (dict(models=None), "models=None must be a list"),
     (dict(baselines=3), "baselines=3 must be a list"),
+    (dict(horizon=-1), "horizon=-1 must be a positive integer number of buckets, e.g. 10"),
+    (dict(horizon=0), "horizon=0 must be a positive integer"),
+    (dict(horizon=10.0), "horizon=10.0 must be a positive integer"),
+    (dict(horizon="10"), "horizon='10' must be a positive integer"),
+    (dict(horizon=True), "horizon=True must be a positive integer"),
+    (dict(models=[WorkloadPredictor(model="naive", horizon=-1)], horizon=None),
+     "horizon=-1 must be a positive integer .*the first template's horizon"),
+    (dict(models=[WorkloadPredictor(model="naive", horizon=2.5)], horizon=None), "horizon=2.5 must be a positive"),
+    (dict(models=[WorkloadPredictor(model="naive", horizon="x" * 100)], horizon=None),
+     r"horizon='x{60}'\.\.\. \(100 characters\) must be a positive"),
+    (dict(test_size=50.7), r"test_size=50\.7 must be a fraction in \(0, 1\) or a whole number of buckets"),
+    (dict(test_size="0.25"), "test_size='0.25' must be a fraction"),
+    (dict(test_size=float("nan")), "test_size=nan must be a fraction"),
 ]
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import periodic_series
-from workload_predictor import NotFittedError, WorkloadPredictor
+from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
 from workload_predictor.health import DEFAULT_THRESHOLDS, health_report, level_of
 
 
@@ -76,6 +76,53 @@ def test_thresholds_are_configurable(predictor):
 def test_bad_thresholds_are_a_value_error(predictor, thresholds):
     with pytest.raises(ValueError):
         predictor.health(thresholds=thresholds)
+
+
+@pytest.mark.parametrize("pair", ["98", "0.9", b"98", (float("nan"), float("nan")), (0.8, float("nan")),
+                                  (0.8, float("-inf")), ("0.8", "0.6"), (True, False), (0.9, 0.8, 0.6), {0.8: 0.6}])
+def test_thresholds_that_are_not_a_pair_of_finite_numbers_are_refused(predictor, pair):
+    """A string is not read character by character, and NaN thresholds (which no value reaches) are refused."""
+    with pytest.raises(WorkloadDataError, match=r"thresholds\['accuracy'\]=.* must be a pair of finite numbers"):
+        predictor.health(thresholds={"accuracy": pair})
+    with pytest.raises(WorkloadDataError, match="must be a pair of finite numbers"):
+        health_report({"accuracy": 0.9}, {"accuracy": pair})
+
+
+def test_thresholds_as_a_list_or_an_array_still_work(predictor):
+    for pair in ([0.95, 0.92], np.array([0.95, 0.92])):
+        entry = predictor.health(thresholds={"accuracy": pair}, measurements={"accuracy": 0.93})["metrics"]["accuracy"]
+        assert entry == {"value": 0.93, "level": "warning", "warning": 0.95, "critical": 0.92}
+
+
+@pytest.mark.parametrize("measurements, message", [
+    ({"acuracy": 0.1}, "unknown health measurement 'acuracy'; known: training_seconds"),
+    ({"latency_seconds": 9.0}, "unknown health measurement 'latency_seconds'"),
+    ({"x" * 100_000: 1.0}, r"'x{60}'\.\.\. \(100,000 characters\); known"),
+    ({"accuracy": "low"}, r"measurements\['accuracy'\]='low' must be a number"),
+    ({"memory_mb": "12"}, r"measurements\['memory_mb'\]='12' must be a number"),
+    ({"prediction_seconds": [0.1]}, r"measurements\['prediction_seconds'\]=\[0\.1\] must be a number"),
+    ({"training_seconds": True}, r"measurements\['training_seconds'\]=True must be a number"),
+    ([("accuracy", 0.1)], r"measurements=\[\('accuracy', 0\.1\)\] must be a dict of metric -> measured value"),
+])
+def test_unknown_or_non_numeric_measurements_are_refused(predictor, measurements, message):
+    """A typo in a measurement injected to test an alert route would silently test nothing."""
+    with pytest.raises(WorkloadDataError, match=message):
+        predictor.check_alerts(measurements=measurements)
+    with pytest.raises(WorkloadDataError, match=message):
+        health_report(measurements)
+
+
+@pytest.mark.parametrize("metric, value, level", [
+    ("prediction_seconds", np.inf, "critical"), ("training_seconds", np.inf, "critical"),
+    ("memory_mb", np.inf, "critical"), ("input_anomaly", np.inf, "critical"), ("accuracy", -np.inf, "critical"),
+    ("prediction_seconds", np.nan, "unknown"), ("prediction_seconds", None, "unknown"),
+])
+def test_an_infinite_measurement_is_rated_and_only_a_missing_one_is_unknown(predictor, metric, value, level):
+    report = predictor.health(measurements={metric: value})
+    assert report["metrics"][metric]["level"] == level
+    assert report["level"] == ("critical" if level == "critical" else "ok")
+    alerts = predictor.check_alerts(measurements={metric: value})
+    assert [a["metric"] for a in alerts] == ([metric] if level == "critical" else [])
 
 
 def test_health_reports_what_the_predictor_measured():

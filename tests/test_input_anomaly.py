@@ -89,3 +89,25 @@ def test_a_normal_hour_of_the_bundled_azure_traces_raises_nothing(kind):
         values[len(values) // 2, 1] = 1e9  # one corrupt token count in the same hour fires, alone
         assert [(p, c) for p, c, _, _ in anomaly.detect(values, anomaly.REFERENCE_BUCKETS,
                                                          anomaly.floor_of(values))] == [(len(values) // 2, 1)]
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 5])
+def test_updates_flag_what_a_fit_on_the_same_rows_flags(horizon):
+    """An update judges each bucket against the same reference as a fit would: the predictor keeps at least
+    ``REFERENCE_BUCKETS`` buckets, however short its model's window and horizon."""
+    frame = _stream(400)
+    # A corrupt bucket; later 15 high buckets, then one far above the series' usual level but near theirs: against
+    # a 60-bucket reference (median about 50) it is flagged, against the 15 buckets before it (500) it is not.
+    ordinary = np.random.default_rng(1).poisson(50, 70).astype(float)
+    ordinary[5] = 1e9
+    rows = np.concatenate([ordinary, np.full(15, 500.0), [700.0, 50.0]])
+    frame_after = pd.concat([frame, pd.DataFrame({
+        "timestamp": frame["timestamp"].iloc[-1] + pd.Timedelta("10s") * np.arange(1, len(rows) + 1),
+        "requests": rows})], ignore_index=True)
+    fitted = WorkloadPredictor(model="naive", horizon=horizon).fit(frame_after)
+    expected = [(a[0], a[2]) for a in fitted.input_anomalies_]
+    assert (frame_after["timestamp"].iloc[-2], 700.0) in expected
+    predictor = WorkloadPredictor(model="naive", horizon=horizon).fit(frame)
+    _feed(predictor, rows)
+    assert [(a[0], a[2]) for a in predictor.input_anomalies_] == expected
+    assert predictor.health()["metrics"]["input_anomaly"]["level"] != "ok"

@@ -137,6 +137,17 @@ def test_unknown_model_and_parameters_are_typed_errors_listing_the_valid_ones(se
         registry.register("dlinear", Doubler)
 
 
+@pytest.mark.parametrize("params, shown", [
+    ({"x" * 100_000: 1}, r"model_params has 'x{30}'\.\.\. \(100,000 characters\), which dlinear does not take"),
+    ({f"k{i}": 1 for i in range(10_000)}, r"model_params has 'k0', 'k1', .*'k11', \.\.\. \(10,000 unknown in all\), "),
+])
+def test_unknown_model_params_are_quoted_cut_short(series, params, shown):
+    """A message quotes the unknown keys cut short, a dozen at most."""
+    with pytest.raises(WorkloadDataError, match=shown) as raised:
+        WorkloadPredictor(model="dlinear", model_params=params).fit(series)
+    assert len(str(raised.value)) < 500 and "'k12'" not in str(raised.value)
+
+
 def test_model_params_go_through_get_and_set_params(series):
     predictor = WorkloadPredictor(model="dlinear", horizon=5)
     assert predictor.set_params(model_params={"kernel_size": 13}) is predictor

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from conftest import periodic_series
 import workload_predictor.predictor as predictor_module
 from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
+from workload_predictor.anomaly import REFERENCE_BUCKETS
 from workload_predictor.confidence import RECENT_SHARE, conformal_quantile, recency_weights
 from workload_predictor.models.combination import convex_weights
 from workload_predictor.models import DLinear, Ensemble
@@ -122,7 +123,8 @@ def test_predictor_update_matches_the_model_refit_and_recalibrates(stream):
     assert predictor.last_timestamp_ == stream["timestamp"].iloc[-1].tz_localize("UTC")
     assert predictor.predict().index[0] == predictor.last_timestamp_ + pd.Timedelta("1min")
     assert predictor.n_updates_ == 4
-    keep = max(predictor.window_, 3 * 6)  # the predictor keeps only the newest buckets after an update
+    # The predictor keeps only the newest buckets after an update (at least the input-anomaly reference).
+    keep = max(predictor.window_, 3 * 6, REFERENCE_BUCKETS)
     np.testing.assert_array_equal(predictor.series_.values, values[-keep:])
     model = predictor.model_
     residuals = np.abs(model.validation_actual_ - np.clip(model.validation_forecast_, 0, None))
@@ -153,7 +155,7 @@ def test_the_history_after_updates_is_the_stream_tail_across_grid_rebuilds(sizes
 def _check_history_after_updates(sizes, gaps):
     frame = periodic_series(300 + sum(sizes), noise=4.0)
     predictor = WorkloadPredictor(horizon=4, window=12).fit(frame.iloc[:300])
-    keep, seen = max(predictor.window_, 3 * 4), 300
+    keep, seen = max(predictor.window_, 3 * 4, REFERENCE_BUCKETS), 300
     expected = frame.set_index("timestamp")[["requests"]].iloc[:300]
     for size, gap in zip(sizes, gaps):
         rows = frame.iloc[seen : seen + size]
@@ -401,6 +403,28 @@ def test_hostile_updates_apply_fully_or_raise_and_change_nothing(streaming, draw
         assert (gaps == pd.Timedelta("1min")).all()
 
 
+def test_a_file_whose_updates_kept_less_history_loads_and_keeps_the_anomaly_reference_again(tmp_path):
+    """Updates keep at least the input-anomaly scan's reference; a file whose updates kept only the forecast's
+    history (15 buckets here) loads, and its updates grow the history back to that length."""
+    frame = periodic_series(400, noise=4.0)
+    predictor = WorkloadPredictor(model="naive", horizon=5).fit(frame.iloc[:300])
+    with pytest.MonkeyPatch.context() as patch:  # what a version keeping only the forecast's history saved
+        patch.setattr(WorkloadPredictor, "_kept_length", WorkloadPredictor._history_length)
+        for i in range(300, 320):
+            predictor.update(frame.iloc[i : i + 1])
+    assert len(predictor.series_.values) == 15
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "short.wp"))
+    expected = frame.set_index("timestamp")[["requests"]]
+    for end in range(325, 405, 5):
+        loaded.update(frame.iloc[end - 5 : end])
+        n = min(15 + end - 320, REFERENCE_BUCKETS)
+        np.testing.assert_array_equal(loaded.series_.values, expected.to_numpy()[end - n : end])
+        assert loaded.series_.index.equals(expected.index[end - n : end].tz_localize("UTC"))
+    np.testing.assert_array_equal(loaded.predict().history.to_numpy(), expected.to_numpy()[-15:])
+    again = WorkloadPredictor.load(loaded.save(tmp_path / "again.wp"))
+    np.testing.assert_array_equal(again.series_.values, loaded.series_.values)
+
+
 def test_a_long_stream_of_single_bucket_updates_keeps_the_model_state_bounded():
     frame = periodic_series(900, noise=4.0)
     predictor = WorkloadPredictor(horizon=6).fit(frame.iloc[:500])
@@ -412,9 +436,10 @@ def test_a_long_stream_of_single_bucket_updates_keeps_the_model_state_bounded():
     model = predictor.model_  # update publishes a new model object; the fitted one stays as it was
     assert (len(model.recent_), len(model.context_), model.validation_forecast_.shape, model.stats_[0].xx.shape) == sizes
     assert predictor.n_updates_ == 400 and model.n_seen_ == 900
-    # The predictor keeps the newest buckets only, and the forecast's history is the stream's tail.
+    # The predictor keeps the newest buckets only (at least the input-anomaly reference), and the forecast's
+    # history is the stream's tail.
     keep = max(predictor.window_, 3 * predictor.horizon)
-    assert len(predictor.series_.values) == keep
+    assert len(predictor.series_.values) == max(keep, REFERENCE_BUCKETS)
     history = predictor.predict().history
     expected = frame.set_index("timestamp")[["requests"]].iloc[-keep:]
     np.testing.assert_array_equal(history.to_numpy(), expected.to_numpy())

@@ -139,9 +139,7 @@ def default_season_length(freq: pd.Timedelta, n_train: int) -> int:
 def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) -> np.ndarray:
     """Forecast origins of the test span: every ``stride`` buckets from ``n - test_size`` on,
     each with its whole horizon inside the series."""
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(test_size):
-        raise WorkloadDataError(f"test_size={quote(test_size)} must be a fraction in (0, 1) or a number of buckets.")
+    _check_test_size(test_size)
     span = int(round(test_size * n)) if 0 < test_size < 1 else int(test_size)
     if span < horizon or span >= n:
         raise WorkloadDataError(
@@ -151,6 +149,15 @@ def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) 
     if not is_positive_int(stride):
         raise WorkloadDataError(f"stride={quote(stride)} must be a positive integer number of buckets.")
     return np.arange(n - span, n - horizon + 1, stride)
+
+
+def _check_test_size(test_size: Any) -> None:
+    """Raise :class:`WorkloadDataError` unless ``test_size`` is a fraction in (0, 1) or a whole number of buckets
+    (``50.7`` is neither: it is not cut to 50)."""
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(test_size) or (test_size >= 1 and test_size != int(test_size)):
+        raise WorkloadDataError(f"test_size={quote(test_size)} must be a fraction in (0, 1) or a whole number of "
+                                f"buckets, e.g. 0.25 or 500.")
 
 
 def refit_points(origins: np.ndarray, refit_every: int | None) -> np.ndarray:
@@ -306,7 +313,14 @@ def run_backtest(
         _check_buckets("season_length", season_length, "e.g. 60, or None for a calendar period the data repeats")
     _check_buckets("moving_average_window", moving_average_window, "e.g. 12")
     templates = [model for model in models if not isinstance(model, str)]
-    horizon = horizon if horizon is not None else int(getattr(templates[0], "horizon", 10)) if templates else 10
+    if horizon is None and templates:
+        horizon = getattr(templates[0], "horizon", 10)
+        _check_buckets("horizon", horizon, "e.g. 10: the first template's horizon, which the backtest takes when "
+                                           "horizon=None")
+    horizon = 10 if horizon is None else horizon
+    _check_buckets("horizon", horizon, "e.g. 10")
+    horizon = int(horizon)
+    _check_test_size(test_size)
     level = level if level is not None else float(getattr(templates[0], "level", 0.9)) if templates else 0.9
     series = data if isinstance(data, BucketedSeries) else prepare_series(
         data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)

@@ -14,9 +14,9 @@ out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
 higher is better, so its thresholds are lower bounds. ``input_anomaly`` counts the
 buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
 newest 1000; its alert names the newest one (timestamp, target, value). A metric that was not
-measured yet (no ``predict`` call so far) has level ``"unknown"`` and raises no
-alert. A fit that ``max_training_time`` ended early names the stages it stopped in the
-``training_seconds`` detail. :func:`health_report` is a pure function of the measurements, so every
+measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises no
+alert; an infinite measurement is rated like any other (an infinite cost is critical). A fit
+that ``max_training_time`` ended early names the stages it stopped in the ``training_seconds`` detail. :func:`health_report` is a pure function of the measurements, so every
 level can be tested with injected numbers; :func:`measure` reads them from a
 predictor.
 """
@@ -24,6 +24,8 @@ predictor.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 from typing import Any, Mapping
 
 import numpy as np
@@ -53,8 +55,9 @@ def level_of(metric: str, value: float | None, warning: float, critical: float) 
 
     For a cost (time, memory) ``value < warning`` is ok and ``value >= critical`` is
     critical; for ``accuracy`` ``value > warning`` is ok and ``value <= critical`` is critical.
+    An infinite value compares as it is (an infinite cost is critical).
     """
-    if value is None or not np.isfinite(value):
+    if value is None or np.isnan(value):
         return "unknown"
     if metric in _HIGHER_IS_BETTER:
         return "ok" if value > warning else "warning" if value > critical else "critical"
@@ -69,10 +72,11 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
     for metric, pair in (overrides or {}).items():
         if metric not in DEFAULT_THRESHOLDS:
             raise WorkloadDataError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
-        try:
-            warning, critical = (float(v) for v in pair)
-        except (TypeError, ValueError):
-            raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair (warning, critical).") from None
+        items = None if isinstance(pair, (str, bytes, Mapping)) else _items(pair)
+        if items is None or len(items) != 2 or not all(_is_number(v) and math.isfinite(v) for v in items):
+            raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair of finite numbers "
+                                    f"(warning, critical), e.g. {DEFAULT_THRESHOLDS[metric]}.")
+        warning, critical = (float(v) for v in items)
         wrong_order = warning < critical if metric in _HIGHER_IS_BETTER else warning > critical
         if wrong_order:
             raise WorkloadDataError(
@@ -83,12 +87,50 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
     return merged
 
 
+def _items(pair: Any) -> list | None:
+    """The items of a threshold pair given as a list, tuple, array or other iterable (``None`` when it is none)."""
+    try:
+        return list(pair)
+    except TypeError:
+        return None
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (numpy's too); ``True`` is no threshold or measurement."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+#: The names ``measurements`` may hold: each metric, its detail, and the process's RSS (reported beside them).
+MEASUREMENT_NAMES = (*DEFAULT_THRESHOLDS, *(f"{metric}_detail" for metric in DEFAULT_THRESHOLDS), "process_rss_mb")
+
+
+def check_measurements(measurements: Any) -> Mapping[str, Any]:
+    """``measurements`` checked: known names, and a real number or ``None`` for each value (a detail: any text)."""
+    if not isinstance(measurements, Mapping):
+        raise WorkloadDataError(f"measurements={quote(measurements)} must be a dict of metric -> measured value, "
+                                f"metrics: {', '.join(DEFAULT_THRESHOLDS)}.")
+    for name, value in measurements.items():
+        if name not in MEASUREMENT_NAMES:
+            raise WorkloadDataError(f"unknown health measurement {quote(name)}; known: {', '.join(MEASUREMENT_NAMES)}.")
+        if not name.endswith("_detail") and value is not None and not _is_number(value):
+            raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} must be a number (or None: not "
+                                    f"measured), e.g. {{{name!r}: 0.5}}.")
+    return measurements
+
+
 def health_report(measurements: Mapping[str, float | None], thresholds: Mapping[str, Any] | None = None) -> dict:
     """The health report of ``measurements`` against ``thresholds`` (defaults above, overridable per metric).
 
     Returns ``{"level": worst level, "metrics": {metric: {"value", "level", "warning",
     "critical"}}}``; the overall level ignores unmeasured metrics.
+
+    Raises
+    ------
+    WorkloadDataError
+        An unknown metric or measurement name, a threshold that is not a pair of finite numbers in order, or a
+        measured value that is not a number.
     """
+    measurements = check_measurements(measurements)
     limits = _thresholds(thresholds)
     metrics = {}
     for metric, (warning, critical) in limits.items():

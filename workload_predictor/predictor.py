@@ -487,10 +487,10 @@ Thread safety: ``predict`` may be called from many threads while one thread call
                          extra_bytes=self.model_.update_bytes(len(new.values)))
             plan = self.model_._prepare_update(new.values, checked=True)  # the door made it a finite float array
         state = self._calibration_after(plan)
-        # Only the newest buckets stay (what predict shows as history): a stream of updates over days
-        # neither grows the predictor nor makes each update copy the whole series.
-        keep, n_new = self._history_length(), len(new.values)
-        old = self.series_
+        # Only the newest buckets stay (what predict shows as history, and the input-anomaly scan's reference):
+        # a stream of updates over days neither grows the predictor nor makes each update copy the whole series.
+        old, n_new = self.series_, len(new.values)
+        keep = min(self._kept_length(), len(old.values) + n_new)
         values = new.values[-keep:] if n_new >= keep else np.concatenate([old.values[n_new - keep :], new.values])
         index, grid = self._history_index(n_new, new.last, keep)
         series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
@@ -540,9 +540,14 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         return timeline[:keep], (timeline, keep)
 
     def _history_length(self) -> int:
-        """Buckets of history a forecast carries (and ``series_`` keeps after an update): the model's window or
-        three horizons, whichever is longer."""
+        """Buckets of history a forecast carries: the model's window or three horizons, whichever is longer."""
         return max(int(self.window_), 3 * int(self.horizon))
+
+    def _kept_length(self) -> int:
+        """Buckets ``series_`` keeps after an update: the history a forecast carries, and at least the input-anomaly
+        scan's reference (``anomaly.REFERENCE_BUCKETS``), so an update judges a bucket as a fit on the same rows
+        would. A shorter series (a short fit, or a file whose updates kept less) keeps all it has."""
+        return max(self._history_length(), anomaly.REFERENCE_BUCKETS)
 
     def _calibration_after(self, plan: list) -> dict[str, Any]:
         """The calibration the model will have once ``plan`` (from ``_prepare_update``) is committed."""
@@ -562,10 +567,11 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         ``accuracy`` (the validation confidence, ``1 - WAPE``). ``thresholds`` overrides the defaults per metric;
         ``measurements`` overrides measured values (e.g. to test an alert route).
         """
-        from .health import health_report, measure
+        from .health import check_measurements, health_report, measure
 
         check_is_fitted(self, "model_")
-        return health_report({**measure(self), **(measurements or {})}, thresholds)
+        given = {} if measurements is None else check_measurements(measurements)
+        return health_report({**measure(self), **given}, thresholds)
 
     def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None) -> list[dict[str, Any]]:
         """The metrics at warning or critical level, each also logged (``workload_predictor.health``)."""

@@ -34,7 +34,7 @@ import inspect
 import numbers
 from typing import Any, Iterable, Mapping
 
-from ..errors import WorkloadDataError, is_positive_int, quote
+from ..errors import QUOTE_LIMIT, WorkloadDataError, is_positive_int, quote
 
 #: Settings the predictor (and the ensemble) pass to each model whose ``__init__`` takes them.
 RUNTIME_PARAMS = ("horizon", "random_state", "n_threads", "device", "max_training_time", "verbose",
@@ -214,8 +214,12 @@ def check_params(entry: ModelEntry, params: Any) -> None:
     valid = entry.tunable()
     unknown = [key for key in params if key not in valid]
     if unknown:
+        # The first dozen, each cut short: a message echoes at most a few hundred characters of what was passed.
+        shown = ", ".join(quote(key, QUOTE_LIMIT // 2) for key in unknown[:12])
+        if len(unknown) > 12:
+            shown += f", ... ({len(unknown):,} unknown in all)"
         raise WorkloadDataError(
-            f"model_params has {', '.join(map(repr, unknown))}, which {entry.name} does not take; its parameters: "
+            f"model_params has {shown}, which {entry.name} does not take; its parameters: "
             f"{', '.join(valid) or 'none'} (the runtime settings are WorkloadPredictor's own arguments)."
         )
 

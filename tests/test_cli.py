@@ -669,3 +669,230 @@ def test_python_m_runs_the_fleet_commands(tmp_path):
                            "--model", "naive", "--horizon", "2"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "2 fitted" in done.stdout
+
+
+# -- review of the messages (0.9.1): advice that fits the options given, plain values, rows as the file has them -
+def _error_line(result) -> str:
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_a_log_too_short_for_the_freq_given_asks_for_a_smaller_freq_not_for_freq(runner, tmp_path):
+    """With --freq given, the message said "pass --freq ..." (the series reached infer_freq with one bucket)."""
+    path = tmp_path / "short.csv"
+    path.write_text("timestamp\n" + "".join(f"2024-05-10T00:00:{s:02d}Z\n" for s in range(0, 40, 3)))
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "15s"])
+    assert result.exit_code == EXIT_DATA
+    line = _error_line(result)
+    assert "pass --freq ..." not in line and "smaller --freq than 15s" in line and "1 bucket of 15s" in line
+    all_partial = _error_line(runner.invoke(main, ["forecast", str(path), "--freq", "20s"]))
+    assert "2 buckets of 20s, all partial" in all_partial and "smaller --freq than 20s, or --keep-partial" in all_partial
+
+
+@pytest.mark.parametrize("command", ["forecast", "evaluate"])
+def test_a_bucketed_series_of_one_bucket_is_too_short_whatever_freq_says(runner, tmp_path, command):
+    path = bucketed_csv(tmp_path / "one.csv", periods=1)
+    for extra in ([], ["--freq", "10s"]):
+        line = _error_line(runner.invoke(main, [command, str(path), *extra]))
+        assert "1 bucket, too few to fit" in line and "pass --freq ..." not in line and "infer" not in line
+
+
+def test_a_model_file_is_still_updated_with_a_single_new_bucket(runner, tmp_path):
+    model = tmp_path / "m.wp"
+    first = runner.invoke(main, ["forecast", str(bucketed_csv(tmp_path / "a.csv")), "--model", "naive",
+                                 "--horizon", "2", "--model-file", str(model)])
+    assert first.exit_code == 0, first.output
+    one = bucketed_csv(tmp_path / "one.csv", start="2024-05-10T00:33:20Z", periods=1)
+    result = runner.invoke(main, ["forecast", str(one), "--model-file", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "1 new buckets appended" in result.output
+
+
+@pytest.mark.parametrize("rows, extra, blamed, absent", [
+    (["2024-01-01T00:00:00", "3000-01-01T00:00:00"], [], "pass --unit ... to read them in another", "check --unit"),
+    (["1700000000000", "1700000001000"], ["--unit", "s"], "check --unit s (and --origin)", "pass --unit ..."),
+    (["1700000000", "1800000000"], [], "pass --unit ...", "wrong --unit"),
+])
+def test_unit_is_blamed_only_when_given(runner, tmp_path, rows, extra, blamed, absent):
+    """Out-of-range stamps and a span over the bucket limit said "check --unit" / "a wrong --unit" without --unit."""
+    path = tmp_path / "log.csv"
+    path.write_text("timestamp\n" + "\n".join(rows) + "\n")
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "1s", *extra])
+    assert result.exit_code == EXIT_DATA
+    line = _error_line(result)
+    assert blamed in line and absent not in line
+
+
+@pytest.mark.parametrize("bad, row", [("hello", 2), ("2024-13-45", 3)])
+def test_garbage_timestamps_are_named_with_their_row_not_called_offset_mixing(runner, tmp_path, bad, row):
+    path = tmp_path / "log.csv"
+    stamps = ["2024-05-10T00:00:00Z", "2024-05-10T00:00:01Z", "2024-05-10T00:00:02Z"]
+    stamps[row - 1] = bad
+    path.write_text("timestamp,input_tokens\n" + "".join(f"{s},1\n" for s in stamps))
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "1s"])
+    assert result.exit_code == EXIT_DATA
+    line = _error_line(result)
+    assert "offset" not in line and "cannot parse timestamps" in line
+    assert f"data row {row} holds {bad!r}, which is no timestamp" in line and "count from 1" in line
+
+
+@pytest.mark.parametrize("value, shown", [("-3.0", "-3.0"), ("", "nan")])
+def test_values_are_quoted_plainly_at_the_files_data_row(runner, tmp_path, value, shown):
+    """np.float64(-3.0) at row 2 (0-based) became -3.0 at data row 3; the file's rows count even when unsorted."""
+    path = bucketed_csv(tmp_path / "bad.csv", periods=60)
+    frame = pd.read_csv(path).astype({"requests": object})
+    frame.loc[2, "requests"] = value
+    frame.iloc[::-1].to_csv(path, index=False)  # newest first: the bad value is on the file's data row 58
+    result = runner.invoke(main, ["forecast", str(path), "--model", "naive", "--horizon", "2"])
+    assert result.exit_code == EXIT_DATA
+    line = _error_line(result)
+    assert "np.float64" not in line and shown in line
+    assert "data row 58" in line and "Data rows count from 1" in line
+
+
+def test_a_word_among_counts_is_quoted_with_its_row(runner, tmp_path):
+    path = bucketed_csv(tmp_path / "bad.csv", periods=60)
+    frame = pd.read_csv(path).astype({"requests": object})
+    frame.loc[[4, 7], "requests"] = "n/a?"
+    frame.to_csv(path, index=False)
+    line = _error_line(runner.invoke(main, ["forecast", str(path), "--model", "naive", "--horizon", "2"]))
+    assert "'n/a?' at data row 5" in line and "2 such values" in line and "dtype" not in line
+
+
+def test_a_column_not_forecast_is_not_checked_for_counts(runner, tmp_path):
+    """Only the targets asked for must hold counts: an empty output_tokens cell does not stop a forecast of requests
+    (it stops one of output_tokens, naming its row)."""
+    tokens = np.arange(60, dtype=float) * 10
+    tokens[20] = np.nan
+    path = bucketed_csv(tmp_path / "gap.csv", periods=60, output_tokens=tokens)
+    result = runner.invoke(main, ["forecast", str(path), "--model", "naive", "--horizon", "2"])
+    assert result.exit_code == 0, result.output
+    line = _error_line(runner.invoke(main, ["forecast", str(path), "--model", "naive", "--horizon", "2",
+                                            "--target", "output_tokens"]))
+    assert "'output_tokens' holds nan at data row 21" in line
+
+
+def test_durations_in_messages_are_plain(runner, tmp_path):
+    irregular = bucketed_csv(tmp_path / "irregular.csv", periods=60)
+    frame = pd.read_csv(irregular)
+    frame.loc[10:, "timestamp"] = (pd.to_datetime(frame.loc[10:, "timestamp"]) + pd.Timedelta("5s")).astype(str)
+    frame.to_csv(irregular, index=False)
+    line = _error_line(runner.invoke(main, ["forecast", str(irregular), "--model", "naive"]))
+    assert "is 15s, not the bucket width 10s" in line and "days" not in line
+    line = _error_line(runner.invoke(main, ["forecast", str(bucketed_csv(tmp_path / "ok.csv")), "--freq", "5s"]))
+    assert "a bucketed series at 10s, not --freq 5s" in line and "days" not in line
+
+
+@pytest.mark.parametrize("header_comma", [False, True])
+def test_a_trailing_comma_on_every_line_reads_the_columns_where_they_are(runner, tmp_path, header_comma):
+    """pandas made the first column the index and shifted the names: TIMESTAMP held the token counts."""
+    log = request_log(300)
+    path = tmp_path / "trailing.csv"
+    path.write_text(",".join(log.columns) + ("," if header_comma else "") + "\n"
+                    + "".join(",".join(map(str, row)) + ",\n" for row in log.itertuples(index=False)))
+    result = runner.invoke(main, ["inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["columns"] == list(log.columns) and report["rows"] == len(log)
+    assert report["first"] == pd.Timestamp(log["TIMESTAMP"].iloc[0], tz="UTC").isoformat()
+    assert report["input_tokens_per_request"]["max"] == log["ContextTokens"].max()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".csv.gz"])
+def test_a_file_that_is_not_utf8_names_the_line_and_the_fix(runner, tmp_path, suffix):
+    import gzip
+
+    if suffix == ".jsonl":
+        text = '{"t": "2024-05-10T00:00:00Z", "m": "a"}\n{"t": "2024-05-10T00:00:01Z", "m": "caf\xe9"}\n'
+    else:
+        text = "t,m\n2024-05-10T00:00:00Z,a\n2024-05-10T00:00:01Z,caf\xe9\n"
+    data = text.encode("latin-1")
+    path = tmp_path / f"latin{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    result = runner.invoke(main, ["inspect", str(path), "--timestamp-col", "t"])
+    assert result.exit_code == EXIT_DATA
+    line = _error_line(result)
+    line_number, offset = (3 if suffix != ".jsonl" else 2), data.index(b"\xe9")
+    assert f"line {line_number} (byte offset {offset}" in line and "0xE9" in line
+    assert "re-encode the file as UTF-8" in line and "codec" not in line
+
+
+def test_inspect_reports_empty_cells_text_and_irregular_steps(runner, tmp_path):
+    """inspect said nothing of them: NaN was left out of the statistics, text coerced to NaN, odd steps unseen."""
+    path = tmp_path / "messy.csv"
+    path.write_text("timestamp,requests,input_tokens\n2024-05-10T00:00:00Z,1,5\n2024-05-10T00:00:10Z,,5\n"
+                    "2024-05-10T00:00:20Z,x,5\n2024-05-10T00:00:25Z,2,y\n2024-05-10T00:00:30Z,3,5\n"
+                    "2024-05-10T00:01:00Z,3,5\n")
+    report = json.loads(runner.invoke(main, ["inspect", str(path), "--json"]).output)
+    assert report["missing_values"] == {"requests": {"count": 1, "first_row": 2}}
+    assert report["non_numeric_values"] == {"requests": {"count": 1, "first": "x", "first_row": 3},
+                                            "input_tokens": {"count": 1, "first": "y", "first_row": 4}}
+    assert report["irregular_steps"] == {"count": 2, "first_after": "2024-05-10T00:00:20+00:00", "first_step_s": 5.0}
+    text = runner.invoke(main, ["inspect", str(path)]).output
+    assert re.search(r"^missing values\s+requests 1 \(first at data row 2\)$", text, flags=re.M), text
+    assert "input_tokens 1 (first 'y' at data row 4)" in text
+    assert re.search(r"^irregular steps\s+2 \(the first: 5 s after 2024-05-10T00:00:20\+00:00\)$", text, flags=re.M)
+
+
+def test_inspect_reports_text_in_a_request_logs_token_columns(runner, tmp_path):
+    log = request_log(200).astype({"GeneratedTokens": object})
+    log.loc[[3, 9], "GeneratedTokens"] = "?"
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    report = json.loads(runner.invoke(main, ["inspect", str(path), "--json"]).output)
+    assert report["non_numeric_values"] == {"GeneratedTokens": {"count": 2, "first": "?", "first_row": 4}}
+    assert report["missing_values"] == {}
+    clean = json.loads(runner.invoke(main, ["inspect", str(bucketed_csv(tmp_path / "ok.csv")), "--json"]).output)
+    assert clean["irregular_steps"] == {"count": 0} and clean["missing_values"] == clean["non_numeric_values"] == {}
+
+
+@pytest.mark.parametrize("value", ["1.5", "12.5", "0", "-3"])
+def test_a_test_size_neither_fraction_nor_whole_count_is_a_usage_error(runner, tmp_path, value):
+    """--test-size 1.5 was cut to 1 bucket without a word."""
+    result = runner.invoke(main, ["evaluate", str(bucketed_csv(tmp_path / "s.csv")), "--test-size", value])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "neither a fraction in (0, 1) nor a whole number of buckets" in result.output
+
+
+def test_jobs_without_by_is_refused(runner, tmp_path):
+    result = runner.invoke(main, ["forecast", str(bucketed_csv(tmp_path / "s.csv")), "--jobs", "2"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "drop --jobs, or pass --by" in result.output
+
+
+def test_freq_is_checked_for_a_bucketed_fleet_as_for_one_series(runner, tmp_path):
+    """forecast --by ignored a --freq that is not the fleet's bucket width; one series refuses it."""
+    fleet = bucketed_fleet(tmp_path / "fleet.csv")
+    result = runner.invoke(main, ["forecast", str(fleet), "--by", "service", "--model", "naive", "--horizon", "2",
+                                  "--freq", "5s"])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "a bucketed series at 10s, not --freq 5s" in _error_line(result)
+    same = runner.invoke(main, ["forecast", str(fleet), "--by", "service", "--model", "naive", "--horizon", "2",
+                                "--freq", "10s"])
+    assert same.exit_code == 0, same.output
+
+
+def test_unknown_file_type_lists_exactly_the_suffixes_read(runner, tmp_path):
+    from workload_predictor.readers import SUFFIXES, read_table
+
+    path = tmp_path / "trace.tsv"
+    path.write_text("timestamp\n2024-05-10T00:00:00Z\n")
+    line = _error_line(runner.invoke(main, ["inspect", str(path)]))
+    assert sorted(re.findall(r"\.[a-z.]+[a-z]", line.split("unknown file type")[1])) == sorted(SUFFIXES)
+    for suffix in SUFFIXES:  # and every one listed is read
+        if suffix.endswith(".gz") or suffix == ".parquet":
+            continue
+        known = tmp_path / f"trace{suffix}"
+        known.write_text('[{"timestamp": 1}]' if suffix == ".json" else
+                         '{"timestamp": 1}\n' if "json" in suffix else "timestamp\n1\n")
+        assert list(read_table(known).columns) == ["timestamp"]
+
+
+def test_per_key_rows_count_in_that_keys_series(runner, tmp_path):
+    path = tmp_path / "fleet.csv"
+    path.write_text("TIMESTAMP,model,requests\n2024-05-10T00:00:00Z,a,1\n2024-05-10T00:00:10Z,a,\n"
+                    "2024-05-10T00:00:20Z,a,1\n2024-05-10T00:00:00Z,b,1\n")
+    line = _error_line(runner.invoke(main, ["forecast", str(path), "--by", "model", "--model", "naive",
+                                            "--horizon", "1"]))
+    assert "at row 2 of that key" in line and "A key's rows count from 1, in time order." in line

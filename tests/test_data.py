@@ -294,3 +294,57 @@ def test_infer_freq_is_the_median_step(multiples, unit):
     steps = np.array(multiples) * pd.Timedelta(unit)
     index = pd.DatetimeIndex(pd.Timestamp("2024-01-01", tz="UTC") + np.concatenate([[pd.Timedelta(0)], np.cumsum(steps)]))
     assert infer_freq(index) == pd.Timedelta(np.median(np.diff(index.to_numpy())))
+
+
+# -- messages: the value at fault and its row, plain values, advice that fits what was passed ---------------------
+@pytest.mark.parametrize("values, row, bad", [
+    (["2024-01-01T00:00:00Z", "hello", "2024-01-01T00:00:02Z"], 1, "hello"),  # was called offset mixing
+    (["2024-01-01T00:00:00", "2024-01-01T00:00:01", "2024-13-45"], 2, "2024-13-45"),
+    (["yesterday", "today"], 0, "yesterday"),
+])
+def test_unparseable_timestamps_name_the_first_bad_value_and_its_row(values, row, bad):
+    with pytest.raises(WorkloadDataError, match="cannot parse timestamps") as error:
+        to_utc_index(pd.Series(values, dtype=object), name="t")
+    assert f"row {row} holds {bad!r}, which is no timestamp" in str(error.value)
+    assert "offset" not in str(error.value)
+
+
+def test_out_of_range_blames_the_unit_only_when_one_was_given():
+    with pytest.raises(WorkloadDataError, match="outside 1677-09-21") as given:
+        to_utc_index(pd.Series([1_700_000_000_000, 1_700_000_001_000]), unit="s")
+    assert "check unit='s'" in str(given.value)
+    with pytest.raises(WorkloadDataError, match="outside 1677-09-21") as inferred:
+        to_utc_index(pd.Series(["2024-01-01", "3000-01-01"]))
+    assert "check unit" not in str(inferred.value) and "pass unit=..." in str(inferred.value)
+    log = pd.DataFrame({"TIMESTAMP": [1_700_000_000, 1_800_000_000]})
+    with pytest.raises(WorkloadDataError, match="max_buckets") as span:
+        bucketize(log, freq="1s")
+    assert "wrong unit" not in str(span.value) and "pass unit=..." in str(span.value)
+    with pytest.raises(WorkloadDataError, match="max_buckets") as span:
+        bucketize(log, freq="1s", unit="s")
+    assert "or a wrong unit='s'" in str(span.value)
+
+
+@pytest.mark.parametrize("delta, text", [
+    ("0s", "0s"), ("10s", "10s"), ("90s", "1min 30s"), ("1500ms", "1s 500ms"), ("1157 days 09:46:40", "1157d 9h 46min 40s"),
+    ("-5s", "-5s"), ("1ns", "1ns"),
+])
+def test_duration_text_is_plain(delta, text):
+    from workload_predictor.data import duration_text
+
+    assert duration_text(pd.Timedelta(delta)) == text
+
+
+@pytest.mark.parametrize("value, shown", [(-3.0, "(-3.0 at row 4)"), (np.inf, "holds inf at row 4")])
+def test_bad_values_are_quoted_as_plain_numbers(value, shown):
+    frame = _frame(20)
+    frame.loc[4, "requests"] = value
+    with pytest.raises(WorkloadDataError) as error:
+        prepare_series(frame)
+    assert shown in str(error.value) and "np.float64" not in str(error.value)
+
+
+def test_irregular_spacing_prints_plain_durations():
+    with pytest.raises(WorkloadDataError, match="is 2s, not the bucket width 1s") as error:
+        prepare_series(_frame(10).drop(index=4), freq="1s")
+    assert "days" not in str(error.value)

@@ -59,3 +59,18 @@ def test_confidence_is_lower_on_the_bursty_code_trace():
         series = bucketize(azure_llm_trace(kind), freq="10s").iloc[1:-1]
         scores[kind] = WorkloadPredictor(horizon=10).fit(series).confidence_
     assert scores["code"] < scores["conv"]
+
+
+@pytest.mark.parametrize("header_comma", [False, True])
+def test_the_raw_trace_with_a_trailing_comma_on_every_line_reads_as_the_trace(tmp_path, header_comma):
+    """A spreadsheet export's trailing commas made pandas take TIMESTAMP as the index and shift every column."""
+    from workload_predictor.readers import read_table
+
+    log = azure_llm_trace("conv").iloc[:2000]
+    path = tmp_path / "conv.csv"
+    lines = [",".join(log.columns) + ("," if header_comma else "")]
+    lines += [",".join(map(str, row)) + "," for row in log.itertuples(index=False)]
+    path.write_text("\n".join(lines) + "\n")
+    read = read_table(path)
+    pd.testing.assert_frame_equal(read, log.reset_index(drop=True), check_dtype=False)
+    assert bucketize(read, freq="10s")["requests"].tolist() == bucketize(log, freq="10s")["requests"].tolist()

@@ -33,7 +33,8 @@ Exit codes:
   1  internal error (a bug: rerun with --debug and report the traceback)
   2  usage error (unknown option, missing argument, file not found, a request log
      without --freq, an --out suffix other than .csv or .json, an output folder that
-     does not exist, an option --by does not support)
+     does not exist, an option --by does not support, --jobs without --by, a
+     --test-size that is neither a fraction nor a whole number of buckets)
   3  bad input data (unreadable file, bad timestamps, too little history, ...)
   4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
 
@@ -84,6 +85,15 @@ def _finite(value: float | None, wanted: str) -> float | None:
     return value
 
 
+def _test_size(value: float) -> float:
+    """--test-size: a usage error (exit 2) unless a fraction in (0, 1) or a whole number of buckets (>= 1)."""
+    _finite(value, "a fraction in (0, 1) or a number of buckets")
+    if value <= 0 or (value > 1 and not float(value).is_integer()):
+        raise click.BadParameter(f"{value:g} is neither a fraction in (0, 1) nor a whole number of buckets; pass "
+                                 "e.g. 0.25 (the last quarter of the series) or 100 (its last 100 buckets).")
+    return value
+
+
 def _jobs(value: int) -> int:
     """--jobs: a usage error (exit 2) unless a positive number of processes or -1."""
     if value < 1 and value != -1:
@@ -99,6 +109,7 @@ def _one_line(exc: BaseException) -> str:
 _CLI_WORDS = [
     (re.compile(r", a smaller window= or (?=a smaller horizon=)"), " or "),  # the CLI has no --window
     (re.compile(r"unit='s', 'ms', 'us' or 'ns'"), "--unit s, ms, us or ns"),
+    (re.compile(r"\bunit='(\w+)'"), r"--unit \1"),
     (re.compile(r"\b(unit|origin|freq)=\.\.\.?"), r"--\1 ..."),
     (re.compile(r"\borigin=<[^>]*>"), "--origin TIME"),
     (re.compile(r"\btimestamp=<column name>"), "--timestamp-col NAME"),
@@ -120,11 +131,26 @@ _CLI_WORDS = [
 ]
 
 
-def in_cli_words(message: str) -> str:
-    """``message`` with the library's parameter names (``unit='s'``) replaced by the CLI's options (``--unit s``)."""
+# The library numbers rows from 0 (positions, as DataFrame.iloc); TRACE's reader keeps the file's row order, so on
+# the command line a row is the file's data row, counted from 1.
+_ROW = re.compile(r"(?<!data )\brow (\d+)\b")
+ROWS_NOTE = "Data rows count from 1, after any header line."
+KEY_ROWS_NOTE = "A key's rows count from 1, in time order."
+
+
+def in_cli_words(message: str, rows: str = "file") -> str:
+    """``message`` with the library's parameter names (``unit='s'``) replaced by the CLI's options (``--unit s``),
+    and its row positions (from 0) as rows counted from 1: TRACE's data rows, or with ``rows="key"`` the rows of
+    one key's series (a fleet's per-key errors), with a sentence that says so."""
     for pattern, replacement in _CLI_WORDS:
         message = pattern.sub(replacement, message)
-    return message
+    if rows == "key":
+        message, found = _ROW.subn(lambda m: f"row {int(m.group(1)) + 1} of that key", message)
+        note = KEY_ROWS_NOTE
+    else:
+        message, found = _ROW.subn(lambda m: f"data row {int(m.group(1)) + 1}", message)
+        note = ROWS_NOTE
+    return f"{message} {note}" if found and note not in message else message
 
 
 def handle_errors(command: Callable) -> Callable:
@@ -180,13 +206,15 @@ def input_options(command: Callable) -> Callable:
     return command
 
 
-def _read(path: str, freq: str | None, opts: dict[str, Any]):
+def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str, ...] = ()):
+    """The trace at ``path``; of a bucketed series only the ``targets`` asked for (default: requests) must hold
+    counts."""
     from .readers import FreqRequiredError, read_trace
 
     try:
         return read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
                           origin=opts["origin"], input_column=opts["input_col"], output_column=opts["output_col"],
-                          keep_partial=opts["keep_partial"])
+                          keep_partial=opts["keep_partial"], targets=targets or ("requests",))
     except FreqRequiredError as exc:  # a missing option is a usage error (exit 2), as --help says
         raise click.UsageError(f"{Path(path).name} is a request log (one row per request): pass --freq, "
                                "e.g. --freq 10s.") from exc
@@ -278,6 +306,19 @@ def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
     if len(busy) == 0:
         return None
     return pd.DataFrame({c: busy[c].to_numpy(float) / busy["requests"].to_numpy(float) for c in present})
+
+
+def _check_history(data, freq: str | None) -> None:
+    """Refuse (exit 3) a series of one bucket before a fit, whose width cannot be inferred: with advice that fits
+    the input (a --freq given for a request log is too wide; a bucketed series is too short)."""
+    if len(data.series) >= 2:
+        return
+    if data.log is not None:
+        raise WorkloadDataError(f"{data.path.name}: the log gives 1 bucket of {freq} (after the partial first and "
+                                f"last are dropped unless --keep-partial), too few to fit: pass a smaller --freq "
+                                f"than {freq}, or a longer log.")
+    raise WorkloadDataError(f"{data.path.name} is a bucketed series of 1 bucket, too few to fit: pass a longer "
+                            "series (or the raw request log, bucketed with --freq).")
 
 
 def _targets(trace, targets: tuple[str, ...]) -> list[str]:
@@ -431,6 +472,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     if by is not None:
         _refuse_with_by(plot=plot_path is not None, requests=requests_path is not None,
                         format=_option_given("requests_format"), model_file=model_file is not None)
+    elif _option_given("jobs"):
+        raise click.UsageError("--jobs sets the worker processes of --by, one series per process; without --by "
+                               "there is one series: drop --jobs, or pass --by COLUMN.")
     _check_suffix(out, OUT_SUFFIXES, "--out")
     _check_suffix(requests_path, REQUESTS_SUFFIXES, "--requests")
     _check_output_paths(out=out, plot=plot_path, requests=requests_path,
@@ -438,7 +482,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _check_plotting(plot_path)
     if by is not None:
         return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
-    data = _read(trace, freq, opts)
+    data = _read(trace, freq, opts, targets)
     lengths = _token_lengths(data, opts) if requests_path else None
     if requests_path and lengths is None and needs_token_lengths(requests_format):
         raise WorkloadDataError(
@@ -451,6 +495,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         predictor, appended, zero_filled = _reuse(Path(model_file), data, freq)
         chosen, model, level = list(predictor.targets_), predictor.model, predictor.level
     else:
+        _check_history(data, freq)
         chosen = _targets(data, targets)
         if requests_path and "requests" not in chosen:
             chosen.insert(0, "requests")
@@ -584,9 +629,8 @@ def _write_forecast(result, path: Path) -> None:
               help="Interval level whose coverage is measured.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
               help="What to score; repeat for several (default: requests).")
-@click.option("--test-size", default=0.25, show_default=True, type=float,
-              callback=lambda _c, _p, v: _finite(v, "a fraction in (0, 1) or a number of buckets"),
-              help="Test span: a fraction of the series (< 1) or a number of buckets.")
+@click.option("--test-size", default=0.25, show_default=True, type=float, callback=lambda _c, _p, v: _test_size(v),
+              help="Test span: a fraction of the series (< 1) or a whole number of buckets.")
 @click.option("--stride", default=1, show_default=True, type=click.IntRange(min=1),
               help="Buckets between forecast origins in the test span.")
 @click.option("--refit-every", default=None, type=click.IntRange(min=1),
@@ -637,7 +681,8 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     if by is not None:
         return evaluate_by(trace, by, freq, horizon, model_names, baseline_names, level, targets, test_size, stride,
                            refit_every, seed, json_path, opts, max_epochs=max_epochs)
-    data = _read(trace, freq, opts)
+    data = _read(trace, freq, opts, targets)
+    _check_history(data, freq)
     chosen = _targets(data, targets)
     # --max-epochs reaches every model (or ensemble member) that trains for epochs.
     epochs = {"max_epochs": max_epochs} if max_epochs is not None else {}
@@ -736,6 +781,11 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
     for key, value in report.items():
         if key.endswith("_s") and isinstance(value, (int, float)):
             value = _duration(value)
+        elif key in ("missing_values", "non_numeric_values"):
+            value = _problem_text(value)
+        elif key == "irregular_steps":
+            value = f"{value['count']:,}" + (f" (the first: {_duration(value['first_step_s'])} after "
+                                             f"{value['first_after']})" if value["count"] else "")
         elif isinstance(value, dict):
             value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
         elif isinstance(value, list):
@@ -778,7 +828,11 @@ def _seconds(delta: pd.Timedelta) -> float:
 def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]:
     """What ``inspect`` prints: JSON-ready values under keys that do not depend on the options.
 
-    Durations are seconds under keys ending in ``_s``. A request log is bucketed by
+    Durations are seconds under keys ending in ``_s``; rows (``first_row``) are data rows counted from 1.
+    ``missing_values`` and ``non_numeric_values`` map each value column (a bucketed series'
+    targets, a request log's token columns) that holds empty cells or text to how many and
+    the first; a bucketed series' ``irregular_steps`` are steps that are no whole number of
+    buckets (missing buckets and repeated timestamps are counted apart). A request log is bucketed by
     :func:`~workload_predictor.bucketize` (so its ``max_buckets`` guard refuses a span that
     would not fit), its partial first and last buckets dropped unless ``keep_partial``.
     """
@@ -797,11 +851,18 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         "first": stamps[0].isoformat(), "last": stamps[-1].isoformat(), "span_s": _seconds(stamps[-1] - stamps[0]),
     }
     steps = pd.Series(stamps[1:] - stamps[:-1])
+    tokens = {} if bucketed else token_columns(frame.columns, opts["input_col"], opts["output_col"])
+    _value_problems(report, frame, [c for c in TARGETS if c in frame.columns] if bucketed else list(tokens.values()))
     if bucketed:
         width = infer_freq(stamps) if len(stamps) > 1 else parse_freq(freq)
         report["inferred_frequency_s"] = _seconds(width)
         report["missing_buckets"] = int(((steps // width) - 1).clip(lower=0).sum()) if len(steps) else 0
         report["duplicate_timestamps"] = int(stamps.duplicated().sum())
+        off = np.flatnonzero((steps % width != pd.Timedelta(0)).to_numpy()) if width > pd.Timedelta(0) else []
+        report["irregular_steps"] = {"count": len(off)}
+        if len(off):
+            report["irregular_steps"].update(first_after=stamps[int(off[0])].isoformat(),
+                                             first_step_s=_seconds(steps.iloc[int(off[0])]))
         counts = pd.to_numeric(frame["requests"], errors="coerce").to_numpy(float)
     else:
         width = parse_freq(freq)
@@ -813,7 +874,6 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
             threshold = max(10 * width, pd.Timedelta(seconds=60))
             report["long_gap_threshold_s"] = _seconds(threshold)
             report["long_gaps"] = int((steps > threshold).sum())
-        tokens = token_columns(frame.columns, opts["input_col"], opts["output_col"])
         series = bucketize(frame, timestamp=column, freq=width, unit=opts["unit"], origin=opts["origin"], sums={})
         dropped = not opts["keep_partial"] and len(series) >= 3
         counts = series["requests"].to_numpy(float)[1:-1] if dropped else series["requests"].to_numpy(float)
@@ -833,6 +893,35 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     if len(counts):
         return _rate_statistics(report, counts)
     return report
+
+
+def _value_problems(report: dict[str, Any], frame: pd.DataFrame, columns: list[str]) -> None:
+    """Add to ``report`` the empty cells and the text in the value ``columns`` of ``frame`` (in file order): per
+    column, how many and the first (its data row, counted from 1)."""
+    missing, text = {}, {}
+    for name in columns:
+        values = frame[name]
+        absent = values.isna().to_numpy()
+        numbers = values if pd.api.types.is_numeric_dtype(values.dtype) else pd.to_numeric(values, errors="coerce")
+        words = numbers.isna().to_numpy() & ~absent
+        if absent.any():
+            missing[str(name)] = {"count": int(absent.sum()), "first_row": int(np.flatnonzero(absent)[0]) + 1}
+        if words.any():
+            row = int(np.flatnonzero(words)[0])
+            text[str(name)] = {"count": int(words.sum()), "first": cut(values.iloc[row], 40), "first_row": row + 1}
+    report["missing_values"] = missing
+    report["non_numeric_values"] = text
+
+
+def _problem_text(value: dict[str, Any]) -> str:
+    """A ``missing_values``/``non_numeric_values`` entry as ``inspect`` prints it."""
+    if not value:
+        return "none"
+    parts = []
+    for column, found in value.items():
+        example = f"{quote(found['first'])} " if "first" in found else ""
+        parts.append(f"{column} {found['count']:,} (first {example}at data row {found['first_row']:,})")
+    return "; ".join(parts)
 
 
 def _rate_statistics(report: dict[str, Any], counts: np.ndarray) -> dict[str, Any]:
@@ -863,7 +952,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
     bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does.
     """
     from .data import bucketize, to_utc_index, token_columns
-    from .readers import find_timestamp_column, read_table
+    from .readers import check_bucket_width, find_timestamp_column, read_table
 
     frame = read_table(path)
     if len(frame) == 0:
@@ -881,6 +970,9 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
                                     "column that tells the series apart (a model, endpoint or tenant column).")
         out = frame[[by, *(c for c in ("requests", "input_tokens", "output_tokens") if c in frame.columns)]].copy()
         out.insert(1, "timestamp", to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column))
+        if freq is not None:  # as for one series: a --freq must match the buckets' own width
+            steps = out.sort_values("timestamp", kind="stable").groupby(by, sort=False)["timestamp"].diff()
+            check_bucket_width(steps, freq, path)
         return out
     if freq is None:
         raise click.BadParameter("a request log needs --freq (the bucket width), e.g. --freq 10s.", param_hint="--freq")
@@ -908,16 +1000,18 @@ def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> 
 
 def _echo_errors(errors: dict) -> None:
     for key, error in list(errors.items())[:5]:
-        _say(f"skipped {str(key)[:40]}: {in_cli_words(_one_line(error))[:160]}")
+        _say(f"skipped {str(key)[:40]}: {in_cli_words(cut(_one_line(error), 200), rows='key')}")
     if len(errors) > 5:
         _say(f"skipped {len(errors) - 5} more keys (see FleetPredictor.errors_)")
 
 
-def _no_key_left(errors: dict, by: str, doing: str) -> WorkloadDataError:
-    """The error for a fleet none of whose keys could be fitted (or backtested): the first key's reason."""
+def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
+    """The error (exit 3) for a fleet none of whose keys could be fitted (or backtested): the first key's reason,
+    its rows counted in that key's series."""
     key, error = next(iter(errors.items())) if errors else (None, "TRACE holds no keys")
     first = f"the first, {quote(str(key), 40)}: {cut(_one_line(error), 200)}" if errors else str(error)
-    return WorkloadDataError(f"no key of --by {quote(by)} could be {doing} ({len(errors):,} keys skipped; {first})")
+    return Failure(in_cli_words(f"no key of --by {quote(by)} could be {doing} ({len(errors):,} keys skipped; {first})",
+                                rows="key"), EXIT_DATA)
 
 
 def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str, level: float,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -60,6 +61,27 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
         if column is not None:
             found[out] = column
     return found
+
+
+def duration_text(delta: Any) -> str:
+    """A duration as messages print it: ``10s``, ``1min 30s``, ``2d 3h``, ``250ms``, ``0s`` (pandas prints
+    ``0 days 00:00:10``)."""
+    delta = pd.Timedelta(delta)
+    if delta < pd.Timedelta(0):
+        return "-" + duration_text(-delta)
+    nanos = delta // pd.Timedelta(1, "ns")
+    parts = []
+    for unit, size in (("d", 86_400 * 10**9), ("h", 3_600 * 10**9), ("min", 60 * 10**9), ("s", 10**9),
+                       ("ms", 10**6), ("us", 10**3), ("ns", 1)):
+        count, nanos = divmod(nanos, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts) or "0s"
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (messages quote ``3.0``, not ``np.float64(3.0)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def to_utc_index(
@@ -120,8 +142,8 @@ def to_utc_index(
             result = _from_objects(index, name)
         result = pd.DatetimeIndex(result)
     except (pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta, OverflowError):
-        raise _out_of_range(name) from None
-    return _normalised(result, index, name)
+        raise _out_of_range(name, unit) from None
+    return _normalised(result, index, name, unit)
 
 
 _NS_FIRST, _NS_LAST = np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-10", "D")  # inside ns' range
@@ -157,7 +179,7 @@ def _is_datetime_dtype(dtype: Any) -> bool:
     return isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M")
 
 
-def _normalised(result: pd.DatetimeIndex, original: Any, name: str) -> pd.DatetimeIndex:
+def _normalised(result: pd.DatetimeIndex, original: Any, name: str, unit: str | None = None) -> pd.DatetimeIndex:
     """``result`` in UTC, unit ns, unnamed (a new index; the input keeps its name), with no missing stamp."""
     try:
         if result.tz is None:
@@ -167,23 +189,26 @@ def _normalised(result: pd.DatetimeIndex, original: Any, name: str) -> pd.Dateti
         if result.unit != "ns":
             result = result.as_unit("ns")
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
-        raise _out_of_range(name) from None
+        raise _out_of_range(name, unit) from None
     if result.hasnans:
         bad = int(np.flatnonzero(result.isna())[0])
         raise WorkloadDataError(
-            f"{name}: row {bad} has a missing timestamp ({quote(original[bad])}); drop or fill it before fitting."
+            f"{name}: row {bad} has a missing timestamp ({quote(_plain(original[bad]))}); drop or fill it before fitting."
         )
     return result if result.name is None else result.rename(None)
 
 
-def _out_of_range(name: str) -> WorkloadDataError:
+def _out_of_range(name: str, unit: str | None = None) -> WorkloadDataError:
     """The error for stamps outside nanoseconds' range, in our words (pandas' own, e.g. "Cannot round ...
-    without overflow", names its internals, not the fix)."""
+    without overflow", names its internals, not the fix). ``unit``: the one the caller gave, blamed only then."""
     # e.g. epochs read with the wrong unit: pandas' nanoseconds span 1677-09-21 .. 2262-04-11 only.
+    fix = (f"check unit={unit!r} (and origin=) for these numeric epochs, or drop the rows outside it"
+           if unit is not None else
+           "drop the rows outside it (numeric epochs are read in the unit their magnitude implies: pass unit=... "
+           "to read them in another)")
     return WorkloadDataError(
         f"{name}: timestamps (or the buckets that hold them) fall outside 1677-09-21 00:12:43 .. "
-        "2262-04-11 23:47:16 UTC, the range of nanosecond timestamps; check unit= (and origin=) for numeric "
-        "epochs, or drop the rows outside it."
+        f"2262-04-11 23:47:16 UTC, the range of nanosecond timestamps; {fix}."
     )
 
 
@@ -241,7 +266,7 @@ def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> 
     numbers = index.to_numpy(dtype="float64", na_value=np.nan)
     if not np.all(np.isfinite(numbers)):
         bad = int(np.flatnonzero(~np.isfinite(numbers))[0])
-        raise WorkloadDataError(f"{name}: row {bad} holds {quote(numbers[bad])}, not a timestamp; drop it.")
+        raise WorkloadDataError(f"{name}: row {bad} holds {quote(float(numbers[bad]))}, not a timestamp; drop it.")
     if unit is None:
         unit = infer_epoch_unit(numbers, name)
     if unit not in ("s", "ms", "us", "ns", "m", "h", "D"):
@@ -277,11 +302,46 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
         try:
             parsed = pd.to_datetime(pd.Index(values), utc=True, format="mixed")
         except (ValueError, TypeError, OverflowError) as exc:
-            raise WorkloadDataError(
-                f"{name}: cannot parse timestamps ({cut(exc)}); pass ISO-8601 strings, datetimes or "
-                "numeric epochs with unit=..."
-            ) from None
+            raise _unparseable(values, name, exc) from None
     return pd.DatetimeIndex(parsed)
+
+
+#: Values :func:`_first_unparseable` parses one by one, at most, looking for the one at fault.
+UNPARSEABLE_TRIES = 10_000
+
+
+def _first_unparseable(values: np.ndarray) -> int | None:
+    """The row of the first value of ``values`` (objects) that is no timestamp, or None.
+
+    A C-speed ISO-8601 pass finds the candidates; only those are tried one by one (a
+    value in another format that pandas reads, e.g. ``May 10 2024``, is no fault), at most
+    ``UNPARSEABLE_TRIES`` of them (about 10 us each), so an error message never costs a long scan.
+    """
+    present = ~pd.isna(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            iso = pd.to_datetime(pd.Index(values), utc=True, format="ISO8601", errors="coerce")
+            candidates = np.flatnonzero(np.asarray(iso.isna()) & present)
+        except (ValueError, TypeError, OverflowError):
+            candidates = np.flatnonzero(present)
+        for row in candidates[:UNPARSEABLE_TRIES]:
+            try:
+                pd.Timestamp(values[row])
+            except (ValueError, TypeError, OverflowError):
+                return int(row)
+    return None
+
+
+def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None) -> WorkloadDataError:
+    """The error for timestamps that do not parse: the first value at fault and its row."""
+    row = _first_unparseable(values)
+    where = (f"row {row} holds {quote(_plain(values[row]))}, which is no timestamp" if row is not None
+             else cut(exc))
+    return WorkloadDataError(
+        f"{name}: cannot parse timestamps ({where}); fix or drop that row, or pass ISO-8601 strings, datetimes "
+        "or numeric epochs with unit=..."
+    )
 
 
 def _strings_pass(strings: np.ndarray) -> bool:
@@ -302,7 +362,7 @@ def _check_objects(values: np.ndarray, name: str) -> None:
     numbers = [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
     if numbers:
         raise WorkloadDataError(
-            f"{name}: the column mixes numbers (e.g. {quote(numbers[0])}) with strings or datetimes; use one encoding "
+            f"{name}: the column mixes numbers (e.g. {quote(_plain(numbers[0]))}) with strings or datetimes; use one encoding "
             "for every row (all epochs with unit=..., or all ISO strings / datetimes)."
         )
     too_long = next((row for row, v in enumerate(values) if isinstance(v, str) and len(v) > MAX_TIMESTAMP_CHARS), None)
@@ -316,6 +376,8 @@ def _check_objects(values: np.ndarray, name: str) -> None:
         strings = [v for v in values if isinstance(v, str)]
         aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
         if any(aware) and not all(aware):
+            if _first_unparseable(values) is not None:  # "hello" carries no offset, but is no timestamp either
+                raise _unparseable(values, name)
             first = strings[aware.index(False)]
             raise WorkloadDataError(
                 f"{name}: some timestamps carry a UTC offset and some do not (e.g. {quote(first)}); "
@@ -361,8 +423,9 @@ def future_index(last: pd.Timestamp, freq: pd.Timedelta, steps: int) -> pd.Datet
         return pd.date_range(start=last + freq, periods=steps, freq=freq).as_unit("ns")
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
         raise WorkloadDataError(
-            f"{steps} buckets of {freq} after {last} reach past 2262-04-11 23:47:16 UTC, the last nanosecond "
-            "timestamp; forecast fewer steps, or check the timestamps' unit= (and origin=)."
+            f"{steps} buckets of {duration_text(freq)} after {last.isoformat()} reach past 2262-04-11 23:47:16 UTC, "
+            "the last nanosecond timestamp; forecast fewer steps (numeric epochs are read in the unit their "
+            "magnitude implies: pass unit=... to read them in another)."
         ) from None
 
 
@@ -588,7 +651,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
         if missing[longest] > max_gap:
             raise UpdateGapError(
                 f"new bucket {_utc_isoformat(instants[longest])} is {int(missing[longest]) + 1} buckets after the "
-                f"{'last fitted bucket' if longest == 0 else 'previous row'} (buckets of {str(freq).replace('0 days ', '')}): the {int(missing[longest])} "
+                f"{'last fitted bucket' if longest == 0 else 'previous row'} (buckets of {duration_text(freq)}): the {int(missing[longest])} "
                 f"buckets between would be zero-filled, more than max_gap={max_gap}. A clock-skewed or stray row? "
                 "Drop it (the predictor is unchanged and accepts the next correct row), refit after a long outage, "
                 "or raise max_gap (None disables the bound)."
@@ -652,13 +715,13 @@ def _refuse_values(name: str, array: np.ndarray) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise WorkloadDataError(
-            f"target column {quote(name)} holds {quote(array[row])} at row {row} ({int(bad.sum())} non-finite values); "
+            f"target column {quote(name)} holds {quote(float(array[row]))} at row {row} ({int(bad.sum())} non-finite values); "
             "drop or fill them explicitly before fitting."
         )
     if (array < 0).any():
         row = int(np.flatnonzero(array < 0)[0])
         raise WorkloadDataError(
-            f"target column {quote(name)} holds a negative value ({quote(array[row])} at row {row}); workload counts "
+            f"target column {quote(name)} holds a negative value ({quote(float(array[row]))} at row {row}); workload counts "
             "are non-negative: fix the data."
         )
     row = int(np.flatnonzero(array > MAX_VALUE)[0])
@@ -677,8 +740,8 @@ def _check_regular(index: pd.DatetimeIndex, step: pd.Timedelta) -> None:
     if len(off):
         i = int(off[0])
         raise WorkloadDataError(
-            f"irregular spacing: {index[i].isoformat()} -> {index[i + 1].isoformat()} is {pd.Timedelta(gaps[i])}, "
-            f"not the bucket width {step} ({len(off)} irregular steps). For a request log or a series with "
+            f"irregular spacing: {index[i].isoformat()} -> {index[i + 1].isoformat()} is "
+            f"{duration_text(gaps[i])}, not the bucket width {duration_text(step)} ({len(off)} irregular steps). For a request log or a series with "
             "missing buckets, call workload_predictor.bucketize(...) first (it fills empty buckets with zeros)."
         )
 
@@ -771,15 +834,15 @@ def bucketize(
     try:
         start = stamps.min().floor(width)
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # the first bucket starts before 1677
-        raise _out_of_range(timestamp) from None
+        raise _out_of_range(timestamp, unit) from None
     # Bucket number of each request: Timedelta floor division, no epoch integers.
     codes = np.asarray((stamps - start) // width, dtype=np.int64)
     n_buckets = int(codes.max()) + 1
     if n_buckets > max_buckets:
         raise WorkloadDataError(
-            f"the log spans {stamps.max() - stamps.min()} from {stamps.min().isoformat()}: {n_buckets} buckets of "
-            f"{width}, over max_buckets={max_buckets}. Check for stray timestamps (or a wrong unit=), pass a "
-            "coarser freq, or raise max_buckets."
+            f"the log spans {duration_text(stamps.max() - stamps.min())} from {stamps.min().isoformat()}: "
+            f"{n_buckets} buckets of {duration_text(width)}, over max_buckets={max_buckets}. Check for stray "
+            f"timestamps{_unit_hint(unit)}, pass a coarser freq, or raise max_buckets."
         )
     out = {"timestamp": pd.date_range(start=start, periods=n_buckets, freq=width)}
     out[count] = np.bincount(codes, minlength=n_buckets).astype(np.int64)
@@ -795,6 +858,14 @@ def bucketize(
     result = pd.DataFrame(out)
     result["timestamp"] = pd.DatetimeIndex(result["timestamp"]).as_unit("ns")
     return result
+
+
+def _unit_hint(unit: str | None) -> str:
+    """What a span too long for ``max_buckets`` says of the epoch unit: the given ``unit`` may be wrong; without
+    one, the caller may pass one."""
+    if unit is not None:
+        return f" (or a wrong unit={unit!r})"
+    return " (or numeric epochs of another unit than their magnitude implies: pass unit=...)"
 
 
 def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None, origin: Any,
@@ -828,7 +899,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     try:
         floor = np.asarray(stamps.floor(width).array, dtype="datetime64[ns]")  # UTC wall times
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # a bucket starts before 1677
-        raise _out_of_range(timestamp) from None
+        raise _out_of_range(timestamp, unit) from None
     if common_grid:
         starts = np.full(len(keys), floor.min())
     else:
@@ -843,9 +914,9 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     total = int(lengths.sum())
     if total > max_buckets:
         raise WorkloadDataError(
-            f"{len(keys)} keys x their spans of {width} buckets make {total} rows, over max_buckets={max_buckets}. "
-            "Check for stray timestamps (or a wrong unit=), pass a coarser freq, common_grid=False, or raise "
-            "max_buckets."
+            f"{len(keys)} keys x their spans of {duration_text(width)} buckets make {total} rows, over "
+            f"max_buckets={max_buckets}. Check for stray timestamps{_unit_hint(unit)}, pass a coarser freq, "
+            "common_grid=False, or raise max_buckets."
         )
     check_memory("bucketize by key", extra_bytes=8.0 * total * (3 + len(sums)))
     first_row = np.concatenate([[0], np.cumsum(lengths)[:-1]])

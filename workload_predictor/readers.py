@@ -1,23 +1,28 @@
 """Read a trace file (request log or bucketed series) into a bucketed frame, for the command line.
 
-Formats, by extension: ``.csv`` (also ``.csv.gz``), ``.jsonl``/``.json`` (JSON Lines),
-``.parquet`` (needs pyarrow: the ``parquet`` extra). A file with a ``requests`` column is taken as an
+Formats, by extension (:data:`SUFFIXES`): CSV (``.csv``, ``.csv.gz``, ``.txt``), JSON Lines (``.jsonl``,
+``.ndjson``, ``.jsonl.gz``), JSON (``.json``), Parquet (``.parquet``; needs pyarrow: the ``parquet`` extra).
+Messages give rows as positions counting from 0 (as ``DataFrame.iloc``); the command line shows them as data
+rows counting from 1. A file with a ``requests`` column is taken as an
 already-bucketed series; any other file is a request log (one row per request)
 and goes through :func:`workload_predictor.bucketize`.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
-from .data import bucketize, parse_freq, to_utc_index, token_columns
+from .data import _target_matrix, bucketize, duration_text, parse_freq, to_utc_index, token_columns
 from .errors import WorkloadDataError, cut, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
@@ -25,6 +30,14 @@ _NO_DATE_GUESSING = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_
 #: Longest line (bytes) read from a CSV or JSON Lines file: a request log's rows are tens of bytes. A longer
 #: line (a 100 MB field) is refused before pandas parses it; pass ``max_line_bytes`` to read one anyway.
 MAX_LINE_BYTES = 1 << 20
+#: The file name endings read, by format: what :func:`read_table` accepts, and all it accepts.
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz")
+JSON_SUFFIXES = (".json",)
+PARQUET_SUFFIXES = (".parquet",)
+SUFFIXES = CSV_SUFFIXES + JSON_LINES_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
+# The names pandas gives columns without a header (a trailing comma on the header line makes one).
+_UNNAMED = re.compile(r"Unnamed: \d+")
 TIMESTAMP_COLUMNS = ("timestamp", "time", "arrival_time", "arrival_time_ns", "arrived_at", "ts", "datetime", "date")
 
 
@@ -86,12 +99,14 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
     if not path.is_file():
         raise WorkloadDataError(f"{path}: no such file.")
     try:
-        if name.endswith((".csv", ".csv.gz", ".txt", ".jsonl", ".ndjson", ".jsonl.gz")):
+        if name.endswith(CSV_SUFFIXES + JSON_LINES_SUFFIXES):
             check_line_lengths(path, max_line_bytes)
-        if name.endswith((".csv", ".csv.gz", ".txt")):
-            return pd.read_csv(path)
-        if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz")):
-            lines = not name.endswith(".json")
+        if name.endswith(CSV_SUFFIXES):
+            # index_col=False: a trailing comma on every data line (one field more than the header names) would
+            # otherwise make the first column the index and shift every column's name one to the right.
+            return _without_empty_unnamed(pd.read_csv(path, index_col=False))
+        if name.endswith(JSON_LINES_SUFFIXES + JSON_SUFFIXES):
+            lines = not name.endswith(JSON_SUFFIXES)
             try:
                 # No date guessing: numeric timestamps stay numbers until the door reads them with --unit.
                 return pd.read_json(path, lines=lines, dtype=False, **_NO_DATE_GUESSING)
@@ -101,7 +116,7 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
                 if lines and (not isinstance(exc, ValueError) or "dictionary update sequence" in str(exc)):
                     check_json_objects(path)  # names the first line that is no object
                 raise
-        if name.endswith(".parquet"):
+        if name.endswith(PARQUET_SUFFIXES):
             try:
                 import pyarrow  # noqa: F401
             except ImportError:
@@ -117,12 +132,56 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
                   if isinstance(exc, EOFError) else
                   "is a corrupt gzip stream; re-download or re-compress it")
         raise WorkloadDataError(f"{path} {broken} ({cut(exc)}).") from None
+    except UnicodeDecodeError:
+        raise WorkloadDataError(_not_utf8(path)) from None
     except (TypeError, AttributeError) as exc:  # the JSON reader's error on rows of different shapes
         raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(exc)}); a trace holds "
                                 "one JSON object per row.") from None
-    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' parse errors are ValueErrors
+    except (ValueError, OSError) as exc:  # pandas' parse errors are ValueErrors
         raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(exc)}).") from None
-    raise WorkloadDataError(f"{path}: unknown file type; use .csv, .csv.gz, .jsonl or .parquet.")
+    raise WorkloadDataError(
+        f"{path}: unknown file type; name it by its format: {', '.join(CSV_SUFFIXES)} (CSV), "
+        f"{', '.join(JSON_LINES_SUFFIXES)} (JSON Lines), {', '.join(JSON_SUFFIXES)} (JSON) or "
+        f"{', '.join(PARQUET_SUFFIXES)} (Parquet)."
+    )
+
+
+def _without_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` less the empty columns without a header name (``Unnamed: 2``, from a trailing comma on every
+    line, the header's too)."""
+    empty = [c for c in frame.columns if isinstance(c, str) and _UNNAMED.fullmatch(c) and frame[c].isna().all()]
+    return frame.drop(columns=empty) if empty else frame
+
+
+def _not_utf8(path: Path) -> str:
+    """The message for a file that is not UTF-8: where its first byte that is no UTF-8 is, and the fix.
+
+    pandas' own message gives a position inside one of its read buffers, not in the file;
+    this reads the (decompressed) file again, in blocks, to find the offset and the line.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    offset, line = 0, 1  # bytes decoded before the block; the line the block starts on
+    with opener(path, "rb") as stream:
+        while True:
+            block = stream.read(1 << 20)
+            pending = decoder.getstate()[0]  # the start of a character cut by the last block's end
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                text = pending + block
+                at = offset - len(pending) + exc.start
+                line += text.count(b"\n", 0, exc.start)
+                byte = f"0x{text[exc.start]:02X}" if exc.start < len(text) else "a cut-off character"
+                where = f"line {line:,} (byte offset {at:,}{' of the decompressed text' if opener is gzip.open else ''})"
+                name = cut(path.name, 60)
+                return (f"{path}: {where} holds {byte}, which is not UTF-8; re-encode the file as UTF-8, e.g. from "
+                        f"Latin-1: iconv -f LATIN1 -t UTF-8 {name} > utf8-{name}.")
+            if not block:
+                break
+            offset += len(block)
+            line += block.count(b"\n")
+    return f"{path}: the file is not UTF-8; re-encode it as UTF-8."
 
 
 def check_json_objects(path: str | Path) -> None:
@@ -178,13 +237,16 @@ def read_trace(
     input_column: str | None = None,
     output_column: str | None = None,
     keep_partial: bool = False,
+    targets: Sequence[str] | None = None,
 ) -> Trace:
     """Read ``path`` and return every bucket of the series.
 
     A request log is bucketized at ``freq`` (required); its first and last buckets
     are partial (the trace starts and ends inside them) and are dropped unless
     ``keep_partial``. A bucketed series is read at its own frequency; ``freq``, if
-    given, must match it.
+    given, must match it. Its columns ``targets`` (default: every one of ``requests``,
+    ``input_tokens`` and ``output_tokens`` it has) must hold counts, checked in the
+    file's row order; its other columns are read as they are.
     """
     frame = read_table(path)
     if len(frame) == 0:
@@ -193,18 +255,14 @@ def read_trace(
     if "requests" in frame.columns:
         stamps = to_utc_index(frame[column], unit=unit, origin=origin, name=column)
         series = pd.DataFrame({"timestamp": stamps})
-        for name in ("requests", "input_tokens", "output_tokens"):
-            if name in frame.columns:
-                series[name] = frame[name].to_numpy()
+        names = [name for name in ("requests", "input_tokens", "output_tokens") if name in frame.columns]
+        # In the file's order, so that a message's row is the file's.
+        check_numbers(frame, names if targets is None else [name for name in names if name in targets])
+        for name in names:
+            series[name] = frame[name].to_numpy()
         series = series.sort_values("timestamp", kind="stable").reset_index(drop=True)
-        if freq is not None and len(series) > 1:
-            width = parse_freq(freq)
-            steps = series["timestamp"].diff().dropna()
-            if (steps.median() != width):
-                raise WorkloadDataError(
-                    f"{path} is a bucketed series at {steps.median()}, not --freq {freq}; drop --freq or "
-                    "pass the raw request log to re-bucket it."
-                )
+        if freq is not None:
+            check_bucket_width(series["timestamp"].diff(), freq, path)
         return Trace(series=series, log=None, kind="bucketed series", timestamp_column=column, path=Path(path))
     if freq is None:
         raise FreqRequiredError(f"{path} is a request log (one row per request): pass freq, e.g. freq='10s'.")
@@ -212,6 +270,39 @@ def read_trace(
                        sums=token_columns(frame.columns, input_column, output_column))
     if not keep_partial:
         if len(series) < 3:
-            raise WorkloadDataError(f"{path}: the log spans {len(series)} buckets of {freq}; use a smaller --freq.")
+            raise WorkloadDataError(
+                f"{path}: the log spans {len(series)} bucket{'' if len(series) == 1 else 's'} of "
+                f"{duration_text(parse_freq(freq))}, all partial (the first and the last are dropped); pass a "
+                f"smaller --freq than {freq}, or --keep-partial."
+            )
         series = series.iloc[1:-1].reset_index(drop=True)
     return Trace(series=series, log=frame, kind="request log", timestamp_column=column, path=Path(path))
+
+
+def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:
+    """Raise :class:`WorkloadDataError` for the first value of the columns ``names`` that is no count: a string
+    (quoted, with its row and how many there are), a missing, negative or absurdly large value."""
+    for name in names:
+        column = frame[name]
+        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+            numbers = pd.to_numeric(column, errors="coerce")
+            bad = np.flatnonzero(numbers.isna().to_numpy() & column.notna().to_numpy())
+            if len(bad):
+                row = int(bad[0])
+                raise WorkloadDataError(
+                    f"column {quote(name)} holds {quote(column.iloc[row])} at row {row}, not a number "
+                    f"({len(bad):,} such values); fix the file so that it holds numbers only."
+                )
+    _target_matrix(frame, names)
+
+
+def check_bucket_width(steps: pd.Series, freq: Any, path: Any) -> None:
+    """Raise :class:`WorkloadDataError` if the median of ``steps`` (between a bucketed series' sorted bucket
+    starts) is not ``freq``: a bucketed series keeps its own width, which a --freq the user gives must match."""
+    width = parse_freq(freq)
+    steps = steps.dropna()
+    if len(steps) and steps.median() != width:
+        raise WorkloadDataError(
+            f"{path} is a bucketed series at {duration_text(steps.median())}, not --freq {freq}; drop --freq or "
+            "pass the raw request log to re-bucket it."
+        )

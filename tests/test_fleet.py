@@ -309,6 +309,83 @@ def test_update_refits_dlinear_keys_on_their_whole_series():
         np.testing.assert_allclose(after[after["endpoint"] == key]["yhat"], expected.yhat[:, 0], rtol=1e-9, atol=1e-9)
 
 
+def test_predict_update_and_save_read_the_fitted_model_and_horizon(tmp_path):
+    """Parameters set after fit do not relabel the fitted fleet (as WorkloadPredictor): predict forecasts up to the
+    fitted horizon, save refuses a changed model or horizon naming the fix, and update refits a key with the
+    settings it was fitted with instead of turning it alone into another model."""
+    frame = make_fleet(2, 300, seed=8)
+    head = frame[frame["timestamp"] < START + pd.Timedelta("290min")]
+    tail = frame[(frame["timestamp"] >= START + pd.Timedelta("290min")) & (frame["endpoint"] == "k0")]
+    fleet = FleetPredictor(horizon=5).fit(head, key="endpoint")
+    assert fleet.fitted_params_ == {"model": "dlinear", "horizon": 5, "level": 0.9, "window": None,
+                                    "model_params": None}
+    forecast = fleet.predict()
+    fleet.set_params(horizon=8)
+    pd.testing.assert_frame_equal(fleet.predict(), forecast)
+    with pytest.raises(WorkloadDataError, match="exceeds the fitted horizon 5"):
+        fleet.predict(6)
+    with pytest.raises(WorkloadDataError, match=r"horizon=8 set since fit.*horizon=5: fit again, or set them back"):
+        fleet.save(tmp_path / "changed.wpm")
+    fleet.set_params(horizon=5, model="naive")
+    with pytest.raises(WorkloadDataError, match="model='naive' set since fit.*model='dlinear'"):
+        fleet.save(tmp_path / "changed.wpm")
+    fleet.set_params(window=3, level=0.5).update(tail)
+    assert fleet.update_errors_ == {} and fleet._predictors == {}  # k0 is still a DLinear key of a block
+    assert sorted(key for block in fleet._blocks for key in block.keys) == ["k0", "k1"]
+    expected = reference(frame[frame["timestamp"] < START + pd.Timedelta("300min")], "k0", ("requests",),
+                         horizon=5).predict()
+    after = fleet.predict()
+    np.testing.assert_allclose(after[after["endpoint"] == "k0"]["upper"], expected.upper[:, 0], rtol=1e-9, atol=1e-9)
+    fleet.set_params(model="dlinear", window=None, level=0.9)
+    pd.testing.assert_frame_equal(FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm")).predict(), after)
+
+
+def test_a_dlinear_fleet_keeps_to_memory_limit_mb_at_fit_and_update():
+    """The batched fit checks its statistics' size against memory_limit_mb before it allocates them, at fit and at
+    an update's refit (a failed update changes nothing), as WorkloadPredictor's DLinear does."""
+    frame = make_fleet(4, 300, seed=9)
+    head = frame[frame["timestamp"] < START + pd.Timedelta("290min")]
+    with pytest.raises(MemoryLimitError, match="memory limit exceeded at 'DLinear fleet"):
+        FleetPredictor(horizon=5, memory_limit_mb=1e-3).fit(head, key="endpoint")
+    fleet = FleetPredictor(horizon=5).fit(head, key="endpoint")
+    forecast = fleet.predict()
+    tail = frame[frame["timestamp"] >= START + pd.Timedelta("290min")]
+    with pytest.raises(MemoryLimitError, match="memory limit exceeded"):
+        fleet.set_params(memory_limit_mb=1e-3).update(tail)
+    with pytest.raises(MemoryLimitError, match="memory_limit_mb=-5 must be a positive"):
+        fleet.set_params(memory_limit_mb=-5).update(tail)
+    pd.testing.assert_frame_equal(fleet.predict(), forecast)
+    fleet.set_params(memory_limit_mb=2048).update(tail)
+    assert fleet.update_errors_ == {} and fleet.predict()["timestamp"].min() == START + pd.Timedelta("300min")
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(device="gpu"), "device='gpu' must be one of"),
+    (dict(device="cuda:x"), "device='cuda:x' must be one of"),
+    (dict(random_state="abc"), "random_state='abc' must be None or an integer seed"),
+    (dict(n_threads=-3), "n_threads=-3 must be a positive integer"),
+    (dict(memory_limit_mb=-5), "memory_limit_mb=-5 must be a positive"),
+    (dict(model="naive", memory_limit_mb=-5), "memory_limit_mb=-5 must be a positive"),
+    (dict(client="tcp://127.0.0.1:8786"), r"not a dask.distributed.Client \(connect to the scheduler with"),
+    (dict(executor="x"), "executor='x' is not a concurrent.futures.Executor"),
+    (dict(strict="no"), "strict='no' must be True or False"),
+])
+def test_bad_runtime_settings_are_one_typed_error_at_fit(settings, message):
+    """What WorkloadPredictor refuses, the fleet refuses once, naming the fix: no crash inside torch or on a
+    duck-typed client, no bad value accepted, no error copied into errors_ for every key."""
+    frame = make_fleet(2, 200)
+    with pytest.raises(WorkloadDataError, match=message):
+        FleetPredictor(horizon=5, **settings).fit(frame, key="endpoint")
+
+
+def test_a_cuda_device_torch_does_not_see_is_a_typed_error():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this torch sees a CUDA device")
+    with pytest.raises(WorkloadDataError, match="device='cuda' but torch sees no CUDA device.*use device='cpu'"):
+        FleetPredictor(horizon=5, device="cuda").fit(make_fleet(2, 200), key="endpoint")
+
+
 GLOBAL_PARAMS = {"max_epochs": 1, "hidden_size": 4, "window": 24}
 
 

@@ -497,6 +497,113 @@ def test_forged_fleet_files_are_refused(fleet_bytes, tmp_path, model, forge, cha
         _fleet_load(rewrite_state(fleet_bytes[model], change, change_arrays), tmp_path)
 
 
+@pytest.fixture(scope="module")
+def fitted_fleets() -> dict[str, FleetPredictor]:
+    frame = _fleet_frame()
+    return {model: FleetPredictor(model=model, horizon=5).fit(frame, key="endpoint") for model in ("dlinear", "naive")}
+
+
+def _set_values(block, row, value):
+    block.values[row, 0, 0] = value  # the oldest bucket: outside the window a forecast reads
+
+
+def _forge_fitted(fleet, **changes):
+    fleet.fitted_params_ = {**fleet.fitted_params_, **changes}
+
+
+@pytest.mark.parametrize("model,forge,message", [
+    ("dlinear", lambda f: _set_values(f._blocks[0], 0, np.nan), "series with negative or non-finite loads"),
+    ("dlinear", lambda f: _set_values(f._blocks[0], 1, -4.0), "series with negative or non-finite loads"),
+    ("dlinear", lambda f: f.keys_.append("zz"), "lists 4 keys in keys_ .* holds the state of 3"),
+    ("dlinear", lambda f: f.keys_.__setitem__(1, "k0"), r"lists 3 keys in keys_ \(2 distinct\)"),
+    ("naive", lambda f: f.keys_.pop(), "lists 2 keys in keys_ .* holds the state of 3"),
+    ("dlinear", lambda f: f._blocks[0].confidence.__setitem__(0, 5.0), "confidences that are not scores in"),
+    ("dlinear", lambda f: f._blocks[0].confidence_by_target.__setitem__((0, 0), -0.5), "confidences that are not"),
+    ("dlinear", lambda f: f._blocks[0].window.__setitem__(0, 10**6), "windows that are not between 1 and"),
+    ("dlinear", lambda f: setattr(f._blocks[0], "offset", f._blocks[0].offset[:2]), "offset of shape"),
+    ("dlinear", lambda f: f._blocks[0].coef.__setitem__((0, 0, -1, 0), np.inf), "weights or scales that are non-fin"),
+    ("dlinear", lambda f: _forge_fitted(f, horizon=8), "says horizon=5 but was fitted with horizon=8"),
+    ("dlinear", lambda f: _forge_fitted(f, level=7), "level=7"),
+    ("dlinear", lambda f: setattr(f, "errors_", {"k1": ["WorkloadDataError", "x"]}), "'k1' both as fitted and in errors_"),
+])
+def test_fleet_state_no_fit_produces_is_refused_at_load(fitted_fleets, tmp_path, model, forge, message):
+    """A fleet file whose checksum is valid but whose state no fit produces (a forged or resealed file) is refused
+    at load: it never loads to forecast NaN after its first update, nor to crash in a property."""
+    import copy
+
+    fleet = copy.deepcopy(fitted_fleets[model])
+    forge(fleet)
+    with pytest.raises(ModelFileError, match=message):
+        _fleet_load(persistence.dumps(fleet), tmp_path)
+
+
+def test_a_fleet_file_declaring_a_huge_horizon_is_refused_before_anything_is_allocated(fitted_fleets, tmp_path):
+    import copy
+    import tracemalloc
+
+    fleet = copy.deepcopy(fitted_fleets["dlinear"])
+    fleet.horizon = 10**9  # parameters and fitted settings agree; the stored arrays are for horizon 5
+    _forge_fitted(fleet, horizon=10**9)
+    data = persistence.dumps(fleet)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=r"weights of 3 keys in an array of shape \(3, 1, \d+, 5\)"):
+            _fleet_load(data, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20  # the 15 GiB point forecast is never allocated
+
+
+def test_a_fleet_file_saved_before_the_fitted_settings_were_recorded_loads(fitted_fleets, tmp_path):
+    import copy
+
+    fleet = copy.deepcopy(fitted_fleets["dlinear"])
+    del fleet.fitted_params_
+    loaded = _fleet_load(persistence.dumps(fleet), tmp_path)
+    pd.testing.assert_frame_equal(loaded.predict(), fitted_fleets["dlinear"].predict())
+    assert loaded.save(tmp_path / "again.wp").exists()
+
+
+def test_a_global_fleet_file_with_state_no_fit_produces_is_refused(tmp_path):
+    pytest.importorskip("torch")
+    frame = _fleet_frame()
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                           model_params={"max_epochs": 1, "hidden_size": 4, "window": 24}).fit(frame, key="endpoint")
+    fleet._global.model.recent_[0][0, 0] = np.nan  # what the next update reads, not the forecast
+    with pytest.raises(ModelFileError, match="global network's kept points"):
+        _fleet_load(persistence.dumps(fleet), tmp_path)
+    fleet._global.model.recent_[0][0, 0] = 1.0
+    fleet._global.confidence[0] = 2.0
+    with pytest.raises(ModelFileError, match="confidences that are not scores"):
+        _fleet_load(persistence.dumps(fleet), tmp_path)
+
+
+def _dlinear_of(predictor):
+    return predictor.model_
+
+
+@pytest.mark.parametrize("forge,message", [
+    (lambda m: m.stats_[0].sum_x.__setitem__(0, np.nan), "DLinear window statistics"),
+    (lambda m: setattr(m.stats_[0], "xx", m.stats_[0].xx[:-1]), "DLinear window statistics"),
+    (lambda m: setattr(m.stats_[0], "count", -1.0), "DLinear window statistics"),
+    (lambda m: setattr(next(iter(m.ridge_[0].values())), "lam", float("nan")), "DLinear ridge systems"),
+    (lambda m: setattr(m, "ridge_", {}), "DLinear ridge systems"),
+    (lambda m: m.recent_.__setitem__((0, 0), np.nan), "DLinear's recent_"),
+    (lambda m: m.recent_.__setitem__((0, 0), -1.0), "DLinear's recent_"),
+    (lambda m: setattr(m, "n_seen_", 3), "n_seen_=3"),
+    (lambda m: setattr(m, "alpha_", float("inf")), "alpha_=inf"),
+    (lambda m: setattr(m, "rank_one_steps_", -1), "rank_one_steps_=-1"),
+])
+def test_dlinear_state_an_update_reads_is_checked_at_load(forge, message):
+    """The load-time forecast reads neither the statistics nor the ridge systems nor the kept points, but update does:
+    NaN there gave NaN forecasts after the first update, with a confidence of 0.86."""
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(300, noise=2.0))
+    forge(_dlinear_of(predictor))
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(persistence.dumps(predictor))
+
+
 def test_a_loaded_predictor_keeps_a_bounded_timing_buffer(saved_bytes):
     from workload_predictor.predictor import PREDICT_TIMINGS
 

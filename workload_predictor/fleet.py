@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,10 +30,10 @@ import numpy as np
 import pandas as pd
 
 from . import _deadline
-from ._memory import check_memory, memory_limit
+from ._memory import check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import DEFAULT_MAX_GAP, KeySeries, factorize_keys, gap_buckets, prepare_continuation, split_by_key
-from .errors import ModelFileError, WorkloadDataError, check_is_fitted, is_positive_int, quote
+from .errors import MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, is_positive_int, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .predictor import WorkloadPredictor
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 #: Settings a fleet hands to each key's WorkloadPredictor (the names both take).
 _PREDICTOR_SETTINGS = ("model", "horizon", "level", "window", "model_params", "random_state", "n_threads", "device",
                        "max_training_time", "memory_limit_mb", "max_gap")
+#: The settings that define the fitted models (``fitted_params_``): predict, update and save read these as
+#: fitted, whatever ``set_params`` changed since; the others (device, limits, ...) apply to each call as they are.
+_FITTED_SETTINGS = ("model", "horizon", "level", "window", "model_params")
 #: Keys per partition of a DLinear fleet: enough to amortise a task's scheduling and the batched kernels'
 #: per-call cost, few enough that a partition's statistics stay within tens of MB.
 DLINEAR_PARTITION = 128
@@ -128,12 +132,18 @@ class FleetPredictor(ParamsMixin):
         deadline therefore still ends later by about one smallest fit per key left. The batched
         DLinear fit has no stage that can stop (one solve per partition); the global LSTM's training
         stops at the deadline. Partitions fitted in other processes read it on the wall clock.
+        ``memory_limit_mb`` bounds what each key's fit or update adds to the process, as for a
+        ``WorkloadPredictor``; a DLinear fleet fits a partition of keys as one problem, so there it
+        bounds what each partition's fit adds (its statistics and solves, checked before they are
+        allocated; a fleet update's door and refit too) and a partition over it raises
+        :class:`~workload_predictor.errors.MemoryLimitError` (nothing is stored).
     n_jobs : int
         Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
         this process.
     client : dask.distributed.Client or None
         Run the partitions on this Dask cluster (``pip install workload-predictor[dask]``).
-        A lost worker's partitions are rescheduled by Dask itself.
+        A lost worker's partitions are rescheduled by Dask itself. Pass the ``Client``, not the
+        scheduler's address (``Client("tcp://...")`` connects to it).
     executor : concurrent.futures.Executor or None
         Run the partitions on this executor (``client`` and ``executor`` exclude each other).
     strict : bool
@@ -164,6 +174,10 @@ class FleetPredictor(ParamsMixin):
         Per fitted key, ``1 - WAPE`` of its out-of-sample validation forecasts (as
         ``WorkloadPredictor.confidence_``).
     targets_ : tuple of str
+    fitted_params_ : dict
+        ``model``, ``horizon``, ``level``, ``window`` and ``model_params`` as fitted. :meth:`predict`
+        forecasts up to the fitted horizon, :meth:`update` refits keys with these settings, and
+        :meth:`save` refuses a ``model`` or ``horizon`` set to other values since :meth:`fit`.
     update_errors_ : dict
         Key -> the error of each key the last :meth:`update` could not apply (that key keeps its fit).
     time_limited_stages_ : tuple of str
@@ -234,6 +248,8 @@ class FleetPredictor(ParamsMixin):
         """
         started = time.perf_counter()
         self._check_settings()
+        self._check_device()
+        fitted_params = copy.deepcopy({name: getattr(self, name) for name in _FITTED_SETTINGS})
         # One deadline for the whole fleet's fit, from its start (see max_training_time in the class docstring).
         with _deadline.limit(self.max_training_time) as deadline:
             series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
@@ -256,7 +272,8 @@ class FleetPredictor(ParamsMixin):
                            self.max_training_time, ", ".join(stages), len(limited))
         vars(self).update(
             keys_=fitted, errors_=dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1))),
-            targets_=targets, key_=key, _blocks=blocks, _predictors=predictors, _global=global_state,
+            targets_=targets, key_=key, fitted_params_=fitted_params, _blocks=blocks, _predictors=predictors,
+            _global=global_state,
             update_errors_={}, fit_seconds_=time.perf_counter() - started,
             time_limited_stages_=tuple(stages), time_limited_keys_=limited,
         )
@@ -269,6 +286,10 @@ class FleetPredictor(ParamsMixin):
         WorkloadPredictor(level=self.level)._check_level()
         gap_buckets(self.max_gap, pd.Timedelta(1, "s"))  # a bad max_gap fails at fit, not at the first update
         BaseForecaster._check_horizon(self)
+        registry.check_runtime_settings(self)  # random_state, n_threads and the device's name, as WorkloadPredictor
+        check_limit(self.memory_limit_mb)
+        if not isinstance(self.strict, (bool, np.bool_)):
+            raise WorkloadDataError(f"strict={quote(self.strict)} must be True or False.")
         teacher = getattr(self, "teacher", None)
         if teacher is not None and (teacher != "global_lstm" or self.model != "dlinear"):
             raise WorkloadDataError(f"teacher={teacher!r:.40} with model={self.model!r:.40}: distillation trains "
@@ -279,17 +300,54 @@ class FleetPredictor(ParamsMixin):
             raise WorkloadDataError(f"n_jobs={quote(n_jobs)} must be a positive number of processes, or -1 for one per CPU.")
         if self.client is not None and self.executor is not None:
             raise WorkloadDataError("pass client= (Dask) or executor= (concurrent.futures), not both.")
+        client, executor = self.client, self.executor
+        if client is not None and not all(callable(getattr(client, name, None)) for name in ("map", "gather",
+                                                                                            "nthreads")):
+            address = " (connect to the scheduler with distributed.Client(address))" if isinstance(client, str) else ""
+            raise WorkloadDataError(f"client={quote(client)} is not a dask.distributed.Client{address}; pass the "
+                                    "Client, or client=None to fit in this process.")
+        if executor is not None and not all(callable(getattr(executor, name, None)) for name in ("submit", "map")):
+            raise WorkloadDataError(f"executor={quote(executor)} is not a concurrent.futures.Executor; pass one (e.g. "
+                                    "ThreadPoolExecutor()), or executor=None.")
         size = self.partition_size
         if size is not None and not is_positive_int(size):
             raise WorkloadDataError(f"partition_size={quote(size)} must be a positive number of keys (or None).")
+
+    def _check_device(self) -> None:
+        """A device other than the CPU must be one torch sees (a typed error here, once, not one per key or a
+        crash inside torch); torch is imported only then."""
+        if self.device not in ("cpu", "auto"):
+            from .models.torch_runtime import resolve_device
+
+            resolve_device(self.device)
+
+    def _check_fitted(self) -> None:
+        """``fitted_params_`` names the fitted settings, and they pass the checks ``fit`` ran on them (for a file)."""
+        fitted = self.fitted_params_
+        if not isinstance(fitted, dict) or sorted(fitted, key=str) != sorted(_FITTED_SETTINGS):
+            raise WorkloadDataError(f"fitted_params_={quote(fitted)} must name {', '.join(_FITTED_SETTINGS)}.")
+        settings = {name: value for name, value in fitted.items() if name != "model"}
+        WorkloadPredictor(**settings)._check_level()
+        if fitted["model"] not in GLOBAL_MODELS:
+            registry.get(fitted["model"])
+            WorkloadPredictor(model=fitted["model"], **settings)._build_model()
+
+    def _fitted(self) -> dict[str, Any]:
+        """``fitted_params_`` (a file saved before they were recorded: the parameters, which its checks compared
+        with its state)."""
+        fitted = getattr(self, "fitted_params_", None)
+        return fitted if fitted is not None else {name: getattr(self, name) for name in _FITTED_SETTINGS}
 
     def _raise_if_strict(self, errors: dict) -> None:
         if self.strict and errors:
             first, error = next(iter(errors.items()))
             raise type(error)(f"key {quote(str(first))}: {error}") from error
 
-    def _config(self, targets: tuple[str, ...]) -> dict[str, Any]:
+    def _config(self, targets: tuple[str, ...], fitted: bool = False) -> dict[str, Any]:
+        """What a partition's fit reads; ``fitted``: with the model settings as fitted (an update's refit)."""
         settings = {name: getattr(self, name) for name in _PREDICTOR_SETTINGS}
+        if fitted:
+            settings.update(self._fitted())
         settings["verbose"] = False  # no progress bar per key (thousands of keys would print thousands)
         # The fleet's deadline on the wall clock, for partitions fitted in other processes.
         left = _deadline.current().left()
@@ -307,8 +365,11 @@ class FleetPredictor(ParamsMixin):
 
             predictors, errors = fit_fleet_students(self, series, targets)
             return [], predictors, errors, None
-        parts = self._partitions(series)
-        config = self._config(targets)
+        return (*self._fit_partitions(series, self._config(targets)), None)
+
+    def _fit_partitions(self, series: list[KeySeries], config: dict[str, Any]):
+        """Fit ``series`` by partitions with ``config`` (:meth:`_config`): blocks, per-key predictors and errors."""
+        parts = self._partitions(series, config["settings"]["model"])
         if self._runs_here(len(parts)):
             results = [_fit_partition(config, part) for part in parts]
         else:
@@ -324,7 +385,7 @@ class FleetPredictor(ParamsMixin):
             blocks.extend(part_blocks)
             predictors.update(part_predictors)
             errors.update(part_errors)
-        return blocks, predictors, errors, None
+        return blocks, predictors, errors
 
     def _fit_global(self, series: list[KeySeries]) -> tuple[FleetGlobal | None, dict]:
         """One GlobalLSTM over every key, in this process (its own ``distributed=`` setting spreads training)."""
@@ -356,14 +417,14 @@ class FleetPredictor(ParamsMixin):
             return max(1, getattr(self.executor, "_max_workers", 1))
         return (os.cpu_count() or 1) if self.n_jobs == -1 else int(self.n_jobs)
 
-    def _partitions(self, series: list[KeySeries]) -> list[list[KeySeries]]:
+    def _partitions(self, series: list[KeySeries], model: str) -> list[list[KeySeries]]:
         """Consecutive runs of keys: as many partitions as ``PARTITIONS_PER_WORKER`` per worker, no larger
         than ``DLINEAR_PARTITION`` keys for DLinear (or ``partition_size`` keys when given)."""
         size = self.partition_size
         if size is None:
             workers = self._workers()
             size = math.ceil(len(series) / (PARTITIONS_PER_WORKER * workers)) if workers > 1 else len(series)
-            if self.model == "dlinear":
+            if model == "dlinear":
                 size = min(size, DLINEAR_PARTITION)
         return [series[i : i + size] for i in range(0, len(series), max(1, int(size)))]
 
@@ -387,7 +448,7 @@ class FleetPredictor(ParamsMixin):
 
     # -- predict ---------------------------------------------------------------------------
     def predict(self, steps: int | None = None) -> pd.DataFrame:
-        """Forecast ``steps`` buckets (default ``horizon``) after each key's last bucket.
+        """Forecast ``steps`` buckets (default: the fitted horizon) after each key's last bucket.
 
         Returns a long frame: the key column, ``timestamp`` (UTC bucket start), a
         ``target`` column when the fleet has several targets, ``yhat``, ``lower`` and
@@ -395,7 +456,7 @@ class FleetPredictor(ParamsMixin):
         Keys in ``errors_`` have no rows.
         """
         check_is_fitted(self, "keys_")
-        steps = BaseForecaster._check_steps(self, steps)
+        steps = BaseForecaster._check_steps(types.SimpleNamespace(horizon=self._fitted()["horizon"]), steps)
         k = len(self.targets_)
         keys, starts, freqs, point, halfwidth = [], [], [], [], []
         for block in self._blocks:
@@ -469,10 +530,11 @@ class FleetPredictor(ParamsMixin):
 
         Each key's rows continue its series on its grid, as :meth:`WorkloadPredictor.update`
         requires (skipped buckets are zero, at most ``max_gap`` of them in a run). A DLinear key
-        is refitted, batched, on its whole series (its forecast then equals
-        ``WorkloadPredictor.fit`` on that series, the windows of a bucket DLinear weighs
-        down, see ``DLinear(robust=...)``, weighed as it weighs them); any other per-key
-        model's key is updated by its ``WorkloadPredictor.update``.
+        is refitted, batched, on its whole series with the settings it was fitted with
+        (``fitted_params_``; its forecast then equals ``WorkloadPredictor.fit`` on that series,
+        the windows of a bucket DLinear weighs down, see ``DLinear(robust=...)``, weighed as it
+        weighs them); any other per-key model's key is updated by its ``WorkloadPredictor.update``.
+        Fit the fleet again to apply a ``model``, ``horizon``, ``level`` or ``window`` set since.
 
         A ``global_lstm`` fleet keeps its network, as neuralforecast and darts forecast
         new data with a fitted global model: each key's new buckets extend the history
@@ -493,30 +555,39 @@ class FleetPredictor(ParamsMixin):
         if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}.")
         codes, keys = factorize_keys(data[self.key_], self.key_)
+        check_limit(self.memory_limit_mb)  # one typed error, not one per key
         if self._global is not None:
             return self._update_global(data, codes, keys, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
         errors, refit, updates = {}, [], {}
-        for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
-            try:
-                if name in where:
-                    b, row = where[name]
-                    block = self._blocks[b]
-                    last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * block.freq
-                    new = prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
-                                               target=list(self.targets_), unit=unit, origin=origin,
-                                               max_gap=gap_buckets(self.max_gap, block.freq))
-                    refit.append(KeySeries(name, block.start[row], block.freq,
-                                           np.concatenate([block.values[row], new.values])))
-                elif name in self._predictors:
-                    predictor = copy.deepcopy(self._predictors[name])
-                    updates[name] = predictor.update(rows, timestamp=timestamp, unit=unit, origin=origin)
-                else:
-                    raise _unknown_key(name)
-            except WorkloadDataError as exc:
-                errors[name] = exc
+        # The batched keys' door is bounded as their refit is (each per-key predictor's update bounds its own).
+        with memory_limit(self.memory_limit_mb) if where else contextlib.nullcontext():
+            for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
+                try:
+                    if name in where:
+                        b, row = where[name]
+                        block = self._blocks[b]
+                        last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * \
+                            block.freq
+                        new = prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
+                                                   target=list(self.targets_), unit=unit, origin=origin,
+                                                   max_gap=gap_buckets(self.max_gap, block.freq))
+                        refit.append(KeySeries(name, block.start[row], block.freq,
+                                               np.concatenate([block.values[row], new.values])))
+                    elif name in self._predictors:
+                        predictor = copy.deepcopy(self._predictors[name])
+                        updates[name] = predictor.update(rows, timestamp=timestamp, unit=unit, origin=origin)
+                    else:
+                        raise _unknown_key(name)
+                except WorkloadDataError as exc:
+                    if isinstance(exc, MemoryLimitError) and name in where:  # the batched keys' limit, not this key's
+                        raise
+                    errors[name] = exc
         self._raise_if_strict(errors)
-        blocks, refitted, fit_errors, _ = self._fit_series(refit, self.targets_) if refit else ([], {}, {}, None)
+        blocks, refitted, fit_errors = [], {}, {}
+        if refit:  # the batched keys, refitted as they were fitted (fitted_params_), whatever was set since
+            self._check_device()
+            blocks, refitted, fit_errors = self._fit_partitions(refit, self._config(self.targets_, fitted=True))
         updates.update(refitted)  # the keys the partitions fitted one by one (none for DLinear)
         self._raise_if_strict(fit_errors)
         errors.update(fit_errors)
@@ -561,7 +632,7 @@ class FleetPredictor(ParamsMixin):
         rows = np.flatnonzero(added)  # the other keys' validation windows, hence calibrations, are unchanged
         calibrated = {name: getattr(state, name).copy() for name in ("halfwidth", "confidence", "confidence_by_target")}
         if len(rows):
-            for name, values in _global_calibration(model, self.level, rows).items():
+            for name, values in _global_calibration(model, self._fitted()["level"], rows).items():
                 calibrated[name][rows] = values
         self._global = dataclasses.replace(state, model=model, length=state.length + added, **calibrated)
         self.update_errors_ = errors
@@ -570,10 +641,22 @@ class FleetPredictor(ParamsMixin):
     # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted fleet to one file (JSON and NumPy arrays, no pickle; see
-        :mod:`workload_predictor.persistence`). ``client`` and ``executor`` are not saved."""
+        :mod:`workload_predictor.persistence`). ``client`` and ``executor`` are not saved.
+
+        Raises :class:`~workload_predictor.errors.WorkloadDataError` if ``model`` or ``horizon``
+        were set (``set_params``) to other values than the fitted ones since :meth:`fit`: the
+        file would hold parameters its state does not have.
+        """
         from . import persistence
 
         check_is_fitted(self, "keys_")
+        fitted = self._fitted()
+        changed = {name: getattr(self, name) for name in ("model", "horizon") if getattr(self, name) != fitted[name]}
+        if changed:
+            raise WorkloadDataError(
+                f"{', '.join(f'{name}={quote(value)}' for name, value in changed.items())} set since fit, but the "
+                f"fleet was fitted with {', '.join(f'{name}={quote(fitted[name])}' for name in changed)}: fit again, "
+                "or set them back, before saving.")
         clone = copy.copy(self)
         clone.client = clone.executor = None
         clone.errors_ = {name: [type(error).__name__, str(error)] for name, error in self.errors_.items()}
@@ -699,8 +782,13 @@ def _fit_partition(config: dict[str, Any], series: list[KeySeries]):
     else:  # another process: the fleet's deadline, on the wall clock
         within = _deadline.limit(max(0.0, ends_at - time.time()))
     with within:
-        if settings["model"] == "dlinear":
-            return _fit_dlinear(settings, series, targets)
+        if settings["model"] == "dlinear":  # one batched problem: the limit bounds what the partition adds
+            try:
+                with memory_limit(settings["memory_limit_mb"]):
+                    return _fit_dlinear(settings, series, targets)
+            except MemoryLimitError as exc:
+                raise MemoryLimitError(f"{exc} This DLinear fleet fits {len(series):,} keys as one problem: a smaller "
+                                       "partition_size also bounds it.") from None
         predictors, errors = {}, {}
         for item in series:
             _fit_key(settings, item, targets, predictors, errors)
@@ -780,6 +868,8 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
                               max_validation_windows=reference.max_validation_windows, blend=reference.blend,
                               device=device, floors=_weighted_keys(reference, items),
                               follow_level=reference.follow_level)
+        except MemoryLimitError:  # the partition's, not a key's: the fit stops (nothing is stored)
+            raise
         except WorkloadDataError as exc:
             errors.update({item.key: exc for item in items})
             continue
@@ -794,14 +884,14 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
 
 
 def _solve_device(device: str) -> str | None:
-    """Where a DLinear fleet solves its ridge systems: ``None`` (numpy) on the CPU, else a torch device."""
+    """Where a DLinear fleet solves its ridge systems: ``None`` (numpy) on the CPU, else a torch device (a device
+    torch does not see is a typed error)."""
     if device in (None, "cpu"):
         return None
-    if device == "auto":
-        import torch
+    from .models.torch_runtime import resolve_device
 
-        return "cuda" if torch.cuda.is_available() else None
-    return device
+    resolved = resolve_device(device)
+    return None if resolved.type == "cpu" else device if device != "auto" else "cuda"
 
 
 def _calibrate(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[str, Any]:

@@ -213,6 +213,61 @@ def _check_weights(model: Any, k: int, refuse: Any) -> None:
                f"{quote(np.shape(recent))}, not weights in [0, 1] for each")
 
 
+def _check_kept(model: Any, k: int, refuse: Any) -> None:
+    """The points a model keeps for its next forecast and update (``context_``, ``recent_``) and the count it has
+    seen: finite loads >= 0 of ``k`` targets, as the door lets in (an update reads them, a forecast may not)."""
+    for name in ("context_", "recent_"):
+        kept = getattr(model, name, None)
+        if kept is not None and (not _is_real(kept, nonnegative=True) or kept.ndim != 2 or kept.shape[1] != k
+                                 or len(kept) == 0):
+            refuse(f"holds its {type(model).__name__}'s {name} of shape {quote(np.shape(kept))}, not finite loads "
+                   f">= 0 of {k} targets")
+    seen = getattr(model, "n_seen_", None)
+    recent = getattr(model, "recent_", None)
+    if seen is not None and (not _is_count(seen) or (recent is not None and seen < len(recent))):
+        refuse(f"has its {type(model).__name__}'s n_seen_={quote(seen)}, not a count of at least the points it keeps")
+
+
+def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any) -> None:
+    """The state a DLinear's update reads and a forecast does not: its scaling, window statistics, ridge systems
+    and penalty, each finite and shaped by its window, horizon and targets."""
+    window = getattr(model, "window_", None)
+    if not _is_count(window) or window < 1:
+        refuse(f"has a DLinear window_={quote(window)}, not a positive number of buckets")
+    for name in ("offset_", "scale_"):
+        array = getattr(model, name, None)
+        if array is not None and (not _is_real(array) or array.shape != (k,) or (name == "scale_" and (array <= 0).any())):
+            refuse(f"holds a DLinear {name} that is NaN or infinite, or not {k} values{' > 0' if name == 'scale_' else ''}"
+                   f" (shape {quote(np.shape(array))})")
+    alpha = getattr(model, "alpha_", None)
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
+                              or not 0.0 < alpha < math.inf):
+        refuse(f"has a DLinear alpha_={quote(alpha)}, not a finite penalty > 0")
+    steps = getattr(model, "rank_one_steps_", 0)
+    if not _is_count(steps):
+        refuse(f"has a DLinear rank_one_steps_={quote(steps)}, not a count >= 0")
+    stats = getattr(model, "stats_", None)
+    if stats is not None:
+        shapes = {"sum_x": (window,), "sum_y": (horizon,), "xx": (window, window), "xy": (window, horizon)}
+        if not isinstance(stats, list) or len(stats) != k or not all(
+                type(part).__name__ == "WindowStats" and isinstance(part.count, (int, float))
+                and 0.0 <= part.count < math.inf and all(
+                    _is_real(getattr(part, name, None)) and getattr(part, name).shape == shape
+                    for name, shape in shapes.items()) for part in stats):
+            refuse(f"holds DLinear window statistics that are not {k} sets of finite sums for window {window} and "
+                   f"horizon {horizon}")
+    ridge = getattr(model, "ridge_", None)
+    if ridge is not None and (not isinstance(ridge, list) or len(ridge) != k or not all(
+            isinstance(systems, dict) and systems and all(
+                _is_count(w) and 1 <= w <= window and type(system).__name__ == "RidgeInverse"
+                and isinstance(system.lam, (int, float)) and not isinstance(system.lam, bool)
+                and 0.0 <= system.lam < math.inf
+                and (system.inverse is None or (_is_real(system.inverse) and system.inverse.shape == (w, w)))
+                for w, system in systems.items()) for systems in ridge)):
+        refuse(f"holds DLinear ridge systems that are not {k} sets of finite penalties and ({window} or fewer)-square "
+               "inverses")
+
+
 def _is_utc(stamps: Any) -> bool:
     """Whether a Timestamp or DatetimeIndex is in UTC, as the data door makes every timestamp it lets in."""
     return str(getattr(stamps, "tz", None)) == "UTC"
@@ -362,6 +417,11 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
             or window != model.context_length() or context.ndim != 2 or context.shape[1] != k:
         refuse(f"has window {quote(window)}, its model's window {quote(model.context_length())} and a stored "
                f"context of shape {quote(np.shape(context))} for {k} targets")
+    for part in [model, *members]:  # what an update reads (a forecast may not)
+        _check_kept(part, k, refuse)
+        for dlinear in (part, getattr(part, "base_", None)):  # an LSTM's linear base is a DLinear too
+            if type(dlinear).__name__ == "DLinear":
+                _check_dlinear(dlinear, horizon, k, refuse)
     confidence = obj.confidence_
     scores = obj._confidence_by_index
     if not all(isinstance(c, (int, float)) and 0.0 <= c <= 1.0 for c in [confidence, *scores]) or len(scores) != k:
@@ -380,7 +440,9 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
 def check_fleet(fleet: Any, predict_timings: int) -> None:
     """Refuse a loaded fleet whose parameters its own checks refuse, or whose per-key state no fit produces:
     the same checks as :func:`check_predictor` where the fleet holds the same state (bucket widths > 0,
-    finite interval half-widths >= 0, each per-key predictor's state)."""
+    finite interval half-widths >= 0, confidences in [0, 1], each per-key predictor's state), every array
+    shaped by its keys, the fitted horizon and the targets (compared before a forecast allocates by them),
+    the series finite loads >= 0, and ``keys_`` exactly the keys the state holds, each once."""
     def refuse(what: str) -> None:
         raise ModelFileError(f"the fleet file {what}; it was damaged or altered: refit and save again.")
 
@@ -394,23 +456,156 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
     ), refuse)
     if not hasattr(fleet, "keys_"):
         return
-    for block in getattr(fleet, "_blocks", None) or []:
-        if not _is_positive_span(block.freq):
-            refuse(f"holds a block of keys with bucket width {quote(block.freq)}, not a positive span")
-        if not _is_real(block.halfwidth, nonnegative=True):
-            refuse("holds interval half-widths that are negative or non-finite")
+    horizon = _check_fitted_params(fleet, refuse)
+    targets = getattr(fleet, "targets_", None)
+    if not isinstance(targets, (list, tuple)) or not targets or not all(isinstance(t, str) for t in targets) \
+            or len(set(targets)) != len(targets):
+        refuse(f"names the targets {quote(targets)}, not distinct column names")
+    k = len(targets)
+    blocks = getattr(fleet, "_blocks", None)
+    if not isinstance(blocks, list):
+        refuse("holds its DLinear keys in something other than a list of blocks")
+    held: list = []
+    for block in blocks:
+        _check_block(block, horizon, k, refuse)
+        held.extend(block.keys)
     state = getattr(fleet, "_global", None)
     if state is not None:
-        if not isinstance(state.freqs, list) or not all(_is_positive_span(f) for f in state.freqs):
-            refuse("holds a key whose bucket width is not a positive span")
-        if not _is_real(state.halfwidth, nonnegative=True):
-            refuse("holds interval half-widths that are negative or non-finite")
-    predictors = getattr(fleet, "_predictors", None) or {}
+        _check_global(state, horizon, k, refuse)
+        held.extend(state.keys)
+    predictors = getattr(fleet, "_predictors", None)
     if not isinstance(predictors, dict):
         refuse("holds per-key predictors that are not a mapping")
+    held.extend(predictors)
+    keys, errors = fleet.keys_, getattr(fleet, "errors_", None)
+    if not isinstance(keys, list) or not isinstance(errors, dict) \
+            or not isinstance(getattr(fleet, "update_errors_", None), dict):
+        refuse("lists its keys and errors in something other than a list and mappings")
+    try:
+        distinct = set(held)
+        listed = set(keys)
+        failed = listed & set(errors)
+    except TypeError:
+        refuse("names a key that is not a hashable value")
+    if len(distinct) != len(held) or len(listed) != len(keys) or listed != distinct:
+        refuse(f"lists {len(keys):,} keys in keys_ ({len(listed):,} distinct) but holds the state of {len(held):,} "
+               f"({len(distinct):,} distinct); every fitted key is listed once and held once")
+    if failed:
+        refuse(f"lists the key {quote(str(next(iter(failed))))} both as fitted and in errors_")
     for name, predictor in predictors.items():
         try:
             check_predictor(predictor, predict_timings)
         except ModelFileError as exc:
             raise ModelFileError(f"the fleet file's key {quote(str(name))}: {exc}") from None
+        if predictor.horizon != horizon or len(predictor.targets_) != k:
+            refuse(f"holds the key {quote(str(name))} fitted with horizon {quote(predictor.horizon)} and "
+                   f"{len(predictor.targets_)} targets, not the fleet's {horizon} and {k}")
 
+
+def _check_fitted_params(fleet: Any, refuse: Any) -> int:
+    """The settings the fleet was fitted with: the ones its file names (``save`` refuses a model or horizon set
+    since fit) and that its checks pass. Returns the fitted horizon. Files saved before the fleet recorded them
+    hold none: their parameters are the fitted ones."""
+    fitted = getattr(fleet, "fitted_params_", None)
+    if fitted is None:
+        return fleet.horizon
+    _check_parameters((fleet._check_fitted,), refuse)  # the names recorded, and the checks fit runs on them
+    changed = [name for name in ("model", "horizon") if fitted[name] != getattr(fleet, name)]
+    if changed:
+        refuse(f"says {changed[0]}={quote(getattr(fleet, changed[0]))} but was fitted with "
+               f"{changed[0]}={quote(fitted[changed[0]])}")
+    return fleet.horizon
+
+
+def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
+    """One DLinear block of ``B`` keys: every array ``B`` rows of the shape its window, horizon and targets give,
+    finite, the series and widths >= 0, the scales > 0, the windows within the series and the weights, the
+    confidences in [0, 1]."""
+    keys = block.keys
+    if not isinstance(keys, list) or not keys:
+        refuse("holds a block of keys that is not a non-empty list")
+    b = len(keys)
+    values, coef = block.values, block.coef
+    if not isinstance(values, np.ndarray) or values.ndim != 3 or values.shape[0] != b or values.shape[1] < 1 \
+            or values.shape[2] != k:
+        refuse(f"holds the series of {b:,} keys in an array of shape {quote(np.shape(values))}, not ({b}, n, {k})")
+    if not isinstance(coef, np.ndarray) or coef.ndim != 4 or coef.shape[:2] != (b, k) or coef.shape[2] < 1 \
+            or coef.shape[3] != horizon:
+        refuse(f"holds the weights of {b:,} keys in an array of shape {quote(np.shape(coef))}, not "
+               f"({b}, {k}, window, {horizon}) for horizon {horizon}")
+    shapes = {"start": (b,), "offset": (b, k), "scale": (b, k), "window": (b,), "intercept": (b, k, horizon),
+              "halfwidth": (b, horizon, k), "confidence": (b,), "confidence_by_target": (b, k),
+              "validation_mae": (b, k)}
+    for name, shape in shapes.items():
+        array = getattr(block, name)
+        if not isinstance(array, np.ndarray) or array.shape != shape:
+            refuse(f"holds a block's {name} of shape {quote(np.shape(array))}, not {shape} for its {b:,} keys, "
+                   f"horizon {horizon} and {k} targets")
+    if not _is_positive_span(block.freq):
+        refuse(f"holds a block of keys with bucket width {quote(block.freq)}, not a positive span")
+    if block.start.dtype != np.dtype("datetime64[ns]") or np.isnat(block.start).any():
+        refuse("holds a block whose first buckets are not timestamps")
+    if not _is_real(values, nonnegative=True):
+        refuse("holds a series with negative or non-finite loads (the door lets in finite loads >= 0)")
+    if not all(_is_real(getattr(block, name)) for name in ("offset", "scale", "coef", "intercept")) \
+            or (block.scale <= 0).any():
+        refuse("holds DLinear weights or scales that are non-finite (or scales <= 0)")
+    if not _is_real(block.halfwidth, nonnegative=True):
+        refuse("holds interval half-widths that are negative or non-finite")
+    if not _is_real(block.validation_mae, nonnegative=True):
+        refuse("holds validation errors that are negative or non-finite")
+    if not all(_is_real(getattr(block, name)) and ((getattr(block, name) >= 0) & (getattr(block, name) <= 1)).all()
+               for name in ("confidence", "confidence_by_target")):
+        refuse("holds confidences that are not scores in [0, 1]")
+    window = block.window
+    if window.dtype.kind not in "iu" or (window < 1).any() or (window > min(coef.shape[2], values.shape[1])).any():
+        refuse(f"holds windows that are not between 1 and its weights' width {coef.shape[2]} and its series' "
+               f"length {values.shape[1]}")
+    weights = block.window_weights
+    if not isinstance(weights, list) or len(weights) != b or not all(
+            isinstance(blend, dict) and blend and all(_is_count(w) and 1 <= w <= coef.shape[2]
+                                                      and isinstance(share, float) and 0.0 <= share <= 1.0
+                                                      for w, share in blend.items()) for blend in weights):
+        refuse(f"holds blend weights that are not {b:,} mappings of windows to weights in [0, 1]")
+    if not _is_count(block.n_validation) or not isinstance(block.interval_exact, (bool, np.bool_)):
+        refuse(f"holds n_validation={quote(block.n_validation)} and interval_exact={quote(block.interval_exact)}, "
+               "not a count and True or False")
+
+
+def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
+    """A global model's per-key state: ``N`` keys, each array ``N`` rows shaped by the horizon and targets, the
+    network's keys, horizon and targets the fleet's, its kept points finite loads >= 0."""
+    keys, model = state.keys, state.model
+    if not isinstance(keys, list) or not keys:
+        refuse("holds a global model whose keys are not a non-empty list")
+    n = len(keys)
+    shapes = {"start": (n,), "length": (n,), "halfwidth": (n, horizon, k), "confidence": (n,),
+              "confidence_by_target": (n, k)}
+    for name, shape in shapes.items():
+        array = getattr(state, name)
+        if not isinstance(array, np.ndarray) or array.shape != shape:
+            refuse(f"holds the global model's {name} of shape {quote(np.shape(array))}, not {shape} for its {n:,} "
+                   f"keys, horizon {horizon} and {k} targets")
+    if not isinstance(state.freqs, list) or len(state.freqs) != n or not all(_is_positive_span(f) for f in state.freqs):
+        refuse("holds a key whose bucket width is not a positive span")
+    if state.start.dtype != np.dtype("datetime64[ns]") or np.isnat(state.start).any() \
+            or state.length.dtype.kind not in "iu" or (state.length < 1).any():
+        refuse("holds a global model whose keys' first buckets or lengths are not timestamps and counts >= 1")
+    if not _is_real(state.halfwidth, nonnegative=True):
+        refuse("holds interval half-widths that are negative or non-finite")
+    if not all(_is_real(getattr(state, name)) and ((getattr(state, name) >= 0) & (getattr(state, name) <= 1)).all()
+               for name in ("confidence", "confidence_by_target")):
+        refuse("holds confidences that are not scores in [0, 1]")
+    if getattr(model, "keys_", None) != keys or getattr(model, "horizon", None) != horizon \
+            or getattr(model, "n_targets_", None) != k:
+        refuse(f"holds a global network for other keys, horizon {quote(getattr(model, 'horizon', None))} or "
+               f"{quote(getattr(model, 'n_targets_', None))} targets than its own {n:,} keys, {horizon} and {k}")
+    recent = getattr(model, "recent_", None)
+    if not isinstance(recent, list) or len(recent) != n or not all(
+            _is_real(r, nonnegative=True) and r.ndim == 2 and r.shape[1] == k for r in recent):
+        refuse(f"holds the global network's kept points not as {n:,} arrays of finite loads >= 0 of {k} targets")
+    for name, nonnegative in (("validation_forecast_", False), ("validation_actual_", True)):
+        arrays = getattr(model, name, None)
+        if not isinstance(arrays, list) or len(arrays) != n or not all(
+                _is_real(a, nonnegative) and a.ndim == 3 and a.shape[1:] == (horizon, k) for a in arrays):
+            refuse(f"holds the global network's {name} not as {n:,} finite arrays of (windows, {horizon}, {k})")

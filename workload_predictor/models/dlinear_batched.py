@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..windows import fit_scale, targets_at, validation_origins, window_moments, windows_at
 from .base import MIN_TRAIN_WINDOWS
@@ -196,6 +197,19 @@ class BatchFit:
     validation_actual: np.ndarray  # (B, v, H, k)
 
 
+def batch_bytes(rows: int, n: int, window: int, horizon: int, n_validation: int, moments: int) -> float:
+    """An upper estimate of the bytes the statistics and ridge solves of ``rows`` scaled series (series times
+    targets) of ``n`` points at ``window`` allocate at once (checked before they are).
+
+    Per row: copies of the series; ``moments`` arrays of ``W x (W + H)`` held at once (the
+    statistics, their centred and shifted moments, the ridge systems and their solutions: 3 in
+    the window search, 5 in a fit, which adds the validation tail's statistics); and the
+    validation inputs, targets and errors (``v x (W + 2H)``).
+    """
+    lags = window + horizon
+    return 8.0 * rows * (3 * n + moments * window * lags + n_validation * (lags + horizon))
+
+
 def check_length(n: int, horizon: int, window: int | None, fraction: float, max_windows: int) -> np.ndarray:
     """The validation origins of an ``n``-point series, after DLinear's own length check (which raises)."""
     from .dlinear import DLinear
@@ -255,6 +269,8 @@ def fit_batched(
             group = [weights[b] for b in keys]
             group_alphas = penalties[keys]
             origins_train = np.arange(w, n_train - horizon + 1)
+            check_memory("DLinear fleet fit", extra_bytes=batch_bytes(len(rows), n, w, horizon, len(origins_val),
+                                                                                moments=5))
             stats = batched_window_stats(z_all[rows, :n_train], origins_train, w, horizon)
             centred = BatchCentred.of(stats)
             kept = {}  # the weighted series' own statistics per row of the group
@@ -323,6 +339,8 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
         return [{usable[0]: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)], np.full(n_series, alphas[0])
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
+    check_memory("DLinear fleet window search", extra_bytes=batch_bytes(len(z), z.shape[1], widest, horizon,
+                                                                         len(origins_val), moments=3))
     centred = BatchCentred.of(batched_window_stats(z, origins_train, widest, horizon))
     for b, weights in (element or {}).items():
         for j in range(k if weights is not None else 0):

@@ -191,3 +191,49 @@ def test_a_host_holding_gigabytes_does_not_trip_the_predictors_memory_alert():
     report = predictor.health(thresholds={"memory_mb": (100.0, 200.0)})
     assert report["process_rss_mb"] >= 300 > report["metrics"]["memory_mb"]["value"]
     assert report["metrics"]["memory_mb"]["level"] == "ok" and ballast[-1] == 1.0
+
+
+def _busy_then_idle(n_busy: int = 600, n_idle: int = 700) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """~50 requests per 10 s bucket on a 24-bucket cycle, then an endpoint gone idle (all zeros)."""
+    t = np.arange(n_busy)
+    load = 50 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(4).normal(0, 2, n_busy)
+    busy = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n_busy, freq="10s"), "requests": load})
+    idle = pd.DataFrame({"timestamp": pd.date_range(busy["timestamp"].iloc[-1] + pd.Timedelta("10s"),
+                                                    periods=n_idle, freq="10s"), "requests": np.zeros(n_idle)})
+    return busy, idle
+
+
+def test_an_idle_endpoint_forecast_within_rounding_of_zero_keeps_its_confidence():
+    """Before: validation forecasts of at most 0.007 against an all-zero tail made the WAPE infinite, so DLinear's
+    confidence fell from 1 to 0 and health raised a critical accuracy alert on an idle key forecast at 0."""
+    busy, idle = _busy_then_idle()
+    predictor = WorkloadPredictor(horizon=5).fit(busy)
+    predictor.update(idle)
+    assert not predictor.model_.validation_actual_.any()  # the whole tail is idle
+    assert predictor.model_.validation_forecast_.max() > 0  # and the forecasts are not exactly 0
+    assert predictor.predict().confidence > 0.99
+    assert [a["metric"] for a in predictor.check_alerts()] == []
+
+
+def test_a_forecast_of_real_load_on_an_idle_tail_scores_zero():
+    from workload_predictor.confidence import confidence_of_totals
+
+    cells = 100
+    assert confidence_of_totals(50.0 * cells, 0.0, cells) == 0.0  # 50 requests a bucket forecast, none came
+    assert confidence_of_totals(0.0, 0.0, cells) == 1.0  # exact
+    assert confidence_of_totals(0.3 * cells, 0.0, cells) == pytest.approx(0.7)  # 0.3 a bucket against 1 a bucket
+    assert confidence_of_totals(10.0, 100.0, cells) == pytest.approx(0.9)  # a busy span: 1 - WAPE as before
+
+
+def test_a_fleets_idle_key_keeps_its_confidence_as_a_predictor_does():
+    """The fleet calibrates many keys at once (fleet._calibrate): an idle key scores as a predictor does."""
+    from workload_predictor.fleet import _calibrate
+    from workload_predictor.predictor import calibration
+
+    forecast = np.random.default_rng(0).uniform(0.0, 0.01, size=(2, 40, 5, 1))  # [keys, windows, steps, targets]
+    actual = np.zeros_like(forecast)
+    actual[1] = 50.0  # a busy key beside the idle one
+    fleet = _calibrate(forecast, actual, 0.9)["confidence"]
+    single = [calibration(forecast[b], actual[b], 0.9)["confidence_"] for b in range(2)]
+    np.testing.assert_allclose(fleet, single, rtol=0, atol=1e-12)
+    assert fleet[0] > 0.99

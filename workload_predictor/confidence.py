@@ -159,3 +159,14 @@ def confidence_score(actual: np.ndarray, forecast: np.ndarray) -> float:
 def confidence_of_wape(value: float) -> float:
     """``1 - WAPE`` clipped to ``[0, 1]`` (see :func:`confidence_score`)."""
     return min(max(1.0 - value, 0.0), 1.0)
+
+
+def confidence_of_totals(error: float, load: float, cells: int) -> float:
+    """A predictor's confidence from its validation sums ``sum|actual - forecast|`` and ``sum|actual|`` over
+    ``cells`` values: ``1 - WAPE``, clipped to ``[0, 1]``.
+
+    An all-zero span (an idle endpoint) has no WAPE: there the error is measured against one unit per value
+    (the smallest load a count above zero can have), so forecasts within rounding of the zeros keep a high
+    confidence and a forecast of real load on an idle endpoint scores 0.
+    """
+    return confidence_of_wape(wape_of_totals(error, load if load != 0.0 else float(cells)))

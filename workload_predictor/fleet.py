@@ -905,9 +905,8 @@ def _calibrate(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[s
     n_keys, v, horizon, k = forecast.shape
     errors = np.abs(actual - np.maximum(forecast, 0.0))  # [B, v, H, k]
     error_totals, load_totals = errors.sum(axis=(1, 2)), np.abs(actual).sum(axis=(1, 2))  # [B, k]
-    # wape_of_totals: an all-zero load gives 0 for an exact forecast, infinity otherwise (confidence 0).
-    wape = np.divide(error_totals, load_totals, out=np.where(error_totals == 0.0, 0.0, np.inf),
-                     where=load_totals != 0.0)
+    # confidence_of_totals: an all-zero load (an idle key) is measured against one unit per value.
+    wape = error_totals / np.where(load_totals != 0.0, load_totals, float(v * horizon))
     scores = np.clip(1.0 - wape, 0.0, 1.0)  # [B, k]
     side_by_side = errors.transpose(1, 2, 0, 3).reshape(v, horizon, n_keys * k)
     halfwidth = conformal_quantile(side_by_side, level).reshape(horizon, n_keys, k).transpose(1, 0, 2)

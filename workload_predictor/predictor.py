@@ -17,7 +17,7 @@ import pandas as pd
 from . import _deadline, anomaly, model_file, persistence
 from ._memory import check_memory, memory_limit
 from .confidence import (
-    RECENT_SHARE, confidence_of_wape, conformal_is_exact, conformal_quantile, interval, recency_weights, wape_of_totals,
+    RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
 from .data import DEFAULT_MAX_GAP, BucketedSeries, future_index, gap_buckets, prepare_continuation, prepare_series
 from .errors import WorkloadDataError, check_is_fitted, quote
@@ -594,7 +594,8 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     errors = np.abs(actual - np.maximum(forecast, 0.0))  # [v, H, k]
     # Per target sums, once: update() recalibrates every few seconds.
     error_totals, load_totals = errors.sum(axis=(0, 1)), np.abs(actual).sum(axis=(0, 1))
-    scores = [confidence_of_wape(wape_of_totals(float(e), float(a))) for e, a in zip(error_totals, load_totals)]
+    cells = errors.shape[0] * errors.shape[1]
+    scores = [confidence_of_totals(float(e), float(a), cells) for e, a in zip(error_totals, load_totals)]
     if pool is None:
         interval_errors, weights = errors, None
     else:

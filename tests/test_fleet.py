@@ -369,6 +369,7 @@ def test_a_dlinear_fleet_keeps_to_memory_limit_mb_at_fit_and_update():
     (dict(client="tcp://127.0.0.1:8786"), r"not a dask.distributed.Client \(connect to the scheduler with"),
     (dict(executor="x"), "executor='x' is not a concurrent.futures.Executor"),
     (dict(strict="no"), "strict='no' must be True or False"),
+    (dict(model="global_lstm", model_params={"ridge": float("nan"), "max_epochs": 1}), "ridge=nan must be a positive"),
 ])
 def test_bad_runtime_settings_are_one_typed_error_at_fit(settings, message):
     """What WorkloadPredictor refuses, the fleet refuses once, naming the fix: no crash inside torch or on a

@@ -246,6 +246,153 @@ def test_fleet_with_a_global_lstm_teacher_serves_distilled_dlinear_students(tmp_
         FleetPredictor(model="naive", teacher="global_lstm").fit(frame, key="endpoint")
 
 
+
+def _one_flagged_bucket(n: int = 2000, at: int = 1500) -> np.ndarray:
+    """Poisson(50) counts with one corrupt 1e6 bucket (the input-anomaly rule flags it)."""
+    y = np.random.default_rng(0).poisson(50, n).astype(float)
+    y[at] = 1e6
+    return y[:, None]
+
+
+def test_student_keeps_dlinears_robust_weights_on_a_series_with_a_flagged_bucket():
+    """The student rebuilt X^T Y and the sum of Y from every window unweighted, while X^T X kept DLinear's
+    weights: one 1e6 bucket in Poisson(50) made mixing=0 forecast in the thousands. The teacher's share now
+    enters at DLinear's origins with its weights: mixing 0, or a teacher that forecasts the actuals, is
+    DLinear itself, and a teacher at the series' level keeps the forecast there."""
+    from workload_predictor.models.distill import fit_student
+    from workload_predictor.models.dlinear import DLinear
+    from workload_predictor.windows import targets_at
+
+    y = _one_flagged_bucket()
+    plain = DLinear(horizon=10).fit(y).predict()
+    nothing = fit_student(y, lambda z, o: np.full((len(o), 10, 1), np.nan), mixing=0.0, horizon=10)
+    np.testing.assert_allclose(nothing.predict(), plain, rtol=1e-9)
+    actuals = fit_student(y, lambda z, o: targets_at(z, o, 10), mixing=0.5, horizon=10)
+    np.testing.assert_allclose(actuals.predict(), plain, rtol=1e-9)
+    level = fit_student(y, lambda z, o: np.full((len(o), 10, 1), 50.0), mixing=0.5, horizon=10)
+    assert np.all(np.abs(level.predict() - 50.0) < 10.0)
+
+
+def test_student_adds_the_teacher_only_at_the_origins_a_time_limit_left(monkeypatch):
+    """Under a time limit DLinear sums the newest origins that fit (and may skip the tail's windows); the student
+    added the teacher's targets at every origin, so its statistics mixed two sets of windows. A teacher that
+    forecasts the actuals now leaves the time-limited fit unchanged (the clock is fake: no timing)."""
+    from workload_predictor import _deadline
+    from workload_predictor.models import dlinear
+    from workload_predictor.models.distill import fit_student
+    from workload_predictor.windows import targets_at
+
+    clock = [0.0]
+    original = dlinear.WindowStats.weighted
+
+    def paced(z, origins, window, horizon, weights):  # each pass takes 1e-4 fake seconds per origin and lag
+        clock[0] += 1e-4 * len(origins) * (window + horizon)
+        return original(z, origins, window, horizon, weights)
+
+    monkeypatch.setattr(dlinear.WindowStats, "weighted", staticmethod(paced))
+    monkeypatch.setattr(dlinear, "NEWEST_MIN_ORIGINS", 100)
+    monkeypatch.setattr(dlinear, "SLOW_PACE", 1.0)
+    y = _one_flagged_bucket(3000, at=2200)
+
+    def limited(fit):
+        clock[0] = 0.0
+        with _deadline.limit(5.0, clock=lambda: clock[0]) as deadline:
+            return fit(), list(deadline.stages)
+
+    (plain, plain_stages) = limited(lambda: dlinear.DLinear(horizon=5, window=24).fit(y))
+    (student, stages) = limited(lambda: fit_student(y, lambda z, o: targets_at(z, o, 5), mixing=0.5, horizon=5,
+                                                    window=24))
+    assert stages == plain_stages and "dlinear statistics" in stages  # the statistics were cut to the newest
+    assert student.stats_[0].count == plain.stats_[0].count < 3000 - 5 + 1 - 24
+    np.testing.assert_allclose(student.coef_, plain.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(student.predict(), plain.predict(), rtol=1e-9)
+
+
+def test_global_lstm_teacher_of_a_key_with_a_flagged_bucket_keeps_the_student_at_its_level():
+    """Through the global LSTM: its per-key scaling counted the 1e6 bucket in full (mean 550 for a key at 50), and
+    its forecasts from windows holding the bucket were in the thousands; the distilled student of that key
+    forecast millions. Now the scaling weighs the bucket, the teacher forecasts nothing from a window holding
+    it, and the student stays near the key's level."""
+    from workload_predictor.models.distill import fit_student, global_lstm_teacher
+
+    y = _one_flagged_bucket(600, at=450)
+    other = np.random.default_rng(1).poisson(80, 600).astype(float)[:, None]
+    teacher = GlobalLSTM(**{**TINY, "max_epochs": 1, "hidden_size": 4}).fit([y, other], ["a", "b"])
+    assert abs(teacher.offset_[0, 0] - 50.0) < 5.0 and teacher.scale_[0, 0] < 20.0
+    teach = global_lstm_teacher(teacher, "a")
+    taught = teach(y, np.array([440, 451, 470, 474, 475, 500]))
+    assert np.isnan(taught[1:4]).all() and np.isfinite(taught[[0, 4, 5]]).all()  # 451-474 read bucket 450
+    student = fit_student(y, teach, mixing=0.5, horizon=5, window=24)
+    assert np.all(np.abs(student.predict() - 50.0) < 15.0)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("ridge", float("nan"), "ridge=nan must be a positive, finite penalty"),
+    ("ridge", float("inf"), "ridge=inf must be a positive, finite penalty"),
+    ("ridge", 0.0, "ridge=0.0 must be a positive, finite penalty"),
+    ("ridge", -1e9, "ridge=-1000000000.0 must be a positive, finite penalty"),
+    ("ridge", "0.1", "ridge='0.1' must be a positive, finite penalty"),
+    ("ridge", True, "ridge=True must be a positive, finite penalty"),
+    ("ridge", None, "ridge=None must be a positive, finite penalty"),
+    ("robust", "yes", "robust='yes' must be True or False"),
+    ("robust", 1, "robust=1 must be True or False"),
+])
+def test_global_lstm_refuses_a_bad_base_setting_before_fitting(monkeypatch, name, value, message):
+    """ridge was never checked: nan gave NaN forecasts and confidence (or a LinAlgError), '0.1' numpy's
+    TypeError, a negative one was clamped to 1e-12 and inf shrank the base to its intercept, silently."""
+    _no_network(monkeypatch)
+    with pytest.raises(WorkloadDataError, match=message):
+        GlobalLSTM(**{**TINY, name: value}).fit(fleet())
+
+
+def test_a_bad_teacher_setting_is_an_error_not_a_fleet_of_plain_students():
+    """A teacher setting the GlobalLSTM refuses was taken for keys too short for the teacher: every key got a
+    plain DLinear without a word."""
+    import pandas as pd
+
+    from workload_predictor import FleetPredictor
+
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
+                                     "requests": s[:, 0]}) for i, s in enumerate(fleet(2))], ignore_index=True)
+    with pytest.raises(WorkloadDataError, match="ridge=nan must be a positive, finite penalty"):
+        FleetPredictor(model="dlinear", teacher="global_lstm", horizon=5, window=24,
+                       teacher_params={"ridge": float("nan"), "max_epochs": 1}).fit(frame, key="endpoint")
+
+
+def test_a_patch_larger_than_the_window_is_refused_naming_both(monkeypatch):
+    """patch_size above the window made the LSTM read one patch wider than the window asked for (30 or 100
+    buckets for window=24; a GlobalLSTM key was judged long enough against that), or crashed in torch's
+    as_strided (invalid storage offset) for the single-series LSTM."""
+    from workload_predictor.models.lstm import LSTM
+
+    y = periodic_series(400)["requests"].to_numpy()
+    _no_network(monkeypatch)
+    for patch in (30, 1000):
+        with pytest.raises(WorkloadDataError, match=f"patch_size={patch} exceeds the window 24.*patch_size <= 24"):
+            LSTM(horizon=3, window=24, patch_size=patch, max_epochs=1).fit(y)
+    with pytest.raises(WorkloadDataError, match="patch_size=1000 exceeds the window 24"):
+        WorkloadPredictor(model="lstm", horizon=3, window=24, model_params={"patch_size": 1000}).fit(
+            periodic_series(400))
+    with pytest.raises(WorkloadDataError, match="patch_size=1000 exceeds the window .* DLinear's window search"):
+        LSTM(horizon=3, patch_size=1000, max_epochs=1).fit(y)  # the window the base's search chose
+    with pytest.raises(WorkloadDataError, match="patch_size=100 exceeds the window 24.*patch_size <= 24"):
+        GlobalLSTM(**{**TINY, "patch_size": 100}).fit(fleet())
+    with pytest.raises(WorkloadDataError, match=r"patch_size=100 exceeds the window 96 \(the default\)"):
+        GlobalLSTM(**{**TINY, "window": None, "patch_size": 100}).fit(fleet())
+
+
+def test_a_window_is_rounded_down_to_whole_patches():
+    from workload_predictor.models.lstm import LSTM
+
+    y = periodic_series(400)["requests"].to_numpy()
+    tiny = {"horizon": 3, "max_epochs": 1, "hidden_size": 4, "random_state": 0}
+    assert LSTM(window=30, patch_size=8, **tiny).fit(y).window_ == 24
+    assert LSTM(window=24, patch_size=24, **tiny).fit(y).window_ == 24
+    assert GlobalLSTM(**{**TINY, "window": 30, "patch_size": 8, "max_epochs": 1}).fit(fleet()).window_ == 24
+    assert GlobalLSTM(**{**TINY, "patch_size": 24, "max_epochs": 1}).fit(fleet()).window_ == 24
+
+
 # -- settings both LSTMs share: typed errors before torch builds anything (review D5) ---------------------------
 
 def _no_network(monkeypatch):
@@ -275,6 +422,8 @@ def _no_network(monkeypatch):
     ("patience", None, "patience=None must be a positive integer"),
     ("patch_size", 0, "patch_size=0 must be a positive integer"),
     ("patch_size", -2, "patch_size=-2 must be a positive integer"),
+    ("linear_base", "no", "linear_base='no' must be True or False"),
+    ("linear_base", 1, "linear_base=1 must be True or False"),
     ("learning_rate", float("nan"), "learning_rate=nan must be a positive, finite number"),
     ("learning_rate", float("inf"), "learning_rate=inf must be a positive, finite number"),
     ("learning_rate", 0.0, "learning_rate=0.0 must be a positive, finite number"),

@@ -398,6 +398,7 @@ class FleetPredictor(ParamsMixin):
             raise WorkloadDataError(f"model_params {quote(sorted(unknown))} are not GlobalLSTM parameters; valid: "
                                     f"{', '.join(GlobalLSTM._param_names())}.")
         model = GlobalLSTM(**{k: v for k, v in given.items() if k in GlobalLSTM._param_names()})
+        model._check_params()  # a bad setting is the fleet's error, not each key's
         by_key = {item.key: item for item in series}
         try:
             model.fit([item.values for item in series], [item.key for item in series])

@@ -8,7 +8,10 @@ blended targets
     Y_student = (1 - mixing) * Y_actual + mixing * Y_teacher
 
 is the plain fit with those two statistics blended, the window search, scaling and
-ridge penalty unchanged. The student is an ordinary :class:`DLinear` afterwards (the
+ridge penalty unchanged. The teacher's share is added at exactly the origins DLinear's
+statistics sum (the newest ones only, when a time limit cut the pass) and with each
+window's robust weight (``robust``: a window holding a flagged bucket counts for little,
+whatever the teacher says of it). The student is an ordinary :class:`DLinear` afterwards (the
 same predict cost, the same model file); only its weights differ.
 
 ``mixing`` (default :data:`MIXING_WEIGHT` = 0.5) weighs the teacher: 0 is plain
@@ -26,42 +29,96 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import WorkloadDataError, quote
 from ..windows import targets_at, windows_at
-from .dlinear import DLinear
+from .dlinear import DLinear, window_weights
 
 MIXING_WEIGHT = 0.5
+#: Origins whose input windows the student gathers at once when it adds the teacher's share.
+CHUNK_ORIGINS = 65_536
 
 #: ``teacher(y, origins) -> (len(origins), horizon, k)``: forecasts in the series' units from the points before each
-#: origin; NaN where it cannot forecast (an origin before its input window), where the student keeps the actuals.
+#: origin; NaN where it cannot forecast (an origin before its input window, a window holding a flagged bucket),
+#: where the student keeps the actuals.
 Teacher = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class _Student(DLinear):
-    """DLinear whose fits blend the targets' statistics with the teacher's (used inside :func:`fit_student` only)."""
+    """DLinear whose fits add the teacher's share of the targets to their statistics (inside :func:`fit_student`
+    only).
+
+    Each fit's statistics are DLinear's own: the origins it summed (all, or the newest a
+    time limit left; a refit's new windows, or none when the limit skipped them) and each
+    window's robust weight. The student adds ``mixing * (teacher - actual)`` at exactly those
+    origins, with exactly those weights, to ``X^T Y`` and the sum of ``Y``; so the statistics
+    stay those of one weighted regression, and ``mixing=0`` (or a teacher that forecasts the
+    actuals) leaves DLinear's fit unchanged.
+    """
 
     _teacher: Teacher
     _mixing: float
 
+    def _element_weights(self, y: np.ndarray, start: int) -> np.ndarray | None:
+        self._used_weights = super()._element_weights(y, start)  # the weights the fit's statistics use
+        return self._used_weights
+
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
+        self._used_weights = None
         super()._fit_arrays(y, refit)
-        self._distil(y)
+        element, window = self._used_weights, int(self.window_)
+        every = np.arange(window, len(y) - self.horizon + 1)  # the origins a fit without a time limit sums
+        covered = [self._summed_origins(s, every, None if element is None else element[:, j])
+                   for j, s in enumerate(self.stats_)]
+        self._distil(y, covered, element, 0)
+
+    def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int) -> list:
+        # The refit on the validation tail adds these windows (``_refit`` skips this when the time left is short).
+        self._added = (np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1), element, first)
+        return super()._stats_after(z, n_old, element, first)
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
+        self._added = None
         super()._refit(y, n_seen)
-        self._distil(y)
+        if self._added is not None:
+            origins, element, first = self._added
+            self._distil(y, [origins] * len(self.stats_), element, first)
 
-    def _distil(self, y: np.ndarray) -> None:
+    def _summed_origins(self, stats: Any, every: np.ndarray, element: np.ndarray | None) -> np.ndarray:
+        """The origins among ``every`` whose windows ``stats`` sums: the newest ones (a time limit keeps those)
+        whose window weights add up to the statistics' count (DLinear keeps the count, not the origins)."""
+        weights = window_weights(element, every, int(self.window_), self.horizon)
+        newest_first = np.cumsum(np.ones(len(every)) if weights is None else weights[::-1])
+        if len(every) == 0 or stats.count <= 0.0:
+            return every[:0]
+        kept = int(np.argmin(np.abs(newest_first - stats.count))) + 1
+        return every[len(every) - kept :]
+
+    def _distil(self, y: np.ndarray, covered: list[np.ndarray], element: np.ndarray | None, first: int) -> None:
+        """Add ``mixing * (teacher - actual)`` of the windows at ``covered[j]`` (target ``j``'s origins in ``y``)
+        to the statistics, each window weighted as the fit weighed it (``element[i]``: the weight of ``y``'s
+        point ``first + i``), and re-solve with the fit's penalties."""
         window, horizon = int(self.window_), self.horizon
-        origins = np.arange(window, len(y) - horizon + 1)  # the windows DLinear's statistics sum over
-        taught = (np.asarray(self._teacher(y, origins), dtype=np.float64) - self.offset_) / self.scale_  # [m, H, k]
+        origins = np.unique(np.concatenate(covered)) if covered else np.zeros(0, dtype=np.int64)
+        if len(origins) == 0 or self._mixing == 0.0:  # nothing to add: DLinear's fit as it is
+            return
+        taught = np.asarray(self._teacher(y, origins), dtype=np.float64)
+        if taught.shape != (len(origins), horizon, y.shape[1]):
+            raise WorkloadDataError(f"the teacher's forecasts have shape {taught.shape}; the student needs "
+                                    f"{(len(origins), horizon, y.shape[1])} (origins, horizon, targets).")
         z = (y - self.offset_) / self.scale_
+        taught = (taught - self.offset_) / self.scale_
         actual = targets_at(z, origins, horizon)  # [m, H, k]
-        taught = np.where(np.isnan(taught), actual, taught)  # origins the teacher cannot forecast: the actuals
-        blended = (1.0 - self._mixing) * actual + self._mixing * taught  # [m, H, k]
+        # Where the teacher cannot forecast (NaN, inf), the student keeps the actuals: no change there.
+        shift = self._mixing * np.where(np.isfinite(taught), taught - actual, 0.0)
         for j, stats in enumerate(self.stats_):
-            x = windows_at(z[:, j], origins, window)  # [m, W]
-            stats.xy = x.T @ blended[:, :, j]  # [W, H]
-            stats.sum_y = blended[:, :, j].sum(axis=0)  # [H]
+            rows = np.searchsorted(origins, covered[j])
+            weights = window_weights(None if element is None else element[:, j], covered[j], window, horizon, first)
+            change = shift[rows, :, j] if weights is None else shift[rows, :, j] * weights[:, None]  # [m_j, H]
+            xy = stats.xy.copy()
+            for begin in range(0, len(rows), CHUNK_ORIGINS):  # the windows themselves, a chunk at a time
+                part = slice(begin, begin + CHUNK_ORIGINS)
+                xy += windows_at(z[:, j], covered[j][part], window).T @ change[part]
+            stats.xy, stats.sum_y = xy, stats.sum_y + change.sum(axis=0)
         for name, value in self._solution(self.stats_, self.ridge_).items():
             setattr(self, name, value)
 
@@ -74,25 +131,36 @@ def fit_student(y: Any, teacher: Teacher, mixing: float = MIXING_WEIGHT, **dline
     tail is forecast out of sample by the student fitted on the data before it, as in
     every fit.
     """
-    from ..errors import WorkloadDataError, quote
-
     if isinstance(mixing, bool) or not isinstance(mixing, (int, float)) or not 0.0 <= mixing <= 1.0:
         raise WorkloadDataError(f"mixing={quote(mixing)} must be a weight in [0, 1] (0: plain DLinear).")
     student = _Student(**dlinear_params)
     student._teacher, student._mixing = teacher, float(mixing)
     student.fit(y)
     plain = DLinear(**student.get_params())  # the student as a plain DLinear: no teacher, same model file
-    vars(plain).update({k: v for k, v in vars(student).items() if k not in ("_teacher", "_mixing")})
+    vars(plain).update({k: v for k, v in vars(student).items()
+                        if k not in ("_teacher", "_mixing", "_used_weights", "_added")})
     return plain
 
 
 def global_lstm_teacher(model: Any, key: Any) -> Teacher:
-    """The teacher function of one key of a fitted :class:`~workload_predictor.models.global_lstm.GlobalLSTM`."""
+    """The teacher function of one key of a fitted :class:`~workload_predictor.models.global_lstm.GlobalLSTM`.
+
+    It forecasts nothing (NaN: the student keeps the actuals) at an origin before its
+    window, and at one whose input window holds a bucket the input-anomaly rule flags (with
+    ``robust``): its forecast there follows the burst, and the student's window there may
+    not hold that bucket (the teacher's window can be the longer), so nothing else would
+    weigh it down.
+    """
     index = model.keys_.index(key)
 
     def teach(y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         out = np.full((len(origins), model.horizon, model.n_targets_), np.nan)
         usable = origins >= model.window_
+        element = model._element_weights(index, y, 0)  # [T, k], None: no bucket flagged
+        if element is not None:
+            flagged = np.concatenate([[0], np.cumsum((element < 1.0).any(axis=1))])  # flagged buckets before each
+            inside = flagged[origins] - flagged[np.maximum(origins - model.window_, 0)]  # ... in each input window
+            usable &= inside == 0
         out[usable] = model._forecast([y], [origins[usable]], keys=[index])[0]
         return out
 
@@ -122,6 +190,7 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
         raise WorkloadDataError(f"teacher_params {sorted(unknown)!r:.120} are not GlobalLSTM parameters; valid: "
                                 f"{', '.join(GlobalLSTM._param_names())}.")
     teacher = GlobalLSTM(**{**given, **params})
+    teacher._check_params()  # a bad setting is the caller's error, not a key too short for the teacher
     try:
         teacher.fit([item.values for item in series], [item.key for item in series])
     except WorkloadDataError:

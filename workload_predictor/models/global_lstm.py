@@ -5,7 +5,8 @@ key, ``GlobalLSTM`` trains one network on the windows of all keys, as neuralfore
 and darts do for many series:
 
 * **Per-key scaling.** Each key is standardised with the mean and standard deviation
-  of its own training part (``windows.fit_scale``), so a key at 5 requests per bucket
+  of its own training part (``windows.fit_scale``; with ``robust``, each point counted by
+  its input-anomaly weight, as DLinear's scaling does), so a key at 5 requests per bucket
   and one at 5,000 give the network windows of the same scale; forecasts are scaled
   back per key (neuralforecast's per-series ``local_scaler_type="standard"``, darts'
   per-series ``Scaler``).
@@ -48,6 +49,7 @@ from .dlinear import window_weights
 from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
 from .torch_runtime import (
     check_network_memory,
+    check_patch_size,
     check_quantize,
     check_settings,
     inference_network,
@@ -72,7 +74,7 @@ class GlobalLSTM(ParamsMixin):
     window : int or None
         Input window in buckets (``None``: 96), rounded down to whole patches.
     patch_size : int or None
-        Buckets per LSTM step; ``None`` cuts the window into about 12 patches.
+        Buckets per LSTM step, at most the window; ``None`` cuts the window into about 12 patches.
     hidden_size, num_layers : int
         LSTM size (default 64 x 1: one network serves every key, so it can be larger
         than the per-key LSTM's 32). Before the network is built, its training memory
@@ -82,7 +84,7 @@ class GlobalLSTM(ParamsMixin):
     linear_base : bool
         Learn the residual of a shared ridge regression on the standardised window (default) or the series itself.
     ridge : float
-        The base's penalty, relative to the mean diagonal of its Gram matrix.
+        The base's penalty (positive, finite), relative to the mean diagonal of its Gram matrix.
     robust : bool
         The base weighs each window holding a bucket far outside its key's recent range
         (:mod:`workload_predictor.anomaly`) as ``DLinear(robust=True)`` does, at fit and
@@ -188,14 +190,23 @@ class GlobalLSTM(ParamsMixin):
         # The settings the per-key LSTM shares (network, training, seed, threads), and the network's smallest
         # size against the memory limit.
         check_settings(self, outputs=self.horizon)
+        check_patch_size(self.patch_size, self.window or DEFAULT_WINDOW, "" if self.window else " (the default)")
+        ridge = self.ridge
+        if isinstance(ridge, (bool, np.bool_)) or not isinstance(ridge, (int, float, np.integer, np.floating)) \
+                or not 0 < ridge < np.inf:  # NaN fails every comparison: refused too
+            raise WorkloadDataError(f"ridge={quote(ridge)} must be a positive, finite penalty relative to the base's "
+                                    "Gram matrix (e.g. 1e-3, the default).")
+        if not isinstance(self.robust, (bool, np.bool_)):
+            raise WorkloadDataError(f"robust={quote(self.robust)} must be True or False.")
         if self.distributed is not None and self.distributed != "env":
             positive_int("distributed", self.distributed)
 
     def _geometry(self) -> tuple[int, int]:
-        """``(window, patch)``: the window rounded down to whole patches."""
+        """``(window, patch)``: the window rounded down to whole patches (``_check_params`` refused a patch
+        larger than the window, so there is at least one)."""
         window = self.window or DEFAULT_WINDOW
         patch = self.patch_size or max(1, round(window / PATCHES))
-        return max(1, window // patch) * patch, patch
+        return window // patch * patch, patch
 
     def _split(self, n: int, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """A key's ``(training origins, early-stopping origins, validation origins)``, or None if too short."""
@@ -251,8 +262,14 @@ class GlobalLSTM(ParamsMixin):
             raise WorkloadDataError(f"no key is long enough to fit the global LSTM; for example: {first}")
         k, horizon = n_targets, self.horizon
         self.window_, self.patch_size_, self.n_targets_ = window, patch, k
-        # Per-key scaling from the data before each key's validation tail.
-        scales = [fit_scale(y[: int(split[2][0])]) for y, split in zip(arrays, splits)]
+        # Each key's scale floor for the input-anomaly weights, from the data before its validation tail.
+        self.weight_floor_ = (np.stack([anomaly.floor_of(y[: int(split[2][0])]) for y, split in zip(arrays, splits)])
+                              if self.robust else None)
+        elements = [self._element_weights(i, y, 0) for i, y in enumerate(arrays)]  # [T_i, k] or None
+        # Per-key scaling from the same data, each point counted by its weight (as DLinear's): one flagged 1e6
+        # bucket among counts of 50 would otherwise set the key's mean and scale, and every forecast with them.
+        scales = [fit_scale(y[: int(split[2][0])], None if e is None else e[: int(split[2][0])])
+                  for y, e, split in zip(arrays, elements, splits)]
         self.offset_ = np.stack([s[0] for s in scales])  # [n_keys, k]
         self.scale_ = np.stack([s[1] for s in scales])  # [n_keys, k]
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
@@ -267,10 +284,6 @@ class GlobalLSTM(ParamsMixin):
                              batch=min(self.batch_size, max(1, sum(len(t) for t in training))),
                              n_eval=max(sum(len(split[1]) for split in splits), min(PREDICT_CHUNK, n_validation)))
         # The base on every training window (its targets end before the inner tail).
-        # Each key's scale floor for the input-anomaly weights, from the same data.
-        self.weight_floor_ = (np.stack([anomaly.floor_of(y[: int(split[2][0])]) for y, split in zip(arrays, splits)])
-                              if self.robust else None)
-        elements = [self._element_weights(i, y, 0) for i, y in enumerate(arrays)]  # [T_i, k] or None
         self.base_gram_, self.base_cross_ = self._base_stats(z, [split[0] for split in splits], elements)
         self.base_coef_ = self._solve_base()
         device = resolve_device(self.device)

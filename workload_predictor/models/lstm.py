@@ -46,6 +46,7 @@ from .._deadline import Deadline, current, limit
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
+from ..errors import is_positive_int
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
 from .combination import error_difference, evidence_shrinkage
@@ -53,6 +54,7 @@ from .dlinear import DLinear
 from .registry import record_init
 from .torch_runtime import (
     check_network_memory,
+    check_patch_size,
     check_quantize,
     check_settings,
     inference_network,
@@ -121,7 +123,8 @@ class LSTM(BaseForecaster):
     window : int or None
         Input window; ``None`` takes the window DLinear's validation search picks.
     patch_size : int or None
-        Buckets per LSTM step; ``None`` cuts the window into about 12 patches.
+        Buckets per LSTM step, at most the window; ``None`` cuts the window into about 12 patches.
+        The network reads the window rounded down to whole patches.
     hidden_size, num_layers : int
         LSTM size (default 32 x 1: chosen by measurement for a 2 s fit). Before the network is
         built, its training memory (``torch_runtime.network_bytes``) is checked against the
@@ -236,6 +239,8 @@ class LSTM(BaseForecaster):
             return
         # Settings first: a bad one (or a network too large for the memory limit) fails before the base's fit.
         check_settings(self, outputs=self.horizon * y.shape[1])
+        if is_positive_int(self.window):  # a given window: the patch is checked before the base's fit
+            check_patch_size(self.patch_size, int(self.window))
         # The base always completes; the targets and the training stop at the deadline.
         self._fit_network(y, current())
 
@@ -268,6 +273,8 @@ class LSTM(BaseForecaster):
             first_started = deadline.clock()
             base._fit_arrays(y, refit=False)
             first_seconds = deadline.clock() - first_started
+        # The window DLinear's search chose: the network reads it in whole patches (at least one), rounded down.
+        check_patch_size(self.patch_size, int(base.window_), "" if self.window else " DLinear's window search chose")
         # After training the base is refitted on y with its window, scaling and penalty: exactly this fit,
         # which is kept rather than recomputed (one pass of the statistics over y: 0.1 s at 1,000,000 points).
         self._base_on_y = copy.deepcopy(base)
@@ -288,7 +295,7 @@ class LSTM(BaseForecaster):
         # At the least, the windows of the validation tail after ``y`` are added to the base's statistics.
         refit_seconds = max(refit_seconds, base.statistics_seconds(int(tail)))
         patch = self.patch_size or max(1, round(base.window_ / PATCHES))
-        n_patches = max(1, base.window_ // patch)
+        n_patches = base.window_ // patch
         self.window_, self.patch_size_ = n_patches * patch, patch
         self.base_ = base if self.linear_base else None
         self.offset_, self.scale_ = fit_scale(train_part)

@@ -3,7 +3,7 @@
 ``LSTM`` (one series) and ``GlobalLSTM`` (many) take the same ``device``, ``quantize``,
 ``random_state``, ``n_threads``, ``max_training_time`` and network and training settings
 (``hidden_size``, ``num_layers``, ``max_epochs``, ``batch_size``, ``learning_rate``,
-``patience``, ``patch_size``); these functions are their one reading, so a bad value gets
+``patience``, ``patch_size``, ``linear_base``); these functions are their one reading, so a bad value gets
 the same typed error from both, before torch builds anything.
 
 Memory: :func:`network_bytes` is a closed-form upper estimate of what training a
@@ -96,6 +96,8 @@ def check_settings(model: Any, outputs: int = 1) -> None:
     _positive_int("patience", model.patience, "5")
     if model.patch_size is not None:
         _positive_int("patch_size", model.patch_size, "8; or None for about 12 patches per window")
+    if not isinstance(model.linear_base, (bool, np.bool_)):
+        raise WorkloadDataError(f"linear_base={quote(model.linear_base)} must be True or False.")
     rate = model.learning_rate
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
             or not 0 < rate < math.inf:  # NaN fails every comparison: refused too
@@ -103,6 +105,16 @@ def check_settings(model: Any, outputs: int = 1) -> None:
     check_random_state(model.random_state)
     check_n_threads(model.n_threads)
     check_network_memory(model, patch_inputs=1, n_patches=1, outputs=outputs, batch=1, n_eval=0, smallest=True)
+
+
+def check_patch_size(patch_size: int | None, window: int, whose: str = "") -> None:
+    """A typed error when ``patch_size`` (checked a positive int or None) exceeds ``window``: the window is read in
+    whole patches, at least one. ``whose``: where the window comes from, for the message."""
+    if patch_size is not None and patch_size > window:
+        raise WorkloadDataError(
+            f"patch_size={quote(patch_size)} exceeds the window {window}{whose}: the network reads the window in "
+            f"whole patches of patch_size buckets. Pass patch_size <= {window} (e.g. {max(1, round(window / 12))} "
+            "for 12 patches), a larger window=, or patch_size=None for about 12 patches per window.")
 
 
 def network_bytes(patch_inputs: int, hidden_size: int, num_layers: int, outputs: int, n_patches: int,

@@ -360,6 +360,14 @@ def test_exponential_weights_decay_towards_the_past_and_sum_to_one(alpha):
         assert weights[0] / weights[-1] >= 1e-3 * (1 - alpha) - 1e-15  # cut near the tolerance, not before
 
 
+@pytest.mark.parametrize("alpha", [0.0, -0.5, 1.5, float("nan")])
+def test_exponential_weights_outside_zero_one_are_a_typed_error_with_an_example(alpha):
+    from workload_predictor.errors import WorkloadDataError
+
+    with pytest.raises(WorkloadDataError, match=r"must be in \(0, 1\], e\.g\. alpha=0\.3"):
+        exponential_weights(alpha)
+
+
 def test_exponential_smoothing_with_alpha_one_is_the_last_value():
     y = np.random.default_rng(0).gamma(2.0, 5.0, (300, 2))
     smoothing = ExponentialSmoothing(horizon=4, alphas=(1.0,)).fit(y)

@@ -15,6 +15,7 @@ from conftest import periodic_series
 from workload_predictor import Forecast, NotFittedError, WorkloadDataError, WorkloadPredictor, bucketize
 from workload_predictor.confidence import RECENT_SHARE, confidence_score, conformal_quantile
 from workload_predictor.models import DLinear, Ensemble
+from workload_predictor.models.baselines import ExponentialSmoothing, Naive, SeasonalMedian
 from workload_predictor.models.registry import params_for
 
 
@@ -548,6 +549,27 @@ def test_parameters_set_after_fit_neither_relabel_the_forecast_nor_make_an_unloa
     step = frame["timestamp"].iloc[-1] + pd.Timedelta("10s")
     loaded.update(pd.DataFrame({"timestamp": [step], "requests": [20.0]}))
     assert loaded.predict().level == 0.5
+
+
+@pytest.mark.parametrize("make", [
+    lambda: DLinear(horizon=5), lambda: Naive(horizon=5), lambda: ExponentialSmoothing(horizon=5),
+    lambda: SeasonalMedian(horizon=5, season_length=12), lambda: Ensemble(horizon=5, members=("dlinear", "naive")),
+], ids=["DLinear", "Naive", "ExponentialSmoothing", "SeasonalMedian", "Ensemble"])
+def test_a_model_whose_horizon_changed_since_fit_refuses_to_forecast_or_update_until_set_back(make):
+    """set_params(horizon=20) after a fit with 5: DLinear's predict(10) returned 5 values, Naive's 10 from buffers
+    calibrated for 5, and update crashed inside numpy."""
+    y = np.random.default_rng(0).poisson(50, 400).astype(float)
+    model = make().fit(y)
+    before = model.predict()
+    model.set_params(horizon=20)
+    for call in (lambda: model.predict(), lambda: model.predict(10), lambda: model.update(y[:3]),
+                 lambda: model.predict_at(y, [300])):
+        with pytest.raises(WorkloadDataError, match=r"horizon changed from 5 to 20 since fit: fit again, or set it "
+                                                    r"back with set_params\(horizon=5\)"):
+            call()
+    np.testing.assert_array_equal(model.set_params(horizon=5).predict(), before)  # unchanged by the refusals
+    assert model.update(y[:3]).predict().shape == (5,)
+    assert model.set_params(horizon=20).fit(y).predict(10).shape == (10,)  # a new fit takes the new horizon
 
 
 @pytest.mark.parametrize("call", [

@@ -46,10 +46,13 @@ def test_trend_plus_season_is_forecast_exactly():
     np.testing.assert_allclose(fixed.predict(), model.predict(), rtol=1e-10)
 
 
-@pytest.mark.parametrize("y", [np.full(300, 7.0), 2.0 + 0.5 * np.arange(300.0), np.arange(30.0)],
-                         ids=["constant", "straight line", "too short to score"])
-def test_a_series_without_a_season_raises_a_typed_error(y):
-    with pytest.raises(NoSeasonError, match="no seasonal period.*season_length="):
+@pytest.mark.parametrize("y, message", [
+    (np.full(300, 7.0), "no seasonal period.*season_length="),
+    (2.0 + 0.5 * np.arange(300.0), "no seasonal period.*season_length="),
+    (np.arange(30.0), "30 points are too few to search for a season.*at least 32 points.*season_length="),
+], ids=["constant", "straight line", "too short to search"])
+def test_a_series_without_a_season_raises_a_typed_error(y, message):
+    with pytest.raises(NoSeasonError, match=message):
         SeasonalMedian(horizon=5).fit(y)
     assert issubclass(NoSeasonError, WorkloadDataError) and issubclass(NoSeasonError, ValueError)
 
@@ -113,6 +116,45 @@ def test_the_ensemble_leaves_the_member_out_where_the_data_have_no_season():
     seasonal = Ensemble(horizon=5, members=("naive", "seasonal_median")).fit(np.tile(np.arange(12.0), 40))
     assert seasonal.members_["seasonal_median"].period_ == 12 and seasonal.left_out_ == {}
     assert seasonal.n_history_origins_ > 0  # its forecasts of the history join the evidence
+
+
+@pytest.mark.parametrize("horizon, seasons", [(10, 3), (1, 1), (5, 7), (30, 2)])
+def test_minimum_length_is_the_fewest_points_the_period_search_works_with(horizon, seasons):
+    """minimum_length() was 30 for horizon 10, where the search tried lag 2 alone on one origin and blamed the data
+    ("found no seasonal period"). At minimum_length() the search runs (it finds a 2-bucket season, or a multiple) and a
+    season it has no room for is said to need more history; one point fewer is too short to search, with the
+    length needed."""
+    model = SeasonalMedian(horizon=horizon, seasons=seasons)
+    needed = model.minimum_length()
+    two = np.tile([10.0, 30.0], needed)[:needed] + np.random.default_rng(0).normal(0.0, 0.1, needed)
+    assert SeasonalMedian(horizon=horizon, seasons=seasons).fit(two).period_ % 2 == 0  # 2 or a multiple
+    with pytest.raises(NoSeasonError, match=f"{needed - 1} points are too few to search for a season.*at least "
+                                            f"{needed} points.*season_length="):
+        SeasonalMedian(horizon=horizon, seasons=seasons).fit(two[: needed - 1])
+
+
+def test_a_cycle_longer_than_the_search_reaches_is_said_to_need_more_history():
+    t = np.arange(2000)
+    cycle = 50 + 20 * np.sin(2 * np.pi * t / 6) + np.random.default_rng(0).normal(0, 1, 2000)  # 6 buckets
+    needed = SeasonalMedian(horizon=10).minimum_length()
+    with pytest.raises(NoSeasonError, match=r"lags 2\.\.4\); a season longer than 4 buckets needs more history"):
+        SeasonalMedian(horizon=10).fit(cycle[:needed])
+    assert SeasonalMedian(horizon=10).fit(cycle[:200]).period_ % 6 == 0
+
+
+def test_the_ensemble_leaves_the_seasonal_median_out_where_the_series_is_too_short_to_search():
+    """The ensemble's minimum length is its other members': the seasonal median is left out, with the reason."""
+    members = ("dlinear", "naive", "moving_average", "seasonal_median")
+    others = max(Ensemble(horizon=10, members=members)._member(name).minimum_length() for name in members[:3])
+    assert others < SeasonalMedian(horizon=10).minimum_length()
+    y = np.tile(np.arange(6.0), 40)[:others]
+    ensemble = Ensemble(horizon=10, members=members).fit(y)
+    assert list(ensemble.members_) == list(members[:3])
+    assert "too few to search for a season" in ensemble.left_out_["seasonal_median"]
+    with pytest.raises(WorkloadDataError, match="too few"):
+        Ensemble(horizon=10, members=members).fit(y[: others - 1])
+    with pytest.raises(NoSeasonError, match="too few to search for a season"):  # the only member
+        Ensemble(horizon=10, members=("seasonal_median",)).fit(y)
 
 
 def test_round_trip_and_update_keep_the_period(tmp_path):

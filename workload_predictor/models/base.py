@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Any
 
 import numpy as np
 
-from ..errors import WorkloadDataError, check_is_fitted, quote
+from ..errors import WorkloadDataError, check_is_fitted, is_positive_int, quote
 from ..windows import targets_at, validation_origins
 
 MIN_TRAIN_WINDOWS = 10
@@ -60,6 +61,49 @@ def as_matrix(y: Any, name: str = "y") -> tuple[np.ndarray, bool]:
     return array, one_d
 
 
+def check_validation_settings(owner: Any) -> None:
+    """Typed errors for the validation split of ``owner``: ``validation_fraction`` a finite real number in (0, 1) and
+    ``max_validation_windows`` a positive integer (checked before they size the validation tail)."""
+    fraction = owner.validation_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 < float(fraction) < 1.0:
+        raise WorkloadDataError(f"validation_fraction={quote(fraction)} must be a number between 0 and 1 (exclusive): "
+                                "the share of the points held out for validation, e.g. validation_fraction=0.15.")
+    if not is_positive_int(owner.max_validation_windows):
+        raise WorkloadDataError(f"max_validation_windows={quote(owner.max_validation_windows)} must be a positive "
+                                "integer number of windows, e.g. max_validation_windows=100.")
+
+
+def check_origins(origins: Any, low: int, high: int, why: str, ordered: bool = False) -> np.ndarray:
+    """``origins`` as a 1-D int64 array of positions in ``[low, high]`` (``why``: what the range leaves room for),
+    ascending where ``ordered``; otherwise a typed error.
+
+    Whole numbers of any numeric dtype are accepted (``500.0`` is the position 500); a
+    fractional one (``500.7``), a bool, text or a value outside the range is refused, never
+    rounded or clipped. No origins give an empty array.
+    """
+    try:
+        array = np.asarray(origins)
+    except (TypeError, ValueError):
+        array = np.asarray(None)
+    if array.size == 0 and array.ndim == 1:
+        return np.zeros(0, dtype=np.int64)
+    whole = array.dtype.kind in "iu" or (array.dtype.kind == "f" and bool(np.isfinite(array).all())
+                                       and bool((array == np.round(array)).all()))
+    if array.ndim != 1 or not whole:
+        raise WorkloadDataError(f"origins={quote(origins)} must be a 1-D sequence of integer positions in the series, "
+                                f"e.g. origins=[{low}, {low + 1}].")
+    array = array.astype(np.int64)
+    first, last = int(array.min()), int(array.max())
+    if first < low or last > high:
+        raise WorkloadDataError(f"origins must lie in [{low}, {high}] so each has {why}; got values from {first} to "
+                                f"{last}.")
+    if ordered and bool((np.diff(array) < 0).any()):
+        raise WorkloadDataError("origins must be in ascending order: each forecast comes from a fit on the points "
+                                "before its origin, and an origin listed after a later one would be forecast by a fit "
+                                "that saw its targets. Sort them first (np.sort(origins)).")
+    return array
+
+
 class BaseForecaster(ParamsMixin):
     """A direct multi-step forecaster on a regular numeric series.
 
@@ -82,6 +126,7 @@ class BaseForecaster(ParamsMixin):
         """Fit on ``y`` (``(n,)`` or ``(n, k)``; arrays, Series or DataFrames). Returns ``self``."""
         matrix, one_d = as_matrix(y)
         self._check_horizon()
+        check_validation_settings(self)
         origins = validation_origins(len(matrix), self.horizon, self.validation_fraction, self.max_validation_windows)
         self._check_length(len(matrix), origins)
         self.n_targets_ = matrix.shape[1]
@@ -118,6 +163,7 @@ class BaseForecaster(ParamsMixin):
         ``checked``: ``new_y`` is already a finite float64 ``(n, k)`` array (the predictor's door made it).
         """
         check_is_fitted(self, "context_")
+        self._fitted_horizon()
         new = new_y if checked else as_matrix(new_y, "new_y")[0]
         if new.shape[1] != self.n_targets_:
             raise WorkloadDataError(f"new_y has {new.shape[1]} targets; the model was fitted on {self.n_targets_}.")
@@ -169,14 +215,19 @@ class BaseForecaster(ParamsMixin):
         return forecast[:, 0] if self._one_d else forecast
 
     def predict_at(self, y: Any, origins: Any) -> np.ndarray:
-        """Forecasts ``(len(origins), horizon, k)`` from the points of ``y`` before each origin."""
+        """Forecasts ``(len(origins), horizon, k)`` from the points of ``y`` before each origin.
+
+        ``origins``: integer positions in ``[context_length(), len(y)]``, in any order (each forecast reads
+        only the points before its origin); none gives an empty ``(0, horizon, k)`` array.
+        """
         check_is_fitted(self, "context_")
+        horizon = self._fitted_horizon()
         matrix, _ = as_matrix(y)
-        origins = np.asarray(origins, dtype=np.int64)
-        if origins.min() < self.context_length() or origins.max() > len(matrix):
-            raise WorkloadDataError(
-                f"origins must lie in [{self.context_length()}, {len(matrix)}] so each has a full input window."
-            )
+        if matrix.shape[1] != self.n_targets_:
+            raise WorkloadDataError(f"y has {matrix.shape[1]} targets; the model was fitted on {self.n_targets_}.")
+        origins = check_origins(origins, self.context_length(), len(matrix), "a full input window")
+        if len(origins) == 0:
+            return np.zeros((0, horizon, matrix.shape[1]))
         return self._predict_at(matrix, origins)
 
     # -- for subclasses -------------------------------------------------------------------
@@ -208,8 +259,18 @@ class BaseForecaster(ParamsMixin):
         if not isinstance(self.horizon, (int, np.integer)) or isinstance(self.horizon, bool) or self.horizon < 1:
             raise WorkloadDataError(f"horizon={quote(self.horizon)} must be a positive integer number of buckets.")
 
+    def _fitted_horizon(self) -> int:
+        """The horizon of the fit (the steps of its validation forecasts), after checking that ``horizon`` is still
+        that: a fitted model forecasts, updates and calibrates for the horizon it was fitted with."""
+        fitted = self.validation_forecast_.shape[1]
+        if self.horizon != fitted:
+            raise WorkloadDataError(f"horizon changed from {fitted} to {quote(self.horizon)} since fit: fit again, or "
+                                    f"set it back with set_params(horizon={fitted}).")
+        return fitted
+
     def _length_suffices(self, n: int) -> bool:
         """Whether ``n`` points leave room for ``MIN_TRAIN_WINDOWS`` training windows before the validation tail."""
+        check_validation_settings(self)
         needed_train = self._required_window() + self.horizon + MIN_TRAIN_WINDOWS - 1
         tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
         return int(tail[0]) >= needed_train
@@ -236,6 +297,8 @@ class BaseForecaster(ParamsMixin):
         )
 
     def _check_steps(self, steps: int | None) -> int:
+        if getattr(self, "validation_forecast_", None) is not None:  # a fitted model: its horizon is the fit's
+            BaseForecaster._fitted_horizon(self)
         if steps is None:
             return int(self.horizon)
         if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps <= 0:

@@ -6,6 +6,7 @@ They are the bar every model must clear in a backtest, and cheap ensemble member
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,8 @@ import numpy as np
 from .._deadline import current
 from .._memory import check_memory
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, is_positive_int, quote
-from ..windows import targets_at, windows_at
-from .base import BaseForecaster
+from ..windows import targets_at, validation_origins, windows_at
+from .base import BaseForecaster, check_origins
 
 SMOOTHING_ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 ALPHA_CHUNK = 16384  # origins whose errors exponential smoothing's fit sums at a time (newest first)
@@ -115,7 +116,7 @@ def exponential_weights(alpha: float, tolerance: float = 1e-3) -> np.ndarray:
     context is bounded like every other model's. ``alpha = 1`` is the last value.
     """
     if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"alpha={quote(alpha)} must be in (0, 1]")
+        raise WorkloadDataError(f"alpha={quote(alpha)} must be in (0, 1], e.g. alpha=0.3.")
     length = 1 if alpha == 1.0 else int(np.ceil(np.log(tolerance) / np.log(1.0 - alpha))) + 1
     weights = alpha * (1.0 - alpha) ** np.arange(length)[::-1]
     return weights / weights.sum()
@@ -155,12 +156,24 @@ class ExponentialSmoothing(BaseForecaster):
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
 
+    def _check_params(self) -> None:
+        alphas = self.alphas
+        if not isinstance(alphas, (list, tuple, np.ndarray)) or np.ndim(alphas) != 1 or len(alphas) == 0 or not all(
+                isinstance(a, numbers.Real) and not isinstance(a, (bool, np.bool_)) and 0.0 < a <= 1.0 for a in alphas):
+            raise WorkloadDataError(f"alphas={quote(alphas)} must be a non-empty list or tuple of smoothing factors "
+                                    "in (0, 1], e.g. alphas=(0.1, 0.3, 1.0).")
+
+    def _required_window(self) -> int:
+        self._check_params()  # the length check, hence fit, starts here
+        return self.min_window
+
     def context_length(self) -> int:
         return len(self.kernel_)
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if refit:  # alpha stays the one chosen on the training part, as DLinear keeps its windows
             return
+        self._check_params()
         kernels = {float(a): exponential_weights(float(a)) for a in self.alphas}
         # Every factor is scored on the same origins (those with room for the longest usable
         # kernel, at least half the series): scores over different stretches are not comparable.
@@ -233,6 +246,12 @@ def season_candidates(x: np.ndarray, max_lag: int, count: int = SEASON_CANDIDATE
     return list(dict.fromkeys(found))
 
 
+def search_points(horizon: int, seasons: int) -> int:
+    """The fewest training points :func:`choose_period` can search: lags from 2 (a ``2 (seasons + 1)``-th of the
+    points, ``max_lag >= 2``) and ``MIN_SCORED_ORIGINS`` origins in the newest half (``ceil(n / 2) - horizon + 1``)."""
+    return max(4 * (seasons + 1), 2 * (horizon + MIN_SCORED_ORIGINS - 1) - 1)
+
+
 def choose_period(y: np.ndarray, horizon: int, seasons: int,
                   max_origins: int = MAX_SCORED_ORIGINS) -> tuple[int, dict[int, float]]:
     """The season length of ``y`` ``(n, k)`` whose seasonal-median forecasts score best, and every candidate's score.
@@ -248,12 +267,19 @@ def choose_period(y: np.ndarray, horizon: int, seasons: int,
     start = max(n // 2, 1)
     max_lag = min(start // depth, MAX_SEASON_LENGTH)
     origins = np.arange(start, n - horizon + 1)[-max_origins:]
-    candidates = [] if len(origins) < MIN_SCORED_ORIGINS else sorted(
-        {lag for j in range(y.shape[1]) for lag in season_candidates(y[:, j], max_lag)})
+    if len(origins) < MIN_SCORED_ORIGINS or max_lag < 2:
+        raise NoSeasonError(
+            f"{n} training points are too few to search for a season: the search needs at least "
+            f"{search_points(horizon, seasons)} (with horizon={horizon}, seasons={seasons}); pass more history, "
+            "season_length= or choose another model.")
+    candidates = sorted({lag for j in range(y.shape[1]) for lag in season_candidates(y[:, j], max_lag)})
     if not candidates:
+        longer = "" if max_lag >= MAX_SEASON_LENGTH else (
+            f"; a season longer than {max_lag} buckets needs more history (about {2 * (seasons + 1)} training points "
+            "per bucket of the season)")
         raise NoSeasonError(
             f"found no seasonal period in {n} training points (no positive autocorrelation peak at lags "
-            f"2..{max_lag}); pass season_length= or choose another model.")
+            f"2..{max_lag}){longer}; pass season_length= or choose another model.")
     actual = targets_at(y, origins, horizon)
     size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
     scores = {lag: float((np.abs(seasonal_medians(y, origins, horizon, lag, seasons) - actual) / size).mean())
@@ -326,6 +352,48 @@ class SeasonalMedian(BaseForecaster):
             return self.min_window  # the candidates adapt to the length (none: fit says so)
         return (int(self.seasons) + 1) * int(self.season_length)
 
+    def _search_points(self) -> int | None:
+        """With ``season_length=None``, the fewest training points the period search needs (:func:`search_points`);
+        None with a given ``season_length``. Raises :class:`NoSeasonError` when the search could never run: it
+        reads at most ``SEASON_SEARCH_POINTS``."""
+        self._check_params()
+        if self.season_length is not None:
+            return None
+        needed = search_points(int(self.horizon), int(self.seasons))
+        if needed > SEASON_SEARCH_POINTS:
+            raise NoSeasonError(f"seasons={self.seasons} and horizon={self.horizon} leave the period search no "
+                                    f"room: it reads at most {SEASON_SEARCH_POINTS} points. Pass season_length=, "
+                                    "fewer seasons or a shorter horizon.")
+        return needed
+
+    def _length_suffices(self, n: int) -> bool:
+        """Room for the training windows and, with ``season_length=None``, for the period search on the training
+        part (the points before the validation tail)."""
+        if not super()._length_suffices(n):
+            return False
+        needed = self._search_points()
+        return needed is None or int(validation_origins(n, self.horizon, self.validation_fraction,
+                                                        self.max_validation_windows)[0]) >= needed
+
+    def _check_length(self, n: int, origins: np.ndarray | None = None) -> None:
+        if self.season_length is None and not self._length_suffices(n):
+            raise NoSeasonError(
+                f"{n} points are too few to search for a season: the period search needs {self._search_points()} "
+                f"training points before the validation tail, i.e. at least {self.minimum_length()} points (with "
+                f"horizon={self.horizon}, seasons={self.seasons}). Pass more history, season_length= or choose "
+                "another model.")
+        super()._check_length(n, origins)
+
+    def search_shortfall(self, n: int) -> str | None:
+        """Why ``n`` points are too few to search for a season (None: they suffice, or ``season_length`` is given):
+        the ensemble leaves the member out then, as where the data show no season."""
+        if self.season_length is None:
+            try:
+                self._check_length(n)
+            except NoSeasonError as exc:
+                return str(exc)
+        return None
+
     def context_length(self) -> int:
         return (int(self.seasons) + 1) * int(self.period_)
 
@@ -342,7 +410,8 @@ class SeasonalMedian(BaseForecaster):
         deadline.measure(SEASON_PACE, started, 1.0)  # under a time limit: the search's time, for rolling_forecast
 
     def rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = SEASON_REFITS) -> np.ndarray:
-        """Out-of-sample forecasts ``(m, H, k)`` at sorted ``origins`` of ``y`` ``(n, k)``, each from a period chosen before it.
+        """Out-of-sample forecasts ``(m, H, k)`` at sorted ``origins`` of ``y`` ``(n, k)`` or ``(n,)``, each from a
+        period chosen before it.
 
         The origins are cut into at most ``refits`` consecutive groups; each group's period is
         chosen (:func:`choose_period`, scored on at most ``HISTORY_SCORED_ORIGINS`` origins) on
@@ -356,7 +425,8 @@ class SeasonalMedian(BaseForecaster):
         """
         check_is_fitted(self, "period_")
         y = np.asarray(y, dtype=np.float64)
-        origins = np.asarray(origins, dtype=np.int64)
+        y = y[:, None] if y.ndim == 1 else y
+        origins = check_origins(origins, 1, len(y), "a point before it", ordered=True)
         forecast = np.empty((len(origins), self.horizon, y.shape[1]))
         depth, deadline = int(self.seasons) + 1, current()
         search = deadline.pace.get(SEASON_PACE, 0.0)  # the fit's search, the longest (it reads the most points)

@@ -44,7 +44,7 @@ from .._threads import single_blas_thread
 from ..errors import WorkloadDataError, is_positive_int, quote
 from ..windows import (fit_scale, moving_average_matrix, targets_at, validation_origins, window_moments,
                        windows_at)
-from .base import MIN_TRAIN_WINDOWS, BaseForecaster, check_is_fitted
+from .base import MIN_TRAIN_WINDOWS, BaseForecaster, as_matrix, check_is_fitted, check_origins
 from .combination import evidence_shrinkage
 
 DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
@@ -658,6 +658,13 @@ class DLinear(BaseForecaster):
                 continue
             if not is_positive_int(value):
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets.")
+        candidates = self.candidate_windows
+        if candidates is not None and (not isinstance(candidates, (list, tuple, range, np.ndarray))
+                                       or np.ndim(candidates) != 1 or len(candidates) == 0
+                                       or not all(is_positive_int(w) for w in candidates)):
+            raise WorkloadDataError(f"candidate_windows={quote(candidates)} must be a non-empty list of positive "
+                                    "integer window lengths in buckets, e.g. candidate_windows=[24, 48, 96] (or None "
+                                    f"for the defaults {list(DEFAULT_WINDOWS)}); a single window is window=24.")
         alpha = self.alpha
         if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating))
                                   or not 0 < alpha < np.inf):
@@ -672,6 +679,14 @@ class DLinear(BaseForecaster):
                                       or not 1 <= half_life < np.inf):
             raise WorkloadDataError(f"half_life={quote(half_life)} must be a finite number of buckets >= 1 "
                                     "(e.g. 2000), or None to forget nothing.")
+
+    def _required_window(self) -> int:
+        """The window the length check asks room for: ``window``, or else the smallest candidate (the search
+        leaves out the candidates the series has no room to score)."""
+        self._check_params()  # the length check, hence fit, starts here
+        if self.window is None:
+            return min(int(w) for w in self.candidate_windows or DEFAULT_WINDOWS)
+        return int(self.window)
 
     def alphas(self) -> tuple[float, ...]:
         """The relative ridge penalties a fit may use, the default first (see ``alpha``)."""
@@ -1042,9 +1057,14 @@ class DLinear(BaseForecaster):
         fitted window, blend and scaling; the penalty relative to those windows, as a fit
         sets it). The statistics are sums, so each group adds only the windows completed
         since the previous one, and each refit is one solve per blended window. Flagged
-        buckets weigh their windows as in ``fit`` (see ``robust``).
+        buckets weigh their windows as in ``fit`` (see ``robust``). ``y`` is ``(n,)`` or ``(n, k)``
+        (the forecasts are ``(m, H, k)`` either way); no origins give an empty ``(0, H, k)`` array.
         """
-        return self._rolling_forecast(y, origins, refits)[0]
+        check_is_fitted(self, "stats_")
+        matrix, _ = as_matrix(y)
+        if matrix.shape[1] != len(self.stats_):
+            raise WorkloadDataError(f"y has {matrix.shape[1]} targets; the model was fitted on {len(self.stats_)}.")
+        return self._rolling_forecast(matrix, origins, refits)[0]
 
     def _rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = ROLLING_REFITS,
                           deadline: Deadline | None = None) -> tuple[np.ndarray, int]:
@@ -1052,11 +1072,10 @@ class DLinear(BaseForecaster):
         the first origins, and how many (all of them without a deadline)."""
         check_is_fitted(self, "stats_")
         y = np.asarray(y, dtype=np.float64)
-        origins = np.asarray(origins, dtype=np.int64)
+        origins = check_origins(origins, self.rolling_start(), len(y), "enough training windows before it (see "
+                                "rolling_start())", ordered=True)
         if len(origins) == 0:
             return np.zeros((0, self.horizon, y.shape[1])), 0
-        if origins[0] < self.rolling_start() or origins[-1] > len(y):
-            raise WorkloadDataError(f"rolling origins must lie in [{self.rolling_start()}, {len(y)}].")
         window, horizon, blend = int(self.window_), self.horizon, self._blend()
         forecast = np.empty((len(origins), horizon, y.shape[1]))
         forecast_count = len(origins)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -12,7 +13,7 @@ from ..windows import targets_at
 from . import registry
 from .combination import (EXACT_MEMBERS, convex_weights, convex_weights_absolute, error_difference, evidence_share,
                           median_weight, target_size)
-from .base import BaseForecaster, as_matrix
+from .base import BaseForecaster, as_matrix, check_validation_settings
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
 # plenty for three weights, and it bounds the fit's cost on long series.
@@ -106,7 +107,8 @@ class Ensemble(BaseForecaster):
     members : sequence of str
         Registered model names (:mod:`~workload_predictor.models.registry`, ``member=True``), each once.
         ``"seasonal_median"`` (a cycle found in the data) is left out (``left_out_``, with the
-        reason) where the data show no cycle, or where its out-of-sample forecasts of the history
+        reason) where the data show no cycle or the series is too short to search for one
+        (:meth:`SeasonalMedian.minimum_length`), or where its out-of-sample forecasts of the history
         do not beat every baseline's there (it then could only add noise to the weights).
     window : int or None
         The learned members' input window (the baselines keep their own settings).
@@ -169,7 +171,11 @@ class Ensemble(BaseForecaster):
         return registry.build(name, settings, params)
 
     def _check_members(self) -> list[str]:
-        names, valid = list(self.members), registry.names(member=True)
+        valid = registry.names(member=True)
+        names = list(self.members) if isinstance(self.members, (list, tuple)) else None
+        if names is None or not all(isinstance(n, str) for n in names):
+            raise WorkloadDataError(f"members={quote(self.members)} must be a list or tuple of member names, e.g. "
+                                    f"members=('dlinear', 'naive'), from {', '.join(valid)}.")
         unknown = [n for n in names if n not in valid]
         if not names or unknown or len(set(names)) != len(names) or len(names) > EXACT_MEMBERS:
             raise WorkloadDataError(f"members={quote(self.members)}: name each member once (at most {EXACT_MEMBERS}), "
@@ -178,18 +184,32 @@ class Ensemble(BaseForecaster):
         if not isinstance(params, dict) or any(key not in names for key in params):
             raise WorkloadDataError(f"member_params={quote(params)} must map member names ({', '.join(names)}) "
                                     "to dicts of their parameters.")
+        for name, value in params.items():
+            if value is not None and not isinstance(value, Mapping):
+                raise WorkloadDataError(f"member_params[{name!r}]={quote(value)} must be a dict of {name}'s "
+                                        f"parameters (or None), e.g. member_params={{{name!r}: {{...}}}}.")
         return names
 
     def fit(self, y: Any):
         """Fit every member, weight them on the shared validation tail. Returns ``self``."""
         matrix, one_d = as_matrix(y)
         self._check_horizon()
+        check_validation_settings(self)
         registry.check_runtime_settings(self)
         names = self._check_members()
         # Every member's length check before any member trains: the longest requirement is the ensemble's.
         planned = {name: self._member(name) for name in names}
         for member in planned.values():
             member._check_horizon()
+        # A member that searches the data for its season is left out where the series is too short for the search,
+        # as where the data show no season (unless it is the only member): it does not lengthen the series the
+        # ensemble needs.
+        short = {}
+        for name, member in planned.items():
+            reason = member.search_shortfall(len(matrix)) if hasattr(member, "search_shortfall") else None
+            if reason is not None and len(planned) - len(short) > 1:
+                short[name] = reason
+        planned = {name: member for name, member in planned.items() if name not in short}
         widest = max(planned.values(), key=lambda m: m.minimum_length())
         if not widest._length_suffices(len(matrix)):
             widest._check_length(len(matrix))
@@ -197,13 +217,15 @@ class Ensemble(BaseForecaster):
         # deadline for every member and the choice of the combination. The members with a closed form are
         # fitted first; the networks last, their training taking what time is left.
         with limit(self.max_training_time):
-            self._fit_members(matrix, planned)
+            self._fit_members(matrix, planned, left_out=short)
             self._fit_combination(matrix, list(self.members_))
         self._one_d = one_d
         return self
 
-    def _fit_members(self, matrix: np.ndarray, planned: dict[str, BaseForecaster]) -> None:
-        """Fit the ``planned`` members (by name, in the order ``members_`` keeps) on ``matrix``.
+    def _fit_members(self, matrix: np.ndarray, planned: dict[str, BaseForecaster],
+                     left_out: dict[str, str] | None = None) -> None:
+        """Fit the ``planned`` members (by name, in the order ``members_`` keeps) on ``matrix``; ``left_out``: the
+        members already left out, with the reasons (``left_out_`` adds the fit's own).
 
         The members that cannot end early come first, then those whose fit uses the time that
         is left under a time limit: the LSTM (its training), then exponential smoothing (the
@@ -225,7 +247,7 @@ class Ensemble(BaseForecaster):
         # Under a time limit the members before exponential smoothing leave time for it and the combination,
         # and smoothing leaves time for the combination.
         pace = current().pace.get(SERIES_PACE, 0.0) * matrix.size
-        left_out = {}
+        already, left_out = dict(left_out or {}), {}
         for name in sorted(planned, key=rank):
             try:
                 with limit(None, reserve=pace * (AFTER_MEMBERS_PASSES if rank(name) < 2 else COMBINATION_PASSES)):
@@ -237,7 +259,7 @@ class Ensemble(BaseForecaster):
             if name == "dlinear" and twins:
                 planned["lstm"]._base_first_fit = vars(planned["dlinear"]).pop("_first_fit")
         self.members_ = {name: member for name, member in planned.items() if name not in left_out}
-        self.left_out_ = left_out
+        self.left_out_ = {**already, **left_out}
 
     def _fit_combination(self, matrix: np.ndarray, names: list[str]) -> None:
         """Weigh the fitted members (see :meth:`_choose_combination`) and keep the forecast's context."""
@@ -538,6 +560,7 @@ class Ensemble(BaseForecaster):
         """
 
         check_is_fitted(self, "context_")
+        self._fitted_horizon()
         new = new_y if checked else as_matrix(new_y, "new_y")[0]
         plan = [step for member in self.members_.values() for step in member._prepare_update(new, checked=True)]
         rolled = {id(target): changes for target, changes in plan}

@@ -1,0 +1,175 @@
+"""Typed errors for the models' own settings and inputs: DLinear's candidate windows and rolling origins, the
+ensemble's members, the validation split every model takes, exponential smoothing's factors and the origins
+``predict_at`` reads."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from conftest import periodic_series
+from workload_predictor import WorkloadDataError, WorkloadPredictor
+from workload_predictor.errors import quote
+from workload_predictor.models.baselines import ExponentialSmoothing, Naive, SeasonalMedian
+from workload_predictor.models.dlinear import DLinear
+from workload_predictor.models.ensemble import Ensemble
+
+POISSON = np.random.default_rng(0).poisson(50, 300).astype(float)
+
+
+# -- DLinear's candidate windows -----------------------------------------------------------------
+@pytest.mark.parametrize("candidates", [[0], [12.5, 24], 24, [], "24", [True], [24, -1]], ids=repr)
+def test_bad_candidate_windows_are_a_typed_error_naming_the_setting(candidates):
+    """0 gave numpy's broadcasting error, 12.5 a TypeError from slicing, a bare int "not iterable"."""
+    for fit in (lambda: DLinear(horizon=10, candidate_windows=candidates).fit(POISSON),
+                lambda: WorkloadPredictor(model_params={"candidate_windows": candidates}).fit(
+                    periodic_series(300))):
+        with pytest.raises(WorkloadDataError, match=re.escape(f"candidate_windows={quote(candidates)} must be a "
+                                                              "non-empty list of positive integer") + ".*e.g."):
+            fit()
+
+
+def test_candidate_windows_too_long_for_the_series_get_the_standard_length_message():
+    """A candidate of 500 on 200 points crashed with an IndexError inside numpy."""
+    with pytest.raises(WorkloadDataError, match=r"200 points are too few for window 500 \+ horizon 10.*at least"):
+        DLinear(horizon=10, candidate_windows=[500]).fit(POISSON[:200])
+    model = DLinear(horizon=10, candidate_windows=[24, 500])
+    needed = model.minimum_length()  # the smallest candidate sets it; the search leaves out the others
+    assert needed == DLinear(horizon=10, window=24).minimum_length()
+    fitted = model.fit(POISSON[:needed])
+    assert fitted.window_ == 24 and np.isfinite(fitted.predict()).all()
+    with pytest.raises(WorkloadDataError, match=f"{needed - 1} points are too few for window 24.*at least {needed}"):
+        DLinear(horizon=10, candidate_windows=[24, 500]).fit(POISSON[: needed - 1])
+
+
+def test_candidates_that_do_not_fit_the_series_are_left_out_of_the_search():
+    model = DLinear(horizon=5, candidate_windows=(12, 24, 2000)).fit(POISSON)
+    assert set(model.window_scores_) == {12, 24}
+
+
+# -- the ensemble's members ------------------------------------------------------------------------
+@pytest.mark.parametrize("params, message", [
+    (dict(members=("dlinear", "naive"), member_params={"naive": 5}), r"member_params\['naive'\]=5 must be a dict"),
+    (dict(members=("dlinear", "naive"), member_params={"dlinear": "window"}),
+     r"member_params\['dlinear'\]='window' must be a dict"),
+    (dict(members=5), r"members=5 must be a list or tuple of member names, e\.g\."),
+    (dict(members=None), r"members=None must be a list or tuple of member names"),
+    (dict(members="naive"), r"members='naive' must be a list or tuple"),
+    (dict(members=("naive", 3)), r"members=\('naive', 3\) must be a list or tuple of member names"),
+], ids=["params int", "params str", "members int", "members None", "members str", "members with an int"])
+def test_bad_members_or_member_params_are_a_typed_error(params, message):
+    """They raised TypeError ("not iterable") or dict()'s ValueError; "naive" was split into letters."""
+    with pytest.raises(WorkloadDataError, match=message):
+        Ensemble(horizon=5, **params).fit(POISSON)
+    with pytest.raises(WorkloadDataError, match=message):
+        WorkloadPredictor(model="ensemble", horizon=5, model_params=params).fit(periodic_series(300))
+
+
+def test_member_params_of_none_or_a_mapping_are_accepted():
+    ensemble = Ensemble(horizon=5, members=["naive", "moving_average"],
+                        member_params={"naive": None, "moving_average": {"window": 6}}).fit(POISSON)
+    assert ensemble.members_["moving_average"].window_ == 6
+
+
+# -- the validation split --------------------------------------------------------------------------
+BAD_SPLITS = [
+    ({"validation_fraction": float("nan")}, "validation_fraction=nan must be a number between 0 and 1"),
+    ({"validation_fraction": 1.5}, "validation_fraction=1.5 must be a number between 0 and 1"),
+    ({"validation_fraction": 0.0}, "validation_fraction=0.0 must be a number between 0 and 1"),
+    ({"validation_fraction": "0.2"}, "validation_fraction='0.2' must be a number between 0 and 1"),
+    ({"validation_fraction": True}, "validation_fraction=True must be a number between 0 and 1"),
+    ({"max_validation_windows": 2.5}, "max_validation_windows=2.5 must be a positive integer"),
+    ({"max_validation_windows": 0}, "max_validation_windows=0 must be a positive integer"),
+]
+
+
+@pytest.mark.parametrize("settings, message", BAD_SPLITS, ids=repr)
+@pytest.mark.parametrize("make", [
+    lambda **kw: DLinear(horizon=5, **kw), lambda **kw: Naive(horizon=5, **kw),
+    lambda **kw: SeasonalMedian(horizon=5, **kw), lambda **kw: ExponentialSmoothing(horizon=5, **kw),
+    lambda **kw: Ensemble(horizon=5, members=("dlinear", "naive"), **kw),
+], ids=["DLinear", "Naive", "SeasonalMedian", "ExponentialSmoothing", "Ensemble"])
+def test_a_bad_validation_split_is_a_typed_error_with_an_example(make, settings, message):
+    """NaN gave "cannot convert float NaN to integer", 1.5 a UFuncTypeError, "0.2" numpy's TypeError."""
+    with pytest.raises(WorkloadDataError, match=re.escape(message) + ".*e.g."):
+        make(**settings).fit(POISSON)
+    with pytest.raises(WorkloadDataError, match=re.escape(message)):
+        make(**settings).minimum_length()
+
+
+# -- exponential smoothing's factors -----------------------------------------------------------------
+@pytest.mark.parametrize("alphas", [(0.0,), (1.5,), 0.5, ("a",), (), (0.5, float("nan")), (True,)], ids=repr)
+def test_bad_smoothing_factors_are_a_typed_error_with_an_example(alphas):
+    """0 and 1.5 raised a bare ValueError naming no fix, 0.5 "not iterable", () fell back to the last value."""
+    message = re.escape(f"alphas={quote(alphas)} must be a non-empty list or tuple of smoothing factors in (0, 1]")
+    with pytest.raises(WorkloadDataError, match=message + ".*e.g."):
+        ExponentialSmoothing(horizon=5, alphas=alphas).fit(POISSON)
+    with pytest.raises(WorkloadDataError, match=message):
+        WorkloadPredictor(model="exponential_smoothing", horizon=5, model_params={"alphas": alphas}).fit(
+            periodic_series(300))
+
+
+def test_good_smoothing_factors_of_any_real_type_are_accepted():
+    model = ExponentialSmoothing(horizon=5, alphas=[np.float32(0.5), 1, 0.25]).fit(POISSON)
+    assert model.alpha_ in (0.5, 1.0, 0.25)
+
+
+# -- origins -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dlinear_800():
+    y = np.random.default_rng(0).poisson(50, 800).astype(float)[:, None]
+    return y, DLinear(horizon=5).fit(y)
+
+
+def test_rolling_forecast_refuses_unsorted_origins_instead_of_forecasting_in_sample(dlinear_800):
+    """The origin s listed after s + 200 was forecast by a fit that included the windows up to s + 200."""
+    y, model = dlinear_800
+    s = model.rolling_start()
+    with pytest.raises(WorkloadDataError, match="ascending order"):
+        model.rolling_forecast(y, np.array([s + 200, s]))
+    np.testing.assert_array_equal(model.rolling_forecast(y, np.array([s, s + 200]))[:1],
+                                  model.rolling_forecast(y, np.array([s])))
+
+
+@pytest.mark.parametrize("origins", [[10_000, "start"], ["start", 10_000], [0, "start"]], ids=repr)
+def test_rolling_forecast_checks_every_origin_against_the_range(dlinear_800, origins):
+    """Only the first and last origins were checked: [10000, s+1] raised an IndexError inside numpy."""
+    y, model = dlinear_800
+    origins = [model.rolling_start() + 1 if o == "start" else o for o in origins]
+    with pytest.raises(WorkloadDataError, match=rf"origins must lie in \[{model.rolling_start()}, 800\]"):
+        model.rolling_forecast(y, np.array(origins))
+
+
+def test_rolling_forecast_takes_a_one_dimensional_series_like_fit(dlinear_800):
+    y, model = dlinear_800
+    origins = np.arange(model.rolling_start(), 790, 50)
+    np.testing.assert_array_equal(model.rolling_forecast(y[:, 0], origins), model.rolling_forecast(y, origins))
+
+
+@pytest.mark.parametrize("make", [lambda: DLinear(horizon=5), lambda: Naive(horizon=5),
+                                  lambda: SeasonalMedian(horizon=5, season_length=12),
+                                  lambda: Ensemble(horizon=5, members=("dlinear", "naive"))],
+                         ids=["DLinear", "Naive", "SeasonalMedian", "Ensemble"])
+def test_no_origins_give_an_empty_forecast_everywhere(make):
+    """predict_at(y, []) raised numpy's "zero-size array to reduction operation minimum"."""
+    model = make().fit(np.stack([POISSON, 2 * POISSON], axis=1))
+    y = np.stack([POISSON, 2 * POISSON], axis=1)
+    assert model.predict_at(y, []).shape == (0, 5, 2)
+    assert model.predict_at(y, np.zeros(0, dtype=np.int64)).shape == (0, 5, 2)
+    if hasattr(model, "rolling_forecast"):
+        assert model.rolling_forecast(y, []).shape == (0, 5, 2)
+
+
+@pytest.mark.parametrize("origins", [[250.7], [True], ["250"], 250, [[250]]], ids=repr)
+def test_predict_at_refuses_origins_that_are_not_integer_positions(origins):
+    """250.7 was silently truncated to 250."""
+    model = DLinear(horizon=5).fit(POISSON)
+    with pytest.raises(WorkloadDataError, match="must be a 1-D sequence of integer positions"):
+        model.predict_at(POISSON, origins)
+
+
+def test_predict_at_takes_whole_numbers_of_any_dtype():
+    model = DLinear(horizon=5).fit(POISSON)
+    np.testing.assert_array_equal(model.predict_at(POISSON, [250.0, 260.0]), model.predict_at(POISSON, [250, 260]))

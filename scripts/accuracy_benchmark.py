@@ -101,7 +101,7 @@ def score_setting(values: np.ndarray, index: pd.DatetimeIndex, freq: pd.Timedelt
         predictor.fit(train, timestamp=None, target=["y"], freq=freq)
         fit_seconds.append(time.perf_counter() - started)
         at = origins[first:stop]
-        yhat[first:stop] = np.clip(predictor.model_.predict_at(values, at), 0.0, None)[..., 0]
+        yhat[first:stop] = np.clip(predictor._forecasts_at(values, at), 0.0, None)[..., 0]  # as predict gives them
         halfwidth[first:stop] = predictor.interval_halfwidth_[None, :, 0]
         for name, member in predictor.model_.members_.items():
             members.setdefault(name, np.full_like(actual, np.nan))[first:stop] = np.clip(

@@ -220,3 +220,66 @@ def test_a_corrupt_negative_bucket_is_flagged_and_an_outage_is_not():
     stream[100] = -1e9
     stream[150:160] = 0.0  # an outage: a real drop, not flagged
     assert [f[:2] for f in anomaly.detect(stream, 60, floor)] == [(100, 0)]
+
+
+def _spiked(n=1500, at=(), value=1e6, seed=0):
+    y = np.random.default_rng(seed).poisson(50, n).astype(float)
+    for position in at:
+        y[position] = value
+    return pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=n, freq="10s", tz="UTC"), "requests": y})
+
+
+SETTLING_MODELS = [("dlinear", None), ("naive", None), ("moving_average", None), ("exponential_smoothing", None),
+                   ("ensemble", {"members": ["dlinear", "naive", "moving_average", "exponential_smoothing"]})]
+
+
+@pytest.mark.parametrize("model, params", SETTLING_MODELS)
+@pytest.mark.parametrize("back", [300, 20, 2])
+def test_a_spike_the_series_came_back_from_does_not_move_the_forecast(model, params, back):
+    """Before: one 1e6 bucket in Poisson(50) that the series had come back from moved every model's forecast for as
+    long as it sat in the input window: DLinear 8067, -2588, 4370 (300 buckets back, window 336: 56 min at 10 s,
+    5.6 h at 1 min), the ensemble 18,514 (5 back)."""
+    n = 1500
+    clean = WorkloadPredictor(model=model, horizon=5, model_params=params).fit(_spiked(n)).predict()
+    spiked = WorkloadPredictor(model=model, horizon=5, model_params=params).fit(_spiked(n, at=[n - back])).predict()
+    assert np.abs(np.asarray(spiked.yhat) - np.asarray(clean.yhat)).max() < 5.0  # requests, at about 50 a bucket
+
+
+def test_a_spike_moves_the_forecast_for_the_bucket_it_arrived_in_only():
+    """An update stream: the spike is the newest bucket for one update (it may be the start of a surge, so the
+    forecast follows it), and the next normal bucket settles it."""
+    predictor = WorkloadPredictor(horizon=5).fit(_spiked(1500))
+    after = _stream(predictor, [1e6, 50.0, 49.0, 52.0])
+    assert after[0, 0] > 1e4  # while it is the newest bucket
+    assert np.abs(after[1:, 0] - 50.0).max() < 10.0  # from the next bucket on
+
+
+def test_a_level_shift_is_followed_not_settled():
+    """A jump to 100 times the level, flagged until the reference catches up, is not a spike the series came back
+    from: the forecast follows it."""
+    n = 1500
+    rng = np.random.default_rng(0)
+    for back in (3, 10, 40):
+        y = rng.poisson(50, n).astype(float)
+        y[n - back :] = rng.poisson(5000, back)
+        frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=n, freq="10s", tz="UTC"),
+                              "requests": y})
+        predictor = WorkloadPredictor(horizon=5).fit(frame)
+        assert len(predictor.input_anomalies_) > 0  # its first buckets are flagged
+        assert predictor._snapshot().inputs is None  # but nothing is settled
+        assert np.asarray(predictor.predict().yhat).mean() > 250.0
+
+
+def test_settled_inputs_read_runs_the_series_came_back_from_as_their_medians():
+    values = np.array([[50.0, 5.0], [1e6, 5.0], [2e6, 900.0], [51.0, 900.0], [49.0, 7.0], [1e9, 6.0]])
+    # Target 0: a run at 1-2 that came back at 3 (settled), and the newest bucket, a run still going (stands).
+    # Target 1: a run at 2-3; the bucket after it (7) is nearer the run's median (5) than its value (900): settled.
+    flagged = {(1, 0): 50.0, (2, 0): 50.5, (5, 0): 50.0, (2, 1): 5.0, (3, 1): 5.2}
+    settled = anomaly.settled_inputs(values, flagged)
+    np.testing.assert_array_equal(settled[:, 0], [50.0, 50.0, 50.5, 51.0, 49.0, 1e9])
+    np.testing.assert_array_equal(settled[:, 1], [5.0, 5.0, 5.0, 5.2, 7.0, 6.0])
+    assert values[1, 0] == 1e6  # the input is not modified
+    # A shift: the bucket after the run is nearer the run's value than its median.
+    shifted = np.array([[50.0], [5000.0], [5010.0]])
+    assert anomaly.settled_inputs(shifted, {(1, 0): 50.0}) is None
+    assert anomaly.settled_inputs(values, {}) is None

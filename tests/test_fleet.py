@@ -71,6 +71,26 @@ def test_dlinear_fleet_equals_workload_predictor_per_key(targets):
     assert_matches(fleet, frame, targets)
 
 
+@pytest.mark.parametrize("model", ["dlinear", "naive"])
+def test_a_key_whose_window_holds_a_spike_it_came_back_from_equals_workload_predictor(model):
+    """The fleet settles a spike in a key's input window as a WorkloadPredictor of that key does (DLinear's batched
+    blocks find it themselves; per-key models read their predictor's settled inputs)."""
+    n = 1500
+    frames = []
+    for i, back in enumerate((300, 20, None)):
+        y = np.random.default_rng(i).poisson(50, n).astype(float)
+        if back:
+            y[n - back] = 1e6
+        frames.append(pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=n, freq="10s", tz="UTC"),
+                                    "requests": y, "endpoint": f"k{i}"}))
+    forecast = FleetPredictor(model=model, horizon=5).fit(pd.concat(frames), key="endpoint").predict()
+    for i, frame in enumerate(frames):
+        single = WorkloadPredictor(model=model, horizon=5).fit(frame.drop(columns="endpoint")).predict()
+        got = forecast.loc[forecast["endpoint"] == f"k{i}", "yhat"].to_numpy()
+        np.testing.assert_allclose(got, np.ravel(single.yhat), rtol=1e-9, atol=1e-9)
+        assert np.abs(got - 50.0).max() < 15.0
+
+
 def test_a_key_with_a_corrupt_bucket_still_equals_workload_predictor():
     """A key whose series DLinear weighs down is fitted in the batch, its windows weighed as DLinear weighs them."""
     frame = make_fleet(4, 300, seed=3)

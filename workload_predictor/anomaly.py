@@ -1,8 +1,9 @@
 """Input anomalies: buckets far outside the series' recent range, detected and reported, never altered.
 
-Bursts are real load, so nothing here changes a value the model sees; a flagged bucket
-is recorded on the predictor (``input_anomalies_``) and raised by ``health()`` as the
-``input_anomaly`` metric.
+Bursts are real load, so nothing here changes a value the model is fitted on; a flagged
+bucket is recorded on the predictor (``input_anomalies_``) and raised by ``health()`` as
+the ``input_anomaly`` metric. Only the inputs of a forecast read a flagged run that the
+series has already come back from as its reference medians (:func:`settled_inputs`).
 
 The rule, per target, for a bucket of value ``v`` and the ``REFERENCE_BUCKETS`` buckets
 before it (fewer when the history is shorter, at least ``MIN_REFERENCE``)::
@@ -203,6 +204,47 @@ def _confirm(windows: np.ndarray, current: np.ndarray, rows: np.ndarray, cols: n
     hit = deviation > k
     return [(int(r) + offset, int(c), float(v), float(m), float(d))
             for r, c, v, m, d in zip(rows[hit], cols[hit], value[hit], median[hit], deviation[hit])]
+
+
+def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray | None:
+    """The forecast's inputs ``values`` (``[n, k]``, the newest last) with each flagged run the series has come
+    back from read as its reference medians; ``None`` when there is none (the inputs stand as they are).
+
+    ``flagged`` maps ``(position, target index)`` to the median of that bucket's reference (as
+    :func:`detect` gives it). A run is consecutive flagged positions of one target; the series
+    has come back from it when the bucket after it is not flagged and is nearer the run's first
+    reference median than the run's last value. A run still going (it reaches the newest input)
+    stands: it may be the start of a real surge, which the forecast should follow. So does a run
+    after which the series stays near the run's values: a level shift, which the reference
+    catches up with (its buckets stop being flagged). A spike that came back (a corrupt bucket or
+    a burst that ended) then moves the forecast for at most the bucket it arrived in, instead of
+    for as long as it sits in the input window (a linear map's weights at lag ``L`` times a 1e6
+    bucket are noise of size 1e4, not a forecast).
+    """
+    runs = settled_runs(values, flagged)
+    if not runs:
+        return None
+    changed = values.copy()
+    for first, last, col in runs:
+        changed[first : last + 1, col] = [flagged[(p, col)] for p in range(first, last + 1)]
+    return changed
+
+
+def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> list[tuple[int, int, int]]:
+    """The flagged runs of ``values`` (``[n, k]``) the series came back from, as :func:`settled_inputs` finds
+    them: ``(first, last, target index)`` each."""
+    runs = []
+    n = len(values)
+    for col in sorted({c for _, c in flagged}):
+        positions = sorted(p for p, c in flagged if c == col)
+        for run in np.split(np.asarray(positions), np.flatnonzero(np.diff(positions) > 1) + 1):
+            first, last = int(run[0]), int(run[-1])
+            after = last + 1
+            if after >= n or (after, col) in flagged:
+                continue
+            if abs(values[after, col] - flagged[(first, col)]) < abs(values[after, col] - values[last, col]):
+                runs.append((first, last, col))
+    return runs
 
 
 def records(found: Sequence[tuple[int, int, float, float]], timestamp_of: Any,

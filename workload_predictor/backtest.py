@@ -397,8 +397,8 @@ def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, 
         started = time.perf_counter()
         predictor.predict()
         predict_seconds.append(time.perf_counter() - started)
-        # The fitted model reads only the points before each origin.
-        yhat[first:stop] = np.clip(predictor.model_.predict_at(series.values, origins[first:stop]), 0.0, None)
+        # The fitted model reads only the points before each origin (as predict would read them there).
+        yhat[first:stop] = np.clip(predictor._forecasts_at(series.values, origins[first:stop]), 0.0, None)
         halfwidth[first:stop] = predictor.interval_halfwidth_[None]
         confidence.append(predictor._confidence_by_index)
         if getattr(predictor.model_, "combination_", None) is not None:

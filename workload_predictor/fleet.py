@@ -36,7 +36,7 @@ from .data import DEFAULT_MAX_GAP, KeySeries, factorize_keys, gap_buckets, prepa
 from .errors import MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, is_positive_int, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
-from .predictor import WorkloadPredictor
+from .predictor import WorkloadPredictor, _point
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -85,16 +85,31 @@ class FleetBlock:
                           interval_exact=self.interval_exact, **picked)
 
     def point(self, steps: int) -> np.ndarray:
-        """Point forecasts ``(B, steps, k)`` after each key's last bucket, unclipped, as ``DLinear.predict``."""
+        """Point forecasts ``(B, steps, k)`` after each key's last bucket, unclipped, as a ``WorkloadPredictor`` of
+        DLinear forecasts (its inputs settled where a flagged run lies in them: :meth:`settled_inputs`)."""
         out = np.empty((len(self.keys), steps, self.values.shape[2]))
         width = self.coef.shape[2]
+        settled = self.settled_inputs()
         for w in np.unique(self.window):
             rows = np.flatnonzero(self.window == w)
-            z = (self.values[rows, -w:] - self.offset[rows, None, :]) / self.scale[rows, None, :]  # [G, w, k]
+            inputs = self.values[rows, -w:]
+            if settled:
+                inputs = np.stack([settled.get(int(row), inputs[j]) for j, row in enumerate(rows)])
+            z = (inputs - self.offset[rows, None, :]) / self.scale[rows, None, :]  # [G, w, k]
             z = z.transpose(0, 2, 1)[:, :, None, :]  # [G, k, 1, w]
             forecast = np.matmul(z, self.coef[rows][:, :, width - w :])[:, :, 0] + self.intercept[rows]  # [G, k, H]
             out[rows] = (forecast.transpose(0, 2, 1) * self.scale[rows, None, :] + self.offset[rows, None, :])[:, :steps]
         return out
+
+    def settled_inputs(self) -> dict[int, np.ndarray]:
+        """Per row whose newest ``window`` buckets hold a flagged run the key's series came back from, those
+        buckets with the run read as its reference medians (as a ``WorkloadPredictor`` fitted on the key's
+        series reads them: :func:`workload_predictor.anomaly.settled_inputs`). Found once per block, at its
+        first forecast (not saved: a loaded block finds them again)."""
+        settled = self.__dict__.get("_settled")
+        if settled is None:
+            settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window)
+        return settled
 
 
 @dataclass
@@ -472,7 +487,7 @@ class FleetPredictor(ParamsMixin):
             starts.append(np.array([predictor.last_timestamp_.tz_convert("UTC").tz_localize(None).to_datetime64()],
                                    dtype="datetime64[ns]"))
             freqs.append(np.array([predictor.freq_.to_timedelta64()]))
-            point.append(predictor.model_.predict(steps).reshape(1, steps, k))
+            point.append(_point(predictor._snapshot(), steps).reshape(1, steps, k))
             halfwidth.append(predictor.interval_halfwidth_[None, :steps])
         if self._global is not None:
             state = self._global
@@ -811,6 +826,33 @@ def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], pred
                                                      tuple(deadline.stages), warn=False)
     except WorkloadDataError as exc:
         errors[item.key] = exc
+
+
+def _settled_rows(values: np.ndarray, window: np.ndarray) -> dict[int, np.ndarray]:
+    """:meth:`FleetBlock.settled_inputs` of the series ``values`` ``(B, n, k)`` with windows ``window`` ``(B,)``.
+
+    A key is scanned as a predictor's fit scans its series (:func:`workload_predictor.anomaly.detect`
+    against its scale floor), over its window only; a key whose range is within ``K`` floors
+    cannot hold a flagged bucket and is skipped (a few microseconds).
+    """
+    from . import anomaly
+
+    n = values.shape[1]
+    found = {}
+    for row in range(len(values)):  # key by key: no block-sized temporaries
+        y, w = values[row], int(window[row])
+        spread = y.max(axis=0) - y.min(axis=0)  # [k]
+        if not (spread > anomaly.K).any():  # the floor is at least 1
+            continue
+        floor = anomaly.floor_of(y)
+        if not (spread > anomaly.K * floor).any():
+            continue
+        first = n - w
+        flags = anomaly.detect(y, max(first, min(anomaly.REFERENCE_BUCKETS, n - 1)), floor)
+        settled = anomaly.settled_inputs(y[first:], {(p - first, c): m for p, c, _, m in flags}) if flags else None
+        if settled is not None:
+            found[row] = settled
+    return found
 
 
 def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> dict[int, np.ndarray]:

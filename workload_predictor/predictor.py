@@ -45,6 +45,7 @@ class _Published(NamedTuple):
     window: int
     model_name: str  # the registered name of ``model``: parameters set after ``fit`` do not relabel it
     level: float  # the interval's level, as calibrated
+    inputs: np.ndarray | None  # the forecast's inputs where a flagged run has settled (None: the model's context)
 
 
 def _published_of(state: dict[str, Any], model_name: str | None = None) -> _Published:
@@ -54,7 +55,37 @@ def _published_of(state: dict[str, Any], model_name: str | None = None) -> _Publ
     return _Published(state["model_"], state["interval_halfwidth_"], state["series_"], state["last_timestamp_"],
                       state["freq_"], tuple(state["targets_"]), state["confidence_"], state["_confidence_by_index"],
                       int(state["window_"]), model_name or registry.name_of(state["model_"]),
-                      float(state.get("interval_level_", state["level"])))
+                      float(state.get("interval_level_", state["level"])), _settled_inputs(state))
+
+
+def _point(state: _Published, steps: int) -> np.ndarray:
+    """The unclipped point forecast ``[steps, k]`` of a published state: from the model's context, or from its
+    settled inputs where a flagged run the series came back from lies in it."""
+    if state.inputs is None:
+        return state.model.predict(steps)
+    return state.model._predict_at(state.inputs, np.array([len(state.inputs)]))[0, :steps]
+
+
+def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
+    """The model's context with the flagged runs the series has come back from read as their reference medians
+    (:func:`workload_predictor.anomaly.settled_inputs`, from ``input_anomalies_``); ``None`` when none lies in it.
+
+    The anomalies are kept newest last, so the walk back stops at the first one older than the context.
+    """
+    anomalies = state.get("input_anomalies_")
+    context = getattr(state["model_"], "context_", None)
+    if not anomalies or context is None:
+        return None
+    freq, last = state["freq_"], state["last_timestamp_"]
+    first = last - (len(context) - 1) * freq
+    column = {name: j for j, name in enumerate(state["targets_"])}
+    flagged = {}
+    for timestamp, target, _, median in reversed(anomalies):
+        if timestamp < first:
+            break
+        if timestamp <= last and target in column:
+            flagged[((timestamp - first) // freq, column[target])] = median
+    return anomaly.settled_inputs(context, flagged) if flagged else None
 
 
 def _updated_copies(plan: list) -> dict[int, Any]:
@@ -354,8 +385,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         started = time.perf_counter()
         state = self._snapshot()  # one read: every value below comes from the same state
         steps = state.model._check_steps(steps)
-        point = state.model.predict(steps)  # [steps, k]
-        yhat = np.clip(point, 0.0, None)
+        yhat = np.clip(_point(state, steps), 0.0, None)
         lower, upper = interval(yhat, state.halfwidth[:steps])
         series: BucketedSeries = state.series
         tail = min(max(3 * steps, state.window), max(state.window, 3 * int(self.horizon)))
@@ -377,6 +407,32 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         )
         self.predict_seconds_.append(time.perf_counter() - started)  # deque.append is thread-safe
         return forecast
+
+    def _forecasts_at(self, values: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """The fitted model's forecasts ``[len(origins), H, k]`` from the points of ``values`` (``[n, k]``, the fitted
+        series and what followed it) before each origin, as :meth:`predict` would give them at that point of the
+        stream: a flagged run the series came back from before the origin is read as its reference medians
+        (flagged as ``fit`` and ``update`` flag, against ``input_floor_``); a run that reaches the origin's newest
+        input stands. The backtest's forecasts."""
+        model = self.model_
+        found = anomaly.detect(values, min(anomaly.REFERENCE_BUCKETS, len(values) - 1), self.input_floor_)
+        flagged = {(position, col): median for position, col, _, median in found}
+        runs = anomaly.settled_runs(values, flagged) if flagged else []
+        if not runs:
+            return model.predict_at(values, origins)
+        settled = anomaly.settled_inputs(values, flagged)
+        forecasts = model.predict_at(settled, origins)
+        width = model.context_length()
+        for i, origin in enumerate(np.asarray(origins)):
+            going = [(first, last, col) for first, last, col in runs if first < origin <= last + 1]
+            if going:  # raw where a run reaches this origin's newest input
+                start = origin - width
+                inputs = settled[start:origin].copy()
+                for first, last, col in going:
+                    low = max(first, start)
+                    inputs[low - start : last + 1 - start, col] = values[low : last + 1, col]
+                forecasts[i] = model.predict_at(inputs, np.array([width]))[0]
+        return forecasts
 
     # -- production: persistence, incremental updates, health ------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -597,11 +597,14 @@ class DLinear(BaseForecaster):
         before it) gets the weight ``(K / deviation)^4``, and every window whose inputs or
         targets hold it enters the statistics (at fit and in ``update``) with the lowest
         weight among its buckets. Values are never changed: while a burst sits in the
-        input window the forecast reflects it, but the fitted map does not keep it. One
-        1e9 bucket in Poisson(50) counts like 1e-10 of an ordinary window, so the forecast
-        is back to the clean stream's within ``window_ + horizon`` buckets (the burst has
-        left every window) and the interval within ``window_ + horizon`` plus the
-        validation windows it keeps (``max_validation_windows``). Series the rule flags
+        input window this model's own forecast reflects it, but the fitted map does not keep
+        it. One 1e9 bucket in Poisson(50) counts like 1e-10 of an ordinary window, so the
+        forecast is back to the clean stream's within ``window_ + horizon`` buckets (the
+        burst has left every window) and the interval within ``window_ + horizon`` plus the
+        validation windows it keeps (``max_validation_windows``). A ``WorkloadPredictor``
+        (or fleet) forecasts from inputs that read a burst the series has come back from as
+        its reference median (:func:`workload_predictor.anomaly.settled_inputs`): there the
+        forecast moves for the bucket the burst arrived in only. Series the rule flags
         nothing in are fitted exactly as with ``robust=False``.
     follow_level : bool
         Fit each window less its last value and add that value back to the forecast

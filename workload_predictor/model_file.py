@@ -536,11 +536,7 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
     shapes = {"start": (b,), "offset": (b, k), "scale": (b, k), "window": (b,), "intercept": (b, k, horizon),
               "halfwidth": (b, horizon, k), "confidence": (b,), "confidence_by_target": (b, k),
               "validation_mae": (b, k)}
-    for name, shape in shapes.items():
-        array = getattr(block, name)
-        if not isinstance(array, np.ndarray) or array.shape != shape:
-            refuse(f"holds a block's {name} of shape {quote(np.shape(array))}, not {shape} for its {b:,} keys, "
-                   f"horizon {horizon} and {k} targets")
+    _check_shapes(block, shapes, "a block's", f"its {b:,} keys, horizon {horizon} and {k} targets", refuse)
     if not _is_positive_span(block.freq):
         refuse(f"holds a block of keys with bucket width {quote(block.freq)}, not a positive span")
     if block.start.dtype != np.dtype("datetime64[ns]") or np.isnat(block.start).any():
@@ -572,6 +568,15 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
                "not a count and True or False")
 
 
+def _check_shapes(obj: Any, shapes: dict[str, tuple[int, ...]], whose: str, sized_by: str, refuse: Any) -> None:
+    """Each array ``shapes`` names on ``obj`` is an ndarray of that shape (``whose``, ``sized_by``: the message's
+    words for the owner and for what sets the shapes)."""
+    for name, shape in shapes.items():
+        array = getattr(obj, name)
+        if not isinstance(array, np.ndarray) or array.shape != shape:
+            refuse(f"holds {whose} {name} of shape {quote(np.shape(array))}, not {shape} for {sized_by}")
+
+
 def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     """A global model's per-key state: ``N`` keys, each array ``N`` rows shaped by the horizon and targets, the
     network's keys, horizon and targets the fleet's, its kept points finite loads >= 0."""
@@ -581,11 +586,7 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     n = len(keys)
     shapes = {"start": (n,), "length": (n,), "halfwidth": (n, horizon, k), "confidence": (n,),
               "confidence_by_target": (n, k)}
-    for name, shape in shapes.items():
-        array = getattr(state, name)
-        if not isinstance(array, np.ndarray) or array.shape != shape:
-            refuse(f"holds the global model's {name} of shape {quote(np.shape(array))}, not {shape} for its {n:,} "
-                   f"keys, horizon {horizon} and {k} targets")
+    _check_shapes(state, shapes, "the global model's", f"its {n:,} keys, horizon {horizon} and {k} targets", refuse)
     if not isinstance(state.freqs, list) or len(state.freqs) != n or not all(_is_positive_span(f) for f in state.freqs):
         refuse("holds a key whose bucket width is not a positive span")
     if state.start.dtype != np.dtype("datetime64[ns]") or np.isnat(state.start).any() \

@@ -1,0 +1,51 @@
+"""One corrupt bucket in a Poisson(50) series: the forecast from the raw inputs against the one predict gives.
+
+A 1e6 bucket ``back`` buckets before the end of 1,500 buckets of Poisson(50) at 10 s; each model is fitted
+on the series and forecasts the next 5 buckets. ``raw``: the fitted model's forecast from its raw context
+(what ``predict`` returned before 0.10.0); ``predict``: ``WorkloadPredictor.predict`` (a spike the series
+came back from read as its reference median). A last row shifts the level a hundredfold 10 buckets before
+the end (flagged at first): the forecast must follow it.
+
+Run: python3 scripts/spike_settling.py
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from workload_predictor import WorkloadPredictor
+
+N = 1500
+MODELS = {"dlinear": None, "exponential_smoothing": None, "moving_average": None,
+          "ensemble": {"members": ["dlinear", "naive", "moving_average", "exponential_smoothing"]}}
+
+
+def frame(y: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=len(y), freq="10s", tz="UTC"),
+                         "requests": y})
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.poisson(50, N).astype(float)
+    shifted = base.copy()
+    shifted[N - 10 :] = rng.poisson(5000, 10)
+    cases = [("clean", base)] + [(f"1e6 bucket {back} back", _spike(base, N - back)) for back in (300, 100, 20, 5, 1)]
+    cases.append(("level x100, 10 back", shifted))
+    print(f"{'case':<22} {'model':<22} {'raw (max |yhat|)':>17} {'predict (max |yhat|)':>21}")
+    for name, y in cases:
+        for model, params in MODELS.items():
+            predictor = WorkloadPredictor(model=model, horizon=5, model_params=params, random_state=0).fit(frame(y))
+            raw = np.clip(predictor.model_.predict(5), 0.0, None)
+            print(f"{name:<22} {model:<22} {np.abs(raw).max():>17,.1f} {np.abs(predictor.predict().yhat).max():>21,.1f}")
+
+
+def _spike(y: np.ndarray, position: int) -> np.ndarray:
+    out = y.copy()
+    out[position] = 1e6
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -270,16 +270,38 @@ def test_a_level_shift_is_followed_not_settled():
         assert np.asarray(predictor.predict().yhat).mean() > 250.0
 
 
-def test_settled_inputs_read_runs_the_series_came_back_from_as_their_medians():
+def test_settled_inputs_read_bursts_the_series_came_back_from_as_their_medians():
     values = np.array([[50.0, 5.0], [1e6, 5.0], [2e6, 900.0], [51.0, 900.0], [49.0, 7.0], [1e9, 6.0]])
-    # Target 0: a run at 1-2 that came back at 3 (settled), and the newest bucket, a run still going (stands).
-    # Target 1: a run at 2-3; the bucket after it (7) is nearer the run's median (5) than its value (900): settled.
+    # Target 0: a burst at 1-2 that came back at 3 (settled), and the newest bucket, a burst still going (stands).
+    # Target 1: a burst at 2-3; the bucket after it (7) is back within a tenth of its deviation from its median.
     flagged = {(1, 0): 50.0, (2, 0): 50.5, (5, 0): 50.0, (2, 1): 5.0, (3, 1): 5.2}
     settled = anomaly.settled_inputs(values, flagged)
-    np.testing.assert_array_equal(settled[:, 0], [50.0, 50.0, 50.5, 51.0, 49.0, 1e9])
-    np.testing.assert_array_equal(settled[:, 1], [5.0, 5.0, 5.0, 5.2, 7.0, 6.0])
+    np.testing.assert_array_equal(settled[:, 0], [50.0, 50.0, 50.0, 51.0, 49.0, 1e9])
+    np.testing.assert_array_equal(settled[:, 1], [5.0, 5.0, 5.0, 5.0, 7.0, 6.0])
     assert values[1, 0] == 1e6  # the input is not modified
-    # A shift: the bucket after the run is nearer the run's value than its median.
-    shifted = np.array([[50.0], [5000.0], [5010.0]])
+    # A shift: the series stays far from the median after the flagged bucket.
+    shifted = np.array([[50.0], [5000.0], [5010.0], [4990.0]])
     assert anomaly.settled_inputs(shifted, {(1, 0): 50.0}) is None
     assert anomaly.settled_inputs(values, {}) is None
+    # A second corrupt bucket right after the first is not flagged (the reference's maximum holds the first), and a
+    # smaller one after it neither: both belong to the burst.
+    for second in (1e6, 5e5):
+        pair = np.array([[50.0], [1e6], [second], [52.0]])
+        np.testing.assert_array_equal(anomaly.settled_inputs(pair, {(1, 0): 50.0})[:, 0], [50.0, 50.0, 50.0, 52.0])
+
+
+@pytest.mark.parametrize("burst", [[1e6], [1e6, 1e6], [1e6, 5e5, 2e6]])
+def test_a_burst_of_several_buckets_is_settled_in_predict_and_in_backtests(burst):
+    """Before: a burst of two or more buckets was never settled (its second bucket is not flagged), and a backtest
+    whose test span held a settled run of several buckets raised numpy's broadcast ValueError."""
+    n = 700
+    y = np.random.default_rng(0).poisson(50, n).astype(float)
+    y[650 : 650 + len(burst)] = burst
+    frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=n, freq="10s", tz="UTC"), "requests": y})
+    forecast = WorkloadPredictor(horizon=5).fit(frame).predict()
+    assert np.abs(np.asarray(forecast.yhat) - 50.0).max() < 15.0
+    from workload_predictor.backtest import run_backtest
+
+    result = run_backtest(frame, ["dlinear"], (), horizon=3, test_size=80, stride=1, refit_every=1000, verbose=False)
+    settled = result.forecasts["dlinear"]["yhat"][result.origins > 650 + len(burst)]
+    assert np.abs(settled - 50.0).max() < 15.0

@@ -207,44 +207,68 @@ def _confirm(windows: np.ndarray, current: np.ndarray, rows: np.ndarray, cols: n
 
 
 def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray | None:
-    """The forecast's inputs ``values`` (``[n, k]``, the newest last) with each flagged run the series has come
-    back from read as its reference medians; ``None`` when there is none (the inputs stand as they are).
+    """The forecast's inputs ``values`` (``[n, k]``, the newest last) with each burst the series has come back
+    from read as its reference median; ``None`` when there is none (the inputs stand as they are).
 
     ``flagged`` maps ``(position, target index)`` to the median of that bucket's reference (as
-    :func:`detect` gives it). A run is consecutive flagged positions of one target; the series
-    has come back from it when the bucket after it is not flagged and is nearer the run's first
-    reference median than the run's last value. A run still going (it reaches the newest input)
-    stands: it may be the start of a real surge, which the forecast should follow. So does a run
-    after which the series stays near the run's values: a level shift, which the reference
-    catches up with (its buckets stop being flagged). A spike that came back (a corrupt bucket or
-    a burst that ended) then moves the forecast for at most the bucket it arrived in, instead of
-    for as long as it sits in the input window (a linear map's weights at lag ``L`` times a 1e6
-    bucket are noise of size 1e4, not a forecast).
+    :func:`detect` gives it); the bursts are :func:`settled_runs`'. A burst still going (it reaches
+    the newest input) stands: it may be the start of a real surge, which the forecast should follow;
+    so does a level shift, after which the series never comes back. A spike that came back (a
+    corrupt bucket or a burst that ended) then moves the forecast for the buckets it lasted, instead
+    of for as long as it sits in the input window (a linear map's weight at lag ``L`` times a 1e6
+    bucket is noise of size 1e4, not a forecast).
     """
     runs = settled_runs(values, flagged)
-    if not runs:
-        return None
+    return settle(values, runs) if runs else None
+
+
+def settle(values: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.ndarray:
+    """A copy of ``values`` with each of ``runs`` (``(first, last, target index, median)``) set to its median."""
     changed = values.copy()
-    for first, last, col in runs:
-        changed[first : last + 1, col] = [flagged[(p, col)] for p in range(first, last + 1)]
+    for first, last, col, median in runs:
+        changed[first : last + 1, col] = median
     return changed
 
 
-def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> list[tuple[int, int, int]]:
-    """The flagged runs of ``values`` (``[n, k]``) the series came back from, as :func:`settled_inputs` finds
-    them: ``(first, last, target index)`` each."""
+def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> list[tuple[int, int, int, float]]:
+    """The bursts of ``values`` (``[n, k]``) the series came back from: ``(first, last, target index, median)``.
+
+    A burst starts at a flagged bucket and lasts while the buckets after it stay more than a
+    ``K``-th of its first deviation from its first reference median (so a second corrupt bucket
+    right after the first, which the rule does not flag because the reference's maximum now holds
+    the first, belongs to it); the first bucket back within that distance ends it. A burst that
+    lasts to the newest input has not come back.
+    """
     runs = []
-    n = len(values)
     for col in sorted({c for _, c in flagged}):
         positions = sorted(p for p, c in flagged if c == col)
-        for run in np.split(np.asarray(positions), np.flatnonzero(np.diff(positions) > 1) + 1):
-            first, last = int(run[0]), int(run[-1])
-            after = last + 1
-            if after >= n or (after, col) in flagged:
-                continue
-            if abs(values[after, col] - flagged[(first, col)]) < abs(values[after, col] - values[last, col]):
-                runs.append((first, last, col))
+        end = -1
+        for first in positions:
+            if first <= end:
+                continue  # inside the burst already found
+            median = flagged[(first, col)]
+            back = _first_back(values[:, col], first, median, abs(values[first, col] - median) / K, positions)
+            if back is None:
+                break  # still going: it and every later flag stand
+            end = back - 1
+            runs.append((first, end, col, median))
     return runs
+
+
+def _first_back(column: np.ndarray, first: int, median: float, reach: float, flagged: list[int]) -> int | None:
+    """The first position after ``first`` that is not flagged and within ``reach`` of ``median`` (None: none), read
+    in growing chunks (a level shift early in a long series is a long search)."""
+    start, size = first + 1, 64
+    while start < len(column):
+        stop = min(start + size, len(column))
+        back = np.abs(column[start:stop] - median) <= reach
+        inside = np.searchsorted(flagged, [start, stop])
+        back[np.asarray(flagged[inside[0] : inside[1]], dtype=np.int64) - start] = False
+        found = np.flatnonzero(back)
+        if len(found):
+            return start + int(found[0])
+        start, size = stop, 2 * size
+    return None
 
 
 def records(found: Sequence[tuple[int, int, float, float]], timestamp_of: Any,

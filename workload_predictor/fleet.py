@@ -102,10 +102,10 @@ class FleetBlock:
         return out
 
     def settled_inputs(self) -> dict[int, np.ndarray]:
-        """Per row whose newest ``window`` buckets hold a flagged run the key's series came back from, those
-        buckets with the run read as its reference medians (as a ``WorkloadPredictor`` fitted on the key's
-        series reads them: :func:`workload_predictor.anomaly.settled_inputs`). Found once per block, at its
-        first forecast (not saved: a loaded block finds them again)."""
+        """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
+        with the burst read as its reference median (as a ``WorkloadPredictor`` fitted on the key's series reads
+        them, from its newest ``anomaly.KEPT`` flagged buckets: :func:`workload_predictor.anomaly.settled_inputs`).
+        Found once per block, at its first forecast (not saved: a loaded block finds them again)."""
         settled = self.__dict__.get("_settled")
         if settled is None:
             settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window)

@@ -420,17 +420,17 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         runs = anomaly.settled_runs(values, flagged) if flagged else []
         if not runs:
             return model.predict_at(values, origins)
-        settled = anomaly.settled_inputs(values, flagged)
+        settled = anomaly.settle(values, runs)
         forecasts = model.predict_at(settled, origins)
         width = model.context_length()
         for i, origin in enumerate(np.asarray(origins)):
-            going = [(first, last, col) for first, last, col in runs if first < origin <= last + 1]
-            if going:  # raw where a run reaches this origin's newest input
+            going = [(first, last, col) for first, last, col, _ in runs if first < origin <= last + 1]
+            if going:  # raw where a burst reaches this origin's newest input (it has not come back there yet)
                 start = origin - width
                 inputs = settled[start:origin].copy()
                 for first, last, col in going:
-                    low = max(first, start)
-                    inputs[low - start : last + 1 - start, col] = values[low : last + 1, col]
+                    low, stop = max(first, start), min(last + 1, origin)
+                    inputs[low - start : stop - start, col] = values[low:stop, col]
                 forecasts[i] = model.predict_at(inputs, np.array([width]))[0]
         return forecasts
 

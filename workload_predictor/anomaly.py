@@ -222,6 +222,13 @@ def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) ->
     return settle(values, runs) if runs else None
 
 
+def bursts(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """:func:`settled_runs` of the buckets :func:`detect` flags in ``values[start:]`` (``[n, k]``) against
+    ``floor``: the bursts the series came back from, ``(first, last, target index, median)`` each."""
+    found = detect(values, start, floor)
+    return settled_runs(values, {(position, col): median for position, col, _, median in found}) if found else []
+
+
 def settle(values: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.ndarray:
     """A copy of ``values`` with each of ``runs`` (``(first, last, target index, median)``) set to its median."""
     changed = values.copy()

@@ -848,10 +848,10 @@ def _settled_rows(values: np.ndarray, window: np.ndarray) -> dict[int, np.ndarra
         if not (spread > anomaly.K * floor).any():
             continue
         first = n - w
-        flags = anomaly.detect(y, max(first, min(anomaly.REFERENCE_BUCKETS, n - 1)), floor)
-        settled = anomaly.settled_inputs(y[first:], {(p - first, c): m for p, c, _, m in flags}) if flags else None
-        if settled is not None:
-            found[row] = settled
+        runs = anomaly.bursts(y, max(first, min(anomaly.REFERENCE_BUCKETS, n - 1)), floor)
+        if runs:
+            found[row] = anomaly.settle(y[first:], [(start - first, end - first, col, median)
+                                                    for start, end, col, median in runs])
     return found
 
 

@@ -415,9 +415,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         (flagged as ``fit`` and ``update`` flag, against ``input_floor_``); a run that reaches the origin's newest
         input stands. The backtest's forecasts."""
         model = self.model_
-        found = anomaly.detect(values, min(anomaly.REFERENCE_BUCKETS, len(values) - 1), self.input_floor_)
-        flagged = {(position, col): median for position, col, _, median in found}
-        runs = anomaly.settled_runs(values, flagged) if flagged else []
+        runs = anomaly.bursts(values, min(anomaly.REFERENCE_BUCKETS, len(values) - 1), self.input_floor_)
         if not runs:
             return model.predict_at(values, origins)
         settled = anomaly.settle(values, runs)

@@ -546,13 +546,9 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
     if not all(_is_real(getattr(block, name)) for name in ("offset", "scale", "coef", "intercept")) \
             or (block.scale <= 0).any():
         refuse("holds DLinear weights or scales that are non-finite (or scales <= 0)")
-    if not _is_real(block.halfwidth, nonnegative=True):
-        refuse("holds interval half-widths that are negative or non-finite")
+    _check_calibrated(block, refuse)
     if not _is_real(block.validation_mae, nonnegative=True):
         refuse("holds validation errors that are negative or non-finite")
-    if not all(_is_real(getattr(block, name)) and ((getattr(block, name) >= 0) & (getattr(block, name) <= 1)).all()
-               for name in ("confidence", "confidence_by_target")):
-        refuse("holds confidences that are not scores in [0, 1]")
     window = block.window
     if window.dtype.kind not in "iu" or (window < 1).any() or (window > min(coef.shape[2], values.shape[1])).any():
         refuse(f"holds windows that are not between 1 and its weights' width {coef.shape[2]} and its series' "
@@ -577,6 +573,15 @@ def _check_shapes(obj: Any, shapes: dict[str, tuple[int, ...]], whose: str, size
             refuse(f"holds {whose} {name} of shape {quote(np.shape(array))}, not {shape} for {sized_by}")
 
 
+def _check_calibrated(obj: Any, refuse: Any) -> None:
+    """``obj``'s interval half-widths are finite and >= 0, its confidences (overall and by target) scores in [0, 1]."""
+    if not _is_real(obj.halfwidth, nonnegative=True):
+        refuse("holds interval half-widths that are negative or non-finite")
+    if not all(_is_real(getattr(obj, name)) and ((getattr(obj, name) >= 0) & (getattr(obj, name) <= 1)).all()
+               for name in ("confidence", "confidence_by_target")):
+        refuse("holds confidences that are not scores in [0, 1]")
+
+
 def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     """A global model's per-key state: ``N`` keys, each array ``N`` rows shaped by the horizon and targets, the
     network's keys, horizon and targets the fleet's, its kept points finite loads >= 0."""
@@ -592,11 +597,7 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     if state.start.dtype != np.dtype("datetime64[ns]") or np.isnat(state.start).any() \
             or state.length.dtype.kind not in "iu" or (state.length < 1).any():
         refuse("holds a global model whose keys' first buckets or lengths are not timestamps and counts >= 1")
-    if not _is_real(state.halfwidth, nonnegative=True):
-        refuse("holds interval half-widths that are negative or non-finite")
-    if not all(_is_real(getattr(state, name)) and ((getattr(state, name) >= 0) & (getattr(state, name) <= 1)).all()
-               for name in ("confidence", "confidence_by_target")):
-        refuse("holds confidences that are not scores in [0, 1]")
+    _check_calibrated(state, refuse)
     if getattr(model, "keys_", None) != keys or getattr(model, "horizon", None) != horizon \
             or getattr(model, "n_targets_", None) != k:
         refuse(f"holds a global network for other keys, horizon {quote(getattr(model, 'horizon', None))} or "

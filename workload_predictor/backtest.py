@@ -313,12 +313,11 @@ def run_backtest(
         _check_buckets("season_length", season_length, "e.g. 60, or None for a calendar period the data repeats")
     _check_buckets("moving_average_window", moving_average_window, "e.g. 12")
     templates = [model for model in models if not isinstance(model, str)]
-    if horizon is None and templates:
-        horizon = getattr(templates[0], "horizon", 10)
-        _check_buckets("horizon", horizon, "e.g. 10: the first template's horizon, which the backtest takes when "
-                                           "horizon=None")
-    horizon = 10 if horizon is None else horizon
-    _check_buckets("horizon", horizon, "e.g. 10")
+    fix = "e.g. 10"
+    if horizon is None:
+        horizon = getattr(templates[0], "horizon", 10) if templates else 10
+        fix = "e.g. 10: the first template's horizon, which the backtest takes when horizon=None"
+    _check_buckets("horizon", horizon, fix)
     horizon = int(horizon)
     _check_test_size(test_size)
     level = level if level is not None else float(getattr(templates[0], "level", 0.9)) if templates else 0.9

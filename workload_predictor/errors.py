@@ -26,6 +26,11 @@ def is_positive_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
+def is_number(value: Any) -> bool:
+    """Whether a setting is a real number (numpy's too); ``True`` is no number (``np.bool_`` is no ``numbers.Real``)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` cut to about ``limit`` characters, for messages that echo what a user passed.
 

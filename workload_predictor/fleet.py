@@ -832,8 +832,8 @@ def _settled_rows(values: np.ndarray, window: np.ndarray) -> dict[int, np.ndarra
     """:meth:`FleetBlock.settled_inputs` of the series ``values`` ``(B, n, k)`` with windows ``window`` ``(B,)``.
 
     A key is scanned as a predictor's fit scans its series (:func:`workload_predictor.anomaly.detect`
-    against its scale floor), over its window only; a key whose range is within ``K`` floors
-    cannot hold a flagged bucket and is skipped (a few microseconds).
+    against its scale floor), over its window only; a key whose range is within ``K`` (the least
+    floor) cannot hold a flagged bucket and is skipped before its floor is computed.
     """
     from . import anomaly
 
@@ -844,11 +844,8 @@ def _settled_rows(values: np.ndarray, window: np.ndarray) -> dict[int, np.ndarra
         spread = y.max(axis=0) - y.min(axis=0)  # [k]
         if not (spread > anomaly.K).any():  # the floor is at least 1
             continue
-        floor = anomaly.floor_of(y)
-        if not (spread > anomaly.K * floor).any():
-            continue
         first = n - w
-        runs = anomaly.bursts(y, max(first, min(anomaly.REFERENCE_BUCKETS, n - 1)), floor)
+        runs = anomaly.bursts(y, max(first, min(anomaly.REFERENCE_BUCKETS, n - 1)), anomaly.floor_of(y))
         if runs:
             found[row] = anomaly.settle(y[first:], [(start - first, end - first, col, median)
                                                     for start, end, col, median in runs])

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from typing import Any, Mapping
 
 import numpy as np
 
 from .anomaly import RECENT_BUCKETS
 from .anomaly import recent as anomalies_recent
-from .errors import WorkloadDataError, quote
+from .errors import WorkloadDataError, is_number, quote
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
         if metric not in DEFAULT_THRESHOLDS:
             raise WorkloadDataError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
         items = None if isinstance(pair, (str, bytes, Mapping)) else _items(pair)
-        if items is None or len(items) != 2 or not all(_is_number(v) and math.isfinite(v) for v in items):
+        if items is None or len(items) != 2 or not all(is_number(v) and math.isfinite(v) for v in items):
             raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair of finite numbers "
                                     f"(warning, critical), e.g. {DEFAULT_THRESHOLDS[metric]}.")
         warning, critical = (float(v) for v in items)
@@ -95,11 +94,6 @@ def _items(pair: Any) -> list | None:
         return None
 
 
-def _is_number(value: Any) -> bool:
-    """A real number (numpy's too); ``True`` is no threshold or measurement."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 #: The names ``measurements`` may hold: each metric, its detail, and the process's RSS (reported beside them).
 MEASUREMENT_NAMES = (*DEFAULT_THRESHOLDS, *(f"{metric}_detail" for metric in DEFAULT_THRESHOLDS), "process_rss_mb")
 
@@ -112,7 +106,7 @@ def check_measurements(measurements: Any) -> Mapping[str, Any]:
     for name, value in measurements.items():
         if name not in MEASUREMENT_NAMES:
             raise WorkloadDataError(f"unknown health measurement {quote(name)}; known: {', '.join(MEASUREMENT_NAMES)}.")
-        if not name.endswith("_detail") and value is not None and not _is_number(value):
+        if not name.endswith("_detail") and value is not None and not is_number(value):
             raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} must be a number (or None: not "
                                     f"measured), e.g. {{{name!r}: 0.5}}.")
     return measurements

@@ -59,11 +59,10 @@ def _published_of(state: dict[str, Any], model_name: str | None = None) -> _Publ
 
 
 def _point(state: _Published, steps: int) -> np.ndarray:
-    """The unclipped point forecast ``[steps, k]`` of a published state: from the model's context, or from its
-    settled inputs where a flagged run the series came back from lies in it."""
-    if state.inputs is None:
-        return state.model.predict(steps)
-    return state.model._predict_at(state.inputs, np.array([len(state.inputs)]))[0, :steps]
+    """The unclipped point forecast ``[steps, k]`` of a published state (``steps`` checked by the caller): from the
+    model's context, or from its settled inputs where a flagged run the series came back from lies in it."""
+    inputs = state.model.context_ if state.inputs is None else state.inputs
+    return state.model._predict_at(inputs, np.array([len(inputs)]))[0, :steps]
 
 
 def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import inspect
-import numbers
 from typing import Any
 
 import numpy as np
 
-from ..errors import WorkloadDataError, check_is_fitted, is_positive_int, quote
+from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import targets_at, validation_origins
 
 MIN_TRAIN_WINDOWS = 10
@@ -65,7 +64,7 @@ def check_validation_settings(owner: Any) -> None:
     """Typed errors for the validation split of ``owner``: ``validation_fraction`` a finite real number in (0, 1) and
     ``max_validation_windows`` a positive integer (checked before they size the validation tail)."""
     fraction = owner.validation_fraction
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 < float(fraction) < 1.0:
+    if not is_number(fraction) or not 0.0 < float(fraction) < 1.0:
         raise WorkloadDataError(f"validation_fraction={quote(fraction)} must be a number between 0 and 1 (exclusive): "
                                 "the share of the points held out for validation, e.g. validation_fraction=0.15.")
     if not is_positive_int(owner.max_validation_windows):
@@ -267,6 +266,11 @@ class BaseForecaster(ParamsMixin):
             raise WorkloadDataError(f"horizon changed from {fitted} to {quote(self.horizon)} since fit: fit again, or "
                                     f"set it back with set_params(horizon={fitted}).")
         return fitted
+
+    def search_shortfall(self, n: int) -> str | None:
+        """Why ``n`` points are too few for a search of the data the model runs before its fit (None: no such search,
+        or they suffice): the ensemble leaves such a member out, as one that finds nothing to fit."""
+        return None
 
     def _length_suffices(self, n: int) -> bool:
         """Whether ``n`` points leave room for ``MIN_TRAIN_WINDOWS`` training windows before the validation tail."""

@@ -6,14 +6,13 @@ They are the bar every model must clear in a backtest, and cheap ensemble member
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from .._deadline import current
 from .._memory import check_memory
-from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, is_positive_int, quote
+from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import targets_at, validation_origins, windows_at
 from .base import BaseForecaster, check_origins
 
@@ -159,7 +158,7 @@ class ExponentialSmoothing(BaseForecaster):
     def _check_params(self) -> None:
         alphas = self.alphas
         if not isinstance(alphas, (list, tuple, np.ndarray)) or np.ndim(alphas) != 1 or len(alphas) == 0 or not all(
-                isinstance(a, numbers.Real) and not isinstance(a, (bool, np.bool_)) and 0.0 < a <= 1.0 for a in alphas):
+                is_number(a) and 0.0 < a <= 1.0 for a in alphas):
             raise WorkloadDataError(f"alphas={quote(alphas)} must be a non-empty list or tuple of smoothing factors "
                                     "in (0, 1], e.g. alphas=(0.1, 0.3, 1.0).")
 

@@ -206,7 +206,7 @@ class Ensemble(BaseForecaster):
         # ensemble needs.
         short = {}
         for name, member in planned.items():
-            reason = member.search_shortfall(len(matrix)) if hasattr(member, "search_shortfall") else None
+            reason = member.search_shortfall(len(matrix))
             if reason is not None and len(planned) - len(short) > 1:
                 short[name] = reason
         planned = {name: member for name, member in planned.items() if name not in short}

@@ -4,7 +4,9 @@ A 1e6 bucket ``back`` buckets before the end of 1,500 buckets of Poisson(50) at 
 on the series and forecasts the next 5 buckets. ``raw``: the fitted model's forecast from its raw context
 (what ``predict`` returned before 0.10.0); ``predict``: ``WorkloadPredictor.predict`` (a spike the series
 came back from read as its reference median). A last row shifts the level a hundredfold 10 buckets before
-the end (flagged at first): the forecast must follow it.
+the end (flagged at first): the forecast must follow it. ``half-width`` (the widest step of the interval,
+``interval_halfwidth_``) and ``confidence`` come from the validation windows, which read a spike the series came
+back from as ``predict`` does.
 
 Run: python3 scripts/spike_settling.py
 """
@@ -33,12 +35,15 @@ def main() -> None:
     shifted[N - 10 :] = rng.poisson(5000, 10)
     cases = [("clean", base)] + [(f"1e6 bucket {back} back", _spike(base, N - back)) for back in (300, 100, 20, 5, 1)]
     cases.append(("level x100, 10 back", shifted))
-    print(f"{'case':<22} {'model':<22} {'raw (max |yhat|)':>17} {'predict (max |yhat|)':>21}")
+    print(f"{'case':<22} {'model':<22} {'raw (max |yhat|)':>17} {'predict (max |yhat|)':>21} {'half-width':>11} "
+          f"{'confidence':>10}")
     for name, y in cases:
         for model, params in MODELS.items():
             predictor = WorkloadPredictor(model=model, horizon=5, model_params=params, random_state=0).fit(frame(y))
             raw = np.clip(predictor.model_.predict(5), 0.0, None)
-            print(f"{name:<22} {model:<22} {np.abs(raw).max():>17,.1f} {np.abs(predictor.predict().yhat).max():>21,.1f}")
+            forecast = predictor.predict()
+            print(f"{name:<22} {model:<22} {np.abs(raw).max():>17,.1f} {np.abs(forecast.yhat).max():>21,.1f} "
+                  f"{predictor.interval_halfwidth_.max():>11,.1f} {predictor.confidence_:>10.2f}")
 
 
 def _spike(y: np.ndarray, position: int) -> np.ndarray:

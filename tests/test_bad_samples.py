@@ -19,9 +19,24 @@ def frame_of(values: np.ndarray, freq: str = "10s", start: str = "2024-01-01") -
 # -- intervals never certain and wrong ------------------------------------------------------
 def test_a_burst_in_the_validation_tail_gives_no_zero_width_interval():
     y = np.zeros(1000)
-    y[950] = 1e9  # in the validation tail: every window but the burst's was forecast exactly
-    forecast = WorkloadPredictor().fit(frame_of(y)).predict()
+    y[950] = 5.0  # in the validation tail, below the input-anomaly rule: every window but the burst's forecast exactly
+    predictor = WorkloadPredictor().fit(frame_of(y))
+    assert not predictor.input_anomalies_
+    forecast = predictor.predict()
     assert (forecast.upper - forecast.yhat > 0).all()
+
+
+def test_a_flagged_bucket_the_series_came_back_from_is_an_input_anomaly_not_a_forecast_error():
+    """A 1e9 bucket in a series of zeros is flagged (``input_anomalies_``, health's ``input_anomaly``) and the
+    validation reads it as its reference median, as predict does: the series was forecast exactly, so the interval
+    is [0, 0] (the zero-width floor needs an error to raise it to), not [0, 1e9] from one corrupt bucket."""
+    y = np.zeros(1000)
+    y[950] = 1e9
+    predictor = WorkloadPredictor().fit(frame_of(y))
+    assert [a[2] for a in predictor.input_anomalies_] == [1e9]
+    forecast = predictor.predict()
+    np.testing.assert_allclose(forecast.upper, 0.0, atol=1e-9)
+    assert predictor.confidence_ == pytest.approx(1.0)
 
 
 def test_an_old_burst_in_the_ensembles_interval_pool_does_not_widen_an_exactly_forecast_quiet_series():
@@ -31,7 +46,8 @@ def test_an_old_burst_in_the_ensembles_interval_pool_does_not_widen_an_exactly_f
     assert predictor.n_calibration_windows_ > predictor.n_validation_windows_  # the pool holds the burst's windows
     forecast = predictor.predict()
     assert np.asarray(forecast.upper).max() < 1.0
-    y[950] = 1e9  # a burst in the tail too: its error is recent evidence, and the width is not zero
+    y[950] = 5.0  # a burst in the tail too (below the input-anomaly rule): its error is recent evidence, and the
+    # width is not zero
     assert (np.asarray(WorkloadPredictor(model="ensemble", random_state=0).fit(frame_of(y)).predict().upper) > 0).all()
 
 

@@ -305,3 +305,22 @@ def test_a_burst_of_several_buckets_is_settled_in_predict_and_in_backtests(burst
     result = run_backtest(frame, ["dlinear"], (), horizon=3, test_size=80, stride=1, refit_every=1000, verbose=False)
     settled = result.forecasts["dlinear"]["yhat"][result.origins > 650 + len(burst)]
     assert np.abs(settled - 50.0).max() < 15.0
+
+
+def test_settle_targets_reads_the_cells_inside_a_run_as_its_median_and_runs_in_maps_positions():
+    actual = np.arange(24, dtype=float).reshape(4, 3, 2)  # windows at origins 10..13, 3 steps, 2 targets
+    origins = np.array([10, 11, 12, 13])
+    settled = anomaly.settle_targets(actual, origins, [(12, 13, 1, -1.0)])
+    expected = actual.copy()
+    for i, origin in enumerate(origins):
+        for step in range(3):
+            if 12 <= origin + step <= 13:
+                expected[i, step, 1] = -1.0
+    np.testing.assert_array_equal(settled, expected)
+    assert actual[0, 2, 1] == 5.0  # the input is not modified
+    assert anomaly.settle_targets(actual, origins, [(20, 21, 0, 0.0)]) is None  # outside every window
+    assert anomaly.settle_targets(actual, origins, []) is None
+    # runs_in: flagged positions of the whole series, values starting at position 100; those outside are left out.
+    values = np.array([[50.0], [1e6], [50.0], [51.0]])
+    assert anomaly.runs_in(values, {(101, 0): 50.0, (7, 0): 50.0}, shift=100) == [(1, 1, 0, 50.0)]
+    assert anomaly.runs_in(values, None, shift=100) == []

@@ -2,8 +2,10 @@
 
 Bursts are real load, so nothing here changes a value the model is fitted on; a flagged
 bucket is recorded on the predictor (``input_anomalies_``) and raised by ``health()`` as
-the ``input_anomaly`` metric. Only the inputs of a forecast read a flagged run that the
-series has already come back from as its reference medians (:func:`settled_inputs`).
+the ``input_anomaly`` metric. Only the inputs of a forecast, and the inputs and targets of
+the validation windows that calibrate its interval and confidence, read a flagged run that
+the series has already come back from as its reference medians (:func:`settled_inputs`,
+:func:`settle_targets`).
 
 The rule, per target, for a bucket of value ``v`` and the ``REFERENCE_BUCKETS`` buckets
 before it (fewer when the history is shorter, at least ``MIN_REFERENCE``)::
@@ -72,6 +74,18 @@ def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = R
     nothing is checked when that is under ``MIN_REFERENCE``. ``values`` is only read.
     """
     return [found[:4] for found in scan(values, start, floor, reference, k)]
+
+
+def fit_scan(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
+    """A fitted series' scale floor (:func:`floor_of`) and its flagged buckets (:func:`detect`, each position against
+    the ``REFERENCE_BUCKETS`` before it, from the first that has them, or the last when the series is shorter)."""
+    floor = floor_of(values)
+    return floor, detect(values, min(REFERENCE_BUCKETS, len(values) - 1), floor)
+
+
+def flagged_of(found: Sequence[tuple[int, int, float, float]]) -> dict[tuple[int, int], float]:
+    """:func:`detect`'s flagged buckets as ``{(position, target index): reference median}``."""
+    return {(position, col): median for position, col, _, median in found}
 
 
 def may_flag(reference: np.ndarray, value: np.ndarray, floor: np.ndarray, k: float = K) -> bool:
@@ -226,7 +240,34 @@ def bursts(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int,
     """:func:`settled_runs` of the buckets :func:`detect` flags in ``values[start:]`` (``[n, k]``) against
     ``floor``: the bursts the series came back from, ``(first, last, target index, median)`` each."""
     found = detect(values, start, floor)
-    return settled_runs(values, {(position, col): median for position, col, _, median in found}) if found else []
+    return settled_runs(values, flagged_of(found)) if found else []
+
+
+def runs_in(values: np.ndarray, flagged: dict[tuple[int, int], float] | None,
+            shift: int = 0) -> list[tuple[int, int, int, float]]:
+    """:func:`settled_runs` of ``values`` (``[n, k]``), whose first row is position ``shift`` of a longer series, from
+    ``flagged`` keyed by positions of that series (those outside ``values`` are left out); positions in the runs are
+    ``values``'. None or no flagged bucket in reach: none."""
+    if not flagged:
+        return []
+    inside = {(p - shift, c): m for (p, c), m in flagged.items() if 0 <= p - shift < len(values)}
+    return settled_runs(values, inside) if inside else []
+
+
+def settle_targets(actual: np.ndarray, origins: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.ndarray | None:
+    """A copy of the targets ``actual`` (``[m, H, k]``) of the windows at ``origins`` (``[m]``) with every cell inside
+    one of ``runs`` (``(first, last, target index, median)``, positions of the same series) set to its median;
+    ``None`` when no cell lies in one."""
+    if not runs or not len(origins):
+        return None
+    positions = np.asarray(origins)[:, None] + np.arange(actual.shape[1])  # [m, H]
+    changed = None
+    for first, last, col, median in runs:
+        inside = (positions >= first) & (positions <= last)
+        if inside.any():
+            changed = actual.copy() if changed is None else changed
+            changed[..., col][inside] = median
+    return changed
 
 
 def settle(values: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.ndarray:

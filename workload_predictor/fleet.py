@@ -36,7 +36,7 @@ from .data import DEFAULT_MAX_GAP, KeySeries, factorize_keys, gap_buckets, prepa
 from .errors import MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, is_positive_int, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
-from .predictor import WorkloadPredictor, _point
+from .predictor import WorkloadPredictor, _fit_anomalies, _point
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -820,10 +820,12 @@ def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], pred
         # the stages cut.
         with _deadline.limit(None, own_record=True) as deadline:
             model = predictor._build_model()
+            bucketed = item.to_bucketed(targets)
             with memory_limit(predictor.memory_limit_mb) as memory:
-                model.fit(item.values)
-        predictors[item.key] = predictor._commit_fit(model, item.to_bucketed(targets), memory.peak_mb, started,
-                                                     tuple(deadline.stages), warn=False)
+                anomalies, flagged = _fit_anomalies(bucketed)
+                model.fit(item.values, flagged)
+        predictors[item.key] = predictor._commit_fit(model, bucketed, memory.peak_mb, started,
+                                                     tuple(deadline.stages), anomalies, warn=False)
     except WorkloadDataError as exc:
         errors[item.key] = exc
 
@@ -849,6 +851,23 @@ def _settled_rows(values: np.ndarray, window: np.ndarray) -> dict[int, np.ndarra
         if runs:
             found[row] = anomaly.settle(y[first:], [(start - first, end - first, col, median)
                                                     for start, end, col, median in runs])
+    return found
+
+
+def _settled_keys(items: list[KeySeries]) -> dict[int, np.ndarray]:
+    """The keys whose series holds a burst it came back from, as a predictor's fit flags it (against the scale floor
+    of the whole series): ``{index in items: the series with each such burst at its median}``, what the validation
+    reads. A key whose range is within ``K`` (the least floor) cannot hold a flagged bucket and is skipped."""
+    from . import anomaly
+
+    found = {}
+    for i, item in enumerate(items):
+        if not (item.values.max(axis=0) - item.values.min(axis=0) > anomaly.K).any():
+            continue
+        flagged = anomaly.fit_scan(item.values)[1]
+        settled = anomaly.settled_inputs(item.values, anomaly.flagged_of(flagged)) if flagged else None
+        if settled is not None:
+            found[i] = settled
     return found
 
 
@@ -907,7 +926,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
                               validation_fraction=reference.validation_fraction,
                               max_validation_windows=reference.max_validation_windows, blend=reference.blend,
                               device=device, floors=_weighted_keys(reference, items),
-                              follow_level=reference.follow_level)
+                              follow_level=reference.follow_level, settled=_settled_keys(items))
         except MemoryLimitError:  # the partition's, not a key's: the fit stops (nothing is stored)
             raise
         except WorkloadDataError as exc:

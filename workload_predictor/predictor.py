@@ -67,24 +67,33 @@ def _point(state: _Published, steps: int) -> np.ndarray:
 
 def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     """The model's context with the flagged runs the series has come back from read as their reference medians
-    (:func:`workload_predictor.anomaly.settled_inputs`, from ``input_anomalies_``); ``None`` when none lies in it.
-
-    The anomalies are kept newest last, so the walk back stops at the first one older than the context.
-    """
-    anomalies = state.get("input_anomalies_")
+    (:func:`workload_predictor.anomaly.settled_inputs`, from ``input_anomalies_``); ``None`` when none lies in it."""
     context = getattr(state["model_"], "context_", None)
-    if not anomalies or context is None:
+    if context is None:
         return None
-    freq, last = state["freq_"], state["last_timestamp_"]
-    first = last - (len(context) - 1) * freq
-    column = {name: j for j, name in enumerate(state["targets_"])}
-    flagged = {}
+    flagged = _flagged_among(state.get("input_anomalies_"), state["targets_"], state["freq_"], state["last_timestamp_"],
+                             len(context), len(context) - 1)
+    return anomaly.settled_inputs(context, flagged) if flagged else None
+
+
+def _flagged_among(anomalies: Any, targets: Sequence[str], freq: pd.Timedelta, last: pd.Timestamp, count: int,
+                   newest: int) -> dict[tuple[int, int], float]:
+    """The recorded ``anomalies`` among the ``count`` buckets up to ``last``, as ``{(position, target index):
+    reference median}`` with ``newest`` the position of ``last``.
+
+    The anomalies are kept newest last, so the walk back stops at the first one older than those buckets.
+    """
+    flagged: dict[tuple[int, int], float] = {}
+    if not anomalies:
+        return flagged
+    first = last - (count - 1) * freq
+    column = {name: j for j, name in enumerate(targets)}
     for timestamp, target, _, median in reversed(anomalies):
         if timestamp < first:
             break
         if timestamp <= last and target in column:
-            flagged[((timestamp - first) // freq, column[target])] = median
-    return anomaly.settled_inputs(context, flagged) if flagged else None
+            flagged[(newest - (last - timestamp) // freq, column[target])] = median
+    return flagged
 
 
 def _updated_copies(plan: list) -> dict[int, Any]:
@@ -304,18 +313,18 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             # The input-anomaly scan (a pass over the series) runs before the model's stages, which then fit in
             # the time left after it.
             scan_started = deadline.clock()
-            anomalies = _fit_anomalies(series)
+            anomalies, flagged = _fit_anomalies(series)
             deadline.measure(_deadline.SERIES_PACE, scan_started, series.values.size)
-            model.fit(series.values)
+            model.fit(series.values, flagged)
         return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages), anomalies)
 
     def _commit_fit(self, model: BaseForecaster, series: BucketedSeries, peak_mb: float | None,
-                    started: float, stages: tuple[str, ...] = (),
-                    anomalies: dict[str, Any] | None = None, warn: bool = True) -> "WorkloadPredictor":
+                    started: float, stages: tuple[str, ...], anomalies: dict[str, Any],
+                    warn: bool = True) -> "WorkloadPredictor":
         """Store a fitted ``model`` and its ``series`` (from the door) as this predictor's state. Returns ``self``.
 
         ``stages``: the stages the time limit ended early, in order (logged when ``warn``). ``anomalies``:
-        :func:`_fit_anomalies` of ``series`` when already computed.
+        the state :func:`_fit_anomalies` found in ``series``.
         """
         state = self._calibration(model)
         if stages and warn:
@@ -326,7 +335,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=peak_mb,
             training_cut_short_=bool(stages) or _cut_short(model), time_limited_stages_=stages,
             predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
-            n_updates_=0, _history_grid=None, **(_fit_anomalies(series) if anomalies is None else anomalies),
+            n_updates_=0, _history_grid=None, **anomalies,
         )
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
@@ -502,7 +511,9 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         the first fit's window, scaling and ridge penalty would; the LSTM by a few
         warm-started epochs on the newest windows; the ensemble re-weighs its members),
         and the interval and confidence are recomputed from the newest validation
-        windows, each forecast before the model saw it. Nothing changes if it raises.
+        windows, each forecast before the model saw it (a flagged burst the series came
+        back from read as its reference median, as ``predict`` reads it). Nothing
+        changes if it raises.
 
         Parameters
         ----------
@@ -538,17 +549,23 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             # them to its state: checked before it allocates, as the zero-filling was.
             check_memory("update: the validation roll and model state",
                          extra_bytes=self.model_.update_bytes(len(new.values)))
-            plan = self.model_._prepare_update(new.values, checked=True)  # the door made it a finite float array
+            found = self._update_anomalies(self.series_.values, new)
+            # The validation windows read a burst the series came back from as its median, as predict does: the
+            # flagged buckets among the points the model keeps and the new ones, counted from its first point.
+            n_new, fitted = len(new.values), self.model_
+            flagged = _flagged_among(found["input_anomalies_"], self.targets_, self.freq_, new.last,
+                                     fitted._recent_length() + n_new, fitted.n_seen_ + n_new - 1)
+            plan = fitted._prepare_update(new.values, checked=True, anomalies=flagged)  # the door made it finite
         state = self._calibration_after(plan)
         # Only the newest buckets stay (what predict shows as history, and the input-anomaly scan's reference):
         # a stream of updates over days neither grows the predictor nor makes each update copy the whole series.
-        old, n_new = self.series_, len(new.values)
+        old = self.series_
         keep = min(self._kept_length(), len(old.values) + n_new)
         values = new.values[-keep:] if n_new >= keep else np.concatenate([old.values[n_new - keep :], new.values])
         index, grid = self._history_index(n_new, new.last, keep)
         series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
         model = _updated_copies(plan)[id(self.model_)]  # the old model objects stay as forecasts read them
-        state.update(self._update_anomalies(old.values, new))
+        state.update(found)
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):
@@ -666,13 +683,15 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     )
 
 
-def _fit_anomalies(series: BucketedSeries) -> dict[str, Any]:
-    """The fitted series' scale floor and the buckets far outside their recent range (see :mod:`.anomaly`)."""
-    floor = anomaly.floor_of(series.values)
-    found = anomaly.detect(series.values, min(anomaly.REFERENCE_BUCKETS, len(series.values) - 1), floor)
+def _fit_anomalies(series: BucketedSeries) -> tuple[dict[str, Any], dict[tuple[int, int], float]]:
+    """The fitted series' scale floor and the buckets far outside their recent range (see :mod:`.anomaly`): the
+    predictor's state, and the flagged buckets ``{(position, target index): reference median}`` the model's fit
+    reads."""
+    floor, found = anomaly.fit_scan(series.values)
     index = series.index
-    return {"input_floor_": floor,
-            "input_anomalies_": anomaly.kept(None, anomaly.records(found, lambda p: index[p], series.targets))}
+    state = {"input_floor_": floor,
+             "input_anomalies_": anomaly.kept(None, anomaly.records(found, lambda p: index[p], series.targets))}
+    return state, anomaly.flagged_of(found)
 
 
 def _cut_short(model: BaseForecaster) -> bool:

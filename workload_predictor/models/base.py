@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import anomaly
 from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import targets_at, validation_origins
 
@@ -103,6 +104,14 @@ def check_origins(origins: Any, low: int, high: int, why: str, ordered: bool = F
     return array
 
 
+def evaluated_series(y: np.ndarray, anomalies: dict[tuple[int, int], float] | None) -> np.ndarray:
+    """``y`` as out-of-sample forecasts are scored on it: each burst the series came back from, among the flagged
+    ``anomalies`` (``{(position, target index): reference median}``), read as its median in the inputs and the
+    targets (:func:`workload_predictor.anomaly.settled_inputs`); ``y`` itself when there is none."""
+    settled = anomaly.settled_inputs(y, anomalies) if anomalies else None
+    return y if settled is None else settled
+
+
 class BaseForecaster(ParamsMixin):
     """A direct multi-step forecaster on a regular numeric series.
 
@@ -121,8 +130,14 @@ class BaseForecaster(ParamsMixin):
     validation_fraction: float
     max_validation_windows: int
 
-    def fit(self, y: Any):
-        """Fit on ``y`` (``(n,)`` or ``(n, k)``; arrays, Series or DataFrames). Returns ``self``."""
+    def fit(self, y: Any, anomalies: dict[tuple[int, int], float] | None = None):
+        """Fit on ``y`` (``(n,)`` or ``(n, k)``; arrays, Series or DataFrames). Returns ``self``.
+
+        ``anomalies``: flagged buckets of ``y``, ``{(position, target index): reference median}`` as
+        :func:`workload_predictor.anomaly.detect` finds them (``WorkloadPredictor`` passes its own). The validation
+        windows read a burst the series came back from as its median, in their inputs and their targets, as
+        ``predict`` reads it (:func:`evaluated_series`); the model trains on ``y`` as it is.
+        """
         matrix, one_d = as_matrix(y)
         self._check_horizon()
         check_validation_settings(self)
@@ -132,8 +147,9 @@ class BaseForecaster(ParamsMixin):
         self._one_d = one_d
         self._fit_arrays(matrix[: origins[0]], refit=False)
         self.validation_origins_ = origins
-        self.validation_forecast_ = self._validation_forecast(matrix, origins)
-        self.validation_actual_ = targets_at(matrix, origins, self.horizon)
+        evaluated = evaluated_series(matrix, anomalies)
+        self.validation_forecast_ = self._validation_forecast(evaluated, origins)
+        self.validation_actual_ = targets_at(evaluated, origins, self.horizon)
         if self.refit_on_full:
             self._refit(matrix, int(origins[0]))
         self.context_ = matrix[-self.context_length() :].copy()
@@ -156,10 +172,14 @@ class BaseForecaster(ParamsMixin):
                 setattr(target, name, value)
         return self
 
-    def _prepare_update(self, new_y: Any, checked: bool = False) -> list[tuple[Any, dict[str, Any]]]:
+    def _prepare_update(self, new_y: Any, checked: bool = False,
+                        anomalies: dict[tuple[int, int], float] | None = None) -> list[tuple[Any, dict[str, Any]]]:
         """The attribute changes ``update`` commits, as ``[(object, {name: value})]``.
 
         ``checked``: ``new_y`` is already a finite float64 ``(n, k)`` array (the predictor's door made it).
+        ``anomalies``: flagged buckets ``{(position, target index): reference median}``, positions counted from the
+        first fitted point; a burst among the kept and new points that the series came back from is read as its
+        median by the windows completed now and in the targets of the validation windows kept (:meth:`_settled`).
         """
         check_is_fitted(self, "context_")
         self._fitted_horizon()
@@ -169,7 +189,8 @@ class BaseForecaster(ParamsMixin):
         y = np.concatenate([self.recent_, new])
         n_old = len(self.recent_)
         origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)  # windows completed now
-        changes = self._roll_validation(y, n_old, origins, self._predict_at(y, origins))
+        evaluated, runs = self._settled(y, n_old, anomalies)
+        changes = self._roll_validation(evaluated, n_old, origins, self._predict_at(evaluated, origins), runs)
         changes.update(self._update_state(y, n_old))
         changes.update(context_=y[-self.context_length() :].copy(), recent_=y[-self._recent_length() :].copy(),
                        n_seen_=self.n_seen_ + len(new))
@@ -185,15 +206,31 @@ class BaseForecaster(ParamsMixin):
         windows = n_new + self._recent_length()
         return 8.0 * windows * k * (self.context_length() + 6 * self.horizon + 2)
 
-    def _roll_validation(self, y: np.ndarray, n_old: int, origins: np.ndarray, forecasts: np.ndarray) -> dict[str, Any]:
-        """The validation buffers with the windows at ``origins`` (of ``y``) in place of the oldest ones."""
+    def _settled(self, y: np.ndarray, n_old: int, anomalies: dict[tuple[int, int], float] | None,
+                 ) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
+        """``y`` (the kept points, then ``n_old`` on the new ones) as the validation reads it, and the bursts it
+        settled, positions counted from the first fitted point (:func:`workload_predictor.anomaly.runs_in`)."""
+        shift = self.n_seen_ - n_old  # y[0] is point number n_seen_ - n_old of the whole series
+        runs = anomaly.runs_in(y, anomalies, shift)
+        if not runs:
+            return y, []
+        return anomaly.settle(y, runs), [(first + shift, last + shift, col, median) for first, last, col, median in runs]
+
+    def _roll_validation(self, y: np.ndarray, n_old: int, origins: np.ndarray, forecasts: np.ndarray,
+                         runs: list[tuple[int, int, int, float]] = ()) -> dict[str, Any]:
+        """The validation buffers with the windows at ``origins`` (of ``y``) in place of the oldest ones; the kept
+        windows' targets inside ``runs`` (settled bursts, positions from the first fitted point) read as medians."""
         keep = len(self.validation_actual_)
         shift = self.n_seen_ - n_old  # y[0] is point number n_seen_ - n_old of the whole series
+        actual = np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)])[-keep:]
+        kept = np.concatenate([self.validation_origins_, origins + shift])[-keep:]
+        settled = anomaly.settle_targets(actual, kept, list(runs))
         return dict(
             validation_forecast_=np.concatenate([self.validation_forecast_, forecasts])[-keep:],
-            validation_actual_=np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)])[-keep:],
-            validation_origins_=np.concatenate([self.validation_origins_, origins + shift])[-keep:],
+            validation_actual_=actual if settled is None else settled,
+            validation_origins_=kept,
         )
+
 
     def _recent_length(self) -> int:
         """How many trailing points ``update`` keeps: the inputs and targets of the newest window."""

@@ -123,19 +123,20 @@ class _Student(DLinear):
             setattr(self, name, value)
 
 
-def fit_student(y: Any, teacher: Teacher, mixing: float = MIXING_WEIGHT, **dlinear_params: Any) -> DLinear:
+def fit_student(y: Any, teacher: Teacher, mixing: float = MIXING_WEIGHT,
+                anomalies: dict[tuple[int, int], float] | None = None, **dlinear_params: Any) -> DLinear:
     """A :class:`DLinear` fitted on ``y`` with targets ``(1 - mixing) * actual + mixing * teacher``.
 
     ``teacher(y, origins)`` forecasts ``(len(origins), horizon, k)`` from ``y`` before each
     origin; ``dlinear_params`` are DLinear's (``horizon``, ``window``, ...). The validation
     tail is forecast out of sample by the student fitted on the data before it, as in
-    every fit.
+    every fit (``anomalies`` as for :meth:`~workload_predictor.models.base.BaseForecaster.fit`).
     """
     if isinstance(mixing, bool) or not isinstance(mixing, (int, float)) or not 0.0 <= mixing <= 1.0:
         raise WorkloadDataError(f"mixing={quote(mixing)} must be a weight in [0, 1] (0: plain DLinear).")
     student = _Student(**dlinear_params)
     student._teacher, student._mixing = teacher, float(mixing)
-    student.fit(y)
+    student.fit(y, anomalies)
     plain = DLinear(**student.get_params())  # the student as a plain DLinear: no teacher, same model file
     vars(plain).update({k: v for k, v in vars(student).items()
                         if k not in ("_teacher", "_mixing", "_used_weights", "_added")})
@@ -179,7 +180,7 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
 
     from .._memory import memory_limit
     from ..errors import WorkloadDataError
-    from ..predictor import WorkloadPredictor
+    from ..predictor import WorkloadPredictor, _fit_anomalies
     from .global_lstm import GlobalLSTM
 
     given = {name: getattr(fleet, name) for name in ("horizon", "random_state", "n_threads", "device",
@@ -206,9 +207,11 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
                 teach = global_lstm_teacher(teacher, item.key)
             else:
                 teach = _no_teacher(student_params["horizon"])
+            bucketed = item.to_bucketed(targets)
             with memory_limit(predictor.memory_limit_mb) as memory:
-                student = fit_student(item.values, teach, **student_params)
-            predictors[item.key] = predictor._commit_fit(student, item.to_bucketed(targets), memory.peak_mb, started)
+                anomalies, flagged = _fit_anomalies(bucketed)
+                student = fit_student(item.values, teach, anomalies=flagged, **student_params)
+            predictors[item.key] = predictor._commit_fit(student, bucketed, memory.peak_mb, started, (), anomalies)
         except WorkloadDataError as exc:
             errors[item.key] = exc
     return predictors, errors

@@ -227,6 +227,7 @@ def fit_batched(
     candidate_windows: Sequence[int] | None = None, validation_fraction: float = 0.15,
     max_validation_windows: int = 100, blend: int = 3, device: str | None = None,
     floors: dict[int, np.ndarray] | None = None, follow_level: bool = True,
+    settled: dict[int, np.ndarray] | None = None,
 ) -> BatchFit:
     """Fit DLinear to each of ``B`` series of the same length, ``y`` ``(B, n, k)``: the batched ``DLinear.fit``.
 
@@ -239,7 +240,9 @@ def fit_batched(
     floor ``(k,)`` (``anomaly.floor_of`` of its training part): those series' windows are
     weighed as DLinear weighs them (see :class:`Weighted`). ``follow_level`` is DLinear's (each
     window less its last value, :func:`~workload_predictor.models.dlinear.follow_last`), and so
-    is ``alpha`` (``None``: DLinear's default, chosen per series). Raises ``WorkloadDataError``
+    is ``alpha`` (``None``: DLinear's default, chosen per series). ``settled`` maps the index of each series
+    holding a burst it came back from to that series with the burst at its median (``(n, k)``): its validation
+    forecasts and targets read that, as ``DLinear.fit`` given the flagged buckets does. Raises ``WorkloadDataError``
     (from DLinear's checks) when the series are too short for the settings.
     """
     y = np.asarray(y, dtype=np.float64)
@@ -284,6 +287,10 @@ def fit_batched(
                     centred.put(row, CentredStats.of(kept[row]))
             train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)  # [G*k, w, H]
             x = z_all[rows][:, origins_val[:, None] + np.arange(-w, 0)]  # [G*k, v, w]
+            for g in np.flatnonzero(np.isin(keys, list(settled or ()))):
+                b = int(keys[g])
+                z_settled = ((settled[b] - offset[b]) / scale[b]).T  # [k, n]
+                x[g * k : (g + 1) * k] = z_settled[:, origins_val[:, None] + np.arange(-w, 0)]
             z_forecast = np.matmul(x, train_coef) + train_intercept[:, None, :]  # [G*k, v, H]
             z_forecast = z_forecast.reshape(len(keys), k, len(origins_val), horizon).transpose(0, 2, 3, 1)
             forecast[keys] = z_forecast * scale[keys, None, None, :] + offset[keys, None, None, :]
@@ -301,6 +308,10 @@ def fit_batched(
             full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)
             coef[keys, :, width - w :] = full_coef.reshape(len(keys), k, w, horizon)
             intercept[keys] = full_intercept.reshape(len(keys), k, horizon)
+    if settled:
+        y = y.copy()
+        for b, values in settled.items():
+            y[b] = values
     actual = targets_at(y.transpose(1, 0, 2), origins_val, horizon).transpose(2, 0, 1, 3)  # [B, v, H, k]
     return BatchFit(offset=offset, scale=scale, window=widest, window_weights=weights, window_scores=scores,
                     coef=coef, intercept=intercept, validation_origins=origins_val, validation_forecast=forecast,

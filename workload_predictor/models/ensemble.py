@@ -7,13 +7,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .. import anomaly
 from .._deadline import SERIES_PACE, current, limit
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
 from .combination import (EXACT_MEMBERS, convex_weights, convex_weights_absolute, error_difference, evidence_share,
                           median_weight, target_size)
-from .base import BaseForecaster, as_matrix, check_validation_settings
+from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
 # plenty for three weights, and it bounds the fit's cost on long series.
@@ -190,8 +191,12 @@ class Ensemble(BaseForecaster):
                                         f"parameters (or None), e.g. member_params={{{name!r}: {{...}}}}.")
         return names
 
-    def fit(self, y: Any):
-        """Fit every member, weight them on the shared validation tail. Returns ``self``."""
+    def fit(self, y: Any, anomalies: dict[tuple[int, int], float] | None = None):
+        """Fit every member, weight them on the shared validation tail. Returns ``self``.
+
+        ``anomalies`` as for :meth:`BaseForecaster.fit`: the members' validation windows and the history's rolling
+        forecasts read a burst the series came back from as its median; the members train on ``y`` as it is.
+        """
         matrix, one_d = as_matrix(y)
         self._check_horizon()
         check_validation_settings(self)
@@ -217,15 +222,17 @@ class Ensemble(BaseForecaster):
         # deadline for every member and the choice of the combination. The members with a closed form are
         # fitted first; the networks last, their training taking what time is left.
         with limit(self.max_training_time):
-            self._fit_members(matrix, planned, left_out=short)
-            self._fit_combination(matrix, list(self.members_))
+            self._fit_members(matrix, planned, left_out=short, anomalies=anomalies)
+            self._fit_combination(matrix, list(self.members_), evaluated_series(matrix, anomalies))
         self._one_d = one_d
         return self
 
     def _fit_members(self, matrix: np.ndarray, planned: dict[str, BaseForecaster],
-                     left_out: dict[str, str] | None = None) -> None:
-        """Fit the ``planned`` members (by name, in the order ``members_`` keeps) on ``matrix``; ``left_out``: the
-        members already left out, with the reasons (``left_out_`` adds the fit's own).
+                     left_out: dict[str, str] | None = None,
+                     anomalies: dict[tuple[int, int], float] | None = None) -> None:
+        """Fit the ``planned`` members (by name, in the order ``members_`` keeps) on ``matrix`` (with its flagged
+        ``anomalies``); ``left_out``: the members already left out, with the reasons (``left_out_`` adds the fit's
+        own).
 
         The members that cannot end early come first, then those whose fit uses the time that
         is left under a time limit: the LSTM (its training), then exponential smoothing (the
@@ -251,7 +258,7 @@ class Ensemble(BaseForecaster):
         for name in sorted(planned, key=rank):
             try:
                 with limit(None, reserve=pace * (AFTER_MEMBERS_PASSES if rank(name) < 2 else COMBINATION_PASSES)):
-                    planned[name].fit(matrix)
+                    planned[name].fit(matrix, anomalies)
             except NoSeasonError as exc:
                 if len(planned) - len(left_out) == 1:
                     raise
@@ -261,8 +268,9 @@ class Ensemble(BaseForecaster):
         self.members_ = {name: member for name, member in planned.items() if name not in left_out}
         self.left_out_ = {**already, **left_out}
 
-    def _fit_combination(self, matrix: np.ndarray, names: list[str]) -> None:
-        """Weigh the fitted members (see :meth:`_choose_combination`) and keep the forecast's context."""
+    def _fit_combination(self, matrix: np.ndarray, names: list[str], evaluated: np.ndarray) -> None:
+        """Weigh the fitted members on ``evaluated`` (``matrix`` as the validation reads it, see
+        :meth:`_choose_combination`) and keep the forecast's context (from ``matrix``)."""
         if "lstm" in self.members_:
             # Its network trains once per LSTM_UPDATE_EVERY new buckets; its linear base takes every bucket exactly.
             self.members_["lstm"].network_update_every_ = LSTM_UPDATE_EVERY
@@ -270,7 +278,7 @@ class Ensemble(BaseForecaster):
         first = self.members_[names[0]]
         self.validation_origins_ = first.validation_origins_
         self.validation_actual_ = first.validation_actual_
-        self._choose_combination(matrix)
+        self._choose_combination(evaluated)
         self.window_ = max(m.context_length() for m in self.members_.values())
         self.context_ = matrix[-self.window_ :].copy()
         self.n_seen_ = len(matrix)
@@ -547,7 +555,8 @@ class Ensemble(BaseForecaster):
         check_is_fitted(self, "step_weights_")
         return {name: float(np.mean(w)) for name, w in self.step_weights_.items()}
 
-    def _prepare_update(self, new_y: Any, checked: bool = False) -> list:
+    def _prepare_update(self, new_y: Any, checked: bool = False,
+                        anomalies: dict[tuple[int, int], float] | None = None) -> list:
         """Update every member, add the windows the new points complete to the evidence, re-weigh incrementally.
 
         Each completed window is forecast by every member before it absorbs the new points
@@ -556,13 +565,16 @@ class Ensemble(BaseForecaster):
         weights or the mean of the best few) is kept and applied to the refreshed evidence: a
         ranking of running errors, or one small least-squares solve, not a cross-validation.
         The ensemble's own forecasts of those windows (with the weights before the update)
-        join its validation buffers, from which the interval and confidence follow.
+        join its validation buffers, from which the interval and confidence follow. A burst
+        among ``anomalies`` (as for :meth:`BaseForecaster._prepare_update`) that the series
+        came back from is read as its median by the new windows and in the kept ones' targets.
         """
 
         check_is_fitted(self, "context_")
         self._fitted_horizon()
         new = new_y if checked else as_matrix(new_y, "new_y")[0]
-        plan = [step for member in self.members_.values() for step in member._prepare_update(new, checked=True)]
+        plan = [step for member in self.members_.values()
+                for step in member._prepare_update(new, checked=True, anomalies=anomalies)]
         rolled = {id(target): changes for target, changes in plan}
         buffers = {name: rolled[id(member)] for name, member in self.members_.items()}
         first = buffers[next(iter(buffers))]
@@ -571,7 +583,7 @@ class Ensemble(BaseForecaster):
             members_new = np.stack([b["validation_forecast_"][len(actual) - len(new) :] for b in buffers.values()])
         else:  # more than the buffers keep: every completed window, forecast by each member as it was
             members_new = np.stack([member._predict_at(
-                np.concatenate([member.recent_, new]),
+                member._settled(np.concatenate([member.recent_, new]), len(member.recent_), anomalies)[0],
                 np.arange(len(member.recent_) - self.horizon + 1, len(member.recent_) + len(new) - self.horizon + 1))
                 for member in self.members_.values()])
         combined_new = self._weighted(members_new)  # with the weights before the update: out of sample
@@ -579,7 +591,8 @@ class Ensemble(BaseForecaster):
         keep = self.evidence_actual_.shape[0]
         slots_new = np.stack([members_new[list(self.members_).index(name)] for name in self._slots()])
         recent = next(iter(self.members_.values())).recent_  # the newest window's inputs and targets
-        actual_new = targets_at(np.concatenate([recent, new]), np.arange(
+        evaluated, runs = self._settled(np.concatenate([recent, new]), len(recent), anomalies)
+        actual_new = targets_at(evaluated, np.arange(
             len(recent) - self.horizon + 1, len(recent) + len(new) - self.horizon + 1), self.horizon)
         evidence = np.concatenate([self.evidence_forecast_, slots_new], axis=1)
         evidence_actual = np.concatenate([self.evidence_actual_, actual_new])
@@ -588,22 +601,29 @@ class Ensemble(BaseForecaster):
         error = (self.evidence_error_ + self._errors(slots_new, actual_new)
                  - self._errors(evidence[:, :leaving], evidence_actual[:leaving]))
         evidence, evidence_actual = evidence[:, leaving:], evidence_actual[leaving:]
+        settled = _settle_newest(evidence_actual, origins, runs)
+        if settled is not None:  # a burst read as its median in kept windows' targets: their errors change
+            evidence_actual, error = settled, self._errors(evidence, settled)
         weights = self._slot_weights(evidence, evidence_actual, error)
         own = dict(validation_forecast_=forecast, validation_actual_=actual, validation_origins_=origins,
                    evidence_forecast_=evidence, evidence_actual_=evidence_actual, evidence_error_=error,
-                   **self._calibration_update(combined_new, actual_new),
+                   **self._calibration_update(combined_new, actual_new, origins, runs),
                    step_weights_=self._member_weights(weights),
                    context_=np.concatenate([self.context_, new])[-self.window_ :], n_seen_=self.n_seen_ + len(new))
         return plan + [(self, own)]
 
-    def _calibration_update(self, forecast_new: np.ndarray, actual_new: np.ndarray) -> dict[str, np.ndarray]:
+    def _calibration_update(self, forecast_new: np.ndarray, actual_new: np.ndarray, origins: np.ndarray,
+                            runs: list[tuple[int, int, int, float]]) -> dict[str, np.ndarray]:
         """The calibration pool with the newly completed windows' combined forecasts and actual values added and
-        as many of the oldest dropped (its length stays); none for a model saved without a pool."""
+        as many of the oldest dropped (its length stays), the targets inside ``runs`` read as their medians (its
+        newest windows are those at the validation ``origins``); none for a model saved without a pool."""
         if getattr(self, "calibration_forecast_", None) is None:
             return {}
         keep = len(self.calibration_actual_)
+        actual = np.concatenate([self.calibration_actual_, actual_new])[-keep:]
+        settled = _settle_newest(actual, origins, runs)
         return dict(calibration_forecast_=np.concatenate([self.calibration_forecast_, forecast_new])[-keep:],
-                    calibration_actual_=np.concatenate([self.calibration_actual_, actual_new])[-keep:])
+                    calibration_actual_=actual if settled is None else settled)
 
     def context_length(self) -> int:
         return int(self.window_)
@@ -625,6 +645,16 @@ class Ensemble(BaseForecaster):
             part = weight[None, :, None] * member._predict_at(y, origins)
             total = part if total is None else total + part
         return total
+
+
+def _settle_newest(actual: np.ndarray, origins: np.ndarray, runs: list) -> np.ndarray | None:
+    """``actual`` (``[n, H, k]``, its newest windows those at ``origins``) with the targets inside ``runs`` read as
+    their medians (:func:`workload_predictor.anomaly.settle_targets`); ``None`` when none lies in them."""
+    if not runs:
+        return None
+    m = min(len(actual), len(origins))
+    newest = anomaly.settle_targets(actual[len(actual) - m :], origins[len(origins) - m :], runs)
+    return None if newest is None else np.concatenate([actual[: len(actual) - m], newest])
 
 
 def _twin_of(dlinear: Any, lstm: Any) -> bool:

@@ -226,11 +226,12 @@ class LSTM(BaseForecaster):
         tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
         return super()._length_suffices(n) and super()._length_suffices(int(tail[0]))
 
-    def fit(self, y: Any):
+    def fit(self, y: Any, anomalies: dict[tuple[int, int], float] | None = None):
         """Fit on ``y`` (``(n,)`` or ``(n, k)``) within ``max_training_time`` (and no later than a deadline
-        around this fit: a predictor's, an ensemble's). Returns ``self``."""
+        around this fit: a predictor's, an ensemble's); ``anomalies`` as for :meth:`BaseForecaster.fit`.
+        Returns ``self``."""
         with limit(self.max_training_time):
-            return super().fit(y)
+            return super().fit(y, anomalies)
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if refit:  # the closed-form base alone, its window, scaling and penalty fixed (milliseconds)

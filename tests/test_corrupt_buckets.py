@@ -7,6 +7,8 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from conftest import periodic_series
 from workload_predictor import ModelFileError, WorkloadDataError, WorkloadPredictor, anomaly
@@ -324,3 +326,111 @@ def test_settle_targets_reads_the_cells_inside_a_run_as_its_median_and_runs_in_m
     values = np.array([[50.0], [1e6], [50.0], [51.0]])
     assert anomaly.runs_in(values, {(101, 0): 50.0, (7, 0): 50.0}, shift=100) == [(1, 1, 0, 50.0)]
     assert anomaly.runs_in(values, None, shift=100) == []
+
+
+# -- a second corrupt bucket within a reference of the first ----------------------------------------------------
+TWO_SPIKE_MODELS = [("dlinear", None), ("exponential_smoothing", None),
+                    ("ensemble", {"members": ["dlinear", "naive", "moving_average", "exponential_smoothing"]})]
+
+
+@pytest.mark.parametrize("gap", [5, 30, 59])
+def test_a_second_smaller_spike_within_a_reference_of_the_first_is_flagged(gap):
+    """Before: a bucket is flagged only above its reference's maximum, so a 5e5 bucket ``gap`` buckets after a 1e6
+    one (both corrupt) was not flagged while the first sat in its 60-bucket reference, and read raw everywhere."""
+    values = np.random.default_rng(0).poisson(50, 600).astype(float)[:, None]
+    values[400], values[400 + gap] = 1e6, 5e5
+    floor = anomaly.floor_of(values)
+    assert [f[:2] for f in anomaly.detect(values, 60, floor)] == [(400, 0), (400 + gap, 0)]
+    # The same flags bucket by bucket, as updates scan them (the buckets before each, up to HISTORY_BUCKETS).
+    streamed = [f[0] for t in range(300, 600)
+                for f in anomaly.detect(values[max(t - anomaly.HISTORY_BUCKETS, 0) : t + 1],
+                                        min(t, anomaly.HISTORY_BUCKETS), floor)]
+    assert len(streamed) == 2
+    # A burst the series did not come back from (a level shift) still lifts the reference: the buckets after its
+    # first ones are not held against the old level.
+    shifted = np.random.default_rng(0).poisson(50, 600).astype(float)[:, None]
+    shifted[400:] = np.random.default_rng(1).poisson(5000, 200)[:, None]
+    assert len(anomaly.detect(shifted, 60, anomaly.floor_of(shifted))) <= 5
+
+
+@pytest.mark.parametrize("model, params", TWO_SPIKE_MODELS)
+def test_two_corrupt_buckets_half_a_reference_apart_leave_the_forecast_and_calibration_as_clean(model, params):
+    """Before: with 1e6 and then 5e5 thirty buckets later (200 buckets before the end of Poisson(50) at 10 s),
+    exponential smoothing forecast 379 instead of 49.5, and every model's half-width was 1,800-9,800 instead of
+    about 12, confidence 0 instead of 0.89."""
+    n = 1500
+    clean = WorkloadPredictor(model=model, horizon=5, model_params=params).fit(_spiked(n))
+    y = _spiked(n, at=[n - 200])
+    y.loc[n - 170, "requests"] = 5e5
+    spiked = WorkloadPredictor(model=model, horizon=5, model_params=params).fit(y)
+    assert len(spiked.input_anomalies_) == 2
+    assert np.abs(np.asarray(spiked.predict().yhat) - np.asarray(clean.predict().yhat)).max() < 5.0
+    assert spiked.interval_halfwidth_.max() <= 1.5 * clean.interval_halfwidth_.max() + 2.0
+    assert spiked.confidence_ >= clean.confidence_ - 0.05
+
+
+@pytest.mark.parametrize("model, params", TWO_SPIKE_MODELS)
+def test_two_corrupt_buckets_in_an_update_stream_do_not_poison_it(model, params):
+    """Before: updates bringing 1e6 and, 30 buckets later, 5e5 into Poisson(50) at 10 s: 60 updates after the
+    second, DLinear forecast 10,054 (clean 50), 1,492 after 160; exponential smoothing's confidence was 0 for 350
+    updates (an hour)."""
+    stream = np.random.default_rng(1).poisson(50, 120).astype(float)
+    clean = WorkloadPredictor(model=model, horizon=5, model_params=params).fit(_spiked(1500))
+    spiked = copy.deepcopy(clean)
+    corrupt = stream.copy()
+    corrupt[10], corrupt[40] = 1e6, 5e5
+    expected, got = _stream(clean, stream), _stream(spiked, corrupt)
+    assert len(spiked.input_anomalies_) == 2
+    after = slice(42, None)  # from the bucket after the second spike
+    assert np.abs(got[after, 0] - expected[after, 0]).max() < 5.0
+    assert (got[after, 1] <= 1.5 * expected[after, 1] + 2.0).all()
+    assert spiked.confidence_ >= clean.confidence_ - 0.05
+
+
+def test_dlinear_update_weighs_a_second_spike_as_a_refit_does():
+    """Before: DLinear's update (and its refit) weighed a 5e5 bucket 25 buckets after a flagged 1e9 one fully: its
+    windows entered the statistics at weight 1."""
+    rng = np.random.default_rng(4)
+    total = 460
+    y = rng.poisson(50, total).astype(float)[:, None]
+    y[405], y[430] = 1e9, 5e8
+    model = DLinear(horizon=5, window=24).fit(y[:400])
+    first = copy.deepcopy(model)
+    for start in range(400, total):
+        model.update(y[start : start + 1])
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(y, refit=True)
+    updated, full = model.stats_[0], refit.stats_[0]
+    assert updated.count == pytest.approx(full.count, rel=1e-12)
+    # The windows holding either spike (24 + 5 each; 25 apart, so 4 hold both: 54) count for (almost) nothing.
+    assert updated.count < total - 24 - 5 + 1 - 54 + 1e-3
+    np.testing.assert_allclose(updated.xx, full.xx, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(model.predict(), refit._predict_at(y, np.array([total]))[0], rtol=1e-9)
+
+
+@settings(deadline=None)
+@given(spikes=st.lists(st.tuples(st.integers(150, 399), st.sampled_from([5e2, 3e3, 1e4, 5e5, 1e6, 2e6, -1e6, 0.0])),
+                       max_size=6),
+       seed=st.integers(0, 2**16), level=st.sampled_from([0.3, 5.0, 50.0]))
+@example(spikes=[(200, 1e6), (230, 5e5)], seed=0, level=50.0)
+@example(spikes=[(150, 500.0), (152, 500.0), (154, 500.0)], seed=0, level=0.3)  # a chain: one flag a round
+@example(spikes=[(150, 1e6), (152, -1e6), (153, 1e6)], seed=0, level=0.3)  # 153 belongs to the burst at 152
+@example(spikes=[(150, 3e3), (152, 500.0), (153, 3e3)], seed=0, level=0.3)  # and here, though 152 is only held
+@example(spikes=[(203, 500.0), (204, 500.0)], seed=254, level=5.0)  # both targets of one bucket flagged at once
+def test_updates_flag_what_a_scan_of_the_whole_series_flags(spikes, seed, level):
+    """Each bucket is judged against the buckets before it only (the bursts it came back from read as their medians),
+    so a scan of the whole series and the update scans, bucket by bucket with ``HISTORY_BUCKETS`` before each and the
+    flags found before them (as a predictor keeps them), flag the same buckets: chains of corrupt buckets, bursts of
+    several buckets, drops and values within the reference's range included; two targets, the spikes alternating."""
+    values = np.random.default_rng(seed).poisson(level, (400, 2)).astype(float)
+    for position, value in spikes:
+        values[position, position % 2] = value
+    floor = anomaly.floor_of(values)
+    found = anomaly.detect(values, 60, floor)
+    streamed = []
+    for t in range(150, 400):
+        low = t - anomaly.HISTORY_BUCKETS
+        known = {(p - low, c): median for p, c, _, median in found if low <= p < t}
+        streamed += [(p + low, c) for p, c, _, _ in anomaly.detect(values[low : t + 1], anomaly.HISTORY_BUCKETS,
+                                                                  floor, known=known)]
+    assert streamed == [(p, c) for p, c, _, _ in found if p >= 150]

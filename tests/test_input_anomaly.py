@@ -94,7 +94,8 @@ def test_a_normal_hour_of_the_bundled_azure_traces_raises_nothing(kind):
 @pytest.mark.parametrize("horizon", [1, 2, 5])
 def test_updates_flag_what_a_fit_on_the_same_rows_flags(horizon):
     """An update judges each bucket against the same reference as a fit would: the predictor keeps at least
-    ``REFERENCE_BUCKETS`` buckets, however short its model's window and horizon."""
+    ``HISTORY_BUCKETS`` buckets (a reference and the references of the buckets in it), however short its model's
+    window and horizon."""
     frame = _stream(400)
     # A corrupt bucket; later 15 high buckets, then one far above the series' usual level but near theirs: against
     # a 60-bucket reference (median about 50) it is flagged, against the 15 buckets before it (500) it is not.
@@ -111,3 +112,19 @@ def test_updates_flag_what_a_fit_on_the_same_rows_flags(horizon):
     _feed(predictor, rows)
     assert [(a[0], a[2]) for a in predictor.input_anomalies_] == expected
     assert predictor.health()["metrics"]["input_anomaly"]["level"] != "ok"
+
+
+def test_an_update_bucket_corrupt_in_every_target_is_flagged_in_each():
+    """Before: one update row flagged in two targets at once raised numpy's IndexError ("boolean index did not match
+    indexed array") from ``predictor.update``: a corrupt row from a broken exporter took the update down."""
+    frame = _stream(400)
+    frame["input_tokens"] = np.random.default_rng(1).poisson(500, 400).astype(float)
+    predictor = WorkloadPredictor().fit(frame, target=["requests", "input_tokens"])
+    row = pd.DataFrame({"timestamp": [predictor.last_timestamp_ + predictor.freq_], "requests": [1e6],
+                        "input_tokens": [1e7]})
+    predictor.update(row)
+    assert [(a[1], a[2]) for a in predictor.input_anomalies_] == [("requests", 1e6), ("input_tokens", 1e7)]
+    _feed_two = pd.DataFrame({"timestamp": [predictor.last_timestamp_ + predictor.freq_], "requests": [50.0],
+                              "input_tokens": [500.0]})
+    predictor.update(_feed_two)
+    assert np.asarray(predictor.predict().yhat)[:, 0].max() < 200.0  # settled once the series came back

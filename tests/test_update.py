@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from conftest import periodic_series
 import workload_predictor.predictor as predictor_module
 from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
-from workload_predictor.anomaly import REFERENCE_BUCKETS
+from workload_predictor.anomaly import HISTORY_BUCKETS
 from workload_predictor.confidence import RECENT_SHARE, conformal_quantile, recency_weights
 from workload_predictor.models.combination import convex_weights
 from workload_predictor.models import DLinear, Ensemble
@@ -124,7 +124,7 @@ def test_predictor_update_matches_the_model_refit_and_recalibrates(stream):
     assert predictor.predict().index[0] == predictor.last_timestamp_ + pd.Timedelta("1min")
     assert predictor.n_updates_ == 4
     # The predictor keeps only the newest buckets after an update (at least the input-anomaly reference).
-    keep = max(predictor.window_, 3 * 6, REFERENCE_BUCKETS)
+    keep = max(predictor.window_, 3 * 6, HISTORY_BUCKETS)
     np.testing.assert_array_equal(predictor.series_.values, values[-keep:])
     model = predictor.model_
     residuals = np.abs(model.validation_actual_ - np.clip(model.validation_forecast_, 0, None))
@@ -155,7 +155,7 @@ def test_the_history_after_updates_is_the_stream_tail_across_grid_rebuilds(sizes
 def _check_history_after_updates(sizes, gaps):
     frame = periodic_series(300 + sum(sizes), noise=4.0)
     predictor = WorkloadPredictor(horizon=4, window=12).fit(frame.iloc[:300])
-    keep, seen = max(predictor.window_, 3 * 4, REFERENCE_BUCKETS), 300
+    keep, seen = max(predictor.window_, 3 * 4, HISTORY_BUCKETS), 300
     expected = frame.set_index("timestamp")[["requests"]].iloc[:300]
     for size, gap in zip(sizes, gaps):
         rows = frame.iloc[seen : seen + size]
@@ -417,7 +417,7 @@ def test_a_file_whose_updates_kept_less_history_loads_and_keeps_the_anomaly_refe
     expected = frame.set_index("timestamp")[["requests"]]
     for end in range(325, 405, 5):
         loaded.update(frame.iloc[end - 5 : end])
-        n = min(15 + end - 320, REFERENCE_BUCKETS)
+        n = min(15 + end - 320, HISTORY_BUCKETS)
         np.testing.assert_array_equal(loaded.series_.values, expected.to_numpy()[end - n : end])
         assert loaded.series_.index.equals(expected.index[end - n : end].tz_localize("UTC"))
     np.testing.assert_array_equal(loaded.predict().history.to_numpy(), expected.to_numpy()[-15:])
@@ -436,10 +436,10 @@ def test_a_long_stream_of_single_bucket_updates_keeps_the_model_state_bounded():
     model = predictor.model_  # update publishes a new model object; the fitted one stays as it was
     assert (len(model.recent_), len(model.context_), model.validation_forecast_.shape, model.stats_[0].xx.shape) == sizes
     assert predictor.n_updates_ == 400 and model.n_seen_ == 900
-    # The predictor keeps the newest buckets only (at least the input-anomaly reference), and the forecast's
-    # history is the stream's tail.
+    # The predictor keeps the newest buckets only (at least what the input-anomaly scan reads before new buckets),
+    # and the forecast's history is the stream's tail.
     keep = max(predictor.window_, 3 * predictor.horizon)
-    assert len(predictor.series_.values) == max(keep, REFERENCE_BUCKETS)
+    assert len(predictor.series_.values) == max(keep, HISTORY_BUCKETS)
     history = predictor.predict().history
     expected = frame.set_index("timestamp")[["requests"]].iloc[-keep:]
     np.testing.assert_array_equal(history.to_numpy(), expected.to_numpy())

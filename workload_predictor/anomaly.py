@@ -14,6 +14,13 @@ before it (fewer when the history is shorter, at least ``MIN_REFERENCE``)::
 
 or, for a drop, ``v < min(reference)`` and ``v < median(reference) - K * max(...)``. The
 *deviation* of such a bucket is ``|v - median| / max(1.4826 * MAD, floor)`` (above ``K``).
+In the reference, a burst the series came back from before the bucket is read as its median
+(:func:`settled_runs`): a second corrupt bucket a few buckets after a first, smaller than it,
+is flagged too, where the first's value as the reference's maximum would hide it. A bucket
+inside a burst (before the series came back) belongs to it and is not flagged again. So a
+bucket's flag depends on the buckets before it only: a scan of a whole series and the scans
+of the updates that brought it in (each reading ``HISTORY_BUCKETS`` before its new buckets
+and the flags found before them) agree.
 
 ``floor`` is the target's 90th percentile over the fitted series (at least 1): a recent
 history of zeros or of low Poisson counts has a MAD near 0, and without the floor an
@@ -42,6 +49,9 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 REFERENCE_BUCKETS = 60  # buckets before a bucket that set its reference range
+# Buckets before the new ones that an update's scan reads: their reference, and the references of the buckets in it
+# (a burst there that the series came back from is read as its median in the new buckets' references).
+HISTORY_BUCKETS = 2 * REFERENCE_BUCKETS
 MIN_REFERENCE = 8  # fewer preceding buckets: not checked
 K = 10.0  # robust standard deviations (or floors) above the recent median
 FLOOR_QUANTILE = 0.9  # the scale floor: this quantile of the fitted series, per target
@@ -66,14 +76,18 @@ def floor_of(values: np.ndarray) -> np.ndarray:
 
 
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
-           k: float = K) -> list[tuple[int, int, float, float]]:
+           k: float = K, known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float]]:
     """Flagged buckets of ``values`` (``[n, k]``) at positions ``start`` and after.
 
     Each is ``(position, target index, value, median of its reference)``, in position
-    order. The reference is the ``min(reference, start)`` buckets before each position;
-    nothing is checked when that is under ``MIN_REFERENCE``. ``values`` is only read.
+    order. The reference is the ``min(reference, start)`` buckets before each position,
+    with the bursts the series came back from before it read as their medians (see
+    :func:`scan`); nothing is checked when that is under ``MIN_REFERENCE``. ``known``: the
+    buckets flagged before ``start`` (``{(position, target index): median}``, as earlier
+    scans found them); without it they are found again in the reference before ``start``.
+    ``values`` is only read.
     """
-    return [found[:4] for found in scan(values, start, floor, reference, k)]
+    return [found[:4] for found in scan(values, start, floor, reference, k, known)]
 
 
 def fit_scan(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
@@ -83,9 +97,9 @@ def fit_scan(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, float
     return floor, detect(values, min(REFERENCE_BUCKETS, len(values) - 1), floor)
 
 
-def flagged_of(found: Sequence[tuple[int, int, float, float]]) -> dict[tuple[int, int], float]:
-    """:func:`detect`'s flagged buckets as ``{(position, target index): reference median}``."""
-    return {(position, col): median for position, col, _, median in found}
+def flagged_of(found: Sequence[tuple]) -> dict[tuple[int, int], float]:
+    """:func:`detect`'s (or :func:`scan`'s) flagged buckets as ``{(position, target index): reference median}``."""
+    return {(position, col): median for position, col, _, median, *_ in found}
 
 
 def may_flag(reference: np.ndarray, value: np.ndarray, floor: np.ndarray, k: float = K) -> bool:
@@ -96,37 +110,99 @@ def may_flag(reference: np.ndarray, value: np.ndarray, floor: np.ndarray, k: flo
 
 
 def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
-         k: float = K) -> list[tuple[int, int, float, float, float]]:
-    """:func:`detect`'s flagged buckets, each with its deviation appended (``> k``)."""
+         k: float = K, known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float, float]]:
+    """:func:`detect`'s flagged buckets, each with its deviation appended (``> k``).
+
+    A bucket beyond the rule's reach but not beyond its reference's maximum (or minimum) is *held*:
+    a burst the series came back from may hold that extreme (a second corrupt bucket within a
+    reference of the first). Held buckets are judged again against their reference with such
+    bursts read as their medians (:func:`_chained`), where one lies in it.
+    """
     length = min(int(reference), int(start))
     n = len(values)
     if length < MIN_REFERENCE or start >= n:
         return []
+    reach = k * floor
     if n - start == 1:  # one new bucket: the common update, without building window views
         window = values[n - 1 - length : n - 1]
         high, low = window.max(axis=0), window.min(axis=0)
-        reach = k * floor
-        outside = (values[-1] > np.maximum(high, low + reach)) | (values[-1] < np.minimum(low, high - reach))
-        if not outside.any():
+        rise, drop = values[-1] > low + reach, values[-1] < high - reach
+        if not (rise | drop).any():
             return []
-        return _confirm(window.T[None], values[-1:], np.array([0]), np.flatnonzero(outside), start, floor, k)
+        outside = (rise & (values[-1] > high)) | (drop & (values[-1] < low))
+        cols = np.flatnonzero(outside)
+        found = _confirm(window.T[None], values[-1:], np.zeros(len(cols), dtype=np.int64), cols, start, floor, k) \
+            if len(cols) else []
+        held = np.flatnonzero((rise | drop) & ~outside)
+        return _chained(values, start, floor, length, k, found, [(n - 1, int(c)) for c in held], known) \
+            if len(held) else found
     seen = values[start - length :]
-    if bool((seen.max(axis=0) - seen.min(axis=0) <= k * floor).all()):
+    if bool((seen.max(axis=0) - seen.min(axis=0) <= reach).all()):
         return []  # a bucket is at most the range away from a median of the range: none can be flagged
     found: list[tuple[int, int, float, float, float]] = []
+    held: list[tuple[int, int]] = []
     for first in range(start, n, _CHUNK):
         last = min(first + _CHUNK, n)
         span = values[first - length : last - 1]
         current = values[first:last]
         high, low = _sliding(span, length, np.maximum), -_sliding(-span, length, np.maximum)
         # The median lies in [low, high] and the spread is at least the floor: a necessary condition.
-        reach = k * floor
-        rows, cols = np.nonzero((current > np.maximum(high, low + reach)) | (current < np.minimum(low, high - reach)))
+        rise, drop = current > low + reach, current < high - reach
+        outside = (rise & (current > high)) | (drop & (current < low))
+        rows, cols = np.nonzero(outside)
         if len(rows):
             windows = sliding_window_view(span, length, axis=0)  # [m, k, length] view, read at the candidates only
             found.extend(_confirm(windows, current, rows, cols, first, floor, k))
+        held.extend((int(r) + first, int(c)) for r, c in zip(*np.nonzero((rise | drop) & ~outside)))
     found.sort()
-    return found
+    return _chained(values, start, floor, length, k, found, held, known) if held else found
+
+
+def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: float,
+             found: list[tuple[int, int, float, float, float]], held: list[tuple[int, int]],
+             known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float, float]]:
+    """``found`` and the ``held`` buckets (``(position, target index)``, see :func:`scan`) flagged once the bursts
+    the series came back from before them are read as their medians in their references.
+
+    The bursts are those of the flagged buckets found and of those before ``start``: ``known``, else
+    those among the ``length`` buckets before it (scanned again against the buckets before them, where
+    ``values`` holds them: a chain of bursts reaching further back is not seen); each round settles
+    the bursts known so far and judges again the held buckets whose reference one of them ended in, until
+    no bucket is added (a chain of corrupt buckets adds one a round).
+    """
+    if known is not None:
+        prior = [(p, c, float(values[p, c]), median, 0.0) for (p, c), median in known.items() if 0 <= p < start]
+    else:
+        prior = scan(values[:start], start - length, floor, length, k) if start - length >= MIN_REFERENCE else []
+    flags = prior + found
+    pending = set(held)
+    while flags and pending:
+        runs, going = _bursts(values, flagged_of(flags))
+        settled = settle(values, runs) if runs else values
+        # A held bucket inside a burst (one that came back after it, or one still going) belongs to that burst.
+        ready = [(p, c) for p, c in sorted(pending)
+                 if any(col == c and p - length <= last < p for _, last, col, _ in runs)
+                 and not any(col == c and first <= p <= last for first, last, col, _ in runs)
+                 and not going.get(c, p) < p]
+        if not ready:
+            break
+        rows, cols = np.array([p for p, _ in ready]), np.array([c for _, c in ready])
+        references = np.stack([settled[p - length : p, c] for p, c in ready])  # [r, length]
+        value, reach = values[rows, cols], k * floor[cols]
+        high, low = references.max(axis=1), references.min(axis=1)
+        outside = ((value > high) & (value > low + reach)) | ((value < low) & (value < high - reach))
+        deviation, median = _deviation(references, value, floor[cols])
+        hit = outside & (deviation > k)
+        # The earliest new flag of each target only: the buckets after it are judged once its burst is known.
+        first = {}
+        for p, c, v, m, d in zip(rows[hit], cols[hit], value[hit], median[hit], deviation[hit]):
+            first.setdefault(int(c), (int(p), int(c), float(v), float(m), float(d)))
+        new = list(first.values())
+        if not new:
+            break
+        pending -= {(p, c) for p, c, *_ in new}
+        flags = sorted(flags + new)
+    return sorted(flag for flag in flags if flag[0] >= start)
 
 
 def _sliding(values: np.ndarray, length: int, ufunc: np.ufunc) -> np.ndarray:
@@ -174,8 +250,8 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray 
     """
     n = len(y)
     first = max(start, min(REFERENCE_BUCKETS, n - 1))
-    below = max(first - REFERENCE_BUCKETS, 0)
-    if first == n - 1 and not may_flag(y[below:first], y[first], floor):
+    below = max(first - HISTORY_BUCKETS, 0)
+    if first == n - 1 and not may_flag(y[max(first - REFERENCE_BUCKETS, 0) : first], y[first], floor):
         return None  # one new point (the common update), far from nothing before it
     found = weights(y[below:], first - below, floor) if first < n else None
     if found is None:
@@ -210,14 +286,19 @@ def kept_weights(element: np.ndarray | None, keep: int) -> np.ndarray | None:
 def _confirm(windows: np.ndarray, current: np.ndarray, rows: np.ndarray, cols: np.ndarray, offset: int,
              floor: np.ndarray, k: float) -> list[tuple[int, int, float, float, float]]:
     """The candidates ``(rows, cols)`` more than ``k * max(1.4826 MAD, floor)`` from their window's median."""
-    chosen = windows[rows, cols]  # [c, length]
-    median = np.median(chosen, axis=1)
-    spread = 1.4826 * np.median(np.abs(chosen - median[:, None]), axis=1)
     value = current[rows, cols]
-    deviation = np.abs(value - median) / np.maximum(spread, floor[cols])
+    deviation, median = _deviation(windows[rows, cols], value, floor[cols])  # windows[rows, cols]: [c, length]
     hit = deviation > k
     return [(int(r) + offset, int(c), float(v), float(m), float(d))
             for r, c, v, m, d in zip(rows[hit], cols[hit], value[hit], median[hit], deviation[hit])]
+
+
+def _deviation(references: np.ndarray, value: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``|value - median| / max(1.4826 MAD, floor)`` of each value against its reference (a row of ``references``,
+    ``[c, length]``), and the references' medians."""
+    median = np.median(references, axis=1)
+    spread = 1.4826 * np.median(np.abs(references - median[:, None]), axis=1)
+    return np.abs(value - median) / np.maximum(spread, floor), median
 
 
 def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray | None:
@@ -287,7 +368,14 @@ def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> l
     the first, belongs to it); the first bucket back within that distance ends it. A burst that
     lasts to the newest input has not come back.
     """
-    runs = []
+    return _bursts(values, flagged)[0]
+
+
+def _bursts(values: np.ndarray, flagged: dict[tuple[int, int], float],
+            ) -> tuple[list[tuple[int, int, int, float]], dict[int, int]]:
+    """:func:`settled_runs`, and per target index the first bucket of the burst still going at the newest input
+    (every later bucket of that target belongs to it)."""
+    runs, going = [], {}
     for col in sorted({c for _, c in flagged}):
         positions = sorted(p for p, c in flagged if c == col)
         end = -1
@@ -297,10 +385,11 @@ def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> l
             median = flagged[(first, col)]
             back = _first_back(values[:, col], first, median, abs(values[first, col] - median) / K, positions)
             if back is None:
-                break  # still going: it and every later flag stand
+                going[col] = first  # still going: it and every later flag stand
+                break
             end = back - 1
             runs.append((first, end, col, median))
-    return runs
+    return runs, going
 
 
 def _first_back(column: np.ndarray, first: int, median: float, reach: float, flagged: list[int]) -> int | None:

@@ -580,12 +580,16 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         floor = getattr(self, "input_floor_", None)
         if floor is None:  # a file saved before input anomalies were recorded
             floor = anomaly.floor_of(history)
-        tail = history[-anomaly.REFERENCE_BUCKETS:]
-        if len(new.values) == 1 and not anomaly.may_flag(tail, new.values[0], floor):
+        tail = history[-anomaly.HISTORY_BUCKETS:]
+        if len(new.values) == 1 and not anomaly.may_flag(tail[-anomaly.REFERENCE_BUCKETS:], new.values[0], floor):
             found = []  # the common update: one bucket, near its recent values (a necessary condition of detect's)
         else:
             values = np.concatenate([tail, new.values])
-            found = anomaly.detect(values, len(tail), floor)
+            # The buckets flagged in the tail, as the scans before found them: a burst there the series came back
+            # from is read as its median in the new buckets' references.
+            known = _flagged_among(getattr(self, "input_anomalies_", None), self.targets_, self.freq_,
+                                   self.last_timestamp_, len(tail), len(tail) - 1)
+            found = anomaly.detect(values, len(tail), floor, known=known)
         if found:
             end, freq, start = new.last, self.freq_, len(values) - 1
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)
@@ -614,10 +618,11 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         return max(int(self.window_), 3 * int(self.horizon))
 
     def _kept_length(self) -> int:
-        """Buckets ``series_`` keeps after an update: the history a forecast carries, and at least the input-anomaly
-        scan's reference (``anomaly.REFERENCE_BUCKETS``), so an update judges a bucket as a fit on the same rows
-        would. A shorter series (a short fit, or a file whose updates kept less) keeps all it has."""
-        return max(self._history_length(), anomaly.REFERENCE_BUCKETS)
+        """Buckets ``series_`` keeps after an update: the history a forecast carries, and at least what the
+        input-anomaly scan reads before new buckets (``anomaly.HISTORY_BUCKETS``), so an update judges a bucket as a
+        fit on the same rows would. A shorter series (a short fit, or a file whose updates kept less) keeps all it
+        has."""
+        return max(self._history_length(), anomaly.HISTORY_BUCKETS)
 
     def _calibration_after(self, plan: list) -> dict[str, Any]:
         """The calibration the model will have once ``plan`` (from ``_prepare_update``) is committed."""

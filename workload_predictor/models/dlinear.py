@@ -708,8 +708,9 @@ class DLinear(BaseForecaster):
         return bool(getattr(self, "follow_level_", False))
 
     def _recent_length(self) -> int:
-        """The newest window's inputs and targets, and at least the input-anomaly rule's reference."""
-        return max(super()._recent_length(), anomaly.REFERENCE_BUCKETS if self.robust else 0)
+        """The newest window's inputs and targets, and at least the history the input-anomaly scan of an update
+        reads (``anomaly.HISTORY_BUCKETS``)."""
+        return max(super()._recent_length(), anomaly.HISTORY_BUCKETS if self.robust else 0)
 
     def _gamma(self) -> float:
         """The factor each new window multiplies the statistics by (1: no forgetting)."""

@@ -454,7 +454,7 @@ class GlobalLSTM(ParamsMixin):
     # -- update ----------------------------------------------------------------------------
     def _recent_length(self) -> int:
         """The newest window's inputs and targets, and at least the input-anomaly rule's reference."""
-        return max(self.window_ + self.horizon - 1, anomaly.REFERENCE_BUCKETS if self.robust else 0)
+        return max(self.window_ + self.horizon - 1, anomaly.HISTORY_BUCKETS if self.robust else 0)
 
     def update(self, new_series: Sequence[Any]) -> GlobalLSTM:
         """Append each key's new points (one ``(m_i, k)`` array per key of ``keys_``, ``m_i`` may be 0).

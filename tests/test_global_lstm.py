@@ -564,3 +564,27 @@ def test_the_network_estimate_counts_the_parameters_exactly(patch_inputs, hidden
     # the default LSTM (32 x 1, batch 64) and the global one (64 x 1, batch 512) stay far under the default limit
     assert network_bytes(10, 32, 1, 10, 12, 64, 200) < 16 * 2**20
     assert network_bytes(8, 64, 1, 10, 12, 512, 8192) < 200 * 2**20
+
+
+def test_a_spike_a_key_came_back_from_moves_neither_its_forecast_nor_its_validation():
+    """Before: the global LSTM read a 1e6 bucket in a Poisson(50) key raw in its forecast (for as long as it sat in
+    the window) and in its validation windows (the fleet's interval and confidence for that key), at fit and in
+    updates. Now it reads the burst as its median once the key came back from it, as WorkloadPredictor does."""
+    rng = np.random.default_rng(0)
+    series = [rng.poisson(50, 400).astype(float)[:, None] for _ in range(3)]
+    spiked = [s.copy() for s in series]
+    spiked[1][390] = 1e6  # in key 1's input window and its validation tail
+    clean, model = GlobalLSTM(**TINY).fit(series), GlobalLSTM(**TINY).fit(spiked)
+    assert np.abs(model.predict()[1] - clean.predict()[1]).max() < 10.0  # requests, at about 50 a bucket
+    assert model.validation_actual_[1].max() < 1e3
+    assert np.abs(model.validation_forecast_[1]).max() < 1e3
+    # An update stream: the spike arrives, then normal buckets; the windows it touched read it as its median.
+    more = rng.poisson(50, 12).astype(float)[:, None]
+    stream = more.copy()
+    stream[2] = 1e6
+    for t in range(len(more)):
+        clean.update([more[t : t + 1], more[t : t + 1], more[t : t + 1]])
+        model.update([more[t : t + 1], stream[t : t + 1], more[t : t + 1]])
+    assert np.abs(model.predict()[1] - clean.predict()[1]).max() < 10.0
+    assert model.validation_actual_[1].max() < 1e3
+    assert np.abs(model.validation_forecast_[1]).max() < 1e3

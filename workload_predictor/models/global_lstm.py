@@ -32,6 +32,7 @@ inference, :mod:`.quantize`) and ``device="cuda"``.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -62,6 +63,10 @@ from .training import train_network
 DEFAULT_WINDOW = 96  # buckets: 12 patches of 8
 EARLY_STOPPING_WINDOWS = 16  # inner-tail windows per key for early stopping
 PREDICT_CHUNK = 8192  # windows per forward pass at predict time (bounds the activations)
+
+
+#: Each fitted model's kept points as its forecast reads them (:meth:`GlobalLSTM._settled_recent`).
+_SETTLED_RECENT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class GlobalLSTM(ParamsMixin):
@@ -300,8 +305,9 @@ class GlobalLSTM(ParamsMixin):
         self.errors_ = errors
         validation = [split[2] for split in splits]
         self.validation_origins_ = validation
-        self.validation_forecast_ = self._forecast(arrays, validation)
-        self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(arrays, validation)]
+        evaluated = [self._settled(i, y, 0)[0] for i, y in enumerate(arrays)]  # as the forecasts read them
+        self.validation_forecast_ = self._forecast(evaluated, validation)
+        self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
         # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
         all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
         extra_gram, extra_cross = self._base_stats(
@@ -312,6 +318,7 @@ class GlobalLSTM(ParamsMixin):
         self.recent_ = [y[-keep:].copy() for y in arrays]
         self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
+        _SETTLED_RECENT.pop(self, None)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -373,6 +380,26 @@ class GlobalLSTM(ParamsMixin):
             return None
         return anomaly.element_weights(y, start, floor[i])
 
+    def _settled(self, i: int, y: np.ndarray, shift: int) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
+        """Key ``i``'s points ``y`` with each burst the series came back from read as its median (flagged against
+        its weight floor; none where ``robust=False``), and those bursts, positions from the key's first point
+        (``y[0]`` is its point ``shift``)."""
+        floor = getattr(self, "weight_floor_", None)
+        if not self.robust or floor is None:
+            return y, []
+        runs = anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor[i])
+        if not runs:
+            return y, []
+        return anomaly.settle(y, runs), [(first + shift, last + shift, col, median) for first, last, col, median in runs]
+
+    def _settled_recent(self) -> list[np.ndarray]:
+        """Each key's kept points as a forecast reads them (:meth:`_settled`), found once per fit or update (kept
+        beside the model, not in it: a model file does not carry them)."""
+        settled = _SETTLED_RECENT.get(self)
+        if settled is None:
+            settled = _SETTLED_RECENT[self] = [self._settled(i, r, 0)[0] for i, r in enumerate(self.recent_)]
+        return settled
+
     def _solve_base(self) -> np.ndarray:
         p = len(self.base_gram_)
         penalty = self.ridge * np.trace(self.base_gram_[:-1, :-1]) / max(1, p - 1)
@@ -432,7 +459,8 @@ class GlobalLSTM(ParamsMixin):
         steps = self.horizon if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= self.horizon:
             raise WorkloadDataError(f"steps={quote(steps)} must be an integer in [1, horizon={self.horizon}].")
-        forecasts = self._forecast(self.recent_, [np.array([len(r)]) for r in self.recent_])
+        recent = self._settled_recent()  # a burst the series came back from read as its median
+        forecasts = self._forecast(recent, [np.array([len(r)]) for r in recent])
         return [f[0, :steps] for f in forecasts]
 
     def predict_at(self, series: Sequence[Any], origins: Sequence[Any]) -> list[np.ndarray]:
@@ -470,7 +498,7 @@ class GlobalLSTM(ParamsMixin):
         check_is_fitted(self, "network_")
         if len(new_series) != len(self.keys_):
             raise WorkloadDataError(f"pass one array per fitted key ({len(self.keys_)}), got {len(new_series)}.")
-        active, ys, olds, origins, elements = [], [], [], [], []  # the keys with new points: the others keep theirs
+        active, ys, olds, origins, elements, settled = [], [], [], [], [], []  # the keys with new points
         for i, (key, recent, values) in enumerate(zip(self.keys_, self.recent_, new_series)):
             if values is None or not np.size(values):
                 continue
@@ -481,23 +509,27 @@ class GlobalLSTM(ParamsMixin):
             active.append(i)
             ys.append(y)
             olds.append(len(recent))
+            settled.append(self._settled(i, y, int(self.n_seen_[i]) - len(recent)))
             elements.append(self._update_weights(i, y, len(recent)))
             origins.append(np.arange(len(recent) - self.horizon + 1, len(y) - self.horizon + 1))
         if not active:
             return self
-        forecasts = self._forecast(ys, origins, keys=active)
+        forecasts = self._forecast([values for values, _ in settled], origins, keys=active)
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in zip(active, ys)]
         gram, cross = self._base_stats(z, origins, elements)
         forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),
                                                  list(self.validation_origins_))
         recent, n_seen, keep_recent = list(self.recent_), self.n_seen_.copy(), self._recent_length()
         recent_weights = list(getattr(self, "recent_weights_", None) or [None] * len(self.keys_))
-        for i, y, o, old, forecast, element in zip(active, ys, origins, olds, forecasts, elements):
+        for i, y, o, old, forecast, element, (evaluated, runs) in zip(active, ys, origins, olds, forecasts, elements,
+                                                                       settled):
             keep = len(self.validation_actual_[i])
             shift = int(self.n_seen_[i]) - old  # y[0] is point number n_seen_ - old of the key's whole series
             forecast_new[i] = np.concatenate([self.validation_forecast_[i], forecast])[-keep:]
-            actual_new[i] = np.concatenate([self.validation_actual_[i], targets_at(y, o, self.horizon)])[-keep:]
             origins_new[i] = np.concatenate([self.validation_origins_[i], o + shift])[-keep:]
+            actual = np.concatenate([self.validation_actual_[i], targets_at(evaluated, o, self.horizon)])[-keep:]
+            fixed = anomaly.settle_targets(actual, origins_new[i], runs)  # the kept windows' targets in those bursts
+            actual_new[i] = actual if fixed is None else fixed
             recent[i] = y[-keep_recent:].copy()
             recent_weights[i] = anomaly.kept_weights(element, keep_recent)
             n_seen[i] += len(y) - old
@@ -505,6 +537,7 @@ class GlobalLSTM(ParamsMixin):
         self.base_coef_ = self._solve_base()
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
+        _SETTLED_RECENT.pop(self, None)
         return self
 
     def _update_weights(self, i: int, y: np.ndarray, n_old: int) -> np.ndarray | None:

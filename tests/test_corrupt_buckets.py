@@ -309,7 +309,7 @@ def test_a_burst_of_several_buckets_is_settled_in_predict_and_in_backtests(burst
     assert np.abs(settled - 50.0).max() < 15.0
 
 
-def test_settle_targets_reads_the_cells_inside_a_run_as_its_median_and_runs_in_maps_positions():
+def test_settle_targets_reads_the_cells_inside_a_run_as_its_median_and_shifted_runs_maps_positions():
     actual = np.arange(24, dtype=float).reshape(4, 3, 2)  # windows at origins 10..13, 3 steps, 2 targets
     origins = np.array([10, 11, 12, 13])
     settled = anomaly.settle_targets(actual, origins, [(12, 13, 1, -1.0)])
@@ -322,10 +322,10 @@ def test_settle_targets_reads_the_cells_inside_a_run_as_its_median_and_runs_in_m
     assert actual[0, 2, 1] == 5.0  # the input is not modified
     assert anomaly.settle_targets(actual, origins, [(20, 21, 0, 0.0)]) is None  # outside every window
     assert anomaly.settle_targets(actual, origins, []) is None
-    # runs_in: flagged positions of the whole series, values starting at position 100; those outside are left out.
-    values = np.array([[50.0], [1e6], [50.0], [51.0]])
-    assert anomaly.runs_in(values, {(101, 0): 50.0, (7, 0): 50.0}, shift=100) == [(1, 1, 0, 50.0)]
-    assert anomaly.runs_in(values, None, shift=100) == []
+    # shifted_runs: moved and cut to [0, length); those outside are left out.
+    assert anomaly.shifted_runs([(101, 103, 0, 50.0), (7, 8, 1, 5.0), (98, 100, 0, 1.0)], -100, 3) == [
+        (1, 2, 0, 50.0), (0, 0, 0, 1.0)]
+    assert anomaly.shifted_runs([], 5, 10) == []
 
 
 # -- a second corrupt bucket within a reference of the first ----------------------------------------------------

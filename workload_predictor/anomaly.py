@@ -324,15 +324,12 @@ def bursts(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int,
     return settled_runs(values, flagged_of(found)) if found else []
 
 
-def runs_in(values: np.ndarray, flagged: dict[tuple[int, int], float] | None,
-            shift: int = 0) -> list[tuple[int, int, int, float]]:
-    """:func:`settled_runs` of ``values`` (``[n, k]``), whose first row is position ``shift`` of a longer series, from
-    ``flagged`` keyed by positions of that series (those outside ``values`` are left out); positions in the runs are
-    ``values``'. None or no flagged bucket in reach: none."""
-    if not flagged:
-        return []
-    inside = {(p - shift, c): m for (p, c), m in flagged.items() if 0 <= p - shift < len(values)}
-    return settled_runs(values, inside) if inside else []
+def shifted_runs(runs: Sequence[tuple[int, int, int, float]], shift: int,
+                 length: int) -> list[tuple[int, int, int, float]]:
+    """``runs`` (``(first, last, target index, median)``) with ``shift`` added to their positions, each cut to the
+    positions ``[0, length)``; those outside are left out."""
+    moved = [(max(first + shift, 0), min(last + shift, length - 1), col, median) for first, last, col, median in runs]
+    return [run for run in moved if run[0] <= run[1]]
 
 
 def settle_targets(actual: np.ndarray, origins: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.ndarray | None:

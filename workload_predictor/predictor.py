@@ -67,13 +67,21 @@ def _point(state: _Published, steps: int) -> np.ndarray:
 
 def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     """The model's context with the flagged runs the series has come back from read as their reference medians
-    (:func:`workload_predictor.anomaly.settled_inputs`, from ``input_anomalies_``); ``None`` when none lies in it."""
+    (:func:`workload_predictor.anomaly.settled_inputs`, from ``input_anomalies_``); ``None`` when none lies in it.
+
+    The runs are found on the kept series (the context and up to ``REFERENCE_BUCKETS`` before it), so a burst that
+    began before the context and ends in it is settled too.
+    """
     context = getattr(state["model_"], "context_", None)
     if context is None:
         return None
+    values = state["series_"].values[-(len(context) + anomaly.REFERENCE_BUCKETS) :]
+    if len(values) < len(context):  # a file whose series kept less than the model's context
+        values = context
     flagged = _flagged_among(state.get("input_anomalies_"), state["targets_"], state["freq_"], state["last_timestamp_"],
-                             len(context), len(context) - 1)
-    return anomaly.settled_inputs(context, flagged) if flagged else None
+                             len(values), len(values) - 1)
+    settled = anomaly.settled_inputs(values, flagged) if flagged else None
+    return None if settled is None else settled[-len(context) :]
 
 
 def _flagged_among(anomalies: Any, targets: Sequence[str], freq: pd.Timedelta, last: pd.Timestamp, count: int,
@@ -550,16 +558,13 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             check_memory("update: the validation roll and model state",
                          extra_bytes=self.model_.update_bytes(len(new.values)))
             found = self._update_anomalies(self.series_.values, new)
-            # The validation windows read a burst the series came back from as its median, as predict does: the
-            # flagged buckets among the points the model keeps and the new ones, counted from its first point.
-            n_new, fitted = len(new.values), self.model_
-            flagged = _flagged_among(found["input_anomalies_"], self.targets_, self.freq_, new.last,
-                                     fitted._recent_length() + n_new, fitted.n_seen_ + n_new - 1)
-            plan = fitted._prepare_update(new.values, checked=True, anomalies=flagged)  # the door made it finite
+            # The validation windows read a burst the series came back from as its median, as predict does.
+            runs = self._bursts_before(found["input_anomalies_"], new)
+            plan = self.model_._prepare_update(new.values, checked=True, runs=runs)  # the door made it finite
         state = self._calibration_after(plan)
         # Only the newest buckets stay (what predict shows as history, and the input-anomaly scan's reference):
         # a stream of updates over days neither grows the predictor nor makes each update copy the whole series.
-        old = self.series_
+        old, n_new = self.series_, len(new.values)
         keep = min(self._kept_length(), len(old.values) + n_new)
         values = new.values[-keep:] if n_new >= keep else np.concatenate([old.values[n_new - keep :], new.values])
         index, grid = self._history_index(n_new, new.last, keep)
@@ -595,6 +600,19 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)
         return {"input_floor_": floor,
                 "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}
+
+    def _bursts_before(self, anomalies: Any, new: Any) -> list[tuple[int, int, int, float]]:
+        """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
+        before them) and the ``new`` ones, flagged as the ``anomalies`` records say: ``(first, last, target index,
+        median)``, positions counted from the model's first point. What the model's validation reads as medians."""
+        n_new = len(new.values)
+        kept = self.series_.values[-(self.model_._recent_length() + anomaly.REFERENCE_BUCKETS) :]
+        flagged = _flagged_among(anomalies, self.targets_, self.freq_, new.last, len(kept) + n_new,
+                                 len(kept) + n_new - 1)
+        if not flagged:
+            return []
+        runs = anomaly.settled_runs(np.concatenate([kept, new.values]), flagged)
+        return anomaly.shifted_runs(runs, self.model_.n_seen_ - len(kept), self.model_.n_seen_ + n_new)
 
     def _history_index(self, n_new: int, last: pd.Timestamp, keep: int) -> tuple[pd.DatetimeIndex, tuple]:
         """The timestamps of the ``keep`` newest buckets once ``n_new`` buckets, the newest at ``last``, continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -173,13 +173,14 @@ class BaseForecaster(ParamsMixin):
         return self
 
     def _prepare_update(self, new_y: Any, checked: bool = False,
-                        anomalies: dict[tuple[int, int], float] | None = None) -> list[tuple[Any, dict[str, Any]]]:
+                        runs: Sequence[tuple[int, int, int, float]] = ()) -> list[tuple[Any, dict[str, Any]]]:
         """The attribute changes ``update`` commits, as ``[(object, {name: value})]``.
 
         ``checked``: ``new_y`` is already a finite float64 ``(n, k)`` array (the predictor's door made it).
-        ``anomalies``: flagged buckets ``{(position, target index): reference median}``, positions counted from the
-        first fitted point; a burst among the kept and new points that the series came back from is read as its
-        median by the windows completed now and in the targets of the validation windows kept (:meth:`_settled`).
+        ``runs``: the bursts the series came back from, ``(first, last, target index, median)``, positions counted
+        from the first fitted point (``WorkloadPredictor`` passes those among the buckets it keeps): the windows
+        completed now read them as their medians, and so do the targets of the validation windows kept
+        (:meth:`_settled`). A window completed while a burst was still going keeps its forecast.
         """
         check_is_fitted(self, "context_")
         self._fitted_horizon()
@@ -189,7 +190,7 @@ class BaseForecaster(ParamsMixin):
         y = np.concatenate([self.recent_, new])
         n_old = len(self.recent_)
         origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)  # windows completed now
-        evaluated, runs = self._settled(y, n_old, anomalies)
+        evaluated = self._settled(y, n_old, runs)
         changes = self._roll_validation(evaluated, n_old, origins, self._predict_at(evaluated, origins), runs)
         changes.update(self._update_state(y, n_old))
         changes.update(context_=y[-self.context_length() :].copy(), recent_=y[-self._recent_length() :].copy(),
@@ -206,18 +207,15 @@ class BaseForecaster(ParamsMixin):
         windows = n_new + self._recent_length()
         return 8.0 * windows * k * (self.context_length() + 6 * self.horizon + 2)
 
-    def _settled(self, y: np.ndarray, n_old: int, anomalies: dict[tuple[int, int], float] | None,
-                 ) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
-        """``y`` (the kept points, then ``n_old`` on the new ones) as the validation reads it, and the bursts it
-        settled, positions counted from the first fitted point (:func:`workload_predictor.anomaly.runs_in`)."""
+    def _settled(self, y: np.ndarray, n_old: int, runs: Sequence[tuple[int, int, int, float]]) -> np.ndarray:
+        """``y`` (the kept points, then from ``n_old`` on the new ones) as the validation reads it: the parts of
+        ``runs`` (positions counted from the first fitted point) inside it read as their medians."""
         shift = self.n_seen_ - n_old  # y[0] is point number n_seen_ - n_old of the whole series
-        runs = anomaly.runs_in(y, anomalies, shift)
-        if not runs:
-            return y, []
-        return anomaly.settle(y, runs), [(first + shift, last + shift, col, median) for first, last, col, median in runs]
+        inside = anomaly.shifted_runs(runs, -shift, len(y))
+        return anomaly.settle(y, inside) if inside else y
 
     def _roll_validation(self, y: np.ndarray, n_old: int, origins: np.ndarray, forecasts: np.ndarray,
-                         runs: list[tuple[int, int, int, float]] = ()) -> dict[str, Any]:
+                         runs: Sequence[tuple[int, int, int, float]] = ()) -> dict[str, Any]:
         """The validation buffers with the windows at ``origins`` (of ``y``) in place of the oldest ones; the kept
         windows' targets inside ``runs`` (settled bursts, positions from the first fitted point) read as medians."""
         keep = len(self.validation_actual_)

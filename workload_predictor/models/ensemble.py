@@ -556,7 +556,7 @@ class Ensemble(BaseForecaster):
         return {name: float(np.mean(w)) for name, w in self.step_weights_.items()}
 
     def _prepare_update(self, new_y: Any, checked: bool = False,
-                        anomalies: dict[tuple[int, int], float] | None = None) -> list:
+                        runs: Sequence[tuple[int, int, int, float]] = ()) -> list:
         """Update every member, add the windows the new points complete to the evidence, re-weigh incrementally.
 
         Each completed window is forecast by every member before it absorbs the new points
@@ -565,16 +565,16 @@ class Ensemble(BaseForecaster):
         weights or the mean of the best few) is kept and applied to the refreshed evidence: a
         ranking of running errors, or one small least-squares solve, not a cross-validation.
         The ensemble's own forecasts of those windows (with the weights before the update)
-        join its validation buffers, from which the interval and confidence follow. A burst
-        among ``anomalies`` (as for :meth:`BaseForecaster._prepare_update`) that the series
-        came back from is read as its median by the new windows and in the kept ones' targets.
+        join its validation buffers, from which the interval and confidence follow. The bursts
+        ``runs`` (as for :meth:`BaseForecaster._prepare_update`) are read as their medians by the
+        new windows and in the kept ones' targets.
         """
 
         check_is_fitted(self, "context_")
         self._fitted_horizon()
         new = new_y if checked else as_matrix(new_y, "new_y")[0]
         plan = [step for member in self.members_.values()
-                for step in member._prepare_update(new, checked=True, anomalies=anomalies)]
+                for step in member._prepare_update(new, checked=True, runs=runs)]
         rolled = {id(target): changes for target, changes in plan}
         buffers = {name: rolled[id(member)] for name, member in self.members_.items()}
         first = buffers[next(iter(buffers))]
@@ -583,7 +583,7 @@ class Ensemble(BaseForecaster):
             members_new = np.stack([b["validation_forecast_"][len(actual) - len(new) :] for b in buffers.values()])
         else:  # more than the buffers keep: every completed window, forecast by each member as it was
             members_new = np.stack([member._predict_at(
-                member._settled(np.concatenate([member.recent_, new]), len(member.recent_), anomalies)[0],
+                member._settled(np.concatenate([member.recent_, new]), len(member.recent_), runs),
                 np.arange(len(member.recent_) - self.horizon + 1, len(member.recent_) + len(new) - self.horizon + 1))
                 for member in self.members_.values()])
         combined_new = self._weighted(members_new)  # with the weights before the update: out of sample
@@ -591,7 +591,7 @@ class Ensemble(BaseForecaster):
         keep = self.evidence_actual_.shape[0]
         slots_new = np.stack([members_new[list(self.members_).index(name)] for name in self._slots()])
         recent = next(iter(self.members_.values())).recent_  # the newest window's inputs and targets
-        evaluated, runs = self._settled(np.concatenate([recent, new]), len(recent), anomalies)
+        evaluated = self._settled(np.concatenate([recent, new]), len(recent), runs)
         actual_new = targets_at(evaluated, np.arange(
             len(recent) - self.horizon + 1, len(recent) + len(new) - self.horizon + 1), self.horizon)
         evidence = np.concatenate([self.evidence_forecast_, slots_new], axis=1)

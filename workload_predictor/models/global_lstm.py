@@ -481,8 +481,11 @@ class GlobalLSTM(ParamsMixin):
 
     # -- update ----------------------------------------------------------------------------
     def _recent_length(self) -> int:
-        """The newest window's inputs and targets, and at least the input-anomaly rule's reference."""
-        return max(self.window_ + self.horizon - 1, anomaly.HISTORY_BUCKETS if self.robust else 0)
+        """The newest window's inputs and targets, and the input-anomaly rule's reference before them (a forecast
+        reads a burst the series came back from as its median: :meth:`_settled`), at least ``HISTORY_BUCKETS``."""
+        if not self.robust:
+            return self.window_ + self.horizon - 1
+        return max(self.window_ + self.horizon - 1 + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
 
     def update(self, new_series: Sequence[Any]) -> GlobalLSTM:
         """Append each key's new points (one ``(m_i, k)`` array per key of ``keys_``, ``m_i`` may be 0).

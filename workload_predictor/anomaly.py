@@ -263,14 +263,15 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray 
 
 def continued_weights(kept: np.ndarray | None, new: np.ndarray | None, shape: tuple[int, ...],
                       n_old: int) -> np.ndarray | None:
-    """The weights ``shape`` of a kept tail (its first ``n_old`` points, weights ``kept``) followed by new points
-    (weights ``new``); ``None`` when both are all 1. A ``kept`` of another length (a file saved before the
-    weights) counts as all 1."""
+    """The weights ``shape`` of a kept tail (its first ``n_old`` points) followed by new points (weights ``new``);
+    ``None`` when both are all 1. ``kept`` weighs the newest points of the tail (a model that keeps another
+    length than the tail's, as the LSTM's linear base does, aligns them at its end); older points weigh 1."""
     if kept is None and new is None:
         return None
     element = np.ones(shape)
-    if kept is not None and len(kept) == n_old:
-        element[:n_old] = kept
+    if kept is not None and n_old:
+        count = min(len(kept), n_old)
+        element[n_old - count : n_old] = kept[len(kept) - count :]
     if new is not None:
         element[n_old:] = new
     return element

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import anomaly
 from .._deadline import Deadline, current, limit
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
@@ -50,7 +51,7 @@ from ..errors import is_positive_int
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
 from .combination import error_difference, evidence_shrinkage
-from .dlinear import DLinear
+from .dlinear import DLinear, window_weights
 from .registry import record_init
 from .torch_runtime import (
     check_network_memory,
@@ -494,14 +495,28 @@ class LSTM(BaseForecaster):
     def _recent_length(self) -> int:
         return self.context_length() + self.horizon - 1 + UPDATE_WINDOWS
 
+    def _clean_origins(self, y: np.ndarray, n_old: int, origins: np.ndarray) -> np.ndarray:
+        """``origins`` of ``y`` (the kept points, then from ``n_old`` on the new ones) whose windows hold no bucket the
+        linear base weighs down (all of them without a base, or where it weighs none)."""
+        base = self.base_
+        if base is None:
+            return origins
+        element = anomaly.continued_weights(getattr(base, "recent_weights_", None), base._element_weights(y, n_old),
+                                            y.shape, n_old)
+        if element is None:
+            return origins
+        weights = window_weights(element.min(axis=1), origins, self.context_length(), self.horizon)
+        return origins if weights is None else origins[weights >= 1.0]
+
     def _update_state(self, y: np.ndarray, n_old: int) -> dict:
         """Update the linear base exactly, then warm-start the network on the newest windows.
 
         The network trains for at most ``UPDATE_EPOCHS`` epochs on the newest
         ``UPDATE_WINDOWS`` windows, early-stopping (patience ``UPDATE_PATIENCE``) on
         the newest of them (the last ``validation_fraction``); as in ``fit``, the weights before training count
-        as epoch 0, so an update never keeps weights that validate worse. Works on
-        copies: the model changes only when ``update`` commits.
+        as epoch 0, so an update never keeps weights that validate worse. A window holding a bucket the base
+        weighs down (an input anomaly, see ``DLinear(robust=True)``) is left out: one corrupt bucket would
+        otherwise teach the network a spike. Works on copies: the model changes only when ``update`` commits.
         """
         start = time.perf_counter()
         candidate = copy.copy(self)
@@ -509,7 +524,8 @@ class LSTM(BaseForecaster):
             candidate.base_ = copy.copy(self.base_)
             for name, value in self.base_._update_state(y, n_old).items():
                 setattr(candidate.base_, name, value)
-        origins = np.arange(self.context_length(), len(y) - self.horizon + 1)[-UPDATE_WINDOWS:]
+        origins = self._clean_origins(y, n_old, np.arange(self.context_length(), len(y) - self.horizon + 1))
+        origins = origins[-UPDATE_WINDOWS:]
         n_val = max(1, round(self.validation_fraction * len(origins)))
         # ``network_update_every_`` (set by an ensemble; 1 otherwise) trains the network once that many buckets
         # have arrived since it last trained, and otherwise updates the base alone.

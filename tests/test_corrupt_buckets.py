@@ -461,3 +461,23 @@ def test_continued_weights_align_a_kept_tail_of_another_length_at_its_end():
     np.testing.assert_array_equal(anomaly.continued_weights(kept, new, (6, 1), 5)[:, 0], [1, 1, 1, 0.5, 1, 0.25])
     np.testing.assert_array_equal(anomaly.continued_weights(kept, None, (3, 1), 2)[:, 0], [0.5, 1, 1])
     assert anomaly.continued_weights(None, None, (3, 1), 2) is None
+
+
+def test_corrupt_buckets_in_a_bursty_series_do_not_set_off_a_cascade_of_flags():
+    """A review found that reading flagged bursts as medians in later references let the bursts of a bursty series
+    flag each other: after 50 corrupt buckets in a mostly-zero series with bursts up to 5,000, every later burst was
+    flagged (38,240 flags in 1,000,000 buckets, 25 s). A bucket flagged only because a burst hid it does not unlock
+    the next one: the flags stay within a reference of the corrupt buckets."""
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    y = np.zeros(n)
+    on = rng.random(n) < 0.05
+    y[on] = rng.integers(20, 4000, on.sum())
+    y[::30] = 5000.0  # every reference holds the largest ordinary burst
+    y = y[480_000:520_000]  # the review's series, around its corrupt buckets
+    values = y[:, None].copy()
+    chain = np.arange(20_001, 20_151, 3)
+    values[chain, 0] = 4.29e9 - np.random.default_rng(1).random(len(chain)) * 1e7
+    assert anomaly.detect(y[:, None], 60, anomaly.floor_of(y[:, None])) == []  # the ordinary bursts: none flagged
+    found = anomaly.detect(values, 60, anomaly.floor_of(values))
+    assert found and all(chain[0] <= p <= chain[-1] + anomaly.REFERENCE_BUCKETS for p, *_ in found)

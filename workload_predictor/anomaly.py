@@ -14,13 +14,17 @@ before it (fewer when the history is shorter, at least ``MIN_REFERENCE``)::
 
 or, for a drop, ``v < min(reference)`` and ``v < median(reference) - K * max(...)``. The
 *deviation* of such a bucket is ``|v - median| / max(1.4826 * MAD, floor)`` (above ``K``).
-In the reference, a burst the series came back from before the bucket is read as its median
-(:func:`settled_runs`): a second corrupt bucket a few buckets after a first, smaller than it,
-is flagged too, where the first's value as the reference's maximum would hide it. A bucket
-inside a burst (before the series came back) belongs to it and is not flagged again. So a
-bucket's flag depends on the buckets before it only: a scan of a whole series and the scans
-of the updates that brought it in (each reading ``HISTORY_BUCKETS`` before its new buckets
-and the flags found before them) agree.
+A bucket held within the reference's range by a burst the series came back from is judged
+again with that burst read as its median (:func:`_chained`), so a second corrupt bucket a
+few buckets after a first, smaller than it, is flagged too. Only a burst flagged by the plain
+rule, far above the rest of the reference, unlocks a bucket so: one flagged that way does not
+unlock the next (the bursts of a bursty series cannot flag each other in a cascade), so of a
+chain of corrupt buckets each smaller than the one before, the third is not flagged. A bucket
+held inside a burst (before the series came back) belongs to it. A bucket's flag depends on
+the buckets before it only: a scan of a whole series and the scans of the updates that
+brought it in (each reading ``HISTORY_BUCKETS`` before its new buckets, and the predictor's
+flags found before them, of which it keeps the newest ``KEPT``) agree, but for bursts longer
+than a reference and floods of more than ``KEPT`` flags within ``HISTORY_BUCKETS`` buckets.
 
 ``floor`` is the target's 90th percentile over the fitted series (at least 1): a recent
 history of zeros or of low Poisson counts has a MAD near 0, and without the floor an
@@ -33,7 +37,8 @@ The first condition is a cheap gate, together with ``v > min(reference) + K * fl
 median is at least the minimum and the spread at least the floor; for drops the mirror
 image): the medians are computed only for the few buckets that pass it. The reference's
 running maximum and minimum take O(n) at fit, whatever its length, and a series whose whole
-range is within ``K`` floors is not scanned at all.
+range is within ``K`` floors is not scanned at all; the held buckets are swept once per
+target, in position order, where a flagged burst lies before them.
 
 DLinear weighs the windows holding a flagged bucket by :func:`weights` (``(K / deviation)^4``):
 the model still sees every value, but one absurd bucket cannot dominate its statistics.
@@ -41,6 +46,7 @@ the model still sees every value, but one absurd bucket cannot dominate its stat
 
 from __future__ import annotations
 
+import bisect
 import collections
 from typing import Any, Sequence
 
@@ -164,45 +170,78 @@ def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: 
     """``found`` and the ``held`` buckets (``(position, target index)``, see :func:`scan`) flagged once the bursts
     the series came back from before them are read as their medians in their references.
 
-    The bursts are those of the flagged buckets found and of those before ``start``: ``known``, else
-    those among the ``length`` buckets before it (scanned again against the buckets before them, where
-    ``values`` holds them: a chain of bursts reaching further back is not seen); each round settles
-    the bursts known so far and judges again the held buckets whose reference one of them ended in, until
-    no bucket is added (a chain of corrupt buckets adds one a round).
+    The bursts start at the flagged buckets found and at those before ``start``: ``known``, else those among
+    the ``length`` buckets before it (scanned again against the buckets before them, where ``values`` holds
+    them: a chain of bursts reaching further back is not seen). Each target is swept in position order
+    (:func:`_sweep`): a burst ends at its first bucket back (:func:`settled_runs`' rule), and a held bucket
+    after it, within a reference of its end and not inside a later burst, is judged against its reference
+    with the bursts that ended before it read as their medians; flagged, it starts a burst of its own.
     """
     if known is not None:
         prior = [(p, c, float(values[p, c]), median, 0.0) for (p, c), median in known.items() if 0 <= p < start]
     else:
         prior = scan(values[:start], start - length, floor, length, k) if start - length >= MIN_REFERENCE else []
     flags = prior + found
-    pending = set(held)
-    while flags and pending:
-        runs, going = _bursts(values, flagged_of(flags))
-        settled = settle(values, runs) if runs else values
-        # A held bucket inside a burst (one that came back after it, or one still going) belongs to that burst.
-        ready = [(p, c) for p, c in sorted(pending)
-                 if any(col == c and p - length <= last < p for _, last, col, _ in runs)
-                 and not any(col == c and first <= p <= last for first, last, col, _ in runs)
-                 and not going.get(c, p) < p]
-        if not ready:
-            break
-        rows, cols = np.array([p for p, _ in ready]), np.array([c for _, c in ready])
-        references = np.stack([settled[p - length : p, c] for p, c in ready])  # [r, length]
-        value, reach = values[rows, cols], k * floor[cols]
-        high, low = references.max(axis=1), references.min(axis=1)
-        outside = ((value > high) & (value > low + reach)) | ((value < low) & (value < high - reach))
-        deviation, median = _deviation(references, value, floor[cols])
-        hit = outside & (deviation > k)
-        # The earliest new flag of each target only: the buckets after it are judged once its burst is known.
-        first = {}
-        for p, c, v, m, d in zip(rows[hit], cols[hit], value[hit], median[hit], deviation[hit]):
-            first.setdefault(int(c), (int(p), int(c), float(v), float(m), float(d)))
-        new = list(first.values())
-        if not new:
-            break
-        pending -= {(p, c) for p, c, *_ in new}
-        flags = sorted(flags + new)
-    return sorted(flag for flag in flags if flag[0] >= start)
+    if not flags:
+        return found
+    new: list[tuple[int, int, float, float, float]] = []
+    for col in sorted({c for _, c in held} & {f[1] for f in flags}):
+        new.extend(_sweep(values, col, floor, length, k, [f for f in flags if f[1] == col],
+                          sorted(p for p, c in held if c == col)))
+    return sorted(found + new) if new else found
+
+
+def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: float, flags: list[tuple],
+           held: list[int]) -> list[tuple[int, int, float, float, float]]:
+    """The ``held`` positions of target ``col`` that :func:`_chained` flags, given its other ``flags``.
+
+    Only a burst whose first bucket is beyond its raw reference's range (flagged by the plain rule) is read as
+    its median in a later reference, and only where it lies far above the rest of that reference (``K`` times
+    its largest magnitude, at least ``K`` floors): a bucket flagged because such a burst hid it does not unlock
+    the next one, so the bursts of a bursty series cannot flag each other in a cascade.
+    """
+    column = values[:, col]
+    marked = sorted(f[0] for f in flags)  # flagged positions: never a bucket back
+    medians = {f[0]: f[3] for f in flags}
+    events = sorted([(p, 0) for p in medians] + [(p, 1) for p in held if p not in medians])
+    runs: list[tuple[int, int, float, bool]] = []  # (first, last, median, unlocks), in order, not overlapping
+    new = []
+    for position, is_held in events:
+        if runs and position <= runs[-1][1]:
+            continue  # inside a burst: it belongs to it
+        if is_held:
+            if not any(unlocks for _, last, _, unlocks in runs[-length:] if last >= position - length):
+                continue  # no burst that unlocks ended in its reference: held by a real maximum
+            reference = column[position - length : position].copy()
+            inside = [(max(first - position + length, 0), last - position + length + 1, median, unlocks)
+                      for first, last, median, unlocks in reversed(runs) if last >= position - length]
+            clean = np.ones(length, dtype=bool)
+            for low, high, _, _ in inside:
+                clean[low:high] = False
+            scale = k * max(float(np.abs(reference[clean]).max(initial=0.0)), float(floor[col]))
+            for low, high, median, unlocks in inside:
+                if unlocks and np.abs(reference[low:high]).max() > scale:
+                    reference[low:high] = median
+            value, reach = column[position], k * floor[col]
+            high, low = reference.max(), reference.min()
+            if not ((value > high and value > low + reach) or (value < low and value < high - reach)):
+                continue
+            deviation, median = _deviation(reference[None], np.array([value]), floor[col : col + 1])
+            if not deviation[0] > k:
+                continue
+            median = float(median[0])
+            new.append((position, col, float(value), median, float(deviation[0])))
+            bisect.insort(marked, position)
+            unlocks = False
+        else:
+            median = medians[position]
+            raw = column[max(position - length, 0) : position]
+            unlocks = position < length or not raw.min() <= column[position] <= raw.max()
+        back = _first_back(column, position, median, abs(column[position] - median) / K, marked)
+        if back is None:
+            break  # still going: every later bucket belongs to it
+        runs.append((position, back - 1, median, unlocks))
+    return new
 
 
 def _sliding(values: np.ndarray, length: int, ufunc: np.ufunc) -> np.ndarray:

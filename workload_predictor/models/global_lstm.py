@@ -65,7 +65,8 @@ EARLY_STOPPING_WINDOWS = 16  # inner-tail windows per key for early stopping
 PREDICT_CHUNK = 8192  # windows per forward pass at predict time (bounds the activations)
 
 
-#: Each fitted model's kept points as its forecast reads them (:meth:`GlobalLSTM._settled_recent`).
+#: Each fitted model's kept points as its forecast reads them, with the kept points and ``robust`` they were found for
+#: (:meth:`GlobalLSTM._settled_recent`).
 _SETTLED_RECENT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -318,7 +319,6 @@ class GlobalLSTM(ParamsMixin):
         self.recent_ = [y[-keep:].copy() for y in arrays]
         self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
-        _SETTLED_RECENT.pop(self, None)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -394,11 +394,13 @@ class GlobalLSTM(ParamsMixin):
 
     def _settled_recent(self) -> list[np.ndarray]:
         """Each key's kept points as a forecast reads them (:meth:`_settled`), found once per fit or update (kept
-        beside the model, not in it: a model file does not carry them)."""
-        settled = _SETTLED_RECENT.get(self)
-        if settled is None:
-            settled = _SETTLED_RECENT[self] = [self._settled(i, r, 0)[0] for i, r in enumerate(self.recent_)]
-        return settled
+        beside the model, not in it: a model file does not carry them), for the kept points and ``robust`` they
+        were found for."""
+        recent, robust = self.recent_, self.robust
+        cached = _SETTLED_RECENT.get(self)
+        if cached is None or cached[0] is not recent or cached[1] != robust:  # refitted, updated or set since
+            cached = _SETTLED_RECENT[self] = (recent, robust, [self._settled(i, r, 0)[0] for i, r in enumerate(recent)])
+        return cached[2]
 
     def _solve_base(self) -> np.ndarray:
         p = len(self.base_gram_)
@@ -540,7 +542,6 @@ class GlobalLSTM(ParamsMixin):
         self.base_coef_ = self._solve_base()
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
-        _SETTLED_RECENT.pop(self, None)
         return self
 
     def _update_weights(self, i: int, y: np.ndarray, n_old: int) -> np.ndarray | None:

@@ -229,7 +229,6 @@ class BaseForecaster(ParamsMixin):
             validation_origins_=kept,
         )
 
-
     def _recent_length(self) -> int:
         """How many trailing points ``update`` keeps: the inputs and targets of the newest window."""
         return self.context_length() + self.horizon - 1

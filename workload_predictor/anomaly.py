@@ -405,14 +405,7 @@ def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> l
     the first, belongs to it); the first bucket back within that distance ends it. A burst that
     lasts to the newest input has not come back.
     """
-    return _bursts(values, flagged)[0]
-
-
-def _bursts(values: np.ndarray, flagged: dict[tuple[int, int], float],
-            ) -> tuple[list[tuple[int, int, int, float]], dict[int, int]]:
-    """:func:`settled_runs`, and per target index the first bucket of the burst still going at the newest input
-    (every later bucket of that target belongs to it)."""
-    runs, going = [], {}
+    runs = []
     for col in sorted({c for _, c in flagged}):
         positions = sorted(p for p, c in flagged if c == col)
         end = -1
@@ -422,11 +415,10 @@ def _bursts(values: np.ndarray, flagged: dict[tuple[int, int], float],
             median = flagged[(first, col)]
             back = _first_back(values[:, col], first, median, abs(values[first, col] - median) / K, positions)
             if back is None:
-                going[col] = first  # still going: it and every later flag stand
-                break
+                break  # still going: it and every later flag stand
             end = back - 1
             runs.append((first, end, col, median))
-    return runs, going
+    return runs
 
 
 def _first_back(column: np.ndarray, first: int, median: float, reach: float, flagged: list[int]) -> int | None:

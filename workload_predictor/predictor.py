@@ -78,10 +78,17 @@ def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     values = state["series_"].values[-(len(context) + anomaly.REFERENCE_BUCKETS) :]
     if len(values) < len(context):  # a file whose series kept less than the model's context
         values = context
-    flagged = _flagged_among(state.get("input_anomalies_"), state["targets_"], state["freq_"], state["last_timestamp_"],
-                             len(values), len(values) - 1)
-    settled = anomaly.settled_inputs(values, flagged) if flagged else None
-    return None if settled is None else settled[-len(context) :]
+    runs = _recorded_bursts(values, state.get("input_anomalies_"), state["targets_"], state["freq_"],
+                            state["last_timestamp_"])
+    return anomaly.settle(values, runs)[-len(context) :] if runs else None
+
+
+def _recorded_bursts(values: np.ndarray, anomalies: Any, targets: Sequence[str], freq: pd.Timedelta,
+                     last: pd.Timestamp) -> list[tuple[int, int, int, float]]:
+    """The bursts the series came back from in ``values`` (buckets up to ``last``), flagged as the recorded
+    ``anomalies`` say (:func:`workload_predictor.anomaly.settled_runs`); positions are ``values``'."""
+    flagged = _flagged_among(anomalies, targets, freq, last, len(values), len(values) - 1)
+    return anomaly.settled_runs(values, flagged) if flagged else []
 
 
 def _flagged_among(anomalies: Any, targets: Sequence[str], freq: pd.Timedelta, last: pd.Timestamp, count: int,
@@ -607,11 +614,9 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         median)``, positions counted from the model's first point. What the model's validation reads as medians."""
         n_new = len(new.values)
         kept = self.series_.values[-(self.model_._recent_length() + anomaly.REFERENCE_BUCKETS) :]
-        flagged = _flagged_among(anomalies, self.targets_, self.freq_, new.last, len(kept) + n_new,
-                                 len(kept) + n_new - 1)
-        if not flagged:
-            return []
-        runs = anomaly.settled_runs(np.concatenate([kept, new.values]), flagged)
+        if not anomalies or anomalies[-1][0] <= new.last - (len(kept) + n_new) * self.freq_:
+            return []  # the common update: the newest flag is older than these buckets (kept newest last)
+        runs = _recorded_bursts(np.concatenate([kept, new.values]), anomalies, self.targets_, self.freq_, new.last)
         return anomaly.shifted_runs(runs, self.model_.n_seen_ - len(kept), self.model_.n_seen_ + n_new)
 
     def _history_index(self, n_new: int, last: pd.Timestamp, keep: int) -> tuple[pd.DatetimeIndex, tuple]:

@@ -610,10 +610,15 @@ Thread safety: ``predict`` may be called from many threads while one thread call
 
     def _bursts_before(self, anomalies: Any, new: Any) -> list[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
-        before them) and the ``new`` ones, flagged as the ``anomalies`` records say: ``(first, last, target index,
+        before them, where the predictor keeps them) and the ``new`` ones, flagged as the ``anomalies`` records say: ``(first, last, target index,
         median)``, positions counted from the model's first point. What the model's validation reads as medians."""
         n_new = len(new.values)
-        kept = self.series_.values[-(self.model_._recent_length() + anomaly.REFERENCE_BUCKETS) :]
+        # The predictor's kept series, or the points a model (an ensemble's member) keeps where it keeps more: all end
+        # at the last bucket; up to REFERENCE_BUCKETS before the longest a model keeps.
+        models = getattr(self.model_, "members_", {None: self.model_}).values()
+        recent = [m.recent_ for m in models if getattr(m, "recent_", None) is not None]
+        kept = max([self.series_.values, *recent], key=len)
+        kept = kept[-(max(map(len, recent), default=0) + anomaly.REFERENCE_BUCKETS) :]
         if not anomalies or anomalies[-1][0] <= new.last - (len(kept) + n_new) * self.freq_:
             return []  # the common update: the newest flag is older than these buckets (kept newest last)
         runs = _recorded_bursts(np.concatenate([kept, new.values]), anomalies, self.targets_, self.freq_, new.last)

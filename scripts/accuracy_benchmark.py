@@ -10,11 +10,12 @@ Settings:
   settings; ``scripts/evaluate_grid.py``'s protocol: the last quarter, every origin, three refits). The
   README's eight (requests; 1 s and 10 s) are marked ``*``.
 
-Per setting: the ensemble's MAE, its best member's (DLinear, LSTM, last value, moving average, exponential
-smoothing, and the seasonal median where the ensemble kept it at every refit: each read from the ensemble's own
+Per setting: the ensemble's MAE, its best member's (DLinear, LSTM, last value, moving average, moving median,
+exponential smoothing, and the seasonal median where the ensemble kept it at every refit: each read from the ensemble's own
 fitted members, so the same fits; a member left out at some refit is listed in ``partial_members`` with the
 share of the test span it forecast, and compared with nothing), the best simple baseline's
-(naive, seasonal naive, moving average), the ensemble's 90 % coverage and mean interval score (Winkler),
+(the library's registered baselines: naive, seasonal naive, moving average, moving median), the ensemble's 90 %
+coverage and mean interval score (Winkler),
 and the combination it chose (``combination_`` where the library has it). Next to each ratio to the best
 member or baseline, its 95 % interval (``interval``: a paired circular block bootstrap over the test origins,
 blocks of one horizon): a setting whose interval holds 1.02 cannot tell "within 2 %" from "over 2 %" on this
@@ -57,11 +58,12 @@ from workload_predictor.backtest import run_backtest  # noqa: E402
 from workload_predictor.data import BucketedSeries  # noqa: E402
 from workload_predictor.errors import WorkloadDataError  # noqa: E402
 from workload_predictor.models.combination import convex_weights_absolute  # noqa: E402
+from workload_predictor.models import registry  # noqa: E402
 from workload_predictor.models.dlinear import DEFAULT_WINDOWS, DLinear  # noqa: E402
 from workload_predictor.readers import read_trace  # noqa: E402
 
 TRACES = resources.files("workload_predictor.datasets") / "data"  # the bundled Azure traces (.csv.gz)
-BASELINES = ("naive", "seasonal_naive", "moving_average")
+BASELINES = tuple(registry.names(baseline=True))  # the library's registered baselines (of the revision measured)
 BOOTSTRAP_RESAMPLES = 2000
 CV_FOLDS = 10  # folds of the test span for the cross-validated hindsight bounds
 LEVEL = 0.9

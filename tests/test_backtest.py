@@ -246,7 +246,7 @@ def test_bad_model_names_are_typed_errors():
     assert list(backtest(data, ["naive"], ["naive", "moving_average"], verbose=False)["model"]) == [
         "naive", "moving_average"]
     assert list(backtest(data, [WorkloadPredictor(model="naive")], verbose=False)["model"]) == [
-        "naive", "seasonal_naive", "moving_average"]
+        "naive", "seasonal_naive", "moving_average", "moving_median"]
 
 
 BAD_ARGUMENTS = [

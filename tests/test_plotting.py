@@ -54,7 +54,8 @@ def test_error_by_step_plot(tmp_path):
     result = run_backtest(data, ["dlinear"], horizon=5, test_size=80, refit_every=40, verbose=False)
     figure = plot_error_by_step(result.by_step)
     lines = figure.axes[0].get_lines()
-    assert [line.get_label() for line in lines] == ["dlinear", "naive", "seasonal_naive", "moving_average"]
+    assert [line.get_label() for line in lines] == ["dlinear", "naive", "seasonal_naive", "moving_average",
+                                                         "moving_median"]
     assert np.allclose(lines[0].get_ydata(), result.by_step[("dlinear", "requests")])
     path = tmp_path / "steps.png"
     figure.savefig(path)

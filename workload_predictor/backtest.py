@@ -38,7 +38,7 @@ from .windows import targets_at
 
 log = logging.getLogger(__name__)
 
-# The baselines scored by default: the registered parameter-free ones (naive, seasonal naive, moving average).
+# The baselines scored by default: the registered ones (naive, seasonal naive, moving average, moving median).
 BASELINES = registry.names(baseline=True)
 
 
@@ -268,9 +268,10 @@ def run_backtest(
         ``WorkloadPredictor`` templates used with their own settings. A single name or
         template is a list of one.
     baselines : sequence of str
-        Registered names scored after the models, by default the parameter-free baselines:
-        ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season earlier) and
-        ``"moving_average"`` (mean of the last ``moving_average_window``). A single name is a
+        Registered names scored after the models, by default the registered baselines:
+        ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season earlier),
+        ``"moving_average"`` (mean of the last ``moving_average_window``) and ``"moving_median"``
+        (median of the last values, the window chosen on the training part). A single name is a
         list of one; ``models`` and ``baselines`` may not both be empty.
     horizon, level :
         Forecast horizon (buckets) and interval level; ``None`` takes those of the first

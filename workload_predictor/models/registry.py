@@ -6,10 +6,10 @@ class's ``__init__`` signature is the model's parameter spec (names, defaults an
 annotated types are read from it, never written twice); the entry adds what a
 signature cannot say:
 
-* capabilities: whether the model needs torch, whether it is a parameter-free
-  *baseline* (scored by the backtest, and weighted on the history in the ensemble's
-  baseline block), whether it may be an ensemble *member*, whether it *combines*
-  members itself;
+* capabilities: whether the model needs torch, whether it is a simple *baseline*
+  (no learned weights, at most one setting chosen on the training part; scored by the
+  backtest, and a candidate for the ensemble's fallback), whether it may be an ensemble
+  *member*, whether it *combines* members itself;
 * ``window_param``: which of its parameters the predictor's ``window`` sets;
 * persistence hooks: the extra classes a model file may hold for it (data classes,
   torch modules), by ``"module:Class"``. A model file can name nothing that is not
@@ -137,8 +137,8 @@ def register(name: str, cls: str | type, *, needs_torch: bool = False, baseline:
     cls : type or str
         A :class:`~workload_predictor.models.base.BaseForecaster` subclass, or ``"module:Class"``.
     needs_torch, baseline, member, combines : bool
-        Capabilities: imports torch; is a parameter-free baseline (backtest, the ensemble's
-        baseline block); may be an ensemble member; combines members (the ensemble).
+        Capabilities: imports torch; is a simple baseline (backtest, the ensemble's fallback); may be an
+        ensemble member; combines members (the ensemble).
     window_param : str or None
         The parameter that the predictor's ``window`` sets (``None``: it takes no window).
     persisted : iterable of type or str
@@ -304,5 +304,6 @@ register("ensemble", f"{_PACKAGE}.ensemble:Ensemble", member=False, combines=Tru
 register("naive", f"{_PACKAGE}.baselines:Naive", baseline=True, window_param=None)
 register("seasonal_naive", f"{_PACKAGE}.baselines:SeasonalNaive", baseline=True, window_param="season_length")
 register("moving_average", f"{_PACKAGE}.baselines:MovingAverage", baseline=True)
+register("moving_median", f"{_PACKAGE}.baselines:MovingMedian", baseline=True, window_param=None)
 register("exponential_smoothing", f"{_PACKAGE}.baselines:ExponentialSmoothing", window_param=None)
 register("seasonal_median", f"{_PACKAGE}.baselines:SeasonalMedian", window_param=None)

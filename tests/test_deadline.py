@@ -394,7 +394,7 @@ def test_the_ensemble_weighs_on_the_validation_tail_once_the_deadline_passed(mon
     params = {"members": ("dlinear", "naive", "exponential_smoothing")}
     fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0), model_params=params)
     assert fitted.model_.n_history_origins_ == 0
-    assert fitted.time_limited_stages_ == ("ensemble history", "ensemble fallback weights")
+    assert fitted.time_limited_stages_ == ("ensemble history",)
     weights = fitted.model_.weights_
     assert min(weights.values()) >= 0 and sum(weights.values()) == pytest.approx(1.0)
     unlimited = WorkloadPredictor(model="ensemble", horizon=5, model_params=params).fit(periodic_series(1500, noise=5.0))
@@ -415,29 +415,7 @@ def test_the_ensemble_keeps_the_history_forecast_before_the_deadline(monkeypatch
     fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0), model_params=params)
     origins = fitted.model_._history_origins(as_matrix(periodic_series(1500, noise=5.0)["requests"])[0])
     assert fitted.model_.n_history_origins_ == len(np.array_split(origins, dlinear.ROLLING_REFITS)[0])
-    assert fitted.time_limited_stages_ == ("ensemble history", "ensemble fallback weights")
-
-
-def test_the_ensembles_fallback_weights_are_least_squares_once_the_deadline_passed(monkeypatch):
-    """Least absolute error (an iterative solve, ~0.2 s at any length) used to run after the deadline too."""
-    from workload_predictor.models import combination
-
-    clock = FakeClock()
-    calls = []
-    monkeypatch.setattr(ensemble, "convex_weights_absolute",
-                        lambda *a, **k: calls.append(1) or combination.convex_weights_absolute(*a, **k))
-    monkeypatch.setattr(ensemble.Ensemble, "_history_origins", clock.after(ensemble.Ensemble._history_origins))
-    params = {"members": ("dlinear", "naive", "moving_average", "exponential_smoothing")}
-    fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0), model_params=params)
-    assert calls == [] and "ensemble fallback weights" in fitted.time_limited_stages_
-    model = fitted.model_
-    simple = model._simple_slots()
-    size = np.where(np.abs(model.evidence_actual_).mean(axis=(0, 1)) > 0, np.abs(model.evidence_actual_).mean(
-        axis=(0, 1)), 1.0)
-    for step in range(5):  # each step's weights: the exact least-squares solve on the validation tail
-        f = (model.evidence_forecast_[simple] / size)[:, :, step].reshape(len(simple), -1)
-        expected = combination.convex_weights(f, (model.evidence_actual_ / size)[:, step].ravel())
-        np.testing.assert_allclose(model.fallback_weights_[simple, step], expected, atol=1e-12)
+    assert fitted.time_limited_stages_ == ("ensemble history",)
 
 
 def test_the_ensemble_deadline_bounds_its_lstm_member_and_every_later_stage(monkeypatch):
@@ -451,7 +429,7 @@ def test_the_ensemble_deadline_bounds_its_lstm_member_and_every_later_stage(monk
     member = fitted.model_.members_["lstm"]
     assert member.stopped_by_ == "time_limit" and member.n_epochs_ == 0
     # 600 points: exponential smoothing's one chunk is always scored
-    assert fitted.time_limited_stages_ == ("lstm training", "ensemble history", "ensemble fallback weights")
+    assert fitted.time_limited_stages_ == ("lstm training", "ensemble history")
     detail = fitted.health()["metrics"]["training_seconds"]["detail"]
     assert "lstm training" in detail and "ensemble history" in detail
     assert np.isfinite(fitted.predict().yhat).all()

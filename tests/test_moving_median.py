@@ -108,3 +108,18 @@ def test_it_is_a_backtest_baseline_and_a_predictor_model():
     predictor = WorkloadPredictor(model="moving_median", horizon=5).fit(data)
     assert predictor.predict().yhat.shape == (5, 1)
 
+
+def test_the_ensemble_falls_back_on_it_where_it_beats_the_other_baselines_on_the_history():
+    """On mostly empty buckets the moving median has the lowest error of the baselines on the history: it is the
+    fallback's one member, and the ensemble forecasts close to it rather than to the mean the other members
+    follow."""
+    y = bursty(3000, 9)
+    index = pd.date_range("2024-01-01", periods=len(y), freq="10s", tz="UTC")
+    predictor = WorkloadPredictor(model="ensemble", horizon=10, random_state=0,
+                                  model_params={"members": ("dlinear", "naive", "moving_average", "moving_median")})
+    model = predictor.fit(pd.DataFrame({"timestamp": index, "requests": y})).model_
+    slots = model._slots()
+    assert "moving_median" in model.fallback_members_
+    assert model.fallback_weights_[slots.index("moving_median")].tolist() == [1.0] * 10
+    assert model.fallback_weights_.sum(axis=0).tolist() == [1.0] * 10
+    assert model.weights_["moving_median"] > 0.5

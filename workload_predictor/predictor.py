@@ -181,8 +181,7 @@ class WorkloadPredictor(ParamsMixin):
         ``"dlinear refit"`` (the validation tail's windows not added), ``"lstm
         training"``, ``"lstm base refit"`` (the validation tail's windows not added to
         the base's sums), ``"exponential smoothing factor"``,
-        ``"ensemble history"``, ``"ensemble fallback weights"`` (least squares
-        instead of least absolute error). What cannot end early (the door, the
+        ``"ensemble history"``. What cannot end early (the door, the
         input-anomaly scan, DLinear's smallest pass) still completes, so a limit
         ``L`` ends a fit within about ``L`` plus one batch or one chunk of a stage,
         once ``L`` exceeds that floor (about 0.1-0.2 s at 1,000,000 points). Default

@@ -684,3 +684,19 @@ def test_save_leaves_the_temporaries_of_running_saves_alone(tmp_path, small_pred
     alive.write_bytes(b"partial")
     small_predictor.save(path)
     assert sorted(os.listdir(tmp_path)) == sorted([alive.name, "m.wp"])
+
+
+@pytest.mark.parametrize("member", ["moving_average", "seasonal_naive", "moving_median"])
+@pytest.mark.parametrize("excess", [1, 10**9])
+def test_an_ensemble_member_reading_more_points_than_the_ensemble_keeps_is_refused(tmp_path, member, excess):
+    """A member's window longer than the context the ensemble keeps read indices before the context's start: a
+    few points more forecast from the wrong end of the series (numpy's negative indices wrap), 10**9 more gathered
+    7.45 GiB of indices at load's forecast check. Each member's window is checked against the context first."""
+    predictor = WorkloadPredictor(model="ensemble", horizon=5,
+                                  model_params={"members": ("dlinear", "naive", member)}).fit(periodic_series(600))
+    model = predictor.model_
+    model.members_[member].window_ = model.window_ + excess
+    path = tmp_path / "forged.wp"
+    predictor.save(path)
+    with pytest.raises(ModelFileError, match=f"{member}.* reads {model.window_ + excess} points"):
+        WorkloadPredictor.load(path)

@@ -417,6 +417,14 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
             or window != model.context_length() or context.ndim != 2 or context.shape[1] != k:
         refuse(f"has window {quote(window)}, its model's window {quote(model.context_length())} and a stored "
                f"context of shape {quote(np.shape(context))} for {k} targets")
+    for name, part in getattr(model, "members_", {}).items():  # a member forecasts from the ensemble's context
+        try:
+            reads = part.context_length()
+        except (AttributeError, TypeError, ValueError, OverflowError):
+            reads = None
+        if not _is_count(reads) or not 1 <= reads <= window:
+            refuse(f"has an ensemble member {quote(name)} that reads {quote(reads)} points before each forecast, "
+                   f"not 1 to the {window} the ensemble keeps")
     for part in [model, *members]:  # what an update reads (a forecast may not)
         _check_kept(part, k, refuse)
         for dlinear in (part, getattr(part, "base_", None)):  # an LSTM's linear base is a DLinear too

@@ -166,7 +166,7 @@ class SeasonalNaive(BaseForecaster):
         return int(self.season_length)
 
     def context_length(self) -> int:
-        return int(self.season_length)
+        return int(self.window_)
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         self.window_ = int(self.season_length)

@@ -621,9 +621,8 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets forecast.")
 @click.option("--models", default="dlinear,lstm,ensemble", show_default=True,
               help="Comma-separated models to score (any registered model, see `forecast --help`).")
-@click.option("--baselines", default="naive,seasonal_naive,moving_average", show_default=True,
-              help="Comma-separated baselines (naive, seasonal_naive, moving_average, or any registered model); "
-                   "'' for none.")
+@click.option("--baselines", default=",".join(registry.names(baseline=True)), show_default=True,
+              help="Comma-separated baselines (the registered ones by default, or any registered model); '' for none.")
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               callback=lambda _c, _p, v: _finite(v, "a coverage in (0, 1), e.g. 0.9"),
               help="Interval level whose coverage is measured.")

@@ -700,3 +700,17 @@ def test_an_ensemble_member_reading_more_points_than_the_ensemble_keeps_is_refus
     predictor.save(path)
     with pytest.raises(ModelFileError, match=f"{member}.* reads {model.window_ + excess} points"):
         WorkloadPredictor.load(path)
+
+
+@pytest.mark.parametrize("member", ["moving_average", "moving_median"])
+@pytest.mark.parametrize("forged", ["5", 2.5])
+def test_an_ensemble_members_window_must_be_stored_as_a_count(tmp_path, member, forged):
+    """A window stored as text or a fraction passed the check on what the member reads (int() turned it into one),
+    loaded, and its first update raised a TypeError deep inside numpy (found by review)."""
+    predictor = WorkloadPredictor(model="ensemble", horizon=5,
+                                  model_params={"members": ("dlinear", "naive", member)}).fit(periodic_series(600))
+    predictor.model_.members_[member].window_ = forged
+    path = tmp_path / "forged.wp"
+    predictor.save(path)
+    with pytest.raises(ModelFileError, match=f"{member}"):
+        WorkloadPredictor.load(path)

@@ -422,7 +422,8 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
             reads = part.context_length()
         except (AttributeError, TypeError, ValueError, OverflowError):
             reads = None
-        if not _is_count(reads) or not 1 <= reads <= window:
+        stored = getattr(part, "window_", reads)  # what context_length() turned into an int ("5" or 2.5 would pass)
+        if not _is_count(reads) or not 1 <= reads <= window or not _is_count(stored):
             refuse(f"has an ensemble member {quote(name)} that reads {quote(reads)} points before each forecast, "
                    f"not 1 to the {window} the ensemble keeps")
     for part in [model, *members]:  # what an update reads (a forecast may not)

@@ -490,3 +490,21 @@ def test_cli_refuses_a_planted_model_file(tmp_path):
     result = CliRunner().invoke(main, ["forecast", str(data), "--model-file", str(model_file)])
     assert result.exit_code == EXIT_DATA and "pickle" in result.output
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("model,params", [("moving_average", {"window": np.int64(12)}),
+                                          ("moving_median", {"windows": tuple(np.arange(5, 45, 5))}),
+                                          ("dlinear", {"alpha": np.float64(0.5)})])
+def test_numpy_scalars_in_the_settings_come_back_as_scalars_and_a_loaded_predictor_refits(tmp_path, model, params):
+    """A numpy integer among the settings came back from a file as an array of one element (np.ascontiguousarray
+    makes a 0-d array 1-d), so the loaded predictor forecast but refused to fit again (found by review)."""
+    data = periodic_series(400)
+    predictor = WorkloadPredictor(model=model, horizon=5, model_params=params).fit(data)
+    path = tmp_path / "model.wp"
+    predictor.save(path)
+    loaded = WorkloadPredictor.load(path)
+    for name, value in params.items():
+        got = loaded.model_params[name]
+        assert np.shape(got) == np.shape(value) and np.all(np.asarray(got) == np.asarray(value)), got
+    loaded.fit(data)
+    np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)

@@ -122,7 +122,8 @@ class _Encoder:
         if value.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"cannot save an array of dtype {value.dtype} (only numbers and datetimes)")
         key = f"a{len(self.arrays)}"
-        self.arrays[key] = np.ascontiguousarray(value)
+        # np.require keeps a 0-d array (a numpy scalar) 0-d; np.ascontiguousarray made it one element of shape (1,).
+        self.arrays[key] = np.require(value, requirements="C")
         return key
 
     def encode(self, value: Any) -> Any:
@@ -184,8 +185,9 @@ class _Decoder:
         if not isinstance(value, dict) or len(value) == 0:
             raise ModelFileError(f"the model file holds an unexpected value {quote(value)}.")
         kind = next(iter(value))
-        if kind == "__scalar__":
-            return self.array(value[kind])[()]
+        if kind == "__scalar__":  # 0-d; files saved before 0.12.0 hold it as one element of shape (1,)
+            scalar = self.array(value[kind])
+            return scalar[()] if scalar.shape == () else scalar.reshape(-1)[0] if scalar.shape == (1,) else scalar
         if kind == "__array__":
             return self.array(value[kind])
         if kind == "__timestamp__":

@@ -12,7 +12,8 @@ import pytest
 from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor
 from workload_predictor.errors import quote
-from workload_predictor.models.baselines import ExponentialSmoothing, Naive, SeasonalMedian
+from workload_predictor.models.baselines import (ExponentialSmoothing, MovingAverage, MovingMedian, Naive, SeasonalMedian,
+                                                SeasonalNaive)
 from workload_predictor.models.dlinear import DLinear
 from workload_predictor.models.ensemble import Ensemble
 
@@ -173,3 +174,14 @@ def test_predict_at_refuses_origins_that_are_not_integer_positions(origins):
 def test_predict_at_takes_whole_numbers_of_any_dtype():
     model = DLinear(horizon=5).fit(POISSON)
     np.testing.assert_array_equal(model.predict_at(POISSON, [250.0, 260.0]), model.predict_at(POISSON, [250, 260]))
+
+
+@pytest.mark.parametrize("make", [
+    lambda w: DLinear(window=w), lambda w: MovingAverage(window=w), lambda w: MovingMedian(windows=(w,)),
+    lambda w: SeasonalNaive(season_length=w)])
+@pytest.mark.parametrize("window", [2**62, 10**30])
+def test_a_window_longer_than_any_series_is_a_typed_error(make, window):
+    """The search for the fewest points such a window needs left numpy's int64 and raised its UFuncTypeError (a
+    TypeError) from np.linspace (found by review)."""
+    with pytest.raises(WorkloadDataError, match="longer than any series"):
+        make(window).fit(np.arange(400.0))

@@ -12,6 +12,9 @@ from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_
 from ..windows import targets_at, validation_origins
 
 MIN_TRAIN_WINDOWS = 10
+# The longest input window a model takes, in buckets (35,000 years of one-second buckets): no series is longer, and
+# the search for the fewest points a longer one needs leaves numpy's 64-bit integers.
+MAX_WINDOW = 2**40
 
 
 class ParamsMixin:
@@ -309,7 +312,11 @@ class BaseForecaster(ParamsMixin):
     def _length_suffices(self, n: int) -> bool:
         """Whether ``n`` points leave room for ``MIN_TRAIN_WINDOWS`` training windows before the validation tail."""
         check_validation_settings(self)
-        needed_train = self._required_window() + self.horizon + MIN_TRAIN_WINDOWS - 1
+        window = self._required_window()
+        if window > MAX_WINDOW:
+            raise WorkloadDataError(f"a window of {quote(window)} buckets is longer than any series ({MAX_WINDOW:,} "
+                                    "buckets at most): pass a smaller window.")
+        needed_train = window + self.horizon + MIN_TRAIN_WINDOWS - 1
         tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
         return int(tail[0]) >= needed_train
 

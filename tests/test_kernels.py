@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from workload_predictor.confidence import confidence_score, conformal_quantile, wape
 from workload_predictor.models.combination import (
-    absolute_weights, convex_weights, convex_weights_absolute, evidence_share, evidence_shrinkage,
+    convex_weights, evidence_share, evidence_shrinkage,
     line_absolute_minimum,
     student_t_critical,
 )
@@ -164,22 +164,6 @@ def test_conformal_quantile_on_tied_counts_covers_the_level_in_expectation(n, le
         assert lower < q[j] <= classic[j]  # never wider than the classic half-width
         interpolated_cdf = (m + (q[j] - lower) / (classic[j] - lower) * (c - m)) / (n + 1)
         assert interpolated_cdf == pytest.approx(level)
-
-
-@settings(max_examples=15)
-@given(st.integers(3, 4), st.integers(20, 120), st.integers(0, 10_000))
-def test_absolute_weights_from_a_start_never_end_worse_than_it(m, n, seed):
-    """More than two members with starting weights (the fallback refitted on a fold, started from the weights of the
-    whole history): pairwise exact line searches, on the simplex, never worse than the start. (They can stop above
-    the optimum: 33 of 600 random cases by up to 1.3 %, all with four members.)"""
-    rng = np.random.default_rng(seed)
-    actual = rng.poisson(4, n).astype(float)
-    forecasts = actual + rng.normal(0, rng.uniform(0.5, 4, (m, 1)), (m, n))
-    start = convex_weights_absolute(forecasts[:, : n // 2], actual[: n // 2])  # fitted on part of the data
-    w = absolute_weights(forecasts, actual, start)
-    loss = lambda v: np.abs(actual - v @ forecasts).sum()  # noqa: E731
-    assert w.min() >= 0 and w.sum() == pytest.approx(1.0)
-    assert loss(w) <= loss(start) * (1 + 1e-12)
 
 
 @settings(max_examples=40)
@@ -396,21 +380,6 @@ def test_line_absolute_minimum_is_the_exact_minimum_on_the_interval(residual, di
     loss = lambda s: np.abs(residual - s * direction).sum()  # noqa: E731
     grid = np.linspace(low, high, 201)
     assert loss(t) <= min(loss(s) for s in grid) + 1e-9 * (1 + loss(t))
-
-
-@settings(max_examples=25)
-@given(st.integers(1, 80), st.integers(0, 10_000), st.booleans())
-def test_two_member_absolute_weights_are_the_exact_least_absolute_error_mix(n, seed, counts):
-    """Two members: the weighted median gives weights no worse than any mix on a fine grid and than IRLS's."""
-    rng = np.random.default_rng(seed)
-    actual = rng.poisson(3, n).astype(float) if counts else rng.normal(10, 3, n)
-    forecasts = actual + rng.normal(0, rng.uniform(0.5, 4, (2, 1)), (2, n))
-    w = absolute_weights(forecasts, actual)
-    assert w.min() >= 0 and w.sum() == pytest.approx(1.0)
-    loss = lambda v: np.abs(actual - v @ forecasts).sum()  # noqa: E731
-    grid = min(loss(np.array([t, 1 - t])) for t in np.linspace(0, 1, 401))
-    assert loss(w) <= min(grid, loss(convex_weights_absolute(forecasts, actual))) + 1e-9 * (1 + loss(w))
-    np.testing.assert_array_equal(absolute_weights(np.stack([actual, actual]), actual), [0.5, 0.5])
 
 
 @given(hnp.arrays(np.float64, st.integers(1, 120), elements=st.floats(-10, 10)), st.integers(1, 30),

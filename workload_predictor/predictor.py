@@ -138,7 +138,8 @@ class WorkloadPredictor(ParamsMixin):
     model : str
         A registered model (:mod:`workload_predictor.models.registry`): ``"dlinear"``
         (default), ``"lstm"``, ``"ensemble"``, or a baseline (``"naive"``,
-        ``"seasonal_naive"``, ``"moving_average"``, ``"exponential_smoothing"``). DLinear is the default because it
+        ``"seasonal_naive"``, ``"moving_average"``, ``"moving_median"``, ``"exponential_smoothing"``,
+        ``"seasonal_median"``). DLinear is the default because it
         is the fastest model (a closed-form fit in milliseconds, no torch) and, on
         every series we measured, as accurate as the LSTM or better.
     horizon : int

@@ -16,7 +16,8 @@ members is hard to beat (the "forecast combination puzzle"), so neither is assum
 each rule is scored by blocked cross-validation over the origins (fitted on all blocks
 but one, scored on the one left out) and the lowest held-out error wins (:func:`choose`).
 
-Pure functions of arrays; :class:`~workload_predictor.models.ensemble.Ensemble` is their one user.
+Pure functions of arrays; :class:`~workload_predictor.models.ensemble.Ensemble` uses them, and
+``scripts/accuracy_benchmark.py``'s hindsight bounds use :func:`convex_weights_absolute`.
 """
 
 from __future__ import annotations
@@ -357,28 +358,6 @@ def fold_masks(n: int, folds: int = FOLDS) -> list[tuple[np.ndarray, np.ndarray]
         return [(every, every)] if n else []
     blocks = np.minimum(np.arange(n) * folds // n, folds - 1)
     return [(blocks == block, blocks != block) for block in range(folds)]
-
-
-def absolute_weights(forecasts: np.ndarray, actual: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
-    """The least-absolute-error convex weights of :func:`convex_weights_absolute`, exact and fast for two members.
-
-    With two members the weights are ``(t, 1 - t)`` and the error is convex and piecewise
-    linear in ``t``: its minimum is a weighted median (:func:`line_absolute_minimum`), found
-    in one sort. Identical members split evenly. More members: exact line searches moving
-    weight between pairs (:func:`_polish_absolute`) from ``start`` (weights fitted on
-    similar data: a few sweeps; never worse than ``start``, though pairwise moves can stop
-    short of the optimum, by up to ~1 % measured with four members), or
-    :func:`convex_weights_absolute` without one.
-    """
-    f = np.asarray(forecasts, dtype=np.float64)
-    y = np.asarray(actual, dtype=np.float64)
-    if f.shape[0] != 2:
-        return convex_weights_absolute(f, y) if start is None else _polish_absolute(f, y, start)
-    direction = f[0] - f[1]
-    if not direction.any():
-        return np.full(2, 0.5)
-    t = line_absolute_minimum(y - f[1], direction, 0.0, 1.0)
-    return np.array([t, 1.0 - t])
 
 
 def choose(forecasts: np.ndarray, actual: np.ndarray, folds: int = FOLDS, origins: np.ndarray | None = None,

@@ -205,16 +205,20 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     medians = {f[0]: f[3] for f in flags}
     events = sorted([(p, 0) for p in medians] + [(p, 1) for p in held if p not in medians])
     runs: list[tuple[int, int, float, bool]] = []  # (first, last, median, unlocks), in order, not overlapping
+    unlocked = -1  # the last bucket of the latest burst that unlocks (runs end in order)
     new = []
     for position, is_held in events:
         if runs and position <= runs[-1][1]:
             continue  # inside a burst: it belongs to it
         if is_held:
-            if not any(unlocks for _, last, _, unlocks in runs[-length:] if last >= position - length):
+            if unlocked < position - length:
                 continue  # no burst that unlocks ended in its reference: held by a real maximum
             reference = column[position - length : position].copy()
-            inside = [(max(first - position + length, 0), last - position + length + 1, median, unlocks)
-                      for first, last, median, unlocks in reversed(runs) if last >= position - length]
+            inside = []  # the bursts that end in its reference: the newest runs (they end in order)
+            for first, last, median, unlocks in reversed(runs):
+                if last < position - length:
+                    break
+                inside.append((max(first - position + length, 0), last - position + length + 1, median, unlocks))
             clean = np.ones(length, dtype=bool)
             for low, high, _, _ in inside:
                 clean[low:high] = False
@@ -241,6 +245,8 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
         if back is None:
             break  # still going: every later bucket belongs to it
         runs.append((position, back - 1, median, unlocks))
+        if unlocks:
+            unlocked = back - 1
     return new
 
 
@@ -428,8 +434,9 @@ def _first_back(column: np.ndarray, first: int, median: float, reach: float, fla
     while start < len(column):
         stop = min(start + size, len(column))
         back = np.abs(column[start:stop] - median) <= reach
-        inside = np.searchsorted(flagged, [start, stop])
-        back[np.asarray(flagged[inside[0] : inside[1]], dtype=np.int64) - start] = False
+        # bisect on the list itself: np.searchsorted would copy the whole list into an array at every call
+        inside = flagged[bisect.bisect_left(flagged, start) : bisect.bisect_left(flagged, stop)]
+        back[np.asarray(inside, dtype=np.int64) - start] = False
         found = np.flatnonzero(back)
         if len(found):
             return start + int(found[0])

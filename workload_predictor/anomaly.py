@@ -222,11 +222,14 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
             clean = np.ones(length, dtype=bool)
             for low, high, _, _ in inside:
                 clean[low:high] = False
-            scale = k * max(float(np.abs(reference[clean]).max(initial=0.0)), float(floor[col]))
+            rest, value = reference[clean], column[position]
+            if len(rest) and rest.min() <= value <= rest.max():
+                continue  # outside the bursts its reference holds values on both sides of it: never beyond them
+            scale = k * max(float(np.abs(rest).max(initial=0.0)), float(floor[col]))
             for low, high, median, unlocks in inside:
                 if unlocks and np.abs(reference[low:high]).max() > scale:
                     reference[low:high] = median
-            value, reach = column[position], k * floor[col]
+            reach = k * floor[col]
             high, low = reference.max(), reference.min()
             if not ((value > high and value > low + reach) or (value < low and value < high - reach)):
                 continue

@@ -36,6 +36,15 @@ def check_buckets(name: str, value: Any, example: int) -> None:
                                 f"{name}={example}.")
 
 
+def check_candidates(name: str, values: Any, valid: Any, what: str, example: str) -> None:
+    """Raise :class:`WorkloadDataError` unless the setting ``name`` is a non-empty 1-D list, tuple or array whose
+    every item passes ``valid`` (``what`` the items must be, ``example`` a valid setting)."""
+    if not isinstance(values, (list, tuple, np.ndarray)) or np.ndim(values) != 1 or len(values) == 0 or not all(
+            valid(v) for v in values):
+        raise WorkloadDataError(f"{name}={quote(values)} must be a non-empty list or tuple of {what}, e.g. "
+                                f"{name}={example}.")
+
+
 class Naive(BaseForecaster):
     """Repeat the last observed value over the horizon."""
 
@@ -115,11 +124,7 @@ class MovingMedian(BaseForecaster):
         self.max_validation_windows = max_validation_windows
 
     def _check_params(self) -> None:
-        windows = self.windows
-        if not isinstance(windows, (list, tuple, np.ndarray)) or np.ndim(windows) != 1 or len(windows) == 0 or not all(
-                is_positive_int(w) for w in windows):
-            raise WorkloadDataError(f"windows={quote(windows)} must be a non-empty list or tuple of positive integer "
-                                    "numbers of buckets, e.g. windows=(10, 40).")
+        check_candidates("windows", self.windows, is_positive_int, "positive integer numbers of buckets", "(10, 40)")
 
     def _required_window(self) -> int:
         self._check_params()  # the length check, hence fit, starts here
@@ -227,11 +232,8 @@ class ExponentialSmoothing(BaseForecaster):
         self.max_validation_windows = max_validation_windows
 
     def _check_params(self) -> None:
-        alphas = self.alphas
-        if not isinstance(alphas, (list, tuple, np.ndarray)) or np.ndim(alphas) != 1 or len(alphas) == 0 or not all(
-                is_number(a) and 0.0 < a <= 1.0 for a in alphas):
-            raise WorkloadDataError(f"alphas={quote(alphas)} must be a non-empty list or tuple of smoothing factors "
-                                    "in (0, 1], e.g. alphas=(0.1, 0.3, 1.0).")
+        check_candidates("alphas", self.alphas, lambda a: is_number(a) and 0.0 < a <= 1.0,
+                         "smoothing factors in (0, 1]", "(0.1, 0.3, 1.0)")
 
     def _required_window(self) -> int:
         self._check_params()  # the length check, hence fit, starts here

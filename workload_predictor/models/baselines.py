@@ -91,7 +91,7 @@ class MovingAverage(BaseForecaster):
 
 MEDIAN_WINDOWS = (5, 10, 20, 40, 80, 160)  # the moving median's candidate windows (buckets)
 MEDIAN_SCORED_ORIGINS = 4096  # the newest training origins each candidate window is scored on
-MEDIAN_CHUNK_VALUES = 1 << 22  # the most window values a median is taken over at a time (32 MiB of float64)
+MEDIAN_CHUNK_VALUES = 1 << 22  # window values gathered at a time (32 MiB of float64, as much again of indices)
 
 
 def moving_medians(y: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:

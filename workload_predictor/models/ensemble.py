@@ -12,8 +12,7 @@ from .._deadline import SERIES_PACE, current, limit
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
-from .combination import (EXACT_MEMBERS, error_difference, evidence_share,
-                          median_weight, target_size)
+from .combination import EXACT_MEMBERS, best_weights, error_difference, evidence_share, median_weight, target_size
 from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -72,9 +71,9 @@ class Ensemble(BaseForecaster):
        the whole history, not weights per step: on mostly empty buckets a mix costs what the
        best baseline alone does not (the moving median's zero is the forecast with the lowest
        absolute error there), and per-step weights fitted on a few dozen origins chase noise.
-       (Least-absolute-error weights per step, the rule before: within 2 % of the best member
-       on 27 of the 42 grid settings with the moving median a member, geometric-mean ratio
-       1.035; this rule, 30 and 1.024.)
+       (Least-absolute-error weights of the baselines per step instead: within 2 % of the best
+       member on 27 of the 42 grid settings of ``scripts/accuracy_benchmark.py``, geometric-mean
+       ratio 1.035; this rule, 30 and 1.024.)
     3. **Weigh it against the fallback on the newest evidence.** History can favour a member
        that the latest regime does not: the validation tail's t statistic of the chosen
        combination's errors less the fallback's (over non-overlapping stretches of ``horizon``
@@ -470,11 +469,9 @@ class Ensemble(BaseForecaster):
         """One-hot slot weights ``[S, H]``: all of it, at every step, on the slot among ``rows`` whose forecasts
         ``[S, n, H, k]`` have the lowest absolute error on ``actual`` ``[n, H, k]`` (each target scaled by its
         size; ties to the earlier slot)."""
-        from . import combination
-
         error = (np.abs(forecasts[rows] - actual[None]) / target_size(actual)).sum(axis=(1, 3))  # [rows, H]
         weights = np.zeros((forecasts.shape[0], forecasts.shape[2]))
-        weights[rows] = combination.best_weights(("best", 1, False), error)
+        weights[rows] = best_weights(("best", 1, False), error)
         return weights
 
     def _rule_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray,

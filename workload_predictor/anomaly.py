@@ -54,6 +54,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import _deadline
+
 REFERENCE_BUCKETS = 60  # buckets before a bucket that set its reference range
 # Buckets before the new ones that an update's scan reads: their reference, and the references of the buckets in it
 # (a burst there that the series came back from is read as its median in the new buckets' references).
@@ -64,6 +66,10 @@ FLOOR_QUANTILE = 0.9  # the scale floor: this quantile of the fitted series, per
 KEPT = 100  # newest anomalies kept on the predictor
 RECENT_BUCKETS = 1000  # health() counts the anomalies among the newest buckets of this many
 _CHUNK = 65536  # positions checked at once at fit (bounds the temporary arrays)
+# Under a time limit (max_training_time), the held buckets (see scan) are judged again only until the deadline:
+# the stage cut is "input-anomaly chains". The sweep reads the clock every this many buckets.
+CLOCK_EVERY = 1024
+CHAINS_STAGE = "input-anomaly chains"
 
 
 def floor_of(values: np.ndarray) -> np.ndarray:
@@ -147,6 +153,7 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
         return []  # a bucket is at most the range away from a median of the range: none can be flagged
     found: list[tuple[int, int, float, float, float]] = []
     held: list[tuple[int, int]] = []
+    deadline = _deadline.current()
     for first in range(start, n, _CHUNK):
         last = min(first + _CHUNK, n)
         span = values[first - length : last - 1]
@@ -159,7 +166,11 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
         if len(rows):
             windows = sliding_window_view(span, length, axis=0)  # [m, k, length] view, read at the candidates only
             found.extend(_confirm(windows, current, rows, cols, first, floor, k))
-        held.extend((int(r) + first, int(c)) for r, c in zip(*np.nonzero((rise | drop) & ~outside)))
+        if deadline.expired():  # past the time limit: the plain rule only (see CHAINS_STAGE)
+            deadline.cut(CHAINS_STAGE)
+            held = []
+        elif CHAINS_STAGE not in deadline.stages:
+            held.extend((int(r) + first, int(c)) for r, c in zip(*np.nonzero((rise | drop) & ~outside)))
     found.sort()
     return _chained(values, start, floor, length, k, found, held, known) if held else found
 
@@ -207,7 +218,11 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     runs: list[tuple[int, int, float, bool]] = []  # (first, last, median, unlocks), in order, not overlapping
     unlocked = -1  # the last bucket of the latest burst that unlocks (runs end in order)
     new = []
-    for position, is_held in events:
+    deadline = _deadline.current()
+    for count, (position, is_held) in enumerate(events):
+        if deadline.end is not None and not count % CLOCK_EVERY and deadline.expired():
+            deadline.cut(CHAINS_STAGE)  # past the time limit: the held buckets left are not judged again
+            break
         if runs and position <= runs[-1][1]:
             continue  # inside a burst: it belongs to it
         if is_held:

@@ -176,7 +176,9 @@ class WorkloadPredictor(ParamsMixin):
         statistics on the newest windows that fit, the refit on the validation tail
         skipped). The stages cut are listed in ``time_limited_stages_``
         (``training_cut_short_`` says whether there is any), logged as a warning and
-        shown in :meth:`health`: ``"dlinear window search"`` (fewer candidates
+        shown in :meth:`health`: ``"input-anomaly chains"`` (the buckets a burst in
+        their reference hid are not judged again: a second corrupt bucket behind a
+        first may stay unflagged), ``"dlinear window search"`` (fewer candidates
         scored, or the candidates fitted on the newest windows), ``"dlinear
         statistics"`` (the search's sums reused, or the newest windows summed),
         ``"dlinear refit"`` (the validation tail's windows not added), ``"lstm

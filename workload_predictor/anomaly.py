@@ -228,7 +228,7 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
         if is_held:
             if unlocked < position - length:
                 continue  # no burst that unlocks ended in its reference: held by a real maximum
-            reference = column[position - length : position].copy()
+            reference = column[position - length : position]  # a view: copied below only where a burst is settled
             inside = []  # the bursts that end in its reference: the newest runs (they end in order)
             for first, last, median, unlocks in reversed(runs):
                 if last < position - length:
@@ -241,8 +241,11 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
             if len(rest) and rest.min() <= value <= rest.max():
                 continue  # outside the bursts its reference holds values on both sides of it: never beyond them
             scale = k * max(float(np.abs(rest).max(initial=0.0)), float(floor[col]))
-            for low, high, median, unlocks in inside:
-                if unlocks and np.abs(reference[low:high]).max() > scale:
+            settle = [(low, high, median) for low, high, median, unlocks in inside
+                      if unlocks and np.abs(reference[low:high]).max() > scale]
+            if settle:
+                reference = reference.copy()
+                for low, high, median in settle:
                     reference[low:high] = median
             reach = k * floor[col]
             high, low = reference.max(), reference.min()

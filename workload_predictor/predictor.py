@@ -612,8 +612,9 @@ Thread safety: ``predict`` may be called from many threads while one thread call
 
     def _bursts_before(self, anomalies: Any, new: Any) -> list[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
-        before them, where the predictor keeps them) and the ``new`` ones, flagged as the ``anomalies`` records say: ``(first, last, target index,
-        median)``, positions counted from the model's first point. What the model's validation reads as medians."""
+        before them, where the predictor keeps them) and the ``new`` ones, flagged as the ``anomalies`` records say:
+        ``(first, last, target index, median)``, positions counted from the model's first point. What the model's
+        validation reads as medians."""
         n_new = len(new.values)
         # The predictor's kept series, or the points a model (an ensemble's member) keeps where it keeps more: all end
         # at the last bucket; up to REFERENCE_BUCKETS before the longest a model keeps.

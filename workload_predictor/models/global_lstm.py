@@ -390,7 +390,7 @@ class GlobalLSTM(ParamsMixin):
         runs = anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor[i])
         if not runs:
             return y, []
-        return anomaly.settle(y, runs), [(first + shift, last + shift, col, median) for first, last, col, median in runs]
+        return anomaly.settle(y, runs), anomaly.shifted_runs(runs, shift, shift + len(y))
 
     def _settled_recent(self) -> list[np.ndarray]:
         """Each key's kept points as a forecast reads them (:meth:`_settled`), found once per fit or update (kept

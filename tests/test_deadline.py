@@ -294,12 +294,16 @@ def test_the_input_anomaly_scan_runs_before_the_models_stages(monkeypatch):
 
 def test_the_ensembles_members_before_smoothing_leave_it_and_the_combination_their_time(monkeypatch):
     """The members before exponential smoothing had the whole deadline; now they end AFTER_MEMBERS_PASSES
-    passes over the series earlier, at the pace of the predictor's input-anomaly scan (0.5 fake s here)."""
+    passes over the series earlier, at the pace of the input-anomaly scan's plain rule (0.5 fake s here)."""
+    from workload_predictor import anomaly
+
     clock = FakeClock()
-    monkeypatch.setattr(predictor_module, "_fit_anomalies", clock.after(predictor_module._fit_anomalies, seconds=0.5))
+    monkeypatch.setattr(anomaly, "_sliding", clock.after(anomaly._sliding, seconds=0.5))  # the plain rule's pass
     monkeypatch.setattr(DLinear, "_refit", clock.after(DLinear._refit, seconds=2.6))  # the DLinear member's end
-    fitted = fit(clock, "ensemble", periodic_series(600, noise=5.0),
-                 model_params={"member_params": {"lstm": {"max_epochs": 1}}})
+    frame = periodic_series(600, noise=5.0)
+    frame.loc[300, "requests"] = 1e5  # a flagged bucket: the scan's plain rule reads the series
+    fitted = fit(clock, "ensemble", frame, model_params={"member_params": {"lstm": {"max_epochs": 1}}})
+    assert [value for _, _, value, _ in fitted.input_anomalies_] == [1e5]
     # 0.5 + 2.6 = 3.1 s: within the 5 s limit, past the 5 - 4 x 0.5 = 3 s the members before smoothing have
     assert ensemble.AFTER_MEMBERS_PASSES * 0.5 == 2.0
     assert fitted.model_.members_["lstm"].n_epochs_ == 0 and "lstm training" in fitted.time_limited_stages_
@@ -368,11 +372,14 @@ def test_exponential_smoothing_starts_a_chunk_only_when_the_time_left_covers_it(
 def test_the_ensembles_smoothing_leaves_the_combination_its_time(monkeypatch):
     """Smoothing, the last member, scored chunks up to the deadline and the combination ran after it; now it
     leaves the combination COMBINATION_PASSES passes at the scan's pace (1 fake s here)."""
+    from workload_predictor import anomaly
+
     clock = FakeClock()
-    monkeypatch.setattr(predictor_module, "_fit_anomalies", clock.after(predictor_module._fit_anomalies, seconds=0.5))
+    monkeypatch.setattr(anomaly, "_sliding", clock.after(anomaly._sliding, seconds=0.5))  # the plain rule's pass
     chunks = slow_smoothing_chunks(monkeypatch, clock)
-    fitted = fit(clock, "ensemble", periodic_series(600, noise=5.0),
-                 model_params={"member_params": {"lstm": {"max_epochs": 1}}})
+    frame = periodic_series(600, noise=5.0)
+    frame.loc[300, "requests"] = 1e5  # a flagged bucket: the scan's plain rule reads the series
+    fitted = fit(clock, "ensemble", frame, model_params={"member_params": {"lstm": {"max_epochs": 1}}})
     # Smoothing starts at 0.5 s with its deadline at 5 - 2 x 0.5 = 4 s: chunks at 0.5, 1.5 and 2.5 s
     assert ensemble.COMBINATION_PASSES * 0.5 == 1.0 and len(chunks) == 3
     assert "exponential smoothing factor" in fitted.time_limited_stages_
@@ -604,3 +611,83 @@ def test_past_the_deadline_the_anomaly_scan_keeps_the_plain_rule_and_leaves_held
     assert [value for _, _, value, _ in fitted.input_anomalies_] == [1e6]
     assert fitted.time_limited_stages_[0] == anomaly.CHAINS_STAGE
     assert np.isfinite(fitted.predict().yhat).all()
+
+
+def test_the_anomaly_scans_second_look_leaves_the_model_its_passes(monkeypatch):
+    """The held buckets' second look ran until the deadline itself: on 1,000,000 one-second buckets 95 % empty, the
+    scan took the whole 0.5 s limit and the ensemble ended at 1.3-1.6 s. It now stops MODEL_PASSES passes of the
+    plain rule before the deadline: here the plain pass takes 0.6 fake s of the 5 s limit, so the second look has
+    none left, and the model's stages find the time the scan left them."""
+    from workload_predictor import anomaly
+
+    frame = periodic_series(1500, noise=5.0)
+    frame.loc[700, "requests"], frame.loc[730, "requests"] = 1e6, 5e5
+    clock = FakeClock()
+    monkeypatch.setattr(anomaly, "_sliding", clock.after(anomaly._sliding, seconds=0.6))
+    assert anomaly.MODEL_PASSES * 0.6 > LIMIT - 0.6
+    fitted = fit(clock, "dlinear", frame)
+    assert [value for _, _, value, _ in fitted.input_anomalies_] == [1e6]  # the plain rule's flag alone
+    assert fitted.time_limited_stages_ == (anomaly.CHAINS_STAGE,)  # the model's stages all ran whole
+    assert fitted.model_.window_scores_
+
+
+def test_the_ensembles_members_settle_the_flagged_series_once(monkeypatch):
+    """Each member settled the bursts of the flagged series again (8 passes over every burst: on 1,000,000
+    buckets 95 % empty, 0.5 s of a 1.3 s fit under a 0.5 s limit); they now share one settled series."""
+    from workload_predictor import anomaly
+    from workload_predictor.models import Ensemble
+
+    frame = periodic_series(1500, noise=5.0)
+    frame.loc[700, "requests"] = 1e6
+    values = frame[["requests"]].to_numpy()
+    flagged = anomaly.flagged_of(anomaly.fit_scan(values)[1])
+    assert list(flagged) == [(700, 0)]
+    calls = []
+    monkeypatch.setattr(anomaly, "settled_inputs",
+                        lambda *args, _f=anomaly.settled_inputs: calls.append(1) or _f(*args))
+    model = Ensemble(horizon=5, random_state=0, member_params={"lstm": {"max_epochs": 1}}).fit(values, flagged)
+    assert len(model.members_) >= 6 and len(calls) == 1
+    # The shared settled series is the one each member would settle on its own.
+    alone = DLinear(horizon=5).fit(values, dict(flagged))
+    np.testing.assert_array_equal(alone.validation_actual_, model.members_["dlinear"].validation_actual_)
+    np.testing.assert_allclose(alone.validation_forecast_, model.members_["dlinear"].validation_forecast_)
+
+
+def test_dlinear_measures_its_pace_with_the_flagged_windows_weights(monkeypatch):
+    """A window holding a flagged point is summed on its own (O(window^2)); the pace was measured on unweighted
+    windows (or not at all), so on a sparse series whose bursts are all flagged the window search started a pass
+    tens of times longer than its estimate (1,000,000 buckets 95 % empty, 0.5 s limit: DLinear 3.7-5.8 s). Here
+    each such sum takes 1 fake s: measured, the newest origins' pass cannot fit in the search's share of the
+    time, and the middle candidate is taken without a search."""
+    from workload_predictor.models.dlinear import NEWEST_MIN_ORIGINS, WindowStats
+
+    frame = periodic_series(26_000, noise=5.0)  # the search's training part (0.85 x 0.85 of it) > NEWEST_MIN_ORIGINS
+    assert 0.85 * 0.85 * len(frame) - 336 > NEWEST_MIN_ORIGINS
+    frame.loc[int(0.85 * 0.85 * len(frame)) - 300, "requests"] = 1e6  # flagged, in the search's newest windows
+    clock = FakeClock()
+    original = WindowStats.from_windows.__func__
+
+    def slow(cls, *args, **kwargs):
+        if len(args[0]) > 1:  # a sum of flagged windows (an update's single window is not timed)
+            clock.now += 1.0
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(WindowStats, "from_windows", classmethod(slow))
+    fitted = fit(clock, "dlinear", frame)
+    assert fitted.model_.window_scores_ == {} and fitted.model_.window_ == 96
+    assert fitted.time_limited_stages_[0] == "dlinear window search"
+
+
+def test_dlinears_rolling_forecast_stops_before_a_group_whose_pass_would_end_past_the_deadline():
+    """The rolling refits stopped only once the deadline had passed: a group begun just before it ran whole (its
+    new windows' pass, on a sparse flagged series 0.5 s past a 0.5 s limit). At the measured pace, a pass that
+    would end past the deadline is not begun."""
+    model = DLinear(horizon=5, window=24).fit(periodic_series(3000, noise=5.0)["requests"].to_numpy())
+    y = periodic_series(3000, noise=5.0)["requests"].to_numpy()[:, None]
+    origins = np.arange(1000, 2900, 100)
+    clock = FakeClock()
+    with _deadline.limit(LIMIT, clock=clock) as deadline:
+        assert model._rolling_forecast(y, origins, deadline=deadline)[1] == len(origins)  # no pace: every group
+        deadline.pace[dlinear.STATISTICS_PACE] = LIMIT / (900 * dlinear.pass_units(1, 24, 5))  # 900 windows: LIMIT
+        forecast, done = model._rolling_forecast(y, origins, deadline=deadline)
+    assert done == 0 and forecast.shape == (0, 5, 1)

@@ -63,7 +63,7 @@ class Deadline:
             self.stages.append(stage)
 
 
-#: ``Deadline.pace`` key: seconds per value of a pass over the whole series, measured by the predictor's
+#: ``Deadline.pace`` key: seconds per value of a pass over the whole series, measured by the plain rule of the
 #: input-anomaly scan (before the model's stages).
 SERIES_PACE = "series pass"
 

@@ -66,8 +66,11 @@ FLOOR_QUANTILE = 0.9  # the scale floor: this quantile of the fitted series, per
 KEPT = 100  # newest anomalies kept on the predictor
 RECENT_BUCKETS = 1000  # health() counts the anomalies among the newest buckets of this many
 _CHUNK = 65536  # positions checked at once at fit (bounds the temporary arrays)
-# Under a time limit (max_training_time), the held buckets (see scan) are judged again only until the deadline:
-# the stage cut is "input-anomaly chains". The sweep reads the clock every this many buckets.
+# Under a time limit (max_training_time), the held buckets (see scan) are judged again only until the deadline, less
+# the time the model's fit needs after the scan: this many passes of the plain rule over the series
+# (``_deadline.SERIES_PACE``, measured by the scan). The stage cut is "input-anomaly chains". The sweep reads the
+# clock every CLOCK_EVERY buckets.
+MODEL_PASSES = 8
 CLOCK_EVERY = 1024
 CHAINS_STAGE = "input-anomaly chains"
 
@@ -146,14 +149,16 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
         found = _confirm(window.T[None], values[-1:], np.zeros(len(cols), dtype=np.int64), cols, start, floor, k) \
             if len(cols) else []
         held = np.flatnonzero((rise | drop) & ~outside)
-        return _chained(values, start, floor, length, k, found, [(n - 1, int(c)) for c in held], known) \
+        return _chained(values, start, floor, length, k, found, (np.full(len(held), n - 1), held), known) \
             if len(held) else found
+    deadline = _deadline.current()
+    started = deadline.clock()
     seen = values[start - length :]
     if bool((seen.max(axis=0) - seen.min(axis=0) <= reach).all()):
+        deadline.measure(_deadline.SERIES_PACE, started, seen.size)
         return []  # a bucket is at most the range away from a median of the range: none can be flagged
     found: list[tuple[int, int, float, float, float]] = []
-    held: list[tuple[int, int]] = []
-    deadline = _deadline.current()
+    held: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, target indices) per chunk
     for first in range(start, n, _CHUNK):
         last = min(first + _CHUNK, n)
         span = values[first - length : last - 1]
@@ -170,15 +175,22 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
             deadline.cut(CHAINS_STAGE)
             held = []
         elif CHAINS_STAGE not in deadline.stages:
-            held.extend((int(r) + first, int(c)) for r, c in zip(*np.nonzero((rise | drop) & ~outside)))
+            rows, cols = np.nonzero((rise | drop) & ~outside)
+            held.append((rows + first, cols))
     found.sort()
-    return _chained(values, start, floor, length, k, found, held, known) if held else found
+    pace = deadline.measure(_deadline.SERIES_PACE, started, seen.size)
+    if not sum(len(rows) for rows, _ in held):
+        return found
+    positions, cols = (np.concatenate(part) for part in zip(*held))
+    with _deadline.limit(None, reserve=MODEL_PASSES * pace * values.size):
+        return _chained(values, start, floor, length, k, found, (positions, cols), known)
 
 
 def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: float,
-             found: list[tuple[int, int, float, float, float]], held: list[tuple[int, int]],
+             found: list[tuple[int, int, float, float, float]], held: tuple[np.ndarray, np.ndarray],
              known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float, float]]:
-    """``found`` and the ``held`` buckets (``(position, target index)``, see :func:`scan`) flagged once the bursts
+    """``found`` and the ``held`` buckets (``(positions, target indices)``, two arrays in position order, see
+    :func:`scan`) flagged once the bursts
     the series came back from before them are read as their medians in their references.
 
     The bursts start at the flagged buckets found and at those before ``start``: ``known``, else those among
@@ -196,15 +208,15 @@ def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: 
     if not flags:
         return found
     new: list[tuple[int, int, float, float, float]] = []
-    for col in sorted({c for _, c in held} & {f[1] for f in flags}):
-        new.extend(_sweep(values, col, floor, length, k, [f for f in flags if f[1] == col],
-                          sorted(p for p, c in held if c == col)))
+    positions, cols = held
+    for col in sorted(set(np.unique(cols).tolist()) & {f[1] for f in flags}):
+        new.extend(_sweep(values, col, floor, length, k, [f for f in flags if f[1] == col], positions[cols == col]))
     return sorted(found + new) if new else found
 
 
 def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: float, flags: list[tuple],
-           held: list[int]) -> list[tuple[int, int, float, float, float]]:
-    """The ``held`` positions of target ``col`` that :func:`_chained` flags, given its other ``flags``.
+           held: np.ndarray) -> list[tuple[int, int, float, float, float]]:
+    """The ``held`` positions (ascending) of target ``col`` that :func:`_chained` flags, given its other ``flags``.
 
     Only a burst whose first bucket is beyond its raw reference's range (flagged by the plain rule) is read as
     its median in a later reference, and only where it lies far above the rest of that reference (``K`` times
@@ -214,7 +226,12 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     column = values[:, col]
     marked = sorted(f[0] for f in flags)  # flagged positions: never a bucket back
     medians = {f[0]: f[3] for f in flags}
-    events = sorted([(p, 0) for p in medians] + [(p, 1) for p in held if p not in medians])
+    starts = np.fromiter(medians, dtype=np.int64, count=len(medians))
+    held = np.asarray(held, dtype=np.int64)
+    positions = np.concatenate([starts, held[~np.isin(held, starts)]])
+    kinds = np.repeat(np.array([0, 1], dtype=np.int8), [len(starts), len(positions) - len(starts)])
+    order = np.lexsort((kinds, positions))  # by position, a burst's start before a held bucket
+    events = zip(positions[order].tolist(), kinds[order].tolist())
     runs: list[tuple[int, int, float, bool]] = []  # (first, last, median, unlocks), in order, not overlapping
     unlocked = -1  # the last bucket of the latest burst that unlocks (runs end in order)
     new = []
@@ -382,6 +399,27 @@ def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) ->
     """
     runs = settled_runs(values, flagged)
     return settle(values, runs) if runs else None
+
+
+class Flags(dict):
+    """Flagged buckets (``{(position, target index): reference median}``, a plain dict to every reader) that keep the
+    last series :meth:`settled` settled with them: the members of an ensemble each read the same series settled
+    (:func:`workload_predictor.models.base.evaluated_series`), and on a long sparse series each settling is a pass
+    over thousands of bursts."""
+
+    _last: tuple[np.ndarray, np.ndarray | None] | None = None
+
+    def settled(self, values: np.ndarray) -> np.ndarray | None:
+        """:func:`settled_inputs` of ``values`` with these flags, computed once for equal series (compared in full:
+        a copy of the series settles from the kept result; the result is shared, so it is read-only)."""
+        last = self._last
+        if last is not None and last[0].shape == values.shape and np.array_equal(last[0], values):
+            return last[1]
+        settled = settled_inputs(values, self)
+        if settled is not None:
+            settled.setflags(write=False)
+        self._last = (values.copy(), settled)
+        return settled
 
 
 def bursts(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int, int, int, float]]:

@@ -327,11 +327,9 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             model = self._build_model()
             series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
             gap_buckets(self.max_gap, series.freq)  # a bad max_gap fails here, not at the first update
-            # The input-anomaly scan (a pass over the series) runs before the model's stages, which then fit in
-            # the time left after it.
-            scan_started = deadline.clock()
+            # The input-anomaly scan runs before the model's stages, which then fit in the time left after it (the
+            # scan measures the pace of a pass over the series, and leaves the model anomaly.MODEL_PASSES of them).
             anomalies, flagged = _fit_anomalies(series)
-            deadline.measure(_deadline.SERIES_PACE, scan_started, series.values.size)
             model.fit(series.values, flagged)
         return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages), anomalies)
 

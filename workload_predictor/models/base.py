@@ -111,7 +111,9 @@ def evaluated_series(y: np.ndarray, anomalies: dict[tuple[int, int], float] | No
     """``y`` as out-of-sample forecasts are scored on it: each burst the series came back from, among the flagged
     ``anomalies`` (``{(position, target index): reference median}``), read as its median in the inputs and the
     targets (:func:`workload_predictor.anomaly.settled_inputs`); ``y`` itself when there is none."""
-    settled = anomaly.settled_inputs(y, anomalies) if anomalies else None
+    if not anomalies:
+        return y
+    settled = anomalies.settled(y) if isinstance(anomalies, anomaly.Flags) else anomaly.settled_inputs(y, anomalies)
     return y if settled is None else settled
 
 

@@ -427,7 +427,8 @@ def _search_window(
     measured in this fit), they are summed over the newest origins that fit, and the
     candidates are fitted on those. The candidates are scored from the shortest up until
     the deadline passes, and the best of those scored wins. Once it has passed before the
-    search starts, the middle usable candidate (96 of the defaults) is taken without scores.
+    search starts, or where not even the pass over the newest ``NEWEST_MIN_ORIGINS`` fits in
+    that share, the middle usable candidate (96 of the defaults) is taken without scores.
     """
     origins_val = validation_origins(len(z), horizon, fraction, max_windows)
     last_train_origin = origins_val[0] - horizon
@@ -443,9 +444,11 @@ def _search_window(
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
     check_memory("DLinear window search", extra_bytes=WindowStats.series_bytes(len(z), widest, horizon))
-    newest = affordable_origins(z, origins_train, widest, horizon, SEARCH_SHARE)
+    newest = affordable_origins(z, origins_train, widest, horizon, SEARCH_SHARE, element)
     if len(newest) < len(origins_train):
         deadline.cut("dlinear window search")
+        if deadline.left() * SEARCH_SHARE < pass_seconds(len(newest), z.shape[1], widest, horizon):
+            return usable[len(usable) // 2], {}, None, alphas[0]  # not even the newest origins' pass fits
         origins_train = newest
     targets, kept = [], []  # per target: the widest window's centred statistics, the series, the validation targets
     started = deadline.clock()
@@ -496,6 +499,9 @@ SEARCH_SHARE = 0.5
 #: A pass of the statistics over at most this many origins always runs whole (milliseconds); a pass cut to the
 #: newest origins keeps at least this many.
 NEWEST_MIN_ORIGINS = 16_384
+#: Where points are flagged, the pace is measured on this many of the newest origins: a window holding a flagged
+#: point is summed on its own in ``O(window^2)`` (16,384 such windows of 336 lags: 0.3-0.6 s here).
+FLAGGED_PACE_ORIGINS = 1024
 #: Seconds per origin and lag slower than any machine's pass of the statistics (this 2-core box: about 4e-10): a
 #: pass that fits in the time left at this pace runs without its pace being measured first.
 SLOW_PACE = 2e-8
@@ -535,26 +541,30 @@ def _window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
 
 
 def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
-                       share: float = 1.0) -> np.ndarray:
-    """The consecutive ``origins`` whose statistics (``window``, every target of ``z`` ``(n, k)``) one pass
-    sums in ``share`` of the deadline's time left: all of them, or the newest that fit (at least
-    ``NEWEST_MIN_ORIGINS``) when a pass over all of them, its estimate times ``PACE_MARGIN``, would
-    end past it.
+                       share: float = 1.0, element: np.ndarray | None = None) -> np.ndarray:
+    """The consecutive ``origins`` whose statistics (``window``, every target of ``z`` ``(n, k)``, each point
+    weighted by ``element`` as :func:`window_weights` says) one pass sums in ``share`` of the deadline's time
+    left: all of them, or the newest that fit (at least ``NEWEST_MIN_ORIGINS``) when a pass over all of them, its
+    estimate times ``PACE_MARGIN``, would end past it.
 
     The pace is the one measured by a pass earlier in this fit, or else measured on the newest
-    ``NEWEST_MIN_ORIGINS`` (a few milliseconds, spent only when the time left could be short).
+    ``NEWEST_MIN_ORIGINS`` (a few milliseconds, spent only when the time left could be short). Where
+    ``element`` flags points, the pace is always measured, on the newest ``FLAGGED_PACE_ORIGINS`` with their
+    weights: a window holding a flagged point is summed on its own, in ``O(window^2)`` (on a sparse series
+    whose every burst is flagged, most windows; a pass then takes tens of times an unweighted one).
     """
     deadline = current()
     targets = z.shape[1]
     if deadline.end is None or len(origins) <= NEWEST_MIN_ORIGINS:
         return origins
-    if deadline.left() * share >= pass_seconds(len(origins), targets, window, horizon, SLOW_PACE):
+    flagged = element is not None and bool((element < 1.0).any())
+    if not flagged and deadline.left() * share >= pass_seconds(len(origins), targets, window, horizon, SLOW_PACE):
         return origins
-    pace = deadline.pace.get(STATISTICS_PACE)
+    pace = None if flagged else deadline.pace.get(STATISTICS_PACE)
     if pace is None:
-        sample, started = origins[-NEWEST_MIN_ORIGINS:], deadline.clock()
+        sample, started = origins[-(FLAGGED_PACE_ORIGINS if flagged else NEWEST_MIN_ORIGINS):], deadline.clock()
         for j in range(z.shape[1]):
-            _window_stats(z[:, j], sample, window, horizon, None)
+            _window_stats(z[:, j], sample, window, horizon, None if element is None else element[:, j])
         pace = deadline.measure(STATISTICS_PACE, started, len(sample) * pass_units(targets, window, horizon))
     budget = deadline.left() * share
     if pace <= 0.0 or budget >= pass_seconds(len(origins), targets, window, horizon, pace):
@@ -764,7 +774,7 @@ class DLinear(BaseForecaster):
             if reused is not None:
                 origins = origins[origins > searched[1][-1]]
             elif not refit:
-                newest = affordable_origins(z, origins, window, self.horizon)
+                newest = affordable_origins(z, origins, window, self.horizon, element=element)
                 if len(newest) < len(origins):
                     current().cut("dlinear statistics")
                     origins = newest
@@ -1072,8 +1082,9 @@ class DLinear(BaseForecaster):
 
     def _rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = ROLLING_REFITS,
                           deadline: Deadline | None = None) -> tuple[np.ndarray, int]:
-        """:meth:`rolling_forecast`, stopping before a group once ``deadline`` has passed: the forecasts of
-        the first origins, and how many (all of them without a deadline)."""
+        """:meth:`rolling_forecast`, stopping before a group once ``deadline`` has passed or where the pass over its
+        new training windows would end past it (:func:`pass_seconds`, at the pace measured in this fit): the
+        forecasts of the first origins, and how many (all of them without a deadline)."""
         check_is_fitted(self, "stats_")
         y = np.asarray(y, dtype=np.float64)
         origins = check_origins(origins, self.rolling_start(), len(y), "enough training windows before it (see "
@@ -1089,11 +1100,12 @@ class DLinear(BaseForecaster):
             stats = [WindowStats.from_series(z[:, j], np.arange(0), window, horizon) for j in range(z.shape[1])]
             done = window  # the next training window's origin
             for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))):
-                if deadline is not None and deadline.expired():
-                    forecast_count = int(group[0])
-                    break
                 end = int(origins[group[0]]) - horizon + 1  # training windows' origins stop before this
                 new = np.arange(done, end)
+                if deadline is not None and deadline.end is not None and (
+                        deadline.left() <= pass_seconds(len(new), z.shape[1], window, horizon)):
+                    forecast_count = int(group[0])  # past the deadline, or its windows' pass would end past it
+                    break
                 done = max(done, end)
                 x_group = windows_at(z, origins[group], window)  # (g, W, k)
                 for j in range(z.shape[1]):

@@ -66,6 +66,11 @@ EXACT_ALPHA = 1e-3
 ROLLING_REFITS = 25
 
 
+#: Windows holding a flagged point are summed this many at a time (:meth:`WindowStats.weighted`): their inputs,
+#: weighted inputs and targets, 8 * FLAGGED_BLOCK * (2 * window + horizon) bytes (22 MB at window 336).
+FLAGGED_BLOCK = 4096
+
+
 @dataclass
 class WindowStats:
     """Sufficient statistics of a ridge regression on windows ``X`` (m, W) -> ``Y`` (m, H)."""
@@ -94,17 +99,25 @@ class WindowStats:
                  weights: np.ndarray | None) -> "WindowStats":
         """``from_series`` with a weight per window (``weights`` (m,), None: all 1) at consecutive ``origins``.
 
-        Runs of weight-1 windows are summed by ``from_series``; the few windows of lower
-        weight by ``from_windows``. Nothing is ever subtracted: removing a huge window from
-        a sum that holds it would cancel most of the sum's digits.
+        Runs of weight-1 windows are summed by ``from_series``; the windows of lower weight
+        by ``from_windows``, ``FLAGGED_BLOCK`` at a time (on a sparse series whose bursts are
+        all flagged, nearly every window). Nothing is ever subtracted: removing a huge window
+        from a sum that holds it would cancel most of the sum's digits.
         """
         if weights is None or len(origins) == 0 or bool((weights >= 1.0).all()):
             return cls.from_series(z, origins, window, horizon)
         low = weights < 1.0
-        # The flagged windows are materialised (inputs, weighted inputs and targets).
-        check_memory("DLinear flagged windows", extra_bytes=8.0 * int(low.sum()) * (2 * window + horizon))
+        flagged, flagged_weights = origins[low], weights[low]
+        # The flagged windows are materialised (inputs, weighted inputs and targets), a block at a time.
+        check_memory("DLinear flagged windows",
+                     extra_bytes=8.0 * min(len(flagged), FLAGGED_BLOCK) * (2 * window + horizon))
+        total = None
+        for first in range(0, len(flagged), FLAGGED_BLOCK):
+            block = flagged[first : first + FLAGGED_BLOCK]
+            part = cls.from_windows(windows_at(z, block, window), targets_at(z, block, horizon),
+                                    flagged_weights[first : first + FLAGGED_BLOCK])
+            total = part if total is None else total + part
         edges = np.flatnonzero(np.diff(low.astype(np.int8))) + 1
-        total = cls.from_windows(windows_at(z, origins[low], window), targets_at(z, origins[low], horizon), weights[low])
         for run in np.split(np.arange(len(origins)), edges):
             if len(run) and not low[run[0]]:
                 total = total + cls.from_series(z, origins[run], window, horizon)

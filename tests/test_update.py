@@ -326,6 +326,28 @@ def test_ensemble_update_moves_weight_to_the_member_that_became_better():
     assert np.abs(current - actual).mean() <= min(member_mae) + 1e-6 * np.abs(actual).mean()
 
 
+def test_ensemble_update_chooses_its_fallback_again_on_the_rolled_evidence():
+    """The fallback (the best baseline) stayed the one chosen at fit: after 3,000 bursty buckets had replaced all
+    the evidence, the naive forecast kept half the weight where the moving median's running error was 0.71x
+    its. It is chosen again on the evidence an update leaves (all but the newest tail's windows, as at fit)."""
+    rng = np.random.default_rng(7)
+    walk = np.cumsum(rng.normal(0, 1, 1500)) + 100  # a random walk: the last value is the best baseline
+    members = ("naive", "moving_median", "exponential_smoothing")
+    model = Ensemble(members=members).fit(walk)
+    slots = model._slots()
+    assert slots[int(np.argmax(model.fallback_weights_[:, 0]))] == "naive"
+    bursts = (rng.random(3000) < 0.2) * rng.poisson(200, 3000).astype(float)  # mostly empty: the median is best
+    model.update(bursts)
+    tail = len(model.validation_actual_)
+    older = model._errors(model.evidence_forecast_[:, :-tail], model.evidence_actual_[:-tail])
+    best = slots[int(np.argmin(older[model._fallback_slots()].sum(axis=1)))]
+    assert best == "moving_median"
+    assert slots[int(np.argmax(model.fallback_weights_[:, 0]))] == best
+    assert model.combination_.endswith(f"the best baseline ({best})")
+    refit = Ensemble(members=members).fit(np.concatenate([walk, bursts]))
+    assert refit.combination_.endswith(f"the best baseline ({best})")
+
+
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(2, 5), n=st.integers(5, 200), seed=st.integers(0, 2**16), exact=st.integers(0, 4))
 def test_convex_weights_find_the_exact_member(m, n, seed, exact):

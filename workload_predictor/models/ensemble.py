@@ -12,7 +12,8 @@ from .._deadline import SERIES_PACE, current, limit
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
-from .combination import EXACT_MEMBERS, best_weights, error_difference, evidence_share, median_weight, target_size
+from .combination import (EXACT_MEMBERS, best_weights, describe, error_difference, evidence_share, median_weight,
+                          target_size)
 from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -102,8 +103,9 @@ class Ensemble(BaseForecaster):
     out of sample for members and weights alike (the LSTM's DLinear base stands in for
     it); the predictor gives the tail's windows ``confidence.RECENT_SHARE`` of its weight.
     ``update`` adds the windows the new points complete to the evidence and to the pool
-    (forecast with the weights before the update; the oldest leave both) and applies the
-    chosen rules incrementally (running error sums); the LSTM member's network trains
+    (forecast with the weights before the update; the oldest leave both), applies the
+    chosen rules incrementally (running error sums) and chooses the fallback again on them
+    (all but the newest tail's windows, as at fit); the LSTM member's network trains
     once per ``LSTM_UPDATE_EVERY`` buckets. The rules are chosen again at the next ``fit``.
 
     Parameters
@@ -400,9 +402,7 @@ class Ensemble(BaseForecaster):
                                           combination.combine(fallback, tail), self.validation_actual_, size)
             self.combination_t_, self.combination_share_ = (float(v) for v in evidence_share(
                 difference, self.validation_origins_, self.horizon))
-            fallback = slots[int(np.argmax(self.fallback_weights_[:, 0]))]
-            self.combination_ = (f"{self.combination_share_:.2f} x {self.combination_} + "
-                                 f"{1 - self.combination_share_:.2f} x the best baseline ({fallback})")
+            self.combination_ = self._with_fallback(self.combination_, self.fallback_weights_)
         weights = self._slot_weights(forecasts, actual, self.evidence_error_)
         self.step_weights_ = self._member_weights(weights)
         self.validation_forecast_ = self._weighted(
@@ -477,8 +477,9 @@ class Ensemble(BaseForecaster):
         return weights
 
     def _rule_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray,
-                      ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The chosen rule's slot weights ``[S, H]`` on the evidence, and the fallback's (``None`` without one)."""
+                      fallback: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The chosen rule's slot weights ``[S, H]`` on the evidence, and the fallback's: ``fallback``, else
+        ``fallback_weights_`` (``None`` without one)."""
         from . import combination
 
         def apply(rule, rows):
@@ -489,14 +490,37 @@ class Ensemble(BaseForecaster):
             return combination.rule_weights(rule, forecasts[rows] / self.evidence_size_, actual / self.evidence_size_)
 
         chosen = apply(self.combination_rule_, list(range(len(forecasts))))
-        return chosen, self.fallback_weights_
+        return chosen, self.fallback_weights_ if fallback is None else fallback
 
-    def _slot_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray) -> np.ndarray:
-        """``share x chosen + (1 - share) x fallback``: the slots' weights ``[S, H]`` from the evidence."""
-        chosen, fallback = self._rule_weights(forecasts, actual, error)
+    def _slot_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray,
+                      fallback: np.ndarray | None = None) -> np.ndarray:
+        """``share x chosen + (1 - share) x fallback``: the slots' weights ``[S, H]`` from the evidence (``fallback``:
+        the fallback's weights, default ``fallback_weights_``)."""
+        chosen, fallback = self._rule_weights(forecasts, actual, error, fallback)
         if fallback is None:
             return chosen
         return self.combination_share_ * chosen + (1.0 - self.combination_share_) * fallback
+
+    def _with_fallback(self, rule: str, fallback: np.ndarray) -> str:
+        """``combination_``: the chosen ``rule`` in words, weighed against the ``fallback`` (one-hot slot weights)."""
+        name = self._slots()[int(np.argmax(fallback[:, 0]))]
+        return (f"{self.combination_share_:.2f} x {rule} + {1 - self.combination_share_:.2f} x the best baseline "
+                f"({name})")
+
+    def _rechosen_fallback(self, evidence: np.ndarray, actual: np.ndarray, error: np.ndarray) -> np.ndarray | None:
+        """The fallback chosen again on the evidence ``[S, n, H, k]`` an update leaves (``error``: its running
+        sums, :meth:`_errors`): the baseline with the lowest error on all but the newest windows, as many as the
+        validation tail (at fit it was chosen on the history before the tail; on the tail itself where there was
+        no history). ``None`` without a fallback; files saved before 0.12.0 keep their per-step weights."""
+        kept = self.fallback_weights_
+        if kept is None or not (np.isin(kept, (0.0, 1.0)).all() and (kept == kept[:, :1]).all()):
+            return kept  # no fallback, or per-step weights of the baselines (0.11.0 and before): kept as fitted
+        tail = len(self.validation_actual_) if self.n_history_origins_ else 0
+        older = error - self._errors(evidence[:, len(actual) - tail :], actual[len(actual) - tail :]) if tail else error
+        rows = self._fallback_slots()
+        weights = np.zeros_like(self.fallback_weights_)
+        weights[rows] = best_weights(("best", 1, False), older[rows])
+        return weights
 
     def _errors(self, forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
         """Absolute errors ``[S, H]`` of slot forecasts ``[S, n, H, k]``, each target scaled by its size, summed."""
@@ -557,7 +581,9 @@ class Ensemble(BaseForecaster):
         (out of sample, as on the validation tail), joins the evidence the combination was
         chosen on, and the oldest leave it (its length stays). The rule chosen at fit (fitted
         weights or the mean of the best few) is kept and applied to the refreshed evidence: a
-        ranking of running errors, or one small least-squares solve, not a cross-validation.
+        ranking of running errors, or one small least-squares solve, not a cross-validation;
+        the fallback's baseline is ranked again on the running errors of all but the newest
+        windows (:meth:`_rechosen_fallback`), its share (``combination_share_``) kept.
         The ensemble's own forecasts of those windows (with the weights before the update)
         join its validation buffers, from which the interval and confidence follow. The bursts
         ``runs`` (as for :meth:`BaseForecaster._prepare_update`) are read as their medians by the
@@ -598,9 +624,13 @@ class Ensemble(BaseForecaster):
         settled = _settle_newest(evidence_actual, origins, runs)
         if settled is not None:  # a burst read as its median in kept windows' targets: their errors change
             evidence_actual, error = settled, self._errors(evidence, settled)
-        weights = self._slot_weights(evidence, evidence_actual, error)
+        fallback = self._rechosen_fallback(evidence, evidence_actual, error)
+        weights = self._slot_weights(evidence, evidence_actual, error, fallback)
         own = dict(validation_forecast_=forecast, validation_actual_=actual, validation_origins_=origins,
                    evidence_forecast_=evidence, evidence_actual_=evidence_actual, evidence_error_=error,
+                   **({} if fallback is None else dict(
+                       fallback_weights_=fallback,
+                       combination_=self._with_fallback(describe(self.combination_rule_, self._slots()), fallback))),
                    **self._calibration_update(combined_new, actual_new, origins, runs),
                    step_weights_=self._member_weights(weights),
                    context_=np.concatenate([self.context_, new])[-self.window_ :], n_seen_=self.n_seen_ + len(new))

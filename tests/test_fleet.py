@@ -778,3 +778,166 @@ def test_a_fleet_draws_no_progress_bar_per_key(monkeypatch):
     fleet = FleetPredictor(model="lstm", horizon=5, random_state=0,
                            model_params={"max_epochs": 1}).fit(frame, key="endpoint")
     assert fleet.errors_ == {} and len(drawn) == 2 and drawn == [False, False]
+
+
+# -- review 3: one key's failure stays that key's; the batched fit keeps to max_training_time ------------------------
+def _expected_error(rows: pd.DataFrame, **settings) -> Exception:
+    with pytest.raises(WorkloadDataError) as raised:
+        WorkloadPredictor(**settings).fit(rows)
+    return raised.value
+
+
+@pytest.mark.parametrize("windows", [[350], [10**8]])
+def test_a_key_too_short_for_candidate_windows_is_its_own_typed_error(windows):
+    """The batched length check asked room for window 12 whatever candidate_windows said: a key too short for them
+    crashed the whole fleet inside numpy (or raised a fleet-wide MemoryLimitError for [10**8]). It is that key's
+    "too few points" error, as WorkloadPredictor gives it, and the other keys are fitted."""
+    frame = make_fleet(2, 1200, seed=4)
+    frame = frame[(frame["endpoint"] == "k0") | (frame["timestamp"] < START + pd.Timedelta("400min"))]
+    settings = dict(horizon=5, model_params={"candidate_windows": windows})
+    fleet = FleetPredictor(**settings).fit(frame, key="endpoint")
+    short = frame[frame["endpoint"] == "k1"].drop(columns="endpoint")
+    expected = _expected_error(short, **settings)
+    assert type(fleet.errors_["k1"]) is type(expected) and str(fleet.errors_["k1"]) == str(expected)
+    assert "too few" in str(expected)
+    if windows == [350]:
+        assert fleet.keys_ == ["k0"]
+        assert_matches(fleet, frame, model_params=settings["model_params"])
+    else:
+        assert fleet.keys_ == [] and type(fleet.errors_["k0"]) is WorkloadDataError
+
+
+def test_one_keys_zero_fill_over_the_memory_limit_is_that_keys_update_error():
+    """With max_gap=None a key's stray row 200 years ahead would zero-fill 1.7 GB: that key's own memory check
+    raised for the whole update, and no key was updated. It is that key's error in update_errors_."""
+    frame = make_fleet(3, 300, seed=5)
+    fleet = FleetPredictor(horizon=5, max_gap=None, memory_limit_mb=256).fit(frame, key="endpoint")
+    before = fleet.predict()
+    last = START + pd.Timedelta("299min")
+    rows = pd.DataFrame({"endpoint": ["k0", "k1", "k2"],
+                         "timestamp": [last + pd.Timedelta("1min")] * 2 + [last + pd.Timedelta(days=73000)],
+                         "requests": [60, 70, 5]})
+    fleet.update(rows)
+    assert list(fleet.update_errors_) == ["k2"] and type(fleet.update_errors_["k2"]) is MemoryLimitError
+    assert "zero-filling new buckets" in str(fleet.update_errors_["k2"])
+    after = fleet.predict()
+    pd.testing.assert_frame_equal(after[after["endpoint"] == "k2"], before[before["endpoint"] == "k2"])
+    good = FleetPredictor(horizon=5, max_gap=None).fit(frame, key="endpoint").update(rows[rows["endpoint"] != "k2"])
+    for key in ("k0", "k1"):
+        pd.testing.assert_frame_equal(after[after["endpoint"] == key].reset_index(drop=True),
+                                      good.predict().query("endpoint == @key").reset_index(drop=True))
+
+
+def _over_memory(monkeypatch, over) -> None:
+    """The batched fit raises MemoryLimitError where ``over(y)`` holds for its series ``y`` ``(B, n, k)``."""
+    from workload_predictor.models import dlinear_batched
+
+    original = dlinear_batched.fit_batched
+
+    def fit(y, **settings):
+        if over(y):
+            raise MemoryLimitError("memory limit exceeded at 'DLinear fleet fit': (test)")
+        return original(y, **settings)
+
+    monkeypatch.setattr(dlinear_batched, "fit_batched", fit)
+
+
+@pytest.mark.parametrize("partition_size", [None, 1])
+def test_a_key_over_the_memory_limit_is_its_own_error_and_the_others_are_fitted(monkeypatch, partition_size):
+    """One key over memory_limit_mb took the whole DLinear fleet down, even with partition_size=1. Its partition is
+    fitted again key by key: that key's MemoryLimitError is in errors_, the others equal WorkloadPredictor's."""
+    frame = pd.concat([make_fleet(3, 300, seed=6), make_fleet(1, 600, seed=7).assign(endpoint="big")],
+                      ignore_index=True)
+    _over_memory(monkeypatch, lambda y: y.shape[1] >= 600)
+    fleet = FleetPredictor(horizon=5, partition_size=partition_size).fit(frame, key="endpoint")
+    assert fleet.keys_ == ["k0", "k1", "k2"] and list(fleet.errors_) == ["big"]
+    assert type(fleet.errors_["big"]) is MemoryLimitError
+    assert_matches(fleet, frame)
+
+
+def test_a_partition_over_the_memory_limit_is_fitted_key_by_key(monkeypatch):
+    frame = make_fleet(4, 300, seed=8)
+    _over_memory(monkeypatch, lambda y: len(y) > 1)  # the keys as one problem are over it, each alone is not
+    fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    assert fleet.errors_ == {} and fleet.keys_ == ["k0", "k1", "k2", "k3"]
+    assert_matches(fleet, frame)
+    _over_memory(monkeypatch, lambda y: True)  # no key fits even alone: the fleet's error
+    with pytest.raises(MemoryLimitError, match="No key of this fleet could be fitted within the limit"):
+        FleetPredictor(horizon=5).fit(frame, key="endpoint")
+
+
+class _FakeClock:
+    """A clock that stands still until a test moves it (as tests/test_deadline.py's)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+LIMIT = 5.0  # fake seconds
+
+
+def test_a_dlinear_fleet_past_its_deadline_skips_the_window_search_as_workload_predictor(monkeypatch):
+    """The batched fit read no deadline: past it, it still searched every candidate. Once the deadline has passed
+    before the search, each key takes the middle candidate, as a WorkloadPredictor does, and the fleet records it."""
+    from workload_predictor import _deadline, fleet as fleet_module
+    from workload_predictor import predictor as predictor_module
+
+    frame = make_fleet(2, 2000, seed=9)
+    clock = _FakeClock()
+
+    def late(function):
+        def moved(*args, **kwargs):
+            clock.now += 2 * LIMIT
+            return function(*args, **kwargs)
+        return moved
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fleet_module, "split_by_key", late(fleet_module.split_by_key))
+        with _deadline.limit(None, clock=clock):
+            fleet = FleetPredictor(horizon=5, max_training_time=LIMIT).fit(frame, key="endpoint")
+    assert fleet.time_limited_keys_ == {"k0": ("dlinear window search",), "k1": ("dlinear window search",)}
+    assert fleet.time_limited_stages_ == ("dlinear window search",)
+    forecast = fleet.predict()
+    for key in ("k0", "k1"):
+        clock = _FakeClock()
+        monkeypatch.setattr(predictor_module, "prepare_series", late(predictor_module.prepare_series))
+        with _deadline.limit(None, clock=clock):
+            alone = WorkloadPredictor(horizon=5, max_training_time=LIMIT).fit(
+                frame[frame["endpoint"] == key].drop(columns="endpoint"))
+        monkeypatch.undo()
+        assert alone.time_limited_stages_ == ("dlinear window search",) and alone.model_.window_ == 96
+        np.testing.assert_allclose(forecast[forecast["endpoint"] == key]["yhat"], alone.predict().yhat[:, 0],
+                                   rtol=1e-9)
+
+
+def test_a_dlinear_fleet_sums_a_weighted_keys_newest_windows_that_fit_and_skips_its_refit(monkeypatch):
+    """A key with flagged buckets (each window holding one summed on its own) made the batched fit overrun its
+    limit 20-55x. Its statistics now cover the newest origins that fit and its refit is skipped when its tail's
+    pass would not fit, as WorkloadPredictor's DLinear does (the same stages, the same forecast)."""
+    from workload_predictor import _deadline
+    from workload_predictor.models import dlinear
+
+    frame = make_fleet(1, 3000, seed=10)
+    frame.loc[[400, 1300, 2100], "requests"] *= 50  # spikes the robust fit weighs down
+    clock = _FakeClock()
+    original = dlinear.WindowStats.weighted
+
+    def paced(z, origins, window, horizon, weights):  # 1e-4 fake seconds per origin and lag
+        clock.now += 1e-4 * len(origins) * (window + horizon)
+        return original(z, origins, window, horizon, weights)
+
+    monkeypatch.setattr(dlinear.WindowStats, "weighted", staticmethod(paced))
+    monkeypatch.setattr(dlinear, "NEWEST_MIN_ORIGINS", 100)
+    monkeypatch.setattr(dlinear, "SLOW_PACE", 1.0)  # a machine slower than any: the pace is measured
+    settings = dict(horizon=5, window=24, max_training_time=LIMIT)
+    with _deadline.limit(None, clock=clock):
+        fleet = FleetPredictor(**settings).fit(frame, key="endpoint")
+    clock.now = 0.0
+    with _deadline.limit(None, clock=clock):
+        alone = WorkloadPredictor(**settings).fit(frame.drop(columns="endpoint"))
+    assert alone.time_limited_stages_ == ("dlinear statistics", "dlinear refit")
+    assert fleet.time_limited_keys_ == {"k0": alone.time_limited_stages_}
+    np.testing.assert_allclose(fleet.predict()["yhat"], alone.predict().yhat[:, 0], rtol=1e-9)

@@ -145,13 +145,18 @@ class FleetPredictor(ParamsMixin):
         untrained LSTM on its linear base, the ensemble weighed on its validation tail), so no key is
         dropped for time; those keys and their stages are in ``time_limited_keys_``. A fleet past its
         deadline therefore still ends later by about one smallest fit per key left. The batched
-        DLinear fit has no stage that can stop (one solve per partition); the global LSTM's training
-        stops at the deadline. Partitions fitted in other processes read it on the wall clock.
+        DLinear fit ends its stages early as DLinear's do (window search, statistics over the newest
+        origins that fit, refit; :func:`~workload_predictor.models.dlinear_batched.fit_batched`),
+        recorded per key; the global LSTM's training stops at the deadline. Partitions fitted in
+        other processes read it on the wall clock.
         ``memory_limit_mb`` bounds what each key's fit or update adds to the process, as for a
         ``WorkloadPredictor``; a DLinear fleet fits a partition of keys as one problem, so there it
         bounds what each partition's fit adds (its statistics and solves, checked before they are
-        allocated; a fleet update's door and refit too) and a partition over it raises
-        :class:`~workload_predictor.errors.MemoryLimitError` (nothing is stored).
+        allocated; a fleet update's door and refit too). A partition over it is fitted again key
+        by key, each within the limit, and a key over it even alone is a
+        :class:`~workload_predictor.errors.MemoryLimitError` in ``errors_`` (``update_errors_`` at an
+        update, where a key's own door, e.g. the buckets its gap zero-fills, is bounded as that
+        key's alone); the fit (or update) raises it, storing nothing, only where no key fits.
     n_jobs : int
         Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
         this process.
@@ -200,7 +205,8 @@ class FleetPredictor(ParamsMixin):
         ``WorkloadPredictor.time_limited_stages_``, plus ``"global lstm training"``), in order of
         first appearance; ``()`` when nothing was cut. Logged once per fit as a warning.
     time_limited_keys_ : dict
-        Key -> the stages cut in that key's own fit (keys fitted per key; only keys with a cut).
+        Key -> the stages cut in that key's own fit (only keys with a cut; a batched DLinear key's are
+        those of its partition's fit that applied to it).
     """
 
     def __init__(
@@ -275,8 +281,11 @@ class FleetPredictor(ParamsMixin):
         self._raise_if_strict(errors)
         order = {k: i for i, k in enumerate(s.key for s in series)}
         fitted = sorted((k for k in order if k not in errors), key=order.get)
-        limited = {k: predictors[k].time_limited_stages_ for k in fitted
-                   if k in predictors and predictors[k].time_limited_stages_}
+        batched = {}  # the stages the batched DLinear fit cut, per key (recorded on its blocks)
+        for block in blocks:
+            batched.update(vars(block).pop("_time_limited", {}))
+        limited = {k: predictors[k].time_limited_stages_ if k in predictors else batched[k] for k in fitted
+                   if (k in predictors and predictors[k].time_limited_stages_) or batched.get(k)}
         stages = list(deadline.stages)
         if global_state is not None and getattr(global_state.model, "stopped_by_", None) == "time_limit":
             stages.append("global lstm training")
@@ -400,6 +409,11 @@ class FleetPredictor(ParamsMixin):
             blocks.extend(part_blocks)
             predictors.update(part_predictors)
             errors.update(part_errors)
+        over = [(name, error) for name, error in errors.items() if isinstance(error, MemoryLimitError)]
+        if over and not blocks and config["settings"]["model"] == "dlinear":  # no key fits within the limit, alone
+            name, error = over[0]
+            raise MemoryLimitError(f"key {quote(str(name))}: {error} No key of this fleet could be fitted within the "
+                                   "limit, not even alone.")
         return blocks, predictors, errors
 
     def _fit_global(self, series: list[KeySeries]) -> tuple[FleetGlobal | None, dict]:
@@ -576,7 +590,9 @@ class FleetPredictor(ParamsMixin):
             return self._update_global(data, codes, keys, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
         errors, refit, updates = {}, [], {}
-        # The batched keys' door is bounded as their refit is (each per-key predictor's update bounds its own).
+        # The batched keys' door is bounded as their refit is, all of them together (checked as the block ends); each
+        # key's own rows, e.g. the buckets its gap zero-fills, as that key's update alone (its error is that key's).
+        # Each per-key predictor's update bounds its own.
         with memory_limit(self.memory_limit_mb) if where else contextlib.nullcontext():
             for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
                 try:
@@ -585,9 +601,10 @@ class FleetPredictor(ParamsMixin):
                         block = self._blocks[b]
                         last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * \
                             block.freq
-                        new = prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
-                                                   target=list(self.targets_), unit=unit, origin=origin,
-                                                   max_gap=gap_buckets(self.max_gap, block.freq))
+                        with memory_limit(self.memory_limit_mb):
+                            new = prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
+                                                       target=list(self.targets_), unit=unit, origin=origin,
+                                                       max_gap=gap_buckets(self.max_gap, block.freq))
                         refit.append(KeySeries(name, block.start[row], block.freq,
                                                np.concatenate([block.values[row], new.values])))
                     elif name in self._predictors:
@@ -596,8 +613,6 @@ class FleetPredictor(ParamsMixin):
                     else:
                         raise _unknown_key(name)
                 except WorkloadDataError as exc:
-                    if isinstance(exc, MemoryLimitError) and name in where:  # the batched keys' limit, not this key's
-                        raise
                     errors[name] = exc
         self._raise_if_strict(errors)
         blocks, refitted, fit_errors = [], {}, {}
@@ -803,8 +818,20 @@ def _fit_partition(config: dict[str, Any], series: list[KeySeries]):
                 with memory_limit(settings["memory_limit_mb"]):
                     return _fit_dlinear(settings, series, targets)
             except MemoryLimitError as exc:
-                raise MemoryLimitError(f"{exc} This DLinear fleet fits {len(series):,} keys as one problem: a smaller "
-                                       "partition_size also bounds it.") from None
+                if len(series) == 1:
+                    return [], {}, {series[0].key: exc}
+            # Over the limit as one problem: each key alone, as a WorkloadPredictor of it would be bounded (a key
+            # over it even so is that key's error; _fit_partitions raises when no key of the fleet fits).
+            blocks, predictors, errors = [], {}, {}
+            for item in series:
+                try:
+                    with memory_limit(settings["memory_limit_mb"]):
+                        fitted, _, failed = _fit_dlinear(settings, [item], targets)
+                except MemoryLimitError as exc:
+                    fitted, failed = [], {item.key: exc}
+                blocks.extend(fitted)
+                errors.update(failed)
+            return blocks, predictors, errors
         predictors, errors = {}, {}
         for item in series:
             _fit_key(settings, item, targets, predictors, errors)
@@ -927,18 +954,22 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
                               max_validation_windows=reference.max_validation_windows, blend=reference.blend,
                               device=device, floors=_weighted_keys(reference, items),
                               follow_level=reference.follow_level, settled=_settled_keys(items))
-        except MemoryLimitError:  # the partition's, not a key's: the fit stops (nothing is stored)
+        except MemoryLimitError:  # the partition's, not a key's: _fit_partition fits its keys one by one
             raise
         except WorkloadDataError as exc:
             errors.update({item.key: exc for item in items})
             continue
         calibrated = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
-        blocks.append(FleetBlock(
+        block = FleetBlock(
             keys=[item.key for item in items], start=np.array([item.start for item in items], dtype="datetime64[ns]"),
             freq=freq, values=np.stack([item.values for item in items]), offset=fit.offset, scale=fit.scale,
             window=fit.window, window_weights=fit.window_weights, coef=fit.coef, intercept=fit.intercept,
             n_validation=len(fit.validation_origins), **calibrated,
-        ))
+        )
+        # The stages max_training_time cut per key, for fit's time_limited_keys_ (which takes them off the block).
+        vars(block)["_time_limited"] = {item.key: tuple(stages) for item, stages in zip(items, fit.time_limited)
+                                        if stages}
+        blocks.append(block)
     return blocks, predictors, errors
 
 

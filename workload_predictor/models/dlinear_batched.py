@@ -13,18 +13,21 @@ floating-point rounding (tested).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .._deadline import current
 from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..windows import fit_scale, targets_at, validation_origins, window_moments, windows_at
 from .base import MIN_TRAIN_WINDOWS
 from .combination import evidence_shrinkage
-from .dlinear import (DEFAULT_WINDOWS, CentredStats, DLinear, WindowStats, _branch_penalty, blend_weights, level_map,
-                      shifted_moments, solvable_penalty, window_weights)
+from . import dlinear
+from .dlinear import (DEFAULT_WINDOWS, SEARCH_SHARE, CentredStats, DLinear, WindowStats, _branch_penalty,
+                      affordable_origins, blend_weights, level_map, pass_seconds, pass_units, shifted_moments,
+                      solvable_penalty, window_weights)
 
 #: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
 STATS_BLOCK_ELEMENTS = 2**22
@@ -80,6 +83,55 @@ def batched_window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizo
 def _lag_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int) -> BatchStats:
     """``batched_window_stats`` for more than 8 consecutive origins (see ``windows.window_moments``)."""
     return BatchStats(float(len(origins)), *window_moments(z, origins, window, horizon))
+
+
+def batch_affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
+                             share: float = 1.0) -> tuple[np.ndarray, float]:
+    """:func:`~workload_predictor.models.dlinear.affordable_origins` of one batched pass over the rows of ``z``
+    ``(S, n)`` (no point weighted): the consecutive ``origins`` whose statistics it sums in ``share`` of the
+    deadline's time left (all of them, or the newest that fit, at least ``NEWEST_MIN_ORIGINS``), and the pace
+    measured for it (seconds per unit of :func:`pass_units`; 0 when none was).
+
+    The pace is the batch's own, measured on its newest ``NEWEST_MIN_ORIGINS`` origins (not the fit's
+    ``Deadline.pace``, which a weighted series' pass, tens of times slower, may have set).
+    """
+    deadline = current()
+    rows = len(z)
+    if deadline.end is None or rows == 0 or len(origins) <= dlinear.NEWEST_MIN_ORIGINS or \
+            deadline.left() * share >= pass_seconds(len(origins), rows, window, horizon, dlinear.SLOW_PACE):
+        return origins, 0.0
+    sample, started = origins[-dlinear.NEWEST_MIN_ORIGINS :], deadline.clock()
+    batched_window_stats(z, sample, window, horizon)
+    pace = max(deadline.clock() - started, 0.0) / (len(sample) * pass_units(rows, window, horizon))
+    budget = deadline.left() * share
+    if pace <= 0.0 or budget >= pass_seconds(len(origins), rows, window, horizon, pace):
+        return origins, pace
+    count = max(int(budget / pass_seconds(1, rows, window, horizon, pace)), dlinear.NEWEST_MIN_ORIGINS)
+    return origins[-count:], pace
+
+
+def _no_time(origins: int, rows: int, window: int, horizon: int, pace: float | None = None) -> bool:
+    """Whether a pass of the statistics of ``rows`` rows over ``origins`` origins would end past the deadline
+    (:func:`~workload_predictor.models.dlinear.pass_seconds` at ``pace``, default the fit's), as ``DLinear._refit``
+    decides: once it has passed, wherever a pace was measured."""
+    left = current().left()
+    return left is not None and left < pass_seconds(origins, rows, window, horizon, pace)
+
+
+def _recorder(n_series: int) -> tuple[list[list[str]], Callable[[Iterable[int], str], None]]:
+    """Per series, the stages the deadline cut (a list each), and the function that records ``stage`` as cut for
+    the series it is given (each stage once per series, and once in the deadline's own record)."""
+    limited: list[list[str]] = [[] for _ in range(n_series)]
+
+    def cut(series: Iterable[int], stage: str) -> None:
+        series = [int(b) for b in series]
+        if series:
+            current().cut(stage)
+        for b in series:
+            if stage not in limited[b]:
+                limited[b].append(stage)
+
+    return limited, cut
 
 
 @dataclass
@@ -195,6 +247,7 @@ class BatchFit:
     validation_origins: np.ndarray  # (v,)
     validation_forecast: np.ndarray  # (B, v, H, k), raw units
     validation_actual: np.ndarray  # (B, v, H, k)
+    time_limited: list[list[str]] = field(default_factory=list)  # per series: the stages the deadline cut, in order
 
 
 def batch_bytes(rows: int, n: int, window: int, horizon: int, n_validation: int, moments: int) -> float:
@@ -210,11 +263,14 @@ def batch_bytes(rows: int, n: int, window: int, horizon: int, n_validation: int,
     return 8.0 * rows * (3 * n + moments * window * lags + n_validation * (lags + horizon))
 
 
-def check_length(n: int, horizon: int, window: int | None, fraction: float, max_windows: int) -> np.ndarray:
-    """The validation origins of an ``n``-point series, after DLinear's own length check (which raises)."""
+def check_length(n: int, horizon: int, window: int | None, fraction: float, max_windows: int,
+                 candidate_windows: Sequence[int] | None = None) -> np.ndarray:
+    """The validation origins of an ``n``-point series, after DLinear's own length check (which raises): room for
+    ``window``, or else for the smallest of ``candidate_windows`` (``DLinear._required_window``)."""
     from .dlinear import DLinear
 
-    model = DLinear(horizon=horizon, window=window, validation_fraction=fraction, max_validation_windows=max_windows)
+    model = DLinear(horizon=horizon, window=window, validation_fraction=fraction, max_validation_windows=max_windows,
+                    candidate_windows=candidate_windows)
     model._check_horizon()
     origins = validation_origins(n, horizon, fraction, max_windows)
     model._check_length(n, origins)
@@ -244,11 +300,21 @@ def fit_batched(
     holding a burst it came back from to that series with the burst at its median (``(n, k)``): its validation
     forecasts and targets read that, as ``DLinear.fit`` given the flagged buckets does. Raises ``WorkloadDataError``
     (from DLinear's checks) when the series are too short for the settings.
+
+    Under a time limit (:mod:`workload_predictor._deadline`) the stages end early as ``DLinear.fit``'s do:
+    the window search (see :func:`_search`), the statistics, summed over the newest training origins
+    whose pass fits in the time left (:func:`batch_affordable_origins` for the series summed together, at
+    their pace; :func:`~workload_predictor.models.dlinear.affordable_origins` for each weighted series, at
+    its own), and the refit, skipped (the fit on the training part kept) for the series whose tail's pass
+    would end past the deadline (at the pace of their pass of the statistics). ``time_limited`` lists each series'
+    stages cut ('dlinear window search', 'dlinear statistics', 'dlinear refit').
     """
     y = np.asarray(y, dtype=np.float64)
     alphas = DLinear(alpha=alpha, follow_level=follow_level).alphas()  # the penalties DLinear's fit may use
     n_series, n, k = y.shape
-    origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows)
+    deadline = current()
+    limited, cut = _recorder(n_series)
+    origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows, candidate_windows)
     n_train = int(origins_val[0])
     with single_blas_thread():
         weighted = Weighted.of(y, floors, horizon, n_train)
@@ -260,7 +326,7 @@ def fit_batched(
         else:
             weights, scores, penalties = _search(
                 z_all[:, :n_train], k, horizon, candidate_windows or DEFAULT_WINDOWS, kernel_size, alphas,
-                validation_fraction, max_validation_windows, blend, device, weighted.train, follow_level)
+                validation_fraction, max_validation_windows, blend, device, weighted.train, follow_level, cut)
         widest = np.array([max(w) for w in weights])
         width = int(widest.max())
         coef = np.zeros((n_series, k, width, horizon))
@@ -274,16 +340,31 @@ def fit_batched(
             origins_train = np.arange(w, n_train - horizon + 1)
             check_memory("DLinear fleet fit", extra_bytes=batch_bytes(len(rows), n, w, horizon, len(origins_val),
                                                                                 moments=5))
-            stats = batched_window_stats(z_all[rows, :n_train], origins_train, w, horizon)
+            is_weighted = np.isin(keys, list(weighted.models))
+            plain = keys[~is_weighted]
+            newest, pace = batch_affordable_origins(z_all[rows, :n_train], origins_train, w, horizon)
+            if len(newest) < len(origins_train):
+                cut(plain, "dlinear statistics")
+            started = deadline.clock()
+            stats = batched_window_stats(z_all[rows, :n_train], newest, w, horizon)
+            if pace == 0.0 and len(newest):  # the batch's pace, for its refit's check below
+                pace = max(deadline.clock() - started, 0.0) / (len(newest) * pass_units(len(rows), w, horizon))
             centred = BatchCentred.of(stats)
             kept = {}  # the weighted series' own statistics per row of the group
-            for g in np.flatnonzero(np.isin(keys, list(weighted.models))):
-                element = weighted.train[int(keys[g])]
+            for g in np.flatnonzero(is_weighted):
+                b = int(keys[g])
+                element = weighted.train[b]
+                origins = newest
+                if element is not None:  # its own pass, at its own pace (a window holding a flagged point costs W^2)
+                    origins = affordable_origins(z_all[b * k : (b + 1) * k, :n_train].T, origins_train, w, horizon,
+                                                 element=element)
+                    if len(origins) < len(origins_train):
+                        cut([b], "dlinear statistics")
                 for j in range(k):
                     row = int(g) * k + j
                     kept[row] = WindowStats.weighted(
-                        z_all[rows[row], :n_train], origins_train, w, horizon,
-                        window_weights(None if element is None else element[:, j], origins_train, w, horizon))
+                        z_all[rows[row], :n_train], origins, w, horizon,
+                        window_weights(None if element is None else element[:, j], origins, w, horizon))
                     centred.put(row, CentredStats.of(kept[row]))
             train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)  # [G*k, w, H]
             x = z_all[rows][:, origins_val[:, None] + np.arange(-w, 0)]  # [G*k, v, w]
@@ -294,11 +375,21 @@ def fit_batched(
             z_forecast = np.matmul(x, train_coef) + train_intercept[:, None, :]  # [G*k, v, H]
             z_forecast = z_forecast.reshape(len(keys), k, len(origins_val), horizon).transpose(0, 2, 3, 1)
             forecast[keys] = z_forecast * scale[keys, None, None, :] + offset[keys, None, None, :]
-            # The refit: add the windows the validation tail completes, penalty relative to all data.
+            # The refit: add the windows the validation tail completes, penalty relative to all data. Where the
+            # tail's pass would end past the deadline, the fit on the training part is kept (centred's rows as
+            # they are), as DLinear's _refit keeps it.
             origins_tail = np.arange(n_train - horizon + 1, n - horizon + 1)
-            stats = stats + batched_window_stats(z_all[rows], origins_tail, w, horizon)
-            centred = BatchCentred.of(stats)
-            for g in np.flatnonzero(np.isin(keys, list(weighted.models))):
+            if _no_time(len(origins_tail), len(rows), w, horizon, pace):
+                cut(plain, "dlinear refit")
+            else:
+                stats = stats + batched_window_stats(z_all[rows], origins_tail, w, horizon)
+                centred = BatchCentred.of(stats)
+            for g in np.flatnonzero(is_weighted):
+                if _no_time(len(origins_tail), k, w, horizon):  # at the fit's pace (a weighted series': its own)
+                    cut([int(keys[g])], "dlinear refit")
+                    for j in range(k):
+                        centred.put(int(g) * k + j, CentredStats.of(kept[int(g) * k + j]))
+                    continue
                 element, first = weighted.refit_weights(int(keys[g]), y[keys[g]], w, n_train)
                 for j in range(k):
                     row = int(g) * k + j
@@ -315,7 +406,7 @@ def fit_batched(
     actual = targets_at(y.transpose(1, 0, 2), origins_val, horizon).transpose(2, 0, 1, 3)  # [B, v, H, k]
     return BatchFit(offset=offset, scale=scale, window=widest, window_weights=weights, window_scores=scores,
                     coef=coef, intercept=intercept, validation_origins=origins_val, validation_forecast=forecast,
-                    validation_actual=actual)
+                    validation_actual=actual, time_limited=limited)
 
 
 def _scales(y: np.ndarray, weights: dict[int, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +419,7 @@ def _scales(y: np.ndarray, weights: dict[int, np.ndarray | None]) -> tuple[np.nd
 def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kernel_size: int,
             alphas: Sequence[float], fraction: float, max_windows: int, blend: int, device: str | None,
             element: dict[int, np.ndarray | None] | None = None, follow_level: bool = True,
-            ) -> tuple[list[dict], list[dict], np.ndarray]:
+            cut: Callable[[Iterable[int], str], None] | None = None) -> tuple[list[dict], list[dict], np.ndarray]:
     """DLinear's window search and ``blend_weights`` per series: the blend weights, the validation scores
     and the relative penalty ``(B,)`` of each.
 
@@ -338,8 +429,19 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
     and a series' score sums its targets' validation MAEs; they are scored with the first
     of ``alphas``, and a series whose errors at its best window are significantly lower
     with another is scored again with that one.
+
+    Under a time limit it ends early as ``DLinear``'s search does (``cut`` records the stage for the series
+    it names): once the deadline has passed before it starts, or where not even the batched pass over the newest
+    ``NEWEST_MIN_ORIGINS`` origins fits in ``SEARCH_SHARE`` of the time left, every series takes the middle usable
+    candidate without scores; the Gram matrices are summed over the newest training origins that fit in that
+    share (a weighted series': its own, see :func:`~workload_predictor.models.dlinear.affordable_origins`, and
+    the middle candidate where not even its newest fit); the candidates are scored from the shortest up until
+    the deadline passes (the best of those scored wins), and no other penalty is tried after it.
     """
     n_series = z.shape[0] // k
+    deadline = current()
+    if cut is None:
+        cut = _recorder(n_series)[1]
     origins_val = validation_origins(z.shape[1], horizon, fraction, max_windows)
     last_train_origin = int(origins_val[0]) - horizon
     usable = [w for w in sorted(set(candidates)) if last_train_origin - w + 1 >= max(2 * w, MIN_TRAIN_WINDOWS)]
@@ -348,16 +450,40 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
             n_series, alphas[0])
     if len(usable) == 1 and len(alphas) == 1:
         return [{usable[0]: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)], np.full(n_series, alphas[0])
+    middle = usable[len(usable) // 2]
+
+    def unscored(series: Iterable[int]) -> None:  # the middle candidate, without scores, at the first penalty
+        cut(series, "dlinear window search")
+
+    if deadline.expired():
+        unscored(range(n_series))
+        return [{middle: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)], np.full(n_series, alphas[0])
     widest = usable[-1]
     origins_train = np.arange(widest, last_train_origin + 1)
     check_memory("DLinear fleet window search", extra_bytes=batch_bytes(len(z), z.shape[1], widest, horizon,
                                                                          len(origins_val), moments=3))
-    centred = BatchCentred.of(batched_window_stats(z, origins_train, widest, horizon))
+    newest, pace = batch_affordable_origins(z, origins_train, widest, horizon, SEARCH_SHARE)
+    if len(newest) < len(origins_train):
+        if deadline.left() * SEARCH_SHARE < pass_seconds(len(newest), len(z), widest, horizon, pace):
+            unscored(range(n_series))  # not even the newest origins' pass fits
+            return [{middle: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)], np.full(n_series,
+                                                                                                    alphas[0])
+        unscored([b for b in range(n_series) if (element or {}).get(b) is None])
+    centred = BatchCentred.of(batched_window_stats(z, newest, widest, horizon))
+    middles = []  # the weighted series whose newest origins' own pass does not fit either
     for b, weights in (element or {}).items():
-        for j in range(k if weights is not None else 0):
-            windows = window_weights(weights[:, j], origins_train, widest, horizon)
-            if windows is not None:
-                centred.put(b * k + j, CentredStats.of(WindowStats.weighted(z[b * k + j], origins_train, widest,
+        if weights is None:
+            continue
+        origins = affordable_origins(z[b * k : (b + 1) * k].T, origins_train, widest, horizon, SEARCH_SHARE, weights)
+        if len(origins) < len(origins_train):
+            unscored([b])
+            if deadline.left() * SEARCH_SHARE < pass_seconds(len(origins), k, widest, horizon):
+                middles.append(b)  # its statistics stay the batch's, and its scores are dropped below
+                continue
+        for j in range(k):
+            windows = window_weights(weights[:, j], origins, widest, horizon)
+            if windows is not None or len(origins) != len(newest):
+                centred.put(b * k + j, CentredStats.of(WindowStats.weighted(z[b * k + j], origins, widest,
                                                                             horizon, windows)))
     if follow_level:  # each window less its last input: shifted once, every candidate reads a slice
         centred.gram, centred.cross = shifted_moments(centred.gram, centred.cross)
@@ -385,13 +511,25 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
             by_origin += per_origin[:, j]
         return score, by_origin
 
+    def expired() -> bool:
+        if deadline.expired():
+            unscored(range(n_series))
+            return True
+        return False
+
     scores = np.zeros((n_series, len(usable)))
     by_origin = np.zeros((n_series, len(usable), len(origins_val)))
     for i, w in enumerate(usable):
+        if i and expired():  # the candidates scored before the deadline
+            usable = usable[:i]
+            scores, by_origin = scores[:, :i], by_origin[:, :i]
+            break
         scores[:, i], by_origin[:, i] = errors(None, w, alphas[0])
     penalty = np.full(n_series, alphas[0])
     undecided = np.ones(n_series, dtype=bool)
     for other in alphas[1:]:
+        if expired():
+            break
         best = np.argmin(scores, axis=1)  # the first of equal scores, as min() over the windows in order
         switch = np.zeros(n_series, dtype=bool)
         for i in np.unique(best[undecided]):
@@ -400,13 +538,22 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
             for b, difference in zip(series, trial - by_origin[series, i]):
                 switch[b] = evidence_shrinkage(difference, origins_val, horizon)[1] >= 1.0
         series = np.flatnonzero(switch)
+        scored = len(usable)  # the candidates scored again with ``other`` before the deadline
         if len(series):
             for i, w in enumerate(usable):
+                if i and expired():
+                    scored = i
+                    break
                 scores[series, i], by_origin[series, i] = errors(series, w, other)
         penalty[series] = other
         undecided &= ~switch
-    by_window = [dict(zip(usable, map(float, row))) for row in scores]
-    return [blend_weights(s, blend) for s in by_window], by_window, penalty
+        if scored < len(usable):  # those series keep only the candidates scored with their penalty
+            scores[series, scored:] = np.nan
+    by_window = [{w: float(v) for w, v in zip(usable, row) if not np.isnan(v)} for row in scores]
+    weights = [blend_weights(scored_windows, blend) for scored_windows in by_window]
+    for b in middles:
+        by_window[b], weights[b], penalty[b] = {}, {middle: 1.0}, alphas[0]
+    return weights, by_window, penalty
 
 
 def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: float | np.ndarray,

@@ -375,3 +375,17 @@ def test_backtest_forecasts_read_a_spike_the_series_came_back_from_as_predict_do
                                    atol=1e-9)
     assert np.abs(fitted._forecasts_at(values, np.array([615]))[0] - 50).max() < 15  # settled
     assert fitted._forecasts_at(values, np.array([611]))[0].max() > 1e4  # the newest bucket: it stands
+
+
+def test_a_test_span_leaving_one_training_bucket_names_the_option_and_the_fix():
+    with pytest.raises(WorkloadDataError, match="leaves 1 training bucket") as error:
+        backtest_origins(400, 10, 399, 1)
+    assert "test_size=399" in str(error.value) and "pass test_size=398 or less" in str(error.value)
+    assert backtest_origins(400, 10, 398, 1)[0] == 2
+
+
+@pytest.mark.parametrize("test_size", [10**20, 10**400, 1e300], ids=["1e20", "1e400-int", "1e300-float"])
+def test_an_absurdly_large_test_size_is_a_typed_error_quoted_short(test_size):
+    with pytest.raises(WorkloadDataError, match="test_size=") as error:
+        backtest(frame(np.arange(400.0)), ["naive"], ["naive"], test_size=test_size, verbose=False)
+    assert len(str(error.value)) < 250

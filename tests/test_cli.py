@@ -897,3 +897,185 @@ def test_per_key_rows_count_in_that_keys_series(runner, tmp_path):
     line = _error_line(runner.invoke(main, ["forecast", str(path), "--by", "model", "--model", "naive",
                                             "--horizon", "1"]))
     assert "at row 2 of that key" in line and "A key's rows count from 1, in time order." in line
+
+
+# -- review 2 of the command line: wrong answers, internal errors, messages ------------------------------------
+def _one_error_line(result, code=EXIT_DATA) -> str:
+    """The one ``error:`` line of a failed command (after checking its exit code and that it has no traceback)."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_a_day_first_log_is_bucketed_on_its_own_days(runner, tmp_path):
+    path = tmp_path / "eu_dates.csv"
+    rows = [f"{day:02d}/02/2024 00:{minute:02d}:00,100,10" for day in range(10, 15) for minute in range(60)]
+    path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + "\n".join(rows) + "\n")
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "1h", "--model", "naive", "-q"])
+    assert result.exit_code == 0, result.output
+    # Five days at one-hour buckets, the first and last partial dropped (month first, 10/02 would be October 2).
+    assert "-> 95 buckets of 60 min, 2024-02-10 01:00:00Z .. 2024-02-13 23:00:00Z" in result.output
+
+
+def test_a_model_file_of_a_token_target_refuses_requests(runner, tmp_path):
+    series = tmp_path / "tokens.csv"
+    bucketed_csv(series, input_tokens=(np.arange(200) % 5 + 3) * 1000)
+    model_file, requests = tmp_path / "m.wp", tmp_path / "r.csv"
+    fit = runner.invoke(main, ["forecast", str(series), "--target", "input_tokens", "--model", "naive", "--horizon",
+                               "3", "--model-file", str(model_file), "-q"])
+    assert fit.exit_code == 0, fit.output
+    saved = model_file.read_bytes()
+    result = runner.invoke(main, ["forecast", str(series), "--model-file", str(model_file), "--requests",
+                                  str(requests), "-q"])
+    line = _one_error_line(result)
+    assert "--requests" in line and "forecasts input_tokens only" in line and "--target requests" in line
+    assert not requests.exists() and model_file.read_bytes() == saved
+
+
+def test_a_reused_model_file_prints_the_value_of_its_own_last_bucket(runner, tmp_path):
+    whole = bucketed_csv(tmp_path / "whole.csv", periods=200)  # requests = i % 5 + 3: the last (199) is 7
+    head = tmp_path / "head.csv"
+    pd.read_csv(whole).iloc[:151].to_csv(head, index=False)  # its last (150) is 3
+    model_file = tmp_path / "m.wp"
+    assert runner.invoke(main, ["forecast", str(whole), "--model", "naive", "--horizon", "3", "--model-file",
+                                str(model_file), "-q"]).exit_code == 0
+    result = runner.invoke(main, ["forecast", str(head), "--model-file", str(model_file), "-q"])
+    assert result.exit_code == 0, result.output
+    last = next(line for line in result.output.splitlines() if line.startswith("last"))
+    assert last == "last    2024-05-10 00:33:10Z  requests=7"
+
+
+@pytest.mark.parametrize("command", ["forecast", "evaluate"])
+def test_a_target_the_bucketed_series_lacks_is_named(runner, tmp_path, command):
+    series = bucketed_csv(tmp_path / "series.csv")
+    line = _one_error_line(runner.invoke(main, [command, str(series), "--target", "input_tokens", "-q"]))
+    assert "series.csv has no input_tokens (it has requests)" in line
+
+
+@pytest.mark.parametrize("args", [
+    ["inspect", "{log}"],
+    ["forecast", "{log}", "--freq", "1s"],
+    ["forecast", "{log}", "--freq", "1s", "--by", "svc"],
+    ["forecast", "{series}"],
+    ["forecast", "{series}", "--by", "svc"],
+    ["inspect", "{series}"],
+])
+def test_timestamps_centuries_apart_are_a_data_error(runner, tmp_path, args):
+    log, series = tmp_path / "span.csv", tmp_path / "span_series.csv"
+    log.write_text("TIMESTAMP,svc\n1700-01-01T00:00:00Z,a\n2000-01-01T00:00:00Z,a\n2200-01-01T00:00:00Z,b\n")
+    series.write_text("timestamp,requests,svc\n1700-01-01T00:00:00Z,1,a\n2000-01-01T00:00:00Z,2,a\n"
+                      "2200-01-01T00:00:00Z,3,b\n")
+    line = _one_error_line(runner.invoke(main, [a.format(log=log, series=series) for a in args]))
+    assert "span 500 years" in line and "292 years" in line
+
+
+def test_a_model_file_reused_on_a_trace_without_its_token_target_is_a_data_error(runner, tmp_path):
+    log = request_log(600)
+    with_tokens, without = tmp_path / "log.csv", tmp_path / "log_notok.csv"
+    log.to_csv(with_tokens, index=False)
+    log[["TIMESTAMP"]].to_csv(without, index=False)
+    model_file = tmp_path / "m.wp"
+    fit = runner.invoke(main, ["forecast", str(with_tokens), "--freq", "10s", "--model", "naive", "--horizon", "3",
+                               "--target", "requests", "--target", "input_tokens", "--model-file", str(model_file),
+                               "-q"])
+    assert fit.exit_code == 0, fit.output
+    saved = model_file.read_bytes()
+    line = _one_error_line(runner.invoke(main, ["forecast", str(without), "--freq", "10s", "--model-file",
+                                                str(model_file), "-q"]))
+    assert "forecasts requests, input_tokens" in line and "log_notok.csv has no input_tokens" in line
+    assert model_file.read_bytes() == saved
+
+
+def test_requests_of_a_huge_load_are_refused_before_they_are_allocated(runner, tmp_path, monkeypatch):
+    import workload_predictor.synthetic_requests as synthetic
+
+    class NoRepeat:  # numpy for synthetic_requests, less the call that allocates one entry per request
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def repeat(self, *args, **kwargs):
+            raise AssertionError("the requests were allocated")
+
+    monkeypatch.setattr(synthetic, "np", NoRepeat())  # 1e10 requests would be 75 GiB of arrival times
+    series, requests = tmp_path / "huge.csv", tmp_path / "r.csv"
+    bucketed_csv(series, requests=np.full(200, 10**9))
+    result = runner.invoke(main, ["forecast", str(series), "--model", "naive", "--requests", str(requests), "-q"])
+    assert result.exit_code == EXIT_DATA, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "10,000,000,000 synthetic requests" in line
+    assert "more than 100,000,000" in line and not requests.exists()
+
+
+def test_a_bad_cell_in_a_token_column_no_target_needs_is_ignored_and_one_it_needs_is_named(runner, tmp_path):
+    path = tmp_path / "bad_token.csv"
+    log = request_log(600).astype({"ContextTokens": object})
+    log.loc[5, "ContextTokens"] = "abc"
+    log.to_csv(path, index=False)
+    requests_only = runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--model", "naive", "-q"])
+    assert requests_only.exit_code == 0, requests_only.output
+    line = _one_error_line(runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--model", "naive",
+                                                "--target", "input_tokens", "-q"]))
+    assert "column 'ContextTokens' holds 'abc' at data row 6, not a number" in line
+
+
+def test_an_integer_wider_than_int64_is_reported_as_too_large_at_its_row(runner, tmp_path):
+    path = bucketed_csv(tmp_path / "series.csv")
+    lines = path.read_text().splitlines()
+    lines[8] = lines[8].split(",")[0] + ",99999999999999999999999999"
+    path.write_text("\n".join(lines) + "\n")
+    line = _one_error_line(runner.invoke(main, ["forecast", str(path), "--model", "naive", "-q"]))
+    assert "holds 1e+26 at data row 8, above 1e+18" in line
+
+
+def test_an_unclosed_quote_is_named_at_its_line_of_the_file(runner, tmp_path):
+    path = tmp_path / "quote5.csv"
+    lines = ["timestamp,input_tokens"] + [f"2024-01-01T00:00:{i:02d}Z,1" for i in range(40)]
+    lines[5] = '"' + lines[5]  # the file's line 6, its data row 5
+    path.write_text("\n".join(lines) + "\n")
+    line = _one_error_line(runner.invoke(main, ["forecast", str(path), "--freq", "1s"]))
+    assert "EOF inside string starting at line 6" in line and "row 6" not in line
+
+
+@pytest.mark.parametrize("args", [
+    ["forecast", "{path}", "--freq", "1s", "--input-col", "nosuch"],
+    ["inspect", "{path}", "--input-col", "nosuch"],
+    ["forecast", "{path}", "--freq", "1s", "--by", "nosuch"],
+    ["evaluate", "{path}", "--freq", "1s", "--by", "nosuch"],
+    ["forecast", "{path}", "--freq", "1s", "--requests", "{requests}", "--format", "vidur-main"],
+])
+def test_messages_cut_long_column_names_short(runner, tmp_path, args):
+    path = tmp_path / "longcol.csv"
+    path.write_text("timestamp," + "X" * 200_000 + "\n" + "".join(f"2024-01-01T00:00:{i:02d}Z,1\n" for i in range(40)))
+    args = [a.format(path=path, requests=tmp_path / "r.csv") for a in args]
+    line = _one_error_line(runner.invoke(main, args))
+    assert len(line) < 400 and "XXXXXXXXXX" in line
+
+
+def test_a_test_size_that_leaves_one_training_bucket_names_the_option(runner, tmp_path):
+    series = bucketed_csv(tmp_path / "series.csv", periods=400)
+    line = _one_error_line(runner.invoke(main, ["evaluate", str(series), "--models", "dlinear", "--test-size", "399",
+                                                "-q"]))
+    assert "leaves 1 training bucket" in line and "pass --test-size 398 or less" in line
+
+
+def test_an_absurd_test_size_is_quoted_short(runner, tmp_path):
+    series = bucketed_csv(tmp_path / "series.csv", periods=400)
+    line = _one_error_line(runner.invoke(main, ["evaluate", str(series), "--models", "dlinear", "--test-size",
+                                                "1e300", "-q"]))
+    assert len(line) < 250 and "test span" in line
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".jsonl.gz"])
+def test_json_files_with_a_byte_order_mark_are_read(runner, tmp_path, suffix):
+    import gzip
+
+    records = [{"timestamp": f"2024-01-01T00:00:{i:02d}Z", "input_tokens": 1} for i in range(40)]
+    text = json.dumps(records) if suffix == ".json" else "".join(json.dumps(r) + "\n" for r in records)
+    data = b"\xef\xbb\xbf" + text.encode()
+    path = tmp_path / f"bom{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "1s", "--model", "naive", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "(request log, 40 requests) -> 38 buckets of 1 s" in result.output

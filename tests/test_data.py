@@ -348,3 +348,62 @@ def test_irregular_spacing_prints_plain_durations():
     with pytest.raises(WorkloadDataError, match="is 2s, not the bucket width 1s") as error:
         prepare_series(_frame(10).drop(index=4), freq="1s")
     assert "days" not in str(error.value)
+
+
+def _day_first(days, seconds=range(0, 60, 5)) -> list[str]:
+    """DD/MM/YYYY stamps of February 2024: each day of ``days`` at each of ``seconds``."""
+    return [f"{day:02d}/02/2024 00:00:{second:02d}" for day in days for second in seconds]
+
+
+def test_day_first_dates_are_not_guessed_row_by_row():
+    # Days 10-14: 10-12 read month first would be October to December, 13 and 14 only read day first.
+    index = to_utc_index(pd.Series(_day_first(range(10, 15))))
+    assert index.min() == pd.Timestamp("2024-02-10", tz="UTC")
+    assert index.max() == pd.Timestamp("2024-02-14 00:00:55", tz="UTC")
+    assert index.is_monotonic_increasing
+
+
+def test_a_column_that_reads_day_first_and_month_first_is_an_error_naming_the_ambiguity():
+    with pytest.raises(WorkloadDataError, match="ambiguous") as error:
+        to_utc_index(pd.Series(_day_first(range(10, 13))))
+    assert "ISO-8601" in str(error.value) and "%d/%m/%Y" in str(error.value) and "%m/%d/%Y" in str(error.value)
+
+
+def test_a_non_iso_column_is_read_in_one_format():
+    assert to_utc_index(pd.Series(["May 10 2024", "May 11 2024"])).tolist() == [
+        pd.Timestamp("2024-05-10", tz="UTC"), pd.Timestamp("2024-05-11", tz="UTC")]
+    # Day and month equal on every row: both orders read the same instants.
+    assert to_utc_index(pd.Series(["01/01/2024 10:00", "01/01/2024 11:00"]))[1] == pd.Timestamp("2024-01-01 11:00",
+                                                                                                  tz="UTC")
+    with pytest.raises(WorkloadDataError, match="row 1 holds '2024-02-11T00:00:00', which does not read in the format"):
+        to_utc_index(pd.Series(["10/02/2024 00:00", "2024-02-11T00:00:00"]))
+
+
+@pytest.mark.parametrize("stamps", [
+    ["2024-01-01T10:00:00+05", "2024-01-01T10:00:05"],
+    ["2024-01-01T10:00:05", "2024-01-01T10:00:00.5-05"],
+    ["2024-01-01T10:00+05", "2024-01-01T10:01"],
+])
+def test_an_hour_only_offset_mixed_with_naive_stamps_is_refused(stamps):
+    with pytest.raises(WorkloadDataError, match="some timestamps carry a UTC offset and some do not"):
+        to_utc_index(pd.Series(stamps))
+
+
+def test_hour_only_offsets_on_every_row_and_dates_alone_are_read():
+    assert to_utc_index(pd.Series(["2024-01-01T10:00:00+05", "2024-01-01T10:00:05+05"]))[0] == pd.Timestamp(
+        "2024-01-01 05:00", tz="UTC")
+    assert to_utc_index(pd.Series(["2024-01-05", "2024-01-06"]))[0] == pd.Timestamp("2024-01-05", tz="UTC")
+
+
+_CENTURIES = ["1700-01-01T00:00:00Z", "2000-01-01T00:00:00Z", "2200-01-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("call", [
+    lambda: bucketize(pd.DataFrame({"TIMESTAMP": _CENTURIES}), freq="1000d"),
+    lambda: bucketize(pd.DataFrame({"TIMESTAMP": _CENTURIES, "k": ["a", "a", "b"]}), freq="1000d", by="k"),
+    lambda: prepare_series(pd.DataFrame({"timestamp": _CENTURIES[:2], "requests": [1, 2]})),
+])
+def test_timestamps_further_apart_than_a_timedelta_holds_are_a_typed_error(call):
+    with pytest.raises(WorkloadDataError, match="span 500 years|span 300 years") as error:
+        call()
+    assert "292 years" in str(error.value) and "stray timestamps" in str(error.value)

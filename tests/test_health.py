@@ -237,3 +237,14 @@ def test_a_fleets_idle_key_keeps_its_confidence_as_a_predictor_does():
     single = [calibration(forecast[b], actual[b], 0.9)["confidence_"] for b in range(2)]
     np.testing.assert_allclose(fleet, single, rtol=0, atol=1e-12)
     assert fleet[0] > 0.99
+
+
+def test_a_measurement_beyond_floats_range_is_a_typed_error():
+    with pytest.raises(WorkloadDataError, match=r"measurements\['accuracy'\]=.* too large for a float"):
+        health_report({"accuracy": 10**400})
+    assert health_report({"training_seconds": float("inf")})["metrics"]["training_seconds"]["level"] == "critical"
+
+
+def test_a_threshold_beyond_floats_range_is_a_typed_error():
+    with pytest.raises(WorkloadDataError, match="must be a pair of finite numbers"):
+        health_report({}, {"accuracy": (10**400, 0.1)})

@@ -136,3 +136,43 @@ def test_backtest_refuses_a_non_finite_test_size():
     with pytest.raises(WorkloadDataError, match="test_size=nan"):
         backtest_origins(300, 5, float("nan"), 1)
     assert np.array_equal(backtest_origins(100, 5, 0.1, 1), np.arange(90, 96))
+
+
+def test_read_trace_of_a_series_without_the_target_asked_for_does_not_crash(tmp_path):
+    path = tmp_path / "series.csv"
+    periodic_series(50).to_csv(path, index=False)
+    trace = read_trace(path, targets=["input_tokens"])  # the caller names the missing target (the CLI does)
+    assert list(trace.series.columns) == ["timestamp", "requests"]
+
+
+def test_read_trace_reads_an_integer_column_wider_than_int64_as_the_number_it_is(tmp_path):
+    path = tmp_path / "series.csv"
+    frame = periodic_series(50)
+    frame["requests"] = frame["requests"].round().astype(int).astype(object)
+    frame.loc[7, "requests"] = 10**26  # the CSV column is then no int64: pandas reads it as text
+    frame.to_csv(path, index=False)
+    with pytest.raises(WorkloadDataError, match="'requests' holds 1e\\+26 at row 7, above 1e\\+18"):
+        read_trace(path)
+
+
+def test_read_trace_sums_and_checks_only_the_token_columns_its_targets_need(tmp_path):
+    path = tmp_path / "log.csv"
+    stamps = pd.date_range("2024-01-01", periods=100, freq="1s").strftime("%Y-%m-%dT%H:%M:%SZ")
+    pd.DataFrame({"TIMESTAMP": stamps, "ContextTokens": ["abc"] + ["10"] * 99, "GeneratedTokens": 5}).to_csv(
+        path, index=False)
+    trace = read_trace(path, freq="10s", targets=["requests", "output_tokens"])
+    assert list(trace.series.columns) == ["timestamp", "requests", "output_tokens"]
+    with pytest.raises(WorkloadDataError, match="column 'ContextTokens' holds 'abc' at row 0, not a number"):
+        read_trace(path, freq="10s")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_read_table_drops_a_byte_order_mark_of_a_json_file(tmp_path, suffix):
+    import json
+
+    records = [{"timestamp": "2024-01-01T00:00:00Z", "requests": 1}, {"timestamp": "2024-01-01T00:00:01Z",
+                                                                    "requests": 2}]
+    text = json.dumps(records) if suffix == ".json" else "".join(json.dumps(r) + "\n" for r in records)
+    path = tmp_path / f"bom{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert read_table(path)["requests"].tolist() == [1, 2]

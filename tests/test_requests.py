@@ -138,3 +138,47 @@ def test_from_a_fitted_predictor_with_token_targets(series_1000):
     requests = forecast.to_requests(random_state=0)
     assert len(requests) > 0 and {"input_tokens", "output_tokens"} <= set(requests.columns)
     assert requests.equals(forecast.to_requests(random_state=0))  # reproducible with a seed
+
+
+def test_a_forecast_of_one_token_target_is_not_taken_as_request_counts():
+    index = pd.date_range("2024-05-10 12:00", periods=3, freq="10s", tz="UTC").as_unit("ns")
+    yhat = np.full((3, 1), 21_000.0)
+    tokens = Forecast(index=index, yhat=yhat, lower=yhat, upper=yhat, targets=("input_tokens",), level=0.9,
+                      model="naive", confidence=0.8, freq=pd.Timedelta("10s"))
+    with pytest.raises(WorkloadDataError, match="no request-count target") as error:
+        tokens.to_requests(random_state=0)
+    assert "token target counts tokens" in str(error.value)
+    # One target with another name (a Series named "qps") is still its request count.
+    counts = Forecast(index=index, yhat=yhat / 1000, lower=yhat / 1000, upper=yhat / 1000, targets=("qps",),
+                      level=0.9, model="naive", confidence=0.8, freq=pd.Timedelta("10s"))
+    assert 30 <= len(counts.to_requests(random_state=0)) <= 100
+
+
+class _NoRepeat:
+    """numpy for the module under test, less ``repeat``: the call that allocates one entry per drawn request."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def repeat(self, *args, **kwargs):
+        raise AssertionError("the requests were allocated")
+
+
+def test_a_forecast_of_too_many_requests_is_refused_before_they_are_allocated(monkeypatch):
+    import workload_predictor.synthetic_requests as synthetic
+
+    monkeypatch.setattr(synthetic, "np", _NoRepeat())  # 1e10 requests would be 75 GiB of arrival times
+    with pytest.raises(WorkloadDataError, match=r"10,000,000,000 synthetic requests .* more than 100,000,000"):
+        make_forecast([1e9] * 10).to_requests(random_state=0)
+
+
+@pytest.mark.parametrize("recent", [0, -1, 2.5, True, "10"])
+def test_recent_must_be_a_positive_number_of_rows(recent):
+    with pytest.raises(WorkloadDataError, match="recent=.* must be a positive integer"):
+        make_forecast([5.0]).to_requests(random_state=0, lengths=lengths_log(), recent=recent)
+
+
+def test_recent_takes_the_last_rows_of_the_lengths():
+    log = pd.DataFrame({"input_tokens": [1] * 1000 + [999] * 10, "output_tokens": [1] * 1010})
+    drawn = make_forecast([50.0]).to_requests(random_state=0, lengths=log, recent=10)
+    assert set(drawn["input_tokens"]) == {999}

@@ -136,6 +136,10 @@ def default_season_length(freq: pd.Timedelta, n_train: int) -> int:
     return 1
 
 
+#: Training buckets the test span must leave before its first origin: MASE's scale is the naive one-step error on them.
+MIN_TRAINING_BUCKETS = 2
+
+
 def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) -> np.ndarray:
     """Forecast origins of the test span: every ``stride`` buckets from ``n - test_size`` on,
     each with its whole horizon inside the series."""
@@ -143,8 +147,14 @@ def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) 
     span = int(round(test_size * n)) if 0 < test_size < 1 else int(test_size)
     if span < horizon or span >= n:
         raise WorkloadDataError(
-            f"test_size={quote(test_size)} gives a test span of {span} buckets; it must hold at least one horizon "
-            f"({horizon}) and leave training data (the series has {n} buckets)."
+            f"test_size={quote(test_size)} gives a test span of {quote(span)} buckets; it must hold at least one "
+            f"horizon ({horizon}) and leave training data (the series has {n} buckets)."
+        )
+    if n - span < MIN_TRAINING_BUCKETS:
+        raise WorkloadDataError(
+            f"test_size={quote(test_size)} gives a test span of {span} buckets, which leaves {n - span} training "
+            f"bucket of the series' {n}; the first fit needs at least {MIN_TRAINING_BUCKETS} (MASE scales the errors "
+            f"by the naive forecast's on them): pass test_size={n - MIN_TRAINING_BUCKETS} or less."
         )
     if not is_positive_int(stride):
         raise WorkloadDataError(f"stride={quote(stride)} must be a positive integer number of buckets.")
@@ -155,7 +165,8 @@ def _check_test_size(test_size: Any) -> None:
     """Raise :class:`WorkloadDataError` unless ``test_size`` is a fraction in (0, 1) or a whole number of buckets
     (``50.7`` is neither: it is not cut to 50)."""
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(test_size) or (test_size >= 1 and test_size != int(test_size)):
+            or not (isinstance(test_size, (int, np.integer)) or math.isfinite(test_size)) \
+            or (test_size >= 1 and test_size != int(test_size)):  # an int is finite, even one beyond float's range
         raise WorkloadDataError(f"test_size={quote(test_size)} must be a fraction in (0, 1) or a whole number of "
                                 f"buckets, e.g. 0.25 or 500.")
 

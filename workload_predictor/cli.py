@@ -20,7 +20,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from .errors import WorkloadDataError, cut, quote
+from .errors import WorkloadDataError, cut, quote, quote_columns
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
@@ -487,13 +487,19 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     if requests_path and lengths is None and needs_token_lengths(requests_format):
         raise WorkloadDataError(
             f"--format {requests_format} needs token lengths, and {data.path.name} has no token columns (columns: "
-            f"{', '.join(map(str, (data.log if data.log is not None else data.series).columns))}); name them with "
+            f"{quote_columns((data.log if data.log is not None else data.series).columns)}); name them with "
             "--input-col/--output-col, or write --format native."
         )
     appended = zero_filled = None
     if model_file and Path(model_file).exists():
         predictor, appended, zero_filled = _reuse(Path(model_file), data, freq)
         chosen, model, level = list(predictor.targets_), predictor.model, predictor.level
+        if requests_path and "requests" not in chosen:  # a token forecast is no count of requests
+            raise WorkloadDataError(
+                f"--requests draws requests from a forecast of request counts, and {Path(model_file).name} "
+                f"forecasts {', '.join(chosen)} only: refit with a new --model-file and --target requests "
+                f"({Path(model_file).name} was not changed)."
+            )
     else:
         _check_history(data, freq)
         chosen = _targets(data, targets)
@@ -513,7 +519,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     predict_ms = (time.perf_counter() - started) * 1e3
 
     _echo_trace(data, predictor.freq_)
-    last = data.series.iloc[-1]
+    last = result.history.iloc[-1]  # the model's newest bucket (a reused model's may be after TRACE's last)
     observed = ", ".join(f"{t}={last[t]:g}" for t in chosen)
     digits = _fraction_digits(predictor.last_timestamp_, predictor.freq_)
     _say(f"last    {_stamp(predictor.last_timestamp_, digits)}  {observed}")
@@ -570,6 +576,14 @@ def _reuse(path: Path, data, freq: str | None) -> tuple[Any, int, int]:
     from .predictor import WorkloadPredictor
 
     predictor = WorkloadPredictor.load(path)
+    missing = [t for t in predictor.targets_ if t not in data.series.columns]
+    if missing:
+        raise WorkloadDataError(
+            f"{path.name} forecasts {', '.join(predictor.targets_)}; {data.path.name} has no {', '.join(missing)} "
+            f"(it has {', '.join(c for c in data.series.columns if c != 'timestamp')}): pass a trace with token "
+            f"columns (see --input-col/--output-col), or refit with a new --model-file ({path.name} was not "
+            "changed)."
+        )
     stamps = to_utc_index(data.series["timestamp"])
     if data.log is not None and freq is not None:
         width = parse_freq(freq)
@@ -835,7 +849,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     :func:`~workload_predictor.bucketize` (so its ``max_buckets`` guard refuses a span that
     would not fit), its partial first and last buckets dropped unless ``keep_partial``.
     """
-    from .data import bucketize, infer_freq, parse_freq, to_utc_index, token_columns
+    from .data import bucketize, check_span, infer_freq, parse_freq, to_utc_index, token_columns
     from .readers import find_timestamp_column, read_table
 
     frame = read_table(path)
@@ -843,6 +857,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         raise WorkloadDataError(f"{path}: the file holds no rows.")
     column = find_timestamp_column(frame, opts["timestamp_col"])
     stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column).sort_values()
+    check_span(stamps[0], stamps[-1], column, opts["unit"])  # before the spans and steps below are measured
     bucketed = "requests" in frame.columns
     report: dict[str, Any] = {
         "file": str(path), "kind": "bucketed series" if bucketed else "request log", "rows": len(frame),
@@ -950,7 +965,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
     A request log is bucketized at ``freq`` on one grid for all keys (the first and the last
     bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does.
     """
-    from .data import bucketize, to_utc_index, token_columns
+    from .data import bucketize, check_span, to_utc_index, token_columns
     from .readers import check_bucket_width, find_timestamp_column, read_table
 
     frame = read_table(path)
@@ -958,7 +973,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
         raise WorkloadDataError(f"{path}: the file holds no rows.")
     if by not in frame.columns:
         raise WorkloadDataError(f"{Path(path).name} has no column {quote(by)} for --by (columns: "
-                                f"{', '.join(map(str, frame.columns[:20]))}).")
+                                f"{quote_columns(frame.columns)}).")
     column = find_timestamp_column(frame, opts["timestamp_col"])
     if by in (column, "timestamp"):
         raise WorkloadDataError(f"--by {quote(by)} is the timestamp column of {Path(path).name}; --by names the "
@@ -968,7 +983,9 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
             raise WorkloadDataError(f"--by {quote(by)} is a target column of {Path(path).name}; --by names the "
                                     "column that tells the series apart (a model, endpoint or tenant column).")
         out = frame[[by, *(c for c in ("requests", "input_tokens", "output_tokens") if c in frame.columns)]].copy()
-        out.insert(1, "timestamp", to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column))
+        stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column)
+        check_span(stamps.min(), stamps.max(), column, opts["unit"])
+        out.insert(1, "timestamp", stamps)
         if freq is not None:  # as for one series: a --freq must match the buckets' own width
             steps = out.sort_values("timestamp", kind="stable").groupby(by, sort=False)["timestamp"].diff()
             check_bucket_width(steps, freq, path)

@@ -33,10 +33,12 @@ MAX_VALUE = 1e18
 # Longer strings are refused before parsing (pandas' fallback parser is quadratic in a string's length:
 # 400,000 characters took 1.1 s).
 MAX_TIMESTAMP_CHARS = 64
-_OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+# A UTC offset ending a stamp: Z, +05:00 or +0500, or +05 after a time (``10:00:00+05``; a date alone,
+# ``2024-01-05``, ends in -05 too).
+_OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2}|:\d{2}(?:\.\d+)?[+-]\d{2})$")
 # The same suffix read backwards after a line break, blanks allowed (as strip() drops them): matched on strings
 # joined by line breaks and reversed, it starts with a literal, so one search skips from line to line.
-_OFFSET_SUFFIX_REVERSED = re.compile(r"\n[^\S\n]*(?:Z|\d{2}:?\d{2}[+-])")
+_OFFSET_SUFFIX_REVERSED = re.compile(r"\n[^\S\n]*(?:Z|\d{2}:?\d{2}[+-]|\d{2}[+-](?:\d+\.)?\d{2}:)")
 # The token columns of a request log, by what they count: this package's names first, then those of the
 # Azure LLM inference traces, Vidur's traces and OpenAI's usage records. The first one a log has is used.
 TOKEN_COLUMNS = {
@@ -56,7 +58,7 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
     found = {}
     for out, given in (("input_tokens", input_column), ("output_tokens", output_column)):
         if given is not None and given not in present:
-            raise WorkloadDataError(f"no token column {quote(given)} (columns: {list(map(str, present))[:20]}).")
+            raise WorkloadDataError(f"no token column {quote(given)} (columns: {quote_columns(present)}).")
         column = given if given is not None else next((a for a in TOKEN_COLUMNS[out] if a in present), None)
         if column is not None:
             found[out] = column
@@ -95,7 +97,9 @@ def to_utc_index(
 
     Accepted: datetime64 (naive is taken as UTC, aware is converted), pandas
     ``Timestamp``/``datetime.datetime`` objects, ISO-8601 strings (fractional and
-    whole seconds may be mixed, offsets allowed), numeric epochs (``unit`` given,
+    whole seconds may be mixed, offsets allowed), other date strings in one format
+    for the whole column (``10/02/2024 00:00:05``: day or month first as the whole
+    column reads; a column that reads both ways is an error), numeric epochs (``unit`` given,
     or inferred from the magnitude when that is unambiguous), and offsets
     relative to ``origin`` (numbers with ``unit``, or timedeltas).
     Strings longer than ``MAX_TIMESTAMP_CHARS`` (64) are refused before parsing.
@@ -212,6 +216,23 @@ def _out_of_range(name: str, unit: str | None = None) -> WorkloadDataError:
     )
 
 
+#: The longest span between two timestamps that a ``pd.Timedelta`` (int64 nanoseconds) holds: about 292 years.
+MAX_SPAN = pd.Timedelta.max
+
+
+def check_span(first: pd.Timestamp, last: pd.Timestamp, name: str = "timestamp", unit: str | None = None) -> None:
+    """Refuse timestamps from ``first`` to ``last`` (UTC) further apart than :data:`MAX_SPAN` (about 292 years),
+    before any arithmetic on them: numpy's nanosecond subtraction would wrap around without a word, pandas'
+    raises an ``OverflowError``. The span is measured in ``datetime.timedelta``, which holds it."""
+    span = last.to_pydatetime(warn=False) - first.to_pydatetime(warn=False)
+    if span > MAX_SPAN.to_pytimedelta():
+        raise WorkloadDataError(
+            f"{name}: the timestamps span {span.days / 365.25:,.0f} years ({first.isoformat()} .. "
+            f"{last.isoformat()}), more than the 292 years a nanosecond duration holds; check for stray "
+            f"timestamps{_unit_hint(unit)}, or drop the rows outside the span you mean."
+        )
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
 
@@ -299,11 +320,67 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
     try:
         parsed = pd.to_datetime(pd.Index(values), utc=True, format="ISO8601")
     except (ValueError, TypeError, OverflowError):
-        try:
-            parsed = pd.to_datetime(pd.Index(values), utc=True, format="mixed")
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise _unparseable(values, name, exc) from None
+        parsed = _one_format(values, name)
     return pd.DatetimeIndex(parsed)
+
+
+def _one_format(values: np.ndarray, name: str) -> pd.DatetimeIndex:
+    """Non-ISO date strings (``10/02/2024 00:00:05``, ``May 10 2024``) read in one format for the whole column.
+
+    The format is inferred from the first string (pandas' ``guess_datetime_format``); where
+    its day and month could be the other way round (``10/02/2024``), both orders are tried on
+    the whole column: the one that reads every row is used, and a column both read differently
+    (every day at most 12) is an error that names the ambiguity, as is a column no inferred
+    format reads. Strings are never parsed one by one, each in the format it seems to have: a
+    DD/MM log would read its days 1-12 month first and its days 13-31 day first.
+    """
+    from pandas.tseries.api import guess_datetime_format
+
+    first = next((v for v in values if isinstance(v, str) and v.strip()), None)
+    if first is None:  # no string: datetimes of kinds the ISO pass refused, or nothing parseable
+        raise _unparseable(values, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when the day-first guess differs from its default
+        formats = [guess_datetime_format(first.strip())]
+        if formats[0] is not None and not formats[0].startswith("%Y"):  # YYYY/DD/MM is no format in use
+            formats.append(guess_datetime_format(first.strip(), dayfirst=True))
+    formats = list(dict.fromkeys(f for f in formats if f is not None))
+    if not formats:
+        if _first_unparseable(values) is not None:  # "yesterday": no timestamp in any format
+            raise _unparseable(values, name)
+        raise WorkloadDataError(
+            f"{name}: cannot tell the format of the timestamps from the first, {quote(first)}; pass ISO-8601 "
+            "strings (e.g. 2024-05-10T00:00:05Z), datetimes parsed with pd.to_datetime(..., format=...), "
+            "or numeric epochs with unit=..."
+        )
+    read = {}
+    for fmt in formats:
+        try:
+            read[fmt] = pd.DatetimeIndex(pd.to_datetime(pd.Index(values), utc=True, format=fmt))
+        except (ValueError, TypeError, OverflowError):
+            continue
+    if len(read) > 1 and not read[formats[0]].equals(read[formats[1]]):
+        raise WorkloadDataError(
+            f"{name}: the timestamps are ambiguous: {quote(first)} reads both as {formats[0]!r} and as "
+            f"{formats[1]!r} (month or day first), and every row fits both; pass ISO-8601 strings "
+            "(e.g. 2024-05-10T00:00:05Z), or datetimes parsed with pd.to_datetime(..., format=...) in the "
+            "format the column has."
+        )
+    if read:
+        return next(iter(read.values()))
+    fmt = formats[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        misread = pd.to_datetime(pd.Index(values), utc=True, format=fmt, errors="coerce")
+    rows = np.flatnonzero(np.asarray(misread.isna()) & ~pd.isna(values))
+    if len(rows) == 0 or _first_unparseable(values) is not None:  # out of range, or a value that is no timestamp
+        raise _unparseable(values, name)
+    row = int(rows[0])
+    raise WorkloadDataError(
+        f"{name}: row {row} holds {quote(_plain(values[row]))}, which does not read in the format {fmt!r} of the "
+        f"first timestamp {quote(first)}; use one format for the whole column (ISO-8601, e.g. "
+        "2024-05-10T00:00:05Z, reads everywhere), or fix or drop that row."
+    )
 
 
 #: Values :func:`_first_unparseable` parses one by one, at most, looking for the one at fault.
@@ -493,6 +570,7 @@ def prepare_series(
     stamps, values, targets = _rows(data, timestamp, target)
     index = to_utc_index(stamps, unit=unit, origin=origin)
     if len(index) > 1:
+        check_span(index.min(), index.max(), unit=unit)
         index, values = _sorted_unique(index, values)
     step = parse_freq(freq) if freq is not None else infer_freq(index)
     _check_regular(index, step)
@@ -831,6 +909,7 @@ def bucketize(
         )
     width = parse_freq(freq)
     stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
+    check_span(stamps.min(), stamps.max(), timestamp, unit)
     try:
         start = stamps.min().floor(width)
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # the first bucket starts before 1677
@@ -896,6 +975,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     codes, keys = factorize_keys(log[by], by)
     width = parse_freq(freq)
     stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
+    check_span(stamps.min(), stamps.max(), timestamp, unit)
     try:
         floor = np.asarray(stamps.floor(width).array, dtype="datetime64[ns]")  # UTC wall times
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # a bucket starts before 1677

@@ -72,7 +72,7 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
         if metric not in DEFAULT_THRESHOLDS:
             raise WorkloadDataError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
         items = None if isinstance(pair, (str, bytes, Mapping)) else _items(pair)
-        if items is None or len(items) != 2 or not all(is_number(v) and math.isfinite(v) for v in items):
+        if items is None or len(items) != 2 or not all(is_number(v) and _finite(v) for v in items):
             raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair of finite numbers "
                                     f"(warning, critical), e.g. {DEFAULT_THRESHOLDS[metric]}.")
         warning, critical = (float(v) for v in items)
@@ -84,6 +84,14 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
             )
         merged[metric] = (warning, critical)
     return merged
+
+
+def _finite(value: Any) -> bool:
+    """Whether the number ``value`` is finite as a float (an integer beyond float's range, ``10**400``, is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _items(pair: Any) -> list | None:
@@ -109,6 +117,12 @@ def check_measurements(measurements: Any) -> Mapping[str, Any]:
         if not name.endswith("_detail") and value is not None and not is_number(value):
             raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} must be a number (or None: not "
                                     f"measured), e.g. {{{name!r}: 0.5}}.")
+        if not name.endswith("_detail") and value is not None:
+            try:
+                float(value)
+            except OverflowError:  # an integer beyond float's range (NaN and infinity are floats: they pass)
+                raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} is too large for a float; pass "
+                                        f"the measured value, e.g. {{{name!r}: 0.5}}.") from None
     return measurements
 
 
@@ -122,7 +136,7 @@ def health_report(measurements: Mapping[str, float | None], thresholds: Mapping[
     ------
     WorkloadDataError
         An unknown metric or measurement name, a threshold that is not a pair of finite numbers in order, or a
-        measured value that is not a number.
+        measured value that is not a number (or an integer too large for a float).
     """
     measurements = check_measurements(measurements)
     limits = _thresholds(thresholds)

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import _target_matrix, bucketize, duration_text, parse_freq, to_utc_index, token_columns
+from .data import _target_matrix, bucketize, check_span, duration_text, parse_freq, to_utc_index, token_columns
 from .errors import WorkloadDataError, cut, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
@@ -108,8 +108,9 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
         if name.endswith(JSON_LINES_SUFFIXES + JSON_SUFFIXES):
             lines = not name.endswith(JSON_SUFFIXES)
             try:
-                # No date guessing: numeric timestamps stay numbers until the door reads them with --unit.
-                return pd.read_json(path, lines=lines, dtype=False, **_NO_DATE_GUESSING)
+                # No date guessing: numeric timestamps stay numbers until the door reads them with --unit. utf-8-sig:
+                # a byte-order mark (as some Windows tools write) is dropped, as the CSV reader drops it.
+                return pd.read_json(path, lines=lines, dtype=False, encoding="utf-8-sig", **_NO_DATE_GUESSING)
             except (TypeError, ValueError, AttributeError) as exc:
                 # A line that is JSON but no object ([1, 2], 5, "text", null) fails the rows' dict(); a line that is
                 # no JSON at all is a parse error whose message says where (no need to read the file again).
@@ -138,12 +139,22 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
         raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(exc)}); a trace holds "
                                 "one JSON object per row.") from None
     except (ValueError, OSError) as exc:  # pandas' parse errors are ValueErrors
-        raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(exc)}).") from None
+        raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(_in_lines(exc))}).") from None
     raise WorkloadDataError(
         f"{path}: unknown file type; name it by its format: {', '.join(CSV_SUFFIXES)} (CSV), "
         f"{', '.join(JSON_LINES_SUFFIXES)} (JSON Lines), {', '.join(JSON_SUFFIXES)} (JSON) or "
         f"{', '.join(PARQUET_SUFFIXES)} (Parquet)."
     )
+
+
+# pandas' CSV parser names the line where an unclosed quote starts as a "row" counted from 0 over every line, the
+# header's too: the file's line one more (a "row" in this package's messages is a position in the frame).
+_PANDAS_ROW = re.compile(r"\bstarting at row (\d+)\b")
+
+
+def _in_lines(exc: BaseException) -> str:
+    """A pandas parse error's message with its "starting at row N" as the file's line (counted from 1)."""
+    return _PANDAS_ROW.sub(lambda m: f"starting at line {int(m.group(1)) + 1:,}", str(exc))
 
 
 def _without_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -243,10 +254,12 @@ def read_trace(
 
     A request log is bucketized at ``freq`` (required); its first and last buckets
     are partial (the trace starts and ends inside them) and are dropped unless
-    ``keep_partial``. A bucketed series is read at its own frequency; ``freq``, if
-    given, must match it. Its columns ``targets`` (default: every one of ``requests``,
-    ``input_tokens`` and ``output_tokens`` it has) must hold counts, checked in the
-    file's row order; its other columns are read as they are.
+    ``keep_partial``; of its token columns, those ``targets`` names (default: every one
+    it has) are summed per bucket, and must hold counts, checked in the file's row order.
+    A bucketed series is read at its own frequency; ``freq``, if given, must match it.
+    Its columns ``targets`` (default: every one of ``requests``, ``input_tokens`` and
+    ``output_tokens`` it has) must hold counts, checked in the file's row order; its
+    other columns are read as they are.
     """
     frame = read_table(path)
     if len(frame) == 0:
@@ -254,20 +267,26 @@ def read_trace(
     column = find_timestamp_column(frame, timestamp_column)
     if "requests" in frame.columns:
         stamps = to_utc_index(frame[column], unit=unit, origin=origin, name=column)
+        check_span(stamps.min(), stamps.max(), column, unit)
         series = pd.DataFrame({"timestamp": stamps})
         names = [name for name in ("requests", "input_tokens", "output_tokens") if name in frame.columns]
         # In the file's order, so that a message's row is the file's.
-        check_numbers(frame, names if targets is None else [name for name in names if name in targets])
-        for name in names:
-            series[name] = frame[name].to_numpy()
+        checked = names if targets is None else [name for name in names if name in targets]
+        check_numbers(frame, checked)
+        for name in names:  # the checked columns as the numbers they hold (a file's 1e26 is read as text)
+            series[name] = (pd.to_numeric(frame[name]) if name in checked else frame[name]).to_numpy()
         series = series.sort_values("timestamp", kind="stable").reset_index(drop=True)
         if freq is not None:
             check_bucket_width(series["timestamp"].diff(), freq, path)
         return Trace(series=series, log=None, kind="bucketed series", timestamp_column=column, path=Path(path))
     if freq is None:
         raise FreqRequiredError(f"{path} is a request log (one row per request): pass freq, e.g. freq='10s'.")
-    series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin,
-                       sums=token_columns(frame.columns, input_column, output_column))
+    sums = token_columns(frame.columns, input_column, output_column)
+    if targets is not None:  # a token column no target needs is neither summed nor checked
+        sums = {name: source for name, source in sums.items() if name in targets}
+    # In the file's order, and in its column's name, so that a message's row and column are the file's.
+    check_numbers(frame, list(sums.values()))
+    series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums)
     if not keep_partial:
         if len(series) < 3:
             raise WorkloadDataError(
@@ -281,19 +300,28 @@ def read_trace(
 
 def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:
     """Raise :class:`WorkloadDataError` for the first value of the columns ``names`` that is no count: a string
-    (quoted, with its row and how many there are), a missing, negative or absurdly large value."""
+    (quoted, with its row and how many there are), a missing, negative or absurdly large value.
+
+    A column of text that holds numbers only (an integer wider than int64 makes a CSV
+    column text) is checked as the numbers it holds.
+    """
+    numbers = {}
     for name in names:
         column = frame[name]
         if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
-            numbers = pd.to_numeric(column, errors="coerce")
-            bad = np.flatnonzero(numbers.isna().to_numpy() & column.notna().to_numpy())
+            converted = pd.to_numeric(column, errors="coerce")
+            bad = np.flatnonzero(converted.isna().to_numpy() & column.notna().to_numpy())
             if len(bad):
                 row = int(bad[0])
                 raise WorkloadDataError(
                     f"column {quote(name)} holds {quote(column.iloc[row])} at row {row}, not a number "
                     f"({len(bad):,} such values); fix the file so that it holds numbers only."
                 )
-    _target_matrix(frame, names)
+            if not pd.api.types.is_bool_dtype(column.dtype):  # booleans are refused by dtype below
+                column = converted
+        numbers[name] = column
+    if numbers:
+        _target_matrix(pd.DataFrame(numbers), names)
 
 
 def check_bucket_width(steps: pd.Series, freq: Any, path: Any) -> None:

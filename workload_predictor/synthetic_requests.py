@@ -15,10 +15,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._memory import check_memory
 from .data import TOKEN_COLUMNS, token_columns
-from .errors import WorkloadDataError, quote, quote_columns
+from .errors import WorkloadDataError, is_positive_int, quote, quote_columns
 
 QUANTITIES = ("yhat", "lower", "upper")
+#: Most synthetic requests one call draws (a log of 100,000,000 requests is gigabytes of CSV); a forecast that
+#: draws more is refused before anything is allocated for its requests.
+MAX_REQUESTS = 100_000_000
+#: Memory a drawn request takes while the log is built (its arrival, bucket, token draws and their rounding,
+#: the frame and its sorted copy): what :func:`~workload_predictor._memory.check_memory` is told per request.
+REQUEST_BYTES = 256
+#: Every name a token column goes by (:data:`TOKEN_COLUMNS`): a target of that name counts tokens, not requests.
+_TOKEN_NAMES = frozenset(name for names in TOKEN_COLUMNS.values() for name in names)
 
 
 def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) -> pd.DataFrame | None:
@@ -31,7 +40,7 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
     if lengths is not None:
         if not isinstance(lengths, pd.DataFrame) or len(lengths) == 0:
             raise WorkloadDataError("lengths must be a non-empty request log DataFrame (one row per request).")
-        rows = lengths if recent is None else lengths.iloc[-int(recent):]
+        rows = lengths if recent is None else lengths.iloc[-recent:]
         columns = token_columns(rows.columns)
         if not columns:
             raise WorkloadDataError(
@@ -75,6 +84,16 @@ def round_to_totals(values: np.ndarray, groups: np.ndarray, totals: np.ndarray) 
     return (floor + bump).astype(np.int64)
 
 
+def _check_request_count(total: float, rates: np.ndarray, quantity: str) -> None:
+    """Refuse a draw of ``total`` requests (over the buckets of ``rates``) above :data:`MAX_REQUESTS`."""
+    if total > MAX_REQUESTS:
+        raise WorkloadDataError(
+            f"the forecast draws about {total:,.0f} synthetic requests over {len(rates):,} buckets ({quantity} up to "
+            f"{rates.max():.4g} per bucket), more than {MAX_REQUESTS:,}: forecast fewer buckets, or check the "
+            "series' units (does its request-count target count requests per bucket?)."
+        )
+
+
 def forecast_to_requests(
     forecast,
     random_state: Any = None,
@@ -87,13 +106,18 @@ def forecast_to_requests(
     if quantity not in QUANTITIES:
         raise WorkloadDataError(f"quantity={quote(quantity)} must be one of {', '.join(QUANTITIES)}.")
     targets = list(forecast.targets)
-    if count is None:
-        count = "requests" if "requests" in targets else (targets[0] if len(targets) == 1 else None)
+    if count is None:  # a single target counts requests unless it is named as a token count
+        count = "requests" if "requests" in targets else (
+            targets[0] if len(targets) == 1 and targets[0] not in _TOKEN_NAMES else None)
     if count not in targets:
+        tokens = " (a token target counts tokens, not requests)" if set(targets) & _TOKEN_NAMES else ""
         raise WorkloadDataError(
-            f"the forecast has no request-count target (targets: {targets}); fit with target='requests' "
-            "(or pass count=<target>)."
+            f"the forecast has no request-count target (targets: {quote(targets)}){tokens}; fit with "
+            "target='requests' (or pass count=<target>)."
         )
+    if recent is not None and not is_positive_int(recent):
+        raise WorkloadDataError(f"recent={quote(recent)} must be a positive integer (the last rows of lengths to "
+                                "draw token lengths from), or None for all of them.")
     width = forecast.freq
     if width is None:
         if forecast.steps < 2:
@@ -107,7 +131,11 @@ def forecast_to_requests(
                                 "numpy Generator.") from None
 
     rates = np.clip(values[:, targets.index(count)], 0.0, None)
+    _check_request_count(float(rates.sum()), rates, quantity)  # before the draw: numpy's Poisson caps its rate
     per_bucket = rng.poisson(rates)
+    total = float(per_bucket.sum(dtype=np.float64))  # float: counts near 1e18 per bucket would wrap int64
+    _check_request_count(total, rates, quantity)
+    check_memory("synthetic requests", extra_bytes=float(REQUEST_BYTES) * total)
     bucket = np.repeat(np.arange(forecast.steps), per_bucket)
     start_ns = np.asarray((forecast.index - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns"), dtype=np.int64)
     width_ns = int(width // pd.Timedelta(1, "ns"))

@@ -312,3 +312,48 @@ def test_rss_is_psutils_figure_and_follows_a_fork():
     # The child sees its own 200 MiB (not the parent's figure, which a descriptor opened before the fork reads).
     assert abs(child_ours - child_psutils) < 2.0 and child_ours - child_before > 150
     assert abs(_memory.rss_mb() - parent_before) < 50
+
+
+# -- the baselines' scoring of origins x horizon x targets ---------------------------------------------------
+@pytest.mark.parametrize("model", ["exponential_smoothing", "moving_median"])
+def test_the_baselines_fits_check_memory_before_each_chunk_of_scored_targets(model, monkeypatch):
+    """The exponential smoothing and moving median fits gathered every scored origin's targets at once, unchecked:
+    40,000 points, horizon 5000 reached 1,951 MB (and 549 MB) under memory_limit_mb=256. Each chunk is now at most
+    SCORED_CHUNK_VALUES target values, and the limit is checked for it before it is gathered."""
+    from workload_predictor.models import baselines, registry
+
+    events = []
+    real_check, real_targets = baselines.check_memory, baselines.targets_at
+
+    def check(step, extra_bytes=0.0):
+        events.append(("check", step, extra_bytes))
+        real_check(step, extra_bytes)
+
+    def targets(y, origins, horizon):
+        out = real_targets(y, origins, horizon)
+        events.append(("gather", out.nbytes))
+        return out
+
+    monkeypatch.setattr(baselines, "check_memory", check)
+    monkeypatch.setattr(baselines, "targets_at", targets)
+    y = np.random.default_rng(0).poisson(20.0, (3000, 2)).astype(float)
+    registry.build(model, {"horizon": 600}).fit(y)  # one pass would gather about 2,000 x 600 x 2 values
+    gathers = [i for i, event in enumerate(events) if event[0] == "gather"]
+    assert len(gathers) > 1
+    for i in gathers:
+        assert events[i][1] <= 8 * baselines.SCORED_CHUNK_VALUES
+        assert events[i - 1][0] == "check" and events[i - 1][2] >= events[i][1], events[i - 1]
+
+
+@pytest.mark.parametrize("model, step", [("exponential_smoothing", "exponential smoothing factor"),
+                                         ("moving_median", "moving median window")])
+def test_a_baselines_scored_targets_over_the_limit_are_refused_before_they_are_gathered(model, step, monkeypatch):
+    """RSS held still: only what the fit is about to allocate counts. A chunk of 600-step targets for 2 targets
+    is over 4 MiB, so the fit stops at its first chunk and the predictor stays unfitted."""
+    fake_rss(monkeypatch, [100.0])
+    frame = periodic_series(3000, noise=3.0)
+    frame["tokens"] = 3 * frame["requests"]
+    predictor = WorkloadPredictor(model=model, horizon=600, memory_limit_mb=4)
+    with pytest.raises(MemoryLimitError, match=f"at '{step}'.*about to allocate"):
+        predictor.fit(frame)
+    assert not hasattr(predictor, "model_")

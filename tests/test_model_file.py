@@ -714,3 +714,36 @@ def test_an_ensemble_members_window_must_be_stored_as_a_count(tmp_path, member, 
     predictor.save(path)
     with pytest.raises(ModelFileError, match=f"{member}"):
         WorkloadPredictor.load(path)
+
+
+@pytest.mark.parametrize("model", ["moving_average", "dlinear", "moving_median"])
+def test_a_model_keeping_fewer_points_than_an_update_reads_is_refused(tmp_path, model):
+    """recent_ shorter than the window plus the horizon less one passed the load (only an empty one was refused);
+    the first update then raised IndexError inside numpy."""
+    predictor = WorkloadPredictor(model=model, horizon=5).fit(periodic_series(400))
+    predictor.model_.recent_ = predictor.model_.recent_[-4:]
+    predictor.model_.n_seen_ = 4
+    path = predictor.save(tmp_path / "forged.wp")
+    with pytest.raises(ModelFileError, match=f"keeps 4 points in its {type(predictor.model_).__name__}'s recent_"):
+        WorkloadPredictor.load(path)
+
+
+def test_an_ensemble_member_keeping_fewer_points_than_its_update_reads_is_refused(tmp_path):
+    predictor = WorkloadPredictor(model="ensemble", horizon=5,
+                                  model_params={"members": ("dlinear", "naive", "moving_median")}).fit(
+        periodic_series(600))
+    member = predictor.model_.members_["moving_median"]
+    member.recent_ = member.recent_[-member.context_length() :]
+    path = predictor.save(tmp_path / "forged.wp")
+    with pytest.raises(ModelFileError, match="MovingMedian's recent_, fewer than the window"):
+        WorkloadPredictor.load(path)
+
+
+def test_a_model_file_on_its_own_gets_the_predictors_model_checks(tmp_path):
+    """persistence.load takes "a predictor or a model"; a model file on its own was not checked at all."""
+    model = WorkloadPredictor(horizon=5).fit(periodic_series(400)).model_
+    model.recent_ = model.recent_[-3:]
+    path = tmp_path / "dlinear.wp"
+    persistence.save(model, path)
+    with pytest.raises(ModelFileError, match="the model file's DLinear keeps 3 points in its DLinear's recent_"):
+        persistence.load(path)

@@ -13,7 +13,7 @@ from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor
 from workload_predictor.errors import quote
 from workload_predictor.models.baselines import (ExponentialSmoothing, MovingAverage, MovingMedian, Naive, SeasonalMedian,
-                                                SeasonalNaive)
+                                                SeasonalNaive, exponential_weights)
 from workload_predictor.models.dlinear import DLinear
 from workload_predictor.models.ensemble import Ensemble
 
@@ -115,6 +115,104 @@ def test_bad_smoothing_factors_are_a_typed_error_with_an_example(alphas):
 def test_good_smoothing_factors_of_any_real_type_are_accepted():
     model = ExponentialSmoothing(horizon=5, alphas=[np.float32(0.5), 1, 0.25]).fit(POISSON)
     assert model.alpha_ in (0.5, 1.0, 0.25)
+
+
+@pytest.mark.parametrize("alphas", [(1e-17,), (5e-324,), (1e-17, 5e-324)], ids=repr)
+def test_factors_too_small_for_any_series_are_a_typed_error(alphas):
+    """1e-17 raised OverflowError (log(1 - alpha) rounds to 0) while building its kernel, before any check."""
+    with pytest.raises(WorkloadDataError, match=re.escape(f"alphas={quote(alphas)} weigh more than") + ".*e.g."):
+        ExponentialSmoothing(horizon=5, alphas=alphas).fit(POISSON)
+
+
+def test_a_factor_whose_kernel_does_not_fit_the_series_is_left_out_before_its_kernel_is_built(monkeypatch):
+    """Every factor's kernel was built before the ones longer than the series were dropped: alphas=(1e-8, 0.5) took
+    35 s and 10 GB to build 690 million weights that were thrown away."""
+    from workload_predictor.models import baselines
+
+    built = []
+    real = baselines.exponential_weights
+
+    def weights(alpha, *args):
+        built.append(alpha)
+        assert alpha >= 0.01, f"the kernel of alpha={alpha} was built"  # 690 million weights: never built here
+        return real(alpha, *args)
+
+    monkeypatch.setattr(baselines, "exponential_weights", weights)
+    model = ExponentialSmoothing(horizon=5, alphas=(1e-8, 0.5)).fit(POISSON)
+    assert built == [0.5] and model.alpha_ == 0.5 and list(model.alpha_scores_) == [0.5]
+
+
+def test_factors_whose_kernels_the_series_cannot_hold_are_a_typed_error_naming_the_points_needed():
+    """300 points, alphas whose kernels weigh 459 and 343 points: the model became naive (alpha_ 1.0, a factor the
+    user never gave) without a word."""
+    model = ExponentialSmoothing(horizon=10, alphas=(0.01, 0.02))
+    with pytest.raises(WorkloadDataError, match=r"300 points are too few for exponential smoothing with "
+                                                r"alphas=\(0.01, 0.02\).*largest factor, 0.02, weighs the last 343 "
+                                                r"points.*at least (\d+) points.*larger factor in alphas="):
+        model.fit(POISSON)
+    assert model.minimum_length() > 343 + 10
+
+
+@pytest.mark.parametrize("alphas", [(0.01, 0.02), (0.02, 0.05, 0.1), (0.3,)], ids=repr)
+def test_the_chosen_factor_is_always_one_of_the_users(alphas):
+    """With no kernel short enough for half the training part, the factor is the user's with the shortest kernel
+    (the largest), scored on the origins that leave it room."""
+    model = ExponentialSmoothing(horizon=10, alphas=alphas)
+    y = np.random.default_rng(1).poisson(50, model.minimum_length()).astype(float)
+    model.fit(y)
+    assert model.alpha_ in alphas and set(model.alpha_scores_) <= set(alphas)
+    assert len(model.kernel_) == len(exponential_weights(model.alpha_))
+    if (len(y) - 10) // 2 < len(exponential_weights(max(alphas))):  # no room for any: the largest factor
+        assert model.alpha_ == max(alphas) and list(model.alpha_scores_) == [max(alphas)]
+
+
+def test_kernel_length_is_the_length_of_the_weights_without_building_them():
+    from workload_predictor.models.baselines import kernel_length
+
+    for alpha in (1.0, 0.999, 0.7, 0.5, 0.3, 0.1, 0.02, 1e-3, 1e-5):
+        assert kernel_length(alpha) == len(exponential_weights(alpha))
+    assert kernel_length(1e-17) == pytest.approx(6.9e17, rel=1e-2) and kernel_length(5e-324) == float("inf")
+
+
+# -- the models' text form ---------------------------------------------------------------------------
+@pytest.mark.parametrize("model, text", [
+    (MovingMedian(windows=np.array([5, 10])), "MovingMedian(windows=array([ 5, 10]))"),
+    (MovingMedian(windows=np.array([5, 10, 20, 40, 80, 160])), "MovingMedian(windows=array([  5,  10,  20,  40,  80, 160]))"),
+    (ExponentialSmoothing(alphas=np.array([0.1, 0.5])), "ExponentialSmoothing(alphas=array([0.1, 0.5]))"),
+    (MovingMedian(windows=(5, 10, 20, 40, 80, 160)), "MovingMedian()"),
+    (MovingMedian(horizon=np.int64(10)), "MovingMedian()"),
+    (DLinear(candidate_windows=np.array([12, 24])), "DLinear(candidate_windows=array([12, 24]))"),
+], ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+def test_repr_shows_array_settings_and_leaves_out_defaults(model, text):
+    """An array setting raised ValueError in repr (tuple default == array: a broadcast error or an ambiguous truth
+    value), though such models fit, save and load."""
+    assert repr(model) == text
+
+
+# -- values beyond any load --------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e300, 1e306, -1e19])
+@pytest.mark.parametrize("make", [lambda: MovingMedian(horizon=5), lambda: SeasonalMedian(horizon=5),
+                                  lambda: ExponentialSmoothing(horizon=5), lambda: DLinear(horizon=5)],
+                         ids=["moving_median", "seasonal_median", "exponential_smoothing", "dlinear"])
+def test_values_beyond_the_predictors_bound_are_a_typed_error_for_a_model_on_its_own(make, scale):
+    """The predictor refuses loads above 1e18; a model used on its own took them, its sums of squares overflowed and
+    it chose on inf: the moving median scored every window 0 and took the first, the seasonal median found no
+    season."""
+    y = POISSON.copy()
+    y[7] *= scale
+    with pytest.raises(WorkloadDataError, match=re.escape(f"y holds {y[7]:g} at row 7, beyond 1e+18 in size") + ".*Rescale"):
+        make().fit(y)
+    model = MovingMedian(horizon=5).fit(POISSON)
+    with pytest.raises(WorkloadDataError, match=r"new_y holds .* beyond 1e\+18"):
+        model.update(np.full(3, scale))
+    with pytest.raises(WorkloadDataError, match=r"y holds .* beyond 1e\+18"):
+        model.predict_at(y, [200])
+
+
+def test_values_up_to_the_bound_are_taken():
+    y = POISSON * 1e18 / POISSON.max()
+    assert MovingMedian(horizon=5).fit(y).window_ == MovingMedian(horizon=5).fit(POISSON).window_
+    assert MovingMedian(horizon=5).fit(-POISSON).predict().shape == (5,)  # negative values stay a model's own choice
 
 
 # -- origins -----------------------------------------------------------------------------------------

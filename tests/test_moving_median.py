@@ -123,3 +123,14 @@ def test_the_ensemble_falls_back_on_it_where_it_beats_the_other_baselines_on_the
     assert model.fallback_weights_[slots.index("moving_median")].tolist() == [1.0] * 10
     assert model.fallback_weights_.sum(axis=0).tolist() == [1.0] * 10
     assert model.weights_["moving_median"] > 0.5
+
+
+def test_windows_scored_in_chunks_of_targets_equal_one_pass(monkeypatch):
+    """The fit scores at most SCORED_CHUNK_VALUES target values at a time (a long horizon, fewer origins at once):
+    the same scores as one pass over every origin."""
+    y = np.stack([bursty(3000, 5), bursty(3000, 6)], axis=1)
+    whole = MovingMedian(horizon=30).fit(y)
+    monkeypatch.setattr(baselines, "SCORED_CHUNK_VALUES", 997)
+    chunked = MovingMedian(horizon=30).fit(y)
+    assert chunked.window_ == whole.window_
+    np.testing.assert_allclose(list(chunked.window_scores_.values()), list(whole.window_scores_.values()), rtol=1e-12)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from conftest import periodic_series
 from workload_predictor import ModelFileError, WorkloadPredictor, persistence
 from workload_predictor.models import DLinear
+from workload_predictor.models.baselines import MovingAverage
 from workload_predictor.models.registry import params_for
 
 
@@ -508,3 +509,81 @@ def test_numpy_scalars_in_the_settings_come_back_as_scalars_and_a_loaded_predict
         assert np.shape(got) == np.shape(value) and np.all(np.asarray(got) == np.asarray(value)), got
     loaded.fit(data)
     np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)
+
+
+@pytest.mark.parametrize("model", ["moving_median", "dlinear", "exponential_smoothing", "ensemble"])
+@pytest.mark.parametrize("horizon", [np.int64(5), np.int32(5)], ids=repr)
+def test_a_numpy_integer_horizon_saves_a_file_that_loads_and_forecasts_the_same(tmp_path, model, horizon):
+    """fit takes a numpy integer horizon; the file it saved was refused at load as "damaged or altered" (the
+    ensemble's: its LSTM network's arguments held the numpy integer, "not a list of plain values")."""
+    params = params_for(model, max_epochs=1)
+    predictor = WorkloadPredictor(model=model, horizon=horizon, model_params=params).fit(periodic_series(400))
+    path = predictor.save(tmp_path / "model.wp")
+    loaded = WorkloadPredictor.load(path)
+    assert_same_forecast(loaded, predictor)
+    assert loaded.horizon == 5
+
+
+def test_a_file_whose_model_and_network_hold_a_numpy_integer_horizon_loads():
+    """Files saved before models took the horizon as an int hold the numpy integer in the model and in the
+    LSTM network's constructor arguments: they load, and forecast as they did."""
+    from workload_predictor.models.lstm import LSTM
+
+    y = periodic_series(400)["requests"].to_numpy()
+    lstm = LSTM(horizon=np.int64(4), max_epochs=1).fit(y)
+    loaded = persistence.loads(persistence.dumps(lstm))
+    np.testing.assert_array_equal(loaded.predict(), lstm.predict())
+    predictor = WorkloadPredictor(model="moving_median", horizon=4).fit(periodic_series(400))
+    predictor.horizon = predictor.model_.horizon = np.int64(4)
+    assert_same_forecast(persistence.loads(persistence.dumps(predictor)), predictor)
+
+
+# -- a model saved on its own ----------------------------------------------------------------------
+@pytest.fixture
+def moving_average() -> MovingAverage:
+    return MovingAverage(horizon=5, window=5).fit(np.random.default_rng(0).poisson(5, 300).astype(float))
+
+
+@pytest.mark.parametrize("window", [6, 10**11], ids=["one past the context", "beyond memory"])
+def test_a_model_file_whose_window_is_longer_than_its_context_is_refused(moving_average, window):
+    """A bare model file got no state check: window_ one past the context forecast the mean of other points (numpy
+    wraps negative indices), 10**11 raised MemoryError inside numpy."""
+    moving_average.window_ = window
+    with pytest.raises(ModelFileError, match=f"MovingAverage's context_ for a window of {window:,}"):
+        persistence.loads(persistence.dumps(moving_average))
+
+
+def test_a_model_file_keeping_fewer_points_than_an_update_reads_is_refused(moving_average):
+    moving_average.recent_ = moving_average.recent_[-3:]
+    with pytest.raises(ModelFileError, match="recent_, fewer than the window 5 and the horizon 5 less one"):
+        persistence.loads(persistence.dumps(moving_average))
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("horizon", 0, "horizon=0 must be a positive integer"),
+    ("validation_forecast_", np.zeros((3, 4, 1)), r"validation_forecast_ of shape \(3, 4, 1\) for horizon 5"),
+    ("n_targets_", 2, r"validation_forecast_ of shape \(\d+, 5, 1\) for horizon 5 and 2 targets"),
+    ("window_", "5", "does not forecast"),
+])
+def test_a_model_file_with_state_no_fit_produces_is_refused(moving_average, name, value, message):
+    setattr(moving_average, name, value)
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(persistence.dumps(moving_average))
+
+
+@pytest.mark.parametrize("model", ["naive", "moving_median", "exponential_smoothing", "seasonal_median", "dlinear",
+                                   "ensemble"])
+def test_model_files_on_their_own_load_forecast_and_update_as_the_model(model):
+    """The checks a bare model file now gets pass every model a fit produces, one- and two-dimensional."""
+    from workload_predictor.models import registry
+
+    frame = periodic_series(500, noise=3.0)
+    # The ensemble without the LSTM: the LSTM's update trains again, with fresh random draws.
+    params = {"members": ("dlinear", "naive", "moving_median", "exponential_smoothing")} if model == "ensemble" else {}
+    for y in (frame["requests"].to_numpy(), np.stack([frame["requests"], 2 * frame["requests"]], axis=1)):
+        fitted = registry.build(model, {"horizon": 6}, params).fit(y[:450])
+        loaded = persistence.loads(persistence.dumps(fitted))
+        np.testing.assert_array_equal(loaded.predict(), fitted.predict())
+        np.testing.assert_array_equal(loaded.update(y[450:]).predict(), fitted.update(y[450:]).predict())
+        assert isinstance(persistence.loads(persistence.dumps(registry.build(model, {"horizon": 6}))),
+                          type(fitted))  # unfitted: loads as it is

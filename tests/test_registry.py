@@ -216,3 +216,22 @@ def test_a_copy_of_the_package_under_another_name_builds_its_own_models(tmp_path
         sys.path.remove(str(tmp_path))
         for name in [n for n in sys.modules if n == "wp_copy" or n.startswith("wp_copy.")]:
             del sys.modules[name]
+
+
+@pytest.mark.parametrize("name", ["moving_average", "dlinear", "ensemble"])
+def test_a_numpy_integer_horizon_and_window_reach_the_model_as_ints(name):
+    """A numpy integer horizon reached the models (and an ensemble's LSTM network's constructor arguments) as it
+    was, and the file a fit saved was refused at load ("not a list of plain values")."""
+    model = registry.build(name, {"horizon": np.int64(5), "window": np.int32(12)})
+    assert type(model.horizon) is int and model.horizon == 5
+    window = getattr(model, registry.get(name).window_param)
+    assert type(window) is int and window == 12
+    lstm = registry.build("ensemble", {"horizon": np.int64(5)})._member("lstm")
+    assert type(lstm.horizon) is int
+
+
+def test_a_bad_horizon_or_window_is_passed_on_as_given_for_the_models_checks():
+    assert registry.build("naive", {"horizon": np.int64(0)}).horizon == 0
+    assert registry.build("naive", {"horizon": True}).horizon is True
+    with pytest.raises(WorkloadDataError, match="window=np.int64\\(0\\)"):
+        registry.build("dlinear", {"window": np.int64(0)})

@@ -16,7 +16,8 @@ against fixed bounds *before* anything of that size is allocated:
   shapes compared with the stored ones before the real one is built;
 * a fitted predictor's horizon, window, targets and model must agree with its
   stored arrays, its confidence must lie in [0, 1] and its timing buffer must be
-  bounded, before it forecasts once as the last check.
+  bounded, before it forecasts once as the last check; a model saved on its own
+  gets the checks of a predictor's model (:func:`check_model`) and forecasts once too.
 
 So a file can make :func:`~workload_predictor.persistence.load` allocate at most a
 small multiple of its own size, and a file is at most ``max_bytes``.
@@ -215,17 +216,35 @@ def _check_weights(model: Any, k: int, refuse: Any) -> None:
 
 def _check_kept(model: Any, k: int, refuse: Any) -> None:
     """The points a model keeps for its next forecast and update (``context_``, ``recent_``) and the count it has
-    seen: finite loads >= 0 of ``k`` targets, as the door lets in (an update reads them, a forecast may not)."""
-    for name in ("context_", "recent_"):
-        kept = getattr(model, name, None)
+    seen: finite loads >= 0 of ``k`` targets, as the door lets in (an update reads them, a forecast may not), and
+    as many as they read: the model's window (``context_length()``) for a forecast, the window and the horizon
+    less one for the newest window an update completes."""
+    name = type(model).__name__
+    for attribute in ("context_", "recent_"):
+        kept = getattr(model, attribute, None)
         if kept is not None and (not _is_real(kept, nonnegative=True) or kept.ndim != 2 or kept.shape[1] != k
                                  or len(kept) == 0):
-            refuse(f"holds its {type(model).__name__}'s {name} of shape {quote(np.shape(kept))}, not finite loads "
-                   f">= 0 of {k} targets")
+            refuse(f"holds its {name}'s {attribute} of shape {quote(np.shape(kept))}, not finite loads >= 0 of {k} "
+                   "targets")
     seen = getattr(model, "n_seen_", None)
-    recent = getattr(model, "recent_", None)
+    context, recent = getattr(model, "context_", None), getattr(model, "recent_", None)
     if seen is not None and (not _is_count(seen) or (recent is not None and seen < len(recent))):
-        refuse(f"has its {type(model).__name__}'s n_seen_={quote(seen)}, not a count of at least the points it keeps")
+        refuse(f"has its {name}'s n_seen_={quote(seen)}, not a count of at least the points it keeps")
+    if context is None and recent is None:
+        return
+    try:
+        reads = model.context_length()
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        reads = None
+    horizon = getattr(model, "horizon", None)
+    if not is_positive_int(reads) or not is_positive_int(horizon):
+        refuse(f"has its {name} read {quote(reads)} points before each forecast of horizon {quote(horizon)}, not a "
+               "window and a horizon of at least 1")
+    if context is not None and len(context) < reads:
+        refuse(f"keeps {len(context):,} points in its {name}'s context_ for a window of {reads:,}")
+    if recent is not None and len(recent) < reads + horizon - 1:
+        refuse(f"keeps {len(recent):,} points in its {name}'s recent_, fewer than the window {reads:,} and the "
+               f"horizon {horizon} less one that an update reads")
 
 
 def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any) -> None:
@@ -308,13 +327,7 @@ def _check_calibration(obj: Any, model: Any, members: list, k: int, refuse: Any)
     mae = getattr(obj, "validation_mae_", None)
     if mae is not None and (not _is_real(mae, nonnegative=True) or mae.shape != (k,)):
         refuse(f"holds validation_mae_ of shape {quote(np.shape(mae))}, not {k} finite errors >= 0")
-    for part in [model, *members]:
-        for name, nonnegative in (("validation_forecast_", False), ("validation_actual_", True),
-                                  ("calibration_forecast_", False), ("calibration_actual_", True)):
-            array = getattr(part, name, None)
-            if array is not None and not _is_real(array, nonnegative):
-                refuse(f"holds its {type(part).__name__}'s {name} with "
-                       f"{'negative or ' if nonnegative else ''}non-finite values")
+    _check_validation(model, members, refuse)
     for name in ("n_validation_windows_", "n_calibration_windows_"):
         count = getattr(obj, name, 0)
         if not _is_count(count):
@@ -325,6 +338,17 @@ def _check_calibration(obj: Any, model: Any, members: list, k: int, refuse: Any)
     level = getattr(obj, "interval_level_", 0.5)  # the level the interval was calibrated at (none before 0.9.1)
     if isinstance(level, bool) or not isinstance(level, float) or not 0.0 < level < 1.0:
         refuse(f"has interval_level_={quote(level)}, not a coverage in (0, 1)")
+
+
+def _check_validation(model: Any, members: list, refuse: Any) -> None:
+    """The validation and calibration windows of the model and its members: finite, the actual loads >= 0."""
+    for part in [model, *members]:
+        for name, nonnegative in (("validation_forecast_", False), ("validation_actual_", True),
+                                  ("calibration_forecast_", False), ("calibration_actual_", True)):
+            array = getattr(part, name, None)
+            if array is not None and not _is_real(array, nonnegative):
+                refuse(f"holds its {type(part).__name__}'s {name} with "
+                       f"{'negative or ' if nonnegative else ''}non-finite values")
 
 
 def _check_timeline(obj: Any, refuse: Any) -> None:
@@ -361,7 +385,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     if not isinstance(model_name, str) or model_name not in registry.names():
         refuse(f"names the model {quote(model_name)}, which is not one of {', '.join(registry.names())}")
     horizon = getattr(obj, "horizon", None)
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+    if not is_positive_int(horizon):  # numpy integers too, as fit takes them
         refuse(f"has horizon {quote(horizon)}, not a positive integer")
     if not hasattr(obj, "model_"):
         return  # unfitted: its parameters are checked by fit, as a user's are
@@ -387,6 +411,40 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         refuse("names no targets")
     k = len(targets)
     members = list(getattr(model, "members_", {}).values())
+    _check_parts(model, members, horizon, k, refuse)
+    for name, array, shape in (
+        ("interval_halfwidth_", obj.interval_halfwidth_, (horizon, k)),
+        ("validation_forecast_", model.validation_forecast_, (None, horizon, k)),
+        ("validation_actual_", model.validation_actual_, (None, horizon, k)),
+    ):
+        _check_shape(name, array, shape, horizon, k, refuse)
+    _check_pool(model, horizon, k, refuse)
+    _check_calibration(obj, model, members, k, refuse)
+    window = obj.window_
+    context = model.context_
+    if not is_positive_int(window) or not window <= len(context) \
+            or window != model.context_length() or context.ndim != 2 or context.shape[1] != k:
+        refuse(f"has window {quote(window)}, its model's window {quote(model.context_length())} and a stored "
+               f"context of shape {quote(np.shape(context))} for {k} targets")
+    _check_members_and_kept(model, members, window, horizon, k, refuse)
+    confidence = obj.confidence_
+    scores = obj._confidence_by_index
+    if not all(isinstance(c, (int, float)) and 0.0 <= c <= 1.0 for c in [confidence, *scores]) or len(scores) != k:
+        refuse(f"has confidence {quote(confidence)} (by target {quote(scores)}), not scores in [0, 1]")
+    timings = obj.predict_seconds_
+    if not isinstance(timings, collections.deque) or timings.maxlen != predict_timings:
+        refuse(f"keeps its predict timings in {quote(timings)}, not a buffer of {predict_timings}")
+    _check_anomalies(obj, k, refuse)
+    series = obj.series_
+    if series.values.ndim != 2 or series.values.shape[1] != k or len(series.index) != len(series.values) \
+            or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_ or not _is_utc(series.index) \
+            or series.freq != obj.freq_:
+        refuse("holds a history whose values, UTC timestamps, bucket width and targets disagree")
+
+
+def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -> None:
+    """The model and its members: fitted for ``horizon`` and ``k`` targets, DLinear bucket weights and LSTM
+    correction shares in range."""
     for part in [model, *members]:
         if getattr(part, "horizon", None) != horizon or getattr(part, "n_targets_", None) != k:
             refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__} "
@@ -395,28 +453,29 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         share = getattr(part, "correction_share_", 1.0)
         if isinstance(share, bool) or not isinstance(share, float) or not 0.0 <= share <= 1.0:
             refuse(f"has an LSTM correction share {quote(share)}, not a number in [0, 1]")
-    for name, array, shape in (
-        ("interval_halfwidth_", obj.interval_halfwidth_, (horizon, k)),
-        ("validation_forecast_", model.validation_forecast_, (None, horizon, k)),
-        ("validation_actual_", model.validation_actual_, (None, horizon, k)),
-    ):
-        if not isinstance(array, np.ndarray) or array.ndim != len(shape) or any(
-                want is not None and got != want for got, want in zip(array.shape, shape, strict=True)):
-            refuse(f"holds {name} of shape {quote(np.shape(array))} for horizon {horizon} and {k} targets")
-    pool = getattr(model, "calibration_forecast_", None)  # the ensemble's interval calibration pool
+
+
+def _check_shape(name: str, array: Any, shape: tuple, horizon: int, k: int, refuse: Any) -> None:
+    """``array`` (the attribute ``name``) is an ndarray of ``shape`` (``None``: any length)."""
+    if not isinstance(array, np.ndarray) or array.ndim != len(shape) or any(
+            want is not None and got != want for got, want in zip(array.shape, shape, strict=True)):
+        refuse(f"holds {name} of shape {quote(np.shape(array))} for horizon {horizon} and {k} targets")
+
+
+def _check_pool(model: Any, horizon: int, k: int, refuse: Any) -> None:
+    """The ensemble's interval calibration pool: two equal stacks of (windows, horizon, k), where there is one."""
+    pool = getattr(model, "calibration_forecast_", None)
     if pool is not None:
         actual = getattr(model, "calibration_actual_", None)
         if not all(isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[1:] == (horizon, k) for a in (pool, actual)) \
                 or len(pool) != len(actual) or len(pool) == 0:
             refuse(f"holds a calibration pool of shapes {quote(np.shape(pool))} and {quote(np.shape(actual))}, "
                    f"not two equal (windows, {horizon}, {k})")
-    _check_calibration(obj, model, members, k, refuse)
-    window = obj.window_
-    context = model.context_
-    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= len(context) \
-            or window != model.context_length() or context.ndim != 2 or context.shape[1] != k:
-        refuse(f"has window {quote(window)}, its model's window {quote(model.context_length())} and a stored "
-               f"context of shape {quote(np.shape(context))} for {k} targets")
+
+
+def _check_members_and_kept(model: Any, members: list, window: int, horizon: int, k: int, refuse: Any) -> None:
+    """Each ensemble member reads 1 to the ``window`` points the ensemble keeps; the model and every member keep
+    what an update reads (:func:`_check_kept`), a DLinear (an LSTM's base too) its update state."""
     for name, part in getattr(model, "members_", {}).items():  # a member forecasts from the ensemble's context
         try:
             reads = part.context_length()
@@ -431,19 +490,44 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         for dlinear in (part, getattr(part, "base_", None)):  # an LSTM's linear base is a DLinear too
             if type(dlinear).__name__ == "DLinear":
                 _check_dlinear(dlinear, horizon, k, refuse)
-    confidence = obj.confidence_
-    scores = obj._confidence_by_index
-    if not all(isinstance(c, (int, float)) and 0.0 <= c <= 1.0 for c in [confidence, *scores]) or len(scores) != k:
-        refuse(f"has confidence {quote(confidence)} (by target {quote(scores)}), not scores in [0, 1]")
-    timings = obj.predict_seconds_
-    if not isinstance(timings, collections.deque) or timings.maxlen != predict_timings:
-        refuse(f"keeps its predict timings in {quote(timings)}, not a buffer of {predict_timings}")
-    _check_anomalies(obj, k, refuse)
-    series = obj.series_
-    if series.values.ndim != 2 or series.values.shape[1] != k or len(series.index) != len(series.values) \
-            or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_ or not _is_utc(series.index) \
-            or series.freq != obj.freq_:
-        refuse("holds a history whose values, UTC timestamps, bucket width and targets disagree")
+
+
+def check_model(model: Any) -> None:
+    """Refuse a model read from a file on its own (no predictor around it) whose state no fit produces: the
+    checks :func:`check_predictor` runs on a predictor's model, before it forecasts once
+    (:func:`~workload_predictor.persistence.loads`).
+
+    A fitted model's parameters pass the checks ``fit`` runs on them (horizon, validation split),
+    and its horizon, targets, validation and calibration buffers, window and kept points (as many
+    as a forecast and an update read), its members' and its DLinear state agree with each other.
+    """
+    from .models.base import BaseForecaster, check_validation_settings
+
+    name = type(model).__name__
+
+    def refuse(what: str) -> None:
+        raise ModelFileError(f"the model file's {name} {what}; it was damaged or altered: refit and save again.")
+
+    if getattr(model, "context_", None) is None:
+        return  # unfitted: its parameters are checked by fit, as a user's are
+    _check_parameters((lambda: BaseForecaster._check_horizon(model), lambda: check_validation_settings(model)),
+                      refuse)
+    horizon, k = int(model.horizon), getattr(model, "n_targets_", None)
+    if not is_positive_int(k):
+        refuse(f"has n_targets_={quote(k)}, not a positive number of targets")
+    members = list(getattr(model, "members_", {}).values())
+    _check_parts(model, members, horizon, k, refuse)
+    for attribute in ("validation_forecast_", "validation_actual_"):
+        _check_shape(attribute, getattr(model, attribute, None), (None, horizon, k), horizon, k, refuse)
+    _check_pool(model, horizon, k, refuse)
+    _check_validation(model, members, refuse)
+    try:
+        window = model.context_length()
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        window = None
+    if not is_positive_int(window):
+        refuse(f"reads {quote(window)} points before each forecast, not a positive number")
+    _check_members_and_kept(model, members, window, horizon, k, refuse)
 
 
 def check_fleet(fleet: Any, predict_timings: int) -> None:

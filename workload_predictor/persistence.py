@@ -231,6 +231,8 @@ class _Decoder:
             import torch
 
             init, arrays = self.decode(value["init"]), self.decode(value["state"])
+            if isinstance(init, list):  # a numpy scalar argument (a numpy-integer horizon) as the plain value it is
+                init = [v.item() if isinstance(v, np.generic) else v for v in init]
             if not isinstance(arrays, dict):
                 raise ModelFileError("the model file gives a network whose weights are not a mapping.")
             model_file.check_network(cls, init, arrays)  # before anything of the declared size is built
@@ -301,7 +303,7 @@ def loads(data: bytes, expected: type | None = None) -> Any:
             obj = _Decoder(arrays).decode(state)
         if expected is not None and not isinstance(obj, expected):
             raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
-        check = _CHECKS.get(type(obj))
+        check = _CHECKS.get(type(obj)) or (model_file.check_model if _is_model(obj) else None)
         if check is not None:
             check(obj)
     except ModelFileError:
@@ -313,15 +315,26 @@ def loads(data: bytes, expected: type | None = None) -> Any:
     return obj
 
 
+def _is_model(obj: Any) -> bool:
+    """Whether ``obj`` is a model on its own (a file written by ``dumps(model)``): checked as a predictor's model is
+    (:func:`~workload_predictor.model_file.check_model`) and forecast once when fitted."""
+    from .models.base import BaseForecaster
+
+    return isinstance(obj, BaseForecaster)
+
+
 def _check_forecasts(obj: Any) -> None:
-    """A fitted predictor (a class allowed with ``forecast_on_load``) from a file must forecast finite
-    numbers, or the file is refused.
+    """A fitted predictor (a class allowed with ``forecast_on_load``) or a fitted model on its own from a file
+    must forecast finite numbers, or the file is refused.
 
     The allow-list keeps code out, not nonsense: a forged or damaged file with a valid checksum
     can hold state that no fit produces (a window longer than the stored context, weights of the
     wrong shape, a negative horizon). One forecast at load time turns that into a
     ``ModelFileError`` here instead of a crash or a NaN in the caller's loop later.
     """
+    if _is_model(obj):
+        _check_model_forecast(obj)
+        return
     if type(obj) not in _FORECAST_ON_LOAD or not hasattr(obj, "model_"):
         return
     timings = getattr(obj, "predict_seconds_", None)
@@ -345,6 +358,23 @@ def _check_forecasts(obj: Any) -> None:
     if not finite:
         raise ModelFileError("the model file's state forecasts NaN or infinite values; it was damaged or altered: "
                              "refit and save again.")
+
+
+def _check_model_forecast(model: Any) -> None:
+    """A fitted model on its own forecasts ``horizon`` finite steps of its targets, or the file is refused."""
+    if getattr(model, "context_", None) is None:
+        return
+    try:
+        forecast = np.asarray(model.predict(), dtype=np.float64)
+        expected_shape = (model.horizon,) if getattr(model, "_one_d", False) else (model.horizon, model.n_targets_)
+        whole, finite = forecast.shape == expected_shape, bool(np.isfinite(forecast).all())
+    except Exception as exc:  # noqa: BLE001 - whatever the forged state breaks, the answer is the same
+        raise ModelFileError(f"the model file's {type(model).__name__} does not forecast ({type(exc).__name__}: "
+                             f"{cut(exc)}); it was damaged or altered: refit and save again.") from None
+    if not whole or not finite:
+        raise ModelFileError(f"the model file's {type(model).__name__} forecasts "
+                             f"{'NaN or infinite values' if whole else f'an array of shape {forecast.shape}'}; it was "
+                             "damaged or altered: refit and save again.")
 
 
 def save(obj: Any, path: str | os.PathLike) -> Path:

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import anomaly
+from ..data import MAX_VALUE
 from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import targets_at, validation_origins
 
@@ -41,12 +42,30 @@ class ParamsMixin:
         defaults = {
             p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
         }
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults.get(k) is not v and defaults.get(k) != v]
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same_param(defaults.get(k), v)]
         return f"{type(self).__name__}({', '.join(changed)})"
 
 
+def _same_param(default: Any, value: Any) -> bool:
+    """Whether ``value`` is the parameter's ``default`` (``__repr__`` leaves it out): the same object, or equal, an
+    array equal only to an array of the same shape and values (``==`` on an array is elementwise, and on a tuple of
+    another length raises)."""
+    if default is value:
+        return True
+    if isinstance(default, np.ndarray) or isinstance(value, np.ndarray):
+        return isinstance(default, np.ndarray) and isinstance(value, np.ndarray) and np.array_equal(default, value)
+    try:
+        return bool(default == value)
+    except (TypeError, ValueError):  # a value whose comparison is no truth value: shown
+        return False
+
+
 def as_matrix(y: Any, name: str = "y") -> tuple[np.ndarray, bool]:
-    """``y`` as a float64 ``(n, k)`` copy, and whether it was one-dimensional."""
+    """``y`` as a float64 ``(n, k)`` copy, and whether it was one-dimensional.
+
+    Every value must be finite and at most ``MAX_VALUE`` (1e18) in size, the predictor's bound: far larger,
+    the sums of squares behind the models' choices overflow, and they would choose on ``inf``.
+    """
     try:
         array = np.array(getattr(y, "to_numpy", lambda **_: y)(dtype="float64"), dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -58,9 +77,15 @@ def as_matrix(y: Any, name: str = "y") -> tuple[np.ndarray, bool]:
         raise WorkloadDataError(f"{name} must be 1-D (n,) or 2-D (n, targets), got shape {array.shape}.")
     if array.shape[0] == 0:
         raise WorkloadDataError(f"{name} is empty; pass a series with at least one point.")
-    if not np.all(np.isfinite(array)):
-        row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
-        raise WorkloadDataError(f"{name} holds NaN or inf (first at row {row}); drop or fill it before fitting.")
+    if not ((array >= -MAX_VALUE) & (array <= MAX_VALUE)).all():  # NaN fails both: one pass for the common case
+        if not np.all(np.isfinite(array)):
+            row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
+            raise WorkloadDataError(f"{name} holds NaN or inf (first at row {row}); drop or fill it before fitting.")
+        row = int(np.flatnonzero((np.abs(array) > MAX_VALUE).any(axis=1))[0])
+        value = float(array[row][np.abs(array[row]) > MAX_VALUE][0])
+        raise WorkloadDataError(f"{name} holds {value:g} at row {row}, beyond {MAX_VALUE:g} in size: no load is that "
+                                "large, and the models' sums of squares overflow on such values. Rescale the series "
+                                "(e.g. divide it by 1e6) before fitting.")
     return array, one_d
 
 

@@ -6,6 +6,7 @@ They are the bar every model must clear in a backtest, and cheap ensemble member
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -14,15 +15,40 @@ from .._deadline import current
 from .._memory import check_memory
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import targets_at, validation_origins, windows_at
-from .base import BaseForecaster, check_origins
+from .base import MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, check_origins
 
 SMOOTHING_ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 ALPHA_CHUNK = 16384  # origins whose errors exponential smoothing's fit sums at a time (newest first)
+# Target values (origins x horizon x targets) the fits of exponential smoothing and the moving median score at a
+# time: a long horizon scores fewer origins at once (8 MiB of float64 per array).
+SCORED_CHUNK_VALUES = 1 << 20
+# Bytes each scored target value takes while it is scored: the gather's index and value, and the error beside it.
+SCORED_VALUE_BYTES = 3 * 8
 
 
 def flat_forecast(level: np.ndarray, horizon: int) -> np.ndarray:
     """A level per origin ``(m, k)`` repeated over the horizon: ``(m, horizon, k)``."""
     return np.repeat(level[:, None, :], horizon, axis=1)
+
+
+def scaled_error_sum(actual: np.ndarray, level: np.ndarray, size: np.ndarray) -> float:
+    """The sum of ``|actual - level| / size`` over the origins, steps and targets of ``actual`` ``(m, H, k)``
+    (``level`` ``(m, k)`` repeated over the steps, ``size`` ``(k,)``), computed in one array of ``actual``'s shape."""
+    error = np.subtract(actual, level[:, None, :])
+    np.abs(error, out=error)
+    np.divide(error, size, out=error)
+    return float(error.sum())
+
+
+def scored_chunk(horizon: int, k: int) -> int:
+    """How many origins a fit scores at a time: at most ``SCORED_CHUNK_VALUES`` target values (at least one origin)."""
+    return max(1, SCORED_CHUNK_VALUES // (horizon * k))
+
+
+def check_scored_memory(step: str, origins: int, horizon: int, k: int) -> None:
+    """:func:`check_memory` for scoring ``origins`` origins of ``horizon`` steps and ``k`` targets (``step``: the
+    fit's stage, named in the error)."""
+    check_memory(step, extra_bytes=float(SCORED_VALUE_BYTES) * origins * horizon * k)
 
 
 def check_buckets(name: str, value: Any, example: int) -> None:
@@ -111,7 +137,8 @@ class MovingMedian(BaseForecaster):
     buckets empty, a few large) it stays at the typical bucket where a mean is pulled up by the
     bursts. The window is the one of ``windows`` whose forecasts have the lowest MAE over the
     newest ``MEDIAN_SCORED_ORIGINS`` origins of the training part (every step), as exponential
-    smoothing chooses its factor.
+    smoothing chooses its factor; the origins are scored at most ``SCORED_CHUNK_VALUES`` target
+    values at a time, each chunk's memory checked before it is gathered.
     """
 
     min_window = 1
@@ -146,9 +173,16 @@ class MovingMedian(BaseForecaster):
             self.window_, self.window_scores_ = usable[0], {}
             return
         size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
-        actual = targets_at(y, origins, self.horizon)
-        scores = {w: float((np.abs(actual - moving_medians(y, origins, w)[:, None, :]) / size).mean())
-                  for w in usable}
+        horizon, k = int(self.horizon), y.shape[1]
+        totals = dict.fromkeys(usable, 0.0)
+        step = scored_chunk(horizon, k)  # origins x horizon x targets bounded, checked before the gather
+        for start in range(0, len(origins), step):
+            chunk = origins[start : start + step]
+            check_scored_memory("moving median window", len(chunk), horizon, k)
+            actual = targets_at(y, chunk, horizon)
+            for w in usable:
+                totals[w] += scaled_error_sum(actual, moving_medians(y, chunk, w), size)
+        scores = {w: total / (len(origins) * horizon * k) for w, total in totals.items()}
         self.window_ = min(scores, key=scores.get)
         self.window_scores_ = scores
 
@@ -183,16 +217,33 @@ class SeasonalNaive(BaseForecaster):
         return y[origins[:, None] - season + (steps % season)[None, :]]
 
 
+def kernel_length(alpha: float, tolerance: float = 1e-3) -> float:
+    """How many values :func:`exponential_weights` keeps for ``alpha`` in (0, 1], computed without allocating them:
+    ``ceil(log(tolerance) / log(1 - alpha)) + 1`` (1 for ``alpha = 1``), ``inf`` where that count is too large for
+    a float (a factor near the smallest float)."""
+    if alpha == 1.0:
+        return 1
+    steps = math.log(tolerance) / math.log1p(-alpha)  # log1p: 1 - alpha rounds to 1 for alpha < 1.1e-16
+    return math.ceil(steps) + 1 if math.isfinite(steps) else math.inf
+
+
 def exponential_weights(alpha: float, tolerance: float = 1e-3) -> np.ndarray:
     """Weights of simple exponential smoothing over the last values, oldest first, summing to 1.
 
     ``alpha (1 - alpha)^j`` for the value ``j`` steps back, cut where it falls below
     ``tolerance`` of the newest weight and renormalised: a finite window, so the model's
     context is bounded like every other model's. ``alpha = 1`` is the last value.
+    The length (:func:`kernel_length`) is checked before the weights are allocated: longer
+    than any series (``MAX_WINDOW``) is a :class:`WorkloadDataError`, more than the memory
+    limit or the machine has is a :class:`~workload_predictor.errors.MemoryLimitError`.
     """
     if not 0.0 < alpha <= 1.0:
         raise WorkloadDataError(f"alpha={quote(alpha)} must be in (0, 1], e.g. alpha=0.3.")
-    length = 1 if alpha == 1.0 else int(np.ceil(np.log(tolerance) / np.log(1.0 - alpha))) + 1
+    length = kernel_length(alpha, tolerance)
+    if length > MAX_WINDOW:
+        raise WorkloadDataError(f"alpha={quote(alpha)} weighs more than {MAX_WINDOW:,} past values, more than any "
+                                "series holds: pass a larger smoothing factor, e.g. alpha=0.01.")
+    check_memory("exponential smoothing weights", extra_bytes=16.0 * length)  # the powers, then the weights
     weights = alpha * (1.0 - alpha) ** np.arange(length)[::-1]
     return weights / weights.sum()
 
@@ -202,24 +253,39 @@ def smoothed_levels(y: np.ndarray, origins: np.ndarray, weights: np.ndarray) -> 
 
     For a long run of consecutive origins (the fit scores every origin of the training
     part) one correlation per target reads the series once; gathering every window
-    took 14 s on 200,000 points.
+    took 14 s on 200,000 points. Otherwise the windows are gathered in chunks of origins
+    of at most ``MEDIAN_CHUNK_VALUES`` values, as :func:`moving_medians` gathers them.
     """
     if len(origins) > 1024 and bool(np.all(np.diff(origins) == 1)):
         span = y[int(origins[0]) - len(weights) : int(origins[-1])]  # (m + L - 1, k)
         return np.stack([np.correlate(span[:, j], weights, mode="valid") for j in range(y.shape[1])], axis=1)
-    return np.einsum("mwk,w->mk", windows_at(y, origins, len(weights)), weights)
+    step = max(1, MEDIAN_CHUNK_VALUES // (len(weights) * y.shape[1]))
+    if len(origins) <= step:
+        return np.einsum("mwk,w->mk", windows_at(y, origins, len(weights)), weights)
+    out = np.empty((len(origins), y.shape[1]))
+    for start in range(0, len(origins), step):
+        out[start : start + step] = np.einsum("mwk,w->mk", windows_at(y, origins[start : start + step],
+                                                                      len(weights)), weights)
+    return out
 
 
 class ExponentialSmoothing(BaseForecaster):
     """Simple exponential smoothing: repeat the exponentially weighted level over the horizon.
 
-    The smoothing factor ``alpha_`` is the one of ``alphas`` whose forecasts have the
-    lowest MAE over the whole training part (every origin, every step), so it adapts
-    between the last value (``alpha = 1``) and a long mean from all the history, not
-    from the short validation tail alone. The level is computed over a finite window
-    (:func:`exponential_weights`). Under a time limit (:mod:`workload_predictor._deadline`)
-    the MAE is taken over the newest origins scored before the deadline (at least the
-    newest ``ALPHA_CHUNK``; a later chunk starts only when the time left covers it).
+    The level is computed over a finite window, the factor's kernel
+    (:func:`exponential_weights`). The smoothing factor ``alpha_`` is the one of ``alphas``
+    whose forecasts have the lowest MAE (every step) over the origins of the training part
+    that leave room for the longest kernel scored, so it adapts between the last value
+    (``alpha = 1``) and a long mean from all the history, not from the short validation tail
+    alone. A factor whose kernel is longer than half the training part is not scored; when no
+    factor's kernel is that short, ``alpha_`` is the one with the shortest kernel (the
+    largest factor). The series must leave room for that kernel (the length check): a
+    shorter one is a :class:`WorkloadDataError` naming the points needed. The origins are
+    scored newest first, at most ``ALPHA_CHUNK`` and ``SCORED_CHUNK_VALUES`` target values
+    at a time, each chunk's memory checked before it is gathered. Under a time limit
+    (:mod:`workload_predictor._deadline`) the MAE is taken over the newest origins scored
+    before the deadline (at least the newest chunk; a later chunk starts only when the time
+    left covers it).
     """
 
     min_window = 1
@@ -235,9 +301,30 @@ class ExponentialSmoothing(BaseForecaster):
         check_candidates("alphas", self.alphas, lambda a: is_number(a) and 0.0 < a <= 1.0,
                          "smoothing factors in (0, 1]", "(0.1, 0.3, 1.0)")
 
+    def _kernel_lengths(self) -> dict[float, float]:
+        """Each factor of ``alphas`` with its kernel's length (:func:`kernel_length`), none allocated."""
+        return {float(a): kernel_length(float(a)) for a in self.alphas}
+
     def _required_window(self) -> int:
         self._check_params()  # the length check, hence fit, starts here
-        return self.min_window
+        shortest = min(self._kernel_lengths().values())  # the largest factor's kernel, the fit's fallback
+        if shortest > MAX_WINDOW:
+            raise WorkloadDataError(f"alphas={quote(self.alphas)} weigh more than {MAX_WINDOW:,} past values each, "
+                                    "more than any series holds: pass larger smoothing factors, e.g. "
+                                    "alphas=(0.1, 0.3, 1.0).")
+        return int(shortest)
+
+    def _check_length(self, n: int, origins: np.ndarray | None = None) -> None:
+        if self._length_suffices(n):
+            return
+        largest = max(self._kernel_lengths())
+        raise WorkloadDataError(
+            f"{n} points are too few for exponential smoothing with alphas={quote(self.alphas)} + horizon "
+            f"{self.horizon}: the largest factor, {largest:g}, weighs the last {self._required_window()} points, and "
+            f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least "
+            f"{self.minimum_length()} points. Pass more history, a larger factor in alphas= (e.g. 1.0) or a smaller "
+            "horizon=."
+        )
 
     def context_length(self) -> int:
         return len(self.kernel_)
@@ -246,32 +333,38 @@ class ExponentialSmoothing(BaseForecaster):
         if refit:  # alpha stays the one chosen on the training part, as DLinear keeps its windows
             return
         self._check_params()
-        kernels = {float(a): exponential_weights(float(a)) for a in self.alphas}
+        lengths = self._kernel_lengths()
         # Every factor is scored on the same origins (those with room for the longest usable
         # kernel, at least half the series): scores over different stretches are not comparable.
+        # A longer kernel is left out before its weights are allocated; with none short enough, the
+        # largest factor (the shortest kernel, which the length check left room for) is the one.
         room = max(1, (len(y) - self.horizon) // 2)
-        usable = {a: w for a, w in kernels.items() if len(w) <= room} or {1.0: exponential_weights(1.0)}
+        fitting = [a for a, length in lengths.items() if length <= room] or [max(lengths)]
+        usable = {a: exponential_weights(a) for a in fitting}
         origins = np.arange(max(len(w) for w in usable.values()), len(y) - self.horizon + 1)
         size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
-        # The absolute errors are summed ALPHA_CHUNK origins at a time, newest first: the chunk's targets
+        # The absolute errors are summed a chunk of origins at a time (at most ALPHA_CHUNK, and at most
+        # SCORED_CHUNK_VALUES target values, checked before they are gathered), newest first: the chunk's targets
         # stay in cache for every factor (a third of the time at 1,000,000 points), and under a time limit
         # the factor is chosen on the newest origins scored once the deadline has passed.
         # A chunk after the first starts only when the time left covers it (the longest chunk so far).
         deadline = current()
+        horizon, k = int(self.horizon), y.shape[1]
+        step = min(ALPHA_CHUNK, scored_chunk(horizon, k))  # origins x horizon x targets bounded
         totals, scored, longest = dict.fromkeys(usable, 0.0), 0, 0.0
-        for stop in range(len(origins), 0, -ALPHA_CHUNK):
+        for stop in range(len(origins), 0, -step):
             if scored and deadline.end is not None and (deadline.expired() or deadline.left() < longest):
                 deadline.cut("exponential smoothing factor")
                 break
             started = deadline.clock()
-            chunk = origins[max(0, stop - ALPHA_CHUNK) : stop]
-            actual = targets_at(y, chunk, self.horizon)  # (c, H, k)
+            chunk = origins[max(0, stop - step) : stop]
+            check_scored_memory("exponential smoothing factor", len(chunk), horizon, k)
+            actual = targets_at(y, chunk, horizon)  # (c, H, k)
             for alpha, weights in usable.items():
-                levels = smoothed_levels(y, chunk, weights)  # (c, k)
-                totals[alpha] += float((np.abs(actual - levels[:, None, :]) / size).sum())
+                totals[alpha] += scaled_error_sum(actual, smoothed_levels(y, chunk, weights), size)  # levels (c, k)
             scored += len(chunk)
             longest = max(longest, deadline.clock() - started)
-        scores = {alpha: total / (scored * self.horizon * y.shape[1]) for alpha, total in totals.items()}
+        scores = {alpha: total / (scored * horizon * k) for alpha, total in totals.items()}
         self.alpha_ = min(scores, key=scores.get)
         self.alpha_scores_ = scores
         self.kernel_ = usable[self.alpha_]

@@ -191,7 +191,11 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
     check_params(entry, params)
     params = dict(params)
     kwargs = {key: value for key, value in settings.items() if key in RUNTIME_PARAMS and key in spec}
+    if is_positive_int(kwargs.get("horizon")):  # a numpy integer reaches the model (and its network) as an int
+        kwargs["horizon"] = int(kwargs["horizon"])
     window = settings.get("window")
+    if is_positive_int(window):
+        window = int(window)
     # Checked here for every model: one that takes no window (naive, exponential smoothing, the seasonal
     # median) ignores it, but a bad setting is refused as DLinear refuses it, and before any fit (a fleet's too).
     if window is not None and not is_positive_int(window):

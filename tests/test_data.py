@@ -399,8 +399,8 @@ _CENTURIES = ["1700-01-01T00:00:00Z", "2000-01-01T00:00:00Z", "2200-01-01T00:00:
 
 
 @pytest.mark.parametrize("call", [
-    lambda: bucketize(pd.DataFrame({"TIMESTAMP": _CENTURIES}), freq="1000d"),
-    lambda: bucketize(pd.DataFrame({"TIMESTAMP": _CENTURIES, "k": ["a", "a", "b"]}), freq="1000d", by="k"),
+    lambda: bucketize(pd.DataFrame({"TIMESTAMP": _CENTURIES}), freq="1000D"),
+    lambda: bucketize(pd.DataFrame({"TIMESTAMP": _CENTURIES, "k": ["a", "a", "b"]}), freq="1000D", by="k"),
     lambda: prepare_series(pd.DataFrame({"timestamp": _CENTURIES[:2], "requests": [1, 2]})),
 ])
 def test_timestamps_further_apart_than_a_timedelta_holds_are_a_typed_error(call):

@@ -375,8 +375,32 @@ def test_a_non_iso_column_is_read_in_one_format():
     # Day and month equal on every row: both orders read the same instants.
     assert to_utc_index(pd.Series(["01/01/2024 10:00", "01/01/2024 11:00"]))[1] == pd.Timestamp("2024-01-01 11:00",
                                                                                                   tz="UTC")
-    with pytest.raises(WorkloadDataError, match="row 1 holds '2024-02-11T00:00:00', which does not read in the format"):
+    # Two formats in one column: read where every row reads the same month first and day first, else an error
+    # naming the row that does not.
+    assert to_utc_index(pd.Series(["13/02/2024 00:00", "2024-02-14T00:00:00"]))[0] == pd.Timestamp("2024-02-13",
+                                                                                                   tz="UTC")
+    with pytest.raises(WorkloadDataError, match="row 0 holds '10/02/2024 00:00', which reads as 2024-10-02"):
         to_utc_index(pd.Series(["10/02/2024 00:00", "2024-02-11T00:00:00"]))
+
+
+@pytest.mark.parametrize("stamps, first", [
+    ([" 13/02/2024 00:00:05", " 14/02/2024 00:00:06"], "2024-02-13 00:00:05"),  # blanks around them
+    (["5/13/2024 1:00:05 PM", "5/13/2024 1:00:06 PM"], "2024-05-13 13:00:05"),  # a 12-hour clock
+    (["13/02/2024 00:00:05", "13/02/2024 00:00:06.5"], "2024-02-13 00:00:05"),  # whole and fractional seconds
+    (["13/02/2024 00:00:05 -05", "13/02/2024 00:00:06 -05"], "2024-02-13 05:00:05"),  # an hour-only offset
+])
+def test_non_iso_columns_no_single_format_reads_are_read_where_day_and_month_cannot_swap(stamps, first):
+    """0.12.0 read these (string by string); reading one format for the whole column refused them (the format was
+    guessed on the stripped first string but tried on the unstripped column; pandas infers no format for a 12-hour
+    clock; one format cannot read whole and fractional seconds)."""
+    assert to_utc_index(pd.Series(stamps, dtype=object))[0] == pd.Timestamp(first, tz="UTC")
+
+
+def test_a_day_first_column_with_fractional_seconds_is_an_error_not_a_guess():
+    stamps = [stamp + (".5" if i % 2 else "") for i, stamp in enumerate(_day_first(range(10, 15)))]
+    with pytest.raises(WorkloadDataError, match=r"ambiguous: row 0 holds '10/02/2024 00:00:00', which reads as "
+                                                r"2024-10-02T00:00:00\+00:00 month first"):
+        to_utc_index(pd.Series(stamps))
 
 
 @pytest.mark.parametrize("stamps", [

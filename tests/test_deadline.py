@@ -653,6 +653,20 @@ def test_the_ensembles_members_settle_the_flagged_series_once(monkeypatch):
     np.testing.assert_allclose(alone.validation_forecast_, model.members_["dlinear"].validation_forecast_)
 
 
+def test_flags_settle_again_once_they_change():
+    """The settled series was kept for an equal series only: flags added since were not read (no caller changes them
+    today; the cache must not depend on it)."""
+    from workload_predictor import anomaly
+    from workload_predictor.models.base import evaluated_series
+
+    y = np.zeros((40, 1))
+    y[10], y[25] = 1000.0, 900.0
+    flags = anomaly.Flags({(10, 0): 0.0})
+    assert evaluated_series(y, flags)[25, 0] == 900.0
+    flags[(25, 0)] = 0.0
+    assert evaluated_series(y, flags)[25, 0] == 0.0 == anomaly.settled_inputs(y, dict(flags))[25, 0]
+
+
 def test_dlinear_measures_its_pace_with_the_flagged_windows_weights(monkeypatch):
     """A window holding a flagged point is summed on its own (O(window^2)); the pace was measured on unweighted
     windows (or not at all), so on a sparse series whose bursts are all flagged the window search started a pass

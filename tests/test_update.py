@@ -348,6 +348,22 @@ def test_ensemble_update_chooses_its_fallback_again_on_the_rolled_evidence():
     assert refit.combination_.endswith(f"the best baseline ({best})")
 
 
+def test_an_ensemble_file_with_per_step_fallback_weights_keeps_them_and_their_name_through_update():
+    """Files saved before 0.12.0 keep their per-step fallback weights at update (see _rechosen_fallback); the update
+    still renamed them "the best baseline (moving_average)" while naive kept 20-34 % at every step."""
+    from pathlib import Path
+
+    predictor = WorkloadPredictor.load(Path(__file__).parent / "data" / "ensemble_0.8.0.wpm")
+    before = predictor.model_.combination_
+    weights = predictor.model_.fallback_weights_.copy()
+    assert "best baseline" not in before and not (weights == weights[:, :1]).all()
+    new = pd.DataFrame({"timestamp": [predictor.last_timestamp_ + predictor.freq_ * (i + 1) for i in range(20)],
+                        **{target: np.full(20, 10.0) for target in predictor.targets_}})
+    predictor.update(new, timestamp="timestamp")
+    assert predictor.model_.combination_ == before
+    np.testing.assert_array_equal(predictor.model_.fallback_weights_, weights)
+
+
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(2, 5), n=st.integers(5, 200), seed=st.integers(0, 2**16), exact=st.integers(0, 4))
 def test_convex_weights_find_the_exact_member(m, n, seed, exact):

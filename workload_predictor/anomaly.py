@@ -190,8 +190,8 @@ def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: 
              found: list[tuple[int, int, float, float, float]], held: tuple[np.ndarray, np.ndarray],
              known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float, float]]:
     """``found`` and the ``held`` buckets (``(positions, target indices)``, two arrays in position order, see
-    :func:`scan`) flagged once the bursts
-    the series came back from before them are read as their medians in their references.
+    :func:`scan`) flagged once the bursts the series came back from before them are read as their medians in their
+    references.
 
     The bursts start at the flagged buckets found and at those before ``start``: ``known``, else those among
     the ``length`` buckets before it (scanned again against the buckets before them, where ``values`` holds
@@ -407,18 +407,19 @@ class Flags(dict):
     (:func:`workload_predictor.models.base.evaluated_series`), and on a long sparse series each settling is a pass
     over thousands of bursts."""
 
-    _last: tuple[np.ndarray, np.ndarray | None] | None = None
+    _last: tuple[np.ndarray, dict, np.ndarray | None] | None = None
 
     def settled(self, values: np.ndarray) -> np.ndarray | None:
-        """:func:`settled_inputs` of ``values`` with these flags, computed once for equal series (compared in full:
-        a copy of the series settles from the kept result; the result is shared, so it is read-only)."""
+        """:func:`settled_inputs` of ``values`` with these flags, computed once for an equal series and equal flags
+        (both compared in full: a copy of the series settles from the kept result, and flags changed since settle
+        again; the result is shared, so it is read-only)."""
         last = self._last
-        if last is not None and last[0].shape == values.shape and np.array_equal(last[0], values):
-            return last[1]
+        if last is not None and last[0].shape == values.shape and np.array_equal(last[0], values) and last[1] == self:
+            return last[2]
         settled = settled_inputs(values, self)
         if settled is not None:
             settled.setflags(write=False)
-        self._last = (values.copy(), settled)
+        self._last = (values.copy(), dict(self), settled)
         return settled
 
 

@@ -325,38 +325,35 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
 
 
 def _one_format(values: np.ndarray, name: str) -> pd.DatetimeIndex:
-    """Non-ISO date strings (``10/02/2024 00:00:05``, ``May 10 2024``) read in one format for the whole column.
+    """Non-ISO date strings (``10/02/2024 00:00:05``, ``May 10 2024``) read as the whole column reads, never guessed
+    string by string.
 
-    The format is inferred from the first string (pandas' ``guess_datetime_format``); where
+    First one format, inferred from the first string (pandas' ``guess_datetime_format``): where
     its day and month could be the other way round (``10/02/2024``), both orders are tried on
-    the whole column: the one that reads every row is used, and a column both read differently
-    (every day at most 12) is an error that names the ambiguity, as is a column no inferred
-    format reads. Strings are never parsed one by one, each in the format it seems to have: a
-    DD/MM log would read its days 1-12 month first and its days 13-31 day first.
+    the whole column; one that reads every row is used, and two that read every row
+    differently (every day at most 12) are an error that names the ambiguity. A column no
+    single format reads (whole and fractional seconds mixed, a 12-hour clock, a format pandas
+    cannot infer) is read string by string twice, month first and day first: where both
+    readings agree on every row it is read, and a row they read differently is an error
+    naming it (a DD/MM log read month first would put its days 1-12 in other months).
+    Blanks around a string are ignored, as the ISO pass ignores them.
     """
     from pandas.tseries.api import guess_datetime_format
 
-    first = next((v for v in values if isinstance(v, str) and v.strip()), None)
+    strings = pd.Index([v.strip() if isinstance(v, str) else v for v in values], dtype=object)
+    first = next((v for v in strings if isinstance(v, str) and v), None)
     if first is None:  # no string: datetimes of kinds the ISO pass refused, or nothing parseable
         raise _unparseable(values, name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas warns when the day-first guess differs from its default
-        formats = [guess_datetime_format(first.strip())]
+        formats = [guess_datetime_format(first)]
         if formats[0] is not None and not formats[0].startswith("%Y"):  # YYYY/DD/MM is no format in use
-            formats.append(guess_datetime_format(first.strip(), dayfirst=True))
+            formats.append(guess_datetime_format(first, dayfirst=True))
     formats = list(dict.fromkeys(f for f in formats if f is not None))
-    if not formats:
-        if _first_unparseable(values) is not None:  # "yesterday": no timestamp in any format
-            raise _unparseable(values, name)
-        raise WorkloadDataError(
-            f"{name}: cannot tell the format of the timestamps from the first, {quote(first)}; pass ISO-8601 "
-            "strings (e.g. 2024-05-10T00:00:05Z), datetimes parsed with pd.to_datetime(..., format=...), "
-            "or numeric epochs with unit=..."
-        )
     read = {}
     for fmt in formats:
         try:
-            read[fmt] = pd.DatetimeIndex(pd.to_datetime(pd.Index(values), utc=True, format=fmt))
+            read[fmt] = pd.DatetimeIndex(pd.to_datetime(strings, utc=True, format=fmt))
         except (ValueError, TypeError, OverflowError):
             continue
     if len(read) > 1 and not read[formats[0]].equals(read[formats[1]]):
@@ -368,18 +365,22 @@ def _one_format(values: np.ndarray, name: str) -> pd.DatetimeIndex:
         )
     if read:
         return next(iter(read.values()))
-    fmt = formats[-1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        misread = pd.to_datetime(pd.Index(values), utc=True, format=fmt, errors="coerce")
-    rows = np.flatnonzero(np.asarray(misread.isna()) & ~pd.isna(values))
-    if len(rows) == 0 or _first_unparseable(values) is not None:  # out of range, or a value that is no timestamp
-        raise _unparseable(values, name)
-    row = int(rows[0])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns where a string reads only the other way round
+            month = pd.DatetimeIndex(pd.to_datetime(strings, utc=True, format="mixed", dayfirst=False))
+            day = pd.DatetimeIndex(pd.to_datetime(strings, utc=True, format="mixed", dayfirst=True))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _unparseable(values, name, exc) from None
+    differ = np.flatnonzero(np.asarray(month != day))
+    if len(differ) == 0:
+        return month
+    row = int(differ[0])
     raise WorkloadDataError(
-        f"{name}: row {row} holds {quote(_plain(values[row]))}, which does not read in the format {fmt!r} of the "
-        f"first timestamp {quote(first)}; use one format for the whole column (ISO-8601, e.g. "
-        "2024-05-10T00:00:05Z, reads everywhere), or fix or drop that row."
+        f"{name}: the timestamps are ambiguous: row {row} holds {quote(_plain(values[row]))}, which reads as "
+        f"{month[row].isoformat()} month first and as {day[row].isoformat()} day first, and no single format reads "
+        "the whole column; pass ISO-8601 strings (e.g. 2024-05-10T00:00:05Z), or datetimes parsed with "
+        "pd.to_datetime(..., format=...) in the format the column has."
     )
 
 

@@ -507,20 +507,16 @@ class Ensemble(BaseForecaster):
         return (f"{self.combination_share_:.2f} x {rule} + {1 - self.combination_share_:.2f} x the best baseline "
                 f"({name})")
 
-    def _rechosen_fallback(self, evidence: np.ndarray, actual: np.ndarray, error: np.ndarray) -> np.ndarray | None:
-        """The fallback chosen again on the evidence ``[S, n, H, k]`` an update leaves (``error``: its running
-        sums, :meth:`_errors`): the baseline with the lowest error on all but the newest windows, as many as the
-        validation tail (at fit it was chosen on the history before the tail; on the tail itself where there was
-        no history). ``None`` without a fallback; files saved before 0.12.0 keep their per-step weights."""
+    def _rechosen_fallback(self, evidence: np.ndarray, actual: np.ndarray) -> np.ndarray | None:
+        """The fallback chosen again on the evidence ``[S, n, H, k]`` an update leaves, as the fit chose it
+        (:meth:`_best_baseline`): the baseline with the lowest error on all but the newest windows, as many as the
+        validation tail (at fit, the history before the tail; the tail itself where there was no history).
+        ``None`` without a fallback; files saved before 0.12.0 keep their per-step weights (returned as they are)."""
         kept = self.fallback_weights_
         if kept is None or not (np.isin(kept, (0.0, 1.0)).all() and (kept == kept[:, :1]).all()):
             return kept  # no fallback, or per-step weights of the baselines (0.11.0 and before): kept as fitted
-        tail = len(self.validation_actual_) if self.n_history_origins_ else 0
-        older = error - self._errors(evidence[:, len(actual) - tail :], actual[len(actual) - tail :]) if tail else error
-        rows = self._fallback_slots()
-        weights = np.zeros_like(self.fallback_weights_)
-        weights[rows] = best_weights(("best", 1, False), older[rows])
-        return weights
+        older = len(actual) - (len(self.validation_actual_) if self.n_history_origins_ else 0)
+        return self._best_baseline(evidence[:, :older], actual[:older], self._fallback_slots())
 
     def _errors(self, forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
         """Absolute errors ``[S, H]`` of slot forecasts ``[S, n, H, k]``, each target scaled by its size, summed."""
@@ -624,11 +620,11 @@ class Ensemble(BaseForecaster):
         settled = _settle_newest(evidence_actual, origins, runs)
         if settled is not None:  # a burst read as its median in kept windows' targets: their errors change
             evidence_actual, error = settled, self._errors(evidence, settled)
-        fallback = self._rechosen_fallback(evidence, evidence_actual, error)
+        fallback = self._rechosen_fallback(evidence, evidence_actual)
         weights = self._slot_weights(evidence, evidence_actual, error, fallback)
         own = dict(validation_forecast_=forecast, validation_actual_=actual, validation_origins_=origins,
                    evidence_forecast_=evidence, evidence_actual_=evidence_actual, evidence_error_=error,
-                   **({} if fallback is None else dict(
+                   **({} if fallback is self.fallback_weights_ else dict(  # chosen again: named again
                        fallback_weights_=fallback,
                        combination_=self._with_fallback(describe(self.combination_rule_, self._slots()), fallback))),
                    **self._calibration_update(combined_new, actual_new, origins, runs),

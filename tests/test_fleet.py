@@ -941,3 +941,28 @@ def test_a_dlinear_fleet_sums_a_weighted_keys_newest_windows_that_fit_and_skips_
     assert alone.time_limited_stages_ == ("dlinear statistics", "dlinear refit")
     assert fleet.time_limited_keys_ == {"k0": alone.time_limited_stages_}
     np.testing.assert_allclose(fleet.predict()["yhat"], alone.predict().yhat[:, 0], rtol=1e-9)
+
+
+def test_a_robust_key_without_a_flag_in_its_training_part_records_the_batchs_cut_statistics(monkeypatch):
+    """A key the robust fit weighs (a flagged bucket in its validation tail) but with no flag in its training part
+    took the batch's newest origins when the deadline cut them, and time_limited_keys_ did not say so."""
+    from workload_predictor import _deadline
+    from workload_predictor.models import dlinear, dlinear_batched
+
+    frame = make_fleet(2, 3000, seed=10)
+    tail = frame.index[frame["endpoint"] == "k1"][-20]
+    frame.loc[tail, "requests"] *= 1000  # flagged, in k1's validation tail only
+    clock = _FakeClock()
+    original = dlinear_batched.batched_window_stats
+
+    def paced(z, origins, window, horizon):  # 1e-4 fake seconds per origin and lag
+        clock.now += 1e-4 * len(origins) * (window + horizon)
+        return original(z, origins, window, horizon)
+
+    monkeypatch.setattr(dlinear_batched, "batched_window_stats", paced)
+    monkeypatch.setattr(dlinear, "NEWEST_MIN_ORIGINS", 100)
+    monkeypatch.setattr(dlinear, "SLOW_PACE", 1.0)  # a machine slower than any: the pace is measured
+    with _deadline.limit(None, clock=clock):
+        fleet = FleetPredictor(horizon=5, window=24, max_training_time=LIMIT).fit(frame, key="endpoint")
+    assert "dlinear statistics" in fleet.time_limited_keys_["k0"]
+    assert "dlinear statistics" in fleet.time_limited_keys_.get("k1", ())

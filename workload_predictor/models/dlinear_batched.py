@@ -358,8 +358,8 @@ def fit_batched(
                 if element is not None:  # its own pass, at its own pace (a window holding a flagged point costs W^2)
                     origins = affordable_origins(z_all[b * k : (b + 1) * k, :n_train].T, origins_train, w, horizon,
                                                  element=element)
-                    if len(origins) < len(origins_train):
-                        cut([b], "dlinear statistics")
+                if len(origins) < len(origins_train):  # its own newest origins, or the batch's
+                    cut([b], "dlinear statistics")
                 for j in range(k):
                     row = int(g) * k + j
                     kept[row] = WindowStats.weighted(

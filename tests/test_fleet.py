@@ -966,3 +966,107 @@ def test_a_robust_key_without_a_flag_in_its_training_part_records_the_batchs_cut
         fleet = FleetPredictor(horizon=5, window=24, max_training_time=LIMIT).fit(frame, key="endpoint")
     assert "dlinear statistics" in fleet.time_limited_keys_["k0"]
     assert "dlinear statistics" in fleet.time_limited_keys_.get("k1", ())
+
+
+# -- review 5: the global LSTM and the teacher within the fleet's limits and settings ------------------------------
+
+GLOBAL_TINY = {"max_epochs": 1, "hidden_size": 4, "window": 24}
+
+
+def _limits_in_force(monkeypatch) -> list:
+    """The memory limit in force at each GlobalLSTM.fit (None: none)."""
+    pytest.importorskip("torch")
+    from workload_predictor import _memory
+    from workload_predictor.models.global_lstm import GlobalLSTM
+
+    seen, real = [], GlobalLSTM.fit
+
+    def fit(self, *args, **kwargs):
+        watch = _memory._current.get()
+        seen.append(None if watch is None else watch.limit_mb)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(GlobalLSTM, "fit", fit)
+    return seen
+
+
+def test_the_global_lstm_and_the_teacher_fit_within_the_fleets_memory_limit(monkeypatch):
+    """Before: FleetPredictor(model='global_lstm') and teacher='global_lstm' fitted the GlobalLSTM with no memory
+    limit at all (a 300,000-point key added 754 MiB against memory_limit_mb=200 without an error)."""
+    seen = _limits_in_force(monkeypatch)
+    frame = make_fleet(2, 200)
+    FleetPredictor(model="global_lstm", horizon=5, random_state=0, memory_limit_mb=1234,
+                   model_params=GLOBAL_TINY).fit(frame, key="endpoint")
+    FleetPredictor(model="dlinear", teacher="global_lstm", horizon=5, random_state=0, memory_limit_mb=1234,
+                   teacher_params=GLOBAL_TINY).fit(frame, key="endpoint")
+    assert seen == [1234, 1234]
+
+
+@pytest.mark.parametrize("settings", [dict(model="global_lstm", model_params={"hidden_size": 256, "max_epochs": 1}),
+                                      dict(model="dlinear", teacher="global_lstm",
+                                           teacher_params={"hidden_size": 256, "max_epochs": 1})])
+def test_a_global_fit_over_the_memory_limit_raises_it(settings):
+    """One network for every key: over the limit, no key fits, and the fit raises (before: the global fleet fitted
+    every key, and the teacher's fleet distilled nothing without a word)."""
+    pytest.importorskip("torch")
+    with pytest.raises(MemoryLimitError, match="LSTM network"):
+        FleetPredictor(horizon=5, random_state=0, memory_limit_mb=1, **settings).fit(make_fleet(2, 200),
+                                                                                     key="endpoint")
+
+
+def test_the_teachers_forecasts_are_checked_and_made_a_chunk_at_a_time(monkeypatch):
+    """Before: the teacher forecast every origin of a student's series in one pass (its windows and features in
+    float64), with no memory check."""
+    pytest.importorskip("torch")
+    from workload_predictor.models import distill
+    from workload_predictor.models.global_lstm import GlobalLSTM
+
+    series = [np.abs(np.sin(np.arange(600) / 7.0))[:, None] * 50 + 5 for _ in range(2)]
+    model = GlobalLSTM(horizon=5, window=24, hidden_size=4, max_epochs=1, random_state=0).fit(series)
+    origins = np.arange(10, 590)
+    whole = distill.global_lstm_teacher(model, 0)(series[0], origins)
+    asked, sizes = [], []
+    real_check, real_forecast = distill.check_memory, model._forecast
+    monkeypatch.setattr(distill, "check_memory", lambda step, extra_bytes=0.0: (asked.append((step, extra_bytes)),
+                                                                               real_check(step, extra_bytes)))
+    monkeypatch.setattr(distill, "TEACHER_CHUNK", 100)
+    monkeypatch.setattr(model, "_forecast", lambda s, o, keys=None: (sizes.append(len(o[0])),
+                                                                     real_forecast(s, o, keys))[1])
+    chunked = distill.global_lstm_teacher(model, 0)(series[0], origins)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, equal_nan=True)
+    assert max(sizes) <= 100 and sum(sizes) == np.count_nonzero(origins >= model.window_)
+    assert asked[0][0] == "teacher forecasts" and asked[0][1] >= 8.0 * len(origins) * 5
+    assert len(asked) == 1 + len(sizes)  # the forecasts' array, then each chunk before it is gathered
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(model="global_lstm", model_params={"horizon": 7}), r"model_params\['horizon'\]=7 sets the fleet's own "
+                                                             r"horizon \(FleetPredictor\(horizon=5\)\)"),
+    (dict(model="global_lstm", model_params={"random_state": 3}), r"pass it as FleetPredictor\(random_state=\.\.\.\)"),
+    (dict(model="global_lstm", model_params={"max_training_time": 1.0}), "fleet's own max_training_time"),
+    (dict(model="global_lstm", model_params={"device": "cpu"}), "fleet's own device"),
+    (dict(model="global_lstm", window=24, model_params={"window": 48}), r"model_params\['window'\]=48 sets the "
+                                                                          "fleet's own window"),
+    (dict(teacher="global_lstm", teacher_params={"horizon": 7}), r"teacher_params\['horizon'\]=7 sets the fleet's own "
+                                                                 "horizon"),
+    (dict(teacher="global_lstm", teacher_params={"n_threads": 2}), "teacher_params.* fleet's own n_threads"),
+])
+def test_a_fleet_setting_in_model_or_teacher_params_is_refused(monkeypatch, settings, message):
+    """Before: model_params={'horizon': 7} fitted a horizon-7 network for a horizon-5 fleet (its file then failed
+    to load), and teacher_params={'horizon': 7} left every key in errors_; the other fleet settings were
+    overridden silently."""
+    pytest.importorskip("torch")
+    from workload_predictor.models.global_lstm import GlobalLSTM
+
+    monkeypatch.setattr(GlobalLSTM, "fit", lambda *a, **k: pytest.fail("the global model was fitted"))
+    settings = {**settings, "model_params" if "model_params" in settings else "teacher_params":
+                {"max_epochs": 1, **settings.get("model_params", settings.get("teacher_params"))}}
+    with pytest.raises(WorkloadDataError, match=message):
+        FleetPredictor(horizon=5, random_state=0, **settings).fit(make_fleet(2, 200), key="endpoint")
+
+
+def test_a_global_models_own_window_is_taken_when_the_fleet_gives_none():
+    pytest.importorskip("torch")
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0, model_params=GLOBAL_TINY).fit(
+        make_fleet(2, 200), key="endpoint")
+    assert fleet._global.model.window_ == 24

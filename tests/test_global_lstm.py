@@ -588,3 +588,158 @@ def test_a_spike_a_key_came_back_from_moves_neither_its_forecast_nor_its_validat
     assert np.abs(model.predict()[1] - clean.predict()[1]).max() < 10.0
     assert model.validation_actual_[1].max() < 1e3
     assert np.abs(model.validation_forecast_[1]).max() < 1e3
+
+
+# -- review 5: numpy sizes, the settings every forecaster checks, memory bounds ------------------------------------
+
+def test_numpy_integer_network_sizes_build_the_network_as_python_ints():
+    """Before: check_settings took np.int64 hidden_size / patch_size, then nn.LSTM refused them inside torch
+    (TypeError: hidden_size should be of type int, got: int64)."""
+    from workload_predictor.models.lstm import LSTM
+
+    y = periodic_series(300)["requests"].to_numpy()
+    for params in ({"hidden_size": np.int64(8)}, {"patch_size": np.int64(4)}, {"num_layers": np.int32(1)}):
+        lstm = LSTM(horizon=3, window=24, max_epochs=1, random_state=0, **params).fit(y)
+        assert all(type(v) is int for v in lstm.network_.init_args_.values())
+        WorkloadPredictor(model="lstm", horizon=3, random_state=0,
+                          model_params={"max_epochs": 1, **params}).fit(periodic_series(300))
+        model = GlobalLSTM(**{**TINY, "max_epochs": 1, **params}).fit(fleet(2))
+        assert all(type(v) is int for v in model.network_.init_args_.values())
+        assert type(model.window_) is int and type(model.patch_size_) is int
+        loaded = loads(dumps(model), GlobalLSTM)
+        for a, b in zip(model.predict(), loaded.predict()):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("max_training_time", -1, "max_training_time=-1 must be a number of seconds >= 0"),
+    ("max_training_time", float("nan"), "max_training_time=nan must be a number of seconds >= 0"),
+    ("max_training_time", "1", "max_training_time='1' must be a number of seconds >= 0"),
+    ("validation_fraction", float("nan"), "validation_fraction=nan must be a number between 0 and 1"),
+    ("validation_fraction", 1.5, "validation_fraction=1.5 must be a number between 0 and 1"),
+    ("validation_fraction", 0.0, "validation_fraction=0.0 must be a number between 0 and 1"),
+    ("max_validation_windows", 2.5, "max_validation_windows=2.5 must be a positive integer"),
+    ("max_validation_windows", 0, "max_validation_windows=0 must be a positive integer"),
+    ("verbose", "yes", "verbose='yes' must be True, False or None"),
+])
+def test_global_lstm_refuses_the_settings_every_forecaster_checks(monkeypatch, name, value, message):
+    """Before: GlobalLSTM skipped the time-limit, validation-split and verbose checks: max_training_time=-1 or nan
+    trained nothing without a word, '1' and max_validation_windows=2.5 were TypeErrors, validation_fraction=nan a
+    bare ValueError, 1.5 'no key is long enough', 0.0 and max_validation_windows=0 were accepted."""
+    _no_network(monkeypatch)
+    with pytest.raises(WorkloadDataError, match=message):
+        GlobalLSTM(**{**TINY, name: value}).fit(fleet())
+    with pytest.raises(WorkloadDataError, match=message):
+        GlobalLSTM(**{**TINY, name: value})._check_params()  # what a fleet runs before its fit
+
+
+def test_the_lstm_refuses_a_verbose_that_is_not_a_bool_or_none(monkeypatch):
+    _no_network(monkeypatch)
+    with pytest.raises(WorkloadDataError, match="verbose='yes' must be True, False or None"):
+        WorkloadPredictor(model="lstm", horizon=3, verbose="yes", model_params={"max_epochs": 1}).fit(
+            periodic_series(300))
+
+
+def test_the_fit_estimate_covers_the_bases_statistics_before_they_are_gathered(monkeypatch):
+    """Before: the estimate counted only the spread training windows; the base's statistics over every training
+    origin (float64 features of a window each) and its Gram matrices were allocated unchecked: a long key or a
+    wide window went far over memory_limit_mb without a MemoryLimitError."""
+    from workload_predictor._memory import memory_limit
+    from workload_predictor.errors import MemoryLimitError
+
+    def gathered(*args, **kwargs):
+        raise AssertionError("the base's statistics were gathered before the memory check")
+
+    monkeypatch.setattr(GlobalLSTM, "_base_stats", gathered)
+    series = [periodic_series(4000)["requests"].to_numpy()]
+    # window 2000: Gram matrices of 2001 x 2001 floats (32 MB each), five at once
+    with memory_limit(100), pytest.raises(MemoryLimitError, match="global LSTM windows"):
+        GlobalLSTM(**{**TINY, "window": 2000, "patch_size": 200}).fit(series)
+
+
+def test_the_fit_estimate_covers_what_the_fit_allocates_on_a_long_key(monkeypatch):
+    """The bytes asked of check_memory before anything is gathered cover the fit's peak numpy allocations
+    (tracemalloc), which the base's statistics dominated on a long key before they were gathered in chunks."""
+    import tracemalloc
+
+    from workload_predictor.models import global_lstm
+
+    asked = []
+    real = global_lstm.check_memory
+
+    def record(step, extra_bytes=0.0):
+        asked.append(extra_bytes)
+        return real(step, extra_bytes)
+
+    monkeypatch.setattr(global_lstm, "check_memory", record)
+    series = [periodic_series(40_000)["requests"].to_numpy()]
+    tracemalloc.start()
+    try:
+        GlobalLSTM(**{**TINY, "max_epochs": 1}).fit(series)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert asked and asked[0] >= peak, (asked, peak)
+
+
+def test_the_bases_statistics_in_chunks_are_those_of_one_pass(monkeypatch):
+    from workload_predictor.models import global_lstm
+
+    series = fleet(3, n=500)
+    whole = GlobalLSTM(**{**TINY, "max_epochs": 1}).fit(series)
+    monkeypatch.setattr(global_lstm, "BASE_CHUNK", 7)
+    chunked = GlobalLSTM(**{**TINY, "max_epochs": 1}).fit(series)
+    np.testing.assert_allclose(chunked.base_gram_, whole.base_gram_, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(chunked.base_cross_, whole.base_cross_, rtol=1e-10, atol=1e-8)
+
+
+def _no_spawn(monkeypatch):
+    import torch.multiprocessing
+
+    def spawn(*args, **kwargs):
+        raise AssertionError("training processes were spawned")
+
+    monkeypatch.setattr(torch.multiprocessing, "spawn", spawn)
+
+
+def test_more_training_processes_than_cpus_are_refused_before_any_is_spawned(monkeypatch):
+    """Before: distributed=n had no upper bound: distributed=10**6 reached mp.spawn(nprocs=1000000)."""
+    import os
+
+    _no_spawn(monkeypatch)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for n in (3, 10**6):
+        with pytest.raises(WorkloadDataError, match=f"distributed={n} spawns more training processes than this "
+                                                    "machine's 2 CPUs"):
+            GlobalLSTM(**{**TINY, "distributed": n}).fit(fleet())
+
+
+def test_the_training_processes_memory_is_checked_before_any_is_spawned(monkeypatch):
+    """Each spawned process holds its own copy of the training data and trains its own network: n times the
+    data is checked against the memory limit before mp.spawn (before: not at all)."""
+    from workload_predictor.errors import MemoryLimitError
+    from workload_predictor.models import distributed
+
+    asked = []
+
+    def refuse(step, extra_bytes=0.0):
+        asked.append((step, extra_bytes))
+        raise MemoryLimitError(f"memory limit exceeded at '{step}'")
+
+    _no_spawn(monkeypatch)
+    monkeypatch.setattr(distributed, "check_memory", refuse)
+    series = fleet()
+    model = GlobalLSTM(**{**TINY, "distributed": 2})
+    with pytest.raises(MemoryLimitError, match="distributed=2 training processes"):
+        model.fit(series)
+    splits = [model._split(len(y), model.window_) for y in series]
+    windows = sum(len(model._spread(s[0])) + len(s[1]) for s in splits)
+    data = 4.0 * windows * (model.window_ + model.horizon)  # float32 patches and residual targets
+    assert asked[0][1] >= 2 * data
+
+
+def test_the_lstm_docstring_says_max_epochs_bounds_the_epochs():
+    """Before: 'epochs capped at 50', while max_epochs=70 ran 70 epochs (50 is the default, not a cap)."""
+    from workload_predictor.models.lstm import LSTM
+
+    assert "capped" not in LSTM.__doc__ and "at most ``max_epochs``" in LSTM.__doc__

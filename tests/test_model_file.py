@@ -747,3 +747,67 @@ def test_a_model_file_on_its_own_gets_the_predictors_model_checks(tmp_path):
     persistence.save(model, path)
     with pytest.raises(ModelFileError, match="the model file's DLinear keeps 3 points in its DLinear's recent_"):
         persistence.load(path)
+
+
+# -- review 5: an LSTM's network reads the model's window in its patches and forecasts its horizon -------------------
+
+@pytest.fixture(scope="module")
+def lstm_predictor() -> WorkloadPredictor:
+    pytest.importorskip("torch")
+    return WorkloadPredictor(model="lstm", horizon=5, random_state=0,
+                             model_params={"max_epochs": 1, "hidden_size": 4}).fit(periodic_series(600))
+
+
+def _replace_head(network, outputs):
+    """A network whose head forecasts ``outputs`` values (its arguments and weights agree with each other)."""
+    import torch
+
+    network.head = torch.nn.Linear(network.head.in_features, outputs)
+    network.init_args_.update(outputs=outputs)
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda m: setattr(m, "patch_size_", m.window_), "network of 10 inputs per patch"),
+    (lambda m: setattr(m, "patch_size_", 0), "in patches of 0"),
+    (lambda m: setattr(m, "patch_size_", m.patch_size_ + 1), "not a positive number of whole patches"),
+    (lambda m: m.network_.init_args_.update(level_targets=2), "level_targets=2"),
+    (lambda m: _replace_head(m.network_, 4), "4 outputs"),
+])
+def test_an_lstm_network_that_disagrees_with_its_window_patches_or_horizon_is_refused(lstm_predictor, tmp_path, forge,
+                                                                                      message):
+    """Before: with correction_share_ = 0 (a value fits produce) a forecast never runs the network, so a file whose
+    patch_size_ disagreed with the network loaded and predicted, and its first update failed inside torch
+    (RuntimeError: input.size(-1) must be equal to input_size; ZeroDivisionError for patch_size_ = 0)."""
+    import copy
+
+    predictor = copy.deepcopy(lstm_predictor)
+    predictor.model_.correction_share_ = 0.0
+    forge(predictor.model_)
+    path = predictor.save(tmp_path / "forged.wp")
+    with pytest.raises(ModelFileError, match=message):
+        WorkloadPredictor.load(path)
+
+
+def test_a_valid_lstm_file_with_no_correction_still_loads_and_updates(lstm_predictor, tmp_path):
+    import copy
+
+    predictor = copy.deepcopy(lstm_predictor)
+    predictor.model_.correction_share_ = 0.0
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "valid.wp"))
+    np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda m: setattr(m, "patch_size_", m.window_), "GlobalLSTM network of 2 inputs per patch"),
+    (lambda m: setattr(m, "window_", m.window_ + 1), "whole patches"),
+    (lambda m: setattr(m, "base_coef_", m.base_coef_[:-1]), "base_coef_ of shape"),
+    (lambda m: setattr(m, "base_gram_", m.base_gram_[:-1, :-1]), "base_gram_ of shape"),
+])
+def test_a_global_network_that_disagrees_with_its_window_or_base_is_refused(tmp_path, forge, message):
+    pytest.importorskip("torch")
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                           model_params={"max_epochs": 1, "hidden_size": 4, "window": 24}).fit(_fleet_frame(),
+                                                                                               key="endpoint")
+    forge(fleet._global.model)
+    with pytest.raises(ModelFileError, match=message):
+        _fleet_load(persistence.dumps(fleet), tmp_path)

@@ -13,6 +13,7 @@ on that key's series alone.
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import copy
 import dataclasses
@@ -47,6 +48,10 @@ _PREDICTOR_SETTINGS = ("model", "horizon", "level", "window", "model_params", "r
 #: The settings that define the fitted models (``fitted_params_``): predict, update and save read these as
 #: fitted, whatever ``set_params`` changed since; the others (device, limits, ...) apply to each call as they are.
 _FITTED_SETTINGS = ("model", "horizon", "level", "window", "model_params")
+#: The fleet's own settings that a global model (and a teacher) also takes: set on the fleet, for every key and
+#: the whole fit, never in ``model_params`` or ``teacher_params`` (a per-key model's ``model_params`` refuses them
+#: as ``WorkloadPredictor`` does).
+_FLEET_OWNED = ("horizon", "random_state", "n_threads", "device", "max_training_time")
 #: Keys per partition of a DLinear fleet: enough to amortise a task's scheduling and the batched kernels'
 #: per-call cost, few enough that a partition's statistics stay within tens of MB.
 DLINEAR_PARTITION = 128
@@ -157,6 +162,8 @@ class FleetPredictor(ParamsMixin):
         :class:`~workload_predictor.errors.MemoryLimitError` in ``errors_`` (``update_errors_`` at an
         update, where a key's own door, e.g. the buckets its gap zero-fills, is bounded as that
         key's alone); the fit (or update) raises it, storing nothing, only where no key fits.
+        The global LSTM (``model="global_lstm"``, or a ``teacher``) is one fit over every key:
+        the limit bounds what that fit adds, and over it the fit raises the error.
     n_jobs : int
         Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
         this process.
@@ -181,7 +188,10 @@ class FleetPredictor(ParamsMixin):
         teacher's forecasts (mixing weight ``models.distill.MIXING_WEIGHT`` = 0.5); the students forecast at
         DLinear's cost. Fitted per key in this process (not batched).
     teacher_params : dict or None
-        The teacher's own settings (``GlobalLSTM`` parameters, e.g. ``{"max_epochs": 20}``).
+        The teacher's own settings (``GlobalLSTM`` parameters, e.g. ``{"max_epochs": 20}``). The fleet's
+        ``horizon``, ``random_state``, ``n_threads``, ``device`` and ``max_training_time`` are set on the
+        fleet, not here (nor in a global model's ``model_params``, with ``window`` when the fleet gives
+        one): ``fit`` refuses them with a :class:`~workload_predictor.errors.WorkloadDataError`.
 
     Attributes
     ----------
@@ -269,6 +279,7 @@ class FleetPredictor(ParamsMixin):
         """
         started = time.perf_counter()
         self._check_settings()
+        self._check_owned_settings()
         self._check_device()
         fitted_params = copy.deepcopy({name: getattr(self, name) for name in _FITTED_SETTINGS})
         # One deadline for the whole fleet's fit, from its start (see max_training_time in the class docstring).
@@ -336,6 +347,26 @@ class FleetPredictor(ParamsMixin):
         size = self.partition_size
         if size is not None and not is_positive_int(size):
             raise WorkloadDataError(f"partition_size={quote(size)} must be a positive number of keys (or None).")
+
+    def _check_owned_settings(self) -> None:
+        """A typed error for a fleet setting given again in the global model's ``model_params`` or the teacher's
+        ``teacher_params``: it would override the fleet's (a network of another horizon than the fleet
+        forecasts, saves and loads; students that cannot read the teacher's forecasts)."""
+        given = []
+        if self.model in GLOBAL_MODELS:
+            given.append(("model_params", self.model_params, ("window",) if self.window is not None else ()))
+        if getattr(self, "teacher", None) is not None:
+            given.append(("teacher_params", getattr(self, "teacher_params", None), ()))
+        for name, params, also in given:
+            if params is not None and not isinstance(params, collections.abc.Mapping):
+                raise WorkloadDataError(f"{name}={quote(params)} must be a dict of GlobalLSTM parameters, or None.")
+            owned = [setting for setting in (*_FLEET_OWNED, *also) if setting in (params or {})]
+            if owned:
+                setting = owned[0]
+                raise WorkloadDataError(
+                    f"{name}[{quote(setting)}]={quote(params[setting])} sets the fleet's own {setting} "
+                    f"(FleetPredictor({setting}={quote(getattr(self, setting))})); pass it as "
+                    f"FleetPredictor({setting}=...) and leave it out of {name}.")
 
     def _check_device(self) -> None:
         """A device other than the CPU must be one torch sees (a typed error here, once, not one per key or a
@@ -430,7 +461,10 @@ class FleetPredictor(ParamsMixin):
         model._check_params()  # a bad setting is the fleet's error, not each key's
         by_key = {item.key: item for item in series}
         try:
-            model.fit([item.values for item in series], [item.key for item in series])
+            with memory_limit(self.memory_limit_mb):  # what the one fit over every key adds, as a key's fit
+                model.fit([item.values for item in series], [item.key for item in series])
+        except MemoryLimitError:  # one network for every key: no key fits within the limit
+            raise
         except WorkloadDataError as exc:  # no key is long enough: every key gets the error
             return None, {item.key: exc for item in series}
         fitted = [by_key[key] for key in model.keys_]

@@ -453,6 +453,28 @@ def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -
         share = getattr(part, "correction_share_", 1.0)
         if isinstance(share, bool) or not isinstance(share, float) or not 0.0 <= share <= 1.0:
             refuse(f"has an LSTM correction share {quote(share)}, not a number in [0, 1]")
+        if hasattr(part, "network_"):
+            _check_network_geometry(part, horizon, k, refuse, level_targets=(0, k))
+
+
+def _check_network_geometry(model: Any, horizon: int, k: int, refuse: Any, level_targets: tuple[int, ...]) -> None:
+    """A patch-LSTM's network reads the model's window in whole patches of ``k`` targets and forecasts its
+    horizon: ``window_`` a multiple of ``patch_size_``, the LSTM's inputs ``patch_size_ * k``, the head's outputs
+    ``horizon * k``, and ``level_targets`` one of ``level_targets``. Checked at load because a forecast need not
+    run the network (an LSTM whose correction counts for nothing forecasts with its base alone): the first
+    ``update`` would otherwise fail inside torch."""
+    name = type(model).__name__
+    window, patch, network = getattr(model, "window_", None), getattr(model, "patch_size_", None), model.network_
+    lstm, head = getattr(network, "lstm", None), getattr(network, "head", None)
+    inputs, outputs = getattr(lstm, "input_size", None), getattr(head, "out_features", None)
+    levels = getattr(network, "level_targets", None)
+    if not is_positive_int(window) or not is_positive_int(patch) or window % patch:
+        refuse(f"has its {name} read a window of {quote(window)} buckets in patches of {quote(patch)}, not a "
+               "positive number of whole patches")
+    if inputs != patch * k or outputs != horizon * k or levels not in level_targets:
+        refuse(f"holds a {name} network of {quote(inputs)} inputs per patch, {quote(outputs)} outputs and "
+               f"level_targets={quote(levels)}, not {patch * k} (patches of {patch} buckets of {k} targets), "
+               f"{horizon * k} (horizon {horizon} of {k} targets) and one of {level_targets}")
 
 
 def _check_shape(name: str, array: Any, shape: tuple, horizon: int, k: int, refuse: Any) -> None:
@@ -695,6 +717,13 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
             or getattr(model, "n_targets_", None) != k:
         refuse(f"holds a global network for other keys, horizon {quote(getattr(model, 'horizon', None))} or "
                f"{quote(getattr(model, 'n_targets_', None))} targets than its own {n:,} keys, {horizon} and {k}")
+    _check_network_geometry(model, horizon, k, refuse, level_targets=(0,))
+    p = model.window_ * k + 1
+    for name, shape in (("base_coef_", (p, horizon * k)), ("base_gram_", (p, p)), ("base_cross_", (p, horizon * k))):
+        array = getattr(model, name, None)
+        if not isinstance(array, np.ndarray) or array.shape != shape:
+            refuse(f"holds the global network's {name} of shape {quote(np.shape(array))}, not {shape} for its window "
+                   f"{model.window_}, horizon {horizon} and {k} targets")
     recent = getattr(model, "recent_", None)
     if not isinstance(recent, list) or len(recent) != n or not all(
             _is_real(r, nonnegative=True) and r.ndim == 2 and r.shape[1] == k for r in recent):

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import check_memory
 from ..errors import WorkloadDataError, quote
 from ..windows import targets_at, windows_at
 from .dlinear import DLinear, window_weights
@@ -36,6 +37,8 @@ from .dlinear import DLinear, window_weights
 MIXING_WEIGHT = 0.5
 #: Origins whose input windows the student gathers at once when it adds the teacher's share.
 CHUNK_ORIGINS = 65_536
+#: Origins the teacher forecasts at once (its windows, features and activations are gathered per chunk).
+TEACHER_CHUNK = 8192
 
 #: ``teacher(y, origins) -> (len(origins), horizon, k)``: forecasts in the series' units from the points before each
 #: origin; NaN where it cannot forecast (an origin before its input window, a window holding a flagged bucket),
@@ -101,6 +104,9 @@ class _Student(DLinear):
         origins = np.unique(np.concatenate(covered)) if covered else np.zeros(0, dtype=np.int64)
         if len(origins) == 0 or self._mixing == 0.0:  # nothing to add: DLinear's fit as it is
             return
+        # The teacher's forecasts, scaled, the actuals and the shift (float64, [m, H, k] each, and a temporary),
+        # and the standardised series.
+        check_memory("distillation targets", extra_bytes=8.0 * 5 * len(origins) * horizon * y.shape[1] + 8.0 * y.size)
         taught = np.asarray(self._teacher(y, origins), dtype=np.float64)
         if taught.shape != (len(origins), horizon, y.shape[1]):
             raise WorkloadDataError(f"the teacher's forecasts have shape {taught.shape}; the student needs "
@@ -155,6 +161,8 @@ def global_lstm_teacher(model: Any, key: Any) -> Teacher:
     index = model.keys_.index(key)
 
     def teach(y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        check_memory("teacher forecasts", extra_bytes=8.0 * len(origins) * model.horizon * model.n_targets_
+                     + 8.0 * 2 * y.size)  # the forecasts, the weights and the standardised series
         out = np.full((len(origins), model.horizon, model.n_targets_), np.nan)
         usable = origins >= model.window_
         element = model._element_weights(index, y, 0)  # [T, k], None: no bucket flagged
@@ -162,7 +170,11 @@ def global_lstm_teacher(model: Any, key: Any) -> Teacher:
             flagged = np.concatenate([[0], np.cumsum((element < 1.0).any(axis=1))])  # flagged buckets before each
             inside = flagged[origins] - flagged[np.maximum(origins - model.window_, 0)]  # ... in each input window
             usable &= inside == 0
-        out[usable] = model._forecast([y], [origins[usable]], keys=[index])[0]
+        rows = np.flatnonzero(usable)
+        for first in range(0, len(rows), TEACHER_CHUNK):  # a chunk of windows at a time (gathered in float64)
+            chunk = rows[first : first + TEACHER_CHUNK]
+            check_memory("teacher forecasts", extra_bytes=model._forecast_bytes(len(chunk)))
+            out[chunk] = model._forecast([y], [origins[chunk]], keys=[index])[0]
         return out
 
     return teach
@@ -171,7 +183,8 @@ def global_lstm_teacher(model: Any, key: Any) -> Teacher:
 def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tuple[dict, dict]:
     """``FleetPredictor(model="dlinear", teacher="global_lstm")``'s fit: ``({key: WorkloadPredictor}, {key: error})``.
 
-    The teacher is fitted on every key; each key's student is a DLinear with the fleet's
+    The teacher is fitted on every key, within the fleet's memory limit (over it, the fit raises
+    :class:`~workload_predictor.errors.MemoryLimitError`); each key's student is a DLinear with the fleet's
     settings fitted by :func:`fit_student`, committed to a per-key ``WorkloadPredictor`` (so
     predict, update, save and load are those of any per-key fleet). A key the teacher could
     not fit (too short for its window) gets a plain DLinear (the teacher forecasts nothing).
@@ -179,7 +192,7 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     import time
 
     from .._memory import memory_limit
-    from ..errors import WorkloadDataError
+    from ..errors import MemoryLimitError, WorkloadDataError
     from ..predictor import WorkloadPredictor, _fit_anomalies
     from .global_lstm import GlobalLSTM
 
@@ -193,7 +206,10 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     teacher = GlobalLSTM(**{**given, **params})
     teacher._check_params()  # a bad setting is the caller's error, not a key too short for the teacher
     try:
-        teacher.fit([item.values for item in series], [item.key for item in series])
+        with memory_limit(fleet.memory_limit_mb):  # what the teacher's fit over every key adds, as a key's fit
+            teacher.fit([item.values for item in series], [item.key for item in series])
+    except MemoryLimitError:  # the caller's limit, not a key too short: no student is taught without a word
+        raise
     except WorkloadDataError:
         teacher = None  # no key is long enough for the teacher: every student is a plain DLinear
     settings = fleet._config(targets)["settings"]

@@ -3,7 +3,8 @@
 Two ways in:
 
 * ``processes=n`` (``GlobalLSTM(distributed=n)``): this call spawns ``n`` processes with
-  ``torch.multiprocessing.spawn``; they meet through a file in a temporary directory
+  ``torch.multiprocessing.spawn``, once ``n`` copies of the training data and of the
+  network's training memory have passed the memory limit in force; they meet through a file in a temporary directory
   (no port to pick), train with backend ``gloo`` on the CPU or ``nccl`` on GPUs (rank
   ``r`` on ``cuda:r``), and rank 0 hands the trained weights back as float arrays.
 * ``processes="env"``: the caller already is one rank of a group started by
@@ -33,7 +34,9 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from .._memory import check_memory
 from ..errors import WorkloadDataError, quote
+from .torch_runtime import network_bytes
 from .training import TrainingResult, train_network
 
 TIMEOUT = datetime.timedelta(minutes=10)  # a rank that never arrives fails the group instead of hanging it
@@ -55,6 +58,13 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
     import torch.multiprocessing as mp
 
     init = [network.lstm.input_size, network.lstm.hidden_size, network.lstm.num_layers, network.head.out_features]
+    # Every process receives its own copy of the data and of the weights, and trains its own network
+    # (torch_runtime.network_bytes): checked against the memory limit in force before any is spawned.
+    data = sum(t.element_size() * t.nelement() for t in (x_train, y_train, x_val, y_val))
+    weights = sum(p.element_size() * p.nelement() for p in network.parameters())
+    trains = network_bytes(init[0], init[1], init[2], init[3], n_patches=x_train.shape[1],
+                           batch=min(int(config["batch_size"]), max(1, len(x_train))), n_eval=len(x_val))
+    check_memory(f"distributed={processes} training processes", extra_bytes=float(processes) * (data + weights + trains))
     state = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
     with tempfile.TemporaryDirectory(prefix="workload-predictor-ddp-") as folder:
         mp.spawn(_spawned, nprocs=processes, join=True,

@@ -31,6 +31,7 @@ inference, :mod:`.quantize`) and ``device="cuda"``.
 
 from __future__ import annotations
 
+import os
 import time
 import weakref
 from collections.abc import Hashable, Sequence
@@ -40,14 +41,15 @@ import numpy as np
 import torch
 
 from .. import anomaly
+from .._deadline import check_seconds
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
 from ..errors import WorkloadDataError, check_is_fitted, is_positive_int, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
-from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix
+from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
 from .dlinear import window_weights
-from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
+from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM, check_verbose
 from .torch_runtime import (
     check_network_memory,
     check_patch_size,
@@ -63,6 +65,7 @@ from .training import train_network
 DEFAULT_WINDOW = 96  # buckets: 12 patches of 8
 EARLY_STOPPING_WINDOWS = 16  # inner-tail windows per key for early stopping
 PREDICT_CHUNK = 8192  # windows per forward pass at predict time (bounds the activations)
+BASE_CHUNK = 8192  # origins per chunk of the base's statistics (bounds their float64 features)
 
 
 #: Each fitted model's kept points as its forecast reads them, with the kept points and ``robust`` they were found for
@@ -108,16 +111,18 @@ class GlobalLSTM(ParamsMixin):
     distributed : None, int or "env"
         ``None``: train in this process. An int ``n >= 2``: data-parallel training
         (``DistributedDataParallel``) over ``n`` processes this call spawns (backend
-        ``gloo`` on the CPU, ``nccl`` on GPUs, one GPU per process). ``"env"``: this
+        ``gloo`` on the CPU, at most one process per CPU; ``nccl`` on GPUs, one GPU per
+        process). Each process holds its own copy of the training data and network:
+        ``n`` times those are checked against the memory limit before any is spawned. ``"env"``: this
         process is one rank of a group already started by ``torchrun`` (every rank calls
         ``fit`` on the same data and ends with the same model).
     quantize : None or "int8"
         ``"int8"``: forecast with a dynamically quantised copy of the network (LSTM and
         linear layers, CPU only). Training and the saved file stay float32.
     max_training_time : float or None
-        Seconds after which training stops and keeps its best weights.
+        Seconds after which training stops and keeps its best weights (a number >= 0, or ``None``).
     validation_fraction, max_validation_windows :
-        Each key's validation tail, as for every forecaster.
+        Each key's validation tail, as for every forecaster (checked as every forecaster checks them).
     verbose : bool or None
         A progress bar over the epochs on stderr (``None``: only when stderr is a terminal).
 
@@ -192,7 +197,12 @@ class GlobalLSTM(ParamsMixin):
             positive_int("window", self.window)
             if self.window < self.min_window:
                 raise WorkloadDataError(f"window={self.window} is below the LSTM's minimum {self.min_window}.")
-        check_quantize(self.quantize, resolve_device(self.device))
+        device = resolve_device(self.device)
+        check_quantize(self.quantize, device)
+        # The settings every other forecaster checks: the time limit, the validation split, the progress bar.
+        check_seconds(self.max_training_time)
+        check_validation_settings(self)
+        check_verbose(self.verbose)
         # The settings the per-key LSTM shares (network, training, seed, threads), and the network's smallest
         # size against the memory limit.
         check_settings(self, outputs=self.horizon)
@@ -206,12 +216,17 @@ class GlobalLSTM(ParamsMixin):
             raise WorkloadDataError(f"robust={quote(self.robust)} must be True or False.")
         if self.distributed is not None and self.distributed != "env":
             positive_int("distributed", self.distributed)
+            cpus = os.cpu_count() or 1
+            if device.type == "cpu" and self.distributed > cpus:  # on GPUs: one per process, checked at spawn
+                raise WorkloadDataError(f"distributed={quote(self.distributed)} spawns more training processes than "
+                                        f"this machine's {cpus} CPUs; pass distributed=n with n <= {cpus} (or None "
+                                        "to train in this process).")
 
     def _geometry(self) -> tuple[int, int]:
         """``(window, patch)``: the window rounded down to whole patches (``_check_params`` refused a patch
         larger than the window, so there is at least one)."""
-        window = self.window or DEFAULT_WINDOW
-        patch = self.patch_size or max(1, round(window / PATCHES))
+        window = int(self.window or DEFAULT_WINDOW)  # numpy integers as Python ints: torch's sizes take no others
+        patch = int(self.patch_size or max(1, round(window / PATCHES)))
         return window // patch * patch, patch
 
     def _split(self, n: int, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -281,8 +296,7 @@ class GlobalLSTM(ParamsMixin):
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
 
         training = [self._spread(split[0]) for split in splits]
-        n_windows = sum(len(t) for t in training) + sum(len(split[1]) for split in splits)
-        check_memory("global LSTM windows", extra_bytes=8.0 * n_windows * (window + horizon) * k)
+        check_memory("global LSTM windows", extra_bytes=self._fit_bytes(training, splits, [len(y) for y in arrays]))
         # The network (torch_runtime.network_bytes), before torch builds it: the largest forward pass without
         # gradients is the early-stopping windows of every key at once, or a predict chunk.
         n_validation = sum(len(split[2]) for split in splits)
@@ -297,7 +311,8 @@ class GlobalLSTM(ParamsMixin):
             x_train, r_train = self._tensors(z, training, with_targets=True)
             x_val, r_val = self._tensors(z, [split[1] for split in splits], with_targets=True)
             seed = training_seed(self.random_state)
-            init = (patch * k, self.hidden_size, self.num_layers, horizon * k)
+            # Python ints (a numpy integer is refused by nn.LSTM), as the file's network arguments are stored.
+            init = (patch * k, int(self.hidden_size), int(self.num_layers), int(horizon) * k)
             network, result = self._train(init, seed, x_train, r_train, x_val, r_val, device, start)
         self.network_ = network
         self.training_ = result
@@ -321,6 +336,41 @@ class GlobalLSTM(ParamsMixin):
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def _fit_bytes(self, training: list[np.ndarray], splits: list, lengths: list[int]) -> float:
+        """An upper estimate of the bytes ``fit`` allocates besides the network (float64 unless said).
+
+        The training and early-stopping windows as the network's patches (each key's, their
+        concatenation, its float32 copy) and residual targets (targets, the base's features
+        and forecast per key, then the same three); the base's statistics over every training
+        origin and then the refit's (``BASE_CHUNK`` origins at a time: features, weighted
+        copy, targets) with its Gram matrices and solves (at most five at once: the statistics,
+        the refit's, a product, the penalised copy and the solve's); the validation forecast of
+        every key's tail (:meth:`_forecast_bytes`); per point of each key, its standardised and
+        settled copies, its weights, its origins and their temporaries (eight floats; some exist
+        already when ``fit`` asks, so the estimate errs high).
+        """
+        window, horizon, k = self.window_, self.horizon, self.n_targets_
+        n_windows = sum(len(t) for t in training) + sum(len(split[1]) for split in splits)
+        largest = max((len(t) for t in training), default=0) + max(len(split[1]) for split in splits)
+        tensors = (8.0 * n_windows * (2.5 * window * k + 2.5 * horizon * k)
+                   + 8.0 * largest * (2 * window * k + 2 * horizon * k + 1))
+        chunk = min(BASE_CHUNK, max(lengths) - window - horizon + 1)  # a pass's origins (at most a key's all)
+        p = window * k + 1
+        base = 8.0 * chunk * (3 * p + 2 * horizon * k) + 8.0 * 5 * p * (p + horizon * k)
+        n_validation = sum(len(split[2]) for split in splits)
+        # The network's activations in the validation forecast are check_network_memory's (its n_eval).
+        return tensors + base + self._forecast_bytes(n_validation, activations=False) + 8.0 * 8 * sum(lengths) * k
+
+    def _forecast_bytes(self, m: float, activations: bool = True) -> float:
+        """An upper estimate of the bytes :meth:`_forecast` allocates for ``m`` windows: their patches (float64,
+        concatenated, float32), the base's features (windows, then with the intercept) and forecast, the
+        network's output (float32, float64) and the forecasts; and, with ``activations``, the network's
+        activations (float32, a ``PREDICT_CHUNK`` of windows at a time)."""
+        window, k, horizon = self.window_, self.n_targets_, self.horizon
+        n_patches = window // self.patch_size_
+        network = 4.0 * min(m, PREDICT_CHUNK) * n_patches * int(self.hidden_size) * (int(self.num_layers) + 4)
+        return 8.0 * m * (4.5 * window * k + 6 * horizon * k + 2) + (network if activations else 0.0)
 
     def _spread(self, origins: np.ndarray) -> np.ndarray:
         """At most ``max_windows_per_key`` origins, spread evenly, the newest kept."""
@@ -360,17 +410,20 @@ class GlobalLSTM(ParamsMixin):
                     elements: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
         """The base's Gram and cross statistics of the windows at ``origins[i]`` (consecutive) of ``z[i]``, each
         window weighted by the lowest weight of its points (``elements[i]``: ``[T_i, k]`` weights of ``z[i]``'s
-        points, ``None``: all 1)."""
+        points, ``None``: all 1). ``BASE_CHUNK`` origins at a time: the float64 features of every window of a
+        long series at once would be gigabytes."""
         p = self.window_ * self.n_targets_ + 1
         gram, cross = np.zeros((p, p)), np.zeros((p, self.horizon * self.n_targets_))
         for zi, oi, element in zip(z, origins, elements):
             if len(oi) == 0:
                 continue
-            x = self._features(zi, oi)  # [m, p]
             weights = window_weights(None if element is None else element.min(axis=1), oi, self.window_, self.horizon)
-            weighted = x if weights is None else x * weights[:, None]  # [m, p]
-            gram += weighted.T @ x
-            cross += weighted.T @ targets_at(zi, oi, self.horizon).reshape(len(oi), -1)
+            for first in range(0, len(oi), BASE_CHUNK):
+                chunk = oi[first : first + BASE_CHUNK]
+                x = self._features(zi, chunk)  # [c, p]
+                weighted = x if weights is None else x * weights[first : first + BASE_CHUNK, None]  # [c, p]
+                gram += weighted.T @ x
+                cross += weighted.T @ targets_at(zi, chunk, self.horizon).reshape(len(chunk), -1)
         return gram, cross
 
     def _element_weights(self, i: int, y: np.ndarray, start: int) -> np.ndarray | None:

@@ -47,7 +47,7 @@ from .._deadline import Deadline, current, limit
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import is_positive_int
+from ..errors import WorkloadDataError, is_positive_int, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
 from .combination import error_difference, evidence_shrinkage
@@ -80,6 +80,13 @@ UPDATE_PATIENCE = 2  # ... stopping after 2 without gain: 15-20 % of a fit's cos
 # synthetic + 12 drawn series (perf update_accuracy), 1.262 (max 1.171) -> 1.027 (max 1.053).
 UPDATE_LEARNING_RATE_FACTOR = 0.1
 _GLOBAL_RNG = threading.Lock()  # seeded initialisation borrows torch's global RNG: one fit at a time
+
+
+def check_verbose(verbose: Any) -> None:
+    """``verbose`` is None (a bar only on a terminal), True or False."""
+    if verbose is not None and not isinstance(verbose, (bool, np.bool_)):
+        raise WorkloadDataError(f"verbose={quote(verbose)} must be True, False or None (a progress bar only when "
+                                "stderr is a terminal).")
 
 
 class _OutOfTime(Exception):
@@ -131,7 +138,8 @@ class LSTM(BaseForecaster):
         built, its training memory (``torch_runtime.network_bytes``) is checked against the
         memory limit of a predictor's fit (``MemoryLimitError``).
     max_epochs, batch_size, learning_rate, patience :
-        Adam training with early stopping on the inner validation tail (epochs capped at 50).
+        Adam training with early stopping on the inner validation tail: at most ``max_epochs``
+        epochs (default 50), fewer when ``patience`` epochs pass without a gain.
     linear_base : bool
         Learn the residual of an exact DLinear fit (default) or the series itself. On the
         base, the forecast adds ``correction_share_`` of the network's correction: as much
@@ -241,6 +249,7 @@ class LSTM(BaseForecaster):
             return
         # Settings first: a bad one (or a network too large for the memory limit) fails before the base's fit.
         check_settings(self, outputs=self.horizon * y.shape[1])
+        check_verbose(self.verbose)
         if is_positive_int(self.window):  # a given window: the patch is checked before the base's fit
             check_patch_size(self.patch_size, int(self.window))
         # The base always completes; the targets and the training stop at the deadline.
@@ -296,7 +305,7 @@ class LSTM(BaseForecaster):
                              / max(1.0 - self.validation_fraction, 0.05))
         # At the least, the windows of the validation tail after ``y`` are added to the base's statistics.
         refit_seconds = max(refit_seconds, base.statistics_seconds(int(tail)))
-        patch = self.patch_size or max(1, round(base.window_ / PATCHES))
+        patch = int(self.patch_size or max(1, round(base.window_ / PATCHES)))  # a Python int, as nn.LSTM takes sizes
         n_patches = base.window_ // patch
         self.window_, self.patch_size_ = n_patches * patch, patch
         self.base_ = base if self.linear_base else None
@@ -315,7 +324,7 @@ class LSTM(BaseForecaster):
             seed = training_seed(self.random_state)
             with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):  # nn.LSTM's init draws from the global RNG
                 torch.manual_seed(seed)
-                network = _PatchLSTM(patch * k, self.hidden_size, self.num_layers, horizon * k,
+                network = _PatchLSTM(patch * k, int(self.hidden_size), int(self.num_layers), int(horizon) * k,
                                      k if self.follow_level and self.linear_base else 0).to(device)
             if deadline.expired():  # the time went on the base: keep it (the head starts at zero)
                 self._keep_untrained(network, start, deadline)

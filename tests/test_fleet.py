@@ -1070,3 +1070,14 @@ def test_a_global_models_own_window_is_taken_when_the_fleet_gives_none():
     fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0, model_params=GLOBAL_TINY).fit(
         make_fleet(2, 200), key="endpoint")
     assert fleet._global.model.window_ == 24
+
+
+def test_a_fleet_update_missing_a_fitted_target_names_the_column_to_add():
+    frame = make_fleet(2, 200, targets=("requests", "input_tokens"))
+    head = frame[frame["timestamp"] < START + pd.Timedelta("190min")]
+    tail = frame[frame["timestamp"] >= START + pd.Timedelta("190min")].drop(columns="input_tokens")
+    fleet = FleetPredictor(horizon=4).fit(head, key="endpoint", target=["requests", "input_tokens"])
+    fleet.update(tail)
+    assert sorted(fleet.update_errors_) == ["k0", "k1"]
+    for error in fleet.update_errors_.values():
+        assert "update needs every fitted target column" in str(error) and "target=" not in str(error)

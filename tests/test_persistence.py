@@ -120,6 +120,20 @@ def test_an_ensemble_file_saved_by_0_8_0_forecasts_and_updates_as_it_did():
     assert not hasattr(model.members_["lstm"], "correction_share_")
 
 
+@pytest.mark.parametrize("name", ["dlinear_0.5.0", "lstm_0.6.0", "ensemble_0.8.0"])
+def test_a_file_saved_before_0_9_1_keeps_its_intervals_level_through_a_new_level_and_a_save(name, tmp_path):
+    """Files saved before 0.9.1 hold no ``interval_level_``: their interval is calibrated at their ``level``. A level
+    set after loading changes the next calibration, not the label of the stored one, in memory or after a save."""
+    predictor = WorkloadPredictor.load(Path(__file__).parent / "data" / f"{name}.wpm")
+    before = predictor.predict()
+    predictor.set_params(level=0.5)
+    assert predictor.predict().level == before.level
+    predictor.save(tmp_path / "again.wpm")
+    after = WorkloadPredictor.load(tmp_path / "again.wpm").predict()
+    assert after.level == before.level == 0.9
+    np.testing.assert_array_equal(after.upper, before.upper)
+
+
 def test_save_overwrites_and_load_returns_an_independent_copy(tmp_path):
     frame = periodic_series(300, noise=2.0)
     first = WorkloadPredictor(horizon=5).fit(frame.iloc[:250])

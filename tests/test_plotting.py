@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -44,6 +45,22 @@ def test_one_target_into_an_existing_axes(forecast, tmp_path):
         forecast.plot(targets="output_tokens")
     with pytest.raises(WorkloadDataError):
         forecast.plot(ax=axis)  # two targets, one axes
+
+
+@pytest.mark.parametrize("arguments, named", [
+    (dict(history=2.5), "history=2.5"), (dict(history="5"), "history='5'"), (dict(history=-3), "history=-3"),
+    (dict(history=True), "history=True"), (dict(targets=5), "targets=5"),
+    (dict(targets="requests", ax="ax"), "ax='ax'"),
+])
+def test_bad_plot_arguments_are_typed_errors_naming_them(forecast, arguments, named):
+    with pytest.raises(WorkloadDataError, match=re.escape(named)):
+        forecast.plot(**arguments)
+
+
+def test_history_zero_draws_no_history(forecast):
+    figure = forecast.plot(targets="requests", history=0)
+    labels = {t.get_text() for t in figure.axes[0].get_legend().get_texts()}
+    assert labels == {"90% interval", "forecast"}
 
 
 def test_error_by_step_plot(tmp_path):

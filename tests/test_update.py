@@ -488,3 +488,41 @@ def test_a_long_stream_of_single_bucket_updates_keeps_the_model_state_bounded():
     # Every rolled validation window was forecast before the model saw it: one origin per update.
     np.testing.assert_array_equal(model.validation_origins_, np.arange(900 - 6 - len(model.validation_origins_) + 1,
                                                                        900 - 6 + 1))
+
+
+@pytest.mark.parametrize("level", ["0.9", 2.0, None])
+def test_update_refuses_a_level_set_since_fit_that_is_no_coverage(level):
+    frame = periodic_series(300, noise=2.0)
+    predictor = WorkloadPredictor(horizon=5).fit(frame.iloc[:280])
+    expected = predictor.predict()
+    predictor.set_params(level=level)
+    with pytest.raises(WorkloadDataError, match=r"level=.* must be a coverage in \(0, 1\)"):
+        predictor.update(frame.iloc[280:282])
+    predictor.set_params(level=0.9)
+    after = predictor.predict()
+    assert after.index.equals(expected.index)
+    np.testing.assert_array_equal(after.upper, expected.upper)
+
+
+@pytest.mark.parametrize("horizon", [None, 1000, 1])
+def test_predict_and_update_read_the_fitted_horizon_not_one_set_since(horizon):
+    frame = periodic_series(400, noise=2.0)
+    changed = WorkloadPredictor(horizon=20, window=24).fit(frame.iloc[:380])
+    twin = copy.deepcopy(changed)
+    changed.set_params(horizon=horizon)
+    for predictor in (changed, twin):
+        predictor.update(frame.iloc[380:385])
+    ours, theirs = changed.predict(), twin.predict()
+    assert ours.steps == theirs.steps == 20
+    assert ours.history.index.equals(theirs.history.index)
+    np.testing.assert_array_equal(ours.yhat, theirs.yhat)
+    assert changed.series_.index.equals(twin.series_.index)
+
+
+def test_an_update_missing_a_fitted_target_names_the_column_to_add_not_a_target_argument():
+    frame = periodic_series(300, noise=2.0).assign(input_tokens=lambda f: f["requests"] * 100)
+    predictor = WorkloadPredictor(horizon=5).fit(frame.iloc[:280], target=["requests", "input_tokens"])
+    with pytest.raises(WorkloadDataError, match=r"update needs every fitted target column .*add \['input_tokens'\]") \
+            as raised:
+        predictor.update(frame.iloc[280:282].drop(columns="input_tokens"))
+    assert "target=" not in str(raised.value)

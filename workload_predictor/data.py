@@ -595,6 +595,11 @@ def prepare_continuation(
     stay numpy ``datetime64[ns]`` (UTC): ``update`` runs every few seconds, and a
     DatetimeIndex costs tens of microseconds per operation.
     """
+    wanted = [target] if isinstance(target, str) else list(target)
+    missing = [name for name in wanted if name not in data] if isinstance(data, pd.DataFrame) else []
+    if missing:  # the update's own message: it has no ``target`` to pass
+        raise WorkloadDataError(f"no target column {quote(missing[0])} (columns: {quote_columns(data.columns)}): "
+                                f"update needs every fitted target column ({quote(wanted)}); add {quote(missing)}.")
     read = _datetime_frame_rows(data, timestamp, target) if origin is None else None
     if read is None:
         stamps, values, _ = _rows(data, timestamp, target)

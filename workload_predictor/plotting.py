@@ -8,6 +8,7 @@ global state and needs no display. Every function returns a ``Figure``; call
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Sequence
 
 import numpy as np
@@ -45,6 +46,16 @@ def plot_forecast(forecast, targets: Sequence[str] | str | None = None, history:
     the observed buckets shown (default: what the forecast carries, at most ``6 x steps``).
     ``ax`` draws a single target into an existing matplotlib Axes.
     """
+    if targets is not None and not isinstance(targets, (str, list, tuple)):
+        raise WorkloadDataError(f"targets={quote(targets)}: pass a target's name or a list of names, from "
+                                f"{list(forecast.targets)}.")
+    if history is not None and (isinstance(history, (bool, np.bool_)) or not isinstance(history, numbers.Integral)
+                                or history < 0):
+        raise WorkloadDataError(f"history={quote(history)} must be a number of buckets, an integer >= 0 "
+                                "(0 draws no history).")
+    if ax is not None and not hasattr(ax, "stairs"):
+        raise WorkloadDataError(f"ax={quote(ax)} is not a matplotlib Axes: pass one (e.g. figure.subplots()) or "
+                                "leave it out.")
     chosen = list(forecast.targets) if targets is None else ([targets] if isinstance(targets, str) else list(targets))
     unknown = [t for t in chosen if t not in forecast.targets]
     if unknown or not chosen:
@@ -55,7 +66,7 @@ def plot_forecast(forecast, targets: Sequence[str] | str | None = None, history:
         figure, axes = _figure(len(chosen))
     else:
         figure, axes = ax.figure, [ax]
-    shown = history if history is not None else 6 * forecast.steps
+    shown = int(history) if history is not None else 6 * forecast.steps
     width = forecast.freq if forecast.freq is not None else (forecast.index[1] - forecast.index[0] if forecast.steps > 1
                                                              else pd.Timedelta(seconds=1))
     # Bucket edges: each value holds from its bucket's start to the next one's.

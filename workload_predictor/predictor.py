@@ -51,11 +51,10 @@ class _Published(NamedTuple):
 def _published_of(state: dict[str, Any], model_name: str | None = None) -> _Published:
     """The published state of a predictor's attributes ``state``; ``model_name``, when known (an update keeps the
     model's class), spares the registry lookup."""
-    # Files saved before 0.9.1 hold no ``interval_level_``: their ``level`` is the one they were calibrated at.
     return _Published(state["model_"], state["interval_halfwidth_"], state["series_"], state["last_timestamp_"],
                       state["freq_"], tuple(state["targets_"]), state["confidence_"], state["_confidence_by_index"],
                       int(state["window_"]), model_name or registry.name_of(state["model_"]),
-                      float(state.get("interval_level_", state["level"])), _settled_inputs(state))
+                      float(state["interval_level_"]), _settled_inputs(state))
 
 
 def _point(state: _Published, steps: int) -> np.ndarray:
@@ -411,7 +410,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         yhat = np.clip(_point(state, steps), 0.0, None)
         lower, upper = interval(yhat, state.halfwidth[:steps])
         series: BucketedSeries = state.series
-        tail = min(max(3 * steps, state.window), max(state.window, 3 * int(self.horizon)))
+        tail = min(max(3 * steps, state.window), max(state.window, 3 * int(state.model.horizon)))
         # An explicit copy: pandas 2.x would otherwise hand the caller a view of the fitted series.
         history = pd.DataFrame(series.values[-tail:].copy(), index=series.index[-tail:],
                                columns=list(series.targets), copy=False)
@@ -555,6 +554,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
             The update would add more than ``memory_limit_mb`` to the process.
         """
         check_is_fitted(self, "model_")
+        self._check_level()  # the level the interval is calibrated at again, which may have been set since fit
         started = time.perf_counter()
         max_gap = gap_buckets(getattr(self, "max_gap", DEFAULT_MAX_GAP), self.freq_)  # older files lack it
         with memory_limit(self.memory_limit_mb):
@@ -644,7 +644,7 @@ Thread safety: ``predict`` may be called from many threads while one thread call
 
     def _history_length(self) -> int:
         """Buckets of history a forecast carries: the model's window or three horizons, whichever is longer."""
-        return max(int(self.window_), 3 * int(self.horizon))
+        return max(int(self.window_), 3 * int(self.model_.horizon))
 
     def _kept_length(self) -> int:
         """Buckets ``series_`` keeps after an update: the history a forecast carries, and at least what the
@@ -734,5 +734,13 @@ def _cut_short(model: BaseForecaster) -> bool:
     return any(getattr(m, "stopped_by_", None) == "time_limit" for m in members)
 
 
-persistence.allow(WorkloadPredictor, check=lambda predictor: model_file.check_predictor(predictor, PREDICT_TIMINGS),
-                  forecast_on_load=True)
+def _checked_on_load(predictor: WorkloadPredictor) -> None:
+    """Refuse a loaded predictor that no fit produces (:func:`model_file.check_predictor`). A file saved before 0.9.1
+    holds no ``interval_level_``: its ``level`` is the one its interval was calibrated at, recorded once here, so a
+    ``level`` set later neither relabels the interval nor is saved as its level."""
+    model_file.check_predictor(predictor, PREDICT_TIMINGS)
+    if hasattr(predictor, "model_") and not hasattr(predictor, "interval_level_"):
+        predictor.interval_level_ = float(predictor.level)
+
+
+persistence.allow(WorkloadPredictor, check=_checked_on_load, forecast_on_load=True)

@@ -177,6 +177,16 @@ def test_installed_console_script_runs(azure_csv):
     assert failed.returncode == EXIT_DATA and failed.stderr.startswith("error: ") and "Traceback" not in failed.stderr
 
 
+def test_python_dash_m_runs_the_command_line(azure_csv):
+    done = subprocess.run([sys.executable, "-m", "workload_predictor", "inspect", str(azure_csv)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "requests per bucket" in done.stdout
+    usage = subprocess.run([sys.executable, "-m", "workload_predictor", "--help"], capture_output=True, text=True,
+                           timeout=120)
+    assert usage.returncode == 0 and usage.stdout.startswith("Usage: workload-predictor ")
+
+
 # -- what a new user hit -----------------------------------------------------------------------
 def test_requests_use_the_token_columns_named_with_input_col_and_output_col(runner, tmp_path):
     log = request_log(1500).rename(columns={"ContextTokens": "prompt_len", "GeneratedTokens": "answer_len"})

@@ -181,8 +181,10 @@ class WorkloadPredictor(ParamsMixin):
         scored, or the candidates fitted on the newest windows), ``"dlinear
         statistics"`` (the search's sums reused, or the newest windows summed),
         ``"dlinear refit"`` (the validation tail's windows not added), ``"lstm
-        training"``, ``"lstm base refit"`` (the validation tail's windows not added to
-        the base's sums), ``"exponential smoothing factor"``,
+        training"``, ``"lstm training windows"`` (trained on the newest windows
+        prepared), ``"lstm base refit"`` (the validation tail's windows not added to
+        the base's sums), ``"exponential smoothing factor"``, ``"seasonal median
+        history periods"`` (its period chosen on the newest history) and
         ``"ensemble history"``. What cannot end early (the door, the
         input-anomaly scan, DLinear's smallest pass) still completes, so a limit
         ``L`` ends a fit within about ``L`` plus one batch or one chunk of a stage,
@@ -214,6 +216,43 @@ class WorkloadPredictor(ParamsMixin):
         stderr is a terminal, ``True`` always, ``False`` never. Logging goes through
         ``logging`` either way.
 
+    Attributes
+    ----------
+    model_ : BaseForecaster
+        The fitted model (a class of :mod:`workload_predictor.models`).
+    weights_ : dict
+        Combining models only (the ensemble): each member's share of the forecast,
+        averaged over the horizon steps. Other models have no ``weights_``.
+    series_ : BucketedSeries
+        The newest buckets: the history a forecast shows and the input-anomaly
+        scan's reference (at least ``anomaly.HISTORY_BUCKETS``).
+    targets_ : tuple of str
+        The fitted targets, in the order of every forecast's columns.
+    freq_ : pandas.Timedelta
+        The bucket width.
+    last_timestamp_ : pandas.Timestamp
+        The last fitted or updated bucket (UTC).
+    window_ : int
+        The input window the model reads.
+    interval_halfwidth_ : numpy.ndarray
+        The split-conformal half-width ``[horizon, targets]``, calibrated at
+        ``interval_level_``; ``interval_exact_`` says whether the windows it was
+        calibrated on reach that level exactly (``n_calibration_windows_`` of them).
+    confidence_ : float
+        ``1 - WAPE`` of the validation forecasts, in [0, 1]; ``validation_mae_`` the
+        MAE per target on the ``n_validation_windows_`` windows.
+    input_anomalies_ : collections.deque
+        The newest input buckets the anomaly scan flagged (at most
+        ``anomaly.KEPT``), as ``(timestamp, target, value, reference median)``;
+        :meth:`health` counts them.
+    time_limited_stages_ : list of str
+        The stages ``max_training_time`` cut (see that parameter);
+        ``training_cut_short_`` is whether any was cut or the LSTM stopped early.
+    fit_seconds_, fit_peak_rss_mb_ : float
+        The last fit's duration and the peak memory it added (MiB).
+    n_updates_ : int
+        Updates since the fit.
+
     Notes
     -----
     ``fit`` holds out the chronological tail of the series (at most 15 % of it and
@@ -221,7 +260,7 @@ class WorkloadPredictor(ParamsMixin):
     validation forecasts give the split-conformal interval per horizon step and the
     confidence (``1 - WAPE``); DLinear is then refitted on all data.
 
-Thread safety: ``predict`` may be called from many threads while one thread calls
+    Thread safety: ``predict`` may be called from many threads while one thread calls
     ``update`` (or ``fit``): ``update`` builds the new state on copies (the model
     objects a forecast may be reading are never changed) and publishes it with one
     reference assignment; ``predict`` reads that one reference once, so every forecast
@@ -667,9 +706,30 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         Metrics: ``training_seconds`` (the last fit), ``prediction_seconds`` (95th
         percentile of the recent ``predict`` calls), ``memory_mb`` (the predictor's own
         arrays and tensors; the process's RSS, which includes what the host holds, is
-        reported beside the metrics as ``process_rss_mb`` and raises no alert) and
-        ``accuracy`` (the validation confidence, ``1 - WAPE``). ``thresholds`` overrides the defaults per metric;
-        ``measurements`` overrides measured values (e.g. to test an alert route).
+        reported beside the metrics as ``process_rss_mb`` and raises no alert),
+        ``accuracy`` (the validation confidence, ``1 - WAPE``) and ``input_anomaly``
+        (input buckets flagged among the newest 1000, :mod:`workload_predictor.anomaly`).
+
+        Parameters
+        ----------
+        thresholds : dict or None
+            ``{metric: (warning, critical)}`` overriding the defaults
+            (``workload_predictor.health.DEFAULT_THRESHOLDS``) per metric.
+        measurements : dict or None
+            ``{metric: value}`` overriding measured values (e.g. to test an alert route).
+
+        Returns
+        -------
+        dict
+            ``{"level": the worst level, "metrics": {metric: {"value", "level", "warning",
+            "critical"}}}``, levels ``"ok"``, ``"warning"``, ``"critical"`` or ``"unknown"``.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        WorkloadDataError
+            An unknown metric, thresholds out of order, a measurement that is no number.
         """
         from .health import check_measurements, health_report, measure
 
@@ -678,7 +738,19 @@ Thread safety: ``predict`` may be called from many threads while one thread call
         return health_report({**measure(self), **given}, thresholds)
 
     def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None) -> list[dict[str, Any]]:
-        """The metrics at warning or critical level, each also logged (``workload_predictor.health``)."""
+        """The metrics at warning or critical level, each also logged (``workload_predictor.health``).
+
+        Parameters
+        ----------
+        thresholds, measurements : dict or None
+            As for :meth:`health`.
+
+        Returns
+        -------
+        list of dict
+            One entry per metric at ``"warning"`` or ``"critical"`` (none when all is well), each
+            logged (``WARNING`` for a warning, ``ERROR`` for a critical level).
+        """
         from .health import log_alerts
 
         return log_alerts(self.health(thresholds, measurements))

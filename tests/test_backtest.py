@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from workload_predictor import WorkloadDataError, WorkloadPredictor
+from workload_predictor.errors import MemoryLimitError
 from workload_predictor.backtest import (
     backtest,
     backtest_origins,
@@ -276,6 +277,20 @@ BAD_ARGUMENTS = [
     (dict(test_size=50.7), r"test_size=50\.7 must be a fraction in \(0, 1\) or a whole number of buckets"),
     (dict(test_size="0.25"), "test_size='0.25' must be a fraction"),
     (dict(test_size=float("nan")), "test_size=nan must be a fraction"),
+    # A bad level, the backtest's or a template's, is refused before the series is read (it crashed in float()).
+    (dict(level=1.5), r"level=1\.5 must be a coverage in \(0, 1\)"),
+    (dict(level=True), "level=True must be a coverage"),
+    (dict(models=[WorkloadPredictor(model="naive", horizon=5, level=None)]),
+     r"'naive' template's level=None \(the backtest takes the first template's level when level=None\) must be"),
+    (dict(models=[WorkloadPredictor(model="naive", horizon=5, level=[0.9])]),
+     r"level=\[0\.9\] \(the backtest takes .*\) must be a coverage"),
+    (dict(models=[WorkloadPredictor(model="naive", horizon=5, level="x")]), r"level='x' \(.*\) must be a coverage"),
+    (dict(models=[WorkloadPredictor(model="naive", horizon=5),
+                  WorkloadPredictor(model="moving_average", horizon=5, level=float("nan"))]),
+     "the moving_average template's level=nan must be a coverage"),
+    (dict(memory_limit_mb=-1), "memory_limit_mb=-1 must be a positive"),
+    (dict(models=[WorkloadPredictor(model="naive", horizon=5, memory_limit_mb="64")]),
+     "memory_limit_mb='64' must be a positive"),
 ]
 
 
@@ -389,3 +404,118 @@ def test_an_absurdly_large_test_size_is_a_typed_error_quoted_short(test_size):
     with pytest.raises(WorkloadDataError, match="test_size=") as error:
         backtest(frame(np.arange(400.0)), ["naive"], ["naive"], test_size=test_size, verbose=False)
     assert len(str(error.value)) < 250
+
+
+# -- review fixes: memory, levels, model_params, refits, errors in context --------------------------
+def no_fit(*args, **kwargs):
+    raise AssertionError("a model was fitted (or the forecasts allocated) before the check")
+
+
+def test_the_backtests_arrays_are_checked_against_the_memory_limit_before_they_are_allocated(monkeypatch):
+    """D1: origins x horizon x targets x models floats were allocated unchecked (490 MiB for a 0.2 MiB input with
+    memory_limit_mb=64). The smallest memory_limit_mb of the models and baselines applies."""
+    monkeypatch.setattr("workload_predictor.backtest.targets_at", no_fit)
+    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
+    data = frame(np.zeros(6000))
+    # 4,901 origins x 100 steps x 1 target x (4 + 3 arrays) x 8 bytes = 26 MiB
+    with pytest.raises(MemoryLimitError, match=r"26 MiB .*4,901 origins x horizon 100 .*over memory_limit_mb=8\.") \
+            as error:
+        run_backtest(data, [], ["naive"], horizon=100, test_size=5000, memory_limit_mb=8, verbose=False)
+    assert all(fix in str(error.value) for fix in ("stride=", "test_size=", "horizon=", "fewer models"))
+    template = WorkloadPredictor(model="naive", horizon=100, memory_limit_mb=8)  # the baseline has the default 2048
+    with pytest.raises(MemoryLimitError, match="over memory_limit_mb=8"):
+        run_backtest(data, [template], ["moving_average"], test_size=5000, verbose=False)
+
+
+def test_a_backtest_within_its_memory_limit_runs():
+    data = frame(np.random.default_rng(5).poisson(20, 300).astype(float))
+    result = run_backtest(data, [], ["naive"], horizon=3, test_size=60, memory_limit_mb=512, verbose=False)
+    assert result.actual.shape == (58, 3, 1) and list(result.table["model"]) == ["naive"]
+
+
+def test_each_model_is_scored_at_the_level_its_interval_was_calibrated_at():
+    """D2: every row's interval score was taken at the backtest's level, a 0.99 template's at 0.5 (18.80 instead
+    of 23.08). Each template keeps its own level; named models and baselines take the backtest's."""
+    data = frame(np.random.default_rng(0).poisson(20, 200).astype(float))
+    templates = [WorkloadPredictor(model="naive", horizon=3, level=0.5),
+                 WorkloadPredictor(model="moving_average", horizon=3, level=0.99)]
+    for level, baseline_level in ((None, 0.5), (0.8, 0.8)):
+        result = run_backtest(data, templates, ["seasonal_naive"], level=level, test_size=30, verbose=False)
+        rows = result.table.set_index("model")
+        own = {"naive": 0.5, "moving_average": 0.99, "seasonal_naive": baseline_level}
+        for name, own_level in own.items():
+            f = result.forecasts[name]
+            score = interval_score(result.actual[..., 0], f["lower"][..., 0], f["upper"][..., 0], own_level)
+            assert rows.loc[name, "interval_score"] == pytest.approx(score, rel=1e-12), (level, name)
+        assert rows["level"].to_dict() == own  # the table says which level each row is scored at
+    f = result.forecasts["moving_average"]
+    assert interval_score(result.actual[..., 0], f["lower"][..., 0], f["upper"][..., 0], 0.5) \
+        != pytest.approx(rows.loc["moving_average", "interval_score"])  # the levels do give different scores
+
+
+def test_model_params_reach_the_named_models_and_not_the_default_baselines(monkeypatch):
+    """D4: model_params also went to every default baseline, so backtest(df, ['dlinear'], model_params=...) always
+    failed ("naive does not take kernel_size"), after the dlinear refits."""
+    data = frame(np.random.default_rng(0).poisson(20, 300).astype(float))
+    fitted = []
+    fit = WorkloadPredictor.fit
+
+    def recording_fit(self, *args, **kwargs):
+        fitted.append((self.model, self.model_params))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(WorkloadPredictor, "fit", recording_fit)
+    table = backtest(data, ["dlinear"], horizon=3, test_size=30, refit_every=10, model_params={"kernel_size": 5},
+                     verbose=False)
+    assert list(table["model"]) == ["dlinear", "naive", "seasonal_naive", "moving_average", "moving_median"]
+    assert [params for name, params in fitted if name == "dlinear"] == [{"kernel_size": 5}] * 3  # three refits
+    assert len(fitted) == 15 and all(params is None for name, params in fitted if name != "dlinear")
+    # A named model that does not take them is refused before any fit, with the way out.
+    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
+    with pytest.raises(WorkloadDataError, match="which naive does not take.*as WorkloadPredictor templates"):
+        backtest(data, ["dlinear", "naive"], [], horizon=3, test_size=30, model_params={"kernel_size": 5},
+                 verbose=False)
+
+
+def test_each_origin_is_forecast_by_the_newest_refit_at_or_before_it():
+    """D5: with refit_every below the stride, an origin was forecast by the earliest grid point mapping to it
+    (origin 160 by the refit at 151 with refit_every=1)."""
+    origins = backtest_origins(200, 5, 50, 10)  # 150, 160, ..., 190
+    assert refit_points(origins, 1).tolist() == origins.tolist()
+    assert refit_points(origins, 3).tolist() == [150, 159, 168, 180, 189]
+    for every in (1, 3, 7, 10, 25, 10**18):
+        refits = refit_points(origins, every)
+        newest = refits[np.searchsorted(refits, origins, side="right") - 1]
+        assert np.all((newest <= origins) & (origins - newest < every)), every
+        assert set(newest.tolist()) == set(refits.tolist())  # every refit forecasts at least one origin
+    result = run_backtest(frame(np.arange(200.0)), [], ["naive"], horizon=5, test_size=50, stride=10, refit_every=1,
+                          verbose=False)
+    assert result.refits.tolist() == result.origins.tolist()
+
+
+def test_a_series_too_short_for_a_first_refit_names_the_backtests_settings_before_any_fit(monkeypatch):
+    """D9: the fit's error said "a smaller window=" for a baseline whose window is moving_average_window (or
+    season_length), counted the first refit's points without saying so, and came after the earlier fits."""
+    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
+    with pytest.raises(WorkloadDataError) as error:
+        backtest(frame(np.arange(20.0)), [], horizon=2, test_size=3, verbose=False)
+    message = str(error.value)
+    assert message.startswith("backtest: moving_average cannot be fitted at the first refit, on the 17 buckets "
+                              "before the test span (the series has 20; test_size=3)")
+    assert "the backtest's moving_average_window=12: pass a smaller moving_average_window=" in message
+    with pytest.raises(WorkloadDataError, match=r"test_size=74 or less gives it the 26 it needs"):
+        backtest(frame(np.arange(100.0)), [], ["moving_average"], horizon=2, test_size=80, verbose=False)
+    with pytest.raises(WorkloadDataError, match=r"backtest: seasonal_naive .*pass a smaller season_length="):
+        backtest(frame(np.arange(300.0)), [], ["seasonal_naive"], horizon=2, season_length=10**12, verbose=False)
+    with pytest.raises(WorkloadDataError, match=r"backtest: dlinear cannot be fitted at the first refit"):
+        backtest(frame(np.arange(20.0)), ["dlinear"], ["naive"], horizon=2, test_size=3, verbose=False)
+
+
+def test_a_fit_error_at_a_refit_names_the_model_and_the_refit(monkeypatch):
+    def failing_fit(self, *args, **kwargs):
+        raise WorkloadDataError("the data went bad.")
+
+    monkeypatch.setattr(WorkloadPredictor, "fit", failing_fit)
+    with pytest.raises(WorkloadDataError, match=r"^backtest: naive failed at the refit on the 225 buckets before "
+                                                r"bucket 225 \(of the series' 300\): the data went bad\.$"):
+        backtest(frame(np.arange(300.0)), [], ["naive"], horizon=3, test_size=75, verbose=False)

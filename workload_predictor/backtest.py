@@ -29,10 +29,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ._memory import MB, check_limit, check_memory, memory_limit, rss_mb
 from ._progress import progress_bar
 from .confidence import interval, wape
 from .data import BucketedSeries, prepare_series
-from .errors import WorkloadDataError, is_positive_int, quote
+from .errors import MemoryLimitError, WorkloadDataError, is_number, is_positive_int, quote
 from .models import registry
 from .windows import targets_at
 
@@ -172,19 +173,23 @@ def _check_test_size(test_size: Any) -> None:
 
 
 def refit_points(origins: np.ndarray, refit_every: int | None) -> np.ndarray:
-    """Origins at which the models are refitted: the first origin, then every ``refit_every`` buckets.
+    """Points at which the models are refitted: the first origin, then every ``refit_every`` buckets.
 
-    ``None`` refits three times over the test span.
+    Each origin is forecast by the newest refit at or before it (its training data ends there), so a grid
+    point that is the newest for no origin is skipped: with ``refit_every`` smaller than the stride, the
+    refits are the newest grid points before each origin, never an older one. ``None`` refits three times
+    over the test span.
     """
     first, last = int(origins[0]), int(origins[-1])
     if refit_every is None:
         refit_every = max(1, math.ceil((last - first + 1) / 3))
     if not is_positive_int(refit_every):
         raise WorkloadDataError(f"refit_every={quote(refit_every)} must be a positive integer number of buckets.")
-    points = np.arange(first, last + 1, refit_every)
-    # Each refit must own at least one origin.
-    owned = np.searchsorted(origins, points, side="left")
-    return points[np.unique(owned, return_index=True)[1]]
+    if refit_every > last - first:  # one refit (also keeps np.arange small for a huge refit_every)
+        return np.array([first], dtype=np.int64)
+    # The newest grid point first + i * refit_every at or before each origin (no grid is allocated).
+    steps = (np.asarray(origins, dtype=np.int64) - first) // int(refit_every)
+    return first + np.unique(steps) * int(refit_every)
 
 
 @dataclass
@@ -245,6 +250,87 @@ def _template(model: Any, params: dict[str, Any]):
     return model, dict(params, model=model)
 
 
+def _check_level(level: Any, owner: str = "", note: str = "") -> None:
+    """Raise :class:`WorkloadDataError` unless ``level`` is a coverage in (0, 1) (numpy numbers too; ``True`` is
+    none); ``owner`` says whose level it is (a template's), ``note`` follows the value."""
+    if not is_number(level) or not 0.0 < level < 1.0:  # NaN fails the comparison: refused too
+        raise WorkloadDataError(f"{owner}level={quote(level)}{note} must be a coverage in (0, 1), e.g. 0.9.")
+
+
+#: Arrays of ``origins x horizon x targets`` floats the backtest holds besides the kept forecasts: the actual
+#: values and the transients of a model's run (its half-widths, the forecasts before clipping, the gather's
+#: index, the metrics' temporaries).
+_TRANSIENT_ARRAYS = 4
+#: Arrays kept per model: its forecasts, lower and upper bounds.
+_KEPT_ARRAYS = 3
+
+
+def _memory_limit_of(specs: list[tuple[str, dict[str, Any], str | None]]) -> float | None:
+    """The backtest's memory limit: the smallest ``memory_limit_mb`` of its models and baselines (each checked);
+    ``None`` (no limit) only when every one of them is ``None``."""
+    from .predictor import WorkloadPredictor
+
+    default = inspect.signature(WorkloadPredictor.__init__).parameters["memory_limit_mb"].default
+    limits = []
+    for _, spec, _ in specs:
+        value = spec.get("memory_limit_mb", default)
+        check_limit(value)
+        if value is not None:
+            limits.append(value)
+    return min(limits) if limits else None
+
+
+def _check_forecast_memory(step: str, extra_bytes: float, start_mb: float, limit: float | None, shape: str) -> None:
+    """Raise :class:`MemoryLimitError` (naming the backtest's settings that size it) before the backtest allocates
+    ``extra_bytes`` for ``step`` if that would take it over ``limit`` (MiB added since ``start_mb``) or beyond the
+    machine's available memory."""
+    fix = ("Pass a larger stride= (fewer origins), a smaller test_size=, a smaller horizon= or fewer models and "
+           "baselines, or raise memory_limit_mb (the smallest of the models' and baselines' applies; None on all of "
+           "them disables the check).")
+    growth = rss_mb() - start_mb
+    if limit is not None and growth + extra_bytes / MB > limit:
+        already = f" on top of the {growth:.0f} MiB it has added" if growth >= 1 else ""
+        raise MemoryLimitError(f"the backtest would allocate {extra_bytes / MB:.0f} MiB for {step} ({shape}){already}, "
+                               f"over memory_limit_mb={quote(limit)}. {fix}")
+    try:
+        check_memory(f"backtest: {step}", extra_bytes=extra_bytes)
+    except MemoryLimitError as error:
+        raise MemoryLimitError(f"the backtest would allocate {extra_bytes / MB:.0f} MiB for {step} ({shape}), more "
+                               f"than this process may ({error}). {fix}") from None
+
+
+def _in_backtest(error: WorkloadDataError, message: str) -> WorkloadDataError:
+    """``error`` (a model's: its type kept) with ``message`` saying where in the backtest it arose."""
+    return type(error)(message)
+
+
+def _check_first_refit(name: str, spec: dict[str, Any], option: str | None, point: int, n: int,
+                       test_size: Any, horizon: int) -> None:
+    """Build the model of ``spec`` and check that the first refit's ``point`` buckets are enough to fit it, before
+    any model is fitted; the error names the backtest's settings (``option``: the backtest's setting that gives a
+    baseline named in ``baselines`` its window). A combining model (the ensemble) checks its members in its fit."""
+    from .predictor import WorkloadPredictor
+
+    model = None
+    try:
+        model = WorkloadPredictor(**spec)._build_model()
+        if not registry.get(name).combines:
+            model._check_length(point)
+    except WorkloadDataError as error:
+        hint = ""
+        try:
+            needed = model.minimum_length() if model is not None else None
+            if needed is not None and needed > point and n - needed >= horizon:
+                hint = f": test_size={n - needed} or less gives it the {needed} it needs"
+        except WorkloadDataError:  # the model cannot say (e.g. a window longer than any series): the error says why
+            pass
+        window = (f" Here the {name} baseline's window is the backtest's {option}={quote(spec.get('window'))}: "
+                  f"pass a smaller {option}= rather than window=." if option else "")
+        raise _in_backtest(error, f"backtest: {name} cannot be fitted at the first refit, on the {point} buckets "
+                                  f"before the test span (the series has {n}; test_size={quote(test_size)}{hint}): "
+                                  f"{error}{window}") from error
+
+
 def run_backtest(
     data: pd.DataFrame | pd.Series | BucketedSeries,
     models: Sequence[Any] = ("dlinear", "lstm", "ensemble"),
@@ -283,17 +369,21 @@ def run_backtest(
         ``"naive"`` (last value), ``"seasonal_naive"`` (the value one season earlier),
         ``"moving_average"`` (mean of the last ``moving_average_window``) and ``"moving_median"``
         (median of the last values, the window chosen on the training part). A single name is a
-        list of one; ``models`` and ``baselines`` may not both be empty.
+        list of one; ``models`` and ``baselines`` may not both be empty. A baseline takes its
+        window from ``season_length`` or ``moving_average_window``, never ``model_params``.
     horizon, level :
         Forecast horizon (buckets) and interval level; ``None`` takes those of the first
         ``WorkloadPredictor`` template (``backtest(data, [predictor])`` scores a predictor's
-        settings), else 10 and 0.9.
+        settings), else 10 and 0.9. ``level`` applies to the named models and the baselines; a
+        template keeps its own level, and each row's ``interval_score`` is at the level of its
+        model (the table's ``level`` column). A template whose horizon differs is refused.
     test_size : float or int
         The test span: a fraction of the series (default the last quarter) or a number of buckets.
     stride : int
         Buckets between forecast origins in the test span (1: every bucket is an origin).
     refit_every : int or None
         Buckets of the test span between refits (the refit cadence); ``None`` refits three times.
+        Each origin is forecast by the newest refit at or before it.
     season_length : int or None
         The seasonal-naive period in buckets (a positive integer); ``None`` takes the longest
         of a day, an hour or a minute that the training data holds three times.
@@ -305,15 +395,27 @@ def run_backtest(
         A progress bar over the fits: ``None`` on a terminal only, ``False`` never.
     **params :
         Further ``WorkloadPredictor`` parameters for the named models (e.g. ``n_threads``, or
-        ``model_params``, which then applies to each of them; give models that need different
-        ``model_params`` as ``WorkloadPredictor`` templates). Any other name raises
+        ``model_params``, which then applies to each of them, not to the baselines; give models that
+        need different ``model_params`` as ``WorkloadPredictor`` templates). Any other name raises
         :class:`~workload_predictor.errors.WorkloadDataError` listing the valid options.
+        ``memory_limit_mb`` also bounds the backtest's own arrays (the actual values and every model's
+        forecasts, ``origins x horizon x targets`` each): the smallest ``memory_limit_mb`` of the models
+        and baselines applies, checked before they are allocated.
 
     Returns
     -------
     BacktestResult
         ``table`` (see :func:`backtest`), ``by_step`` (MAE per horizon step, model and target),
         the origins and refit points, and the actual values and forecasts of every model.
+
+    Raises
+    ------
+    WorkloadDataError
+        A bad argument or template setting (checked before the series is read), a series too short
+        for a model's first refit (checked before any fit), or a model's fit failing at a refit (the
+        message names the model and the refit).
+    MemoryLimitError
+        The backtest's arrays would exceed the memory limit (see ``**params``), before they are allocated.
     """
     # The arguments are checked before any work (the series, the fits).
     _check_options(params)
@@ -332,57 +434,97 @@ def run_backtest(
     _check_buckets("horizon", horizon, fix)
     horizon = int(horizon)
     _check_test_size(test_size)
-    level = level if level is not None else float(getattr(templates[0], "level", 0.9)) if templates else 0.9
+    if level is None and templates:
+        level = getattr(templates[0], "level", 0.9)
+        _check_level(level, f"the {quote(getattr(templates[0], 'model', templates[0]))} template's ",
+                     " (the backtest takes the first template's level when level=None)")
+    level = 0.9 if level is None else level
+    _check_level(level)
+    # verbose=False: one bar for the whole backtest, not one per LSTM fit.
+    common = dict(params, horizon=horizon, level=level, random_state=random_state, verbose=False)
+    # A baseline named in ``baselines`` has no model_params of its own: those of ``params`` are the named models'.
+    baseline_common = {key: value for key, value in common.items() if key != "model_params"}
+    # (name, WorkloadPredictor parameters, the backtest's setting that gives it its window, if any)
+    specs: list[tuple[str, dict[str, Any], str | None]] = []
+    for position, model in enumerate(list(models) + list(baselines)):
+        listed_baseline = position >= len(models)
+        name, spec = _template(model, baseline_common if listed_baseline else common)
+        if spec["horizon"] != horizon:
+            raise WorkloadDataError(f"the {name} template forecasts {quote(spec['horizon'])} buckets ahead, the backtest "
+                                    f"{horizon}; pass horizon={quote(spec['horizon'])} or a template with horizon={horizon}.")
+        if not isinstance(model, str):
+            _check_level(spec["level"], f"the {name} template's ")
+        entry = registry.get(name)
+        option = None  # the backtest's setting that gives a named baseline its window (the season: set below)
+        if entry.baseline and isinstance(model, str):
+            option = "season_length" if entry.window_param == "season_length" else \
+                "moving_average_window" if entry.window_param is not None else None
+            spec["window"] = moving_average_window if option == "moving_average_window" else None
+        if any(name == seen for seen, _, _ in specs):
+            if listed_baseline and entry.baseline:
+                continue  # a baseline already scored as one of the models (e.g. a naive predictor as a template)
+            raise WorkloadDataError(f"{quote(name)} is listed twice among the models; name it once.")
+        if spec.get("model_params") is not None:
+            try:
+                registry.check_params(entry, spec["model_params"])
+            except WorkloadDataError as error:
+                shared = (" In a backtest, model_params= applies to every named model: give models that need "
+                          "different model_params as WorkloadPredictor templates." if isinstance(model, str) else "")
+                raise _in_backtest(error, f"{error}{shared}") from error
+        specs.append((name, spec, option))
+    limit = _memory_limit_of(specs)
+
     series = data if isinstance(data, BucketedSeries) else prepare_series(
         data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
     n, k = series.values.shape
     origins = backtest_origins(n, horizon, test_size, stride)
     refits = refit_points(origins, refit_every)
     season = season_length if season_length is not None else default_season_length(series.freq, int(origins[0]))
-    # A baseline's window: the season for one that takes a season length, else the moving average's length.
-    baseline_window = {None: None, "season_length": season}
-    # verbose=False: one bar for the whole backtest, not one per LSTM fit.
-    common = dict(params, horizon=horizon, level=level, random_state=random_state, verbose=False)
-    specs: list[tuple[str, dict[str, Any]]] = []
-    for position, model in enumerate(list(models) + list(baselines)):
-        name, spec = _template(model, common)
-        if spec["horizon"] != horizon:
-            raise WorkloadDataError(f"the {name} template forecasts {quote(spec['horizon'])} buckets ahead, the backtest "
-                                    f"{horizon}; pass horizon={quote(spec['horizon'])} or a template with horizon={horizon}.")
-        baseline = registry.get(name).baseline
-        if baseline and isinstance(model, str):
-            spec["window"] = baseline_window.get(registry.get(name).window_param, moving_average_window)
-        if any(name == seen for seen, _ in specs):
-            if position >= len(models) and baseline:
-                continue  # a baseline already scored as one of the models (e.g. a naive predictor as a template)
-            raise WorkloadDataError(f"{quote(name)} is listed twice among the models; name it once.")
-        specs.append((name, spec))
+    for _, spec, option in specs:
+        if option == "season_length":
+            spec["window"] = season
+    # Every model's first refit is long enough, before the first fit.
+    for name, spec, option in specs:
+        _check_first_refit(name, spec, option, int(refits[0]), n, test_size, horizon)
 
-    actual = targets_at(series.values, origins, horizon)  # (origins, H, k)
-    scale = [naive_scale(series.values[: origins[0], j]) for j in range(k)]
-    rows, by_step, forecasts = [], {}, {}
-    with progress_bar(len(specs) * len(refits), "backtest", verbose, unit="fit") as bar:
-        for name, spec in specs:
-            bar.set_description(f"backtest {name}")
-            result = _run_one(series, spec, origins, refits, bar)
-            forecasts[name] = {key: result[key] for key in ("yhat", "lower", "upper")}
-            for j, target_name in enumerate(series.targets):
-                a = actual[..., j]
-                yhat, lower, upper = (result[key][..., j] for key in ("yhat", "lower", "upper"))
-                rows.append({
-                    "model": name, "target": target_name, "kind": "baseline" if registry.get(name).baseline else "model",
-                    "mae": mae(a, yhat), "rmse": rmse(a, yhat), "smape": smape(a, yhat), "wape": wape(a, yhat),
-                    "bias": bias(a, yhat),
-                    "mase": mase(a, yhat, scale[j]), "coverage": coverage(a, lower, upper),
-                    "interval_width": interval_width(lower, upper),
-                    "interval_score": interval_score(a, lower, upper, level),
-                    "confidence": float(np.mean(result["confidence"][:, j])),
-                    "fit_seconds": float(np.mean(result["fit_seconds"])),
-                    "predict_ms": float(np.median(result["predict_seconds"])) * 1e3,
-                    "n_origins": len(origins), "n_refits": len(refits),
-                    "combination": result["combination"],
-                })
-                by_step[(name, target_name)] = np.abs(a - yhat).mean(axis=0)
+    cells = len(origins) * horizon * k
+    shape = (f"{len(origins):,} origins x horizon {horizon} x {k} target{'s' if k > 1 else ''}, "
+             f"{len(specs)} {'models and baselines' if len(specs) > 1 else 'model'}, 8 bytes each")
+    with memory_limit(limit) as watch:
+        _check_forecast_memory("the actual values and forecasts", 8.0 * cells * (_TRANSIENT_ARRAYS + _KEPT_ARRAYS
+                                                                                 * len(specs)),
+                               watch.start_mb, limit, shape)
+        actual = targets_at(series.values, origins, horizon)  # (origins, H, k)
+        scale = [naive_scale(series.values[: origins[0], j]) for j in range(k)]
+        rows, by_step, forecasts = [], {}, {}
+        with progress_bar(len(specs) * len(refits), "backtest", verbose, unit="fit") as bar:
+            for name, spec, _ in specs:
+                bar.set_description(f"backtest {name}")
+                # What this model's run allocates, counted with what the backtest has added so far.
+                _check_forecast_memory(f"{name}'s forecasts", 8.0 * cells * (_TRANSIENT_ARRAYS - 1 + _KEPT_ARRAYS),
+                                       watch.start_mb, limit, shape)
+                result = _run_one(series, name, spec, origins, refits, bar)
+                forecasts[name] = {key: result[key] for key in ("yhat", "lower", "upper")}
+                row_level = spec["level"]  # a template's own level: the one its interval was calibrated at
+                for j, target_name in enumerate(series.targets):
+                    a = actual[..., j]
+                    yhat, lower, upper = (result[key][..., j] for key in ("yhat", "lower", "upper"))
+                    rows.append({
+                        "model": name, "target": target_name,
+                        "kind": "baseline" if registry.get(name).baseline else "model",
+                        "mae": mae(a, yhat), "rmse": rmse(a, yhat), "smape": smape(a, yhat), "wape": wape(a, yhat),
+                        "bias": bias(a, yhat),
+                        "mase": mase(a, yhat, scale[j]), "level": float(row_level),
+                        "coverage": coverage(a, lower, upper),
+                        "interval_width": interval_width(lower, upper),
+                        "interval_score": interval_score(a, lower, upper, float(row_level)),
+                        "confidence": float(np.mean(result["confidence"][:, j])),
+                        "fit_seconds": float(np.mean(result["fit_seconds"])),
+                        "predict_ms": float(np.median(result["predict_seconds"])) * 1e3,
+                        "n_origins": len(origins), "n_refits": len(refits),
+                        "combination": result["combination"],
+                    })
+                    by_step[(name, target_name)] = np.abs(a - yhat).mean(axis=0)
     table = pd.DataFrame(rows)
     steps = pd.DataFrame(by_step, index=pd.RangeIndex(1, horizon + 1, name="step"))
     steps.columns.names = ["model", "target"]
@@ -390,7 +532,8 @@ def run_backtest(
                           forecasts=forecasts)
 
 
-def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, refits: np.ndarray, bar: Any) -> dict:
+def _run_one(series: BucketedSeries, name: str, spec: dict[str, Any], origins: np.ndarray, refits: np.ndarray,
+             bar: Any) -> dict:
     """Fit at each refit point on the data before it, forecast the origins up to the next refit."""
     from .predictor import WorkloadPredictor
 
@@ -403,7 +546,11 @@ def _run_one(series: BucketedSeries, spec: dict[str, Any], origins: np.ndarray, 
         train = pd.DataFrame(series.values[:point], index=series.index[:point], columns=list(series.targets))
         predictor = WorkloadPredictor(**spec)
         started = time.perf_counter()
-        predictor.fit(train, timestamp=None, target=list(series.targets), freq=series.freq)
+        try:
+            predictor.fit(train, timestamp=None, target=list(series.targets), freq=series.freq)
+        except WorkloadDataError as error:
+            raise _in_backtest(error, f"backtest: {name} failed at the refit on the {point} buckets before bucket "
+                                      f"{point} (of the series' {len(series.values)}): {error}") from error
         fit_seconds.append(time.perf_counter() - started)
         started = time.perf_counter()
         predictor.predict()
@@ -441,10 +588,11 @@ def backtest(
         ``kind`` (model/baseline), ``mae``, ``rmse``, ``smape`` (fraction in [0, 2]),
         ``wape`` (fraction), ``bias`` (signed: total over- or under-forecast as a fraction of the
         load), ``mase`` (against the in-sample one-step naive error before the
-        test span), ``coverage`` (share of actuals inside the interval), ``interval_width``
-        (mean), ``interval_score`` (mean Winkler score at ``level``: width plus ``2 / (1 - level)`` times
-        each miss; lower is better), ``confidence`` (the model's own score, mean over refits), ``fit_seconds``
-        (mean per fit), ``predict_ms`` (median of one ``predict()`` call), ``n_origins``,
+        test span), ``level`` (the interval level of the model: a template's own, else the backtest's),
+        ``coverage`` (share of actuals inside the interval), ``interval_width``
+        (mean), ``interval_score`` (mean Winkler score at the row's ``level``: width plus ``2 / (1 - level)``
+        times each miss; lower is better, comparable between rows of the same level), ``confidence`` (the
+        model's own score, mean over refits), ``fit_seconds`` (mean per fit), ``predict_ms`` (median of one ``predict()`` call), ``n_origins``,
         ``n_refits``, ``combination`` (an ensemble's combination at each refit, ``"; "``-separated;
         missing for a model that combines nothing).
     """

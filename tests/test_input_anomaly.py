@@ -128,3 +128,142 @@ def test_an_update_bucket_corrupt_in_every_target_is_flagged_in_each():
                               "input_tokens": [500.0]})
     predictor.update(_feed_two)
     assert np.asarray(predictor.predict().yhat)[:, 0].max() < 200.0  # settled once the series came back
+
+
+SENTINEL = 2.0**32 - 1
+
+
+def test_a_sentinel_written_again_and_again_is_flagged_every_time_at_fit_and_in_updates():
+    """Before: of a sentinel (2**32-1) written three times 20 buckets apart, the third was never flagged (a bucket
+    flagged only because the first was read as its median did not unlock the next), and DLinear's forecast stayed
+    off by about 1e8 for 338 buckets (5.6 h at 1-minute buckets)."""
+    ordinary = np.random.default_rng(4).poisson(50, 80).astype(float)
+    at = [5, 25, 45, 65]
+    ordinary[at] = SENTINEL
+    predictor = WorkloadPredictor(model="naive").fit(_stream(400))
+    _feed(predictor, ordinary)
+    last = predictor.last_timestamp_
+    expected = [(last - (len(ordinary) - 1 - p) * predictor.freq_, SENTINEL) for p in at]
+    assert [(a[0], a[2]) for a in predictor.input_anomalies_] == expected
+    frame = _stream(400)
+    frame = pd.concat([frame, pd.DataFrame({"timestamp": frame["timestamp"].iloc[-1] + pd.Timedelta("10s")
+                                            * np.arange(1, len(ordinary) + 1), "requests": ordinary})],
+                      ignore_index=True)
+    fitted = WorkloadPredictor(model="naive").fit(frame)
+    assert [(a[0], a[2]) for a in fitted.input_anomalies_] == expected
+
+
+def _sparse_bursts(n, rate, seed, sizes="lognormal"):
+    rng = np.random.default_rng(seed)
+    on = rng.random(n) < rate
+    burst = np.round(rng.lognormal(np.log(50), 1.0, n)) if sizes == "lognormal" else rng.poisson(200, n)
+    return np.where(on, burst, 0).astype(float), on
+
+
+def test_a_repeated_sentinel_in_sparse_bursty_traffic_is_flagged_every_time_and_no_burst_with_it():
+    from workload_predictor import anomaly
+
+    y, _ = _sparse_bursts(20_000, 0.05, seed=7)
+    at = [10_005, 10_025, 10_045]
+    y[at] = SENTINEL
+    found = anomaly.fit_scan(y[:, None])[1]
+    assert [p for p, _, v, _ in found if v == SENTINEL] == at
+    clean = {p for p, *_ in anomaly.fit_scan(np.delete(y, at)[:, None])[1]}
+    assert len(found) - len(at) <= len(clean) + 1  # the sentinels unlock no cascade of ordinary bursts
+
+
+@pytest.mark.parametrize("rate", [0.02, 0.05, 0.08, 0.2])
+def test_sparse_poisson_bursts_are_not_flagged_whatever_their_share_of_buckets(rate):
+    """Before: with bursts in fewer than 10 % of the buckets the floor (the 90th percentile) fell to 1, and 82 / 42 /
+    22 % of ordinary Poisson(200) bursts at rates 2 / 5 / 8 % were flagged (none at 20 %): now the floor is the
+    median of the non-zero buckets, and a Poisson(200) burst never lies 10 typical bursts above its reference."""
+    from workload_predictor import anomaly
+
+    y, on = _sparse_bursts(20_000, rate, seed=int(rate * 100), sizes="poisson")
+    floor, found = anomaly.fit_scan(y[:, None])
+    assert found == [] and 150 <= floor[0] <= 250
+    y[12_345] = 1e9  # one corrupt bucket still fires, alone
+    assert [p for p, *_ in anomaly.fit_scan(y[:, None])[1]] == [12_345]
+
+
+def test_a_sparse_bursty_hour_is_healthy():
+    y, _ = _sparse_bursts(3000, 0.05, seed=0, sizes="poisson")
+    index = pd.date_range("2024-01-01", periods=len(y), freq="1s", tz="UTC")
+    predictor = WorkloadPredictor(model="naive", horizon=10).fit(pd.DataFrame({"timestamp": index, "requests": y}))
+    assert len(predictor.input_anomalies_) == 0
+    assert predictor.health()["metrics"]["input_anomaly"]["level"] == "ok"
+
+
+def test_the_flagged_share_of_sparse_lognormal_bursts_stays_near_the_rules_tail():
+    """Bursts in 5 % of 100,000 buckets, lognormal sizes (sigma 1, median 50). The floor is the median burst m, so a
+    burst after a quiet stretch is flagged where it exceeds 10 m (and everything in its reference): P(Z > ln 10) =
+    1.07 % of the bursts for sigma 1 (measured 1.1 % here, 55 of 5,007; 1.1-1.7 % at rates 1-20 %). The bound, 2 %,
+    is that tail plus more than six binomial standard deviations (0.15 %); before, 45.8 % (2,293) were flagged,
+    and at a 1 % rate 90 %."""
+    from workload_predictor import anomaly
+
+    y, on = _sparse_bursts(100_000, 0.05, seed=50)
+    found = anomaly.fit_scan(y[:, None])[1]
+    assert len(found) < 0.02 * on.sum()
+
+
+@pytest.mark.parametrize("position", [8, 30, 59])
+def test_a_corrupt_bucket_in_the_first_hour_of_a_fit_is_flagged(position):
+    """Before: fit judged no bucket before its 60th (a full reference), so a 1e9 at bucket 30 or 59 of a fit was
+    neither in input_anomalies_ nor in health; now the first buckets are judged against all those before them (at
+    least MIN_REFERENCE), as updates after a fit on those would judge them."""
+    frame = _stream(1000)
+    frame.loc[position, "requests"] = 1e9
+    predictor = WorkloadPredictor(model="naive").fit(frame)
+    assert [(a[0], a[2]) for a in predictor.input_anomalies_] == [(frame["timestamp"][position], 1e9)]
+    assert predictor.health()["metrics"]["input_anomaly"]["value"] == 1.0
+
+
+def test_the_first_hour_of_a_fit_is_judged_as_updates_would_judge_it():
+    from workload_predictor import anomaly
+
+    y = np.random.default_rng(6).poisson(50, 200).astype(float)
+    y[[20, 23, 120]] = [1e9, 1e8, 1e7]  # the second is held by the first: flagged once the first is read as its median
+    floor, found = anomaly.fit_scan(y[:, None])
+    assert [(p, v) for p, _, v, _ in found] == [(20, 1e9), (23, 1e8), (120, 1e7)]
+    flags = {}
+    for position in range(anomaly.MIN_REFERENCE, len(y)):  # one bucket at a time, as updates bring them
+        below = max(position - anomaly.HISTORY_BUCKETS, 0)
+        known = {(p - below, c): m for (p, c), m in flags.items() if p >= below}
+        for p, c, _, m in anomaly.detect(y[below : position + 1, None], position - below, floor, known=known):
+            flags[(p + below, c)] = m
+    assert sorted(flags) == [(p, c) for p, c, _, _ in found]
+    assert anomaly.fit_scan(y[:5, None])[1] == [] and anomaly.fit_scan(y[:40, None])[1][0][0] == 20
+
+
+def _early_burst(n, position, seed=0):
+    y = np.random.default_rng(seed).poisson(50, n).astype(float)
+    y[position] = 1e6
+    return y, pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=n, freq="10s", tz="UTC"), "requests": y})
+
+
+def test_the_backtest_reads_a_burst_in_the_first_hour_as_the_fit_flagged_it():
+    """A burst at bucket 55 of a fit lies in DLinear's 190-bucket context. Before the backtest's own scan judged the
+    first hour: its forecast at the fit's end read the burst raw while predict read it settled (0.85 apart)."""
+    y, frame = _early_burst(240, 55)
+    fitted = WorkloadPredictor(model="dlinear", horizon=3, model_params={"window": 190}).fit(frame)
+    assert [a[2] for a in fitted.input_anomalies_] == [1e6] and fitted.model_.context_.shape[0] == 190
+    got = np.clip(fitted._forecasts_at(y[:, None], np.array([240]))[0, :, 0], 0.0, None)
+    np.testing.assert_allclose(got, np.ravel(fitted.predict().yhat), rtol=1e-12, atol=1e-9)
+
+
+def test_a_fleet_reads_a_burst_in_the_first_hour_as_a_predictor_does():
+    """Three keys, one with a burst at bucket 56 inside DLinear's 160-bucket context. Before the fleet's own scan
+    judged the first hour: that key's fleet forecast read the burst raw, its predictor's settled (0.37 apart)."""
+    from workload_predictor import FleetPredictor
+
+    frames = [_early_burst(212, 56, seed)[1].assign(endpoint=f"k{seed}") for seed in range(3)]
+    for seed in (0, 2):
+        frames[seed]["requests"] = np.random.default_rng(seed).poisson(50, 212).astype(float)
+    fleet = FleetPredictor(horizon=5, model_params={"window": 160}).fit(pd.concat(frames), key="endpoint")
+    forecast = fleet.predict()
+    for seed, frame in enumerate(frames):
+        single = WorkloadPredictor(horizon=5, model_params={"window": 160}).fit(frame.drop(columns="endpoint"))
+        assert [a[2] for a in single.input_anomalies_] == ([1e6] if seed == 1 else [])
+        got = forecast.loc[forecast["endpoint"] == f"k{seed}", "yhat"].to_numpy()
+        np.testing.assert_allclose(got, np.ravel(single.predict().yhat), rtol=1e-9, atol=1e-9)

@@ -16,19 +16,25 @@ or, for a drop, ``v < min(reference)`` and ``v < median(reference) - K * max(...
 *deviation* of such a bucket is ``|v - median| / max(1.4826 * MAD, floor)`` (above ``K``).
 A bucket held within the reference's range by a burst the series came back from is judged
 again with that burst read as its median (:func:`_chained`), so a second corrupt bucket a
-few buckets after a first, smaller than it, is flagged too. Only a burst flagged by the plain
-rule, far above the rest of the reference, unlocks a bucket so: one flagged that way does not
-unlock the next (the bursts of a bursty series cannot flag each other in a cascade), so of a
-chain of corrupt buckets each smaller than the one before, the third is not flagged. A bucket
-held inside a burst (before the series came back) belongs to it. A bucket's flag depends on
+few buckets after a first, smaller than it, is flagged too. A burst unlocks a bucket so where
+it lies far above the rest of the reference, and only if it was flagged by the plain rule or
+lies ``UNLOCK_FLOORS`` (``K^2``) floors from its reference median: a sentinel (2**32-1) written
+again and again is flagged every time, while the bursts of a bursty series, within ``K^2`` floors,
+cannot flag each other in a cascade. A bucket held inside a burst (before the series came back)
+belongs to it. A bucket's flag depends on
 the buckets before it only: a scan of a whole series and the scans of the updates that
 brought it in (each reading ``HISTORY_BUCKETS`` before its new buckets, and the predictor's
 flags found before them, of which it keeps the newest ``KEPT``) agree, but for bursts longer
 than a reference and floods of more than ``KEPT`` flags within ``HISTORY_BUCKETS`` buckets.
 
-``floor`` is the target's 90th percentile over the fitted series (at least 1): a recent
+``floor`` is the target's 90th percentile over the fitted series, or the median of its non-zero
+buckets where that is larger and at least ``MIN_BUSY`` are non-zero (at least 1): a recent
 history of zeros or of low Poisson counts has a MAD near 0, and without the floor an
-ordinary burst of a bursty trace after a quiet minute would fire. ``K = 10`` raises no
+ordinary burst of a bursty trace after a quiet minute would fire. The median of the non-zero
+buckets is a sparse series' typical burst: with bursts in fewer than 10 % of the buckets the
+90th percentile is 0, and the floor would fall to 1 (from 20 % on it is at least that median,
+so the floor does not jump as the share of busy buckets crosses a threshold). A burst is then
+flagged where it is ``K`` typical bursts above its reference's median and above all of it. ``K = 10`` raises no
 alert on either bundled Azure trace (conv, code; all three targets) at 1 s or 10 s
 buckets over their hour, and fires on one 1e9 bucket in a Poisson(50) stream.
 For non-negative counts the drop rule fires only on a series far above its own floor
@@ -62,7 +68,13 @@ REFERENCE_BUCKETS = 60  # buckets before a bucket that set its reference range
 HISTORY_BUCKETS = 2 * REFERENCE_BUCKETS
 MIN_REFERENCE = 8  # fewer preceding buckets: not checked
 K = 10.0  # robust standard deviations (or floors) above the recent median
+# A burst flagged only once an earlier burst was read as its median (a chained flag) unlocks the next bucket in turn only
+# when it lies this many floors from its reference median: a sentinel repeated does, an ordinary burst does not.
+UNLOCK_FLOORS = K * K
 FLOOR_QUANTILE = 0.9  # the scale floor: this quantile of the fitted series, per target
+# or, where more, the median of its non-zero buckets once there are this many: fewer than half of them corrupt (up to 9
+# of 20) leave that median at an ordinary burst, so the corrupt buckets of a quiet series cannot raise the floor over them.
+MIN_BUSY = 20
 KEPT = 100  # newest anomalies kept on the predictor
 RECENT_BUCKETS = 1000  # health() counts the anomalies among the newest buckets of this many
 _CHUNK = 65536  # positions checked at once at fit (bounds the temporary arrays)
@@ -87,7 +99,24 @@ def floor_of(values: np.ndarray) -> np.ndarray:
     part = np.partition(values, [below, above], axis=0)
     low, high, t = part[below], part[above], position - below
     quantile = low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)
-    return np.maximum(quantile, 1.0)
+    # The median of the non-zero buckets: a sparse series' typical burst (below 20 % non-zero, the 90th percentile falls
+    # into the zeros; from 20 % on it is at least that median, for non-negative counts, so nothing changes there).
+    busy = np.array([_nonzero_median(values[:, col]) for col in range(values.shape[1])])
+    return np.maximum(np.maximum(quantile, busy), 1.0)
+
+
+def _nonzero_median(column: np.ndarray) -> float:
+    """The median of the non-zero values of ``column`` (``np.median``'s); 0 when fewer than ``MIN_BUSY`` are non-zero (a
+    few corrupt buckets in a quiet series must not set its floor), or when it cannot exceed the 90th percentile."""
+    count = int(np.count_nonzero(column))
+    if count < MIN_BUSY or (count >= 0.2 * len(column) + 0.8 and column.min() >= 0):
+        # The second: non-negative, its non-zero median sorts at or below the 90th percentile's position, so it is
+        # no larger (the common busy series, without a copy).
+        return 0.0
+    nonzero = column[column != 0]  # a copy: partitioned in place
+    middle = (count - 1) // 2
+    nonzero.partition([middle, count // 2])
+    return float(0.5 * (nonzero[middle] + nonzero[count // 2]))
 
 
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
@@ -106,10 +135,35 @@ def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = R
 
 
 def fit_scan(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
-    """A fitted series' scale floor (:func:`floor_of`) and its flagged buckets (:func:`detect`, each position against
-    the ``REFERENCE_BUCKETS`` before it, from the first that has them, or the last when the series is shorter)."""
+    """A fitted series' scale floor (:func:`floor_of`) and its flagged buckets (:func:`scan_series` from its start)."""
     floor = floor_of(values)
-    return floor, detect(values, min(REFERENCE_BUCKETS, len(values) - 1), floor)
+    return floor, scan_series(values, 0, floor)
+
+
+def scan_series(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int, int, float, float]]:
+    """The flagged buckets of ``values[start:]`` (``[n, k]``) as a fit flags them against ``floor``: each position from
+    ``REFERENCE_BUCKETS`` on against the ``REFERENCE_BUCKETS`` before it (:func:`detect`), and each from
+    ``MIN_REFERENCE`` to ``REFERENCE_BUCKETS - 1`` against all the buckets before it (as updates arriving one at a
+    time after a fit on those would judge them), the bursts flagged among those read as their medians in the later
+    references as any others. With ``start`` past the early positions, the flags before it are found again in the
+    reference (:func:`detect` without ``known``)."""
+    stop = min(REFERENCE_BUCKETS, len(values))
+    first = max(int(start), MIN_REFERENCE)
+    early: list[tuple[int, int, float, float]] = []
+    if first < stop:
+        # A position can only be flagged beyond K floors from the range of the buckets before it (detect's own
+        # first test): those, found with running extremes, are scanned one at a time.
+        reach = K * floor
+        high = np.maximum.accumulate(values[:stop], axis=0)[first - 1 : stop - 1]
+        low = np.minimum.accumulate(values[:stop], axis=0)[first - 1 : stop - 1]
+        current = values[first:stop]
+        for position in np.flatnonzero(((current > low + reach) | (current < high - reach)).any(axis=1)) + first:
+            early.extend(detect(values[: position + 1], int(position), floor, int(position), known=flagged_of(early)))
+    if len(values) <= REFERENCE_BUCKETS:
+        return early
+    if start >= REFERENCE_BUCKETS:
+        return detect(values, int(start), floor)
+    return early + detect(values, REFERENCE_BUCKETS, floor, known=flagged_of(early))
 
 
 def flagged_of(found: Sequence[tuple]) -> dict[tuple[int, int], float]:
@@ -218,10 +272,12 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
            held: np.ndarray) -> list[tuple[int, int, float, float, float]]:
     """The ``held`` positions (ascending) of target ``col`` that :func:`_chained` flags, given its other ``flags``.
 
-    Only a burst whose first bucket is beyond its raw reference's range (flagged by the plain rule) is read as
-    its median in a later reference, and only where it lies far above the rest of that reference (``K`` times
-    its largest magnitude, at least ``K`` floors): a bucket flagged because such a burst hid it does not unlock
-    the next one, so the bursts of a bursty series cannot flag each other in a cascade.
+    Only a burst whose first bucket is beyond its raw reference's range (flagged by the plain rule), or lies
+    ``UNLOCK_FLOORS`` floors from its reference median, is read as its median in a later reference, and only where
+    it lies far above the rest of that reference (``K`` times its largest magnitude, at least ``K`` floors): a
+    bucket flagged because such a burst hid it unlocks the next one only if it is that far out itself (a sentinel
+    written again and again), so the bursts of a bursty series cannot flag each other in a cascade. The rule reads
+    a burst's value, median and the floor only, so an update's scan, given the flags found before, agrees.
     """
     column = values[:, col]
     marked = sorted(f[0] for f in flags)  # flagged positions: never a bucket back
@@ -274,11 +330,12 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
             median = float(median[0])
             new.append((position, col, float(value), median, float(deviation[0])))
             bisect.insort(marked, position)
-            unlocks = False
+            unlocks = abs(float(value) - median) > UNLOCK_FLOORS * floor[col]  # held by its raw reference's extreme
         else:
             median = medians[position]
             raw = column[max(position - length, 0) : position]
-            unlocks = position < length or not raw.min() <= column[position] <= raw.max()
+            unlocks = position < length or not raw.min() <= column[position] <= raw.max() \
+                or abs(float(column[position]) - median) > UNLOCK_FLOORS * floor[col]
         back = _first_back(column, position, median, abs(column[position] - median) / K, marked)
         if back is None:
             break  # still going: every later bucket belongs to it
@@ -424,9 +481,9 @@ class Flags(dict):
 
 
 def bursts(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int, int, int, float]]:
-    """:func:`settled_runs` of the buckets :func:`detect` flags in ``values[start:]`` (``[n, k]``) against
+    """:func:`settled_runs` of the buckets :func:`scan_series` flags in ``values[start:]`` (``[n, k]``) against
     ``floor``: the bursts the series came back from, ``(first, last, target index, median)`` each."""
-    found = detect(values, start, floor)
+    found = scan_series(values, start, floor)
     return settled_runs(values, flagged_of(found)) if found else []
 
 

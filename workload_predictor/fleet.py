@@ -908,7 +908,7 @@ def _settled_rows(values: np.ndarray, window: np.ndarray) -> dict[int, np.ndarra
         if not (spread > anomaly.K).any():  # the floor is at least 1
             continue
         first = n - w
-        runs = anomaly.bursts(y, max(first, min(anomaly.REFERENCE_BUCKETS, n - 1)), anomaly.floor_of(y))
+        runs = anomaly.bursts(y, first, anomaly.floor_of(y))
         if runs:
             found[row] = anomaly.settle(y[first:], [(start - first, end - first, col, median)
                                                     for start, end, col, median in runs])

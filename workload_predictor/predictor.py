@@ -476,7 +476,7 @@ class WorkloadPredictor(ParamsMixin):
         (flagged as ``fit`` and ``update`` flag, against ``input_floor_``); a run that reaches the origin's newest
         input stands. The backtest's forecasts."""
         model = self.model_
-        runs = anomaly.bursts(values, min(anomaly.REFERENCE_BUCKETS, len(values) - 1), self.input_floor_)
+        runs = anomaly.bursts(values, 0, self.input_floor_)
         if not runs:
             return model.predict_at(values, origins)
         settled = anomaly.settle(values, runs)

@@ -248,3 +248,87 @@ def test_a_measurement_beyond_floats_range_is_a_typed_error():
 def test_a_threshold_beyond_floats_range_is_a_typed_error():
     with pytest.raises(WorkloadDataError, match="must be a pair of finite numbers"):
         health_report({}, {"accuracy": (10**400, 0.1)})
+
+
+def _pair_then_fail():
+    """A threshold iterable of three numbers that fails if read further: an endless or huge one must not be."""
+    yield from (0.8, 0.6, 0.5)
+    raise AssertionError("the threshold iterable was read past its third item")
+
+
+def test_a_long_threshold_iterable_is_refused_without_reading_it_all():
+    """Before: the pair was list()-ed whole (range(10**7) took 381 MB to refuse, itertools.count() never ended)."""
+    with pytest.raises(WorkloadDataError, match=r"thresholds\['accuracy'\]=.* must be a pair of finite numbers"):
+        health_report({"accuracy": 0.9}, {"accuracy": _pair_then_fail()})
+
+
+@pytest.mark.parametrize("pair", [{0.8, 0.6}, {0.6, 0.8}, frozenset((0.8, 0.6))])
+def test_a_threshold_pair_given_as_a_set_is_refused(predictor, pair):
+    """A set has no order: before, {0.8, 0.6} was read as (0.8, 0.6) and {60.0, 120.0} as an error, by hash order."""
+    with pytest.raises(WorkloadDataError, match=r"a set has no order: pass a tuple"):
+        predictor.health(thresholds={"accuracy": pair})
+
+
+@pytest.mark.parametrize("detail", [np.array([1, 2]), 0, b"deploy", ["deploy"]])
+def test_a_detail_that_is_not_a_text_is_refused(predictor, detail):
+    """Before: an array detail raised numpy's "truth value of an array is ambiguous", a 0 was dropped silently."""
+    with pytest.raises(WorkloadDataError, match=r"measurements\['accuracy_detail'\]=.* must be a text"):
+        predictor.check_alerts(measurements={"accuracy": 0.1, "accuracy_detail": detail})
+    report = health_report({"accuracy": 0.1, "accuracy_detail": "after the deploy"})
+    assert report["metrics"]["accuracy"]["detail"] == "after the deploy"
+
+
+@pytest.mark.parametrize("measurements, thresholds", [
+    ({"training_seconds": np.timedelta64(90, "s")}, None),  # float() raised TypeError
+    ({"training_seconds": np.timedelta64(90_000_000_000, "ns")}, None),  # read as 9e10 seconds: critical
+    ({}, {"training_seconds": (np.timedelta64(60, "s"), np.timedelta64(120, "s"))}),  # TypeError
+])
+def test_a_numpy_duration_is_refused_naming_the_unit(predictor, measurements, thresholds):
+    with pytest.raises(WorkloadDataError, match=r"a duration as seconds: value / np.timedelta64\(1, 's'\)"):
+        predictor.health(thresholds=thresholds, measurements=measurements)
+
+
+@pytest.mark.parametrize("thresholds, measurements, message", [
+    ({"accuracy": (80, 60)}, None, r"thresholds\['accuracy'\]=\(80, 60\): accuracy is 1 - WAPE, between 0 and 1"),
+    ({"accuracy": (0.8, -0.1)}, None, r"between 0 and 1"),
+    ({"training_seconds": (-1, 0)}, None, r"thresholds\['training_seconds'\]=\(-1, 0\): a threshold must not be"),
+    (None, {"accuracy": 55}, r"measurements\['accuracy'\]=55: accuracy is 1 - WAPE, at most 1 \(0.85 for 85 %\)"),
+    (None, {"accuracy": np.inf}, r"at most 1"),
+])
+def test_thresholds_or_accuracy_outside_the_metrics_range_are_refused(predictor, thresholds, measurements, message):
+    """Before: percent thresholds (80, 60) rated a 0.98 confidence critical, and an accuracy of 55 (%) was ok."""
+    with pytest.raises(WorkloadDataError, match=message):
+        predictor.check_alerts(thresholds=thresholds, measurements=measurements)
+    # The bounds themselves stand: an accuracy of exactly 1, a threshold of 0 or 1.
+    report = health_report({"accuracy": 1.0, "training_seconds": 0.0}, {"accuracy": (1.0, 0.0),
+                                                                         "training_seconds": (0.0, 0.0)})
+    assert report["metrics"]["accuracy"]["level"] == "warning"
+    assert report["metrics"]["training_seconds"]["level"] == "critical"
+
+
+def test_input_anomaly_counts_buckets_not_bucket_target_pairs():
+    """Two corrupt buckets of a three-target series were counted 6, past the critical threshold of 5 buckets."""
+    frame = periodic_series(600, noise=3.0)
+    frame["input_tokens"] = frame["requests"] * 500
+    frame["output_tokens"] = frame["requests"] * 200
+    targets = ["requests", "input_tokens", "output_tokens"]
+    for position in (450, 500):  # a logging glitch multiplying every column by 1000, twice
+        frame.loc[position, targets] *= 1000
+    predictor = WorkloadPredictor(horizon=5).fit(frame, target=targets)
+    assert len(predictor.input_anomalies_) == 6  # each bucket flagged in each target
+    entry = predictor.health()["metrics"]["input_anomaly"]
+    assert entry["value"] == 2.0 and entry["level"] == "warning"
+    assert "; 2 flagged among the newest 1000 buckets" in entry["detail"]
+
+
+def test_memory_mb_counts_the_fitted_series_timestamps_once():
+    """Before: the DatetimeIndex of the fitted series was left out (5.48 MB reported as 3.19 for 300,000 buckets)."""
+    from workload_predictor.health import footprint_bytes
+
+    index = pd.date_range("2024-01-01", periods=10_000, freq="1s", tz="UTC")
+    assert footprint_bytes([index, index[-100:], index]) == index.nbytes  # a slice is a view: counted once
+    assert footprint_bytes([pd.RangeIndex(10**9)]) == 0  # a range holds no array
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(20_000))
+    series = predictor.series_
+    own = predictor.health()["metrics"]["memory_mb"]["value"] * 2**20
+    assert own >= series.values.nbytes + series.index.nbytes + predictor.model_.coef_.nbytes

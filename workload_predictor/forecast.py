@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .errors import WorkloadDataError, is_number, quote
+
 
 @dataclass(frozen=True, eq=False)
 class Forecast:
@@ -44,6 +46,36 @@ class Forecast:
     confidence_by_target: dict[str, float] = field(default_factory=dict)
     freq: pd.Timedelta | None = None
     history: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        """Check that the timestamps, targets and arrays describe one table (a list of targets becomes a tuple).
+
+        Raises
+        ------
+        WorkloadDataError
+            ``index`` is no non-empty DatetimeIndex, ``targets`` no non-empty sequence of names, or ``yhat``,
+            ``lower`` or ``upper`` no array of shape ``(len(index), len(targets))``.
+        """
+        if not isinstance(self.index, pd.DatetimeIndex) or len(self.index) == 0:
+            raise WorkloadDataError(f"Forecast index={quote(self.index)} must be a non-empty pd.DatetimeIndex, the "
+                                    "start of each future bucket, e.g. pd.date_range('2024-05-10', periods=3, "
+                                    "freq='10s', tz='UTC').")
+        targets = self.targets
+        if isinstance(targets, (list, tuple)) and targets and all(isinstance(t, str) for t in targets):
+            object.__setattr__(self, "targets", tuple(targets))
+        else:
+            raise WorkloadDataError(f"Forecast targets={quote(targets)} must be a non-empty tuple of column names, "
+                                    "e.g. ('requests',).")
+        shape = (len(self.index), len(self.targets))
+        for name in ("yhat", "lower", "upper"):
+            array = getattr(self, name)
+            if not isinstance(array, np.ndarray) or array.shape != shape:
+                raise WorkloadDataError(f"Forecast {name} has shape {quote(np.shape(array))}, not (steps, targets) = "
+                                        f"{shape} for {shape[0]} timestamps and targets {quote(self.targets)}: pass "
+                                        "a numpy array with one row per timestamp and one column per target.")
+        for name in ("level", "confidence"):
+            if not is_number(getattr(self, name)):
+                raise WorkloadDataError(f"Forecast {name}={quote(getattr(self, name))} must be a number, e.g. 0.9.")
 
     @property
     def steps(self) -> int:

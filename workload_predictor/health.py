@@ -1,21 +1,23 @@
 """Health report and alerts for a fitted predictor (the old production monitoring thresholds).
 
-Four metrics, each with a warning and a critical threshold::
+Five metrics, each with a warning and a critical threshold::
 
     metric               ok when            warning when         critical when
     training_seconds     < 60               < 120                >= 120
     prediction_seconds   < 0.1              < 0.5                >= 0.5
-    memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048   (the predictor's own arrays and tensors)
+    memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048   (the predictor's arrays, indexes, tensors)
     accuracy             > 0.8              > 0.6                <= 0.6
     input_anomaly        < 1                < 5                  >= 5      (flagged buckets among the newest 1000)
 
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
 out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
-higher is better, so its thresholds are lower bounds. ``input_anomaly`` counts the
-buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
-newest 1000; its alert names the newest one (timestamp, target, value). A metric that was not
-measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises no
-alert; an infinite measurement is rated like any other (an infinite cost is critical). A fit
+higher is better, so its thresholds are lower bounds, in ``[0, 1]`` (a percentage is refused). ``input_anomaly``
+counts the buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
+newest 1000, a bucket flagged in several targets once; its alert names the newest one (timestamp, target, value).
+A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises
+no alert; an infinite measurement is rated like any other (an infinite cost is critical; an accuracy above 1, a
+percentage, is refused). Durations are numbers of seconds (a ``np.timedelta64`` is refused: its count is in its own
+unit). A fit
 that ``max_training_time`` ended early names the stages it stopped in the ``training_seconds`` detail. :func:`health_report` is a pure function of the measurements, so every
 level can be tested with injected numbers; :func:`measure` reads them from a
 predictor.
@@ -23,11 +25,14 @@ predictor.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+from collections.abc import Set
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 
 from .anomaly import RECENT_BUCKETS
 from .anomaly import recent as anomalies_recent
@@ -71,11 +76,17 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
     for metric, pair in (overrides or {}).items():
         if metric not in DEFAULT_THRESHOLDS:
             raise WorkloadDataError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
-        items = None if isinstance(pair, (str, bytes, Mapping)) else _items(pair)
-        if items is None or len(items) != 2 or not all(is_number(v) and _finite(v) for v in items):
+        items = None if isinstance(pair, (str, bytes, Mapping, Set)) else _items(pair)
+        if items is None or len(items) != 2 or not all(_is_value(v) and _finite(v) for v in items):
+            hint = (" (a set has no order: pass a tuple)" if isinstance(pair, Set) else
+                    _DURATION_HINT if any(isinstance(v, np.timedelta64) for v in items or ()) else "")
             raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair of finite numbers "
-                                    f"(warning, critical), e.g. {DEFAULT_THRESHOLDS[metric]}.")
+                                    f"(warning, critical){hint}, e.g. {DEFAULT_THRESHOLDS[metric]}.")
         warning, critical = (float(v) for v in items)
+        low, high = _RANGE.get(metric, (0.0, math.inf))
+        if not (low <= warning <= high and low <= critical <= high):
+            raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)}: "
+                                    f"{_RANGE_TEXT.get(metric, _COST_TEXT)}; e.g. {DEFAULT_THRESHOLDS[metric]}.")
         wrong_order = warning < critical if metric in _HIGHER_IS_BETTER else warning > critical
         if wrong_order:
             raise WorkloadDataError(
@@ -95,11 +106,25 @@ def _finite(value: Any) -> bool:
 
 
 def _items(pair: Any) -> list | None:
-    """The items of a threshold pair given as a list, tuple, array or other iterable (``None`` when it is none)."""
+    """The items of a threshold pair given as a list, tuple, array or other iterable (``None`` when it is none): at
+    most three, enough to tell a pair from anything longer without reading (or allocating) the rest."""
     try:
-        return list(pair)
+        return list(itertools.islice(pair, 3))
     except TypeError:
         return None
+
+
+def _is_value(value: Any) -> bool:
+    """Whether ``value`` is a real number (numpy's too). A ``np.timedelta64`` (a numpy integer) is not: its count is in
+    its own unit, so ``np.timedelta64(90_000_000_000, "ns")`` would read as 9e10 seconds."""
+    return is_number(value) and not isinstance(value, np.timedelta64)
+
+
+_DURATION_HINT = " (a duration as seconds: value / np.timedelta64(1, 's'))"
+#: The values a metric can take, where they are not ``[0, inf)``: accuracy is ``1 - WAPE`` clipped to ``[0, 1]``.
+_RANGE = {"accuracy": (0.0, 1.0)}
+_COST_TEXT = "a threshold must not be negative (no measurement is)"
+_RANGE_TEXT = {"accuracy": "accuracy is 1 - WAPE, between 0 and 1, so its thresholds are too (0.8 for 80 %)"}
 
 
 #: The names ``measurements`` may hold: each metric, its detail, and the process's RSS (reported beside them).
@@ -107,22 +132,32 @@ MEASUREMENT_NAMES = (*DEFAULT_THRESHOLDS, *(f"{metric}_detail" for metric in DEF
 
 
 def check_measurements(measurements: Any) -> Mapping[str, Any]:
-    """``measurements`` checked: known names, and a real number or ``None`` for each value (a detail: any text)."""
+    """``measurements`` checked: known names, a real number or ``None`` for each value (``accuracy`` at most 1) and
+    a text or ``None`` for each detail."""
     if not isinstance(measurements, Mapping):
         raise WorkloadDataError(f"measurements={quote(measurements)} must be a dict of metric -> measured value, "
                                 f"metrics: {', '.join(DEFAULT_THRESHOLDS)}.")
     for name, value in measurements.items():
         if name not in MEASUREMENT_NAMES:
             raise WorkloadDataError(f"unknown health measurement {quote(name)}; known: {', '.join(MEASUREMENT_NAMES)}.")
-        if not name.endswith("_detail") and value is not None and not is_number(value):
+        if name.endswith("_detail"):
+            if value is not None and not isinstance(value, str):
+                raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} must be a text (or None: no "
+                                        f"detail), e.g. {{{name!r}: 'after the 2am deploy'}}.")
+            continue
+        if value is not None and not _is_value(value):
+            hint = _DURATION_HINT if isinstance(value, np.timedelta64) else ""
             raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} must be a number (or None: not "
-                                    f"measured), e.g. {{{name!r}: 0.5}}.")
-        if not name.endswith("_detail") and value is not None:
+                                    f"measured){hint}, e.g. {{{name!r}: 0.5}}.")
+        if value is not None:
             try:
-                float(value)
+                number = float(value)
             except OverflowError:  # an integer beyond float's range (NaN and infinity are floats: they pass)
                 raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} is too large for a float; pass "
                                         f"the measured value, e.g. {{{name!r}: 0.5}}.") from None
+            if name == "accuracy" and number > 1.0:  # NaN (not measured) and -inf (rated critical) pass
+                raise WorkloadDataError(f"measurements['accuracy']={quote(value)}: accuracy is 1 - WAPE, at most 1 "
+                                        "(0.85 for 85 %).")
     return measurements
 
 
@@ -177,6 +212,7 @@ def footprint_bytes(obj: Any) -> int:
     """Bytes of the numpy arrays and torch tensors reachable from ``obj`` (its attributes, containers
     and networks), each counted once: the predictor's own memory, whatever else the process holds."""
     seen: set[int] = set()
+    held = []  # the views made here, kept alive so that no later object reuses their ids in ``seen``
     total, stack = 0, [obj]
     while stack:
         item = stack.pop()
@@ -192,6 +228,14 @@ def footprint_bytes(obj: Any) -> int:
             stack.extend(item.state_dict().values())  # a torch module: its parameters and buffers
         elif type(item).__module__.startswith("torch") and hasattr(item, "element_size"):
             total += item.element_size() * item.nelement()
+        elif isinstance(item, pd.Index):  # the fitted series' timestamps: a view of its data, so slices count once
+            if isinstance(item, (pd.DatetimeIndex, pd.TimedeltaIndex)):
+                held.append(item.asi8)
+            elif isinstance(item.dtype, np.dtype) and not isinstance(item, pd.RangeIndex):  # a range holds no array
+                held.append(item.to_numpy(copy=False))
+            else:
+                continue
+            stack.append(held[-1])
         elif isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, (list, tuple, set, frozenset)) or type(item).__name__ == "deque":
@@ -209,7 +253,8 @@ def time_limited(stages: tuple[str, ...], limit: float | None) -> str | None:
 
 
 def describe(anomaly: tuple, count: int) -> str:
-    """The message naming the newest flagged bucket (values cut short with ``quote``)."""
+    """The message naming the newest flagged bucket (values cut short with ``quote``) and the ``count`` of buckets
+    flagged."""
     timestamp, target, value, median = anomaly
     return (f"newest: bucket {timestamp.isoformat()} {quote(target)} = {quote(value)} (recent median {quote(median)});"
             f" {count} flagged among the newest {RECENT_BUCKETS} buckets, used as given (not clipped)")
@@ -227,9 +272,10 @@ def measure(predictor: Any) -> dict[str, float | None]:
     timings = list(getattr(predictor, "predict_seconds_", ()))
     flagged = getattr(predictor, "input_anomalies_", None)
     recent = None if flagged is None else anomalies_recent(flagged, predictor.last_timestamp_, predictor.freq_)
+    buckets = None if recent is None else len({anomaly[0] for anomaly in recent})  # a bucket flagged in 3 targets: 1
     return {
-        "input_anomaly": None if recent is None else float(len(recent)),
-        "input_anomaly_detail": describe(recent[-1], len(recent)) if recent else None,
+        "input_anomaly": None if buckets is None else float(buckets),
+        "input_anomaly_detail": describe(recent[-1], buckets) if recent else None,
         "training_seconds": float(predictor.fit_seconds_),
         "training_seconds_detail": time_limited(getattr(predictor, "time_limited_stages_", ()),
                                                 getattr(predictor, "max_training_time", None)),

@@ -1,0 +1,51 @@
+"""The Forecast object: its timestamps, targets and arrays describe one table, checked when it is built."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import periodic_series
+from workload_predictor import Forecast, WorkloadDataError, WorkloadPredictor
+
+
+def _forecast(steps: int = 3, yhat=None, targets=("requests",), **overrides) -> Forecast:
+    index = pd.date_range("2024-05-10 12:00", periods=steps, freq="10s", tz="UTC")
+    yhat = np.full((steps, len(targets)), 10.0) if yhat is None else yhat
+    arguments = dict(index=index, yhat=yhat, lower=yhat * 0.5, upper=yhat * 1.5, targets=targets, level=0.9,
+                     model="naive", confidence=0.8, freq=pd.Timedelta("10s"))
+    return Forecast(**{**arguments, **overrides})
+
+
+@pytest.mark.parametrize("steps, yhat, targets, message", [
+    # Before: to_frame showed the first column only and to_requests drew from it, the second dropped silently.
+    (3, np.full((3, 2), 10.0), ("requests",), r"Forecast yhat has shape \(3, 2\), not \(steps, targets\) = \(3, 1\)"),
+    # Before: pandas' "Length of values (5) does not match length of index (3)", numpy's broadcast error.
+    (3, np.full((5, 1), 10.0), ("requests",), r"yhat has shape \(5, 1\), not .* = \(3, 1\)"),
+    (5, np.full((3, 1), 10.0), ("requests",), r"yhat has shape \(3, 1\), not .* = \(5, 1\)"),
+    (3, np.full(3, 10.0), ("requests",), r"yhat has shape \(3,\)"),  # IndexError: too many indices
+    (3, np.full((3, 1), 10.0), "requests", r"targets='requests' must be a non-empty tuple"),  # 8 targets r, e, q...
+    (0, np.zeros((0, 1)), ("requests",), r"must be a non-empty pd.DatetimeIndex"),  # repr: IndexError
+])
+def test_a_forecast_whose_arrays_and_timestamps_disagree_is_refused(steps, yhat, targets, message):
+    with pytest.raises(WorkloadDataError, match=message):
+        _forecast(steps, yhat, targets)
+
+
+def test_each_interval_bound_is_checked_and_a_list_of_targets_becomes_a_tuple():
+    with pytest.raises(WorkloadDataError, match=r"Forecast upper has shape \(2, 1\)"):
+        _forecast(upper=np.ones((2, 1)))
+    with pytest.raises(WorkloadDataError, match=r"Forecast confidence=None must be a number"):
+        _forecast(confidence=None)
+    forecast = _forecast(yhat=np.full((3, 2), 10.0), targets=["requests", "input_tokens"])
+    assert forecast.targets == ("requests", "input_tokens")
+    frame = forecast.to_frame()
+    assert frame.shape == (3, 6) and list(frame.columns.get_level_values(0).unique()) == ["requests", "input_tokens"]
+
+
+def test_the_predictors_forecast_passes_its_own_check():
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(400, noise=3.0))
+    forecast = predictor.predict(3)
+    assert forecast.yhat.shape == forecast.lower.shape == forecast.upper.shape == (3, 1)
+    assert forecast.to_frame().shape == (3, 3)

@@ -252,10 +252,13 @@ def _block_t(difference: np.ndarray, origins: np.ndarray, horizon: int) -> tuple
     scale, where that is rounding."""
     difference = np.asarray(difference, dtype=np.float64)
     origins = np.asarray(origins)
-    labels = (origins - origins.min()) // max(int(horizon), 1)  # non-negative block numbers
-    counts = np.bincount(labels)
-    held = counts > 0  # blocks no origin falls in (gaps between origins) hold no evidence
-    means = np.bincount(labels, weights=difference)[held] / counts[held]
+    blocks = (origins - origins.min()) // max(int(horizon), 1)  # non-negative block numbers
+    # Numbered 0, 1, ... in order among the blocks some origin falls in (those in gaps between origins hold no
+    # evidence): the counts are as many as those blocks, not as the span of the origins (the history's origins
+    # spread over a whole series: counted over its span, 10,000,000 buckets at horizon 1 take 170 MB for 600).
+    _, labels = np.unique(blocks, return_inverse=True)
+    labels = labels.reshape(-1)
+    means = np.bincount(labels, weights=difference) / np.bincount(labels)
     if len(means) < 2:
         return 0.0, None
     critical = student_t_critical(len(means) - 1)

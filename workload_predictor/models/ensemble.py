@@ -55,8 +55,9 @@ class Ensemble(BaseForecaster):
        each group of origins (:meth:`SeasonalMedian.rolling_forecast`). The LSTM shares
        DLinear's slot (on the history its linear base is all there is) and takes all of
        that slot's weight: it keeps its network's correction to that base only as far as
-       the tail says the correction helps (the LSTM's ``correction_share_``).
-       A registered member with no out-of-sample history leaves the tail as the only evidence.
+       the tail says the correction helps (the LSTM's ``correction_share_``). A plain LSTM
+       (``linear_base=False``) has no such base: it is a slot of its own, and like any
+       registered member with no out-of-sample history it leaves the tail as the only evidence.
        The seasonal median stays only where its history beats every baseline's
        (:meth:`_admit_seasonal`).
     2. **A rule, chosen out of sample.** Fitted convex weights, the plain mean of the best
@@ -104,9 +105,10 @@ class Ensemble(BaseForecaster):
     it); the predictor gives the tail's windows ``confidence.RECENT_SHARE`` of its weight.
     ``update`` adds the windows the new points complete to the evidence and to the pool
     (forecast with the weights before the update; the oldest leave both), applies the
-    chosen rules incrementally (running error sums) and chooses the fallback again on them
-    (all but the newest tail's windows, as at fit); the LSTM member's network trains
-    once per ``LSTM_UPDATE_EVERY`` buckets. The rules are chosen again at the next ``fit``.
+    chosen rules to the evidence as it then is (its error sums, or one least-squares solve)
+    and chooses the fallback again on it (all but the newest tail's windows, as at fit); the
+    LSTM member's network trains once per ``LSTM_UPDATE_EVERY`` buckets. The rules are
+    chosen again at the next ``fit``.
 
     Parameters
     ----------
@@ -283,6 +285,13 @@ class Ensemble(BaseForecaster):
         if "lstm" in self.members_:
             # Its network trains once per LSTM_UPDATE_EVERY new buckets; its linear base takes every bucket exactly.
             self.members_["lstm"].network_update_every_ = LSTM_UPDATE_EVERY
+        # Read by _slots (before any slot is weighed): whether the LSTM shares DLinear's slot.
+        self.lstm_shares_slot_ = ("dlinear" in self.members_
+                                  and getattr(self.members_.get("lstm"), "base_", None) is not None)
+        # A model loaded from a 0.8.0 file holds the LSTM's part of that slot (``lstm_share_``, see _lstm_share); a
+        # fit gives the LSTM all of it, as it does any model.
+        vars(self).pop("lstm_share_", None)
+        vars(self).pop("lstm_t_", None)
         self.n_targets_ = matrix.shape[1]
         first = self.members_[names[0]]
         self.validation_origins_ = first.validation_origins_
@@ -293,9 +302,18 @@ class Ensemble(BaseForecaster):
         self.n_seen_ = len(matrix)
 
     def _slots(self) -> list[str]:
-        """The members the combination weighs: all but the LSTM when DLinear is one (the LSTM shares its slot)."""
-        names = list(self.members_)
-        return [n for n in names if not (n == "lstm" and "dlinear" in names)]
+        """The members the combination weighs: all but the LSTM where it shares DLinear's slot
+        (:meth:`_lstm_shares_slot`)."""
+        shared = self._lstm_shares_slot()
+        return [n for n in self.members_ if not (n == "lstm" and shared)]
+
+    def _lstm_shares_slot(self) -> bool:
+        """Whether the LSTM shares DLinear's slot (``lstm_shares_slot_``): where both are members and the LSTM has a
+        linear base, DLinear's twin, to which its network adds a correction. A plain LSTM (``linear_base=False``) is a
+        slot of its own, weighed on its own forecasts (DLinear's errors say nothing of it). Files saved before the
+        attribute share the slot whenever both are members (their evidence holds one slot for the two)."""
+        names = self.members_
+        return bool(getattr(self, "lstm_shares_slot_", "lstm" in names and "dlinear" in names))
 
     def _linear(self) -> Any:
         """The DLinear whose rolling forecasts stand for the learned members on the history (or None)."""
@@ -307,8 +325,11 @@ class Ensemble(BaseForecaster):
         """Origins before the validation tail (targets ending before it) where every slot forecasts out of sample:
         up to ``HISTORY_ORIGINS``, spread evenly."""
         first = int(self.validation_origins_[0])
-        if not all(n in HISTORY_MEMBERS or registry.get(n, "member").baseline for n in self._slots()):
+        slots = self._slots()
+        if not all(n in HISTORY_MEMBERS or registry.get(n, "member").baseline for n in slots):
             return np.zeros(0, dtype=np.int64)  # a member with no out-of-sample history: the tail alone
+        if "lstm" in slots and getattr(self.members_["lstm"], "base_", None) is None:
+            return np.zeros(0, dtype=np.int64)  # a plain LSTM: no linear base forecasts the history for it
         # The seasonal median chooses its period before each group of origins (none found yet: the last value), so
         # its context does not shorten the others' history.
         starts = [self.members_[n].context_length() for n in self._slots()
@@ -485,7 +506,7 @@ class Ensemble(BaseForecaster):
         def apply(rule, rows):
             if rule[0] == "best":
                 return combination.best_weights(rule, error[rows])
-            if rule[0] == "median" and len(rule) > 1:  # as combination.rule_weights, with the running errors
+            if rule[0] == "median" and len(rule) > 1:  # as combination.rule_weights, with the errors ``error``
                 return (1.0 - median_weight(rule)) * apply(rule[2], rows)
             return combination.rule_weights(rule, forecasts[rows] / self.evidence_size_, actual / self.evidence_size_)
 
@@ -526,7 +547,7 @@ class Ensemble(BaseForecaster):
         """Each member's weights per step ``{name: [H]}`` from the slots' ``[S, H]``: the LSTM takes
         :meth:`_lstm_share` of the slot it shares with DLinear."""
         weights = {name: slot_weights[i].copy() for i, name in enumerate(self._slots())}
-        if "lstm" in self.members_ and "dlinear" in self.members_:
+        if self._lstm_shares_slot():
             weights["lstm"] = self._lstm_share() * weights["dlinear"]
             weights["dlinear"] = weights["dlinear"] - weights["lstm"]
         return {name: weights[name] for name in self.members_}
@@ -543,7 +564,7 @@ class Ensemble(BaseForecaster):
             slots = []
             for name in self._slots():
                 slot = forecasts[names.index(name)]
-                if name == "dlinear" and "lstm" in self.members_:
+                if name == "dlinear" and self._lstm_shares_slot():
                     lstm_share = self._lstm_share()
                     slot = lstm_share * forecasts[names.index("lstm")] + (1.0 - lstm_share) * slot
                 slots.append(slot)
@@ -559,7 +580,9 @@ class Ensemble(BaseForecaster):
     @property
     def median_share_(self) -> float:
         """The members' median's part of the forecast's weight (0 unless the combination chose the median; files
-        saved before the median rule have none): the combination's share times the rule's median share."""
+        saved before the median rule have none): the combination's share times the rule's median share.
+        ``NotFittedError`` before ``fit``, as ``weights_``."""
+        check_is_fitted(self, "step_weights_")
         return getattr(self, "combination_share_", 1.0) * median_weight(getattr(self, "combination_rule_", None))
 
     @property
@@ -576,10 +599,11 @@ class Ensemble(BaseForecaster):
         Each completed window is forecast by every member before it absorbs the new points
         (out of sample, as on the validation tail), joins the evidence the combination was
         chosen on, and the oldest leave it (its length stays). The rule chosen at fit (fitted
-        weights or the mean of the best few) is kept and applied to the refreshed evidence: a
-        ranking of running errors, or one small least-squares solve, not a cross-validation;
-        the fallback's baseline is ranked again on the running errors of all but the newest
-        windows (:meth:`_rechosen_fallback`), its share (``combination_share_``) kept.
+        weights, the mean of the best few, or the median beside one of them) is kept and applied to
+        the refreshed evidence: a ranking of its error sums (``evidence_error_``, summed afresh on
+        the evidence kept, so windows that left it leave no trace), or one small least-squares
+        solve, not a cross-validation; the fallback's baseline is ranked again on the errors of all
+        but the newest windows (:meth:`_rechosen_fallback`), its share (``combination_share_``) kept.
         The ensemble's own forecasts of those windows (with the weights before the update)
         join its validation buffers, from which the interval and confidence follow. The bursts
         ``runs`` (as for :meth:`BaseForecaster._prepare_update`) are read as their medians by the
@@ -613,13 +637,15 @@ class Ensemble(BaseForecaster):
         evidence = np.concatenate([self.evidence_forecast_, slots_new], axis=1)
         evidence_actual = np.concatenate([self.evidence_actual_, actual_new])
         leaving = max(len(evidence_actual) - keep, 0)
-        # Running error sums: the new windows' errors join, the leaving windows' errors go.
-        error = (self.evidence_error_ + self._errors(slots_new, actual_new)
-                 - self._errors(evidence[:, :leaving], evidence_actual[:leaving]))
         evidence, evidence_actual = evidence[:, leaving:], evidence_actual[leaving:]
         settled = _settle_newest(evidence_actual, origins, runs)
-        if settled is not None:  # a burst read as its median in kept windows' targets: their errors change
-            evidence_actual, error = settled, self._errors(evidence, settled)
+        if settled is not None:  # a burst read as its median in kept windows' targets
+            evidence_actual = settled
+        # The error sums of the evidence as it now is, summed afresh (0.1-0.2 ms at 600 windows), so they depend on the
+        # kept windows alone: running sums (the new windows' errors added, the leaving ones' taken away) would carry
+        # rounding residues of windows long gone, and rank by them members exact on every kept window (all zero after
+        # an idle stretch), which the tie rule (the earlier member) ranks.
+        error = self._errors(evidence, evidence_actual)
         fallback = self._rechosen_fallback(evidence, evidence_actual)
         weights = self._slot_weights(evidence, evidence_actual, error, fallback)
         own = dict(validation_forecast_=forecast, validation_actual_=actual, validation_origins_=origins,

@@ -1089,3 +1089,102 @@ def test_json_files_with_a_byte_order_mark_are_read(runner, tmp_path, suffix):
     result = runner.invoke(main, ["forecast", str(path), "--freq", "1s", "--model", "naive", "-q"])
     assert result.exit_code == 0, result.output
     assert "(request log, 40 requests) -> 38 buckets of 1 s" in result.output
+
+
+# -- a new user's first hour (review h3) --------------------------------------------------------------------
+def test_help_examples_name_files_the_help_says_how_to_write(runner):
+    """The examples ran on AzureLLMInferenceTrace_conv.csv, a file no one has (the package bundles a .csv.gz in
+    site-packages): they use conv.csv and code.csv, which the top-level help shows how to write."""
+    top = runner.invoke(main, ["--help"]).output
+    assert "azure_llm_trace('conv').to_csv('conv.csv', index=False)" in top
+    for command in ([], ["forecast"], ["evaluate"], ["inspect"]):
+        text = runner.invoke(main, [*command, "--help"]).output
+        assert "AzureLLMInferenceTrace" not in text
+        examples = [line for line in text.splitlines() if line.strip().startswith("workload-predictor ")]
+        assert examples and all(re.search(r" (conv|code)\.csv\b| \S+\.jsonl\b", line) for line in examples), examples
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, where no file can be created")
+@pytest.mark.parametrize("command, option, name", [
+    ("forecast", "--out", "wp-h3.csv"),
+    ("forecast", "--plot", "wp-h3.png"),
+    ("forecast", "--requests", "wp-h3-requests.csv"),
+    ("forecast", "--model-file", "wp-h3.wp"),
+    ("evaluate", "--json", "wp-h3.json"),
+    ("evaluate", "--plot", "wp-h3.png"),
+])
+def test_an_output_file_that_cannot_be_created_is_refused_before_the_fit(runner, azure_csv, monkeypatch, command,
+                                                                          option, name):
+    """/proc passes a folder check (as root, os.access says yes to every folder), yet no file can be created in
+    it: the fit ran, printed its table, and then the command ended with a bare '[Errno 2] No such file or
+    directory' (exit 3) that named no option."""
+    from workload_predictor import WorkloadPredictor
+
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the fit ran before the output path was checked")
+
+    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
+    monkeypatch.setattr("workload_predictor.backtest.run_backtest", no_fit)
+    result = runner.invoke(main, [command, str(azure_csv), "--freq", "5s", option, f"/proc/{name}"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert option in result.output and "write somewhere else" in result.output
+    assert "the fit ran" not in result.output and "[Errno" not in result.output
+
+
+def test_an_output_write_that_fails_after_the_fit_names_the_option(runner, azure_csv, tmp_path, monkeypatch):
+    """A write the checks before the fit cannot foresee (a full disk) ended in a bare '[Errno 28] ...'."""
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("workload_predictor.cli._write_forecast", full_disk)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", "naive", "-q",
+                                  "--out", "fc.csv"])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert result.output.strip().splitlines()[-1] == ("error: cannot write --out 'fc.csv': No space left on device; "
+                                                     "write somewhere else.")
+
+
+@pytest.mark.parametrize("command", ["forecast", "evaluate"])
+def test_a_bucketed_csv_without_a_requests_column_says_how_it_was_read(runner, tmp_path, command):
+    """A bucketed CSV whose count column is `count` was called a request log with no word on why: passing the
+    --freq asked for would count each bucket as one request."""
+    path = tmp_path / "buckets.csv"
+    pd.read_csv(bucketed_csv(path)).rename(columns={"requests": "count"}).to_csv(path, index=False)
+    result = runner.invoke(main, [command, str(path)])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "pass --freq" in result.output and "name its count column `requests`" in result.output
+
+
+def test_a_model_file_that_holds_no_model_names_the_option_and_the_fix(runner, azure_csv, monkeypatch):
+    """--model-file naming an existing file that is not a model (here the trace itself) said only 'not a
+    workload-predictor model file: ... Load only files written by WorkloadPredictor.save(...)'."""
+    before = azure_csv.read_bytes()
+    monkeypatch.chdir(azure_csv.parent)
+    line = _one_error_line(runner.invoke(main, ["forecast", "trace.csv", "--freq", "5s", "--model-file",
+                                                "trace.csv"]))
+    assert "--model-file 'trace.csv' exists but cannot be loaded" in line
+    assert "a new file name" in line and "WorkloadPredictor.save" not in line
+    assert azure_csv.read_bytes() == before
+
+
+def test_settings_a_loaded_model_file_was_not_fitted_with_are_refused(runner, azure_csv, tmp_path):
+    """With an existing --model-file, --model lstm --horizon 5 were ignored without a word: the run forecast
+    with the file's dlinear and horizon 3."""
+    model_file = tmp_path / "m.wp"
+    fit = ["forecast", str(azure_csv), "--freq", "5s", "--model", "dlinear", "--horizon", "3", "-q",
+           "--model-file", str(model_file)]
+    assert runner.invoke(main, fit).exit_code == 0
+    saved = model_file.read_bytes()
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", "lstm", "--horizon", "5",
+                                  "--model-file", str(model_file)])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--model lstm, --horizon 5: m.wp was fitted with --model dlinear, --horizon 3" in result.output
+    assert "drop --model and --horizon" in result.output and model_file.read_bytes() == saved
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--level", "0.8", "--target",
+                                  "input_tokens", "--model-file", str(model_file)])
+    assert result.exit_code == EXIT_USAGE and "--level 0.9, --target requests" in result.output, result.output
+    assert runner.invoke(main, fit).exit_code == 0  # the same settings again: loaded and updated

@@ -431,3 +431,29 @@ def test_timestamps_further_apart_than_a_timedelta_holds_are_a_typed_error(call)
     with pytest.raises(WorkloadDataError, match="span 500 years|span 300 years") as error:
         call()
     assert "292 years" in str(error.value) and "stray timestamps" in str(error.value)
+
+
+@pytest.mark.parametrize("freq", ["10x", "1M", "1W"])
+def test_a_freq_that_is_no_duration_says_so_without_pandas_inner_errors(freq):
+    """Before: '10x' quoted pandas' nested errors (Invalid frequency ... Failed to parse ... KeyError('x'))."""
+    from workload_predictor.data import parse_freq
+
+    with pytest.raises(WorkloadDataError) as raised:
+        parse_freq(freq)
+    message = str(raised.value)
+    assert message.startswith(f"freq='{freq}' is not a duration; pass e.g. '1s'")
+    assert "Failed to parse" not in message and "Invalid frequency" not in message and "calendar" in message
+
+
+def test_fitting_a_request_log_says_to_bucketize_it_first():
+    """Before: a raw request log (one row per request) was told to "pass target=<column>", which no column fixes."""
+    from workload_predictor import WorkloadPredictor
+    from workload_predictor.datasets import azure_llm_trace
+
+    log = azure_llm_trace("conv").head(500)
+    with pytest.raises(WorkloadDataError, match=r"request log .*bucketize\(log, freq="):
+        WorkloadPredictor().fit(log, timestamp="TIMESTAMP")
+    with pytest.raises(WorkloadDataError) as raised:  # a bucketed frame without the column: no such advice
+        WorkloadPredictor().fit(pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=50, freq="1min"),
+                                              "count": np.arange(50.0)}))
+    assert "bucketize" not in str(raised.value)

@@ -222,6 +222,17 @@ def test_truncated_file_is_refused(saved_bytes, keep, tmp_path):
         WorkloadPredictor.load(path)
 
 
+def test_a_file_that_is_no_model_is_named_and_no_bytes_are_shown(tmp_path):
+    """Before: loading a CSV said it "does not start with b'WORKLOAD-PREDICTOR\\n'" and named no file."""
+    path = tmp_path / "conv.csv"
+    path.write_text("timestamp,requests\n2024-01-01,3\n")
+    with pytest.raises(ModelFileError) as raised:
+        WorkloadPredictor.load(path)
+    message = str(raised.value)
+    assert "conv.csv" in message and "is not a workload-predictor model file" in message
+    assert "b'" not in message and "save(" in message
+
+
 def test_missing_file_is_a_model_file_error(tmp_path):
     with pytest.raises(ModelFileError, match="cannot read"):
         WorkloadPredictor.load(tmp_path / "absent.wp")
@@ -482,11 +493,11 @@ def test_cli_model_file_fits_saves_then_loads_and_updates(tmp_path):
                                   "--model-file", str(model_file)])
     assert fitted.exit_code == 0, fitted.output
     assert "(fitted; saved)" in fitted.output and model_file.exists()
-    reused = runner.invoke(main, ["forecast", str(full), "--model", "lstm", "--horizon", "9", "-q",
-                                  "--model-file", str(model_file), "--out", str(out)])
+    reused = runner.invoke(main, ["forecast", str(full), "--model", "dlinear", "--horizon", "5", "-q",
+                                  "--model-file", str(model_file), "--out", str(out)])  # the file's own settings
     assert reused.exit_code == 0, reused.output
     assert re.search(r"loaded, 50 new buckets appended with update\(\)", reused.output)
-    # The same as the library: fit on the first 450 buckets, update with the last 50 (model and horizon kept).
+    # The same as the library: fit on the first 450 buckets, update with the last 50.
     expected = WorkloadPredictor(model="dlinear", horizon=5, random_state=0).fit(frame.iloc[:450])
     expected.update(frame.iloc[450:])
     written = pd.read_csv(out)

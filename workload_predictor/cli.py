@@ -32,9 +32,10 @@ Exit codes:
   0  success
   1  internal error (a bug: rerun with --debug and report the traceback)
   2  usage error (unknown option, missing argument, file not found, a request log
-     without --freq, an --out suffix other than .csv or .json, an output folder that
-     does not exist, an option --by does not support, --jobs without --by, a
-     --test-size that is neither a fraction nor a whole number of buckets)
+     without --freq, an --out suffix other than .csv or .json, an output path that
+     cannot be written, an option --by does not support, --jobs without --by, a
+     --test-size that is neither a fraction nor a whole number of buckets, a --model,
+     --horizon, --level or --target other than an existing --model-file's)
   3  bad input data (unreadable file, bad timestamps, too little history, ...)
   4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
 
@@ -217,8 +218,13 @@ def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str,
                           keep_partial=opts["keep_partial"], targets=targets or ("requests",))
     except FreqRequiredError as exc:  # a missing option is a usage error (exit 2), as --help says
         raise click.UsageError(f"{Path(path).name} is a request log (one row per request): pass --freq, "
-                               "e.g. --freq 10s.") from exc
+                               f"e.g. --freq 10s. {NOT_BUCKETED_NOTE}") from exc
 
+
+# A bucketed series is told from a request log by its `requests` column: one named otherwise (count, n) makes the
+# file a request log, each of its rows one request.
+NOT_BUCKETED_NOTE = ("(A file without a `requests` column is read as a request log; if yours is already bucketed, "
+                     "name its count column `requests`.)")
 
 OUT_SUFFIXES = (".csv", ".json")
 REQUESTS_SUFFIXES = (".csv", ".csv.gz")
@@ -266,6 +272,27 @@ def _check_output_paths(**paths: str | None) -> None:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise click.BadParameter(f"{quote(path)}: the folder {quote(str(folder))} is not writable; write "
                                      "somewhere else.", param_hint=option)
+        # os.access says yes to root everywhere, and to folders no file can be made in (/proc, a read-only
+        # mount): open the file as the command will, without changing one that exists.
+        existed = Path(path).exists()
+        try:
+            with open(path, "a" if existed else "x"):
+                pass
+        except OSError as exc:
+            raise click.BadParameter(f"{quote(path)} cannot be written ({exc.strerror or _one_line(exc)}); write "
+                                     "somewhere else.", param_hint=option) from None
+        if not existed:
+            Path(path).unlink(missing_ok=True)
+
+
+def _writing(path: str, option: str, write: Callable[[], Any]) -> None:
+    """Run ``write`` (which writes ``path``); an OSError becomes one line naming the option (exit 3, as for
+    --model-file), not the bare ``[Errno 2] ...`` of a file the checks before the fit let through."""
+    try:
+        write()
+    except OSError as exc:
+        raise Failure(f"cannot write {option} {quote(path)}: {exc.strerror or _one_line(exc)}; write somewhere "
+                      "else.", EXIT_DATA) from exc
 
 
 def _refuse_with_by(**given: bool) -> None:
@@ -399,10 +426,11 @@ def main() -> None:
     """Forecast the load of an LLM-serving system from a request log.
 
     \b
-    Examples:
-      workload-predictor inspect AzureLLMInferenceTrace_conv.csv
-      workload-predictor forecast AzureLLMInferenceTrace_conv.csv --freq 10s --horizon 30 --plot fc.png
-      workload-predictor evaluate AzureLLMInferenceTrace_conv.csv --freq 10s --horizon 30
+    Examples: write the bundled Azure trace to conv.csv ('code' to code.csv), then
+      python3 -c "from workload_predictor.datasets import azure_llm_trace; azure_llm_trace('conv').to_csv('conv.csv', index=False)"
+      workload-predictor inspect conv.csv
+      workload-predictor forecast conv.csv --freq 10s --horizon 30 --plot fc.png
+      workload-predictor evaluate conv.csv --freq 10s --horizon 30
 
     Run `workload-predictor COMMAND --help` for each command's options.
     """
@@ -414,7 +442,8 @@ def main() -> None:
 @click.option("--freq", default=None, metavar="WIDTH",
               help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
-@click.option("--model", type=RegisteredModel(), default="ensemble", show_default=True)
+@click.option("--model", type=RegisteredModel(), default="ensemble", show_default=True,
+              help="The model to fit (an existing --model-file keeps its own).")
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               callback=lambda _c, _p, v: _finite(v, "a coverage in (0, 1), e.g. 0.9"),
               help="Coverage of the prediction interval.")
@@ -424,7 +453,7 @@ def main() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the forecast table: .csv or .json.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Draw history, forecast and interval to a PNG (needs matplotlib).")
+              help="Draw history, forecast and interval to an image, e.g. fc.png (needs matplotlib).")
 @click.option("--requests", "requests_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write synthetic future requests (Poisson arrivals, token lengths from recent requests) as CSV.")
 @click.option("--format", "requests_format", type=click.Choice(list(REQUEST_FORMATS)), default="native",
@@ -436,9 +465,9 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--model-file", type=click.Path(dir_okay=False), default=None,
               help="Reuse a saved predictor: if the file exists, load it instead of fitting (it keeps its own "
-                   "model, horizon, level and targets), append TRACE's buckets after its last one with update() "
-                   "and save it back (TRACE's buckets must be as wide as the saved model's); otherwise fit on "
-                   "TRACE and save the predictor there.")
+                   "model, horizon, level and targets: --model, --horizon, --level or --target that differ are refused), "
+                   "append TRACE's buckets after its last one with update() and save it back (TRACE's buckets must "
+                   "be as wide as the saved model's); otherwise fit on TRACE and save the predictor there.")
 @click.option("--by", default=None, metavar="COLUMN",
               help="Forecast one series per value of this column (model, endpoint, tenant): a fleet "
                    "(without --plot, --requests, --format and --model-file).")
@@ -458,9 +487,12 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     (1 - WAPE of the model's out-of-sample validation forecasts) and the fit and
     predict times.
 
+    conv.csv and code.csv in the examples are the bundled traces, written as
+    `workload-predictor --help` shows.
+
     \b
     Examples:
-      workload-predictor forecast AzureLLMInferenceTrace_conv.csv --freq 10s --horizon 30 \\
+      workload-predictor forecast conv.csv --freq 10s --horizon 30 \\
           --model ensemble --out fc.csv --plot fc.png
       workload-predictor forecast log.jsonl --timestamp-col t --unit ms --origin 2024-05-10T00:00:00Z \\
           --freq 1s --target requests --target input_tokens --target output_tokens \\
@@ -492,7 +524,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         )
     appended = zero_filled = None
     if model_file and Path(model_file).exists():
-        predictor, appended, zero_filled = _reuse(Path(model_file), data, freq)
+        asked = {"model": model, "horizon": horizon, "level": level, "targets": list(dict.fromkeys(targets))}
+        asked = {name: value for name, value in asked.items() if _option_given(name)}
+        predictor, appended, zero_filled = _reuse(Path(model_file), data, freq, asked)
         chosen, model, level = list(predictor.targets_), predictor.model, predictor.level
         if requests_path and "requests" not in chosen:  # a token forecast is no count of requests
             raise WorkloadDataError(
@@ -513,7 +547,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
             predictor.save(model_file)
         except OSError as exc:  # its message names the temporary file the save writes first
             raise WorkloadDataError(f"cannot write --model-file {quote(model_file)}: "
-                                    f"{exc.strerror or _one_line(exc)}.") from exc
+                                    f"{exc.strerror or _one_line(exc)}; write somewhere else.") from exc
     started = time.perf_counter()
     result = predictor.predict()
     predict_ms = (time.perf_counter() - started) * 1e3
@@ -545,14 +579,15 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _say("")
     _say(_format_forecast(result, digits).to_string())
     if out:
-        _write_forecast(result, Path(out))
+        _writing(out, "--out", lambda: _write_forecast(result, Path(out)))
         _say(f"wrote   {out}")
     if plot_path:
-        result.plot().savefig(plot_path, dpi=110)
+        figure = result.plot()
+        _writing(plot_path, "--plot", lambda: figure.savefig(plot_path, dpi=110))
         _say(f"wrote   {plot_path}")
     if requests_path:
         frame = result.to_requests(random_state=seed, lengths=lengths, format=requests_format)
-        frame.to_csv(requests_path, index=False)
+        _writing(requests_path, "--requests", lambda: frame.to_csv(requests_path, index=False))
         _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
 
 
@@ -565,7 +600,45 @@ def _freq_option(width: pd.Timedelta) -> str:
     return f"{nanos}ns"
 
 
-def _reuse(path: Path, data, freq: str | None) -> tuple[Any, int, int]:
+def _load_model_file(path: Path):
+    """The predictor saved at ``path`` (--model-file), or an error naming the option, the file and the fix."""
+    from .errors import ModelFileError
+    from .predictor import WorkloadPredictor
+
+    try:
+        return WorkloadPredictor.load(path)
+    except ModelFileError as exc:
+        reason = re.sub(r"\s*Load only files written by .*$", "", _one_line(exc)).rstrip(".")
+        raise WorkloadDataError(
+            f"--model-file {quote(str(path))} exists but cannot be loaded ({cut(reason, 200)}): pass the file an "
+            "earlier forecast --model-file saved, or a new file name to fit a model and save it there "
+            f"({path.name} was not changed)."
+        ) from exc
+
+
+def _refuse_other_settings(path: Path, predictor, asked: dict[str, Any]) -> None:
+    """Refuse (exit 2) --model, --horizon, --level or --target given with a --model-file that holds other
+    settings: the loaded model keeps its own, so they would be ignored without a word."""
+    saved = {"model": predictor.model, "horizon": predictor.horizon, "level": predictor.level,
+             "targets": list(predictor.targets_)}
+    options = {"model": "--model", "horizon": "--horizon", "level": "--level", "targets": "--target"}
+    differ = [name for name, value in asked.items()
+              if (set(value) != set(saved[name]) if name == "targets" else value != saved[name])]
+    if not differ:
+        return
+    def shown(name: str, value: Any) -> str:
+        values = value if isinstance(value, list) else [value]
+        return " ".join(f"{options[name]} {v:g}" if isinstance(v, float) else f"{options[name]} {v}" for v in values)
+
+    dropped = [options[name] for name in differ]
+    raise click.UsageError(
+        f"{', '.join(shown(name, asked[name]) for name in differ)}: {path.name} was fitted with "
+        f"{', '.join(shown(name, saved[name]) for name in differ)}, and a loaded --model-file keeps its own "
+        f"settings; drop {' and '.join(dropped)}, or fit anew with a new --model-file ({path.name} was not changed)."
+    )
+
+
+def _reuse(path: Path, data, freq: str | None, asked: dict[str, Any] | None = None) -> tuple[Any, int, int]:
     """The predictor saved at ``path``, brought up to date with TRACE's buckets after its last one; with the
     number of buckets appended and of missing buckets (before or between them) that ``update`` zero-filled.
 
@@ -573,9 +646,9 @@ def _reuse(path: Path, data, freq: str | None) -> tuple[Any, int, int]:
     buckets would be appended as the model's, a wrong series that would be saved back.
     """
     from .data import parse_freq, to_utc_index
-    from .predictor import WorkloadPredictor
 
-    predictor = WorkloadPredictor.load(path)
+    predictor = _load_model_file(path)
+    _refuse_other_settings(path, predictor, asked or {})
     missing = [t for t in predictor.targets_ if t not in data.series.columns]
     if missing:
         raise WorkloadDataError(
@@ -653,7 +726,7 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the table as a JSON list of records, one per model and baseline.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Draw the MAE by horizon step to a PNG (needs matplotlib).")
+              help="Draw the MAE by horizon step to an image, e.g. steps.png (needs matplotlib).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--by", default=None, metavar="COLUMN",
               help="Backtest one series per value of this column; prints a per-key table and a fleet summary "
@@ -674,10 +747,13 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     --level interval, mean interval width, the Winkler interval score, the model's own
     confidence, mean fit time (s) and predict time (ms).
 
+    conv.csv and code.csv in the examples are the bundled traces, written as
+    `workload-predictor --help` shows.
+
     \b
     Examples:
-      workload-predictor evaluate AzureLLMInferenceTrace_conv.csv --freq 10s --horizon 30
-      workload-predictor evaluate AzureLLMInferenceTrace_code.csv --freq 1s --horizon 10 \\
+      workload-predictor evaluate conv.csv --freq 10s --horizon 30
+      workload-predictor evaluate code.csv --freq 1s --horizon 10 \\
           --models dlinear,ensemble --refit-every 300 --json scores.json --plot steps.png
     """
     from .backtest import run_backtest
@@ -713,14 +789,14 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     for line in _verdicts(table) + combination_lines(table):
         _say(line)
     if json_path:
-        Path(json_path).write_text(json.dumps(_records(table), indent=2))
+        _writing(json_path, "--json", lambda: Path(json_path).write_text(json.dumps(_records(table), indent=2)))
         _say(f"wrote   {json_path}")
     if plot_path:
         from .plotting import plot_error_by_step
 
-        plot_error_by_step(result.by_step, target=chosen[0],
-                           title=f"{data.path.name}: MAE by horizon step ({_width(_freq_of(data))} buckets)"
-                           ).savefig(plot_path, dpi=110)
+        figure = plot_error_by_step(result.by_step, target=chosen[0],
+                                    title=f"{data.path.name}: MAE by horizon step ({_width(_freq_of(data))} buckets)")
+        _writing(plot_path, "--plot", lambda: figure.savefig(plot_path, dpi=110))
         _say(f"wrote   {plot_path}")
 
 
@@ -780,9 +856,12 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
     bucket: mean, standard deviation, variance/mean (1 for Poisson arrivals; much
     more means bursts), percentiles.
 
+    conv.csv and code.csv in the examples are the bundled traces, written as
+    `workload-predictor --help` shows.
+
     \b
     Examples:
-      workload-predictor inspect AzureLLMInferenceTrace_code.csv
+      workload-predictor inspect code.csv
       workload-predictor inspect requests.jsonl --timestamp-col t --unit ms --origin 2024-05-10T00:00:00Z --json
     """
     report = inspect_report(trace, freq, opts)
@@ -991,7 +1070,8 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
             check_bucket_width(steps, freq, path)
         return out
     if freq is None:
-        raise click.BadParameter("a request log needs --freq (the bucket width), e.g. --freq 10s.", param_hint="--freq")
+        raise click.BadParameter(f"a request log needs --freq (the bucket width), e.g. --freq 10s. {NOT_BUCKETED_NOTE}",
+                                 param_hint="--freq")
     sums = token_columns(frame.columns, opts["input_col"], opts["output_col"])
     for side, name in sums.items():
         if by == name:
@@ -1062,9 +1142,9 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
         table = result.assign(timestamp=[s if s.endswith("Z") else s + "Z"
                                          for s in _stamps(result["timestamp"], digits, sep="T")])
         if Path(out).suffix.lower() == ".json":  # the suffix chooses the format, as for one series
-            Path(out).write_text(json.dumps(_records(table), indent=2))
+            _writing(out, "--out", lambda: Path(out).write_text(json.dumps(_records(table), indent=2)))
         else:
-            table.to_csv(out, index=False)
+            _writing(out, "--out", lambda: table.to_csv(out, index=False))
         _say(f"wrote   {out}")
 
 
@@ -1109,7 +1189,7 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     if json_path:
         records = {"per_key": json.loads(table["per_key"].to_json(orient="records")),
                    "summary": json.loads(table["summary"].to_json(orient="records"))}
-        Path(json_path).write_text(json.dumps(records, indent=2, default=str))
+        _writing(json_path, "--json", lambda: Path(json_path).write_text(json.dumps(records, indent=2, default=str)))
         _say(f"wrote   {json_path}")
 
 

@@ -473,8 +473,9 @@ def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
     """A positive ``pd.Timedelta`` from '10s', '1min', a Timedelta or a datetime.timedelta."""
     try:
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) if isinstance(freq, str) else pd.Timedelta(freq)
-    except (ValueError, TypeError) as exc:
-        raise WorkloadDataError(f"{name}={quote(freq)} is not a duration ({cut(exc)}); pass e.g. '1s', '10s', '1min'.") from None
+    except (ValueError, TypeError):
+        raise WorkloadDataError(f"{name}={quote(freq)} is not a duration; pass e.g. '1s', '10s', '1min', '1h' (weeks "
+                                "and months are calendar offsets, not durations).") from None
     if step is pd.NaT or step <= pd.Timedelta(0):
         raise WorkloadDataError(f"{name}={quote(freq)} must be a positive duration such as '10s'.")
     return step
@@ -766,15 +767,23 @@ def _sorted_unique_instants(instants: np.ndarray, values: np.ndarray) -> tuple[n
     return instants, values
 
 
+def _no_target(frame: pd.DataFrame, name: str) -> str:
+    """The message for a missing target column ``name``: a frame without the ``requests`` count that holds a
+    request log's token columns is most likely a request log, to bucketize first."""
+    message = f"no target column {quote(name)} (columns: {quote_columns(frame.columns)}); pass target=<column>."
+    if name == "requests" and token_columns(frame.columns):
+        message += (" This looks like a request log (one row per request, token columns): count its requests per "
+                    "bucket first, with workload_predictor.bucketize(log, freq='10s').")
+    return message
+
+
 def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
     """The target columns as a new float64 ``(n, k)`` array: numbers, finite, in ``[0, MAX_VALUE]``."""
     columns = []
     for name in targets:
         column = frame.get(name)
         if column is None:
-            raise WorkloadDataError(
-                f"no target column {quote(name)} (columns: {quote_columns(frame.columns)}); pass target=<column>."
-            )
+            raise WorkloadDataError(_no_target(frame, name))
         if isinstance(column, pd.DataFrame):
             raise WorkloadDataError(f"target column {quote(name)} appears more than once; rename the duplicates.")
         dtype = column.dtype
@@ -1133,8 +1142,7 @@ def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A target column as float64 (NaN where missing): the dtype checks of :func:`_target_matrix`, not the values'."""
     column = frame.get(name)
     if column is None:
-        raise WorkloadDataError(f"no target column {quote(name)} (columns: {quote_columns(frame.columns)}); "
-                                "pass target=<column>.")
+        raise WorkloadDataError(_no_target(frame, name))
     if isinstance(column, pd.DataFrame):
         raise WorkloadDataError(f"target column {quote(name)} appears more than once; rename the duplicates.")
     dtype = column.dtype

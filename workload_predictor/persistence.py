@@ -261,14 +261,20 @@ def dumps(obj: Any) -> bytes:
     return MAGIC + json.dumps(header).encode() + b"\n" + payload
 
 
-def loads(data: bytes, expected: type | None = None) -> Any:
-    """Rebuild the object held in model-file bytes; :class:`ModelFileError` on anything amiss."""
+def _check_magic(data: bytes, subject: str) -> None:
+    """:class:`ModelFileError` unless ``data`` starts with the model file's first line; ``subject`` opens the
+    message (the file's quoted name and "is", or "not" where there is no name)."""
     if not data.startswith(MAGIC):
         hint = " (it looks like a pickle, which is never loaded)" if data[:1] == b"\x80" else ""
         raise ModelFileError(
-            f"not a workload-predictor model file{hint}: it does not start with {MAGIC!r}. "
-            "Load only files written by WorkloadPredictor.save(...)."
+            f"{subject} a workload-predictor model file{hint}: it lacks the model file's first line, "
+            "WORKLOAD-PREDICTOR. Load only files written by WorkloadPredictor.save(...)."
         )
+
+
+def loads(data: bytes, expected: type | None = None) -> Any:
+    """Rebuild the object held in model-file bytes; :class:`ModelFileError` on anything amiss."""
+    _check_magic(data, "not")
     end = data.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEADER_BYTES)
     if end < 0:
         raise ModelFileError("the model file's header is missing or truncated; save the model again.")
@@ -467,4 +473,6 @@ def load(path: str | os.PathLike, expected: type | None = None,
     :data:`~workload_predictor.model_file.MAX_FILE_BYTES`, 1 GiB), checked before
     it is read. Anything amiss raises :class:`ModelFileError`.
     """
-    return loads(model_file.read_file(path, max_bytes), expected)
+    data = model_file.read_file(path, max_bytes)
+    _check_magic(data, f"{quote(os.path.basename(os.fspath(path)))} is not")
+    return loads(data, expected)

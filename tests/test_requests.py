@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from workload_predictor import Forecast, WorkloadDataError, WorkloadPredictor
@@ -182,3 +182,42 @@ def test_recent_takes_the_last_rows_of_the_lengths():
     log = pd.DataFrame({"input_tokens": [1] * 1000 + [999] * 10, "output_tokens": [1] * 1010})
     drawn = make_forecast([50.0]).to_requests(random_state=0, lengths=log, recent=10)
     assert set(drawn["input_tokens"]) == {999}
+
+
+@given(st.lists(st.floats(0, 30), min_size=1, max_size=6), st.lists(st.floats(0, 3000), min_size=6, max_size=6),
+       st.lists(st.integers(0, 50), min_size=1, max_size=8), st.integers(0, 2**32 - 1))
+@example(rates=[10.0] * 6, tokens=[300.0] * 6, outputs=[0, 0, 1, 2000], seed=0)  # 308 tokens per bucket for 300
+def test_each_buckets_token_total_is_the_forecasts_and_every_request_has_a_token(rates, tokens, outputs, seed):
+    """A draw scaled below 1 token was raised to 1 after the rounding to the totals, putting its bucket over the
+    forecast (a log with 0-token outputs: 6,161 tokens for 6,000 forecast). Now only a total below the bucket's
+    requests is exceeded, by one token per request."""
+    tokens = tokens[: len(rates)]
+    forecast = make_forecast(rates, tokens=tokens)
+    lengths = pd.DataFrame({"input_tokens": outputs, "output_tokens": 1})
+    requests = forecast.to_requests(random_state=seed, lengths=lengths)
+    start = (forecast.index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    buckets = (requests["arrival_time_ns"].to_numpy() - start) // (forecast.freq // pd.Timedelta(1, "ns"))
+    n = np.bincount(buckets, minlength=len(rates))
+    totals = np.bincount(buckets, weights=requests["input_tokens"], minlength=len(rates))
+    assert (requests["input_tokens"] >= 1).all()
+    busy = n > 0
+    assert np.array_equal(totals[busy], np.maximum(np.round(tokens), n)[busy])
+
+
+@pytest.mark.parametrize("rates, tokens, message", [
+    ([np.nan, 5.0], None, r"yhat of 'requests' is nan at step 0"),  # numpy's "lam value too large"
+    ([5.0, 5.0], [np.nan, 100.0], r"yhat of 'input_tokens' is nan at step 0"),  # drawn as 1-token requests
+    ([5.0, 5.0], [100.0, 1e25], r"yhat of 'input_tokens' is 1e\+25 at step 1"),  # int64 wrapped: 1 token each
+])
+def test_a_forecast_value_that_is_no_count_is_refused(rates, tokens, message):
+    forecast = make_forecast(rates, tokens=tokens)
+    with pytest.raises(WorkloadDataError, match=message):
+        forecast.to_requests(random_state=0, lengths=lengths_log())
+
+
+@pytest.mark.parametrize("value, shown", [(1e20, r"1e\+20"), ("many", "'many'")])
+def test_lengths_that_are_no_token_counts_are_refused_with_their_row(value, shown):
+    # 1e20 wrapped int64 when rounded and was drawn as 1 token; "many" was called "missing or negative".
+    log = pd.DataFrame({"input_tokens": [10, 20, value], "output_tokens": [1, 2, 3]})
+    with pytest.raises(WorkloadDataError, match=f"lengths column 'input_tokens' holds {shown} at row 2"):
+        make_forecast([5.0]).to_requests(random_state=0, lengths=log)

@@ -34,3 +34,18 @@ def test_the_first_alias_present_wins_and_an_explicit_name_must_exist():
     assert token_columns(columns, input_column="ContextTokens")["input_tokens"] == "ContextTokens"
     with pytest.raises(WorkloadDataError, match="'prompt'"):
         token_columns(columns, input_column="prompt")
+
+
+def test_token_counts_written_as_text_in_json_lines_are_summed(tmp_path):
+    # "12" (a JSON string) was refused with "convert it with pd.to_numeric(...)", advice a command-line user cannot
+    # take, while a bucketed series' "12" was read as 12.
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"timestamp": "2024-01-01T00:00:00Z", "input_tokens": "12"}\n'
+                    '{"timestamp": "2024-01-01T00:00:05Z", "input_tokens": 3}\n'
+                    '{"timestamp": "2024-01-01T00:00:25Z", "input_tokens": "7"}\n')
+    trace = read_trace(path, freq="10s", keep_partial=True)
+    assert trace.series["input_tokens"].tolist() == [15, 0, 7]
+    assert trace.series["requests"].tolist() == [2, 0, 1]
+    path.write_text(path.read_text().replace('"7"', '"seven"'))
+    with pytest.raises(WorkloadDataError, match="column 'input_tokens' holds 'seven' at row 2, not a number"):
+        read_trace(path, freq="10s", keep_partial=True)

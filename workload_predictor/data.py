@@ -902,6 +902,15 @@ def bucketize(
             isinstance(name, str) and isinstance(column, str) for name, column in sums.items())):
         raise WorkloadDataError(f"sums={quote(sums)} must map output names to log columns, e.g. "
                                 "{'input_tokens': 'ContextTokens'}.")
+    if not isinstance(count, str):  # an output name, as the keys of sums (None would name a column None)
+        raise WorkloadDataError(f"count={quote(count)} must be the name (a str) of the requests-per-bucket column, "
+                                "e.g. count='requests'.")
+    for value, what, example in ((timestamp, "timestamp", "TIMESTAMP"), (by, "by", "model")):
+        try:
+            hash(value)  # a column label; a list (["model"]) would fail deep in pandas' lookup
+        except TypeError:
+            raise WorkloadDataError(f"{what}={quote(value)} must be one column name, e.g. "
+                                    f"{what}={example!r}.") from None
     if by is not None:
         return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid)
     if not isinstance(log, pd.DataFrame):
@@ -915,6 +924,7 @@ def bucketize(
         raise WorkloadDataError("the request log is empty; it needs at least one request.")
     if sums is None:
         sums = token_columns(log.columns)
+    _check_count_column(log, count, sums)
     names = ["timestamp", count, *sums]
     clash = next((name for name in names if names.count(name) > 1), None)
     if clash is not None:  # one would silently overwrite the other (e.g. token sums in the timestamp column)
@@ -943,8 +953,8 @@ def bucketize(
     for name, column in sums.items():
         if column not in log.columns:
             raise WorkloadDataError(f"sums names column {quote(column)}, which the log lacks; fix sums={quote(dict(sums))}.")
-        frame = pd.DataFrame({name: log[column]})
-        weights = _target_matrix(frame, [name])[:, 0]
+        # Checked under the log's own column name, which messages then quote (not the output's name).
+        weights = _target_matrix(log[[column]], [column])[:, 0]
         total = np.bincount(codes, weights=weights, minlength=n_buckets)
         # Integer sums stay integers while float64 holds them exactly (< 2**53), so int64 cannot wrap.
         integral = np.all(np.mod(weights, 1) == 0) and total.max(initial=0.0) < 2.0**53
@@ -952,6 +962,19 @@ def bucketize(
     result = pd.DataFrame(out)
     result["timestamp"] = pd.DatetimeIndex(result["timestamp"]).as_unit("ns")
     return result
+
+
+def _check_count_column(log: pd.DataFrame, count: str, sums: Mapping[str, str]) -> None:
+    """Refuse a log that already has a column named ``count`` which no entry of ``sums`` reads: bucketize counts
+    rows, so a bucketed series' counts (one row per bucket, ``requests`` = 40) would be replaced by its rows per
+    new bucket without a word."""
+    if count in log.columns and count not in sums.values():
+        raise WorkloadDataError(
+            f"the log has a column {quote(count)}, which bucketize would not read: it counts rows (one per request) "
+            f"into {quote(count)}. To re-bucket a bucketed series, sum its counts: bucketize(series, freq=..., "
+            f"count='rows', sums={{{quote(count)}: {quote(count)}, ...}}); for a request log, rename that column "
+            "or pass count=<another name>."
+        )
 
 
 def _unit_hint(unit: str | None) -> str:
@@ -977,6 +1000,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
         raise WorkloadDataError("the request log is empty; it needs at least one request.")
     if sums is None:
         sums = token_columns(log.columns)
+    _check_count_column(log, count, sums)
     names = [by, "timestamp", count, *sums]
     clash = next((name for name in names if names.count(name) > 1), None)
     if clash is not None:
@@ -1006,10 +1030,12 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     np.maximum.at(lengths, codes, bucket + 1)
     if common_grid:
         lengths[:] = lengths.max()
-    total = int(lengths.sum())
+    # Summed as Python integers: a key spans up to 2**63 buckets (292 years of 1 ns), so an int64 sum over the keys
+    # could wrap, to a negative total that passes the bound or a wrong figure in the message.
+    total = sum(lengths.tolist())
     if total > max_buckets:
         raise WorkloadDataError(
-            f"{len(keys)} keys x their spans of {duration_text(width)} buckets make {total} rows, over "
+            f"{len(keys):,} keys x their spans of {duration_text(width)} buckets make {total:,} rows, over "
             f"max_buckets={max_buckets}. Check for stray timestamps{_unit_hint(unit)}, pass a coarser freq, "
             "common_grid=False, or raise max_buckets."
         )
@@ -1022,7 +1048,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
            "timestamp": pd.DatetimeIndex(instants).tz_localize("UTC").as_unit("ns")}
     out[count] = np.bincount(rows, minlength=total).astype(np.int64)
     for name, column in sums.items():
-        weights = _target_matrix(pd.DataFrame({name: log[column]}), [name])[:, 0]
+        weights = _target_matrix(log[[column]], [column])[:, 0]  # messages quote the log's column name
         summed = np.bincount(rows, weights=weights, minlength=total)
         integral = np.all(np.mod(weights, 1) == 0) and summed.max(initial=0.0) < 2.0**53
         out[name] = summed.astype(np.int64) if integral else summed

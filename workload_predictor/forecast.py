@@ -105,7 +105,8 @@ class Forecast:
         rows of ``lengths`` (a request log, e.g. the raw Azure trace), else from the
         tokens per request of the history's buckets; when the forecast predicted
         ``input_tokens``/``output_tokens``, each bucket's lengths are scaled so they sum
-        to the forecast (up to rounding; every request keeps at least one token).
+        to the forecast exactly (rounded to an integer; every request keeps at least one token, so a bucket whose
+        forecast total is below its number of requests gets one token per request).
         ``quantity="upper"`` draws from the interval's upper bound (a stress test).
 
         ``format="native"``: columns ``arrival_time_ns`` (int64 ns since the epoch),

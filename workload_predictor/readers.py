@@ -286,6 +286,12 @@ def read_trace(
         sums = {name: source for name, source in sums.items() if name in targets}
     # In the file's order, and in its column's name, so that a message's row and column are the file's.
     check_numbers(frame, list(sums.values()))
+    # A column of numbers written as text (JSON Lines' "12") is read as the numbers check_numbers found it holds,
+    # as a bucketed series' columns are: bucketize sums numeric columns only.
+    text = {source: pd.to_numeric(frame[source]) for source in dict.fromkeys(sums.values())
+            if not pd.api.types.is_numeric_dtype(frame[source].dtype)}
+    if text:
+        frame = frame.assign(**text)
     series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums)
     if not keep_partial:
         if len(series) < 3:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._memory import check_memory
-from .data import TOKEN_COLUMNS, token_columns
+from .data import MAX_VALUE, TOKEN_COLUMNS, token_columns
 from .errors import WorkloadDataError, is_positive_int, quote, quote_columns
 
 QUANTITIES = ("yhat", "lower", "upper")
@@ -50,8 +50,18 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
         sample = {}
         for out, column in columns.items():
             values = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            if not np.all(np.isfinite(values)) or (values < 0).any():
-                raise WorkloadDataError(f"lengths column {quote(column)} holds missing or negative token counts; clean it.")
+            # Missing, text, negative or above MAX_VALUE (1e20 tokens has no int64 value to round to): refused,
+            # naming the first such row (a position in lengths) of the rows drawn from.
+            bad = np.flatnonzero(~((values >= 0) & (values <= MAX_VALUE)))
+            if len(bad):
+                row = int(bad[0])
+                value = rows[column].iloc[row]
+                raise WorkloadDataError(
+                    f"lengths column {quote(column)} holds "
+                    f"{quote(value.item() if isinstance(value, np.generic) else value)} at row "
+                    f"{len(lengths) - len(rows) + row} ({len(bad):,} such values among the rows drawn from), no "
+                    f"token count (a number in 0 .. {MAX_VALUE:g}); drop or fix those rows."
+                )
             sample[out] = values
         return pd.DataFrame(sample)
     history = forecast.history
@@ -82,6 +92,40 @@ def round_to_totals(values: np.ndarray, groups: np.ndarray, totals: np.ndarray) 
     bump = np.zeros(len(values))
     bump[order] = rank < missing[sorted_groups]
     return (floor + bump).astype(np.int64)
+
+
+def forecast_column(values: np.ndarray, targets: list[str], name: str, quantity: str) -> np.ndarray:
+    """The forecast's ``quantity`` of target ``name``, clipped at 0; a :class:`WorkloadDataError` for a value that is
+    not finite or is above :data:`MAX_VALUE`: numpy's Poisson draw fails on NaN ("lam value too large"), and a NaN
+    or 1e25 token total has no int64 value to round the requests' tokens to."""
+    column = values[:, targets.index(name)]
+    bad = np.flatnonzero(~(np.isfinite(column) & (column <= MAX_VALUE)))
+    if len(bad):
+        step = int(bad[0])
+        raise WorkloadDataError(
+            f"the forecast's {quantity} of {quote(name)} is {quote(float(column[step]))} at step {step} ({len(bad):,} "
+            f"such steps), not a count in 0 .. {MAX_VALUE:g}: forecast again, or build the Forecast from finite "
+            "values."
+        )
+    return np.clip(column, 0.0, None)
+
+
+def at_least_one(values: np.ndarray, groups: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (summing to ``totals`` per group) moved so that each is at least 1, and the totals to round to.
+
+    In a group with a value below 1, the values are raised to 1 and their parts above 1
+    scaled down so that the group still sums to its total; a group whose total is below
+    its number of values gets 1 each (its total becomes that number). Groups whose
+    values are all at least 1 are left exactly as they are.
+    """
+    counts = np.bincount(groups, minlength=len(totals))
+    low = np.bincount(groups, weights=values < 1, minlength=len(totals)) > 0  # groups to move
+    raised = np.maximum(values, 1.0)
+    above = np.bincount(groups, weights=raised - 1.0, minlength=len(totals))  # their parts above 1, summed
+    spare = np.maximum(totals - counts, 0.0)  # what the total leaves once each value has its 1
+    scale = np.divide(spare, above, out=np.zeros_like(spare), where=above > 0)
+    moved = np.where(low[groups], 1.0 + (raised - 1.0) * np.minimum(scale, 1.0)[groups], values)
+    return moved, np.where(low, np.maximum(totals, counts), totals)
 
 
 def _check_request_count(total: float, rates: np.ndarray, quantity: str) -> None:
@@ -130,7 +174,7 @@ def forecast_to_requests(
         raise WorkloadDataError(f"random_state={quote(random_state)} must be None, a non-negative int or a "
                                 "numpy Generator.") from None
 
-    rates = np.clip(values[:, targets.index(count)], 0.0, None)
+    rates = forecast_column(values, targets, count, quantity)
     _check_request_count(float(rates.sum()), rates, quantity)  # before the draw: numpy's Poisson caps its rate
     per_bucket = rng.poisson(rates)
     total = float(per_bucket.sum(dtype=np.float64))  # float: counts near 1e18 per bucket would wrap int64
@@ -148,13 +192,16 @@ def forecast_to_requests(
         for column in sample.columns:
             tokens = drawn[column].to_numpy(float)
             if column in targets:
-                totals = np.clip(values[:, targets.index(column)], 0.0, None)
+                totals = forecast_column(values, targets, column, quantity)
                 drawn_total = np.bincount(bucket, weights=tokens, minlength=forecast.steps)
                 n = np.maximum(per_bucket, 1)
                 # Scale each bucket's draws to its forecast total; all-zero draws share it evenly.
                 factor = np.divide(totals, drawn_total, out=np.zeros_like(totals), where=drawn_total > 0)
                 even = np.where(drawn_total > 0, 0.0, totals / n)
-                tokens = round_to_totals(tokens * factor[bucket] + even[bucket], bucket, totals)
+                # Every request gets at least one token within the bucket's total, so the np.maximum below changes
+                # nothing here: only a total below the bucket's number of requests is exceeded, to one token each.
+                scaled, totals = at_least_one(tokens * factor[bucket] + even[bucket], bucket, totals)
+                tokens = round_to_totals(scaled, bucket, totals)
             else:
                 tokens = np.round(tokens).astype(np.int64)
             out[column] = np.maximum(tokens, 1)  # a request has at least one token each way

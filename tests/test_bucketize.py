@@ -1,0 +1,64 @@
+"""bucketize's bounds and arguments: row counts that wrap int64, a bucketed series given as a request log, column
+names that are no names, and messages that name the log's own columns."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from workload_predictor import WorkloadDataError, bucketize
+
+
+@pytest.mark.parametrize("common_grid", [True, False])
+def test_by_key_rows_beyond_int64_are_refused_with_their_true_number(common_grid):
+    # Two keys each spanning 280 years of 1 ns buckets: 1.77e19 rows, past int64, which wrapped negative and failed
+    # in numpy ("negative dimensions are not allowed") instead of the max_buckets bound.
+    stamps = pd.to_datetime(["1800-01-01", "2080-01-01"] * 2, utc=True)
+    log = pd.DataFrame({"timestamp": stamps, "k": ["a", "a", "b", "b"]})
+    span = (stamps[1] - stamps[0]) // pd.Timedelta(1, "ns") + 1
+    with pytest.raises(WorkloadDataError, match=f"2 keys .* make {2 * span:,} rows, over max_buckets"):
+        bucketize(log, timestamp="timestamp", freq="1ns", by="k", common_grid=common_grid)
+
+
+def test_by_key_rows_that_wrap_int64_to_a_positive_number_are_reported_exactly():
+    n = 3000  # 3,000 keys x 8.8e15 buckets of 1 us wrapped to a positive 8.06e18 in the message
+    log = pd.DataFrame({"timestamp": pd.to_datetime(["1800-01-01", "2080-01-01"] * n, utc=True),
+                        "k": [i // 2 for i in range(2 * n)]})
+    with pytest.raises(WorkloadDataError, match="3,000 keys .* make 26,507,865,600,000,003,000 rows"):
+        bucketize(log, timestamp="timestamp", freq="1us", by="k", common_grid=False)
+
+
+@pytest.mark.parametrize("by", [None, "model"])
+def test_a_bucketed_series_is_not_counted_as_one_request_per_row(by):
+    # Re-bucketing a 10 s series to 1 min counted its rows: requests=6 per minute instead of 240 (the tokens were
+    # summed right), without a word.
+    series = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=12, freq="10s", tz="UTC"),
+                           "model": "m", "requests": 40, "input_tokens": 4000})
+    with pytest.raises(WorkloadDataError, match=r"a column 'requests', which bucketize would not read.*count='rows'"):
+        bucketize(series, timestamp="timestamp", freq="1min", by=by)
+    summed = bucketize(series, timestamp="timestamp", freq="1min", by=by, count="rows",
+                       sums={"requests": "requests", "input_tokens": "input_tokens"})
+    assert summed["requests"].tolist() == [240, 240] and summed["rows"].tolist() == [6, 6]
+    assert summed["input_tokens"].tolist() == [24000, 24000]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"by": ["model"]}, r"by=\['model'\] must be one column name"),
+    ({"timestamp": ["TIMESTAMP"]}, r"timestamp=\['TIMESTAMP'\] must be one column name"),
+    ({"count": None}, "count=None must be the name"),
+    ({"count": 5}, "count=5 must be the name"),
+])
+def test_column_arguments_that_are_no_column_names_are_typed_errors(arguments, message):
+    # A list raised pandas' "unhashable type: 'list'"; count=None wrote a column named None.
+    log = pd.DataFrame({"TIMESTAMP": pd.date_range("2024-01-01", periods=5, freq="3s", tz="UTC"), "model": "m"})
+    with pytest.raises(WorkloadDataError, match=message):
+        bucketize(log, freq="10s", **arguments)
+
+
+@pytest.mark.parametrize("by", [None, "model"])
+def test_a_bad_token_value_is_named_by_the_logs_column(by):
+    # The message named the output column 'input_tokens', which the Azure-style log has not.
+    log = pd.DataFrame({"TIMESTAMP": pd.date_range("2024-01-01", periods=5, freq="3s", tz="UTC"), "model": "m",
+                        "ContextTokens": [1, 2, -3, 4, 5]})
+    with pytest.raises(WorkloadDataError, match=r"column 'ContextTokens' holds a negative value \(-3.0 at row 2\)"):
+        bucketize(log, freq="10s", by=by)

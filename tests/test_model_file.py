@@ -196,13 +196,16 @@ def test_a_forged_network_size_is_refused_before_the_network_is_built(saved_byte
     monkeypatch.setattr(lstm._PatchLSTM, "__init__", spy)
 
     def forge(state):
-        weights = {"__dict__": [["lstm.weight_ih_l0", {"__array__": "a0"}]]}
+        weights = {"__dict__": [["lstm.weight_ih_l0", {"__array__": "net0"}]]}
         state["state"]["__dict__"].append(["network_", {"__torch__": "_PatchLSTM", "init": [4, 4000, 1, 3],
                                                          "state": weights}])
         return state
 
+    def add_weights(state, arrays):
+        arrays["net0"] = np.zeros((16, 4), dtype=np.float32)
+
     with pytest.raises(ModelFileError, match="network sizes"):
-        persistence.loads(rewrite_state(saved_bytes, forge))
+        persistence.loads(rewrite_state(saved_bytes, forge, add_weights))
     assert all(device == "meta" for _, device in built), built  # only shapes, no storage
 
 
@@ -811,3 +814,212 @@ def test_a_global_network_that_disagrees_with_its_window_or_base_is_refused(tmp_
     forge(fleet._global.model)
     with pytest.raises(ModelFileError, match=message):
         _fleet_load(persistence.dumps(fleet), tmp_path)
+
+
+# -- state an update, health or a second save reads: checked at load (adversarial review) ------------------------
+def _attr_pair(node, name):
+    """The ``[name, value]`` pair of an object node's state (appended, as a file of another version would hold it,
+    where absent)."""
+    pairs = node["state"]["__dict__"]
+    for pair in pairs:
+        if pair[0] == name:
+            return pair
+    pairs.append([name, None])
+    return pairs[-1]
+
+
+def _param_pair(node, name):
+    return next(pair for pair in node["params"]["__dict__"] if pair[0] == name)
+
+
+def _object_node(state, name):
+    return next(node for _, node in _nodes(state) if isinstance(node, dict) and node.get("__object__") == name)
+
+
+def _forge_attr(owner, name, value):
+    """A change for ``rewrite_state``: the attribute ``name`` of the first ``owner`` object set to ``value``."""
+    def change(state):
+        _attr_pair(_object_node(state, owner), name)[1] = value
+        return state
+    return change
+
+
+def _forge_array(owner, name, edit):
+    """A ``change_arrays`` for ``rewrite_state``: the array of ``owner``'s attribute ``name`` passed through ``edit``."""
+    def change(state, arrays):
+        key = _attr_pair(_object_node(state, owner), name)[1]["__array__"]
+        arrays[key] = edit(arrays[key])
+    return change
+
+
+def _unchanged(state):
+    return state
+
+
+def test_an_array_named_many_times_is_read_once(saved_bytes):
+    """A few bytes of state naming one 1.6 MB array 60 times read it 60 times (96 MB; 250,000 names of a small one
+    took 46 s): each array is stored once, so a second reference is refused before it is read."""
+    def forge(state):
+        _attr_pair(state, "zz_extra_")[1] = [{"__array__": "big"} for _ in range(60)]
+        return state
+
+    def add_big(state, arrays):
+        arrays["big"] = np.ones(200_000)
+
+    import tracemalloc
+
+    data = rewrite_state(saved_bytes, forge, add_big)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match="refers to the array 'big' more than once"):
+            persistence.loads(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30 * 2**20, f"{peak / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("fit_seconds_", "abc", "fit_seconds_='abc', not a finite number of seconds"),  # health: ValueError in float()
+    ("fit_seconds_", None, "fit_seconds_=None, not a finite number of seconds"),  # health: TypeError
+    ("predict_seconds_", {"__deque__": ["x", [1]], "maxlen": 100}, "predict timings"),  # health: np.percentile
+    ("time_limited_stages_", 5, "time_limited_stages_=5, not a tuple of stage names"),  # health: int not iterable
+])
+def test_state_health_reads_is_checked_at_load(saved_bytes, name, value, message):
+    """These loaded, forecast and saved, then health() failed with a TypeError or ValueError of float() or numpy."""
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(rewrite_state(saved_bytes, _forge_attr("WorkloadPredictor", name, value)))
+
+
+@pytest.mark.parametrize("name,value,message", [
+    # update: KeyError 7 (the blend names a window no ridge system is kept for), TypeError (a window named "48")
+    ("window_weights_", {"__dict__": [[48, 0.5], [24, 0.3], [12, 0.1], [7, 0.1]]}, "DLinear window weights"),
+    ("window_weights_", {"__dict__": [["48", 1.0]]}, "DLinear window weights"),
+    ("window_weights_", {"__dict__": [[10**8, 1.0]]}, "DLinear window weights"),
+    ("penalty_rates_", 5, "DLinear penalty rates"),  # read by an update with half_life
+    ("validation_origins_", "x", "validation_origins_ of shape"),  # update: ValueError of np.concatenate
+    ("n_seen_", 10**30, "n_seen_=1000.*, more than"),  # update: OverflowError (C long)
+])
+def test_dlinear_state_an_update_reads_is_checked_at_load_too(saved_bytes, name, value, message):
+    """These loaded and forecast; update() then failed with a KeyError, TypeError, ValueError or OverflowError."""
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(rewrite_state(saved_bytes, _forge_attr("DLinear", name, value)))
+
+
+def test_a_dlinear_model_file_on_its_own_gets_the_update_checks(tmp_path):
+    from workload_predictor.models.dlinear import DLinear
+
+    data = persistence.dumps(DLinear(horizon=3).fit(periodic_series(300)["requests"].to_numpy()))
+    forged = rewrite_state(data, _forge_attr("DLinear", "window_weights_", {"__dict__": [[7, 1.0]]}))
+    with pytest.raises(ModelFileError, match="DLinear window weights"):
+        persistence.loads(forged)
+
+
+@pytest.fixture(scope="module")
+def ensemble_bytes() -> bytes:
+    members = ["dlinear", "seasonal_naive", "moving_average", "exponential_smoothing", "naive"]
+    predictor = WorkloadPredictor(horizon=5, model="ensemble", model_params={"members": members})
+    return persistence.dumps(predictor.fit(periodic_series(300, noise=2.0)))
+
+
+def test_a_valid_ensemble_file_loads_and_updates(ensemble_bytes):
+    loaded = persistence.loads(ensemble_bytes)
+    loaded.update(periodic_series(340, noise=2.0).iloc[300:])
+    assert np.isfinite(loaded.predict().upper).all()
+
+
+@pytest.mark.parametrize("forge,change_arrays,message", [
+    # update: ValueError of numpy broadcasting (evidence of 3 windows, or of 2 slots, for 144 windows of 5 slots)
+    (_unchanged, _forge_array("Ensemble", "evidence_forecast_", lambda a: a[:, :3]), "ensemble evidence of shapes"),
+    (_unchanged, _forge_array("Ensemble", "evidence_forecast_", lambda a: a[:2]), "ensemble evidence of shapes"),
+    (_unchanged, _forge_array("Ensemble", "evidence_actual_", lambda a: a[:3]), "ensemble evidence of shapes"),
+    # update: ValueError (unpacking a rule of one item), ZeroDivisionError (the best 0), TypeError (the best 1.5)
+    (_forge_attr("Ensemble", "combination_rule_", {"__tuple__": ["zzz"]}), None, "combination rule"),
+    (_forge_attr("Ensemble", "combination_rule_", {"__tuple__": ["best", 0, False]}), None, "combination rule"),
+    (_forge_attr("Ensemble", "combination_rule_", {"__tuple__": ["best", 1.5, False]}), None, "combination rule"),
+    (_forge_attr("Ensemble", "combination_rule_", {"__tuple__": ["median", 0.5, {"__tuple__": ["zz"]}]}), None,
+     "combination rule"),
+    # the update went through, the next predict failed (TypeError): the LSTM's slot without an LSTM
+    (_forge_attr("Ensemble", "lstm_shares_slot_", True), None, "lstm_shares_slot_=True"),
+    (_unchanged, _forge_array("Ensemble", "validation_origins_", lambda a: a[:2]), "validation_origins_ of shape"),
+])
+def test_ensemble_state_an_update_reads_is_checked_at_load(ensemble_bytes, forge, change_arrays, message):
+    """These loaded, forecast and saved; update() (or the predict after it) then failed inside numpy."""
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(rewrite_state(ensemble_bytes, forge, change_arrays))
+
+
+@pytest.fixture(scope="module")
+def small_lstm_bytes() -> bytes:
+    pytest.importorskip("torch")
+    params = {"hidden_size": 4, "max_epochs": 2, "window": 24, "patch_size": 8}
+    return persistence.dumps(WorkloadPredictor(horizon=3, model="lstm", model_params=params)
+                             .fit(periodic_series(300, noise=2.0)))
+
+
+def _forge_param(owner, name, value):
+    def change(state):
+        _param_pair(_object_node(state, owner), name)[1] = value
+        return state
+    return change
+
+
+@pytest.mark.parametrize("forge,message", [
+    (_forge_param("LSTM", "batch_size", 0), "batch_size=0 must be"),  # update: ValueError of range()
+    (_forge_param("LSTM", "n_threads", "x"), "n_threads='x' must be"),  # update: ValueError of int()
+    # update: torch.set_num_threads(10**9) asked for 80 GB (RuntimeError of the CPU allocator)
+    (_forge_param("LSTM", "n_threads", 10**9), "n_threads=1000000000, more than"),
+    (_forge_attr("LSTM", "buckets_untrained_", "x"), "buckets_untrained_='x'"),  # update: TypeError
+    (_forge_attr("LSTM", "network_update_every_", "x"), "network_update_every_='x'"),  # update: TypeError
+])
+def test_lstm_settings_an_update_reads_are_checked_at_load(small_lstm_bytes, forge, message):
+    """The stored model's own settings pass the checks its fit runs (the predictor's were checked, the model's not)."""
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(rewrite_state(small_lstm_bytes, forge))
+
+
+def test_a_fleet_file_read_without_the_fleets_checks_is_refused(fleet_bytes):
+    """persistence.load(path) (a model on its own) returned a fleet without check_fleet: a forged key loaded and
+    failed later (KeyError in confidence_)."""
+    def forge(state):
+        _attr_pair(state, "keys_")[1].append("zz")
+        return state
+
+    with pytest.raises(ModelFileError, match=r"FleetPredictor.load\(path\)"):
+        persistence.loads(rewrite_state(fleet_bytes["dlinear"], forge))
+    with pytest.raises(ModelFileError, match=r"FleetPredictor.load\(path\)"):
+        persistence.loads(fleet_bytes["dlinear"])  # valid too: only FleetPredictor.load runs its checks
+    assert isinstance(persistence.loads(fleet_bytes["dlinear"], FleetPredictor), FleetPredictor)
+
+
+def test_a_fleet_block_reaching_past_the_last_timestamp_is_refused(fleet_bytes, tmp_path):
+    """A block of 300 buckets of 50,000 days loaded and forecast; update() failed (OutOfBoundsTimedelta)."""
+    def forge(state):
+        _fleet_node(state, "FleetBlock")["fields"]["freq"] = {"__timedelta__": "P50000D"}
+        return state
+
+    with pytest.raises(ModelFileError, match="reach past"):
+        _fleet_load(rewrite_state(fleet_bytes["dlinear"], forge), tmp_path)
+
+
+def test_a_state_of_more_json_items_than_a_file_may_hold_is_refused_before_it_is_decoded(saved_bytes, monkeypatch):
+    """Before: a 3 MB state of a million empty lists (in an unknown attribute) decoded to 138 MB before any check,
+    45 times the file (a 1 GiB file would have asked for 45 GB). The items are counted first."""
+    import tracemalloc
+
+    def padded(state):
+        state["state"]["zzz_"] = [[]] * 1_100_000
+        return state
+
+    forged = rewrite_state(saved_bytes, padded)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=r"2,2\d\d,\d{3} JSON items, over the 1,000,000"):
+            persistence.loads(forged)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(forged)  # the file and a count: nothing decoded
+    monkeypatch.setattr(model_file, "MAX_STATE_ITEMS", 100)  # a real file's items are counted as well
+    with pytest.raises(ModelFileError, match="JSON items"):
+        persistence.loads(saved_bytes)

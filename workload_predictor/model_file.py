@@ -12,12 +12,17 @@ against fixed bounds *before* anything of that size is allocated:
   the payload itself (no DEFLATE bomb, no overlapping members);
 * each array's shape and dtype come from its ``.npy`` header, read without the
   data: the shape times the item size must be exactly the bytes the member holds;
+* the state names each array once (a second reference is refused before the member
+  is read again), so the arrays built add up to at most the payload;
 * a network is built on torch's ``meta`` device first (no memory) and its tensor
   shapes compared with the stored ones before the real one is built;
 * a fitted predictor's horizon, window, targets and model must agree with its
   stored arrays, its confidence must lie in [0, 1] and its timing buffer must be
   bounded, before it forecasts once as the last check; a model saved on its own
-  gets the checks of a predictor's model (:func:`check_model`) and forecasts once too.
+  gets the checks of a predictor's model (:func:`check_model`) and forecasts once too;
+* what an update, ``health`` and a second save read and a forecast does not (the stored
+  models' own settings, validation origins, a DLinear's blend, an ensemble's evidence and
+  rule, the timings) is checked too, so a file that loads does not fail later.
 
 So a file can make :func:`~workload_predictor.persistence.load` allocate at most a
 small multiple of its own size, and a file is at most ``max_bytes``.
@@ -42,9 +47,20 @@ from .errors import ModelFileError, WorkloadDataError, cut, is_positive_int, quo
 #: predictor fitted on a million buckets is about 40 MB (the fitted series dominates); pass
 #: ``max_bytes`` to read a larger one.
 MAX_FILE_BYTES = 1 << 30
+#: Most JSON tokens (opening brackets and commas) a file's state may hold, counted before it is decoded: decoding
+#: takes up to about 140 bytes per token (a million empty lists, 3 bytes each in the file, 2 tokens each, peaked at
+#: 138 MB), 45 times the state's size; this bounds it near 70 MB. A DLinear fleet of 2,000 keys holds 26,000 (13 per
+#: key: a file holds a fleet of up to about 75,000 keys).
+MAX_STATE_ITEMS = 1_000_000
 #: Largest ``.npy`` header read from a member (numpy's own default limit).
 MAX_NPY_HEADER_BYTES = 10_000
 ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object ("O") nor void ("V")
+#: Largest count a file may give a model (``n_seen_``, a window's position): an update adds to it and numpy reads it
+#: as an int64.
+MAX_COUNT = 2**53
+#: Most torch threads a file's ``n_threads`` may ask for: more than any machine has cores (torch sizes its thread pool
+#: by it: 10**9 asks for 80 GB).
+MAX_THREADS = 4096
 
 
 def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytearray:
@@ -369,6 +385,159 @@ def _check_timeline(obj: Any, refuse: Any) -> None:
         refuse("holds a history grid that is not UTC timestamps reaching its last timestamp")
 
 
+def _is_seconds(value: Any) -> bool:
+    """Whether ``value`` is a finite number of seconds >= 0 (a timing ``health`` reports)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+        and 0.0 <= value < math.inf
+
+
+def _check_measured(obj: Any, refuse: Any) -> None:
+    """What ``health`` reads: the fit's seconds and the predict timings finite numbers >= 0, the stages a time limit
+    cut short a tuple of names."""
+    seconds = getattr(obj, "fit_seconds_", 0.0)
+    if not _is_seconds(seconds):
+        refuse(f"has fit_seconds_={quote(seconds)}, not a finite number of seconds >= 0")
+    if not all(_is_seconds(t) for t in obj.predict_seconds_):
+        refuse(f"keeps predict timings {quote(list(obj.predict_seconds_))}, not finite numbers of seconds >= 0")
+    stages = getattr(obj, "time_limited_stages_", ())
+    if not isinstance(stages, (tuple, list)) or not all(isinstance(stage, str) for stage in stages):
+        refuse(f"has time_limited_stages_={quote(stages)}, not a tuple of stage names")
+
+
+def _check_settings(part: Any, horizon: int, k: int, refuse: Any) -> None:
+    """A stored model's own settings pass the checks its ``fit`` runs on them (an update and a refit read them: a
+    ``batch_size`` of 0 failed in torch at the first update), and a thread count is at most :data:`MAX_THREADS`."""
+    from .models import registry
+
+    name = type(part).__name__
+    checks = [lambda: registry.check_runtime_settings(part)]
+    if callable(getattr(part, "_check_params", None)):
+        checks.append(part._check_params)
+    if hasattr(part, "network_") and hasattr(part, "hidden_size"):  # a torch model: the settings its fit checks
+        from .models.torch_runtime import check_settings
+
+        checks.append(lambda: check_settings(part, outputs=horizon * k))
+    for check in checks:
+        try:
+            check()
+        except WorkloadDataError as exc:
+            refuse(f"holds its {name} with settings its fit refuses ({cut(exc)})")
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            refuse(f"holds its {name} with settings that cannot be checked ({type(exc).__name__}: {cut(exc)})")
+    threads = getattr(part, "n_threads", None)
+    if threads is not None and threads > MAX_THREADS:
+        refuse(f"holds its {name} with n_threads={quote(threads)}, more than {MAX_THREADS:,} threads")
+
+
+def _check_origins(part: Any, refuse: Any) -> None:
+    """The origins of the validation windows (an update shifts them and keeps the newest): one increasing count per
+    validation window (absent from an LSTM's base in files saved before 0.9.0)."""
+    origins = getattr(part, "validation_origins_", None)
+    if origins is None:
+        return
+    actual = getattr(part, "validation_actual_", None)
+    if not isinstance(origins, np.ndarray) or origins.dtype.kind not in "iu" or origins.ndim != 1 \
+            or (actual is not None and len(origins) != len(actual)) \
+            or (len(origins) and (origins[0] < 0 or origins[-1] > MAX_COUNT or (np.diff(origins) <= 0).any())):
+        refuse(f"holds its {type(part).__name__}'s validation_origins_ of shape {quote(np.shape(origins))} "
+               f"({quote(getattr(origins, 'dtype', type(origins).__name__))}), not one increasing position per "
+               "validation window")
+
+
+def _check_blend(model: Any, k: int, refuse: Any) -> None:
+    """A DLinear's blend (``window_weights_``): the windows its ridge systems are kept for, each a weight in [0, 1];
+    and, with forgetting, a penalty rate per window and target (an update reads both)."""
+    blend = getattr(model, "window_weights_", None)
+    ridge = getattr(model, "ridge_", None)
+    windows = set(ridge[0]) if isinstance(ridge, list) and ridge else None
+    if blend is not None and (not isinstance(blend, dict) or not blend or not all(
+            _is_count(w) and isinstance(share, (int, float)) and not isinstance(share, bool) and 0.0 <= share <= 1.0
+            for w, share in blend.items()) or (windows is not None and set(blend) != windows)):
+        refuse(f"holds DLinear window weights {quote(blend)}, not weights in [0, 1] of the windows its ridge systems "
+               f"are kept for ({quote(sorted(windows or ()))})")
+    if ridge is not None and not all(set(systems) == windows for systems in ridge):
+        refuse("holds DLinear ridge systems for different windows per target")
+    rates = getattr(model, "penalty_rates_", None)
+    if rates is not None and (not isinstance(rates, list) or len(rates) != k or not all(
+            isinstance(r, dict) and (windows is None or set(r) == windows) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < math.inf for v in r.values())
+            for r in rates)):
+        refuse(f"holds DLinear penalty rates that are not {k} sets of finite rates >= 0 for its windows")
+
+
+def _check_lstm_counters(part: Any, refuse: Any) -> None:
+    """An LSTM's update counters (set by an ensemble): buckets since the network last trained, and how many it
+    waits for."""
+    waiting = getattr(part, "buckets_untrained_", 0)
+    every = getattr(part, "network_update_every_", 1)
+    if not _is_count(waiting) or waiting > MAX_COUNT or not is_positive_int(every) or every > MAX_COUNT:
+        refuse(f"has an LSTM buckets_untrained_={quote(waiting)} and network_update_every_={quote(every)}, not a "
+               "count >= 0 and a positive count")
+
+
+def _check_evidence(model: Any, horizon: int, k: int, refuse: Any) -> None:
+    """An ensemble's evidence (what its update re-weighs the members on): the slots' forecasts ``(S, n, H, k)`` and
+    the actual values ``(n, H, k)``, a size per target > 0, the combination rule one of those it chooses from, the
+    fallback's weights ``(S, H)``; the LSTM shares DLinear's slot only where both are members."""
+    from .models import combination
+
+    members = model.members_
+    shares = getattr(model, "lstm_shares_slot_", None)
+    if shares is not None and (not isinstance(shares, (bool, np.bool_))
+                               or (shares and not {"lstm", "dlinear"} <= set(members))):
+        refuse(f"has lstm_shares_slot_={quote(shares)} for the members {quote(list(members))} (True only where both "
+               "the LSTM and DLinear are members)")
+    s = len(model._slots())
+    forecast, actual = getattr(model, "evidence_forecast_", None), getattr(model, "evidence_actual_", None)
+    if forecast is None and actual is None:
+        return
+    if not isinstance(forecast, np.ndarray) or not isinstance(actual, np.ndarray) or forecast.ndim != 4 \
+            or forecast.shape[0] != s or forecast.shape[2:] != (horizon, k) or actual.shape != forecast.shape[1:] \
+            or not _is_real(forecast) or not _is_real(actual):
+        refuse(f"holds ensemble evidence of shapes {quote(np.shape(forecast))} and {quote(np.shape(actual))}, not "
+               f"finite ({s}, n, {horizon}, {k}) and (n, {horizon}, {k}) for its {s} slots")
+    size = getattr(model, "evidence_size_", None)
+    if not _is_real(size) or size.shape != (k,) or (size <= 0).any():
+        refuse(f"holds an ensemble evidence size of shape {quote(np.shape(size))}, not {k} finite sizes > 0")
+    rule = getattr(model, "combination_rule_", None)
+    rules = combination.candidate_rules(s)
+    weighted = [r for r in rules if r[0] != "median"]
+    if not (_in_rules(rule, rules) or (isinstance(rule, tuple) and len(rule) == 3 and rule[0] == "median"
+                                       and isinstance(rule[1], float) and 0.0 <= rule[1] <= 1.0
+                                       and _in_rules(rule[2], weighted))):
+        refuse(f"holds the combination rule {quote(rule)}, not one of the rules for {s} slots")
+    fallback = getattr(model, "fallback_weights_", None)
+    if fallback is not None and (not _is_real(fallback) or fallback.shape != (s, horizon)):
+        refuse(f"holds fallback weights of shape {quote(np.shape(fallback))}, not finite ({s}, {horizon})")
+
+
+def _in_rules(rule: Any, rules: list) -> bool:
+    """Whether ``rule`` is one of ``rules``, compared element by element with its types (``("best", True, 0)`` is no
+    ``("best", 1, False)``)."""
+    return isinstance(rule, tuple) and any(
+        len(rule) == len(r) and all(type(a) is type(b) and a == b for a, b in zip(rule, r)) for r in rules)
+
+
+def _check_update_state(model: Any, members: list, horizon: int, k: int, refuse: Any) -> None:
+    """What an update reads that a forecast does not, for the model and each member (an LSTM's base too): their
+    settings, counts, validation origins, DLinear blends, LSTM counters and the ensemble's evidence."""
+    for part in [model, *members]:
+        for piece in (part, getattr(part, "base_", None)):
+            if piece is None:
+                continue
+            _check_settings(piece, horizon, k, refuse)
+            seen = getattr(piece, "n_seen_", None)
+            if seen is not None and seen > MAX_COUNT:
+                refuse(f"has its {type(piece).__name__}'s n_seen_={quote(seen)}, more than {MAX_COUNT:,} points")
+            _check_origins(piece, refuse)
+            if type(piece).__name__ == "DLinear":
+                _check_blend(piece, k, refuse)
+        if hasattr(part, "network_"):
+            _check_lstm_counters(part, refuse)
+    if isinstance(getattr(model, "members_", None), dict):
+        _check_evidence(model, horizon, k, refuse)
+
+
 def check_predictor(obj: Any, predict_timings: int) -> None:
     """Refuse a loaded predictor whose declared sizes disagree with its stored arrays.
 
@@ -427,6 +596,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         refuse(f"has window {quote(window)}, its model's window {quote(model.context_length())} and a stored "
                f"context of shape {quote(np.shape(context))} for {k} targets")
     _check_members_and_kept(model, members, window, horizon, k, refuse)
+    _check_update_state(model, members, horizon, k, refuse)
     confidence = obj.confidence_
     scores = obj._confidence_by_index
     if not all(isinstance(c, (int, float)) and 0.0 <= c <= 1.0 for c in [confidence, *scores]) or len(scores) != k:
@@ -434,6 +604,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     timings = obj.predict_seconds_
     if not isinstance(timings, collections.deque) or timings.maxlen != predict_timings:
         refuse(f"keeps its predict timings in {quote(timings)}, not a buffer of {predict_timings}")
+    _check_measured(obj, refuse)
     _check_anomalies(obj, k, refuse)
     series = obj.series_
     if series.values.ndim != 2 or series.values.shape[1] != k or len(series.index) != len(series.values) \
@@ -550,6 +721,7 @@ def check_model(model: Any) -> None:
     if not is_positive_int(window):
         refuse(f"reads {quote(window)} points before each forecast, not a positive number")
     _check_members_and_kept(model, members, window, horizon, k, refuse)
+    _check_update_state(model, members, horizon, k, refuse)
 
 
 def check_fleet(fleet: Any, predict_timings: int) -> None:
@@ -656,6 +828,7 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds a block of keys with bucket width {quote(block.freq)}, not a positive span")
     if block.start.dtype != np.dtype("datetime64[ns]") or np.isnat(block.start).any():
         refuse("holds a block whose first buckets are not timestamps")
+    _check_reach(block.start, values.shape[1], block.freq, horizon, refuse)
     if not _is_real(values, nonnegative=True):
         refuse("holds a series with negative or non-finite loads (the door lets in finite loads >= 0)")
     if not all(_is_real(getattr(block, name)) for name in ("offset", "scale", "coef", "intercept")) \
@@ -677,6 +850,16 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
     if not _is_count(block.n_validation) or not isinstance(block.interval_exact, (bool, np.bool_)):
         refuse(f"holds n_validation={quote(block.n_validation)} and interval_exact={quote(block.interval_exact)}, "
                "not a count and True or False")
+
+
+def _check_reach(start: np.ndarray, length: Any, freq: pd.Timedelta, horizon: int, refuse: Any) -> None:
+    """Each key's series (``length`` buckets of ``freq`` from ``start``) and its forecast's horizon end before
+    pandas' last timestamp: an update computes the key's last bucket, a forecast the buckets after it."""
+    reach = (np.asarray(length, dtype=object) - 1 + horizon) * freq.value  # Python ints: no overflow
+    last = np.asarray(start, dtype="datetime64[ns]").astype(np.int64).astype(object) + reach
+    if np.size(last) and max(np.ravel(last)) > pd.Timestamp.max.value:
+        refuse(f"holds a key whose {int(np.max(length)):,} buckets of {freq} and horizon {horizon} reach past "
+               f"{pd.Timestamp.max}")
 
 
 def _check_shapes(obj: Any, shapes: dict[str, tuple[int, ...]], whose: str, sized_by: str, refuse: Any) -> None:
@@ -712,6 +895,8 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     if state.start.dtype != np.dtype("datetime64[ns]") or np.isnat(state.start).any() \
             or state.length.dtype.kind not in "iu" or (state.length < 1).any():
         refuse("holds a global model whose keys' first buckets or lengths are not timestamps and counts >= 1")
+    for start, length, freq in zip(state.start, state.length, state.freqs):
+        _check_reach(np.array([start]), int(length), freq, horizon, refuse)
     _check_calibrated(state, refuse)
     if getattr(model, "keys_", None) != keys or getattr(model, "horizon", None) != horizon \
             or getattr(model, "n_targets_", None) != k:

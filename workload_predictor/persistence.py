@@ -171,10 +171,17 @@ class _Encoder:
 class _Decoder:
     def __init__(self, arrays: Any) -> None:
         self.arrays = arrays
+        self.read: set[str] = set()  # the arrays read so far: each at most once
 
     def array(self, key: Any) -> np.ndarray:
         if not isinstance(key, str) or key == STATE_KEY or key not in self.arrays.files:
             raise ModelFileError(f"the model file refers to a missing array {quote(key)}.")
+        if key in self.read:
+            # save() stores each array once under its own name: a second reference would read (and allocate) the
+            # member again, so a few bytes of state naming one large array many times would take gigabytes.
+            raise ModelFileError(f"the model file refers to the array {quote(key)} more than once (save() stores each "
+                                 "array once); it was damaged or altered: save the model again.")
+        self.read.add(key)
         return self.arrays[key]  # np.load with allow_pickle=False: object arrays raise here
 
     def decode(self, value: Any) -> Any:
@@ -261,6 +268,21 @@ def dumps(obj: Any) -> bytes:
     return MAGIC + json.dumps(header).encode() + b"\n" + payload
 
 
+def _state_json(raw: np.ndarray) -> Any:
+    """The decoded JSON state of a model file (its bytes ``raw``), once its items are counted: at most
+    :data:`~workload_predictor.model_file.MAX_STATE_ITEMS` containers and commas (an upper bound on the items,
+    brackets and commas inside strings counted too), checked before the decoder builds them."""
+    raw = np.asarray(raw).reshape(-1).view(np.uint8)
+    items = sum(int(np.count_nonzero(raw == ord(c))) for c in "[{,")
+    if items > model_file.MAX_STATE_ITEMS:
+        raise ModelFileError(
+            f"the model file's state holds {items:,} JSON items, over the {model_file.MAX_STATE_ITEMS:,} a model "
+            "file may hold (a fleet of about 75,000 keys): it was altered, or the fleet is too large for one file; "
+            "save smaller fleets."
+        )
+    return json.loads(raw.tobytes())
+
+
 def _check_magic(data: bytes, subject: str) -> None:
     """:class:`ModelFileError` unless ``data`` starts with the model file's first line; ``subject`` opens the
     message (the file's quoted name and "is", or "not" where there is no name)."""
@@ -305,10 +327,14 @@ def loads(data: bytes, expected: type | None = None) -> Any:
         with model_file.open_arrays(payload) as arrays:
             if STATE_KEY not in arrays.files:
                 raise ModelFileError("the model file holds no state description.")
-            state = json.loads(arrays[STATE_KEY].tobytes())
+            state = _state_json(arrays[STATE_KEY])
             obj = _Decoder(arrays).decode(state)
         if expected is not None and not isinstance(obj, expected):
             raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
+        if type(obj) is _allowed("FleetPredictor") and expected is not type(obj):
+            # A fleet's own checks (model_file.check_fleet, then a forecast) run in FleetPredictor.load: read without
+            # them, a forged fleet would load and fail later, deep inside predict or update.
+            raise ModelFileError("the model file holds a FleetPredictor: load it with FleetPredictor.load(path).")
         check = _CHECKS.get(type(obj)) or (model_file.check_model if _is_model(obj) else None)
         if check is not None:
             check(obj)

@@ -33,7 +33,8 @@ import pandas as pd
 from . import _deadline
 from ._memory import check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
-from .data import DEFAULT_MAX_GAP, KeySeries, factorize_keys, gap_buckets, prepare_continuation, split_by_key
+from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, factorize_keys, gap_buckets, prepare_continuation,
+                   split_by_key)
 from .errors import MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, is_positive_int, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
@@ -281,11 +282,18 @@ class FleetPredictor(ParamsMixin):
         self._check_settings()
         self._check_owned_settings()
         self._check_device()
+        _check_key_name(key, target)
+        if isinstance(data, pd.DataFrame) and key in data.columns:
+            _key_column(data, key)  # one column of that name (split_by_key words a missing one)
         fitted_params = copy.deepcopy({name: getattr(self, name) for name in _FITTED_SETTINGS})
         # One deadline for the whole fleet's fit, from its start (see max_training_time in the class docstring).
         with _deadline.limit(self.max_training_time) as deadline:
-            series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
-                                                   unit=unit, origin=origin)
+            try:
+                series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
+                                                       unit=unit, origin=origin)
+            except TypeError:  # pandas' factorize of keys that cannot be hashed (a list, a dict): worded here
+                _check_hashable_keys(data[key], key)
+                raise
             self._raise_if_strict(errors)
             blocks, predictors, fit_errors, global_state = self._fit_series(series, targets)
         errors.update(fit_errors)
@@ -618,17 +626,19 @@ class FleetPredictor(ParamsMixin):
         check_is_fitted(self, "keys_")
         if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}.")
-        codes, keys = factorize_keys(data[self.key_], self.key_)
+        codes, keys = _factorize(_key_column(data, self.key_), self.key_)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
         if self._global is not None:
             return self._update_global(data, codes, keys, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
         errors, refit, updates = {}, [], {}
+        fitted = _fitted_names(self.keys_)
         # The batched keys' door is bounded as their refit is, all of them together (checked as the block ends); each
         # key's own rows, e.g. the buckets its gap zero-fills, as that key's update alone (its error is that key's).
         # Each per-key predictor's update bounds its own.
         with memory_limit(self.memory_limit_mb) if where else contextlib.nullcontext():
             for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
+                name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0): forecasts keep its name
                 try:
                     if name in where:
                         b, row = where[name]
@@ -676,15 +686,20 @@ class FleetPredictor(ParamsMixin):
         position = {name: j for j, name in enumerate(state.keys)}
         new: list[np.ndarray | None] = [None] * len(state.keys)
         errors = {}
+        fitted = _fitted_names(state.keys)
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
+            name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0), as update_errors_ names it
             try:
                 j = position.get(name)
                 if j is None:
                     raise _unknown_key(name)
                 freq = state.freqs[j]
                 last = pd.Timestamp(state.start[j]).tz_localize("UTC") + (int(state.length[j]) - 1) * freq
-                new[j] = prepare_continuation(rows, last=last, freq=freq, target=list(self.targets_),
-                                              max_gap=gap_buckets(self.max_gap, freq), **door).values
+                # Each key's door (the buckets its gap zero-fills) within the limit as that key's alone: over it, a
+                # MemoryLimitError in update_errors_ for that key, raised before the buckets are allocated.
+                with memory_limit(self.memory_limit_mb):
+                    new[j] = prepare_continuation(rows, last=last, freq=freq, target=list(self.targets_),
+                                                  max_gap=gap_buckets(self.max_gap, freq), **door).values
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
@@ -722,6 +737,7 @@ class FleetPredictor(ParamsMixin):
                 f"{', '.join(f'{name}={quote(value)}' for name, value in changed.items())} set since fit, but the "
                 f"fleet was fitted with {', '.join(f'{name}={quote(fitted[name])}' for name in changed)}: fit again, "
                 "or set them back, before saving.")
+        _check_saveable_keys(self)
         clone = copy.copy(self)
         clone.client = clone.executor = None
         clone.errors_ = {name: [type(error).__name__, str(error)] for name, error in self.errors_.items()}
@@ -768,6 +784,79 @@ def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):
     bounds = np.searchsorted(codes[order], np.arange(n_keys + 1))
     grouped = data.iloc[order]
     return (grouped.iloc[bounds[i] : bounds[i + 1]] for i in range(n_keys))
+
+
+#: The columns of predict's frame besides the key column (``target`` only when the fleet has several targets).
+_FORECAST_COLUMNS = ("timestamp", "target", "yhat", "lower", "upper")
+
+
+def _check_key_name(key: Any, target: Any) -> None:
+    """A typed error for a key column named as a column of :meth:`FleetPredictor.predict`'s frame: that column would
+    be written over the keys, and the forecast would name no key."""
+    try:
+        hash(key)
+    except TypeError:  # a list of names (["endpoint"]) would fail deep in pandas' column lookup
+        raise WorkloadDataError(f"key={quote(key)} must be one column name, e.g. key='endpoint'.") from None
+    several = not isinstance(target, str) and len(as_target_list(target)) > 1
+    taken = [name for name in _FORECAST_COLUMNS if name != "target" or several]
+    if isinstance(key, str) and key in taken:
+        raise WorkloadDataError(
+            f"key={quote(key)} is the name of a column of the forecast ({', '.join(taken)}), which predict() would "
+            f"write over the keys: rename the key column, e.g. data.rename(columns={{{quote(key)}: 'endpoint'}}), "
+            "and pass key='endpoint'.")
+
+
+def _key_column(data: pd.DataFrame, key: Any) -> pd.Series:
+    """``data[key]``, one column (a frame with two columns of that name is a typed error)."""
+    column = data[key]
+    if isinstance(column, pd.DataFrame):
+        raise WorkloadDataError(f"key column {quote(key)} appears {column.shape[1]} times; rename the duplicates "
+                                "(or drop them) so that one column holds the keys.")
+    return column
+
+
+def _check_hashable_keys(column: pd.Series, name: Any) -> None:
+    """A typed error naming the first key that cannot be hashed (a list, a dict, ...), if any; read only once
+    factorising the keys has failed."""
+    for row, value in enumerate(column.array):
+        try:
+            hash(value)
+        except TypeError:
+            raise WorkloadDataError(
+                f"key column {quote(name)} holds {quote(value)} at row {row}, a {type(value).__name__}, which cannot "
+                "be a key (keys are text, numbers, timestamps or tuples of them): convert the column, e.g. "
+                f"data[{quote(name)}] = data[{quote(name)}].astype(str).") from None
+
+
+def _factorize(column: pd.Series, name: Any) -> tuple[np.ndarray, pd.Index]:
+    """:func:`~workload_predictor.data.factorize_keys`, with a typed error for keys that cannot be hashed."""
+    try:
+        return factorize_keys(column, name)
+    except TypeError:
+        _check_hashable_keys(column, name)
+        raise
+
+
+def _fitted_names(keys: list) -> dict:
+    """Each fitted key by itself: an update's key that equals one (``1.0`` or ``np.int64(1)`` for ``1``) is looked up
+    as that fitted key, so the forecast, its key column's dtype and ``update_errors_`` keep the fitted names."""
+    return {name: name for name in keys}
+
+
+def _check_saveable_keys(fleet: "FleetPredictor") -> None:
+    """A typed error, before anything is written, for a key (fitted, or in ``errors_`` or ``update_errors_``) that a
+    fleet file cannot hold (bytes, a date, a Decimal, ...): the file format's own encoder is the judge."""
+    from .persistence import _Encoder
+
+    encoder = _Encoder()
+    for name in (*fleet.keys_, *fleet.errors_, *fleet.update_errors_):
+        try:
+            encoder.encode(name)
+        except TypeError:
+            raise WorkloadDataError(
+                f"key {quote(name)} is a {type(name).__name__}, which a fleet file cannot hold (it holds text, "
+                "numbers, booleans, timestamps and tuples of them): fit the fleet on keys converted first, e.g. "
+                f"data[{quote(fleet.key_)}] = data[{quote(fleet.key_)}].astype(str), then save.") from None
 
 
 def _unknown_key(name: Any) -> WorkloadDataError:

@@ -31,6 +31,20 @@ def test_memory_limit_error_is_typed():
     assert issubclass(MemoryLimitError, ValueError) and issubclass(MemoryLimitError, MemoryError)
 
 
+@pytest.mark.parametrize("limit", [np.int64(64), np.float32(64.0), np.uint16(64)])
+def test_a_numpy_memory_limit_is_a_number_of_mib(limit):
+    """Before: np.int64(64) and np.float32(64) were refused as "not a positive, finite number" (np.float64 passed)."""
+    fitted = WorkloadPredictor(model="naive", horizon=3, memory_limit_mb=limit).fit(periodic_series(200))
+    assert np.isfinite(fitted.predict().yhat).all()
+
+
+@pytest.mark.parametrize("limit", [True, np.bool_(True), 10**400, float("nan"), -1, "64"],
+                         ids=["True", "np.True_", "10**400", "nan", "-1", "text"])
+def test_a_memory_limit_that_is_no_positive_finite_number_is_refused(limit):
+    with pytest.raises(MemoryLimitError, match="memory_limit_mb="):
+        WorkloadPredictor(model="naive", horizon=3, memory_limit_mb=limit).fit(periodic_series(200))
+
+
 # -- time --------------------------------------------------------------------------------------
 def test_tiny_time_limit_stops_the_lstm_early_and_says_so():
     frame = periodic_series(500, noise=5.0)

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from .errors import MemoryLimitError, quote
+from .errors import MemoryLimitError, is_number, quote
 
 MB = 1024 * 1024
 LARGE_BYTES = 64 * MB  # allocations above this are also checked against the machine's available memory
@@ -77,8 +77,13 @@ _current: contextvars.ContextVar[MemoryWatch | None] = contextvars.ContextVar("w
 
 def check_limit(limit_mb: Any) -> None:
     """Raise :class:`MemoryLimitError` unless ``limit_mb`` is a positive, finite number of MiB or None."""
-    if limit_mb is not None and (isinstance(limit_mb, bool) or not isinstance(limit_mb, (int, float))
-                                 or not 0 < limit_mb < math.inf):  # NaN fails every comparison: refused too
+    if limit_mb is None:
+        return
+    try:  # numpy's numbers count (np.int64(100) as 100); a bool does not. NaN fails every comparison: refused too.
+        valid = is_number(limit_mb) and 0 < float(limit_mb) < math.inf
+    except OverflowError:  # an integer beyond float's range
+        valid = False
+    if not valid:
         raise MemoryLimitError(
             f"memory_limit_mb={quote(limit_mb)} must be a positive, finite number of MiB, or None for no limit."
         )

@@ -968,7 +968,7 @@ def _forge_param(owner, name, value):
     (_forge_param("LSTM", "batch_size", 0), "batch_size=0 must be"),  # update: ValueError of range()
     (_forge_param("LSTM", "n_threads", "x"), "n_threads='x' must be"),  # update: ValueError of int()
     # update: torch.set_num_threads(10**9) asked for 80 GB (RuntimeError of the CPU allocator)
-    (_forge_param("LSTM", "n_threads", 10**9), "n_threads=1000000000, more than"),
+    (_forge_param("LSTM", "n_threads", 10**9), "n_threads=1000000000 must be a positive integer number of torch threads up to 4,096"),
     (_forge_attr("LSTM", "buckets_untrained_", "x"), "buckets_untrained_='x'"),  # update: TypeError
     (_forge_attr("LSTM", "network_update_every_", "x"), "network_update_every_='x'"),  # update: TypeError
 ])

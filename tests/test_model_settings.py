@@ -283,3 +283,17 @@ def test_a_window_longer_than_any_series_is_a_typed_error(make, window):
     TypeError) from np.linspace (found by review)."""
     with pytest.raises(WorkloadDataError, match="longer than any series"):
         make(window).fit(np.arange(400.0))
+
+
+@pytest.mark.parametrize("model", ["lstm", "dlinear"])
+def test_a_thread_count_no_machine_has_is_refused_before_torch_sizes_its_pool(model, monkeypatch):
+    """Before: n_threads=10**9 passed the check and reached torch.set_num_threads, whose pool asks for about 80 GB
+    (here torch's call is replaced by one that records it)."""
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))
+    with pytest.raises(WorkloadDataError, match=r"n_threads=1000000000 must be a positive integer .* up to 4,096"):
+        WorkloadPredictor(model=model, horizon=3, n_threads=10**9,
+                          model_params={"max_epochs": 1} if model == "lstm" else None).fit(periodic_series(300))
+    assert calls == []

@@ -58,9 +58,6 @@ ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object 
 #: Largest count a file may give a model (``n_seen_``, a window's position): an update adds to it and numpy reads it
 #: as an int64.
 MAX_COUNT = 2**53
-#: Most torch threads a file's ``n_threads`` may ask for: more than any machine has cores (torch sizes its thread pool
-#: by it: 10**9 asks for 80 GB).
-MAX_THREADS = 4096
 
 
 def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytearray:
@@ -406,7 +403,7 @@ def _check_measured(obj: Any, refuse: Any) -> None:
 
 def _check_settings(part: Any, horizon: int, k: int, refuse: Any) -> None:
     """A stored model's own settings pass the checks its ``fit`` runs on them (an update and a refit read them: a
-    ``batch_size`` of 0 failed in torch at the first update), and a thread count is at most :data:`MAX_THREADS`."""
+    ``batch_size`` of 0 failed in torch at the first update; ``n_threads`` at most ``registry.MAX_THREADS``)."""
     from .models import registry
 
     name = type(part).__name__
@@ -424,9 +421,6 @@ def _check_settings(part: Any, horizon: int, k: int, refuse: Any) -> None:
             refuse(f"holds its {name} with settings its fit refuses ({cut(exc)})")
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             refuse(f"holds its {name} with settings that cannot be checked ({type(exc).__name__}: {cut(exc)})")
-    threads = getattr(part, "n_threads", None)
-    if threads is not None and threads > MAX_THREADS:
-        refuse(f"holds its {name} with n_threads={quote(threads)}, more than {MAX_THREADS:,} threads")
 
 
 def _check_origins(part: Any, refuse: Any) -> None:

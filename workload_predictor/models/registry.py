@@ -56,11 +56,18 @@ def check_random_state(random_state: Any) -> None:
                                 f"[0, 2**32 - 1] (e.g. 0); a numpy RandomState or Generator is not accepted.")
 
 
+#: Most torch threads ``n_threads`` may ask for: more than any machine has cores (torch sizes its thread pool by it:
+#: 10**9 asks for 80 GB).
+MAX_THREADS = 4096
+
+
 def check_n_threads(n_threads: Any) -> None:
-    """``n_threads`` is None (keep the process's ``torch.set_num_threads``) or a positive integer."""
-    if n_threads is not None and not is_positive_int(n_threads):
+    """``n_threads`` is None (keep the process's ``torch.set_num_threads``) or a positive integer up to
+    :data:`MAX_THREADS`."""
+    if n_threads is not None and not (is_positive_int(n_threads) and n_threads <= MAX_THREADS):
         raise WorkloadDataError(f"n_threads={quote(n_threads)} must be a positive integer number of torch "
-                                "threads (e.g. 1), or None to keep the process's torch.set_num_threads.")
+                                f"threads up to {MAX_THREADS:,} (e.g. 1), or None to keep the process's "
+                                "torch.set_num_threads.")
 
 
 def check_device_name(device: Any) -> None:

@@ -586,6 +586,22 @@ def test_evaluate_by_passes_max_epochs_to_the_models(runner, tmp_path, monkeypat
     assert seen == [{"max_epochs": 2}]
 
 
+def _run_without_fitting(runner, azure_csv, monkeypatch, command, option, path):
+    """``command`` on the trace with ``option path``, where a fit or a backtest fails the test: the path must be
+    refused before either runs."""
+    from workload_predictor import WorkloadPredictor
+
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the fit ran before the output path was checked")
+
+    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
+    monkeypatch.setattr("workload_predictor.backtest.run_backtest", no_fit)
+    return runner.invoke(main, [command, str(azure_csv), "--freq", "5s", option, path])
+
+
 @pytest.mark.parametrize("command, option, name", [
     ("forecast", "--out", "missing/fc.csv"),
     ("forecast", "--plot", "missing/fc.png"),
@@ -597,18 +613,8 @@ def test_evaluate_by_passes_max_epochs_to_the_models(runner, tmp_path, monkeypat
 ])
 def test_an_output_path_in_a_missing_folder_is_refused_before_the_fit(runner, azure_csv, tmp_path, monkeypatch,
                                                                       command, option, name):
-    from workload_predictor import WorkloadPredictor
-
-    if option == "--plot":
-        pytest.importorskip("matplotlib")
-
-    def no_fit(*args, **kwargs):
-        raise AssertionError("the fit ran before the output path was checked")
-
-    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
-    monkeypatch.setattr("workload_predictor.backtest.run_backtest", no_fit)
     path = str(tmp_path / name).replace("trace.csv", str(azure_csv.name))
-    result = runner.invoke(main, [command, str(azure_csv), "--freq", "5s", option, path])
+    result = _run_without_fitting(runner, azure_csv, monkeypatch, command, option, path)
     assert result.exit_code == EXIT_USAGE, result.output
     assert "write somewhere else" in result.output and "the fit ran" not in result.output
     assert ".tmp-" not in result.output
@@ -1118,17 +1124,7 @@ def test_an_output_file_that_cannot_be_created_is_refused_before_the_fit(runner,
     """/proc passes a folder check (as root, os.access says yes to every folder), yet no file can be created in
     it: the fit ran, printed its table, and then the command ended with a bare '[Errno 2] No such file or
     directory' (exit 3) that named no option."""
-    from workload_predictor import WorkloadPredictor
-
-    if option == "--plot":
-        pytest.importorskip("matplotlib")
-
-    def no_fit(*args, **kwargs):
-        raise AssertionError("the fit ran before the output path was checked")
-
-    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
-    monkeypatch.setattr("workload_predictor.backtest.run_backtest", no_fit)
-    result = runner.invoke(main, [command, str(azure_csv), "--freq", "5s", option, f"/proc/{name}"])
+    result = _run_without_fitting(runner, azure_csv, monkeypatch, command, option, f"/proc/{name}")
     assert result.exit_code == EXIT_USAGE, result.output
     assert option in result.output and "write somewhere else" in result.output
     assert "the fit ran" not in result.output and "[Errno" not in result.output

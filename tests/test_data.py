@@ -457,3 +457,15 @@ def test_fitting_a_request_log_says_to_bucketize_it_first():
         WorkloadPredictor().fit(pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=50, freq="1min"),
                                               "count": np.arange(50.0)}))
     assert "bucketize" not in str(raised.value)
+
+
+@pytest.mark.parametrize("text", ["1715342400", " 1715342400.5 "])
+def test_epochs_written_as_text_are_told_to_become_numbers_with_a_unit(text):
+    """Before: '1715342400' (an epoch read from JSON as a string) got the generic "pass numeric epochs with unit=...",
+    which does not say that the strings themselves are the problem."""
+    from workload_predictor import WorkloadPredictor
+
+    frame = pd.DataFrame({"timestamp": [text] * 30, "requests": np.arange(30.0)})
+    with pytest.raises(WorkloadDataError, match=r"epochs written as text; convert the column with "
+                                                r"pd.to_numeric\(df\['timestamp'\]\)"):
+        WorkloadPredictor(model="naive", horizon=3).fit(frame)

@@ -416,10 +416,18 @@ def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None) ->
     row = _first_unparseable(values)
     where = (f"row {row} holds {quote(_plain(values[row]))}, which is no timestamp" if row is not None
              else cut(exc))
+    if row is not None and isinstance(values[row], str) and _EPOCH_TEXT.fullmatch(values[row]):
+        return WorkloadDataError(
+            f"{name}: cannot parse timestamps ({where}): they look like epochs written as text; convert the column "
+            f"with pd.to_numeric(df[{quote(name)}]) (or write them as JSON numbers) and pass unit=..., e.g. unit='s'."
+        )
     return WorkloadDataError(
         f"{name}: cannot parse timestamps ({where}); fix or drop that row, or pass ISO-8601 strings, datetimes "
         "or numeric epochs with unit=..."
     )
+
+
+_EPOCH_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")  # '1715342400', '1715342400.5': an epoch as a string
 
 
 def _strings_pass(strings: np.ndarray) -> bool:

@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,15 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
                            batch=min(int(config["batch_size"]), max(1, len(x_train))), n_eval=len(x_val))
     check_memory(f"distributed={processes} training processes", extra_bytes=float(processes) * (data + weights + trains))
     state = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
+    # The time limit as a wall-clock instant (the processes share the machine's clock): starting the processes
+    # and importing torch in each takes seconds, which count against the limit as any other part of the fit.
+    config = dict(config)
+    max_time = config.pop("max_time", None)
+    ends_at = None if max_time is None else time.time() + max_time
     with tempfile.TemporaryDirectory(prefix="workload-predictor-ddp-") as folder:
         mp.spawn(_spawned, nprocs=processes, join=True,
                  args=(processes, folder, type(network), init, state, x_train, y_train, x_val, y_val, config, seed,
-                       device.type, n_threads))
+                       device.type, n_threads, ends_at))
         with np.load(Path(folder) / "weights.npz", allow_pickle=False) as weights:
             network.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files})
         record = json.loads((Path(folder) / "training.json").read_text())
@@ -97,8 +103,9 @@ def _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device) -
 
 
 def _spawned(rank: int, world: int, folder: str, network_class, init, state, x_train, y_train, x_val, y_val,
-             config, seed, device_type, n_threads) -> None:
-    """One spawned rank: join the group, train, and (rank 0) write the weights and the record as plain data."""
+             config, seed, device_type, n_threads, ends_at) -> None:
+    """One spawned rank: join the group, train until ``ends_at`` (``time.time()``; None: no limit), and (rank 0)
+    write the weights and the record as plain data."""
     torch.set_num_threads(int(n_threads or 1))
     device = torch.device(f"cuda:{rank}") if device_type == "cuda" else torch.device("cpu")
     if device.type == "cuda":
@@ -108,7 +115,9 @@ def _spawned(rank: int, world: int, folder: str, network_class, init, state, x_t
     try:
         network = network_class(*init)
         network.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
-        result = _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device)
+        # What is left of the limit once every rank has joined (the ranks' stops are agreed during training).
+        max_time = None if ends_at is None else max(0.0, ends_at - time.time())
+        result = _train_rank(network, x_train, y_train, x_val, y_val, {**config, "max_time": max_time}, seed, device)
         if rank == 0:
             np.savez(Path(folder) / "weights.npz", **{k: v.detach().cpu().numpy() for k, v in network.state_dict().items()})
             (Path(folder) / "training.json").write_text(json.dumps(dataclasses.asdict(result)))

@@ -381,7 +381,9 @@ class GlobalLSTM(ParamsMixin):
 
     def _train(self, init, seed, x_train, r_train, x_val, r_val, device, start):
         with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):  # nn.LSTM's init draws from the global RNG
-            torch.manual_seed(seed)
+            # The CPU generator alone, which fork_rng restores: torch.manual_seed would also reseed every CUDA
+            # (and MPS, XPU) device's generator, which fork_rng(devices=[]) leaves as this fit set them.
+            torch.default_generator.manual_seed(seed)
             network = _PatchLSTM(*init)
         config = {"max_epochs": self.max_epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
                   "patience": self.patience, "max_time": time_left(self.max_training_time, start)}

@@ -54,12 +54,14 @@ from .combination import error_difference, evidence_shrinkage
 from .dlinear import DLinear, window_weights
 from .registry import record_init
 from .torch_runtime import (
+    EVAL_ACTIVATION_FLOATS,
     check_network_memory,
     check_patch_size,
     check_quantize,
     check_settings,
     inference_network,
     resolve_device,
+    network_bytes,
     time_left,
     training_seed,
 )
@@ -70,6 +72,7 @@ PATCHES = 12
 #: training takes the rest.
 TARGETS_SHARE = 0.5
 CHUNK_ORIGINS = 8192  # origins per chunk when the base forecasts many windows (bounds its float64 copies)
+PREDICT_CHUNK = 8192  # windows per forward pass of the network when it forecasts many (bounds its activations)
 #: ``Deadline.pace`` key: the longest chunk of targets in this fit, in seconds.
 CHUNK_PACE = "lstm targets chunk"
 UPDATE_WINDOWS = 256  # update() trains on the newest windows only ...
@@ -323,7 +326,9 @@ class LSTM(BaseForecaster):
         with torch_threads(self.n_threads), limit(None, reserve=refit_seconds) as deadline:
             seed = training_seed(self.random_state)
             with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):  # nn.LSTM's init draws from the global RNG
-                torch.manual_seed(seed)
+                # The CPU generator alone, which fork_rng restores: torch.manual_seed would also reseed every CUDA
+                # (and MPS, XPU) device's generator, which fork_rng(devices=[]) leaves as this fit set them.
+                torch.default_generator.manual_seed(seed)
                 network = _PatchLSTM(patch * k, int(self.hidden_size), int(self.num_layers), int(horizon) * k,
                                      k if self.follow_level and self.linear_base else 0).to(device)
             if deadline.expired():  # the time went on the base: keep it (the head starts at zero)
@@ -473,7 +478,10 @@ class LSTM(BaseForecaster):
         device = next(self.network_.parameters()).device if network is self.network_ else torch.device("cpu")
         with torch_threads(self.n_threads), torch.inference_mode():
             x = self._tensors(y, origins, device, with_targets=False)
-            residual = network(x).cpu().numpy().astype(np.float64)  # [m, H*k]
+            # PREDICT_CHUNK windows per forward pass: an update's validation roll or a backtest forecasts every
+            # window at once, and the activations of 100,000 windows at once were gigabytes (hidden_size=256).
+            residual = torch.cat([network(x[first : first + PREDICT_CHUNK]).cpu()
+                                  for first in range(0, len(x), PREDICT_CHUNK)]).numpy().astype(np.float64)  # [m, H*k]
         return self._base_forecast(y, origins), residual.reshape(len(origins), self.horizon, -1)
 
     def _correction_share(self) -> float:
@@ -503,6 +511,22 @@ class LSTM(BaseForecaster):
 
     def _recent_length(self) -> int:
         return self.context_length() + self.horizon - 1 + UPDATE_WINDOWS
+
+    def update_bytes(self, n_new: int) -> float:
+        """:meth:`BaseForecaster.update_bytes` plus what the network adds: the series as float32 (the patches are a
+        view of it), one ``PREDICT_CHUNK`` of the validation roll's windows through the network without gradients
+        (their activations and outputs, and every window's correction in float32 and float64), and the fine-tuning
+        on the newest ``UPDATE_WINDOWS`` windows (:func:`~.torch_runtime.network_bytes`: the network's copy, its
+        optimiser state and activations)."""
+        k = getattr(self, "n_targets_", 1)
+        windows = n_new + self._recent_length()
+        n_patches, outputs = self.window_ // self.patch_size_, self.horizon * k
+        hidden, layers = int(self.hidden_size), int(self.num_layers)
+        chunk = min(windows, PREDICT_CHUNK)
+        forward = 4.0 * chunk * (n_patches * layers * hidden * EVAL_ACTIVATION_FLOATS + outputs) + 12.0 * windows * outputs
+        training = network_bytes(self.patch_size_ * k, hidden, layers, outputs, n_patches,
+                                 batch=min(int(self.batch_size), UPDATE_WINDOWS), n_eval=UPDATE_WINDOWS)
+        return super().update_bytes(n_new) + 4.0 * windows * k + forward + training
 
     def _clean_origins(self, y: np.ndarray, n_old: int, origins: np.ndarray) -> np.ndarray:
         """``origins`` of ``y`` (the kept points, then from ``n_old`` on the new ones) whose windows hold no bucket the

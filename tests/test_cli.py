@@ -1184,3 +1184,61 @@ def test_settings_a_loaded_model_file_was_not_fitted_with_are_refused(runner, az
                                   "input_tokens", "--model-file", str(model_file)])
     assert result.exit_code == EXIT_USAGE and "--level 0.9, --target requests" in result.output, result.output
     assert runner.invoke(main, fit).exit_code == 0  # the same settings again: loaded and updated
+
+
+# -- power-user paths: usage mistakes exit 2 with one line, never silently merged or overwritten ----------------
+def keyed_log(tmp_path, key: str = "model"):
+    log = request_log(1500)
+    log[key] = np.random.default_rng(1).choice(["a", "b"], len(log))
+    path = tmp_path / "keyed.csv"
+    log.to_csv(path, index=False)
+    return path
+
+
+def test_evaluate_unknown_model_name_is_quoted_cut_short(runner, azure_csv):
+    result = runner.invoke(main, ["evaluate", str(azure_csv), "--freq", "5s", "--models", "x" * 5000])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "unknown" in result.output and len(result.output) < 1200
+
+
+def test_evaluate_model_listed_twice_is_a_usage_error(runner, azure_csv):
+    result = runner.invoke(main, ["evaluate", str(azure_csv), "--freq", "5s", "--models", "dlinear,dlinear",
+                                  "--baselines", "naive"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "listed twice" in result.output
+
+
+def test_evaluate_name_in_models_and_baselines_is_a_usage_error(runner, azure_csv):
+    result = runner.invoke(main, ["evaluate", str(azure_csv), "--freq", "5s", "--horizon", "3", "--models", "naive",
+                                  "--baselines", "naive"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "both --models and --baselines" in result.output
+
+
+def test_evaluate_by_a_column_named_as_a_model_is_refused(runner, tmp_path):
+    path = keyed_log(tmp_path, key="naive")
+    result = runner.invoke(main, ["evaluate", str(path), "--by", "naive", "--freq", "10s", "--horizon", "3",
+                                  "--models", "dlinear", "--baselines", "naive"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--by" in result.output and "rename" in result.output
+
+
+@pytest.mark.parametrize("command, options", [
+    ("forecast", ["--out", "{same}", "--requests", "{same}"]),
+    ("forecast", ["--out", "{same}", "--model-file", "{same}"]),
+    ("evaluate", ["--json", "{same}", "--plot", "{same}"]),
+])
+def test_two_outputs_in_one_file_are_refused(runner, azure_csv, tmp_path, command, options):
+    same = tmp_path / ("out.png" if "--plot" in options else "out.csv")
+    models = ["--model", "naive"] if command == "forecast" else ["--models", "naive", "--baselines", ""]
+    result = runner.invoke(main, [command, str(azure_csv), "--freq", "5s", "--horizon", "3", *models,
+                                  *[o.format(same=same) for o in options]])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "same file" in result.output and not same.exists()
+
+
+def test_forecast_by_a_column_named_as_the_forecast_table_is_a_usage_error(runner, tmp_path):
+    path = keyed_log(tmp_path, key="yhat")
+    result = runner.invoke(main, ["forecast", str(path), "--by", "yhat", "--freq", "10s", "--model", "naive"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--by" in result.output and "key=" not in result.output and "data.rename" not in result.output

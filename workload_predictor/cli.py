@@ -255,6 +255,20 @@ def _check_plotting(plot_path: str | None) -> None:
                                  f"use one of .{', .'.join(supported)} (e.g. .png).", param_hint="--plot")
 
 
+def _check_distinct(**paths: str | None) -> None:
+    """Refuse (exit 2) one file named by two output options (``paths`` maps option names to values): the second
+    write would overwrite the first (a forecast table over the --model-file it shares a name with)."""
+    seen: dict[Path, str] = {}
+    for name, path in paths.items():
+        if path is None:
+            continue
+        option, resolved = "--" + name.replace("_", "-"), Path(path).resolve()
+        if resolved in seen:
+            raise click.UsageError(f"{seen[resolved]} and {option} name the same file {quote(path)}, and the second "
+                                   "would overwrite the first: give each its own file.")
+        seen[resolved] = option
+
+
 def _check_output_paths(**paths: str | None) -> None:
     """Refuse (exit 2) an output path whose folder does not exist or cannot be written, before reading TRACE
     (rather than after a fit of minutes). ``paths`` maps option names (``out``, ``model_file``) to values."""
@@ -363,8 +377,11 @@ def _split_names(value: str, allowed: tuple[str, ...], option: str) -> list[str]
     names = [v.strip() for v in value.split(",") if v.strip()] if value else []
     unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(allowed)}.",
-                                 param_hint=option)
+        raise click.BadParameter(f"unknown {cut(', '.join(map(quote, unknown)), 200)}; choose from "
+                                 f"{', '.join(allowed)}.", param_hint=option)
+    twice = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+    if twice:
+        raise click.BadParameter(f"{', '.join(map(quote, twice))} listed twice; name each once.", param_hint=option)
     return names
 
 
@@ -509,6 +526,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
                                "there is one series: drop --jobs, or pass --by COLUMN.")
     _check_suffix(out, OUT_SUFFIXES, "--out")
     _check_suffix(requests_path, REQUESTS_SUFFIXES, "--requests")
+    _check_distinct(out=out, plot=plot_path, requests=requests_path, model_file=model_file)
     _check_output_paths(out=out, plot=plot_path, requests=requests_path,
                         model_file=None if model_file is None or Path(model_file).exists() else model_file)
     _check_plotting(plot_path)
@@ -763,8 +781,17 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     baseline_names = _split_names(baselines, registry.names(), "--baselines")
     if not model_names and not baseline_names:
         raise click.BadParameter("name at least one model or baseline.", param_hint="--models")
+    both = [n for n in model_names if n in baseline_names]
+    if both:  # the table has one row per name: the model and the baseline would be one row
+        raise click.UsageError(f"{', '.join(map(quote, both))} is in both --models and --baselines; name it in "
+                               "one of them.")
     if by is not None:
         _refuse_with_by(plot=plot_path is not None)
+        if by in model_names + baseline_names:  # the per-key table has a column per model, and one for the keys
+            raise click.BadParameter(f"{quote(by)} is also the name of a model in --models/--baselines, and the "
+                                     "per-key table has one column per model: rename that column of TRACE (e.g. "
+                                     "to endpoint) and pass --by endpoint, or drop the model.", param_hint="--by")
+    _check_distinct(json=json_path, plot=plot_path)
     _check_output_paths(json=json_path, plot=plot_path)
     _check_plotting(plot_path)
     if by is not None:
@@ -1115,6 +1142,11 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     """``forecast --by KEY``: one forecast per key of TRACE, printed as one long table (and written with --out)."""
     from .fleet import FleetPredictor
 
+    taken = [c for c in ("timestamp", "target", "yhat", "lower", "upper") if c != "target" or len(set(targets)) > 1]
+    if by in taken[1:]:  # the forecast table's own columns would be written over the keys (timestamp: see below)
+        raise click.BadParameter(f"{quote(by)} is the name of a column of the forecast table ({', '.join(taken)}): "
+                                 "rename that column of TRACE (e.g. to endpoint) and pass --by endpoint.",
+                                 param_hint="--by")
     frame = _read_fleet(trace, freq, by, opts)
     chosen = _fleet_targets(frame, targets, trace)
     fleet = FleetPredictor(model=model, horizon=horizon, level=level, random_state=seed, n_jobs=jobs)

@@ -536,3 +536,72 @@ def test_bucketize_refuses_output_names_that_overwrite_each_other(options):
                         "ContextTokens": [5, 7]})
     with pytest.raises(WorkloadDataError, match="two columns named"):
         bucketize(log, **options)
+
+
+# -- fit/update through the door: index shapes and Series ---------------------------------------
+def _door_fitted(targets: tuple[str, ...]) -> WorkloadPredictor:
+    index = pd.date_range("2024-03-10 05:00", periods=30, freq="1h")
+    frame = pd.DataFrame({"timestamp": index, **{name: np.arange(30) % 5 + 1.0 for name in targets}})
+    return WorkloadPredictor(model="naive", horizon=3, window=4).fit(frame, target=list(targets))
+
+
+@st.composite
+def continuation_inputs(draw):
+    """Rows after the fitted end (offsets in buckets, some before it or repeated), as a frame, a frame indexed by
+    time (plain or MultiIndex) or a Series (named, unnamed or misnamed)."""
+    targets = draw(st.sampled_from([("requests",), ("a", "b")]))
+    offsets = draw(st.lists(st.integers(-1, 4), min_size=1, max_size=4))
+    stamps = pd.Timestamp("2024-03-11 10:00") + pd.to_timedelta(offsets, unit="h")
+    values = {name: draw(st.sampled_from([1.0, 0.0, np.nan, -1.0])) * np.ones(len(offsets)) for name in targets}
+    frame = pd.DataFrame({"timestamp": stamps, **values})
+    shape = draw(st.sampled_from(["frame", "indexed", "multiindex", "series", "unnamed", "misnamed"]))
+    if shape == "frame":
+        return targets, frame, "timestamp"
+    indexed = frame.set_index("timestamp")
+    if shape == "multiindex":
+        indexed.index = pd.MultiIndex.from_arrays([indexed.index, range(len(indexed))])
+    if shape in ("indexed", "multiindex"):
+        return targets, indexed, None
+    series = indexed[targets[0]]
+    return targets, series.rename({"series": series.name, "unnamed": None, "misnamed": "other"}[shape]), None
+
+
+@given(drawn=continuation_inputs())
+@example(drawn=(("requests",), pd.DataFrame({"requests": [1.0]}, index=pd.MultiIndex.from_arrays(
+    [[pd.Timestamp("2024-03-11 11:00")], [0]])), None))  # was NotImplementedError from pandas
+@example(drawn=(("a", "b"), pd.Series([1.0], index=[pd.Timestamp("2024-03-11 11:00")], name="a"), None))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_update_on_arbitrary_continuations_updates_or_raises_and_changes_nothing(drawn):
+    targets, data, timestamp = drawn
+    predictor = _door_fitted(targets)
+    before, saved = predictor.predict(), data.copy(deep=True)
+    try:
+        with no_hang():
+            predictor.update(data, timestamp=timestamp)
+    except WorkloadDataError as error:  # UpdateGapError and MemoryLimitError included
+        event(outcome(error))
+        assert "new_y" not in str(error), f"a model's internals, not the caller's problem: {error}"
+        after = predictor.predict()
+        assert after.index.equals(before.index) and np.array_equal(after.yhat, before.yhat)
+    else:
+        event(outcome(None))
+        forecast = predictor.predict()
+        assert str(forecast.index.tz) == "UTC" and forecast.index[0] > before.index[0]
+        assert np.isfinite(forecast.yhat).all()
+    (pd.testing.assert_series_equal if isinstance(data, pd.Series) else pd.testing.assert_frame_equal)(data, saved)
+
+
+def test_fit_on_a_multiindex_is_a_typed_error():
+    index = pd.MultiIndex.from_arrays([pd.date_range("2024-01-01", periods=30, freq="1h"), range(30)])
+    frame = pd.DataFrame({"requests": np.arange(30) % 5 + 1.0}, index=index)
+    for data in (frame, frame["requests"]):
+        with pytest.raises(WorkloadDataError, match="MultiIndex.*droplevel"):
+            WorkloadPredictor(model="naive", horizon=3).fit(data, timestamp=None)
+
+
+def test_a_series_is_not_silently_fitted_as_several_targets():
+    series = pd.Series(np.arange(30) % 5 + 1.0, index=pd.date_range("2024-01-01", periods=30, freq="1h"), name="a")
+    for data in (series, series.rename(None)):
+        with pytest.raises(WorkloadDataError, match="Series holds one target.*DataFrame"):
+            WorkloadPredictor(model="naive", horizon=3).fit(data, target=["a", "b"])
+    assert WorkloadPredictor(model="naive", horizon=3).fit(series, target=["a"]).targets_ == ("a",)

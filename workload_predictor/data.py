@@ -626,6 +626,10 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tupl
         # A Series is one target: its name, or ``target`` when it has none. A name that differs from a target the
         # caller chose is refused (``fit``'s default "requests" leaves a named Series its name).
         wanted = [target] if isinstance(target, str) else list(target) if isinstance(target, (list, tuple)) else []
+        if len(wanted) > 1:  # fitting one column as if it were all, or update's model erring deep inside
+            raise WorkloadDataError(
+                f"a Series holds one target, but target={quote(wanted)} names {len(wanted)}: pass a DataFrame with "
+                "a column for each of them (and the timestamps as a column or a DatetimeIndex).")
         if isinstance(data.name, str) and wanted and data.name not in wanted and target != DEFAULT_TARGET:
             raise WorkloadDataError(
                 f"the Series is named {quote(data.name)}, not {quote(target if isinstance(target, str) else wanted)}: "
@@ -652,6 +656,11 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tupl
         )
     if len(frame) == 0:
         raise WorkloadDataError("the input is empty; pass a series with at least one bucket per row.")
+    if isinstance(stamps, pd.MultiIndex):  # pandas cannot read it as one column (a bare NotImplementedError)
+        raise WorkloadDataError(
+            f"the index is a MultiIndex (levels {quote(list(stamps.names))}), not one column of timestamps: keep "
+            "only the time level (data.droplevel(...)), or move it to a column (data.reset_index()) and pass "
+            "timestamp=<that column>.")
     return stamps, _target_matrix(frame, targets), tuple(targets)
 
 

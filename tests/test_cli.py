@@ -1242,3 +1242,30 @@ def test_forecast_by_a_column_named_as_the_forecast_table_is_a_usage_error(runne
     result = runner.invoke(main, ["forecast", str(path), "--by", "yhat", "--freq", "10s", "--model", "naive"])
     assert result.exit_code == EXIT_USAGE, result.output
     assert "--by" in result.output and "key=" not in result.output and "data.rename" not in result.output
+
+
+def test_requests_from_a_bucketed_series_without_tokens_name_the_columns_it_needs(runner, tmp_path):
+    # --input-col/--output-col name a request log's columns: the advice for a bucketed series is its own columns.
+    path = bucketed_csv(tmp_path / "series.csv", prompt=np.arange(200) % 5 * 100)
+    args = ["forecast", str(path), "--horizon", "3", "--model", "naive", "--requests", str(tmp_path / "req.csv"),
+            "--format", "vidur-0.0.26"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "input_tokens" in result.output and "--format native" in result.output, result.output
+    assert "name them with --input-col" not in result.output, result.output
+    assert not (tmp_path / "req.csv").exists()
+
+
+def test_by_prints_float_keys_unrounded(runner, tmp_path):
+    # The tables' float format must not round keys: 1.0001 and 1.0004 would both read 1.00 (or 1.000).
+    path = tmp_path / "fleet.csv"
+    frame = pd.concat([pd.read_csv(bucketed_csv(tmp_path / "one.csv", periods=80)).assign(k=key)
+                       for key in (1.0001, 1.0004)])
+    frame.to_csv(path, index=False)
+    forecast = runner.invoke(main, ["forecast", str(path), "--by", "k", "--horizon", "2", "--model", "naive"])
+    assert forecast.exit_code == 0, forecast.output
+    evaluate = runner.invoke(main, ["evaluate", str(path), "--by", "k", "--horizon", "2", "--models", "naive",
+                                    "--baselines", "moving_average"])
+    assert evaluate.exit_code == 0, evaluate.output
+    for result in (forecast, evaluate):
+        assert "1.0001 " in result.output and "1.0004 " in result.output, result.output

@@ -535,11 +535,17 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     data = _read(trace, freq, opts, targets)
     lengths = _token_lengths(data, opts) if requests_path else None
     if requests_path and lengths is None and needs_token_lengths(requests_format):
+        if data.log is not None:
+            raise WorkloadDataError(
+                f"--format {requests_format} needs token lengths, and {data.path.name} has no token columns "
+                f"(columns: {quote_columns(data.log.columns)}); name them with --input-col/--output-col, or write "
+                "--format native.")
+        # A bucketed series is read for its targets only (--input-col/--output-col name a request log's columns).
         raise WorkloadDataError(
-            f"--format {requests_format} needs token lengths, and {data.path.name} has no token columns (columns: "
-            f"{quote_columns((data.log if data.log is not None else data.series).columns)}); name them with "
-            "--input-col/--output-col, or write --format native."
-        )
+            f"--format {requests_format} needs token lengths, and the bucketed series {data.path.name} has none to "
+            "draw from: that takes an input_tokens or output_tokens column (token sums per bucket) and a bucket with "
+            "requests (--input-col/--output-col name a request log's columns only). Add such a column, pass the raw "
+            "request log with --freq instead, or write --format native.")
     appended = zero_filled = None
     if model_file and Path(model_file).exists():
         asked = {"model": model, "horizon": horizon, "level": level, "targets": list(dict.fromkeys(targets))}
@@ -1166,7 +1172,9 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     _echo_errors(fleet.errors_)
     _say("")
     digits = _fraction_digits(result["timestamp"])
-    shown = result.assign(timestamp=[s.removesuffix("Z") for s in _stamps(result["timestamp"], digits)])
+    # The keys as the file spells them: the float format below would print 1.001 and 1.004 both as 1.00.
+    shown = result.assign(timestamp=[s.removesuffix("Z") for s in _stamps(result["timestamp"], digits)],
+                          **{by: result[by].map(str)})
     _say(shown.head(60).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if len(result) > 60:
         _say(f"... {len(result) - 60:,} more rows" + ("" if out else " (write them all with --out)"))
@@ -1215,7 +1223,8 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     _say(f"fleet   {Path(trace).name}: {len(rows):,} keys backtested by {quote(by)} ({len(errors):,} skipped), "
          f"horizon {horizon}, MAE (mean over targets {', '.join(chosen)})")
     _say("")
-    _say(table["per_key"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    per_key = table["per_key"].assign(**{by: table["per_key"][by].map(str)})  # keys unrounded, as in forecast --by
+    _say(per_key.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     _say("")
     _say(table["summary"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if json_path:

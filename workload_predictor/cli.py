@@ -1146,9 +1146,9 @@ def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
 def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str, level: float,
                 targets: tuple[str, ...], seed: int, out: str | None, jobs: int, opts: dict[str, Any]) -> None:
     """``forecast --by KEY``: one forecast per key of TRACE, printed as one long table (and written with --out)."""
-    from .fleet import FleetPredictor
+    from .fleet import FleetPredictor, forecast_columns
 
-    taken = [c for c in ("timestamp", "target", "yhat", "lower", "upper") if c != "target" or len(set(targets)) > 1]
+    taken = forecast_columns(list(dict.fromkeys(targets)) or "requests")
     if by in taken[1:]:  # the forecast table's own columns would be written over the keys (timestamp: see below)
         raise click.BadParameter(f"{quote(by)} is the name of a column of the forecast table ({', '.join(taken)}): "
                                  "rename that column of TRACE (e.g. to endpoint) and pass --by endpoint.",

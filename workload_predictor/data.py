@@ -922,12 +922,8 @@ def bucketize(
     if not isinstance(count, str):  # an output name, as the keys of sums (None would name a column None)
         raise WorkloadDataError(f"count={quote(count)} must be the name (a str) of the requests-per-bucket column, "
                                 "e.g. count='requests'.")
-    for value, what, example in ((timestamp, "timestamp", "TIMESTAMP"), (by, "by", "model")):
-        try:
-            hash(value)  # a column label; a list (["model"]) would fail deep in pandas' lookup
-        except TypeError:
-            raise WorkloadDataError(f"{what}={quote(value)} must be one column name, e.g. "
-                                    f"{what}={example!r}.") from None
+    check_label(timestamp, "timestamp", "TIMESTAMP")
+    check_label(by, "by", "model")
     if by is not None:
         return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid)
     if not isinstance(log, pd.DataFrame):
@@ -979,6 +975,15 @@ def bucketize(
     result = pd.DataFrame(out)
     result["timestamp"] = pd.DatetimeIndex(result["timestamp"]).as_unit("ns")
     return result
+
+
+def check_label(value: Any, what: str, example: str) -> None:
+    """A typed error unless ``value`` (the argument ``what``) can be one column's label: a list (``["model"]``) would
+    fail deep in pandas' column lookup."""
+    try:
+        hash(value)
+    except TypeError:
+        raise WorkloadDataError(f"{what}={quote(value)} must be one column name, e.g. {what}={example!r}.") from None
 
 
 def _check_count_column(log: pd.DataFrame, count: str, sums: Mapping[str, str]) -> None:
@@ -1073,15 +1078,35 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
 
 
 def factorize_keys(column: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
-    """Codes ``0..K-1`` per row and the ``K`` keys, sorted where they sort; a missing key is an error."""
+    """Codes ``0..K-1`` per row and the ``K`` keys, sorted where they sort; a missing key, a key that cannot be
+    hashed (a list, a dict) and a key column that appears twice (``column`` a frame) are errors."""
+    if isinstance(column, pd.DataFrame):
+        raise WorkloadDataError(f"key column {quote(name)} appears {column.shape[1]} times; rename the duplicates "
+                                "(or drop them) so that one column holds the keys.")
     try:
         codes, keys = pd.factorize(column, sort=True)
     except TypeError:  # keys of mixed types: in order of first appearance
-        codes, keys = pd.factorize(column, sort=False)
+        try:
+            codes, keys = pd.factorize(column, sort=False)
+        except TypeError:  # a key that cannot be hashed: named (searched only once factorising has failed)
+            _refuse_unhashable(column, name)
+            raise
     if (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
         raise WorkloadDataError(f"key column {quote(name)} is missing at row {row}; give every row a key (or drop it).")
     return codes, pd.Index(keys)
+
+
+def _refuse_unhashable(column: pd.Series, name: str) -> None:
+    """A typed error naming the first key of ``column`` that cannot be hashed, if any."""
+    for row, value in enumerate(column.array):
+        try:
+            hash(value)
+        except TypeError:
+            raise WorkloadDataError(
+                f"key column {quote(name)} holds {quote(value)} at row {row}, a {type(value).__name__}, which cannot "
+                "be a key (keys are text, numbers, timestamps or tuples of them): convert the column, e.g. "
+                f"data[{quote(name)}] = data[{quote(name)}].astype(str).") from None
 
 
 @dataclass(frozen=True)

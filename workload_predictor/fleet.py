@@ -33,8 +33,8 @@ import pandas as pd
 from . import _deadline
 from ._memory import check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
-from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, factorize_keys, gap_buckets, prepare_continuation,
-                   split_by_key)
+from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, factorize_keys, gap_buckets,
+                   prepare_continuation, split_by_key)
 from .errors import MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, is_positive_int, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
@@ -283,17 +283,11 @@ class FleetPredictor(ParamsMixin):
         self._check_owned_settings()
         self._check_device()
         _check_key_name(key, target)
-        if isinstance(data, pd.DataFrame) and key in data.columns:
-            _key_column(data, key)  # one column of that name (split_by_key words a missing one)
         fitted_params = copy.deepcopy({name: getattr(self, name) for name in _FITTED_SETTINGS})
         # One deadline for the whole fleet's fit, from its start (see max_training_time in the class docstring).
         with _deadline.limit(self.max_training_time) as deadline:
-            try:
-                series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
-                                                       unit=unit, origin=origin)
-            except TypeError:  # pandas' factorize of keys that cannot be hashed (a list, a dict): worded here
-                _check_hashable_keys(data[key], key)
-                raise
+            series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
+                                                   unit=unit, origin=origin)
             self._raise_if_strict(errors)
             blocks, predictors, fit_errors, global_state = self._fit_series(series, targets)
         errors.update(fit_errors)
@@ -626,7 +620,7 @@ class FleetPredictor(ParamsMixin):
         check_is_fitted(self, "keys_")
         if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}.")
-        codes, keys = _factorize(_key_column(data, self.key_), self.key_)
+        codes, keys = factorize_keys(data[self.key_], self.key_)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
         if self._global is not None:
             return self._update_global(data, codes, keys, timestamp=timestamp, unit=unit, origin=origin)
@@ -786,55 +780,23 @@ def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):
     return (grouped.iloc[bounds[i] : bounds[i + 1]] for i in range(n_keys))
 
 
-#: The columns of predict's frame besides the key column (``target`` only when the fleet has several targets).
-_FORECAST_COLUMNS = ("timestamp", "target", "yhat", "lower", "upper")
+def forecast_columns(target: Any) -> list[str]:
+    """The columns of :meth:`FleetPredictor.predict`'s frame besides the key column, for the fleet's ``target``
+    (``target`` among them only when there are several)."""
+    several = not isinstance(target, str) and len(as_target_list(target)) > 1
+    return [name for name in ("timestamp", "target", "yhat", "lower", "upper") if name != "target" or several]
 
 
 def _check_key_name(key: Any, target: Any) -> None:
     """A typed error for a key column named as a column of :meth:`FleetPredictor.predict`'s frame: that column would
     be written over the keys, and the forecast would name no key."""
-    try:
-        hash(key)
-    except TypeError:  # a list of names (["endpoint"]) would fail deep in pandas' column lookup
-        raise WorkloadDataError(f"key={quote(key)} must be one column name, e.g. key='endpoint'.") from None
-    several = not isinstance(target, str) and len(as_target_list(target)) > 1
-    taken = [name for name in _FORECAST_COLUMNS if name != "target" or several]
+    check_label(key, "key", "endpoint")
+    taken = forecast_columns(target)
     if isinstance(key, str) and key in taken:
         raise WorkloadDataError(
             f"key={quote(key)} is the name of a column of the forecast ({', '.join(taken)}), which predict() would "
             f"write over the keys: rename the key column, e.g. data.rename(columns={{{quote(key)}: 'endpoint'}}), "
             "and pass key='endpoint'.")
-
-
-def _key_column(data: pd.DataFrame, key: Any) -> pd.Series:
-    """``data[key]``, one column (a frame with two columns of that name is a typed error)."""
-    column = data[key]
-    if isinstance(column, pd.DataFrame):
-        raise WorkloadDataError(f"key column {quote(key)} appears {column.shape[1]} times; rename the duplicates "
-                                "(or drop them) so that one column holds the keys.")
-    return column
-
-
-def _check_hashable_keys(column: pd.Series, name: Any) -> None:
-    """A typed error naming the first key that cannot be hashed (a list, a dict, ...), if any; read only once
-    factorising the keys has failed."""
-    for row, value in enumerate(column.array):
-        try:
-            hash(value)
-        except TypeError:
-            raise WorkloadDataError(
-                f"key column {quote(name)} holds {quote(value)} at row {row}, a {type(value).__name__}, which cannot "
-                "be a key (keys are text, numbers, timestamps or tuples of them): convert the column, e.g. "
-                f"data[{quote(name)}] = data[{quote(name)}].astype(str).") from None
-
-
-def _factorize(column: pd.Series, name: Any) -> tuple[np.ndarray, pd.Index]:
-    """:func:`~workload_predictor.data.factorize_keys`, with a typed error for keys that cannot be hashed."""
-    try:
-        return factorize_keys(column, name)
-    except TypeError:
-        _check_hashable_keys(column, name)
-        raise
 
 
 def _fitted_names(keys: list) -> dict:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ModelFileError, WorkloadDataError, cut, is_positive_int, quote
+from .errors import ModelFileError, WorkloadDataError, cut, is_number, is_positive_int, quote
 
 #: Default largest model file :func:`~workload_predictor.persistence.load` reads (1 GiB). A DLinear
 #: predictor fitted on a million buckets is about 40 MB (the fitted series dominates); pass
@@ -382,19 +382,18 @@ def _check_timeline(obj: Any, refuse: Any) -> None:
         refuse("holds a history grid that is not UTC timestamps reaching its last timestamp")
 
 
-def _is_seconds(value: Any) -> bool:
-    """Whether ``value`` is a finite number of seconds >= 0 (a timing ``health`` reports)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
-        and 0.0 <= value < math.inf
+def _is_finite_nonnegative(value: Any) -> bool:
+    """Whether ``value`` is a finite number >= 0 (a timing ``health`` reports, a penalty rate)."""
+    return is_number(value) and 0.0 <= value < math.inf
 
 
 def _check_measured(obj: Any, refuse: Any) -> None:
     """What ``health`` reads: the fit's seconds and the predict timings finite numbers >= 0, the stages a time limit
     cut short a tuple of names."""
     seconds = getattr(obj, "fit_seconds_", 0.0)
-    if not _is_seconds(seconds):
+    if not _is_finite_nonnegative(seconds):
         refuse(f"has fit_seconds_={quote(seconds)}, not a finite number of seconds >= 0")
-    if not all(_is_seconds(t) for t in obj.predict_seconds_):
+    if not all(_is_finite_nonnegative(t) for t in obj.predict_seconds_):
         refuse(f"keeps predict timings {quote(list(obj.predict_seconds_))}, not finite numbers of seconds >= 0")
     stages = getattr(obj, "time_limited_stages_", ())
     if not isinstance(stages, (tuple, list)) or not all(isinstance(stage, str) for stage in stages):
@@ -445,7 +444,7 @@ def _check_blend(model: Any, k: int, refuse: Any) -> None:
     ridge = getattr(model, "ridge_", None)
     windows = set(ridge[0]) if isinstance(ridge, list) and ridge else None
     if blend is not None and (not isinstance(blend, dict) or not blend or not all(
-            _is_count(w) and isinstance(share, (int, float)) and not isinstance(share, bool) and 0.0 <= share <= 1.0
+            _is_count(w) and is_number(share) and 0.0 <= share <= 1.0
             for w, share in blend.items()) or (windows is not None and set(blend) != windows)):
         refuse(f"holds DLinear window weights {quote(blend)}, not weights in [0, 1] of the windows its ridge systems "
                f"are kept for ({quote(sorted(windows or ()))})")
@@ -454,7 +453,7 @@ def _check_blend(model: Any, k: int, refuse: Any) -> None:
     rates = getattr(model, "penalty_rates_", None)
     if rates is not None and (not isinstance(rates, list) or len(rates) != k or not all(
             isinstance(r, dict) and (windows is None or set(r) == windows) and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < math.inf for v in r.values())
+                _is_finite_nonnegative(v) for v in r.values())
             for r in rates)):
         refuse(f"holds DLinear penalty rates that are not {k} sets of finite rates >= 0 for its windows")
 
@@ -846,13 +845,14 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
                "not a count and True or False")
 
 
-def _check_reach(start: np.ndarray, length: Any, freq: pd.Timedelta, horizon: int, refuse: Any) -> None:
+def _check_reach(start: np.ndarray, length: int, freq: pd.Timedelta, horizon: int, refuse: Any) -> None:
     """Each key's series (``length`` buckets of ``freq`` from ``start``) and its forecast's horizon end before
     pandas' last timestamp: an update computes the key's last bucket, a forecast the buckets after it."""
-    reach = (np.asarray(length, dtype=object) - 1 + horizon) * freq.value  # Python ints: no overflow
-    last = np.asarray(start, dtype="datetime64[ns]").astype(np.int64).astype(object) + reach
-    if np.size(last) and max(np.ravel(last)) > pd.Timestamp.max.value:
-        refuse(f"holds a key whose {int(np.max(length)):,} buckets of {freq} and horizon {horizon} reach past "
+    # The whole buckets between each start and pandas' last timestamp, against those a key needs: counts, so the
+    # check itself cannot overflow as a span of 10**9 buckets of 50,000 days would.
+    room = (pd.Timestamp.max - pd.DatetimeIndex(np.ravel(start))) // freq
+    if (room < int(length) - 1 + horizon).any():
+        refuse(f"holds a key whose {int(length):,} buckets of {freq} and horizon {horizon} reach past "
                f"{pd.Timestamp.max}")
 
 

@@ -49,3 +49,33 @@ def test_the_predictors_forecast_passes_its_own_check():
     forecast = predictor.predict(3)
     assert forecast.yhat.shape == forecast.lower.shape == forecast.upper.shape == (3, 1)
     assert forecast.to_frame().shape == (3, 3)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # Before: all accepted; to_frame and plot showed NaN/inf/negative loads, and to_requests failed inside numpy.
+    (dict(yhat=np.array([[1.0], [np.nan], [2.0]])), r"Forecast yhat must hold finite non-negative numbers .* not nan"),
+    (dict(upper=np.array([[2.0], [np.inf], [3.0]])), r"Forecast upper must .* not inf"),
+    (dict(lower=np.array([[-1.0], [0.0], [0.0]])), r"Forecast lower must .* not -1.0"),
+    (dict(upper=np.array([["a"], ["b"], ["c"]])), r"Forecast upper must .* not 'dtype <U1'"),
+    (dict(lower=np.full((3, 1), 12.0)), r"lower <= yhat <= upper"),
+    (dict(level=1.5), r"Forecast level=1.5 must be a coverage in \(0, 1\)"),
+    (dict(level=float("nan")), r"Forecast level=nan must be a coverage"),
+    (dict(confidence=float("nan")), r"Forecast confidence=nan must be a number in \[0, 1\]"),
+    (dict(confidence=-0.1), r"Forecast confidence=-0.1 must be"),
+])
+def test_a_forecast_of_impossible_loads_or_settings_is_refused(overrides, message):
+    with pytest.raises(WorkloadDataError, match=message):
+        _forecast(**overrides)
+
+
+def test_an_integer_forecast_and_a_zero_width_interval_are_accepted():
+    yhat = np.array([[0], [3], [5]])
+    forecast = _forecast(yhat=yhat, lower=yhat, upper=yhat, confidence=0.0)
+    assert forecast.to_frame()["yhat"].tolist() == [0, 3, 5]
+
+
+def test_an_undefined_error_gives_no_confidence():
+    from workload_predictor.confidence import confidence_of_wape
+
+    assert confidence_of_wape(float("nan")) == 0.0  # before: nan
+    assert confidence_of_wape(0.25) == 0.75 and confidence_of_wape(float("inf")) == 0.0

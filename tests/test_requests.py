@@ -205,14 +205,15 @@ def test_each_buckets_token_total_is_the_forecasts_and_every_request_has_a_token
 
 
 @pytest.mark.parametrize("rates, tokens, message", [
-    ([np.nan, 5.0], None, r"yhat of 'requests' is nan at step 0"),  # numpy's "lam value too large"
-    ([5.0, 5.0], [np.nan, 100.0], r"yhat of 'input_tokens' is nan at step 0"),  # drawn as 1-token requests
+    # A NaN forecast is refused when the Forecast is built (to_requests used to hit numpy's "lam value too large"
+    # or draw 1-token requests from it).
+    ([np.nan, 5.0], None, r"Forecast yhat must hold finite non-negative numbers"),
+    ([5.0, 5.0], [np.nan, 100.0], r"Forecast yhat must hold finite non-negative numbers"),
     ([5.0, 5.0], [100.0, 1e25], r"yhat of 'input_tokens' is 1e\+25 at step 1"),  # int64 wrapped: 1 token each
 ])
 def test_a_forecast_value_that_is_no_count_is_refused(rates, tokens, message):
-    forecast = make_forecast(rates, tokens=tokens)
     with pytest.raises(WorkloadDataError, match=message):
-        forecast.to_requests(random_state=0, lengths=lengths_log())
+        make_forecast(rates, tokens=tokens).to_requests(random_state=0, lengths=lengths_log())
 
 
 @pytest.mark.parametrize("value, shown", [(1e20, r"1e\+20"), ("many", "'many'")])

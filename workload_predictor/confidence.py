@@ -157,8 +157,8 @@ def confidence_score(actual: np.ndarray, forecast: np.ndarray) -> float:
 
 
 def confidence_of_wape(value: float) -> float:
-    """``1 - WAPE`` clipped to ``[0, 1]`` (see :func:`confidence_score`)."""
-    return min(max(1.0 - value, 0.0), 1.0)
+    """``1 - WAPE`` clipped to ``[0, 1]`` (see :func:`confidence_score`); an undefined WAPE (NaN) scores 0."""
+    return 0.0 if math.isnan(value) else min(max(1.0 - value, 0.0), 1.0)
 
 
 def confidence_of_totals(error: float, load: float, cells: int) -> float:

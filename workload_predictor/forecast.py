@@ -10,6 +10,13 @@ import pandas as pd
 from .errors import WorkloadDataError, is_number, quote
 
 
+def _first_bad(array: np.ndarray):
+    """The first value of ``array`` that is no finite non-negative number (its dtype when it holds no numbers)."""
+    if array.dtype.kind not in "iuf":
+        return f"dtype {array.dtype}"
+    return float(array.flat[int(np.flatnonzero(~(np.isfinite(array) & (array >= 0)))[0])])
+
+
 @dataclass(frozen=True, eq=False)
 class Forecast:
     """A forecast of one or more targets over future buckets.
@@ -54,7 +61,8 @@ class Forecast:
         ------
         WorkloadDataError
             ``index`` is no non-empty DatetimeIndex, ``targets`` no non-empty sequence of names, or ``yhat``,
-            ``lower`` or ``upper`` no array of shape ``(len(index), len(targets))``.
+            ``lower`` or ``upper`` no array of shape ``(len(index), len(targets))`` of finite non-negative
+            numbers with ``lower <= yhat <= upper``, ``level`` not in ``(0, 1)`` or ``confidence`` not in ``[0, 1]``.
         """
         if not isinstance(self.index, pd.DatetimeIndex) or len(self.index) == 0:
             raise WorkloadDataError(f"Forecast index={quote(self.index)} must be a non-empty pd.DatetimeIndex, the "
@@ -73,9 +81,19 @@ class Forecast:
                 raise WorkloadDataError(f"Forecast {name} has shape {quote(np.shape(array))}, not (steps, targets) = "
                                         f"{shape} for {shape[0]} timestamps and targets {quote(self.targets)}: pass "
                                         "a numpy array with one row per timestamp and one column per target.")
-        for name in ("level", "confidence"):
-            if not is_number(getattr(self, name)):
-                raise WorkloadDataError(f"Forecast {name}={quote(getattr(self, name))} must be a number, e.g. 0.9.")
+        for name in ("yhat", "lower", "upper"):
+            array = getattr(self, name)
+            if array.dtype.kind not in "iuf" or not (np.isfinite(array) & (array >= 0)).all():
+                raise WorkloadDataError(f"Forecast {name} must hold finite non-negative numbers (loads), not "
+                                        f"{quote(_first_bad(array))}: pass the forecast clipped at 0.")
+        if not ((self.lower <= self.yhat) & (self.yhat <= self.upper)).all():
+            raise WorkloadDataError("Forecast bounds must satisfy lower <= yhat <= upper in every cell: pass the "
+                                    "interval's bounds as lower and upper.")
+        if not (is_number(self.level) and 0.0 < self.level < 1.0):
+            raise WorkloadDataError(f"Forecast level={quote(self.level)} must be a coverage in (0, 1), e.g. 0.9.")
+        if not (is_number(self.confidence) and 0.0 <= self.confidence <= 1.0):
+            raise WorkloadDataError(f"Forecast confidence={quote(self.confidence)} must be a number in [0, 1], "
+                                    "e.g. 0.8.")
 
     @property
     def steps(self) -> int:

@@ -469,3 +469,37 @@ def test_epochs_written_as_text_are_told_to_become_numbers_with_a_unit(text):
     with pytest.raises(WorkloadDataError, match=r"epochs written as text; convert the column with "
                                                 r"pd.to_numeric\(df\['timestamp'\]\)"):
         WorkloadPredictor(model="naive", horizon=3).fit(frame)
+
+
+def _multiindex_columns_frame() -> pd.DataFrame:
+    stamps = pd.date_range("2024-01-01", periods=120, freq="10s", tz="UTC")
+    frame = pd.DataFrame({("a", "requests"): np.arange(120) % 7, ("a", "x"): 1.0})
+    frame[("timestamp", "")] = stamps
+    return frame
+
+
+@pytest.mark.parametrize("call", [
+    # Before: "target column 'a' appears more than once" (the tuple read as targets 'a' and 'requests').
+    lambda frame: prepare_series(frame, timestamp=None, target=("a", "requests")),
+    # Before: "no target column 'requests'" with the columns shown as strings of tuples.
+    lambda frame: prepare_series(frame.set_index(("timestamp", ""))),
+    lambda frame: bucketize(frame, timestamp="timestamp", freq="10s"),  # before: bucketized, no error
+    lambda frame: bucketize(frame, timestamp="timestamp", freq="10s", by="a"),
+])
+def test_multiindex_columns_are_refused_with_how_to_flatten_them(call):
+    frame = _multiindex_columns_frame()
+    with pytest.raises(WorkloadDataError, match=r"the columns are a MultiIndex \(2 levels, e.g. \('a', 'requests'\)\)"
+                                                r".*flatten them first"):
+        call(frame)
+
+
+def test_an_update_or_a_fleet_with_multiindex_columns_is_refused_as_a_fit_is():
+    from workload_predictor import FleetPredictor, WorkloadPredictor
+
+    frame = _multiindex_columns_frame()
+    flat = pd.DataFrame({"timestamp": frame[("timestamp", "")], "requests": frame[("a", "requests")]})
+    predictor = WorkloadPredictor(model="naive", horizon=2).fit(flat.iloc[:100], timestamp="timestamp")
+    with pytest.raises(WorkloadDataError, match="the columns are a MultiIndex"):  # before: "no target column"
+        predictor.update(frame.iloc[100:101], timestamp="timestamp")
+    with pytest.raises(WorkloadDataError, match="the columns are a MultiIndex"):  # before: "key column 'a' appears 2 times"
+        FleetPredictor(model="naive", horizon=2).fit(frame, key="a")

@@ -605,6 +605,8 @@ def prepare_continuation(
     DatetimeIndex costs tens of microseconds per operation.
     """
     wanted = [target] if isinstance(target, str) else list(target)
+    if isinstance(data, pd.DataFrame):
+        check_flat_columns(data)
     missing = [name for name in wanted if name not in data] if isinstance(data, pd.DataFrame) else []
     if missing:  # the update's own message: it has no ``target`` to pass
         raise WorkloadDataError(f"no target column {quote(missing[0])} (columns: {quote_columns(data.columns)}): "
@@ -639,6 +641,7 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tupl
         targets = [name]
         stamps = frame.index
     elif isinstance(data, pd.DataFrame):
+        check_flat_columns(data)
         targets = as_target_list(target)
         frame = data
         stamps = frame.get(timestamp) if timestamp is not None else None  # one column lookup, not two
@@ -676,7 +679,8 @@ def _datetime_frame_rows(data: Any, timestamp: str | None,
     general path returns, or ``None`` for anything else (including every input the
     general path refuses), which the general path then reads, checks and words.
     """
-    if type(data) is not pd.DataFrame or not isinstance(timestamp, str) or len(data) == 0:
+    if (type(data) is not pd.DataFrame or not isinstance(timestamp, str) or len(data) == 0
+            or isinstance(data.columns, pd.MultiIndex)):
         return None
     column_array = getattr(data, "_get_column_array", None)  # pandas' own per-column read (it has no public one)
     if column_array is None:
@@ -928,6 +932,7 @@ def bucketize(
         return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid)
     if not isinstance(log, pd.DataFrame):
         raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
+    check_flat_columns(log)
     if timestamp not in log.columns:
         raise WorkloadDataError(
             f"no timestamp column {quote(timestamp)} in the log (columns: {quote_columns(log.columns)}); "
@@ -986,6 +991,15 @@ def check_label(value: Any, what: str, example: str) -> None:
         raise WorkloadDataError(f"{what}={quote(value)} must be one column name, e.g. {what}={example!r}.") from None
 
 
+def check_flat_columns(frame: pd.DataFrame) -> None:
+    """Refuse a frame whose columns are a MultiIndex: a column name would select several columns (or none)."""
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise WorkloadDataError(
+            f"the columns are a MultiIndex ({frame.columns.nlevels} levels, e.g. {quote(frame.columns[0])}), not one "
+            "name per column: flatten them first, e.g. frame.columns = ['_'.join(map(str, c)) for c in "
+            "frame.columns], then name the columns you want.")
+
+
 def _check_count_column(log: pd.DataFrame, count: str, sums: Mapping[str, str]) -> None:
     """Refuse a log that already has a column named ``count`` which no entry of ``sums`` reads: bucketize counts
     rows, so a bucketed series' counts (one row per bucket, ``requests`` = 40) would be replaced by its rows per
@@ -1012,6 +1026,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     """:func:`bucketize` with a key column: one zero-filled bucket grid per key, in one long frame."""
     if not isinstance(log, pd.DataFrame):
         raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
+    check_flat_columns(log)
     for column, what in ((by, "by"), (timestamp, "timestamp")):
         if column not in log.columns:
             raise WorkloadDataError(
@@ -1150,6 +1165,7 @@ def split_by_key(
         raise WorkloadDataError(
             f"expected a long pandas DataFrame (a key column, a timestamp column, targets), got {type(data).__name__}."
         )
+    check_flat_columns(data)
     targets = tuple(as_target_list(target))
     for column, what in ((key, "key"), (timestamp, "timestamp")):
         if column not in data.columns:

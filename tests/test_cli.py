@@ -1269,3 +1269,17 @@ def test_by_prints_float_keys_unrounded(runner, tmp_path):
     assert evaluate.exit_code == 0, evaluate.output
     for result in (forecast, evaluate):
         assert "1.0001 " in result.output and "1.0004 " in result.output, result.output
+
+
+def test_a_fleet_with_many_skipped_keys_names_them_in_cli_words(runner, tmp_path):
+    """Past the five keys shown with their reasons, the CLI named a Python attribute (FleetPredictor.errors_) that a
+    CLI user cannot read; it now lists the keys themselves, up to 25 in all, then their number."""
+    good = pd.read_csv(bucketed_fleet(tmp_path / "fleet.csv"))
+    short = pd.DataFrame({"timestamp": ["2024-05-10T00:00:00Z"] * 30, "service": [f"k{i:02d}" for i in range(30)],
+                          "requests": 1})
+    path = tmp_path / "mixed.csv"
+    pd.concat([good, short]).to_csv(path, index=False)
+    result = runner.invoke(main, ["forecast", str(path), "--by", "service", "--model", "naive", "--horizon", "2"])
+    assert result.exit_code == 0, result.output
+    assert "FleetPredictor.errors_" not in result.output
+    assert "skipped 25 more keys: k05, k06, " in result.output and "k24 and 5 more" in result.output

@@ -1130,8 +1130,10 @@ def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> 
 def _echo_errors(errors: dict) -> None:
     for key, error in list(errors.items())[:5]:
         _say(f"skipped {str(key)[:40]}: {in_cli_words(cut(_one_line(error), 200), rows='key')}")
-    if len(errors) > 5:
-        _say(f"skipped {len(errors) - 5} more keys (see FleetPredictor.errors_)")
+    more = [str(key)[:40] for key in list(errors)[5:25]]
+    if more:
+        listed = ", ".join(more) + (f" and {len(errors) - 25:,} more" if len(errors) > 25 else "")
+        _say(f"skipped {len(errors) - 5:,} more keys: {listed}")
 
 
 def _no_key_left(errors: dict, by: str, doing: str) -> Failure:

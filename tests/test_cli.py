@@ -852,6 +852,23 @@ def test_inspect_reports_empty_cells_text_and_irregular_steps(runner, tmp_path):
     assert re.search(r"^irregular steps\s+2 \(the first: 5 s after 2024-05-10T00:00:20\+00:00\)$", text, flags=re.M)
 
 
+@pytest.mark.parametrize("stamps, frequency, missing", [
+    # Before: the zero steps of the repeated stamps halved the median step: 5 s, and 2 "missing" buckets.
+    (["00:00:00", "00:00:00", "00:00:10", "00:00:10", "00:00:20"], 10.0, 0),
+    (["00:00:00", "00:00:00", "00:00:00"], None, 0),  # before: "0 us"
+    (["00:00:00"], None, 0),  # before: --freq's default (1 s), reported as inferred
+])
+def test_inspect_infers_the_frequency_from_distinct_timestamps(runner, tmp_path, stamps, frequency, missing):
+    path = tmp_path / "repeated.csv"
+    path.write_text("timestamp,requests\n" + "".join(f"2024-05-10T{t}Z,1\n" for t in stamps))
+    report = json.loads(runner.invoke(main, ["inspect", str(path), "--json"]).output)
+    assert report["inferred_frequency_s"] == frequency and report["missing_buckets"] == missing
+    assert report["duplicate_timestamps"] == len(stamps) - len(set(stamps))
+    text = runner.invoke(main, ["inspect", str(path)]).output
+    shown = "10 s" if frequency else r"none \(fewer than 2 distinct timestamps\)"
+    assert re.search(rf"^inferred frequency\s+{shown}$", text, flags=re.M), text
+
+
 def test_inspect_reports_text_in_a_request_logs_token_columns(runner, tmp_path):
     log = request_log(200).astype({"GeneratedTokens": object})
     log.loc[[3, 9], "GeneratedTokens"] = "?"

@@ -906,6 +906,8 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
     for key, value in report.items():
         if key.endswith("_s") and isinstance(value, (int, float)):
             value = _duration(value)
+        elif key == "inferred_frequency_s" and value is None:
+            value = "none (fewer than 2 distinct timestamps)"
         elif key in ("missing_values", "non_numeric_values"):
             value = _problem_text(value)
         elif key == "irregular_steps":
@@ -980,11 +982,12 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     tokens = {} if bucketed else token_columns(frame.columns, opts["input_col"], opts["output_col"])
     _value_problems(report, frame, [c for c in TARGETS if c in frame.columns] if bucketed else list(tokens.values()))
     if bucketed:
-        width = infer_freq(stamps) if len(stamps) > 1 else parse_freq(freq)
-        report["inferred_frequency_s"] = _seconds(width)
-        report["missing_buckets"] = int(((steps // width) - 1).clip(lower=0).sum()) if len(steps) else 0
+        distinct = stamps.unique()  # a repeated timestamp is no step of the grid
+        width = infer_freq(distinct) if len(distinct) > 1 else None
+        report["inferred_frequency_s"] = _seconds(width) if width is not None else None
+        report["missing_buckets"] = int(((steps // width) - 1).clip(lower=0).sum()) if width is not None else 0
         report["duplicate_timestamps"] = int(stamps.duplicated().sum())
-        off = np.flatnonzero((steps % width != pd.Timedelta(0)).to_numpy()) if width > pd.Timedelta(0) else []
+        off = np.flatnonzero((steps % width != pd.Timedelta(0)).to_numpy()) if width is not None else []
         report["irregular_steps"] = {"count": len(off)}
         if len(off):
             report["irregular_steps"].update(first_after=stamps[int(off[0])].isoformat(),

@@ -802,21 +802,7 @@ def _target_matrix(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
     """The target columns as a new float64 ``(n, k)`` array: numbers, finite, in ``[0, MAX_VALUE]``."""
     columns = []
     for name in targets:
-        column = frame.get(name)
-        if column is None:
-            raise WorkloadDataError(_no_target(frame, name))
-        if isinstance(column, pd.DataFrame):
-            raise WorkloadDataError(f"target column {quote(name)} appears more than once; rename the duplicates.")
-        dtype = column.dtype
-        if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # plain numpy numbers: a float64 copy
-            array = np.array(column.to_numpy(), dtype=np.float64)
-        elif (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
-                or not pd.api.types.is_numeric_dtype(dtype)):
-            raise WorkloadDataError(
-                f"target column {quote(name)} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
-            )
-        else:  # nullable extension dtypes: <NA> becomes NaN (and is refused below)
-            array = column.to_numpy(dtype="float64", na_value=np.nan)
+        array = _numbers(frame, name)
         if not ((array >= 0) & (array <= MAX_VALUE)).all():  # NaN fails both: one pass for the common case
             _refuse_values(name, array)
         columns.append(array)
@@ -1223,16 +1209,18 @@ def _key_time_order(codes: np.ndarray, instants: np.ndarray) -> np.ndarray | Non
 
 
 def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """A target column as float64 (NaN where missing): the dtype checks of :func:`_target_matrix`, not the values'."""
+    """A target column as a new float64 array (NaN where missing): its name and dtype checked, not its values."""
     column = frame.get(name)
     if column is None:
         raise WorkloadDataError(_no_target(frame, name))
     if isinstance(column, pd.DataFrame):
         raise WorkloadDataError(f"target column {quote(name)} appears more than once; rename the duplicates.")
     dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # plain numpy numbers: a float64 copy
+        return np.array(column.to_numpy(), dtype=np.float64)
     if (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
             or not pd.api.types.is_numeric_dtype(dtype)):
         raise WorkloadDataError(
             f"target column {quote(name)} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
         )
-    return column.to_numpy(dtype="float64", na_value=np.nan)
+    return column.to_numpy(dtype="float64", na_value=np.nan)  # nullable extension dtypes: <NA> becomes NaN

@@ -17,27 +17,30 @@ RECENT_SHARE = 2.0 / 3.0
 
 def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndarray | None = None,
                        floor_residuals: np.ndarray | None = None) -> np.ndarray:
-    """Split-conformal half-width per column, interpolated so the expected coverage is ``level``.
+    """Split-conformal half-width per column: the classic rank, interpolated where the residuals do not tie there.
 
     ``abs_residuals`` is ``(n, ...)`` (validation windows first). The classic split-conformal
     half-width is the ``k``-th smallest residual, ``k = ceil((n + 1) * level)``: coverage
-    >= ``level``, and on integer counts, where many residuals tie at that value, far more
-    (0.94-0.97 at 0.90). Here the empirical distribution of the residuals, with ``n + 1`` in
-    the denominator, is interpolated linearly across the jump at that value: between the
-    largest residual below it (0 when there is none), where ``m`` residuals lie below, and
-    the value itself, where ``c >= k`` residuals lie at or below, the half-width is
+    >= ``level``, up to ``1 / (n + 1)`` more. Where that value is one window's alone, the
+    empirical distribution of the residuals, with ``n + 1`` in the denominator, is interpolated
+    linearly across its jump: between the largest residual below it (0 when there is none),
+    where ``m = k - 1`` residuals lie below, and the value itself, the half-width is
 
-        below + (value - below) * ((n + 1) * level - m) / (c - m).
+        below + (value - below) * ((n + 1) * level - m),
 
-    This is the expectation of randomised (smoothed) split conformal, which draws the
-    rank within the tie to cover ``level`` exactly; without ties it interpolates between
-    the ``(k-1)``-th and ``k``-th smallest residuals. The result never exceeds the classic
-    half-width. When ``k`` exceeds ``n`` (too few windows for that level) the largest
-    residual is used, which the caller reports as under-calibrated.
+    so that on continuous residuals the expected coverage is ``level``, not up to ``1 / (n + 1)``
+    more. Where several windows tie at the value (integer counts forecast by an integer: the
+    median, the last value), the residuals are discrete and a new one lands on the value itself,
+    not between: any half-width below it covers only what ``below`` covers (``m / (n + 1)``, e.g.
+    0.74 at 0.90 on Poisson(0.7) counts forecast by their median), so the value is kept, as
+    classic split conformal keeps it (coverage >= ``level``, on counts often 0.93-0.97 at 0.90).
+    The result never exceeds the classic half-width. When ``k`` exceeds ``n`` (too few windows
+    for that level) the largest residual is used, which the caller reports as under-calibrated.
 
     ``weights`` (``(n,)``, positive, optional) weigh the windows as in weighted
     (non-exchangeable) split conformal: the counts above become sums of weights, and
-    the test window weighs 1; integer weights equal repeating each residual that often.
+    the test window weighs 1. A tie is still several windows at the value: one window of
+    weight ``w`` is interpolated across like one window, ``w`` copies of it are not.
 
     A zero half-width is raised by :func:`no_zero_width` from ``floor_residuals``
     (``(v, ...)``, default ``abs_residuals``): a pool of older windows passes the
@@ -63,13 +66,14 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
     below_count = less.sum(axis=0)  # m <= rank - 1 < target
     at_or_below = (ordered <= value).sum(axis=0)  # c >= rank >= target
     below = np.where(below_count > 0, np.where(less, ordered, -np.inf).max(axis=0), 0.0)  # the largest one below
-    share = (target - below_count) / (at_or_below - below_count)
+    share = np.where(at_or_below - below_count > 1, 1.0, (target - below_count) / (at_or_below - below_count))
     return no_zero_width(below + (value - below) * share, floor)
 
 
 def _weighted_conformal_quantile(r: np.ndarray, level: float, weights: np.ndarray) -> np.ndarray:
     """:func:`conformal_quantile` with window weights: the same interpolation across the jump at the value where the
-    weights' running sum (with the test window's 1 in the total) first reaches ``level`` (zeros not raised)."""
+    weights' running sum (with the test window's 1 in the total) first reaches ``level``, that value itself where
+    several windows tie at it (zeros not raised)."""
     total = weights.sum()
     target = (total + 1.0) * level
     if target > total:
@@ -84,7 +88,8 @@ def _weighted_conformal_quantile(r: np.ndarray, level: float, weights: np.ndarra
     below_weight = np.where(r < value, w, 0.0).sum(axis=0)
     at_or_below = np.where(r <= value, w, 0.0).sum(axis=0)
     below = np.where(r < value, r, 0.0).max(axis=0)
-    share = np.clip((target - below_weight) / (at_or_below - below_weight), 0.0, 1.0)
+    tied = (r == value).sum(axis=0) > 1
+    share = np.where(tied, 1.0, np.clip((target - below_weight) / (at_or_below - below_weight), 0.0, 1.0))
     return below + (value - below) * share
 
 

@@ -315,7 +315,12 @@ class BaseForecaster(ParamsMixin):
 
     def _required_window(self) -> int:
         window = getattr(self, "window", None)
-        return int(window) if window is not None else self.min_window
+        if window is None:
+            return self.min_window
+        if not is_positive_int(window):  # the length check reads it first (model_params={"window": ...} too)
+            raise WorkloadDataError(f"window={quote(window)} must be a positive integer number of buckets (e.g. 12), "
+                                    "or None for the model's default.")
+        return int(window)
 
     # -- checks ----------------------------------------------------------------------------
     def _check_horizon(self) -> None:

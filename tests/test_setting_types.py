@@ -1,0 +1,36 @@
+"""Settings of the wrong type or far out of range, given to a model on its own or through ``model_params``: a typed
+error naming the setting, before any numpy or torch work, never an error from inside them."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from conftest import periodic_series
+from workload_predictor import WorkloadDataError, WorkloadPredictor
+
+SERIES = periodic_series(400)
+LIGHT_LSTM = {"max_epochs": 1, "hidden_size": 4}
+
+# Anything that is not a positive integer number of buckets (nor None).
+NOT_A_WINDOW = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).filter(lambda x: not (x.is_integer() and x >= 1)),
+    st.integers(max_value=0), st.booleans(), st.text(max_size=3), st.lists(st.integers(1, 50), max_size=2),
+    st.tuples(st.integers(1, 50)), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(window=NOT_A_WINDOW)
+@example(window=float("nan"))
+@example(window=float("inf"))
+@example(window=[3])
+@example(window=(3,))
+@example(window={})
+def test_an_lstm_window_that_is_no_positive_integer_is_a_typed_error(window):
+    """Before: model_params={"window": nan} (or inf, [3], (3,), {}) reached the LSTM's length check, whose int(window)
+    raised ValueError "cannot convert float NaN to integer" or a TypeError (the predictor's own window= is checked by
+    the registry, model_params' is not)."""
+    with pytest.raises(WorkloadDataError, match=r"window=.* must be a positive integer number of buckets"):
+        WorkloadPredictor(model="lstm", horizon=5, model_params={"window": window, **LIGHT_LSTM}).fit(SERIES)

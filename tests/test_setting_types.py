@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor
+from workload_predictor.models.dlinear import DLinear
 
 SERIES = periodic_series(400)
 LIGHT_LSTM = {"max_epochs": 1, "hidden_size": 4}
@@ -34,3 +35,17 @@ def test_an_lstm_window_that_is_no_positive_integer_is_a_typed_error(window):
     the registry, model_params' is not)."""
     with pytest.raises(WorkloadDataError, match=r"window=.* must be a positive integer number of buckets"):
         WorkloadPredictor(model="lstm", horizon=5, model_params={"window": window, **LIGHT_LSTM}).fit(SERIES)
+
+
+@pytest.mark.parametrize("kernel_size", [2**64, 10**30])
+@pytest.mark.parametrize("model", ["dlinear", "lstm"])
+def test_a_kernel_longer_than_any_series_is_a_typed_error(model, kernel_size):
+    """Before: OverflowError "Python int too large to convert to C long" from the moving-average matrix, whose
+    padding is counted in int64 (2**63 and below were taken)."""
+    params = {"kernel_size": kernel_size, **(LIGHT_LSTM if model == "lstm" else {})}
+    with pytest.raises(WorkloadDataError, match=r"kernel_size=.* is longer than any series"):
+        WorkloadPredictor(model=model, horizon=5, model_params=params).fit(SERIES)
+
+
+def test_the_longest_kernel_a_series_may_have_is_taken():
+    DLinear(horizon=5, kernel_size=2**40).fit(SERIES["requests"])

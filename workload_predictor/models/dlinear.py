@@ -44,7 +44,7 @@ from .._threads import single_blas_thread
 from ..errors import WorkloadDataError, is_positive_int, quote
 from ..windows import (fit_scale, moving_average_matrix, targets_at, validation_origins, window_moments,
                        windows_at)
-from .base import MIN_TRAIN_WINDOWS, BaseForecaster, as_matrix, check_is_fitted, check_origins
+from .base import MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, as_matrix, check_is_fitted, check_origins
 from .combination import evidence_shrinkage
 
 DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
@@ -684,6 +684,9 @@ class DLinear(BaseForecaster):
                 continue
             if not is_positive_int(value):
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets.")
+        if self.kernel_size > MAX_WINDOW:  # its padding is counted in int64 (windows.moving_average_matrix)
+            raise WorkloadDataError(f"kernel_size={quote(self.kernel_size)} is longer than any series ({MAX_WINDOW:,} "
+                                    "buckets at most): pass a smaller kernel_size (e.g. 25).")
         candidates = self.candidate_windows
         if candidates is not None and (not isinstance(candidates, (list, tuple, range, np.ndarray))
                                        or np.ndim(candidates) != 1 or len(candidates) == 0

@@ -49,3 +49,11 @@ def test_a_kernel_longer_than_any_series_is_a_typed_error(model, kernel_size):
 
 def test_the_longest_kernel_a_series_may_have_is_taken():
     DLinear(horizon=5, kernel_size=2**40).fit(SERIES["requests"])
+
+
+@pytest.mark.parametrize("member_params", [False, 0, -0.0, [], ""], ids=repr)
+def test_member_params_that_are_no_mapping_are_refused_even_when_empty(member_params):
+    """Before: any false value (False, 0, [], '') was read as "no member parameters" and the ensemble fitted."""
+    with pytest.raises(WorkloadDataError, match="member_params=.* must map member names"):
+        WorkloadPredictor(model="ensemble", horizon=5,
+                          model_params={"members": ("dlinear", "naive"), "member_params": member_params}).fit(SERIES)

@@ -190,7 +190,7 @@ class Ensemble(BaseForecaster):
         if not names or unknown or len(set(names)) != len(names) or len(names) > EXACT_MEMBERS:
             raise WorkloadDataError(f"members={quote(self.members)}: name each member once (at most {EXACT_MEMBERS}), "
                                     f"from {', '.join(valid)}.")
-        params = self.member_params or {}
+        params = {} if self.member_params is None else self.member_params  # False, 0 or [] is no mapping
         if not isinstance(params, dict) or any(key not in names for key in params):
             raise WorkloadDataError(f"member_params={quote(params)} must map member names ({', '.join(names)}) "
                                     "to dicts of their parameters.")

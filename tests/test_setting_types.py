@@ -3,12 +3,15 @@ error naming the setting, before any numpy or torch work, never an error from in
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor
+from workload_predictor.data import gap_buckets
 from workload_predictor.models.dlinear import DLinear
 
 SERIES = periodic_series(400)
@@ -57,3 +60,49 @@ def test_member_params_that_are_no_mapping_are_refused_even_when_empty(member_pa
     with pytest.raises(WorkloadDataError, match="member_params=.* must map member names"):
         WorkloadPredictor(model="ensemble", horizon=5,
                           model_params={"members": ("dlinear", "naive"), "member_params": member_params}).fit(SERIES)
+
+
+# numpy registers np.timedelta64 as an integer (numbers.Integral): a span such as np.timedelta64(1, "h") passed every
+# "positive integer" check, then int() of it raised TypeError, or a span in nanoseconds was read as that many buckets.
+@pytest.mark.parametrize("settings", [
+    dict(horizon=np.timedelta64(3, "h")), dict(horizon=np.timedelta64(3, "ns")), dict(window=np.timedelta64(1, "h")),
+    dict(random_state=np.timedelta64(3, "s")), dict(n_threads=np.timedelta64(1, "s")),
+    dict(max_training_time=np.timedelta64(5, "m")), dict(model_params={"kernel_size": np.timedelta64(25, "m")}),
+    dict(model_params={"blend": np.timedelta64(2, "m")}), dict(model_params={"alpha": np.timedelta64(2, "m")}),
+    dict(model_params={"half_life": np.timedelta64(2, "D")}),
+    dict(model="moving_average", model_params={"window": np.timedelta64(12, "m")}),
+    dict(model="seasonal_median", model_params={"seasons": np.timedelta64(2, "D")}),
+    dict(model="lstm", model_params={"learning_rate": np.timedelta64(1, "s"), **LIGHT_LSTM}),
+], ids=repr)
+def test_a_numpy_timedelta_is_no_number_of_buckets_or_seconds(settings):
+    name = next(iter(settings.get("model_params", settings)))
+    with pytest.raises(WorkloadDataError, match=f"{name}=np.timedelta64"):
+        WorkloadPredictor(**{"horizon": 5, **settings}).fit(SERIES)
+
+
+def test_a_numpy_timedelta_is_no_forecast_length():
+    predictor = WorkloadPredictor(horizon=5).fit(SERIES)
+    with pytest.raises(WorkloadDataError, match="steps=np.timedelta64"):
+        predictor.predict(np.timedelta64(3, "m"))
+
+
+@pytest.mark.parametrize("gap, buckets", [(np.timedelta64(3, "m"), 3), (np.timedelta64(2, "h"), 120),
+                                          (np.timedelta64(90, "s"), 1), (np.timedelta64(3, "ns"), 0)], ids=repr)
+def test_a_numpy_timedelta_max_gap_is_a_span(gap, buckets):
+    """Before: np.timedelta64(3, "m") raised TypeError from int(), and np.timedelta64(3, "ns") was 3 buckets."""
+    assert gap_buckets(gap, pd.Timedelta("1min")) == buckets
+
+
+@pytest.mark.parametrize("gap", ["3", " 12 ", "-3", "0", np.timedelta64(3)], ids=repr)
+def test_a_max_gap_without_a_unit_is_a_typed_error(gap):
+    """Before: pandas read '3' as 3 nanoseconds: max_gap='3' zero-filled no bucket at all, and an update one bucket
+    late was refused as a gap."""
+    with pytest.raises(WorkloadDataError, match="max_gap=.* has no unit"):
+        WorkloadPredictor(horizon=5, max_gap=gap).fit(SERIES)
+
+
+def test_a_max_gap_span_bounds_the_update_in_buckets():
+    predictor = WorkloadPredictor(horizon=5, max_gap="3min").fit(SERIES)
+    last = SERIES["timestamp"].iloc[-1]
+    predictor.update(pd.DataFrame({"timestamp": [last + pd.Timedelta("4min")], "requests": [100.0]}))
+    assert predictor.last_timestamp_ == pd.Timestamp(last, tz="UTC") + pd.Timedelta("4min")

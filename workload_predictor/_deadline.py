@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import contextvars
 import math
-import numbers
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-import numpy as np
 
-from .errors import WorkloadDataError, quote
+from .errors import WorkloadDataError, is_number, quote
 
 
 class Deadline:
@@ -81,7 +79,7 @@ def check_seconds(seconds: object, name: str = "max_training_time") -> float | N
     """``seconds`` as a float >= 0, or ``None``; a typed error for anything else (NaN, negative, a string)."""
     if seconds is None:
         return None
-    if isinstance(seconds, (bool, np.bool_)) or not isinstance(seconds, numbers.Real) or math.isnan(seconds) or seconds < 0:
+    if not is_number(seconds) or math.isnan(seconds) or seconds < 0:
         raise WorkloadDataError(f"{name}={quote(seconds)} must be a number of seconds >= 0, or None for no limit.")
     return float(seconds)
 

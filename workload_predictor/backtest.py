@@ -33,7 +33,7 @@ from ._memory import MB, check_limit, check_memory, memory_limit, rss_mb
 from ._progress import progress_bar
 from .confidence import interval, wape
 from .data import BucketedSeries, prepare_series
-from .errors import MemoryLimitError, WorkloadDataError, is_number, is_positive_int, quote
+from .errors import MemoryLimitError, WorkloadDataError, is_integer, is_number, is_positive_int, quote
 from .models import registry
 from .windows import targets_at
 
@@ -165,8 +165,7 @@ def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) 
 def _check_test_size(test_size: Any) -> None:
     """Raise :class:`WorkloadDataError` unless ``test_size`` is a fraction in (0, 1) or a whole number of buckets
     (``50.7`` is neither: it is not cut to 50)."""
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)) \
-            or not (isinstance(test_size, (int, np.integer)) or math.isfinite(test_size)) \
+    if not is_number(test_size) or not (is_integer(test_size) or math.isfinite(test_size)) \
             or (test_size >= 1 and test_size != int(test_size)):  # an int is finite, even one beyond float's range
         raise WorkloadDataError(f"test_size={quote(test_size)} must be a fraction in (0, 1) or a whole number of "
                                 f"buckets, e.g. 0.25 or 500.")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ._memory import check_memory
-from .errors import UpdateGapError, WorkloadDataError, cut, is_positive_int, quote, quote_columns
+from .errors import UpdateGapError, WorkloadDataError, cut, is_integer, is_positive_int, quote, quote_columns
 
 # Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
 _EPOCH_BANDS = {
@@ -533,8 +533,13 @@ def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
     """``max_gap`` as a number of buckets of width ``freq`` (``None``: no bound); a typed error if invalid."""
     if gap is None:
         return None
-    if isinstance(gap, (int, np.integer)) and not isinstance(gap, bool) and gap >= 0:
+    if is_integer(gap) and gap >= 0:
         return int(gap)
+    unitless = (isinstance(gap, str) and gap.strip().lstrip("+-").isdigit()) or (
+        isinstance(gap, np.timedelta64) and np.datetime_data(gap.dtype)[0] == "generic")
+    if unitless:  # pandas reads a span without a unit as nanoseconds: '3' would zero-fill no bucket at all
+        raise WorkloadDataError(f"max_gap={quote(gap)} has no unit: pass a number of buckets as an int (e.g. "
+                                "max_gap=3) or a span with its unit (e.g. max_gap='3min').")
     if isinstance(gap, (str, pd.Timedelta, np.timedelta64)):
         try:
             span = pd.Timedelta(gap)

@@ -10,6 +10,8 @@ import numbers
 import reprlib
 from typing import Any
 
+import numpy as np
+
 #: Characters of a user's value that an error message quotes; the rest is cut (a 100 KB field in a
 #: message is a 100 KB log line).
 QUOTE_LIMIT = 60
@@ -20,15 +22,22 @@ _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozens
 _REPR.maxlevel = 3
 
 
+def is_integer(value: Any) -> bool:
+    """Whether a setting is an integer (numpy integers too). ``True`` is none, and neither is a ``np.timedelta64``,
+    which numpy registers as an integer: ``np.timedelta64(1, "h")`` is a span, and ``int()`` of it raises."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.timedelta64))
+
+
 def is_positive_int(value: Any) -> bool:
-    """Whether a setting is a positive integer (numpy integers too; ``True`` is no number of buckets, and ``2.5`` or
-    ``"3"`` are not quietly turned into one): the test behind every "must be a positive integer" error."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+    """Whether a setting is a positive integer (:func:`is_integer`; ``2.5`` or ``"3"`` are not quietly turned into
+    one): the test behind every "must be a positive integer" error."""
+    return is_integer(value) and value >= 1
 
 
 def is_number(value: Any) -> bool:
-    """Whether a setting is a real number (numpy's too); ``True`` is no number (``np.bool_`` is no ``numbers.Real``)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """Whether a setting is a real number (numpy's too); ``True`` is no number (``np.bool_`` is no ``numbers.Real``),
+    nor is a ``np.timedelta64`` (a span: ``float()`` of ``np.timedelta64(5, "m")`` is 5.0)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.timedelta64))
 
 
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:

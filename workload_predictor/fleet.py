@@ -35,7 +35,7 @@ from ._memory import check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, factorize_keys, gap_buckets,
                    prepare_continuation, split_by_key)
-from .errors import MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, is_positive_int, quote
+from .errors import MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, is_integer, is_positive_int, quote
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .predictor import WorkloadPredictor, _fit_anomalies, _point
@@ -333,7 +333,7 @@ class FleetPredictor(ParamsMixin):
                                     "per-key DLinear students of the global LSTM; use model='dlinear', "
                                     "teacher='global_lstm' (or teacher=None).")
         n_jobs = self.n_jobs
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or (n_jobs < 1 and n_jobs != -1):
+        if not is_integer(n_jobs) or (n_jobs < 1 and n_jobs != -1):
             raise WorkloadDataError(f"n_jobs={quote(n_jobs)} must be a positive number of processes, or -1 for one per CPU.")
         if self.client is not None and self.executor is not None:
             raise WorkloadDataError("pass client= (Dask) or executor= (concurrent.futures), not both.")

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ModelFileError, WorkloadDataError, cut, is_number, is_positive_int, quote
+from .errors import ModelFileError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, quote
 
 #: Default largest model file :func:`~workload_predictor.persistence.load` reads (1 GiB). A DLinear
 #: predictor fitted on a million buckets is about 40 MB (the fitted series dominates); pass
@@ -307,7 +307,7 @@ def _is_utc(stamps: Any) -> bool:
 
 def _is_count(value: Any) -> bool:
     """Whether ``value`` is an integer >= 0 (a counter such as ``n_updates_``)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= 0
+    return is_integer(value) and value >= 0
 
 
 def _is_real(array: Any, nonnegative: bool = False) -> bool:

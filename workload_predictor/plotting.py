@@ -8,13 +8,12 @@ global state and needs no display. Every function returns a ``Figure``; call
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import WorkloadDataError, quote
+from .errors import WorkloadDataError, is_integer, quote
 from .models import registry
 
 HISTORY_COLOR = "#4d4d4d"
@@ -49,8 +48,7 @@ def plot_forecast(forecast, targets: Sequence[str] | str | None = None, history:
     if targets is not None and not isinstance(targets, (str, list, tuple)):
         raise WorkloadDataError(f"targets={quote(targets)}: pass a target's name or a list of names, from "
                                 f"{list(forecast.targets)}.")
-    if history is not None and (isinstance(history, (bool, np.bool_)) or not isinstance(history, numbers.Integral)
-                                or history < 0):
+    if history is not None and (not is_integer(history) or history < 0):
         raise WorkloadDataError(f"history={quote(history)} must be a number of buckets, an integer >= 0 "
                                 "(0 draws no history).")
     if ax is not None and not hasattr(ax, "stairs"):

@@ -20,7 +20,7 @@ from .confidence import (
     RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
 from .data import DEFAULT_MAX_GAP, BucketedSeries, future_index, gap_buckets, prepare_continuation, prepare_series
-from .errors import WorkloadDataError, check_is_fitted, quote
+from .errors import WorkloadDataError, check_is_fitted, is_number, quote
 from .forecast import Forecast
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
@@ -306,8 +306,7 @@ class WorkloadPredictor(ParamsMixin):
         return registry.build(self.model, settings, self.model_params)
 
     def _check_level(self) -> None:
-        if isinstance(self.level, bool) or not isinstance(self.level, (int, float, np.integer, np.floating)) \
-                or not 0.0 < self.level < 1.0:
+        if not is_number(self.level) or not 0.0 < self.level < 1.0:
             raise WorkloadDataError(f"level={quote(self.level)} must be a coverage in (0, 1), e.g. 0.9.")
 
     # -- fit / predict ---------------------------------------------------------------------

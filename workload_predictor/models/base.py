@@ -324,7 +324,7 @@ class BaseForecaster(ParamsMixin):
 
     # -- checks ----------------------------------------------------------------------------
     def _check_horizon(self) -> None:
-        if not isinstance(self.horizon, (int, np.integer)) or isinstance(self.horizon, bool) or self.horizon < 1:
+        if not is_positive_int(self.horizon):
             raise WorkloadDataError(f"horizon={quote(self.horizon)} must be a positive integer number of buckets.")
 
     def _fitted_horizon(self) -> int:
@@ -378,7 +378,7 @@ class BaseForecaster(ParamsMixin):
             BaseForecaster._fitted_horizon(self)
         if steps is None:
             return int(self.horizon)
-        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps <= 0:
+        if not is_positive_int(steps):
             raise WorkloadDataError(f"steps={quote(steps)} must be a positive integer.")
         if steps > self.horizon:
             raise WorkloadDataError(

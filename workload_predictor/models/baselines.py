@@ -13,7 +13,7 @@ import numpy as np
 
 from .._deadline import current
 from .._memory import check_memory
-from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
+from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, is_integer, is_number, is_positive_int, quote
 from ..windows import targets_at, validation_origins, windows_at
 from .base import MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, check_origins
 
@@ -507,7 +507,7 @@ class SeasonalMedian(BaseForecaster):
             value = getattr(self, name)
             if name == "season_length" and value is None:
                 continue
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            if not is_integer(value) or value < low:
                 raise WorkloadDataError(f"{name}={quote(value)} must be an integer >= {low}"
                                         + (" (or None: found from the data)." if name == "season_length" else "."))
 

@@ -41,7 +41,7 @@ from .. import anomaly
 from .._deadline import Deadline, current
 from .._memory import check_memory
 from .._threads import single_blas_thread
-from ..errors import WorkloadDataError, is_positive_int, quote
+from ..errors import WorkloadDataError, is_number, is_positive_int, quote
 from ..windows import (fit_scale, moving_average_matrix, targets_at, validation_origins, window_moments,
                        windows_at)
 from .base import MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, as_matrix, check_is_fitted, check_origins
@@ -695,17 +695,14 @@ class DLinear(BaseForecaster):
                                     "integer window lengths in buckets, e.g. candidate_windows=[24, 48, 96] (or None "
                                     f"for the defaults {list(DEFAULT_WINDOWS)}); a single window is window=24.")
         alpha = self.alpha
-        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating))
-                                  or not 0 < alpha < np.inf):
+        if alpha is not None and (not is_number(alpha) or not 0 < alpha < np.inf):
             raise WorkloadDataError(f"alpha={quote(alpha)} must be a positive, finite ridge penalty (e.g. 1.0), or None "
                                     "for the default.")
         for name in ("robust", "follow_level"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise WorkloadDataError(f"{name}={quote(getattr(self, name))} must be True or False.")
         half_life = self.half_life
-        if half_life is not None and (isinstance(half_life, bool) or not isinstance(half_life, (int, float, np.integer,
-                                                                                                  np.floating))
-                                      or not 1 <= half_life < np.inf):
+        if half_life is not None and (not is_number(half_life) or not 1 <= half_life < np.inf):
             raise WorkloadDataError(f"half_life={quote(half_life)} must be a finite number of buckets >= 1 "
                                     "(e.g. 2000), or None to forget nothing.")
 

@@ -45,7 +45,7 @@ from .._deadline import check_seconds
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import WorkloadDataError, check_is_fitted, is_positive_int, quote
+from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
 from .dlinear import window_weights
@@ -208,8 +208,7 @@ class GlobalLSTM(ParamsMixin):
         check_settings(self, outputs=self.horizon)
         check_patch_size(self.patch_size, self.window or DEFAULT_WINDOW, "" if self.window else " (the default)")
         ridge = self.ridge
-        if isinstance(ridge, (bool, np.bool_)) or not isinstance(ridge, (int, float, np.integer, np.floating)) \
-                or not 0 < ridge < np.inf:  # NaN fails every comparison: refused too
+        if not is_number(ridge) or not 0 < ridge < np.inf:  # NaN fails every comparison: refused too
             raise WorkloadDataError(f"ridge={quote(ridge)} must be a positive, finite penalty relative to the base's "
                                     "Gram matrix (e.g. 1e-3, the default).")
         if not isinstance(self.robust, (bool, np.bool_)):
@@ -514,7 +513,7 @@ class GlobalLSTM(ParamsMixin):
         """Each fitted key's forecast ``(steps, k)`` after its last point, in ``keys_`` order."""
         check_is_fitted(self, "network_")
         steps = self.horizon if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= self.horizon:
+        if not is_positive_int(steps) or steps > self.horizon:
             raise WorkloadDataError(f"steps={quote(steps)} must be an integer in [1, horizon={self.horizon}].")
         recent = self._settled_recent()  # a burst the series came back from read as its median
         forecasts = self._forecast(recent, [np.array([len(r)]) for r in recent])

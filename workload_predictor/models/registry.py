@@ -31,10 +31,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import numbers
 from typing import Any, Iterable, Mapping
 
-from ..errors import QUOTE_LIMIT, WorkloadDataError, is_positive_int, quote
+from ..errors import QUOTE_LIMIT, WorkloadDataError, is_integer, is_positive_int, quote
 
 #: Settings the predictor (and the ensemble) pass to each model whose ``__init__`` takes them.
 RUNTIME_PARAMS = ("horizon", "random_state", "n_threads", "device", "max_training_time", "verbose",
@@ -50,8 +49,7 @@ def check_random_state(random_state: Any) -> None:
     """``random_state`` is None or an integer seed in [0, 2**32 - 1] (numpy integers too)."""
     if random_state is None:
         return
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral) \
-            or not 0 <= random_state <= MAX_SEED:
+    if not is_integer(random_state) or not 0 <= random_state <= MAX_SEED:
         raise WorkloadDataError(f"random_state={quote(random_state)} must be None or an integer seed in "
                                 f"[0, 2**32 - 1] (e.g. 0); a numpy RandomState or Generator is not accepted.")
 

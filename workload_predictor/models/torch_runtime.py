@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .._memory import MB, check_memory
-from ..errors import MemoryLimitError, WorkloadDataError, is_positive_int, quote
+from ..errors import MemoryLimitError, WorkloadDataError, is_number, is_positive_int, quote
 from .registry import check_device_name, check_n_threads, check_random_state
 
 #: Float32 copies of the parameters training holds at its peak: the weights, their gradients, Adam's two
@@ -99,8 +99,7 @@ def check_settings(model: Any, outputs: int = 1) -> None:
     if not isinstance(model.linear_base, (bool, np.bool_)):
         raise WorkloadDataError(f"linear_base={quote(model.linear_base)} must be True or False.")
     rate = model.learning_rate
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
-            or not 0 < rate < math.inf:  # NaN fails every comparison: refused too
+    if not is_number(rate) or not 0 < rate < math.inf:  # NaN fails every comparison: refused too
         raise WorkloadDataError(f"learning_rate={quote(rate)} must be a positive, finite number (e.g. 3e-3).")
     check_random_state(model.random_state)
     check_n_threads(model.n_threads)

@@ -89,8 +89,8 @@ def test_a_registered_model_is_backtested_and_an_ensemble_member(doubler, series
 def test_an_ensemble_takes_at_most_as_many_members_as_its_exact_solver(series):
     """The weights are solved exactly over every support (2**m - 1 systems): more members are refused up front."""
     extra = [f"doubler_{i}" for i in range(EXACT_MEMBERS - len(registry.names(member=True)) + 1)]
-    for name in extra:
-        registry.register(name, Doubler, window_param=None)
+    for name in extra:  # a class of its own for each name (model files name a model by its class)
+        registry.register(name, type(f"Doubler{name}", (Doubler,), {}), window_param=None)
     try:
         members = registry.names(member=True)
         assert len(members) == EXACT_MEMBERS + 1
@@ -235,3 +235,94 @@ def test_a_bad_horizon_or_window_is_passed_on_as_given_for_the_models_checks():
     assert registry.build("naive", {"horizon": True}).horizon is True
     with pytest.raises(WorkloadDataError, match="window=np.int64\\(0\\)"):
         registry.build("dlinear", {"window": np.int64(0)})
+
+
+class _NoForecasts(BaseForecaster):
+    """Fits but never says how it forecasts (no ``context_length`` or ``_predict_at``)."""
+
+    def __init__(self, horizon: int = 10, validation_fraction: float = 0.15, max_validation_windows: int = 100):
+        self.horizon, self.validation_fraction, self.max_validation_windows = horizon, validation_fraction, \
+            max_validation_windows
+
+    def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
+        pass
+
+
+class _NoHorizon(Doubler):
+    def __init__(self, factor: float = 2.0):
+        super().__init__(factor=factor)
+
+
+@pytest.mark.parametrize("cls, kwargs, message", [
+    (42, {}, "not a BaseForecaster subclass"),
+    (dict, {}, "not a BaseForecaster subclass"),
+    (Doubler(), {"window_param": None}, "not a BaseForecaster subclass"),
+    (_NoForecasts, {"window_param": None}, "lacks the methods context_length, _predict_at"),
+    (_NoHorizon, {"window_param": None}, "lacks __init__ parameters horizon, validation_fraction"),
+    (Doubler, {}, "lacks __init__ parameters window"),  # window_param="window" by default; Doubler takes none
+    ("workload_predictor", {}, "must be a class or a 'module:Class' string"),
+    ("a b:C", {}, "must be a class or a 'module:Class' string"),
+    (Doubler, {"window_param": None, "baseline": "yes"}, "baseline='yes' must be True or False"),
+    (Doubler, {"window_param": 3}, "window_param=3 must name a parameter"),
+    (Doubler, {"window_param": None, "persisted": (42,)}, "persisted holds 42"),
+    (Doubler, {"window_param": None, "persisted": ("no_colon",)}, "persisted='no_colon' must be a class"),
+], ids=repr)
+def test_register_refuses_what_the_predictor_cannot_build(cls, kwargs, message):
+    """Before: each was registered, and the first fit raised TypeError ("'int' object is not callable", "got an
+    unexpected keyword argument 'window'"), AttributeError ("object has no attribute 'fit'", "module has no attribute
+    ''") or NotImplementedError from inside the predictor."""
+    try:
+        with pytest.raises(WorkloadDataError, match=message):
+            registry.register("bad_model", cls, **kwargs)
+        assert "bad_model" not in registry.names()
+    finally:
+        registry.unregister("bad_model")
+
+
+class Naive(Doubler):
+    """A user's model whose class name is a built-in's."""
+
+
+
+@pytest.mark.parametrize("cls, kwargs, owner", [
+    ("workload_predictor.models.baselines:Naive", {}, "naive"),  # the built-in class under a second name
+    (Naive, {}, "naive"),
+    (type("WorkloadPredictor", (Doubler,), {}), {}, "model files"),  # a class model files hold
+    (Doubler, {"persisted": ("workload_predictor.models.dlinear:WindowStats",)}, "dlinear"),
+], ids=repr)
+def test_a_class_name_another_model_has_is_refused(cls, kwargs, owner, series):
+    """Model files and forecasts name a model by its class name. Before: Naive registered as 'naive2' (or a user's own
+    class named Naive) fitted, its forecasts said model='naive', and save() refused it with "model='naive2' set since
+    fit, but the fitted model has model='naive'" (the user's class: TypeError "cannot save a value of type")."""
+    try:
+        with pytest.raises(WorkloadDataError, match=f"already registered \\(by '{owner}'\\).*rename the class"):
+            registry.register("second_name", cls, window_param=None, **kwargs)
+    finally:
+        registry.unregister("second_name")
+
+
+def test_a_model_path_that_cannot_be_imported_is_a_typed_error_at_first_use(series, tmp_path):
+    registry.register("missing", "no_such_module_anywhere:Missing", window_param=None)
+    try:
+        with pytest.raises(WorkloadDataError, match="'missing' is registered as 'no_such_module_anywhere:Missing', "
+                                                    "which cannot be imported"):
+            WorkloadPredictor(model="missing").fit(series)
+    finally:
+        registry.unregister("missing")
+
+
+def test_a_file_naming_a_class_registered_under_a_path_that_cannot_be_imported_is_a_model_file_error(series,
+                                                                                                     tmp_path):
+    """Before: the loader raised ModuleNotFoundError from the import of the registered path."""
+    registry.register("doubler", Doubler, window_param=None)
+    try:
+        path = WorkloadPredictor(model="doubler", horizon=3).fit(series).save(tmp_path / "doubler.wp")
+    finally:
+        registry.unregister("doubler")
+    registry.register("doubler", "no_such_module_anywhere:Doubler", window_param=None)
+    try:
+        with pytest.raises(ModelFileError, match="'Doubler', registered as 'no_such_module_anywhere:Doubler', which "
+                                                 "cannot be imported"):
+            WorkloadPredictor.load(path)
+    finally:
+        registry.unregister("doubler")

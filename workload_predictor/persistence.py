@@ -69,6 +69,8 @@ _CLASSES: dict[str, str | type] = {
     "FleetBlock": "workload_predictor.fleet:FleetBlock",
     "FleetGlobal": "workload_predictor.fleet:FleetGlobal",
 }
+for _name in _CLASSES:
+    registry.reserve(_name)
 _CHECKS: dict[type, Callable[[Any], None]] = {}
 _FORECAST_ON_LOAD: set[type] = set()
 
@@ -81,6 +83,7 @@ def allow(cls: type, *, check: Callable[[Any], None] | None = None, forecast_on_
     also forecast finite numbers (see :func:`_check_forecasts`). Returns ``cls``.
     """
     _CLASSES[cls.__name__] = cls
+    registry.reserve(cls.__name__)
     if check is not None:
         _CHECKS[cls] = check
     if forecast_on_load:

@@ -29,11 +29,12 @@ validation split) reach every model whose signature takes them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 from typing import Any, Iterable, Mapping
 
-from ..errors import QUOTE_LIMIT, WorkloadDataError, is_integer, is_positive_int, quote
+from ..errors import QUOTE_LIMIT, ModelFileError, WorkloadDataError, cut, is_integer, is_positive_int, quote
 
 #: Settings the predictor (and the ensemble) pass to each model whose ``__init__`` takes them.
 RUNTIME_PARAMS = ("horizon", "random_state", "n_threads", "device", "max_training_time", "verbose",
@@ -101,8 +102,15 @@ class ModelEntry:
 
     @property
     def cls(self) -> type:
-        """The model class (imported on first use)."""
-        return resolve(self.target)
+        """The model class (imported on first use; a typed error if the target is none)."""
+        try:
+            cls = resolve(self.target)
+        except (ImportError, AttributeError) as exc:
+            raise WorkloadDataError(f"model {self.name!r} is registered as {quote(self.target)}, which cannot be "
+                                    f"imported ({type(exc).__name__}: {cut(exc)}); register the model's class or "
+                                    "its 'module:Class' path.") from None
+        _checked_class(self.name, cls, self.window_param)
+        return cls
 
     def params(self) -> dict[str, inspect.Parameter]:
         """The parameter spec: name -> ``inspect.Parameter`` (default, annotation) from ``__init__``."""
@@ -120,6 +128,43 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+#: Class names model files give other classes (:func:`workload_predictor.persistence.allow` reserves them).
+_RESERVED: set[str] = set()
+#: What a model class implements itself (``fit`` or ``_fit_arrays``; the ensemble fits its members in ``fit``).
+_REQUIRED = ("context_length", "_predict_at")
+#: The settings every model takes: ``fit`` reads them (the predictor's horizon must reach the model).
+_REQUIRED_PARAMS = ("horizon", "validation_fraction", "max_validation_windows")
+
+
+def reserve(name: str) -> None:
+    """Keep the class name ``name`` (a class model files may hold besides the models) from a model's classes."""
+    _RESERVED.add(name)
+
+
+def check_model_class(name: str, cls: Any, window_param: str | None) -> None:
+    """A typed error unless ``cls`` is a forecaster class the predictor can build as model ``name``: a
+    :class:`~workload_predictor.models.base.BaseForecaster` subclass implementing its own forecasts, whose
+    ``__init__`` takes ``horizon``, the validation split and ``window_param``."""
+    from .base import BaseForecaster
+
+    if not (isinstance(cls, type) and issubclass(cls, BaseForecaster)):
+        raise WorkloadDataError(f"model {name!r}: {quote(cls)} is not a BaseForecaster subclass; register a class "
+                                "deriving from workload_predictor.models.base.BaseForecaster.")
+    missing = [method for method in _REQUIRED if getattr(cls, method) is getattr(BaseForecaster, method)]
+    if cls.fit is BaseForecaster.fit and cls._fit_arrays is BaseForecaster._fit_arrays:
+        missing.append("_fit_arrays")
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = [p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind in kinds]
+    absent = [param for param in (*_REQUIRED_PARAMS, *([window_param] if window_param else ())) if param not in params]
+    if missing or absent:
+        lacks = [f"the methods {', '.join(missing)}"] if missing else []
+        lacks += [f"__init__ parameters {', '.join(absent)}"] if absent else []
+        raise WorkloadDataError(f"model {name!r}: {cls.__qualname__} lacks {' and '.join(lacks)} (see "
+                                "BaseForecaster; window_param=None for a model that takes no window).")
+
+
+#: :func:`check_model_class` once per imported class (every build reads the entry's class).
+_checked_class = functools.lru_cache(maxsize=256)(check_model_class)
 
 
 def resolve(target: str | type) -> type:
@@ -157,10 +202,43 @@ def register(name: str, cls: str | type, *, needs_torch: bool = False, baseline:
         raise WorkloadDataError(f"model name {quote(name)} must be a Python identifier, e.g. 'my_model'.")
     if name in _REGISTRY:
         raise WorkloadDataError(f"a model named {quote(name)} is already registered; choose another name.")
-    entry = ModelEntry(name, cls, needs_torch, baseline, member, combines, window_param,
-                       tuple(p if isinstance(p, str) else f"{p.__module__}:{p.__qualname__}" for p in persisted))
+    for flag, value in (("needs_torch", needs_torch), ("baseline", baseline), ("member", member),
+                        ("combines", combines)):
+        if not isinstance(value, bool):
+            raise WorkloadDataError(f"{flag}={quote(value)} must be True or False.")
+    if window_param is not None and not (isinstance(window_param, str) and window_param.isidentifier()):
+        raise WorkloadDataError(f"window_param={quote(window_param)} must name a parameter of the model's __init__, or "
+                                "be None for a model that takes no window.")
+    if isinstance(cls, str):
+        _check_target(cls, "cls")
+    else:
+        check_model_class(name, cls, window_param)  # a string target is checked when first imported
+    hooks = tuple(persisted)
+    for hook in hooks:
+        if isinstance(hook, str):
+            _check_target(hook, "persisted")
+        elif not isinstance(hook, type):
+            raise WorkloadDataError(f"persisted holds {quote(hook)}; pass classes or 'module:Class' strings.")
+    hooks = tuple(p if isinstance(p, str) else f"{p.__module__}:{p.__qualname__}" for p in hooks)
+    # Model files name classes by their class name (and the forecast names a model by its class): one class per name.
+    taken = {**{class_name(t): e.name for e in _REGISTRY.values() for t in (e.target, *e.persisted)},
+             **{reserved: "model files" for reserved in _RESERVED}}
+    for target in (cls, *hooks):
+        if class_name(target) in taken:
+            raise WorkloadDataError(f"model {name!r}: a class named {class_name(target)!r} is already registered (by "
+                                    f"{taken[class_name(target)]!r}); model files name classes by their name, so "
+                                    "each needs its own: rename the class, or subclass it under a new name.")
+    entry = ModelEntry(name, cls, needs_torch, baseline, member, combines, window_param, hooks)
     _REGISTRY[name] = entry
     return entry
+
+
+def _check_target(target: str, what: str) -> None:
+    """A typed error unless ``target`` reads ``"module:Class"`` (imported when first needed, not now)."""
+    module, _, attribute = target.partition(":")
+    if not (all(part.isidentifier() for part in module.split(".")) and attribute.isidentifier()):
+        raise WorkloadDataError(f"{what}={quote(target)} must be a class or a 'module:Class' string, e.g. "
+                                "'my_package.models:MyModel'.")
 
 
 def unregister(name: str) -> None:
@@ -273,7 +351,13 @@ def persisted_classes() -> dict[str, str | type]:
 def resolve_persisted(name: Any) -> type | None:
     """The class a model file names, if it is one :func:`persisted_classes` allows (imported now)."""
     target = persisted_classes().get(name) if isinstance(name, str) else None
-    return None if target is None else resolve(target)
+    if target is None:
+        return None
+    try:
+        return resolve(target)
+    except (ImportError, AttributeError) as exc:
+        raise ModelFileError(f"the model file names class {quote(name)}, registered as {quote(target)}, which cannot "
+                             f"be imported ({type(exc).__name__}: {cut(exc)}).") from None
 
 
 

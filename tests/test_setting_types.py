@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor
+from workload_predictor.backtest import backtest_origins, run_backtest
 from workload_predictor.data import gap_buckets
 from workload_predictor.models.dlinear import DLinear
 
@@ -106,3 +107,13 @@ def test_a_max_gap_span_bounds_the_update_in_buckets():
     last = SERIES["timestamp"].iloc[-1]
     predictor.update(pd.DataFrame({"timestamp": [last + pd.Timedelta("4min")], "requests": [100.0]}))
     assert predictor.last_timestamp_ == pd.Timestamp(last, tz="UTC") + pd.Timedelta("4min")
+
+
+@pytest.mark.parametrize("stride", [10**6, 2**63, 10**30], ids=repr)
+def test_a_stride_past_the_series_gives_the_first_origin_alone(stride):
+    """Before: np.arange made an object array of stride=10**30, which the origins' check refused as "origins=array([600],
+    dtype=object) must be a 1-D sequence of integer positions" (the CLI's evaluate --stride said so too)."""
+    origins = backtest_origins(700, 10, 100, stride)
+    assert origins.tolist() == [600] and origins.dtype == np.int64
+    result = run_backtest(SERIES, ["dlinear"], ["naive"], horizon=5, test_size=100, stride=stride, verbose=False)
+    assert result.origins.tolist() == [300]  # the last 100 of 400 buckets

@@ -159,7 +159,8 @@ def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) 
         )
     if not is_positive_int(stride):
         raise WorkloadDataError(f"stride={quote(stride)} must be a positive integer number of buckets.")
-    return np.arange(n - span, n - horizon + 1, stride)
+    # A stride past the series gives the first origin alone; np.arange would make an object array of a huge one.
+    return np.arange(n - span, n - horizon + 1, min(int(stride), n))
 
 
 def _check_test_size(test_size: Any) -> None:

@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from click.testing import CliRunner
 from hypothesis import strategies as st
 
 from conftest import periodic_series
 from workload_predictor import WorkloadDataError, WorkloadPredictor
 from workload_predictor.backtest import backtest_origins, run_backtest
+from workload_predictor.cli import main
 from workload_predictor.data import gap_buckets
 from workload_predictor.models.dlinear import DLinear
 
@@ -117,3 +119,15 @@ def test_a_stride_past_the_series_gives_the_first_origin_alone(stride):
     assert origins.tolist() == [600] and origins.dtype == np.int64
     result = run_backtest(SERIES, ["dlinear"], ["naive"], horizon=5, test_size=100, stride=stride, verbose=False)
     assert result.origins.tolist() == [300]  # the last 100 of 400 buckets
+
+
+@pytest.mark.parametrize("command", ["forecast", "evaluate"])
+@pytest.mark.parametrize("seed", ["-1", str(2**32), str(10**30)])
+def test_a_seed_no_model_takes_is_a_usage_error_naming_the_option(command, seed, tmp_path):
+    """Before: exit 3 after reading the trace (evaluate: after its first fits) with "random_state=-1 must be None or an
+    integer seed ...; a numpy RandomState or Generator is not accepted", which names no option of the CLI."""
+    path = tmp_path / "series.csv"
+    SERIES.to_csv(path, index=False)
+    args = [command, str(path), "--quiet", "--seed", seed] + (["--models", "dlinear"] if command == "evaluate" else [])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "'--seed'" in result.output and "0<=x<=4294967295" in result.output

@@ -466,7 +466,8 @@ def main() -> None:
               help="Coverage of the prediction interval.")
 @click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
               help="What to forecast; repeat for several (default: requests).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (LSTM training, --requests).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, registry.MAX_SEED),
+              help="Random seed (LSTM training, --requests).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the forecast table: .csv or .json.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -746,7 +747,8 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--refit-every", default=None, type=click.IntRange(min=1),
               help="Buckets between refits in the test span [default: three refits].")
 @click.option("--max-epochs", default=None, type=click.IntRange(min=1), help="LSTM epoch cap (default: the model's).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed of the LSTM.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, registry.MAX_SEED),
+              help="Random seed of the LSTM.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the table as a JSON list of records, one per model and baseline.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,

@@ -15,6 +15,7 @@ from workload_predictor import WorkloadDataError, WorkloadPredictor
 from workload_predictor.backtest import backtest_origins, run_backtest
 from workload_predictor.cli import main
 from workload_predictor.data import gap_buckets
+from workload_predictor.models import registry
 from workload_predictor.models.dlinear import DLinear
 
 SERIES = periodic_series(400)
@@ -131,3 +132,43 @@ def test_a_seed_no_model_takes_is_a_usage_error_naming_the_option(command, seed,
     args = [command, str(path), "--quiet", "--seed", seed] + (["--models", "dlinear"] if command == "evaluate" else [])
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "'--seed'" in result.output and "0<=x<=4294967295" in result.output
+
+
+# Any value for any setting of a model: the fit succeeds or raises WorkloadDataError, never an error from numpy or
+# int() (each setting was probed with these kinds of values in review; the LSTM trains one tiny epoch at most).
+HOSTILE = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([2**40 + 1, 2**63, 10**30, -(10**30)]),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=3),
+    st.lists(st.integers(-2, 50), max_size=3), st.tuples(st.floats(0, 2)), st.dictionaries(st.text(max_size=2),
+                                                                                          st.integers(), max_size=1),
+    st.sampled_from([np.int64(2), np.float32(2.0), np.float32("nan"), np.bool_(True), np.array(3),
+                     np.timedelta64(2, "m"), np.uint64(2**64 - 1)]),
+)
+# (model, setting): every tunable setting of the models cheap to fit (the LSTM trains one tiny epoch at most).
+SETTINGS = [(model, name) for model in ("dlinear", "seasonal_naive", "moving_average", "moving_median",
+                                        "exponential_smoothing", "seasonal_median", "lstm")
+            for name in registry.get(model).tunable()]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(setting=st.sampled_from(SETTINGS), value=HOSTILE)
+@example(setting=("lstm", "window"), value=float("nan"))  # int() of NaN (28decec)
+@example(setting=("dlinear", "kernel_size"), value=10**30)  # numpy's OverflowError (b1d9d8b)
+@example(setting=("dlinear", "blend"), value=np.timedelta64(2, "m"))  # slice indices (203ed62)
+@example(setting=("moving_average", "window"), value=np.timedelta64(2, "m"))  # int() of a timedelta (203ed62)
+@example(setting=("lstm", "learning_rate"), value=3.402823466385288e37)  # torch's Adam overflowed in float32
+def test_any_value_of_any_model_setting_fits_or_is_a_typed_error(setting, value):
+    model, name = setting
+    params = {**(LIGHT_LSTM if model == "lstm" and name not in LIGHT_LSTM else {}), name: value}
+    try:
+        WorkloadPredictor(model=model, horizon=5, model_params=params, memory_limit_mb=1024).fit(SERIES).predict()
+    except WorkloadDataError:
+        pass
+
+
+@pytest.mark.parametrize("rate", [3.4e37, 1e38, 1e300])
+def test_a_learning_rate_torch_cannot_step_with_is_a_typed_error(rate):
+    """Before: RuntimeError "value cannot be converted to type float without overflow" from torch's Adam, whose
+    float32 step size is the rate over its bias correction (found by the hypothesis test above)."""
+    with pytest.raises(WorkloadDataError, match="learning_rate=.* must be a positive, finite number up to 1e\\+06"):
+        WorkloadPredictor(model="lstm", horizon=1, model_params={"learning_rate": rate, **LIGHT_LSTM}).fit(SERIES)

@@ -16,7 +16,6 @@ instead of being allocated.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -39,6 +38,9 @@ TRAIN_ACTIVATION_FLOATS = 24
 EVAL_ACTIVATION_FLOATS = 6
 
 QUANTIZE = (None, "int8")
+#: Largest ``learning_rate``: far above any rate that trains (the default is 3e-3), far below the ~3e37 where Adam's
+#: float32 step size (the rate over its bias correction, up to 10x) overflows inside torch.
+MAX_LEARNING_RATE = 1e6
 
 
 def resolve_device(device: str) -> torch.device:
@@ -99,8 +101,9 @@ def check_settings(model: Any, outputs: int = 1) -> None:
     if not isinstance(model.linear_base, (bool, np.bool_)):
         raise WorkloadDataError(f"linear_base={quote(model.linear_base)} must be True or False.")
     rate = model.learning_rate
-    if not is_number(rate) or not 0 < rate < math.inf:  # NaN fails every comparison: refused too
-        raise WorkloadDataError(f"learning_rate={quote(rate)} must be a positive, finite number (e.g. 3e-3).")
+    if not is_number(rate) or not 0 < rate <= MAX_LEARNING_RATE:  # NaN fails every comparison: refused too
+        raise WorkloadDataError(f"learning_rate={quote(rate)} must be a positive, finite number up to "
+                                f"{MAX_LEARNING_RATE:g} (e.g. 3e-3).")
     check_random_state(model.random_state)
     check_n_threads(model.n_threads)
     check_network_memory(model, patch_inputs=1, n_patches=1, outputs=outputs, batch=1, n_eval=0, smallest=True)

@@ -172,3 +172,13 @@ def test_a_learning_rate_torch_cannot_step_with_is_a_typed_error(rate):
     float32 step size is the rate over its bias correction (found by the hypothesis test above)."""
     with pytest.raises(WorkloadDataError, match="learning_rate=.* must be a positive, finite number up to 1e\\+06"):
         WorkloadPredictor(model="lstm", horizon=1, model_params={"learning_rate": rate, **LIGHT_LSTM}).fit(SERIES)
+
+
+@pytest.mark.parametrize("model", ["dlinear", "naive", "ensemble"])
+@pytest.mark.parametrize("verbose", ["no", 0, float("nan")], ids=repr)
+def test_a_bad_progress_bar_setting_is_refused_whatever_the_model(model, verbose):
+    """As the seed, threads and device: the LSTM refused verbose='no' while DLinear, the baselines and an ensemble
+    without an LSTM took it (switching model= then failed a configuration that had worked)."""
+    params = {"members": ("dlinear", "naive")} if model == "ensemble" else None
+    with pytest.raises(WorkloadDataError, match="verbose=.* must be True, False or None"):
+        WorkloadPredictor(model=model, horizon=5, verbose=verbose, model_params=params).fit(SERIES)

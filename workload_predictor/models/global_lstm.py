@@ -49,7 +49,8 @@ from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
 from .dlinear import window_weights
-from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM, check_verbose
+from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
+from .registry import check_verbose
 from .torch_runtime import (
     check_network_memory,
     check_patch_size,

@@ -47,12 +47,12 @@ from .._deadline import Deadline, current, limit
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import WorkloadDataError, is_positive_int, quote
+from ..errors import is_positive_int
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
 from .combination import error_difference, evidence_shrinkage
 from .dlinear import DLinear, window_weights
-from .registry import record_init
+from .registry import check_verbose, record_init
 from .torch_runtime import (
     EVAL_ACTIVATION_FLOATS,
     check_network_memory,
@@ -83,13 +83,6 @@ UPDATE_PATIENCE = 2  # ... stopping after 2 without gain: 15-20 % of a fit's cos
 # synthetic + 12 drawn series (perf update_accuracy), 1.262 (max 1.171) -> 1.027 (max 1.053).
 UPDATE_LEARNING_RATE_FACTOR = 0.1
 _GLOBAL_RNG = threading.Lock()  # seeded initialisation borrows torch's global RNG: one fit at a time
-
-
-def check_verbose(verbose: Any) -> None:
-    """``verbose`` is None (a bar only on a terminal), True or False."""
-    if verbose is not None and not isinstance(verbose, (bool, np.bool_)):
-        raise WorkloadDataError(f"verbose={quote(verbose)} must be True, False or None (a progress bar only when "
-                                "stderr is a terminal).")
 
 
 class _OutOfTime(Exception):

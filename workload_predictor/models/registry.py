@@ -34,6 +34,8 @@ import importlib
 import inspect
 from typing import Any, Iterable, Mapping
 
+import numpy as np
+
 from ..errors import QUOTE_LIMIT, ModelFileError, WorkloadDataError, cut, is_integer, is_positive_int, quote
 
 #: Settings the predictor (and the ensemble) pass to each model whose ``__init__`` takes them.
@@ -77,12 +79,19 @@ def check_device_name(device: Any) -> None:
         raise WorkloadDataError(f"device={quote(device)} must be one of {DEVICES} (or 'cuda:N').")
 
 
+def check_verbose(verbose: Any) -> None:
+    """``verbose`` is None (a bar only on a terminal), True or False."""
+    if verbose is not None and not isinstance(verbose, (bool, np.bool_)):
+        raise WorkloadDataError(f"verbose={quote(verbose)} must be True, False or None (a progress bar only when "
+                                "stderr is a terminal).")
+
+
 def check_runtime_settings(owner: Any) -> None:
-    """Typed errors for the seed, thread count and device name of a predictor or ensemble, whether or not its
-    model uses them: a bad value is refused the same way for a DLinear as for an LSTM (the torch-free checks
+    """Typed errors for the seed, thread count, device name and progress bar of a predictor or ensemble, whether or
+    not its model uses them: a bad value is refused the same way for a DLinear as for an LSTM (the torch-free checks
     the torch models share)."""
     for name, check in (("random_state", check_random_state), ("n_threads", check_n_threads),
-                        ("device", check_device_name)):
+                        ("device", check_device_name), ("verbose", check_verbose)):
         if hasattr(owner, name):
             check(getattr(owner, name))
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import strategies as st
 
 from conftest import periodic_series
-from workload_predictor import WorkloadDataError, WorkloadPredictor
+from workload_predictor import FleetPredictor, WorkloadDataError, WorkloadPredictor
 from workload_predictor.backtest import backtest_origins, run_backtest
 from workload_predictor.cli import main
 from workload_predictor.data import gap_buckets
@@ -182,3 +182,27 @@ def test_a_bad_progress_bar_setting_is_refused_whatever_the_model(model, verbose
     params = {"members": ("dlinear", "naive")} if model == "ensemble" else None
     with pytest.raises(WorkloadDataError, match="verbose=.* must be True, False or None"):
         WorkloadPredictor(model=model, horizon=5, verbose=verbose, model_params=params).fit(SERIES)
+
+
+def _fleet_frame() -> pd.DataFrame:
+    frames = [periodic_series(300, seed=i).assign(key=key) for i, key in enumerate("abc")]
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("model, params, message", [
+    ("dlinear", {"kernel_size": 0}, "kernel_size=0 must be a positive integer"),
+    ("dlinear", {"alpha": -1.0}, "alpha=-1.0 must be a positive, finite ridge penalty"),
+    ("dlinear", {"robust": "yes"}, "robust='yes' must be True or False"),
+    ("dlinear", {"blend": 2.5}, "blend=2.5 must be a positive integer"),
+    ("dlinear", {"candidate_windows": [0]}, "candidate_windows=\\[0\\] must be a non-empty list"),
+    ("moving_average", {"window": 2.5}, "window=2.5 must be a positive integer"),
+    ("exponential_smoothing", {"alphas": (2.0,)}, "alphas=\\(2.0,\\) must be a non-empty list"),
+    ("dlinear", {"kernel_size": 2**41}, "longer than any series"),
+], ids=repr)
+def test_a_fleet_refuses_bad_model_settings_once_at_fit(model, params, message):
+    """Before: the batched DLinear fit took kernel_size, alpha, blend and robust as given (alpha=-1.0 and robust='yes'
+    fitted every key; kernel_size=0 raised a bare ValueError 'kernel_size must be >= 1' from the moving-average
+    matrix), and the other settings failed every key alone: fit returned with no key fitted and the error in
+    errors_ once per key."""
+    with pytest.raises(WorkloadDataError, match=message):
+        FleetPredictor(model=model, horizon=5, model_params=params).fit(_fleet_frame())

@@ -319,7 +319,10 @@ class FleetPredictor(ParamsMixin):
     def _check_settings(self) -> None:
         if self.model not in GLOBAL_MODELS:
             registry.get(self.model)  # a typed error naming the registered models
-            WorkloadPredictor(**self._config(())["settings"])._build_model()  # model_params checked once, here
+            model = WorkloadPredictor(**self._config(())["settings"])._build_model()  # model_params checked once, here
+            # The settings the length check reads (the window, the validation split, DLinear's all) once for the
+            # fleet, not as each key's error.
+            model.minimum_length()
         WorkloadPredictor(level=self.level)._check_level()
         gap_buckets(self.max_gap, pd.Timedelta(1, "s"))  # a bad max_gap fails at fit, not at the first update
         BaseForecaster._check_horizon(self)
@@ -1025,6 +1028,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
     from .models.dlinear_batched import fit_batched
 
     reference = WorkloadPredictor(**settings)._build_model()  # DLinear with the predictor's settings
+    reference._check_params()  # fit_batched takes them as given
     device = _solve_device(settings["device"])
     groups: dict[tuple, list[KeySeries]] = {}
     for item in series:

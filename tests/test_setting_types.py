@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import strategies as st
 
 from conftest import periodic_series
-from workload_predictor import FleetPredictor, WorkloadDataError, WorkloadPredictor
+from workload_predictor import FleetPredictor, ModelFileError, WorkloadDataError, WorkloadPredictor, persistence
 from workload_predictor.backtest import backtest_origins, run_backtest
 from workload_predictor.cli import main
 from workload_predictor.data import gap_buckets
@@ -206,3 +206,13 @@ def test_a_fleet_refuses_bad_model_settings_once_at_fit(model, params, message):
     errors_ once per key."""
     with pytest.raises(WorkloadDataError, match=message):
         FleetPredictor(model=model, horizon=5, model_params=params).fit(_fleet_frame())
+
+
+def test_a_fleet_file_with_model_settings_fit_refuses_is_refused(tmp_path):
+    """Before: fitted_params_ with alpha=-1.0 loaded (its checks built the model without checking its settings), and
+    the next update refitted every DLinear key with the negative penalty."""
+    fleet = FleetPredictor(horizon=5).fit(_fleet_frame())
+    fleet.fitted_params_["model_params"] = {"alpha": -1.0}
+    path = persistence.save(fleet, tmp_path / "fleet.wp")
+    with pytest.raises(ModelFileError, match="alpha=-1.0 must be a positive"):
+        FleetPredictor.load(path)

@@ -390,7 +390,7 @@ class FleetPredictor(ParamsMixin):
         WorkloadPredictor(**settings)._check_level()
         if fitted["model"] not in GLOBAL_MODELS:
             registry.get(fitted["model"])
-            WorkloadPredictor(model=fitted["model"], **settings)._build_model()
+            WorkloadPredictor(model=fitted["model"], **settings)._build_model().minimum_length()
 
     def _fitted(self) -> dict[str, Any]:
         """``fitted_params_`` (a file saved before they were recorded: the parameters, which its checks compared

@@ -216,3 +216,12 @@ def test_a_fleet_file_with_model_settings_fit_refuses_is_refused(tmp_path):
     path = persistence.save(fleet, tmp_path / "fleet.wp")
     with pytest.raises(ModelFileError, match="alpha=-1.0 must be a positive"):
         FleetPredictor.load(path)
+
+
+def test_a_predictor_file_with_model_settings_fit_refuses_is_refused(tmp_path):
+    """Before: model_params={'alpha': -1.0} loaded (the checks built the model without checking its settings)."""
+    predictor = WorkloadPredictor(horizon=5).fit(SERIES)
+    predictor.model_params = {"alpha": -1.0}
+    path = persistence.save(predictor, tmp_path / "predictor.wp")
+    with pytest.raises(ModelFileError, match="alpha=-1.0 must be a positive"):
+        WorkloadPredictor.load(path)

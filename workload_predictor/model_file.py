@@ -563,7 +563,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         lambda: _deadline.check_seconds(getattr(obj, "max_training_time", None)),
         lambda: check_limit(getattr(obj, "memory_limit_mb", None)),
         lambda: gap_buckets(getattr(obj, "max_gap", DEFAULT_MAX_GAP), obj.freq_),
-        obj._build_model,  # model_params and window, as fit builds the model
+        lambda: obj._build_model().minimum_length(),  # model_params and window, as fit builds and checks the model
     ), refuse)
     model = obj.model_
     if type(model).__name__ != registry.class_name(registry.get(model_name).target):

@@ -225,3 +225,16 @@ def test_a_predictor_file_with_model_settings_fit_refuses_is_refused(tmp_path):
     path = persistence.save(predictor, tmp_path / "predictor.wp")
     with pytest.raises(ModelFileError, match="alpha=-1.0 must be a positive"):
         WorkloadPredictor.load(path)
+
+
+def test_set_params_with_an_unknown_name_is_a_typed_error_that_changes_nothing():
+    """Before: a plain ValueError, after horizon=3 (named first) had been set."""
+    predictor = WorkloadPredictor(horizon=10)
+    with pytest.raises(WorkloadDataError, match="no parameter 'kernel_size' \\(a model's own settings go in "
+                                                "model_params"):
+        predictor.set_params(horizon=3, kernel_size=5)
+    assert predictor.horizon == 10
+    fleet = FleetPredictor(horizon=10)
+    with pytest.raises(WorkloadDataError, match="no parameter 'n_job'"):
+        fleet.set_params(horizon=3, n_job=2)
+    assert fleet.horizon == 10

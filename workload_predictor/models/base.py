@@ -32,9 +32,12 @@ class ParamsMixin:
 
     def set_params(self, **params: Any):
         valid = set(self._param_names())
+        unknown = [name for name in params if name not in valid]
+        if unknown:  # checked before any is set: a refused call changes nothing
+            own = " (a model's own settings go in model_params={...})" if "model_params" in valid else ""
+            raise WorkloadDataError(f"{type(self).__name__} has no parameter {quote(unknown[0])}{own}; valid: "
+                                    f"{sorted(valid)}")
         for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {quote(name)}; valid: {sorted(valid)}")
             setattr(self, name, value)
         return self
 

@@ -722,9 +722,10 @@ class FleetPredictor(ParamsMixin):
 
         Raises :class:`~workload_predictor.errors.WorkloadDataError` if ``model`` or ``horizon``
         were set (``set_params``) to other values than the fitted ones since :meth:`fit`: the
-        file would hold parameters its state does not have.
+        file would hold parameters its state does not have; or if a parameter set since is one
+        ``fit`` refuses (:meth:`load` would refuse the file).
         """
-        from . import persistence
+        from . import model_file, persistence
 
         check_is_fitted(self, "keys_")
         fitted = self._fitted()
@@ -734,6 +735,8 @@ class FleetPredictor(ParamsMixin):
                 f"{', '.join(f'{name}={quote(value)}' for name, value in changed.items())} set since fit, but the "
                 f"fleet was fitted with {', '.join(f'{name}={quote(fitted[name])}' for name in changed)}: fit again, "
                 "or set them back, before saving.")
+        for check in model_file.fleet_parameter_checks(self):  # what load would refuse as damaged
+            check()
         _check_saveable_keys(self)
         clone = copy.copy(self)
         clone.client = clone.executor = None

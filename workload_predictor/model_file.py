@@ -531,6 +531,38 @@ def _check_update_state(model: Any, members: list, horizon: int, k: int, refuse:
         _check_evidence(model, horizon, k, refuse)
 
 
+def predictor_parameter_checks(obj: Any) -> tuple:
+    """The checks ``fit`` or ``update`` run on a fitted predictor's parameters, each raising
+    :class:`WorkloadDataError`: what ``load`` refuses, and ``save`` refuses to write."""
+    from . import _deadline
+    from ._memory import check_limit
+    from .data import DEFAULT_MAX_GAP, gap_buckets
+    from .models import registry
+    from .models.base import BaseForecaster
+
+    return (
+        lambda: BaseForecaster._check_horizon(obj),
+        obj._check_level,
+        lambda: registry.check_runtime_settings(obj),  # random_state, n_threads, device, verbose
+        lambda: _deadline.check_seconds(getattr(obj, "max_training_time", None)),
+        lambda: check_limit(getattr(obj, "memory_limit_mb", None)),
+        lambda: gap_buckets(getattr(obj, "max_gap", DEFAULT_MAX_GAP), obj.freq_),
+        lambda: obj._build_model().minimum_length(),  # model_params and window, as fit builds and checks the model
+    )
+
+
+def fleet_parameter_checks(fleet: Any) -> tuple:
+    """The checks ``fit`` or ``update`` run on a fleet's parameters (see :func:`predictor_parameter_checks`)."""
+    from . import _deadline
+    from ._memory import check_limit
+
+    return (
+        fleet._check_settings,  # model, model_params, level, max_gap, horizon, n_jobs, partition_size, teacher
+        lambda: _deadline.check_seconds(getattr(fleet, "max_training_time", None)),
+        lambda: check_limit(getattr(fleet, "memory_limit_mb", None)),
+    )
+
+
 def check_predictor(obj: Any, predict_timings: int) -> None:
     """Refuse a loaded predictor whose declared sizes disagree with its stored arrays.
 
@@ -552,19 +584,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     if not hasattr(obj, "model_"):
         return  # unfitted: its parameters are checked by fit, as a user's are
     _check_timeline(obj, refuse)
-    from . import _deadline
-    from ._memory import check_limit
-    from .models.base import BaseForecaster
-    from .data import DEFAULT_MAX_GAP, gap_buckets
-
-    _check_parameters((
-        lambda: BaseForecaster._check_horizon(obj),
-        obj._check_level,
-        lambda: _deadline.check_seconds(getattr(obj, "max_training_time", None)),
-        lambda: check_limit(getattr(obj, "memory_limit_mb", None)),
-        lambda: gap_buckets(getattr(obj, "max_gap", DEFAULT_MAX_GAP), obj.freq_),
-        lambda: obj._build_model().minimum_length(),  # model_params and window, as fit builds and checks the model
-    ), refuse)
+    _check_parameters(predictor_parameter_checks(obj), refuse)
     model = obj.model_
     if type(model).__name__ != registry.class_name(registry.get(model_name).target):
         refuse(f"says model={quote(model_name)} but holds a {type(model).__name__}")
@@ -726,14 +746,7 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
     def refuse(what: str) -> None:
         raise ModelFileError(f"the fleet file {what}; it was damaged or altered: refit and save again.")
 
-    from . import _deadline
-    from ._memory import check_limit
-
-    _check_parameters((
-        fleet._check_settings,  # model, model_params, level, max_gap, horizon, n_jobs, partition_size, teacher
-        lambda: _deadline.check_seconds(getattr(fleet, "max_training_time", None)),
-        lambda: check_limit(getattr(fleet, "memory_limit_mb", None)),
-    ), refuse)
+    _check_parameters(fleet_parameter_checks(fleet), refuse)
     if not hasattr(fleet, "keys_"):
         return
     horizon = _check_fitted_params(fleet, refuse)

@@ -517,7 +517,8 @@ class WorkloadPredictor(ParamsMixin):
             Before :meth:`fit`.
         WorkloadDataError
             ``model`` or ``horizon`` set (``set_params``) to other values than the fitted model's
-            since :meth:`fit`: the file would hold parameters its model does not have.
+            since :meth:`fit`: the file would hold parameters its model does not have; or a parameter
+            set since that ``fit`` or ``update`` refuses (e.g. ``level=1.0``): :meth:`load` would refuse the file.
         """
         check_is_fitted(self, "model_")
         fitted = {"model": registry.name_of(self.model_), "horizon": self.model_.horizon}
@@ -527,6 +528,8 @@ class WorkloadPredictor(ParamsMixin):
                 f"{', '.join(f'{name}={quote(value)}' for name, value in changed.items())} set since fit, but the "
                 f"fitted model has {', '.join(f'{name}={quote(fitted[name])}' for name in changed)}: fit again, or "
                 "set them back, before saving.")
+        for check in model_file.predictor_parameter_checks(self):  # what load would refuse as damaged
+            check()
         return persistence.save(self, path)
 
     @classmethod

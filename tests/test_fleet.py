@@ -1081,3 +1081,15 @@ def test_a_fleet_update_missing_a_fitted_target_names_the_column_to_add():
     assert sorted(fleet.update_errors_) == ["k0", "k1"]
     for error in fleet.update_errors_.values():
         assert "update needs every fitted target column" in str(error) and "target=" not in str(error)
+
+
+@pytest.mark.parametrize("settings, message", [
+    # Before: fitted, and every update refitted each key on its whole series: the forgetting asked for never came.
+    (dict(model_params={"half_life": 50.0}), r"model_params\['half_life'\]=50.0: a fleet's update refits each "
+                                              "DLinear key on its whole series"),
+    # Before: fitted plain DLinear keys; the teacher's settings were dropped without a word.
+    (dict(teacher_params={"max_epochs": 3}), r"teacher_params=\{'max_epochs': 3\} without a teacher"),
+])
+def test_a_fleet_refuses_settings_it_would_ignore(settings, message):
+    with pytest.raises(WorkloadDataError, match=message):
+        FleetPredictor(model="dlinear", horizon=5, **settings).fit(make_fleet(2, 200), key="endpoint")

@@ -192,7 +192,9 @@ class FleetPredictor(ParamsMixin):
         The teacher's own settings (``GlobalLSTM`` parameters, e.g. ``{"max_epochs": 20}``). The fleet's
         ``horizon``, ``random_state``, ``n_threads``, ``device`` and ``max_training_time`` are set on the
         fleet, not here (nor in a global model's ``model_params``, with ``window`` when the fleet gives
-        one): ``fit`` refuses them with a :class:`~workload_predictor.errors.WorkloadDataError`.
+        one): ``fit`` refuses them with a :class:`~workload_predictor.errors.WorkloadDataError`, as it
+        refuses ``teacher_params`` without a teacher, and DLinear's ``half_life`` (an update refits each key
+        on its whole series).
 
     Attributes
     ----------
@@ -335,6 +337,14 @@ class FleetPredictor(ParamsMixin):
             raise WorkloadDataError(f"teacher={teacher!r:.40} with model={self.model!r:.40}: distillation trains "
                                     "per-key DLinear students of the global LSTM; use model='dlinear', "
                                     "teacher='global_lstm' (or teacher=None).")
+        if teacher is None and getattr(self, "teacher_params", None) is not None:
+            raise WorkloadDataError(f"teacher_params={quote(self.teacher_params)} without a teacher: they set the "
+                                    "teacher's network; pass teacher='global_lstm' too (or drop teacher_params).")
+        half_life = (self.model_params or {}).get("half_life") if isinstance(self.model_params, dict) else None
+        if self.model == "dlinear" and half_life is not None:
+            raise WorkloadDataError(f"model_params['half_life']={quote(half_life)}: a fleet's update refits each "
+                                    "DLinear key on its whole series, which forgets nothing; fit a "
+                                    "WorkloadPredictor per key for forgetting (or drop half_life).")
         n_jobs = self.n_jobs
         if not is_integer(n_jobs) or (n_jobs < 1 and n_jobs != -1):
             raise WorkloadDataError(f"n_jobs={quote(n_jobs)} must be a positive number of processes, or -1 for one per CPU.")

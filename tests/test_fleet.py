@@ -606,6 +606,41 @@ def test_local_processes_and_an_executor_give_the_serial_result():
     pd.testing.assert_frame_equal(threaded.predict(), expected)
 
 
+def _continuation(n_keys: int, n: int, extra: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A fleet's first ``n`` buckets per key and its next ``extra``."""
+    frame = make_fleet(n_keys, n + extra, seed=seed)
+    position = frame.groupby("endpoint").cumcount()
+    return frame[position < n], frame[position >= n]
+
+
+def test_a_shut_down_executor_or_a_closed_client_is_a_typed_error_that_changes_nothing():
+    """A fleet fitted inside ``with ThreadPoolExecutor()`` (or ``with Client()``) and updated after the block: the
+    executor's RuntimeError ("cannot schedule new futures after shutdown") and Dask's AttributeError ('NoneType'
+    object has no attribute 'ncores') are a typed error naming the fix, and the fleet is left as it was."""
+    frame, new = _continuation(4, 300, 3, seed=1)
+    with ThreadPoolExecutor(2) as pool:
+        fleet = FleetPredictor(horizon=5, executor=pool).fit(frame, key="endpoint")
+    before = fleet.predict()
+    with pytest.raises(WorkloadDataError, match="executor=None"):
+        fleet.update(new)
+    pd.testing.assert_frame_equal(fleet.predict(), before)
+    with pytest.raises(WorkloadDataError, match="cannot run the fleet's partitions"):
+        FleetPredictor(horizon=5, executor=pool).fit(frame, key="endpoint")
+    expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").update(new).predict()
+    pd.testing.assert_frame_equal(fleet.set_params(executor=None).update(new).predict(), expected)
+
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        fleet = FleetPredictor(horizon=5, client=client).fit(frame, key="endpoint")
+    with pytest.raises(WorkloadDataError, match="client=None"):
+        fleet.update(new)
+    pd.testing.assert_frame_equal(fleet.predict(), before)
+    with pytest.raises(WorkloadDataError, match="is closed"):
+        FleetPredictor(horizon=5, client=client).fit(frame, key="endpoint")
+    pd.testing.assert_frame_equal(fleet.set_params(client=None).update(new).predict(), expected)
+
+
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "

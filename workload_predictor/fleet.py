@@ -35,7 +35,8 @@ from ._memory import check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, factorize_keys, gap_buckets,
                    prepare_continuation, split_by_key)
-from .errors import MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, is_integer, is_positive_int, quote
+from .errors import (MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, cut, is_integer,
+                     is_positive_int, quote)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .predictor import WorkloadPredictor, _fit_anomalies, _point
@@ -304,8 +305,8 @@ class FleetPredictor(ParamsMixin):
         stages = list(deadline.stages)
         if global_state is not None and getattr(global_state.model, "stopped_by_", None) == "time_limit":
             stages.append("global lstm training")
-        for cut in limited.values():
-            stages.extend(stage for stage in cut if stage not in stages)
+        for key_stages in limited.values():
+            stages.extend(stage for stage in key_stages if stage not in stages)
         if stages:
             logger.warning("fleet fit reached max_training_time=%gs; ended early: %s (%d keys; time_limited_keys_)",
                            self.max_training_time, ", ".join(stages), len(limited))
@@ -359,9 +360,19 @@ class FleetPredictor(ParamsMixin):
         if executor is not None and not all(callable(getattr(executor, name, None)) for name in ("submit", "map")):
             raise WorkloadDataError(f"executor={quote(executor)} is not a concurrent.futures.Executor; pass one (e.g. "
                                     "ThreadPoolExecutor()), or executor=None.")
+        self._check_client()
         size = self.partition_size
         if size is not None and not is_positive_int(size):
             raise WorkloadDataError(f"partition_size={quote(size)} must be a positive number of keys (or None).")
+
+    def _check_client(self) -> None:
+        """A typed error for a Dask ``client`` closed since it was passed (a fleet fitted inside ``with Client(...)``
+        and updated after the block): Dask's own answer is an ``AttributeError`` from deep inside ``distributed``."""
+        status = getattr(self.client, "status", None)
+        if self.client is not None and status in ("closing", "closed"):
+            raise WorkloadDataError(f"client={quote(self.client)} is {status}: it cannot run the fleet's partitions. "
+                                    "Pass a running Client (fleet.set_params(client=...)), or client=None to fit "
+                                    "in this process.")
 
     def _check_owned_settings(self) -> None:
         """A typed error for a fleet setting given again in the global model's ``model_params`` or the teacher's
@@ -516,7 +527,14 @@ class FleetPredictor(ParamsMixin):
         if self.client is not None:
             return self.client.gather(self.client.map(func, parts, pure=False))
         if self.executor is not None:
-            return list(self.executor.map(func, parts))
+            try:
+                results = self.executor.map(func, parts)  # every partition is submitted here, none has run yet
+            except RuntimeError as exc:  # shut down (a `with` block that ended) or broken (a worker died)
+                raise WorkloadDataError(f"executor={quote(self.executor)} cannot run the fleet's partitions "
+                                        f"({type(exc).__name__}: {cut(exc)}). Pass a running executor "
+                                        "(fleet.set_params(executor=...)), or executor=None to fit in this "
+                                        "process.") from exc
+            return list(results)
         if self._runs_here(len(parts)):
             return [func(part) for part in parts]
         # joblib's loky processes: started once and reused by later fits, robust to threads in this process
@@ -669,6 +687,7 @@ class FleetPredictor(ParamsMixin):
         blocks, refitted, fit_errors = [], {}, {}
         if refit:  # the batched keys, refitted as they were fitted (fitted_params_), whatever was set since
             self._check_device()
+            self._check_client()
             blocks, refitted, fit_errors = self._fit_partitions(refit, self._config(self.targets_, fitted=True))
         updates.update(refitted)  # the keys the partitions fitted one by one (none for DLinear)
         self._raise_if_strict(fit_errors)

@@ -360,6 +360,31 @@ def test_a_bad_teacher_setting_is_an_error_not_a_fleet_of_plain_students():
                        teacher_params={"ridge": float("nan"), "max_epochs": 1}).fit(frame, key="endpoint")
 
 
+@pytest.mark.parametrize("short, untaught", [(40, "1 of 3 keys"), (None, "3 of 3 keys")])
+def test_students_the_teacher_could_not_be_fitted_on_are_said_to_be_plain_dlinear(caplog, short, untaught):
+    """A key too short for the teacher's window got a plain DLinear without a word (a fleet whose keys were all
+    too short forecast exactly as FleetPredictor(model="dlinear")); a warning now says how many keys and why."""
+    import logging
+
+    import pandas as pd
+
+    from workload_predictor import FleetPredictor
+
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    series = [s[:short] for s in fleet(1)] + fleet(3)[1:] if short else [s[:100] for s in fleet(3)]
+    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
+                                     "requests": s[:, 0]}) for i, s in enumerate(series)], ignore_index=True)
+    teacher_params = {"hidden_size": 4, "max_epochs": 1} if short is None else {"hidden_size": 4, "max_epochs": 1,
+                                                                                 "window": 24}
+    with caplog.at_level(logging.WARNING, logger="workload_predictor.models.distill"):
+        distilled = FleetPredictor(model="dlinear", teacher="global_lstm", horizon=5, random_state=0,
+                                   teacher_params=teacher_params).fit(frame, key="endpoint")
+    assert distilled.keys_ == ["k0", "k1", "k2"] and distilled.errors_ == {}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and untaught in warnings[0] and "plain DLinear" in warnings[0], warnings
+    assert "'k0'" in warnings[0] and "too few for window" in warnings[0]
+
+
 def test_a_patch_larger_than_the_window_is_refused_naming_both(monkeypatch):
     """patch_size above the window made the LSTM read one patch wider than the window asked for (30 or 100
     buckets for window=24; a GlobalLSTM key was judged long enough against that), or crashed in torch's

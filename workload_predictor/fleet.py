@@ -188,7 +188,8 @@ class FleetPredictor(ParamsMixin):
         With ``model="dlinear"``: distillation. A :class:`~workload_predictor.models.global_lstm.GlobalLSTM`
         is fitted on all keys and each key gets a DLinear student trained on its actuals blended with the
         teacher's forecasts (mixing weight ``models.distill.MIXING_WEIGHT`` = 0.5); the students forecast at
-        DLinear's cost. Fitted per key in this process (not batched).
+        DLinear's cost. Fitted per key in this process (not batched). A key too short for the teacher's
+        window gets a plain DLinear, logged as a warning (how many keys, and the first one's error).
     teacher_params : dict or None
         The teacher's own settings (``GlobalLSTM`` parameters, e.g. ``{"max_epochs": 20}``). The fleet's
         ``horizon``, ``random_state``, ``n_threads``, ``device`` and ``max_training_time`` are set on the

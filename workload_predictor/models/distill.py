@@ -24,6 +24,7 @@ their actual targets (the teacher is not consulted again): refit to distil afres
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,7 @@ from ..errors import WorkloadDataError, quote
 from ..windows import targets_at, windows_at
 from .dlinear import DLinear, window_weights
 
+logger = logging.getLogger(__name__)
 MIXING_WEIGHT = 0.5
 #: Origins whose input windows the student gathers at once when it adds the teacher's share.
 CHUNK_ORIGINS = 65_536
@@ -187,7 +189,8 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     :class:`~workload_predictor.errors.MemoryLimitError`); each key's student is a DLinear with the fleet's
     settings fitted by :func:`fit_student`, committed to a per-key ``WorkloadPredictor`` (so
     predict, update, save and load are those of any per-key fleet). A key the teacher could
-    not fit (too short for its window) gets a plain DLinear (the teacher forecasts nothing).
+    not fit (too short for its window) gets a plain DLinear (the teacher forecasts nothing);
+    how many did is logged as a warning, with the first one's error.
     """
     import time
 
@@ -208,10 +211,16 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     try:
         with memory_limit(fleet.memory_limit_mb):  # what the teacher's fit over every key adds, as a key's fit
             teacher.fit([item.values for item in series], [item.key for item in series])
+        untaught = teacher.errors_
     except MemoryLimitError:  # the caller's limit, not a key too short: no student is taught without a word
         raise
-    except WorkloadDataError:
+    except WorkloadDataError as exc:
         teacher = None  # no key is long enough for the teacher: every student is a plain DLinear
+        untaught = {item.key: exc for item in series}
+    if untaught:  # those students are plain DLinear: said once per fit, as a fleet's time limit is
+        key, error = next(iter(untaught.items()))
+        logger.warning("teacher='global_lstm' could not be fitted on %d of %d keys, whose students are plain DLinear "
+                       "(not distilled); e.g. key %s: %s", len(untaught), len(series), quote(key), error)
     settings = fleet._config(targets)["settings"]
     predictors, errors = {}, {}
     for item in series:

@@ -180,6 +180,51 @@ def test_data_parallel_two_gloo_processes_equal_one_process_on_the_same_global_b
         np.testing.assert_array_equal(a, b)
 
 
+TORCHRUN_RANK = """
+import hashlib, sys
+import numpy as np
+import torch.distributed as dist
+sys.path[:0] = [{root!r}, {tests!r}]
+from workload_predictor.models import distributed
+from workload_predictor.models.global_lstm import GlobalLSTM
+from test_global_lstm import TINY, fleet
+
+seeds = []
+train = distributed.train_network
+def spy(*args, generator, **kwargs):
+    seeds.append(generator.initial_seed())
+    return train(*args, generator=generator, **kwargs)
+distributed.train_network = spy
+model = GlobalLSTM(**{{**TINY, "random_state": None, "max_epochs": 2}}, distributed="env").fit(fleet())
+weights = np.concatenate([p.detach().numpy().ravel() for p in model.network_.parameters()])
+ranks = [None] * dist.get_world_size()
+dist.all_gather_object(ranks, (seeds, hashlib.sha256(weights.tobytes()).hexdigest()))
+if dist.get_rank() == 0:
+    print(ranks)
+dist.destroy_process_group()
+"""
+
+
+def test_torchrun_ranks_without_a_random_state_shard_one_batch_order(tmp_path):
+    """Under torchrun (distributed="env") with random_state=None, each rank drew its own seed and sharded its own
+    permutation of the windows (documented: every rank holds the same batch order); they now take rank 0's."""
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    tests = os.path.dirname(os.path.abspath(__file__))
+    script = tmp_path / "rank.py"
+    script.write_text(TORCHRUN_RANK.format(root=os.path.dirname(tests), tests=tests))
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(script)], capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    (seeds_0, weights_0), (seeds_1, weights_1) = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert len(seeds_0) == 1 and seeds_0 == seeds_1
+    assert weights_0 == weights_1
+
+
 def test_student_with_mixing_zero_is_plain_dlinear_and_one_fits_the_teacher():
     """The student's targets are (1 - mixing) * actual + mixing * teacher: mixing 0 is plain DLinear to 1e-9, and
     with mixing 1 the student forecasts what the teacher does: a constant (raw windows), the last value plus 7

@@ -91,6 +91,11 @@ def _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device) -
                                     "spawn n processes instead.")
         dist.init_process_group(backend_for(device), timeout=TIMEOUT)
     rank, world = dist.get_rank(), dist.get_world_size()
+    # One batch order for every rank: rank 0's seed (a rank's own, drawn when random_state=None, would shard
+    # another permutation of the windows).
+    agreed = torch.tensor([seed], dtype=torch.int64, device=device if backend_for(device) == "nccl" else "cpu")
+    dist.broadcast(agreed, src=0)
+    seed = int(agreed[0])
     network.to(device)
     wrapped = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
     if device.type == "cuda":

@@ -88,3 +88,33 @@ def test_distributed_training_counts_the_processes_start_against_the_time_limit(
                        distributed=2, max_training_time=0.5).fit([y, 2 * y])
     assert model.stopped_by_ == "time_limit"
     assert model.training_.epochs_run == 0
+
+
+def test_distributed_training_ends_by_the_deadline_of_a_fit_around_it(monkeypatch):
+    """The spawned ranks read only the model's own max_training_time: a fleet's deadline (counted from its door)
+    around a GlobalLSTM(distributed=2) fit was ignored, and training ran 29.8 s past a 3 s deadline to max_epochs
+    (in one process it stopped at 3.0 s). Here one rank stands in for the spawned ones, in a fresh context as a
+    new process has, after a start-up of 1 s against an enclosing deadline of 0.5 s."""
+    import contextvars
+
+    import torch.multiprocessing as mp
+
+    from workload_predictor import _deadline
+    from workload_predictor.models import global_lstm
+
+    def spawn(fn, args, nprocs, join):  # one rank of a group of one, as a new process: no deadline in force
+        time.sleep(1.0)
+        threads = torch.get_num_threads()
+        try:
+            contextvars.Context().run(fn, 0, 1, *args[1:])
+        finally:
+            torch.set_num_threads(threads)
+
+    monkeypatch.setattr(mp, "spawn", spawn)
+    monkeypatch.setattr(global_lstm.os, "cpu_count", lambda: 2)
+    y = series(600)
+    with _deadline.limit(0.5):
+        model = GlobalLSTM(horizon=6, window=48, hidden_size=8, max_epochs=40, patience=40, random_state=0,
+                           distributed=2, max_training_time=None).fit([y, 2 * y])
+    assert model.stopped_by_ == "time_limit"
+    assert model.training_.epochs_run == 0

@@ -35,6 +35,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from .. import _deadline
 from .._memory import check_memory
 from ..errors import WorkloadDataError, quote
 from .torch_runtime import network_bytes
@@ -69,8 +70,11 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
     state = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
     # The time limit as a wall-clock instant (the processes share the machine's clock): starting the processes
     # and importing torch in each takes seconds, which count against the limit as any other part of the fit.
+    # No later than the deadline of a fit around this one (a fleet's, from its door), as train_network's in here.
     config = dict(config)
-    max_time = config.pop("max_time", None)
+    max_time, left = config.pop("max_time", None), _deadline.current().left()
+    if left is not None:
+        max_time = left if max_time is None else min(max_time, left)
     ends_at = None if max_time is None else time.time() + max_time
     with tempfile.TemporaryDirectory(prefix="workload-predictor-ddp-") as folder:
         mp.spawn(_spawned, nprocs=processes, join=True,

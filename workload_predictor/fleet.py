@@ -112,10 +112,11 @@ class FleetBlock:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
         with the burst read as its reference median (as a ``WorkloadPredictor`` fitted on the key's series reads
         them, from its newest ``anomaly.KEPT`` flagged buckets: :func:`workload_predictor.anomaly.settled_inputs`).
-        Found once per block, at its first forecast (not saved: a loaded block finds them again)."""
+        Found once per block, at its first forecast, from the flagged buckets its fit found (not saved: a loaded
+        block scans its keys again)."""
         settled = self.__dict__.get("_settled")
         if settled is None:
-            settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window)
+            settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window, self.__dict__.pop("_flags", {}))
         return settled
 
 
@@ -978,11 +979,14 @@ def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], pred
         errors[item.key] = exc
 
 
-def _settled_rows(values: np.ndarray, window: np.ndarray) -> dict[int, np.ndarray]:
+def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]) -> dict[int, np.ndarray]:
     """:meth:`FleetBlock.settled_inputs` of the series ``values`` ``(B, n, k)`` with windows ``window`` ``(B,)``.
 
-    A key is scanned as a predictor's fit scans its series (:func:`workload_predictor.anomaly.detect`
-    against its scale floor), over its window only; a key whose range is within ``K`` (the least
+    A key's window is settled as a predictor fitted on its series settles its context: with the
+    newest ``anomaly.KEPT`` buckets its fit flags over the whole series (:func:`workload_predictor.anomaly.fit_scan`:
+    a chain of repeated bursts is flagged from its first one, which may lie long before the window), those
+    among the window and the ``anomaly.REFERENCE_BUCKETS`` before it. ``flags``: ``{row: fit_scan's flagged
+    buckets}`` the fit found (the other keys are scanned here); a key whose range is within ``K`` (the least
     floor) cannot hold a flagged bucket and is skipped before its floor is computed.
     """
     from . import anomaly
@@ -991,28 +995,33 @@ def _settled_rows(values: np.ndarray, window: np.ndarray) -> dict[int, np.ndarra
     found = {}
     for row in range(len(values)):  # key by key: no block-sized temporaries
         y, w = values[row], int(window[row])
-        spread = y.max(axis=0) - y.min(axis=0)  # [k]
-        if not (spread > anomaly.K).any():  # the floor is at least 1
-            continue
-        first = n - w
-        runs = anomaly.bursts(y, first, anomaly.floor_of(y))
+        flagged = flags.get(row)
+        if flagged is None:
+            spread = y.max(axis=0) - y.min(axis=0)  # [k]
+            if not (spread > anomaly.K).any():  # the floor is at least 1
+                continue
+            flagged = anomaly.fit_scan(y)[1]
+        first = max(n - w - anomaly.REFERENCE_BUCKETS, 0)
+        among = {(position - first, col): median for position, col, _, median in flagged[-anomaly.KEPT :]
+                 if position >= first}
+        runs = anomaly.settled_runs(y[first:], among) if among else []
         if runs:
-            found[row] = anomaly.settle(y[first:], [(start - first, end - first, col, median)
-                                                    for start, end, col, median in runs])
+            found[row] = anomaly.settle(y[first:], runs)[-w:]
     return found
 
 
-def _settled_keys(items: list[KeySeries]) -> dict[int, np.ndarray]:
+def _settled_keys(items: list[KeySeries], flags: dict[int, list]) -> dict[int, np.ndarray]:
     """The keys whose series holds a burst it came back from, as a predictor's fit flags it (against the scale floor
     of the whole series): ``{index in items: the series with each such burst at its median}``, what the validation
-    reads. A key whose range is within ``K`` (the least floor) cannot hold a flagged bucket and is skipped."""
+    reads. A key whose range is within ``K`` (the least floor) cannot hold a flagged bucket and is skipped; each
+    scanned key's flagged buckets go to ``flags[index]`` (its forecast's inputs are settled with them)."""
     from . import anomaly
 
     found = {}
     for i, item in enumerate(items):
         if not (item.values.max(axis=0) - item.values.min(axis=0) > anomaly.K).any():
             continue
-        flagged = anomaly.fit_scan(item.values)[1]
+        flagged = flags[i] = anomaly.fit_scan(item.values)[1]
         settled = anomaly.settled_inputs(item.values, anomaly.flagged_of(flagged)) if flagged else None
         if settled is not None:
             found[i] = settled
@@ -1068,6 +1077,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         groups.setdefault((len(item.values), item.freq), []).append(item)
     blocks, predictors, errors = [], {}, {}
     for (_, freq), items in groups.items():
+        flags: dict[int, list] = {}  # each scanned key's flagged buckets (by its row in the block)
         try:
             fit = fit_batched(np.stack([item.values for item in items]), horizon=reference.horizon,
                               window=reference.window, kernel_size=reference.kernel_size, alpha=reference.alpha,
@@ -1075,7 +1085,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
                               validation_fraction=reference.validation_fraction,
                               max_validation_windows=reference.max_validation_windows, blend=reference.blend,
                               device=device, floors=_weighted_keys(reference, items),
-                              follow_level=reference.follow_level, settled=_settled_keys(items))
+                              follow_level=reference.follow_level, settled=_settled_keys(items, flags))
         except MemoryLimitError:  # the partition's, not a key's: _fit_partition fits its keys one by one
             raise
         except WorkloadDataError as exc:
@@ -1091,6 +1101,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         # The stages max_training_time cut per key, for fit's time_limited_keys_ (which takes them off the block).
         vars(block)["_time_limited"] = {item.key: tuple(stages) for item, stages in zip(items, fit.time_limited)
                                         if stages}
+        vars(block)["_flags"] = flags  # read (and dropped) by its first forecast: settled_inputs
         blocks.append(block)
     return blocks, predictors, errors
 

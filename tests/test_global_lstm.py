@@ -45,6 +45,19 @@ def test_fit_predict_shapes_keys_and_too_short_key_in_errors():
     assert all(np.allclose(a[0], f) for a, f in zip(at_end, forecasts))
 
 
+@pytest.mark.parametrize("keys, message", [(["a", "b", "a"], "key 'a' is given for two series"),
+                                           ([1, 1.0, 2], "key 1.0 is given for two series"),
+                                           ([[1], [2], [3]], "key \\[1\\] is a list, which cannot name a series"),
+                                           ([("a", [1]), "b", "c"], "is a tuple, which cannot name a series")])
+def test_a_key_given_twice_or_unhashable_is_a_typed_error(monkeypatch, keys, message):
+    """Before: keys ['a', 'b', 'a'] fitted keys_ ['a', 'b', 'a'] (forecasts and a teacher's lookup by key found the
+    first), with a too-short second 'a' both fitted and in errors_; a list key fitted, or raised numpy's TypeError
+    (unhashable) once a key was too short."""
+    _no_network(monkeypatch)
+    with pytest.raises(WorkloadDataError, match=message):
+        GlobalLSTM(**TINY).fit(fleet(3), keys)
+
+
 def test_bad_input_raises_typed_errors():
     with pytest.raises(NotFittedError):
         GlobalLSTM().predict()

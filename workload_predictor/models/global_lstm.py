@@ -69,6 +69,21 @@ PREDICT_CHUNK = 8192  # windows per forward pass at predict time (bounds the act
 BASE_CHUNK = 8192  # origins per chunk of the base's statistics (bounds their float64 features)
 
 
+def _check_keys(keys: list) -> None:
+    """A typed error for a key given twice (it would name two series: fitted and in ``errors_`` at once, its
+    forecast and a teacher's lookup the first one's) or one that cannot be a dict key (``errors_`` is keyed by it)."""
+    seen = set()
+    for key in keys:
+        try:
+            repeated = key in seen
+        except TypeError:  # unhashable (a list, or a tuple holding one)
+            raise WorkloadDataError(f"key {quote(key)} is a {type(key).__name__}, which cannot name a series; pass "
+                                    "hashable keys (text, numbers, tuples of them).") from None
+        if repeated:
+            raise WorkloadDataError(f"key {quote(key)} is given for two series; pass one distinct key per series.")
+        seen.add(key)
+
+
 #: Each fitted model's kept points as its forecast reads them, with the kept points and ``robust`` they were found for
 #: (:meth:`GlobalLSTM._settled_recent`).
 _SETTLED_RECENT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -258,6 +273,7 @@ class GlobalLSTM(ParamsMixin):
         keys = list(range(len(series))) if keys is None else list(keys)
         if len(keys) != len(series):
             raise WorkloadDataError(f"{len(keys)} keys for {len(series)} series; pass one key per series.")
+        _check_keys(keys)
         window, patch = self._geometry()
         arrays, kept, splits, errors = [], [], [], {}
         n_targets = None

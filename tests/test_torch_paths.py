@@ -118,3 +118,25 @@ def test_distributed_training_ends_by_the_deadline_of_a_fit_around_it(monkeypatc
                            distributed=2, max_training_time=None).fit([y, 2 * y])
     assert model.stopped_by_ == "time_limit"
     assert model.training_.epochs_run == 0
+
+
+def test_distributed_training_with_no_time_left_spawns_no_process(monkeypatch):
+    """max_training_time=0 (or a fleet past its deadline): every rank keeps the initial weights, yet the fit spawned
+    the processes for them (5.75 s here, against 0.01 s in one process). Now it validates them in this process,
+    and the model equals the one-process fit."""
+    import torch.multiprocessing as mp
+
+    from workload_predictor.models import global_lstm
+
+    def spawn(*args, **kwargs):
+        raise AssertionError("processes were spawned with no time left to train")
+
+    monkeypatch.setattr(mp, "spawn", spawn)
+    monkeypatch.setattr(global_lstm.os, "cpu_count", lambda: 2)
+    y = series(600)
+    settings = dict(horizon=6, window=48, hidden_size=8, max_epochs=5, random_state=0, max_training_time=0)
+    ddp = GlobalLSTM(**settings, distributed=2).fit([y, 2 * y])
+    single = GlobalLSTM(**settings).fit([y, 2 * y])
+    assert ddp.stopped_by_ == single.stopped_by_ == "time_limit" and ddp.training_.epochs_run == 0
+    for a, b in zip(ddp.predict(), single.predict()):
+        np.testing.assert_array_equal(a, b)

@@ -59,6 +59,18 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
                                 f"{torch.cuda.device_count()} are visible. Use fewer processes or device='cpu'.")
     import torch.multiprocessing as mp
 
+    # The time limit as a wall-clock instant (the processes share the machine's clock): starting the processes
+    # and importing torch in each takes seconds, which count against the limit as any other part of the fit.
+    # No later than the deadline of a fit around this one (a fleet's, from its door), as train_network's in here.
+    config = dict(config)
+    max_time, left = config.pop("max_time", None), _deadline.current().left()
+    if left is not None:
+        max_time = left if max_time is None else min(max_time, left)
+    if max_time is not None and max_time <= 0.0:
+        # No time left to train: every rank would keep the initial weights. Validated here, as one rank would,
+        # without spawning the processes (seconds each).
+        return train_network(network, x_train, y_train, x_val, y_val, generator=torch.Generator().manual_seed(seed),
+                             max_time=0.0, **config)
     init = [network.lstm.input_size, network.lstm.hidden_size, network.lstm.num_layers, network.head.out_features]
     # Every process receives its own copy of the data and of the weights, and trains its own network
     # (torch_runtime.network_bytes): checked against the memory limit in force before any is spawned.
@@ -68,13 +80,6 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
                            batch=min(int(config["batch_size"]), max(1, len(x_train))), n_eval=len(x_val))
     check_memory(f"distributed={processes} training processes", extra_bytes=float(processes) * (data + weights + trains))
     state = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
-    # The time limit as a wall-clock instant (the processes share the machine's clock): starting the processes
-    # and importing torch in each takes seconds, which count against the limit as any other part of the fit.
-    # No later than the deadline of a fit around this one (a fleet's, from its door), as train_network's in here.
-    config = dict(config)
-    max_time, left = config.pop("max_time", None), _deadline.current().left()
-    if left is not None:
-        max_time = left if max_time is None else min(max_time, left)
     ends_at = None if max_time is None else time.time() + max_time
     with tempfile.TemporaryDirectory(prefix="workload-predictor-ddp-") as folder:
         mp.spawn(_spawned, nprocs=processes, join=True,

@@ -105,7 +105,12 @@ def test_a_chain_of_repeated_sentinels_in_a_keys_window_is_settled_as_workload_p
     assert len(single.input_anomalies_) == 9
     fleet = FleetPredictor(horizon=5, window=24).fit(frame, key="endpoint")
     loaded = FleetPredictor.load(fleet.save(tmp_path / "sparse.wpm"))
-    for fitted in (fleet, loaded):
+    fleet.predict()
+    # An update of another key of its block: the sparse key's row is carried into a new block, settled as before.
+    updated = FleetPredictor.load(fleet.save(tmp_path / "sparse.wpm")).update(
+        pd.DataFrame({"endpoint": ["k0"], "timestamp": [START + pd.Timedelta("300min")], "requests": [40]}))
+    assert updated.update_errors_ == {} and len(updated._blocks) == 2
+    for fitted in (fleet, loaded, updated):
         forecast = fitted.predict()
         got = forecast.loc[forecast["endpoint"] == "sparse"]
         for column in ("yhat", "lower", "upper"):

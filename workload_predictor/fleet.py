@@ -87,9 +87,16 @@ class FleetBlock:
         picked = {name: getattr(self, name)[rows] for name in ("start", "values", "offset", "scale", "window", "coef",
                                                                "intercept", "halfwidth", "confidence",
                                                                "confidence_by_target", "validation_mae")}
-        return FleetBlock(keys=[self.keys[i] for i in rows], freq=self.freq,
-                          window_weights=[self.window_weights[i] for i in rows], n_validation=self.n_validation,
-                          interval_exact=self.interval_exact, **picked)
+        block = FleetBlock(keys=[self.keys[i] for i in rows], freq=self.freq,
+                           window_weights=[self.window_weights[i] for i in rows], n_validation=self.n_validation,
+                           interval_exact=self.interval_exact, **picked)
+        # The picked rows' settled inputs (or the flags they are found from), found already: not scanned again.
+        position = {int(row): i for i, row in enumerate(rows)}
+        for name in ("_settled", "_flags"):
+            found = self.__dict__.get(name)
+            if found is not None:
+                vars(block)[name] = {position[row]: value for row, value in found.items() if row in position}
+        return block
 
     def point(self, steps: int) -> np.ndarray:
         """Point forecasts ``(B, steps, k)`` after each key's last bucket, unclipped, as a ``WorkloadPredictor`` of

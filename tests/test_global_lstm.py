@@ -443,6 +443,25 @@ def test_students_the_teacher_could_not_be_fitted_on_are_said_to_be_plain_dlinea
     assert "'k0'" in warnings[0] and "too few for window" in warnings[0]
 
 
+def test_a_distilled_fleet_past_its_deadline_reports_each_students_cut_stages():
+    """A teacher fleet's students were committed with no cut stages: past the deadline every student skipped its
+    window search, yet time_limited_keys_ was {} and time_limited_stages_ named neither the students' cut nor the
+    teacher's training cut short (a plain DLinear fleet reports both per key)."""
+    import pandas as pd
+
+    from workload_predictor import FleetPredictor
+
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
+                                     "requests": s[:, 0]}) for i, s in enumerate(fleet(3))], ignore_index=True)
+    distilled = FleetPredictor(model="dlinear", teacher="global_lstm", horizon=5, random_state=0, max_training_time=0,
+                               teacher_params={"hidden_size": 4, "max_epochs": 2, "window": 24}).fit(frame,
+                                                                                                key="endpoint")
+    assert distilled.time_limited_keys_ == {key: ("dlinear window search",) for key in ("k0", "k1", "k2")}
+    assert distilled.time_limited_stages_ == ("global lstm training", "dlinear window search")
+    assert all(distilled._predictors[key].time_limited_stages_ == ("dlinear window search",) for key in distilled.keys_)
+
+
 def test_a_patch_larger_than_the_window_is_refused_naming_both(monkeypatch):
     """patch_size above the window made the LSTM read one patch wider than the window asked for (30 or 100
     buckets for window=24; a GlobalLSTM key was judged long enough against that), or crashed in torch's

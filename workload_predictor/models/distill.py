@@ -194,6 +194,7 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     """
     import time
 
+    from .. import _deadline
     from .._memory import memory_limit
     from ..errors import MemoryLimitError, WorkloadDataError
     from ..predictor import WorkloadPredictor, _fit_anomalies
@@ -217,6 +218,8 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     except WorkloadDataError as exc:
         teacher = None  # no key is long enough for the teacher: every student is a plain DLinear
         untaught = {item.key: exc for item in series}
+    if teacher is not None and teacher.stopped_by_ == "time_limit":  # in the fleet's time_limited_stages_
+        _deadline.current().cut("global lstm training")
     if untaught:  # those students are plain DLinear: said once per fit, as a fleet's time limit is
         key, error = next(iter(untaught.items()))
         logger.warning("teacher='global_lstm' could not be fitted on %d of %d keys, whose students are plain DLinear "
@@ -233,10 +236,13 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
             else:
                 teach = _no_teacher(student_params["horizon"])
             bucketed = item.to_bucketed(targets)
-            with memory_limit(predictor.memory_limit_mb) as memory:
+            # The fleet's deadline; this student's own record of the stages it cut (the fleet's time_limited_keys_).
+            with _deadline.limit(None, own_record=True) as deadline, \
+                    memory_limit(predictor.memory_limit_mb) as memory:
                 anomalies, flagged = _fit_anomalies(bucketed)
                 student = fit_student(item.values, teach, anomalies=flagged, **student_params)
-            predictors[item.key] = predictor._commit_fit(student, bucketed, memory.peak_mb, started, (), anomalies)
+            predictors[item.key] = predictor._commit_fit(student, bucketed, memory.peak_mb, started,
+                                                         tuple(deadline.stages), anomalies, warn=False)
         except WorkloadDataError as exc:
             errors[item.key] = exc
     return predictors, errors

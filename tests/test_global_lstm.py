@@ -462,6 +462,27 @@ def test_a_distilled_fleet_past_its_deadline_reports_each_students_cut_stages():
     assert all(distilled._predictors[key].time_limited_stages_ == ("dlinear window search",) for key in distilled.keys_)
 
 
+@pytest.mark.parametrize("teacher", [False, True])
+def test_distributed_env_outside_torchrun_is_the_fleets_error_not_every_keys(monkeypatch, teacher):
+    """distributed='env' outside a torchrun group was raised inside the fit, where the fleet reads a
+    WorkloadDataError as "no key is long enough": a global fleet fitted nothing and put the message in every key's
+    errors_; a teacher fleet served plain DLinear students. It is now the fit's typed error, before any data."""
+    import pandas as pd
+
+    from workload_predictor import FleetPredictor
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
+                                     "requests": s[:, 0]}) for i, s in enumerate(fleet(2))], ignore_index=True)
+    params = {"hidden_size": 4, "max_epochs": 1, "window": 24, "distributed": "env"}
+    settings = dict(model="dlinear", teacher="global_lstm", teacher_params=params) if teacher else dict(
+        model="global_lstm", model_params=params)
+    _no_network(monkeypatch)
+    with pytest.raises(WorkloadDataError, match="distributed='env' expects to run under torchrun"):
+        FleetPredictor(horizon=5, **settings).fit(frame, key="endpoint")
+
+
 def test_a_patch_larger_than_the_window_is_refused_naming_both(monkeypatch):
     """patch_size above the window made the LSTM read one patch wider than the window asked for (30 or 100
     buckets for window=24; a GlobalLSTM key was judged long enough against that), or crashed in torch's

@@ -48,15 +48,26 @@ def backend_for(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
+def check_processes(processes: int | str, device: torch.device) -> None:
+    """A typed error, before any data is read, for ``distributed=processes`` this machine cannot run: ``"env"``
+    outside a ``torchrun`` group, or more processes than GPUs on ``cuda``."""
+    if processes == "env":
+        if not dist.is_initialized() and "WORLD_SIZE" not in os.environ:
+            raise WorkloadDataError("distributed='env' expects to run under torchrun (WORLD_SIZE, RANK and "
+                                    "MASTER_ADDR set) or in an initialised process group; pass distributed=n to "
+                                    "spawn n processes instead.")
+    elif device.type == "cuda" and torch.cuda.device_count() < processes:
+        raise WorkloadDataError(f"distributed={processes} on device={quote(device.type)} needs {processes} GPUs; "
+                                f"{torch.cuda.device_count()} are visible. Use fewer processes or device='cpu'.")
+
+
 def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
                         y_val: torch.Tensor, config: dict[str, Any], *, seed: int, processes: int | str,
                         device: torch.device, n_threads: int | None) -> TrainingResult:
     """Train ``network`` (in place) data-parallel; see the module docstring. Returns rank 0's training record."""
+    check_processes(processes, device)
     if processes == "env":
         return _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device)
-    if device.type == "cuda" and torch.cuda.device_count() < processes:
-        raise WorkloadDataError(f"distributed={processes} on device={quote(device.type)} needs {processes} GPUs; "
-                                f"{torch.cuda.device_count()} are visible. Use fewer processes or device='cpu'.")
     import torch.multiprocessing as mp
 
     # The time limit as a wall-clock instant (the processes share the machine's clock): starting the processes
@@ -94,10 +105,6 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
 
 def _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device) -> TrainingResult:
     if not dist.is_initialized():
-        if "WORLD_SIZE" not in os.environ:
-            raise WorkloadDataError("distributed='env' expects to run under torchrun (WORLD_SIZE, RANK and "
-                                    "MASTER_ADDR set) or in an initialised process group; pass distributed=n to "
-                                    "spawn n processes instead.")
         dist.init_process_group(backend_for(device), timeout=TIMEOUT)
     rank, world = dist.get_rank(), dist.get_world_size()
     # One batch order for every rank: rank 0's seed (a rank's own, drawn when random_state=None, would shard

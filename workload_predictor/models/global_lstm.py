@@ -232,10 +232,14 @@ class GlobalLSTM(ParamsMixin):
         if self.distributed is not None and self.distributed != "env":
             positive_int("distributed", self.distributed)
             cpus = os.cpu_count() or 1
-            if device.type == "cpu" and self.distributed > cpus:  # on GPUs: one per process, checked at spawn
+            if device.type == "cpu" and self.distributed > cpus:  # on GPUs: one per process, checked below
                 raise WorkloadDataError(f"distributed={quote(self.distributed)} spawns more training processes than "
                                         f"this machine's {cpus} CPUs; pass distributed=n with n <= {cpus} (or None "
                                         "to train in this process).")
+        if self.distributed is not None and self.distributed != 1:  # torchrun's group, the GPUs: a setting's error
+            from .distributed import check_processes
+
+            check_processes(self.distributed, device)
 
     def _geometry(self) -> tuple[int, int]:
         """``(window, patch)``: the window rounded down to whole patches (``_check_params`` refused a patch

@@ -123,7 +123,8 @@ class FleetBlock:
         block scans its keys again)."""
         settled = self.__dict__.get("_settled")
         if settled is None:
-            settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window, self.__dict__.pop("_flags", {}))
+            flags = self.__dict__.pop("_flags", {})
+            settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window, flags)
         return settled
 
 

@@ -370,7 +370,8 @@ class FleetPredictor(ParamsMixin):
         if executor is not None and not all(callable(getattr(executor, name, None)) for name in ("submit", "map")):
             raise WorkloadDataError(f"executor={quote(executor)} is not a concurrent.futures.Executor; pass one (e.g. "
                                     "ThreadPoolExecutor()), or executor=None.")
-        self._check_client()
+        if self.model not in GLOBAL_MODELS and teacher is None:  # the models whose partitions the client runs
+            self._check_client()
         size = self.partition_size
         if size is not None and not is_positive_int(size):
             raise WorkloadDataError(f"partition_size={quote(size)} must be a positive number of keys (or None).")

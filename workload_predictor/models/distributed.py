@@ -109,7 +109,9 @@ def _train_rank(network, x_train, y_train, x_val, y_val, config, seed, device) -
     rank, world = dist.get_rank(), dist.get_world_size()
     # One batch order for every rank: rank 0's seed (a rank's own, drawn when random_state=None, would shard
     # another permutation of the windows).
-    agreed = torch.tensor([seed], dtype=torch.int64, device=device if backend_for(device) == "nccl" else "cpu")
+    agreed = torch.tensor([seed], dtype=torch.int64)
+    if dist.get_backend() == "nccl":  # the group's backend (torchrun's may be nccl): its tensors live on the GPU
+        agreed = agreed.cuda()
     dist.broadcast(agreed, src=0)
     seed = int(agreed[0])
     network.to(device)

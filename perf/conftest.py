@@ -98,9 +98,16 @@ def _load_base(config, bs) -> None:
         BASE.note = f"the baseline's code ({what}) could not be loaded: {type(error).__name__}: {str(error)[:300]}"
 
 
+def _comparing(config) -> bool:
+    bs = getattr(config, "_benchmarksession", None)
+    return bool(bs is not None and bs.compare and bs.compared_mapping)
+
+
 def pytest_sessionfinish(session):
     if BASE.folder is not None:
         shutil.rmtree(BASE.folder, ignore_errors=True)
+    if gate_summary(RESULTS, _comparing(session.config))[1] and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the summary says why
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -132,13 +139,42 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     if RESULTS:
         print_summary(terminalreporter.write_line, RESULTS, BUDGETS)
-        paired_rows = sum(1 for row in RESULTS if row.versus == "code")
-        gated = sum(1 for row in RESULTS if row.versus is not None)
-        if gated:
-            terminalreporter.write_line(
-                f"gate: {paired_rows} of {gated} timed cases against the baseline's code ({BASE.label or BASE.note}) in "
-                f"alternating rounds, {gated - paired_rows} against the stored figures; the clock "
-                f"{'sees' if paired.QUEUE_VISIBLE else 'does NOT see'} queueing (/proc/thread-self/schedstat)")
+        lines, failure = gate_summary(RESULTS, _comparing(terminalreporter.config))
+        for line in lines + ([failure] if failure else []):
+            terminalreporter.write_line(line, red=line is failure)
+
+
+def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | None]:
+    """What the gate compared each case with, naming the cases it did not compare; and, when comparing, why the
+    run fails where the gate compared none of the cases it should have (no baseline it could use for any)."""
+    if not comparing:
+        return [], None
+    timed = [row for row in rows if row.extra.get("gate")]
+    memory = [row for row in rows if row.unit == "MB" and row.kind.startswith("memory_")]
+    paired_rows = [row for row in timed if row.versus == "code"]
+    stored = [row for row in timed if row.versus == "figures"]
+    code_only = [row.case for row in paired_rows if row.extra.get("stored_baseline") is False]
+    lines = [f"gate: {len(paired_rows)} of {len(timed)} timed cases against the baseline's code "
+             f"({BASE.label or BASE.note}) in alternating rounds, {len(stored)} against the stored figures; the clock "
+             f"{'sees' if paired.QUEUE_VISIBLE else 'does NOT see'} queueing (/proc/thread-self/schedstat)"]
+    if code_only:
+        lines.append(f"gate: not in the stored baseline, compared with the baseline's code only: {', '.join(code_only)}")
+    memory_gated = [row for row in memory if row.baseline is not None]
+    if memory:
+        lines.append(f"gate: {len(memory_gated)} of {len(memory)} memory figures against the stored baseline")
+    ungated = [row.case for row in timed + memory if row.versus is None and row.baseline is None]
+    if ungated:
+        lines.append(f"gate: NOT compared with any baseline (not in the stored one and no baseline code ran them; "
+                     f"refresh the baseline): {', '.join(ungated)}")
+    compared = {id(row) for row in timed + memory}
+    budget_only = [row.case for row in rows if id(row) not in compared and row.kind != "calibration"]
+    if budget_only:
+        lines.append(f"gate: budgets only, never compared with a baseline: {', '.join(budget_only)}")
+    failure = None
+    if timed + memory and not (paired_rows or stored or memory_gated):
+        failure = (f"REGRESSION GATE: --benchmark-compare compared none of the {len(timed + memory)} timed and memory "
+                   "cases with a baseline: the gate did not gate (see the lines above; refresh the baseline)")
+    return lines, failure
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -249,6 +285,7 @@ class Recorder:
                 base = []
             row, budget_label = self._time_row(model, kind, head, cal_wall, cal_cpu, calls, budget_on, extra,
                                                base, calls)
+            row.extra["gate"] = gate
             problems = self._problems(row, budget_kind or kind, budget_factor, "time" if gate else None,
                                       budget_label=f"{label}{budget_label}")
             tried.append(row)
@@ -471,6 +508,10 @@ class Recorder:
         base = _baseline(self.request, self.benchmark.fullname)
         bs = getattr(self.request.config, "_benchmarksession", None)
         if base is None:
+            if metric == "time" and "paired_cpu_ratio" in row.extra:
+                # Not in the stored baseline, but measured beside the baseline's code: gated against that code.
+                row.extra["stored_baseline"] = False
+                return self._time_gate(row, {})
             if bs is not None and bs.compare:
                 row.verdict = "new"  # a case the baseline does not know yet: refresh the baseline
             return []

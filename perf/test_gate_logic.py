@@ -1,0 +1,82 @@
+"""The gate's decisions (perf/conftest.py), on figures made up here: nothing is timed.
+
+perf/test_gate.py proves that measured regressions fail; these check what the gate does with what it
+measured: which baseline it compares a case with, and what the summary says it did not compare.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+
+from perf import conftest
+from perf.conftest import Recorder
+from perf.harness import BUDGETS, Row
+
+THRESHOLD = BUDGETS["gate"]["time_ratio"]
+STORED = {"perf/test_fit_predict.py::test_fit[dlinear-synthetic]": {
+    "extra_info": {"normalised": 0.6, "cpu_s": 0.008, "latency_s": 0.008, "calibration_cpu_s": 0.0133}}}
+
+
+def _recorder(fullname: str, compared=STORED) -> Recorder:
+    session = SimpleNamespace(compare=True, compared_mapping={"0001_baseline": compared})
+    request = SimpleNamespace(config=SimpleNamespace(_benchmarksession=session),
+                              node=SimpleNamespace(name=fullname.split("::")[-1]))
+    return Recorder(request, SimpleNamespace(fullname=fullname), calibration=None)
+
+
+def _timed_row(case: str, cpu_ratio: float | None, latency_ratio: float | None = None, normalised: float = 0.6) -> Row:
+    extra = {"cpu_s": 0.008 * (cpu_ratio or 1.0), "latency_s": 0.008 * (latency_ratio or cpu_ratio or 1.0),
+             "gate": True}
+    if cpu_ratio is not None:  # measured beside the baseline's code
+        extra.update(base_cpu_s=0.008, base_latency_s=0.008, paired_cpu_ratio=cpu_ratio,
+                     paired_latency_ratio=latency_ratio if latency_ratio is not None else cpu_ratio)
+    return Row(case, "dlinear", "fit", extra["latency_s"], "s", calibration_s=0.0133,
+               normalised=normalised, extra=extra)
+
+
+@pytest.mark.parametrize("cpu,latency", [(2.0, 2.0), (1.0, 2.0)], ids=["computation", "wait"])
+def test_a_paired_case_missing_from_the_stored_baseline_is_gated_against_the_baselines_code(cpu, latency):
+    """A case the stored baseline does not know yet (added since it was saved), measured beside the baseline's
+    code: that comparison needs no stored figure, so a 2x slow-down fails."""
+    recorder = _recorder("perf/test_update_perf.py::test_update_ensemble")
+    row = _timed_row("update_ensemble", cpu, latency)
+    problems = recorder._gate(row, "time")
+    assert problems and all(p.startswith("REGRESSION: update_ensemble:") for p in problems), problems
+    assert row.versus == "code" and row.verdict != "new"
+    assert recorder._gate(_timed_row("update_ensemble", 1.1), "time") == []
+
+
+@pytest.mark.parametrize("cpu,latency", [(2.0, 2.0), (1.0, 2.0)], ids=["computation", "wait"])
+def test_the_stored_figures_gate_a_case_the_baselines_code_did_not_run(cpu, latency):
+    recorder = _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")
+    row = _timed_row("fit[dlinear-synthetic]", None, normalised=0.6 * cpu)
+    row.extra["latency_s"] = 0.008 * latency
+    problems = recorder._gate(row, "time")
+    assert row.versus == "figures" and problems, problems
+    assert any(("CPU time" if cpu > THRESHOLD else "latency") in p for p in problems), problems
+
+
+def test_a_case_in_no_baseline_is_named_and_a_run_that_compared_nothing_fails():
+    recorder = _recorder("perf/test_scaling.py::test_scaling_fit[lstm-10000]")
+    new = _timed_row("scaling_fit[lstm-10000]", None)
+    assert recorder._gate(new, "time") == [] and new.verdict == "new"
+    figure = Row("update_ratio", "ensemble", "update_ratio", 15.5, "x")
+    lines, failure = conftest.gate_summary([new, figure], comparing=True)
+    assert failure is not None and "compared none of the 1 timed and memory cases" in failure
+    assert any("NOT compared" in line and "scaling_fit[lstm-10000]" in line for line in lines), lines
+    assert any("budgets only" in line and "update_ratio" in line for line in lines), lines
+
+    gated = _timed_row("fit[dlinear-synthetic]", 1.0)
+    _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")._gate(gated, "time")
+    lines, failure = conftest.gate_summary([gated, new], comparing=True)
+    assert failure is None and any("scaling_fit[lstm-10000]" in line for line in lines), lines
+    assert conftest.gate_summary([new], comparing=False) == ([], None)  # budgets only: nothing to say
+
+
+def test_memory_cases_count_as_compared_when_the_baseline_has_them():
+    recorder = _recorder("perf/test_memory.py::test_memory[dlinear-warm]", compared={
+        "perf/test_memory.py::test_memory[dlinear-warm]": {"extra_info": {"growth_fit_mb": 40.0}}})
+    row = Row("memory[dlinear-warm] fit", "dlinear", "memory_fit_warm", 80.0, "MB")
+    problems = recorder._gate(row, "memory", baseline_key="growth_fit_mb")
+    assert problems and problems[0].startswith("REGRESSION: memory[dlinear-warm] fit"), problems
+    assert conftest.gate_summary([row], comparing=True)[1] is None

@@ -8,6 +8,9 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=predict-wait-2x     ...
     PERF_INJECT=fit-100mb           ...   # fit holds an extra 100 MB while it runs
     PERF_INJECT=predict-2x-first-attempt ...  # predict 2x slower in a case's first attempt only (noise)
+    PERF_INJECT=ensemble-update-2x  ...   # the ensemble's model.update computes twice as long (-wait-2x: waits)
+    PERF_INJECT=lstm-update-2x      ...   # the LSTM's update (its base and network training) twice as long
+    PERF_INJECT=fleet-fit-2x        ...   # FleetPredictor.fit twice as long (-wait-2x: waits)
     PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
 
 It wraps ``WorkloadPredictor.fit`` / ``.predict`` of the code under test (the library's code is
@@ -25,7 +28,9 @@ import functools
 import os
 import time
 
-KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", "predict-2x-first-attempt")
+KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", "predict-2x-first-attempt",
+         "ensemble-update-2x", "ensemble-update-wait-2x", "lstm-update-2x", "lstm-update-wait-2x", "fleet-fit-2x",
+         "fleet-fit-wait-2x")
 
 
 def _slower(method):
@@ -76,19 +81,30 @@ def _heavier(method):
     return wrapper
 
 
-WRAPPERS = {"fit-2x": ("fit", _slower), "predict-2x": ("predict", _slower), "fit-wait-2x": ("fit", _waits),
-            "predict-wait-2x": ("predict", _waits), "fit-100mb": ("fit", _heavier),
-            "predict-2x-first-attempt": ("predict", _slower_in_first_attempt)}
+PREDICTOR = ("workload_predictor", "WorkloadPredictor")
+# kind -> ((module, class), method, wrapper); side-effect-free methods only where the work is done twice (the
+# models' update computes its changes on copies and commits them in ``update``).
+WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "predict", _slower),
+            "fit-wait-2x": (PREDICTOR, "fit", _waits), "predict-wait-2x": (PREDICTOR, "predict", _waits),
+            "fit-100mb": (PREDICTOR, "fit", _heavier),
+            "predict-2x-first-attempt": (PREDICTOR, "predict", _slower_in_first_attempt),
+            "ensemble-update-2x": (("workload_predictor.models.ensemble", "Ensemble"), "_prepare_update", _slower),
+            "ensemble-update-wait-2x": (("workload_predictor.models.ensemble", "Ensemble"), "_prepare_update", _waits),
+            "lstm-update-2x": (("workload_predictor.models.lstm", "LSTM"), "_update_state", _slower),
+            "lstm-update-wait-2x": (("workload_predictor.models.lstm", "LSTM"), "_update_state", _waits),
+            "fleet-fit-2x": (("workload_predictor", "FleetPredictor"), "fit", _slower),
+            "fleet-fit-wait-2x": (("workload_predictor", "FleetPredictor"), "fit", _waits)}
 
 
 def install(kinds: str) -> None:
-    from workload_predictor import WorkloadPredictor
+    import importlib
 
     for kind in filter(None, (k.strip() for k in kinds.split(","))):
         if kind not in WRAPPERS:
             raise ValueError(f"PERF_INJECT={kind!r}: choose from {', '.join(KINDS)}")
-        name, wrap = WRAPPERS[kind]
-        setattr(WorkloadPredictor, name, wrap(getattr(WorkloadPredictor, name)))
+        (module, cls), name, wrap = WRAPPERS[kind]
+        target = getattr(importlib.import_module(module), cls)
+        setattr(target, name, wrap(getattr(target, name)))
 
 
 _KINDS = os.environ.get("PERF_INJECT", "")

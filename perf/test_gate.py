@@ -125,6 +125,27 @@ def _attempt_ratios(output: str) -> dict[str, list[tuple[float, float]]]:
     return found
 
 
+UPDATES = {"perf/test_update_perf.py::test_update_ensemble": "update_ensemble",
+           "perf/test_update_perf.py::test_update_predictor_10_buckets[lstm]": "update_predictor_10_buckets[lstm]",
+           "perf/test_update_perf.py::test_update_predictor_10_buckets[ensemble]":
+               "update_predictor_10_buckets[ensemble]"}
+
+
+def test_gate_catches_2x_in_cases_the_stored_baseline_lacks(baselines):
+    """The update cases are in neither stored baseline: paired, they are gated against the baseline's code. A 2x
+    computation in the ensemble's update and a 2x wait in the LSTM's fail all three (the ratios update_ratio and
+    update_share, which divide them by DLinear's update and by a fit, stay within their budgets)."""
+    code, output = _pytest(baselines["quiet"], *UPDATES, "--benchmark-compare",
+                           inject="ensemble-update-2x,lstm-update-wait-2x")
+    print(f"--- PERF_INJECT=ensemble-update-2x,lstm-update-wait-2x: exit {code}\n{_gate_lines(output)}")
+    assert code != 0, output[-4000:]
+    ratios = _attempt_ratios(output)
+    for node, case in UPDATES.items():
+        assert f"FAILED {node}" in output and f"REGRESSION: {case}: latency" in output, output[-4000:]
+        assert len(ratios.get(case, [])) == 3, output[-4000:]
+        assert all(latency > GATE["time_ratio"] for _, latency in ratios[case]), f"{case}: {ratios[case]}"
+
+
 def test_gate_catches_memory(baselines):
     code, output = _pytest(baselines["quiet"], MEMORY, "--benchmark-compare", inject="fit-100mb")
     print(f"--- PERF_INJECT=fit-100mb: exit {code}\n{_gate_lines(output)}")

@@ -59,6 +59,36 @@ def test_update_predictor(perf, frames):
     perf.time("update_predictor", "dlinear", call, rounds=30, warmup_rounds=2, calls=calls)
 
 
+@pytest.mark.paired
+def test_update_ensemble(perf, frames):
+    """``model.update(one bucket)`` of the ensemble on its own, so that a slow-down of it is gated as it is (the
+    ratio to DLinear's, ``update_ratio``, moves only against its budget). Ten calls a round: every round trains
+    the LSTM member's network once (once per 10 buckets), as every round of the baseline's code does."""
+    model = _fitted(frames["synthetic"], "ensemble").model_
+    more = datasets.generate(2000, seed=datasets.SEED)["requests"].to_numpy(dtype=float)[1000:, None]
+    arrived = iter(range(10**9))
+
+    def call():
+        k = next(arrived) % len(more)
+        return model.update(more[k : k + 1])
+
+    perf.time("update", "ensemble", call, rounds=20, warmup_rounds=2, calls=10)
+
+
+@pytest.mark.paired
+@pytest.mark.parametrize("model", ["lstm", "ensemble"])
+def test_update_predictor_10_buckets(perf, frames, model):
+    """``predictor.update`` of 10 buckets (the LSTM trains up to 10 warm-started epochs), each round on a copy of
+    one fitted predictor: gated as it is (``update_share`` divides it by a fit, which a slow-down of both would
+    not move)."""
+    frame = frames["synthetic"]
+    start, new = frame.iloc[:-10], frame.iloc[-10:]
+    fitted = _fitted(start, model)
+    perf.time("update_predictor", model, lambda predictor: predictor.update(new, timestamp="timestamp"),
+              setup=lambda: ((copy.deepcopy(fitted),), {}), rounds=int(harness.SETTINGS["fit_rounds"][model]) + 3,
+              warmup_rounds=1)
+
+
 def test_update_ratio(perf, frames):
     """``update_ratio[ensemble]``: one-bucket ``model.update`` of the ensemble over DLinear's, both fitted on the
     synthetic series and updated alternately with the same buckets (the series continued by another draw), so

@@ -11,15 +11,17 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=ensemble-update-2x  ...   # the ensemble's model.update computes twice as long (-wait-2x: waits)
     PERF_INJECT=lstm-update-2x      ...   # the LSTM's update (its base and network training) twice as long
     PERF_INJECT=fleet-fit-2x        ...   # FleetPredictor.fit twice as long (-wait-2x: waits)
+    PERF_INJECT=import-wait         ...   # import workload_predictor waits IMPORT_WAIT_S (about as long again
+                                          # as DLinear's import + construction take; the fresh-process cases)
     PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
 
-It wraps ``WorkloadPredictor.fit`` / ``.predict`` of the code under test (the library's code is
-untouched; the baseline's code, when the gate loads it beside, is not wrapped): a 2x computation
-does the call twice (as sensitive to the machine's load as the real work), a 2x wait sleeps as
-long as the call took on an idle machine (its wall time less the time it waited for a core; its CPU
-time does not move), the allocation touches 100 MB of
-pages during the fit. It also sets ``PERF_PRELOAD`` so that the fresh processes of the memory
-cases (``perf/_child.py``) import it too.
+It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict``, the
+models' update, ``FleetPredictor.fit``; the library's code is untouched; the baseline's code, when the
+gate loads it beside, is not wrapped): a 2x computation does the call twice (as sensitive to the
+machine's load as the real work), a 2x wait sleeps as long as the call took on an idle machine (its
+wall time less the time it waited for a core; its CPU time does not move), the allocation touches
+100 MB of pages during the fit. It also sets ``PERF_PRELOAD`` so that the fresh processes of the
+memory and import cases (``perf/_child.py``) import it too (``import-wait`` only adds a finder there).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import time
 
 KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", "predict-2x-first-attempt",
          "ensemble-update-2x", "ensemble-update-wait-2x", "lstm-update-2x", "lstm-update-wait-2x", "fleet-fit-2x",
-         "fleet-fit-wait-2x")
+         "fleet-fit-wait-2x", "import-wait")
+IMPORT_WAIT_S = 0.25
 
 
 def _slower(method):
@@ -96,10 +99,23 @@ WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "pr
             "fleet-fit-wait-2x": (("workload_predictor", "FleetPredictor"), "fit", _waits)}
 
 
+class _SlowImport:
+    """A finder first in ``sys.meta_path`` that waits before the package is found (and lets the others find it)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "workload_predictor":
+            time.sleep(IMPORT_WAIT_S)
+        return None
+
+
 def install(kinds: str) -> None:
     import importlib
+    import sys
 
     for kind in filter(None, (k.strip() for k in kinds.split(","))):
+        if kind == "import-wait":  # must not import the package itself: the fresh processes time its import
+            sys.meta_path.insert(0, _SlowImport())
+            continue
         if kind not in WRAPPERS:
             raise ValueError(f"PERF_INJECT={kind!r}: choose from {', '.join(KINDS)}")
         (module, cls), name, wrap = WRAPPERS[kind]

@@ -71,7 +71,8 @@ def old_report_table(rows: list, budgets: dict) -> list[str]:
     fresh = [row for row in rows if row.kind == "import_ratio"]
     if fresh:
         lines.append("import + construction in a fresh process: " + "; ".join(
-            f"{NAMES[row.model]} {row.extra.get('cpu_seconds', float('nan')):.3f} s CPU = {row.figure:.3f}x import "
+            f"{NAMES[row.model]} {row.extra.get('cpu_seconds', float('nan')):.3f} s CPU, "
+            f"{row.extra.get('latency_seconds', float('nan')):.3f} s latency: {row.figure:.3f}x import "
             f"{row.extra.get('reference')} ({row.extra.get('reference_cpu_seconds', float('nan')):.3f} s CPU)"
             for row in fresh))
     warm = {row.model: row.figure for row in rows if row.kind == "memory_fit_warm"}

@@ -146,6 +146,18 @@ def test_gate_catches_2x_in_cases_the_stored_baseline_lacks(baselines):
         assert all(latency > GATE["time_ratio"] for _, latency in ratios[case]), f"{case}: {ratios[case]}"
 
 
+IMPORT = "perf/test_init.py::test_import_and_init[dlinear]"
+
+
+def test_a_wait_at_import_fails_the_fresh_process_case():
+    """``import workload_predictor`` waiting 0.25 s (a blocking read or a lock at import; about as long again as
+    DLinear's import + construction) is no CPU time: the case's latency ratio must fail its budget."""
+    code, output = _pytest(ROOT / ".benchmarks", IMPORT, inject="import-wait")
+    print(f"--- PERF_INJECT=import-wait: exit {code}\n{_gate_lines(output)}")
+    assert code != 0 and f"FAILED {IMPORT}" in output, output[-4000:]
+    assert "OVER BUDGET: import_and_init[dlinear]:" in output, output[-4000:]
+
+
 def test_gate_catches_memory(baselines):
     code, output = _pytest(baselines["quiet"], MEMORY, "--benchmark-compare", inject="fit-100mb")
     print(f"--- PERF_INJECT=fit-100mb: exit {code}\n{_gate_lines(output)}")

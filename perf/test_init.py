@@ -7,7 +7,10 @@ bounded by the imports it needs, measured in the same run and interleaved with i
 1.2x ``import pandas`` for DLinear, 1.2x ``import pandas, torch`` for LSTM and Ensemble.
 The ratio compares CPU seconds (user + system, which equal the wall time on an idle
 machine), pair by pair, median of the pairs: on a shared machine a neighbour that comes
-for a second moves an import's wall time by 30 %, its CPU time hardly at all.
+for a second moves an import's wall time by 30 %, its CPU time hardly at all. The same
+ratio of latencies (wall time less the time the thread waited for a core: CPU time plus
+the imports' own waits, a sleep, a lock, a blocking read, which CPU time misses) is held to
+the same bound: the figure is the larger of the two.
 
 Both sides import compiled bytecode, as a user's do: pip compiles an installed package
 (pandas', torch's ``.pyc`` files are in site-packages), but an editable install under
@@ -58,11 +61,16 @@ def test_import_and_init(perf, model):
         if model == "dlinear":
             assert not any(o["torch_imported"] for o, _ in pairs), "import workload_predictor + DLinear imported torch"
         ratio = median(o["cpu_seconds"] / r["cpu_seconds"] for o, r in pairs)
-        return ratio, {"seconds": median(o["seconds"] for o, _ in pairs), "reference": reference,
-                       "reference_seconds": median(r["seconds"] for _, r in pairs),
-                       "cpu_seconds": median(o["cpu_seconds"] for o, _ in pairs),
-                       "reference_cpu_seconds": median(r["cpu_seconds"] for _, r in pairs),
-                       "wall_ratio": median(o["seconds"] / r["seconds"] for o, r in pairs),
-                       "cpu_ratios": [round(o["cpu_seconds"] / r["cpu_seconds"], 3) for o, r in pairs]}
+        latency_ratio = median(o["latency_seconds"] / r["latency_seconds"] for o, r in pairs)
+        return max(ratio, latency_ratio), {
+            "cpu_ratio": ratio, "latency_ratio": latency_ratio, "seconds": median(o["seconds"] for o, _ in pairs),
+            "reference": reference, "reference_seconds": median(r["seconds"] for _, r in pairs),
+            "cpu_seconds": median(o["cpu_seconds"] for o, _ in pairs),
+            "reference_cpu_seconds": median(r["cpu_seconds"] for _, r in pairs),
+            "latency_seconds": median(o["latency_seconds"] for o, _ in pairs),
+            "reference_latency_seconds": median(r["latency_seconds"] for _, r in pairs),
+            "wall_ratio": median(o["seconds"] / r["seconds"] for o, r in pairs),
+            "cpu_ratios": [round(o["cpu_seconds"] / r["cpu_seconds"], 3) for o, r in pairs],
+            "latency_ratios": [round(o["latency_seconds"] / r["latency_seconds"], 3) for o, r in pairs]}
 
     perf.confirmed_figure("import_ratio", model, measure, "x", budget_kind="import_ratio")

@@ -156,7 +156,7 @@ def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | Non
     code_only = [row.case for row in paired_rows if row.extra.get("stored_baseline") is False]
     lines = [f"gate: {len(paired_rows)} of {len(timed)} timed cases against the baseline's code "
              f"({BASE.label or BASE.note}) in alternating rounds, {len(stored)} against the stored figures; the clock "
-             f"{'sees' if paired.QUEUE_VISIBLE else 'does NOT see'} queueing (/proc/thread-self/schedstat)"]
+             f"{'sees' if paired.QUEUE_VISIBLE else 'does NOT see'} queueing (/proc/thread-self/schedstat)"] if timed else []
     if code_only:
         lines.append(f"gate: not in the stored baseline, compared with the baseline's code only: {', '.join(code_only)}")
     memory_gated = [row for row in memory if row.baseline is not None]

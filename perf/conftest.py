@@ -489,7 +489,28 @@ class Recorder:
             if ratio > threshold:
                 problems.append(f"REGRESSION: {row.case}: {what} per call is {ratio:.2f}x the baseline's (threshold "
                                 f"{threshold:g}x; {figures})")
+        if row.versus == "code":
+            problems += self._base_waits(row, info, threshold)
         return problems
+
+    @staticmethod
+    def _base_waits(row: Row, info: dict, threshold: float) -> list[str]:
+        """Whatever slows both copies alike (a thread the code under test left running that holds the GIL, a lock
+        or a process-wide setting it changed) cancels out of the paired ratios. The baseline's code shows it: its
+        latency over its CPU time, measured beside the code under test, against the same quotient when the
+        baseline was saved (1 where it was not: its code did not wait then), both on one machine."""
+        base_cpu, base_latency = row.extra["base_cpu_s"], row.extra["base_latency_s"]
+        saved = float(info["latency_s"]) / float(info["cpu_s"]) if info.get("latency_s") and info.get("cpu_s") else 1.0
+        if base_cpu <= 0:
+            return []
+        waits = row.extra["base_wait_ratio"] = base_latency / base_cpu
+        if waits <= threshold * max(1.0, saved):
+            return []
+        return [f"REGRESSION: {row.case}: the baseline's code, measured beside the code under test, now waits: its "
+                f"latency is {waits:.2f}x its CPU time ({base_latency * 1e3:.3f} ms vs {base_cpu * 1e3:.3f} ms per call; "
+                f"{saved:.2f}x when the baseline was saved; threshold {threshold:g}x that): something the code under test "
+                "leaves in the process (a thread holding the GIL, a lock, a process-wide setting) slows both copies, "
+                "which the paired ratios cannot see"]
 
     @staticmethod
     def _stored_ratios(row: Row, info: dict) -> tuple[float, float] | None:

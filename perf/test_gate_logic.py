@@ -80,3 +80,21 @@ def test_memory_cases_count_as_compared_when_the_baseline_has_them():
     problems = recorder._gate(row, "memory", baseline_key="growth_fit_mb")
     assert problems and problems[0].startswith("REGRESSION: memory[dlinear-warm] fit"), problems
     assert conftest.gate_summary([row], comparing=True)[1] is None
+
+
+def test_a_wait_that_slows_both_copies_fails_the_paired_case():
+    """A thread the code under test leaves running (holding the GIL) slows the baseline's code measured beside it
+    as much: the paired ratios read 1. The baseline's code's own latency over its CPU time shows it."""
+    recorder = _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")
+    both_wait = _timed_row("fit[dlinear-synthetic]", 1.0, 1.0)
+    both_wait.extra.update(latency_s=0.016, base_latency_s=0.016)  # CPU 8 ms each, latency 16 ms each
+    problems = recorder._gate(both_wait, "time")
+    assert len(problems) == 1 and "the baseline's code, measured beside the code under test, now waits" in problems[0]
+    assert recorder._gate(_timed_row("fit[dlinear-synthetic]", 1.0, 1.0), "time") == []
+    # A case whose baseline waited as much when it was saved (its own I/O) is not flagged.
+    waited = _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]", compared={
+        "perf/test_fit_predict.py::test_fit[dlinear-synthetic]": {"extra_info": {
+            "normalised": 0.6, "cpu_s": 0.008, "latency_s": 0.016, "calibration_cpu_s": 0.0133}}})
+    again = _timed_row("fit[dlinear-synthetic]", 1.0, 1.0)
+    again.extra.update(latency_s=0.016, base_latency_s=0.016)
+    assert waited._gate(again, "time") == []

@@ -37,6 +37,7 @@ class BASE:
     library: paired.Library | None = None
     label: str = ""
     note: str = ""  # why there is none, for the summary
+    missing: str = ""  # why the code asked for (--perf-base, by default the baseline's commit) could not be loaded
     folder: Path | None = None
 
 
@@ -87,15 +88,16 @@ def _load_base(config, bs) -> None:
             commit = json.loads(path.read_text())["commit_info"]
             what = commit["id"]
             if commit.get("dirty"):
-                BASE.note = f"the baseline was saved from a dirty tree at {what[:10]}: its code is unknown"
+                BASE.note = BASE.missing = f"the baseline was saved from a dirty tree at {what[:10]}: its code is unknown"
                 return
         if Path(what).is_dir():
             BASE.library, BASE.label = paired.load(Path(what), what), f"source tree {what}"
         else:
             BASE.folder = paired.extract(what, harness.ROOT)
             BASE.library, BASE.label = paired.load(BASE.folder, what), f"commit {what[:10]}"
-    except Exception as error:  # noqa: BLE001 - no code to pair with: the gate falls back on the stored figures
-        BASE.note = f"the baseline's code ({what}) could not be loaded: {type(error).__name__}: {str(error)[:300]}"
+    except Exception as error:  # noqa: BLE001 - no code to pair with: the stored figures, and the run fails at the end
+        BASE.note = BASE.missing = (f"the baseline's code ({what}) could not be loaded: {type(error).__name__}: "
+                                    f"{' '.join(str(error).split())[:300]}")
 
 
 def _comparing(config) -> bool:
@@ -116,7 +118,10 @@ def pytest_pyfunc_call(pyfuncitem):
     (run once, not timed), then as usual, its ``perf.time`` alternating rounds of both. A case the baseline's
     code cannot run is gated on the stored figures."""
     recorder = pyfuncitem.funcargs.get("perf")
-    if BASE.library is None or not isinstance(recorder, Recorder) or pyfuncitem.get_closest_marker("paired") is None:
+    if not isinstance(recorder, Recorder) or pyfuncitem.get_closest_marker("paired") is None:
+        return None
+    if BASE.library is None:
+        recorder.without_code = True
         return None
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     recorder.phase = "base"
@@ -170,10 +175,19 @@ def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | Non
     budget_only = [row.case for row in rows if id(row) not in compared and row.kind != "calibration"]
     if budget_only:
         lines.append(f"gate: budgets only, never compared with a baseline: {', '.join(budget_only)}")
+    not_run = [row.case for row in stored if row.extra.get("base_code_error")]
+    if not_run:
+        lines.append(f"gate: paired cases the baseline's code could not run, on the stored figures: {', '.join(not_run)}")
     failure = None
     if timed + memory and not (paired_rows or stored or memory_gated):
         failure = (f"REGRESSION GATE: --benchmark-compare compared none of the {len(timed + memory)} timed and memory "
                    "cases with a baseline: the gate did not gate (see the lines above; refresh the baseline)")
+    elif BASE.missing and any(row.extra.get("paired_without_code") for row in timed):
+        failure = (f"REGRESSION GATE: {BASE.missing}. The paired cases fell back on the stored figures, which only the "
+                   "calibration brings to this machine's speed (on a host unlike the baseline's, unchanged code read "
+                   "0.66x-2.03x of them: a 2x slow-down can pass and noise can fail). Make the baseline's commit "
+                   "reachable (a full clone: git fetch --unshallow) or pass --perf-base=none to gate on the stored "
+                   "figures knowingly.")
     return lines, failure
 
 
@@ -212,6 +226,7 @@ class Recorder:
         self.phase = "head"  # "base" during the first pass of a paired case
         self.base_operations: list[tuple] = []  # what that pass measured, in order, on the baseline's code
         self.base_error: str | None = None
+        self.without_code = False  # a paired case run without the baseline's code (none could be loaded)
 
     # -- measuring ---------------------------------------------------------------------------------
     def time(self, kind: str, model: str, target, setup=None, rounds: int = 5, warmup_rounds: int = 1,
@@ -286,6 +301,8 @@ class Recorder:
             row, budget_label = self._time_row(model, kind, head, cal_wall, cal_cpu, calls, budget_on, extra,
                                                base, calls)
             row.extra["gate"] = gate
+            if self.without_code and gate:
+                row.extra["paired_without_code"] = True
             problems = self._problems(row, budget_kind or kind, budget_factor, "time" if gate else None,
                                       budget_label=f"{label}{budget_label}")
             tried.append(row)
@@ -529,12 +546,13 @@ class Recorder:
         base = _baseline(self.request, self.benchmark.fullname)
         bs = getattr(self.request.config, "_benchmarksession", None)
         if base is None:
+            if bs is None or not bs.compare:
+                return []
             if metric == "time" and "paired_cpu_ratio" in row.extra:
                 # Not in the stored baseline, but measured beside the baseline's code: gated against that code.
                 row.extra["stored_baseline"] = False
                 return self._time_gate(row, {})
-            if bs is not None and bs.compare:
-                row.verdict = "new"  # a case the baseline does not know yet: refresh the baseline
+            row.verdict = "new"  # a case the baseline does not know yet: refresh the baseline
             return []
         info = base.get("extra_info", {})
         if metric == "time":

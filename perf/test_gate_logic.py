@@ -98,3 +98,21 @@ def test_a_wait_that_slows_both_copies_fails_the_paired_case():
     again = _timed_row("fit[dlinear-synthetic]", 1.0, 1.0)
     again.extra.update(latency_s=0.016, base_latency_s=0.016)
     assert waited._gate(again, "time") == []
+
+
+def test_a_run_whose_baseline_code_could_not_be_loaded_fails(monkeypatch):
+    """A shallow clone, no git, a dirty-tree baseline: the paired cases fall back on the stored figures, which read
+    unchanged code 0.66x-2.03x on a host unlike the baseline's. The run says so and fails; --perf-base=none (no
+    code asked for) accepts the stored figures."""
+    fallback = _timed_row("fit[dlinear-synthetic]", None)
+    _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")._gate(fallback, "time")
+    fallback.extra["paired_without_code"] = True
+    assert fallback.versus == "figures"
+    monkeypatch.setattr(conftest.BASE, "missing", "the baseline's code (0dd59cb) could not be loaded: RuntimeError")
+    lines, failure = conftest.gate_summary([fallback], comparing=True)
+    assert failure is not None and "0dd59cb" in failure and "--perf-base=none" in failure, failure
+    unpaired = _timed_row("scaling_fit[lstm-10000]", None)  # not a paired case: the stored figures are its layer
+    _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")._gate(unpaired, "time")
+    assert conftest.gate_summary([unpaired], comparing=True)[1] is None
+    monkeypatch.setattr(conftest.BASE, "missing", "")
+    assert conftest.gate_summary([fallback], comparing=True)[1] is None

@@ -116,3 +116,14 @@ def test_a_run_whose_baseline_code_could_not_be_loaded_fails(monkeypatch):
     assert conftest.gate_summary([unpaired], comparing=True)[1] is None
     monkeypatch.setattr(conftest.BASE, "missing", "")
     assert conftest.gate_summary([fallback], comparing=True)[1] is None
+
+
+def test_a_case_so_much_faster_than_its_baseline_that_a_2x_would_pass_is_named():
+    faster = _timed_row("fit[ensemble-synthetic]", 0.74)  # the code under test at 0.74x the baseline's code
+    _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")._gate(faster, "time")
+    lines, failure = conftest.gate_summary([faster], comparing=True)
+    assert failure is None
+    assert any("WARNING" in line and "fit[ensemble-synthetic] 0.74x" in line for line in lines), lines
+    usual = _timed_row("fit[ensemble-synthetic]", 0.9)
+    _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")._gate(usual, "time")
+    assert not any("WARNING" in line for line in conftest.gate_summary([usual], comparing=True)[0])

@@ -1,13 +1,15 @@
 """The gate must be able to fail: inject regressions from outside the library and watch every one fail.
 
-In subprocesses (``python -m pytest``), on DLinear's fit and predict(10) on the synthetic series:
+In subprocesses (``python -m pytest``), on DLinear's fit and predict(10) on the synthetic series, and its
+predict(10) beside a busy core (the under-load case):
 
 * two baselines into temporary storages: one saved while another process keeps a core busy
   (``python -c "while True: pass"`` pinned with ``taskset`` where it exists), one saved without;
 * against the busy baseline, with nothing else running ("quiet"), and against the quiet baseline
   with the other core kept busy, inject (``-p perf.inject_regression``) a 2x computation and a 2x
-  wait into fit and into predict at once: each run must exit non-zero with both cases failing the
+  wait into fit and into predict at once: each run must exit non-zero with the three cases failing the
   gate (``REGRESSION``) in every attempt (``confirm_reruns``);
+* the same for cases the stored baseline lacks (the models' updates), and a wait at import;
 * an extra 100 MB held during fit must fail the memory gate;
 * the cases without injection must pass, and so must a slow-down of predict in its first attempt
   only (re-measured), in the same run.
@@ -35,7 +37,8 @@ GATE = BUDGETS["gate"]
 FIT = "perf/test_fit_predict.py::test_fit[dlinear-synthetic]"
 PREDICT = "perf/test_fit_predict.py::test_predict[dlinear-synthetic]"
 MEMORY = "perf/test_memory.py::test_memory[dlinear-warm]"
-TIMED = {FIT: "fit[dlinear-synthetic]", PREDICT: "predict[dlinear-synthetic]"}
+UNDER_LOAD = "perf/test_under_load.py::test_under_load[dlinear-predict]"  # predict beside its own busy core
+TIMED = {FIT: "fit[dlinear-synthetic]", PREDICT: "predict[dlinear-synthetic]", UNDER_LOAD: "under_load[dlinear-predict]"}
 
 
 def _pytest(storage, *args, inject=None):
@@ -73,16 +76,16 @@ class BusyCore:
 
 @pytest.fixture(scope="module")
 def baselines(tmp_path_factory):
-    """{"busy": storage, "quiet": storage}: baselines of FIT and PREDICT saved with and without a busy core (and of
+    """{"busy": storage, "quiet": storage}: baselines of FIT, PREDICT and UNDER_LOAD saved with and without a busy core (and of
     MEMORY in the quiet one: memory growth does not depend on the machine's load)."""
     saved = {}
     for state in ("busy", "quiet"):
         storage = tmp_path_factory.mktemp(f"benchmarks-{state}")
         if state == "busy":
             with BusyCore():
-                code, output = _pytest(storage, FIT, PREDICT, "--benchmark-save=gate")
+                code, output = _pytest(storage, *TIMED, "--benchmark-save=gate")
         else:
-            code, output = _pytest(storage, FIT, PREDICT, MEMORY, "--benchmark-save=gate")
+            code, output = _pytest(storage, *TIMED, MEMORY, "--benchmark-save=gate")
         assert code == 0, f"the {state} baseline run failed:\n{output[-4000:]}"
         saved[state] = storage
     return saved
@@ -99,9 +102,9 @@ def _gate_lines(output: str) -> str:
 def test_gate_catches_2x(baselines, inject, baseline_state, now):
     if now == "busy":
         with BusyCore():
-            code, output = _pytest(baselines[baseline_state], FIT, PREDICT, "--benchmark-compare", inject=inject)
+            code, output = _pytest(baselines[baseline_state], *TIMED, "--benchmark-compare", inject=inject)
     else:
-        code, output = _pytest(baselines[baseline_state], FIT, PREDICT, "--benchmark-compare", inject=inject)
+        code, output = _pytest(baselines[baseline_state], *TIMED, "--benchmark-compare", inject=inject)
     print(f"--- PERF_INJECT={inject}, {now} run vs {baseline_state} baseline: exit {code}\n{_gate_lines(output)}")
     assert code != 0, f"PERF_INJECT={inject}: the gate passed a regression:\n{output[-4000:]}"
     ratios = _attempt_ratios(output)

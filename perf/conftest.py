@@ -172,7 +172,9 @@ def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | Non
         lines.append(f"gate: NOT compared with any baseline (not in the stored one and no baseline code ran them; "
                      f"refresh the baseline): {', '.join(ungated)}")
     compared = {id(row) for row in timed + memory}
-    budget_only = [row.case for row in rows if id(row) not in compared and row.kind != "calibration"]
+    timed_cases = {row.case for row in timed}
+    budget_only = [row.case if row.case not in timed_cases else f"{row.case} ({row.kind})" for row in rows
+                   if id(row) not in compared and row.kind != "calibration"]
     if budget_only:
         lines.append(f"gate: budgets only, never compared with a baseline: {', '.join(budget_only)}")
     half = GATE["time_ratio"] / 2

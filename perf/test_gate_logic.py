@@ -127,3 +127,13 @@ def test_a_case_so_much_faster_than_its_baseline_that_a_2x_would_pass_is_named()
     usual = _timed_row("fit[ensemble-synthetic]", 0.9)
     _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")._gate(usual, "time")
     assert not any("WARNING" in line for line in conftest.gate_summary([usual], comparing=True)[0])
+
+
+def test_the_lstm_fleet_speedup_fails_only_where_the_machine_had_a_second_core():
+    from perf.test_fleet import parallel_path_broken
+
+    # A full run on the shared 2-core box: the other core was taken (two busy processes got 1.01x).
+    assert not parallel_path_broken([1.576, 1.194, 0.853], 1.01)
+    assert not parallel_path_broken([0.8, 0.85, 0.9], 1.01)
+    assert parallel_path_broken([0.8, 0.85, 0.9], 1.9)
+    assert not parallel_path_broken([0.8, 1.2, 0.9], 1.9)

@@ -177,12 +177,15 @@ def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | Non
                    if id(row) not in compared and row.kind != "calibration"]
     if budget_only:
         lines.append(f"gate: budgets only, never compared with a baseline: {', '.join(budget_only)}")
-    half = GATE["time_ratio"] / 2
+    # A 2x slow-down of a case at r x its baseline reads 2r: at r <= 0.75 it passes a 1.5x threshold, and within
+    # 10 % above (fit[ensemble-synthetic] at 0.755x read an injected 2x at 1.47-1.50x) it passes or fails by noise.
+    near = 1.1 * GATE["time_ratio"] / 2
     stale = [f"{row.case} {min(row.ratio, row.latency_ratio):.2f}x" for row in paired_rows + stored
-             if min(row.ratio, row.latency_ratio) <= half]
+             if min(row.ratio, row.latency_ratio) < near]
     if stale:
-        lines.append(f"gate: WARNING: at most {half:g}x the baseline, so a 2x slow-down of these would read under "
-                     f"{GATE['time_ratio']:g}x and pass: {', '.join(stale)}; refresh the baseline (CONTRIBUTING.md)")
+        lines.append(f"gate: WARNING: under {near:.3g}x the baseline, so a 2x slow-down of these would read under "
+                     f"{2 * near:.3g}x, not surely over the {GATE['time_ratio']:g}x threshold: {', '.join(stale)}; "
+                     "refresh the baseline (CONTRIBUTING.md)")
     not_run = [row.case for row in stored if row.extra.get("base_code_error")]
     if not_run:
         lines.append(f"gate: paired cases the baseline's code could not run, on the stored figures: {', '.join(not_run)}")

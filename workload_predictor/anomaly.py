@@ -401,6 +401,27 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray 
     return result
 
 
+def leading_weights(y: np.ndarray, floor: np.ndarray) -> np.ndarray | None:
+    """The weights ``[n, k]`` of ``y``'s first ``REFERENCE_BUCKETS`` points, which have too few before them for
+    :func:`element_weights`, each judged against the ``REFERENCE_BUCKETS`` after it (:func:`weights` on the start
+    reversed); the later points weigh 1. ``None`` when all are 1.
+
+    For statistics of a whole fitted series, such as a per-key scale: a position's weight here depends on the
+    points after it, so it must never weigh windows that an update has to reproduce.
+    """
+    n = len(y)
+    length = min(n, 2 * REFERENCE_BUCKETS)
+    judged = min(REFERENCE_BUCKETS, length - MIN_REFERENCE)  # each with at least MIN_REFERENCE points after it
+    if judged <= 0:
+        return None
+    found = weights(y[:length][::-1], length - judged, floor)
+    if found is None:
+        return None
+    result = np.ones(y.shape)
+    result[:judged] = found[::-1]
+    return result
+
+
 def continued_weights(kept: np.ndarray | None, new: np.ndarray | None, shape: tuple[int, ...],
                       n_old: int) -> np.ndarray | None:
     """The weights ``shape`` of a kept tail (its first ``n_old`` points) followed by new points (weights ``new``);

@@ -131,7 +131,9 @@ class GlobalLSTM(ParamsMixin):
         process). Each process holds its own copy of the training data and network:
         ``n`` times those are checked against the memory limit before any is spawned. ``"env"``: this
         process is one rank of a group already started by ``torchrun`` (every rank calls
-        ``fit`` on the same data and ends with the same model).
+        ``fit`` on the same data and ends with the same model). The group stays the caller's: call
+        ``dist.barrier()`` before ``dist.destroy_process_group()``, or a gloo rank that tears it down while
+        another still holds a connection may abort ("terminate called without an active exception").
     quantize : None or "int8"
         ``"int8"``: forecast with a dynamically quantised copy of the network (LSTM and
         linear layers, CPU only). Training and the saved file stay float32.
@@ -306,7 +308,7 @@ class GlobalLSTM(ParamsMixin):
         # Each key's scale floor for the input-anomaly weights, from the data before its validation tail.
         self.weight_floor_ = (np.stack([anomaly.floor_of(y[: int(split[2][0])]) for y, split in zip(arrays, splits)])
                               if self.robust else None)
-        elements = [self._element_weights(i, y, 0) for i, y in enumerate(arrays)]  # [T_i, k] or None
+        elements = [self._fit_weights(i, y) for i, y in enumerate(arrays)]  # [T_i, k] or None
         # Per-key scaling from the same data, each point counted by its weight (as DLinear's): one flagged 1e6
         # bucket among counts of 50 would otherwise set the key's mean and scale, and every forecast with them.
         scales = [fit_scale(y[: int(split[2][0])], None if e is None else e[: int(split[2][0])])
@@ -454,6 +456,18 @@ class GlobalLSTM(ParamsMixin):
         if not self.robust or floor is None:
             return None
         return anomaly.element_weights(y, start, floor[i])
+
+    def _fit_weights(self, i: int, y: np.ndarray) -> np.ndarray | None:
+        """Key ``i``'s input-anomaly weights at fit (``None``: all 1), its first points, which have too few before
+        them to be judged, judged against the points after them (:func:`anomaly.leading_weights`): a corrupt first
+        bucket would otherwise set the key's scale and, as a target, its base (1e18 among counts of 5: a forecast
+        of 1.5e15). Updates add windows after them only."""
+        element = self._element_weights(i, y, 0)
+        floor = getattr(self, "weight_floor_", None)
+        leading = anomaly.leading_weights(y, floor[i]) if self.robust and floor is not None else None
+        if leading is None or element is None:
+            return element if leading is None else leading
+        return np.minimum(element, leading)
 
     def _settled(self, i: int, y: np.ndarray, shift: int) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
         """Key ``i``'s points ``y`` with each burst the series came back from read as its median (flagged against

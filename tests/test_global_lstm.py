@@ -194,7 +194,7 @@ def test_data_parallel_two_gloo_processes_equal_one_process_on_the_same_global_b
 
 
 TORCHRUN_RANK = """
-import hashlib, sys
+import hashlib, os, sys
 import numpy as np
 import torch.distributed as dist
 sys.path[:0] = [{root!r}, {tests!r}]
@@ -214,8 +214,12 @@ ranks = [None] * dist.get_world_size()
 dist.all_gather_object(ranks, (seeds, hashlib.sha256(weights.tobytes()).hexdigest()))
 if dist.get_rank() == 0:
     print(ranks)
-dist.barrier()  # without it a rank that tears down its gloo group first may abort the other (torch 2.13)
-dist.destroy_process_group()
+# Tearing down a gloo group under torchrun may abort a rank at exit ("terminate called without an active
+# exception": 5 of 12 runs of a bare DDP script, torch 2.13, with or without a barrier before it under load): the
+# ranks meet, then leave without the teardown, which this test is not about.
+dist.barrier()
+sys.stdout.flush()
+os._exit(0)
 """
 
 

@@ -131,9 +131,10 @@ class GlobalLSTM(ParamsMixin):
         process). Each process holds its own copy of the training data and network:
         ``n`` times those are checked against the memory limit before any is spawned. ``"env"``: this
         process is one rank of a group already started by ``torchrun`` (every rank calls
-        ``fit`` on the same data and ends with the same model). The group stays the caller's: call
-        ``dist.barrier()`` before ``dist.destroy_process_group()``, or a gloo rank that tears it down while
-        another still holds a connection may abort ("terminate called without an active exception").
+        ``fit`` on the same data and ends with the same model). The group stays the caller's to tear down;
+        under torch 2.13 a gloo rank may abort while it does ("terminate called without an active exception",
+        a torch race seen with a bare DDP script too, fewer with a ``dist.barrier()`` first): the fit's results
+        are complete by then.
     quantize : None or "int8"
         ``"int8"``: forecast with a dynamically quantised copy of the network (LSTM and
         linear layers, CPU only). Training and the saved file stay float32.

@@ -351,7 +351,7 @@ class FleetPredictor(ParamsMixin):
         if teacher is None and getattr(self, "teacher_params", None) is not None:
             raise WorkloadDataError(f"teacher_params={quote(self.teacher_params)} without a teacher: they set the "
                                     "teacher's network; pass teacher='global_lstm' too (or drop teacher_params).")
-        half_life = (self.model_params or {}).get("half_life") if isinstance(self.model_params, dict) else None
+        half_life = self.model_params.get("half_life") if isinstance(self.model_params, dict) else None
         if self.model == "dlinear" and half_life is not None:
             raise WorkloadDataError(f"model_params['half_life']={quote(half_life)}: a fleet's update refits each "
                                     "DLinear key on its whole series, which forgets nothing; fit a "
@@ -1078,8 +1078,8 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
     DLinear weighs them)."""
     from .models.dlinear_batched import fit_batched
 
-    reference = WorkloadPredictor(**settings)._build_model()  # DLinear with the predictor's settings
-    reference._check_params()  # fit_batched takes them as given
+    # DLinear with the predictor's settings, checked by the fleet's fit (_check_settings) or, fitted, by its load.
+    reference = WorkloadPredictor(**settings)._build_model()
     device = _solve_device(settings["device"])
     groups: dict[tuple, list[KeySeries]] = {}
     for item in series:

@@ -858,14 +858,19 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
                "not a count and True or False")
 
 
-def _check_reach(start: np.ndarray, length: int, freq: pd.Timedelta, horizon: int, refuse: Any) -> None:
-    """Each key's series (``length`` buckets of ``freq`` from ``start``) and its forecast's horizon end before
-    pandas' last timestamp: an update computes the key's last bucket, a forecast the buckets after it."""
+def _check_reach(start: np.ndarray, length: Any, freq: Any, horizon: int, refuse: Any) -> None:
+    """Each key's series (``length`` buckets of ``freq`` from ``start``; a length and a width for all keys, or one
+    per key) and its forecast's horizon end before pandas' last timestamp: an update computes the key's last bucket,
+    a forecast the buckets after it."""
     # The whole buckets between each start and pandas' last timestamp, against those a key needs: counts, so the
     # check itself cannot overflow as a span of 10**9 buckets of 50,000 days would.
-    room = (pd.Timestamp.max - pd.DatetimeIndex(np.ravel(start))) // freq
-    if (room < int(length) - 1 + horizon).any():
-        refuse(f"holds a key whose {int(length):,} buckets of {freq} and horizon {horizon} reach past "
+    room = np.asarray((pd.Timestamp.max - pd.DatetimeIndex(np.ravel(start))) // freq)
+    short = np.flatnonzero(room < np.asarray(length, dtype=np.int64) - 1 + horizon)
+    if len(short):
+        first = int(short[0])
+        key_length = int(np.ravel(length)[first] if np.ndim(length) else length)
+        key_freq = freq[first] if isinstance(freq, pd.TimedeltaIndex) else freq
+        refuse(f"holds a key whose {key_length:,} buckets of {key_freq} and horizon {horizon} reach past "
                f"{pd.Timestamp.max}")
 
 
@@ -902,8 +907,7 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     if state.start.dtype != np.dtype("datetime64[ns]") or np.isnat(state.start).any() \
             or state.length.dtype.kind not in "iu" or (state.length < 1).any():
         refuse("holds a global model whose keys' first buckets or lengths are not timestamps and counts >= 1")
-    for start, length, freq in zip(state.start, state.length, state.freqs):
-        _check_reach(np.array([start]), int(length), freq, horizon, refuse)
+    _check_reach(state.start, state.length, pd.TimedeltaIndex(state.freqs), horizon, refuse)
     _check_calibrated(state, refuse)
     if getattr(model, "keys_", None) != keys or getattr(model, "horizon", None) != horizon \
             or getattr(model, "n_targets_", None) != k:

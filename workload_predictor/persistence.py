@@ -299,7 +299,12 @@ def _check_magic(data: bytes, subject: str) -> None:
 
 def loads(data: bytes, expected: type | None = None) -> Any:
     """Rebuild the object held in model-file bytes; :class:`ModelFileError` on anything amiss."""
-    _check_magic(data, "not")
+    return _loads(data, expected, "not")
+
+
+def _loads(data: bytes, expected: type | None, subject: str) -> Any:
+    """:func:`loads`, ``subject`` opening the message for bytes that are no model file (see :func:`_check_magic`)."""
+    _check_magic(data, subject)
     end = data.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEADER_BYTES)
     if end < 0:
         raise ModelFileError("the model file's header is missing or truncated; save the model again.")
@@ -503,5 +508,4 @@ def load(path: str | os.PathLike, expected: type | None = None,
     it is read. Anything amiss raises :class:`ModelFileError`.
     """
     data = model_file.read_file(path, max_bytes)
-    _check_magic(data, f"{quote(os.path.basename(os.fspath(path)))} is not")
-    return loads(data, expected)
+    return _loads(data, expected, f"{quote(os.path.basename(os.fspath(path)))} is not")

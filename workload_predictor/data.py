@@ -684,9 +684,8 @@ def _datetime_frame_rows(data: Any, timestamp: str | None,
     general path returns, or ``None`` for anything else (including every input the
     general path refuses), which the general path then reads, checks and words.
     """
-    if (type(data) is not pd.DataFrame or not isinstance(timestamp, str) or len(data) == 0
-            or isinstance(data.columns, pd.MultiIndex)):
-        return None
+    if type(data) is not pd.DataFrame or not isinstance(timestamp, str) or len(data) == 0:
+        return None  # (MultiIndex columns: refused by prepare_continuation, the only caller, before it asks)
     column_array = getattr(data, "_get_column_array", None)  # pandas' own per-column read (it has no public one)
     if column_array is None:
         return None

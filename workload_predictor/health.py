@@ -77,7 +77,7 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
         if metric not in DEFAULT_THRESHOLDS:
             raise WorkloadDataError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
         items = None if isinstance(pair, (str, bytes, Mapping, Set)) else _items(pair)
-        if items is None or len(items) != 2 or not all(_is_value(v) and _finite(v) for v in items):
+        if items is None or len(items) != 2 or not all(is_number(v) and _finite(v) for v in items):
             hint = (" (a set has no order: pass a tuple)" if isinstance(pair, Set) else
                     _DURATION_HINT if any(isinstance(v, np.timedelta64) for v in items or ()) else "")
             raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair of finite numbers "
@@ -114,12 +114,6 @@ def _items(pair: Any) -> list | None:
         return None
 
 
-def _is_value(value: Any) -> bool:
-    """Whether ``value`` is a real number (numpy's too). A ``np.timedelta64`` (a numpy integer) is not: its count is in
-    its own unit, so ``np.timedelta64(90_000_000_000, "ns")`` would read as 9e10 seconds."""
-    return is_number(value) and not isinstance(value, np.timedelta64)
-
-
 _DURATION_HINT = " (a duration as seconds: value / np.timedelta64(1, 's'))"
 #: The values a metric can take, where they are not ``[0, inf)``: accuracy is ``1 - WAPE`` clipped to ``[0, 1]``.
 _RANGE = {"accuracy": (0.0, 1.0)}
@@ -145,7 +139,7 @@ def check_measurements(measurements: Any) -> Mapping[str, Any]:
                 raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} must be a text (or None: no "
                                         f"detail), e.g. {{{name!r}: 'after the 2am deploy'}}.")
             continue
-        if value is not None and not _is_value(value):
+        if value is not None and not is_number(value):
             hint = _DURATION_HINT if isinstance(value, np.timedelta64) else ""
             raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} must be a number (or None: not "
                                     f"measured){hint}, e.g. {{{name!r}: 0.5}}.")

@@ -52,10 +52,12 @@ from .dlinear import window_weights
 from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
 from .registry import check_verbose
 from .torch_runtime import (
+    PREDICT_CHUNK,
     check_network_memory,
     check_patch_size,
     check_quantize,
     check_settings,
+    forward_in_chunks,
     inference_network,
     resolve_device,
     time_left,
@@ -65,7 +67,6 @@ from .training import train_network
 
 DEFAULT_WINDOW = 96  # buckets: 12 patches of 8
 EARLY_STOPPING_WINDOWS = 16  # inner-tail windows per key for early stopping
-PREDICT_CHUNK = 8192  # windows per forward pass at predict time (bounds the activations)
 BASE_CHUNK = 8192  # origins per chunk of the base's statistics (bounds their float64 features)
 
 
@@ -466,9 +467,9 @@ class GlobalLSTM(ParamsMixin):
         element = self._element_weights(i, y, 0)
         floor = getattr(self, "weight_floor_", None)
         leading = anomaly.leading_weights(y, floor[i]) if self.robust and floor is not None else None
-        if leading is None or element is None:
-            return element if leading is None else leading
-        return np.minimum(element, leading)
+        if leading is None:
+            return element
+        return leading if element is None else np.minimum(element, leading)
 
     def _settled(self, i: int, y: np.ndarray, shift: int) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
         """Key ``i``'s points ``y`` with each burst the series came back from read as its median (flagged against
@@ -533,9 +534,7 @@ class GlobalLSTM(ParamsMixin):
             x = self._tensors(z, origins, with_targets=False)  # [m, L, P*k]
             if device.type == "cuda":
                 x = x.pin_memory()
-            outputs = [network(x[first : first + PREDICT_CHUNK].to(device, non_blocking=True)).cpu()
-                       for first in range(0, len(x), PREDICT_CHUNK)]
-            residual = torch.cat(outputs).numpy().astype(np.float64)  # [m, H*k]
+            residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
         base = np.concatenate([self._base_forecast(zi, oi) for zi, oi in zip(z, origins)])  # [m, H*k]
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         out, first = [], 0

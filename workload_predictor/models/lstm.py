@@ -55,6 +55,8 @@ from .dlinear import DLinear, window_weights
 from .registry import check_verbose, record_init
 from .torch_runtime import (
     EVAL_ACTIVATION_FLOATS,
+    PREDICT_CHUNK,
+    forward_in_chunks,
     check_network_memory,
     check_patch_size,
     check_quantize,
@@ -72,7 +74,6 @@ PATCHES = 12
 #: training takes the rest.
 TARGETS_SHARE = 0.5
 CHUNK_ORIGINS = 8192  # origins per chunk when the base forecasts many windows (bounds its float64 copies)
-PREDICT_CHUNK = 8192  # windows per forward pass of the network when it forecasts many (bounds its activations)
 #: ``Deadline.pace`` key: the longest chunk of targets in this fit, in seconds.
 CHUNK_PACE = "lstm targets chunk"
 UPDATE_WINDOWS = 256  # update() trains on the newest windows only ...
@@ -471,10 +472,7 @@ class LSTM(BaseForecaster):
         device = next(self.network_.parameters()).device if network is self.network_ else torch.device("cpu")
         with torch_threads(self.n_threads), torch.inference_mode():
             x = self._tensors(y, origins, device, with_targets=False)
-            # PREDICT_CHUNK windows per forward pass: an update's validation roll or a backtest forecasts every
-            # window at once, and the activations of 100,000 windows at once were gigabytes (hidden_size=256).
-            residual = torch.cat([network(x[first : first + PREDICT_CHUNK]).cpu()
-                                  for first in range(0, len(x), PREDICT_CHUNK)]).numpy().astype(np.float64)  # [m, H*k]
+            residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
         return self._base_forecast(y, origins), residual.reshape(len(origins), self.horizon, -1)
 
     def _correction_share(self) -> float:

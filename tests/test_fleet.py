@@ -668,6 +668,61 @@ def test_a_shut_down_executor_or_a_closed_client_is_a_typed_error_that_changes_n
     pd.testing.assert_frame_equal(fleet.set_params(client=None).update(new).predict(), expected)
 
 
+def _within(seconds: float, call, *args, **kwargs):
+    """``call(*args, **kwargs)``'s result or error, or a failure (not a hung test run) when it takes over
+    ``seconds``."""
+    out = {}
+
+    def run():
+        try:
+            out["result"] = call(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still waiting after {seconds} s"
+    if "error" in out:
+        raise out["error"]
+    return out["result"]
+
+
+def test_a_dask_cluster_with_no_worker_is_a_typed_error_not_a_hang(monkeypatch):
+    """A Client whose cluster has no worker (an autoscaler that starts none, every worker lost): Dask waits forever
+    for one; the fleet waits until its deadline (NO_WORKER_WAIT without one), raises naming the fix, changes
+    nothing and leaves no partition queued on the cluster."""
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    import workload_predictor.fleet as fleet_module
+
+    monkeypatch.setattr(fleet_module, "WORKER_POLL", 0.1, raising=False)
+    monkeypatch.setattr(fleet_module, "NO_WORKER_WAIT", 1.0, raising=False)
+    frame, new = _continuation(4, 300, 3, seed=1)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
+        before = fleet.predict()
+        cluster.scale(0)
+        _within(20, lambda: _wait_until(lambda: not client.nthreads()))
+        for max_training_time in (0.5, None):
+            with pytest.raises(WorkloadDataError, match="no worker.*client.wait_for_workers"):
+                _within(20, FleetPredictor(horizon=5, client=client, partition_size=1,
+                                           max_training_time=max_training_time).fit, frame, key="endpoint")
+        with pytest.raises(WorkloadDataError, match="no worker"):  # an update's refit: NO_WORKER_WAIT
+            _within(20, lambda: fleet.update(new))
+        pd.testing.assert_frame_equal(fleet.predict(), before)
+        _within(20, lambda: _wait_until(lambda: not client.futures))  # cancelled, not queued for a later worker
+        cluster.scale(1)
+        client.wait_for_workers(1, timeout=20)
+        expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").update(new).predict()
+        pd.testing.assert_frame_equal(_within(60, lambda: fleet.update(new)).predict(), expected)
+
+
+def _wait_until(condition) -> None:
+    while not condition():
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "

@@ -59,6 +59,12 @@ _FLEET_OWNED = ("horizon", "random_state", "n_threads", "device", "max_training_
 DLINEAR_PARTITION = 128
 #: Partitions per worker when the fleet picks the size: some slack for uneven partitions.
 PARTITIONS_PER_WORKER = 4
+#: Seconds a fleet without a deadline (``max_training_time=None``, an update's refit) waits for a Dask cluster that
+#: has no worker to run its partitions (an autoscaler that starts none, every worker lost); with a deadline it waits
+#: until the deadline. Then it raises, rather than waiting forever as Dask does.
+NO_WORKER_WAIT = 120.0
+#: Seconds between two looks at whether a Dask cluster still has a worker, while the partitions run.
+WORKER_POLL = 0.5
 
 
 @dataclass
@@ -181,7 +187,12 @@ class FleetPredictor(ParamsMixin):
     client : dask.distributed.Client or None
         Run the partitions on this Dask cluster (``pip install workload-predictor[dask]``).
         A lost worker's partitions are rescheduled by Dask itself. Pass the ``Client``, not the
-        scheduler's address (``Client("tcp://...")`` connects to it).
+        scheduler's address (``Client("tcp://...")`` connects to it). A cluster with no worker (an
+        autoscaler that starts none, every worker lost) is waited for until the fleet's deadline
+        (``max_training_time``; ``NO_WORKER_WAIT`` = 120 s in a row without one when there is none, as at an
+        update's refit), then the fit or update raises a
+        :class:`~workload_predictor.errors.WorkloadDataError`, changing nothing, where Dask would wait
+        forever; its partitions are cancelled, as they are when one raises.
     executor : concurrent.futures.Executor or None
         Run the partitions on this executor (``client`` and ``executor`` exclude each other).
     strict : bool
@@ -536,7 +547,14 @@ class FleetPredictor(ParamsMixin):
     def _map(self, func, parts: list) -> list:
         """``func`` over ``parts``, in order, where the fleet was told to run them."""
         if self.client is not None:
-            return self.client.gather(self.client.map(func, parts, pure=False))
+            futures = self.client.map(func, parts, pure=False)
+            try:
+                _await_workers(self.client, futures)
+                return self.client.gather(futures)
+            except BaseException:  # a partition's error, no worker, an interrupt: no partition is left running
+                with contextlib.suppress(Exception):
+                    self.client.cancel(futures)
+                raise
         if self.executor is not None:
             try:
                 results = self.executor.map(func, parts)  # every partition is submitted here, none has run yet
@@ -815,6 +833,35 @@ class FleetPredictor(ParamsMixin):
         if not finite:
             raise ModelFileError("the fleet file's state forecasts NaN or infinite values; refit and save again.")
         return fleet
+
+
+def _await_workers(client: Any, futures: list) -> None:
+    """Return once ``futures`` are done (a partition's error is raised by the gather that follows), or raise a
+    :class:`~workload_predictor.errors.WorkloadDataError` once the cluster has had no worker past the fleet's
+    deadline (``NO_WORKER_WAIT`` seconds in a row without one): Dask itself waits forever for a worker. A cluster
+    with a worker is waited for as long as its partitions take."""
+    from distributed import wait
+
+    deadline = _deadline.current()
+    idle_since = None
+    while True:
+        try:
+            wait(futures, timeout=WORKER_POLL)
+            return
+        except TimeoutError:  # not done yet
+            pass
+        if client.nthreads():
+            idle_since = None
+            continue
+        now = time.monotonic()
+        idle_since = now if idle_since is None else idle_since
+        if deadline.expired() if deadline.end is not None else now - idle_since >= NO_WORKER_WAIT:
+            waited = ("past max_training_time (the fleet's deadline)" if deadline.end is not None else
+                      f"for {NO_WORKER_WAIT:g} s")
+            raise WorkloadDataError(
+                f"client={quote(client)} has no worker to run the fleet's partitions (waited {waited}); nothing "
+                "was fitted. Start workers first (cluster.scale(n), then client.wait_for_workers(n)), or pass "
+                "client=None to fit in this process.")
 
 
 def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):

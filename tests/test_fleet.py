@@ -668,6 +668,25 @@ def test_a_shut_down_executor_or_a_closed_client_is_a_typed_error_that_changes_n
     pd.testing.assert_frame_equal(fleet.set_params(client=None).update(new).predict(), expected)
 
 
+@pytest.mark.parametrize("gap", ["30s", pd.Timedelta("59s"), np.timedelta64(3, "ns")], ids=repr)
+def test_a_max_gap_span_shorter_than_one_bucket_is_refused_at_fit(gap):
+    """A span shorter than a key's bucket (1 min here) floored to 0 buckets: the fit took it and every update after
+    one missing bucket was refused. It is a typed error at fit naming the bucket, for the fleet (against each key's
+    bucket) and the predictor; a span of whole buckets and more ('90s': 1 bucket) is still rounded down."""
+    frame, new = _continuation(2, 300, 3, seed=1)
+    with pytest.raises(WorkloadDataError, match=r"max_gap=.* is shorter than one bucket \(1min\)"):
+        FleetPredictor(horizon=5, max_gap=gap).fit(frame, key="endpoint")
+    with pytest.raises(WorkloadDataError, match=r"max_gap=.* is shorter than one bucket \(1min\)"):
+        WorkloadPredictor(horizon=5, max_gap=gap).fit(frame[frame["endpoint"] == "k0"])
+    late = new[new.groupby("endpoint").cumcount() == 1]  # one missing bucket before each key's row
+    fleet = FleetPredictor(horizon=5, max_gap="90s").fit(frame, key="endpoint").update(late)
+    assert fleet.update_errors_ == {}
+    fitted = FleetPredictor(horizon=5, max_gap="1min").fit(frame, key="endpoint")
+    fitted.set_params(max_gap=gap).update(late)  # set since fit: each key's update refuses it, naming it
+    assert sorted(fitted.update_errors_) == ["k0", "k1"]
+    assert all("shorter than one bucket" in str(error) for error in fitted.update_errors_.values())
+
+
 def _within(seconds: float, call, *args, **kwargs):
     """``call(*args, **kwargs)``'s result or error, or a failure (not a hung test run) when it takes over
     ``seconds``."""

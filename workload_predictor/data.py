@@ -530,7 +530,11 @@ DEFAULT_MAX_GAP = 1000  # buckets update() zero-fills at most (see WorkloadPredi
 
 
 def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
-    """``max_gap`` as a number of buckets of width ``freq`` (``None``: no bound); a typed error if invalid."""
+    """``max_gap`` as a number of buckets of width ``freq`` (``None``: no bound); a typed error if invalid.
+
+    A span is divided by the bucket width, rounded down ('90s' at 1-minute buckets: 1); a span shorter than one
+    bucket is refused (no missing bucket could be zero-filled, so every update after one would be refused: a span
+    meant for other buckets, or a slip; ``max_gap=0`` says that on purpose)."""
     if gap is None:
         return None
     if is_integer(gap) and gap >= 0:
@@ -546,6 +550,12 @@ def gap_buckets(gap: Any, freq: pd.Timedelta) -> int | None:
         except (TypeError, ValueError):
             span = pd.NaT
         if span is not pd.NaT and span >= pd.Timedelta(0):
+            if pd.Timedelta(0) < span < freq:
+                raise WorkloadDataError(
+                    f"max_gap={quote(gap)} is shorter than one bucket ({duration_text(freq)}): no missing bucket "
+                    "could be zero-filled, so every update after one would be refused. Pass a span of at least one "
+                    f"bucket (e.g. max_gap='{duration_text(freq).replace(' ', '')}'), a number of buckets, or "
+                    "max_gap=0 to refuse every gap.")
             return int(span // freq)
     raise WorkloadDataError(
         f"max_gap={quote(gap)} must be a number of buckets >= 0, a span such as '1h', or None for no bound."

@@ -312,6 +312,8 @@ class FleetPredictor(ParamsMixin):
         with _deadline.limit(self.max_training_time) as deadline:
             series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
                                                    unit=unit, origin=origin)
+            for width in sorted({item.freq for item in series}):  # a span shorter than a key's bucket: refused
+                gap_buckets(self.max_gap, width)
             self._raise_if_strict(errors)
             blocks, predictors, fit_errors, global_state = self._fit_series(series, targets)
         errors.update(fit_errors)
@@ -348,7 +350,8 @@ class FleetPredictor(ParamsMixin):
             # fleet, not as each key's error.
             model.minimum_length()
         WorkloadPredictor(level=self.level)._check_level()
-        gap_buckets(self.max_gap, pd.Timedelta(1, "s"))  # a bad max_gap fails at fit, not at the first update
+        # A bad max_gap fails at fit, not at the first update (a span against each key's buckets once they are known).
+        gap_buckets(self.max_gap, pd.Timedelta(1, "ns"))
         BaseForecaster._check_horizon(self)
         registry.check_runtime_settings(self)  # random_state, n_threads and the device's name, as WorkloadPredictor
         check_limit(self.memory_limit_mb)

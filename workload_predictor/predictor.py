@@ -205,7 +205,8 @@ class WorkloadPredictor(ParamsMixin):
         (of the last bucket or of the previous row) raises
         :class:`~workload_predictor.errors.UpdateGapError` and changes nothing, so
         the next correctly timed row is accepted. A number of buckets, or a span
-        (``"1h"``) divided by the bucket width. Default 1000 buckets (17 min at 1 s,
+        (``"1h"``) divided by the bucket width, rounded down (a span shorter than one
+        bucket is refused at ``fit``: no gap could be zero-filled). Default 1000 buckets (17 min at 1 s,
         2.8 h at 10 s, 17 h at 1 min): longer than a restart of the feeding process,
         and far below what one stray timestamp can ask for (a day ahead at 1 s is
         86,400 zero buckets that drive the forecast and confidence to zero; a year

@@ -426,6 +426,25 @@ def test_bad_runtime_settings_are_one_typed_error_at_fit(settings, message):
         FleetPredictor(horizon=5, **settings).fit(frame, key="endpoint")
 
 
+@pytest.mark.parametrize("model, params, message", [
+    ("lstm", dict(hidden_size=0), "hidden_size=0 must be a positive integer"),
+    ("lstm", dict(learning_rate=float("nan")), "learning_rate=nan must be a positive"),
+    ("lstm", dict(window=24, patch_size=48), "patch_size=48 exceeds the window 24"),
+    ("lstm", dict(hidden_size=4096, num_layers=64), "memory limit exceeded"),
+    ("ensemble", dict(members=["dlinear", "nope"]), r"members=\['dlinear', 'nope'\]: name each member once"),
+    ("ensemble", dict(members=["dlinear", "lstm"], member_params={"lstm": {"batch_size": -1}}),
+     "batch_size=-1 must be a positive integer"),
+    ("ensemble", dict(members=["dlinear", "naive"], member_params={"naive": {"foo": 1}}), "'foo'"),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_lstm_and_ensemble_member_settings_are_one_typed_error_at_fit(model, params, message):
+    """An LSTM's or an ensemble member's bad setting was every key's error: the fit returned with no key fitted and
+    the same message in errors_ once per key. It is the fit's own error, raised once before any key is fitted."""
+    pytest.importorskip("torch")
+    frame = make_fleet(40, 200)
+    with pytest.raises(WorkloadDataError, match=message):
+        FleetPredictor(model=model, horizon=5, model_params=params, memory_limit_mb=64).fit(frame, key="endpoint")
+
+
 def test_a_cuda_device_torch_does_not_see_is_a_typed_error():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

@@ -307,6 +307,7 @@ class FleetPredictor(ParamsMixin):
         self._check_owned_settings()
         self._check_device()
         _check_key_name(key, target)
+        self._check_model_settings(len(as_target_list(target)))
         fitted_params = copy.deepcopy({name: getattr(self, name) for name in _FITTED_SETTINGS})
         # One deadline for the whole fleet's fit, from its start (see max_training_time in the class docstring).
         with _deadline.limit(self.max_training_time) as deadline:
@@ -389,6 +390,18 @@ class FleetPredictor(ParamsMixin):
         size = self.partition_size
         if size is not None and not is_positive_int(size):
             raise WorkloadDataError(f"partition_size={quote(size)} must be a positive number of keys (or None).")
+
+    def _check_model_settings(self, n_targets: int) -> None:
+        """The settings a per-key model checks at the start of its fit, before it reads the series (an LSTM's
+        network, an ensemble's members and each member's own), checked once here: a bad one is the fit's error,
+        not the same error in ``errors_`` once per key (thousands of keys, thousands of copies, and no key fitted).
+        The batched DLinear and baseline settings are checked by :meth:`_check_settings`; a global model's by its
+        own ``_check_params``."""
+        if self.model in GLOBAL_MODELS or self.teacher is not None:
+            return
+        model = WorkloadPredictor(**self._config(())["settings"])._build_model()
+        with memory_limit(self.memory_limit_mb):  # a network too large for the limit whatever the data, as a key's
+            _check_model_settings(model, n_targets)
 
     def _check_client(self) -> None:
         """A typed error for a Dask ``client`` closed since it was passed (a fleet fitted inside ``with Client(...)``
@@ -881,6 +894,31 @@ def forecast_columns(target: Any) -> list[str]:
     (``target`` among them only when there are several)."""
     several = not isinstance(target, str) and len(as_target_list(target)) > 1
     return [name for name in ("timestamp", "target", "yhat", "lower", "upper") if name != "target" or several]
+
+
+def _check_model_settings(model: BaseForecaster, n_targets: int) -> None:
+    """What ``model``'s fit checks of its settings before it reads a series of ``n_targets`` targets: a torch
+    model's network settings (and its patch against a given window), an ensemble's members and, in turn, each
+    member's (length and horizon included)."""
+    if hasattr(model, "_check_members"):  # an ensemble
+        from .models.base import check_validation_settings
+
+        model._check_horizon()
+        check_validation_settings(model)
+        registry.check_runtime_settings(model)
+        for name in model._check_members():
+            member = model._member(name)
+            member._check_horizon()
+            member.minimum_length()
+            _check_model_settings(member, n_targets)
+    elif hasattr(model, "hidden_size") and hasattr(model, "patch_size"):  # a patch LSTM (torch already imported)
+        from .models.registry import check_verbose
+        from .models.torch_runtime import check_patch_size, check_settings
+
+        check_settings(model, outputs=model.horizon * n_targets)
+        check_verbose(model.verbose)
+        if is_positive_int(model.window):
+            check_patch_size(model.patch_size, int(model.window))
 
 
 def _check_key_name(key: Any, target: Any) -> None:

@@ -8,7 +8,11 @@ worker processes, on any ``concurrent.futures.Executor``, or on a
 as one batched problem (:mod:`workload_predictor.models.dlinear_batched`); other
 models fit one :class:`~workload_predictor.predictor.WorkloadPredictor` per key.
 Each key's forecast equals that of a ``WorkloadPredictor`` with the same settings
-on that key's series alone.
+on that key's series alone, unless ``max_training_time`` ended a stage early (each takes
+its smallest valid path on its own measure of the time left: past the deadline the batched
+DLinear fit, which times its own pass, skips the refit on the validation tail that a
+``WorkloadPredictor`` whose fit measured no pace still does; both are recorded in
+``time_limited_stages_``).
 """
 
 from __future__ import annotations
@@ -170,7 +174,10 @@ class FleetPredictor(ParamsMixin):
         DLinear fit ends its stages early as DLinear's do (window search, statistics over the newest
         origins that fit, refit; :func:`~workload_predictor.models.dlinear_batched.fit_batched`),
         recorded per key; the global LSTM's training stops at the deadline. Partitions fitted in
-        other processes read it on the wall clock.
+        other processes read it on the wall clock. A key whose stages were cut may forecast
+        otherwise than a ``WorkloadPredictor`` on its series under the same limit (each measures
+        the time left on its own; e.g. past the deadline a batched key skips the refit on its
+        validation tail, which such a predictor still does when its fit measured no pace).
         ``memory_limit_mb`` bounds what each key's fit or update adds to the process, as for a
         ``WorkloadPredictor``; a DLinear fleet fits a partition of keys as one problem, so there it
         bounds what each partition's fit adds (its statistics and solves, checked before they are

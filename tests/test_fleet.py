@@ -406,6 +406,28 @@ def test_a_dlinear_fleet_keeps_to_memory_limit_mb_at_fit_and_update():
     assert fleet.update_errors_ == {} and fleet.predict()["timestamp"].min() == START + pd.Timedelta("300min")
 
 
+def test_a_memory_limit_error_from_a_thread_beside_other_partitions_says_the_rss_counts_them():
+    """The limit reads the process's RSS, which counts the partitions running on the other threads of the fleet's
+    process: a key refused there may fit alone (8 MiB, 256 keys x 3000 buckets: 0 errors serially, 1-4 on 2-4
+    threads). Such a key's error says so and names processes as the fix; a partition fitted in the fleet's own
+    thread (serially) does not."""
+    frame = make_fleet(4, 300, seed=9)
+    settings = dict(horizon=5, memory_limit_mb=1e-3, partition_size=1)  # over it: each key's statistics alone
+
+    def errors(**where):
+        try:
+            return list(FleetPredictor(**settings, **where).fit(frame, key="endpoint").errors_.values())
+        except MemoryLimitError as exc:  # a DLinear fleet none of whose keys fits raises the first key's error
+            return [exc]
+
+    serial = errors()
+    with ThreadPoolExecutor(2) as pool:
+        threaded = errors(executor=pool)
+    assert serial and all(isinstance(e, MemoryLimitError) and "beside other" not in str(e) for e in serial)
+    assert threaded and all(isinstance(e, MemoryLimitError) for e in threaded)
+    assert all("beside other partitions" in str(e) and "ProcessPoolExecutor" in str(e) for e in threaded)
+
+
 @pytest.mark.parametrize("settings,message", [
     (dict(device="gpu"), "device='gpu' must be one of"),
     (dict(device="cuda:x"), "device='cuda:x' must be one of"),

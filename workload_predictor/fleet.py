@@ -25,6 +25,7 @@ import functools
 import logging
 import math
 import os
+import threading
 import time
 import types
 from dataclasses import dataclass
@@ -181,7 +182,11 @@ class FleetPredictor(ParamsMixin):
         ``memory_limit_mb`` bounds what each key's fit or update adds to the process, as for a
         ``WorkloadPredictor``; a DLinear fleet fits a partition of keys as one problem, so there it
         bounds what each partition's fit adds (its statistics and solves, checked before they are
-        allocated; a fleet update's door and refit too). A partition over it is fitted again key
+        allocated; a fleet update's door and refit too). It reads the process's RSS, which cannot
+        tell threads apart: partitions fitted on threads of one process (``executor=`` a
+        ``ThreadPoolExecutor``, a Dask cluster with ``processes=False``) count each other's
+        allocations, so a small limit may refuse a key there that fits alone (its error says so);
+        processes (``n_jobs``, a ``ProcessPoolExecutor``, Dask's default workers) bound each alone. A partition over it is fitted again key
         by key, each within the limit, and a key over it even alone is a
         :class:`~workload_predictor.errors.MemoryLimitError` in ``errors_`` (``update_errors_`` at an
         update, where a key's own door, e.g. the buckets its gap zero-fills, is bounded as that
@@ -477,7 +482,8 @@ class FleetPredictor(ParamsMixin):
         settings["verbose"] = False  # no progress bar per key (thousands of keys would print thousands)
         # The fleet's deadline on the wall clock, for partitions fitted in other processes.
         left = _deadline.current().left()
-        return dict(settings=settings, targets=targets, ends_at=None if left is None else time.time() + left)
+        return dict(settings=settings, targets=targets, ends_at=None if left is None else time.time() + left,
+                    fleet_thread=(os.getpid(), threading.get_ident()))
 
     def _fit_series(self, series: list[KeySeries], targets: tuple[str, ...]):
         """Fit every key: returns DLinear blocks, per-key predictors, errors and the global model's state."""
@@ -1031,7 +1037,29 @@ def _fit_packed(config: dict[str, Any], packed: PackedSeries):
 
 
 def _fit_partition(config: dict[str, Any], series: list[KeySeries]):
-    """Fit one partition: ``(DLinear blocks, {key: WorkloadPredictor}, {key: error})``. Runs in any process."""
+    """Fit one partition: ``(DLinear blocks, {key: WorkloadPredictor}, {key: error})``. Runs in any process.
+
+    A key's :class:`~workload_predictor.errors.MemoryLimitError` from a partition run on another thread of the
+    fleet's process (a thread executor, a Dask worker with ``processes=False``) says so: the process's RSS, which
+    the limit reads, counts the allocations of the partitions running beside it too."""
+    blocks, predictors, errors = _fit_partition_here(config, series)
+    pid, thread = config.get("fleet_thread") or (None, None)
+    if pid == os.getpid() and thread != threading.get_ident():
+        for name, error in errors.items():
+            if type(error) is MemoryLimitError:
+                errors[name] = MemoryLimitError(f"{error} {SHARED_PROCESS_NOTE}")
+    return blocks, predictors, errors
+
+
+#: Appended to a key's MemoryLimitError from a partition fitted on a thread beside others in the fleet's process.
+SHARED_PROCESS_NOTE = ("This key was fitted on a thread of the fleet's process beside other partitions, whose "
+                       "allocations the process's RSS (what memory_limit_mb reads) counts too: fit in processes "
+                       "(n_jobs=..., a ProcessPoolExecutor, Dask workers with processes=True) to bound each key "
+                       "alone, or raise memory_limit_mb.")
+
+
+def _fit_partition_here(config: dict[str, Any], series: list[KeySeries]):
+    """:func:`_fit_partition`'s work, in the process and thread it runs on."""
     settings, targets = config["settings"], config["targets"]
     ends_at = config.get("ends_at")
     if _deadline.current().end is not None or ends_at is None:  # in the fleet's process: its deadline is open

@@ -643,6 +643,28 @@ def test_one_absurd_bucket_in_a_global_update_does_not_move_the_other_keys(tmp_p
     pd.testing.assert_frame_equal(loaded.update(rest).predict(), fleet.update(rest).predict())
 
 
+@pytest.mark.parametrize("limit, what", [("MAX_STATE_ITEMS", "JSON items"), ("MAX_FILE_BYTES", "bytes")])
+def test_save_refuses_a_fleet_too_large_for_load_and_writes_nothing(tmp_path, monkeypatch, limit, what):
+    """A fleet whose state holds more JSON items than load reads (about 7 per key of one length: some 138,000 keys;
+    13 per key of mixed lengths: 75,000), or whose file exceeds the bytes load reads (1 GiB: 10,000 keys of two
+    weeks at 1 min), was written, and load refused it as "altered, or too large". save now refuses it first, with
+    the figures and the keys a file holds, and leaves a file already at the path as it was."""
+    from workload_predictor import model_file
+
+    fleet = FleetPredictor(horizon=5).fit(make_fleet(50, 300), key="endpoint")
+    path = tmp_path / "fleet.wpm"
+    fleet.save(path)
+    saved = path.read_bytes()
+    monkeypatch.setattr(model_file, limit, 300)  # a 50-key file holds a few hundred items and some 100 kB
+    with pytest.raises(WorkloadDataError, match=rf"would hold [0-9,]+ {what}, over the 300 load reads \([0-9.,]+ per "
+                                                 r"key: about [0-9]+ keys a file\); nothing was written"):
+        fleet.save(path)
+    assert path.read_bytes() == saved
+    with pytest.raises(WorkloadDataError, match="nothing was written"):
+        fleet.save(tmp_path / "other.wpm")
+    assert not (tmp_path / "other.wpm").exists()
+
+
 def test_save_load_round_trip_and_refuses_tampering(tmp_path):
     frame = bad_fleet()
     fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")

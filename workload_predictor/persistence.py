@@ -258,6 +258,10 @@ def dumps(obj: Any) -> bytes:
     """The bytes of a model file holding ``obj`` (a predictor or a model)."""
     encoder = _Encoder()
     state = json.dumps(encoder.encode(obj), allow_nan=True, separators=(",", ":")).encode()
+    # What load would refuse is refused here, before the file's bytes are built: nothing is written.
+    _check_saveable(obj, "JSON items", _state_items(np.frombuffer(state, dtype=np.uint8)), model_file.MAX_STATE_ITEMS)
+    _check_saveable(obj, "bytes", len(state) + sum(array.nbytes for array in encoder.arrays.values()),
+                    model_file.MAX_FILE_BYTES)
     buffer = io.BytesIO()
     np.savez(buffer, **{STATE_KEY: np.frombuffer(state, dtype=np.uint8)}, **encoder.arrays)
     payload = buffer.getvalue()
@@ -268,7 +272,23 @@ def dumps(obj: Any) -> bytes:
         "payload_bytes": len(payload),
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
-    return MAGIC + json.dumps(header).encode() + b"\n" + payload
+    data = MAGIC + json.dumps(header).encode() + b"\n" + payload
+    _check_saveable(obj, "bytes", len(data), model_file.MAX_FILE_BYTES)  # the arrays' headers and the file's header
+    return data
+
+
+def _check_saveable(obj: Any, what: str, count: int, most: int) -> None:
+    """A typed error when the file of ``obj`` would hold ``count`` ``what`` (JSON items, bytes), over the ``most``
+    :func:`load` reads, naming how many of a fleet's keys a file holds."""
+    if count <= most:
+        return
+    from .errors import WorkloadDataError
+
+    keys = len(getattr(obj, "keys_", None) or ())
+    per_key = f" ({count / keys:,.1f} per key: about {most * keys // count:,} keys a file)" if keys else ""
+    raise WorkloadDataError(
+        f"the model file would hold {count:,} {what}, over the {most:,} load reads{per_key}; nothing was written. "
+        "Save a smaller fleet (fit one fleet per part of the keys) or a shorter history.")
 
 
 def _state_json(raw: np.ndarray) -> Any:
@@ -276,7 +296,7 @@ def _state_json(raw: np.ndarray) -> Any:
     :data:`~workload_predictor.model_file.MAX_STATE_ITEMS` containers and commas (an upper bound on the items,
     brackets and commas inside strings counted too), checked before the decoder builds them."""
     raw = np.asarray(raw).reshape(-1).view(np.uint8)
-    items = sum(int(np.count_nonzero(raw == ord(c))) for c in "[{,")
+    items = _state_items(raw)
     if items > model_file.MAX_STATE_ITEMS:
         raise ModelFileError(
             f"the model file's state holds {items:,} JSON items, over the {model_file.MAX_STATE_ITEMS:,} a model "
@@ -284,6 +304,11 @@ def _state_json(raw: np.ndarray) -> Any:
             "save smaller fleets."
         )
     return json.loads(raw.tobytes())
+
+
+def _state_items(raw: np.ndarray) -> int:
+    """An upper bound on the items of the JSON state ``raw`` (its bytes): its containers and commas."""
+    return sum(int(np.count_nonzero(raw == ord(c))) for c in "[{,")
 
 
 def _check_magic(data: bytes, subject: str) -> None:

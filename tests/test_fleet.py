@@ -786,7 +786,7 @@ def test_a_dask_cluster_with_no_worker_is_a_typed_error_not_a_hang(monkeypatch):
         before = fleet.predict()
         cluster.scale(0)
         _within(20, lambda: _wait_until(lambda: not client.nthreads()))
-        for max_training_time in (0.5, None):
+        for max_training_time in (0.5, None, float("inf")):
             with pytest.raises(WorkloadDataError, match="no worker.*client.wait_for_workers"):
                 _within(20, FleetPredictor(horizon=5, client=client, partition_size=1,
                                            max_training_time=max_training_time).fit, frame, key="endpoint")

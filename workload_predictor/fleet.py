@@ -872,6 +872,7 @@ def _await_workers(client: Any, futures: list) -> None:
     from distributed import wait
 
     deadline = _deadline.current()
+    bounded = deadline.end is not None and math.isfinite(deadline.end)  # max_training_time=inf: no deadline
     idle_since = None
     while True:
         try:
@@ -884,8 +885,8 @@ def _await_workers(client: Any, futures: list) -> None:
             continue
         now = time.monotonic()
         idle_since = now if idle_since is None else idle_since
-        if deadline.expired() if deadline.end is not None else now - idle_since >= NO_WORKER_WAIT:
-            waited = ("past max_training_time (the fleet's deadline)" if deadline.end is not None else
+        if deadline.expired() if bounded else now - idle_since >= NO_WORKER_WAIT:
+            waited = ("past max_training_time (the fleet's deadline)" if bounded else
                       f"for {NO_WORKER_WAIT:g} s")
             raise WorkloadDataError(
                 f"client={quote(client)} has no worker to run the fleet's partitions (waited {waited}); nothing "

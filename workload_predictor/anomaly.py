@@ -22,10 +22,13 @@ lies ``UNLOCK_FLOORS`` (``K^2``) floors from its reference median: a sentinel (2
 again and again is flagged every time, while the bursts of a bursty series, within ``K^2`` floors,
 cannot flag each other in a cascade. A bucket held inside a burst (before the series came back)
 belongs to it. A bucket's flag depends on
-the buckets before it only: a scan of a whole series and the scans of the updates that
-brought it in (each reading ``HISTORY_BUCKETS`` before its new buckets, and the predictor's
-flags found before them, of which it keeps the newest ``KEPT``) agree, but for bursts longer
-than a reference and floods of more than ``KEPT`` flags within ``HISTORY_BUCKETS`` buckets.
+the buckets before it only, through chains that may reach back to the series' first bucket: a
+scan of a series starts at its first bucket (:func:`series_flags`), whatever position its flags
+are wanted from, so a fit and a refit from a later position agree. The scans of the updates that
+brought a series in (each reading ``HISTORY_BUCKETS`` before its new buckets, and the predictor's
+flags found before them, of which it keeps the newest ``KEPT``) agree with it, but for bursts longer
+than a reference and floods of more than ``KEPT`` flags within ``HISTORY_BUCKETS`` buckets; a
+model's update, which keeps no flags, scans the points it keeps from the first (:func:`element_weights`).
 
 ``floor`` is the target's 90th percentile over the fitted series, or the median of its non-zero
 buckets where that is larger and at least ``MIN_BUSY`` are non-zero (at least 1): a recent
@@ -54,6 +57,8 @@ from __future__ import annotations
 
 import bisect
 import collections
+import hashlib
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -145,25 +150,81 @@ def scan_series(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple
     ``REFERENCE_BUCKETS`` on against the ``REFERENCE_BUCKETS`` before it (:func:`detect`), and each from
     ``MIN_REFERENCE`` to ``REFERENCE_BUCKETS - 1`` against all the buckets before it (as updates arriving one at a
     time after a fit on those would judge them), the bursts flagged among those read as their medians in the later
-    references as any others. With ``start`` past the early positions, the flags before it are found again in the
-    reference (:func:`detect` without ``known``)."""
+    references as any others.
+
+    The scan always starts at ``values[0]`` (:func:`series_flags`), whatever ``start``: a bucket's flag depends on
+    the buckets before it through the chains of bursts (:func:`_chained`), which may reach back to the first, so a
+    scan from a later position could flag it otherwise."""
+    return [found[:4] for found in series_flags(values, floor) if found[0] >= start]
+
+
+def series_flags(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, float, float, float]]:
+    """:func:`scan_series`' flagged buckets of all of ``values`` (``[n, k]``), each with its deviation (as
+    :func:`scan`'s), in position order: the one scan whose flags a suffix of the series is judged by.
+
+    A fit scans its training part, then its refit all of the series: the flags of the last series scanned in this
+    thread, for its floor, are kept with a digest of its values (:class:`_Scanned`), and a series that starts with
+    it has only its positions after it scanned (:func:`scan` with the flags before them ``known``: the same flags).
+    """
+    kept = _SCANNED.__dict__.get("last")
+    if kept is not None:
+        reused = kept.reused(values, floor)
+        if reused is not None:
+            return reused
     stop = min(REFERENCE_BUCKETS, len(values))
-    first = max(int(start), MIN_REFERENCE)
-    early: list[tuple[int, int, float, float]] = []
-    if first < stop:
+    early: list[tuple[int, int, float, float, float]] = []
+    if MIN_REFERENCE < stop:
         # A position can only be flagged beyond K floors from the range of the buckets before it (detect's own
         # first test): those, found with running extremes, are scanned one at a time.
         reach = K * floor
-        high = np.maximum.accumulate(values[:stop], axis=0)[first - 1 : stop - 1]
-        low = np.minimum.accumulate(values[:stop], axis=0)[first - 1 : stop - 1]
-        current = values[first:stop]
-        for position in np.flatnonzero(((current > low + reach) | (current < high - reach)).any(axis=1)) + first:
-            early.extend(detect(values[: position + 1], int(position), floor, int(position), known=flagged_of(early)))
-    if len(values) <= REFERENCE_BUCKETS:
-        return early
-    if start >= REFERENCE_BUCKETS:
-        return detect(values, int(start), floor)
-    return early + detect(values, REFERENCE_BUCKETS, floor, known=flagged_of(early))
+        high = np.maximum.accumulate(values[:stop], axis=0)[MIN_REFERENCE - 1 : stop - 1]
+        low = np.minimum.accumulate(values[:stop], axis=0)[MIN_REFERENCE - 1 : stop - 1]
+        current = values[MIN_REFERENCE:stop]
+        for position in np.flatnonzero(((current > low + reach) | (current < high - reach)).any(axis=1)) + MIN_REFERENCE:
+            early.extend(scan(values[: position + 1], int(position), floor, int(position), known=flagged_of(early)))
+    found = early if len(values) <= REFERENCE_BUCKETS else early + scan(values, REFERENCE_BUCKETS, floor,
+                                                                        known=flagged_of(early))
+    _Scanned.keep(values, floor, found)
+    return found
+
+
+class _Scanned:
+    """A series :func:`series_flags` scanned (its length, a digest of its values and of its floor) and its flags."""
+
+    __slots__ = ("length", "digest", "flags")
+
+    def __init__(self, length: int, digest: bytes, flags: list[tuple[int, int, float, float, float]]):
+        self.length, self.digest, self.flags = length, digest, flags
+
+    @staticmethod
+    def _digest(values: np.ndarray, floor: np.ndarray) -> bytes:
+        hashed = hashlib.blake2b(np.ascontiguousarray(values, dtype=np.float64), digest_size=16)
+        hashed.update(np.ascontiguousarray(floor, dtype=np.float64))
+        hashed.update(repr(values.shape).encode())
+        return hashed.digest()
+
+    @classmethod
+    def keep(cls, values: np.ndarray, floor: np.ndarray, flags: list) -> None:
+        """Keep ``flags`` for ``values`` unless a time limit cut the chains (they are then the plain rule's only)."""
+        if CHAINS_STAGE in _deadline.current().stages:
+            _SCANNED.__dict__.pop("last", None)
+            return
+        _SCANNED.last = cls(len(values), cls._digest(values, floor), flags)
+
+    def reused(self, values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, float, float, float]] | None:
+        """The flags of ``values`` where it starts with the kept series (only the positions after it scanned)."""
+        m = self.length
+        if len(values) < m or (m < REFERENCE_BUCKETS and len(values) > m) or \
+                self._digest(values[:m], floor) != self.digest:
+            return None
+        if len(values) == m:
+            return self.flags
+        found = self.flags + scan(values, m, floor, known=flagged_of(self.flags))
+        _Scanned.keep(values, floor, found)
+        return found
+
+
+_SCANNED = threading.local()  # the last series_flags scanned, per thread (a fleet's threads fit keys at once)
 
 
 def flagged_of(found: Sequence[tuple]) -> dict[tuple[int, int], float]:
@@ -383,22 +444,39 @@ def weights(values: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray | N
 
 def element_weights(y: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray | None:
     """The weights ``(n - start, k)`` of ``y[start:]`` (raw values ``[n, k]``) under :func:`weights`' rule, each
-    position judged against the ``REFERENCE_BUCKETS`` before it; ``None`` when all are 1.
+    position flagged as a scan of all of ``y`` from its first point flags it (:func:`series_flags`); ``None`` when
+    all are 1.
 
-    A position's weight depends only on the points before it and ``floor``, so a fit on a
-    series and a fit followed by updates agree on it.
+    A position's weight depends only on the points of ``y`` up to it and ``floor``, not on ``start``: a fit on a
+    series and its refit from any later position agree on it. An update passes the points it keeps before its new
+    ones (at least ``HISTORY_BUCKETS``) as ``y``: its new points are judged with a chain of bursts found from the
+    first kept point on (a chain that began before it is not seen).
     """
     n = len(y)
-    first = max(start, min(REFERENCE_BUCKETS, n - 1))
-    below = max(first - HISTORY_BUCKETS, 0)
-    if first == n - 1 and not may_flag(y[max(first - REFERENCE_BUCKETS, 0) : first], y[first], floor):
+    if start >= n:
+        return None
+    if start == n - 1 and (start < MIN_REFERENCE or not may_flag(
+            y[max(start - REFERENCE_BUCKETS, 0) : start], y[start], floor)):
         return None  # one new point (the common update), far from nothing before it
-    found = weights(y[below:], first - below, floor) if first < n else None
-    if found is None:
+    if start == n - 1 and start >= REFERENCE_BUCKETS and not _held(y[start - REFERENCE_BUCKETS :], floor):
+        found = scan(y, start, floor, known={})  # the plain rule alone: no chain can flag it (see scan)
+    else:
+        found = [flag for flag in series_flags(y, floor) if flag[0] >= start]
+    if not found:
         return None
     result = np.ones((n - start, y.shape[1]))
-    result[first - start :] = found
+    for position, col, _, _, deviation in found:
+        result[position - start, col] = (K / deviation) ** 4
     return result
+
+
+def _held(values: np.ndarray, floor: np.ndarray) -> bool:
+    """Whether ``values[-1]`` is held (:func:`scan`) against the buckets before it: beyond ``K`` floors from their
+    range's far end but not beyond its near one, where only a chain of bursts before it can flag it."""
+    reference, value = values[:-1], values[-1]
+    high, low, reach = reference.max(axis=0), reference.min(axis=0), K * floor
+    rise, drop = value > low + reach, value < high - reach
+    return bool(((rise | drop) & ~((rise & (value > high)) | (drop & (value < low)))).any())
 
 
 def leading_weights(y: np.ndarray, floor: np.ndarray) -> np.ndarray | None:

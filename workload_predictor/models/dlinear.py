@@ -744,8 +744,10 @@ class DLinear(BaseForecaster):
         """The weights ``(n - start, k)`` of ``y[start:]`` (raw values) under the input-anomaly rule (see
         ``robust``); ``None`` when all are 1.
 
-        A position's weight depends only on the points before it and the floor fixed at
-        the first fit, so fit, refit and update agree on it.
+        A position's weight depends only on the points of ``y`` before it and the floor fixed
+        at the first fit (:func:`workload_predictor.anomaly.element_weights` scans ``y`` from its
+        first point), so fit and refit agree on it; an update judges its new points against the
+        points it keeps, a chain of bursts that began before them unseen.
         """
         floor = getattr(self, "weight_floor_", None)
         if not getattr(self, "robust", True) or floor is None:  # files saved before weighting have no floor

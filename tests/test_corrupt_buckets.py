@@ -609,3 +609,27 @@ def test_a_sparse_bursty_fleet_key_forecasts_as_workload_predictor(case):
     for column in ("yhat", "lower", "upper"):
         np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9,
                                    atol=1e-9 * max(1.0, float(np.abs(single.yhat).max())))
+
+
+@pytest.mark.parametrize("seed", [6, 37, 57])
+def test_dlinear_updates_through_huge_bursts_keep_finite_exact_forecasts(seed):
+    """A sparse series fitted on its first 150 buckets, then updated one bucket at a time through bursts of 1.55e11 and
+    65535: a window holding one far outside the scaled range the kept inverses were built on made its rank-one step
+    dominate the system (``weight u^T S^-1 u`` far above 1), the inverse lost its definiteness and the next step took a
+    square root of a negative number: NaN forecasts for up to ``REFRESH_AFTER`` updates (seed 37: 78 of 150 updates;
+    2 of 60 such series, 12 of 60 once every update weighed its flagged buckets). Each forecast must be finite and equal
+    to the one of the same statistics with the systems inverted anew."""
+    rng = np.random.default_rng(seed)
+    values = np.zeros((300, 1)) + seed % 2
+    positions = rng.choice(np.arange(1, 300), size=rng.integers(8, 40), replace=False)
+    values[positions, 0] = rng.choice([1.55e11, 65535.0, 50.0], size=len(positions)) if seed % 3 else 1.55e11
+    model = DLinear(horizon=5, window=24).fit(values[:150])
+    for t in range(150, 300):
+        model.update(values[t : t + 1])
+        forecast = model.predict()
+        assert np.isfinite(forecast).all(), t
+        fresh = copy.deepcopy(model)
+        fresh.ridge_ = fresh._ridge(fresh.stats_, fresh._penalties(fresh.stats_))
+        exact = fresh._solution(fresh.stats_, fresh.ridge_)
+        np.testing.assert_allclose(model.coef_, exact["coef_"], rtol=1e-6,
+                                   atol=1e-6 * float(np.abs(exact["coef_"]).max()), err_msg=str(t))

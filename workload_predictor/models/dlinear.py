@@ -50,6 +50,11 @@ from .combination import evidence_shrinkage
 DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
 #: Rank-one steps on a kept inverse before it is recomputed from the statistics (bounds accumulated rounding).
 REFRESH_AFTER = 256
+# A window whose rank-one step would dominate the system (``weight u^T S^-1 u`` above this: a bucket far outside the
+# scaled range the kept inverse was built on, such as a burst of 1e11 in a sparse series fitted on its quiet part)
+# recomputes the inverses from the statistics instead: past it the step cancels most of the inverse, and the
+# forecasts of a few hundred updates were NaN.
+RANK_ONE_DOMINANT = 100.0
 #: An update completing more windows than this recomputes the inverses: k rank-one steps would cost more.
 RANK_ONE_MAX = 8
 #: Forecasts at more consecutive origins than this are computed by correlation, not by gathering windows.
@@ -322,16 +327,21 @@ def ridge_inverse(gram: np.ndarray, kernel_size: int, lam: float) -> np.ndarray:
     return inverse
 
 
-def add_rank_one(inverse: np.ndarray, u: np.ndarray, weight: float) -> np.ndarray:
+def add_rank_one(inverse: np.ndarray, u: np.ndarray, weight: float, limit: float | None = None) -> np.ndarray | None:
     """``(S + weight u u^T)^-1`` from ``S^-1`` (Sherman-Morrison), for symmetric positive definite ``S``, weight >= 0.
 
     The correction is the outer product of one vector with itself, so a symmetric
     inverse stays exactly symmetric. Accurate while the update does not dominate the
     system (``weight u^T S^-1 u`` of order 1 or less; a window joining hundreds is about
     ``W / n``): a dominant one cancels most of the inverse and loses digits in proportion.
+    ``limit``: ``None`` instead where ``weight u^T S^-1 u`` exceeds it, or is not a number >= 0 (the inverse kept
+    has lost its definiteness), for the caller to invert the system anew.
     """
     v = inverse @ u
-    v *= np.sqrt(weight / (1.0 + weight * float(u @ v)))
+    share = weight * float(u @ v)
+    if limit is not None and not 0.0 <= share <= limit:
+        return None
+    v *= np.sqrt(weight / (1.0 + share))
     return inverse - v[:, None] * v  # the outer product v v^T
 
 
@@ -1026,6 +1036,8 @@ class DLinear(BaseForecaster):
                 x = windows_at(z, origins, self.window_)  # (m, W, k)
                 ridge = [self._add_windows(systems, s, x[:, :, j], weights[j], gamma, self._follows_level())
                          for j, (systems, s) in enumerate(zip(self.ridge_, self.stats_))]
+                if any(systems is None for systems in ridge):
+                    ridge, steps = self._ridge(stats, self._penalties(stats)), 0
             return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps,
                         recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
@@ -1041,9 +1053,10 @@ class DLinear(BaseForecaster):
     @staticmethod
     def _add_windows(systems: dict[int, RidgeInverse], stats: WindowStats, x: np.ndarray,
                      weights: np.ndarray | None = None, gamma: float = 1.0,
-                     follow_level: bool = False) -> dict[int, RidgeInverse]:
+                     follow_level: bool = False) -> dict[int, RidgeInverse] | None:
         """The inverses once the rows ``x`` (``(m, W)``, weights ``weights``, default 1) join windows with
-        statistics ``stats``, each after the statistics are multiplied by ``gamma``.
+        statistics ``stats``, each after the statistics are multiplied by ``gamma``; ``None`` where a row's step
+        would dominate a system (:data:`RANK_ONE_DOMINANT`).
 
         Adding a row of weight ``w`` to rows of total weight ``n`` and mean ``mu`` changes the
         centred Gram matrix by ``n w / (n + w) (x - mu)(x - mu)^T`` (Welford): one rank-one
@@ -1066,7 +1079,10 @@ class DLinear(BaseForecaster):
             u = row - mean
             step = u - u[-1] if follow_level else u  # every window's part shifts by the same last input
             for window, inverse in inverses.items():
-                inverses[window] = add_rank_one(inverse, step[-window:], count * weight / (count + weight))
+                inverses[window] = add_rank_one(inverse, step[-window:], count * weight / (count + weight),
+                                                RANK_ONE_DOMINANT)
+                if inverses[window] is None:
+                    return None  # a dominant step: the caller inverts the systems anew
             count += weight
             if i + 1 < len(x):  # the next row's centring (the last row needs none)
                 mean = mean + u * (weight / count)

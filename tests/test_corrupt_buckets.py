@@ -633,3 +633,97 @@ def test_dlinear_updates_through_huge_bursts_keep_finite_exact_forecasts(seed):
         exact = fresh._solution(fresh.stats_, fresh.ridge_)
         np.testing.assert_allclose(model.coef_, exact["coef_"], rtol=1e-6,
                                    atol=1e-6 * float(np.abs(exact["coef_"]).max()), err_msg=str(t))
+
+
+def _dense_sentinel(every, n=600, seed=0):
+    """Poisson(50) with the sentinel 4294967295 written every ``every`` buckets from bucket 100: every window of
+    DLinear's (inputs and targets, 22 buckets and more) holds one."""
+    values = np.random.default_rng(seed).poisson(50, n).astype(float)
+    values[100::every] = 4294967295.0
+    return values
+
+
+@pytest.mark.parametrize("every", [10, 20, 40])
+def test_a_sentinel_in_every_window_does_not_set_dlinears_forecast(every):
+    """Where every window holds a flagged bucket, every window weighs about the same ``(K / deviation)^4`` (5e-28):
+    the weights no longer told the windows apart, the fit was one on the sentinels, and DLinear forecast 1.1e7 (every
+    10), 4.7e5 (20), 2.7e5 (40) for a level of 50. Each step must stay within 3 Poisson standard deviations of one
+    bucket (3 * sqrt(50) = 21) of the forecast of the same series without sentinels (figures after: 6 at most)."""
+    index = pd.date_range("2026-01-01", periods=600, freq="10s", tz="UTC")
+    clean = np.random.default_rng(0).poisson(50, 600).astype(float)
+    expected = WorkloadPredictor(model="dlinear", horizon=10).fit(
+        pd.DataFrame({"timestamp": index, "requests": clean})).predict().yhat[:, 0]
+    got = WorkloadPredictor(model="dlinear", horizon=10).fit(
+        pd.DataFrame({"timestamp": index, "requests": _dense_sentinel(every)})).predict().yhat[:, 0]
+    assert np.abs(got - expected).max() < 3 * np.sqrt(50), got
+
+
+def test_settled_windows_read_flagged_points_as_the_median_of_their_windows_other_points():
+    from workload_predictor.models.dlinear import settled_windows
+
+    inputs = np.array([[1.0, 9e9, 3.0, 5.0], [2.0, 2.0, 2.0, 2.0], [7.0, 7.0, 7.0, 7.0]])
+    targets = np.array([[4.0, 9e9], [2.0, 2.0], [7.0, 7.0]])
+    input_weights = np.array([[1.0, 1e-30, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [1e-3] * 4])
+    target_weights = np.array([[1.0, 0.5], [1.0, 1.0], [1e-3] * 2])
+    x, y = settled_windows(inputs.copy(), targets.copy(), input_weights, target_weights)
+    np.testing.assert_array_equal(x, [[1.0, 3.5, 3.0, 5.0], [2.0] * 4, [7.0] * 4])  # the median of 1, 3, 5, 4
+    np.testing.assert_array_equal(y, [[4.0, 3.5], [2.0, 2.0], [7.0, 7.0]])  # a window flagged throughout stays
+    # WindowStats.weighted with the points' weights sums the flagged windows settled, each with its weight
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=300)
+    element = np.ones(300)
+    element[[50, 51, 170]] = [1e-20, 0.3, 1e-8]
+    z[[50, 51, 170]] = 1e9
+    origins = np.arange(30, 290)
+    weights = window_weights(element, origins, 30, 10)
+    stats = WindowStats.weighted(z, origins, 30, 10, weights, element)
+    x, y = settled_windows(windows_at(z, origins, 30), targets_at(z, origins, 10), windows_at(element, origins, 30),
+                           targets_at(element, origins, 10))
+    np.testing.assert_allclose(stats.xx, (x * weights[:, None]).T @ x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(stats.xy, (x * weights[:, None]).T @ y, rtol=1e-10, atol=1e-10)
+    assert np.abs(stats.sum_x).max() < 100  # no 1e9 left in them
+
+
+@pytest.mark.parametrize("chunks", [(1,) * 30, (3, 20, 1, 6)])
+def test_dlinear_updates_after_a_sentinel_in_every_window_equal_a_refit(chunks):
+    """The windows an update completes hold the kept sentinels: settled from the kept points' weights as the fit
+    settles them, so the statistics and the map equal a refit on all the points (rank-one steps and recomputation)."""
+    total = 400 + sum(chunks)
+    y = _dense_sentinel(10, total, seed=3)[:, None]
+    y[400:, 0] = np.random.default_rng(5).poisson(50, total - 400)  # the updates: clean
+    model = DLinear(horizon=5, window=24).fit(y[:400])
+    first = copy.deepcopy(model)
+    seen = 400
+    for size in chunks:
+        model.update(y[seen : seen + size])
+        seen += size
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(y, refit=True)
+    for updated, full in zip(model.stats_, refit.stats_):
+        for name in ("count", "sum_x", "sum_y", "xx", "xy"):
+            np.testing.assert_allclose(getattr(updated, name), getattr(full, name), rtol=1e-9,
+                                       atol=1e-9 * float(np.abs(getattr(full, name)).max()))
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-6, atol=1e-9)
+    forecast = model.predict()
+    np.testing.assert_allclose(forecast, refit._predict_at(y, np.array([total]))[0], rtol=1e-9)
+    assert np.abs(forecast - 50).max() < 3 * np.sqrt(50)
+
+
+@pytest.mark.parametrize("window", [24, None])
+def test_a_fleet_key_with_a_sentinel_in_every_window_forecasts_as_workload_predictor(window):
+    """The batched fleet fit settles a weighted key's windows, and sets its penalty from their total weight, as DLinear
+    does (the window search's too, with ``window=None``)."""
+    from workload_predictor import FleetPredictor
+
+    index = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta("10s") * np.arange(600)
+    dense = pd.DataFrame({"timestamp": index, "requests": _dense_sentinel(20, seed=1)})
+    other = pd.DataFrame({"timestamp": index, "requests": np.random.default_rng(0).poisson(50, 600) * 1.0})
+    frame = pd.concat([dense.assign(endpoint="dense"), other.assign(endpoint="busy")], ignore_index=True)
+    fleet = FleetPredictor(horizon=5, window=window).fit(frame, key="endpoint")
+    assert fleet.errors_ == {} and fleet._predictors == {}  # fitted in a batch
+    forecast = fleet.predict()
+    single = WorkloadPredictor(horizon=5, window=window).fit(dense).predict()
+    got = forecast.loc[forecast["endpoint"] == "dense"]
+    for column in ("yhat", "lower", "upper"):
+        np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9, atol=1e-9)
+    assert np.abs(single.yhat - 50).max() < 3 * np.sqrt(50)

@@ -151,9 +151,9 @@ def paced_statistics(monkeypatch, clock: FakeClock, pace: float) -> None:
     origins may be cut to the newest (100 in place of ``NEWEST_MIN_ORIGINS``), at any pace."""
     original = dlinear.WindowStats.weighted
 
-    def paced(z, origins, window, horizon, weights):
+    def paced(z, origins, window, horizon, weights, *settling):
         clock.now += pace * len(origins) * (window + horizon)
-        return original(z, origins, window, horizon, weights)
+        return original(z, origins, window, horizon, weights, *settling)
 
     monkeypatch.setattr(dlinear.WindowStats, "weighted", staticmethod(paced))
     monkeypatch.setattr(dlinear, "NEWEST_MIN_ORIGINS", 100)

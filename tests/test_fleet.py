@@ -1124,9 +1124,9 @@ def test_a_dlinear_fleet_sums_a_weighted_keys_newest_windows_that_fit_and_skips_
     clock = _FakeClock()
     original = dlinear.WindowStats.weighted
 
-    def paced(z, origins, window, horizon, weights):  # 1e-4 fake seconds per origin and lag
+    def paced(z, origins, window, horizon, weights, *settling):  # 1e-4 fake seconds per origin and lag
         clock.now += 1e-4 * len(origins) * (window + horizon)
-        return original(z, origins, window, horizon, weights)
+        return original(z, origins, window, horizon, weights, *settling)
 
     monkeypatch.setattr(dlinear.WindowStats, "weighted", staticmethod(paced))
     monkeypatch.setattr(dlinear, "NEWEST_MIN_ORIGINS", 100)

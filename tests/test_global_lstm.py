@@ -348,9 +348,9 @@ def test_student_adds_the_teacher_only_at_the_origins_a_time_limit_left(monkeypa
     clock = [0.0]
     original = dlinear.WindowStats.weighted
 
-    def paced(z, origins, window, horizon, weights):  # each pass takes 1e-4 fake seconds per origin and lag
+    def paced(z, origins, window, horizon, weights, *settling):  # each pass takes 1e-4 fake seconds per origin and lag
         clock[0] += 1e-4 * len(origins) * (window + horizon)
-        return original(z, origins, window, horizon, weights)
+        return original(z, origins, window, horizon, weights, *settling)
 
     monkeypatch.setattr(dlinear.WindowStats, "weighted", staticmethod(paced))
     monkeypatch.setattr(dlinear, "NEWEST_MIN_ORIGINS", 100)

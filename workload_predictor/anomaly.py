@@ -1,11 +1,11 @@
 """Input anomalies: buckets far outside the series' recent range, detected and reported, never altered.
 
-Bursts are real load, so nothing here changes a value the model is fitted on; a flagged
-bucket is recorded on the predictor (``input_anomalies_``) and raised by ``health()`` as
-the ``input_anomaly`` metric. Only the inputs of a forecast, and the inputs and targets of
-the validation windows that calibrate its interval and confidence, read a flagged run that
-the series has already come back from as its reference medians (:func:`settled_inputs`,
-:func:`settle_targets`).
+Bursts are real load, so nothing here changes the series; a flagged bucket is recorded
+on the predictor (``input_anomalies_``) and raised by ``health()`` as the ``input_anomaly``
+metric. Only the inputs of a forecast, and the inputs and targets of the validation windows
+that calibrate its interval and confidence, read a flagged run that the series has already
+come back from as its reference medians (:func:`settled_inputs`, :func:`settle_targets`); and
+DLinear's statistics sum the windows holding a flagged bucket weighed down and settled (below).
 
 The rule, per target, for a bucket of value ``v`` and the ``REFERENCE_BUCKETS`` buckets
 before it (fewer when the history is shorter, at least ``MIN_REFERENCE``)::
@@ -49,8 +49,11 @@ running maximum and minimum take O(n) at fit, whatever its length, and a series 
 range is within ``K`` floors is not scanned at all; the held buckets are swept once per
 target, in position order, where a flagged burst lies before them.
 
-DLinear weighs the windows holding a flagged bucket by :func:`weights` (``(K / deviation)^4``):
-the model still sees every value, but one absurd bucket cannot dominate its statistics.
+DLinear weighs the windows holding a flagged bucket by :func:`weights` (``(K / deviation)^4``),
+and sums each with its flagged buckets read as the median of the window's other buckets
+(:func:`~workload_predictor.models.dlinear.settled_windows`): one absurd bucket cannot dominate
+its statistics, and where every window holds one (a sentinel written every few buckets), equal
+tiny weights leave a fit on the settled windows, not on the sentinels.
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ ROLLING_REFITS = 25
 
 
 #: Windows holding a flagged point are summed this many at a time (:meth:`WindowStats.weighted`): their inputs,
-#: weighted inputs and targets, 8 * FLAGGED_BLOCK * (2 * window + horizon) bytes (22 MB at window 336).
+#: weighted inputs and targets, 8 * FLAGGED_BLOCK * (2 * window + horizon) bytes (22 MB at window 336), and to settle
+#: them (:func:`settled_windows`) three times their points more (55 MB).
 FLAGGED_BLOCK = 4096
 
 
@@ -101,31 +102,41 @@ class WindowStats:
 
     @classmethod
     def weighted(cls, z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
-                 weights: np.ndarray | None) -> "WindowStats":
+                 weights: np.ndarray | None, element: np.ndarray | None = None, first: int = 0) -> "WindowStats":
         """``from_series`` with a weight per window (``weights`` (m,), None: all 1) at consecutive ``origins``.
 
         Runs of weight-1 windows are summed by ``from_series``; the windows of lower weight
         by ``from_windows``, ``FLAGGED_BLOCK`` at a time (on a sparse series whose bursts are
         all flagged, nearly every window). Nothing is ever subtracted: removing a huge window
-        from a sum that holds it would cancel most of the sum's digits.
+        from a sum that holds it would cancel most of the sum's digits. ``element``: the weights
+        of ``z``'s points (``element[i]``: point ``first + i``), of which :func:`window_weights` made
+        ``weights``; the windows of lower weight are then summed :func:`settled <settled_windows>`.
         """
         if weights is None or len(origins) == 0 or bool((weights >= 1.0).all()):
             return cls.from_series(z, origins, window, horizon)
         low = weights < 1.0
         flagged, flagged_weights = origins[low], weights[low]
-        # The flagged windows are materialised (inputs, weighted inputs and targets), a block at a time.
-        check_memory("DLinear flagged windows",
-                     extra_bytes=8.0 * min(len(flagged), FLAGGED_BLOCK) * (2 * window + horizon))
+        # The flagged windows are materialised (inputs, weighted inputs and targets; to settle them, their points'
+        # weights and two working copies), a block at a time.
+        width = 2 * window + horizon + (3 * (window + horizon) if element is not None else 0)
+        check_memory("DLinear flagged windows", extra_bytes=8.0 * min(len(flagged), FLAGGED_BLOCK) * width)
         total = None
-        for first in range(0, len(flagged), FLAGGED_BLOCK):
-            block = flagged[first : first + FLAGGED_BLOCK]
-            part = cls.from_windows(windows_at(z, block, window), targets_at(z, block, horizon),
-                                    flagged_weights[first : first + FLAGGED_BLOCK])
+        for begin in range(0, len(flagged), FLAGGED_BLOCK):
+            block = flagged[begin : begin + FLAGGED_BLOCK]
+            inputs, targets = windows_at(z, block, window), targets_at(z, block, horizon)
+            if element is not None:
+                inputs, targets = settled_windows(inputs, targets, windows_at(element, block - first, window),
+                                                  targets_at(element, block - first, horizon))
+            part = cls.from_windows(inputs, targets, flagged_weights[begin : begin + FLAGGED_BLOCK])
             total = part if total is None else total + part
         edges = np.flatnonzero(np.diff(low.astype(np.int8))) + 1
         for run in np.split(np.arange(len(origins)), edges):
             if len(run) and not low[run[0]]:
-                total = total + cls.from_series(z, origins[run], window, horizon)
+                # read from the points the run spans only: its sums (prefix sums) then hold none of the flagged
+                # points outside it, whose digits would cancel most of theirs
+                start = int(origins[run[0]]) - window
+                part = z[start : int(origins[run[-1]]) + horizon]
+                total = total + cls.from_series(part, origins[run] - start, window, horizon)
         return total
 
     def last(self, window: int) -> "WindowStats":
@@ -206,7 +217,8 @@ class CentredStats:
     """Means and centred moments of window statistics: what the ridge solve reads.
 
     ``shifted``: the moments of the windows less their last input (:func:`follow_last`), whose
-    maps :func:`solve_dlinear` turns back into maps on raw inputs.
+    maps :func:`solve_dlinear` turns back into maps on raw inputs. ``count``: the windows' total weight
+    (:func:`trace_penalty` reads it).
     """
 
     mean_x: np.ndarray  # (W,)
@@ -214,19 +226,20 @@ class CentredStats:
     gram: np.ndarray  # centred X^T X, (W, W)
     cross: np.ndarray  # centred X^T Y, (W, H)
     shifted: bool = False
+    count: float = 1.0
 
     @classmethod
     def of(cls, stats: WindowStats) -> "CentredStats":
         mean_x, mean_y = stats.sum_x / stats.count, stats.sum_y / stats.count
         spread = np.outer(mean_x, mean_x)  # scaled in place: the centred Gram stays exactly symmetric
         spread *= stats.count
-        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - np.outer(stats.sum_x, mean_y))
+        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - np.outer(stats.sum_x, mean_y), count=stats.count)
 
     def last(self, window: int) -> "CentredStats":
         """The same rows restricted to their last ``window`` inputs (centring is per column, so this is a slice;
         so is shifting, since every window of a blend ends at the same last input)."""
         return CentredStats(self.mean_x[-window:], self.mean_y, self.gram[-window:, -window:], self.cross[-window:],
-                            self.shifted)
+                            self.shifted, self.count)
 
 
 def follow_last(centred: CentredStats) -> CentredStats:
@@ -241,7 +254,8 @@ def follow_last(centred: CentredStats) -> CentredStats:
         return centred
     gram, cross = shifted_moments(centred.gram, centred.cross)
     level = centred.mean_x[-1]
-    return CentredStats(centred.mean_x - level, centred.mean_y - level, gram, cross, shifted=True)
+    return CentredStats(centred.mean_x - level, centred.mean_y - level, gram, cross, shifted=True,
+                        count=centred.count)
 
 
 def shifted_moments(gram: np.ndarray, cross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -272,14 +286,24 @@ def level_map(coef: np.ndarray) -> np.ndarray:
     return raw
 
 
-def relative_penalty(gram: np.ndarray, alpha: float) -> float:
-    """``lam = alpha * trace(G) / W``: a ridge penalty that scales with the data, so forecasts are scale-equivariant."""
-    return trace_penalty(float(np.trace(gram)), gram.shape[0], alpha)
+#: The least penalty, relative to ``alpha``, per unit of the windows' total weight up to 1 (:func:`trace_penalty`).
+PENALTY_FLOOR = 1e-12
 
 
-def trace_penalty(trace: float, width: int, alpha: float) -> float:
-    """:func:`relative_penalty` of a Gram matrix of ``width`` rows with the given ``trace``."""
-    return alpha * max(trace / width, 1e-12)
+def relative_penalty(gram: np.ndarray, alpha: float, count: float = 1.0) -> float:
+    """``lam = alpha * trace(G) / W``: a ridge penalty that scales with the data, so forecasts are scale-equivariant
+    (``count``: the windows' total weight, see :func:`trace_penalty`)."""
+    return trace_penalty(float(np.trace(gram)), gram.shape[0], alpha, count)
+
+
+def trace_penalty(trace: float, width: int, alpha: float, count: float = 1.0) -> float:
+    """:func:`relative_penalty` of a Gram matrix of ``width`` rows with the given ``trace``: at least ``alpha *
+    PENALTY_FLOOR * min(count, 1)``, which keeps the system of constant windows (trace 0) solvable.
+
+    The floor shrinks with a total weight below 1: where every window holds a flagged bucket (see ``robust``),
+    each counts ``(K / deviation)^4`` (5e-28 for the sentinel 2**32-1 among counts of 50), and the Gram matrix with them;
+    a floor of ``alpha * 1e-12`` would then outweigh it by 1e10 and reduce the map to zero."""
+    return alpha * max(trace / width, PENALTY_FLOOR * min(count, 1.0))
 
 
 def centred_diagonal(stats: WindowStats, follow_level: bool) -> np.ndarray:
@@ -364,7 +388,7 @@ def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: fl
         centred = follow_last(centred)
     mean_x, mean_y, gram, cross = centred.mean_x, centred.mean_y, centred.gram, centred.cross
     window = gram.shape[0]
-    lam = relative_penalty(gram, alpha) if lam is None else lam
+    lam = relative_penalty(gram, alpha, centred.count) if lam is None else lam
     coef = np.linalg.solve(ridge_system(gram, kernel_size, lam), cross)  # (W, H)
     trend_coef = seasonal_coef = None
     if branches:
@@ -375,6 +399,35 @@ def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: fl
     intercept = mean_y - mean_x @ coef
     return DLinearSolution(coef=level_map(coef) if centred.shifted else coef, intercept=intercept,
                            trend_coef=trend_coef, seasonal_coef=seasonal_coef)
+
+
+def settled_windows(inputs: np.ndarray, targets: np.ndarray, input_weights: np.ndarray,
+                    target_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The windows' inputs ``(m, W)`` and targets ``(m, H)`` (their points' weights alike) with each point of weight
+    below 1 (a flagged bucket) read as the median of its window's points of weight 1; a window with none stays as it
+    is. ``inputs`` and ``targets`` (copies) are changed in place and returned.
+
+    A window is settled from its own points and their weights only, which a fit, a refit and an update
+    (:meth:`DLinear.update`, from the kept points' weights) all hold, so they settle it alike. A window holding
+    a flagged bucket already counts ``(K / deviation)^4`` of an ordinary one; settled, what it does count is an
+    ordinary window. Where every window holds one (a sentinel written every few buckets), the fit is one on the
+    settled windows, not on the sentinels.
+    """
+    width = inputs.shape[1]
+    values = np.concatenate([inputs, targets], axis=1)
+    flagged = np.concatenate([input_weights, target_weights], axis=1) < 1.0
+    clean = (~flagged).sum(axis=1)
+    rows = np.flatnonzero((clean > 0) & (clean < flagged.shape[1]))
+    if len(rows):
+        kept, marked, count = values[rows], flagged[rows], clean[rows]
+        # the median of each row's points of weight 1: sorted with the flagged ones last (as +inf), the middle one
+        # or two of the first ``count``
+        ordered = np.sort(np.where(marked, np.inf, kept), axis=1)
+        at = np.arange(len(rows))
+        median = 0.5 * (ordered[at, (count - 1) // 2] + ordered[at, count // 2])
+        kept[marked] = np.broadcast_to(median[:, None], kept.shape)[marked]
+        inputs[rows], targets[rows] = kept[:, :width], kept[:, width:]
+    return inputs, targets
 
 
 def window_weights(element: np.ndarray | None, origins: np.ndarray, window: int, horizon: int,
@@ -553,14 +606,14 @@ def pass_seconds(origins: int, targets: int, window: int, horizon: int, pace: fl
 
 def _window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
                   element: np.ndarray | None) -> WindowStats:
-    """The statistics of one target's windows at the consecutive ``origins`` (each weighted as
-    :func:`window_weights` says), read from the part of ``z`` they span: a pass over the newest
-    origins costs them alone."""
+    """The statistics of one target's windows at the consecutive ``origins`` (each weighted, and settled, as
+    :func:`window_weights` and :func:`settled_windows` say of ``element``, the weights of ``z``'s points), read
+    from the part of ``z`` they span: a pass over the newest origins costs them alone."""
     weights = window_weights(element, origins, window, horizon)
     start = int(origins[0]) - window if len(origins) else 0
     if start <= 0:
-        return WindowStats.weighted(z, origins, window, horizon, weights)
-    return WindowStats.weighted(z[start:], origins - start, window, horizon, weights)
+        return WindowStats.weighted(z, origins, window, horizon, weights, element)
+    return WindowStats.weighted(z[start:], origins - start, window, horizon, weights, element, -start)
 
 
 def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
@@ -629,10 +682,12 @@ class DLinear(BaseForecaster):
         at least the fitted series' 90th percentile, from the median of the 60 buckets
         before it) gets the weight ``(K / deviation)^4``, and every window whose inputs or
         targets hold it enters the statistics (at fit and in ``update``) with the lowest
-        weight among its buckets. Values are never changed: while a burst sits in the
-        input window this model's own forecast reflects it, but the fitted map does not keep
-        it. One 1e9 bucket in Poisson(50) counts like 1e-10 of an ordinary window, so the
-        forecast is back to the clean stream's within ``window_ + horizon`` buckets (the
+        weight among its buckets, and settled: its flagged buckets read as the median of
+        its other buckets (:func:`settled_windows`), so that where every window holds one
+        (a sentinel written every few buckets) the fit is one on the settled windows. The
+        series is never changed: while a burst sits in the input window this model's own
+        forecast reflects it, but the fitted map does not keep it. A window holding one 1e9
+        bucket in Poisson(50) counts like 1e-25 of an ordinary window, so the forecast is back to the clean stream's within ``window_ + horizon`` buckets (the
         burst has left every window) and the interval within ``window_ + horizon`` plus the
         validation windows it keeps (``max_validation_windows``). A ``WorkloadPredictor``
         (or fleet) forecasts from inputs that read a burst the series has come back from as
@@ -860,7 +915,8 @@ class DLinear(BaseForecaster):
             if not invert:  # the penalties read only the Gram matrices' diagonals; _solution builds the systems
                 diagonal = centred_diagonal(target_stats, self._follows_level()) if penalties is None else None
                 ridge.append({window: RidgeInverse(lam=penalties[j][window] if penalties is not None else
-                                                   trace_penalty(float(diagonal[-window:].sum()), window, alpha),
+                                                   trace_penalty(float(diagonal[-window:].sum()), window, alpha,
+                                                                 target_stats.count),
                                                    inverse=None) for window in self._blend()})
                 continue
             centred = CentredStats.of(target_stats)  # once for the widest window; each blended window reads a slice
@@ -869,7 +925,7 @@ class DLinear(BaseForecaster):
             systems = {}
             for window in self._blend():
                 gram = centred.gram[-window:, -window:]
-                lam = relative_penalty(gram, alpha) if penalties is None else penalties[j][window]
+                lam = relative_penalty(gram, alpha, target_stats.count) if penalties is None else penalties[j][window]
                 systems[window] = RidgeInverse(lam=lam, inverse=ridge_inverse(gram, self.kernel_size, lam))
             ridge.append(systems)
         return ridge
@@ -993,7 +1049,8 @@ class DLinear(BaseForecaster):
         origins = np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1)
         return [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon,
                                          window_weights(None if element is None else element[:, j], origins,
-                                                        self.window_, self.horizon, first))
+                                                        self.window_, self.horizon, first),
+                                         None if element is None else element[:, j], first)
                 for j, s in enumerate(self.stats_)]
 
     def _update_state(self, y: np.ndarray, n_old: int) -> dict:
@@ -1022,25 +1079,37 @@ class DLinear(BaseForecaster):
             recompute = new_windows > RANK_ONE_MAX or steps > refresh or any(
                 r.inverse is None for systems in self.ridge_ for r in systems.values())
             if gamma == 1.0:
-                stats = [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon, weights[j])
+                stats = [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon, weights[j],
+                                                  None if element is None else element[:, j])
                          for j, s in enumerate(self.stats_)]
             else:  # the window added i-th of m is multiplied by gamma m - 1 - i times after it
                 decay = gamma ** np.arange(new_windows - 1, -1, -1.0)
                 stats = [s.scaled(gamma ** new_windows) + WindowStats.from_windows(
-                    windows_at(z[:, j], origins, self.window_), targets_at(z[:, j], origins, self.horizon),
+                    *self._new_windows(z[:, j], origins, None if element is None else element[:, j]),
                     decay * (1.0 if weights[j] is None else weights[j])) for j, s in enumerate(self.stats_)]
             if recompute:
                 ridge = self._ridge(stats, self._penalties(stats))
                 steps = 0
             else:
-                x = windows_at(z, origins, self.window_)  # (m, W, k)
-                ridge = [self._add_windows(systems, s, x[:, :, j], weights[j], gamma, self._follows_level())
-                         for j, (systems, s) in enumerate(zip(self.ridge_, self.stats_))]
+                ridge = [self._add_windows(systems, s, self._new_windows(
+                    z[:, j], origins, None if element is None or weights[j] is None else element[:, j])[0],
+                    weights[j], gamma, self._follows_level()) for j, (systems, s) in enumerate(zip(self.ridge_,
+                                                                                                    self.stats_))]
                 if any(systems is None for systems in ridge):
                     ridge, steps = self._ridge(stats, self._penalties(stats)), 0
             return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps,
                         recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
+
+    def _new_windows(self, z: np.ndarray, origins: np.ndarray,
+                     element: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The inputs and targets of one target's windows at ``origins`` of ``z``, settled
+        (:func:`settled_windows`) where ``element`` (the weights of ``z``'s points; None: all 1) flags a point."""
+        inputs, targets = windows_at(z, origins, self.window_), targets_at(z, origins, self.horizon)
+        if element is None:
+            return inputs, targets
+        return settled_windows(inputs, targets, windows_at(element, origins, self.window_),
+                               targets_at(element, origins, self.horizon))
 
     def _penalties(self, stats: list[WindowStats]) -> list[dict[int, float]]:
         """The penalties a recomputation uses: the kept ones, or with forgetting the fit's penalty per window
@@ -1141,7 +1210,8 @@ class DLinear(BaseForecaster):
                 x_group = windows_at(z, origins[group], window)  # (g, W, k)
                 for j in range(z.shape[1]):
                     weights = window_weights(None if element is None else element[:, j], new, window, horizon)
-                    stats[j] = stats[j] + WindowStats.weighted(z[:, j], new, window, horizon, weights)
+                    stats[j] = stats[j] + WindowStats.weighted(z[:, j], new, window, horizon, weights,
+                                                               None if element is None else element[:, j])
                     centred = CentredStats.of(stats[j])
                     if self._follows_level():
                         centred = follow_last(centred)

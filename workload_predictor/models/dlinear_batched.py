@@ -142,22 +142,24 @@ class BatchCentred:
     mean_y: np.ndarray  # (S, H)
     gram: np.ndarray  # (S, W, W)
     cross: np.ndarray  # (S, W, H)
+    count: np.ndarray  # (S,) each series' total window weight (CentredStats.count)
 
     @classmethod
     def of(cls, stats: BatchStats) -> "BatchCentred":
         mean_x, mean_y = stats.sum_x / stats.count, stats.sum_y / stats.count
         spread = mean_x[:, :, None] * mean_x[:, None, :]
         spread *= stats.count
-        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - stats.sum_x[:, :, None] * mean_y[:, None, :])
+        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - stats.sum_x[:, :, None] * mean_y[:, None, :],
+                   np.full(len(mean_x), float(stats.count)))
 
     def last(self, window: int) -> "BatchCentred":
         return BatchCentred(self.mean_x[:, -window:], self.mean_y, self.gram[:, -window:, -window:],
-                            self.cross[:, -window:])
+                            self.cross[:, -window:], self.count)
 
     def put(self, row: int, centred: CentredStats) -> None:
         """Replace series ``row``'s moments with one series' ``CentredStats``."""
-        self.mean_x[row], self.mean_y[row], self.gram[row], self.cross[row] = (
-            centred.mean_x, centred.mean_y, centred.gram, centred.cross)
+        self.mean_x[row], self.mean_y[row], self.gram[row], self.cross[row], self.count[row] = (
+            centred.mean_x, centred.mean_y, centred.gram, centred.cross, centred.count)
 
 
 @dataclass
@@ -192,10 +194,12 @@ class Weighted:
         return model._element_weights(y, start), start
 
 
-def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
+def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray, count: np.ndarray | None = None) -> np.ndarray:
     """``relative_penalty`` per series (``alpha`` one, or one per series): ``alpha * trace(G) / W`` (at least
-    ``alpha * 1e-12``), ``(S,)``."""
-    return alpha * np.maximum(np.trace(gram, axis1=1, axis2=2) / gram.shape[1], 1e-12)
+    ``alpha * PENALTY_FLOOR * min(count, 1)``, ``count`` the series' total window weight, default 1; see
+    :func:`~workload_predictor.models.dlinear.trace_penalty`), ``(S,)``."""
+    least = dlinear.PENALTY_FLOOR * (1.0 if count is None else np.minimum(count, 1.0))
+    return alpha * np.maximum(np.trace(gram, axis1=1, axis2=2) / gram.shape[1], least)
 
 
 def _systems(gram: np.ndarray, kernel_size: int, lam: np.ndarray) -> np.ndarray:
@@ -362,9 +366,9 @@ def fit_batched(
                     cut([b], "dlinear statistics")
                 for j in range(k):
                     row = int(g) * k + j
-                    kept[row] = WindowStats.weighted(
-                        z_all[rows[row], :n_train], origins, w, horizon,
-                        window_weights(None if element is None else element[:, j], origins, w, horizon))
+                    column = None if element is None else element[:, j]
+                    kept[row] = WindowStats.weighted(z_all[rows[row], :n_train], origins, w, horizon,
+                                                     window_weights(column, origins, w, horizon), column)
                     centred.put(row, CentredStats.of(kept[row]))
             train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)  # [G*k, w, H]
             x = z_all[rows][:, origins_val[:, None] + np.arange(-w, 0)]  # [G*k, v, w]
@@ -393,8 +397,9 @@ def fit_batched(
                 element, first = weighted.refit_weights(int(keys[g]), y[keys[g]], w, n_train)
                 for j in range(k):
                     row = int(g) * k + j
-                    tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon, window_weights(
-                        None if element is None else element[:, j], origins_tail, w, horizon, first))
+                    column = None if element is None else element[:, j]
+                    tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon,
+                                                window_weights(column, origins_tail, w, horizon, first), column, first)
                     centred.put(row, CentredStats.of(kept[row] + tail))
             full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)
             coef[keys, :, width - w :] = full_coef.reshape(len(keys), k, w, horizon)
@@ -484,7 +489,7 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
             windows = window_weights(weights[:, j], origins, widest, horizon)
             if windows is not None or len(origins) != len(newest):
                 centred.put(b * k + j, CentredStats.of(WindowStats.weighted(z[b * k + j], origins, widest,
-                                                                            horizon, windows)))
+                                                                            horizon, windows, weights[:, j])))
     if follow_level:  # each window less its last input: shifted once, every candidate reads a slice
         centred.gram, centred.cross = shifted_moments(centred.gram, centred.cross)
     actual = z[:, origins_val[:, None] + np.arange(horizon)]  # [B*k, v, H]
@@ -496,8 +501,9 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
         (None: every series, read in place) at window ``w``."""
         rows = slice(None) if series is None else (series[:, None] * k + np.arange(k)[None, :]).ravel()
         part = centred.last(w) if series is None else BatchCentred(
-            centred.mean_x[rows, -w:], centred.mean_y[rows], centred.gram[rows, -w:, -w:], centred.cross[rows, -w:])
-        coef = _ridge_map(part.gram, part.cross, kernel_size, alpha, device)  # [S*k, w, H]
+            centred.mean_x[rows, -w:], centred.mean_y[rows], centred.gram[rows, -w:, -w:], centred.cross[rows, -w:],
+            centred.count[rows])
+        coef = _ridge_map(part.gram, part.cross, kernel_size, alpha, device, part.count)  # [S*k, w, H]
         if follow_level:
             coef = level_map(coef)
         intercept = part.mean_y - np.einsum("sw,swh->sh", part.mean_x, coef)  # the raw means, the raw map
@@ -557,9 +563,10 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
 
 
 def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: float | np.ndarray,
-               device: str | None) -> np.ndarray:
-    """``solve_dlinear``'s map per series from centred moments ``(S, W, W)``, ``(S, W, H)``: ``(S, W, H)``."""
-    return batched_solve(_systems(gram, kernel_size, relative_penalties(gram, alpha)), cross, device)
+               device: str | None, count: np.ndarray | None = None) -> np.ndarray:
+    """``solve_dlinear``'s map per series from centred moments ``(S, W, W)``, ``(S, W, H)`` (total window weights
+    ``count`` ``(S,)``): ``(S, W, H)``."""
+    return batched_solve(_systems(gram, kernel_size, relative_penalties(gram, alpha, count)), cross, device)
 
 
 def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np.ndarray, k: int,
@@ -579,7 +586,8 @@ def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np
         alpha = np.repeat(alphas[series], k)
         # DLinear keeps each system's inverse for its rank-one updates; a fleet refits instead, so one solve
         # (a third of an inversion's cost) gives the same map up to rounding.
-        part = _ridge_map(gram[rows, width - w :, width - w :], cross[rows, width - w :], kernel_size, alpha, device)
+        part = _ridge_map(gram[rows, width - w :, width - w :], cross[rows, width - w :], kernel_size, alpha, device,
+                          centred.count[rows])
         coef[rows, width - w :] += weight[:, None, None] * (level_map(part) if follow_level else part)
     intercept = centred.mean_y - np.einsum("sw,swh->sh", centred.mean_x, coef)
     return coef, intercept

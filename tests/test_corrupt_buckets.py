@@ -709,6 +709,69 @@ def test_dlinear_updates_after_a_sentinel_in_every_window_equal_a_refit(chunks):
     assert np.abs(forecast - 50).max() < 3 * np.sqrt(50)
 
 
+def _forecasts_along(values, n, model="dlinear", **params):
+    """``WorkloadPredictor(model, horizon=10)`` fitted on ``values[:n]`` (10 s buckets), then updated one bucket at a
+    time with the rest: the forecast after each update."""
+    index = pd.date_range("2026-01-01", periods=len(values), freq="10s", tz="UTC")
+    predictor = WorkloadPredictor(model=model, horizon=10, random_state=0, **params).fit(
+        pd.DataFrame({"timestamp": index[:n], "requests": values[:n]}))
+    forecasts = []
+    for t in range(n, len(values)):
+        predictor.update(pd.DataFrame({"timestamp": [index[t]], "requests": [values[t]]}))
+        forecasts.append(predictor.predict().yhat[:, 0])
+    return np.array(forecasts)
+
+
+@pytest.mark.parametrize("every", [10, 20, 40])
+def test_a_sentinel_that_goes_on_through_updates_does_not_set_dlinears_forecast(every):
+    """The predictor flags each new sentinel against the chain of those before it, which the model's kept points
+    begin inside; the model judged its new points by a scan of those points alone, flagged none of the new
+    sentinels, and their windows weighed 1: forecasts 2.4e7 / 4.8e7 / 5.2e7 for a level of 50 within 200 updates.
+    Each step after each update whose newest bucket is clean must stay within 3 Poisson standard deviations of one
+    bucket (3 * sqrt(50) = 21) of the forecast on the same stream without sentinels (figures after: 11.4 at most)."""
+    values = np.random.default_rng(0).poisson(50, 800).astype(float)
+    expected = _forecasts_along(values, 600)
+    values[100::every] = 4294967295.0
+    got = _forecasts_along(values, 600)
+    clean = values[600:] < 1e6  # a sentinel still going is followed by design (the module notes)
+    assert np.abs(got - expected)[clean].max() < 3 * np.sqrt(50)
+
+
+@pytest.mark.parametrize("chunks", [(1,) * 40, (3, 20, 1, 16)])
+def test_predictor_updates_through_a_sentinel_that_goes_on_equal_a_refit(chunks):
+    """The model judges the new points with the flags the predictor recorded among its kept points: its statistics
+    after the updates equal a refit on all the points (the refit's flags are a scan of the whole series)."""
+    total = 400 + sum(chunks)
+    y = _dense_sentinel(10, total, seed=3)  # the sentinel goes on in the updates
+    index = pd.date_range("2026-01-01", periods=total, freq="10s", tz="UTC")
+    predictor = WorkloadPredictor(model="dlinear", horizon=5, window=24).fit(
+        pd.DataFrame({"timestamp": index[:400], "requests": y[:400]}))
+    first = copy.deepcopy(predictor.model_)
+    seen = 400
+    for size in chunks:
+        predictor.update(pd.DataFrame({"timestamp": index[seen : seen + size], "requests": y[seen : seen + size]}))
+        seen += size
+    model, refit = predictor.model_, copy.deepcopy(first)
+    refit._fit_arrays(y[:, None], refit=True)
+    for updated, full in zip(model.stats_, refit.stats_):
+        for name in ("count", "sum_x", "sum_y", "xx", "xy"):
+            np.testing.assert_allclose(getattr(updated, name), getattr(full, name), rtol=1e-9,
+                                       atol=1e-9 * float(np.abs(getattr(full, name)).max()))
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-6, atol=1e-9)
+    element = refit._element_weights(y[:, None], 0)
+    np.testing.assert_array_equal(model.recent_weights_, element[-len(model.recent_weights_) :])
+
+
+def test_a_model_updated_on_its_own_still_judges_new_points_by_the_points_it_keeps():
+    """Without a predictor, ``DLinear.update`` finds the flags among its kept points itself (the fallback): a new
+    sentinel far outside them is flagged."""
+    y = np.random.default_rng(4).poisson(50, 400).astype(float)[:, None]
+    model = DLinear(horizon=5, window=24).fit(y[:300])
+    model.update(y[300:350])
+    model.update(np.array([[4294967295.0]]))
+    assert model.recent_weights_[-1, 0] < 1e-20 and (model.recent_weights_[:-1] == 1.0).all()
+
+
 @pytest.mark.parametrize("window", [24, None])
 def test_a_fleet_key_with_a_sentinel_in_every_window_forecasts_as_workload_predictor(window):
     """The batched fleet fit settles a weighted key's windows, and sets its penalty from their total weight, as DLinear

@@ -445,15 +445,19 @@ def weights(values: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray | N
     return result
 
 
-def element_weights(y: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray | None:
+def element_weights(y: np.ndarray, start: int, floor: np.ndarray,
+                    known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
     """The weights ``(n - start, k)`` of ``y[start:]`` (raw values ``[n, k]``) under :func:`weights`' rule, each
     position flagged as a scan of all of ``y`` from its first point flags it (:func:`series_flags`); ``None`` when
     all are 1.
 
     A position's weight depends only on the points of ``y`` up to it and ``floor``, not on ``start``: a fit on a
     series and its refit from any later position agree on it. An update passes the points it keeps before its new
-    ones (at least ``HISTORY_BUCKETS``) as ``y``: its new points are judged with a chain of bursts found from the
-    first kept point on (a chain that began before it is not seen).
+    ones (at least ``HISTORY_BUCKETS``) as ``y``: without ``known``, its new points are judged with a chain of bursts
+    found from the first kept point on (a chain that began before it is not seen). ``known``: the buckets flagged
+    before ``start`` as the scans of the whole series found them (``{(position, target index): reference median}``,
+    as a ``WorkloadPredictor`` records them); the points from ``start`` on are then judged with those flags, as a scan
+    of the whole series judges them (:func:`scan`), where ``start >= REFERENCE_BUCKETS``.
     """
     n = len(y)
     if start >= n:
@@ -461,7 +465,9 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray 
     if start == n - 1 and (start < MIN_REFERENCE or not may_flag(
             y[max(start - REFERENCE_BUCKETS, 0) : start], y[start], floor)):
         return None  # one new point (the common update), far from nothing before it
-    if start == n - 1 and start >= REFERENCE_BUCKETS and not _held(y[start - REFERENCE_BUCKETS :], floor):
+    if known is not None and start >= REFERENCE_BUCKETS:
+        found = scan(y, start, floor, known=known)
+    elif start == n - 1 and start >= REFERENCE_BUCKETS and not _held(y[start - REFERENCE_BUCKETS :], floor):
         found = scan(y, start, floor, known={})  # the plain rule alone: no chain can flag it (see scan)
     else:
         found = [flag for flag in series_flags(y, floor) if flag[0] >= start]

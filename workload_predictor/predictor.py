@@ -609,7 +609,10 @@ class WorkloadPredictor(ParamsMixin):
             found = self._update_anomalies(self.series_.values, new)
             # The validation windows read a burst the series came back from as its median, as predict does.
             runs = self._bursts_before(found["input_anomalies_"], new)
-            plan = self.model_._prepare_update(new.values, checked=True, runs=runs)  # the door made it finite
+            # The model judges the new buckets with the flags the scans of the whole series found among the ones
+            # it keeps (a chain of sentinels that began before them included), as a refit would weigh them.
+            plan = self.model_._prepare_update(new.values, checked=True, runs=runs,  # the door made it finite
+                                               flagged=self._flagged_kept())
         state = self._calibration_after(plan)
         # Only the newest buckets stay (what predict shows as history, and the input-anomaly scan's reference):
         # a stream of updates over days neither grows the predictor nor makes each update copy the whole series.
@@ -649,6 +652,18 @@ class WorkloadPredictor(ParamsMixin):
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)
         return {"input_floor_": floor,
                 "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}
+
+    def _flagged_kept(self) -> dict[tuple[int, int], float] | None:
+        """The recorded anomalies among the buckets the model (or an ensemble's member) keeps, as ``{(position,
+        target index): reference median}`` with positions counted from the model's first point; ``None`` for a file
+        saved before anomalies were recorded (the model then finds them among the points it keeps)."""
+        anomalies = getattr(self, "input_anomalies_", None)
+        if anomalies is None:
+            return None
+        models = getattr(self.model_, "members_", {None: self.model_}).values()
+        count = max((len(m.recent_) for m in models if getattr(m, "recent_", None) is not None), default=0)
+        return _flagged_among(anomalies, self.targets_, self.freq_, self.last_timestamp_, count,
+                              self.model_.n_seen_ - 1)
 
     def _bursts_before(self, anomalies: Any, new: Any) -> list[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``

@@ -206,7 +206,8 @@ class BaseForecaster(ParamsMixin):
         return self
 
     def _prepare_update(self, new_y: Any, checked: bool = False,
-                        runs: Sequence[tuple[int, int, int, float]] = ()) -> list[tuple[Any, dict[str, Any]]]:
+                        runs: Sequence[tuple[int, int, int, float]] = (),
+                        flagged: dict[tuple[int, int], float] | None = None) -> list[tuple[Any, dict[str, Any]]]:
         """The attribute changes ``update`` commits, as ``[(object, {name: value})]``.
 
         ``checked``: ``new_y`` is already a finite float64 ``(n, k)`` array (the predictor's door made it).
@@ -214,6 +215,10 @@ class BaseForecaster(ParamsMixin):
         from the first fitted point (``WorkloadPredictor`` passes those among the buckets it keeps): the windows
         completed now read them as their medians, and so do the targets of the validation windows kept
         (:meth:`_settled`). A window completed while a burst was still going keeps its forecast.
+        ``flagged``: the buckets flagged among the kept points as the scans of the whole series found them,
+        ``{(position, target index): reference median}``, positions counted from the first fitted point
+        (``WorkloadPredictor`` passes those it recorded): a model that weighs flagged points judges the new ones
+        with them (:meth:`_update_state`'s ``known``); ``None``: it finds them among the points it keeps.
         """
         check_is_fitted(self, "context_")
         self._fitted_horizon()
@@ -225,7 +230,7 @@ class BaseForecaster(ParamsMixin):
         origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)  # windows completed now
         evaluated = self._settled(y, n_old, runs)
         changes = self._roll_validation(evaluated, n_old, origins, self._predict_at(evaluated, origins), runs)
-        changes.update(self._update_state(y, n_old))
+        changes.update(self._update_state(y, n_old, self._known(flagged, n_old)))
         changes.update(context_=y[-self.context_length() :].copy(), recent_=y[-self._recent_length() :].copy(),
                        n_seen_=self.n_seen_ + len(new))
         return [(self, changes)]
@@ -239,6 +244,14 @@ class BaseForecaster(ParamsMixin):
         k = getattr(self, "n_targets_", 1)
         windows = n_new + self._recent_length()
         return 8.0 * windows * k * (self.context_length() + 6 * self.horizon + 2)
+
+    def _known(self, flagged: dict[tuple[int, int], float] | None, n_old: int) -> dict[tuple[int, int], float] | None:
+        """``flagged`` (positions counted from the first fitted point) among the ``n_old`` kept points, as positions
+        of the kept points (``None`` stays ``None``)."""
+        if flagged is None:
+            return None
+        shift = self.n_seen_ - n_old  # kept point 0 is point number n_seen_ - n_old of the whole series
+        return {(p - shift, c): median for (p, c), median in flagged.items() if 0 <= p - shift < n_old}
 
     def _settled(self, y: np.ndarray, n_old: int, runs: Sequence[tuple[int, int, int, float]]) -> np.ndarray:
         """``y`` (the kept points, then from ``n_old`` on the new ones) as the validation reads it: the parts of
@@ -266,8 +279,10 @@ class BaseForecaster(ParamsMixin):
         """How many trailing points ``update`` keeps: the inputs and targets of the newest window."""
         return self.context_length() + self.horizon - 1
 
-    def _update_state(self, y: np.ndarray, n_old: int) -> dict[str, Any]:
-        """New fitted attributes after appending ``y[n_old:]`` (``y`` starts with ``recent_``).
+    def _update_state(self, y: np.ndarray, n_old: int,
+                      known: dict[tuple[int, int], float] | None = None) -> dict[str, Any]:
+        """New fitted attributes after appending ``y[n_old:]`` (``y`` starts with ``recent_``); ``known``: the flagged
+        buckets among ``y[:n_old]`` (``{(position in y, target index): reference median}``, None: not known).
 
         The default keeps the fitted parameters (baselines have none).
         """

@@ -63,8 +63,9 @@ class _Student(DLinear):
     _teacher: Teacher
     _mixing: float
 
-    def _element_weights(self, y: np.ndarray, start: int) -> np.ndarray | None:
-        self._used_weights = super()._element_weights(y, start)  # the weights the fit's statistics use
+    def _element_weights(self, y: np.ndarray, start: int,
+                         known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
+        self._used_weights = super()._element_weights(y, start, known)  # the weights the fit's statistics use
         return self._used_weights
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:

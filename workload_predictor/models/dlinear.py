@@ -805,19 +805,23 @@ class DLinear(BaseForecaster):
         half_life = getattr(self, "half_life", None)
         return 1.0 if half_life is None else float(2.0 ** (-1.0 / half_life))
 
-    def _element_weights(self, y: np.ndarray, start: int) -> np.ndarray | None:
+    def _element_weights(self, y: np.ndarray, start: int,
+                         known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
         """The weights ``(n - start, k)`` of ``y[start:]`` (raw values) under the input-anomaly rule (see
         ``robust``); ``None`` when all are 1.
 
         A position's weight depends only on the points of ``y`` before it and the floor fixed
         at the first fit (:func:`workload_predictor.anomaly.element_weights` scans ``y`` from its
-        first point), so fit and refit agree on it; an update judges its new points against the
-        points it keeps, a chain of bursts that began before them unseen.
+        first point), so fit and refit agree on it. An update judges its new points against the
+        points it keeps with ``known``, the flags among them (positions of ``y``) that the scans of the
+        whole series found (a ``WorkloadPredictor`` passes those it recorded); without it (``update``
+        called on the model), with the flags a scan of the kept points finds, a chain of bursts that
+        began before them unseen.
         """
         floor = getattr(self, "weight_floor_", None)
         if not getattr(self, "robust", True) or floor is None:  # files saved before weighting have no floor
             return None
-        return anomaly.element_weights(y, start, floor)
+        return anomaly.element_weights(y, start, floor, known)
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if not refit:
@@ -1053,10 +1057,12 @@ class DLinear(BaseForecaster):
                                          None if element is None else element[:, j], first)
                 for j, s in enumerate(self.stats_)]
 
-    def _update_state(self, y: np.ndarray, n_old: int) -> dict:
+    def _update_state(self, y: np.ndarray, n_old: int,
+                      known: dict[tuple[int, int], float] | None = None) -> dict:
         """Add the windows completed by ``y[n_old:]`` to the statistics and the kept inverses, and re-solve.
 
-        Statistics are sums over windows (each with its weight, see ``robust``) and the
+        Statistics are sums over windows (each with its weight, see ``robust``; the new points
+        judged with the flags ``known`` among the kept ones, see :meth:`_element_weights`) and the
         penalty is the first fit's, so without forgetting this equals a refit on all the
         data seen (with the window, scaling and penalty of the first fit) up to rounding.
         A few new windows are rank-one steps on the kept inverses (``O(W^2)`` each); more,
@@ -1067,7 +1073,7 @@ class DLinear(BaseForecaster):
             z = (y - self.offset_) / self.scale_
             # The weights of y's points, all 1 (None) unless a kept or a new point is flagged.
             element = anomaly.continued_weights(getattr(self, "recent_weights_", None),
-                                                self._element_weights(y, n_old), y.shape, n_old)
+                                                self._element_weights(y, n_old, known), y.shape, n_old)
             origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)
             weights = [window_weights(None if element is None else element[:, j], origins, self.window_,
                                       self.horizon) for j in range(y.shape[1])]

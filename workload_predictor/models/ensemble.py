@@ -593,7 +593,8 @@ class Ensemble(BaseForecaster):
         return {name: float(np.mean(w)) for name, w in self.step_weights_.items()}
 
     def _prepare_update(self, new_y: Any, checked: bool = False,
-                        runs: Sequence[tuple[int, int, int, float]] = ()) -> list:
+                        runs: Sequence[tuple[int, int, int, float]] = (),
+                        flagged: dict[tuple[int, int], float] | None = None) -> list:
         """Update every member, add the windows the new points complete to the evidence, re-weigh incrementally.
 
         Each completed window is forecast by every member before it absorbs the new points
@@ -607,14 +608,14 @@ class Ensemble(BaseForecaster):
         The ensemble's own forecasts of those windows (with the weights before the update)
         join its validation buffers, from which the interval and confidence follow. The bursts
         ``runs`` (as for :meth:`BaseForecaster._prepare_update`) are read as their medians by the
-        new windows and in the kept ones' targets.
+        new windows and in the kept ones' targets; the members judge the new points with ``flagged`` (as there).
         """
 
         check_is_fitted(self, "context_")
         self._fitted_horizon()
         new = new_y if checked else as_matrix(new_y, "new_y")[0]
         plan = [step for member in self.members_.values()
-                for step in member._prepare_update(new, checked=True, runs=runs)]
+                for step in member._prepare_update(new, checked=True, runs=runs, flagged=flagged)]
         rolled = {id(target): changes for target, changes in plan}
         buffers = {name: rolled[id(member)] for name, member in self.members_.items()}
         first = buffers[next(iter(buffers))]

@@ -519,20 +519,22 @@ class LSTM(BaseForecaster):
                                  batch=min(int(self.batch_size), UPDATE_WINDOWS), n_eval=UPDATE_WINDOWS)
         return super().update_bytes(n_new) + 4.0 * windows * k + forward + training
 
-    def _clean_origins(self, y: np.ndarray, n_old: int, origins: np.ndarray) -> np.ndarray:
+    def _clean_origins(self, y: np.ndarray, n_old: int, origins: np.ndarray,
+                       known: dict[tuple[int, int], float] | None = None) -> np.ndarray:
         """``origins`` of ``y`` (the kept points, then from ``n_old`` on the new ones) whose windows hold no bucket the
-        linear base weighs down (all of them without a base, or where it weighs none)."""
+        linear base weighs down (all of them without a base, or where it weighs none); ``known`` as for
+        :meth:`DLinear._element_weights`."""
         base = self.base_
         if base is None:
             return origins
-        element = anomaly.continued_weights(getattr(base, "recent_weights_", None), base._element_weights(y, n_old),
-                                            y.shape, n_old)
+        element = anomaly.continued_weights(getattr(base, "recent_weights_", None),
+                                            base._element_weights(y, n_old, known), y.shape, n_old)
         if element is None:
             return origins
         weights = window_weights(element.min(axis=1), origins, self.context_length(), self.horizon)
         return origins if weights is None else origins[weights >= 1.0]
 
-    def _update_state(self, y: np.ndarray, n_old: int) -> dict:
+    def _update_state(self, y: np.ndarray, n_old: int, known: dict[tuple[int, int], float] | None = None) -> dict:
         """Update the linear base exactly, then warm-start the network on the newest windows.
 
         The network trains for at most ``UPDATE_EPOCHS`` epochs on the newest
@@ -540,15 +542,16 @@ class LSTM(BaseForecaster):
         the newest of them (the last ``validation_fraction``); as in ``fit``, the weights before training count
         as epoch 0, so an update never keeps weights that validate worse. A window holding a bucket the base
         weighs down (an input anomaly, see ``DLinear(robust=True)``) is left out: one corrupt bucket would
-        otherwise teach the network a spike. Works on copies: the model changes only when ``update`` commits.
+        otherwise teach the network a spike (the base judges the new points with ``known``, see
+        :meth:`DLinear._update_state`). Works on copies: the model changes only when ``update`` commits.
         """
         start = time.perf_counter()
         candidate = copy.copy(self)
         if self.base_ is not None:
             candidate.base_ = copy.copy(self.base_)
-            for name, value in self.base_._update_state(y, n_old).items():
+            for name, value in self.base_._update_state(y, n_old, known).items():
                 setattr(candidate.base_, name, value)
-        origins = self._clean_origins(y, n_old, np.arange(self.context_length(), len(y) - self.horizon + 1))
+        origins = self._clean_origins(y, n_old, np.arange(self.context_length(), len(y) - self.horizon + 1), known)
         origins = origins[-UPDATE_WINDOWS:]
         n_val = max(1, round(self.validation_fraction * len(origins)))
         # ``network_update_every_`` (set by an ensemble; 1 otherwise) trains the network once that many buckets

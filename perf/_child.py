@@ -1,10 +1,16 @@
 """Fresh-process measurements: import cost and memory growth.
 
 Run as ``python -m perf._child import MODEL`` or
-``python -m perf._child memory MODEL STATE DATASET TORCH_THREADS``; prints one JSON line.
+``python -m perf._child memory MODEL STATE DATASET TORCH_THREADS [BASE_TREE]``; prints one JSON line.
 Only the standard library is imported at the top, so the import timings start from a
 bare interpreter. Modules named in ``PERF_PRELOAD`` (comma-separated) are imported
 first: that is how ``perf/inject_regression.py`` reaches these processes.
+
+With ``BASE_TREE`` (a source tree holding the baseline's ``workload_predictor``), the memory case
+measures that tree's package instead of the code under test: the tree goes first on ``sys.path``
+(``-m`` from the repository root puts the code under test there, and ``PYTHONPATH`` comes after it),
+the measuring code stays this one, and ``PERF_PRELOAD`` is not imported (the injected regressions
+wrap the code under test only). The result names the package file it measured.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import resource
 import sys
 import threading
 import time
+import tracemalloc
 
 # The reference cases' imports; a model case imports what load_needs() says.
 REFERENCES = {"pandas": ["pandas"], "pandas, torch": ["pandas", "torch"]}
@@ -90,10 +97,12 @@ def _reset_kernel_peak() -> bool:
 
 
 def rss_growth(operation) -> dict:
-    """Peak RSS during ``operation()`` minus the RSS just before it, in MB.
+    """Peak RSS during ``operation()`` minus the RSS just before it, in MB; and, while ``tracemalloc``
+    traces, the peak of the memory it traces minus the traced memory just before (``traced_mb``).
 
-    psutil samples the RSS every 0.5 ms from a thread; on Linux the kernel's high-water
-    mark, reset just before, also catches a peak between two samples. The larger counts.
+    On Linux the kernel's high-water mark, reset just before, is the exact peak. Elsewhere psutil
+    samples the RSS every 0.5 ms from a thread (which then allocates too: its objects add a few
+    tens of kB to the traced peak).
     """
     import psutil
 
@@ -109,18 +118,25 @@ def rss_growth(operation) -> dict:
             peak[0] = max(peak[0], process.memory_info().rss / MB)
             time.sleep(0.0005)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampler = None if kernel else threading.Thread(target=sample, daemon=True)
+    if sampler is not None:
+        sampler.start()
+    traced_before = None
+    if tracemalloc.is_tracing():
+        tracemalloc.reset_peak()
+        traced_before = tracemalloc.get_traced_memory()[0]
     try:
         operation()
     finally:
+        traced = None if traced_before is None else (tracemalloc.get_traced_memory()[1] - traced_before) / MB
         done.set()
-        sampler.join()
+        if sampler is not None:
+            sampler.join()
     sampled = max(peak[0], process.memory_info().rss / MB)
     hwm = _kernel_peak_mb() if kernel else None
     top = max(sampled, hwm or 0.0)
     return {"before_mb": before, "peak_mb": top, "growth_mb": top - before, "sampled_peak_mb": sampled,
-            "kernel_peak_mb": hwm}
+            "kernel_peak_mb": hwm, "traced_mb": traced}
 
 
 def memory_case(model: str, state: str, dataset: str, torch_threads: int) -> dict:
@@ -131,6 +147,14 @@ def memory_case(model: str, state: str, dataset: str, torch_threads: int) -> dic
     refits on a sliding window (caches keyed by the window size are then warm too).
     The predict is measured from the RSS after the fit, with the peak reset, so the fit's
     own peak cannot hide it.
+
+    Both are also measured with ``tracemalloc`` (started after the imports and the warm-up):
+    the peak of Python's and numpy's allocations (numpy reports its arrays' data to it) above
+    those before. It counts bytes asked for, not pages touched, so it resolves what RSS cannot
+    (a warm fit grows the RSS by 0.2 MB, a warm predict by one page, whatever they allocate and
+    free, since the allocator reuses its free memory), and it is the same in every process (within
+    2 kB); it does not see torch's tensors, which RSS does. Tracing adds its own records of live
+    blocks to the RSS (about 0.5-1.5 MB of a cold torch fit), in both copies of a paired case alike.
     """
     import pandas  # noqa: F401  (imported before measuring: the user's script has it)
 
@@ -150,14 +174,23 @@ def memory_case(model: str, state: str, dataset: str, torch_threads: int) -> dic
     if state == "warm":
         fit(datasets.scaled(len(frame))).predict(10)
     kept = []
-    result = {"fit": rss_growth(lambda: kept.append(fit(frame)))}
-    result["predict"] = rss_growth(lambda: kept[0].predict(10))
+    tracemalloc.start(1)
+    try:
+        result = {"fit": rss_growth(lambda: kept.append(fit(frame)))}
+        result["predict"] = rss_growth(lambda: kept[0].predict(10))
+    finally:
+        tracemalloc.stop()
     result["torch_imported"] = "torch" in sys.modules
+    result["package"] = sys.modules["workload_predictor"].__file__
     return result
 
 
 def main(argv: list[str]) -> None:
-    preload()
+    base_tree = argv[5] if argv[0] == "memory" and len(argv) > 5 else None
+    if base_tree:
+        sys.path.insert(0, base_tree)
+    else:
+        preload()
     if argv[0] == "import":
         result = import_case(argv[1])
     elif argv[0] == "memory":

@@ -7,6 +7,8 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=fit-wait-2x         ...   # fit waits as long again as it took (a lock, an fsync, a remote call)
     PERF_INJECT=predict-wait-2x     ...
     PERF_INJECT=fit-100mb           ...   # fit holds an extra 100 MB while it runs
+    PERF_INJECT=fit-memory-2x       ...   # fit's peak memory twice what it is (RSS and traced; the memory cases)
+    PERF_INJECT=predict-memory-2x   ...
     PERF_INJECT=predict-2x-first-attempt ...  # predict 2x slower in a case's first attempt only (noise)
     PERF_INJECT=ensemble-update-2x  ...   # the ensemble's model.update computes twice as long (-wait-2x: waits)
     PERF_INJECT=lstm-update-2x      ...   # the LSTM's update (its base and network training) twice as long
@@ -20,17 +22,22 @@ models' update, ``FleetPredictor.fit``; the library's code is untouched; the bas
 gate loads it beside, is not wrapped): a 2x computation does the call twice (as sensitive to the
 machine's load as the real work), a 2x wait sleeps as long as the call took on an idle machine (its
 wall time less the time it waited for a core; its CPU time does not move), the allocation touches
-100 MB of pages during the fit. It also sets ``PERF_PRELOAD`` so that the fresh processes of the
+100 MB of pages during the fit, a 2x memory growth holds, at the end of the call, as much again as the
+call's peak growth in both figures of the memory cases (see ``_doubled_memory``). It also sets ``PERF_PRELOAD`` so that the fresh processes of the
 memory and import cases (``perf/_child.py``) import it too (``import-wait`` only adds a finder there).
 """
 
 from __future__ import annotations
 
 import functools
+import mmap
 import os
+import re
 import time
+import tracemalloc
 
-KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", "predict-2x-first-attempt",
+KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", "fit-memory-2x", "predict-memory-2x",
+         "predict-2x-first-attempt",
          "ensemble-update-2x", "ensemble-update-wait-2x", "lstm-update-2x", "lstm-update-wait-2x", "fleet-fit-2x",
          "fleet-fit-wait-2x", "import-wait")
 IMPORT_WAIT_S = 0.25
@@ -84,12 +91,71 @@ def _heavier(method):
     return wrapper
 
 
+_STATUS = (re.compile(rb"\nVmRSS:\s*(\d+)"), re.compile(rb"\nVmHWM:\s*(\d+)"))  # compiled once: not in a call
+
+
+def _resident_mb() -> tuple[float, float | None]:
+    """(RSS, the kernel's RSS high-water mark or None) of this process, in MB. Read from Linux's
+    /proc/self/status into one small buffer (a few kB asked for, less than a predict's traced peak,
+    which its readings must not raise); psutil elsewhere."""
+    try:
+        descriptor = os.open("/proc/self/status", os.O_RDONLY)
+        try:
+            status = os.read(descriptor, 4096)
+        finally:
+            os.close(descriptor)
+        rss, hwm = (pattern.search(status) for pattern in _STATUS)
+        return int(rss.group(1)) / 1024.0, int(hwm.group(1)) / 1024.0
+    except (OSError, AttributeError):
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20, None
+
+
+def _doubled_memory(method):
+    """The call's peak memory growth twice what it is, in both figures ``perf/_child.py`` measures.
+
+    After the call, with its result held: the traced peak (``tracemalloc``, when it traces) is raised
+    to the traced memory before the call plus twice the call's traced peak growth, by a numpy array
+    left untouched (numpy reports it to tracemalloc; untouched, its pages are not resident); then the
+    RSS to the RSS before the call plus twice its peak growth (the kernel's high-water mark, which the
+    memory case resets just before the call), by fresh anonymous pages, each touched. Both are let go
+    before the call returns: the figures are peaks."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        import numpy as np  # imported by then (pandas is); imported at the top, it would weigh on the import cases
+
+        tracing = tracemalloc.is_tracing()
+        traced_before = tracemalloc.get_traced_memory()[0] if tracing else 0
+        rss_before, _ = _resident_mb()
+        result = method(*args, **kwargs)
+        traced_peak = tracemalloc.get_traced_memory()[1] if tracing else 0  # before reading the RSS, which allocates
+        held = []
+        rss_now, hwm = _resident_mb()
+        extra = int((rss_before + 2 * (max(hwm or rss_now, rss_now) - rss_before) - rss_now) * 2**20)
+        if tracing:
+            now = tracemalloc.get_traced_memory()[0]
+            held.append(np.empty(max(0, traced_before + 2 * (traced_peak - traced_before) - now), dtype=np.uint8))
+        if extra > 0:
+            pages = mmap.mmap(-1, extra)
+            for offset in range(0, extra, mmap.PAGESIZE):
+                pages[offset] = 1
+            held.append(pages)
+        del held
+        return result
+
+    return wrapper
+
+
 PREDICTOR = ("workload_predictor", "WorkloadPredictor")
 # kind -> ((module, class), method, wrapper); side-effect-free methods only where the work is done twice (the
 # models' update computes its changes on copies and commits them in ``update``).
 WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "predict", _slower),
             "fit-wait-2x": (PREDICTOR, "fit", _waits), "predict-wait-2x": (PREDICTOR, "predict", _waits),
             "fit-100mb": (PREDICTOR, "fit", _heavier),
+            "fit-memory-2x": (PREDICTOR, "fit", _doubled_memory),
+            "predict-memory-2x": (PREDICTOR, "predict", _doubled_memory),
             "predict-2x-first-attempt": (PREDICTOR, "predict", _slower_in_first_attempt),
             "ensemble-update-2x": (("workload_predictor.models.ensemble", "Ensemble"), "_prepare_update", _slower),
             "ensemble-update-wait-2x": (("workload_predictor.models.ensemble", "Ensemble"), "_prepare_update", _waits),

@@ -13,7 +13,7 @@ def _value(value: float | None, unit: str) -> str:
     if unit == "s":
         return f"{value * 1e3:.3f} ms" if value < 1 else f"{value:.3f} s"
     if unit == "MB":
-        return f"{value:.1f} MB"
+        return f"{value:.3f} MB" if abs(value) < 10 else f"{value:.1f} MB"
     if unit == "x":
         return f"{value:.3f}x"
     return f"{value:.4g} {unit}"

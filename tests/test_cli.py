@@ -449,6 +449,24 @@ def test_a_model_file_update_says_how_many_missing_buckets_it_zero_filled(runner
     assert "10 new buckets appended with update(); saved" in result.output and "zero-filled" not in result.output
 
 
+def test_a_model_file_refuses_a_trace_past_the_gap_an_update_fills_with_the_command_line_fix(runner, tmp_path):
+    """A trace starting more than max_gap (1000) buckets after the saved model's last bucket: the advice names what
+    a command-line user can do (a new --model-file), not the library's max_gap or dropping a row, and the file is
+    left as it was."""
+    model_file = tmp_path / "m.wp"
+    first = bucketed_csv(tmp_path / "first.csv")  # 00:00:00 .. 00:33:10
+    assert runner.invoke(main, ["forecast", str(first), "--model", "dlinear", "--horizon", "3",
+                                "--model-file", str(model_file)]).exit_code == 0
+    saved = model_file.read_bytes()
+    later = bucketed_csv(tmp_path / "later.csv", start="2024-05-13T00:00:00Z", periods=50)  # 3 days later
+    result = runner.invoke(main, ["forecast", str(later), "--model-file", str(model_file)])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "more than max_gap=1000" in result.output and "new --model-file" in result.output
+    assert "m.wp was not changed" in result.output
+    assert "raise max_gap" not in result.output and "None disables" not in result.output
+    assert model_file.read_bytes() == saved
+
+
 @pytest.mark.parametrize("args, expected", [
     (["forecast", "{tiny}", "--by", "service", "--model", "dlinear"],
      ("no key of --by 'service' could be fitted", "2 keys skipped", "the first")),

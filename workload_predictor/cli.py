@@ -20,7 +20,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from .errors import WorkloadDataError, cut, quote, quote_columns
+from .errors import UpdateGapError, WorkloadDataError, cut, quote, quote_columns
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
@@ -699,7 +699,15 @@ def _reuse(path: Path, data, freq: str | None, asked: dict[str, Any] | None = No
     zero_filled = 0
     if len(newer):
         before = predictor.last_timestamp_
-        predictor.update(newer, timestamp="timestamp")
+        try:
+            predictor.update(newer, timestamp="timestamp")
+        except UpdateGapError as exc:  # its advice (drop the row, raise max_gap) names no option of the CLI's
+            gap = re.sub(r"\s*A clock-skewed or stray row\?.*$", "", _one_line(exc))
+            raise WorkloadDataError(
+                f"{data.path.name}: {gap} An update bridges at most that many missing buckets: fit anew with a new "
+                f"--model-file, or pass a trace that continues {path.name}'s last bucket ({path.name} was not "
+                "changed)."
+            ) from exc
         zero_filled = max(int((stamps[-1] - before) // predictor.freq_) - len(newer), 0)
     return predictor, len(newer), zero_filled
 

@@ -79,3 +79,30 @@ def test_an_undefined_error_gives_no_confidence():
 
     assert confidence_of_wape(float("nan")) == 0.0  # before: nan
     assert confidence_of_wape(0.25) == 0.75 and confidence_of_wape(float("inf")) == 0.0
+
+
+def test_a_naive_or_local_index_is_read_as_utc_and_to_requests_draws_the_same_arrivals():
+    """Before: a tz-naive index was kept, and to_requests failed inside pandas ("Cannot subtract tz-naive and tz-aware
+    datetime-like objects"); an index in another zone was kept in it, though index is documented as UTC."""
+    utc = _forecast()
+    naive = _forecast(index=utc.index.tz_localize(None))
+    local = _forecast(index=utc.index.tz_convert("Europe/Paris"))
+    for forecast in (naive, local):
+        assert str(forecast.index.tz) == "UTC" and forecast.index.equals(utc.index)
+        pd.testing.assert_frame_equal(forecast.to_requests(random_state=0), utc.to_requests(random_state=0))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # Before: accepted; to_requests failed inside pandas (str // Timedelta: TypeError) or drew arrivals before their
+    # bucket (a negative width).
+    (dict(freq="10s"), r"Forecast freq='10s' must be the bucket width as a pd.Timedelta"),
+    (dict(freq=pd.Timedelta("-10s")), r"Forecast freq=.* must be the bucket width as a pd.Timedelta"),
+    (dict(freq=pd.Timedelta(0)), r"Forecast freq=.* must be the bucket width"),
+    # Before: accepted (confidence was checked in [0, 1], its values per target were not).
+    (dict(confidence_by_target={"requests": 7.0}), r"Forecast confidence_by_target=.* must map .* in \[0, 1\]"),
+    (dict(confidence_by_target={"tokens": 0.5}), r"Forecast confidence_by_target=.* must map"),
+    (dict(confidence_by_target=[0.5]), r"Forecast confidence_by_target=.* must map"),
+])
+def test_a_forecast_with_a_bad_bucket_width_or_confidence_by_target_is_refused(overrides, message):
+    with pytest.raises(WorkloadDataError, match=message):
+        _forecast(**overrides)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +26,8 @@ class Forecast:
     Attributes
     ----------
     index : pd.DatetimeIndex
-        Start of each future bucket (UTC), continuing the fitted series at its frequency.
+        Start of each future bucket (UTC), continuing the fitted series at its frequency. An index in another
+        time zone is converted to UTC, a naive one read as UTC (as the data door reads naive timestamps).
     yhat, lower, upper : np.ndarray
         ``(steps, k)`` point forecast and interval bounds, clipped at 0 (loads are non-negative).
     targets : tuple of str
@@ -38,6 +41,8 @@ class Forecast:
         (the mean over targets when there are several).
     confidence_by_target : dict
         The same per target.
+    freq : pd.Timedelta or None
+        The bucket width (``None``: the step between the first two timestamps, where ``to_requests`` needs it).
     history : pd.DataFrame or None
         The last observed buckets (for plots and ``to_requests``).
     """
@@ -62,12 +67,17 @@ class Forecast:
         WorkloadDataError
             ``index`` is no non-empty DatetimeIndex, ``targets`` no non-empty sequence of names, or ``yhat``,
             ``lower`` or ``upper`` no array of shape ``(len(index), len(targets))`` of finite non-negative
-            numbers with ``lower <= yhat <= upper``, ``level`` not in ``(0, 1)`` or ``confidence`` not in ``[0, 1]``.
+            numbers with ``lower <= yhat <= upper``, ``level`` not in ``(0, 1)``, ``confidence`` not in ``[0, 1]``,
+            ``confidence_by_target`` no mapping of targets to numbers in ``[0, 1]``, or ``freq`` no positive
+            ``pd.Timedelta`` (nor ``None``).
         """
         if not isinstance(self.index, pd.DatetimeIndex) or len(self.index) == 0:
             raise WorkloadDataError(f"Forecast index={quote(self.index)} must be a non-empty pd.DatetimeIndex, the "
                                     "start of each future bucket, e.g. pd.date_range('2024-05-10', periods=3, "
                                     "freq='10s', tz='UTC').")
+        if str(self.index.tz) != "UTC":  # to_requests and the vidur formats count from the epoch in UTC
+            index = self.index.tz_localize("UTC") if self.index.tz is None else self.index.tz_convert("UTC")
+            object.__setattr__(self, "index", index)
         targets = self.targets
         if isinstance(targets, (list, tuple)) and targets and all(isinstance(t, str) for t in targets):
             object.__setattr__(self, "targets", tuple(targets))
@@ -94,6 +104,18 @@ class Forecast:
         if not (is_number(self.confidence) and 0.0 <= self.confidence <= 1.0):
             raise WorkloadDataError(f"Forecast confidence={quote(self.confidence)} must be a number in [0, 1], "
                                     "e.g. 0.8.")
+        scores = self.confidence_by_target
+        if not isinstance(scores, Mapping) or not all(
+                name in self.targets and is_number(value) and 0.0 <= value <= 1.0 for name, value in scores.items()):
+            raise WorkloadDataError(f"Forecast confidence_by_target={quote(scores)} must map targets of "
+                                    f"{quote(self.targets)} to numbers in [0, 1], e.g. {{'requests': 0.8}}.")
+        freq = self.freq
+        if freq is not None:
+            width = pd.Timedelta(freq) if isinstance(freq, (datetime.timedelta, np.timedelta64)) else None
+            if width is None or width is pd.NaT or width <= pd.Timedelta(0):
+                raise WorkloadDataError(f"Forecast freq={quote(freq)} must be the bucket width as a pd.Timedelta "
+                                        "> 0, e.g. pd.Timedelta('10s'), or None.")
+            object.__setattr__(self, "freq", width)
 
     @property
     def steps(self) -> int:

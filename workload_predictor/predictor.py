@@ -243,9 +243,10 @@ class WorkloadPredictor(ParamsMixin):
         ``1 - WAPE`` of the validation forecasts, in [0, 1]; ``validation_mae_`` the
         MAE per target on the ``n_validation_windows_`` windows.
     input_anomalies_ : collections.deque
-        The newest input buckets the anomaly scan flagged (at most
-        ``anomaly.KEPT``), as ``(timestamp, target, value, reference median)``;
-        :meth:`health` counts them.
+        The newest input values the anomaly scan flagged (at most ``anomaly.KEPT``;
+        a bucket flagged in several targets takes one entry per target), as
+        ``(timestamp, target, value, reference median)``; :meth:`health` counts their
+        buckets.
     time_limited_stages_ : list of str
         The stages ``max_training_time`` cut (see that parameter);
         ``training_cut_short_`` is whether any was cut or the LSTM stopped early.

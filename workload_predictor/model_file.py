@@ -679,9 +679,33 @@ def _check_pool(model: Any, horizon: int, k: int, refuse: Any) -> None:
                    f"not two equal (windows, {horizon}, {k})")
 
 
+#: What an update of a fitted model reads, present (not null) in every file a fit saved since format 4 (0.2.0): the
+#: model's and each member's context, count, validation windows and their origins, and a single model's kept points
+#: (an ensemble keeps its members'); the scaling of a DLinear and an LSTM, and a DLinear's (an LSTM's base too)
+#: coefficients and window statistics. A forecast need not read them all (a member the ensemble weighs 0, a
+#: DLinear's statistics), so a file without one loaded and failed at the first update.
+_FITTED_STATE = ("context_", "n_seen_", "validation_forecast_", "validation_actual_", "validation_origins_")
+_KEPT_STATE = ("recent_",)
+_CLASS_STATE = {"DLinear": ("offset_", "scale_", "coef_", "intercept_", "stats_", "ridge_"),
+                "LSTM": ("offset_", "scale_")}
+
+
+def _check_present(part: Any, refuse: Any, base: bool = False) -> None:
+    """The state an update of ``part`` reads is there (:data:`_FITTED_STATE`); ``base``: ``part`` is an LSTM's linear
+    base, which keeps its class's state only."""
+    names = _CLASS_STATE.get(type(part).__name__, ())
+    if not base:
+        names = _FITTED_STATE + (() if isinstance(getattr(part, "members_", None), dict) else _KEPT_STATE) + names
+    missing = [name for name in names if getattr(part, name, None) is None]
+    if missing:
+        refuse(f"holds its {type(part).__name__}{' base' if base else ''} without {', '.join(missing)}, which an "
+               "update reads")
+
+
 def _check_members_and_kept(model: Any, members: list, window: int, horizon: int, k: int, refuse: Any) -> None:
-    """Each ensemble member reads 1 to the ``window`` points the ensemble keeps; the model and every member keep
-    what an update reads (:func:`_check_kept`), a DLinear (an LSTM's base too) its update state."""
+    """Each ensemble member reads 1 to the ``window`` points the ensemble keeps; the model and every member hold
+    the state an update reads (:func:`_check_present`) and keep what it reads (:func:`_check_kept`), a DLinear (an
+    LSTM's base too) its update state."""
     for name, part in getattr(model, "members_", {}).items():  # a member forecasts from the ensemble's context
         try:
             reads = part.context_length()
@@ -692,6 +716,9 @@ def _check_members_and_kept(model: Any, members: list, window: int, horizon: int
             refuse(f"has an ensemble member {quote(name)} that reads {quote(reads)} points before each forecast, "
                    f"not 1 to the {window} the ensemble keeps")
     for part in [model, *members]:  # what an update reads (a forecast may not)
+        _check_present(part, refuse)
+        if getattr(part, "base_", None) is not None:
+            _check_present(part.base_, refuse, base=True)
         _check_kept(part, k, refuse)
         for dlinear in (part, getattr(part, "base_", None)):  # an LSTM's linear base is a DLinear too
             if type(dlinear).__name__ == "DLinear":

@@ -1038,14 +1038,16 @@ def updated_model_bytes() -> dict[str, bytes]:
     return files, series.iloc[450:453]
 
 
+@pytest.mark.parametrize("value", [None, -1, "x"])
 @pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble"])
-def test_a_file_missing_state_an_update_reads_is_refused_or_updates(updated_model_bytes, model):
+def test_a_file_missing_state_an_update_reads_is_refused_or_updates(updated_model_bytes, model, value):
     """Every stored attribute of every object in the file (the predictor, its model, an ensemble's members, an
-    LSTM's linear base) set to null: load refuses the file, or the predictor it loads updates, forecasts, reports its
-    health and saves, as model_file promises ("a file that loads does not fail later"). Before: a null recent_,
-    n_seen_ or validation_origins_ of any model, a null DLinear stats_ or ridge_, or a null member's context_,
-    validation windows, scaling or coefficients loaded, and the first update failed inside numpy (51 attributes of
-    the ensemble's file, 5 of DLinear's, 6 of the LSTM's)."""
+    LSTM's linear base) set to null, -1 or a string: load refuses the file, or the predictor it loads updates,
+    forecasts, reports its health and saves, as model_file promises ("a file that loads does not fail later").
+    Before: a null recent_, n_seen_ or validation_origins_ of any model, a null DLinear stats_ or ridge_, or a null
+    member's context_, validation windows, scaling or coefficients loaded, and the first update failed inside numpy
+    (51 attributes of the ensemble's file, 5 of DLinear's, 6 of the LSTM's); so did any weight_floor_ or
+    recent_weights_ of an LSTM's linear base (unchecked)."""
     files, rows = updated_model_bytes
     saved = files[model]
     state = json.loads(_state_of(saved))
@@ -1057,7 +1059,7 @@ def test_a_file_missing_state_an_update_reads_is_refused_or_updates(updated_mode
             node = tree
             for key in path:
                 node = node[key]
-            _set(_pairs(node), name, None)
+            _set(_pairs(node), name, value)
             return tree
 
         try:

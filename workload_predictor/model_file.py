@@ -212,19 +212,22 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
                "(UTC timestamp, target, value, median)")
 
 
-def _check_weights(model: Any, k: int, refuse: Any) -> None:
+def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:
     """A DLinear's bucket weights: a floor per target and one weight in [0, 1] per kept point (both absent in
-    files saved before DLinear weighed buckets)."""
+    files saved before DLinear weighed buckets). ``base``: an LSTM's linear base, which keeps no points of its own:
+    its weights are those of its newest points, ``(m, k)`` with ``m >= 1``."""
     floor = getattr(model, "weight_floor_", None)
-    if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,)
+    if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,) or floor.dtype.kind not in "fiu"
                               or not np.isfinite(floor).all() or (floor < 1.0).any()):
         refuse(f"holds a DLinear weight floor of shape {quote(np.shape(floor))}, not {k} finite values >= 1")
     weights = getattr(model, "recent_weights_", None)
     recent = getattr(model, "recent_", None)
-    if weights is not None and (not isinstance(weights, np.ndarray) or weights.shape != np.shape(recent)
+    shaped = (isinstance(weights, np.ndarray) and weights.ndim == 2 and len(weights) >= 1 and weights.shape[1] == k
+              if base else np.shape(weights) == np.shape(recent))
+    if weights is not None and (not _is_real(weights) or not shaped
                                 or not ((weights >= 0.0) & (weights <= 1.0)).all()):
         refuse(f"holds DLinear recent weights of shape {quote(np.shape(weights))} for kept points of shape "
-               f"{quote(np.shape(recent))}, not weights in [0, 1] for each")
+               f"{f'(m >= 1, {k})' if base else quote(np.shape(recent))}, not weights in [0, 1] for each")
 
 
 def _check_kept(model: Any, k: int, refuse: Any) -> None:
@@ -634,6 +637,8 @@ def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -
             refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__} "
                    f"{quote(getattr(part, 'horizon', None))} and {quote(getattr(part, 'n_targets_', None))}")
         _check_weights(part, k, refuse)
+        if getattr(part, "base_", None) is not None:  # an LSTM's linear base: its weights are read by an update
+            _check_weights(part.base_, k, refuse, base=True)
         share = getattr(part, "correction_share_", 1.0)
         if isinstance(share, bool) or not isinstance(share, float) or not 0.0 <= share <= 1.0:
             refuse(f"has an LSTM correction share {quote(share)}, not a number in [0, 1]")

@@ -423,6 +423,8 @@ def _check_forecasts(obj: Any) -> None:
     if not finite:
         raise ModelFileError("the model file's state forecasts NaN or infinite values; it was damaged or altered: "
                              "refit and save again.")
+    for member in getattr(obj.model_, "members_", {}).values():  # a member weighed 0 is not read by the forecast, but
+        _check_model_forecast(member)  # by the update that may weigh it again
 
 
 def _check_model_forecast(model: Any) -> None:

@@ -582,6 +582,27 @@ def test_a_global_fleet_file_with_state_no_fit_produces_is_refused(tmp_path):
         _fleet_load(persistence.dumps(fleet), tmp_path)
 
 
+
+@pytest.mark.parametrize("name, value, message", [
+    ("n_seen_", None, "global network's n_seen_"),
+    ("n_seen_", -1, "global network's n_seen_"),
+    ("n_seen_", np.array([1, 2, 3]), "global network's n_seen_"),  # fewer than the points each key keeps
+    ("validation_origins_", None, "global network's validation_origins_"),
+    ("validation_origins_", [np.array([3, 2, 1])] * 3, "global network's validation_origins_"),
+    ("recent_weights_", -1, "global network's recent_weights_"),
+    ("recent_weights_", [np.full((2, 1), 7.0)] * 3, "global network's recent_weights_"),
+])
+def test_a_global_fleet_file_missing_what_its_update_reads_is_refused(tmp_path, name, value, message):
+    """Before: these loaded (the forecast does not read them) and the first update failed inside numpy
+    ("'NoneType' object is not iterable", "zero-dimensional arrays cannot be concatenated", ...)."""
+    pytest.importorskip("torch")
+    frame = _fleet_frame()
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                           model_params={"max_epochs": 1, "hidden_size": 4, "window": 24}).fit(frame, key="endpoint")
+    setattr(fleet._global.model, name, value)
+    with pytest.raises(ModelFileError, match=message):
+        _fleet_load(persistence.dumps(fleet), tmp_path)
+
 def _dlinear_of(predictor):
     return predictor.model_
 

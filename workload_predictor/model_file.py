@@ -961,3 +961,28 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         if not isinstance(arrays, list) or len(arrays) != n or not all(
                 _is_real(a, nonnegative) and a.ndim == 3 and a.shape[1:] == (horizon, k) for a in arrays):
             refuse(f"holds the global network's {name} not as {n:,} finite arrays of (windows, {horizon}, {k})")
+    _check_global_update_state(model, n, recent, refuse)
+
+
+def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) -> None:
+    """What a global network's update reads and its forecast does not: each key's count of points seen (at least
+    those it keeps), its validation windows' increasing origins, and its kept points' weights in [0, 1] (absent in
+    files saved before the global network weighed buckets)."""
+    seen = getattr(model, "n_seen_", None)
+    if not isinstance(seen, np.ndarray) or seen.dtype.kind not in "iu" or seen.shape != (n,) \
+            or (seen > MAX_COUNT).any() or any(int(s) < len(r) for s, r in zip(seen, recent)):
+        refuse(f"holds the global network's n_seen_ {quote(seen)}, not {n:,} counts of at least the points each key "
+               "keeps")
+    origins, actual = getattr(model, "validation_origins_", None), model.validation_actual_
+    if not isinstance(origins, list) or len(origins) != n or not all(
+            isinstance(o, np.ndarray) and o.dtype.kind in "iu" and o.ndim == 1 and len(o) == len(a)
+            and (len(o) == 0 or (o[0] >= 0 and o[-1] <= MAX_COUNT and (np.diff(o) > 0).all()))
+            for o, a in zip(origins, actual)):
+        refuse(f"holds the global network's validation_origins_ not as {n:,} increasing positions, one per "
+               "validation window of each key")
+    weights = getattr(model, "recent_weights_", None)
+    if weights is not None and (not isinstance(weights, list) or len(weights) != n or not all(
+            w is None or (_is_real(w) and w.shape == r.shape and ((w >= 0.0) & (w <= 1.0)).all())
+            for w, r in zip(weights, recent))):
+        refuse(f"holds the global network's recent_weights_ not as {n:,} weights in [0, 1] (or None) of the points "
+               "each key keeps")

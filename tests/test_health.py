@@ -332,3 +332,21 @@ def test_memory_mb_counts_the_fitted_series_timestamps_once():
     series = predictor.series_
     own = predictor.health()["metrics"]["memory_mb"]["value"] * 2**20
     assert own >= series.values.nbytes + series.index.nbytes + predictor.model_.coef_.nbytes
+
+
+def test_the_input_anomaly_alert_says_what_the_models_do_with_the_flagged_bucket():
+    """A corrupt bucket (1e6 among Poisson(30)) that the series came back from does not move the next forecast, as
+    the README's "Bad samples" says; before, the alert said the bucket was "used as given (not clipped)", which an
+    operator reads as: the forecast is built on it."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=610, freq="1min", tz="UTC"),
+                          "requests": rng.poisson(30, 610).astype(float)})
+    clean = WorkloadPredictor(horizon=5).fit(frame.iloc[:600]).update(frame.iloc[600:610])
+    corrupt = frame.iloc[600:610].copy()
+    corrupt.iloc[1, 1] = 1e6
+    predictor = WorkloadPredictor(horizon=5).fit(frame.iloc[:600]).update(corrupt)
+    np.testing.assert_allclose(predictor.predict().yhat, clean.predict().yhat, rtol=0.05)
+    (alert,) = predictor.check_alerts()
+    assert alert["metric"] == "input_anomaly" and "1000000.0" in alert["message"]
+    assert "used as given" not in alert["message"]
+    assert "weighed down" in alert["message"] and "recent median" in alert["message"]

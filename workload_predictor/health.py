@@ -247,11 +247,12 @@ def time_limited(stages: tuple[str, ...], limit: float | None) -> str | None:
 
 
 def describe(anomaly: tuple, count: int) -> str:
-    """The message naming the newest flagged bucket (values cut short with ``quote``) and the ``count`` of buckets
-    flagged."""
+    """The message naming the newest flagged bucket (values cut short with ``quote``), the ``count`` of buckets
+    flagged, and what the models make of them (README "Bad samples")."""
     timestamp, target, value, median = anomaly
     return (f"newest: bucket {timestamp.isoformat()} {quote(target)} = {quote(value)} (recent median {quote(median)});"
-            f" {count} flagged among the newest {RECENT_BUCKETS} buckets, used as given (not clipped)")
+            f" {count} flagged among the newest {RECENT_BUCKETS} buckets, kept in the series (not clipped), weighed"
+            " down by the models and, once the series is back, read as their recent median")
 
 
 def measure(predictor: Any) -> dict[str, float | None]:

@@ -18,7 +18,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
-from workload_predictor import ModelFileError, WorkloadPredictor, persistence
+from workload_predictor import ModelFileError, WorkloadDataError, WorkloadPredictor, persistence
 from workload_predictor.models import DLinear
 from workload_predictor.models.baselines import MovingAverage
 from workload_predictor.models.registry import params_for
@@ -612,3 +612,34 @@ def test_model_files_on_their_own_load_forecast_and_update_as_the_model(model):
         np.testing.assert_array_equal(loaded.update(y[450:]).predict(), fitted.update(y[450:]).predict())
         assert isinstance(persistence.loads(persistence.dumps(registry.build(model, {"horizon": 6}))),
                           type(fitted))  # unfitted: loads as it is
+
+
+@pytest.mark.parametrize("path", [123, None, 2.5, ["model.wp"]])
+def test_saving_to_something_that_is_not_a_path_is_a_typed_error(path):
+    """Before: a plain TypeError from pathlib ("expected str, bytes or os.PathLike object, not int"); load answers the
+    same values with a ModelFileError naming them."""
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(300, noise=2.0))
+    with pytest.raises(WorkloadDataError, match=r"path=.* is not a path"):
+        predictor.save(path)
+
+
+def test_a_bytes_path_saves_as_it_loads(tmp_path):
+    """Before: save(b"...") raised TypeError while load(b"...") read the file."""
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(300, noise=2.0))
+    path = os.fsencode(tmp_path / "model.wp")
+    predictor.save(path)
+    np.testing.assert_array_equal(WorkloadPredictor.load(path).predict().yhat, predictor.predict().yhat)
+
+
+def test_a_save_that_cannot_write_names_the_path_asked_for(tmp_path):
+    """Before: FileNotFoundError: [Errno 2] No such file or directory: '.../.model.wp.tmp-<pid>-<random>', the
+    temporary file save writes first; IsADirectoryError named it too. The error keeps its type and errno."""
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(300, noise=2.0))
+    missing = tmp_path / "no_such_directory" / "model.wp"
+    with pytest.raises(FileNotFoundError) as caught:
+        predictor.save(missing)
+    assert caught.value.filename == str(missing) and ".tmp-" not in str(caught.value)
+    with pytest.raises(IsADirectoryError) as caught:
+        predictor.save(tmp_path)
+    assert caught.value.filename == str(tmp_path) and ".tmp-" not in str(caught.value)
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary file left behind

@@ -49,7 +49,7 @@ import pandas as pd
 from . import model_file
 from ._version import __version__
 from .data import BucketedSeries
-from .errors import ModelFileError, cut, quote
+from .errors import ModelFileError, WorkloadDataError, cut, quote
 from .models import registry
 
 logger = logging.getLogger(__name__)
@@ -453,9 +453,10 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     file or the new one, never a part. The file keeps the mode of the one it
     replaces (a new file gets the umask's default, as ``open`` would give it).
     Temporary files left by a save that was killed (their process no longer runs)
-    are removed.
+    are removed. An ``OSError`` writing or renaming the temporary file is raised as
+    the same error about ``path`` (its ``filename``), the file asked for.
     """
-    path = Path(path)
+    path = _path_to_write(path)
     data = dumps(obj)
     directory = path.parent
     _remove_stale_temporaries(path)
@@ -464,7 +465,12 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     except FileNotFoundError:
         mode = None  # os.open's 0o666 below, less the umask
     temporary = directory / f".{path.name}{_TEMPORARY_INFIX}{os.getpid()}-{secrets.token_hex(4)}"
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:  # e.g. no such directory
+        if exc.errno is None:
+            raise
+        raise _about(exc, path) from exc
     try:
         with os.fdopen(handle, "wb") as out:
             if mode is not None:
@@ -473,11 +479,30 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:  # e.g. path is a directory, the disk is full
+            raise _about(exc, path) from exc
         raise
     _sync_directory(directory)
     return path
+
+
+def _path_to_write(path: Any) -> Path:
+    """``path`` (a str, bytes or os.PathLike) as a Path; a typed error naming it if it is none."""
+    try:
+        path = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise WorkloadDataError(f"path={quote(path)} is not a path: pass the str or os.PathLike of the file to "
+                                "write.") from None
+    if "\0" in path:
+        raise WorkloadDataError(f"path={quote(path)} is not a valid path (it holds a NUL character).")
+    return Path(path)
+
+
+def _about(exc: OSError, path: Path) -> OSError:
+    """``exc`` (with an errno), raised writing or renaming the temporary file, as the same error about ``path``."""
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 _TEMPORARY_INFIX = ".tmp-"

@@ -520,7 +520,10 @@ class WorkloadPredictor(ParamsMixin):
         WorkloadDataError
             ``model`` or ``horizon`` set (``set_params``) to other values than the fitted model's
             since :meth:`fit`: the file would hold parameters its model does not have; or a parameter
-            set since that ``fit`` or ``update`` refuses (e.g. ``level=1.0``): :meth:`load` would refuse the file.
+            set since that ``fit`` or ``update`` refuses (e.g. ``level=1.0``): :meth:`load` would refuse the file;
+            or a ``path`` that is no path.
+        OSError
+            The file cannot be written (its ``filename`` is ``path``).
         """
         check_is_fitted(self, "model_")
         fitted = {"model": registry.name_of(self.model_), "horizon": self.model_.horizon}

@@ -399,6 +399,7 @@ def _check_forecasts(obj: Any) -> None:
     """
     if _is_model(obj):
         _check_model_forecast(obj)
+        _check_member_forecasts(obj)
         return
     if type(obj) not in _FORECAST_ON_LOAD or not hasattr(obj, "model_"):
         return
@@ -423,8 +424,14 @@ def _check_forecasts(obj: Any) -> None:
     if not finite:
         raise ModelFileError("the model file's state forecasts NaN or infinite values; it was damaged or altered: "
                              "refit and save again.")
-    for member in getattr(obj.model_, "members_", {}).values():  # a member weighed 0 is not read by the forecast, but
-        _check_model_forecast(member)  # by the update that may weigh it again
+    _check_member_forecasts(obj.model_)
+
+
+def _check_member_forecasts(model: Any) -> None:
+    """Each member of a combining model forecasts finite numbers too: one the combination weighs 0 is not read by
+    the model's forecast, but by the update that may weigh it again."""
+    for member in getattr(model, "members_", {}).values():
+        _check_model_forecast(member)
 
 
 def _check_model_forecast(model: Any) -> None:

@@ -1318,3 +1318,16 @@ def test_a_fleet_with_many_skipped_keys_names_them_in_cli_words(runner, tmp_path
     assert result.exit_code == 0, result.output
     assert "FleetPredictor.errors_" not in result.output
     assert "skipped 25 more keys: k05, k06, " in result.output and "k24 and 5 more" in result.output
+
+
+def test_the_fleet_summary_reads_maes_equal_to_rounding_as_a_tie():
+    """An idle key: the naive forecast's MAE is exactly 0, DLinear's 3.4e-17 (float rounding of zeros). Before: the
+    ratio 3.4e-17 / 0 = inf made the fleet's median and worst ratio inf (null in --json) over keys whose real
+    ratios were 0.83 and a tie."""
+    from workload_predictor.cli import fleet_summary_table
+
+    per_key = pd.DataFrame({"svc": ["big", "idle", "small"], "dlinear": [7.3209285352, 3.376928367e-17, 1e-9],
+                            "naive": [8.7948717949, 0.0, 2e-9]})
+    summary = fleet_summary_table(per_key, "svc", ["dlinear"], ["naive"])["summary"].iloc[0]
+    assert summary["share_beats"] == 1 / 3  # big; idle is a tie; 1e-9 against 2e-9 is rounding too
+    assert summary["median_ratio"] == 1.0 and summary["worst_ratio"] == 1.0

@@ -1249,20 +1249,28 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
         _say(f"wrote   {json_path}")
 
 
+#: MAEs closer than this (a millionth of a request or token per bucket) compare as equal in the fleet summary.
+MAE_ROUNDING = 1e-6
+
+
 def fleet_summary_table(per_key: pd.DataFrame, by: str, models: list[str],
                         baselines: list[str]) -> dict[str, pd.DataFrame]:
     """The per-key MAE table and, per model and baseline, the fleet summary: the share of keys where the
-    model's MAE is below the baseline's, and the median and worst (largest) ratio model MAE / baseline MAE."""
+    model's MAE is below the baseline's, and the median and worst (largest) ratio model MAE / baseline MAE (MAEs
+    within ``MAE_ROUNDING`` of each other: a tie, ratio 1)."""
     summary = []
     for model in models:
         for baseline in baselines:
             if per_key.empty:
                 continue
+            # MAEs within float rounding of each other are a tie (ratio 1): on an idle key one model's MAE is exactly
+            # 0 and another's 3e-17, which would read as an infinite ratio.
+            tie = np.isclose(per_key[model], per_key[baseline], rtol=1e-9, atol=MAE_ROUNDING)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = per_key[model] / per_key[baseline]
-            ratio = ratio.where(~((per_key[model] == 0) & (per_key[baseline] == 0)), 1.0)
+            ratio = ratio.where(~tie, 1.0)
             summary.append({"model": model, "baseline": baseline, "keys": len(per_key),
-                            "share_beats": float((per_key[model] < per_key[baseline]).mean()),
+                            "share_beats": float(((per_key[model] < per_key[baseline]) & ~tie).mean()),
                             "median_ratio": float(ratio.median()), "worst_ratio": float(ratio.max())})
     return {"per_key": per_key, "summary": pd.DataFrame(summary, columns=["model", "baseline", "keys", "share_beats",
                                                                         "median_ratio", "worst_ratio"])}

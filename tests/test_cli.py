@@ -1331,3 +1331,15 @@ def test_the_fleet_summary_reads_maes_equal_to_rounding_as_a_tie():
     summary = fleet_summary_table(per_key, "svc", ["dlinear"], ["naive"])["summary"].iloc[0]
     assert summary["share_beats"] == 1 / 3  # big; idle is a tie; 1e-9 against 2e-9 is rounding too
     assert summary["median_ratio"] == 1.0 and summary["worst_ratio"] == 1.0
+
+
+def test_the_verdict_on_an_idle_series_reads_a_tie_not_nan():
+    """An idle series: every model and baseline forecast its zeros (MAE 0, or 1e-17 of rounding). Before: "dlinear MAE
+    0.000 vs best baseline naive 0.000: +nan%", and a model above an exact baseline printed "+inf%"."""
+    from workload_predictor.cli import _verdicts
+
+    table = pd.DataFrame({"model": ["dlinear", "ensemble", "naive"], "target": "requests",
+                          "kind": ["model", "model", "baseline"], "mae": [1e-17, 0.5, 0.0]})
+    lines = _verdicts(table)
+    assert lines[1] == "dlinear MAE 0.000 vs best baseline naive 0.000: +0.0% (a tie)"
+    assert lines[2] == "ensemble MAE 0.500 vs best baseline naive 0.000: above the baseline's exact forecast"

@@ -862,9 +862,14 @@ def _verdicts(table: pd.DataFrame) -> list[str]:
             continue
         best = baselines.loc[baselines["mae"].idxmin()]
         for _, row in rows[rows["kind"] == "model"].iterrows():
-            change = (row["mae"] / best["mae"] - 1) * 100 if best["mae"] > 0 else math.nan
+            if math.isclose(row["mae"], best["mae"], rel_tol=1e-9, abs_tol=MAE_ROUNDING):  # an idle series: 0 and 1e-17
+                change = "+0.0% (a tie)"
+            elif best["mae"] > 0:
+                change = f"{(row['mae'] / best['mae'] - 1) * 100:+.1f}%"
+            else:
+                change = "above the baseline's exact forecast"
             lines.append(f"{row['model']} MAE {row['mae']:.3f} vs best baseline {best['model']} {best['mae']:.3f}: "
-                         f"{change:+.1f}%" + (f" ({target})" if table["target"].nunique() > 1 else ""))
+                         f"{change}" + (f" ({target})" if table["target"].nunique() > 1 else ""))
     return ([""] + lines) if lines else []
 
 

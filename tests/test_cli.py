@@ -1343,3 +1343,14 @@ def test_the_verdict_on_an_idle_series_reads_a_tie_not_nan():
     lines = _verdicts(table)
     assert lines[1] == "dlinear MAE 0.000 vs best baseline naive 0.000: +0.0% (a tie)"
     assert lines[2] == "ensemble MAE 0.500 vs best baseline naive 0.000: above the baseline's exact forecast"
+
+
+def test_inspect_of_an_idle_series_shows_no_python_none(runner, tmp_path):
+    """Before: "requests per bucket   mean 0, std 0, var/mean None, ..." (the JSON's null, printed by Python)."""
+    path = tmp_path / "idle.csv"
+    pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=50, freq="10s", tz="UTC"),
+                  "requests": np.zeros(50)}).to_csv(path, index=False)
+    result = runner.invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("requests per bucket"))
+    assert "None" not in line and "var/mean n/a" in line

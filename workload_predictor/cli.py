@@ -929,7 +929,8 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
             value = f"{value['count']:,}" + (f" (the first: {_duration(value['first_step_s'])} after "
                                              f"{value['first_after']})" if value["count"] else "")
         elif isinstance(value, dict):
-            value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+            value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {'n/a' if v is None else v}"
+                              for k, v in value.items())
         elif isinstance(value, list):
             value = ", ".join(map(str, value))
         elif isinstance(value, bool):

@@ -1354,3 +1354,24 @@ def test_inspect_of_an_idle_series_shows_no_python_none(runner, tmp_path):
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("requests per bucket"))
     assert "None" not in line and "var/mean n/a" in line
+
+
+def test_inspect_reports_a_log_whose_rows_step_back_in_time(runner, tmp_path):
+    """A request log in naive local wall-clock time across the US fall-back: 01:00-02:00 comes twice, so the log steps
+    back an hour and that hour's buckets count twice the load. Before: inspect said nothing (every statistic is of
+    the sorted timestamps), and p90/max per bucket showed the doubled hour as real load."""
+    stamps = pd.date_range("2024-11-03 00:00", "2024-11-03 04:00", freq="2s", tz="America/New_York")
+    path = tmp_path / "local.csv"
+    pd.DataFrame({"TIMESTAMP": stamps.tz_localize(None).strftime("%Y-%m-%d %H:%M:%S"), "ContextTokens": 10,
+                  "GeneratedTokens": 5}).to_csv(path, index=False)
+    result = runner.invoke(main, ["inspect", str(path), "--freq", "1min"])
+    assert result.exit_code == 0, result.output
+    # 01:59:58 is followed by 01:00:00 (data row 3601), the repeated hour's first request
+    assert re.search(r"rows out of order +1 \(the largest step back: 59 min 58 s, at data row 3601;", result.output)
+    assert "UTC offset" in result.output
+    report = json.loads(runner.invoke(main, ["inspect", str(path), "--freq", "1min", "--json"]).output)
+    assert report["rows_out_of_order"] == {"count": 1, "largest_step_back_s": 3598.0, "largest_at_row": 3601}
+    in_order = tmp_path / "in_order.csv"
+    pd.DataFrame({"TIMESTAMP": stamps.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"), "ContextTokens": 10,
+                  "GeneratedTokens": 5}).to_csv(in_order, index=False)
+    assert "out of order" not in runner.invoke(main, ["inspect", str(in_order), "--freq", "1min"]).output

@@ -925,6 +925,11 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
             value = "none (fewer than 2 distinct timestamps)"
         elif key in ("missing_values", "non_numeric_values"):
             value = _problem_text(value)
+        elif key == "rows_out_of_order":
+            clock = ("; in local time, a clock change repeats an hour: give the timestamps their UTC offset"
+                     if value["largest_step_back_s"] >= 1800 else "")
+            value = (f"{value['count']:,} (the largest step back: {_duration(value['largest_step_back_s'])}, at data "
+                     f"row {value['largest_at_row']}{clock})")
         elif key == "irregular_steps":
             value = f"{value['count']:,}" + (f" (the first: {_duration(value['first_step_s'])} after "
                                              f"{value['first_after']})" if value["count"] else "")
@@ -986,7 +991,8 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     if len(frame) == 0:
         raise WorkloadDataError(f"{path}: the file holds no rows.")
     column = find_timestamp_column(frame, opts["timestamp_col"])
-    stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column).sort_values()
+    in_file_order = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column)
+    stamps = in_file_order.sort_values()
     check_span(stamps[0], stamps[-1], column, opts["unit"])  # before the spans and steps below are measured
     bucketed = "requests" in frame.columns
     report: dict[str, Any] = {
@@ -994,6 +1000,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         "columns": list(map(str, frame.columns)), "timestamp_column": str(column),
         "first": stamps[0].isoformat(), "last": stamps[-1].isoformat(), "span_s": _seconds(stamps[-1] - stamps[0]),
     }
+    _steps_back(report, in_file_order)
     steps = pd.Series(stamps[1:] - stamps[:-1])
     tokens = {} if bucketed else token_columns(frame.columns, opts["input_col"], opts["output_col"])
     _value_problems(report, frame, [c for c in TARGETS if c in frame.columns] if bucketed else list(tokens.values()))
@@ -1038,6 +1045,19 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     if len(counts):
         return _rate_statistics(report, counts)
     return report
+
+
+def _steps_back(report: dict[str, Any], stamps: pd.DatetimeIndex) -> None:
+    """``report["rows_out_of_order"]`` where a row's timestamp is before the previous row's (``stamps`` in file
+    order): how many, and the largest step back with its row (a data row counted from 1). Every other statistic
+    reads the sorted timestamps, so a log in naive local time whose clock went back (DST) would count that hour
+    twice without a word."""
+    back = np.flatnonzero(stamps[1:] < stamps[:-1])
+    if len(back):
+        sizes = stamps[back] - stamps[back + 1]
+        largest = int(np.argmax(sizes))
+        report["rows_out_of_order"] = {"count": len(back), "largest_step_back_s": _seconds(sizes[largest]),
+                                       "largest_at_row": int(back[largest]) + 2}
 
 
 def _value_problems(report: dict[str, Any], frame: pd.DataFrame, columns: list[str]) -> None:

@@ -643,3 +643,20 @@ def test_a_save_that_cannot_write_names_the_path_asked_for(tmp_path):
         predictor.save(tmp_path)
     assert caught.value.filename == str(tmp_path) and ".tmp-" not in str(caught.value)
     assert [p.name for p in tmp_path.iterdir()] == []  # no temporary file left behind
+
+
+def test_what_save_cannot_write_is_named_by_its_attribute(tmp_path):
+    """Before: "cannot save a value of type pandas.core.frame.DataFrame", with no word of which attribute held it (an
+    autoscaler that hangs its own metadata on the predictor has dozens), and "cannot save a value of type
+    __main__.MyPredictor" for a subclass, which no model file can name."""
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(300))
+    predictor.deployment_ = {"owner": "team-a", "frame": pd.DataFrame({"a": [1]})}
+    with pytest.raises(TypeError, match=r"cannot save deployment_\['frame'\] \(a value of type pandas"):
+        predictor.save(tmp_path / "m.wp")
+
+    class MyPredictor(WorkloadPredictor):
+        pass
+
+    with pytest.raises(TypeError, match=r"MyPredictor.*a subclass of WorkloadPredictor.*save a WorkloadPredictor"):
+        persistence.dumps(MyPredictor(horizon=5).fit(periodic_series(300)))
+    assert os.listdir(tmp_path) == []

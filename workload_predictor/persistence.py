@@ -123,7 +123,7 @@ class _Encoder:
 
     def array(self, value: np.ndarray) -> str:
         if value.dtype.kind not in _ARRAY_KINDS:
-            raise TypeError(f"cannot save an array of dtype {value.dtype} (only numbers and datetimes)")
+            raise _Unsaveable(value, f"an array of dtype {value.dtype} (only numbers and datetimes)")
         key = f"a{len(self.arrays)}"
         # np.require keeps a 0-d array (a numpy scalar) 0-d; np.ascontiguousarray made it one element of shape (1,).
         self.arrays[key] = np.require(value, requirements="C")
@@ -153,7 +153,7 @@ class _Encoder:
         if isinstance(value, collections.deque):
             return {"__deque__": [self.encode(v) for v in value], "maxlen": value.maxlen}
         if isinstance(value, dict):
-            return {"__dict__": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
+            return self._items(value, attributes=False)
         name = type(value).__name__
         if type(value) is _allowed(name):
             if dataclasses.is_dataclass(value):
@@ -162,12 +162,44 @@ class _Encoder:
             if _is_object(type(value)):
                 params = value.get_params()
                 state = {k: v for k, v in vars(value).items() if k not in params}
-                return {"__object__": name, "params": self.encode(params), "state": self.encode(state)}
+                return {"__object__": name, "params": self._items(params), "state": self._items(state)}
             if _is_torch_module(type(value)) and isinstance(getattr(value, "init_args_", None), dict):
                 # The constructor's arguments, in its signature's order (registry.record_init keeps them).
                 return {"__torch__": name, "init": [self.encode(v) for v in value.init_args_.values()],
                         "state": self.encode({k: t.detach().cpu().numpy() for k, t in value.state_dict().items()})}
-        raise TypeError(f"cannot save a value of type {type(value).__module__}.{type(value).__qualname__}")
+        raise _Unsaveable(value)
+
+    def _items(self, mapping: dict, attributes: bool = True) -> dict:
+        """A dict (an object's parameters or attributes, ``attributes``) encoded, a value that cannot be saved named by
+        its key."""
+        items = []
+        for key, value in mapping.items():
+            try:
+                items.append([self.encode(key), self.encode(value)])
+            except _Unsaveable as exc:
+                exc.path.insert(0, f".{key}" if attributes and isinstance(key, str) else f"[{key!r}]")
+                raise
+        return {"__dict__": items}
+
+
+class _Unsaveable(TypeError):
+    """A value a model file cannot hold, and where it was (``path``: attribute names and keys, outermost first)."""
+
+    def __init__(self, value: Any, kind: str | None = None) -> None:
+        super().__init__()
+        self.value_type, self.kind, self.path = type(value), kind, []
+
+    def __str__(self) -> str:
+        kind = self.kind or f"a value of type {self.value_type.__module__}.{self.value_type.__qualname__}"
+        base = next((cls for cls in self.value_type.__mro__[1:] if _allowed(cls.__name__) is cls), None)
+        if self.kind is None and base is not None:  # a subclass: the loader rebuilds only the classes it names
+            kind += (f", a subclass of {base.__name__}: a model file holds this package's own classes only; save a "
+                     f"{base.__name__} (one your class wraps)")
+        elif self.kind is None:
+            kind += ("; a model file holds numbers, text, arrays, timestamps and this package's classes only: drop it, "
+                     "or keep it outside the predictor")
+        where = "".join(self.path).lstrip(".")
+        return f"cannot save {where} ({kind})" if where else f"cannot save {kind}"
 
 
 # -- decoding ------------------------------------------------------------------------------

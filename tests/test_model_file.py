@@ -123,6 +123,16 @@ def test_the_size_limit_is_a_parameter(tmp_path, saved_bytes):
     assert isinstance(persistence.load(path, max_bytes=len(saved_bytes)), WorkloadPredictor)
 
 
+def test_the_predictors_load_takes_the_size_limit_its_message_names(tmp_path, saved_bytes):
+    """A file over the limit says "pass a larger max_bytes to load(...)"; before, WorkloadPredictor.load took no
+    max_bytes (TypeError), so a predictor saved into a file over 1 GiB could only be read through persistence.load."""
+    path = tmp_path / "m.wp"
+    path.write_bytes(saved_bytes)
+    with pytest.raises(ModelFileError, match="pass a larger max_bytes to load"):
+        WorkloadPredictor.load(path, max_bytes=len(saved_bytes) - 1)
+    assert isinstance(WorkloadPredictor.load(path, max_bytes=len(saved_bytes)), WorkloadPredictor)
+
+
 def test_a_member_declaring_a_huge_shape_is_refused_before_allocating(saved_bytes):
     """shape (10**12,) on an 8-byte member raised MemoryError from numpy's reader."""
     members = archive_members(saved_bytes)

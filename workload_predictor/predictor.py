@@ -538,13 +538,16 @@ class WorkloadPredictor(ParamsMixin):
         return persistence.save(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "WorkloadPredictor":
+    def load(cls, path: str | os.PathLike, max_bytes: int = model_file.MAX_FILE_BYTES) -> "WorkloadPredictor":
         """Read a predictor written by :meth:`save`; it forecasts bit-identically to the one saved.
 
         Parameters
         ----------
         path : str or os.PathLike
             A file written by :meth:`save`.
+        max_bytes : int
+            The largest file read (default 1 GiB, checked before a byte is read); pass more for a
+            trusted file fitted on tens of millions of buckets.
 
         Returns
         -------
@@ -554,9 +557,9 @@ class WorkloadPredictor(ParamsMixin):
         ------
         ModelFileError
             A wrong format version, a bad checksum, a truncated or altered file, a
-            pickle, or anything but this package's own classes; nothing is built.
+            pickle, anything but this package's own classes, or more than ``max_bytes``; nothing is built.
         """
-        return persistence.load(path, expected=cls)
+        return persistence.load(path, expected=cls, max_bytes=max_bytes)
 
     def update(
         self,

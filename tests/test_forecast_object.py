@@ -106,3 +106,17 @@ def test_a_naive_or_local_index_is_read_as_utc_and_to_requests_draws_the_same_ar
 def test_a_forecast_with_a_bad_bucket_width_or_confidence_by_target_is_refused(overrides, message):
     with pytest.raises(WorkloadDataError, match=message):
         _forecast(**overrides)
+
+
+def test_a_naive_history_is_read_as_utc_and_plots():
+    """Before: a history with a naive DatetimeIndex made plot() fail inside pandas ("Cannot convert tz-naive
+    timestamps, use tz_localize to localize"), whatever the forecast's own index."""
+    pytest.importorskip("matplotlib")
+    history = pd.DataFrame({"requests": [4.0, 5.0, 6.0]},
+                           index=pd.date_range("2024-05-10 11:59:30", periods=3, freq="10s"))
+    forecast = _forecast(history=history)
+    assert str(forecast.history.index.tz) == "UTC" and history.index.tz is None  # the caller's frame is not changed
+    assert forecast.history.index[-1] + forecast.freq == forecast.index[0]
+    forecast.plot()
+    with pytest.raises(WorkloadDataError, match="Forecast history=.* must be None or a DataFrame"):
+        _forecast(history=[4.0, 5.0, 6.0])

@@ -44,7 +44,7 @@ class Forecast:
     freq : pd.Timedelta or None
         The bucket width (``None``: the step between the first two timestamps, where ``to_requests`` needs it).
     history : pd.DataFrame or None
-        The last observed buckets (for plots and ``to_requests``).
+        The last observed buckets (for plots and ``to_requests``), indexed by their timestamps (in UTC, as ``index``).
     """
 
     index: pd.DatetimeIndex
@@ -68,8 +68,8 @@ class Forecast:
             ``index`` is no non-empty DatetimeIndex, ``targets`` no non-empty sequence of names, or ``yhat``,
             ``lower`` or ``upper`` no array of shape ``(len(index), len(targets))`` of finite non-negative
             numbers with ``lower <= yhat <= upper``, ``level`` not in ``(0, 1)``, ``confidence`` not in ``[0, 1]``,
-            ``confidence_by_target`` no mapping of targets to numbers in ``[0, 1]``, or ``freq`` no positive
-            ``pd.Timedelta`` (nor ``None``).
+            ``confidence_by_target`` no mapping of targets to numbers in ``[0, 1]``, ``freq`` no positive
+            ``pd.Timedelta`` (nor ``None``), or ``history`` no DataFrame with a DatetimeIndex (nor ``None``).
         """
         if not isinstance(self.index, pd.DatetimeIndex) or len(self.index) == 0:
             raise WorkloadDataError(f"Forecast index={quote(self.index)} must be a non-empty pd.DatetimeIndex, the "
@@ -116,6 +116,13 @@ class Forecast:
                 raise WorkloadDataError(f"Forecast freq={quote(freq)} must be the bucket width as a pd.Timedelta "
                                         "> 0, e.g. pd.Timedelta('10s'), or None.")
             object.__setattr__(self, "freq", width)
+        history = self.history
+        if history is not None and not (isinstance(history, pd.DataFrame) and isinstance(history.index, pd.DatetimeIndex)):
+            raise WorkloadDataError(f"Forecast history={quote(history)} must be None or a DataFrame of the last observed "
+                                    "buckets, indexed by their timestamps.")
+        if history is not None and str(history.index.tz) != "UTC":  # plot draws it beside the UTC index
+            utc = history.index.tz_localize("UTC") if history.index.tz is None else history.index.tz_convert("UTC")
+            object.__setattr__(self, "history", history.set_axis(utc, axis=0))
 
     @property
     def steps(self) -> int:

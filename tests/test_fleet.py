@@ -643,12 +643,11 @@ def test_one_absurd_bucket_in_a_global_update_does_not_move_the_other_keys(tmp_p
     pd.testing.assert_frame_equal(loaded.update(rest).predict(), fleet.update(rest).predict())
 
 
-@pytest.mark.parametrize("limit, what", [("MAX_STATE_ITEMS", "JSON items"), ("MAX_FILE_BYTES", "bytes")])
+@pytest.mark.parametrize("limit, what", [("MAX_STATE_ITEMS", "JSON items")])
 def test_save_refuses_a_fleet_too_large_for_load_and_writes_nothing(tmp_path, monkeypatch, limit, what):
     """A fleet whose state holds more JSON items than load reads (about 7 per key of one length: some 138,000 keys;
-    13 per key of mixed lengths: 75,000), or whose file exceeds the bytes load reads (1 GiB: 10,000 keys of two
-    weeks at 1 min), was written, and load refused it as "altered, or too large". save now refuses it first, with
-    the figures and the keys a file holds, and leaves a file already at the path as it was."""
+    13 per key of mixed lengths: 75,000) was written, and load refused it as "altered, or too large". save now
+    refuses it first, with the figures and the keys a file holds, and leaves a file already at the path as it was."""
     from workload_predictor import model_file
 
     fleet = FleetPredictor(horizon=5).fit(make_fleet(50, 300), key="endpoint")
@@ -663,6 +662,30 @@ def test_save_refuses_a_fleet_too_large_for_load_and_writes_nothing(tmp_path, mo
     with pytest.raises(WorkloadDataError, match="nothing was written"):
         fleet.save(tmp_path / "other.wpm")
     assert not (tmp_path / "other.wpm").exists()
+
+
+def test_a_fleet_file_over_loads_default_size_is_saved_and_loads_with_max_bytes(tmp_path, monkeypatch):
+    """A file over load's default size (1 GiB: 10,000 keys of two weeks at 1 min) is a trusted file that load reads
+    with a larger ``max_bytes``, as ``WorkloadPredictor.load`` does; ``FleetPredictor.load`` took no ``max_bytes``, so
+    such a fleet could be saved but never loaded."""
+    from workload_predictor import model_file
+
+    fleet = FleetPredictor(horizon=5).fit(make_fleet(20, 300), key="endpoint")
+    monkeypatch.setattr(model_file, "MAX_FILE_BYTES", 4096)  # the 20-key file holds some 40 kB
+    path = fleet.save(tmp_path / "large.wpm")
+    with pytest.raises(ModelFileError, match="pass a larger max_bytes"):
+        FleetPredictor.load(path)
+    loaded = FleetPredictor.load(path, max_bytes=path.stat().st_size)
+    pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
+    with pytest.raises(ModelFileError, match="more than max_bytes=100"):
+        FleetPredictor.load(path, max_bytes=100)
+
+
+@pytest.mark.parametrize("max_bytes", [0, -1, 2.5, "1e9", None, np.timedelta64(5, "ns")])
+def test_a_bad_max_bytes_is_a_typed_error(tmp_path, max_bytes):
+    path = WorkloadPredictor(horizon=5).fit(make_fleet(1, 300).drop(columns="endpoint")).save(tmp_path / "one.wp")
+    with pytest.raises(WorkloadDataError, match="max_bytes=.* must be a positive number of bytes"):
+        WorkloadPredictor.load(path, max_bytes=max_bytes)
 
 
 def test_save_load_round_trip_and_refuses_tampering(tmp_path):

@@ -836,17 +836,19 @@ class FleetPredictor(ParamsMixin):
         return persistence.save(clone, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FleetPredictor":
+    def load(cls, path: str | os.PathLike, max_bytes: int | None = None) -> "FleetPredictor":
         """Read a fleet written by :meth:`save`; it forecasts identically to the one saved.
 
-        Anything amiss (see :meth:`WorkloadPredictor.load`) raises
+        ``max_bytes``: the largest file read (default 1 GiB, checked before a byte is read); pass more for a
+        trusted file of a large fleet. Anything amiss (see :meth:`WorkloadPredictor.load`) raises
         :class:`~workload_predictor.errors.ModelFileError`.
         """
         from . import errors as error_types
         from . import model_file, persistence
         from .predictor import PREDICT_TIMINGS
 
-        fleet = persistence.load(path, expected=cls)
+        fleet = persistence.load(path, expected=cls,
+                                 max_bytes=model_file.MAX_FILE_BYTES if max_bytes is None else max_bytes)
         try:
             model_file.check_fleet(fleet, PREDICT_TIMINGS)  # before the state is used: what no fit produces
             for name in ("errors_", "update_errors_"):

@@ -68,7 +68,7 @@ def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytea
     after the check is never the one read.
     """
     if not is_positive_int(max_bytes):
-        raise ValueError(f"max_bytes={quote(max_bytes)} must be a positive number of bytes.")
+        raise WorkloadDataError(f"max_bytes={quote(max_bytes)} must be a positive number of bytes (an int).")
     try:
         path = os.fspath(path)  # str, bytes or os.PathLike; anything else is not a path
     except TypeError:

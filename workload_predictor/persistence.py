@@ -290,10 +290,9 @@ def dumps(obj: Any) -> bytes:
     """The bytes of a model file holding ``obj`` (a predictor or a model)."""
     encoder = _Encoder()
     state = json.dumps(encoder.encode(obj), allow_nan=True, separators=(",", ":")).encode()
-    # What load would refuse is refused here, before the file's bytes are built: nothing is written.
+    # A state load would refuse is refused here, before the file's bytes are built: nothing is written. (A file over
+    # load's default size is written: load reads it with a larger max_bytes.)
     _check_saveable(obj, "JSON items", _state_items(np.frombuffer(state, dtype=np.uint8)), model_file.MAX_STATE_ITEMS)
-    _check_saveable(obj, "bytes", len(state) + sum(array.nbytes for array in encoder.arrays.values()),
-                    model_file.MAX_FILE_BYTES)
     buffer = io.BytesIO()
     np.savez(buffer, **{STATE_KEY: np.frombuffer(state, dtype=np.uint8)}, **encoder.arrays)
     payload = buffer.getvalue()
@@ -304,9 +303,7 @@ def dumps(obj: Any) -> bytes:
         "payload_bytes": len(payload),
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
-    data = MAGIC + json.dumps(header).encode() + b"\n" + payload
-    _check_saveable(obj, "bytes", len(data), model_file.MAX_FILE_BYTES)  # the arrays' headers and the file's header
-    return data
+    return MAGIC + json.dumps(header).encode() + b"\n" + payload
 
 
 def _check_saveable(obj: Any, what: str, count: int, most: int) -> None:

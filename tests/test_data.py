@@ -503,3 +503,33 @@ def test_an_update_or_a_fleet_with_multiindex_columns_is_refused_as_a_fit_is():
         predictor.update(frame.iloc[100:101], timestamp="timestamp")
     with pytest.raises(WorkloadDataError, match="the columns are a MultiIndex"):  # before: "key column 'a' appears 2 times"
         FleetPredictor(model="naive", horizon=2).fit(frame, key="a")
+
+
+@pytest.mark.parametrize("unit, start, step, width", [
+    ("s", 1_704_067_200.0, 0.1, "100ms"),     # epoch seconds of 2024 hold 0.24 us: 0.1 s steps read 100 ms +- 143 ns
+    ("ms", 1_704_067_200_000.0, 100.0, "100ms"),
+    ("s", 1_704_067_200.0, 0.001, "1ms"),
+    ("s", 1_704_067_200.0, 10.0, "10s"),
+])
+def test_float_epochs_read_at_the_resolution_their_magnitude_holds(unit, start, step, width):
+    """Float epochs at sub-second buckets were refused as irregular (100 ms buckets read as 100ms 143ns after 99ms
+    999us 905ns): the float's rounding read as the clock's. They are read to the power of ten nanoseconds the float
+    resolves, so a regular series written as floats reads regular and lands on the grid it was written on."""
+    from workload_predictor import WorkloadPredictor
+
+    epochs = start + np.arange(600) * step
+    frame = pd.DataFrame({"timestamp": epochs, "requests": np.random.default_rng(0).poisson(5, 600).astype(float)})
+    index = to_utc_index(pd.Series(epochs), unit=unit)
+    expected = pd.Timestamp(int(round(start)) if unit == "s" else int(round(start / 1000)), unit="s", tz="UTC")
+    assert index[0] == expected
+    assert (np.diff(index.asi8) == pd.Timedelta(width).value).all()
+    predictor = WorkloadPredictor(horizon=5).fit(frame.iloc[:500], unit=unit)
+    assert predictor.freq_ == pd.Timedelta(width)
+    predictor.update(frame.iloc[500:], unit=unit)
+    assert predictor.last_timestamp_ == index[-1]
+
+
+def test_float_epoch_offsets_keep_nanoseconds():
+    """Small float offsets from an origin resolve nanoseconds and are not rounded coarser."""
+    index = to_utc_index(pd.Series([0.0, 1.5e-6, 3e-6]), unit="s", origin="2024-01-01")
+    assert list(np.diff(index.asi8)) == [1500, 1500]

@@ -8,6 +8,7 @@ arithmetic only. Nothing here knows about models.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -293,10 +294,24 @@ def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> 
     if unit not in ("s", "ms", "us", "ns", "m", "h", "D"):
         raise WorkloadDataError(f"{name}: unit={quote(unit)} is not one of 's', 'ms', 'us', 'ns', 'm', 'h', 'D'.")
     # Integers stay integers so nanosecond epochs keep every digit.
-    raw = index.to_numpy() if pd.api.types.is_integer_dtype(index.dtype) else numbers
-    deltas = pd.to_timedelta(raw, unit=unit)
+    integers = pd.api.types.is_integer_dtype(index.dtype)
+    deltas = pd.to_timedelta(index.to_numpy() if integers else numbers, unit=unit)
+    if not integers:
+        deltas = deltas.round(float_epoch_resolution(numbers, unit))
     start = _origin_timestamp(origin, name) if origin is not None else pd.Timestamp(0, tz="UTC")
     return pd.DatetimeIndex(start + deltas)
+
+
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1, "m": 60 * 10**9, "h": 3600 * 10**9, "D": 86400 * 10**9}
+
+
+def float_epoch_resolution(numbers: np.ndarray, unit: str) -> pd.Timedelta:
+    """The step float epochs ``numbers`` (in ``unit``) are read to: the smallest power of ten nanoseconds at least
+    the spacing of float64 at their largest magnitude. Digits below it are the float's rounding, not the clock's:
+    epoch seconds of 2024 hold 0.24 us, so ``1704067200.1`` (stored as ...200.099999905) reads as ...200.1 and a
+    series of 100 ms buckets is regular, as it was written."""
+    spacing = float(np.spacing(np.max(np.abs(numbers)))) * _UNIT_NS[unit] if len(numbers) else 0.0
+    return pd.Timedelta(10 ** max(math.ceil(math.log10(spacing)), 0) if spacing > 1.0 else 1, "ns")
 
 
 def infer_epoch_unit(numbers: np.ndarray, name: str = "timestamp") -> str:

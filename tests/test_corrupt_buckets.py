@@ -790,3 +790,76 @@ def test_a_fleet_key_with_a_sentinel_in_every_window_forecasts_as_workload_predi
     for column in ("yhat", "lower", "upper"):
         np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9, atol=1e-9)
     assert np.abs(single.yhat - 50).max() < 3 * np.sqrt(50)
+
+
+def _sentinel_from(every, first, n=600, seed=0):
+    """Poisson(50) with ``2**32 - 1`` written every ``every`` buckets from bucket ``first``."""
+    values = np.random.default_rng(seed).poisson(50, n).astype(float)
+    values[first::every] = 4294967295.0
+    return values
+
+
+@pytest.mark.parametrize("every, first", [(20, 0), (11, 3), (40, 7)])
+def test_a_sentinel_written_from_the_first_buckets_is_flagged_throughout(every, first):
+    """The first ``MIN_REFERENCE`` buckets have too few before them for the rule, and each later sentinel lies within
+    the range of the one before it (held): a sentinel written from one of them on was never flagged, and DLinear
+    forecast 4.29e9 for a level of 50. The first buckets are judged against the ``REFERENCE_BUCKETS`` after them, and
+    such a flag unlocks the chain: every sentinel is recorded, DLinear's fit weighs the buckets the predictor records
+    (fit and refit alike), and each step stays within 3 Poisson standard deviations of one bucket (21) of the
+    forecast of the same series without sentinels."""
+    index = pd.date_range("2026-01-01", periods=600, freq="10s", tz="UTC")
+    values = _sentinel_from(every, first)
+    expected = WorkloadPredictor(model="dlinear", horizon=10).fit(
+        pd.DataFrame({"timestamp": index, "requests": _sentinel_from(600, 600)})).predict().yhat[:, 0]
+    predictor = WorkloadPredictor(model="dlinear", horizon=10).fit(pd.DataFrame({"timestamp": index,
+                                                                                 "requests": values}))
+    sentinels = np.flatnonzero(values > 1e6)
+    recorded = sorted((timestamp - index[0]) // pd.Timedelta("10s") for timestamp, *_ in predictor.input_anomalies_)
+    assert recorded == sentinels[-anomaly.KEPT :].tolist()
+    model = predictor.model_
+    at_once = copy.deepcopy(model)
+    at_once._fit_arrays(values[:, None], refit=True)
+    for fitted, whole in zip(model.stats_, at_once.stats_):
+        np.testing.assert_allclose(fitted.xy, whole.xy, rtol=1e-9, atol=1e-9 * float(np.abs(whole.xy).max()))
+    weights = model._element_weights(values[:, None], 0)
+    assert np.flatnonzero(weights[:, 0] < 1.0).tolist() == sentinels.tolist()
+    got = predictor.predict().yhat[:, 0]
+    assert np.abs(got - expected).max() < 3 * np.sqrt(50), got
+
+
+def test_a_fleet_key_with_a_sentinel_from_its_first_bucket_forecasts_as_workload_predictor():
+    """The fleet's batched fit picks the keys DLinear weighs by their flags: a sentinel written from the first bucket
+    on is flagged there too, and the key forecasts as WorkloadPredictor, near its level (before: 4.29e9)."""
+    from workload_predictor import FleetPredictor
+
+    index = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta("10s") * np.arange(300)
+    sentinel = pd.DataFrame({"timestamp": index, "requests": _sentinel_from(20, 0, 300, seed=2)})
+    other = pd.DataFrame({"timestamp": index, "requests": np.random.default_rng(0).poisson(50, 300) * 1.0})
+    frame = pd.concat([sentinel.assign(endpoint="sentinel"), other.assign(endpoint="busy")], ignore_index=True)
+    fleet = FleetPredictor(horizon=5, window=24).fit(frame, key="endpoint")
+    assert fleet.errors_ == {} and fleet._predictors == {}  # fitted in a batch
+    forecast = fleet.predict()
+    single = WorkloadPredictor(horizon=5, window=24).fit(sentinel).predict()
+    got = forecast.loc[forecast["endpoint"] == "sentinel"]
+    for column in ("yhat", "lower", "upper"):
+        np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9, atol=1e-9)
+    assert np.abs(single.yhat - 50).max() < 3 * np.sqrt(50)
+
+
+def test_the_first_buckets_are_judged_once_the_series_holds_the_references_after_them():
+    """A first bucket is judged against the ``REFERENCE_BUCKETS`` after it only once the series holds them all: the
+    flags of a series do not change as it grows past that, and a scan reused from a shorter one (a fit's training
+    part, then its refit) gives the flags of a fresh scan."""
+    values = _sentinel_from(20, 0, 200, seed=5)[:, None]
+    floor = anomaly.floor_of(values)
+    _forget_scans()
+    fresh = anomaly.series_flags(values, floor)
+    assert [f[0] for f in fresh] == list(range(0, 200, 20))
+    short = anomaly.LEADING_SPAN - 1
+    _forget_scans()
+    assert anomaly.series_flags(values[:short], floor) == []  # the first bucket not judged yet: nothing to unlock
+    assert anomaly.series_flags(values, floor) == fresh  # after a scan of the shorter series
+    for length in (anomaly.LEADING_SPAN, 120):
+        _forget_scans()
+        anomaly.series_flags(values[:length], floor)
+        assert anomaly.series_flags(values, floor) == fresh

@@ -21,13 +21,18 @@ it lies far above the rest of the reference, and only if it was flagged by the p
 lies ``UNLOCK_FLOORS`` (``K^2``) floors from its reference median: a sentinel (2**32-1) written
 again and again is flagged every time, while the bursts of a bursty series, within ``K^2`` floors,
 cannot flag each other in a cascade. A bucket held inside a burst (before the series came back)
-belongs to it. A bucket's flag depends on
+belongs to it. The series' first ``MIN_REFERENCE`` buckets are judged at fit against the
+``REFERENCE_BUCKETS`` after each instead (once the series holds them, ``LEADING_SPAN`` buckets), and
+flagged only where they lie ``UNLOCK_FLOORS`` floors (and ``K`` deviations) from that reference's
+median (:func:`_leading`): a sentinel written from the first bucket on is flagged there, and unlocks
+the chain of the ones after it. A bucket's flag depends on
 the buckets before it only, through chains that may reach back to the series' first bucket: a
 scan of a series starts at its first bucket (:func:`series_flags`), whatever position its flags
 are wanted from, so a fit and a refit from a later position agree. The scans of the updates that
 brought a series in (each reading ``HISTORY_BUCKETS`` before its new buckets, and the predictor's
 flags found before them, of which it keeps the newest ``KEPT``) agree with it, but for bursts longer
-than a reference and floods of more than ``KEPT`` flags within ``HISTORY_BUCKETS`` buckets; a
+than a reference, floods of more than ``KEPT`` flags within ``HISTORY_BUCKETS`` buckets, and the first
+buckets of a series fitted on fewer than ``LEADING_SPAN`` (no update judges them again); a
 model's update, which keeps no flags, scans the points it keeps from the first (:func:`element_weights`).
 
 ``floor`` is the target's 90th percentile over the fitted series, or the median of its non-zero
@@ -74,11 +79,15 @@ REFERENCE_BUCKETS = 60  # buckets before a bucket that set its reference range
 # Buckets before the new ones that an update's scan reads: their reference, and the references of the buckets in it
 # (a burst there that the series came back from is read as its median in the new buckets' references).
 HISTORY_BUCKETS = 2 * REFERENCE_BUCKETS
-MIN_REFERENCE = 8  # fewer preceding buckets: not checked
+MIN_REFERENCE = 8  # fewer preceding buckets: not checked by the rule (see LEADING_SPAN)
 K = 10.0  # robust standard deviations (or floors) above the recent median
 # A burst flagged only once an earlier burst was read as its median (a chained flag) unlocks the next bucket in turn only
 # when it lies this many floors from its reference median: a sentinel repeated does, an ordinary burst does not.
 UNLOCK_FLOORS = K * K
+# A series' first MIN_REFERENCE buckets, which have too few before them, are judged at fit against the
+# REFERENCE_BUCKETS after each, once a series holds them all (this many buckets): flagged where they lie UNLOCK_FLOORS
+# floors from that reference's median (and K deviations), a sentinel written from the first bucket on.
+LEADING_SPAN = MIN_REFERENCE + REFERENCE_BUCKETS
 FLOOR_QUANTILE = 0.9  # the scale floor: this quantile of the fitted series, per target
 # or, where more, the median of its non-zero buckets once there are this many: fewer than half of them corrupt (up to 9
 # of 20) leave that median at an ordinary burst, so the corrupt buckets of a quiet series cannot raise the floor over them.
@@ -175,7 +184,7 @@ def series_flags(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, 
         if reused is not None:
             return reused
     stop = min(REFERENCE_BUCKETS, len(values))
-    early: list[tuple[int, int, float, float, float]] = []
+    early = _leading(values, floor)
     if MIN_REFERENCE < stop:
         # A position can only be flagged beyond K floors from the range of the buckets before it (detect's own
         # first test): those, found with running extremes, are scanned one at a time.
@@ -189,6 +198,33 @@ def series_flags(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, 
                                                                         known=flagged_of(early))
     _Scanned.keep(values, floor, found)
     return found
+
+
+def _leading(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, float, float, float]]:
+    """The flagged buckets among the first ``MIN_REFERENCE`` of ``values`` (``[n, k]``), in position order: each
+    judged against the ``REFERENCE_BUCKETS`` buckets after it, once ``values`` holds ``LEADING_SPAN`` buckets (none
+    before), and flagged where it lies more than ``K`` deviations and ``UNLOCK_FLOORS`` floors from their median.
+
+    No range condition: a sentinel written again and again from the first bucket lies within the range of the
+    references after it, and the bursts after it, not yet judged, cannot be read as their medians. The bar is the one
+    a chained flag meets to unlock the next bucket, so such a flag unlocks the chain (:func:`_sweep` reads a flag
+    before ``REFERENCE_BUCKETS`` as unlocking), while an ordinary burst of a bursty series stays unflagged. The
+    reference is fixed once the series holds it: a fit, its refit and the fleet's scans agree on these flags.
+    """
+    if len(values) < LEADING_SPAN:
+        return []
+    head, after = values[:MIN_REFERENCE], values[1:LEADING_SPAN]
+    reach = UNLOCK_FLOORS * floor
+    # The median lies within the range of the buckets after: a necessary condition, in a few operations.
+    rows, cols = np.nonzero((head > after.min(axis=0) + reach) | (head < after.max(axis=0) - reach))
+    if not len(rows):
+        return []
+    references = sliding_window_view(after, REFERENCE_BUCKETS, axis=0)  # [MIN_REFERENCE, k, REFERENCE_BUCKETS]
+    value = head[rows, cols]
+    deviation, median = _deviation(references[rows, cols], value, floor[cols])
+    hit = (deviation > K) & (np.abs(value - median) > reach[cols])
+    return sorted((int(r), int(c), float(v), float(m), float(d))
+                  for r, c, v, m, d in zip(rows[hit], cols[hit], value[hit], median[hit], deviation[hit]))
 
 
 class _Scanned:
@@ -217,7 +253,7 @@ class _Scanned:
     def reused(self, values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, float, float, float]] | None:
         """The flags of ``values`` where it starts with the kept series (only the positions after it scanned)."""
         m = self.length
-        if len(values) < m or (m < REFERENCE_BUCKETS and len(values) > m) or \
+        if len(values) < m or (m < LEADING_SPAN and len(values) > m) or \
                 self._digest(values[:m], floor) != self.digest:
             return None
         if len(values) == m:

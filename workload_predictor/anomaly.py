@@ -380,8 +380,12 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     a burst's value, median and the floor only, so an update's scan, given the flags found before, agrees.
     """
     column = values[:, col]
-    marked = sorted(f[0] for f in flags)  # flagged positions: never a bucket back
     medians = {f[0]: f[3] for f in flags}
+    plain = {position: _plain(column, position, length) for position in medians}
+    # The positions never a bucket back: the flags a scan of the whole series holds when its sweep begins (the plain
+    # rule's, and those with fewer than a reference before them). A flag the sweep finds (a chained one) is found at
+    # its own position, after the bursts before it ended, so it never ends one before it: a known one is read so too.
+    marked = sorted(position for position, first in plain.items() if first)
     starts = np.fromiter(medians, dtype=np.int64, count=len(medians))
     held = np.asarray(held, dtype=np.int64)
     positions = np.concatenate([starts, held[~np.isin(held, starts)]])
@@ -433,9 +437,7 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
             unlocks = abs(float(value) - median) > UNLOCK_FLOORS * floor[col]  # held by its raw reference's extreme
         else:
             median = medians[position]
-            raw = column[max(position - length, 0) : position]
-            unlocks = position < length or not raw.min() <= column[position] <= raw.max() \
-                or abs(float(column[position]) - median) > UNLOCK_FLOORS * floor[col]
+            unlocks = plain[position] or abs(float(column[position]) - median) > UNLOCK_FLOORS * floor[col]
         back = _first_back(column, position, median, abs(column[position] - median) / K, marked)
         if back is None:
             break  # still going: every later bucket belongs to it
@@ -443,6 +445,13 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
         if unlocks:
             unlocked = back - 1
     return new
+
+
+def _plain(column: np.ndarray, position: int, length: int) -> bool:
+    """Whether the flag at ``position`` of ``column`` is one the plain rule finds (beyond the range of the ``length``
+    buckets before it), or has fewer than ``length`` before it (found before the sweep of a whole series begins)."""
+    raw = column[max(position - length, 0) : position]
+    return position < length or not raw.min() <= column[position] <= raw.max()
 
 
 def _sliding(values: np.ndarray, length: int, ufunc: np.ufunc) -> np.ndarray:

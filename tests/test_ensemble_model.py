@@ -115,3 +115,88 @@ def test_an_ensemble_predictor_file_updates_as_the_predictor_saved(tmp_path):
     np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)
     np.testing.assert_array_equal(loaded.predict().upper, predictor.predict().upper)
     assert loaded.weights_ == predictor.weights_
+
+
+def _shift_stream(seed: int, model: str, before: int = 1500, after: int = 60):
+    """A predictor fitted on ``before`` buckets of Poisson(30) at 10 s, then updated one bucket at a time with
+    Poisson(300): its one-step forecasts (yhat, upper) after each update, and the predictor."""
+    rng = np.random.default_rng(seed)
+    level = np.r_[np.full(before, 30.0), np.full(after, 300.0)]
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=len(level), freq="10s", tz="UTC"),
+                          "requests": rng.poisson(level).astype(float)})
+    params = {"member_params": {"lstm": {"max_epochs": 1}}} if model == "ensemble" else None
+    predictor = WorkloadPredictor(model=model, horizon=10, model_params=params, random_state=0).fit(frame[:before])
+    yhat, upper = [], []
+    for i in range(before, len(level)):
+        predictor.update(frame[i : i + 1])
+        forecast = predictor.predict()
+        yhat.append(forecast.yhat[0, 0])
+        upper.append(forecast.upper[0, 0])
+    return np.array(yhat), np.array(upper), predictor
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_the_ensemble_follows_a_level_shift_about_as_soon_as_dlinear(seed):
+    """A 10x level shift, one-bucket updates (the autoscaler's review): the ensemble (the CLI's default) kept all its
+    weight on the moving median, which the history's 500 windows favour, for 80 buckets: its one-step forecast 31
+    (interval [20.5, 41.5]) where the load was 300, 81 buckets until it came within 30 % of the new level (DLinear
+    11), MAE over the first 50 buckets 5.8x DLinear's. No window on which the members differ completes before
+    horizon + 1 = 11 updates (the windows before forecast from pre-shift points alone), so no rule that reads the
+    evidence can move sooner than DLinear does; the bound: within two buckets of DLinear, and its MAE over the first
+    50 buckets within what two more buckets 270 off (DLinear's ~60 plus 2 x 270 / 50) add: 1.25x. Before: seed 0
+    never came within 30 % in 60 buckets, MAE 269 (DLinear 60), seed 2 the same, 175 (66)."""
+    ensemble, ensemble_upper, predictor = _shift_stream(seed, "ensemble")
+    dlinear, dlinear_upper, _ = _shift_stream(seed, "dlinear")
+
+    def follows(yhat):  # buckets until the one-step forecast is within 30 % of the new level (never: one more)
+        near = np.flatnonzero(np.abs(yhat - 300) < 90)
+        return int(near[0]) + 1 if len(near) else len(yhat) + 1
+
+    assert follows(ensemble) <= follows(dlinear) + 2
+    assert np.abs(ensemble[:50] - 300).mean() <= 1.25 * np.abs(dlinear[:50] - 300).mean()
+    assert (ensemble_upper < 250).sum() <= (dlinear_upper < 250).sum() + 2  # the interval recovers too
+    model = predictor.model_
+    assert model.shift_share_ == 1.0 and model.shift_member_ in model._slots() and model.shift_t_ < 0
+    assert model.shift_member_ != "moving_median"
+    assert sum(model.weights_.values()) + model.median_share_ == pytest.approx(1.0)
+    loaded = persistence.loads(persistence.dumps(predictor))  # the moved weights are the saved model's
+    np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_stationary_stream_moves_no_weight(seed):
+    """On 400 one-bucket updates of the Poisson(30) the ensemble was fitted on, the shift test never moves weight:
+    the weights are those the evidence's error sums give. (A one-sided Student's t at the same level moved weight in
+    11 % of such updates: block means of error differences are far from normal.)"""
+    rng = np.random.default_rng(seed)
+    y = rng.poisson(30.0, 1000).astype(float)[:, None]
+    model = Ensemble(horizon=10, member_params={"lstm": {"max_epochs": 1}}, random_state=0).fit(y[:600])
+    shares = []
+    for value in y[600:]:
+        model.update(value[None])
+        shares.append(model.shift_share_)
+    assert not any(shares)
+    assert model.shift_member_ is None
+
+
+def test_newest_shift_moves_weight_only_on_a_significant_change_in_the_newest_blocks():
+    """``newest_shift``: exchangeable blocks move nothing; a candidate whose newest block's errors fell far below the
+    older blocks' takes the weight (partly near the critical value, all of it at twice it); too few blocks, or older
+    blocks all the same (counts: equal by chance), give no test."""
+    from workload_predictor.models.combination import newest_shift
+
+    rng = np.random.default_rng(0)
+    moved = 0
+    for _ in range(200):
+        moved += newest_shift(rng.normal(size=(5, 600)), 100, 10)[2] > 0
+    assert moved <= 200 * 0.05
+    difference = rng.normal(size=(5, 600)) * 0.1
+    difference[3, -10:] -= 20.0  # one block of ten: candidate 3 now far better than the combination
+    row, t, share = newest_shift(difference, 100, 10)
+    assert (row, share) == (3, 1.0) and t < 0
+    difference[3, -10:] += 40.0  # far worse: no move
+    assert newest_shift(difference, 100, 10)[2] == 0.0
+    assert newest_shift(difference, 20, 10) == (-1, 0.0, 0.0)  # two blocks of the tail: no split
+    flat = np.zeros((2, 600))
+    flat[1, -10:] = -1.0
+    assert newest_shift(flat, 100, 10)[2] == 0.0  # older blocks all the same: no spread to test against

@@ -108,7 +108,14 @@ class Ensemble(BaseForecaster):
     chosen rules to the evidence as it then is (its error sums, or one least-squares solve)
     and chooses the fallback again on it (all but the newest tail's windows, as at fit); the
     LSTM member's network trains once per ``LSTM_UPDATE_EVERY`` buckets. The rules are
-    chosen again at the next ``fit``.
+    chosen again at the next ``fit``. Those weights rest mostly on the history's windows, so
+    after a level shift that one member follows they would keep a member that lags it for
+    as long as the shift takes to outweigh the history's errors (a 10x shift, the moving
+    median: 80 buckets). So each update also tests whether a member's errors on the newest
+    blocks of windows fell significantly below the combination's, against the older
+    evidence (:func:`~workload_predictor.models.combination.newest_shift`), and moves
+    ``shift_share_`` of the weight to that member (``shift_member_``, ``shift_t_``): none
+    without a significant change, back as the changed windows become older evidence.
 
     Parameters
     ----------
@@ -415,6 +422,7 @@ class Ensemble(BaseForecaster):
         self.evidence_forecast_, self.evidence_actual_, self.evidence_size_ = forecasts, actual, size
         self.evidence_error_ = self._errors(forecasts, actual)
         self.combination_t_, self.combination_share_ = 0.0, 1.0
+        self.shift_share_, self.shift_member_, self.shift_t_ = 0.0, None, 0.0  # update's (_newest_shift)
         if self.fallback_weights_ is not None:
             # Weigh the chosen combination against the fallback on the validation tail (the newest evidence):
             # history can favour a member the latest regime does not.
@@ -583,7 +591,8 @@ class Ensemble(BaseForecaster):
         saved before the median rule have none): the combination's share times the rule's median share.
         ``NotFittedError`` before ``fit``, as ``weights_``."""
         check_is_fitted(self, "step_weights_")
-        return getattr(self, "combination_share_", 1.0) * median_weight(getattr(self, "combination_rule_", None))
+        return (getattr(self, "combination_share_", 1.0) * median_weight(getattr(self, "combination_rule_", None))
+                * (1.0 - getattr(self, "shift_share_", 0.0)))
 
     @property
     def weights_(self) -> dict[str, float]:
@@ -605,6 +614,8 @@ class Ensemble(BaseForecaster):
         the evidence kept, so windows that left it leave no trace), or one small least-squares
         solve, not a cross-validation; the fallback's baseline is ranked again on the errors of all
         but the newest windows (:meth:`_rechosen_fallback`), its share (``combination_share_``) kept.
+        Where a member's errors on the newest windows fell significantly below the combination's,
+        weight moves to it (:meth:`_newest_shift`).
         The ensemble's own forecasts of those windows (with the weights before the update)
         join its validation buffers, from which the interval and confidence follow. The bursts
         ``runs`` (as for :meth:`BaseForecaster._prepare_update`) are read as their medians by the
@@ -649,7 +660,8 @@ class Ensemble(BaseForecaster):
         error = self._errors(evidence, evidence_actual)
         fallback = self._rechosen_fallback(evidence, evidence_actual)
         weights = self._slot_weights(evidence, evidence_actual, error, fallback)
-        own = dict(validation_forecast_=forecast, validation_actual_=actual, validation_origins_=origins,
+        weights, shift = self._newest_shift(weights, evidence, evidence_actual, len(origins))
+        own = dict(validation_forecast_=forecast, validation_actual_=actual, validation_origins_=origins, **shift,
                    evidence_forecast_=evidence, evidence_actual_=evidence_actual, evidence_error_=error,
                    **({} if fallback is self.fallback_weights_ else dict(  # chosen again: named again
                        fallback_weights_=fallback,
@@ -658,6 +670,36 @@ class Ensemble(BaseForecaster):
                    step_weights_=self._member_weights(weights),
                    context_=np.concatenate([self.context_, new])[-self.window_ :], n_seen_=self.n_seen_ + len(new))
         return plan + [(self, own)]
+
+    def _newest_shift(self, weights: np.ndarray, evidence: np.ndarray, actual: np.ndarray,
+                      newest: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """The slots' weights ``[S, H]`` with ``shift_share_`` of them moved to the slot whose errors on the newest
+        windows fell significantly below the combination's, against the older evidence
+        (:func:`~workload_predictor.models.combination.newest_shift`: the slots' forecasts ``evidence``
+        ``[S, n, H, k]`` of ``actual``, the ``newest`` of them the validation windows), and the attributes that say so
+        (``shift_share_``, ``shift_member_``: the slot's name; DLinear's slot goes to the LSTM where it shares it,
+        ``shift_t_``).
+
+        The weights rest mostly on the history's windows: after a level shift one member follows,
+        its newest windows' errors are far below the combination's long before the error sums
+        say so. The test compares each slot's errors less the combination's (as weighed now, the
+        median's share included) on the newest blocks of windows with the older ones; the weight
+        moves only as far as that is significant for the slots and splits tested together, and
+        goes back as the changed windows become older evidence.
+        """
+        from . import combination
+
+        median_share = getattr(self, "combination_share_", 1.0) * median_weight(getattr(self, "combination_rule_", None))
+        current = combination.combine(weights, evidence)
+        if median_share:
+            current = current + median_share * np.median(evidence, axis=0)
+        error = np.abs(evidence - actual[None]) / self.evidence_size_  # [S, n, H, k]
+        difference = (error - (np.abs(current - actual) / self.evidence_size_)[None]).mean(axis=(2, 3))
+        row, t, share = combination.newest_shift(difference, newest, self.horizon)
+        if share:
+            weights = (1.0 - share) * weights
+            weights[row] += share
+        return weights, dict(shift_share_=share, shift_member_=self._slots()[row] if share else None, shift_t_=t)
 
     def _calibration_update(self, forecast_new: np.ndarray, actual_new: np.ndarray, origins: np.ndarray,
                             runs: list[tuple[int, int, int, float]]) -> dict[str, np.ndarray]:

@@ -871,7 +871,7 @@ def _await_workers(client: Any, futures: list) -> None:
     :class:`~workload_predictor.errors.WorkloadDataError` once the cluster has had no worker past the fleet's
     deadline (``NO_WORKER_WAIT`` seconds in a row without one): Dask itself waits forever for a worker. A cluster
     with a worker is waited for as long as its partitions take."""
-    from distributed import wait
+    from dask.distributed import wait  # the dask extra (dask[distributed])
 
     deadline = _deadline.current()
     bounded = deadline.end is not None and math.isfinite(deadline.end)  # max_training_time=inf: no deadline

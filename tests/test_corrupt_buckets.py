@@ -98,14 +98,7 @@ def test_update_with_a_burst_equals_a_refit_with_the_same_weights(chunks):
     y = np.column_stack([rng.poisson(50, total), rng.poisson(200, total)]).astype(float)
     y[300, 0] = 1e9  # at fit, before the validation tail
     y[405, 1] = 5e8  # in the updates
-    model = DLinear(horizon=5, window=24).fit(y[:400])
-    first = copy.deepcopy(model)
-    seen = 400
-    for size in chunks:
-        model.update(y[seen : seen + size])
-        seen += size
-    refit = copy.deepcopy(first)
-    refit._fit_arrays(y, refit=True)  # the first fit's window, scaling, penalty and floor on all the data
+    model, refit = _updated_and_refit(y, chunks)
     for updated, full in zip(model.stats_, refit.stats_):
         assert updated.count == pytest.approx(full.count, rel=1e-12)
         assert updated.count < total - 24 - 5 + 1 - 24  # the burst's windows count for (almost) nothing
@@ -584,7 +577,6 @@ def test_a_sparse_bursty_fleet_key_forecasts_as_workload_predictor(case):
     windows: h13's fuzz (sparse keys of equal bursts every 18 buckets) gave 1.3e8-1.7e8 where WorkloadPredictor gives
     8.9e8-2.1e9, and 6.3e14 where it gives 6.0e15. Of 60 keys of 200 buckets (8-18 of them 1.55e11, at random
     positions), 28 differed: "fuzz 1" by 26 % of the forecast, "fuzz 6" by 1.2e9 times it (1.5e11 against 1e2)."""
-    from workload_predictor import FleetPredictor
 
     start = pd.Timestamp("2026-01-01", tz="UTC")
     if case == "h13":
@@ -598,14 +590,7 @@ def test_a_sparse_bursty_fleet_key_forecasts_as_workload_predictor(case):
         values = _bursty(200, [(p, 1.55e11) for p in (36, 65, 71, 73, 85, 88, 98, 101, 125, 127, 181, 194)],
                          0.0)[:, 0]
     index = start + pd.Timedelta("10s") * np.arange(len(values))
-    sparse = pd.DataFrame({"timestamp": index, "requests": values})
-    other = pd.DataFrame({"timestamp": index, "requests": np.random.default_rng(0).poisson(50, len(values)) * 1.0})
-    frame = pd.concat([sparse.assign(endpoint="sparse"), other.assign(endpoint="busy")], ignore_index=True)
-    fleet = FleetPredictor(horizon=5, window=24).fit(frame, key="endpoint")
-    assert fleet.errors_ == {} and fleet._predictors == {}  # fitted in a batch
-    forecast = fleet.predict()
-    single = WorkloadPredictor(horizon=5, window=24).fit(sparse).predict()
-    got = forecast.loc[forecast["endpoint"] == "sparse"]
+    got, single = _batched_beside_a_busy_key(pd.DataFrame({"timestamp": index, "requests": values}))
     for column in ("yhat", "lower", "upper"):
         np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9,
                                    atol=1e-9 * max(1.0, float(np.abs(single.yhat).max())))
@@ -691,14 +676,7 @@ def test_dlinear_updates_after_a_sentinel_in_every_window_equal_a_refit(chunks):
     total = 400 + sum(chunks)
     y = _dense_sentinel(10, total, seed=3)[:, None]
     y[400:, 0] = np.random.default_rng(5).poisson(50, total - 400)  # the updates: clean
-    model = DLinear(horizon=5, window=24).fit(y[:400])
-    first = copy.deepcopy(model)
-    seen = 400
-    for size in chunks:
-        model.update(y[seen : seen + size])
-        seen += size
-    refit = copy.deepcopy(first)
-    refit._fit_arrays(y, refit=True)
+    model, refit = _updated_and_refit(y, chunks)
     for updated, full in zip(model.stats_, refit.stats_):
         for name in ("count", "sum_x", "sum_y", "xx", "xy"):
             np.testing.assert_allclose(getattr(updated, name), getattr(full, name), rtol=1e-9,
@@ -776,17 +754,10 @@ def test_a_model_updated_on_its_own_still_judges_new_points_by_the_points_it_kee
 def test_a_fleet_key_with_a_sentinel_in_every_window_forecasts_as_workload_predictor(window):
     """The batched fleet fit settles a weighted key's windows, and sets its penalty from their total weight, as DLinear
     does (the window search's too, with ``window=None``)."""
-    from workload_predictor import FleetPredictor
 
     index = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta("10s") * np.arange(600)
-    dense = pd.DataFrame({"timestamp": index, "requests": _dense_sentinel(20, seed=1)})
-    other = pd.DataFrame({"timestamp": index, "requests": np.random.default_rng(0).poisson(50, 600) * 1.0})
-    frame = pd.concat([dense.assign(endpoint="dense"), other.assign(endpoint="busy")], ignore_index=True)
-    fleet = FleetPredictor(horizon=5, window=window).fit(frame, key="endpoint")
-    assert fleet.errors_ == {} and fleet._predictors == {}  # fitted in a batch
-    forecast = fleet.predict()
-    single = WorkloadPredictor(horizon=5, window=window).fit(dense).predict()
-    got = forecast.loc[forecast["endpoint"] == "dense"]
+    got, single = _batched_beside_a_busy_key(
+        pd.DataFrame({"timestamp": index, "requests": _dense_sentinel(20, seed=1)}), window)
     for column in ("yhat", "lower", "upper"):
         np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9, atol=1e-9)
     assert np.abs(single.yhat - 50).max() < 3 * np.sqrt(50)
@@ -830,17 +801,10 @@ def test_a_sentinel_written_from_the_first_buckets_is_flagged_throughout(every, 
 def test_a_fleet_key_with_a_sentinel_from_its_first_bucket_forecasts_as_workload_predictor():
     """The fleet's batched fit picks the keys DLinear weighs by their flags: a sentinel written from the first bucket
     on is flagged there too, and the key forecasts as WorkloadPredictor, near its level (before: 4.29e9)."""
-    from workload_predictor import FleetPredictor
 
     index = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta("10s") * np.arange(300)
-    sentinel = pd.DataFrame({"timestamp": index, "requests": _sentinel_from(20, 0, 300, seed=2)})
-    other = pd.DataFrame({"timestamp": index, "requests": np.random.default_rng(0).poisson(50, 300) * 1.0})
-    frame = pd.concat([sentinel.assign(endpoint="sentinel"), other.assign(endpoint="busy")], ignore_index=True)
-    fleet = FleetPredictor(horizon=5, window=24).fit(frame, key="endpoint")
-    assert fleet.errors_ == {} and fleet._predictors == {}  # fitted in a batch
-    forecast = fleet.predict()
-    single = WorkloadPredictor(horizon=5, window=24).fit(sentinel).predict()
-    got = forecast.loc[forecast["endpoint"] == "sentinel"]
+    got, single = _batched_beside_a_busy_key(
+        pd.DataFrame({"timestamp": index, "requests": _sentinel_from(20, 0, 300, seed=2)}))
     for column in ("yhat", "lower", "upper"):
         np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9, atol=1e-9)
     assert np.abs(single.yhat - 50).max() < 3 * np.sqrt(50)
@@ -896,3 +860,29 @@ def test_an_update_scan_with_the_flags_before_it_known_flags_what_the_whole_seri
         known = {(p - (t - history), c): m for (p, c), m in flagged.items() if t - history <= p < t}
         got = [p + t - history for p, *_ in anomaly.detect(values[t - history : t + 1], history, floor, known=known)]
         assert got == [p for p, *_ in whole if p == t], t
+
+
+def _batched_beside_a_busy_key(key: pd.DataFrame, window: int | None = 24) -> tuple[pd.DataFrame, object]:
+    """The forecast of ``key`` (timestamp, requests) by a DLinear fleet that fits it in one batch beside a busy
+    Poisson(50) key, and ``WorkloadPredictor``'s forecast of it alone."""
+    from workload_predictor import FleetPredictor
+
+    other = key.assign(requests=np.random.default_rng(0).poisson(50, len(key)) * 1.0)
+    frame = pd.concat([key.assign(endpoint="key"), other.assign(endpoint="busy")], ignore_index=True)
+    fleet = FleetPredictor(horizon=5, window=window).fit(frame, key="endpoint")
+    assert fleet.errors_ == {} and fleet._predictors == {}  # fitted in a batch
+    forecast = fleet.predict()
+    return forecast.loc[forecast["endpoint"] == "key"], WorkloadPredictor(horizon=5, window=window).fit(key).predict()
+
+
+def _updated_and_refit(y: np.ndarray, chunks) -> tuple[DLinear, DLinear]:
+    """DLinear(horizon=5, window=24) fitted on ``y[:400]`` and updated with the rest in ``chunks``, and the first fit
+    refitted on all of ``y`` (its window, scaling, penalty and floor)."""
+    model = DLinear(horizon=5, window=24).fit(y[:400])
+    refit = copy.deepcopy(model)
+    seen = 400
+    for size in chunks:
+        model.update(y[seen : seen + size])
+        seen += size
+    refit._fit_arrays(y, refit=True)
+    return model, refit

@@ -1375,3 +1375,19 @@ def test_inspect_reports_a_log_whose_rows_step_back_in_time(runner, tmp_path):
     pd.DataFrame({"TIMESTAMP": stamps.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"), "ContextTokens": 10,
                   "GeneratedTokens": 5}).to_csv(in_order, index=False)
     assert "out of order" not in runner.invoke(main, ["inspect", str(in_order), "--freq", "1min"]).output
+
+
+def test_a_model_file_update_says_when_the_ensemble_moved_weight_to_a_member_on_the_newest_windows(runner, tmp_path):
+    """After a level shift an ensemble's update moves weight to the member that follows it (``shift_share_``); the
+    summary named only the combination chosen at fit, which no longer says what forecasts."""
+    rng = np.random.default_rng(0)
+    model_file = tmp_path / "m.wp"
+    first = bucketed_csv(tmp_path / "first.csv", periods=600, requests=rng.poisson(30, 600))
+    assert runner.invoke(main, ["forecast", str(first), "--horizon", "5", "--model-file", str(model_file)]).exit_code == 0
+    assert "moved to" not in runner.invoke(main, ["forecast", str(first), "--horizon", "5"]).output
+    later = bucketed_csv(tmp_path / "later.csv", start="2024-05-10T01:40:00Z", periods=40,
+                         requests=rng.poisson(300, 40))
+    result = runner.invoke(main, ["forecast", str(later), "--model-file", str(model_file)])
+    assert result.exit_code == 0, result.output
+    moved = re.search(r"(\d\.\d\d) of the weight moved to (\w+), far better on the newest windows", result.output)
+    assert moved and float(moved.group(1)) > 0, result.output

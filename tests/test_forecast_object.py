@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,6 +100,10 @@ def test_a_naive_or_local_index_is_read_as_utc_and_to_requests_draws_the_same_ar
     (dict(freq="10s"), r"Forecast freq='10s' must be the bucket width as a pd.Timedelta"),
     (dict(freq=pd.Timedelta("-10s")), r"Forecast freq=.* must be the bucket width as a pd.Timedelta"),
     (dict(freq=pd.Timedelta(0)), r"Forecast freq=.* must be the bucket width"),
+    # Before: a plain ValueError of pandas ("Unit M is not supported") or its OutOfBoundsTimedelta.
+    (dict(freq=np.timedelta64(1, "M")), r"Forecast freq=.* must be the bucket width"),
+    (dict(freq=np.timedelta64(1, "Y")), r"Forecast freq=.* must be the bucket width"),
+    (dict(freq=datetime.timedelta(days=999_999_999)), r"Forecast freq=.* must be the bucket width"),
     # Before: accepted (confidence was checked in [0, 1], its values per target were not).
     (dict(confidence_by_target={"requests": 7.0}), r"Forecast confidence_by_target=.* must map .* in \[0, 1\]"),
     (dict(confidence_by_target={"tokens": 0.5}), r"Forecast confidence_by_target=.* must map"),

@@ -111,7 +111,10 @@ class Forecast:
                                     f"{quote(self.targets)} to numbers in [0, 1], e.g. {{'requests': 0.8}}.")
         freq = self.freq
         if freq is not None:
-            width = pd.Timedelta(freq) if isinstance(freq, (datetime.timedelta, np.timedelta64)) else None
+            try:  # a calendar unit (np.timedelta64(1, "M")) has no fixed width; a huge one no Timedelta
+                width = pd.Timedelta(freq) if isinstance(freq, (datetime.timedelta, np.timedelta64)) else None
+            except (ValueError, OverflowError):
+                width = None
             if width is None or width is pd.NaT or width <= pd.Timedelta(0):
                 raise WorkloadDataError(f"Forecast freq={quote(freq)} must be the bucket width as a pd.Timedelta "
                                         "> 0, e.g. pd.Timedelta('10s'), or None.")

@@ -973,6 +973,12 @@ def test_a_valid_ensemble_file_loads_and_updates(ensemble_bytes):
     # the update went through, the next predict failed (TypeError): the LSTM's slot without an LSTM
     (_forge_attr("Ensemble", "lstm_shares_slot_", True), None, "lstm_shares_slot_=True"),
     (_unchanged, _forge_array("Ensemble", "validation_origins_", lambda a: a[:2]), "validation_origins_ of shape"),
+    # loaded: the median's share of the forecast was scaled by 1 - shift_share_ (2x at -1, -1x at 2.0) and by
+    # combination_share_ unchecked, a wrong forecast where the rule is the median, until the next update
+    (_forge_attr("Ensemble", "shift_share_", -1.0), None, "shift_share_=-1.0, not a number in"),
+    (_forge_attr("Ensemble", "shift_share_", 2.0), None, "shift_share_=2.0, not a number in"),
+    (_forge_attr("Ensemble", "combination_share_", 3.0), None, "combination_share_=3.0, not a number in"),
+    (_forge_attr("Ensemble", "shift_member_", 7), None, "shift_member_=7, not one of its slots"),
 ])
 def test_ensemble_state_an_update_reads_is_checked_at_load(ensemble_bytes, forge, change_arrays, message):
     """These loaded, forecast and saved; update() (or the predict after it) then failed inside numpy."""

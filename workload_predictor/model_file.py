@@ -483,7 +483,15 @@ def _check_evidence(model: Any, horizon: int, k: int, refuse: Any) -> None:
                                or (shares and not {"lstm", "dlinear"} <= set(members))):
         refuse(f"has lstm_shares_slot_={quote(shares)} for the members {quote(list(members))} (True only where both "
                "the LSTM and DLinear are members)")
-    s = len(model._slots())
+    slots = model._slots()
+    s = len(slots)
+    for name in ("combination_share_", "shift_share_"):  # the forecast's weights scale by them (absent: 1.0, 0.0)
+        share = getattr(model, name, None)
+        if share is not None and (not isinstance(share, float) or not 0.0 <= share <= 1.0):
+            refuse(f"has the ensemble's {name}={quote(share)}, not a number in [0, 1]")
+    member = getattr(model, "shift_member_", None)
+    if member is not None and member not in slots:
+        refuse(f"has the ensemble's shift_member_={quote(member)}, not one of its slots {quote(list(slots))}")
     forecast, actual = getattr(model, "evidence_forecast_", None), getattr(model, "evidence_actual_", None)
     if forecast is None and actual is None:
         return

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workload_predictor import WorkloadPredictor
+from workload_predictor import WorkloadPredictor, anomaly
 from workload_predictor.anomaly import KEPT
 
 
@@ -267,3 +267,27 @@ def test_a_fleet_reads_a_burst_in_the_first_hour_as_a_predictor_does():
         assert [a[2] for a in single.input_anomalies_] == ([1e6] if seed == 1 else [])
         got = forecast.loc[forecast["endpoint"] == f"k{seed}", "yhat"].to_numpy()
         np.testing.assert_allclose(got, np.ravel(single.predict().yhat), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("fit", ["model", "predictor", "fleet"])
+def test_a_fit_reuses_its_scan_and_keeps_nothing_after_it_returns(fit, monkeypatch):
+    """A fit scans its training part, then its refit all of the series, which reuses the first scan's flags; after the
+    fit the thread kept them (3.6 MB of flags for 200,000 buckets, outside any memory limit) until its next scan."""
+    from workload_predictor import FleetPredictor, WorkloadPredictor
+    from workload_predictor.models.dlinear import DLinear
+
+    values = np.random.default_rng(0).poisson(50, 600).astype(float)
+    values[100::20] = 4294967295.0  # flagged from bucket 100 on
+    reused = []
+    original = anomaly._Scanned.reused
+    monkeypatch.setattr(anomaly._Scanned, "reused", lambda self, *a: reused.append(original(self, *a)) or reused[-1])
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=600, freq="10s", tz="UTC"),
+                          "requests": values})
+    if fit == "model":
+        DLinear(horizon=5, window=24).fit(values)
+    elif fit == "predictor":
+        WorkloadPredictor(horizon=5, window=24).fit(frame)
+    else:
+        FleetPredictor(horizon=5, window=24).fit(frame.assign(key="a"), key="key")
+    assert any(flags is not None for flags in reused)  # the refit reused the fit's scan
+    assert anomaly._SCANNED.__dict__.get("last") is None and not anomaly._SCANNED.__dict__.get("depth")

@@ -65,9 +65,10 @@ from __future__ import annotations
 
 import bisect
 import collections
+import functools
 import hashlib
 import threading
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -244,8 +245,9 @@ class _Scanned:
 
     @classmethod
     def keep(cls, values: np.ndarray, floor: np.ndarray, flags: list) -> None:
-        """Keep ``flags`` for ``values`` unless a time limit cut the chains (they are then the plain rule's only)."""
-        if CHAINS_STAGE in _deadline.current().stages:
+        """Keep ``flags`` for ``values`` inside a fit (:func:`keeping_scans`), unless a time limit cut the chains
+        (they are then the plain rule's only)."""
+        if not _SCANNED.__dict__.get("depth") or CHAINS_STAGE in _deadline.current().stages:
             _SCANNED.__dict__.pop("last", None)
             return
         _SCANNED.last = cls(len(values), cls._digest(values, floor), flags)
@@ -264,6 +266,25 @@ class _Scanned:
 
 
 _SCANNED = threading.local()  # the last series_flags scanned, per thread (a fleet's threads fit keys at once)
+
+
+def keeping_scans(fit: Callable) -> Callable:
+    """``fit`` with the flags of the last series scanned kept while it runs (:func:`series_flags`: a fit scans its
+    training part, then its refit all of the series), and forgotten when the outermost such call returns: they would
+    otherwise hold, per thread, a list as long as the flags of the largest series fitted (outside any memory limit)."""
+
+    @functools.wraps(fit)
+    def kept(*args: Any, **kwargs: Any) -> Any:
+        depth = _SCANNED.__dict__.get("depth", 0)
+        _SCANNED.depth = depth + 1
+        try:
+            return fit(*args, **kwargs)
+        finally:
+            _SCANNED.depth = depth
+            if depth == 0:
+                _SCANNED.__dict__.pop("last", None)
+
+    return kept
 
 
 def flagged_of(found: Sequence[tuple]) -> dict[tuple[int, int], float]:

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _deadline
+from . import _deadline, anomaly
 from ._memory import check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, factorize_keys, gap_buckets,
@@ -297,6 +297,7 @@ class FleetPredictor(ParamsMixin):
         self.teacher_params = teacher_params
 
     # -- fit -------------------------------------------------------------------------------
+    @anomaly.keeping_scans
     def fit(
         self,
         data: pd.DataFrame,
@@ -1061,6 +1062,7 @@ SHARED_PROCESS_NOTE = ("This key was fitted on a thread of the fleet's process b
                        "alone, or raise memory_limit_mb.")
 
 
+@anomaly.keeping_scans
 def _fit_partition_here(config: dict[str, Any], series: list[KeySeries]):
     """:func:`_fit_partition`'s work, in the process and thread it runs on."""
     settings, targets = config["settings"], config["targets"]

@@ -312,6 +312,7 @@ class WorkloadPredictor(ParamsMixin):
             raise WorkloadDataError(f"level={quote(self.level)} must be a coverage in (0, 1), e.g. 0.9.")
 
     # -- fit / predict ---------------------------------------------------------------------
+    @anomaly.keeping_scans
     def fit(
         self,
         data: pd.DataFrame | pd.Series,

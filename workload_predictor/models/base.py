@@ -163,6 +163,7 @@ class BaseForecaster(ParamsMixin):
     validation_fraction: float
     max_validation_windows: int
 
+    @anomaly.keeping_scans
     def fit(self, y: Any, anomalies: dict[tuple[int, int], float] | None = None):
         """Fit on ``y`` (``(n,)`` or ``(n, k)``; arrays, Series or DataFrames). Returns ``self``.
 

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .. import anomaly
 from .._deadline import current
 from .._memory import check_memory
 from .._threads import single_blas_thread
@@ -281,6 +282,7 @@ def check_length(n: int, horizon: int, window: int | None, fraction: float, max_
     return origins
 
 
+@anomaly.keeping_scans
 def fit_batched(
     y: np.ndarray, horizon: int = 10, window: int | None = None, kernel_size: int = 25,
     alpha: float | None = None,

@@ -207,6 +207,7 @@ class Ensemble(BaseForecaster):
                                         f"parameters (or None), e.g. member_params={{{name!r}: {{...}}}}.")
         return names
 
+    @anomaly.keeping_scans
     def fit(self, y: Any, anomalies: dict[tuple[int, int], float] | None = None):
         """Fit every member, weight them on the shared validation tail. Returns ``self``.
 

@@ -266,6 +266,7 @@ class GlobalLSTM(ParamsMixin):
         return training, inner, validation
 
     # -- fit -------------------------------------------------------------------------------
+    @anomaly.keeping_scans
     def fit(self, series: Sequence[Any], keys: Sequence[Hashable] | None = None) -> GlobalLSTM:
         """Fit one network on every key's series. Returns ``self``.
 

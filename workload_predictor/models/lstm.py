@@ -232,6 +232,7 @@ class LSTM(BaseForecaster):
         tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
         return super()._length_suffices(n) and super()._length_suffices(int(tail[0]))
 
+    @anomaly.keeping_scans
     def fit(self, y: Any, anomalies: dict[tuple[int, int], float] | None = None):
         """Fit on ``y`` (``(n,)`` or ``(n, k)``) within ``max_training_time`` (and no later than a deadline
         around this fit: a predictor's, an ensemble's); ``anomalies`` as for :meth:`BaseForecaster.fit`.

@@ -886,3 +886,31 @@ def _updated_and_refit(y: np.ndarray, chunks) -> tuple[DLinear, DLinear]:
         seen += size
     refit._fit_arrays(y, refit=True)
     return model, refit
+
+
+@pytest.mark.parametrize("window", [48, 336])
+def test_the_flagged_windows_memory_check_covers_what_summing_them_allocates(window, monkeypatch):
+    """``WindowStats.weighted`` tells the memory limit what a block of flagged windows allocates before it allocates:
+    the settling step's working copies were under-counted (a full block at window 336: 71.0 MB traced against 56.4 MB
+    told), so a fit could pass ``memory_limit_mb`` by some 15 MB."""
+    import tracemalloc
+
+    from workload_predictor.models import dlinear
+
+    told = []
+    monkeypatch.setattr(dlinear, "check_memory", lambda what, extra_bytes=0.0: told.append(extra_bytes))
+    monkeypatch.setattr(dlinear, "FLAGGED_BLOCK", 1024)
+    horizon = 10
+    n = 1024 + window + horizon - 1  # one full block of windows
+    z = np.random.default_rng(0).normal(size=n)
+    element = np.full(n, 1e-6)  # every point flagged: every window settled
+    element[::3] = 1.0
+    origins = np.arange(window, n - horizon + 1)
+    weights = window_weights(element, origins, window, horizon)
+    tracemalloc.start()
+    try:
+        WindowStats.weighted(z, origins, window, horizon, weights, element)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert told and peak <= told[0], (peak / 2**20, told[0] / 2**20)

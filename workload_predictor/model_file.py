@@ -431,13 +431,17 @@ def _check_origins(part: Any, refuse: Any) -> None:
     origins = getattr(part, "validation_origins_", None)
     if origins is None:
         return
-    actual = getattr(part, "validation_actual_", None)
-    if not isinstance(origins, np.ndarray) or origins.dtype.kind not in "iu" or origins.ndim != 1 \
-            or (actual is not None and len(origins) != len(actual)) \
-            or (len(origins) and (origins[0] < 0 or origins[-1] > MAX_COUNT or (np.diff(origins) <= 0).any())):
+    if not _increasing_origins(origins, getattr(part, "validation_actual_", None)):
         refuse(f"holds its {type(part).__name__}'s validation_origins_ of shape {quote(np.shape(origins))} "
                f"({quote(getattr(origins, 'dtype', type(origins).__name__))}), not one increasing position per "
                "validation window")
+
+
+def _increasing_origins(origins: Any, actual: Any) -> bool:
+    """Whether ``origins`` are one increasing count per validation window of ``actual`` (None: not known)."""
+    return (isinstance(origins, np.ndarray) and origins.dtype.kind in "iu" and origins.ndim == 1
+            and (actual is None or len(origins) == len(actual))
+            and (len(origins) == 0 or (origins[0] >= 0 and origins[-1] <= MAX_COUNT and (np.diff(origins) > 0).all())))
 
 
 def _check_blend(model: Any, k: int, refuse: Any) -> None:
@@ -696,7 +700,7 @@ def _check_pool(model: Any, horizon: int, k: int, refuse: Any) -> None:
 #: model's and each member's context, count, validation windows and their origins, and a single model's kept points
 #: (an ensemble keeps its members'); the scaling of a DLinear and an LSTM, and a DLinear's (an LSTM's base too)
 #: coefficients and window statistics. A forecast need not read them all (a member the ensemble weighs 0, a
-#: DLinear's statistics), so a file without one loaded and failed at the first update.
+#: DLinear's statistics), so load checks them: a file without one would load and fail at the first update.
 _FITTED_STATE = ("context_", "n_seen_", "validation_forecast_", "validation_actual_", "validation_origins_")
 _KEPT_STATE = ("recent_",)
 _CLASS_STATE = {"DLinear": ("offset_", "scale_", "coef_", "intercept_", "stats_", "ridge_"),
@@ -983,9 +987,7 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
                "keeps")
     origins, actual = getattr(model, "validation_origins_", None), model.validation_actual_
     if not isinstance(origins, list) or len(origins) != n or not all(
-            isinstance(o, np.ndarray) and o.dtype.kind in "iu" and o.ndim == 1 and len(o) == len(a)
-            and (len(o) == 0 or (o[0] >= 0 and o[-1] <= MAX_COUNT and (np.diff(o) > 0).all()))
-            for o, a in zip(origins, actual)):
+            _increasing_origins(o, a) for o, a in zip(origins, actual)):
         refuse(f"holds the global network's validation_origins_ not as {n:,} increasing positions, one per "
                "validation window of each key")
     weights = getattr(model, "recent_weights_", None)

@@ -279,9 +279,9 @@ def newest_shift(difference: np.ndarray, newest: int, horizon: int,
     ``(row, t, share)``.
 
     ``difference`` ``[S, n]`` holds, per candidate (row) and evidence window (oldest first), the
-    candidate's error less the current combination's. As in :func:`evidence_shrinkage`, the
-    differences are averaged over blocks of ``horizon`` windows, counted back from the newest (the
-    oldest, partial block is dropped). Each split sets the newest ``j`` blocks (within the
+    candidate's error less the current combination's. The differences are averaged over blocks of
+    ``horizon`` windows, counted back from the newest (the oldest, partial block is dropped; not by
+    origin, as :func:`evidence_shrinkage` blocks them). Each split sets the newest ``j`` blocks (within the
     ``newest`` windows, the validation tail's consecutive origins, leaving two of its blocks older)
     against the ``m >= j`` older blocks (the evidence the weights rest on):
     ``t = (mean_new - mean_old) / (s sqrt(1/j + 1/m))``, ``s`` the older blocks' spread, or the

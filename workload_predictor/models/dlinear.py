@@ -52,8 +52,8 @@ DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
 REFRESH_AFTER = 256
 # A window whose rank-one step would dominate the system (``weight u^T S^-1 u`` above this: a bucket far outside the
 # scaled range the kept inverse was built on, such as a burst of 1e11 in a sparse series fitted on its quiet part)
-# recomputes the inverses from the statistics instead: past it the step cancels most of the inverse, and the
-# forecasts of a few hundred updates were NaN.
+# recomputes the inverses from the statistics instead: past it the step cancels most of the inverse, which loses its
+# definiteness (NaN forecasts until the next recomputation).
 RANK_ONE_DOMINANT = 100.0
 #: An update completing more windows than this recomputes the inverses: k rank-one steps would cost more.
 RANK_ONE_MAX = 8
@@ -73,7 +73,7 @@ ROLLING_REFITS = 25
 
 #: Windows holding a flagged point are summed this many at a time (:meth:`WindowStats.weighted`): their inputs,
 #: weighted inputs and targets, 8 * FLAGGED_BLOCK * (2 * window + horizon) bytes (22 MB at window 336), and to settle
-#: them (:func:`settled_windows`) three times their points more (55 MB).
+#: them (:func:`settled_windows`) five times their points more (75 MB in all).
 FLAGGED_BLOCK = 4096
 
 
@@ -116,9 +116,9 @@ class WindowStats:
             return cls.from_series(z, origins, window, horizon)
         low = weights < 1.0
         flagged, flagged_weights = origins[low], weights[low]
-        # The flagged windows are materialised (inputs, weighted inputs and targets; to settle them, their points'
-        # weights and two working copies), a block at a time.
-        width = 2 * window + horizon + (3 * (window + horizon) if element is not None else 0)
+        # The flagged windows are materialised (inputs, weighted inputs and targets; to settle them, their points
+        # weights and the settling step's working copies), a block at a time.
+        width = 2 * window + horizon + (5 * (window + horizon) if element is not None else 0)
         check_memory("DLinear flagged windows", extra_bytes=8.0 * min(len(flagged), FLAGGED_BLOCK) * width)
         total = None
         for begin in range(0, len(flagged), FLAGGED_BLOCK):

@@ -502,10 +502,15 @@ def weights(values: np.ndarray, start: int, floor: np.ndarray) -> np.ndarray | N
     (1e9 among counts of 50 counts about 1e-10 of one ordinary window), while a bucket
     just past the threshold still counts almost fully.
     """
-    found = scan(values, start, floor)
+    return _weights_of(scan(values, start, floor), values.shape, start)
+
+
+def _weights_of(found: Sequence[tuple], shape: tuple[int, ...], start: int) -> np.ndarray | None:
+    """The weights ``[n - start, k]`` (``shape``: ``(n, k)``) of the flags ``found`` (:func:`scan`'s, with their
+    deviations): ``(K / deviation)^4`` where flagged, else 1; ``None`` when nothing is flagged."""
     if not found:
         return None
-    result = np.ones((max(len(values) - start, 0), values.shape[1]))
+    result = np.ones((max(shape[0] - start, 0), shape[1]))
     for position, col, _, _, deviation in found:
         result[position - start, col] = (K / deviation) ** 4
     return result
@@ -537,12 +542,7 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray,
         found = scan(y, start, floor, known={})  # the plain rule alone: no chain can flag it (see scan)
     else:
         found = [flag for flag in series_flags(y, floor) if flag[0] >= start]
-    if not found:
-        return None
-    result = np.ones((n - start, y.shape[1]))
-    for position, col, _, _, deviation in found:
-        result[position - start, col] = (K / deviation) ** 4
-    return result
+    return _weights_of(found, y.shape, start)
 
 
 def _held(values: np.ndarray, floor: np.ndarray) -> bool:

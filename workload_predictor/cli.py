@@ -706,9 +706,8 @@ def _reuse(path: Path, data, freq: str | None, asked: dict[str, Any] | None = No
         try:
             predictor.update(newer, timestamp="timestamp")
         except UpdateGapError as exc:  # its advice (drop the row, raise max_gap) names no option of the CLI's
-            gap = re.sub(r"\s*A clock-skewed or stray row\?.*$", "", _one_line(exc))
             raise WorkloadDataError(
-                f"{data.path.name}: {gap} An update bridges at most that many missing buckets: fit anew with a new "
+                f"{data.path.name}: {exc.finding} An update bridges at most that many missing buckets: fit anew with a new "
                 f"--model-file, or pass a trace that continues {path.name}'s last bucket ({path.name} was not "
                 "changed)."
             ) from exc

@@ -784,13 +784,13 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
         missing = np.diff(position, prepend=0) - 1  # buckets without a row before each row
         longest = int(np.argmax(missing))
         if missing[longest] > max_gap:
+            finding = (f"new bucket {_utc_isoformat(instants[longest])} is {int(missing[longest]) + 1} buckets after "
+                       f"the {'last fitted bucket' if longest == 0 else 'previous row'} (buckets of "
+                       f"{duration_text(freq)}): the {int(missing[longest])} buckets between would be zero-filled, "
+                       f"more than max_gap={max_gap}.")
             raise UpdateGapError(
-                f"new bucket {_utc_isoformat(instants[longest])} is {int(missing[longest]) + 1} buckets after the "
-                f"{'last fitted bucket' if longest == 0 else 'previous row'} (buckets of {duration_text(freq)}): the {int(missing[longest])} "
-                f"buckets between would be zero-filled, more than max_gap={max_gap}. A clock-skewed or stray row? "
-                "Drop it (the predictor is unchanged and accepts the next correct row), refit after a long outage, "
-                "or raise max_gap (None disables the bound)."
-            )
+                f"{finding} A clock-skewed or stray row? Drop it (the predictor is unchanged and accepts the next "
+                "correct row), refit after a long outage, or raise max_gap (None disables the bound).", finding)
     if n_buckets == len(instants):  # no gap: the rows are the buckets
         return Continuation(values=values, last=last + n_buckets * freq)
     check_memory("zero-filling new buckets", extra_bytes=8.0 * n_buckets * (values.shape[1] + 1))

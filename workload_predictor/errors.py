@@ -79,7 +79,14 @@ class MemoryLimitError(WorkloadDataError, MemoryError):
 
 
 class UpdateGapError(WorkloadDataError):
-    """``update`` got a row further ahead of the series than ``max_gap`` buckets; nothing was changed."""
+    """``update`` got a row further ahead of the series than ``max_gap`` buckets; nothing was changed.
+
+    ``finding``: what was found (the row, its gap, ``max_gap``), without the library's advice, for a caller that
+    words its own fix (the command line)."""
+
+    def __init__(self, message: str, finding: str | None = None):
+        super().__init__(message)
+        self.finding = message if finding is None else finding
 
 
 class NoSeasonError(WorkloadDataError):

@@ -917,25 +917,12 @@ def _check_model_settings(model: BaseForecaster, n_targets: int) -> None:
     """What ``model``'s fit checks of its settings before it reads a series of ``n_targets`` targets: a torch
     model's network settings (and its patch against a given window), an ensemble's members and, in turn, each
     member's (length and horizon included)."""
-    if hasattr(model, "_check_members"):  # an ensemble
-        from .models.base import check_validation_settings
-
-        model._check_horizon()
-        check_validation_settings(model)
-        registry.check_runtime_settings(model)
-        for name in model._check_members():
-            member = model._member(name)
-            member._check_horizon()
+    if hasattr(model, "_planned_members"):  # an ensemble
+        for member in model._planned_members().values():
             member.minimum_length()
             _check_model_settings(member, n_targets)
-    elif hasattr(model, "hidden_size") and hasattr(model, "patch_size"):  # a patch LSTM (torch already imported)
-        from .models.registry import check_verbose
-        from .models.torch_runtime import check_patch_size, check_settings
-
-        check_settings(model, outputs=model.horizon * n_targets)
-        check_verbose(model.verbose)
-        if is_positive_int(model.window):
-            check_patch_size(model.patch_size, int(model.window))
+    elif hasattr(model, "_check_network_settings"):  # a patch LSTM (torch already imported)
+        model._check_network_settings(n_targets)
 
 
 def _check_key_name(key: Any, target: Any) -> None:

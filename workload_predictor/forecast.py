@@ -76,8 +76,7 @@ class Forecast:
                                     "start of each future bucket, e.g. pd.date_range('2024-05-10', periods=3, "
                                     "freq='10s', tz='UTC').")
         if str(self.index.tz) != "UTC":  # to_requests and the vidur formats count from the epoch in UTC
-            index = self.index.tz_localize("UTC") if self.index.tz is None else self.index.tz_convert("UTC")
-            object.__setattr__(self, "index", index)
+            object.__setattr__(self, "index", _in_utc(self.index))
         targets = self.targets
         if isinstance(targets, (list, tuple)) and targets and all(isinstance(t, str) for t in targets):
             object.__setattr__(self, "targets", tuple(targets))
@@ -124,8 +123,7 @@ class Forecast:
             raise WorkloadDataError(f"Forecast history={quote(history)} must be None or a DataFrame of the last observed "
                                     "buckets, indexed by their timestamps.")
         if history is not None and str(history.index.tz) != "UTC":  # plot draws it beside the UTC index
-            utc = history.index.tz_localize("UTC") if history.index.tz is None else history.index.tz_convert("UTC")
-            object.__setattr__(self, "history", history.set_axis(utc, axis=0))
+            object.__setattr__(self, "history", history.set_axis(_in_utc(history.index), axis=0))
 
     @property
     def steps(self) -> int:
@@ -187,3 +185,8 @@ class Forecast:
             f"Forecast(model={self.model!r}, targets={list(self.targets)}, steps={self.steps}, "
             f"start={self.index[0].isoformat()}, level={self.level}, confidence={self.confidence:.3f})"
         )
+
+
+def _in_utc(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """``index`` in UTC: converted from another zone, or read as UTC where naive (as the data door reads it)."""
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")

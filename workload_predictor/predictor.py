@@ -668,10 +668,14 @@ class WorkloadPredictor(ParamsMixin):
         anomalies = getattr(self, "input_anomalies_", None)
         if anomalies is None:
             return None
-        models = getattr(self.model_, "members_", {None: self.model_}).values()
-        count = max((len(m.recent_) for m in models if getattr(m, "recent_", None) is not None), default=0)
+        count = max(map(len, self._models_kept_points()), default=0)
         return _flagged_among(anomalies, self.targets_, self.freq_, self.last_timestamp_, count,
                               self.model_.n_seen_ - 1)
+
+    def _models_kept_points(self) -> list[np.ndarray]:
+        """The points the model keeps for its updates (``recent_``; an ensemble's: each member's), newest last."""
+        models = getattr(self.model_, "members_", {None: self.model_}).values()
+        return [m.recent_ for m in models if getattr(m, "recent_", None) is not None]
 
     def _bursts_before(self, anomalies: Any, new: Any) -> list[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
@@ -681,8 +685,7 @@ class WorkloadPredictor(ParamsMixin):
         n_new = len(new.values)
         # The predictor's kept series, or the points a model (an ensemble's member) keeps where it keeps more: all end
         # at the last bucket; up to REFERENCE_BUCKETS before the longest a model keeps.
-        models = getattr(self.model_, "members_", {None: self.model_}).values()
-        recent = [m.recent_ for m in models if getattr(m, "recent_", None) is not None]
+        recent = self._models_kept_points()
         kept = max([self.series_.values, *recent], key=len)
         kept = kept[-(max(map(len, recent), default=0) + anomaly.REFERENCE_BUCKETS) :]
         if not anomalies or anomalies[-1][0] <= new.last - (len(kept) + n_new) * self.freq_:

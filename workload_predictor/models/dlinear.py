@@ -123,10 +123,7 @@ class WindowStats:
         total = None
         for begin in range(0, len(flagged), FLAGGED_BLOCK):
             block = flagged[begin : begin + FLAGGED_BLOCK]
-            inputs, targets = windows_at(z, block, window), targets_at(z, block, horizon)
-            if element is not None:
-                inputs, targets = settled_windows(inputs, targets, windows_at(element, block - first, window),
-                                                  targets_at(element, block - first, horizon))
+            inputs, targets = windows_settled_at(z, block, window, horizon, element, first)
             part = cls.from_windows(inputs, targets, flagged_weights[begin : begin + FLAGGED_BLOCK])
             total = part if total is None else total + part
         edges = np.flatnonzero(np.diff(low.astype(np.int8))) + 1
@@ -428,6 +425,18 @@ def settled_windows(inputs: np.ndarray, targets: np.ndarray, input_weights: np.n
         kept[marked] = np.broadcast_to(median[:, None], kept.shape)[marked]
         inputs[rows], targets[rows] = kept[:, :width], kept[:, width:]
     return inputs, targets
+
+
+def windows_settled_at(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
+                       first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs ``(m, window)`` and targets ``(m, horizon)`` of ``z``'s windows at ``origins``, settled
+    (:func:`settled_windows`) where ``element`` (the weights of ``z``'s points, ``element[i]``: point ``first + i``;
+    None: all 1) flags a point."""
+    inputs, targets = windows_at(z, origins, window), targets_at(z, origins, horizon)
+    if element is None:
+        return inputs, targets
+    return settled_windows(inputs, targets, windows_at(element, origins - first, window),
+                           targets_at(element, origins - first, horizon))
 
 
 def window_weights(element: np.ndarray | None, origins: np.ndarray, window: int, horizon: int,
@@ -1091,14 +1100,16 @@ class DLinear(BaseForecaster):
             else:  # the window added i-th of m is multiplied by gamma m - 1 - i times after it
                 decay = gamma ** np.arange(new_windows - 1, -1, -1.0)
                 stats = [s.scaled(gamma ** new_windows) + WindowStats.from_windows(
-                    *self._new_windows(z[:, j], origins, None if element is None else element[:, j]),
+                    *windows_settled_at(z[:, j], origins, self.window_, self.horizon,
+                                        None if element is None else element[:, j]),
                     decay * (1.0 if weights[j] is None else weights[j])) for j, s in enumerate(self.stats_)]
             if recompute:
                 ridge = self._ridge(stats, self._penalties(stats))
                 steps = 0
             else:
-                ridge = [self._add_windows(systems, s, self._new_windows(
-                    z[:, j], origins, None if element is None or weights[j] is None else element[:, j])[0],
+                ridge = [self._add_windows(systems, s, windows_settled_at(
+                    z[:, j], origins, self.window_, self.horizon,
+                    None if element is None or weights[j] is None else element[:, j])[0],
                     weights[j], gamma, self._follows_level()) for j, (systems, s) in enumerate(zip(self.ridge_,
                                                                                                     self.stats_))]
                 if any(systems is None for systems in ridge):
@@ -1106,16 +1117,6 @@ class DLinear(BaseForecaster):
             return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps,
                         recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
-
-    def _new_windows(self, z: np.ndarray, origins: np.ndarray,
-                     element: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The inputs and targets of one target's windows at ``origins`` of ``z``, settled
-        (:func:`settled_windows`) where ``element`` (the weights of ``z``'s points; None: all 1) flags a point."""
-        inputs, targets = windows_at(z, origins, self.window_), targets_at(z, origins, self.horizon)
-        if element is None:
-            return inputs, targets
-        return settled_windows(inputs, targets, windows_at(element, origins, self.window_),
-                               targets_at(element, origins, self.horizon))
 
     def _penalties(self, stats: list[WindowStats]) -> list[dict[int, float]]:
         """The penalties a recomputation uses: the kept ones, or with forgetting the fit's penalty per window

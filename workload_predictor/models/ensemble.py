@@ -215,14 +215,8 @@ class Ensemble(BaseForecaster):
         forecasts read a burst the series came back from as its median; the members train on ``y`` as it is.
         """
         matrix, one_d = as_matrix(y)
-        self._check_horizon()
-        check_validation_settings(self)
-        registry.check_runtime_settings(self)
-        names = self._check_members()
         # Every member's length check before any member trains: the longest requirement is the ensemble's.
-        planned = {name: self._member(name) for name in names}
-        for member in planned.values():
-            member._check_horizon()
+        planned = self._planned_members()
         # A member that searches the data for its season is left out where the series is too short for the search,
         # as where the data show no season (unless it is the only member): it does not lengthen the series the
         # ensemble needs.
@@ -592,8 +586,22 @@ class Ensemble(BaseForecaster):
         saved before the median rule have none): the combination's share times the rule's median share.
         ``NotFittedError`` before ``fit``, as ``weights_``."""
         check_is_fitted(self, "step_weights_")
-        return (getattr(self, "combination_share_", 1.0) * median_weight(getattr(self, "combination_rule_", None))
-                * (1.0 - getattr(self, "shift_share_", 0.0)))
+        return self._chosen_median_share() * (1.0 - getattr(self, "shift_share_", 0.0))
+
+    def _planned_members(self) -> dict[str, BaseForecaster]:
+        """The members named, built, after the ensemble's settings and each member's horizon are checked: what
+        ``fit`` checks before it reads the series."""
+        self._check_horizon()
+        check_validation_settings(self)
+        registry.check_runtime_settings(self)
+        planned = {name: self._member(name) for name in self._check_members()}
+        for member in planned.values():
+            member._check_horizon()
+        return planned
+
+    def _chosen_median_share(self) -> float:
+        """The median's share the combination chose, before an update moved weight (``shift_share_``)."""
+        return getattr(self, "combination_share_", 1.0) * median_weight(getattr(self, "combination_rule_", None))
 
     @property
     def weights_(self) -> dict[str, float]:
@@ -690,7 +698,7 @@ class Ensemble(BaseForecaster):
         """
         from . import combination
 
-        median_share = getattr(self, "combination_share_", 1.0) * median_weight(getattr(self, "combination_rule_", None))
+        median_share = self._chosen_median_share()
         current = combination.combine(weights, evidence)
         if median_share:
             current = current + median_share * np.median(evidence, axis=0)

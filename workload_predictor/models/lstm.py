@@ -246,12 +246,17 @@ class LSTM(BaseForecaster):
                 self.base_._fit_arrays(y, refit=True)
             return
         # Settings first: a bad one (or a network too large for the memory limit) fails before the base's fit.
-        check_settings(self, outputs=self.horizon * y.shape[1])
+        self._check_network_settings(y.shape[1])
+        # The base always completes; the targets and the training stop at the deadline.
+        self._fit_network(y, current())
+
+    def _check_network_settings(self, n_targets: int) -> None:
+        """The settings the fit checks before it reads a series of ``n_targets`` targets: the network's (and its
+        smallest size against the memory limit), ``verbose``, and the patch against a given window."""
+        check_settings(self, outputs=self.horizon * n_targets)
         check_verbose(self.verbose)
         if is_positive_int(self.window):  # a given window: the patch is checked before the base's fit
             check_patch_size(self.patch_size, int(self.window))
-        # The base always completes; the targets and the training stop at the deadline.
-        self._fit_network(y, current())
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
         """The base's refit on all of ``y``, as DLinear refits itself (the network is not retrained): the

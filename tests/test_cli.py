@@ -258,6 +258,26 @@ def test_plot_without_matplotlib_fails_before_the_fit(runner, azure_csv, tmp_pat
         assert "matplotlib" in result.output and "the fit ran" not in result.output
 
 
+@pytest.mark.parametrize("model", ["lstm", "ensemble"])
+def test_a_model_that_needs_torch_without_torch_names_its_install(runner, azure_csv, monkeypatch, model):
+    """Without PyTorch, the LSTM and the ensemble (``forecast``'s default) said "register the model's class or its
+    'module:Class' path" and exited 3 (bad data): the fix is PyTorch's CPU install, a missing dependency (exit 4)."""
+    from workload_predictor import WorkloadPredictor
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "workload_predictor.models.lstm", raising=False)
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", model])
+    assert result.exit_code == EXIT_DEPENDENCY, result.output
+    assert "download.pytorch.org/whl/cpu" in result.output and "--model dlinear" in result.output
+    assert "register the model" not in result.output
+    series = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="10s"),
+                           "requests": np.arange(300.0) % 7})
+    with pytest.raises(ModuleNotFoundError, match="needs PyTorch.*pip install torch") as caught:
+        WorkloadPredictor(model=model).fit(series)
+    assert caught.value.name == "torch"
+    assert runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", "dlinear"]).exit_code == 0
+
+
 @pytest.mark.parametrize("name, code", [("fc.txt", EXIT_USAGE), ("fc.parquet", EXIT_USAGE), ("fc.JSON", 0)])
 def test_out_suffix_chooses_the_format_or_is_refused(runner, azure_csv, tmp_path, name, code):
     out = tmp_path / name

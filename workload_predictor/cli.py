@@ -121,6 +121,7 @@ _CLI_WORDS = [
     (re.compile(r"\b(unit|origin|freq|horizon|level|stride|window)="), r"--\1 "),
     (re.compile(r"\b(test_size|refit_every|max_epochs)="), lambda m: "--" + m.group(1).replace("_", "-") + " "),
     (re.compile(r"\bcoarser freq\b"), "coarser --freq"),
+    (re.compile(r"\bmodel='(\w+)'"), r"--model \1"),
     (re.compile(r",? or raise max_buckets"), ""),
     (re.compile(r"For a request log \(one row per request\), call workload_predictor\.bucketize\(\.\.\.\) first\."),
      "A request log (one row per request) must have no requests column: pass it with --freq to bucket it."),
@@ -171,7 +172,7 @@ def handle_errors(command: Callable) -> Callable:
             if isinstance(exc, Failure):
                 message, code = str(exc), exc.code
             elif isinstance(exc, ImportError):
-                message, code = _one_line(exc), EXIT_DEPENDENCY
+                message, code = in_cli_words(_one_line(exc)), EXIT_DEPENDENCY
             elif isinstance(exc, (ValueError, OSError)):  # WorkloadDataError and NotFittedError are ValueErrors
                 message, code = in_cli_words(_one_line(exc)), EXIT_DATA
             else:

@@ -96,6 +96,18 @@ def check_runtime_settings(owner: Any) -> None:
             check(getattr(owner, name))
 
 
+# A model that needs PyTorch, where it is not installed: the error names the install (PyTorch's CPU build; a bare
+# ``pip install torch`` takes a CUDA build of several GB) and what runs without it.
+TORCH_MISSING = ("model {name!r} needs PyTorch, which is not installed: python3 -m pip install torch --index-url "
+                 "https://download.pytorch.org/whl/cpu (or a CUDA build from pytorch.org); DLinear and the baselines "
+                 "run without it (model='dlinear').")
+
+
+def is_torch_missing(exc: ModuleNotFoundError) -> bool:
+    """Whether an import failed for want of PyTorch itself (not of a module of this package)."""
+    return exc.name is not None and exc.name.split(".")[0] == "torch"
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     """One registered model: its name, class, capabilities and persistence hooks."""
@@ -114,6 +126,12 @@ class ModelEntry:
         """The model class (imported on first use; a typed error if the target is none)."""
         try:
             cls = resolve(self.target)
+        except ModuleNotFoundError as exc:
+            if self.needs_torch and is_torch_missing(exc):
+                raise ModuleNotFoundError(TORCH_MISSING.format(name=self.name), name="torch") from None
+            raise WorkloadDataError(f"model {self.name!r} is registered as {quote(self.target)}, which cannot be "
+                                    f"imported ({type(exc).__name__}: {cut(exc)}); register the model's class or "
+                                    "its 'module:Class' path.") from None
         except (ImportError, AttributeError) as exc:
             raise WorkloadDataError(f"model {self.name!r} is registered as {quote(self.target)}, which cannot be "
                                     f"imported ({type(exc).__name__}: {cut(exc)}); register the model's class or "

@@ -41,7 +41,8 @@ _OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2}|:\d{2}(?:\.\d+)?[+-]\d{2})$")
 # joined by line breaks and reversed, it starts with a literal, so one search skips from line to line.
 _OFFSET_SUFFIX_REVERSED = re.compile(r"\n[^\S\n]*(?:Z|\d{2}:?\d{2}[+-]|\d{2}[+-](?:\d+\.)?\d{2}:)")
 # The token columns of a request log, by what they count: this package's names first, then those of the
-# Azure LLM inference traces, Vidur's traces and OpenAI's usage records. The first one a log has is used.
+# Azure LLM inference traces, Vidur's traces and OpenAI's usage records. The first one a log has is used, named
+# exactly as here, else in any case and spelling of its separators (``Input Tokens``, ``CONTEXT_TOKENS``).
 TOKEN_COLUMNS = {
     "input_tokens": ("input_tokens", "ContextTokens", "num_prefill_tokens", "prompt_tokens"),
     "output_tokens": ("output_tokens", "GeneratedTokens", "num_decode_tokens", "completion_tokens"),
@@ -52,18 +53,29 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
     """Which of ``columns`` (a request log's) hold the prompt and output token counts.
 
     Returns ``{"input_tokens": column, "output_tokens": column}`` for those found: the
-    column named explicitly, else the first of :data:`TOKEN_COLUMNS` present. An explicit
-    name the log lacks is a :class:`WorkloadDataError`.
+    column named explicitly, else the first of :data:`TOKEN_COLUMNS` present (named exactly,
+    else by :func:`column_key`). An explicit name the log lacks is a :class:`WorkloadDataError`.
     """
     present = list(columns)
+    loose: dict[str, Any] = {}  # column_key -> the first column with that key
+    for name in present:
+        loose.setdefault(column_key(name), name)
     found = {}
     for out, given in (("input_tokens", input_column), ("output_tokens", output_column)):
         if given is not None and given not in present:
             raise WorkloadDataError(f"no token column {quote(given)} (columns: {quote_columns(present)}).")
-        column = given if given is not None else next((a for a in TOKEN_COLUMNS[out] if a in present), None)
+        column = given if given is not None else next(
+            (a for a in TOKEN_COLUMNS[out] if a in present),
+            next((loose[column_key(a)] for a in TOKEN_COLUMNS[out] if column_key(a) in loose), None))
         if column is not None:
             found[out] = column
     return found
+
+
+def column_key(name: Any) -> str:
+    """A column name as known names are matched against it: lower case, without blanks, ``_`` and ``-``
+    (``Input Tokens``, ``input-tokens`` and ``INPUT_TOKENS`` are ``inputtokens``)."""
+    return re.sub(r"[\s_\-]+", "", str(name)).lower()
 
 
 def duration_text(delta: Any) -> str:

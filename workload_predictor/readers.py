@@ -22,7 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import _target_matrix, bucketize, check_span, duration_text, parse_freq, to_utc_index, token_columns
+from .data import (_target_matrix, bucketize, check_span, column_key, duration_text, parse_freq, to_utc_index,
+                   token_columns)
 from .errors import WorkloadDataError, cut, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
@@ -104,13 +105,15 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
         if name.endswith(CSV_SUFFIXES):
             # index_col=False: a trailing comma on every data line (one field more than the header names) would
             # otherwise make the first column the index and shift every column's name one to the right.
-            return _without_empty_unnamed(pd.read_csv(path, index_col=False))
+            frame = pd.read_csv(path, index_col=False, sep=csv_delimiter(path))
+            return _with_known_names(_without_empty_unnamed(frame))
         if name.endswith(JSON_LINES_SUFFIXES + JSON_SUFFIXES):
             lines = not name.endswith(JSON_SUFFIXES)
             try:
                 # No date guessing: numeric timestamps stay numbers until the door reads them with --unit. utf-8-sig:
                 # a byte-order mark (as some Windows tools write) is dropped, as the CSV reader drops it.
-                return pd.read_json(path, lines=lines, dtype=False, encoding="utf-8-sig", **_NO_DATE_GUESSING)
+                frame = pd.read_json(path, lines=lines, dtype=False, encoding="utf-8-sig", **_NO_DATE_GUESSING)
+                return _with_known_names(frame)
             except (TypeError, ValueError, AttributeError) as exc:
                 # A line that is JSON but no object ([1, 2], 5, "text", null) fails the rows' dict(); a line that is
                 # no JSON at all is a parse error whose message says where (no need to read the file again).
@@ -123,7 +126,7 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
             except ImportError:
                 raise ImportError(f"{path}: reading Parquet needs pyarrow: "
                                   "pip install 'workload-predictor[parquet]'.") from None
-            return pd.read_parquet(path)
+            return _with_known_names(pd.read_parquet(path))
     except (WorkloadDataError, ImportError):
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -155,6 +158,47 @@ _PANDAS_ROW = re.compile(r"\bstarting at row (\d+)\b")
 def _in_lines(exc: BaseException) -> str:
     """A pandas parse error's message with its "starting at row N" as the file's line (counted from 1)."""
     return _PANDAS_ROW.sub(lambda m: f"starting at line {int(m.group(1)) + 1:,}", str(exc))
+
+
+#: Separators a CSV file's header line is read for, besides the comma: tab, semicolon (what spreadsheets write
+#: where the comma is the decimal mark) and the vertical bar.
+OTHER_DELIMITERS = ("\t", ";", "|")
+
+
+def csv_delimiter(path: str | Path) -> str:
+    """The field separator of the (possibly gzipped) CSV file: a comma, unless its first line holds none and
+    holds one of :data:`OTHER_DELIMITERS` (the most frequent). The line is at most ``max_line_bytes`` long
+    (:func:`check_line_lengths` checked it)."""
+    path = Path(path)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        header = stream.readline().decode("utf-8", "replace")
+    if "," in header:
+        return ","
+    counts = {delimiter: header.count(delimiter) for delimiter in OTHER_DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+#: A bucketed series' columns, by their names in this package: ``requests`` tells a bucketed series.
+KNOWN_COLUMNS = ("requests", "input_tokens", "output_tokens")
+
+
+def _with_known_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its column names stripped of surrounding blanks (``" timestamp "`` from a header written
+    ``timestamp , requests``), and a column named ``requests`` in another case or spelling (``Requests``;
+    :func:`~workload_predictor.data.column_key`) renamed to it: the file is then a bucketed series, whose
+    token columns are renamed alike (``Input Tokens``). Read as a request log, a ``Requests`` column would
+    count one request per row. Names that would collide stay as they are; a request log's token columns keep
+    their names (``--input-col`` names them; :func:`~workload_predictor.data.token_columns` finds them)."""
+    names = [name.strip() if isinstance(name, str) else name for name in frame.columns]
+    if len(set(names)) < len(names):
+        names = list(frame.columns)
+    for known in KNOWN_COLUMNS:
+        matches = [i for i, name in enumerate(names) if column_key(name) == column_key(known)]
+        if known not in names and len(matches) == 1 and (known == "requests" or "requests" in names):
+            names[matches[0]] = known
+    return frame if names == list(frame.columns) else frame.set_axis(names, axis=1)
 
 
 def _without_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -226,10 +270,12 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
                 f"no timestamp column {quote(given)} (columns: {quote_columns(frame.columns)}); fix --timestamp-col."
             )
         return given
-    lower = {str(c).lower(): c for c in frame.columns}
+    loose: dict[str, Any] = {}  # column_key -> the first column with that key
+    for name in frame.columns:
+        loose.setdefault(column_key(name), name)
     for candidate in TIMESTAMP_COLUMNS:
-        if candidate in lower:
-            return lower[candidate]
+        if column_key(candidate) in loose:
+            return loose[column_key(candidate)]
     raise WorkloadDataError(
         f"no timestamp column found (columns: {quote_columns(frame.columns)}); name it with --timestamp-col."
     )

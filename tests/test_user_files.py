@@ -1,0 +1,146 @@
+"""Trace files as serving systems and spreadsheets write them: other separators, blanks and case in the header.
+
+Each is read as the plain comma-separated file with this package's column names, or refused with a typed error;
+never read as something else (a bucketed series' ``Requests`` column as a request log, one request per row).
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workload_predictor import bucketize
+from workload_predictor.cli import main
+from workload_predictor.data import token_columns
+from workload_predictor.readers import read_table, read_trace
+
+
+def request_log(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    stamps = pd.Timestamp("2024-05-10T10:00:00Z") + pd.to_timedelta(np.sort(rng.uniform(0, 300, n)), unit="s")
+    return pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                         "input_tokens": rng.integers(1, 2000, n), "output_tokens": rng.integers(1, 500, n)})
+
+
+TARGETS = ("requests", "input_tokens", "output_tokens")
+
+
+def expected(tmp_path, log: pd.DataFrame) -> pd.DataFrame:
+    path = tmp_path / "plain.csv"
+    log.to_csv(path, index=False)
+    return read_trace(path, freq="10s", targets=TARGETS).series
+
+
+@pytest.mark.parametrize("sep", ["\t", ";", "|"])
+@pytest.mark.parametrize("suffix", [".csv", ".txt", ".csv.gz"])
+def test_a_file_separated_by_tabs_semicolons_or_bars_reads_as_the_comma_separated_one(tmp_path, sep, suffix):
+    # A semicolon file was one column named 'timestamp;input_tokens;output_tokens': "no timestamp column found
+    # ...; name it with --timestamp-col", a fix that cannot work.
+    log = request_log()
+    path = tmp_path / f"log{suffix}"
+    text = log.to_csv(index=False, sep=sep)
+    if suffix.endswith(".gz"):
+        with gzip.open(path, "wt") as stream:
+            stream.write(text)
+    else:
+        path.write_text(text)
+    trace = read_trace(path, freq="10s", targets=TARGETS)
+    pd.testing.assert_frame_equal(trace.series, expected(tmp_path, log))
+
+
+def test_a_comma_in_the_header_keeps_the_comma_separator(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("timestamp,note\n2024-05-10T10:00:00Z,a;b;c\n2024-05-10T10:00:01Z,d|e\n")
+    assert read_table(path).to_dict("list") == {"timestamp": ["2024-05-10T10:00:00Z", "2024-05-10T10:00:01Z"],
+                                               "note": ["a;b;c", "d|e"]}
+
+
+def test_blanks_around_header_names_are_dropped(tmp_path):
+    # ' timestamp ' was no timestamp column, and ' input_tokens ' no token column.
+    log = request_log()
+    path = tmp_path / "log.csv"
+    lines = [" timestamp , input_tokens , output_tokens "]
+    lines += [f"{t}, {i}, {o}" for t, i, o in log.itertuples(index=False)]
+    path.write_text("\n".join(lines) + "\n")
+    pd.testing.assert_frame_equal(read_trace(path, freq="10s", targets=TARGETS).series, expected(tmp_path, log))
+
+
+@pytest.mark.parametrize("names", [("Time Stamp", "Input Tokens", "Output Tokens"),
+                                   ("TIMESTAMP", "INPUT_TOKENS", "OUTPUT-TOKENS"),
+                                   ("Timestamp", "contexttokens", "Generated Tokens")])
+def test_known_columns_are_found_in_any_case_and_spelling(tmp_path, names):
+    # 'Input Tokens' was not summed: --target input_tokens said the log has no input_tokens.
+    log = request_log()
+    path = tmp_path / "log.csv"
+    log.set_axis(list(names), axis=1).to_csv(path, index=False)
+    trace = read_trace(path, freq="10s", targets=TARGETS)
+    assert trace.timestamp_column == names[0]
+    pd.testing.assert_frame_equal(trace.series, expected(tmp_path, log))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_bucketed_series_with_a_requests_column_in_another_case_is_a_bucketed_series(tmp_path, suffix):
+    # 'Requests' (a spreadsheet's header) made the file a request log: one request per row, so every bucket
+    # held 1 and the forecast was 1.0 for a load of about 20 per bucket, without a word.
+    counts = np.random.default_rng(1).poisson(20, 120)
+    series = pd.DataFrame({"timestamp": pd.date_range("2024-05-10", periods=120, freq="10s", tz="UTC")
+                           .strftime("%Y-%m-%dT%H:%M:%SZ"), "Requests": counts, "Input Tokens": 50 * counts})
+    path = tmp_path / f"series{suffix}"
+    if suffix == ".csv":
+        series.to_csv(path, index=False)
+    else:
+        series.to_json(path, orient="records", lines=True)
+    trace = read_trace(path, freq="10s")
+    assert trace.kind == "bucketed series"
+    np.testing.assert_array_equal(trace.series["requests"].to_numpy(), counts)
+    np.testing.assert_array_equal(trace.series["input_tokens"].to_numpy(), 50 * counts)
+    result = CliRunner().invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "bucketed series" in result.output
+
+
+def test_names_that_would_collide_stay_as_they_are(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("timestamp,Requests,REQUESTS\n2024-05-10T10:00:00Z,1,2\n")
+    assert list(read_table(path).columns) == ["timestamp", "Requests", "REQUESTS"]
+    path.write_text("timestamp,requests,requests \n2024-05-10T10:00:00Z,1,2\n")
+    assert list(read_table(path).columns) == ["timestamp", "requests", "requests "]
+
+
+def test_token_columns_prefer_an_exact_name_and_keep_an_explicit_one():
+    columns = ["ts", "Input Tokens", "prompt_tokens", "COMPLETION_TOKENS"]
+    assert token_columns(columns) == {"input_tokens": "prompt_tokens", "output_tokens": "COMPLETION_TOKENS"}
+    assert token_columns(columns, input_column="Input Tokens")["input_tokens"] == "Input Tokens"
+    assert token_columns(["ts", "Context Tokens", "x"]) == {"input_tokens": "Context Tokens"}
+    assert token_columns(["ts", "inputs", "tokens"]) == {}
+
+
+def test_bucketize_sums_token_columns_named_in_another_case():
+    log = request_log().rename(columns={"timestamp": "ts", "input_tokens": "Input Tokens"})
+    buckets = bucketize(log, timestamp="ts", freq="10s")
+    assert list(buckets.columns) == ["timestamp", "requests", "input_tokens", "output_tokens"]
+    assert buckets["input_tokens"].sum() == log["Input Tokens"].sum()
+
+
+def test_an_explicit_input_column_with_blanks_in_its_name_still_reads(tmp_path):
+    log = request_log().set_axis(["Time Stamp", "Input Tokens", "Output Tokens"], axis=1)
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    trace = read_trace(path, freq="10s", input_column="Input Tokens", targets=TARGETS)
+    assert trace.series["input_tokens"].sum() == log["Input Tokens"].iloc[
+        (pd.to_datetime(log["Time Stamp"]) >= trace.series["timestamp"].iloc[0]).to_numpy()
+        & (pd.to_datetime(log["Time Stamp"]) < trace.series["timestamp"].iloc[-1] + pd.Timedelta("10s")).to_numpy()
+    ].sum()
+
+
+def test_the_command_line_forecasts_a_semicolon_file(tmp_path):
+    path = tmp_path / "log.csv"
+    request_log().to_csv(path, index=False, sep=";")
+    result = CliRunner().invoke(main, ["forecast", str(path), "--freq", "10s", "--model", "dlinear", "--horizon",
+                                       "3", "--target", "input_tokens", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "input_tokens=" in result.output

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from workload_predictor import bucketize
+from workload_predictor import WorkloadDataError, bucketize
 from workload_predictor.cli import main
 from workload_predictor.data import token_columns
 from workload_predictor.readers import read_table, read_trace
@@ -144,3 +144,43 @@ def test_the_command_line_forecasts_a_semicolon_file(tmp_path):
                                        "3", "--target", "input_tokens", "-q"])
     assert result.exit_code == 0, result.output
     assert "input_tokens=" in result.output
+
+
+@pytest.mark.parametrize("where", ["first", "every"])
+def test_values_past_the_header_are_refused_not_dropped(tmp_path, where):
+    # A first data row longer than the header made pandas drop the last field of every row with a ParserWarning
+    # only: '2024-...,1,234,50' (a thousands separator) read as 1 and 234 tokens, 50 lost; the command line
+    # printed the warning and forecast the wrong counts.
+    log = request_log(n=50)
+    lines = log.to_csv(index=False).splitlines()
+    rows = range(1, len(lines)) if where == "every" else [1]
+    for row in rows:
+        lines[row] += ",99"
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(WorkloadDataError, match=r"line 2 holds 4 fields .*more than the 3 the header line names"):
+        read_table(path)
+
+
+def test_a_comment_line_above_the_header_is_named(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("# exported by the gateway\n" + request_log(n=20).to_csv(index=False))
+    result = CliRunner().invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 3, result.output
+    assert "comment line above the header" in result.output and "Warning" not in result.output
+
+
+def test_empty_fields_past_the_header_still_read(tmp_path):
+    # A trailing separator on every data line (no value past the header) reads as before.
+    path = tmp_path / "log.csv"
+    path.write_text("timestamp,input_tokens\n2024-05-10T10:00:00Z,5,\n2024-05-10T10:00:01Z,6,\n")
+    assert read_table(path).to_dict("list") == {"timestamp": ["2024-05-10T10:00:00Z", "2024-05-10T10:00:01Z"],
+                                               "input_tokens": [5, 6]}
+
+
+def test_utf16_text_is_named_with_the_fix(tmp_path):
+    # Excel's 'Unicode Text' (UTF-16, tab-separated) was "line 1 holds a NUL byte ... (a binary or truncated file?)".
+    path = tmp_path / "log.txt"
+    path.write_text(request_log(n=20).to_csv(index=False, sep="\t"), encoding="utf-16")
+    with pytest.raises(WorkloadDataError, match=r"is UTF-16 text .*iconv -f UTF-16 -t UTF-8 log.txt"):
+        read_table(path)

@@ -11,9 +11,11 @@ and goes through :func:`workload_predictor.bucketize`.
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import json
 import re
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz")
 JSON_SUFFIXES = (".json",)
 PARQUET_SUFFIXES = (".parquet",)
 SUFFIXES = CSV_SUFFIXES + JSON_LINES_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
+# The byte-order marks UTF-16 text starts with (little- and big-endian): its every other byte is a NUL.
+UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # The names pandas gives columns without a header (a trailing comma on the header line makes one).
 _UNNAMED = re.compile(r"Unnamed: \d+")
 TIMESTAMP_COLUMNS = ("timestamp", "time", "arrival_time", "arrival_time_ns", "arrived_at", "ts", "datetime", "date")
@@ -55,7 +59,7 @@ class Trace:
 
 def check_line_lengths(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> None:
     """Raise :class:`WorkloadDataError` if a line of the (possibly gzipped) text file is over ``max_line_bytes``,
-    or if the file holds a NUL byte.
+    or if the file holds a NUL byte (UTF-16 text, named as such, holds many).
 
     Reads the file once in blocks of ``max_line_bytes`` and looks for newlines and NUL
     bytes only (memchr speed: 0.1 s on a 166 MB CSV that pandas reads in 10 s). A line
@@ -70,6 +74,12 @@ def check_line_lengths(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -
     with opener(path, "rb") as stream:
         while block := stream.read(max_line_bytes):
             nul = block.find(b"\0")
+            if nul >= 0 and line == 1 and block.startswith(UTF16_MARKS):
+                name = cut(path.name, 60)
+                raise WorkloadDataError(
+                    f"{path} is UTF-16 text (as Excel's 'Unicode Text' writes it); re-encode the file as UTF-8, "
+                    f"e.g. iconv -f UTF-16 -t UTF-8 {name} > utf8-{name}."
+                )
             if nul >= 0:
                 at = line + block.count(b"\n", 0, nul)
                 raise WorkloadDataError(
@@ -105,7 +115,15 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
         if name.endswith(CSV_SUFFIXES):
             # index_col=False: a trailing comma on every data line (one field more than the header names) would
             # otherwise make the first column the index and shift every column's name one to the right.
-            frame = pd.read_csv(path, index_col=False, sep=csv_delimiter(path))
+            sep = csv_delimiter(path)
+            with warnings.catch_warnings():
+                # pandas drops the values of data rows longer than the header (index_col=False) with this warning
+                # only: the fields past the header's when the first data row is longer, silently wrong counts.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                try:
+                    frame = pd.read_csv(path, index_col=False, sep=sep)
+                except pd.errors.ParserWarning:
+                    raise WorkloadDataError(_longer_than_header(path, sep)) from None
             return _with_known_names(_without_empty_unnamed(frame))
         if name.endswith(JSON_LINES_SUFFIXES + JSON_SUFFIXES):
             lines = not name.endswith(JSON_SUFFIXES)
@@ -178,6 +196,22 @@ def csv_delimiter(path: str | Path) -> str:
     counts = {delimiter: header.count(delimiter) for delimiter in OTHER_DELIMITERS}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","
+
+
+def _longer_than_header(path: Path, sep: str) -> str:
+    """The message for a CSV file whose first data row longer than its header holds values past the header's
+    fields (which pandas would drop): that line, its fields, the header's, and the likely fixes."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as stream:
+        rows = csv.reader(stream, delimiter=sep)
+        header = next(rows, [])
+        found = next(((number, row) for number, row in enumerate(rows, start=2)
+                      if len(row) > len(header) and any(field.strip() for field in row[len(header):])), None)
+    where = (f"line {found[0]:,} holds {len(found[1])} fields ({quote(sep.join(found[1]))})" if found is not None
+             else "a data row holds more fields")
+    return (f"{path}: {where}, more than the {len(header)} the header line names ({quote_columns(header)}); reading "
+            "it would drop the values past them. Fix the file: a number written with a thousands separator "
+            "(1,234), a separator inside an unquoted field, or a title or comment line above the header?")
 
 
 #: A bucketed series' columns, by their names in this package: ``requests`` tells a bucketed series.

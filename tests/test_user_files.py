@@ -184,3 +184,17 @@ def test_utf16_text_is_named_with_the_fix(tmp_path):
     path.write_text(request_log(n=20).to_csv(index=False, sep="\t"), encoding="utf-16")
     with pytest.raises(WorkloadDataError, match=r"is UTF-16 text .*iconv -f UTF-16 -t UTF-8 log.txt"):
         read_table(path)
+
+
+@pytest.mark.parametrize("indexed", [["timestamp"], ["timestamp", "service"]])
+def test_a_parquet_file_saved_with_its_timestamps_as_the_index_reads_them(tmp_path, indexed):
+    # df.set_index("timestamp").to_parquet(...) read back with the timestamps as the index: "no timestamp column
+    # found (columns: ['input_tokens', 'output_tokens'])".
+    pytest.importorskip("pyarrow")
+    log = request_log().assign(timestamp=lambda f: pd.to_datetime(f["timestamp"]), service="chat")
+    path = tmp_path / "log.parquet"
+    log.set_index(indexed).to_parquet(path)
+    trace = read_trace(path, freq="10s", targets=TARGETS)
+    pd.testing.assert_frame_equal(trace.series, expected(tmp_path, log.drop(columns="service")))
+    log.to_parquet(path)  # a plain frame's RangeIndex is no column
+    assert list(read_table(path).columns) == list(log.columns)

@@ -144,7 +144,12 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
             except ImportError:
                 raise ImportError(f"{path}: reading Parquet needs pyarrow: "
                                   "pip install 'workload-predictor[parquet]'.") from None
-            return _with_known_names(pd.read_parquet(path))
+            frame = pd.read_parquet(path)
+            if any(name is not None for name in frame.index.names):
+                # A frame saved with its timestamps as the index (df.set_index("timestamp").to_parquet(...)) reads
+                # back with that index: its named levels are columns here, as in a CSV of the same frame.
+                frame = frame.reset_index()
+            return _with_known_names(frame)
     except (WorkloadDataError, ImportError):
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:

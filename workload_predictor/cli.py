@@ -189,7 +189,7 @@ def input_options(command: Callable) -> Callable:
     options = [
         click.option("--timestamp-col", default=None, metavar="NAME",
                      help="Timestamp column (default: TIMESTAMP, timestamp, arrival_time, arrived_at, ... "
-                          "whichever the file has)."),
+                          "whichever the file has, in any case). Times without a UTC offset are read as UTC."),
         click.option("--unit", type=click.Choice(["s", "ms", "us", "ns"]), default=None,
                      help="Unit of numeric timestamps (epochs, or offsets with --origin). Inferred from the "
                           "magnitude when unambiguous."),

@@ -198,3 +198,20 @@ def test_a_parquet_file_saved_with_its_timestamps_as_the_index_reads_them(tmp_pa
     pd.testing.assert_frame_equal(trace.series, expected(tmp_path, log.drop(columns="service")))
     log.to_parquet(path)  # a plain frame's RangeIndex is no column
     assert list(read_table(path).columns) == list(log.columns)
+
+
+@pytest.mark.parametrize("name, content", [("log.csv", b""), ("log.csv", b"\n \n\n"), ("log.csv.gz", gzip.compress(b"")),
+                                           ("log.txt", b"\r\n")])
+def test_an_empty_file_is_named_empty(tmp_path, name, content):
+    # It was "cannot read it as csv (No columns to parse from file)", and "as gz" for log.csv.gz.
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(WorkloadDataError, match=r"the file is empty \(no header line\)"):
+        read_table(path)
+
+
+def test_a_parse_error_names_the_format_of_a_gzipped_file(tmp_path):
+    path = tmp_path / "log.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"timestamp": 1\n'))
+    with pytest.raises(WorkloadDataError, match=r"cannot read it as JSON Lines \("):
+        read_table(path)

@@ -162,15 +162,27 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
     except UnicodeDecodeError:
         raise WorkloadDataError(_not_utf8(path)) from None
     except (TypeError, AttributeError) as exc:  # the JSON reader's error on rows of different shapes
-        raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(exc)}); a trace holds "
+        raise WorkloadDataError(f"{path}: cannot read it as {_format(name)} ({cut(exc)}); a trace holds "
                                 "one JSON object per row.") from None
+    except pd.errors.EmptyDataError:  # no header line: nothing but blanks (a gzip of nothing too)
+        raise WorkloadDataError(f"{path}: the file is empty (no header line); a trace holds a header line naming "
+                                "its columns, then one row per request or bucket.") from None
     except (ValueError, OSError) as exc:  # pandas' parse errors are ValueErrors
-        raise WorkloadDataError(f"{path}: cannot read it as {path.suffix.lstrip('.')} ({cut(_in_lines(exc))}).") from None
+        raise WorkloadDataError(f"{path}: cannot read it as {_format(name)} ({cut(_in_lines(exc))}).") from None
     raise WorkloadDataError(
         f"{path}: unknown file type; name it by its format: {', '.join(CSV_SUFFIXES)} (CSV), "
         f"{', '.join(JSON_LINES_SUFFIXES)} (JSON Lines), {', '.join(JSON_SUFFIXES)} (JSON) or "
         f"{', '.join(PARQUET_SUFFIXES)} (Parquet)."
     )
+
+
+def _format(name: str) -> str:
+    """The format a file name (lower case) says: ``CSV`` for ``log.csv.gz`` (whose last suffix is ``gz``)."""
+    for suffixes, label in ((CSV_SUFFIXES, "CSV"), (JSON_LINES_SUFFIXES, "JSON Lines"), (JSON_SUFFIXES, "JSON"),
+                            (PARQUET_SUFFIXES, "Parquet")):
+        if name.endswith(suffixes):
+            return label
+    return Path(name).suffix.lstrip(".")
 
 
 # pandas' CSV parser names the line where an unclosed quote starts as a "row" counted from 0 over every line, the

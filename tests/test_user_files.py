@@ -215,3 +215,20 @@ def test_a_parse_error_names_the_format_of_a_gzipped_file(tmp_path):
     path.write_bytes(gzip.compress(b'{"timestamp": 1\n'))
     with pytest.raises(WorkloadDataError, match=r"cannot read it as JSON Lines \("):
         read_table(path)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_openai_responses_with_nested_usage_are_read(tmp_path, suffix):
+    # OpenAI's responses time a request by 'created' (epoch seconds) and nest its tokens under 'usage': "no
+    # timestamp column found (columns: ['id', 'created', 'usage'])", and with --timestamp-col created, no tokens.
+    log = request_log()
+    created = (pd.to_datetime(log["timestamp"]) - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta("1s")
+    responses = pd.DataFrame({"id": [f"chatcmpl-{i}" for i in range(len(log))], "created": created,
+                              "usage": [{"prompt_tokens": int(i), "completion_tokens": int(o), "total_tokens": int(i + o)}
+                                        for i, o in zip(log["input_tokens"], log["output_tokens"])]})
+    path = tmp_path / f"responses{suffix}"
+    responses.to_json(path, orient="records", lines=suffix == ".jsonl")
+    trace = read_trace(path, freq="10s", targets=TARGETS)
+    assert trace.timestamp_column == "created"
+    whole_seconds = log.assign(timestamp=pd.to_datetime(log["timestamp"]).dt.floor("1s"))
+    pd.testing.assert_frame_equal(trace.series, expected(tmp_path, whole_seconds))

@@ -54,12 +54,15 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
 
     Returns ``{"input_tokens": column, "output_tokens": column}`` for those found: the
     column named explicitly, else the first of :data:`TOKEN_COLUMNS` present (named exactly,
-    else by :func:`column_key`). An explicit name the log lacks is a :class:`WorkloadDataError`.
+    else by :func:`column_key`, else by its last dotted part: ``usage.prompt_tokens``, a nested JSON
+    key). An explicit name the log lacks is a :class:`WorkloadDataError`.
     """
     present = list(columns)
     loose: dict[str, Any] = {}  # column_key -> the first column with that key
     for name in present:
         loose.setdefault(column_key(name), name)
+    for name in present:  # then a nested JSON key by its own name (usage.prompt_tokens: prompt_tokens)
+        loose.setdefault(column_key(str(name).rpartition(".")[2]), name)
     found = {}
     for out, given in (("input_tokens", input_column), ("output_tokens", output_column)):
         if given is not None and given not in present:

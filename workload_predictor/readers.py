@@ -43,7 +43,9 @@ SUFFIXES = CSV_SUFFIXES + JSON_LINES_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
 UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # The names pandas gives columns without a header (a trailing comma on the header line makes one).
 _UNNAMED = re.compile(r"Unnamed: \d+")
-TIMESTAMP_COLUMNS = ("timestamp", "time", "arrival_time", "arrival_time_ns", "arrived_at", "ts", "datetime", "date")
+# ``created``: OpenAI's responses (epoch seconds), whose token counts are nested under ``usage``.
+TIMESTAMP_COLUMNS = ("timestamp", "time", "arrival_time", "arrival_time_ns", "arrived_at", "ts", "datetime", "date",
+                     "created", "created_at")
 
 
 @dataclass
@@ -131,7 +133,7 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
                 # No date guessing: numeric timestamps stay numbers until the door reads them with --unit. utf-8-sig:
                 # a byte-order mark (as some Windows tools write) is dropped, as the CSV reader drops it.
                 frame = pd.read_json(path, lines=lines, dtype=False, encoding="utf-8-sig", **_NO_DATE_GUESSING)
-                return _with_known_names(frame)
+                return _with_known_names(_flattened(frame))
             except (TypeError, ValueError, AttributeError) as exc:
                 # A line that is JSON but no object ([1, 2], 5, "text", null) fails the rows' dict(); a line that is
                 # no JSON at all is a parse error whose message says where (no need to read the file again).
@@ -233,6 +235,25 @@ def _longer_than_header(path: Path, sep: str) -> str:
 
 #: A bucketed series' columns, by their names in this package: ``requests`` tells a bucketed series.
 KNOWN_COLUMNS = ("requests", "input_tokens", "output_tokens")
+
+
+def _flattened(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each column of JSON objects (``{"usage": {"prompt_tokens": 10}}``) spread into one column
+    per key, named ``usage.prompt_tokens`` (nested objects alike); a column is one of objects if its first value
+    is one."""
+    nested = [name for name in frame.columns if _holds_objects(frame[name])]
+    if not nested:
+        return frame
+    parts = [frame.drop(columns=nested)]
+    for name in nested:
+        values = [value if isinstance(value, dict) else {} for value in frame[name]]
+        parts.append(pd.json_normalize(values, sep=".").add_prefix(f"{name}.").set_axis(frame.index))
+    return pd.concat(parts, axis=1)
+
+
+def _holds_objects(column: pd.Series) -> bool:
+    first = column.first_valid_index()
+    return column.dtype == object and first is not None and isinstance(column.loc[first], dict)
 
 
 def _with_known_names(frame: pd.DataFrame) -> pd.DataFrame:

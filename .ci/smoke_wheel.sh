@@ -37,6 +37,16 @@ PY
 "$py" "$checkout/examples/quickstart.py"
 "$work/venv/bin/workload-predictor" --help >/dev/null
 "$work/venv/bin/workload-predictor" forecast conv.csv --freq 10s --horizon 5 --model dlinear --quiet
+# Without torch (an import of it fails), the package imports and DLinear forecasts from the command line.
+"$py" - <<'PY'
+import sys
+sys.modules["torch"] = None  # import torch raises ImportError, as where it is not installed
+from workload_predictor.cli import main
+try:
+    main(["forecast", "conv.csv", "--freq", "10s", "--horizon", "5", "--model", "dlinear", "--quiet"])
+except SystemExit as exit:
+    assert exit.code in (0, None), f"forecast --model dlinear without torch exited {exit.code}"
+PY
 # The sdist carries what its tests need: every test module collects from the unpacked archive (the CI
 # interpreter has the test tools; `python -m pytest` in the unpacked folder imports the sdist's own sources).
 tar -xzf "$sdist"

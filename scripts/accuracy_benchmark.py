@@ -20,7 +20,11 @@ and the combination it chose (``combination_`` where the library has it). Next t
 member or baseline, its 95 % interval (``interval``: a paired circular block bootstrap over the test origins,
 blocks of one horizon): a setting whose interval holds 1.02 cannot tell "within 2 %" from "over 2 %" on this
 test span. A summary checks the accuracy targets, and counts the misses whose interval lies wholly above
-1.02. ``--json`` writes the records; ``--compare OLD.json`` prints before/after per setting.
+1.02. ``--json`` writes the records (with the ensemble's error at each test origin); ``--compare OLD.json``
+prints before/after per setting, and where both runs hold their errors per origin, the change as evidence: a
+paired t over blocks of one horizon per setting, the settings where it is significant either way, and a t of the
+mean relative change over the settings (a count within 2 % moves with noise on settings whose test span holds
+few horizons: the paired t says whether a change of rule changed the errors).
 
 The summary also prints what combining these members could reach at best, in hindsight (each fitted on
 the test span it is scored on, so no method that sees only the past can do better on average): the best
@@ -57,7 +61,7 @@ from workload_predictor import WorkloadPredictor  # noqa: E402
 from workload_predictor.backtest import run_backtest  # noqa: E402
 from workload_predictor.data import BucketedSeries  # noqa: E402
 from workload_predictor.errors import WorkloadDataError  # noqa: E402
-from workload_predictor.models.combination import convex_weights_absolute  # noqa: E402
+from workload_predictor.models.combination import convex_weights_absolute, student_t_critical  # noqa: E402
 from workload_predictor.models import registry  # noqa: E402
 from workload_predictor.models.dlinear import DEFAULT_WINDOWS, DLinear  # noqa: E402
 from workload_predictor.readers import read_trace  # noqa: E402
@@ -138,6 +142,7 @@ def score_setting(values: np.ndarray, index: pd.DatetimeIndex, freq: pd.Timedelt
         coverage=float(np.mean((lower <= actual) & (actual <= upper))),
         winkler=winkler(actual, lower, upper),
         combination=combination, fit_seconds=float(np.median(fit_seconds)), n_origins=len(origins),
+        origin_errors=errors(yhat).tolist(), block=block,
     )
     if fixed_windows:
         record["dlinear_alone"] = float(np.abs(actual - alone).mean())
@@ -281,11 +286,36 @@ def summarise(records: list[dict]) -> None:
                       f"{np.exp(np.mean(np.log(ratios))):.3f}")
 
 
+def paired_change(before: list[float], after: list[float], block: int) -> tuple[float, float, int]:
+    """The ensemble's change in MAE on one setting, as evidence: ``(relative change, t, blocks)``.
+
+    ``before`` and ``after`` are the two runs' errors per test origin (the same origins, the same
+    actual values: the difference is the change of rule alone). The differences, divided by the MAE
+    before, are averaged over blocks of ``block`` consecutive origins (origins closer than a horizon
+    share buckets: the blocks are close to independent; the oldest partial block is dropped), and
+    ``t`` is the blocks' mean over its standard error (``nan`` with fewer than two blocks; where every
+    block is the same, 0 for no change, else an infinity of its sign).
+    """
+    old, new = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    scale = max(float(old.mean()), 1e-300)
+    relative = (new - old) / scale
+    blocks = len(relative) // max(block, 1)
+    if blocks < 2:
+        return float(relative.mean()), float("nan"), blocks
+    means = relative[len(relative) - blocks * block :].reshape(blocks, -1).mean(axis=1)
+    mean, spread = float(means.mean()), float(means.std(ddof=1))
+    if spread <= 1e-12 * max(1.0, abs(mean)):  # every block the same: the sign decides (0: no change)
+        return float(relative.mean()), float(np.sign(mean)) * float("inf") if mean else 0.0, blocks
+    return float(relative.mean()), mean / (spread / np.sqrt(blocks)), blocks
+
+
 def print_compare(records: list[dict], old: list[dict]) -> None:
     before = {r["name"]: r for r in old}
-    print("\n== before / after (ensemble MAE; ratio to best member; ratio to best baseline; coverage; Winkler)")
+    print("\n== before / after (ensemble MAE; ratio to best member; ratio to best baseline; coverage; Winkler; "
+          "paired t of the change over blocks of a horizon, where both runs hold their errors per origin)")
     print(f"{'setting':34s} {'MAE before':>10s} {'after':>9s} {'/member b':>9s} {'a':>6s} {'/base b':>8s} "
-          f"{'a':>6s} {'cov b':>6s} {'a':>6s} {'Winkler b':>10s} {'a':>9s}")
+          f"{'a':>6s} {'cov b':>6s} {'a':>6s} {'Winkler b':>10s} {'a':>9s} {'t':>6s} {'blocks':>6s}")
+    paired = []
     for r in records:
         o = before.get(r["name"])
         if o is None:
@@ -296,7 +326,27 @@ def print_compare(records: list[dict], old: list[dict]) -> None:
         print(f"{'*' if r['readme'] else ' '}{r['name']:33s} {o['ensemble']:10.4g} {r['ensemble']:9.4g} "
               f"{o['ensemble'] / o['best_member']:9.3f} {r['ensemble'] / r['best_member']:6.3f} "
               f"{o['ensemble'] / o['best_baseline']:8.3f} {r['ensemble'] / r['best_baseline']:6.3f} "
-              f"{o['coverage']:6.3f} {r['coverage']:6.3f} {o['winkler']:10.4g} {r['winkler']:9.4g}")
+              f"{o['coverage']:6.3f} {r['coverage']:6.3f} {o['winkler']:10.4g} {r['winkler']:9.4g}", end="")
+        if "origin_errors" in o and len(o["origin_errors"]) == len(r.get("origin_errors", ())):
+            change, t, blocks = paired_change(o["origin_errors"], r["origin_errors"], r["block"])
+            paired.append((change, t, blocks))
+            print(f" {t:6.2f} {blocks:6d}")
+        else:
+            print()
+    tested = [(change, t, blocks) for change, t, blocks in paired if blocks >= 2]
+    if tested:
+        critical = [student_t_critical(blocks - 1) for _, _, blocks in tested]
+        worse = sum(t > c for (_, t, _), c in zip(tested, critical))
+        better = sum(t < -c for (_, t, _), c in zip(tested, critical))
+        changes = np.array([change for change, _, _ in tested])
+        spread = float(changes.std(ddof=1)) if len(changes) > 1 else 0.0
+        across = (float(changes.mean()) / (spread / np.sqrt(len(changes))) if spread > 0
+                  else float("nan") if changes.any() else 0.0)
+        print(f"paired: of {len(tested)} settings with two or more blocks, significantly better in {better} and worse "
+              f"in {worse} (a two-sided 5 % t test over each one's blocks: about 1 in 40 each by chance); mean "
+              f"relative change {changes.mean():+.2%}, t over these settings {across:+.2f} (significant beyond "
+              f"+-{student_t_critical(max(len(changes) - 1, 1)):.2f}); {len(paired) - len(tested)} settings with "
+              "fewer than two blocks cannot tell a change from noise")
 
 
 def main() -> None:

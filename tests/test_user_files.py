@@ -111,6 +111,20 @@ def test_names_that_would_collide_stay_as_they_are(tmp_path):
     assert list(read_table(path).columns) == ["timestamp", "requests", "requests "]
 
 
+def test_a_frame_whose_requests_column_is_named_in_another_case_is_told_the_target_to_pass():
+    """A bucketed frame with ``Requests`` and ``Input Tokens`` columns was told it "looks like a request log" and
+    to bucketize it, which would count one request per row: the fix is ``target='Requests'``."""
+    from workload_predictor import WorkloadPredictor
+
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="10s", tz="UTC"),
+                          "Requests": np.arange(300.0) % 7, "Input Tokens": np.arange(300.0)})
+    with pytest.raises(WorkloadDataError, match="Column 'Requests' differs only in case.*target='Requests'") as caught:
+        WorkloadPredictor().fit(frame)
+    assert "request log" not in str(caught.value)
+    fitted = WorkloadPredictor().fit(frame, target="Requests")
+    assert fitted.predict().yhat.shape == (10, 1)
+
+
 def test_token_columns_prefer_an_exact_name_and_keep_an_explicit_one():
     columns = ["ts", "Input Tokens", "prompt_tokens", "COMPLETION_TOKENS"]
     assert token_columns(columns) == {"input_tokens": "prompt_tokens", "output_tokens": "COMPLETION_TOKENS"}

@@ -834,9 +834,13 @@ def _sorted_unique_instants(instants: np.ndarray, values: np.ndarray) -> tuple[n
 
 def _no_target(frame: pd.DataFrame, name: str) -> str:
     """The message for a missing target column ``name``: a frame without the ``requests`` count that holds a
-    request log's token columns is most likely a request log, to bucketize first."""
+    request log's token columns is most likely a request log, to bucketize first; a column named as ``name`` in
+    another case or spelling (``Requests``) is named as the one to pass."""
     message = f"no target column {quote(name)} (columns: {quote_columns(frame.columns)}); pass target=<column>."
-    if name == "requests" and token_columns(frame.columns):
+    alike = [column for column in frame.columns if column_key(column) == column_key(name)]
+    if alike:
+        message += f" Column {quote(alike[0])} differs only in case or spelling: pass target={quote(alike[0])}."
+    elif name == "requests" and token_columns(frame.columns):
         message += (" This looks like a request log (one row per request, token columns): count its requests per "
                     "bucket first, with workload_predictor.bucketize(log, freq='10s').")
     return message

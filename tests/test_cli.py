@@ -1411,3 +1411,28 @@ def test_a_model_file_update_says_when_the_ensemble_moved_weight_to_a_member_on_
     assert result.exit_code == 0, result.output
     moved = re.search(r"(\d\.\d\d) of the weight moved to (\w+), far better on the newest windows", result.output)
     assert moved and float(moved.group(1)) > 0, result.output
+
+
+def test_the_weight_a_shift_moved_is_named_where_it_went(runner, tmp_path):
+    """A shift to DLinear's slot moves the weight to the LSTM where it shares that slot: the model line said "1.00 of
+    the weight moved to dlinear" beside "dlinear 0.00, lstm 1.00". The member named must hold the weight moved."""
+    from workload_predictor import WorkloadPredictor
+
+    rng = np.random.default_rng(0)
+    level = np.r_[np.full(1500, 30.0), np.full(12, 300.0)]
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=len(level), freq="10s", tz="UTC"),
+                          "requests": rng.poisson(level).astype(float)})
+    predictor = WorkloadPredictor(model="ensemble", horizon=10, random_state=0,
+                                  model_params={"member_params": {"lstm": {"max_epochs": 1}}}).fit(frame[:1500])
+    for i in range(1500, 1511):  # one bucket at a time: the 12th (the command's update) moves the weight
+        predictor.update(frame[i : i + 1])
+    model_file = predictor.save(tmp_path / "m.wp")
+    trace = tmp_path / "trace.csv"
+    frame.assign(timestamp=frame.timestamp.dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(trace, index=False)
+    result = runner.invoke(main, ["forecast", str(trace), "--model-file", str(model_file)])
+    assert result.exit_code == 0, result.output
+    weights = dict((name, float(value)) for name, value in re.findall(r"(\w+) (\d\.\d\d)[,;]", result.output))
+    moved = re.search(r"(\d\.\d\d) of the weight moved to (\w+)(?: \(the (\w+)'s weight)?", result.output)
+    assert moved, result.output
+    holder = moved.group(3) or moved.group(2)
+    assert weights[holder] >= float(moved.group(1)) > 0, result.output

@@ -590,8 +590,10 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         parts.append(f"combination {combination}")
     shifted = getattr(predictor.model_, "shift_share_", 0.0)  # an ensemble's update: weight moved on the newest windows
     if shifted:
-        parts.append(f"{shifted:.2f} of the weight moved to {predictor.model_.shift_member_}, far better on the newest "
-                     "windows")
+        slot = predictor.model_.shift_member_  # DLinear's slot is the LSTM's weight where it shares it
+        shares = slot == "dlinear" and predictor.model_._lstm_shares_slot()
+        held = " (the lstm's weight: it shares dlinear's slot)" if shares else ""
+        parts.append(f"{shifted:.2f} of the weight moved to {slot}{held}, far better on the newest windows")
     share = getattr(predictor.model_, "correction_share_", None)  # an LSTM's: how much of its network counts
     if share is not None:
         parts.append(f"base + {share:.2f} x the network's correction, tail t {predictor.model_.correction_t_:.2f}")

@@ -114,8 +114,10 @@ class Ensemble(BaseForecaster):
     median: 80 buckets). So each update also tests whether a member's errors on the newest
     blocks of windows fell significantly below the combination's, against the older
     evidence (:func:`~workload_predictor.models.combination.newest_shift`), and moves
-    ``shift_share_`` of the weight to that member (``shift_member_``, ``shift_t_``): none
-    without a significant change, back as the changed windows become older evidence.
+    ``shift_share_`` of the weight to that member (``shift_member_``: the slot's name, DLinear's where the
+    LSTM holds its slot; ``shift_t_``): none without a significant change, back as the changed windows
+    become older evidence. ``combination_`` names the rule and the fallback, not the weight an update
+    moved; ``weights_`` and ``step_weights_`` are what forecasts.
 
     Parameters
     ----------

@@ -297,7 +297,8 @@ def newest_shift(difference: np.ndarray, newest: int, horizon: int,
     ``level / (S x splits)`` (Bonferroni over every candidate and split tested), so that the chance
     that any moves weight is at most about ``level`` (the spread is estimated). ``share`` is
     ``clip(-t / k - 1, 0, 1)`` for the candidate and split with the largest ``-t``: none up to the
-    critical value, all of it at twice it; ``row`` is -1 with no share. No split gives no test
+    critical value, all of it at twice it; ``row`` is -1 with no share. No split (a tail of fewer than
+    ``3 x horizon`` windows has none) gives no test
     (``(-1, 0.0, 0.0)``), nor do older blocks whose spread is within rounding of zero (on counts,
     block means can be equal by chance; after an idle stretch, every member exact, the first
     burst would take all the weight).

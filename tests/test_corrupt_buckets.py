@@ -840,16 +840,17 @@ def _sparse_pairs(seed, n=300):
     return values
 
 
-@pytest.mark.parametrize("seed", [1, pytest.param(121, marks=pytest.mark.xfail(strict=True, reason=(
-    "a known flag in a tail's first REFERENCE_BUCKETS is read as one of a series' first: the scan is not told the "
-    "tail's position in the series (the report's lead)")))])
+@pytest.mark.parametrize("seed", [1, 121])
 def test_an_update_scan_with_the_flags_before_it_known_flags_what_the_whole_series_scan_flags(seed):
     """``WorkloadPredictor.update`` scans each new bucket against the ``HISTORY_BUCKETS`` before it, with the flags
     recorded among them ``known``. Its sweep read every known flag as one that is never a bucket back from the
     start, while the whole series' sweep finds a chained flag only when it reaches it: a burst just before a chained
     flag ran on through it in the update's scan and unlocked the buckets after it (seed 1: the burst at bucket 213, a
     65535, took in 214, a 50 flagged by the chain, and bucket 253, a 50, was flagged by the update and not by the
-    whole series; 14 of 300 such series disagreed somewhere, 17 buckets of 54,000)."""
+    whole series; 14 of 300 such series disagreed somewhere, 17 buckets of 54,000). A known flag in the tail's first
+    ``REFERENCE_BUCKETS`` was read as one of the series' first (never a bucket back, and unlocking) unless the scan is
+    told the tail's position in the series (seed 121: the chained 50 at bucket 109, in the tail from 50, and bucket
+    170 was flagged by the update only)."""
     values = _sparse_pairs(seed)
     floor = anomaly.floor_of(values)
     _forget_scans()
@@ -858,8 +859,45 @@ def test_an_update_scan_with_the_flags_before_it_known_flags_what_the_whole_seri
     history = anomaly.HISTORY_BUCKETS
     for t in range(history, len(values)):
         known = {(p - (t - history), c): m for (p, c), m in flagged.items() if t - history <= p < t}
-        got = [p + t - history for p, *_ in anomaly.detect(values[t - history : t + 1], history, floor, known=known)]
+        got = [p + t - history for p, *_ in anomaly.detect(values[t - history : t + 1], history, floor, known=known,
+                                                           offset=t - history)]
         assert got == [p for p, *_ in whole if p == t], t
+
+
+@pytest.mark.parametrize("seed, n", [(121, 300), (215, 600)])
+def test_a_predictors_update_stream_flags_what_the_whole_series_scan_flags(seed, n):
+    """The predictor's own update scans (its recorded flags known, the tail's position told) flag the buckets a scan
+    of the whole series flags against its floor: with the tail's first buckets read as the series' first, seed 121's
+    bucket 170 and seed 215's bucket 327 were flagged, or not, otherwise."""
+    values = _sparse_pairs(seed, n)
+    index = pd.date_range("2026-01-01", periods=n, freq="10s", tz="UTC")
+    history = anomaly.HISTORY_BUCKETS
+    predictor = WorkloadPredictor(model="naive", horizon=2).fit(
+        pd.DataFrame({"timestamp": index[:history], "requests": values[:history, 0]}))
+    for t in range(history, n):
+        predictor.update(pd.DataFrame({"timestamp": index[t : t + 1], "requests": values[t, :1]}))
+    _forget_scans()
+    whole = anomaly.series_flags(values, predictor.input_floor_)
+    assert len(whole) < anomaly.KEPT  # every flag is still recorded
+    assert [(timestamp - index[0]) // index.freq for timestamp, *_ in predictor.input_anomalies_] == \
+        [p for p, *_ in whole]
+
+
+def test_a_models_update_scan_is_told_where_its_kept_points_start():
+    """A model judges its new points against the points it keeps with the predictor's flags ``known``
+    (:meth:`BaseForecaster._known` tells the first kept point's position): seed 121's bucket 170 weighs 1, as the
+    whole series' scan leaves it, and its flagged buckets weigh less."""
+    values = _sparse_pairs(121)
+    floor = anomaly.floor_of(values)
+    _forget_scans()
+    flagged = anomaly.flagged_of(anomaly.series_flags(values, floor))
+    model = DLinear(horizon=2)
+    history = anomaly.HISTORY_BUCKETS
+    for t in range(history, len(values)):
+        model.n_seen_ = t  # the kept points are the newest HISTORY_BUCKETS of the t seen
+        known = model._known(flagged, history)
+        weights = anomaly.element_weights(values[t - history : t + 1], history, floor, known)
+        assert (weights is not None and bool((weights < 1).any())) == ((t, 0) in flagged), t
 
 
 def _batched_beside_a_busy_key(key: pd.DataFrame, window: int | None = 24) -> tuple[pd.DataFrame, object]:

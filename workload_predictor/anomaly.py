@@ -138,7 +138,8 @@ def _nonzero_median(column: np.ndarray) -> float:
 
 
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
-           k: float = K, known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float]]:
+           k: float = K, known: dict[tuple[int, int], float] | None = None,
+           offset: int = 0) -> list[tuple[int, int, float, float]]:
     """Flagged buckets of ``values`` (``[n, k]``) at positions ``start`` and after.
 
     Each is ``(position, target index, value, median of its reference)``, in position
@@ -147,9 +148,11 @@ def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = R
     :func:`scan`); nothing is checked when that is under ``MIN_REFERENCE``. ``known``: the
     buckets flagged before ``start`` (``{(position, target index): median}``, as earlier
     scans found them); without it they are found again in the reference before ``start``.
+    ``offset``: the position of ``values[0]`` in the series (an update's tail starts later), which tells a known
+    flag among the series' first ``reference`` buckets from one that only has fewer before it in ``values``.
     ``values`` is only read.
     """
-    return [found[:4] for found in scan(values, start, floor, reference, k, known)]
+    return [found[:4] for found in scan(values, start, floor, reference, k, known, offset)]
 
 
 def fit_scan(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
@@ -300,7 +303,8 @@ def may_flag(reference: np.ndarray, value: np.ndarray, floor: np.ndarray, k: flo
 
 
 def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
-         k: float = K, known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float, float]]:
+         k: float = K, known: dict[tuple[int, int], float] | None = None,
+         offset: int = 0) -> list[tuple[int, int, float, float, float]]:
     """:func:`detect`'s flagged buckets, each with its deviation appended (``> k``).
 
     A bucket beyond the rule's reach but not beyond its reference's maximum (or minimum) is *held*:
@@ -324,7 +328,7 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
         found = _confirm(window.T[None], values[-1:], np.zeros(len(cols), dtype=np.int64), cols, start, floor, k) \
             if len(cols) else []
         held = np.flatnonzero((rise | drop) & ~outside)
-        return _chained(values, start, floor, length, k, found, (np.full(len(held), n - 1), held), known) \
+        return _chained(values, start, floor, length, k, found, (np.full(len(held), n - 1), held), known, offset) \
             if len(held) else found
     deadline = _deadline.current()
     started = deadline.clock()
@@ -358,12 +362,13 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
         return found
     positions, cols = (np.concatenate(part) for part in zip(*held))
     with _deadline.limit(None, reserve=MODEL_PASSES * pace * values.size):
-        return _chained(values, start, floor, length, k, found, (positions, cols), known)
+        return _chained(values, start, floor, length, k, found, (positions, cols), known, offset)
 
 
 def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: float,
              found: list[tuple[int, int, float, float, float]], held: tuple[np.ndarray, np.ndarray],
-             known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float, float]]:
+             known: dict[tuple[int, int], float] | None = None,
+             offset: int = 0) -> list[tuple[int, int, float, float, float]]:
     """``found`` and the ``held`` buckets (``(positions, target indices)``, two arrays in position order, see
     :func:`scan`) flagged once the bursts the series came back from before them are read as their medians in their
     references.
@@ -385,12 +390,13 @@ def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: 
     new: list[tuple[int, int, float, float, float]] = []
     positions, cols = held
     for col in sorted(set(np.unique(cols).tolist()) & {f[1] for f in flags}):
-        new.extend(_sweep(values, col, floor, length, k, [f for f in flags if f[1] == col], positions[cols == col]))
+        new.extend(_sweep(values, col, floor, length, k, [f for f in flags if f[1] == col], positions[cols == col],
+                          offset))
     return sorted(found + new) if new else found
 
 
 def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: float, flags: list[tuple],
-           held: np.ndarray) -> list[tuple[int, int, float, float, float]]:
+           held: np.ndarray, offset: int = 0) -> list[tuple[int, int, float, float, float]]:
     """The ``held`` positions (ascending) of target ``col`` that :func:`_chained` flags, given its other ``flags``.
 
     Only a burst whose first bucket is beyond its raw reference's range (flagged by the plain rule), or lies
@@ -402,7 +408,7 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     """
     column = values[:, col]
     medians = {f[0]: f[3] for f in flags}
-    plain = {position: _plain(column, position, length) for position in medians}
+    plain = {position: _plain(column, position, length, offset) for position in medians}
     # The positions never a bucket back: the flags a scan of the whole series holds when its sweep begins (the plain
     # rule's, and those with fewer than a reference before them). A flag the sweep finds (a chained one) is found at
     # its own position, after the bursts before it ended, so it never ends one before it: a known one is read so too.
@@ -468,11 +474,15 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     return new
 
 
-def _plain(column: np.ndarray, position: int, length: int) -> bool:
+def _plain(column: np.ndarray, position: int, length: int, offset: int = 0) -> bool:
     """Whether the flag at ``position`` of ``column`` is one the plain rule finds (beyond the range of the ``length``
-    buckets before it), or has fewer than ``length`` before it (found before the sweep of a whole series begins)."""
+    buckets before it), or has fewer than ``length`` before it in the series (found before the sweep of a whole
+    series begins). ``offset``: the position of ``column[0]`` in the series (an update's tail starts later); a flag
+    whose reference begins before ``column`` is judged against the part of it ``column`` holds."""
+    if position + offset < length:
+        return True
     raw = column[max(position - length, 0) : position]
-    return position < length or not raw.min() <= column[position] <= raw.max()
+    return not len(raw) or not raw.min() <= column[position] <= raw.max()
 
 
 def _sliding(values: np.ndarray, length: int, ufunc: np.ufunc) -> np.ndarray:
@@ -527,8 +537,9 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray,
     ones (at least ``HISTORY_BUCKETS``) as ``y``: without ``known``, its new points are judged with a chain of bursts
     found from the first kept point on (a chain that began before it is not seen). ``known``: the buckets flagged
     before ``start`` as the scans of the whole series found them (``{(position, target index): reference median}``,
-    as a ``WorkloadPredictor`` records them); the points from ``start`` on are then judged with those flags, as a scan
-    of the whole series judges them (:func:`scan`), where ``start >= REFERENCE_BUCKETS``.
+    as a ``WorkloadPredictor`` records them; a :class:`Known` tells the position of ``y[0]`` in the series); the points
+    from ``start`` on are then judged with those flags, as a scan of the whole series judges them (:func:`scan`), where
+    ``start >= REFERENCE_BUCKETS``.
     """
     n = len(y)
     if start >= n:
@@ -537,7 +548,7 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray,
             y[max(start - REFERENCE_BUCKETS, 0) : start], y[start], floor)):
         return None  # one new point (the common update), far from nothing before it
     if known is not None and start >= REFERENCE_BUCKETS:
-        found = scan(y, start, floor, known=known)
+        found = scan(y, start, floor, known=known, offset=getattr(known, "offset", 0))
     elif start == n - 1 and start >= REFERENCE_BUCKETS and not _held(y[start - REFERENCE_BUCKETS :], floor):
         found = scan(y, start, floor, known={})  # the plain rule alone: no chain can flag it (see scan)
     else:
@@ -630,6 +641,15 @@ def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) ->
     """
     runs = settled_runs(values, flagged)
     return settle(values, runs) if runs else None
+
+
+class Known(dict):
+    """Flagged buckets before an update's new points (``{(position, target index): reference median}``, positions of
+    the points a model keeps) with ``offset``, the position of the first kept point in the series (:func:`scan`)."""
+
+    def __init__(self, flags: dict[tuple[int, int], float], offset: int):
+        super().__init__(flags)
+        self.offset = offset
 
 
 class Flags(dict):

@@ -654,7 +654,8 @@ class WorkloadPredictor(ParamsMixin):
             # from is read as its median in the new buckets' references.
             known = _flagged_among(getattr(self, "input_anomalies_", None), self.targets_, self.freq_,
                                    self.last_timestamp_, len(tail), len(tail) - 1)
-            found = anomaly.detect(values, len(tail), floor, known=known)
+            # offset: the tail's first bucket in the series (the model has seen every bucket up to the tail's last).
+            found = anomaly.detect(values, len(tail), floor, known=known, offset=self.model_.n_seen_ - len(tail))
         if found:
             end, freq, start = new.last, self.freq_, len(values) - 1
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)

@@ -248,11 +248,12 @@ class BaseForecaster(ParamsMixin):
 
     def _known(self, flagged: dict[tuple[int, int], float] | None, n_old: int) -> dict[tuple[int, int], float] | None:
         """``flagged`` (positions counted from the first fitted point) among the ``n_old`` kept points, as positions
-        of the kept points (``None`` stays ``None``)."""
+        of the kept points, with the first kept point's position in the series (``None`` stays ``None``)."""
         if flagged is None:
             return None
         shift = self.n_seen_ - n_old  # kept point 0 is point number n_seen_ - n_old of the whole series
-        return {(p - shift, c): median for (p, c), median in flagged.items() if 0 <= p - shift < n_old}
+        return anomaly.Known({(p - shift, c): median for (p, c), median in flagged.items() if 0 <= p - shift < n_old},
+                             shift)
 
     def _settled(self, y: np.ndarray, n_old: int, runs: Sequence[tuple[int, int, int, float]]) -> np.ndarray:
         """``y`` (the kept points, then from ``n_old`` on the new ones) as the validation reads it: the parts of

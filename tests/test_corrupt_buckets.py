@@ -952,3 +952,66 @@ def test_the_flagged_windows_memory_check_covers_what_summing_them_allocates(win
     finally:
         tracemalloc.stop()
     assert told and peak <= told[0], (peak / 2**20, told[0] / 2**20)
+
+
+def _sentinel_stream(every, n=2100, clean=1500, seed=0):
+    """Poisson(50) at 10 s with ``2**32 - 1`` every ``every`` buckets after the first ``clean``."""
+    index = pd.date_range("2026-01-01", periods=n, freq="10s", tz="UTC")
+    values = np.random.default_rng(seed).poisson(50, n).astype(float)
+    values[clean::every] = 4294967295.0
+    return pd.DataFrame({"timestamp": index, "requests": values})
+
+
+@pytest.mark.parametrize("every", [3, 4])
+def test_more_sentinels_in_the_window_than_anomalies_reported_do_not_set_the_forecast(every):
+    """A window of 500 buckets holds 125-167 sentinels, more than the ``anomaly.KEPT`` anomalies reported: the
+    forecast's inputs, the validation windows and the model's update read every flagged one as its median, as a
+    stream with none (the older ones were read as load: forecasts of 1e8-1e9, interval widths of 1e9)."""
+    frame, clean = _sentinel_stream(every), _sentinel_stream(10**9)
+    params = dict(model="dlinear", window=500, horizon=10)
+    fitted = WorkloadPredictor(**params).fit(frame)
+    streamed, reference = (WorkloadPredictor(**params).fit(f.iloc[:1500]) for f in (frame, clean))
+    for first in range(1500, len(frame), 20):
+        streamed.update(frame.iloc[first : first + 20])
+        reference.update(clean.iloc[first : first + 20])
+    assert len(streamed.input_anomalies_) == anomaly.KEPT and int((frame.requests.iloc[-500:] > 1e9).sum()) > 120
+    want = reference.predict()
+    for predictor in (streamed, fitted):
+        got = predictor.predict()
+        assert np.abs(np.ravel(got.yhat) - np.ravel(want.yhat)).max() < 5.0
+        assert np.ravel(got.upper - got.lower).max() < 2 * np.ravel(want.upper - want.lower).max()
+
+
+def test_the_flags_among_the_kept_buckets_survive_save_and_load_and_an_older_file_updates(tmp_path):
+    """``input_flags_`` (every flag among the buckets kept, past the ``KEPT`` reported) is saved and loaded: the loaded
+    predictor updates as the one saved. A file saved before it was kept (no attribute) loads and updates from the
+    anomalies it records; a forged one is refused."""
+    frame = _sentinel_stream(4, n=1800)
+    params = dict(model="dlinear", window=500, horizon=10)
+    predictor = WorkloadPredictor(**params).fit(frame.iloc[:1700])
+    assert predictor.input_flags_.shape == (predictor._flag_span(predictor.model_), 1)
+    assert int((~np.isnan(predictor.input_flags_)).sum()) == 50  # sentinels from bucket 1500
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "model.wp"))
+    np.testing.assert_array_equal(loaded.input_flags_, predictor.input_flags_)
+    for model in (predictor, loaded):
+        model.update(frame.iloc[1700:])
+    np.testing.assert_array_equal(loaded.predict().yhat, predictor.predict().yhat)
+    older = WorkloadPredictor(**params).fit(frame.iloc[:1700])
+    del older.input_flags_
+    older = WorkloadPredictor.load(older.save(tmp_path / "older.wp"))
+    older.update(frame.iloc[1700:])
+    assert older.input_flags_ is not None and np.isfinite(older.predict().yhat).all()
+    for forged in (np.zeros((3, 2)), np.full((10**6, 1), np.nan), np.array([[np.inf]]), np.array([[1]])):
+        predictor.input_flags_ = forged
+        predictor.save(tmp_path / "forged.wp")
+        with pytest.raises(ModelFileError, match="flags among its newest buckets"):
+            WorkloadPredictor.load(tmp_path / "forged.wp")
+
+
+def test_a_stream_without_flags_keeps_none():
+    """Ordinary streams keep no flag rows: the common one-bucket update does no more than before."""
+    frame = _poisson(600, 0)
+    predictor = WorkloadPredictor(model="dlinear").fit(frame.iloc[:500])
+    for first in range(500, 600):
+        predictor.update(frame.iloc[first : first + 1])
+    assert predictor.input_flags_ is None and not predictor.input_anomalies_

@@ -1,8 +1,8 @@
 """Input anomalies: buckets far outside the series' recent range, detected and reported, never altered.
 
 Bursts are real load, so nothing here changes the series; a flagged bucket is recorded
-on the predictor (``input_anomalies_``) and raised by ``health()`` as the ``input_anomaly``
-metric. Only the inputs of a forecast, and the inputs and targets of the validation windows
+on the predictor (``input_anomalies_``, the newest ``KEPT``; ``input_flags_``, every one among the buckets
+it keeps) and raised by ``health()`` as the ``input_anomaly`` metric. Only the inputs of a forecast, and the inputs and targets of the validation windows
 that calibrate its interval and confidence, read a flagged run that the series has already
 come back from as its reference medians (:func:`settled_inputs`, :func:`settle_targets`); and
 DLinear's statistics sum the windows holding a flagged bucket weighed down and settled (below).
@@ -29,11 +29,15 @@ the chain of the ones after it. A bucket's flag depends on
 the buckets before it only, through chains that may reach back to the series' first bucket: a
 scan of a series starts at its first bucket (:func:`series_flags`), whatever position its flags
 are wanted from, so a fit and a refit from a later position agree. The scans of the updates that
-brought a series in (each reading ``HISTORY_BUCKETS`` before its new buckets, and the predictor's
-flags found before them, of which it keeps the newest ``KEPT``) agree with it, but for bursts longer
-than a reference, floods of more than ``KEPT`` flags within ``HISTORY_BUCKETS`` buckets, and the first
-buckets of a series fitted on fewer than ``LEADING_SPAN`` (no update judges them again); a
-model's update, which keeps no flags, scans the points it keeps from the first (:func:`element_weights`).
+brought a series in (each reading ``HISTORY_BUCKETS`` before its new buckets, told their position in
+the series, with the predictor's flags found among them) agree with it, but for bursts longer than a
+reference, a flag among a tail's first ``REFERENCE_BUCKETS`` held by a larger value in the part of its
+reference before the tail (judged against the part the tail holds), and the first buckets of a series
+fitted on fewer than ``LEADING_SPAN`` (no update judges them again). The predictor keeps every flag
+among the buckets it and its model keep (``input_flags_``, a row per bucket: however many the
+``KEPT`` it reports leave out), and its forecast's inputs, validation windows and model update read
+them all; a file saved without them reads the ``KEPT`` it recorded. A model's update on its own, which
+keeps no flags, scans the points it keeps from the first (:func:`element_weights`).
 
 ``floor`` is the target's 90th percentile over the fitted series, or the median of its non-zero
 buckets where that is larger and at least ``MIN_BUSY`` are non-zero (at least 1): a recent
@@ -768,6 +772,39 @@ def kept(old: collections.deque | None, new: list) -> collections.deque:
     result = collections.deque(old or (), maxlen=KEPT)
     result.extend(new)
     return result
+
+
+def flag_rows(flagged: dict[tuple[int, int], float], first: int, count: int, k: int) -> np.ndarray | None:
+    """The flags ``flagged`` (``{(position, target index): reference median}``) among the ``count`` positions from
+    ``first`` as rows ``[count, k]``: the median where flagged, NaN elsewhere; ``None`` when none lies among them."""
+    rows = None
+    for (position, col), median in flagged.items():
+        if first <= position < first + count:
+            rows = np.full((count, k), np.nan) if rows is None else rows
+            rows[position - first, col] = median
+    return rows
+
+
+def continued_flags(old: np.ndarray | None, new: np.ndarray | None, n_new: int, k: int,
+                    span: int) -> np.ndarray | None:
+    """The flag rows (:func:`flag_rows`) of the newest ``span`` buckets once ``n_new`` buckets (rows ``new``, ``None``:
+    none flagged) follow those of ``old`` (``None``: none flagged); ``None`` when none is flagged among them."""
+    if old is None and new is None:
+        return None
+    new = np.full((n_new, k), np.nan) if new is None else new
+    rows = new[-span:] if old is None else np.concatenate([old[max(len(old) + n_new - span, 0) :], new])[-span:]
+    return rows if bool((~np.isnan(rows)).any()) else None
+
+
+def flags_in(rows: np.ndarray | None, count: int, newest: int) -> dict[tuple[int, int], float]:
+    """The flags among the newest ``count`` of ``rows`` (:func:`flag_rows`, the newest last, at position ``newest``)
+    as ``{(position, target index): reference median}``."""
+    if rows is None:
+        return {}
+    part = rows[-count:] if count else rows[:0]
+    positions, cols = np.nonzero(~np.isnan(part))
+    first = newest - len(part) + 1
+    return {(first + int(p), int(c)): float(part[p, c]) for p, c in zip(positions, cols)}
 
 
 def recent(anomalies: Sequence[tuple], last: pd.Timestamp, freq: pd.Timedelta) -> list[tuple]:

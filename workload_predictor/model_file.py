@@ -194,14 +194,22 @@ def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
 
 
 def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
-    """The recorded input anomalies: a bounded buffer of (timestamp, target, value, median), and a floor per target
-    (both absent in files saved before they were recorded)."""
+    """The recorded input anomalies: a bounded buffer of (timestamp, target, value, median), a floor per target (both
+    absent in files saved before they were recorded), and the flags among the newest buckets (``input_flags_``, rows
+    of medians or NaN, as many as the predictor keeps at most; absent in files saved before it was kept)."""
     from .anomaly import KEPT
 
     floor = getattr(obj, "input_floor_", None)
     if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,)
                               or not np.isfinite(floor).all() or (floor < 1.0).any()):
         refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {k} finite values >= 1")
+    rows = getattr(obj, "input_flags_", None)
+    if rows is not None:
+        span = obj._flag_span(obj.model_)
+        if not isinstance(rows, np.ndarray) or rows.dtype.kind != "f" or rows.ndim != 2 or rows.shape[1] != k \
+                or not 1 <= len(rows) <= span or not bool(np.isfinite(rows[~np.isnan(rows)]).all()):
+            refuse(f"keeps the flags among its newest buckets as {quote(rows)} of shape {quote(np.shape(rows))}, not "
+                   f"at most {span:,} rows of {k} medians or NaN")
     flagged = getattr(obj, "input_anomalies_", None)
     if flagged is None:
         return

@@ -66,7 +66,8 @@ def _point(state: _Published, steps: int) -> np.ndarray:
 
 def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     """The model's context with the flagged runs the series has come back from read as their reference medians
-    (:func:`workload_predictor.anomaly.settled_inputs`, from ``input_anomalies_``); ``None`` when none lies in it.
+    (:func:`workload_predictor.anomaly.settled_inputs`, from the recorded flags, :func:`_recorded_flags`); ``None``
+    when none lies in it.
 
     The runs are found on the kept series (the context and up to ``REFERENCE_BUCKETS`` before it), so a burst that
     began before the context and ends in it is settled too.
@@ -77,17 +78,28 @@ def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     values = state["series_"].values[-(len(context) + anomaly.REFERENCE_BUCKETS) :]
     if len(values) < len(context):  # a file whose series kept less than the model's context
         values = context
-    runs = _recorded_bursts(values, state.get("input_anomalies_"), state["targets_"], state["freq_"],
-                            state["last_timestamp_"])
+    runs = _recorded_bursts(values, state, state["last_timestamp_"])
     return anomaly.settle(values, runs)[-len(context) :] if runs else None
 
 
-def _recorded_bursts(values: np.ndarray, anomalies: Any, targets: Sequence[str], freq: pd.Timedelta,
+def _recorded_bursts(values: np.ndarray, state: dict[str, Any],
                      last: pd.Timestamp) -> list[tuple[int, int, int, float]]:
-    """The bursts the series came back from in ``values`` (buckets up to ``last``), flagged as the recorded
-    ``anomalies`` say (:func:`workload_predictor.anomaly.settled_runs`); positions are ``values``'."""
-    flagged = _flagged_among(anomalies, targets, freq, last, len(values), len(values) - 1)
+    """The bursts the series came back from in ``values`` (buckets up to ``last``), flagged as a predictor's attributes
+    ``state`` record (:func:`_recorded_flags`, :func:`workload_predictor.anomaly.settled_runs`); positions are
+    ``values``'."""
+    flagged = _recorded_flags(state, last, len(values), len(values) - 1)
     return anomaly.settled_runs(values, flagged) if flagged else []
+
+
+def _recorded_flags(state: dict[str, Any], last: pd.Timestamp, count: int,
+                    newest: int) -> dict[tuple[int, int], float]:
+    """The flagged buckets among the ``count`` up to ``last`` (the newest in ``state``, a predictor's attributes) as
+    ``{(position, target index): reference median}`` with ``newest`` the position of ``last``: from ``input_flags_``
+    (every flag among the buckets the predictor and its model keep), or in a file saved before it was kept, from the
+    newest ``anomaly.KEPT`` anomalies recorded."""
+    if "input_flags_" in state:
+        return anomaly.flags_in(state["input_flags_"], count, newest)
+    return _flagged_among(state.get("input_anomalies_"), state["targets_"], state["freq_"], last, count, newest)
 
 
 def _flagged_among(anomalies: Any, targets: Sequence[str], freq: pd.Timedelta, last: pd.Timestamp, count: int,
@@ -247,6 +259,11 @@ class WorkloadPredictor(ParamsMixin):
         a bucket flagged in several targets takes one entry per target), as
         ``(timestamp, target, value, reference median)``; :meth:`health` counts their
         buckets.
+    input_flags_ : numpy.ndarray or None
+        Every flagged bucket among the newest buckets the predictor and its model keep,
+        a row per bucket (the newest last) holding the reference median where flagged and
+        NaN elsewhere; ``None`` when none is flagged among them. What the forecast's
+        inputs, the validation windows and the model's update read as flagged.
     time_limited_stages_ : list of str
         The stages ``max_training_time`` cut (see that parameter);
         ``training_cut_short_`` is whether any was cut or the LSTM stopped early.
@@ -392,6 +409,10 @@ class WorkloadPredictor(ParamsMixin):
             predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
             n_updates_=0, _history_grid=None, **anomalies,
         )
+        # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
+        span = min(self._flag_span(model), len(series.values))
+        state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
+                                                  len(series.targets))
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
         else:
@@ -616,7 +637,7 @@ class WorkloadPredictor(ParamsMixin):
                          extra_bytes=self.model_.update_bytes(len(new.values)))
             found = self._update_anomalies(self.series_.values, new)
             # The validation windows read a burst the series came back from as its median, as predict does.
-            runs = self._bursts_before(found["input_anomalies_"], new)
+            runs = self._bursts_before(found, new)
             # The model judges the new buckets with the flags the scans of the whole series found among the ones
             # it keeps (a chain of sentinels that began before them included), as a refit would weigh them.
             plan = self.model_._prepare_update(new.values, checked=True, runs=runs,  # the door made it finite
@@ -652,35 +673,49 @@ class WorkloadPredictor(ParamsMixin):
             values = np.concatenate([tail, new.values])
             # The buckets flagged in the tail, as the scans before found them: a burst there the series came back
             # from is read as its median in the new buckets' references.
-            known = _flagged_among(getattr(self, "input_anomalies_", None), self.targets_, self.freq_,
-                                   self.last_timestamp_, len(tail), len(tail) - 1)
+            known = _recorded_flags(vars(self), self.last_timestamp_, len(tail), len(tail) - 1)
             # offset: the tail's first bucket in the series (the model has seen every bucket up to the tail's last).
             found = anomaly.detect(values, len(tail), floor, known=known, offset=self.model_.n_seen_ - len(tail))
+        k, n_new = len(self.targets_), len(new.values)
+        rows = anomaly.flag_rows(anomaly.flagged_of(found), len(tail), n_new, k) if found else None
+        old = vars(self).get("input_flags_")
+        if "input_flags_" not in vars(self):  # a file saved before the flags were kept: the recorded anomalies
+            old = anomaly.flag_rows(_recorded_flags(vars(self), self.last_timestamp_, len(history), len(history) - 1),
+                                    0, len(history), k)
+        flags = anomaly.continued_flags(old, rows, n_new, k, self._flag_span(self.model_)) \
+            if old is not None or rows is not None else None
         if found:
             end, freq, start = new.last, self.freq_, len(values) - 1
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)
-        return {"input_floor_": floor,
+        return {"input_floor_": floor, "input_flags_": flags,
                 "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}
 
     def _flagged_kept(self) -> dict[tuple[int, int], float] | None:
         """The recorded anomalies among the buckets the model (or an ensemble's member) keeps, as ``{(position,
         target index): reference median}`` with positions counted from the model's first point; ``None`` for a file
         saved before anomalies were recorded (the model then finds them among the points it keeps)."""
-        anomalies = getattr(self, "input_anomalies_", None)
-        if anomalies is None:
+        if "input_flags_" not in vars(self) and getattr(self, "input_anomalies_", None) is None:
             return None
         count = max(map(len, self._models_kept_points()), default=0)
-        return _flagged_among(anomalies, self.targets_, self.freq_, self.last_timestamp_, count,
-                              self.model_.n_seen_ - 1)
+        return _recorded_flags(vars(self), self.last_timestamp_, count, self.model_.n_seen_ - 1)
 
     def _models_kept_points(self) -> list[np.ndarray]:
         """The points the model keeps for its updates (``recent_``; an ensemble's: each member's), newest last."""
         models = getattr(self.model_, "members_", {None: self.model_}).values()
         return [m.recent_ for m in models if getattr(m, "recent_", None) is not None]
 
-    def _bursts_before(self, anomalies: Any, new: Any) -> list[tuple[int, int, int, float]]:
+    def _flag_span(self, model: BaseForecaster) -> int:
+        """The newest buckets whose flags ``input_flags_`` keeps: those a forecast of ``model`` (an ensemble's
+        members: each) reads and the ones an update's scan or its model reads, and ``REFERENCE_BUCKETS`` before
+        them (a burst that began there may end among them)."""
+        models = getattr(model, "members_", {None: model}).values()
+        kept = [model.context_length()] + [len(m.recent_) for m in models if getattr(m, "recent_", None) is not None]
+        return max(max(kept) + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
+
+    def _bursts_before(self, found: dict[str, Any], new: Any) -> list[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
-        before them, where the predictor keeps them) and the ``new`` ones, flagged as the ``anomalies`` records say:
+        before them, where the predictor keeps them) and the ``new`` ones, flagged as recorded once they came
+        (``found``: :meth:`_update_anomalies`' state, :func:`_recorded_flags`):
         ``(first, last, target index, median)``, positions counted from the model's first point. What the model's
         validation reads as medians."""
         n_new = len(new.values)
@@ -689,9 +724,12 @@ class WorkloadPredictor(ParamsMixin):
         recent = self._models_kept_points()
         kept = max([self.series_.values, *recent], key=len)
         kept = kept[-(max(map(len, recent), default=0) + anomaly.REFERENCE_BUCKETS) :]
-        if not anomalies or anomalies[-1][0] <= new.last - (len(kept) + n_new) * self.freq_:
-            return []  # the common update: the newest flag is older than these buckets (kept newest last)
-        runs = _recorded_bursts(np.concatenate([kept, new.values]), anomalies, self.targets_, self.freq_, new.last)
+        state = {**vars(self), **found}
+        anomalies = state["input_anomalies_"]
+        if state.get("input_flags_", 0) is None or not anomalies or \
+                anomalies[-1][0] <= new.last - (len(kept) + n_new) * self.freq_:
+            return []  # the common update: no flag among these buckets (the anomalies are kept newest last)
+        runs = _recorded_bursts(np.concatenate([kept, new.values]), state, new.last)
         return anomaly.shifted_runs(runs, self.model_.n_seen_ - len(kept), self.model_.n_seen_ + n_new)
 
     def _history_index(self, n_new: int, last: pd.Timestamp, keep: int) -> tuple[pd.DatetimeIndex, tuple]:
@@ -825,9 +863,11 @@ def _fit_anomalies(series: BucketedSeries) -> tuple[dict[str, Any], dict[tuple[i
     reads."""
     floor, found = anomaly.fit_scan(series.values)
     index = series.index
+    flagged = anomaly.flagged_of(found)
     state = {"input_floor_": floor,
-             "input_anomalies_": anomaly.kept(None, anomaly.records(found, lambda p: index[p], series.targets))}
-    return state, anomaly.flagged_of(found)
+             "input_anomalies_": anomaly.kept(None, anomaly.records(found, lambda p: index[p], series.targets)),
+             "input_flags_": flagged}  # cut to the buckets kept by _commit_fit
+    return state, flagged
 
 
 def _cut_short(model: BaseForecaster) -> bool:

@@ -691,7 +691,7 @@ class WorkloadPredictor(ParamsMixin):
                 "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}
 
     def _flagged_kept(self) -> dict[tuple[int, int], float] | None:
-        """The recorded anomalies among the buckets the model (or an ensemble's member) keeps, as ``{(position,
+        """The recorded flags among the buckets the model (or an ensemble's member) keeps, as ``{(position,
         target index): reference median}`` with positions counted from the model's first point; ``None`` for a file
         saved before anomalies were recorded (the model then finds them among the points it keeps)."""
         if "input_flags_" not in vars(self) and getattr(self, "input_anomalies_", None) is None:
@@ -724,12 +724,11 @@ class WorkloadPredictor(ParamsMixin):
         recent = self._models_kept_points()
         kept = max([self.series_.values, *recent], key=len)
         kept = kept[-(max(map(len, recent), default=0) + anomaly.REFERENCE_BUCKETS) :]
-        state = {**vars(self), **found}
-        anomalies = state["input_anomalies_"]
-        if state.get("input_flags_", 0) is None or not anomalies or \
+        anomalies = found["input_anomalies_"]
+        if found["input_flags_"] is None or not anomalies or \
                 anomalies[-1][0] <= new.last - (len(kept) + n_new) * self.freq_:
             return []  # the common update: no flag among these buckets (the anomalies are kept newest last)
-        runs = _recorded_bursts(np.concatenate([kept, new.values]), state, new.last)
+        runs = _recorded_bursts(np.concatenate([kept, new.values]), {**vars(self), **found}, new.last)
         return anomaly.shifted_runs(runs, self.model_.n_seen_ - len(kept), self.model_.n_seen_ + n_new)
 
     def _history_index(self, n_new: int, last: pd.Timestamp, keep: int) -> tuple[pd.DatetimeIndex, tuple]:

@@ -198,6 +198,9 @@ def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
     elif kind == "time_limit" and model in target.get("time_limit_ratio", {}):
         out.append(Budget("target", f"{name} fit under max_training_time=L <= {target['time_limit_ratio'][model]:g} x L",
                           target["time_limit_ratio"][model], "x"))
+    elif kind == "flagged_sums" and model in target.get("flagged_sums_ratio", {}):
+        out.append(Budget("target", f"{name} flagged windows' statistics <= {target['flagged_sums_ratio'][model]:g} x "
+                          "their sums alone", target["flagged_sums_ratio"][model], "x"))
     elif kind == "update_accuracy":
         out.append(Budget("target", f"{name} MAE after 10 updates <= {target['update_accuracy_ratio'][model]:g} x "
                           "a refit's", target["update_accuracy_ratio"][model], "x"))

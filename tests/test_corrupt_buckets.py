@@ -1015,3 +1015,26 @@ def test_a_stream_without_flags_keeps_none():
     for first in range(500, 600):
         predictor.update(frame.iloc[first : first + 1])
     assert predictor.input_flags_ is None and not predictor.input_anomalies_
+
+
+@pytest.mark.parametrize("window,horizon", [(1, 1), (24, 5), (96, 10)])
+def test_windows_settled_at_equals_settled_windows_on_the_gathered_windows(window, horizon):
+    """``windows_settled_at`` settles each window in one pass over its points: the same arrays, bit for bit, as
+    ``settled_windows`` on the gathered inputs, targets and weights (windows with no flagged point, and with no point
+    of weight 1, stay as they are)."""
+    from workload_predictor.models.dlinear import settled_windows, windows_settled_at
+    from workload_predictor.windows import targets_at, windows_at
+
+    rng = np.random.default_rng(window)
+    n, first = 600, 7
+    z = np.round(rng.normal(50, 7, n + first))
+    element = np.where(rng.random(n) < 0.2, rng.uniform(1e-30, 0.9, n), 1.0)
+    element[300 : 300 + window + horizon] = 1e-12  # a window with no point of weight 1
+    origins = np.concatenate([np.arange(window + first, 200), np.arange(250, n + first - horizon + 1, 3)])
+    x, y = windows_settled_at(z, origins, window, horizon, element, first)
+    expected = settled_windows(windows_at(z, origins, window), targets_at(z, origins, horizon),
+                               windows_at(element, origins - first, window), targets_at(element, origins - first,
+                                                                                       horizon))
+    assert x.flags.c_contiguous and y.flags.c_contiguous
+    np.testing.assert_array_equal(x, expected[0])
+    np.testing.assert_array_equal(y, expected[1])

@@ -73,7 +73,7 @@ ROLLING_REFITS = 25
 
 #: Windows holding a flagged point are summed this many at a time (:meth:`WindowStats.weighted`): their inputs,
 #: weighted inputs and targets, 8 * FLAGGED_BLOCK * (2 * window + horizon) bytes (22 MB at window 336), and to settle
-#: them (:func:`settled_windows`) five times their points more (75 MB in all).
+#: them (:func:`windows_settled_at`) twice their points more (45 MB in all; 23 MB traced at its peak).
 FLAGGED_BLOCK = 4096
 
 
@@ -116,9 +116,9 @@ class WindowStats:
             return cls.from_series(z, origins, window, horizon)
         low = weights < 1.0
         flagged, flagged_weights = origins[low], weights[low]
-        # The flagged windows are materialised (inputs, weighted inputs and targets; to settle them, their points
-        # weights and the settling step's working copies), a block at a time.
-        width = 2 * window + horizon + (5 * (window + horizon) if element is not None else 0)
+        # The flagged windows are materialised (inputs, weighted inputs and targets; to settle them, their points,
+        # their points' flags, a sorted copy and a few numbers per window), a block at a time.
+        width = 2 * window + horizon + (2 * (window + horizon) + 8 if element is not None else 0)
         check_memory("DLinear flagged windows", extra_bytes=8.0 * min(len(flagged), FLAGGED_BLOCK) * width)
         total = None
         for begin in range(0, len(flagged), FLAGGED_BLOCK):

@@ -1038,3 +1038,30 @@ def test_windows_settled_at_equals_settled_windows_on_the_gathered_windows(windo
     assert x.flags.c_contiguous and y.flags.c_contiguous
     np.testing.assert_array_equal(x, expected[0])
     np.testing.assert_array_equal(y, expected[1])
+
+
+def test_the_fit_sums_the_window_searchs_blocks_of_flagged_windows_once(monkeypatch):
+    """The search sums the widest window's statistics on its training origins, and the fit, at the same window, on
+    the same origins and the ones after: each window holding a flagged bucket was settled and summed twice (here
+    11,455 of the fit's 13,495). The fit now starts from the search's whole blocks (the same sums in the same order:
+    its statistics are bit for bit those of a fit at that window without a search)."""
+    from workload_predictor.models import dlinear
+    from workload_predictor.models.dlinear import DLinear
+    from workload_predictor.windows import validation_origins
+
+    monkeypatch.setattr(dlinear, "FLAGGED_BLOCK", 1024)
+    y = np.random.default_rng(3).poisson(50, 16_000).astype(float)[:, None]
+    y[::12] = 2.0**32 - 1
+    settled = []
+    original = dlinear.windows_settled_at
+    monkeypatch.setattr(dlinear, "windows_settled_at", lambda z, origins, *a, **k: settled.append(len(origins))
+                        or original(z, origins, *a, **k))
+    model = DLinear(horizon=10, candidate_windows=(24, 96), blend=1).fit(y)
+    assert model.window_ == 96
+    n_train = int(model.validation_origins_[0])  # the fit on the training part; the refit adds the tail's windows
+    n_search = int(validation_origins(n_train, 10, model.validation_fraction, model.max_validation_windows)[0]) - 105
+    n_fit = n_train - 105
+    assert sum(settled) == n_search + (n_fit - n_search // 1024 * 1024) + (len(y) - n_train)
+    given = DLinear(horizon=10, window=96).fit(y)  # no search: every window summed by the fit
+    for name in ("count", "sum_x", "sum_y", "xx", "xy"):
+        np.testing.assert_array_equal(getattr(model.stats_[0], name), getattr(given.stats_[0], name))

@@ -102,7 +102,8 @@ class WindowStats:
 
     @classmethod
     def weighted(cls, z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
-                 weights: np.ndarray | None, element: np.ndarray | None = None, first: int = 0) -> "WindowStats":
+                 weights: np.ndarray | None, element: np.ndarray | None = None, first: int = 0,
+                 blocks: list | None = None) -> "WindowStats":
         """``from_series`` with a weight per window (``weights`` (m,), None: all 1) at consecutive ``origins``.
 
         Runs of weight-1 windows are summed by ``from_series``; the windows of lower weight
@@ -111,6 +112,11 @@ class WindowStats:
         from a sum that holds it would cancel most of the sum's digits. ``element``: the weights
         of ``z``'s points (``element[i]``: point ``first + i``), of which :func:`window_weights` made
         ``weights``; the windows of lower weight are then summed :func:`settled <settled_windows>`.
+
+        ``blocks``: a list holding ``(count, sum)``, the sum of the first ``count`` windows of lower weight (whole
+        blocks) as a call on the same points, weights and first origin summed them (the window search's, which the
+        fit's extends: the search's origins are the first of the fit's), or nothing; the call starts after them, and
+        leaves its own such pair there after each whole block it sums.
         """
         if weights is None or len(origins) == 0 or bool((weights >= 1.0).all()):
             return cls.from_series(z, origins, window, horizon)
@@ -120,12 +126,14 @@ class WindowStats:
         # their points' flags, a sorted copy and a few numbers per window), a block at a time.
         width = 2 * window + horizon + (2 * (window + horizon) + 8 if element is not None else 0)
         check_memory("DLinear flagged windows", extra_bytes=8.0 * min(len(flagged), FLAGGED_BLOCK) * width)
-        total = None
-        for begin in range(0, len(flagged), FLAGGED_BLOCK):
+        done, total = blocks[0] if blocks else (0, None)
+        for begin in range(done, len(flagged), FLAGGED_BLOCK):
             block = flagged[begin : begin + FLAGGED_BLOCK]
             inputs, targets = windows_settled_at(z, block, window, horizon, element, first)
             part = cls.from_windows(inputs, targets, flagged_weights[begin : begin + FLAGGED_BLOCK])
             total = part if total is None else total + part
+            if blocks is not None and len(block) == FLAGGED_BLOCK:
+                blocks[:] = [(begin + FLAGGED_BLOCK, total)]
         edges = np.flatnonzero(np.diff(low.astype(np.int8))) + 1
         for run in np.split(np.arange(len(origins)), edges):
             if len(run) and not low[run[0]]:
@@ -508,12 +516,15 @@ def select_window(
 def _search_window(
     z: np.ndarray, horizon: int, candidates: Sequence[int], kernel_size: int, alphas: Sequence[float],
     fraction: float, max_windows: int, element: np.ndarray | None = None, follow_level: bool = False,
+    blocks: list | None = None,
 ) -> tuple[int, dict[int, float], tuple[list[WindowStats], np.ndarray, int] | None, float]:
     """The candidate window with the lowest validation MAE on the tail of ``z`` (``(n, k)``, scaled),
     every scored candidate's MAE, the statistics the search computed (per target, of the
     widest window at its training origins: ``(stats, origins, widest)``; ``None`` without a search),
     and the relative penalty chosen. ``follow_level``: each candidate fits its windows less their
-    last value (:func:`follow_last`).
+    last value (:func:`follow_last`). ``blocks``: a list that receives, per target, the whole blocks of
+    flagged windows the statistics summed first (see :meth:`WindowStats.weighted`), for a fit that sums
+    the same windows and more.
 
     The candidates are scored with the first of ``alphas``; another is taken where, at the best
     window, its errors are lower by a significant margin (per validation origin, averaged
@@ -557,7 +568,11 @@ def _search_window(
     targets, kept = [], []  # per target: the widest window's centred statistics, the series, the validation targets
     started = deadline.clock()
     for j in range(z.shape[1]):
-        kept.append(_window_stats(z[:, j], origins_train, widest, horizon, None if element is None else element[:, j]))
+        summed: list = []
+        kept.append(_window_stats(z[:, j], origins_train, widest, horizon, None if element is None else element[:, j],
+                                  summed))
+        if blocks is not None:
+            blocks.append(summed)
         centred = CentredStats.of(kept[-1])
         # The validation inputs are gathered once, for the widest window: a narrower one reads their newest columns.
         targets.append((follow_last(centred) if follow_level else centred, windows_at(z[:, j], origins_val, widest),
@@ -633,15 +648,16 @@ def pass_seconds(origins: int, targets: int, window: int, horizon: int, pace: fl
 
 
 def _window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
-                  element: np.ndarray | None) -> WindowStats:
+                  element: np.ndarray | None, blocks: list | None = None) -> WindowStats:
     """The statistics of one target's windows at the consecutive ``origins`` (each weighted, and settled, as
     :func:`window_weights` and :func:`settled_windows` say of ``element``, the weights of ``z``'s points), read
-    from the part of ``z`` they span: a pass over the newest origins costs them alone."""
+    from the part of ``z`` they span: a pass over the newest origins costs them alone. ``blocks``: see
+    :meth:`WindowStats.weighted`."""
     weights = window_weights(element, origins, window, horizon)
     start = int(origins[0]) - window if len(origins) else 0
     if start <= 0:
-        return WindowStats.weighted(z, origins, window, horizon, weights, element)
-    return WindowStats.weighted(z[start:], origins - start, window, horizon, weights, element, -start)
+        return WindowStats.weighted(z, origins, window, horizon, weights, element, blocks=blocks)
+    return WindowStats.weighted(z[start:], origins - start, window, horizon, weights, element, -start, blocks)
 
 
 def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
@@ -866,7 +882,7 @@ class DLinear(BaseForecaster):
                 # -0.05 +- 1e-7 and the centred Gram loses most of its digits): the scale counts it by its weight.
                 self.offset_, self.scale_ = fit_scale(y, element)
             z = (y - self.offset_) / self.scale_
-            searched = None
+            searched, blocks = None, []
             if refit:
                 window = self.window_
             elif self.window is not None:  # no search: the default penalty
@@ -875,7 +891,7 @@ class DLinear(BaseForecaster):
             else:
                 window, self.window_scores_, searched, self.alpha_ = _search_window(
                     z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alphas(),
-                    self.validation_fraction, self.max_validation_windows, element, self._follows_level(),
+                    self.validation_fraction, self.max_validation_windows, element, self._follows_level(), blocks,
                 )
                 self.window_weights_ = blend_weights(self.window_scores_, self.blend) if self.window_scores_ else {
                     window: 1.0}
@@ -890,8 +906,11 @@ class DLinear(BaseForecaster):
                 if len(newest) < len(origins):
                     current().cut("dlinear statistics")
                     origins = newest
+            # The search's whole blocks of flagged windows begin the fit's where it summed the same windows first.
+            same = searched is not None and reused is None and window == searched[2] and len(origins) and \
+                len(searched[1]) and origins[0] == searched[1][0]
             self.stats_ = [_window_stats(z[:, j], origins, window, self.horizon,
-                                         None if element is None else element[:, j])
+                                         None if element is None else element[:, j], blocks[j] if same else None)
                            for j in range(z.shape[1])]
             if reused is not None:
                 self.stats_ = [kept + added for kept, added in zip(reused, self.stats_)]

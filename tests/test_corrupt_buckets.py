@@ -763,6 +763,22 @@ def test_a_fleet_key_with_a_sentinel_in_every_window_forecasts_as_workload_predi
     assert np.abs(single.yhat - 50).max() < 3 * np.sqrt(50)
 
 
+@pytest.mark.parametrize("every", [8, 9])
+def test_a_fleet_key_with_more_flags_in_its_window_than_anomalies_reported_forecasts_as_workload_predictor(every):
+    """A 1,000-bucket window with a sentinel every 8 or 9 buckets holds 118-133 flagged buckets, more than the
+    ``anomaly.KEPT`` a predictor reports. The predictor settles its context from every one (``input_flags_``); the
+    batched fleet settled it from the newest ``KEPT`` only and read the older sentinels as load (forecasts of
+    2.4e7-4.5e8 against the predictor's 47-55)."""
+    values = np.random.default_rng(0).poisson(50, 1500).astype(float)
+    values[7::every] = 4294967295.0
+    index = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta("10s") * np.arange(len(values))
+    got, single = _batched_beside_a_busy_key(pd.DataFrame({"timestamp": index, "requests": values}), 1000)
+    assert int((values[-1060:] > 1e9).sum()) > anomaly.KEPT
+    for column in ("yhat", "lower", "upper"):
+        np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9, atol=1e-9)
+    assert np.abs(single.yhat - 50).max() < 3 * np.sqrt(50)
+
+
 def _sentinel_from(every, first, n=600, seed=0):
     """Poisson(50) with ``2**32 - 1`` written every ``every`` buckets from bucket ``first``."""
     values = np.random.default_rng(seed).poisson(50, n).astype(float)

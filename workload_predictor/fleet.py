@@ -129,7 +129,8 @@ class FleetBlock:
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
         with the burst read as its reference median (as a ``WorkloadPredictor`` fitted on the key's series reads
-        them, from its newest ``anomaly.KEPT`` flagged buckets: :func:`workload_predictor.anomaly.settled_inputs`).
+        them, from every flagged bucket among them and the ``anomaly.REFERENCE_BUCKETS`` before them:
+        :func:`workload_predictor.anomaly.settled_inputs`).
         Found once per block, at its first forecast, from the flagged buckets its fit found (not saved: a loaded
         block scans its keys again)."""
         settled = self.__dict__.get("_settled")
@@ -1106,10 +1107,10 @@ def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], pred
 def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]) -> dict[int, np.ndarray]:
     """:meth:`FleetBlock.settled_inputs` of the series ``values`` ``(B, n, k)`` with windows ``window`` ``(B,)``.
 
-    A key's window is settled as a predictor fitted on its series settles its context: with the
-    newest ``anomaly.KEPT`` buckets its fit flags over the whole series (:func:`workload_predictor.anomaly.fit_scan`:
-    a chain of repeated bursts is flagged from its first one, which may lie long before the window), those
-    among the window and the ``anomaly.REFERENCE_BUCKETS`` before it. ``flags``: ``{row: fit_scan's flagged
+    A key's window is settled as a predictor fitted on its series settles its context (from its ``input_flags_``):
+    with the buckets its fit flags over the whole series (:func:`workload_predictor.anomaly.fit_scan`: a chain of
+    repeated bursts is flagged from its first one, which may lie long before the window) among the window and the
+    ``anomaly.REFERENCE_BUCKETS`` before it, all of them (more than the ``anomaly.KEPT`` it reports). ``flags``: ``{row: fit_scan's flagged
     buckets}`` the fit found (the other keys are scanned here); a key whose range is within ``K`` (the least
     floor) cannot hold a flagged bucket and is skipped before its floor is computed.
     """
@@ -1126,7 +1127,7 @@ def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]
                 continue
             flagged = anomaly.fit_scan(y)[1]
         first = max(n - w - anomaly.REFERENCE_BUCKETS, 0)
-        among = {(position - first, col): median for position, col, _, median in flagged[-anomaly.KEPT :]
+        among = {(position - first, col): median for position, col, _, median in flagged
                  if position >= first}
         runs = anomaly.settled_runs(y[first:], among) if among else []
         if runs:

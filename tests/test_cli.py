@@ -948,7 +948,7 @@ def test_freq_is_checked_for_a_bucketed_fleet_as_for_one_series(runner, tmp_path
 def test_unknown_file_type_lists_exactly_the_suffixes_read(runner, tmp_path):
     from workload_predictor.readers import SUFFIXES, read_table
 
-    path = tmp_path / "trace.tsv"
+    path = tmp_path / "trace.xlsx"
     path.write_text("timestamp\n2024-05-10T00:00:00Z\n")
     line = _error_line(runner.invoke(main, ["inspect", str(path)]))
     assert sorted(re.findall(r"\.[a-z.]+[a-z]", line.split("unknown file type")[1])) == sorted(SUFFIXES)

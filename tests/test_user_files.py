@@ -52,6 +52,16 @@ def test_a_file_separated_by_tabs_semicolons_or_bars_reads_as_the_comma_separate
     pd.testing.assert_frame_equal(trace.series, expected(tmp_path, log))
 
 
+@pytest.mark.parametrize("suffix", [".tsv", ".tsv.gz"])
+def test_a_tsv_file_is_read_as_tab_separated(tmp_path, suffix):
+    """Tab-separated files are read by their content; a ``.tsv`` name was an unknown file type."""
+    log = request_log()
+    path = tmp_path / f"log{suffix}"
+    text = log.to_csv(sep="\t", index=False)
+    path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    pd.testing.assert_frame_equal(read_trace(path, freq="10s", targets=TARGETS).series, expected(tmp_path, log))
+
+
 def test_a_comma_in_the_header_keeps_the_comma_separator(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("timestamp,note\n2024-05-10T10:00:00Z,a;b;c\n2024-05-10T10:00:01Z,d|e\n")

@@ -34,7 +34,7 @@ _NO_DATE_GUESSING = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_
 #: line (a 100 MB field) is refused before pandas parses it; pass ``max_line_bytes`` to read one anyway.
 MAX_LINE_BYTES = 1 << 20
 #: The file name endings read, by format: what :func:`read_table` accepts, and all it accepts.
-CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz")
 JSON_SUFFIXES = (".json",)
 PARQUET_SUFFIXES = (".parquet",)

@@ -186,6 +186,29 @@ def test_values_past_the_header_are_refused_not_dropped(tmp_path, where):
         read_table(path)
 
 
+def test_reading_a_csv_leaves_the_warning_filters_of_other_threads_alone(tmp_path, monkeypatch):
+    """The longer-first-row check turned pandas' ParserWarning into an error inside ``warnings.catch_warnings``,
+    which (before Python 3.14) swaps the filters of every thread: two threads reading at once could leave the
+    error filter installed for the whole process. The check reads the rows itself."""
+    import warnings
+
+    seen = []
+    read_csv = pd.read_csv
+
+    def spy(*args, **kwargs):  # the process's filters while pandas reads
+        seen.append([f for f in warnings.filters if f[0] == "error" and f[2] is pd.errors.ParserWarning])
+        return read_csv(*args, **kwargs)
+
+    path = tmp_path / "log.csv"
+    request_log().to_csv(path, index=False)
+    monkeypatch.setattr(pd, "read_csv", spy)
+    assert len(read_table(path)) == 400
+    assert seen == [[]]
+    path.write_text("timestamp,requests\n2024-05-10T10:00:00Z,1,234\n")
+    with pytest.raises(WorkloadDataError, match="line 2 holds 3 fields"):
+        read_table(path)
+
+
 def test_a_comment_line_above_the_header_is_named(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("# exported by the gateway\n" + request_log(n=20).to_csv(index=False))

@@ -15,7 +15,6 @@ import csv
 import gzip
 import json
 import re
-import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,14 +117,13 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
             # index_col=False: a trailing comma on every data line (one field more than the header names) would
             # otherwise make the first column the index and shift every column's name one to the right.
             sep = csv_delimiter(path)
-            with warnings.catch_warnings():
-                # pandas drops the values of data rows longer than the header (index_col=False) with this warning
-                # only: the fields past the header's when the first data row is longer, silently wrong counts.
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                try:
-                    frame = pd.read_csv(path, index_col=False, sep=sep)
-                except pd.errors.ParserWarning:
-                    raise WorkloadDataError(_longer_than_header(path, sep)) from None
+            # pandas drops the values of a first data row longer than the header (index_col=False) with a
+            # ParserWarning only (a longer row after it is a parse error): silently wrong counts. Checked here, not by
+            # turning the warning into an error: warnings.catch_warnings changes the filters of every thread.
+            longer = _longer_than_header(path, sep)
+            if longer is not None:
+                raise WorkloadDataError(longer)
+            frame = pd.read_csv(path, index_col=False, sep=sep)
             return _with_known_names(_without_empty_unnamed(frame))
         if name.endswith(JSON_LINES_SUFFIXES + JSON_SUFFIXES):
             lines = not name.endswith(JSON_SUFFIXES)
@@ -217,17 +215,23 @@ def csv_delimiter(path: str | Path) -> str:
     return best if counts[best] else ","
 
 
-def _longer_than_header(path: Path, sep: str) -> str:
-    """The message for a CSV file whose first data row longer than its header holds values past the header's
-    fields (which pandas would drop): that line, its fields, the header's, and the likely fixes."""
+def _longer_than_header(path: Path, sep: str) -> str | None:
+    """The message for a CSV file whose first data row holds values past the header's fields (which pandas would
+    drop): that line, its fields, the header's, and the likely fixes; ``None`` for a file without one. Reads the
+    header and the first row that is not blank (each at most ``max_line_bytes``: :func:`check_line_lengths`). A field
+    over the csv module's limit (128 KiB: a 100 KB column name) is left to pandas."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as stream:
         rows = csv.reader(stream, delimiter=sep)
-        header = next(rows, [])
-        found = next(((number, row) for number, row in enumerate(rows, start=2)
-                      if len(row) > len(header) and any(field.strip() for field in row[len(header):])), None)
-    where = (f"line {found[0]:,} holds {len(found[1])} fields ({quote(sep.join(found[1]))})" if found is not None
-             else "a data row holds more fields")
+        try:
+            header = next(rows, [])
+            first = next(((number, row) for number, row in enumerate(rows, start=2) if any(f.strip() for f in row)),
+                         None)
+        except csv.Error:
+            return None
+    if first is None or len(first[1]) <= len(header) or not any(f.strip() for f in first[1][len(header):]):
+        return None
+    where = f"line {first[0]:,} holds {len(first[1])} fields ({quote(sep.join(first[1]))})"
     return (f"{path}: {where}, more than the {len(header)} the header line names ({quote_columns(header)}); reading "
             "it would drop the values past them. Fix the file: a number written with a thousands separator "
             "(1,234), a separator inside an unquoted field, or a title or comment line above the header?")

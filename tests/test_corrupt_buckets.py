@@ -410,6 +410,8 @@ def test_dlinear_update_weighs_a_second_spike_as_a_refit_does():
 @example(spikes=[(150, 1e6), (152, -1e6), (153, 1e6)], seed=0, level=0.3)  # 153 belongs to the burst at 152
 @example(spikes=[(150, 3e3), (152, 500.0), (153, 3e3)], seed=0, level=0.3)  # and here, though 152 is only held
 @example(spikes=[(203, 500.0), (204, 500.0)], seed=254, level=5.0)  # both targets of one bucket flagged at once
+@example(spikes=[(200, 4294967295.0), (201, 4294967295.0), (202, 4294967295.0), (300, -4294967295.0),
+                 (301, -4294967295.0)], seed=0, level=50.0)  # a burst's buckets far out are flagged
 def test_updates_flag_what_a_scan_of_the_whole_series_flags(spikes, seed, level):
     """Each bucket is judged against the buckets before it only (the bursts it came back from read as their medians),
     so a scan of the whole series and the update scans, bucket by bucket with ``HISTORY_BUCKETS`` before each and the
@@ -1081,3 +1083,92 @@ def test_the_fit_sums_the_window_searchs_blocks_of_flagged_windows_once(monkeypa
     given = DLinear(horizon=10, window=96).fit(y)  # no search: every window summed by the fit
     for name in ("count", "sum_x", "sum_y", "xx", "xy"):
         np.testing.assert_array_equal(getattr(model.stats_[0], name), getattr(given.stats_[0], name))
+
+
+def _sentinels_at_random(share, seed, n=2000):
+    """Poisson(50) with 4294967295 in ``share`` of the buckets at random (``seed``), the newest bucket clean (a
+    sentinel still going stands, by design): some land right after another."""
+    clean = np.random.default_rng(0).poisson(50, n).astype(float)
+    values = clean.copy()
+    values[np.random.default_rng(seed).choice(n, int(share * n), replace=False)] = 4294967295.0
+    values[-1] = clean[-1]
+    return clean, values
+
+
+def _dlinear_forecast(values, freq="1s"):
+    index = pd.date_range("2026-01-01", periods=len(values), freq=freq, tz="UTC")
+    return WorkloadPredictor(model="dlinear").fit(pd.DataFrame({"timestamp": index, "requests": values})).predict()
+
+
+@pytest.mark.parametrize("share, seed", [(0.02, 1), (0.05, 1), (0.1, 3), (0.2, 1)])
+def test_sentinels_right_after_one_another_are_all_flagged_and_do_not_set_dlinears_forecast(share, seed):
+    """A sentinel right after a flagged one was read as a member of its burst and never flagged: DLinear weighed its
+    windows and its scale fully and forecast 0 (clipped; 5 %, 10 %) or 2.8e6 (20 %) for a level of 50. A bucket held
+    inside a burst is judged against its reference with the burst read as its median, and flagged where it lies more
+    than ``UNLOCK_FLOORS`` floors from it: every sentinel is flagged, and each step stays within 3 Poisson standard
+    deviations of one bucket (21) of the clean series' forecast (after: 2.8 at most on the mean)."""
+    clean, values = _sentinels_at_random(share, seed)
+    found = anomaly.fit_scan(values[:, None])[1]
+    assert [position for position, *_ in found] == np.flatnonzero(values == 4294967295.0).tolist()
+    got, expected = _dlinear_forecast(values).yhat[:, 0], _dlinear_forecast(clean).yhat[:, 0]
+    assert np.abs(got - expected).max() < 3 * np.sqrt(50), got
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_runs_of_adjacent_sentinels_are_flagged_throughout(size):
+    """20 runs of 2 or 3 adjacent sentinels in 2,000 Poisson(50) buckets: only each run's first was flagged, and
+    DLinear forecast 0 for a level of 50."""
+    clean = np.random.default_rng(0).poisson(50, 2000).astype(float)
+    values = clean.copy()
+    for start in np.random.default_rng(1).choice(np.arange(100, 1990, 8), 20, replace=False):
+        values[start : start + size] = 4294967295.0
+    found = anomaly.fit_scan(values[:, None])[1]
+    assert len(found) == 20 * size
+    got, expected = _dlinear_forecast(values).yhat[:, 0], _dlinear_forecast(clean).yhat[:, 0]
+    assert np.abs(got - expected).max() < 3 * np.sqrt(50), got
+
+
+@pytest.mark.parametrize("chunks", [(1,) * 40, (3, 20, 1, 16)])
+def test_predictor_updates_through_sentinel_pairs_flag_and_weigh_what_a_refit_does(chunks):
+    """Pairs of sentinels every 10 buckets, in the fit and in the updates (chunks ending between a pair's two buckets):
+    the update scans flag the second of each pair as the whole series' scan does, and the model's statistics after
+    the updates equal a refit on all the points; the forecast stays with the clean series'. (Before, only the first
+    of each pair was flagged, in the fit and in the updates alike.)"""
+    total = 400 + sum(chunks)
+    clean = np.random.default_rng(3).poisson(50, total).astype(float)
+    y = clean.copy()
+    y[100::10], y[101::10] = 4294967295.0, 4294967295.0
+    index = pd.date_range("2026-01-01", periods=total, freq="10s", tz="UTC")
+    predictor = WorkloadPredictor(model="dlinear", horizon=5, window=24).fit(
+        pd.DataFrame({"timestamp": index[:400], "requests": y[:400]}))
+    first = copy.deepcopy(predictor.model_)
+    seen = 400
+    for size in chunks:
+        predictor.update(pd.DataFrame({"timestamp": index[seen : seen + size], "requests": y[seen : seen + size]}))
+        seen += size
+    span = len(predictor.input_flags_)
+    flagged = np.flatnonzero(~np.isnan(predictor.input_flags_[:, 0])) + total - span
+    assert flagged.tolist() == (np.flatnonzero(y[total - span :] > 1e9) + total - span).tolist()
+    model, refit = predictor.model_, copy.deepcopy(first)
+    refit._fit_arrays(y[:, None], refit=True)
+    for updated, full in zip(model.stats_, refit.stats_):
+        for name in ("count", "sum_x", "sum_y", "xx", "xy"):
+            np.testing.assert_allclose(getattr(updated, name), getattr(full, name), rtol=1e-9,
+                                       atol=1e-9 * float(np.abs(getattr(full, name)).max()))
+    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-6, atol=1e-9)
+    expected = WorkloadPredictor(model="dlinear", horizon=5, window=24).fit(
+        pd.DataFrame({"timestamp": index, "requests": clean})).predict().yhat[:, 0]
+    assert np.abs(predictor.predict().yhat[:, 0] - expected).max() < 3 * np.sqrt(50)
+
+
+def test_a_level_shift_is_not_flagged_beyond_its_first_buckets_and_is_followed():
+    """A bucket inside a burst is flagged only beyond ``UNLOCK_FLOORS`` floors from the burst's reference median: a
+    level shift to 100 times Poisson(50) (84 floors), 40 buckets before the end, keeps the flags of its first buckets
+    only (4, as before), and DLinear's forecast follows it as before (1.02 of the new level; with every bucket inside
+    the shift flagged for a reference, its windows were read settled: 0.25)."""
+    rng = np.random.default_rng(0)
+    values = rng.poisson(50, 2000).astype(float)
+    values[1960:] = rng.poisson(5000, 40)
+    found = anomaly.fit_scan(values[:, None])[1]
+    assert 0 < len(found) <= 4 and found[0][0] == 1960
+    assert _dlinear_forecast(values).yhat.mean() > 0.9 * 5000

@@ -21,7 +21,10 @@ it lies far above the rest of the reference, and only if it was flagged by the p
 lies ``UNLOCK_FLOORS`` (``K^2``) floors from its reference median: a sentinel (2**32-1) written
 again and again is flagged every time, while the bursts of a bursty series, within ``K^2`` floors,
 cannot flag each other in a cascade. A bucket held inside a burst (before the series came back)
-belongs to it. The series' first ``MIN_REFERENCE`` buckets are judged at fit against the
+belongs to it, and is flagged only where, judged against its reference with that burst read as its median, it also
+lies ``UNLOCK_FLOORS`` floors from that median while its reference still holds buckets before the burst: the second
+and third of adjacent sentinels are flagged, while the later buckets of a burst of load or of a level shift within
+``K^2`` floors are not, nor, past a reference, those of any burst that goes on (the series' new level). The series' first ``MIN_REFERENCE`` buckets are judged at fit against the
 ``REFERENCE_BUCKETS`` after each instead (once the series holds them, ``LEADING_SPAN`` buckets), and
 flagged only where they lie ``UNLOCK_FLOORS`` floors (and ``K`` deviations) from that reference's
 median (:func:`_leading`): a sentinel written from the first bucket on is flagged there, and unlocks
@@ -56,7 +59,7 @@ magnitude of the non-zero buckets, it is taken over the buckets up to that multi
 on Poisson(50) with 2**32-1 at random positions (2,000 buckets, 4 draws): the floor stays the clean buckets'
 below half of the non-zero buckets corrupt; no ordinary bucket is flagged up to 30 %, 1-7 are at 35-45 % (read as
 drops where a reference holds more sentinels than ordinary buckets); from half on the median is the sentinel and
-nothing is flagged. A sentinel right after another belongs to its burst, unflagged (see :func:`settled_runs`).
+nothing is flagged.
 For non-negative counts the drop rule fires only on a series far above its own floor
 (median > K floors): an outage to zero stays unflagged, a corrupt negative value does not.
 The first condition is a cheap gate, together with ``v > min(reference) + K * floor`` (the
@@ -449,8 +452,11 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     ``UNLOCK_FLOORS`` floors from its reference median, is read as its median in a later reference, and only where
     it lies far above the rest of that reference (``K`` times its largest magnitude, at least ``K`` floors): a
     bucket flagged because such a burst hid it unlocks the next one only if it is that far out itself (a sentinel
-    written again and again), so the bursts of a bursty series cannot flag each other in a cascade. The rule reads
-    a burst's value, median and the floor only, so an update's scan, given the flags found before, agrees.
+    written again and again), so the bursts of a bursty series cannot flag each other in a cascade. A held bucket
+    inside a burst (the series has not come back yet: a burst still going lasts to the end) is judged so with that
+    burst read as its median too, where it unlocks and its reference holds a bucket before it, and flagged only beyond
+    ``UNLOCK_FLOORS`` floors from that median; it starts no burst of its own. The rule reads a burst's value, median
+    and the floor only, so an update's scan, given the flags found before, agrees.
     """
     column = values[:, col]
     medians = {f[0]: f[3] for f in flags}
@@ -473,10 +479,11 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
         if deadline.end is not None and not count % CLOCK_EVERY and deadline.expired():
             deadline.cut(CHAINS_STAGE)  # past the time limit: the held buckets left are not judged again
             break
-        if runs and position <= runs[-1][1]:
-            continue  # inside a burst: it belongs to it
+        member = bool(runs) and position <= runs[-1][1]  # inside a burst (the series has not come back yet)
+        if member and not is_held:
+            continue  # a flag inside a burst belongs to it
         if is_held:
-            if unlocked < position - length:
+            if not member and unlocked < position - length:
                 continue  # no burst that unlocks ended in its reference: held by a real maximum
             reference = column[position - length : position]  # a view: copied below only where a burst is settled
             inside = []  # the bursts that end in its reference: the newest runs (they end in order)
@@ -493,6 +500,8 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
             scale = k * max(float(np.abs(rest).max(initial=0.0)), float(floor[col]))
             settle = [(low, high, median) for low, high, median, unlocks in inside
                       if unlocks and np.abs(reference[low:high]).max() > scale]
+            if member and not (len(rest) and settle and settle[0][1] > length):
+                continue  # a member is judged only with its burst read as its median, beside buckets before it
             if settle:
                 reference = reference.copy()
                 for low, high, median in settle:
@@ -505,15 +514,19 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
             if not deviation[0] > k:
                 continue
             median = float(median[0])
+            if member and not abs(float(value) - median) > UNLOCK_FLOORS * floor[col]:
+                continue  # within UNLOCK_FLOORS floors: load (a burst of several buckets, a level shift) belongs to it
             new.append((position, col, float(value), median, float(deviation[0])))
             bisect.insort(marked, position)
+            if member:
+                continue  # flagged within its burst, which goes on
             unlocks = abs(float(value) - median) > UNLOCK_FLOORS * floor[col]  # held by its raw reference's extreme
         else:
             median = medians[position]
             unlocks = plain[position] or abs(float(column[position]) - median) > UNLOCK_FLOORS * floor[col]
         back = _first_back(column, position, median, abs(column[position] - median) / K, marked)
         if back is None:
-            break  # still going: every later bucket belongs to it
+            back = len(column)  # still going: every later bucket belongs to it
         runs.append((position, back - 1, median, unlocks))
         if unlocks:
             unlocked = back - 1
@@ -764,8 +777,8 @@ def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> l
 
     A burst starts at a flagged bucket and lasts while the buckets after it stay more than a
     ``K``-th of its first deviation from its first reference median (so a second corrupt bucket
-    right after the first, which the rule does not flag because the reference's maximum now holds
-    the first, belongs to it); the first bucket back within that distance ends it. A burst that
+    right after the first, which the plain rule does not flag because the reference's maximum now holds
+    the first, belongs to it, flagged or not, see :func:`_sweep`); the first bucket back within that distance ends it. A burst that
     lasts to the newest input has not come back.
     """
     runs = []

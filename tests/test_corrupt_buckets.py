@@ -1172,3 +1172,35 @@ def test_a_level_shift_is_not_flagged_beyond_its_first_buckets_and_is_followed()
     found = anomaly.fit_scan(values[:, None])[1]
     assert 0 < len(found) <= 4 and found[0][0] == 1960
     assert _dlinear_forecast(values).yhat.mean() > 0.9 * 5000
+
+
+@pytest.mark.parametrize("chunks", [(1,) * 30, (3, 20, 1, 6)])
+def test_dlinear_updates_through_adjacent_sentinels_equal_a_refit(chunks):
+    """``DLinear.update`` on its own (the flags among its kept points found by its own scan) flags the later buckets of
+    runs of 2 and 3 sentinels as the refit's scan of the whole series does: the same statistics."""
+    total = 400 + sum(chunks)
+    y = np.random.default_rng(5).poisson(50, total).astype(float)[:, None]
+    for start, size in ((402, 2), (411, 3), (419, 2)):
+        y[start : start + size] = 4294967295.0
+    model, refit = _updated_and_refit(y, chunks)
+    element = refit._element_weights(y, 0)
+    assert np.flatnonzero(element[:, 0] < 1.0).tolist() == [402, 403, 411, 412, 413, 419, 420]
+    np.testing.assert_array_equal(model.recent_weights_, element[-len(model.recent_weights_) :])
+    for updated, full in zip(model.stats_, refit.stats_):
+        for name in ("count", "sum_x", "sum_y", "xx", "xy"):
+            np.testing.assert_allclose(getattr(updated, name), getattr(full, name), rtol=1e-9,
+                                       atol=1e-9 * float(np.abs(getattr(full, name)).max()))
+    np.testing.assert_allclose(model.predict(), refit._predict_at(y, np.array([total]))[0], rtol=1e-9)
+
+
+def test_a_fleet_key_with_adjacent_sentinels_forecasts_as_workload_predictor():
+    """The fleet's batched fit flags the later buckets of runs of adjacent sentinels as ``WorkloadPredictor`` does."""
+    values = np.random.default_rng(2).poisson(50, 300).astype(float)
+    for start, size in ((80, 2), (150, 3), (220, 2), (260, 3)):
+        values[start : start + size] = 4294967295.0
+    index = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta("10s") * np.arange(len(values))
+    got, single = _batched_beside_a_busy_key(pd.DataFrame({"timestamp": index, "requests": values}))
+    for column in ("yhat", "lower", "upper"):
+        np.testing.assert_allclose(got[column], getattr(single, column)[:, 0], rtol=1e-9,
+                                   atol=1e-9 * max(1.0, float(np.abs(single.yhat).max())))
+    assert np.abs(single.yhat - 50).max() < 3 * np.sqrt(50)

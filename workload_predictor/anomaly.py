@@ -281,12 +281,13 @@ def _leading(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, floa
 
 
 class _Scanned:
-    """A series :func:`series_flags` scanned (its length, a digest of its values and of its floor) and its flags."""
+    """A series :func:`series_flags` scanned (its length, a digest of its values and of its floor, the values
+    themselves, not copied) and its flags."""
 
-    __slots__ = ("length", "digest", "flags")
+    __slots__ = ("length", "digest", "values", "flags")
 
-    def __init__(self, length: int, digest: bytes, flags: list[tuple[int, int, float, float, float]]):
-        self.length, self.digest, self.flags = length, digest, flags
+    def __init__(self, length: int, digest: bytes, values: np.ndarray, flags: list[tuple[int, int, float, float, float]]):
+        self.length, self.digest, self.values, self.flags = length, digest, values, flags
 
     @staticmethod
     def _digest(values: np.ndarray, floor: np.ndarray) -> bytes:
@@ -302,11 +303,20 @@ class _Scanned:
         if not _SCANNED.__dict__.get("depth") or CHAINS_STAGE in _deadline.current().stages:
             _SCANNED.__dict__.pop("last", None)
             return
-        _SCANNED.last = cls(len(values), cls._digest(values, floor), flags)
+        _SCANNED.last = cls(len(values), cls._digest(values, floor), values, flags)
 
     def reused(self, values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, float, float, float]] | None:
-        """The flags of ``values`` where it starts with the kept series (only the positions after it scanned)."""
+        """The flags of ``values`` where it starts with the kept series (only the positions after it scanned), or
+        where it is the start of the kept series (a fit's training part after the predictor's scan of the whole
+        series, for the same floor): the kept flags before its end, as a bucket's flag depends on the buckets before
+        it only (the series' first ones on the ``LEADING_SPAN`` after them, which both hold); the kept series stays."""
         m = self.length
+        if LEADING_SPAN <= len(values) < m:
+            if values.shape[1:] != self.values.shape[1:] or self._digest(self.values, floor) != self.digest or \
+                    not np.array_equal(values, self.values[: len(values)]):
+                return None
+            end = bisect.bisect_left(self.flags, (len(values),))
+            return self.flags[:end]
         if len(values) < m or (m < LEADING_SPAN and len(values) > m) or \
                 self._digest(values[:m], floor) != self.digest:
             return None

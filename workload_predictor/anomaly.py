@@ -230,6 +230,8 @@ def series_flags(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, 
     A fit scans its training part, then its refit all of the series: the flags of the last series scanned in this
     thread, for its floor, are kept with a digest of its values (:class:`_Scanned`), and a series that starts with
     it has only its positions after it scanned (:func:`scan` with the flags before them ``known``: the same flags).
+    A series that is the start of it (the model's training part, after the predictor's scan of the whole series for
+    the same floor) reads the kept flags before its end.
     """
     kept = _SCANNED.__dict__.get("last")
     if kept is not None:

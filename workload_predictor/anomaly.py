@@ -492,8 +492,8 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
             deadline.cut(CHAINS_STAGE)  # past the time limit: the held buckets left are not judged again
             break
         member = bool(runs) and position <= runs[-1][1]  # inside a burst (the series has not come back yet)
-        if member and not is_held:
-            continue  # a flag inside a burst belongs to it
+        if member and (not is_held or not runs[-1][3] or position - runs[-1][0] >= length):
+            continue  # a flag inside a burst belongs to it; past a reference of it, or where it unlocks nothing, all do
         if is_held:
             if not member and unlocked < position - length:
                 continue  # no burst that unlocks ended in its reference: held by a real maximum

@@ -2,8 +2,8 @@
 
 Bursts are real load, so nothing here changes the series; a flagged bucket is recorded
 on the predictor (``input_anomalies_``, the newest ``KEPT``; ``input_flags_``, every one among the buckets
-it keeps) and raised by ``health()`` as the ``input_anomaly`` metric. Only the inputs of a forecast, and the inputs and targets of the validation windows
-that calibrate its interval and confidence, read a flagged run that the series has already
+it keeps) and raised by ``health()`` as the ``input_anomaly`` metric. Only the inputs of a forecast, and the
+inputs and targets of the validation windows that calibrate its interval and confidence, read a flagged run that the series has already
 come back from as its reference medians (:func:`settled_inputs`, :func:`settle_targets`); and
 DLinear's statistics sum the windows holding a flagged bucket weighed down and settled (below).
 
@@ -24,8 +24,8 @@ cannot flag each other in a cascade. A bucket held inside a burst (before the se
 belongs to it, and is flagged only where, judged against its reference with that burst read as its median, it also
 lies ``UNLOCK_FLOORS`` floors from that median while its reference still holds buckets before the burst: the second
 and third of adjacent sentinels are flagged, while the later buckets of a burst of load or of a level shift within
-``K^2`` floors are not, nor, past a reference, those of any burst that goes on (the series' new level). The series' first ``MIN_REFERENCE`` buckets are judged at fit against the
-``REFERENCE_BUCKETS`` after each instead (once the series holds them, ``LEADING_SPAN`` buckets), and
+``K^2`` floors are not, nor, past a reference, those of any burst that goes on (the series' new level). The
+series' first ``MIN_REFERENCE`` buckets are judged at fit against the ``REFERENCE_BUCKETS`` after each instead (once the series holds them, ``LEADING_SPAN`` buckets), and
 flagged only where they lie ``UNLOCK_FLOORS`` floors (and ``K`` deviations) from that reference's
 median (:func:`_leading`): a sentinel written from the first bucket on is flagged there, and unlocks
 the chain of the ones after it. A bucket's flag depends on
@@ -288,7 +288,8 @@ class _Scanned:
 
     __slots__ = ("length", "digest", "values", "flags")
 
-    def __init__(self, length: int, digest: bytes, values: np.ndarray, flags: list[tuple[int, int, float, float, float]]):
+    def __init__(self, length: int, digest: bytes, values: np.ndarray,
+                 flags: list[tuple[int, int, float, float, float]]):
         self.length, self.digest, self.values, self.flags = length, digest, values, flags
 
     @staticmethod
@@ -790,8 +791,8 @@ def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> l
     A burst starts at a flagged bucket and lasts while the buckets after it stay more than a
     ``K``-th of its first deviation from its first reference median (so a second corrupt bucket
     right after the first, which the plain rule does not flag because the reference's maximum now holds
-    the first, belongs to it, flagged or not, see :func:`_sweep`); the first bucket back within that distance ends it. A burst that
-    lasts to the newest input has not come back.
+    the first, belongs to it, flagged or not, see :func:`_sweep`); the first bucket back within that distance
+    ends it. A burst that lasts to the newest input has not come back.
     """
     runs = []
     for col in sorted({c for _, c in flagged}):

@@ -721,9 +721,15 @@ def test_a_sentinel_that_goes_on_through_updates_does_not_set_dlinears_forecast(
 def test_predictor_updates_through_a_sentinel_that_goes_on_equal_a_refit(chunks):
     """The model judges the new points with the flags the predictor recorded among its kept points: its statistics
     after the updates equal a refit on all the points (the refit's flags are a scan of the whole series)."""
-    total = 400 + sum(chunks)
-    y = _dense_sentinel(10, total, seed=3)  # the sentinel goes on in the updates
-    index = pd.date_range("2026-01-01", periods=total, freq="10s", tz="UTC")
+    y = _dense_sentinel(10, 400 + sum(chunks), seed=3)  # the sentinel goes on in the updates
+    predictor, first = _fitted_and_updated(y, chunks)
+    _assert_a_refit_equals(predictor.model_, first, y)
+
+
+def _fitted_and_updated(y: np.ndarray, chunks) -> tuple[WorkloadPredictor, DLinear]:
+    """A DLinear ``WorkloadPredictor(horizon=5, window=24)`` of ``y`` (10 s buckets) fitted on its first 400 points
+    and updated with the rest in ``chunks``, and a copy of its model as fitted."""
+    index = pd.date_range("2026-01-01", periods=len(y), freq="10s", tz="UTC")
     predictor = WorkloadPredictor(model="dlinear", horizon=5, window=24).fit(
         pd.DataFrame({"timestamp": index[:400], "requests": y[:400]}))
     first = copy.deepcopy(predictor.model_)
@@ -731,7 +737,12 @@ def test_predictor_updates_through_a_sentinel_that_goes_on_equal_a_refit(chunks)
     for size in chunks:
         predictor.update(pd.DataFrame({"timestamp": index[seen : seen + size], "requests": y[seen : seen + size]}))
         seen += size
-    model, refit = predictor.model_, copy.deepcopy(first)
+    return predictor, first
+
+
+def _assert_a_refit_equals(model: DLinear, first: DLinear, y: np.ndarray) -> None:
+    """``model``'s statistics and coefficients equal those of ``first`` refitted on all of ``y``."""
+    refit = copy.deepcopy(first)
     refit._fit_arrays(y[:, None], refit=True)
     for updated, full in zip(model.stats_, refit.stats_):
         for name in ("count", "sum_x", "sum_y", "xx", "xy"):
@@ -1139,23 +1150,11 @@ def test_predictor_updates_through_sentinel_pairs_flag_and_weigh_what_a_refit_do
     y = clean.copy()
     y[100::10], y[101::10] = 4294967295.0, 4294967295.0
     index = pd.date_range("2026-01-01", periods=total, freq="10s", tz="UTC")
-    predictor = WorkloadPredictor(model="dlinear", horizon=5, window=24).fit(
-        pd.DataFrame({"timestamp": index[:400], "requests": y[:400]}))
-    first = copy.deepcopy(predictor.model_)
-    seen = 400
-    for size in chunks:
-        predictor.update(pd.DataFrame({"timestamp": index[seen : seen + size], "requests": y[seen : seen + size]}))
-        seen += size
+    predictor, first = _fitted_and_updated(y, chunks)
     span = len(predictor.input_flags_)
     flagged = np.flatnonzero(~np.isnan(predictor.input_flags_[:, 0])) + total - span
     assert flagged.tolist() == (np.flatnonzero(y[total - span :] > 1e9) + total - span).tolist()
-    model, refit = predictor.model_, copy.deepcopy(first)
-    refit._fit_arrays(y[:, None], refit=True)
-    for updated, full in zip(model.stats_, refit.stats_):
-        for name in ("count", "sum_x", "sum_y", "xx", "xy"):
-            np.testing.assert_allclose(getattr(updated, name), getattr(full, name), rtol=1e-9,
-                                       atol=1e-9 * float(np.abs(getattr(full, name)).max()))
-    np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-6, atol=1e-9)
+    _assert_a_refit_equals(predictor.model_, first, y)
     expected = WorkloadPredictor(model="dlinear", horizon=5, window=24).fit(
         pd.DataFrame({"timestamp": index, "requests": clean})).predict().yhat[:, 0]
     assert np.abs(predictor.predict().yhat[:, 0] - expected).max() < 3 * np.sqrt(50)

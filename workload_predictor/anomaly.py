@@ -133,11 +133,7 @@ def floor_of(values: np.ndarray) -> np.ndarray:
     Where that quantile is more than ``OUTLIER_RATIO`` times the median of the non-zero
     buckets, it is taken over the buckets within that multiple of the median instead.
     """
-    position = FLOOR_QUANTILE * (len(values) - 1)
-    below = int(position)
-    above = min(below + 1, len(values) - 1)
-    part = np.partition(values, [below, above], axis=0)
-    quantile = _interpolated(part[below], part[above], position - below)
+    quantile = _floor_quantile(values)
     # Beyond OUTLIER_RATIO typical buckets (each at least 1): only a quantile above OUTLIER_RATIO itself can be.
     for col in np.flatnonzero(quantile > OUTLIER_RATIO):
         quantile[col] = _trimmed_quantile(values[:, col], float(quantile[col]))
@@ -147,8 +143,13 @@ def floor_of(values: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(quantile, busy), 1.0)
 
 
-def _interpolated(low: np.ndarray, high: np.ndarray, t: float) -> np.ndarray:
-    """``np.quantile``'s linear interpolation between the order statistics ``low`` and ``high`` at fraction ``t``."""
+def _floor_quantile(values: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, FLOOR_QUANTILE, axis=0)`` (its linear interpolation) from one partition."""
+    position = FLOOR_QUANTILE * (len(values) - 1)
+    below = int(position)
+    above = min(below + 1, len(values) - 1)
+    part = np.partition(values, [below, above], axis=0)
+    low, high, t = part[below], part[above], position - below
     return low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)
 
 
@@ -164,12 +165,7 @@ def _trimmed_quantile(column: np.ndarray, quantile: float) -> float:
     bound = OUTLIER_RATIO * max(float(np.median(np.abs(column[column != 0]))), 1.0)
     if quantile <= bound:
         return quantile
-    kept = column[column <= bound]
-    position = FLOOR_QUANTILE * (len(kept) - 1)
-    below = int(position)
-    above = min(below + 1, len(kept) - 1)
-    part = np.partition(kept, [below, above])
-    return float(_interpolated(part[below], part[above], position - below))
+    return float(_floor_quantile(column[column <= bound]))
 
 
 def _nonzero_median(column: np.ndarray) -> float:

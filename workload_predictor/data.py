@@ -58,9 +58,7 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
     key). An explicit name the log lacks is a :class:`WorkloadDataError`.
     """
     present = list(columns)
-    loose: dict[str, Any] = {}  # column_key -> the first column with that key
-    for name in present:
-        loose.setdefault(column_key(name), name)
+    loose = columns_by_key(present)
     for name in present:  # then a nested JSON key by its own name (usage.prompt_tokens: prompt_tokens)
         loose.setdefault(column_key(str(name).rpartition(".")[2]), name)
     found = {}
@@ -73,6 +71,14 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
         if column is not None:
             found[out] = column
     return found
+
+
+def columns_by_key(columns: Any) -> dict[str, Any]:
+    """``{column_key(name): name}`` of ``columns``, the first column of each key."""
+    loose: dict[str, Any] = {}
+    for name in columns:
+        loose.setdefault(column_key(name), name)
+    return loose
 
 
 def column_key(name: Any) -> str:
@@ -837,9 +843,9 @@ def _no_target(frame: pd.DataFrame, name: str) -> str:
     request log's token columns is most likely a request log, to bucketize first; a column named as ``name`` in
     another case or spelling (``Requests``) is named as the one to pass."""
     message = f"no target column {quote(name)} (columns: {quote_columns(frame.columns)}); pass target=<column>."
-    alike = [column for column in frame.columns if column_key(column) == column_key(name)]
-    if alike:
-        message += f" Column {quote(alike[0])} differs only in case or spelling: pass target={quote(alike[0])}."
+    alike = columns_by_key(frame.columns).get(column_key(name))
+    if alike is not None:
+        message += f" Column {quote(alike)} differs only in case or spelling: pass target={quote(alike)}."
     elif name == "requests" and token_columns(frame.columns):
         message += (" This looks like a request log (one row per request, token columns): count its requests per "
                     "bucket first, with workload_predictor.bucketize(log, freq='10s').")

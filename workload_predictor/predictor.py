@@ -678,8 +678,9 @@ class WorkloadPredictor(ParamsMixin):
             found = anomaly.detect(values, len(tail), floor, known=known, offset=self.model_.n_seen_ - len(tail))
         k, n_new = len(self.targets_), len(new.values)
         rows = anomaly.flag_rows(anomaly.flagged_of(found), len(tail), n_new, k) if found else None
-        old = vars(self).get("input_flags_")
-        if "input_flags_" not in vars(self):  # a file saved before the flags were kept: the recorded anomalies
+        if "input_flags_" in vars(self):
+            old = self.input_flags_
+        else:  # a file saved before the flags were kept: the recorded anomalies
             old = anomaly.flag_rows(_recorded_flags(vars(self), self.last_timestamp_, len(history), len(history) - 1),
                                     0, len(history), k)
         flags = anomaly.continued_flags(old, rows, n_new, k, self._flag_span(self.model_)) \

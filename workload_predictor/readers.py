@@ -23,8 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import (_target_matrix, bucketize, check_span, column_key, duration_text, parse_freq, to_utc_index,
-                   token_columns)
+from .data import (_target_matrix, bucketize, check_span, column_key, columns_by_key, duration_text, parse_freq,
+                   to_utc_index, token_columns)
 from .errors import WorkloadDataError, cut, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
@@ -346,9 +346,7 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
                 f"no timestamp column {quote(given)} (columns: {quote_columns(frame.columns)}); fix --timestamp-col."
             )
         return given
-    loose: dict[str, Any] = {}  # column_key -> the first column with that key
-    for name in frame.columns:
-        loose.setdefault(column_key(name), name)
+    loose = columns_by_key(frame.columns)
     for candidate in TIMESTAMP_COLUMNS:
         if column_key(candidate) in loose:
             return loose[column_key(candidate)]

@@ -705,3 +705,63 @@ def test_dlinears_rolling_forecast_stops_before_a_group_whose_pass_would_end_pas
         deadline.pace[dlinear.STATISTICS_PACE] = LIMIT / (900 * dlinear.pass_units(1, 24, 5))  # 900 windows: LIMIT
         forecast, done = model._rolling_forecast(y, origins, deadline=deadline)
     assert done == 0 and forecast.shape == (0, 5, 1)
+
+
+def test_dlinears_rolling_forecast_leaves_the_scan_of_its_weights_out_where_it_cannot_end_before_the_deadline(
+        monkeypatch):
+    """The rolling refits read the flagged points' weights (a scan of the whole series) before their first group's
+    check: on 1,000,000 sparse buckets that scan took 0.06 s past the deadline, with no origin forecast at the end of
+    it (the ensemble's fit under 0.5 s ended at 0.53-0.57 s). The first group's check now counts that scan, one pass
+    at the pace the predictor's scan measured, and a group that cannot end before the deadline reads nothing."""
+    from workload_predictor import anomaly
+
+    y = periodic_series(3000, noise=5.0)["requests"].to_numpy()
+    model = DLinear(horizon=5, window=24).fit(y)
+    origins = np.arange(1000, 2900, 100)
+    scans = []
+    monkeypatch.setattr(anomaly, "element_weights", lambda *a, _f=anomaly.element_weights, **k: scans.append(1)
+                        or _f(*a, **k))
+    clock = FakeClock()
+    with _deadline.limit(LIMIT, clock=clock) as deadline:
+        deadline.pace[_deadline.SERIES_PACE] = 2 * LIMIT / len(y)  # a scan of the series: twice the time left
+        forecast, done = model._rolling_forecast(y[:, None], origins, deadline=deadline)
+    assert done == 0 and forecast.shape == (0, 5, 1) and scans == []
+    with _deadline.limit(LIMIT, clock=clock) as deadline:
+        deadline.pace[_deadline.SERIES_PACE] = LIMIT / 2 / len(y)  # half the time left: every group
+        forecast, done = model._rolling_forecast(y[:, None], origins, deadline=deadline)
+    assert done == len(origins) and scans == [1]
+    np.testing.assert_allclose(forecast, model.rolling_forecast(y, origins))
+
+
+def test_a_models_fit_reads_the_flags_of_the_predictors_scan_cut_by_the_deadline_without_scanning_again(monkeypatch):
+    """Where the time limit cut the scan's chains, the scan's flags were dropped and every stage that weighs flagged
+    points scanned the series again (DLinear's training part, its refit, the LSTM's base: on 1,000,000 sparse buckets
+    0.15 s past a 0.5 s limit), each finding the plain rule's flags again, as the stage stays cut. They now read the
+    kept flags: DLinear's refit scans only the points after its training part, and weighs what the predictor
+    reports."""
+    from workload_predictor import anomaly
+
+    frame = periodic_series(1500, noise=5.0)
+    frame.loc[700, "requests"], frame.loc[730, "requests"] = 1e6, 5e5
+    clock = FakeClock()
+    monkeypatch.setattr(anomaly, "fit_scan", clock.after(anomaly.fit_scan))
+    scans, weighed = [], []
+    monkeypatch.setattr(anomaly, "_leading", lambda *a, _f=anomaly._leading: scans.append(len(a[0])) or _f(*a))
+
+    def element_weights(y, start, *args, _f=anomaly.element_weights, **kwargs):
+        weights = _f(y, start, *args, **kwargs)
+        weighed.append((len(y), start, [] if weights is None else (np.flatnonzero(weights[:, 0] < 1) + start).tolist()))
+        return weights
+
+    monkeypatch.setattr(anomaly, "element_weights", element_weights)
+    fitted = fit(clock, "dlinear", frame)
+    assert fitted.time_limited_stages_[0] == anomaly.CHAINS_STAGE
+    assert [value for _, _, value, _ in fitted.input_anomalies_] == [1e6]
+    training = weighed[0][0]
+    assert training < len(frame)
+    # The predictor's scan, and DLinear's of its training part (against the floor of that part); the refit's scan of
+    # the whole series reads the kept flags of that part.
+    assert scans == [len(frame), training]
+    assert weighed[0] == (training, 0, [700])  # the plain rule's flag alone, as the predictor reports
+    # Without a limit the chains flag 730 too.
+    assert fitted.model_._element_weights(frame[["requests"]].to_numpy(), 0)[730, 0] < 1

@@ -297,9 +297,10 @@ class _Scanned:
 
     @classmethod
     def keep(cls, values: np.ndarray, floor: np.ndarray, flags: list) -> None:
-        """Keep ``flags`` for ``values`` inside a fit (:func:`keeping_scans`), unless a time limit cut the chains
-        (they are then the plain rule's only)."""
-        if not _SCANNED.__dict__.get("depth") or CHAINS_STAGE in _deadline.current().stages:
+        """Keep ``flags`` for ``values`` inside a fit (:func:`keeping_scans`). Where a time limit cut the chains they
+        are the plain rule's only, and so is every later scan in that fit (the stage stays cut, see :func:`scan`): a
+        model's scans of the series read them too, and flag what the predictor reports."""
+        if not _SCANNED.__dict__.get("depth"):
             _SCANNED.__dict__.pop("last", None)
             return
         _SCANNED.last = cls(len(values), cls._digest(values, floor), values, flags)
@@ -808,8 +809,12 @@ def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> l
 
 def _first_back(column: np.ndarray, first: int, median: float, reach: float, flagged: list[int]) -> int | None:
     """The first position after ``first`` that is not flagged and within ``reach`` of ``median`` (None: none), read
-    in growing chunks (a level shift early in a long series is a long search)."""
+    in growing chunks (a level shift early in a long series is a long search); the next position alone first (a
+    sparse series' burst is one bucket long: thousands of them)."""
     start, size = first + 1, 64
+    if start < len(column) and abs(float(column[start]) - median) <= reach and \
+            bisect.bisect_left(flagged, start) == bisect.bisect_right(flagged, start):
+        return start
     while start < len(column):
         stop = min(start + size, len(column))
         back = np.abs(column[start:stop] - median) <= reach

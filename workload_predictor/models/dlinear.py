@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import anomaly
-from .._deadline import Deadline, current
+from .._deadline import SERIES_PACE, Deadline, current
 from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..errors import WorkloadDataError, is_number, is_positive_int, quote
@@ -1241,16 +1241,23 @@ class DLinear(BaseForecaster):
         forecast_count = len(origins)
         with single_blas_thread():
             z = (y - self.offset_) / self.scale_
-            element = self._element_weights(y, 0)  # flagged points weigh as in fit (None: nothing flagged)
-            stats = [WindowStats.from_series(z[:, j], np.arange(0), window, horizon) for j in range(z.shape[1])]
+            element = stats = None  # read once a group is forecast (a deadline may leave none the time)
             done = window  # the next training window's origin
             for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))):
                 end = int(origins[group[0]]) - horizon + 1  # training windows' origins stop before this
                 new = np.arange(done, end)
+                # The first group also reads the flagged points' weights: a scan of the series (one pass of the
+                # plain rule at the pace the predictor's scan measured).
+                scan_seconds = deadline.pace.get(SERIES_PACE, 0.0) * y.size if (
+                    deadline is not None and stats is None) else 0.0
                 if deadline is not None and deadline.end is not None and (
-                        deadline.left() <= pass_seconds(len(new), z.shape[1], window, horizon)):
+                        deadline.left() <= scan_seconds + pass_seconds(len(new), z.shape[1], window, horizon)):
                     forecast_count = int(group[0])  # past the deadline, or its windows' pass would end past it
                     break
+                if stats is None:
+                    element = self._element_weights(y, 0)  # flagged points weigh as in fit (None: nothing flagged)
+                    stats = [WindowStats.from_series(z[:, j], np.arange(0), window, horizon)
+                             for j in range(z.shape[1])]
                 done = max(done, end)
                 x_group = windows_at(z, origins[group], window)  # (g, W, k)
                 for j in range(z.shape[1]):

@@ -200,3 +200,24 @@ def test_newest_shift_moves_weight_only_on_a_significant_change_in_the_newest_bl
     flat = np.zeros((2, 600))
     flat[1, -10:] = -1.0
     assert newest_shift(flat, 100, 10)[2] == 0.0  # older blocks all the same: no spread to test against
+
+
+def test_newest_shift_reads_a_candidate_with_non_finite_evidence_as_no_evidence():
+    """One NaN in one candidate's newest block of differences made its t NaN, which ``np.argmin`` picks: the test returned
+    ``(-1, nan, 0.0)`` for every candidate, so a member that followed a level shift took no weight, and the NaN t
+    was kept in the model (its file then refused at load as non-finite evidence)."""
+    from workload_predictor.models.combination import newest_shift
+
+    rng = np.random.default_rng(0)
+    difference = rng.normal(size=(5, 600)) * 0.1
+    difference[3, -10:] -= 20.0
+    expected = newest_shift(difference, 100, 10)
+    for value in (np.nan, np.inf, -np.inf):
+        broken = difference.copy()
+        broken[1, -3] = value  # in the newest block (a NaN among the older ones leaves no spread: no test already)
+        row, t, share = newest_shift(broken, 100, 10)
+        assert (row, share) == (3, 1.0) and np.isfinite(t) and t == expected[1]
+    broken = difference.copy()
+    broken[3, -1] = np.nan  # the shifted candidate's own evidence: no move, and a finite t
+    row, t, share = newest_shift(broken, 100, 10)
+    assert (row, share) == (-1, 0.0) and np.isfinite(t)

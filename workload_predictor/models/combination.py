@@ -298,9 +298,9 @@ def newest_shift(difference: np.ndarray, newest: int, horizon: int,
     that any moves weight is at most about ``level`` (the spread is estimated). ``share`` is
     ``clip(-t / k - 1, 0, 1)`` for the candidate and split with the largest ``-t``: none up to the
     critical value, all of it at twice it; ``row`` is -1 with no share. No split (a tail of fewer than
-    ``3 x horizon`` windows has none) gives no test
-    (``(-1, 0.0, 0.0)``), nor do older blocks whose spread is within rounding of zero (on counts,
-    block means can be equal by chance; after an idle stretch, every member exact, the first
+    ``3 x horizon`` windows has none) gives no test (``(-1, 0.0, 0.0)``); a candidate with a non-finite
+    difference gives none either (its t reads 0), nor do older blocks whose spread is within rounding of zero
+    (on counts, block means can be equal by chance; after an idle stretch, every member exact, the first
     burst would take all the weight).
     """
     difference = np.asarray(difference, dtype=np.float64)
@@ -328,6 +328,7 @@ def newest_shift(difference: np.ndarray, newest: int, horizon: int,
     rounding = 1e-12 * np.maximum(1.0, np.abs(centre))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(spread > rounding, change / (spread * np.sqrt(1.0 / newest_blocks + 1.0 / older)), 0.0)
+    t = np.where(np.isfinite(t), t, 0.0)  # a candidate with a non-finite difference gives no evidence
     critical = math.sqrt(rows * len(older) / level - 1.0)
     row, split = np.unravel_index(int(np.argmin(t)), t.shape)
     share = float(np.clip(-t[row, split] / critical - 1.0, 0.0, 1.0))

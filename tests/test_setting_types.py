@@ -254,3 +254,26 @@ def test_save_refuses_a_setting_load_would_refuse(name, value, tmp_path):
     with pytest.raises(WorkloadDataError, match=f"{name if name != 'model_params' else 'kernel_size'}="):
         fleet.save(tmp_path / "fleet.wp")
     assert not (tmp_path / "fleet.wp").exists()
+
+
+@pytest.mark.parametrize("timestamp", [{}, {"timestamp"}, {"timestamp": 1}])
+def test_a_timestamp_argument_that_is_no_column_name_is_a_typed_error(timestamp):
+    # A dict or a set failed in pandas' column lookup ("Passing a dict as an indexer is not supported", "unhashable
+    # type"), in fit, update, the backtest and the fleet's fit and update.
+    data, message = SERIES, r"timestamp=.* must be one column name"
+    with pytest.raises(WorkloadDataError, match=message):
+        WorkloadPredictor(horizon=5).fit(data, timestamp=timestamp)
+    predictor = WorkloadPredictor(horizon=5).fit(data)
+    following = data.iloc[-1:].assign(timestamp=data["timestamp"].iloc[-1] + pd.Timedelta("1min"))
+    with pytest.raises(WorkloadDataError, match=message):
+        predictor.update(following, timestamp=timestamp)
+    with pytest.raises(WorkloadDataError, match=message):
+        run_backtest(data, ["naive"], baselines=(), horizon=5, timestamp=timestamp)
+    long = pd.concat([data.assign(key="a"), data.assign(key="b")])
+    with pytest.raises(WorkloadDataError, match=message):
+        FleetPredictor(horizon=5).fit(long, timestamp=timestamp)
+    fleet = FleetPredictor(horizon=5).fit(long)
+    fleet.update(following.assign(key="a"), timestamp=timestamp)
+    assert list(fleet.update_errors_) == ["a"]
+    assert isinstance(fleet.update_errors_["a"], WorkloadDataError)
+    assert "must be one column name" in str(fleet.update_errors_["a"])

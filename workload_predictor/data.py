@@ -693,6 +693,8 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tupl
         stamps = frame.index
     elif isinstance(data, pd.DataFrame):
         check_flat_columns(data)
+        if timestamp is not None:
+            check_label(timestamp, "timestamp", "timestamp")
         targets = as_target_list(target)
         frame = data
         stamps = frame.get(timestamp) if timestamp is not None else None  # one column lookup, not two
@@ -1208,6 +1210,7 @@ def split_by_key(
     check_flat_columns(data)
     targets = tuple(as_target_list(target))
     for column, what in ((key, "key"), (timestamp, "timestamp")):
+        check_label(column, what, what)
         if column not in data.columns:
             raise WorkloadDataError(
                 f"no {what} column {quote(column)} (columns: {quote_columns(data.columns)}); pass {what}=<column>."

@@ -47,6 +47,8 @@ def test_a_bucketed_series_is_not_counted_as_one_request_per_row(by):
     ({"timestamp": ["TIMESTAMP"]}, r"timestamp=\['TIMESTAMP'\] must be one column name"),
     ({"count": None}, "count=None must be the name"),
     ({"count": 5}, "count=5 must be the name"),
+    ({"by": "model", "common_grid": "False"}, "common_grid='False' must be True or False"),  # was a common grid
+    ({"by": "model", "common_grid": None}, "common_grid=None must be True or False"),  # was each key's own grid
 ])
 def test_column_arguments_that_are_no_column_names_are_typed_errors(arguments, message):
     # A list raised pandas' "unhashable type: 'list'"; count=None wrote a column named None.

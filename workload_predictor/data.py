@@ -970,6 +970,8 @@ def bucketize(
                                 "e.g. count='requests'.")
     check_label(timestamp, "timestamp", "TIMESTAMP")
     check_label(by, "by", "model")
+    if not isinstance(common_grid, (bool, np.bool_)):  # a truthy "False" would put every key on one grid
+        raise WorkloadDataError(f"common_grid={quote(common_grid)} must be True or False.")
     if by is not None:
         return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid)
     if not isinstance(log, pd.DataFrame):

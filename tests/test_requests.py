@@ -172,6 +172,17 @@ def test_a_forecast_of_too_many_requests_is_refused_before_they_are_allocated(mo
         make_forecast([1e9] * 10).to_requests(random_state=0)
 
 
+@pytest.mark.parametrize("format", ["csv", ["native"], {"native": None}, None])
+def test_an_unknown_format_is_a_typed_error_before_any_request_is_drawn(format, monkeypatch):
+    # A list or a dict failed in the format lookup with "unhashable type"; every unknown format was refused only after
+    # the requests were drawn (up to 100,000,000 of them).
+    import workload_predictor.synthetic_requests as synthetic
+
+    monkeypatch.setattr(synthetic, "np", _NoRepeat())
+    with pytest.raises(WorkloadDataError, match=r"format=.* is unknown; choose one of 'native'"):
+        make_forecast([5.0]).to_requests(random_state=0, format=format)
+
+
 @pytest.mark.parametrize("recent", [0, -1, 2.5, True, "10"])
 def test_recent_must_be_a_positive_number_of_rows(recent):
     with pytest.raises(WorkloadDataError, match="recent=.* must be a positive integer"):

@@ -167,8 +167,9 @@ class Forecast:
         released vidur 0.0.26 package's trace replay reads: ``Date``, ``Time`` (seconds),
         ``PromptTokenCount``, ``CompletionTokenCount``.
         """
-        from .synthetic_requests import forecast_to_requests, in_format
+        from .synthetic_requests import check_format, forecast_to_requests, in_format
 
+        check_format(format)  # before the draw
         requests = forecast_to_requests(self, random_state=random_state, lengths=lengths, recent=recent,
                                         quantity=quantity)
         return in_format(requests, format, start=self.index[0])

@@ -270,9 +270,15 @@ def needs_token_lengths(format: str) -> bool:
     return REQUEST_FORMATS.get(format) is not None
 
 
+def check_format(format: Any) -> None:
+    """A typed error unless ``format`` names one of ``REQUEST_FORMATS`` (a list or a dict is no name: it does not
+    hash)."""
+    if not isinstance(format, str) or format not in REQUEST_FORMATS:
+        raise WorkloadDataError(f"format={quote(format)} is unknown; choose one of {', '.join(map(repr, REQUEST_FORMATS))}.")
+
+
 def in_format(requests: pd.DataFrame, format: str, start: pd.Timestamp | None = None) -> pd.DataFrame:
     """``requests`` (from :func:`forecast_to_requests`) in the columns of ``format`` (see ``REQUEST_FORMATS``)."""
-    if format not in REQUEST_FORMATS:
-        raise WorkloadDataError(f"format={quote(format)} is unknown; choose one of {', '.join(map(repr, REQUEST_FORMATS))}.")
+    check_format(format)
     convert = REQUEST_FORMATS[format]
     return requests if convert is None else convert(requests, start=start)

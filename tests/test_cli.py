@@ -698,6 +698,7 @@ def test_jobs_0_is_a_usage_error(runner, tmp_path):
 
 @pytest.mark.parametrize("args, absent, present", [
     (["forecast", "{short}", "--model", "dlinear"], ("--window", "window="), ("or a smaller --horizon",)),
+    (["forecast", "{short}", "--model", "moving_median"], ("--window", "window=", "windows="), ("or a smaller --horizon",)),
     (["forecast", "{tiny}", "--by", "service", "--model", "dlinear"], ("window=",), ()),
     (["forecast", "{dup}", "--model", "dlinear"], ("bucketize(",), ("--freq",)),
 ])

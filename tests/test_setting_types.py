@@ -277,3 +277,16 @@ def test_a_timestamp_argument_that_is_no_column_name_is_a_typed_error(timestamp)
     assert list(fleet.update_errors_) == ["a"]
     assert isinstance(fleet.update_errors_["a"], WorkloadDataError)
     assert "must be one column name" in str(fleet.update_errors_["a"])
+
+
+@pytest.mark.parametrize("model, params, advice", [
+    ("moving_median", {"windows": (500,)}, "Pass more history, a smaller windows= or a smaller horizon=."),
+    ("seasonal_median", {"season_length": 150}, "Pass more history, a smaller season_length= or a smaller horizon=."),
+    ("moving_median", {"windows": (2**41,)}, "pass a smaller windows=."),
+    ("seasonal_median", {"season_length": 2**40}, "pass a smaller season_length=."),
+])
+def test_a_window_too_long_for_the_series_names_the_setting_that_sets_it(model, params, advice):
+    # These models read no window= (the predictor's window is ignored for them), yet the advice was "a smaller window=".
+    with pytest.raises(WorkloadDataError) as error:
+        WorkloadPredictor(model=model, model_params=params).fit(SERIES)
+    assert advice in str(error.value) and "window=" not in str(error.value)

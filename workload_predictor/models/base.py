@@ -158,6 +158,9 @@ class BaseForecaster(ParamsMixin):
     refit_on_full = True
     #: The smallest input window the model can use (for the length check).
     min_window = 1
+    #: The setting the length check's advice names for a shorter input window (the predictor's ``window`` sets
+    #: ``window``; a model that takes no window names its own setting, passed in ``model_params``).
+    window_setting = "window="
 
     horizon: int
     validation_fraction: float
@@ -367,7 +370,7 @@ class BaseForecaster(ParamsMixin):
         window = self._required_window()
         if window > MAX_WINDOW:
             raise WorkloadDataError(f"a window of {quote(window)} buckets is longer than any series ({MAX_WINDOW:,} "
-                                    "buckets at most): pass a smaller window.")
+                                    f"buckets at most): pass a smaller {self.window_setting}.")
         needed_train = window + self.horizon + MIN_TRAIN_WINDOWS - 1
         tail = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
         return int(tail[0]) >= needed_train
@@ -390,7 +393,7 @@ class BaseForecaster(ParamsMixin):
         raise WorkloadDataError(
             f"{n} points are too few for window {self._required_window()} + horizon {self.horizon}: "
             f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least "
-            f"{self.minimum_length()} points. Pass more history, a smaller window= or a smaller horizon=."
+            f"{self.minimum_length()} points. Pass more history, a smaller {self.window_setting} or a smaller horizon=."
         )
 
     def _check_steps(self, steps: int | None) -> int:

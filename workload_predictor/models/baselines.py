@@ -142,6 +142,7 @@ class MovingMedian(BaseForecaster):
     """
 
     min_window = 1
+    window_setting = "windows="  # the shortest sets the length check's window; the predictor's window is not read
 
     def __init__(self, horizon: int = 10, windows: tuple[int, ...] = MEDIAN_WINDOWS,
                  validation_fraction: float = 0.15, max_validation_windows: int = 100):
@@ -493,6 +494,7 @@ class SeasonalMedian(BaseForecaster):
     """
 
     min_window = 1
+    window_setting = "season_length="  # (seasons + 1) seasons; the predictor's window is not read
 
     def __init__(self, horizon: int = 10, season_length: int | None = None, seasons: int = 3,
                  validation_fraction: float = 0.15, max_validation_windows: int = 100):

@@ -290,3 +290,13 @@ def test_a_window_too_long_for_the_series_names_the_setting_that_sets_it(model, 
     with pytest.raises(WorkloadDataError) as error:
         WorkloadPredictor(model=model, model_params=params).fit(SERIES)
     assert advice in str(error.value) and "window=" not in str(error.value)
+
+
+@pytest.mark.parametrize("horizon", [float("nan"), float("inf"), -float("inf"), "3", [], None])
+@pytest.mark.parametrize("model", ["dlinear", "naive", "ensemble"])
+def test_a_fleet_horizon_that_is_no_positive_integer_is_a_typed_error(model, horizon):
+    # The fleet's length check read the horizon before it was checked: NaN and inf failed in numpy or int()
+    # ("cannot convert float NaN to integer", OverflowError), text, None or a list with "unsupported operand type".
+    long = pd.concat([SERIES.assign(key="a"), SERIES.assign(key="b")])
+    with pytest.raises(WorkloadDataError, match=r"horizon=.* must be a positive integer number of buckets"):
+        FleetPredictor(model=model, horizon=horizon).fit(long)

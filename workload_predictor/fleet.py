@@ -358,6 +358,7 @@ class FleetPredictor(ParamsMixin):
         return self
 
     def _check_settings(self) -> None:
+        BaseForecaster._check_horizon(self)  # first: the model's length check below reads it
         if self.model not in GLOBAL_MODELS:
             registry.get(self.model)  # a typed error naming the registered models
             model = WorkloadPredictor(**self._config(())["settings"])._build_model()  # model_params checked once, here
@@ -367,7 +368,6 @@ class FleetPredictor(ParamsMixin):
         WorkloadPredictor(level=self.level)._check_level()
         # A bad max_gap fails at fit, not at the first update (a span against each key's buckets once they are known).
         gap_buckets(self.max_gap, pd.Timedelta(1, "ns"))
-        BaseForecaster._check_horizon(self)
         registry.check_runtime_settings(self)  # random_state, n_threads and the device's name, as WorkloadPredictor
         check_limit(self.memory_limit_mb)
         if not isinstance(self.strict, (bool, np.bool_)):

@@ -137,6 +137,19 @@ def test_unknown_model_and_parameters_are_typed_errors_listing_the_valid_ones(se
         registry.register("dlinear", Doubler)
 
 
+@pytest.mark.parametrize("model_params, message", [
+    ({"member_params": {"naive": {"window": 3}}}, r"^member_params\['naive'\] has 'window', which naive does not take"),
+    ({"member_params": {"dlinear": {"hidden_size": 8}}},
+     r"^member_params\['dlinear'\] has 'hidden_size', which dlinear does not take"),
+    ({"window": 24, "member_params": {"dlinear": {"window": 48}}},
+     r"^window=24 and member_params\['dlinear'\]\['window'\] both set dlinear's window"),
+])
+def test_a_members_unknown_parameter_is_named_by_its_member_params_entry(series, model_params, message):
+    # The message said "model_params has 'window'" for a key of member_params['naive'].
+    with pytest.raises(WorkloadDataError, match=message):
+        WorkloadPredictor(model="ensemble", horizon=5, model_params=model_params).fit(series)
+
+
 @pytest.mark.parametrize("params, shown", [
     ({"x" * 100_000: 1}, r"model_params has 'x{30}'\.\.\. \(100,000 characters\), which dlinear does not take"),
     ({f"k{i}": 1 for i in range(10_000)}, r"model_params has 'k0', 'k1', .*'k11', \.\.\. \(10,000 unknown in all\), "),

@@ -193,7 +193,7 @@ class Ensemble(BaseForecaster):
         params = dict((self.member_params or {}).get(name) or {})
         if "follow_level" in registry.get(name, "member").params():
             params.setdefault("follow_level", getattr(self, "follow_level", False))
-        return registry.build(name, settings, params)
+        return registry.build(name, settings, params, f"member_params[{name!r}]")
 
     def _check_members(self) -> list[str]:
         valid = registry.names(member=True)

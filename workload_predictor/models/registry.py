@@ -285,7 +285,8 @@ def get(name: Any, what: str = "model") -> ModelEntry:
     raise WorkloadDataError(f"{what}={quote(name)} is unknown; choose one of {', '.join(_REGISTRY)}.")
 
 
-def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | None = None):
+def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | None = None,
+          what: str = "model_params"):
     """An unfitted model ``name``.
 
     ``settings`` are the caller's runtime settings and ``window``: each reaches the model
@@ -293,12 +294,13 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
     only when not ``None``). ``params`` are the model's own parameters (``model_params``);
     a key the model does not take raises :class:`WorkloadDataError` listing those it does.
     A ``window`` that is not ``None`` or a positive integer raises :class:`WorkloadDataError`,
-    also for a model that takes no window.
+    also for a model that takes no window. ``what``: the argument ``params`` came from, as messages name it (an
+    ensemble's member: ``member_params['dlinear']``).
     """
     entry = get(name)
     spec = entry.params()
     params = {} if params is None else params
-    check_params(entry, params)
+    check_params(entry, params, what)
     params = dict(params)
     kwargs = {key: value for key, value in settings.items() if key in RUNTIME_PARAMS and key in spec}
     if is_positive_int(kwargs.get("horizon")):  # a numpy integer reaches the model (and its network) as an int
@@ -314,17 +316,18 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
                                 f"None for the model's default{ignored}.")
     if window is not None and entry.window_param is not None:
         if entry.window_param in params:
-            raise WorkloadDataError(f"window={quote(window)} and model_params[{quote(entry.window_param)}] both set "
+            raise WorkloadDataError(f"window={quote(window)} and {what}[{quote(entry.window_param)}] both set "
                                     f"{entry.name}'s window; pass one of them.")
         kwargs[entry.window_param] = window
     kwargs.update(params)
     return entry.cls(**kwargs)
 
 
-def check_params(entry: ModelEntry, params: Any) -> None:
-    """Raise :class:`WorkloadDataError` unless ``params`` is a mapping of ``entry``'s own parameters."""
+def check_params(entry: ModelEntry, params: Any, what: str = "model_params") -> None:
+    """Raise :class:`WorkloadDataError` unless ``params`` (the argument ``what``) is a mapping of ``entry``'s own
+    parameters."""
     if not isinstance(params, Mapping):
-        raise WorkloadDataError(f"model_params={quote(params)} must be a dict of {entry.name}'s parameters.")
+        raise WorkloadDataError(f"{what}={quote(params)} must be a dict of {entry.name}'s parameters.")
     valid = entry.tunable()
     unknown = [key for key in params if key not in valid]
     if unknown:
@@ -333,7 +336,7 @@ def check_params(entry: ModelEntry, params: Any) -> None:
         if len(unknown) > 12:
             shown += f", ... ({len(unknown):,} unknown in all)"
         raise WorkloadDataError(
-            f"model_params has {shown}, which {entry.name} does not take; its parameters: "
+            f"{what} has {shown}, which {entry.name} does not take; its parameters: "
             f"{', '.join(valid) or 'none'} (the runtime settings are WorkloadPredictor's own arguments)."
         )
 

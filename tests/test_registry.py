@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -339,3 +341,16 @@ def test_a_file_naming_a_class_registered_under_a_path_that_cannot_be_imported_i
             WorkloadPredictor.load(path)
     finally:
         registry.unregister("doubler")
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_parameter_of_a_registered_model_is_in_its_docstrings_parameters(name):
+    # The README: every public object has a numpy-style docstring. The baselines had no Parameters section, and the
+    # LSTM's left out validation_fraction and max_validation_windows.
+    cls = registry.get(name).cls
+    doc = inspect.getdoc(cls)
+    assert "Parameters\n----------\n" in doc, name
+    section = re.split(r"\n(?:Attributes|Notes|Returns|Raises|Examples)\n-+", doc.split("Parameters\n----------\n")[1])[0]
+    documented = {part.strip() for line in section.splitlines() if line[:1].isalpha() and ":" in line
+                  for part in line.split(":")[0].split(",")}
+    assert [p for p in registry.get(name).params() if p not in documented] == [], name

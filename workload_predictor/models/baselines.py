@@ -72,7 +72,15 @@ def check_candidates(name: str, values: Any, valid: Any, what: str, example: str
 
 
 class Naive(BaseForecaster):
-    """Repeat the last observed value over the horizon."""
+    """Repeat the last observed value over the horizon.
+
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast.
+    validation_fraction, max_validation_windows :
+        The chronological validation tail: at most this share of points and windows.
+    """
 
     min_window = 1
 
@@ -92,7 +100,17 @@ class Naive(BaseForecaster):
 
 
 class MovingAverage(BaseForecaster):
-    """Repeat the mean of the last ``window`` values over the horizon."""
+    """Repeat the mean of the last ``window`` values over the horizon.
+
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast.
+    window : int
+        Buckets averaged (default 12; the predictor's ``window`` sets it).
+    validation_fraction, max_validation_windows :
+        The chronological validation tail: at most this share of points and windows.
+    """
 
     def __init__(self, horizon: int = 10, window: int = 12, validation_fraction: float = 0.15,
                  max_validation_windows: int = 100):
@@ -139,6 +157,16 @@ class MovingMedian(BaseForecaster):
     newest ``MEDIAN_SCORED_ORIGINS`` origins of the training part (every step), as exponential
     smoothing chooses its factor; the origins are scored at most ``SCORED_CHUNK_VALUES`` target
     values at a time, each chunk's memory checked before it is gathered.
+
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast.
+    windows : tuple of int
+        The candidate windows in buckets (default ``MEDIAN_WINDOWS``, 5 to 160); the shortest sets the
+        fewest points a fit needs. The predictor's ``window`` is not read.
+    validation_fraction, max_validation_windows :
+        The chronological validation tail: at most this share of points and windows.
     """
 
     min_window = 1
@@ -192,7 +220,17 @@ class MovingMedian(BaseForecaster):
 
 
 class SeasonalNaive(BaseForecaster):
-    """Repeat the value one season (``season_length`` buckets) earlier."""
+    """Repeat the value one season (``season_length`` buckets) earlier.
+
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast.
+    season_length : int
+        The season in buckets (default 60; the predictor's ``window`` sets it).
+    validation_fraction, max_validation_windows :
+        The chronological validation tail: at most this share of points and windows.
+    """
 
     def __init__(self, horizon: int = 10, season_length: int = 60, validation_fraction: float = 0.15,
                  max_validation_windows: int = 100):
@@ -287,6 +325,15 @@ class ExponentialSmoothing(BaseForecaster):
     (:mod:`workload_predictor._deadline`) the MAE is taken over the newest origins scored
     before the deadline (at least the newest chunk; a later chunk starts only when the time
     left covers it).
+
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast.
+    alphas : tuple of float
+        The candidate smoothing factors in (0, 1] (default ``SMOOTHING_ALPHAS``, 0.02 to 1.0).
+    validation_fraction, max_validation_windows :
+        The chronological validation tail: at most this share of points and windows.
     """
 
     min_window = 1
@@ -491,6 +538,18 @@ class SeasonalMedian(BaseForecaster):
     then leaves this member out. The period stays the one chosen on the training part;
     :meth:`rolling_forecast` forecasts a history out of sample, period included (the
     ensemble's evidence).
+
+    Parameters
+    ----------
+    horizon : int
+        Buckets forecast.
+    season_length : int or None
+        The season in buckets; ``None`` (default) finds it in the data (``period_``). The
+        predictor's ``window`` is not read.
+    seasons : int
+        The past seasons whose median is forecast (default 3).
+    validation_fraction, max_validation_windows :
+        The chronological validation tail: at most this share of points and windows.
     """
 
     min_window = 1

@@ -291,6 +291,21 @@ def bad_fleet() -> pd.DataFrame:
     return frame[~((frame["endpoint"] == "k4") & (frame["timestamp"] > START + pd.Timedelta("15min")))]  # too short
 
 
+@pytest.mark.parametrize("model", ["dlinear", "naive"])
+def test_a_fleet_whose_every_key_fails_is_an_error_and_a_fitted_fleet_keeps_its_fit(model):
+    """A fleet whose every key failed fitted with no key, no error and no warning (``predict()`` an empty frame), and a
+    refit of a fitted fleet on such data replaced its fit with the empty one. With nothing to forecast the fit fails,
+    naming the first key's error, and leaves the fleet as it was."""
+    fleet = FleetPredictor(model=model, horizon=5).fit(make_fleet(3, 300), key="endpoint")
+    before = fleet.predict()
+    short = make_fleet(3, 12)  # 12 buckets a key: too few for any model
+    with pytest.raises(WorkloadDataError, match=r"no key could be fitted \(3 keys in error\); the first, key 'k0': "):
+        fleet.fit(short, key="endpoint")
+    pd.testing.assert_frame_equal(fleet.predict(), before)
+    with pytest.raises(WorkloadDataError, match="no key could be fitted"):
+        FleetPredictor(model=model, horizon=5).fit(short, key="endpoint")
+
+
 def test_bad_series_are_reported_per_key_and_the_rest_fitted():
     frame = bad_fleet()
     original = frame.copy()
@@ -668,10 +683,8 @@ def test_a_fleet_file_over_loads_default_size_is_saved_and_loads_with_max_bytes(
     """A file over load's default size (1 GiB: 10,000 keys of two weeks at 1 min) is a trusted file that load reads
     with a larger ``max_bytes``, as ``WorkloadPredictor.load`` does; ``FleetPredictor.load`` took no ``max_bytes``, so
     such a fleet could be saved but never loaded."""
-    from workload_predictor import model_file
-
     fleet = FleetPredictor(horizon=5).fit(make_fleet(20, 300), key="endpoint")
-    monkeypatch.setattr(model_file, "MAX_FILE_BYTES", 4096)  # the 20-key file holds some 40 kB
+    monkeypatch.setattr(FleetPredictor.load.__func__, "__defaults__", (4096,))  # the 20-key file holds some 40 kB
     path = fleet.save(tmp_path / "large.wpm")
     with pytest.raises(ModelFileError, match="pass a larger max_bytes"):
         FleetPredictor.load(path)
@@ -683,9 +696,14 @@ def test_a_fleet_file_over_loads_default_size_is_saved_and_loads_with_max_bytes(
 
 @pytest.mark.parametrize("max_bytes", [0, -1, 2.5, "1e9", None, np.timedelta64(5, "ns")])
 def test_a_bad_max_bytes_is_a_typed_error(tmp_path, max_bytes):
+    """The fleet's ``load`` read ``max_bytes=None`` as its default, where the predictor's (whose ``max_bytes`` the
+    README says the fleet's is like) refuses it: both now take a positive int only."""
     path = WorkloadPredictor(horizon=5).fit(make_fleet(1, 300).drop(columns="endpoint")).save(tmp_path / "one.wp")
     with pytest.raises(WorkloadDataError, match="max_bytes=.* must be a positive number of bytes"):
         WorkloadPredictor.load(path, max_bytes=max_bytes)
+    path = FleetPredictor(horizon=5).fit(make_fleet(2, 300), key="endpoint").save(tmp_path / "two.wp")
+    with pytest.raises(WorkloadDataError, match="max_bytes=.* must be a positive number of bytes"):
+        FleetPredictor.load(path, max_bytes=max_bytes)
 
 
 def test_save_load_round_trip_and_refuses_tampering(tmp_path):
@@ -1017,16 +1035,20 @@ def test_a_key_too_short_for_candidate_windows_is_its_own_typed_error(windows):
     frame = make_fleet(2, 1200, seed=4)
     frame = frame[(frame["endpoint"] == "k0") | (frame["timestamp"] < START + pd.Timedelta("400min"))]
     settings = dict(horizon=5, model_params={"candidate_windows": windows})
+    if windows == [10**8]:  # every key too short: nothing to forecast, the fit fails naming the first key's error
+        expected = _expected_error(frame[frame["endpoint"] == "k0"].drop(columns="endpoint"), **settings)
+        assert "too few" in str(expected)
+        with pytest.raises(type(expected), match="no key could be fitted") as raised:
+            FleetPredictor(**settings).fit(frame, key="endpoint")
+        assert str(raised.value).endswith(f"key 'k0': {expected}")
+        return
     fleet = FleetPredictor(**settings).fit(frame, key="endpoint")
     short = frame[frame["endpoint"] == "k1"].drop(columns="endpoint")
     expected = _expected_error(short, **settings)
     assert type(fleet.errors_["k1"]) is type(expected) and str(fleet.errors_["k1"]) == str(expected)
     assert "too few" in str(expected)
-    if windows == [350]:
-        assert fleet.keys_ == ["k0"]
-        assert_matches(fleet, frame, model_params=settings["model_params"])
-    else:
-        assert fleet.keys_ == [] and type(fleet.errors_["k0"]) is WorkloadDataError
+    assert fleet.keys_ == ["k0"]
+    assert_matches(fleet, frame, model_params=settings["model_params"])
 
 
 def test_one_keys_zero_fill_over_the_memory_limit_is_that_keys_update_error():

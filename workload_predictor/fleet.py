@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _deadline, anomaly
+from . import _deadline, anomaly, model_file
 from ._memory import check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, factorize_keys, gap_buckets,
@@ -210,7 +210,8 @@ class FleetPredictor(ParamsMixin):
         Run the partitions on this executor (``client`` and ``executor`` exclude each other).
     strict : bool
         ``False`` (default): a key whose series cannot be fitted is reported in ``errors_`` and
-        the others are fitted. ``True``: the first such key raises its error and nothing is stored.
+        the others are fitted (where none can be, the fit raises the first key's error, named, and
+        nothing is stored). ``True``: the first such key raises its error and nothing is stored.
     device : str
         ``"cpu"``; ``"cuda"`` solves a DLinear fleet's ridge systems in torch on the GPU (and
         trains LSTMs there).
@@ -335,6 +336,10 @@ class FleetPredictor(ParamsMixin):
         self._raise_if_strict(errors)
         order = {k: i for i, k in enumerate(s.key for s in series)}
         fitted = sorted((k for k in order if k not in errors), key=order.get)
+        if not fitted and errors:  # nothing to forecast: the fit fails (a fitted fleet keeps its fit)
+            first, error = next(iter(errors.items()))
+            raise type(error)(f"no key could be fitted ({len(errors):,} keys in error); the first, key "
+                              f"{quote(str(first))}: {error}") from error
         batched = {}  # the stages the batched DLinear fit cut, per key (recorded on its blocks)
         for block in blocks:
             batched.update(vars(block).pop("_time_limited", {}))
@@ -838,19 +843,18 @@ class FleetPredictor(ParamsMixin):
         return persistence.save(clone, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, max_bytes: int | None = None) -> "FleetPredictor":
+    def load(cls, path: str | os.PathLike, max_bytes: int = model_file.MAX_FILE_BYTES) -> "FleetPredictor":
         """Read a fleet written by :meth:`save`; it forecasts identically to the one saved.
 
-        ``max_bytes``: the largest file read (default 1 GiB, checked before a byte is read); pass more for a
-        trusted file of a large fleet. Anything amiss (see :meth:`WorkloadPredictor.load`) raises
+        ``max_bytes``: the largest file read (default 1 GiB, checked before a byte is read; a positive int, as
+        :meth:`WorkloadPredictor.load` takes it); pass more for a trusted file of a large fleet. Anything amiss (see :meth:`WorkloadPredictor.load`) raises
         :class:`~workload_predictor.errors.ModelFileError`.
         """
         from . import errors as error_types
-        from . import model_file, persistence
+        from . import persistence
         from .predictor import PREDICT_TIMINGS
 
-        fleet = persistence.load(path, expected=cls,
-                                 max_bytes=model_file.MAX_FILE_BYTES if max_bytes is None else max_bytes)
+        fleet = persistence.load(path, expected=cls, max_bytes=max_bytes)
         try:
             model_file.check_fleet(fleet, PREDICT_TIMINGS)  # before the state is used: what no fit produces
             for name in ("errors_", "update_errors_"):

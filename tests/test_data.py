@@ -445,6 +445,22 @@ def test_a_freq_that_is_no_duration_says_so_without_pandas_inner_errors(freq):
     assert "Failed to parse" not in message and "Invalid frequency" not in message and "calendar" in message
 
 
+@pytest.mark.parametrize("freq", [60, 1.5, np.int64(10), "10", " 2.5 ", np.timedelta64(5)])
+def test_a_freq_without_a_unit_is_refused_by_name(freq):
+    """pandas reads a number as nanoseconds: ``bucketize(log, freq=60)`` said "58362032284 buckets of 60ns, over
+    max_buckets", ``fit(frame, freq=1.5)`` "not the bucket width 1ns"; neither said the number had no unit."""
+    from workload_predictor import WorkloadPredictor
+    from workload_predictor.data import bucketize
+
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="1min"),
+                          "requests": np.arange(300) % 7})
+    for call in (lambda: WorkloadPredictor(horizon=5).fit(frame, freq=freq),
+                 lambda: bucketize(frame[["timestamp"]], freq=freq, timestamp="timestamp")):
+        with pytest.raises(WorkloadDataError, match=r"freq=.* has no unit \(pandas would read it as nanoseconds\); "
+                                                    r"pass a duration with its unit, e\.g\. freq='"):
+            call()
+
+
 def test_fitting_a_request_log_says_to_bucketize_it_first():
     """Before: a raw request log (one row per request) was told to "pass target=<column>", which no column fixes."""
     from workload_predictor import WorkloadPredictor

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ._memory import check_memory
-from .errors import UpdateGapError, WorkloadDataError, cut, is_integer, is_positive_int, quote, quote_columns
+from .errors import (UpdateGapError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, quote,
+                     quote_columns)
 
 # Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
 _EPOCH_BANDS = {
@@ -515,6 +516,14 @@ def _check_objects(values: np.ndarray, name: str) -> None:
 
 def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
     """A positive ``pd.Timedelta`` from '10s', '1min', a Timedelta or a datetime.timedelta."""
+    unitless = (is_number(freq) and not isinstance(freq, (bool, np.bool_))) or (
+        isinstance(freq, str) and freq.strip().lstrip("+-").replace(".", "", 1).isdigit()) or (
+        isinstance(freq, np.timedelta64) and np.datetime_data(freq.dtype)[0] == "generic")
+    if unitless:  # pandas reads a span without a unit as nanoseconds: freq=60 would be 60 ns buckets
+        number = str(freq).split()[0] if str(freq).split() else "1"  # '5 generic time units': 5
+        example = f"'{number}s'" if len(number) <= 12 else "'10s'"
+        raise WorkloadDataError(f"{name}={quote(freq)} has no unit (pandas would read it as nanoseconds); pass a "
+                                f"duration with its unit, e.g. {name}={example}.")
     try:
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) if isinstance(freq, str) else pd.Timedelta(freq)
     except (ValueError, TypeError):

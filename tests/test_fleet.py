@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, WorkloadPredictor, bucketize
-from workload_predictor.errors import MemoryLimitError, ModelFileError, NotFittedError, WorkloadDataError
+from workload_predictor.errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, NotFittedError,
+                                      WorkloadDataError)
 from workload_predictor.models.dlinear import DLinear
 from workload_predictor.models.dlinear_batched import fit_batched
 
@@ -299,8 +300,11 @@ def test_a_fleet_whose_every_key_fails_is_an_error_and_a_fitted_fleet_keeps_its_
     fleet = FleetPredictor(model=model, horizon=5).fit(make_fleet(3, 300), key="endpoint")
     before = fleet.predict()
     short = make_fleet(3, 12)  # 12 buckets a key: too few for any model
-    with pytest.raises(WorkloadDataError, match=r"no key could be fitted \(3 keys in error\); the first, key 'k0': "):
+    with pytest.raises(NoKeyFittedError,
+                       match=r"no key could be fitted \(3 keys in error\); the first, key 'k0': ") as raised:
         fleet.fit(short, key="endpoint")
+    assert list(raised.value.errors) == ["k0", "k1", "k2"] and isinstance(raised.value, WorkloadDataError)
+    assert str(raised.value).endswith(str(raised.value.errors["k0"]))
     pd.testing.assert_frame_equal(fleet.predict(), before)
     with pytest.raises(WorkloadDataError, match="no key could be fitted"):
         FleetPredictor(model=model, horizon=5).fit(short, key="endpoint")

@@ -6,7 +6,8 @@ warnings configuration).
 """
 
 from .data import bucketize
-from .errors import MemoryLimitError, ModelFileError, NoSeasonError, NotFittedError, UpdateGapError, WorkloadDataError
+from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, NoSeasonError, NotFittedError, UpdateGapError,
+                     WorkloadDataError)
 from .fleet import FleetPredictor
 from .forecast import Forecast
 from ._version import __version__
@@ -23,5 +24,6 @@ __all__ = [
     "MemoryLimitError",
     "UpdateGapError",
     "NoSeasonError",
+    "NoKeyFittedError",
     "__version__",
 ]

@@ -20,7 +20,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from .errors import UpdateGapError, WorkloadDataError, cut, quote, quote_columns
+from .errors import NoKeyFittedError, UpdateGapError, WorkloadDataError, cut, quote, quote_columns
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
@@ -1203,7 +1203,10 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     frame = _read_fleet(trace, freq, by, opts)
     chosen = _fleet_targets(frame, targets, trace)
     fleet = FleetPredictor(model=model, horizon=horizon, level=level, random_state=seed, n_jobs=jobs)
-    fleet.fit(frame, key=by, target=chosen)
+    try:
+        fleet.fit(frame, key=by, target=chosen)
+    except NoKeyFittedError as exc:
+        raise _no_key_left(exc.errors, by, "fitted") from None
     if not fleet.keys_:
         raise _no_key_left(fleet.errors_, by, "fitted")
     started = time.perf_counter()

@@ -93,6 +93,15 @@ class NoSeasonError(WorkloadDataError):
     """A model that finds its season in the data found none (the ensemble then leaves that member out)."""
 
 
+class NoKeyFittedError(WorkloadDataError):
+    """A fleet's ``fit`` could fit none of its keys; nothing was changed. ``errors``: each key's error (``{key:
+    exception}``, in the order of the keys), the first of which the message names."""
+
+    def __init__(self, message: str, errors: dict):
+        super().__init__(message)
+        self.errors = errors
+
+
 class ModelFileError(ValueError):
     """A saved model file is unreadable, tampered with or of an unsupported version."""
 

@@ -40,8 +40,8 @@ from ._memory import check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, factorize_keys, gap_buckets,
                    prepare_continuation, split_by_key)
-from .errors import (MemoryLimitError, ModelFileError, WorkloadDataError, check_is_fitted, cut, is_integer,
-                     is_positive_int, quote)
+from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, WorkloadDataError, check_is_fitted, cut,
+                     is_integer, is_positive_int, quote)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .predictor import WorkloadPredictor, _fit_anomalies, _point
@@ -210,8 +210,8 @@ class FleetPredictor(ParamsMixin):
         Run the partitions on this executor (``client`` and ``executor`` exclude each other).
     strict : bool
         ``False`` (default): a key whose series cannot be fitted is reported in ``errors_`` and
-        the others are fitted (where none can be, the fit raises the first key's error, named, and
-        nothing is stored). ``True``: the first such key raises its error and nothing is stored.
+        the others are fitted (where none can be, the fit raises
+        :class:`~workload_predictor.errors.NoKeyFittedError` and nothing is stored). ``True``: the first such key raises its error and nothing is stored.
     device : str
         ``"cpu"``; ``"cuda"`` solves a DLinear fleet's ridge systems in torch on the GPU (and
         trains LSTMs there).
@@ -337,9 +337,10 @@ class FleetPredictor(ParamsMixin):
         order = {k: i for i, k in enumerate(s.key for s in series)}
         fitted = sorted((k for k in order if k not in errors), key=order.get)
         if not fitted and errors:  # nothing to forecast: the fit fails (a fitted fleet keeps its fit)
-            first, error = next(iter(errors.items()))
-            raise type(error)(f"no key could be fitted ({len(errors):,} keys in error); the first, key "
-                              f"{quote(str(first))}: {error}") from error
+            ordered = dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1)))
+            first, error = next(iter(ordered.items()))
+            raise NoKeyFittedError(f"no key could be fitted ({len(errors):,} keys in error); the first, key "
+                                   f"{quote(str(first))}: {error}", ordered) from error
         batched = {}  # the stages the batched DLinear fit cut, per key (recorded on its blocks)
         for block in blocks:
             batched.update(vars(block).pop("_time_limited", {}))

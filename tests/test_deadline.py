@@ -369,6 +369,20 @@ def test_exponential_smoothing_starts_a_chunk_only_when_the_time_left_covers_it(
     assert deadline.stages == ["exponential smoothing factor"]
 
 
+def test_the_ensembles_members_that_cannot_end_early_fit_before_dlinear(monkeypatch):
+    """DLinear was the ensemble's first member: its window search and statistics read a deadline the baselines
+    after it (moving and seasonal median, which cannot end early: 0.1-0.2 s at 1,000,000 points) then ran past. Now
+    the baselines come first: here the seasonal median's period search takes the time left, and DLinear, after it,
+    takes its middle candidate."""
+    clock = FakeClock()
+    monkeypatch.setattr(baselines.SeasonalMedian, "_fit_arrays", clock.after(baselines.SeasonalMedian._fit_arrays))
+    fitted = fit(clock, "ensemble", periodic_series(1500, noise=5.0),
+                 model_params={"members": ("dlinear", "seasonal_median", "exponential_smoothing")})
+    assert fitted.model_.members_["dlinear"].window_scores_ == {}
+    assert fitted.time_limited_stages_[0] == "dlinear window search"
+    assert list(fitted.model_.members_) == ["dlinear", "seasonal_median", "exponential_smoothing"]
+
+
 def test_the_ensembles_smoothing_leaves_the_combination_its_time(monkeypatch):
     """Smoothing, the last member, scored chunks up to the deadline and the combination ran after it; now it
     leaves the combination COMBINATION_PASSES passes at the scan's pace (1 fake s here)."""

@@ -383,6 +383,24 @@ def test_the_ensembles_members_that_cannot_end_early_fit_before_dlinear(monkeypa
     assert list(fitted.model_.members_) == ["dlinear", "seasonal_median", "exponential_smoothing"]
 
 
+def test_a_series_with_nothing_to_flag_measures_the_pace_of_the_plain_rule(monkeypatch):
+    """Where no bucket can be flagged the scan reads the series' range alone, and recorded that as the pace of a pass
+    of the plain rule: 0.6 ms at 1,000,000 Poisson buckets against 31 ms, so the ensemble's reserves (passes at that
+    pace) were 50 times short and its LSTM, smoothing and combination ran past the deadline (1.01-1.10x under 0.5 s).
+    The plain rule's first chunk is now timed: here its pass takes 0.5 fake s, as in the test above."""
+    from workload_predictor import anomaly
+
+    clock = FakeClock()
+    monkeypatch.setattr(anomaly, "_sliding", clock.after(anomaly._sliding, seconds=0.5))  # the plain rule's pass
+    monkeypatch.setattr(DLinear, "_refit", clock.after(DLinear._refit, seconds=2.6))  # the DLinear member's end
+    frame = periodic_series(600, noise=5.0)
+    fitted = fit(clock, "ensemble", frame, model_params={"member_params": {"lstm": {"max_epochs": 1}}})
+    assert not fitted.input_anomalies_  # the range alone ruled every bucket out
+    # 0.5 + 2.6 = 3.1 s: past the 5 - 4 x 0.5 = 3 s the members before smoothing have
+    assert fitted.model_.members_["lstm"].n_epochs_ == 0 and "lstm training" in fitted.time_limited_stages_
+    assert "ensemble history" not in fitted.time_limited_stages_
+
+
 def test_the_ensembles_smoothing_leaves_the_combination_its_time(monkeypatch):
     """Smoothing, the last member, scored chunks up to the deadline and the combination ran after it; now it
     leaves the combination COMBINATION_PASSES passes at the scan's pace (1 fake s here)."""

@@ -71,18 +71,25 @@ def window_moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int
     # Row i of the lag table adds the products entering the range (at start + count + i) and drops those
     # leaving it (at start + i): z[s] * z[s + d] for every lag d, read through sliding views (no gathers).
     lagged_products = np.lib.stride_tricks.sliding_window_view(padded, lags, axis=1)  # [S, n + 1, lags], a view
-    entering = padded[:, start + count : start + count + window - 1, None] * lagged_products[
-        :, start + count : start + count + window - 1]
-    entering -= padded[:, start : start + window - 1, None] * lagged_products[:, start : start + window - 1]
     lagged = np.empty((n_series, window, lags))  # R[i, d]
     lagged[:, 0] = base
     if n_series >= 8 and window > 1:
-        # Many series: the running sum row by row, each step one add over (S, lags), sums the same terms in the
-        # same order as cumsum along the middle axis, which strides through the whole table (2x slower here).
-        lagged[:, 1] = entering[:, 0]
-        for i in range(2, window):
-            np.add(lagged[:, i - 1], entering[:, i - 1], out=lagged[:, i])
+        # Many series: row by row, each step forms its (S, lags) entering less leaving products in two small
+        # buffers and adds them to the previous row: the same terms summed in the same order as cumsum along the
+        # middle axis (which strides through the whole table, 2x slower here), without an (S, W, lags) temporary.
+        entering, leaving = np.empty((n_series, lags)), np.empty((n_series, lags))
+        for i in range(1, window):
+            np.multiply(padded[:, start + count + i - 1, None], lagged_products[:, start + count + i - 1], out=entering)
+            np.multiply(padded[:, start + i - 1, None], lagged_products[:, start + i - 1], out=leaving)
+            entering -= leaving
+            if i == 1:
+                lagged[:, 1] = entering
+            else:
+                np.add(lagged[:, i - 1], entering, out=lagged[:, i])
     else:
+        entering = padded[:, start + count : start + count + window - 1, None] * lagged_products[
+            :, start + count : start + count + window - 1]
+        entering -= padded[:, start : start + window - 1, None] * lagged_products[:, start : start + window - 1]
         np.cumsum(entering, axis=1, out=lagged[:, 1:])
     lagged[:, 1:] += base[:, None, :]
     # xx[i, j] = R[i, j - i] (j >= i) and xy[i, h] = R[i, W - i + h]: both read R along the diagonals

@@ -148,9 +148,13 @@ class BatchCentred:
     @classmethod
     def of(cls, stats: BatchStats) -> "BatchCentred":
         mean_x, mean_y = stats.sum_x / stats.count, stats.sum_y / stats.count
-        spread = mean_x[:, :, None] * mean_x[:, None, :]
+        # Written in xx's layout (the product's own would follow mean_x's strides), then turned into the centred
+        # Gram in place: no second (S, W, W) array, and the layout of xx - spread, which the order of summation of
+        # the reductions reading it (traces, solves) follows.
+        spread = np.multiply(mean_x[:, :, None], mean_x[:, None, :], out=np.empty_like(stats.xx))
         spread *= stats.count
-        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - stats.sum_x[:, :, None] * mean_y[:, None, :],
+        gram = np.subtract(stats.xx, spread, out=spread)
+        return cls(mean_x, mean_y, gram, stats.xy - stats.sum_x[:, :, None] * mean_y[:, None, :],
                    np.full(len(mean_x), float(stats.count)))
 
     def last(self, window: int) -> "BatchCentred":

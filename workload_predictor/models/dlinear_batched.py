@@ -32,6 +32,10 @@ from .dlinear import (DEFAULT_WINDOWS, SEARCH_SHARE, CentredStats, DLinear, Wind
 
 #: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
 STATS_BLOCK_ELEMENTS = 2**22
+#: Elements of the ridge systems built and solved at once (a block of series): 8 MB, which the heap serves again
+#: from one block to the next, where the systems of a whole batch (58 MB for 125 series at window 240) would each be
+#: a fresh mapping whose pages all fault on first touch.
+SOLVE_BLOCK_ELEMENTS = 2**20
 
 
 @dataclass
@@ -572,7 +576,16 @@ def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: flo
                device: str | None, count: np.ndarray | None = None) -> np.ndarray:
     """``solve_dlinear``'s map per series from centred moments ``(S, W, W)``, ``(S, W, H)`` (total window weights
     ``count`` ``(S,)``): ``(S, W, H)``."""
-    return batched_solve(_systems(gram, kernel_size, relative_penalties(gram, alpha, count)), cross, device)
+    lam = relative_penalties(gram, alpha, count)
+    width = gram.shape[1]
+    block = max(1, SOLVE_BLOCK_ELEMENTS // (width * width))
+    if block >= len(gram):
+        return batched_solve(_systems(gram, kernel_size, lam), cross, device)
+    coef = np.empty(cross.shape)
+    for i in range(0, len(gram), block):  # each series' system is its own: solved a block of series at a time
+        coef[i : i + block] = batched_solve(_systems(gram[i : i + block], kernel_size, lam[i : i + block]),
+                                            cross[i : i + block], device)
+    return coef
 
 
 def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np.ndarray, k: int,

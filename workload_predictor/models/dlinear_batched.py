@@ -27,7 +27,7 @@ from .base import MIN_TRAIN_WINDOWS
 from .combination import evidence_shrinkage
 from . import dlinear
 from .dlinear import (DEFAULT_WINDOWS, SEARCH_SHARE, CentredStats, DLinear, WindowStats, _branch_penalty,
-                      affordable_origins, blend_weights, level_map, pass_seconds, pass_units, shifted_moments,
+                      affordable_origins, blend_weights, level_map, pass_seconds, pass_units, shift_cross,
                       solvable_penalty, window_weights)
 
 #: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
@@ -216,6 +216,23 @@ def _systems(gram: np.ndarray, kernel_size: int, lam: np.ndarray) -> np.ndarray:
     system = solvable_penalty(gram, lam)[:, None, None] * _branch_penalty(gram.shape[1], kernel_size)
     system += gram
     return system
+
+
+def batched_shifted_moments(gram: np.ndarray, cross: np.ndarray, in_place: bool = False
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~workload_predictor.models.dlinear.shifted_moments` of ``S`` series' centred moments ``(S, W, W)``,
+    ``(S, W, H)``, the same numbers: the Gram matrices shifted a block of series at a time (``SOLVE_BLOCK_ELEMENTS``),
+    so the only ``(S, W, W)`` array it allocates is the result, or none with ``in_place`` (``gram`` overwritten)."""
+    last = gram[:, :, -1].copy()
+    corner = gram[:, -1:, -1:].copy()
+    moved = shift_cross(cross, last)
+    shifted = gram if in_place else np.empty_like(gram)
+    block = max(1, SOLVE_BLOCK_ELEMENTS // (gram.shape[1] * gram.shape[2]))
+    for i in range(0, len(gram), block):
+        part = last[i : i + block]
+        np.subtract(gram[i : i + block], part[:, :, None] + part[:, None, :], out=shifted[i : i + block])
+        shifted[i : i + block] += corner[i : i + block]
+    return shifted, moved
 
 
 def batched_solve(system: np.ndarray, rhs: np.ndarray, device: str | None = None) -> np.ndarray:
@@ -501,7 +518,7 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
                 centred.put(b * k + j, CentredStats.of(WindowStats.weighted(z[b * k + j], origins, widest,
                                                                             horizon, windows, weights[:, j])))
     if follow_level:  # each window less its last input: shifted once, every candidate reads a slice
-        centred.gram, centred.cross = shifted_moments(centred.gram, centred.cross)
+        centred.gram, centred.cross = batched_shifted_moments(centred.gram, centred.cross, in_place=True)
     actual = z[:, origins_val[:, None] + np.arange(horizon)]  # [B*k, v, H]
     # Gathered row by row (contiguous): the products below run 2-3x faster than on a transposed gather.
     inputs = z[:, origins_val[:, None] + np.arange(-widest, 0)]  # [B*k, v, widest]
@@ -596,7 +613,8 @@ def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np
     relative penalty ``alphas[b]``, applied to each window's own Gram matrix.
     """
     width = centred.mean_x.shape[1]
-    gram, cross = shifted_moments(centred.gram, centred.cross) if follow_level else (centred.gram, centred.cross)
+    gram, cross = batched_shifted_moments(centred.gram, centred.cross) if follow_level else (centred.gram,
+                                                                                          centred.cross)
     coef = np.zeros_like(centred.cross)
     for w in sorted({w for blend in weights for w in blend}):
         series = np.array([b for b, blend in enumerate(weights) if w in blend])
@@ -605,8 +623,9 @@ def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np
         alpha = np.repeat(alphas[series], k)
         # DLinear keeps each system's inverse for its rank-one updates; a fleet refits instead, so one solve
         # (a third of an inversion's cost) gives the same map up to rounding.
-        part = _ridge_map(gram[rows, width - w :, width - w :], cross[rows, width - w :], kernel_size, alpha, device,
-                          centred.count[rows])
+        index = slice(None) if len(rows) == len(gram) else rows  # every series (its widest window): no copy
+        part = _ridge_map(gram[index, width - w :, width - w :], cross[index, width - w :], kernel_size, alpha,
+                          device, centred.count[rows])
         coef[rows, width - w :] += weight[:, None, None] * (level_map(part) if follow_level else part)
     intercept = centred.mean_y - np.einsum("sw,swh->sh", centred.mean_x, coef)
     return coef, intercept

@@ -428,7 +428,8 @@ def fit_batched(
                     tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon,
                                                 window_weights(column, origins_tail, w, horizon, first), column, first)
                     centred.put(row, CentredStats.of(kept[row] + tail))
-            full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)
+            full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level,
+                                                  in_place=True)  # centred's last use
             coef[keys, :, width - w :] = full_coef.reshape(len(keys), k, w, horizon)
             intercept[keys] = full_intercept.reshape(len(keys), k, horizon)
     if settled:
@@ -606,15 +607,17 @@ def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: flo
 
 
 def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np.ndarray, k: int,
-              kernel_size: int, device: str | None, follow_level: bool = True) -> tuple[np.ndarray, np.ndarray]:
+              kernel_size: int, device: str | None, follow_level: bool = True,
+              in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """DLinear's ``_ridge`` + ``_solution`` per series: the blended map ``(S, W, H)`` and intercept ``(S, H)``.
 
     Series ``b``'s targets are rows ``b*k .. b*k+k-1`` and share its blend weights and its
-    relative penalty ``alphas[b]``, applied to each window's own Gram matrix.
+    relative penalty ``alphas[b]``, applied to each window's own Gram matrix. ``in_place``: with
+    ``follow_level``, ``centred.gram`` is shifted in place (it is read no more).
     """
     width = centred.mean_x.shape[1]
-    gram, cross = batched_shifted_moments(centred.gram, centred.cross) if follow_level else (centred.gram,
-                                                                                          centred.cross)
+    gram, cross = batched_shifted_moments(centred.gram, centred.cross, in_place) if follow_level else (
+        centred.gram, centred.cross)
     coef = np.zeros_like(centred.cross)
     for w in sorted({w for blend in weights for w in blend}):
         series = np.array([b for b, blend in enumerate(weights) if w in blend])

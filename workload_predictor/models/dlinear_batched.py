@@ -3,8 +3,8 @@
 
 Every key of a fleet is its own DLinear problem: its own scaling, window search,
 blend and ridge systems. Here the keys' window statistics are built together
-(``(S, W, W)`` Gram matrices) and their ridge systems are solved together (one
-batched ``numpy.linalg.solve`` / ``inv``, or torch on a GPU with ``device=``),
+(``(S, W, W)`` Gram matrices) and their ridge systems are solved together (batched
+``numpy.linalg.solve`` over blocks of series, or torch on a GPU with ``device=``),
 instead of one Python call per series. The single-series
 :class:`~workload_predictor.models.dlinear.DLinear` stays the reference: for each
 series, :func:`fit_batched` returns what ``DLinear(...).fit(y)`` computes, up to
@@ -32,9 +32,9 @@ from .dlinear import (DEFAULT_WINDOWS, SEARCH_SHARE, CentredStats, DLinear, Wind
 
 #: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
 STATS_BLOCK_ELEMENTS = 2**22
-#: Elements of the ridge systems built and solved at once (a block of series): 8 MB, which the heap serves again
-#: from one block to the next, where the systems of a whole batch (58 MB for 125 series at window 240) would each be
-#: a fresh mapping whose pages all fault on first touch.
+#: Elements of the ridge systems built and solved at once on the CPU (a block of series), and of the Gram matrices
+#: shifted at once: 8 MB, which the heap serves again from one block to the next, where the systems of a whole batch
+#: (58 MB for 125 series at window 240) would each be a fresh mapping whose pages all fault on first touch.
 SOLVE_BLOCK_ELEMENTS = 2**20
 
 
@@ -597,7 +597,7 @@ def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: flo
     lam = relative_penalties(gram, alpha, count)
     width = gram.shape[1]
     block = max(1, SOLVE_BLOCK_ELEMENTS // (width * width))
-    if block >= len(gram):
+    if block >= len(gram) or device is not None:  # a device solves the batch in one call
         return batched_solve(_systems(gram, kernel_size, lam), cross, device)
     coef = np.empty(cross.shape)
     for i in range(0, len(gram), block):  # each series' system is its own: solved a block of series at a time

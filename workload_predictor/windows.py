@@ -48,7 +48,7 @@ def _gather(y: np.ndarray, origins: np.ndarray, offset: int, length: int) -> np.
     return y[origins[:, None] + np.arange(offset, offset + length)[None, :]]
 
 
-def window_moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int
+def window_moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, xx_out: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``sum x``, ``sum y``, ``X^T X`` and ``X^T Y`` of the windows of ``S`` series at consecutive ``origins``.
 
@@ -58,6 +58,7 @@ def window_moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int
     product sum ``R[i, d] = sum_s z[s] z[s + d]`` over the rows' range shifted by ``i``: row 0
     is one correlation, each next row adds the product entering the range and drops the one
     leaving it. That is ``O(m (W + H))`` per series instead of ``O(m W^2)`` for ``X^T X``.
+    ``xx_out``: an ``(S, W, W)`` array to write ``X^T X`` into (and return), instead of a new one.
     """
     n_series, count = z.shape[0], len(origins)
     first = int(origins[0])
@@ -98,7 +99,12 @@ def window_moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int
     diagonal = np.lib.stride_tricks.as_strided(lagged, shape=(n_series, window, window),
                                                strides=(lagged.strides[0], (lags - 1) * item, item), writeable=False)
     upper = np.triu(np.ones((window, window), dtype=bool))
-    xx = np.where(upper, diagonal, diagonal.transpose(0, 2, 1))
+    if xx_out is None:
+        xx = np.where(upper, diagonal, diagonal.transpose(0, 2, 1))
+    else:  # the same copies, into the caller's array
+        xx = xx_out
+        np.copyto(xx, diagonal.transpose(0, 2, 1))
+        np.copyto(xx, diagonal, where=upper)
     xy = np.lib.stride_tricks.as_strided(lagged[:, 0, window:], shape=(n_series, window, horizon),
                                          strides=(lagged.strides[0], (lags - 1) * item, item), writeable=False).copy()
     prefix = np.concatenate([np.zeros((n_series, 1)), np.cumsum(z, axis=1)], axis=1)

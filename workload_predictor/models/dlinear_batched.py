@@ -78,9 +78,10 @@ def batched_window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizo
         return _lag_stats(z, origins, window, horizon)
     out = BatchStats(float(count), np.empty((n_series, window)), np.empty((n_series, horizon)),
                      np.empty((n_series, window, window)), np.empty((n_series, window, horizon)))
-    for i in range(0, n_series, block):
-        part = _lag_stats(z[i : i + block], origins, window, horizon)
-        for name in ("sum_x", "sum_y", "xx", "xy"):
+    for i in range(0, n_series, block):  # each block's X^T X written in place: no block-sized copy
+        part = BatchStats(float(count), *window_moments(z[i : i + block], origins, window, horizon,
+                                                        xx_out=out.xx[i : i + block]))
+        for name in ("sum_x", "sum_y", "xy"):
             getattr(out, name)[i : i + block] = getattr(part, name)
     return out
 

@@ -414,7 +414,11 @@ def fit_batched(
             if _no_time(len(origins_tail), len(rows), w, horizon, pace):
                 cut(plain, "dlinear refit")
             else:
-                stats = stats + batched_window_stats(z_all[rows], origins_tail, w, horizon)
+                added = batched_window_stats(z_all[rows], origins_tail, w, horizon)
+                xx = stats.xx  # the training part's, read no more: the tail's added in place
+                xx += added.xx
+                stats = BatchStats(stats.count + added.count, stats.sum_x + added.sum_x, stats.sum_y + added.sum_y,
+                                   xx, stats.xy + added.xy)
                 centred = BatchCentred.of(stats)
             for g in np.flatnonzero(is_weighted):
                 if _no_time(len(origins_tail), k, w, horizon):  # at the fit's pace (a weighted series': its own)

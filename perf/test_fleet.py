@@ -56,8 +56,8 @@ def test_fleet_dlinear_fit_predict_1k(perf):
         pytest.xfail(f"target missed (known): DLinear fleet fit + predict of 1,000 x 1,000 "
                      f"took {cpu:.2f} s CPU > {FLEET['fit_predict_1k_cpu_s']:g} s (5 s for 10,000 on 2 cores); "
                      "each key's fit is about 14.5 ridge solves (one per usable search window of 12-240 buckets, "
-                     "again where the penalty switches, and the 3 blended windows twice) and 3 lag tables: 2.9-3.3 "
-                     "ms CPU per key alone on the 2-core box measured at 0.7.0")
+                     "again where the penalty switches, and the 3 blended windows twice) and 3 lag tables: their LU "
+                     "solves alone take 1.17 ms CPU per key of 3.9-4.1 ms (2-core box, 0.20.0)")
 
 
 def test_fleet_dlinear_linear_in_series(perf):

@@ -1008,6 +1008,14 @@ def _forge_param(owner, name, value):
     (_forge_param("LSTM", "n_threads", 10**9), "n_threads=1000000000 must be a positive integer number of torch threads up to 4,096"),
     (_forge_attr("LSTM", "buckets_untrained_", "x"), "buckets_untrained_='x'"),  # update: TypeError
     (_forge_attr("LSTM", "network_update_every_", "x"), "network_update_every_='x'"),  # update: TypeError
+    # update: "cannot convert float NaN to integer", OverflowError, TypeError of round() (its training windows' split)
+    (_forge_param("LSTM", "validation_fraction", float("nan")), "validation_fraction=nan must be"),
+    (_forge_param("LSTM", "validation_fraction", float("inf")), "validation_fraction=inf must be"),
+    (_forge_param("LSTM", "validation_fraction", "0.15"), "validation_fraction='0.15' must be"),
+    (_forge_param("LSTM", "max_training_time", "x"), "max_training_time='x'"),  # update: TypeError of its deadline
+    # update: "operands could not be broadcast together with shapes (3,) (4,)" (the base forecasts another horizon)
+    (_forge_param("DLinear", "horizon", 4), "horizon 3 and 1 targets, its LSTM's base 4"),
+    (_forge_param("DLinear", "horizon", 2), "horizon 3 and 1 targets, its LSTM's base 2"),
 ])
 def test_lstm_settings_an_update_reads_are_checked_at_load(small_lstm_bytes, forge, message):
     """The stored model's own settings pass the checks its fit runs (the predictor's were checked, the model's not)."""
@@ -1141,3 +1149,143 @@ def test_an_ensemble_saved_on_its_own_with_a_member_that_cannot_forecast_is_refu
 
     with pytest.raises(ModelFileError, match="DLinear does not forecast"):
         persistence.loads(rewrite_state(persistence.dumps(predictor.model_), forge))
+
+
+# -- what an update reads, and the file it then saves ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def flagged_predictor() -> WorkloadPredictor:
+    """A predictor fitted on 400 Poisson(30) buckets of two targets with one sentinel in each, updated once."""
+    rng = np.random.default_rng(11)
+    values = rng.poisson(30, (420, 2)).astype(float)
+    values[300, 0], values[395, 1] = 4294967295.0, 1e9
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-03-01", periods=420, freq="10s", tz="UTC"),
+                          "requests": values[:, 0], "output_tokens": values[:, 1]})
+    predictor = WorkloadPredictor(horizon=5).fit(frame.iloc[:400], target=["requests", "output_tokens"])
+    predictor.update(frame.iloc[400:402])
+    predictor.later_rows_ = frame.iloc[402:]  # the rows the checks below update with (taken off before saving)
+    return predictor
+
+
+def _forged_copy(predictor: WorkloadPredictor, forge) -> bytes:
+    import copy
+
+    forged = copy.deepcopy(predictor)
+    vars(forged).pop("later_rows_", None)
+    forge(forged)
+    return persistence.dumps(forged)
+
+
+@pytest.fixture(scope="module")
+def plain_predictor() -> WorkloadPredictor:
+    """A predictor with nothing flagged: its forecast reads the model's context, not the history."""
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-03-01", periods=500, freq="10s", tz="UTC"),
+                          "requests": np.random.default_rng(3).poisson(30, 500).astype(float)})
+    return WorkloadPredictor(horizon=5).fit(frame)
+
+
+def _with_history(edit):
+    def forge(predictor):
+        import dataclasses
+
+        predictor.series_ = dataclasses.replace(predictor.series_, **edit(predictor.series_))
+    return forge
+
+
+def _nan_in_history(series):
+    values = series.values.copy()
+    values[-3, 0] = np.nan
+    return {"values": values}
+
+
+def _negative_in_history(series):
+    values = series.values.copy()
+    values[0, 0] = -1e12
+    return {"values": values}
+
+
+def _shifted_stamp(series):
+    stamps = series.index.tolist()
+    stamps[-2] -= pd.Timedelta("3s")
+    return {"index": pd.DatetimeIndex(stamps)}
+
+
+@pytest.mark.parametrize("forge,message", [
+    (_with_history(_nan_in_history), "history with values that are not finite loads >= 0"),
+    (_with_history(_negative_in_history), "history with values that are not finite loads >= 0"),
+    (_with_history(lambda s: {"values": s.values.astype("datetime64[ns]")}), "not finite loads >= 0"),
+    (_with_history(lambda s: {"values": s.values > 30}), "not finite loads >= 0"),
+    (_with_history(_shifted_stamp), r"history whose timestamps are not one bucket width \(0 days 00:00:10\) apart"),
+], ids=["NaN", "negative", "datetimes", "booleans", "irregular"])
+def test_a_history_the_door_never_lets_in_is_refused_at_load(plain_predictor, forge, message):
+    """Before: each loaded. The history is what an update's anomaly scan and the forecast's settled inputs read, and
+    what predict shows: datetimes failed the first update inside numpy (DTypePromotionError), NaN and -1e12 were
+    scanned as loads, and an irregular history was shown as the buckets before the forecast."""
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(_forged_copy(plain_predictor, forge))
+
+
+def _fewer_forecasts(part):
+    part.validation_forecast_ = part.validation_forecast_[:0]
+
+
+@pytest.mark.parametrize("model", ["dlinear", "moving_median", "ensemble member"])
+def test_validation_forecasts_of_another_count_than_the_validation_windows_are_refused(model):
+    """Before: they loaded (a forecast does not read them) and the first update failed inside numpy ("operands could
+    not be broadcast together with shapes (56,5,2) (3,5,2)", "all input arrays must have the same shape")."""
+    params = {"members": ("dlinear", "naive", "moving_average")} if model == "ensemble member" else None
+    predictor = WorkloadPredictor(model="ensemble" if params else model, horizon=5, model_params=params).fit(
+        periodic_series(400, noise=2.0))
+    _fewer_forecasts(predictor.model_.members_["naive"] if params else predictor.model_)
+    with pytest.raises(ModelFileError, match=r"validation_forecast_ of shape \(0, 5, 1\) for validation_actual_"):
+        persistence.loads(persistence.dumps(predictor))
+
+
+def test_negative_flag_medians_are_refused_at_load(flagged_predictor):
+    """Before: the file loaded; its update read the medians into the validation windows' targets, and the file that
+    update saved was refused ("validation_actual_ with negative or non-finite values")."""
+    def forge(predictor):
+        predictor.input_flags_ = -np.abs(predictor.input_flags_) - 1.0  # NaN (not flagged) stays NaN
+    with pytest.raises(ModelFileError, match=r"flags among its newest buckets .* medians \(finite loads >= 0\) or NaN"):
+        persistence.loads(_forged_copy(flagged_predictor, forge))
+
+
+def test_an_unforged_flagged_predictor_loads_updates_and_saves_a_file_that_loads(flagged_predictor):
+    loaded = persistence.loads(_forged_copy(flagged_predictor, lambda p: None))
+    assert loaded.input_flags_ is not None
+    loaded.update(flagged_predictor.later_rows_.iloc[:3])
+    again = persistence.loads(persistence.dumps(loaded))
+    np.testing.assert_array_equal(again.predict().upper, loaded.predict().upper)
+
+
+@pytest.fixture(scope="module")
+def small_ensemble() -> WorkloadPredictor:
+    return WorkloadPredictor(model="ensemble", horizon=5, model_params={
+        "members": ("dlinear", "naive", "moving_average")}).fit(periodic_series(400, noise=2.0))
+
+
+@pytest.mark.parametrize("forge,message", [
+    (lambda m: m.step_weights_.update(naive=m.step_weights_["naive"][:0]), "step_weights_"),
+    (lambda m: m.step_weights_.update(naive=np.zeros(10)), "step_weights_"),
+    (lambda m: setattr(m, "window_", str(m.window_)), "ensemble's window_="),
+    (lambda m: setattr(m, "window_", float(m.window_)), "ensemble's window_="),
+], ids=["no weights", "ten weights", "window as text", "window as a float"])
+def test_ensemble_state_its_update_reads_is_checked_at_load(small_ensemble, forge, message):
+    """Before: each loaded and forecast; the first update failed inside numpy or Python ("all input arrays must have
+    the same shape", "slice indices must be integers", "unsupported operand type(s) for +: 'int' and 'str'")."""
+    import copy
+
+    predictor = copy.deepcopy(small_ensemble)
+    forge(predictor.model_)
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(persistence.dumps(predictor))
+
+
+def test_a_global_fleet_file_with_fewer_validation_forecasts_than_windows_is_refused(tmp_path):
+    """Before: it loaded; the first update of that key failed inside numpy."""
+    pytest.importorskip("torch")
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                           model_params={"max_epochs": 1, "hidden_size": 4, "window": 24}).fit(_fleet_frame(),
+                                                                                                key="endpoint")
+    fleet._global.model.validation_forecast_[1] = fleet._global.model.validation_forecast_[1][:2]
+    with pytest.raises(ModelFileError, match="validation_forecast_ and validation_actual_ with other window counts"):
+        _fleet_load(persistence.dumps(fleet), tmp_path)

@@ -207,9 +207,9 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     if rows is not None:
         span = obj._flag_span(obj.model_)
         if not isinstance(rows, np.ndarray) or rows.dtype.kind != "f" or rows.ndim != 2 or rows.shape[1] != k \
-                or not 1 <= len(rows) <= span or not bool(np.isfinite(rows[~np.isnan(rows)]).all()):
+                or not 1 <= len(rows) <= span or not _is_real(rows[~np.isnan(rows)], nonnegative=True):
             refuse(f"keeps the flags among its newest buckets as {quote(rows)} of shape {quote(np.shape(rows))}, not "
-                   f"at most {span:,} rows of {k} medians or NaN")
+                   f"at most {span:,} rows of {k} medians (finite loads >= 0) or NaN")
     flagged = getattr(obj, "input_anomalies_", None)
     if flagged is None:
         return
@@ -365,7 +365,8 @@ def _check_calibration(obj: Any, model: Any, members: list, k: int, refuse: Any)
 
 
 def _check_validation(model: Any, members: list, refuse: Any) -> None:
-    """The validation and calibration windows of the model and its members: finite, the actual loads >= 0."""
+    """The validation and calibration windows of the model and its members: finite, the actual loads >= 0, a
+    forecast per actual window (an update rolls both buffers by the actual windows' count)."""
     for part in [model, *members]:
         for name, nonnegative in (("validation_forecast_", False), ("validation_actual_", True),
                                   ("calibration_forecast_", False), ("calibration_actual_", True)):
@@ -373,6 +374,10 @@ def _check_validation(model: Any, members: list, refuse: Any) -> None:
             if array is not None and not _is_real(array, nonnegative):
                 refuse(f"holds its {type(part).__name__}'s {name} with "
                        f"{'negative or ' if nonnegative else ''}non-finite values")
+        forecast, actual = getattr(part, "validation_forecast_", None), getattr(part, "validation_actual_", None)
+        if forecast is not None and actual is not None and forecast.shape != actual.shape:
+            refuse(f"holds its {type(part).__name__}'s validation_forecast_ of shape {quote(forecast.shape)} for "
+                   f"validation_actual_ of shape {quote(actual.shape)}, not a forecast per validation window")
 
 
 def _check_timeline(obj: Any, refuse: Any) -> None:
@@ -414,10 +419,16 @@ def _check_measured(obj: Any, refuse: Any) -> None:
 def _check_settings(part: Any, horizon: int, k: int, refuse: Any) -> None:
     """A stored model's own settings pass the checks its ``fit`` runs on them (an update and a refit read them: a
     ``batch_size`` of 0 failed in torch at the first update; ``n_threads`` at most ``registry.MAX_THREADS``)."""
+    from . import _deadline
     from .models import registry
+    from .models.base import check_validation_settings
 
     name = type(part).__name__
     checks = [lambda: registry.check_runtime_settings(part)]
+    if hasattr(part, "validation_fraction"):  # an update sizes the windows it trains on by it (the LSTM's)
+        checks.append(lambda: check_validation_settings(part))
+    if hasattr(part, "max_training_time"):  # an update's time limit (the LSTM's)
+        checks.append(lambda: _deadline.check_seconds(part.max_training_time))
     if callable(getattr(part, "_check_params", None)):
         checks.append(part._check_params)
     if hasattr(part, "network_") and hasattr(part, "hidden_size"):  # a torch model: the settings its fit checks
@@ -504,6 +515,11 @@ def _check_evidence(model: Any, horizon: int, k: int, refuse: Any) -> None:
     member = getattr(model, "shift_member_", None)
     if member is not None and member not in slots:
         refuse(f"has the ensemble's shift_member_={quote(member)}, not one of its slots {quote(list(slots))}")
+    weights = getattr(model, "step_weights_", None)  # what the forecast and an update's validation roll weigh
+    if not isinstance(weights, dict) or list(weights) != list(members) or not all(
+            _is_real(w) and w.shape == (horizon,) and ((w >= 0.0) & (w <= 1.0)).all() for w in weights.values()):
+        refuse(f"holds the ensemble's step_weights_ {quote(weights)}, not a weight in [0, 1] per horizon step "
+               f"({horizon}) for each of its members {quote(list(members))}")
     forecast, actual = getattr(model, "evidence_forecast_", None), getattr(model, "evidence_actual_", None)
     if forecast is None and actual is None:
         return
@@ -647,6 +663,12 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
             or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_ or not _is_utc(series.index) \
             or series.freq != obj.freq_:
         refuse("holds a history whose values, UTC timestamps, bucket width and targets disagree")
+    # An update's input-anomaly scan and the forecast's settled inputs read the history's values; predict shows its
+    # timestamps as the buckets before the forecast.
+    if not _is_real(series.values, nonnegative=True):
+        refuse("holds a history with values that are not finite loads >= 0 (the door lets in finite loads >= 0)")
+    if (np.diff(np.asarray(series.index.array, dtype="datetime64[ns]")) != series.freq.to_timedelta64()).any():
+        refuse(f"holds a history whose timestamps are not one bucket width ({series.freq}) apart")
 
 
 def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -> None:
@@ -657,8 +679,12 @@ def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -
             refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__} "
                    f"{quote(getattr(part, 'horizon', None))} and {quote(getattr(part, 'n_targets_', None))}")
         _check_weights(part, k, refuse)
-        if getattr(part, "base_", None) is not None:  # an LSTM's linear base: its weights are read by an update
-            _check_weights(part.base_, k, refuse, base=True)
+        base = getattr(part, "base_", None)
+        if base is not None:  # an LSTM's linear base: its horizon, targets and weights are read by an update
+            if getattr(base, "horizon", None) != horizon or getattr(base, "n_targets_", k) != k:
+                refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__}'s base "
+                       f"{quote(getattr(base, 'horizon', None))} and {quote(getattr(base, 'n_targets_', k))}")
+            _check_weights(base, k, refuse, base=True)
         share = getattr(part, "correction_share_", 1.0)
         if isinstance(share, bool) or not isinstance(share, float) or not 0.0 <= share <= 1.0:
             refuse(f"has an LSTM correction share {quote(share)}, not a number in [0, 1]")
@@ -731,6 +757,9 @@ def _check_members_and_kept(model: Any, members: list, window: int, horizon: int
     """Each ensemble member reads 1 to the ``window`` points the ensemble keeps; the model and every member hold
     the state an update reads (:func:`_check_present`) and keep what it reads (:func:`_check_kept`), a DLinear (an
     LSTM's base too) its update state."""
+    if isinstance(getattr(model, "members_", None), dict) and not _is_count(getattr(model, "window_", window)):
+        # The context an update keeps: context_length() turns "72" or 72.0 into an int, the update's slice does not.
+        refuse(f"has the ensemble's window_={quote(model.window_)}, not a number of buckets")
     for name, part in getattr(model, "members_", {}).items():  # a member forecasts from the ensemble's context
         try:
             reads = part.context_length()
@@ -981,6 +1010,9 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         if not isinstance(arrays, list) or len(arrays) != n or not all(
                 _is_real(a, nonnegative) and a.ndim == 3 and a.shape[1:] == (horizon, k) for a in arrays):
             refuse(f"holds the global network's {name} not as {n:,} finite arrays of (windows, {horizon}, {k})")
+    if any(f.shape != a.shape for f, a in zip(model.validation_forecast_, model.validation_actual_)):
+        refuse("holds the global network's validation_forecast_ and validation_actual_ with other window counts for a "
+               "key (an update rolls both by the actual windows' count)")
     _check_global_update_state(model, n, recent, refuse)
 
 

@@ -1016,6 +1016,7 @@ def _forge_param(owner, name, value):
     # update: "operands could not be broadcast together with shapes (3,) (4,)" (the base forecasts another horizon)
     (_forge_param("DLinear", "horizon", 4), "horizon 3 and 1 targets, its LSTM's base 4"),
     (_forge_param("DLinear", "horizon", 2), "horizon 3 and 1 targets, its LSTM's base 2"),
+    (_forge_param("DLinear", "horizon", 3.0), "horizon 3 and 1 targets, its LSTM's base 3.0"),  # update: TypeError
 ])
 def test_lstm_settings_an_update_reads_are_checked_at_load(small_lstm_bytes, forge, message):
     """The stored model's own settings pass the checks its fit runs (the predictor's were checked, the model's not)."""
@@ -1263,12 +1264,28 @@ def small_ensemble() -> WorkloadPredictor:
         "members": ("dlinear", "naive", "moving_average")}).fit(periodic_series(400, noise=2.0))
 
 
+def _negative_fallback(ensemble):
+    ensemble.fallback_weights_ = ensemble.fallback_weights_ - 1.0
+    ensemble.combination_share_ = 0.5  # the fallback weighs half
+
+
+def _complex_unweighed_member(ensemble):
+    dlinear = ensemble.members_["dlinear"]
+    ensemble.step_weights_ = {name: np.full(5, float(name == "naive")) for name in ensemble.members_}
+    dlinear.coef_ = dlinear.coef_.astype(complex)
+
+
 @pytest.mark.parametrize("forge,message", [
     (lambda m: m.step_weights_.update(naive=m.step_weights_["naive"][:0]), "step_weights_"),
     (lambda m: m.step_weights_.update(naive=np.zeros(10)), "step_weights_"),
     (lambda m: setattr(m, "window_", str(m.window_)), "ensemble's window_="),
     (lambda m: setattr(m, "window_", float(m.window_)), "ensemble's window_="),
-], ids=["no weights", "ten weights", "window as text", "window as a float"])
+    # it loaded and forecast as fitted (111.4); one update weighed the moving average -0.5 and forecast 0.0
+    (_negative_fallback, r"fallback weights .* weights in \[0, 1\]"),
+    # a member the forecast weighs 0, its forecast cast to float64 at load: the update's validation forecasts were
+    # complex, and the file it saved was refused
+    (_complex_unweighed_member, "DLinear forecasts values of dtype complex128, not real numbers"),
+], ids=["no weights", "ten weights", "window as text", "window as a float", "negative fallback", "complex member"])
 def test_ensemble_state_its_update_reads_is_checked_at_load(small_ensemble, forge, message):
     """Before: each loaded and forecast; the first update failed inside numpy or Python ("all input arrays must have
     the same shape", "slice indices must be integers", "unsupported operand type(s) for +: 'int' and 'str'")."""

@@ -539,8 +539,9 @@ def _check_evidence(model: Any, horizon: int, k: int, refuse: Any) -> None:
                                        and _in_rules(rule[2], weighted))):
         refuse(f"holds the combination rule {quote(rule)}, not one of the rules for {s} slots")
     fallback = getattr(model, "fallback_weights_", None)
-    if fallback is not None and (not _is_real(fallback) or fallback.shape != (s, horizon)):
-        refuse(f"holds fallback weights of shape {quote(np.shape(fallback))}, not finite ({s}, {horizon})")
+    if fallback is not None and (not _is_real(fallback) or fallback.shape != (s, horizon)
+                                 or not ((fallback >= 0.0) & (fallback <= 1.0)).all()):
+        refuse(f"holds fallback weights of shape {quote(np.shape(fallback))}, not ({s}, {horizon}) weights in [0, 1]")
 
 
 def _in_rules(rule: Any, rules: list) -> bool:
@@ -681,7 +682,8 @@ def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -
         _check_weights(part, k, refuse)
         base = getattr(part, "base_", None)
         if base is not None:  # an LSTM's linear base: its horizon, targets and weights are read by an update
-            if getattr(base, "horizon", None) != horizon or getattr(base, "n_targets_", k) != k:
+            if not is_integer(getattr(base, "horizon", None)) or base.horizon != horizon \
+                    or getattr(base, "n_targets_", k) != k:
                 refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__}'s base "
                        f"{quote(getattr(base, 'horizon', None))} and {quote(getattr(base, 'n_targets_', k))}")
             _check_weights(base, k, refuse, base=True)

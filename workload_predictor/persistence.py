@@ -468,16 +468,18 @@ def _check_model_forecast(model: Any) -> None:
     if getattr(model, "context_", None) is None:
         return
     try:
-        forecast = np.asarray(model.predict(), dtype=np.float64)
+        forecast = np.asarray(model.predict())  # a complex forecast cast to float64 would lose its imaginary part
         expected_shape = (model.horizon,) if getattr(model, "_one_d", False) else (model.horizon, model.n_targets_)
-        whole, finite = forecast.shape == expected_shape, bool(np.isfinite(forecast).all())
+        whole, real = forecast.shape == expected_shape, forecast.dtype.kind in "fiu"
+        finite = real and bool(np.isfinite(forecast).all())
     except Exception as exc:  # noqa: BLE001 - whatever the forged state breaks, the answer is the same
         raise ModelFileError(f"the model file's {type(model).__name__} does not forecast ({type(exc).__name__}: "
                              f"{cut(exc)}); it was damaged or altered: refit and save again.") from None
     if not whole or not finite:
-        raise ModelFileError(f"the model file's {type(model).__name__} forecasts "
-                             f"{'NaN or infinite values' if whole else f'an array of shape {forecast.shape}'}; it was "
-                             "damaged or altered: refit and save again.")
+        what = (f"an array of shape {forecast.shape}" if not whole else "NaN or infinite values" if real
+                else f"values of dtype {forecast.dtype}, not real numbers")
+        raise ModelFileError(f"the model file's {type(model).__name__} forecasts {what}; it was damaged or altered: "
+                             "refit and save again.")
 
 
 def save(obj: Any, path: str | os.PathLike) -> Path:

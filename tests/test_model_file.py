@@ -601,6 +601,15 @@ def test_a_global_fleet_file_with_state_no_fit_produces_is_refused(tmp_path):
     ("validation_origins_", [np.array([3, 2, 1])] * 3, "global network's validation_origins_"),
     ("recent_weights_", -1, "global network's recent_weights_"),
     ("recent_weights_", [np.full((2, 1), 7.0)] * 3, "global network's recent_weights_"),
+    # update: TypeError inside the memory estimate or the base's solve
+    ("hidden_size", None, "settings its fit refuses .*hidden_size=None"),
+    ("num_layers", "2", "settings its fit refuses .*num_layers='2'"),
+    ("ridge", "x", "settings its fit refuses .*ridge='x'"),
+    ("scale_", lambda a: a.astype(complex), "global network's scale_"),  # update: UFuncTypeError (complex128)
+    ("base_gram_", lambda a: a * np.nan, "global network's base_gram_"),  # NaN forecasts after the update
+    # state no fit produces (they loaded and updated)
+    ("scale_", lambda a: -a, "global network's scale_"),
+    ("ridge", float("inf"), "settings its fit refuses .*ridge=inf"),
 ])
 def test_a_global_fleet_file_missing_what_its_update_reads_is_refused(tmp_path, name, value, message):
     """Before: these loaded (the forecast does not read them) and the first update failed inside numpy
@@ -609,7 +618,8 @@ def test_a_global_fleet_file_missing_what_its_update_reads_is_refused(tmp_path, 
     frame = _fleet_frame()
     fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
                            model_params={"max_epochs": 1, "hidden_size": 4, "window": 24}).fit(frame, key="endpoint")
-    setattr(fleet._global.model, name, value)
+    model = fleet._global.model
+    setattr(model, name, value(getattr(model, name)) if callable(value) else value)
     with pytest.raises(ModelFileError, match=message):
         _fleet_load(persistence.dumps(fleet), tmp_path)
 

@@ -998,11 +998,15 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
                f"{quote(getattr(model, 'n_targets_', None))} targets than its own {n:,} keys, {horizon} and {k}")
     _check_network_geometry(model, horizon, k, refuse, level_targets=(0,))
     p = model.window_ * k + 1
-    for name, shape in (("base_coef_", (p, horizon * k)), ("base_gram_", (p, p)), ("base_cross_", (p, horizon * k))):
+    for name, shape in (("base_coef_", (p, horizon * k)), ("base_gram_", (p, p)), ("base_cross_", (p, horizon * k)),
+                        ("offset_", (n, k)), ("scale_", (n, k))):  # what an update adds to and solves, and scales by
         array = getattr(model, name, None)
-        if not isinstance(array, np.ndarray) or array.shape != shape:
-            refuse(f"holds the global network's {name} of shape {quote(np.shape(array))}, not {shape} for its window "
-                   f"{model.window_}, horizon {horizon} and {k} targets")
+        if not isinstance(array, np.ndarray) or array.shape != shape or not _is_real(array) \
+                or (name == "scale_" and (array <= 0).any()):
+            refuse(f"holds the global network's {name} of shape {quote(np.shape(array))}, not finite {shape} "
+                   f"{'scales > 0 ' if name == 'scale_' else ''}for its window {model.window_}, horizon {horizon}, "
+                   f"{n:,} keys and {k} targets")
+    _check_global_settings(model, horizon, refuse)
     recent = getattr(model, "recent_", None)
     if not isinstance(recent, list) or len(recent) != n or not all(
             _is_real(r, nonnegative=True) and r.ndim == 2 and r.shape[1] == k for r in recent):
@@ -1016,6 +1020,25 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse("holds the global network's validation_forecast_ and validation_actual_ with other window counts for a "
                "key (an update rolls both by the actual windows' count)")
     _check_global_update_state(model, n, recent, refuse)
+
+
+def _check_global_settings(model: Any, horizon: int, refuse: Any) -> None:
+    """The global network's settings an update reads pass the checks its fit runs: the network's sizes and training
+    settings (its update's memory estimate multiplies them) and the base's ridge penalty (its update solves with it).
+    Not its device: a file fitted on a GPU loads where there is none."""
+    from .models.torch_runtime import check_settings
+
+    def ridge() -> None:
+        if not is_number(model.ridge) or not 0.0 < model.ridge < math.inf:
+            raise WorkloadDataError(f"ridge={quote(model.ridge)} must be a positive, finite penalty")
+
+    for check in (lambda: check_settings(model, outputs=horizon), ridge):
+        try:
+            check()
+        except WorkloadDataError as exc:
+            refuse(f"holds a global network with settings its fit refuses ({cut(exc)})")
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            refuse(f"holds a global network with settings that cannot be checked ({type(exc).__name__}: {cut(exc)})")
 
 
 def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) -> None:

@@ -350,3 +350,49 @@ def test_the_input_anomaly_alert_says_what_the_models_do_with_the_flagged_bucket
     assert alert["metric"] == "input_anomaly" and "1000000.0" in alert["message"]
     assert "used as given" not in alert["message"]
     assert "weighed down" in alert["message"] and "recent median" in alert["message"]
+
+
+def _sentinel_every_third(n_fit: int, n_updates: int) -> tuple[pd.DataFrame, int]:
+    """Poisson(50) in two targets, 4294967295 in both from ``n_fit`` on in every third bucket; the flagged buckets
+    among the newest 1000."""
+    n = n_fit + n_updates
+    values = np.random.default_rng(0).poisson(50, (n, 2)).astype(float)
+    corrupt = np.zeros(n, dtype=bool)
+    corrupt[n_fit::3] = True
+    values[corrupt] = 4294967295.0
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-03-01", periods=n, freq="10s", tz="UTC"),
+                          "requests": values[:, 0], "output_tokens": values[:, 1]})
+    return frame, int(corrupt[-1000:].sum())
+
+
+def test_input_anomaly_counts_every_flagged_bucket_among_the_newest_1000_not_the_100_values_kept():
+    """Before: health counted the buckets of the newest 100 values kept (``input_anomalies_``): hours of a sentinel
+    in every third bucket of two targets read 50 flagged buckets for 333, so thresholds of (150, 300) said "ok"."""
+    frame, corrupt = _sentinel_every_third(600, 1200)
+    targets = ["requests", "output_tokens"]
+    predictor = WorkloadPredictor(horizon=5).fit(frame.iloc[:600], target=targets)
+    for i in range(600, len(frame)):
+        predictor.update(frame.iloc[i : i + 1])
+    assert corrupt == 333 and len(predictor.input_anomalies_) == 100
+    entry = predictor.health(thresholds={"input_anomaly": (150.0, 300.0)})["metrics"]["input_anomaly"]
+    assert entry["value"] == corrupt and entry["level"] == "critical"
+    assert f"; {corrupt} flagged among the newest 1000 buckets" in entry["detail"]
+    refit = WorkloadPredictor(horizon=5).fit(frame, target=targets)  # the flags a fit finds count the same
+    assert refit.health()["metrics"]["input_anomaly"]["value"] == corrupt
+
+
+def test_the_flagged_buckets_counted_survive_save_and_load_and_a_file_without_them_counts_its_kept_values():
+    from workload_predictor import ModelFileError, persistence
+
+    frame, corrupt = _sentinel_every_third(600, 400)
+    predictor = WorkloadPredictor(horizon=5).fit(frame, target=["requests", "output_tokens"])
+    loaded = persistence.loads(persistence.dumps(predictor))
+    assert loaded.health()["metrics"]["input_anomaly"]["value"] == corrupt == 134
+    del predictor.input_anomaly_buckets_  # a file saved before they were kept: the buckets of the values kept
+    older = persistence.loads(persistence.dumps(predictor))
+    assert older.health()["metrics"]["input_anomaly"]["value"] == 50
+    older.update(frame.iloc[-1:].assign(timestamp=frame["timestamp"].iloc[-1] + pd.Timedelta("10s")))
+    assert older.health()["metrics"]["input_anomaly"]["value"] == 50
+    predictor.input_anomaly_buckets_ = loaded.input_anomaly_buckets_[::-1]  # forged: not increasing
+    with pytest.raises(ModelFileError, match="flagged buckets as"):
+        persistence.loads(persistence.dumps(predictor))

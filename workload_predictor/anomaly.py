@@ -848,6 +848,26 @@ def records(found: Sequence[tuple[int, int, float, float]], timestamp_of: Any,
     return [(timestamp_of(p), str(targets[c]), v, m) for p, c, v, m in found[-KEPT:]]
 
 
+def recent_flagged(old: np.ndarray | None, stamps: Any, last: pd.Timestamp, freq: pd.Timedelta) -> np.ndarray | None:
+    """The starts (UTC ``datetime64[ns]``, ascending, each once) of the flagged buckets among the newest
+    ``RECENT_BUCKETS`` up to ``last``: those of ``old`` and the new ``stamps``. ``old`` itself when there is no new
+    stamp (a reader may hold it; the count reads only those since its window's start)."""
+    stamps = np.asarray(stamps, dtype="datetime64[ns]")
+    if not len(stamps):
+        return old
+    since = (last - (RECENT_BUCKETS - 1) * freq).tz_convert("UTC").tz_localize(None).to_datetime64()
+    joined = stamps if old is None else np.concatenate([old, stamps])
+    return np.unique(joined[joined >= since])
+
+
+def recent_flagged_count(stamps: np.ndarray | None, last: pd.Timestamp, freq: pd.Timedelta) -> int:
+    """The flagged buckets (:func:`recent_flagged`'s ``stamps``) among the newest ``RECENT_BUCKETS`` up to ``last``."""
+    if stamps is None:
+        return 0
+    since = (last - (RECENT_BUCKETS - 1) * freq).tz_convert("UTC").tz_localize(None).to_datetime64()
+    return int(np.count_nonzero(stamps >= since))
+
+
 def kept(old: collections.deque | None, new: list) -> collections.deque:
     """The newest ``KEPT`` anomalies: ``old`` itself when ``new`` is empty (a reader may hold it), else a copy."""
     if old is not None and not new:

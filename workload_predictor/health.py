@@ -34,7 +34,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .anomaly import RECENT_BUCKETS
+from .anomaly import RECENT_BUCKETS, recent_flagged_count
 from .anomaly import recent as anomalies_recent
 from .errors import WorkloadDataError, is_number, quote
 
@@ -268,6 +268,9 @@ def measure(predictor: Any) -> dict[str, float | None]:
     flagged = getattr(predictor, "input_anomalies_", None)
     recent = None if flagged is None else anomalies_recent(flagged, predictor.last_timestamp_, predictor.freq_)
     buckets = None if recent is None else len({anomaly[0] for anomaly in recent})  # a bucket flagged in 3 targets: 1
+    if buckets is not None:  # every flagged bucket, where more than the newest 100 values recorded were flagged
+        buckets = max(buckets, recent_flagged_count(getattr(predictor, "input_anomaly_buckets_", None),
+                                                    predictor.last_timestamp_, predictor.freq_))
     return {
         "input_anomaly": None if buckets is None else float(buckets),
         "input_anomaly_detail": describe(recent[-1], buckets) if recent else None,

@@ -197,7 +197,7 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     """The recorded input anomalies: a bounded buffer of (timestamp, target, value, median), a floor per target (both
     absent in files saved before they were recorded), and the flags among the newest buckets (``input_flags_``, rows
     of medians or NaN, as many as the predictor keeps at most; absent in files saved before it was kept)."""
-    from .anomaly import KEPT
+    from .anomaly import KEPT, RECENT_BUCKETS
 
     floor = getattr(obj, "input_floor_", None)
     if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,)
@@ -210,6 +210,14 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
                 or not 1 <= len(rows) <= span or not _is_real(rows[~np.isnan(rows)], nonnegative=True):
             refuse(f"keeps the flags among its newest buckets as {quote(rows)} of shape {quote(np.shape(rows))}, not "
                    f"at most {span:,} rows of {k} medians (finite loads >= 0) or NaN")
+    stamps = getattr(obj, "input_anomaly_buckets_", None)  # what health counts (absent in files saved before)
+    if stamps is not None:
+        last = obj.last_timestamp_.tz_localize(None).to_datetime64()
+        if not isinstance(stamps, np.ndarray) or stamps.dtype != np.dtype("datetime64[ns]") or stamps.ndim != 1 \
+                or not 1 <= len(stamps) <= RECENT_BUCKETS or (np.diff(stamps) <= np.timedelta64(0)).any() \
+                or stamps[-1] > last:
+            refuse(f"keeps its flagged buckets as {quote(stamps)}, not 1 to {RECENT_BUCKETS:,} increasing UTC "
+                   "timestamps up to its last bucket")
     flagged = getattr(obj, "input_anomalies_", None)
     if flagged is None:
         return

@@ -259,6 +259,10 @@ class WorkloadPredictor(ParamsMixin):
         a bucket flagged in several targets takes one entry per target), as
         ``(timestamp, target, value, reference median)``; :meth:`health` counts their
         buckets.
+    input_anomaly_buckets_ : numpy.ndarray or None
+        The starts (UTC ``datetime64[ns]``) of every flagged bucket among the newest
+        ``anomaly.RECENT_BUCKETS`` (1000), which :meth:`health` counts (``input_anomalies_``
+        keeps only the newest 100 values); ``None`` when none was flagged.
     input_flags_ : numpy.ndarray or None
         Every flagged bucket among the newest buckets the predictor and its model keep,
         a row per bucket (the newest last) holding the reference median where flagged and
@@ -685,10 +689,13 @@ class WorkloadPredictor(ParamsMixin):
                                     0, len(history), k)
         flags = anomaly.continued_flags(old, rows, n_new, k, self._flag_span(self.model_)) \
             if old is not None or rows is not None else None
+        buckets = getattr(self, "input_anomaly_buckets_", None)  # absent in files saved before it was kept
         if found:
             end, freq, start = new.last, self.freq_, len(values) - 1
+            stamps = [(end - (start - position) * freq).tz_localize(None) for position in {f[0] for f in found}]
+            buckets = anomaly.recent_flagged(buckets, stamps, end, freq)
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)
-        return {"input_floor_": floor, "input_flags_": flags,
+        return {"input_floor_": floor, "input_flags_": flags, "input_anomaly_buckets_": buckets,
                 "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}
 
     def _flagged_kept(self) -> dict[tuple[int, int], float] | None:
@@ -864,8 +871,11 @@ def _fit_anomalies(series: BucketedSeries) -> tuple[dict[str, Any], dict[tuple[i
     floor, found = anomaly.fit_scan(series.values)
     index = series.index
     flagged = anomaly.flagged_of(found)
+    positions = sorted({position for position, _ in flagged})
     state = {"input_floor_": floor,
              "input_anomalies_": anomaly.kept(None, anomaly.records(found, lambda p: index[p], series.targets)),
+             "input_anomaly_buckets_": anomaly.recent_flagged(None, np.asarray(index[positions].array, "datetime64[ns]"),
+                                                              index[-1], series.freq),
              "input_flags_": flagged}  # cut to the buckets kept by _commit_fit
     return state, flagged
 

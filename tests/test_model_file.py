@@ -1316,3 +1316,23 @@ def test_a_global_fleet_file_with_fewer_validation_forecasts_than_windows_is_ref
     fleet._global.model.validation_forecast_[1] = fleet._global.model.validation_forecast_[1][:2]
     with pytest.raises(ModelFileError, match="validation_forecast_ and validation_actual_ with other window counts"):
         _fleet_load(persistence.dumps(fleet), tmp_path)
+
+
+def test_a_file_whose_model_kept_more_points_than_an_update_keeps_saves_a_file_that_loads_after_an_update():
+    """A model file whose moving median kept twice the points its update keeps loaded and updated, but the update kept
+    the flags of the buckets the old model kept, more than the updated one reads: the file it saved was refused
+    ("keeps the flags among its newest buckets as ... of shape (227, 2), not at most 224 rows")."""
+    rng = np.random.default_rng(11)
+    values = rng.poisson(30, (410, 2)).astype(float)
+    values[300, 0], values[395, 1] = 4294967295.0, 1e9
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-03-01", periods=410, freq="10s", tz="UTC"),
+                          "requests": values[:, 0], "output_tokens": values[:, 1]})
+    predictor = WorkloadPredictor(model="moving_median", horizon=5).fit(frame.iloc[:400],
+                                                                        target=["requests", "output_tokens"])
+    kept = predictor.model_.recent_
+    predictor.model_.recent_ = np.concatenate([kept, kept])
+    loaded = persistence.loads(persistence.dumps(predictor))
+    loaded.update(frame.iloc[400:403])
+    assert len(loaded.input_flags_) <= loaded._flag_span(loaded.model_)
+    again = persistence.loads(persistence.dumps(loaded))
+    np.testing.assert_array_equal(again.predict().upper, loaded.predict().upper)

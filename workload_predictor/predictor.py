@@ -656,6 +656,10 @@ class WorkloadPredictor(ParamsMixin):
         series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
         model = _updated_copies(plan)[id(self.model_)]  # the old model objects stay as forecasts read them
         state.update(found)
+        flags = found["input_flags_"]
+        if flags is not None and len(flags) > self._flag_span(model):
+            # A model that kept more points than its update keeps (a file's): the flags of the buckets still kept.
+            state["input_flags_"] = anomaly.continued_flags(flags, None, 0, len(self.targets_), self._flag_span(model))
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):

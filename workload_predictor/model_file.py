@@ -443,13 +443,18 @@ def _check_settings(part: Any, horizon: int, k: int, refuse: Any) -> None:
         from .models.torch_runtime import check_settings
 
         checks.append(lambda: check_settings(part, outputs=horizon * k))
+    _run_setting_checks(checks, f"its {name}", refuse)
+
+
+def _run_setting_checks(checks: list, what: str, refuse: Any) -> None:
+    """Run ``checks`` (a fit's checks of ``what``'s stored settings); refuse the file at the first that fails."""
     for check in checks:
         try:
             check()
         except WorkloadDataError as exc:
-            refuse(f"holds its {name} with settings its fit refuses ({cut(exc)})")
+            refuse(f"holds {what} with settings its fit refuses ({cut(exc)})")
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:
-            refuse(f"holds its {name} with settings that cannot be checked ({type(exc).__name__}: {cut(exc)})")
+            refuse(f"holds {what} with settings that cannot be checked ({type(exc).__name__}: {cut(exc)})")
 
 
 def _check_origins(part: Any, refuse: Any) -> None:
@@ -1040,13 +1045,7 @@ def _check_global_settings(model: Any, horizon: int, refuse: Any) -> None:
         if not is_number(model.ridge) or not 0.0 < model.ridge < math.inf:
             raise WorkloadDataError(f"ridge={quote(model.ridge)} must be a positive, finite penalty")
 
-    for check in (lambda: check_settings(model, outputs=horizon), ridge):
-        try:
-            check()
-        except WorkloadDataError as exc:
-            refuse(f"holds a global network with settings its fit refuses ({cut(exc)})")
-        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
-            refuse(f"holds a global network with settings that cannot be checked ({type(exc).__name__}: {cut(exc)})")
+    _run_setting_checks([lambda: check_settings(model, outputs=horizon), ridge], "a global network", refuse)
 
 
 def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) -> None:

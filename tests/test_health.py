@@ -44,13 +44,14 @@ def test_each_level_of_each_metric(predictor, metric, value, level):
 def test_default_thresholds_are_the_old_reports_and_the_input_anomaly_count():
     assert DEFAULT_THRESHOLDS == {"training_seconds": (60.0, 120.0), "prediction_seconds": (0.1, 0.5),
                                   "memory_mb": (1024.0, 2048.0), "accuracy": (0.8, 0.6),
-                                  "input_anomaly": (1.0, 5.0)}
+                                  "input_anomaly": (1.0, 5.0), "stale_buckets": (2.0, 10.0)}
 
 
 def test_the_worst_metric_sets_the_overall_level():
     report = health_report({"training_seconds": 70.0, "prediction_seconds": 0.7, "memory_mb": 10.0, "accuracy": 0.9})
     assert report["level"] == "critical"
-    assert [m["level"] for m in report["metrics"].values()] == ["warning", "critical", "ok", "ok", "unknown"]
+    assert [m["level"] for m in report["metrics"].values()] == ["warning", "critical", "ok", "ok", "unknown",
+                                                                 "unknown"]
 
 
 def test_unmeasured_metrics_are_unknown_and_raise_no_alert():
@@ -396,3 +397,36 @@ def test_the_flagged_buckets_counted_survive_save_and_load_and_a_file_without_th
     predictor.input_anomaly_buckets_ = loaded.input_anomaly_buckets_[::-1]  # forged: not increasing
     with pytest.raises(ModelFileError, match="flagged buckets as"):
         persistence.loads(persistence.dumps(predictor))
+
+
+@pytest.mark.parametrize("late, level", [(0, "ok"), (1, "ok"), (2, "warning"), (4, "warning"), (5, "critical"),
+                                         (50, "critical"), (-100, "ok")])
+def test_stale_buckets_counts_the_buckets_missing_before_now(predictor, late, level):
+    """Hours of refused updates (a schema change dropping a column) left health "ok" while the forecast covered
+    buckets hours past (h32's lead): nothing compared the newest bucket with the time it is. With ``now``,
+    ``stale_buckets`` counts the whole buckets that ended after the newest one and before now: one may be in flight,
+    two are a gap (warning), and at the horizon (5 here) the forecast covers no bucket after now (critical)."""
+    end = predictor.last_timestamp_ + predictor.freq_  # when the newest bucket ended
+    for now in (end + late * predictor.freq_, end + late * predictor.freq_ + 0.5 * predictor.freq_):
+        report = predictor.health(now=now)
+        entry = report["metrics"]["stale_buckets"]
+        assert (entry["value"], entry["level"], entry["warning"], entry["critical"]) == (max(late, 0), level, 2.0, 5.0)
+        assert report["level"] == level  # healthy on every other metric
+        assert [a["metric"] for a in predictor.check_alerts(now=now)] == ([] if level == "ok" else ["stale_buckets"])
+    assert predictor.health()["metrics"]["stale_buckets"]["level"] == "unknown"  # a replay passes no now
+
+
+def test_stale_buckets_reads_now_as_the_door_reads_timestamps(predictor):
+    """``now`` in any encoding fit reads (naive as UTC, another zone converted, an epoch in seconds), its own
+    thresholds, and a typed error for what is no single timestamp."""
+    ten = predictor.last_timestamp_ + 11 * predictor.freq_  # ten whole buckets after the newest ended
+    utc = ten.tz_convert("UTC")
+    for now in (utc, utc.tz_localize(None), utc.tz_convert("Asia/Tokyo"), utc.isoformat(),
+                int((utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "s")), utc.to_pydatetime()):
+        assert predictor.health(now=now)["metrics"]["stale_buckets"]["value"] == 10.0
+    entry = predictor.health(thresholds={"stale_buckets": (20, 30)}, now=ten)["metrics"]["stale_buckets"]
+    assert (entry["level"], entry["warning"], entry["critical"]) == ("ok", 20.0, 30.0)
+    assert "10 whole bucket(s) ended since" in predictor.health(now=ten)["metrics"]["stale_buckets"]["detail"]
+    for bad in ([ten, ten], "soon", pd.NaT):
+        with pytest.raises(WorkloadDataError, match="now"):
+            predictor.health(now=bad)

@@ -8,12 +8,18 @@ Five metrics, each with a warning and a critical threshold::
     memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048   (the predictor's arrays, indexes, tensors)
     accuracy             > 0.8              > 0.6                <= 0.6
     input_anomaly        < 1                < 5                  >= 5      (flagged buckets among the newest 1000)
+    stale_buckets        < 2                < horizon            >= horizon (whole buckets missing before ``now``)
 
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
 out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
 higher is better, so its thresholds are lower bounds, in ``[0, 1]`` (a percentage is refused). ``input_anomaly``
 counts the buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
 newest 1000, a bucket flagged in several targets once; its alert names the newest one (timestamp, target, value).
+``stale_buckets`` is measured only when the caller passes the time it is (``now``; a replay of old data passes
+none): the whole buckets that ended after the newest bucket the predictor holds and before ``now``. One may be in
+flight (it ended, its counts not sent yet); two are a gap (updates refused, or not sent); at ``horizon`` of them (a
+predictor's default critical threshold, its warning ``min(2, horizon)``; 10 here, the default horizon) its forecast
+covers no bucket after ``now``.
 A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises
 no alert; an infinite measurement is rated like any other (an infinite cost is critical; an accuracy above 1, a
 percentage, is refused). Durations are numbers of seconds (a ``np.timedelta64`` is refused: its count is in its own
@@ -49,6 +55,7 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
     "memory_mb": (1024.0, 2048.0),
     "accuracy": (0.8, 0.6),
     "input_anomaly": (1.0, 5.0),
+    "stale_buckets": (2.0, 10.0),
 }
 _HIGHER_IS_BETTER = {"accuracy"}
 _LOG_LEVEL = {"warning": logging.WARNING, "critical": logging.ERROR}
@@ -255,14 +262,32 @@ def describe(anomaly: tuple, count: int) -> str:
             " down by the models and, once the series is back, read as their recent median")
 
 
-def measure(predictor: Any) -> dict[str, float | None]:
-    """What a fitted predictor measured about itself (see the module docstring).
+def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
+    """The whole buckets that ended after the predictor's newest bucket and before ``now`` (any timestamp the door
+    reads, naive as UTC; ``None``: not measured), and the detail naming both."""
+    if now is None:
+        return None, None
+    from .data import duration_text, to_utc_index
+
+    if isinstance(now, (list, tuple, np.ndarray, pd.Index, pd.Series)):
+        raise WorkloadDataError(f"now={quote(now)} must be one timestamp, e.g. now=pd.Timestamp.now(tz='UTC').")
+    instant = to_utc_index([now], name="now")[0]
+    newest, freq = predictor.last_timestamp_, predictor.freq_
+    missing = max((instant - (newest + freq)) // freq, 0)
+    return float(missing), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets); now "
+                            f"{instant.isoformat()}: {missing} whole bucket(s) ended since, without data")
+
+
+def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
+    """What a fitted predictor measured about itself (see the module docstring); ``stale_buckets`` only with ``now``.
 
     ``memory_mb`` is the predictor's own footprint (:func:`footprint_bytes`); the
     process's RSS, which includes whatever the host process holds, is reported
     beside it as ``process_rss_mb`` and raises no alert.
     """
     from ._memory import MB, rss_mb
+
+    stale, stale_detail = stale_buckets(predictor, now)
 
     timings = list(getattr(predictor, "predict_seconds_", ()))
     flagged = getattr(predictor, "input_anomalies_", None)
@@ -281,4 +306,6 @@ def measure(predictor: Any) -> dict[str, float | None]:
         "memory_mb": footprint_bytes(predictor) / MB,
         "process_rss_mb": rss_mb(),
         "accuracy": float(predictor.confidence_),
+        "stale_buckets": stale,
+        "stale_buckets_detail": stale_detail,
     }

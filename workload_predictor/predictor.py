@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import collections.abc
 import copy
 import logging
 import os
@@ -779,7 +780,8 @@ class WorkloadPredictor(ParamsMixin):
             if name in changes})
         return self._calibration(buffers)
 
-    def health(self, thresholds: dict | None = None, measurements: dict | None = None) -> dict[str, Any]:
+    def health(self, thresholds: dict | None = None, measurements: dict | None = None,
+               now: Any = None) -> dict[str, Any]:
         """A health report from what this predictor measured; see :func:`workload_predictor.health.health_report`.
 
         Metrics: ``training_seconds`` (the last fit), ``prediction_seconds`` (95th
@@ -787,7 +789,8 @@ class WorkloadPredictor(ParamsMixin):
         arrays and tensors; the process's RSS, which includes what the host holds, is
         reported beside the metrics as ``process_rss_mb`` and raises no alert),
         ``accuracy`` (the validation confidence, ``1 - WAPE``) and ``input_anomaly``
-        (input buckets flagged among the newest 1000, :mod:`workload_predictor.anomaly`).
+        (input buckets flagged among the newest 1000, :mod:`workload_predictor.anomaly`), and
+        with ``now`` ``stale_buckets`` (the whole buckets missing after the newest one).
 
         Parameters
         ----------
@@ -796,6 +799,12 @@ class WorkloadPredictor(ParamsMixin):
             (``workload_predictor.health.DEFAULT_THRESHOLDS``) per metric.
         measurements : dict or None
             ``{metric: value}`` overriding measured values (e.g. to test an alert route).
+        now : timestamp or None
+            The time it is (any timestamp ``fit`` reads, naive as UTC), e.g.
+            ``pd.Timestamp.now(tz="UTC")``: ``stale_buckets`` counts the whole buckets that ended
+            after the newest one the predictor holds and before it (warning at 2: one may be in
+            flight; critical at the horizon: the forecast then covers no bucket after ``now``). ``None`` (default, e.g. a
+            replay of old data): not measured.
 
         Returns
         -------
@@ -814,14 +823,20 @@ class WorkloadPredictor(ParamsMixin):
 
         check_is_fitted(self, "model_")
         given = {} if measurements is None else check_measurements(measurements)
-        return health_report({**measure(self), **given}, thresholds)
+        limits = thresholds
+        if thresholds is None or isinstance(thresholds, collections.abc.Mapping):
+            # Critical at the horizon: the forecast then covers no bucket after now.
+            horizon = float(self.model_.horizon)
+            limits = {"stale_buckets": (min(2.0, horizon), horizon), **(thresholds or {})}
+        return health_report({**measure(self, now), **given}, limits)
 
-    def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None) -> list[dict[str, Any]]:
+    def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None,
+                     now: Any = None) -> list[dict[str, Any]]:
         """The metrics at warning or critical level, each also logged (``workload_predictor.health``).
 
         Parameters
         ----------
-        thresholds, measurements : dict or None
+        thresholds, measurements, now :
             As for :meth:`health`.
 
         Returns
@@ -832,7 +847,7 @@ class WorkloadPredictor(ParamsMixin):
         """
         from .health import log_alerts
 
-        return log_alerts(self.health(thresholds, measurements))
+        return log_alerts(self.health(thresholds, measurements, now))
 
 
 def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,

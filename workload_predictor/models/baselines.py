@@ -6,6 +6,7 @@ They are the bar every model must clear in a backtest, and cheap ensemble member
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -473,7 +474,10 @@ def choose_period(y: np.ndarray, horizon: int, seasons: int,
     ``2 (seasons + 1)``-th of the points read (the newest ``SEASON_SEARCH_POINTS``), so every
     candidate has room and is scored on the same origins, the newest half (at most
     ``max_origins``): the lowest MAE over every step wins, in units of each target's
-    mean. Raises :class:`~workload_predictor.errors.NoSeasonError` where there is none.
+    mean (the shorter season on a tie). Raises :class:`~workload_predictor.errors.NoSeasonError`
+    where there is none. Under a time limit (:mod:`workload_predictor._deadline`) the candidates
+    are scored strongest first (each target's highest autocorrelation peaks in turn) until the
+    deadline, at least one; the stage cut is "seasonal median period search".
     """
     y = y[-SEASON_SEARCH_POINTS:]
     n, depth = len(y), seasons + 1
@@ -485,7 +489,8 @@ def choose_period(y: np.ndarray, horizon: int, seasons: int,
             f"{n} training points are too few to search for a season: the search needs at least "
             f"{search_points(horizon, seasons)} (with horizon={horizon}, seasons={seasons}); pass more history, "
             "season_length= or choose another model.")
-    candidates = sorted({lag for j in range(y.shape[1]) for lag in season_candidates(y[:, j], max_lag)})
+    ranked = [season_candidates(y[:, j], max_lag) for j in range(y.shape[1])]
+    candidates = list(dict.fromkeys(lag for tier in itertools.zip_longest(*ranked) for lag in tier if lag is not None))
     if not candidates:
         longer = "" if max_lag >= MAX_SEASON_LENGTH else (
             f"; a season longer than {max_lag} buckets needs more history (about {2 * (seasons + 1)} training points "
@@ -495,9 +500,14 @@ def choose_period(y: np.ndarray, horizon: int, seasons: int,
             f"2..{max_lag}){longer}; pass season_length= or choose another model.")
     actual = targets_at(y, origins, horizon)
     size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
-    scores = {lag: float((np.abs(seasonal_medians(y, origins, horizon, lag, seasons) - actual) / size).mean())
-              for lag in candidates}
-    return min(scores, key=scores.get), scores
+    deadline, scores = current(), {}
+    for lag in candidates:
+        if scores and deadline.expired():
+            deadline.cut("seasonal median period search")
+            break
+        scores[lag] = float((np.abs(seasonal_medians(y, origins, horizon, lag, seasons) - actual) / size).mean())
+    scores = dict(sorted(scores.items()))
+    return min(scores, key=lambda lag: (scores[lag], lag)), scores
 
 
 def seasonal_medians(y: np.ndarray, origins: np.ndarray, horizon: int, period: int, seasons: int) -> np.ndarray:

@@ -855,7 +855,7 @@ def recent_flagged(old: np.ndarray | None, stamps: Any, last: pd.Timestamp, freq
     stamps = np.asarray(stamps, dtype="datetime64[ns]")
     if not len(stamps):
         return old
-    since = (last - (RECENT_BUCKETS - 1) * freq).tz_convert("UTC").tz_localize(None).to_datetime64()
+    since = _naive_utc(recent_start(last, freq))
     joined = stamps if old is None else np.concatenate([old, stamps])
     return np.unique(joined[joined >= since])
 
@@ -864,7 +864,7 @@ def recent_flagged_count(stamps: np.ndarray | None, last: pd.Timestamp, freq: pd
     """The flagged buckets (:func:`recent_flagged`'s ``stamps``) among the newest ``RECENT_BUCKETS`` up to ``last``."""
     if stamps is None:
         return 0
-    since = (last - (RECENT_BUCKETS - 1) * freq).tz_convert("UTC").tz_localize(None).to_datetime64()
+    since = _naive_utc(recent_start(last, freq))
     return int(np.count_nonzero(stamps >= since))
 
 
@@ -912,5 +912,15 @@ def flags_in(rows: np.ndarray | None, count: int, newest: int) -> dict[tuple[int
 
 def recent(anomalies: Sequence[tuple], last: pd.Timestamp, freq: pd.Timedelta) -> list[tuple]:
     """The anomalies among the newest ``RECENT_BUCKETS`` buckets up to ``last``."""
-    since = last - (RECENT_BUCKETS - 1) * freq
+    since = recent_start(last, freq)
     return [a for a in anomalies if a[0] >= since]
+
+
+def recent_start(last: pd.Timestamp, freq: pd.Timedelta) -> pd.Timestamp:
+    """The first of the newest ``RECENT_BUCKETS`` buckets up to ``last`` (what health counts among)."""
+    return last - (RECENT_BUCKETS - 1) * freq
+
+
+def _naive_utc(stamp: pd.Timestamp) -> np.datetime64:
+    """``stamp`` as the naive UTC ``datetime64[ns]`` that :func:`recent_flagged` keeps."""
+    return stamp.tz_convert("UTC").tz_localize(None).to_datetime64()

@@ -211,7 +211,8 @@ class FleetPredictor(ParamsMixin):
     strict : bool
         ``False`` (default): a key whose series cannot be fitted is reported in ``errors_`` and
         the others are fitted (where none can be, the fit raises
-        :class:`~workload_predictor.errors.NoKeyFittedError` and nothing is stored). ``True``: the first such key raises its error and nothing is stored.
+        :class:`~workload_predictor.errors.NoKeyFittedError` and nothing is stored). ``True``: the
+        first such key raises its error and nothing is stored.
     device : str
         ``"cpu"``; ``"cuda"`` solves a DLinear fleet's ridge systems in torch on the GPU (and
         trains LSTMs there).
@@ -848,7 +849,8 @@ class FleetPredictor(ParamsMixin):
         """Read a fleet written by :meth:`save`; it forecasts identically to the one saved.
 
         ``max_bytes``: the largest file read (default 1 GiB, checked before a byte is read; a positive int, as
-        :meth:`WorkloadPredictor.load` takes it); pass more for a trusted file of a large fleet. Anything amiss (see :meth:`WorkloadPredictor.load`) raises
+        :meth:`WorkloadPredictor.load` takes it); pass more for a trusted file of a large fleet. Anything amiss
+        (see :meth:`WorkloadPredictor.load`) raises
         :class:`~workload_predictor.errors.ModelFileError`.
         """
         from . import errors as error_types

@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 import time
 
+import pandas as pd
 import pytest
 
 from perf import datasets, harness
@@ -130,6 +131,63 @@ def test_fleet_lstm_n_jobs_speedup(perf):
         pytest.xfail(f"target missed (known): n_jobs=2 fitted the per-key LSTM fleet {attempts[-1]:.2f}x as fast "
                      f"as n_jobs=1 (target >= {FLEET['lstm_n_jobs_speedup']:g}x); attempts {attempts}; the machine "
                      f"gave two busy processes {available:.2f}x at the same time")
+
+
+UPDATE_KEYS, UPDATE_SHORT, UPDATE_LONG, UPDATE_CALLS = 20, 1000, 4000, 15
+
+
+def test_fleet_dlinear_update_stays_flat_as_history_grows(perf):
+    """One-bucket ``update`` of a DLinear fleet of 20 keys (one target), CPU per key: the median of 15 updates
+    after 1,000 buckets a key (each key's first update, which fits its own predictor, made beforehand) and of 15
+    after 4,000, alternated. Budgets: the per-key cost after 4,000 buckets, and its ratio to the cost after 1,000
+    (a fleet that refits on the growing series reads 2.4x at 4,000 buckets and 36x after four weeks)."""
+    import copy
+
+    from workload_predictor import FleetPredictor
+
+    n = UPDATE_LONG + UPDATE_CALLS
+    frame = datasets.fleet(UPDATE_KEYS * 2, n=n)
+    sizes = frame.groupby("key").size()
+    frame = frame[frame["key"].isin(sizes[sizes == n].index[:UPDATE_KEYS])]  # not the short keys of the set
+    keys = frame["key"].nunique()
+    buckets = [part for _, part in frame.groupby("timestamp", sort=True)]
+
+    def fitted(length):
+        fleet = FleetPredictor(max_training_time=None).fit(pd.concat(buckets[:UPDATE_SHORT]))
+        return fleet.update(pd.concat(buckets[UPDATE_SHORT:length]))
+
+    fleets = {"short": fitted(UPDATE_SHORT + 1), "long": fitted(UPDATE_LONG)}
+    assert all(not fleet.update_errors_ and not fleet._blocks for fleet in fleets.values())
+    start = {"short": UPDATE_SHORT + 1, "long": UPDATE_LONG}
+
+    def measure(attempt):
+        times = {name: [] for name in fleets}
+        running = {name: copy.deepcopy(fleet) for name, fleet in fleets.items()}
+        for i in range(UPDATE_CALLS):
+            for name in (("short", "long") if i % 2 == 0 else ("long", "short")):
+                rows = buckets[start[name] + i]
+                started = time.thread_time()
+                running[name].update(rows)
+                times[name].append((time.thread_time() - started) / keys)
+        per_key = {name: statistics.median(values) for name, values in times.items()}
+        return per_key, per_key["long"] / per_key["short"]
+
+    attempts = []
+    for attempt in range(1 + int(harness.BUDGETS["gate"].get("confirm_reruns", 0))):
+        per_key, growth = measure(attempt)
+        attempts.append((round(per_key["long"] * 1e3, 3), round(growth, 3)))
+        if per_key["long"] <= FLEET["update_per_key_s"] and growth <= FLEET["update_growth_ratio"]:
+            break
+    extra = {"keys": keys, "short_ms": per_key["short"] * 1e3, "long_ms": per_key["long"] * 1e3,
+             "attempts": attempts}
+    perf.figure("fleet_update", "dlinear", per_key["long"], "s", extra=extra)
+    perf.figure("fleet_update_growth", "dlinear", growth, "x", extra=extra)
+    assert per_key["long"] <= FLEET["update_per_key_s"], (
+        f"OVER BUDGET: a DLinear fleet's one-bucket update took {per_key['long'] * 1e3:.2f} ms CPU per key "
+        f"> {FLEET['update_per_key_s'] * 1e3:g} ms; attempts (ms, growth) {attempts}")
+    assert growth <= FLEET["update_growth_ratio"], (
+        f"OVER BUDGET: a DLinear fleet's update after {UPDATE_LONG} buckets a key cost {growth:.2f}x the one after "
+        f"{UPDATE_SHORT} (> {FLEET['update_growth_ratio']:g}x): it grows with the history; attempts {attempts}")
 
 
 MACHINE_PARALLEL = 1.5  # two busy processes get at least this speed-up: the machine has a second core to give

@@ -13,6 +13,9 @@ its smallest valid path on its own measure of the time left: past the deadline t
 DLinear fit, which times its own pass, skips the refit on the validation tail that a
 ``WorkloadPredictor`` whose fit measured no pace still does; both are recorded in
 ``time_limited_stages_``).
+A batched key's first update makes it its own ``WorkloadPredictor`` (fitted on the series the
+fleet fitted it on, then updated), which takes that update and every later one at a
+``WorkloadPredictor.update``'s cost, whatever the length of the key's history.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class FleetBlock:
     keys: list
     start: np.ndarray  # (B,) datetime64[ns], UTC wall time of each key's first bucket
     freq: pd.Timedelta
-    values: np.ndarray  # (B, n, k) the keys' series (the inputs of predict and of an update's refit)
+    values: np.ndarray  # (B, n, k) the keys' series (the inputs of predict and of a key's fit at its first update)
     offset: np.ndarray  # (B, k)
     scale: np.ndarray  # (B, k)
     window: np.ndarray  # (B,) each key's window_
@@ -183,15 +186,16 @@ class FleetPredictor(ParamsMixin):
         ``memory_limit_mb`` bounds what each key's fit or update adds to the process, as for a
         ``WorkloadPredictor``; a DLinear fleet fits a partition of keys as one problem, so there it
         bounds what each partition's fit adds (its statistics and solves, checked before they are
-        allocated; a fleet update's door and refit too). It reads the process's RSS, which cannot
+        allocated); an update, each key's own (its door, its fit at its first update, its update). It
+        reads the process's RSS, which cannot
         tell threads apart: partitions fitted on threads of one process (``executor=`` a
         ``ThreadPoolExecutor``, a Dask cluster with ``processes=False``) count each other's
         allocations, so a small limit may refuse a key there that fits alone (its error says so);
         processes (``n_jobs``, a ``ProcessPoolExecutor``, Dask's default workers) bound each alone. A partition over it is fitted again key
         by key, each within the limit, and a key over it even alone is a
         :class:`~workload_predictor.errors.MemoryLimitError` in ``errors_`` (``update_errors_`` at an
-        update, where a key's own door, e.g. the buckets its gap zero-fills, is bounded as that
-        key's alone); the fit (or update) raises it, storing nothing, only where no key fits.
+        update); the fit (or update) raises it, storing nothing, only where no key fits (no key's
+        update does).
         The global LSTM (``model="global_lstm"``, or a ``teacher``) is one fit over every key:
         the limit bounds what that fit adds, and over it the fit raises the error.
     n_jobs : int
@@ -230,8 +234,7 @@ class FleetPredictor(ParamsMixin):
         ``horizon``, ``random_state``, ``n_threads``, ``device`` and ``max_training_time`` are set on the
         fleet, not here (nor in a global model's ``model_params``, with ``window`` when the fleet gives
         one): ``fit`` refuses them with a :class:`~workload_predictor.errors.WorkloadDataError`, as it
-        refuses ``teacher_params`` without a teacher, and DLinear's ``half_life`` (an update refits each key
-        on its whole series).
+        refuses ``teacher_params`` without a teacher.
 
     Attributes
     ----------
@@ -387,11 +390,6 @@ class FleetPredictor(ParamsMixin):
         if teacher is None and getattr(self, "teacher_params", None) is not None:
             raise WorkloadDataError(f"teacher_params={quote(self.teacher_params)} without a teacher: they set the "
                                     "teacher's network; pass teacher='global_lstm' too (or drop teacher_params).")
-        half_life = self.model_params.get("half_life") if isinstance(self.model_params, dict) else None
-        if self.model == "dlinear" and half_life is not None:
-            raise WorkloadDataError(f"model_params['half_life']={quote(half_life)}: a fleet's update refits each "
-                                    "DLinear key on its whole series, which forgets nothing; fit a "
-                                    "WorkloadPredictor per key for forgetting (or drop half_life).")
         n_jobs = self.n_jobs
         if not is_integer(n_jobs) or (n_jobs < 1 and n_jobs != -1):
             raise WorkloadDataError(f"n_jobs={quote(n_jobs)} must be a positive number of processes, or -1 for one per CPU.")
@@ -483,8 +481,9 @@ class FleetPredictor(ParamsMixin):
             first, error = next(iter(errors.items()))
             raise type(error)(f"key {quote(str(first))}: {error}") from error
 
-    def _config(self, targets: tuple[str, ...], fitted: bool = False) -> dict[str, Any]:
-        """What a partition's fit reads; ``fitted``: with the model settings as fitted (an update's refit)."""
+    def _config(self, targets: tuple[str, ...], fitted: bool = False, per_key: bool = False) -> dict[str, Any]:
+        """What a partition's fit reads; ``fitted``: with the model settings as fitted (an update's fits);
+        ``per_key``: each key as its own ``WorkloadPredictor``, DLinear's too (not one batched problem)."""
         settings = {name: getattr(self, name) for name in _PREDICTOR_SETTINGS}
         if fitted:
             settings.update(self._fitted())
@@ -492,7 +491,7 @@ class FleetPredictor(ParamsMixin):
         # The fleet's deadline on the wall clock, for partitions fitted in other processes.
         left = _deadline.current().left()
         return dict(settings=settings, targets=targets, ends_at=None if left is None else time.time() + left,
-                    fleet_thread=(os.getpid(), threading.get_ident()))
+                    fleet_thread=(os.getpid(), threading.get_ident()), per_key=per_key)
 
     def _fit_series(self, series: list[KeySeries], targets: tuple[str, ...]):
         """Fit every key: returns DLinear blocks, per-key predictors, errors and the global model's state."""
@@ -527,7 +526,8 @@ class FleetPredictor(ParamsMixin):
             predictors.update(part_predictors)
             errors.update(part_errors)
         over = [(name, error) for name, error in errors.items() if isinstance(error, MemoryLimitError)]
-        if over and not blocks and config["settings"]["model"] == "dlinear":  # no key fits within the limit, alone
+        if over and not blocks and config["settings"]["model"] == "dlinear" and not config.get("per_key"):
+            # no key fits within the limit, alone
             name, error = over[0]
             raise MemoryLimitError(f"key {quote(str(name))}: {error} No key of this fleet could be fitted within the "
                                    "limit, not even alone.")
@@ -693,11 +693,18 @@ class FleetPredictor(ParamsMixin):
         """Append new buckets to the keys in ``data`` (a long frame as ``fit`` takes). Returns ``self``.
 
         Each key's rows continue its series on its grid, as :meth:`WorkloadPredictor.update`
-        requires (skipped buckets are zero, at most ``max_gap`` of them in a run). A DLinear key
-        is refitted, batched, on its whole series with the settings it was fitted with
-        (``fitted_params_``; its forecast then equals ``WorkloadPredictor.fit`` on that series,
-        the windows of a bucket DLinear weighs down, see ``DLinear(robust=...)``, weighed as it
-        weighs them); any other per-key model's key is updated by its ``WorkloadPredictor.update``.
+        requires (skipped buckets are zero, at most ``max_gap`` of them in a run). Every per-key
+        model's key is updated by its own ``WorkloadPredictor.update``, so its forecast equals that
+        of a ``WorkloadPredictor`` fitted on the key's series and given the same updates. A key of
+        a batched DLinear block gets that predictor at its first update: fitted, by partitions
+        where the fleet fits, on the series the fleet fitted it on with the settings it was fitted
+        with (``fitted_params_``, whatever was set since; no deadline), then updated. That first
+        update costs about one fit per key; every later one an update's (about 1 ms per key, the
+        same after a day of buckets or a month: the model adds the new windows to its statistics,
+        it does not refit on the growing series), and the key's state no longer grows with its
+        history (DLinear's statistics and kept inverses: about 0.5 MB per target at the default
+        three windows, where the block held 8 bytes per bucket and target). With
+        ``model_params={"half_life": ...}`` the updates forget as DLinear's do.
         Fit the fleet again to apply a ``model``, ``horizon``, ``level`` or ``window`` set since.
 
         A ``global_lstm`` fleet keeps its network, as neuralforecast and darts forecast
@@ -723,54 +730,73 @@ class FleetPredictor(ParamsMixin):
         if self._global is not None:
             return self._update_global(data, codes, keys, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
-        errors, refit, updates = {}, [], {}
+        errors, batched, updates = {}, [], {}
         fitted = _fitted_names(self.keys_)
-        # The batched keys' door is bounded as their refit is, all of them together (checked as the block ends); each
-        # key's own rows, e.g. the buckets its gap zero-fills, as that key's update alone (its error is that key's).
-        # Each per-key predictor's update bounds its own.
-        with memory_limit(self.memory_limit_mb) if where else contextlib.nullcontext():
-            for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
-                name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0): forecasts keep its name
-                try:
-                    if name in where:
-                        b, row = where[name]
-                        block = self._blocks[b]
-                        last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * \
-                            block.freq
-                        with memory_limit(self.memory_limit_mb):
-                            new = prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
-                                                       target=list(self.targets_), unit=unit, origin=origin,
-                                                       max_gap=gap_buckets(self.max_gap, block.freq))
-                        refit.append(KeySeries(name, block.start[row], block.freq,
-                                               np.concatenate([block.values[row], new.values])))
-                    elif name in self._predictors:
-                        predictor = copy.deepcopy(self._predictors[name])
-                        updates[name] = predictor.update(rows, timestamp=timestamp, unit=unit, origin=origin)
-                    else:
-                        raise _unknown_key(name)
-                except WorkloadDataError as exc:
-                    errors[name] = exc
+        # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
+        # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
+        for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
+            name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0): forecasts keep its name
+            try:
+                if name in where:
+                    b, row = where[name]
+                    block = self._blocks[b]
+                    last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * block.freq
+                    with memory_limit(self.memory_limit_mb):
+                        prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
+                                             target=list(self.targets_), unit=unit, origin=origin,
+                                             max_gap=gap_buckets(self.max_gap, block.freq))
+                    batched.append((KeySeries(name, block.start[row], block.freq, block.values[row]), rows))
+                elif name in self._predictors:
+                    # A shallow copy: an update replaces a predictor's attributes, never writes into them (a
+                    # predict in another thread reads the old ones), so the held predictor stays as it was until
+                    # the fleet commits every key's update at once.
+                    predictor = copy.copy(self._predictors[name])
+                    # The fleet's bounds as they are now (set_params since fit included), as its batched keys read them.
+                    predictor.memory_limit_mb, predictor.max_gap = self.memory_limit_mb, self.max_gap
+                    updates[name] = predictor.update(rows, timestamp=timestamp, unit=unit, origin=origin)
+                else:
+                    raise _unknown_key(name)
+            except WorkloadDataError as exc:
+                errors[name] = exc
         self._raise_if_strict(errors)
-        blocks, refitted, fit_errors = [], {}, {}
-        if refit:  # the batched keys, refitted as they were fitted (fitted_params_), whatever was set since
-            self._check_device()
-            self._check_client()
-            blocks, refitted, fit_errors = self._fit_partitions(refit, self._config(self.targets_, fitted=True))
-        updates.update(refitted)  # the keys the partitions fitted one by one (none for DLinear)
-        self._raise_if_strict(fit_errors)
-        errors.update(fit_errors)
-        replaced = {s.key for s in refit} - set(fit_errors)
+        if batched:
+            updates.update(self._own_predictors(batched, errors, timestamp=timestamp, unit=unit, origin=origin))
+        over = [(name, error) for name, error in errors.items() if isinstance(error, MemoryLimitError)]
+        if over and len(over) == len(errors) and not updates:  # no key's update fits within the limit: as fit raises
+            name, error = over[0]
+            raise MemoryLimitError(f"key {quote(str(name))}: {error} No key's update fits within the limit.")
         kept = []
         for block in self._blocks:
-            rows = [i for i, name in enumerate(block.keys) if name not in replaced]
+            rows = [i for i, name in enumerate(block.keys) if name not in updates]
             if len(rows) == len(block.keys):
                 kept.append(block)
             elif rows:
                 kept.append(block.take(np.array(rows)))
-        self._blocks = kept + [block for block in blocks]
+        self._blocks = kept
         self._predictors.update(updates)
         self.update_errors_ = errors
         return self
+
+    def _own_predictors(self, batched: list[tuple[KeySeries, pd.DataFrame]], errors: dict,
+                        **door: Any) -> dict[str, WorkloadPredictor]:
+        """Each batched key of ``batched`` (its fitted series, its update's rows) as its own ``WorkloadPredictor``:
+        fitted on the series the fleet fitted it on, with the fitted settings (by partitions, where the fleet fits),
+        then updated with the rows. A key that cannot be is added to ``errors`` (``strict``: raised, changing
+        nothing)."""
+        self._check_device()
+        self._check_client()
+        _, predictors, fit_errors = self._fit_partitions(
+            [item for item, _ in batched], self._config(self.targets_, fitted=True, per_key=True))
+        updated = {}
+        for item, rows in batched:
+            if item.key in predictors:
+                try:
+                    updated[item.key] = predictors[item.key].update(rows, **door)
+                except WorkloadDataError as exc:
+                    fit_errors[item.key] = exc
+        self._raise_if_strict(fit_errors)
+        errors.update(fit_errors)
+        return updated
 
     def _update_global(self, data: pd.DataFrame, codes: np.ndarray, keys: pd.Index, **door: Any) -> "FleetPredictor":
         """:meth:`update` of a ``global_lstm`` fleet: every key's rows checked, then one ``GlobalLSTM.update``
@@ -1067,7 +1093,8 @@ def _fit_partition_here(config: dict[str, Any], series: list[KeySeries]):
     else:  # another process: the fleet's deadline, on the wall clock
         within = _deadline.limit(max(0.0, ends_at - time.time()))
     with within:
-        if settings["model"] == "dlinear":  # one batched problem: the limit bounds what the partition adds
+        if settings["model"] == "dlinear" and not config.get("per_key"):
+            # one batched problem: the limit bounds what the partition adds
             try:
                 with memory_limit(settings["memory_limit_mb"]):
                     return _fit_dlinear(settings, series, targets)

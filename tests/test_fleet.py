@@ -3,6 +3,7 @@ the same whether fitted here, in local processes, on an executor or on a Dask cl
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import signal
@@ -1450,3 +1451,22 @@ def test_a_fleet_update_missing_a_fitted_target_names_the_column_to_add():
 def test_a_fleet_refuses_settings_it_would_ignore(settings, message):
     with pytest.raises(WorkloadDataError, match=message):
         FleetPredictor(model="dlinear", horizon=5, **settings).fit(make_fleet(2, 200), key="endpoint")
+
+
+def test_a_fleet_holding_an_executor_deep_copies_and_clones_sharing_it():
+    """``copy.deepcopy`` of a fleet holding a ``ThreadPoolExecutor`` raised (a thread lock cannot be copied), and so
+    did scikit-learn's ``clone``, which deep-copies every parameter; copies now share the running executor (a
+    resource, not a setting) and copy the rest: scikit-learn calls ``__sklearn_clone__``."""
+    with ThreadPoolExecutor(2) as executor:
+        fleet = FleetPredictor(executor=executor, horizon=5, model_params={"alpha": 1.0}).fit(make_fleet(2, 200),
+                                                                                             key="endpoint")
+        copied = copy.deepcopy(fleet)
+        assert copied.executor is executor and copied.model_params == {"alpha": 1.0}
+        assert copied.model_params is not fleet.model_params and copied._blocks[0].values is not fleet._blocks[0].values
+        pd.testing.assert_frame_equal(copied.predict(), fleet.predict())
+        clone = fleet.__sklearn_clone__()
+        assert clone.executor is executor and clone.get_params().keys() == fleet.get_params().keys()
+        assert clone.model_params == fleet.model_params and clone.model_params is not fleet.model_params
+        with pytest.raises(NotFittedError):
+            clone.predict()
+        pd.testing.assert_frame_equal(clone.fit(make_fleet(2, 200), key="endpoint").predict(), fleet.predict())

@@ -302,6 +302,26 @@ class FleetPredictor(ParamsMixin):
         self.teacher = teacher
         self.teacher_params = teacher_params
 
+    # -- copies ----------------------------------------------------------------------------
+    #: Parameters that are running resources, not settings: copies share them (a thread pool or a Dask client
+    #: cannot be copied, and a copy of one would run nothing the caller controls).
+    _SHARED = ("client", "executor")
+
+    def __deepcopy__(self, memo: dict) -> "FleetPredictor":
+        """A deep copy of the settings and fitted state that shares ``client`` and ``executor``."""
+        shared = {name: getattr(self, name) for name in self._SHARED}
+        memo.update({id(value): value for value in shared.values() if value is not None})
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        vars(clone).update(copy.deepcopy(vars(self), memo))
+        return clone
+
+    def __sklearn_clone__(self) -> "FleetPredictor":
+        """scikit-learn's ``clone``: the same parameters (deep copies, ``client`` and ``executor`` shared), unfitted."""
+        params = self.get_params()
+        shared = {name: params.pop(name) for name in self._SHARED}
+        return type(self)(**copy.deepcopy(params), **shared)
+
     # -- fit -------------------------------------------------------------------------------
     @anomaly.keeping_scans
     def fit(

@@ -430,3 +430,84 @@ def test_stale_buckets_reads_now_as_the_door_reads_timestamps(predictor):
     for bad in ([ten, ten], "soon", pd.NaT):
         with pytest.raises(WorkloadDataError, match="now"):
             predictor.health(now=bad)
+
+
+# -- a fleet's health, per key ----------------------------------------------------------------------------------
+def _fleet_frame(n_keys: int = 3, n: int = 300, seed: int = 20) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    t = np.arange(n)
+    return pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * t,
+                                    "requests": rng.poisson(50 * (1 + 0.5 * np.sin(2 * np.pi * t / (20 + 7 * i))))})
+                      for i in range(n_keys)], ignore_index=True)
+
+
+def test_a_fleets_health_rates_each_key_as_its_own_predictor_would():
+    """A fleet had no health report: an autoscaler could not tell which keys' updates stopped or were refused, or
+    which read absurd buckets. Per key it now rates the metrics every key has: a key with its own predictor as that
+    predictor rates them; a batched key from what its block holds (its input anomalies are not counted)."""
+    from workload_predictor import FleetPredictor
+
+    frame = _fleet_frame()
+    start = frame["timestamp"].min()
+    fleet = FleetPredictor(horizon=5).fit(frame[frame["timestamp"] < start + pd.Timedelta("290min")], key="endpoint")
+    rows = frame[(frame["timestamp"] >= start + pd.Timedelta("290min")) & (frame["endpoint"] != "k2")].copy()
+    rows.loc[rows.index[3], "requests"] = 10**7  # k0's bucket 293: flagged
+    refused = pd.DataFrame({"endpoint": ["k2"], "timestamp": [start], "requests": [1]})
+    fleet.update(pd.concat([rows, refused]))
+    now = start + pd.Timedelta("302min")  # k0, k1 end at 299 (2 whole buckets since); k2 at 289 (12)
+    health = fleet.health(now=now)
+    assert health.index.name == "endpoint" and health.index.tolist() == ["k0", "k1", "k2"]
+    for key in ("k0", "k1"):
+        own = fleet._predictors[key].health(now=now)["metrics"]
+        for metric in ("accuracy", "input_anomaly", "stale_buckets"):
+            assert (health.loc[key, metric], health.loc[key, f"{metric}_level"]) == (own[metric]["value"],
+                                                                                   own[metric]["level"])
+        assert health.loc[key, "update_error"] is None
+    assert health.loc["k0", "input_anomaly"] == 1.0 and health.loc["k1", "input_anomaly"] == 0.0
+    assert (health.loc["k0", "stale_buckets"], health.loc["k0", "stale_buckets_level"]) == (2.0, "warning")
+    assert health.loc["k2", "accuracy"] == fleet.confidence_["k2"]
+    assert (health.loc["k2", "stale_buckets"], health.loc["k2", "stale_buckets_level"]) == (12.0, "critical")
+    assert health.loc["k2", "input_anomaly_level"] == "unknown" and np.isnan(health.loc["k2", "input_anomaly"])
+    assert "not after the last fitted bucket" in health.loc["k2", "update_error"]
+    assert health["level"].tolist() == ["warning", "warning", "critical"]
+    # Without now, staleness is not measured; thresholds are a predictor's, for the fleet's three metrics.
+    assert (fleet.health()["stale_buckets_level"] == "unknown").all()
+    relaxed = fleet.health({"stale_buckets": (20, 30), "input_anomaly": (2, 5)}, now=now)
+    assert relaxed["level"].tolist() == ["ok", "ok", "ok"]
+    with pytest.raises(WorkloadDataError, match=r"thresholds for \['memory_mb'\]: a fleet reports accuracy"):
+        fleet.health({"memory_mb": (1, 2)})
+    with pytest.raises(WorkloadDataError):
+        fleet.health({"stale_buckets": (5, 2)})
+    with pytest.raises(WorkloadDataError, match="now="):
+        fleet.health(now=[now])
+    with pytest.raises(NotFittedError):
+        FleetPredictor().health()
+
+
+def test_a_fleets_alerts_name_the_key_and_are_logged(caplog):
+    from workload_predictor import FleetPredictor
+
+    frame = _fleet_frame(2)
+    fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    now = frame["timestamp"].max() + pd.Timedelta("4min")  # 3 whole buckets since the newest: a warning
+    with caplog.at_level(logging.WARNING, logger="workload_predictor.health"):
+        alerts = fleet.check_alerts(now=now)
+    assert [(a["key"], a["metric"], a["level"], a["value"]) for a in alerts] == [
+        ("k0", "stale_buckets", "warning", 3.0), ("k1", "stale_buckets", "warning", 3.0)]
+    assert alerts[0]["message"] == "key 'k0': stale_buckets is 3 (>= 2): warning"
+    assert [record.levelno for record in caplog.records] == [logging.WARNING, logging.WARNING]
+    assert fleet.check_alerts(now=now, thresholds={"stale_buckets": (5, 10)}) == []
+    assert [a["level"] for a in fleet.check_alerts(now=now + pd.Timedelta("10min"))] == ["critical", "critical"]
+
+
+def test_a_global_fleets_health_reads_each_keys_grid():
+    pytest.importorskip("torch")
+    from workload_predictor import FleetPredictor
+
+    frame = _fleet_frame(2, 200)
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                           model_params={"max_epochs": 1, "hidden_size": 4, "window": 24}).fit(frame, key="endpoint")
+    health = fleet.health(now=frame["timestamp"].max() + pd.Timedelta("1min"))
+    assert health["accuracy"].tolist() == fleet.confidence_.tolist()
+    assert health["stale_buckets"].tolist() == [0.0, 0.0] and (health["input_anomaly_level"] == "unknown").all()

@@ -702,6 +702,62 @@ class FleetPredictor(ParamsMixin):
         return pd.Series([values[name] for name in self.keys_], index=pd.Index(self.keys_, name=self.key_),
                          name="confidence", dtype="float64")
 
+    # -- health ----------------------------------------------------------------------------
+    def health(self, thresholds: dict | None = None, now: Any = None) -> pd.DataFrame:
+        """Per fitted key, what a :meth:`WorkloadPredictor.health` rates that every key has: a frame indexed by key.
+
+        Columns: ``level`` (the key's worst known level), then for each metric its value and its level
+        (``ok``, ``warning``, ``critical`` or ``unknown``): ``accuracy`` (the key's confidence, ``1 - WAPE`` of its
+        validation forecasts), ``input_anomaly`` (buckets flagged among its newest 1000, counted by a key that has
+        its own predictor, i.e. a per-key model's or a DLinear key updated since fit; ``unknown`` for a batched
+        or global key) and, with ``now``, ``stale_buckets`` (the whole buckets that ended after the key's newest
+        bucket and before ``now``: a key whose updates stopped, or were refused); and ``update_error``, the message
+        of the key's error at the last :meth:`update` (``None`` if it had none).
+
+        Parameters
+        ----------
+        thresholds : dict or None
+            ``{metric: (warning, critical)}`` for any of the three metrics, as :meth:`WorkloadPredictor.health`
+            takes them (defaults: ``workload_predictor.health.DEFAULT_THRESHOLDS``; ``stale_buckets``: warning at
+            ``min(2, horizon)``, critical at the fitted horizon).
+        now : timestamp or None
+            The time it is (any timestamp ``fit`` reads, naive as UTC), e.g. ``pd.Timestamp.now(tz="UTC")``;
+            ``None``: ``stale_buckets`` is not measured.
+        """
+        from .health import fleet_health
+
+        check_is_fitted(self, "keys_")
+        return fleet_health(self._health_states(), self._fitted()["horizon"], thresholds, now, self.key_)
+
+    def check_alerts(self, thresholds: dict | None = None, now: Any = None) -> list[dict[str, Any]]:
+        """Every key's metric at warning or critical level in :meth:`health` (as ``{"key", "metric", "value",
+        "level", "warning", "critical", "message"}``), each logged (``workload_predictor.health``: ``WARNING``
+        for a warning, ``ERROR`` for a critical level)."""
+        from .health import fleet_thresholds, log_fleet_alerts
+
+        frame = self.health(thresholds, now)
+        return log_fleet_alerts(frame, fleet_thresholds(thresholds, self._fitted()["horizon"]))
+
+    def _health_states(self) -> list[tuple[Any, Any, str | None]]:
+        """``(key, state, update error)`` per fitted key, in ``keys_`` order: a key's own predictor, or what a
+        batched or global key holds (its newest bucket, bucket width and confidence)."""
+        states = {}
+        for block in self._blocks:
+            n = block.values.shape[1]
+            for row, name in enumerate(block.keys):
+                states[name] = types.SimpleNamespace(
+                    last_timestamp_=pd.Timestamp(block.start[row]).tz_localize("UTC") + (n - 1) * block.freq,
+                    freq_=block.freq, confidence_=float(block.confidence[row]))
+        states.update(self._predictors)
+        if self._global is not None:
+            state = self._global
+            for j, name in enumerate(state.keys):
+                states[name] = types.SimpleNamespace(
+                    last_timestamp_=pd.Timestamp(state.start[j]).tz_localize("UTC") + (int(state.length[j]) - 1) *
+                    state.freqs[j], freq_=state.freqs[j], confidence_=float(state.confidence[j]))
+        errors = self.update_errors_
+        return [(name, states[name], str(errors[name]) if name in errors else None) for name in self.keys_]
+
     # -- update ----------------------------------------------------------------------------
     def update(
         self,

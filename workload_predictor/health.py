@@ -278,6 +278,18 @@ def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
                             f"{instant.isoformat()}: {missing} whole bucket(s) ended since, without data")
 
 
+def input_anomaly(predictor: Any) -> tuple[float | None, str | None]:
+    """The buckets flagged among a predictor's newest ``RECENT_BUCKETS`` (a bucket flagged in several targets once;
+    ``None`` for a file saved before anomalies were recorded) and the detail naming the newest."""
+    flagged = getattr(predictor, "input_anomalies_", None)
+    recent = None if flagged is None else anomalies_recent(flagged, predictor.last_timestamp_, predictor.freq_)
+    buckets = None if recent is None else len({anomaly[0] for anomaly in recent})  # a bucket flagged in 3 targets: 1
+    if buckets is not None:  # every flagged bucket, where more than the newest 100 values recorded were flagged
+        buckets = max(buckets, recent_flagged_count(getattr(predictor, "input_anomaly_buckets_", None),
+                                                    predictor.last_timestamp_, predictor.freq_))
+    return None if buckets is None else float(buckets), describe(recent[-1], buckets) if recent else None
+
+
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
     """What a fitted predictor measured about itself (see the module docstring); ``stale_buckets`` only with ``now``.
 
@@ -290,15 +302,10 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
     stale, stale_detail = stale_buckets(predictor, now)
 
     timings = list(getattr(predictor, "predict_seconds_", ()))
-    flagged = getattr(predictor, "input_anomalies_", None)
-    recent = None if flagged is None else anomalies_recent(flagged, predictor.last_timestamp_, predictor.freq_)
-    buckets = None if recent is None else len({anomaly[0] for anomaly in recent})  # a bucket flagged in 3 targets: 1
-    if buckets is not None:  # every flagged bucket, where more than the newest 100 values recorded were flagged
-        buckets = max(buckets, recent_flagged_count(getattr(predictor, "input_anomaly_buckets_", None),
-                                                    predictor.last_timestamp_, predictor.freq_))
+    anomalies, anomalies_detail = input_anomaly(predictor)
     return {
-        "input_anomaly": None if buckets is None else float(buckets),
-        "input_anomaly_detail": describe(recent[-1], buckets) if recent else None,
+        "input_anomaly": anomalies,
+        "input_anomaly_detail": anomalies_detail,
         "training_seconds": float(predictor.fit_seconds_),
         "training_seconds_detail": time_limited(getattr(predictor, "time_limited_stages_", ()),
                                                 getattr(predictor, "max_training_time", None)),
@@ -309,3 +316,66 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
         "stale_buckets": stale,
         "stale_buckets_detail": stale_detail,
     }
+
+
+#: The metrics a fleet reports per key: what every key has, whatever holds it.
+FLEET_METRICS = ("accuracy", "input_anomaly", "stale_buckets")
+
+
+def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, thresholds: Mapping[str, Any] | None,
+                 now: Any, key_name: Any) -> pd.DataFrame:
+    """The per-key health of a fleet (:meth:`FleetPredictor.health
+    <workload_predictor.fleet.FleetPredictor.health>`) from ``keys``: ``(key, state, update error)``, ``state``
+    anything with ``last_timestamp_``, ``freq_`` and ``confidence_`` (and, where recorded, the input anomalies
+    a predictor keeps)."""
+    limits = fleet_thresholds(thresholds, horizon)
+    rows = []
+    for name, state, update_error in keys:
+        anomalies, _ = input_anomaly(state)
+        stale, _ = stale_buckets(state, now)
+        report = health_report({"accuracy": float(state.confidence_), "input_anomaly": anomalies,
+                                "stale_buckets": stale}, limits)["metrics"]
+        row = {"key": name}
+        for metric in FLEET_METRICS:
+            row[metric], row[f"{metric}_level"] = report[metric]["value"], report[metric]["level"]
+        known = [row[f"{metric}_level"] for metric in FLEET_METRICS if row[f"{metric}_level"] in LEVELS]
+        row["level"] = max(known, key=LEVELS.index) if known else "unknown"
+        row["update_error"] = update_error
+        rows.append(row)
+    columns = ["key", "level", *itertools.chain.from_iterable((m, f"{m}_level") for m in FLEET_METRICS), "update_error"]
+    frame = pd.DataFrame(rows, columns=columns).set_index("key").astype({metric: "float64" for metric in FLEET_METRICS})
+    frame.index.name = key_name
+    frame["update_error"] = pd.Series([row["update_error"] for row in rows], index=frame.index, dtype=object)
+    return frame
+
+
+def fleet_thresholds(thresholds: Mapping[str, Any] | None, horizon: int) -> dict[str, tuple[float, float]]:
+    """The thresholds of :data:`FLEET_METRICS`: the defaults, ``stale_buckets``'s at ``(min(2, horizon), horizon)``
+    as a predictor's, and ``thresholds`` over them (checked as a predictor's; another metric is refused)."""
+    if thresholds is not None and not isinstance(thresholds, Mapping):
+        _thresholds(thresholds)  # its typed error
+    unknown = sorted(set(thresholds or {}) - set(FLEET_METRICS), key=str)
+    if unknown:
+        raise WorkloadDataError(f"thresholds for {quote(unknown)}: a fleet reports {', '.join(FLEET_METRICS)} per key "
+                                "(a key's own WorkloadPredictor reports the others).")
+    limits = _thresholds({"stale_buckets": (min(2.0, float(horizon)), float(horizon)), **(thresholds or {})})
+    return {metric: limits[metric] for metric in FLEET_METRICS}
+
+
+def log_fleet_alerts(frame: pd.DataFrame, limits: Mapping[str, tuple[float, float]]) -> list[dict[str, Any]]:
+    """Log every key's metric at warning (``WARNING``) or critical (``ERROR``) level against ``limits``
+    (:func:`fleet_thresholds`); return them as dicts with the key."""
+    alerts = []
+    for name, row in frame.iterrows():
+        for metric in FLEET_METRICS:
+            level = row[f"{metric}_level"]
+            if level not in _LOG_LEVEL:
+                continue
+            warning, critical = limits[metric]
+            bound = critical if level == "critical" else warning
+            relation = "<=" if metric in _HIGHER_IS_BETTER else ">="
+            message = f"key {quote(str(name))}: {metric} is {row[metric]:.4g} ({relation} {bound:g}): {level}"
+            logger.log(_LOG_LEVEL[level], "workload predictor health: %s", message)
+            alerts.append({"key": name, "metric": metric, "value": float(row[metric]), "level": level,
+                           "warning": warning, "critical": critical, "message": message})
+    return alerts

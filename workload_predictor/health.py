@@ -262,16 +262,25 @@ def describe(anomaly: tuple, count: int) -> str:
             " down by the models and, once the series is back, read as their recent median")
 
 
+def now_instant(now: Any) -> pd.Timestamp:
+    """``now`` through the timestamp door (any timestamp ``fit`` reads, naive as UTC) as a UTC ``Timestamp``."""
+    from .data import to_utc_index
+
+    if isinstance(now, pd.Timestamp) and now.tz is not None:
+        return now.tz_convert("UTC")
+    if isinstance(now, (list, tuple, np.ndarray, pd.Index, pd.Series)):
+        raise WorkloadDataError(f"now={quote(now)} must be one timestamp, e.g. now=pd.Timestamp.now(tz='UTC').")
+    return to_utc_index([now], name="now")[0]
+
+
 def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
     """The whole buckets that ended after the predictor's newest bucket and before ``now`` (any timestamp the door
     reads, naive as UTC; ``None``: not measured), and the detail naming both."""
     if now is None:
         return None, None
-    from .data import duration_text, to_utc_index
+    from .data import duration_text
 
-    if isinstance(now, (list, tuple, np.ndarray, pd.Index, pd.Series)):
-        raise WorkloadDataError(f"now={quote(now)} must be one timestamp, e.g. now=pd.Timestamp.now(tz='UTC').")
-    instant = to_utc_index([now], name="now")[0]
+    instant = now_instant(now)
     newest, freq = predictor.last_timestamp_, predictor.freq_
     missing = max((instant - (newest + freq)) // freq, 0)
     return float(missing), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets); now "
@@ -329,6 +338,7 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
     anything with ``last_timestamp_``, ``freq_`` and ``confidence_`` (and, where recorded, the input anomalies
     a predictor keeps)."""
     limits = fleet_thresholds(thresholds, horizon)
+    now = None if now is None else now_instant(now)  # read once, for every key
     rows = []
     for name, state, update_error in keys:
         anomalies, _ = input_anomaly(state)

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, WorkloadPredictor, bucketize
+from workload_predictor import fleet as fleet_module
 from workload_predictor.errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, NotFittedError,
                                       UpdateGapError, WorkloadDataError)
 from workload_predictor.models.dlinear import DLinear
@@ -448,6 +449,59 @@ def test_a_fleet_update_leaves_the_predictors_it_held_as_they_were():
         assert {key: pickle.dumps(predictor) for key, predictor in held.items()} == pickled
         assert all(fleet._predictors[key] is not held[key] for key in held)
     assert sorted(fleet._predictors) == ["k0", "k1"]
+
+
+class RacingFleet(FleetPredictor):
+    """A fleet whose ``_blocks``, once ``race`` is set, runs it right after the next read of them: another thread's
+    update committing between two reads of a predict."""
+
+    race = None
+
+    @property
+    def _blocks(self):
+        blocks = self.__dict__["_blocks"]
+        race, self.race = self.race, None
+        if race is not None:
+            race()
+        return blocks
+
+    @_blocks.setter
+    def _blocks(self, value):
+        self.__dict__["_blocks"] = value
+
+
+@pytest.mark.parametrize("moment", ["after the blocks are read", "while the predictors are read"])
+def test_a_predict_while_another_thread_updates_the_fleet_reads_one_state(monkeypatch, moment):
+    """Many predict threads beside one update thread each read one consistent state (README). A DLinear key's first
+    update moves it from its block to its own predictor, and the update committed the blocks, then added the keys'
+    predictors to the mapping in place: a predict that read the blocks before the commit and the predictors after it
+    forecast every moved key twice (35 rows for 4 keys' 20); one iterating the predictors as keys were added raised
+    RuntimeError (dictionary changed size during iteration). Either forecast is now the state before the update or
+    the one after it."""
+    frame = make_fleet(4, 320, seed=17)
+    at = lambda m: START + pd.Timedelta("1min") * m  # noqa: E731
+    fleet = RacingFleet(horizon=5).fit(frame[frame["timestamp"] < at(300)], key="endpoint")
+    fleet.update(frame[(frame["timestamp"] == at(300)) & (frame["endpoint"] == "k0")])  # k0 has its own predictor
+    tail = frame[frame["timestamp"] == at(301)]
+    before = fleet.predict()
+    after = copy.deepcopy(fleet).update(tail).predict()
+    if moment == "after the blocks are read":
+        fleet.race = lambda: fleet.update(tail)
+        expected = after
+    else:
+        point, raced = fleet_module._point, []
+
+        def racing_point(*args):
+            if not raced:
+                raced.append(fleet.update(tail))
+            return point(*args)
+
+        monkeypatch.setattr(fleet_module, "_point", racing_point)
+        expected = before
+    forecast = fleet.predict()
+    assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k0", "k1", "k2", "k3"]
+    pd.testing.assert_frame_equal(forecast, expected)
+    pd.testing.assert_frame_equal(fleet.predict(), after)
 
 
 def test_predict_update_and_save_read_the_fitted_model_and_horizon(tmp_path):

@@ -643,14 +643,15 @@ class FleetPredictor(ParamsMixin):
         steps = BaseForecaster._check_steps(types.SimpleNamespace(horizon=self._fitted()["horizon"]), steps)
         k = len(self.targets_)
         keys, starts, freqs, point, halfwidth = [], [], [], [], []
-        for block in self._blocks:
+        blocks, predictors = self._held()
+        for block in blocks:
             n = block.values.shape[1]
             keys.extend(block.keys)
             starts.append(block.start + (n - 1) * block.freq.to_timedelta64())
             freqs.append(np.full(len(block.keys), block.freq.to_timedelta64()))
             point.append(block.point(steps))
             halfwidth.append(block.halfwidth[:, :steps])
-        for name, predictor in self._predictors.items():
+        for name, predictor in predictors.items():
             keys.append(name)
             starts.append(np.array([predictor.last_timestamp_.tz_convert("UTC").tz_localize(None).to_datetime64()],
                                    dtype="datetime64[ns]"))
@@ -689,14 +690,26 @@ class FleetPredictor(ParamsMixin):
         frame.update(yhat=yhat, lower=lower, upper=upper)
         return pd.DataFrame(frame)
 
+    def _held(self) -> tuple[list[FleetBlock], dict[Any, WorkloadPredictor]]:
+        """The DLinear blocks and the per-key predictors of one state, each fitted key in one of them, also while an
+        :meth:`update` in another thread commits (it publishes a new mapping of predictors, its keys' own ones among
+        them, then the blocks without those keys): the blocks are read first, and a key found in both has just
+        moved to its own predictor."""
+        blocks = self._blocks
+        predictors = self._predictors
+        if any(not predictors.keys().isdisjoint(block.keys) for block in blocks):
+            blocks = _without(blocks, predictors)
+        return blocks, predictors
+
     @property
     def confidence_(self) -> pd.Series:
         """Per fitted key, the confidence (``1 - WAPE`` on its validation tail) in ``[0, 1]``."""
         check_is_fitted(self, "keys_")
         values = {}
-        for block in self._blocks:
+        blocks, predictors = self._held()
+        for block in blocks:
             values.update(zip(block.keys, map(float, block.confidence)))
-        values.update({name: float(p.confidence_) for name, p in self._predictors.items()})
+        values.update({name: float(p.confidence_) for name, p in predictors.items()})
         if self._global is not None:
             values.update(zip(self._global.keys, map(float, self._global.confidence)))
         return pd.Series([values[name] for name in self.keys_], index=pd.Index(self.keys_, name=self.key_),
@@ -841,15 +854,11 @@ class FleetPredictor(ParamsMixin):
         if over and len(over) == len(errors) and not updates:  # no key's update fits within the limit: as fit raises
             name, error = over[0]
             raise MemoryLimitError(f"key {quote(str(name))}: {error} No key's update fits within the limit.")
-        kept = []
-        for block in self._blocks:
-            rows = [i for i, name in enumerate(block.keys) if name not in updates]
-            if len(rows) == len(block.keys):
-                kept.append(block)
-            elif rows:
-                kept.append(block.take(np.array(rows)))
+        kept = _without(self._blocks, updates)
+        # The commit: the new mapping of predictors, then the blocks without the keys that left them (a predict in
+        # another thread reads one state: _held).
+        self._predictors = {**self._predictors, **updates}
         self._blocks = kept
-        self._predictors.update(updates)
         self.update_errors_ = errors
         return self
 
@@ -1005,6 +1014,18 @@ def _await_workers(client: Any, futures: list) -> None:
                 f"client={quote(client)} has no worker to run the fleet's partitions (waited {waited}); nothing "
                 "was fitted. Start workers first (cluster.scale(n), then client.wait_for_workers(n)), or pass "
                 "client=None to fit in this process.")
+
+
+def _without(blocks: list[FleetBlock], names: Any) -> list[FleetBlock]:
+    """``blocks`` without the keys in ``names`` (a block keeping all of its keys is the same object)."""
+    kept = []
+    for block in blocks:
+        rows = [i for i, name in enumerate(block.keys) if name not in names]
+        if len(rows) == len(block.keys):
+            kept.append(block)
+        elif rows:
+            kept.append(block.take(np.array(rows)))
+    return kept
 
 
 def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):

@@ -946,6 +946,7 @@ class FleetPredictor(ParamsMixin):
             check()
         _check_saveable_keys(self)
         clone = copy.copy(self)
+        clone._blocks, clone._predictors = clone._held()  # one state, also beside an update in another thread
         clone.client = clone.executor = None
         clone.errors_ = {name: [type(error).__name__, str(error)] for name, error in self.errors_.items()}
         clone.update_errors_ = {name: [type(error).__name__, str(error)] for name, error in self.update_errors_.items()}

@@ -697,7 +697,7 @@ class FleetPredictor(ParamsMixin):
         moved to its own predictor."""
         blocks = self._blocks
         predictors = self._predictors
-        if any(not predictors.keys().isdisjoint(block.keys) for block in blocks):
+        if predictors and any(not predictors.keys().isdisjoint(block.keys) for block in blocks):
             blocks = _without(blocks, predictors)
         return blocks, predictors
 

@@ -3,10 +3,11 @@
 The keys of perf's fleet benchmark (``perf.datasets.fleet``, 1,000 one-minute buckets; the empty, short and NaN
 keys left out) are fitted on their first 600 buckets, then given 19 updates of 20 buckets; after each update the
 fleet forecasts the next 10 buckets. Prints the mean and median over keys of MAE / the key's mean level over the
-fitted buckets, and the update's CPU time per key (the first update, which fits each key's own predictor, and the
-median of the later ones).
+fitted buckets, and the update's CPU time per key (the first update, which with ``update_mode="incremental"`` fits
+each key's own predictor, and the median of the later ones). MODE: ``refit`` (default), ``incremental``, or
+``default`` for a version without ``update_mode``.
 
-    python3 scripts/fleet_update_accuracy.py [KEYS]      # default 100 keys of the benchmark
+    python3 scripts/fleet_update_accuracy.py [KEYS] [MODE]   # default 100 keys, update_mode="refit"
 
 To compare with another version, run it with that version's package first on ``PYTHONPATH`` (from a checkout of
 it: ``PYTHONPATH=. python3 /path/to/this/script``).
@@ -28,7 +29,7 @@ from workload_predictor import FleetPredictor  # noqa: E402
 FIT, STEP, UPDATES, HORIZON = 600, 20, 19, 10
 
 
-def main(n_keys: int) -> None:
+def main(n_keys: int, mode: str) -> None:
     frame = datasets.fleet(n_keys, n=1000)
     sizes = frame.groupby("key").size()
     frame = frame[frame["key"].isin(sizes[sizes == 1000].index)]
@@ -36,7 +37,9 @@ def main(n_keys: int) -> None:
     stamps = np.sort(frame["timestamp"].unique())
     actual = frame.pivot(index="timestamp", columns="key", values="requests")
     level = actual.iloc[:FIT].mean()
-    fleet = FleetPredictor(horizon=HORIZON, max_training_time=None).fit(frame[frame["timestamp"] < stamps[FIT]])
+    settings = {} if mode == "default" else {"update_mode": mode}  # "default": a version without update_mode
+    fleet = FleetPredictor(horizon=HORIZON, max_training_time=None, **settings).fit(
+        frame[frame["timestamp"] < stamps[FIT]])
     errors, cpu = [], []
     for u in range(UPDATES):
         start, end = FIT + STEP * u, FIT + STEP * (u + 1)
@@ -49,10 +52,10 @@ def main(n_keys: int) -> None:
         errors.append(((forecast - truth).abs().mean() / level[forecast.columns]).to_numpy())
     per_key = np.nanmean(np.vstack(errors), axis=0)
     keys = len(per_key)
-    print(f"keys {keys}: MAE / level mean {per_key.mean():.4f}, median {np.median(per_key):.4f}; update CPU per key: "
+    print(f"update_mode {mode}, keys {keys}: MAE / level mean {per_key.mean():.4f}, median {np.median(per_key):.4f}; update CPU per key: "
           f"first {cpu[0] / keys * 1e3:.2f} ms, later (median) {np.median(cpu[1:]) / keys * 1e3:.2f} ms; "
           f"update errors {len(fleet.update_errors_)}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100, sys.argv[2] if len(sys.argv) > 2 else "refit")

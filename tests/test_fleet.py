@@ -47,6 +47,19 @@ def reference(frame: pd.DataFrame, key, targets, **settings):
     return WorkloadPredictor(**settings).fit(rows, target=list(targets))
 
 
+def updated_reference(head: pd.DataFrame, updates: list, key, mode: str, targets=("requests",), **settings):
+    """What a fleet's key forecasts after ``updates`` (frames) under ``update_mode=mode``: a WorkloadPredictor fitted
+    on the newest buckets, as many as it was fitted on ("refit"), or fitted on ``head`` and updated ("incremental")."""
+    if mode == "refit":
+        n = int((head["endpoint"] == key).sum())
+        seen = pd.concat([head, *updates])
+        return reference(seen[seen["endpoint"] == key].tail(n), key, targets, **settings)
+    predictor = reference(head, key, targets, **settings)
+    for rows in updates:
+        predictor.update(rows[rows["endpoint"] == key].drop(columns="endpoint"))
+    return predictor
+
+
 def assert_matches(fleet: FleetPredictor, frame: pd.DataFrame, targets=("requests",), **settings):
     forecast = fleet.predict()
     for key in fleet.keys_:
@@ -113,7 +126,7 @@ def test_a_chain_of_repeated_sentinels_in_a_keys_window_is_settled_as_workload_p
     # An update of another key of its block: the sparse key's row is carried into a new block, settled as before.
     updated = FleetPredictor.load(fleet.save(tmp_path / "sparse.wpm")).update(
         pd.DataFrame({"endpoint": ["k0"], "timestamp": [START + pd.Timedelta("300min")], "requests": [40]}))
-    assert updated.update_errors_ == {} and len(updated._blocks) == 1 and list(updated._predictors) == ["k0"]
+    assert updated.update_errors_ == {} and len(updated._blocks) == 2
     for fitted in (fleet, loaded, updated):
         forecast = fitted.predict()
         got = forecast.loc[forecast["endpoint"] == "sparse"]
@@ -122,25 +135,26 @@ def test_a_chain_of_repeated_sentinels_in_a_keys_window_is_settled_as_workload_p
         assert got["yhat"].max() < 100.0
 
 
-def test_a_key_with_a_corrupt_bucket_still_equals_workload_predictor():
-    """A key whose series DLinear weighs down is fitted in the batch, its windows weighed as DLinear weighs them."""
+@pytest.mark.parametrize("mode", ["refit", "incremental"])
+def test_a_key_with_a_corrupt_bucket_still_equals_workload_predictor(mode):
+    """A key whose series DLinear weighs down is fitted in the batch, its windows weighed as DLinear weighs them;
+    also after an update that brings one into a key (refitted in the batch, or updated by the key's own
+    predictor)."""
     frame = make_fleet(4, 300, seed=3)
     corrupt = (frame["endpoint"] == "k1") & (frame["timestamp"] == START + pd.Timedelta("150min"))
     frame.loc[corrupt, "requests"] = 10**9
-    fleet = FleetPredictor(horizon=5).fit(frame, key="endpoint")
+    fleet = FleetPredictor(horizon=5, update_mode=mode).fit(frame, key="endpoint")
     assert fleet.errors_ == {} and fleet._predictors == {} and fleet._blocks[0].keys == ["k0", "k1", "k2", "k3"]
     assert_matches(fleet, frame)
     assert fleet.predict().query("endpoint == 'k1'")["yhat"].max() < 1e3
-    # An update that brings one into a key: the key's own predictor, fitted as the block was, takes the update.
     later = make_fleet(4, 310, seed=3)
     later = later[later["endpoint"].isin(["k1", "k2"]) & (later["timestamp"] >= START + pd.Timedelta("300min"))].copy()
     later.loc[(later["endpoint"] == "k2") & (later["timestamp"] == START + pd.Timedelta("303min")), "requests"] = 10**9
     fleet.update(later)
-    assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k1", "k2"]
+    assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ([] if mode == "refit" else ["k1", "k2"])
     after = fleet.predict()
     for key in ("k1", "k2"):
-        expected = reference(frame, key, ("requests",), horizon=5).update(
-            later[later["endpoint"] == key].drop(columns="endpoint"))
+        expected = updated_reference(frame, [later], key, mode, horizon=5)
         rows = after[after["endpoint"] == key]
         for column in ("yhat", "lower", "upper"):
             np.testing.assert_allclose(rows[column], getattr(expected.predict(), column)[:, 0], rtol=1e-9, atol=1e-9)
@@ -361,14 +375,16 @@ def test_predict_frame_layout():
 
 
 # -- update, save and load ----------------------------------------------------------------------------------
-def test_update_of_dlinear_keys_equals_workload_predictor_update():
-    """A batched key's update is its own WorkloadPredictor's: fitted on the series the fleet fitted it on, then
-    updated with the rows, exactly as a WorkloadPredictor fitted and updated so (a key not in the update keeps its
-    batched fit; an unknown key is that key's error)."""
+@pytest.mark.parametrize("mode", ["refit", "incremental"])
+def test_update_of_dlinear_keys_equals_workload_predictor(mode):
+    """``update_mode="refit"``: a batched key's update refits it on its newest buckets, as many as it was fitted on
+    (a WorkloadPredictor fitted on them forecasts the same); ``"incremental"``: its update is its own
+    WorkloadPredictor's, fitted on the series the fleet fitted it on, then updated with the rows. A key not in the
+    update keeps its fit; an unknown key is that key's error."""
     frame = make_fleet(3, 300, seed=6)
     head = frame[frame["timestamp"] < START + pd.Timedelta("280min")]
     tail = frame[(frame["timestamp"] >= START + pd.Timedelta("280min")) & (frame["endpoint"] != "k2")]
-    fleet = FleetPredictor(horizon=5).fit(head, key="endpoint")
+    fleet = FleetPredictor(horizon=5, update_mode=mode).fit(head, key="endpoint")
     before = fleet.predict()
     fleet.update(pd.concat([tail, pd.DataFrame({"endpoint": ["k9"], "timestamp": [START], "requests": [1]})]))
     assert list(fleet.update_errors_) == ["k9"]
@@ -376,34 +392,32 @@ def test_update_of_dlinear_keys_equals_workload_predictor_update():
     unchanged = after[after["endpoint"] == "k2"].reset_index(drop=True)
     pd.testing.assert_frame_equal(unchanged, before[before["endpoint"] == "k2"].reset_index(drop=True))
     for key in ("k0", "k1"):
-        expected = reference(head, key, ("requests",), horizon=5).update(
-            tail[tail["endpoint"] == key].drop(columns="endpoint"))
+        expected = updated_reference(head, [tail], key, mode, horizon=5)
         rows = after[after["endpoint"] == key]
         for column in ("yhat", "lower", "upper"):
             np.testing.assert_allclose(rows[column], getattr(expected.predict(), column)[:, 0], rtol=1e-9, atol=1e-9)
         assert fleet.confidence_[key] == pytest.approx(expected.confidence_, rel=1e-9, abs=1e-12)
 
 
-def test_a_dlinear_fleets_state_stays_bounded_over_a_long_stream_of_updates(tmp_path):
+@pytest.mark.parametrize("mode", ["refit", "incremental"])
+def test_a_dlinear_fleets_state_stays_bounded_over_a_long_stream_of_updates(tmp_path, mode):
     """An autoscaler updates its fleet for weeks. Each batched key was refitted on its whole, growing series at every
     update: its state grew by 8 bytes per bucket and target, and an update of one bucket cost 4.7 ms per key at
-    1,000 buckets, 17 ms at 4,000 and 167 ms after four weeks of 10 s buckets. A key's update is now its own
-    WorkloadPredictor's: a fleet holding 6,300 buckets a key is no larger than one holding 3,300, and it forecasts
-    as a WorkloadPredictor fitted and updated so, also after a save and load."""
+    1,000 buckets, 17 ms at 4,000 and 167 ms after four weeks of 10 s buckets. Now a key is refitted on as many
+    buckets as it was fitted on, or updated by its own WorkloadPredictor: either way a fleet that has seen 6,300
+    buckets a key is no larger than one that has seen 3,300, and it forecasts as a WorkloadPredictor fitted (and
+    updated) so, also after a save and load."""
     frame = make_fleet(2, 6300, seed=12)
     stamps = START + pd.Timedelta("1min") * np.array([300, 3300])
     head, first = frame[frame["timestamp"] < stamps[0]], frame[frame["timestamp"].between(*stamps, inclusive="left")]
     second = frame[frame["timestamp"] >= stamps[1]]
-    fleet = FleetPredictor(horizon=5).fit(head, key="endpoint")
+    fleet = FleetPredictor(horizon=5, update_mode=mode).fit(head, key="endpoint")
     sizes = [len(pickle.dumps(fleet.update(first))), len(pickle.dumps(fleet.update(second)))]
     assert fleet.update_errors_ == {} and sizes[1] <= 1.01 * sizes[0], sizes
     forecast = fleet.predict()
     pd.testing.assert_frame_equal(FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm")).predict(), forecast)
     for key in ("k0", "k1"):
-        alone = reference(head, key, ("requests",), horizon=5)
-        for rows in (first, second):
-            alone.update(rows[rows["endpoint"] == key].drop(columns="endpoint"))
-        expected = alone.predict()
+        expected = updated_reference(head, [first, second], key, mode, horizon=5).predict()
         got = forecast[forecast["endpoint"] == key]
         for column in ("yhat", "lower", "upper"):
             np.testing.assert_allclose(got[column], getattr(expected, column)[:, 0], rtol=1e-9, atol=1e-9)
@@ -411,12 +425,13 @@ def test_a_dlinear_fleets_state_stays_bounded_over_a_long_stream_of_updates(tmp_
 
 def test_a_dlinear_fleet_with_half_life_forgets_at_its_updates_as_dlinear_does():
     """``model_params={"half_life": ...}`` was refused: every update refitted a key on its whole series, which
-    forgets nothing. A key's updates are now its DLinear's, which forget as ``half_life`` says."""
+    forgets nothing. With ``update_mode="incremental"`` a key's updates are its DLinear's, which forget as
+    ``half_life`` says."""
     frame = make_fleet(2, 400, seed=13)
     head, tail = frame[frame["timestamp"] < START + pd.Timedelta("300min")], \
         frame[frame["timestamp"] >= START + pd.Timedelta("300min")]
     settings = dict(horizon=5, model_params={"half_life": 20.0})
-    fleet = FleetPredictor(**settings).fit(head, key="endpoint")
+    fleet = FleetPredictor(**settings, update_mode="incremental").fit(head, key="endpoint")
     assert_matches(fleet, head, model_params={"half_life": 20.0})  # a fit weighs its windows equally, as DLinear's
     fleet.update(tail)
     forecast = fleet.predict()
@@ -435,7 +450,7 @@ def test_a_fleet_update_leaves_the_predictors_it_held_as_they_were():
     nothing; a predict in another thread reads whole states): the predictor objects held before an update, through
     one-bucket updates, a burst, a gap and a many-bucket update, are the same bytes after it."""
     frame = make_fleet(2, 400, seed=14)
-    fleet = FleetPredictor(horizon=5).fit(frame[frame["timestamp"] < START + pd.Timedelta("300min")], key="endpoint")
+    fleet = FleetPredictor(horizon=5, update_mode="incremental").fit(frame[frame["timestamp"] < START + pd.Timedelta("300min")], key="endpoint")
     at = lambda m: START + pd.Timedelta("1min") * m  # noqa: E731
     updates = [frame[frame["timestamp"] == at(300)], frame[frame["timestamp"] == at(301)],
                frame[frame["timestamp"] == at(302)].assign(requests=10**7),
@@ -479,7 +494,7 @@ def _racing_fleet():
     their block to their own predictors): the fleet, the update, and the forecasts before and after it."""
     frame = make_fleet(4, 320, seed=17)
     at = lambda m: START + pd.Timedelta("1min") * m  # noqa: E731
-    fleet = FleetPredictor(horizon=5).fit(frame[frame["timestamp"] < at(300)], key="endpoint")
+    fleet = FleetPredictor(horizon=5, update_mode="incremental").fit(frame[frame["timestamp"] < at(300)], key="endpoint")
     fleet.update(frame[(frame["timestamp"] == at(300)) & (frame["endpoint"] == "k0")])
     tail = frame[frame["timestamp"] == at(301)]
     return fleet, tail, fleet.predict(), copy.deepcopy(fleet).update(tail).predict()
@@ -527,14 +542,15 @@ def test_a_save_while_another_thread_updates_the_fleet_writes_one_state(tmp_path
     pd.testing.assert_frame_equal(fleet.predict(), after)
 
 
-def test_predict_update_and_save_read_the_fitted_model_and_horizon(tmp_path):
+@pytest.mark.parametrize("mode", ["refit", "incremental"])
+def test_predict_update_and_save_read_the_fitted_model_and_horizon(tmp_path, mode):
     """Parameters set after fit do not relabel the fitted fleet (as WorkloadPredictor): predict forecasts up to the
-    fitted horizon, save refuses a changed model or horizon naming the fix, and update refits a key with the
-    settings it was fitted with instead of turning it alone into another model."""
+    fitted horizon, save refuses a changed model or horizon naming the fix, and update refits a key (or fits its own
+    predictor) with the settings it was fitted with instead of turning it alone into another model."""
     frame = make_fleet(2, 300, seed=8)
     head = frame[frame["timestamp"] < START + pd.Timedelta("290min")]
     tail = frame[(frame["timestamp"] >= START + pd.Timedelta("290min")) & (frame["endpoint"] == "k0")]
-    fleet = FleetPredictor(horizon=5).fit(head, key="endpoint")
+    fleet = FleetPredictor(horizon=5, update_mode=mode).fit(head, key="endpoint")
     assert fleet.fitted_params_ == {"model": "dlinear", "horizon": 5, "level": 0.9, "window": None,
                                     "model_params": None}
     forecast = fleet.predict()
@@ -548,10 +564,14 @@ def test_predict_update_and_save_read_the_fitted_model_and_horizon(tmp_path):
     with pytest.raises(WorkloadDataError, match="model='naive' set since fit.*model='dlinear'"):
         fleet.save(tmp_path / "changed.wpm")
     fleet.set_params(window=3, level=0.5).update(tail)
-    assert fleet.update_errors_ == {} and [key for block in fleet._blocks for key in block.keys] == ["k1"]
-    own = fleet._predictors["k0"].get_params()  # k0's own predictor: a DLinear with the fitted settings
-    assert (own["model"], own["window"], own["level"]) == ("dlinear", None, 0.9)
-    expected = reference(head, "k0", ("requests",), horizon=5).update(tail.drop(columns="endpoint")).predict()
+    if mode == "refit":  # k0 is still a DLinear key of a block
+        assert fleet.update_errors_ == {} and fleet._predictors == {}
+        assert sorted(key for block in fleet._blocks for key in block.keys) == ["k0", "k1"]
+    else:
+        assert fleet.update_errors_ == {} and [key for block in fleet._blocks for key in block.keys] == ["k1"]
+        own = fleet._predictors["k0"].get_params()  # k0's own predictor: a DLinear with the fitted settings
+        assert (own["model"], own["window"], own["level"]) == ("dlinear", None, 0.9)
+    expected = updated_reference(head, [tail], "k0", mode, horizon=5).predict()
     after = fleet.predict()
     np.testing.assert_allclose(after[after["endpoint"] == "k0"]["upper"], expected.upper[:, 0], rtol=1e-9, atol=1e-9)
     fleet.set_params(model="dlinear", window=None, level=0.9)
@@ -584,7 +604,7 @@ def test_a_fleets_max_gap_set_since_fit_bounds_every_keys_update(model):
     ahead was zero-filled under max_gap=2."""
     frame = make_fleet(2, 300, seed=16)
     head = frame[frame["timestamp"] < START + pd.Timedelta("289min")]
-    fleet = FleetPredictor(model=model, horizon=5).fit(head, key="endpoint")
+    fleet = FleetPredictor(model=model, horizon=5, update_mode="incremental").fit(head, key="endpoint")
     fleet.update(frame[frame["timestamp"] == START + pd.Timedelta("289min")])
     assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k0", "k1"]
     forecast = fleet.predict()
@@ -594,8 +614,12 @@ def test_a_fleets_max_gap_set_since_fit_bounds_every_keys_update(model):
     pd.testing.assert_frame_equal(fleet.predict(), forecast)
 
 
-@pytest.mark.parametrize("updated_before", [False, True])
-def test_an_update_no_key_of_which_fits_the_memory_limit_raises_as_fit_does(updated_before):
+@pytest.mark.parametrize("mode, updated_before, message", [
+    ("refit", False, "No key of this fleet could be fitted within the limit"),
+    ("incremental", False, r"the own predictors of 3 key\(s\).*With update_mode='refit' a key keeps its series"),
+    ("incremental", True, "No key's update fits within the limit"),
+])
+def test_an_update_no_key_of_which_fits_the_memory_limit_raises_as_fit_does(mode, updated_before, message):
     """The docstring's rule (the fit or update raises, storing nothing, only where no key fits) held for a DLinear
     fleet's batched refit; keys with their own predictors (here: DLinear keys updated before) were each reported in
     update_errors_ and the update returned."""
@@ -603,12 +627,12 @@ def test_an_update_no_key_of_which_fits_the_memory_limit_raises_as_fit_does(upda
     head, tail = frame[frame["timestamp"] < START + pd.Timedelta("290min")], \
         frame[frame["timestamp"] >= START + pd.Timedelta("290min")]
     last = head["timestamp"] == START + pd.Timedelta("289min")
-    fleet = FleetPredictor(horizon=5).fit(head[~last] if updated_before else head, key="endpoint")
+    fleet = FleetPredictor(horizon=5, update_mode=mode).fit(head[~last] if updated_before else head, key="endpoint")
     if updated_before:
         fleet.update(head[last])
         assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k0", "k1", "k2"]
     forecast = fleet.predict()
-    with pytest.raises(MemoryLimitError, match="No key's update fits within the limit"):
+    with pytest.raises(MemoryLimitError, match=message):
         fleet.set_params(memory_limit_mb=1e-3).update(tail)
     pd.testing.assert_frame_equal(fleet.predict(), forecast)
     fleet.set_params(memory_limit_mb=2048).update(tail)
@@ -1522,6 +1546,10 @@ def test_a_fleet_update_missing_a_fitted_target_names_the_column_to_add():
 
 
 @pytest.mark.parametrize("settings, message", [
+    # Each update refits a key on its newest buckets, weighed equally: the forgetting asked for would never come.
+    (dict(model_params={"half_life": 50.0}), r"model_params\['half_life'\]=50.0 with update_mode='refit': each "
+                                              "update refits a key on its newest buckets"),
+    (dict(update_mode="rolling"), r"update_mode='rolling' must be one of 'refit', 'incremental'"),
     # Before: fitted plain DLinear keys; the teacher's settings were dropped without a word.
     (dict(teacher_params={"max_epochs": 3}), r"teacher_params=\{'max_epochs': 3\} without a teacher"),
 ])
@@ -1547,3 +1575,27 @@ def test_a_fleet_holding_an_executor_deep_copies_and_clones_sharing_it():
         with pytest.raises(NotFittedError):
             clone.predict()
         pd.testing.assert_frame_equal(clone.fit(make_fleet(2, 200), key="endpoint").predict(), fleet.predict())
+
+
+def test_an_incremental_update_bounds_the_state_its_keys_own_predictors_will_hold():
+    """A key's own predictor holds DLinear's statistics and kept inverses (0.67 MB per target at a 168-bucket window,
+    2.4 MB at 336): 10,000 keys would need 24 GB. The first incremental update checks that state, estimated from each
+    key's block (within 10 % of what the predictors hold), against memory_limit_mb before fitting any."""
+    from workload_predictor.fleet import own_state_bytes
+    from workload_predictor.health import footprint_bytes
+
+    frame = make_fleet(3, 1500, seed=22, targets=("requests", "input_tokens"))
+    head = frame[frame["timestamp"] < START + pd.Timedelta("1499min")]
+    tail = frame[frame["timestamp"] == START + pd.Timedelta("1499min")]
+    fleet = FleetPredictor(horizon=10, update_mode="incremental").fit(head, key="endpoint",
+                                                                      target=["requests", "input_tokens"])
+    estimates = {name: own_state_bytes(block, row, 10) for block in fleet._blocks for row, name in enumerate(block.keys)}
+    total_mb = sum(estimates.values()) / 2**20
+    forecast = fleet.predict()
+    with pytest.raises(MemoryLimitError, match=r"the own predictors of 3 key\(s\).*plus \d+ MiB it was about to"):
+        copy.deepcopy(fleet).set_params(memory_limit_mb=total_mb / 2).update(tail)
+    pd.testing.assert_frame_equal(fleet.predict(), forecast)
+    fleet.update(tail)
+    for name, estimate in estimates.items():
+        held = footprint_bytes(fleet._predictors[name].model_)
+        assert 0.9 <= held / estimate <= 1.1, (name, held, estimate)

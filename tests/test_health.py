@@ -450,7 +450,8 @@ def test_a_fleets_health_rates_each_key_as_its_own_predictor_would():
 
     frame = _fleet_frame()
     start = frame["timestamp"].min()
-    fleet = FleetPredictor(horizon=5).fit(frame[frame["timestamp"] < start + pd.Timedelta("290min")], key="endpoint")
+    fleet = FleetPredictor(horizon=5, update_mode="incremental").fit(
+        frame[frame["timestamp"] < start + pd.Timedelta("290min")], key="endpoint")
     rows = frame[(frame["timestamp"] >= start + pd.Timedelta("290min")) & (frame["endpoint"] != "k2")].copy()
     rows.loc[rows.index[3], "requests"] = 10**7  # k0's bucket 293: flagged
     refused = pd.DataFrame({"endpoint": ["k2"], "timestamp": [start], "requests": [1]})

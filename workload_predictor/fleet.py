@@ -13,9 +13,10 @@ its smallest valid path on its own measure of the time left: past the deadline t
 DLinear fit, which times its own pass, skips the refit on the validation tail that a
 ``WorkloadPredictor`` whose fit measured no pace still does; both are recorded in
 ``time_limited_stages_``).
-A batched key's first update makes it its own ``WorkloadPredictor`` (fitted on the series the
-fleet fitted it on, then updated), which takes that update and every later one at a
-``WorkloadPredictor.update``'s cost, whatever the length of the key's history.
+A batched key's update refits it, batched, on its newest buckets, as many as it was fitted on
+(``update_mode="refit"``), or makes it its own ``WorkloadPredictor``, which takes that update and
+every later one at a ``WorkloadPredictor.update``'s cost (``"incremental"``): either way neither the
+cost of an update nor the fleet's memory grows with the keys' history.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ PARTITIONS_PER_WORKER = 4
 NO_WORKER_WAIT = 120.0
 #: Seconds between two looks at whether a Dask cluster still has a worker, while the partitions run.
 WORKER_POLL = 0.5
+#: How a DLinear fleet's update treats a batched key (``FleetPredictor(update_mode=...)``).
+UPDATE_MODES = ("refit", "incremental")
 
 
 @dataclass
@@ -229,6 +232,18 @@ class FleetPredictor(ParamsMixin):
         teacher's forecasts (mixing weight ``models.distill.MIXING_WEIGHT`` = 0.5); the students forecast at
         DLinear's cost. Fitted per key in this process (not batched). A key too short for the teacher's
         window gets a plain DLinear, logged as a warning (how many keys, and the first one's error).
+    update_mode : {"refit", "incremental"}
+        What :meth:`update` does with a key of a batched DLinear block (other keys have their own
+        predictors, which update as a ``WorkloadPredictor`` does). ``"refit"`` (default): refits it,
+        batched, on its newest buckets, as many as it was fitted on (a window that slides with the
+        series): its state stays the fitted one's (8 bytes per bucket and target) and an update costs
+        about a fit (5 ms per key at 1,000 buckets). ``"incremental"``: its first update fits the key's
+        own ``WorkloadPredictor`` on the series it was fitted on, then updates it; every later update
+        adds the new windows to DLinear's statistics (about 1 ms per key, whatever the history), but
+        each key then holds those statistics and kept inverses, which grow with the square of the
+        fitted window (about 0.7 MB per target at 168 buckets, 2.4 MB at 336); the first update
+        checks their total against ``memory_limit_mb`` before fitting any. ``model_params={"half_life":
+        ...}`` (DLinear's forgetting) needs ``"incremental"``.
     teacher_params : dict or None
         The teacher's own settings (``GlobalLSTM`` parameters, e.g. ``{"max_epochs": 20}``). The fleet's
         ``horizon``, ``random_state``, ``n_threads``, ``device`` and ``max_training_time`` are set on the
@@ -282,6 +297,7 @@ class FleetPredictor(ParamsMixin):
         partition_size: int | None = None,
         teacher: str | None = None,
         teacher_params: dict[str, Any] | None = None,
+        update_mode: str = "refit",
     ):
         self.model = model
         self.horizon = horizon
@@ -301,6 +317,7 @@ class FleetPredictor(ParamsMixin):
         self.partition_size = partition_size
         self.teacher = teacher
         self.teacher_params = teacher_params
+        self.update_mode = update_mode
 
     # -- copies ----------------------------------------------------------------------------
     #: Parameters that are running resources, not settings: copies share them (a thread pool or a Dask client
@@ -410,6 +427,13 @@ class FleetPredictor(ParamsMixin):
         if teacher is None and getattr(self, "teacher_params", None) is not None:
             raise WorkloadDataError(f"teacher_params={quote(self.teacher_params)} without a teacher: they set the "
                                     "teacher's network; pass teacher='global_lstm' too (or drop teacher_params).")
+        mode = self._update_mode()
+        half_life = self.model_params.get("half_life") if isinstance(self.model_params, dict) else None
+        if self.model == "dlinear" and teacher is None and half_life is not None and mode == "refit":
+            raise WorkloadDataError(f"model_params['half_life']={quote(half_life)} with update_mode='refit': each "
+                                    "update refits a key on its newest buckets, weighed equally, so nothing would "
+                                    "forget; pass update_mode='incremental' (each key's own DLinear forgets at its "
+                                    "updates) or drop half_life.")
         n_jobs = self.n_jobs
         if not is_integer(n_jobs) or (n_jobs < 1 and n_jobs != -1):
             raise WorkloadDataError(f"n_jobs={quote(n_jobs)} must be a positive number of processes, or -1 for one per CPU.")
@@ -722,7 +746,7 @@ class FleetPredictor(ParamsMixin):
         Columns: ``level`` (the key's worst known level), then for each metric its value and its level
         (``ok``, ``warning``, ``critical`` or ``unknown``): ``accuracy`` (the key's confidence, ``1 - WAPE`` of its
         validation forecasts), ``input_anomaly`` (buckets flagged among its newest 1000, counted by a key that has
-        its own predictor, i.e. a per-key model's or a DLinear key updated since fit; ``unknown`` for a batched
+        its own predictor, i.e. a per-key model's, or a DLinear key updated in ``update_mode="incremental"``; ``unknown`` for a batched
         or global key) and, with ``now``, ``stale_buckets`` (the whole buckets that ended after the key's newest
         bucket and before ``now``: a key whose updates stopped, or were refused); and ``update_error``, the message
         of the key's error at the last :meth:`update` (``None`` if it had none).
@@ -785,17 +809,20 @@ class FleetPredictor(ParamsMixin):
         requires (skipped buckets are zero, at most ``max_gap`` of them in a run). Every per-key
         model's key is updated by its own ``WorkloadPredictor.update``, so its forecast equals that
         of a ``WorkloadPredictor`` fitted on the key's series and given the same updates. A key of
-        a batched DLinear block gets that predictor at its first update: fitted, by partitions
-        where the fleet fits, on the series the fleet fitted it on with the settings it was fitted
-        with (``fitted_params_``, whatever was set since; no deadline), then updated. That first
-        update costs about one fit per key; every later one an update's (about 1 ms per key, the
-        same after a day of buckets or a month: the model adds the new windows to its statistics,
-        it does not refit on the growing series), and the key's state no longer grows with its
-        history (DLinear's statistics and kept inverses, which grow with the square of the window the
-        fit chose: about 0.7 MB per target at 168 buckets, 2.4 MB at 336, where the block held 8 bytes
-        per bucket and target). With
-        ``model_params={"half_life": ...}`` the updates forget as DLinear's do.
-        Fit the fleet again to apply a ``model``, ``horizon``, ``level`` or ``window`` set since.
+        a batched DLinear block, by ``update_mode``:
+
+        * ``"refit"``: refitted, batched by partitions where the fleet fits, on its newest buckets, as
+          many as it was fitted on, with the settings it was fitted with (``fitted_params_``,
+          whatever was set since); its forecast equals ``WorkloadPredictor.fit`` on those buckets.
+        * ``"incremental"``: at its first update it gets its own predictor, fitted as above on the
+          series the fleet fitted it on (no deadline), then updated; it then updates as a per-key
+          model's key. That first update costs about one fit per key, every later one about 1 ms
+          per key, the same after a day of buckets or a month. With ``model_params={"half_life":
+          ...}`` the updates forget as DLinear's do.
+
+        Neither the cost of an update nor a key's state grows with its history (see ``update_mode``
+        for the state each holds). Fit the fleet again to apply a ``model``, ``horizon``, ``level`` or
+        ``window`` set since.
 
         A ``global_lstm`` fleet keeps its network, as neuralforecast and darts forecast
         new data with a fitted global model: each key's new buckets extend the history
@@ -815,6 +842,7 @@ class FleetPredictor(ParamsMixin):
         check_is_fitted(self, "keys_")
         if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}.")
+        self._update_mode()  # one typed error for a mode set since fit, before any key is read
         codes, keys = factorize_keys(data[self.key_], self.key_)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
         if self._global is not None:
@@ -824,18 +852,27 @@ class FleetPredictor(ParamsMixin):
         fitted = _fitted_names(self.keys_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
+        mode = self._update_mode()
+        refit = []
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0): forecasts keep its name
             try:
                 if name in where:
                     b, row = where[name]
                     block = self._blocks[b]
-                    last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (block.values.shape[1] - 1) * block.freq
+                    n = block.values.shape[1]
+                    last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (n - 1) * block.freq
                     with memory_limit(self.memory_limit_mb):
-                        prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
-                                             target=list(self.targets_), unit=unit, origin=origin,
-                                             max_gap=gap_buckets(self.max_gap, block.freq))
-                    batched.append((KeySeries(name, block.start[row], block.freq, block.values[row]), rows))
+                        new = prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
+                                                   target=list(self.targets_), unit=unit, origin=origin,
+                                                   max_gap=gap_buckets(self.max_gap, block.freq))
+                    if mode == "refit":  # the newest n buckets: the window the key was fitted on, slid forward
+                        moved = len(new.values)
+                        values = np.concatenate([block.values[row, moved:], new.values[-n:]])
+                        start = block.start[row] + moved * block.freq.to_timedelta64()
+                        refit.append(KeySeries(name, start, block.freq, values))
+                    else:
+                        batched.append((KeySeries(name, block.start[row], block.freq, block.values[row]), rows))
                 elif name in self._predictors:
                     # A shallow copy: an update replaces a predictor's attributes, never writes into them (a
                     # predict in another thread reads the old ones), so the held predictor stays as it was until
@@ -849,19 +886,45 @@ class FleetPredictor(ParamsMixin):
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
+        blocks = []
+        if refit:  # refitted, batched, as they were fitted (fitted_params_), whatever was set since
+            self._check_device()
+            self._check_client()
+            blocks, _, fit_errors = self._fit_partitions(refit, self._config(self.targets_, fitted=True))
+            self._raise_if_strict(fit_errors)
+            errors.update(fit_errors)
         if batched:
+            self._check_own_state([item.key for item, _ in batched], where)
             updates.update(self._own_predictors(batched, errors, timestamp=timestamp, unit=unit, origin=origin))
         over = [(name, error) for name, error in errors.items() if isinstance(error, MemoryLimitError)]
-        if over and len(over) == len(errors) and not updates:  # no key's update fits within the limit: as fit raises
+        if over and len(over) == len(errors) and not updates and not blocks:  # no key's update fits: as fit raises
             name, error = over[0]
             raise MemoryLimitError(f"key {quote(str(name))}: {error} No key's update fits within the limit.")
-        kept = _without(self._blocks, updates)
-        # The commit: the new mapping of predictors, then the blocks without the keys that left them (a predict in
-        # another thread reads one state: _held).
+        kept = _without(self._blocks, {*updates, *(name for block in blocks for name in block.keys)})
+        # The commit: the new mapping of predictors, then the blocks without the keys that left them, with the ones
+        # refitted (a predict in another thread reads one state: _held).
         self._predictors = {**self._predictors, **updates}
-        self._blocks = kept
+        self._blocks = kept + blocks
         self.update_errors_ = errors
         return self
+
+    def _update_mode(self) -> str:
+        mode = getattr(self, "update_mode", "refit")  # a fleet file saved before update_mode: its default
+        if not isinstance(mode, str) or mode not in UPDATE_MODES:
+            raise WorkloadDataError(f"update_mode={quote(mode)} must be one of {', '.join(map(repr, UPDATE_MODES))}.")
+        return mode
+
+    def _check_own_state(self, names: list, where: dict) -> None:
+        """Refuse an ``incremental`` update whose keys' own predictors would hold more than ``memory_limit_mb``
+        together (DLinear's statistics and kept inverses of each, :func:`own_state_bytes`), before any is fitted."""
+        total = sum(own_state_bytes(self._blocks[where[name][0]], where[name][1], self._fitted()["horizon"])
+                    for name in names)
+        try:
+            with memory_limit(self.memory_limit_mb):
+                check_memory(f"DLinear fleet update: the own predictors of {len(names)} key(s)", extra_bytes=total)
+        except MemoryLimitError as exc:
+            raise MemoryLimitError(f"{exc} With update_mode='refit' a key keeps its series, not its own predictor: "
+                                   "each update refits it, batched, on as many buckets as it was fitted on.") from None
 
     def _own_predictors(self, batched: list[tuple[KeySeries, pd.DataFrame]], errors: dict,
                         **door: Any) -> dict[str, WorkloadPredictor]:
@@ -1016,6 +1079,15 @@ def _await_workers(client: Any, futures: list) -> None:
                 f"client={quote(client)} has no worker to run the fleet's partitions (waited {waited}); nothing "
                 "was fitted. Start workers first (cluster.scale(n), then client.wait_for_workers(n)), or pass "
                 "client=None to fit in this process.")
+
+
+def own_state_bytes(block: FleetBlock, row: int, horizon: int) -> float:
+    """The bytes a batched key's own DLinear predictor holds once updated: per target the statistics of its window
+    ``W`` (a ``W x W`` Gram matrix, ``W x horizon`` cross-moments) and the kept inverse of each blended window."""
+    width = int(block.window[row])
+    blended = [int(w) for w in block.window_weights[row]] or [width]
+    per_target = width * width + sum(w * w for w in blended) + 2 * width * horizon
+    return 8.0 * block.values.shape[2] * per_target
 
 
 def _without(blocks: list[FleetBlock], names: Any) -> list[FleetBlock]:

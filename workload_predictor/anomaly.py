@@ -49,7 +49,10 @@ ordinary burst of a bursty trace after a quiet minute would fire. The median of 
 buckets is a sparse series' typical burst: with bursts in fewer than 10 % of the buckets the
 90th percentile is 0, and the floor would fall to 1 (from 20 % on it is at least that median,
 so the floor does not jump as the share of busy buckets crosses a threshold). A burst is then
-flagged where it is ``K`` typical bursts above its reference's median and above all of it. ``K = 10`` raises no
+flagged where it is ``K`` typical bursts above its reference's median and above all of it. A predictor's updates
+follow that median over the series seen (:func:`busy_floor`, from the newest ``BUSY_KEPT`` non-zero buckets and the
+count of all): a sparse series fitted on fewer than ``MIN_BUSY`` bursts stops flagging them once it holds that
+many, as a refit would; the floor they use never falls below the fit's. ``K = 10`` raises no
 alert on either bundled Azure trace (conv, code; all three targets) at 1 s or 10 s
 buckets over their hour, and fires on one 1e9 bucket in a Poisson(50) stream.
 A value written in 10 % of the buckets or more (a sentinel such as 2**32-1) would be the 90th percentile itself,
@@ -114,6 +117,9 @@ MIN_BUSY = 20
 # 90th percentile is within 2.3 times it.
 OUTLIER_RATIO = K**4
 KEPT = 100  # newest anomalies kept on the predictor
+# Newest non-zero buckets per target a predictor keeps for the floor's typical burst through updates (at most 8 KB a
+# target): the median of these stands for that of all the series' (:func:`busy_floor`).
+BUSY_KEPT = 1000
 RECENT_BUCKETS = 1000  # health() counts the anomalies among the newest buckets of this many
 _CHUNK = 65536  # positions checked at once at fit (bounds the temporary arrays)
 # Under a time limit (max_training_time), the held buckets (see scan) are judged again only until the deadline, less
@@ -181,6 +187,58 @@ def _nonzero_median(column: np.ndarray) -> float:
     nonzero.partition([middle, count // 2])
     return float(0.5 * (nonzero[middle] + nonzero[count // 2]))
 
+
+
+def busy_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The newest ``BUSY_KEPT`` non-zero buckets of each target of ``values`` (``[n, k]``) and the count of all of
+    them (:func:`busy_floor`'s state): ``([m, k]``, the newest last, each column's first rows NaN where it holds
+    fewer; at least one row), ``[k]`` int64). The series is read from its end, in growing chunks."""
+    counts = np.count_nonzero(values, axis=0).astype(np.int64)
+    columns = []
+    for col in range(values.shape[1]):
+        size = BUSY_KEPT
+        while True:
+            tail = values[-size:, col]
+            nonzero = tail[tail != 0]
+            if len(nonzero) >= BUSY_KEPT or size >= len(values):
+                break
+            size *= 4
+        columns.append(nonzero[-BUSY_KEPT:])
+    return _busy_rows(columns, values.shape[1]), counts
+
+
+def busy_continued(kept: np.ndarray, counts: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`busy_values`' state ``(kept, counts)`` once the buckets ``new`` (``[n, k]``) follow; ``kept`` and
+    ``counts`` themselves where ``new`` holds no non-zero bucket (a reader may hold them), else new arrays."""
+    added = np.count_nonzero(new, axis=0)
+    if not added.any():
+        return kept, counts
+    columns = []
+    for col in range(new.shape[1]):
+        old = kept[:, col]
+        column = new[:, col]
+        columns.append(np.concatenate([old[~np.isnan(old)], column[column != 0]])[-BUSY_KEPT:])
+    return _busy_rows(columns, new.shape[1]), counts + added
+
+
+def _busy_rows(columns: list[np.ndarray], k: int) -> np.ndarray:
+    """``columns`` (each at most ``BUSY_KEPT`` values, the newest last) as rows ``[m, k]`` aligned at their end, NaN
+    before a shorter column's first value (at least one row)."""
+    rows = np.full((max(max(map(len, columns)), 1), k), np.nan)
+    for col, column in enumerate(columns):
+        rows[len(rows) - len(column) :, col] = column
+    return rows
+
+
+def busy_floor(kept: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
+    """The typical burst per target (:func:`floor_of`'s median of the non-zero buckets) of a series of ``n`` buckets
+    with ``counts`` non-zero, ``kept`` the newest of them (:func:`busy_values`): their median; 0 where fewer than
+    ``MIN_BUSY`` are non-zero or at least a fifth are (where the 90th percentile is no less)."""
+    result = np.zeros(len(counts))
+    for col in np.flatnonzero((counts >= MIN_BUSY) & (counts < 0.2 * n + 0.8)):
+        column = kept[:, col]
+        result[col] = float(np.median(column[~np.isnan(column)]))
+    return result
 
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
            k: float = K, known: dict[tuple[int, int], float] | None = None,
@@ -622,11 +680,13 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray,
     before ``start`` as the scans of the whole series found them (``{(position, target index): reference median}``,
     as a ``WorkloadPredictor`` records them; a :class:`Known` tells the position of ``y[0]`` in the series); the points
     from ``start`` on are then judged with those flags, as a scan of the whole series judges them (:func:`scan`), where
-    ``start >= REFERENCE_BUCKETS``.
+    ``start >= REFERENCE_BUCKETS``. A ``known`` with a ``floor`` raises ``floor`` to it.
     """
     n = len(y)
     if start >= n:
         return None
+    if getattr(known, "floor", None) is not None:
+        floor = np.maximum(floor, known.floor)
     if start == n - 1 and (start < MIN_REFERENCE or not may_flag(
             y[max(start - REFERENCE_BUCKETS, 0) : start], y[start], floor)):
         return None  # one new point (the common update), far from nothing before it
@@ -728,11 +788,14 @@ def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) ->
 
 class Known(dict):
     """Flagged buckets before an update's new points (``{(position, target index): reference median}``, positions of
-    the points a model keeps) with ``offset``, the position of the first kept point in the series (:func:`scan`)."""
+    the points a model keeps) with ``offset``, the position of the first kept point in the series (:func:`scan`), and
+    ``floor``: a least scale floor per target (the typical burst a predictor learnt since its fit, :func:`busy_floor`)
+    or ``None``."""
 
-    def __init__(self, flags: dict[tuple[int, int], float], offset: int):
+    def __init__(self, flags: dict[tuple[int, int], float], offset: int, floor: np.ndarray | None = None):
         super().__init__(flags)
         self.offset = offset
+        self.floor = floor
 
 
 class Flags(dict):

@@ -196,13 +196,16 @@ def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
 def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     """The recorded input anomalies: a bounded buffer of (timestamp, target, value, median), a floor per target (both
     absent in files saved before they were recorded), and the flags among the newest buckets (``input_flags_``, rows
-    of medians or NaN, as many as the predictor keeps at most; absent in files saved before it was kept)."""
+    of medians or NaN, as many as the predictor keeps at most; absent in files saved before it was kept), and the newest
+    non-zero buckets and their counts that raise the floor through updates (absent in files saved before they were
+    kept)."""
     from .anomaly import KEPT, RECENT_BUCKETS
 
     floor = getattr(obj, "input_floor_", None)
     if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,)
                               or not np.isfinite(floor).all() or (floor < 1.0).any()):
         refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {k} finite values >= 1")
+    _check_nonzero(obj, k, refuse)
     rows = getattr(obj, "input_flags_", None)
     if rows is not None:
         span = obj._flag_span(obj.model_)
@@ -226,6 +229,29 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
             and all(isinstance(x, float) for x in a[2:]) for a in flagged):
         refuse(f"keeps its input anomalies in {quote(flagged)}, not a buffer of {KEPT} "
                "(UTC timestamp, target, value, median)")
+
+
+def _check_nonzero(obj: Any, k: int, refuse: Any) -> None:
+    """The newest non-zero buckets per target (``input_nonzero_``: at most ``BUSY_KEPT`` rows of ``k`` finite loads
+    above 0, NaN before a target's first, as many of each as its count allows) and the counts of all
+    (``input_nonzero_counts_``: ``k`` integers up to the buckets the model saw); both absent in older files."""
+    from .anomaly import BUSY_KEPT
+
+    kept, counts = getattr(obj, "input_nonzero_", None), getattr(obj, "input_nonzero_counts_", None)
+    if kept is None and counts is None:
+        return
+    seen = getattr(obj.model_, "n_seen_", None)
+    if not isinstance(counts, np.ndarray) or counts.dtype.kind not in "iu" or counts.shape != (k,) \
+            or (counts < 0).any() or not is_positive_int(seen) or (counts > seen).any():
+        refuse(f"counts its non-zero buckets as {quote(counts)} of shape {quote(np.shape(counts))}, not {k} integers "
+               f"from 0 to the {quote(seen)} buckets its model saw")
+    if not isinstance(kept, np.ndarray) or kept.dtype.kind != "f" or kept.ndim != 2 or kept.shape[1] != k \
+            or not 1 <= len(kept) <= BUSY_KEPT or not _is_real(kept[~np.isnan(kept)]) \
+            or (kept[~np.isnan(kept)] <= 0).any() or (np.diff(np.isnan(kept).astype(np.int8), axis=0) > 0).any() \
+            or ((~np.isnan(kept)).sum(axis=0) != np.minimum(counts, BUSY_KEPT)).any():
+        refuse(f"keeps its newest non-zero buckets as {quote(kept)} of shape {quote(np.shape(kept))}, not at most "
+               f"{BUSY_KEPT:,} rows of {k} finite loads above 0 (NaN before a target's first), as many as its counts "
+               f"{quote(counts)} allow")
 
 
 def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:

@@ -260,6 +260,12 @@ class WorkloadPredictor(ParamsMixin):
         a bucket flagged in several targets takes one entry per target), as
         ``(timestamp, target, value, reference median)``; :meth:`health` counts their
         buckets.
+    input_floor_ : numpy.ndarray
+        The scale floor per target of the fitted series (see :mod:`.anomaly`); an update
+        judges its buckets against it, or where more against the typical burst of the
+        series seen, from ``input_nonzero_`` (the newest ``anomaly.BUSY_KEPT`` non-zero
+        buckets per target, NaN before a target's first) and ``input_nonzero_counts_``
+        (the non-zero buckets of each target seen).
     input_anomaly_buckets_ : numpy.ndarray or None
         The starts (UTC ``datetime64[ns]``) of every flagged bucket among the newest
         ``anomaly.RECENT_BUCKETS`` (1000), which :meth:`health` counts (``input_anomalies_``
@@ -644,9 +650,13 @@ class WorkloadPredictor(ParamsMixin):
             # The validation windows read a burst the series came back from as its median, as predict does.
             runs = self._bursts_before(found, new)
             # The model judges the new buckets with the flags the scans of the whole series found among the ones
-            # it keeps (a chain of sentinels that began before them included), as a refit would weigh them.
+            # it keeps (a chain of sentinels that began before them included), as a refit would weigh them, and
+            # with a floor at least the typical burst of the series seen.
+            flagged, busy = self._flagged_kept(), _busy_floor(found, self.model_.n_seen_ + len(new.values))
+            if flagged is not None and busy is not None and busy.any():
+                flagged = anomaly.Known(flagged, 0, busy)
             plan = self.model_._prepare_update(new.values, checked=True, runs=runs,  # the door made it finite
-                                               flagged=self._flagged_kept())
+                                               flagged=flagged)
         state = self._calibration_after(plan)
         # Only the newest buckets stay (what predict shows as history, and the input-anomaly scan's reference):
         # a stream of updates over days neither grows the predictor nor makes each update copy the whole series.
@@ -671,10 +681,17 @@ class WorkloadPredictor(ParamsMixin):
         return self
 
     def _update_anomalies(self, history: np.ndarray, new: Any) -> dict[str, Any]:
-        """The new buckets far outside their recent range, added to ``input_anomalies_`` (values untouched)."""
-        floor = getattr(self, "input_floor_", None)
+        """The new buckets far outside their recent range, added to ``input_anomalies_`` (values untouched), judged
+        against the fit's floor, or the typical burst of the series seen where more (:func:`_busy_floor`)."""
+        floor = fitted = getattr(self, "input_floor_", None)
         if floor is None:  # a file saved before input anomalies were recorded
-            floor = anomaly.floor_of(history)
+            floor = fitted = anomaly.floor_of(history)
+        nonzero = {}
+        if getattr(self, "input_nonzero_", None) is not None:  # absent in files saved before it was kept
+            kept, counts = anomaly.busy_continued(self.input_nonzero_, self.input_nonzero_counts_, new.values)
+            nonzero = {"input_nonzero_": kept, "input_nonzero_counts_": counts}
+            busy = _busy_floor(nonzero, self.model_.n_seen_ + len(new.values))
+            floor = np.maximum(floor, busy) if busy.any() else floor
         tail = history[-anomaly.HISTORY_BUCKETS:]
         if len(new.values) == 1 and not anomaly.may_flag(tail[-anomaly.REFERENCE_BUCKETS:], new.values[0], floor):
             found = []  # the common update: one bucket, near its recent values (a necessary condition of detect's)
@@ -700,7 +717,7 @@ class WorkloadPredictor(ParamsMixin):
             stamps = [(end - (start - position) * freq).tz_localize(None) for position in {f[0] for f in found}]
             buckets = anomaly.recent_flagged(buckets, stamps, end, freq)
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)
-        return {"input_floor_": floor, "input_flags_": flags, "input_anomaly_buckets_": buckets,
+        return {"input_floor_": fitted, "input_flags_": flags, "input_anomaly_buckets_": buckets, **nonzero,
                 "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}
 
     def _flagged_kept(self) -> dict[tuple[int, int], float] | None:
@@ -891,12 +908,21 @@ def _fit_anomalies(series: BucketedSeries) -> tuple[dict[str, Any], dict[tuple[i
     index = series.index
     flagged = anomaly.flagged_of(found)
     positions = sorted({position for position, _ in flagged})
-    state = {"input_floor_": floor,
+    kept, counts = anomaly.busy_values(series.values)
+    state = {"input_floor_": floor, "input_nonzero_": kept, "input_nonzero_counts_": counts,
              "input_anomalies_": anomaly.kept(None, anomaly.records(found, lambda p: index[p], series.targets)),
              "input_anomaly_buckets_": anomaly.recent_flagged(None, np.asarray(index[positions].array, "datetime64[ns]"),
                                                               index[-1], series.freq),
              "input_flags_": flagged}  # cut to the buckets kept by _commit_fit
     return state, flagged
+
+
+def _busy_floor(state: dict[str, Any], n: int) -> np.ndarray | None:
+    """The typical burst per target (:func:`anomaly.busy_floor`) of the series of ``n`` buckets whose non-zero buckets
+    ``state`` records (``input_nonzero_``, ``input_nonzero_counts_``); ``None`` where it records none (a file saved
+    before they were kept)."""
+    kept = state.get("input_nonzero_")
+    return None if kept is None else anomaly.busy_floor(kept, state["input_nonzero_counts_"], n)
 
 
 def _cut_short(model: BaseForecaster) -> bool:

@@ -221,8 +221,10 @@ class BaseForecaster(ParamsMixin):
         (:meth:`_settled`). A window completed while a burst was still going keeps its forecast.
         ``flagged``: the buckets flagged among the kept points as the scans of the whole series found them,
         ``{(position, target index): reference median}``, positions counted from the first fitted point
-        (``WorkloadPredictor`` passes those it recorded): a model that weighs flagged points judges the new ones
-        with them (:meth:`_update_state`'s ``known``); ``None``: it finds them among the points it keeps.
+        (``WorkloadPredictor`` passes those it recorded, as an :class:`~workload_predictor.anomaly.Known` whose
+        ``floor`` is the typical burst it learnt since the fit): a model that weighs flagged points judges the new
+        ones with them and at least that floor (:meth:`_update_state`'s ``known``); ``None``: it finds them among the
+        points it keeps.
         """
         check_is_fitted(self, "context_")
         self._fitted_horizon()
@@ -251,12 +253,13 @@ class BaseForecaster(ParamsMixin):
 
     def _known(self, flagged: dict[tuple[int, int], float] | None, n_old: int) -> dict[tuple[int, int], float] | None:
         """``flagged`` (positions counted from the first fitted point) among the ``n_old`` kept points, as positions
-        of the kept points, with the first kept point's position in the series (``None`` stays ``None``)."""
+        of the kept points, with the first kept point's position in the series and the least floor ``flagged``
+        carries (an :class:`~workload_predictor.anomaly.Known`'s; ``None`` stays ``None``)."""
         if flagged is None:
             return None
         shift = self.n_seen_ - n_old  # kept point 0 is point number n_seen_ - n_old of the whole series
         return anomaly.Known({(p - shift, c): median for (p, c), median in flagged.items() if 0 <= p - shift < n_old},
-                             shift)
+                             shift, getattr(flagged, "floor", None))
 
     def _settled(self, y: np.ndarray, n_old: int, runs: Sequence[tuple[int, int, int, float]]) -> np.ndarray:
         """``y`` (the kept points, then from ``n_old`` on the new ones) as the validation reads it: the parts of

@@ -210,7 +210,13 @@ def busy_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def busy_continued(kept: np.ndarray, counts: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`busy_values`' state ``(kept, counts)`` once the buckets ``new`` (``[n, k]``) follow; ``kept`` and
     ``counts`` themselves where ``new`` holds no non-zero bucket (a reader may hold them), else new arrays."""
-    added = np.count_nonzero(new, axis=0)
+    # One bucket (the common update) is read in Python: numpy's reductions of so few values cost more.
+    row = new[0].tolist() if len(new) == 1 else None
+    if (0.0 not in row) if row is not None else new.all():  # all non-zero (a busy series): every column moves alike
+        return np.concatenate([kept, new])[-BUSY_KEPT:], counts + len(new)
+    if row is not None and not any(row):
+        return kept, counts
+    added = (new != 0).sum(axis=0)
     if not added.any():
         return kept, counts
     columns = []
@@ -234,10 +240,15 @@ def busy_floor(kept: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
     """The typical burst per target (:func:`floor_of`'s median of the non-zero buckets) of a series of ``n`` buckets
     with ``counts`` non-zero, ``kept`` the newest of them (:func:`busy_values`): their median; 0 where fewer than
     ``MIN_BUSY`` are non-zero or at least a fifth are (where the 90th percentile is no less)."""
+    limit = 0.2 * n + 0.8
     result = np.zeros(len(counts))
-    for col in np.flatnonzero((counts >= MIN_BUSY) & (counts < 0.2 * n + 0.8)):
-        column = kept[:, col]
-        result[col] = float(np.median(column[~np.isnan(column)]))
+    for col, count in enumerate(counts.tolist()):  # a few targets: a numpy gate costs more than the loop
+        if MIN_BUSY <= count < limit:
+            size = min(count, BUSY_KEPT)
+            middle = (size - 1) // 2
+            # np.median's value (as _nonzero_median takes it) from one partition of a copy, at a fraction of its cost
+            part = np.partition(kept[len(kept) - size :, col], [middle, size // 2])
+            result[col] = float(0.5 * (part[middle] + part[size // 2]))
     return result
 
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,

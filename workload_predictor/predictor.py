@@ -646,13 +646,13 @@ class WorkloadPredictor(ParamsMixin):
             # them to its state: checked before it allocates, as the zero-filling was.
             check_memory("update: the validation roll and model state",
                          extra_bytes=self.model_.update_bytes(len(new.values)))
-            found = self._update_anomalies(self.series_.values, new)
+            found, busy = self._update_anomalies(self.series_.values, new)
             # The validation windows read a burst the series came back from as its median, as predict does.
             runs = self._bursts_before(found, new)
             # The model judges the new buckets with the flags the scans of the whole series found among the ones
             # it keeps (a chain of sentinels that began before them included), as a refit would weigh them, and
             # with a floor at least the typical burst of the series seen.
-            flagged, busy = self._flagged_kept(), _busy_floor(found, self.model_.n_seen_ + len(new.values))
+            flagged = self._flagged_kept()
             if flagged is not None and busy is not None and busy.any():
                 flagged = anomaly.Known(flagged, 0, busy)
             plan = self.model_._prepare_update(new.values, checked=True, runs=runs,  # the door made it finite
@@ -680,17 +680,18 @@ class WorkloadPredictor(ParamsMixin):
         vars(self).update(state)
         return self
 
-    def _update_anomalies(self, history: np.ndarray, new: Any) -> dict[str, Any]:
+    def _update_anomalies(self, history: np.ndarray, new: Any) -> tuple[dict[str, Any], np.ndarray | None]:
         """The new buckets far outside their recent range, added to ``input_anomalies_`` (values untouched), judged
-        against the fit's floor, or the typical burst of the series seen where more (:func:`_busy_floor`)."""
+        against the fit's floor, or the typical burst of the series seen where more: the state, and that typical
+        burst per target (:func:`anomaly.busy_floor`; ``None`` for a file saved before it was kept)."""
         floor = fitted = getattr(self, "input_floor_", None)
         if floor is None:  # a file saved before input anomalies were recorded
             floor = fitted = anomaly.floor_of(history)
-        nonzero = {}
+        nonzero, busy = {}, None
         if getattr(self, "input_nonzero_", None) is not None:  # absent in files saved before it was kept
             kept, counts = anomaly.busy_continued(self.input_nonzero_, self.input_nonzero_counts_, new.values)
             nonzero = {"input_nonzero_": kept, "input_nonzero_counts_": counts}
-            busy = _busy_floor(nonzero, self.model_.n_seen_ + len(new.values))
+            busy = anomaly.busy_floor(kept, counts, self.model_.n_seen_ + len(new.values))
             floor = np.maximum(floor, busy) if busy.any() else floor
         tail = history[-anomaly.HISTORY_BUCKETS:]
         if len(new.values) == 1 and not anomaly.may_flag(tail[-anomaly.REFERENCE_BUCKETS:], new.values[0], floor):
@@ -718,7 +719,7 @@ class WorkloadPredictor(ParamsMixin):
             buckets = anomaly.recent_flagged(buckets, stamps, end, freq)
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)
         return {"input_floor_": fitted, "input_flags_": flags, "input_anomaly_buckets_": buckets, **nonzero,
-                "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}
+                "input_anomalies_": anomaly.kept(getattr(self, "input_anomalies_", None), found)}, busy
 
     def _flagged_kept(self) -> dict[tuple[int, int], float] | None:
         """The recorded flags among the buckets the model (or an ensemble's member) keeps, as ``{(position,
@@ -915,14 +916,6 @@ def _fit_anomalies(series: BucketedSeries) -> tuple[dict[str, Any], dict[tuple[i
                                                               index[-1], series.freq),
              "input_flags_": flagged}  # cut to the buckets kept by _commit_fit
     return state, flagged
-
-
-def _busy_floor(state: dict[str, Any], n: int) -> np.ndarray | None:
-    """The typical burst per target (:func:`anomaly.busy_floor`) of the series of ``n`` buckets whose non-zero buckets
-    ``state`` records (``input_nonzero_``, ``input_nonzero_counts_``); ``None`` where it records none (a file saved
-    before they were kept)."""
-    kept = state.get("input_nonzero_")
-    return None if kept is None else anomaly.busy_floor(kept, state["input_nonzero_counts_"], n)
 
 
 def _cut_short(model: BaseForecaster) -> bool:

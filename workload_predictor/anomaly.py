@@ -188,11 +188,11 @@ def _nonzero_median(column: np.ndarray) -> float:
     return float(0.5 * (nonzero[middle] + nonzero[count // 2]))
 
 
-
 def busy_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The newest ``BUSY_KEPT`` non-zero buckets of each target of ``values`` (``[n, k]``) and the count of all of
-    them (:func:`busy_floor`'s state): ``([m, k]``, the newest last, each column's first rows NaN where it holds
-    fewer; at least one row), ``[k]`` int64). The series is read from its end, in growing chunks."""
+    them (:func:`busy_floor`'s state): rows ``[m, k]`` (the newest last, at least one; NaN before the first of a
+    target that has fewer than ``m``) and counts ``[k]`` (int64). Each target is read from its end, in growing
+    chunks."""
     counts = np.count_nonzero(values, axis=0).astype(np.int64)
     columns = []
     for col in range(values.shape[1]):
@@ -250,6 +250,7 @@ def busy_floor(kept: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
             part = np.partition(kept[len(kept) - size :, col], [middle, size // 2])
             result[col] = float(0.5 * (part[middle] + part[size // 2]))
     return result
+
 
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
            k: float = K, known: dict[tuple[int, int], float] | None = None,

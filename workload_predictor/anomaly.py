@@ -236,14 +236,16 @@ def _busy_rows(columns: list[np.ndarray], k: int) -> np.ndarray:
     return rows
 
 
-def busy_floor(kept: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
+def busy_floor(kept: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray | None:
     """The typical burst per target (:func:`floor_of`'s median of the non-zero buckets) of a series of ``n`` buckets
     with ``counts`` non-zero, ``kept`` the newest of them (:func:`busy_values`): their median; 0 where fewer than
-    ``MIN_BUSY`` are non-zero or at least a fifth are (where the 90th percentile is no less)."""
+    ``MIN_BUSY`` are non-zero or at least a fifth are (where the 90th percentile is no less); ``None`` where that is
+    every target (a busy series: the common update)."""
     limit = 0.2 * n + 0.8
-    result = np.zeros(len(counts))
+    result = None
     for col, count in enumerate(counts.tolist()):  # a few targets: a numpy gate costs more than the loop
         if MIN_BUSY <= count < limit:
+            result = np.zeros(len(counts)) if result is None else result
             size = min(count, BUSY_KEPT)
             middle = (size - 1) // 2
             # np.median's value (as _nonzero_median takes it) from one partition of a copy, at a fraction of its cost

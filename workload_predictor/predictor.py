@@ -653,7 +653,7 @@ class WorkloadPredictor(ParamsMixin):
             # it keeps (a chain of sentinels that began before them included), as a refit would weigh them, and
             # with a floor at least the typical burst of the series seen.
             flagged = self._flagged_kept()
-            if flagged is not None and busy is not None and busy.any():
+            if flagged is not None and busy is not None:
                 flagged = anomaly.Known(flagged, 0, busy)
             plan = self.model_._prepare_update(new.values, checked=True, runs=runs,  # the door made it finite
                                                flagged=flagged)
@@ -683,7 +683,8 @@ class WorkloadPredictor(ParamsMixin):
     def _update_anomalies(self, history: np.ndarray, new: Any) -> tuple[dict[str, Any], np.ndarray | None]:
         """The new buckets far outside their recent range, added to ``input_anomalies_`` (values untouched), judged
         against the fit's floor, or the typical burst of the series seen where more: the state, and that typical
-        burst per target (:func:`anomaly.busy_floor`; ``None`` for a file saved before it was kept)."""
+        burst per target (:func:`anomaly.busy_floor`; ``None`` where it is 0 for every target, or for a file saved
+        before it was kept)."""
         floor = fitted = getattr(self, "input_floor_", None)
         if floor is None:  # a file saved before input anomalies were recorded
             floor = fitted = anomaly.floor_of(history)
@@ -692,7 +693,7 @@ class WorkloadPredictor(ParamsMixin):
             kept, counts = anomaly.busy_continued(self.input_nonzero_, self.input_nonzero_counts_, new.values)
             nonzero = {"input_nonzero_": kept, "input_nonzero_counts_": counts}
             busy = anomaly.busy_floor(kept, counts, self.model_.n_seen_ + len(new.values))
-            floor = np.maximum(floor, busy) if busy.any() else floor
+            floor = floor if busy is None else np.maximum(floor, busy)
         tail = history[-anomaly.HISTORY_BUCKETS:]
         if len(new.values) == 1 and not anomaly.may_flag(tail[-anomaly.REFERENCE_BUCKETS:], new.values[0], floor):
             found = []  # the common update: one bucket, near its recent values (a necessary condition of detect's)

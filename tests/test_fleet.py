@@ -1599,3 +1599,23 @@ def test_an_incremental_update_bounds_the_state_its_keys_own_predictors_will_hol
     for name, estimate in estimates.items():
         held = footprint_bytes(fleet._predictors[name].model_)
         assert 0.9 <= held / estimate <= 1.1, (name, held, estimate)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("torch") is None, reason="the device check imports torch")
+def test_an_incremental_update_does_not_need_the_fleets_device():
+    """A DLinear fleet with device="cuda" (fitted on a GPU host, loaded on a CPU one) could not be updated: the update
+    checked the device, which only the batched solve uses. A key's own predictor solves on the CPU; a refit still
+    needs the device."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("the case is a host without CUDA")
+    frame = make_fleet(2, 300, seed=23)
+    head, tail = frame[frame["timestamp"] < START + pd.Timedelta("290min")], \
+        frame[frame["timestamp"] >= START + pd.Timedelta("290min")]
+    fleet = FleetPredictor(horizon=5, update_mode="incremental").fit(head, key="endpoint").set_params(device="cuda")
+    fleet.update(tail)
+    assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k0", "k1"]
+    refit = FleetPredictor(horizon=5).fit(head, key="endpoint").set_params(device="cuda")
+    with pytest.raises(WorkloadDataError, match="device='cuda' but torch sees no CUDA device"):
+        refit.update(tail)

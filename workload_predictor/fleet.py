@@ -931,8 +931,8 @@ class FleetPredictor(ParamsMixin):
         """Each batched key of ``batched`` (its fitted series, its update's rows) as its own ``WorkloadPredictor``:
         fitted on the series the fleet fitted it on, with the fitted settings (by partitions, where the fleet fits),
         then updated with the rows. A key that cannot be is added to ``errors`` (``strict``: raised, changing
-        nothing)."""
-        self._check_device()
+        nothing). The device is not checked: a per-key DLinear solves on the CPU (a fleet fitted on a GPU host updates
+        on a CPU one)."""
         self._check_client()
         _, predictors, fit_errors = self._fit_partitions(
             [item for item, _ in batched], self._config(self.targets_, fitted=True, per_key=True))

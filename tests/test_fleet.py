@@ -1363,6 +1363,12 @@ def test_a_dlinear_fleet_past_its_deadline_skips_the_window_search_as_workload_p
     assert fleet.time_limited_keys_ == {"k0": ("dlinear window search",), "k1": ("dlinear window search",)}
     assert fleet.time_limited_stages_ == ("dlinear window search",)
     forecast = fleet.predict()
+    # An update fits k0 anew, with no deadline (by refit, or its own predictor): it leaves time_limited_keys_.
+    for mode in ("refit", "incremental"):
+        updated = copy.deepcopy(fleet).set_params(update_mode=mode).update(
+            frame[(frame["endpoint"] == "k0")].iloc[-1:].assign(timestamp=START + pd.Timedelta("2000min")))
+        assert updated.update_errors_ == {} and updated.time_limited_keys_ == {"k1": ("dlinear window search",)}
+        assert updated.time_limited_stages_ == ("dlinear window search",)  # the fit's record
     for key in ("k0", "k1"):
         clock = _FakeClock()
         monkeypatch.setattr(predictor_module, "prepare_series", late(predictor_module.prepare_series))

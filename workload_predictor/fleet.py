@@ -274,7 +274,8 @@ class FleetPredictor(ParamsMixin):
         first appearance; ``()`` when nothing was cut. Logged once per fit as a warning.
     time_limited_keys_ : dict
         Key -> the stages cut in that key's own fit (only keys with a cut; a batched DLinear key's are
-        those of its partition's fit that applied to it).
+        those of its partition's fit that applied to it). A key an :meth:`update` fits anew (a batched
+        DLinear key) leaves it: no deadline cuts an update's fit.
     """
 
     def __init__(
@@ -893,9 +894,12 @@ class FleetPredictor(ParamsMixin):
             blocks, _, fit_errors = self._fit_partitions(refit, self._config(self.targets_, fitted=True))
             self._raise_if_strict(fit_errors)
             errors.update(fit_errors)
+        refitted = {name for block in blocks for name in block.keys}  # fitted anew here, with no deadline
         if batched:
             self._check_own_state([item.key for item, _ in batched], where)
-            updates.update(self._own_predictors(batched, errors, timestamp=timestamp, unit=unit, origin=origin))
+            own = self._own_predictors(batched, errors, timestamp=timestamp, unit=unit, origin=origin)
+            updates.update(own)
+            refitted.update(own)
         over = [(name, error) for name, error in errors.items() if isinstance(error, MemoryLimitError)]
         if over and len(over) == len(errors) and not updates and not blocks:  # no key's update fits: as fit raises
             name, error = over[0]
@@ -906,6 +910,8 @@ class FleetPredictor(ParamsMixin):
         self._predictors = {**self._predictors, **updates}
         self._blocks = kept + blocks
         self.update_errors_ = errors
+        if refitted and self.time_limited_keys_:  # those keys' fits now are the update's, which no deadline cut
+            self.time_limited_keys_ = {k: v for k, v in self.time_limited_keys_.items() if k not in refitted}
         return self
 
     def _update_mode(self) -> str:

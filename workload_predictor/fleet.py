@@ -780,13 +780,14 @@ class FleetPredictor(ParamsMixin):
         """``(key, state, update error)`` per fitted key, in ``keys_`` order: a key's own predictor, or what a
         batched or global key holds (its newest bucket, bucket width and confidence)."""
         states = {}
-        for block in self._blocks:
+        blocks, predictors = self._held()  # one state, also beside an update in another thread
+        for block in blocks:
             n = block.values.shape[1]
             for row, name in enumerate(block.keys):
                 states[name] = types.SimpleNamespace(
                     last_timestamp_=pd.Timestamp(block.start[row]).tz_localize("UTC") + (n - 1) * block.freq,
                     freq_=block.freq, confidence_=float(block.confidence[row]))
-        states.update(self._predictors)
+        states.update(predictors)
         if self._global is not None:
             state = self._global
             for j, name in enumerate(state.keys):

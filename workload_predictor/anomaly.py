@@ -182,10 +182,15 @@ def _nonzero_median(column: np.ndarray) -> float:
         # The second: non-negative, its non-zero median sorts at or below the 90th percentile's position, so it is
         # no larger (the common busy series, without a copy).
         return 0.0
-    nonzero = column[column != 0]  # a copy: partitioned in place
-    middle = (count - 1) // 2
-    nonzero.partition([middle, count // 2])
-    return float(0.5 * (nonzero[middle] + nonzero[count // 2]))
+    return _median_in_place(column[column != 0])  # a copy
+
+
+def _median_in_place(values: np.ndarray) -> float:
+    """``np.median(values)`` from one partition of ``values`` (reordered in place), at a fraction of its cost."""
+    size = len(values)
+    middle = (size - 1) // 2
+    values.partition([middle, size // 2])
+    return float(0.5 * (values[middle] + values[size // 2]))
 
 
 def busy_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -246,11 +251,7 @@ def busy_floor(kept: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray | Non
     for col, count in enumerate(counts.tolist()):  # a few targets: a numpy gate costs more than the loop
         if MIN_BUSY <= count < limit:
             result = np.zeros(len(counts)) if result is None else result
-            size = min(count, BUSY_KEPT)
-            middle = (size - 1) // 2
-            # np.median's value (as _nonzero_median takes it) from one partition of a copy, at a fraction of its cost
-            part = np.partition(kept[len(kept) - size :, col], [middle, size // 2])
-            result[col] = float(0.5 * (part[middle] + part[size // 2]))
+            result[col] = _median_in_place(kept[len(kept) - min(count, BUSY_KEPT) :, col].copy())
     return result
 
 

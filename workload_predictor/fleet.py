@@ -115,6 +115,10 @@ class FleetBlock:
                 vars(block)[name] = {position[row]: value for row, value in found.items() if row in position}
         return block
 
+    def last_timestamp(self, row: int) -> pd.Timestamp:
+        """The UTC start of the newest bucket of the key in ``row``."""
+        return pd.Timestamp(self.start[row]).tz_localize("UTC") + (self.values.shape[1] - 1) * self.freq
+
     def point(self, steps: int) -> np.ndarray:
         """Point forecasts ``(B, steps, k)`` after each key's last bucket, unclipped, as a ``WorkloadPredictor`` of
         DLinear forecasts (its inputs settled where a flagged run lies in them: :meth:`settled_inputs`)."""
@@ -158,6 +162,10 @@ class FleetGlobal:
     halfwidth: np.ndarray  # (N, H, k)
     confidence: np.ndarray  # (N,)
     confidence_by_target: np.ndarray  # (N, k)
+
+    def last_timestamp(self, j: int) -> pd.Timestamp:
+        """The UTC start of the newest bucket of key ``j``."""
+        return pd.Timestamp(self.start[j]).tz_localize("UTC") + (int(self.length[j]) - 1) * self.freqs[j]
 
 
 class FleetPredictor(ParamsMixin):
@@ -782,18 +790,15 @@ class FleetPredictor(ParamsMixin):
         states = {}
         blocks, predictors = self._held()  # one state, also beside an update in another thread
         for block in blocks:
-            n = block.values.shape[1]
             for row, name in enumerate(block.keys):
-                states[name] = types.SimpleNamespace(
-                    last_timestamp_=pd.Timestamp(block.start[row]).tz_localize("UTC") + (n - 1) * block.freq,
-                    freq_=block.freq, confidence_=float(block.confidence[row]))
+                states[name] = types.SimpleNamespace(last_timestamp_=block.last_timestamp(row), freq_=block.freq,
+                                                     confidence_=float(block.confidence[row]))
         states.update(predictors)
         if self._global is not None:
             state = self._global
             for j, name in enumerate(state.keys):
-                states[name] = types.SimpleNamespace(
-                    last_timestamp_=pd.Timestamp(state.start[j]).tz_localize("UTC") + (int(state.length[j]) - 1) *
-                    state.freqs[j], freq_=state.freqs[j], confidence_=float(state.confidence[j]))
+                states[name] = types.SimpleNamespace(last_timestamp_=state.last_timestamp(j), freq_=state.freqs[j],
+                                                     confidence_=float(state.confidence[j]))
         errors = self.update_errors_
         return [(name, states[name], str(errors[name]) if name in errors else None) for name in self.keys_]
 
@@ -844,7 +849,7 @@ class FleetPredictor(ParamsMixin):
         check_is_fitted(self, "keys_")
         if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}.")
-        self._update_mode()  # one typed error for a mode set since fit, before any key is read
+        mode = self._update_mode()  # one typed error for a mode set since fit, before any key is read
         codes, keys = factorize_keys(data[self.key_], self.key_)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
         if self._global is not None:
@@ -854,7 +859,6 @@ class FleetPredictor(ParamsMixin):
         fitted = _fitted_names(self.keys_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
-        mode = self._update_mode()
         refit = []
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0): forecasts keep its name
@@ -862,15 +866,13 @@ class FleetPredictor(ParamsMixin):
                 if name in where:
                     b, row = where[name]
                     block = self._blocks[b]
-                    n = block.values.shape[1]
-                    last = pd.Timestamp(block.start[row]).tz_localize("UTC") + (n - 1) * block.freq
                     with memory_limit(self.memory_limit_mb):
-                        new = prepare_continuation(rows, last=last, freq=block.freq, timestamp=timestamp,
+                        new = prepare_continuation(rows, last=block.last_timestamp(row), freq=block.freq, timestamp=timestamp,
                                                    target=list(self.targets_), unit=unit, origin=origin,
                                                    max_gap=gap_buckets(self.max_gap, block.freq))
-                    if mode == "refit":  # the newest n buckets: the window the key was fitted on, slid forward
+                    if mode == "refit":  # the newest buckets, as many as it was fitted on: that window slid forward
                         moved = len(new.values)
-                        values = np.concatenate([block.values[row, moved:], new.values[-n:]])
+                        values = np.concatenate([block.values[row, moved:], new.values[-block.values.shape[1]:]])
                         start = block.start[row] + moved * block.freq.to_timedelta64()
                         refit.append(KeySeries(name, start, block.freq, values))
                     else:
@@ -905,7 +907,7 @@ class FleetPredictor(ParamsMixin):
         if over and len(over) == len(errors) and not updates and not blocks:  # no key's update fits: as fit raises
             name, error = over[0]
             raise MemoryLimitError(f"key {quote(str(name))}: {error} No key's update fits within the limit.")
-        kept = _without(self._blocks, {*updates, *(name for block in blocks for name in block.keys)})
+        kept = _without(self._blocks, {*updates, *refitted})
         # The commit: the new mapping of predictors, then the blocks without the keys that left them, with the ones
         # refitted (a predict in another thread reads one state: _held).
         self._predictors = {**self._predictors, **updates}
@@ -924,8 +926,8 @@ class FleetPredictor(ParamsMixin):
     def _check_own_state(self, names: list, where: dict) -> None:
         """Refuse an ``incremental`` update whose keys' own predictors would hold more than ``memory_limit_mb``
         together (DLinear's statistics and kept inverses of each, :func:`own_state_bytes`), before any is fitted."""
-        total = sum(own_state_bytes(self._blocks[where[name][0]], where[name][1], self._fitted()["horizon"])
-                    for name in names)
+        horizon = self._fitted()["horizon"]
+        total = sum(own_state_bytes(self._blocks[where[name][0]], where[name][1], horizon) for name in names)
         try:
             with memory_limit(self.memory_limit_mb):
                 check_memory(f"DLinear fleet update: the own predictors of {len(names)} key(s)", extra_bytes=total)
@@ -969,11 +971,10 @@ class FleetPredictor(ParamsMixin):
                 if j is None:
                     raise _unknown_key(name)
                 freq = state.freqs[j]
-                last = pd.Timestamp(state.start[j]).tz_localize("UTC") + (int(state.length[j]) - 1) * freq
                 # Each key's door (the buckets its gap zero-fills) within the limit as that key's alone: over it, a
                 # MemoryLimitError in update_errors_ for that key, raised before the buckets are allocated.
                 with memory_limit(self.memory_limit_mb):
-                    new[j] = prepare_continuation(rows, last=last, freq=freq, target=list(self.targets_),
+                    new[j] = prepare_continuation(rows, last=state.last_timestamp(j), freq=freq, target=list(self.targets_),
                                                   max_gap=gap_buckets(self.max_gap, freq), **door).values
             except WorkloadDataError as exc:
                 errors[name] = exc

@@ -193,15 +193,16 @@ def health_report(measurements: Mapping[str, float | None], thresholds: Mapping[
     return report
 
 
-def log_alerts(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Log every metric at warning (``WARNING``) or critical (``ERROR``) level; return them as dicts."""
+def log_alerts(report: Mapping[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    """Log every metric at warning (``WARNING``) or critical (``ERROR``) level, its message after ``prefix``; return
+    them as dicts."""
     alerts = []
     for metric, entry in report["metrics"].items():
         if entry["level"] not in _LOG_LEVEL:
             continue
         bound = entry["critical"] if entry["level"] == "critical" else entry["warning"]
         relation = "<=" if metric in _HIGHER_IS_BETTER else ">="
-        message = f"{metric} is {entry['value']:.4g} ({relation} {bound:g}): {entry['level']}"
+        message = f"{prefix}{metric} is {entry['value']:.4g} ({relation} {bound:g}): {entry['level']}"
         if entry.get("detail"):
             message += f"; {entry['detail']}"
         logger.log(_LOG_LEVEL[entry["level"]], "workload predictor health: %s", message)
@@ -287,6 +288,12 @@ def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
                             f"{instant.isoformat()}: {missing} whole bucket(s) ended since, without data")
 
 
+def stale_thresholds(horizon: int) -> tuple[float, float]:
+    """A predictor's ``stale_buckets`` thresholds: a warning at 2 (one may be in flight), critical at its horizon (the
+    forecast then covers no bucket after ``now``)."""
+    return min(2.0, float(horizon)), float(horizon)
+
+
 def input_anomaly(predictor: Any) -> tuple[float | None, str | None]:
     """The buckets flagged among a predictor's newest ``RECENT_BUCKETS`` (a bucket flagged in several targets once;
     ``None`` for a file saved before anomalies were recorded) and the detail naming the newest."""
@@ -340,22 +347,20 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
     limits = fleet_thresholds(thresholds, horizon)
     now = None if now is None else now_instant(now)  # read once, for every key
     rows = []
-    for name, state, update_error in keys:
+    for name, state, _ in keys:
         anomalies, _ = input_anomaly(state)
         stale, _ = stale_buckets(state, now)
+        # The other metrics are unmeasured ("unknown"), so the report's level is the worst of these.
         report = health_report({"accuracy": float(state.confidence_), "input_anomaly": anomalies,
-                                "stale_buckets": stale}, limits)["metrics"]
-        row = {"key": name}
+                                "stale_buckets": stale}, limits)
+        row = {"key": name, "level": report["level"]}
         for metric in FLEET_METRICS:
-            row[metric], row[f"{metric}_level"] = report[metric]["value"], report[metric]["level"]
-        known = [row[f"{metric}_level"] for metric in FLEET_METRICS if row[f"{metric}_level"] in LEVELS]
-        row["level"] = max(known, key=LEVELS.index) if known else "unknown"
-        row["update_error"] = update_error
+            row[metric], row[f"{metric}_level"] = report["metrics"][metric]["value"], report["metrics"][metric]["level"]
         rows.append(row)
-    columns = ["key", "level", *itertools.chain.from_iterable((m, f"{m}_level") for m in FLEET_METRICS), "update_error"]
+    columns = ["key", "level", *itertools.chain.from_iterable((m, f"{m}_level") for m in FLEET_METRICS)]
     frame = pd.DataFrame(rows, columns=columns).set_index("key").astype({metric: "float64" for metric in FLEET_METRICS})
     frame.index.name = key_name
-    frame["update_error"] = pd.Series([row["update_error"] for row in rows], index=frame.index, dtype=object)
+    frame["update_error"] = pd.Series([error for _, _, error in keys], index=frame.index, dtype=object)
     return frame
 
 
@@ -368,7 +373,7 @@ def fleet_thresholds(thresholds: Mapping[str, Any] | None, horizon: int) -> dict
     if unknown:
         raise WorkloadDataError(f"thresholds for {quote(unknown)}: a fleet reports {', '.join(FLEET_METRICS)} per key "
                                 "(a key's own WorkloadPredictor reports the others).")
-    limits = _thresholds({"stale_buckets": (min(2.0, float(horizon)), float(horizon)), **(thresholds or {})})
+    limits = _thresholds({"stale_buckets": stale_thresholds(horizon), **(thresholds or {})})
     return {metric: limits[metric] for metric in FLEET_METRICS}
 
 
@@ -377,15 +382,8 @@ def log_fleet_alerts(frame: pd.DataFrame, limits: Mapping[str, tuple[float, floa
     (:func:`fleet_thresholds`); return them as dicts with the key."""
     alerts = []
     for name, row in frame.iterrows():
-        for metric in FLEET_METRICS:
-            level = row[f"{metric}_level"]
-            if level not in _LOG_LEVEL:
-                continue
-            warning, critical = limits[metric]
-            bound = critical if level == "critical" else warning
-            relation = "<=" if metric in _HIGHER_IS_BETTER else ">="
-            message = f"key {quote(str(name))}: {metric} is {row[metric]:.4g} ({relation} {bound:g}): {level}"
-            logger.log(_LOG_LEVEL[level], "workload predictor health: %s", message)
-            alerts.append({"key": name, "metric": metric, "value": float(row[metric]), "level": level,
-                           "warning": warning, "critical": critical, "message": message})
+        report = {"metrics": {metric: {"value": float(row[metric]), "level": row[f"{metric}_level"],
+                                       "warning": limits[metric][0], "critical": limits[metric][1]}
+                              for metric in FLEET_METRICS}}
+        alerts.extend({"key": name, **alert} for alert in log_alerts(report, prefix=f"key {quote(str(name))}: "))
     return alerts

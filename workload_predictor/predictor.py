@@ -838,15 +838,13 @@ class WorkloadPredictor(ParamsMixin):
         WorkloadDataError
             An unknown metric, thresholds out of order, a measurement that is no number.
         """
-        from .health import check_measurements, health_report, measure
+        from .health import check_measurements, health_report, measure, stale_thresholds
 
         check_is_fitted(self, "model_")
         given = {} if measurements is None else check_measurements(measurements)
         limits = thresholds
         if thresholds is None or isinstance(thresholds, collections.abc.Mapping):
-            # Critical at the horizon: the forecast then covers no bucket after now.
-            horizon = float(self.model_.horizon)
-            limits = {"stale_buckets": (min(2.0, horizon), horizon), **(thresholds or {})}
+            limits = {"stale_buckets": stale_thresholds(self.model_.horizon), **(thresholds or {})}
         return health_report({**measure(self, now), **given}, limits)
 
     def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None,

@@ -168,6 +168,12 @@ class FleetGlobal:
         return pd.Timestamp(self.start[j]).tz_localize("UTC") + (int(self.length[j]) - 1) * self.freqs[j]
 
 
+#: A fitted fleet's attributes: ``fit`` sets them all, ``update`` replaces some, and each publishes them together
+#: (:meth:`FleetPredictor._state`), which is what a forecast, a health report or a save reads.
+_FITTED_STATE = ("keys_", "errors_", "targets_", "key_", "fitted_params_", "_blocks", "_predictors", "_global",
+                 "update_errors_", "fit_seconds_", "time_limited_stages_", "time_limited_keys_")
+
+
 class FleetPredictor(ParamsMixin):
     """Forecast many series (one per key of a long frame) with one model, in one call.
 
@@ -285,6 +291,8 @@ class FleetPredictor(ParamsMixin):
         those of its partition's fit that applied to it). A key an :meth:`update` fits anew (a batched
         DLinear key) leaves it: no deadline cuts an update's fit.
     """
+
+    __slots__ = ("_published",)  # not in vars(): never saved, rebuilt from the fitted attributes after load
 
     def __init__(
         self,
@@ -404,7 +412,7 @@ class FleetPredictor(ParamsMixin):
         if stages:
             logger.warning("fleet fit reached max_training_time=%gs; ended early: %s (%d keys; time_limited_keys_)",
                            self.max_training_time, ", ".join(stages), len(limited))
-        vars(self).update(
+        self._publish(
             keys_=fitted, errors_=dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1))),
             targets_=targets, key_=key, fitted_params_=fitted_params, _blocks=blocks, _predictors=predictors,
             _global=global_state,
@@ -523,11 +531,30 @@ class FleetPredictor(ParamsMixin):
             registry.get(fitted["model"])
             WorkloadPredictor(model=fitted["model"], **settings)._build_model().minimum_length()
 
-    def _fitted(self) -> dict[str, Any]:
+    def _fitted(self, state: Any = None) -> dict[str, Any]:
         """``fitted_params_`` (a file saved before they were recorded: the parameters, which its checks compared
-        with its state)."""
-        fitted = getattr(self, "fitted_params_", None)
+        with its state), of ``state`` (a :meth:`_state`; default: the fleet's attributes)."""
+        fitted = getattr(self if state is None else state, "fitted_params_", None)
         return fitted if fitted is not None else {name: getattr(self, name) for name in _FITTED_SETTINGS}
+
+    def _publish(self, **changes: Any) -> None:
+        """Set the fitted attributes ``changes`` and publish them, with the others, as one state in one assignment:
+        a reader in another thread (:meth:`_state`) reads the state before or the one after, never a mix."""
+        vars(self).update(changes)
+        self._published = types.SimpleNamespace(**{name: vars(self).get(name) for name in _FITTED_STATE})
+
+    def _state(self) -> types.SimpleNamespace:
+        """The fitted state last published by ``fit`` or ``update`` (``_FITTED_STATE``): every reader reads it once.
+        A loaded or copied fleet's is built from its attributes at the first read."""
+        try:
+            return self._published
+        except AttributeError:
+            state = types.SimpleNamespace(**{name: vars(self).get(name) for name in _FITTED_STATE})
+            blocks, predictors = state._blocks, state._predictors
+            if predictors and any(not predictors.keys().isdisjoint(block.keys) for block in blocks):
+                state._blocks = _without(blocks, predictors)  # a key found in both had just moved to its own
+            self._published = state
+            return state
 
     def _raise_if_strict(self, errors: dict) -> None:
         if self.strict and errors:
@@ -673,10 +700,11 @@ class FleetPredictor(ParamsMixin):
         Keys in ``errors_`` have no rows.
         """
         check_is_fitted(self, "keys_")
-        steps = BaseForecaster._check_steps(types.SimpleNamespace(horizon=self._fitted()["horizon"]), steps)
-        k = len(self.targets_)
+        state = self._state()  # one read: every value below comes from one fit's or update's state
+        steps = BaseForecaster._check_steps(types.SimpleNamespace(horizon=self._fitted(state)["horizon"]), steps)
+        k = len(state.targets_)
         keys, starts, freqs, point, halfwidth = [], [], [], [], []
-        blocks, predictors = self._held()
+        blocks, predictors = self._held(state)
         for block in blocks:
             n = block.values.shape[1]
             keys.extend(block.keys)
@@ -691,61 +719,55 @@ class FleetPredictor(ParamsMixin):
             freqs.append(np.array([predictor.freq_.to_timedelta64()]))
             point.append(_point(predictor._snapshot(), steps).reshape(1, steps, k))
             halfwidth.append(predictor.interval_halfwidth_[None, :steps])
-        if self._global is not None:
-            state = self._global
-            step = np.array([f.to_timedelta64() for f in state.freqs], dtype="timedelta64[ns]")
-            keys.extend(state.keys)
-            starts.append(state.start + (state.length - 1) * step)
+        if state._global is not None:
+            held = state._global
+            step = np.array([f.to_timedelta64() for f in held.freqs], dtype="timedelta64[ns]")
+            keys.extend(held.keys)
+            starts.append(held.start + (held.length - 1) * step)
             freqs.append(step)
-            point.append(np.stack(state.model.predict(steps)))
-            halfwidth.append(state.halfwidth[:, :steps])
-        columns = [self.key_, "timestamp", *(["target"] if k > 1 else []), "yhat", "lower", "upper"]
+            point.append(np.stack(held.model.predict(steps)))
+            halfwidth.append(held.halfwidth[:, :steps])
+        columns = [state.key_, "timestamp", *(["target"] if k > 1 else []), "yhat", "lower", "upper"]
         if not keys:
             return pd.DataFrame({name: [] for name in columns})
         yhat = np.clip(np.concatenate(point), 0.0, None)  # [N, steps, k]
         half = np.concatenate(halfwidth)
         last = np.concatenate(starts)
         step = np.concatenate(freqs)
-        position = {name: i for i, name in enumerate(self.keys_)}
+        position = {name: i for i, name in enumerate(state.keys_)}
         order = np.argsort([position[name] for name in keys], kind="stable")
         yhat, half, last, step = yhat[order], half[order], last[order], step[order]
         keys = [keys[i] for i in order]
         stamps = last[:, None] + np.arange(1, steps + 1)[None, :] * step[:, None]  # [N, steps]
         # Rows: key, then target, then step.
         frame = {
-            self.key_: pd.Index(keys, tupleize_cols=False).repeat(k * steps),
+            state.key_: pd.Index(keys, tupleize_cols=False).repeat(k * steps),
             "timestamp": pd.DatetimeIndex(np.repeat(stamps[:, None, :], k, axis=1).ravel()).tz_localize("UTC"),
         }
         if k > 1:
-            frame["target"] = np.tile(np.repeat(np.array(self.targets_, dtype=object), steps), len(keys))
+            frame["target"] = np.tile(np.repeat(np.array(state.targets_, dtype=object), steps), len(keys))
         yhat, half = yhat.transpose(0, 2, 1).ravel(), half.transpose(0, 2, 1).ravel()
         lower, upper = interval(yhat, half)
         frame.update(yhat=yhat, lower=lower, upper=upper)
         return pd.DataFrame(frame)
 
-    def _held(self) -> tuple[list[FleetBlock], dict[Any, WorkloadPredictor]]:
-        """The DLinear blocks and the per-key predictors of one state, each fitted key in one of them, also while an
-        :meth:`update` in another thread commits (it publishes a new mapping of predictors, its keys' own ones among
-        them, then the blocks without those keys): the blocks are read first, and a key found in both has just
-        moved to its own predictor."""
-        blocks = self._blocks
-        predictors = self._predictors
-        if predictors and any(not predictors.keys().isdisjoint(block.keys) for block in blocks):
-            blocks = _without(blocks, predictors)
-        return blocks, predictors
+    def _held(self, state: types.SimpleNamespace) -> tuple[list[FleetBlock], dict[Any, WorkloadPredictor]]:
+        """The DLinear blocks and the per-key predictors of ``state`` (a :meth:`_state`), each fitted key in one."""
+        return state._blocks, state._predictors
 
     @property
     def confidence_(self) -> pd.Series:
         """Per fitted key, the confidence (``1 - WAPE`` on its validation tail) in ``[0, 1]``."""
         check_is_fitted(self, "keys_")
+        state = self._state()
         values = {}
-        blocks, predictors = self._held()
+        blocks, predictors = self._held(state)
         for block in blocks:
             values.update(zip(block.keys, map(float, block.confidence)))
         values.update({name: float(p.confidence_) for name, p in predictors.items()})
-        if self._global is not None:
-            values.update(zip(self._global.keys, map(float, self._global.confidence)))
-        return pd.Series([values[name] for name in self.keys_], index=pd.Index(self.keys_, name=self.key_),
+        if state._global is not None:
+            values.update(zip(state._global.keys, map(float, state._global.confidence)))
+        return pd.Series([values[name] for name in state.keys_], index=pd.Index(state.keys_, name=state.key_),
                          name="confidence", dtype="float64")
 
     # -- health ----------------------------------------------------------------------------
@@ -770,10 +792,13 @@ class FleetPredictor(ParamsMixin):
             The time it is (any timestamp ``fit`` reads, naive as UTC), e.g. ``pd.Timestamp.now(tz="UTC")``;
             ``None``: ``stale_buckets`` is not measured.
         """
+        check_is_fitted(self, "keys_")
+        return self._health(self._state(), thresholds, now)
+
+    def _health(self, state: types.SimpleNamespace, thresholds: dict | None, now: Any) -> pd.DataFrame:
         from .health import fleet_health
 
-        check_is_fitted(self, "keys_")
-        return fleet_health(self._health_states(), self._fitted()["horizon"], thresholds, now, self.key_)
+        return fleet_health(self._health_states(state), self._fitted(state)["horizon"], thresholds, now, state.key_)
 
     def check_alerts(self, thresholds: dict | None = None, now: Any = None) -> list[dict[str, Any]]:
         """Every key's metric at warning or critical level in :meth:`health` (as ``{"key", "metric", "value",
@@ -781,26 +806,28 @@ class FleetPredictor(ParamsMixin):
         for a warning, ``ERROR`` for a critical level)."""
         from .health import fleet_thresholds, log_fleet_alerts
 
-        frame = self.health(thresholds, now)
-        return log_fleet_alerts(frame, fleet_thresholds(thresholds, self._fitted()["horizon"]))
+        check_is_fitted(self, "keys_")
+        state = self._state()
+        frame = self._health(state, thresholds, now)
+        return log_fleet_alerts(frame, fleet_thresholds(thresholds, self._fitted(state)["horizon"]))
 
-    def _health_states(self) -> list[tuple[Any, Any, str | None]]:
-        """``(key, state, update error)`` per fitted key, in ``keys_`` order: a key's own predictor, or what a
-        batched or global key holds (its newest bucket, bucket width and confidence)."""
+    def _health_states(self, held: types.SimpleNamespace) -> list[tuple[Any, Any, str | None]]:
+        """``(key, state, update error)`` per fitted key of ``held`` (a :meth:`_state`), in ``keys_`` order: a key's
+        own predictor, or what a batched or global key holds (its newest bucket, bucket width and confidence)."""
         states = {}
-        blocks, predictors = self._held()  # one state, also beside an update in another thread
+        blocks, predictors = self._held(held)
         for block in blocks:
             for row, name in enumerate(block.keys):
                 states[name] = types.SimpleNamespace(last_timestamp_=block.last_timestamp(row), freq_=block.freq,
                                                      confidence_=float(block.confidence[row]))
         states.update(predictors)
-        if self._global is not None:
-            state = self._global
+        if held._global is not None:
+            state = held._global
             for j, name in enumerate(state.keys):
                 states[name] = types.SimpleNamespace(last_timestamp_=state.last_timestamp(j), freq_=state.freqs[j],
                                                      confidence_=float(state.confidence[j]))
-        errors = self.update_errors_
-        return [(name, states[name], str(errors[name]) if name in errors else None) for name in self.keys_]
+        errors = held.update_errors_
+        return [(name, states[name], str(errors[name]) if name in errors else None) for name in held.keys_]
 
     # -- update ----------------------------------------------------------------------------
     def update(
@@ -908,13 +935,13 @@ class FleetPredictor(ParamsMixin):
             name, error = over[0]
             raise MemoryLimitError(f"key {quote(str(name))}: {error} No key's update fits within the limit.")
         kept = _without(self._blocks, {*updates, *refitted})
-        # The commit: the new mapping of predictors, then the blocks without the keys that left them, with the ones
-        # refitted (a predict in another thread reads one state: _held).
-        self._predictors = {**self._predictors, **updates}
-        self._blocks = kept + blocks
-        self.update_errors_ = errors
-        if refitted and self.time_limited_keys_:  # those keys' fits now are the update's, which no deadline cut
-            self.time_limited_keys_ = {k: v for k, v in self.time_limited_keys_.items() if k not in refitted}
+        limited = self.time_limited_keys_
+        if refitted and limited:  # those keys' fits now are the update's, which no deadline cut
+            limited = {k: v for k, v in limited.items() if k not in refitted}
+        # The commit, published at once: the new mapping of predictors, the blocks without the keys that left them
+        # with the ones refitted.
+        self._publish(_predictors={**self._predictors, **updates}, _blocks=kept + blocks, update_errors_=errors,
+                      time_limited_keys_=limited)
         return self
 
     def _update_mode(self) -> str:
@@ -990,8 +1017,8 @@ class FleetPredictor(ParamsMixin):
         if len(rows):
             for name, values in _global_calibration(model, self._fitted()["level"], rows).items():
                 calibrated[name][rows] = values
-        self._global = dataclasses.replace(state, model=model, length=state.length + added, **calibrated)
-        self.update_errors_ = errors
+        self._publish(_global=dataclasses.replace(state, model=model, length=state.length + added, **calibrated),
+                      update_errors_=errors)
         return self
 
     # -- persistence -----------------------------------------------------------------------
@@ -1007,7 +1034,8 @@ class FleetPredictor(ParamsMixin):
         from . import model_file, persistence
 
         check_is_fitted(self, "keys_")
-        fitted = self._fitted()
+        state = self._state()  # one fit's or update's state, also beside a fit or update in another thread
+        fitted = self._fitted(state)
         changed = {name: getattr(self, name) for name in ("model", "horizon") if getattr(self, name) != fitted[name]}
         if changed:
             raise WorkloadDataError(
@@ -1016,16 +1044,16 @@ class FleetPredictor(ParamsMixin):
                 "or set them back, before saving.")
         for check in model_file.fleet_parameter_checks(self):  # what load would refuse as damaged
             check()
-        _check_saveable_keys(self)
+        _check_saveable_keys(state)
         clone = copy.copy(self)
-        clone._blocks, clone._predictors = clone._held()  # one state, also beside an update in another thread
+        vars(clone).update(vars(state))
         clone.client = clone.executor = None
-        clone.errors_ = {name: [type(error).__name__, str(error)] for name, error in self.errors_.items()}
-        clone.update_errors_ = {name: [type(error).__name__, str(error)] for name, error in self.update_errors_.items()}
-        if self._global is not None:  # the network's own errors_ are the fleet's (saved above)
-            model = copy.copy(self._global.model)
+        clone.errors_ = {name: [type(error).__name__, str(error)] for name, error in state.errors_.items()}
+        clone.update_errors_ = {name: [type(error).__name__, str(error)] for name, error in state.update_errors_.items()}
+        if state._global is not None:  # the network's own errors_ are the fleet's (saved above)
+            model = copy.copy(state._global.model)
             model.errors_ = {}
-            clone._global = dataclasses.replace(self._global, model=model)
+            clone._global = dataclasses.replace(state._global, model=model)
         return persistence.save(clone, path)
 
     @classmethod
@@ -1156,9 +1184,9 @@ def _fitted_names(keys: list) -> dict:
     return {name: name for name in keys}
 
 
-def _check_saveable_keys(fleet: "FleetPredictor") -> None:
-    """A typed error, before anything is written, for a key (fitted, or in ``errors_`` or ``update_errors_``) that a
-    fleet file cannot hold (bytes, a date, a Decimal, ...): the file format's own encoder is the judge."""
+def _check_saveable_keys(fleet: Any) -> None:
+    """A typed error, before anything is written, for a key (fitted, or in ``errors_`` or ``update_errors_``) of a
+    fleet's state (:meth:`FleetPredictor._state`) that a fleet file cannot hold (bytes, a date, a Decimal, ...): the file format's own encoder is the judge."""
     from .persistence import _Encoder
 
     encoder = _Encoder()

@@ -441,8 +441,9 @@ class WorkloadPredictor(ParamsMixin):
             self._published = _published_of(vars(self))
             return self._published
 
-    def _calibration(self, model: BaseForecaster) -> dict[str, Any]:
-        """Interval half-widths and confidence from the model's out-of-sample validation forecasts.
+    def _calibration(self, model: BaseForecaster, level: float | None = None) -> dict[str, Any]:
+        """Interval half-widths at ``level`` (default: the predictor's) and confidence from the model's out-of-sample
+        validation forecasts.
 
         A model that keeps a larger pool of out-of-sample forecasts (``calibration_forecast_``
         against ``calibration_actual_``: the ensemble's at every rolling origin of its
@@ -454,15 +455,20 @@ class WorkloadPredictor(ParamsMixin):
         if pool is not None:
             weights = recency_weights(len(pool), len(model.validation_actual_), RECENT_SHARE)
             pool = (pool, model.calibration_actual_, weights)
-        return calibration(model.validation_forecast_, model.validation_actual_, self.level, pool)
+        return calibration(model.validation_forecast_, model.validation_actual_,
+                           self.level if level is None else level, pool)
 
-    def predict(self, steps: int | None = None) -> Forecast:
+    def predict(self, steps: int | None = None, level: float | None = None) -> Forecast:
         """Forecast ``steps`` buckets after the last fitted bucket.
 
         Parameters
         ----------
         steps : int or None
             Buckets to forecast, at most ``horizon`` (default ``horizon``).
+        level : float or None
+            The interval's coverage, in (0, 1) (default: the level it was calibrated at, ``interval_level_``).
+            Another level is calibrated from the same out-of-sample validation errors, as a fit at that level
+            calibrates it (e.g. ``0.99`` for the capacity to provision, beside the default ``0.9``).
 
         Returns
         -------
@@ -474,14 +480,15 @@ class WorkloadPredictor(ParamsMixin):
         NotFittedError
             Before :meth:`fit`.
         WorkloadDataError
-            ``steps`` is not a positive integer up to ``horizon``.
+            ``steps`` is not a positive integer up to ``horizon``, or ``level`` is not a coverage in (0, 1).
         """
         check_is_fitted(self, "model_")
         started = time.perf_counter()
         state = self._snapshot()  # one read: every value below comes from the same state
         steps = state.model._check_steps(steps)
+        halfwidth, level = self._interval_at(state, level)
         yhat = np.clip(_point(state, steps), 0.0, None)
-        lower, upper = interval(yhat, state.halfwidth[:steps])
+        lower, upper = interval(yhat, halfwidth[:steps])
         series: BucketedSeries = state.series
         tail = min(max(3 * steps, state.window), max(state.window, 3 * int(state.model.horizon)))
         # An explicit copy: pandas 2.x would otherwise hand the caller a view of the fitted series.
@@ -493,7 +500,7 @@ class WorkloadPredictor(ParamsMixin):
             lower=lower,
             upper=upper,
             targets=state.targets,
-            level=state.level,
+            level=level,
             model=state.model_name,
             confidence=state.confidence,
             confidence_by_target=dict(zip(state.targets, state.confidence_by_index)),
@@ -502,6 +509,17 @@ class WorkloadPredictor(ParamsMixin):
         )
         self.predict_seconds_.append(time.perf_counter() - started)  # deque.append is thread-safe
         return forecast
+
+    def _interval_at(self, state: _Published, level: Any) -> tuple[np.ndarray, float]:
+        """The interval half-widths ``[H, k]`` of ``state`` at ``level`` (None: its own), and that level."""
+        if level is None:
+            return state.halfwidth, state.level
+        if not is_number(level) or not 0.0 < float(level) < 1.0:
+            raise WorkloadDataError(f"level={quote(level)} must be a coverage in (0, 1), e.g. 0.99.")
+        level = float(level)
+        if level == state.level:
+            return state.halfwidth, level
+        return self._calibration(state.model, level)["interval_halfwidth_"], level
 
     def _forecasts_at(self, values: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """The fitted model's forecasts ``[len(origins), H, k]`` from the points of ``values`` (``[n, k]``, the fitted

@@ -126,3 +126,34 @@ def test_a_naive_history_is_read_as_utc_and_plots():
     forecast.plot()
     with pytest.raises(WorkloadDataError, match="Forecast history=.* must be None or a DataFrame"):
         _forecast(history=[4.0, 5.0, 6.0])
+
+
+@pytest.mark.parametrize("index, freq, message", [
+    # Before: all accepted; to_requests drew NaT's bucket near -9.2e18 ns (1677), overlapping buckets' arrivals
+    # into one another's span, and a bucket that ends past 2262 wrapped its arrivals to negative int64 times.
+    (["2024-05-10 12:00", None, "2024-05-10 12:00:20"], "10s", r"Forecast index holds NaT at position 1"),
+    (["2024-05-10 12:00", "2024-05-10 12:00", "2024-05-10 12:00:10"], "10s",
+     r"index steps from 2024-05-10T12:00:00\+00:00 to 2024-05-10T12:00:00\+00:00, not by freq"),
+    (["2024-05-10 12:00:20", "2024-05-10 12:00", "2024-05-10 12:00:10"], "10s", r"index steps from .*12:00:20"),
+    (["2024-05-10 12:00", "2024-05-10 12:00:10", "2024-05-10 12:00:20"], "1min", r"index steps .* not by freq"),
+    (["2024-05-10 12:00", "2024-05-10 12:00:10", "2024-05-10 12:01"], None, r"not by its first step"),
+    (["2262-04-11 23:46:50", "2262-04-11 23:47:00", "2262-04-11 23:47:10"], "10s",
+     r"index ends at 2262-04-11T23:47:10\+00:00, whose bucket .* ends after the last timestamp"),
+])
+def test_a_forecast_whose_buckets_overlap_skip_or_leave_the_timeline_is_refused(index, freq, message):
+    index = pd.DatetimeIndex(index, tz="UTC")
+    with pytest.raises(WorkloadDataError, match=message):
+        _forecast(index=index, freq=None if freq is None else pd.Timedelta(freq))
+
+
+def test_a_forecast_naming_a_target_twice_is_refused():
+    # Before: accepted; to_frame had two ("requests", "yhat") columns and to_requests drew from the first alone.
+    with pytest.raises(WorkloadDataError, match=r"targets=\('requests', 'requests'\) name a column twice"):
+        _forecast(yhat=np.full((3, 2), 10.0), targets=("requests", "requests"))
+
+
+def test_the_last_representable_bucket_is_accepted_and_draws_inside_it():
+    index = pd.DatetimeIndex(["2262-04-11 23:46:50", "2262-04-11 23:47:00"], tz="UTC")
+    requests = _forecast(steps=2, index=index, yhat=np.full((2, 1), 50.0)).to_requests(random_state=0)
+    start = (index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    assert len(requests) > 50 and requests["arrival_time_ns"].between(start, start + 20 * 10**9 - 1).all()

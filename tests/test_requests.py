@@ -233,3 +233,49 @@ def test_lengths_that_are_no_token_counts_are_refused_with_their_row(value, show
     log = pd.DataFrame({"input_tokens": [10, 20, value], "output_tokens": [1, 2, 3]})
     with pytest.raises(WorkloadDataError, match=f"lengths column 'input_tokens' holds {shown} at row 2"):
         make_forecast([5.0]).to_requests(random_state=0, lengths=log)
+
+
+@pytest.mark.parametrize("format, columns", [
+    ("native", ["arrival_time_ns", "input_tokens", "output_tokens"]),
+    ("vidur-main", ["arrived_at", "num_prefill_tokens", "num_decode_tokens"]),
+])
+def test_a_token_forecast_without_lengths_to_draw_splits_each_buckets_total_evenly(format, columns):
+    """Before: with no lengths, no history and no busy bucket in the history, the token forecast was dropped: the
+    native requests had arrival times only, and vidur-main refused, advising the token targets the forecast had."""
+    rates, inputs, outputs = [6.0, 0.0, 9.0], [600.0, 50.0, 905.0], [60.0, 0.0, 91.0]
+    yhat = np.column_stack([rates, inputs, outputs])
+    index = pd.date_range("2024-05-10 12:00", periods=3, freq="10s", tz="UTC")
+    idle = pd.DataFrame({"requests": [0.0, 0.0], "input_tokens": [0.0, 0.0], "output_tokens": [0.0, 0.0]},
+                        index=index[:2] - pd.Timedelta("20s"))
+    for history in (None, idle):
+        forecast = Forecast(index=index, yhat=yhat, lower=yhat, upper=yhat,
+                            targets=("requests", "input_tokens", "output_tokens"), level=0.9, model="dlinear",
+                            confidence=0.8, freq=pd.Timedelta("10s"), history=history)
+        requests = forecast.to_requests(random_state=4, format=format)
+        assert list(requests.columns) == columns
+        native = forecast.to_requests(random_state=4)
+        start = (index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+        buckets = (native["arrival_time_ns"].to_numpy() - start) // 10**10
+        counts = np.bincount(buckets, minlength=3)
+        for column, totals in (("input_tokens", inputs), ("output_tokens", outputs)):
+            sums = np.bincount(buckets, weights=native[column], minlength=3)
+            busy = counts > 0
+            # Each bucket's requests carry its forecast total (at least one token each), split evenly.
+            assert np.array_equal(sums[busy], np.maximum(np.round(totals), counts)[busy])
+            for b in np.flatnonzero(busy):
+                lengths = native[column].to_numpy()[buckets == b]
+                assert lengths.max() - lengths.min() <= 1
+
+
+def test_a_token_target_the_lengths_lack_is_split_evenly_beside_the_drawn_one():
+    # lengths hold prompt lengths only; the forecast predicts output tokens too: before, output_tokens was dropped.
+    log = lengths_log()[["ContextTokens"]]
+    yhat = np.column_stack([[20.0], [4000.0], [300.0]])
+    forecast = Forecast(index=pd.date_range("2024-05-10 12:00", periods=1, freq="10s", tz="UTC"), yhat=yhat,
+                        lower=yhat, upper=yhat, targets=("requests", "input_tokens", "output_tokens"), level=0.9,
+                        model="dlinear", confidence=0.8, freq=pd.Timedelta("10s"))
+    requests = forecast.to_requests(random_state=1, lengths=log)
+    assert list(requests.columns) == ["arrival_time_ns", "input_tokens", "output_tokens"]
+    assert requests["output_tokens"].sum() == max(300, len(requests))
+    assert requests["output_tokens"].max() - requests["output_tokens"].min() <= 1
+    assert requests["input_tokens"].sum() == max(4000, len(requests)) and requests["input_tokens"].nunique() > 3

@@ -65,8 +65,9 @@ class Forecast:
         Raises
         ------
         WorkloadDataError
-            ``index`` is no non-empty DatetimeIndex, ``targets`` no non-empty sequence of names, or ``yhat``,
-            ``lower`` or ``upper`` no array of shape ``(len(index), len(targets))`` of finite non-negative
+            ``index`` is no non-empty DatetimeIndex of bucket starts one width (``freq`` where given) apart, in
+            order, without NaT, its last bucket ending by ``pd.Timestamp.max``, ``targets`` no non-empty sequence
+            of distinct names, or ``yhat``, ``lower`` or ``upper`` no array of shape ``(len(index), len(targets))`` of finite non-negative
             numbers with ``lower <= yhat <= upper``, ``level`` not in ``(0, 1)``, ``confidence`` not in ``[0, 1]``,
             ``confidence_by_target`` no mapping of targets to numbers in ``[0, 1]``, ``freq`` no positive
             ``pd.Timedelta`` (nor ``None``), or ``history`` no DataFrame with a DatetimeIndex (nor ``None``).
@@ -83,6 +84,8 @@ class Forecast:
         else:
             raise WorkloadDataError(f"Forecast targets={quote(targets)} must be a non-empty tuple of column names, "
                                     "e.g. ('requests',).")
+        if len(set(self.targets)) < len(self.targets):  # to_frame's columns and to_requests' look-ups by name
+            raise WorkloadDataError(f"Forecast targets={quote(targets)} name a column twice; name each target once.")
         shape = (len(self.index), len(self.targets))
         for name in ("yhat", "lower", "upper"):
             array = getattr(self, name)
@@ -118,6 +121,7 @@ class Forecast:
                 raise WorkloadDataError(f"Forecast freq={quote(freq)} must be the bucket width as a pd.Timedelta "
                                         "> 0, e.g. pd.Timedelta('10s'), or None.")
             object.__setattr__(self, "freq", width)
+        _check_spacing(self.index, self.freq)
         history = self.history
         if history is not None and not (isinstance(history, pd.DataFrame) and isinstance(history.index, pd.DatetimeIndex)):
             raise WorkloadDataError(f"Forecast history={quote(history)} must be None or a DataFrame of the last observed "
@@ -159,8 +163,8 @@ class Forecast:
 
         ``format="native"``: columns ``arrival_time_ns`` (int64 ns since the epoch),
         ``input_tokens``, ``output_tokens``; a token column only where its lengths are known
-        (``lengths``, or a forecast fitted on ``requests`` and that token target), else
-        arrival times alone. The other formats need both lengths; they are named after the
+        (``lengths``, the history's tokens per request) or forecast (a token total with no lengths
+        to draw from is split evenly among its bucket's requests), else arrival times alone. The other formats need both lengths; they are named after the
         program that reads them: ``format="vidur-main"``, the trace columns of Vidur's repository
         (main branch): ``arrived_at`` (seconds since the first forecast bucket),
         ``num_prefill_tokens``, ``num_decode_tokens``; ``format="vidur-0.0.26"``, what the
@@ -186,6 +190,27 @@ class Forecast:
             f"Forecast(model={self.model!r}, targets={list(self.targets)}, steps={self.steps}, "
             f"start={self.index[0].isoformat()}, level={self.level}, confidence={self.confidence:.3f})"
         )
+
+
+def _check_spacing(index: pd.DatetimeIndex, freq: pd.Timedelta | None) -> None:
+    """A :class:`WorkloadDataError` unless ``index`` (in UTC) holds no NaT and steps by one width, ``freq`` where
+    given, with the last bucket's end a timestamp: to_requests draws each bucket's arrivals in ``[start, start +
+    width)``, so overlapping, unordered or NaT buckets would give wrong or wrapped arrival times."""
+    if index.hasnans:
+        raise WorkloadDataError(f"Forecast index holds NaT at position {int(np.flatnonzero(index.isna())[0])}: pass "
+                                "the start of every future bucket.")
+    steps = index[1:] - index[:-1]
+    width = freq if freq is not None else (steps[0] if len(steps) else None)
+    uneven = np.flatnonzero(steps != width)
+    if len(uneven):
+        at = int(uneven[0])
+        raise WorkloadDataError(
+            f"Forecast index steps from {index[at].isoformat()} to {index[at + 1].isoformat()}, not by "
+            f"{'freq' if freq is not None else 'its first step'} {width}: pass the start of each future bucket in "
+            "order, one bucket width apart, e.g. pd.date_range('2024-05-10', periods=3, freq='10s', tz='UTC').")
+    if width is not None and index[-1] > pd.Timestamp.max.tz_localize("UTC") - width:
+        raise WorkloadDataError(f"Forecast index ends at {index[-1].isoformat()}, whose bucket of {width} ends after "
+                                f"the last timestamp pandas holds ({pd.Timestamp.max}): pass earlier timestamps.")
 
 
 def _in_utc(index: pd.DatetimeIndex) -> pd.DatetimeIndex:

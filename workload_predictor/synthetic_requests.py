@@ -5,7 +5,8 @@ inside it (a Poisson process whose rate is constant within the bucket). Token
 lengths are drawn, jointly per request (so prompt and output lengths keep their
 correlation), from the empirical distribution of recent requests; where the
 forecast also predicted token totals, the lengths in each bucket are scaled so
-that they add up to the forecast total for that bucket.
+that they add up to the forecast total for that bucket (split evenly where no
+lengths are known).
 """
 
 from __future__ import annotations
@@ -187,6 +188,11 @@ def forecast_to_requests(
     out = {"arrival_time_ns": start_ns[bucket] + offsets}
 
     sample = length_sample(forecast, lengths, recent)
+    # A token total the forecast predicts with no lengths to draw from is shared evenly by its bucket's requests.
+    even = {c: 1.0 for c in ("input_tokens", "output_tokens") if c in targets and (sample is None or c not in sample)}
+    if even:
+        sample = pd.DataFrame(even, index=[0]) if sample is None else sample.assign(**even)
+        sample = sample[[c for c in ("input_tokens", "output_tokens") if c in sample]]
     if sample is not None:
         drawn = sample.iloc[rng.integers(0, len(sample), len(bucket))]  # whole rows: lengths stay paired
         for column in sample.columns:

@@ -1437,3 +1437,94 @@ def test_the_weight_a_shift_moved_is_named_where_it_went(runner, tmp_path):
     assert moved, result.output
     holder = moved.group(3) or moved.group(2)
     assert weights[holder] >= float(moved.group(1)) > 0, result.output
+
+
+def test_two_runs_at_once_on_one_model_file_keep_both_logs_buckets(tmp_path, monkeypatch):
+    """Two runs at once (a cron job whose previous run is still going) each loaded the same file and updated it
+    with their own log; the later save won: the buckets of the other log were lost, or zero-filled by the run of
+    the later log. The second run now waits for the first to save, then loads what it saved."""
+    import threading
+
+    from workload_predictor import WorkloadPredictor
+
+    model = tmp_path / "m.wp"
+    fit = ["forecast", str(bucketed_csv(tmp_path / "a.csv")), "--model", "naive", "--horizon", "2", "-q",
+           "--model-file", str(model)]
+    assert CliRunner().invoke(main, fit).exit_code == 0
+    first = bucketed_csv(tmp_path / "b.csv", start="2024-05-10T00:33:20Z", periods=5, requests=[100] * 5)
+    second = bucketed_csv(tmp_path / "c.csv", start="2024-05-10T00:34:10Z", periods=5, requests=[200] * 5)
+    load, update = WorkloadPredictor.load.__func__, WorkloadPredictor.update
+    loads, second_loaded = [], threading.Event()
+
+    def counted_load(cls, *args, **kwargs):
+        predictor = load(cls, *args, **kwargs)
+        loads.append(threading.current_thread().name)
+        if len(loads) == 2:
+            second_loaded.set()
+        return predictor
+
+    def slow_update(self, *args, **kwargs):
+        if threading.current_thread().name == "first":
+            second_loaded.wait(timeout=3)  # before: the second run loaded the file meanwhile
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(WorkloadPredictor, "load", classmethod(counted_load))
+    monkeypatch.setattr(WorkloadPredictor, "update", slow_update)
+    codes = {}
+
+    def run(path):
+        try:
+            main(["forecast", str(path), "--model-file", str(model), "-q"], standalone_mode=False)
+            codes[threading.current_thread().name] = 0
+        except SystemExit as exc:
+            codes[threading.current_thread().name] = exc.code
+
+    threads = [threading.Thread(target=run, args=(first,), name="first"),
+               threading.Thread(target=run, args=(second,), name="second")]
+    threads[0].start()
+    for _ in range(500):  # the second run starts once the first has loaded the file
+        if loads:
+            break
+        threading.Event().wait(0.01)
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert codes == {"first": 0, "second": 0}
+    series = load(WorkloadPredictor, model).series_
+    assert series.index[-1] == pd.Timestamp("2024-05-10T00:34:50Z")
+    assert series.values[-10:, 0].tolist() == [100.0] * 5 + [200.0] * 5
+
+
+def test_an_existing_model_file_in_a_folder_that_takes_no_new_file_is_refused_before_the_update(
+        runner, azure_csv, tmp_path, monkeypatch):
+    """The save writes a new file beside the model file and renames it over it: with a folder that takes no new
+    file (a read-only mount; as root os.access says yes), the run loaded and updated the model and then ended with
+    exit 3 after the work, where the help says an output path that cannot be written is a usage error (exit 2)."""
+    import os
+
+    from workload_predictor import WorkloadPredictor
+
+    model = tmp_path / "m.wp"
+    half = tmp_path / "half.csv"
+    request_log().iloc[:1500].to_csv(half, index=False)
+    assert runner.invoke(main, ["forecast", str(half), "--freq", "5s", "--model", "naive", "-q",
+                                "--model-file", str(model)]).exit_code == 0
+    before = model.read_bytes()
+    real_open, update = os.open, WorkloadPredictor.update
+    updates = []
+
+    def read_only_folder(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and os.path.dirname(os.fspath(path)) == str(tmp_path):
+            raise OSError(30, "Read-only file system", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def counted_update(self, *args, **kwargs):
+        updates.append(1)
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only_folder)
+    monkeypatch.setattr(WorkloadPredictor, "update", counted_update)
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "-q", "--model-file", str(model)])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--model-file" in result.output and "Read-only file system" in result.output
+    assert not updates and model.read_bytes() == before

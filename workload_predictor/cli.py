@@ -6,15 +6,17 @@ plotting, synthetic_requests): every number it prints comes from those.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import math
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 import numpy as np
@@ -288,16 +290,57 @@ def _check_output_paths(**paths: str | None) -> None:
             raise click.BadParameter(f"{quote(path)}: the folder {quote(str(folder))} is not writable; write "
                                      "somewhere else.", param_hint=option)
         # os.access says yes to root everywhere, and to folders no file can be made in (/proc, a read-only
-        # mount): open the file as the command will, without changing one that exists.
+        # mount): open the file as the command will, without changing one that exists. A model file is saved
+        # to a new file beside it, then renamed over it: the folder must take a new file even where it exists
+        # (checked beside it, so that another run never sees an empty model file appear).
         existed = Path(path).exists()
         try:
-            with open(path, "a" if existed else "x"):
-                pass
+            if name == "model_file":
+                with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{Path(path).name}.check-"):
+                    pass
+            else:
+                with open(path, "a" if existed else "x"):
+                    pass
         except OSError as exc:
             raise click.BadParameter(f"{quote(path)} cannot be written ({exc.strerror or _one_line(exc)}); write "
                                      "somewhere else.", param_hint=option) from None
-        if not existed:
+        if not existed and name != "model_file":
             Path(path).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _model_file_lock(path: str | None) -> Iterator[None]:
+    """Hold an exclusive lock on ``.<name>.lock`` beside --model-file ``path`` (nothing without one).
+
+    Two runs at once on one model file (a cron job whose previous run is still going) would each update the
+    version they loaded, and the later save would drop the other's buckets or zero-fill them. The lock makes
+    the second wait, then load what the first saved. Where the platform has no ``flock`` (Windows), runs are
+    not kept apart.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if path is None or fcntl is None:
+        yield
+        return
+    lock = Path(path).with_name(f".{Path(path).name}.lock")
+    try:
+        handle = open(lock, "a")
+    except OSError as exc:
+        raise click.BadParameter(f"{quote(path)}: its lock file {quote(str(lock))} cannot be written "
+                                 f"({exc.strerror or _one_line(exc)}); write somewhere else.",
+                                 param_hint="--model-file") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            click.echo(f"waiting for another run on --model-file {quote(path)} to save it ...", err=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _writing(path: str, option: str, write: Callable[[], Any]) -> None:
@@ -486,7 +529,8 @@ def main() -> None:
               help="Reuse a saved predictor: if the file exists, load it instead of fitting (it keeps its own "
                    "model, horizon, level and targets: --model, --horizon, --level or --target that differ are refused), "
                    "append TRACE's buckets after its last one with update() and save it back (TRACE's buckets must "
-                   "be as wide as the saved model's); otherwise fit on TRACE and save the predictor there.")
+                   "be as wide as the saved model's); otherwise fit on TRACE and save the predictor there. A second "
+                   "run on the same file waits for the first to save it (a lock file .FILE.lock beside it).")
 @click.option("--by", default=None, metavar="COLUMN",
               help="Forecast one series per value of this column (model, endpoint, tenant): a fleet "
                    "(without --plot, --requests, --format and --model-file).")
@@ -529,8 +573,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _check_suffix(out, OUT_SUFFIXES, "--out")
     _check_suffix(requests_path, REQUESTS_SUFFIXES, "--requests")
     _check_distinct(out=out, plot=plot_path, requests=requests_path, model_file=model_file)
-    _check_output_paths(out=out, plot=plot_path, requests=requests_path,
-                        model_file=None if model_file is None or Path(model_file).exists() else model_file)
+    _check_output_paths(out=out, plot=plot_path, requests=requests_path, model_file=model_file)
     _check_plotting(plot_path)
     if by is not None:
         return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
@@ -548,32 +591,33 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
             "draw from: that takes an input_tokens or output_tokens column (token sums per bucket) and a bucket with "
             "requests (--input-col/--output-col name a request log's columns only). Add such a column, pass the raw "
             "request log with --freq instead, or write --format native.")
-    appended = zero_filled = None
-    if model_file and Path(model_file).exists():
-        asked = {"model": model, "horizon": horizon, "level": level, "targets": list(dict.fromkeys(targets))}
-        asked = {name: value for name, value in asked.items() if _option_given(name)}
-        predictor, appended, zero_filled = _reuse(Path(model_file), data, freq, asked)
-        chosen, model, level = list(predictor.targets_), predictor.model, predictor.level
-        if requests_path and "requests" not in chosen:  # a token forecast is no count of requests
-            raise WorkloadDataError(
-                f"--requests draws requests from a forecast of request counts, and {Path(model_file).name} "
-                f"forecasts {', '.join(chosen)} only: refit with a new --model-file and --target requests "
-                f"({Path(model_file).name} was not changed)."
-            )
-    else:
-        _check_history(data, freq)
-        chosen = _targets(data, targets)
-        if requests_path and "requests" not in chosen:
-            chosen.insert(0, "requests")
-        predictor = WorkloadPredictor(model=model, horizon=horizon, level=level, random_state=seed,
-                                      verbose=False if quiet else None)
-        predictor.fit(data.series, timestamp="timestamp", target=chosen)
-    if model_file:
-        try:
-            predictor.save(model_file)
-        except OSError as exc:  # its message names the temporary file the save writes first
-            raise WorkloadDataError(f"cannot write --model-file {quote(model_file)}: "
-                                    f"{exc.strerror or _one_line(exc)}; write somewhere else.") from exc
+    with _model_file_lock(model_file):  # held from the load (or the fit) to the save
+        appended = zero_filled = None
+        if model_file and Path(model_file).exists():
+            asked = {"model": model, "horizon": horizon, "level": level, "targets": list(dict.fromkeys(targets))}
+            asked = {name: value for name, value in asked.items() if _option_given(name)}
+            predictor, appended, zero_filled = _reuse(Path(model_file), data, freq, asked)
+            chosen, model, level = list(predictor.targets_), predictor.model, predictor.level
+            if requests_path and "requests" not in chosen:  # a token forecast is no count of requests
+                raise WorkloadDataError(
+                    f"--requests draws requests from a forecast of request counts, and {Path(model_file).name} "
+                    f"forecasts {', '.join(chosen)} only: refit with a new --model-file and --target requests "
+                    f"({Path(model_file).name} was not changed)."
+                )
+        else:
+            _check_history(data, freq)
+            chosen = _targets(data, targets)
+            if requests_path and "requests" not in chosen:
+                chosen.insert(0, "requests")
+            predictor = WorkloadPredictor(model=model, horizon=horizon, level=level, random_state=seed,
+                                          verbose=False if quiet else None)
+            predictor.fit(data.series, timestamp="timestamp", target=chosen)
+        if model_file:
+            try:
+                predictor.save(model_file)
+            except OSError as exc:  # its message names the temporary file the save writes first
+                raise WorkloadDataError(f"cannot write --model-file {quote(model_file)}: "
+                                        f"{exc.strerror or _one_line(exc)}; write somewhere else.") from exc
     started = time.perf_counter()
     result = predictor.predict()
     predict_ms = (time.perf_counter() - started) * 1e3

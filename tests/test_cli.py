@@ -1528,3 +1528,20 @@ def test_an_existing_model_file_in_a_folder_that_takes_no_new_file_is_refused_be
     assert result.exit_code == EXIT_USAGE, result.output
     assert "--model-file" in result.output and "Read-only file system" in result.output
     assert not updates and model.read_bytes() == before
+
+
+def test_requests_refuse_a_missing_token_length_before_the_fit(runner, tmp_path):
+    """A log with a missing ContextTokens among the rows --requests draws lengths from was fitted, its
+    --model-file saved and its forecast printed, and only then refused, naming "lengths column 'input_tokens'"
+    (the library's parameter and name), not the file's column."""
+    log = request_log()
+    log["ContextTokens"] = log["ContextTokens"].astype(float)
+    log.loc[2900, "ContextTokens"] = np.nan
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    model = tmp_path / "m.wp"
+    line = _one_error_line(runner.invoke(main, ["forecast", str(path), "--freq", "5s", "--model", "naive", "-q",
+                                                "--model-file", str(model), "--requests", str(tmp_path / "r.csv")]))
+    assert "log.csv's column 'ContextTokens' holds nan at data row 2901" in line
+    assert "last 2,000 requests" in line and "lengths column" not in line
+    assert not model.exists() and not (tmp_path / "r.csv").exists()

@@ -370,19 +370,34 @@ def _option_given(name: str) -> bool:
     return source is not None and source != click.core.ParameterSource.DEFAULT
 
 
+#: --requests draws token lengths from a request log's last rows, this many (Forecast.to_requests' recent).
+RECENT_REQUESTS = 2000
+
+
 def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
     """Per-request ``input_tokens``/``output_tokens`` to draw synthetic requests from, or None if TRACE has none.
 
     A request log's token columns (found as :func:`~workload_predictor.readers.read_trace` finds them, so
-    --input-col/--output-col apply); for a bucketed series, the tokens per request of each busy bucket.
+    --input-col/--output-col apply), whose last :data:`RECENT_REQUESTS` rows, those drawn from, are checked here,
+    before the fit; for a bucketed series, the tokens per request of each busy bucket.
     """
     from .data import token_columns
+    from .synthetic_requests import length_sample
 
     if data.log is not None:
         columns = token_columns(data.log.columns, opts["input_col"], opts["output_col"])
         if not columns:
             return None
-        return data.log[list(columns.values())].set_axis(list(columns), axis=1)
+        lengths = data.log[list(columns.values())].set_axis(list(columns), axis=1)
+        try:
+            length_sample(None, lengths, RECENT_REQUESTS)
+        except WorkloadDataError as exc:  # it names the columns as renamed above
+            message = _one_line(exc)
+            for name, column in columns.items():
+                message = message.replace(f"lengths column {quote(name)}", f"{data.path.name}'s column {quote(column)}")
+            raise WorkloadDataError(f"--requests draws token lengths from the log's last {RECENT_REQUESTS:,} "
+                                    f"requests: {message}") from None
+        return lengths
     series = data.series
     present = [c for c in ("input_tokens", "output_tokens") if c in series.columns]
     if not present or "requests" not in series.columns:
@@ -662,7 +677,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         _writing(plot_path, "--plot", lambda: figure.savefig(plot_path, dpi=110))
         _say(f"wrote   {plot_path}")
     if requests_path:
-        frame = result.to_requests(random_state=seed, lengths=lengths, format=requests_format)
+        frame = result.to_requests(random_state=seed, lengths=lengths, recent=RECENT_REQUESTS, format=requests_format)
         _writing(requests_path, "--requests", lambda: frame.to_csv(requests_path, index=False))
         _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
 

@@ -279,3 +279,20 @@ def test_a_token_target_the_lengths_lack_is_split_evenly_beside_the_drawn_one():
     assert requests["output_tokens"].sum() == max(300, len(requests))
     assert requests["output_tokens"].max() - requests["output_tokens"].min() <= 1
     assert requests["input_tokens"].sum() == max(4000, len(requests)) and requests["input_tokens"].nunique() > 3
+
+
+def test_the_request_count_target_can_be_named_as_the_error_advises():
+    """A forecast of ("qps", "input_tokens") was refused with "pass count=<target>", which Forecast.to_requests
+    did not take (TypeError: unexpected keyword argument 'count')."""
+    yhat = np.column_stack([[12.0, 30.0], [2400.0, 9000.0]])
+    forecast = Forecast(index=pd.date_range("2024-05-10 12:00", periods=2, freq="10s", tz="UTC"), yhat=yhat,
+                        lower=yhat, upper=yhat, targets=("qps", "input_tokens"), level=0.9, model="dlinear",
+                        confidence=0.8, freq=pd.Timedelta("10s"))
+    with pytest.raises(WorkloadDataError, match=r"pass count=<target>"):
+        forecast.to_requests(random_state=0)
+    requests = forecast.to_requests(random_state=0, lengths=lengths_log(), count="qps")
+    start = (forecast.index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    buckets = (requests["arrival_time_ns"] - start) // 10**10
+    assert np.bincount(buckets, weights=requests["input_tokens"]).tolist() == [2400.0, 9000.0]
+    with pytest.raises(WorkloadDataError, match=r"no request-count target \(targets: \['qps', 'input_tokens'\]\)"):
+        forecast.to_requests(random_state=0, count="requests")

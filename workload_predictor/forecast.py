@@ -149,7 +149,7 @@ class Forecast:
         return pd.DataFrame(data, index=index, columns=columns)
 
     def to_requests(self, random_state=None, lengths: pd.DataFrame | None = None, recent: int | None = 2000,
-                    quantity: str = "yhat", format: str = "native") -> pd.DataFrame:
+                    quantity: str = "yhat", format: str = "native", count: str | None = None) -> pd.DataFrame:
         """Synthetic future requests for a simulator, following this forecast.
 
         Each bucket gets ``Poisson(forecast)`` requests at uniform random instants in it.
@@ -160,6 +160,8 @@ class Forecast:
         to the forecast exactly (rounded to an integer; every request keeps at least one token, so a bucket whose
         forecast total is below its number of requests gets one token per request).
         ``quantity="upper"`` draws from the interval's upper bound (a stress test).
+        ``count`` names the target that counts requests (default: ``requests``, or a single target
+        not named as a token count, such as ``qps``).
 
         ``format="native"``: columns ``arrival_time_ns`` (int64 ns since the epoch),
         ``input_tokens``, ``output_tokens``; a token column only where its lengths are known
@@ -175,7 +177,7 @@ class Forecast:
 
         check_format(format)  # before the draw
         requests = forecast_to_requests(self, random_state=random_state, lengths=lengths, recent=recent,
-                                        quantity=quantity)
+                                        quantity=quantity, count=count)
         return in_format(requests, format, start=self.index[0])
 
     def plot(self, targets=None, history: int | None = None, ax=None):

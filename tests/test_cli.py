@@ -1545,3 +1545,17 @@ def test_requests_refuse_a_missing_token_length_before_the_fit(runner, tmp_path)
     assert "log.csv's column 'ContextTokens' holds nan at data row 2901" in line
     assert "last 2,000 requests" in line and "lengths column" not in line
     assert not model.exists() and not (tmp_path / "r.csv").exists()
+
+
+def test_format_without_requests_is_refused_not_dropped(runner, azure_csv, monkeypatch):
+    """--format vidur-main without --requests ran the fit, printed the forecast and wrote no requests, exit 0,
+    without a word on the option it dropped."""
+    from workload_predictor import WorkloadPredictor
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the fit ran")
+
+    monkeypatch.setattr(WorkloadPredictor, "fit", no_fit)
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--format", "vidur-main"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--format sets the columns of the --requests file" in result.output

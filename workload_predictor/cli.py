@@ -35,9 +35,10 @@ Exit codes:
   1  internal error (a bug: rerun with --debug and report the traceback)
   2  usage error (unknown option, missing argument, file not found, a request log
      without --freq, an --out suffix other than .csv or .json, an output path that
-     cannot be written, an option --by does not support, --jobs without --by, a
-     --test-size that is neither a fraction nor a whole number of buckets, a --model,
-     --horizon, --level or --target other than an existing --model-file's)
+     cannot be written, an option --by does not support, --jobs without --by,
+     --format without --requests, a --test-size that is neither a fraction nor a
+     whole number of buckets, a --model, --horizon, --level or --target other than
+     an existing --model-file's)
   3  bad input data (unreadable file, bad timestamps, too little history, ...)
   4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
 
@@ -585,6 +586,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     elif _option_given("jobs"):
         raise click.UsageError("--jobs sets the worker processes of --by, one series per process; without --by "
                                "there is one series: drop --jobs, or pass --by COLUMN.")
+    if requests_path is None and _option_given("requests_format"):
+        raise click.UsageError("--format sets the columns of the --requests file, and no --requests was given: "
+                               "pass --requests FILE.csv, or drop --format.")
     _check_suffix(out, OUT_SUFFIXES, "--out")
     _check_suffix(requests_path, REQUESTS_SUFFIXES, "--requests")
     _check_distinct(out=out, plot=plot_path, requests=requests_path, model_file=model_file)

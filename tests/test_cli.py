@@ -1559,3 +1559,22 @@ def test_format_without_requests_is_refused_not_dropped(runner, azure_csv, monke
     result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--format", "vidur-main"])
     assert result.exit_code == EXIT_USAGE, result.output
     assert "--format sets the columns of the --requests file" in result.output
+
+
+def test_requests_from_a_bucketed_series_refuse_a_bad_token_sum_before_the_fit_naming_its_bucket(runner, tmp_path):
+    """A negative input_tokens in a bucketed series was refused after the fit, at "data row 121" (its position
+    among the buckets with requests; the file's data row is 152), as "lengths column 'input_tokens'"; a text
+    value failed inside numpy ("could not convert string to float")."""
+    for value, shown in (("-3", "-3"), ("many", "'many'")):
+        path = tmp_path / "buckets.csv"
+        frame = pd.read_csv(bucketed_csv(path, requests=np.arange(200) % 5))
+        frame["input_tokens"] = (frame["requests"] * 100).astype(object)
+        frame.loc[151, "input_tokens"] = value
+        frame.to_csv(path, index=False)
+        model = tmp_path / "m.wp"
+        line = _one_error_line(runner.invoke(main, ["forecast", str(path), "--model", "naive", "-q", "--model-file",
+                                                    str(model), "--requests", str(tmp_path / "r.csv")]))
+        stamp = pd.Timestamp("2024-05-10T00:00:00Z") + 151 * pd.Timedelta("10s")
+        assert f"its input_tokens column holds {shown}" in line, line
+        assert f"in the bucket of {stamp:%Y-%m-%d %H:%M:%S}Z" in line and "data row" not in line
+        assert not model.exists()

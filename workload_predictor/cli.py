@@ -22,6 +22,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from .data import MAX_VALUE
 from .errors import NoKeyFittedError, UpdateGapError, WorkloadDataError, cut, quote, quote_columns
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
@@ -406,7 +407,22 @@ def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
     busy = series[pd.to_numeric(series["requests"], errors="coerce") > 0]
     if len(busy) == 0:
         return None
-    return pd.DataFrame({c: busy[c].to_numpy(float) / busy["requests"].to_numpy(float) for c in present})
+    # Only the requests column of a bucketed series is checked on reading: a token sum that is no count, in the
+    # buckets drawn from, is refused here (before the fit), naming its bucket.
+    drawn = busy.iloc[-RECENT_REQUESTS:]
+    for column in present:
+        values = pd.to_numeric(drawn[column], errors="coerce").to_numpy(float, na_value=np.nan)
+        bad = np.flatnonzero(~((values >= 0) & (values <= MAX_VALUE)))
+        if len(bad):
+            value = drawn[column].iloc[int(bad[0])]
+            raise WorkloadDataError(
+                f"--requests draws token lengths from the tokens per request of {data.path.name}'s last "
+                f"{RECENT_REQUESTS:,} buckets with requests, and its {column} column holds "
+                f"{quote(value.item() if isinstance(value, np.generic) else value)} in the bucket of "
+                f"{_stamp(drawn['timestamp'].iloc[int(bad[0])])} ({len(bad):,} such buckets), no token count (a "
+                f"number in 0 .. {MAX_VALUE:g}); fix those rows, or drop the column.")
+    return pd.DataFrame({c: pd.to_numeric(busy[c], errors="coerce").to_numpy(float) / busy["requests"].to_numpy(float)
+                         for c in present})
 
 
 def _check_history(data, freq: str | None) -> None:

@@ -1578,3 +1578,20 @@ def test_requests_from_a_bucketed_series_refuse_a_bad_token_sum_before_the_fit_n
         assert f"its input_tokens column holds {shown}" in line, line
         assert f"in the bucket of {stamp:%Y-%m-%d %H:%M:%S}Z" in line and "data row" not in line
         assert not model.exists()
+
+
+@pytest.mark.parametrize("start, shown", [("2024-05-10T00:33:25Z", "00:33:25Z"),
+                                          ("2024-05-10T00:33:20.5Z", "00:33:20.500Z")])
+def test_a_model_file_refuses_a_series_off_its_grid_in_the_command_lines_words(runner, tmp_path, start, shown):
+    """A bucketed series 5 s off the model's 10 s grid was refused with update's advice ("bucketize the new
+    requests with the same freq and origin as the fitted series", "every 0 days 00:00:10"), no option of the
+    command line's, and without saying whether the model file was changed."""
+    model = tmp_path / "m.wp"
+    assert runner.invoke(main, ["forecast", str(bucketed_csv(tmp_path / "a.csv")), "--model", "naive", "-q",
+                                "--model-file", str(model)]).exit_code == 0
+    before = model.read_bytes()
+    later = bucketed_csv(tmp_path / "b.csv", start=start, periods=5)
+    line = _one_error_line(runner.invoke(main, ["forecast", str(later), "--model-file", str(model), "-q"]))
+    assert f"b.csv: its bucket 2024-05-10 {shown} is off m.wp's grid (buckets of 10 s from 2024-05-10 00:33:10Z)" in line
+    assert "--freq 10s" in line and "(m.wp was not changed)" in line and "bucketize" not in line
+    assert model.read_bytes() == before

@@ -781,7 +781,17 @@ def _reuse(path: Path, data, freq: str | None, asked: dict[str, Any] | None = No
             f"{path.name} was fitted on {_width(predictor.freq_)} buckets; {data.path.name} has "
             f"{_width(width)} buckets: {fix}, or refit with a new --model-file ({path.name} was not changed)."
         )
-    newer = data.series[np.asarray(stamps > predictor.last_timestamp_)]
+    later = np.asarray(stamps > predictor.last_timestamp_)
+    newer = data.series[later]
+    off_grid = np.flatnonzero(np.asarray((stamps[later] - predictor.last_timestamp_) % predictor.freq_
+                                         != pd.Timedelta(0)))
+    if len(off_grid):  # update's own message advises bucketize(..., origin=...), no option of the CLI's
+        first = stamps[later][off_grid[0]]
+        raise WorkloadDataError(
+            f"{data.path.name}: its bucket {_stamp(first, _fraction_digits(first))} is off {path.name}'s grid (buckets "
+            f"of {_width(predictor.freq_)} from {_stamp(predictor.last_timestamp_)}): pass a bucketed series on that "
+            f"grid, or the raw request log with --freq {_freq_option(predictor.freq_)} ({path.name} was not changed)."
+        )
     zero_filled = 0
     if len(newer):
         before = predictor.last_timestamp_

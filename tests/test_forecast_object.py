@@ -138,12 +138,16 @@ def test_a_naive_history_is_read_as_utc_and_plots():
     (["2024-05-10 12:00", "2024-05-10 12:00:10", "2024-05-10 12:00:20"], "1min", r"index steps .* not by freq"),
     (["2024-05-10 12:00", "2024-05-10 12:00:10", "2024-05-10 12:01"], None, r"not by its first step"),
     (["2262-04-11 23:46:50", "2262-04-11 23:47:00", "2262-04-11 23:47:10"], "10s",
-     r"index ends at 2262-04-11T23:47:10\+00:00, whose bucket .* ends after the last timestamp"),
+     r"index spans 2262-04-11T23:46:50\+00:00 .. 2262-04-11T23:47:10\+00:00 \(buckets of 0 days 00:00:10\), "
+     r"outside 1677-09-21 00:12:43.145224193\+00:00 .. 2262-04-11 23:47:16.854775807\+00:00"),
+    # Before: pandas' OutOfBoundsDatetime ("Out of bounds nanosecond timestamp") from to_requests.
+    (pd.DatetimeIndex(["3000-01-01", "3000-01-01 00:00:10"]).as_unit("s"), "10s", r"index spans 3000-01-01"),
+    (pd.DatetimeIndex(["1500-01-01", "1500-01-01 00:00:10"]).as_unit("s"), "10s", r"index spans 1500-01-01"),
 ])
 def test_a_forecast_whose_buckets_overlap_skip_or_leave_the_timeline_is_refused(index, freq, message):
-    index = pd.DatetimeIndex(index, tz="UTC")
+    index = index.tz_localize("UTC") if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index, tz="UTC")
     with pytest.raises(WorkloadDataError, match=message):
-        _forecast(index=index, freq=None if freq is None else pd.Timedelta(freq))
+        _forecast(steps=len(index), index=index, freq=None if freq is None else pd.Timedelta(freq))
 
 
 def test_a_forecast_naming_a_target_twice_is_refused():

@@ -66,7 +66,7 @@ class Forecast:
         ------
         WorkloadDataError
             ``index`` is no non-empty DatetimeIndex of bucket starts one width (``freq`` where given) apart, in
-            order, without NaT, its last bucket ending by ``pd.Timestamp.max``, ``targets`` no non-empty sequence
+            order, without NaT, its buckets within ``pd.Timestamp.min .. max``, ``targets`` no non-empty sequence
             of distinct names, or ``yhat``, ``lower`` or ``upper`` no array of shape ``(len(index), len(targets))`` of finite non-negative
             numbers with ``lower <= yhat <= upper``, ``level`` not in ``(0, 1)``, ``confidence`` not in ``[0, 1]``,
             ``confidence_by_target`` no mapping of targets to numbers in ``[0, 1]``, ``freq`` no positive
@@ -210,9 +210,12 @@ def _check_spacing(index: pd.DatetimeIndex, freq: pd.Timedelta | None) -> None:
             f"Forecast index steps from {index[at].isoformat()} to {index[at + 1].isoformat()}, not by "
             f"{'freq' if freq is not None else 'its first step'} {width}: pass the start of each future bucket in "
             "order, one bucket width apart, e.g. pd.date_range('2024-05-10', periods=3, freq='10s', tz='UTC').")
-    if width is not None and index[-1] > pd.Timestamp.max.tz_localize("UTC") - width:
-        raise WorkloadDataError(f"Forecast index ends at {index[-1].isoformat()}, whose bucket of {width} ends after "
-                                f"the last timestamp pandas holds ({pd.Timestamp.max}): pass earlier timestamps.")
+    first, last = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    if index[0] < first or (width is not None and index[-1] > last - width):  # an index in s or ms can be
+        raise WorkloadDataError(
+            f"Forecast index spans {index[0].isoformat()} .. {index[-1].isoformat()} (buckets of {width}), outside "
+            f"{first} .. {last}, the instants int64 nanoseconds since the epoch hold (to_requests' arrival times): "
+            "pass timestamps within them.")
 
 
 def _in_utc(index: pd.DatetimeIndex) -> pd.DatetimeIndex:

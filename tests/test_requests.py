@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -296,3 +298,24 @@ def test_the_request_count_target_can_be_named_as_the_error_advises():
     assert np.bincount(buckets, weights=requests["input_tokens"]).tolist() == [2400.0, 9000.0]
     with pytest.raises(WorkloadDataError, match=r"no request-count target \(targets: \['qps', 'input_tokens'\]\)"):
         forecast.to_requests(random_state=0, count="requests")
+
+
+@pytest.mark.parametrize("column, value, shown", [
+    ("input_tokens", np.nan, "nan"),
+    ("input_tokens", 1e30, "1e+30"),  # 2e29 tokens per request wrapped int64 (then 1 token)
+    ("output_tokens", -50.0, "-50.0"),
+    ("output_tokens", "x", "'x'"),  # before: numpy's "could not convert string to float: 'x'"
+])
+def test_a_hand_built_history_whose_tokens_are_no_counts_is_refused(column, value, shown):
+    """Before: the bucket's tokens per request became 1 token per request (NaN, 1e30 and -50 alike), unsaid."""
+    index = pd.date_range("2024-05-10 11:59:30", periods=3, freq="10s", tz="UTC")
+    history = pd.DataFrame({"requests": [5.0, 5.0, 5.0], "input_tokens": [500.0, 600.0, 700.0],
+                            "output_tokens": [50.0, 60.0, 70.0]}, index=index).astype(object)
+    history.loc[index[1], column] = value
+    forecast = make_forecast([20.0, 20.0], history=history)
+    with pytest.raises(WorkloadDataError, match=rf"history column '{column}' holds {re.escape(shown)} in its bucket "
+                                                r"of 2024-05-10T11:59:40\+00:00 \(1 such buckets"):
+        forecast.to_requests(random_state=0)
+    history.loc[index[1], "requests"] = 0.0  # an idle bucket gives no lengths: its tokens are not read
+    requests = make_forecast([20.0, 20.0], history=history).to_requests(random_state=0)
+    assert set(requests["input_tokens"]) <= {100, 140}

@@ -71,10 +71,27 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
     counted = [c for c in ("input_tokens", "output_tokens") if c in history.columns]
     if not counted:
         return None
-    busy = history[history["requests"] > 0]
+    requests = pd.to_numeric(history["requests"], errors="coerce").to_numpy(float, na_value=np.nan)
+    busy = np.flatnonzero(requests > 0)
     if len(busy) == 0:
         return None
-    return pd.DataFrame({c: busy[c].to_numpy(float) / busy["requests"].to_numpy(float) for c in counted})
+    sample = {}
+    for column in counted:
+        values = pd.to_numeric(history[column], errors="coerce").to_numpy(float, na_value=np.nan)[busy]
+        # A hand-built history's NaN, text, negative or 1e30 tokens would round to 1 token per request, unsaid.
+        bad = np.flatnonzero(~((values >= 0) & (values <= MAX_VALUE)))
+        if len(bad):
+            row = int(busy[bad[0]])
+            value = history[column].iloc[row]
+            raise WorkloadDataError(
+                f"the forecast's history column {quote(column)} holds "
+                f"{quote(value.item() if isinstance(value, np.generic) else value)} in its bucket of "
+                f"{history.index[row].isoformat()} ({len(bad):,} such buckets with requests), no token count (a "
+                f"number in 0 .. {MAX_VALUE:g}): build the Forecast with a history of token counts, or pass "
+                "lengths=<request log>."
+            )
+        sample[column] = values / requests[busy]
+    return pd.DataFrame(sample)
 
 
 def round_to_totals(values: np.ndarray, groups: np.ndarray, totals: np.ndarray) -> np.ndarray:

@@ -1595,3 +1595,35 @@ def test_a_model_file_refuses_a_series_off_its_grid_in_the_command_lines_words(r
     assert f"b.csv: its bucket 2024-05-10 {shown} is off m.wp's grid (buckets of 10 s from 2024-05-10 00:33:10Z)" in line
     assert "--freq 10s" in line and "(m.wp was not changed)" in line and "bucketize" not in line
     assert model.read_bytes() == before
+
+
+@pytest.mark.parametrize("option, name", [("--out", "fc.csv"), ("--requests", "future.csv.gz"), ("--out", "fc.json")])
+def test_a_reader_polling_an_output_never_sees_it_half_written(runner, azure_csv, tmp_path, monkeypatch, option,
+                                                               name):
+    """--out and --requests were written in place: an autoscaler reading fc.csv while a cron run rewrote it read
+    a truncated table. A new file is now written beside it and renamed over it, keeping its mode."""
+    import os
+    import pathlib
+
+    target = tmp_path / name
+    target.write_bytes(b"old")
+    os.chmod(target, 0o640)
+    seen = []
+
+    def watching(write):
+        def wrapper(self, *args, **kwargs):
+            result = write(self, *args, **kwargs)
+            seen.append(target.read_bytes())  # what a reader of the output finds while the run writes it
+            return result
+        return wrapper
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", watching(pd.DataFrame.to_csv))
+    monkeypatch.setattr(pathlib.Path, "write_text", watching(pathlib.Path.write_text))
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", "naive", "-q", option,
+                                  str(target)])
+    assert result.exit_code == 0, result.output
+    assert seen == [b"old"]
+    assert target.read_bytes() != b"old" and os.stat(target).st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["trace.csv", name])
+    if name.endswith(".gz"):
+        assert list(pd.read_csv(target).columns) == ["arrival_time_ns", "input_tokens", "output_tokens"]

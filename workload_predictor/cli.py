@@ -345,14 +345,34 @@ def _model_file_lock(path: str | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _writing(path: str, option: str, write: Callable[[], Any]) -> None:
-    """Run ``write`` (which writes ``path``); an OSError becomes one line naming the option (exit 3, as for
-    --model-file), not the bare ``[Errno 2] ...`` of a file the checks before the fit let through."""
+def _writing(path: str, option: str, write: Callable[[str], Any]) -> None:
+    """Run ``write(temporary)``, which writes a new file beside ``path`` (its name ending in ``path``'s, whose
+    suffix says the format), then rename that over ``path``: a reader polling ``path`` (an autoscaler reading a
+    cron run's --out) sees the old file or the new one, never a part. The file keeps the mode of the one it
+    replaces (a new one gets the umask's default); a link is followed. An OSError becomes one line naming the
+    option (exit 3, as for --model-file), not the bare ``[Errno 2] ...`` of a file the checks before the fit let
+    through."""
+    import os
+    import secrets
+    import stat
+
+    target = Path(os.path.realpath(path))
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}-{target.name}")
     try:
-        write()
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            mode = None
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies
+        if mode is not None:
+            os.chmod(temporary, mode)
+        write(str(temporary))
+        os.replace(temporary, target)
     except OSError as exc:
         raise Failure(f"cannot write {option} {quote(path)}: {exc.strerror or _one_line(exc)}; write somewhere "
                       "else.", EXIT_DATA) from exc
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _refuse_with_by(**given: bool) -> None:
@@ -690,15 +710,15 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _say("")
     _say(_format_forecast(result, digits).to_string())
     if out:
-        _writing(out, "--out", lambda: _write_forecast(result, Path(out)))
+        _writing(out, "--out", lambda to: _write_forecast(result, Path(to)))
         _say(f"wrote   {out}")
     if plot_path:
         figure = result.plot()
-        _writing(plot_path, "--plot", lambda: figure.savefig(plot_path, dpi=110))
+        _writing(plot_path, "--plot", lambda to: figure.savefig(to, dpi=110))
         _say(f"wrote   {plot_path}")
     if requests_path:
         frame = result.to_requests(random_state=seed, lengths=lengths, recent=RECENT_REQUESTS, format=requests_format)
-        _writing(requests_path, "--requests", lambda: frame.to_csv(requests_path, index=False))
+        _writing(requests_path, "--requests", lambda to: frame.to_csv(to, index=False))
         _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
 
 
@@ -927,14 +947,14 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     for line in _verdicts(table) + combination_lines(table):
         _say(line)
     if json_path:
-        _writing(json_path, "--json", lambda: Path(json_path).write_text(json.dumps(_records(table), indent=2)))
+        _writing(json_path, "--json", lambda to: Path(to).write_text(json.dumps(_records(table), indent=2)))
         _say(f"wrote   {json_path}")
     if plot_path:
         from .plotting import plot_error_by_step
 
         figure = plot_error_by_step(result.by_step, target=chosen[0],
                                     title=f"{data.path.name}: MAE by horizon step ({_width(_freq_of(data))} buckets)")
-        _writing(plot_path, "--plot", lambda: figure.savefig(plot_path, dpi=110))
+        _writing(plot_path, "--plot", lambda to: figure.savefig(to, dpi=110))
         _say(f"wrote   {plot_path}")
 
 
@@ -1321,9 +1341,9 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
         table = result.assign(timestamp=[s if s.endswith("Z") else s + "Z"
                                          for s in _stamps(result["timestamp"], digits, sep="T")])
         if Path(out).suffix.lower() == ".json":  # the suffix chooses the format, as for one series
-            _writing(out, "--out", lambda: Path(out).write_text(json.dumps(_records(table), indent=2)))
+            _writing(out, "--out", lambda to: Path(to).write_text(json.dumps(_records(table), indent=2)))
         else:
-            _writing(out, "--out", lambda: table.to_csv(out, index=False))
+            _writing(out, "--out", lambda to: table.to_csv(to, index=False))
         _say(f"wrote   {out}")
 
 
@@ -1369,7 +1389,7 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     if json_path:
         records = {"per_key": json.loads(table["per_key"].to_json(orient="records")),
                    "summary": json.loads(table["summary"].to_json(orient="records"))}
-        _writing(json_path, "--json", lambda: Path(json_path).write_text(json.dumps(records, indent=2, default=str)))
+        _writing(json_path, "--json", lambda to: Path(to).write_text(json.dumps(records, indent=2, default=str)))
         _say(f"wrote   {json_path}")
 
 

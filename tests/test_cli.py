@@ -1627,3 +1627,16 @@ def test_a_reader_polling_an_output_never_sees_it_half_written(runner, azure_csv
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["trace.csv", name])
     if name.endswith(".gz"):
         assert list(pd.read_csv(target).columns) == ["arrival_time_ns", "input_tokens", "output_tokens"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/dev/stdout")
+def test_an_output_that_is_no_file_is_written_in_place(runner, azure_csv):
+    """A link (--plot /dev/stdout, here to pytest's capture file) is written through as before, not replaced by a
+    file written beside it."""
+    import os
+
+    pytest.importorskip("matplotlib")
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", "naive", "-q",
+                                  "--plot", "/dev/stdout"])
+    assert result.exit_code == 0, result.output
+    assert os.path.islink("/dev/stdout") and not any(".tmp-" in name for name in os.listdir("/dev"))

@@ -349,16 +349,19 @@ def _writing(path: str, option: str, write: Callable[[str], Any]) -> None:
     """Run ``write(temporary)``, which writes a new file beside ``path`` (its name ending in ``path``'s, whose
     suffix says the format), then rename that over ``path``: a reader polling ``path`` (an autoscaler reading a
     cron run's --out) sees the old file or the new one, never a part. The file keeps the mode of the one it
-    replaces (a new one gets the umask's default); a link is followed. An OSError becomes one line naming the
-    option (exit 3, as for --model-file), not the bare ``[Errno 2] ...`` of a file the checks before the fit let
-    through."""
+    replaces (a new one gets the umask's default); a link (``/dev/stdout``) and what is no file (a pipe) are
+    written in place, as before. An OSError becomes one line naming the option (exit 3, as for --model-file), not
+    the bare ``[Errno 2] ...`` of a file the checks before the fit let through."""
     import os
     import secrets
     import stat
 
-    target = Path(os.path.realpath(path))
+    target = Path(path)
     temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}-{target.name}")
     try:
+        if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+            write(path)
+            return
         try:
             mode = stat.S_IMODE(os.stat(target).st_mode)
         except FileNotFoundError:

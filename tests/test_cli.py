@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from workload_predictor import WorkloadPredictor
 from workload_predictor.cli import EXIT_DATA, EXIT_DEPENDENCY, EXIT_USAGE, in_cli_words, main
 
 
@@ -1238,8 +1239,29 @@ def test_settings_a_loaded_model_file_was_not_fitted_with_are_refused(runner, az
     assert "drop --model and --horizon" in result.output and model_file.read_bytes() == saved
     result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--level", "0.8", "--target",
                                   "input_tokens", "--model-file", str(model_file)])
-    assert result.exit_code == EXIT_USAGE and "--level 0.9, --target requests" in result.output, result.output
+    assert result.exit_code == EXIT_USAGE and "m.wp was fitted with --target requests" in result.output, result.output
+    assert "--level" not in result.output  # a level is applied to a loaded model (the next test)
     assert runner.invoke(main, fit).exit_code == 0  # the same settings again: loaded and updated
+
+
+def test_a_level_given_with_a_loaded_model_file_is_the_forecasts_interval(runner, azure_csv, tmp_path):
+    """--level with an existing --model-file was refused (a loaded model kept the level it was fitted at). It now
+    forecasts the interval at that level from the file's validation errors (predict(level=...)), and the file keeps
+    its own level; without --level the run forecasts at the file's level."""
+    model_file, out = tmp_path / "m.wp", tmp_path / "fc.csv"
+    run = ["forecast", str(azure_csv), "--freq", "5s", "--horizon", "3", "-q", "--model", "dlinear",
+           "--model-file", str(model_file), "--out", str(out)]
+    assert runner.invoke(main, run).exit_code == 0
+    for given, level in ((["--level", "0.8"], 0.8), ([], 0.9)):
+        result = runner.invoke(main, [*run, *given])
+        assert result.exit_code == 0, result.output
+        loaded = WorkloadPredictor.load(model_file)
+        assert loaded.level == loaded.interval_level_ == 0.9
+        expected = loaded.predict(level=level).to_frame()
+        written = pd.read_csv(out)
+        np.testing.assert_allclose(written["lower"], expected["lower"], rtol=1e-6)
+        np.testing.assert_allclose(written["upper"], expected["upper"], rtol=1e-6)
+        assert f"level   {level:g} interval" in result.output or level == 0.9
 
 
 # -- power-user paths: usage mistakes exit 2 with one line, never silently merged or overwritten ----------------

@@ -38,8 +38,8 @@ Exit codes:
      without --freq, an --out suffix other than .csv or .json, an output path that
      cannot be written, an option --by does not support, --jobs without --by,
      --format without --requests, a --test-size that is neither a fraction nor a
-     whole number of buckets, a --model, --horizon, --level or --target other than
-     an existing --model-file's)
+     whole number of buckets, a --model, --horizon or --target other than an
+     existing --model-file's)
   3  bad input data (unreadable file, bad timestamps, too little history, ...)
   4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
 
@@ -582,7 +582,8 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--model-file", type=click.Path(dir_okay=False), default=None,
               help="Reuse a saved predictor: if the file exists, load it instead of fitting (it keeps its own "
-                   "model, horizon, level and targets: --model, --horizon, --level or --target that differ are refused), "
+                   "model, horizon and targets: --model, --horizon or --target that differ are refused; --level gives "
+                   "the interval at that level from the file's validation errors), "
                    "append TRACE's buckets after its last one with update() and save it back (TRACE's buckets must "
                    "be as wide as the saved model's); otherwise fit on TRACE and save the predictor there. A second "
                    "run on the same file waits for the first to save it (a lock file .FILE.lock beside it).")
@@ -652,10 +653,12 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     with _model_file_lock(model_file):  # held from the load (or the fit) to the save
         appended = zero_filled = None
         if model_file and Path(model_file).exists():
-            asked = {"model": model, "horizon": horizon, "level": level, "targets": list(dict.fromkeys(targets))}
+            asked = {"model": model, "horizon": horizon, "targets": list(dict.fromkeys(targets))}
             asked = {name: value for name, value in asked.items() if _option_given(name)}
             predictor, appended, zero_filled = _reuse(Path(model_file), data, freq, asked)
-            chosen, model, level = list(predictor.targets_), predictor.model, predictor.level
+            chosen, model = list(predictor.targets_), predictor.model
+            # --level given: the interval at that level, from the file's validation errors (the file keeps its own)
+            level = level if _option_given("level") else predictor.interval_level_
             if requests_path and "requests" not in chosen:  # a token forecast is no count of requests
                 raise WorkloadDataError(
                     f"--requests draws requests from a forecast of request counts, and {Path(model_file).name} "
@@ -677,7 +680,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
                 raise WorkloadDataError(f"cannot write --model-file {quote(model_file)}: "
                                         f"{exc.strerror or _one_line(exc)}; write somewhere else.") from exc
     started = time.perf_counter()
-    result = predictor.predict()
+    result = predictor.predict(level=level)
     predict_ms = (time.perf_counter() - started) * 1e3
 
     _echo_trace(data, predictor.freq_)
@@ -753,9 +756,8 @@ def _load_model_file(path: Path):
 def _refuse_other_settings(path: Path, predictor, asked: dict[str, Any]) -> None:
     """Refuse (exit 2) --model, --horizon, --level or --target given with a --model-file that holds other
     settings: the loaded model keeps its own, so they would be ignored without a word."""
-    saved = {"model": predictor.model, "horizon": predictor.horizon, "level": predictor.level,
-             "targets": list(predictor.targets_)}
-    options = {"model": "--model", "horizon": "--horizon", "level": "--level", "targets": "--target"}
+    saved = {"model": predictor.model, "horizon": predictor.horizon, "targets": list(predictor.targets_)}
+    options = {"model": "--model", "horizon": "--horizon", "targets": "--target"}
     differ = [name for name, value in asked.items()
               if (set(value) != set(saved[name]) if name == "targets" else value != saved[name])]
     if not differ:

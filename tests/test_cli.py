@@ -81,6 +81,17 @@ def test_forecast_json_with_token_targets(runner, azure_csv, tmp_path):
     assert 0.0 <= payload["confidence"] <= 1.0
 
 
+def test_forecast_json_names_the_bucket_width(runner, azure_csv, tmp_path):
+    """The JSON --out had no bucket width: a consumer of a one-bucket forecast could not turn requests per bucket into
+    a rate. It carries freq_seconds."""
+    out = tmp_path / "fc.json"
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--horizon", "1", "--model", "naive",
+                                  "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["freq_seconds"] == 5.0 and len(payload["forecast"]) == 1
+
+
 def test_evaluate_prints_the_table_and_writes_records(runner, azure_csv, tmp_path):
     pytest.importorskip("matplotlib")
     out, png = tmp_path / "scores.json", tmp_path / "steps.png"

@@ -319,3 +319,18 @@ def test_a_hand_built_history_whose_tokens_are_no_counts_is_refused(column, valu
     history.loc[index[1], "requests"] = 0.0  # an idle bucket gives no lengths: its tokens are not read
     requests = make_forecast([20.0, 20.0], history=history).to_requests(random_state=0)
     assert set(requests["input_tokens"]) <= {100, 140}
+
+
+@pytest.mark.parametrize("order", ["sorted", "unsorted"])
+def test_vidur_dates_are_each_requests_utc_date(order):
+    """vidur-0.0.26's Date column, formatted once per day, is each arrival's UTC calendar date (pandas' strftime of
+    every instant): across midnight, before 1970, and for arrivals in any order."""
+    from workload_predictor.synthetic_requests import _utc_dates
+
+    rng = np.random.default_rng(7)
+    day = 86_400 * 10**9
+    ns = np.concatenate([rng.integers(-3 * day, 3 * day, 5000), [day - 1, day, -1, 0, -day, -day - 1]])
+    ns = np.sort(ns) if order == "sorted" else ns
+    expected = np.asarray(pd.to_datetime(ns, unit="ns", utc=True).strftime("%Y-%m-%d"), dtype=object)
+    np.testing.assert_array_equal(_utc_dates(ns), expected)
+    assert len(_utc_dates(ns[:0])) == 0

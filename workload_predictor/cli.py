@@ -846,7 +846,10 @@ def _write_forecast(result, path: Path) -> None:
     if path.suffix.lower() == ".json":
         records = frame.reset_index()
         records["timestamp"] = [t.isoformat() for t in records["timestamp"]]
-        payload = {"model": result.model, "level": result.level, "confidence": result.confidence,
+        # freq_seconds: the bucket width, which turns a bucket's counts into rates (a one-bucket forecast has no
+        # second timestamp to take it from)
+        payload = {"model": result.model, "freq_seconds": result.freq.total_seconds(), "level": result.level,
+                   "confidence": result.confidence,
                    "confidence_by_target": result.confidence_by_target, "targets": list(result.targets),
                    "forecast": records.to_dict(orient="records")}
         path.write_text(json.dumps(payload, indent=2))

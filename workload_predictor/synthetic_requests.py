@@ -270,14 +270,29 @@ def to_vidur_0_0_26(requests: pd.DataFrame, start: pd.Timestamp | None = None) -
     UTC calendar date, ``Time`` seconds since ``start`` (default the first request).
     """
     _require_tokens(requests, "vidur-0.0.26")
-    ns = requests["arrival_time_ns"].to_numpy(np.int64)
-    dates = pd.to_datetime(ns, unit="ns", utc=True).strftime("%Y-%m-%d")
     return pd.DataFrame({
-        "Date": np.asarray(dates, dtype=object),
+        "Date": _utc_dates(requests["arrival_time_ns"].to_numpy(np.int64)),
         "Time": _seconds_since(requests, start),
         "PromptTokenCount": requests["input_tokens"].to_numpy(np.int64),
         "CompletionTokenCount": requests["output_tokens"].to_numpy(np.int64),
     })
+
+
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def _utc_dates(ns: np.ndarray) -> np.ndarray:
+    """The UTC calendar date (``YYYY-MM-DD``, an object array) of each instant ``ns`` (int64 ns since the epoch),
+    each day formatted once: arrivals span a few days (formatting every request took 1.5 s per 2,000,000)."""
+    days = ns // _NS_PER_DAY  # floor: an instant before 1970 falls in its own day
+    if len(days) and bool((np.diff(days) >= 0).all()):  # sorted arrivals (to_requests'): runs of one day
+        starts = np.flatnonzero(np.diff(days, prepend=days[0] - 1))
+        unique, repeats = days[starts], np.diff(np.append(starts, len(days)))
+        inverse = np.repeat(np.arange(len(unique)), repeats)
+    else:
+        unique, inverse = np.unique(days, return_inverse=True)
+    names = pd.to_datetime(unique * _NS_PER_DAY, unit="ns", utc=True).strftime("%Y-%m-%d")
+    return np.asarray(names, dtype=object)[inverse]
 
 
 # --format / to_requests(format=...): each named after the program that reads it.

@@ -932,6 +932,20 @@ def test_inspect_reports_text_in_a_request_logs_token_columns(runner, tmp_path):
     assert clean["irregular_steps"] == {"count": 0} and clean["missing_values"] == clean["non_numeric_values"] == {}
 
 
+def test_inspect_reports_negative_values_in_a_request_logs_token_columns(runner, tmp_path):
+    """A token count of -5 went unreported ("non numeric values none"), and fits refuse it later."""
+    log = request_log(200)
+    log.loc[[5, 7], "GeneratedTokens"] = [-5, -1]
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    report = json.loads(runner.invoke(main, ["inspect", str(path), "--json"]).output)
+    assert report["negative_values"] == {"GeneratedTokens": {"count": 2, "first": "-5", "first_row": 6}}
+    text = runner.invoke(main, ["inspect", str(path), "--freq", "5s"]).output
+    assert re.search(r"^negative values\s+GeneratedTokens 2 \(first '-5' at data row 6\)$", text, flags=re.M), text
+    clean = json.loads(runner.invoke(main, ["inspect", str(bucketed_csv(tmp_path / "ok.csv")), "--json"]).output)
+    assert clean["negative_values"] == {}
+
+
 @pytest.mark.parametrize("value", ["1.5", "12.5", "0", "-3"])
 def test_a_test_size_neither_fraction_nor_whole_count_is_a_usage_error(runner, tmp_path, value):
     """--test-size 1.5 was cut to 1 bucket without a word."""

@@ -1046,7 +1046,7 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
             value = _duration(value)
         elif key == "inferred_frequency_s" and value is None:
             value = "none (fewer than 2 distinct timestamps)"
-        elif key in ("missing_values", "non_numeric_values"):
+        elif key in ("missing_values", "non_numeric_values", "negative_values"):
             value = _problem_text(value)
         elif key == "rows_out_of_order":
             clock = ("; in local time, a clock change repeats an hour: give the timestamps their UTC offset"
@@ -1100,9 +1100,9 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     """What ``inspect`` prints: JSON-ready values under keys that do not depend on the options.
 
     Durations are seconds under keys ending in ``_s``; rows (``first_row``) are data rows counted from 1.
-    ``missing_values`` and ``non_numeric_values`` map each value column (a bucketed series'
-    targets, a request log's token columns) that holds empty cells or text to how many and
-    the first; a bucketed series' ``irregular_steps`` are steps that are no whole number of
+    ``missing_values``, ``non_numeric_values`` and ``negative_values`` map each value column (a
+    bucketed series' targets, a request log's token columns) that holds empty cells, text or numbers
+    below 0 to how many and the first; a bucketed series' ``irregular_steps`` are steps that are no whole number of
     buckets (missing buckets and repeated timestamps are counted apart). A request log is bucketed by
     :func:`~workload_predictor.bucketize` (so its ``max_buckets`` guard refuses a span that
     would not fit), its partial first and last buckets dropped unless ``keep_partial``.
@@ -1184,9 +1184,9 @@ def _steps_back(report: dict[str, Any], stamps: pd.DatetimeIndex) -> None:
 
 
 def _value_problems(report: dict[str, Any], frame: pd.DataFrame, columns: list[str]) -> None:
-    """Add to ``report`` the empty cells and the text in the value ``columns`` of ``frame`` (in file order): per
-    column, how many and the first (its data row, counted from 1)."""
-    missing, text = {}, {}
+    """Add to ``report`` the empty cells, the text and the negative numbers in the value ``columns`` of ``frame`` (in
+    file order; no load or token count is below 0): per column, how many and the first (its data row, from 1)."""
+    missing, text, negative = {}, {}, {}
     for name in columns:
         values = frame[name]
         absent = values.isna().to_numpy()
@@ -1197,12 +1197,17 @@ def _value_problems(report: dict[str, Any], frame: pd.DataFrame, columns: list[s
         if words.any():
             row = int(np.flatnonzero(words)[0])
             text[str(name)] = {"count": int(words.sum()), "first": cut(values.iloc[row], 40), "first_row": row + 1}
+        below = (numbers.to_numpy(dtype=np.float64, na_value=np.nan) < 0)
+        if below.any():
+            row = int(np.flatnonzero(below)[0])
+            negative[str(name)] = {"count": int(below.sum()), "first": cut(values.iloc[row], 40), "first_row": row + 1}
     report["missing_values"] = missing
     report["non_numeric_values"] = text
+    report["negative_values"] = negative
 
 
 def _problem_text(value: dict[str, Any]) -> str:
-    """A ``missing_values``/``non_numeric_values`` entry as ``inspect`` prints it."""
+    """A ``missing_values``/``non_numeric_values``/``negative_values`` entry as ``inspect`` prints it."""
     if not value:
         return "none"
     parts = []

@@ -48,6 +48,7 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, Workloa
                      is_integer, is_positive_int, quote)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
+from .models.dlinear import DLinear, forecast_each
 from .predictor import WorkloadPredictor, _fit_anomalies, _point
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
@@ -712,13 +713,14 @@ class FleetPredictor(ParamsMixin):
             freqs.append(np.full(len(block.keys), block.freq.to_timedelta64()))
             point.append(block.point(steps))
             halfwidth.append(block.halfwidth[:, :steps])
-        for name, predictor in predictors.items():
-            keys.append(name)
-            starts.append(np.array([predictor.last_timestamp_.tz_convert("UTC").tz_localize(None).to_datetime64()],
-                                   dtype="datetime64[ns]"))
-            freqs.append(np.array([predictor.freq_.to_timedelta64()]))
-            point.append(_point(predictor._snapshot(), steps).reshape(1, steps, k))
-            halfwidth.append(predictor.interval_halfwidth_[None, :steps])
+        if predictors:
+            own = [predictor._snapshot() for predictor in predictors.values()]
+            keys.extend(predictors)
+            # A zone-aware Timestamp's datetime64 is its UTC wall time.
+            starts.append(np.array([held.last_timestamp.to_datetime64() for held in own], dtype="datetime64[ns]"))
+            freqs.append(np.array([held.freq.to_timedelta64() for held in own], dtype="timedelta64[ns]"))
+            point.append(_own_points(own, steps, k))
+            halfwidth.append(np.array([held.halfwidth[:steps] for held in own]))
         if state._global is not None:
             held = state._global
             step = np.array([f.to_timedelta64() for f in held.freqs], dtype="timedelta64[ns]")
@@ -1124,6 +1126,24 @@ def own_state_bytes(block: FleetBlock, row: int, horizon: int) -> float:
     blended = [int(w) for w in block.window_weights[row]] or [width]
     per_target = width * width + sum(w * w for w in blended) + 2 * width * horizon
     return 8.0 * block.values.shape[2] * per_target
+
+
+def _own_points(states: list, steps: int, k: int) -> np.ndarray:
+    """The unclipped point forecasts ``[N, steps, k]`` of per-key predictors' published ``states``, each as
+    ``WorkloadPredictor.predict`` reads it (:func:`~workload_predictor.predictor._point`): the DLinear ones of one
+    window and horizon in one product (:func:`~workload_predictor.models.dlinear.forecast_each`), the others one by
+    one."""
+    out = np.empty((len(states), steps, k))
+    groups: dict[tuple, list[int]] = {}
+    for i, state in enumerate(states):
+        if type(state.model) is DLinear:
+            groups.setdefault(state.model.coef_.shape, []).append(i)
+        else:
+            out[i] = _point(state, steps)
+    for rows in groups.values():
+        inputs = [states[i].model.context_ if states[i].inputs is None else states[i].inputs for i in rows]
+        out[rows] = forecast_each([states[i].model for i in rows], inputs)[:, :steps]
+    return out
 
 
 def _without(blocks: list[FleetBlock], names: Any) -> list[FleetBlock]:

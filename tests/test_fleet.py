@@ -515,14 +515,14 @@ def test_a_predict_while_another_thread_updates_the_fleet_reads_one_state(monkey
         race_at_state(monkeypatch, read=lambda: fleet.update(tail))
         expected = before
     else:
-        point, raced = fleet_module._point, []
+        point, raced = fleet_module.forecast_each, []  # the own predictors' DLinear forecasts
 
         def racing_point(*args):
             if not raced:
                 raced.append(fleet.update(tail))
             return point(*args)
 
-        monkeypatch.setattr(fleet_module, "_point", racing_point)
+        monkeypatch.setattr(fleet_module, "forecast_each", racing_point)
         expected = before
     forecast = fleet.predict()
     assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k0", "k1", "k2", "k3"]

@@ -72,7 +72,8 @@ def test_forecast_each_equals_each_models_forecast_across_blocks(monkeypatch):
     window = max(s.model.window_ for s in states)
     states = [s for s in states if s.model.window_ == window]
     states = (states * 3)[:5]
-    monkeypatch.setattr(dlinear, "FORECAST_BLOCK", 2)
+    model = states[0].model
+    monkeypatch.setattr(dlinear, "FORECAST_BYTES", 2 * 8 * 2 * model.window_ * (model.horizon + 2))  # 2 a product
     inputs = [s.model.context_ if s.inputs is None else s.inputs for s in states]
     got = dlinear.forecast_each([s.model for s in states], inputs)
     for i, state in enumerate(states):

@@ -1291,22 +1291,23 @@ class DLinear(BaseForecaster):
         return forecast * self.scale_ + self.offset_
 
 
-#: Models :func:`forecast_each` forecasts in one product: their inputs and maps, 8 * k * W * (H + 2) bytes each
-#: (5 MB at window 336, horizon 24, one target).
-FORECAST_BLOCK = 256
+#: Bytes of the inputs and maps :func:`forecast_each` stacks at once: ``8 k W (H + 2)`` per model (70 KB at window 336,
+#: horizon 24, one target: 240 models a product), at least one model's.
+FORECAST_BYTES = 2**24
 
 
 def forecast_each(models: Sequence[DLinear], inputs: Sequence[np.ndarray]) -> np.ndarray:
     """The forecasts ``(G, H, k)`` of fitted DLinear ``models`` of one ``window_``, horizon and target count, each
     after its own ``inputs`` (``(n, k)``, ``n >= window_``): what each model's ``_predict_at(inputs, [n])`` gives,
-    with the same products, ``FORECAST_BLOCK`` models at a time."""
-    window = int(models[0].window_)
-    out = np.empty((len(models), models[0].horizon, models[0].coef_.shape[0]))
-    for begin in range(0, len(models), FORECAST_BLOCK):
-        part = models[begin : begin + FORECAST_BLOCK]
+    with the same products, as many models at a time as ``FORECAST_BYTES`` holds."""
+    window, horizon, k = int(models[0].window_), models[0].horizon, models[0].coef_.shape[0]
+    out = np.empty((len(models), horizon, k))
+    block = max(1, FORECAST_BYTES // (8 * k * window * (horizon + 2)))
+    for begin in range(0, len(models), block):
+        part = models[begin : begin + block]
         offset = np.array([m.offset_ for m in part])[:, None, :]  # (G, 1, k)
         scale = np.array([m.scale_ for m in part])[:, None, :]
-        z = (np.array([x[-window:] for x in inputs[begin : begin + FORECAST_BLOCK]]) - offset) / scale  # (G, W, k)
+        z = (np.array([x[-window:] for x in inputs[begin : begin + block]]) - offset) / scale  # (G, W, k)
         forecast = np.matmul(z.transpose(0, 2, 1)[:, :, None, :], np.array([m.coef_ for m in part]))  # (G, k, 1, H)
         forecast = forecast[:, :, 0].transpose(0, 2, 1) + np.array([m.intercept_.T for m in part])  # (G, H, k)
         out[begin : begin + len(part)] = forecast * scale + offset

@@ -150,6 +150,22 @@ def test_a_forecast_whose_buckets_overlap_skip_or_leave_the_timeline_is_refused(
         _forecast(steps=len(index), index=index, freq=None if freq is None else pd.Timedelta(freq))
 
 
+@pytest.mark.parametrize("freq, message", [
+    ("10s", r"index spans 2262-04-11T23:46:50\+00:00 .. 2262-04-11T23:47:10\+00:00 \(buckets of 0 days 00:00:10\)"),
+    ("5s", r"index steps from .* not by freq 0 days 00:00:05"),
+])
+def test_an_index_carrying_its_freq_is_checked_as_one_without(freq, message):
+    """An index that carries its freq (predict's own, from date_range) takes a shorter check: regular by
+    construction, its last bucket's end must still lie within int64 nanoseconds, and a freq other than the
+    forecast's is checked step by step."""
+    index = pd.date_range("2262-04-11 23:46:50", periods=3, freq="10s", tz="UTC")
+    assert index.freq is not None
+    with pytest.raises(WorkloadDataError, match=message):
+        _forecast(steps=3, index=index, freq=pd.Timedelta(freq))
+    fine = pd.date_range("2024-05-10 12:00", periods=3, freq="10s", tz="UTC")
+    assert _forecast(steps=3, index=fine, freq=pd.Timedelta("10s")).index.equals(fine)
+
+
 def test_a_forecast_naming_a_target_twice_is_refused():
     # Before: accepted; to_frame had two ("requests", "yhat") columns and to_requests drew from the first alone.
     with pytest.raises(WorkloadDataError, match=r"targets=\('requests', 'requests'\) name a column twice"):

@@ -758,6 +758,23 @@ def test_a_log_too_short_for_the_freq_given_asks_for_a_smaller_freq_not_for_freq
     assert "2 buckets of 20s, all partial" in all_partial and "smaller --freq than 20s, or --keep-partial" in all_partial
 
 
+def test_a_log_too_short_for_a_kept_model_file_asks_for_a_longer_log(runner, azure_csv, tmp_path):
+    """With an existing --model-file the bucket width is the file's, yet a log of partial buckets alone was told to
+    pass a smaller --freq, which the file refuses. It is now told to pass a longer log, or --keep-partial."""
+    model_file = tmp_path / "m.wp"
+    assert runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", "naive", "-q",
+                                "--model-file", str(model_file)]).exit_code == 0
+    saved = model_file.read_bytes()
+    short = tmp_path / "short.csv"
+    short.write_text("TIMESTAMP\n2023-11-16 18:10:01\n2023-11-16 18:10:07\n")
+    result = runner.invoke(main, ["forecast", str(short), "--freq", "5s", "--model-file", str(model_file)])
+    assert result.exit_code == EXIT_DATA
+    line = _error_line(result)
+    assert "all partial" in line and "smaller --freq" not in line, line
+    assert "pass a longer log (the buckets of --model-file m.wp are 5s wide), or --keep-partial" in line, line
+    assert model_file.read_bytes() == saved
+
+
 @pytest.mark.parametrize("command", ["forecast", "evaluate"])
 def test_a_bucketed_series_of_one_bucket_is_too_short_whatever_freq_says(runner, tmp_path, command):
     path = bucketed_csv(tmp_path / "one.csv", periods=1)

@@ -636,7 +636,15 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _check_plotting(plot_path)
     if by is not None:
         return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
-    data = _read(trace, freq, opts, targets)
+    try:
+        data = _read(trace, freq, opts, targets)
+    except WorkloadDataError as exc:
+        if model_file and Path(model_file).exists() and "pass a smaller --freq than" in str(exc):
+            # a kept model's bucket width is fixed: --freq cannot be smaller, the log can be longer
+            raise WorkloadDataError(f"{str(exc).split('; pass a smaller --freq than')[0]}; pass a longer log (the "
+                                    f"buckets of --model-file {Path(model_file).name} are {freq} wide), or "
+                                    "--keep-partial.") from None
+        raise
     lengths = _token_lengths(data, opts) if requests_path else None
     if requests_path and lengths is None and needs_token_lengths(requests_format):
         if data.log is not None:

@@ -1408,8 +1408,8 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     _say("")
     _say(table["summary"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if json_path:
-        records = {"per_key": json.loads(table["per_key"].to_json(orient="records")),
-                   "summary": json.loads(table["summary"].to_json(orient="records"))}
+        # Every digit, as evaluate --json writes its table (DataFrame.to_json keeps 10 decimals: 3e-11 became 0).
+        records = {"per_key": _records(table["per_key"]), "summary": _records(table["summary"])}
         _writing(json_path, "--json", lambda to: Path(to).write_text(json.dumps(records, indent=2, default=str)))
         _say(f"wrote   {json_path}")
 

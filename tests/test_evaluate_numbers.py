@@ -1,0 +1,126 @@
+"""The numbers `evaluate` and `backtest` report, recomputed independently on small series: the metrics, the
+rolling origins and refits, no look-ahead, the JSON files, and the errors of too short a series."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workload_predictor import WorkloadPredictor
+from workload_predictor.backtest import run_backtest
+from workload_predictor.cli import main
+
+
+def frame(values: np.ndarray, freq: str = "1min") -> pd.DataFrame:
+    values = np.asarray(values, float).reshape(len(values), -1)
+    columns = ["requests", "input_tokens"][: values.shape[1]]
+    index = pd.date_range("2024-01-01", periods=len(values), freq=freq, tz="UTC")
+    return pd.DataFrame(values, index=index, columns=columns)
+
+
+def noisy(n: int, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return np.c_[30 + 10 * np.sin(2 * np.pi * t / 12) + rng.poisson(4, n), rng.poisson(200, n)].astype(float)
+
+
+def test_every_metric_of_the_table_recomputed_by_hand_per_target():
+    y, horizon, level = noisy(300), 4, 0.8
+    result = run_backtest(frame(y), ["dlinear"], ["naive", "moving_average"], horizon=horizon, level=level,
+                          target=["requests", "input_tokens"], timestamp=None, moving_average_window=5,
+                          verbose=False)
+    # The last quarter, every bucket an origin, the last origin's horizon ending with the data; three refits.
+    assert list(result.origins) == list(range(225, 300 - horizon + 1))
+    assert list(result.refits) == [225, 249, 273]
+    table = result.table.set_index(["model", "target"])
+    first = result.origins[0]
+    for model, kept in result.forecasts.items():
+        for j, target in enumerate(["requests", "input_tokens"]):
+            actual = np.stack([y[o : o + horizon, j] for o in result.origins])
+            f, lo, up = (kept[key][..., j] for key in ("yhat", "lower", "upper"))
+            e = f - actual
+            miss = np.where(actual < lo, lo - actual, 0.0) + np.where(actual > up, actual - up, 0.0)
+            expected = {
+                "mae": np.mean(np.abs(e)), "rmse": np.sqrt(np.mean(e**2)),
+                "smape": np.mean(2 * np.abs(e) / (np.abs(actual) + np.abs(f))),
+                "wape": np.abs(e).sum() / np.abs(actual).sum(), "bias": e.sum() / np.abs(actual).sum(),
+                # MASE: the one-step naive's in-sample MAE on the buckets before the first origin
+                "mase": np.mean(np.abs(e)) / np.mean(np.abs(np.diff(y[:first, j]))),
+                "coverage": np.mean((lo <= actual) & (actual <= up)), "interval_width": np.mean(up - lo),
+                "interval_score": np.mean(up - lo + 2 / (1 - level) * miss),
+            }
+            row = table.loc[(model, target)]
+            for name, value in expected.items():
+                assert row[name] == pytest.approx(value, rel=1e-12), (model, target, name)
+            assert np.allclose(result.by_step[(model, target)], np.abs(e).mean(axis=0), rtol=1e-12)
+    naive = result.forecasts["naive"]["yhat"][..., 0]
+    assert np.array_equal(naive, np.repeat(y[result.origins - 1, 0][:, None], horizon, axis=1))
+    average = np.array([y[o - 5 : o, 0].mean() for o in result.origins])
+    assert np.allclose(result.forecasts["moving_average"]["yhat"][..., 0], average[:, None], rtol=1e-12)
+
+
+def test_the_backtests_forecast_and_interval_at_a_refit_are_predicts():
+    y, horizon = noisy(300), 4
+    result = run_backtest(frame(y), ["dlinear"], [], horizon=horizon, level=0.8, target=["requests", "input_tokens"],
+                          timestamp=None, verbose=False)
+    for point in result.refits:
+        fitted = WorkloadPredictor(model="dlinear", horizon=horizon, level=0.8).fit(
+            frame(y[:point]), timestamp=None, target=["requests", "input_tokens"])
+        forecast = fitted.predict()
+        row = int(np.searchsorted(result.origins, point))
+        for key in ("yhat", "lower", "upper"):
+            assert np.allclose(getattr(forecast, key), result.forecasts["dlinear"][key][row], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("future", ["spike", "level shift"])
+def test_a_future_change_moves_no_forecast_made_before_it(future):
+    """A forecast at origin o reads only the buckets before o: changing the data from bucket 340 on changes no
+    forecast at an origin up to 340 (one refit at 300, so every such origin is forecast by the same fit)."""
+    y = noisy(400)[:, 0]
+    y[150] = 5000.0  # a burst the series came back from, in the history
+    changed = y.copy()
+    if future == "spike":
+        changed[340] = 1e5
+    else:
+        changed[340:] *= 10
+
+    def run(values):
+        return run_backtest(frame(values, "10s"), ["dlinear"], ["naive", "moving_median"], horizon=5, test_size=100,
+                            refit_every=1000, timestamp=None, verbose=False)
+
+    before, after = run(y), run(changed)
+    assert list(before.refits) == [300]
+    known = before.origins <= 340
+    for model in before.forecasts:
+        for key in ("yhat", "lower", "upper"):
+            assert np.array_equal(before.forecasts[model][key][known], after.forecasts[model][key][known]), model
+        assert not np.array_equal(before.forecasts[model]["yhat"], after.forecasts[model]["yhat"]), model
+
+
+def test_evaluate_by_json_holds_every_digit_of_each_keys_mae(tmp_path):
+    """evaluate --by --json wrote the per-key MAEs through DataFrame.to_json, which keeps 10 decimals (a MAE of
+    3e-11 read 0); they are now written as evaluate --json writes its table. Keys of different lengths."""
+    rng = np.random.default_rng(7)
+    lengths = {"a": 80, "b": 50}
+    parts = [pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="10s", tz="UTC"), "key": key,
+                           "requests": rng.poisson(20, n)}) for key, n in lengths.items()]
+    path, out = tmp_path / "fleet.csv", tmp_path / "scores.json"
+    pd.concat(parts).to_csv(path, index=False)
+    run = CliRunner().invoke(main, ["evaluate", str(path), "--by", "key", "--freq", "10s", "--horizon", "3",
+                                    "--test-size", "9", "--models", "moving_average", "--baselines", "naive",
+                                    "--json", str(out), "-q"])
+    assert run.exit_code == 0, run.output
+    written = {row["key"]: row for row in json.loads(out.read_text())["per_key"]}
+    for part in parts:
+        key, values = part["key"].iloc[0], part["requests"].to_numpy(float)
+        n = len(values)
+        origins = np.arange(n - 9, n - 3 + 1)  # 7 origins x 3 steps: MAEs in 21sts and 252nds, no short decimal
+        actual = np.stack([values[o : o + 3] for o in origins])
+        naive = np.mean(np.abs(actual - values[origins - 1, None]))
+        average = np.mean(np.abs(actual - np.array([values[o - 12 : o].mean() for o in origins])[:, None]))
+        assert written[key]["naive"] == pytest.approx(naive, rel=1e-13, abs=0)
+        assert written[key]["moving_average"] == pytest.approx(average, rel=1e-13, abs=0)

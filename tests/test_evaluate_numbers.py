@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from workload_predictor import WorkloadPredictor
+from workload_predictor import WorkloadDataError, WorkloadPredictor
 from workload_predictor.backtest import run_backtest
 from workload_predictor.cli import main
 
@@ -124,3 +124,28 @@ def test_evaluate_by_json_holds_every_digit_of_each_keys_mae(tmp_path):
         average = np.mean(np.abs(actual - np.array([values[o - 12 : o].mean() for o in origins])[:, None]))
         assert written[key]["naive"] == pytest.approx(naive, rel=1e-13, abs=0)
         assert written[key]["moving_average"] == pytest.approx(average, rel=1e-13, abs=0)
+
+
+def refuse_fit(*args, **kwargs):
+    raise AssertionError("a model was fitted before the backtest checked the first refit's length")
+
+
+def test_an_ensemble_too_long_for_the_first_refit_is_refused_before_any_fit_with_the_test_size_that_fits(
+        monkeypatch):
+    """The first-refit check skipped a combining model: with models dlinear then ensemble on 40 buckets (30 before
+    the test span; the ensemble's LSTM member needs 32), DLinear was fitted at all three refits before the
+    ensemble's fit failed, and its error named no test_size."""
+    from workload_predictor.models import registry
+
+    y = noisy(40)[:, 0]
+    with monkeypatch.context() as patch:
+        patch.setattr(WorkloadPredictor, "fit", refuse_fit)
+        with pytest.raises(WorkloadDataError, match=r"^backtest: ensemble cannot be fitted at the first refit, on the "
+                                                    r"30 buckets before the test span \(the series has 40; "
+                                                    r"test_size=0.25: test_size=8 or less gives it the 32 it needs\)"):
+            run_backtest(frame(y), ["dlinear", "ensemble"], ["naive"], horizon=3, verbose=False)
+    # The test span it names is one the ensemble fits on (its members' settings as evaluate's --max-epochs gives).
+    short = {"model_params": registry.params_for("ensemble", max_epochs=2)}
+    result = run_backtest(frame(y), [WorkloadPredictor(model="ensemble", horizon=3, **short)], [], test_size=8,
+                          verbose=False)
+    assert list(result.refits)[0] == 32 and result.table["model"].tolist() == ["ensemble"]

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from workload_predictor import WorkloadDataError, WorkloadPredictor
-from workload_predictor.backtest import run_backtest
+from workload_predictor.backtest import backtest_origins, run_backtest
 from workload_predictor.cli import main
 
 
@@ -149,3 +149,26 @@ def test_an_ensemble_too_long_for_the_first_refit_is_refused_before_any_fit_with
     result = run_backtest(frame(y), [WorkloadPredictor(model="ensemble", horizon=3, **short)], [], test_size=8,
                           verbose=False)
     assert list(result.refits)[0] == 32 and result.table["model"].tolist() == ["ensemble"]
+
+
+@pytest.mark.parametrize("n, horizon, test_size, fix", [
+    (200, 60, 0.25, "pass test_size=60 to 198 buckets."),
+    (200, 5, 0.999, "pass test_size=5 to 198 buckets."),
+    (8, 6, 0.25, "pass test_size=6."),
+    (8, 7, 0.25, "the series is too short for horizon 7: pass horizon=6 or less, or a longer series."),
+])
+def test_a_test_span_shorter_than_the_horizon_or_the_series_names_the_test_sizes_that_work(n, horizon, test_size,
+                                                                                             fix):
+    """The error said what the span must hold, not which test_size (or horizon) gives it."""
+    with pytest.raises(WorkloadDataError) as error:
+        backtest_origins(n, horizon, test_size, 1)
+    assert str(error.value).endswith(f"(the series has {n} buckets): {fix}")
+    lowest, highest = (horizon, n - 2) if horizon <= n - 2 else (None, None)
+    if lowest is not None:  # the range it names is exactly the one accepted
+        for accepted in (lowest, highest):
+            assert backtest_origins(n, horizon, accepted, 1)[-1] == n - horizon
+        for refused in (lowest - 1, highest + 1):
+            with pytest.raises(WorkloadDataError):
+                backtest_origins(n, horizon, refused, 1)
+    else:
+        assert backtest_origins(n, n - 2, n - 2, 1).tolist() == [2]

@@ -147,9 +147,14 @@ def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) 
     _check_test_size(test_size)
     span = int(round(test_size * n)) if 0 < test_size < 1 else int(test_size)
     if span < horizon or span >= n:
+        most = n - MIN_TRAINING_BUCKETS
+        fix = (f"pass test_size={horizon} to {most} buckets" if horizon < most else
+               f"pass test_size={horizon}" if horizon == most else
+               f"the series is too short for horizon {horizon}: pass horizon={most} or less, or a longer series"
+               if most >= 1 else "the series is too short for a backtest: pass a longer series")
         raise WorkloadDataError(
             f"test_size={quote(test_size)} gives a test span of {quote(span)} buckets; it must hold at least one "
-            f"horizon ({horizon}) and leave training data (the series has {n} buckets)."
+            f"horizon ({horizon}) and leave training data (the series has {n} buckets): {fix}."
         )
     if n - span < MIN_TRAINING_BUCKETS:
         raise WorkloadDataError(

@@ -172,3 +172,15 @@ def test_a_test_span_shorter_than_the_horizon_or_the_series_names_the_test_sizes
                 backtest_origins(n, horizon, refused, 1)
     else:
         assert backtest_origins(n, n - 2, n - 2, 1).tolist() == [2]
+
+
+def test_evaluate_quotes_a_test_size_in_buckets_as_given(tmp_path):
+    """--test-size 199 was read as the float 199.0, and the errors quoted "--test-size 199.0"."""
+    path = tmp_path / "s.csv"
+    index = pd.date_range("2024-01-01", periods=200, freq="10s", tz="UTC")
+    pd.DataFrame({"timestamp": index, "requests": noisy(200)[:, 0]}).to_csv(path, index=False)
+    run = CliRunner().invoke(main, ["evaluate", str(path), "--freq", "10s", "--horizon", "5", "--models", "dlinear",
+                                    "--baselines", "naive", "--test-size", "199", "-q"])
+    assert run.exit_code == 3, run.output
+    assert "--test-size 199 gives a test span of 199 buckets" in run.output
+    assert "pass --test-size 198 or less" in run.output

@@ -96,7 +96,8 @@ def _test_size(value: float) -> float:
     if value <= 0 or (value > 1 and not float(value).is_integer()):
         raise click.BadParameter(f"{value:g} is neither a fraction in (0, 1) nor a whole number of buckets; pass "
                                  "e.g. 0.25 (the last quarter of the series) or 100 (its last 100 buckets).")
-    return value
+    # A number of buckets: messages quote 100, not 100.0 (a float past 2**53 stays one: 1e+300, not its 301 digits).
+    return int(value) if 1 <= value < 2**53 else value
 
 
 def _jobs(value: int) -> int:

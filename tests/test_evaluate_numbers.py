@@ -79,7 +79,8 @@ def test_the_backtests_forecast_and_interval_at_a_refit_are_predicts():
 @pytest.mark.parametrize("future", ["spike", "level shift"])
 def test_a_future_change_moves_no_forecast_made_before_it(future):
     """A forecast at origin o reads only the buckets before o: changing the data from bucket 340 on changes no
-    forecast at an origin up to 340 (one refit at 300, so every such origin is forecast by the same fit)."""
+    forecast at an origin up to 340 (one refit at 300, so every such origin is forecast by the same fit), of
+    DLinear, the ensemble (LSTM member included) or the baselines."""
     y = noisy(400)[:, 0]
     y[150] = 5000.0  # a burst the series came back from, in the history
     changed = y.copy()
@@ -88,9 +89,13 @@ def test_a_future_change_moves_no_forecast_made_before_it(future):
     else:
         changed[340:] *= 10
 
+    from workload_predictor.models import registry
+
+    ensemble = WorkloadPredictor(model="ensemble", horizon=5, model_params=registry.params_for("ensemble", max_epochs=2))
+
     def run(values):
-        return run_backtest(frame(values, "10s"), ["dlinear"], ["naive", "moving_median"], horizon=5, test_size=100,
-                            refit_every=1000, timestamp=None, verbose=False)
+        return run_backtest(frame(values, "10s"), ["dlinear", ensemble], ["naive", "moving_median"], horizon=5,
+                            test_size=100, refit_every=1000, timestamp=None, verbose=False)
 
     before, after = run(y), run(changed)
     assert list(before.refits) == [300]

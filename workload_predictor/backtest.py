@@ -315,20 +315,20 @@ def _check_first_refit(name: str, spec: dict[str, Any], option: str | None, poin
     """Build the model of ``spec`` and check that the first refit's ``point`` buckets are enough to fit it, before
     any model is fitted; the error names the backtest's settings (``option``: the backtest's setting that gives a
     baseline named in ``baselines`` its window). A combining model (the ensemble) is checked as its fit checks
-    itself: by the member that needs the longest series (:func:`_widest_member`)."""
+    itself: by the member that needs the longest series (``Ensemble.widest_member``)."""
     from .predictor import WorkloadPredictor
 
     combines = registry.get(name).combines
     checked = None  # the model whose length is checked: the model itself, or a combining model's widest member
     try:
         model = WorkloadPredictor(**spec)._build_model()
-        checked = _widest_member(model, point) if combines else model
+        checked = model.widest_member(point) if combines else model
         checked._check_length(point)
     except WorkloadDataError as error:
         hint = ""
         try:
             needed = checked.minimum_length() if checked is not None else None
-            if needed is not None and combines and not _widest_member(model, needed)._length_suffices(needed):
+            if needed is not None and combines and not model.widest_member(needed)._length_suffices(needed):
                 needed = None  # a member left out at the first refit's length would need more: no figure to give
             if needed is not None and needed > point and n - needed >= horizon:
                 hint = f": test_size={n - needed} or less gives it the {needed} it needs"
@@ -339,18 +339,6 @@ def _check_first_refit(name: str, spec: dict[str, Any], option: str | None, poin
         raise _in_backtest(error, f"backtest: {name} cannot be fitted at the first refit, on the {point} buckets "
                                   f"before the test span (the series has {n}; test_size={quote(test_size)}{hint}): "
                                   f"{error}{window}") from error
-
-
-def _widest_member(model: Any, n: int) -> Any:
-    """The member of the combining ``model`` (the ensemble) whose length its fit checks on ``n`` points, chosen as
-    ``Ensemble.fit`` chooses it: the member needing the longest series among those it keeps (a member that searches
-    the data for a season, which ``n`` points are too few to search, is left out while another member remains)."""
-    planned = model._planned_members()
-    short: set[str] = set()
-    for name, member in planned.items():
-        if member.search_shortfall(n) is not None and len(planned) - len(short) > 1:
-            short.add(name)
-    return max((member for name, member in planned.items() if name not in short), key=lambda m: m.minimum_length())
 
 
 def run_backtest(

@@ -230,16 +230,7 @@ class Ensemble(BaseForecaster):
         """
         matrix, one_d = as_matrix(y)
         # Every member's length check before any member trains: the longest requirement is the ensemble's.
-        planned = self._planned_members()
-        # A member that searches the data for its season is left out where the series is too short for the search,
-        # as where the data show no season (unless it is the only member): it does not lengthen the series the
-        # ensemble needs.
-        short = {}
-        for name, member in planned.items():
-            reason = member.search_shortfall(len(matrix))
-            if reason is not None and len(planned) - len(short) > 1:
-                short[name] = reason
-        planned = {name: member for name, member in planned.items() if name not in short}
+        planned, short = self._kept_members(len(matrix))
         widest = max(planned.values(), key=lambda m: m.minimum_length())
         if not widest._length_suffices(len(matrix)):
             widest._check_length(len(matrix))
@@ -606,6 +597,23 @@ class Ensemble(BaseForecaster):
         ``NotFittedError`` before ``fit``, as ``weights_``."""
         check_is_fitted(self, "step_weights_")
         return self._chosen_median_share() * (1.0 - getattr(self, "shift_share_", 0.0))
+
+    def _kept_members(self, n: int) -> tuple[dict[str, BaseForecaster], dict[str, str]]:
+        """The planned members a fit on ``n`` points keeps, and those it leaves out with the reason: a member that
+        searches the data for its season is left out where ``n`` points are too few for the search, as where the
+        data show no season (unless it is the only member), so it does not lengthen the series the ensemble needs."""
+        planned = self._planned_members()
+        short = {}
+        for name, member in planned.items():
+            reason = member.search_shortfall(n)
+            if reason is not None and len(planned) - len(short) > 1:
+                short[name] = reason
+        return {name: member for name, member in planned.items() if name not in short}, short
+
+    def widest_member(self, n: int) -> BaseForecaster:
+        """The kept member (on ``n`` points) that needs the longest series: the one whose length a fit checks (the
+        backtest checks its first refit by it before any model is fitted)."""
+        return max(self._kept_members(n)[0].values(), key=lambda m: m.minimum_length())
 
     def _planned_members(self) -> dict[str, BaseForecaster]:
         """The members named, built, after the ensemble's settings and each member's horizon are checked: what

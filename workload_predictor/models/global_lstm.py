@@ -68,6 +68,29 @@ from .training import train_network
 DEFAULT_WINDOW = 96  # buckets: 12 patches of 8
 EARLY_STOPPING_WINDOWS = 16  # inner-tail windows per key for early stopping
 BASE_CHUNK = 8192  # origins per chunk of the base's statistics (bounds their float64 features)
+#: Standardised values (key scales) past which a window weighs less in the base (``robust``; :func:`_extent_weights`):
+#: far past an ordinary key's windows (on the fleet benchmark's keys it moved ``scripts/global_update_accuracy.py``'s
+#: WAPE by under 2 %), well short of a degenerate scale's thousands.
+WINDOW_EXTENT = 30.0
+
+
+def _extent_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None) -> np.ndarray | None:
+    """``weight`` (``[c]``, ``None``: all 1) times ``(WINDOW_EXTENT / extent)^4`` for each window whose inputs ``x``
+    (``[c, W*k]``) or targets (``[c, H*k]``), standardised, reach further than ``WINDOW_EXTENT`` of its key's scales
+    (``extent``: the furthest), as the input-anomaly weights bound a flagged bucket's: such a window adds at most
+    ``WINDOW_EXTENT^4 / extent^2`` to the base's statistics, which every key shares.
+
+    A key is read on the scale of its training part: one constant there but for a flagged burst has the weighted
+    spread of its points (1e-3 for counts of 5), an idle one the fallback 1, so its later ordinary buckets, which the
+    input-anomaly rule leaves unflagged, stand thousands of scales out; unweighted, its windows took the base and
+    every key's forecast with them (one of about 14 fell to 0)."""
+    extent = np.maximum(np.maximum(x.max(axis=1), -x.min(axis=1)), np.maximum(target.max(axis=1), -target.min(axis=1)))
+    far = np.flatnonzero(extent > WINDOW_EXTENT)
+    if len(far) == 0:
+        return weight
+    weight = np.ones(len(x)) if weight is None else weight.copy()
+    weight[far] *= (WINDOW_EXTENT / extent[far]) ** 4
+    return weight
 
 
 def _check_keys(keys: list) -> None:
@@ -114,8 +137,10 @@ class GlobalLSTM(ParamsMixin):
     robust : bool
         The base weighs each window holding a bucket far outside its key's recent range
         (:mod:`workload_predictor.anomaly`) as ``DLinear(robust=True)`` does, at fit and
-        in ``update``: its statistics are shared by every key, and without the weights
-        one 1e9 bucket of one key moves every key's forecast from then on.
+        in ``update``, and each window reaching past ``WINDOW_EXTENT`` (30) of its key's
+        scales as those weights bound a flagged bucket: its statistics are shared by every
+        key, and without the weights one 1e9 bucket of one key moves every key's forecast
+        from then on.
     max_windows_per_key : int or None
         Training windows per key, spread evenly over its training part (the newest
         included); ``None`` uses all. Bounds an epoch's cost for long series.
@@ -448,9 +473,13 @@ class GlobalLSTM(ParamsMixin):
             for first in range(0, len(oi), BASE_CHUNK):
                 chunk = oi[first : first + BASE_CHUNK]
                 x = self._features(zi, chunk)  # [c, p]
-                weighted = x if weights is None else x * weights[first : first + BASE_CHUNK, None]  # [c, p]
+                target = targets_at(zi, chunk, self.horizon).reshape(len(chunk), -1)  # [c, H*k]
+                weight = None if weights is None else weights[first : first + BASE_CHUNK]  # [c]
+                if self.robust:
+                    weight = _extent_weights(x[:, :-1], target, weight)
+                weighted = x if weight is None else x * weight[:, None]  # [c, p]
                 gram += weighted.T @ x
-                cross += weighted.T @ targets_at(zi, chunk, self.horizon).reshape(len(chunk), -1)
+                cross += weighted.T @ target
         return gram, cross
 
     def _element_weights(self, i: int, y: np.ndarray, start: int) -> np.ndarray | None:

@@ -121,7 +121,9 @@ def test_the_memory_guard_counts_the_validation_roll_before_allocating_it():
     predictor = WorkloadPredictor(max_gap=None, memory_limit_mb=50).fit(poisson_frame())
     last = predictor.last_timestamp_
     before = _memory.rss_mb()
-    with pytest.raises(MemoryLimitError, match="validation roll"):
+    with pytest.raises(MemoryLimitError, match="validation roll") as refused:
         predictor.update(row(last + pd.Timedelta("3D")))
+    # an update's advice, not a fit's (which named history and windows an update does not choose)
+    assert "Pass fewer new buckets per update" in str(refused.value) and "Fit on" not in str(refused.value)
     assert _memory.rss_mb() - before < 50  # refused before the allocation, not after
     assert predictor.last_timestamp_ == last and predictor.n_updates_ == 0

@@ -1704,3 +1704,13 @@ def test_an_output_that_is_no_file_is_written_in_place(runner, azure_csv):
                                   "--plot", "/dev/stdout"])
     assert result.exit_code == 0, result.output
     assert os.path.islink("/dev/stdout") and not any(".tmp-" in name for name in os.listdir("/dev"))
+
+
+def test_evaluate_counts_one_origin_and_one_refit_in_the_singular(runner, tmp_path):
+    """The header read "backtest 1 origins x 5 steps, 1 refits" (h40's lead)."""
+    path = bucketed_csv(tmp_path / "s.csv", periods=120)
+    result = runner.invoke(main, ["evaluate", str(path), "--horizon", "5", "--test-size", "5", "--models", "dlinear",
+                                  "--baselines", "naive", "-q"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^backtest 1 origin x 5 steps, 1 refit, expanding window", result.output, flags=re.M), \
+        result.output

@@ -899,3 +899,50 @@ def test_leading_weights_judge_the_first_points_against_the_points_after_them():
     assert weights[0, 0] < 1e-20 and weights[30, 0] < 1e-20  # the first REFERENCE_BUCKETS points only
     assert (np.delete(weights[:, 0], [0, 30]) == 1.0).all()
     assert anomaly.leading_weights(spiked[:8], floor) is None  # nothing after them to judge against
+
+
+def test_a_global_fleets_training_cut_short_is_logged_as_every_keys(caplog):
+    """The warning read "ended early: global lstm training (0 keys; time_limited_keys_)" for a cut that every key's
+    forecast reads (h41's lead): it now names the global network, every key."""
+    import logging
+
+    import pandas as pd
+
+    from workload_predictor import FleetPredictor
+
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
+                                     "requests": s[:, 0]}) for i, s in enumerate(fleet(3))], ignore_index=True)
+    with caplog.at_level(logging.WARNING, logger="workload_predictor.fleet"):
+        fitted = FleetPredictor(model="global_lstm", horizon=5, random_state=0, max_training_time=0,
+                                model_params={"hidden_size": 4, "max_epochs": 2, "window": 24}).fit(frame, key="endpoint")
+    assert "global lstm training" in fitted.time_limited_stages_
+    warnings = [r.getMessage() for r in caplog.records if "max_training_time" in r.getMessage()]
+    assert len(warnings) == 1 and "(the global network, every key)" in warnings[0], warnings
+    assert "0 keys" not in warnings[0]
+
+
+def test_a_global_fleets_update_over_its_memory_limit_gives_an_updates_advice(monkeypatch):
+    """A global update over memory_limit_mb advised "Fit on less history, a smaller window or fewer targets" (h41's
+    lead): an update's cost is the buckets it adds. The fleet is left as it was."""
+    import pandas as pd
+
+    from workload_predictor import FleetPredictor
+    from workload_predictor.errors import MemoryLimitError
+
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    series = fleet(3, n=260)
+    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
+                                     "requests": s[:, 0]}) for i, s in enumerate(series)], ignore_index=True)
+    head, tail = frame[frame["timestamp"] < start + pd.Timedelta("240min")], frame[
+        frame["timestamp"] >= start + pd.Timedelta("240min")]
+    fitted = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                            model_params={"hidden_size": 4, "max_epochs": 1, "window": 24}).fit(head, key="endpoint")
+    before = fitted.predict()
+    monkeypatch.setattr(GlobalLSTM, "update_bytes", lambda self, added: 1e12)
+    with pytest.raises(MemoryLimitError, match="global LSTM update: the validation roll") as refused:
+        fitted.update(tail)
+    message = str(refused.value)
+    assert "Pass fewer new buckets per update" in message and "this update adds 60 to 3 keys" in message, message
+    assert "Fit on" not in message
+    pd.testing.assert_frame_equal(fitted.predict(), before)

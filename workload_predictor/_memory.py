@@ -103,9 +103,16 @@ def memory_limit(limit_mb: float | None) -> Iterator[MemoryWatch]:
         _current.reset(token)
 
 
-def check_memory(step: str, extra_bytes: float = 0.0) -> None:
+#: What a refused fit can change (check_memory's default advice).
+FIT_ADVICE = "Fit on less history, a smaller window or fewer targets"
+#: What a refused update can change: its cost is the buckets it adds, a gap's zero-filled ones included.
+UPDATE_ADVICE = "Pass fewer new buckets per update (a gap's zero-filled buckets count)"
+
+
+def check_memory(step: str, extra_bytes: float = 0.0, advice: str = FIT_ADVICE) -> None:
     """Raise :class:`MemoryLimitError` if the growth so far plus ``extra_bytes`` about to be allocated
-    exceeds the limit, or ``extra_bytes`` exceed the machine's available memory.
+    exceeds the limit, or ``extra_bytes`` exceed the machine's available memory; the message ends with
+    ``advice`` (what the caller can change: a fit's, by default, or :data:`UPDATE_ADVICE`).
 
     Outside :func:`memory_limit` (a model used directly) there is no limit, but an allocation larger than
     the machine's available memory is still refused before it is tried.
@@ -119,8 +126,8 @@ def check_memory(step: str, extra_bytes: float = 0.0) -> None:
         if watch.limit_mb is not None and growth + extra_bytes / MB > watch.limit_mb:
             raise MemoryLimitError(
                 f"memory limit exceeded at '{step}': this call has added {growth:.0f} MiB to the process{about}, "
-                f"over memory_limit_mb={watch.limit_mb:g}. Fit on less history, a smaller window or fewer targets, "
-                "or raise memory_limit_mb (None disables the check). The predictor was left as it was."
+                f"over memory_limit_mb={watch.limit_mb:g}. {advice}, or raise memory_limit_mb (None disables the "
+                "check). The predictor was left as it was."
             )
     if extra_bytes > LARGE_BYTES:
         import psutil
@@ -130,7 +137,7 @@ def check_memory(step: str, extra_bytes: float = 0.0) -> None:
             left = " The predictor was left as it was." if watch is not None else ""
             raise MemoryLimitError(
                 f"not enough memory at '{step}': it would allocate {extra_bytes / MB:.0f} MiB, the machine has "
-                f"{available / MB:.0f} MiB available. Fit on less history, a smaller window or fewer targets.{left}"
+                f"{available / MB:.0f} MiB available. {advice}.{left}"
             )
 
 

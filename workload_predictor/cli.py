@@ -892,7 +892,8 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the table as a JSON list of records, one per model and baseline.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Draw the MAE by horizon step to an image, e.g. steps.png (needs matplotlib).")
+              help="Draw the MAE by horizon step of the first --target to an image, e.g. steps.png (needs "
+                   "matplotlib).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--by", default=None, metavar="COLUMN",
               help="Backtest one series per value of this column; prints a per-key table and a fleet summary "
@@ -957,8 +958,9 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
                           random_state=seed, verbose=False if quiet else None)
     table = result.table
     _echo_trace(data, _freq_of(data))
-    _say(f"backtest {len(result.origins)} origins x {horizon} steps, {len(result.refits)} refits, "
-               f"expanding window; interval level {level:g}")
+    origins, refits = len(result.origins), len(result.refits)
+    _say(f"backtest {origins} origin{'' if origins == 1 else 's'} x {horizon} steps, {refits} "
+         f"refit{'' if refits == 1 else 's'}, expanding window; interval level {level:g}")
     _say("")
     _say(format_table(table, multi_target=len(chosen) > 1))
     for line in _verdicts(table) + combination_lines(table):

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from . import _deadline, anomaly, model_file
-from ._memory import check_limit, check_memory, memory_limit
+from ._memory import UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, factorize_keys, gap_buckets,
                    prepare_continuation, split_by_key)
@@ -411,8 +411,12 @@ class FleetPredictor(ParamsMixin):
         for key_stages in limited.values():
             stages.extend(stage for stage in key_stages if stage not in stages)
         if stages:
-            logger.warning("fleet fit reached max_training_time=%gs; ended early: %s (%d keys; time_limited_keys_)",
-                           self.max_training_time, ", ".join(stages), len(limited))
+            # A global network's training cut short is every key's, which time_limited_keys_ (per key's own fit)
+            # does not list.
+            which = ("the global network, every key" if global_state is not None
+                     else f"{len(limited)} keys; time_limited_keys_")
+            logger.warning("fleet fit reached max_training_time=%gs; ended early: %s (%s)",
+                           self.max_training_time, ", ".join(stages), which)
         self._publish(
             keys_=fitted, errors_=dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1))),
             targets_=targets, key_=key, fitted_params_=fitted_params, _blocks=blocks, _predictors=predictors,
@@ -1012,7 +1016,9 @@ class FleetPredictor(ParamsMixin):
         model = copy.copy(state.model)  # GlobalLSTM.update replaces its arrays (never writes into them)
         if added.any():
             with memory_limit(self.memory_limit_mb):
-                check_memory("global LSTM update: the validation roll", extra_bytes=model.update_bytes(added))
+                check_memory("global LSTM update: the validation roll", extra_bytes=model.update_bytes(added),
+                             advice=f"{UPDATE_ADVICE} (this update adds {int(added.sum()):,} to "
+                                    f"{int((added > 0).sum()):,} keys)")
                 model.update(new)
         rows = np.flatnonzero(added)  # the other keys' validation windows, hence calibrations, are unchanged
         calibrated = {name: getattr(state, name).copy() for name in ("halfwidth", "confidence", "confidence_by_target")}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import _deadline, anomaly, model_file, persistence
-from ._memory import check_memory, memory_limit
+from ._memory import UPDATE_ADVICE, check_memory, memory_limit
 from .confidence import (
     RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
@@ -663,7 +663,7 @@ class WorkloadPredictor(ParamsMixin):
             # The model forecasts every window the new buckets complete (the validation roll) and adds
             # them to its state: checked before it allocates, as the zero-filling was.
             check_memory("update: the validation roll and model state",
-                         extra_bytes=self.model_.update_bytes(len(new.values)))
+                         extra_bytes=self.model_.update_bytes(len(new.values)), advice=UPDATE_ADVICE)
             found, busy = self._update_anomalies(self.series_.values, new)
             # The validation windows read a burst the series came back from as its median, as predict does.
             runs = self._bursts_before(found, new)

@@ -677,9 +677,6 @@ class FleetPredictor(ParamsMixin):
             except BaseException:  # a partition's error, no worker, an interrupt: no partition is left running
                 with contextlib.suppress(Exception):
                     self.client.cancel(futures)
-                # The error's traceback holds this frame (a caller that keeps the error, a log of it, keeps it):
-                # the futures are let go now, so the cluster forgets them without waiting for a garbage collection.
-                futures.clear()
                 raise
         if self.executor is not None:
             try:

@@ -54,15 +54,15 @@ def test_a_predict_beside_a_refit_forecasts_one_fits_state(monkeypatch, model):
 
 @pytest.mark.parametrize("reader", ["health", "confidence_"])
 def test_health_and_confidence_beside_a_refit_read_one_fits_state(monkeypatch, reader):
-    """The refit lands right after the reader took the held models: it reported the old fit's keys under the new
-    fit's key list (2 of the 4 keys, or a KeyError). It now reports the old fit's, whole."""
+    """The refit lands right after the reader took the held models (its state): it reported the old fit's keys under
+    the new fit's key list (2 of the 4 keys, or a KeyError). It now reports the old fit's, whole."""
     first, second = _frames()
     fleet = FleetPredictor(horizon=5).fit(first, key="endpoint")
     read = lambda: fleet.health() if reader == "health" else fleet.confidence_  # noqa: E731
     old = read()
     refit = _once(lambda: fleet.fit(second, key="endpoint", target=TWO))
-    held = FleetPredictor._held
-    monkeypatch.setattr(FleetPredictor, "_held", lambda self, *args: (held(self, *args), refit())[0])
+    state = FleetPredictor._state
+    monkeypatch.setattr(FleetPredictor, "_state", lambda self: (state(self), refit())[0])
     raced = read()
     assert list(fleet.keys_) == ["k0", "k1"]  # the refit landed
     assert list(raced.index) == ["k0", "k1", "k2", "k3"]

@@ -213,10 +213,11 @@ def input_options(command: Callable) -> Callable:
     return command
 
 
-def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str, ...] = ()):
+def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str, ...] = (),
+          model_file: str | None = None):
     """The trace at ``path``; of a bucketed series only the ``targets`` asked for (default: requests) must hold
-    counts."""
-    from .readers import FreqRequiredError, read_trace
+    counts. ``model_file``: an existing --model-file, whose bucket width a log too short for it cannot change."""
+    from .readers import AllPartialError, FreqRequiredError, read_trace
 
     try:
         return read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
@@ -225,6 +226,11 @@ def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str,
     except FreqRequiredError as exc:  # a missing option is a usage error (exit 2), as --help says
         raise click.UsageError(f"{Path(path).name} is a request log (one row per request): pass --freq, "
                                f"e.g. --freq 10s. {NOT_BUCKETED_NOTE}") from exc
+    except AllPartialError as exc:
+        if model_file is None:
+            raise
+        raise WorkloadDataError(f"{exc.found}; pass a longer log (the buckets of --model-file "
+                                f"{Path(model_file).name} are {freq} wide), or --keep-partial.") from None
 
 
 # A bucketed series is told from a request log by its `requests` column: one named otherwise (count, n) makes the
@@ -637,15 +643,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _check_plotting(plot_path)
     if by is not None:
         return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
-    try:
-        data = _read(trace, freq, opts, targets)
-    except WorkloadDataError as exc:
-        if model_file and Path(model_file).exists() and "pass a smaller --freq than" in str(exc):
-            # a kept model's bucket width is fixed: --freq cannot be smaller, the log can be longer
-            raise WorkloadDataError(f"{str(exc).split('; pass a smaller --freq than')[0]}; pass a longer log (the "
-                                    f"buckets of --model-file {Path(model_file).name} are {freq} wide), or "
-                                    "--keep-partial.") from None
-        raise
+    data = _read(trace, freq, opts, targets, model_file if model_file and Path(model_file).exists() else None)
     lengths = _token_lengths(data, opts) if requests_path else None
     if requests_path and lengths is None and needs_token_lengths(requests_format):
         if data.log is not None:

@@ -550,16 +550,12 @@ class FleetPredictor(ParamsMixin):
 
     def _state(self) -> types.SimpleNamespace:
         """The fitted state last published by ``fit`` or ``update`` (``_FITTED_STATE``): every reader reads it once.
-        A loaded or copied fleet's is built from its attributes at the first read."""
+        A loaded or copied fleet's is published from its attributes at the first read."""
         try:
             return self._published
         except AttributeError:
-            state = types.SimpleNamespace(**{name: vars(self).get(name) for name in _FITTED_STATE})
-            blocks, predictors = state._blocks, state._predictors
-            if predictors and any(not predictors.keys().isdisjoint(block.keys) for block in blocks):
-                state._blocks = _without(blocks, predictors)  # a key found in both had just moved to its own
-            self._published = state
-            return state
+            self._publish()
+            return self._published
 
     def _raise_if_strict(self, errors: dict) -> None:
         if self.strict and errors:
@@ -709,7 +705,7 @@ class FleetPredictor(ParamsMixin):
         steps = BaseForecaster._check_steps(types.SimpleNamespace(horizon=self._fitted(state)["horizon"]), steps)
         k = len(state.targets_)
         keys, starts, freqs, point, halfwidth = [], [], [], [], []
-        blocks, predictors = self._held(state)
+        blocks, predictors = state._blocks, state._predictors
         for block in blocks:
             n = block.values.shape[1]
             keys.extend(block.keys)
@@ -757,17 +753,13 @@ class FleetPredictor(ParamsMixin):
         frame.update(yhat=yhat, lower=lower, upper=upper)
         return pd.DataFrame(frame)
 
-    def _held(self, state: types.SimpleNamespace) -> tuple[list[FleetBlock], dict[Any, WorkloadPredictor]]:
-        """The DLinear blocks and the per-key predictors of ``state`` (a :meth:`_state`), each fitted key in one."""
-        return state._blocks, state._predictors
-
     @property
     def confidence_(self) -> pd.Series:
         """Per fitted key, the confidence (``1 - WAPE`` on its validation tail) in ``[0, 1]``."""
         check_is_fitted(self, "keys_")
         state = self._state()
         values = {}
-        blocks, predictors = self._held(state)
+        blocks, predictors = state._blocks, state._predictors
         for block in blocks:
             values.update(zip(block.keys, map(float, block.confidence)))
         values.update({name: float(p.confidence_) for name, p in predictors.items()})
@@ -821,7 +813,7 @@ class FleetPredictor(ParamsMixin):
         """``(key, state, update error)`` per fitted key of ``held`` (a :meth:`_state`), in ``keys_`` order: a key's
         own predictor, or what a batched or global key holds (its newest bucket, bucket width and confidence)."""
         states = {}
-        blocks, predictors = self._held(held)
+        blocks, predictors = held._blocks, held._predictors
         for block in blocks:
             for row, name in enumerate(block.keys):
                 states[name] = types.SimpleNamespace(last_timestamp_=block.last_timestamp(row), freq_=block.freq,
@@ -1212,7 +1204,8 @@ def _fitted_names(keys: list) -> dict:
 
 def _check_saveable_keys(fleet: Any) -> None:
     """A typed error, before anything is written, for a key (fitted, or in ``errors_`` or ``update_errors_``) of a
-    fleet's state (:meth:`FleetPredictor._state`) that a fleet file cannot hold (bytes, a date, a Decimal, ...): the file format's own encoder is the judge."""
+    fleet's state (:meth:`FleetPredictor._state`) that a fleet file cannot hold (bytes, a date, a Decimal, ...): the
+    file format's own encoder is the judge."""
     from .persistence import _Encoder
 
     encoder = _Encoder()

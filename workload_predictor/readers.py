@@ -359,6 +359,15 @@ class FreqRequiredError(WorkloadDataError):
     """A request log was given without the bucket width that turns it into a series."""
 
 
+class AllPartialError(WorkloadDataError):
+    """A request log spanning fewer than 3 buckets of its width: all partial, so none is left once the first and the
+    last are dropped. ``found`` says so without the advice (a caller whose width is fixed gives its own)."""
+
+    def __init__(self, found: str, freq: Any):
+        super().__init__(f"{found}; pass a smaller --freq than {freq}, or --keep-partial.")
+        self.found = found
+
+
 def read_trace(
     path: str | Path,
     freq: Any = None,
@@ -415,11 +424,9 @@ def read_trace(
     series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums)
     if not keep_partial:
         if len(series) < 3:
-            raise WorkloadDataError(
-                f"{path}: the log spans {len(series)} bucket{'' if len(series) == 1 else 's'} of "
-                f"{duration_text(parse_freq(freq))}, all partial (the first and the last are dropped); pass a "
-                f"smaller --freq than {freq}, or --keep-partial."
-            )
+            raise AllPartialError(f"{path}: the log spans {len(series)} bucket{'' if len(series) == 1 else 's'} of "
+                                  f"{duration_text(parse_freq(freq))}, all partial (the first and the last are "
+                                  "dropped)", freq)
         series = series.iloc[1:-1].reset_index(drop=True)
     return Trace(series=series, log=frame, kind="request log", timestamp_column=column, path=Path(path))
 

@@ -1607,8 +1607,41 @@ def test_requests_refuse_a_missing_token_length_before_the_fit(runner, tmp_path)
     line = _one_error_line(runner.invoke(main, ["forecast", str(path), "--freq", "5s", "--model", "naive", "-q",
                                                 "--model-file", str(model), "--requests", str(tmp_path / "r.csv")]))
     assert "log.csv's column 'ContextTokens' holds nan at data row 2901" in line
-    assert "last 2,000 requests" in line and "lengths column" not in line
+    assert "latest 2,000 requests" in line and "lengths column" not in line
     assert not model.exists() and not (tmp_path / "r.csv").exists()
+
+
+def test_requests_draw_lengths_from_the_latest_requests_of_a_log_out_of_time_order(runner, tmp_path):
+    """A log merged from several servers is out of time order in the file: --requests drew its token lengths from
+    the file's last 2,000 rows, not the latest 2,000 requests. The log's first half is long prompts, its second half
+    short ones; shuffled, the synthetic requests were 2.2x longer than those of the same log in order. Now a shuffled
+    log gives the very requests the ordered one does, and a bad length among the latest requests is named by its row
+    in the file."""
+    log = request_log()
+    log.loc[:1499, "ContextTokens"] = 20_000  # the earliest half: long prompts, none of them among the latest 1,500
+    shuffled = log.sample(frac=1.0, random_state=3)
+    outputs = {}
+    for name, frame in (("ordered", log), ("shuffled", shuffled)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        out = tmp_path / f"{name}.requests.csv"
+        result = runner.invoke(main, ["forecast", str(tmp_path / f"{name}.csv"), "--freq", "5s", "--model", "naive",
+                                      "-q", "--seed", "0", "--requests", str(out)])
+        assert result.exit_code == 0, result.output
+        outputs[name] = pd.read_csv(out)
+    assert len(outputs["ordered"]) > 0
+    # The latest 2,000 requests hold 500 long prompts (a quarter), the whole log 1,500 of 3,000 (a half).
+    long_share = (outputs["ordered"]["input_tokens"] == 20_000).mean()
+    assert 0.1 < long_share < 0.4, (long_share, len(outputs["ordered"]))
+    pd.testing.assert_frame_equal(outputs["shuffled"], outputs["ordered"])
+
+    bad = shuffled.astype({"GeneratedTokens": float})
+    latest = int(np.flatnonzero(bad.index == 2990)[0])  # the file row of the log's 2,991st request
+    bad.loc[2990, "GeneratedTokens"] = -5.0
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    line = _one_error_line(runner.invoke(main, ["forecast", str(tmp_path / "bad.csv"), "--freq", "5s", "--model",
+                                                "naive", "-q", "--requests", str(tmp_path / "r.csv")]))
+    assert f"bad.csv's column 'GeneratedTokens' holds -5.0 at data row {latest + 1} " in line, line
+    assert "latest 2,000 requests" in line
 
 
 def test_format_without_requests_is_refused_not_dropped(runner, azure_csv, monkeypatch):

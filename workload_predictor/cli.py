@@ -402,7 +402,8 @@ def _option_given(name: str) -> bool:
     return source is not None and source != click.core.ParameterSource.DEFAULT
 
 
-#: --requests draws token lengths from a request log's last rows, this many (Forecast.to_requests' recent).
+#: --requests draws token lengths from a request log's latest requests (by arrival time), this many
+#: (Forecast.to_requests' recent).
 RECENT_REQUESTS = 2000
 
 
@@ -410,10 +411,11 @@ def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
     """Per-request ``input_tokens``/``output_tokens`` to draw synthetic requests from, or None if TRACE has none.
 
     A request log's token columns (found as :func:`~workload_predictor.readers.read_trace` finds them, so
-    --input-col/--output-col apply), whose last :data:`RECENT_REQUESTS` rows, those drawn from, are checked here,
+    --input-col/--output-col apply), in arrival order (a log merged from several servers is out of time order in
+    the file), whose last :data:`RECENT_REQUESTS` rows, the latest requests, those drawn from, are checked here,
     before the fit; for a bucketed series, the tokens per request of each busy bucket.
     """
-    from .data import token_columns
+    from .data import token_columns, utc_instants
     from .synthetic_requests import length_sample
 
     if data.log is not None:
@@ -421,13 +423,21 @@ def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
         if not columns:
             return None
         lengths = data.log[list(columns.values())].set_axis(list(columns), axis=1)
+        # Parsed as the reader parsed them (it has, so no error here); stable, so equal stamps keep the file's order.
+        arrivals = utc_instants(data.log[data.timestamp_column], unit=opts["unit"], origin=opts["origin"],
+                                name=data.timestamp_column)
+        order = None if (arrivals[1:] >= arrivals[:-1]).all() else np.argsort(arrivals, kind="stable")
+        if order is not None:
+            lengths = lengths.iloc[order].reset_index(drop=True)
         try:
             length_sample(None, lengths, RECENT_REQUESTS)
-        except WorkloadDataError as exc:  # it names the columns as renamed above
+        except WorkloadDataError as exc:  # it names the columns as renamed above, and rows in arrival order
             message = _one_line(exc)
             for name, column in columns.items():
                 message = message.replace(f"lengths column {quote(name)}", f"{data.path.name}'s column {quote(column)}")
-            raise WorkloadDataError(f"--requests draws token lengths from the log's last {RECENT_REQUESTS:,} "
+            if order is not None:  # the file's row (from 0, as in_cli_words expects) of the arrival-order row
+                message = _ROW.sub(lambda m: f"row {int(order[int(m.group(1))])}", message, count=1)
+            raise WorkloadDataError(f"--requests draws token lengths from the log's latest {RECENT_REQUESTS:,} "
                                     f"requests: {message}") from None
         return lengths
     series = data.series

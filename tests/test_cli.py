@@ -1594,6 +1594,54 @@ def test_an_existing_model_file_in_a_folder_that_takes_no_new_file_is_refused_be
     assert not updates and model.read_bytes() == before
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the --model-file lock is flock's (POSIX)")
+def test_a_run_waits_for_the_model_file_lock_until_lock_timeout_then_exits_5_changing_nothing(tmp_path):
+    """A run that hangs holding --model-file's lock (a stuck fit, a stopped process) made every later cron run
+    wait behind it for good, piling up processes. A run now waits --lock-timeout seconds at most, then exits 5,
+    changing nothing; a lock let go within it is taken."""
+    import fcntl
+    import threading
+
+    model = tmp_path / "m.wp"
+    fit = ["forecast", str(bucketed_csv(tmp_path / "a.csv")), "--model", "naive", "--horizon", "2", "-q",
+           "--model-file", str(model)]
+    assert CliRunner().invoke(main, fit).exit_code == 0
+    before = model.read_bytes()
+    later = bucketed_csv(tmp_path / "b.csv", start="2024-05-10T00:33:20Z", periods=5, requests=[100] * 5)
+    update = ["forecast", str(later), "-q", "--model-file", str(model)]
+    results = {}
+
+    def run(name, args):
+        results[name] = CliRunner().invoke(main, args)
+
+    with open(tmp_path / ".m.wp.lock", "a") as held:  # another run, stuck while it holds the lock
+        fcntl.flock(held, fcntl.LOCK_EX)
+        thread = threading.Thread(target=run, args=("timed out", [*update, "--lock-timeout", "0.3"]), daemon=True)
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the run still waits for the lock"
+        result = results["timed out"]
+        assert result.exit_code == 5, result.output
+        assert "--lock-timeout 0.3 s" in result.output and "changed nothing" in result.output
+        assert model.read_bytes() == before
+
+        thread = threading.Thread(target=run, args=("waited", [*update, "--lock-timeout", "30"]), daemon=True)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive()  # waiting for the lock
+        fcntl.flock(held, fcntl.LOCK_UN)
+        thread.join(timeout=30)
+    assert results["waited"].exit_code == 0, results["waited"].output
+    assert model.read_bytes() != before
+
+
+def test_lock_timeout_without_a_model_file_is_a_usage_error(runner, tmp_path):
+    result = runner.invoke(main, ["forecast", str(bucketed_csv(tmp_path / "a.csv")), "--model", "naive", "-q",
+                                  "--lock-timeout", "5"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--lock-timeout" in result.output and "--model-file" in result.output
+
+
 def test_requests_refuse_a_missing_token_length_before_the_fit(runner, tmp_path):
     """A log with a missing ContextTokens among the rows --requests draws lengths from was fitted, its
     --model-file saved and its forecast printed, and only then refused, naming "lengths column 'input_tokens'"

@@ -27,7 +27,7 @@ from .errors import NoKeyFittedError, UpdateGapError, WorkloadDataError, cut, qu
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_DEPENDENCY = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_DEPENDENCY, EXIT_BUSY = 0, 1, 2, 3, 4, 5
 TARGETS = ("requests", "input_tokens", "output_tokens")
 
 EXIT_CODES_HELP = """\b
@@ -41,7 +41,8 @@ Exit codes:
      whole number of buckets, a --model, --horizon or --target other than an
      existing --model-file's)
   3  bad input data (unreadable file, bad timestamps, too little history, ...)
-  4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)"""
+  4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)
+  5  another run held the --model-file for longer than --lock-timeout"""
 
 log = logging.getLogger(__name__)
 
@@ -317,14 +318,19 @@ def _check_output_paths(**paths: str | None) -> None:
             Path(path).unlink(missing_ok=True)
 
 
+#: How often a run waiting for another's --model-file lock tries it again (seconds).
+LOCK_POLL = 0.1
+
+
 @contextlib.contextmanager
-def _model_file_lock(path: str | None) -> Iterator[None]:
+def _model_file_lock(path: str | None, timeout: float = 600.0) -> Iterator[None]:
     """Hold an exclusive lock on ``.<name>.lock`` beside --model-file ``path`` (nothing without one).
 
     Two runs at once on one model file (a cron job whose previous run is still going) would each update the
     version they loaded, and the later save would drop the other's buckets or zero-fill them. The lock makes
-    the second wait, then load what the first saved. Where the platform has no ``flock`` (Windows), runs are
-    not kept apart.
+    the second wait, then load what the first saved. It waits ``timeout`` seconds at most (--lock-timeout), then
+    exits :data:`EXIT_BUSY`: a run that hangs holding the lock must not make every later cron run wait behind it
+    for good. Where the platform has no ``flock`` (Windows), runs are not kept apart.
     """
     try:
         import fcntl
@@ -344,8 +350,19 @@ def _model_file_lock(path: str | None) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            click.echo(f"waiting for another run on --model-file {quote(path)} to save it ...", err=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            click.echo(f"waiting for another run on --model-file {quote(path)} to save it "
+                       f"(--lock-timeout {timeout:g} s) ...", err=True)
+            deadline = time.monotonic() + timeout
+            while True:
+                time.sleep(max(0.0, min(LOCK_POLL, deadline - time.monotonic())))
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Failure(f"another run held --model-file {quote(path)} (its lock {quote(str(lock))}) "
+                                      f"for longer than --lock-timeout {timeout:g} s; this run changed nothing. "
+                                      "Check that run, or raise --lock-timeout.", EXIT_BUSY) from None
         try:
             yield
         finally:
@@ -604,6 +621,10 @@ def main() -> None:
                    "append TRACE's buckets after its last one with update() and save it back (TRACE's buckets must "
                    "be as wide as the saved model's); otherwise fit on TRACE and save the predictor there. A second "
                    "run on the same file waits for the first to save it (a lock file .FILE.lock beside it).")
+@click.option("--lock-timeout", default=600.0, show_default=True, type=click.FloatRange(0, 7 * 86400),
+              metavar="SECONDS",
+              help="How long a run waits for another run on the same --model-file to save it; then it exits 5, "
+                   "changing nothing.")
 @click.option("--by", default=None, metavar="COLUMN",
               help="Forecast one series per value of this column (model, endpoint, tenant): a fleet "
                    "(without --plot, --requests, --format and --model-file).")
@@ -613,7 +634,8 @@ def main() -> None:
 @handle_errors
 def forecast(trace: str, freq: str | None, horizon: int, model: str, level: float, targets: tuple[str, ...],
              seed: int, out: str | None, plot_path: str | None, requests_path: str | None, requests_format: str,
-             quiet: bool, model_file: str | None, by: str | None = None, jobs: int = 1, **opts: Any) -> None:
+             quiet: bool, model_file: str | None, lock_timeout: float = 600.0, by: str | None = None, jobs: int = 1,
+             **opts: Any) -> None:
     """Fit a model on TRACE and forecast the next HORIZON buckets.
 
     TRACE is a request log (one row per request, e.g. the raw Azure CSV
@@ -646,6 +668,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     if requests_path is None and _option_given("requests_format"):
         raise click.UsageError("--format sets the columns of the --requests file, and no --requests was given: "
                                "pass --requests FILE.csv, or drop --format.")
+    if model_file is None and _option_given("lock_timeout"):
+        raise click.UsageError("--lock-timeout sets how long a run waits for another run on its --model-file, and "
+                               "no --model-file was given: pass --model-file FILE, or drop --lock-timeout.")
     _check_suffix(out, OUT_SUFFIXES, "--out")
     _check_suffix(requests_path, REQUESTS_SUFFIXES, "--requests")
     _check_distinct(out=out, plot=plot_path, requests=requests_path, model_file=model_file)
@@ -667,7 +692,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
             "draw from: that takes an input_tokens or output_tokens column (token sums per bucket) and a bucket with "
             "requests (--input-col/--output-col name a request log's columns only). Add such a column, pass the raw "
             "request log with --freq instead, or write --format native.")
-    with _model_file_lock(model_file):  # held from the load (or the fit) to the save
+    with _model_file_lock(model_file, lock_timeout):  # held from the load (or the fit) to the save
         appended = zero_filled = None
         if model_file and Path(model_file).exists():
             asked = {"model": model, "horizon": horizon, "targets": list(dict.fromkeys(targets))}

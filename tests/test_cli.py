@@ -1774,6 +1774,22 @@ def test_a_reader_polling_an_output_never_sees_it_half_written(runner, azure_csv
         assert list(pd.read_csv(target).columns) == ["arrival_time_ns", "input_tokens", "output_tokens"]
 
 
+def test_a_gzipped_requests_file_names_itself_in_its_gzip_header(runner, azure_csv, tmp_path):
+    """--requests future.csv.gz is written to a temporary file renamed over it, and its gzip header (FNAME, which
+    `gunzip -N` restores) named the temporary: '.future.csv.gz.tmp-<pid>-<hex>-future.csv'. It names future.csv."""
+    import gzip
+
+    target = tmp_path / "future.csv.gz"
+    result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", "naive", "-q",
+                                  "--requests", str(target)])
+    assert result.exit_code == 0, result.output
+    header = target.read_bytes()
+    assert header[:2] == b"\x1f\x8b" and header[3] & 0x08  # gzip, with a file name
+    assert header[10:header.index(b"\x00", 10)] == b"future.csv"
+    with gzip.open(target, "rt") as text:
+        assert text.readline().strip() == "arrival_time_ns,input_tokens,output_tokens"
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/dev/stdout")
 def test_an_output_that_is_no_file_is_written_in_place(runner, azure_csv):
     """A link (--plot /dev/stdout, here to pytest's capture file) is written through as before, not replaced by a

@@ -766,8 +766,20 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         _say(f"wrote   {plot_path}")
     if requests_path:
         frame = result.to_requests(random_state=seed, lengths=lengths, recent=RECENT_REQUESTS, format=requests_format)
-        _writing(requests_path, "--requests", lambda to: frame.to_csv(to, index=False))
+        _writing(requests_path, "--requests", lambda to: _write_csv(frame, to, Path(requests_path).name))
         _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
+
+
+def _write_csv(frame: pd.DataFrame, path: str, name: str) -> None:
+    """``frame`` as CSV at ``path``, gzipped if it ends in ``.gz``: the gzip header names ``name`` (the file the
+    temporary ``path`` becomes, less ``.gz``), which ``gunzip -N`` restores, not the temporary's name."""
+    if not path.endswith(".gz"):
+        frame.to_csv(path, index=False)
+        return
+    import gzip
+
+    with open(path, "wb") as raw, gzip.GzipFile(filename=name.removesuffix(".gz"), mode="wb", fileobj=raw) as packed:
+        frame.to_csv(packed, index=False, mode="wb")
 
 
 def _freq_option(width: pd.Timedelta) -> str:

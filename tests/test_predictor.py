@@ -300,6 +300,12 @@ def test_forecast_history_is_a_copy_not_a_view_of_the_fitted_series():
     history.iloc[-1, 0] = -999.0  # the caller edits what it was given
     np.testing.assert_array_equal(predictor.series_.values, before)
     assert list(history.columns) == ["requests"]
+    edited = predictor.predict().history
+    edited.columns.name = "edited"  # an Index's name is settable in place: the next forecast's columns keep theirs
+    edited.index.name = "edited"
+    following = predictor.predict().history
+    assert following.columns.name is None and following.index.name == predictor.series_.index.name
+    pd.testing.assert_index_equal(following.columns, pd.Index(["requests"]))
 
 
 @settings(max_examples=10, deadline=None)

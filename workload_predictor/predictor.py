@@ -51,13 +51,14 @@ class _Published(NamedTuple):
     #                    settable in place), 2 us instead of the 25 us of building it from the names
 
 
-def _published_of(state: dict[str, Any], model_name: str | None = None) -> _Published:
-    """The published state of a predictor's attributes ``state``; ``model_name``, when known (an update keeps the
-    model's class), spares the registry lookup."""
+def _published_of(state: dict[str, Any], before: _Published | None = None) -> _Published:
+    """The published state of a predictor's attributes ``state``; ``before``, the state an update follows (the same
+    model class and targets), spares the registry lookup and the columns."""
     return _Published(state["model_"], state["interval_halfwidth_"], state["series_"], state["last_timestamp_"],
                       state["freq_"], tuple(state["targets_"]), state["confidence_"], state["_confidence_by_index"],
-                      int(state["window_"]), model_name or registry.name_of(state["model_"]),
-                      float(state["interval_level_"]), _settled_inputs(state), pd.Index(list(state["series_"].targets)))
+                      int(state["window_"]), before.model_name if before else registry.name_of(state["model_"]),
+                      float(state["interval_level_"]), _settled_inputs(state),
+                      before.columns if before else pd.Index(list(state["series_"].targets)))
 
 
 def _point(state: _Published, steps: int) -> np.ndarray:
@@ -696,7 +697,7 @@ class WorkloadPredictor(ParamsMixin):
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
         # The commit: one reference swap publishes the new state to predict, then the attributes follow.
-        self._published = _published_of({**vars(self), **state}, self._snapshot().model_name)
+        self._published = _published_of({**vars(self), **state}, self._snapshot())
         vars(self).update(state)
         return self
 

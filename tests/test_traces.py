@@ -74,3 +74,19 @@ def test_the_raw_trace_with_a_trailing_comma_on_every_line_reads_as_the_trace(tm
     read = read_table(path)
     pd.testing.assert_frame_equal(read, log.reset_index(drop=True), check_dtype=False)
     assert bucketize(read, freq="10s")["requests"].tolist() == bucketize(log, freq="10s")["requests"].tolist()
+
+
+def test_the_bundled_traces_licence_and_attribution_travel_with_them():
+    """The wheel declared Apache-2.0 alone and carried no notice beside the CC-BY 4.0 traces it bundles, whose
+    licence asks for attribution: a NOTICE is installed beside them, and the metadata names both licences."""
+    from pathlib import Path
+
+    notice = resources.files("workload_predictor.datasets").joinpath("data", "NOTICE.md").read_text(encoding="utf-8")
+    for trace in ("AzureLLMInferenceTrace_conv.csv.gz", "AzureLLMInferenceTrace_code.csv.gz"):
+        assert trace in notice
+    assert "CC-BY 4.0" in notice and "Splitwise" in notice and "Azure/AzurePublicDataset" in notice
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if pyproject.exists():  # the source tree (an sdist's tests run there too)
+        text = pyproject.read_text(encoding="utf-8")
+        assert 'license = "Apache-2.0 AND CC-BY-4.0"' in text
+        assert '"workload_predictor/datasets/data/NOTICE.md"' in text and '"data/NOTICE.md"' in text

@@ -148,20 +148,27 @@ class _Encoder:
             return {"__datetimeindex__": self.array(naive.as_unit("ns").to_numpy()), "tz": tz}
         if isinstance(value, tuple):
             return {"__tuple__": [self.encode(v) for v in value]}
+        # A list, deque or dict is copied (in C, which no other thread interleaves with) before its items are
+        # encoded: predict appends its timing to predict_seconds_ in any thread, and a save iterating the deque
+        # itself failed with "deque mutated during iteration".
         if isinstance(value, list):
-            return [self.encode(v) for v in value]
+            return [self.encode(v) for v in list(value)]
         if isinstance(value, collections.deque):
-            return {"__deque__": [self.encode(v) for v in value], "maxlen": value.maxlen}
+            return {"__deque__": [self.encode(v) for v in list(value)], "maxlen": value.maxlen}
         if isinstance(value, dict):
-            return self._items(value, attributes=False)
+            return self._items(dict(value), attributes=False)
         name = type(value).__name__
         if type(value) is _allowed(name):
             if dataclasses.is_dataclass(value):
                 fields = {f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
                 return {"__dataclass__": name, "fields": fields}
             if _is_object(type(value)):
+                # One copy of the attributes first (a dict copy in C, which no other thread interleaves with): an
+                # update landing in another thread while they are filtered would otherwise mix its state with the
+                # one before it.
+                attributes = dict(vars(value))
                 params = value.get_params()
-                state = {k: v for k, v in vars(value).items() if k not in params}
+                state = {k: v for k, v in attributes.items() if k not in params}
                 return {"__object__": name, "params": self._items(params), "state": self._items(state)}
             if _is_torch_module(type(value)) and isinstance(getattr(value, "init_args_", None), dict):
                 # The constructor's arguments, in its signature's order (registry.record_init keeps them).

@@ -1045,6 +1045,13 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
             refuse(f"holds the global network's {name} of shape {quote(np.shape(array))}, not finite {shape} "
                    f"{'scales > 0 ' if name == 'scale_' else ''}for its window {model.window_}, horizon {horizon}, "
                    f"{n:,} keys and {k} targets")
+    pending = getattr(model, "scale_pending_", None)  # None: a file saved before it was kept (no target is rescaled)
+    if pending is not None and (not isinstance(pending, np.ndarray) or pending.dtype != np.bool_
+                                or pending.shape != (n, k)
+                                or (model.scale_[pending] != np.maximum(1.0, np.abs(model.offset_[pending]))).any()):
+        refuse(f"holds the global network's scale_pending_ of shape {quote(np.shape(pending))} and dtype "
+               f"{quote(getattr(pending, 'dtype', None))}, not ({n:,}, {k}) bool flags of targets whose scale is a "
+               "constant's, max(1, |offset|)")
     _check_global_settings(model, horizon, refuse)
     recent = getattr(model, "recent_", None)
     if not isinstance(recent, list) or len(recent) != n or not all(

@@ -162,9 +162,10 @@ def decompose(x: np.ndarray, kernel_size: int) -> tuple[np.ndarray, np.ndarray]:
     return trend, x - trend
 
 
-def fit_scale(y: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fit_scale(y: np.ndarray, weights: np.ndarray | None = None, return_constant: bool = False) -> tuple[np.ndarray, ...]:
     """Per-column mean and scale of ``y`` (``(n, k)``), each point counted ``weights`` (``(n, k)``) times if
-    given; a constant column gets scale 1."""
+    given; a constant column gets scale ``max(1, |mean|)``. With ``return_constant``, also which columns were
+    constant (``(k,)`` bool)."""
     y = np.asarray(y, dtype=np.float64)
     if weights is None:
         mean = y.mean(axis=0)
@@ -172,5 +173,6 @@ def fit_scale(y: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndar
     else:
         mean = (weights * y).sum(axis=0) / weights.sum(axis=0)
         scale = np.sqrt((weights * (y - mean) ** 2).sum(axis=0) / weights.sum(axis=0))
-    scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(mean)), scale, np.maximum(1.0, np.abs(mean)))
-    return mean, scale
+    constant = ~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))
+    scale = np.where(constant, np.maximum(1.0, np.abs(mean)), scale)
+    return (mean, scale, constant) if return_constant else (mean, scale)

@@ -9,7 +9,10 @@ and darts do for many series:
   its input-anomaly weight, as DLinear's scaling does), so a key at 5 requests per bucket
   and one at 5,000 give the network windows of the same scale; forecasts are scaled
   back per key (neuralforecast's per-series ``local_scaler_type="standard"``, darts'
-  per-series ``Scaler``).
+  per-series ``Scaler``). A target constant over its training part has no spread to
+  scale by (``scale_pending_``): it is scaled from its points since they left that
+  constant, at the end of the fit and at each update, so an idle key that wakes is read
+  at its new level.
 * **The single-series LSTM's network and training loop.** ``_PatchLSTM`` (the window
   read in about 12 patches, a direct multi-step head that starts at zero) and
   ``training.train_network`` (Adam, early stopping on an inner tail, a time limit).
@@ -339,10 +342,11 @@ class GlobalLSTM(ParamsMixin):
         elements = [self._fit_weights(i, y) for i, y in enumerate(arrays)]  # [T_i, k] or None
         # Per-key scaling from the same data, each point counted by its weight (as DLinear's): one flagged 1e6
         # bucket among counts of 50 would otherwise set the key's mean and scale, and every forecast with them.
-        scales = [fit_scale(y[: int(split[2][0])], None if e is None else e[: int(split[2][0])])
+        scales = [fit_scale(y[: int(split[2][0])], None if e is None else e[: int(split[2][0])], return_constant=True)
                   for y, e, split in zip(arrays, elements, splits)]
         self.offset_ = np.stack([s[0] for s in scales])  # [n_keys, k]
         self.scale_ = np.stack([s[1] for s in scales])  # [n_keys, k]
+        constant = np.stack([s[2] for s in scales])  # [n_keys, k]: fit_scale's fallback, no spread to scale by
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
 
         training = [self._spread(split[0]) for split in splits]
@@ -374,6 +378,11 @@ class GlobalLSTM(ParamsMixin):
         evaluated = [self._settled(i, y, 0)[0] for i, y in enumerate(arrays)]  # as the forecasts read them
         self.validation_forecast_ = self._forecast(evaluated, validation)
         self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
+        # A target constant over its training part is scaled from its points since they left that constant (as an
+        # update does from its kept and new points): a key that woke in its validation tail is read at its new level.
+        self.offset_, self.scale_, self.scale_pending_ = self._rescaled(range(len(arrays)), arrays,
+                                                                        (self.offset_, self.scale_, constant))
+        z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
         # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
         all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
         extra_gram, extra_cross = self._base_stats(
@@ -523,6 +532,44 @@ class GlobalLSTM(ParamsMixin):
             cached = _SETTLED_RECENT[self] = (recent, robust, [self._settled(i, r, 0)[0] for i, r in enumerate(recent)])
         return cached[2]
 
+    def _rescaled(self, keys: Sequence[int], ys: Sequence[np.ndarray],
+                  scaling: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray, Any]:
+        """``scaling`` (``offset_``, ``scale_``, ``scale_pending_``; new arrays where one changes) with each target of
+        key ``keys[j]`` still pending (constant over the points its scale was fitted on) scaled from its points in
+        ``ys[j]`` since the first that left that constant (its offset), as a fit on them would. ``None`` pending (a
+        file saved before it was kept): none is rescaled.
+
+        A pending target's scale is ``fit_scale``'s fallback, ``max(1, |offset|)`` (an idle key's 1): kept, it read an
+        idle key woken at 100 requests as 100 scales, far past ``WINDOW_EXTENT``, and its forecast stayed about 0.
+        Its weight floor came from the same constant (``anomaly.floor_of``: 1 for an idle key), against which a new
+        level of 5,000 tokens is a sentinel flagged again and again: the points are weighed against the floor of all
+        of ``ys[j]`` (which a few corrupt buckets do not set: ``anomaly.MIN_BUSY``), and the target varies where its
+        unflagged points do (one corrupt bucket, flagged, sets nothing). Where they
+        are constant at a new level, that level is its offset and fallback scale, and it stays pending."""
+        offset, scale, pending = scaling
+        if pending is None or not pending[list(keys)].any():
+            return offset, scale, pending
+        offset, scale, pending = offset.copy(), scale.copy(), pending.copy()
+        for i, y in zip(keys, ys):
+            for col in np.flatnonzero(pending[i]):
+                departs = np.flatnonzero(y[:, col] != offset[i, col])
+                if len(departs) == 0:
+                    continue
+                column = y[:, col : col + 1]  # [T, 1]
+                weights = anomaly.element_weights(column, 0, anomaly.floor_of(column)) if self.robust else None
+                column = column[departs[0] :]
+                weights = None if weights is None else weights[departs[0] :]
+                ordinary = column if weights is None else column[weights[:, 0] == 1.0]
+                if not len(ordinary):
+                    continue
+                mean, spread, constant = fit_scale(ordinary, return_constant=True)
+                if constant[0]:
+                    offset[i, col], scale[i, col] = mean[0], spread[0]
+                else:
+                    mean, spread = fit_scale(column, weights)
+                    offset[i, col], scale[i, col], pending[i, col] = mean[0], spread[0], False
+        return offset, scale, pending
+
     def _solve_base(self) -> np.ndarray:
         p = len(self.base_gram_)
         penalty = self.ridge * np.trace(self.base_gram_[:-1, :-1]) / max(1, p - 1)
@@ -615,7 +662,9 @@ class GlobalLSTM(ParamsMixin):
         (out of sample) and replace each key's oldest validation windows; then the
         linear base absorbs them exactly (its Gram statistics grow). The network and
         each key's scaling are kept (the network forecasts from the extended histories);
-        refit to retrain it. Each key keeps only its newest points (``window + horizon - 1``,
+        refit to retrain it. A target constant wherever its scale was fitted (``scale_pending_``:
+        an idle key) is scaled from its kept and new points since they left that constant,
+        before the base absorbs them (:meth:`_rescaled`). Each key keeps only its newest points (``window + horizon - 1``,
         at least the input-anomaly rule's reference) and its validation windows, so a stream
         of updates does not grow the model. Everything is computed before anything changes.
         """
@@ -638,8 +687,10 @@ class GlobalLSTM(ParamsMixin):
             origins.append(np.arange(len(recent) - self.horizon + 1, len(y) - self.horizon + 1))
         if not active:
             return self
-        forecasts = self._forecast([values for values, _ in settled], origins, keys=active)
-        z = [(y - self.offset_[i]) / self.scale_[i] for i, y in zip(active, ys)]
+        forecasts = self._forecast([values for values, _ in settled], origins, keys=active)  # at the scales they had
+        offset, scale, pending = self._rescaled(active, ys, (self.offset_, self.scale_,
+                                                             getattr(self, "scale_pending_", None)))
+        z = [(y - offset[i]) / scale[i] for i, y in zip(active, ys)]
         gram, cross = self._base_stats(z, origins, elements)
         forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),
                                                  list(self.validation_origins_))
@@ -661,6 +712,8 @@ class GlobalLSTM(ParamsMixin):
         self.base_coef_ = self._solve_base()
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
+        if pending is not None:  # a file saved before scale_pending_ was kept stays without it
+            self.offset_, self.scale_, self.scale_pending_ = offset, scale, pending
         return self
 
     def _update_weights(self, i: int, y: np.ndarray, n_old: int) -> np.ndarray | None:

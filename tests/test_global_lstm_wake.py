@@ -1,0 +1,112 @@
+"""A global LSTM key whose target was constant where its scale was fitted (an idle key), then varies (review h43)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_global_lstm import TINY
+
+from workload_predictor import FleetPredictor
+from workload_predictor.errors import ModelFileError
+from workload_predictor.models.global_lstm import GlobalLSTM
+
+
+def _periodic(n: int, level: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.poisson(level * (1 + 0.5 * np.sin(np.arange(n) / 10))).astype(float)[:, None]
+
+
+def _fleet_frame() -> pd.DataFrame:
+    """The fleet benchmark's first keys (one-minute requests, 600 buckets, the empty ones left out) and an idle key
+    99, with output tokens at 50 per request."""
+    from perf import datasets
+
+    frame = datasets.fleet(16, 600)
+    frame = frame[frame.groupby("key")["requests"].transform("sum") > 0]
+    idle = pd.DataFrame({"key": 99, "timestamp": pd.date_range(datasets.START, periods=600, freq="1min"),
+                         "requests": 0.0})
+    frame = pd.concat([frame, idle], ignore_index=True)
+    frame["output_tokens"] = frame["requests"] * 50.0
+    return frame
+
+
+def test_an_idle_key_that_wakes_is_forecast_at_its_new_level(tmp_path):
+    """Before: an idle key (scale fitted on zeros: fit_scale's fallback 1) updated with 50 buckets of 100 requests and
+    5,000 output tokens read them as 100 and 5,000 scales, and its forecast was 1,470-2,150 for both targets (the
+    shared base crossing the targets; a per-key dlinear fleet forecasts 100 / 5,000). Now the target is scaled from
+    its kept and new points once they vary."""
+    frame = _fleet_frame()
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=1, model_params={"max_epochs": 3})
+    fleet.fit(frame, key="key", target=["requests", "output_tokens"])
+    start = frame["timestamp"].max() + pd.Timedelta(minutes=1)
+    fleet.update(pd.DataFrame({"key": 99, "timestamp": pd.date_range(start, periods=50, freq="1min"),
+                               "requests": 100.0, "output_tokens": 5000.0}))
+    assert fleet.update_errors_ == {}
+    forecast = fleet.predict()
+    woken = forecast[forecast["key"] == 99].groupby("target")["yhat"]
+    for target, level in (("requests", 100.0), ("output_tokens", 5000.0)):
+        values = woken.get_group(target).to_numpy()
+        assert (values > 0.5 * level).all() and (values < 2.0 * level).all(), (target, values)
+    model = fleet._global.model
+    idle = model.keys_.index(99)
+    # Constant since it left 0: scaled by that level (fit_scale's fallback), and pending until it varies.
+    assert model.offset_[idle].tolist() == model.scale_[idle].tolist() == [100.0, 5000.0]
+    assert model.scale_pending_[idle].all() and not model.scale_pending_[:idle].any()
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "woken.wpm"))
+    assert np.array_equal(loaded._global.model.scale_pending_, model.scale_pending_)
+    pd.testing.assert_frame_equal(loaded.predict(), forecast)
+
+
+def test_one_corrupt_bucket_does_not_rescale_an_idle_key_and_other_keys_keep_their_scales():
+    """A flagged bucket is not the idle key's new level: it stays pending at its fitted scale; a key fitted with a
+    spread is never rescaled."""
+    series = [_periodic(300, 10.0, 0), np.zeros((300, 1)), _periodic(300, 50.0, 1)]
+    model = GlobalLSTM(**TINY).fit(series)
+    assert model.scale_pending_.ravel().tolist() == [False, True, False]
+    scale, offset = model.scale_.copy(), model.offset_.copy()
+    corrupt = np.zeros((20, 1))
+    corrupt[10] = 1e9
+    model.update([_periodic(20, 10.0, 2), corrupt, _periodic(20, 50.0, 3)])
+    assert model.scale_pending_.ravel().tolist() == [False, True, False]
+    assert np.array_equal(model.scale_, scale) and np.array_equal(model.offset_, offset)
+    assert np.abs(model.predict()[1]).max() < 1.0
+    model.update([None, _periodic(80, 30.0, 4), None])  # it wakes: rescaled from its points since the burst
+    assert model.scale_pending_.ravel().tolist() == [False, False, False]
+    assert 5.0 < model.scale_[1, 0] < 30.0 and np.array_equal(model.scale_[[0, 2]], scale[[0, 2]])
+
+
+def test_a_key_that_woke_in_its_validation_tail_is_scaled_from_all_its_points_at_fit():
+    """Its training part is all zeros: the network and the base's training windows read it at the fallback, and the
+    validation forecasts too; the refit of the base and the forecast read it scaled from its points since it woke
+    (Poisson(100): offset about 100, scale about 10)."""
+    woke = np.zeros((300, 1))
+    woke[-40:] = np.random.default_rng(5).poisson(100, (40, 1))
+    model = GlobalLSTM(**TINY).fit([_periodic(300, 10.0, 0), woke, _periodic(300, 50.0, 1)])
+    assert not model.scale_pending_[1, 0] and 5.0 < model.scale_[1, 0] < 20.0 and 90.0 < model.offset_[1, 0] < 110.0
+    constant = GlobalLSTM(**TINY).fit([_periodic(300, 10.0, 0), np.full((300, 1), 7.0), _periodic(300, 50.0, 1)])
+    assert constant.scale_pending_[1, 0] and constant.scale_[1, 0] == 7.0
+
+
+def test_a_file_without_scale_pending_loads_and_never_rescales_and_a_damaged_one_is_refused(tmp_path):
+    series = [_periodic(300, 10.0, 0), np.zeros((300, 1)), _periodic(300, 50.0, 1)]
+    fleet = FleetPredictor(model="global_lstm", horizon=5, window=24, random_state=0,
+                           model_params={k: v for k, v in TINY.items() if k not in ("horizon", "window", "random_state")})
+    frame = pd.concat([pd.DataFrame({"key": i, "timestamp": pd.date_range("2026-01-01", periods=300, freq="1min"),
+                                     "requests": y[:, 0]}) for i, y in enumerate(series)], ignore_index=True)
+    fleet.fit(frame, key="key")
+    model = fleet._global.model
+    old = FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm"))
+    del old._global.model.scale_pending_  # as a file saved before it was kept
+    old = FleetPredictor.load(old.save(tmp_path / "old.wpm"))
+    assert getattr(old._global.model, "scale_pending_", None) is None
+    new_rows = pd.DataFrame({"key": 1, "timestamp": pd.date_range("2026-01-01 05:00", periods=50, freq="1min"),
+                             "requests": 100.0})
+    old.update(new_rows)
+    assert old._global.model.scale_[1, 0] == 1.0 and getattr(old._global.model, "scale_pending_", None) is None
+    for damage in (model.scale_pending_.astype(np.int64), model.scale_pending_[:2], ~model.scale_pending_,
+                   np.ones((3, 2), dtype=bool)):
+        bad = FleetPredictor.load(tmp_path / "fleet.wpm")
+        bad._global.model.scale_pending_ = damage
+        with pytest.raises(ModelFileError, match="scale_pending_"):
+            FleetPredictor.load(bad.save(tmp_path / "bad.wpm"))

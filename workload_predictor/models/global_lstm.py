@@ -52,7 +52,7 @@ from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
 from .dlinear import window_weights
-from .lstm import _GLOBAL_RNG, PATCHES, _PatchLSTM
+from .lstm import _GLOBAL_RNG, _PatchLSTM, patch_for
 from .registry import check_verbose
 from .torch_runtime import (
     PREDICT_CHUNK,
@@ -124,7 +124,7 @@ class GlobalLSTM(ParamsMixin):
     horizon : int
         Buckets forecast directly, in one forward pass.
     window : int or None
-        Input window in buckets (``None``: 96), rounded down to whole patches.
+        Input window in buckets (``None``: 96), rounded down to whole patches (``window_``).
     patch_size : int or None
         Buckets per LSTM step, at most the window; ``None`` cuts the window into about 12 patches.
     hidden_size, num_layers : int
@@ -277,7 +277,7 @@ class GlobalLSTM(ParamsMixin):
         """``(window, patch)``: the window rounded down to whole patches (``_check_params`` refused a patch
         larger than the window, so there is at least one)."""
         window = int(self.window or DEFAULT_WINDOW)  # numpy integers as Python ints: torch's sizes take no others
-        patch = int(self.patch_size or max(1, round(window / PATCHES)))
+        patch = int(self.patch_size or patch_for(window))
         return window // patch * patch, patch
 
     def _split(self, n: int, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -312,6 +312,8 @@ class GlobalLSTM(ParamsMixin):
             raise WorkloadDataError(f"{len(keys)} keys for {len(series)} series; pass one key per series.")
         _check_keys(keys)
         window, patch = self._geometry()
+        asked = int(self.window or DEFAULT_WINDOW)
+        read_as = "" if window == asked else f" (window={asked} read as {window // patch} whole patches of {patch})"
         arrays, kept, splits, errors = [], [], [], {}
         n_targets = None
         for key, values in zip(keys, series):
@@ -324,7 +326,7 @@ class GlobalLSTM(ParamsMixin):
             split = self._split(len(y), window)
             if split is None:
                 errors[key] = WorkloadDataError(
-                    f"series[{quote(key)}] has {len(y)} points, too few for window {window} + horizon {self.horizon}: "
+                    f"series[{quote(key)}] has {len(y)} points, too few for window {window}{read_as} + horizon {self.horizon}: "
                     f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail. Pass more history, a "
                     "smaller window= or a smaller horizon=.")
                 continue

@@ -212,10 +212,13 @@ class FleetPredictor(ParamsMixin):
         processes (``n_jobs``, a ``ProcessPoolExecutor``, Dask's default workers) bound each alone. A partition over it is fitted again key
         by key, each within the limit, and a key over it even alone is a
         :class:`~workload_predictor.errors.MemoryLimitError` in ``errors_`` (``update_errors_`` at an
-        update); the fit (or update) raises it, storing nothing, only where no key fits (no key's
-        update does).
+        update); the fit (or update) raises it, storing nothing, only where no key fits (at an
+        update: where no key's update fits).
         The global LSTM (``model="global_lstm"``, or a ``teacher``) is one fit over every key:
-        the limit bounds what that fit adds, and over it the fit raises the error.
+        the limit bounds what that fit adds, and over it the fit raises the error. Its update too
+        is one update of every key with new rows: over the limit it raises the error, changing
+        nothing (a key whose rows alone, zero-filled, are over it is that key's error in
+        ``update_errors_``).
     n_jobs : int
         Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
         this process.

@@ -288,8 +288,9 @@ class FleetPredictor(ParamsMixin):
         Key -> the error of each key the last :meth:`update` could not apply (that key keeps its fit).
     time_limited_stages_ : tuple of str
         The stages ``max_training_time`` ended early in any key's fit (as
-        ``WorkloadPredictor.time_limited_stages_``, plus ``"global lstm training"``), in order of
-        first appearance; ``()`` when nothing was cut. Logged once per fit as a warning.
+        ``WorkloadPredictor.time_limited_stages_``, plus ``"global lstm training"``, and
+        ``"data-parallel processes"`` where ``distributed=n`` trained in the fleet's process for want
+        of the time starting them takes), in order of first appearance; ``()`` when nothing was cut. Logged once per fit as a warning.
     time_limited_keys_ : dict
         Key -> the stages cut in that key's own fit (only keys with a cut; a batched DLinear key's are
         those of its partition's fit that applied to it). A key an :meth:`update` fits anew (a batched

@@ -4,7 +4,8 @@ Two ways in:
 
 * ``processes=n`` (``GlobalLSTM(distributed=n)``): this call spawns ``n`` processes with
   ``torch.multiprocessing.spawn``, once ``n`` copies of the training data and of the
-  network's training memory have passed the memory limit in force; they meet through a file in a temporary directory
+  network's training memory have passed the memory limit in force (with less of a time limit
+  left than starting them takes, ``SPAWN_SECONDS``, it trains in this process instead); they meet through a file in a temporary directory
   (no port to pick), train with backend ``gloo`` on the CPU or ``nccl`` on GPUs (rank
   ``r`` on ``cuda:r``), and rank 0 hands the trained weights back as float arrays.
 * ``processes="env"``: the caller already is one rank of a group started by
@@ -42,6 +43,12 @@ from .torch_runtime import network_bytes
 from .training import TrainingResult, train_network
 
 TIMEOUT = datetime.timedelta(minutes=10)  # a rank that never arrives fails the group instead of hanging it
+#: Seconds from ``mp.spawn`` until the ranks start training (each starts a Python, imports torch, joins the group and
+#: wraps its network): 3.4-5.4 s for 2 gloo ranks on this 2-core machine (under load from other work), 0.6-2.7 s
+#: more to hand the weights back and end. With less time left than this the group would train no epoch.
+SPAWN_SECONDS = 3.0
+#: The stage :func:`train_data_parallel` records on the deadline when it trains in this process for want of time.
+IN_PROCESS_STAGE = "data-parallel processes"
 
 
 def backend_for(device: torch.device) -> str:
@@ -77,11 +84,15 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
     max_time, left = config.pop("max_time", None), _deadline.current().left()
     if left is not None:
         max_time = left if max_time is None else min(max_time, left)
-    if max_time is not None and max_time <= 0.0:
-        # No time left to train: every rank would keep the initial weights. Validated here, as one rank would,
-        # without spawning the processes (seconds each).
+    if max_time is not None and max_time < SPAWN_SECONDS:
+        # Less time left than starting the processes takes: they would train no epoch. This process trains instead,
+        # for the time left, on the same global batches (the group's result, whatever its size: module notes), and
+        # the skipped processes are recorded as a stage the deadline cut (time_limited_stages_, the fit's warning).
+        # On the host, where the network and the data are (a few seconds at most). Nothing left: the initial
+        # weights, validated here as one rank would.
+        _deadline.current().cut(IN_PROCESS_STAGE)
         return train_network(network, x_train, y_train, x_val, y_val, generator=torch.Generator().manual_seed(seed),
-                             max_time=0.0, **config)
+                             max_time=max(0.0, max_time), **config)
     init = [network.lstm.input_size, network.lstm.hidden_size, network.lstm.num_layers, network.head.out_features]
     # Every process receives its own copy of the data and of the weights, and trains its own network
     # (torch_runtime.network_bytes): checked against the memory limit in force before any is spawned.

@@ -158,7 +158,10 @@ class GlobalLSTM(ParamsMixin):
         (``DistributedDataParallel``) over ``n`` processes this call spawns (backend
         ``gloo`` on the CPU, at most one process per CPU; ``nccl`` on GPUs, one GPU per
         process). Each process holds its own copy of the training data and network:
-        ``n`` times those are checked against the memory limit before any is spawned. ``"env"``: this
+        ``n`` times those are checked against the memory limit before any is spawned. With less of
+        ``max_training_time`` (or a fleet's deadline) left than starting them takes
+        (``distributed.SPAWN_SECONDS``, 3 s), this process trains instead, on the same batches, and a
+        fleet records the stage ``"data-parallel processes"``. ``"env"``: this
         process is one rank of a group already started by ``torchrun`` (every rank calls
         ``fit`` on the same data and ends with the same model). The group stays the caller's to tear down;
         under torch 2.13 a gloo rank may abort while it does ("terminate called without an active exception",

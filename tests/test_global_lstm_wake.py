@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,7 +37,7 @@ def test_an_idle_key_that_wakes_is_forecast_at_its_new_level(tmp_path):
     """Before: an idle key (scale fitted on zeros: fit_scale's fallback 1) updated with 50 buckets of 100 requests and
     5,000 output tokens read them as 100 and 5,000 scales, and its forecast was 1,470-2,150 for both targets (the
     shared base crossing the targets; a per-key dlinear fleet forecasts 100 / 5,000). Now the target is scaled from
-    its kept and new points once they vary."""
+    its points since they left 0: constant there, at that level, and forecast at it."""
     frame = _fleet_frame()
     fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=1, model_params={"max_epochs": 3})
     fleet.fit(frame, key="key", target=["requests", "output_tokens"])
@@ -47,7 +49,7 @@ def test_an_idle_key_that_wakes_is_forecast_at_its_new_level(tmp_path):
     woken = forecast[forecast["key"] == 99].groupby("target")["yhat"]
     for target, level in (("requests", 100.0), ("output_tokens", 5000.0)):
         values = woken.get_group(target).to_numpy()
-        assert (values > 0.5 * level).all() and (values < 2.0 * level).all(), (target, values)
+        np.testing.assert_allclose(values, level, rtol=1e-12, err_msg=target)  # constant since it woke: at its level
     model = fleet._global.model
     idle = model.keys_.index(99)
     # Constant since it left 0: scaled by that level (fit_scale's fallback), and pending until it varies.
@@ -110,3 +112,42 @@ def test_a_file_without_scale_pending_loads_and_never_rescales_and_a_damaged_one
         bad._global.model.scale_pending_ = damage
         with pytest.raises(ModelFileError, match="scale_pending_"):
             FleetPredictor.load(bad.save(tmp_path / "bad.wpm"))
+
+
+def _frame(columns: dict) -> pd.DataFrame:
+    return pd.concat([pd.DataFrame({"key": key, "timestamp": pd.date_range("2026-01-01", periods=len(values),
+                                                                          freq="1min", tz="UTC"), "requests": values})
+                      for key, values in columns.items()], ignore_index=True)
+
+
+def test_a_constant_key_is_forecast_at_its_value_inside_its_interval():
+    """Before: a key constant at 7 for 600 buckets forecast 6.90-6.98 and 7 of its 10 intervals excluded 7
+    (random_state=2; [6.89, 6.91] at step 9): its validation forecasts, which calibrate the interval, were
+    made before the base was refitted on all data, and the point after. A target that has shown one value has no
+    spread: its model output is scaled back by it, 0, so its forecast is its value, in validation as at the end.
+    The other keys' forecasts and intervals are those of a fleet without it (see test below)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(600)
+    frame = _frame({"tiny": rng.poisson(1 + 0.5 * np.sin(t / 20), 600).astype(float),
+                    "huge": 1e6 * (1 + 0.3 * np.sin(t / 20)) + rng.normal(0, 1e4, 600),
+                    "idle": np.zeros(600), "const": np.full(600, 7.0)})
+    fleet = FleetPredictor(model="global_lstm", horizon=10, random_state=2, model_params={"max_epochs": 2})
+    forecast = fleet.fit(frame, key="key").predict()
+    for key, value in (("const", 7.0), ("idle", 0.0)):
+        rows = forecast[forecast["key"] == key]
+        assert ((rows["lower"] <= value) & (rows["upper"] >= value)).all(), rows
+        np.testing.assert_array_equal(rows["yhat"].to_numpy(), value)
+
+
+def test_a_pending_key_leaves_the_other_keys_as_they_were():
+    """The spread rule touches the pending target's own forecast only: the other keys' forecasts and intervals are
+    bit-identical whether the constant key's output is scaled back by its placeholder scale or by 0."""
+    series = [_periodic(300, 10.0, 0), np.full((300, 1), 7.0), _periodic(300, 50.0, 1)]
+    model = GlobalLSTM(**TINY).fit(series)
+    placeholder = copy.copy(model)
+    del placeholder.scale_pending_  # as a file saved before it: the placeholder scale for every target
+    ours, theirs = model.predict(), placeholder.predict()
+    for key in (0, 2):
+        np.testing.assert_array_equal(ours[key], theirs[key])
+    np.testing.assert_array_equal(ours[1], 7.0)
+    assert np.abs(theirs[1] - 7.0).max() > 0.0  # the placeholder scale times the network's output at 0

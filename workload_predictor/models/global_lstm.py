@@ -10,9 +10,11 @@ and darts do for many series:
   and one at 5,000 give the network windows of the same scale; forecasts are scaled
   back per key (neuralforecast's per-series ``local_scaler_type="standard"``, darts'
   per-series ``Scaler``). A target constant over its training part has no spread to
-  scale by (``scale_pending_``): it is scaled from its points since they left that
-  constant, at the end of the fit and at each update, so an idle key that wakes is read
-  at its new level.
+  scale by (``scale_pending_``): its scale only keeps its inputs finite, and its
+  forecast is the network's output times its spread, 0: its value, in validation as at
+  the end (a key constant at 7 is forecast 7, inside its interval). Once its points
+  leave that constant it is scaled from them (at the end of the fit, at each update),
+  so an idle key that wakes is read at its new level.
 * **The single-series LSTM's network and training loop.** ``_PatchLSTM`` (the window
   read in about 12 patches, a direct multi-step head that starts at zero) and
   ``training.train_network`` (Adam, early stopping on an inner tail, a time limit).
@@ -351,7 +353,8 @@ class GlobalLSTM(ParamsMixin):
                   for y, e, split in zip(arrays, elements, splits)]
         self.offset_ = np.stack([s[0] for s in scales])  # [n_keys, k]
         self.scale_ = np.stack([s[1] for s in scales])  # [n_keys, k]
-        constant = np.stack([s[2] for s in scales])  # [n_keys, k]: fit_scale's fallback, no spread to scale by
+        # [n_keys, k]: fit_scale's fallback, no spread to scale by (the validation forecasts read it: _forecast)
+        self.scale_pending_ = np.stack([s[2] for s in scales])
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
 
         training = [self._spread(split[0]) for split in splits]
@@ -386,7 +389,7 @@ class GlobalLSTM(ParamsMixin):
         # A target constant over its training part is scaled from its points since they left that constant (as an
         # update does from its kept and new points): a key that woke in its validation tail is read at its new level.
         self.offset_, self.scale_, self.scale_pending_ = self._rescaled(range(len(arrays)), arrays,
-                                                                        (self.offset_, self.scale_, constant))
+                                                                        (self.offset_, self.scale_, self.scale_pending_))
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
         # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
         all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
@@ -550,7 +553,8 @@ class GlobalLSTM(ParamsMixin):
         level of 5,000 tokens is a sentinel flagged again and again: the points are weighed against the floor of all
         of ``ys[j]`` (which a few corrupt buckets do not set: ``anomaly.MIN_BUSY``), and the target varies where its
         unflagged points do (one corrupt bucket, flagged, sets nothing). Where they
-        are constant at a new level, that level is its offset and fallback scale, and it stays pending."""
+        are constant at a new level, that level is its offset and fallback scale, and it stays pending (forecast at it:
+        :meth:`_forecast`)."""
         offset, scale, pending = scaling
         if pending is None or not pending[list(keys)].any():
             return offset, scale, pending
@@ -619,9 +623,13 @@ class GlobalLSTM(ParamsMixin):
             residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
         base = np.concatenate([self._base_forecast(zi, oi) for zi, oi in zip(z, origins)])  # [m, H*k]
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
+        # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
+        # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.
+        pending = getattr(self, "scale_pending_", None)
+        spread = self.scale_ if pending is None else np.where(pending, 0.0, self.scale_)  # [n_keys, k]
         out, first = [], 0
         for j, count in zip(keys, counts):
-            out.append(forecast_z[first : first + count] * self.scale_[j] + self.offset_[j])
+            out.append(forecast_z[first : first + count] * spread[j] + self.offset_[j])
             first += count
         return out
 

@@ -151,3 +151,16 @@ def test_a_pending_key_leaves_the_other_keys_as_they_were():
         np.testing.assert_array_equal(ours[key], theirs[key])
     np.testing.assert_array_equal(ours[1], 7.0)
     assert np.abs(theirs[1] - 7.0).max() > 0.0  # the placeholder scale times the network's output at 0
+
+
+def test_a_key_woken_at_a_constant_stays_at_it_until_it_varies_then_is_scaled_from_its_new_level():
+    """Its held zeros are not its new level: each update reads the points since its run at its constant began."""
+    series = [_periodic(300, 10.0, 0), np.zeros((300, 1)), _periodic(300, 50.0, 1)]
+    model = GlobalLSTM(**TINY).fit(series)
+    for _ in range(2):  # the second update holds the zeros before the run at 100: still constant at 100
+        model.update([None, np.full((20, 1), 100.0), None])
+        assert model.scale_pending_[1, 0] and model.offset_[1, 0] == model.scale_[1, 0] == 100.0
+        np.testing.assert_array_equal(model.predict()[1], 100.0)
+    model.update([None, np.random.default_rng(6).poisson(100, (30, 1)).astype(float), None])
+    assert not model.scale_pending_[1, 0]
+    assert 95.0 < model.offset_[1, 0] < 105.0 and 3.0 < model.scale_[1, 0] < 15.0  # its run at 100 and after

@@ -388,8 +388,8 @@ class GlobalLSTM(ParamsMixin):
         self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
         # A target constant over its training part is scaled from its points since they left that constant (as an
         # update does from its kept and new points): a key that woke in its validation tail is read at its new level.
-        self.offset_, self.scale_, self.scale_pending_ = self._rescaled(range(len(arrays)), arrays,
-                                                                        (self.offset_, self.scale_, self.scale_pending_))
+        self.offset_, self.scale_, self.scale_pending_ = self._rescaled(
+            range(len(arrays)), arrays, [0] * len(arrays), (self.offset_, self.scale_, self.scale_pending_))
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
         # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
         all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
@@ -540,11 +540,12 @@ class GlobalLSTM(ParamsMixin):
             cached = _SETTLED_RECENT[self] = (recent, robust, [self._settled(i, r, 0)[0] for i, r in enumerate(recent)])
         return cached[2]
 
-    def _rescaled(self, keys: Sequence[int], ys: Sequence[np.ndarray],
+    def _rescaled(self, keys: Sequence[int], ys: Sequence[np.ndarray], olds: Sequence[int],
                   scaling: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray, Any]:
         """``scaling`` (``offset_``, ``scale_``, ``scale_pending_``; new arrays where one changes) with each target of
-        key ``keys[j]`` still pending (constant over the points its scale was fitted on) scaled from its points in
-        ``ys[j]`` since the first that left that constant (its offset), as a fit on them would. ``None`` pending (a
+        key ``keys[j]`` still pending (constant at its offset where its scale was last set) scaled from its points in
+        ``ys[j]`` since the first that left that constant, as a fit on them would: after its run at the constant that
+        ends the ``olds[j]`` points it already held (kept points before an update's; 0 at fit). ``None`` pending (a
         file saved before it was kept): none is rescaled.
 
         A pending target's scale is ``fit_scale``'s fallback, ``max(1, |offset|)`` (an idle key's 1): kept, it read an
@@ -559,15 +560,17 @@ class GlobalLSTM(ParamsMixin):
         if pending is None or not pending[list(keys)].any():
             return offset, scale, pending
         offset, scale, pending = offset.copy(), scale.copy(), pending.copy()
-        for i, y in zip(keys, ys):
+        for i, y, old in zip(keys, ys, olds):
             for col in np.flatnonzero(pending[i]):
-                departs = np.flatnonzero(y[:, col] != offset[i, col])
-                if len(departs) == 0:
+                other = np.flatnonzero(y[:, col] != offset[i, col])
+                run = 1 + int(other[other < old][-1]) if (other < old).any() else 0  # where its held run began
+                if not (other >= run).any():
                     continue
+                first = int(other[other >= run][0])
                 column = y[:, col : col + 1]  # [T, 1]
                 weights = anomaly.element_weights(column, 0, anomaly.floor_of(column)) if self.robust else None
-                column = column[departs[0] :]
-                weights = None if weights is None else weights[departs[0] :]
+                column = column[first:]
+                weights = None if weights is None else weights[first:]
                 ordinary = column if weights is None else column[weights[:, 0] == 1.0]
                 if not len(ordinary):
                     continue
@@ -701,8 +704,8 @@ class GlobalLSTM(ParamsMixin):
         if not active:
             return self
         forecasts = self._forecast([values for values, _ in settled], origins, keys=active)  # at the scales they had
-        offset, scale, pending = self._rescaled(active, ys, (self.offset_, self.scale_,
-                                                             getattr(self, "scale_pending_", None)))
+        offset, scale, pending = self._rescaled(active, ys, olds, (self.offset_, self.scale_,
+                                                                   getattr(self, "scale_pending_", None)))
         z = [(y - offset[i]) / scale[i] for i, y in zip(active, ys)]
         gram, cross = self._base_stats(z, origins, elements)
         forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),

@@ -388,9 +388,11 @@ class GlobalLSTM(ParamsMixin):
         self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
         # A target constant over its training part is scaled from its points since they left that constant (as an
         # update does from its kept and new points): a key that woke in its validation tail is read at its new level.
-        self.offset_, self.scale_, self.scale_pending_ = self._rescaled(
+        offset, scale, self.scale_pending_ = self._rescaled(
             range(len(arrays)), arrays, [0] * len(arrays), (self.offset_, self.scale_, self.scale_pending_))
-        z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
+        for i in np.flatnonzero((offset != self.offset_).any(axis=1) | (scale != self.scale_).any(axis=1)):
+            z[i] = (arrays[i] - offset[i]) / scale[i]
+        self.offset_, self.scale_ = offset, scale
         # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
         all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
         extra_gram, extra_cross = self._base_stats(
@@ -553,9 +555,8 @@ class GlobalLSTM(ParamsMixin):
         Its weight floor came from the same constant (``anomaly.floor_of``: 1 for an idle key), against which a new
         level of 5,000 tokens is a sentinel flagged again and again: the points are weighed against the floor of all
         of ``ys[j]`` (which a few corrupt buckets do not set: ``anomaly.MIN_BUSY``), and the target varies where its
-        unflagged points do (one corrupt bucket, flagged, sets nothing). Where they
-        are constant at a new level, that level is its offset and fallback scale, and it stays pending (forecast at it:
-        :meth:`_forecast`)."""
+        unflagged points do (one corrupt bucket, flagged, sets nothing). Where they are constant at a new level, that
+        level is its offset and fallback scale, and it stays pending (forecast at it: :meth:`_forecast`)."""
         offset, scale, pending = scaling
         if pending is None or not pending[list(keys)].any():
             return offset, scale, pending
@@ -680,8 +681,8 @@ class GlobalLSTM(ParamsMixin):
         each key's scaling are kept (the network forecasts from the extended histories);
         refit to retrain it. A target constant wherever its scale was fitted (``scale_pending_``:
         an idle key) is scaled from its kept and new points since they left that constant,
-        before the base absorbs them (:meth:`_rescaled`). Each key keeps only its newest points (``window + horizon - 1``,
-        at least the input-anomaly rule's reference) and its validation windows, so a stream
+        before the base absorbs them (:meth:`_rescaled`). Each key keeps only its newest
+        points (``window + horizon - 1``, at least the input-anomaly rule's reference) and its validation windows, so a stream
         of updates does not grow the model. Everything is computed before anything changes.
         """
         check_is_fitted(self, "network_")

@@ -164,3 +164,16 @@ def test_a_key_woken_at_a_constant_stays_at_it_until_it_varies_then_is_scaled_fr
     model.update([None, np.random.default_rng(6).poisson(100, (30, 1)).astype(float), None])
     assert not model.scale_pending_[1, 0]
     assert 95.0 < model.offset_[1, 0] < 105.0 and 3.0 < model.scale_[1, 0] < 15.0  # its run at 100 and after
+
+
+@pytest.mark.parametrize("floor", [np.full((3, 1), np.nan), -np.ones((3, 1)), np.ones((2, 1)), np.full((3, 1), 0.5)])
+def test_a_damaged_weight_floor_in_a_global_fleet_file_is_refused(tmp_path, floor):
+    """Before: a global network's weight_floor_ was not checked: NaN or -1 floors loaded and updated (every bucket
+    judged against them); a (2, 1) floor for 3 keys was refused only by the forecast on load ("does not forecast
+    (IndexError: index 2 is out of bounds ...)")."""
+    frame = _frame({i: np.random.default_rng(i).poisson(10, 240).astype(float) for i in range(3)})
+    fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                           model_params={"hidden_size": 4, "max_epochs": 1, "window": 24}).fit(frame, key="key")
+    fleet._global.model.weight_floor_ = floor
+    with pytest.raises(ModelFileError, match="weight_floor_"):
+        FleetPredictor.load(fleet.save(tmp_path / "floor.wpm"))

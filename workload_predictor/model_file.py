@@ -1052,6 +1052,10 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds the global network's scale_pending_ of shape {quote(np.shape(pending))} and dtype "
                f"{quote(getattr(pending, 'dtype', None))}, not ({n:,}, {k}) bool flags of targets whose scale is a "
                "constant's, max(1, |offset|)")
+    floor = getattr(model, "weight_floor_", None)  # None: robust=False, or a file saved before the weights
+    if floor is not None and (not _is_real(floor) or floor.shape != (n, k) or (floor < 1.0).any()):
+        refuse(f"holds the global network's weight_floor_ of shape {quote(np.shape(floor))}, not ({n:,}, {k}) finite "
+               "scale floors >= 1")
     _check_global_settings(model, horizon, refuse)
     recent = getattr(model, "recent_", None)
     if not isinstance(recent, list) or len(recent) != n or not all(

@@ -71,7 +71,7 @@ def test_distributed_training_counts_the_processes_start_against_the_time_limit(
     against a limit of 0.5 s: nothing is left for training, which keeps the initial weights."""
     import torch.multiprocessing as mp
 
-    from workload_predictor.models import global_lstm
+    from workload_predictor.models import distributed, global_lstm
 
     def spawn(fn, args, nprocs, join):  # one rank of a group of one, in this process, after a slow start-up
         time.sleep(1.0)
@@ -83,6 +83,8 @@ def test_distributed_training_counts_the_processes_start_against_the_time_limit(
 
     monkeypatch.setattr(mp, "spawn", spawn)
     monkeypatch.setattr(global_lstm.os, "cpu_count", lambda: 2)
+    # The ranks' reading of the limit, tested below the time a real spawn takes (which trains in this process).
+    monkeypatch.setattr(distributed, "SPAWN_SECONDS", 0.0)
     y = series(600)
     model = GlobalLSTM(horizon=6, window=48, hidden_size=8, max_epochs=1000, patience=1000, random_state=0,
                        distributed=2, max_training_time=0.5).fit([y, 2 * y])
@@ -100,7 +102,7 @@ def test_distributed_training_ends_by_the_deadline_of_a_fit_around_it(monkeypatc
     import torch.multiprocessing as mp
 
     from workload_predictor import _deadline
-    from workload_predictor.models import global_lstm
+    from workload_predictor.models import distributed, global_lstm
 
     def spawn(fn, args, nprocs, join):  # one rank of a group of one, as a new process: no deadline in force
         time.sleep(1.0)
@@ -112,6 +114,8 @@ def test_distributed_training_ends_by_the_deadline_of_a_fit_around_it(monkeypatc
 
     monkeypatch.setattr(mp, "spawn", spawn)
     monkeypatch.setattr(global_lstm.os, "cpu_count", lambda: 2)
+    # The ranks' reading of the deadline, tested below the time a real spawn takes (which trains in this process).
+    monkeypatch.setattr(distributed, "SPAWN_SECONDS", 0.0)
     y = series(600)
     with _deadline.limit(0.5):
         model = GlobalLSTM(horizon=6, window=48, hidden_size=8, max_epochs=40, patience=40, random_state=0,

@@ -589,24 +589,26 @@ def _search_window(
             per_origin += error.mean(axis=1)
         return score, per_origin
 
-    def scored(alpha: float) -> dict[int, tuple[float, np.ndarray]]:
+    def scored(alpha: float, known: dict[int, tuple[float, np.ndarray]]) -> dict[int, tuple[float, np.ndarray]]:
+        """Every usable window's errors at ``alpha`` (``known``: those already computed at it)."""
         found: dict[int, tuple[float, np.ndarray]] = {}
         for window in usable:
             if found and deadline.expired():
                 deadline.cut("dlinear window search")
                 break
-            found[window] = errors(window, alpha)
+            found[window] = known[window] if window in known else errors(window, alpha)
         return found
 
-    alpha, found = alphas[0], scored(alphas[0])
+    alpha, found = alphas[0], scored(alphas[0], {})
     best = min(found, key=lambda w: found[w][0])
     for other in alphas[1:]:
         if deadline.expired():
             deadline.cut("dlinear window search")
             break
-        _, share = evidence_shrinkage(errors(best, other)[1] - found[best][1], origins_val, horizon)
-        if share >= 1.0:  # significantly better: the candidates are scored with it
-            alpha, found = other, scored(other)
+        trial = errors(best, other)
+        _, share = evidence_shrinkage(trial[1] - found[best][1], origins_val, horizon)
+        if share >= 1.0:  # significantly better: the candidates are scored with it (the best one already is)
+            alpha, found = other, scored(other, {best: trial})
             best = min(found, key=lambda w: found[w][0])
             break
     return best, {w: score for w, (score, _) in found.items()}, (kept, origins_train, widest), alpha

@@ -571,10 +571,11 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
             break
         best = np.argmin(scores, axis=1)  # the first of equal scores, as min() over the windows in order
         switch = np.zeros(n_series, dtype=bool)
+        trial_score, trial_by_origin = np.zeros(n_series), np.zeros((n_series, len(origins_val)))  # at its best
         for i in np.unique(best[undecided]):
             series = np.flatnonzero(undecided & (best == i))
-            _, trial = errors(series, usable[i], other)
-            for b, difference in zip(series, trial - by_origin[series, i]):
+            trial_score[series], trial_by_origin[series] = errors(series, usable[i], other)
+            for b, difference in zip(series, trial_by_origin[series] - by_origin[series, i]):
                 switch[b] = evidence_shrinkage(difference, origins_val, horizon)[1] >= 1.0
         series = np.flatnonzero(switch)
         scored = len(usable)  # the candidates scored again with ``other`` before the deadline
@@ -583,7 +584,11 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
                 if i and expired():
                     scored = i
                     break
-                scores[series, i], by_origin[series, i] = errors(series, w, other)
+                tried = series[best[series] == i]  # their trial scored this window with ``other`` already
+                scores[tried, i], by_origin[tried, i] = trial_score[tried], trial_by_origin[tried]
+                rest = series[best[series] != i]
+                if len(rest):
+                    scores[rest, i], by_origin[rest, i] = errors(rest, w, other)
         penalty[series] = other
         undecided &= ~switch
         if scored < len(usable):  # those series keep only the candidates scored with their penalty

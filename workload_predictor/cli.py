@@ -37,9 +37,9 @@ Exit codes:
   2  usage error (unknown option, missing argument, file not found, a request log
      without --freq, an --out suffix other than .csv or .json, an output path that
      cannot be written, an option --by does not support, --jobs without --by,
-     --format without --requests, a --test-size that is neither a fraction nor a
-     whole number of buckets, a --model, --horizon or --target other than an
-     existing --model-file's)
+     --format without --requests, --lock-timeout without --model-file, a
+     --test-size that is neither a fraction nor a whole number of buckets, a
+     --model, --horizon or --target other than an existing --model-file's)
   3  bad input data (unreadable file, bad timestamps, too little history, ...)
   4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)
   5  another run held the --model-file for longer than --lock-timeout"""

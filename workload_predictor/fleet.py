@@ -42,8 +42,8 @@ import pandas as pd
 from . import _deadline, anomaly, model_file
 from ._memory import UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
-from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, factorize_keys, gap_buckets,
-                   prepare_continuation, split_by_key)
+from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, duration_text, factorize_keys,
+                   gap_buckets, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, WorkloadDataError, check_is_fitted, cut,
                      is_integer, is_positive_int, quote)
 from .models.base import BaseForecaster, ParamsMixin
@@ -987,10 +987,18 @@ class FleetPredictor(ParamsMixin):
 
     def _update_global(self, data: pd.DataFrame, codes: np.ndarray, keys: pd.Index, **door: Any) -> "FleetPredictor":
         """:meth:`update` of a ``global_lstm`` fleet: every key's rows checked, then one ``GlobalLSTM.update``
-        on a copy of the model, committed with the recomputed calibration (nothing changes if it raises)."""
+        on a copy of the model, committed with the recomputed calibration (nothing changes if it raises).
+
+        A key whose update alone would take the model's update over ``memory_limit_mb`` (a gap ``max_gap`` lets in,
+        zero-filled) is that key's :class:`MemoryLimitError` in ``update_errors_``, naming its gap, and the others are
+        updated, as in a per-key fleet (where no key's update fits alone, the update raises the error, as a fit over
+        the limit does). Where the keys fit one by one but not together, the update raises the error, changing
+        nothing: which keys to leave out would be an arbitrary choice, and the caller keeps every row to pass over
+        several updates."""
         state = self._global
         position = {name: j for j, name in enumerate(state.keys)}
         new: list[np.ndarray | None] = [None] * len(state.keys)
+        given = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its new buckets less its zero-filled)
         errors = {}
         fitted = _fitted_names(state.keys)
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
@@ -1005,16 +1013,55 @@ class FleetPredictor(ParamsMixin):
                 with memory_limit(self.memory_limit_mb):
                     new[j] = prepare_continuation(rows, last=state.last_timestamp(j), freq=freq, target=list(self.targets_),
                                                   max_gap=gap_buckets(self.max_gap, freq), **door).values
+                given[j] = len(rows)
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
         added = np.array([0 if values is None else len(values) for values in new], dtype=np.int64)
         model = copy.copy(state.model)  # GlobalLSTM.update replaces its arrays (never writes into them)
+        def roll(added: np.ndarray) -> None:  # a global update of added[j] new buckets to key j within the limit
+            check_memory("global LSTM update: the validation roll", extra_bytes=model.update_bytes(added),
+                         advice=f"{UPDATE_ADVICE} (this update adds {int(added.sum()):,} to {int((added > 0).sum()):,} "
+                                "keys)")
+
+        def refuse_alone_over() -> list:
+            """Each key whose update alone is over the limit: its error (naming its gap) into ``errors``, its rows out
+            of ``new`` and ``added``; those keys. Tried from the most new buckets: the estimate grows with a key's
+            buckets, so the first that fits ends the search (every key after it fits alone too)."""
+            refused = []
+            for j in sorted(np.flatnonzero(added).tolist(), key=lambda j: -added[j]):
+                alone = np.zeros_like(added)
+                alone[j] = added[j]
+                try:
+                    check_memory(f"global LSTM update of key {quote(state.keys[j])} alone",
+                                 extra_bytes=model.update_bytes(alone),
+                                 advice=f"Its rows reach {duration_text(int(added[j]) * state.freqs[j])} past its last "
+                                        f"bucket ({int(added[j]):,} buckets of {duration_text(state.freqs[j])}, "
+                                        f"{int(given[j]):,} with a row, the rest zero-filled): a clock-skewed or stray "
+                                        "row? Drop it (the key keeps its fit and accepts the next correct row), refit "
+                                        f"after a long outage, lower max_gap (now {quote(self.max_gap)}) to refuse such "
+                                        "a gap before it is filled")
+                except MemoryLimitError as exc:
+                    errors[state.keys[j]], new[j], added[j] = exc, None, 0
+                    refused.append(state.keys[j])
+                    continue
+                break
+            return refused
+
         if added.any():
             with memory_limit(self.memory_limit_mb):
-                check_memory("global LSTM update: the validation roll", extra_bytes=model.update_bytes(added),
-                             advice=f"{UPDATE_ADVICE} (this update adds {int(added.sum()):,} to "
-                                    f"{int((added > 0).sum()):,} keys)")
+                try:
+                    roll(added)
+                except MemoryLimitError as together:
+                    refused = refuse_alone_over()
+                    if not refused:
+                        raise MemoryLimitError(f"{together} Each key's update fits alone: pass their rows over several "
+                                               "updates.") from None
+                    if not added.any():  # no key's update fits: as fit raises
+                        raise MemoryLimitError(f"{together} No key's update fits within the limit, not even alone "
+                                               f"(key {quote(refused[0])}: {errors[refused[0]]})") from None
+                    self._raise_if_strict(errors)
+                    roll(added)  # the others together
                 model.update(new)
         rows = np.flatnonzero(added)  # the other keys' validation windows, hence calibrations, are unchanged
         calibrated = {name: getattr(state, name).copy() for name in ("halfwidth", "confidence", "confidence_by_target")}

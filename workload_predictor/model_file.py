@@ -1087,8 +1087,9 @@ def _check_global_settings(model: Any, horizon: int, refuse: Any) -> None:
 
 def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) -> None:
     """What a global network's update reads and its forecast does not: each key's count of points seen (at least
-    those it keeps), its validation windows' increasing origins, and its kept points' weights in [0, 1] (absent in
-    files saved before the global network weighed buckets)."""
+    those it keeps), its validation windows' increasing origins, its kept points' weights in [0, 1] (absent in
+    files saved before the global network weighed buckets), and each key's newest non-zero points and their count
+    (:func:`_check_global_nonzero`)."""
     seen = getattr(model, "n_seen_", None)
     if not isinstance(seen, np.ndarray) or seen.dtype.kind not in "iu" or seen.shape != (n,) \
             or (seen > MAX_COUNT).any() or any(int(s) < len(r) for s, r in zip(seen, recent)):
@@ -1105,3 +1106,27 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
             for w, r in zip(weights, recent))):
         refuse(f"holds the global network's recent_weights_ not as {n:,} weights in [0, 1] (or None) of the points "
                "each key keeps")
+    _check_global_nonzero(model, n, refuse)
+
+
+def _check_global_nonzero(model: Any, n: int, refuse: Any) -> None:
+    """Each key's newest non-zero points (``weight_nonzero_``: ``n`` arrays) and their counts
+    (``weight_nonzero_counts_``: ``(n, k)`` integers), each key's as a predictor's ``input_nonzero_`` and
+    ``input_nonzero_counts_`` (:func:`_check_nonzero`, up to the points the key saw); both absent in files saved
+    before the global network's floor followed them (it keeps its training part's floor)."""
+    import types
+
+    kept, counts = getattr(model, "weight_nonzero_", None), getattr(model, "weight_nonzero_counts_", None)
+    if kept is None and counts is None:
+        return
+    k = model.n_targets_
+    if not isinstance(kept, list) or len(kept) != n or not isinstance(counts, np.ndarray) or counts.ndim != 2 \
+            or len(counts) != n:
+        refuse(f"holds the global network's weight_nonzero_ and weight_nonzero_counts_ of shape "
+               f"{quote(np.shape(counts))} not as {n:,} keys' newest non-zero points and ({n:,}, {k}) counts")
+    for i, key in enumerate(model.keys_):
+        def refuse_key(what: str, key: Any = key) -> None:
+            refuse(f"holds the global network's weight_nonzero_ state of key {quote(key)}, which {what}")
+
+        _check_nonzero(types.SimpleNamespace(input_nonzero_=kept[i], input_nonzero_counts_=counts[i],
+                                             model_=types.SimpleNamespace(n_seen_=int(model.n_seen_[i]))), k, refuse_key)

@@ -343,9 +343,11 @@ class GlobalLSTM(ParamsMixin):
             raise WorkloadDataError(f"no key is long enough to fit the global LSTM; for example: {first}")
         k, horizon = n_targets, self.horizon
         self.window_, self.patch_size_, self.n_targets_ = window, patch, k
-        # Each key's scale floor for the input-anomaly weights, from the data before its validation tail.
+        # Each key's scale floor for the input-anomaly weights, from the data before its validation tail; the typical
+        # burst of its points seen (weight_nonzero_, set at the end) raises it from then on (_floor).
         self.weight_floor_ = (np.stack([anomaly.floor_of(y[: int(split[2][0])]) for y, split in zip(arrays, splits)])
                               if self.robust else None)
+        self.weight_nonzero_ = self.weight_nonzero_counts_ = None
         elements = [self._fit_weights(i, y) for i, y in enumerate(arrays)]  # [T_i, k] or None
         # Per-key scaling from the same data, each point counted by its weight (as DLinear's): one flagged 1e6
         # bucket among counts of 50 would otherwise set the key's mean and scale, and every forecast with them.
@@ -383,7 +385,7 @@ class GlobalLSTM(ParamsMixin):
         self.errors_ = errors
         validation = [split[2] for split in splits]
         self.validation_origins_ = validation
-        evaluated = [self._settled(i, y, 0)[0] for i, y in enumerate(arrays)]  # as the forecasts read them
+        evaluated = [self._settled(y, 0, self._floor(i))[0] for i, y in enumerate(arrays)]  # as the forecasts read them
         self.validation_forecast_ = self._forecast(evaluated, validation)
         self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
         # A target constant over its training part is scaled from its points since they left that constant (as an
@@ -403,6 +405,10 @@ class GlobalLSTM(ParamsMixin):
         self.recent_ = [y[-keep:].copy() for y in arrays]
         self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
+        if self.robust:  # each key's newest non-zero points and their count, as a WorkloadPredictor keeps them
+            busy = [anomaly.busy_values(y) for y in arrays]
+            self.weight_nonzero_ = [kept for kept, _ in busy]
+            self.weight_nonzero_counts_ = np.stack([counts for _, counts in busy])
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -417,7 +423,8 @@ class GlobalLSTM(ParamsMixin):
         the refit's, a product, the penalised copy and the solve's); the validation forecast of
         every key's tail (:meth:`_forecast_bytes`); per point of each key, its standardised and
         settled copies, its weights, its origins and their temporaries (eight floats; some exist
-        already when ``fit`` asks, so the estimate errs high).
+        already when ``fit`` asks, so the estimate errs high); and each key's newest non-zero points
+        (``weight_nonzero_``: at most ``anomaly.BUSY_KEPT`` per target).
         """
         window, horizon, k = self.window_, self.horizon, self.n_targets_
         n_windows = sum(len(t) for t in training) + sum(len(split[1]) for split in splits)
@@ -429,7 +436,8 @@ class GlobalLSTM(ParamsMixin):
         base = 8.0 * chunk * (3 * p + 2 * horizon * k) + 8.0 * 5 * p * (p + horizon * k)
         n_validation = sum(len(split[2]) for split in splits)
         # The network's activations in the validation forecast are check_network_memory's (its n_eval).
-        return tensors + base + self._forecast_bytes(n_validation, activations=False) + 8.0 * 8 * sum(lengths) * k
+        nonzero = 8.0 * k * sum(min(n, anomaly.BUSY_KEPT) for n in lengths)
+        return tensors + base + self._forecast_bytes(n_validation, activations=False) + 8.0 * 8 * sum(lengths) * k + nonzero
 
     def _forecast_bytes(self, m: float, activations: bool = True) -> float:
         """An upper estimate of the bytes :meth:`_forecast` allocates for ``m`` windows: their patches (float64,
@@ -501,12 +509,30 @@ class GlobalLSTM(ParamsMixin):
                 cross += weighted.T @ target
         return gram, cross
 
-    def _element_weights(self, i: int, y: np.ndarray, start: int) -> np.ndarray | None:
-        """The input-anomaly weights ``[T - start, k]`` of key ``i``'s points ``y[start:]`` (``None``: all 1)."""
-        floor = getattr(self, "weight_floor_", None)  # None: robust=False, or a file saved before the weights
+    def _floor(self, i: int, nonzero: tuple[np.ndarray, np.ndarray] | None = None, n: int = 0) -> np.ndarray | None:
+        """Key ``i``'s input-anomaly floor in force (``None``: ``robust=False``, or a file saved before the weights):
+        its training part's (``weight_floor_``), or where more the typical burst of the points it has seen, as a
+        ``WorkloadPredictor``'s update judges its buckets (:func:`anomaly.busy_floor` of ``nonzero``, its
+        ``busy_values`` state once ``n`` points are seen; default the key's ``weight_nonzero_`` after its
+        ``n_seen_``). A key that wakes from idle at 5,000 tokens has its wake flagged against its idle floor (1)
+        only until ``anomaly.MIN_BUSY`` of its buckets are busy. A file saved before the state was kept keeps the
+        training part's floor."""
+        floor = getattr(self, "weight_floor_", None)
         if not self.robust or floor is None:
             return None
-        return anomaly.element_weights(y, start, floor[i])
+        if nonzero is None:
+            kept = getattr(self, "weight_nonzero_", None)
+            if kept is None:
+                return floor[i]
+            nonzero, n = (kept[i], self.weight_nonzero_counts_[i]), int(self.n_seen_[i])
+        busy = anomaly.busy_floor(*nonzero, n)
+        return floor[i] if busy is None else np.maximum(floor[i], busy)
+
+    def _element_weights(self, i: int, y: np.ndarray, start: int) -> np.ndarray | None:
+        """The input-anomaly weights ``[T - start, k]`` of key ``i``'s points ``y[start:]`` (``None``: all 1), flagged
+        against its floor in force (:meth:`_floor`)."""
+        floor = self._floor(i)
+        return None if floor is None else anomaly.element_weights(y, start, floor)
 
     def _fit_weights(self, i: int, y: np.ndarray) -> np.ndarray | None:
         """Key ``i``'s input-anomaly weights at fit (``None``: all 1), its first points, which have too few before
@@ -514,20 +540,20 @@ class GlobalLSTM(ParamsMixin):
         bucket would otherwise set the key's scale and, as a target, its base (1e18 among counts of 5: a forecast
         of 1.5e15). Updates add windows after them only."""
         element = self._element_weights(i, y, 0)
-        floor = getattr(self, "weight_floor_", None)
-        leading = anomaly.leading_weights(y, floor[i]) if self.robust and floor is not None else None
+        floor = self._floor(i)
+        leading = anomaly.leading_weights(y, floor) if floor is not None else None
         if leading is None:
             return element
         return leading if element is None else np.minimum(element, leading)
 
-    def _settled(self, i: int, y: np.ndarray, shift: int) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
-        """Key ``i``'s points ``y`` with each burst the series came back from read as its median (flagged against
-        its weight floor; none where ``robust=False``), and those bursts, positions from the key's first point
-        (``y[0]`` is its point ``shift``)."""
-        floor = getattr(self, "weight_floor_", None)
-        if not self.robust or floor is None:
+    @staticmethod
+    def _settled(y: np.ndarray, shift: int, floor: np.ndarray | None) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
+        """A key's points ``y`` with each burst the series came back from read as its median (flagged against its
+        ``floor``, :meth:`_floor`; ``None``: none), and those bursts, positions from the key's first point (``y[0]``
+        is its point ``shift``)."""
+        if floor is None:
             return y, []
-        runs = anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor[i])
+        runs = anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor)
         if not runs:
             return y, []
         return anomaly.settle(y, runs), anomaly.shifted_runs(runs, shift, shift + len(y))
@@ -539,7 +565,7 @@ class GlobalLSTM(ParamsMixin):
         recent, robust = self.recent_, self.robust
         cached = _SETTLED_RECENT.get(self)
         if cached is None or cached[0] is not recent or cached[1] != robust:  # refitted, updated or set since
-            cached = _SETTLED_RECENT[self] = (recent, robust, [self._settled(i, r, 0)[0] for i, r in enumerate(recent)])
+            cached = _SETTLED_RECENT[self] = (recent, robust, [self._settled(r, 0, self._floor(i))[0] for i, r in enumerate(recent)])
         return cached[2]
 
     def _rescaled(self, keys: Sequence[int], ys: Sequence[np.ndarray], olds: Sequence[int],
@@ -689,6 +715,9 @@ class GlobalLSTM(ParamsMixin):
         if len(new_series) != len(self.keys_):
             raise WorkloadDataError(f"pass one array per fitted key ({len(self.keys_)}), got {len(new_series)}.")
         active, ys, olds, origins, elements, settled = [], [], [], [], [], []  # the keys with new points
+        following = getattr(self, "weight_nonzero_", None) is not None and self.robust  # None: a file saved before it
+        nonzero = list(self.weight_nonzero_) if following else None
+        nonzero_counts = self.weight_nonzero_counts_.copy() if following else None
         for i, (key, recent, values) in enumerate(zip(self.keys_, self.recent_, new_series)):
             if values is None or not np.size(values):
                 continue
@@ -696,11 +725,16 @@ class GlobalLSTM(ParamsMixin):
             if new.shape[1] != self.n_targets_:
                 raise WorkloadDataError(f"new_series[{quote(key)}] has {new.shape[1]} targets; fitted on {self.n_targets_}.")
             y = np.concatenate([recent, new])
+            if following:  # the new points judged against the typical burst of the points seen with them
+                nonzero[i], nonzero_counts[i] = anomaly.busy_continued(nonzero[i], nonzero_counts[i], new)
+                floor = self._floor(i, (nonzero[i], nonzero_counts[i]), int(self.n_seen_[i]) + len(new))
+            else:
+                floor = self._floor(i)
             active.append(i)
             ys.append(y)
             olds.append(len(recent))
-            settled.append(self._settled(i, y, int(self.n_seen_[i]) - len(recent)))
-            elements.append(self._update_weights(i, y, len(recent)))
+            settled.append(self._settled(y, int(self.n_seen_[i]) - len(recent), floor))
+            elements.append(self._update_weights(i, y, len(recent), floor))
             origins.append(np.arange(len(recent) - self.horizon + 1, len(y) - self.horizon + 1))
         if not active:
             return self
@@ -729,14 +763,18 @@ class GlobalLSTM(ParamsMixin):
         self.base_coef_ = self._solve_base()
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
+        if following:
+            self.weight_nonzero_, self.weight_nonzero_counts_ = nonzero, nonzero_counts
         if pending is not None:  # a file saved before scale_pending_ was kept stays without it
             self.offset_, self.scale_, self.scale_pending_ = offset, scale, pending
         return self
 
-    def _update_weights(self, i: int, y: np.ndarray, n_old: int) -> np.ndarray | None:
-        """The weights of key ``i``'s kept and new points ``y`` (the first ``n_old`` kept), ``None``: all 1."""
+    def _update_weights(self, i: int, y: np.ndarray, n_old: int, floor: np.ndarray | None) -> np.ndarray | None:
+        """The weights of key ``i``'s kept and new points ``y`` (the first ``n_old`` kept; the new flagged against
+        ``floor``), ``None``: all 1."""
         kept = (getattr(self, "recent_weights_", None) or [None] * len(self.keys_))[i]
-        return anomaly.continued_weights(kept, self._element_weights(i, y, n_old), y.shape, n_old)
+        new = None if floor is None else anomaly.element_weights(y, n_old, floor)
+        return anomaly.continued_weights(kept, new, y.shape, n_old)
 
     def update_bytes(self, added: Sequence[int]) -> float:
         """An upper estimate of the bytes ``update`` allocates for ``added[i]`` new points of key ``i``.
@@ -744,8 +782,9 @@ class GlobalLSTM(ParamsMixin):
         Each key's kept tail is extended and standardised (float64 copies); each window the new
         points complete is gathered as the network's patches (float64, then float32) and the
         base's features (twice: forecast and statistics) and forecast; each key's validation
-        buffers are concatenated and cut; the base's Gram statistics are replaced. The network's
-        activations (float32, a ``PREDICT_CHUNK`` of windows at a time) are added.
+        buffers are concatenated and cut; the base's Gram statistics are replaced; each updated key's
+        newest non-zero points (``weight_nonzero_``) are extended and cut. The network's activations
+        (float32, a ``PREDICT_CHUNK`` of windows at a time) are added.
         """
         k, window, horizon = self.n_targets_, self.window_, self.horizon
         m = float(np.sum(added))
@@ -753,8 +792,9 @@ class GlobalLSTM(ParamsMixin):
         validation = float(sum(len(v) for v in self.validation_actual_))
         p = window * k + 1
         activations = 4.0 * min(m, PREDICT_CHUNK) * (window // self.patch_size_) * self.hidden_size * (self.num_layers + 4)
+        nonzero = 8.0 * 2 * k * (int(np.count_nonzero(added)) * anomaly.BUSY_KEPT + m)
         return (8.0 * 3 * history * k + 8.0 * m * (4.5 * window * k + 6 * horizon * k + 2)
-                + 8.0 * 4 * validation * horizon * k + 8.0 * 2 * p * (p + horizon * k) + activations)
+                + 8.0 * 4 * validation * horizon * k + 8.0 * 2 * p * (p + horizon * k) + activations + nonzero)
 
     def model_bytes(self) -> int:
         """Bytes of the network's weights as used for inference (int8 when quantised) plus the base's coefficients."""

@@ -1,0 +1,123 @@
+"""A global LSTM's input-anomaly floor follows each key's data through updates, as a predictor's does (review h45)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_global_lstm import TINY, fleet
+
+from workload_predictor import FleetPredictor, WorkloadPredictor
+from workload_predictor.errors import ModelFileError
+from workload_predictor.models.global_lstm import GlobalLSTM
+
+START = pd.Timestamp("2024-03-01", tz="UTC")
+MINUTE = pd.Timedelta("1min")
+
+
+def _wake(n: int = 40, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).poisson(5000, n).astype(float)
+
+
+@pytest.mark.parametrize("per", [1, 8])
+def test_a_waking_keys_points_are_judged_against_the_typical_burst_it_has_shown_as_a_predictors_are(per):
+    """An idle key wakes at ~5,000 (tokens): a WorkloadPredictor flags its busy buckets until anomaly.MIN_BUSY = 20
+    are busy (its floor is the idle fit's 1 until then, then their median; an update's buckets are judged with it:
+    19 buckets one at a time, 16 in updates of 8), and so does the global model now, update for update. Before:
+    judged against the idle floor for good, 39 and 40 of 40 buckets were flagged (weights ~1e-11 in the shared base's
+    statistics)."""
+    idle = np.zeros((240, 1))
+    model = GlobalLSTM(**TINY).fit(fleet(3) + [idle])
+    predictor = WorkloadPredictor(model="dlinear", horizon=5, random_state=0).fit(
+        pd.DataFrame({"timestamp": START + MINUTE * np.arange(240), "requests": idle[:, 0]}))
+    wake = _wake()
+    ours, theirs = [], []
+    for t in range(0, len(wake), per):
+        new = wake[t : t + per, None]
+        model.update([None] * 3 + [new])
+        weights = model.recent_weights_[3]
+        ours.extend((weights[-len(new):, 0] < 1).tolist() if weights is not None else [False] * len(new))
+        known = {a[0] for a in predictor.input_anomalies_}
+        predictor.update(pd.DataFrame({"timestamp": START + MINUTE * (240 + t + np.arange(len(new))),
+                                       "requests": new[:, 0]}))
+        flagged = {a[0] for a in predictor.input_anomalies_} - known
+        theirs.extend(START + MINUTE * (240 + t + i) in flagged for i in range(len(new)))
+    expected = {1: 19, 8: 16}[per]  # the rule compared against
+    assert sum(theirs) == expected and theirs[:expected] == [True] * expected
+    assert ours == theirs
+
+
+def test_the_floor_follows_only_the_keys_own_points_and_a_busy_key_keeps_its_floor():
+    """A busy key (every bucket non-zero) has no typical-burst floor (anomaly.busy_floor: the 90th percentile is no
+    less): its forecast after an update is the one the training part's floor gives."""
+    series = fleet(3)
+    model = GlobalLSTM(**TINY).fit(series)
+    np.testing.assert_array_equal(model._floor(0), model.weight_floor_[0])
+    assert model.weight_nonzero_counts_.tolist() == [[240], [240], [240]]
+    model.update([s[-10:] for s in series])
+    assert model.weight_nonzero_counts_.tolist() == [[250], [250], [250]]
+    np.testing.assert_array_equal(model._floor(1), model.weight_floor_[1])
+
+
+def _fleet_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": START + MINUTE * np.arange(240),
+                                     "requests": rng.poisson(10, 240).astype(float)}) for i in range(3)]
+                      + [pd.DataFrame({"endpoint": "idle", "timestamp": START + MINUTE * np.arange(240),
+                                       "requests": 0.0})], ignore_index=True)
+    return frame
+
+
+def _woken(fleet: FleetPredictor, first: int, count: int) -> FleetPredictor:
+    wake = _wake(first + count)[first:]
+    return fleet.update(pd.DataFrame({"endpoint": "idle", "timestamp": START + MINUTE * (240 + first + np.arange(count)),
+                                      "requests": wake}))
+
+
+def _global_fleet() -> FleetPredictor:
+    return FleetPredictor(model="global_lstm", horizon=5, random_state=0,
+                          model_params={"hidden_size": 4, "max_epochs": 1, "window": 24}).fit(_fleet_frame(), key="endpoint")
+
+
+def test_the_followed_floor_is_saved_and_a_loaded_fleet_updates_as_the_one_saved(tmp_path):
+    fleet = _woken(_global_fleet(), 0, 10)
+    path = fleet.save(tmp_path / "fleet.wpm")
+    loaded = FleetPredictor.load(path)
+    held, back = fleet._global.model, loaded._global.model
+    assert len(back.weight_nonzero_) == 4
+    for a, b in zip(held.weight_nonzero_, back.weight_nonzero_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(held.weight_nonzero_counts_, back.weight_nonzero_counts_)
+    idle = back.keys_.index("idle")
+    assert back.weight_nonzero_counts_[idle, 0] == 10
+    _woken(fleet, 10, 15)
+    _woken(loaded, 10, 15)
+    pd.testing.assert_frame_equal(fleet.predict(), loaded.predict())
+    np.testing.assert_array_equal(loaded._global.model._floor(idle), [np.median(_wake(25))])
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda m: setattr(m, "weight_nonzero_counts_", m.weight_nonzero_counts_ + 10_000), "buckets its model saw"),
+    (lambda m: setattr(m, "weight_nonzero_counts_", m.weight_nonzero_counts_.astype(float)), "integers"),
+    (lambda m: setattr(m, "weight_nonzero_", m.weight_nonzero_[:3]), "4 keys' newest non-zero points"),
+    (lambda m: setattr(m, "weight_nonzero_", [-w for w in m.weight_nonzero_]), "finite loads above 0"),
+    (lambda m: setattr(m, "weight_nonzero_", None), "newest non-zero points"),
+])
+def test_a_damaged_followed_floor_in_a_global_fleet_file_is_refused(tmp_path, damage, match):
+    fleet = _woken(_global_fleet(), 0, 10)
+    damage(fleet._global.model)
+    path = fleet.save(tmp_path / "fleet.wpm")
+    with pytest.raises(ModelFileError, match=match):
+        FleetPredictor.load(path)
+
+
+def test_a_file_without_the_followed_floor_loads_and_keeps_its_training_floor(tmp_path):
+    """A fleet file saved before the floor followed the data: the key's new points are judged against the training
+    part's floor, as they were (a woken idle key flagged for good), and no state is started."""
+    fleet = _global_fleet()
+    del fleet._global.model.weight_nonzero_, fleet._global.model.weight_nonzero_counts_
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "old.wpm"))
+    _woken(loaded, 0, 30)
+    model = loaded._global.model
+    assert getattr(model, "weight_nonzero_", None) is None
+    assert (model.recent_weights_[model.keys_.index("idle")][-30:] < 1).all()

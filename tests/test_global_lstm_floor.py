@@ -121,3 +121,21 @@ def test_a_file_without_the_followed_floor_loads_and_keeps_its_training_floor(tm
     model = loaded._global.model
     assert getattr(model, "weight_nonzero_", None) is None
     assert (model.recent_weights_[model.keys_.index("idle")][-30:] < 1).all()
+
+
+def test_a_pending_targets_inputs_do_not_take_the_keys_other_targets_with_them():
+    """An idle key wakes with 10 buckets of ~100 requests and ~5,000 output tokens: its requests vary enough to be
+    rescaled, its tokens (flagged against the idle floor until anomaly.MIN_BUSY are busy) stay pending, standardised
+    by the placeholder scale 1. Before: those 5,000-scale inputs took the requests forecast to -10,515 ... 17,131
+    (here; 14,916-20,932 on the fleet benchmark's keys, horizon 5). Now a pending target's inputs are read at its
+    constant, as its forecast is (here 102-133: within a factor 2 of the level); its own forecast stays at it (0)
+    until its points set its scale."""
+    rng = np.random.default_rng(0)
+    series = [np.hstack([s, 50.0 * s]) for s in fleet(3)] + [np.zeros((240, 2))]
+    model = GlobalLSTM(**TINY).fit(series)
+    wake = np.hstack([rng.poisson(100, (10, 1)), rng.poisson(5000, (10, 1))]).astype(float)
+    model.update([None] * 3 + [wake])
+    assert model.scale_pending_[3].tolist() == [False, True]
+    forecast = model.predict()[3]
+    assert ((forecast[:, 0] > 50) & (forecast[:, 0] < 200)).all(), forecast[:, 0]
+    np.testing.assert_array_equal(forecast[:, 1], 0.0)

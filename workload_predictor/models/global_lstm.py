@@ -640,7 +640,12 @@ class GlobalLSTM(ParamsMixin):
     def _forecast(self, series: list[np.ndarray], origins: list[np.ndarray], keys: list[int] | None = None) -> list[np.ndarray]:
         """Forecasts ``[m_i, H, k]`` at ``origins[i]`` of ``series[i]`` (key ``keys[i]``, default ``i``): one batched pass."""
         keys = list(range(len(series))) if keys is None else keys
-        z = [(y - self.offset_[j]) / self.scale_[j] for y, j in zip(series, keys)]
+        # A pending target has no spread to read its inputs on: they are read at its constant (0), as its forecast is.
+        # Standardised by its placeholder scale, a woken idle key's 5,000 tokens (flagged until they set its scale)
+        # stood 5,000 scales out and took the key's other targets with them (requests at 100 forecast 20,932).
+        pending = getattr(self, "scale_pending_", None)
+        held = (lambda j: 1.0) if pending is None else (lambda j: np.where(pending[j], 0.0, 1.0))
+        z = [(y - self.offset_[j]) / self.scale_[j] * held(j) for y, j in zip(series, keys)]
         counts = [len(o) for o in origins]
         if sum(counts) == 0:
             return [np.zeros((0, self.horizon, self.n_targets_)) for _ in series]
@@ -655,7 +660,6 @@ class GlobalLSTM(ParamsMixin):
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.
-        pending = getattr(self, "scale_pending_", None)
         spread = self.scale_ if pending is None else np.where(pending, 0.0, self.scale_)  # [n_keys, k]
         out, first = [], 0
         for j, count in zip(keys, counts):

@@ -98,6 +98,15 @@ def _extent_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None
     return weight
 
 
+def _padded(kept: np.ndarray) -> np.ndarray:
+    """A key's newest non-zero points (:func:`anomaly.busy_values`' rows, NaN before a target's first) with NaN rows
+    before them up to ``anomaly.BUSY_KEPT``: each key's state is that size from its fit on, so neither the model nor
+    its file grows with updates."""
+    if len(kept) >= anomaly.BUSY_KEPT:
+        return kept
+    return np.concatenate([np.full((anomaly.BUSY_KEPT - len(kept), kept.shape[1]), np.nan), kept])
+
+
 def _check_keys(keys: list) -> None:
     """A typed error for a key given twice (it would name two series: fitted and in ``errors_`` at once, its
     forecast and a teacher's lookup the first one's) or one that cannot be a dict key (``errors_`` is keyed by it)."""
@@ -407,7 +416,7 @@ class GlobalLSTM(ParamsMixin):
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
         if self.robust:  # each key's newest non-zero points and their count, as a WorkloadPredictor keeps them
             busy = [anomaly.busy_values(y) for y in arrays]
-            self.weight_nonzero_ = [kept for kept, _ in busy]
+            self.weight_nonzero_ = [_padded(kept) for kept, _ in busy]
             self.weight_nonzero_counts_ = np.stack([counts for _, counts in busy])
         self.fit_seconds_ = time.perf_counter() - start
         return self
@@ -424,7 +433,7 @@ class GlobalLSTM(ParamsMixin):
         every key's tail (:meth:`_forecast_bytes`); per point of each key, its standardised and
         settled copies, its weights, its origins and their temporaries (eight floats; some exist
         already when ``fit`` asks, so the estimate errs high); and each key's newest non-zero points
-        (``weight_nonzero_``: at most ``anomaly.BUSY_KEPT`` per target).
+        (``weight_nonzero_``: ``anomaly.BUSY_KEPT`` rows each).
         """
         window, horizon, k = self.window_, self.horizon, self.n_targets_
         n_windows = sum(len(t) for t in training) + sum(len(split[1]) for split in splits)
@@ -436,7 +445,7 @@ class GlobalLSTM(ParamsMixin):
         base = 8.0 * chunk * (3 * p + 2 * horizon * k) + 8.0 * 5 * p * (p + horizon * k)
         n_validation = sum(len(split[2]) for split in splits)
         # The network's activations in the validation forecast are check_network_memory's (its n_eval).
-        nonzero = 8.0 * k * sum(min(n, anomaly.BUSY_KEPT) for n in lengths)
+        nonzero = 8.0 * k * anomaly.BUSY_KEPT * 2 * len(lengths)  # busy_values' rows and their padded copies
         return tensors + base + self._forecast_bytes(n_validation, activations=False) + 8.0 * 8 * sum(lengths) * k + nonzero
 
     def _forecast_bytes(self, m: float, activations: bool = True) -> float:
@@ -730,7 +739,8 @@ class GlobalLSTM(ParamsMixin):
                 raise WorkloadDataError(f"new_series[{quote(key)}] has {new.shape[1]} targets; fitted on {self.n_targets_}.")
             y = np.concatenate([recent, new])
             if following:  # the new points judged against the typical burst of the points seen with them
-                nonzero[i], nonzero_counts[i] = anomaly.busy_continued(nonzero[i], nonzero_counts[i], new)
+                kept, nonzero_counts[i] = anomaly.busy_continued(nonzero[i], nonzero_counts[i], new)
+                nonzero[i] = _padded(kept)
                 floor = self._floor(i, (nonzero[i], nonzero_counts[i]), int(self.n_seen_[i]) + len(new))
             else:
                 floor = self._floor(i)

@@ -650,11 +650,11 @@ class GlobalLSTM(ParamsMixin):
         """Forecasts ``[m_i, H, k]`` at ``origins[i]`` of ``series[i]`` (key ``keys[i]``, default ``i``): one batched pass."""
         keys = list(range(len(series))) if keys is None else keys
         # A pending target has no spread to read its inputs on: they are read at its constant (0), as its forecast is.
-        # Standardised by its placeholder scale, a woken idle key's 5,000 tokens (flagged until they set its scale)
-        # stood 5,000 scales out and took the key's other targets with them (requests at 100 forecast 20,932).
+        # On its placeholder scale a woken idle key's 5,000 tokens (flagged until they set its scale) would stand 5,000
+        # scales out and take the key's other targets with them (its requests at 100 forecast 20,932).
         pending = getattr(self, "scale_pending_", None)
-        held = (lambda j: 1.0) if pending is None else (lambda j: np.where(pending[j], 0.0, 1.0))
-        z = [(y - self.offset_[j]) / self.scale_[j] * held(j) for y, j in zip(series, keys)]
+        read = np.ones_like(self.scale_) if pending is None else (~pending).astype(float)  # [n_keys, k]
+        z = [(y - self.offset_[j]) / self.scale_[j] * read[j] for y, j in zip(series, keys)]
         counts = [len(o) for o in origins]
         if sum(counts) == 0:
             return [np.zeros((0, self.horizon, self.n_targets_)) for _ in series]

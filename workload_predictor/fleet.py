@@ -678,6 +678,13 @@ class FleetPredictor(ParamsMixin):
                 with contextlib.suppress(Exception):
                     self.client.cancel(futures)
                 raise
+            finally:
+                # The cluster keeps a partition's result (and a lost one is computed again) while the client holds
+                # a future of it: released now, not when the last reference to ``futures`` goes (a traceback the
+                # caller keeps, a reference cycle only the garbage collector frees).
+                for future in futures:
+                    with contextlib.suppress(Exception):
+                        future.release()
         if self.executor is not None:
             try:
                 results = self.executor.map(func, parts)  # every partition is submitted here, none has run yet
@@ -1143,17 +1150,26 @@ def _await_workers(client: Any, futures: list) -> None:
     :class:`~workload_predictor.errors.WorkloadDataError` once the cluster has had no worker past the fleet's
     deadline (``NO_WORKER_WAIT`` seconds in a row without one): Dask itself waits forever for a worker. A cluster
     with a worker is waited for as long as its partitions take."""
-    from dask.distributed import wait  # the dask extra (dask[distributed])
-
     deadline = _deadline.current()
     bounded = deadline.end is not None and math.isfinite(deadline.end)  # max_training_time=inf: no deadline
+    # Woken by each partition's end (its result, error or cancel). Not dask's ``wait(futures, timeout=...)``: each
+    # of its timeouts leaves the futures and this call's frames (the fleet's series) in a reference cycle that
+    # only the garbage collector frees, and a large process's collector looks at old objects rarely.
+    ended = threading.Event()
+    for future in futures:
+        future.add_done_callback(lambda _: ended.set())
+    waiting = 0  # futures before this one are done
     idle_since = None
     while True:
-        try:
-            wait(futures, timeout=WORKER_POLL)
-            return
-        except TimeoutError:  # not done yet
-            pass
+        ended.clear()
+        while waiting < len(futures) and futures[waiting].done():
+            waiting += 1
+        if waiting == len(futures):  # a result lost with its worker since is computed again: wait for it too
+            waiting = next((i for i, future in enumerate(futures) if not future.done()), waiting)
+            if waiting == len(futures):
+                return
+        if ended.wait(WORKER_POLL):
+            continue
         if client.nthreads():
             idle_since = None
             continue

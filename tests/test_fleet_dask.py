@@ -1,0 +1,50 @@
+"""FleetPredictor(client=...) on a Dask cluster: what a fit or an update leaves on the client and the cluster."""
+
+from __future__ import annotations
+
+import gc
+
+import dask
+import pytest
+from test_fleet import _continuation, _wait_until, _within
+
+from workload_predictor import FleetPredictor
+from workload_predictor import fleet as fleet_module
+
+distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "
+                                  "pip install workload-predictor[dask] to run the Dask tests")
+
+
+@pytest.fixture
+def no_garbage_collector():
+    """The collector stays off (a large process's collector looks at old objects rarely: 20 s and more went by
+    without it in the full test suite)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def test_a_fit_and_an_update_on_a_cluster_release_their_futures_and_partitions_at_once(monkeypatch,
+                                                                                        no_garbage_collector):
+    """A future held by the client keeps its partition's result on the cluster, and a result lost with its worker
+    is computed again on the next one. A fleet's fit waited on its partitions in polls whose timeouts left the
+    futures (and the fit's frames: its series, its packed partitions) in reference cycles until the collector's
+    next full pass: a long-lived client accumulated them, and the no-worker test found its first fit's futures
+    still there, lost and wanted, 20 s after the cluster lost its worker. They are released when the fit returns."""
+    monkeypatch.setattr(fleet_module, "WORKER_POLL", 0.001)  # every partition takes longer than a poll
+    frame, new = _continuation(4, 300, 3, seed=1)
+    # distributed keeps its last messages to the workers, partitions included, for its logs: none here
+    with dask.config.set({"distributed.admin.low-level-log-length": 0}), distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
+        _within(10, lambda: _wait_until(lambda: not client.futures))
+        assert not client.refcount
+        fleet.update(new)  # an update's refit, by partitions on the cluster
+        _within(10, lambda: _wait_until(lambda: not client.futures))
+        assert not client.refcount
+        alive = [obj for obj in gc.get_objects() if isinstance(obj, fleet_module.PackedSeries)]
+        assert not alive, f"{len(alive)} partitions of the fit and the update are still held"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+import re
+import threading
 
 import dask
+import pandas as pd
 import pytest
 from test_fleet import _continuation, _wait_until, _within
 
 from workload_predictor import FleetPredictor
 from workload_predictor import fleet as fleet_module
+from workload_predictor.errors import WorkloadDataError
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "
                                   "pip install workload-predictor[dask] to run the Dask tests")
@@ -48,3 +53,49 @@ def test_a_fit_and_an_update_on_a_cluster_release_their_futures_and_partitions_a
         assert not client.refcount
         alive = [obj for obj in gc.get_objects() if isinstance(obj, fleet_module.PackedSeries)]
         assert not alive, f"{len(alive)} partitions of the fit and the update are still held"
+
+
+
+@pytest.mark.parametrize("call", ["fit", "update"])
+def test_a_client_closed_during_a_fit_or_an_update_is_the_closed_clients_typed_error(monkeypatch, call):
+    """A Client closed while the fleet's partitions run (by another thread, at the end of its ``with`` block, or its
+    scheduler lost past its reconnect timeout) raised Dask's FuturesCancelledError or CommClosedError; it is the
+    typed error of a Client closed before the call, naming the fix, and the fleet is left as it was."""
+    frame, new = _continuation(4, 300, 3, seed=1)
+    started, go_on = threading.Event(), threading.Event()
+    fit_partition = fleet_module._fit_partition
+
+    def held(config, series):  # a partition that runs until the client is closed
+        started.set()
+        go_on.wait(20)
+        return fit_partition(config, series)
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        client = distributed.Client(cluster)
+        fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
+        before = fleet.predict()
+        monkeypatch.setattr(fleet_module, "_fit_partition", held)
+        out = {}
+        run = functools.partial(fleet.fit, frame, key="endpoint") if call == "fit" else functools.partial(
+            fleet.update, new)
+        thread = threading.Thread(target=_error_of, args=(run, out), daemon=True)
+        thread.start()
+        assert started.wait(20), "no partition started"
+        client.close()
+        go_on.set()
+        thread.join(30)
+        assert not thread.is_alive(), f"the {call} still waits after its client was closed"
+    assert isinstance(out.get("error"), WorkloadDataError), repr(out.get("error"))
+    assert re.search(r"is clos(ed|ing): it cannot run the fleet's partitions.*client=None", str(out["error"]))
+    pd.testing.assert_frame_equal(fleet.predict(), before)
+    monkeypatch.setattr(fleet_module, "_fit_partition", fit_partition)
+    expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").update(new).predict()
+    pd.testing.assert_frame_equal(fleet.set_params(client=None).update(new).predict(), expected)
+
+
+def _error_of(call, out: dict) -> None:
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - handed to the test
+        out["error"] = exc

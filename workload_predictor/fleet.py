@@ -594,17 +594,24 @@ class FleetPredictor(ParamsMixin):
 
     def _fit_partitions(self, series: list[KeySeries], config: dict[str, Any]):
         """Fit ``series`` by partitions with ``config`` (:meth:`_config`): blocks, per-key predictors and errors."""
-        parts = self._partitions(series, config["settings"]["model"])
-        if self._runs_here(len(parts)):
-            results = [_fit_partition(config, part) for part in parts]
-        else:
-            # A partition travels as a few large arrays and its blocks come back without the series the
-            # parent already holds: ten thousand small arrays cost Dask (and loky) far more to serialise.
-            results = self._map(functools.partial(_fit_packed, config), [PackedSeries.pack(part) for part in parts])
-            by_key = {item.key: item for item in series}
-            for part_blocks, _, _ in results:
-                for block in part_blocks:
-                    block.values = np.stack([by_key[name].values for name in block.keys])
+        try:
+            parts = self._partitions(series, config["settings"]["model"])
+            if self._runs_here(len(parts)):
+                results = [_fit_partition(config, part) for part in parts]
+            else:
+                # A partition travels as a few large arrays and its blocks come back without the series the
+                # parent already holds: ten thousand small arrays cost Dask (and loky) far more to serialise.
+                results = self._map(functools.partial(_fit_packed, config), [PackedSeries.pack(part) for part in parts])
+                by_key = {item.key: item for item in series}
+                for part_blocks, _, _ in results:
+                    for block in part_blocks:
+                        block.values = np.stack([by_key[name].values for name in block.keys])
+        except Exception:
+            # A Client closed during the call (by another thread, at the end of its ``with`` block, or its scheduler
+            # lost past its reconnect timeout): Dask's own error (a cancelled future, a closed connection) says
+            # neither what happened nor what to do; the typed error of a Client closed before the call does.
+            self._check_client()
+            raise
         blocks, predictors, errors = [], {}, {}
         for part_blocks, part_predictors, part_errors in results:
             blocks.extend(part_blocks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import re
@@ -99,3 +100,28 @@ def _error_of(call, out: dict) -> None:
         call()
     except Exception as exc:  # noqa: BLE001 - handed to the test
         out["error"] = exc
+
+
+def test_an_asynchronous_client_in_its_event_loop_is_a_typed_error_and_works_from_a_thread():
+    """``Client(asynchronous=True)`` used in a coroutine: its calls return coroutines, and a fit waiting for its
+    partitions would block the loop that runs them. It crashed inside the fleet (AttributeError: 'coroutine' object
+    has no attribute 'values'; TypeError: 'coroutine' object is not iterable); it is a typed error naming the fix,
+    and the fix (the fleet called from another thread) gives the local fit's forecasts."""
+    frame, new = _continuation(4, 300, 3, seed=1)
+    expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").update(new).predict()
+
+    async def main():
+        async with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, asynchronous=True,
+                                            dashboard_address=None, silence_logs=40) as cluster, \
+                distributed.Client(cluster, asynchronous=True) as client:
+            for size in (None, 1):
+                with pytest.raises(WorkloadDataError, match="is asynchronous .* asyncio.to_thread"):
+                    FleetPredictor(horizon=5, client=client, partition_size=size).fit(frame, key="endpoint")
+            fleet = FleetPredictor(horizon=5, client=client, partition_size=1)
+            await asyncio.to_thread(fleet.fit, frame, key="endpoint")
+            with pytest.raises(WorkloadDataError, match="is asynchronous"):
+                fleet.update(new)
+            await asyncio.to_thread(fleet.update, new)
+            return fleet.predict()
+
+    pd.testing.assert_frame_equal(_within(60, asyncio.run, main()), expected)

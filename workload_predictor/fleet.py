@@ -500,6 +500,12 @@ class FleetPredictor(ParamsMixin):
             raise WorkloadDataError(f"client={quote(self.client)} is {status}: it cannot run the fleet's partitions. "
                                     "Pass a running Client (fleet.set_params(client=...)), or client=None to fit "
                                     "in this process.")
+        if self.client is not None and getattr(self.client, "asynchronous", False) is True:
+            # Called in the thread that runs the client's event loop (``Client(asynchronous=True)`` in a coroutine):
+            # its calls return coroutines, and waiting here for the partitions would block the loop that runs them.
+            raise WorkloadDataError(f"client={quote(self.client)} is asynchronous and this call runs in its event "
+                                    "loop, which a fit waiting here would block. Call the fleet from another thread "
+                                    "(await asyncio.to_thread(fleet.fit, ...)), or pass a synchronous Client.")
 
     def _check_owned_settings(self) -> None:
         """A typed error for a fleet setting given again in the global model's ``model_params`` or the teacher's

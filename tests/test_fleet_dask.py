@@ -52,7 +52,7 @@ def test_a_fit_and_an_update_on_a_cluster_release_their_futures_and_partitions_a
         fleet.update(new)  # an update's refit, by partitions on the cluster
         _within(10, lambda: _wait_until(lambda: not client.futures))
         assert not client.refcount
-        alive = [obj for obj in gc.get_objects() if isinstance(obj, fleet_module.PackedSeries)]
+        alive = [obj for obj in gc.get_objects() if type(obj) is fleet_module.PackedSeries]
         assert not alive, f"{len(alive)} partitions of the fit and the update are still held"
 
 

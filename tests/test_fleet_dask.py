@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import os
 import re
+import signal
 import threading
 
 import dask
 import pandas as pd
 import pytest
-from test_fleet import _continuation, _wait_until, _within
+from test_fleet import _continuation, _wait_until, _within, make_fleet
 
 from workload_predictor import FleetPredictor
 from workload_predictor import fleet as fleet_module
@@ -52,8 +54,12 @@ def test_a_fit_and_an_update_on_a_cluster_release_their_futures_and_partitions_a
         fleet.update(new)  # an update's refit, by partitions on the cluster
         _within(10, lambda: _wait_until(lambda: not client.futures))
         assert not client.refcount
-        alive = [obj for obj in gc.get_objects() if type(obj) is fleet_module.PackedSeries]
-        assert not alive, f"{len(alive)} partitions of the fit and the update are still held"
+        # the worker (in this process) drops a task's partition once the released key reaches it
+        _within(10, lambda: _wait_until(lambda: not _partitions_alive()))
+
+
+def _partitions_alive() -> int:
+    return sum(type(obj) is fleet_module.PackedSeries for obj in gc.get_objects())
 
 
 
@@ -125,3 +131,33 @@ def test_an_asynchronous_client_in_its_event_loop_is_a_typed_error_and_works_fro
             return fleet.predict()
 
     pd.testing.assert_frame_equal(_within(60, asyncio.run, main()), expected)
+
+
+def test_a_partition_that_kills_its_workers_is_a_typed_error_naming_its_keys():
+    """A partition whose workers all die running it (a key too large for a worker's memory): Dask's KilledWorker
+    named a task ('_fit_packed-<uuid>-3'), not the keys; it is a typed error naming them and the remedies, the
+    fleet is left as it was and no future stays on the client."""
+    frame = make_fleet(24, 600, seed=7)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        fleet = FleetPredictor(horizon=5, client=client, partition_size=1)
+        pids = client.run(os.getpid)
+        out = {}
+        thread = threading.Thread(target=_error_of, args=(functools.partial(fleet.fit, frame, key="endpoint"), out),
+                                  daemon=True)
+        thread.start()
+        victim = None
+        while victim is None and thread.is_alive():
+            busy = [worker for worker, tasks in client.processing().items() if tasks]
+            victim = busy[0] if busy else None
+        assert victim is not None, "the fit finished before a worker could be killed"
+        os.kill(pids[victim], signal.SIGKILL)
+        thread.join(60)
+        assert not thread.is_alive()
+        error = out.get("error")
+        assert isinstance(error, WorkloadDataError), repr(error)
+        assert re.match(r"the partition of keys \['k\d+'\] killed every Dask worker that ran it", str(error)), error
+        assert "memory_limit_mb" in str(error) and "partition_size" in str(error)
+        assert not hasattr(fleet, "keys_")
+        _within(10, lambda: _wait_until(lambda: not client.futures))

@@ -687,9 +687,21 @@ class FleetPredictor(ParamsMixin):
             try:
                 _await_workers(self.client, futures)
                 return self.client.gather(futures)
-            except BaseException:  # a partition's error, no worker, an interrupt: no partition is left running
+            except BaseException as exc:  # a partition's error, no worker, an interrupt: no partition is left running
                 with contextlib.suppress(Exception):
                     self.client.cancel(futures)
+                try:
+                    from distributed import KilledWorker  # the dask extra (dask[distributed])
+                except ImportError:  # a client without Dask behind it
+                    KilledWorker = ()
+                if isinstance(exc, KilledWorker):  # Dask's error names its task, not the keys that killed it
+                    keys = next((list(getattr(part, "keys", ())) for part, future in zip(parts, futures)
+                                 if future.key == exc.task), [])
+                    raise WorkloadDataError(
+                        f"the partition of keys {quote(keys)} killed every Dask worker that ran it ({cut(exc)}); "
+                        "nothing was changed. A worker's memory limit is the usual cause: pass memory_limit_mb= to "
+                        "bound what a partition's fit adds, a smaller partition_size, or give the workers more "
+                        "memory; the workers' logs say why they died.") from exc
                 raise
             finally:
                 # The cluster keeps a partition's result (and a lost one is computed again) while the client holds

@@ -691,7 +691,7 @@ class FleetPredictor(ParamsMixin):
                 with contextlib.suppress(Exception):
                     self.client.cancel(futures)
                 try:
-                    from distributed import KilledWorker  # the dask extra (dask[distributed])
+                    from dask.distributed import KilledWorker  # the dask extra (dask[distributed])
                 except ImportError:  # a client without Dask behind it
                     KilledWorker = ()
                 if isinstance(exc, KilledWorker):  # Dask's error names its task, not the keys that killed it

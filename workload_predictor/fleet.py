@@ -216,9 +216,10 @@ class FleetPredictor(ParamsMixin):
         update: where no key's update fits).
         The global LSTM (``model="global_lstm"``, or a ``teacher``) is one fit over every key:
         the limit bounds what that fit adds, and over it the fit raises the error. Its update too
-        is one update of every key with new rows: over the limit it raises the error, changing
-        nothing (a key whose rows alone, zero-filled, are over it is that key's error in
-        ``update_errors_``).
+        is one update of every key with new rows: a key whose update alone is over the limit (a gap
+        ``max_gap`` lets in, zero-filled) is that key's error in ``update_errors_`` and the others
+        are updated; keys that fit alone but not together raise the error, changing nothing (pass
+        their rows over several updates).
     n_jobs : int
         Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
         this process.

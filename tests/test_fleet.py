@@ -22,6 +22,7 @@ from workload_predictor import fleet as fleet_module
 from workload_predictor.errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, NotFittedError,
                                       UpdateGapError, WorkloadDataError)
 from workload_predictor.models.dlinear import DLinear
+from workload_predictor.readers import AllPartialError
 from workload_predictor.models.dlinear_batched import fit_batched
 
 START = pd.Timestamp("2024-03-01", tz="UTC")
@@ -1627,3 +1628,24 @@ def test_an_incremental_update_does_not_need_the_fleets_device():
     refit = FleetPredictor(horizon=5).fit(head, key="endpoint").set_params(device="cuda")
     with pytest.raises(WorkloadDataError, match="device='cuda' but torch sees no CUDA device"):
         refit.update(tail)
+
+
+@pytest.mark.parametrize("error", [
+    pytest.param(lambda: NoKeyFittedError("no key fitted: 'a' has 3 points", {"a": WorkloadDataError("3 points")}),
+                 id="NoKeyFittedError"),
+    pytest.param(lambda: AllPartialError("log.csv: the log spans 2 buckets of 1 min, all partial", "1min"),
+                 id="AllPartialError"),
+    pytest.param(lambda: UpdateGapError("row 3 is 2,000 buckets ahead; pass max_gap=...", "row 3: 2,000 buckets"),
+                 id="UpdateGapError"),
+    pytest.param(lambda: MemoryLimitError("over memory_limit_mb=10"), id="MemoryLimitError"),
+])
+def test_every_library_error_with_its_own_fields_survives_pickling(error):
+    """An error raised in a worker process (n_jobs, an executor, Dask) reaches the parent pickled. Errors whose
+    __init__ takes more than the message (NoKeyFittedError's errors, AllPartialError's finding and width) were
+    pickled with the message alone, and unpickling raised TypeError ("missing 1 required positional argument"):
+    the caller got that instead of the library's error."""
+    original = error()
+    restored = pickle.loads(pickle.dumps(original))
+    assert type(restored) is type(original) and str(restored) == str(original)
+    assert {k: str(v) if isinstance(v, dict) else v for k, v in vars(restored).items()} == \
+        {k: str(v) if isinstance(v, dict) else v for k, v in vars(original).items()}

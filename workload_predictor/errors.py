@@ -101,6 +101,9 @@ class NoKeyFittedError(WorkloadDataError):
         super().__init__(message)
         self.errors = errors
 
+    def __reduce__(self):  # pickled with what its __init__ takes (a worker process or Dask raises it in the parent)
+        return type(self), (str(self), self.errors), self.__dict__
+
 
 class ModelFileError(ValueError):
     """A saved model file is unreadable, tampered with or of an unsupported version."""

@@ -365,7 +365,10 @@ class AllPartialError(WorkloadDataError):
 
     def __init__(self, found: str, freq: Any):
         super().__init__(f"{found}; pass a smaller --freq than {freq}, or --keep-partial.")
-        self.found = found
+        self.found, self.freq = found, freq
+
+    def __reduce__(self):  # pickled with what its __init__ takes (a worker process or Dask raises it in the parent)
+        return type(self), (self.found, self.freq), self.__dict__
 
 
 def read_trace(

@@ -231,7 +231,7 @@ class Ensemble(BaseForecaster):
         matrix, one_d = as_matrix(y)
         # Every member's length check before any member trains: the longest requirement is the ensemble's.
         planned, short = self._kept_members(len(matrix))
-        widest = max(planned.values(), key=lambda m: m.minimum_length())
+        widest = _widest(planned)
         if not widest._length_suffices(len(matrix)):
             widest._check_length(len(matrix))
         # ``max_training_time`` bounds the ensemble as a whole (and no later than a deadline around it): one
@@ -613,7 +613,7 @@ class Ensemble(BaseForecaster):
     def widest_member(self, n: int) -> BaseForecaster:
         """The kept member (on ``n`` points) that needs the longest series: the one whose length a fit checks (the
         backtest checks its first refit by it before any model is fitted)."""
-        return max(self._kept_members(n)[0].values(), key=lambda m: m.minimum_length())
+        return _widest(self._kept_members(n)[0])
 
     def _planned_members(self) -> dict[str, BaseForecaster]:
         """The members named, built, after the ensemble's settings and each member's horizon are checked: what
@@ -790,3 +790,8 @@ def _twin_of(dlinear: Any, lstm: Any) -> bool:
     mine, theirs = dlinear.get_params(), lstm._new_base().get_params()
     mine.pop("half_life"), theirs.pop("half_life")
     return mine == theirs
+
+
+def _widest(members: dict[str, BaseForecaster]) -> BaseForecaster:
+    """The member of ``members`` that needs the longest series."""
+    return max(members.values(), key=lambda m: m.minimum_length())

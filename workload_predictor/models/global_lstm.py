@@ -669,7 +669,7 @@ class GlobalLSTM(ParamsMixin):
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.
-        spread = self.scale_ if pending is None else np.where(pending, 0.0, self.scale_)  # [n_keys, k]
+        spread = self.scale_ * read  # [n_keys, k]
         out, first = [], 0
         for j, count in zip(keys, counts):
             out.append(forecast_z[first : first + count] * spread[j] + self.offset_[j])

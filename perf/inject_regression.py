@@ -13,14 +13,20 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=ensemble-update-2x  ...   # the ensemble's model.update computes twice as long (-wait-2x: waits)
     PERF_INJECT=lstm-update-2x      ...   # the LSTM's update (its base and network training) twice as long
     PERF_INJECT=fleet-fit-2x        ...   # FleetPredictor.fit twice as long (-wait-2x: waits)
+    PERF_INJECT=fleet-update-2x     ...   # FleetPredictor.update twice as long, every update_mode and the global
+                                          # LSTM's (-wait-2x: waits)
+    PERF_INJECT=fleet-predict-2x    ...   # FleetPredictor.predict twice as long (-wait-2x: waits)
+    PERF_INJECT=health-2x           ...   # WorkloadPredictor.health twice as long (-wait-2x: waits; fleet-health-2x,
+                                          # fleet-health-wait-2x: FleetPredictor.health)
     PERF_INJECT=import-wait         ...   # import workload_predictor waits IMPORT_WAIT_S (about as long again
                                           # as DLinear's import + construction take; the fresh-process cases)
     PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
 
 It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict``, the
-models' update, ``FleetPredictor.fit``; the library's code is untouched; the baseline's code, when the
-gate loads it beside, is not wrapped): a 2x computation does the call twice (as sensitive to the
-machine's load as the real work), a 2x wait sleeps as long as the call took on an idle machine (its
+models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the predictor's and the fleet's
+``health``; the library's code is untouched; the baseline's code, when the gate loads it beside, is not
+wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real work; a
+fleet's ``update``, which commits its result to the fleet, first on a shallow copy of it), a 2x wait sleeps as long as the call took on an idle machine (its
 wall time less the time it waited for a core; its CPU time does not move), the allocation touches
 100 MB of pages during the fit, a 2x memory growth holds, at the end of the call, as much again as the
 call's peak growth in both figures of the memory cases (see ``_doubled_memory``). It also sets ``PERF_PRELOAD`` so that the fresh processes of the
@@ -29,6 +35,7 @@ memory and import cases (``perf/_child.py``) import it too (``import-wait`` only
 
 from __future__ import annotations
 
+import copy
 import functools
 import mmap
 import os
@@ -39,7 +46,8 @@ import tracemalloc
 KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", "fit-memory-2x", "predict-memory-2x",
          "predict-2x-first-attempt",
          "ensemble-update-2x", "ensemble-update-wait-2x", "lstm-update-2x", "lstm-update-wait-2x", "fleet-fit-2x",
-         "fleet-fit-wait-2x", "import-wait")
+         "fleet-fit-wait-2x", "fleet-update-2x", "fleet-update-wait-2x", "fleet-predict-2x", "fleet-predict-wait-2x",
+         "health-2x", "health-wait-2x", "fleet-health-2x", "fleet-health-wait-2x", "import-wait")
 IMPORT_WAIT_S = 0.25
 
 
@@ -48,6 +56,20 @@ def _slower(method):
     def wrapper(*args, **kwargs):
         method(*args, **kwargs)  # the same work twice: twice as long, and as sensitive to load as real work
         return method(*args, **kwargs)
+
+    return wrapper
+
+
+def _slower_on_a_copy(method):
+    """Twice the work of a method that commits its result to its object: first on a shallow copy, then on the
+    object. ``FleetPredictor.update`` computes every key's update on copies (a predictor's update replaces its
+    attributes, never writes into them; the global model's is updated on a copy) and publishes them on the object
+    it is called on, so the first call leaves the fleet as it was."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        method(copy.copy(self), *args, **kwargs)
+        return method(self, *args, **kwargs)
 
     return wrapper
 
@@ -149,6 +171,7 @@ def _doubled_memory(method):
 
 
 PREDICTOR = ("workload_predictor", "WorkloadPredictor")
+FLEET = ("workload_predictor", "FleetPredictor")
 # kind -> ((module, class), method, wrapper); side-effect-free methods only where the work is done twice (the
 # models' update computes its changes on copies and commits them in ``update``).
 WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "predict", _slower),
@@ -161,8 +184,12 @@ WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "pr
             "ensemble-update-wait-2x": (("workload_predictor.models.ensemble", "Ensemble"), "_prepare_update", _waits),
             "lstm-update-2x": (("workload_predictor.models.lstm", "LSTM"), "_update_state", _slower),
             "lstm-update-wait-2x": (("workload_predictor.models.lstm", "LSTM"), "_update_state", _waits),
-            "fleet-fit-2x": (("workload_predictor", "FleetPredictor"), "fit", _slower),
-            "fleet-fit-wait-2x": (("workload_predictor", "FleetPredictor"), "fit", _waits)}
+            "fleet-fit-2x": (FLEET, "fit", _slower),
+            "fleet-fit-wait-2x": (FLEET, "fit", _waits),
+            "fleet-update-2x": (FLEET, "update", _slower_on_a_copy), "fleet-update-wait-2x": (FLEET, "update", _waits),
+            "fleet-predict-2x": (FLEET, "predict", _slower), "fleet-predict-wait-2x": (FLEET, "predict", _waits),
+            "health-2x": (PREDICTOR, "health", _slower), "health-wait-2x": (PREDICTOR, "health", _waits),
+            "fleet-health-2x": (FLEET, "health", _slower), "fleet-health-wait-2x": (FLEET, "health", _waits)}
 
 
 class _SlowImport:

@@ -42,3 +42,26 @@ def test_predict(perf, frames, model, dataset):
     forecast = perf.time("predict", model, call, rounds=int(harness.SETTINGS["predict_rounds"]), warmup_rounds=2,
                          calls=harness.calls_per_round(call), extra={"dataset": dataset})
     assert len(forecast.to_frame()) == 10
+
+
+def test_predict_at_level(perf, frames):
+    """``predict(10, level=0.8)`` of DLinear (fitted at 0.9): the interval recalibrated at another coverage."""
+    from workload_predictor import WorkloadPredictor
+
+    frame = frames["synthetic"]
+    predictor = WorkloadPredictor(random_state=0).fit(frame, timestamp="timestamp", target="requests")
+    call = lambda: predictor.predict(10, level=0.8)  # noqa: E731
+    forecast = perf.time("predict_level", "dlinear", call, rounds=int(harness.SETTINGS["predict_rounds"]),
+                         warmup_rounds=2, calls=harness.calls_per_round(call))
+    assert forecast.level == 0.8
+
+
+def test_health(perf, frames):
+    """``health()`` of the DLinear predictor: every metric rated against its thresholds."""
+    from workload_predictor import WorkloadPredictor
+
+    frame = frames["synthetic"]
+    predictor = WorkloadPredictor(random_state=0).fit(frame, timestamp="timestamp", target="requests")
+    call = lambda: predictor.health()  # noqa: E731
+    report = perf.time("health", "dlinear", call, rounds=20, warmup_rounds=2, calls=harness.calls_per_round(call))
+    assert report["level"] in ("ok", "warning", "critical"), report["level"]

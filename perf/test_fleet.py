@@ -300,3 +300,99 @@ def test_fleet_dask_overhead(perf):
         f"OVER BUDGET: a Dask LocalCluster (2 workers) took {1 + overhead:.2f}x the time of n_jobs=2 on the same "
         f"fleet (median of alternated rounds; budget {1 + FLEET['dask_overhead']:g}x); attempts {attempts}, "
         f"last {extra}")
+
+
+# -- the calls an autoscaler makes every few seconds, each gated as it is ---------------------------------------------
+# The cases above judge update and predict on budgets and on ratios (after 4,000 buckets over after 1,000; own keys
+# over a block), which a uniform slow-down does not move. These time each call per call, paired with the baseline's
+# code where it has the call (the gate: CPU time and latency against it, every attempt); where it has not (0.17.0's
+# fleet has no update_mode, no health), they are compared with the stored figures once the baseline has them.
+HOT_KEYS, HOT_BUCKETS, GLOBAL_KEYS, GLOBAL_BUCKETS = 20, 1000, 8, 400
+GLOBAL = dict(model="global_lstm", random_state=0, model_params={"max_epochs": 2, "hidden_size": 16})
+
+
+def _hot_frame(keys: int, buckets: int) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """``keys`` keys of ``fleet`` with ``buckets`` buckets on one grid to fit, and their next two buckets (one frame
+    each)."""
+    name = ("hot", keys, buckets)
+    if name not in _CACHE:
+        n = buckets + 2
+        frame = datasets.fleet(2 * keys, n=n)
+        sizes = frame.groupby("key").size()
+        frame = frame[frame["key"].isin(sizes[sizes == n].index[:keys])]
+        stamps = sorted(frame["timestamp"].unique())
+        _CACHE[name] = (frame[frame["timestamp"] < stamps[-2]],
+                        [frame[frame["timestamp"] == stamp] for stamp in stamps[-2:]])
+    return _CACHE[name]
+
+
+def _dlinear_fleet(mode: str):
+    """A DLinear fleet of HOT_KEYS keys fitted on HOT_BUCKETS buckets, and the bucket its next update takes. In
+    ``incremental`` mode the keys have their own predictors (their first update made), as they do from then on."""
+    from workload_predictor import FleetPredictor
+
+    frame, rows = _hot_frame(HOT_KEYS, HOT_BUCKETS)
+    if mode == "refit":  # the default: a fleet built without update_mode, as the baseline's code has none
+        return FleetPredictor(max_training_time=None).fit(frame), rows[0]
+    fleet = FleetPredictor(max_training_time=None, update_mode="incremental").fit(frame).update(rows[0])
+    assert not fleet._blocks and len(fleet._predictors) == HOT_KEYS and not fleet.update_errors_
+    return fleet, rows[1]
+
+
+@pytest.mark.paired
+@pytest.mark.parametrize("mode", ["refit", "incremental"])
+def test_fleet_update(perf, mode):
+    """One-bucket ``update`` of a DLinear fleet (HOT_KEYS keys, one target), each round on a deep copy of one
+    fleet: per call, gated. In ``refit`` mode each key is refitted on its newest 1,000 buckets (the baseline's
+    code, which refits on the whole series, on 1,001); in ``incremental`` mode each key's own predictor is updated."""
+    import copy
+
+    fleet, rows = _dlinear_fleet(mode)
+    perf.time("fleet_update_call", "dlinear", lambda fleet: fleet.update(rows),
+              setup=lambda: ((copy.deepcopy(fleet),), {}), rounds=10 if mode == "refit" else 15, warmup_rounds=1,
+              extra={"keys": HOT_KEYS, "mode": mode})
+
+
+@pytest.mark.paired
+@pytest.mark.parametrize("mode", ["refit", "incremental"])
+def test_fleet_predict(perf, mode):
+    """``predict()`` of a DLinear fleet (HOT_KEYS keys): after a fit (its keys in batched blocks) and, with
+    ``update_mode="incremental"`` after an update (each key its own predictor). Several calls a round."""
+    fleet, _ = _dlinear_fleet(mode)
+    call = lambda: fleet.predict()  # noqa: E731
+    perf.time("fleet_predict", "dlinear", call, rounds=20, warmup_rounds=2, calls=harness.calls_per_round(call),
+              extra={"keys": HOT_KEYS, "mode": mode})
+
+
+@pytest.mark.paired
+@pytest.mark.parametrize("call", ["fit", "predict", "update"])
+def test_fleet_global_lstm(perf, call):
+    """The global LSTM fleet (one network over GLOBAL_KEYS keys of GLOBAL_BUCKETS buckets, 2 epochs) on the CPU:
+    its ``fit`` (a fresh fleet each round), ``predict()`` and one-bucket ``update`` (on a deep copy each round)."""
+    import copy
+
+    from workload_predictor import FleetPredictor
+
+    frame, rows = _hot_frame(GLOBAL_KEYS, GLOBAL_BUCKETS)
+    if call == "fit":
+        perf.time("fleet_global_fit", "global_lstm", lambda fleet: fleet.fit(frame),
+                  setup=lambda: ((FleetPredictor(**GLOBAL),), {}), rounds=3, warmup_rounds=1,
+                  extra={"keys": GLOBAL_KEYS, "buckets": GLOBAL_BUCKETS})
+        return
+    fleet = FleetPredictor(**GLOBAL).fit(frame)
+    if call == "predict":
+        predict = lambda: fleet.predict()  # noqa: E731
+        perf.time("fleet_global_predict", "global_lstm", predict, rounds=20, warmup_rounds=2,
+                  calls=harness.calls_per_round(predict), extra={"keys": GLOBAL_KEYS})
+    else:
+        perf.time("fleet_global_update", "global_lstm", lambda fleet: fleet.update(rows[0]),
+                  setup=lambda: ((copy.deepcopy(fleet),), {}), rounds=15, warmup_rounds=1, extra={"keys": GLOBAL_KEYS})
+
+
+@pytest.mark.paired
+def test_fleet_health(perf):
+    """``health()`` of a DLinear fleet (HOT_KEYS keys in batched blocks): a frame of every key's metrics."""
+    fleet, _ = _dlinear_fleet("refit")
+    call = lambda: fleet.health()  # noqa: E731
+    perf.time("fleet_health", "dlinear", call, rounds=20, warmup_rounds=2, calls=harness.calls_per_round(call),
+              extra={"keys": HOT_KEYS})

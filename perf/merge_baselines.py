@@ -14,6 +14,19 @@ disturbed least: the lowest normalised median for timed cases, the lowest growth
 
 Inputs from different commits or machines are refused: the minimum of two different programs is
 not a baseline of either.
+
+``--add-to BASELINE`` adds to a stored baseline the cases it lacks, from runs of those cases saved (into
+another storage) at a later commit on the same machine kind, each from its least disturbed run, and changes
+nothing else: the baseline keeps its commit, so the gate still pairs every case with that commit's code, and
+compares the added cases, which that code cannot run (a parameter it does not have), with their stored
+figures. The baseline records what was added, from which commit and when (``added``)::
+
+    python3 -m pytest perf/test_fleet.py::test_fleet_health --benchmark-storage=file:///tmp/new \
+        --benchmark-save=added --perf-base=none          # twice, on a clean checkout
+    python3 -m perf.merge_baselines --add-to .benchmarks/Linux-CPython-3.11-64bit/0025_baseline.json \
+        /tmp/new/Linux-CPython-3.11-64bit/000{1,2}_added.json
+
+A case the baseline has is refused: replacing its figures is a refresh (CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -40,8 +53,7 @@ def merge(runs: list[dict]) -> dict:
         if run["commit_info"].get("id") != first["commit_info"].get("id"):
             raise SystemExit(f"the baselines come from different commits: {first['commit_info'].get('id')} and "
                              f"{run['commit_info'].get('id')}")
-        if run["machine_info"].get("node") != first["machine_info"].get("node") or \
-                run["machine_info"].get("cpu", {}).get("brand_raw") != first["machine_info"].get("cpu", {}).get("brand_raw"):
+        if not _same_machine(first, run):
             raise SystemExit("the baselines come from different machines")
     chosen: dict[str, tuple[int, dict]] = {}
     for index, run in enumerate(runs):
@@ -57,12 +69,44 @@ def merge(runs: list[dict]) -> dict:
     return merged
 
 
+def _same_machine(first: dict, run: dict) -> bool:
+    return run["machine_info"].get("node") == first["machine_info"].get("node") and \
+        run["machine_info"].get("cpu", {}).get("brand_raw") == first["machine_info"].get("cpu", {}).get("brand_raw")
+
+
+def add(baseline: dict, runs: list[dict]) -> dict:
+    """``baseline`` with the cases it lacks added from ``runs`` (one commit, the baseline's machine kind), each from
+    its least disturbed run; ``added`` names them with the commit and time they were measured at."""
+    new = merge(runs)
+    if not _same_machine(baseline, new):
+        raise SystemExit("the runs come from another machine than the baseline")
+    known = {b["fullname"] for b in baseline["benchmarks"]}
+    again = sorted(b["fullname"] for b in new["benchmarks"] if b["fullname"] in known)
+    if again:
+        raise SystemExit(f"the baseline already has {', '.join(again)}: replacing stored figures is a refresh of the "
+                         "whole baseline (CONTRIBUTING.md), not an addition")
+    added = [{"commit": new["commit_info"].get("id"), "dirty": new["commit_info"].get("dirty"),
+              "datetime": [run["datetime"] for run in runs], "cases": [b["fullname"] for b in new["benchmarks"]]}]
+    return dict(baseline, benchmarks=baseline["benchmarks"] + new["benchmarks"], added=baseline.get("added", []) + added)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path, help="baseline files saved from one commit, oldest first")
     parser.add_argument("--keep", action="store_true", help="keep the input files (default: remove all but the newest)")
+    parser.add_argument("--add-to", type=Path, metavar="BASELINE",
+                        help="add the cases BASELINE lacks from the files (saved from one later commit), in place")
     args = parser.parse_args()
     runs = [json.loads(path.read_text()) for path in args.files]
+    if args.add_to:
+        baseline = json.loads(args.add_to.read_text())
+        if any(run["commit_info"].get("dirty") for run in runs):
+            raise SystemExit("the runs were saved from a dirty tree: their code is unknown")
+        merged = add(baseline, runs)
+        args.add_to.write_text(json.dumps(merged, indent=4))
+        print(f"added {len(merged['added'][-1]['cases'])} cases to {args.add_to} (measured at "
+              f"{merged['added'][-1]['commit']}): {', '.join(merged['added'][-1]['cases'])}")
+        return
     merged = merge(runs)
     target = args.files[-1]
     target.write_text(json.dumps(merged, indent=4))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from perf.merge_baselines import merge
+from perf.merge_baselines import add, merge
 
 
 def _run(commit, when, normalised, growth):
@@ -26,3 +26,19 @@ def test_each_case_comes_from_its_least_disturbed_run():
 def test_runs_of_different_commits_are_refused():
     with pytest.raises(SystemExit, match="different commits"):
         merge([_run("c1", "t1", 2.0, 1.0), _run("c2", "t2", 1.5, 3.0)])
+
+
+def test_cases_a_baseline_lacks_are_added_and_its_own_kept():
+    baseline = _run("c0", "t0", 1.0, 1.0)
+    later = [{**_run("c1", f"t{i}", n, 0.0), "benchmarks": [{"fullname": "perf/a.py::test_new",
+                                                             "extra_info": {"normalised": n}}]} for i, n in ((1, 3.0), (2, 2.5))]
+    merged = add(baseline, later)
+    cases = {b["fullname"]: b["extra_info"] for b in merged["benchmarks"]}
+    assert merged["commit_info"] == {"id": "c0"}  # the gate still pairs with the baseline's code
+    assert cases["perf/a.py::test_fit"]["normalised"] == 1.0 and cases["perf/a.py::test_new"]["normalised"] == 2.5
+    assert merged["added"] == [{"commit": "c1", "dirty": None, "datetime": ["t1", "t2"], "cases": ["perf/a.py::test_new"]}]
+
+
+def test_adding_a_case_the_baseline_has_is_refused():
+    with pytest.raises(SystemExit, match="already has perf/a.py::test_fit"):
+        add(_run("c0", "t0", 1.0, 1.0), [_run("c1", "t1", 2.0, 1.0)])

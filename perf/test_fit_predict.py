@@ -51,8 +51,8 @@ def test_predict_at_level(perf, frames):
     frame = frames["synthetic"]
     predictor = WorkloadPredictor(random_state=0).fit(frame, timestamp="timestamp", target="requests")
     call = lambda: predictor.predict(10, level=0.8)  # noqa: E731
-    forecast = perf.time("predict_level", "dlinear", call, rounds=int(harness.SETTINGS["predict_rounds"]),
-                         warmup_rounds=2, calls=harness.calls_per_round(call))
+    forecast = perf.time("predict_level", "dlinear", call, rounds=12, warmup_rounds=1,
+                         calls=harness.calls_per_round(call))
     assert forecast.level == 0.8
 
 
@@ -63,5 +63,5 @@ def test_health(perf, frames):
     frame = frames["synthetic"]
     predictor = WorkloadPredictor(random_state=0).fit(frame, timestamp="timestamp", target="requests")
     call = lambda: predictor.health()  # noqa: E731
-    report = perf.time("health", "dlinear", call, rounds=20, warmup_rounds=2, calls=harness.calls_per_round(call))
+    report = perf.time("health", "dlinear", call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call))
     assert report["level"] in ("ok", "warning", "critical"), report["level"]

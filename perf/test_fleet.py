@@ -349,7 +349,7 @@ def test_fleet_update(perf, mode):
 
     fleet, rows = _dlinear_fleet(mode)
     perf.time("fleet_update_call", "dlinear", lambda fleet: fleet.update(rows),
-              setup=lambda: ((copy.deepcopy(fleet),), {}), rounds=10 if mode == "refit" else 15, warmup_rounds=1,
+              setup=lambda: ((copy.deepcopy(fleet),), {}), rounds=8 if mode == "refit" else 12, warmup_rounds=1,
               extra={"keys": HOT_KEYS, "mode": mode})
 
 
@@ -360,7 +360,7 @@ def test_fleet_predict(perf, mode):
     ``update_mode="incremental"`` after an update (each key its own predictor). Several calls a round."""
     fleet, _ = _dlinear_fleet(mode)
     call = lambda: fleet.predict()  # noqa: E731
-    perf.time("fleet_predict", "dlinear", call, rounds=20, warmup_rounds=2, calls=harness.calls_per_round(call),
+    perf.time("fleet_predict", "dlinear", call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call),
               extra={"keys": HOT_KEYS, "mode": mode})
 
 
@@ -382,11 +382,11 @@ def test_fleet_global_lstm(perf, call):
     fleet = FleetPredictor(**GLOBAL).fit(frame)
     if call == "predict":
         predict = lambda: fleet.predict()  # noqa: E731
-        perf.time("fleet_global_predict", "global_lstm", predict, rounds=20, warmup_rounds=2,
+        perf.time("fleet_global_predict", "global_lstm", predict, rounds=12, warmup_rounds=1,
                   calls=harness.calls_per_round(predict), extra={"keys": GLOBAL_KEYS})
     else:
         perf.time("fleet_global_update", "global_lstm", lambda fleet: fleet.update(rows[0]),
-                  setup=lambda: ((copy.deepcopy(fleet),), {}), rounds=15, warmup_rounds=1, extra={"keys": GLOBAL_KEYS})
+                  setup=lambda: ((copy.deepcopy(fleet),), {}), rounds=12, warmup_rounds=1, extra={"keys": GLOBAL_KEYS})
 
 
 @pytest.mark.paired
@@ -394,5 +394,5 @@ def test_fleet_health(perf):
     """``health()`` of a DLinear fleet (HOT_KEYS keys in batched blocks): a frame of every key's metrics."""
     fleet, _ = _dlinear_fleet("refit")
     call = lambda: fleet.health()  # noqa: E731
-    perf.time("fleet_health", "dlinear", call, rounds=20, warmup_rounds=2, calls=harness.calls_per_round(call),
+    perf.time("fleet_health", "dlinear", call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call),
               extra={"keys": HOT_KEYS})

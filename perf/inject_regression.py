@@ -18,19 +18,21 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=fleet-predict-2x    ...   # FleetPredictor.predict twice as long (-wait-2x: waits)
     PERF_INJECT=health-2x           ...   # WorkloadPredictor.health twice as long (-wait-2x: waits; fleet-health-2x,
                                           # fleet-health-wait-2x: FleetPredictor.health)
+    PERF_INJECT=bucketize-2x        ...   # workload_predictor.bucketize twice as long (-wait-2x: waits)
     PERF_INJECT=import-wait         ...   # import workload_predictor waits IMPORT_WAIT_S (about as long again
                                           # as DLinear's import + construction take; the fresh-process cases)
     PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
 
-It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict``, the
-models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the predictor's and the fleet's
-``health``; the library's code is untouched; the baseline's code, when the gate loads it beside, is not
-wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real work; a
-fleet's ``update``, which commits its result to the fleet, first on a shallow copy of it), a 2x wait sleeps as long as the call took on an idle machine (its
-wall time less the time it waited for a core; its CPU time does not move), the allocation touches
-100 MB of pages during the fit, a 2x memory growth holds, at the end of the call, as much again as the
-call's peak growth in both figures of the memory cases (see ``_doubled_memory``). It also sets ``PERF_PRELOAD`` so that the fresh processes of the
-memory and import cases (``perf/_child.py``) import it too (``import-wait`` only adds a finder there).
+It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict``, the models'
+update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the predictor's and the fleet's ``health``,
+``bucketize``; the library's code is untouched; the baseline's code, when the gate loads it beside, is not
+wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real work; a fleet's
+``update``, which commits its result to the fleet, first on a shallow copy of it), a 2x wait sleeps as long as
+the call took on an idle machine (its wall time less the time it waited for a core; its CPU time does not
+move), the allocation touches 100 MB of pages during the fit, a 2x memory growth holds, at the end of the
+call, as much again as the call's peak growth in both figures of the memory cases (see ``_doubled_memory``).
+It also sets ``PERF_PRELOAD`` so that the fresh processes of the memory and import cases (``perf/_child.py``)
+import it too (``import-wait`` only adds a finder there).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", 
          "predict-2x-first-attempt",
          "ensemble-update-2x", "ensemble-update-wait-2x", "lstm-update-2x", "lstm-update-wait-2x", "fleet-fit-2x",
          "fleet-fit-wait-2x", "fleet-update-2x", "fleet-update-wait-2x", "fleet-predict-2x", "fleet-predict-wait-2x",
-         "health-2x", "health-wait-2x", "fleet-health-2x", "fleet-health-wait-2x", "import-wait")
+         "health-2x", "health-wait-2x", "fleet-health-2x", "fleet-health-wait-2x", "bucketize-2x", "bucketize-wait-2x",
+         "import-wait")
 IMPORT_WAIT_S = 0.25
 
 
@@ -172,8 +175,10 @@ def _doubled_memory(method):
 
 PREDICTOR = ("workload_predictor", "WorkloadPredictor")
 FLEET = ("workload_predictor", "FleetPredictor")
-# kind -> ((module, class), method, wrapper); side-effect-free methods only where the work is done twice (the
-# models' update computes its changes on copies and commits them in ``update``).
+PACKAGE = ("workload_predictor", None)  # a function of the package's namespace (``from workload_predictor import ...``)
+# kind -> ((module, class or None for the module itself), method or function, wrapper); side-effect-free methods
+# only where the work is done twice (the models' update computes its changes on copies and commits them in
+# ``update``; a fleet's update is done twice on a copy first).
 WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "predict", _slower),
             "fit-wait-2x": (PREDICTOR, "fit", _waits), "predict-wait-2x": (PREDICTOR, "predict", _waits),
             "fit-100mb": (PREDICTOR, "fit", _heavier),
@@ -189,7 +194,8 @@ WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "pr
             "fleet-update-2x": (FLEET, "update", _slower_on_a_copy), "fleet-update-wait-2x": (FLEET, "update", _waits),
             "fleet-predict-2x": (FLEET, "predict", _slower), "fleet-predict-wait-2x": (FLEET, "predict", _waits),
             "health-2x": (PREDICTOR, "health", _slower), "health-wait-2x": (PREDICTOR, "health", _waits),
-            "fleet-health-2x": (FLEET, "health", _slower), "fleet-health-wait-2x": (FLEET, "health", _waits)}
+            "fleet-health-2x": (FLEET, "health", _slower), "fleet-health-wait-2x": (FLEET, "health", _waits),
+            "bucketize-2x": (PACKAGE, "bucketize", _slower), "bucketize-wait-2x": (PACKAGE, "bucketize", _waits)}
 
 
 class _SlowImport:
@@ -212,7 +218,8 @@ def install(kinds: str) -> None:
         if kind not in WRAPPERS:
             raise ValueError(f"PERF_INJECT={kind!r}: choose from {', '.join(KINDS)}")
         (module, cls), name, wrap = WRAPPERS[kind]
-        target = getattr(importlib.import_module(module), cls)
+        target = importlib.import_module(module)
+        target = getattr(target, cls) if cls else target
         setattr(target, name, wrap(getattr(target, name)))
 
 

@@ -65,3 +65,16 @@ def test_health(perf, frames):
     call = lambda: predictor.health()  # noqa: E731
     report = perf.time("health", "dlinear", call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call))
     assert report["level"] in ("ok", "warning", "critical"), report["level"]
+
+
+def test_bucketize(perf):
+    """``bucketize`` of a chunk of a request log (the bundled Azure conv trace's first 2,000 requests, timestamps as
+    strings; counts and token sums per 10 s), what an autoscaler does to each interval's requests before ``update``."""
+    from workload_predictor import bucketize
+    from workload_predictor.datasets import azure_llm_trace
+
+    log = azure_llm_trace("conv").iloc[:2000]
+    sums = {"input_tokens": "ContextTokens", "output_tokens": "GeneratedTokens"}
+    call = lambda: bucketize(log, timestamp="TIMESTAMP", freq="10s", sums=sums)  # noqa: E731
+    buckets = perf.time("bucketize", "-", call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call))
+    assert int(buckets["requests"].sum()) == len(log)

@@ -22,7 +22,7 @@ compares the added cases, which that code cannot run (a parameter it does not ha
 figures. The baseline records what was added, from which commit and when (``added``)::
 
     python3 -m pytest perf/test_fleet.py::test_fleet_health --benchmark-storage=file:///tmp/new \
-        --benchmark-save=added --perf-base=none          # twice, on a clean checkout
+        --benchmark-save=added          # two or three times, on a clean checkout
     python3 -m perf.merge_baselines --add-to .benchmarks/Linux-CPython-3.11-64bit/0025_baseline.json \
         /tmp/new/Linux-CPython-3.11-64bit/000{1,2}_added.json
 

@@ -11,6 +11,8 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=predict-memory-2x   ...
     PERF_INJECT=predict-2x-first-attempt ...  # predict 2x slower in a case's first attempt only (noise)
     PERF_INJECT=ensemble-update-2x  ...   # the ensemble's model.update computes twice as long (-wait-2x: waits)
+    PERF_INJECT=dlinear-update-2x   ...   # DLinear's model.update twice as long (-wait-2x: waits)
+    PERF_INJECT=predictor-update-2x ...   # WorkloadPredictor.update twice as long, every model (-wait-2x: waits)
     PERF_INJECT=lstm-update-2x      ...   # the LSTM's update (its base and network training) twice as long
     PERF_INJECT=fleet-fit-2x        ...   # FleetPredictor.fit twice as long (-wait-2x: waits)
     PERF_INJECT=fleet-update-2x     ...   # FleetPredictor.update twice as long, every update_mode and the global
@@ -27,12 +29,12 @@ It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit``
 update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the predictor's and the fleet's ``health``,
 ``bucketize``; the library's code is untouched; the baseline's code, when the gate loads it beside, is not
 wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real work; a fleet's
-``update``, which commits its result to the fleet, first on a shallow copy of it), a 2x wait sleeps as long as
-the call took on an idle machine (its wall time less the time it waited for a core; its CPU time does not
-move), the allocation touches 100 MB of pages during the fit, a 2x memory growth holds, at the end of the
-call, as much again as the call's peak growth in both figures of the memory cases (see ``_doubled_memory``).
-It also sets ``PERF_PRELOAD`` so that the fresh processes of the memory and import cases (``perf/_child.py``)
-import it too (``import-wait`` only adds a finder there).
+or a predictor's ``update``, which commits its result to its object, first on a shallow copy of it), a 2x wait
+sleeps as long as the call took on an idle machine (its wall time less the time it waited for a core; its CPU
+time does not move), the allocation touches 100 MB of pages during the fit, a 2x memory growth holds, at the
+end of the call, as much again as the call's peak growth in both figures of the memory cases (see
+``_doubled_memory``). It also sets ``PERF_PRELOAD`` so that the fresh processes of the memory and import cases
+(``perf/_child.py``) import it too (``import-wait`` only adds a finder there).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ import tracemalloc
 
 KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", "fit-memory-2x", "predict-memory-2x",
          "predict-2x-first-attempt",
-         "ensemble-update-2x", "ensemble-update-wait-2x", "lstm-update-2x", "lstm-update-wait-2x", "fleet-fit-2x",
+         "ensemble-update-2x", "ensemble-update-wait-2x", "dlinear-update-2x", "dlinear-update-wait-2x",
+         "predictor-update-2x", "predictor-update-wait-2x", "lstm-update-2x", "lstm-update-wait-2x", "fleet-fit-2x",
          "fleet-fit-wait-2x", "fleet-update-2x", "fleet-update-wait-2x", "fleet-predict-2x", "fleet-predict-wait-2x",
          "health-2x", "health-wait-2x", "fleet-health-2x", "fleet-health-wait-2x", "bucketize-2x", "bucketize-wait-2x",
          "import-wait")
@@ -65,9 +68,9 @@ def _slower(method):
 
 def _slower_on_a_copy(method):
     """Twice the work of a method that commits its result to its object: first on a shallow copy, then on the
-    object. ``FleetPredictor.update`` computes every key's update on copies (a predictor's update replaces its
-    attributes, never writes into them; the global model's is updated on a copy) and publishes them on the object
-    it is called on, so the first call leaves the fleet as it was."""
+    object. ``WorkloadPredictor.update`` replaces its attributes, never writes into them (its model is updated on
+    copies); ``FleetPredictor.update`` computes every key's update so (the global model's on a copy) and publishes
+    them on the object it is called on. So the first call leaves the object as it was."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -187,6 +190,10 @@ WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "pr
             "predict-2x-first-attempt": (PREDICTOR, "predict", _slower_in_first_attempt),
             "ensemble-update-2x": (("workload_predictor.models.ensemble", "Ensemble"), "_prepare_update", _slower),
             "ensemble-update-wait-2x": (("workload_predictor.models.ensemble", "Ensemble"), "_prepare_update", _waits),
+            "dlinear-update-2x": (("workload_predictor.models.dlinear", "DLinear"), "_prepare_update", _slower),
+            "dlinear-update-wait-2x": (("workload_predictor.models.dlinear", "DLinear"), "_prepare_update", _waits),
+            "predictor-update-2x": (PREDICTOR, "update", _slower_on_a_copy),
+            "predictor-update-wait-2x": (PREDICTOR, "update", _waits),
             "lstm-update-2x": (("workload_predictor.models.lstm", "LSTM"), "_update_state", _slower),
             "lstm-update-wait-2x": (("workload_predictor.models.lstm", "LSTM"), "_update_state", _waits),
             "fleet-fit-2x": (FLEET, "fit", _slower),

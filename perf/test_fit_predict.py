@@ -1,5 +1,6 @@
 """fit on the 1000-point datasets and predict(10): pedantic, a fresh model each round, warm-up rounds,
-torch threads pinned (``perf/budgets.toml`` [settings]). Also the confidence each model returns (reported)."""
+torch threads pinned (``perf/budgets.toml`` [settings]). Also the confidence each model returns (reported), and the
+other calls of a serving loop, each per call: DLinear's predict at another level, its health(), bucketize."""
 
 import pytest
 

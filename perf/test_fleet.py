@@ -2,7 +2,9 @@
 (time against the baseline's code in alternating rounds, and the target), its peak RSS growth, linear
 cost in the number of series (250 vs 1,000), and the per-key LSTM fleet's speed-up on 2 local processes. The 10,000-series
 figures come from ``scripts/fleet_benchmark.py`` (too slow for CI); the Dask overhead over local processes is
-measured here on 500 series and there on 1,000 and 10,000.
+measured here on 500 series and there on 1,000 and 10,000. The calls an autoscaler makes every few seconds (a
+small fleet's update in either mode, its predict and health, the global LSTM fleet's fit, predict and update) are
+each timed per call and gated (the end of the file).
 
 The DLinear target (5 s for 10,000 series on 2 cores, 1 s CPU for 1,000 here) is out of reach on CPU
 while each key equals ``WorkloadPredictor``: a key's batched LU solves and lag tables alone took 2.9-3.3 ms

@@ -7,11 +7,14 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-from test_global_lstm import TINY
+from test_global_lstm import TINY, fleet
 
-from workload_predictor import FleetPredictor
+from workload_predictor import FleetPredictor, WorkloadPredictor
 from workload_predictor.errors import ModelFileError
 from workload_predictor.models.global_lstm import GlobalLSTM
+
+START = pd.Timestamp("2024-03-01", tz="UTC")
+MINUTE = pd.Timedelta("1min")
 
 
 def _periodic(n: int, level: float, seed: int) -> np.ndarray:
@@ -177,3 +180,35 @@ def test_a_damaged_weight_floor_in_a_global_fleet_file_is_refused(tmp_path, floo
     fleet._global.model.weight_floor_ = floor
     with pytest.raises(ModelFileError, match="weight_floor_"):
         FleetPredictor.load(fleet.save(tmp_path / "floor.wpm"))
+
+
+def test_a_target_woken_by_flagged_buckets_is_forecast_at_their_mean_as_a_predictor_reads_them():
+    """An idle key wakes with 10 buckets of ~100 requests and ~5,000 output tokens: its tokens are flagged against the
+    idle floor until anomaly.MIN_BUSY (20) are busy, so they set no scale and the target stays pending. Before: it was
+    forecast at its old constant, 0 (a WorkloadPredictor's DLinear: 4,978; the wake's mean 5,016). Now at the
+    mean of its points since its last at the constant, at each origin (the validation forecasts too), and back at 0
+    once the series is."""
+    rng = np.random.default_rng(0)
+    series = [np.hstack([s, 50.0 * s]) for s in fleet(3)] + [np.zeros((240, 2))]
+    model = GlobalLSTM(**TINY).fit(series)
+    wake = np.hstack([rng.poisson(100, (10, 1)), rng.poisson(5000, (10, 1))]).astype(float)
+    predictor = WorkloadPredictor(model="dlinear", horizon=5, random_state=0).fit(pd.DataFrame({
+        "timestamp": START + MINUTE * np.arange(240), "requests": 0.0, "output_tokens": 0.0}),
+        target=["requests", "output_tokens"])
+    predictor.update(pd.DataFrame({"timestamp": START + MINUTE * (240 + np.arange(10)), "requests": wake[:, 0],
+                                   "output_tokens": wake[:, 1]}))
+    theirs = np.asarray(predictor.predict().yhat)[:, 1]
+    model.update([None] * 3 + [wake])
+    assert model.scale_pending_[3].tolist() == [False, True]
+    ours = model.predict()[3][:, 1]
+    np.testing.assert_allclose(ours, wake[:, 1].mean(), rtol=1e-12)
+    assert np.abs(ours - theirs).max() < 0.15 * wake[:, 1].mean(), (ours, theirs)
+    # At origins inside the wake (as the update's validation forecasts are made): the mean of the points before each.
+    history = np.vstack([np.zeros((240, 2)), wake])
+    origins = np.array([240, 241, 245, 250])
+    at = model.predict_at([s for s in series[:3]] + [history], [np.array([240])] * 3 + [origins])[3][:, :, 1]
+    expected = [0.0] + [wake[: o - 240, 1].mean() for o in origins[1:]]
+    np.testing.assert_allclose(at, np.repeat(np.array(expected)[:, None], 5, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(model.validation_forecast_[3][-1, :, 1], wake[:5, 1].mean(), rtol=1e-12)
+    model.update([None] * 3 + [np.zeros((5, 2))])
+    np.testing.assert_array_equal(model.predict()[3][:, 1], 0.0)

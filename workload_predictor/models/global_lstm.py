@@ -14,7 +14,9 @@ and darts do for many series:
   forecast is the network's output times its spread, 0: its value, in validation as at
   the end (a key constant at 7 is forecast 7, inside its interval). Once its points
   leave that constant it is scaled from them (at the end of the fit, at each update),
-  so an idle key that wakes is read at its new level.
+  so an idle key that wakes is read at its new level; while those points are all flagged as
+  input anomalies (fewer than ``anomaly.MIN_BUSY`` busy) they set no scale, and it is
+  forecast at their mean.
 * **The single-series LSTM's network and training loop.** ``_PatchLSTM`` (the window
   read in about 12 patches, a direct multi-step head that starts at zero) and
   ``training.train_network`` (Adam, early stopping on an inner tail, a time limit).
@@ -105,6 +107,19 @@ def _padded(kept: np.ndarray) -> np.ndarray:
     if len(kept) >= anomaly.BUSY_KEPT:
         return kept
     return np.concatenate([np.full((anomaly.BUSY_KEPT - len(kept), kept.shape[1]), np.nan), kept])
+
+
+def _level_since(column: np.ndarray, constant: float, origins: np.ndarray) -> np.ndarray:
+    """At each of ``origins`` (at least 1), the mean of ``column``'s points before it since its last at ``constant``
+    (``constant`` where the point before it is)."""
+    at = np.where(column == constant, np.arange(len(column)), -1)
+    last = np.maximum.accumulate(at)[origins - 1]  # [m]: the last point at the constant before each origin (-1: none)
+    since = origins - 1 - last  # the points after it
+    sums = np.concatenate([[0.0], np.cumsum(column)])
+    level = np.full(len(origins), float(constant))
+    moved = since > 0
+    level[moved] = (sums[origins[moved]] - sums[last[moved] + 1]) / since[moved]
+    return level
 
 
 def _check_keys(keys: list) -> None:
@@ -669,11 +684,16 @@ class GlobalLSTM(ParamsMixin):
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.
+        # A pending target whose newest points have left its constant (all flagged: fewer than anomaly.MIN_BUSY busy yet,
+        # so they set no scale) is forecast at their mean, as a per-key model reads its newest window: an idle key woken
+        # by 10 buckets of 5,000 tokens was forecast 0 (a per-key DLinear 5,349).
         spread = self.scale_ * read  # [n_keys, k]
         out, first = [], 0
-        for j, count in zip(keys, counts):
+        for j, y, o, count in zip(keys, series, origins, counts):
             out.append(forecast_z[first : first + count] * spread[j] + self.offset_[j])
             first += count
+            for col in np.flatnonzero(1.0 - read[j]):
+                out[-1][:, :, col] = _level_since(y[:, col], self.offset_[j, col], o)[:, None]
         return out
 
     # -- predict ---------------------------------------------------------------------------

@@ -1056,6 +1056,9 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     if floor is not None and (not _is_real(floor) or floor.shape != (n, k) or (floor < 1.0).any()):
         refuse(f"holds the global network's weight_floor_ of shape {quote(np.shape(floor))}, not ({n:,}, {k}) finite "
                "scale floors >= 1")
+    stages = getattr(model, "time_limited_stages_", ())  # absent: a file saved before the network kept them
+    if not isinstance(stages, tuple) or not all(isinstance(stage, str) for stage in stages):
+        refuse(f"holds the global network's time_limited_stages_={quote(stages)}, not a tuple of stage names")
     _check_global_settings(model, horizon, refuse)
     recent = getattr(model, "recent_", None)
     if not isinstance(recent, list) or len(recent) != n or not all(

@@ -38,6 +38,7 @@ inference, :mod:`.quantize`) and ``device="cuda"``.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import weakref
@@ -47,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import anomaly
+from .. import _deadline, anomaly
 from .._deadline import check_seconds
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
@@ -79,6 +80,10 @@ BASE_CHUNK = 8192  # origins per chunk of the base's statistics (bounds their fl
 #: far past an ordinary key's windows (on the fleet benchmark's keys it moved ``scripts/global_update_accuracy.py``'s
 #: WAPE by under 2 %), well short of a degenerate scale's thousands.
 WINDOW_EXTENT = 30.0
+#: ``time_limited_stages_``: the network's training ended by ``max_training_time`` (a fleet's name for it too).
+TRAINING_STAGE = "global lstm training"
+
+logger = logging.getLogger(__name__)
 
 
 def _extent_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None) -> np.ndarray | None:
@@ -186,8 +191,8 @@ class GlobalLSTM(ParamsMixin):
         process). Each process holds its own copy of the training data and network:
         ``n`` times those are checked against the memory limit before any is spawned. With less of
         ``max_training_time`` (or a fleet's deadline) left than starting them takes
-        (``distributed.SPAWN_SECONDS``, 3 s), this process trains instead, on the same batches, and a
-        fleet records the stage ``"data-parallel processes"``. ``"env"``: this
+        (``distributed.SPAWN_SECONDS``, 3 s), this process trains instead, on the same batches, and records the
+        stage ``"data-parallel processes"`` in ``time_limited_stages_`` (a fleet in its own too). ``"env"``: this
         process is one rank of a group already started by ``torchrun`` (every rank calls
         ``fit`` on the same data and ends with the same model). The group stays the caller's to tear down;
         under torch 2.13 a gloo rank may abort while it does ("terminate called without an active exception",
@@ -208,6 +213,9 @@ class GlobalLSTM(ParamsMixin):
     ``fit(series, keys)`` takes one float array ``(T_i, k)`` per key (lengths may differ,
     ``k`` may not). A key too short for a window, the horizon, ten training windows and
     a validation tail is reported in ``errors_`` and left out; the others are fitted.
+    ``time_limited_stages_`` (a tuple of names, as ``WorkloadPredictor``'s) lists the stages
+    ``max_training_time`` ended early: ``"data-parallel processes"`` (see ``distributed``) and
+    ``"global lstm training"`` (``stopped_by_ == "time_limit"``); a fit on its own logs them as a warning.
     """
 
     min_window = 12
@@ -401,7 +409,17 @@ class GlobalLSTM(ParamsMixin):
             seed = training_seed(self.random_state)
             # Python ints (a numpy integer is refused by nn.LSTM), as the file's network arguments are stored.
             init = (patch * k, int(self.hidden_size), int(self.num_layers), int(horizon) * k)
-            network, result = self._train(init, seed, x_train, r_train, x_val, r_val, device, start)
+            # The training's limit (from the fit's start): a stage it cuts (distributed's processes not started) is
+            # recorded in it, and in the deadline of a fit around this one (a fleet's).
+            around = _deadline.current().stages
+            with _deadline.limit(time_left(self.max_training_time, start)) as deadline:
+                before = len(deadline.stages)
+                network, result = self._train(init, seed, x_train, r_train, x_val, r_val, device, start)
+            stages = deadline.stages[before:] + ([TRAINING_STAGE] if result.stopped_by == "time_limit" else [])
+        if stages and deadline.stages is not around:  # fitted on its own: a fit around this one warns
+            logger.warning("global LSTM fit reached max_training_time=%gs; ended early: %s (time_limited_stages_)",
+                           self.max_training_time, ", ".join(stages))
+        self.time_limited_stages_ = tuple(stages)
         self.network_ = network
         self.training_ = result
         self.n_epochs_, self.best_epoch_, self.stopped_by_ = result.epochs_run, result.best_epoch, result.stopped_by

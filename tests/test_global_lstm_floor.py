@@ -100,7 +100,13 @@ def test_the_followed_floor_is_saved_and_a_loaded_fleet_updates_as_the_one_saved
     (lambda m: setattr(m, "weight_nonzero_counts_", m.weight_nonzero_counts_ + 10_000), "buckets its model saw"),
     (lambda m: setattr(m, "weight_nonzero_counts_", m.weight_nonzero_counts_.astype(float)), "integers"),
     (lambda m: setattr(m, "weight_nonzero_", m.weight_nonzero_[:3]), "4 keys' newest non-zero points"),
-    (lambda m: setattr(m, "weight_nonzero_", [-w for w in m.weight_nonzero_]), "finite loads above 0"),
+    (lambda m: setattr(m, "weight_nonzero_", [tuple(-c.astype(float) for c in w) for w in m.weight_nonzero_]),
+     "finite loads above 0"),
+    (lambda m: setattr(m, "weight_nonzero_", [tuple(c.astype(np.int64) for c in w) for w in m.weight_nonzero_]),
+     "each of uint8, uint16, uint32, float32, float64"),
+    (lambda m: setattr(m, "weight_nonzero_", [w[:0] for w in m.weight_nonzero_]), "is not 1 arrays"),
+    (lambda m: setattr(m, "weight_nonzero_", [(np.ones(1001),) for w in m.weight_nonzero_]), "at most 1,000 points"),
+    (lambda m: setattr(m, "weight_nonzero_", [(w[0][:-1],) for w in m.weight_nonzero_]), "as many as its counts"),
     (lambda m: setattr(m, "weight_nonzero_", None), "newest non-zero points"),
 ])
 def test_a_damaged_followed_floor_in_a_global_fleet_file_is_refused(tmp_path, damage, match):
@@ -139,3 +145,52 @@ def test_a_pending_targets_inputs_do_not_take_the_keys_other_targets_with_them()
     forecast = model.predict()[3]
     assert ((forecast[:, 0] > 50) & (forecast[:, 0] < 200)).all(), forecast[:, 0]
     np.testing.assert_allclose(forecast[:, 1], wake[:, 1].mean(), rtol=1e-12)
+
+
+def test_the_newest_non_zero_points_are_kept_in_the_narrowest_exact_dtype_and_give_the_same_floors():
+    """Before: each key kept 1,000 float64 rows per target (8 kB, NaN-padded; 240 MB for 10,000 keys of 3 targets)
+    whatever its values. Now each target's points alone, in the narrowest dtype that holds them exactly (counts
+    under 256: 1 byte each), given back bit for bit: the floors are those of the rows."""
+    from workload_predictor.anomaly import BUSY_KEPT, busy_floor, busy_values
+    from workload_predictor.models.global_lstm import _packed, _unpacked
+
+    rng = np.random.default_rng(0)
+    columns = [rng.poisson(5, 3000), rng.poisson(3000, 3000), rng.poisson(1e6, 3000), rng.random(3000) * 100,
+               rng.integers(1, 2**20, 3000) / 8.0]
+    series = np.stack(columns, axis=1).astype(float)
+    series[rng.random(series.shape) < 0.9] = 0.0  # sparse: the typical-burst floor is in force
+    series[:2900, 1] = 0.0  # fewer than BUSY_KEPT points: the rows are NaN before them
+    rows, counts = busy_values(series)
+    packed = _packed(rows)
+    assert [c.dtype.name for c in packed] == ["uint8", "uint16", "uint32", "float64", "float32"]
+    assert [len(c) for c in packed] == np.minimum(counts, BUSY_KEPT).tolist()
+    back = _unpacked(packed)
+    assert back.dtype == np.float64 and np.array_equal(back, rows, equal_nan=True)
+    assert np.array_equal(busy_floor(back, counts, len(series)), busy_floor(rows, counts, len(series)))
+    model = GlobalLSTM(**TINY).fit(fleet(3) + [series[:400, :1] * 20])
+    assert [c.dtype.name for c in model.weight_nonzero_[3]] == ["uint8"]
+    assert model.weight_nonzero_[3][0].nbytes == model.weight_nonzero_counts_[3, 0] <= 80
+
+
+def test_a_file_with_the_rows_as_saved_before_loads_and_updates_as_the_packed_one(tmp_path):
+    """A fleet file saved before the points were packed holds each key's rows, padded with NaN to 1,000: it loads,
+    its floors and forecasts are the packed fleet's, and its first update packs them."""
+    from workload_predictor.anomaly import BUSY_KEPT
+    from workload_predictor.models.global_lstm import _unpacked
+
+    fleet = _woken(_global_fleet(), 0, 10)
+    old = FleetPredictor.load(fleet.save(tmp_path / "new.wpm"))
+    rows = [_unpacked(w) for w in old._global.model.weight_nonzero_]
+    old._global.model.weight_nonzero_ = [np.vstack([np.full((BUSY_KEPT - len(r), r.shape[1]), np.nan), r]) for r in rows]
+    old = FleetPredictor.load(old.save(tmp_path / "old.wpm"))
+    assert all(isinstance(w, np.ndarray) and w.shape == (BUSY_KEPT, 1) for w in old._global.model.weight_nonzero_)
+    pd.testing.assert_frame_equal(old.predict(), fleet.predict())
+    _woken(fleet, 10, 15)
+    _woken(old, 10, 15)
+    pd.testing.assert_frame_equal(old.predict(), fleet.predict())
+    model = old._global.model
+    idle = model.keys_.index("idle")  # the key updated: packed; the others keep their rows until they are
+    a, b = fleet._global.model.weight_nonzero_[idle], model.weight_nonzero_[idle]
+    assert isinstance(b, tuple) and all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(isinstance(w, np.ndarray) for i, w in enumerate(model.weight_nonzero_) if i != idle)
+    assert [model._floor(i).tolist() for i in range(4)] == [fleet._global.model._floor(i).tolist() for i in range(4)]

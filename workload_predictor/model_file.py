@@ -1127,9 +1127,19 @@ def _check_global_nonzero(model: Any, n: int, refuse: Any) -> None:
             or len(counts) != n:
         refuse(f"holds the global network's weight_nonzero_ and weight_nonzero_counts_ of shape "
                f"{quote(np.shape(counts))} not as {n:,} keys' newest non-zero points and ({n:,}, {k}) counts")
+    from .anomaly import BUSY_KEPT
+    from .models.global_lstm import PACKED_DTYPES, _unpacked
+
     for i, key in enumerate(model.keys_):
         def refuse_key(what: str, key: Any = key) -> None:
             refuse(f"holds the global network's weight_nonzero_ state of key {quote(key)}, which {what}")
 
-        _check_nonzero(types.SimpleNamespace(input_nonzero_=kept[i], input_nonzero_counts_=counts[i],
+        rows = kept[i]  # an array: a file saved before they were packed (the rows themselves)
+        if isinstance(rows, tuple):  # one array per target of at most BUSY_KEPT points, as many as its count allows
+            if len(rows) != k or not all(isinstance(c, np.ndarray) and c.ndim == 1 and c.dtype in PACKED_DTYPES
+                                         and len(c) <= BUSY_KEPT for c in rows):
+                refuse_key(f"is not {k} arrays of at most {BUSY_KEPT:,} points, each of "
+                           f"{', '.join(np.dtype(t).name for t in PACKED_DTYPES)}")
+            rows = _unpacked(rows)
+        _check_nonzero(types.SimpleNamespace(input_nonzero_=rows, input_nonzero_counts_=counts[i],
                                              model_=types.SimpleNamespace(n_seen_=int(model.n_seen_[i]))), k, refuse_key)

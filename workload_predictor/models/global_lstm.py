@@ -105,13 +105,37 @@ def _extent_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None
     return weight
 
 
-def _padded(kept: np.ndarray) -> np.ndarray:
-    """A key's newest non-zero points (:func:`anomaly.busy_values`' rows, NaN before a target's first) with NaN rows
-    before them up to ``anomaly.BUSY_KEPT``: each key's state is that size from its fit on, so neither the model nor
-    its file grows with updates."""
-    if len(kept) >= anomaly.BUSY_KEPT:
+#: The dtypes a key's newest non-zero points are kept in (:func:`_packed`), narrowest first.
+PACKED_DTYPES = (np.uint8, np.uint16, np.uint32, np.float32, np.float64)
+
+
+def _packed(kept: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A key's newest non-zero points (:func:`anomaly.busy_values`' rows ``[m, k]``, NaN before a target's first) as
+    one array per target of its points alone, each in the narrowest of ``PACKED_DTYPES`` that holds every one of
+    them exactly: counts below 256 take a byte each, below 65,536 two, not 8 (:func:`_unpacked` gives the rows back,
+    bit for bit). At most ``anomaly.BUSY_KEPT`` points a target, as the rows."""
+    columns = []
+    for column in kept.T:
+        values = column[~np.isnan(column)]
+        top = values.max(initial=0.0)
+        if values.min(initial=1.0) > 0 and (values == np.floor(values)).all() and top <= np.iinfo(np.uint32).max:
+            columns.append(values.astype(next(t for t in PACKED_DTYPES if top <= np.iinfo(t).max)))
+        elif top <= np.finfo(np.float32).max and np.array_equal(values.astype(np.float32), values):
+            columns.append(values.astype(np.float32))
+        else:
+            columns.append(values)
+    return tuple(columns)
+
+
+def _unpacked(kept: tuple[np.ndarray, ...] | np.ndarray) -> np.ndarray:
+    """:func:`_packed`'s arrays as :func:`anomaly.busy_values`' rows (float64, NaN before a target's first); the rows
+    themselves as a file saved before kept them (padded with NaN to ``anomaly.BUSY_KEPT``)."""
+    if isinstance(kept, np.ndarray):
         return kept
-    return np.concatenate([np.full((anomaly.BUSY_KEPT - len(kept), kept.shape[1]), np.nan), kept])
+    rows = np.full((max(max(map(len, kept)), 1), len(kept)), np.nan)
+    for col, column in enumerate(kept):
+        rows[len(rows) - len(column) :, col] = column
+    return rows
 
 
 def _level_since(column: np.ndarray, constant: float, origins: np.ndarray) -> np.ndarray:
@@ -449,7 +473,7 @@ class GlobalLSTM(ParamsMixin):
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
         if self.robust:  # each key's newest non-zero points and their count, as a WorkloadPredictor keeps them
             busy = [anomaly.busy_values(y) for y in arrays]
-            self.weight_nonzero_ = [_padded(kept) for kept, _ in busy]
+            self.weight_nonzero_ = [_packed(kept) for kept, _ in busy]
             self.weight_nonzero_counts_ = np.stack([counts for _, counts in busy])
         self.fit_seconds_ = time.perf_counter() - start
         return self
@@ -567,7 +591,7 @@ class GlobalLSTM(ParamsMixin):
             if kept is None:
                 return floor[i]
             nonzero, n = (kept[i], self.weight_nonzero_counts_[i]), int(self.n_seen_[i])
-        busy = anomaly.busy_floor(*nonzero, n)
+        busy = anomaly.busy_floor(_unpacked(nonzero[0]), nonzero[1], n)
         return floor[i] if busy is None else np.maximum(floor[i], busy)
 
     def _element_weights(self, i: int, y: np.ndarray, start: int) -> np.ndarray | None:
@@ -777,8 +801,10 @@ class GlobalLSTM(ParamsMixin):
                 raise WorkloadDataError(f"new_series[{quote(key)}] has {new.shape[1]} targets; fitted on {self.n_targets_}.")
             y = np.concatenate([recent, new])
             if following:  # the new points judged against the typical burst of the points seen with them
-                kept, nonzero_counts[i] = anomaly.busy_continued(nonzero[i], nonzero_counts[i], new)
-                nonzero[i] = _padded(kept)
+                rows = _unpacked(nonzero[i])
+                kept, nonzero_counts[i] = anomaly.busy_continued(rows, nonzero_counts[i], new)
+                if kept is not rows or isinstance(nonzero[i], np.ndarray):  # changed, or a file's rows saved before
+                    nonzero[i] = _packed(kept)
                 floor = self._floor(i, (nonzero[i], nonzero_counts[i]), int(self.n_seen_[i]) + len(new))
             else:
                 floor = self._floor(i)

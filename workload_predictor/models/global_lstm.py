@@ -105,8 +105,11 @@ def _extent_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None
     return weight
 
 
-#: The dtypes a key's newest non-zero points are kept in (:func:`_packed`), narrowest first.
+#: The dtypes a key's newest non-zero points are kept in (:func:`_packed`), narrowest first: counts up to each
+#: integer type's largest, then any value float32 holds exactly, then the rest.
 PACKED_DTYPES = (np.uint8, np.uint16, np.uint32, np.float32, np.float64)
+_COUNT_TOPS = tuple(float(np.iinfo(t).max) for t in PACKED_DTYPES[:3])
+_FLOAT32_TOP = float(np.finfo(np.float32).max)
 
 
 def _packed(kept: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -115,15 +118,23 @@ def _packed(kept: np.ndarray) -> tuple[np.ndarray, ...]:
     them exactly: counts below 256 take a byte each, below 65,536 two, not 8 (:func:`_unpacked` gives the rows back,
     bit for bit). At most ``anomaly.BUSY_KEPT`` points a target, as the rows."""
     columns = []
-    for column in kept.T:
-        values = column[~np.isnan(column)]
-        top = values.max(initial=0.0)
-        if values.min(initial=1.0) > 0 and (values == np.floor(values)).all() and top <= np.iinfo(np.uint32).max:
-            columns.append(values.astype(next(t for t in PACKED_DTYPES if top <= np.iinfo(t).max)))
-        elif top <= np.finfo(np.float32).max and np.array_equal(values.astype(np.float32), values):
-            columns.append(values.astype(np.float32))
-        else:
-            columns.append(values)
+    for column in np.ascontiguousarray(kept.T):  # each target's points contiguous
+        values = column[int(np.count_nonzero(np.isnan(column))) :]  # its points: the NaN are before them
+        if not len(values):
+            columns.append(values.astype(np.uint8))
+            continue
+        top = float(values.max())
+        if top <= _COUNT_TOPS[-1] and float(values.min()) > 0:
+            counts = values.astype(np.uint32)  # in range: exact where the points are whole
+            if (counts.astype(np.float64) == values).all():
+                columns.append(counts.astype(PACKED_DTYPES[next(i for i, t in enumerate(_COUNT_TOPS) if top <= t)]))
+                continue
+        if top <= _FLOAT32_TOP:  # past it: float64 only
+            single = values.astype(np.float32)
+            if (single.astype(np.float64) == values).all():
+                columns.append(single)
+                continue
+        columns.append(values.copy())
     return tuple(columns)
 
 
@@ -579,8 +590,8 @@ class GlobalLSTM(ParamsMixin):
         """Key ``i``'s input-anomaly floor in force (``None``: ``robust=False``, or a file saved before the weights):
         its training part's (``weight_floor_``), or where more the typical burst of the points it has seen, as a
         ``WorkloadPredictor``'s update judges its buckets (:func:`anomaly.busy_floor` of ``nonzero``, its
-        ``busy_values`` state once ``n`` points are seen; default the key's ``weight_nonzero_`` after its
-        ``n_seen_``). A key that wakes from idle at 5,000 tokens has its wake flagged against its idle floor (1)
+        ``busy_values`` state (its rows, or :func:`_packed`'s arrays) once ``n`` points are seen; default the key's
+        ``weight_nonzero_`` after its ``n_seen_``). A key that wakes from idle at 5,000 tokens has its wake flagged against its idle floor (1)
         only until ``anomaly.MIN_BUSY`` of its buckets are busy. A file saved before the state was kept keeps the
         training part's floor."""
         floor = getattr(self, "weight_floor_", None)
@@ -805,7 +816,7 @@ class GlobalLSTM(ParamsMixin):
                 kept, nonzero_counts[i] = anomaly.busy_continued(rows, nonzero_counts[i], new)
                 if kept is not rows or isinstance(nonzero[i], np.ndarray):  # changed, or a file's rows saved before
                     nonzero[i] = _packed(kept)
-                floor = self._floor(i, (nonzero[i], nonzero_counts[i]), int(self.n_seen_[i]) + len(new))
+                floor = self._floor(i, (kept, nonzero_counts[i]), int(self.n_seen_[i]) + len(new))
             else:
                 floor = self._floor(i)
             active.append(i)

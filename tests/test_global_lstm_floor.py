@@ -105,8 +105,11 @@ def test_the_followed_floor_is_saved_and_a_loaded_fleet_updates_as_the_one_saved
     (lambda m: setattr(m, "weight_nonzero_", [tuple(c.astype(np.int64) for c in w) for w in m.weight_nonzero_]),
      "each of uint8, uint16, uint32, float32, float64"),
     (lambda m: setattr(m, "weight_nonzero_", [w[:0] for w in m.weight_nonzero_]), "is not 1 arrays"),
-    (lambda m: setattr(m, "weight_nonzero_", [(np.ones(1001),) for w in m.weight_nonzero_]), "at most 1,000 points"),
-    (lambda m: setattr(m, "weight_nonzero_", [(w[0][:-1],) for w in m.weight_nonzero_]), "as many as its counts"),
+    (lambda m: setattr(m, "weight_nonzero_", [(np.ones(1001),) for w in m.weight_nonzero_]), "of 1,000 entries"),
+    (lambda m: setattr(m, "weight_nonzero_", [(np.where(np.arange(1000) == 999, 0, w[0]),) for w in m.weight_nonzero_]),
+     "as many as its counts"),
+    (lambda m: setattr(m, "weight_nonzero_", [(np.where(np.arange(1000) == 995, 0, np.maximum(w[0], 1)),)
+                                              for w in m.weight_nonzero_]), "NaN before a target's first"),
     (lambda m: setattr(m, "weight_nonzero_", None), "newest non-zero points"),
 ])
 def test_a_damaged_followed_floor_in_a_global_fleet_file_is_refused(tmp_path, damage, match):
@@ -149,8 +152,8 @@ def test_a_pending_targets_inputs_do_not_take_the_keys_other_targets_with_them()
 
 def test_the_newest_non_zero_points_are_kept_in_the_narrowest_exact_dtype_and_give_the_same_floors():
     """Before: each key kept 1,000 float64 rows per target (8 kB, NaN-padded; 240 MB for 10,000 keys of 3 targets)
-    whatever its values. Now each target's points alone, in the narrowest dtype that holds them exactly (counts
-    under 256: 1 byte each), given back bit for bit: the floors are those of the rows."""
+    whatever its values. Now each target's in the narrowest dtype that holds its points exactly (counts under 256:
+    1 byte each, 0 before its first point), given back bit for bit: the floors are those of the rows."""
     from workload_predictor.anomaly import BUSY_KEPT, busy_floor, busy_values
     from workload_predictor.models.global_lstm import _packed, _unpacked
 
@@ -163,13 +166,16 @@ def test_the_newest_non_zero_points_are_kept_in_the_narrowest_exact_dtype_and_gi
     rows, counts = busy_values(series)
     packed = _packed(rows)
     assert [c.dtype.name for c in packed] == ["uint8", "uint16", "uint32", "float64", "float32"]
-    assert [len(c) for c in packed] == np.minimum(counts, BUSY_KEPT).tolist()
-    back = _unpacked(packed)
-    assert back.dtype == np.float64 and np.array_equal(back, rows, equal_nan=True)
+    assert [c.shape for c in packed] == [(BUSY_KEPT,)] * 5  # the same size whatever the count: no growth
+    assert [np.count_nonzero(c) for c in packed] == np.minimum(counts, BUSY_KEPT).tolist()
+    back = _unpacked(packed)  # as a fit kept them (NaN before, up to BUSY_KEPT rows)
+    padded = np.vstack([np.full((BUSY_KEPT - len(rows), 5), np.nan), rows])
+    assert back.dtype == np.float64 and np.array_equal(back, padded, equal_nan=True)
     assert np.array_equal(busy_floor(back, counts, len(series)), busy_floor(rows, counts, len(series)))
     model = GlobalLSTM(**TINY).fit(fleet(3) + [series[:400, :1] * 20])
     assert [c.dtype.name for c in model.weight_nonzero_[3]] == ["uint8"]
-    assert model.weight_nonzero_[3][0].nbytes == model.weight_nonzero_counts_[3, 0] <= 80
+    # The three fleet() keys are fractional (float64: 8 bytes a point, as before); the counts key 1 byte.
+    assert [sum(c.nbytes for c in w) for w in model.weight_nonzero_] == [8 * BUSY_KEPT] * 3 + [BUSY_KEPT]
 
 
 def test_a_file_with_the_rows_as_saved_before_loads_and_updates_as_the_packed_one(tmp_path):

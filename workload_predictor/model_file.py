@@ -1135,10 +1135,10 @@ def _check_global_nonzero(model: Any, n: int, refuse: Any) -> None:
             refuse(f"holds the global network's weight_nonzero_ state of key {quote(key)}, which {what}")
 
         rows = kept[i]  # an array: a file saved before they were packed (the rows themselves)
-        if isinstance(rows, tuple):  # one array per target of at most BUSY_KEPT points, as many as its count allows
-            if len(rows) != k or not all(isinstance(c, np.ndarray) and c.ndim == 1 and c.dtype in PACKED_DTYPES
-                                         and len(c) <= BUSY_KEPT for c in rows):
-                refuse_key(f"is not {k} arrays of at most {BUSY_KEPT:,} points, each of "
+        if isinstance(rows, tuple):  # one array per target of BUSY_KEPT entries: 0, then as many points as counted
+            if len(rows) != k or not all(isinstance(c, np.ndarray) and c.shape == (BUSY_KEPT,)
+                                         and c.dtype in PACKED_DTYPES for c in rows):
+                refuse_key(f"is not {k} arrays of {BUSY_KEPT:,} entries, each of "
                            f"{', '.join(np.dtype(t).name for t in PACKED_DTYPES)}")
             rows = _unpacked(rows)
         _check_nonzero(types.SimpleNamespace(input_nonzero_=rows, input_nonzero_counts_=counts[i],

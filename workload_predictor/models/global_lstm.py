@@ -114,38 +114,35 @@ _FLOAT32_TOP = float(np.finfo(np.float32).max)
 
 def _packed(kept: np.ndarray) -> tuple[np.ndarray, ...]:
     """A key's newest non-zero points (:func:`anomaly.busy_values`' rows ``[m, k]``, NaN before a target's first) as
-    one array per target of its points alone, each in the narrowest of ``PACKED_DTYPES`` that holds every one of
-    them exactly: counts below 256 take a byte each, below 65,536 two, not 8 (:func:`_unpacked` gives the rows back,
-    bit for bit). At most ``anomaly.BUSY_KEPT`` points a target, as the rows."""
+    one array per target of ``anomaly.BUSY_KEPT`` entries, its points last and 0 before them (no point is 0), each in
+    the narrowest of ``PACKED_DTYPES`` that holds every point exactly: counts below 256 take a byte each, below
+    65,536 two, not 8. :func:`_unpacked` gives the rows back, bit for bit, padded with NaN to ``anomaly.BUSY_KEPT``;
+    each key's state is that size from its fit on, so the model and its file grow with its points only where one
+    needs a wider dtype (at most to float64's 8 kB a target)."""
     columns = []
     for column in np.ascontiguousarray(kept.T):  # each target's points contiguous
         values = column[int(np.count_nonzero(np.isnan(column))) :]  # its points: the NaN are before them
-        if not len(values):
-            columns.append(values.astype(np.uint8))
-            continue
-        top = float(values.max())
-        if top <= _COUNT_TOPS[-1] and float(values.min()) > 0:
-            counts = values.astype(np.uint32)  # in range: exact where the points are whole
-            if (counts.astype(np.float64) == values).all():
-                columns.append(counts.astype(PACKED_DTYPES[next(i for i, t in enumerate(_COUNT_TOPS) if top <= t)]))
-                continue
-        if top <= _FLOAT32_TOP:  # past it: float64 only
-            single = values.astype(np.float32)
-            if (single.astype(np.float64) == values).all():
-                columns.append(single)
-                continue
-        columns.append(values.copy())
+        top = float(values.max()) if len(values) else 0.0
+        if top <= _COUNT_TOPS[-1] and float(values.min(initial=1.0)) > 0 \
+                and (values.astype(np.uint32).astype(np.float64) == values).all():  # in range: exact if whole
+            dtype = PACKED_DTYPES[next(i for i, t in enumerate(_COUNT_TOPS) if top <= t)]
+        elif top <= _FLOAT32_TOP and (values.astype(np.float32).astype(np.float64) == values).all():
+            dtype = np.float32  # (a point past float32's largest would overflow the cast: float64)
+        else:
+            dtype = np.float64
+        packed = np.zeros(anomaly.BUSY_KEPT, dtype=dtype)
+        packed[anomaly.BUSY_KEPT - len(values) :] = values
+        columns.append(packed)
     return tuple(columns)
 
 
 def _unpacked(kept: tuple[np.ndarray, ...] | np.ndarray) -> np.ndarray:
-    """:func:`_packed`'s arrays as :func:`anomaly.busy_values`' rows (float64, NaN before a target's first); the rows
-    themselves as a file saved before kept them (padded with NaN to ``anomaly.BUSY_KEPT``)."""
+    """:func:`_packed`'s arrays as :func:`anomaly.busy_values`' rows padded with NaN to ``anomaly.BUSY_KEPT`` (float64,
+    NaN for each 0 before a target's first point); the rows themselves as a file saved before kept them."""
     if isinstance(kept, np.ndarray):
         return kept
-    rows = np.full((max(max(map(len, kept)), 1), len(kept)), np.nan)
-    for col, column in enumerate(kept):
-        rows[len(rows) - len(column) :, col] = column
+    rows = np.stack(kept, axis=1).astype(np.float64)
+    rows[rows == 0] = np.nan
     return rows
 
 

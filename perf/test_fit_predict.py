@@ -1,6 +1,11 @@
 """fit on the 1000-point datasets and predict(10): pedantic, a fresh model each round, warm-up rounds,
 torch threads pinned (``perf/budgets.toml`` [settings]). Also the confidence each model returns (reported), and the
-other calls of a serving loop, each per call: DLinear's predict at another level, its health(), bucketize."""
+other calls of a serving loop, each per call: DLinear's predict at another level, its health(), bucketize, and a
+model file's save and load (the command line's ``--model-file`` run loads, updates and saves one every run)."""
+
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +84,41 @@ def test_bucketize(perf):
     call = lambda: bucketize(log, timestamp="TIMESTAMP", freq="10s", sums=sums)  # noqa: E731
     buckets = perf.time("bucketize", "-", call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call))
     assert int(buckets["requests"].sum()) == len(log)
+
+
+@pytest.fixture(scope="module")
+def model_dir():
+    """A directory in memory where the host has one (``/dev/shm``): ``save`` ends with an ``fsync`` of the file and of
+    its directory, whose time on a shared disk is the disk's, not the library's; on tmpfs it is a no-op."""
+    root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="wp-perf-", dir=root) as directory:
+        yield Path(directory)
+
+
+def _fitted(frames, model):
+    from workload_predictor import WorkloadPredictor
+
+    return WorkloadPredictor(model=model, random_state=0).fit(frames["synthetic"], timestamp="timestamp",
+                                                               target="requests")
+
+
+@pytest.mark.parametrize("model", ["dlinear", "ensemble"])
+def test_save(perf, frames, model, model_dir):
+    """``save`` of a fitted predictor to a model file (encoding, checksum, a temporary file renamed over the old)."""
+    predictor = _fitted(frames, model)
+    path = model_dir / f"{model}-{perf.phase}.wp"  # the baseline's code writes its own file
+    call = lambda: predictor.save(path)  # noqa: E731
+    perf.time("save", model, call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call))
+    assert path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("model", ["dlinear", "ensemble"])
+def test_load(perf, frames, model, model_dir):
+    """``WorkloadPredictor.load`` of a model file (the checks of every field before anything is built)."""
+    from workload_predictor import WorkloadPredictor
+
+    path = model_dir / f"{model}-{perf.phase}.wp"  # each code reads the file its own save wrote
+    _fitted(frames, model).save(path)
+    call = lambda: WorkloadPredictor.load(path)  # noqa: E731
+    loaded = perf.time("load", model, call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call))
+    assert loaded.predict(10).to_frame().shape[0] == 10

@@ -378,7 +378,7 @@ def test_fleet_global_lstm(perf, call):
     frame, rows = _hot_frame(GLOBAL_KEYS, GLOBAL_BUCKETS)
     if call == "fit":
         perf.time("fleet_global_fit", "global_lstm", lambda fleet: fleet.fit(frame),
-                  setup=lambda: ((FleetPredictor(**GLOBAL),), {}), rounds=3, warmup_rounds=1,
+                  setup=lambda: ((FleetPredictor(**GLOBAL),), {}), rounds=8, warmup_rounds=1,
                   extra={"keys": GLOBAL_KEYS, "buckets": GLOBAL_BUCKETS})
         return
     fleet = FleetPredictor(**GLOBAL).fit(frame)

@@ -196,9 +196,9 @@ def test_gate_passes_without_injection_and_remeasures_a_transient_slowdown(basel
 
 # The calls an autoscaler makes every few seconds (perf/test_fleet.py, perf/test_fit_predict.py), each timed per call,
 # gated as CI gates them: against the stored baseline (.benchmarks/) and its commit's code (0.17.0), which has the
-# global LSTM fleet, a DLinear fleet's refit update and predict, the predictor's health, save and load, and bucketize;
-# the others (update_mode, a fleet's health, predict(level=)) it cannot run: they are compared with their stored
-# figures.
+# global LSTM fleet, a DLinear fleet's refit update and predict, the predictor's health, save and load, bucketize and
+# the command line's forecast run with a model file; the others (update_mode, a fleet's health, predict(level=)) it
+# cannot run: they are compared with their stored figures.
 HOT = {"perf/test_fleet.py::test_fleet_update[refit]": "fleet_update[refit]",
        "perf/test_fleet.py::test_fleet_update[incremental]": "fleet_update[incremental]",
        "perf/test_fleet.py::test_fleet_predict[refit]": "fleet_predict[refit]",
@@ -213,19 +213,21 @@ HOT = {"perf/test_fleet.py::test_fleet_update[refit]": "fleet_update[refit]",
        "perf/test_fit_predict.py::test_save[dlinear]": "save[dlinear]",
        "perf/test_fit_predict.py::test_save[ensemble]": "save[ensemble]",
        "perf/test_fit_predict.py::test_load[dlinear]": "load[dlinear]",
-       "perf/test_fit_predict.py::test_load[ensemble]": "load[ensemble]"}
+       "perf/test_fit_predict.py::test_load[ensemble]": "load[ensemble]",
+       "perf/test_cli.py::test_cli_forecast_with_a_model_file": "cli_forecast_with_a_model_file"}
 HOT_PATHS = ("fleet-fit", "fleet-update", "fleet-predict", "fleet-health", "health", "predict", "bucketize", "save",
-             "load")
+             "load", "cli")
 
 
 @pytest.mark.parametrize("wait", [False, True], ids=["compute", "wait"])
 def test_gate_catches_2x_in_the_hot_paths(wait):
     """A 2x computation (then a 2x wait) in FleetPredictor.update (DLinear keys refitted or with their own predictors,
     the global LSTM's), .predict (the same three), .fit (the global LSTM's), .health, and WorkloadPredictor.predict(
-    level=...), .health, .save, .load and bucketize: every case fails the gate in every attempt, on the figure the
-    injection moves, whether paired with the baseline's code or compared with the stored figures
-    (perf/test_fleet.py's budgets and ratios let a 2x of each pass: the incremental update read 1.43 ms a key under
-    its 2 ms budget, the others ratios that a uniform slow-down does not move; save and load had no case)."""
+    level=...), .health, .save, .load, bucketize and a command-line forecast run: every case fails the gate in every
+    attempt, on the figure the injection moves, whether paired with the baseline's code or compared with the stored
+    figures (perf/test_fleet.py's budgets and ratios let a 2x of each pass: the incremental update read 1.43 ms a key
+    under its 2 ms budget, the others ratios that a uniform slow-down does not move; save, load and the command line
+    had no case)."""
     inject = ",".join(f"{path}-{'wait-' if wait else ''}2x" for path in HOT_PATHS)
     code, output = _pytest(ROOT / ".benchmarks", *HOT, "--benchmark-compare", "--perf-base=baseline", inject=inject)
     print(f"--- PERF_INJECT={inject}: exit {code}\n{_gate_lines(output)}")

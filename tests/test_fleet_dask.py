@@ -161,3 +161,62 @@ def test_a_partition_that_kills_its_workers_is_a_typed_error_naming_its_keys():
         assert "memory_limit_mb" in str(error) and "partition_size" in str(error)
         assert not hasattr(fleet, "keys_")
         _within(10, lambda: _wait_until(lambda: not client.futures))
+
+
+@pytest.mark.parametrize("call", ["fit", "update"])
+def test_a_result_lost_with_the_last_worker_before_the_gather_is_waited_for_as_a_worker_is_not_a_hang(
+        monkeypatch, call):
+    """The fleet waits for its partitions bounded by its deadline (NO_WORKER_WAIT without a worker), then gathers
+    their results. A result lost with the last worker between the two (the worker's machine reclaimed as the wait
+    returned) is computed again on the next worker, and Dask's gather waits for one forever: the fit hung. The gather
+    is waited for as the partitions are: a worker that comes back gives the local fit's forecasts, none is the typed
+    error, the fleet left as it was and no partition left queued on the cluster."""
+    monkeypatch.setattr(fleet_module, "WORKER_POLL", 0.05)
+    frame, new = _continuation(4, 300, 3, seed=1)
+    await_workers = fleet_module._await_workers
+    expected = FleetPredictor(horizon=5, max_training_time=None).fit(frame, key="endpoint")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        # no deadline: a fit, as an update, waits NO_WORKER_WAIT in a row without a worker
+        fleet = FleetPredictor(horizon=5, client=client, partition_size=1, max_training_time=None)
+        if call == "update":
+            fleet.fit(frame, key="endpoint")
+        before = fleet.predict() if call == "update" else None
+        run = functools.partial(fleet.fit, frame, key="endpoint") if call == "fit" else functools.partial(
+            fleet.update, new)
+        lost = []
+
+        def then_the_last_worker_leaves(client_, futures, comes_back):
+            await_workers(client_, futures)  # every partition's result is on the worker
+            if not lost and len(futures) > 1:  # the partitions' wait, not the gather's
+                lost.append(len(futures))
+                cluster.scale(0)
+                _wait_until(lambda: not client.nthreads())
+                if comes_back:
+                    threading.Timer(0.3, cluster.scale, (1,)).start()
+
+        # no worker: the typed error once NO_WORKER_WAIT has passed without one
+        monkeypatch.setattr(fleet_module, "NO_WORKER_WAIT", 1.0)
+        monkeypatch.setattr(fleet_module, "_await_workers", functools.partial(then_the_last_worker_leaves,
+                                                                              comes_back=False))
+        with pytest.raises(WorkloadDataError, match="no worker.*client.wait_for_workers"):
+            _within(20, run)
+        assert lost == [4]
+        if call == "fit":
+            assert not hasattr(fleet, "keys_")
+        else:
+            pd.testing.assert_frame_equal(fleet.predict(), before)
+        _within(10, lambda: _wait_until(lambda: not client.futures))  # cancelled, not queued for a later worker
+
+        # a worker that comes back within NO_WORKER_WAIT computes the lost results again: the local forecasts
+        cluster.scale(1)
+        client.wait_for_workers(1, timeout=20)
+        lost.clear()
+        monkeypatch.setattr(fleet_module, "NO_WORKER_WAIT", 20.0)
+        monkeypatch.setattr(fleet_module, "_await_workers", functools.partial(then_the_last_worker_leaves,
+                                                                              comes_back=True))
+        _within(30, run)
+        assert lost == [4]
+    if call == "update":
+        expected.update(new)
+    pd.testing.assert_frame_equal(fleet.predict(), expected.predict())

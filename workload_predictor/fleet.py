@@ -687,7 +687,7 @@ class FleetPredictor(ParamsMixin):
             futures = self.client.map(func, parts, pure=False)
             try:
                 _await_workers(self.client, futures)
-                return self.client.gather(futures)
+                return _gather(self.client, futures)
             except BaseException as exc:  # a partition's error, no worker, an interrupt: no partition is left running
                 with contextlib.suppress(Exception):
                     self.client.cancel(futures)
@@ -1208,6 +1208,22 @@ def _await_workers(client: Any, futures: list) -> None:
                 f"client={quote(client)} has no worker to run the fleet's partitions (waited {waited}); nothing "
                 "was fitted. Start workers first (cluster.scale(n), then client.wait_for_workers(n)), or pass "
                 "client=None to fit in this process.")
+
+
+def _gather(client: Any, futures: list) -> list:
+    """The results of ``futures`` (done: :func:`_await_workers`), waited for as :func:`_await_workers` waits: a
+    result lost with the last worker since that wait is computed again on the next worker, and Dask's gather waits
+    for one forever."""
+    import asyncio
+
+    # The gather runs in the client's event loop; this thread waits for it and checks for a worker meanwhile.
+    gathering = asyncio.run_coroutine_threadsafe(client.gather(futures, asynchronous=True), client.loop.asyncio_loop)
+    try:
+        _await_workers(client, [gathering])
+    except BaseException:
+        gathering.cancel()
+        raise
+    return gathering.result()
 
 
 def own_state_bytes(block: FleetBlock, row: int, horizon: int) -> float:

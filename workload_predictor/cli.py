@@ -71,6 +71,9 @@ class Failure(Exception):
         super().__init__(message)
         self.code = code
 
+    def __reduce__(self):  # pickled with what its __init__ takes (a worker process raises it in the parent)
+        return type(self), (str(self), self.code), self.__dict__
+
 
 def _say(text: str = "") -> None:
     """Print to stdout; if the reader went away (``| head``), keep going silently so files still get written."""

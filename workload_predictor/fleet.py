@@ -234,6 +234,10 @@ class FleetPredictor(ParamsMixin):
         forever; its partitions are cancelled, as they are when one raises.
     executor : concurrent.futures.Executor or None
         Run the partitions on this executor (``client`` and ``executor`` exclude each other).
+        ``client`` and ``executor`` are running resources, not settings: ``copy.copy``, ``copy.deepcopy`` and
+        scikit-learn's ``clone`` share them; a pickled fleet (joblib, a worker process, Dask shipping it to a
+        worker: ``client.submit(fleet.predict)``) has neither (``None``), as :meth:`save` writes it: set them again
+        where the copy runs (``fleet.set_params(client=...)``).
     strict : bool
         ``False`` (default): a key whose series cannot be fitted is reported in ``errors_`` and
         the others are fitted (where none can be, the fit raises
@@ -355,6 +359,19 @@ class FleetPredictor(ParamsMixin):
         memo[id(self)] = clone
         vars(clone).update(copy.deepcopy(vars(self), memo))
         return clone
+
+    def __copy__(self) -> "FleetPredictor":
+        """A shallow copy: the same attribute values, ``client`` and ``executor`` included."""
+        clone = object.__new__(type(self))
+        vars(clone).update(vars(self))
+        return clone
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``pickle`` keeps (joblib, a worker process, Dask shipping the fleet to a worker): every attribute but
+        ``client`` and ``executor``, which are ``None`` in the copy, as :meth:`save` leaves them. A running resource
+        holds sockets, threads and locks, and means nothing in another process; set it again where the copy runs
+        (``fleet.set_params(client=...)``)."""
+        return {**vars(self), **dict.fromkeys(self._SHARED)}
 
     def __sklearn_clone__(self) -> "FleetPredictor":
         """scikit-learn's ``clone``: the same parameters (deep copies, ``client`` and ``executor`` shared), unfitted."""

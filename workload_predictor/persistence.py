@@ -196,6 +196,9 @@ class _Unsaveable(TypeError):
         super().__init__()
         self.value_type, self.kind, self.path = type(value), kind, []
 
+    def __reduce__(self):  # pickled with what its __init__ takes; the value's type and the path come with the rest
+        return type(self), (None, self.kind), self.__dict__
+
     def __str__(self) -> str:
         kind = self.kind or f"a value of type {self.value_type.__module__}.{self.value_type.__qualname__}"
         base = next((cls for cls in self.value_type.__mro__[1:] if _allowed(cls.__name__) is cls), None)

@@ -12,6 +12,8 @@ import io
 import logging
 import pickle
 import pkgutil
+import sys
+import threading
 import types
 from concurrent.futures import ThreadPoolExecutor
 
@@ -291,3 +293,53 @@ def test_every_library_error_survives_pickling(cls):
     pickler.dump(original)
     assert _comparable(pickle.loads(buffer.getvalue())) == _comparable(original)
     assert _comparable(copy.deepcopy(original)) == _comparable(original)
+
+
+def test_a_copy_taken_beside_an_update_in_another_thread_is_one_state():
+    """``predict`` may run in many threads while one thread updates, and so may a copy (a snapshot pickled for a
+    worker, a deep copy to try something on). An update publishes its state, then sets the attributes; a copy read
+    them one by one beside it and could mix the states before and after it: its forecast of one state, its series
+    and last bucket of the other, so its next update refused the row that continues its forecast ("new bucket ... is
+    not after the last fitted bucket ...") or continued a state it never forecast. Each copy is now one state: it
+    forecasts as the predictor did in that state, and updated with the next row, as the predictor did after it."""
+    frame = periodic_series(800, noise=5.0)
+    rows = [frame.iloc[i : i + 1] for i in range(700, 800)]
+    reference = WorkloadPredictor(horizon=5).fit(frame.iloc[:700])
+    predictor = copy.deepcopy(reference)
+    forecasts = {}  # first forecast bucket -> (the rows the state has had, its forecast)
+    for seen in range(len(rows) + 1):
+        forecast = _forecast(reference)
+        forecasts[forecast.index[0]] = (seen, forecast)
+        if seen < len(rows):
+            reference.update(rows[seen])
+    done = threading.Event()
+
+    def updates():
+        try:
+            for row in rows:
+                predictor.update(row)
+        finally:
+            done.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads switch often: the update lands inside the copies
+    copies = []
+    try:
+        thread = threading.Thread(target=updates, daemon=True)
+        thread.start()
+        while not done.is_set():
+            copies.extend(copy_of(predictor) for copy_of in COPIES.values())
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    mixed = []
+    for copied in copies:
+        seen, expected = forecasts[_forecast(copied).index[0]]
+        try:
+            pd.testing.assert_frame_equal(_forecast(copied), expected)
+            if seen < len(rows):
+                pd.testing.assert_frame_equal(_forecast(copied.update(rows[seen])),
+                                              forecasts[expected.index[1]][1])
+        except (AssertionError, WorkloadDataError) as exc:
+            mixed.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+    assert not mixed, f"{len(mixed)} of {len(copies)} copies mixed two states; the first: {mixed[0]}"

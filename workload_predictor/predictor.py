@@ -304,6 +304,19 @@ class WorkloadPredictor(ParamsMixin):
 
     __slots__ = ("_published",)  # not in vars(): never saved, rebuilt from the fitted attributes after load
 
+    def __getstate__(self) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+        """What ``copy.copy``, ``copy.deepcopy`` and ``pickle`` take: the attributes, copied at once (a dict copy in
+        C, which no other thread interleaves with), and the published state where it is theirs. An update in
+        another thread publishes its state, then sets the attributes: a copy reading them one by one beside it mixed
+        the states before and after it (a forecast of one, the series and last bucket an update continues of the
+        other). A published state of other attributes is left out; the copy publishes its own at its first read."""
+        attributes = dict(vars(self))
+        published = getattr(self, "_published", None)
+        if published is None or published.model is not attributes.get("model_") or \
+                published.series is not attributes.get("series_"):
+            return attributes
+        return attributes, {"_published": published}
+
     def __init__(
         self,
         model: str = "dlinear",

@@ -343,3 +343,29 @@ def test_a_copy_taken_beside_an_update_in_another_thread_is_one_state():
         except (AssertionError, WorkloadDataError) as exc:
             mixed.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     assert not mixed, f"{len(mixed)} of {len(copies)} copies mixed two states; the first: {mixed[0]}"
+
+
+@pytest.mark.parametrize("mode", ["refit", "incremental"])
+def test_a_fleet_deep_copy_an_update_lands_in_is_one_state(monkeypatch, mode):
+    """A deep copy read the fleet's attributes one by one: an update landing in another thread meanwhile (injected
+    here as the copy reaches the fitted blocks) gave a copy with the blocks before it and the per-key predictors and
+    errors after it. The copy is the fleet as it was when the copy began."""
+    from workload_predictor.fleet import FleetBlock
+
+    frame, new = _continuation(3, 300, 1, seed=1)
+    fleet = FleetPredictor(horizon=5, update_mode=mode).fit(frame, key="endpoint")
+    before = fleet.predict()
+    landed = []
+
+    def an_update_lands(block, memo):
+        if not landed:
+            landed.append(True)
+            fleet.update(new)
+        return copy._reconstruct(block, memo, *block.__reduce_ex__(4))
+
+    monkeypatch.setattr(FleetBlock, "__deepcopy__", an_update_lands, raising=False)
+    copied = copy.deepcopy(fleet)
+    monkeypatch.undo()
+    assert landed
+    pd.testing.assert_frame_equal(copied.predict(), before)
+    pd.testing.assert_frame_equal(copied.update(new).predict(), fleet.predict())

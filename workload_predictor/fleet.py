@@ -357,7 +357,9 @@ class FleetPredictor(ParamsMixin):
         memo.update({id(value): value for value in shared.values() if value is not None})
         clone = object.__new__(type(self))
         memo[id(self)] = clone
-        vars(clone).update(copy.deepcopy(vars(self), memo))
+        # The attributes as they are now (a dict copy in C, which no other thread interleaves with): an update landing
+        # while they are copied one by one would mix its state with the one before it.
+        vars(clone).update(copy.deepcopy(dict(vars(self)), memo))
         return clone
 
     def __copy__(self) -> "FleetPredictor":

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data import MAX_VALUE
 from .errors import ModelFileError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, quote
 
 #: Default largest model file :func:`~workload_predictor.persistence.load` reads (1 GiB). A DLinear
@@ -58,6 +59,9 @@ ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object 
 #: Largest count a file may give a model (``n_seen_``, a window's position): an update adds to it and numpy reads it
 #: as an int64.
 MAX_COUNT = 2**53
+#: A DLinear's smallest spread, relative to ``max(1, mean)``: :func:`~workload_predictor.windows.fit_scale` takes a
+#: column whose spread is smaller for a constant (its scale then ``max(1, |mean|)``).
+SCALE_FLOOR = 1e-12
 
 
 def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytearray:
@@ -316,6 +320,17 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any) -> None:
         if array is not None and (not _is_real(array) or array.shape != (k,) or (name == "scale_" and (array <= 0).any())):
             refuse(f"holds a DLinear {name} that is NaN or infinite, or not {k} values{' > 0' if name == 'scale_' else ''}"
                    f" (shape {quote(np.shape(array))})")
+    offset, scale = getattr(model, "offset_", None), getattr(model, "scale_", None)
+    if offset is not None and scale is not None and (
+            (offset < 0).any() or (offset > MAX_VALUE).any() or (scale > MAX_VALUE).any()
+            or (scale < SCALE_FLOOR * np.maximum(1.0, offset)).any()):
+        # A mean and a spread of loads the door lets in (windows.fit_scale): an update scales every new window by
+        # them, and a forged 1e300 turned its statistics into NaN.
+        refuse(f"holds a DLinear offset_ {quote(offset)} and scale_ {quote(scale)}, not the mean of loads in [0, "
+               f"{MAX_VALUE:g}] and their spread")
+    intercept = getattr(model, "intercept_", None)
+    if intercept is not None and np.shape(intercept) != (k, horizon):  # a forecast would broadcast a 0-d one
+        refuse(f"holds a DLinear intercept_ of shape {quote(np.shape(intercept))}, not ({k}, {horizon})")
     alpha = getattr(model, "alpha_", None)
     if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
                               or not 0.0 < alpha < math.inf):
@@ -328,11 +343,21 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any) -> None:
         shapes = {"sum_x": (window,), "sum_y": (horizon,), "xx": (window, window), "xy": (window, horizon)}
         if not isinstance(stats, list) or len(stats) != k or not all(
                 type(part).__name__ == "WindowStats" and isinstance(part.count, (int, float))
-                and 0.0 <= part.count < math.inf and all(
+                and 0.0 <= part.count <= MAX_COUNT and all(
                     _is_real(getattr(part, name, None)) and getattr(part, name).shape == shape
                     for name, shape in shapes.items()) for part in stats):
             refuse(f"holds DLinear window statistics that are not {k} sets of finite sums for window {window} and "
                    f"horizon {horizon}")
+        if offset is not None and scale is not None:
+            # Sums over ``count`` windows of scaled loads, each at most ``largest`` from 0 (the loads in [0, MAX_VALUE]):
+            # larger sums are no fit's, and an update's solve turned a forged 1e300 into NaN weights.
+            largest = np.maximum(offset, MAX_VALUE - offset) / scale
+            for j, part in enumerate(stats):
+                bound = 2.0 * part.count * largest[j]  # twice: rounding
+                if (np.abs(part.sum_x) > bound).any() or (np.abs(part.sum_y) > bound).any() \
+                        or (np.abs(part.xx) > bound * largest[j]).any() or (np.abs(part.xy) > bound * largest[j]).any():
+                    refuse(f"holds DLinear window statistics of target {j} larger than {part.count:g} windows of loads "
+                           f"in [0, {MAX_VALUE:g}] sum to")
     ridge = getattr(model, "ridge_", None)
     if ridge is not None and (not isinstance(ridge, list) or len(ridge) != k or not all(
             isinstance(systems, dict) and systems and all(
@@ -497,9 +522,13 @@ def _check_origins(part: Any, refuse: Any) -> None:
 
 def _increasing_origins(origins: Any, actual: Any) -> bool:
     """Whether ``origins`` are one increasing count per validation window of ``actual`` (None: not known)."""
-    return (isinstance(origins, np.ndarray) and origins.dtype.kind in "iu" and origins.ndim == 1
-            and (actual is None or len(origins) == len(actual))
-            and (len(origins) == 0 or (origins[0] >= 0 and origins[-1] <= MAX_COUNT and (np.diff(origins) > 0).all())))
+    if not (isinstance(origins, np.ndarray) and origins.dtype.kind in "iu" and origins.ndim == 1
+            and (actual is None or len(origins) == len(actual))):
+        return False
+    # Compared as the int64 positions an update appends to them: the differences of narrower integers wrap (int8 127
+    # then -128 differ by 1), and a uint64 beyond int64's range reads as negative.
+    positions = origins.astype(np.int64)
+    return len(positions) == 0 or (positions[0] >= 0 and positions[-1] <= MAX_COUNT and (np.diff(positions) > 0).all())
 
 
 def _check_blend(model: Any, k: int, refuse: Any) -> None:
@@ -907,14 +936,22 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
                f"({len(distinct):,} distinct); every fitted key is listed once and held once")
     if failed:
         refuse(f"lists the key {quote(str(next(iter(failed))))} both as fitted and in errors_")
+    from .persistence import _check_forecasts
+
     for name, predictor in predictors.items():
         try:
             check_predictor(predictor, predict_timings)
         except ModelFileError as exc:
             raise ModelFileError(f"the fleet file's key {quote(str(name))}: {exc}") from None
-        if predictor.horizon != horizon or len(predictor.targets_) != k:
-            refuse(f"holds the key {quote(str(name))} fitted with horizon {quote(predictor.horizon)} and "
-                   f"{len(predictor.targets_)} targets, not the fleet's {horizon} and {k}")
+        if predictor.horizon != horizon or list(predictor.targets_) != list(targets):
+            refuse(f"holds the key {quote(str(name))} fitted with horizon {quote(predictor.horizon)} and the targets "
+                   f"{quote(predictor.targets_)}, not the fleet's {horizon} and {quote(targets)}")
+        try:
+            # As a predictor's own file is checked: the fleet's forecast casts each key's to float64 (a complex or
+            # datetime forecast passes), and an update reads its members' forecasts too.
+            _check_forecasts(predictor)
+        except ModelFileError as exc:
+            raise ModelFileError(f"the fleet file's key {quote(str(name))}: {exc}") from None
 
 
 def _check_fitted_params(fleet: Any, refuse: Any) -> int:

@@ -221,26 +221,32 @@ def original(kind: str, folder: str):
 def check_mutation(kind: str, folder: str, field: str, mutation: str) -> str:
     """Load ``kind``'s file with ``mutation`` of the stored ``field`` (its dotted name) and check the contract;
     returns what happened ("refused", "same", "other forecast")."""
-    cls, data, reference, base_peak, header, state, arrays, fields, more = original(kind, folder)
+    _, _, _, _, header, state, arrays, fields, _ = original(kind, folder)
     path = dict((name, path) for path, name in reversed(fields))[field]
     name, same, (changed, changed_arrays) = next(m for m in mutations(state, arrays, path) if m[0] == mutation)
+    return check_file(kind, folder, pack(header, changed, changed_arrays), same, f"{field} {mutation}")
+
+
+def check_file(kind: str, folder: str, blob: bytes, same: bool, what: str) -> str:
+    """:func:`check_mutation` of the file ``blob`` (``same``: it must forecast as the original if it loads)."""
+    cls, data, reference, base_peak, header, state, arrays, fields, more = original(kind, folder)
     file = f"{folder}/{kind}-mutated.wpm"
     with open(file, "wb") as out:
-        out.write(pack(header, changed, changed_arrays))
+        out.write(blob)
     loaded, peak = load_peak(cls, file)
-    assert peak <= ALLOCATION_BOUND * base_peak + 4 * 2**20, (field, mutation, peak, base_peak)
+    assert peak <= ALLOCATION_BOUND * base_peak + 4 * 2**20, (what, peak, base_peak)
     if isinstance(loaded, ModelFileError):
         return "refused"
     forecast = forecast_of(loaded)
     if same:
-        pd.testing.assert_frame_equal(forecast, reference, obj=f"{field} {mutation}")
+        pd.testing.assert_frame_equal(forecast, reference, obj=what)
     values = forecast[["yhat", "lower", "upper"]].to_numpy(np.float64)
     assert np.isfinite(values).all() and (values >= 0).all()
     loaded.health(now=START + pd.Timedelta("1D"))
     try:
         loaded.update(more.copy())
         values = forecast_of(loaded)[["yhat", "lower", "upper"]].to_numpy(np.float64)
-        assert np.isfinite(values).all(), f"{field} {mutation}: the update forecasts {values}"
+        assert np.isfinite(values).all(), f"{what}: the update forecasts {values}"
     except WorkloadDataError:
         pass  # refused, typed (the loaded state stays as it was)
     loaded.health(now=START + pd.Timedelta("1D"))
@@ -281,6 +287,24 @@ def test_every_mutation_of_a_stored_field_is_refused_or_loads_a_model_that_works
             check_mutation(kind, folder, field, mutation)
 
     run()
+
+
+@pytest.mark.parametrize("kind", PREDICTOR_KINDS + FLEET_KINDS)
+@settings(max_examples=20)
+@given(cut=st.floats(0.0, 1.0), flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(1, 255)), max_size=3))
+def test_a_truncated_or_flipped_payload_resealed_is_refused_or_loads_a_model_that_works(kind, cut, flips,
+                                                                                        tmp_path_factory):
+    """Raw bytes: the payload cut short or with bytes flipped, its checksum recomputed (a forger's or a broken
+    writer's file whose checksum matches)."""
+    folder = str(tmp_path_factory.getbasetemp())
+    _, data, _, _, header, _, _, _, _ = original(kind, folder)
+    payload = bytearray(data[data.index(b"\n", len(persistence.MAGIC)) + 1:])
+    for where, bits in flips:
+        payload[min(int(where * len(payload)), len(payload) - 1)] ^= bits
+    payload = bytes(payload[: max(1, int(cut * len(payload))) if cut < 1.0 else len(payload)])
+    resealed = {**header, "payload_bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+    blob = persistence.MAGIC + json.dumps(resealed).encode() + b"\n" + payload
+    check_file(kind, folder, blob, same=False, what=f"cut at {cut:.3f}, flips {flips}")
 
 
 # -- what the fuzzing found (each loaded on 40654a4 and failed later) --------------------------------------------

@@ -936,7 +936,7 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
                f"({len(distinct):,} distinct); every fitted key is listed once and held once")
     if failed:
         refuse(f"lists the key {quote(str(next(iter(failed))))} both as fitted and in errors_")
-    from .persistence import _check_forecasts
+    from .persistence import _check_member_forecasts, _check_model_forecast
 
     for name, predictor in predictors.items():
         try:
@@ -947,9 +947,10 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
             refuse(f"holds the key {quote(str(name))} fitted with horizon {quote(predictor.horizon)} and the targets "
                    f"{quote(predictor.targets_)}, not the fleet's {horizon} and {quote(targets)}")
         try:
-            # As a predictor's own file is checked: the fleet's forecast casts each key's to float64 (a complex or
+            # Each key's model as a model file's: the fleet's forecast casts each key's to float64 (a complex or
             # datetime forecast passes), and an update reads its members' forecasts too.
-            _check_forecasts(predictor)
+            _check_model_forecast(predictor.model_)
+            _check_member_forecasts(predictor.model_)
         except ModelFileError as exc:
             raise ModelFileError(f"the fleet file's key {quote(str(name))}: {exc}") from None
 

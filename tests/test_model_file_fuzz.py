@@ -223,7 +223,7 @@ def check_mutation(kind: str, folder: str, field: str, mutation: str) -> str:
     returns what happened ("refused", "same", "other forecast")."""
     _, _, _, _, header, state, arrays, fields, _ = original(kind, folder)
     path = dict((name, path) for path, name in reversed(fields))[field]
-    name, same, (changed, changed_arrays) = next(m for m in mutations(state, arrays, path) if m[0] == mutation)
+    _, same, (changed, changed_arrays) = next(m for m in mutations(state, arrays, path) if m[0] == mutation)
     return check_file(kind, folder, pack(header, changed, changed_arrays), same, f"{field} {mutation}")
 
 
@@ -245,10 +245,10 @@ def check_file(kind: str, folder: str, blob: bytes, same: bool, what: str) -> st
     loaded.health(now=START + pd.Timedelta("1D"))
     try:
         loaded.update(more.copy())
-        values = forecast_of(loaded)[["yhat", "lower", "upper"]].to_numpy(np.float64)
-        assert np.isfinite(values).all(), f"{what}: the update forecasts {values}"
     except WorkloadDataError:
         pass  # refused, typed (the loaded state stays as it was)
+    values = forecast_of(loaded)[["yhat", "lower", "upper"]].to_numpy(np.float64)  # after the update, or as loaded
+    assert np.isfinite(values).all(), f"{what}: the update forecasts {values}"
     loaded.health(now=START + pd.Timedelta("1D"))
     again = f"{folder}/{kind}-again.wpm"
     loaded.save(again)

@@ -936,8 +936,6 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
                f"({len(distinct):,} distinct); every fitted key is listed once and held once")
     if failed:
         refuse(f"lists the key {quote(str(next(iter(failed))))} both as fitted and in errors_")
-    from .persistence import _check_member_forecasts, _check_model_forecast
-
     for name, predictor in predictors.items():
         try:
             check_predictor(predictor, predict_timings)
@@ -949,10 +947,36 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
         try:
             # Each key's model as a model file's: the fleet's forecast casts each key's to float64 (a complex or
             # datetime forecast passes), and an update reads its members' forecasts too.
-            _check_model_forecast(predictor.model_)
-            _check_member_forecasts(predictor.model_)
+            check_model_forecast(predictor.model_)
+            check_member_forecasts(predictor.model_)
         except ModelFileError as exc:
             raise ModelFileError(f"the fleet file's key {quote(str(name))}: {exc}") from None
+
+
+def check_member_forecasts(model: Any) -> None:
+    """Each member of a combining model forecasts finite numbers too: one the combination weighs 0 is not read by
+    the model's forecast, but by the update that may weigh it again."""
+    for member in getattr(model, "members_", {}).values():
+        check_model_forecast(member)
+
+
+def check_model_forecast(model: Any) -> None:
+    """A fitted model on its own forecasts ``horizon`` finite steps of its targets, or the file is refused."""
+    if getattr(model, "context_", None) is None:
+        return
+    try:
+        forecast = np.asarray(model.predict())  # a complex forecast cast to float64 would lose its imaginary part
+        expected_shape = (model.horizon,) if getattr(model, "_one_d", False) else (model.horizon, model.n_targets_)
+        whole, real = forecast.shape == expected_shape, forecast.dtype.kind in "fiu"
+        finite = real and bool(np.isfinite(forecast).all())
+    except Exception as exc:  # noqa: BLE001 - whatever the forged state breaks, the answer is the same
+        raise ModelFileError(f"the model file's {type(model).__name__} does not forecast ({type(exc).__name__}: "
+                             f"{cut(exc)}); it was damaged or altered: refit and save again.") from None
+    if not whole or not finite:
+        what = (f"an array of shape {forecast.shape}" if not whole else "NaN or infinite values" if real
+                else f"values of dtype {forecast.dtype}, not real numbers")
+        raise ModelFileError(f"the model file's {type(model).__name__} forecasts {what}; it was damaged or altered: "
+                             "refit and save again.")
 
 
 def _check_fitted_params(fleet: Any, refuse: Any) -> int:

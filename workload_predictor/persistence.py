@@ -437,8 +437,8 @@ def _check_forecasts(obj: Any) -> None:
     ``ModelFileError`` here instead of a crash or a NaN in the caller's loop later.
     """
     if _is_model(obj):
-        _check_model_forecast(obj)
-        _check_member_forecasts(obj)
+        model_file.check_model_forecast(obj)
+        model_file.check_member_forecasts(obj)
         return
     if type(obj) not in _FORECAST_ON_LOAD or not hasattr(obj, "model_"):
         return
@@ -463,33 +463,7 @@ def _check_forecasts(obj: Any) -> None:
     if not finite:
         raise ModelFileError("the model file's state forecasts NaN or infinite values; it was damaged or altered: "
                              "refit and save again.")
-    _check_member_forecasts(obj.model_)
-
-
-def _check_member_forecasts(model: Any) -> None:
-    """Each member of a combining model forecasts finite numbers too: one the combination weighs 0 is not read by
-    the model's forecast, but by the update that may weigh it again."""
-    for member in getattr(model, "members_", {}).values():
-        _check_model_forecast(member)
-
-
-def _check_model_forecast(model: Any) -> None:
-    """A fitted model on its own forecasts ``horizon`` finite steps of its targets, or the file is refused."""
-    if getattr(model, "context_", None) is None:
-        return
-    try:
-        forecast = np.asarray(model.predict())  # a complex forecast cast to float64 would lose its imaginary part
-        expected_shape = (model.horizon,) if getattr(model, "_one_d", False) else (model.horizon, model.n_targets_)
-        whole, real = forecast.shape == expected_shape, forecast.dtype.kind in "fiu"
-        finite = real and bool(np.isfinite(forecast).all())
-    except Exception as exc:  # noqa: BLE001 - whatever the forged state breaks, the answer is the same
-        raise ModelFileError(f"the model file's {type(model).__name__} does not forecast ({type(exc).__name__}: "
-                             f"{cut(exc)}); it was damaged or altered: refit and save again.") from None
-    if not whole or not finite:
-        what = (f"an array of shape {forecast.shape}" if not whole else "NaN or infinite values" if real
-                else f"values of dtype {forecast.dtype}, not real numbers")
-        raise ModelFileError(f"the model file's {type(model).__name__} forecasts {what}; it was damaged or altered: "
-                             "refit and save again.")
+    model_file.check_member_forecasts(obj.model_)
 
 
 def save(obj: Any, path: str | os.PathLike) -> Path:

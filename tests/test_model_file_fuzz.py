@@ -348,3 +348,11 @@ def test_a_fleet_keys_own_predictor_is_checked_as_its_own_file_would_be(folder, 
     datetime model forecast passed, and its targets were only counted."""
     with pytest.raises(ModelFileError, match=match):
         FleetPredictor.load(forged("fleet-incremental", folder, f"state._predictors.k0.state.{field}", mutation))
+
+
+@pytest.mark.parametrize("mutation", ["one short", "doubled"])
+def test_a_global_fleet_keys_kept_points_are_as_many_as_its_network_keeps(folder, mutation):
+    """One point short (its newest dropped), the key's forecast read the bucket before its last and was stamped
+    after it: the file loaded forecasting otherwise."""
+    with pytest.raises(ModelFileError, match="kept points"):
+        FleetPredictor.load(forged("fleet-global", folder, "state._global.fields.model.state.recent_.0", mutation))

@@ -1160,6 +1160,10 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
             or (seen > MAX_COUNT).any() or any(int(s) < len(r) for s, r in zip(seen, recent)):
         refuse(f"holds the global network's n_seen_ {quote(seen)}, not {n:,} counts of at least the points each key "
                "keeps")
+    keep = model._recent_length()  # a fit and an update keep each key's newest points, as many as it has up to this
+    if any(len(r) != min(int(s), keep) for s, r in zip(seen, recent)):
+        # A forecast reads a key's newest kept points: with one missing it forecast from the bucket before its last.
+        refuse(f"holds the global network's kept points not as each key's newest {keep:,} (or all it has seen)")
     origins, actual = getattr(model, "validation_origins_", None), model.validation_actual_
     if not isinstance(origins, list) or len(origins) != n or not all(
             _increasing_origins(o, a) for o, a in zip(origins, actual)):

@@ -356,3 +356,10 @@ def test_a_global_fleet_keys_kept_points_are_as_many_as_its_network_keeps(folder
     after it: the file loaded forecasting otherwise."""
     with pytest.raises(ModelFileError, match="kept points"):
         FleetPredictor.load(forged("fleet-global", folder, "state._global.fields.model.state.recent_.0", mutation))
+
+
+def test_a_networks_sizes_are_integers(folder):
+    """num_layers True built the same shapes on the meta device as 1, so the file loaded; torch's lstm() refused the
+    bool at the next update's forward (a TypeError)."""
+    with pytest.raises(ModelFileError, match="num_layers"):
+        WorkloadPredictor.load(forged("lstm", folder, "state.model_.state.network_.init.2", "true"))

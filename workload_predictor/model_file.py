@@ -31,6 +31,7 @@ small multiple of its own size, and a file is at most ``max_bytes``.
 from __future__ import annotations
 
 import collections
+import inspect
 import io
 import math
 import os
@@ -180,6 +181,10 @@ def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
 
     if not isinstance(init, list) or not all(v is None or isinstance(v, (bool, int, float, str)) for v in init):
         raise ModelFileError(f"the model file gives the network arguments {quote(init)}, not a list of plain values.")
+    for value, parameter in zip(init, inspect.signature(cls).parameters.values()):
+        # A size given as True or 2.0 builds the same shapes on the meta device, and torch's forward refuses it.
+        if parameter.annotation in (int, "int") and not is_integer(value):
+            raise ModelFileError(f"the model file gives the network's {parameter.name}={quote(value)}, not an integer.")
     stored = sum(int(np.asarray(v).size) for v in state.values())
     sizes = [v for v in init if isinstance(v, int) and not isinstance(v, bool)]
     if any(v < 0 or v > max(stored, 1) for v in sizes):

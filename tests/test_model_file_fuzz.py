@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import tracemalloc
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -363,3 +364,13 @@ def test_a_networks_sizes_are_integers(folder):
     bool at the next update's forward (a TypeError)."""
     with pytest.raises(ModelFileError, match="num_layers"):
         WorkloadPredictor.load(forged("lstm", folder, "state.model_.state.network_.init.2", "true"))
+
+
+@pytest.mark.parametrize("mutation", ["complex", "one more axis"])
+def test_stored_timestamps_that_are_not_datetimes_in_one_axis_are_refused_before_pandas_reads_them(folder, mutation):
+    """A series' index stored as complex numbers reached pandas, which cast them with a ComplexWarning (dropping the
+    imaginary part) before a later check refused the file; in two axes, pandas' own ValueError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cast's warning fails the test
+        with pytest.raises(ModelFileError, match="timestamps as an array of dtype"):
+            WorkloadPredictor.load(forged("dlinear", folder, "state.series_.fields.index", mutation))

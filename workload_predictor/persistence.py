@@ -247,7 +247,12 @@ class _Decoder:
         if kind == "__timedelta__":
             return pd.Timedelta(value[kind])
         if kind == "__datetimeindex__":
-            index = pd.DatetimeIndex(self.array(value[kind])).as_unit("ns")
+            stamps = self.array(value[kind])
+            if stamps.dtype.kind != "M" or stamps.ndim != 1:  # save writes datetime64[ns]; pandas would cast others
+                raise ModelFileError(f"the model file holds timestamps as an array of dtype {stamps.dtype} and shape "
+                                     f"{stamps.shape}, not datetimes in one axis; it was damaged or altered: save the "
+                                     "model again.")
+            index = pd.DatetimeIndex(stamps).as_unit("ns")
             return index if value.get("tz") is None else index.tz_localize("UTC").tz_convert(value["tz"])
         if kind == "__tuple__":
             return tuple(self.decode(v) for v in value[kind])

@@ -27,15 +27,20 @@ def test_too_little_time_for_the_processes_trains_in_this_process(monkeypatch):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_a_fleet_records_the_processes_it_did_not_start(monkeypatch, caplog):
-    _no_spawn(monkeypatch)
+def _fleet_fitted_with_too_little_time_to_spawn() -> FleetPredictor:
+    """A 3-key global LSTM fleet asked for 2 processes with 2 s of max_training_time (under SPAWN_SECONDS)."""
     start = pd.Timestamp("2024-03-01", tz="UTC")
     frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
                                      "requests": s[:, 0]}) for i, s in enumerate(fleet(3))], ignore_index=True)
     params = {"hidden_size": 4, "max_epochs": 1, "window": 24, "distributed": 2}
+    return FleetPredictor(model="global_lstm", horizon=5, random_state=0, max_training_time=2.0,
+                          model_params=params).fit(frame, key="endpoint")
+
+
+def test_a_fleet_records_the_processes_it_did_not_start(monkeypatch, caplog):
+    _no_spawn(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="workload_predictor.fleet"):
-        fitted = FleetPredictor(model="global_lstm", horizon=5, random_state=0, max_training_time=2.0,
-                                model_params=params).fit(frame, key="endpoint")
+        fitted = _fleet_fitted_with_too_little_time_to_spawn()
     assert "data-parallel processes" in fitted.time_limited_stages_
     assert any("data-parallel processes" in record.getMessage() for record in caplog.records)
 
@@ -58,13 +63,8 @@ def test_a_model_fitted_on_its_own_records_the_processes_it_did_not_start(monkey
 
 def test_under_a_fleet_the_network_records_its_stage_and_only_the_fleet_warns(monkeypatch, caplog):
     _no_spawn(monkeypatch)
-    start = pd.Timestamp("2024-03-01", tz="UTC")
-    frame = pd.concat([pd.DataFrame({"endpoint": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(s)),
-                                     "requests": s[:, 0]}) for i, s in enumerate(fleet(3))], ignore_index=True)
-    params = {"hidden_size": 4, "max_epochs": 1, "window": 24, "distributed": 2}
     with caplog.at_level(logging.WARNING):
-        fitted = FleetPredictor(model="global_lstm", horizon=5, random_state=0, max_training_time=2.0,
-                                model_params=params).fit(frame, key="endpoint")
+        fitted = _fleet_fitted_with_too_little_time_to_spawn()
     assert fitted.time_limited_stages_.count("data-parallel processes") == 1
     assert "data-parallel processes" in fitted._global.model.time_limited_stages_
     assert [r.name for r in caplog.records if "data-parallel processes" in r.getMessage()] == ["workload_predictor.fleet"]

@@ -56,7 +56,7 @@ from .._threads import torch_threads
 from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
-from .dlinear import window_weights
+from .dlinear import FOLLOW_ALPHA, window_weights
 from .lstm import _GLOBAL_RNG, _PatchLSTM, patch_for
 from .registry import check_verbose
 from .torch_runtime import (
@@ -80,6 +80,11 @@ BASE_CHUNK = 8192  # origins per chunk of the base's statistics (bounds their fl
 #: far past an ordinary key's windows (on the fleet benchmark's keys it moved ``scripts/global_update_accuracy.py``'s
 #: WAPE by under 2 %), well short of a degenerate scale's thousands.
 WINDOW_EXTENT = 30.0
+#: Key scales between which a forecast moves from the base's map to the level-following one (:meth:`GlobalLSTM._base_forecast`),
+#: by how far the mean of its window's newest patch sits from its key's offset: past the standardised windows the base
+#: is fitted on (a key's ordinary windows reach 4 scales rarely, bursts flagged past them weigh little), wholly
+#: followed from 8 (a key at Poisson(100) dropping to 20 stands 8.5 scales out).
+LEVEL_NEAR, LEVEL_FAR = 4.0, 8.0
 #: ``time_limited_stages_``: the network's training ended by ``max_training_time`` (a fleet's name for it too).
 TRAINING_STAGE = "global lstm training"
 
@@ -177,6 +182,8 @@ def _check_keys(keys: list) -> None:
 #: Each fitted model's kept points as its forecast reads them, with the kept points and ``robust`` they were found for
 #: (:meth:`GlobalLSTM._settled_recent`).
 _SETTLED_RECENT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Each fitted model's level-following map, with the base statistics it was solved from (:meth:`GlobalLSTM._following_coef`).
+_FOLLOWING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class GlobalLSTM(ParamsMixin):
@@ -690,10 +697,56 @@ class GlobalLSTM(ParamsMixin):
         ridge[-1] = 1e-12  # the intercept is not shrunk
         return np.linalg.solve(self.base_gram_ + np.diag(ridge), self.base_cross_)  # [p, H*k]
 
-    def _base_forecast(self, z: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    def _base_forecast(self, z: np.ndarray, origins: np.ndarray, follow: bool = False) -> np.ndarray:
+        """The base's forecasts ``[m, H*k]`` of the standardised windows of ``z`` at ``origins``.
+
+        With ``follow`` (forecasts; the network's residual targets are the fitted map's), a window whose newest patch
+        sits further than ``LEVEL_NEAR`` of its key's scales from its offset (its mean, per target) is forecast
+        toward the level-following map (:meth:`_following_coef`), wholly past ``LEVEL_FAR``. The base is fitted on
+        standardised windows, which sit near their key's offset: nothing in them says how a window far from it
+        goes on, and the fitted map's weights sum to about 2 there (1.7-2.7 a step on a fleet of three keys), so a
+        key at Poisson(100) that dropped to Poisson(20) was forecast 1.6 after 50 buckets (a per-key DLinear 17.9)
+        and one that rose from 20 to 100 was forecast 127 (113)."""
         if not self.linear_base:
             return np.zeros((len(origins), self.horizon * self.n_targets_))
-        return self._features(z, origins) @ self.base_coef_  # [m, H*k]
+        features = self._features(z, origins)  # [m, W*k+1]
+        forecast = features @ self.base_coef_  # [m, H*k]
+        if not follow:
+            return forecast
+        k, patch = self.n_targets_, self.patch_size_
+        level = features[:, -1 - patch * k : -1].reshape(len(origins), patch, k).mean(axis=1)  # [m, k]
+        share = np.clip((np.abs(level) - LEVEL_NEAR) / (LEVEL_FAR - LEVEL_NEAR), 0.0, 1.0)  # [m, k]
+        far = np.flatnonzero(share.any(axis=1))
+        if len(far):
+            share = np.tile(share[far], (1, self.horizon))  # [f, H*k]: output (h, t) is column h*k + t
+            forecast[far] = (1 - share) * forecast[far] + share * (features[far] @ self._following_coef())
+        return forecast
+
+    def _following_coef(self) -> np.ndarray:
+        """The level-following map ``[W*k+1, H*k]`` on the base's features: the ridge regression of each window less
+        its target's newest input onto its targets less the same (NLinear's normalisation, as DLinear's
+        ``follow_level``), solved from the base's statistics (``S f`` for the features ``f``; ``S G S^T`` and
+        ``S (C - G P^T)`` with ``P`` picking each output's newest input) with DLinear's penalty (``FOLLOW_ALPHA``, which
+        shrinks it toward that input), and mapped back to the raw features: each step's weights on a target's inputs
+        sum to one, so a window's level carries to its forecast. Solved once per state of the statistics."""
+        gram, cross = self.base_gram_, self.base_cross_
+        cached = _FOLLOWING.get(self)
+        if cached is not None and cached[0] is gram and cached[1] is cross:
+            return cached[2]
+        p, k = len(gram), self.n_targets_
+        newest = np.zeros((p - 1, k))  # [W*k, k]: each target's newest input
+        newest[(self.window_ - 1) * k :] = np.eye(k)
+        shift = np.eye(p)  # S: each input less its target's newest
+        shift[:-1, :-1] -= np.tile(np.eye(k), (self.window_, 1)) @ newest.T
+        picks = np.tile(newest, (1, self.horizon))  # [W*k, H*k]: P^T
+        shifted_gram = shift @ gram @ shift.T
+        shifted_cross = shift @ (cross - gram[:, :-1] @ picks)
+        ridge = np.full(p, max(FOLLOW_ALPHA * np.trace(shifted_gram[:-1, :-1]) / max(1, p - 1), 1e-12))
+        ridge[-1] = 1e-12  # the intercept is not shrunk
+        coef = shift.T @ np.linalg.solve(shifted_gram + np.diag(ridge), shifted_cross)
+        coef[:-1] += picks
+        _FOLLOWING[self] = (gram, cross, coef)
+        return coef
 
     # -- tensors and forecasts -------------------------------------------------------------
     def _tensors(self, z: list[np.ndarray], origins: list[np.ndarray], with_targets: bool):
@@ -730,7 +783,7 @@ class GlobalLSTM(ParamsMixin):
             if device.type == "cuda":
                 x = x.pin_memory()
             residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
-        base = np.concatenate([self._base_forecast(zi, oi) for zi, oi in zip(z, origins)])  # [m, H*k]
+        base = np.concatenate([self._base_forecast(zi, oi, follow=True) for zi, oi in zip(z, origins)])  # [m, H*k]
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.

@@ -60,27 +60,34 @@ def _fitted(targets: int) -> tuple[GlobalLSTM, list[np.ndarray]]:
 def test_windows_near_their_keys_scale_keep_the_fitted_map_and_far_ones_carry_their_level():
     """A window whose newest patch sits within ``LEVEL_NEAR`` scales of its key's offset is forecast by the fitted
     base alone (an ordinary key's forecasts are the fitted map's); the level-following map carries a shift of one
-    target's inputs to that target's forecast, one for one, and to no other target's."""
+    target's inputs to that target's forecast, one for one, and to no other target's; past ``LEVEL_FAR`` a window
+    is forecast by it."""
     from workload_predictor.models.global_lstm import LEVEL_NEAR
+
     model, series = _fitted(targets=2)
+    patch, k = model.patch_size_, 2
+
+    def newest(z, origins):  # [m, P*k]: each window's newest patch, as the network reads it
+        return np.stack([z[o - patch : o].reshape(-1) for o in origins]).astype(np.float32)
+
     for i, y in enumerate(series):
         z = (y - model.offset_[i]) / model.scale_[i]
         origins = np.arange(model.window_, len(y) - model.horizon + 1)
-        newest = np.stack([z[o - model.patch_size_ : o].mean(axis=0) for o in origins])  # [m, k]
-        near = origins[(np.abs(newest) <= LEVEL_NEAR).all(axis=1)]
+        level = newest(z, origins).reshape(len(origins), patch, k).mean(axis=1)
+        near = origins[(np.abs(level) <= LEVEL_NEAR).all(axis=1)]
         assert len(near) > 0.9 * len(origins)
-        np.testing.assert_array_equal(model._base_forecast(z, near, follow=True), model._base_forecast(z, near))
+        base = model._base_forecast(z, near)
+        np.testing.assert_array_equal(model._followed(base, newest(z, near), [z], [near]), base)
     z = (series[1] - model.offset_[1]) / model.scale_[1]
     origin = np.array([100])
     coef = model._following_coef()
-    features = model._features(z, origin)
-    for target in range(2):
+    for target in range(k):
         moved = z.copy()
         moved[:, target] += 12.0  # 12 scales: past LEVEL_FAR
-        change = (model._features(moved, origin) @ coef - features @ coef).reshape(model.horizon, 2)
-        expected = np.zeros((model.horizon, 2))
+        change = (model._features(moved, origin) @ coef - model._features(z, origin) @ coef).reshape(model.horizon, k)
+        expected = np.zeros((model.horizon, k))
         expected[:, target] = 12.0
         np.testing.assert_allclose(change, expected, atol=1e-9)
-        # Past LEVEL_FAR the forecast is the level-following map's.
-        np.testing.assert_allclose(model._base_forecast(moved, origin, follow=True)[:, target::2],
-                                   (model._features(moved, origin) @ coef)[:, target::2], rtol=1e-12)
+        followed = model._followed(model._base_forecast(moved, origin), newest(moved, origin), [moved], [origin])
+        np.testing.assert_allclose(followed[:, target::k], (model._features(moved, origin) @ coef)[:, target::k],
+                                   rtol=1e-12)

@@ -25,6 +25,8 @@ and darts do for many series:
   standardised window to the standardised horizon, shared by all keys and solved in
   closed form from accumulated Gram statistics (exact, milliseconds, and exactly
   updatable). Early stopping keeps the base alone when the network cannot beat it.
+  A window far from its key's scale (a level shift) is forecast toward the level-following
+  map solved from the same statistics (NLinear's, as DLinear's ``follow_level``).
 * **The validation protocol of every forecaster.** Each key's chronological tail
   (``validation_origins``) is held out of training and forecast out of sample; those
   forecasts (``validation_forecast_`` against ``validation_actual_``) give the
@@ -80,10 +82,10 @@ BASE_CHUNK = 8192  # origins per chunk of the base's statistics (bounds their fl
 #: far past an ordinary key's windows (on the fleet benchmark's keys it moved ``scripts/global_update_accuracy.py``'s
 #: WAPE by under 2 %), well short of a degenerate scale's thousands.
 WINDOW_EXTENT = 30.0
-#: Key scales between which a forecast moves from the base's map to the level-following one (:meth:`GlobalLSTM._base_forecast`),
-#: by how far the mean of its window's newest patch sits from its key's offset: past the standardised windows the base
-#: is fitted on (a key's ordinary windows reach 4 scales rarely, bursts flagged past them weigh little), wholly
-#: followed from 8 (a key at Poisson(100) dropping to 20 stands 8.5 scales out).
+#: Key scales between which a forecast moves from the base's map to the level-following one (:meth:`GlobalLSTM._followed`),
+#: by how far the mean of its window's newest patch sits from its key's offset: past most of the standardised windows
+#: the base is fitted on (1.2 % of the fleet benchmark's windows are past 4), wholly followed from 8 (a key at
+#: Poisson(100) dropping to 20 stands 8.5 scales out).
 LEVEL_NEAR, LEVEL_FAR = 4.0, 8.0
 #: ``time_limited_stages_``: the network's training ended by ``max_training_time`` (a fleet's name for it too).
 TRAINING_STAGE = "global lstm training"
@@ -697,30 +699,39 @@ class GlobalLSTM(ParamsMixin):
         ridge[-1] = 1e-12  # the intercept is not shrunk
         return np.linalg.solve(self.base_gram_ + np.diag(ridge), self.base_cross_)  # [p, H*k]
 
-    def _base_forecast(self, z: np.ndarray, origins: np.ndarray, follow: bool = False) -> np.ndarray:
-        """The base's forecasts ``[m, H*k]`` of the standardised windows of ``z`` at ``origins``.
-
-        With ``follow`` (forecasts; the network's residual targets are the fitted map's), a window whose newest patch
-        sits further than ``LEVEL_NEAR`` of its key's scales from its offset (its mean, per target) is forecast
-        toward the level-following map (:meth:`_following_coef`), wholly past ``LEVEL_FAR``. The base is fitted on
-        standardised windows, which sit near their key's offset: nothing in them says how a window far from it
-        goes on, and the fitted map's weights sum to about 2 there (1.7-2.7 a step on a fleet of three keys), so a
-        key at Poisson(100) that dropped to Poisson(20) was forecast 1.6 after 50 buckets (a per-key DLinear 17.9)
-        and one that rose from 20 to 100 was forecast 127 (113)."""
+    def _base_forecast(self, z: np.ndarray, origins: np.ndarray) -> np.ndarray:
         if not self.linear_base:
             return np.zeros((len(origins), self.horizon * self.n_targets_))
-        features = self._features(z, origins)  # [m, W*k+1]
-        forecast = features @ self.base_coef_  # [m, H*k]
-        if not follow:
-            return forecast
-        k, patch = self.n_targets_, self.patch_size_
-        level = features[:, -1 - patch * k : -1].reshape(len(origins), patch, k).mean(axis=1)  # [m, k]
+        return self._features(z, origins) @ self.base_coef_  # [m, H*k]
+
+    def _followed(self, base: np.ndarray, newest: np.ndarray, z: list[np.ndarray], origins: list[np.ndarray]) -> np.ndarray:
+        """The base's forecasts ``base`` (``[m, H*k]``, of the windows at ``origins[i]`` of ``z[i]``, in that order)
+        with each window whose newest patch (``newest``: ``[m, P*k]``) sits further than ``LEVEL_NEAR`` of its key's
+        scales from its offset (its mean, per target) forecast toward the level-following map
+        (:meth:`_following_coef`), wholly past ``LEVEL_FAR``; the others' as they are.
+
+        The base is fitted on standardised windows, which sit near their key's offset: nothing in them says how a
+        window far from it goes on, and the fitted map's weights sum to about 2 there (1.7-2.7 a step on a fleet of
+        three keys), so a key at Poisson(100) that dropped to Poisson(20) was forecast 2.6 after 50 buckets (a
+        per-key DLinear 17.9) and one that rose from 20 to 100 was forecast 150 (108). Forecasts only: the network's
+        residual targets are the fitted map's."""
+        if not self.linear_base or not len(base):
+            return base
+        k = self.n_targets_
+        level = newest.reshape(len(newest), self.patch_size_, k).mean(axis=1, dtype=np.float64)  # [m, k]
         share = np.clip((np.abs(level) - LEVEL_NEAR) / (LEVEL_FAR - LEVEL_NEAR), 0.0, 1.0)  # [m, k]
         far = np.flatnonzero(share.any(axis=1))
-        if len(far):
-            share = np.tile(share[far], (1, self.horizon))  # [f, H*k]: output (h, t) is column h*k + t
-            forecast[far] = (1 - share) * forecast[far] + share * (features[far] @ self._following_coef())
-        return forecast
+        if not len(far):
+            return base
+        first = np.cumsum([0] + [len(o) for o in origins])  # each key's first row
+        features = []
+        for i in np.unique(np.searchsorted(first, far, side="right") - 1):  # the keys of the far windows
+            rows = far[(far >= first[i]) & (far < first[i + 1])]
+            features.append(self._features(z[i], origins[i][rows - first[i]]))
+        share = np.tile(share[far], (1, self.horizon))  # [f, H*k]: output (h, t) is column h*k + t
+        base = base.copy()
+        base[far] = (1 - share) * base[far] + share * (np.concatenate(features) @ self._following_coef())
+        return base
 
     def _following_coef(self) -> np.ndarray:
         """The level-following map ``[W*k+1, H*k]`` on the base's features: the ridge regression of each window less
@@ -783,7 +794,8 @@ class GlobalLSTM(ParamsMixin):
             if device.type == "cuda":
                 x = x.pin_memory()
             residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
-        base = np.concatenate([self._base_forecast(zi, oi, follow=True) for zi, oi in zip(z, origins)])  # [m, H*k]
+        base = np.concatenate([self._base_forecast(zi, oi) for zi, oi in zip(z, origins)])  # [m, H*k]
+        base = self._followed(base, x[:, -1].numpy(), z, origins)  # a window far from its key's scale: its level
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.

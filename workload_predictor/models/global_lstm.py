@@ -525,12 +525,15 @@ class GlobalLSTM(ParamsMixin):
     def _forecast_bytes(self, m: float, activations: bool = True) -> float:
         """An upper estimate of the bytes :meth:`_forecast` allocates for ``m`` windows: their patches (float64,
         concatenated, float32), the base's features (windows, then with the intercept) and forecast, the
-        network's output (float32, float64) and the forecasts; and, with ``activations``, the network's
-        activations (float32, a ``PREDICT_CHUNK`` of windows at a time)."""
+        network's output (float32, float64) and the forecasts; the level-following map's solve (at most five
+        matrices of the base's statistics' size, :meth:`_following_coef`); and, with ``activations``, the
+        network's activations (float32, a ``PREDICT_CHUNK`` of windows at a time)."""
         window, k, horizon = self.window_, self.n_targets_, self.horizon
         n_patches = window // self.patch_size_
         network = 4.0 * min(m, PREDICT_CHUNK) * n_patches * int(self.hidden_size) * (int(self.num_layers) + 4)
-        return 8.0 * m * (4.5 * window * k + 6 * horizon * k + 2) + (network if activations else 0.0)
+        p = window * k + 1
+        return (8.0 * m * (4.5 * window * k + 6 * horizon * k + 2) + 8.0 * 5 * p * (p + horizon * k)
+                + (network if activations else 0.0))
 
     def _spread(self, origins: np.ndarray) -> np.ndarray:
         """At most ``max_windows_per_key`` origins, spread evenly, the newest kept."""
@@ -933,7 +936,8 @@ class GlobalLSTM(ParamsMixin):
         Each key's kept tail is extended and standardised (float64 copies); each window the new
         points complete is gathered as the network's patches (float64, then float32) and the
         base's features (twice: forecast and statistics) and forecast; each key's validation
-        buffers are concatenated and cut; the base's Gram statistics are replaced; each updated key's
+        buffers are concatenated and cut; the base's Gram statistics are replaced (and the level-following map
+        solved from them, :meth:`_following_coef`: five matrices of their size at most); each updated key's
         newest non-zero points (``weight_nonzero_``) are extended and cut. The network's activations
         (float32, a ``PREDICT_CHUNK`` of windows at a time) are added.
         """
@@ -945,7 +949,7 @@ class GlobalLSTM(ParamsMixin):
         activations = 4.0 * min(m, PREDICT_CHUNK) * (window // self.patch_size_) * self.hidden_size * (self.num_layers + 4)
         nonzero = 8.0 * 2 * k * (int(np.count_nonzero(added)) * anomaly.BUSY_KEPT + m)
         return (8.0 * 3 * history * k + 8.0 * m * (4.5 * window * k + 6 * horizon * k + 2)
-                + 8.0 * 4 * validation * horizon * k + 8.0 * 2 * p * (p + horizon * k) + activations + nonzero)
+                + 8.0 * 4 * validation * horizon * k + 8.0 * 7 * p * (p + horizon * k) + activations + nonzero)
 
     def model_bytes(self) -> int:
         """Bytes of the network's weights as used for inference (int8 when quantised) plus the base's coefficients."""

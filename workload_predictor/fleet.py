@@ -1541,27 +1541,30 @@ def _settled_keys(items: list[KeySeries], flags: dict[int, list]) -> dict[int, n
     return found
 
 
-def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> dict[int, np.ndarray]:
+def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> tuple[dict[int, np.ndarray], dict[int, list]]:
     """The keys of one length whose DLinear fit would weigh a flagged bucket (``DLinear(robust=True)``):
-    ``{index in items: weight floor (k,)}``.
+    ``{index in items: weight floor (k,)}``, and their flagged buckets over the whole series
+    (:func:`workload_predictor.anomaly.series_flags` for that floor, ``{index in items: flags}``).
 
     The batched fit weighs these keys' windows as DLinear does (``fit_batched``'s
-    ``floors``). A key can only hold one if its range exceeds ``K`` floors (a few
-    microseconds per key); those are checked as DLinear does.
+    ``floors``, reading their weights from ``scans``). A key can only hold one if its range exceeds ``K`` floors
+    (a few microseconds per key); those are scanned for their floor: a key's fit weighs a bucket where its training
+    part or its refit's points hold a flag, and a point's flag depends only on the points up to it, so where the
+    scan of the whole series flags any.
     """
     from . import anomaly
     from .windows import validation_origins
 
     if not getattr(reference, "robust", False) or not items:
-        return {}
+        return {}, {}
     try:
         n_train = int(validation_origins(len(items[0].values), reference.horizon, reference.validation_fraction,
                                          reference.max_validation_windows)[0])
     except (ValueError, IndexError):
-        return {}  # too short: the batched fit reports it
+        return {}, {}  # too short: the batched fit reports it
     if n_train < 2:
-        return {}
-    found = {}
+        return {}, {}
+    found, scans = {}, {}
     for i, item in enumerate(items):  # key by key: no block-sized temporaries (a worker's heap is kept small)
         spread = item.values.max(axis=0) - item.values.min(axis=0)  # [k]
         if not (spread > anomaly.K).any():  # the floor is at least 1
@@ -1569,12 +1572,10 @@ def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> dict[in
         floor = anomaly.floor_of(item.values[:n_train])
         if not (spread > anomaly.K * floor).any():
             continue
-        model = copy.copy(reference)
-        model.weight_floor_ = floor
-        if model._element_weights(item.values[:n_train], 0) is not None or \
-                model._element_weights(item.values, n_train) is not None:
-            found[i] = floor
-    return found
+        flags = anomaly.series_flags(item.values, floor)
+        if flags:
+            found[i], scans[i] = floor, flags
+    return found, scans
 
 
 def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: list[str]):
@@ -1592,12 +1593,13 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
     for (_, freq), items in groups.items():
         flags: dict[int, list] = {}  # each scanned key's flagged buckets (by its row in the block)
         try:
+            floors, scans = _weighted_keys(reference, items)
             fit = fit_batched(np.stack([item.values for item in items]), horizon=reference.horizon,
                               window=reference.window, kernel_size=reference.kernel_size, alpha=reference.alpha,
                               candidate_windows=reference.candidate_windows,
                               validation_fraction=reference.validation_fraction,
                               max_validation_windows=reference.max_validation_windows, blend=reference.blend,
-                              device=device, floors=_weighted_keys(reference, items),
+                              device=device, floors=floors, scans=scans,
                               follow_level=reference.follow_level, settled=_settled_keys(items, flags))
         except MemoryLimitError:  # the partition's, not a key's: _fit_partition fits its keys one by one
             raise

@@ -180,20 +180,31 @@ class Weighted:
     built by the single-series code (``WindowStats.weighted``) and replace the batched
     ones; everything else (search, solves, blend, forecasts) stays batched. ``train``
     maps a series' index in the batch to the weights ``(n_train, k)`` of its training
-    part's points (``None``: all 1); ``models`` to a DLinear holding its floor.
+    part's points (``None``: all 1); ``models`` to a DLinear holding its floor; ``flags`` to the flagged
+    buckets of its whole series (:func:`~workload_predictor.anomaly.series_flags` for that floor), which every
+    part's weights read: a point's weight depends only on the points up to it, so the training part's and the
+    refit's are those of the same flags (as ``DLinear._element_weights`` of each part gives them).
     """
 
     models: dict[int, DLinear]
     train: dict[int, np.ndarray | None]
+    flags: dict[int, list] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, y: np.ndarray, floors: dict[int, np.ndarray] | None, horizon: int, n_train: int) -> "Weighted":
-        models = {}
+    def of(cls, y: np.ndarray, floors: dict[int, np.ndarray] | None, horizon: int, n_train: int,
+           scans: dict[int, list] | None = None) -> "Weighted":
+        """``scans``: the flags of the series the caller scanned already (see ``fit_batched``); the others are
+        scanned here."""
+        models, flags = {}, {}
         for b, floor in (floors or {}).items():
             model = DLinear(horizon=horizon, robust=True)
             model.weight_floor_ = floor
             models[int(b)] = model
-        return cls(models, {b: model._element_weights(y[b, :n_train], 0) for b, model in models.items()})
+            if floor is not None:
+                known = (scans or {}).get(int(b))
+                flags[int(b)] = anomaly.series_flags(y[b], floor) if known is None else known
+        shape = (n_train, y.shape[2])
+        return cls(models, {b: _part_weights(flags.get(b), shape, 0) for b in models}, flags)
 
     def refit_weights(self, b: int, y: np.ndarray, window: int, n_train: int) -> tuple[np.ndarray | None, int]:
         """Series ``b``'s point weights for the refit on all of ``y`` ``(n, k)`` and the position they start at,
@@ -201,7 +212,15 @@ class Weighted:
         model = self.models[b]
         model.window_ = window
         start = max(min(n_train - window - model.horizon + 1, len(y) - model._recent_length()), 0)
-        return model._element_weights(y, start), start
+        return _part_weights(self.flags.get(b), y.shape, start), start
+
+
+def _part_weights(flags: list | None, shape: tuple[int, int], start: int) -> np.ndarray | None:
+    """:func:`~workload_predictor.anomaly.element_weights` of positions ``start .. shape[0] - 1`` of a series whose
+    whole scan flagged ``flags`` (``None``: no floor, all 1)."""
+    if not flags:
+        return None
+    return anomaly._weights_of([flag for flag in flags if start <= flag[0] < shape[0]], shape, start)
 
 
 def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray, count: np.ndarray | None = None) -> np.ndarray:
@@ -315,7 +334,7 @@ def fit_batched(
     candidate_windows: Sequence[int] | None = None, validation_fraction: float = 0.15,
     max_validation_windows: int = 100, blend: int = 3, device: str | None = None,
     floors: dict[int, np.ndarray] | None = None, follow_level: bool = True,
-    settled: dict[int, np.ndarray] | None = None,
+    settled: dict[int, np.ndarray] | None = None, scans: dict[int, list] | None = None,
 ) -> BatchFit:
     """Fit DLinear to each of ``B`` series of the same length, ``y`` ``(B, n, k)``: the batched ``DLinear.fit``.
 
@@ -330,7 +349,10 @@ def fit_batched(
     window less its last value, :func:`~workload_predictor.models.dlinear.follow_last`), and so
     is ``alpha`` (``None``: DLinear's default, chosen per series). ``settled`` maps the index of each series
     holding a burst it came back from to that series with the burst at its median (``(n, k)``): its validation
-    forecasts and targets read that, as ``DLinear.fit`` given the flagged buckets does. Raises ``WorkloadDataError``
+    forecasts and targets read that, as ``DLinear.fit`` given the flagged buckets does. ``scans`` maps the index of
+    a series of ``floors`` the caller scanned already to its flagged buckets over all of its points
+    (:func:`~workload_predictor.anomaly.series_flags` for its floor): its weights are read from them, not scanned
+    again. Raises ``WorkloadDataError``
     (from DLinear's checks) when the series are too short for the settings.
 
     Under a time limit (:mod:`workload_predictor._deadline`) the stages end early as ``DLinear.fit``'s do:
@@ -349,7 +371,7 @@ def fit_batched(
     origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows, candidate_windows)
     n_train = int(origins_val[0])
     with single_blas_thread():
-        weighted = Weighted.of(y, floors, horizon, n_train)
+        weighted = Weighted.of(y, floors, horizon, n_train, scans)
         offset, scale = _scales(y[:, :n_train], weighted.train)  # [B, k]
         z_all = ((y - offset[:, None, :]) / scale[:, None, :]).transpose(0, 2, 1).reshape(n_series * k, n)  # [B*k, n]
         if window is not None:  # no search: the default penalty, as DLinear

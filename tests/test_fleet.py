@@ -243,6 +243,49 @@ def test_batched_kernel_weighs_flagged_buckets_as_dlinear():
             assert not np.allclose(plain.intercept[b], model.intercept_, rtol=1e-6)
 
 
+
+def test_dlinear_fleet_scans_each_weighted_key_once_and_fits_it_as_scanning_each_part(monkeypatch):
+    """A key holding a bucket DLinear weighs down has its whole series scanned once per fleet fit: its training
+    part's, tail's and refit's weights are read from those flags (``fit_batched``'s ``scans``), the same fit as
+    ``fit_batched`` scanning the key itself, bit for bit, and the same forecast as the key's own predictor."""
+    from workload_predictor import anomaly
+    from workload_predictor.models import dlinear_batched
+
+    frame = make_fleet(n_keys=5, n=400, seed=3)
+    frame.loc[(frame["endpoint"] == "k1") & (frame.index % 400 == 150), "requests"] = 10**9  # training part
+    frame.loc[(frame["endpoint"] == "k3") & (frame.index % 400 == 380), "requests"] = 5 * 10**6  # the tail only
+    scanned, fits = [], []
+    series_flags, fit_batched_ = anomaly.series_flags, dlinear_batched.fit_batched
+
+    def counting(values, floor):
+        scanned.append((values.copy(), np.array(floor, dtype=float)))
+        return series_flags(values, floor)
+
+    def recording(y, **kwargs):
+        fits.append((y, kwargs))
+        return fit_batched_(y, **kwargs)
+
+    monkeypatch.setattr(anomaly, "series_flags", counting)
+    monkeypatch.setattr(dlinear_batched, "fit_batched", recording)
+    fleet = FleetPredictor(horizon=6).fit(frame, key="endpoint")
+    (y, kwargs), = fits
+    assert sorted(kwargs["floors"]) == sorted(kwargs["scans"]) == [1, 3]
+    for b in (1, 3):  # its whole series scanned twice (its input flags, anomaly.fit_scan; its weights), no part
+        of_key = [values for values, _ in scanned if np.array_equal(values, y[b, : len(values)])]
+        assert [len(values) for values in of_key] == [len(y[b])] * 2
+    monkeypatch.setattr(anomaly, "series_flags", series_flags)
+    direct = fit_batched_(y, **{**kwargs, "scans": None})  # each key's parts scanned by the fit itself
+    again = fit_batched_(y, **kwargs)
+    for name in ("coef", "intercept", "offset", "scale", "validation_forecast"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(direct, name), err_msg=name)
+    assert again.window_weights == direct.window_weights
+    got = fleet.predict()
+    for key in ("k1", "k3"):
+        alone = reference(frame, key, ("requests",), horizon=6).predict()
+        rows = got[got["endpoint"] == key]
+        for column in ("yhat", "lower", "upper"):
+            np.testing.assert_allclose(rows[column], getattr(alone, column)[:, 0], rtol=1e-9, atol=1e-9)
+
 def test_fleet_calibration_equals_the_predictors_key_by_key():
     """The fleet calibrates its keys at once; each key's interval, confidence and MAE equal ``calibration``'s,
     also where a zero width is raised (per key and target, never from another key) and a load is all zero."""

@@ -420,7 +420,9 @@ def fit_batched(
                     kept[row] = WindowStats.weighted(z_all[rows[row], :n_train], origins, w, horizon,
                                                      window_weights(column, origins, w, horizon), column)
                     centred.put(row, CentredStats.of(kept[row]))
-            train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level)  # [G*k, w, H]
+            # centred.gram shifted in place: the refit reads fresh moments (or, cut, the training part's again)
+            train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level,
+                                                    in_place=True)  # [G*k, w, H]
             x = z_all[rows][:, origins_val[:, None] + np.arange(-w, 0)]  # [G*k, v, w]
             for g in np.flatnonzero(np.isin(keys, list(settled or ()))):
                 b = int(keys[g])
@@ -435,6 +437,7 @@ def fit_batched(
             origins_tail = np.arange(n_train - horizon + 1, n - horizon + 1)
             if _no_time(len(origins_tail), len(rows), w, horizon, pace):
                 cut(plain, "dlinear refit")
+                centred = BatchCentred.of(stats)  # the training part's (the weighted rows are put below)
             else:
                 added = batched_window_stats(z_all[rows], origins_tail, w, horizon)
                 xx = stats.xx  # the training part's, read no more: the tail's added in place

@@ -106,9 +106,11 @@ def _shared_state(original, copied) -> list[str]:
 
 
 def _check_copies(estimator, fitted: bool, new: pd.DataFrame) -> None:
-    """Each copy forecasts as the original does; updating it leaves the original's whole state as it was; a deep
-    copy or a pickled one shares nothing mutable with it; each copy updated forecasts as the original updated."""
+    """Each copy forecasts as the original does; forecasting or updating it leaves the original's whole state as it
+    was; a deep copy or a pickled one shares nothing mutable with it; each copy updated forecasts as the original
+    updated."""
     expected = _forecast(estimator) if fitted else None
+    before = _state_bytes(estimator)
     for how, copy_of in COPIES.items():
         copied = copy_of(estimator)
         assert type(copied) is type(estimator), how
@@ -119,7 +121,7 @@ def _check_copies(estimator, fitted: bool, new: pd.DataFrame) -> None:
             pd.testing.assert_frame_equal(_forecast(copied), expected, obj=how)
     if not fitted:
         return
-    before = _state_bytes(estimator)
+    assert _state_bytes(estimator) == before, "forecasting a copy changed the original"
     updated = {how: copy_of(estimator).update(new) for how, copy_of in COPIES.items()}
     assert _state_bytes(estimator) == before, "updating a copy changed the original"
     pd.testing.assert_frame_equal(_forecast(estimator), expected)
@@ -369,3 +371,46 @@ def test_a_fleet_deep_copy_an_update_lands_in_is_one_state(monkeypatch, mode):
     assert landed
     pd.testing.assert_frame_equal(copied.predict(), before)
     pd.testing.assert_frame_equal(copied.update(new).predict(), fleet.predict())
+
+
+@pytest.mark.parametrize("how", COPIES)
+def test_a_copys_forecasts_are_not_timed_in_the_originals_health(how, series):
+    """``predict`` appends its duration to ``predict_seconds_``, which ``health`` reports (``prediction_seconds``).
+    A shallow copy shared that buffer, so a copy's forecasts (a slow one on a busy thread, thousands of them in a
+    test harness) showed in the original's health. Every copy times its own."""
+    predictor = WorkloadPredictor(horizon=5).fit(series[0])
+    predictor.predict()
+    timings = list(predictor.predict_seconds_)
+    reported = predictor.health()["metrics"]["prediction_seconds"]["value"]
+    copied = COPIES[how](predictor)
+    for _ in range(3):
+        copied.predict()
+    assert list(predictor.predict_seconds_) == timings
+    assert predictor.health()["metrics"]["prediction_seconds"]["value"] == reported
+    assert len(copied.predict_seconds_) == len(timings) + 3
+
+
+def test_a_deep_copy_a_forecast_in_another_thread_lands_in_is_one_state(series):
+    """``predict`` appends its timing in any thread. A deep copy iterated the live timings (``copy`` reconstructs a
+    deque item by item, in Python), so a forecast in another thread landing meanwhile failed the copy with
+    "RuntimeError: deque mutated during iteration". Here the forecast runs in another thread at the moment the copy
+    reaches a timing (a timing whose deep copy starts it and waits for it): the copy succeeds and holds the
+    timings as they were when it began."""
+    predictor = WorkloadPredictor(horizon=5).fit(series[0])
+    predictor.predict()
+    landed = []
+
+    class Timing(float):
+        def __deepcopy__(self, memo):
+            if not landed:
+                thread = threading.Thread(target=lambda: landed.append(predictor.predict()))
+                thread.start()
+                thread.join()
+            return float(self)
+
+    predictor.predict_seconds_.append(Timing(0.001))
+    timings = list(predictor.predict_seconds_)
+    copied = copy.deepcopy(predictor)
+    assert landed
+    assert list(copied.predict_seconds_) == timings and len(predictor.predict_seconds_) == len(timings) + 1
+    pd.testing.assert_frame_equal(_forecast(copied), _forecast(predictor))

@@ -309,8 +309,15 @@ class WorkloadPredictor(ParamsMixin):
         C, which no other thread interleaves with), and the published state where it is theirs. An update in
         another thread publishes its state, then sets the attributes: a copy reading them one by one beside it mixed
         the states before and after it (a forecast of one, the series and last bucket an update continues of the
-        other). A published state of other attributes is left out; the copy publishes its own at its first read."""
+        other). A published state of other attributes is left out; the copy publishes its own at its first read.
+
+        The predict timings are copied too (``deque.copy``, in C): ``predict`` appends to them in any thread, so a
+        shallow copy sharing them showed its timings in the original's ``health``, and a deep copy iterating them
+        beside a ``predict`` failed with "deque mutated during iteration"."""
         attributes = dict(vars(self))
+        timings = attributes.get("predict_seconds_")
+        if isinstance(timings, collections.deque):
+            attributes["predict_seconds_"] = timings.copy()
         published = getattr(self, "_published", None)
         if published is None or published.model is not attributes.get("model_") or \
                 published.series is not attributes.get("series_"):

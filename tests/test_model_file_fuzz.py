@@ -374,3 +374,37 @@ def test_stored_timestamps_that_are_not_datetimes_in_one_axis_are_refused_before
         warnings.simplefilter("error")  # the cast's warning fails the test
         with pytest.raises(ModelFileError, match="timestamps as an array of dtype"):
             WorkloadPredictor.load(forged("dlinear", folder, "state.series_.fields.index", mutation))
+
+
+def forged_value(kind: str, folder: str, field: str, value) -> str:
+    """The path of ``kind``'s file with the stored ``field`` set to the JSON ``value``."""
+    _, _, _, _, header, state, arrays, fields, _ = original(kind, folder)
+    path = dict((name, path) for path, name in reversed(fields))[field]
+    changed = copy.deepcopy(state)
+    node(changed, path[:-1])[path[-1]] = value
+    file = f"{folder}/{kind}-forged.wpm"
+    with open(file, "wb") as out:
+        out.write(pack(header, changed, arrays))
+    return file
+
+
+@pytest.mark.parametrize("key", ["yhat", "timestamp", "lower", "upper", [1, 2], {"__dict__": []}],
+                         ids=["yhat", "timestamp", "lower", "upper", "list", "mapping"])
+def test_a_fleet_key_column_name_fit_refuses_is_refused(folder, key):
+    """The fleet's key column name (``key_``) may be any label fit takes, not one it refuses: named as a column of
+    the forecast, the file loaded and the forecast's key column was written over by that column (key_ 'yhat': the
+    columns yhat, timestamp, lower, upper, and no key); unhashable, it was refused only by the forecast's
+    TypeError."""
+    with pytest.raises(ModelFileError, match="names its key column"):
+        FleetPredictor.load(forged_value("fleet-refit", folder, "state.key_", key))
+
+
+@pytest.mark.parametrize("key", [0, 1.5, None, True, ("region", 1)], ids=["0", "1.5", "None", "True", "tuple"])
+def test_a_fleet_fitted_on_any_key_column_fit_takes_saves_and_loads(tmp_path, key):
+    """What a fleet file may name its key column is what fit takes: a frame's columns may be numbers
+    (``read_csv(header=None)``), ``None`` or tuples, and such a fleet's file loads forecasting as it did."""
+    frame = fleet_frame(300).rename(columns={"endpoint": key})
+    fleet = FleetPredictor(horizon=5).fit(frame, key=key)
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm"))
+    assert loaded.key_ is key or loaded.key_ == key
+    pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())

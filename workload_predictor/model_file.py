@@ -910,6 +910,15 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
     if not isinstance(targets, (list, tuple)) or not targets or not all(isinstance(t, str) for t in targets) \
             or len(set(targets)) != len(targets):
         refuse(f"names the targets {quote(targets)}, not distinct column names")
+    from .fleet import _check_key_name
+
+    key = getattr(fleet, "key_", None)
+    try:
+        # Any label fit takes (a frame's columns may be named by numbers, None or tuples), not one it refuses: a
+        # forecast column's name ("yhat") loaded, and the forecast's key column was written over by that column.
+        _check_key_name(key, list(targets))
+    except WorkloadDataError as exc:
+        refuse(f"names its key column {quote(key)}, which fit refuses ({cut(exc)})")
     k = len(targets)
     blocks = getattr(fleet, "_blocks", None)
     if not isinstance(blocks, list):

@@ -408,3 +408,63 @@ def test_a_fleet_fitted_on_any_key_column_fit_takes_saves_and_loads(tmp_path, ke
     loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm"))
     assert loaded.key_ is key or loaded.key_ == key
     pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
+
+
+@pytest.mark.parametrize("kind, field, match", [
+    # each loaded on 2e52793 (finite, so accepted): forecasting 1e284-1e303, or with an interval of 1e300
+    ("dlinear", "state.model_.state.coef_", r"DLinear weights \(coef_, intercept_\) that forecast"),
+    ("dlinear", "state.model_.state.intercept_", r"DLinear weights \(coef_, intercept_\) that forecast"),
+    ("lstm", "state.model_.state.base_.state.coef_", r"DLinear weights \(coef_, intercept_\) that forecast"),
+    ("ensemble", "state.model_.state.members_.dlinear.state.coef_", r"DLinear weights \(coef_, intercept_\)"),
+    ("dlinear", "state.interval_halfwidth_", "interval_halfwidth_ .* widths above"),
+    ("dlinear", "state.validation_mae_", "validation_mae_"),
+    ("dlinear", "state.model_.state.validation_forecast_", "validation_forecast_ .* forecasts beyond"),
+    ("dlinear", "state.model_.state.validation_actual_", "validation_actual_ .* loads above"),
+    ("dlinear", "state.model_.state.context_", "context_ .*at most 1e"),
+    ("dlinear", "state.series_.fields.values", "history .* at most 1e"),
+    ("dlinear", "state.input_nonzero_", "non-zero buckets .* at most 1e"),
+    ("lstm", "state.model_.state.offset_", "LSTM offset_"),
+    ("ensemble", "state.model_.state.evidence_forecast_", "ensemble evidence"),
+    ("fleet-refit", "state._blocks.0.fields.coef", r"block's DLinear weights \(coef, intercept\) that forecast"),
+    ("fleet-refit", "state._blocks.0.fields.intercept", r"block's DLinear weights \(coef, intercept\) that forecast"),
+    ("fleet-refit", "state._blocks.0.fields.offset", "block's offset and scale"),
+    ("fleet-refit", "state._blocks.0.fields.values", "series .* loads above"),
+    ("fleet-refit", "state._blocks.0.fields.halfwidth", "half-widths .* above"),
+    ("fleet-refit", "state._blocks.0.fields.validation_mae", "validation errors .* larger than"),
+    ("fleet-incremental", "state._predictors.k0.state.model_.state.coef_", r"key 'k0'.*DLinear weights \(coef_"),
+    ("fleet-global", "state._global.fields.halfwidth", "half-widths .* above"),
+    ("fleet-global", "state._global.fields.model.state.scale_", "global network's scale_"),
+    ("fleet-global", "state._global.fields.model.state.validation_forecast_.0", "validation_forecast_ .* forecasts within"),
+    ("fleet-global", "state._global.fields.model.state.validation_actual_.0", "validation_actual_ .* loads in"),
+])
+def test_finite_values_beyond_what_loads_reach_are_refused_naming_the_field(folder, kind, field, match):
+    """A forged value of 1e300 is finite, so it loaded: DLinear weights forecast 1e284 or more, an interval
+    half-width or a stored validation forecast gave an upper bound of 1e300 (at once, or after the first update
+    recalibrated on the windows). Loads are at most ``MAX_VALUE`` (1e18); a forecast, a half-width or an error at
+    most ``(1 + horizon) * MAX_VALUE`` (the steepest trend loads show, continued over the horizon); a scaling the
+    mean and spread of loads."""
+    cls = FleetPredictor if kind.startswith("fleet-") else WorkloadPredictor
+    with pytest.raises(ModelFileError, match=match):
+        cls.load(forged(kind, folder, field, "huge"))
+
+
+@pytest.mark.parametrize("shape", ["ramp to MAX_VALUE", "a spike of MAX_VALUE", "0 and MAX_VALUE in turn",
+                                   "growing 20 % a bucket to 0.9 MAX_VALUE"])
+def test_fits_on_loads_up_to_max_value_save_files_that_load(tmp_path, shape):
+    """The bounds refuse no fit on loads the door lets in, at their extremes: a ramp, a spike, a square wave of
+    0 and ``MAX_VALUE``, and a growth that DLinear extrapolates to 5.6 times ``MAX_VALUE`` (within the bound of 11
+    times at horizon 10); each model forecasts after loading as it did before saving."""
+    from workload_predictor.data import MAX_VALUE
+
+    t = np.arange(400)
+    y = {"ramp to MAX_VALUE": t / t[-1] * MAX_VALUE, "a spike of MAX_VALUE": np.where(t == t[-1], MAX_VALUE, 0.0),
+         "0 and MAX_VALUE in turn": np.where(t % 2, MAX_VALUE, 0.0),
+         "growing 20 % a bucket to 0.9 MAX_VALUE": 0.9 * MAX_VALUE * 1.2 ** (t - t[-1])}[shape]
+    frame = pd.DataFrame({"timestamp": START + pd.Timedelta("1min") * t, "requests": y})
+    for model in ("dlinear", "exponential_smoothing", "seasonal_naive"):
+        predictor = WorkloadPredictor(model=model, horizon=10).fit(frame)
+        loaded = WorkloadPredictor.load(predictor.save(tmp_path / f"{model}.wpm"))
+        pd.testing.assert_frame_equal(forecast_of(loaded), forecast_of(predictor))
+    keyed = pd.concat([frame.assign(endpoint="a"), frame.assign(endpoint="b", requests=y[::-1].copy())])
+    fleet = FleetPredictor(horizon=10).fit(keyed, key="endpoint")
+    pd.testing.assert_frame_equal(FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm")).predict(), fleet.predict())

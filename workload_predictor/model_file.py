@@ -219,9 +219,9 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     if rows is not None:
         span = obj._flag_span(obj.model_)
         if not isinstance(rows, np.ndarray) or rows.dtype.kind != "f" or rows.ndim != 2 or rows.shape[1] != k \
-                or not 1 <= len(rows) <= span or not _is_real(rows[~np.isnan(rows)], nonnegative=True):
+                or not 1 <= len(rows) <= span or not _is_load(rows[~np.isnan(rows)]):
             refuse(f"keeps the flags among its newest buckets as {quote(rows)} of shape {quote(np.shape(rows))}, not "
-                   f"at most {span:,} rows of {k} medians (finite loads >= 0) or NaN")
+                   f"at most {span:,} rows of {k} medians (finite loads >= 0) or NaN, at most {MAX_VALUE:g}")
     stamps = getattr(obj, "input_anomaly_buckets_", None)  # what health counts (absent in files saved before)
     if stamps is not None:
         last = obj.last_timestamp_.tz_localize(None).to_datetime64()
@@ -255,12 +255,12 @@ def _check_nonzero(obj: Any, k: int, refuse: Any) -> None:
         refuse(f"counts its non-zero buckets as {quote(counts)} of shape {quote(np.shape(counts))}, not {k} integers "
                f"from 0 to the {quote(seen)} buckets its model saw")
     if not isinstance(kept, np.ndarray) or kept.dtype.kind != "f" or kept.ndim != 2 or kept.shape[1] != k \
-            or not 1 <= len(kept) <= BUSY_KEPT or not _is_real(kept[~np.isnan(kept)]) \
+            or not 1 <= len(kept) <= BUSY_KEPT or not _is_load(kept[~np.isnan(kept)]) \
             or (kept[~np.isnan(kept)] <= 0).any() or (np.diff(np.isnan(kept).astype(np.int8), axis=0) > 0).any() \
             or ((~np.isnan(kept)).sum(axis=0) != np.minimum(counts, BUSY_KEPT)).any():
         refuse(f"keeps its newest non-zero buckets as {quote(kept)} of shape {quote(np.shape(kept))}, not at most "
-               f"{BUSY_KEPT:,} rows of {k} finite loads above 0 (NaN before a target's first), as many as its counts "
-               f"{quote(counts)} allow")
+               f"{BUSY_KEPT:,} rows of {k} finite loads above 0 and at most {MAX_VALUE:g} (NaN before a target's "
+               f"first), as many as its counts {quote(counts)} allow")
 
 
 def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:
@@ -289,10 +289,9 @@ def _check_kept(model: Any, k: int, refuse: Any) -> None:
     name = type(model).__name__
     for attribute in ("context_", "recent_"):
         kept = getattr(model, attribute, None)
-        if kept is not None and (not _is_real(kept, nonnegative=True) or kept.ndim != 2 or kept.shape[1] != k
-                                 or len(kept) == 0):
-            refuse(f"holds its {name}'s {attribute} of shape {quote(np.shape(kept))}, not finite loads >= 0 of {k} "
-                   "targets")
+        if kept is not None and (not _is_load(kept) or kept.ndim != 2 or kept.shape[1] != k or len(kept) == 0):
+            refuse(f"holds its {name}'s {attribute} of shape {quote(np.shape(kept))}, not finite loads >= 0 (at most "
+                   f"{MAX_VALUE:g}) of {k} targets")
     seen = getattr(model, "n_seen_", None)
     context, recent = getattr(model, "context_", None), getattr(model, "recent_", None)
     if seen is not None and (not _is_count(seen) or (recent is not None and seen < len(recent))):
@@ -314,9 +313,10 @@ def _check_kept(model: Any, k: int, refuse: Any) -> None:
                f"horizon {horizon} less one that an update reads")
 
 
-def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any) -> None:
+def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.ndarray | None = None) -> None:
     """The state a DLinear's update reads and a forecast does not: its scaling, window statistics, ridge systems
-    and penalty, each finite and shaped by its window, horizon and targets."""
+    and penalty, each finite and shaped by its window, horizon and targets; and its weights: their forecast after
+    ``context`` (the loads the model it serves keeps, checked before) within :func:`forecast_bound`."""
     window = getattr(model, "window_", None)
     if not _is_count(window) or window < 1:
         refuse(f"has a DLinear window_={quote(window)}, not a positive number of buckets")
@@ -326,11 +326,8 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any) -> None:
             refuse(f"holds a DLinear {name} that is NaN or infinite, or not {k} values{' > 0' if name == 'scale_' else ''}"
                    f" (shape {quote(np.shape(array))})")
     offset, scale = getattr(model, "offset_", None), getattr(model, "scale_", None)
-    if offset is not None and scale is not None and (
-            (offset < 0).any() or (offset > MAX_VALUE).any() or (scale > MAX_VALUE).any()
-            or (scale < SCALE_FLOOR * np.maximum(1.0, offset)).any()):
-        # A mean and a spread of loads the door lets in (windows.fit_scale): an update scales every new window by
-        # them, and a forged 1e300 turned its statistics into NaN.
+    if offset is not None and scale is not None and not _is_scaling_of_loads(offset, scale):
+        # An update scales every new window by them, and a forged 1e300 turned its statistics into NaN.
         refuse(f"holds a DLinear offset_ {quote(offset)} and scale_ {quote(scale)}, not the mean of loads in [0, "
                f"{MAX_VALUE:g}] and their spread")
     intercept = getattr(model, "intercept_", None)
@@ -373,6 +370,35 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any) -> None:
                 for w, system in systems.items()) for systems in ridge)):
         refuse(f"holds DLinear ridge systems that are not {k} sets of finite penalties and ({window} or fewer)-square "
                "inverses")
+    _check_dlinear_reach(model, horizon, refuse, context)
+
+
+def _check_dlinear_reach(model: Any, horizon: int, refuse: Any, context: np.ndarray | None) -> None:
+    """A DLinear's weights ``coef_`` and ``intercept_`` forecast within :func:`forecast_bound` after ``context``: its
+    inputs are loads and its scaling a mean and spread of loads (both checked before), so a forecast beyond it is its
+    weights' (a forged weight of 1e300 forecast 1e284). No bound on the weights themselves: a fit with a small
+    ``alpha`` on nearly collinear windows has large ones that cancel on its loads. A forecast that fails (state of
+    the wrong shape) is left to the forecast load runs."""
+    if context is None or not _is_real(getattr(model, "coef_", None)) or not _is_real(getattr(model, "intercept_", None)):
+        return
+    try:
+        with np.errstate(all="ignore"):
+            forecast = model._predict_at(context, np.array([len(context)]))
+    except Exception:  # noqa: BLE001 - the forecast check that follows names what it breaks
+        return
+    bound = forecast_bound(horizon)
+    if not _is_within(forecast, bound):
+        largest = float(np.nanmax(np.abs(forecast))) if np.size(forecast) else math.nan
+        refuse(f"holds DLinear weights (coef_, intercept_) that forecast {largest:g} from its context, beyond "
+               f"{bound:g} ((1 + horizon) times the largest load)")
+
+
+def _is_scaling_of_loads(offset: np.ndarray, scale: np.ndarray) -> bool:
+    """Whether finite ``offset`` and ``scale`` > 0 (of one shape) are a mean and a spread of loads the door lets in,
+    as :func:`~workload_predictor.windows.fit_scale` gives them: the mean in [0, ``MAX_VALUE``], the spread at most
+    ``MAX_VALUE`` and at least ``SCALE_FLOOR`` of ``max(1, mean)``."""
+    return not ((offset < 0).any() or (offset > MAX_VALUE).any() or (scale > MAX_VALUE).any()
+                or (scale < SCALE_FLOOR * np.maximum(1.0, offset)).any())
 
 
 def _is_utc(stamps: Any) -> bool:
@@ -391,6 +417,25 @@ def _is_real(array: Any, nonnegative: bool = False) -> bool:
             and (not nonnegative or not bool((array < 0).any())))
 
 
+def _is_load(array: Any) -> bool:
+    """Whether ``array`` holds loads the door lets in: finite numbers in [0, ``MAX_VALUE``]."""
+    return _is_real(array, nonnegative=True) and not bool((array > MAX_VALUE).any())
+
+
+def forecast_bound(horizon: int) -> float:
+    """The largest forecast, in size, a model file may give or hold at ``horizon`` steps: ``(1 + horizon) *
+    MAX_VALUE``. Loads are at most ``MAX_VALUE`` (the door refuses more), so they rise by at most that per bucket,
+    and the steepest trend they can show, continued over the horizon, stays within it. A forecast beyond it is no
+    answer to loads a fit reads (a forged DLinear weight of 1e300 forecast 1e284), and neither is an interval
+    half-width or a validation error beyond it: no forecast within it misses a load by more."""
+    return (1.0 + float(horizon)) * MAX_VALUE
+
+
+def _is_within(array: Any, bound: float) -> bool:
+    """Whether ``array`` is finite real numbers of size at most ``bound``."""
+    return _is_real(array) and not bool((np.abs(array) > bound).any())
+
+
 def _is_positive_span(freq: Any) -> bool:
     return isinstance(freq, pd.Timedelta) and freq > pd.Timedelta(0)
 
@@ -405,17 +450,18 @@ def _check_parameters(checks: Any, refuse: Any) -> None:
             refuse(f"has a parameter that fit or update refuses ({cut(exc)})")
 
 
-def _check_calibration(obj: Any, model: Any, members: list, k: int, refuse: Any) -> None:
-    """The interval and the windows it is calibrated on: finite, the widths and actual loads >= 0, the window
-    counts integers >= 0."""
+def _check_calibration(obj: Any, model: Any, members: list, horizon: int, k: int, refuse: Any) -> None:
+    """The interval and the windows it is calibrated on: the widths and errors in [0, :func:`forecast_bound`], the
+    windows as :func:`_check_validation` takes them, the window counts integers >= 0."""
+    bound = forecast_bound(horizon)
     halfwidth = obj.interval_halfwidth_
-    if not _is_real(halfwidth, nonnegative=True):
-        refuse("holds interval_halfwidth_ with negative or non-finite widths (an interval's half-width is a "
-               "finite number >= 0)")
+    if not _is_real(halfwidth, nonnegative=True) or not _is_within(halfwidth, bound):
+        refuse(f"holds interval_halfwidth_ with negative or non-finite widths, or widths above {bound:g} (an "
+               f"interval's half-width is a finite number >= 0, at most the error of a forecast within {bound:g})")
     mae = getattr(obj, "validation_mae_", None)
-    if mae is not None and (not _is_real(mae, nonnegative=True) or mae.shape != (k,)):
-        refuse(f"holds validation_mae_ of shape {quote(np.shape(mae))}, not {k} finite errors >= 0")
-    _check_validation(model, members, refuse)
+    if mae is not None and (not _is_real(mae, nonnegative=True) or not _is_within(mae, bound) or mae.shape != (k,)):
+        refuse(f"holds validation_mae_ of shape {quote(np.shape(mae))}, not {k} finite errors from 0 to {bound:g}")
+    _check_validation(model, members, horizon, refuse)
     for name in ("n_validation_windows_", "n_calibration_windows_"):
         count = getattr(obj, name, 0)
         if not _is_count(count):
@@ -428,16 +474,18 @@ def _check_calibration(obj: Any, model: Any, members: list, k: int, refuse: Any)
         refuse(f"has interval_level_={quote(level)}, not a coverage in (0, 1)")
 
 
-def _check_validation(model: Any, members: list, refuse: Any) -> None:
-    """The validation and calibration windows of the model and its members: finite, the actual loads >= 0, a
-    forecast per actual window (an update rolls both buffers by the actual windows' count)."""
+def _check_validation(model: Any, members: list, horizon: int, refuse: Any) -> None:
+    """The validation and calibration windows of the model and its members: the actual values loads (finite, in
+    [0, ``MAX_VALUE``]), the forecasts finite and within :func:`forecast_bound` (an update calibrates the interval
+    on them), a forecast per actual window (an update rolls both buffers by the actual windows' count)."""
+    bound = forecast_bound(horizon)
     for part in [model, *members]:
-        for name, nonnegative in (("validation_forecast_", False), ("validation_actual_", True),
-                                  ("calibration_forecast_", False), ("calibration_actual_", True)):
+        for name, actual in (("validation_forecast_", False), ("validation_actual_", True),
+                             ("calibration_forecast_", False), ("calibration_actual_", True)):
             array = getattr(part, name, None)
-            if array is not None and not _is_real(array, nonnegative):
-                refuse(f"holds its {type(part).__name__}'s {name} with "
-                       f"{'negative or ' if nonnegative else ''}non-finite values")
+            if array is not None and not (_is_load(array) if actual else _is_within(array, bound)):
+                refuse(f"holds its {type(part).__name__}'s {name} with {'negative or ' if actual else ''}non-finite "
+                       f"values, or {f'loads above {MAX_VALUE:g}' if actual else f'forecasts beyond {bound:g}'}")
         forecast, actual = getattr(part, "validation_forecast_", None), getattr(part, "validation_actual_", None)
         if forecast is not None and actual is not None and forecast.shape != actual.shape:
             refuse(f"holds its {type(part).__name__}'s validation_forecast_ of shape {quote(forecast.shape)} for "
@@ -598,9 +646,10 @@ def _check_evidence(model: Any, horizon: int, k: int, refuse: Any) -> None:
         return
     if not isinstance(forecast, np.ndarray) or not isinstance(actual, np.ndarray) or forecast.ndim != 4 \
             or forecast.shape[0] != s or forecast.shape[2:] != (horizon, k) or actual.shape != forecast.shape[1:] \
-            or not _is_real(forecast) or not _is_real(actual):
+            or not _is_within(forecast, forecast_bound(horizon)) or not _is_within(actual, MAX_VALUE):
         refuse(f"holds ensemble evidence of shapes {quote(np.shape(forecast))} and {quote(np.shape(actual))}, not "
-               f"finite ({s}, n, {horizon}, {k}) and (n, {horizon}, {k}) for its {s} slots")
+               f"finite ({s}, n, {horizon}, {k}) forecasts within {forecast_bound(horizon):g} and (n, {horizon}, {k}) "
+               f"loads within {MAX_VALUE:g} for its {s} slots")
     size = getattr(model, "evidence_size_", None)
     if not _is_real(size) or size.shape != (k,) or (size <= 0).any():
         refuse(f"holds an ensemble evidence size of shape {quote(np.shape(size))}, not {k} finite sizes > 0")
@@ -714,7 +763,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     ):
         _check_shape(name, array, shape, horizon, k, refuse)
     _check_pool(model, horizon, k, refuse)
-    _check_calibration(obj, model, members, k, refuse)
+    _check_calibration(obj, model, members, horizon, k, refuse)
     window = obj.window_
     context = model.context_
     if not is_positive_int(window) or not window <= len(context) \
@@ -739,8 +788,9 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         refuse("holds a history whose values, UTC timestamps, bucket width and targets disagree")
     # An update's input-anomaly scan and the forecast's settled inputs read the history's values; predict shows its
     # timestamps as the buckets before the forecast.
-    if not _is_real(series.values, nonnegative=True):
-        refuse("holds a history with values that are not finite loads >= 0 (the door lets in finite loads >= 0)")
+    if not _is_load(series.values):
+        refuse(f"holds a history with values that are not finite loads >= 0 and at most {MAX_VALUE:g} (what the "
+               "door lets in)")
     if (np.diff(np.asarray(series.index.array, dtype="datetime64[ns]")) != series.freq.to_timedelta64()).any():
         refuse(f"holds a history whose timestamps are not one bucket width ({series.freq}) apart")
 
@@ -849,9 +899,15 @@ def _check_members_and_kept(model: Any, members: list, window: int, horizon: int
         if getattr(part, "base_", None) is not None:
             _check_present(part.base_, refuse, base=True)
         _check_kept(part, k, refuse)
+        if hasattr(part, "network_"):  # an LSTM scales its windows by the mean and spread of its training loads
+            offset, scale = getattr(part, "offset_", None), getattr(part, "scale_", None)
+            if not (_is_real(offset) and _is_real(scale) and offset.shape == scale.shape == (k,)
+                    and (scale > 0).all() and _is_scaling_of_loads(offset, scale)):
+                refuse(f"holds an LSTM offset_ {quote(offset)} and scale_ {quote(scale)}, not the mean of {k} targets' "
+                       f"loads in [0, {MAX_VALUE:g}] and their spread")
         for dlinear in (part, getattr(part, "base_", None)):  # an LSTM's linear base is a DLinear too
             if type(dlinear).__name__ == "DLinear":
-                _check_dlinear(dlinear, horizon, k, refuse)
+                _check_dlinear(dlinear, horizon, k, refuse, getattr(part, "context_", None))
 
 
 def check_model(model: Any) -> None:
@@ -882,7 +938,7 @@ def check_model(model: Any) -> None:
     for attribute in ("validation_forecast_", "validation_actual_"):
         _check_shape(attribute, getattr(model, attribute, None), (None, horizon, k), horizon, k, refuse)
     _check_pool(model, horizon, k, refuse)
-    _check_validation(model, members, refuse)
+    _check_validation(model, members, horizon, refuse)
     try:
         window = model.context_length()
     except (AttributeError, TypeError, ValueError, OverflowError):
@@ -983,12 +1039,15 @@ def check_model_forecast(model: Any) -> None:
         expected_shape = (model.horizon,) if getattr(model, "_one_d", False) else (model.horizon, model.n_targets_)
         whole, real = forecast.shape == expected_shape, forecast.dtype.kind in "fiu"
         finite = real and bool(np.isfinite(forecast).all())
+        bound = forecast_bound(model.horizon)
+        within = finite and _is_within(forecast, bound)
     except Exception as exc:  # noqa: BLE001 - whatever the forged state breaks, the answer is the same
         raise ModelFileError(f"the model file's {type(model).__name__} does not forecast ({type(exc).__name__}: "
                              f"{cut(exc)}); it was damaged or altered: refit and save again.") from None
-    if not whole or not finite:
-        what = (f"an array of shape {forecast.shape}" if not whole else "NaN or infinite values" if real
-                else f"values of dtype {forecast.dtype}, not real numbers")
+    if not whole or not within:
+        what = (f"an array of shape {forecast.shape}" if not whole else
+                f"values beyond {bound:g} (as large as {float(np.abs(forecast).max()):g})" if finite else
+                "NaN or infinite values" if real else f"values of dtype {forecast.dtype}, not real numbers")
         raise ModelFileError(f"the model file's {type(model).__name__} forecasts {what}; it was damaged or altered: "
                              "refit and save again.")
 
@@ -1033,14 +1092,19 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
     if block.start.dtype != np.dtype("datetime64[ns]") or np.isnat(block.start).any():
         refuse("holds a block whose first buckets are not timestamps")
     _check_reach(block.start, values.shape[1], block.freq, horizon, refuse)
-    if not _is_real(values, nonnegative=True):
-        refuse("holds a series with negative or non-finite loads (the door lets in finite loads >= 0)")
+    if not _is_load(values):
+        refuse(f"holds a series with negative or non-finite loads, or loads above {MAX_VALUE:g} (the door lets in "
+               f"finite loads in [0, {MAX_VALUE:g}])")
     if not all(_is_real(getattr(block, name)) for name in ("offset", "scale", "coef", "intercept")) \
             or (block.scale <= 0).any():
         refuse("holds DLinear weights or scales that are non-finite (or scales <= 0)")
-    _check_calibrated(block, refuse)
-    if not _is_real(block.validation_mae, nonnegative=True):
-        refuse("holds validation errors that are negative or non-finite")
+    if not _is_scaling_of_loads(block.offset, block.scale):
+        refuse(f"holds a block's offset and scale that are not the mean of loads in [0, {MAX_VALUE:g}] and their "
+               "spread")
+    _check_calibrated(block, horizon, refuse)
+    if not _is_real(block.validation_mae, nonnegative=True) or not _is_within(block.validation_mae,
+                                                                              forecast_bound(horizon)):
+        refuse(f"holds validation errors that are negative, non-finite or larger than {forecast_bound(horizon):g}")
     window = block.window
     if window.dtype.kind not in "iu" or (window < 1).any() or (window > min(coef.shape[2], values.shape[1])).any():
         refuse(f"holds windows that are not between 1 and its weights' width {coef.shape[2]} and its series' "
@@ -1054,6 +1118,16 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
     if not _is_count(block.n_validation) or not isinstance(block.interval_exact, (bool, np.bool_)):
         refuse(f"holds n_validation={quote(block.n_validation)} and interval_exact={quote(block.interval_exact)}, "
                "not a count and True or False")
+    try:
+        with np.errstate(all="ignore"):
+            point = block.point(horizon)  # the keys' forecasts (their settled inputs are found once, and kept)
+    except Exception:  # noqa: BLE001 - the forecast load runs next names what it breaks
+        return
+    bound = forecast_bound(horizon)
+    if not _is_within(point, bound):
+        largest = float(np.nanmax(np.abs(point)))
+        refuse(f"holds a block's DLinear weights (coef, intercept) that forecast {largest:g}, beyond {bound:g} ((1 + "
+               "horizon) times the largest load)")
 
 
 def _check_reach(start: np.ndarray, length: Any, freq: Any, horizon: int, refuse: Any) -> None:
@@ -1081,10 +1155,12 @@ def _check_shapes(obj: Any, shapes: dict[str, tuple[int, ...]], whose: str, size
             refuse(f"holds {whose} {name} of shape {quote(np.shape(array))}, not {shape} for {sized_by}")
 
 
-def _check_calibrated(obj: Any, refuse: Any) -> None:
-    """``obj``'s interval half-widths are finite and >= 0, its confidences (overall and by target) scores in [0, 1]."""
-    if not _is_real(obj.halfwidth, nonnegative=True):
-        refuse("holds interval half-widths that are negative or non-finite")
+def _check_calibrated(obj: Any, horizon: int, refuse: Any) -> None:
+    """``obj``'s interval half-widths are finite, in [0, :func:`forecast_bound`], its confidences (overall and by
+    target) scores in [0, 1]."""
+    bound = forecast_bound(horizon)
+    if not _is_real(obj.halfwidth, nonnegative=True) or not _is_within(obj.halfwidth, bound):
+        refuse(f"holds interval half-widths that are negative or non-finite, or above {bound:g}")
     if not all(_is_real(getattr(obj, name)) and ((getattr(obj, name) >= 0) & (getattr(obj, name) <= 1)).all()
                for name in ("confidence", "confidence_by_target")):
         refuse("holds confidences that are not scores in [0, 1]")
@@ -1106,7 +1182,7 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
             or state.length.dtype.kind not in "iu" or (state.length < 1).any():
         refuse("holds a global model whose keys' first buckets or lengths are not timestamps and counts >= 1")
     _check_reach(state.start, state.length, pd.TimedeltaIndex(state.freqs), horizon, refuse)
-    _check_calibrated(state, refuse)
+    _check_calibrated(state, horizon, refuse)
     if getattr(model, "keys_", None) != keys or getattr(model, "horizon", None) != horizon \
             or getattr(model, "n_targets_", None) != k:
         refuse(f"holds a global network for other keys, horizon {quote(getattr(model, 'horizon', None))} or "
@@ -1117,10 +1193,10 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
                         ("offset_", (n, k)), ("scale_", (n, k))):  # what an update adds to and solves, and scales by
         array = getattr(model, name, None)
         if not isinstance(array, np.ndarray) or array.shape != shape or not _is_real(array) \
-                or (name == "scale_" and (array <= 0).any()):
+                or (name == "scale_" and ((array <= 0).any() or not _is_scaling_of_loads(model.offset_, array))):
             refuse(f"holds the global network's {name} of shape {quote(np.shape(array))}, not finite {shape} "
-                   f"{'scales > 0 ' if name == 'scale_' else ''}for its window {model.window_}, horizon {horizon}, "
-                   f"{n:,} keys and {k} targets")
+                   f"{'scales > 0 (the spread of loads its offset_ is the mean of) ' if name == 'scale_' else ''}for "
+                   f"its window {model.window_}, horizon {horizon}, {n:,} keys and {k} targets")
     pending = getattr(model, "scale_pending_", None)  # None: a file saved before it was kept (no target is rescaled)
     if pending is not None and (not isinstance(pending, np.ndarray) or pending.dtype != np.bool_
                                 or pending.shape != (n, k)
@@ -1138,13 +1214,16 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     _check_global_settings(model, horizon, refuse)
     recent = getattr(model, "recent_", None)
     if not isinstance(recent, list) or len(recent) != n or not all(
-            _is_real(r, nonnegative=True) and r.ndim == 2 and r.shape[1] == k for r in recent):
-        refuse(f"holds the global network's kept points not as {n:,} arrays of finite loads >= 0 of {k} targets")
-    for name, nonnegative in (("validation_forecast_", False), ("validation_actual_", True)):
+            _is_load(r) and r.ndim == 2 and r.shape[1] == k for r in recent):
+        refuse(f"holds the global network's kept points not as {n:,} arrays of loads in [0, {MAX_VALUE:g}] of {k} "
+               "targets")
+    for name, actual in (("validation_forecast_", False), ("validation_actual_", True)):
         arrays = getattr(model, name, None)
         if not isinstance(arrays, list) or len(arrays) != n or not all(
-                _is_real(a, nonnegative) and a.ndim == 3 and a.shape[1:] == (horizon, k) for a in arrays):
-            refuse(f"holds the global network's {name} not as {n:,} finite arrays of (windows, {horizon}, {k})")
+                (_is_load(a) if actual else _is_within(a, forecast_bound(horizon))) and a.ndim == 3
+                and a.shape[1:] == (horizon, k) for a in arrays):
+            refuse(f"holds the global network's {name} not as {n:,} arrays of (windows, {horizon}, {k}) "
+                   f"{f'loads in [0, {MAX_VALUE:g}]' if actual else f'forecasts within {forecast_bound(horizon):g}'}")
     if any(f.shape != a.shape for f, a in zip(model.validation_forecast_, model.validation_actual_)):
         refuse("holds the global network's validation_forecast_ and validation_actual_ with other window counts for a "
                "key (an update rolls both by the actual windows' count)")

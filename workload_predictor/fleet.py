@@ -1174,7 +1174,8 @@ class FleetPredictor(ParamsMixin):
 
         fleet = persistence.load(path, expected=cls, max_bytes=max_bytes)
         try:
-            model_file.check_fleet(fleet, PREDICT_TIMINGS)  # before the state is used: what no fit produces
+            # Before the state is used: what no fit produces (its key column's name: one fit takes).
+            model_file.check_fleet(fleet, PREDICT_TIMINGS, _check_key_name)
             for name in ("errors_", "update_errors_"):
                 records = getattr(fleet, name)
                 setattr(fleet, name, {k: _error_type(error_types, kind)(message) for k, (kind, message) in records.items()})

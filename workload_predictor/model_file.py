@@ -37,7 +37,7 @@ import math
 import os
 import stat
 import zipfile
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -949,12 +949,13 @@ def check_model(model: Any) -> None:
     _check_update_state(model, members, horizon, k, refuse)
 
 
-def check_fleet(fleet: Any, predict_timings: int) -> None:
+def check_fleet(fleet: Any, predict_timings: int, check_key: Callable[[Any, list], None]) -> None:
     """Refuse a loaded fleet whose parameters its own checks refuse, or whose per-key state no fit produces:
     the same checks as :func:`check_predictor` where the fleet holds the same state (bucket widths > 0,
     finite interval half-widths >= 0, confidences in [0, 1], each per-key predictor's state), every array
     shaped by its keys, the fitted horizon and the targets (compared before a forecast allocates by them),
-    the series finite loads >= 0, and ``keys_`` exactly the keys the state holds, each once."""
+    the series finite loads >= 0, ``keys_`` exactly the keys the state holds, each once, and its key column's
+    name one ``check_key(name, targets)`` (the check fit runs on it) passes."""
     def refuse(what: str) -> None:
         raise ModelFileError(f"the fleet file {what}; it was damaged or altered: refit and save again.")
 
@@ -966,13 +967,11 @@ def check_fleet(fleet: Any, predict_timings: int) -> None:
     if not isinstance(targets, (list, tuple)) or not targets or not all(isinstance(t, str) for t in targets) \
             or len(set(targets)) != len(targets):
         refuse(f"names the targets {quote(targets)}, not distinct column names")
-    from .fleet import _check_key_name
-
     key = getattr(fleet, "key_", None)
     try:
         # Any label fit takes (a frame's columns may be named by numbers, None or tuples), not one it refuses: a
         # forecast column's name ("yhat") loaded, and the forecast's key column was written over by that column.
-        _check_key_name(key, list(targets))
+        check_key(key, list(targets))
     except WorkloadDataError as exc:
         refuse(f"names its key column {quote(key)}, which fit refuses ({cut(exc)})")
     k = len(targets)

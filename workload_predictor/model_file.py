@@ -22,7 +22,10 @@ against fixed bounds *before* anything of that size is allocated:
   gets the checks of a predictor's model (:func:`check_model`) and forecasts once too;
 * what an update, ``health`` and a second save read and a forecast does not (the stored
   models' own settings, validation origins, a DLinear's blend, an ensemble's evidence and
-  rule, the timings) is checked too, so a file that loads does not fail later.
+  rule, the timings) is checked too, so a file that loads does not fail later;
+* the loads a file holds are at most ``MAX_VALUE`` (as the door lets them in), its forecasts (held, and the ones
+  load runs), interval half-widths and validation errors at most :func:`forecast_bound` (``(1 + horizon) *
+  MAX_VALUE``), its models' scalings a mean and a spread of loads.
 
 So a file can make :func:`~workload_predictor.persistence.load` allocate at most a
 small multiple of its own size, and a file is at most ``max_bytes``.

@@ -1043,10 +1043,10 @@ class FleetPredictor(ParamsMixin):
 
         A key whose update alone would take the model's update over ``memory_limit_mb`` (a gap ``max_gap`` lets in,
         zero-filled) is that key's :class:`MemoryLimitError` in ``update_errors_``, naming its gap, and the others are
-        updated, as in a per-key fleet (where no key's update fits alone, the update raises the error, as a fit over
-        the limit does). Where the keys fit one by one but not together, the update raises the error, changing
-        nothing: which keys to leave out would be an arbitrary choice, and the caller keeps every row to pass over
-        several updates."""
+        updated, as in a per-key fleet (where no key's update fits alone and no other key was refused for its data,
+        the update raises the error, as a fit over the limit does). Where the keys fit one by one but not together, the
+        update raises the error, changing nothing: which keys to leave out would be an arbitrary choice, and the caller
+        keeps every row to pass over several updates."""
         state = self._global
         position = {name: j for j, name in enumerate(state.keys)}
         new: list[np.ndarray | None] = [None] * len(state.keys)
@@ -1109,12 +1109,17 @@ class FleetPredictor(ParamsMixin):
                     if not refused:
                         raise MemoryLimitError(f"{together} Each key's update fits alone: pass their rows over several "
                                                "updates.") from None
-                    if not added.any():  # no key's update fits: as fit raises
+                    if not added.any() and _all_over_limit(errors):  # no key's update fits: as fit raises
                         raise MemoryLimitError(f"{together} No key's update fits within the limit, not even alone "
                                                f"(key {quote(refused[0])}: {errors[refused[0]]})") from None
                     self._raise_if_strict(errors)
-                    roll(added)  # the others together
-                model.update(new)
+                    if added.any():
+                        roll(added)  # the others together
+                if added.any():
+                    model.update(new)
+        elif _all_over_limit(errors):  # every key with rows over the limit at its door (its gap zero-filled alone)
+            name, error = next(iter(errors.items()))
+            raise MemoryLimitError(f"key {quote(str(name))}: {error} No key's update fits within the limit.")
         rows = np.flatnonzero(added)  # the other keys' validation windows, hence calibrations, are unchanged
         calibrated = {name: getattr(state, name).copy() for name in ("halfwidth", "confidence", "confidence_by_target")}
         if len(rows):
@@ -1288,6 +1293,13 @@ def _without(blocks: list[FleetBlock], names: Any) -> list[FleetBlock]:
         elif rows:
             kept.append(block.take(np.array(rows)))
     return kept
+
+
+def _all_over_limit(errors: dict) -> bool:
+    """Whether an update's ``errors`` are all :class:`MemoryLimitError` (and there is one): where no other key has an
+    update either, no key's update fits and the update raises, as a fit over the limit does; a key refused for its
+    data instead is reported with the others in ``update_errors_``."""
+    return bool(errors) and all(isinstance(error, MemoryLimitError) for error in errors.values())
 
 
 def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):

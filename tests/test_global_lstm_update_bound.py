@@ -87,3 +87,19 @@ def test_a_limit_the_recalibration_would_pass_refuses_the_update_before_it_chang
         fleet.update(_next_bucket())
     pd.testing.assert_frame_equal(fleet.predict(), before)
     assert fleet._global.last_timestamp(0) == START + 999 * FIVE
+
+
+def test_the_calibration_in_chunks_of_keys_is_each_keys_own(fitted, monkeypatch):
+    """The calibration bounded to a few keys' windows at a time gives every key the same interval and confidence, bit
+    for bit, as one call over all keys."""
+    from workload_predictor import fleet as fleet_module
+
+    model, level = fitted._global.model, fitted.level
+    whole = fleet_module._global_calibration(model, level)
+    one_key = 8 * len(model.validation_actual_[0]) * model.horizon * model.n_targets_
+    monkeypatch.setattr(fleet_module, "CALIBRATION_CHUNK_BYTES", 3.5 * one_key)  # chunks of 3 keys
+    chunked = fleet_module._global_calibration(model, level)
+    for name, values in whole.items():
+        np.testing.assert_array_equal(chunked[name], values, err_msg=name)
+    for name in ("halfwidth", "confidence", "confidence_by_target"):
+        np.testing.assert_array_equal(whole[name], getattr(fitted._global, name), err_msg=name)

@@ -1374,7 +1374,8 @@ def _unknown_key(name: Any) -> WorkloadDataError:
 
 def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str, np.ndarray]:
     """The interval and confidence of each key (of the keys at ``rows``) from the global model's validation windows,
-    as ``FleetGlobal`` holds them: one :func:`_calibrate` call per count of validation windows."""
+    as ``FleetGlobal`` holds them: one :func:`_calibrate` call per count of validation windows, on at most
+    ``CALIBRATION_CHUNK_BYTES`` of windows at a time (one key's at least; each key's result is its own)."""
     rows = np.arange(len(model.keys_)) if rows is None else np.asarray(rows, dtype=np.int64)
     counts = np.array([len(model.validation_actual_[i]) for i in rows], dtype=np.int64)
     horizon, k = model.horizon, model.n_targets_
@@ -1382,24 +1383,31 @@ def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str,
                confidence_by_target=np.empty((len(rows), k)))
     for count in np.unique(counts):
         same = np.flatnonzero(counts == count)
-        part = _calibrate(np.stack([model.validation_forecast_[rows[j]] for j in same]),
-                          np.stack([model.validation_actual_[rows[j]] for j in same]), level)  # [G, v, H, k] each
-        for name, values in out.items():
-            values[same] = part[name]
+        step = max(1, int(CALIBRATION_CHUNK_BYTES // max(1, 8 * int(count) * horizon * k)))
+        for chunk in (same[start:start + step] for start in range(0, len(same), step)):
+            part = _calibrate(np.stack([model.validation_forecast_[rows[j]] for j in chunk]),
+                              np.stack([model.validation_actual_[rows[j]] for j in chunk]), level)  # [G, v, H, k] each
+            for name, values in out.items():
+                values[chunk] = part[name]
     return out
 
 
-#: Float64 copies of the validation windows :func:`_global_calibration` holds at once: each group's stacked forecasts
-#: and actuals, their clipped difference and its absolute value, the errors side by side, the conformal quantile's
-#: sort (6.2 measured: 33.9 MiB for 5,000 windows of 48 steps x 3 targets).
+#: Float64 copies of the validation windows :func:`_calibrate` holds at once: the stacked forecasts and actuals, their
+#: clipped difference and its absolute value, the errors side by side, the conformal quantile's sort (6.2 measured:
+#: 33.9 MiB for 5,000 windows of 48 steps x 3 targets).
 CALIBRATION_COPIES = 7
+#: The validation windows (bytes, float64) :func:`_global_calibration` calibrates in one call, so that its memory does
+#: not grow with the fleet (16 MB: 2,500 keys of 56 windows x 5 steps x 3 targets).
+CALIBRATION_CHUNK_BYTES = 16e6
 
 
 def _global_update_bytes(model: Any, added: np.ndarray) -> float:
     """An upper estimate of the bytes a global fleet's update of ``added[j]`` new buckets to key ``j`` allocates: the
-    model's update (:meth:`GlobalLSTM.update_bytes`) and the recalibration of the keys it updates."""
-    windows = sum(len(model.validation_actual_[j]) for j in np.flatnonzero(added))
-    return model.update_bytes(added) + 8.0 * CALIBRATION_COPIES * windows * model.horizon * model.n_targets_
+    model's update (:meth:`GlobalLSTM.update_bytes`) and the recalibration of the keys it updates (one chunk of
+    :func:`_global_calibration` at a time)."""
+    sizes = [8.0 * len(model.validation_actual_[j]) * model.horizon * model.n_targets_ for j in np.flatnonzero(added)]
+    chunk = max(min(sum(sizes), CALIBRATION_CHUNK_BYTES), max(sizes, default=0.0))
+    return model.update_bytes(added) + CALIBRATION_COPIES * chunk
 
 
 def _error_type(module: Any, name: Any) -> type:

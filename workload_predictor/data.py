@@ -7,12 +7,13 @@ arithmetic only. Nothing here knows about models.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -638,7 +639,8 @@ def prepare_series(
     or a missing column, a DatetimeIndex), or a Series with a DatetimeIndex.
     """
     stamps, values, targets = _rows(data, timestamp, target)
-    index = to_utc_index(stamps, unit=unit, origin=origin)
+    with _row_numbers_are_no_times(stamps, unit, data):
+        index = to_utc_index(stamps, unit=unit, origin=origin)
     if len(index) > 1:
         check_span(index.min(), index.max(), unit=unit)
         index, values = _sorted_unique(index, values)
@@ -674,12 +676,30 @@ def prepare_continuation(
     read = _datetime_frame_rows(data, timestamp, target) if origin is None else None
     if read is None:
         stamps, values, _ = _rows(data, timestamp, target)
-        instants = utc_instants(stamps, unit=unit, origin=origin)
+        with _row_numbers_are_no_times(stamps, unit, data):
+            instants = utc_instants(stamps, unit=unit, origin=origin)
     else:
         instants, values = read
     if len(instants) > 1:  # one row (an update every few seconds) is sorted and unique
         instants, values = _sorted_unique_instants(instants, values)
     return continue_series(instants, values, last, freq, max_gap=max_gap)
+
+
+@contextlib.contextmanager
+def _row_numbers_are_no_times(stamps: Any, unit: str | None, data: Any) -> Iterator[None]:
+    """Words the error of a Series or frame whose timestamps are its default index (``fit(frame["requests"])``):
+    row numbers 0, 1, 2 ... are no epoch, and the fix is a DatetimeIndex, not the ``unit=`` the epoch error advises.
+    """
+    try:
+        yield
+    except WorkloadDataError:
+        if unit is not None or not isinstance(stamps, pd.RangeIndex):
+            raise
+        kind = type(data).__name__
+        raise WorkloadDataError(
+            f"the index of the {kind} holds row numbers ({stamps[0]} to {stamps[-1]}), not timestamps: give it "
+            "a DatetimeIndex (data.index = pd.to_datetime(...)), or pass a DataFrame with a timestamp column and "
+            "timestamp=<its name>.") from None
 
 
 def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tuple[Any, np.ndarray, tuple[str, ...]]:

@@ -1,0 +1,45 @@
+"""The mistakes a new user makes first, and the message each gets: a typed error naming the problem and the fix."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from workload_predictor import WorkloadDataError, WorkloadPredictor
+
+
+def buckets(n: int = 120) -> pd.DataFrame:
+    stamps = pd.date_range("2024-05-10", periods=n, freq="10s", tz="UTC")
+    return pd.DataFrame({"timestamp": stamps, "requests": [float(10 + i % 7) for i in range(n)]})
+
+
+@pytest.mark.parametrize("data, timestamp", [
+    (lambda frame: frame["requests"], "timestamp"),  # fit(frame["requests"]): the Series keeps a RangeIndex
+    (lambda frame: frame.drop(columns="timestamp"), None),  # the timestamps dropped, the default index left
+])
+def test_a_default_integer_index_is_told_to_become_a_datetime_index_not_given_a_unit(data, timestamp):
+    """Row numbers 0, 1, 2 ... are no epoch: the fix is a DatetimeIndex (or a timestamp column), not ``unit=``."""
+    with pytest.raises(WorkloadDataError) as error:
+        WorkloadPredictor().fit(data(buckets()), timestamp=timestamp)
+    message = str(error.value)
+    assert "row numbers (0 to 119)" in message and "DatetimeIndex" in message, message
+    assert "unit=" not in message, message
+
+
+def test_an_update_with_a_default_integer_index_is_told_to_become_a_datetime_index():
+    frame = buckets()
+    predictor = WorkloadPredictor(horizon=3).fit(frame.iloc[:100])
+    with pytest.raises(WorkloadDataError, match=r"row numbers \(0 to 1\).*DatetimeIndex") as error:
+        predictor.update(frame["requests"].iloc[100:102].reset_index(drop=True))
+    assert "unit=" not in str(error.value)
+    assert predictor.n_updates_ == 0
+
+
+def test_integer_epochs_and_offsets_in_a_range_index_still_read_as_times():
+    """Not every RangeIndex is row numbers: epoch seconds, and offsets with ``unit=`` and ``origin=``, are times."""
+    values = buckets()["requests"].to_numpy()
+    epochs = pd.Series(values, index=pd.RangeIndex(1_715_299_200, 1_715_299_200 + 10 * len(values), 10))
+    assert WorkloadPredictor(horizon=3).fit(epochs).last_timestamp_ == pd.Timestamp("2024-05-10 00:19:50Z")
+    offsets = pd.Series(values, index=pd.RangeIndex(0, 10 * len(values), 10))
+    fitted = WorkloadPredictor(horizon=3).fit(offsets, unit="s", origin="2024-05-10")
+    assert fitted.last_timestamp_ == pd.Timestamp("2024-05-10 00:19:50Z")

@@ -43,3 +43,40 @@ def test_integer_epochs_and_offsets_in_a_range_index_still_read_as_times():
     offsets = pd.Series(values, index=pd.RangeIndex(0, 10 * len(values), 10))
     fitted = WorkloadPredictor(horizon=3).fit(offsets, unit="s", origin="2024-05-10")
     assert fitted.last_timestamp_ == pd.Timestamp("2024-05-10 00:19:50Z")
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+def test_a_bucketed_csv_whose_count_column_is_misnamed_is_flagged_not_read_silently_as_one_request_a_bucket(
+        runner, tmp_path):
+    """``request`` for ``requests``: the file reads as a request log whose forecast is 1.0 a bucket; the run says
+    what it read and how to name the column."""
+    from workload_predictor.cli import main
+
+    path = tmp_path / "buckets.csv"
+    buckets().rename(columns={"requests": "request"}).to_csv(path, index=False)
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--model", "naive", "--horizon", "2"])
+    assert result.exit_code == 0, result.output
+    assert "note: every row of buckets.csv starts a bucket of 10s" in result.stderr, result.output
+    assert "name its count column `requests`" in result.stderr and "'request'" in result.stderr
+
+
+@pytest.mark.parametrize("offsets", [
+    [0.25 + 10 * i for i in range(60)],  # one request a bucket, but inside it: a sparse log
+    [10 * (i // 3) for i in range(60)],  # at bucket starts, three a bucket: a log of coarse timestamps
+])
+def test_a_request_log_is_not_flagged_as_buckets(runner, tmp_path, offsets):
+    from workload_predictor.cli import main
+
+    stamps = pd.Timestamp("2024-05-10T00:00:00Z") + pd.to_timedelta(offsets, unit="s")
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "input_tokens": 10,
+                  "output_tokens": 5}).to_csv(path, index=False)
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--model", "naive", "--horizon", "2"])
+    assert result.exit_code == 0, result.output
+    assert "request log" in result.output and "note:" not in result.stderr, result.output

@@ -54,16 +54,16 @@ def runner():
 
 def test_a_bucketed_csv_whose_count_column_is_misnamed_is_flagged_not_read_silently_as_one_request_a_bucket(
         runner, tmp_path):
-    """``request`` for ``requests``: the file reads as a request log whose forecast is 1.0 a bucket; the run says
-    what it read and how to name the column."""
+    """``request`` for ``requests``: the file reads as a request log whose forecast is 1.0 a bucket; the run's
+    summary says what it read and how to name the column."""
     from workload_predictor.cli import main
 
     path = tmp_path / "buckets.csv"
     buckets().rename(columns={"requests": "request"}).to_csv(path, index=False)
     result = runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--model", "naive", "--horizon", "2"])
     assert result.exit_code == 0, result.output
-    assert "note: every row of buckets.csv starts a bucket of 10s" in result.stderr, result.output
-    assert "name its count column `requests`" in result.stderr and "'request'" in result.stderr
+    assert "note    every row of buckets.csv starts a bucket of 10s" in result.output, result.output
+    assert "name its count column `requests`" in result.output and "'request'" in result.output
 
 
 @pytest.mark.parametrize("offsets", [
@@ -79,4 +79,20 @@ def test_a_request_log_is_not_flagged_as_buckets(runner, tmp_path, offsets):
                   "output_tokens": 5}).to_csv(path, index=False)
     result = runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--model", "naive", "--horizon", "2"])
     assert result.exit_code == 0, result.output
-    assert "request log" in result.output and "note:" not in result.stderr, result.output
+    assert "request log" in result.output and "note" not in result.output, result.output
+
+
+@pytest.mark.parametrize("name", ["model.wp", "model.csv"])
+@pytest.mark.parametrize("command", [["forecast", "--freq", "10s"], ["inspect"]])
+def test_a_model_file_passed_as_the_trace_is_named_as_one(runner, tmp_path, name, command):
+    """``forecast model.wp`` (the arguments swapped): not "unknown file type" or "a NUL byte", but what it is."""
+    from workload_predictor.cli import main
+
+    path = tmp_path / name
+    WorkloadPredictor(horizon=3).fit(buckets()).save(tmp_path / "model.wp")
+    if name != "model.wp":
+        (tmp_path / "model.wp").rename(path)
+    result = runner.invoke(main, [command[0], str(path), *command[1:]])
+    assert result.exit_code == 3, result.output
+    assert f"{name} is a model file" in result.output and "--model-file" in result.output, result.output
+    assert "Traceback" not in result.output

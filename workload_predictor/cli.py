@@ -224,9 +224,9 @@ def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str,
     from .readers import AllPartialError, FreqRequiredError, read_trace
 
     try:
-        trace = read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
-                           origin=opts["origin"], input_column=opts["input_col"], output_column=opts["output_col"],
-                           keep_partial=opts["keep_partial"], targets=targets or ("requests",))
+        return read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
+                          origin=opts["origin"], input_column=opts["input_col"], output_column=opts["output_col"],
+                          keep_partial=opts["keep_partial"], targets=targets or ("requests",))
     except FreqRequiredError as exc:  # a missing option is a usage error (exit 2), as --help says
         raise click.UsageError(f"{Path(path).name} is a request log (one row per request): pass --freq, "
                                f"e.g. --freq 10s. {NOT_BUCKETED_NOTE}") from exc
@@ -235,25 +235,6 @@ def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str,
             raise
         raise WorkloadDataError(f"{exc.found}; pass a longer log (the buckets of --model-file "
                                 f"{Path(model_file).name} are {freq} wide), or --keep-partial.") from None
-    if _reads_as_buckets(trace, freq, opts):
-        click.echo(f"note: every row of {Path(path).name} starts a bucket of {freq}, one row a bucket: a bucketed "
-                   "series? Without a `requests` column it is read as a request log, each row one request; name its "
-                   f"count column `requests` (its columns: {quote_columns(trace.log.columns)}).", err=True)
-    return trace
-
-
-def _reads_as_buckets(trace: Any, freq: str, opts: dict[str, Any]) -> bool:
-    """Whether a trace read as a request log holds one row per bucket, each at a bucket's start: a bucketed series
-    whose count column is named otherwise (``request``, ``count``), whose forecast would be of one request a bucket.
-    A log of at least 10 rows only; its timestamps are read again only where no bucket holds two requests."""
-    from .data import parse_freq, to_utc_index
-
-    if trace.kind != "request log" or len(trace.log) < 10 or len(trace.series) == 0:
-        return False
-    if trace.series["requests"].max() > 1:
-        return False
-    stamps = to_utc_index(trace.log[trace.timestamp_column], unit=opts["unit"], origin=opts["origin"])
-    return bool(((stamps - trace.series["timestamp"].iloc[0]) % parse_freq(freq) == pd.Timedelta(0)).all())
 
 
 # A bucketed series is told from a request log by its `requests` column: one named otherwise (count, n) makes the
@@ -583,6 +564,8 @@ def _echo_trace(trace, freq: pd.Timedelta) -> None:
     first, last = _stamps(series["timestamp"].iloc[[0, -1]], _fraction_digits(series["timestamp"], freq))
     _say(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {len(series):,} buckets of {_width(freq)}, "
                f"{first} .. {last}")
+    if trace.note:
+        _say(f"note    {trace.note}")
 
 
 def _freq_of(trace) -> pd.Timedelta:

@@ -56,6 +56,7 @@ class Trace:
     kind: str  # "request log" or "bucketed series"
     timestamp_column: str
     path: Path
+    note: str | None = None  # what the summary adds about how the file was read (a log that reads as buckets)
 
 
 def check_line_lengths(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> None:
@@ -100,6 +101,21 @@ def check_line_lengths(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -
             since_newline = len(block) - block.rfind(b"\n") - 1
 
 
+def _refuse_model_file(path: Path) -> None:
+    """A model file passed where a trace goes (``forecast model.wp``, the arguments swapped) is named as what it is,
+    not as a file of an unknown type or a text file holding a NUL byte."""
+    from .persistence import MAGIC
+
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(len(MAGIC))
+    except OSError:
+        return  # the reader below words it
+    if head == MAGIC:
+        raise WorkloadDataError(f"{path} is a model file (saved by save() or --model-file), not a trace: pass it as "
+                                "--model-file FILE, and the request log or bucketed series as TRACE.")
+
+
 def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.DataFrame:
     """The file as a DataFrame, by extension; a WorkloadDataError saying why if it cannot be read.
 
@@ -110,6 +126,7 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
     name = path.name.lower()
     if not path.is_file():
         raise WorkloadDataError(f"{path}: no such file.")
+    _refuse_model_file(path)
     try:
         if name.endswith(CSV_SUFFIXES + JSON_LINES_SUFFIXES):
             check_line_lengths(path, max_line_bytes)
@@ -431,7 +448,22 @@ def read_trace(
                                   f"{duration_text(parse_freq(freq))}, all partial (the first and the last are "
                                   "dropped)", freq)
         series = series.iloc[1:-1].reset_index(drop=True)
-    return Trace(series=series, log=frame, kind="request log", timestamp_column=column, path=Path(path))
+    note = None
+    if _reads_as_buckets(frame[column], series, freq, unit, origin):
+        note = (f"every row of {Path(path).name} starts a bucket of {freq}, one row a bucket: a bucketed series? "
+                "Without a `requests` column it is read as a request log, each row one request; name its count "
+                f"column `requests` (its columns: {quote_columns(frame.columns)}).")
+    return Trace(series=series, log=frame, kind="request log", timestamp_column=column, path=Path(path), note=note)
+
+
+def _reads_as_buckets(stamps: pd.Series, series: pd.DataFrame, freq: Any, unit: str | None, origin: Any) -> bool:
+    """Whether a request log of at least 10 rows holds one row per bucket, each at a bucket's start: a bucketed
+    series whose count column is named otherwise (``request``, ``count``), whose forecast would be of one request a
+    bucket. The timestamps are read again only where no bucket holds two requests."""
+    if len(stamps) < 10 or len(series) == 0 or series["requests"].max() > 1:
+        return False
+    instants = to_utc_index(stamps, unit=unit, origin=origin)
+    return bool(((instants - series["timestamp"].iloc[0]) % parse_freq(freq) == pd.Timedelta(0)).all())
 
 
 def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:

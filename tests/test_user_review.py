@@ -96,3 +96,16 @@ def test_a_model_file_passed_as_the_trace_is_named_as_one(runner, tmp_path, name
     assert result.exit_code == 3, result.output
     assert f"{name} is a model file" in result.output and "--model-file" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_fleet_update_without_the_key_column_names_the_columns_it_has():
+    from workload_predictor import FleetPredictor
+
+    frame = buckets()
+    fleet = FleetPredictor(horizon=3).fit(frame.iloc[:100].assign(service="a"), key="service")
+    rows = frame.iloc[100:101]  # the key column forgotten
+    with pytest.raises(WorkloadDataError, match=r"key column 'service'.*\(columns: \['timestamp', 'requests'\]\)"):
+        fleet.update(rows)
+    with pytest.raises(WorkloadDataError, match=r"key column 'service'.*got Series"):
+        fleet.update(rows["requests"])
+    assert fleet.update_errors_ == {} and fleet.predict()["timestamp"].iloc[0] == frame["timestamp"].iloc[100]

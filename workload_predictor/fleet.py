@@ -45,7 +45,7 @@ from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, duration_text, factorize_keys,
                    gap_buckets, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, WorkloadDataError, check_is_fitted, cut,
-                     is_integer, is_positive_int, quote)
+                     is_integer, is_positive_int, quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
@@ -928,8 +928,12 @@ class FleetPredictor(ParamsMixin):
         changing nothing).
         """
         check_is_fitted(self, "keys_")
-        if not isinstance(data, pd.DataFrame) or self.key_ not in data.columns:
-            raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}.")
+        if not isinstance(data, pd.DataFrame):
+            raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}, as fit "
+                                    f"does; got {type(data).__name__}.")
+        if self.key_ not in data.columns:
+            raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}, as fit "
+                                    f"does (columns: {quote_columns(data.columns)}); add it.")
         mode = self._update_mode()  # one typed error for a mode set since fit, before any key is read
         codes, keys = factorize_keys(data[self.key_], self.key_)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key

@@ -109,3 +109,23 @@ def test_a_fleet_update_without_the_key_column_names_the_columns_it_has():
     with pytest.raises(WorkloadDataError, match=r"key column 'service'.*got Series"):
         fleet.update(rows["requests"])
     assert fleet.update_errors_ == {} and fleet.predict()["timestamp"].iloc[0] == frame["timestamp"].iloc[100]
+
+
+@pytest.mark.parametrize("unit", ["sec", "hours", 5])
+def test_a_unit_that_is_no_unit_is_refused_beside_datetimes_too(unit):
+    """``unit`` says what numeric timestamps count; one that is none (``"sec"``) was ignored while the timestamps
+    were datetimes, and failed only on the day numbers came."""
+    from workload_predictor import FleetPredictor, bucketize
+
+    frame = buckets()
+    with pytest.raises(WorkloadDataError, match=r"unit=.* is not one of 's', 'ms'"):
+        WorkloadPredictor(horizon=3).fit(frame, unit=unit)
+    with pytest.raises(WorkloadDataError, match=r"unit=.* is not one of 's', 'ms'"):
+        bucketize(frame[["timestamp"]], timestamp="timestamp", freq="10s", unit=unit)
+    predictor = WorkloadPredictor(horizon=3).fit(frame.iloc[:100])
+    with pytest.raises(WorkloadDataError, match=r"unit=.* is not one of 's', 'ms'"):
+        predictor.update(frame.iloc[100:101], unit=unit)
+    fleet = FleetPredictor(horizon=3).fit(frame.iloc[:100].assign(k="a"), key="k")
+    with pytest.raises(WorkloadDataError, match=r"unit=.* is not one of 's', 'ms'"):  # once, not per key
+        fleet.update(frame.iloc[100:101].assign(k="a"), unit=unit)
+    assert predictor.n_updates_ == 0 and fleet.update_errors_ == {}

@@ -130,6 +130,7 @@ def to_utc_index(
     The input is never modified.
     """
     name = cut(name, 60)  # the column's name, as messages quote it
+    check_unit(unit, name)
     if isinstance(values, pd.DataFrame):
         raise WorkloadDataError(f"{name}: expected one column of timestamps, got a DataFrame.")
     if origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
@@ -185,6 +186,7 @@ def utc_instants(values: Any, *, unit: str | None = None, origin: Any = None, na
     stamp, a value outside nanoseconds' range), takes :func:`to_utc_index`, which
     also words the error.
     """
+    check_unit(unit, cut(name, 60))
     if origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
         instants = _datetime_array_instants(values.array)
         if instants is not None:
@@ -307,6 +309,16 @@ def _origin_timestamp(origin: Any, name: str) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+EPOCH_UNITS = ("s", "ms", "us", "ns", "m", "h", "D")
+
+
+def check_unit(unit: Any, name: str = "timestamp") -> None:
+    """A typed error for a ``unit`` that is none of :data:`EPOCH_UNITS`, checked whatever the timestamps are: one
+    that only numbers would read (``unit="sec"`` beside datetimes) would otherwise pass until numbers came."""
+    if unit is not None and not (isinstance(unit, str) and unit in EPOCH_UNITS):
+        raise WorkloadDataError(f"{name}: unit={quote(unit)} is not one of 's', 'ms', 'us', 'ns', 'm', 'h', 'D'.")
+
+
 def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> pd.DatetimeIndex:
     numbers = index.to_numpy(dtype="float64", na_value=np.nan)
     if not np.all(np.isfinite(numbers)):
@@ -314,8 +326,7 @@ def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> 
         raise WorkloadDataError(f"{name}: row {bad} holds {quote(float(numbers[bad]))}, not a timestamp; drop it.")
     if unit is None:
         unit = infer_epoch_unit(numbers, name)
-    if unit not in ("s", "ms", "us", "ns", "m", "h", "D"):
-        raise WorkloadDataError(f"{name}: unit={quote(unit)} is not one of 's', 'ms', 'us', 'ns', 'm', 'h', 'D'.")
+    check_unit(unit, name)
     # Integers stay integers so nanosecond epochs keep every digit.
     integers = pd.api.types.is_integer_dtype(index.dtype)
     deltas = pd.to_timedelta(index.to_numpy() if integers else numbers, unit=unit)
@@ -667,6 +678,7 @@ def prepare_continuation(
     DatetimeIndex costs tens of microseconds per operation.
     """
     wanted = [target] if isinstance(target, str) else list(target)
+    check_unit(unit)  # before the datetime column's short path, which reads no unit
     if isinstance(data, pd.DataFrame):
         check_flat_columns(data)
     missing = [name for name in wanted if name not in data] if isinstance(data, pd.DataFrame) else []

@@ -42,7 +42,7 @@ import pandas as pd
 from . import _deadline, anomaly, model_file
 from ._memory import UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
-from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, duration_text, factorize_keys,
+from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
                    gap_buckets, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, WorkloadDataError, check_is_fitted, cut,
                      is_integer, is_positive_int, quote, quote_columns)
@@ -935,6 +935,7 @@ class FleetPredictor(ParamsMixin):
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}, as fit "
                                     f"does (columns: {quote_columns(data.columns)}); add it.")
         mode = self._update_mode()  # one typed error for a mode set since fit, before any key is read
+        check_unit(unit)  # one typed error for the whole call, not one per key in update_errors_
         codes, keys = factorize_keys(data[self.key_], self.key_)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
         if self._global is not None:

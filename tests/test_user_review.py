@@ -129,3 +129,24 @@ def test_a_unit_that_is_no_unit_is_refused_beside_datetimes_too(unit):
     with pytest.raises(WorkloadDataError, match=r"unit=.* is not one of 's', 'ms'"):  # once, not per key
         fleet.update(frame.iloc[100:101].assign(k="a"), unit=unit)
     assert predictor.n_updates_ == 0 and fleet.update_errors_ == {}
+
+
+@pytest.mark.parametrize("freq, meant", [("10S", "10s"), ("5T", "5min"), ("1H", "1h"), ("10sec", "10s"),
+                                         ("2 hours", "2h"), ("250L", "250ms")])
+def test_a_freq_in_older_pandas_spelling_or_words_is_told_the_spelling_meant(freq, meant):
+    """'10S', '5T', '1H' (pandas before 3 read them) and '10sec': refused, with the spelling that reads."""
+    from workload_predictor import bucketize
+    from workload_predictor.data import parse_freq
+
+    with pytest.raises(WorkloadDataError, match=f"Did you mean freq='{meant}'"):
+        bucketize(buckets()[["timestamp"]], timestamp="timestamp", freq=freq)
+    assert parse_freq(meant) > pd.Timedelta(0)
+
+
+@pytest.mark.parametrize("freq", ["1M", "1W", "soon", "PT10S"])
+def test_a_freq_without_a_likely_meaning_gets_no_guess(freq):
+    from workload_predictor.data import parse_freq
+
+    with pytest.raises(WorkloadDataError, match="is not a duration") as error:
+        parse_freq(freq)
+    assert "Did you mean" not in str(error.value)

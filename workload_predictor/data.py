@@ -539,11 +539,27 @@ def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
     try:
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) if isinstance(freq, str) else pd.Timedelta(freq)
     except (ValueError, TypeError):
+        meant = _freq_meant(freq)
         raise WorkloadDataError(f"{name}={quote(freq)} is not a duration; pass e.g. '1s', '10s', '1min', '1h' (weeks "
-                                "and months are calendar offsets, not durations).") from None
+                                "and months are calendar offsets, not durations)."
+                                + (f" Did you mean {name}={meant!r}?" if meant else "")) from None
     if step is pd.NaT or step <= pd.Timedelta(0):
         raise WorkloadDataError(f"{name}={quote(freq)} must be a positive duration such as '10s'.")
     return step
+
+
+#: Units written as older pandas (``'10S'``, ``'5T'``, ``'1H'``, removed in pandas 3) or in words, and how
+#: ``freq`` spells them. ``M`` (months or minutes?) is none of them.
+_FREQ_UNITS = {"s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s", "t": "min", "mins": "min",
+               "minute": "min", "minutes": "min", "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+               "l": "ms", "millis": "ms", "u": "us", "micros": "us", "n": "ns"}
+
+
+def _freq_meant(freq: Any) -> str | None:
+    """The ``freq`` a string pandas does not read was probably meant as (``'10S'``: ``'10s'``), or None."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)?\s*([A-Za-z]+)\s*", freq) if isinstance(freq, str) else None
+    unit = _FREQ_UNITS.get(found.group(2).lower()) if found and found.group(2) != "M" else None
+    return f"{found.group(1) or 1}{unit}" if unit else None
 
 
 def infer_freq(index: pd.DatetimeIndex) -> pd.Timedelta:

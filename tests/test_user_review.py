@@ -156,3 +156,20 @@ def test_a_freq_without_a_likely_meaning_gets_no_guess(freq):
     with pytest.raises(WorkloadDataError, match="is not a duration") as error:
         parse_freq(freq)
     assert "Did you mean" not in str(error.value)
+
+
+def test_one_irregular_step_and_one_zero_filled_bucket_are_counted_in_the_singular(runner, tmp_path):
+    from workload_predictor.cli import main
+
+    frame = buckets()
+    with pytest.raises(WorkloadDataError, match=r"\(1 irregular step\)\."):
+        WorkloadPredictor().fit(frame.drop(index=50))
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    frame.iloc[:100].to_csv(first, index=False)
+    frame.iloc[[101]].to_csv(second, index=False)  # bucket 100 missing: one zero-filled
+    model_file = tmp_path / "m.wp"
+    for path in (first, second):
+        result = runner.invoke(main, ["forecast", str(path), "--model", "dlinear", "--horizon", "3",
+                                      "--model-file", str(model_file)])
+        assert result.exit_code == 0, result.output
+    assert "appended with update(), 1 missing bucket zero-filled; saved" in result.output, result.output

@@ -755,7 +755,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     if model_file:
         how = f"loaded, {appended} new buckets appended with update()" if appended is not None else "fitted"
         if zero_filled:
-            how += f", {zero_filled:,} missing buckets zero-filled"
+            how += f", {zero_filled:,} missing bucket{'' if zero_filled == 1 else 's'} zero-filled"
         _say(f"file    {model_file} ({how}; saved)")
     by_target = ", ".join(f"{t} {c:.2f}" for t, c in result.confidence_by_target.items())
     _say(f"level   {level:g} interval; confidence {result.confidence:.2f}"

@@ -954,8 +954,9 @@ def _check_regular(index: pd.DatetimeIndex, step: pd.Timedelta) -> None:
         i = int(off[0])
         raise WorkloadDataError(
             f"irregular spacing: {index[i].isoformat()} -> {index[i + 1].isoformat()} is "
-            f"{duration_text(gaps[i])}, not the bucket width {duration_text(step)} ({len(off)} irregular steps). For a request log or a series with "
-            "missing buckets, call workload_predictor.bucketize(...) first (it fills empty buckets with zeros)."
+            f"{duration_text(gaps[i])}, not the bucket width {duration_text(step)} ({len(off):,} irregular "
+            f"step{'' if len(off) == 1 else 's'}). For a request log or a series with missing buckets, call "
+            "workload_predictor.bucketize(...) first (it fills empty buckets with zeros)."
         )
 
 

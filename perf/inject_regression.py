@@ -23,13 +23,17 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=bucketize-2x        ...   # workload_predictor.bucketize twice as long (-wait-2x: waits)
     PERF_INJECT=save-2x             ...   # WorkloadPredictor.save twice as long (load-2x: .load; -wait-2x: waits)
     PERF_INJECT=cli-2x              ...   # a command-line forecast run twice as long (-wait-2x: waits)
+    PERF_INJECT=alerts-2x           ...   # WorkloadPredictor.check_alerts twice as long (-wait-2x: waits)
+    PERF_INJECT=backtest-2x         ...   # workload_predictor.backtest.run_backtest (backtest() and the command
+                                          # line's evaluate run it) twice as long (-wait-2x: waits)
+    PERF_INJECT=evaluate-2x         ...   # a command-line evaluate run twice as long (-wait-2x: waits)
     PERF_INJECT=import-wait         ...   # import workload_predictor waits IMPORT_WAIT_S (about as long again
                                           # as DLinear's import + construction take; the fresh-process cases)
     PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
 
 It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict`` / ``.save`` /
-``.load``, the models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the predictor's and the
-fleet's ``health``, ``bucketize``, the command line's ``forecast``; the library's code is untouched; the baseline's code, when the gate loads it
+``.load`` / ``.check_alerts``, the models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the
+predictor's and the fleet's ``health``, ``bucketize``, the backtest, the command line's ``forecast`` and ``evaluate``; the library's code is untouched; the baseline's code, when the gate loads it
 beside, is not wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real work; a fleet's
 or a predictor's ``update``, which commits its result to its object, first on a shallow copy of it), a 2x wait
 sleeps as long as the call took on an idle machine (its wall time less the time it waited for a core; its CPU
@@ -55,7 +59,8 @@ KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", 
          "predictor-update-2x", "predictor-update-wait-2x", "lstm-update-2x", "lstm-update-wait-2x", "fleet-fit-2x",
          "fleet-fit-wait-2x", "fleet-update-2x", "fleet-update-wait-2x", "fleet-predict-2x", "fleet-predict-wait-2x",
          "health-2x", "health-wait-2x", "fleet-health-2x", "fleet-health-wait-2x", "bucketize-2x", "bucketize-wait-2x",
-         "save-2x", "save-wait-2x", "load-2x", "load-wait-2x", "cli-2x", "cli-wait-2x", "import-wait")
+         "save-2x", "save-wait-2x", "load-2x", "load-wait-2x", "cli-2x", "cli-wait-2x", "alerts-2x",
+         "alerts-wait-2x", "backtest-2x", "backtest-wait-2x", "evaluate-2x", "evaluate-wait-2x", "import-wait")
 IMPORT_WAIT_S = 0.25
 
 
@@ -181,6 +186,8 @@ def _doubled_memory(method):
 PREDICTOR = ("workload_predictor", "WorkloadPredictor")
 FLEET = ("workload_predictor", "FleetPredictor")
 CLI_FORECAST = ("workload_predictor.cli", "forecast")  # a click command; its ``callback`` is the command's function
+CLI_EVALUATE = ("workload_predictor.cli", "evaluate")
+BACKTEST = ("workload_predictor.backtest", None)  # run_backtest: backtest() and the command line's evaluate look it up there
 PACKAGE = ("workload_predictor", None)  # a function of the package's namespace (``from workload_predictor import ...``)
 # kind -> ((module, class or None for the module itself), method or function, wrapper); side-effect-free methods
 # only where the work is done twice (the models' update computes its changes on copies and commits them in
@@ -210,7 +217,11 @@ WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "pr
             "save-2x": (PREDICTOR, "save", _slower), "save-wait-2x": (PREDICTOR, "save", _waits),
             "load-2x": (PREDICTOR, "load", _slower), "load-wait-2x": (PREDICTOR, "load", _waits),
             # the command line's forecast command: its click callback, the whole run after argument parsing
-            "cli-2x": (CLI_FORECAST, "callback", _slower), "cli-wait-2x": (CLI_FORECAST, "callback", _waits)}
+            "cli-2x": (CLI_FORECAST, "callback", _slower), "cli-wait-2x": (CLI_FORECAST, "callback", _waits),
+            "alerts-2x": (PREDICTOR, "check_alerts", _slower), "alerts-wait-2x": (PREDICTOR, "check_alerts", _waits),
+            "backtest-2x": (BACKTEST, "run_backtest", _slower), "backtest-wait-2x": (BACKTEST, "run_backtest", _waits),
+            "evaluate-2x": (CLI_EVALUATE, "callback", _slower),
+            "evaluate-wait-2x": (CLI_EVALUATE, "callback", _waits)}
 
 
 class _SlowImport:

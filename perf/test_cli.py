@@ -2,7 +2,8 @@
 reads the log, takes the file's lock, loads the model, appends the new buckets with ``update()``, forecasts, saves the
 model and writes the forecast. In this process (``main(standalone_mode=False)``), per run, paired with the baseline's
 code: the parts gated on their own (load, update, predict, save, bucketize) and the run's own reading, locking and
-writing, each of which a 2x computation or a 2x wait (a lock polled too slowly, a second fsync) would slow."""
+writing, each of which a 2x computation or a 2x wait (a lock polled too slowly, a second fsync) would slow. And an
+``evaluate`` run on the same log (read, bucketize, backtest, print)."""
 
 import contextlib
 import io
@@ -46,3 +47,19 @@ def test_cli_forecast_with_a_model_file(perf, run_dir):
     printed = perf.time("cli_forecast_model_file", "dlinear", run, rounds=12, warmup_rounds=1,
                         extra={"requests": REQUESTS})
     assert model_file.stat().st_size > 0 and "yhat" in printed, printed[-500:]
+
+
+def test_cli_evaluate(perf, run_dir):
+    """``workload-predictor evaluate log.csv --freq 10s --models dlinear -q``: the log read and bucketed, DLinear
+    backtested against the baselines, the table printed."""
+    from workload_predictor.cli import main
+
+    args = ["evaluate", str(run_dir / "log.csv"), "--freq", "10s", "--models", "dlinear", "-q"]
+
+    def run():
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            main.main(args=args, standalone_mode=False)
+        return out.getvalue()
+
+    printed = perf.time("cli_evaluate", "dlinear", run, rounds=8, warmup_rounds=1, extra={"requests": REQUESTS})
+    assert "moving_median" in printed and "dlinear MAE" in printed, printed[-500:]

@@ -1,7 +1,8 @@
 """fit on the 1000-point datasets and predict(10): pedantic, a fresh model each round, warm-up rounds,
 torch threads pinned (``perf/budgets.toml`` [settings]). Also the confidence each model returns (reported), and the
-other calls of a serving loop, each per call: DLinear's predict at another level, its health(), bucketize, and a
-model file's save and load (the command line's ``--model-file`` run loads, updates and saves one every run)."""
+other calls of a serving loop, each per call: DLinear's predict at another level, its health() (also with ``now``),
+check_alerts() and a backtest, bucketize, and a model file's save and load (the command line's ``--model-file`` run
+loads, updates and saves one every run)."""
 
 import os
 import tempfile
@@ -73,6 +74,62 @@ def test_health(perf, frames):
     assert report["level"] in ("ok", "warning", "critical"), report["level"]
 
 
+def test_health_now(perf, frames):
+    """``health(now=...)`` of the DLinear predictor, as a monitor asks it every few seconds: with the time it is, so
+    ``stale_buckets`` is measured too (two whole buckets missing: a warning). The baseline's code has no ``now``: the
+    stored figures."""
+    from workload_predictor import WorkloadPredictor
+
+    frame = frames["synthetic"]
+    predictor = WorkloadPredictor(random_state=0).fit(frame, timestamp="timestamp", target="requests")
+    now = predictor.last_timestamp_ + 3 * predictor.freq_
+    call = lambda: predictor.health(now=now)  # noqa: E731
+    report = perf.time("health_now", "dlinear", call, rounds=12, warmup_rounds=1, calls=harness.calls_per_round(call))
+    assert report["metrics"]["stale_buckets"]["level"] == "warning", report["metrics"]["stale_buckets"]
+
+
+@pytest.fixture
+def quiet_health_log():
+    """The alerts' logger with a handler that drops its records, so that a case logs as a served process does (the
+    records made and handled) without pytest keeping thousands of them."""
+    import logging
+
+    logger = logging.getLogger("workload_predictor.health")
+    handler, propagate = logging.NullHandler(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def test_check_alerts(perf, frames, quiet_health_log):
+    """``check_alerts()`` of the DLinear predictor with an accuracy threshold it misses: the health report, then the
+    critical alert made and logged (``workload_predictor.health``, ``ERROR``)."""
+    from workload_predictor import WorkloadPredictor
+
+    frame = frames["synthetic"]
+    predictor = WorkloadPredictor(random_state=0).fit(frame, timestamp="timestamp", target="requests")
+    thresholds = {"accuracy": (0.999, 0.998)}
+    call = lambda: predictor.check_alerts(thresholds)  # noqa: E731
+    alerts = perf.time("check_alerts", "dlinear", call, rounds=12, warmup_rounds=1,
+                       calls=harness.calls_per_round(call))
+    assert [alert["metric"] for alert in alerts] == ["accuracy"] and alerts[0]["level"] == "critical", alerts
+
+
+def test_backtest(perf, frames):
+    """``backtest`` of DLinear against the baselines on the synthetic series (the last quarter the test span, three
+    refits, every bucket an origin): what ``evaluate`` runs, and a scheduled model check."""
+    from workload_predictor.backtest import backtest
+
+    frame = frames["synthetic"]
+    call = lambda: backtest(frame, ["dlinear"], timestamp="timestamp", target="requests", verbose=False)  # noqa: E731
+    table = perf.time("backtest", "dlinear", call, rounds=8, warmup_rounds=1)
+    assert list(table["model"])[0] == "dlinear" and table["mae"].notna().all(), table
+
+
 def test_bucketize(perf):
     """``bucketize`` of a chunk of a request log (the bundled Azure conv trace's first 2,000 requests, timestamps as
     strings; counts and token sums per 10 s), what an autoscaler does to each interval's requests before ``update``."""
@@ -95,11 +152,20 @@ def model_dir():
         yield Path(directory)
 
 
+_FITTED: dict = {}
+
+
 def _fitted(frames, model):
+    """A predictor fitted on the synthetic series, one per model and copy of the package (the baseline's code fits
+    its own in a paired case's first pass): ``save`` and ``load`` read it and neither changes it, so the two cases
+    share it (an ensemble's fit is most of their time outside the rounds)."""
     from workload_predictor import WorkloadPredictor
 
-    return WorkloadPredictor(model=model, random_state=0).fit(frames["synthetic"], timestamp="timestamp",
-                                                               target="requests")
+    key = (WorkloadPredictor, model)
+    if key not in _FITTED:
+        _FITTED[key] = WorkloadPredictor(model=model, random_state=0).fit(frames["synthetic"], timestamp="timestamp",
+                                                                          target="requests")
+    return _FITTED[key]
 
 
 @pytest.mark.parametrize("model", ["dlinear", "ensemble"])

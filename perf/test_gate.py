@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -135,12 +136,11 @@ UPDATES = {"perf/test_update_perf.py::test_update_ensemble": "update_ensemble",
                "update_predictor_10_buckets[ensemble]"}
 
 
-def test_gate_catches_2x_in_cases_the_stored_baseline_lacks(baselines):
+def test_gate_catches_2x_in_cases_the_stored_baseline_lacks(proofs):
     """The update cases are in neither stored baseline: paired, they are gated against the baseline's code. A 2x
     computation in the ensemble's update and a 2x wait in the LSTM's fail all three (the ratios update_ratio and
     update_share, which divide them by DLinear's update and by a fit, stay within their budgets)."""
-    code, output = _pytest(baselines["quiet"], *UPDATES, "--benchmark-compare",
-                           inject="ensemble-update-2x,lstm-update-wait-2x")
+    code, output = proofs["updates"]
     print(f"--- PERF_INJECT=ensemble-update-2x,lstm-update-wait-2x: exit {code}\n{_gate_lines(output)}")
     assert code != 0, output[-4000:]
     ratios = _attempt_ratios(output)
@@ -153,10 +153,10 @@ def test_gate_catches_2x_in_cases_the_stored_baseline_lacks(baselines):
 IMPORT = "perf/test_init.py::test_import_and_init[dlinear]"
 
 
-def test_a_wait_at_import_fails_the_fresh_process_case():
+def test_a_wait_at_import_fails_the_fresh_process_case(proofs):
     """``import workload_predictor`` waiting 0.25 s (a blocking read or a lock at import; about as long again as
     DLinear's import + construction) is no CPU time: the case's latency ratio must fail its budget."""
-    code, output = _pytest(ROOT / ".benchmarks", IMPORT, inject="import-wait")
+    code, output = proofs["import"]
     print(f"--- PERF_INJECT=import-wait: exit {code}\n{_gate_lines(output)}")
     assert code != 0 and f"FAILED {IMPORT}" in output, output[-4000:]
     assert "OVER BUDGET: import_and_init[dlinear]:" in output, output[-4000:]
@@ -165,12 +165,11 @@ def test_a_wait_at_import_fails_the_fresh_process_case():
 MEMORY_COLD = "perf/test_memory.py::test_memory[dlinear-cold]"  # not in the stored baselines: gated against the code
 
 
-def test_gate_catches_memory_2x(baselines):
+def test_gate_catches_memory_2x(proofs):
     """Fit and predict holding, at their end, as much again as their peak growth (``fit-memory-2x``,
     ``predict-memory-2x``): every traced peak fails (warm and cold, fit and predict: 1.1 MB, 2.7 MB, 9 kB), and so does
     the cold fit's RSS growth (5 MB); the other RSS growths (0-0.3 MB) are below what RSS resolves. In every attempt."""
-    code, output = _pytest(baselines["quiet"], MEMORY, MEMORY_COLD, "--benchmark-compare",
-                           inject="fit-memory-2x,predict-memory-2x")
+    code, output = proofs["memory"]
     print(f"--- PERF_INJECT=fit-memory-2x,predict-memory-2x: exit {code}\n{_gate_lines(output)}")
     assert code != 0 and f"FAILED {MEMORY}" in output and f"FAILED {MEMORY_COLD}" in output, output[-4000:]
     for state in ("warm", "cold"):
@@ -214,13 +213,17 @@ HOT = {"perf/test_fleet.py::test_fleet_update[refit]": "fleet_update[refit]",
        "perf/test_fit_predict.py::test_save[ensemble]": "save[ensemble]",
        "perf/test_fit_predict.py::test_load[dlinear]": "load[dlinear]",
        "perf/test_fit_predict.py::test_load[ensemble]": "load[ensemble]",
-       "perf/test_cli.py::test_cli_forecast_with_a_model_file": "cli_forecast_with_a_model_file"}
+       "perf/test_cli.py::test_cli_forecast_with_a_model_file": "cli_forecast_with_a_model_file",
+       "perf/test_fit_predict.py::test_health_now": "health_now",
+       "perf/test_fit_predict.py::test_check_alerts": "check_alerts",
+       "perf/test_fit_predict.py::test_backtest": "backtest",
+       "perf/test_cli.py::test_cli_evaluate": "cli_evaluate"}
 HOT_PATHS = ("fleet-fit", "fleet-update", "fleet-predict", "fleet-health", "health", "predict", "bucketize", "save",
-             "load", "cli")
+             "load", "cli", "alerts", "backtest", "evaluate")
 
 
 @pytest.mark.parametrize("wait", [False, True], ids=["compute", "wait"])
-def test_gate_catches_2x_in_the_hot_paths(wait):
+def test_gate_catches_2x_in_the_hot_paths(proofs, wait):
     """A 2x computation (then a 2x wait) in FleetPredictor.update (DLinear keys refitted or with their own predictors,
     the global LSTM's), .predict (the same three), .fit (the global LSTM's), .health, and WorkloadPredictor.predict(
     level=...), .health, .save, .load, bucketize and a command-line forecast run: every case fails the gate in every
@@ -228,8 +231,8 @@ def test_gate_catches_2x_in_the_hot_paths(wait):
     figures (perf/test_fleet.py's budgets and ratios let a 2x of each pass: the incremental update read 1.43 ms a key
     under its 2 ms budget, the others ratios that a uniform slow-down does not move; save, load and the command line
     had no case)."""
-    inject = ",".join(f"{path}-{'wait-' if wait else ''}2x" for path in HOT_PATHS)
-    code, output = _pytest(ROOT / ".benchmarks", *HOT, "--benchmark-compare", "--perf-base=baseline", inject=inject)
+    inject = _hot_inject(wait)
+    code, output = proofs["hot-wait" if wait else "hot-compute"]
     print(f"--- PERF_INJECT={inject}: exit {code}\n{_gate_lines(output)}")
     assert code != 0, output[-4000:]
     ratios = _attempt_ratios(output)
@@ -238,3 +241,41 @@ def test_gate_catches_2x_in_the_hot_paths(wait):
         assert len(ratios.get(case, [])) == 3, (case, output[-4000:])
         moved = [latency if wait else cpu for cpu, latency in ratios[case]]
         assert all(r > GATE["time_ratio"] for r in moved), f"{case}: attempts read {ratios[case]}"
+
+
+def _hot_inject(wait: bool) -> str:
+    return ",".join(f"{path}-{'wait-' if wait else ''}2x" for path in HOT_PATHS)
+
+
+# The injected runs that ask for no machine state of their own (no core kept busy, no quiet machine): every one of
+# them fails every attempt of every case it injects, paired rounds cancel what a neighbour does to both sides, and
+# latency leaves out the time spent waiting for a core. The longest first. Each is (storage, pytest arguments,
+# PERF_INJECT); the storage "quiet" is the baselines fixture's.
+PROOFS = {
+    "hot-wait": (".benchmarks", (*HOT, "--benchmark-compare", "--perf-base=baseline"), _hot_inject(True)),
+    "hot-compute": (".benchmarks", (*HOT, "--benchmark-compare", "--perf-base=baseline"), _hot_inject(False)),
+    "updates": ("quiet", (*UPDATES, "--benchmark-compare"), "ensemble-update-2x,lstm-update-wait-2x"),
+    "memory": ("quiet", (MEMORY, MEMORY_COLD, "--benchmark-compare"), "fit-memory-2x,predict-memory-2x"),
+    "import": (".benchmarks", (IMPORT,), "import-wait"),
+}
+PROOF_TESTS = {"updates": "test_gate_catches_2x_in_cases_the_stored_baseline_lacks",
+               "import": "test_a_wait_at_import_fails_the_fresh_process_case",
+               "memory": "test_gate_catches_memory_2x",
+               "hot-compute": "test_gate_catches_2x_in_the_hot_paths[compute]",
+               "hot-wait": "test_gate_catches_2x_in_the_hot_paths[wait]"}
+
+
+@pytest.fixture(scope="module")
+def proofs(request):
+    """{name: (exit code, output)} of the PROOFS the selected tests read, run two at a time (one where the machine
+    has one core): on 2 cores that halves their wall time. Started by the first test that reads one, after the
+    tests that need the machine busy or quiet (file order); the run without injection comes after they all ended."""
+    selected = {item.name for item in request.session.items if item.module is request.module}
+    wanted = [name for name in PROOFS if PROOF_TESTS[name] in selected]
+    storages = {".benchmarks": ROOT / ".benchmarks"}
+    if any(PROOFS[name][0] == "quiet" for name in wanted):
+        storages["quiet"] = request.getfixturevalue("baselines")["quiet"]
+    with ThreadPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as pool:
+        runs = {name: pool.submit(_pytest, storages[PROOFS[name][0]], *PROOFS[name][1], inject=PROOFS[name][2])
+                for name in wanted}
+        return {name: run.result() for name, run in runs.items()}

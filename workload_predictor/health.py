@@ -174,8 +174,12 @@ def health_report(measurements: Mapping[str, float | None], thresholds: Mapping[
         An unknown metric or measurement name, a threshold that is not a pair of finite numbers in order, or a
         measured value that is not a number (or an integer too large for a float).
     """
-    measurements = check_measurements(measurements)
-    limits = _thresholds(thresholds)
+    return rated(check_measurements(measurements), _thresholds(thresholds))
+
+
+def rated(measurements: Mapping[str, Any], limits: Mapping[str, tuple[float, float]]) -> dict:
+    """The report of :func:`health_report` from measurements checked by :func:`check_measurements` and thresholds
+    checked and merged with the defaults (``_thresholds``, :func:`predictor_limits`)."""
     metrics = {}
     for metric, (warning, critical) in limits.items():
         value = measurements.get(metric)
@@ -286,6 +290,18 @@ def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
     missing = max((instant - (newest + freq)) // freq, 0)
     return float(missing), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets); now "
                             f"{instant.isoformat()}: {missing} whole bucket(s) ended since, without data")
+
+
+def predictor_limits(horizon: int, thresholds: Any = None) -> dict[str, tuple[float, float]]:
+    """A predictor's thresholds: the defaults, ``stale_buckets``'s from its ``horizon`` (:func:`stale_thresholds`) and
+    ``thresholds`` over them, those checked (``health()`` asks every few seconds: the pair made here from the horizon,
+    finite and in order, is not checked again)."""
+    if thresholds is not None and not isinstance(thresholds, Mapping):
+        return _thresholds(thresholds)  # its typed error
+    limits = _thresholds(thresholds)
+    if "stale_buckets" not in (thresholds or {}):
+        limits["stale_buckets"] = stale_thresholds(horizon)
+    return limits
 
 
 def stale_thresholds(horizon: int) -> tuple[float, float]:

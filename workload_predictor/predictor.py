@@ -879,14 +879,12 @@ class WorkloadPredictor(ParamsMixin):
         WorkloadDataError
             An unknown metric, thresholds out of order, a measurement that is no number.
         """
-        from .health import check_measurements, health_report, measure, stale_thresholds
+        from .health import check_measurements, measure, predictor_limits, rated
 
         check_is_fitted(self, "model_")
         given = {} if measurements is None else check_measurements(measurements)
-        limits = thresholds
-        if thresholds is None or isinstance(thresholds, collections.abc.Mapping):
-            limits = {"stale_buckets": stale_thresholds(self.model_.horizon), **(thresholds or {})}
-        return health_report({**measure(self, now), **given}, limits)
+        limits = predictor_limits(self.model_.horizon, thresholds)
+        return rated(check_measurements({**measure(self, now), **given}), limits)
 
     def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None,
                      now: Any = None) -> list[dict[str, Any]]:

@@ -13,7 +13,12 @@ predict(10) beside a busy core (the under-load case):
 * fit and predict holding as much again as their peak memory growth must fail the memory gate, against the
   baseline's code's fresh processes of the same run;
 * the cases without injection must pass, and so must a slow-down of predict in its first attempt
-  only (re-measured), in the same run.
+  only (re-measured), in the same run;
+* the hot paths (the calls an autoscaler makes, each timed per call), with a 2x computation and then a 2x wait,
+  against the stored baseline as CI compares them.
+
+The runs with a core kept busy or a quiet machine run one at a time; the others (updates, import, memory, the hot
+paths) two at a time (``proofs``), then the run without injection alone.
 
 The baseline's code is this source tree, loaded beside it (``--perf-base``): the injection wraps
 only the code under test. A 2x slow-down of DLinear's fit is also over its budget; predict's is not,
@@ -268,8 +273,9 @@ PROOF_TESTS = {"updates": "test_gate_catches_2x_in_cases_the_stored_baseline_lac
 @pytest.fixture(scope="module")
 def proofs(request):
     """{name: (exit code, output)} of the PROOFS the selected tests read, run two at a time (one where the machine
-    has one core): on 2 cores that halves their wall time. Started by the first test that reads one, after the
-    tests that need the machine busy or quiet (file order); the run without injection comes after they all ended."""
+    has one core): on 2 cores their wall time is the longer lane's, not the sum. Started by the first test that reads
+    one, after the tests that need the machine busy or quiet (file order); the run without injection comes after they
+    all ended."""
     selected = {item.name for item in request.session.items if item.module is request.module}
     wanted = [name for name in PROOFS if PROOF_TESTS[name] in selected]
     storages = {".benchmarks": ROOT / ".benchmarks"}

@@ -1091,7 +1091,7 @@ def test_a_dask_cluster_with_no_worker_is_a_typed_error_not_a_hang(monkeypatch):
         fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
         before = fleet.predict()
         cluster.scale(0)
-        _within(20, lambda: _wait_until(lambda: not client.nthreads()))
+        _wait_until(lambda: not client.nthreads(), within=20)
         for max_training_time in (0.5, None, float("inf")):
             with pytest.raises(WorkloadDataError, match="no worker.*client.wait_for_workers"):
                 _within(20, FleetPredictor(horizon=5, client=client, partition_size=1,
@@ -1099,15 +1099,19 @@ def test_a_dask_cluster_with_no_worker_is_a_typed_error_not_a_hang(monkeypatch):
         with pytest.raises(WorkloadDataError, match="no worker"):  # an update's refit: NO_WORKER_WAIT
             _within(20, lambda: fleet.update(new))
         pd.testing.assert_frame_equal(fleet.predict(), before)
-        _within(20, lambda: _wait_until(lambda: not client.futures))  # cancelled, not queued for a later worker
+        _wait_until(lambda: not client.futures, within=20)  # cancelled, not queued for a later worker
         cluster.scale(1)
         client.wait_for_workers(1, timeout=20)
         expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").update(new).predict()
         pd.testing.assert_frame_equal(_within(60, lambda: fleet.update(new)).predict(), expected)
 
 
-def _wait_until(condition) -> None:
+def _wait_until(condition, within: float) -> None:
+    """Poll ``condition`` in this thread until it holds, or fail after ``within`` seconds (a poll left running in a
+    thread after its test failed went on reading the process's state for the rest of the run)."""
+    deadline = time.monotonic() + within
     while not condition():
+        assert time.monotonic() < deadline, f"still waiting after {within} s"
         time.sleep(0.05)
 
 

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import threading
+import weakref
 
 import dask
 import pandas as pd
@@ -43,23 +44,48 @@ def test_a_fit_and_an_update_on_a_cluster_release_their_futures_and_partitions_a
     next full pass: a long-lived client accumulated them, and the no-worker test found its first fit's futures
     still there, lost and wanted, 20 s after the cluster lost its worker. They are released when the fit returns."""
     monkeypatch.setattr(fleet_module, "WORKER_POLL", 0.001)  # every partition takes longer than a poll
+    partitions = _recorded_partitions(monkeypatch)
     frame, new = _continuation(4, 300, 3, seed=1)
     # distributed keeps its last messages to the workers, partitions included, for its logs: none here
     with dask.config.set({"distributed.admin.low-level-log-length": 0}), distributed.LocalCluster(
             n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
-        _within(10, lambda: _wait_until(lambda: not client.futures))
+        assert len(partitions.refs) == 4  # one a key
+        _wait_until(lambda: not client.futures, within=10)
         assert not client.refcount
         fleet.update(new)  # an update's refit, by partitions on the cluster
-        _within(10, lambda: _wait_until(lambda: not client.futures))
+        _wait_until(lambda: not client.futures, within=10)
         assert not client.refcount
         # the worker (in this process) drops a task's partition once the released key reaches it
-        _within(10, lambda: _wait_until(lambda: not _partitions_alive()))
+        _wait_until(lambda: not partitions.alive(), within=10)
 
 
-def _partitions_alive() -> int:
-    return sum(type(obj) is fleet_module.PackedSeries for obj in gc.get_objects())
+class _Partitions:
+    """Weak references to the partitions packed (a dataclass compares by value: no weak set)."""
+
+    def __init__(self):
+        self.refs = []
+
+    def alive(self) -> int:
+        return sum(ref() is not None for ref in self.refs)
+
+
+def _recorded_partitions(monkeypatch) -> _Partitions:
+    """The partitions the fleet packs from now on, held weakly: one in a reference cycle stays (the collector is off).
+    Counted without ``gc.get_objects()``, whose list holds every tuple another thread is building: CPython's
+    ``tuple(generator)`` then fails with "SystemError: Objects/tupleobject.c:927: bad argument to internal function"
+    in that thread (the cluster's, or the next tests' when the poll outlived its test)."""
+    made = _Partitions()
+    pack = fleet_module.PackedSeries.pack
+
+    def recorded(series):
+        packed = pack(series)
+        made.refs.append(weakref.ref(packed))
+        return packed
+
+    monkeypatch.setattr(fleet_module.PackedSeries, "pack", staticmethod(recorded))
+    return made
 
 
 
@@ -160,7 +186,7 @@ def test_a_partition_that_kills_its_workers_is_a_typed_error_naming_its_keys():
         assert re.match(r"the partition of keys \['k\d+'\] killed every Dask worker that ran it", str(error)), error
         assert "memory_limit_mb" in str(error) and "partition_size" in str(error)
         assert not hasattr(fleet, "keys_")
-        _within(10, lambda: _wait_until(lambda: not client.futures))
+        _wait_until(lambda: not client.futures, within=10)
 
 
 @pytest.mark.parametrize("call", ["fit", "update"])
@@ -191,7 +217,7 @@ def test_a_result_lost_with_the_last_worker_before_the_gather_is_waited_for_as_a
             if not lost and len(futures) > 1:  # the partitions' wait, not the gather's
                 lost.append(len(futures))
                 cluster.scale(0)
-                _wait_until(lambda: not client.nthreads())
+                _wait_until(lambda: not client.nthreads(), within=20)
                 if comes_back:
                     threading.Timer(0.3, cluster.scale, (1,)).start()
 
@@ -206,7 +232,7 @@ def test_a_result_lost_with_the_last_worker_before_the_gather_is_waited_for_as_a
             assert not hasattr(fleet, "keys_")
         else:
             pd.testing.assert_frame_equal(fleet.predict(), before)
-        _within(10, lambda: _wait_until(lambda: not client.futures))  # cancelled, not queued for a later worker
+        _wait_until(lambda: not client.futures, within=10)  # cancelled, not queued for a later worker
 
         # a worker that comes back within NO_WORKER_WAIT computes the lost results again: the local forecasts
         cluster.scale(1)

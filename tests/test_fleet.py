@@ -858,6 +858,23 @@ def test_every_fleet_update_checks_rows_at_the_same_door(model):
     pd.testing.assert_frame_equal(strict.predict(), before)
 
 
+def test_a_strict_fleets_error_names_its_key_once():
+    """``strict=True`` raises the first key's error named by its key: once, where the message names the key already
+    ("key 'zz': key 'zz' was not fitted" read it twice), and prefixed where it does not."""
+    frame = make_fleet(2, 300, seed=3)
+    strict = FleetPredictor(horizon=5, strict=True).fit(frame, key="endpoint")
+    new = pd.DataFrame({"endpoint": ["zz"], "timestamp": [frame["timestamp"].max() + pd.Timedelta("1min")],
+                        "requests": [3.0]})
+    with pytest.raises(WorkloadDataError) as raised:
+        strict.update(new)
+    assert str(raised.value).count("'zz'") == 1 and str(raised.value).startswith("key 'zz' was not fitted"), raised.value
+    bad = frame.copy()
+    bad.loc[bad.index[bad["endpoint"] == "k1"][0], "requests"] = -1.0
+    with pytest.raises(WorkloadDataError) as raised:
+        FleetPredictor(horizon=5, strict=True).fit(bad, key="endpoint")
+    assert str(raised.value).startswith("key 'k1': target column 'requests' holds a negative value"), raised.value
+
+
 def test_global_lstm_fleet_update_round_trips_and_keeps_its_state_bounded(tmp_path):
     pytest.importorskip("torch")
     frame = make_fleet(3, 420, seed=7)

@@ -590,7 +590,9 @@ class FleetPredictor(ParamsMixin):
     def _raise_if_strict(self, errors: dict) -> None:
         if self.strict and errors:
             first, error = next(iter(errors.items()))
-            raise type(error)(f"key {quote(str(first))}: {error}") from error
+            named = f"key {quote(str(first))}"
+            # Named once: a message about the key itself ("key 'zz' was not fitted") names it already.
+            raise type(error)(str(error) if str(error).startswith(named) else f"{named}: {error}") from error
 
     def _config(self, targets: tuple[str, ...], fitted: bool = False, per_key: bool = False) -> dict[str, Any]:
         """What a partition's fit reads; ``fitted``: with the model settings as fitted (an update's fits);

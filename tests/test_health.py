@@ -478,6 +478,9 @@ def test_a_fleets_health_rates_each_key_as_its_own_predictor_would():
     assert relaxed["level"].tolist() == ["ok", "ok", "ok"]
     with pytest.raises(WorkloadDataError, match=r"thresholds for \['memory_mb'\]: a fleet reports accuracy"):
         fleet.health({"memory_mb": (1, 2)})
+    # A name that is no metric at all is told so, with the one meant (it read as a predictor's metric).
+    with pytest.raises(WorkloadDataError, match=r"unknown health metric 'acuracy'; .* Did you mean 'accuracy'\?"):
+        fleet.health({"acuracy": (0.5, 0.2)})
     with pytest.raises(WorkloadDataError):
         fleet.health({"stale_buckets": (5, 2)})
     with pytest.raises(WorkloadDataError, match="now="):

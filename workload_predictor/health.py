@@ -31,6 +31,7 @@ predictor.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import logging
 import math
@@ -386,6 +387,11 @@ def fleet_thresholds(thresholds: Mapping[str, Any] | None, horizon: int) -> dict
     if thresholds is not None and not isinstance(thresholds, Mapping):
         _thresholds(thresholds)  # its typed error
     unknown = sorted(set(thresholds or {}) - set(FLEET_METRICS), key=str)
+    misspelt = [metric for metric in unknown if metric not in DEFAULT_THRESHOLDS]
+    if misspelt:  # no metric at all (a predictor's are named below)
+        close = difflib.get_close_matches(str(misspelt[0]), FLEET_METRICS, n=1)
+        raise WorkloadDataError(f"unknown health metric {quote(misspelt[0])}; a fleet reports "
+                                f"{', '.join(FLEET_METRICS)} per key." + (f" Did you mean {close[0]!r}?" if close else ""))
     if unknown:
         raise WorkloadDataError(f"thresholds for {quote(unknown)}: a fleet reports {', '.join(FLEET_METRICS)} per key "
                                 "(a key's own WorkloadPredictor reports the others).")

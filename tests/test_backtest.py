@@ -519,3 +519,19 @@ def test_a_fit_error_at_a_refit_names_the_model_and_the_refit(monkeypatch):
     with pytest.raises(WorkloadDataError, match=r"^backtest: naive failed at the refit on the 225 buckets before "
                                                 r"bucket 225 \(of the series' 300\): the data went bad\.$"):
         backtest(frame(np.arange(300.0)), [], ["naive"], horizon=3, test_size=75, verbose=False)
+
+
+def test_a_horizon_too_long_for_any_test_size_is_named_not_a_test_size_that_cannot_work():
+    """A test span shorter than one horizon is answered with the test sizes that hold one; where even the shortest
+    of them leaves a model too few buckets to fit (DLinear at horizon 200 on 349 buckets needs 421), that advice
+    cannot be followed: the horizon is named (the first refit's error, "a smaller --horizon"). Where the advice
+    works, it stays."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=349, freq="10s", tz="UTC"),
+                          "requests": rng.poisson(30, 349).astype(float)})
+    with pytest.raises(WorkloadDataError, match=r"the horizon \(200\) is too long for this series whatever the test "
+                                                r"size: .*dlinear.* at least 421 points") as raised:
+        run_backtest(frame, ["dlinear"], (), horizon=200, test_size=0.25, verbose=False)
+    assert "pass test_size=200 to" not in str(raised.value)
+    with pytest.raises(WorkloadDataError, match=r"gives a test span of 5 buckets.*pass test_size=10 to 347 buckets"):
+        run_backtest(frame, ["dlinear"], (), horizon=10, test_size=5, verbose=False)

@@ -488,7 +488,19 @@ def run_backtest(
     series = data if isinstance(data, BucketedSeries) else prepare_series(
         data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
     n, k = series.values.shape
-    origins = backtest_origins(n, horizon, test_size, stride)
+    try:
+        origins = backtest_origins(n, horizon, test_size, stride)
+    except WorkloadDataError as bad_span:
+        # Its advice (a test size from one horizon up) holds only if the models fit on what the shortest test span
+        # leaves: where one cannot, the horizon is what to change.
+        if n - horizon >= MIN_TRAINING_BUCKETS:
+            for name, spec, option in specs:
+                try:
+                    _check_first_refit(name, spec, option, n - horizon, n, horizon, horizon)
+                except WorkloadDataError as error:
+                    raise _in_backtest(error, f"the horizon ({horizon}) is too long for this series whatever the test "
+                                              f"size: {error}") from bad_span
+        raise
     refits = refit_points(origins, refit_every)
     season = season_length if season_length is not None else default_season_length(series.freq, int(origins[0]))
     for _, spec, option in specs:

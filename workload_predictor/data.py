@@ -1194,9 +1194,10 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     return pd.DataFrame(out)
 
 
-def factorize_keys(column: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
-    """Codes ``0..K-1`` per row and the ``K`` keys, sorted where they sort; a missing key, a key that cannot be
-    hashed (a list, a dict) and a key column that appears twice (``column`` a frame) are errors."""
+def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tuple[np.ndarray, pd.Index]:
+    """Codes ``0..K-1`` per row and the ``K`` keys, sorted where they sort; a missing key (code ``-1`` with
+    ``missing_ok``), a key that cannot be hashed (a list, a dict) and a key column that appears twice (``column`` a
+    frame) are errors."""
     if isinstance(column, pd.DataFrame):
         raise WorkloadDataError(f"key column {quote(name)} appears {column.shape[1]} times; rename the duplicates "
                                 "(or drop them) so that one column holds the keys.")
@@ -1208,7 +1209,7 @@ def factorize_keys(column: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
         except TypeError:  # a key that cannot be hashed: named (searched only once factorising has failed)
             _refuse_unhashable(column, name)
             raise
-    if (codes < 0).any():
+    if not missing_ok and (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
         raise WorkloadDataError(f"key column {quote(name)} is missing at row {row}; give every row a key (or drop it).")
     return codes, pd.Index(keys)
@@ -1280,8 +1281,9 @@ def split_by_key(
     codes, keys = factorize_keys(data[key], key)
     instants = utc_instants(data[timestamp], unit=unit, origin=origin, name=timestamp)
     # One target: a column view (each key's rows are copied out below; the caller's data is never written).
-    values = _numbers(data, targets[0])[:, None] if len(targets) == 1 else np.column_stack(
-        [_numbers(data, name) for name in targets])
+    # A key's value that is no number (an object column) is NaN here: that key alone goes to the door, which words it.
+    values = _numbers(data, targets[0], True)[:, None] if len(targets) == 1 else np.column_stack(
+        [_numbers(data, name, True) for name in targets])
     step = parse_freq(freq) if freq is not None else None
     order = _key_time_order(codes, instants)
     bounds = np.searchsorted(codes if order is None else codes[order], np.arange(len(keys) + 1))
@@ -1325,8 +1327,14 @@ def _key_time_order(codes: np.ndarray, instants: np.ndarray) -> np.ndarray | Non
     return np.lexsort((instants, codes))
 
 
-def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """A target column as a new float64 array (NaN where missing): its name and dtype checked, not its values."""
+def _numbers(frame: pd.DataFrame, name: str, not_numbers_missing: bool = False) -> np.ndarray:
+    """A target column as a new float64 array (NaN where missing): its name and dtype checked, not its values.
+
+    An object column (a frame built by concatenating per-key frames, one of which held a
+    string or ``None``) is read value by value: numbers as they are, missing values NaN; a
+    value that is no number is an error naming it, or NaN with ``not_numbers_missing``
+    (a long frame's caller then refuses only the keys whose rows hold one).
+    """
     column = frame.get(name)
     if column is None:
         raise WorkloadDataError(_no_target(frame, name))
@@ -1335,9 +1343,30 @@ def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
     dtype = column.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # plain numpy numbers: a float64 copy
         return np.array(column.to_numpy(), dtype=np.float64)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        return _object_numbers(column.to_numpy(), name, not_numbers_missing)
     if (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
             or not pd.api.types.is_numeric_dtype(dtype)):
         raise WorkloadDataError(
             f"target column {quote(name)} has dtype {dtype}, not numbers; convert it with pd.to_numeric(...) first."
         )
     return column.to_numpy(dtype="float64", na_value=np.nan)  # nullable extension dtypes: <NA> becomes NaN
+
+
+def _object_numbers(values: np.ndarray, name: str, not_numbers_missing: bool) -> np.ndarray:
+    """The object array ``values`` of target column ``name`` as a new float64 array (see :func:`_numbers`)."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("integer", "floating", "mixed-integer-float", "empty"):
+        return pd.Series(values, dtype=object, copy=False).to_numpy(dtype="float64", na_value=np.nan)
+    numbers = np.fromiter((_is_number(v) for v in values), dtype=bool, count=len(values))
+    missing = np.fromiter((_is_missing(v) or v is pd.NA for v in values), dtype=bool, count=len(values))
+    wrong = np.flatnonzero(~(numbers | missing))
+    if len(wrong) and not not_numbers_missing:
+        row = int(wrong[0])
+        raise WorkloadDataError(
+            f"target column {quote(name)} has dtype object, not numbers: it holds {quote(values[row])} at row {row} "
+            f"({len(wrong):,} value{' is' if len(wrong) == 1 else 's are'} no number); convert it with pd.to_numeric(data[{quote(name)}], errors='coerce') and drop or fill the rows "
+            "that become NaN, or fix the data at its source."
+        )
+    out = np.full(len(values), np.nan)
+    out[numbers] = values[numbers].astype(np.float64)
+    return out

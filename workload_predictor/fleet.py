@@ -925,9 +925,10 @@ class FleetPredictor(ParamsMixin):
         forecast follows the shared base. The network is not retrained: fit the fleet
         again to retrain it.
 
-        A key the fleet does not know, or whose rows do not continue its series, is
-        reported in ``update_errors_`` and keeps its fit (``strict=True`` raises instead,
-        changing nothing).
+        A key the fleet does not know, or whose rows do not continue its series or hold a
+        value that is no number, is reported in ``update_errors_`` and keeps its fit; rows
+        without a key are left out and reported under the key ``None`` (``strict=True``
+        raises instead, changing nothing).
         """
         check_is_fitted(self, "keys_")
         if not isinstance(data, pd.DataFrame):
@@ -938,12 +939,13 @@ class FleetPredictor(ParamsMixin):
                                     f"does (columns: {quote_columns(data.columns)}); add it.")
         mode = self._update_mode()  # one typed error for a mode set since fit, before any key is read
         check_unit(unit)  # one typed error for the whole call, not one per key in update_errors_
-        codes, keys = factorize_keys(data[self.key_], self.key_)
+        codes, keys = factorize_keys(data[self.key_], self.key_, missing_ok=True)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
+        errors = _keyless(codes, self.key_)  # rows without a key (code -1): left out, reported under the key None
         if self._global is not None:
-            return self._update_global(data, codes, keys, timestamp=timestamp, unit=unit, origin=origin)
+            return self._update_global(data, codes, keys, errors, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
-        errors, batched, updates = {}, [], {}
+        batched, updates = [], {}
         fitted = _fitted_names(self.keys_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
@@ -1044,7 +1046,8 @@ class FleetPredictor(ParamsMixin):
         errors.update(fit_errors)
         return updated
 
-    def _update_global(self, data: pd.DataFrame, codes: np.ndarray, keys: pd.Index, **door: Any) -> "FleetPredictor":
+    def _update_global(self, data: pd.DataFrame, codes: np.ndarray, keys: pd.Index, errors: dict,
+                       **door: Any) -> "FleetPredictor":
         """:meth:`update` of a ``global_lstm`` fleet: every key's rows checked, then one ``GlobalLSTM.update``
         on a copy of the model, committed with the recomputed calibration (nothing changes if it raises).
 
@@ -1058,7 +1061,6 @@ class FleetPredictor(ParamsMixin):
         position = {name: j for j, name in enumerate(state.keys)}
         new: list[np.ndarray | None] = [None] * len(state.keys)
         given = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its new buckets less its zero-filled)
-        errors = {}
         fitted = _fitted_names(state.keys)
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0), as update_errors_ names it
@@ -1311,9 +1313,23 @@ def _all_over_limit(errors: dict) -> bool:
     return bool(errors) and all(isinstance(error, MemoryLimitError) for error in errors.values())
 
 
+def _keyless(codes: np.ndarray, key: str) -> dict:
+    """An update's error for its rows without a key (code ``-1``), under the key ``None`` (no key is ``None``:
+    pandas reads it as missing), or none. Those rows are left out and the keys' rows updated: one endpoint's
+    malformed row must not hold back a fleet's update."""
+    missing = np.flatnonzero(codes < 0)
+    if not len(missing):
+        return {}
+    return {None: WorkloadDataError(
+        f"key column {quote(key)} is missing at {len(missing):,} row{'' if len(missing) == 1 else 's'} (the first: "
+        f"row {int(missing[0])}); those rows were left out and the other keys updated: give every row a key (or drop "
+        "the rows without one).")}
+
+
 def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):
-    """Each key's rows of ``data`` (codes ``0 .. n_keys - 1``), in their order: one stable sort, then a slice per key
-    (a take over the frame per key cost 1.6 ms each, 1.6 s for an update of 1,000 keys)."""
+    """Each key's rows of ``data`` (codes ``0 .. n_keys - 1``; a row of code ``-1`` in none), in their order: one
+    stable sort, then a slice per key (a take over the frame per key cost 1.6 ms each, 1.6 s for an update of 1,000
+    keys)."""
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(n_keys + 1))
     grouped = data.iloc[order]

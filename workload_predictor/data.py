@@ -1355,8 +1355,11 @@ def _numbers(frame: pd.DataFrame, name: str, not_numbers_missing: bool = False) 
 
 def _object_numbers(values: np.ndarray, name: str, not_numbers_missing: bool) -> np.ndarray:
     """The object array ``values`` of target column ``name`` as a new float64 array (see :func:`_numbers`)."""
-    if pd.api.types.infer_dtype(values, skipna=True) in ("integer", "floating", "mixed-integer-float", "empty"):
-        return pd.Series(values, dtype=object, copy=False).to_numpy(dtype="float64", na_value=np.nan)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("integer", "floating", "mixed-integer-float"):
+        try:
+            return values.astype(np.float64)  # numbers and NaN only: one pass in C
+        except (TypeError, ValueError):  # None or pd.NA among them: value by value below
+            pass
     numbers = np.fromiter((_is_number(v) for v in values), dtype=bool, count=len(values))
     missing = np.fromiter((_is_missing(v) or v is pd.NA for v in values), dtype=bool, count=len(values))
     wrong = np.flatnonzero(~(numbers | missing))

@@ -150,3 +150,39 @@ def test_a_predictor_takes_numbers_in_an_object_column_and_names_a_string():
     data.loc[7, "requests"] = "12 requests"
     with pytest.raises(WorkloadDataError, match=r"holds '12 requests' at row 7 \(1 value is no number\)"):
         WorkloadPredictor(horizon=6, window=24).fit(data)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("bad, message", [("garbage", "row 50 holds 'garbage', which is no timestamp"),
+                                          (pd.NaT, "row 50 has a missing timestamp")], ids=["string", "NaT"])
+def test_a_fit_refuses_the_key_whose_timestamps_hold_one_that_does_not_parse_and_fits_the_others(kind, bad, message):
+    data = history()
+    if isinstance(bad, str):
+        data = data.astype({"timestamp": object})
+    data.loc[(data["key"] == "b").to_numpy().nonzero()[0][50], "timestamp"] = bad
+    given = data.copy(deep=True)
+    got = fleet(kind, data)
+    want = fleet(kind, history().query("key != 'b'"))
+    assert got.keys_ == ["a", "c"] and list(got.errors_) == ["b"]
+    assert message in str(got.errors_["b"])
+    pd.testing.assert_frame_equal(got.predict(), want.predict())
+    pd.testing.assert_frame_equal(data, given)
+
+
+def test_a_fit_with_more_keys_of_unparseable_timestamps_than_it_isolates_raises_the_columns_error():
+    from workload_predictor.data import MAX_UNPARSED_KEYS
+
+    keys = [f"k{i:02d}" for i in range(MAX_UNPARSED_KEYS + 2)]
+    data = history(keys, n=60).astype({"timestamp": object})
+    for name in keys[1:]:  # every key but the first holds one, at its 5th row
+        data.loc[(data["key"] == name).to_numpy().nonzero()[0][5], "timestamp"] = f"bad {name}"
+    with pytest.raises(WorkloadDataError, match="row 65 holds 'bad k01', which is no timestamp"):
+        FleetPredictor(horizon=6, window=24).fit(data)
+
+
+def test_a_fit_still_refuses_a_column_that_mixes_encodings_across_keys():
+    data = history(("a", "b")).astype({"timestamp": object})
+    b = (data["key"] == "b").to_numpy()
+    data.loc[b, "timestamp"] = [t.timestamp() for t in data.loc[b, "timestamp"]]  # b's as epochs, a's datetimes
+    with pytest.raises(WorkloadDataError, match="mixes numbers"):
+        FleetPredictor(horizon=6, window=24).fit(data)

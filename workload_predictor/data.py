@@ -1261,7 +1261,8 @@ def split_by_key(
     The checks are :func:`prepare_series`'s, run once over the whole frame for the
     columns (their names, the timestamps' encoding, the targets' dtypes: those raise)
     and per key for the values (a key whose series :func:`prepare_series` refuses is
-    returned in the errors with that error, and the other keys are kept). Returns the
+    returned in the errors with that error, and the other keys are kept; so is a key whose
+    timestamps hold a value that does not parse, see :func:`_key_instants`). Returns the
     good keys' series, the refused keys' errors and the target names.
     """
     if not isinstance(data, pd.DataFrame):
@@ -1279,7 +1280,7 @@ def split_by_key(
     if len(data) == 0:
         raise WorkloadDataError("the input is empty; pass at least one row per key.")
     codes, keys = factorize_keys(data[key], key)
-    instants = utc_instants(data[timestamp], unit=unit, origin=origin, name=timestamp)
+    instants, unparsed = _key_instants(data[timestamp], codes, unit, origin, timestamp)
     # One target: a column view (each key's rows are copied out below; the caller's data is never written).
     # A key's value that is no number (an object column) is NaN here: that key alone goes to the door, which words it.
     values = _numbers(data, targets[0], True)[:, None] if len(targets) == 1 else np.column_stack(
@@ -1296,7 +1297,7 @@ def split_by_key(
         regular = len(stamps) > 1 and bool((steps == steps[0]).all()) and steps[0] > np.timedelta64(0, "ns")
         if regular and step is not None:
             regular = steps[0] == step.to_timedelta64()
-        if regular and good[rows].all():
+        if regular and good[rows].all() and i not in unparsed:
             series.append(KeySeries(name, stamps[0], step if step is not None else pd.Timedelta(steps[0]),
                                     values[rows].copy() if order is None else values[rows]))
             continue
@@ -1309,6 +1310,45 @@ def split_by_key(
         start = np.asarray(checked.index.array, dtype="datetime64[ns]")[0]
         series.append(KeySeries(name, start, checked.freq, checked.values))
     return series, errors, targets
+
+
+#: Keys a long frame's timestamp column may refuse one by one for a value that does not parse (each costs a parse of
+#: the column); past them, the column's own error is raised.
+MAX_UNPARSED_KEYS = 16
+
+
+def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin: Any,
+                  name: str) -> tuple[np.ndarray, set[int]]:
+    """The UTC instants of a long frame's timestamp ``column`` (:func:`utc_instants`), and the codes of the keys whose
+    rows hold a missing stamp or a value that is no timestamp (an object column: one endpoint's "n/a" in a concat),
+    their rows NaT.
+
+    The column is parsed whole, as one encoding; where it does not parse for a missing stamp or
+    a value that is no timestamp, that row's key is left out and the others' rows are parsed
+    again, together (at most ``MAX_UNPARSED_KEYS`` times). Any other error is the column's.
+    """
+    rows, unparsed, first = None, set(), None
+    while True:
+        part = column if rows is None else column.iloc[rows]
+        try:
+            parsed = utc_instants(part, unit=unit, origin=origin, name=name) if len(part) else part.to_numpy()
+        except WorkloadDataError as exc:
+            first = exc if first is None else first  # the whole column's: its rows are the frame's
+            bad = None
+            if len(unparsed) < MAX_UNPARSED_KEYS:  # a missing stamp first (the door refuses it in any dtype)
+                values = part.to_numpy()
+                missing = np.flatnonzero(pd.isna(values))
+                bad = int(missing[0]) if len(missing) else _first_unparseable(values) if part.dtype == object else None
+            if bad is None:
+                raise first from None
+            unparsed.add(int(codes[bad if rows is None else rows[bad]]))
+            rows = np.flatnonzero(~np.isin(codes, list(unparsed)))
+            continue
+        if rows is None:
+            return parsed, unparsed
+        instants = np.full(len(column), np.datetime64("NaT", "ns"))
+        instants[rows] = parsed
+        return instants, unparsed
 
 
 def _key_time_order(codes: np.ndarray, instants: np.ndarray) -> np.ndarray | None:

@@ -153,12 +153,17 @@ def test_a_predictor_takes_numbers_in_an_object_column_and_names_a_string():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("bad, message", [("garbage", "row 50 holds 'garbage', which is no timestamp"),
-                                          (pd.NaT, "row 50 has a missing timestamp")], ids=["string", "NaT"])
-def test_a_fit_refuses_the_key_whose_timestamps_hold_one_that_does_not_parse_and_fits_the_others(kind, bad, message):
+@pytest.mark.parametrize("encoding, bad, message", [
+    (object, "garbage", "row 50 holds 'garbage', which is no timestamp"),
+    ("iso", "garbage", "row 50 holds 'garbage', which is no timestamp"),
+    (None, pd.NaT, "row 50 has a missing timestamp")], ids=["datetimes", "iso-strings", "NaT"])
+def test_a_fit_refuses_the_key_whose_timestamps_hold_one_that_does_not_parse_and_fits_the_others(kind, encoding, bad,
+                                                                                                 message):
     data = history()
-    if isinstance(bad, str):
-        data = data.astype({"timestamp": object})
+    if encoding == "iso":  # a column of strings (pandas' str dtype where it infers one)
+        data["timestamp"] = pd.Series(data["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist())
+    elif encoding is not None:
+        data = data.astype({"timestamp": encoding})
     data.loc[(data["key"] == "b").to_numpy().nonzero()[0][50], "timestamp"] = bad
     given = data.copy(deep=True)
     got = fleet(kind, data)

@@ -1320,7 +1320,7 @@ MAX_UNPARSED_KEYS = 16
 def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin: Any,
                   name: str) -> tuple[np.ndarray, set[int]]:
     """The UTC instants of a long frame's timestamp ``column`` (:func:`utc_instants`), and the codes of the keys whose
-    rows hold a missing stamp or a value that is no timestamp (an object column: one endpoint's "n/a" in a concat),
+    rows hold a missing stamp or a value that is no timestamp (a column of strings or objects: one endpoint's "n/a"),
     their rows NaT.
 
     The column is parsed whole, as one encoding; where it does not parse for a missing stamp or
@@ -1338,7 +1338,8 @@ def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin
             if len(unparsed) < MAX_UNPARSED_KEYS:  # a missing stamp first (the door refuses it in any dtype)
                 values = part.to_numpy()
                 missing = np.flatnonzero(pd.isna(values))
-                bad = int(missing[0]) if len(missing) else _first_unparseable(values) if part.dtype == object else None
+                text = pd.api.types.is_string_dtype(part.dtype)  # object or str: strings, datetimes, ...
+                bad = int(missing[0]) if len(missing) else _first_unparseable(values.astype(object)) if text else None
             if bad is None:
                 raise first from None
             unparsed.add(int(codes[bad if rows is None else rows[bad]]))

@@ -1372,9 +1372,9 @@ def _numbers(frame: pd.DataFrame, name: str, not_numbers_missing: bool = False) 
     """A target column as a new float64 array (NaN where missing): its name and dtype checked, not its values.
 
     An object column (a frame built by concatenating per-key frames, one of which held a
-    string or ``None``) is read value by value: numbers as they are, missing values NaN; a
-    value that is no number is an error naming it, or NaN with ``not_numbers_missing``
-    (a long frame's caller then refuses only the keys whose rows hold one).
+    string or ``None``) is read as numbers: numbers as they are, missing values NaN; a value
+    that is no number (a string, even "12"; a bool) is an error naming it, or NaN with
+    ``not_numbers_missing`` (a long frame's caller then refuses only the keys whose rows hold one).
     """
     column = frame.get(name)
     if column is None:
@@ -1408,8 +1408,9 @@ def _object_numbers(values: np.ndarray, name: str, not_numbers_missing: bool) ->
         row = int(wrong[0])
         raise WorkloadDataError(
             f"target column {quote(name)} has dtype object, not numbers: it holds {quote(values[row])} at row {row} "
-            f"({len(wrong):,} value{' is' if len(wrong) == 1 else 's are'} no number); convert it with pd.to_numeric(data[{quote(name)}], errors='coerce') and drop or fill the rows "
-            "that become NaN, or fix the data at its source."
+            f"({len(wrong):,} value{' is' if len(wrong) == 1 else 's are'} no number); convert it with "
+            f"pd.to_numeric(data[{quote(name)}], errors='coerce') and drop or fill the rows that become NaN, or fix "
+            "the data at its source."
         )
     out = np.full(len(values), np.nan)
     out[numbers] = values[numbers].astype(np.float64)

@@ -191,3 +191,13 @@ def test_a_fit_still_refuses_a_column_that_mixes_encodings_across_keys():
     data.loc[b, "timestamp"] = [t.timestamp() for t in data.loc[b, "timestamp"]]  # b's as epochs, a's datetimes
     with pytest.raises(WorkloadDataError, match="mixes numbers"):
         FleetPredictor(horizon=6, window=24).fit(data)
+
+
+@pytest.mark.parametrize("kind", KINDS[::3])
+def test_a_strict_update_raises_the_keys_value_that_is_no_number_changing_nothing(kind):
+    fitted = fleet(kind, history(), strict=True)
+    before = fitted.predict()
+    with pytest.raises(WorkloadDataError, match=r"key 'c': target column 'requests' has dtype object, not numbers: it "
+                                                r"holds 'n/a' at row 0"):
+        fitted.update(next_rows(["a", "b", "c"], {"c": "n/a"}))
+    assert fitted.predict().equals(before)

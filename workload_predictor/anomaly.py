@@ -556,6 +556,7 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     and the floor only, so an update's scan, given the flags found before, agrees.
     """
     column = values[:, col]
+    points = column.tolist() if bool(np.isfinite(column).all()) else None  # None: NaN among them, numpy's tests
     medians = {f[0]: f[3] for f in flags}
     plain = {position: _plain(column, position, length, offset) for position in medians}
     # The positions never a bucket back: the flags a scan of the whole series holds when its sweep begins (the plain
@@ -588,15 +589,27 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
                 if last < position - length:
                     break
                 inside.append((max(first - position + length, 0), last - position + length + 1, median, unlocks))
-            clean = np.ones(length, dtype=bool)
-            for low, high, _, _ in inside:
-                clean[low:high] = False
-            rest, value = reference[clean], column[position]
-            if len(rest) and rest.min() <= value <= rest.max():
-                continue  # outside the bursts its reference holds values on both sides of it: never beyond them
-            scale = k * max(float(np.abs(rest).max(initial=0.0)), float(floor[col]))
-            settle = [(low, high, median) for low, high, median, unlocks in inside
-                      if unlocks and np.abs(reference[low:high]).max() > scale]
+            if points is None:
+                clean = np.ones(length, dtype=bool)
+                for low, high, _, _ in inside:
+                    clean[low:high] = False
+                rest, value = reference[clean], column[position]
+                if len(rest) and rest.min() <= value <= rest.max():
+                    continue  # outside the bursts its reference holds values on both sides of it: never beyond them
+                scale = k * max(float(np.abs(rest).max(initial=0.0)), float(floor[col]))
+                settle = [(low, high, median) for low, high, median, unlocks in inside
+                          if unlocks and np.abs(reference[low:high]).max() > scale]
+            else:  # the same tests on Python floats: a few dozen points each, where numpy's per-call cost dominates
+                rest, cursor, base, value = [], 0, position - length, points[position]
+                for low, high, _, _ in reversed(inside):  # in position order, not overlapping
+                    rest += points[base + cursor : base + low]
+                    cursor = high
+                rest += points[base + min(cursor, length) : position]
+                if rest and min(rest) <= value <= max(rest):
+                    continue  # outside the bursts its reference holds values on both sides of it: never beyond them
+                scale = k * max(max(map(abs, rest), default=0.0), float(floor[col]))
+                settle = [(low, high, median) for low, high, median, unlocks in inside
+                          if unlocks and max(map(abs, points[base + low : base + min(high, length)])) > scale]
             if member and not (len(rest) and settle and settle[0][1] > length):
                 continue  # a member is judged only with its burst read as its median, beside buckets before it
             if settle:

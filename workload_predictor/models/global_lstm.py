@@ -849,6 +849,7 @@ class GlobalLSTM(ParamsMixin):
             return self.window_ + self.horizon - 1
         return max(self.window_ + self.horizon - 1 + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
 
+    @anomaly.keeping_scans  # a key's settled points and its new points' weights read the same scan of its points
     def update(self, new_series: Sequence[Any]) -> GlobalLSTM:
         """Append each key's new points (one ``(m_i, k)`` array per key of ``keys_``, ``m_i`` may be 0).
 

@@ -1255,6 +1255,7 @@ def split_by_key(
     freq: Any = None,
     unit: str | None = None,
     origin: Any = None,
+    missing_ok: bool = False,
 ) -> tuple[list[KeySeries], dict[Any, WorkloadDataError], tuple[str, ...]]:
     """A long frame (a key column, timestamps, targets) as one validated series per key.
 
@@ -1263,7 +1264,8 @@ def split_by_key(
     and per key for the values (a key whose series :func:`prepare_series` refuses is
     returned in the errors with that error, and the other keys are kept; so is a key whose
     timestamps hold a value that does not parse, see :func:`_key_instants`). Returns the
-    good keys' series, the refused keys' errors and the target names.
+    good keys' series, the refused keys' errors and the target names. Rows without a key raise, or with
+    ``missing_ok`` are left out and reported in the errors under the key ``None`` (:func:`keyless_error`).
     """
     if not isinstance(data, pd.DataFrame):
         raise WorkloadDataError(
@@ -1279,7 +1281,10 @@ def split_by_key(
             )
     if len(data) == 0:
         raise WorkloadDataError("the input is empty; pass at least one row per key.")
-    codes, keys = factorize_keys(data[key], key)
+    codes, keys = factorize_keys(data[key], key, missing_ok=missing_ok)
+    errors = keyless_error(codes, key, "fitted")
+    if errors:  # the other rows, copied out (the caller's frame is never written)
+        data, codes = data.iloc[codes >= 0], codes[codes >= 0]
     instants, unparsed = _key_instants(data[timestamp], codes, unit, origin, timestamp)
     # One target: a column view (each key's rows are copied out below; the caller's data is never written).
     # A key's value that is no number (an object column) is NaN here: that key alone goes to the door, which words it.
@@ -1289,7 +1294,7 @@ def split_by_key(
     order = _key_time_order(codes, instants)
     bounds = np.searchsorted(codes if order is None else codes[order], np.arange(len(keys) + 1))
     good = ((values >= 0) & (values <= MAX_VALUE)).all(axis=1)
-    series, errors = [], {}
+    series = []
     for i, name in enumerate(keys.tolist()):
         rows = slice(bounds[i], bounds[i + 1]) if order is None else order[bounds[i] : bounds[i + 1]]
         stamps = instants[rows]
@@ -1310,6 +1315,19 @@ def split_by_key(
         start = np.asarray(checked.index.array, dtype="datetime64[ns]")[0]
         series.append(KeySeries(name, start, checked.freq, checked.values))
     return series, errors, targets
+
+
+def keyless_error(codes: np.ndarray, key: Any, done: str) -> dict:
+    """The error for a long frame's rows without a key (code ``-1``), under the key ``None`` (no key is ``None``:
+    pandas reads it as missing), or none. Those rows are left out and the other keys ``done`` ("fitted", "updated"):
+    one endpoint's malformed row must not hold back a fleet's fit or update."""
+    missing = np.flatnonzero(codes < 0)
+    if not len(missing):
+        return {}
+    return {None: WorkloadDataError(
+        f"key column {quote(key)} is missing at {len(missing):,} row{'' if len(missing) == 1 else 's'} (the first: "
+        f"row {int(missing[0])}); those rows were left out and the other keys {done}: give every row a key (or drop "
+        "the rows without one).")}
 
 
 #: Keys a long frame's timestamp column may refuse one by one for a value that does not parse (each costs a parse of

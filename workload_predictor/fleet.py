@@ -43,7 +43,7 @@ from . import _deadline, anomaly, model_file
 from ._memory import UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
-                   gap_buckets, prepare_continuation, split_by_key)
+                   gap_buckets, keyless_error, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, WorkloadDataError, check_is_fitted, cut,
                      is_integer, is_positive_int, quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin
@@ -398,7 +398,8 @@ class FleetPredictor(ParamsMixin):
         ``data`` has a ``key`` column, a ``timestamp`` column (any encoding
         :meth:`WorkloadPredictor.fit` accepts) and the ``target`` column(s); each key's
         rows form a regular bucketed series (a request log goes through
-        ``bucketize(log, by=...)`` first). The caller's frame is never modified.
+        ``bucketize(log, by=...)`` first). The caller's frame is never modified. Rows without a key are left
+        out and reported in ``errors_`` under the key ``None``, as :meth:`update` does (``strict=True`` raises).
         """
         started = time.perf_counter()
         self._check_settings()
@@ -409,8 +410,9 @@ class FleetPredictor(ParamsMixin):
         fitted_params = copy.deepcopy({name: getattr(self, name) for name in _FITTED_SETTINGS})
         # One deadline for the whole fleet's fit, from its start (see max_training_time in the class docstring).
         with _deadline.limit(self.max_training_time) as deadline:
+            # Rows without a key: left out and reported under the key None, as update does (strict: refused).
             series, errors, targets = split_by_key(data, key=key, timestamp=timestamp, target=target, freq=freq,
-                                                   unit=unit, origin=origin)
+                                                   unit=unit, origin=origin, missing_ok=not self.strict)
             for width in sorted({item.freq for item in series}):  # a span shorter than a key's bucket: refused
                 gap_buckets(self.max_gap, width)
             self._raise_if_strict(errors)
@@ -941,7 +943,7 @@ class FleetPredictor(ParamsMixin):
         check_unit(unit)  # one typed error for the whole call, not one per key in update_errors_
         codes, keys = factorize_keys(data[self.key_], self.key_, missing_ok=True)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
-        errors = _keyless(codes, self.key_)  # rows without a key (code -1): left out, reported under the key None
+        errors = keyless_error(codes, self.key_, "updated")  # rows without a key (code -1): left out, reported under the key None
         if self._global is not None:
             return self._update_global(data, codes, keys, errors, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
@@ -1311,19 +1313,6 @@ def _all_over_limit(errors: dict) -> bool:
     update either, no key's update fits and the update raises, as a fit over the limit does; a key refused for its
     data instead is reported with the others in ``update_errors_``."""
     return bool(errors) and all(isinstance(error, MemoryLimitError) for error in errors.values())
-
-
-def _keyless(codes: np.ndarray, key: str) -> dict:
-    """An update's error for its rows without a key (code ``-1``), under the key ``None`` (no key is ``None``:
-    pandas reads it as missing), or none. Those rows are left out and the keys' rows updated: one endpoint's
-    malformed row must not hold back a fleet's update."""
-    missing = np.flatnonzero(codes < 0)
-    if not len(missing):
-        return {}
-    return {None: WorkloadDataError(
-        f"key column {quote(key)} is missing at {len(missing):,} row{'' if len(missing) == 1 else 's'} (the first: "
-        f"row {int(missing[0])}); those rows were left out and the other keys updated: give every row a key (or drop "
-        "the rows without one).")}
 
 
 def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):

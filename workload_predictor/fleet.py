@@ -1198,19 +1198,14 @@ class FleetPredictor(ParamsMixin):
                 records = getattr(fleet, name)
                 setattr(fleet, name, {k: _error_type(error_types, kind)(message) for k, (kind, message) in records.items()})
             forecast = fleet.predict()
-            finite = np.isfinite(forecast[["yhat", "lower", "upper"]].to_numpy(dtype=np.float64)).all()
-            bound = model_file.forecast_bound(fleet._fitted()["horizon"])
-            largest = float(forecast["yhat"].abs().max()) if finite and len(forecast) else 0.0
+            parts = forecast[["yhat", "lower", "upper"]].to_numpy(dtype=np.float64).T
+            horizon = fleet._fitted()["horizon"]
         except ModelFileError:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever damaged state breaks, the answer is the same
             raise ModelFileError(f"the fleet file's state does not forecast ({type(exc).__name__}: {exc}); "
                                  "it was damaged or altered: refit and save again.") from None
-        if not finite:
-            raise ModelFileError("the fleet file's state forecasts NaN or infinite values; refit and save again.")
-        if largest > bound:  # model_file.forecast_bound: beyond any trend loads can show over the horizon
-            raise ModelFileError(f"the fleet file's state forecasts {largest:g}, beyond {bound:g} ((1 + horizon) "
-                                 "times the largest load); it was damaged or altered: refit and save again.")
+        model_file.check_loaded_forecast(*parts, horizon, "the fleet file's")
         return fleet
 
 

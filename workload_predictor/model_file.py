@@ -434,6 +434,18 @@ def forecast_bound(horizon: int) -> float:
     return (1.0 + float(horizon)) * MAX_VALUE
 
 
+def check_loaded_forecast(yhat: np.ndarray, lower: np.ndarray, upper: np.ndarray, horizon: int, owner: str) -> None:
+    """The forecast :func:`~workload_predictor.persistence.load` runs on a loaded predictor or fleet (float64 arrays):
+    finite, its point forecast within :func:`forecast_bound`, or the file (``owner``: "the model file's") is refused."""
+    if not all(np.isfinite(part).all() for part in (yhat, lower, upper)):
+        raise ModelFileError(f"{owner} state forecasts NaN or infinite values; it was damaged or altered: refit and "
+                             "save again.")
+    largest, bound = float(np.abs(yhat).max(initial=0.0)), forecast_bound(horizon)
+    if largest > bound:  # beyond any trend loads can show over the horizon
+        raise ModelFileError(f"{owner} state forecasts {largest:g}, beyond {bound:g} ((1 + horizon) times the largest "
+                             "load); it was damaged or altered: refit and save again.")
+
+
 def _is_within(array: Any, bound: float) -> bool:
     """Whether ``array`` is finite real numbers of size at most ``bound``."""
     return _is_real(array) and not bool((np.abs(array) > bound).any())

@@ -452,10 +452,7 @@ def _check_forecasts(obj: Any) -> None:
         if isinstance(timings, collections.deque):  # this check is not one of the caller's predicts
             obj.predict_seconds_ = collections.deque(timings, maxlen=timings.maxlen)
         forecast = obj.predict()
-        parts = (forecast.yhat, forecast.lower, forecast.upper)
-        finite = all(np.isfinite(np.asarray(part, dtype=np.float64)).all() for part in parts)
-        bound = model_file.forecast_bound(obj.horizon)
-        largest = float(np.abs(np.asarray(forecast.yhat, dtype=np.float64)).max()) if finite else 0.0
+        parts = [np.asarray(part, dtype=np.float64) for part in (forecast.yhat, forecast.lower, forecast.upper)]
         expected_shape = (obj.horizon, len(obj.targets_))
         whole = len(forecast.index) == obj.horizon and all(np.shape(part) == expected_shape for part in parts)
     except Exception as exc:  # noqa: BLE001 - whatever the forged state breaks, the answer is the same
@@ -467,12 +464,7 @@ def _check_forecasts(obj: Any) -> None:
     if not whole:
         raise ModelFileError("the model file's state forecasts values and timestamps of different lengths; it was "
                              "damaged or altered: refit and save again.")
-    if not finite:
-        raise ModelFileError("the model file's state forecasts NaN or infinite values; it was damaged or altered: "
-                             "refit and save again.")
-    if largest > bound:  # model_file.forecast_bound: beyond any trend loads can show over the horizon
-        raise ModelFileError(f"the model file's state forecasts {largest:g}, beyond {bound:g} ((1 + horizon) times "
-                             "the largest load); it was damaged or altered: refit and save again.")
+    model_file.check_loaded_forecast(*parts, obj.horizon, "the model file's")
     model_file.check_member_forecasts(obj.model_)
 
 

@@ -685,7 +685,7 @@ def prepare_continuation(
     target: str | Sequence[str] = "requests",
     unit: str | None = None,
     origin: Any = None,
-    max_gap: int | None = None,
+    max_gap: Any = None,
 ) -> "Continuation":
     """Rows that continue a fitted series ending at ``last`` (UTC), on its ``freq`` grid: what ``update`` gets.
 
@@ -835,7 +835,7 @@ class Continuation:
 
 
 def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp, freq: pd.Timedelta,
-                    max_gap: int | None = None) -> Continuation:
+                    max_gap: Any = None) -> Continuation:
     """New buckets (``instants``: sorted, unique, UTC ``datetime64[ns]``) that continue a series ending at ``last``.
 
     Every bucket from ``last + freq`` to the newest one is present; those the rows
@@ -843,8 +843,10 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     Rows at or before ``last`` or off the grid are an error: the past is changed by
     refitting, not by appending. A run of more than ``max_gap`` missing buckets (from
     ``last`` or between rows; ``None``: no bound) is an :class:`UpdateGapError`, raised
-    before anything is allocated for it.
+    before anything is allocated for it. ``max_gap`` is the setting as the user gave it (buckets, or a span
+    that :func:`gap_buckets` divides by ``freq``); the error speaks its unit.
     """
+    given, max_gap = max_gap, gap_buckets(max_gap, freq)
     # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times.
     elapsed = instants - last.as_unit("ns").to_datetime64()  # both UTC
     if elapsed[0] <= np.timedelta64(0, "ns"):
@@ -864,10 +866,17 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
         missing = np.diff(position, prepend=0) - 1  # buckets without a row before each row
         longest = int(np.argmax(missing))
         if missing[longest] > max_gap:
-            finding = (f"new bucket {_utc_isoformat(instants[longest])} is {int(missing[longest]) + 1} buckets after "
-                       f"the {'last fitted bucket' if longest == 0 else 'previous row'} (buckets of "
-                       f"{duration_text(freq)}): the {int(missing[longest])} buckets between would be zero-filled, "
-                       f"more than max_gap={max_gap}.")
+            after, between = int(missing[longest]) + 1, int(missing[longest])
+            where = "last fitted bucket" if longest == 0 else "previous row"
+            if is_integer(given):  # buckets given: the gap in buckets
+                found = (f"is {after} buckets after the {where} (buckets of {duration_text(freq)}): the {between} "
+                         f"buckets between would be zero-filled, more than max_gap={max_gap}.")
+            else:  # a span given: the gap as a span, its bucket count beside it
+                span_text = quote(given) if isinstance(given, str) else duration_text(given)
+                found = (f"is {duration_text(after * freq)} after the {where} ({after} buckets of "
+                         f"{duration_text(freq)}): the {duration_text(between * freq)} between ({between} buckets) "
+                         f"would be zero-filled, more than max_gap={span_text} ({max_gap} buckets).")
+            finding = f"new bucket {_utc_isoformat(instants[longest])} {found}"
             raise UpdateGapError(
                 f"{finding} A clock-skewed or stray row? Drop it (the predictor is unchanged and accepts the next "
                 "correct row), refit after a long outage, or raise max_gap (None disables the bound).", finding)

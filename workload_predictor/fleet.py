@@ -961,7 +961,7 @@ class FleetPredictor(ParamsMixin):
                     with memory_limit(self.memory_limit_mb):
                         new = prepare_continuation(rows, last=block.last_timestamp(row), freq=block.freq, timestamp=timestamp,
                                                    target=list(self.targets_), unit=unit, origin=origin,
-                                                   max_gap=gap_buckets(self.max_gap, block.freq))
+                                                   max_gap=self.max_gap)
                     if mode == "refit":  # the newest buckets, as many as it was fitted on: that window slid forward
                         moved = len(new.values)
                         values = np.concatenate([block.values[row, moved:], new.values[-block.values.shape[1]:]])
@@ -1075,7 +1075,7 @@ class FleetPredictor(ParamsMixin):
                 # MemoryLimitError in update_errors_ for that key, raised before the buckets are allocated.
                 with memory_limit(self.memory_limit_mb):
                     new[j] = prepare_continuation(rows, last=state.last_timestamp(j), freq=freq, target=list(self.targets_),
-                                                  max_gap=gap_buckets(self.max_gap, freq), **door).values
+                                                  max_gap=self.max_gap, **door).values
                 given[j] = len(rows)
             except WorkloadDataError as exc:
                 errors[name] = exc

@@ -679,7 +679,7 @@ class WorkloadPredictor(ParamsMixin):
         check_is_fitted(self, "model_")
         self._check_level()  # the level the interval is calibrated at again, which may have been set since fit
         started = time.perf_counter()
-        max_gap = gap_buckets(getattr(self, "max_gap", DEFAULT_MAX_GAP), self.freq_)  # older files lack it
+        max_gap = getattr(self, "max_gap", DEFAULT_MAX_GAP)  # older files lack it
         with memory_limit(self.memory_limit_mb):
             new = prepare_continuation(data, last=self.last_timestamp_, freq=self.freq_, timestamp=timestamp,
                                        target=list(self.targets_), unit=unit, origin=origin, max_gap=max_gap)

@@ -1405,9 +1405,9 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     _echo_errors(fleet.errors_)
     _say("")
     digits = _fraction_digits(result["timestamp"])
-    # The keys as the file spells them: the float format below would print 1.001 and 1.004 both as 1.00.
-    shown = result.assign(timestamp=[s.removesuffix("Z") for s in _stamps(result["timestamp"], digits)],
-                          **{by: result[by].map(str)})
+    # Timestamps as the single-series table prints them (UTC, marked Z); the keys as the file spells them: the float
+    # format below would print 1.001 and 1.004 both as 1.00.
+    shown = result.assign(timestamp=_stamps(result["timestamp"], digits), **{by: result[by].map(str)})
     _say(shown.head(60).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if len(result) > 60:
         _say(f"... {len(result) - 60:,} more rows" + ("" if out else " (write them all with --out)"))

@@ -45,7 +45,7 @@ from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
                    gap_buckets, keyless_error, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, WorkloadDataError, check_is_fitted, cut,
-                     is_integer, is_positive_int, quote, quote_columns)
+                     is_integer, is_number, is_positive_int, quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
@@ -752,17 +752,25 @@ class FleetPredictor(ParamsMixin):
         return Parallel(n_jobs=min(self._workers(), len(parts)), backend="loky")(delayed(func)(part) for part in parts)
 
     # -- predict ---------------------------------------------------------------------------
-    def predict(self, steps: int | None = None) -> pd.DataFrame:
+    def predict(self, steps: int | None = None, level: float | None = None) -> pd.DataFrame:
         """Forecast ``steps`` buckets (default: the fitted horizon) after each key's last bucket.
 
         Returns a long frame: the key column, ``timestamp`` (UTC bucket start), a
         ``target`` column when the fleet has several targets, ``yhat``, ``lower`` and
         ``upper`` (the interval at ``level``), sorted by key (then target) and time.
         Keys in ``errors_`` have no rows.
+
+        ``level`` (in (0, 1); default: the level the fleet was fitted at, ``fitted_params_["level"]``): another
+        level is calibrated from each key's out-of-sample validation errors, as a fit at that level calibrates it
+        (:meth:`WorkloadPredictor.predict`), for a per-key model's key and a ``global_lstm`` fleet's keys. A batched
+        DLinear key keeps its interval at the fitted level, not its validation errors: a fleet that holds one
+        refuses another level (:class:`~workload_predictor.errors.WorkloadDataError`; fit it at that level).
         """
         check_is_fitted(self, "keys_")
         state = self._state()  # one read: every value below comes from one fit's or update's state
-        steps = BaseForecaster._check_steps(types.SimpleNamespace(horizon=self._fitted(state)["horizon"]), steps)
+        fitted = self._fitted(state)
+        steps = BaseForecaster._check_steps(types.SimpleNamespace(horizon=fitted["horizon"]), steps)
+        level = _other_level(state, level, fitted["level"])  # None: the fitted level's half-widths
         k = len(state.targets_)
         keys, starts, freqs, point, halfwidth = [], [], [], [], []
         blocks, predictors = state._blocks, state._predictors
@@ -780,7 +788,11 @@ class FleetPredictor(ParamsMixin):
             starts.append(np.array([held.last_timestamp.to_datetime64() for held in own], dtype="datetime64[ns]"))
             freqs.append(np.array([held.freq.to_timedelta64() for held in own], dtype="timedelta64[ns]"))
             point.append(_own_points(own, steps, k))
-            halfwidth.append(np.array([held.halfwidth[:steps] for held in own]))
+            if level is None:
+                halfwidth.append(np.array([held.halfwidth[:steps] for held in own]))
+            else:
+                halfwidth.append(np.array([predictor._interval_at(held, level)[0][:steps]
+                                           for predictor, held in zip(predictors.values(), own)]))
         if state._global is not None:
             held = state._global
             step = np.array([f.to_timedelta64() for f in held.freqs], dtype="timedelta64[ns]")
@@ -788,7 +800,10 @@ class FleetPredictor(ParamsMixin):
             starts.append(held.start + (held.length - 1) * step)
             freqs.append(step)
             point.append(np.stack(held.model.predict(steps)))
-            halfwidth.append(held.halfwidth[:, :steps])
+            # Another level: each key's validation windows, as its fit and updates calibrate them (the keys in the
+            # model's order, as held.keys are).
+            halfwidth.append(held.halfwidth[:, :steps] if level is None
+                             else _global_calibration(held.model, level)["halfwidth"][:, :steps])
         columns = [state.key_, "timestamp", *(["target"] if k > 1 else []), "yhat", "lower", "upper"]
         if not keys:
             return pd.DataFrame({name: [] for name in columns})
@@ -1377,6 +1392,26 @@ def _check_saveable_keys(fleet: Any) -> None:
 def _unknown_key(name: Any) -> WorkloadDataError:
     return WorkloadDataError(f"key {quote(str(name))} was not fitted (it is new, or in errors_); fit the fleet again "
                              "to add it.")
+
+
+def _other_level(state: Any, level: Any, fitted: float) -> float | None:
+    """``predict``'s ``level`` when it is another than the ``fitted`` one (``None``: the fitted one, whose
+    half-widths every key holds); a typed error for no coverage, or for another level on a fleet holding a batched
+    DLinear key, which keeps its half-widths at the fitted level and not the validation errors they came from."""
+    if level is None:
+        return None
+    if not is_number(level) or not 0.0 < float(level) < 1.0:
+        raise WorkloadDataError(f"level={quote(level)} must be a coverage in (0, 1), e.g. 0.99.")
+    if float(level) == fitted:
+        return None
+    batched = next((block.keys[0] for block in state._blocks if block.keys), None)
+    if batched is not None:
+        raise WorkloadDataError(
+            f"level={float(level):g} is not the level this fleet was fitted at ({fitted:g}), and its batched DLinear "
+            f"keys (e.g. {quote(str(batched), 40)}) keep their interval at {fitted:g}, not the validation errors it "
+            f"was calibrated from: fit the fleet at that level (fleet.set_params(level={float(level):g}).fit(...)), "
+            f"or predict at level={fitted:g}.")
+    return float(level)
 
 
 def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str, np.ndarray]:

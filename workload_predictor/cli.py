@@ -139,6 +139,8 @@ _CLI_WORDS = [
      "Pass the raw request log with --freq instead: it is bucketed with empty buckets as zeros."),
     (re.compile(r"\bcall workload_predictor\.bucketize\(\.\.\.\) first"), "pass the raw request log with --freq instead"),
     (re.compile(r"\bconvert it with pd\.to_numeric\(\.\.\.\) first"), "fix the file so that it holds numbers only"),
+    (re.compile(r"\bconvert it with pd\.to_numeric\(data\[.*?\], errors='coerce'\) and drop or fill the rows that "
+                r"become NaN, or fix the data at its source"), "fix the file so that it holds numbers only"),
 ]
 
 
@@ -149,12 +151,18 @@ ROWS_NOTE = "Data rows count from 1, after any header line."
 KEY_ROWS_NOTE = "A key's rows count from 1, in time order."
 
 
+def _cli_phrases(message: str) -> str:
+    """``message`` with the library's advice (parameter names, pandas calls) in the CLI's words."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def in_cli_words(message: str, rows: str = "file") -> str:
     """``message`` with the library's parameter names (``unit='s'``) replaced by the CLI's options (``--unit s``),
     and its row positions (from 0) as rows counted from 1: TRACE's data rows, or with ``rows="key"`` the rows of
     one key's series (a fleet's per-key errors), with a sentence that says so."""
-    for pattern, replacement in _CLI_WORDS:
-        message = pattern.sub(replacement, message)
+    message = _cli_phrases(message)
     if rows == "key":
         message, found = _ROW.subn(lambda m: f"row {int(m.group(1)) + 1} of that key", message)
         note = KEY_ROWS_NOTE
@@ -1357,7 +1365,8 @@ def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> 
 
 def _echo_errors(errors: dict) -> None:
     for key, error in list(errors.items())[:5]:
-        _say(f"skipped {str(key)[:40]}: {in_cli_words(cut(_one_line(error), 200), rows='key')}")
+        # In the CLI's words before it is cut: advice cut in half cannot be put in them.
+        _say(f"skipped {str(key)[:40]}: {in_cli_words(cut(_cli_phrases(_one_line(error)), 200), rows='key')}")
     more = [str(key)[:40] for key in list(errors)[5:25]]
     if more:
         listed = ", ".join(more) + (f" and {len(errors) - 25:,} more" if len(errors) > 25 else "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import decimal as _decimal
 import math
 import re
 import warnings
@@ -260,7 +261,11 @@ def check_span(first: pd.Timestamp, last: pd.Timestamp, name: str = "timestamp",
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+    """Whether ``value`` is a number: a Python or numpy int or float, or a ``decimal.Decimal`` (what some database
+    drivers return; its NaN reads as NaN, its signalling NaN, which ``float()`` refuses, is no number). Not a bool."""
+    if isinstance(value, (int, float, np.number)):
+        return not isinstance(value, (bool, np.bool_))
+    return isinstance(value, _decimal.Decimal) and not value.is_snan()
 
 
 def _is_missing(value: Any) -> bool:
@@ -1399,9 +1404,13 @@ def _numbers(frame: pd.DataFrame, name: str, not_numbers_missing: bool = False) 
     """A target column as a new float64 array (NaN where missing): its name and dtype checked, not its values.
 
     An object column (a frame built by concatenating per-key frames, one of which held a
-    string or ``None``) is read as numbers: numbers as they are, missing values NaN; a value
-    that is no number (a string, even "12"; a bool) is an error naming it, or NaN with
-    ``not_numbers_missing`` (a long frame's caller then refuses only the keys whose rows hold one).
+    string or ``None``) is read as numbers: numbers (``Decimal`` too) as they are, missing
+    values NaN; a value that is no number (among numbers, a string, even "12"; a bool) is
+    an error naming it, or NaN with ``not_numbers_missing`` (a long frame's caller then
+    refuses only the keys whose rows hold one). A column of text (pandas' string dtype, or
+    an object column of strings only: what ``pd.read_csv`` makes of a count column one
+    cell of which is no number) is read as ``pd.read_csv`` reads numbers
+    (:func:`_text_numbers`); its text that is no number is such a value.
     """
     column = frame.get(name)
     if column is None:
@@ -1413,6 +1422,8 @@ def _numbers(frame: pd.DataFrame, name: str, not_numbers_missing: bool = False) 
         return np.array(column.to_numpy(), dtype=np.float64)
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
         return _object_numbers(column.to_numpy(), name, not_numbers_missing)
+    if isinstance(dtype, pd.StringDtype):
+        return _text_numbers(column.to_numpy(dtype=object), name, not_numbers_missing, dtype)
     if (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype)
             or not pd.api.types.is_numeric_dtype(dtype)):
         raise WorkloadDataError(
@@ -1421,24 +1432,48 @@ def _numbers(frame: pd.DataFrame, name: str, not_numbers_missing: bool = False) 
     return column.to_numpy(dtype="float64", na_value=np.nan)  # nullable extension dtypes: <NA> becomes NaN
 
 
+def _not_numbers(name: str, dtype: Any, values: np.ndarray, wrong: np.ndarray, text: bool = False) -> WorkloadDataError:
+    """The error for the values of target column ``name`` at the rows ``wrong`` (not empty), which are no number."""
+    row = int(wrong[0])
+    return WorkloadDataError(
+        f"target column {quote(name)} has dtype {dtype}, not numbers: it holds {quote(values[row])} at row {row} "
+        f"({len(wrong):,} value{' is' if len(wrong) == 1 else 's are'} no number"
+        f"{'; the other text reads as numbers' if text else ''}); convert it with "
+        f"pd.to_numeric(data[{quote(name)}], errors='coerce') and drop or fill the rows that become NaN, or fix "
+        "the data at its source."
+    )
+
+
+def _text_numbers(values: np.ndarray, name: str, not_numbers_missing: bool, dtype: Any = "object") -> np.ndarray:
+    """The object array ``values`` of strings and missing values (target column ``name``, of ``dtype``) as a new
+    float64 array, each string read as ``pd.read_csv`` reads a number (``pd.to_numeric``: "12", " 7 ", "1e3"); a
+    string that reads as no number ("ERR", "n/a", "nan", "1,000") is an error naming it, or NaN with
+    ``not_numbers_missing`` (see :func:`_numbers`)."""
+    parsed = pd.to_numeric(pd.Series(values, dtype=object, copy=False), errors="coerce")
+    out = np.array(parsed.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)  # a new array
+    wrong = np.flatnonzero(np.isnan(out) & ~pd.isna(values))
+    if len(wrong):
+        if not not_numbers_missing:
+            raise _not_numbers(name, dtype, values, wrong, text=True)
+        out[wrong] = np.nan
+    return out
+
+
 def _object_numbers(values: np.ndarray, name: str, not_numbers_missing: bool) -> np.ndarray:
     """The object array ``values`` of target column ``name`` as a new float64 array (see :func:`_numbers`)."""
-    if pd.api.types.infer_dtype(values, skipna=True) in ("integer", "floating", "mixed-integer-float"):
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float"):
         try:
             return values.astype(np.float64)  # numbers and NaN only: one pass in C
         except (TypeError, ValueError):  # None or pd.NA among them: value by value below
             pass
+    elif kind == "string":  # text only (and missing values)
+        return _text_numbers(values, name, not_numbers_missing)
     numbers = np.fromiter((_is_number(v) for v in values), dtype=bool, count=len(values))
     missing = np.fromiter((_is_missing(v) or v is pd.NA for v in values), dtype=bool, count=len(values))
     wrong = np.flatnonzero(~(numbers | missing))
     if len(wrong) and not not_numbers_missing:
-        row = int(wrong[0])
-        raise WorkloadDataError(
-            f"target column {quote(name)} has dtype object, not numbers: it holds {quote(values[row])} at row {row} "
-            f"({len(wrong):,} value{' is' if len(wrong) == 1 else 's are'} no number); convert it with "
-            f"pd.to_numeric(data[{quote(name)}], errors='coerce') and drop or fill the rows that become NaN, or fix "
-            "the data at its source."
-        )
+        raise _not_numbers(name, "object", values, wrong)
     out = np.full(len(values), np.nan)
     out[numbers] = values[numbers].astype(np.float64)
     return out

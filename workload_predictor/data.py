@@ -367,12 +367,18 @@ def infer_epoch_unit(numbers: np.ndarray, name: str = "timestamp") -> str:
 
 def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
     values = index.to_numpy(dtype=object)
-    # The common column, ISO strings, is checked in C-speed passes; anything else, or strings one of those
-    # passes finds fault with, takes the row-by-row checks, which also find the row the error names.
-    if not (pd.api.types.infer_dtype(values, skipna=True) == "string" and _strings_pass(values[~pd.isna(values)])):
-        _check_objects(values, name)
+    # The common column, ISO strings, is checked in C-speed passes (none too long, all or none carrying an offset);
+    # anything else, or strings those passes find fault with, takes the checks that find the row the error names.
+    text = pd.api.types.infer_dtype(values, skipna=True) == "string"  # strings and None or NaN only
+    strings = values[~pd.isna(values)] if text else None
+    short = text and (len(strings) == 0 or max(map(len, strings)) <= MAX_TIMESTAMP_CHARS)
+    agree = _offsets_agree(strings) if short else None
+    if not agree:
+        _check_objects(values, name, text, agree)
     try:
-        parsed = pd.to_datetime(pd.Index(values), utc=True, format="ISO8601")
+        # dtype=object: pandas 3 would copy the strings into a str Index, which to_datetime reads back as objects
+        # (twice the time of the parse itself).
+        parsed = pd.to_datetime(pd.Index(values, dtype=object), utc=True, format="ISO8601")
     except (ValueError, TypeError, OverflowError):
         parsed = _one_format(values, name)
     return pd.DatetimeIndex(parsed)
@@ -453,7 +459,10 @@ def _first_unparseable(values: np.ndarray) -> int | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            iso = pd.to_datetime(pd.Index(values), utc=True, format="ISO8601", errors="coerce")
+            # cache=False: pandas 3's cache of unique strings maps every value through a str Index, which took
+            # twice the parse itself.
+            iso = pd.to_datetime(pd.Index(values, dtype=object), utc=True, format="ISO8601", errors="coerce",
+                                 cache=False)
             candidates = np.flatnonzero(np.asarray(iso.isna()) & present)
         except (ValueError, TypeError, OverflowError):
             candidates = np.flatnonzero(present)
@@ -465,20 +474,24 @@ def _first_unparseable(values: np.ndarray) -> int | None:
     return None
 
 
-def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None) -> WorkloadDataError:
-    """The error for timestamps that do not parse: the first value at fault and its row."""
-    row = _first_unparseable(values)
+def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None, row: int | None = None) -> WorkloadDataError:
+    """The error for timestamps that do not parse: the first value at fault and its row (``row``, when the caller
+    has looked for it), which the error keeps as its ``unparsed_row`` (``None`` where none was found)."""
+    row = _first_unparseable(values) if row is None else row
     where = (f"row {row} holds {quote(_plain(values[row]))}, which is no timestamp" if row is not None
              else cut(exc))
     if row is not None and isinstance(values[row], str) and _EPOCH_TEXT.fullmatch(values[row]):
-        return WorkloadDataError(
+        error = WorkloadDataError(
             f"{name}: cannot parse timestamps ({where}): they look like epochs written as text; convert the column "
             f"with pd.to_numeric(df[{quote(name)}]) (or write them as JSON numbers) and pass unit=..., e.g. unit='s'."
         )
-    return WorkloadDataError(
-        f"{name}: cannot parse timestamps ({where}); fix or drop that row, or pass ISO-8601 strings, datetimes "
-        "or numeric epochs with unit=..."
-    )
+    else:
+        error = WorkloadDataError(
+            f"{name}: cannot parse timestamps ({where}); fix or drop that row, or pass ISO-8601 strings, datetimes "
+            "or numeric epochs with unit=..."
+        )
+    error.unparsed_row = row  # a long frame's caller refuses that row's key alone (_key_instants), not looking again
+    return error
 
 
 _EPOCH_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")  # '1715342400', '1715342400.5': an epoch as a string
@@ -489,35 +502,59 @@ def _strings_pass(strings: np.ndarray) -> bool:
     than ``MAX_TIMESTAMP_CHARS``, and all or none carrying a UTC offset. Each check is one pass in C."""
     if len(strings) == 0 or max(map(len, strings)) > MAX_TIMESTAMP_CHARS:
         return len(strings) == 0
+    return _offsets_agree(strings, exact=False)
+
+
+def _offsets_agree(strings: Sequence[str], exact: bool = True) -> bool:
+    """Whether all or none of ``strings`` carry a UTC offset: one pass in C over the strings joined by line breaks,
+    or, where a string holds a line break itself (lines are then not rows), ``False``, or with ``exact`` the
+    answer of a search per string."""
     joined = "\n".join(strings)
-    if joined.count("\n") != len(strings) - 1:  # a string holds a line break: lines are not rows
+    if joined.count("\n") == len(strings) - 1:
+        aware = len(_OFFSET_SUFFIX_REVERSED.findall("\n" + joined[::-1]))  # at most one match per line
+        return aware in (0, len(strings))
+    if not exact:
         return False
-    aware = len(_OFFSET_SUFFIX_REVERSED.findall("\n" + joined[::-1]))  # at most one match per line
-    return aware in (0, len(strings))
+    aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
+    return all(aware) or not any(aware)
 
 
-def _check_objects(values: np.ndarray, name: str) -> None:
+def _check_objects(values: np.ndarray, name: str, text: bool | None = None, offsets_agree: bool | None = None) -> None:
     """Refuse an object column of timestamps that mixes encodings, holds an absurdly long string, or mixes
-    aware and naive stamps, naming the first row at fault."""
-    numbers = [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
+    aware and naive stamps, naming the first row at fault.
+
+    A column of strings (``text``: strings and None or NaN only; one endpoint's "n/a" among ISO stamps) is
+    checked in C-speed passes, whose answer on the offsets the caller may have (``offsets_agree``); only the error
+    it raises looks at the strings one by one."""
+    if text is None:
+        text = pd.api.types.infer_dtype(values, skipna=True) == "string"
+    numbers = [] if text else [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
     if numbers:
         raise WorkloadDataError(
             f"{name}: the column mixes numbers (e.g. {quote(_plain(numbers[0]))}) with strings or datetimes; use one encoding "
             "for every row (all epochs with unit=..., or all ISO strings / datetimes)."
         )
-    too_long = next((row for row, v in enumerate(values) if isinstance(v, str) and len(v) > MAX_TIMESTAMP_CHARS), None)
+    if text:  # the strings' lengths in one pass in C
+        present = np.flatnonzero(~pd.isna(values))
+        long = np.flatnonzero(np.fromiter(map(len, values[present]), dtype=np.int64, count=len(present))
+                              > MAX_TIMESTAMP_CHARS)
+        too_long = int(present[long[0]]) if len(long) else None
+    else:
+        too_long = next((row for row, v in enumerate(values) if isinstance(v, str) and len(v) > MAX_TIMESTAMP_CHARS),
+                        None)
     if too_long is not None:
         raise WorkloadDataError(
             f"{name}: row {too_long} holds a string of {len(values[too_long]):,} characters (starting "
             f"{quote(values[too_long][:30])}), longer than any timestamp (at most {MAX_TIMESTAMP_CHARS}); "
             "fix or drop that row."
         )
-    if all(isinstance(v, str) or _is_missing(v) for v in values):
+    if text or all(isinstance(v, str) or _is_missing(v) for v in values):
         strings = [v for v in values if isinstance(v, str)]
-        aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
-        if any(aware) and not all(aware):
-            if _first_unparseable(values) is not None:  # "hello" carries no offset, but is no timestamp either
-                raise _unparseable(values, name)
+        if not (offsets_agree if offsets_agree is not None else _offsets_agree(strings)):
+            row = _first_unparseable(values)
+            if row is not None:  # "hello" carries no offset, but is no timestamp either
+                raise _unparseable(values, name, row=row)
+            aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
             first = strings[aware.index(False)]
             raise WorkloadDataError(
                 f"{name}: some timestamps carry a UTC offset and some do not (e.g. {quote(first)}); "
@@ -1368,10 +1405,11 @@ def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin
             first = exc if first is None else first  # the whole column's: its rows are the frame's
             bad = None
             if len(unparsed) < MAX_UNPARSED_KEYS:  # a missing stamp first (the door refuses it in any dtype)
-                values = part.to_numpy()
-                missing = np.flatnonzero(pd.isna(values))
+                missing = np.flatnonzero(part.isna().to_numpy())
                 text = pd.api.types.is_string_dtype(part.dtype)  # object or str: strings, datetimes, ...
-                bad = int(missing[0]) if len(missing) else _first_unparseable(values.astype(object)) if text else None
+                found = getattr(exc, "unparsed_row", None)  # where the parse found the value at fault
+                bad = (int(missing[0]) if len(missing) else found if found is not None
+                       else _first_unparseable(part.to_numpy(dtype=object)) if text else None)
             if bad is None:
                 raise first from None
             unparsed.add(int(codes[bad if rows is None else rows[bad]]))

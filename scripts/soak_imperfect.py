@@ -1,0 +1,253 @@
+"""Soak: a stream of imperfect rows through every model kind, each fault against a clean twin.
+
+Each model kind is fitted once on ``perf.datasets.generate`` buckets (10 s, daily-like and hourly-like seasons,
+Poisson noise, flash crowds). Every fault then runs on a deep copy of it: a few clean one-row updates, the
+fault's updates, then one-row updates for one context length (``window + horizon`` buckets) and ``--tail`` more,
+with ``health()`` and ``check_alerts()`` after every update. A typed error (a ``ValueError`` subclass) is what a
+caller may get: the soak drops those rows, as a caller would, and goes on. The outcome per fault:
+
+* ``ok``: every update accepted; ``typed``: some refused with a typed error (the message is printed with ``-v``),
+  followed by the drift: the largest gap between the forecast (point and interval's upper bound, every step) and
+  the clean twin's (the same stream without the fault), as a share of the clean twin's level, over the buckets from
+  one context length after the fault's end on. A refused row is a lost bucket (zero-filled by the next update).
+* ``DEFECT(...)``: an exception that is no ``ValueError``, or (fleets) key ``b``'s forecast moved by key ``a``'s fault.
+
+Fleets: the fault hits key ``a`` only; key ``b`` gets its clean rows one update at a time (with key ``a``'s outside
+the fault) and must forecast exactly as in the clean twin (isolation; not checked for the global LSTM, whose shared
+base absorbs every key's windows). All kinds take about 30 minutes on two busy cores. Run::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD python3 scripts/soak_imperfect.py [--kinds dlinear,ensemble,...] [-v]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from perf.datasets import generate  # noqa: E402
+from workload_predictor import FleetPredictor, WorkloadPredictor  # noqa: E402
+
+N_FIT, N_STREAM, AT, WINDOW, HORIZON = 1000, 420, 3, 48, 10
+FREQ = pd.Timedelta(seconds=10)
+# The stream starts 90 s before the end of summer time in Berlin (2024-10-27 01:00 UTC), so a fault at AT sends
+# local stamps across the change.
+STREAM_START = pd.Timestamp("2024-10-27 00:58:30", tz="UTC")
+DAY = 8640
+KINDS = {
+    "dlinear": lambda: WorkloadPredictor("dlinear", horizon=HORIZON, window=WINDOW),
+    "ensemble": lambda: WorkloadPredictor("ensemble", horizon=HORIZON, window=WINDOW,
+                                          model_params={"member_params": {"lstm": {"max_epochs": 2}}},
+                                          random_state=0),
+    "lstm": lambda: WorkloadPredictor("lstm", horizon=HORIZON, window=WINDOW, model_params={"max_epochs": 3},
+                                      random_state=0),
+    "fleet-dlinear": lambda: FleetPredictor("dlinear", horizon=HORIZON, window=WINDOW),
+    "fleet-dlinear-incr": lambda: FleetPredictor("dlinear", horizon=HORIZON, window=WINDOW,
+                                                 update_mode="incremental"),
+    "fleet-ensemble": lambda: FleetPredictor("ensemble", horizon=HORIZON, window=WINDOW,
+                                             model_params={"member_params": {"lstm": {"max_epochs": 2}}},
+                                             random_state=0),
+    "fleet-global-lstm": lambda: FleetPredictor("global_lstm", horizon=HORIZON, window=WINDOW,
+                                                model_params={"max_epochs": 3}, random_state=0),
+}
+
+
+class Stream:
+    """The clean buckets after the fit: ``stamp(k)`` and ``value(k)``, and rows built from them."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+
+    def stamp(self, k: int) -> pd.Timestamp:
+        return STREAM_START + k * FREQ
+
+    def rows(self, ks, values=None, stamps=None) -> pd.DataFrame:
+        ks = list(ks)
+        return pd.DataFrame({"timestamp": [self.stamp(k) for k in ks] if stamps is None else list(stamps),
+                             "requests": [self.values[k] for k in ks] if values is None else list(values)})
+
+
+def faults(s: Stream) -> dict:
+    """Each fault: (the frames sent instead of the clean rows of buckets AT..AT+span-1, span, shift), where
+    ``shift`` is how far (in buckets) the stamps of every later clean row move (a day of outage written in)."""
+    k = AT
+    one = lambda value: [s.rows([k], values=[value])]  # noqa: E731
+    later = s.stamp(k) + 30 * FREQ
+    local = [s.stamp(j).tz_convert("Europe/Berlin") for j in range(k, k + 12)]
+    return {
+        "nan": (one(np.nan), 1, 0),
+        "inf": (one(np.inf), 1, 0),
+        "negative": (one(-5.0), 1, 0),
+        "1e12": (one(1e12), 1, 0),
+        "2**32-1 x3": ([s.rows([j], values=[2.0**32 - 1]) for j in range(k, k + 3)], 3, 0),
+        "1e12 x15 (> horizon)": ([s.rows([j], values=[1e12]) for j in range(k, k + 15)], 15, 0),
+        "burst x50 3 buckets": ([s.rows([j], values=[50 * s.values[j]]) for j in range(k, k + 3)], 3, 0),
+        "duplicated row": ([pd.concat([s.rows([k]), s.rows([k])], ignore_index=True)], 1, 0),
+        "replayed row": ([s.rows([k - 1]), s.rows([k])], 1, 0),
+        "out-of-order rows": ([s.rows([k + 1, k])], 2, 0),
+        "row from far past": ([s.rows([k], stamps=[pd.Timestamp("2001-01-01", tz="UTC")]), s.rows([k])], 1, 0),
+        "clock jump fwd 1 day": ([s.rows([k], stamps=[s.stamp(k) + DAY * FREQ]), s.rows([k])], 1, 0),
+        # One stray stamp within max_gap: accepted with 29 zero buckets; the correct rows behind it are refused.
+        "clock jump fwd 30": ([s.rows([k], stamps=[later])] + [s.rows([j]) for j in range(k + 1, k + 31)], 31, 0),
+        "clock jump back 5": ([s.rows([j], stamps=[s.stamp(j - 5)]) for j in range(k, k + 5)], 5, 0),
+        "day of zeros": ([pd.DataFrame({"timestamp": [s.stamp(k) + j * FREQ for j in range(DAY)],
+                                        "requests": np.zeros(DAY)})], 0, DAY),
+        "float strings": ([s.rows([j], values=[f"{s.values[j]:.1f}"]) for j in range(k, k + 20)], 20, 0),
+        "naive+aware mixed": ([s.rows([k, k + 1], stamps=[s.stamp(k).tz_localize(None), s.stamp(k + 1)])], 2, 0),
+        "naive then aware": ([s.rows([k], stamps=[s.stamp(k).tz_localize(None)]), s.rows([k + 1])], 2, 0),
+        "DST local stamps": ([s.rows(range(k, k + 12), stamps=local)], 12, 0),
+        "DST local ISO strings": ([s.rows(range(k, k + 12), stamps=[t.isoformat() for t in local])], 12, 0),
+        "DST local strings 1/row": ([s.rows([j], stamps=[t.isoformat()]) for j, t in zip(range(k, k + 12), local)],
+                                    12, 0),
+        "1e18 (MAX_VALUE)": (one(1e18), 1, 0),
+        "1e12 then save/load": (one(1e12) + ["save"], 1, 0),
+        "2**32-1 x3 then save/load": ([s.rows([j], values=[2.0**32 - 1]) for j in range(k, k + 3)] + ["save"], 3, 0),
+        "nullable NA": ([s.rows([k]).astype({"requests": "Float64"}).assign(requests=pd.NA)], 1, 0),
+        "NaT stamp": ([s.rows([k], stamps=[pd.NaT])], 1, 0),
+        "numbers and strings": ([s.rows([k, k + 1], values=[s.values[k], "n/a"])], 2, 0),
+        "save/load": (["save"], 0, 0),
+    }
+
+
+class Single:
+    def __init__(self, make, series: pd.DataFrame):
+        self.p = make().fit(series, timestamp="timestamp", target="requests")
+
+    def update(self, frame: pd.DataFrame, clean_b: pd.DataFrame | None) -> Exception | None:
+        try:
+            self.p.update(frame)
+        except ValueError as exc:
+            return exc
+        return None
+
+    def forecast(self) -> np.ndarray:
+        """The point forecast, then the interval's upper bound."""
+        f = self.p.predict()
+        return np.concatenate([f.yhat[:, 0], f.upper[:, 0]])
+
+    def check(self) -> None:
+        self.p.health(now=self.p.last_timestamp_)
+        self.p.check_alerts(now=self.p.last_timestamp_)
+
+    def roundtrip(self, path: Path) -> None:
+        self.p.save(path)
+        self.p = WorkloadPredictor.load(path)
+
+
+class Fleet(Single):
+    def __init__(self, make, series: pd.DataFrame):
+        other = generate(len(series), seed=7).assign(timestamp=series["timestamp"])
+        frame = pd.concat([series.assign(key="a"), other.assign(key="b")], ignore_index=True)
+        self.p = make().fit(frame, key="key", timestamp="timestamp", target="requests")
+
+    def update(self, frame, clean_b):
+        parts = [frame.assign(key="a")] + ([] if clean_b is None else [clean_b.assign(key="b")])
+        self.p.update(pd.concat(parts, ignore_index=True))  # a non-ValueError propagates: a defect
+        return self.p.update_errors_.get("a")
+
+    def forecast(self) -> np.ndarray:
+        f = self.p.predict()
+        return np.concatenate([f.loc[f["key"] == k, c].to_numpy() for k in ("a", "b") for c in ("yhat", "upper")])
+
+    def check(self) -> None:
+        self.p.health(now=STREAM_START)
+        self.p.check_alerts(now=STREAM_START)
+
+    def roundtrip(self, path: Path) -> None:
+        self.p.save(path)
+        self.p = FleetPredictor.load(path)
+
+
+def run(base, s: Stream, plan, tail: int, clean_b: Stream | None, fleet: bool):
+    """Feed ``plan`` (a fault, or None for the clean twin) through a copy of ``base``: the forecasts after each
+    clean bucket, by bucket, and the typed errors met."""
+    model = copy.deepcopy(base)
+    frames, span, shift = plan if plan is not None else ([], 0, 0)
+    errors, forecasts = [], {}
+    b_rows = (lambda ks: clean_b.rows(ks)) if clean_b is not None else (lambda ks: None)
+    end = AT + 31 + WINDOW + HORIZON + tail  # the longest span (31) for every run: the same buckets compared
+    k = 0
+    while k < end:
+        if k == AT and plan is not None:
+            if clean_b is not None:  # key b's clean rows of the fault's span, one update each, as in the twin
+                for j in range(AT, AT + span):
+                    model.p.update(b_rows([j]).assign(key="b"))
+            for frame in frames:
+                if isinstance(frame, str):  # "save": a save/load round trip
+                    with tempfile.TemporaryDirectory() as tmp:
+                        model.roundtrip(Path(tmp) / "model.wpm")
+                    continue
+                error = model.update(frame, None)
+                if error is not None:
+                    errors.append(error)
+                model.check()
+            if shift:
+                s = Stream(s.values)
+                s.stamp = (lambda k0: (lambda j: STREAM_START + (j + k0) * FREQ))(shift)
+            k, plan = AT + span, None
+            continue
+        error = model.update(s.rows([k]), b_rows([k]))
+        if error is not None:
+            errors.append(error)
+        model.check()
+        forecasts[k] = model.forecast()
+        k += 1
+    return forecasts, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--faults", default=None, help="comma-separated fault names (default: all)")
+    parser.add_argument("--tail", type=int, default=20, help="buckets compared after one context length")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    import logging
+    logging.disable(logging.CRITICAL)
+    data = generate(N_FIT + N_STREAM + 40)
+    fit_part = data.iloc[:N_FIT].assign(timestamp=STREAM_START + FREQ * np.arange(-N_FIT, 0))
+    s = Stream(data["requests"].to_numpy(float)[N_FIT:])
+    b = Stream(generate(N_FIT + N_STREAM + 40, seed=7)["requests"].to_numpy(float)[N_FIT:])
+    table = {}
+    for kind in args.kinds.split(","):
+        fleet = kind.startswith("fleet")
+        started = time.perf_counter()
+        base = (Fleet if fleet else Single)(KINDS[kind], fit_part)
+        clean, _ = run(base, s, None, args.tail, b if fleet else None, fleet)
+        for name, plan in faults(s).items():
+            if args.faults and name not in args.faults.split(","):
+                continue
+            try:
+                got, errors = run(base, s, plan, args.tail, b if fleet else None, fleet)
+            except Exception as exc:  # noqa: BLE001 - any untyped exception is the finding
+                table[name, kind] = f"DEFECT({type(exc).__name__})"
+                print(f"{kind:18} {name:24} {type(exc).__name__}: {str(exc)[:300]}")
+                continue
+            after = AT + plan[1] + WINDOW + HORIZON
+            level = np.mean([clean[j].mean() for j in clean if j >= after])
+            worst = max(np.abs(got[j] - clean[j]).max() for j in got if j >= after) / max(level, 1e-9)
+            outcome = f"{'typed' if errors else 'ok'} {worst:.0%}"
+            if fleet:  # key b's forecast must not see key a's fault (the global LSTM shares its base: not checked)
+                off = max(np.abs(got[j][2 * HORIZON:] - clean[j][2 * HORIZON:]).max() for j in got)
+                if off > 1e-6 * level and kind != "fleet-global-lstm":
+                    outcome = f"DEFECT(key b off by {off / level:.1%})"
+            table[name, kind] = outcome
+            if args.verbose:
+                print(f"{kind:18} {name:26} {outcome:10} "
+                      + "; ".join(f"{type(e).__name__}: {str(e)[:160]}" for e in errors[:2]))
+        print(f"# {kind}: {time.perf_counter() - started:.0f} s", flush=True)
+    frame = pd.Series(table).unstack()
+    print(frame.to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -166,7 +166,7 @@ class Fleet(Single):
         self.p = FleetPredictor.load(path)
 
 
-def run(base, s: Stream, plan, tail: int, clean_b: Stream | None, fleet: bool):
+def run(base, s: Stream, plan, tail: int, clean_b: Stream | None):
     """Feed ``plan`` (a fault, or None for the clean twin) through a copy of ``base``: the forecasts after each
     clean bucket, by bucket, and the typed errors met."""
     model = copy.deepcopy(base)
@@ -222,12 +222,12 @@ def main() -> None:
         fleet = kind.startswith("fleet")
         started = time.perf_counter()
         base = (Fleet if fleet else Single)(KINDS[kind], fit_part)
-        clean, _ = run(base, s, None, args.tail, b if fleet else None, fleet)
+        clean, _ = run(base, s, None, args.tail, b if fleet else None)
         for name, plan in faults(s).items():
             if args.faults and name not in args.faults.split(","):
                 continue
             try:
-                got, errors = run(base, s, plan, args.tail, b if fleet else None, fleet)
+                got, errors = run(base, s, plan, args.tail, b if fleet else None)
             except Exception as exc:  # noqa: BLE001 - any untyped exception is the finding
                 table[name, kind] = f"DEFECT({type(exc).__name__})"
                 print(f"{kind:18} {name:24} {type(exc).__name__}: {str(exc)[:300]}")

@@ -40,6 +40,13 @@ def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.timedelta64))
 
 
+def coverage_level(level: Any) -> float:
+    """``predict``'s ``level=`` as a float in (0, 1), or a :class:`WorkloadDataError` naming it."""
+    if not is_number(level) or not 0.0 < float(level) < 1.0:
+        raise WorkloadDataError(f"level={quote(level)} must be a coverage in (0, 1), e.g. 0.99.")
+    return float(level)
+
+
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` cut to about ``limit`` characters, for messages that echo what a user passed.
 

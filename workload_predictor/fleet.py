@@ -45,7 +45,7 @@ from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
                    gap_buckets, keyless_error, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, WorkloadDataError, check_is_fitted, cut,
-                     is_integer, is_number, is_positive_int, quote, quote_columns)
+                     coverage_level, is_integer, is_positive_int, quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
@@ -1400,18 +1400,17 @@ def _other_level(state: Any, level: Any, fitted: float) -> float | None:
     DLinear key, which keeps its half-widths at the fitted level and not the validation errors they came from."""
     if level is None:
         return None
-    if not is_number(level) or not 0.0 < float(level) < 1.0:
-        raise WorkloadDataError(f"level={quote(level)} must be a coverage in (0, 1), e.g. 0.99.")
-    if float(level) == fitted:
+    level = coverage_level(level)
+    if level == fitted:
         return None
     batched = next((block.keys[0] for block in state._blocks if block.keys), None)
     if batched is not None:
         raise WorkloadDataError(
-            f"level={float(level):g} is not the level this fleet was fitted at ({fitted:g}), and its batched DLinear "
+            f"level={level:g} is not the level this fleet was fitted at ({fitted:g}), and its batched DLinear "
             f"keys (e.g. {quote(str(batched), 40)}) keep their interval at {fitted:g}, not the validation errors it "
-            f"was calibrated from: fit the fleet at that level (fleet.set_params(level={float(level):g}).fit(...)), "
+            f"was calibrated from: fit the fleet at that level (fleet.set_params(level={level:g}).fit(...)), "
             f"or predict at level={fitted:g}.")
-    return float(level)
+    return level
 
 
 def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ from .confidence import (
     RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
 from .data import DEFAULT_MAX_GAP, BucketedSeries, future_index, gap_buckets, prepare_continuation, prepare_series
-from .errors import WorkloadDataError, check_is_fitted, is_number, quote
+from .errors import WorkloadDataError, check_is_fitted, coverage_level, is_number, quote
 from .forecast import Forecast
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
@@ -537,9 +537,7 @@ class WorkloadPredictor(ParamsMixin):
         """The interval half-widths ``[H, k]`` of ``state`` at ``level`` (None: its own), and that level."""
         if level is None:
             return state.halfwidth, state.level
-        if not is_number(level) or not 0.0 < float(level) < 1.0:
-            raise WorkloadDataError(f"level={quote(level)} must be a coverage in (0, 1), e.g. 0.99.")
-        level = float(level)
+        level = coverage_level(level)
         if level == state.level:
             return state.halfwidth, level
         return self._calibration(state.model, level)["interval_halfwidth_"], level

@@ -30,6 +30,8 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=import-wait         ...   # import workload_predictor waits IMPORT_WAIT_S (about as long again
                                           # as DLinear's import + construction take; the fresh-process cases)
     PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
+    PERF_INJECT=lstm-update-wait-2x@update_predictor_10_buckets[lstm] ...   # only in that case (KIND@CASE: the
+                                          # test's name less ``test_``; other cases run the code as it is)
 
 It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict`` / ``.save`` /
 ``.load`` / ``.check_alerts``, the models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the
@@ -233,20 +235,37 @@ class _SlowImport:
         return None
 
 
+def _in_case(method, injected, case: str):
+    """``injected`` while the test ``test_<case>`` runs (pytest's ``PYTEST_CURRENT_TEST`` names it), ``method``
+    as it is in every other test: one run injects one kind into one case and another kind into another, without
+    the two adding up where both reach (the ensemble's update runs its LSTM member's)."""
+    running = f"::test_{case} ("
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        chosen = injected if running in os.environ.get("PYTEST_CURRENT_TEST", "") else method
+        return chosen(*args, **kwargs)
+
+    return wrapper
+
+
 def install(kinds: str) -> None:
     import importlib
     import sys
 
-    for kind in filter(None, (k.strip() for k in kinds.split(","))):
-        if kind == "import-wait":  # must not import the package itself: the fresh processes time its import
+    for entry in filter(None, (k.strip() for k in kinds.split(","))):
+        kind, _, case = entry.partition("@")
+        if kind == "import-wait" and not case:  # must not import the package: the fresh processes time its import
             sys.meta_path.insert(0, _SlowImport())
             continue
         if kind not in WRAPPERS:
-            raise ValueError(f"PERF_INJECT={kind!r}: choose from {', '.join(KINDS)}")
+            raise ValueError(f"PERF_INJECT={entry!r}: choose from {', '.join(KINDS)}, each optionally @CASE "
+                             "(import-wait without)")
         (module, cls), name, wrap = WRAPPERS[kind]
         target = importlib.import_module(module)
         target = getattr(target, cls) if cls else target
-        setattr(target, name, wrap(getattr(target, name)))
+        method = getattr(target, name)
+        setattr(target, name, _in_case(method, wrap(method), case) if case else wrap(method))
 
 
 _KINDS = os.environ.get("PERF_INJECT", "")

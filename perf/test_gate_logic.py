@@ -236,3 +236,35 @@ def test_baseline_processes_that_measured_the_code_under_test_are_refused(tmp_pa
     assert len(runs) == 2 and error is None
     runs, error = conftest._base_runs([done(theirs), done(ours)], tree)
     assert runs == [] and "not the code under" in error
+
+
+def test_an_injection_scoped_to_a_case_changes_that_case_only(monkeypatch):
+    """``KIND@CASE`` (perf/inject_regression.py) injects while pytest runs ``test_CASE`` only: the updates proof
+    (perf/test_gate.py) injects the LSTM's wait into the LSTM's case, not into the ensemble's, whose update runs it
+    too. An unscoped kind injects everywhere; an unknown kind is refused with or without a scope."""
+    import importlib
+
+    from perf import inject_regression
+
+    module = importlib.import_module("workload_predictor.models.lstm")
+    calls = []
+    monkeypatch.setattr(module.LSTM, "_update_state", lambda self, *args: calls.append(args) or {})
+    scoped = "lstm-update-2x@update_predictor_10_buckets[lstm]"
+    inject_regression.install(scoped)
+    for running, expected in (("perf/test_update_perf.py::test_update_predictor_10_buckets[lstm] (call)", 2),
+                              ("perf/test_update_perf.py::test_update_predictor_10_buckets[ensemble] (call)", 1),
+                              ("perf/test_update_perf.py::test_update_ensemble (call)", 1)):
+        monkeypatch.setenv("PYTEST_CURRENT_TEST", running)
+        calls.clear()
+        module.LSTM._update_state(None, 1)
+        assert len(calls) == expected, (running, calls)
+    inject_regression.install("lstm-update-2x")  # on top of the scoped one: twice everywhere, 4x in the case
+    for running, expected in (("perf/test_update_perf.py::test_update_ensemble (call)", 2),
+                              ("perf/test_update_perf.py::test_update_predictor_10_buckets[lstm] (call)", 4)):
+        monkeypatch.setenv("PYTEST_CURRENT_TEST", running)
+        calls.clear()
+        module.LSTM._update_state(None, 1)
+        assert len(calls) == expected, (running, calls)
+    for wrong in ("lstm-update-3x@update_ensemble", "lstm-update-3x"):
+        with pytest.raises(ValueError, match="choose from"):
+            inject_regression.install(wrong)

@@ -15,7 +15,10 @@
   refitted on all 800 points. Budget: <= 1.05. A refit re-runs DLinear's window search while an
   update keeps the first fit's windows (a blend of the best three, which moves less than a single
   winner: 1.089 with one window, 1.046 with the blend), so the same backtest on 12 more series drawn
-  like ``synthetic`` is reported with it (``extra_info``: ratios, median, how many within 5 %).
+  like ``synthetic`` is reported with it (``extra_info``: ratios, median, how many within 5 %) in the runs that
+  save figures (``--benchmark-save``: a baseline, a pull request's base): seeded, it reads the same on any
+  machine (seed 0's ratios here on an AMD host equal the stored ones from an Intel host to 4 digits), it is
+  budgeted nowhere, and it costs 12 fits, 10 updates and 12 refits of each model (~30 s CPU of a CI run).
 """
 
 import copy
@@ -160,12 +163,20 @@ def _after_updates_over_refit(frame, model) -> float:
     return mae[0] / mae[1]
 
 
+def _saving(config) -> bool:
+    """Whether this run saves its figures (``--benchmark-save`` or ``--benchmark-autosave``)."""
+    session = getattr(config, "_benchmarksession", None)
+    return bool(session is not None and (session.save or session.autosave))
+
+
 @pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble"])
 def test_update_accuracy(perf, frames, model):
     ratio = []
     perf.once("update_accuracy", lambda: ratio.append(_after_updates_over_refit(frames["synthetic"], model)))
-    spread = [_after_updates_over_refit(datasets.generate(1000, seed=seed), model) for seed in ACCURACY_SEEDS]
-    limit = float(harness.BUDGETS["target"]["update_accuracy_ratio"][model])
-    perf.figure("update_accuracy", model, ratio[0], "x", budget_kind="update_accuracy",
-                extra={"other_series_ratios": [round(r, 4) for r in spread], "other_series_median": median(spread),
-                       "other_series_within_budget": f"{sum(r <= limit for r in spread)}/{len(spread)}"})
+    extra = {"other_series": "measured in runs that save figures (--benchmark-save)"}
+    if _saving(perf.request.config):
+        spread = [_after_updates_over_refit(datasets.generate(1000, seed=seed), model) for seed in ACCURACY_SEEDS]
+        limit = float(harness.BUDGETS["target"]["update_accuracy_ratio"][model])
+        extra = {"other_series_ratios": [round(r, 4) for r in spread], "other_series_median": median(spread),
+                 "other_series_within_budget": f"{sum(r <= limit for r in spread)}/{len(spread)}"}
+    perf.figure("update_accuracy", model, ratio[0], "x", budget_kind="update_accuracy", extra=extra)

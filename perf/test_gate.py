@@ -18,7 +18,7 @@ predict(10) beside a busy core (the under-load case):
   against the stored baseline as CI compares them.
 
 The runs with a core kept busy or a quiet machine run one at a time; the others two at a time where they can
-(``proofs``: the two hot-path runs, then memory beside the wait at import, then the updates alone), then the run
+(``proofs``: the two hot-path runs, then memory beside the wait at import, then the updates), then the run
 without injection alone.
 
 The baseline's code is this source tree, loaded beside it (``--perf-base``): the injection wraps
@@ -142,15 +142,16 @@ UPDATES = {"perf/test_update_perf.py::test_update_ensemble": "update_ensemble",
                "update_predictor_10_buckets[ensemble]"}
 
 
-UPDATES_INJECT = "ensemble-update-2x,lstm-update-wait-2x@update_predictor_10_buckets[lstm]"
+UPDATES_INJECT = "ensemble-update-2x,predictor-update-wait-2x@update_predictor_10_buckets[lstm]"
 
 
 def test_gate_catches_2x_in_cases_the_stored_baseline_lacks(proofs):
     """The update cases are in neither stored baseline: paired, they are gated against the baseline's code. A 2x
-    computation in the ensemble's update fails the ensemble's two, a 2x wait in the LSTM's update the LSTM's (the
-    ratios update_ratio and update_share, which divide them by DLinear's update and by a fit, stay within their
-    budgets). The wait is injected in the LSTM's case only: the ensemble's update runs its LSTM member's, and both
-    kinds there would fail its cases with either one missing (and add seconds of sleep to every round)."""
+    computation in the ensemble's update fails the ensemble's two, a 2x wait in the LSTM predictor's update the
+    LSTM's (the ratios update_ratio and update_share, which divide them by DLinear's update and by a fit, stay
+    within their budgets). The wait is injected in the LSTM's case only (the ensemble's cases would read it too)
+    and into the whole call: a wait as long as the LSTM model's own update state (``lstm-update-wait-2x``, 57 % of
+    the call) made it 1.57x, and attempts read 1.46x-1.85x around the 1.5x threshold."""
     code, output = proofs["updates"]
     print(f"--- PERF_INJECT={UPDATES_INJECT}: exit {code}\n{_gate_lines(output)}")
     assert code != 0, output[-4000:]
@@ -269,11 +270,12 @@ PROOFS = {
     "memory": ("quiet", (MEMORY, MEMORY_COLD, "--benchmark-compare"), "fit-memory-2x,predict-memory-2x"),
     "import": (".benchmarks", (IMPORT,), "import-wait"),
 }
-# Run in this order, the runs of a group side by side (two single-threaded runs, one per core of 2): the two hot-path
-# runs; the memory run (three fresh processes at a time, whose memory a neighbour does not move) beside the wait at
-# import (a budget the 0.25 s wait exceeds however busy the machine); the updates alone: its 2x wait in the LSTM's
-# update read 1.49x, under the 1.5x threshold, in one attempt beside the memory run on a host at load 4.
-PROOF_GROUPS = (("hot-wait", "hot-compute"), ("memory", "import"), ("updates",))
+# Run in this order, the runs of a group side by side, two at a time (two single-threaded runs, one per core of 2),
+# the next of a group starting when one ends: the two hot-path runs; then the memory run (three fresh processes at a
+# time, whose memory a neighbour does not move) beside the wait at import (a budget the 0.25 s wait exceeds however
+# busy the machine), and the updates once the shorter of those two has ended (every injected kind there reads about
+# 2x: the LSTM's case had a wait injected into 57 % of its call, which read 1.49x beside the memory run at load 4).
+PROOF_GROUPS = (("hot-wait", "hot-compute"), ("memory", "import", "updates"))
 PROOF_TESTS = {"updates": "test_gate_catches_2x_in_cases_the_stored_baseline_lacks",
                "import": "test_a_wait_at_import_fails_the_fresh_process_case",
                "memory": "test_gate_catches_memory_2x",
@@ -284,8 +286,8 @@ PROOF_TESTS = {"updates": "test_gate_catches_2x_in_cases_the_stored_baseline_lac
 @pytest.fixture(scope="module")
 def proofs(request):
     """{name: (exit code, output)} of the PROOFS the selected tests read, by PROOF_GROUPS, a group's runs side by side
-    (one at a time where the machine has one core): on 2 cores a group takes its longest run's wall time, not the
-    sum. Started by the first test that reads one, after the tests that need the machine busy or quiet (file order);
+    two at a time, in order (one at a time where the machine has one core): on 2 cores a group of two takes its
+    longest run's wall time, not the sum. Started by the first test that reads one, after the tests that need the machine busy or quiet (file order);
     the run without injection comes after they all ended."""
     selected = {item.name for item in request.session.items if item.module is request.module}
     wanted = {name for name in PROOFS if PROOF_TESTS[name] in selected}

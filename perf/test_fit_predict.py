@@ -27,7 +27,7 @@ def test_fit(perf, frames, model, dataset):
     from workload_predictor import WorkloadPredictor
 
     frame = harness.dataset_or_skip(frames, dataset)
-    confidence = _fit(frame)(WorkloadPredictor(model=model, random_state=0)).predict(10).confidence
+    confidence = _fitted(frames, model, dataset).predict(10).confidence
     assert 0.0 <= confidence <= 1.0
     perf.time(
         "fit", model, _fit(frame),
@@ -41,10 +41,8 @@ def test_fit(perf, frames, model, dataset):
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("model", MODELS)
 def test_predict(perf, frames, model, dataset):
-    from workload_predictor import WorkloadPredictor
-
-    frame = harness.dataset_or_skip(frames, dataset)
-    predictor = WorkloadPredictor(model=model, random_state=0).fit(frame, timestamp="timestamp", target="requests")
+    harness.dataset_or_skip(frames, dataset)
+    predictor = _fitted(frames, model, dataset)
     call = lambda: predictor.predict(10)  # noqa: E731
     forecast = perf.time("predict", model, call, rounds=int(harness.SETTINGS["predict_rounds"]), warmup_rounds=2,
                          calls=harness.calls_per_round(call), extra={"dataset": dataset})
@@ -155,15 +153,16 @@ def model_dir():
 _FITTED: dict = {}
 
 
-def _fitted(frames, model):
-    """A predictor fitted on the synthetic series, one per model and copy of the package (the baseline's code fits
-    its own in a paired case's first pass): ``save`` and ``load`` read it and neither changes it, so the two cases
-    share it (an ensemble's fit is most of their time outside the rounds)."""
+def _fitted(frames, model, dataset="synthetic"):
+    """A predictor fitted on a dataset, one per model, dataset and copy of the package (the baseline's code fits
+    its own in a paired case's first pass): ``fit`` reads the confidence it returns, ``predict``, ``save`` and
+    ``load`` time it, and none of them changes it, so the cases share it (an LSTM's or an ensemble's fit is most of
+    their time outside the rounds)."""
     from workload_predictor import WorkloadPredictor
 
-    key = (WorkloadPredictor, model)
+    key = (WorkloadPredictor, model, dataset)
     if key not in _FITTED:
-        _FITTED[key] = WorkloadPredictor(model=model, random_state=0).fit(frames["synthetic"], timestamp="timestamp",
+        _FITTED[key] = WorkloadPredictor(model=model, random_state=0).fit(frames[dataset], timestamp="timestamp",
                                                                           target="requests")
     return _FITTED[key]
 

@@ -8,7 +8,9 @@
     *code* (the commit that saved the baseline, extracted with ``git archive`` and imported
     beside the code under test; ``--perf-base``), in rounds alternating with it, so that the
     machine's state, then and now, cancels out;
-  - other cases, or where that code is not available or cannot run the case, against the
+    A paired case that code cannot run (added to the baseline since) alternates with the code of
+    ``later_base`` (budgets.toml) instead;
+  - other cases, or where no such code is available or can run the case, against the
     stored figures, CPU time normalised by the calibration workload measured before each round;
   - memory as the growth in MB.
   pytest-benchmark's own ``--benchmark-compare-fail`` sees neither ratios nor ``extra_info``, hence this gate.
@@ -40,6 +42,28 @@ class BASE:
     missing: str = ""  # why the code asked for (--perf-base, by default the baseline's commit) could not be loaded
     folder: Path | None = None
     tree: Path | None = None  # the source tree holding that code (the memory cases run it in fresh processes)
+
+
+class LATER:
+    """The code that pairs the cases the baseline's code cannot run (``later_base`` in budgets.toml's ``[gate]``),
+    loaded the first time a case needs it."""
+
+    commit: str = str(GATE.get("later_base", ""))
+    library: paired.Library | None = None
+    label: str = ""
+    missing: str = ""  # why it could not be loaded
+    folder: Path | None = None
+
+
+def _later_library() -> paired.Library | None:
+    if LATER.library is None and LATER.commit and not LATER.missing:
+        try:
+            LATER.folder = paired.extract(LATER.commit, harness.ROOT)
+            LATER.library = paired.load(LATER.folder, LATER.commit)
+            LATER.label = f"commit {LATER.commit[:10]}"
+        except Exception as error:  # noqa: BLE001 - those cases stay on the stored figures, and the summary says why
+            LATER.missing = f"{LATER.commit[:10]} could not be loaded: {type(error).__name__}: {str(error)[:200]}"
+    return LATER.library
 
 
 def pytest_addoption(parser):
@@ -109,8 +133,9 @@ def _comparing(config) -> bool:
 
 
 def pytest_sessionfinish(session):
-    if BASE.folder is not None:
-        shutil.rmtree(BASE.folder, ignore_errors=True)
+    for folder in (BASE.folder, LATER.folder):
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     if gate_summary(RESULTS, _comparing(session.config))[1] and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the summary says why
 
@@ -119,7 +144,8 @@ def pytest_sessionfinish(session):
 def pytest_pyfunc_call(pyfuncitem):
     """A paired case runs twice: first with the baseline's code active, recording each ``perf.time`` operation
     (run once, not timed), then as usual, its ``perf.time`` alternating rounds of both. A case the baseline's
-    code cannot run is gated on the stored figures."""
+    code cannot run (one added to the baseline after it was saved) is paired in the same way with the later
+    code named by ``later_base``, and where that cannot run it either, gated on the stored figures."""
     recorder = pyfuncitem.funcargs.get("perf")
     if not isinstance(recorder, Recorder) or pyfuncitem.get_closest_marker("paired") is None:
         return None
@@ -134,6 +160,16 @@ def pytest_pyfunc_call(pyfuncitem):
     except Exception as error:  # noqa: BLE001 - skips (BaseException) pass through
         recorder.base_error = f"{type(error).__name__}: {str(error)[:200]}"
         recorder.base_operations.clear()
+        later = _later_library()
+        if later is not None:
+            try:
+                with paired.active(later):
+                    pyfuncitem.obj(**arguments)
+                recorder.base_library, recorder.base_label = later, LATER.label
+                recorder.first_base_error, recorder.base_error = recorder.base_error, None
+            except Exception as later_error:  # noqa: BLE001 - neither code runs it: the stored figures
+                recorder.base_error += f"; {LATER.label} neither: {type(later_error).__name__}: {str(later_error)[:200]}"
+                recorder.base_operations.clear()
     finally:
         recorder.phase = "head"
     return None
@@ -167,6 +203,12 @@ def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | Non
              f"{'sees' if paired.QUEUE_VISIBLE else 'does NOT see'} queueing (/proc/thread-self/schedstat)"] if timed else []
     if code_only:
         lines.append(f"gate: not in the stored baseline, compared with the baseline's code only: {', '.join(code_only)}")
+    later = [row.case for row in paired_rows if row.extra.get("later_base")]
+    if later:
+        lines.append(f"gate: paired with the later code ({later_base_label(paired_rows)}, budgets.toml later_base) "
+                     f"since the baseline's code cannot run them: {', '.join(later)}")
+    if LATER.missing:
+        lines.append(f"gate: later_base {LATER.missing}")
     memory_gated = [row for row in memory if row.baseline is not None]
     if memory:
         on_code = sum(row.versus == "code" for row in memory_gated)
@@ -209,6 +251,10 @@ def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | Non
     return lines, failure
 
 
+def later_base_label(rows: list[Row]) -> str:
+    return next((row.extra["later_base"] for row in rows if row.extra.get("later_base")), "")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def pinned_threads():
     """torch threads pinned for the whole session (the under-load cases restore torch's default)."""
@@ -244,6 +290,8 @@ class Recorder:
         self.phase = "head"  # "base" during the first pass of a paired case
         self.base_operations: list[tuple] = []  # what that pass measured, in order, on the baseline's code
         self.base_error: str | None = None
+        self.base_library, self.base_label = BASE.library, BASE.label  # the code the rounds alternate with
+        self.first_base_error: str | None = None  # why the baseline's code could not, when the later code ran the case
         self.without_code = False  # a paired case run without the baseline's code (none could be loaded)
 
     # -- measuring ---------------------------------------------------------------------------------
@@ -347,7 +395,7 @@ class Recorder:
     def _base_round(self, target, setup, calls) -> paired.Sample | None:
         """One round of the baseline's code (its modules active); None when it raises."""
         try:
-            with paired.active(BASE.library):
+            with paired.active(self.base_library):
                 args, kwargs = setup() if setup is not None else ((), {})
                 with paired.Clock() as clock:
                     for _ in range(calls):
@@ -380,12 +428,15 @@ class Recorder:
                          normalised_wall=wall / median(cal_wall), clock_sees_queueing=paired.QUEUE_VISIBLE)
         if base:
             row.extra.update(
-                base_code=BASE.label, base_cpu_s=median(s.cpu for s in base) / base_calls,
+                base_code=self.base_label, base_cpu_s=median(s.cpu for s in base) / base_calls,
                 base_latency_s=median(s.latency for s in base) / base_calls,
                 paired_cpu_ratio=median((h.cpu / calls) / (b.cpu / base_calls) for h, b in zip(head, base)),
                 paired_latency_ratio=median((h.latency / calls) / (b.latency / base_calls) for h, b in zip(head, base)))
         elif self.base_error:
             row.extra["base_code_error"] = self.base_error
+        if base and self.first_base_error:
+            row.extra["later_base"] = self.base_label
+            row.extra["first_base_error"] = self.first_base_error
         label = f" {budget_figure * 1e3:.3f} ms" if budget_on == "cpu" else f" {share:.2f}"
         if budget_on == "cpu" and row.extra["blocked_s"] > 0.01 * cpu:
             label += f" of which {row.extra['blocked_s'] * 1e3:.3f} ms off-CPU"
@@ -562,7 +613,7 @@ class Recorder:
             row.ratio, row.latency_ratio, row.versus = extra["paired_cpu_ratio"], extra["paired_latency_ratio"], "code"
             figures = (f"CPU {extra['cpu_s'] * 1e3:.3f} ms vs {extra['base_cpu_s'] * 1e3:.3f} ms, latency "
                        f"{extra['latency_s'] * 1e3:.3f} ms vs {extra['base_latency_s'] * 1e3:.3f} ms per call; layer: the "
-                       f"baseline's code ({BASE.label}), measured in alternating rounds")
+                       f"baseline's code ({self.base_label}), measured in alternating rounds")
         elif stored:
             row.ratio, row.latency_ratio = stored
             row.versus = "figures"

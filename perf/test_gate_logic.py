@@ -4,11 +4,12 @@ perf/test_gate.py proves that measured regressions fail; these check what the ga
 measured: which baseline it compares a case with, and what the summary says it did not compare.
 """
 
-from types import SimpleNamespace
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from perf import conftest
+from perf import conftest, paired
 from perf.conftest import Recorder
 from perf.harness import BUDGETS, Row
 
@@ -268,3 +269,74 @@ def test_an_injection_scoped_to_a_case_changes_that_case_only(monkeypatch):
     for wrong in ("lstm-update-3x@update_ensemble", "lstm-update-3x"):
         with pytest.raises(ValueError, match="choose from"):
             inject_regression.install(wrong)
+
+
+def _copy(name: str, runs_the_case: bool) -> paired.Library:
+    """A stand-in copy of the package: the case below runs on it only where ``runs_the_case``."""
+    module = ModuleType("workload_predictor")
+    module.runs_the_case = runs_the_case
+    return paired.Library(name, {"workload_predictor": module})
+
+
+def _paired_item(recorder: Recorder) -> SimpleNamespace:
+    """What ``pytest_pyfunc_call`` reads of a paired test: its recorder, its function and its marker."""
+    def case(perf):
+        import workload_predictor  # the copy made active
+
+        if not workload_predictor.runs_the_case:
+            raise AttributeError("'FleetPredictor' object has no attribute 'health'")
+        perf.time("health", "fleet", lambda: None)
+
+    return SimpleNamespace(funcargs={"perf": recorder}, obj=case, _fixtureinfo=SimpleNamespace(argnames=("perf",)),
+                           get_closest_marker=lambda name: object() if name == "paired" else None)
+
+
+def test_a_case_the_baselines_code_cannot_run_is_paired_with_the_later_code(monkeypatch):
+    """A case added to the baseline after it was saved (its API is newer than the baseline's code) alternates its
+    rounds with budgets.toml's ``later_base`` code, not only with its stored figures: on a fresh CI host the
+    calibration ran 2.65x and fleet_update[incremental] 2x slower than where its figure was stored, so unchanged code
+    read 0.71-0.80x and an injected 2x 1.5x (the hot-path proof failed). Paired, the machine cancels out: 2x fails,
+    naming the code it was measured beside."""
+    base, later = _copy("0.17.0", False), _copy("0.26.0", True)
+    monkeypatch.setattr(conftest.BASE, "library", base)
+    monkeypatch.setattr(conftest.LATER, "library", later)
+    monkeypatch.setattr(conftest.LATER, "label", "commit 8ab618f52a")
+    recorder = _recorder("perf/test_fleet.py::test_fleet_health")
+    conftest.pytest_pyfunc_call(_paired_item(recorder))
+    assert recorder.base_library is later and recorder.base_label == "commit 8ab618f52a"
+    assert recorder.base_error is None and "has no attribute 'health'" in recorder.first_base_error
+    assert len(recorder.base_operations) == 1 and recorder.phase == "head"
+    row = _timed_row("fleet_health", 2.0)
+    row.extra.update(later_base=recorder.base_label, first_base_error=recorder.first_base_error)
+    problems = recorder._gate(row, "time")
+    assert row.versus == "code" and problems and all("commit 8ab618f52a" in p for p in problems), problems
+    lines, failure = conftest.gate_summary([row], comparing=True)
+    assert failure is None and any("later code (commit 8ab618f52a" in line and "fleet_health" in line
+                                   for line in lines), lines
+    assert recorder._gate(_timed_row("fleet_health", 1.1), "time") == []
+
+
+def test_a_case_neither_code_can_run_stays_on_the_stored_figures(monkeypatch):
+    monkeypatch.setattr(conftest.BASE, "library", _copy("0.17.0", False))
+    monkeypatch.setattr(conftest.LATER, "library", _copy("0.26.0", False))
+    monkeypatch.setattr(conftest.LATER, "label", "commit 8ab618f52a")
+    recorder = _recorder("perf/test_fleet.py::test_fleet_health")
+    conftest.pytest_pyfunc_call(_paired_item(recorder))
+    assert recorder.base_library is conftest.BASE.library and recorder.base_operations == []
+    assert "has no attribute" in recorder.base_error and "commit 8ab618f52a neither" in recorder.base_error
+
+
+def test_the_later_code_is_loaded_once_and_only_when_a_case_needs_it(monkeypatch):
+    loads = []
+    monkeypatch.setattr(conftest.LATER, "library", None)
+    monkeypatch.setattr(conftest.LATER, "missing", "")
+    monkeypatch.setattr(conftest.LATER, "commit", "0123456789abcdef")
+    monkeypatch.setattr(conftest.paired, "extract", lambda commit, root: loads.append(commit) or Path("/nowhere"))
+    monkeypatch.setattr(conftest.paired, "load", lambda folder, label: _copy(label, True))
+    first = conftest._later_library()
+    assert conftest._later_library() is first and loads == ["0123456789abcdef"]
+    assert conftest.LATER.label == "commit 0123456789"
+    monkeypatch.setattr(conftest.LATER, "library", None)
+    monkeypatch.setattr(conftest.paired, "extract", lambda commit, root: (_ for _ in ()).throw(RuntimeError("gone")))
+    assert conftest._later_library() is None and "gone" in conftest.LATER.missing
+    assert any("later_base" in line and "gone" in line for line in conftest.gate_summary([], True)[0])

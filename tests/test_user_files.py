@@ -247,8 +247,9 @@ def test_a_parquet_file_saved_with_its_timestamps_as_the_index_reads_them(tmp_pa
     assert list(read_table(path).columns) == list(log.columns)
 
 
-@pytest.mark.parametrize("name, content", [("log.csv", b""), ("log.csv", b"\n \n\n"), ("log.csv.gz", gzip.compress(b"")),
-                                           ("log.txt", b"\r\n")])
+@pytest.mark.parametrize("name, content", [("log.csv", b""), ("log.csv", b"\n \n\n"),
+                                           ("log.csv.gz", gzip.compress(b"", mtime=0)), ("log.txt", b"\r\n")],
+                         ids=["empty", "blank-lines", "empty-gzip", "crlf"])
 def test_an_empty_file_is_named_empty(tmp_path, name, content):
     # It was "cannot read it as csv (No columns to parse from file)", and "as gz" for log.csv.gz.
     path = tmp_path / name

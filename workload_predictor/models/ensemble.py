@@ -12,8 +12,8 @@ from .._deadline import SERIES_PACE, current, limit
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
 from ..windows import targets_at
 from . import registry
-from .combination import (EXACT_MEMBERS, best_weights, describe, error_difference, evidence_share, median_weight,
-                          target_size)
+from .combination import (EXACT_MEMBERS, best_weights, describe, error_difference, evidence_share,
+                          evidence_shrinkage, median_weight, student_t_critical, target_size)
 from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -63,8 +63,8 @@ class Ensemble(BaseForecaster):
        the tail says the correction helps (the LSTM's ``correction_share_``). A plain LSTM
        (``linear_base=False``) has no such base: it is a slot of its own, and like any
        registered member with no out-of-sample history it leaves the tail as the only evidence.
-       The seasonal median stays only where its history beats every baseline's
-       (:meth:`_admit_seasonal`).
+       The seasonal median stays only where its history is significantly better than the best
+       baseline's (a block t over the history's origins, :meth:`_admit_seasonal`).
     2. **A rule, chosen out of sample.** Fitted convex weights, the plain mean of the best
        ``k`` members (over all steps, or per step), or the members' median (from three
        members) are scored by cross-validation over blocks of those origins
@@ -73,8 +73,8 @@ class Ensemble(BaseForecaster):
        where it wins, shares the weight with the best weighted rule as far as the evidence
        says it beats it; its part of the final weight is ``median_share_``, beside
        ``step_weights_``. The fallback: the one baseline with the lowest absolute error on the
-       history, among the registered baselines and the seasonal median where its history
-       forecasts beat every baseline's there (``fallback_members_``). One member chosen on
+       history, among the registered baselines and the seasonal median where it was kept
+       (``fallback_members_``). One member chosen on
        the whole history, not weights per step: on mostly empty buckets a mix costs what the
        best baseline alone does not (the moving median's zero is the forecast with the lowest
        absolute error there), and per-step weights fitted on a few dozen origins chase noise.
@@ -140,7 +140,8 @@ class Ensemble(BaseForecaster):
         ``"seasonal_median"`` (a cycle found in the data) is left out (``left_out_``, with the
         reason) where the data show no cycle or the series is too short to search for one
         (:meth:`SeasonalMedian.minimum_length`), or where its out-of-sample forecasts of the history
-        do not beat every baseline's there (it then could only add noise to the weights).
+        are not significantly better than the best baseline's there (it then could only add noise to the
+        weights).
     window : int or None
         The learned members' input window (the baselines keep their own settings).
     follow_level : bool
@@ -404,7 +405,7 @@ class Ensemble(BaseForecaster):
         from . import combination
 
         history, history_actual, history_origins = self._history(matrix)
-        history = self._admit_seasonal(history, history_actual)
+        history = self._admit_seasonal(history, history_actual, history_origins)
         slots = self._slots()
         tail = np.stack([self.members_[name].validation_forecast_ for name in slots])  # [S, v, H, k]
         self.n_history_origins_ = history.shape[1]
@@ -471,11 +472,16 @@ class Ensemble(BaseForecaster):
         """Positions among the slots of the registered baselines."""
         return [i for i, name in enumerate(self._slots()) if registry.get(name, "member").baseline]
 
-    def _admit_seasonal(self, history: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    def _admit_seasonal(self, history: np.ndarray, actual: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """Keep the seasonal median only where its forecasts of the history (out of sample, a period chosen before
-        each group of origins) have a lower mean scaled error than every baseline's there; otherwise leave it out
-        (``left_out_``, with both errors). Returns the history ``[S, n, H, k]`` of the slots kept.
+        each group of origins) are significantly better than the best baseline's there; otherwise leave it out
+        (``left_out_``, with both errors and the t). Returns the history ``[S, n, H, k]`` of the slots kept.
 
+        The evidence is the per-origin scaled error of the member less that of the baseline with the lowest mean
+        error (:func:`~workload_predictor.models.combination.error_difference`), read as
+        :func:`~workload_predictor.models.combination.evidence_shrinkage` reads it: a t over blocks of ``horizon``
+        origins, which must reach Student's 97.5 % critical value (shrinkage 1). A lower mean by less than the
+        noise of a few blocks would make it a member, and often the fallback, on a coin flip.
         Where the ensemble has no baseline the member stays; where it has no history, it is left out (no
         evidence for it)."""
         slots, simple = self._slots(), self._simple_slots()
@@ -483,11 +489,21 @@ class Ensemble(BaseForecaster):
             return history
         seasonal = slots.index("seasonal_median")
         if history.shape[1]:
-            error = (np.abs(history - actual[None]) / target_size(actual)).mean(axis=(1, 2, 3))  # [S]
-            if error[seasonal] < error[simple].min():
+            size = target_size(actual)
+            error = (np.abs(history - actual[None]) / size).mean(axis=(1, 2, 3))  # [S]
+            best = simple[int(np.argmin(error[simple]))]
+            difference = error_difference(history[seasonal], history[best], actual, size)
+            t, shrinkage = evidence_shrinkage(difference, origins, self.horizon)
+            if shrinkage >= 1.0:
                 return history
+            blocks = len(np.unique((origins - origins.min()) // max(int(self.horizon), 1)))
+            lower = error[seasonal] < error[best]
+            need = ("two blocks are the least that show a difference" if blocks < 2 else
+                    f"it needs t <= -{student_t_critical(blocks - 1):.2f}")
             reason = (f"its forecasts of the history (out of sample) have a mean scaled error {error[seasonal]:.3g}, "
-                      f"not below the best baseline's {error[simple].min():.3g}")
+                      f"{'below' if lower else 'not below'} the best baseline's ({slots[best]}) {error[best]:.3g}"
+                      f"{', but not significantly' if lower else ''}: t = {t:.2f} over {blocks} "
+                      f"block{'' if blocks == 1 else 's'} of {self.horizon} origins ({need})")
         else:
             reason = "no history before the validation tail to show it beats the baselines"
         self.left_out_["seasonal_median"] = reason

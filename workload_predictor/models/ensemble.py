@@ -500,8 +500,8 @@ class Ensemble(BaseForecaster):
             lower = error[seasonal] < error[best]
             need = ("two blocks are the least that show a difference" if blocks < 2 else
                     f"it needs t <= -{student_t_critical(blocks - 1):.2f}")
-            reason = (f"its forecasts of the history (out of sample) have a mean scaled error {error[seasonal]:.3g}, "
-                      f"{'below' if lower else 'not below'} the best baseline's ({slots[best]}) {error[best]:.3g}"
+            reason = (f"its forecasts of the history (out of sample) have a mean scaled error {error[seasonal]:.4g}, "
+                      f"{'below' if lower else 'not below'} the best baseline's ({slots[best]}) {error[best]:.4g}"
                       f"{', but not significantly' if lower else ''}: t = {t:.2f} over {blocks} "
                       f"block{'' if blocks == 1 else 's'} of {self.horizon} origins ({need})")
         else:

@@ -6,8 +6,8 @@ warnings configuration).
 """
 
 from .data import bucketize
-from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, NoSeasonError, NotFittedError, UpdateGapError,
-                     WorkloadDataError)
+from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, NoSeasonError, NotFittedError, UndoneJumpWarning,
+                     UpdateGapError, UpdateOrderError, WorkloadDataError)
 from .fleet import FleetPredictor
 from .forecast import Forecast
 from ._version import __version__
@@ -23,6 +23,8 @@ __all__ = [
     "ModelFileError",
     "MemoryLimitError",
     "UpdateGapError",
+    "UpdateOrderError",
+    "UndoneJumpWarning",
     "NoSeasonError",
     "NoKeyFittedError",
     "__version__",

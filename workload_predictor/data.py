@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._memory import check_memory
-from .errors import (UpdateGapError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, quote,
+from .errors import (UpdateGapError, UpdateOrderError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, quote,
                      quote_columns)
 
 # Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
@@ -874,6 +874,7 @@ class Continuation:
 
     values: np.ndarray  # float64 (n, k): the rows' values on the grid, zero where no row came
     last: pd.Timestamp  # UTC: the newest bucket
+    gap: int = 0  # the zero-filled buckets before the first row
 
 
 def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp, freq: pd.Timedelta,
@@ -892,10 +893,10 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times.
     elapsed = instants - last.as_unit("ns").to_datetime64()  # both UTC
     if elapsed[0] <= np.timedelta64(0, "ns"):
-        raise WorkloadDataError(
+        raise UpdateOrderError(
             f"new bucket {_utc_isoformat(instants[0])} is not after the last fitted bucket {last.isoformat()}: "
-            "update() appends buckets that continue the series (drop rows already seen, or refit with fit())."
-        )
+            "update() appends buckets that continue the series (drop rows already seen, or refit with fit()).",
+            pd.Timestamp(instants[0]).tz_localize("UTC"), last)
     position, remainder = np.divmod(elapsed, np.timedelta64(freq.to_timedelta64(), "ns"))
     off_grid = np.flatnonzero(remainder)  # the rows with a nonzero remainder
     if len(off_grid):
@@ -927,7 +928,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     check_memory("zero-filling new buckets", extra_bytes=8.0 * n_buckets * (values.shape[1] + 1))
     filled = np.zeros((n_buckets, values.shape[1]))
     filled[position - 1] = values
-    return Continuation(values=filled, last=last + n_buckets * freq)
+    return Continuation(values=filled, last=last + n_buckets * freq, gap=int(position[0]) - 1)
 
 
 def _utc_isoformat(instant: np.datetime64) -> str:

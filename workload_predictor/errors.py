@@ -96,6 +96,22 @@ class UpdateGapError(WorkloadDataError):
         self.finding = message if finding is None else finding
 
 
+class UpdateOrderError(WorkloadDataError):
+    """``update`` got a row at or before the last bucket the predictor holds; nothing was changed.
+
+    ``first``: the earliest such row's bucket (a UTC ``pandas.Timestamp``), ``last``: the predictor's last bucket."""
+
+    def __init__(self, message: str, first: Any = None, last: Any = None):
+        super().__init__(message)
+        self.first, self.last = first, last
+
+
+class UndoneJumpWarning(UserWarning):
+    """``update`` undid the update before it: that one jumped far ahead of the series, and the rows that came next
+    fall between the bucket before the jump and the jumped one, so the jumped row was stray (a clock glitch). Its
+    rows are dropped and the predictor continues from the bucket before it (``undone_jumps_`` lists what was dropped)."""
+
+
 class NoSeasonError(WorkloadDataError):
     """A model that finds its season in the data found none (the ensemble then leaves that member out)."""
 

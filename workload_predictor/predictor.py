@@ -9,6 +9,7 @@ import logging
 import os
 import time
 import types
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
@@ -21,7 +22,8 @@ from .confidence import (
     RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
 from .data import DEFAULT_MAX_GAP, BucketedSeries, future_index, gap_buckets, prepare_continuation, prepare_series
-from .errors import WorkloadDataError, check_is_fitted, coverage_level, is_number, quote
+from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
+                     quote)
 from .forecast import Forecast
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 PREDICT_TIMINGS = 100  # predict durations kept for health()
 HISTORY_GRID_AHEAD = 1024  # buckets of timestamps built ahead for the history an update keeps
+UNDONE_KEPT = 10  # undone jumps kept in undone_jumps_
 
 
 class _Published(NamedTuple):
@@ -49,6 +52,14 @@ class _Published(NamedTuple):
     inputs: np.ndarray | None  # the forecast's inputs where a flagged run has settled (None: the model's context)
     columns: pd.Index  # the targets as a forecast history's columns: a copy of it per forecast (an Index's name is
     #                    settable in place), 2 us instead of the 25 us of building it from the names
+
+
+class _Undo(NamedTuple):
+    """The state before an update that jumped far ahead (see ``WorkloadPredictor.update``): its attributes, as they
+    were (an update replaces attributes, never writes into them, so they are the state itself)."""
+
+    attributes: dict[str, Any]
+    jumped: int  # the buckets the jump zero-filled
 
 
 def _published_of(state: dict[str, Any], before: _Published | None = None) -> _Published:
@@ -284,7 +295,11 @@ class WorkloadPredictor(ParamsMixin):
     fit_seconds_, fit_peak_rss_mb_ : float
         The last fit's duration and the peak memory it added (MiB).
     n_updates_ : int
-        Updates since the fit.
+        Updates since the fit (an undone one not counted).
+    undone_jumps_ : tuple of (pandas.Timestamp, pandas.Timestamp)
+        The newest ``UNDONE_KEPT`` (10) updates undone as stray jumps since the fit (see
+        :meth:`update`), oldest first, each as the last bucket before the jump and the
+        jumped bucket (UTC); the buckets after the first up to the second were dropped.
 
     Notes
     -----
@@ -302,7 +317,9 @@ class WorkloadPredictor(ParamsMixin):
     (each would build on the same state and the last one would win).
     """
 
-    __slots__ = ("_published",)  # not in vars(): never saved, rebuilt from the fitted attributes after load
+    # Not in vars(), so never saved: the published state (rebuilt from the fitted attributes after load) and the
+    # state an update that jumped far ahead may be undone to (see update; a loaded predictor has none).
+    __slots__ = ("_published", "_undo")
 
     def __getstate__(self) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
         """What ``copy.copy``, ``copy.deepcopy`` and ``pickle`` take: the attributes, copied at once (a dict copy in
@@ -310,6 +327,8 @@ class WorkloadPredictor(ParamsMixin):
         another thread publishes its state, then sets the attributes: a copy reading them one by one beside it mixed
         the states before and after it (a forecast of one, the series and last bucket an update continues of the
         other). A published state of other attributes is left out; the copy publishes its own at its first read.
+        The state an update that jumped far ahead may be undone to is copied with them (a copy updates as the
+        original would).
 
         The predict timings are copied too (``deque.copy``, in C): ``predict`` appends to them in any thread, so a
         shallow copy sharing them showed its timings in the original's ``health``, and a deep copy iterating them
@@ -318,11 +337,12 @@ class WorkloadPredictor(ParamsMixin):
         timings = attributes.get("predict_seconds_")
         if isinstance(timings, collections.deque):
             attributes["predict_seconds_"] = timings.copy()
-        published = getattr(self, "_published", None)
-        if published is None or published.model is not attributes.get("model_") or \
-                published.series is not attributes.get("series_"):
-            return attributes
-        return attributes, {"_published": published}
+        published, undo = getattr(self, "_published", None), getattr(self, "_undo", None)
+        slots = {} if undo is None else {"_undo": undo}
+        if published is not None and published.model is attributes.get("model_") and \
+                published.series is attributes.get("series_"):
+            slots["_published"] = published
+        return (attributes, slots) if slots else attributes
 
     def __init__(
         self,
@@ -441,7 +461,7 @@ class WorkloadPredictor(ParamsMixin):
             last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=peak_mb,
             training_cut_short_=bool(stages) or _cut_short(model), time_limited_stages_=stages,
             predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
-            n_updates_=0, _history_grid=None, **anomalies,
+            n_updates_=0, undone_jumps_=(), _history_grid=None, **anomalies,
         )
         # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
         span = min(self._flag_span(model), len(series.values))
@@ -454,6 +474,7 @@ class WorkloadPredictor(ParamsMixin):
         state["fit_seconds_"] = time.perf_counter() - started
         vars(self).update(state)
         self._published = _published_of(vars(self))
+        self._undo = None
         return self
 
     def _snapshot(self) -> _Published:
@@ -671,10 +692,68 @@ class WorkloadPredictor(ParamsMixin):
             Rows at or before the last fitted bucket, missing targets, bad values.
         UpdateGapError
             A row more than ``max_gap`` buckets ahead.
+        UpdateOrderError
+            Rows at or before the last bucket (a :class:`WorkloadDataError`).
         MemoryLimitError
             The update would add more than ``memory_limit_mb`` to the process.
+
+        Warns
+        -----
+        UndoneJumpWarning
+            The update before this one was undone as a stray jump (see the notes).
+
+        Notes
+        -----
+        An update whose first row is more than half the model's context (``window_ // 2`` buckets, at least
+        ``horizon``) after the last bucket zero-fills most of what the forecast reads: a genuine outage, or one row
+        whose clock was wrong. The predictor keeps the state before that jump until the next update. Rows after the
+        jumped bucket confirm it (the kept state is dropped). Rows whose first bucket falls between the bucket before
+        the jump and the jumped one contradict it: the jump is undone (its rows are dropped, recorded in
+        ``undone_jumps_`` and warned of with :class:`UndoneJumpWarning`) and these rows continue the series from
+        the bucket before the jump. ``save`` and ``load`` do not keep the state before a jump (a loaded predictor
+        refuses those rows as any other); ``copy`` and ``pickle`` do.
         """
         check_is_fitted(self, "model_")
+        undo = getattr(self, "_undo", None)
+        try:
+            return self._update(data, timestamp, unit, origin)
+        except UpdateOrderError as exc:
+            before = None if undo is None else undo.attributes["last_timestamp_"]
+            if before is None or not before < exc.first < self.last_timestamp_:
+                raise
+        return self._undo_jump(undo, data, timestamp, unit, origin)
+
+    def _jump_buckets(self) -> int:
+        """The zero-filled buckets beyond which an update's first row jumped far ahead: half the model's context (the
+        jump zero-fills most of what the forecast reads), at least the horizon (a row a few buckets late is no
+        jump)."""
+        return max(int(self.window_) // 2, int(self.model_.horizon))
+
+    def _undo_jump(self, undo: _Undo, data: Any, timestamp: str | None, unit: str | None,
+                   origin: Any) -> "WorkloadPredictor":
+        """Update with ``data`` from the state ``undo`` kept before the last update, which jumped far ahead (its rows
+        are dropped); if this update raises, the predictor stays as it was, jump included."""
+        jumped = dict(vars(self))
+        before, stray = undo.attributes["last_timestamp_"], self.last_timestamp_
+        # The attributes before the jump: the ones an update adds (update_seconds_, weights_) are set by this one.
+        vars(self).update(undo.attributes)
+        try:
+            self._update(data, timestamp, unit, origin)
+        except BaseException:
+            vars(self).update(jumped)
+            raise
+        record = (before, stray)
+        self.undone_jumps_ = (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):], record)
+        warnings.warn(UndoneJumpWarning(
+            f"update: the update before jumped {undo.jumped + 1} buckets ahead, from {before.isoformat()} to "
+            f"{stray.isoformat()}, and these rows fall between the two: its rows were dropped as stray (a clock "
+            f"glitch) and these continue the series from {before.isoformat()} (undone_jumps_). If the jump was "
+            "right and these rows were late, refit with fit() on the rows as they are."), stacklevel=3)
+        return self
+
+    def _update(self, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> "WorkloadPredictor":
+        """:meth:`update`, from the state the predictor holds now: the jump it made before is neither undone nor
+        forgotten if this raises."""
         self._check_level()  # the level the interval is calibrated at again, which may have been set since fit
         started = time.perf_counter()
         max_gap = getattr(self, "max_gap", DEFAULT_MAX_GAP)  # older files lack it
@@ -714,9 +793,12 @@ class WorkloadPredictor(ParamsMixin):
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
+        # The state before a jump far ahead is kept until the next update confirms or contradicts it (see update).
+        undo = _Undo(dict(vars(self)), new.gap) if new.gap > self._jump_buckets() else None
         # The commit: one reference swap publishes the new state to predict, then the attributes follow.
         self._published = _published_of({**vars(self), **state}, self._snapshot())
         vars(self).update(state)
+        self._undo = undo
         return self
 
     def _update_anomalies(self, history: np.ndarray, new: Any) -> tuple[dict[str, Any], np.ndarray | None]:

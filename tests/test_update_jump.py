@@ -1,0 +1,198 @@
+"""One stray row far ahead of the series (a clock glitch) must not poison a predictor for hours.
+
+Before: a row 900 buckets ahead (within max_gap=1000) zero-filled 899 buckets, and each of the next 900 correctly
+stamped rows was refused as "not after the last fitted bucket ... (drop rows already seen, or refit)". Now an update
+whose first row jumps more than half the model's context ahead stays undoable until the next update: rows between the
+bucket before the jump and the jumped one undo it (the stray's rows dropped, reported), rows after it confirm it.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workload_predictor import UndoneJumpWarning, UpdateOrderError, WorkloadDataError, WorkloadPredictor
+
+FREQ = pd.Timedelta("10s")
+N_FIT = 600
+
+
+def stream(n: int = N_FIT + 100, seed: int = 0) -> pd.DataFrame:
+    """10 s buckets with a 60-bucket season and Poisson noise: a live serving load."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = 20 + 6 * np.sin(2 * np.pi * t / 60) + rng.poisson(3, n)
+    return pd.DataFrame({"timestamp": pd.date_range("2024-03-01", periods=n, freq=FREQ), "requests": y.astype(float)})
+
+
+def row(stamp: pd.Timestamp, value: float = 21.0) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": [stamp], "requests": [value]})
+
+
+def fitted(model: str = "dlinear", **params) -> tuple[WorkloadPredictor, pd.DataFrame]:
+    frame = stream()
+    params = {"window": 48, "horizon": 10, **params}
+    return WorkloadPredictor(model=model, random_state=0, **params).fit(frame.iloc[:N_FIT]), frame
+
+
+def assert_same_forecast(predictor: WorkloadPredictor, twin: WorkloadPredictor) -> None:
+    got, want = predictor.predict(), twin.predict()
+    assert got.index.equals(want.index)
+    np.testing.assert_allclose(got.yhat, want.yhat, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got.upper, want.upper, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got.lower, want.lower, rtol=1e-9, atol=1e-9)
+    assert got.confidence == pytest.approx(want.confidence, abs=1e-12)
+
+
+def feed(predictor: WorkloadPredictor, rows: list[pd.DataFrame]) -> list[warnings.WarningMessage]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for frame in rows:
+            predictor.update(frame)
+    return [w for w in caught if issubclass(w.category, UndoneJumpWarning)]
+
+
+@pytest.mark.parametrize("model, params", [
+    ("dlinear", {}),
+    ("lstm", {"model_params": {"max_epochs": 2, "hidden_size": 8}}),
+    ("ensemble", {"model_params": {"members": ("dlinear", "seasonal_naive")}}),
+])
+def test_a_stray_row_900_buckets_ahead_is_undone_by_the_correct_rows_after_it(model, params):
+    """The lead's reproducer: the stray row, then the correct clock's rows. None is refused, the forecast is the one of
+    a twin that never saw the stray row, and the stray is reported (a typed warning, ``undone_jumps_``)."""
+    predictor, frame = fitted(model, **params)
+    twin = copy.deepcopy(predictor)
+    last = predictor.last_timestamp_
+    stray = last + 900 * FREQ
+    predictor.update(row(stray))
+    assert predictor.last_timestamp_ == stray  # accepted: within max_gap
+    correct = [frame.iloc[i : i + 1] for i in range(N_FIT, N_FIT + 5)]
+    caught = feed(predictor, correct)
+    feed(twin, correct)
+    assert_same_forecast(predictor, twin)
+    assert predictor.last_timestamp_ == twin.last_timestamp_ == last + 5 * FREQ
+    assert predictor.undone_jumps_ == ((last, stray),)
+    assert len(caught) == 1 and "900 buckets ahead" in str(caught[0].message)
+    assert stray.isoformat() in str(caught[0].message)
+    assert predictor.n_updates_ == twin.n_updates_ == 5
+    assert np.array_equal(predictor.series_.values, twin.series_.values)
+
+
+def test_a_genuine_long_gap_is_kept_as_before():
+    """A quiet period followed by rows continuing after it: the jump is confirmed, the same as one update of all of
+    it, and nothing is reported."""
+    predictor, _ = fitted()
+    twin = copy.deepcopy(predictor)
+    last = predictor.last_timestamp_
+    after = [row(last + (900 + i) * FREQ, 20.0 + i) for i in range(4)]
+    caught = feed(predictor, after)
+    twin.update(pd.concat(after, ignore_index=True))
+    assert caught == [] and predictor.undone_jumps_ == ()
+    assert predictor.last_timestamp_ == last + 903 * FREQ
+    np.testing.assert_allclose(predictor.predict().yhat, twin.predict().yhat, rtol=1e-9, atol=1e-9)
+    with pytest.raises(UpdateOrderError, match="is not after the last fitted bucket"):  # confirmed: not undoable
+        predictor.update(row(last + FREQ))
+
+
+def test_a_late_row_after_a_short_gap_is_refused_as_before():
+    """A gap of at most the threshold (half the context, at least the horizon) is no jump: a late row after it is
+    refused and the newer row kept."""
+    predictor, _ = fitted()
+    last, threshold = predictor.last_timestamp_, predictor._jump_buckets()
+    assert threshold == 24  # window 48 // 2 (horizon 10)
+    predictor.update(row(last + (threshold + 1) * FREQ))  # `threshold` buckets zero-filled
+    with pytest.raises(UpdateOrderError, match="is not after the last fitted bucket") as refused:
+        predictor.update(row(last + FREQ))
+    assert refused.value.first == last + FREQ and refused.value.last == last + (threshold + 1) * FREQ
+    assert predictor.last_timestamp_ == last + (threshold + 1) * FREQ and predictor.undone_jumps_ == ()
+
+
+def test_rows_the_jump_cannot_explain_are_refused_and_keep_it_undoable():
+    """After a jump: a replayed row from before it, a row at the jumped bucket, or bad values are refused and change
+    nothing; the next correct row still undoes the jump."""
+    predictor, frame = fitted()
+    twin = copy.deepcopy(predictor)
+    last = predictor.last_timestamp_
+    predictor.update(row(last + 900 * FREQ))
+    jumped = predictor.predict()
+    for bad in (row(last), row(last + 900 * FREQ), row(last + FREQ, float("nan"))):
+        with pytest.raises(WorkloadDataError):
+            predictor.update(bad)
+        np.testing.assert_array_equal(predictor.predict().yhat, jumped.yhat)
+        assert predictor.last_timestamp_ == last + 900 * FREQ
+    feed(predictor, [frame.iloc[N_FIT : N_FIT + 1]])
+    twin.update(frame.iloc[N_FIT : N_FIT + 1])
+    assert_same_forecast(predictor, twin)
+
+
+def test_an_undo_whose_rows_fail_leaves_the_jump_as_it_was(monkeypatch):
+    """The undo is applied with the rows or not at all: an update from the state before the jump that raises (here
+    the memory check) leaves the jumped state, still undoable."""
+    predictor, frame = fitted()
+    last = predictor.last_timestamp_
+    predictor.update(row(last + 900 * FREQ))
+    jumped = copy.deepcopy(predictor)
+    import workload_predictor.predictor as module
+
+    def refuse(*args, **kwargs):
+        raise WorkloadDataError("refused by the test")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "check_memory", refuse)
+        with pytest.raises(WorkloadDataError, match="refused by the test"):
+            predictor.update(frame.iloc[N_FIT : N_FIT + 1])
+    assert_same_forecast(predictor, jumped)
+    assert vars(predictor).keys() == vars(jumped).keys() and predictor.n_updates_ == 1
+    assert predictor.last_timestamp_ == last + 900 * FREQ and predictor.undone_jumps_ == ()
+    feed(predictor, [frame.iloc[N_FIT : N_FIT + 1]])
+    assert predictor.undone_jumps_ == ((last, last + 900 * FREQ),)
+
+
+def test_save_and_load_keep_no_undo_copy_and_pickle_does(tmp_path):
+    predictor, frame = fitted()
+    last = predictor.last_timestamp_
+    predictor.update(row(last + 900 * FREQ))
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "p.wp"))
+    with pytest.raises(UpdateOrderError):
+        loaded.update(frame.iloc[N_FIT : N_FIT + 1])
+    for twin in (pickle.loads(pickle.dumps(predictor)), copy.deepcopy(predictor), copy.copy(predictor)):
+        feed(twin, [frame.iloc[N_FIT : N_FIT + 1]])
+        assert twin.undone_jumps_ == ((last, last + 900 * FREQ),)
+    assert predictor.last_timestamp_ == last + 900 * FREQ  # the copies' undo left the original as it was
+    predictor.fit(frame.iloc[:N_FIT])  # a fit forgets the jump
+    with pytest.raises(UpdateOrderError):
+        predictor.update(row(last))
+
+
+@pytest.fixture(scope="module")
+def base() -> tuple[WorkloadPredictor, pd.DataFrame]:
+    return fitted()
+
+
+@settings(max_examples=25, deadline=None)
+@given(jump=st.integers(26, 1000), counts=st.lists(st.integers(1, 30), min_size=1, max_size=3), data=st.data())
+def test_after_a_stray_jump_the_stream_forecasts_as_if_it_never_came(base, jump, counts, data):
+    """Any jump that zero-fills more than the threshold (24 buckets here) and up to max_gap, then the correct stream in chunks that start before
+    the jumped bucket: the forecast, history and calibration are those of a twin that never saw the stray row."""
+    predictor, frame = base
+    predictor, twin = copy.deepcopy(predictor), copy.deepcopy(predictor)
+    last = predictor.last_timestamp_
+    predictor.update(row(last + jump * FREQ, data.draw(st.floats(0, 1e4))))
+    counts[0] = min(counts[0], jump - 1)  # the first chunk starts between; it may reach past the jumped bucket
+    start, chunks = N_FIT, []
+    for count in counts:
+        chunks.append(frame.iloc[start : start + count])
+        start += count
+    caught = feed(predictor, chunks)
+    feed(twin, chunks)
+    assert len(caught) == 1 and predictor.undone_jumps_ == ((last, last + jump * FREQ),)
+    assert_same_forecast(predictor, twin)
+    assert np.array_equal(predictor.series_.values, twin.series_.values)
+

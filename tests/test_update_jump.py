@@ -196,3 +196,32 @@ def test_after_a_stray_jump_the_stream_forecasts_as_if_it_never_came(base, jump,
     assert_same_forecast(predictor, twin)
     assert np.array_equal(predictor.series_.values, twin.series_.values)
 
+
+
+@pytest.mark.parametrize("model, params", [("dlinear", {"update_mode": "incremental"}),
+                                           ("ensemble", {"model_params": {"members": ("dlinear", "naive")}})])
+def test_a_fleet_key_with_its_own_predictor_undoes_a_stray_jump_and_names_the_key(model, params):
+    """A fleet key updated by its own predictor (per-key models; DLinear in update_mode="incremental" after its first
+    update) undoes the jump as a WorkloadPredictor does; the warning names the key, the other key is untouched."""
+    from workload_predictor import FleetPredictor
+
+    frames = {key: stream(seed=seed) for seed, key in enumerate(("a", "b"))}
+    long = pd.concat([frame.iloc[:N_FIT].assign(key=key) for key, frame in frames.items()], ignore_index=True)
+    fleet = FleetPredictor(model=model, horizon=10, window=48, **params).fit(long, key="key")
+    first = pd.concat([frame.iloc[N_FIT : N_FIT + 1].assign(key=key) for key, frame in frames.items()])
+    fleet.update(first)  # an incremental DLinear key gets its own predictor here
+    twin = copy.deepcopy(fleet)
+    last = frames["a"]["timestamp"].iloc[N_FIT].tz_localize("UTC")
+    fleet.update(row(last + 900 * FREQ).assign(key="a"))
+    assert fleet.update_errors_ == {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(N_FIT + 1, N_FIT + 4):
+            both = pd.concat([frame.iloc[i : i + 1].assign(key=key) for key, frame in frames.items()])
+            fleet.update(both)
+            twin.update(both)
+            assert fleet.update_errors_ == {}
+    undone = [w for w in caught if issubclass(w.category, UndoneJumpWarning)]
+    assert len(undone) == 1 and str(undone[0].message).startswith("update: key 'a': the update before jumped 900")
+    got, want = fleet.predict(), twin.predict()
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9, atol=1e-9)

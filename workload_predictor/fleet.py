@@ -32,6 +32,7 @@ import os
 import threading
 import time
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,8 +45,8 @@ from ._memory import UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
                    gap_buckets, keyless_error, prepare_continuation, split_by_key)
-from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, WorkloadDataError, check_is_fitted, cut,
-                     coverage_level, is_integer, is_positive_int, quote, quote_columns)
+from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, WorkloadDataError,
+                     check_is_fitted, coverage_level, cut, is_integer, is_positive_int, quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
@@ -966,7 +967,7 @@ class FleetPredictor(ParamsMixin):
         fitted = _fitted_names(self.keys_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
-        refit = []
+        refit, undone_jumps = [], []
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0): forecasts keep its name
             try:
@@ -991,7 +992,10 @@ class FleetPredictor(ParamsMixin):
                     predictor = copy.copy(self._predictors[name])
                     # The fleet's bounds as they are now (set_params since fit included), as its batched keys read them.
                     predictor.memory_limit_mb, predictor.max_gap = self.memory_limit_mb, self.max_gap
-                    updates[name] = predictor.update(rows, timestamp=timestamp, unit=unit, origin=origin)
+                    undone = predictor._update_or_undo(rows, timestamp=timestamp, unit=unit, origin=origin)
+                    if undone is not None:
+                        undone_jumps.append(f"key {quote(str(name))}: {undone}")
+                    updates[name] = predictor
                 else:
                     raise _unknown_key(name)
             except WorkloadDataError as exc:
@@ -1022,6 +1026,8 @@ class FleetPredictor(ParamsMixin):
         # with the ones refitted.
         self._publish(_predictors={**self._predictors, **updates}, _blocks=kept + blocks, update_errors_=errors,
                       time_limited_keys_=limited)
+        for message in undone_jumps:  # once the update is committed: a key's jump undone with its rows
+            warnings.warn(UndoneJumpWarning(f"update: {message}"), stacklevel=2)
         return self
 
     def _update_mode(self) -> str:

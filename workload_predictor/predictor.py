@@ -713,10 +713,18 @@ class WorkloadPredictor(ParamsMixin):
         the bucket before the jump. ``save`` and ``load`` do not keep the state before a jump (a loaded predictor
         refuses those rows as any other); ``copy`` and ``pickle`` do.
         """
+        undone = self._update_or_undo(data, timestamp, unit, origin)
+        if undone is not None:
+            warnings.warn(UndoneJumpWarning(f"update: {undone}"), stacklevel=2)
+        return self
+
+    def _update_or_undo(self, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> str | None:
+        """:meth:`update` without its warning: what it would warn of (an undone jump), or ``None``."""
         check_is_fitted(self, "model_")
         undo = getattr(self, "_undo", None)
         try:
-            return self._update(data, timestamp, unit, origin)
+            self._update(data, timestamp, unit, origin)
+            return None
         except UpdateOrderError as exc:
             before = None if undo is None else undo.attributes["last_timestamp_"]
             if before is None or not before < exc.first < self.last_timestamp_:
@@ -729,10 +737,10 @@ class WorkloadPredictor(ParamsMixin):
         jump)."""
         return max(int(self.window_) // 2, int(self.model_.horizon))
 
-    def _undo_jump(self, undo: _Undo, data: Any, timestamp: str | None, unit: str | None,
-                   origin: Any) -> "WorkloadPredictor":
+    def _undo_jump(self, undo: _Undo, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> str:
         """Update with ``data`` from the state ``undo`` kept before the last update, which jumped far ahead (its rows
-        are dropped); if this update raises, the predictor stays as it was, jump included."""
+        are dropped); if this update raises, the predictor stays as it was, jump included. Returns what was undone,
+        in words."""
         jumped = dict(vars(self))
         before, stray = undo.attributes["last_timestamp_"], self.last_timestamp_
         # The attributes before the jump: the ones an update adds (update_seconds_, weights_) are set by this one.
@@ -744,12 +752,10 @@ class WorkloadPredictor(ParamsMixin):
             raise
         record = (before, stray)
         self.undone_jumps_ = (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):], record)
-        warnings.warn(UndoneJumpWarning(
-            f"update: the update before jumped {undo.jumped + 1} buckets ahead, from {before.isoformat()} to "
-            f"{stray.isoformat()}, and these rows fall between the two: its rows were dropped as stray (a clock "
-            f"glitch) and these continue the series from {before.isoformat()} (undone_jumps_). If the jump was "
-            "right and these rows were late, refit with fit() on the rows as they are."), stacklevel=3)
-        return self
+        return (f"the update before jumped {undo.jumped + 1} buckets ahead, from {before.isoformat()} to "
+                f"{stray.isoformat()}, and these rows fall between the two: its rows were dropped as stray (a clock "
+                f"glitch) and these continue the series from {before.isoformat()} (undone_jumps_). If the jump was "
+                "right and these rows were late, refit with fit() on the rows as they are.")
 
     def _update(self, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> "WorkloadPredictor":
         """:meth:`update`, from the state the predictor holds now: the jump it made before is neither undone nor

@@ -225,3 +225,27 @@ def test_a_fleet_key_with_its_own_predictor_undoes_a_stray_jump_and_names_the_ke
     assert len(undone) == 1 and str(undone[0].message).startswith("update: key 'a': the update before jumped 900")
     got, want = fleet.predict(), twin.predict()
     pd.testing.assert_frame_equal(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_a_refused_row_in_a_zero_filled_run_is_told_about_the_clock_not_to_drop_rows_seen(tmp_path):
+    """Where the jump cannot be undone (a second stray row confirmed it, or the predictor was saved and loaded), a
+    correct row is refused as before, but the message says no row came for its bucket and that a clock running ahead
+    calls for a refit, instead of "drop rows already seen"."""
+    predictor, frame = fitted()
+    last = predictor.last_timestamp_
+    predictor.update(row(last + 900 * FREQ))
+    predictor.update(row(last + 901 * FREQ))  # the stray clock again: the jump is confirmed
+    with pytest.raises(UpdateOrderError) as refused:
+        predictor.update(frame.iloc[N_FIT : N_FIT + 1])
+    message = str(refused.value)
+    assert "drop rows already seen" not in message and "clock running ahead" in message
+    assert "all hold zeros, and it is older than them" in message and (last + 900 * FREQ).isoformat() in message
+    short, _ = fitted()  # a short jump, saved and loaded: the run is within the buckets kept, and counted
+    short.update(row(last + 40 * FREQ))
+    loaded = WorkloadPredictor.load(short.save(tmp_path / "p.wp"))
+    with pytest.raises(UpdateOrderError, match="no row came for it: it lies in a run of 39 zero buckets before "
+                                               + (last + 40 * FREQ).isoformat().replace("+", r"\+")):
+        loaded.update(frame.iloc[N_FIT + 2 : N_FIT + 3])
+    with pytest.raises(UpdateOrderError, match=r"drop rows already seen, or refit") as seen:  # a row it holds
+        loaded.update(frame.iloc[N_FIT - 1 : N_FIT])
+    assert seen.value.first == last

@@ -728,8 +728,33 @@ class WorkloadPredictor(ParamsMixin):
         except UpdateOrderError as exc:
             before = None if undo is None else undo.attributes["last_timestamp_"]
             if before is None or not before < exc.first < self.last_timestamp_:
-                raise
+                raise self._refusal(exc) from None
         return self._undo_jump(undo, data, timestamp, unit, origin)
+
+    def _refusal(self, exc: UpdateOrderError) -> UpdateOrderError:
+        """The error for rows at or before the last bucket (``exc``), naming the run of zero buckets the first of them
+        falls in (or lies before, where the run reaches back past the buckets kept): no row came for those buckets, so
+        "drop rows already seen" would mislead where a row from a clock running ahead moved the series past them."""
+        values, last, freq = self.series_.values, self.last_timestamp_, self.freq_
+        back = (last - exc.first) // freq  # the refused bucket's position before the newest (1: the one before)
+        position = len(values) - 1 - back
+        if back < 1 or values[max(position, 0)].any():
+            return exc
+        seen = values.any(axis=1)
+        after = max(position, 0) + int(np.argmax(seen[max(position, 0):]))  # the first bucket with load (the newest has)
+        earlier = np.flatnonzero(seen[:max(position, 0)])
+        resumed = (last - (len(values) - 1 - after) * freq).isoformat()
+        if position >= 0:
+            first = int(earlier[-1]) + 1 if len(earlier) else 0
+            where = (f"no row came for it: it lies in a run of {after - first}{'' if len(earlier) else ' or more'} "
+                     f"zero buckets before {resumed}")
+        else:
+            where = f"the {after} buckets kept before {resumed} all hold zeros, and it is older than them"
+        return UpdateOrderError(
+            f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {last.isoformat()}, but {where} "
+            f"(a gap an update zero-filled, or no load). If the row at {resumed} came from a clock running ahead, "
+            f"every row before {last.isoformat()} is refused: refit with fit() on the rows with their correct times. "
+            "If this row was sent before, drop it.", exc.first, last)
 
     def _jump_buckets(self) -> int:
         """The zero-filled buckets beyond which an update's first row jumped far ahead: half the model's context (the

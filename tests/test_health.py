@@ -400,7 +400,7 @@ def test_the_flagged_buckets_counted_survive_save_and_load_and_a_file_without_th
 
 
 @pytest.mark.parametrize("late, level", [(0, "ok"), (1, "ok"), (2, "warning"), (4, "warning"), (5, "critical"),
-                                         (50, "critical"), (-100, "ok")])
+                                         (50, "critical"), (-1, "ok")])
 def test_stale_buckets_counts_the_buckets_missing_before_now(predictor, late, level):
     """Hours of refused updates (a schema change dropping a column) left health "ok" while the forecast covered
     buckets hours past (h32's lead): nothing compared the newest bucket with the time it is. With ``now``,
@@ -414,6 +414,19 @@ def test_stale_buckets_counts_the_buckets_missing_before_now(predictor, late, le
         assert report["level"] == level  # healthy on every other metric
         assert [a["metric"] for a in predictor.check_alerts(now=now)] == ([] if level == "ok" else ["stale_buckets"])
     assert predictor.health()["metrics"]["stale_buckets"]["level"] == "unknown"  # a replay passes no now
+
+
+@pytest.mark.parametrize("ahead, level", [(0.5, "ok"), (1, "ok"), (2, "warning"), (4, "warning"), (5, "critical"),
+                                          (100, "critical")])
+def test_stale_buckets_counts_the_buckets_a_newest_bucket_lies_ahead_of_now(predictor, ahead, level):
+    """A row from a clock running ahead (a stray stamp within max_gap) left health "ok" with the newest bucket hours
+    after now (h63's lead 1): the forecast then covers none of the buckets to come. The whole buckets between now and a
+    newest bucket that starts after it count as stale ones do, one allowed for clock skew."""
+    now = predictor.last_timestamp_ - ahead * predictor.freq_
+    entry = predictor.health(now=now)["metrics"]["stale_buckets"]
+    assert (entry["value"], entry["level"]) == (float(int(ahead)), level)
+    if ahead >= 2:
+        assert "after now" in entry["detail"] and "clock running ahead" in entry["detail"]
 
 
 def test_stale_buckets_reads_now_as_the_door_reads_timestamps(predictor):

@@ -853,7 +853,8 @@ class FleetPredictor(ParamsMixin):
         validation forecasts), ``input_anomaly`` (buckets flagged among its newest 1000, counted by a key that has
         its own predictor, i.e. a per-key model's, or a DLinear key updated in ``update_mode="incremental"``; ``unknown`` for a batched
         or global key) and, with ``now``, ``stale_buckets`` (the whole buckets that ended after the key's newest
-        bucket and before ``now``: a key whose updates stopped, or were refused); and ``update_error``, the message
+        bucket and before ``now``: a key whose updates stopped, or were refused; or the whole buckets between ``now``
+        and a newest bucket that starts after it: a clock running ahead); and ``update_error``, the message
         of the key's error at the last :meth:`update` (``None`` if it had none).
 
         Parameters

@@ -19,7 +19,9 @@ newest 1000, a bucket flagged in several targets once; its alert names the newes
 none): the whole buckets that ended after the newest bucket the predictor holds and before ``now``. One may be in
 flight (it ended, its counts not sent yet); two are a gap (updates refused, or not sent); at ``horizon`` of them (a
 predictor's default critical threshold, its warning ``min(2, horizon)``; 10 here, the default horizon) its forecast
-covers no bucket after ``now``.
+covers no bucket after ``now``. A newest bucket that starts after ``now`` (a row from a clock running ahead) counts
+the whole buckets between them, one allowed for clock skew: at ``horizon`` of them its forecast covers none of the
+buckets to come up to ``horizon`` after ``now`` either.
 A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises
 no alert; an infinite measurement is rated like any other (an infinite cost is critical; an accuracy above 1, a
 percentage, is refused). Durations are numbers of seconds (a ``np.timedelta64`` is refused: its count is in its own
@@ -281,13 +283,20 @@ def now_instant(now: Any) -> pd.Timestamp:
 
 def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
     """The whole buckets that ended after the predictor's newest bucket and before ``now`` (any timestamp the door
-    reads, naive as UTC; ``None``: not measured), and the detail naming both."""
+    reads, naive as UTC; ``None``: not measured), or where the newest bucket starts after ``now``, the whole buckets
+    between them (a clock running ahead: the forecast covers none of the buckets up to the newest); and the detail
+    naming both."""
     if now is None:
         return None, None
     from .data import duration_text
 
     instant = now_instant(now)
     newest, freq = predictor.last_timestamp_, predictor.freq_
+    if newest > instant:  # one bucket ahead (0 or 1 here) is clock skew between the feeder and the caller
+        ahead = (newest - instant) // freq
+        return float(ahead), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets) starts {ahead} "
+                              f"whole bucket(s) after now {instant.isoformat()}: a clock running ahead (the rows' "
+                              "or now's); the forecast covers none of the buckets up to it")
     missing = max((instant - (newest + freq)) // freq, 0)
     return float(missing), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets); now "
                             f"{instant.isoformat()}: {missing} whole bucket(s) ended since, without data")

@@ -974,8 +974,9 @@ class WorkloadPredictor(ParamsMixin):
             The time it is (any timestamp ``fit`` reads, naive as UTC), e.g.
             ``pd.Timestamp.now(tz="UTC")``: ``stale_buckets`` counts the whole buckets that ended
             after the newest one the predictor holds and before it (warning at 2: one may be in
-            flight; critical at the horizon: the forecast then covers no bucket after ``now``).
-            ``None`` (default, e.g. a replay of old data): not measured.
+            flight; critical at the horizon: the forecast then covers no bucket after ``now``), or
+            where the newest bucket starts after ``now`` (a clock running ahead), the whole buckets
+            between them. ``None`` (default, e.g. a replay of old data): not measured.
 
         Returns
         -------

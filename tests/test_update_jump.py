@@ -165,6 +165,9 @@ def test_save_and_load_keep_no_undo_copy_and_pickle_does(tmp_path):
     for twin in (pickle.loads(pickle.dumps(predictor)), copy.deepcopy(predictor), copy.copy(predictor)):
         feed(twin, [frame.iloc[N_FIT : N_FIT + 1]])
         assert twin.undone_jumps_ == ((last, last + 900 * FREQ),)
+    reloaded = WorkloadPredictor.load(twin.save(tmp_path / "undone.wp"))  # the record is saved
+    assert reloaded.undone_jumps_ == twin.undone_jumps_
+    np.testing.assert_array_equal(reloaded.predict().yhat, twin.predict().yhat)
     assert predictor.last_timestamp_ == last + 900 * FREQ  # the copies' undo left the original as it was
     predictor.fit(frame.iloc[:N_FIT])  # a fit forgets the jump
     with pytest.raises(UpdateOrderError):

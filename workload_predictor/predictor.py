@@ -60,6 +60,7 @@ class _Undo(NamedTuple):
 
     attributes: dict[str, Any]
     jumped: int  # the buckets the jump zero-filled
+    stray: pd.Timestamp  # the jumped bucket: the undo applies to the state the jump made, no later one
 
 
 def _published_of(state: dict[str, Any], before: _Published | None = None) -> _Published:
@@ -726,8 +727,9 @@ class WorkloadPredictor(ParamsMixin):
             self._update(data, timestamp, unit, origin)
             return None
         except UpdateOrderError as exc:
-            before = None if undo is None else undo.attributes["last_timestamp_"]
-            if before is None or not before < exc.first < self.last_timestamp_:
+            # (A copy taken beside an update may pair its attributes with the undo of the state before them.)
+            current = undo is not None and undo.stray == self.last_timestamp_
+            if not current or not undo.attributes["last_timestamp_"] < exc.first < self.last_timestamp_:
                 raise self._refusal(exc) from None
         return self._undo_jump(undo, data, timestamp, unit, origin)
 
@@ -825,7 +827,7 @@ class WorkloadPredictor(ParamsMixin):
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
         # The state before a jump far ahead is kept until the next update confirms or contradicts it (see update).
-        undo = _Undo(dict(vars(self)), new.gap) if new.gap > self._jump_buckets() else None
+        undo = _Undo(dict(vars(self)), new.gap, new.last) if new.gap > self._jump_buckets() else None
         # The commit: one reference swap publishes the new state to predict, then the attributes follow.
         self._published = _published_of({**vars(self), **state}, self._snapshot())
         vars(self).update(state)

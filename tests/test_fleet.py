@@ -821,7 +821,7 @@ def test_every_fleet_update_checks_rows_at_the_same_door(model):
     """New keys, keys in errors_, rows at or before a key's last bucket and runs of more than max_gap missing
     buckets: the same typed errors in update_errors_ for the batched, per-key and global models; strict raises and
     changes nothing."""
-    from workload_predictor.errors import UpdateGapError
+    from workload_predictor.errors import UpdateGapError, UpdateOrderError
     from workload_predictor.predictor import DEFAULT_MAX_GAP
 
     frame = bad_fleet()
@@ -836,7 +836,7 @@ def test_every_fleet_update_checks_rows_at_the_same_door(model):
     fleet.update(rows)
     errors = fleet.update_errors_
     assert sorted(errors) == ["k0", "k1", "k5", "k9"]
-    assert type(errors["k0"]) is WorkloadDataError and "not after the last fitted bucket" in str(errors["k0"])
+    assert type(errors["k0"]) is UpdateOrderError and "not after the last fitted bucket" in str(errors["k0"])
     assert isinstance(errors["k5"], UpdateGapError) and "max_gap=10" in str(errors["k5"])
     for key in ("k1", "k9"):
         assert "was not fitted" in str(errors[key])

@@ -7,7 +7,7 @@ warnings configuration).
 
 from .data import bucketize
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, NoSeasonError, NotFittedError, UndoneJumpWarning,
-                     UpdateGapError, UpdateOrderError, WorkloadDataError)
+                     UnsaveableModelError, UpdateGapError, UpdateOrderError, WorkloadDataError)
 from .fleet import FleetPredictor
 from .forecast import Forecast
 from ._version import __version__
@@ -27,5 +27,6 @@ __all__ = [
     "UndoneJumpWarning",
     "NoSeasonError",
     "NoKeyFittedError",
+    "UnsaveableModelError",
     "__version__",
 ]

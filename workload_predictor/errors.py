@@ -132,6 +132,21 @@ class ModelFileError(ValueError):
     """A saved model file is unreadable, tampered with or of an unsupported version."""
 
 
+class UnsaveableModelError(WorkloadDataError):
+    """``save`` would write a model file that ``load`` refuses (a forecast beyond what a model file may hold, more
+    items than load reads); nothing was written. The fitted object itself is unchanged and still forecasts.
+
+    ``value``: what was found (the largest forecast, the item count; ``nan`` for a forecast that is not finite),
+    ``bound``: the most a model file may hold of it."""
+
+    def __init__(self, message: str, value: float = float("nan"), bound: float = float("nan")):
+        super().__init__(message)
+        self.value, self.bound = value, bound
+
+    def __reduce__(self):  # pickled with what its __init__ takes (a worker process raises it in the parent)
+        return type(self), (str(self), self.value, self.bound), self.__dict__
+
+
 def check_is_fitted(estimator, attribute: str) -> None:
     """Raise :class:`NotFittedError` unless ``estimator`` has the fitted ``attribute``."""
     if getattr(estimator, attribute, None) is None:

@@ -446,6 +446,121 @@ def check_loaded_forecast(yhat: np.ndarray, lower: np.ndarray, upper: np.ndarray
                              "load); it was damaged or altered: refit and save again.")
 
 
+def check_saveable(obj: Any) -> None:
+    """Refuse to write a model file of ``obj`` (a predictor, a fleet, a model) that load would refuse for what a fit
+    can reach: a forecast (the one load runs, each member's, an LSTM's linear base's), a stored validation or
+    evidence forecast, an interval half-width or a validation error beyond :func:`forecast_bound`, or one that is
+    not finite. A series growing faster than any trend (50 % a bucket up to near ``MAX_VALUE``) forecasts so; the
+    forecast stands in memory, but a file of it would load nowhere.
+
+    Only these values are checked (computed once each, as load computes them; the stored arrays read in place),
+    not load's other checks, which no fit fails. Raises :class:`~workload_predictor.errors.UnsaveableModelError`."""
+    for owner, what, values, horizon, keys in _bounded_values(obj):
+        if values.dtype.kind not in "fiu" or values.size == 0:
+            continue  # a value no fit gives: load's own checks name it
+        largest = float(np.maximum(values.max(), -values.min()))  # NaN when any is; no copy of the array
+        bound = forecast_bound(horizon)
+        if largest <= bound:
+            continue
+        if keys is not None:  # name the first key beyond the bound
+            rows = values.reshape(len(keys), -1)
+            first = int(np.flatnonzero(~(np.maximum(rows.max(axis=1), -rows.min(axis=1)) <= bound))[0])
+            owner, largest = f"{owner}'s key {quote(keys[first])}", float(np.abs(rows[first]).max())
+        _refuse_unsaveable(owner, what, largest, bound, horizon)
+
+
+def _refuse_unsaveable(owner: str, what: str, largest: float, bound: float, horizon: int) -> None:
+    from .errors import UnsaveableModelError
+
+    if not math.isfinite(largest):
+        raise UnsaveableModelError(
+            f"cannot save {owner}: its {what} holds NaN or infinite values, which load refuses; nothing was written. "
+            "Fit again (on loads in smaller units if they are near the largest load, "
+            f"{MAX_VALUE:g}), then save.", largest, bound)
+    raise UnsaveableModelError(
+        f"cannot save {owner}: its {what} reaches {largest:g}, beyond the {bound:g} a model file may hold at horizon "
+        f"{horizon} ((1 + horizon) times the largest load, {MAX_VALUE:g}), so load would refuse the file; nothing was "
+        "written (the fitted model still forecasts). Fit again on the loads in larger units (e.g. divided by 1,000: "
+        "a forecast scales with them) or with a shorter horizon, then save.", largest, bound)
+
+
+def _bounded_values(obj: Any):
+    """``(owner, what, values, horizon, keys)`` for each array of ``obj`` that load bounds by :func:`forecast_bound`
+    (see :func:`check_saveable`), computed as load computes it; ``keys``: the keys along the first axis, or None."""
+    if hasattr(obj, "_blocks") and hasattr(obj, "keys_"):  # a fleet (its state's attributes)
+        yield from _fleet_bounded(obj)
+    elif hasattr(obj, "model_") and hasattr(obj, "interval_halfwidth_"):  # a fitted predictor
+        yield from _predictor_bounded(obj, "the predictor")
+    elif getattr(obj, "context_", None) is not None and hasattr(obj, "horizon"):  # a fitted model on its own
+        yield from _model_bounded(obj, f"the {type(obj).__name__}", int(obj.horizon))
+
+
+def _predictor_bounded(obj: Any, owner: str, settled: bool = True):
+    """A fitted predictor's: its forecast (from its settled inputs where a flagged run lies in its context; not with
+    ``settled`` False, for a fleet's key, whose forecast the fleet gives), its model's (:func:`_model_bounded`), its
+    interval half-widths and validation errors."""
+    horizon = int(obj.model_.horizon)
+    inputs = obj._snapshot().inputs if settled else None
+    if inputs is not None:  # else the forecast is the model's own, checked below
+        yield owner, "forecast", obj.model_._predict_at(inputs, np.array([len(inputs)]))[0], horizon, None
+    yield from _model_bounded(obj.model_, owner, horizon)
+    yield owner, "interval half-widths", np.asarray(obj.interval_halfwidth_), horizon, None
+    mae = getattr(obj, "validation_mae_", None)
+    if mae is not None:
+        yield owner, "validation errors", np.asarray(mae), horizon, None
+
+
+def _model_bounded(model: Any, owner: str, horizon: int):
+    """A fitted model's: its forecast, each member's, an LSTM's linear base's (from the context of the model it
+    serves), their validation and calibration forecasts and an ensemble's evidence."""
+    members = getattr(model, "members_", {})
+    parts = [("", model), *((f"{name} member's ", member) for name, member in members.items())]
+    for label, part in parts:
+        if getattr(part, "context_", None) is None:
+            continue
+        yield owner, f"{label}forecast", np.asarray(part.predict()), horizon, None
+        base = getattr(part, "base_", None)
+        if base is not None and getattr(base, "coef_", None) is not None:
+            context = part.context_
+            yield owner, f"{label}linear base's forecast", base._predict_at(context, np.array([len(context)])), \
+                horizon, None
+        for name in ("validation_forecast_", "calibration_forecast_"):
+            stored = getattr(part, name, None)
+            if stored is not None:
+                yield owner, f"{label}{name}", np.asarray(stored), horizon, None
+    evidence = getattr(model, "evidence_forecast_", None)
+    if evidence is not None:
+        yield owner, "ensemble evidence forecasts", np.asarray(evidence), horizon, None
+
+
+def _fleet_bounded(fleet: Any):
+    """A fleet's: each block's forecasts, interval half-widths and validation errors, each key predictor's
+    (:func:`_predictor_bounded`) and the forecast the fleet gives of them, the global network's forecasts (clipped
+    at 0, as the fleet gives them), half-widths and validation forecasts."""
+    from .fleet import _own_points
+
+    horizon = int(fleet._fitted()["horizon"])
+    owner = "the fleet"
+    for block in fleet._blocks:
+        keys = block.keys
+        yield owner, "forecast", block.point(horizon), horizon, keys
+        yield owner, "interval half-widths", block.halfwidth, horizon, keys
+        yield owner, "validation errors", block.validation_mae, horizon, keys
+    predictors = fleet._predictors
+    if predictors:
+        for name, predictor in predictors.items():
+            yield from _predictor_bounded(predictor, f"the fleet's key {quote(name)}", settled=False)
+        own = [predictor._snapshot() for predictor in predictors.values()]
+        yield owner, "forecast", _own_points(own, horizon, len(fleet.targets_)), horizon, list(predictors)
+    state = fleet._global
+    if state is not None:
+        model = state.model
+        yield owner, "forecast", np.clip(np.stack(model.predict(horizon)), 0.0, None), horizon, state.keys
+        yield owner, "interval half-widths", state.halfwidth, horizon, state.keys
+        for key, stored in zip(state.keys, model.validation_forecast_):
+            yield f"the fleet's key {quote(key)}", "validation forecasts", np.asarray(stored), horizon, None
+
+
 def _is_within(array: Any, bound: float) -> bool:
     """Whether ``array`` is finite real numbers of size at most ``bound``."""
     return _is_real(array) and not bool((np.abs(array) > bound).any())

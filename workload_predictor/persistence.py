@@ -302,7 +302,12 @@ class _Decoder:
 
 # -- files ---------------------------------------------------------------------------------
 def dumps(obj: Any) -> bytes:
-    """The bytes of a model file holding ``obj`` (a predictor or a model)."""
+    """The bytes of a model file holding ``obj`` (a predictor, a fleet or a model).
+
+    A state load would refuse for its size is refused first, nothing written: a forecast beyond what a file may hold
+    (:func:`~workload_predictor.model_file.check_saveable`), more JSON items than load reads; both
+    :class:`~workload_predictor.errors.UnsaveableModelError`."""
+    model_file.check_saveable(obj)
     encoder = _Encoder()
     state = json.dumps(encoder.encode(obj), allow_nan=True, separators=(",", ":")).encode()
     # A state load would refuse is refused here, before the file's bytes are built: nothing is written. (A file over
@@ -326,13 +331,13 @@ def _check_saveable(obj: Any, what: str, count: int, most: int) -> None:
     :func:`load` reads, naming how many of a fleet's keys a file holds."""
     if count <= most:
         return
-    from .errors import WorkloadDataError
+    from .errors import UnsaveableModelError
 
     keys = len(getattr(obj, "keys_", None) or ())
     per_key = f" ({count / keys:,.1f} per key: about {most * keys // count:,} keys a file)" if keys else ""
-    raise WorkloadDataError(
+    raise UnsaveableModelError(
         f"the model file would hold {count:,} {what}, over the {most:,} load reads{per_key}; nothing was written. "
-        "Save a smaller fleet (fit one fleet per part of the keys) or a shorter history.")
+        "Save a smaller fleet (fit one fleet per part of the keys) or a shorter history.", count, most)
 
 
 def _state_json(raw: np.ndarray) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -776,14 +776,19 @@ class Ensemble(BaseForecaster):
         return own + sum(member.update_bytes(n_new) for member in self.members_.values())
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        return self._combined(lambda member: member._predict_at(y, origins))
+
+    def _combined(self, forecast_of: Callable[[BaseForecaster], np.ndarray]) -> np.ndarray:
+        """The forecasts ``[n, H, k]`` combined from ``forecast_of(member)`` (each ``[n, H, k]``) of the members the
+        combination reads: every member where the median counts, else those weighed at some step."""
         if self.median_share_:  # the median reads every slot's forecast
-            return self._weighted(np.stack([member._predict_at(y, origins) for member in self.members_.values()]))
+            return self._weighted(np.stack([forecast_of(member) for member in self.members_.values()]))
         total = None
         for name, member in self.members_.items():
             weight = self.step_weights_[name]  # [H]
             if not weight.any():
                 continue
-            part = weight[None, :, None] * member._predict_at(y, origins)
+            part = weight[None, :, None] * forecast_of(member)
             total = part if total is None else total + part
         return total
 

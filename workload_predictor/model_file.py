@@ -454,10 +454,12 @@ def check_saveable(obj: Any) -> None:
     forecast stands in memory, but a file of it would load nowhere.
 
     Only these values are checked (computed once each, as load computes them; the stored arrays read in place),
-    not load's other checks, which no fit fails. Raises :class:`~workload_predictor.errors.UnsaveableModelError`."""
+    not load's other checks, which no fit fails: a state no fit produces (a window longer than the points it reads,
+    a forecast that fails) is left to load, which refuses it naming what is wrong. Raises
+    :class:`~workload_predictor.errors.UnsaveableModelError`."""
     for owner, what, values, horizon, keys in _bounded_values(obj):
-        if values.dtype.kind not in "fiu" or values.size == 0:
-            continue  # a value no fit gives: load's own checks name it
+        if not isinstance(values, np.ndarray) or values.dtype.kind not in "fiu" or values.size == 0:
+            continue  # a state no fit produces: load's own checks name it
         largest = float(np.maximum(values.max(), -values.min()))  # NaN when any is; no copy of the array
         bound = forecast_bound(horizon)
         if largest <= bound:
@@ -475,8 +477,8 @@ def _refuse_unsaveable(owner: str, what: str, largest: float, bound: float, hori
     if not math.isfinite(largest):
         raise UnsaveableModelError(
             f"cannot save {owner}: its {what} holds NaN or infinite values, which load refuses; nothing was written. "
-            "Fit again (on loads in smaller units if they are near the largest load, "
-            f"{MAX_VALUE:g}), then save.", largest, bound)
+            f"Fit again (on loads in larger units if they are near the largest load, {MAX_VALUE:g}), then save.",
+            largest, bound)
     raise UnsaveableModelError(
         f"cannot save {owner}: its {what} reaches {largest:g}, beyond the {bound:g} a model file may hold at horizon "
         f"{horizon} ((1 + horizon) times the largest load, {MAX_VALUE:g}), so load would refuse the file; nothing was "
@@ -486,13 +488,32 @@ def _refuse_unsaveable(owner: str, what: str, largest: float, bound: float, hori
 
 def _bounded_values(obj: Any):
     """``(owner, what, values, horizon, keys)`` for each array of ``obj`` that load bounds by :func:`forecast_bound`
-    (see :func:`check_saveable`), computed as load computes it; ``keys``: the keys along the first axis, or None."""
+    (see :func:`check_saveable`), computed as load computes it (``values`` None: a forecast of a state no fit
+    produces); ``keys``: the keys along the first axis, or None."""
     if hasattr(obj, "_blocks") and hasattr(obj, "keys_"):  # a fleet (its state's attributes)
         yield from _fleet_bounded(obj)
     elif hasattr(obj, "model_") and hasattr(obj, "interval_halfwidth_"):  # a fitted predictor
         yield from _predictor_bounded(obj, "the predictor")
     elif getattr(obj, "context_", None) is not None and hasattr(obj, "horizon"):  # a fitted model on its own
         yield from _model_bounded(obj, f"the {type(obj).__name__}", int(obj.horizon))
+
+
+def _forecast_from(part: Any, inputs: np.ndarray) -> np.ndarray | None:
+    """``part``'s forecast ``[1, H, k]`` from the points ``inputs``, or None where its state is no fit's (it reads more
+    points than ``inputs`` holds, as a forged window of 10**9 would gather gigabytes of indices; the forecast
+    fails): load refuses such a file before it forecasts, naming what is wrong."""
+    try:
+        reads = part.context_length()
+        if not is_positive_int(reads) or reads > len(inputs):
+            return None
+        with np.errstate(all="ignore"):
+            return part._predict_at(inputs, np.array([len(inputs)]))
+    except Exception:  # noqa: BLE001 - a state no fit produces: load names what it breaks
+        return None
+
+
+def _first(forecast: np.ndarray | None) -> np.ndarray | None:
+    return None if forecast is None else forecast[0]
 
 
 def _predictor_bounded(obj: Any, owner: str, settled: bool = True):
@@ -502,12 +523,16 @@ def _predictor_bounded(obj: Any, owner: str, settled: bool = True):
     horizon = int(obj.model_.horizon)
     inputs = obj._snapshot().inputs if settled else None
     if inputs is not None:  # else the forecast is the model's own, checked below
-        yield owner, "forecast", obj.model_._predict_at(inputs, np.array([len(inputs)]))[0], horizon, None
+        yield owner, "forecast", _first(_forecast_from(obj.model_, inputs)), horizon, None
     yield from _model_bounded(obj.model_, owner, horizon)
     yield owner, "interval half-widths", np.asarray(obj.interval_halfwidth_), horizon, None
     mae = getattr(obj, "validation_mae_", None)
     if mae is not None:
         yield owner, "validation errors", np.asarray(mae), horizon, None
+
+
+class _NoForecast(Exception):
+    """A member of an ensemble forecasts nothing (:func:`_forecast_from`): neither does the ensemble."""
 
 
 def _model_bounded(model: Any, owner: str, horizon: int):
@@ -521,38 +546,46 @@ def _model_bounded(model: Any, owner: str, horizon: int):
     combines = bool(members) and callable(getattr(model, "_combined", None))
     forecasts: dict[int, np.ndarray] = {}  # by id(member): its forecast [1, H, k] from the ensemble's context
     if combines:
-        context, origin = model.context_, np.array([len(model.context_)])
+        context = model.context_
 
         def forecast_of(member: Any) -> np.ndarray:
             if id(member) not in forecasts:
-                forecasts[id(member)] = member._predict_at(context, origin)
+                forecast = _forecast_from(member, context)
+                if forecast is None:
+                    raise _NoForecast
+                forecasts[id(member)] = forecast
             return forecasts[id(member)]
 
-        yield owner, "forecast", model._combined(forecast_of)[0], horizon, None
+        try:
+            with np.errstate(all="ignore"):
+                combined = model._combined(forecast_of)[0]
+        except Exception:  # noqa: BLE001 - _NoForecast, or a combination of a state no fit produces
+            combined = None
+        yield owner, "forecast", combined, horizon, None
     parts = [("", model), *((f"{name} member's ", member) for name, member in members.items())]
     for label, part in parts:
         own = getattr(part, "context_", None)
-        if own is None:
+        if not isinstance(own, np.ndarray) or own.ndim != 2:
             continue
         if part is not model or not combines:
             read = forecasts.get(id(part)) if combines and _same_points(own, model.context_) else None
-            yield owner, f"{label}forecast", np.asarray(part.predict()) if read is None else read[0], horizon, None
+            yield owner, f"{label}forecast", _first(_forecast_from(part, own) if read is None else read), horizon, None
         base = getattr(part, "base_", None)
         if base is not None and getattr(base, "coef_", None) is not None:
-            yield owner, f"{label}linear base's forecast", base._predict_at(own, np.array([len(own)])), horizon, None
+            yield owner, f"{label}linear base's forecast", _forecast_from(base, own), horizon, None
         for name in ("validation_forecast_", "calibration_forecast_"):
             stored = getattr(part, name, None)
-            if stored is not None:
-                yield owner, f"{label}{name}", np.asarray(stored), horizon, None
+            if isinstance(stored, np.ndarray):
+                yield owner, f"{label}{name}", stored, horizon, None
     evidence = getattr(model, "evidence_forecast_", None)
-    if evidence is not None:
-        yield owner, "ensemble evidence forecasts", np.asarray(evidence), horizon, None
+    if isinstance(evidence, np.ndarray):
+        yield owner, "ensemble evidence forecasts", evidence, horizon, None
 
 
-def _same_points(own: np.ndarray, context: np.ndarray) -> bool:
+def _same_points(own: np.ndarray, context: Any) -> bool:
     """Whether ``own`` and ``context`` are the same points (a forecast from either is the same call)."""
-    return own is context or (own.shape == context.shape and own.dtype == context.dtype
-                              and bool(np.array_equal(own, context)))
+    return own is context or (isinstance(context, np.ndarray) and own.shape == context.shape
+                              and own.dtype == context.dtype and bool(np.array_equal(own, context)))
 
 
 def _fleet_bounded(fleet: Any):
@@ -561,11 +594,18 @@ def _fleet_bounded(fleet: Any):
     at 0, as the fleet gives them), half-widths and validation forecasts."""
     from .fleet import _own_points
 
+    def computed(forecast: Callable[..., np.ndarray], *args: Any) -> np.ndarray | None:
+        try:
+            with np.errstate(all="ignore"):
+                return forecast(*args)
+        except Exception:  # noqa: BLE001 - a state no fit produces: load names what it breaks
+            return None
+
     horizon = int(fleet._fitted()["horizon"])
     owner = "the fleet"
     for block in fleet._blocks:
         keys = block.keys
-        yield owner, "forecast", block.point(horizon), horizon, keys
+        yield owner, "forecast", computed(block.point, horizon), horizon, keys
         yield owner, "interval half-widths", block.halfwidth, horizon, keys
         yield owner, "validation errors", block.validation_mae, horizon, keys
     predictors = fleet._predictors
@@ -573,14 +613,15 @@ def _fleet_bounded(fleet: Any):
         for name, predictor in predictors.items():
             yield from _predictor_bounded(predictor, f"the fleet's key {quote(name)}", settled=False)
         own = [predictor._snapshot() for predictor in predictors.values()]
-        yield owner, "forecast", _own_points(own, horizon, len(fleet.targets_)), horizon, list(predictors)
+        yield owner, "forecast", computed(_own_points, own, horizon, len(fleet.targets_)), horizon, \
+            list(predictors)
     state = fleet._global
     if state is not None:
-        model = state.model
-        yield owner, "forecast", np.clip(np.stack(model.predict(horizon)), 0.0, None), horizon, state.keys
+        yield owner, "forecast", computed(lambda: np.clip(np.stack(state.model.predict(horizon)), 0.0, None)), horizon, \
+            state.keys
         yield owner, "interval half-widths", state.halfwidth, horizon, state.keys
-        for key, stored in zip(state.keys, model.validation_forecast_):
-            yield f"the fleet's key {quote(key)}", "validation forecasts", np.asarray(stored), horizon, None
+        for key, stored in zip(state.keys, state.model.validation_forecast_):
+            yield f"the fleet's key {quote(key)}", "validation forecasts", stored, horizon, None
 
 
 def _is_within(array: Any, bound: float) -> bool:

@@ -302,12 +302,7 @@ class _Decoder:
 
 # -- files ---------------------------------------------------------------------------------
 def dumps(obj: Any) -> bytes:
-    """The bytes of a model file holding ``obj`` (a predictor, a fleet or a model).
-
-    A state load would refuse for its size is refused first, nothing written: a forecast beyond what a file may hold
-    (:func:`~workload_predictor.model_file.check_saveable`), more JSON items than load reads; both
-    :class:`~workload_predictor.errors.UnsaveableModelError`."""
-    model_file.check_saveable(obj)
+    """The bytes of a model file holding ``obj`` (a predictor or a model)."""
     encoder = _Encoder()
     state = json.dumps(encoder.encode(obj), allow_nan=True, separators=(",", ":")).encode()
     # A state load would refuse is refused here, before the file's bytes are built: nothing is written. (A file over
@@ -484,8 +479,13 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     Temporary files left by a save that was killed (their process no longer runs)
     are removed. An ``OSError`` writing or renaming the temporary file is raised as
     the same error about ``path`` (its ``filename``), the file asked for.
+
+    A state whose file load would refuse for what a fit can reach is refused first, nothing written
+    (:class:`~workload_predictor.errors.UnsaveableModelError`): a forecast beyond what a model file may hold
+    (:func:`~workload_predictor.model_file.check_saveable`), more JSON items than load reads.
     """
     path = _path_to_write(path)
+    model_file.check_saveable(obj)
     data = dumps(obj)
     directory = path.parent
     _remove_stale_temporaries(path)

@@ -434,6 +434,11 @@ def test_a_fleet_fitted_on_any_key_column_fit_takes_saves_and_loads(tmp_path, ke
     ("fleet-incremental", "state._predictors.k0.state.model_.state.coef_", r"key 'k0'.*DLinear weights \(coef_"),
     ("fleet-global", "state._global.fields.halfwidth", "half-widths .* above"),
     ("fleet-global", "state._global.fields.model.state.scale_", "global network's scale_"),
+    # loaded: the coefficients forecast -1e298 (clipped at 0) and filled the validation windows an update keeps
+    ("fleet-global", "state._global.fields.model.state.base_coef_", "base_coef_, base_gram_ and base_cross_ that disagree"),
+    # loaded: the first update solved them again and forecast 1e298
+    ("fleet-global", "state._global.fields.model.state.base_cross_", "base_coef_, base_gram_ and base_cross_ that disagree"),
+    ("fleet-global", "state._global.fields.model.state.base_gram_", "base_coef_, base_gram_ and base_cross_ that disagree"),
     ("fleet-global", "state._global.fields.model.state.validation_forecast_.0", "validation_forecast_ .* forecasts within"),
     ("fleet-global", "state._global.fields.model.state.validation_actual_.0", "validation_actual_ .* loads in"),
 ])

@@ -480,7 +480,7 @@ def _refuse_unsaveable(owner: str, what: str, largest: float, bound: float, hori
             f"Fit again (on loads in larger units if they are near the largest load, {MAX_VALUE:g}), then save.",
             largest, bound)
     raise UnsaveableModelError(
-        f"cannot save {owner}: its {what} reaches {largest:g}, beyond the {bound:g} a model file may hold at horizon "
+        f"cannot save {owner}: {largest:g} in its {what}, beyond the {bound:g} a model file may hold at horizon "
         f"{horizon} ((1 + horizon) times the largest load, {MAX_VALUE:g}), so load would refuse the file; nothing was "
         "written (the fitted model still forecasts). Fit again on the loads in larger units (e.g. divided by 1,000: "
         "a forecast scales with them) or with a shorter horizon, then save.", largest, bound)
@@ -1404,6 +1404,7 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     if not isinstance(stages, tuple) or not all(isinstance(stage, str) for stage in stages):
         refuse(f"holds the global network's time_limited_stages_={quote(stages)}, not a tuple of stage names")
     _check_global_settings(model, horizon, refuse)
+    _check_global_base(model, refuse)  # its penalty checked first
     recent = getattr(model, "recent_", None)
     if not isinstance(recent, list) or len(recent) != n or not all(
             _is_load(r) and r.ndim == 2 and r.shape[1] == k for r in recent):
@@ -1420,6 +1421,26 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse("holds the global network's validation_forecast_ and validation_actual_ with other window counts for a "
                "key (an update rolls both by the actual windows' count)")
     _check_global_update_state(model, n, recent, refuse)
+
+
+def _check_global_base(model: Any, refuse: Any) -> None:
+    """The global network's linear base ``base_coef_`` is the ridge solve of its statistics ``base_gram_`` and
+    ``base_cross_``, as every fit and update sets the three together (:meth:`GlobalLSTM._solve_base`): a forecast reads
+    the coefficients, an update adds to the statistics and solves them again. Each is finite, not bounded (a small
+    spread makes large features), so a forged 1e300 in one alone loaded: in the coefficients it forecast -1e298 (the
+    fleet's forecast clips at 0) and filled the validation windows an update keeps; in the cross statistics the first
+    update forecast 1e298."""
+    try:
+        with np.errstate(all="ignore"):
+            solved = model._solve_base()
+    except Exception:  # noqa: BLE001 - a singular or malformed system: no fit's
+        solved = None
+    coef = model.base_coef_
+    scale = float(np.abs(solved).max(initial=0.0)) if _is_real(solved) else math.nan
+    if not math.isfinite(scale) or np.shape(solved) != coef.shape \
+            or (np.abs(solved - coef) > 1e-6 * max(scale, 1e-300)).any():
+        refuse("holds the global network's base_coef_, base_gram_ and base_cross_ that disagree: its linear base is "
+               "not the ridge solve of its statistics, as every fit and update leaves it")
 
 
 def _check_global_settings(model: Any, horizon: int, refuse: Any) -> None:

@@ -1172,7 +1172,9 @@ class FleetPredictor(ParamsMixin):
         Raises :class:`~workload_predictor.errors.WorkloadDataError` if ``model`` or ``horizon``
         were set (``set_params``) to other values than the fitted ones since :meth:`fit`: the
         file would hold parameters its state does not have; or if a parameter set since is one
-        ``fit`` refuses (:meth:`load` would refuse the file).
+        ``fit`` refuses (:meth:`load` would refuse the file). Raises its subclass
+        :class:`~workload_predictor.errors.UnsaveableModelError`, naming the key, if a key's forecast (or stored
+        validation forecast, interval or error) is beyond what a model file may hold; nothing is written.
         """
         from . import model_file, persistence
 

@@ -616,6 +616,10 @@ class WorkloadPredictor(ParamsMixin):
             since :meth:`fit`: the file would hold parameters its model does not have; or a parameter
             set since that ``fit`` or ``update`` refuses (e.g. ``level=1.0``): :meth:`load` would refuse the file;
             or a ``path`` that is no path.
+        UnsaveableModelError
+            A forecast (the model's, a member's) or a stored validation forecast, interval or error beyond what a
+            model file may hold (``(1 + horizon) * MAX_VALUE``: loads growing faster than any trend up to near
+            ``MAX_VALUE``): :meth:`load` would refuse the file. Nothing is written; the predictor still forecasts.
         OSError
             The file cannot be written (its ``filename`` is ``path``).
         """

@@ -1165,6 +1165,12 @@ class FleetPredictor(ParamsMixin):
         return self
 
     # -- persistence -----------------------------------------------------------------------
+    def _key_points(self, steps: int) -> np.ndarray:
+        """The unclipped point forecasts ``[N, steps, k]`` of the keys that are their own predictors, as
+        :meth:`predict` gives them (what a loaded file's forecast is checked on; save checks them first)."""
+        own = [predictor._snapshot() for predictor in self._predictors.values()]
+        return _own_points(own, steps, len(self.targets_))
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted fleet to one file (JSON and NumPy arrays, no pickle; see
         :mod:`workload_predictor.persistence`). ``client`` and ``executor`` are not saved.

@@ -590,10 +590,8 @@ def _same_points(own: np.ndarray, context: Any) -> bool:
 
 def _fleet_bounded(fleet: Any):
     """A fleet's: each block's forecasts, interval half-widths and validation errors, each key predictor's
-    (:func:`_predictor_bounded`) and the forecast the fleet gives of them, the global network's forecasts (clipped
+    (:func:`_predictor_bounded`) and the forecast the fleet gives of them (``_key_points``), the global network's forecasts (clipped
     at 0, as the fleet gives them), half-widths and validation forecasts."""
-    from .fleet import _own_points
-
     def computed(forecast: Callable[..., np.ndarray], *args: Any) -> np.ndarray | None:
         try:
             with np.errstate(all="ignore"):
@@ -612,9 +610,7 @@ def _fleet_bounded(fleet: Any):
     if predictors:
         for name, predictor in predictors.items():
             yield from _predictor_bounded(predictor, f"the fleet's key {quote(name)}", settled=False)
-        own = [predictor._snapshot() for predictor in predictors.values()]
-        yield owner, "forecast", computed(_own_points, own, horizon, len(fleet.targets_)), horizon, \
-            list(predictors)
+        yield owner, "forecast", computed(fleet._key_points, horizon), horizon, list(predictors)
     state = fleet._global
     if state is not None:
         yield owner, "forecast", computed(lambda: np.clip(np.stack(state.model.predict(horizon)), 0.0, None)), horizon, \

@@ -453,7 +453,8 @@ def check_saveable(obj: Any) -> None:
     not finite. A series growing faster than any trend (50 % a bucket up to near ``MAX_VALUE``) forecasts so; the
     forecast stands in memory, but a file of it would load nowhere.
 
-    Only these values are checked (computed once each, as load computes them; the stored arrays read in place),
+    Only these values are checked (computed once each, as load computes them; the stored arrays read in place; a
+    flat baseline's forecast, a copy, mean or median of loads, is within the bound by construction and not computed),
     not load's other checks, which no fit fails: a state no fit produces (a window longer than the points it reads,
     a forecast that fails) is left to load, which refuses it naming what is wrong. Raises
     :class:`~workload_predictor.errors.UnsaveableModelError`."""
@@ -522,7 +523,7 @@ def _predictor_bounded(obj: Any, owner: str, settled: bool = True):
     interval half-widths and validation errors."""
     horizon = int(obj.model_.horizon)
     inputs = obj._snapshot().inputs if settled else None
-    if inputs is not None:  # else the forecast is the model's own, checked below
+    if inputs is not None and _declared_reads(obj.model_) != "loads":  # else the model's own, checked below
         yield owner, "forecast", _first(_forecast_from(obj.model_, inputs)), horizon, None
     yield from _model_bounded(obj.model_, owner, horizon)
     yield owner, "interval half-widths", np.asarray(obj.interval_halfwidth_), horizon, None
@@ -539,9 +540,14 @@ def _model_bounded(model: Any, owner: str, horizon: int):
     """A fitted model's: its forecast, each member's, an LSTM's linear base's (from the context of the model it
     serves), their validation and calibration forecasts and an ensemble's evidence.
 
-    An ensemble's combination reads its members' forecasts from its context; a member whose own context is the same
-    points (the widest) is not asked again. (One whose context is only the newest of them may forecast otherwise in
-    the last bits: a seasonal median read from 120 points differed by 1e-13 from the same read from its 8.)"""
+    An ensemble's combination reads its members' forecasts from its context; a member whose forecast from its own
+    context is bit for bit the same (:func:`_reads_same`: the same points, or a DLinear or LSTM, which read only
+    their window, ending in the same points) is not asked again. (Not a seasonal median: its cumulative sums read
+    every point given, and from the ensemble's 120 points it differed by 1e-13 from its own 8.) A part declaring
+    ``_forecast_reads`` "loads" (naive, moving average and median, seasonal naive, exponential smoothing) forecasts
+    a copy, a mean (weights >= 0 summing to 1) or a median of the loads it reads, within ``MAX_VALUE`` (plus
+    rounding) by construction, and load keeps only loads in [0, ``MAX_VALUE``] (:func:`_check_kept`): half the
+    smallest bound, ``forecast_bound(1)``, so its own forecast is not computed."""
     members = getattr(model, "members_", {})
     combines = bool(members) and callable(getattr(model, "_combined", None))
     forecasts: dict[int, np.ndarray] = {}  # by id(member): its forecast [1, H, k] from the ensemble's context
@@ -567,8 +573,8 @@ def _model_bounded(model: Any, owner: str, horizon: int):
         own = getattr(part, "context_", None)
         if not isinstance(own, np.ndarray) or own.ndim != 2:
             continue
-        if part is not model or not combines:
-            read = forecasts.get(id(part)) if combines and _same_points(own, model.context_) else None
+        if (part is not model or not combines) and _declared_reads(part) != "loads":
+            read = forecasts.get(id(part)) if combines and _reads_same(part, own, model.context_) else None
             yield owner, f"{label}forecast", _first(_forecast_from(part, own) if read is None else read), horizon, None
         base = getattr(part, "base_", None)
         if base is not None and getattr(base, "coef_", None) is not None:
@@ -582,10 +588,31 @@ def _model_bounded(model: Any, owner: str, horizon: int):
         yield owner, "ensemble evidence forecasts", evidence, horizon, None
 
 
-def _same_points(own: np.ndarray, context: Any) -> bool:
-    """Whether ``own`` and ``context`` are the same points (a forecast from either is the same call)."""
-    return own is context or (isinstance(context, np.ndarray) and own.shape == context.shape
-                              and own.dtype == context.dtype and bool(np.array_equal(own, context)))
+def _declared_reads(part: Any) -> str | None:
+    """What ``part``'s class declares its own ``_predict_at`` reads (``_forecast_reads``, see
+    :class:`~workload_predictor.models.base.BaseForecaster`): read from the class itself, not inherited, as a
+    subclass's forecast is its own (it may read more, or forecast otherwise)."""
+    return vars(type(part)).get("_forecast_reads")
+
+
+def _reads_same(part: Any, own: np.ndarray, context: Any) -> bool:
+    """Whether ``part``'s forecast from ``own`` is bit for bit its forecast from ``context``: the same points, or a
+    part that reads only the ``context_length()`` points before its origin (``_forecast_reads`` "window") where
+    both end in the same such points."""
+    if own is context:
+        return True
+    if not isinstance(context, np.ndarray) or own.dtype != context.dtype or own.shape[1:] != context.shape[1:]:
+        return False
+    if own.shape == context.shape and bool(np.array_equal(own, context)):
+        return True
+    if _declared_reads(part) != "window":
+        return False
+    try:
+        reads = part.context_length()
+    except Exception:  # noqa: BLE001 - a state no fit produces: its own forecast is asked, and fails there
+        return False
+    return (is_positive_int(reads) and reads <= min(len(own), len(context))
+            and bool(np.array_equal(own[len(own) - reads :], context[len(context) - reads :])))
 
 
 def _fleet_bounded(fleet: Any):

@@ -161,6 +161,12 @@ class BaseForecaster(ParamsMixin):
     #: The setting the length check's advice names for a shorter input window (the predictor's ``window`` sets
     #: ``window``; a model that takes no window names its own setting, passed in ``model_params``).
     window_setting = "window="
+    #: What the class's own ``_predict_at`` reads, declared by that class (save's check,
+    #: :func:`~workload_predictor.model_file.check_saveable`, reads it from the instance's own class, never
+    #: inherited: a subclass's forecast is its own). ``"window"``: only the ``context_length()`` points before each
+    #: origin, elementwise, so inputs ending in the same points forecast bit for bit the same; ``"loads"``: that,
+    #: and the forecast is a copy, a mean (weights >= 0 summing to 1) or a median of those points; None: neither.
+    _forecast_reads: str | None = None
 
     horizon: int
     validation_fraction: float

@@ -90,6 +90,8 @@ class Naive(BaseForecaster):
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
 
+    _forecast_reads = "loads"  # the last load, repeated (BaseForecaster._forecast_reads)
+
     def context_length(self) -> int:
         return 1
 
@@ -123,6 +125,8 @@ class MovingAverage(BaseForecaster):
     def _required_window(self) -> int:
         check_buckets("window", self.window, 12)  # the length check, hence fit, starts here
         return int(self.window)
+
+    _forecast_reads = "loads"  # the mean of its window (BaseForecaster._forecast_reads)
 
     def context_length(self) -> int:
         return int(self.window_)
@@ -187,6 +191,8 @@ class MovingMedian(BaseForecaster):
         self._check_params()  # the length check, hence fit, starts here
         return int(min(self.windows))
 
+    _forecast_reads = "loads"  # the median of its window (BaseForecaster._forecast_reads)
+
     def context_length(self) -> int:
         return int(self.window_)
 
@@ -243,6 +249,8 @@ class SeasonalNaive(BaseForecaster):
     def _required_window(self) -> int:
         check_buckets("season_length", self.season_length, 60)  # the length check, hence fit, starts here
         return int(self.season_length)
+
+    _forecast_reads = "loads"  # the loads one season back (BaseForecaster._forecast_reads)
 
     def context_length(self) -> int:
         return int(self.window_)
@@ -374,6 +382,8 @@ class ExponentialSmoothing(BaseForecaster):
             f"{self.minimum_length()} points. Pass more history, a larger factor in alphas= (e.g. 1.0) or a smaller "
             "horizon=."
         )
+
+    _forecast_reads = "loads"  # the kernel's weighted mean (weights >= 0 summing to 1; BaseForecaster._forecast_reads)
 
     def context_length(self) -> int:
         return len(self.kernel_)

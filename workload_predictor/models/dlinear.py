@@ -784,6 +784,8 @@ class DLinear(BaseForecaster):
 
     min_window = min(DEFAULT_WINDOWS)
 
+    _forecast_reads = "window"  # its window, scaled elementwise, times its weights (BaseForecaster._forecast_reads)
+
     def context_length(self) -> int:
         return int(self.window_)
 

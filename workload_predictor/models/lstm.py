@@ -231,6 +231,8 @@ class LSTM(BaseForecaster):
         self.max_validation_windows = max_validation_windows
         self.verbose = verbose
 
+    _forecast_reads = "window"  # its window and its base's, scaled elementwise (BaseForecaster._forecast_reads)
+
     def context_length(self) -> int:
         return max(self.window_, self.base_.window_ if self.base_ is not None else 0)
 

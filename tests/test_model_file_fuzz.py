@@ -439,6 +439,10 @@ def test_a_fleet_fitted_on_any_key_column_fit_takes_saves_and_loads(tmp_path, ke
     # loaded: the first update solved them again and forecast 1e298
     ("fleet-global", "state._global.fields.model.state.base_cross_", "base_coef_, base_gram_ and base_cross_ that disagree"),
     ("fleet-global", "state._global.fields.model.state.base_gram_", "base_coef_, base_gram_ and base_cross_ that disagree"),
+    # loaded, forecast and updated as before, and flagged no burst again (a floor above every load)
+    ("dlinear", "state.input_floor_", "input anomaly floor .* from 1 to 1e"),
+    ("dlinear", "state.model_.state.weight_floor_", "DLinear weight floor .* from 1 to 1e"),
+    ("fleet-global", "state._global.fields.model.state.weight_floor_", "weight_floor_ .* from 1 to 1e"),
     ("fleet-global", "state._global.fields.model.state.validation_forecast_.0", "validation_forecast_ .* forecasts within"),
     ("fleet-global", "state._global.fields.model.state.validation_actual_.0", "validation_actual_ .* loads in"),
 ])

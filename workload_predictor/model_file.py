@@ -214,9 +214,9 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     from .anomaly import KEPT, RECENT_BUCKETS
 
     floor = getattr(obj, "input_floor_", None)
-    if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,)
-                              or not np.isfinite(floor).all() or (floor < 1.0).any()):
-        refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {k} finite values >= 1")
+    if floor is not None and not _is_scale_floor(floor, (k,)):
+        refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {k} values from 1 to {MAX_VALUE:g} "
+               f"(a quantile or median of loads, at least 1), as large as {_largest(floor):g}")
     _check_nonzero(obj, k, refuse)
     rows = getattr(obj, "input_flags_", None)
     if rows is not None:
@@ -271,9 +271,9 @@ def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:
     files saved before DLinear weighed buckets). ``base``: an LSTM's linear base, which keeps no points of its own:
     its weights are those of its newest points, ``(m, k)`` with ``m >= 1``."""
     floor = getattr(model, "weight_floor_", None)
-    if floor is not None and (not isinstance(floor, np.ndarray) or floor.shape != (k,) or floor.dtype.kind not in "fiu"
-                              or not np.isfinite(floor).all() or (floor < 1.0).any()):
-        refuse(f"holds a DLinear weight floor of shape {quote(np.shape(floor))}, not {k} finite values >= 1")
+    if floor is not None and not _is_scale_floor(floor, (k,)):
+        refuse(f"holds a DLinear weight floor of shape {quote(np.shape(floor))}, not {k} values from 1 to {MAX_VALUE:g} "
+               f"(a quantile or median of loads, at least 1), as large as {_largest(floor):g}")
     weights = getattr(model, "recent_weights_", None)
     recent = getattr(model, "recent_", None)
     shaped = (isinstance(weights, np.ndarray) and weights.ndim == 2 and len(weights) >= 1 and weights.shape[1] == k
@@ -394,6 +394,24 @@ def _check_dlinear_reach(model: Any, horizon: int, refuse: Any, context: np.ndar
         largest = float(np.nanmax(np.abs(forecast))) if np.size(forecast) else math.nan
         refuse(f"holds DLinear weights (coef_, intercept_) that forecast {largest:g} from its context, beyond "
                f"{bound:g} ((1 + horizon) times the largest load)")
+
+
+def _is_scale_floor(floor: Any, shape: tuple[int, ...]) -> bool:
+    """Whether ``floor`` is an array of ``shape`` scale floors (:func:`~workload_predictor.anomaly.floor_of`): the
+    largest of a quantile of loads, the median of the non-zero ones and 1, so from 1 to ``MAX_VALUE``. A floor
+    beyond every load flags nothing ever again: a forged 1e300 loaded, forecast and updated as before, and no burst
+    was flagged after it. (No tighter bound: the floor is of the fit's whole series, which the file does not keep;
+    its newest loads may all be far below it.)"""
+    return (_is_real(floor) and floor.shape == shape and not bool((floor < 1.0).any())
+            and not bool((floor > MAX_VALUE).any()))
+
+
+def _largest(array: Any) -> float:
+    """The largest value of a real ``array`` (NaN if it is none, empty or holds NaN), for a message."""
+    try:
+        return float(np.max(array)) if np.size(array) and np.asarray(array).dtype.kind in "fiu" else math.nan
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _is_scaling_of_loads(offset: np.ndarray, scale: np.ndarray) -> bool:
@@ -1420,9 +1438,10 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
                f"{quote(getattr(pending, 'dtype', None))}, not ({n:,}, {k}) bool flags of targets whose scale is a "
                "constant's, max(1, |offset|)")
     floor = getattr(model, "weight_floor_", None)  # None: robust=False, or a file saved before the weights
-    if floor is not None and (not _is_real(floor) or floor.shape != (n, k) or (floor < 1.0).any()):
-        refuse(f"holds the global network's weight_floor_ of shape {quote(np.shape(floor))}, not ({n:,}, {k}) finite "
-               "scale floors >= 1")
+    if floor is not None and not _is_scale_floor(floor, (n, k)):
+        refuse(f"holds the global network's weight_floor_ of shape {quote(np.shape(floor))}, not ({n:,}, {k}) scale "
+               f"floors from 1 to {MAX_VALUE:g} (a quantile or median of loads, at least 1), as large as "
+               f"{_largest(floor):g}")
     stages = getattr(model, "time_limited_stages_", ())  # absent: a file saved before the network kept them
     if not isinstance(stages, tuple) or not all(isinstance(stage, str) for stage in stages):
         refuse(f"holds the global network's time_limited_stages_={quote(stages)}, not a tuple of stage names")

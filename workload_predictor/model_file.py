@@ -472,7 +472,7 @@ def check_saveable(obj: Any) -> None:
     forecast stands in memory, but a file of it would load nowhere.
 
     Only these values are checked (computed once each, as load computes them; the stored arrays read in place; a
-    flat baseline's forecast, a copy, mean or median of loads, is within the bound by construction and not computed),
+    forecast within the bound by construction, a flat baseline's, a seasonal median's beyond one step, not at all),
     not load's other checks, which no fit fails: a state no fit produces (a window longer than the points it reads,
     a forecast that fails) is left to load, which refuses it naming what is wrong. Raises
     :class:`~workload_predictor.errors.UnsaveableModelError`."""
@@ -541,7 +541,7 @@ def _predictor_bounded(obj: Any, owner: str, settled: bool = True):
     interval half-widths and validation errors."""
     horizon = int(obj.model_.horizon)
     inputs = obj._snapshot().inputs if settled else None
-    if inputs is not None and _declared_reads(obj.model_) != "loads":  # else the model's own, checked below
+    if inputs is not None and not _within_by_construction(obj.model_, horizon):  # else the model's, checked below
         yield owner, "forecast", _first(_forecast_from(obj.model_, inputs)), horizon, None
     yield from _model_bounded(obj.model_, owner, horizon)
     yield owner, "interval half-widths", np.asarray(obj.interval_halfwidth_), horizon, None
@@ -561,11 +561,8 @@ def _model_bounded(model: Any, owner: str, horizon: int):
     An ensemble's combination reads its members' forecasts from its context; a member whose forecast from its own
     context is bit for bit the same (:func:`_reads_same`: the same points, or a DLinear or LSTM, which read only
     their window, ending in the same points) is not asked again. (Not a seasonal median: its cumulative sums read
-    every point given, and from the ensemble's 120 points it differed by 1e-13 from its own 8.) A part declaring
-    ``_forecast_reads`` "loads" (naive, moving average and median, seasonal naive, exponential smoothing) forecasts
-    a copy, a mean (weights >= 0 summing to 1) or a median of the loads it reads, within ``MAX_VALUE`` (plus
-    rounding) by construction, and load keeps only loads in [0, ``MAX_VALUE``] (:func:`_check_kept`): half the
-    smallest bound, ``forecast_bound(1)``, so its own forecast is not computed."""
+    every point given, and from the ensemble's 120 points it differed by 1e-13 from its own 8.) A part whose forecast
+    is within the bound by construction (:func:`_within_by_construction`) is not asked for its own."""
     members = getattr(model, "members_", {})
     combines = bool(members) and callable(getattr(model, "_combined", None))
     forecasts: dict[int, np.ndarray] = {}  # by id(member): its forecast [1, H, k] from the ensemble's context
@@ -591,7 +588,7 @@ def _model_bounded(model: Any, owner: str, horizon: int):
         own = getattr(part, "context_", None)
         if not isinstance(own, np.ndarray) or own.ndim != 2:
             continue
-        if (part is not model or not combines) and _declared_reads(part) != "loads":
+        if (part is not model or not combines) and not _within_by_construction(part, horizon):
             read = forecasts.get(id(part)) if combines and _reads_same(part, own, model.context_) else None
             yield owner, f"{label}forecast", _first(_forecast_from(part, own) if read is None else read), horizon, None
         base = getattr(part, "base_", None)
@@ -606,11 +603,23 @@ def _model_bounded(model: Any, owner: str, horizon: int):
         yield owner, "ensemble evidence forecasts", evidence, horizon, None
 
 
-def _declared_reads(part: Any) -> str | None:
-    """What ``part``'s class declares its own ``_predict_at`` reads (``_forecast_reads``, see
+def _declared(part: Any, name: str) -> Any:
+    """What ``part``'s class declares of its own ``_predict_at`` (``_forecast_reads``, ``_forecast_within``, see
     :class:`~workload_predictor.models.base.BaseForecaster`): read from the class itself, not inherited, as a
     subclass's forecast is its own (it may read more, or forecast otherwise)."""
-    return vars(type(part)).get("_forecast_reads")
+    return vars(type(part)).get(name)
+
+
+def _within_by_construction(part: Any, horizon: int) -> bool:
+    """Whether ``part``'s forecast is within :func:`forecast_bound` at ``horizon`` by construction: its class declares
+    it within ``c`` times the largest load it reads (``_forecast_within``: 1 for a copy, a mean with weights >= 0
+    summing to 1 or a median of loads, as the naive, moving average and median, seasonal naive and exponential
+    smoothing forecast; 2 for the seasonal median's median shifted by a difference of means), the loads a fit keeps
+    are at most ``MAX_VALUE`` (load refuses others, :func:`_check_kept`), and ``c`` with a margin for rounding (1e-6
+    of it) is at most ``1 + horizon``: a 1-step seasonal median is computed, its rounding could reach past
+    ``2 MAX_VALUE``."""
+    within = _declared(part, "_forecast_within")
+    return isinstance(within, float) and within * (1.0 + 1e-6) <= 1.0 + horizon
 
 
 def _reads_same(part: Any, own: np.ndarray, context: Any) -> bool:
@@ -623,7 +632,7 @@ def _reads_same(part: Any, own: np.ndarray, context: Any) -> bool:
         return False
     if own.shape == context.shape and bool(np.array_equal(own, context)):
         return True
-    if _declared_reads(part) != "window":
+    if _declared(part, "_forecast_reads") != "window":
         return False
     try:
         reads = part.context_length()

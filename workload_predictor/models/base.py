@@ -161,12 +161,15 @@ class BaseForecaster(ParamsMixin):
     #: The setting the length check's advice names for a shorter input window (the predictor's ``window`` sets
     #: ``window``; a model that takes no window names its own setting, passed in ``model_params``).
     window_setting = "window="
-    #: What the class's own ``_predict_at`` reads, declared by that class (save's check,
-    #: :func:`~workload_predictor.model_file.check_saveable`, reads it from the instance's own class, never
-    #: inherited: a subclass's forecast is its own). ``"window"``: only the ``context_length()`` points before each
-    #: origin, elementwise, so inputs ending in the same points forecast bit for bit the same; ``"loads"``: that,
-    #: and the forecast is a copy, a mean (weights >= 0 summing to 1) or a median of those points; None: neither.
+    #: Declared by a class for its own ``_predict_at`` (save's check,
+    #: :func:`~workload_predictor.model_file.check_saveable`, reads them from the instance's own class, never
+    #: inherited: a subclass's forecast is its own).
+    #: ``_forecast_reads``: ``"window"`` where it reads only the ``context_length()`` points before each origin,
+    #: elementwise, so any inputs ending in the same points forecast bit for bit the same; None: not declared.
+    #: ``_forecast_within``: a multiple ``c`` of the largest load the forecast stays within by construction (a copy,
+    #: a mean with weights >= 0 summing to 1 or a median of loads: 1), so within ``c * MAX_VALUE``; None: not declared.
     _forecast_reads: str | None = None
+    _forecast_within: float | None = None
 
     horizon: int
     validation_fraction: float

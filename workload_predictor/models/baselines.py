@@ -90,7 +90,7 @@ class Naive(BaseForecaster):
         self.validation_fraction = validation_fraction
         self.max_validation_windows = max_validation_windows
 
-    _forecast_reads = "loads"  # the last load, repeated (BaseForecaster._forecast_reads)
+    _forecast_within = 1.0  # the last load, repeated (BaseForecaster._forecast_within)
 
     def context_length(self) -> int:
         return 1
@@ -126,7 +126,7 @@ class MovingAverage(BaseForecaster):
         check_buckets("window", self.window, 12)  # the length check, hence fit, starts here
         return int(self.window)
 
-    _forecast_reads = "loads"  # the mean of its window (BaseForecaster._forecast_reads)
+    _forecast_within = 1.0  # the mean of its window (BaseForecaster._forecast_within)
 
     def context_length(self) -> int:
         return int(self.window_)
@@ -191,7 +191,7 @@ class MovingMedian(BaseForecaster):
         self._check_params()  # the length check, hence fit, starts here
         return int(min(self.windows))
 
-    _forecast_reads = "loads"  # the median of its window (BaseForecaster._forecast_reads)
+    _forecast_within = 1.0  # the median of its window (BaseForecaster._forecast_within)
 
     def context_length(self) -> int:
         return int(self.window_)
@@ -250,7 +250,7 @@ class SeasonalNaive(BaseForecaster):
         check_buckets("season_length", self.season_length, 60)  # the length check, hence fit, starts here
         return int(self.season_length)
 
-    _forecast_reads = "loads"  # the loads one season back (BaseForecaster._forecast_reads)
+    _forecast_within = 1.0  # the loads one season back (BaseForecaster._forecast_within)
 
     def context_length(self) -> int:
         return int(self.window_)
@@ -383,7 +383,7 @@ class ExponentialSmoothing(BaseForecaster):
             "horizon=."
         )
 
-    _forecast_reads = "loads"  # the kernel's weighted mean (weights >= 0 summing to 1; BaseForecaster._forecast_reads)
+    _forecast_within = 1.0  # the kernel's weighted mean (weights >= 0 summing to 1; BaseForecaster._forecast_within)
 
     def context_length(self) -> int:
         return len(self.kernel_)
@@ -639,6 +639,10 @@ class SeasonalMedian(BaseForecaster):
             except NoSeasonError as exc:
                 return str(exc)
         return None
+
+    # A median of loads plus a shift, a mean of loads less a median of such means: from -MAX_VALUE to 2 MAX_VALUE and
+    # the cumulative sums' rounding, n eps of the largest load for n points (BaseForecaster._forecast_within).
+    _forecast_within = 2.0
 
     def context_length(self) -> int:
         return (int(self.seasons) + 1) * int(self.period_)

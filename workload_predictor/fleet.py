@@ -32,6 +32,7 @@ import os
 import threading
 import time
 import types
+import typing
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +46,12 @@ from ._memory import UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
                    gap_buckets, keyless_error, prepare_continuation, split_by_key)
-from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, WorkloadDataError,
-                     check_is_fitted, coverage_level, cut, is_integer, is_positive_int, quote, quote_columns)
+from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
+                     WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int, quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
-from .predictor import WorkloadPredictor, _fit_anomalies, _point
+from .predictor import WorkloadPredictor, _fit_anomalies, _point, jump_buckets, order_refusal, undone_text
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -168,6 +169,15 @@ class FleetGlobal:
     def last_timestamp(self, j: int) -> pd.Timestamp:
         """The UTC start of the newest bucket of key ``j``."""
         return pd.Timestamp(self.start[j]).tz_localize("UTC") + (int(self.length[j]) - 1) * self.freqs[j]
+
+
+class _Jump(typing.NamedTuple):
+    """A batched DLinear key's state before an update that jumped far ahead (see ``FleetPredictor.update``): the
+    series it was fitted on then (its own copy, not a view of the block's), kept until the key's next update."""
+
+    series: KeySeries
+    jumped: int  # the buckets the jump zero-filled
+    stray: pd.Timestamp  # the key's last bucket after the jump: the undo applies to that state, no later one
 
 
 #: A fitted fleet's attributes: ``fit`` sets them all, ``update`` replaces some, and each publishes them together
@@ -303,7 +313,9 @@ class FleetPredictor(ParamsMixin):
         DLinear key) leaves it: no deadline cuts an update's fit.
     """
 
-    __slots__ = ("_published",)  # not in vars(): never saved, rebuilt from the fitted attributes after load
+    # Not in vars(), so never saved: ``_published`` is rebuilt from the fitted attributes after load; ``_jumps`` (key ->
+    # ``_Jump``, the batched keys whose last update jumped far ahead) starts empty, as a loaded predictor's undo does.
+    __slots__ = ("_published", "_jumps")
 
     def __init__(
         self,
@@ -361,12 +373,14 @@ class FleetPredictor(ParamsMixin):
         # The attributes as they are now (a dict copy in C, which no other thread interleaves with): an update landing
         # while they are copied one by one would mix its state with the one before it.
         vars(clone).update(copy.deepcopy(dict(vars(self)), memo))
+        clone._jumps = getattr(self, "_jumps", {})  # replaced by an update, never written into: shared as it is
         return clone
 
     def __copy__(self) -> "FleetPredictor":
         """A shallow copy: the same attribute values, ``client`` and ``executor`` included."""
         clone = object.__new__(type(self))
         vars(clone).update(vars(self))
+        clone._jumps = getattr(self, "_jumps", {})
         return clone
 
     def __getstate__(self) -> dict[str, Any]:
@@ -374,7 +388,9 @@ class FleetPredictor(ParamsMixin):
         ``client`` and ``executor``, which are ``None`` in the copy, as :meth:`save` leaves them. A running resource
         holds sockets, threads and locks, and means nothing in another process; set it again where the copy runs
         (``fleet.set_params(client=...)``)."""
-        return {**vars(self), **dict.fromkeys(self._SHARED)}
+        state = {**vars(self), **dict.fromkeys(self._SHARED)}
+        jumps = getattr(self, "_jumps", None)
+        return (state, {"_jumps": jumps}) if jumps else state
 
     def __sklearn_clone__(self) -> "FleetPredictor":
         """scikit-learn's ``clone``: the same parameters (deep copies, ``client`` and ``executor`` shared), unfitted."""
@@ -451,6 +467,7 @@ class FleetPredictor(ParamsMixin):
             update_errors_={}, fit_seconds_=time.perf_counter() - started,
             time_limited_stages_=tuple(stages), time_limited_keys_=limited,
         )
+        self._jumps = {}
         return self
 
     def _check_settings(self) -> None:
@@ -964,28 +981,45 @@ class FleetPredictor(ParamsMixin):
         if self._global is not None:
             return self._update_global(data, codes, keys, errors, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
-        batched, updates = [], {}
+        batched, updates, jumped = [], {}, {}
         fitted = _fitted_names(self.keys_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
         refit, undone_jumps = [], []
+        jumps, undone_keys, horizon = getattr(self, "_jumps", {}), {}, self._fitted()["horizon"]
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0): forecasts keep its name
             try:
                 if name in where:
                     b, row = where[name]
                     block = self._blocks[b]
-                    with memory_limit(self.memory_limit_mb):
-                        new = prepare_continuation(rows, last=block.last_timestamp(row), freq=block.freq, timestamp=timestamp,
-                                                   target=list(self.targets_), unit=unit, origin=origin,
-                                                   max_gap=self.max_gap)
+                    door = dict(timestamp=timestamp, target=list(self.targets_), unit=unit, origin=origin,
+                                max_gap=self.max_gap)
+                    series = KeySeries(name, block.start[row], block.freq, block.values[row])
+                    try:
+                        with memory_limit(self.memory_limit_mb):
+                            new = prepare_continuation(rows, last=series.last, freq=block.freq, **door)
+                    except UpdateOrderError as exc:
+                        # Rows between the bucket before the key's last update and the one it jumped to: that
+                        # update's rows were stray, and these continue the series it had before (as a per-key
+                        # predictor's update undoes its jump). Only the state that jump made is undone.
+                        jump = jumps.get(name)
+                        if jump is None or jump.stray != series.last or not jump.series.last < exc.first < series.last:
+                            raise order_refusal(exc, block.values[row], series.last, block.freq) from None
+                        series = jump.series
+                        with memory_limit(self.memory_limit_mb):
+                            new = prepare_continuation(rows, last=series.last, freq=block.freq, **door)
+                        undone_keys[name] = undone_text(jump.jumped, series.last, jump.stray)
                     if mode == "refit":  # the newest buckets, as many as it was fitted on: that window slid forward
                         moved = len(new.values)
-                        values = np.concatenate([block.values[row, moved:], new.values[-block.values.shape[1]:]])
-                        start = block.start[row] + moved * block.freq.to_timedelta64()
+                        values = np.concatenate([series.values[moved:], new.values[-len(series.values):]])
+                        start = series.start + moved * block.freq.to_timedelta64()
                         refit.append(KeySeries(name, start, block.freq, values))
-                    else:
-                        batched.append((KeySeries(name, block.start[row], block.freq, block.values[row]), rows))
+                        if new.gap > jump_buckets(block.window[row], horizon):  # undoable until its next update
+                            jumped[name] = _Jump(KeySeries(name, series.start, series.freq, series.values.copy()),
+                                                 new.gap, new.last)
+                    else:  # its own predictor, fitted on that series, then updated (it keeps its own undo)
+                        batched.append((series, rows))
                 elif name in self._predictors:
                     # A shallow copy: an update replaces a predictor's attributes, never writes into them (a
                     # predict in another thread reads the old ones), so the held predictor stays as it was until
@@ -1023,10 +1057,18 @@ class FleetPredictor(ParamsMixin):
         limited = self.time_limited_keys_
         if refitted and limited:  # those keys' fits now are the update's, which no deadline cut
             limited = {k: v for k, v in limited.items() if k not in refitted}
+        # A refitted key's jump (or none) replaces what it had; a key that is refused keeps its own, as the fit it
+        # pairs with; a key that has its own predictor now keeps its undo there.
+        refit_keys = {name for block in blocks for name in block.keys}
+        jumps = {name: jump for name, jump in jumps.items() if name not in refit_keys and name not in updates}
+        jumps.update({name: jump for name, jump in jumped.items() if name in refit_keys})
         # The commit, published at once: the new mapping of predictors, the blocks without the keys that left them
-        # with the ones refitted.
+        # with the ones refitted (then the undos that pair with them, which only an update reads).
         self._publish(_predictors={**self._predictors, **updates}, _blocks=kept + blocks, update_errors_=errors,
                       time_limited_keys_=limited)
+        self._jumps = jumps
+        undone_jumps.extend(f"key {quote(str(name))}: {text}" for name, text in undone_keys.items()
+                            if name in refitted)
         for message in undone_jumps:  # once the update is committed: a key's jump undone with its rows
             warnings.warn(UndoneJumpWarning(f"update: {message}"), stacklevel=2)
         return self
@@ -1096,8 +1138,11 @@ class FleetPredictor(ParamsMixin):
                 # Each key's door (the buckets its gap zero-fills) within the limit as that key's alone: over it, a
                 # MemoryLimitError in update_errors_ for that key, raised before the buckets are allocated.
                 with memory_limit(self.memory_limit_mb):
-                    new[j] = prepare_continuation(rows, last=state.last_timestamp(j), freq=freq, target=list(self.targets_),
-                                                  max_gap=self.max_gap, **door).values
+                    try:
+                        new[j] = prepare_continuation(rows, last=state.last_timestamp(j), freq=freq,
+                                                      target=list(self.targets_), max_gap=self.max_gap, **door).values
+                    except UpdateOrderError as exc:  # the key's newest buckets name a zero-filled run it falls in
+                        raise order_refusal(exc, state.model.recent_[j], state.last_timestamp(j), freq) from None
                 given[j] = len(rows)
             except WorkloadDataError as exc:
                 errors[name] = exc

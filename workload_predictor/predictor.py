@@ -157,6 +157,50 @@ def _updated_copies(plan: list) -> dict[int, Any]:
     return copies
 
 
+def jump_buckets(window: Any, horizon: Any) -> int:
+    """The zero-filled buckets beyond which an update's first row jumped far ahead: half the model's context
+    ``window`` (the jump zero-fills most of what the forecast reads), at least the ``horizon`` (a row a few buckets
+    late is no jump)."""
+    return max(int(window) // 2, int(horizon))
+
+
+def undone_text(jumped: int, before: pd.Timestamp, stray: pd.Timestamp, recorded: str = "") -> str:
+    """What an undone jump of ``jumped`` zero-filled buckets from ``before`` to ``stray`` was, in words (the
+    warning's text; ``recorded``: where it is kept, in brackets)."""
+    return (f"the update before jumped {jumped + 1} buckets ahead, from {before.isoformat()} to "
+            f"{stray.isoformat()}, and these rows fall between the two: its rows were dropped as stray (a clock "
+            f"glitch) and these continue the series from {before.isoformat()}{recorded}. If the jump was "
+            "right and these rows were late, refit with fit() on the rows as they are.")
+
+
+def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
+                  freq: pd.Timedelta) -> UpdateOrderError:
+    """The error for rows at or before the last bucket ``last`` (``exc``) of a series whose newest buckets are
+    ``values`` (``(n, k)``, of width ``freq``), naming the run of zero buckets the first of them falls in (or lies
+    before, where the run reaches back past the buckets kept): no row came for those buckets, so "drop rows already
+    seen" would mislead where a row from a clock running ahead moved the series past them. ``exc`` itself where the
+    refused bucket holds load."""
+    back = (last - exc.first) // freq  # the refused bucket's position before the newest (1: the one before)
+    position = len(values) - 1 - back
+    if back < 1 or values[max(position, 0)].any():
+        return exc
+    seen = values.any(axis=1)
+    after = max(position, 0) + int(np.argmax(seen[max(position, 0):]))  # the first bucket with load (the newest has)
+    earlier = np.flatnonzero(seen[:max(position, 0)])
+    resumed = (last - (len(values) - 1 - after) * freq).isoformat()
+    if position >= 0:
+        first = int(earlier[-1]) + 1 if len(earlier) else 0
+        where = (f"no row came for it: it lies in a run of {after - first}{'' if len(earlier) else ' or more'} "
+                 f"zero buckets before {resumed}")
+    else:
+        where = f"the {after} buckets kept before {resumed} all hold zeros, and it is older than them"
+    return UpdateOrderError(
+        f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {last.isoformat()}, but {where} "
+        f"(a gap an update zero-filled, or no load). If the row at {resumed} came from a clock running ahead, "
+        f"every row before {last.isoformat()} is refused: refit with fit() on the rows with their correct times. "
+        "If this row was sent before, drop it.", exc.first, last)
+
+
 class WorkloadPredictor(ParamsMixin):
     """Forecast the load of an LLM-serving system (requests and tokens per bucket).
 
@@ -738,35 +782,14 @@ class WorkloadPredictor(ParamsMixin):
         return self._undo_jump(undo, data, timestamp, unit, origin)
 
     def _refusal(self, exc: UpdateOrderError) -> UpdateOrderError:
-        """The error for rows at or before the last bucket (``exc``), naming the run of zero buckets the first of them
-        falls in (or lies before, where the run reaches back past the buckets kept): no row came for those buckets, so
-        "drop rows already seen" would mislead where a row from a clock running ahead moved the series past them."""
-        values, last, freq = self.series_.values, self.last_timestamp_, self.freq_
-        back = (last - exc.first) // freq  # the refused bucket's position before the newest (1: the one before)
-        position = len(values) - 1 - back
-        if back < 1 or values[max(position, 0)].any():
-            return exc
-        seen = values.any(axis=1)
-        after = max(position, 0) + int(np.argmax(seen[max(position, 0):]))  # the first bucket with load (the newest has)
-        earlier = np.flatnonzero(seen[:max(position, 0)])
-        resumed = (last - (len(values) - 1 - after) * freq).isoformat()
-        if position >= 0:
-            first = int(earlier[-1]) + 1 if len(earlier) else 0
-            where = (f"no row came for it: it lies in a run of {after - first}{'' if len(earlier) else ' or more'} "
-                     f"zero buckets before {resumed}")
-        else:
-            where = f"the {after} buckets kept before {resumed} all hold zeros, and it is older than them"
-        return UpdateOrderError(
-            f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {last.isoformat()}, but {where} "
-            f"(a gap an update zero-filled, or no load). If the row at {resumed} came from a clock running ahead, "
-            f"every row before {last.isoformat()} is refused: refit with fit() on the rows with their correct times. "
-            "If this row was sent before, drop it.", exc.first, last)
+        """The error for rows at or before the last bucket (``exc``): :func:`order_refusal` of the buckets kept."""
+        return order_refusal(exc, self.series_.values, self.last_timestamp_, self.freq_)
 
     def _jump_buckets(self) -> int:
         """The zero-filled buckets beyond which an update's first row jumped far ahead: half the model's context (the
         jump zero-fills most of what the forecast reads), at least the horizon (a row a few buckets late is no
         jump)."""
-        return max(int(self.window_) // 2, int(self.model_.horizon))
+        return jump_buckets(self.window_, self.model_.horizon)
 
     def _undo_jump(self, undo: _Undo, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> str:
         """Update with ``data`` from the state ``undo`` kept before the last update, which jumped far ahead (its rows
@@ -783,10 +806,7 @@ class WorkloadPredictor(ParamsMixin):
             raise
         record = (before, stray)
         self.undone_jumps_ = (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):], record)
-        return (f"the update before jumped {undo.jumped + 1} buckets ahead, from {before.isoformat()} to "
-                f"{stray.isoformat()}, and these rows fall between the two: its rows were dropped as stray (a clock "
-                f"glitch) and these continue the series from {before.isoformat()} (undone_jumps_). If the jump was "
-                "right and these rows were late, refit with fit() on the rows as they are.")
+        return undone_text(undo.jumped, before, stray, " (undone_jumps_)")
 
     def _update(self, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> "WorkloadPredictor":
         """:meth:`update`, from the state the predictor holds now: the jump it made before is neither undone nor

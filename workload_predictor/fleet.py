@@ -961,6 +961,12 @@ class FleetPredictor(ParamsMixin):
         forecast follows the shared base. The network is not retrained: fit the fleet
         again to retrain it.
 
+        A key's update whose first row jumps far ahead (a clock glitch) is undone by that key's next
+        rows if they start before the jumped bucket, as :meth:`WorkloadPredictor.update` undoes it
+        (an :class:`~workload_predictor.errors.UndoneJumpWarning` naming the key), except in a
+        ``global_lstm`` fleet. A batched ``"refit"`` key keeps its series from before the jump for this
+        until its next update (not saved).
+
         A key the fleet does not know, or whose rows do not continue its series or hold a
         value that is no number, is reported in ``update_errors_`` and keeps its fit; rows
         without a key are left out and reported under the key ``None`` (``strict=True``

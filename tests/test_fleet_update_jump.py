@@ -46,8 +46,11 @@ def undone_warnings(caught: list) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, UndoneJumpWarning)]
 
 
-def test_a_refit_fleet_key_undoes_a_stray_row_900_buckets_ahead_and_names_the_key():
-    fleet, data = fleet_and_frames()
+@pytest.mark.parametrize("mode", ["refit", "incremental"])
+def test_a_batched_fleet_key_undoes_a_stray_row_900_buckets_ahead_and_names_the_key(mode):
+    """In "refit" the fleet keeps the key's series from before the jump; in "incremental" the stray row is the key's
+    first update, which gives it its own predictor, and that predictor keeps its undo."""
+    fleet, data = fleet_and_frames(update_mode=mode)
     twin = copy.deepcopy(fleet)  # never sees the stray row
     fleet.update(stray(data, 900))
     assert fleet.update_errors_ == {}

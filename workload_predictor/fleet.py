@@ -373,7 +373,7 @@ class FleetPredictor(ParamsMixin):
         # The attributes as they are now (a dict copy in C, which no other thread interleaves with): an update landing
         # while they are copied one by one would mix its state with the one before it.
         vars(clone).update(copy.deepcopy(dict(vars(self)), memo))
-        clone._jumps = getattr(self, "_jumps", {})  # replaced by an update, never written into: shared as it is
+        clone._jumps = copy.deepcopy(getattr(self, "_jumps", {}), memo)
         return clone
 
     def __copy__(self) -> "FleetPredictor":

@@ -448,24 +448,34 @@ def _one_format(values: np.ndarray, name: str) -> pd.DatetimeIndex:
 UNPARSEABLE_TRIES = 10_000
 
 
-def _first_unparseable(values: np.ndarray) -> int | None:
-    """The row of the first value of ``values`` (objects) that is no timestamp, or None.
-
-    A C-speed ISO-8601 pass finds the candidates; only those are tried one by one (a
-    value in another format that pandas reads, e.g. ``May 10 2024``, is no fault), at most
-    ``UNPARSEABLE_TRIES`` of them (about 10 us each), so an error message never costs a long scan.
-    """
-    present = ~pd.isna(values)
+def _iso_coerced(values: np.ndarray) -> pd.DatetimeIndex | None:
+    """``values`` (objects) read as ISO-8601 in UTC, NaT where a value does not read so (or is missing); ``None``
+    where pandas refuses the column as a whole. Each value is read on its own: a row's instant does not depend on
+    the other rows."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             # cache=False: pandas 3's cache of unique strings maps every value through a str Index, which took
             # twice the parse itself.
-            iso = pd.to_datetime(pd.Index(values, dtype=object), utc=True, format="ISO8601", errors="coerce",
-                                 cache=False)
-            candidates = np.flatnonzero(np.asarray(iso.isna()) & present)
+            return pd.to_datetime(pd.Index(values, dtype=object), utc=True, format="ISO8601", errors="coerce",
+                                  cache=False)
         except (ValueError, TypeError, OverflowError):
-            candidates = np.flatnonzero(present)
+            return None
+
+
+def _first_unparseable(values: np.ndarray, iso: pd.DatetimeIndex | None = None) -> int | None:
+    """The row of the first value of ``values`` (objects) that is no timestamp, or None.
+
+    A C-speed ISO-8601 pass (:func:`_iso_coerced`, or ``iso``, its result where the caller has it)
+    finds the candidates; only those are tried one by one (a value in another format that pandas
+    reads, e.g. ``May 10 2024``, is no fault), at most ``UNPARSEABLE_TRIES`` of them (about 10 us
+    each), so an error message never costs a long scan.
+    """
+    present = ~pd.isna(values)
+    iso = _iso_coerced(values) if iso is None else iso
+    candidates = np.flatnonzero(np.asarray(iso.isna()) & present) if iso is not None else np.flatnonzero(present)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         for row in candidates[:UNPARSEABLE_TRIES]:
             try:
                 pd.Timestamp(values[row])
@@ -474,10 +484,15 @@ def _first_unparseable(values: np.ndarray) -> int | None:
     return None
 
 
-def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None, row: int | None = None) -> WorkloadDataError:
+def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None, row: int | None = None,
+                 iso: pd.DatetimeIndex | None = None) -> WorkloadDataError:
     """The error for timestamps that do not parse: the first value at fault and its row (``row``, when the caller
-    has looked for it), which the error keeps as its ``unparsed_row`` (``None`` where none was found)."""
-    row = _first_unparseable(values) if row is None else row
+    has looked for it with ``iso``, the :func:`_iso_coerced` of ``values``), which the error keeps as its
+    ``unparsed_row`` (``None`` where none was found), and the ISO pass as its ``iso_coerced`` (``None`` where pandas
+    refused it)."""
+    if row is None:
+        iso = _iso_coerced(values)
+        row = _first_unparseable(values, iso)
     where = (f"row {row} holds {quote(_plain(values[row]))}, which is no timestamp" if row is not None
              else cut(exc))
     if row is not None and isinstance(values[row], str) and _EPOCH_TEXT.fullmatch(values[row]):
@@ -491,6 +506,7 @@ def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None, ro
             "or numeric epochs with unit=..."
         )
     error.unparsed_row = row  # a long frame's caller refuses that row's key alone (_key_instants), not looking again
+    error.iso_coerced = iso  # ... and reads the other keys' rows from it where they pass the checks (_coerced_rows)
     return error
 
 
@@ -551,9 +567,10 @@ def _check_objects(values: np.ndarray, name: str, text: bool | None = None, offs
     if text or all(isinstance(v, str) or _is_missing(v) for v in values):
         strings = [v for v in values if isinstance(v, str)]
         if not (offsets_agree if offsets_agree is not None else _offsets_agree(strings)):
-            row = _first_unparseable(values)
+            iso = _iso_coerced(values)
+            row = _first_unparseable(values, iso)
             if row is not None:  # "hello" carries no offset, but is no timestamp either
-                raise _unparseable(values, name, row=row)
+                raise _unparseable(values, name, row=row, iso=iso)
             aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
             first = strings[aware.index(False)]
             raise WorkloadDataError(
@@ -1395,15 +1412,20 @@ def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin
 
     The column is parsed whole, as one encoding; where it does not parse for a missing stamp or
     a value that is no timestamp, that row's key is left out and the others' rows are parsed
-    again, together (at most ``MAX_UNPARSED_KEYS`` times). Any other error is the column's.
+    again, together (at most ``MAX_UNPARSED_KEYS`` times), or read from the failed parse's ISO
+    pass where that gives what their own parse would (:func:`_coerced_rows`). Any other error is the column's.
     """
-    rows, unparsed, first = None, set(), None
+    rows, unparsed, first, iso = None, set(), None, None
     while True:
         part = column if rows is None else column.iloc[rows]
+        parsed = (_coerced_rows(part, iso[rows], name) if iso is not None and unit is None and origin is None
+                  else None)
         try:
-            parsed = utc_instants(part, unit=unit, origin=origin, name=name) if len(part) else part.to_numpy()
+            if parsed is None:
+                parsed = utc_instants(part, unit=unit, origin=origin, name=name) if len(part) else part.to_numpy()
         except WorkloadDataError as exc:
-            first = exc if first is None else first  # the whole column's: its rows are the frame's
+            if first is None:  # the whole column's: its rows are the frame's
+                first, iso = exc, exc.__dict__.pop("iso_coerced", None)
             bad = None
             if len(unparsed) < MAX_UNPARSED_KEYS:  # a missing stamp first (the door refuses it in any dtype)
                 missing = np.flatnonzero(part.isna().to_numpy())
@@ -1421,6 +1443,26 @@ def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin
         instants = np.full(len(column), np.datetime64("NaT", "ns"))
         instants[rows] = parsed
         return instants, unparsed
+
+
+def _coerced_rows(part: pd.Series, iso: pd.DatetimeIndex, name: str) -> np.ndarray | None:
+    """The instants of the timestamps ``part`` (some keys' rows of a long frame's column) read from ``iso``, the
+    whole column's ISO pass (:func:`_iso_coerced`) at those rows, where that is what :func:`utc_instants` would
+    return for them; else ``None`` (the caller parses them).
+
+    That holds where ``part`` takes :func:`_from_objects`' ISO path: strings only, none missing or too
+    long, all or none carrying a UTC offset, each read by the ISO pass (which reads each value on its own).
+    """
+    if len(part) == 0 or iso.hasnans or part.dtype != object and not isinstance(part.dtype, pd.StringDtype):
+        return None
+    values = part.to_numpy(dtype=object)
+    if (pd.api.types.infer_dtype(values, skipna=False) != "string" or max(map(len, values)) > MAX_TIMESTAMP_CHARS
+            or not _offsets_agree(values)):
+        return None
+    try:
+        return np.asarray(_normalised(pd.DatetimeIndex(iso), values, name).array, dtype="datetime64[ns]")
+    except WorkloadDataError:
+        return None
 
 
 def _key_time_order(codes: np.ndarray, instants: np.ndarray) -> np.ndarray | None:

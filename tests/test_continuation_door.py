@@ -8,6 +8,8 @@ takes, and it must hand every frame the general path refuses to the general path
 
 from __future__ import annotations
 
+import decimal
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +23,8 @@ from workload_predictor.errors import WorkloadDataError
 LAST = pd.Timestamp("2024-03-10 12:00", tz="UTC")
 FREQ = pd.Timedelta("1min")
 STAMP_KINDS = ["aware_utc", "aware_zone", "naive_ns", "naive_us", "naive_s", "far_s", "with_nat", "strings", "epochs"]
-VALUE_KINDS = ["float", "int", "uint8", "float32", "nan", "negative", "huge", "bool", "nullable", "object"]
+VALUE_KINDS = ["float", "int", "uint8", "float32", "nan", "negative", "huge", "bool", "nullable", "object",
+               "object_none", "object_text", "object_error", "object_decimal", "object_negative"]
 
 
 @st.composite
@@ -63,6 +66,13 @@ def small_frames(draw):
             frame[name] = pd.array([int(v) for v in values], dtype="Int64")
         elif value_kind == "object":
             frame[name] = pd.Series(values, dtype=object)
+        elif value_kind.startswith("object_"):  # numbers as objects, with what a concat of frames brings in
+            cells = ([str(v) for v in values] if value_kind == "object_text" else
+                     [decimal.Decimal(repr(v)) for v in values] if value_kind == "object_decimal" else list(values))
+            cells[draw(st.integers(0, n - 1))] = {"object_none": None, "object_text": " 7 ", "object_error": "ERR",
+                                                  "object_decimal": decimal.Decimal("3.5"),
+                                                  "object_negative": -2}[value_kind]
+            frame[name] = pd.Series(cells, dtype=object)
         else:
             frame[name] = values
     frame = pd.DataFrame(frame)
@@ -136,6 +146,18 @@ def test_prepare_continuation_is_the_same_with_and_without_the_column_read(drawn
         without = _outcome(run)
     _assert_same(with_read, without)
     pd.testing.assert_frame_equal(frame, before)  # the user's frame is never modified
+
+
+@pytest.mark.parametrize("cells", [[4, 5.5], ["4", " 5.5 "], [decimal.Decimal("4"), 5.5]], ids=["numbers", "text",
+                                                                                              "decimal"])
+def test_the_column_read_takes_numbers_in_an_object_column(cells):
+    frame = pd.DataFrame({"timestamp": [LAST + FREQ, LAST + 2 * FREQ], "requests": pd.Series(cells, dtype=object)})
+    before = frame.copy(deep=True)
+    read = _datetime_frame_rows(frame, "timestamp", "requests")
+    assert read is not None  # an update of a concat of per-endpoint frames reads the arrays, as a numeric one does
+    _assert_same(("returned", read), ("returned", _general_path(frame, ["requests"], None)))
+    assert read[1].tolist() == [[4.0], [5.5]]
+    pd.testing.assert_frame_equal(frame, before)
 
 
 def test_the_column_read_copies_the_values():

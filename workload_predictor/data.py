@@ -841,7 +841,8 @@ def _datetime_frame_rows(data: Any, timestamp: str | None,
     """:func:`_rows` then :func:`utc_instants` for the common update frame, read from its columns' arrays.
 
     The common frame: a DataFrame whose ``timestamp`` column holds datetimes without a
-    missing stamp and whose targets hold plain numpy numbers in range. Building a Series
+    missing stamp and whose targets hold numbers in range, plain numpy ones or objects
+    (read as :func:`_numbers` reads them). Building a Series
     per column costs tens of microseconds each, most of a one-row frame's trip through
     the door; the arrays the frame stores are what those Series would hand over. Returns
     the UTC ``datetime64[ns]`` instants and the float64 ``(n, k)`` targets, exactly what the
@@ -870,9 +871,15 @@ def _datetime_frame_rows(data: Any, timestamp: str | None,
     matrix = []
     for position in positions[1:]:
         column = column_array(position)
-        if not (isinstance(column, np.ndarray) and column.dtype.kind in "iuf" and column.shape == (len(data),)):
+        if not (isinstance(column, np.ndarray) and column.dtype.kind in "iufO" and column.shape == (len(data),)):
             return None
-        array = np.array(column, dtype=np.float64)  # as _target_matrix copies a numpy column
+        if column.dtype.kind == "O":  # numbers (or number text) as objects: a concat of per-endpoint frames
+            try:
+                array = _object_numbers(column, columns[position], False)  # as _numbers reads it, a new array
+            except WorkloadDataError:  # a value that is no number: the general path words it
+                return None
+        else:
+            array = np.array(column, dtype=np.float64)  # as _target_matrix copies a numpy column
         if not ((array >= 0) & (array <= MAX_VALUE)).all():
             return None
         matrix.append(array)

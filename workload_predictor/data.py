@@ -565,12 +565,13 @@ def _check_objects(values: np.ndarray, name: str, text: bool | None = None, offs
             "fix or drop that row."
         )
     if text or all(isinstance(v, str) or _is_missing(v) for v in values):
-        strings = [v for v in values if isinstance(v, str)]
+        strings = None if offsets_agree is not None else [v for v in values if isinstance(v, str)]
         if not (offsets_agree if offsets_agree is not None else _offsets_agree(strings)):
             iso = _iso_coerced(values)
             row = _first_unparseable(values, iso)
             if row is not None:  # "hello" carries no offset, but is no timestamp either
                 raise _unparseable(values, name, row=row, iso=iso)
+            strings = [v for v in values if isinstance(v, str)] if strings is None else strings
             aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
             first = strings[aware.index(False)]
             raise WorkloadDataError(

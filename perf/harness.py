@@ -123,14 +123,6 @@ def calls_per_round(operation: Callable[[], Any], round_seconds: float = 0.01) -
     return max(1, min(1000, round(round_seconds / once)))
 
 
-# Rounds of a paired case whose call takes 0.1 s of CPU or more (a fleet's refit update, a backtest, the command
-# line's evaluate run): such a round spans many time slices, so a neighbour moves its per-pair ratio by a few
-# percent, and the median of 5 pairs tells a 2x slow-down (2x) from none (1x) with the 1.5x threshold halfway;
-# each round costs the baseline's call and ours again in every attempt, and three times that in each injected
-# run of perf/test_gate.py, where every attempt fails.
-HEAVY_ROUNDS = 5
-
-
 # -- fresh processes -------------------------------------------------------------------------------
 def run_child(*args: str, timeout: float = 300.0) -> dict:
     """Run ``python -m perf._child ARGS`` from the repository root; its JSON line."""

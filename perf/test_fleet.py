@@ -351,7 +351,7 @@ def test_fleet_update(perf, mode):
 
     fleet, rows = _dlinear_fleet(mode)
     perf.time("fleet_update_call", "dlinear", lambda fleet: fleet.update(rows),
-              setup=lambda: ((copy.deepcopy(fleet),), {}), rounds=harness.HEAVY_ROUNDS if mode == "refit" else 12, warmup_rounds=1,
+              setup=lambda: ((copy.deepcopy(fleet),), {}), rounds=8 if mode == "refit" else 12, warmup_rounds=1,
               extra={"keys": HOT_KEYS, "mode": mode})
 
 

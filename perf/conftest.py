@@ -205,7 +205,7 @@ def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | Non
         lines.append(f"gate: not in the stored baseline, compared with the baseline's code only: {', '.join(code_only)}")
     later = [row.case for row in paired_rows if row.extra.get("later_base")]
     if later:
-        lines.append(f"gate: paired with the later code ({later_base_label(paired_rows)}, budgets.toml later_base) "
+        lines.append(f"gate: paired with the later code ({LATER.label}, budgets.toml later_base) "
                      f"since the baseline's code cannot run them: {', '.join(later)}")
     if LATER.missing:
         lines.append(f"gate: later_base {LATER.missing}")
@@ -249,10 +249,6 @@ def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | Non
                    "reachable (a full clone: git fetch --unshallow) or pass --perf-base=none to gate on the stored "
                    "figures knowingly.")
     return lines, failure
-
-
-def later_base_label(rows: list[Row]) -> str:
-    return next((row.extra["later_base"] for row in rows if row.extra.get("later_base")), "")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,7 +3,7 @@
 Before: a key's row 900 buckets ahead (within max_gap=1000) zero-filled 899 buckets, and each of that key's next 900
 correctly stamped rows was its UpdateOrderError in update_errors_, "drop rows already seen". Now the key's update
 whose first row jumps more than half its window ahead stays undoable until that key's next update, as a per-key
-predictor's does (tests/test_update_jump.py). A global_lstm fleet cannot undo yet: its refusal names the zero run.
+predictor's does (tests/test_update_jump.py). A global_lstm fleet: tests/test_global_update_jump.py.
 """
 
 from __future__ import annotations
@@ -119,11 +119,13 @@ def test_save_and_load_keep_no_undo_while_copy_and_pickle_do(tmp_path):
 
 
 def test_a_global_lstm_key_refuses_rows_after_a_stray_jump_naming_the_zero_run():
-    """A global_lstm fleet cannot undo a key's jump (its shared base absorbed the zero-filled windows): the rows after
-    it are that key's refusal, which now says no row came for the bucket and points to a refit."""
+    """A global_lstm fleet undoes a key's jump only by the next update (tests/test_global_update_jump.py): once
+    another update changed the fit (its shared base absorbed the zero-filled windows), the rows after it are that
+    key's refusal, which says no row came for the bucket and points to a refit."""
     fleet, data = fleet_and_frames("global_lstm", model_params={"max_epochs": 1, "hidden_size": 8})
     fleet.update(stray(data, 30))
-    fleet.update(both(data, N_FIT))
+    fleet.update(both(data, N_FIT).iloc[1:])  # key 'b' alone
+    fleet.update(pd.concat([both(data, N_FIT).iloc[:1], both(data, N_FIT + 1).iloc[1:]]))
     error = fleet.update_errors_["a"]
     assert isinstance(error, UpdateOrderError) and "drop rows already seen" not in str(error)
     stamp = (data["a"]["timestamp"].iloc[N_FIT - 1].tz_localize("UTC") + 30 * FREQ).isoformat()

@@ -180,6 +180,18 @@ class _Jump(typing.NamedTuple):
     stray: pd.Timestamp  # the key's last bucket after the jump: the undo applies to that state, no later one
 
 
+class _GlobalJump(typing.NamedTuple):
+    """A ``global_lstm`` fleet's fit before an update in which a key's rows jumped far ahead (see
+    ``FleetPredictor.update``), with that update's new buckets per key and the fit it published. The undo applies
+    while the fleet still holds ``after`` (no update since): it is that fit, with the key's jumped rows left out."""
+
+    before: FleetGlobal
+    new: tuple  # per key its new buckets ``(m, k)``, or None: what that update passed to ``GlobalLSTM.update``
+    after: FleetGlobal
+    jumped: int  # the buckets the key's jump zero-filled
+    stray: pd.Timestamp  # the key's last bucket after the jump
+
+
 #: A fitted fleet's attributes: ``fit`` sets them all, ``update`` replaces some, and each publishes them together
 #: (:meth:`FleetPredictor._state`), which is what a forecast, a health report or a save reads.
 _FITTED_STATE = ("keys_", "errors_", "targets_", "key_", "fitted_params_", "_blocks", "_predictors", "_global",
@@ -963,9 +975,12 @@ class FleetPredictor(ParamsMixin):
 
         A key's update whose first row jumps far ahead (a clock glitch) is undone by that key's next
         rows if they start before the jumped bucket, as :meth:`WorkloadPredictor.update` undoes it
-        (an :class:`~workload_predictor.errors.UndoneJumpWarning` naming the key), except in a
-        ``global_lstm`` fleet. A batched ``"refit"`` key keeps its series from before the jump for this
-        until its next update (not saved).
+        (an :class:`~workload_predictor.errors.UndoneJumpWarning` naming the key). A batched
+        ``"refit"`` key keeps its series from before the jump for this until its next update. A
+        ``global_lstm`` fleet keeps its fit from before that update and the buckets it added, until
+        the next update: that update undoes the jump by applying them again without the key's rows,
+        then its own; after any other update (a call without the key's rows included) the key's rows
+        before the jumped bucket are refused. Neither is saved; ``copy`` and ``pickle`` keep them.
 
         A key the fleet does not know, or whose rows do not continue its series or hold a
         value that is no number, is reported in ``update_errors_`` and keeps its fit; rows
@@ -1129,11 +1144,13 @@ class FleetPredictor(ParamsMixin):
         the update raises the error, as a fit over the limit does). Where the keys fit one by one but not together, the
         update raises the error, changing nothing: which keys to leave out would be an arbitrary choice, and the caller
         keeps every row to pass over several updates."""
-        state = self._global
+        state = held = self._global
         position = {name: j for j, name in enumerate(state.keys)}
         new: list[np.ndarray | None] = [None] * len(state.keys)
         given = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its new buckets less its zero-filled)
         fitted = _fitted_names(state.keys)
+        jumps, undo, undone, gaps = getattr(self, "_jumps", {}), None, {}, {}
+        threshold = jump_buckets(state.model.window_, self._fitted()["horizon"])
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0), as update_errors_ names it
             try:
@@ -1141,20 +1158,39 @@ class FleetPredictor(ParamsMixin):
                 if j is None:
                     raise _unknown_key(name)
                 freq = state.freqs[j]
+                door_j = dict(freq=freq, target=list(self.targets_), max_gap=self.max_gap, **door)
                 # Each key's door (the buckets its gap zero-fills) within the limit as that key's alone: over it, a
                 # MemoryLimitError in update_errors_ for that key, raised before the buckets are allocated.
                 with memory_limit(self.memory_limit_mb):
                     try:
-                        new[j] = prepare_continuation(rows, last=state.last_timestamp(j), freq=freq,
-                                                      target=list(self.targets_), max_gap=self.max_gap, **door).values
-                    except UpdateOrderError as exc:  # the key's newest buckets name a zero-filled run it falls in
-                        raise order_refusal(exc, state.model.recent_[j], state.last_timestamp(j), freq) from None
+                        found = prepare_continuation(rows, last=state.last_timestamp(j), **door_j)
+                    except UpdateOrderError as exc:
+                        # Rows between the key's last bucket before the update before and the one it jumped to: that
+                        # update is applied again from the fit before it, without this key's rows (stray), if the
+                        # fleet holds the fit it published (no update since).
+                        jump = jumps.get(name)
+                        if (jump is None or jump.after is not state
+                                or not jump.before.last_timestamp(j) < exc.first < jump.stray):
+                            # the key's newest buckets name a zero-filled run it falls in
+                            raise order_refusal(exc, state.model.recent_[j], state.last_timestamp(j), freq) from None
+                        found = prepare_continuation(rows, last=jump.before.last_timestamp(j), **door_j)
+                        undo, undone[j] = jump, undone_text(jump.jumped, jump.before.last_timestamp(j), jump.stray)
+                new[j] = found.values
+                if found.gap > threshold:  # undoable by the next update
+                    gaps[j] = (found.gap, found.last)
                 given[j] = len(rows)
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
-        added = np.array([0 if values is None else len(values) for values in new], dtype=np.int64)
-        model = copy.copy(state.model)  # GlobalLSTM.update replaces its arrays (never writes into them)
+        if undo is not None:  # the update before again, from the fit before it, without the undone keys' rows
+            again = [None if j in undone else values for j, values in enumerate(undo.new)]
+            with memory_limit(self.memory_limit_mb):
+                check_memory("global LSTM update: the update before again, without a key's stray rows",
+                             extra_bytes=_global_update_bytes(undo.before.model, _lengths(again)),
+                             advice=UPDATE_ADVICE)
+                state = self._global_applied(undo.before, again)
+        added = _lengths(new)
+        model = state.model  # the byte estimates' (GlobalLSTM.update replaces its arrays, never writes into them)
         def roll(added: np.ndarray) -> None:  # a global update of added[j] new buckets to key j within the limit
             check_memory("global LSTM update: the validation roll", extra_bytes=_global_update_bytes(model, added),
                          advice=f"{UPDATE_ADVICE} (this update adds {int(added.sum()):,} to {int((added > 0).sum()):,} "
@@ -1200,20 +1236,35 @@ class FleetPredictor(ParamsMixin):
                     if added.any():
                         roll(added)  # the others together
                 if added.any():
-                    model.update(new)
-                    # the updated keys' validation windows, hence calibrations (the others' are unchanged)
-                    calibration = _global_calibration(model, self._fitted()["level"], np.flatnonzero(added))
+                    published = self._global_applied(state, new)
         elif _all_over_limit(errors):  # every key with rows over the limit at its door (its gap zero-filled alone)
             name, error = next(iter(errors.items()))
             raise MemoryLimitError(f"key {quote(str(name))}: {error} No key's update fits within the limit.")
+        if not added.any():  # the fit as it is (a jump it holds stays undoable)
+            published = state
+        self._publish(_global=published, update_errors_=errors)
+        # A key's jump far ahead stays undoable while the fleet holds this fit: with the fit before this update and the
+        # buckets it added (one more fit held, which shares the network and every array this update did not replace).
+        if published is not held:  # an update that changed the fit
+            self._jumps = {state.keys[j]: _GlobalJump(state, tuple(new), published, gap, last)
+                           for j, (gap, last) in gaps.items() if added[j]}
+        for j, text in undone.items():  # once the update is committed: a key's jump undone with its rows
+            warnings.warn(UndoneJumpWarning(f"update: key {quote(str(state.keys[j]))}: {text}"), stacklevel=3)
+        return self
+
+    def _global_applied(self, state: FleetGlobal, new: list) -> FleetGlobal:
+        """``state`` with ``new[j]`` (or nothing) appended to key ``j``: one ``GlobalLSTM.update`` on a copy of the
+        model, and the updated keys' interval and confidence recomputed from their validation windows (the others'
+        are unchanged)."""
+        added = _lengths(new)
+        model = copy.copy(state.model)  # GlobalLSTM.update replaces its arrays (never writes into them)
         rows = np.flatnonzero(added)
         calibrated = {name: getattr(state, name).copy() for name in ("halfwidth", "confidence", "confidence_by_target")}
         if len(rows):
-            for name, values in calibration.items():
+            model.update(new)
+            for name, values in _global_calibration(model, self._fitted()["level"], rows).items():
                 calibrated[name][rows] = values
-        self._publish(_global=dataclasses.replace(state, model=model, length=state.length + added, **calibrated),
-                      update_errors_=errors)
-        return self
+        return dataclasses.replace(state, model=model, length=state.length + added, **calibrated)
 
     # -- persistence -----------------------------------------------------------------------
     def _key_points(self, steps: int) -> np.ndarray:
@@ -1506,6 +1557,11 @@ CALIBRATION_COPIES = 7
 #: The validation windows (bytes, float64) :func:`_global_calibration` calibrates in one call, so that its memory does
 #: not grow with the fleet (16 MB: 2,500 keys of 56 windows x 5 steps x 3 targets).
 CALIBRATION_CHUNK_BYTES = 16e6
+
+
+def _lengths(new: list) -> np.ndarray:
+    """Each key's count of new buckets in ``new`` (an array per key, or None)."""
+    return np.array([0 if values is None else len(values) for values in new], dtype=np.int64)
 
 
 def _global_update_bytes(model: Any, added: np.ndarray) -> float:

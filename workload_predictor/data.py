@@ -900,6 +900,23 @@ class Continuation:
     values: np.ndarray  # float64 (n, k): the rows' values on the grid, zero where no row came
     last: pd.Timestamp  # UTC: the newest bucket
     gap: int = 0  # the zero-filled buckets before the first row
+    missing: np.ndarray | None = None  # (rows,) the zero-filled buckets before each row (None: none between rows)
+
+    def inner_jump(self, threshold: int) -> tuple[int, int] | None:
+        """The newest run of more than ``threshold`` zero-filled buckets between two rows: the buckets up to the row
+        before it (the rows' update before the jump) and the run's length; ``None`` where there is none."""
+        if self.missing is None or len(self.missing) < 2:
+            return None
+        over = np.flatnonzero(self.missing[1:] > threshold)
+        if not len(over):
+            return None
+        row = int(over[-1]) + 1
+        return int(np.sum(self.missing[:row] + 1)), int(self.missing[row])
+
+    def head(self, buckets: int, freq: pd.Timedelta) -> "Continuation":
+        """The first ``buckets`` buckets, as their own continuation (a copy: the rest is not held)."""
+        return Continuation(values=self.values[:buckets].copy(), last=self.last - (len(self.values) - buckets) * freq,
+                            gap=self.gap)
 
 
 def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp, freq: pd.Timedelta,
@@ -953,7 +970,9 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     check_memory("zero-filling new buckets", extra_bytes=8.0 * n_buckets * (values.shape[1] + 1))
     filled = np.zeros((n_buckets, values.shape[1]))
     filled[position - 1] = values
-    return Continuation(values=filled, last=last + n_buckets * freq, gap=int(position[0]) - 1)
+    missing = np.diff(position, prepend=0) - 1
+    return Continuation(values=filled, last=last + n_buckets * freq, gap=int(missing[0]),
+                        missing=missing if len(missing) > 1 and missing[1:].any() else None)
 
 
 def _utc_isoformat(instant: np.datetime64) -> str:

@@ -190,6 +190,11 @@ class _GlobalJump(typing.NamedTuple):
     after: FleetGlobal
     jumped: int  # the buckets the key's jump zero-filled
     stray: pd.Timestamp  # the key's last bucket after the jump
+    head: int = 0  # the key's new buckets before a jump between its rows (kept when that update is applied again)
+
+    def last(self, j: int) -> pd.Timestamp:
+        """Key ``j``'s last bucket before the jump."""
+        return self.before.last_timestamp(j) + self.head * self.before.freqs[j]
 
 
 #: A fitted fleet's attributes: ``fit`` sets them all, ``update`` replaces some, and each publishes them together
@@ -1036,7 +1041,16 @@ class FleetPredictor(ParamsMixin):
                         values = np.concatenate([series.values[moved:], new.values[-len(series.values):]])
                         start = series.start + moved * block.freq.to_timedelta64()
                         refit.append(KeySeries(name, start, block.freq, values))
-                        if new.gap > jump_buckets(block.window[row], horizon):  # undoable until its next update
+                        # Undoable until its next update: the series before it, or where the jump lay between its
+                        # rows (the newest such), the series its rows before the jump slid forward.
+                        threshold = jump_buckets(block.window[row], horizon)
+                        inner = new.inner_jump(threshold) if new.missing is not None else None
+                        if inner is not None:
+                            head = inner[0]
+                            kept = np.concatenate([series.values[head:], new.values[:head][-len(series.values):]])
+                            jumped[name] = _Jump(KeySeries(name, series.start + head * block.freq.to_timedelta64(),
+                                                           block.freq, kept), inner[1], new.last)
+                        elif new.gap > threshold:
                             jumped[name] = _Jump(KeySeries(name, series.start, series.freq, series.values.copy()),
                                                  new.gap, new.last)
                     else:  # its own predictor, fitted on that series, then updated (it keeps its own undo)
@@ -1169,21 +1183,25 @@ class FleetPredictor(ParamsMixin):
                         # update is applied again from the fit before it, without this key's rows (stray), if the
                         # fleet holds the fit it published (no update since).
                         jump = jumps.get(name)
-                        if (jump is None or jump.after is not state
-                                or not jump.before.last_timestamp(j) < exc.first < jump.stray):
+                        if jump is None or jump.after is not state or not jump.last(j) < exc.first < jump.stray:
                             # the key's newest buckets name a zero-filled run it falls in
                             raise order_refusal(exc, state.model.recent_[j], state.last_timestamp(j), freq) from None
-                        found = prepare_continuation(rows, last=jump.before.last_timestamp(j), **door_j)
-                        undo, undone[j] = jump, undone_text(jump.jumped, jump.before.last_timestamp(j), jump.stray)
+                        found = prepare_continuation(rows, last=jump.last(j), **door_j)
+                        undo, undone[j] = jump, jump
                 new[j] = found.values
-                if found.gap > threshold:  # undoable by the next update
-                    gaps[j] = (found.gap, found.last)
+                # Undoable by the next update: a jump before its rows, or between them (the newest such).
+                inner = found.inner_jump(threshold) if found.missing is not None else None
+                if inner is not None:
+                    gaps[j] = (inner[1], found.last, inner[0])
+                elif found.gap > threshold:
+                    gaps[j] = (found.gap, found.last, 0)
                 given[j] = len(rows)
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
         if undo is not None:  # the update before again, from the fit before it, without the undone keys' rows
-            again = [None if j in undone else values for j, values in enumerate(undo.new)]
+            again = [values if j not in undone else values[:undone[j].head] if undone[j].head else None
+                     for j, values in enumerate(undo.new)]
             with memory_limit(self.memory_limit_mb):
                 check_memory("global LSTM update: the update before again, without a key's stray rows",
                              extra_bytes=_global_update_bytes(undo.before.model, _lengths(again)),
@@ -1246,9 +1264,10 @@ class FleetPredictor(ParamsMixin):
         # A key's jump far ahead stays undoable while the fleet holds this fit: with the fit before this update and the
         # buckets it added (one more fit held, which shares the network and every array this update did not replace).
         if published is not held:  # an update that changed the fit
-            self._jumps = {state.keys[j]: _GlobalJump(state, tuple(new), published, gap, last)
-                           for j, (gap, last) in gaps.items() if added[j]}
-        for j, text in undone.items():  # once the update is committed: a key's jump undone with its rows
+            self._jumps = {state.keys[j]: _GlobalJump(state, tuple(new), published, gap, last, head)
+                           for j, (gap, last, head) in gaps.items() if added[j]}
+        for j, jump in undone.items():  # once the update is committed: a key's jump undone with its rows
+            text = undone_text(jump.jumped, jump.last(j), jump.stray)
             warnings.warn(UndoneJumpWarning(f"update: key {quote(str(state.keys[j]))}: {text}"), stacklevel=3)
         return self
 

@@ -21,7 +21,7 @@ from ._memory import UPDATE_ADVICE, check_memory, memory_limit
 from .confidence import (
     RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
-from .data import DEFAULT_MAX_GAP, BucketedSeries, future_index, gap_buckets, prepare_continuation, prepare_series
+from .data import DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, gap_buckets, prepare_continuation, prepare_series
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      quote)
 from .forecast import Forecast
@@ -61,6 +61,12 @@ class _Undo(NamedTuple):
     attributes: dict[str, Any]
     jumped: int  # the buckets the jump zero-filled
     stray: pd.Timestamp  # the jumped bucket: the undo applies to the state the jump made, no later one
+    head: Continuation | None = None  # that update's buckets before a jump between its rows (applied again on undo)
+
+    @property
+    def before(self) -> pd.Timestamp:
+        """The last bucket before the jump."""
+        return self.attributes["last_timestamp_"] if self.head is None else self.head.last
 
 
 def _published_of(state: dict[str, Any], before: _Published | None = None) -> _Published:
@@ -168,9 +174,9 @@ def undone_text(jumped: int, before: pd.Timestamp, stray: pd.Timestamp, recorded
     """What an undone jump of ``jumped`` zero-filled buckets from ``before`` to ``stray`` was, in words (the
     warning's text; ``recorded``: where it is kept, in brackets)."""
     return (f"the update before jumped {jumped + 1} buckets ahead, from {before.isoformat()} to "
-            f"{stray.isoformat()}, and these rows fall between the two: its rows were dropped as stray (a clock "
-            f"glitch) and these continue the series from {before.isoformat()}{recorded}. If the jump was "
-            "right and these rows were late, refit with fit() on the rows as they are.")
+            f"{stray.isoformat()}, and these rows fall between the two: its rows after {before.isoformat()} were "
+            f"dropped as stray (a clock glitch) and these continue the series from {before.isoformat()}{recorded}. If "
+            "the jump was right and these rows were late, refit with fit() on the rows as they are.")
 
 
 def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
@@ -777,7 +783,7 @@ class WorkloadPredictor(ParamsMixin):
         except UpdateOrderError as exc:
             # (A copy taken beside an update may pair its attributes with the undo of the state before them.)
             current = undo is not None and undo.stray == self.last_timestamp_
-            if not current or not undo.attributes["last_timestamp_"] < exc.first < self.last_timestamp_:
+            if not current or not undo.before < exc.first < self.last_timestamp_:
                 raise self._refusal(exc) from None
         return self._undo_jump(undo, data, timestamp, unit, origin)
 
@@ -796,10 +802,13 @@ class WorkloadPredictor(ParamsMixin):
         are dropped); if this update raises, the predictor stays as it was, jump included. Returns what was undone,
         in words."""
         jumped = dict(vars(self))
-        before, stray = undo.attributes["last_timestamp_"], self.last_timestamp_
-        # The attributes before the jump: the ones an update adds (update_seconds_, weights_) are set by this one.
+        before, stray = undo.before, self.last_timestamp_
+        # The attributes before the jumping update: the ones an update adds (update_seconds_, weights_) are set by this
+        # one. Where its jump lay between its rows, the buckets before it are that update, applied again.
         vars(self).update(undo.attributes)
         try:
+            if undo.head is not None:
+                self._update(None, timestamp, unit, origin, new=undo.head)
             self._update(data, timestamp, unit, origin)
         except BaseException:
             vars(self).update(jumped)
@@ -808,15 +817,17 @@ class WorkloadPredictor(ParamsMixin):
         self.undone_jumps_ = (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):], record)
         return undone_text(undo.jumped, before, stray, " (undone_jumps_)")
 
-    def _update(self, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> "WorkloadPredictor":
+    def _update(self, data: Any, timestamp: str | None, unit: str | None, origin: Any,
+                new: Continuation | None = None) -> "WorkloadPredictor":
         """:meth:`update`, from the state the predictor holds now: the jump it made before is neither undone nor
-        forgotten if this raises."""
+        forgotten if this raises. ``new``: the buckets ``data`` continues the series with, checked already."""
         self._check_level()  # the level the interval is calibrated at again, which may have been set since fit
         started = time.perf_counter()
         max_gap = getattr(self, "max_gap", DEFAULT_MAX_GAP)  # older files lack it
         with memory_limit(self.memory_limit_mb):
-            new = prepare_continuation(data, last=self.last_timestamp_, freq=self.freq_, timestamp=timestamp,
-                                       target=list(self.targets_), unit=unit, origin=origin, max_gap=max_gap)
+            if new is None:
+                new = prepare_continuation(data, last=self.last_timestamp_, freq=self.freq_, timestamp=timestamp,
+                                           target=list(self.targets_), unit=unit, origin=origin, max_gap=max_gap)
             # The model forecasts every window the new buckets complete (the validation roll) and adds
             # them to its state: checked before it allocates, as the zero-filling was.
             check_memory("update: the validation roll and model state",
@@ -850,8 +861,14 @@ class WorkloadPredictor(ParamsMixin):
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
-        # The state before a jump far ahead is kept until the next update confirms or contradicts it (see update).
-        undo = _Undo(dict(vars(self)), new.gap, new.last) if new.gap > self._jump_buckets() else None
+        # The state before a jump far ahead is kept until the next update confirms or contradicts it (see update):
+        # before this update, with its buckets before the jump where that lies between its rows (the newest such).
+        threshold = self._jump_buckets()
+        inner = new.inner_jump(threshold) if new.missing is not None else None
+        if inner is not None:
+            undo = _Undo(dict(vars(self)), inner[1], new.last, new.head(inner[0], self.freq_))
+        else:
+            undo = _Undo(dict(vars(self)), new.gap, new.last) if new.gap > threshold else None
         # The commit: one reference swap publishes the new state to predict, then the attributes follow.
         self._published = _published_of({**vars(self), **state}, self._snapshot())
         vars(self).update(state)

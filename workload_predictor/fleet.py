@@ -978,8 +978,8 @@ class FleetPredictor(ParamsMixin):
         forecast follows the shared base. The network is not retrained: fit the fleet
         again to retrain it.
 
-        A key's update whose first row jumps far ahead (a clock glitch) is undone by that key's next
-        rows if they start before the jumped bucket, as :meth:`WorkloadPredictor.update` undoes it
+        A key's update whose rows jump far ahead (a clock glitch: before its first row, or between
+        two rows) is undone by that key's next rows if they start before the jumped bucket, as :meth:`WorkloadPredictor.update` undoes it
         (an :class:`~workload_predictor.errors.UndoneJumpWarning` naming the key). A batched
         ``"refit"`` key keeps its series from before the jump for this until its next update. A
         ``global_lstm`` fleet keeps its fit from before that update and the buckets it added, until

@@ -761,11 +761,12 @@ class WorkloadPredictor(ParamsMixin):
         -----
         An update whose first row is more than half the model's context (``window_ // 2`` buckets, at least
         ``horizon``) after the last bucket zero-fills most of what the forecast reads: a genuine outage, or one row
-        whose clock was wrong. The predictor keeps the state before that jump until the next update. Rows after the
-        jumped bucket confirm it (the kept state is dropped). Rows whose first bucket falls between the bucket before
-        the jump and the jumped one contradict it: the jump is undone (its rows are dropped, recorded in
-        ``undone_jumps_`` and warned of with :class:`UndoneJumpWarning`) and these rows continue the series from
-        the bucket before the jump. ``save`` and ``load`` do not keep the state before a jump (a loaded predictor
+        whose clock was wrong. So does an update with such a run between two of its rows (a batch of correct rows,
+        then a stray one): the jump is the newest such run. The predictor keeps the state before that update (and its
+        buckets before the jump) until the next update. Rows after the update's last bucket confirm the jump (the
+        kept state is dropped). Rows whose first bucket falls between the bucket before the jump and that last
+        bucket contradict it: the jump is undone (its rows are dropped, recorded in ``undone_jumps_`` and warned
+        of with :class:`UndoneJumpWarning`) and these rows continue the series from the bucket before the jump. ``save`` and ``load`` do not keep the state before a jump (a loaded predictor
         refuses those rows as any other); ``copy`` and ``pickle`` do.
         """
         undone = self._update_or_undo(data, timestamp, unit, origin)

@@ -979,13 +979,14 @@ class FleetPredictor(ParamsMixin):
         again to retrain it.
 
         A key's update whose rows jump far ahead (a clock glitch: before its first row, or between
-        two rows) is undone by that key's next rows if they start before the jumped bucket, as :meth:`WorkloadPredictor.update` undoes it
-        (an :class:`~workload_predictor.errors.UndoneJumpWarning` naming the key). A batched
-        ``"refit"`` key keeps its series from before the jump for this until its next update. A
-        ``global_lstm`` fleet keeps its fit from before that update and the buckets it added, until
-        the next update: that update undoes the jump by applying them again without the key's rows,
-        then its own; after any other update (a call without the key's rows included) the key's rows
-        before the jumped bucket are refused. Neither is saved; ``copy`` and ``pickle`` keep them.
+        two rows) is undone by that key's next rows if they start before the jumped bucket, as
+        :meth:`WorkloadPredictor.update` undoes it (an
+        :class:`~workload_predictor.errors.UndoneJumpWarning` naming the key). A batched ``"refit"``
+        key keeps its series from before the jump for this until its next update. A ``global_lstm``
+        fleet keeps its fit from before that update and the buckets it added, until the next update:
+        that update undoes the jump by applying them again without the key's stray rows, then its
+        own; after any other update (a call without the key's rows included) the key's rows before
+        the jumped bucket are refused. Neither is saved; ``copy`` and ``pickle`` keep them.
 
         A key the fleet does not know, or whose rows do not continue its series or hold a
         value that is no number, is reported in ``update_errors_`` and keeps its fit; rows

@@ -21,7 +21,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.test_update_jump import FREQ, N_FIT, assert_same_forecast, feed, fitted, row, stream
-from workload_predictor import FleetPredictor, UpdateOrderError
+from workload_predictor import FleetPredictor, UpdateOrderError, WorkloadDataError
 
 
 def batch(frame: pd.DataFrame, good: int, ahead: int, strays: int = 1) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def test_a_stray_last_row_of_a_batch_is_undone_by_the_correct_rows_after_it(mode
     assert np.array_equal(predictor.series_.values, twin.series_.values)
 
 
-def test_a_gap_between_rows_at_the_threshold_is_no_jump_and_a_real_one_is_confirmed():
+def test_a_gap_between_rows_at_the_threshold_is_no_jump_and_a_real_one_is_confirmed(monkeypatch):
     """window 48, horizon 10: more than 24 zero-filled buckets between rows is a jump; a row after the update's last
     bucket confirms it (the forecast is that of one update holding all the rows, as before)."""
     predictor, frame = fitted()
@@ -75,6 +75,21 @@ def test_a_gap_between_rows_at_the_threshold_is_no_jump_and_a_real_one_is_confir
         confirmed.update(frame.iloc[N_FIT + 3 : N_FIT + 4])
     undone = copy.deepcopy(predictor)
     undone.update(batch(frame, 3, 26))
+    jumped = undone.predict().yhat
+    import workload_predictor.predictor as module
+
+    calls = []
+
+    def refuse_the_rows(*args, **kwargs):  # the update before's rows applied again pass; this update's are refused
+        calls.append(args)
+        if len(calls) == 2:
+            raise WorkloadDataError("refused by the test")
+
+    with monkeypatch.context() as patch:  # an undo whose rows fail changes nothing, and stays undoable
+        patch.setattr(module, "check_memory", refuse_the_rows)
+        with pytest.raises(WorkloadDataError, match="refused by the test"):
+            undone.update(frame.iloc[N_FIT + 3 : N_FIT + 4])
+    np.testing.assert_array_equal(undone.predict().yhat, jumped)
     assert len(feed(undone, [frame.iloc[N_FIT + 3 : N_FIT + 4]])) == 1
 
 

@@ -802,7 +802,7 @@ class WorkloadPredictor(ParamsMixin):
         """Update with ``data`` from the state ``undo`` kept before the last update, which jumped far ahead (its rows
         are dropped); if this update raises, the predictor stays as it was, jump included. Returns what was undone,
         in words."""
-        jumped = dict(vars(self))
+        jumped, published = dict(vars(self)), getattr(self, "_published", None)
         before, stray = undo.before, self.last_timestamp_
         # The attributes before the jumping update: the ones an update adds (update_seconds_, weights_) are set by this
         # one. Where its jump lay between its rows, the buckets before it are that update, applied again.
@@ -812,7 +812,11 @@ class WorkloadPredictor(ParamsMixin):
                 self._update(None, timestamp, unit, origin, new=undo.head)
             self._update(data, timestamp, unit, origin)
         except BaseException:
+            # The jumped state again: its attributes, the forecast state and undo a head's update replaced.
             vars(self).update(jumped)
+            self._undo = undo
+            if published is not None:
+                self._published = published
             raise
         record = (before, stray)
         self.undone_jumps_ = (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):], record)

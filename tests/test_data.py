@@ -265,24 +265,22 @@ _STAMP_SUFFIXES = ["", "Z", "+01:00", "-0530", "+0000", " ", "Z ", "+01:00\t", "
 @example([(0, "", False), (1, "", False)], "+01:00\t")
 @example([(0, "Z", False), (1, "", False)], None)  # aware and naive mixed
 @example([(0, "Z", False), (1, "Z ", False), (2, "+01:00\t", False)], None)  # aware, some behind blanks
+@example([(0, "Z\n", False), (1, "\n", False)], None)  # aware and naive mixed, behind line breaks
 def test_string_columns_pass_the_one_pass_checks_exactly_when_they_pass_the_row_by_row_ones(rows, every):
-    from workload_predictor.data import MAX_TIMESTAMP_CHARS, _check_objects, _strings_pass
+    from workload_predictor.data import _OFFSET_SUFFIX, MAX_TIMESTAMP_CHARS, _offsets_agree
 
     # every: one suffix for all rows (the columns real logs have), or None for each row's own
     strings = [f"2024-01-01T00:00:{second:02d}{suffix if every is None else every}"
                + ("x" * MAX_TIMESTAMP_CHARS if long and every is None else "")
                for second, suffix, long in rows]
     values = np.array(strings, dtype=object)
-    try:
-        _check_objects(values, "timestamp")
-        refused = False
-    except WorkloadDataError:
-        refused = True
+    aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]  # the row-by-row reading
+    assert _offsets_agree(values) == (all(aware) or not any(aware)), strings  # the door's one pass, exact
+    refused = any(len(s) > MAX_TIMESTAMP_CHARS for s in strings) or (any(aware) and not all(aware))
     event(f"refused={refused}")
-    if _strings_pass(values):  # the one-pass check may send a column on to the row checks, never wave one through
-        assert not refused
-    elif not any("\n" in s for s in strings):  # a line break inside a string: lines are not rows, rows decide
-        assert refused, strings
+    if refused:  # the one-pass checks may send a column on to the row checks, never wave one through
+        with pytest.raises(WorkloadDataError):
+            to_utc_index(pd.Series(values))
 
 
 @given(st.lists(st.integers(1, 4), min_size=1, max_size=40), st.sampled_from(["1s", "10s", "1min"]))

@@ -513,37 +513,24 @@ def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None, ro
 _EPOCH_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")  # '1715342400', '1715342400.5': an epoch as a string
 
 
-def _strings_pass(strings: np.ndarray) -> bool:
-    """Whether the strings ``strings`` (no missing value among them) pass :func:`_check_objects`: none longer
-    than ``MAX_TIMESTAMP_CHARS``, and all or none carrying a UTC offset. Each check is one pass in C."""
-    if len(strings) == 0 or max(map(len, strings)) > MAX_TIMESTAMP_CHARS:
-        return len(strings) == 0
-    return _offsets_agree(strings, exact=False)
-
-
-def _offsets_agree(strings: Sequence[str], exact: bool = True) -> bool:
+def _offsets_agree(strings: Sequence[str]) -> bool:
     """Whether all or none of ``strings`` carry a UTC offset: one pass in C over the strings joined by line breaks,
-    or, where a string holds a line break itself (lines are then not rows), ``False``, or with ``exact`` the
-    answer of a search per string."""
+    or, where a string holds a line break itself (lines are then not rows), a search per string."""
     joined = "\n".join(strings)
     if joined.count("\n") == len(strings) - 1:
         aware = len(_OFFSET_SUFFIX_REVERSED.findall("\n" + joined[::-1]))  # at most one match per line
         return aware in (0, len(strings))
-    if not exact:
-        return False
     aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
     return all(aware) or not any(aware)
 
 
-def _check_objects(values: np.ndarray, name: str, text: bool | None = None, offsets_agree: bool | None = None) -> None:
+def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: bool | None = None) -> None:
     """Refuse an object column of timestamps that mixes encodings, holds an absurdly long string, or mixes
     aware and naive stamps, naming the first row at fault.
 
     A column of strings (``text``: strings and None or NaN only; one endpoint's "n/a" among ISO stamps) is
     checked in C-speed passes, whose answer on the offsets the caller may have (``offsets_agree``); only the error
     it raises looks at the strings one by one."""
-    if text is None:
-        text = pd.api.types.infer_dtype(values, skipna=True) == "string"
     numbers = [] if text else [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
     if numbers:
         raise WorkloadDataError(

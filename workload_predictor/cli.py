@@ -562,6 +562,15 @@ def _stamps(values: Any, digits: int = 0, sep: str = " ") -> list[str]:
     return [f"{t}{zone}" for t in text]
 
 
+def _iso_stamps(values: Any, digits: int | None = None) -> list[str]:
+    """Timestamps as the files and JSON the command line writes hold them (``--out``, ``inspect --json``): ISO 8601
+    in UTC marked ``Z`` (``2024-05-10T00:00:10Z``), with ``digits`` decimals of a second (by default as many as the
+    stamps need: 0, 3, 6 or 9). A naive stamp is a UTC one, as the door reads it."""
+    stamps = pd.DatetimeIndex(values)
+    stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+    return _stamps(stamps, _fraction_digits(stamps) if digits is None else digits, sep="T")
+
+
 def _stamp(ts: pd.Timestamp, digits: int = 0) -> str:
     return _stamps([ts], digits)[0]
 
@@ -910,9 +919,9 @@ def _write_forecast(result, path: Path) -> None:
     frame = result.to_frame()
     if isinstance(frame.columns, pd.MultiIndex):
         frame.columns = [f"{target}_{field}" for target, field in frame.columns]
+    frame.index = pd.Index(_iso_stamps(frame.index), name="timestamp")  # as forecast --by writes them
     if path.suffix.lower() == ".json":
         records = frame.reset_index()
-        records["timestamp"] = [t.isoformat() for t in records["timestamp"]]
         # freq_seconds: the bucket width, which turns a bucket's counts into rates (a one-bucket forecast has no
         # second timestamp to take it from)
         payload = {"model": result.model, "freq_seconds": result.freq.total_seconds(), "level": result.level,
@@ -1186,11 +1195,13 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     in_file_order = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column)
     stamps = in_file_order.sort_values()
     check_span(stamps[0], stamps[-1], column, opts["unit"])  # before the spans and steps below are measured
+    digits = _fraction_digits(stamps)
+    iso = lambda stamp: _iso_stamps([stamp], digits)[0]  # noqa: E731 - every stamp of the report to the same decimals
     bucketed = "requests" in frame.columns
     report: dict[str, Any] = {
         "file": str(path), "kind": "bucketed series" if bucketed else "request log", "rows": len(frame),
         "columns": list(map(str, frame.columns)), "timestamp_column": str(column),
-        "first": stamps[0].isoformat(), "last": stamps[-1].isoformat(), "span_s": _seconds(stamps[-1] - stamps[0]),
+        "first": iso(stamps[0]), "last": iso(stamps[-1]), "span_s": _seconds(stamps[-1] - stamps[0]),
     }
     _steps_back(report, in_file_order)
     steps = pd.Series(stamps[1:] - stamps[:-1])
@@ -1205,7 +1216,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         off = np.flatnonzero((steps % width != pd.Timedelta(0)).to_numpy()) if width is not None else []
         report["irregular_steps"] = {"count": len(off)}
         if len(off):
-            report["irregular_steps"].update(first_after=stamps[int(off[0])].isoformat(),
+            report["irregular_steps"].update(first_after=iso(stamps[int(off[0])]),
                                              first_step_s=_seconds(steps.iloc[int(off[0])]))
         counts = pd.to_numeric(frame["requests"], errors="coerce").to_numpy(float)
     else:
@@ -1214,7 +1225,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
             report["median_interarrival_s"] = _seconds(steps.median())
             longest = int(np.argmax(steps.to_numpy()))
             report["longest_gap_s"] = _seconds(steps.iloc[longest])
-            report["longest_gap_after"] = stamps[longest].isoformat()
+            report["longest_gap_after"] = iso(stamps[longest])
             threshold = max(10 * width, pd.Timedelta(seconds=60))
             report["long_gap_threshold_s"] = _seconds(threshold)
             report["long_gaps"] = int((steps > threshold).sum())
@@ -1421,8 +1432,7 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     if len(result) > 60:
         _say(f"... {len(result) - 60:,} more rows" + ("" if out else " (write them all with --out)"))
     if out:
-        table = result.assign(timestamp=[s if s.endswith("Z") else s + "Z"
-                                         for s in _stamps(result["timestamp"], digits, sep="T")])
+        table = result.assign(timestamp=_iso_stamps(result["timestamp"], digits))
         if Path(out).suffix.lower() == ".json":  # the suffix chooses the format, as for one series
             _writing(out, "--out", lambda to: Path(to).write_text(json.dumps(_records(table), indent=2)))
         else:

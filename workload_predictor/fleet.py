@@ -51,7 +51,8 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
-from .predictor import WorkloadPredictor, _fit_anomalies, _point, jump_buckets, order_refusal, undone_text
+from .predictor import (WorkloadPredictor, _fit_anomalies, _point, jump_buckets, order_refusal, undoes_jump,
+                        undone_text)
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -1031,7 +1032,7 @@ class FleetPredictor(ParamsMixin):
                         # update's rows were stray, and these continue the series it had before (as a per-key
                         # predictor's update undoes its jump). Only the state that jump made is undone.
                         jump = jumps.get(name)
-                        if jump is None or jump.stray != series.last or not jump.series.last < exc.first < series.last:
+                        if jump is None or not undoes_jump(jump.series.last, jump.stray, series.last, exc.first):
                             raise order_refusal(exc, block.values[row], series.last, block.freq) from None
                         series = jump.series
                         with memory_limit(self.memory_limit_mb):
@@ -1184,7 +1185,8 @@ class FleetPredictor(ParamsMixin):
                         # update is applied again from the fit before it, without this key's rows (stray), if the
                         # fleet holds the fit it published (no update since).
                         jump = jumps.get(name)
-                        if jump is None or jump.after is not state or not jump.last(j) < exc.first < jump.stray:
+                        if jump is None or jump.after is not state or \
+                                not undoes_jump(jump.last(j), jump.stray, state.last_timestamp(j), exc.first):
                             # the key's newest buckets name a zero-filled run it falls in
                             raise order_refusal(exc, state.model.recent_[j], state.last_timestamp(j), freq) from None
                         found = prepare_continuation(rows, last=jump.last(j), **door_j)

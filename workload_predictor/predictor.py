@@ -170,6 +170,13 @@ def jump_buckets(window: Any, horizon: Any) -> int:
     return max(int(window) // 2, int(horizon))
 
 
+def undoes_jump(before: pd.Timestamp, stray: pd.Timestamp, last: pd.Timestamp, first: pd.Timestamp) -> bool:
+    """Whether rows refused for starting at ``first``, at or before a series' last bucket ``last``, undo the jump an
+    update made from ``before`` to ``stray``: the series is still where that jump left it and ``first`` falls between
+    the two."""
+    return stray == last and before < first < last
+
+
 def undone_text(jumped: int, before: pd.Timestamp, stray: pd.Timestamp, recorded: str = "") -> str:
     """What an undone jump of ``jumped`` zero-filled buckets from ``before`` to ``stray`` was, in words (the
     warning's text; ``recorded``: where it is kept, in brackets)."""
@@ -783,8 +790,7 @@ class WorkloadPredictor(ParamsMixin):
             return None
         except UpdateOrderError as exc:
             # (A copy taken beside an update may pair its attributes with the undo of the state before them.)
-            current = undo is not None and undo.stray == self.last_timestamp_
-            if not current or not undo.before < exc.first < self.last_timestamp_:
+            if undo is None or not undoes_jump(undo.before, undo.stray, self.last_timestamp_, exc.first):
                 raise self._refusal(exc) from None
         return self._undo_jump(undo, data, timestamp, unit, origin)
 

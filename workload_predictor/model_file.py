@@ -554,7 +554,7 @@ def _predictor_bounded(obj: Any, owner: str, settled: bool = True):
     horizon = int(obj.model_.horizon)
     inputs = obj._snapshot().inputs if settled else None
     if inputs is not None and not _within_by_construction(obj.model_, horizon):  # else the model's, checked below
-        yield owner, "forecast", _first(_forecast_from(obj.model_, inputs)), horizon, None
+        yield owner, "forecast", _size_of(obj.model_, inputs, {}, forecast_bound(horizon)), horizon, None
     yield from _model_bounded(obj.model_, owner, horizon)
     yield owner, "interval half-widths", np.asarray(obj.interval_halfwidth_), horizon, None
     mae = getattr(obj, "validation_mae_", None)
@@ -570,39 +570,31 @@ def _model_bounded(model: Any, owner: str, horizon: int):
     """A fitted model's: its forecast, each member's, an LSTM's linear base's (from the context of the model it
     serves), their validation and calibration forecasts and an ensemble's evidence.
 
-    An ensemble's combination reads its members' forecasts from its context; a member whose forecast from its own
-    context is bit for bit the same (:func:`_reads_same`: the same points, or a DLinear or LSTM, which read only
-    their window, ending in the same points) is not asked again. (Not a seasonal median: its cumulative sums read
-    every point given, and from the ensemble's 120 points it differed by 1e-13 from its own 8.) A part whose forecast
-    is within the bound by construction (:func:`_within_by_construction`) is not asked for its own."""
+    A forecast is checked by :func:`_size_of`: where a bound proves it within :func:`forecast_bound` (an LSTM's
+    without its network's forward pass, an ensemble's from its members'), it is not computed. An ensemble's
+    combination reads its members' forecasts from its context; a member whose forecast from its own context is bit
+    for bit the same (:func:`_reads_same`: the same points, or a DLinear or LSTM, which read only their window,
+    ending in the same points) and was computed there is not asked again. (Not a seasonal median: its cumulative
+    sums read every point given, and from the ensemble's 120 points it differed by 1e-13 from its own 8.) A part
+    whose forecast is within the bound by construction (:func:`_within_by_construction`) is not asked for its
+    own."""
     members = getattr(model, "members_", {})
     combines = bool(members) and callable(getattr(model, "_combined", None))
     forecasts: dict[int, np.ndarray] = {}  # by id(member): its forecast [1, H, k] from the ensemble's context
+    sizes: dict[int, np.ndarray] = {}  # by id(member): the size _size_of found of it there
+    bound = forecast_bound(horizon)
     if combines:
-        context = model.context_
-
-        def forecast_of(member: Any) -> np.ndarray:
-            if id(member) not in forecasts:
-                forecast = _forecast_from(member, context)
-                if forecast is None:
-                    raise _NoForecast
-                forecasts[id(member)] = forecast
-            return forecasts[id(member)]
-
-        try:
-            with np.errstate(all="ignore"):
-                combined = model._combined(forecast_of)[0]
-        except Exception:  # noqa: BLE001 - _NoForecast, or a combination of a state no fit produces
-            combined = None
-        yield owner, "forecast", combined, horizon, None
+        yield owner, "forecast", _size_of(model, model.context_, forecasts, bound, sizes), horizon, None
     parts = [("", model), *((f"{name} member's ", member) for name, member in members.items())]
     for label, part in parts:
         own = getattr(part, "context_", None)
         if not isinstance(own, np.ndarray) or own.ndim != 2:
             continue
         if (part is not model or not combines) and not _within_by_construction(part, horizon):
-            read = forecasts.get(id(part)) if combines and _reads_same(part, own, model.context_) else None
-            yield owner, f"{label}forecast", _first(_forecast_from(part, own) if read is None else read), horizon, None
+            read = None
+            if combines and (id(part) in sizes or id(part) in forecasts) and _reads_same(part, own, model.context_):
+                read = sizes[id(part)] if id(part) in sizes else _first(forecasts[id(part)])
+            yield owner, f"{label}forecast", _size_of(part, own, {}, bound) if read is None else read, horizon, None
         base = getattr(part, "base_", None)
         if base is not None and getattr(base, "coef_", None) is not None:
             yield owner, f"{label}linear base's forecast", _forecast_from(base, own), horizon, None
@@ -613,6 +605,88 @@ def _model_bounded(model: Any, owner: str, horizon: int):
     evidence = getattr(model, "evidence_forecast_", None)
     if isinstance(evidence, np.ndarray):
         yield owner, "ensemble evidence forecasts", evidence, horizon, None
+
+
+def _size_of(part: Any, inputs: np.ndarray, forecasts: dict[int, np.ndarray], bound: float,
+             sizes: dict[int, np.ndarray] | None = None) -> np.ndarray | None:
+    """At least the size of ``part``'s forecast ``[1, H, k]`` from ``inputs``, as one value, proven as cheaply as
+    it is within ``bound`` (the check's): without the forecast where its class declares a bound of its own
+    (``_forecast_within`` times the largest input; an LSTM's ``_forecast_size_bound``; an ensemble's
+    ``_combined_size_bound`` of its members' sizes, each found so) and that bound is finite and within ``bound``;
+    else the forecast's own largest size (a combination's from its members' forecasts, each kept in ``forecasts``
+    by id). The declarations are read from the part's own class (:func:`_declared`): a subclass's are its own.
+    None where no forecast is computed (:func:`_forecast_from`, a state no fit produces: load names it). ``sizes``:
+    where given, each member's size found for a combination, by id, is kept there."""
+    try:
+        proven = _declared_bound(part, inputs, forecasts, bound, sizes)
+    except _NoForecast:
+        return None
+    if proven is not None:
+        return np.array([proven])
+    if callable(getattr(part, "_combined", None)) and getattr(part, "members_", None):
+
+        def forecast_of(member: Any) -> np.ndarray:
+            if id(member) not in forecasts:
+                forecast = _forecast_from(member, inputs)
+                if forecast is None:
+                    raise _NoForecast
+                forecasts[id(member)] = forecast
+            return forecasts[id(member)]
+
+        try:
+            with np.errstate(all="ignore"):
+                forecast = part._combined(forecast_of)
+        except Exception:  # noqa: BLE001 - _NoForecast, or a combination of a state no fit produces
+            return None
+    else:
+        forecast = _forecast_from(part, inputs)  # kept for a member's own check (_model_bounded)
+        if forecast is not None:
+            forecasts[id(part)] = forecast
+    if not isinstance(forecast, np.ndarray) or forecast.dtype.kind not in "fiu" or forecast.size == 0:
+        return forecast  # a state no fit produces, left as it is: the check passes it to load
+    return np.array([_largest_size(forecast)])
+
+
+def _kept_size(part: Any, inputs: np.ndarray, forecasts: dict[int, np.ndarray], bound: float,
+               sizes: dict[int, np.ndarray] | None) -> np.ndarray | None:
+    """:func:`_size_of` a combination's member, kept in ``sizes`` (where given) by id."""
+    size = _size_of(part, inputs, forecasts, bound)
+    if sizes is not None and size is not None:
+        sizes[id(part)] = size
+    return size
+
+
+def _declared_bound(part: Any, inputs: np.ndarray, forecasts: dict[int, np.ndarray], bound: float,
+                    sizes: dict[int, np.ndarray] | None = None) -> float | None:
+    """A bound on the size of ``part``'s forecast from ``inputs`` that its class declares (see :func:`_size_of`),
+    where it is finite and within ``bound``; else None. Raises _NoForecast where a member's forecast fails."""
+    within = _declared(part, "_forecast_within")
+    bound_at = _declared(part, "_forecast_size_bound")
+    combined_at = _declared(part, "_combined_size_bound")
+    proven = None
+    with np.errstate(all="ignore"):
+        if isinstance(within, float):
+            proven = within * (1.0 + 1e-6) * _largest_size(inputs) if inputs.size else None
+        elif callable(bound_at):
+            try:
+                proven = bound_at(part, inputs)
+            except Exception:  # noqa: BLE001 - a state no fit produces: its forecast is computed, and fails there
+                proven = None
+        elif callable(combined_at):
+
+            def size_of(member: Any) -> float:
+                size = _kept_size(member, inputs, forecasts, bound, sizes)
+                if size is None:
+                    raise _NoForecast
+                return float(size.max())
+
+            try:
+                proven = combined_at(part, size_of)
+            except _NoForecast:
+                raise
+            except Exception:  # noqa: BLE001 - a state no fit produces: its forecast is computed, and fails there
+                proven = None
+    return proven if isinstance(proven, float) and math.isfinite(proven) and proven <= bound else None
 
 
 def _declared(part: Any, name: str) -> Any:

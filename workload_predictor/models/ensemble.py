@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
@@ -777,6 +778,28 @@ class Ensemble(BaseForecaster):
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         return self._combined(lambda member: member._predict_at(y, origins))
+
+    def _combined_size_bound(self, bound_of: Callable[[BaseForecaster], float]) -> float:
+        """An upper bound on the size of :meth:`_combined`'s forecast given ``bound_of(member)``, at least the size of
+        that member's forecast (save's check, :func:`~workload_predictor.model_file.check_saveable`): each step's
+        weights in size times the bounds of the members the combination reads, plus the median's share in size
+        times the largest slot's bound (a median lies within its values; a slot the LSTM shares with DLinear within
+        the sizes of their shares). NaN where a weight or share is NaN; ``inf`` where it reads no member."""
+        names = list(self.members_)
+        reads = names if self.median_share_ else [name for name in names if self.step_weights_[name].any()]
+        bounds = {name: bound_of(self.members_[name]) for name in reads}
+        total = sum((np.abs(self.step_weights_[name]) * bounds[name] for name in reads), np.zeros(1))
+        median_share = self.median_share_
+        if median_share:
+            slots = []
+            for name in self._slots():
+                slot = bounds[name]
+                if name == "dlinear" and self._lstm_shares_slot():
+                    share = self._lstm_share()
+                    slot = abs(share) * bounds["lstm"] + abs(1.0 - share) * slot
+                slots.append(slot)
+            total = total + abs(median_share) * (np.max(slots) if slots else math.inf)  # NaN kept
+        return float(np.max(total)) if reads else math.inf
 
     def _combined(self, forecast_of: Callable[[BaseForecaster], np.ndarray]) -> np.ndarray:
         """The forecasts ``[n, H, k]`` combined from ``forecast_of(member)`` (each ``[n, H, k]``) of the members the

@@ -99,6 +99,11 @@ class _OutOfTime(Exception):
     """``max_training_time`` ran out while the training windows' targets were prepared."""
 
 
+#: The largest gate input, window input or head output size (float64) under which an LSTM's forecast is bounded
+#: without its forward pass (:meth:`LSTM._forecast_size_bound`): far from float32's 3.4e38, so no sum overflows.
+SIZE_BOUND_LIMIT = 1e30
+
+
 @record_init  # model files rebuild it from its constructor's arguments
 class _PatchLSTM(nn.Module):
     """Patches of the window -> LSTM -> last hidden state -> the whole horizon at once.
@@ -497,6 +502,53 @@ class LSTM(BaseForecaster):
     def _correction_share(self) -> float:
         """The part of the network's correction the forecast adds (files saved before it was weighed: all)."""
         return float(getattr(self, "correction_share_", 1.0))
+
+    def _forecast_size_bound(self, y: np.ndarray) -> float | None:
+        """An upper bound on the size of the forecast from ``y`` (``_predict_at(y, [len(y)])``) without the network's
+        forward pass (save's check, :func:`~workload_predictor.model_file.check_saveable`); None where none is
+        proven, and the forecast is computed.
+
+        An LSTM's hidden state is an output gate (in [0, 1]) times a tanh (in [-1, 1]), so the head's output ``j``
+        is at most ``sum_i |W_ji| + |b_j|`` in size, whatever the window, as long as no gate's input overflows
+        float32 to infinity or NaN. That is proven first: the window's inputs are finite and each gate's input is at
+        most ``sum |W_ih| * max |x| + sum |W_hh| + |b|`` (the hidden state, and a later layer's input, within
+        [-1, 1]; a level-free window's inputs within twice the largest), below ``SIZE_BOUND_LIMIT``. The bound is
+        the base's forecast, computed (a linear map, no network), plus the share of the head's bound, in loads,
+        with a margin of 1e-3 for float32 rounding. None for a network other than this class's own plain one (a
+        quantised copy, dropout while training, projections) or a share of 0 (the base alone: computed, as
+        cheaply)."""
+        network, share = self.network_, self._correction_share()
+        lstm, head = getattr(network, "lstm", None), getattr(network, "head", None)
+        if (type(network) is not _PatchLSTM or type(lstm) is not nn.LSTM or type(head) is not nn.Linear
+                or getattr(self, "quantize", None) is not None or lstm.proj_size or lstm.bidirectional
+                or (network.training and lstm.dropout) or not share or not np.isfinite(share)):
+            return None
+        x = self._tensors(y, np.array([len(y)]), torch.device("cpu"), with_targets=False).numpy()
+        if not np.isfinite(x).all():
+            return None
+        size = float(np.abs(x).max(initial=0.0)) * (2.0 if network.level_targets else 1.0)
+        if not size < SIZE_BOUND_LIMIT:
+            return None
+        parameters = {name: value.detach().cpu().numpy() for name, value in lstm.named_parameters()}
+        for layer in range(lstm.num_layers):
+            gate = (np.abs(parameters[f"weight_ih_l{layer}"]).sum(axis=1, dtype=np.float64) * size
+                    + np.abs(parameters[f"weight_hh_l{layer}"]).sum(axis=1, dtype=np.float64))
+            for bias in (f"bias_ih_l{layer}", f"bias_hh_l{layer}"):
+                if bias in parameters:
+                    gate = gate + np.abs(parameters[bias])
+            if not float(gate.max(initial=0.0)) < SIZE_BOUND_LIMIT:  # also False for NaN
+                return None
+            size = 1.0  # the next layer reads the hidden state
+        reach = np.abs(head.weight.detach().cpu().numpy()).sum(axis=1, dtype=np.float64)
+        if head.bias is not None:
+            reach = reach + np.abs(head.bias.detach().cpu().numpy())
+        if not float(reach.max(initial=0.0)) < SIZE_BOUND_LIMIT:
+            return None
+        origins = np.array([len(y)])
+        scale, offset = np.abs(np.asarray(self.scale_, dtype=np.float64)), np.abs(np.asarray(self.offset_))
+        base = np.abs(self._base_forecast(y, origins)[0])  # [H, k]
+        bound = (base + abs(share) * reach.reshape(self.horizon, -1) * 1.001) * scale + offset
+        return float(bound.max(initial=0.0)) * (1.0 + 1e-6)
 
     def _validation_forecast(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """The validation tail's forecasts, with ``correction_share_`` of the network's correction.

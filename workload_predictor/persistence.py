@@ -32,6 +32,7 @@ format layer is a ``ModelFileError``.
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import hashlib
 import io
@@ -482,9 +483,15 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
 
     A state whose file load would refuse for what a fit can reach is refused first, nothing written
     (:class:`~workload_predictor.errors.UnsaveableModelError`): a forecast beyond what a model file may hold
-    (:func:`~workload_predictor.model_file.check_saveable`), more JSON items than load reads.
+    (:func:`~workload_predictor.model_file.check_saveable`), more JSON items than load reads. The state checked is
+    the state written (a shallow copy of ``obj``), also beside an ``update`` in another thread.
     """
     path = _path_to_write(path)
+    # The state checked is the state written: one shallow copy (a predictor's attributes copied at once, in C, which
+    # no other thread interleaves with, as dumps copies an object's) is checked and dumped. An update in another
+    # thread replaces the original's attributes, never writes into them, so one landing between the check and the
+    # dump is not saved unchecked: the file holds the state before it.
+    obj = copy.copy(obj)
     model_file.check_saveable(obj)
     data = dumps(obj)
     directory = path.parent

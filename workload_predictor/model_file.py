@@ -229,9 +229,11 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     if stamps is not None:
         last = obj.last_timestamp_.tz_localize(None).to_datetime64()
         if not isinstance(stamps, np.ndarray) or stamps.dtype != np.dtype("datetime64[ns]") or stamps.ndim != 1 \
-                or not 1 <= len(stamps) <= RECENT_BUCKETS or (np.diff(stamps) <= np.timedelta64(0)).any() \
-                or stamps[-1] > last:
-            refuse(f"keeps its flagged buckets as {quote(stamps)}, not 1 to {RECENT_BUCKETS:,} increasing UTC "
+                or not len(stamps) <= RECENT_BUCKETS or (np.diff(stamps) <= np.timedelta64(0)).any() \
+                or (len(stamps) and stamps[-1] > last):
+            # None where none was flagged; none (empty) where every flagged bucket lies before the newest
+            # RECENT_BUCKETS at fit: a fit's file holds that.
+            refuse(f"keeps its flagged buckets as {quote(stamps)}, not 0 to {RECENT_BUCKETS:,} increasing UTC "
                    "timestamps up to its last bucket")
     flagged = getattr(obj, "input_anomalies_", None)
     if flagged is None:

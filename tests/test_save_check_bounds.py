@@ -138,3 +138,13 @@ def test_a_bound_beyond_the_limit_computes_the_forecast(fitted, monkeypatch):
     ran = forwards(lstm.network_)
     model_file.check_saveable(predictor)
     assert len(ran) == 1  # the combination's, reused for the member's own
+
+
+def test_a_flat_forecasts_bound_holds_for_loads_only():
+    """``_forecast_within`` is declared for loads (>= 0): inputs of other signs (a state no fit produces, in which a
+    seasonal median's shift reaches 3 times the largest) get no bound; the forecast is computed."""
+    from workload_predictor.models.baselines import Naive
+
+    loads, signed = np.array([[5.0], [1.0]]), np.array([[-5.0], [1.0]])
+    assert model_file._declared_bound(Naive(), loads, {}, 1e30) == pytest.approx(5.0, rel=1e-5)
+    assert model_file._declared_bound(Naive(), signed, {}, 1e30) is None

@@ -473,8 +473,10 @@ def check_saveable(obj: Any) -> None:
     not finite. A series growing faster than any trend (50 % a bucket up to near ``MAX_VALUE``) forecasts so; the
     forecast stands in memory, but a file of it would load nowhere.
 
-    Only these values are checked (computed once each, as load computes them; the stored arrays read in place; a
-    forecast within the bound by construction, a flat baseline's, a seasonal median's beyond one step, not at all),
+    Only these values are checked (computed once each, as load computes them, or bounded without computing them
+    where a bound proves them within, as an LSTM's without its network's forward pass, :func:`_size_of`; the stored
+    arrays read in place; a forecast within the bound by construction, a flat baseline's, a seasonal median's beyond
+    one step, not at all),
     not load's other checks, which no fit fails: a state no fit produces (a window longer than the points it reads,
     a forecast that fails) is left to load, which refuses it naming what is wrong. Raises
     :class:`~workload_predictor.errors.UnsaveableModelError`."""

@@ -228,6 +228,34 @@ def evidence_shrinkage(difference: np.ndarray, origins: np.ndarray, horizon: int
     return t, float(np.clip(-t / critical, 0.0, 1.0)) + 0.0  # + 0.0: no negative zero
 
 
+def significantly_better(differences: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Per row of ``differences`` ``[m, v]`` (a candidate's error less a reference's per origin, as
+    :func:`evidence_shrinkage` reads them), whether :func:`evidence_shrinkage` gives the row a full shrinkage
+    (``>= 1``): the candidate beats the reference by a significant margin. ``[m]`` bool.
+
+    The same numbers as :func:`evidence_shrinkage` row by row, in the same order of operations (each block's sum
+    accumulated origin by origin, as ``np.bincount`` adds them; the means and spreads reduced along each row), for
+    ``m`` rows at once instead of a call per row.
+    """
+    differences = np.asarray(differences, dtype=np.float64)
+    origins = np.asarray(origins)
+    blocks = (origins - origins.min()) // max(int(horizon), 1)
+    _, labels = np.unique(blocks, return_inverse=True)
+    labels = labels.reshape(-1)
+    counts = np.bincount(labels)
+    if len(counts) < 2 or len(differences) == 0:
+        return np.zeros(len(differences), dtype=bool)
+    sums = np.zeros((len(differences), len(counts)))
+    for column, label in enumerate(labels):
+        sums[:, label] += differences[:, column]
+    means = sums / counts
+    with np.errstate(divide="ignore", invalid="ignore"):  # a row holding an infinite or missing value decides no
+        mean, spread = means.mean(axis=1), means.std(axis=1, ddof=1)
+        t = mean / (spread / math.sqrt(len(counts)))
+    constant = spread <= 1e-12 * np.maximum(1.0, np.abs(mean))
+    return np.where(constant, mean < 0, -t / student_t_critical(len(counts) - 1) >= 1.0)
+
+
 def evidence_share(difference: np.ndarray, origins: np.ndarray, horizon: int) -> tuple[float, float]:
     """The weight ``(t, share)`` a candidate takes beside a reference that has no prior claim to it.
 

@@ -24,7 +24,7 @@ from .._memory import check_memory
 from .._threads import single_blas_thread
 from ..windows import fit_scale, targets_at, validation_origins, window_moments, windows_at
 from .base import MIN_TRAIN_WINDOWS
-from .combination import evidence_shrinkage
+from .combination import significantly_better
 from . import dlinear
 from .dlinear import (DEFAULT_WINDOWS, SEARCH_SHARE, CentredStats, DLinear, WindowStats, _branch_penalty,
                       affordable_origins, blend_weights, level_map, pass_seconds, pass_units, shift_cross,
@@ -600,8 +600,8 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
         for i in np.unique(best[undecided]):
             series = np.flatnonzero(undecided & (best == i))
             trial_score[series], trial_by_origin[series] = errors(series, usable[i], other)
-            for b, difference in zip(series, trial_by_origin[series] - by_origin[series, i]):
-                switch[b] = evidence_shrinkage(difference, origins_val, horizon)[1] >= 1.0
+            switch[series] = significantly_better(trial_by_origin[series] - by_origin[series, i], origins_val,
+                                                  horizon)
         series = np.flatnonzero(switch)
         scored = len(usable)  # the candidates scored again with ``other`` before the deadline
         if len(series):

@@ -151,8 +151,23 @@ class BatchCentred:
     count: np.ndarray  # (S,) each series' total window weight (CentredStats.count)
 
     @classmethod
-    def of(cls, stats: BatchStats) -> "BatchCentred":
+    def of(cls, stats: BatchStats, in_place: bool = False) -> "BatchCentred":
+        """The centred moments of ``stats``; ``in_place``: the Gram matrices written over ``stats.xx`` (read no
+        more), a block of series at a time (``SOLVE_BLOCK_ELEMENTS``), so no second ``(S, W, W)`` array is
+        allocated: the same numbers."""
         mean_x, mean_y = stats.sum_x / stats.count, stats.sum_y / stats.count
+        if in_place:
+            gram = stats.xx
+            width = gram.shape[1]
+            block = max(1, SOLVE_BLOCK_ELEMENTS // max(width * width, 1))
+            spread = np.empty((min(block, len(gram)), width, width))
+            for i in range(0, len(gram), block):
+                part = spread[: len(gram[i : i + block])]
+                np.multiply(mean_x[i : i + block, :, None], mean_x[i : i + block, None, :], out=part)
+                part *= stats.count
+                np.subtract(gram[i : i + block], part, out=gram[i : i + block])
+            return cls(mean_x, mean_y, gram, stats.xy - stats.sum_x[:, :, None] * mean_y[:, None, :],
+                       np.full(len(mean_x), float(stats.count)))
         # Written in xx's layout (the product's own would follow mean_x's strides), then turned into the centred
         # Gram in place: no second (S, W, W) array, and the layout of xx - spread, which the order of summation of
         # the reductions reading it (traces, solves) follows.
@@ -532,7 +547,7 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
             return [{middle: 1.0} for _ in range(n_series)], [{} for _ in range(n_series)], np.full(n_series,
                                                                                                     alphas[0])
         unscored([b for b in range(n_series) if (element or {}).get(b) is None])
-    centred = BatchCentred.of(batched_window_stats(z, newest, widest, horizon))
+    centred = BatchCentred.of(batched_window_stats(z, newest, widest, horizon), in_place=True)  # xx read no more
     middles = []  # the weighted series whose newest origins' own pass does not fit either
     for b, weights in (element or {}).items():
         if weights is None:

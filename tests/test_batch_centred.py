@@ -1,0 +1,22 @@
+"""``BatchCentred.of(in_place=True)`` (the window search's, over its own X^T X) gives the same numbers as the copy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workload_predictor.models import dlinear_batched
+from workload_predictor.models.dlinear_batched import BatchCentred, batched_window_stats
+
+
+@pytest.mark.parametrize("block_elements", [2**20, 3 * 24 * 24])  # one block; blocks of 3 series and a partial one
+def test_in_place_centring_gives_the_same_moments_and_leaves_no_copy(monkeypatch, block_elements):
+    monkeypatch.setattr(dlinear_batched, "SOLVE_BLOCK_ELEMENTS", block_elements)
+    z = np.random.default_rng(0).gamma(2.0, 50.0, (10, 300))
+    copied = BatchCentred.of(batched_window_stats(z, np.arange(24, 291), 24, 10))
+    stats = batched_window_stats(z, np.arange(24, 291), 24, 10)
+    centred = BatchCentred.of(stats, in_place=True)
+    assert centred.gram is stats.xx  # written over X^T X
+    for name in ("mean_x", "mean_y", "gram", "cross", "count"):
+        np.testing.assert_array_equal(getattr(centred, name), getattr(copied, name))
+    assert np.array_equal(centred.gram, centred.gram.transpose(0, 2, 1))  # still exactly symmetric

@@ -882,7 +882,18 @@ def settle_targets(actual: np.ndarray, origins: np.ndarray, runs: list[tuple[int
 def settle(values: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.ndarray:
     """A copy of ``values`` with each of ``runs`` (``(first, last, target index, median)``) set to its median."""
     changed = values.copy()
-    for first, last, col, median in runs:
+    if len(runs) < 64:
+        for first, last, col, median in runs:
+            changed[first : last + 1, col] = median
+        return changed
+    firsts, lasts, cols, medians = (np.array(part) for part in zip(*runs))
+    order = np.lexsort((firsts, cols))
+    # Runs of one bucket set at once where no two runs of a target overlap (then the order they are set in is moot).
+    apart = not bool(((cols[order][1:] == cols[order][:-1]) & (firsts[order][1:] <= lasts[order][:-1])).any())
+    single = (firsts == lasts) if apart else np.zeros(len(runs), dtype=bool)
+    changed[firsts[single], cols[single]] = medians[single]
+    for i in np.flatnonzero(~single).tolist():
+        first, last, col, median = runs[i]
         changed[first : last + 1, col] = median
     return changed
 
@@ -899,17 +910,49 @@ def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> l
     runs = []
     for col in sorted({c for _, c in flagged}):
         positions = sorted(p for p, c in flagged if c == col)
-        end = -1
-        for first in positions:
+        column = values[:, col]
+        medians = [flagged[(first, col)] for first in positions]
+        # A burst of one bucket (the next is back, :func:`_first_back`'s first test) is judged for all at once: a
+        # sparse series holds thousands of them. It covers no later flag; the others are searched in order.
+        quick = _back_next(column, np.asarray(positions, dtype=np.int64), np.asarray(medians, dtype=np.float64))
+        end, stop, longer = -1, len(positions), []
+        for i in np.flatnonzero(~quick).tolist():
+            first = positions[i]
             if first <= end:
                 continue  # inside the burst already found
-            median = flagged[(first, col)]
-            back = _first_back(values[:, col], first, median, abs(values[first, col] - median) / K, positions)
+            median = medians[i]
+            back = _first_back(column, first, median, abs(values[first, col] - median) / K, positions)
             if back is None:
-                break  # still going: it and every later flag stand
+                stop = i  # still going: it and every later flag stand
+                break
             end = back - 1
-            runs.append((first, end, col, median))
+            longer.append((i, end))
+        found = [(i, positions[i]) for i in np.flatnonzero(quick[:stop]).tolist()]
+        if longer:  # those inside a longer burst belong to it
+            starts = np.array([positions[i] for i, _ in longer], dtype=np.int64)
+            ends = np.array([last for _, last in longer], dtype=np.int64)
+            at = np.array([first for _, first in found], dtype=np.int64)
+            before = np.searchsorted(starts, at, side="left") - 1
+            inside = (before >= 0) & (ends[np.maximum(before, 0)] >= at)
+            found = [item for item, within in zip(found, inside.tolist()) if not within]
+            found = sorted(found + [(i, positions[i]) for i, _ in longer])
+            last_of = dict(longer)
+        else:
+            last_of = {}
+        runs.extend((first, last_of.get(i, first), col, medians[i]) for i, first in found)
     return runs
+
+
+def _back_next(column: np.ndarray, positions: np.ndarray, medians: np.ndarray) -> np.ndarray:
+    """For each flagged position (ascending, each once) with its reference median: whether the next position is not
+    flagged and within a ``K``-th of the flag's deviation from that median (:func:`_first_back`'s first test)."""
+    after = positions + 1
+    result = after < len(column)
+    result[:-1] &= positions[1:] != after[:-1]
+    at = np.flatnonzero(result)
+    reach = np.abs(column[positions[at]] - medians[at]) / K
+    result[at] = np.abs(column[after[at]] - medians[at]) <= reach
+    return result
 
 
 def _first_back(column: np.ndarray, first: int, median: float, reach: float, flagged: list[int]) -> int | None:

@@ -84,8 +84,8 @@ from __future__ import annotations
 import bisect
 import collections
 import functools
-import hashlib
 import threading
+import zlib
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -352,21 +352,31 @@ def _leading(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, floa
 
 
 class _Scanned:
-    """A series :func:`series_flags` scanned (its length, a digest of its values and of its floor, the values
-    themselves, not copied) and its flags."""
+    """A series :func:`series_flags` scanned (its length, its values themselves, not copied, a checksum of them as
+    they were scanned, and its floor) and its flags.
 
-    __slots__ = ("length", "digest", "values", "flags")
+    A series is reused only where its values and its floor are the kept ones bit for bit (compared in full, a few
+    passes' worth of memory reads) and the kept values still have the checksum they were scanned with: a write into
+    them since (no fit writes into the series it scans) is seen, at a CRC-32's 1 in 2**32 miss, without a copy of
+    the series held for the fit."""
 
-    def __init__(self, length: int, digest: bytes, values: np.ndarray,
+    __slots__ = ("length", "checksum", "values", "floor", "flags")
+
+    def __init__(self, length: int, checksum: int, values: np.ndarray, floor: np.ndarray,
                  flags: list[tuple[int, int, float, float, float]]):
-        self.length, self.digest, self.values, self.flags = length, digest, values, flags
+        self.length, self.checksum, self.values, self.floor, self.flags = length, checksum, values, floor, flags
 
     @staticmethod
-    def _digest(values: np.ndarray, floor: np.ndarray) -> bytes:
-        hashed = hashlib.blake2b(np.ascontiguousarray(values, dtype=np.float64), digest_size=16)
-        hashed.update(np.ascontiguousarray(floor, dtype=np.float64))
-        hashed.update(repr(values.shape).encode())
-        return hashed.digest()
+    def _checksum(values: np.ndarray) -> int:
+        return zlib.crc32(np.ascontiguousarray(values, dtype=np.float64))
+
+    @staticmethod
+    def _same(values: np.ndarray, other: np.ndarray) -> bool:
+        """Whether ``values`` and ``other`` hold the same float64 values bit for bit (NaN alike, -0.0 not 0.0)."""
+        if values.shape != other.shape:
+            return False
+        bits = (np.ascontiguousarray(a, dtype=np.float64).view(np.uint64) for a in (values, other))
+        return bool(np.array_equal(*bits))
 
     @classmethod
     def keep(cls, values: np.ndarray, floor: np.ndarray, flags: list) -> None:
@@ -376,7 +386,13 @@ class _Scanned:
         if not _SCANNED.__dict__.get("depth"):
             _SCANNED.__dict__.pop("last", None)
             return
-        _SCANNED.last = cls(len(values), cls._digest(values, floor), values, flags)
+        floor = np.array(floor, dtype=np.float64)  # its own copy (one value per target)
+        _SCANNED.last = cls(len(values), cls._checksum(values), values, floor, flags)
+
+    def _holds(self, values: np.ndarray, floor: np.ndarray) -> bool:
+        """Whether ``values`` (at most the kept length) is the start of the kept series as scanned, for its floor."""
+        return self._same(np.asarray(floor), self.floor) and \
+            self._same(values, self.values[: len(values)]) and self._checksum(self.values) == self.checksum
 
     def reused(self, values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, float, float, float]] | None:
         """The flags of ``values`` where it starts with the kept series (only the positions after it scanned), or
@@ -385,13 +401,11 @@ class _Scanned:
         it only (the series' first ones on the ``LEADING_SPAN`` after them, which both hold); the kept series stays."""
         m = self.length
         if LEADING_SPAN <= len(values) < m:
-            if values.shape[1:] != self.values.shape[1:] or self._digest(self.values, floor) != self.digest or \
-                    not np.array_equal(values, self.values[: len(values)]):
+            if not self._holds(values, floor):
                 return None
             end = bisect.bisect_left(self.flags, (len(values),))
             return self.flags[:end]
-        if len(values) < m or (m < LEADING_SPAN and len(values) > m) or \
-                self._digest(values[:m], floor) != self.digest:
+        if len(values) < m or (m < LEADING_SPAN and len(values) > m) or not self._holds(values[:m], floor):
             return None
         if len(values) == m:
             return self.flags

@@ -124,7 +124,7 @@ RECENT_BUCKETS = 1000  # health() counts the anomalies among the newest buckets 
 _CHUNK = 65536  # positions checked at once at fit (bounds the temporary arrays)
 # Under a time limit (max_training_time), the held buckets (see scan) are judged again only until the deadline, less
 # the time the model's fit needs after the scan: this many passes of the plain rule over the series
-# (``_deadline.SERIES_PACE``, measured by the scan). The stage cut is "input-anomaly chains". The sweep reads the
+# (``_deadline.SERIES_PACE``, measured by the scan; a model may need more: its ``scan_passes``). The stage cut is "input-anomaly chains". The sweep reads the
 # clock every CLOCK_EVERY buckets.
 MODEL_PASSES = 8
 CLOCK_EVERY = 1024
@@ -273,10 +273,12 @@ def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = R
     return [found[:4] for found in scan(values, start, floor, reference, k, known, offset)]
 
 
-def fit_scan(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
-    """A fitted series' scale floor (:func:`floor_of`) and its flagged buckets (:func:`scan_series` from its start)."""
+def fit_scan(values: np.ndarray, passes: float = MODEL_PASSES) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
+    """A fitted series' scale floor (:func:`floor_of`) and its flagged buckets (:func:`scan_series` from its start).
+    ``passes``: the model's fit after the scan, in passes of the plain rule (its reserve under a time limit, see
+    ``MODEL_PASSES``)."""
     floor = floor_of(values)
-    return floor, scan_series(values, 0, floor)
+    return floor, [found[:4] for found in series_flags(values, floor, passes)]
 
 
 def scan_series(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int, int, float, float]]:
@@ -292,7 +294,8 @@ def scan_series(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple
     return [found[:4] for found in series_flags(values, floor) if found[0] >= start]
 
 
-def series_flags(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, float, float, float]]:
+def series_flags(values: np.ndarray, floor: np.ndarray,
+                 passes: float = MODEL_PASSES) -> list[tuple[int, int, float, float, float]]:
     """:func:`scan_series`' flagged buckets of all of ``values`` (``[n, k]``), each with its deviation (as
     :func:`scan`'s), in position order: the one scan whose flags a suffix of the series is judged by.
 
@@ -319,7 +322,7 @@ def series_flags(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, 
         for position in np.flatnonzero(((current > low + reach) | (current < high - reach)).any(axis=1)) + MIN_REFERENCE:
             early.extend(scan(values[: position + 1], int(position), floor, int(position), known=flagged_of(early)))
     found = early if len(values) <= REFERENCE_BUCKETS else early + scan(values, REFERENCE_BUCKETS, floor,
-                                                                        known=flagged_of(early))
+                                                                        known=flagged_of(early), passes=passes)
     _Scanned.keep(values, floor, found)
     return found
 
@@ -450,7 +453,7 @@ def may_flag(reference: np.ndarray, value: np.ndarray, floor: np.ndarray, k: flo
 
 def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
          k: float = K, known: dict[tuple[int, int], float] | None = None,
-         offset: int = 0) -> list[tuple[int, int, float, float, float]]:
+         offset: int = 0, passes: float = MODEL_PASSES) -> list[tuple[int, int, float, float, float]]:
     """:func:`detect`'s flagged buckets, each with its deviation appended (``> k``).
 
     A bucket beyond the rule's reach but not beyond its reference's maximum (or minimum) is *held*:
@@ -508,7 +511,7 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
     if not sum(len(rows) for rows, _ in held):
         return found
     positions, cols = (np.concatenate(part) for part in zip(*held))
-    with _deadline.limit(None, reserve=MODEL_PASSES * pace * values.size):
+    with _deadline.limit(None, reserve=passes * pace * values.size):
         return _chained(values, start, floor, length, k, found, (positions, cols), known, offset)
 
 

@@ -497,8 +497,9 @@ class WorkloadPredictor(ParamsMixin):
             series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
             gap_buckets(self.max_gap, series.freq)  # a bad max_gap fails here, not at the first update
             # The input-anomaly scan runs before the model's stages, which then fit in the time left after it (the
-            # scan measures the pace of a pass over the series, and leaves the model anomaly.MODEL_PASSES of them).
-            anomalies, flagged = _fit_anomalies(series)
+            # scan measures the pace of a pass over the series, and leaves the model anomaly.MODEL_PASSES of them, or
+            # its scan_passes).
+            anomalies, flagged = _fit_anomalies(series, getattr(model, "scan_passes", anomaly.MODEL_PASSES))
             model.fit(series.values, flagged)
         return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages), anomalies)
 
@@ -1105,11 +1106,12 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     )
 
 
-def _fit_anomalies(series: BucketedSeries) -> tuple[dict[str, Any], dict[tuple[int, int], float]]:
+def _fit_anomalies(series: BucketedSeries,
+                   passes: float = anomaly.MODEL_PASSES) -> tuple[dict[str, Any], dict[tuple[int, int], float]]:
     """The fitted series' scale floor and the buckets far outside their recent range (see :mod:`.anomaly`): the
     predictor's state, and the flagged buckets ``{(position, target index): reference median}`` the model's fit
-    reads."""
-    floor, found = anomaly.fit_scan(series.values)
+    reads. ``passes``: the model's fit after the scan (its reserve under a time limit, see ``anomaly.fit_scan``)."""
+    floor, found = anomaly.fit_scan(series.values, passes)
     index = series.index
     flagged = anomaly.flagged_of(found)
     positions = sorted({position for position, _ in flagged})

@@ -162,6 +162,10 @@ class Ensemble(BaseForecaster):
     #: State a released version stored that this one derives (0.8.0: ``median_share_``): a file's value is dropped
     #: on load (:func:`workload_predictor.persistence.loads`).
     DERIVED_STATE = ("median_share_",)
+    #: Under a time limit, the time the predictor's input-anomaly scan leaves the fit after it, in passes over the
+    #: series (``anomaly.MODEL_PASSES``, one model's): the members' fits, then ``AFTER_MEMBERS_PASSES`` for smoothing
+    #: and the combination. Every member runs its smallest fit (at 1,000,000 sparse buckets, 7.5-8.5 passes together).
+    scan_passes = anomaly.MODEL_PASSES + AFTER_MEMBERS_PASSES
 
     def __init__(
         self,

@@ -1,0 +1,42 @@
+"""Under a time limit the input-anomaly scan judges held buckets again only until the deadline less the model's fit
+after it, in passes of the plain rule: one model's ``anomaly.MODEL_PASSES``, an ensemble's ``scan_passes`` (its
+members' fits, then the time it leaves smoothing and the combination)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import WorkloadPredictor, _deadline, anomaly
+from workload_predictor.models.ensemble import AFTER_MEMBERS_PASSES
+
+
+def _sparse(n=20_000):
+    rng = np.random.default_rng(0)
+    burst = np.where(rng.random(n) < 0.6, 1.0, rng.lognormal(3.0, 1.0, n).round())
+    return np.where(rng.random(n) < 0.95, 0.0, burst)[:, None]
+
+
+@pytest.mark.parametrize("passes", [anomaly.MODEL_PASSES, 12.0])
+def test_the_chains_end_the_models_passes_before_the_deadline(monkeypatch, passes):
+    values = _sparse()
+    seen = []
+    chained = anomaly._chained
+    monkeypatch.setattr(anomaly, "_chained", lambda *a, **k: seen.append(_deadline.current().end) or chained(*a, **k))
+    with _deadline.limit(1000.0) as deadline:
+        anomaly.fit_scan(values, passes)
+    assert len(seen) == 1  # the sweep ran once, under its own limit
+    reserve = passes * deadline.pace[_deadline.SERIES_PACE] * values.size
+    assert reserve > 0
+    assert deadline.end - seen[0] == pytest.approx(reserve, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("model, passes", [("dlinear", anomaly.MODEL_PASSES),
+                                           ("ensemble", anomaly.MODEL_PASSES + AFTER_MEMBERS_PASSES)])
+def test_the_predictor_leaves_its_model_the_passes_its_fit_needs(monkeypatch, model, passes):
+    asked = []
+    fit_scan = anomaly.fit_scan
+    monkeypatch.setattr(anomaly, "fit_scan", lambda values, *a: asked.append(a) or fit_scan(values, *a))
+    frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=600, freq="1s", tz="UTC"),
+                          "requests": _sparse(600)[:, 0]})
+    WorkloadPredictor(model=model, horizon=5).fit(frame)
+    assert asked == [(passes,)]

@@ -40,3 +40,22 @@ def test_the_predictor_leaves_its_model_the_passes_its_fit_needs(monkeypatch, mo
                           "requests": _sparse(600)[:, 0]})
     WorkloadPredictor(model=model, horizon=5).fit(frame)
     assert asked == [(passes,)]
+
+
+def test_a_sweep_that_begins_past_its_deadline_judges_nothing_and_builds_nothing(monkeypatch):
+    """Where the deadline less the model's passes has passed before the held buckets are judged again (a loaded host:
+    the measured pace makes the reserve the whole limit), the sweep is cut at once: the plain rule's flags, and none of
+    its per-flag preparation (a list of the whole series, each flag's raw range: about 50 ms at 1,000,000 sparse
+    buckets)."""
+    values = _sparse()
+    plain = []
+    monkeypatch.setattr(anomaly, "_plain", lambda *a: plain.append(a[1]) or True)
+    with _deadline.limit(1000.0) as deadline:
+        free = anomaly.fit_scan(values, 0.0)[1]
+    assert plain and deadline.stages == []
+    plain.clear()
+    with _deadline.limit(1000.0) as deadline:
+        cut = anomaly.fit_scan(values, 1e12)[1]  # a reserve past the whole limit
+    assert deadline.stages == [anomaly.CHAINS_STAGE]
+    assert plain == []
+    assert set(cut) <= set(free)

@@ -127,7 +127,7 @@ _CHUNK = 65536  # positions checked at once at fit (bounds the temporary arrays)
 # (``_deadline.SERIES_PACE``, measured by the scan; a model may need more: its ``scan_passes``). The stage cut is "input-anomaly chains". The sweep reads the
 # clock every CLOCK_EVERY buckets.
 MODEL_PASSES = 8
-CLOCK_EVERY = 1024
+CLOCK_EVERY = 256
 CHAINS_STAGE = "input-anomaly chains"
 
 
@@ -572,6 +572,10 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     ``UNLOCK_FLOORS`` floors from that median; it starts no burst of its own. The rule reads a burst's value, median
     and the floor only, so an update's scan, given the flags found before, agrees.
     """
+    deadline = _deadline.current()
+    if deadline.end is not None and deadline.expired():
+        deadline.cut(CHAINS_STAGE)  # past the time limit already: none is judged again (the lists below not built)
+        return []
     column = values[:, col]
     points = column.tolist() if bool(np.isfinite(column).all()) else None  # None: NaN among them, numpy's tests
     medians = {f[0]: f[3] for f in flags}
@@ -589,7 +593,6 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     runs: list[tuple[int, int, float, bool]] = []  # (first, last, median, unlocks), in order, not overlapping
     unlocked = -1  # the last bucket of the latest burst that unlocks (runs end in order)
     new = []
-    deadline = _deadline.current()
     for count, (position, is_held) in enumerate(events):
         if deadline.end is not None and not count % CLOCK_EVERY and deadline.expired():
             deadline.cut(CHAINS_STAGE)  # past the time limit: the held buckets left are not judged again

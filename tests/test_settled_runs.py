@@ -81,3 +81,12 @@ def test_settled_runs_of_a_sparse_series_read_each_one_bucket_burst_as_its_media
     runs = anomaly.settled_runs(values, flags)
     assert runs == [(int(p), int(p), 0, 0.0) for p in at]
     assert not anomaly.settle(values, runs).any()
+
+
+def test_settle_reads_runs_beyond_the_series_as_slices_do():
+    """Runs past the series' end, or at negative positions, set what the slice ``first : last + 1`` sets (a run from
+    -1 to -1 sets nothing), however many runs there are."""
+    values = np.zeros((100, 1))
+    runs = [(p, p, 0, 1.0) for p in range(0, 140, 2)] + [(-1, -1, 0, 5.0), (-3, -2, 0, 6.0)]
+    np.testing.assert_array_equal(anomaly.settle(values, runs), _settled_one_at_a_time(values, runs))
+    assert anomaly.settle(values, runs)[99, 0] == 0.0 and anomaly.settle(values, runs)[97, 0] == 6.0

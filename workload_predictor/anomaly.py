@@ -908,8 +908,10 @@ def settle(values: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.nd
         return changed
     firsts, lasts, cols, medians = (np.array(part) for part in zip(*runs))
     order = np.lexsort((firsts, cols))
-    # Runs of one bucket set at once where no two runs of a target overlap (then the order they are set in is moot).
-    apart = not bool(((cols[order][1:] == cols[order][:-1]) & (firsts[order][1:] <= lasts[order][:-1])).any())
+    # Runs of one bucket set at once where every run lies within the series (as a slice reads it) and no two runs of a
+    # target overlap (then the order they are set in is moot); else each in order.
+    apart = bool((firsts >= 0).all() and (lasts < len(values)).all() and (cols >= 0).all()) and \
+        not bool(((cols[order][1:] == cols[order][:-1]) & (firsts[order][1:] <= lasts[order][:-1])).any())
     single = (firsts == lasts) if apart else np.zeros(len(runs), dtype=bool)
     changed[firsts[single], cols[single]] = medians[single]
     for i in np.flatnonzero(~single).tolist():

@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextvars
 import functools
 import threading
 import zlib
@@ -124,9 +125,11 @@ RECENT_BUCKETS = 1000  # health() counts the anomalies among the newest buckets 
 _CHUNK = 65536  # positions checked at once at fit (bounds the temporary arrays)
 # Under a time limit (max_training_time), the held buckets (see scan) are judged again only until the deadline, less
 # the time the model's fit needs after the scan: this many passes of the plain rule over the series
-# (``_deadline.SERIES_PACE``, measured by the scan; a model may need more: its ``scan_passes``). The stage cut is "input-anomaly chains". The sweep reads the
-# clock every CLOCK_EVERY buckets.
+# (``_deadline.SERIES_PACE``, measured by the scan; a model that needs more has ``scan_passes``, which the predictor
+# passes to fit_scan). The stage cut is "input-anomaly chains". The sweep reads the clock every CLOCK_EVERY buckets.
 MODEL_PASSES = 8
+# The passes a fit's model needs after its scan (fit_scan's ``passes``), read by the scans within it.
+_PASSES: contextvars.ContextVar[float] = contextvars.ContextVar("workload_predictor_scan_passes", default=MODEL_PASSES)
 CLOCK_EVERY = 256
 CHAINS_STAGE = "input-anomaly chains"
 
@@ -278,7 +281,11 @@ def fit_scan(values: np.ndarray, passes: float = MODEL_PASSES) -> tuple[np.ndarr
     ``passes``: the model's fit after the scan, in passes of the plain rule (its reserve under a time limit, see
     ``MODEL_PASSES``)."""
     floor = floor_of(values)
-    return floor, [found[:4] for found in series_flags(values, floor, passes)]
+    token = _PASSES.set(passes)
+    try:
+        return floor, scan_series(values, 0, floor)
+    finally:
+        _PASSES.reset(token)
 
 
 def scan_series(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int, int, float, float]]:
@@ -294,8 +301,7 @@ def scan_series(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple
     return [found[:4] for found in series_flags(values, floor) if found[0] >= start]
 
 
-def series_flags(values: np.ndarray, floor: np.ndarray,
-                 passes: float = MODEL_PASSES) -> list[tuple[int, int, float, float, float]]:
+def series_flags(values: np.ndarray, floor: np.ndarray) -> list[tuple[int, int, float, float, float]]:
     """:func:`scan_series`' flagged buckets of all of ``values`` (``[n, k]``), each with its deviation (as
     :func:`scan`'s), in position order: the one scan whose flags a suffix of the series is judged by.
 
@@ -322,7 +328,7 @@ def series_flags(values: np.ndarray, floor: np.ndarray,
         for position in np.flatnonzero(((current > low + reach) | (current < high - reach)).any(axis=1)) + MIN_REFERENCE:
             early.extend(scan(values[: position + 1], int(position), floor, int(position), known=flagged_of(early)))
     found = early if len(values) <= REFERENCE_BUCKETS else early + scan(values, REFERENCE_BUCKETS, floor,
-                                                                        known=flagged_of(early), passes=passes)
+                                                                        known=flagged_of(early))
     _Scanned.keep(values, floor, found)
     return found
 
@@ -453,7 +459,7 @@ def may_flag(reference: np.ndarray, value: np.ndarray, floor: np.ndarray, k: flo
 
 def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
          k: float = K, known: dict[tuple[int, int], float] | None = None,
-         offset: int = 0, passes: float = MODEL_PASSES) -> list[tuple[int, int, float, float, float]]:
+         offset: int = 0) -> list[tuple[int, int, float, float, float]]:
     """:func:`detect`'s flagged buckets, each with its deviation appended (``> k``).
 
     A bucket beyond the rule's reach but not beyond its reference's maximum (or minimum) is *held*:
@@ -511,7 +517,7 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
     if not sum(len(rows) for rows, _ in held):
         return found
     positions, cols = (np.concatenate(part) for part in zip(*held))
-    with _deadline.limit(None, reserve=passes * pace * values.size):
+    with _deadline.limit(None, reserve=_PASSES.get() * pace * values.size):
         return _chained(values, start, floor, length, k, found, (positions, cols), known, offset)
 
 

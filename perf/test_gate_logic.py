@@ -331,6 +331,8 @@ def test_the_later_code_is_loaded_once_and_only_when_a_case_needs_it(monkeypatch
     monkeypatch.setattr(conftest.LATER, "library", None)
     monkeypatch.setattr(conftest.LATER, "missing", "")
     monkeypatch.setattr(conftest.LATER, "commit", "0123456789abcdef")
+    for name in ("label", "folder"):  # what the load sets: restored after the test, which the session's summary reads
+        monkeypatch.setattr(conftest.LATER, name, getattr(conftest.LATER, name))
     monkeypatch.setattr(conftest.paired, "extract", lambda commit, root: loads.append(commit) or Path("/nowhere"))
     monkeypatch.setattr(conftest.paired, "load", lambda folder, label: _copy(label, True))
     first = conftest._later_library()

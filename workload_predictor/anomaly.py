@@ -276,7 +276,8 @@ def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = R
     return [found[:4] for found in scan(values, start, floor, reference, k, known, offset)]
 
 
-def fit_scan(values: np.ndarray, passes: float = MODEL_PASSES) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
+def fit_scan(values: np.ndarray,
+             passes: float = MODEL_PASSES) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
     """A fitted series' scale floor (:func:`floor_of`) and its flagged buckets (:func:`scan_series` from its start).
     ``passes``: the model's fit after the scan, in passes of the plain rule (its reserve under a time limit, see
     ``MODEL_PASSES``)."""

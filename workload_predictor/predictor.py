@@ -21,7 +21,8 @@ from ._memory import UPDATE_ADVICE, check_memory, memory_limit
 from .confidence import (
     RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
-from .data import DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, gap_buckets, prepare_continuation, prepare_series
+from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, gap_buckets, prepare_continuation,
+                   prepare_series)
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      quote)
 from .forecast import Forecast
@@ -774,8 +775,9 @@ class WorkloadPredictor(ParamsMixin):
         buckets before the jump) until the next update. Rows after the update's last bucket confirm the jump (the
         kept state is dropped). Rows whose first bucket falls between the bucket before the jump and that last
         bucket contradict it: the jump is undone (its rows are dropped, recorded in ``undone_jumps_`` and warned
-        of with :class:`UndoneJumpWarning`) and these rows continue the series from the bucket before the jump. ``save`` and ``load`` do not keep the state before a jump (a loaded predictor
-        refuses those rows as any other); ``copy`` and ``pickle`` do.
+        of with :class:`UndoneJumpWarning`) and these rows continue the series from the bucket before the jump.
+        ``save`` and ``load`` do not keep the state before a jump (a loaded predictor refuses those rows as any
+        other); ``copy`` and ``pickle`` do.
         """
         undone = self._update_or_undo(data, timestamp, unit, origin)
         if undone is not None:

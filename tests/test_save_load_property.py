@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workload_predictor import FleetPredictor, WorkloadPredictor, _deadline
+from workload_predictor.anomaly import RECENT_BUCKETS
 from workload_predictor.data import MAX_VALUE
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -36,8 +37,9 @@ MODELS = {  # name: (model, model_params)
 JUMP = 900  # buckets a stray row lies ahead: more than any window // 2 and horizon here, within max_gap (1,000)
 
 
-def loads(kind: str, n: int, rng: np.random.Generator, scale: float) -> np.ndarray:
-    """``n`` buckets of the series shape ``kind`` at about ``scale``."""
+def loads(kind: str, n: int, rng: np.random.Generator, scale: float, bursts: str = "none") -> np.ndarray:
+    """``n`` buckets of the series shape ``kind`` at about ``scale``, with ``bursts`` the scan flags: "none", "anywhere"
+    or "early" (all before the newest RECENT_BUCKETS + 100 buckets, none among the buckets health counts)."""
     t = np.arange(n)
     base = scale * (1 + 0.5 * np.sin(2 * np.pi * t / rng.integers(12, 300)))
     noisy = rng.poisson(np.maximum(base, 0)).astype(float) if scale < 1e6 else base * rng.uniform(0.9, 1.0, n)
@@ -64,8 +66,8 @@ def loads(kind: str, n: int, rng: np.random.Generator, scale: float) -> np.ndarr
     else:  # all_zeros_tail: load, then nothing at all to the end
         y = noisy
         y[rng.integers(0, n):] = 0.0
-    if rng.random() < 0.4 and kind not in ("huge",):  # bursts the scan flags
-        at = rng.integers(0, n, rng.integers(1, 6))
+    if bursts != "none" and kind != "huge":
+        at = rng.integers(0, n if bursts == "anywhere" else max(1, n - RECENT_BUCKETS - 100), rng.integers(1, 6))
         y[at] = np.maximum(y[at], 1.0) * float(rng.choice([1e2, 1e4]))
     return np.minimum(y, MAX_VALUE)
 
@@ -78,13 +80,14 @@ def series(draw) -> tuple[pd.DataFrame, list[str], str, dict]:
     freq = draw(st.sampled_from(FREQS))
     targets = list(TARGETS[: draw(st.integers(1, 2))])
     integer = draw(st.booleans())
+    bursts = draw(st.sampled_from(["none", "anywhere", "early"]))
     rng = np.random.default_rng(seed)
     scale = float(rng.choice([0.3, 5.0, 200.0, 1e5]))
     frame = {"timestamp": START + pd.Timedelta(freq) * np.arange(n)}
     for j, name in enumerate(targets):
-        y = loads(kind, n, rng, scale * (1 + 9 * j))
+        y = loads(kind, n, rng, scale * (1 + 9 * j), bursts)
         frame[name] = np.round(y).astype(np.int64) if integer and kind != "huge" else y
-    meta = {"kind": kind, "seed": seed, "scale": scale, "integer": integer}
+    meta = {"kind": kind, "seed": seed, "scale": scale, "integer": integer, "bursts": bursts}
     return pd.DataFrame(frame), targets, freq, meta
 
 
@@ -186,7 +189,8 @@ def test_every_fitted_or_updated_dlinear_fleet_saves_a_file_load_reads(mode, n_k
     rng = np.random.default_rng(seed)
     width = pd.Timedelta(freq)
     frames = [pd.DataFrame({"endpoint": f"k{i}", "timestamp": START + width * np.arange(n),
-                            "requests": loads(kinds[i], n, rng, float(rng.choice([0.3, 5.0, 200.0])))})
+                            "requests": loads(kinds[i], n, rng, float(rng.choice([0.3, 5.0, 200.0])),
+                                              str(rng.choice(["none", "anywhere", "early"])))})
               for i in range(n_keys)]
     fleet = FleetPredictor(horizon=5, random_state=0, max_training_time=300.0 if ticks is None else float(ticks),
                            **FLEET_MODES[mode])

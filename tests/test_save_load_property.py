@@ -10,6 +10,7 @@ loaded. Fleets (DLinear, refit and incremental) likewise. A refusal found is kep
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import tempfile
 import warnings
@@ -33,6 +34,9 @@ MODELS = {  # name: (model, model_params)
     "dlinear": ("dlinear", None),
     "ensemble": ("ensemble", {"member_params": {"lstm": TINY_LSTM}}),
     "ensemble-flat": ("ensemble", {"members": ("dlinear", "naive", "moving_median", "seasonal_median")}),
+    "ensemble-baselines": ("ensemble", {"members": ("naive", "moving_average", "exponential_smoothing",
+                                                    "seasonal_median")}),
+    "lstm": ("lstm", TINY_LSTM),
 }
 JUMP = 900  # buckets a stray row lies ahead: more than any window // 2 and horizon here, within max_gap (1,000)
 
@@ -117,11 +121,25 @@ def rows(frame: pd.DataFrame, targets: list[str], stamps: pd.DatetimeIndex, rng:
     return pd.DataFrame(new)
 
 
-def assert_round_trip(estimator, folder: Path, name: str) -> None:
-    """Saved and loaded, it forecasts exactly as before."""
+def ticking(ticks: int | None):
+    """A fit or update under ``max_training_time=ticks`` on a clock one tick further at each reading (a time limit
+    then cuts it short at every stage in turn: the states a slow host's fit leaves); ``None``: the real clock. Only
+    fits and updates run under it: a limit's measured pace lives on in its context, which no save or load runs in."""
+    if ticks is None:
+        return contextlib.nullcontext()
+    clock = itertools.count()
+    return _deadline.limit(None, clock=lambda: float(next(clock)))
+
+
+def assert_round_trip(estimator, folder: Path, name: str, same: bool = True) -> None:
+    """Saved and loaded, it forecasts exactly as before (``same=False``: it loads and forecasts the same steps)."""
     loaded = type(estimator).load(estimator.save(folder / f"{name}.wpm"))
     got, want = loaded.predict(), estimator.predict()
-    if isinstance(want, pd.DataFrame):
+    if not same:
+        steps = list(want.columns[:2])  # a fleet's key and timestamp columns
+        assert list(got.columns) == list(want.columns) and got[steps].equals(want[steps])
+        assert np.isfinite(got[["yhat", "lower", "upper"]].to_numpy()).all()
+    elif isinstance(want, pd.DataFrame):
         pd.testing.assert_frame_equal(got, want)
     else:
         assert got.index.equals(want.index)
@@ -130,23 +148,26 @@ def assert_round_trip(estimator, folder: Path, name: str) -> None:
 
 
 def apply(predictor, frame: pd.DataFrame, targets: list[str], freq: str, step: tuple, rng: np.random.Generator,
-          folder: Path, name: str) -> pd.DataFrame:
+          folder: Path, name: str, ticks: int | None) -> pd.DataFrame:
     """Runs one update step on ``predictor``, checking each state it leaves; returns the series the step continued."""
     width = pd.Timedelta(freq)
     last = frame["timestamp"].iloc[-1]
     if step[0] == "rows":
         _, count, gap, burst = step
         new = rows(frame, targets, pd.DatetimeIndex(last + width * (1 + gap + np.arange(count))), rng, burst)
-        predictor.update(new)
+        with ticking(ticks):
+            predictor.update(new)
         assert_round_trip(predictor, folder, name)
         return pd.concat([frame, new], ignore_index=True)
     _, count, burst, undo = step
     stray = rows(frame, targets, pd.DatetimeIndex([last + width * JUMP]), rng, burst)
-    predictor.update(stray)
+    with ticking(ticks):
+        predictor.update(stray)
     assert_round_trip(predictor, folder, f"{name}-jump")  # the jump, still undoable
     after = last if undo else stray["timestamp"].iloc[0]
     new = rows(frame, targets, pd.DatetimeIndex(after + width * (1 + np.arange(count))), rng)
-    predictor.update(new)  # rows on the right clock undo the jump; rows after the stray confirm it
+    with ticking(ticks):
+        predictor.update(new)  # rows on the right clock undo the jump; rows after the stray confirm it
     assert_round_trip(predictor, folder, f"{name}-{'undone' if undo else 'confirmed'}")
     if undo:
         return pd.concat([frame, new], ignore_index=True)
@@ -156,58 +177,73 @@ def apply(predictor, frame: pd.DataFrame, targets: list[str], freq: str, step: t
 
 
 @given(drawn=series(), model=st.sampled_from(sorted(MODELS)), updates=UPDATES, horizon=st.sampled_from([1, 5, 12]),
-       ticks=st.one_of(st.none(), st.integers(1, 400)))
-def test_every_fitted_or_updated_predictor_saves_a_file_load_reads(drawn, model, updates, horizon, ticks):
-    """``ticks``: the fit and updates run under ``max_training_time=ticks`` on a clock one tick further at each
-    reading, so a time limit cuts them short at every stage in turn (the states a slow host's fit leaves)."""
+       level=st.sampled_from([0.5, 0.9, 0.99]), ticks=st.one_of(st.none(), st.integers(1, 400)))
+def test_every_fitted_or_updated_predictor_saves_a_file_load_reads(drawn, model, updates, horizon, level, ticks):
+    """``ticks``: the fit and updates run under ``max_training_time=ticks`` on a ticking clock (see ``ticking``)."""
     frame, targets, freq, meta = drawn
     rng = np.random.default_rng(meta["seed"] + 1)
     name, params = MODELS[model]
-    predictor = WorkloadPredictor(model=name, horizon=horizon, random_state=0, model_params=params,
+    predictor = WorkloadPredictor(model=name, horizon=horizon, level=level, random_state=0, model_params=params,
                                   max_training_time=300.0 if ticks is None else float(ticks))
-    clock = itertools.count()
-    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(), \
-            _deadline.limit(None, clock=None if ticks is None else lambda: float(next(clock))):
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         folder = Path(folder)
-        predictor.fit(frame, target=targets if len(targets) > 1 else targets[0])
+        with ticking(ticks):
+            predictor.fit(frame, target=targets if len(targets) > 1 else targets[0])
         assert_round_trip(predictor, folder, "fit")
         for i, step in enumerate(updates):
-            frame = apply(predictor, frame, targets, freq, step, rng, folder, f"update{i}")
+            frame = apply(predictor, frame, targets, freq, step, rng, folder, f"update{i}", ticks)
 
 
 FLEET_MODES = {"refit": {}, "incremental": {"update_mode": "incremental"}}
+# A fleet's keys: (shape, buckets, first bucket); 30 buckets is too short to fit (the key is reported, not fitted),
+# so the first key has more.
+FLEET_KEYS = st.tuples(
+    st.tuples(st.sampled_from(KINDS), st.sampled_from([150, 400, 1200]), st.integers(0, 300)),
+    st.lists(st.tuples(st.sampled_from(KINDS), st.sampled_from([30, 150, 400, 1200]), st.integers(0, 300)),
+             max_size=3),
+).map(lambda drawn: [drawn[0], *drawn[1]])
+# A fleet's update: (rows per key, first row a burst, keys left out (bit mask), a row of a key it does not know, a
+# key whose row jumps JUMP buckets ahead).
+FLEET_UPDATES = st.lists(st.tuples(st.integers(1, 30), st.booleans(), st.integers(0, 15), st.booleans(),
+                                   st.booleans()), max_size=3)
 
 
-
-@given(mode=st.sampled_from(sorted(FLEET_MODES)), n_keys=st.integers(1, 4), n=st.integers(150, 1200),
-       kinds=st.lists(st.sampled_from(KINDS), min_size=4, max_size=4), seed=st.integers(0, 2**32 - 1),
-       freq=st.sampled_from(FREQS), extra=st.lists(st.tuples(st.integers(1, 30), st.booleans()), max_size=2),
-       ticks=st.one_of(st.none(), st.integers(1, 400)))
-def test_every_fitted_or_updated_dlinear_fleet_saves_a_file_load_reads(mode, n_keys, n, kinds, seed, freq, extra,
-                                                                       ticks):
+@given(mode=st.sampled_from(sorted(FLEET_MODES)), keys=FLEET_KEYS, seed=st.integers(0, 2**32 - 1),
+       freq=st.sampled_from(FREQS), updates=FLEET_UPDATES, ticks=st.one_of(st.none(), st.integers(1, 400)))
+def test_every_fitted_or_updated_dlinear_fleet_saves_a_file_load_reads(mode, keys, seed, freq, updates, ticks):
     rng = np.random.default_rng(seed)
     width = pd.Timedelta(freq)
-    frames = [pd.DataFrame({"endpoint": f"k{i}", "timestamp": START + width * np.arange(n),
-                            "requests": loads(kinds[i], n, rng, float(rng.choice([0.3, 5.0, 200.0])),
+    frames = [pd.DataFrame({"endpoint": f"k{i}", "timestamp": START + width * (first + np.arange(n)),
+                            "requests": loads(kind, n, rng, float(rng.choice([0.3, 5.0, 200.0])),
                                               str(rng.choice(["none", "anywhere", "early"])))})
-              for i in range(n_keys)]
+              for i, (kind, n, first) in enumerate(keys)]
     fleet = FleetPredictor(horizon=5, random_state=0, max_training_time=300.0 if ticks is None else float(ticks),
                            **FLEET_MODES[mode])
-    clock = itertools.count()
-    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(), \
-            _deadline.limit(None, clock=None if ticks is None else lambda: float(next(clock))):
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         folder = Path(folder)
-        fleet.fit(pd.concat(frames, ignore_index=True), key="endpoint")
-        assert_round_trip(fleet, folder, "fit")
-        for i, (count, burst) in enumerate(extra):
+        with ticking(ticks):
+            fleet.fit(pd.concat(frames, ignore_index=True), key="endpoint")
+        # A fit the limit cut short loads, but its loaded forecast may differ: a known defect that
+        # tests/test_fleet_time_limited_file.py pins (strict xfail). Its forecast is compared once that is fixed.
+        same = not fleet.time_limited_stages_
+        assert_round_trip(fleet, folder, "fit", same)
+        for i, (count, burst, left_out, unknown, jump) in enumerate(updates):
             new = []
             for j, frame in enumerate(frames):
+                if left_out >> j & 1:
+                    continue
                 last = frame["timestamp"].iloc[-1]
-                added = rows(frame, ["requests"], pd.DatetimeIndex(last + width * (1 + np.arange(count))), rng, burst)
+                ahead = JUMP if jump and j == 0 else 1
+                stamps = pd.DatetimeIndex(last + width * (ahead + np.arange(count)))
+                added = rows(frame, ["requests"], stamps, rng, burst)
                 added.insert(0, "endpoint", f"k{j}")
-                frames[j] = pd.concat([frame, added], ignore_index=True)
+                frames[j] = pd.concat([frame, added], ignore_index=True)  # a jump's zero-filled buckets left out
                 new.append(added)
-            fleet.update(pd.concat(new, ignore_index=True))
-            assert_round_trip(fleet, folder, f"update{i}")
+            if unknown:
+                new.append(pd.DataFrame({"endpoint": ["unknown"], "timestamp": [START], "requests": [1.0]}))
+            if new:
+                with ticking(ticks):
+                    fleet.update(pd.concat(new, ignore_index=True))
+                assert_round_trip(fleet, folder, f"update{i}", same)

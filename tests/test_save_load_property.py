@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from workload_predictor import FleetPredictor, WorkloadPredictor, _deadline
@@ -209,6 +209,9 @@ FLEET_UPDATES = st.lists(st.tuples(st.integers(1, 30), st.booleans(), st.integer
                                    st.booleans()), max_size=3)
 
 
+# Found: a fit the limit cut short (its scan among the stages) forecasts otherwise once loaded (see
+# tests/test_fleet_time_limited_file.py); it loads.
+@example(mode="incremental", keys=[("sparse_bursts", 150, 0)], seed=1, freq="1s", updates=[], ticks=1)
 @given(mode=st.sampled_from(sorted(FLEET_MODES)), keys=FLEET_KEYS, seed=st.integers(0, 2**32 - 1),
        freq=st.sampled_from(FREQS), updates=FLEET_UPDATES, ticks=st.one_of(st.none(), st.integers(1, 400)))
 def test_every_fitted_or_updated_dlinear_fleet_saves_a_file_load_reads(mode, keys, seed, freq, updates, ticks):

@@ -889,16 +889,17 @@ class Continuation:
     gap: int = 0  # the zero-filled buckets before the first row
     missing: np.ndarray | None = None  # (rows,) the zero-filled buckets before each row (None: none between rows)
 
-    def inner_jump(self, threshold: int) -> tuple[int, int] | None:
-        """The newest run of more than ``threshold`` zero-filled buckets between two rows: the buckets up to the row
-        before it (the rows' update before the jump) and the run's length; ``None`` where there is none."""
-        if self.missing is None or len(self.missing) < 2:
-            return None
-        over = np.flatnonzero(self.missing[1:] > threshold)
-        if not len(over):
-            return None
-        row = int(over[-1]) + 1
-        return int(np.sum(self.missing[:row] + 1)), int(self.missing[row])
+    def jump(self, threshold: int) -> tuple[int, int] | None:
+        """The jump far ahead these buckets make: the newest run of more than ``threshold`` zero-filled buckets
+        between two rows, else the gap before the first row where it is longer. Returns the buckets before the jump
+        (0 for the gap before the first row; else up to the row before the run: the update's rows before the jump)
+        and the run's length; ``None`` where there is none."""
+        if self.missing is not None and len(self.missing) > 1:
+            over = np.flatnonzero(self.missing[1:] > threshold)
+            if len(over):
+                row = int(over[-1]) + 1
+                return int(np.sum(self.missing[:row] + 1)), int(self.missing[row])
+        return (0, self.gap) if self.gap > threshold else None
 
     def head(self, buckets: int, freq: pd.Timedelta) -> "Continuation":
         """The first ``buckets`` buckets, as their own continuation (a copy: the rest is not held)."""

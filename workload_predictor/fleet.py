@@ -1045,16 +1045,12 @@ class FleetPredictor(ParamsMixin):
                         refit.append(KeySeries(name, start, block.freq, values))
                         # Undoable until its next update: the series before it, or where the jump lay between its
                         # rows (the newest such), the series its rows before the jump slid forward.
-                        threshold = jump_buckets(block.window[row], horizon)
-                        inner = new.inner_jump(threshold) if new.missing is not None else None
-                        if inner is not None:
-                            head = inner[0]
+                        jump = new.jump(jump_buckets(block.window[row], horizon))
+                        if jump is not None:
+                            head = jump[0]
                             kept = np.concatenate([series.values[head:], new.values[:head][-len(series.values):]])
                             jumped[name] = _Jump(KeySeries(name, series.start + head * block.freq.to_timedelta64(),
-                                                           block.freq, kept), inner[1], new.last)
-                        elif new.gap > threshold:
-                            jumped[name] = _Jump(KeySeries(name, series.start, series.freq, series.values.copy()),
-                                                 new.gap, new.last)
+                                                           block.freq, kept), jump[1], new.last)
                     else:  # its own predictor, fitted on that series, then updated (it keeps its own undo)
                         batched.append((series, rows))
                 elif name in self._predictors:
@@ -1193,11 +1189,9 @@ class FleetPredictor(ParamsMixin):
                         undo, undone[j] = jump, jump
                 new[j] = found.values
                 # Undoable by the next update: a jump before its rows, or between them (the newest such).
-                inner = found.inner_jump(threshold) if found.missing is not None else None
-                if inner is not None:
-                    gaps[j] = (inner[1], found.last, inner[0])
-                elif found.gap > threshold:
-                    gaps[j] = (found.gap, found.last, 0)
+                jump = found.jump(threshold)
+                if jump is not None:
+                    gaps[j] = (jump[1], found.last, jump[0])
                 given[j] = len(rows)
             except WorkloadDataError as exc:
                 errors[name] = exc

@@ -651,15 +651,6 @@ def _size_of(part: Any, inputs: np.ndarray, forecasts: dict[int, np.ndarray], bo
     return np.array([_largest_size(forecast)])
 
 
-def _kept_size(part: Any, inputs: np.ndarray, forecasts: dict[int, np.ndarray], bound: float,
-               sizes: dict[int, np.ndarray] | None) -> np.ndarray | None:
-    """:func:`_size_of` a combination's member, kept in ``sizes`` (where given) by id."""
-    size = _size_of(part, inputs, forecasts, bound)
-    if sizes is not None and size is not None:
-        sizes[id(part)] = size
-    return size
-
-
 def _declared_bound(part: Any, inputs: np.ndarray, forecasts: dict[int, np.ndarray], bound: float,
                     sizes: dict[int, np.ndarray] | None = None) -> float | None:
     """A bound on the size of ``part``'s forecast from ``inputs`` that its class declares (see :func:`_size_of`),
@@ -679,10 +670,12 @@ def _declared_bound(part: Any, inputs: np.ndarray, forecasts: dict[int, np.ndarr
                 proven = None
         elif callable(combined_at):
 
-            def size_of(member: Any) -> float:
-                size = _kept_size(member, inputs, forecasts, bound, sizes)
+            def size_of(member: Any) -> float:  # kept in ``sizes`` (where given) by id, for the member's own check
+                size = _size_of(member, inputs, forecasts, bound)
                 if size is None:
                     raise _NoForecast
+                if sizes is not None:
+                    sizes[id(member)] = size
                 return float(size.max())
 
             try:

@@ -877,12 +877,9 @@ class WorkloadPredictor(ParamsMixin):
             state["weights_"] = dict(model.weights_)
         # The state before a jump far ahead is kept until the next update confirms or contradicts it (see update):
         # before this update, with its buckets before the jump where that lies between its rows (the newest such).
-        threshold = self._jump_buckets()
-        inner = new.inner_jump(threshold) if new.missing is not None else None
-        if inner is not None:
-            undo = _Undo(dict(vars(self)), inner[1], new.last, new.head(inner[0], self.freq_))
-        else:
-            undo = _Undo(dict(vars(self)), new.gap, new.last) if new.gap > threshold else None
+        jump = new.jump(self._jump_buckets())
+        undo = None if jump is None else _Undo(dict(vars(self)), jump[1], new.last,
+                                               new.head(jump[0], self.freq_) if jump[0] else None)
         # The commit: one reference swap publishes the new state to predict, then the attributes follow.
         self._published = _published_of({**vars(self), **state}, self._snapshot())
         vars(self).update(state)

@@ -1,7 +1,7 @@
 """Fresh-process measurements: import cost and memory growth.
 
 Run as ``python -m perf._child import MODEL`` or
-``python -m perf._child memory MODEL STATE DATASET TORCH_THREADS [BASE_TREE]``; prints one JSON line.
+``python -m perf._child memory MODEL DATASET TORCH_THREADS [BASE_TREE]``; prints one JSON line.
 Only the standard library is imported at the top, so the import timings start from a
 bare interpreter. Modules named in ``PERF_PRELOAD`` (comma-separated) are imported
 first: that is how ``perf/inject_regression.py`` reaches these processes.
@@ -139,22 +139,24 @@ def rss_growth(operation) -> dict:
             "kernel_peak_mb": hwm, "traced_mb": traced}
 
 
-def memory_case(model: str, state: str, dataset: str, torch_threads: int) -> dict:
-    """Growth of a fit, then of a predict(10) on the fitted model; warm or cold.
+def memory_case(model: str, dataset: str, torch_threads: int) -> dict:
+    """Growth of a fit, then of a predict(10) on the fitted model: cold, then warm, in one process.
 
     Cold: the first fit after the imports. Warm: after a throwaway fit (and predict) of the
     same model on another series of the same length: the steady state of a service that
-    refits on a sliding window (caches keyed by the window size are then warm too).
+    refits on a sliding window (caches keyed by the window size are then warm too). The cold fit
+    comes first and is let go; then the throwaway fit; then the warm fit, on the cold fit's series.
     The predict is measured from the RSS after the fit, with the peak reset, so the fit's
     own peak cannot hide it.
 
-    Both are also measured with ``tracemalloc`` (started after the imports and the warm-up):
-    the peak of Python's and numpy's allocations (numpy reports its arrays' data to it) above
-    those before. It counts bytes asked for, not pages touched, so it resolves what RSS cannot
-    (a warm fit grows the RSS by 0.2 MB, a warm predict by one page, whatever they allocate and
-    free, since the allocator reuses its free memory), and it is the same in every process (within
-    2 kB); it does not see torch's tensors, which RSS does. Tracing adds its own records of live
-    blocks to the RSS (about 0.5-1.5 MB of a cold torch fit), in both copies of a paired case alike.
+    Both are also measured with ``tracemalloc`` (started after the imports, stopped between the
+    states, so the throwaway fit is not traced): the peak of Python's and numpy's allocations
+    (numpy reports its arrays' data to it) above those before. It counts bytes asked for, not pages
+    touched, so it resolves what RSS cannot (a warm fit grows the RSS by 0.2 MB, a warm predict by
+    one page, whatever they allocate and free, since the allocator reuses its free memory), and it
+    is the same in every process (within 2 kB); it does not see torch's tensors, which RSS does.
+    Tracing adds its own records of live blocks to the RSS (about 0.5-1.5 MB of a cold torch fit),
+    in both copies of a paired case alike.
     """
     import pandas  # noqa: F401  (imported before measuring: the user's script has it)
 
@@ -171,22 +173,26 @@ def memory_case(model: str, state: str, dataset: str, torch_threads: int) -> dic
     def fit(data):
         return WorkloadPredictor(model=model, random_state=0).fit(data, timestamp="timestamp", target="requests")
 
-    if state == "warm":
-        fit(datasets.scaled(len(frame))).predict(10)
-    kept = []
-    tracemalloc.start(1)
-    try:
-        result = {"fit": rss_growth(lambda: kept.append(fit(frame)))}
-        result["predict"] = rss_growth(lambda: kept[0].predict(10))
-    finally:
-        tracemalloc.stop()
+    def measured() -> dict:
+        kept = []
+        tracemalloc.start(1)
+        try:
+            result = {"fit": rss_growth(lambda: kept.append(fit(frame)))}
+            result["predict"] = rss_growth(lambda: kept[0].predict(10))
+        finally:
+            tracemalloc.stop()
+        return result
+
+    result = {"cold": measured()}
+    fit(datasets.scaled(len(frame))).predict(10)
+    result["warm"] = measured()
     result["torch_imported"] = "torch" in sys.modules
     result["package"] = sys.modules["workload_predictor"].__file__
     return result
 
 
 def main(argv: list[str]) -> None:
-    base_tree = argv[5] if argv[0] == "memory" and len(argv) > 5 else None
+    base_tree = argv[4] if argv[0] == "memory" and len(argv) > 4 else None
     if base_tree:
         sys.path.insert(0, base_tree)
     else:
@@ -194,8 +200,8 @@ def main(argv: list[str]) -> None:
     if argv[0] == "import":
         result = import_case(argv[1])
     elif argv[0] == "memory":
-        model, state, dataset, threads = argv[1:5]
-        result = memory_case(model, state, dataset, int(threads))
+        model, dataset, threads = argv[1:4]
+        result = memory_case(model, dataset, int(threads))
     else:
         raise SystemExit(f"unknown case {argv[0]!r}")
     print(json.dumps(result))

@@ -186,6 +186,16 @@ def pytest_terminal_summary(terminalreporter):
         lines, failure = gate_summary(RESULTS, _comparing(terminalreporter.config))
         for line in lines + ([failure] if failure else []):
             terminalreporter.write_line(line, red=line is failure)
+    if harness.GATE_RUNS:
+        terminalreporter.write_line(f"gate proofs: {len(harness.GATE_RUNS)} pytest runs, wall seconds (side by side "
+                                    "where the proofs fixture runs two at a time): " + "; ".join(
+                                        f"{_short_kinds(what)} ({cases} cases) {seconds:.0f} s"
+                                        for what, cases, seconds in harness.GATE_RUNS))
+
+
+def _short_kinds(inject: str) -> str:
+    kinds = inject.split(",")
+    return inject if len(kinds) <= 2 else f"{kinds[0]},... ({len(kinds)} kinds)"
 
 
 def gate_summary(rows: list[Row], comparing: bool) -> tuple[list[str], str | None]:
@@ -448,21 +458,30 @@ class Recorder:
         Comparing, with the baseline's code loaded, as many processes measure the baseline's package (its source
         tree first on ``sys.path``), alternating with ours, and the gate compares the medians of the same run.
         The processes run side by side (RSS is per process, and no time is measured meanwhile), which halves the
-        wall time of the memory cases on 2 cores. A case over its budget or the gate is measured again, up to
-        ``confirm_reruns`` times, and fails when every attempt fails.
+        wall time of the memory cases on 2 cores. Each process measures the cold state, then the warm one
+        (``perf/_child.py``): the case of one state keeps the other's measurements for that state's case, which
+        reads them as its first attempt (its case runs next: the states are one parametrisation apart), so a
+        model's two cases start as many processes as one. A case over its budget or the gate is measured again,
+        up to ``confirm_reruns`` times, in fresh processes, and fails when every attempt fails.
         """
         self._not_in_base_pass()
         from concurrent.futures import ThreadPoolExecutor
 
         self.benchmark.group = f"memory {state}"
         repeats = int(harness.SETTINGS["memory_repeats"])
-        args = ("memory", model, state, dataset, str(harness.SETTINGS["torch_threads"]))
+        args = ("memory", model, dataset, str(harness.SETTINGS["torch_threads"]))
         tree = BASE.tree if gate and _comparing(self.request.config) else None
         for source in filter(None, (harness.ROOT, tree)):
             _compiled(source)
         measured: dict[str, list] = {}
+        other = "cold" if state == "warm" else "warm"
 
         def side_by_side():
+            kept = MEMORY_RUNS.pop((model, state, dataset, tree), None)
+            if kept is not None:  # measured by the other state's case, in its first attempt
+                measured.update(kept)
+                self.base_error = kept["base_error"]
+                return
             with ThreadPoolExecutor(repeats) as pool:
                 ours = [pool.submit(harness.run_child, *args)]
                 theirs = []
@@ -471,14 +490,22 @@ class Recorder:
                         theirs.append(pool.submit(harness.run_child, *args, str(tree)))
                     if len(ours) < repeats:
                         ours.append(pool.submit(harness.run_child, *args))
-                measured["ours"] = [future.result() for future in ours]
-                measured["theirs"], self.base_error = _base_runs(theirs, tree)
+                runs = [future.result() for future in ours]
+                base_runs, self.base_error = _base_runs(theirs, tree)
+            measured.update(ours=[_state_of(run, state) for run in runs],
+                            theirs=[_state_of(run, state) for run in base_runs])
+            if first[0]:
+                MEMORY_RUNS[(model, other, dataset, tree)] = {
+                    "ours": [_state_of(run, other) for run in runs],
+                    "theirs": [_state_of(run, other) for run in base_runs], "base_error": self.base_error}
 
+        first = [True]
         attempts, tried = 1 + int(GATE.get("confirm_reruns", 0)), []
         for attempt in range(attempts):
             if attempt == 0:
                 self.benchmark.pedantic(side_by_side, rounds=1, iterations=1)
             else:
+                first[0] = False
                 side_by_side()
             runs, base_runs = measured["ours"], measured["theirs"]
             if "skipped" in runs[0]:
@@ -737,6 +764,18 @@ def _compiled(tree: Path) -> None:
     if tree not in COMPILED:
         compileall.compile_dir(str(Path(tree) / paired.PACKAGE), quiet=1)
         COMPILED.add(tree)
+
+
+# (model, state, dataset, baseline tree or None) -> {"ours", "theirs", "base_error"}: a state's runs measured in the
+# same processes as the other state's case's first attempt, for its own first attempt (Recorder.memory).
+MEMORY_RUNS: dict[tuple, dict] = {}
+
+
+def _state_of(run: dict, state: str) -> dict:
+    """One state's figures of a fresh process's memory run (``perf/_child.py`` measures cold, then warm)."""
+    if "skipped" in run:
+        return run
+    return {**run[state], "torch_imported": run["torch_imported"], "package": run["package"]}
 
 
 def _base_runs(futures: list, tree: Path | None) -> tuple[list[dict], str | None]:

@@ -124,6 +124,10 @@ def calls_per_round(operation: Callable[[], Any], round_seconds: float = 0.01) -
 
 
 # -- fresh processes -------------------------------------------------------------------------------
+# The gate's own pytest runs (perf/test_gate.py): (what they inject, how many cases, wall seconds), for the summary.
+GATE_RUNS: list[tuple[str, int, float]] = []
+
+
 def run_child(*args: str, timeout: float = 300.0) -> dict:
     """Run ``python -m perf._child ARGS`` from the repository root; its JSON line."""
     env = dict(os.environ)

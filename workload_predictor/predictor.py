@@ -192,14 +192,16 @@ def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
     """The error for rows at or before the last bucket ``last`` (``exc``) of a series whose newest buckets are
     ``values`` (``(n, k)``, of width ``freq``), naming the run of zero buckets the first of them falls in (or lies
     before, where the run reaches back past the buckets kept): no row came for those buckets, so "drop rows already
-    seen" would mislead where a row from a clock running ahead moved the series past them. ``exc`` itself where the
-    refused bucket holds load."""
+    seen" would mislead where a row from a clock running ahead moved the series past them. The run ends at the first
+    bucket with load after it, or at the newest bucket, which a row made even where its value was 0. ``exc`` itself
+    where the refused bucket holds load."""
     back = (last - exc.first) // freq  # the refused bucket's position before the newest (1: the one before)
     position = len(values) - 1 - back
     if back < 1 or values[max(position, 0)].any():
         return exc
     seen = values.any(axis=1)
-    after = max(position, 0) + int(np.argmax(seen[max(position, 0):]))  # the first bucket with load (the newest has)
+    seen[-1] = True  # the newest bucket came from a row (an update ends at its newest row), with load or without
+    after = max(position, 0) + int(np.argmax(seen[max(position, 0):]))  # the first bucket with load, or the newest
     earlier = np.flatnonzero(seen[:max(position, 0)])
     resumed = (last - (len(values) - 1 - after) * freq).isoformat()
     if position >= 0:

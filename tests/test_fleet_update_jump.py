@@ -71,11 +71,11 @@ def test_a_batched_fleet_key_undoes_a_stray_row_900_buckets_ahead_and_names_the_
 def test_a_refit_fleet_key_confirms_a_genuine_long_gap_as_one_update_holding_its_rows():
     fleet, data = fleet_and_frames()
     twin = copy.deepcopy(fleet)
-    after = pd.concat([stray(data, 900), stray(data, 901)], ignore_index=True)
+    after = pd.concat([stray(data, 900), stray(data, 924)], ignore_index=True)
     fleet.update(after.iloc[:1])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fleet.update(after.iloc[1:])  # a row after the jumped bucket: the gap was real
+        fleet.update(after.iloc[1:])  # a row as far after the jumped bucket as a jump is wide: the gap was real
     twin.update(after)
     assert fleet.update_errors_ == {} and undone_warnings(caught) == []
     pd.testing.assert_frame_equal(fleet.predict(), twin.predict(), rtol=1e-9, atol=1e-9)

@@ -58,8 +58,8 @@ def test_a_stray_last_row_of_a_batch_is_undone_by_the_correct_rows_after_it(mode
 
 
 def test_a_gap_between_rows_at_the_threshold_is_no_jump_and_a_real_one_is_confirmed(monkeypatch):
-    """window 48, horizon 10: more than 24 zero-filled buckets between rows is a jump; a row after the update's last
-    bucket confirms it (the forecast is that of one update holding all the rows, as before)."""
+    """window 48, horizon 10: more than 24 zero-filled buckets between rows is a jump; a row 24 buckets after the
+    update's last bucket confirms it (the forecast is that of one update holding all the rows, as before)."""
     predictor, frame = fitted()
     at_threshold = copy.deepcopy(predictor)
     at_threshold.update(batch(frame, 3, 25))  # 24 zero-filled between the rows
@@ -67,7 +67,7 @@ def test_a_gap_between_rows_at_the_threshold_is_no_jump_and_a_real_one_is_confir
         at_threshold.update(frame.iloc[N_FIT + 3 : N_FIT + 4])
     confirmed, twin = copy.deepcopy(predictor), copy.deepcopy(predictor)
     confirmed.update(batch(frame, 3, 26))  # 25: a jump
-    later = row((confirmed.last_timestamp_ + FREQ).tz_localize(None))  # naive, as the batch
+    later = row((confirmed.last_timestamp_ + 24 * FREQ).tz_localize(None))  # naive, as the batch
     assert feed(confirmed, [later]) == []
     twin.update(pd.concat([batch(frame, 3, 26), later], ignore_index=True))  # the same rows in one update
     np.testing.assert_allclose(confirmed.predict().yhat, twin.predict().yhat, rtol=1e-9, atol=1e-9)

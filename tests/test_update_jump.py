@@ -86,16 +86,16 @@ def test_a_stray_row_900_buckets_ahead_is_undone_by_the_correct_rows_after_it(mo
 
 
 def test_a_genuine_long_gap_is_kept_as_before():
-    """A quiet period followed by rows continuing after it: the jump is confirmed, the same as one update of all of
-    it, and nothing is reported."""
+    """A quiet period followed by rows continuing after it, as far past the jumped bucket as the jump threshold (24
+    buckets): the jump is confirmed, the same as one update of all of it, and nothing is reported."""
     predictor, _ = fitted()
     twin = copy.deepcopy(predictor)
     last = predictor.last_timestamp_
-    after = [row(last + (900 + i) * FREQ, 20.0 + i) for i in range(4)]
+    after = [row(last + (900 + i) * FREQ, 20.0 + i) for i in (0, 1, 2, 3, predictor._jump_buckets())]
     caught = feed(predictor, after)
     twin.update(pd.concat(after, ignore_index=True))
     assert caught == [] and predictor.undone_jumps_ == ()
-    assert predictor.last_timestamp_ == last + 903 * FREQ
+    assert predictor.last_timestamp_ == last + 924 * FREQ
     np.testing.assert_allclose(predictor.predict().yhat, twin.predict().yhat, rtol=1e-9, atol=1e-9)
     with pytest.raises(UpdateOrderError, match="is not after the last fitted bucket"):  # confirmed: not undoable
         predictor.update(row(last + FREQ))
@@ -237,7 +237,7 @@ def test_a_refused_row_in_a_zero_filled_run_is_told_about_the_clock_not_to_drop_
     predictor, frame = fitted()
     last = predictor.last_timestamp_
     predictor.update(row(last + 900 * FREQ))
-    predictor.update(row(last + 901 * FREQ))  # the stray clock again: the jump is confirmed
+    predictor.update(row(last + 924 * FREQ))  # the stray clock ran as far as a jump is wide: the jump is confirmed
     with pytest.raises(UpdateOrderError) as refused:
         predictor.update(frame.iloc[N_FIT : N_FIT + 1])
     message = str(refused.value)

@@ -901,6 +901,12 @@ class Continuation:
                 return int(np.sum(self.missing[:row] + 1)), int(self.missing[row])
         return (0, self.gap) if self.gap > threshold else None
 
+    def rows_after(self, buckets: int) -> int:
+        """The rows among these buckets after the first ``buckets`` (a zero-filled bucket is no row)."""
+        if self.missing is None:  # the rows fill every bucket after the gap before the first
+            return len(self.values) - max(buckets, self.gap)
+        return int(np.count_nonzero(np.cumsum(self.missing + 1) > buckets))  # each row's bucket, counted from 1
+
     def head(self, buckets: int, freq: pd.Timedelta) -> "Continuation":
         """The first ``buckets`` buckets, as their own continuation (a copy: the rest is not held)."""
         return Continuation(values=self.values[:buckets].copy(), last=self.last - (len(self.values) - buckets) * freq,

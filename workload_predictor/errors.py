@@ -107,9 +107,10 @@ class UpdateOrderError(WorkloadDataError):
 
 
 class UndoneJumpWarning(UserWarning):
-    """``update`` undid the update before it: that one jumped far ahead of the series, and the rows that came next
+    """``update`` undid an update before it: that one jumped far ahead of the series, and the rows that came next
     fall between the bucket before the jump and the jumped one, so the jumped row was stray (a clock glitch). Its
-    rows are dropped and the predictor continues from the bucket before it (``undone_jumps_`` lists what was dropped)."""
+    rows, and those of the stray updates after it, are dropped and the predictor continues from the bucket before it
+    (``undone_jumps_`` lists what was dropped)."""
 
 
 class NoSeasonError(WorkloadDataError):

@@ -51,8 +51,8 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
-from .predictor import (WorkloadPredictor, _fit_anomalies, _point, jump_buckets, order_refusal, undoes_jump,
-                        undone_text)
+from .predictor import (WorkloadPredictor, _fit_anomalies, _point, holds_jump, jump_buckets, order_refusal,
+                        undoes_jump, undone_text)
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -174,11 +174,20 @@ class FleetGlobal:
 
 class _Jump(typing.NamedTuple):
     """A batched DLinear key's state before an update that jumped far ahead (see ``FleetPredictor.update``): the
-    series it was fitted on then (its own copy, not a view of the block's), kept until the key's next update."""
+    series it was fitted on then (its own copy, not a view of the block's), kept through the key's updates from the
+    stray clock while :func:`~workload_predictor.predictor.holds_jump` (their rows are not kept, only counted)."""
 
     series: KeySeries
     jumped: int  # the buckets the jump zero-filled
-    stray: pd.Timestamp  # the key's last bucket after the jump: the undo applies to that state, no later one
+    stray: pd.Timestamp  # the key's last bucket after the jump: rows before it (and after the series') undo it
+    held: pd.Timestamp | None = None  # the key's last bucket after the newest stray update it was held through
+    updates: int = 0  # the stray updates it was held through
+    rows: int = 0  # the rows of the jumping update after the jump and of those updates: what an undo drops
+
+    @property
+    def newest(self) -> pd.Timestamp:
+        """The key's last bucket in the state the record pairs with."""
+        return self.stray if self.held is None else self.held
 
 
 class _GlobalJump(typing.NamedTuple):
@@ -980,10 +989,11 @@ class FleetPredictor(ParamsMixin):
         again to retrain it.
 
         A key's update whose rows jump far ahead (a clock glitch: before its first row, or between
-        two rows) is undone by that key's next rows if they start before the jumped bucket, as
-        :meth:`WorkloadPredictor.update` undoes it (an
+        two rows) is undone by that key's later rows if they start before the jumped bucket, with
+        the key's stray updates since, as :meth:`WorkloadPredictor.update` undoes it (an
         :class:`~workload_predictor.errors.UndoneJumpWarning` naming the key). A batched ``"refit"``
-        key keeps its series from before the jump for this until its next update. A ``global_lstm``
+        key keeps its series from before the jump for this while its updates end fewer buckets past
+        the jumped bucket than a jump is wide (the predictor's rule). A ``global_lstm``
         fleet keeps its fit from before that update and the buckets it added, until the next update:
         that update undoes the jump by applying them again without the key's stray rows, then its
         own; after any other update (a call without the key's rows included) the key's rows before
@@ -1032,25 +1042,35 @@ class FleetPredictor(ParamsMixin):
                         # update's rows were stray, and these continue the series it had before (as a per-key
                         # predictor's update undoes its jump). Only the state that jump made is undone.
                         jump = jumps.get(name)
-                        if jump is None or not undoes_jump(jump.series.last, jump.stray, series.last, exc.first):
+                        if jump is None or \
+                                not undoes_jump(jump.series.last, jump.stray, series.last, exc.first, jump.held):
                             raise order_refusal(exc, block.values[row], series.last, block.freq) from None
                         series = jump.series
                         with memory_limit(self.memory_limit_mb):
                             new = prepare_continuation(rows, last=series.last, freq=block.freq, **door)
-                        undone_keys[name] = undone_text(jump.jumped, series.last, jump.stray)
+                        undone_keys[name] = undone_text(jump.jumped, series.last, jump.stray, "", jump.updates,
+                                                        jump.rows, jump.newest)
                     if mode == "refit":  # the newest buckets, as many as it was fitted on: that window slid forward
                         moved = len(new.values)
                         values = np.concatenate([series.values[moved:], new.values[-len(series.values):]])
                         start = series.start + moved * block.freq.to_timedelta64()
                         refit.append(KeySeries(name, start, block.freq, values))
-                        # Undoable until its next update: the series before it, or where the jump lay between its
-                        # rows (the newest such), the series its rows before the jump slid forward.
-                        jump = new.jump(jump_buckets(block.window[row], horizon))
+                        # Undoable while the stray clock has not run as far as a jump is wide (as a predictor's
+                        # jump): the series before it, or where the jump lay between its rows (the newest such), the
+                        # series its rows before the jump slid forward; or the record held before, through this
+                        # update of the stray clock.
+                        threshold = jump_buckets(block.window[row], horizon)
+                        jump = new.jump(threshold)
                         if jump is not None:
                             head = jump[0]
                             kept = np.concatenate([series.values[head:], new.values[:head][-len(series.values):]])
                             jumped[name] = _Jump(KeySeries(name, series.start + head * block.freq.to_timedelta64(),
-                                                           block.freq, kept), jump[1], new.last)
+                                                           block.freq, kept), jump[1], new.last,
+                                                 rows=new.rows_after(head))
+                        elif (held := jumps.get(name)) is not None and held.newest == series.last and \
+                                holds_jump(held.series.last, held.jumped, new.last, threshold, block.freq):
+                            jumped[name] = held._replace(held=new.last, updates=held.updates + 1,
+                                                         rows=held.rows + new.rows_after(0))
                     else:  # its own predictor, fitted on that series, then updated (it keeps its own undo)
                         batched.append((series, rows))
                 elif name in self._predictors:

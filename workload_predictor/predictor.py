@@ -57,17 +57,26 @@ class _Published(NamedTuple):
 
 class _Undo(NamedTuple):
     """The state before an update that jumped far ahead (see ``WorkloadPredictor.update``): its attributes, as they
-    were (an update replaces attributes, never writes into them, so they are the state itself)."""
+    were (an update replaces attributes, never writes into them, so they are the state itself). Held through the
+    stray clock's updates after it while :func:`holds_jump`; no row of theirs is kept, only their count."""
 
     attributes: dict[str, Any]
     jumped: int  # the buckets the jump zero-filled
-    stray: pd.Timestamp  # the jumped bucket: the undo applies to the state the jump made, no later one
+    stray: pd.Timestamp  # the jumping update's last bucket: rows before it (and after ``before``) undo the jump
     head: Continuation | None = None  # that update's buckets before a jump between its rows (applied again on undo)
+    held: pd.Timestamp | None = None  # the last bucket of the stray update it was held through (None: ``stray``)
+    updates: int = 0  # the stray updates it was held through
+    rows: int = 0  # the rows of the jumping update after the jump and of those updates: what an undo drops
 
     @property
     def before(self) -> pd.Timestamp:
         """The last bucket before the jump."""
         return self.attributes["last_timestamp_"] if self.head is None else self.head.last
+
+    @property
+    def newest(self) -> pd.Timestamp:
+        """The last bucket of the state the undo pairs with (the jumping update's, or the newest stray update's)."""
+        return self.stray if self.held is None else self.held
 
 
 def _published_of(state: dict[str, Any], before: _Published | None = None) -> _Published:
@@ -171,20 +180,37 @@ def jump_buckets(window: Any, horizon: Any) -> int:
     return max(int(window) // 2, int(horizon))
 
 
-def undoes_jump(before: pd.Timestamp, stray: pd.Timestamp, last: pd.Timestamp, first: pd.Timestamp) -> bool:
+def undoes_jump(before: pd.Timestamp, stray: pd.Timestamp, last: pd.Timestamp, first: pd.Timestamp,
+                held: pd.Timestamp | None = None) -> bool:
     """Whether rows refused for starting at ``first``, at or before a series' last bucket ``last``, undo the jump an
-    update made from ``before`` to ``stray``: the series is still where that jump left it and ``first`` falls between
-    the two."""
-    return stray == last and before < first < last
+    update made from ``before`` to ``stray`` (its last bucket): the series is still where that jump left it, or where
+    the stray updates the undo was held through left it (``held``: the newest one's last bucket), and ``first`` falls
+    between ``before`` and ``stray``."""
+    return (stray if held is None else held) == last and before < first < stray
 
 
-def undone_text(jumped: int, before: pd.Timestamp, stray: pd.Timestamp, recorded: str = "") -> str:
-    """What an undone jump of ``jumped`` zero-filled buckets from ``before`` to ``stray`` was, in words (the
-    warning's text; ``recorded``: where it is kept, in brackets)."""
-    return (f"the update before jumped {jumped + 1} buckets ahead, from {before.isoformat()} to "
-            f"{stray.isoformat()}, and these rows fall between the two: its rows after {before.isoformat()} were "
-            f"dropped as stray (a clock glitch) and these continue the series from {before.isoformat()}{recorded}. If "
-            "the jump was right and these rows were late, refit with fit() on the rows as they are.")
+def holds_jump(before: pd.Timestamp, jumped: int, last: pd.Timestamp, threshold: int, freq: pd.Timedelta) -> bool:
+    """Whether an update that ends at ``last`` keeps undoable a jump of ``jumped`` zero-filled buckets after ``before``
+    (a jump: more than ``threshold``, :func:`jump_buckets`): while the clock that jumped has run fewer buckets past
+    the bucket it jumped to than ``threshold``, its rows are no proof the jump was right."""
+    return last < before + (jumped + 1 + threshold) * freq
+
+
+def undone_text(jumped: int, before: pd.Timestamp, stray: pd.Timestamp, recorded: str = "", since: int = 0,
+                rows: int = 0, last: pd.Timestamp | None = None) -> str:
+    """What an undone jump of ``jumped`` zero-filled buckets from ``before`` to ``stray`` (the jumping update's last
+    bucket) was, in words (the warning's text; ``recorded``: where it is kept, in brackets); ``since`` stray updates
+    after it, up to ``last``, were undone with it, ``rows`` rows in all."""
+    if since:
+        which = f"the update {since + 1} updates before"
+        dropped = (f"its rows after {before.isoformat()} and the {since} update{'s' if since > 1 else ''} since "
+                   f"({rows} rows, up to {last.isoformat()}) were")
+    else:
+        which, dropped = "the update before", f"its rows after {before.isoformat()} were"
+    return (f"{which} jumped {jumped + 1} buckets ahead, from {before.isoformat()} to {stray.isoformat()}, and these "
+            f"rows fall between the two: {dropped} dropped as stray (a clock glitch) and these continue the series "
+            f"from {before.isoformat()}{recorded}. If the jump was right and these rows were late, refit with fit() on "
+            "the rows as they are.")
 
 
 def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
@@ -360,7 +386,8 @@ class WorkloadPredictor(ParamsMixin):
     undone_jumps_ : tuple of (pandas.Timestamp, pandas.Timestamp)
         The newest ``UNDONE_KEPT`` (10) updates undone as stray jumps since the fit (see
         :meth:`update`), oldest first, each as the last bucket before the jump and the
-        jumped bucket (UTC); the buckets after the first up to the second were dropped.
+        newest bucket dropped (the jumping update's last, or that of the newest stray update
+        undone with it; UTC): the buckets after the first up to the second were dropped.
 
     Notes
     -----
@@ -766,7 +793,7 @@ class WorkloadPredictor(ParamsMixin):
         Warns
         -----
         UndoneJumpWarning
-            The update before this one was undone as a stray jump (see the notes).
+            An update before this one (and the stray updates after it) was undone as a stray jump (see the notes).
 
         Notes
         -----
@@ -774,11 +801,13 @@ class WorkloadPredictor(ParamsMixin):
         ``horizon``) after the last bucket zero-fills most of what the forecast reads: a genuine outage, or one row
         whose clock was wrong. So does an update with such a run between two of its rows (a batch of correct rows,
         then a stray one): the jump is the newest such run. The predictor keeps the state before that update (and its
-        buckets before the jump) until the next update. Rows after the update's last bucket confirm the jump (the
-        kept state is dropped). Rows whose first bucket falls between the bucket before the jump and that last
-        bucket contradict it: the jump is undone (its rows are dropped, recorded in ``undone_jumps_`` and warned
-        of with :class:`UndoneJumpWarning`) and these rows continue the series from the bucket before the jump.
-        ``save`` and ``load`` do not keep the state before a jump (a loaded predictor refuses those rows as any
+        buckets before the jump), and keeps it through later updates while they end fewer buckets past the jumped
+        bucket than that threshold (a stray clock sending more rows; their rows are not kept). An update that reaches
+        that far, or jumps again, confirms the jump (the kept state is dropped). Rows whose first bucket falls
+        between the bucket before the jump and the jumping update's last bucket contradict it: the jump is undone
+        with every stray update since (their rows are dropped, recorded in ``undone_jumps_`` and warned of with
+        :class:`UndoneJumpWarning`, which counts them) and these rows continue the series from the bucket before the
+        jump. ``save`` and ``load`` do not keep the state before a jump (a loaded predictor refuses those rows as any
         other); ``copy`` and ``pickle`` do.
         """
         undone = self._update_or_undo(data, timestamp, unit, origin)
@@ -795,7 +824,7 @@ class WorkloadPredictor(ParamsMixin):
             return None
         except UpdateOrderError as exc:
             # (A copy taken beside an update may pair its attributes with the undo of the state before them.)
-            if undo is None or not undoes_jump(undo.before, undo.stray, self.last_timestamp_, exc.first):
+            if undo is None or not undoes_jump(undo.before, undo.stray, self.last_timestamp_, exc.first, undo.held):
                 raise self._refusal(exc) from None
         return self._undo_jump(undo, data, timestamp, unit, origin)
 
@@ -814,13 +843,16 @@ class WorkloadPredictor(ParamsMixin):
         are dropped); if this update raises, the predictor stays as it was, jump included. Returns what was undone,
         in words."""
         jumped, published = dict(vars(self)), getattr(self, "_published", None)
-        before, stray = undo.before, self.last_timestamp_
-        # The attributes before the jumping update: the ones an update adds (update_seconds_, weights_) are set by this
-        # one. Where its jump lay between its rows, the buckets before it are that update, applied again.
+        before, last = undo.before, self.last_timestamp_
+        # The attributes before the jumping update (the stray updates since are dropped with it): the ones an update
+        # adds (update_seconds_, weights_) are set by this one. Where its jump lay between its rows, the buckets before
+        # it are that update, applied again.
         vars(self).update(undo.attributes)
+        self._undo = None
         try:
             if undo.head is not None:
                 self._update(None, timestamp, unit, origin, new=undo.head)
+                self._undo = None  # a jump before the head's first row was confirmed by the jump after it
             self._update(data, timestamp, unit, origin)
         except BaseException:
             # The jumped state again: its attributes, the forecast state and undo a head's update replaced.
@@ -829,9 +861,9 @@ class WorkloadPredictor(ParamsMixin):
             if published is not None:
                 self._published = published
             raise
-        record = (before, stray)
+        record = (before, last)
         self.undone_jumps_ = (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):], record)
-        return undone_text(undo.jumped, before, stray, " (undone_jumps_)")
+        return undone_text(undo.jumped, before, undo.stray, " (undone_jumps_)", undo.updates, undo.rows, last)
 
     def _update(self, data: Any, timestamp: str | None, unit: str | None, origin: Any,
                 new: Continuation | None = None) -> "WorkloadPredictor":
@@ -877,11 +909,20 @@ class WorkloadPredictor(ParamsMixin):
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
-        # The state before a jump far ahead is kept until the next update confirms or contradicts it (see update):
-        # before this update, with its buckets before the jump where that lies between its rows (the newest such).
-        jump = new.jump(self._jump_buckets())
-        undo = None if jump is None else _Undo(dict(vars(self)), jump[1], new.last,
-                                               new.head(jump[0], self.freq_) if jump[0] else None)
+        # The state before a jump far ahead is kept until an update confirms or contradicts it (see update): before
+        # this update, with its buckets before the jump where that lies between its rows (the newest such); or the
+        # one held before, through this update of the stray clock while it has not run as far as a jump is wide.
+        threshold = self._jump_buckets()
+        jump = new.jump(threshold)
+        if jump is not None:
+            undo = _Undo(dict(vars(self)), jump[1], new.last, new.head(jump[0], self.freq_) if jump[0] else None,
+                         rows=new.rows_after(jump[0]))
+        else:
+            undo = getattr(self, "_undo", None)
+            if undo is not None:
+                undo = undo._replace(held=new.last, updates=undo.updates + 1, rows=undo.rows + new.rows_after(0)) \
+                    if undo.newest == self.last_timestamp_ and \
+                    holds_jump(undo.before, undo.jumped, new.last, threshold, self.freq_) else None
         # The commit: one reference swap publishes the new state to predict, then the attributes follow.
         self._published = _published_of({**vars(self), **state}, self._snapshot())
         vars(self).update(state)

@@ -102,6 +102,13 @@ class FleetBlock:
     validation_mae: np.ndarray  # (B, k)
     n_validation: int
     interval_exact: bool
+    # The flagged buckets the keys' forecasts read (:meth:`settled_inputs`), as their fit's scan found them (a
+    # scan a time limit cut short included): those among each key's window and the ``anomaly.REFERENCE_BUCKETS``
+    # before it, one row each of (key row, position in its series, target index), in that order, and each one's
+    # reference median. Saved with the block, so a loaded one forecasts as the fit did. ``None`` (a file saved
+    # before they were kept): its first forecast scans the keys' series again.
+    flag_at: np.ndarray | None = None  # (m, 3) int64
+    flag_median: np.ndarray | None = None  # (m,) float64
 
     def take(self, rows: np.ndarray) -> "FleetBlock":
         rows = np.asarray(rows, dtype=np.int64)
@@ -111,12 +118,20 @@ class FleetBlock:
         block = FleetBlock(keys=[self.keys[i] for i in rows], freq=self.freq,
                            window_weights=[self.window_weights[i] for i in rows], n_validation=self.n_validation,
                            interval_exact=self.interval_exact, **picked)
-        # The picked rows' settled inputs (or the flags they are found from), found already: not scanned again.
-        position = {int(row): i for i, row in enumerate(rows)}
-        for name in ("_settled", "_flags"):
-            found = self.__dict__.get(name)
-            if found is not None:
-                vars(block)[name] = {position[row]: value for row, value in found.items() if row in position}
+        if self.flag_at is not None:  # the picked rows' flags, renumbered as the new block's rows, in its order
+            moved = np.full(len(self.keys), -1, dtype=np.int64)
+            moved[rows] = np.arange(len(rows))
+            new_row = moved[self.flag_at[:, 0]]
+            kept = np.flatnonzero(new_row >= 0)
+            at = self.flag_at[kept]
+            at[:, 0] = new_row[kept]
+            order = np.lexsort((at[:, 2], at[:, 1], at[:, 0]))
+            block.flag_at, block.flag_median = at[order], self.flag_median[kept][order]
+        # The picked rows' settled inputs, found already: not found again.
+        settled = self.__dict__.get("_settled")
+        if settled is not None:
+            position = {int(row): i for i, row in enumerate(rows)}
+            vars(block)["_settled"] = {position[row]: value for row, value in settled.items() if row in position}
         return block
 
     def last_timestamp(self, row: int) -> pd.Timestamp:
@@ -145,11 +160,11 @@ class FleetBlock:
         with the burst read as its reference median (as a ``WorkloadPredictor`` fitted on the key's series reads
         them, from every flagged bucket among them and the ``anomaly.REFERENCE_BUCKETS`` before them:
         :func:`workload_predictor.anomaly.settled_inputs`).
-        Found once per block, at its first forecast, from the flagged buckets its fit found (not saved: a loaded
-        block scans its keys again)."""
+        Found once per block, at its first forecast, from the flagged buckets its fit found (``flag_at``,
+        ``flag_median``, saved with it; a block of a file saved before they were kept scans its keys again)."""
         settled = self.__dict__.get("_settled")
         if settled is None:
-            flags = self.__dict__.pop("_flags", {})
+            flags = None if self.flag_at is None else _flags_by_row(self.flag_at, self.flag_median)
             settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window, flags)
         return settled
 
@@ -1732,35 +1747,58 @@ def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], pred
         errors[item.key] = exc
 
 
-def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]) -> dict[int, np.ndarray]:
+def _settled_rows(values: np.ndarray, window: np.ndarray,
+                  flags: dict[int, list] | None) -> dict[int, np.ndarray]:
     """:meth:`FleetBlock.settled_inputs` of the series ``values`` ``(B, n, k)`` with windows ``window`` ``(B,)``.
 
     A key's window is settled as a predictor fitted on its series settles its context (from its ``input_flags_``):
     with the buckets its fit flags over the whole series (:func:`workload_predictor.anomaly.fit_scan`: a chain of
     repeated bursts is flagged from its first one, which may lie long before the window) among the window and the
-    ``anomaly.REFERENCE_BUCKETS`` before it, all of them (more than the ``anomaly.KEPT`` it reports). ``flags``: ``{row: fit_scan's flagged
-    buckets}`` the fit found (the other keys are scanned here); a key whose range is within ``K`` (the least
-    floor) cannot hold a flagged bucket and is skipped before its floor is computed.
+    ``anomaly.REFERENCE_BUCKETS`` before it, all of them (more than the ``anomaly.KEPT`` it reports). ``flags``:
+    ``{row: [(position, target index, reference median), ...]}``, the buckets the fit flagged there (a row absent
+    has none); ``None`` (a file saved before they were kept): every key is scanned here, where a key whose range is
+    within ``K`` (the least floor) cannot hold a flagged bucket and is skipped before its floor is computed.
     """
     from . import anomaly
 
     n = values.shape[1]
     found = {}
-    for row in range(len(values)):  # key by key: no block-sized temporaries
+    for row in range(len(values)) if flags is None else sorted(flags):  # key by key: no block-sized temporaries
         y, w = values[row], int(window[row])
-        flagged = flags.get(row)
-        if flagged is None:
+        if flags is None:
             spread = y.max(axis=0) - y.min(axis=0)  # [k]
             if not (spread > anomaly.K).any():  # the floor is at least 1
                 continue
-            flagged = anomaly.fit_scan(y)[1]
+            flagged = [(position, col, median) for position, col, _, median in anomaly.fit_scan(y)[1]]
+        else:
+            flagged = flags[row]
         first = max(n - w - anomaly.REFERENCE_BUCKETS, 0)
-        among = {(position - first, col): median for position, col, _, median in flagged
-                 if position >= first}
+        among = {(position - first, col): median for position, col, median in flagged if position >= first}
         runs = anomaly.settled_runs(y[first:], among) if among else []
         if runs:
             found[row] = anomaly.settle(y[first:], runs)[-w:]
     return found
+
+
+def _flags_by_row(at: np.ndarray, median: np.ndarray) -> dict[int, list]:
+    """A block's flagged buckets (``flag_at`` rows sorted by key row, ``flag_median``) as :func:`_settled_rows`
+    reads them: ``{row: [(position, target index, reference median), ...]}``."""
+    rows, starts = np.unique(at[:, 0], return_index=True)
+    ends = [*starts[1:].tolist(), len(at)]
+    return {row: list(zip(at[start:end, 1].tolist(), at[start:end, 2].tolist(), median[start:end].tolist()))
+            for row, start, end in zip(rows.tolist(), starts.tolist(), ends)}
+
+
+def _kept_flags(flags: dict[int, list], n: int, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A block's ``flag_at`` and ``flag_median`` from its fit's scans (``{row: fit_scan's flagged buckets}``, series
+    of ``n`` buckets, windows ``window``): the ones its forecast reads, among each key's window and the
+    ``anomaly.REFERENCE_BUCKETS`` before it, sorted by (row, position, target index)."""
+    from . import anomaly
+
+    kept = sorted((row, position, col, median) for row, found in flags.items() for position, col, _, median in found
+                  if position >= n - int(window[row]) - anomaly.REFERENCE_BUCKETS)
+    at = np.array([flag[:3] for flag in kept], dtype=np.int64).reshape(len(kept), 3)
+    return at, np.array([flag[3] for flag in kept], dtype=np.float64)
 
 
 def _settled_keys(items: list[KeySeries], flags: dict[int, list]) -> dict[int, np.ndarray]:
@@ -1853,10 +1891,10 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
             window=fit.window, window_weights=fit.window_weights, coef=fit.coef, intercept=fit.intercept,
             n_validation=len(fit.validation_origins), **calibrated,
         )
+        block.flag_at, block.flag_median = _kept_flags(flags, block.values.shape[1], block.window)
         # The stages max_training_time cut per key, for fit's time_limited_keys_ (which takes them off the block).
         vars(block)["_time_limited"] = {item.key: tuple(stages) for item, stages in zip(items, fit.time_limited)
                                         if stages}
-        vars(block)["_flags"] = flags  # read (and dropped) by its first forecast: settled_inputs
         blocks.append(block)
     return blocks, predictors, errors
 

@@ -1444,6 +1444,7 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
     if not _is_count(block.n_validation) or not isinstance(block.interval_exact, (bool, np.bool_)):
         refuse(f"holds n_validation={quote(block.n_validation)} and interval_exact={quote(block.interval_exact)}, "
                "not a count and True or False")
+    _check_block_flags(block, b, values.shape[1], k, refuse)
     try:
         with np.errstate(all="ignore"):
             point = block.point(horizon)  # the keys' forecasts (their settled inputs are found once, and kept)
@@ -1454,6 +1455,35 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
         largest = float(np.nanmax(np.abs(point)))
         refuse(f"holds a block's DLinear weights (coef, intercept) that forecast {largest:g}, beyond {bound:g} ((1 + "
                "horizon) times the largest load)")
+
+
+def _check_block_flags(block: Any, b: int, n: int, k: int, refuse: Any) -> None:
+    """A block's flagged buckets (``flag_at``, ``flag_median``; both absent in files saved before they were kept): at
+    most one row of (key row, position, target index) per bucket and target of the ``b`` keys' ``n`` buckets and ``k``
+    targets, strictly increasing, each among its key's window and the ``REFERENCE_BUCKETS`` before it (the ones its
+    forecast reads), with a reference median that is a load. The count is checked before anything of its size is
+    computed."""
+    from .anomaly import REFERENCE_BUCKETS
+
+    at, median = getattr(block, "flag_at", None), getattr(block, "flag_median", None)
+    if at is None and median is None:
+        return
+    expected = "rows of (key row, position, target index) as int64, in order, with as many medians (loads)"
+    if not isinstance(at, np.ndarray) or at.dtype != np.dtype(np.int64) or at.ndim != 2 or at.shape[1] != 3 \
+            or not isinstance(median, np.ndarray) or median.dtype != np.dtype(np.float64) \
+            or median.shape != (len(at),) or len(at) > b * n * k:
+        refuse(f"holds a block's flagged buckets of shapes {quote(np.shape(at))} and {quote(np.shape(median))}, not "
+               f"at most {b * n * k:,} {expected}")
+    if not len(at):
+        return
+    rows, positions, cols = at[:, 0], at[:, 1], at[:, 2]
+    if (rows < 0).any() or (rows >= b).any() or (cols < 0).any() or (cols >= k).any() or (positions >= n).any() \
+            or (positions < np.maximum(n - block.window[rows].astype(np.int64) - REFERENCE_BUCKETS, 0)).any():
+        refuse(f"holds a block's flagged bucket outside its {b:,} keys' windows (and the {REFERENCE_BUCKETS} buckets "
+               f"before each) of {n:,} buckets and {k} targets")
+    order = (rows * n + positions) * k + cols  # within b * n * k, checked above
+    if (np.diff(order) <= 0).any() or not _is_load(median):
+        refuse(f"holds a block's flagged buckets that are not {expected}")
 
 
 def _check_reach(start: np.ndarray, length: Any, freq: Any, horizon: int, refuse: Any) -> None:

@@ -578,6 +578,66 @@ def test_a_fleet_file_saved_before_the_fitted_settings_were_recorded_loads(fitte
     assert loaded.save(tmp_path / "again.wp").exists()
 
 
+@pytest.fixture(scope="module")
+def flagged_fleet() -> FleetPredictor:
+    """A DLinear fleet whose keys' windows hold a burst the series came back from: its blocks keep flagged buckets."""
+    frame = _fleet_frame()
+    for key, at in (("k0", 290), ("k1", 280)):
+        rows = np.flatnonzero(frame["endpoint"].to_numpy() == key)
+        frame.loc[rows[[at, at + 3]], "requests"] = 1e6
+    fleet = FleetPredictor(model="dlinear", horizon=5).fit(frame, key="endpoint")
+    assert len(fleet._blocks[0].flag_at) >= 4 and fleet._blocks[0].settled_inputs()  # the flags matter
+    return fleet
+
+
+def _flag_rows(block, rows):
+    block.flag_at = block.flag_at[rows]
+    block.flag_median = block.flag_median[rows]
+
+
+def _set_flag(block, row, col, value):
+    block.flag_at = block.flag_at.copy()
+    block.flag_at[row, col] = value
+
+
+@pytest.mark.parametrize("forge,message", [
+    (lambda b: _set_flag(b, 0, 0, 3), "flagged bucket outside its 3 keys' windows"),
+    (lambda b: _set_flag(b, 0, 0, -1), "flagged bucket outside"),
+    (lambda b: _set_flag(b, -1, 1, 300), "flagged bucket outside .* of 300 buckets"),
+    (lambda b: _set_flag(b, 0, 1, 0), "flagged bucket outside"),  # before the window and its reference: unread
+    (lambda b: _set_flag(b, 0, 2, 1), "flagged bucket outside .* and 1 targets"),
+    (lambda b: _flag_rows(b, [1, 0, *range(2, len(b.flag_at))]), "flagged buckets that are not rows .* in order"),
+    (lambda b: _flag_rows(b, [0, 0, *range(1, len(b.flag_at))]), "flagged buckets that are not rows .* in order"),
+    (lambda b: _flag_rows(b, np.repeat(np.arange(len(b.flag_at)), 3 * 300)), r"flagged buckets of shapes \(\d+, 3\)"),
+    (lambda b: b.flag_median.__setitem__(0, -1.0), "flagged buckets that are not .* medians \\(loads\\)"),
+    (lambda b: b.flag_median.__setitem__(0, np.nan), "flagged buckets that are not"),
+    (lambda b: b.flag_median.__setitem__(0, 1e300), "flagged buckets that are not"),
+    (lambda b: setattr(b, "flag_median", b.flag_median[1:]), "flagged buckets of shapes"),
+    (lambda b: setattr(b, "flag_median", None), "flagged buckets of shapes"),
+    (lambda b: setattr(b, "flag_at", None), "flagged buckets of shapes"),
+    (lambda b: setattr(b, "flag_at", b.flag_at.astype(np.float64)), "flagged buckets of shapes"),
+    (lambda b: setattr(b, "flag_at", b.flag_at[:, :2].copy()), "flagged buckets of shapes"),
+    (lambda b: setattr(b, "flag_median", b.flag_median.astype(np.float32)), "flagged buckets of shapes"),
+])
+def test_a_blocks_flagged_buckets_no_fit_keeps_are_refused_at_load(flagged_fleet, tmp_path, forge, message):
+    """The flagged buckets a block's forecast reads (saved so a loaded fleet reads the fit's): each a key's bucket
+    and target among its window and the reference before it, in order, once, with a load as its median."""
+    import copy
+
+    fleet = copy.deepcopy(flagged_fleet)
+    forge(fleet._blocks[0])
+    with pytest.raises(ModelFileError, match=message):
+        _fleet_load(persistence.dumps(fleet), tmp_path)
+
+
+def test_a_fleet_file_with_its_blocks_flagged_buckets_loads_and_reads_them(flagged_fleet, tmp_path):
+    loaded = _fleet_load(persistence.dumps(flagged_fleet), tmp_path)
+    block, saved = loaded._blocks[0], flagged_fleet._blocks[0]
+    np.testing.assert_array_equal(block.flag_at, saved.flag_at)
+    np.testing.assert_array_equal(block.flag_median, saved.flag_median)
+    pd.testing.assert_frame_equal(loaded.predict(), flagged_fleet.predict())
+
+
 def test_a_global_fleet_file_with_state_no_fit_produces_is_refused(tmp_path):
     pytest.importorskip("torch")
     frame = _fleet_frame()

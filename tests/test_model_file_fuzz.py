@@ -66,7 +66,15 @@ def fitted(kind: str):
         old, new, more = (frame[(frame.timestamp >= START + pd.Timedelta(a)) & (frame.timestamp < START + pd.Timedelta(b))]
                           for a, b in (("0min", "300min"), ("300min", "310min"), ("310min", "313min")))
         mode = kind[6:]
-        if mode == "global":
+        if mode == "flagged":  # a burst the series came back from in each key's window: its blocks keep flags
+            frame = frame.copy()
+            for key, at in (("k0", 300), ("k1", 305)):
+                rows = np.flatnonzero(frame["endpoint"].to_numpy() == key)
+                frame.loc[rows[[at, at + 2]], "requests"] = 10**6
+            old, new, more = (frame[(frame.timestamp >= START + pd.Timedelta(a)) & (frame.timestamp < START + pd.Timedelta(b))]
+                              for a, b in (("0min", "300min"), ("300min", "310min"), ("310min", "313min")))
+            fleet = FleetPredictor(model="dlinear", horizon=5)
+        elif mode == "global":
             pytest.importorskip("torch")
             fleet = FleetPredictor(model="global_lstm", horizon=5, random_state=0,
                                    model_params={"max_epochs": 1, "hidden_size": 4, "window": 24})
@@ -309,6 +317,22 @@ def test_a_truncated_or_flipped_payload_resealed_is_refused_or_loads_a_model_tha
 
 
 # -- what the fuzzing found (each loaded on 40654a4 and failed later) --------------------------------------------
+FLAG_FIELDS = ("state._blocks.0.fields.flag_at", "state._blocks.0.fields.flag_median")
+
+
+@pytest.mark.parametrize("field", FLAG_FIELDS)
+def test_every_mutation_of_a_blocks_flagged_buckets_is_refused_or_loads_a_fleet_that_works(field, folder):
+    """The flagged buckets a block's forecast reads (its fit's, saved with it), every mutation of each field, on a
+    fleet whose keys hold some: a change of shape, dtype or NaN is refused or forecasts as before, another value
+    keeps the fleet working, and a file without them (dropped or cut short) is refused."""
+    _, _, _, _, _, state, arrays, fields, _ = original("fleet-flagged", folder)
+    path = dict((name, path) for path, name in reversed(fields))[field]
+    assert len(arrays[node(state, path)["__array__"]]) >= 2  # the fleet holds flags in its keys' windows
+    outcomes = {name: check_mutation("fleet-flagged", folder, field, name)
+                for name, _, _ in mutations(state, arrays, path)}
+    assert outcomes["empty"] == outcomes["one short"] == outcomes["nan"] == "refused", outcomes
+
+
 def forged(kind: str, folder: str, field: str, mutation: str) -> str:
     """The path of ``kind``'s file with ``mutation`` of the stored ``field``."""
     cls, data, reference, base_peak, header, state, arrays, fields, more = original(kind, folder)

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.test_update_jump import FREQ, N_FIT, assert_same_forecast, feed, fitted, row, stream
+from tests.test_update_jump import FREQ, N_FIT, assert_same_forecast, feed, fitted, in_chunks, row, stream
 from workload_predictor import FleetPredictor, UpdateOrderError, WorkloadDataError
 
 
@@ -115,10 +115,7 @@ def test_after_a_batch_ending_in_stray_rows_the_stream_forecasts_as_if_they_neve
     twin = copy.deepcopy(predictor)
     predictor.update(batch(frame, good, jump, strays))
     twin.update(frame.iloc[N_FIT : N_FIT + good])
-    start, chunks = N_FIT + good, []
-    for count in counts:
-        chunks.append(frame.iloc[start : start + count])
-        start += count
+    chunks = in_chunks(frame, N_FIT + good, counts)
     caught = feed(predictor, chunks)
     feed(twin, chunks)
     assert len(caught) == 1

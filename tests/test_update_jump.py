@@ -51,6 +51,12 @@ def assert_same_forecast(predictor: WorkloadPredictor, twin: WorkloadPredictor) 
     assert got.confidence == pytest.approx(want.confidence, abs=1e-12)
 
 
+def in_chunks(frame: pd.DataFrame, start: int, counts: list[int]) -> list[pd.DataFrame]:
+    """``frame``'s rows from ``start`` on, as consecutive updates of ``counts`` rows each."""
+    bounds = np.cumsum([start, *counts])
+    return [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def feed(predictor: WorkloadPredictor, rows: list[pd.DataFrame]) -> list[warnings.WarningMessage]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -130,29 +136,6 @@ def test_rows_the_jump_cannot_explain_are_refused_and_keep_it_undoable():
     feed(predictor, [frame.iloc[N_FIT : N_FIT + 1]])
     twin.update(frame.iloc[N_FIT : N_FIT + 1])
     assert_same_forecast(predictor, twin)
-
-
-def test_an_undo_whose_rows_fail_leaves_the_jump_as_it_was(monkeypatch):
-    """The undo is applied with the rows or not at all: an update from the state before the jump that raises (here
-    the memory check) leaves the jumped state, still undoable."""
-    predictor, frame = fitted()
-    last = predictor.last_timestamp_
-    predictor.update(row(last + 900 * FREQ))
-    jumped = copy.deepcopy(predictor)
-    import workload_predictor.predictor as module
-
-    def refuse(*args, **kwargs):
-        raise WorkloadDataError("refused by the test")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(module, "check_memory", refuse)
-        with pytest.raises(WorkloadDataError, match="refused by the test"):
-            predictor.update(frame.iloc[N_FIT : N_FIT + 1])
-    assert_same_forecast(predictor, jumped)
-    assert vars(predictor).keys() == vars(jumped).keys() and predictor.n_updates_ == 1
-    assert predictor.last_timestamp_ == last + 900 * FREQ and predictor.undone_jumps_ == ()
-    feed(predictor, [frame.iloc[N_FIT : N_FIT + 1]])
-    assert predictor.undone_jumps_ == ((last, last + 900 * FREQ),)
 
 
 def test_save_and_load_keep_no_undo_copy_and_pickle_does(tmp_path):

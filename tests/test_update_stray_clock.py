@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.test_update_jump import FREQ, N_FIT, assert_same_forecast, feed, fitted, row, stream
+from tests.test_update_jump import FREQ, N_FIT, assert_same_forecast, feed, fitted, in_chunks, row, stream
 from workload_predictor import FleetPredictor, UndoneJumpWarning, UpdateOrderError, WorkloadDataError, \
     WorkloadPredictor
 
@@ -137,10 +137,14 @@ def test_a_batch_ending_in_stray_rows_then_more_stray_updates_keeps_its_correct_
     assert np.array_equal(predictor.series_.values, twin.series_.values)
 
 
-def test_an_undo_whose_rows_fail_leaves_the_stray_updates_as_they_were(monkeypatch):
+@pytest.mark.parametrize("strays", [1, 3])
+def test_an_undo_whose_rows_fail_leaves_the_jump_and_the_stray_updates_as_they_were(monkeypatch, strays):
+    """The undo is applied with the rows or not at all: an update from the state before the jump that raises (here
+    the memory check) leaves the jumped state (and the stray updates after it), still undoable."""
     predictor, frame = fitted()
     last = predictor.last_timestamp_
-    feed(predictor, [row(last + 900 * FREQ), row(last + 901 * FREQ), row(last + 902 * FREQ)])
+    newest = last + (899 + strays) * FREQ
+    feed(predictor, [row(last + (900 + i) * FREQ) for i in range(strays)])
     held = copy.deepcopy(predictor)
     import workload_predictor.predictor as module
 
@@ -152,10 +156,10 @@ def test_an_undo_whose_rows_fail_leaves_the_stray_updates_as_they_were(monkeypat
         with pytest.raises(WorkloadDataError, match="refused by the test"):
             predictor.update(frame.iloc[N_FIT : N_FIT + 1])
     assert_same_forecast(predictor, held)
-    assert predictor.n_updates_ == 3 and predictor.last_timestamp_ == last + 902 * FREQ
-    assert predictor.undone_jumps_ == ()
+    assert vars(predictor).keys() == vars(held).keys() and predictor.n_updates_ == strays
+    assert predictor.last_timestamp_ == newest and predictor.undone_jumps_ == ()
     assert len(feed(predictor, [frame.iloc[N_FIT : N_FIT + 1]])) == 1
-    assert predictor.undone_jumps_ == ((last, last + 902 * FREQ),)
+    assert predictor.undone_jumps_ == ((last, newest),)
 
 
 def test_save_drops_a_held_undo_while_copy_and_pickle_keep_it_and_fit_forgets_it(tmp_path):
@@ -201,10 +205,7 @@ def test_after_a_stray_clock_ran_short_of_the_threshold_the_stream_forecasts_as_
         if stamps:
             strays.append(rows(stamps))
     feed(predictor, strays)
-    start, chunks = N_FIT, []
-    for count in counts:
-        chunks.append(frame.iloc[start : start + count])
-        start += count
+    chunks = in_chunks(frame, N_FIT, counts)
     caught = feed(predictor, chunks)
     feed(twin, chunks)
     assert len(caught) == 1

@@ -166,7 +166,8 @@ LIST_CHANGES = {"drop the last": lambda v: v[:-1], "repeat the last": lambda v: 
 
 
 def mutations(state, arrays, path):
-    """``(name, changes a type/shape only, (state, arrays))`` for each mutation of the field at ``path``."""
+    """``(name, changes a type/shape only, build)`` for each mutation of the field at ``path``; ``build()`` gives
+    the mutated ``(state, arrays)``. A state is copied only when built: naming the mutations (a draw) copies none."""
     value = node(state, path)
     if isinstance(value, dict) and next(iter(value), None) in ("__array__", "__scalar__", "__datetimeindex__"):
         key = value[next(iter(value))]
@@ -175,7 +176,8 @@ def mutations(state, arrays, path):
                 with np.errstate(all="ignore"):
                     # Datetimes in place of datetimes (a series' start) are other values, not another dtype.
                     keeps = same and not (name == "datetime" and arrays[key].dtype.kind == "M")
-                    yield name, keeps, (state, {**arrays, key: np.asarray(change(arrays[key]))})
+                    changed = (state, {**arrays, key: np.asarray(change(arrays[key]))})
+                yield name, keeps, lambda changed=changed: changed
         return
     if isinstance(value, list) and value:
         changes = [(name, False, change(value)) for name, change in LIST_CHANGES.items()]
@@ -188,9 +190,13 @@ def mutations(state, arrays, path):
     for name, same, new in changes:
         if type(new) is type(value) and new == value:
             continue
-        changed = copy.deepcopy(state)
-        node(changed, path[:-1])[path[-1]] = new
-        yield name, same, (changed, arrays)
+        yield name, same, functools.partial(_changed_value, state, arrays, path, new)
+
+
+def _changed_value(state, arrays, path, new):
+    changed = copy.deepcopy(state)
+    node(changed, path[:-1])[path[-1]] = new
+    return changed, arrays
 
 
 # -- loading a mutated file --------------------------------------------------------------------------------------
@@ -232,7 +238,8 @@ def check_mutation(kind: str, folder: str, field: str, mutation: str) -> str:
     returns what happened ("refused", "same", "other forecast")."""
     _, _, _, _, header, state, arrays, fields, _ = original(kind, folder)
     path = dict((name, path) for path, name in reversed(fields))[field]
-    _, same, (changed, changed_arrays) = next(m for m in mutations(state, arrays, path) if m[0] == mutation)
+    _, same, build = next(m for m in mutations(state, arrays, path) if m[0] == mutation)
+    changed, changed_arrays = build()
     return check_file(kind, folder, pack(header, changed, changed_arrays), same, f"{field} {mutation}")
 
 
@@ -337,7 +344,8 @@ def forged(kind: str, folder: str, field: str, mutation: str) -> str:
     """The path of ``kind``'s file with ``mutation`` of the stored ``field``."""
     cls, data, reference, base_peak, header, state, arrays, fields, more = original(kind, folder)
     path = dict((name, path) for path, name in reversed(fields))[field]
-    _, _, (changed, changed_arrays) = next(m for m in mutations(state, arrays, path) if m[0] == mutation)
+    _, _, build = next(m for m in mutations(state, arrays, path) if m[0] == mutation)
+    changed, changed_arrays = build()
     file = f"{folder}/{kind}-forged.wpm"
     with open(file, "wb") as out:
         out.write(pack(header, changed, changed_arrays))

@@ -10,6 +10,7 @@ hang, never a NaN forecast.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import signal
 import threading
@@ -70,6 +71,9 @@ TZS = [None, "UTC", "US/Eastern", "Asia/Kolkata", dt.timezone(dt.timedelta(hours
 FREQS = ["1ns", "1ms", "1s", "10s", "1min", "1h", "1D"]
 
 
+# The strategies below are built once per length: a strategy built afresh at each draw is validated afresh too
+# (hypothesis' checks of each nested strategy), which took as long as many of the bucketizations it feeds.
+@functools.lru_cache(maxsize=None)
 @st.composite
 def regular_stamps(draw, n):
     start = draw(st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2200, 1, 1)))
@@ -100,6 +104,7 @@ def regular_stamps(draw, n):
     return index
 
 
+@functools.lru_cache(maxsize=None)
 def broken_stamps(n):
     """Timestamps that are anything but a clean regular series."""
     any_scalar = st.one_of(
@@ -119,7 +124,13 @@ def broken_stamps(n):
     )
 
 
+@functools.lru_cache(maxsize=None)
+def any_stamps(n):
+    return st.one_of(regular_stamps(n), broken_stamps(n))
+
+
 # -- strategies: targets ---------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def target_column(n):
     finite = st.floats(min_value=0, max_value=1e6, allow_nan=False)
     return st.one_of(
@@ -141,6 +152,7 @@ def target_column(n):
     )
 
 
+@functools.lru_cache(maxsize=None)
 def valid_target(n):
     """Columns a fit must accept: finite, non-negative numbers of any dtype and size, extremes included."""
     return st.one_of(
@@ -161,7 +173,7 @@ def frames(draw):
     """Either a valid series (maybe shuffled, reversed, indexed, extreme) or anything at all."""
     valid = draw(st.sampled_from([True, True, True, False, False]))
     n = draw(st.integers(40, 160)) if valid else draw(st.one_of(st.integers(0, 3), st.integers(4, 150)))
-    stamps = draw(regular_stamps(n)) if valid else draw(st.one_of(regular_stamps(n), broken_stamps(n)))
+    stamps = draw(regular_stamps(n)) if valid else draw(any_stamps(n))
     column = valid_target if valid else target_column
     data = {"timestamp": stamps, "requests": draw(column(n))}
     if draw(st.booleans()):
@@ -281,7 +293,7 @@ def request_logs(draw):
     """A valid request log (arrivals in any encoding, unsorted, repeated instants) or anything at all."""
     valid = draw(st.sampled_from([True, True, True, False, False]))
     n = draw(st.integers(1, 200)) if valid else draw(st.one_of(st.integers(0, 2), st.integers(3, 200)))
-    stamps = draw(regular_stamps(n)) if valid else draw(st.one_of(regular_stamps(n), broken_stamps(n)))
+    stamps = draw(regular_stamps(n)) if valid else draw(any_stamps(n))
     column = valid_target if valid else target_column
     log = pd.DataFrame({"TIMESTAMP": stamps, "ContextTokens": draw(column(n)), "GeneratedTokens": draw(column(n))})
     rng = np.random.default_rng(draw(st.integers(0, 99)))

@@ -380,8 +380,8 @@ def test_fleet_dask_overhead(perf):
 # -- the calls an autoscaler makes every few seconds, each gated as it is ---------------------------------------------
 # The cases above judge update and predict on budgets and on ratios (after 4,000 buckets over after 1,000; own keys
 # over a block), which a uniform slow-down does not move. These time each call per call, paired with the baseline's
-# code where it has the call (the gate: CPU time and latency against it, every attempt); where it has not (0.17.0's
-# fleet has no update_mode, no health), they are compared with the stored figures once the baseline has them.
+# code where it has the call (the gate: CPU time and latency against it, every attempt); where it has not (a call
+# added since the baseline), they are compared with the stored figures once the baseline has them.
 HOT_KEYS, HOT_BUCKETS, GLOBAL_KEYS, GLOBAL_BUCKETS = 20, 1000, 8, 400
 GLOBAL = dict(model="global_lstm", random_state=0, model_params={"max_epochs": 2, "hidden_size": 16})
 

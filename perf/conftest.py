@@ -476,7 +476,7 @@ class Recorder:
         measured: dict[str, list] = {}
         other = "cold" if state == "warm" else "warm"
 
-        def side_by_side():
+        def side_by_side(first: bool):
             kept = MEMORY_RUNS.pop((model, state, dataset, tree), None)
             if kept is not None:  # measured by the other state's case, in its first attempt
                 measured.update(kept)
@@ -494,19 +494,17 @@ class Recorder:
                 base_runs, self.base_error = _base_runs(theirs, tree)
             measured.update(ours=[_state_of(run, state) for run in runs],
                             theirs=[_state_of(run, state) for run in base_runs])
-            if first[0]:
+            if first:  # the other state's case reads these as its first attempt
                 MEMORY_RUNS[(model, other, dataset, tree)] = {
                     "ours": [_state_of(run, other) for run in runs],
                     "theirs": [_state_of(run, other) for run in base_runs], "base_error": self.base_error}
 
-        first = [True]
         attempts, tried = 1 + int(GATE.get("confirm_reruns", 0)), []
         for attempt in range(attempts):
             if attempt == 0:
-                self.benchmark.pedantic(side_by_side, rounds=1, iterations=1)
+                self.benchmark.pedantic(side_by_side, args=(True,), rounds=1, iterations=1)
             else:
-                first[0] = False
-                side_by_side()
+                side_by_side(False)
             runs, base_runs = measured["ours"], measured["theirs"]
             if "skipped" in runs[0]:
                 pytest.skip(runs[0]["skipped"])

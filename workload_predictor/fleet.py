@@ -51,7 +51,7 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
-from .predictor import (WorkloadPredictor, _fit_anomalies, _point, holds_jump, jump_buckets, order_refusal,
+from .predictor import (WorkloadPredictor, _fit_anomalies, _point, carried_jump, jump_buckets, order_refusal,
                         undoes_jump, undone_text)
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
@@ -198,6 +198,11 @@ class _Jump(typing.NamedTuple):
     held: pd.Timestamp | None = None  # the key's last bucket after the newest stray update it was held through
     updates: int = 0  # the stray updates it was held through
     rows: int = 0  # the rows of the jumping update after the jump and of those updates: what an undo drops
+
+    @property
+    def before(self) -> pd.Timestamp:
+        """The key's last bucket before the jump."""
+        return self.series.last
 
     @property
     def newest(self) -> pd.Timestamp:
@@ -1058,7 +1063,7 @@ class FleetPredictor(ParamsMixin):
                         # predictor's update undoes its jump). Only the state that jump made is undone.
                         jump = jumps.get(name)
                         if jump is None or \
-                                not undoes_jump(jump.series.last, jump.stray, series.last, exc.first, jump.held):
+                                not undoes_jump(jump.before, jump.stray, series.last, exc.first, jump.held):
                             raise order_refusal(exc, block.values[row], series.last, block.freq) from None
                         series = jump.series
                         with memory_limit(self.memory_limit_mb):
@@ -1082,10 +1087,9 @@ class FleetPredictor(ParamsMixin):
                             jumped[name] = _Jump(KeySeries(name, series.start + head * block.freq.to_timedelta64(),
                                                            block.freq, kept), jump[1], new.last,
                                                  rows=new.rows_after(head))
-                        elif (held := jumps.get(name)) is not None and held.newest == series.last and \
-                                holds_jump(held.series.last, held.jumped, new.last, threshold, block.freq):
-                            jumped[name] = held._replace(held=new.last, updates=held.updates + 1,
-                                                         rows=held.rows + new.rows_after(0))
+                        elif (held := carried_jump(jumps.get(name), series.last, new, threshold,
+                                                   block.freq)) is not None:
+                            jumped[name] = held
                     else:  # its own predictor, fitted on that series, then updated (it keeps its own undo)
                         batched.append((series, rows))
                 elif name in self._predictors:

@@ -196,6 +196,17 @@ def holds_jump(before: pd.Timestamp, jumped: int, last: pd.Timestamp, threshold:
     return last < before + (jumped + 1 + threshold) * freq
 
 
+def carried_jump(record: Any, last: pd.Timestamp, new: Continuation, threshold: int, freq: pd.Timedelta) -> Any:
+    """A held jump ``record`` (a predictor's ``_Undo``, a fleet key's ``_Jump``: ``before``, ``jumped``, ``newest``,
+    ``held``, ``updates``, ``rows``) after an update ``new`` that made no jump of its own, from the state ending at
+    ``last``: held through it, one stray update more, while :func:`holds_jump`; ``None`` once it confirms the jump,
+    or where the record pairs with another state (or there is none)."""
+    if record is None or record.newest != last or not holds_jump(record.before, record.jumped, new.last, threshold,
+                                                                 freq):
+        return None
+    return record._replace(held=new.last, updates=record.updates + 1, rows=record.rows + new.rows_after(0))
+
+
 def undone_text(jumped: int, before: pd.Timestamp, stray: pd.Timestamp, recorded: str = "", since: int = 0,
                 rows: int = 0, last: pd.Timestamp | None = None) -> str:
     """What an undone jump of ``jumped`` zero-filled buckets from ``before`` to ``stray`` (the jumping update's last
@@ -918,11 +929,7 @@ class WorkloadPredictor(ParamsMixin):
             undo = _Undo(dict(vars(self)), jump[1], new.last, new.head(jump[0], self.freq_) if jump[0] else None,
                          rows=new.rows_after(jump[0]))
         else:
-            undo = getattr(self, "_undo", None)
-            if undo is not None:
-                undo = undo._replace(held=new.last, updates=undo.updates + 1, rows=undo.rows + new.rows_after(0)) \
-                    if undo.newest == self.last_timestamp_ and \
-                    holds_jump(undo.before, undo.jumped, new.last, threshold, self.freq_) else None
+            undo = carried_jump(getattr(self, "_undo", None), self.last_timestamp_, new, threshold, self.freq_)
         # The commit: one reference swap publishes the new state to predict, then the attributes follow.
         self._published = _published_of({**vars(self), **state}, self._snapshot())
         vars(self).update(state)

@@ -238,10 +238,7 @@ def significantly_better(differences: np.ndarray, origins: np.ndarray, horizon: 
     ``m`` rows at once instead of a call per row.
     """
     differences = np.asarray(differences, dtype=np.float64)
-    origins = np.asarray(origins)
-    blocks = (origins - origins.min()) // max(int(horizon), 1)
-    _, labels = np.unique(blocks, return_inverse=True)
-    labels = labels.reshape(-1)
+    labels = _block_labels(origins, horizon)
     counts = np.bincount(labels)
     if len(counts) < 2 or len(differences) == 0:
         return np.zeros(len(differences), dtype=bool)
@@ -273,19 +270,24 @@ def evidence_share(difference: np.ndarray, origins: np.ndarray, horizon: int) ->
     return t, float(np.clip(0.5 - t / (2.0 * critical), 0.0, 1.0))
 
 
+def _block_labels(origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Each origin's block of ``horizon`` consecutive origins (by position), numbered 0, 1, ... in order among the
+    blocks some origin falls in (those in gaps between origins hold no evidence): the counts are as many as those
+    blocks, not as the span of the origins (the history's origins spread over a whole series: counted over its span,
+    10,000,000 buckets at horizon 1 take 170 MB for 600)."""
+    origins = np.asarray(origins)
+    blocks = (origins - origins.min()) // max(int(horizon), 1)  # non-negative block numbers
+    _, labels = np.unique(blocks, return_inverse=True)
+    return labels.reshape(-1)
+
+
 def _block_t(difference: np.ndarray, origins: np.ndarray, horizon: int) -> tuple[float, float | None]:
     """The t statistic of the differences' means over blocks of ``horizon`` origins, and Student's critical value
     for it (None with fewer than two blocks); ``-inf``/``inf`` (or 0) when every block is the same, which includes
     a spread within ``1e-12`` of the unit (or of the mean, if larger): the differences are of errors on a common
     scale, where that is rounding."""
     difference = np.asarray(difference, dtype=np.float64)
-    origins = np.asarray(origins)
-    blocks = (origins - origins.min()) // max(int(horizon), 1)  # non-negative block numbers
-    # Numbered 0, 1, ... in order among the blocks some origin falls in (those in gaps between origins hold no
-    # evidence): the counts are as many as those blocks, not as the span of the origins (the history's origins
-    # spread over a whole series: counted over its span, 10,000,000 buckets at horizon 1 take 170 MB for 600).
-    _, labels = np.unique(blocks, return_inverse=True)
-    labels = labels.reshape(-1)
+    labels = _block_labels(origins, horizon)
     means = np.bincount(labels, weights=difference) / np.bincount(labels)
     if len(means) < 2:
         return 0.0, None

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the sdist and the wheel; install the wheel with the dependencies it declares into a bare virtual
-# environment (PyTorch's CPU build first, as the README's set-up does), run the README's quick start and the
-# installed console script there; collect the sdist's tests (conftest and data shipped).
+# environment (PyTorch's CPU build first, as the README's set-up does), run the README's quick start (its output
+# checked against the README's) and the installed console script there; collect the sdist's tests (conftest and
+# data shipped).
 #
 # A bare environment is what a user has: a dependency the package imports but the wheel does not declare
 # fails here, and `pip check` verifies the declared versions. Measured on a shared 2-core machine at load 8:
@@ -33,8 +34,9 @@ assert workload_predictor.__file__.startswith(sys.argv[1]), f"imported {workload
 from workload_predictor.datasets import azure_llm_trace
 azure_llm_trace("conv").to_csv("conv.csv", index=False)
 PY
-# The README's quick start, as a user runs it after installing.
-"$py" "$checkout/examples/quickstart.py"
+# The README's quick start, as a user runs it after installing; what it printed is what the README shows.
+"$py" "$checkout/examples/quickstart.py" | tee "$work/quickstart.txt"
+python3 "$checkout/.ci/readme_quickstart.py" "$checkout/README.md" "$checkout/examples/quickstart.py" "$work/quickstart.txt"
 "$work/venv/bin/workload-predictor" --help >/dev/null
 "$work/venv/bin/workload-predictor" forecast conv.csv --freq 10s --horizon 5 --model dlinear --quiet
 # Without torch (an import of it fails), the package imports and DLinear forecasts from the command line.

@@ -80,7 +80,7 @@ def test_two_keys_jumping_in_one_update_are_undone_together():
     assert_twins(fleet, twin)
 
 
-def test_only_the_next_update_undoes_and_save_keeps_no_undo_while_copy_and_pickle_do(tmp_path):
+def test_a_confirmed_jump_refuses_and_save_keeps_no_undo_while_copy_and_pickle_do(tmp_path):
     fleet, data = global_fleet()
     fleet.update(pd.concat([stray(data, 900), rows(data, {"b": N_FIT})], ignore_index=True))
     correct = rows(data, {"a": N_FIT, "b": N_FIT + 1})
@@ -91,10 +91,10 @@ def test_only_the_next_update_undoes_and_save_keeps_no_undo_while_copy_and_pickl
         with pytest.warns(UndoneJumpWarning, match="key 'a'"):
             other.update(correct)
         assert other.update_errors_ == {}
-    # Another update changed the fit since (key 'b''s row): the jump is confirmed, and 'a''s row is refused, naming
-    # the zero buckets it lies before and a clock running ahead.
+    # Key 'a''s clock ran as far past the jumped bucket as a jump is wide (tests/test_global_stray_clock.py): the jump
+    # is confirmed, and 'a''s row is refused, naming the zero buckets it lies before and a clock running ahead.
     intervened = copy.deepcopy(fleet)
-    intervened.update(rows(data, {"b": N_FIT + 1}))
+    intervened.update(pd.concat([stray(data, 924), rows(data, {"b": N_FIT + 1})], ignore_index=True))
     assert intervened._jumps == {}
     intervened.update(rows(data, {"a": N_FIT}))
     error = intervened.update_errors_["a"]
@@ -112,8 +112,9 @@ def test_a_gap_at_the_threshold_is_no_jump_a_genuine_one_is_confirmed_and_a_refu
     at_threshold.update(stray(data, 25))  # 24 zero-filled: no jump
     assert at_threshold._jumps == {}
     confirmed = copy.deepcopy(fleet)
-    assert feed(confirmed, [stray(data, 900), stray(data, 901)]) == []  # a row after the jumped bucket: a real gap
-    assert confirmed._jumps == {} and confirmed._global.last_timestamp(0) == last_fitted(data) + 901 * FREQ
+    # a row as far after the jumped bucket as a jump is wide: a real gap
+    assert feed(confirmed, [stray(data, 900), stray(data, 924)]) == []
+    assert confirmed._jumps == {} and confirmed._global.last_timestamp(0) == last_fitted(data) + 924 * FREQ
     twin = copy.deepcopy(fleet)
     fleet.update(stray(data, 26))  # 25 zero-filled: a jump
     fleet.update(stray(data, 26))  # its replay: refused, and nothing else changed the fit

@@ -51,8 +51,8 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
-from .predictor import (WorkloadPredictor, _fit_anomalies, _point, carried_jump, jump_buckets, order_refusal,
-                        undoes_jump, undone_text)
+from .predictor import (WorkloadPredictor, _fit_anomalies, _point, carried_jump, holds_jump, jump_buckets,
+                        order_refusal, undoes_jump, undone_text)
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -212,19 +212,51 @@ class _Jump(typing.NamedTuple):
 
 class _GlobalJump(typing.NamedTuple):
     """A ``global_lstm`` fleet's fit before an update in which a key's rows jumped far ahead (see
-    ``FleetPredictor.update``), with that update's new buckets per key and the fit it published. The undo applies
-    while the fleet still holds ``after`` (no update since): it is that fit, with the key's jumped rows left out."""
+    ``FleetPredictor.update``), that update's new buckets per key, and those of each update since (``since``), while
+    the key's updates end fewer buckets past the jumped one than a jump is wide and the updates since stay within
+    :func:`_global_held_bound`. The undo applies while the fleet holds ``after`` (the fit the newest of them
+    published): it is those updates applied again from ``before``, without the key's rows after the jump.
 
-    before: FleetGlobal
-    new: tuple  # per key its new buckets ``(m, k)``, or None: what that update passed to ``GlobalLSTM.update``
+    Past the bound the record lapses: ``before``, ``new`` and ``since`` are let go (``None``) and ``lapsed`` says why,
+    which the refusal of the key's rows names."""
+
+    before: FleetGlobal | None
+    new: tuple | None  # per key its new buckets ``(m, k)``, or None: what that update passed to ``GlobalLSTM.update``
     after: FleetGlobal
     jumped: int  # the buckets the key's jump zero-filled
     stray: pd.Timestamp  # the key's last bucket after the jump
+    base: pd.Timestamp  # the key's last bucket before the jump (after its rows before a jump between its rows)
     head: int = 0  # the key's new buckets before a jump between its rows (kept when that update is applied again)
+    since: tuple | None = ()  # each update since: its ``new`` (the key's entries are its stray rows)
+    held: pd.Timestamp | None = None  # the key's last bucket after the newest of its stray updates since
+    updates: int = 0  # the key's stray updates since (updates without its rows are not counted)
+    rows: int = 0  # the rows of the jumping update after the jump and of those updates: what an undo drops
+    buckets: int = 0  # the new buckets, all keys, of the updates since (what ``since`` holds)
+    lapsed: str | None = None  # why the undo was let go (``since`` over the bound)
 
-    def last(self, j: int) -> pd.Timestamp:
-        """Key ``j``'s last bucket before the jump."""
-        return self.before.last_timestamp(j) + self.head * self.before.freqs[j]
+    @property
+    def newest(self) -> pd.Timestamp:
+        """The key's last bucket in the fit the record pairs with."""
+        return self.stray if self.held is None else self.held
+
+
+def _global_held_bound(threshold: int, n_keys: int) -> tuple[int, int]:
+    """The updates since a global fleet key's jump that its undo holds, at most, and their new buckets, at most: as
+    many updates as a jump is wide (``threshold``), and as many buckets as that many updates of one bucket per key. An
+    undo applies them all again, so this bounds its work and what the record holds (the jumping update itself is
+    held as before)."""
+    return threshold, threshold * max(1, n_keys)
+
+
+def _lapsed_refusal(exc: UpdateOrderError, jump: _GlobalJump) -> UpdateOrderError:
+    """The error for a global fleet key's rows that fall between its last bucket before a jump and the jumped one,
+    where the fleet let the undo go (``jump.lapsed``): the jump stands, and why."""
+    return UpdateOrderError(
+        f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
+        f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped {jump.jumped + 1:,} "
+        f"buckets ahead (a clock running ahead?), but that jump can no longer be undone: {jump.lapsed}. Every row "
+        f"before {exc.last.isoformat()} is refused: refit with fit() on the rows with their correct times. If this row "
+        "was sent before, drop it.", exc.first, exc.last)
 
 
 #: A fitted fleet's attributes: ``fit`` sets them all, ``update`` replaces some, and each publishes them together
@@ -1201,6 +1233,7 @@ class FleetPredictor(ParamsMixin):
         given = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its new buckets less its zero-filled)
         fitted = _fitted_names(state.keys)
         jumps, undo, undone, gaps = getattr(self, "_jumps", {}), None, {}, {}
+        counted = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its buckets with a row)
         threshold = jump_buckets(state.model.window_, self._fitted()["horizon"])
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0), as update_errors_ names it
@@ -1216,33 +1249,41 @@ class FleetPredictor(ParamsMixin):
                     try:
                         found = prepare_continuation(rows, last=state.last_timestamp(j), **door_j)
                     except UpdateOrderError as exc:
-                        # Rows between the key's last bucket before the update before and the one it jumped to: that
-                        # update is applied again from the fit before it, without this key's rows (stray), if the
-                        # fleet holds the fit it published (no update since).
+                        # Rows between the key's last bucket before its jump and the one it jumped to: the jumping
+                        # update and every update since are applied again from the fit before it, without this key's
+                        # rows after the jump (stray), if the fleet holds the fit the newest of them published.
                         jump = jumps.get(name)
-                        if jump is None or jump.after is not state or \
-                                not undoes_jump(jump.last(j), jump.stray, state.last_timestamp(j), exc.first):
+                        if jump is None or jump.after is not state or (undo is not None and undo.before is not
+                                                                       jump.before) or \
+                                not undoes_jump(jump.base, jump.stray, state.last_timestamp(j), exc.first, jump.held):
                             # the key's newest buckets name a zero-filled run it falls in
                             raise order_refusal(exc, state.model.recent_[j], state.last_timestamp(j), freq) from None
-                        found = prepare_continuation(rows, last=jump.last(j), **door_j)
+                        if jump.lapsed is not None:
+                            raise _lapsed_refusal(exc, jump) from None
+                        found = prepare_continuation(rows, last=jump.base, **door_j)
                         undo, undone[j] = jump, jump
                 new[j] = found.values
-                # Undoable by the next update: a jump before its rows, or between them (the newest such).
+                # Undoable while held (see the record's carry below): a jump before its rows, or between them (the
+                # newest such).
                 jump = found.jump(threshold)
                 if jump is not None:
-                    gaps[j] = (jump[1], found.last, jump[0])
+                    gaps[j] = (jump[1], found.last, jump[0], found.rows_after(jump[0]))
                 given[j] = len(rows)
+                counted[j] = found.rows_after(0)
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
-        if undo is not None:  # the update before again, from the fit before it, without the undone keys' rows
-            again = [values if j not in undone else values[:undone[j].head] if undone[j].head else None
-                     for j, values in enumerate(undo.new)]
+        if undo is not None:  # the jumping update and those since again, from the fit before, without the undone
+            # keys' rows after their jump (records made by one update share ``before`` and ``since``)
+            again = [[values if j not in undone else values[:undone[j].head] if undone[j].head else None
+                      for j, values in enumerate(undo.new)]]
+            again += [[None if j in undone else values for j, values in enumerate(call)] for call in undo.since]
+            state = undo.before
             with memory_limit(self.memory_limit_mb):
-                check_memory("global LSTM update: the update before again, without a key's stray rows",
-                             extra_bytes=_global_update_bytes(undo.before.model, _lengths(again)),
-                             advice=UPDATE_ADVICE)
-                state = self._global_applied(undo.before, again)
+                for call in again:
+                    check_memory("global LSTM update: the updates since a key's jump again, without its stray rows",
+                                 extra_bytes=_global_update_bytes(state.model, _lengths(call)), advice=UPDATE_ADVICE)
+                    state = self._global_applied(state, call)
         added = _lengths(new)
         model = state.model  # the byte estimates' (GlobalLSTM.update replaces its arrays, never writes into them)
         def roll(added: np.ndarray) -> None:  # a global update of added[j] new buckets to key j within the limit
@@ -1297,15 +1338,50 @@ class FleetPredictor(ParamsMixin):
         if not added.any():  # the fit as it is (a jump it holds stays undoable)
             published = state
         self._publish(_global=published, update_errors_=errors)
-        # A key's jump far ahead stays undoable while the fleet holds this fit: with the fit before this update and the
-        # buckets it added (one more fit held, which shares the network and every array this update did not replace).
         if published is not held:  # an update that changed the fit
-            self._jumps = {state.keys[j]: _GlobalJump(state, tuple(new), published, gap, last, head)
-                           for j, (gap, last, head) in gaps.items() if added[j]}
+            self._jumps = self._global_jumps(jumps if undo is None else {}, held, state, published, new, gaps, counted,
+                                             threshold)
         for j, jump in undone.items():  # once the update is committed: a key's jump undone with its rows
-            text = undone_text(jump.jumped, jump.last(j), jump.stray)
+            text = undone_text(jump.jumped, jump.base, jump.stray, "", jump.updates, jump.rows, jump.newest)
             warnings.warn(UndoneJumpWarning(f"update: key {quote(str(state.keys[j]))}: {text}"), stacklevel=3)
         return self
+
+    @staticmethod
+    def _global_jumps(jumps: dict, held: FleetGlobal, state: FleetGlobal, published: FleetGlobal, new: list,
+                      gaps: dict, counted: np.ndarray, threshold: int) -> dict:
+        """A global fleet's jump records after an update that published ``published`` from ``state`` (``held`` before
+        it; ``jumps`` its records, none after an undo), with the keys' ``new`` buckets: a key whose rows jumped far
+        ahead (``gaps``) gets a record with the fit before this update (one more fit held, which shares the network
+        and every array this update did not replace); a held record is carried through this update while the key's
+        rows end fewer buckets past the jumped one than a jump is wide (:func:`holds_jump`), and lapses once the
+        updates since it are over :func:`_global_held_bound`."""
+        added = _lengths(new)
+        calls, buckets = _global_held_bound(threshold, len(state.keys))
+        position = {name: j for j, name in enumerate(state.keys)}
+        records = {}
+        for name, jump in jumps.items():
+            j = position[name]
+            if not isinstance(jump, _GlobalJump) or jump.after is not held or j in gaps:
+                continue  # pairs with another fit, or replaced by the key's new jump
+            last = published.last_timestamp(j)
+            if added[j]:  # the key's stray clock again: held while it has not run as far as a jump is wide
+                if not holds_jump(jump.base, jump.jumped, last, threshold, state.freqs[j]):
+                    continue
+                jump = jump._replace(held=last, updates=jump.updates + 1, rows=jump.rows + int(counted[j]))
+            if jump.lapsed is None:
+                since, total = len(jump.since) + 1, jump.buckets + int(added.sum())
+                if since > calls or total > buckets:
+                    jump = jump._replace(before=None, new=None, since=None, buckets=0, lapsed=(
+                        f"{since:,} updates since it, with {total:,} new buckets in all, are more than its undo holds "
+                        f"({calls:,} updates, {buckets:,} buckets: an undo applies them all again)"))
+                else:
+                    jump = jump._replace(since=jump.since + (tuple(new),), buckets=total)
+            records[name] = jump._replace(after=published)
+        for j, (gap, last, head, rows) in gaps.items():
+            if added[j]:
+                records[state.keys[j]] = _GlobalJump(state, tuple(new), published, gap, last,
+                                                     state.last_timestamp(j) + head * state.freqs[j], head, rows=rows)
+        return records
 
     def _global_applied(self, state: FleetGlobal, new: list) -> FleetGlobal:
         """``state`` with ``new[j]`` (or nothing) appended to key ``j``: one ``GlobalLSTM.update`` on a copy of the

@@ -1,0 +1,163 @@
+"""A global_lstm fleet key's stray clock that sends two or more updates must not poison the key for hours.
+
+Before: a key's update that jumped far ahead stayed undoable only until the fleet's next update (any key's). If the
+stray clock sent a second row, or another key's rows came first, the jump was confirmed, and every correct row of the
+key was an UpdateOrderError in update_errors_ until the correct clock passed the stray stamp (2.5 h for 900 buckets of
+10 s). Now the fleet holds the undo through later updates while the key's rows end fewer buckets past the jumped
+bucket than a jump is wide (``max(window_ // 2, horizon)``, 24 here; a predictor's rule), and while the updates since
+stay within their bound (24 updates, 24 buckets a key). The correct rows then apply the jumping update and every update
+since again, from the fit before it, without the key's stray rows. Judged by a twin fleet that never saw the stray
+rows (rtol 1e-9, as tests/test_global_update_jump.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pandas as pd
+import pytest
+
+from tests.test_fleet_update_jump import FREQ, N_FIT
+from tests.test_global_update_jump import assert_twins, feed, global_fleet, last_fitted, rows
+from workload_predictor import FleetPredictor, UndoneJumpWarning, UpdateOrderError
+
+THRESHOLD = 24  # window 48 // 2, horizon 10
+
+
+def stray_rows(data: dict[str, pd.DataFrame], buckets: int) -> pd.DataFrame:
+    """Key 'a''s row ``buckets`` after its last fitted bucket."""
+    return pd.DataFrame({"timestamp": [last_fitted(data) + buckets * FREQ], "requests": [21.0], "key": ["a"]})
+
+
+def stray_feed(data: dict[str, pd.DataFrame], more: int, with_b: bool, reach: int = 0) -> tuple[list, list]:
+    """The fleet's frames (a row of 'a' 900 buckets ahead, then ``more`` stray rows continuing it, the last ``reach``
+    buckets past the jumped one where given; with 'b''s correct row in each call where ``with_b``) and the twin's
+    (those calls' rows of 'b', or none)."""
+    steps = [900 + i for i in range(more + 1)]
+    if reach:
+        steps[-1] = 900 + reach
+    fleet, twin = [], []
+    for i, step in enumerate(steps):
+        b = rows(data, {"b": N_FIT + i})
+        fleet.append(pd.concat([stray_rows(data, step), b], ignore_index=True) if with_b else stray_rows(data, step))
+        if with_b:
+            twin.append(b)
+    return fleet, twin
+
+
+def correct(data: dict[str, pd.DataFrame], b_from: int, calls: int = 3) -> list[pd.DataFrame]:
+    return [rows(data, {"a": N_FIT + i, "b": b_from + i}) for i in range(calls)]
+
+
+@pytest.mark.parametrize("with_b", [False, True], ids=["alone", "with-b"])
+@pytest.mark.parametrize("more", [1, 2])
+def test_a_global_key_whose_stray_clock_sends_more_rows_is_undone_by_its_correct_rows(more, with_b):
+    """The reproducer: key 'a''s row 900 buckets ahead, then ``more`` rows continuing its stray clock (alone, or each
+    in a call with 'b''s correct row), then both keys' correct rows. None is refused, one warning counts what was
+    dropped, and the fleet equals a twin that got 'b''s rows alone."""
+    fleet, data = global_fleet()
+    twin = copy.deepcopy(fleet)
+    strays, twins = stray_feed(data, more, with_b)
+    assert feed(fleet, strays) == []
+    feed(twin, twins)
+    later = correct(data, N_FIT + len(twins))
+    undone = feed(fleet, later)
+    feed(twin, later)
+    last, stray = last_fitted(data), last_fitted(data) + 900 * FREQ
+    assert len(undone) == 1
+    assert undone[0].startswith(f"update: key 'a': the update {more + 1} updates before jumped 900 buckets ahead, "
+                                f"from {last.isoformat()} to {stray.isoformat()}"), undone[0]
+    assert (f"and the {more} update{'s' if more > 1 else ''} since ({more + 1} rows, up to "
+            f"{(stray + more * FREQ).isoformat()}) were dropped as stray") in undone[0]
+    assert_twins(fleet, twin)
+    assert fleet._jumps == {}  # the undo is used: nothing held
+
+
+def test_updates_without_the_key_hold_the_undo_and_are_applied_again():
+    """Calls with 'b''s rows alone after 'a''s jump (the stray clock silent): the undo is held, and the undo applies
+    them again, so 'b''s validation windows are forecast by a shared base that never held 'a''s stray windows."""
+    fleet, data = global_fleet()
+    twin = copy.deepcopy(fleet)
+    fleet.update(stray_rows(data, 900))
+    between = [rows(data, {"b": N_FIT + i}) for i in range(3)]
+    feed(fleet, between)
+    feed(twin, between)
+    later = correct(data, N_FIT + 3)
+    undone = feed(fleet, later)
+    feed(twin, later)
+    assert len(undone) == 1 and undone[0].startswith("update: key 'a': the update before jumped 900 buckets ahead")
+    assert_twins(fleet, twin)
+
+
+def test_the_stray_clock_held_one_bucket_short_of_a_jump_is_undone_and_at_it_confirms_the_jump():
+    for reach, undoes in ((THRESHOLD - 1, True), (THRESHOLD, False)):
+        fleet, data = global_fleet()
+        twin = copy.deepcopy(fleet)
+        strays, twins = stray_feed(data, 1, True, reach=reach)
+        feed(fleet, strays)
+        feed(twin, twins)
+        if undoes:
+            with pytest.warns(UndoneJumpWarning, match="key 'a'"):
+                fleet.update(rows(data, {"a": N_FIT, "b": N_FIT + 2}))
+            twin.update(rows(data, {"a": N_FIT, "b": N_FIT + 2}))
+            assert fleet.update_errors_ == {}
+            assert_twins(fleet, twin)
+        else:
+            assert fleet._jumps == {}
+            fleet.update(rows(data, {"a": N_FIT, "b": N_FIT + 2}))
+            error = fleet.update_errors_["a"]
+            assert isinstance(error, UpdateOrderError) and "clock running ahead" in str(error)
+            assert "b" not in fleet.update_errors_
+
+
+def test_the_stray_clocks_own_span_is_refused_and_keeps_the_undo():
+    fleet, data = global_fleet()
+    twin = copy.deepcopy(fleet)
+    strays, twins = stray_feed(data, 2, True)
+    feed(fleet, strays)
+    feed(twin, twins)
+    fleet.update(stray_rows(data, 901))  # the stray clock's own span (after the jumped bucket): refused
+    assert isinstance(fleet.update_errors_["a"], UpdateOrderError)
+    later = correct(data, N_FIT + 3)
+    assert len(feed(fleet, later)) == 1
+    feed(twin, later)
+    assert_twins(fleet, twin)
+
+
+def test_past_the_bound_of_updates_since_the_undo_lapses_and_the_refusal_says_why():
+    """THRESHOLD + 1 updates of 'b' alone after 'a''s jump: more than the undo holds. 'a''s correct row is refused,
+    saying why and what to do, and the record no longer holds a fit."""
+    fleet, data = global_fleet()
+    fleet.update(stray_rows(data, 900))
+    held = copy.deepcopy(fleet)
+    feed(held, [rows(data, {"b": N_FIT + i}) for i in range(THRESHOLD)])
+    assert held._jumps["a"].lapsed is None and len(held._jumps["a"].since) == THRESHOLD
+    feed(fleet, [rows(data, {"b": N_FIT + i}) for i in range(THRESHOLD + 1)])
+    record = fleet._jumps["a"]
+    assert record.lapsed is not None and record.before is None and record.since is None
+    fleet.update(rows(data, {"a": N_FIT, "b": N_FIT + THRESHOLD + 1}))
+    error = fleet.update_errors_["a"]
+    assert isinstance(error, UpdateOrderError)
+    assert "can no longer be undone: 25 updates since it, with 25 new buckets in all, are more than its undo holds " \
+           "(24 updates, 48 buckets" in str(error), str(error)
+    assert "refit with fit() on the rows with their correct times" in str(error)
+    assert "b" not in fleet.update_errors_
+    with pytest.warns(UndoneJumpWarning, match="key 'a'"):  # one update fewer: still undone
+        held.update(rows(data, {"a": N_FIT, "b": N_FIT + THRESHOLD}))
+    assert held.update_errors_ == {}
+
+
+def test_save_drops_a_held_undo_while_copy_and_pickle_keep_it(tmp_path):
+    fleet, data = global_fleet()
+    strays, _ = stray_feed(data, 2, True)
+    feed(fleet, strays)
+    right = rows(data, {"a": N_FIT, "b": N_FIT + 3})
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "f.wpf"))
+    assert getattr(loaded, "_jumps", {}) == {}
+    loaded.update(right)
+    assert isinstance(loaded.update_errors_["a"], UpdateOrderError) and "b" not in loaded.update_errors_
+    for other in (copy.copy(fleet), copy.deepcopy(fleet), pickle.loads(pickle.dumps(fleet))):
+        with pytest.warns(UndoneJumpWarning, match="the 2 updates since"):
+            other.update(right)
+        assert other.update_errors_ == {}

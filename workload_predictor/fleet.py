@@ -1046,10 +1046,13 @@ class FleetPredictor(ParamsMixin):
         :class:`~workload_predictor.errors.UndoneJumpWarning` naming the key). A batched ``"refit"``
         key keeps its series from before the jump for this while its updates end fewer buckets past
         the jumped bucket than a jump is wide (the predictor's rule). A ``global_lstm``
-        fleet keeps its fit from before that update and the buckets it added, until the next update:
-        that update undoes the jump by applying them again without the key's stray rows, then its
-        own; after any other update (a call without the key's rows included) the key's rows before
-        the jumped bucket are refused. Neither is saved; ``copy`` and ``pickle`` keep them.
+        key follows the same rule: the fleet keeps its fit from before that update, the buckets it
+        added and those of every update since (any key's: the keys an update calibrates read the
+        shared base, which held the stray rows), and the undoing update applies them all again
+        without the key's stray rows, then its own. It holds as many updates since as a jump is
+        wide, with as many buckets as that many updates of one bucket a key; past that the undo is
+        let go and the key's rows before the jumped bucket are refused, saying so. Neither is saved;
+        ``copy`` and ``pickle`` keep them.
 
         A key the fleet does not know, or whose rows do not continue its series or hold a
         value that is no number, is reported in ``update_errors_`` and keeps its fit; rows

@@ -119,12 +119,13 @@ def test_save_and_load_keep_no_undo_while_copy_and_pickle_do(tmp_path):
 
 
 def test_a_global_lstm_key_refuses_rows_after_a_stray_jump_naming_the_zero_run():
-    """A global_lstm fleet undoes a key's jump only by the next update (tests/test_global_update_jump.py): once
-    another update changed the fit (its shared base absorbed the zero-filled windows), the rows after it are that
-    key's refusal, which says no row came for the bucket and points to a refit."""
+    """A global_lstm fleet confirms a key's jump once that key's clock ran as far past the jumped bucket as a jump is
+    wide (tests/test_global_stray_clock.py): the rows after it are that key's refusal, which says no row came for the
+    bucket and points to a refit."""
     fleet, data = fleet_and_frames("global_lstm", model_params={"max_epochs": 1, "hidden_size": 8})
     fleet.update(stray(data, 30))
-    fleet.update(both(data, N_FIT).iloc[1:])  # key 'b' alone
+    fleet.update(pd.concat([stray(data, 54), both(data, N_FIT).iloc[1:]], ignore_index=True))  # 24 past: confirmed
+    assert fleet._jumps == {}
     fleet.update(pd.concat([both(data, N_FIT).iloc[:1], both(data, N_FIT + 1).iloc[1:]]))
     error = fleet.update_errors_["a"]
     assert isinstance(error, UpdateOrderError) and "drop rows already seen" not in str(error)

@@ -139,8 +139,8 @@ def test_past_the_bound_of_updates_since_the_undo_lapses_and_the_refusal_says_wh
     fleet.update(rows(data, {"a": N_FIT, "b": N_FIT + THRESHOLD + 1}))
     error = fleet.update_errors_["a"]
     assert isinstance(error, UpdateOrderError)
-    assert "can no longer be undone: 25 updates since it, with 25 new buckets in all, are more than its undo holds " \
-           "(24 updates, 48 buckets" in str(error), str(error)
+    assert "can no longer be undone: 25 updates since it, with 25 new buckets in all (but other keys' jumps), are " \
+           "more than its undo holds (24 updates, 48 buckets" in str(error), str(error)
     assert "refit with fit() on the rows with their correct times" in str(error)
     assert "b" not in fleet.update_errors_
     with pytest.warns(UndoneJumpWarning, match="key 'a'"):  # one update fewer: still undone
@@ -161,3 +161,46 @@ def test_save_drops_a_held_undo_while_copy_and_pickle_keep_it(tmp_path):
         with pytest.warns(UndoneJumpWarning, match="the 2 updates since"):
             other.update(right)
         assert other.update_errors_ == {}
+
+
+def key_row(data: dict[str, pd.DataFrame], key: str, buckets: int) -> pd.DataFrame:
+    """Key ``key``'s row ``buckets`` after its last fitted bucket."""
+    return pd.DataFrame({"timestamp": [last_fitted(data, key) + buckets * FREQ], "requests": [21.0], "key": [key]})
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_two_keys_jumping_in_different_updates_are_each_undone(first):
+    """'a' jumps (with 'b''s correct row), then 'b' jumps (with 'a''s stray clock), then one key's correct rows beside
+    the other's stray clock, then both keys' correct rows. Each undo keeps the other key's record, rebuilt on the fits
+    applied again, so both are undone, and the fleet equals a twin that got the correct rows alone."""
+    fleet, data = global_fleet()
+    twin = copy.deepcopy(fleet)
+    second = "b" if first == "a" else "a"
+    frames = [pd.concat([key_row(data, "a", 900), rows(data, {"b": N_FIT})], ignore_index=True),
+              pd.concat([key_row(data, "a", 901), key_row(data, "b", 700)], ignore_index=True),
+              pd.concat([rows(data, {first: N_FIT + (first == "b")}), key_row(data, second, 902 - 200 * (second == "b"))],
+                        ignore_index=True),
+              rows(data, {"a": N_FIT + 1 - (first == "b"), "b": N_FIT + 1 + (first == "b")})]
+    undone = feed(fleet, frames)
+    feed(twin, [rows(data, {"b": N_FIT}), rows(data, {first: N_FIT + (first == "b")}), frames[3]])
+    assert [text[: len("update: key 'a'")] for text in undone] == [f"update: key '{first}'", f"update: key '{second}'"]
+    assert fleet._jumps == {}
+    assert_twins(fleet, twin)
+
+
+def test_past_the_bound_of_buckets_since_the_undo_lapses():
+    """One update since 'a''s jump with 'b''s next 48 rows (24 updates of one bucket a key, 2 keys) is held; with 49,
+    the undo lapses."""
+    for count, lapses in ((48, False), (49, True)):
+        fleet, data = global_fleet()
+        fleet.update(stray_rows(data, 900))
+        fleet.update(data["b"].iloc[N_FIT : N_FIT + count].assign(key="b"))
+        assert fleet.update_errors_ == {}
+        correct = rows(data, {"a": N_FIT, "b": N_FIT + count})
+        if lapses:
+            fleet.update(correct)
+            assert "can no longer be undone: 1 update since it, with 49 new buckets" in str(fleet.update_errors_["a"])
+        else:
+            with pytest.warns(UndoneJumpWarning, match="key 'a'"):
+                fleet.update(correct)
+            assert fleet.update_errors_ == {}

@@ -243,8 +243,8 @@ class _GlobalJump(typing.NamedTuple):
 def _global_held_bound(threshold: int, n_keys: int) -> tuple[int, int]:
     """The updates since a global fleet key's jump that its undo holds, at most, and their new buckets, at most: as
     many updates as a jump is wide (``threshold``), and as many buckets as that many updates of one bucket per key. An
-    undo applies them all again, so this bounds its work and what the record holds (the jumping update itself is
-    held as before)."""
+    undo applies them all again, so this bounds its work and what the record holds (a jumping update, the key's or
+    another key's jump in an update since, is held by that key's record and counts to no bound, as before)."""
     return threshold, threshold * max(1, n_keys)
 
 
@@ -1276,16 +1276,18 @@ class FleetPredictor(ParamsMixin):
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
+        replayed = {}  # id of each update applied again -> (the fit before it again, it without the undone keys' rows)
         if undo is not None:  # the jumping update and those since again, from the fit before, without the undone
-            # keys' rows after their jump (records made by one update share ``before`` and ``since``)
-            again = [[values if j not in undone else values[:undone[j].head] if undone[j].head else None
-                      for j, values in enumerate(undo.new)]]
-            again += [[None if j in undone else values for j, values in enumerate(call)] for call in undo.since]
+            # keys' rows after their jump (records made by one update share ``before``, ``new`` and ``since``)
+            again = [tuple(values if j not in undone else values[:undone[j].head] if undone[j].head else None
+                           for j, values in enumerate(undo.new))]
+            again += [tuple(None if j in undone else values for j, values in enumerate(call)) for call in undo.since]
             state = undo.before
             with memory_limit(self.memory_limit_mb):
-                for call in again:
+                for old, call in zip((undo.new, *undo.since), again):
                     check_memory("global LSTM update: the updates since a key's jump again, without its stray rows",
                                  extra_bytes=_global_update_bytes(state.model, _lengths(call)), advice=UPDATE_ADVICE)
+                    replayed[id(old)] = (state, call)
                     state = self._global_applied(state, call)
         added = _lengths(new)
         model = state.model  # the byte estimates' (GlobalLSTM.update replaces its arrays, never writes into them)
@@ -1342,23 +1344,27 @@ class FleetPredictor(ParamsMixin):
             published = state
         self._publish(_global=published, update_errors_=errors)
         if published is not held:  # an update that changed the fit
-            self._jumps = self._global_jumps(jumps if undo is None else {}, held, state, published, new, gaps, counted,
-                                             threshold)
+            kept = {name: jump for name, jump in jumps.items() if position[name] not in undone}
+            self._jumps = self._global_jumps(kept, replayed, held, state, published, new, gaps, counted, threshold)
         for j, jump in undone.items():  # once the update is committed: a key's jump undone with its rows
             text = undone_text(jump.jumped, jump.base, jump.stray, "", jump.updates, jump.rows, jump.newest)
             warnings.warn(UndoneJumpWarning(f"update: key {quote(str(state.keys[j]))}: {text}"), stacklevel=3)
         return self
 
     @staticmethod
-    def _global_jumps(jumps: dict, held: FleetGlobal, state: FleetGlobal, published: FleetGlobal, new: list,
-                      gaps: dict, counted: np.ndarray, threshold: int) -> dict:
+    def _global_jumps(jumps: dict, replayed: dict, held: FleetGlobal, state: FleetGlobal, published: FleetGlobal,
+                      new: list, gaps: dict, counted: np.ndarray, threshold: int) -> dict:
         """A global fleet's jump records after an update that published ``published`` from ``state`` (``held`` before
-        it; ``jumps`` its records, none after an undo), with the keys' ``new`` buckets: a key whose rows jumped far
-        ahead (``gaps``) gets a record with the fit before this update (one more fit held, which shares the network
-        and every array this update did not replace); a held record is carried through this update while the key's
-        rows end fewer buckets past the jumped one than a jump is wide (:func:`holds_jump`), and lapses once the
-        updates since it are over :func:`_global_held_bound`."""
-        added = _lengths(new)
+        it; ``jumps`` its records but those it undid, ``replayed`` the updates the undo applied again), with the keys'
+        ``new`` buckets: a key whose rows jumped far ahead (``gaps``) gets a record with the fit before this update
+        (one more fit held, which shares the network and every array this update did not replace); a held record is
+        carried through this update while the key's rows end fewer buckets past the jumped one than a jump is wide
+        (:func:`holds_jump`), and lapses once the updates since it are over :func:`_global_held_bound`. A record the
+        undo's updates are part of holds them as applied again (and, where its jump is among them, the fit before
+        it as applied again)."""
+        added, call = _lengths(new), tuple(new)  # one tuple, shared by every record: an undo finds it by identity
+        # A key's jumping update is held by its own record (as a first jump is), so its buckets count to no bound.
+        jumping = int(sum(added[j] for j in gaps))
         calls, buckets = _global_held_bound(threshold, len(state.keys))
         position = {name: j for j, name in enumerate(state.keys)}
         records = {}
@@ -1372,17 +1378,22 @@ class FleetPredictor(ParamsMixin):
                     continue
                 jump = jump._replace(held=last, updates=jump.updates + 1, rows=jump.rows + int(counted[j]))
             if jump.lapsed is None:
-                since, total = len(jump.since) + 1, jump.buckets + int(added.sum())
+                if id(jump.new) in replayed:
+                    jump = jump._replace(**dict(zip(("before", "new"), replayed[id(jump.new)])))
+                if replayed:
+                    jump = jump._replace(since=tuple(replayed.get(id(old), (None, old))[1] for old in jump.since))
+                since, total = len(jump.since) + 1, jump.buckets + int(added.sum()) - jumping
                 if since > calls or total > buckets:
                     jump = jump._replace(before=None, new=None, since=None, buckets=0, lapsed=(
-                        f"{since:,} updates since it, with {total:,} new buckets in all, are more than its undo holds "
+                        f"{since:,} update{'s' if since > 1 else ''} since it, with {total:,} new buckets in all "
+                        "(but other keys' jumps), are more than its undo holds "
                         f"({calls:,} updates, {buckets:,} buckets: an undo applies them all again)"))
                 else:
-                    jump = jump._replace(since=jump.since + (tuple(new),), buckets=total)
+                    jump = jump._replace(since=jump.since + (call,), buckets=total)
             records[name] = jump._replace(after=published)
         for j, (gap, last, head, rows) in gaps.items():
             if added[j]:
-                records[state.keys[j]] = _GlobalJump(state, tuple(new), published, gap, last,
+                records[state.keys[j]] = _GlobalJump(state, call, published, gap, last,
                                                      state.last_timestamp(j) + head * state.freqs[j], head, rows=rows)
         return records
 

@@ -204,3 +204,25 @@ def test_past_the_bound_of_buckets_since_the_undo_lapses():
             with pytest.warns(UndoneJumpWarning, match="key 'a'"):
                 fleet.update(correct)
             assert fleet.update_errors_ == {}
+
+
+def test_two_keys_jumping_in_different_updates_undone_by_one_update_take_two():
+    """Both keys' correct rows in one update after jumps made by different updates: 'a''s (the older) is undone, 'b''s
+    rows are refused saying to send them again, and 'b''s jump, kept on the fits applied again, is undone by them
+    in the next update."""
+    fleet, data = global_fleet()
+    twin = copy.deepcopy(fleet)
+    fleet.update(pd.concat([key_row(data, "a", 900), rows(data, {"b": N_FIT})], ignore_index=True))
+    fleet.update(key_row(data, "b", 700))
+    both = rows(data, {"a": N_FIT, "b": N_FIT + 1})
+    with pytest.warns(UndoneJumpWarning, match="key 'a'"):
+        fleet.update(both)
+    error = fleet.update_errors_["b"]
+    assert isinstance(error, UpdateOrderError)
+    assert "this update undoes another key's jump, made by another update, first" in str(error)
+    assert "send these rows again in the next update" in str(error)
+    with pytest.warns(UndoneJumpWarning, match="key 'b'"):
+        fleet.update(rows(data, {"b": N_FIT + 1}))
+    assert fleet.update_errors_ == {} and fleet._jumps == {}
+    feed(twin, [rows(data, {"b": N_FIT}), rows(data, {"a": N_FIT}), rows(data, {"b": N_FIT + 1})])
+    assert_twins(fleet, twin)

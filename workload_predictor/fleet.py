@@ -248,9 +248,16 @@ def _global_held_bound(threshold: int, n_keys: int) -> tuple[int, int]:
     return threshold, threshold * max(1, n_keys)
 
 
-def _lapsed_refusal(exc: UpdateOrderError, jump: _GlobalJump) -> UpdateOrderError:
+def _lapsed_refusal(exc: UpdateOrderError, jump: _GlobalJump, later: str | None = None) -> UpdateOrderError:
     """The error for a global fleet key's rows that fall between its last bucket before a jump and the jumped one,
-    where the fleet let the undo go (``jump.lapsed``): the jump stands, and why."""
+    where the fleet let the undo go (``jump.lapsed``): the jump stands, and why. ``later``: why this update cannot
+    undo it although a later one can (nothing is let go)."""
+    if later is not None:
+        return UpdateOrderError(
+            f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
+            f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped "
+            f"{jump.jumped + 1:,} buckets ahead (a clock running ahead?), but {later}: send these rows again in the "
+            "next update.", exc.first, exc.last)
     return UpdateOrderError(
         f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
         f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped {jump.jumped + 1:,} "
@@ -1256,13 +1263,16 @@ class FleetPredictor(ParamsMixin):
                         # update and every update since are applied again from the fit before it, without this key's
                         # rows after the jump (stray), if the fleet holds the fit the newest of them published.
                         jump = jumps.get(name)
-                        if jump is None or jump.after is not state or (undo is not None and undo.before is not
-                                                                       jump.before) or \
+                        if jump is None or jump.after is not state or \
                                 not undoes_jump(jump.base, jump.stray, state.last_timestamp(j), exc.first, jump.held):
                             # the key's newest buckets name a zero-filled run it falls in
                             raise order_refusal(exc, state.model.recent_[j], state.last_timestamp(j), freq) from None
                         if jump.lapsed is not None:
                             raise _lapsed_refusal(exc, jump) from None
+                        if undo is not None and undo.before is not jump.before:
+                            raise _lapsed_refusal(exc, jump, "this update undoes another key's jump, made by another "
+                                                             "update, first; the key's jump stays undoable by its "
+                                                             "next update") from None
                         found = prepare_continuation(rows, last=jump.base, **door_j)
                         undo, undone[j] = jump, jump
                 new[j] = found.values

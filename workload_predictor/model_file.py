@@ -38,9 +38,12 @@ import inspect
 import io
 import math
 import os
+import re
 import stat
+import struct
 import zipfile
-from typing import Any, Callable
+import zlib
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -126,51 +129,156 @@ def read_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytea
     return data
 
 
-def open_arrays(payload: bytes) -> np.lib.npyio.NpzFile:
-    """The payload as numpy's archive, once every member's declared size has been checked.
+def open_arrays(payload: bytes) -> "Arrays":
+    """The payload's arrays (:class:`Arrays`), once every member's declared size has been checked.
 
-    Refused: a compressed member, members whose sizes add up to more than the
-    payload, a member that is not a ``.npy`` array, a dtype that is not a plain
-    number or datetime, and a shape whose data is not exactly the member's bytes.
+    Refused: a compressed or encrypted member, members whose sizes add up to more than
+    the payload, a member that lies outside the payload, a member that is not a ``.npy``
+    array, a dtype that is not a plain number or datetime, and a shape whose data is not
+    exactly the member's bytes. Each member's header is parsed once, here; an array is
+    read later from the bytes checked (:meth:`Arrays.__getitem__`).
     """
-    buffer = io.BytesIO(payload)
-    with zipfile.ZipFile(buffer) as archive:
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         members = archive.infolist()
-        declared = sum(info.file_size for info in members)
-        if declared > len(payload):
-            raise ModelFileError(
-                f"the model file's archive declares {declared:,} bytes of members in a {len(payload):,}-byte payload "
-                "(overlapping or forged entries)."
-            )
-        for info in members:
-            _check_member(archive, info)
-    buffer.seek(0)
-    return np.load(buffer, allow_pickle=False)
+    declared = sum(info.file_size for info in members)
+    if declared > len(payload):
+        raise ModelFileError(
+            f"the model file's archive declares {declared:,} bytes of members in a {len(payload):,}-byte payload "
+            "(overlapping or forged entries)."
+        )
+    # A name held twice is read as its last entry (as zipfile reads it); every entry is checked.
+    return Arrays(payload, {info.filename[: -len(".npy")]: _check_member(payload, info) for info in members})
 
 
-def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+class _Member(NamedTuple):
+    """Where a checked member lies in the payload (``start`` of its bytes, ``size`` of them, ``crc`` its CRC-32)
+    and the array its ``.npy`` header declares (data from ``data``: ``shape``, Fortran order or not, ``dtype``)."""
+
+    name: str
+    start: int
+    size: int
+    crc: int
+    data: int
+    shape: tuple
+    fortran: bool
+    dtype: np.dtype
+
+
+class Arrays:
+    """A model file's checked arrays by name (``files``, as :class:`numpy.lib.npyio.NpzFile` names them); each is
+    read from the payload on access into an array of its own (writeable, aligned) after its CRC-32 is checked."""
+
+    def __init__(self, payload: bytes, members: dict[str, _Member]) -> None:
+        self._payload, self._members = payload, members
+        self.files = list(members)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        member = self._members[key]
+        if zlib.crc32(memoryview(self._payload)[member.start : member.start + member.size]) != member.crc:
+            raise ModelFileError(f"the model file's array {quote(member.name)} does not match its CRC-32: it was "
+                                 "corrupted or altered.")
+        count = math.prod(member.shape)
+        array = np.frombuffer(self._payload, dtype=member.dtype, count=count, offset=member.data).copy()
+        if member.fortran:  # as numpy.load builds it: the reversed shape, transposed
+            array.shape = member.shape[::-1]
+            return array.transpose()
+        array.shape = member.shape
+        return array
+
+    def __enter__(self) -> "Arrays":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._payload, self._members = b"", {}
+
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # a zip member's local file header (zipfile's structFileHeader)
+_NPY_MAGIC = b"\x93NUMPY"
+# numpy.lib.format's header as numpy writes it: a dict of three keys in this order, padded with spaces to a newline.
+_NPY_HEADER = re.compile(r"\{'descr': '([<>|=]?[A-Za-z][A-Za-z0-9]*(?:\[[A-Za-z0-9]+\])?)', "
+                         r"'fortran_order': (True|False), 'shape': (\([0-9, ]*\)), \} *\n")
+
+
+def _check_member(payload: bytes, info: zipfile.ZipInfo) -> _Member:
+    """Where ``info``'s member lies in ``payload`` and the array it holds, checked as :func:`open_arrays` says."""
     name = quote(info.filename)
     if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
         raise ModelFileError(f"the model file's array {name} is compressed; save() stores arrays uncompressed.")
     if not info.filename.endswith(".npy"):
         raise ModelFileError(f"the model file's archive holds {name}, which is not an array.")
-    with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=MAX_NPY_HEADER_BYTES)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=MAX_NPY_HEADER_BYTES)
-        else:
-            raise ModelFileError(f"the model file's array {name} has .npy version {version}.")
-        header_bytes = member.tell()
+    start = _member_start(payload, info, name)
+    size = info.file_size
+    if payload[start : start + 6] != _NPY_MAGIC or size < 8:
+        raise ModelFileError(f"the model file's array {name} is not a .npy array (it lacks NumPy's magic string).")
+    version = (payload[start + 6], payload[start + 7])
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ModelFileError(f"the model file's array {name} has .npy version {version}.")
+    length_bytes = 2 if version == (1, 0) else 4
+    if size < 8 + length_bytes:
+        raise ModelFileError(f"the model file's array {name} is truncated inside its .npy header.")
+    length = int.from_bytes(payload[start + 8 : start + 8 + length_bytes], "little")
+    header_bytes = 8 + length_bytes + length
+    if length > MAX_NPY_HEADER_BYTES:  # numpy reads every version's header as latin-1: a character a byte
+        raise ModelFileError(f"the model file's array {name} declares a .npy header of {length:,} bytes, more than "
+                             f"the {MAX_NPY_HEADER_BYTES:,} read.")
+    if header_bytes > size:
+        raise ModelFileError(f"the model file's array {name} declares a .npy header of {length:,} bytes in a "
+                             f"{size:,}-byte member.")
+    shape, fortran, dtype = _npy_header(payload[start + 8 : start + header_bytes], version)
     if dtype.kind not in ARRAY_KINDS or dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
         raise ModelFileError(f"the model file's array {name} has dtype {quote(str(dtype))}, not numbers or datetimes.")
+    if any(n < 0 for n in shape):
+        raise ModelFileError(f"the model file's array {name} declares shape {quote(shape)}, with a negative size.")
     count = math.prod(shape)  # Python ints: no overflow for a forged shape
-    if count * dtype.itemsize != info.file_size - header_bytes:
+    if count * dtype.itemsize != size - header_bytes:
         raise ModelFileError(
             f"the model file's array {name} declares shape {quote(shape)} of {dtype} ({count * dtype.itemsize:,} "
-            f"bytes) but holds {info.file_size - header_bytes:,} bytes."
+            f"bytes) but holds {size - header_bytes:,} bytes."
         )
+    return _Member(info.filename, start, size, info.CRC, start + header_bytes, shape, fortran, dtype)
+
+
+def _member_start(payload: bytes, info: zipfile.ZipInfo, name: str) -> int:
+    """Where ``info``'s bytes start in ``payload``, after its local header, checked as :meth:`zipfile.ZipFile.open`
+    checks it (signature, name, no encryption nor patch), and that they end inside the payload."""
+    offset = info.header_offset
+    if offset < 0 or offset + _LOCAL_HEADER.size > len(payload):
+        raise ModelFileError(f"the model file's array {name} starts outside the payload.")
+    header = _LOCAL_HEADER.unpack_from(payload, offset)
+    if header[0] != zipfile.stringFileHeader:
+        raise ModelFileError(f"the model file's array {name} has no zip file header where the archive says.")
+    if info.flag_bits & 0x61:  # encrypted (bit 0), compressed patched data (5), strong encryption (6)
+        raise ModelFileError(f"the model file's array {name} is encrypted or patched; save() writes neither.")
+    named = bytes(payload[offset + _LOCAL_HEADER.size : offset + _LOCAL_HEADER.size + header[10]])
+    try:
+        local_name = named.decode("utf-8" if header[3] & 0x800 else "cp437")
+    except UnicodeDecodeError:
+        local_name = None
+    if local_name != info.orig_filename:
+        raise ModelFileError(f"the model file's array {name} is named {quote(named)} in its zip file header.")
+    start = offset + _LOCAL_HEADER.size + header[10] + header[11]
+    if start + info.file_size > len(payload):
+        raise ModelFileError(f"the model file's array {name} ends past the payload ({start + info.file_size:,} of "
+                             f"{len(payload):,} bytes).")
+    return start
+
+
+def _npy_header(header: bytes, version: tuple[int, int]) -> tuple[tuple, bool, np.dtype]:
+    """The shape, Fortran order and dtype a ``.npy`` header declares (``header``: its bytes from the length field
+    on), as :func:`numpy.lib.format.read_array_header_1_0` reads it (``_2_0`` for versions 2 and 3), which reads any
+    header not written as numpy writes it (and raises what it raises)."""
+    text = header[2 if version == (1, 0) else 4 :]
+    match = _NPY_HEADER.fullmatch(text.decode("latin1"))
+    if match is not None:
+        descr, fortran, shape_text = match.groups()
+        shape = tuple(int(n) for n in shape_text[1:-1].split(",") if n.strip())
+        if repr(shape) == shape_text:  # the canonical tuple: no blanks or signs numpy's parser reads otherwise
+            try:
+                return shape, fortran == "True", np.dtype(descr)
+            except Exception:  # noqa: BLE001 - numpy's reader below raises what numpy raises for it
+                pass
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(io.BytesIO(header), max_header_size=MAX_NPY_HEADER_BYTES)
 
 
 def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:

@@ -373,3 +373,32 @@ def test_a_negative_size_in_a_shape_is_refused_when_the_member_is_checked():
     raw = b"\x93NUMPY\x01\x00" + header_bytes(text, (1, 0)) + np.arange(4.0).tobytes()
     with pytest.raises(ModelFileError, match="negative size"):
         model_file.open_arrays(zip_of({"a.npy": raw}))
+
+
+# -- the payload is read where it lies, never keeping a caller's bytes from changing -------------------------------
+def test_a_callers_bytearray_stays_resizable_after_a_load_and_after_a_refused_one():
+    data = persistence.dumps(WorkloadPredictor(horizon=5).fit(periodic_series(300, noise=2.0)))
+    held = []
+    for raw in (data, forged(flip_data_byte)):
+        buffer = bytearray(raw)
+        try:
+            held.append(persistence.loads(buffer))
+        except ModelFileError as exc:
+            held.append(exc)  # its traceback holds the loader's frames
+        buffer.extend(b"more")  # BufferError if a view of it were still held
+        del buffer[:]
+    assert isinstance(held[0], WorkloadPredictor) and isinstance(held[1], ModelFileError)
+
+
+def test_load_reads_the_files_bytes_and_each_array_is_a_copy_of_its_own(tmp_path):
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(300, noise=2.0))
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "model.wpm"))
+    arrays = [value for value in vars(loaded.model_).values() if isinstance(value, np.ndarray)]
+
+    def owner(array):  # what holds an array's memory: None where numpy allocated it
+        while isinstance(array, np.ndarray):
+            array = array.base
+        return array
+
+    assert arrays and all(array.flags.writeable and owner(array) is None for array in arrays)
+    assert_same_forecasts(loaded, predictor)

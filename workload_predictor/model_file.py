@@ -208,7 +208,7 @@ def _check_member(payload: bytes, info: zipfile.ZipInfo) -> _Member:
         raise ModelFileError(f"the model file's archive holds {name}, which is not an array.")
     start = _member_start(payload, info, name)
     size = info.file_size
-    if payload[start : start + 6] != _NPY_MAGIC or size < 8:
+    if bytes(payload[start : start + 6]) != _NPY_MAGIC or size < 8:
         raise ModelFileError(f"the model file's array {name} is not a .npy array (it lacks NumPy's magic string).")
     version = (payload[start + 6], payload[start + 7])
     if version not in ((1, 0), (2, 0), (3, 0)):
@@ -224,7 +224,7 @@ def _check_member(payload: bytes, info: zipfile.ZipInfo) -> _Member:
     if header_bytes > size:
         raise ModelFileError(f"the model file's array {name} declares a .npy header of {length:,} bytes in a "
                              f"{size:,}-byte member.")
-    shape, fortran, dtype = _npy_header(payload[start + 8 : start + header_bytes], version)
+    shape, fortran, dtype = _npy_header(bytes(payload[start + 8 : start + header_bytes]), version)
     if dtype.kind not in ARRAY_KINDS or dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
         raise ModelFileError(f"the model file's array {name} has dtype {quote(str(dtype))}, not numbers or datetimes.")
     if any(n < 0 for n in shape):

@@ -372,8 +372,9 @@ def loads(data: bytes, expected: type | None = None) -> Any:
     return _loads(data, expected, "not")
 
 
-def _loads(data: bytes, expected: type | None, subject: str) -> Any:
-    """:func:`loads`, ``subject`` opening the message for bytes that are no model file (see :func:`_check_magic`)."""
+def _loads(data: bytes, expected: type | None, subject: str, own: bool = False) -> Any:
+    """:func:`loads`, ``subject`` opening the message for bytes that are no model file (see :func:`_check_magic`);
+    ``own``: ``data`` is :func:`load`'s own, which nothing else holds."""
     _check_magic(data, subject)
     end = data.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEADER_BYTES)
     if end < 0:
@@ -393,7 +394,9 @@ def _loads(data: bytes, expected: type | None, subject: str) -> Any:
     if header.get("package_version") != __version__:
         logger.warning("loading a model saved by workload-predictor %s into %s (same file format %d)",
                        quote(header.get("package_version")), __version__, FORMAT_VERSION)
-    payload = data[end + 1 :]
+    # The payload is read where it lies (a view, not a copy of it) where nothing can resize the bytes under it: bytes,
+    # or load()'s own; a caller's bytearray is copied, so the view does not keep them from resizing it.
+    payload = memoryview(data)[end + 1 :] if own or isinstance(data, bytes) else bytes(data[end + 1 :])
     if len(payload) != size:
         raise ModelFileError(
             f"the model file is truncated or padded: its payload has {len(payload)} bytes, the header says "
@@ -596,4 +599,4 @@ def load(path: str | os.PathLike, expected: type | None = None,
     it is read. Anything amiss raises :class:`ModelFileError`.
     """
     data = model_file.read_file(path, max_bytes)
-    return _loads(data, expected, f"{quote(os.path.basename(os.fspath(path)))} is not")
+    return _loads(data, expected, f"{quote(os.path.basename(os.fspath(path)))} is not", own=True)

@@ -208,7 +208,7 @@ def _check_member(payload: bytes, info: zipfile.ZipInfo) -> _Member:
         raise ModelFileError(f"the model file's archive holds {name}, which is not an array.")
     start = _member_start(payload, info, name)
     size = info.file_size
-    if bytes(payload[start : start + 6]) != _NPY_MAGIC or size < 8:
+    if size < 8 or bytes(payload[start : start + 6]) != _NPY_MAGIC:
         raise ModelFileError(f"the model file's array {name} is not a .npy array (it lacks NumPy's magic string).")
     version = (payload[start + 6], payload[start + 7])
     if version not in ((1, 0), (2, 0), (3, 0)):

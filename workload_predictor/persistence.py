@@ -12,8 +12,9 @@ window statistics, timestamps as ``datetime64[ns]``, LSTM tensors as float32
 arrays) plus one JSON document, ``__state__``, that describes the objects.
 
 Why this is safe to load from an untrusted place: nothing in the file is
-executable. The archive is read with ``numpy.load(..., allow_pickle=False)``
-(object arrays are refused), the JSON is plain data, and the objects it describes
+executable. The archive's arrays are read by :func:`~workload_predictor.model_file.open_arrays`
+from their checked ``.npy`` headers (numbers and datetimes only: object arrays, which
+would be pickles, are refused), the JSON is plain data, and the objects it describes
 are rebuilt only from an allow-list (the registered models of
 :mod:`~workload_predictor.models.registry` and the classes their entries declare), by calling
 their ``__init__`` (which only stores parameters) and setting plain attributes.
@@ -228,7 +229,7 @@ class _Decoder:
             raise ModelFileError(f"the model file refers to the array {quote(key)} more than once (save() stores each "
                                  "array once); it was damaged or altered: save the model again.")
         self.read.add(key)
-        return self.arrays[key]  # np.load with allow_pickle=False: object arrays raise here
+        return self.arrays[key]  # an array of numbers or datetimes: open_arrays refused any other dtype
 
     def decode(self, value: Any) -> Any:
         if value is None or isinstance(value, (bool, int, float, str)):

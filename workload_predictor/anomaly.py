@@ -586,7 +586,7 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     column = values[:, col]
     points = column.tolist() if bool(np.isfinite(column).all()) else None  # None: NaN among them, numpy's tests
     medians = {f[0]: f[3] for f in flags}
-    plain = {position: _plain(column, position, length, offset) for position in medians}
+    plain = dict(zip(medians, _plain_flags(column, list(medians), length, offset)))
     # The positions never a bucket back: the flags a scan of the whole series holds when its sweep begins (the plain
     # rule's, and those with fewer than a reference before them). A flag the sweep finds (a chained one) is found at
     # its own position, after the bursts before it ended, so it never ends one before it: a known one is read so too.
@@ -679,6 +679,35 @@ def _plain(column: np.ndarray, position: int, length: int, offset: int = 0) -> b
         return True
     raw = column[max(position - length, 0) : position]
     return not len(raw) or not raw.min() <= column[position] <= raw.max()
+
+
+#: :func:`_plain_flags` tests this many flags or more at once (fewer: one by one, which costs less for a few).
+_PLAIN_AT_ONCE = 16
+
+
+def _plain_flags(column: np.ndarray, positions: list[int], length: int, offset: int = 0) -> list[bool]:
+    """:func:`_plain` of each of ``positions`` (flags in ``column``), the flags with a whole reference in ``column``
+    tested at once: an update's sweep judges every flag among the kept buckets again (a sentinel in every third bucket:
+    about 40 a target), and each alone is two numpy reductions of a few dozen points."""
+    if len(positions) < _PLAIN_AT_ONCE:
+        return [_plain(column, position, length, offset) for position in positions]
+    at = np.asarray(positions, dtype=np.int64)
+    result = at + offset < length
+    whole = ~result & (at >= length)  # a reference of length buckets, all in column
+    if whole.any():
+        reference = sliding_window_view(column, length)[at[whole] - length]  # [f, length]: column[p - length : p]
+        value = column[at[whole]]
+        # not (min <= value <= max), as _plain reads it: a NaN in the reference (its min and max NaN) or as the value
+        # is outside it
+        result[whole] = ~((reference.min(axis=1) <= value) & (value <= reference.max(axis=1)))
+    cut = ~result & ~whole & (at > 0)  # a reference cut at column's start (an update's tail): column[:p]
+    if cut.any():
+        head = column[:length]
+        lowest, highest = np.minimum.accumulate(head), np.maximum.accumulate(head)  # NaN from one on, as min() reads it
+        before, value = at[cut] - 1, column[at[cut]]
+        result[cut] = ~((lowest[before] <= value) & (value <= highest[before]))
+    result[~whole & (at == 0)] = True  # nothing before it
+    return result.tolist()
 
 
 def _sliding(values: np.ndarray, length: int, ufunc: np.ufunc) -> np.ndarray:
@@ -897,6 +926,59 @@ def settle_targets(actual: np.ndarray, origins: np.ndarray, runs: list[tuple[int
     if not runs or not len(origins):
         return None
     positions = np.asarray(origins)[:, None] + np.arange(actual.shape[1])  # [m, H]
+    if len(runs) >= _PAINT_RUNS and actual.ndim == 3 and actual.dtype == np.float64 and positions.dtype.kind == "i":
+        low, high = int(positions.min()), int(positions.max())
+        if high - low < _PAINT_SPAN * positions.size:
+            painted = _painted_targets(actual, positions, runs, low, high)
+            if painted is not False:
+                return painted
+    return _settled_each(actual, positions, runs)
+
+
+#: :func:`settle_targets` paints its runs on a line of positions from this many runs on (below, a test of every
+#: window's cells per run costs less than the line), where the windows' positions span at most ``_PAINT_SPAN`` times
+#: their count (a validation pool's consecutive origins span about its windows; the line's length stays bounded).
+_PAINT_RUNS = 8
+_PAINT_SPAN = 4
+
+
+def _painted_targets(actual: np.ndarray, positions: np.ndarray, runs: list[tuple[int, int, int, float]], low: int,
+                     high: int) -> np.ndarray | None | bool:
+    """:func:`settle_targets` for windows whose cells ``positions`` (``[m, H]``) lie in ``[low, high]``: each target's
+    runs are painted in order on a line of those positions (the index of the latest run covering each, as the runs set
+    in order leave the cells), then every cell reads its position's run. ``False`` for a run whose target index is not
+    one of ``actual``'s, a position that is no integer or a median that is no number (:func:`_settled_each` answers
+    as the runs set one by one do)."""
+    try:
+        firsts, lasts, cols = (np.array([run[j] for run in runs]) for j in range(3))
+        medians = np.array([run[3] for run in runs], dtype=np.float64)  # as setting each in a float64 array reads it
+    except (TypeError, ValueError, OverflowError):
+        return False
+    if any(part.dtype.kind != "i" for part in (firsts, lasts, cols)) or \
+            not bool(((cols >= 0) & (cols < actual.shape[2])).all()):
+        return False
+    starts, stops = np.maximum(firsts, low) - low, np.minimum(lasts, high) + 1 - low  # on the line
+    lines: dict[int, np.ndarray] = {}
+    hit = np.flatnonzero(starts < stops)
+    for i, start, stop, col in zip(hit.tolist(), starts[hit].tolist(), stops[hit].tolist(), cols[hit].tolist()):
+        line = lines.get(col)
+        if line is None:
+            line = lines[col] = np.full(high - low + 1, -1, dtype=np.int64)
+        line[start:stop] = i
+    changed = None
+    offsets = positions - low
+    for col, line in lines.items():
+        index = line[offsets]  # [m, H]: the run each cell reads, -1 for none
+        inside = index >= 0
+        if inside.any():
+            changed = actual.copy() if changed is None else changed
+            changed[..., col][inside] = medians[index[inside]]
+    return changed
+
+
+def _settled_each(actual: np.ndarray, positions: np.ndarray,
+                  runs: list[tuple[int, int, int, float]]) -> np.ndarray | None:
+    """:func:`settle_targets` with the runs set one by one (each tests every window's cells)."""
     changed = None
     for first, last, col, median in runs:
         inside = (positions >= first) & (positions <= last)
@@ -1070,7 +1152,8 @@ def flags_in(rows: np.ndarray | None, count: int, newest: int) -> dict[tuple[int
     part = rows[-count:] if count else rows[:0]
     positions, cols = np.nonzero(~np.isnan(part))
     first = newest - len(part) + 1
-    return {(first + int(p), int(c)): float(part[p, c]) for p, c in zip(positions, cols)}
+    return {(first + p, c): median for p, c, median in zip(positions.tolist(), cols.tolist(),
+                                                             part[positions, cols].tolist())}
 
 
 def recent(anomalies: Sequence[tuple], last: pd.Timestamp, freq: pd.Timedelta) -> list[tuple]:

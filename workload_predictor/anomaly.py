@@ -598,6 +598,7 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
     order = np.lexsort((kinds, positions))  # by position, a burst's start before a held bucket
     events = zip(positions[order].tolist(), kinds[order].tolist())
     runs: list[tuple[int, int, float, bool]] = []  # (first, last, median, unlocks), in order, not overlapping
+    unlock = UNLOCK_FLOORS * floor[col]  # how far from its median a burst unlocks the buckets after it
     unlocked = -1  # the last bucket of the latest burst that unlocks (runs end in order)
     new = []
     for count, (position, is_held) in enumerate(events):
@@ -651,17 +652,17 @@ def _sweep(values: np.ndarray, col: int, floor: np.ndarray, length: int, k: floa
             if not deviation[0] > k:
                 continue
             median = float(median[0])
-            if member and not abs(float(value) - median) > UNLOCK_FLOORS * floor[col]:
+            if member and not abs(float(value) - median) > unlock:
                 continue  # within UNLOCK_FLOORS floors: load (a burst of several buckets, a level shift) belongs to it
             new.append((position, col, float(value), median, float(deviation[0])))
             bisect.insort(marked, position)
             if member:
                 continue  # flagged within its burst, which goes on
-            unlocks = abs(float(value) - median) > UNLOCK_FLOORS * floor[col]  # held by its raw reference's extreme
+            unlocks = abs(float(value) - median) > unlock  # held by its raw reference's extreme
         else:
-            median = medians[position]
-            unlocks = plain[position] or abs(float(column[position]) - median) > UNLOCK_FLOORS * floor[col]
-        back = _first_back(column, position, median, abs(column[position] - median) / K, marked)
+            median, value = medians[position], column[position] if points is None else points[position]
+            unlocks = plain[position] or abs(float(value) - median) > unlock
+        back = _first_back(column, position, median, abs(value - median) / K, marked, points)
         if back is None:
             back = len(column)  # still going: every later bucket belongs to it
         runs.append((position, back - 1, median, unlocks))
@@ -1066,12 +1067,13 @@ def _back_next(column: np.ndarray, positions: np.ndarray, medians: np.ndarray) -
     return result
 
 
-def _first_back(column: np.ndarray, first: int, median: float, reach: float, flagged: list[int]) -> int | None:
+def _first_back(column: np.ndarray, first: int, median: float, reach: float, flagged: list[int],
+                points: list[float] | None = None) -> int | None:
     """The first position after ``first`` that is not flagged and within ``reach`` of ``median`` (None: none), read
     in growing chunks (a level shift early in a long series is a long search); the next position alone first (a
-    sparse series' burst is one bucket long: thousands of them)."""
+    sparse series' burst is one bucket long: thousands of them), from ``points`` (``column`` as a list) where given."""
     start, size = first + 1, 64
-    if start < len(column) and abs(float(column[start]) - median) <= reach and \
+    if start < len(column) and abs((float(column[start]) if points is None else points[start]) - median) <= reach and \
             bisect.bisect_left(flagged, start) == bisect.bisect_right(flagged, start):
         return start
     while start < len(column):

@@ -10,6 +10,7 @@ and a stream of updates with the batched paths against the same stream with them
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -180,3 +181,41 @@ def test_plain_flags_below_the_batch_size_reads_each_flag(flags):
     column = np.arange(50.0)
     positions = list(range(0, 50, 50 // max(flags, 1)))[:flags]
     assert anomaly._plain_flags(column, positions, 10, 0) == [anomaly._plain(column, p, 10, 0) for p in positions]
+
+
+def test_an_lstm_update_judges_its_base_weights_once_and_leaves_out_the_same_windows(monkeypatch):
+    """The LSTM's update weighed its linear base's new windows by the base's weights of the points, then judged the
+    same points again (the same scan of every flag among them) to leave out the windows they weigh down. Judged once
+    now: one scan of the points per update (two before), and the windows left out are those the second judgement
+    left out, at every update of a series with a sentinel in every third bucket."""
+    from workload_predictor.models import lstm as lstm_module
+    from workload_predictor.models.dlinear import DLinear
+
+    frame = _sentinel_stream(600, 30)
+    predictor = WorkloadPredictor(model="lstm", horizon=5, random_state=0,
+                                  model_params={"max_epochs": 2, "hidden_size": 8}).fit(
+        frame.iloc[:600], target=["requests", "output_tokens"])
+    calls, compared = [], []
+    element_weights, clean_origins = DLinear._element_weights, lstm_module.LSTM._clean_origins
+
+    def counting(self, *args, **kwargs):
+        calls[-1] += 1
+        return element_weights(self, *args, **kwargs)
+
+    def both_ways(self, y, n_old, origins, known=None, element=None, judged=False):
+        kept = clean_origins(self, y, n_old, origins, known, element, judged)
+        again = clean_origins(self, y, n_old, origins, known)  # the base judges the points again
+        compared.append(bool(np.array_equal(kept, again)) and len(kept) < len(origins))
+        return kept
+
+    first = copy.deepcopy(predictor)
+    monkeypatch.setattr(DLinear, "_element_weights", counting)
+    for i in range(600, len(frame)):
+        calls.append(0)
+        predictor.update(frame.iloc[i : i + 1])
+        assert calls[-1] == 1, i  # once per update (twice before)
+    monkeypatch.setattr(lstm_module.LSTM, "_clean_origins", both_ways)
+    for i in range(600, len(frame)):
+        calls.append(0)
+        first.update(frame.iloc[i : i + 1])
+    assert len(compared) == 30 and all(compared)  # the same windows left out at every update, and some were

@@ -1108,8 +1108,17 @@ class DLinear(BaseForecaster):
                                          None if element is None else element[:, j], first)
                 for j, s in enumerate(self.stats_)]
 
+    def _continued_weights(self, y: np.ndarray, n_old: int,
+                           known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
+        """The weights of ``y``'s points (the kept ones from ``n_old`` back, then the new ones judged with ``known``,
+        see :meth:`_element_weights`) that :meth:`_update_state` weighs its new windows with; ``None`` when all are 1.
+        """
+        return anomaly.continued_weights(getattr(self, "recent_weights_", None),
+                                         self._element_weights(y, n_old, known), y.shape, n_old)
+
     def _update_state(self, y: np.ndarray, n_old: int,
-                      known: dict[tuple[int, int], float] | None = None) -> dict:
+                      known: dict[tuple[int, int], float] | None = None, element: np.ndarray | None = None,
+                      judged: bool = False) -> dict:
         """Add the windows completed by ``y[n_old:]`` to the statistics and the kept inverses, and re-solve.
 
         Statistics are sums over windows (each with its weight, see ``robust``; the new points
@@ -1118,13 +1127,15 @@ class DLinear(BaseForecaster):
         data seen (with the window, scaling and penalty of the first fit) up to rounding.
         A few new windows are rank-one steps on the kept inverses (``O(W^2)`` each); more,
         or ``REFRESH_AFTER`` steps (``half_life`` if fewer) since the last recomputation,
-        recompute them (one ``W x W`` inversion per system).
+        recompute them (one ``W x W`` inversion per system). ``judged``: ``element`` holds :meth:`_continued_weights`
+        of the same ``y``, ``n_old`` and ``known``, which the caller computed already (an LSTM's base: the LSTM leaves
+        out the windows they weigh down).
         """
         with single_blas_thread():
             z = (y - self.offset_) / self.scale_
             # The weights of y's points, all 1 (None) unless a kept or a new point is flagged.
-            element = anomaly.continued_weights(getattr(self, "recent_weights_", None),
-                                                self._element_weights(y, n_old, known), y.shape, n_old)
+            if not judged:
+                element = self._continued_weights(y, n_old, known)
             origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)
             weights = [window_weights(None if element is None else element[:, j], origins, self.window_,
                                       self.horizon) for j in range(y.shape[1])]

@@ -591,15 +591,17 @@ class LSTM(BaseForecaster):
         return super().update_bytes(n_new) + 4.0 * windows * k + forward + training
 
     def _clean_origins(self, y: np.ndarray, n_old: int, origins: np.ndarray,
-                       known: dict[tuple[int, int], float] | None = None) -> np.ndarray:
+                       known: dict[tuple[int, int], float] | None = None, element: Any = None,
+                       judged: bool = False) -> np.ndarray:
         """``origins`` of ``y`` (the kept points, then from ``n_old`` on the new ones) whose windows hold no bucket the
         linear base weighs down (all of them without a base, or where it weighs none); ``known`` as for
-        :meth:`DLinear._element_weights`."""
+        :meth:`DLinear._element_weights`. ``judged``: ``element`` holds the base's weights of ``y``'s points
+        (:meth:`DLinear._continued_weights`), computed already."""
         base = self.base_
         if base is None:
             return origins
-        element = anomaly.continued_weights(getattr(base, "recent_weights_", None),
-                                            base._element_weights(y, n_old, known), y.shape, n_old)
+        if not judged:
+            element = base._continued_weights(y, n_old, known)
         if element is None:
             return origins
         weights = window_weights(element.min(axis=1), origins, self.context_length(), self.horizon)
@@ -618,11 +620,16 @@ class LSTM(BaseForecaster):
         """
         start = time.perf_counter()
         candidate = copy.copy(self)
+        element = None
         if self.base_ is not None:
+            # The base's weights of y's points, judged once: its update weighs its windows by them, and the windows
+            # holding a point they weigh down are left out of the network's training below.
+            element = self.base_._continued_weights(y, n_old, known)
             candidate.base_ = copy.copy(self.base_)
-            for name, value in self.base_._update_state(y, n_old, known).items():
+            for name, value in self.base_._update_state(y, n_old, known, element, judged=True).items():
                 setattr(candidate.base_, name, value)
-        origins = self._clean_origins(y, n_old, np.arange(self.context_length(), len(y) - self.horizon + 1), known)
+        origins = self._clean_origins(y, n_old, np.arange(self.context_length(), len(y) - self.horizon + 1), known,
+                                      element, judged=True)
         origins = origins[-UPDATE_WINDOWS:]
         n_val = max(1, round(self.validation_fraction * len(origins)))
         # ``network_update_every_`` (set by an ensemble; 1 otherwise) trains the network once that many buckets

@@ -687,9 +687,11 @@ _PLAIN_AT_ONCE = 16
 
 
 def _plain_flags(column: np.ndarray, positions: list[int], length: int, offset: int = 0) -> list[bool]:
-    """:func:`_plain` of each of ``positions`` (flags in ``column``), the flags with a whole reference in ``column``
-    tested at once: an update's sweep judges every flag among the kept buckets again (a sentinel in every third bucket:
-    about 40 a target), and each alone is two numpy reductions of a few dozen points."""
+    """:func:`_plain` of each of ``positions`` (flags in ``column``), tested at once: an update's sweep judges every
+    flag among the kept buckets again (a sentinel in every third bucket: about 40 a target), and each alone is two
+    numpy reductions of a few dozen points. A flag with a whole reference in ``column`` reads its window; one whose
+    reference ``column`` cuts at its start (an update's tail, ``offset`` > 0) reads the running minimum and maximum of
+    ``column``'s first points."""
     if len(positions) < _PLAIN_AT_ONCE:
         return [_plain(column, position, length, offset) for position in positions]
     at = np.asarray(positions, dtype=np.int64)

@@ -50,6 +50,9 @@ def test_a_sweep_that_begins_past_its_deadline_judges_nothing_and_builds_nothing
     values = _sparse()
     plain = []
     monkeypatch.setattr(anomaly, "_plain", lambda *a: plain.append(a[1]) or True)
+    # each flag's raw range, read one by one or many at once (_plain_flags)
+    monkeypatch.setattr(anomaly, "_plain_flags", lambda column, positions, *a: plain.extend(positions) or
+                        [True] * len(positions))
     with _deadline.limit(1000.0) as deadline:
         free = anomaly.fit_scan(values, 0.0)[1]
     assert plain and deadline.stages == []

@@ -214,7 +214,7 @@ def test_gate_passes_without_injection_and_remeasures_a_transient_slowdown(basel
 
 
 # The calls an autoscaler makes every few seconds (perf/test_fleet.py, perf/test_fit_predict.py), each timed per call,
-# gated as CI gates them: against the stored baseline (.benchmarks/) and its commit's code (0.30.0's), which runs
+# gated as CI gates them: against the stored baseline (.benchmarks/) and its commit's code (0.31.0's), which runs
 # every one of them.
 HOT = {"perf/test_fleet.py::test_fleet_update[refit]": "fleet_update[refit]",
        "perf/test_fleet.py::test_fleet_update[incremental]": "fleet_update[incremental]",

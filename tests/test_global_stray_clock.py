@@ -13,14 +13,14 @@ rows (rtol 1e-9, as tests/test_global_update_jump.py).
 from __future__ import annotations
 
 import copy
-import pickle
 
 import pandas as pd
 import pytest
 
 from tests.test_fleet_update_jump import FREQ, N_FIT
-from tests.test_global_update_jump import assert_twins, feed, global_fleet, last_fitted, rows
-from workload_predictor import FleetPredictor, UndoneJumpWarning, UpdateOrderError
+from tests.test_global_update_jump import (assert_save_drops_the_undo_copies_keep_it, assert_twins, feed,
+                                          global_fleet, last_fitted, rows)
+from workload_predictor import UndoneJumpWarning, UpdateOrderError
 
 THRESHOLD = 24  # window 48 // 2, horizon 10
 
@@ -152,15 +152,8 @@ def test_save_drops_a_held_undo_while_copy_and_pickle_keep_it(tmp_path):
     fleet, data = global_fleet()
     strays, _ = stray_feed(data, 2, True)
     feed(fleet, strays)
-    right = rows(data, {"a": N_FIT, "b": N_FIT + 3})
-    loaded = FleetPredictor.load(fleet.save(tmp_path / "f.wpf"))
-    assert getattr(loaded, "_jumps", {}) == {}
-    loaded.update(right)
-    assert isinstance(loaded.update_errors_["a"], UpdateOrderError) and "b" not in loaded.update_errors_
-    for other in (copy.copy(fleet), copy.deepcopy(fleet), pickle.loads(pickle.dumps(fleet))):
-        with pytest.warns(UndoneJumpWarning, match="the 2 updates since"):
-            other.update(right)
-        assert other.update_errors_ == {}
+    assert_save_drops_the_undo_copies_keep_it(fleet, rows(data, {"a": N_FIT, "b": N_FIT + 3}), "the 2 updates since",
+                                              tmp_path)
 
 
 def key_row(data: dict[str, pd.DataFrame], key: str, buckets: int) -> pd.DataFrame:

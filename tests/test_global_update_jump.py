@@ -80,17 +80,26 @@ def test_two_keys_jumping_in_one_update_are_undone_together():
     assert_twins(fleet, twin)
 
 
+def assert_save_drops_the_undo_copies_keep_it(fleet: FleetPredictor, correct: pd.DataFrame, match: str,
+                                              path) -> None:
+    """A fleet holding key 'a''s jump undo: loaded from its file it refuses 'a''s ``correct`` rows (the undo is not
+    saved) and takes 'b''s; a copy, a deep copy and a pickled copy undo the jump with them (a warning matching
+    ``match``) and refuse nothing."""
+    loaded = FleetPredictor.load(fleet.save(path / "f.wpf"))
+    assert getattr(loaded, "_jumps", {}) == {}
+    loaded.update(correct)
+    assert isinstance(loaded.update_errors_["a"], UpdateOrderError) and "b" not in loaded.update_errors_
+    for other in (copy.copy(fleet), copy.deepcopy(fleet), pickle.loads(pickle.dumps(fleet))):
+        with pytest.warns(UndoneJumpWarning, match=match):
+            other.update(correct)
+        assert other.update_errors_ == {}
+
+
 def test_a_confirmed_jump_refuses_and_save_keeps_no_undo_while_copy_and_pickle_do(tmp_path):
     fleet, data = global_fleet()
     fleet.update(pd.concat([stray(data, 900), rows(data, {"b": N_FIT})], ignore_index=True))
     correct = rows(data, {"a": N_FIT, "b": N_FIT + 1})
-    loaded = FleetPredictor.load(fleet.save(tmp_path / "f.wpf"))
-    loaded.update(correct)
-    assert isinstance(loaded.update_errors_["a"], UpdateOrderError) and "b" not in loaded.update_errors_
-    for other in (copy.copy(fleet), copy.deepcopy(fleet), pickle.loads(pickle.dumps(fleet))):
-        with pytest.warns(UndoneJumpWarning, match="key 'a'"):
-            other.update(correct)
-        assert other.update_errors_ == {}
+    assert_save_drops_the_undo_copies_keep_it(fleet, correct, "key 'a'", tmp_path)
     # Key 'a''s clock ran as far past the jumped bucket as a jump is wide (tests/test_global_stray_clock.py): the jump
     # is confirmed, and 'a''s row is refused, naming the zero buckets it lies before and a clock running ahead.
     intervened = copy.deepcopy(fleet)

@@ -23,16 +23,19 @@ from workload_predictor import WorkloadPredictor, anomaly
 
 
 def _settled_one_by_one(actual, origins, runs):
-    """``settle_targets`` as the rule reads: each run in order sets the cells inside it (a later run wins)."""
+    """``settle_targets`` as the rule reads, cell by cell: a window's target cell at position ``p`` of target ``col``
+    takes the median of the last run of ``col`` that covers ``p`` (runs are set in order, a later one wins); None
+    when no run covers a cell."""
     if not runs or not len(origins):
         return None
-    positions = np.asarray(origins)[:, None] + np.arange(actual.shape[1])
     changed = None
-    for first, last, col, median in runs:
-        inside = (positions >= first) & (positions <= last)
-        if inside.any():
-            changed = actual.copy() if changed is None else changed
-            changed[..., col][inside] = median
+    for i, origin in enumerate(np.asarray(origins).tolist()):
+        for step in range(actual.shape[1]):
+            for col in range(actual.shape[2]):
+                covering = [median for first, last, c, median in runs if c == col and first <= origin + step <= last]
+                if covering:
+                    changed = actual.copy() if changed is None else changed
+                    changed[i, step, col] = covering[-1]
     return changed
 
 

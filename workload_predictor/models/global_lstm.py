@@ -786,7 +786,11 @@ class GlobalLSTM(ParamsMixin):
         # scales out and take the key's other targets with them (its requests at 100 forecast 20,932).
         pending = getattr(self, "scale_pending_", None)
         read = np.ones_like(self.scale_) if pending is None else (~pending).astype(float)  # [n_keys, k]
-        z = [(y - self.offset_[j]) / self.scale_[j] * read[j] for y, j in zip(series, keys)]
+        # The keys with a pending target, found in one pass: the others' inputs and forecasts are read at their scale.
+        waking = set() if pending is None else set(np.flatnonzero(pending[keys].any(axis=1)).tolist())
+        z = [(y - self.offset_[j]) / self.scale_[j] for y, j in zip(series, keys)]
+        for i in waking:
+            z[i] = z[i] * read[keys[i]]
         counts = [len(o) for o in origins]
         if sum(counts) == 0:
             return [np.zeros((0, self.horizon, self.n_targets_)) for _ in series]
@@ -807,11 +811,13 @@ class GlobalLSTM(ParamsMixin):
         # by 10 buckets of ~5,000 tokens: 5,016, a per-key DLinear 4,978).
         spread = self.scale_ * read  # [n_keys, k]
         out, first = [], 0
-        for j, y, o, count in zip(keys, series, origins, counts):
+        for j, count in zip(keys, counts):
             out.append(forecast_z[first : first + count] * spread[j] + self.offset_[j])
             first += count
+        for i in waking:
+            j = keys[i]
             for col in np.flatnonzero(read[j] == 0):  # its pending targets
-                out[-1][:, :, col] = _level_since(y[:, col], self.offset_[j, col], o)[:, None]
+                out[i][:, :, col] = _level_since(series[i][:, col], self.offset_[j, col], origins[i])[:, None]
         return out
 
     # -- predict ---------------------------------------------------------------------------

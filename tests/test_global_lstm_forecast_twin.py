@@ -1,0 +1,88 @@
+"""The global LSTM's batched forecast is bit for bit the key-by-key reading of it (review h83: the per-key work of a
+forecast, found once per call instead of once per key)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from test_global_lstm import TINY, fleet
+
+from workload_predictor._threads import torch_threads
+from workload_predictor.models.global_lstm import LEVEL_NEAR, PREDICT_CHUNK, GlobalLSTM, _level_since
+from workload_predictor.models.torch_runtime import forward_in_chunks, inference_network
+
+
+def _twin(model: GlobalLSTM, series: list[np.ndarray], origins: list[np.ndarray], keys: list[int] | None = None):
+    """``model._forecast`` written out key by key: each key's inputs multiplied by its read mask, each key's forecast
+    scaled back by its spread and its pending targets (``read == 0``) looked up key by key."""
+    keys = list(range(len(series))) if keys is None else keys
+    pending = getattr(model, "scale_pending_", None)
+    read = np.ones_like(model.scale_) if pending is None else (~pending).astype(float)
+    z = [(y - model.offset_[j]) / model.scale_[j] * read[j] for y, j in zip(series, keys)]
+    network = inference_network(model.network_, model.quantize)
+    with torch_threads(model.n_threads), torch.inference_mode():
+        x = model._tensors(z, origins, with_targets=False)
+        residual = forward_in_chunks(network, x, torch.device("cpu"), PREDICT_CHUNK)
+    base = np.concatenate([model._base_forecast(zi, oi) for zi, oi in zip(z, origins)])
+    base = model._followed(base, x[:, -1].numpy(), z, origins)
+    forecast_z = (base + residual).reshape(-1, model.horizon, model.n_targets_)
+    spread = model.scale_ * read
+    out, first = [], 0
+    for j, y, o in zip(keys, series, origins):
+        out.append(forecast_z[first : first + len(o)] * spread[j] + model.offset_[j])
+        first += len(o)
+        for col in np.flatnonzero(read[j] == 0):
+            out[-1][:, :, col] = _level_since(y[:, col], model.offset_[j, col], o)[:, None]
+    return out
+
+
+def _woken() -> tuple[GlobalLSTM, np.ndarray]:
+    """Three periodic keys of two targets and an idle key woken by 10 buckets: its requests rescaled, its tokens
+    (flagged against its idle floor) still pending."""
+    rng = np.random.default_rng(0)
+    series = [np.hstack([s, 50.0 * s]) for s in fleet(3)] + [np.zeros((240, 2))]
+    model = GlobalLSTM(**TINY).fit(series)
+    wake = np.hstack([rng.poisson(100, (10, 1)), rng.poisson(5000, (10, 1))]).astype(float)
+    model.update([None] * 3 + [wake])
+    assert model.scale_pending_.tolist() == [[False, False]] * 3 + [[False, True]]
+    return model, wake
+
+
+def _assert_same(model, series, origins, keys=None):
+    got = model._forecast(series, origins, keys=keys)
+    want = _twin(model, series, origins, keys=keys)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape, i
+        np.testing.assert_array_equal(g, w, err_msg=f"key {i}")
+
+
+def test_the_batched_forecast_is_the_key_by_key_one_bit_for_bit():
+    """predict's forecasts (every key at its newest point, the pending key at its points' mean), several origins a
+    key, a subset of keys in another order, and windows moved far from their key's scale (the level-following map):
+    the same bits as the key-by-key reading, pending targets and all."""
+    model, wake = _woken()
+    recent = model._settled_recent()
+    _assert_same(model, recent, [np.array([len(r)]) for r in recent])
+    predicted = model.predict()
+    assert len(predicted) == 4
+    np.testing.assert_allclose(predicted[3][:, 1], wake[:, 1].mean(), rtol=1e-12)  # the pending target, at its mean
+
+    origins = [np.arange(model.window_, len(r) + 1, 7) for r in recent]
+    _assert_same(model, recent, origins)
+    _assert_same(model, [recent[3], recent[1]], [origins[3], origins[1]], keys=[3, 1])
+
+    moved = [r.copy() for r in recent]
+    moved[0][-8:] += 12.0 * model.scale_[0]  # 12 scales: past LEVEL_FAR, forecast by the level-following map
+    z = (moved[0][-model.patch_size_:] - model.offset_[0]) / model.scale_[0]
+    assert (np.abs(z.mean(axis=0)) > LEVEL_NEAR).all()
+    _assert_same(model, moved, [np.array([len(m)]) for m in moved])
+
+
+def test_a_model_without_pending_state_forecasts_as_before():
+    """A model file saved before ``scale_pending_`` was kept (none pending): the same bits as the key-by-key reading."""
+    model = GlobalLSTM(**TINY).fit(fleet(4))
+    del model.scale_pending_
+    recent = model._settled_recent()
+    _assert_same(model, recent, [np.array([len(r)]) for r in recent])
+    _assert_same(model, recent, [np.arange(model.window_, len(r) + 1, 5) for r in recent])

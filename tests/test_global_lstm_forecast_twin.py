@@ -8,7 +8,7 @@ import torch
 from test_global_lstm import TINY, fleet
 
 from workload_predictor._threads import torch_threads
-from workload_predictor.models.global_lstm import LEVEL_NEAR, PREDICT_CHUNK, GlobalLSTM, _level_since
+from workload_predictor.models.global_lstm import LEVEL_FAR, LEVEL_NEAR, PREDICT_CHUNK, GlobalLSTM, _level_since
 from workload_predictor.models.torch_runtime import forward_in_chunks, inference_network
 
 
@@ -24,7 +24,7 @@ def _twin(model: GlobalLSTM, series: list[np.ndarray], origins: list[np.ndarray]
         x = model._tensors(z, origins, with_targets=False)
         residual = forward_in_chunks(network, x, torch.device("cpu"), PREDICT_CHUNK)
     base = np.concatenate([model._base_forecast(zi, oi) for zi, oi in zip(z, origins)])
-    base = model._followed(base, x[:, -1].numpy(), z, origins)
+    base = _twin_followed(model, base, x[:, -1].numpy(), z, origins)
     forecast_z = (base + residual).reshape(-1, model.horizon, model.n_targets_)
     spread = model.scale_ * read
     out, first = [], 0
@@ -34,6 +34,27 @@ def _twin(model: GlobalLSTM, series: list[np.ndarray], origins: list[np.ndarray]
         for col in np.flatnonzero(read[j] == 0):
             out[-1][:, :, col] = _level_since(y[:, col], model.offset_[j, col], o)[:, None]
     return out
+
+
+def _twin_followed(model: GlobalLSTM, base: np.ndarray, newest: np.ndarray, z: list[np.ndarray],
+                   origins: list[np.ndarray]) -> np.ndarray:
+    """``model._followed`` written out window by window: every window's share of the level-following map (its newest
+    patch's mean, ``np.mean``, clipped), each far window's features gathered alone (one product for them all, as
+    BLAS sums a batch)."""
+    k = model.n_targets_
+    level = newest.reshape(len(newest), model.patch_size_, k).mean(axis=1, dtype=np.float64)
+    share = np.clip((np.abs(level) - LEVEL_NEAR) / (LEVEL_FAR - LEVEL_NEAR), 0.0, 1.0)
+    rows = [(zi, o) for zi, oi in zip(z, origins) for o in oi]
+    far = [row for row in range(len(rows)) if share[row].any()]
+    if not far:
+        return base
+    features = np.concatenate([model._features(rows[row][0], np.array([rows[row][1]])) for row in far])
+    following = features @ model._following_coef()
+    base = base.copy()
+    for f, row in enumerate(far):
+        weight = np.tile(share[row], model.horizon)
+        base[row] = (1 - weight) * base[row] + weight * following[f]
+    return base
 
 
 def _woken() -> tuple[GlobalLSTM, np.ndarray]:
@@ -73,10 +94,13 @@ def test_the_batched_forecast_is_the_key_by_key_one_bit_for_bit():
     _assert_same(model, [recent[3], recent[1]], [origins[3], origins[1]], keys=[3, 1])
 
     moved = [r.copy() for r in recent]
-    moved[0][-8:] += 12.0 * model.scale_[0]  # 12 scales: past LEVEL_FAR, forecast by the level-following map
-    z = (moved[0][-model.patch_size_:] - model.offset_[0]) / model.scale_[0]
-    assert (np.abs(z.mean(axis=0)) > LEVEL_NEAR).all()
+    moved[0][-model.patch_size_:] += 12.0 * model.scale_[0]  # past LEVEL_FAR: forecast by the level-following map
+    moved[1][-model.patch_size_:] += 6.0 * model.scale_[1]  # between LEVEL_NEAR and LEVEL_FAR: toward it
+    for i in (0, 1):
+        z = (moved[i][-model.patch_size_:] - model.offset_[i]) / model.scale_[i]
+        assert (np.abs(z.mean(axis=0)) > LEVEL_NEAR).all() and (np.abs(z.mean(axis=0)) < LEVEL_FAR).any() == (i == 1)
     _assert_same(model, moved, [np.array([len(m)]) for m in moved])
+    _assert_same(model, moved, origins)  # far windows among near ones, several keys' at once
 
 
 def test_a_model_without_pending_state_forecasts_as_before():

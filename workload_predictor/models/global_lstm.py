@@ -721,17 +721,18 @@ class GlobalLSTM(ParamsMixin):
         if not self.linear_base or not len(base):
             return base
         k = self.n_targets_
-        level = newest.reshape(len(newest), self.patch_size_, k).mean(axis=1, dtype=np.float64)  # [m, k]
-        share = np.clip((np.abs(level) - LEVEL_NEAR) / (LEVEL_FAR - LEVEL_NEAR), 0.0, 1.0)  # [m, k]
-        far = np.flatnonzero(share.any(axis=1))
+        level = np.add.reduce(newest.reshape(len(newest), self.patch_size_, k), axis=1, dtype=np.float64)
+        level /= self.patch_size_  # [m, k]: each window's newest patch's mean, target by target
+        far = np.flatnonzero((~(np.abs(level) <= LEVEL_NEAR)).any(axis=1))  # a share above 0 (or NaN)
         if not len(far):
             return base
+        share = np.clip((np.abs(level[far]) - LEVEL_NEAR) / (LEVEL_FAR - LEVEL_NEAR), 0.0, 1.0)  # [f, k]
         first = np.cumsum([0] + [len(o) for o in origins])  # each key's first row
         features = []
         for i in np.unique(np.searchsorted(first, far, side="right") - 1):  # the keys of the far windows
             rows = far[(far >= first[i]) & (far < first[i + 1])]
             features.append(self._features(z[i], origins[i][rows - first[i]]))
-        share = np.tile(share[far], (1, self.horizon))  # [f, H*k]: output (h, t) is column h*k + t
+        share = np.tile(share, (1, self.horizon))  # [f, H*k]: output (h, t) is column h*k + t
         base = base.copy()
         base[far] = (1 - share) * base[far] + share * (np.concatenate(features) @ self._following_coef())
         return base
@@ -784,10 +785,14 @@ class GlobalLSTM(ParamsMixin):
         # A pending target has no spread to read its inputs on: they are read at its constant (0), as its forecast is.
         # On its placeholder scale a woken idle key's 5,000 tokens (flagged until they set its scale) would stand 5,000
         # scales out and take the key's other targets with them (its requests at 100 forecast 20,932).
+        # The keys with a pending target (their positions in ``keys``), found in one pass; the others' inputs are read
+        # on their scale, as their read masks (all 1) leave them.
         pending = getattr(self, "scale_pending_", None)
-        read = np.ones_like(self.scale_) if pending is None else (~pending).astype(float)  # [n_keys, k]
-        # The keys with a pending target, found in one pass: the others' inputs and forecasts are read at their scale.
-        waking = set() if pending is None else set(np.flatnonzero(pending[keys].any(axis=1)).tolist())
+        if pending is None or not pending.any():
+            waking, read = [], None
+        else:
+            waking = np.flatnonzero(pending[keys].any(axis=1)).tolist()
+            read = (~pending).astype(float)  # [n_keys, k]
         z = [(y - self.offset_[j]) / self.scale_[j] for y, j in zip(series, keys)]
         for i in waking:
             z[i] = z[i] * read[keys[i]]
@@ -802,14 +807,14 @@ class GlobalLSTM(ParamsMixin):
                 x = x.pin_memory()
             residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
         base = np.concatenate([self._base_forecast(zi, oi) for zi, oi in zip(z, origins)])  # [m, H*k]
-        base = self._followed(base, x[:, -1].numpy(), z, origins)  # a window far from its key's scale: its level
+        base = self._followed(base, x.numpy()[:, -1], z, origins)  # a window far from its key's scale: its level
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.
         # A pending target whose newest points have left its constant (all flagged: fewer than anomaly.MIN_BUSY busy yet,
         # so they set no scale) is forecast at their mean, as a per-key model reads its newest window (an idle key woken
         # by 10 buckets of ~5,000 tokens: 5,016, a per-key DLinear 4,978).
-        spread = self.scale_ * read  # [n_keys, k]
+        spread = self.scale_ if read is None else self.scale_ * read  # [n_keys, k]
         out, first = [], 0
         for j, count in zip(keys, counts):
             out.append(forecast_z[first : first + count] * spread[j] + self.offset_[j])

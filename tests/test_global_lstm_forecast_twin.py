@@ -10,20 +10,26 @@ from test_global_lstm import TINY, fleet
 from workload_predictor._threads import torch_threads
 from workload_predictor.models.global_lstm import LEVEL_FAR, LEVEL_NEAR, PREDICT_CHUNK, GlobalLSTM, _level_since
 from workload_predictor.models.torch_runtime import forward_in_chunks, inference_network
+from workload_predictor.windows import windows_at
 
 
 def _twin(model: GlobalLSTM, series: list[np.ndarray], origins: list[np.ndarray], keys: list[int] | None = None):
-    """``model._forecast`` written out key by key: each key's inputs multiplied by its read mask, each key's forecast
-    scaled back by its spread and its pending targets (``read == 0``) looked up key by key."""
+    """``model._forecast`` written out key by key: each key's inputs multiplied by its read mask, its windows gathered
+    for the patches and again for the base, its forecast scaled back by its spread and its pending targets
+    (``read == 0``) looked up key by key."""
     keys = list(range(len(series))) if keys is None else keys
     pending = getattr(model, "scale_pending_", None)
     read = np.ones_like(model.scale_) if pending is None else (~pending).astype(float)
     z = [(y - model.offset_[j]) / model.scale_[j] * read[j] for y, j in zip(series, keys)]
     network = inference_network(model.network_, model.quantize)
+    shape = (model.window_ // model.patch_size_, model.patch_size_ * model.n_targets_)  # [L, P*k]
+    patches = [windows_at(zi, oi, model.window_).reshape(len(oi), *shape) for zi, oi in zip(z, origins)]
+    x = torch.from_numpy(np.concatenate(patches).astype(np.float32))
     with torch_threads(model.n_threads), torch.inference_mode():
-        x = model._tensors(z, origins, with_targets=False)
         residual = forward_in_chunks(network, x, torch.device("cpu"), PREDICT_CHUNK)
-    base = np.concatenate([model._base_forecast(zi, oi) for zi, oi in zip(z, origins)])
+    # The base's features gathered again, key by key, for its forecasts.
+    assert model.linear_base
+    base = np.concatenate([model._features(zi, oi) @ model.base_coef_ for zi, oi in zip(z, origins)])
     base = _twin_followed(model, base, x[:, -1].numpy(), z, origins)
     forecast_z = (base + residual).reshape(-1, model.horizon, model.n_targets_)
     spread = model.scale_ * read

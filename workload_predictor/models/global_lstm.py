@@ -566,8 +566,10 @@ class GlobalLSTM(ParamsMixin):
         return network, result
 
     # -- the linear base -------------------------------------------------------------------
-    def _features(self, z: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        windows = windows_at(z, origins, self.window_)  # [m, W, k]
+    def _features(self, z: np.ndarray, origins: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
+        """The base's features ``[m, W*k+1]`` of the windows at ``origins`` of ``z`` (``windows``: those windows
+        ``[m, W, k]``, gathered already)."""
+        windows = windows_at(z, origins, self.window_) if windows is None else windows  # [m, W, k]
         flat = windows.reshape(len(origins), self.window_ * self.n_targets_)
         return np.concatenate([flat, np.ones((len(origins), 1))], axis=1)  # [m, W*k+1]
 
@@ -702,10 +704,10 @@ class GlobalLSTM(ParamsMixin):
         ridge[-1] = 1e-12  # the intercept is not shrunk
         return np.linalg.solve(self.base_gram_ + np.diag(ridge), self.base_cross_)  # [p, H*k]
 
-    def _base_forecast(self, z: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    def _base_forecast(self, z: np.ndarray, origins: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
         if not self.linear_base:
             return np.zeros((len(origins), self.horizon * self.n_targets_))
-        return self._features(z, origins) @ self.base_coef_  # [m, H*k]
+        return self._features(z, origins, windows) @ self.base_coef_  # [m, H*k]
 
     def _followed(self, base: np.ndarray, newest: np.ndarray, z: list[np.ndarray], origins: list[np.ndarray]) -> np.ndarray:
         """The base's forecasts ``base`` (``[m, H*k]``, of the windows at ``origins[i]`` of ``z[i]``, in that order)
@@ -765,19 +767,23 @@ class GlobalLSTM(ParamsMixin):
 
     # -- tensors and forecasts -------------------------------------------------------------
     def _tensors(self, z: list[np.ndarray], origins: list[np.ndarray], with_targets: bool):
-        """Patches ``[m, L, P*k]`` of every key's windows (and residual targets ``[m, H*k]``), float32 on the host."""
-        patches, residuals = [], []
+        """Patches ``[m, L, P*k]`` of every key's windows, float32 on the host, and the residual targets ``[m, H*k]``
+        (float32 tensors) or, without targets, the base's forecasts ``[m, H*k]`` (float64), each key's windows
+        gathered once for both."""
+        patches, second = [], []
         n_patches = self.window_ // self.patch_size_
         for zi, oi in zip(z, origins):
             windows = windows_at(zi, oi, self.window_)  # [m_i, W, k]
             patches.append(windows.reshape(len(oi), n_patches, self.patch_size_ * self.n_targets_))  # [m_i, L, P*k]
+            base = self._base_forecast(zi, oi, windows)  # [m_i, H*k]
             if with_targets:
-                target = targets_at(zi, oi, self.horizon).reshape(len(oi), -1)  # [m_i, H*k]
-                residuals.append(target - self._base_forecast(zi, oi))
+                second.append(targets_at(zi, oi, self.horizon).reshape(len(oi), -1) - base)  # [m_i, H*k]
+            else:
+                second.append(base)
         x = torch.from_numpy(np.concatenate(patches).astype(np.float32))
         if not with_targets:
-            return x
-        return x, torch.from_numpy(np.concatenate(residuals).astype(np.float32))
+            return x, np.concatenate(second)
+        return x, torch.from_numpy(np.concatenate(second).astype(np.float32))
 
     def _forecast(self, series: list[np.ndarray], origins: list[np.ndarray], keys: list[int] | None = None) -> list[np.ndarray]:
         """Forecasts ``[m_i, H, k]`` at ``origins[i]`` of ``series[i]`` (key ``keys[i]``, default ``i``): one batched pass."""
@@ -802,11 +808,10 @@ class GlobalLSTM(ParamsMixin):
         network = inference_network(self.network_, self.quantize)
         device = next(network.parameters(), torch.empty(0)).device if self.quantize is None else torch.device("cpu")
         with torch_threads(self.n_threads), torch.inference_mode():
-            x = self._tensors(z, origins, with_targets=False)  # [m, L, P*k]
+            x, base = self._tensors(z, origins, with_targets=False)  # [m, L, P*k], [m, H*k]
             if device.type == "cuda":
                 x = x.pin_memory()
             residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
-        base = np.concatenate([self._base_forecast(zi, oi) for zi, oi in zip(z, origins)])  # [m, H*k]
         base = self._followed(base, x.numpy()[:, -1], z, origins)  # a window far from its key's scale: its level
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a

@@ -138,7 +138,7 @@ def open_arrays(payload: bytes) -> "Arrays":
     exactly the member's bytes. Each member's header is parsed once, here; an array is
     read later from the bytes checked (:meth:`Arrays.__getitem__`).
     """
-    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+    with zipfile.ZipFile(_Reader(payload)) as archive:  # the payload where it lies: BytesIO would copy it
         members = archive.infolist()
     declared = sum(info.file_size for info in members)
     if declared > len(payload):
@@ -148,6 +148,34 @@ def open_arrays(payload: bytes) -> "Arrays":
         )
     # A name held twice is read as its last entry (as zipfile reads it); every entry is checked.
     return Arrays(payload, {info.filename[: -len(".npy")]: _check_member(payload, info) for info in members})
+
+
+class _Reader:
+    """A read-only, seekable file over ``payload``'s bytes, which it does not copy: what :class:`zipfile.ZipFile`
+    reads the archive's directory through (``seek``, ``tell``, ``read``). A read returns at most the bytes left from
+    the position, as a file's does, whatever size the archive declares."""
+
+    def __init__(self, payload: bytes) -> None:
+        self._view, self._position = memoryview(payload), 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._position = base + offset
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._position + size)
+        data = bytes(self._view[self._position : max(self._position, end)])
+        self._position += len(data)
+        return data
 
 
 class _Member(NamedTuple):
@@ -173,17 +201,30 @@ class Arrays:
         self.files = list(members)
 
     def __getitem__(self, key: str) -> np.ndarray:
+        return self._shaped(key, self._flat(key).copy())
+
+    def view(self, key: str) -> np.ndarray:
+        """The array ``key`` where it lies in the payload, once its CRC-32 is checked: read-only, maybe misaligned,
+        and keeping the payload alive; for a caller that copies it at once (a pandas index, see
+        :mod:`~workload_predictor.persistence`)."""
+        return self._shaped(key, self._flat(key))
+
+    def _flat(self, key: str) -> np.ndarray:
+        """The member ``key``'s array data in the payload, in one axis, once its CRC-32 is checked."""
         member = self._members[key]
         if zlib.crc32(memoryview(self._payload)[member.start : member.start + member.size]) != member.crc:
             raise ModelFileError(f"the model file's array {quote(member.name)} does not match its CRC-32: it was "
                                  "corrupted or altered.")
-        count = math.prod(member.shape)
-        array = np.frombuffer(self._payload, dtype=member.dtype, count=count, offset=member.data).copy()
+        return np.frombuffer(self._payload, dtype=member.dtype, count=math.prod(member.shape), offset=member.data)
+
+    def _shaped(self, key: str, flat: np.ndarray) -> np.ndarray:
+        """``flat`` (:meth:`_flat`) in the shape and order member ``key`` declares."""
+        member = self._members[key]
         if member.fortran:  # as numpy.load builds it: the reversed shape, transposed
-            array.shape = member.shape[::-1]
-            return array.transpose()
-        array.shape = member.shape
-        return array
+            flat.shape = member.shape[::-1]
+            return flat.transpose()
+        flat.shape = member.shape
+        return flat
 
     def __enter__(self) -> "Arrays":
         return self

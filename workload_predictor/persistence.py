@@ -220,7 +220,10 @@ class _Decoder:
         self.arrays = arrays
         self.read: set[str] = set()  # the arrays read so far: each at most once
 
-    def array(self, key: Any) -> np.ndarray:
+    def array(self, key: Any, view: bool = False) -> np.ndarray:
+        """The array ``key`` names: its own copy, or (``view``) where it lies in the payload, for a caller that
+        copies it at once (:meth:`~workload_predictor.model_file.Arrays.view`; arrays read by ``numpy.load``, which
+        has none, give their own copy)."""
         if not isinstance(key, str) or key == STATE_KEY or key not in self.arrays.files:
             raise ModelFileError(f"the model file refers to a missing array {quote(key)}.")
         if key in self.read:
@@ -229,7 +232,25 @@ class _Decoder:
             raise ModelFileError(f"the model file refers to the array {quote(key)} more than once (save() stores each "
                                  "array once); it was damaged or altered: save the model again.")
         self.read.add(key)
-        return self.arrays[key]  # an array of numbers or datetimes: open_arrays refused any other dtype
+        # an array of numbers or datetimes: open_arrays refused any other dtype
+        reader = getattr(self.arrays, "view", None) if view else None
+        return reader(key) if reader is not None else self.arrays[key]
+
+    def index(self, key: Any, tz: Any) -> pd.DatetimeIndex:
+        """The timestamps of the array ``key`` in the time zone ``tz`` (``None``: naive), copied from the payload once:
+        pandas copies an array it is given (3.0), again to change its unit (even to the same one) and to localize it,
+        and a history's index is as large as its values."""
+        stamps = self.array(key, view=True)  # read-only, in the payload
+        if stamps.dtype.kind != "M" or stamps.ndim != 1:  # save writes datetime64[ns]; pandas would cast others
+            raise ModelFileError(f"the model file holds timestamps as an array of dtype {stamps.dtype} and shape "
+                                 f"{stamps.shape}, not datetimes in one axis; it was damaged or altered: save the "
+                                 "model again.")
+        index = pd.DatetimeIndex(stamps, copy=False)
+        if index.unit != "ns":
+            index = index.as_unit("ns")  # a copy
+        elif tz is None:
+            index = pd.DatetimeIndex(stamps, copy=True)
+        return index if tz is None else index.tz_localize("UTC").tz_convert(tz)  # tz_localize copies
 
     def decode(self, value: Any) -> Any:
         if value is None or isinstance(value, (bool, int, float, str)):
@@ -249,13 +270,7 @@ class _Decoder:
         if kind == "__timedelta__":
             return pd.Timedelta(value[kind])
         if kind == "__datetimeindex__":
-            stamps = self.array(value[kind])
-            if stamps.dtype.kind != "M" or stamps.ndim != 1:  # save writes datetime64[ns]; pandas would cast others
-                raise ModelFileError(f"the model file holds timestamps as an array of dtype {stamps.dtype} and shape "
-                                     f"{stamps.shape}, not datetimes in one axis; it was damaged or altered: save the "
-                                     "model again.")
-            index = pd.DatetimeIndex(stamps).as_unit("ns")
-            return index if value.get("tz") is None else index.tz_localize("UTC").tz_convert(value["tz"])
+            return self.index(value[kind], value.get("tz"))
         if kind == "__tuple__":
             return tuple(self.decode(v) for v in value[kind])
         if kind == "__deque__":

@@ -510,8 +510,8 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
             largest = np.maximum(offset, MAX_VALUE - offset) / scale
             for j, part in enumerate(stats):
                 bound = 2.0 * part.count * largest[j]  # twice: rounding
-                if (np.abs(part.sum_x) > bound).any() or (np.abs(part.sum_y) > bound).any() \
-                        or (np.abs(part.xx) > bound * largest[j]).any() or (np.abs(part.xy) > bound * largest[j]).any():
+                if _beyond(part.sum_x, bound) or _beyond(part.sum_y, bound) \
+                        or _beyond(part.xx, bound * largest[j]) or _beyond(part.xy, bound * largest[j]):
                     refuse(f"holds DLinear window statistics of target {j} larger than {part.count:g} windows of loads "
                            f"in [0, {MAX_VALUE:g}] sum to")
     ridge = getattr(model, "ridge_", None)
@@ -584,14 +584,38 @@ def _is_count(value: Any) -> bool:
 
 
 def _is_real(array: Any, nonnegative: bool = False) -> bool:
-    """Whether ``array`` is an array of finite real numbers (and, if ``nonnegative``, none below 0)."""
-    return (isinstance(array, np.ndarray) and array.dtype.kind in "fiu" and bool(np.isfinite(array).all())
-            and (not nonnegative or not bool((array < 0).any())))
+    """Whether ``array`` is an array of finite real numbers (and, if ``nonnegative``, none below 0).
+
+    Read from its least and greatest values, which allocate nothing as large as the array: a NaN anywhere makes
+    both NaN, an infinity one of them infinite."""
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        return False
+    if array.size == 0:
+        return True
+    low, high = array.min(), array.max()
+    return bool(np.isfinite(low) and np.isfinite(high) and (not nonnegative or low >= 0))
 
 
 def _is_load(array: Any) -> bool:
     """Whether ``array`` holds loads the door lets in: finite numbers in [0, ``MAX_VALUE``]."""
-    return _is_real(array, nonnegative=True) and not bool((array > MAX_VALUE).any())
+    return _is_real(array, nonnegative=True) and (array.size == 0 or bool(array.max() <= MAX_VALUE))
+
+
+def _beyond(array: np.ndarray, bound: Any) -> bool:
+    """Whether a value of ``array`` (real numbers) is more than ``bound`` from 0, read from its least and greatest
+    values: ``np.abs(array)`` would allocate a copy of it."""
+    return array.size > 0 and bool(array.max() > bound or array.min() < -bound)
+
+
+#: Elements a load-time check over a history reads at a time (:func:`_evenly_spaced`): its temporaries stay under
+#: 80 kB however long the history (a history's np.diff at once allocated as much as its timestamps).
+_CHECK_BLOCK = 8192
+
+
+def _evenly_spaced(stamps: np.ndarray, step: Any) -> bool:
+    """Whether each of ``stamps`` (one axis) is ``step`` after the one before, read :data:`_CHECK_BLOCK` at a time."""
+    return not any((np.diff(stamps[start : start + _CHECK_BLOCK + 1]) != step).any()
+                   for start in range(0, len(stamps) - 1, _CHECK_BLOCK))
 
 
 def forecast_bound(horizon: int) -> float:
@@ -909,7 +933,7 @@ def _fleet_bounded(fleet: Any):
 
 def _is_within(array: Any, bound: float) -> bool:
     """Whether ``array`` is finite real numbers of size at most ``bound``."""
-    return _is_real(array) and not bool((np.abs(array) > bound).any())
+    return _is_real(array) and not _beyond(array, bound)
 
 
 def _is_positive_span(freq: Any) -> bool:
@@ -1267,7 +1291,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     if not _is_load(series.values):
         refuse(f"holds a history with values that are not finite loads >= 0 and at most {MAX_VALUE:g} (what the "
                "door lets in)")
-    if (np.diff(np.asarray(series.index.array, dtype="datetime64[ns]")) != series.freq.to_timedelta64()).any():
+    if not _evenly_spaced(np.asarray(series.index.array, dtype="datetime64[ns]"), series.freq.to_timedelta64()):
         refuse(f"holds a history whose timestamps are not one bucket width ({series.freq}) apart")
 
 

@@ -205,6 +205,10 @@ def budgets_for(kind: str, model: str, factor: float = 1.0) -> list[Budget]:
     elif kind == "flagged_sums" and model in target.get("flagged_sums_ratio", {}):
         out.append(Budget("target", f"{name} flagged windows' statistics <= {target['flagged_sums_ratio'][model]:g} x "
                           "their sums alone", target["flagged_sums_ratio"][model], "x"))
+    elif kind == "load_peak":
+        peak = target["load_peak"]
+        out.append(Budget("target", f"load's traced peak <= {peak['ratio']:g} x (file + arrays + "
+                          f"{peak['state_factor']:g} x state + {peak['fixed_kb']:g} kB)", peak["ratio"], "x"))
     elif kind == "update_accuracy":
         out.append(Budget("target", f"{name} MAE after 10 updates <= {target['update_accuracy_ratio'][model]:g} x "
                           "a refit's", target["update_accuracy_ratio"][model], "x"))

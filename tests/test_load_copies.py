@@ -148,11 +148,14 @@ ARRAYS = st.one_of(
 
 
 @settings(max_examples=400, deadline=None)
-@given(ARRAYS, st.sampled_from([0.0, 1.0, 1e6, np.inf, np.nan]), st.booleans())
-def test_the_range_checks_answer_as_the_whole_array_formulas(array, bound, fortran):
+@given(ARRAYS, st.sampled_from([0.0, 1.0, 1e6, np.inf, np.nan]), st.booleans(), st.sampled_from([0, 8192]))
+def test_the_range_checks_answer_as_the_whole_array_formulas(array, bound, fortran, block):
+    """Both readings of _is_real: an array over _CHECK_BLOCK values by its least and greatest (block 0: every array
+    drawn), a smaller one through temporaries."""
     if fortran:
         array = np.asfortranarray(array)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model_file, "_CHECK_BLOCK", block)
         assert model_file._is_real(array) == old_is_real(array)
         assert model_file._is_real(array, nonnegative=True) == old_is_real(array, nonnegative=True)
         assert model_file._is_load(array) == old_is_load(array)

@@ -583,17 +583,23 @@ def _is_count(value: Any) -> bool:
     return is_integer(value) and value >= 0
 
 
+#: Elements a load-time check reads at a time (:func:`_evenly_spaced`, :func:`_is_real`): its temporaries stay under
+#: 80 kB however large the array (np.diff of a history's timestamps at once allocated as much as they hold).
+_CHECK_BLOCK = 8192
+
+
 def _is_real(array: Any, nonnegative: bool = False) -> bool:
     """Whether ``array`` is an array of finite real numbers (and, if ``nonnegative``, none below 0).
 
-    Read from its least and greatest values, which allocate nothing as large as the array: a NaN anywhere makes
-    both NaN, an infinity one of them infinite."""
+    An array of more than :data:`_CHECK_BLOCK` values is read from its least and greatest values, which allocates
+    nothing as large as it (a NaN anywhere makes both NaN, an infinity one of them infinite); a smaller one, faster,
+    through temporaries of its size."""
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
         return False
-    if array.size == 0:
-        return True
+    if array.size <= _CHECK_BLOCK:
+        return bool(np.isfinite(array).all()) and (not nonnegative or not bool((array < 0).any()))
     low, high = array.min(), array.max()
-    return bool(np.isfinite(low) and np.isfinite(high) and (not nonnegative or low >= 0))
+    return math.isfinite(low) and math.isfinite(high) and (not nonnegative or bool(low >= 0))
 
 
 def _is_load(array: Any) -> bool:
@@ -605,11 +611,6 @@ def _beyond(array: np.ndarray, bound: Any) -> bool:
     """Whether a value of ``array`` (real numbers) is more than ``bound`` from 0, read from its least and greatest
     values: ``np.abs(array)`` would allocate a copy of it."""
     return array.size > 0 and bool(array.max() > bound or array.min() < -bound)
-
-
-#: Elements a load-time check over a history reads at a time (:func:`_evenly_spaced`): its temporaries stay under
-#: 80 kB however long the history (a history's np.diff at once allocated as much as its timestamps).
-_CHECK_BLOCK = 8192
 
 
 def _evenly_spaced(stamps: np.ndarray, step: Any) -> bool:

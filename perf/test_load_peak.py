@@ -1,16 +1,16 @@
 """load_peak: the memory a model file makes ``load`` allocate, over what the file states (budgets only).
 
 ``WorkloadPredictor.load`` of a DLinear fitted on 300,000 buckets (a 5 MB file, its history dominating) and
-``FleetPredictor.load`` of a 300-key DLinear fleet (1.4 MB). The figure is the traced peak of one load (tracemalloc:
+``FleetPredictor.load`` of a 300-key DLinear fleet (1.9 MB). The figure is the traced peak of one load (tracemalloc:
 Python's and numpy's allocations, the same in every run within a few kB; after one load outside the trace, so imports
 and caches are not counted) over what a load must hold at once, derived from the file alone:
 
     the file's bytes (read once, decoded in place) + its arrays' bytes (each read once into its own array)
     + ``state_factor`` x the bytes of its JSON state (the objects json builds from them) + ``fixed_kb``
 
-(``[target] load_peak`` in budgets.toml says how the allowances were measured). A load that copies the payload again,
-or any array, reads well over 1: before 0.30.0 a load copied the payload three times (2.47x the file on 3775eba, 4.4x
-before it). The arrays' and the state's bytes are read with numpy's own ``.npz`` reader, not the library's.
+(``[target] load_peak`` in budgets.toml says how the allowances were measured). A load that holds a second copy of the
+payload, or of a large array, reads well over 1 (a copy of the payload: 1.48x, DLinear). The arrays' and the state's
+bytes are read with numpy's own ``.npz`` reader, not the library's.
 """
 
 import io
@@ -32,7 +32,7 @@ def stated_bytes(path: os.PathLike) -> dict:
     """What the model file at ``path`` states: its bytes, its arrays' bytes and its JSON state's bytes."""
     with open(path, "rb") as handle:
         data = handle.read()
-    magic, header, payload = data.split(b"\n", 2)
+    _, header, payload = data.split(b"\n", 2)
     assert json.loads(header)["payload_bytes"] == len(payload)
     with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
         arrays = {name: archive[name].nbytes for name in archive.files}

@@ -45,15 +45,23 @@ def test_the_reader_reads_as_bytesio_reads():
     ours, theirs = model_file._Reader(memoryview(payload)), io.BytesIO(payload)
     steps = [("read", 10), ("seek", (5, io.SEEK_SET)), ("read", -1), ("seek", (-30, io.SEEK_END)), ("read", 100),
              ("read", 5), ("seek", (-10, io.SEEK_CUR)), ("read", None), ("seek", (10_000, io.SEEK_SET)), ("read", 3),
-             ("seek", (0, io.SEEK_SET)), ("read", 0), ("read", 2**62)]
+             ("seek", (0, io.SEEK_SET)), ("read", 0), ("read", 2**62), ("seek", (-5000, io.SEEK_END)), ("read", 4),
+             ("seek", (-5000, io.SEEK_CUR)), ("read", 1)]
     for step, argument in steps:
         if step == "read":
             assert ours.read(argument) == theirs.read(argument), (step, argument)
         else:
             assert ours.seek(*argument) == theirs.seek(*argument), (step, argument)
         assert ours.tell() == theirs.tell(), (step, argument)
-    with pytest.raises(ValueError):
-        ours.seek(-1)
+    for file in (ours, theirs):
+        with pytest.raises(ValueError):
+            file.seek(-1)
+
+
+def test_a_payload_shorter_than_a_zip_end_record_is_no_archive():
+    for payload in (b"", b"PK\x05\x06", b"x" * 21):
+        with pytest.raises(zipfile.BadZipFile):
+            model_file.open_arrays(memoryview(payload))
 
 
 def test_a_directory_declared_past_the_payload_is_refused_and_read_only_as_far_as_it_goes(monkeypatch):

@@ -165,10 +165,12 @@ class _Reader:
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """As :meth:`io.BytesIO.seek`: a negative position is refused from the start, and taken for 0 from the
+        current position or the end (zipfile seeks 22 bytes before the end of any payload)."""
+        if whence == io.SEEK_SET and offset < 0:
+            raise ValueError(f"negative seek value {offset}")
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self._position = base + offset
+        self._position = max(0, base + offset)
         return self._position
 
     def read(self, size: int | None = -1) -> bytes:

@@ -6,7 +6,8 @@ compared with a young one in the same minutes: over the last 2,000 cycles the tw
 cycle, so the host's load then falls on both alike (comparing the soak's first and last minutes instead
 read drifts of 0.7-1.9x for unchanged code on a shared machine). The young predictor has seen 2,500
 updates when the soaked one reaches 10,000. Memory: RSS after the soak minus RSS after the warm-up
-(psutil's figure). Budgets: ``soak_*`` in perf/budgets.toml. About 15 s of CI time.
+(psutil's figure). Budgets: ``soak_*`` in perf/budgets.toml. About 22 s of CI time (three runs of this file alone on the
+2-core machine, quiet: 22.0-22.1 s).
 """
 
 import numpy as np

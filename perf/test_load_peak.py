@@ -10,7 +10,8 @@ and caches are not counted) over what a load must hold at once, derived from the
 
 (``[target] load_peak`` in budgets.toml says how the allowances were measured). A load that holds a second copy of the
 payload, or of a large array, reads well over 1 (a copy of the payload: 1.48x, DLinear). The arrays' and the state's
-bytes are read with numpy's own ``.npz`` reader, not the library's.
+bytes are read with numpy's own ``.npz`` reader, not the library's. Both models are numpy only: tracemalloc sees all
+they allocate (it cannot see torch's memory, which is why the LSTM's memory cases read RSS with psutil).
 """
 
 import io

@@ -252,18 +252,15 @@ def _lapsed_refusal(exc: UpdateOrderError, jump: _GlobalJump, later: str | None 
     """The error for a global fleet key's rows that fall between its last bucket before a jump and the jumped one,
     where the fleet let the undo go (``jump.lapsed``): the jump stands, and why. ``later``: why this update cannot
     undo it although a later one can (nothing is let go)."""
+    where = (f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
+             f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped "
+             f"{jump.jumped + 1:,} buckets ahead (a clock running ahead?), but ")
     if later is not None:
-        return UpdateOrderError(
-            f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
-            f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped "
-            f"{jump.jumped + 1:,} buckets ahead (a clock running ahead?), but {later}: send these rows again in the "
-            "next update.", exc.first, exc.last)
+        return UpdateOrderError(f"{where}{later}: send these rows again in the next update.", exc.first, exc.last)
     return UpdateOrderError(
-        f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
-        f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped {jump.jumped + 1:,} "
-        f"buckets ahead (a clock running ahead?), but that jump can no longer be undone: {jump.lapsed}. Every row "
-        f"before {exc.last.isoformat()} is refused: refit with fit() on the rows with their correct times. If this row "
-        "was sent before, drop it.", exc.first, exc.last)
+        f"{where}that jump can no longer be undone: {jump.lapsed}. Every row before {exc.last.isoformat()} is refused: "
+        "refit with fit() on the rows with their correct times. If this row was sent before, drop it.",
+        exc.first, exc.last)
 
 
 #: A fitted fleet's attributes: ``fit`` sets them all, ``update`` replaces some, and each publishes them together

@@ -585,21 +585,19 @@ def _is_count(value: Any) -> bool:
     return is_integer(value) and value >= 0
 
 
-#: Elements a load-time check reads at a time (:func:`_evenly_spaced`, :func:`_is_real`): its temporaries stay under
-#: 80 kB however large the array (np.diff of a history's timestamps at once allocated as much as they hold).
+#: Timestamps :func:`_evenly_spaced` reads at a time: its temporaries stay under 80 kB however long the history
+#: (np.diff of a history's timestamps at once allocated as much as they hold).
 _CHECK_BLOCK = 8192
 
 
 def _is_real(array: Any, nonnegative: bool = False) -> bool:
-    """Whether ``array`` is an array of finite real numbers (and, if ``nonnegative``, none below 0).
-
-    An array of more than :data:`_CHECK_BLOCK` values is read from its least and greatest values, which allocates
-    nothing as large as it (a NaN anywhere makes both NaN, an infinity one of them infinite); a smaller one, faster,
-    through temporaries of its size."""
+    """Whether ``array`` is an array of finite real numbers (and, if ``nonnegative``, none below 0), read from its least
+    and greatest values (a NaN anywhere makes both NaN, an infinity one of them infinite): nothing as large as it is
+    allocated."""
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
         return False
-    if array.size <= _CHECK_BLOCK:
-        return bool(np.isfinite(array).all()) and (not nonnegative or not bool((array < 0).any()))
+    if array.size == 0:
+        return True
     low, high = array.min(), array.max()
     return math.isfinite(low) and math.isfinite(high) and (not nonnegative or bool(low >= 0))
 

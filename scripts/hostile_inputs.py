@@ -173,12 +173,14 @@ def load_attacks(workdir: Path, base: bytes) -> list[tuple[str, Path, bool]]:
     add("sparse 6 GiB file", path=sparse)
 
     def big_network(state):
-        weights = {"__dict__": [["lstm.weight_ih_l0", {"__array__": "a0"}]]}
+        weights = {"__dict__": [["lstm.weight_ih_l0", {"__array__": "network_weight"}]]}
         state["state"]["__dict__"].append(["network_", {"__torch__": "_PatchLSTM", "init": [4, 20_000, 1, 3],
                                                          "state": weights}])
         return state
 
-    add("network declaring hidden size 20,000", with_state(base, big_network), torch=True)
+    weight = npy_header((16,)) + bytes(8 * 16)  # an array of its own: one the file already holds is refused first
+    add("network declaring hidden size 20,000", archive_with(with_state(base, big_network), {"network_weight.npy": weight}),
+        torch=True)
 
     def horizon(state):
         set_pair(state["params"]["__dict__"], "horizon", 300_000_000)

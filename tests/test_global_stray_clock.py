@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.test_fleet_update_jump import FREQ, N_FIT
-from tests.test_global_update_jump import (assert_save_drops_the_undo_copies_keep_it, assert_twins, feed,
+from tests.test_global_update_jump import (PARAMS, assert_save_drops_the_undo_copies_keep_it, assert_twins, feed,
                                           global_fleet, last_fitted, rows)
 from workload_predictor import UndoneJumpWarning, UpdateOrderError
 
@@ -199,23 +199,79 @@ def test_past_the_bound_of_buckets_since_the_undo_lapses():
             assert fleet.update_errors_ == {}
 
 
-def test_two_keys_jumping_in_different_updates_undone_by_one_update_take_two():
-    """Both keys' correct rows in one update after jumps made by different updates: 'a''s (the older) is undone, 'b''s
-    rows are refused saying to send them again, and 'b''s jump, kept on the fits applied again, is undone by them
-    in the next update."""
+@pytest.mark.parametrize("order", ["a-first", "b-first"])
+def test_two_keys_jumping_in_different_updates_are_both_undone_by_one_update(order):
+    """Both keys' correct rows in one update after jumps made by different updates (in either order in the frame):
+    the older jump is undone, the fits rebuilt, then the other, in that update. Two warnings, no refusal, nothing
+    held, and the fleet equals a twin that got the correct rows alone. Before: 'b''s rows were refused, to be sent
+    again."""
     fleet, data = global_fleet()
     twin = copy.deepcopy(fleet)
     fleet.update(pd.concat([key_row(data, "a", 900), rows(data, {"b": N_FIT})], ignore_index=True))
     fleet.update(key_row(data, "b", 700))
-    both = rows(data, {"a": N_FIT, "b": N_FIT + 1})
-    with pytest.warns(UndoneJumpWarning, match="key 'a'"):
-        fleet.update(both)
-    error = fleet.update_errors_["b"]
-    assert isinstance(error, UpdateOrderError)
-    assert "this update undoes another key's jump, made by another update, first" in str(error)
-    assert "send these rows again in the next update" in str(error)
-    with pytest.warns(UndoneJumpWarning, match="key 'b'"):
-        fleet.update(rows(data, {"b": N_FIT + 1}))
-    assert fleet.update_errors_ == {} and fleet._jumps == {}
-    feed(twin, [rows(data, {"b": N_FIT}), rows(data, {"a": N_FIT}), rows(data, {"b": N_FIT + 1})])
+    both = rows(data, {"a": N_FIT, "b": N_FIT + 1} if order == "a-first" else {"b": N_FIT + 1, "a": N_FIT})
+    undone = feed(fleet, [both])
+    assert sorted(text[: len("update: key 'a'")] for text in undone) == ["update: key 'a'", "update: key 'b'"]
+    assert fleet._jumps == {}
+    feed(twin, [rows(data, {"b": N_FIT}), both])
     assert_twins(fleet, twin)
+
+
+def test_two_keys_stray_clocks_interleaved_with_correct_rows_and_a_jump_between_rows_are_both_undone_at_once():
+    """'a' jumps; 'b''s correct row, then 'b''s correct row and a stray one 700 buckets ahead (a jump between its
+    rows: its correct row is kept) with 'a''s stray clock; then 'a''s stray clock alone; then both keys' correct rows
+    in one update undo both jumps, keeping the rows of 'b' from before its jump, and the fleet equals a twin that got
+    the correct rows alone."""
+    fleet, data = global_fleet()
+    twin = copy.deepcopy(fleet)
+    frames = [key_row(data, "a", 900), rows(data, {"b": N_FIT}),
+              pd.concat([key_row(data, "a", 901), rows(data, {"b": N_FIT + 1}), naive(key_row(data, "b", 700))],
+                        ignore_index=True),
+              key_row(data, "a", 902), rows(data, {"b": N_FIT + 2, "a": N_FIT})]
+    undone = feed(fleet, frames)
+    assert len(undone) == 2
+    a_text = next(text for text in undone if text.startswith("update: key 'a'"))
+    assert "the update 3 updates before jumped 900 buckets ahead" in a_text, a_text  # its own 2 since
+    assert "the 2 updates since (3 rows" in a_text, a_text
+    b_text = next(text for text in undone if text.startswith("update: key 'b'"))
+    b_base = last_fitted(data, "b") + 2 * FREQ  # its correct row in the jumping update is kept
+    assert f"the update before jumped 698 buckets ahead, from {b_base.isoformat()}" in b_text, b_text
+    assert fleet._jumps == {} and fleet.update_errors_ == {}
+    feed(twin, [rows(data, {"b": N_FIT}), rows(data, {"b": N_FIT + 1}), frames[4]])
+    assert_twins(fleet, twin)
+
+
+def test_three_keys_jumping_in_three_updates_are_all_undone_by_one_update():
+    """Keys 'a', 'b' and 'c' jump in three updates, a fourth key's correct rows between; one update with the three
+    keys' correct rows undoes all three jumps exactly."""
+    fleet, data = several_keys_fleet(4)
+    twin = copy.deepcopy(fleet)
+    frames = [pd.concat([key_row(data, "a", 900), rows(data, {"d": N_FIT})], ignore_index=True),
+              pd.concat([key_row(data, "b", 800), rows(data, {"d": N_FIT + 1})], ignore_index=True),
+              rows(data, {"d": N_FIT + 2}),
+              pd.concat([key_row(data, "c", 700), key_row(data, "a", 901), rows(data, {"d": N_FIT + 3})],
+                        ignore_index=True)]
+    feed(fleet, frames)
+    assert sorted(fleet._jumps) == ["a", "b", "c"]
+    last = rows(data, {"c": N_FIT, "a": N_FIT, "b": N_FIT, "d": N_FIT + 4})
+    undone = feed(fleet, [last])
+    assert sorted(text[: len("update: key 'a'")] for text in undone) == [f"update: key '{key}'" for key in "abc"]
+    assert fleet._jumps == {}
+    feed(twin, [rows(data, {"d": N_FIT + i}) for i in range(4)] + [last])
+    assert_twins(fleet, twin)
+
+
+def naive(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its timestamps naive, as the streams' (one key's rows read as one kind of time)."""
+    return frame.assign(timestamp=frame["timestamp"].dt.tz_localize(None))
+
+
+def several_keys_fleet(n_keys: int):
+    """A global fleet of keys 'a', 'b', ... (the global tests' settings), and each key's stream."""
+    from tests.test_update_jump import stream
+    from workload_predictor import FleetPredictor
+
+    data = {key: stream(seed=seed) for seed, key in enumerate("abcdefgh"[:n_keys])}
+    long = pd.concat([frame.iloc[:N_FIT].assign(key=key) for key, frame in data.items()], ignore_index=True)
+    fleet = FleetPredictor(model="global_lstm", horizon=10, window=48, random_state=0, model_params=PARAMS)
+    return fleet.fit(long, key="key"), data

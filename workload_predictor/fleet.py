@@ -248,19 +248,15 @@ def _global_held_bound(threshold: int, n_keys: int) -> tuple[int, int]:
     return threshold, threshold * max(1, n_keys)
 
 
-def _lapsed_refusal(exc: UpdateOrderError, jump: _GlobalJump, later: str | None = None) -> UpdateOrderError:
+def _lapsed_refusal(exc: UpdateOrderError, jump: _GlobalJump) -> UpdateOrderError:
     """The error for a global fleet key's rows that fall between its last bucket before a jump and the jumped one,
-    where the fleet let the undo go (``jump.lapsed``): the jump stands, and why. ``later``: why this update cannot
-    undo it although a later one can (nothing is let go)."""
-    where = (f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
-             f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped "
-             f"{jump.jumped + 1:,} buckets ahead (a clock running ahead?), but ")
-    if later is not None:
-        return UpdateOrderError(f"{where}{later}: send these rows again in the next update.", exc.first, exc.last)
+    where the fleet let the undo go (``jump.lapsed``): the jump stands, and why."""
     return UpdateOrderError(
-        f"{where}that jump can no longer be undone: {jump.lapsed}. Every row before {exc.last.isoformat()} is refused: "
-        "refit with fit() on the rows with their correct times. If this row was sent before, drop it.",
-        exc.first, exc.last)
+        f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
+        f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped {jump.jumped + 1:,} "
+        f"buckets ahead (a clock running ahead?), but that jump can no longer be undone: {jump.lapsed}. Every row "
+        f"before {exc.last.isoformat()} is refused: refit with fit() on the rows with their correct times. If this "
+        "row was sent before, drop it.", exc.first, exc.last)
 
 
 #: A fitted fleet's attributes: ``fit`` sets them all, ``update`` replaces some, and each publishes them together
@@ -1266,12 +1262,10 @@ class FleetPredictor(ParamsMixin):
                             raise order_refusal(exc, state.model.recent_[j], state.last_timestamp(j), freq) from None
                         if jump.lapsed is not None:
                             raise _lapsed_refusal(exc, jump) from None
-                        if undo is not None and undo.before is not jump.before:
-                            raise _lapsed_refusal(exc, jump, "this update undoes another key's jump, made by another "
-                                                             "update, first; the key's jump stays undoable by its "
-                                                             "next update") from None
                         found = prepare_continuation(rows, last=jump.base, **door_j)
-                        undo, undone[j] = jump, jump
+                        undone[j] = jump
+                        if undo is None or len(jump.since) > len(undo.since):
+                            undo = jump  # the oldest jump this update undoes (each update since lengthens ``since``)
                 new[j] = found.values
                 # Undoable while held (see the record's carry below): a jump before its rows, or between them (the
                 # newest such).
@@ -1284,14 +1278,20 @@ class FleetPredictor(ParamsMixin):
                 errors[name] = exc
         self._raise_if_strict(errors)
         replayed = {}  # id of each update applied again -> (the fit before it again, it without the undone keys' rows)
-        if undo is not None:  # the jumping update and those since again, from the fit before, without the undone
-            # keys' rows after their jump (records made by one update share ``before``, ``new`` and ``since``)
-            again = [tuple(values if j not in undone else values[:undone[j].head] if undone[j].head else None
-                           for j, values in enumerate(undo.new))]
-            again += [tuple(None if j in undone else values for j, values in enumerate(call)) for call in undo.since]
+        if undo is not None:  # the oldest undone jump's update and those since again, from the fit before it,
+            # without each undone key's rows after its jump: its head in its jumping update, nothing after. Every held
+            # record pairs with the fit this update starts from, so it was carried through each update since it was
+            # made: the oldest record's ``since`` holds each younger one's jumping update (records made by one update
+            # share ``before``, ``new`` and ``since``; an undo's replay keeps them shared).
+            calls = (undo.new, *undo.since)
+            at = {id(call): i for i, call in enumerate(calls)}
+            cut = {j: at[id(jump.new)] for j, jump in undone.items()}
+            again = [tuple(values if j not in cut or i < cut[j] else None if i > cut[j] or not undone[j].head
+                           else values[:undone[j].head] for j, values in enumerate(call))
+                     for i, call in enumerate(calls)]
             state = undo.before
             with memory_limit(self.memory_limit_mb):
-                for old, call in zip((undo.new, *undo.since), again):
+                for old, call in zip(calls, again):
                     check_memory("global LSTM update: the updates since a key's jump again, without its stray rows",
                                  extra_bytes=_global_update_bytes(state.model, _lengths(call)), advice=UPDATE_ADVICE)
                     replayed[id(old)] = (state, call)

@@ -7,7 +7,9 @@ key was an UpdateOrderError in update_errors_ until the correct clock passed the
 bucket than a jump is wide (``max(window_ // 2, horizon)``, 24 here; a predictor's rule), and while the updates since
 stay within their bound (24 updates, 24 buckets a key). The correct rows then apply the jumping update and every update
 since again, from the fit before it, without the key's stray rows. Judged by a twin fleet that never saw the stray
-rows (rtol 1e-9, as tests/test_global_update_jump.py).
+rows (rtol 1e-9, as tests/test_global_update_jump.py). One update with several keys' correct rows undoes all their
+jumps, made by different updates too. Another key's jumping update held inside a record counts to its bound once that
+key's own record no longer holds it, so the held undos stay within the bound docs/updates-and-limits.md states.
 """
 
 from __future__ import annotations
@@ -275,3 +277,71 @@ def several_keys_fleet(n_keys: int):
     long = pd.concat([frame.iloc[:N_FIT].assign(key=key) for key, frame in data.items()], ignore_index=True)
     fleet = FleetPredictor(model="global_lstm", horizon=10, window=48, random_state=0, model_params=PARAMS)
     return fleet.fit(long, key="key"), data
+
+
+def held_buckets(fleet) -> int:
+    """The buckets every held undo of ``fleet`` holds together: each array once (records share them)."""
+    arrays = {}
+    for record in fleet._jumps.values():
+        for call in ((record.new,) + record.since) if record.lapsed is None else ():
+            arrays.update((id(values), len(values)) for values in call if values is not None)
+    return sum(arrays.values())
+
+
+def held_bound(fleet) -> int:
+    """What docs/updates-and-limits.md states the held undos hold at most: the oldest held jump's update, at most
+    ``threshold`` buckets a key in the updates since it, and each other held jump's own buckets in its update (its
+    key's door bounds them: max_gap, memory_limit_mb)."""
+    position = {name: j for j, name in enumerate(fleet._global.keys)}
+    held = {name: record for name, record in fleet._jumps.items() if record.lapsed is None}
+    if not held:
+        return 0
+    oldest = max(held.values(), key=lambda record: len(record.since))
+    return (sum(len(values) for values in oldest.new if values is not None) + THRESHOLD * len(position)
+            + sum(len(record.new[position[name]]) for name, record in held.items() if record.new is not oldest.new))
+
+
+def test_held_undos_stay_within_their_stated_bound_through_a_stream_of_stray_clocks_on_several_keys():
+    """'a' jumps 900 buckets ahead and falls silent; then 'b', 'c' and 'd' take turns, each one's stray clock jumping
+    700 buckets further at each turn. Each key's newer jump replaces its record, but its older jumping update was
+    still held inside 'a''s record (before: up to 24 of them, 16,800 buckets, while the bound said 96). Now a jump no
+    longer held by its own key's record counts to the bound of each record that holds it: 'a''s undo lapses, saying
+    why, and every step stays within the stated bound."""
+    fleet, data = several_keys_fleet(4)
+    fleet.update(key_row(data, "a", 900))
+    reach = dict.fromkeys("bcd", 0)
+    worst = 0
+    for step in range(THRESHOLD):
+        key = "bcd"[step % 3]
+        reach[key] += 700
+        fleet.update(key_row(data, key, reach[key]))
+        assert fleet.update_errors_ == {}
+        held, bound = held_buckets(fleet), held_bound(fleet)
+        worst = max(worst, held)
+        assert held <= bound, (step, held, bound)
+    assert worst <= 900 + 3 * 700 + THRESHOLD * 4, worst  # 'a''s jump, one of each other key's, 24 buckets a key
+    record = fleet._jumps["a"]
+    assert record.lapsed is not None and record.before is None and record.since is None
+    fleet.update(rows(data, {"a": N_FIT}))
+    error = fleet.update_errors_["a"]
+    assert isinstance(error, UpdateOrderError)
+    assert "can no longer be undone: 4 updates since it, with 700 new buckets in all (but other keys' jumps their own " \
+           "undo still holds; 700 of them are jumps it no longer holds), are more than its undo holds (24 updates, 96 " \
+           "buckets" in str(error), str(error)
+
+
+def test_another_keys_jump_counts_to_the_bound_once_its_own_undo_lets_it_go():
+    """'a' jumps; 'b' jumps 30 buckets ahead (held by 'b''s record: it counts to no bound of 'a''s), then 'b''s stray
+    clock confirms its jump: 'b''s jumping update now counts to 'a''s bound (30 + 25 buckets, within 24 a key of 4),
+    and 'a''s undo stays exact: the fleet equals a twin that never saw 'a''s stray row. (A guard: it passed before.)"""
+    fleet, data = several_keys_fleet(4)
+    twin = copy.deepcopy(fleet)
+    frames = [key_row(data, "a", 900), key_row(data, "b", 30), key_row(data, "b", 30 + THRESHOLD + 1)]
+    feed(fleet, frames)
+    feed(twin, frames[1:])
+    assert list(fleet._jumps) == ["a"] and fleet._jumps["a"].lapsed is None
+    assert held_buckets(fleet) <= held_bound(fleet)
+    later = rows(data, {"a": N_FIT})
+    assert len(feed(fleet, [later])) == 1
+    feed(twin, [later])
+    assert_twins(fleet, twin)

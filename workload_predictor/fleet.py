@@ -231,7 +231,7 @@ class _GlobalJump(typing.NamedTuple):
     held: pd.Timestamp | None = None  # the key's last bucket after the newest of its stray updates since
     updates: int = 0  # the key's stray updates since (updates without its rows are not counted)
     rows: int = 0  # the rows of the jumping update after the jump and of those updates: what an undo drops
-    buckets: int = 0  # the new buckets, all keys, of the updates since (what ``since`` holds)
+    sizes: tuple | None = ()  # per update since: its new buckets, all keys, and the keys whose rows jumped in it
     lapsed: str | None = None  # why the undo was let go (``since`` over the bound)
 
     @property
@@ -243,9 +243,44 @@ class _GlobalJump(typing.NamedTuple):
 def _global_held_bound(threshold: int, n_keys: int) -> tuple[int, int]:
     """The updates since a global fleet key's jump that its undo holds, at most, and their new buckets, at most: as
     many updates as a jump is wide (``threshold``), and as many buckets as that many updates of one bucket per key. An
-    undo applies them all again, so this bounds its work and what the record holds (a jumping update, the key's or
-    another key's jump in an update since, is held by that key's record and counts to no bound, as before)."""
+    undo applies them all again, so this bounds its work and what the record holds (its own jumping update is held
+    as a first jump always was; another key's jump in an update since counts while no record of that key holds it:
+    :func:`_global_lapsed`)."""
     return threshold, threshold * max(1, n_keys)
+
+
+def _global_lapsed(records: dict, position: dict, threshold: int) -> dict:
+    """``records`` (a global fleet's jump records after an update, each holding that update in ``since`` or made by
+    it) with each one over :func:`_global_held_bound` lapsed: its fit and updates let go, ``lapsed`` saying why.
+
+    A record counts every new bucket of the updates since its jump, but another key's jumping update while that
+    key's own record holds it (the key's door bounds it: ``max_gap``, ``memory_limit_mb``). Once that record goes
+    (the jump undone, confirmed, replaced by the key's next jump, or lapsed), the jump counts to the bound of each
+    record still holding it. So the records together hold the oldest one's jumping update, at most the bound's
+    buckets since it, and each other record's own jump. Younger records are judged first: whether one lapses decides
+    what its jump costs the older ones (records made by one update do not hold each other's)."""
+    held = {position[name]: jump.new for name, jump in records.items() if jump.lapsed is None}
+    calls, buckets = _global_held_bound(threshold, len(position))
+    for name in sorted(records, key=lambda name: len(records[name].since or ())):
+        jump = records[name]
+        if not jump.since:  # lapsed, or made by this update
+            continue
+        total = dropped = 0
+        for call, (size, jumped) in zip(jump.since, jump.sizes):
+            total += size
+            for j in jumped:
+                if held.get(j) is call:
+                    total -= len(call[j])
+                else:
+                    dropped += len(call[j])
+        if len(jump.since) > calls or total > buckets:
+            gone = f" their own undo still holds; {dropped:,} of them are jumps it no longer holds" if dropped else ""
+            records[name] = jump._replace(before=None, new=None, since=None, sizes=None, lapsed=(
+                f"{len(jump.since):,} update{'s' if len(jump.since) > 1 else ''} since it, with {total:,} new "
+                f"buckets in all (but other keys' jumps{gone}), are more than its undo holds ({calls:,} updates, "
+                f"{buckets:,} buckets: an undo applies them all again)"))
+            held.pop(position[name], None)
+    return records
 
 
 def _lapsed_refusal(exc: UpdateOrderError, jump: _GlobalJump) -> UpdateOrderError:
@@ -1049,10 +1084,13 @@ class FleetPredictor(ParamsMixin):
         key follows the same rule: the fleet keeps its fit from before that update, the buckets it
         added and those of every update since (any key's: the keys an update calibrates read the
         shared base, which held the stray rows), and the undoing update applies them all again
-        without the key's stray rows, then its own. It holds as many updates since as a jump is
-        wide, with as many buckets as that many updates of one bucket a key; past that the undo is
-        let go and the key's rows before the jumped bucket are refused, saying so. Neither is saved;
-        ``copy`` and ``pickle`` keep them.
+        without the key's stray rows, then its own. Rows of several keys in one update undo each
+        key's held jump, made by one update or by several (from the oldest, each key's stray rows
+        dropped from its own jumping update on). It holds as many updates since as a jump is
+        wide, with as many buckets as that many updates of one bucket a key (another key's jump
+        counts once no undo of that key holds it); past that the undo is let go and the key's rows
+        before the jumped bucket are refused, saying so. Neither is saved; ``copy`` and ``pickle``
+        keep them.
 
         A key the fleet does not know, or whose rows do not continue its series or hold a
         value that is no number, is reported in ``update_errors_`` and keeps its fit; rows
@@ -1370,10 +1408,16 @@ class FleetPredictor(ParamsMixin):
         undo's updates are part of holds them as applied again (and, where its jump is among them, the fit before
         it as applied again)."""
         added, call = _lengths(new), tuple(new)  # one tuple, shared by every record: an undo finds it by identity
-        # A key's jumping update is held by its own record (as a first jump is), so its buckets count to no bound.
-        jumping = int(sum(added[j] for j in gaps))
-        calls, buckets = _global_held_bound(threshold, len(state.keys))
+        made = (int(added.sum()), tuple(j for j in gaps if added[j]))  # its buckets, and the keys that jumped in it
         position = {name: j for j, name in enumerate(state.keys)}
+        again = {}  # id of an update applied again -> (its buckets, its keys' jumps) as applied again
+
+        def rebased(old: tuple, sizes: tuple) -> tuple:
+            if id(old) not in again:
+                call = replayed[id(old)][1]  # an undone key's entry is cut (its head, or None): no jump of it left
+                again[id(old)] = (int(_lengths(call).sum()), tuple(j for j in sizes[1] if call[j] is old[j]))
+            return again[id(old)]
+
         records = {}
         for name, jump in jumps.items():
             j = position[name]
@@ -1388,21 +1432,17 @@ class FleetPredictor(ParamsMixin):
                 if id(jump.new) in replayed:
                     jump = jump._replace(**dict(zip(("before", "new"), replayed[id(jump.new)])))
                 if replayed:
-                    jump = jump._replace(since=tuple(replayed.get(id(old), (None, old))[1] for old in jump.since))
-                since, total = len(jump.since) + 1, jump.buckets + int(added.sum()) - jumping
-                if since > calls or total > buckets:
-                    jump = jump._replace(before=None, new=None, since=None, buckets=0, lapsed=(
-                        f"{since:,} update{'s' if since > 1 else ''} since it, with {total:,} new buckets in all "
-                        "(but other keys' jumps), are more than its undo holds "
-                        f"({calls:,} updates, {buckets:,} buckets: an undo applies them all again)"))
-                else:
-                    jump = jump._replace(since=jump.since + (call,), buckets=total)
+                    jump = jump._replace(
+                        since=tuple(replayed.get(id(old), (None, old))[1] for old in jump.since),
+                        sizes=tuple(rebased(old, sizes) if id(old) in replayed else sizes
+                                    for old, sizes in zip(jump.since, jump.sizes)))
+                jump = jump._replace(since=jump.since + (call,), sizes=jump.sizes + (made,))
             records[name] = jump._replace(after=published)
         for j, (gap, last, head, rows) in gaps.items():
             if added[j]:
                 records[state.keys[j]] = _GlobalJump(state, call, published, gap, last,
                                                      state.last_timestamp(j) + head * state.freqs[j], head, rows=rows)
-        return records
+        return _global_lapsed(records, position, threshold)
 
     def _global_applied(self, state: FleetGlobal, new: list) -> FleetGlobal:
         """``state`` with ``new[j]`` (or nothing) appended to key ``j``: one ``GlobalLSTM.update`` on a copy of the

@@ -244,22 +244,24 @@ def test_two_keys_stray_clocks_interleaved_with_correct_rows_and_a_jump_between_
 
 
 def test_three_keys_jumping_in_three_updates_are_all_undone_by_one_update():
-    """Keys 'a', 'b' and 'c' jump in three updates, a fourth key's correct rows between; one update with the three
-    keys' correct rows undoes all three jumps exactly."""
+    """Keys 'a', 'b' and 'c' jump in three updates, a fourth key's correct rows in each, and 'b''s correct row in an
+    update between 'a''s jump and its own (kept: only a key's rows from its own jump on are stray); one update with
+    the three keys' correct rows undoes all three jumps exactly."""
     fleet, data = several_keys_fleet(4)
     twin = copy.deepcopy(fleet)
     frames = [pd.concat([key_row(data, "a", 900), rows(data, {"d": N_FIT})], ignore_index=True),
-              pd.concat([key_row(data, "b", 800), rows(data, {"d": N_FIT + 1})], ignore_index=True),
-              rows(data, {"d": N_FIT + 2}),
+              rows(data, {"b": N_FIT, "d": N_FIT + 1}),
+              pd.concat([key_row(data, "b", 800), rows(data, {"d": N_FIT + 2})], ignore_index=True),
               pd.concat([key_row(data, "c", 700), key_row(data, "a", 901), rows(data, {"d": N_FIT + 3})],
                         ignore_index=True)]
     feed(fleet, frames)
     assert sorted(fleet._jumps) == ["a", "b", "c"]
-    last = rows(data, {"c": N_FIT, "a": N_FIT, "b": N_FIT, "d": N_FIT + 4})
+    last = rows(data, {"c": N_FIT, "a": N_FIT, "b": N_FIT + 1, "d": N_FIT + 4})
     undone = feed(fleet, [last])
     assert sorted(text[: len("update: key 'a'")] for text in undone) == [f"update: key '{key}'" for key in "abc"]
     assert fleet._jumps == {}
-    feed(twin, [rows(data, {"d": N_FIT + i}) for i in range(4)] + [last])
+    feed(twin, [rows(data, {"d": N_FIT}), frames[1], rows(data, {"d": N_FIT + 2}), rows(data, {"d": N_FIT + 3}),
+                last])
     assert_twins(fleet, twin)
 
 
@@ -345,3 +347,17 @@ def test_another_keys_jump_counts_to_the_bound_once_its_own_undo_lets_it_go():
     assert len(feed(fleet, [later])) == 1
     feed(twin, [later])
     assert_twins(fleet, twin)
+
+
+def test_a_record_lapsing_with_an_older_one_counts_its_jump_in_the_older_ones_reason():
+    """'a', then 'b', then 'c' jump; 'c' jumps again, so its first jump (700 buckets) is held by no record of 'c'.
+    'b''s undo lapses over it, and so does 'a''s, whose reason counts 'b''s jump too (no longer held by 'b''s
+    undo): the records are judged youngest first."""
+    fleet, data = several_keys_fleet(4)
+    feed(fleet, [key_row(data, "a", 900), key_row(data, "b", 700), key_row(data, "c", 700),
+                 key_row(data, "c", 1400)])
+    assert fleet._jumps["a"].lapsed.startswith("3 updates since it, with 1,400 new buckets in all (but other keys' "
+                                               "jumps their own undo still holds; 1,400 of them are jumps it no "
+                                               "longer holds)"), fleet._jumps["a"].lapsed
+    assert fleet._jumps["b"].lapsed.startswith("2 updates since it, with 700 new buckets"), fleet._jumps["b"].lapsed
+    assert fleet._jumps["c"].lapsed is None

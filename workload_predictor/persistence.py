@@ -43,7 +43,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -253,10 +253,13 @@ class _Decoder:
         return index if tz is None else index.tz_localize("UTC").tz_convert(tz)  # tz_localize copies
 
     def decode(self, value: Any) -> Any:
+        """The object the JSON ``value`` describes. Its lists are emptied as their items are decoded
+        (:func:`_drained`): the JSON objects of a part are let go once the part is built, so a load does not hold
+        the whole JSON state beside the objects built from it."""
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         if isinstance(value, list):
-            return [self.decode(v) for v in value]
+            return [self.decode(v) for v in _drained(value)]
         if not isinstance(value, dict) or len(value) == 0:
             raise ModelFileError(f"the model file holds an unexpected value {quote(value)}.")
         kind = next(iter(value))
@@ -272,11 +275,11 @@ class _Decoder:
         if kind == "__datetimeindex__":
             return self.index(value[kind], value.get("tz"))
         if kind == "__tuple__":
-            return tuple(self.decode(v) for v in value[kind])
+            return tuple(self.decode(v) for v in _drained(value[kind]))
         if kind == "__deque__":
-            return collections.deque((self.decode(v) for v in value[kind]), maxlen=value.get("maxlen"))
+            return collections.deque((self.decode(v) for v in _drained(value[kind])), maxlen=value.get("maxlen"))
         if kind == "__dict__":
-            return {self.decode(k): self.decode(v) for k, v in value[kind]}
+            return {self.decode(k): self.decode(v) for k, v in _drained(value[kind])}
         if kind == "__dataclass__":
             cls = _resolve(value[kind], "data class", dataclasses.is_dataclass)
             return cls(**{k: self.decode(v) for k, v in value["fields"].items()})
@@ -315,6 +318,17 @@ class _Decoder:
             module.load_state_dict(state, strict=True)
             return module.eval()
         raise ModelFileError(f"the model file holds an unknown entry {quote(kind)}.")
+
+
+def _drained(items: Any) -> Iterator:
+    """The items of ``items`` in order. A list lets go of each as it is handed out (emptied from its end, once
+    reversed), so that only its caller holds the item; anything else is iterated as it is."""
+    if type(items) is not list:
+        yield from items
+        return
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -424,8 +438,8 @@ def _loads(data: bytes, expected: type | None, subject: str, own: bool = False) 
         with model_file.open_arrays(payload) as arrays:
             if STATE_KEY not in arrays.files:
                 raise ModelFileError("the model file holds no state description.")
-            state = _state_json(arrays[STATE_KEY])
-            obj = _Decoder(arrays).decode(state)
+            # The state is passed on, not kept: the decoder lets go of its JSON objects as it builds the objects.
+            obj = _Decoder(arrays).decode(_state_json(arrays[STATE_KEY]))
         if expected is not None and not isinstance(obj, expected):
             raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
         if type(obj) is _allowed("FleetPredictor") and expected is not type(obj):

@@ -366,10 +366,20 @@ def _check_saveable(obj: Any, what: str, count: int, most: int) -> None:
         "Save a smaller fleet (fit one fleet per part of the keys) or a shorter history.", count, most)
 
 
+def _state_bytes(arrays: Any) -> np.ndarray:
+    """The array of a model file's JSON state where it lies in the payload
+    (:meth:`~workload_predictor.model_file.Arrays.view`), or its own copy (arrays read by ``numpy.load``)."""
+    reader = getattr(arrays, "view", None)
+    return reader(STATE_KEY) if reader is not None else arrays[STATE_KEY]
+
+
 def _state_json(raw: np.ndarray) -> Any:
     """The decoded JSON state of a model file (its bytes ``raw``), once its items are counted: at most
     :data:`~workload_predictor.model_file.MAX_STATE_ITEMS` containers and commas (an upper bound on the items,
-    brackets and commas inside strings counted too), checked before the decoder builds them."""
+    brackets and commas inside strings counted too), checked before the decoder builds them.
+
+    Read as :func:`json.loads` reads bytes (the encoding its first bytes show), into one text and no copy of the
+    bytes: ``raw`` may be the state where it lies in the payload."""
     raw = np.asarray(raw).reshape(-1).view(np.uint8)
     items = _state_items(raw)
     if items > model_file.MAX_STATE_ITEMS:
@@ -378,7 +388,8 @@ def _state_json(raw: np.ndarray) -> Any:
             "file may hold (a fleet of about 75,000 keys): it was altered, or the fleet is too large for one file; "
             "save smaller fleets."
         )
-    return json.loads(raw.tobytes())
+    text = str(memoryview(raw), json.detect_encoding(bytes(raw[:4])), "surrogatepass")
+    return json.JSONDecoder().decode(text)  # what json.loads decodes bytes with
 
 
 def _state_items(raw: np.ndarray) -> int:
@@ -439,7 +450,7 @@ def _loads(data: bytes, expected: type | None, subject: str, own: bool = False) 
             if STATE_KEY not in arrays.files:
                 raise ModelFileError("the model file holds no state description.")
             # The state is passed on, not kept: the decoder lets go of its JSON objects as it builds the objects.
-            obj = _Decoder(arrays).decode(_state_json(arrays[STATE_KEY]))
+            obj = _Decoder(arrays).decode(_state_json(_state_bytes(arrays)))
         if expected is not None and not isinstance(obj, expected):
             raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
         if type(obj) is _allowed("FleetPredictor") and expected is not type(obj):

@@ -202,6 +202,10 @@ class Arrays:
         self._payload, self._members = payload, members
         self.files = list(members)
 
+    def __contains__(self, key: Any) -> bool:
+        """Whether the archive holds an array named ``key`` (a lookup, not a scan of :attr:`files`)."""
+        return key in self._members if isinstance(key, str) else key in self.files
+
     def __getitem__(self, key: str) -> np.ndarray:
         return self._shaped(key, self._flat(key).copy())
 

@@ -224,7 +224,9 @@ class _Decoder:
         """The array ``key`` names: its own copy, or (``view``) where it lies in the payload, for a caller that
         copies it at once (:meth:`~workload_predictor.model_file.Arrays.view`; arrays read by ``numpy.load``, which
         has none, give their own copy)."""
-        if not isinstance(key, str) or key == STATE_KEY or key not in self.arrays.files:
+        # Arrays looks a name up; the list of names of an archive read by numpy.load is scanned
+        names = self.arrays if isinstance(self.arrays, model_file.Arrays) else self.arrays.files
+        if not isinstance(key, str) or key == STATE_KEY or key not in names:
             raise ModelFileError(f"the model file refers to a missing array {quote(key)}.")
         if key in self.read:
             # save() stores each array once under its own name: a second reference would read (and allocate) the

@@ -43,7 +43,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -284,7 +284,7 @@ class _Decoder:
             return {self.decode(k): self.decode(v) for k, v in _drained(value[kind])}
         if kind == "__dataclass__":
             cls = _resolve(value[kind], "data class", dataclasses.is_dataclass)
-            return cls(**{k: self.decode(v) for k, v in value["fields"].items()})
+            return cls(**{k: self.decode(v) for k, v in _drained_items(value["fields"])})
         if kind == "__object__":
             cls = _resolve(value[kind], "class", _is_object)
             params = self.decode(value["params"])
@@ -322,12 +322,29 @@ class _Decoder:
         raise ModelFileError(f"the model file holds an unknown entry {quote(kind)}.")
 
 
-def _drained(items: Any) -> Iterator:
-    """The items of ``items`` in order. A list lets go of each as it is handed out (emptied from its end, once
-    reversed), so that only its caller holds the item; anything else is iterated as it is."""
-    if type(items) is not list:
-        yield from items
-        return
+#: The shortest JSON list the decoder empties as it goes (:func:`_drained`); a shorter one is let go with its parent,
+#: once the parent's item is decoded, and iterating it as it is costs less.
+_DRAIN_FROM = 16
+
+
+def _drained(items: Any) -> Iterable:
+    """The items of ``items`` in order. A list of at least :data:`_DRAIN_FROM` items lets go of each as it is handed
+    out, so that only its caller holds the item; anything else is iterated as it is."""
+    if type(items) is not list or len(items) < _DRAIN_FROM:
+        return items
+    return _emptied(items)
+
+
+def _drained_items(mapping: Any) -> Iterable:
+    """The items of the JSON object ``mapping`` in order, each taken out of it as it is handed out (a data class's
+    fields: what is left of one once decoded is let go before the next); ``mapping.items()`` of anything else."""
+    if type(mapping) is not dict:
+        return mapping.items()
+    return ((key, mapping.pop(key)) for key in list(mapping))
+
+
+def _emptied(items: list) -> Iterator:
+    """The items of ``items`` in order, each taken out of it as it is handed out (from its end, once reversed)."""
     items.reverse()
     while items:
         yield items.pop()

@@ -35,9 +35,16 @@ class Watched:
 
 
 # -- the decoder lets go ------------------------------------------------------------------------------------------
+LONG = 40  # items of a list the decoder empties as it goes (persistence._DRAIN_FROM or more)
+
+
+def test_the_long_lists_here_are_ones_the_decoder_empties():
+    assert LONG >= persistence._DRAIN_FROM
+
+
 @pytest.mark.parametrize("shape", ["list", "dict", "tuple", "deque"])
 def test_each_item_is_let_go_before_the_next_is_decoded(shape):
-    n = 5
+    n = LONG
     items = [{"__array__": f"a{i}"} for i in range(n)]
     if shape == "list":
         state, held = items, items
@@ -57,13 +64,29 @@ def test_each_item_is_let_go_before_the_next_is_decoded(shape):
     assert held == []
 
 
-def test_lists_of_lists_are_let_go_at_every_depth():
-    inner = [[{"__array__": "a0"}, 1.5], [{"__array__": "a1"}, "x"]]
-    state = {"__tuple__": [inner, [None, True]]}
-    decoded = persistence._Decoder(archive(a0=np.arange(2.0), a1=np.arange(3.0))).decode(state)
-    assert state == {"__tuple__": []} and inner == []
-    assert [a.tolist() for a, _ in decoded[0]] == [[0.0, 1.0], [0.0, 1.0, 2.0]]
-    assert [v for _, v in decoded[0]] == [1.5, "x"] and decoded[1] == [None, True]
+def test_lists_are_let_go_at_every_depth_and_short_ones_with_their_parent():
+    n = LONG
+    inner = [[{"__array__": f"a{i}"}, i] for i in range(n)]
+    short = [None, True, "x"]
+    state = {"__tuple__": [inner, short] + [1.5] * n}
+    arrays = archive(**{f"a{i}": np.arange(float(i)) for i in range(n)})
+    decoded = persistence._Decoder(arrays).decode(state)
+    assert state == {"__tuple__": []} and inner == [] and short == [None, True, "x"]
+    assert [(a.tolist(), i) for a, i in decoded[0]] == [(list(np.arange(float(i))), i) for i in range(n)]
+    assert decoded[1:] == ([None, True, "x"], *[1.5] * n)
+
+
+def test_a_data_class_lets_go_of_each_field_before_the_next():
+    block = {"__dataclass__": "FleetGlobal", "fields": {
+        "model": None, "keys": ["k0"], "start": {"__array__": "a0"}, "length": {"__array__": "a1"},
+        "freqs": [{"__timedelta__": "PT1M"}], "halfwidth": {"__array__": "a2"}, "confidence": {"__array__": "a3"},
+        "confidence_by_target": {"__array__": "a4"}}}
+    fields = block["fields"]
+    left = []
+    arrays = Watched(archive(**{f"a{i}": np.zeros(1) for i in range(5)}), lambda key: left.append(list(fields)))
+    decoded = persistence._Decoder(arrays).decode(block)
+    assert left[0] == ["length", "freqs", "halfwidth", "confidence", "confidence_by_target"] and left[-1] == [] and fields == {}
+    assert decoded.keys == ["k0"] and decoded.freqs == [pd.Timedelta("1min")]
 
 
 def test_refusals_are_unchanged_on_items_that_are_not_lists():
@@ -75,6 +98,8 @@ def test_refusals_are_unchanged_on_items_that_are_not_lists():
         decoder.decode([{"__array__": "a0"}, {"__array__": "nope"}])
     with pytest.raises(ValueError):  # a pair that is not two items, as before (load makes it a ModelFileError)
         decoder.decode({"__dict__": [[1, 2, 3]]})
+    with pytest.raises(AttributeError, match="'list' object has no attribute 'items'"):  # fields that are no mapping
+        decoder.decode({"__dataclass__": "FleetGlobal", "fields": [1, 2]})
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +117,7 @@ def fleet_files(tmp_path_factory):
 
 
 @pytest.mark.parametrize("mode", ["refit", "incremental"])
-def test_a_fleet_load_lets_go_of_every_json_list(fleet_files, monkeypatch, mode):
+def test_a_fleet_load_lets_go_of_its_long_json_lists_and_fields(fleet_files, monkeypatch, mode):
     _, path = fleet_files[mode]
     states, decode_state = [], persistence._state_json
 
@@ -112,8 +137,10 @@ def test_a_fleet_load_lets_go_of_every_json_list(fleet_files, monkeypatch, mode)
             for item in value.values():
                 yield from lists(item)
 
-    found = list(lists(states[0]))
-    assert found and all(found_list == [] for found_list in found)
+    # what is left of the state: its short lists (let go with their parents) and the husks of the parts decoded
+    assert "fields" not in json.dumps(states[0], separators=(",", ":")).replace('"fields":{}', "")
+    found = [found_list for found_list in lists(states[0]) if found_list]
+    assert all(len(found_list) < persistence._DRAIN_FROM for found_list in found)
 
 
 @pytest.mark.parametrize("mode", ["refit", "incremental"])

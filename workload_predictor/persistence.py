@@ -61,6 +61,7 @@ MAGIC = b"WORKLOAD-PREDICTOR\n"
 FORMAT_VERSION = 4
 MAX_HEADER_BYTES = 64 * 1024
 STATE_KEY = "__state__"
+_JSON = json.JSONDecoder()  # what json.loads decodes bytes with (it checks a text for a BOM first; bytes, no)
 
 _ARRAY_KINDS = model_file.ARRAY_KINDS  # bool, ints, floats, complex, datetime64: never object ("O")
 # Classes a model file may name besides the models (which come from the registry): see allow().
@@ -408,7 +409,7 @@ def _state_json(raw: np.ndarray) -> Any:
             "save smaller fleets."
         )
     text = str(memoryview(raw), json.detect_encoding(bytes(raw[:4])), "surrogatepass")
-    return json.JSONDecoder().decode(text)  # what json.loads decodes bytes with
+    return _JSON.decode(text)
 
 
 def _state_items(raw: np.ndarray) -> int:

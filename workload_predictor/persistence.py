@@ -256,9 +256,10 @@ class _Decoder:
         return index if tz is None else index.tz_localize("UTC").tz_convert(tz)  # tz_localize copies
 
     def decode(self, value: Any) -> Any:
-        """The object the JSON ``value`` describes. Its lists are emptied as their items are decoded
-        (:func:`_drained`): the JSON objects of a part are let go once the part is built, so a load does not hold
-        the whole JSON state beside the objects built from it."""
+        """The object the JSON ``value`` describes. Its lists of :data:`_DRAIN_FROM` items or more, and a data
+        class's fields, are emptied as their items are decoded (:func:`_drained`, :func:`_drained_items`): the JSON
+        objects of a part are let go once the part is built, so a load does not hold the whole JSON state beside the
+        objects built from it."""
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         if isinstance(value, list):

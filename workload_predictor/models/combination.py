@@ -434,6 +434,36 @@ def combine(weights: np.ndarray, forecasts: np.ndarray) -> np.ndarray:
     return np.einsum("mh,mnhk->nhk", weights, forecasts)
 
 
+def median_of_members(forecasts: np.ndarray) -> np.ndarray:
+    """``np.median(forecasts, axis=0)``, bit for bit, for the few members of an ensemble (``[S, ...]``).
+
+    With 2 to :data:`EXACT_MEMBERS` float64 rows and no NaN among them, the rows are sorted element by element by an
+    odd-even transposition network (``np.minimum``/``np.maximum``: each output is one of its inputs) and the middle
+    row, or the mean of the middle two as ``np.median`` takes it (their sum halved), is read: the median's value
+    without a partition of every cell's few values (0.05 ms for 5 x 6000, ``np.median`` 0.3 ms). Only a zero's sign
+    can depend on how ties between ``0.0`` and ``-0.0`` were ordered, so the cells whose median is zero (and those
+    whose middle two are ``-inf`` and ``inf``) are taken from ``np.median`` itself (each cell's median reads that
+    cell's values alone; its warnings stay). Otherwise ``np.median``."""
+    rows = forecasts.shape[0] if forecasts.ndim > 1 else 0  # a cell per row: np.median's scalar
+    if not 2 <= rows <= EXACT_MEMBERS or forecasts.dtype != np.float64 or np.isnan(forecasts).any():
+        return np.median(forecasts, axis=0)
+    ordered = list(forecasts)
+    for start in range(rows):
+        for i in range(start % 2, rows - 1, 2):
+            low, high = ordered[i], ordered[i + 1]
+            ordered[i], ordered[i + 1] = np.minimum(low, high), np.maximum(low, high)
+    half = rows // 2
+    if rows % 2:
+        median = ordered[half].copy()
+    else:
+        with np.errstate(invalid="ignore"):  # -inf + inf: that cell is np.median's below, with its warning
+            median = (ordered[half - 1] + ordered[half]) / 2.0
+    again = (median == 0.0) | np.isnan(median)
+    if again.any():
+        median[again] = np.median(forecasts[:, again], axis=0)
+    return median
+
+
 def median_weight(rule: Rule | None) -> float:
     """The members' median's share of a rule's forecast: all of it for :data:`MEDIAN`, ``share`` for
     ``("median", share, rule)`` (see :func:`choose`), none for a weighted rule (or none at all)."""

@@ -749,7 +749,7 @@ class Ensemble(BaseForecaster):
         median_share = self._chosen_median_share()
         current = combination.combine(weights, evidence)
         if median_share:
-            current = current + median_share * np.median(evidence, axis=0)
+            current = current + median_share * combination.median_of_members(evidence)
         error = np.abs(evidence - actual[None]) / self.evidence_size_  # [S, n, H, k]
         difference = (error - (np.abs(current - actual) / self.evidence_size_)[None]).mean(axis=(2, 3))
         row, t, share = combination.newest_shift(difference, newest, self.horizon)

@@ -918,14 +918,114 @@ def shifted_runs(runs: Sequence[tuple[int, int, int, float]], shift: int,
                  length: int) -> list[tuple[int, int, int, float]]:
     """``runs`` (``(first, last, target index, median)``) with ``shift`` added to their positions, each cut to the
     positions ``[0, length)``; those outside are left out."""
+    if isinstance(runs, Runs):
+        return runs.shifted(shift, length)
+    return _shifted_each(runs, shift, length)
+
+
+def _shifted_each(runs: Sequence[tuple[int, int, int, float]], shift: int,
+                  length: int) -> list[tuple[int, int, int, float]]:
+    """:func:`shifted_runs`, run by run."""
     moved = [(max(first + shift, 0), min(last + shift, length - 1), col, median) for first, last, col, median in runs]
     return [run for run in moved if run[0] <= run[1]]
+
+
+class Runs(tuple):
+    """Bursts ``(first, last, target index, median)`` that every model of one update reads (an ensemble's members and
+    the ensemble itself, :meth:`~workload_predictor.models.base.BaseForecaster._prepare_update`'s ``runs``): their
+    parts as arrays, their positions shifted (:func:`shifted_runs`) and the targets of windows settled
+    (:func:`settle_targets`) are computed once per update and kept here, each result for the arguments it came from
+    (compared in full, bit for bit), so a reader gets what the function computes afresh. A tuple: the runs cannot
+    change under what is kept."""
+
+    def __init__(self, runs: Sequence[tuple[int, int, int, float]] = ()):
+        self._parts: Any = None
+        self._shifts: dict[tuple, list[tuple[int, int, int, float]]] = {}
+        self._targets: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+
+    def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | bool:
+        """:func:`_run_parts` of these runs (once)."""
+        if self._parts is None:
+            self._parts = _run_parts(self)
+        return self._parts
+
+    def shifted(self, shift: int, length: int) -> list[tuple[int, int, int, float]]:
+        """:func:`shifted_runs` of these runs (a new list; once per ``shift`` and ``length``). Where every position,
+        ``shift`` and ``length`` are Python ints within ``_PLAIN_INTS`` (as the predictor's are), the runs are shifted
+        and cut at once on the positions' arrays (exact integer arithmetic, the same ints), and only those kept are
+        built; else run by run."""
+        key = (type(shift), shift, type(length), length)
+        moved = self._shifts.get(key)
+        if moved is None:
+            moved = self._shifts[key] = self._moved(shift, length)
+        return list(moved)
+
+    def _moved(self, shift: int, length: int) -> list[tuple[int, int, int, float]]:
+        parts = self.parts()
+        if parts is False or type(shift) is not int or type(length) is not int or \
+                max(abs(shift), abs(length)) >= _PLAIN_INTS or parts[0].dtype != np.int64:
+            return _shifted_each(self, shift, length)
+        firsts, lasts = parts[0], parts[1]
+        if len(firsts) and max(int(np.abs(firsts).max()), int(np.abs(lasts).max())) >= _PLAIN_INTS:
+            return _shifted_each(self, shift, length)
+        low, high = np.maximum(firsts + shift, 0), np.minimum(lasts + shift, length - 1)
+        kept = np.flatnonzero(low <= high)
+        return [(first, last, self[i][2], self[i][3])
+                for i, first, last in zip(kept.tolist(), low[kept].tolist(), high[kept].tolist())]
+
+    def settled_targets(self, actual: np.ndarray, origins: np.ndarray) -> np.ndarray | None:
+        """:func:`settle_targets` of ``actual`` and ``origins`` with these runs (a new array; once for equal numeric
+        arguments: the same dtype, shape and bytes)."""
+        origins = np.asarray(origins)
+        if actual.dtype.kind not in "fiu" or origins.dtype.kind not in "iu":
+            return _settle_targets(actual, origins, self)
+        for kept_actual, kept_origins, settled in self._targets:
+            if _same(kept_actual, actual) and _same(kept_origins, origins):
+                return None if settled is None else settled.copy()
+        settled = _settle_targets(actual, origins, self)
+        if len(self._targets) < _KEPT_TARGETS:
+            self._targets.append((actual.copy(), origins.copy(), None if settled is None else settled.copy()))
+        return settled
+
+
+#: :class:`Runs` shifts positions as int64 arrays where every position, shift and length lies below this in size (so
+#: no sum overflows), and keeps the settled targets of this many different windows (an ensemble's update settles
+#: three: its members' validation windows, its evidence's newest and its pool's newest, which are alike).
+_PLAIN_INTS = 2**62
+_KEPT_TARGETS = 8
+
+
+def _same(kept: np.ndarray, given: np.ndarray) -> bool:
+    """Whether ``given`` is ``kept`` bit for bit: the same dtype, shape and bytes."""
+    return kept.dtype == given.dtype and kept.shape == given.shape and kept.tobytes() == given.tobytes()
+
+
+def _run_parts(runs: Sequence[tuple[int, int, int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | bool:
+    """The runs' firsts, lasts and target indices (integer arrays) and medians (float64, as setting each in a float64
+    array reads it); ``False`` where a part is no integer, or a median no number. Integer parts are taken only where
+    every one is a Python int (no bool)."""
+    if not all(type(run[0]) is int and type(run[1]) is int and type(run[2]) is int for run in runs):
+        return False
+    try:
+        firsts, lasts, cols = (np.array([run[j] for run in runs], dtype=np.int64) for j in range(3))
+        medians = np.array([run[3] for run in runs], dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return firsts, lasts, cols, medians
 
 
 def settle_targets(actual: np.ndarray, origins: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.ndarray | None:
     """A copy of the targets ``actual`` (``[m, H, k]``) of the windows at ``origins`` (``[m]``) with every cell inside
     one of ``runs`` (``(first, last, target index, median)``, positions of the same series) set to its median;
     ``None`` when no cell lies in one."""
+    if isinstance(runs, Runs):
+        return runs.settled_targets(actual, origins)
+    return _settle_targets(actual, origins, runs)
+
+
+def _settle_targets(actual: np.ndarray, origins: np.ndarray,
+                    runs: Sequence[tuple[int, int, int, float]]) -> np.ndarray | None:
+    """:func:`settle_targets`, computed."""
     if not runs or not len(origins):
         return None
     positions = np.asarray(origins)[:, None] + np.arange(actual.shape[1])  # [m, H]
@@ -951,12 +1051,16 @@ def _painted_targets(actual: np.ndarray, positions: np.ndarray, runs: list[tuple
     runs are painted in order on a line of those positions (the index of the latest run covering each, as the runs set
     in order leave the cells), then every cell reads its position's run. ``False`` for a run whose target index is not
     one of ``actual``'s, a position that is no integer or a median that is no number (:func:`_settled_each` answers
-    as the runs set one by one do)."""
-    try:
-        firsts, lasts, cols = (np.array([run[j] for run in runs]) for j in range(3))
-        medians = np.array([run[3] for run in runs], dtype=np.float64)  # as setting each in a float64 array reads it
-    except (TypeError, ValueError, OverflowError):
-        return False
+    as the runs set one by one do). :class:`Runs` give their parts made once."""
+    parts = runs.parts() if isinstance(runs, Runs) else False
+    if parts is not False:
+        firsts, lasts, cols, medians = parts
+    else:
+        try:
+            firsts, lasts, cols = (np.array([run[j] for run in runs]) for j in range(3))
+            medians = np.array([run[3] for run in runs], dtype=np.float64)  # as setting each in a float64 array reads it
+        except (TypeError, ValueError, OverflowError):
+            return False
     if any(part.dtype.kind != "i" for part in (firsts, lasts, cols)) or \
             not bool(((cols >= 0) & (cols < actual.shape[2])).all()):
         return False

@@ -1000,7 +1000,7 @@ class WorkloadPredictor(ParamsMixin):
         kept = [model.context_length()] + [len(m.recent_) for m in models if getattr(m, "recent_", None) is not None]
         return max(max(kept) + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
 
-    def _bursts_before(self, found: dict[str, Any], new: Any) -> list[tuple[int, int, int, float]]:
+    def _bursts_before(self, found: dict[str, Any], new: Any) -> Sequence[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
         before them, where the predictor keeps them) and the ``new`` ones, flagged as recorded once they came
         (``found``: :meth:`_update_anomalies`' state, :func:`_recorded_flags`):
@@ -1017,7 +1017,8 @@ class WorkloadPredictor(ParamsMixin):
                 anomalies[-1][0] <= new.last - (len(kept) + n_new) * self.freq_:
             return []  # the common update: no flag among these buckets (the anomalies are kept newest last)
         runs = _recorded_bursts(np.concatenate([kept, new.values]), {**vars(self), **found}, new.last)
-        return anomaly.shifted_runs(runs, self.model_.n_seen_ - len(kept), self.model_.n_seen_ + n_new)
+        # One Runs: the models of this update (an ensemble's members) shift them and settle equal windows once.
+        return anomaly.Runs(anomaly.shifted_runs(runs, self.model_.n_seen_ - len(kept), self.model_.n_seen_ + n_new))
 
     def _history_index(self, n_new: int, last: pd.Timestamp, keep: int) -> tuple[pd.DatetimeIndex, tuple]:
         """The timestamps of the ``keep`` newest buckets once ``n_new`` buckets, the newest at ``last``, continue

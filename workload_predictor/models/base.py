@@ -285,7 +285,7 @@ class BaseForecaster(ParamsMixin):
         shift = self.n_seen_ - n_old  # y[0] is point number n_seen_ - n_old of the whole series
         actual = np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)])[-keep:]
         kept = np.concatenate([self.validation_origins_, origins + shift])[-keep:]
-        settled = anomaly.settle_targets(actual, kept, list(runs))
+        settled = anomaly.settle_targets(actual, kept, runs if isinstance(runs, anomaly.Runs) else list(runs))
         return dict(
             validation_forecast_=np.concatenate([self.validation_forecast_, forecasts])[-keep:],
             validation_actual_=actual if settled is None else settled,

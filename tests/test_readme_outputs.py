@@ -27,6 +27,7 @@ def readme_example(section: str):
 
 def test_the_readme_examples_are_found():
     found = {example.section: example for example in check.examples(README)}
+    # Exactly these: the smoke test runs every block found, so the Install section's pip commands must not be one.
     assert sorted(found) == sorted(check.REQUIRED)
     assert [len(found[name].outputs) for name in check.REQUIRED] == [1, 2, 1, 1]
     assert found["Quick start"].code.strip() == check.script_code(

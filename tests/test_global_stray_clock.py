@@ -361,3 +361,100 @@ def test_a_record_lapsing_with_an_older_one_counts_its_jump_in_the_older_ones_re
                                                "longer holds)"), fleet._jumps["a"].lapsed
     assert fleet._jumps["b"].lapsed.startswith("2 updates since it, with 700 new buckets"), fleet._jumps["b"].lapsed
     assert fleet._jumps["c"].lapsed is None
+
+
+MANY = 300  # keys: each fit before a jump then holds about 4 MiB that a feed of every key's rows replaces
+
+
+def many_keys_fleet(limit_mb: float):
+    """A global fleet of ``MANY`` keys (the global tests' settings, 300 buckets each), updated within ``limit_mb``, and
+    a frame maker for them."""
+    import numpy as np
+
+    from workload_predictor import FleetPredictor
+
+    rng = np.random.default_rng(0)
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    t = np.arange(340)
+    values = np.abs(50 + 20 * np.sin(2 * np.pi * t / 60 + rng.uniform(0, 6, (MANY, 1))) + rng.normal(0, 2, (MANY, 340)))
+    names = [f"k{i:03d}" for i in range(MANY)]
+    long = pd.DataFrame({"timestamp": np.tile(start + FREQ * t[:300], MANY), "requests": values[:, :300].ravel(),
+                         "key": np.repeat(names, 300)})
+    fleet = FleetPredictor(model="global_lstm", horizon=10, window=48, random_state=0, model_params=PARAMS)
+    fleet.fit(long, key="key").set_params(memory_limit_mb=limit_mb)  # the fit's windows alone take more
+
+    def frame(at: dict[int, int]) -> pd.DataFrame:  # key number -> its bucket number
+        return pd.DataFrame({"timestamp": [start + FREQ * i for i in at.values()],
+                             "requests": [values[j, min(i, 339)] for j, i in at.items()],
+                             "key": [names[j] for j in at]})
+    return fleet, frame
+
+
+def held_bytes(fleet) -> int:
+    """The bytes every held undo of ``fleet`` holds that its live fit does not: each array buffer once (a view's
+    base), found by walking the records' fits and updates (an independent count, not the fleet's own estimate)."""
+    import numpy as np
+
+    def arrays(value, out: dict) -> dict:
+        if isinstance(value, np.ndarray):
+            while isinstance(value.base, np.ndarray):
+                value = value.base
+            out[id(value)] = value.nbytes
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                arrays(item, out)
+        elif hasattr(value, "__dict__") and type(value).__module__.startswith("workload_predictor"):
+            for item in vars(value).values():
+                arrays(item, out)
+        return out
+
+    live = arrays(fleet._global, {})
+    held = {}
+    for record in fleet._jumps.values():
+        if record.lapsed is None:
+            arrays((record.before, record.new, record.since), held)
+    return sum(size for key, size in held.items() if key not in live)
+
+
+def test_held_undos_stay_within_memory_limit_mb_when_every_key_updates():
+    """300 keys send a row each update, and a different key's clock jumps 900 buckets ahead (then falls silent) in
+    each of 8 updates. Every update replaces every key's arrays, so each held fit before a jump costs about the live
+    fit's whole per-key state (4.4 MiB here; 24 held fits of 3,000 keys held 1.05 GB). Before, the 8 undos held
+    35 MiB against memory_limit_mb=24. Now the oldest undos are kept while they fit within the limit, a younger one
+    that would take the total over it lapses at the update that makes it, and its key's correct row is refused
+    naming the limit; the oldest key's undo still works. (More updates would let the oldest undos go by their
+    bucket bound too: the lapsed keys' jumps then count to it.)"""
+    limit = 24
+    fleet, frame = many_keys_fleet(limit)
+    step, silent = 300, set()
+    for r in range(8):
+        at = {j: step + (900 if j == r else 0) for j in range(MANY) if j not in silent}
+        fleet.update(frame(at))
+        silent.add(r)
+        step += 1
+        assert fleet.update_errors_ == {}
+        assert held_bytes(fleet) <= limit * 2**20, (r, held_bytes(fleet))
+        record = fleet._jumps[f"k{r:03d}"]
+        assert record.lapsed is None or record.before is None and record.since is None  # let go at once
+    kept = [r for r in range(8) if fleet._jumps[f"k{r:03d}"].lapsed is None]
+    assert kept and kept == list(range(len(kept))) and len(kept) < 8, kept  # the first held first
+    lapsed = fleet._jumps["k007"].lapsed
+    assert lapsed.startswith("holding it would take what the fleet's held undos hold to ") and \
+        "MiB, over memory_limit_mb=24 (each holds the fit before its jump" in lapsed, lapsed
+    with pytest.warns(UndoneJumpWarning, match="key 'k000'"):
+        fleet.update(frame({0: 300, 7: 300}))
+    assert list(fleet.update_errors_) == ["k007"]
+    error = fleet.update_errors_["k007"]
+    assert isinstance(error, UpdateOrderError) and "can no longer be undone: holding it would take" in str(error)
+
+
+def test_held_fits_share_what_the_updates_since_did_not_replace():
+    """The same fleet and limit, but each update carries only the jumping key's row: the held fits share every other
+    key's arrays with the live fit (an update copies none), so all 12 undos fit within the limit, holding far less
+    than one fit of every key each."""
+    fleet, frame = many_keys_fleet(24)
+    for r in range(12):
+        fleet.update(frame({r: 300 + 900}))
+        assert fleet.update_errors_ == {}
+    assert all(record.lapsed is None for record in fleet._jumps.values()) and len(fleet._jumps) == 12
+    assert held_bytes(fleet) < 2**20, held_bytes(fleet)  # a full copy of the per-key state is about 4 MiB

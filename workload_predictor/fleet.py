@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from . import _deadline, anomaly, model_file
-from ._memory import UPDATE_ADVICE, check_limit, check_memory, memory_limit
+from ._memory import MB, UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
                    gap_buckets, keyless_error, prepare_continuation, split_by_key)
@@ -232,7 +232,7 @@ class _GlobalJump(typing.NamedTuple):
     updates: int = 0  # the key's stray updates since (updates without its rows are not counted)
     rows: int = 0  # the rows of the jumping update after the jump and of those updates: what an undo drops
     sizes: tuple | None = ()  # per update since: its new buckets, all keys, and the keys whose rows jumped in it
-    lapsed: str | None = None  # why the undo was let go (``since`` over the bound)
+    lapsed: str | None = None  # why the undo was let go (``since`` over the bound, or its bytes over the limit)
 
     @property
     def newest(self) -> pd.Timestamp:
@@ -280,6 +280,69 @@ def _global_lapsed(records: dict, position: dict, threshold: int) -> dict:
                 f"buckets in all (but other keys' jumps{gone}), are more than its undo holds ({calls:,} updates, "
                 f"{buckets:,} buckets: an undo applies them all again)"))
             held.pop(position[name], None)
+    return records
+
+
+def _held_bytes(value: Any) -> int:
+    """The bytes an attribute value of a fit holds: an array's buffer (a view's base's: it keeps it whole), a list's
+    or tuple's pointers and items; anything else (the network, settings) is shared by every fit of a fleet: 0."""
+    if isinstance(value, np.ndarray):
+        while isinstance(value.base, np.ndarray):
+            value = value.base
+        return value.nbytes
+    if isinstance(value, (list, tuple)):
+        return 8 * len(value) + sum(_held_bytes(item) for item in value)
+    return 0
+
+
+def _fit_bytes_beyond(fit: FleetGlobal, later: FleetGlobal) -> int:
+    """The bytes ``fit``'s arrays hold that ``later`` (a fit of the same keys it was updated into) does not share: an
+    update replaces what it changes and shares the rest (the network, and each key it did not update), so a held fit
+    costs what the updates since it replaced."""
+    total = 0
+    for mine, theirs in ((vars(fit), vars(later)), (vars(fit.model), vars(later.model))):
+        for name, value in mine.items():
+            other = theirs.get(name)
+            if value is other or name == "model":
+                continue
+            if isinstance(value, list) and isinstance(other, list) and len(value) == len(other):  # per key
+                total += 8 * len(value) + sum(_held_bytes(item) for item, kept in zip(value, other) if item is not kept)
+            else:
+                total += _held_bytes(value)
+    return total
+
+
+def _global_over_memory(records: dict, live: FleetGlobal, limit_mb: float | None, n_targets: int) -> dict:
+    """``records`` (after :func:`_global_lapsed`) with each one whose undo would take what the held undos hold
+    together past ``memory_limit_mb`` lapsed, ``lapsed`` saying so. They hold the fits before their jumps (each
+    what the updates since it replaced: :func:`_fit_bytes_beyond`, against the next held fit, the newest against
+    ``live``) and the new buckets of the oldest one's jumping update and every update since (the younger ones' are
+    among them). Judged oldest first, the first held first: a record lapses at the update that would take the total
+    past the limit, the one that makes it (its fit is not kept past that update) or a later one (the updates since
+    replace more of the fits it holds)."""
+    held = sorted((name for name, jump in records.items() if jump.lapsed is None),
+                  key=lambda name: -len(records[name].since))
+    if limit_mb is None or not held:
+        return records
+    total, kept, live_cost = 0, None, 0  # what the records kept so far hold; the youngest kept; its fit beyond live
+    for name in held:
+        jump = records[name]
+        if kept is not None and jump.before is kept.before:  # made by the same update: it holds nothing more
+            continue
+        beyond_live = _fit_bytes_beyond(jump.before, live)
+        if kept is None:  # the oldest kept: its jumping update's and every later update's new buckets, and its fit
+            buckets = sum(len(values) for values in jump.new if values is not None) + sum(size for size, _ in jump.sizes)
+            added = 8 * n_targets * buckets + beyond_live
+        else:  # the youngest kept fit now costs what this one's does not share, this one's what live does not
+            step = _fit_bytes_beyond(kept.before, jump.before)
+            added = step - live_cost + beyond_live
+        if total + added > limit_mb * MB:
+            records[name] = jump._replace(before=None, new=None, since=None, sizes=None, lapsed=(
+                f"holding it would take what the fleet's held undos hold to {(total + added) / MB:,.1f} MiB, over "
+                f"memory_limit_mb={quote(limit_mb)} (each holds the fit before its jump, what the updates since "
+                "replaced, and the buckets of those updates)"))
+            continue
+        total, kept, live_cost = total + added, jump, beyond_live
     return records
 
 
@@ -1390,7 +1453,8 @@ class FleetPredictor(ParamsMixin):
         self._publish(_global=published, update_errors_=errors)
         if published is not held:  # an update that changed the fit
             kept = {name: jump for name, jump in jumps.items() if position[name] not in undone}
-            self._jumps = self._global_jumps(kept, replayed, held, state, published, new, gaps, counted, threshold)
+            self._jumps = self._global_jumps(kept, replayed, held, state, published, new, gaps, counted, threshold,
+                                             self.memory_limit_mb)
         for j, jump in undone.items():  # once the update is committed: a key's jump undone with its rows
             text = undone_text(jump.jumped, jump.base, jump.stray, "", jump.updates, jump.rows, jump.newest)
             warnings.warn(UndoneJumpWarning(f"update: key {quote(str(state.keys[j]))}: {text}"), stacklevel=3)
@@ -1398,7 +1462,8 @@ class FleetPredictor(ParamsMixin):
 
     @staticmethod
     def _global_jumps(jumps: dict, replayed: dict, held: FleetGlobal, state: FleetGlobal, published: FleetGlobal,
-                      new: list, gaps: dict, counted: np.ndarray, threshold: int) -> dict:
+                      new: list, gaps: dict, counted: np.ndarray, threshold: int,
+                      limit_mb: float | None) -> dict:
         """A global fleet's jump records after an update that published ``published`` from ``state`` (``held`` before
         it; ``jumps`` its records but those it undid, ``replayed`` the updates the undo applied again), with the keys'
         ``new`` buckets: a key whose rows jumped far ahead (``gaps``) gets a record with the fit before this update
@@ -1442,7 +1507,8 @@ class FleetPredictor(ParamsMixin):
             if added[j]:
                 records[state.keys[j]] = _GlobalJump(state, call, published, gap, last,
                                                      state.last_timestamp(j) + head * state.freqs[j], head, rows=rows)
-        return _global_lapsed(records, position, threshold)
+        return _global_over_memory(_global_lapsed(records, position, threshold), published, limit_mb,
+                                   published.halfwidth.shape[2])
 
     def _global_applied(self, state: FleetGlobal, new: list) -> FleetGlobal:
         """``state`` with ``new[j]`` (or nothing) appended to key ``j``: one ``GlobalLSTM.update`` on a copy of the

@@ -420,11 +420,11 @@ def test_held_undos_stay_within_memory_limit_mb_when_every_key_updates():
     """300 keys send a row each update, and a different key's clock jumps 900 buckets ahead (then falls silent) in
     each of 8 updates. Every update replaces every key's arrays, so each held fit before a jump costs about the live
     fit's whole per-key state (4.4 MiB here; 24 held fits of 3,000 keys held 1.05 GB). Before, the 8 undos held
-    35 MiB against memory_limit_mb=24. Now the oldest undos are kept while they fit within the limit, a younger one
-    that would take the total over it lapses at the update that makes it, and its key's correct row is refused
-    naming the limit; the oldest key's undo still works. (More updates would let the oldest undos go by their
+    35 MiB with memory_limit_mb=40. Now the oldest undos are kept while they fit within half the limit (an undo
+    builds the fits again within the rest), a younger one that would take the total over it lapses at the update
+    that makes it, and its key's correct row is refused naming the limit; the oldest key's undo still works. (More updates would let the oldest undos go by their
     bucket bound too: the lapsed keys' jumps then count to it.)"""
-    limit = 24
+    limit = 40
     fleet, frame = many_keys_fleet(limit)
     step, silent = 300, set()
     for r in range(8):
@@ -433,16 +433,16 @@ def test_held_undos_stay_within_memory_limit_mb_when_every_key_updates():
         silent.add(r)
         step += 1
         assert fleet.update_errors_ == {}
-        assert held_bytes(fleet) <= limit * 2**20, (r, held_bytes(fleet))
+        assert held_bytes(fleet) <= limit / 2 * 2**20, (r, held_bytes(fleet))
         record = fleet._jumps[f"k{r:03d}"]
         assert record.lapsed is None or record.before is None and record.since is None  # let go at once
     kept = [r for r in range(8) if fleet._jumps[f"k{r:03d}"].lapsed is None]
     assert kept and kept == list(range(len(kept))) and len(kept) < 8, kept  # the first held first
     lapsed = fleet._jumps["k007"].lapsed
     assert lapsed.startswith("holding it would take what the fleet's held undos hold to ") and \
-        "MiB, over memory_limit_mb=24 (each holds the fit before its jump" in lapsed, lapsed
+        "MiB, over half of memory_limit_mb=40 (each holds the fit before its jump" in lapsed, lapsed
     with pytest.warns(UndoneJumpWarning, match="key 'k000'"):
-        fleet.update(frame({0: 300, 7: 300}))
+        fleet.update(frame({0: 300, 7: 307}))  # each key's next bucket after its last correct one
     assert list(fleet.update_errors_) == ["k007"]
     error = fleet.update_errors_["k007"]
     assert isinstance(error, UpdateOrderError) and "can no longer be undone: holding it would take" in str(error)
@@ -452,9 +452,46 @@ def test_held_fits_share_what_the_updates_since_did_not_replace():
     """The same fleet and limit, but each update carries only the jumping key's row: the held fits share every other
     key's arrays with the live fit (an update copies none), so all 12 undos fit within the limit, holding far less
     than one fit of every key each."""
-    fleet, frame = many_keys_fleet(24)
+    fleet, frame = many_keys_fleet(40)
     for r in range(12):
         fleet.update(frame({r: 300 + 900}))
         assert fleet.update_errors_ == {}
     assert all(record.lapsed is None for record in fleet._jumps.values()) and len(fleet._jumps) == 12
     assert held_bytes(fleet) < 2**20, held_bytes(fleet)  # a full copy of the per-key state is about 4 MiB
+
+
+def test_an_undo_through_updates_of_every_key_fits_within_memory_limit_mb():
+    """One key's clock jumps, then 7 updates of every other key: one held fit (4.4 MiB). The undo applies the 8
+    updates again; it kept every fit it built (35 MiB, plus the estimate of the next update), so the undoing update
+    raised MemoryLimitError with memory_limit_mb=40, changing nothing, as every later update with the key's rows
+    would. Now it keeps only the fits a record held on needs (none here), and the undo goes through."""
+    fleet, frame = many_keys_fleet(40)
+    fleet.update(frame({j: 300 + (900 if j == 0 else 0) for j in range(MANY)}))
+    for step in range(301, 308):
+        fleet.update(frame({j: step for j in range(1, MANY)}))
+        assert fleet.update_errors_ == {}
+    assert fleet._jumps["k000"].lapsed is None and len(fleet._jumps["k000"].since) == 7
+    with pytest.warns(UndoneJumpWarning, match="key 'k000'"):
+        fleet.update(frame({0: 300, 1: 308}))
+    assert fleet.update_errors_ == {} and fleet._jumps == {}
+
+
+def test_an_undo_over_memory_limit_mb_lets_the_jump_go_and_updates_the_other_keys():
+    """The undo applies the key's jumping update and the one since again (every key's rows each), which estimates
+    more than memory_limit_mb=10 allows, while the undoing update (two keys' rows) fits. Before, the update raised
+    MemoryLimitError, changing nothing, and so would every later update with the key's rows. Now the jump stands:
+    the key's row is refused naming the limit (and so is its next one), and the other key is updated."""
+    fleet, frame = many_keys_fleet(40)
+    fleet.update(frame({j: 300 + (900 if j == 0 else 0) for j in range(MANY)}))
+    fleet.update(frame({j: 301 for j in range(1, MANY)}))
+    fleet.set_params(memory_limit_mb=10)
+    length = fleet._global.length.copy()
+    fleet.update(frame({0: 300, 1: 302}))
+    assert list(fleet.update_errors_) == ["k000"]
+    error = fleet.update_errors_["k000"]
+    assert isinstance(error, UpdateOrderError) and "can no longer be undone: applying its update and the 1 since " \
+        "again, without the stray rows, would take more than memory_limit_mb=10 allows" in str(error), str(error)
+    assert (fleet._global.length - length).tolist() == [0, 1] + [0] * (MANY - 2)
+    assert fleet._jumps["k000"].lapsed is not None and fleet._jumps["k000"].before is None
+    fleet.update(frame({0: 301, 1: 303}))
+    assert list(fleet.update_errors_) == ["k000"] and "can no longer be undone" in str(fleet.update_errors_["k000"])

@@ -314,7 +314,8 @@ def _fit_bytes_beyond(fit: FleetGlobal, later: FleetGlobal) -> int:
 
 def _global_over_memory(records: dict, live: FleetGlobal, limit_mb: float | None, n_targets: int) -> dict:
     """``records`` (after :func:`_global_lapsed`) with each one whose undo would take what the held undos hold
-    together past ``memory_limit_mb`` lapsed, ``lapsed`` saying so. They hold the fits before their jumps (each
+    together past half of ``memory_limit_mb`` lapsed, ``lapsed`` saying so (the other half is left for an undo, which
+    builds the fits the records held on hold again, and the update's own work: :meth:`FleetPredictor.update`). They hold the fits before their jumps (each
     what the updates since it replaced: :func:`_fit_bytes_beyond`, against the next held fit, the newest against
     ``live``) and the new buckets of the oldest one's jumping update and every update since (the younger ones' are
     among them). Judged oldest first, the first held first: a record lapses at the update that would take the total
@@ -336,11 +337,11 @@ def _global_over_memory(records: dict, live: FleetGlobal, limit_mb: float | None
         else:  # the youngest kept fit now costs what this one's does not share, this one's what live does not
             step = _fit_bytes_beyond(kept.before, jump.before)
             added = step - live_cost + beyond_live
-        if total + added > limit_mb * MB:
+        if total + added > limit_mb * MB / 2:
             records[name] = jump._replace(before=None, new=None, since=None, sizes=None, lapsed=(
                 f"holding it would take what the fleet's held undos hold to {(total + added) / MB:,.1f} MiB, over "
-                f"memory_limit_mb={quote(limit_mb)} (each holds the fit before its jump, what the updates since "
-                "replaced, and the buckets of those updates)"))
+                f"half of memory_limit_mb={quote(limit_mb)} (each holds the fit before its jump, what the updates "
+                "since replaced, and their new buckets; an undo builds as much again)"))
             continue
         total, kept, live_cost = total + added, jump, beyond_live
     return records
@@ -1336,7 +1337,7 @@ class FleetPredictor(ParamsMixin):
         new: list[np.ndarray | None] = [None] * len(state.keys)
         given = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its new buckets less its zero-filled)
         fitted = _fitted_names(state.keys)
-        jumps, undo, undone, gaps = getattr(self, "_jumps", {}), None, {}, {}
+        jumps, undo, undone, gaps, refused = getattr(self, "_jumps", {}), None, {}, {}, {}
         counted = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its buckets with a row)
         threshold = jump_buckets(state.model.window_, self._fitted()["horizon"])
         for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
@@ -1364,7 +1365,7 @@ class FleetPredictor(ParamsMixin):
                         if jump.lapsed is not None:
                             raise _lapsed_refusal(exc, jump) from None
                         found = prepare_continuation(rows, last=jump.base, **door_j)
-                        undone[j] = jump
+                        undone[j], refused[j] = jump, exc
                         if undo is None or len(jump.since) > len(undo.since):
                             undo = jump  # the oldest jump this update undoes (each update since lengthens ``since``)
                 new[j] = found.values
@@ -1391,12 +1392,29 @@ class FleetPredictor(ParamsMixin):
                            else values[:undone[j].head] for j, values in enumerate(call))
                      for i, call in enumerate(calls)]
             state = undo.before
-            with memory_limit(self.memory_limit_mb):
-                for old, call in zip(calls, again):
-                    check_memory("global LSTM update: the updates since a key's jump again, without its stray rows",
-                                 extra_bytes=_global_update_bytes(state.model, _lengths(call)), advice=UPDATE_ADVICE)
-                    replayed[id(old)] = (state, call)
-                    state = self._global_applied(state, call)
+            # The fits applied again are kept only where a record held on holds one (the fit before its jump): the
+            # others are let go as the replay passes them, so it adds about what those records held.
+            befores = {id(jump.new) for name, jump in jumps.items() if position[name] not in undone}
+            try:
+                with memory_limit(self.memory_limit_mb):
+                    for old, call in zip(calls, again):
+                        check_memory("global LSTM update: the updates since a key's jump again, without its stray "
+                                     "rows", extra_bytes=_global_update_bytes(state.model, _lengths(call)),
+                                     advice=UPDATE_ADVICE)
+                        replayed[id(old)] = (state if id(old) in befores else None, call)
+                        state = self._global_applied(state, call)
+            except MemoryLimitError:  # the undo does not fit: the jumps stand, their keys' rows are refused saying
+                # why, and the other keys are updated (raising would refuse every update with these keys' rows)
+                jumps = dict(jumps)
+                for j, jump in undone.items():
+                    reason = (f"applying its update and the {len(jump.since):,} since again, without the stray rows, "
+                              f"would take more than memory_limit_mb={quote(self.memory_limit_mb)} allows")
+                    jumps[held.keys[j]] = jump._replace(before=None, new=None, since=None, sizes=None, lapsed=reason)
+                    errors[held.keys[j]] = _lapsed_refusal(refused[j], jumps[held.keys[j]])
+                    new[j], given[j], counted[j] = None, 0, 0
+                    gaps.pop(j, None)
+                undone, replayed, state = {}, {}, held
+                self._raise_if_strict(errors)
         added = _lengths(new)
         model = state.model  # the byte estimates' (GlobalLSTM.update replaces its arrays, never writes into them)
         def roll(added: np.ndarray) -> None:  # a global update of added[j] new buckets to key j within the limit
@@ -1455,6 +1473,8 @@ class FleetPredictor(ParamsMixin):
             kept = {name: jump for name, jump in jumps.items() if position[name] not in undone}
             self._jumps = self._global_jumps(kept, replayed, held, state, published, new, gaps, counted, threshold,
                                              self.memory_limit_mb)
+        elif jumps is not getattr(self, "_jumps", {}):  # undos let go above (their replay over the limit)
+            self._jumps = jumps
         for j, jump in undone.items():  # once the update is committed: a key's jump undone with its rows
             text = undone_text(jump.jumped, jump.base, jump.stray, "", jump.updates, jump.rows, jump.newest)
             warnings.warn(UndoneJumpWarning(f"update: key {quote(str(state.keys[j]))}: {text}"), stacklevel=3)

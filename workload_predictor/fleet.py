@@ -1152,7 +1152,10 @@ class FleetPredictor(ParamsMixin):
         key's held jump, made by one update or by several (from the oldest, each key's stray rows
         dropped from its own jumping update on). It holds as many updates since as a jump is
         wide, with as many buckets as that many updates of one bucket a key (another key's jump
-        counts once no undo of that key holds it); past that the undo is let go and the key's rows
+        counts once no undo of that key holds it), and the held undos together hold at most half of
+        ``memory_limit_mb`` (each fit what the updates since replaced; the first held are kept, and an
+        undo keeps only the fits the others need as it applies the updates again); past either, or
+        where the undo itself would go over the limit, the undo is let go and the key's rows
         before the jumped bucket are refused, saying so. Neither is saved; ``copy`` and ``pickle``
         keep them.
 

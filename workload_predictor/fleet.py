@@ -233,6 +233,7 @@ class _GlobalJump(typing.NamedTuple):
     rows: int = 0  # the rows of the jumping update after the jump and of those updates: what an undo drops
     sizes: tuple | None = ()  # per update since: its new buckets, all keys, and the keys whose rows jumped in it
     lapsed: str | None = None  # why the undo was let go (``since`` over the bound, or its bytes over the limit)
+    profile: tuple | None = None  # ``before``'s arrays, as :func:`_global_over_memory` compares them (found once)
 
     @property
     def newest(self) -> pd.Timestamp:
@@ -275,7 +276,7 @@ def _global_lapsed(records: dict, position: dict, threshold: int) -> dict:
                     dropped += len(call[j])
         if len(jump.since) > calls or total > buckets:
             gone = f" their own undo still holds; {dropped:,} of them are jumps it no longer holds" if dropped else ""
-            records[name] = jump._replace(before=None, new=None, since=None, sizes=None, lapsed=(
+            records[name] = jump._replace(before=None, new=None, since=None, sizes=None, profile=None, lapsed=(
                 f"{len(jump.since):,} update{'s' if len(jump.since) > 1 else ''} since it, with {total:,} new "
                 f"buckets in all (but other keys' jumps{gone}), are more than its undo holds ({calls:,} updates, "
                 f"{buckets:,} buckets: an undo applies them all again)"))
@@ -295,20 +296,51 @@ def _held_bytes(value: Any) -> int:
     return 0
 
 
-def _fit_bytes_beyond(fit: FleetGlobal, later: FleetGlobal) -> int:
-    """The bytes ``fit``'s arrays hold that ``later`` (a fit of the same keys it was updated into) does not share: an
-    update replaces what it changes and shares the rest (the network, and each key it did not update), so a held fit
-    costs what the updates since it replaced."""
-    total = 0
-    for mine, theirs in ((vars(fit), vars(later)), (vars(fit.model), vars(later.model))):
-        for name, value in mine.items():
-            other = theirs.get(name)
-            if value is other or name == "model":
+def _fit_profile(fit: FleetGlobal) -> tuple:
+    """``fit``'s attributes (its own and its model's) as :func:`_fit_bytes_beyond` compares them: each one's object id
+    and bytes, and for a list (one item per key) each item's id and bytes. Found once per held fit; the ids stay valid
+    while the record holds the fit (``(id(fit), parts)``: a copy's fit is another object, found again)."""
+    parts = []
+    for own, owner in ((True, fit), (False, fit.model)):
+        for name, value in vars(owner).items():
+            if own and name == "model":
                 continue
-            if isinstance(value, list) and isinstance(other, list) and len(value) == len(other):  # per key
-                total += 8 * len(value) + sum(_held_bytes(item) for item, kept in zip(value, other) if item is not kept)
+            if isinstance(value, list):
+                parts.append((own, name, id(value), _item_ids(value),
+                              np.fromiter(map(_held_bytes, value), np.int64, len(value))))
             else:
-                total += _held_bytes(value)
+                parts.append((own, name, id(value), None, _held_bytes(value)))
+    return id(fit), tuple(parts)
+
+
+def _item_ids(items: list) -> np.ndarray:
+    return np.fromiter(map(id, items), np.uintp, len(items))
+
+
+def _fit_ids(fit: FleetGlobal) -> dict:
+    """``fit``'s attributes by ``(own, name)`` (``own``: the fit's, else its model's): each one's object id, and for
+    a list its items' ids, as :func:`_fit_profile` finds them."""
+    return {(own, name): (id(value), _item_ids(value) if isinstance(value, list) else None)
+            for own, owner in ((True, fit), (False, fit.model)) for name, value in vars(owner).items()
+            if not (own and name == "model")}
+
+
+def _fit_bytes_beyond(profile: tuple, later: dict) -> int:
+    """The bytes the fit of ``profile`` (:func:`_fit_profile`) holds that a later fit (``later``: its
+    :func:`_fit_ids`; a fit of the same keys it was updated into) does not share: an update replaces what it changes
+    and shares the rest (the network, and each key it did not update), so a held fit costs what the updates since it
+    replaced."""
+    total = 0
+    for own, name, ident, items, size in profile[1]:
+        other, others = later.get((own, name), (None, None))
+        if other == ident:
+            continue
+        if items is None:
+            total += size
+        elif others is not None and len(others) == len(items):  # per key: the items the later fit replaced
+            total += 8 * len(items) + int(size[items != others].sum())
+        else:
+            total += 8 * len(items) + int(size.sum())
     return total
 
 
@@ -326,19 +358,25 @@ def _global_over_memory(records: dict, live: FleetGlobal, limit_mb: float | None
     if limit_mb is None or not held:
         return records
     total, kept, live_cost = 0, None, 0  # what the records kept so far hold; the youngest kept; its fit beyond live
+    profiles, live_ids = {}, _fit_ids(live)
     for name in held:
         jump = records[name]
         if kept is not None and jump.before is kept.before:  # made by the same update: it holds nothing more
             continue
-        beyond_live = _fit_bytes_beyond(jump.before, live)
+        if jump.profile is None or jump.profile[0] != id(jump.before):
+            profile = profiles.get(id(jump.before)) or _fit_profile(jump.before)
+            records[name] = jump = jump._replace(profile=profile)
+        profiles[id(jump.before)] = jump.profile
+        beyond_live = _fit_bytes_beyond(jump.profile, live_ids)
         if kept is None:  # the oldest kept: its jumping update's and every later update's new buckets, and its fit
             buckets = sum(len(values) for values in jump.new if values is not None) + sum(size for size, _ in jump.sizes)
             added = 8 * n_targets * buckets + beyond_live
         else:  # the youngest kept fit now costs what this one's does not share, this one's what live does not
-            step = _fit_bytes_beyond(kept.before, jump.before)
+            step = _fit_bytes_beyond(kept.profile, {(own, name): (ident, items)
+                                                    for own, name, ident, items, _ in jump.profile[1]})
             added = step - live_cost + beyond_live
         if total + added > limit_mb * MB / 2:
-            records[name] = jump._replace(before=None, new=None, since=None, sizes=None, lapsed=(
+            records[name] = jump._replace(before=None, new=None, since=None, sizes=None, profile=None, lapsed=(
                 f"holding it would take what the fleet's held undos hold to {(total + added) / MB:,.1f} MiB, over "
                 f"half of memory_limit_mb={quote(limit_mb)} (each holds the fit before its jump, what the updates "
                 "since replaced, and their new buckets; an undo builds as much again)"))
@@ -1412,7 +1450,8 @@ class FleetPredictor(ParamsMixin):
                 for j, jump in undone.items():
                     reason = (f"applying its update and the {len(jump.since):,} since again, without the stray rows, "
                               f"would take more than memory_limit_mb={quote(self.memory_limit_mb)} allows")
-                    jumps[held.keys[j]] = jump._replace(before=None, new=None, since=None, sizes=None, lapsed=reason)
+                    jumps[held.keys[j]] = jump._replace(before=None, new=None, since=None, sizes=None, profile=None,
+                                                        lapsed=reason)
                     errors[held.keys[j]] = _lapsed_refusal(refused[j], jumps[held.keys[j]])
                     new[j], given[j], counted[j] = None, 0, 0
                     gaps.pop(j, None)

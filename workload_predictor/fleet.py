@@ -347,12 +347,12 @@ def _fit_bytes_beyond(profile: tuple, later: dict) -> int:
 def _global_over_memory(records: dict, live: FleetGlobal, limit_mb: float | None, n_targets: int) -> dict:
     """``records`` (after :func:`_global_lapsed`) with each one whose undo would take what the held undos hold
     together past half of ``memory_limit_mb`` lapsed, ``lapsed`` saying so (the other half is left for an undo, which
-    builds the fits the records held on hold again, and the update's own work: :meth:`FleetPredictor.update`). They hold the fits before their jumps (each
-    what the updates since it replaced: :func:`_fit_bytes_beyond`, against the next held fit, the newest against
-    ``live``) and the new buckets of the oldest one's jumping update and every update since (the younger ones' are
-    among them). Judged oldest first, the first held first: a record lapses at the update that would take the total
-    past the limit, the one that makes it (its fit is not kept past that update) or a later one (the updates since
-    replace more of the fits it holds)."""
+    builds again the fits of the records it keeps, and for the update's own work). They hold the fits before their
+    jumps (each what the updates since it replaced: :func:`_fit_bytes_beyond`, against the next held fit, the newest
+    against ``live``) and the new buckets of the oldest one's jumping update and every update since (the younger
+    ones' are among them). Judged oldest first, the first held first: a record lapses at the update that would take
+    the total past the limit, the one that makes it (its fit is not kept past that update) or a later one (the
+    updates since replace more of the fits it holds)."""
     held = sorted((name for name, jump in records.items() if jump.lapsed is None),
                   key=lambda name: -len(records[name].since))
     if limit_mb is None or not held:
@@ -606,6 +606,9 @@ class FleetPredictor(ParamsMixin):
         (``fleet.set_params(client=...)``)."""
         state = {**vars(self), **dict.fromkeys(self._SHARED)}
         jumps = getattr(self, "_jumps", None)
+        if jumps:  # a held fit's profile names objects of this process by id: found again where the copy runs
+            jumps = {name: jump._replace(profile=None) if isinstance(jump, _GlobalJump) else jump
+                     for name, jump in jumps.items()}
         return (state, {"_jumps": jumps}) if jumps else state
 
     def __sklearn_clone__(self) -> "FleetPredictor":

@@ -495,3 +495,19 @@ def test_an_undo_over_memory_limit_mb_lets_the_jump_go_and_updates_the_other_key
     assert fleet._jumps["k000"].lapsed is not None and fleet._jumps["k000"].before is None
     fleet.update(frame({0: 301, 1: 303}))
     assert list(fleet.update_errors_) == ["k000"] and "can no longer be undone" in str(fleet.update_errors_["k000"])
+
+
+def test_a_pickled_fleet_finds_its_held_fits_bytes_again():
+    """A held fit's profile (what the byte bound compares) names this process's objects by id: pickle drops it, and
+    the copy finds it again at its next update, counting the same bytes as the fleet it was copied from."""
+    import pickle
+
+    fleet, frame = many_keys_fleet(40)
+    fleet.update(frame({j: 300 + (900 if j == 0 else 0) for j in range(MANY)}))
+    assert fleet._jumps["k000"].profile is not None
+    clone = pickle.loads(pickle.dumps(fleet))
+    assert clone._jumps["k000"].profile is None and clone._jumps["k000"].before is not None
+    for each in (fleet, clone):
+        each.update(frame({j: 301 for j in range(1, MANY)}))
+    assert clone._jumps["k000"].profile[0] == id(clone._jumps["k000"].before)
+    assert held_bytes(clone) == held_bytes(fleet) > 2**20

@@ -284,13 +284,19 @@ def _global_lapsed(records: dict, position: dict, threshold: int) -> dict:
     return records
 
 
+#: An ndarray object's own bytes (its header, shape and strides: ``sys.getsizeof`` of a 2-D view), beside its buffer.
+ARRAY_OBJECT_BYTES = 128
+
+
 def _held_bytes(value: Any) -> int:
-    """The bytes an attribute value of a fit holds: an array's buffer (a view's base's: it keeps it whole), a list's
-    or tuple's pointers and items; anything else (the network, settings) is shared by every fit of a fleet: 0."""
+    """The bytes an attribute value of a fit holds: an array's buffer (a view's base's: it keeps it whole) and its
+    objects, a list's or tuple's pointers and items; anything else (the network, settings) is shared by every fit of
+    a fleet: 0."""
     if isinstance(value, np.ndarray):
+        objects = ARRAY_OBJECT_BYTES
         while isinstance(value.base, np.ndarray):
-            value = value.base
-        return value.nbytes
+            objects, value = objects + ARRAY_OBJECT_BYTES, value.base
+        return objects + value.nbytes
     if isinstance(value, (list, tuple)):
         return 8 * len(value) + sum(_held_bytes(item) for item in value)
     return 0

@@ -1565,8 +1565,9 @@ class FleetPredictor(ParamsMixin):
                     continue
                 jump = jump._replace(held=last, updates=jump.updates + 1, rows=jump.rows + int(counted[j]))
             if jump.lapsed is None:
-                if id(jump.new) in replayed:
-                    jump = jump._replace(**dict(zip(("before", "new"), replayed[id(jump.new)])))
+                if id(jump.new) in replayed:  # a fit built again: its profile is found again (the old fit's id may be
+                    # a new object's once it is let go)
+                    jump = jump._replace(**dict(zip(("before", "new"), replayed[id(jump.new)])), profile=None)
                 if replayed:
                     jump = jump._replace(
                         since=tuple(replayed.get(id(old), (None, old))[1] for old in jump.since),

@@ -6,7 +6,8 @@ Python's and numpy's allocations, the same in every run within a few kB; after o
 and caches are not counted) over what a load must hold at once, derived from the file alone:
 
     the file's bytes (read once, decoded in place) + its arrays' bytes (each read once into its own array)
-    + ``state_factor`` x the bytes of its JSON state (the objects built from it, and its JSON not yet decoded) + ``fixed_kb``
+    + ``state_factor`` x the bytes of its JSON state (the objects built from it, and its JSON not yet decoded)
+    + ``fixed_kb``
 
 (``[target] load_peak`` in budgets.toml says how the allowances were measured). A load that holds a second copy of the
 payload, or of a large array, reads well over 1 (a copy of the payload: 1.48x, DLinear). The arrays' and the state's

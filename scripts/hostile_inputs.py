@@ -179,8 +179,8 @@ def load_attacks(workdir: Path, base: bytes) -> list[tuple[str, Path, bool]]:
         return state
 
     weight = npy_header((16,)) + bytes(8 * 16)  # an array of its own: one the file already holds is refused first
-    add("network declaring hidden size 20,000", archive_with(with_state(base, big_network), {"network_weight.npy": weight}),
-        torch=True)
+    add("network declaring hidden size 20,000",
+        archive_with(with_state(base, big_network), {"network_weight.npy": weight}), torch=True)
 
     def horizon(state):
         set_pair(state["params"]["__dict__"], "horizon", 300_000_000)

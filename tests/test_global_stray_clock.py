@@ -422,8 +422,8 @@ def test_held_undos_stay_within_memory_limit_mb_when_every_key_updates():
     fit's whole per-key state (4.4 MiB here; 24 held fits of 3,000 keys held 1.05 GB). Before, the 8 undos held
     35 MiB with memory_limit_mb=40. Now the oldest undos are kept while they fit within half the limit (an undo
     builds the fits again within the rest), a younger one that would take the total over it lapses at the update
-    that makes it, and its key's correct row is refused naming the limit; the oldest key's undo still works. (More updates would let the oldest undos go by their
-    bucket bound too: the lapsed keys' jumps then count to it.)"""
+    that makes it, and its key's correct row is refused naming the limit; the oldest key's undo still works. (More
+    updates would let the oldest undos go by their bucket bound too: the lapsed keys' jumps then count to it.)"""
     limit = 40
     fleet, frame = many_keys_fleet(limit)
     step, silent = 300, set()

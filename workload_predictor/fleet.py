@@ -36,7 +36,7 @@ import typing
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -302,20 +302,25 @@ def _held_bytes(value: Any) -> int:
     return 0
 
 
-def _fit_profile(fit: FleetGlobal) -> tuple:
-    """``fit``'s attributes (its own and its model's) as :func:`_fit_bytes_beyond` compares them: each one's object id
-    and bytes, and for a list (one item per key) each item's id and bytes. Found once per held fit; the ids stay valid
-    while the record holds the fit (``(id(fit), parts)``: a copy's fit is another object, found again)."""
-    parts = []
+def _fit_attributes(fit: FleetGlobal) -> Iterator[tuple[bool, str, Any]]:
+    """``fit``'s attributes as ``(own, name, value)``: its own (``own``), then its model's (the model itself left out)."""
     for own, owner in ((True, fit), (False, fit.model)):
         for name, value in vars(owner).items():
-            if own and name == "model":
-                continue
-            if isinstance(value, list):
-                parts.append((own, name, id(value), _item_ids(value),
-                              np.fromiter(map(_held_bytes, value), np.int64, len(value))))
-            else:
-                parts.append((own, name, id(value), None, _held_bytes(value)))
+            if not (own and name == "model"):
+                yield own, name, value
+
+
+def _fit_profile(fit: FleetGlobal) -> tuple:
+    """``fit``'s attributes (:func:`_fit_attributes`) as :func:`_fit_bytes_beyond` compares them: each one's object
+    id and bytes, and for a list (one item per key) each item's id and bytes. Found once per held fit; the ids stay
+    valid while the record holds the fit (``(id(fit), parts)``: a copy's fit is another object, found again)."""
+    parts = []
+    for own, name, value in _fit_attributes(fit):
+        if isinstance(value, list):
+            parts.append((own, name, id(value), _item_ids(value),
+                          np.fromiter(map(_held_bytes, value), np.int64, len(value))))
+        else:
+            parts.append((own, name, id(value), None, _held_bytes(value)))
     return id(fit), tuple(parts)
 
 
@@ -324,11 +329,10 @@ def _item_ids(items: list) -> np.ndarray:
 
 
 def _fit_ids(fit: FleetGlobal) -> dict:
-    """``fit``'s attributes by ``(own, name)`` (``own``: the fit's, else its model's): each one's object id, and for
-    a list its items' ids, as :func:`_fit_profile` finds them."""
+    """``fit``'s attributes by ``(own, name)`` (:func:`_fit_attributes`): each one's object id, and for a list its
+    items' ids, as :func:`_fit_profile` finds them."""
     return {(own, name): (id(value), _item_ids(value) if isinstance(value, list) else None)
-            for own, owner in ((True, fit), (False, fit.model)) for name, value in vars(owner).items()
-            if not (own and name == "model")}
+            for own, name, value in _fit_attributes(fit)}
 
 
 def _fit_bytes_beyond(profile: tuple, later: dict) -> int:

@@ -236,8 +236,7 @@ class _Decoder:
                                  "array once); it was damaged or altered: save the model again.")
         self.read.add(key)
         # an array of numbers or datetimes: open_arrays refused any other dtype
-        reader = getattr(self.arrays, "view", None) if view else None
-        return reader(key) if reader is not None else self.arrays[key]
+        return _in_place(self.arrays, key) if view else self.arrays[key]
 
     def index(self, key: Any, tz: Any) -> pd.DatetimeIndex:
         """The timestamps of the array ``key`` in the time zone ``tz`` (``None``: naive), copied from the payload once:
@@ -387,11 +386,11 @@ def _check_saveable(obj: Any, what: str, count: int, most: int) -> None:
         "Save a smaller fleet (fit one fleet per part of the keys) or a shorter history.", count, most)
 
 
-def _state_bytes(arrays: Any) -> np.ndarray:
-    """The array of a model file's JSON state where it lies in the payload
-    (:meth:`~workload_predictor.model_file.Arrays.view`), or its own copy (arrays read by ``numpy.load``)."""
+def _in_place(arrays: Any, key: str) -> np.ndarray:
+    """The array ``key`` where it lies in the payload (:meth:`~workload_predictor.model_file.Arrays.view`), or its own
+    copy (arrays read by ``numpy.load``, which has no view)."""
     reader = getattr(arrays, "view", None)
-    return reader(STATE_KEY) if reader is not None else arrays[STATE_KEY]
+    return reader(key) if reader is not None else arrays[key]
 
 
 def _state_json(raw: np.ndarray) -> Any:
@@ -471,7 +470,7 @@ def _loads(data: bytes, expected: type | None, subject: str, own: bool = False) 
             if STATE_KEY not in arrays.files:
                 raise ModelFileError("the model file holds no state description.")
             # The state is passed on, not kept: the decoder lets go of its JSON objects as it builds the objects.
-            obj = _Decoder(arrays).decode(_state_json(_state_bytes(arrays)))
+            obj = _Decoder(arrays).decode(_state_json(_in_place(arrays, STATE_KEY)))
         if expected is not None and not isinstance(obj, expected):
             raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
         if type(obj) is _allowed("FleetPredictor") and expected is not type(obj):

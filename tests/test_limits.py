@@ -371,3 +371,16 @@ def test_a_baselines_scored_targets_over_the_limit_are_refused_before_they_are_g
     with pytest.raises(MemoryLimitError, match=f"at '{step}'.*about to allocate"):
         predictor.fit(frame)
     assert not hasattr(predictor, "model_")
+
+
+def test_a_memory_limit_error_carries_what_the_call_would_have_held():
+    """``needed_mib``: the growth so far plus the allocation about to be made, where the limit stopped the call (what a
+    caller logs or compares with the limit it set); ``None`` where the machine's memory, not the limit, stopped it."""
+    with _memory.memory_limit(50):
+        with pytest.raises(MemoryLimitError) as caught:
+            _memory.check_memory("a step", extra_bytes=80 * _memory.MB)
+    assert 50 < caught.value.needed_mib < 80 + 50, caught.value.needed_mib  # over the limit, by what it was to add
+    assert f"{caught.value.needed_mib - 80:.0f} MiB to the process plus 80 MiB" in str(caught.value)
+    with pytest.raises(MemoryLimitError) as caught:  # outside a limit: more than any machine has available
+        _memory.check_memory("a step", extra_bytes=2.0**60)
+    assert caught.value.needed_mib is None and "available" in str(caught.value)

@@ -127,8 +127,7 @@ def check_memory(step: str, extra_bytes: float = 0.0, advice: str = FIT_ADVICE) 
             raise MemoryLimitError(
                 f"memory limit exceeded at '{step}': this call has added {growth:.0f} MiB to the process{about}, "
                 f"over memory_limit_mb={watch.limit_mb:g}. {advice}, or raise memory_limit_mb (None disables the "
-                "check). The predictor was left as it was."
-            )
+                "check). The predictor was left as it was.", needed_mib=growth + extra_bytes / MB)
     if extra_bytes > LARGE_BYTES:
         import psutil
 

@@ -82,7 +82,14 @@ class NotFittedError(ValueError, AttributeError):
 
 
 class MemoryLimitError(WorkloadDataError, MemoryError):
-    """Fitting or updating would take the process over its ``memory_limit_mb``; nothing was changed."""
+    """Fitting or updating would take the process over its ``memory_limit_mb``; nothing was changed.
+
+    ``needed_mib``: what the call would have held at the step that stopped it (its growth so far plus what it was
+    about to allocate), where the limit stopped it; ``None`` where the machine's available memory did."""
+
+    def __init__(self, message: str, needed_mib: float | None = None):
+        super().__init__(message)
+        self.needed_mib = needed_mib
 
 
 class UpdateGapError(WorkloadDataError):

@@ -1457,12 +1457,13 @@ class FleetPredictor(ParamsMixin):
                                      advice=UPDATE_ADVICE)
                         replayed[id(old)] = (state if id(old) in befores else None, call)
                         state = self._global_applied(state, call)
-            except MemoryLimitError:  # the undo does not fit: the jumps stand, their keys' rows are refused saying
-                # why, and the other keys are updated (raising would refuse every update with these keys' rows)
+            except MemoryLimitError as exc:  # the undo does not fit: the jumps stand, their keys' rows are refused
+                # saying why, and the other keys are updated (raising would refuse every update with these keys' rows)
                 jumps = dict(jumps)
+                needed = "" if exc.needed_mib is None else f" (about {exc.needed_mib:,.1f} MiB at the step it stopped)"
                 for j, jump in undone.items():
                     reason = (f"applying its update and the {len(jump.since):,} since again, without the stray rows, "
-                              f"would take more than memory_limit_mb={quote(self.memory_limit_mb)} allows")
+                              f"would take more than memory_limit_mb={quote(self.memory_limit_mb)} allows{needed}")
                     jumps[held.keys[j]] = jump._replace(before=None, new=None, since=None, sizes=None, profile=None,
                                                         lapsed=reason)
                     errors[held.keys[j]] = _lapsed_refusal(refused[j], jumps[held.keys[j]])

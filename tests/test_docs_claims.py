@@ -362,3 +362,10 @@ def test_the_install_section_states_the_declared_requirements():
     extras = re.findall(r"^(\w+) = \[", pyproject.split("[project.optional-dependencies]")[1].split("\n[")[0],
                         flags=re.M)
     assert sorted(re.findall(r"`(\w+)`\s+\(", install.split("Extras:")[1].split("\n- ")[0])) == sorted(extras)
+
+
+def test_contributing_lists_every_maintained_script():
+    table = _section((ROOT / "CONTRIBUTING.md").read_text(), "Scripts and benchmarks")
+    listed = set(re.findall(r"^\| `([\w.]+)` \|", table, flags=re.M))
+    scripts = {p.name for p in (ROOT / "scripts").iterdir() if p.suffix in (".py", ".sh")}
+    assert sorted(scripts - listed) == [] and sorted(listed - scripts) == []

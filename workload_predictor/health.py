@@ -1,6 +1,6 @@
 """Health report and alerts for a fitted predictor (the old production monitoring thresholds).
 
-Five metrics, each with a warning and a critical threshold::
+Six metrics, each with a warning and a critical threshold::
 
     metric               ok when            warning when         critical when
     training_seconds     < 60               < 120                >= 120

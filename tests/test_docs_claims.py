@@ -369,3 +369,27 @@ def test_contributing_lists_every_maintained_script():
     listed = set(re.findall(r"^\| `([\w.]+)` \|", table, flags=re.M))
     scripts = {p.name for p in (ROOT / "scripts").iterdir() if p.suffix in (".py", ".sh")}
     assert sorted(scripts - listed) == [] and sorted(listed - scripts) == []
+
+
+def _unknown_settings(text: str) -> list[str]:
+    """Model names, update modes and ``model_params`` keys written as code in ``text`` that the code does not have."""
+    from workload_predictor.fleet import GLOBAL_MODELS, UPDATE_MODES
+    from workload_predictor.models import registry
+
+    models = {*registry.names(), *GLOBAL_MODELS}
+    wrong = [f"model {m}" for m in re.findall(r'\b(?:model|teacher)="(\w+)"', text) if m not in models]
+    wrong += [f"update_mode {m}" for m in re.findall(r'\bupdate_mode="(\w+)"', text) if m not in UPDATE_MODES]
+    inits = "".join(p.read_text() for p in sorted((ROOT / "workload_predictor" / "models").glob("*.py")))
+    keys = re.findall(r'model_params=\{"(\w+)"', text) + re.findall(r'`\{"(\w+)": [^`]*\}` for the', text)
+    wrong += [f"model_params key {k}" for k in keys if not re.search(rf"^\s+{k}: [^=]+=", inits, flags=re.M)]
+    return wrong
+
+
+@pytest.mark.parametrize("doc", [d for d in DOCS if d.name != "CONTRIBUTING.md"], ids=lambda p: p.name)
+def test_every_model_update_mode_and_model_setting_the_docs_name_exists(doc):
+    assert _unknown_settings(doc.read_text()) == []
+
+
+def test_the_settings_check_sees_an_unknown_model_mode_and_setting():
+    text = 'model="dlinears", update_mode="refitted", model_params={"half_lives": 3}, model_params={"half_life": 3}'
+    assert _unknown_settings(text) == ["model dlinears", "update_mode refitted", "model_params key half_lives"]

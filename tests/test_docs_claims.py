@@ -78,6 +78,11 @@ def test_the_link_check_sees_a_missing_file_and_a_missing_heading(tmp_path):
     assert _broken_links(doc) == ["a.md#four", "c.md"]
 
 
+def test_the_readme_links_every_page_of_docs():
+    linked = {target.split("#")[0] for target in LINK.findall(README.read_text())}
+    assert sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md") if f"docs/{p.name}" not in linked) == []
+
+
 PATH = re.compile(r"(?<![\w.])((?:tests|scripts|perf|examples|docs|workload_predictor|benchmarks|\.ci)/[\w./-]*\w)"
                   r"(?:::(\w+))?")
 

@@ -155,6 +155,22 @@ class FleetBlock:
             out[rows] = (forecast.transpose(0, 2, 1) * self.scale[rows, None, :] + self.offset[rows, None, :])[:, :steps]
         return out
 
+    def idle_fit(self, row: int) -> tuple[float, str | None]:
+        """The share of the key in ``row``'s fitted buckets that lie in idle stretches and the detail naming the
+        newest (:func:`workload_predictor.health.idle_fit`), found for every row at the block's first health check."""
+        from .health import IDLE_RUN, idle_stretches, idle_text
+
+        found = self.__dict__.get("_idle")
+        if found is None:
+            found = self.__dict__["_idle"] = [idle_stretches(self.values[i], self.window[i])
+                                              for i in range(len(self.keys))]
+        idle, first, last = found[row]
+        if not idle:
+            return 0.0, None
+        n, start = self.values.shape[1], pd.Timestamp(self.start[row]).tz_localize("UTC")
+        return idle / n, idle_text(idle, n, start + first * self.freq, start + last * self.freq,
+                                   max(int(self.window[row]), IDLE_RUN))
+
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
         with the burst read as its reference median (as a ``WorkloadPredictor`` fitted on the key's series reads
@@ -1140,13 +1156,15 @@ class FleetPredictor(ParamsMixin):
         for block in blocks:
             for row, name in enumerate(block.keys):
                 states[name] = types.SimpleNamespace(last_timestamp_=block.last_timestamp(row), freq_=block.freq,
-                                                     confidence_=float(block.confidence[row]))
+                                                     confidence_=float(block.confidence[row]),
+                                                     idle_fit_=block.idle_fit(row))
         states.update(predictors)
         if held._global is not None:
             state = held._global
             for j, name in enumerate(state.keys):
+                # The shared network rests on every key's windows: one key's idle stretch is not its fit's.
                 states[name] = types.SimpleNamespace(last_timestamp_=state.last_timestamp(j), freq_=state.freqs[j],
-                                                     confidence_=float(state.confidence[j]))
+                                                     confidence_=float(state.confidence[j]), idle_fit_=(None, None))
         errors = held.update_errors_
         return [(name, states[name], str(errors[name]) if name in errors else None) for name in held.keys_]
 

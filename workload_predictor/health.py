@@ -1,6 +1,6 @@
 """Health report and alerts for a fitted predictor (the old production monitoring thresholds).
 
-Six metrics, each with a warning and a critical threshold::
+Seven metrics, each with a warning and a critical threshold::
 
     metric               ok when            warning when         critical when
     training_seconds     < 60               < 120                >= 120
@@ -9,6 +9,7 @@ Six metrics, each with a warning and a critical threshold::
     accuracy             > 0.8              > 0.6                <= 0.6
     input_anomaly        < 1                < 5                  >= 5      (flagged buckets among the newest 1000)
     stale_buckets        < 2                < horizon            >= horizon (whole buckets missing before ``now``)
+    idle_fit             < 0.75             < 1                  >= 1      (share of held buckets in idle stretches)
 
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
 out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
@@ -22,6 +23,11 @@ predictor's default critical threshold, its warning ``min(2, horizon)``; 10 here
 covers no bucket after ``now``. A newest bucket that starts after ``now`` (a row from a clock running ahead) counts
 the whole buckets between them, one allowed for clock skew: at ``horizon`` of them its forecast covers none of the
 buckets to come up to ``horizon`` after ``now`` either.
+``idle_fit`` is the share of the buckets a fit rests on (the series it was fitted on and the buckets updates added
+since; a ``"refit"`` fleet key's refitted span) that lie in idle stretches: runs of at least ``max(window, IDLE_RUN)`` buckets in which every
+target is 0 (an outage written as zeros, an endpoint scaled to zero). From a share of 0.75 on, a DLinear fit on such
+a span strayed from a twin fitted without the stretch by a quarter of the level or more in one case of ten (docs/health.md);
+at 1 the fit holds no busy bucket at all. Its detail names the newest stretch.
 A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises
 no alert; an infinite measurement is rated like any other (an infinite cost is critical; an accuracy above 1, a
 percentage, is refused). Durations are numbers of seconds (a ``np.timedelta64`` is refused: its count is in its own
@@ -59,6 +65,7 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
     "accuracy": (0.8, 0.6),
     "input_anomaly": (1.0, 5.0),
     "stale_buckets": (2.0, 10.0),
+    "idle_fit": (0.75, 1.0),
 }
 _HIGHER_IS_BETTER = {"accuracy"}
 _LOG_LEVEL = {"warning": logging.WARNING, "critical": logging.ERROR}
@@ -126,9 +133,10 @@ def _items(pair: Any) -> list | None:
 
 _DURATION_HINT = " (a duration as seconds: value / np.timedelta64(1, 's'))"
 #: The values a metric can take, where they are not ``[0, inf)``: accuracy is ``1 - WAPE`` clipped to ``[0, 1]``.
-_RANGE = {"accuracy": (0.0, 1.0)}
+_RANGE = {"accuracy": (0.0, 1.0), "idle_fit": (0.0, 1.0)}
 _COST_TEXT = "a threshold must not be negative (no measurement is)"
-_RANGE_TEXT = {"accuracy": "accuracy is 1 - WAPE, between 0 and 1, so its thresholds are too (0.8 for 80 %)"}
+_RANGE_TEXT = {"accuracy": "accuracy is 1 - WAPE, between 0 and 1, so its thresholds are too (0.8 for 80 %)",
+               "idle_fit": "idle_fit is a share of buckets, between 0 and 1, so its thresholds are too (0.75 for 75 %)"}
 
 
 #: The names ``measurements`` may hold: each metric, its detail, and the process's RSS (reported beside them).
@@ -162,6 +170,9 @@ def check_measurements(measurements: Any) -> Mapping[str, Any]:
             if name == "accuracy" and number > 1.0:  # NaN (not measured) and -inf (rated critical) pass
                 raise WorkloadDataError(f"measurements['accuracy']={quote(value)}: accuracy is 1 - WAPE, at most 1 "
                                         "(0.85 for 85 %).")
+            if name == "idle_fit" and not 0.0 <= number <= 1.0 and not math.isnan(number):
+                raise WorkloadDataError(f"measurements['idle_fit']={quote(value)}: idle_fit is a share of buckets, "
+                                        "between 0 and 1 (0.8 for 80 %).")
     return measurements
 
 
@@ -332,6 +343,67 @@ def input_anomaly(predictor: Any) -> tuple[float | None, str | None]:
     return None if buckets is None else float(buckets), describe(recent[-1], buckets) if recent else None
 
 
+#: The shortest run of idle buckets (every target 0) that counts as an idle stretch, whatever the model's context
+#: (a naive model's is one bucket): 30 in a row come from a Poisson(0.5) series once in about 3 million buckets
+#: (0.61 ** 30), while an outage or an endpoint scaled to zero writes hundreds.
+IDLE_RUN = 30
+
+
+def idle_stretches(values: np.ndarray, window: int) -> tuple[int, int, int]:
+    """The buckets of ``values`` (``(n, k)``) in idle stretches, runs of at least ``max(window, IDLE_RUN)`` buckets
+    whose every target is 0, and the positions of the newest stretch's first and last bucket (``-1`` without one)."""
+    _, idle, _, first, last = idle_span(values, max(int(window), IDLE_RUN))
+    return idle, first, last
+
+
+def idle_span(values: np.ndarray, run: int, before: tuple | None = None) -> tuple[int, int, int, int, int]:
+    """``(buckets, idle, tail, first, last)`` of a span: its buckets, those in runs of at least ``run`` buckets whose
+    every target is 0 (idle stretches), the idle buckets it ends with (a run that may go on), and the positions of
+    the newest stretch's first and last bucket (``-1`` without one), from its first bucket. ``before``: the span
+    ``values`` (``(m, k)``) continue (an update), read in ``O(m)``; ``None``: a span of ``values`` alone (a fit)."""
+    n0, idle0, tail0, first, last = (0, 0, 0, -1, -1) if before is None else before
+    zero = np.all(values == 0, axis=1).astype(np.int8)
+    edges = np.diff(zero, prepend=np.int8(0), append=np.int8(0))  # +1 where a run starts, -1 after it ends
+    starts, stops = np.flatnonzero(edges == 1) + n0, np.flatnonzero(edges == -1) + n0
+    if tail0 and len(starts) and starts[0] == n0:  # the idle run the span ended with goes on
+        starts[0] = n0 - tail0
+        if tail0 >= run:  # counted already: counted again below, as the longer run
+            idle0 -= tail0
+    lengths = stops - starts
+    long = lengths >= run
+    n = n0 + len(values)
+    if long.any():
+        first, last = int(starts[long][-1]), int(stops[long][-1] - 1)
+    tail = int(lengths[-1]) if len(stops) and stops[-1] == n else 0
+    return n, idle0 + int(lengths[long].sum()), tail, first, last
+
+
+def idle_text(idle: int, n: int, first: pd.Timestamp, last: pd.Timestamp, run: int) -> str:
+    """The ``idle_fit`` detail: how many of the ``n`` buckets a fit rests on lie in idle stretches, and the newest."""
+    return (f"{idle} of the {n} buckets the fit rests on lie in idle stretches (every target 0 for >= {run} buckets "
+            f"in a row), the newest from {first.isoformat()} to {last.isoformat()}; its forecast and interval rest on "
+            f"the {n - idle} busy ones")
+
+
+def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
+    """The share of the buckets a predictor's fit rests on (``idle_span_``: its fitted series and every bucket its
+    updates added since) in idle stretches (:func:`idle_span`), and the detail naming the newest.
+
+    A predictor loaded from a file saved before ``idle_span_`` counts the buckets it keeps (``series_``). A fleet key
+    that holds no predictor passes its share and detail as ``idle_fit_`` (``None``: not measured)."""
+    if hasattr(predictor, "idle_fit_"):
+        return predictor.idle_fit_
+    run = max(int(predictor.window_), IDLE_RUN)
+    span = getattr(predictor, "idle_span_", None)
+    if span is None:
+        span = idle_span(predictor.series_.values, run)
+    n, idle, _, first, last = span
+    if not idle:
+        return 0.0, None
+    newest, freq = predictor.last_timestamp_, predictor.freq_
+    return idle / n, idle_text(idle, n, newest - (n - 1 - first) * freq, newest - (n - 1 - last) * freq, run)
+
+
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
     """What a fitted predictor measured about itself (see the module docstring); ``stale_buckets`` only with ``now``.
 
@@ -345,6 +417,7 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
 
     timings = list(getattr(predictor, "predict_seconds_", ()))
     anomalies, anomalies_detail = input_anomaly(predictor)
+    idle, idle_detail = idle_fit(predictor)
     return {
         "input_anomaly": anomalies,
         "input_anomaly_detail": anomalies_detail,
@@ -357,11 +430,13 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
         "accuracy": float(predictor.confidence_),
         "stale_buckets": stale,
         "stale_buckets_detail": stale_detail,
+        "idle_fit": idle,
+        "idle_fit_detail": idle_detail,
     }
 
 
 #: The metrics a fleet reports per key: what every key has, whatever holds it.
-FLEET_METRICS = ("accuracy", "input_anomaly", "stale_buckets")
+FLEET_METRICS = ("accuracy", "input_anomaly", "stale_buckets", "idle_fit")
 
 
 def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, thresholds: Mapping[str, Any] | None,
@@ -369,16 +444,19 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
     """The per-key health of a fleet (:meth:`FleetPredictor.health
     <workload_predictor.fleet.FleetPredictor.health>`) from ``keys``: ``(key, state, update error)``, ``state``
     anything with ``last_timestamp_``, ``freq_`` and ``confidence_`` (and, where recorded, the input anomalies
-    a predictor keeps)."""
+    a predictor keeps), and either a predictor's ``series_`` and ``window_`` or ``idle_fit_`` (:func:`idle_fit`)."""
     limits = fleet_thresholds(thresholds, horizon)
     now = None if now is None else now_instant(now)  # read once, for every key
-    rows = []
+    rows, details = [], {}
     for name, state, _ in keys:
         anomalies, _ = input_anomaly(state)
         stale, _ = stale_buckets(state, now)
+        idle, idle_detail = idle_fit(state)
         # The other metrics are unmeasured ("unknown"), so the report's level is the worst of these.
         report = health_report({"accuracy": float(state.confidence_), "input_anomaly": anomalies,
-                                "stale_buckets": stale}, limits)
+                                "stale_buckets": stale, "idle_fit": idle}, limits)
+        if idle_detail:
+            details[name] = idle_detail
         row = {"key": name, "level": report["level"]}
         for metric in FLEET_METRICS:
             row[metric], row[f"{metric}_level"] = report["metrics"][metric]["value"], report["metrics"][metric]["level"]
@@ -387,6 +465,7 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
     frame = pd.DataFrame(rows, columns=columns).set_index("key").astype({metric: "float64" for metric in FLEET_METRICS})
     frame.index.name = key_name
     frame["update_error"] = pd.Series([error for _, _, error in keys], index=frame.index, dtype=object)
+    frame.attrs["idle_fit_detail"] = details  # what check_alerts names beside a key's idle_fit
     return frame
 
 
@@ -416,5 +495,8 @@ def log_fleet_alerts(frame: pd.DataFrame, limits: Mapping[str, tuple[float, floa
         report = {"metrics": {metric: {"value": float(row[metric]), "level": row[f"{metric}_level"],
                                        "warning": limits[metric][0], "critical": limits[metric][1]}
                               for metric in FLEET_METRICS}}
+        detail = frame.attrs.get("idle_fit_detail", {}).get(name)
+        if detail:
+            report["metrics"]["idle_fit"]["detail"] = detail
         alerts.extend({"key": name, **alert} for alert in log_alerts(report, prefix=f"key {quote(str(name))}: "))
     return alerts

@@ -26,6 +26,7 @@ from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, 
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      quote)
 from .forecast import Forecast
+from .health import IDLE_RUN, idle_span
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
 
@@ -563,6 +564,7 @@ class WorkloadPredictor(ParamsMixin):
             predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
             n_updates_=0, undone_jumps_=(), _history_grid=None, **anomalies,
         )
+        state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
         # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
         span = min(self._flag_span(model), len(series.values))
         state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
@@ -916,6 +918,9 @@ class WorkloadPredictor(ParamsMixin):
         if flags is not None and len(flags) > self._flag_span(model):
             # A model that kept more points than its update keeps (a file's): the flags of the buckets still kept.
             state["input_flags_"] = anomaly.continued_flags(flags, None, 0, len(self.targets_), self._flag_span(model))
+        run = max(int(self.window_), IDLE_RUN)
+        before = getattr(self, "idle_span_", None)  # None: a file saved before it was kept, which counts what it held
+        state["idle_span_"] = idle_span(new.values, run, before or idle_span(old.values, run))
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):

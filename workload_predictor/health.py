@@ -9,7 +9,7 @@ Seven metrics, each with a warning and a critical threshold::
     accuracy             > 0.8              > 0.6                <= 0.6
     input_anomaly        < 1                < 5                  >= 5      (flagged buckets among the newest 1000)
     stale_buckets        < 2                < horizon            >= horizon (whole buckets missing before ``now``)
-    idle_fit             < 0.75             < 1                  >= 1      (share of held buckets in idle stretches)
+    idle_fit             < 0.75             <= 1                 > 1       (share of fitted buckets in idle stretches)
 
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
 out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
@@ -26,8 +26,9 @@ buckets to come up to ``horizon`` after ``now`` either.
 ``idle_fit`` is the share of the buckets a fit rests on (the series it was fitted on and the buckets updates added
 since; a ``"refit"`` fleet key's refitted span) that lie in idle stretches: runs of at least ``max(window, IDLE_RUN)`` buckets in which every
 target is 0 (an outage written as zeros, an endpoint scaled to zero). From a share of 0.75 on, a DLinear fit on such
-a span strayed from a twin fitted without the stretch by a quarter of the level or more in one case of ten (docs/health.md);
-at 1 the fit holds no busy bucket at all. Its detail names the newest stretch.
+a span strayed from a twin fitted without the stretch by a quarter of the level or more in one case of ten
+(docs/health.md). A share is at most 1, the default critical threshold, so it warns and never pages unless a lower
+critical threshold is set (critical above it). Its detail names the newest stretch.
 A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises
 no alert; an infinite measurement is rated like any other (an infinite cost is critical; an accuracy above 1, a
 percentage, is refused). Durations are numbers of seconds (a ``np.timedelta64`` is refused: its count is in its own
@@ -68,6 +69,9 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
     "idle_fit": (0.75, 1.0),
 }
 _HIGHER_IS_BETTER = {"accuracy"}
+#: Metrics critical only above their critical threshold: a share whose default critical threshold, 1, is its
+#: largest value, so by default it warns and never pages (an endpoint scaled to zero every night).
+_ABOVE_CRITICAL = {"idle_fit"}
 _LOG_LEVEL = {"warning": logging.WARNING, "critical": logging.ERROR}
 
 
@@ -75,13 +79,16 @@ def level_of(metric: str, value: float | None, warning: float, critical: float) 
     """``"ok"``, ``"warning"``, ``"critical"`` (or ``"unknown"`` for ``None``/NaN) for one measurement.
 
     For a cost (time, memory) ``value < warning`` is ok and ``value >= critical`` is
-    critical; for ``accuracy`` ``value > warning`` is ok and ``value <= critical`` is critical.
+    critical; for ``accuracy`` ``value > warning`` is ok and ``value <= critical`` is critical; for ``idle_fit``
+    ``value < warning`` is ok and ``value > critical`` is critical.
     An infinite value compares as it is (an infinite cost is critical).
     """
     if value is None or np.isnan(value):
         return "unknown"
     if metric in _HIGHER_IS_BETTER:
         return "ok" if value > warning else "warning" if value > critical else "critical"
+    if metric in _ABOVE_CRITICAL:
+        return "ok" if value < warning else "warning" if value <= critical else "critical"
     return "ok" if value < warning else "warning" if value < critical else "critical"
 
 
@@ -219,7 +226,8 @@ def log_alerts(report: Mapping[str, Any], prefix: str = "") -> list[dict[str, An
         if entry["level"] not in _LOG_LEVEL:
             continue
         bound = entry["critical"] if entry["level"] == "critical" else entry["warning"]
-        relation = "<=" if metric in _HIGHER_IS_BETTER else ">="
+        relation = "<=" if metric in _HIGHER_IS_BETTER else \
+            ">" if metric in _ABOVE_CRITICAL and entry["level"] == "critical" else ">="
         message = f"{prefix}{metric} is {entry['value']:.4g} ({relation} {bound:g}): {entry['level']}"
         if entry.get("detail"):
             message += f"; {entry['detail']}"
@@ -378,6 +386,14 @@ def idle_span(values: np.ndarray, run: int, before: tuple | None = None) -> tupl
     return n, idle0 + int(lengths[long].sum()), tail, first, last
 
 
+def _is_span(span: Any) -> bool:
+    """Whether ``span`` is what :func:`idle_span` returns (a file's ``idle_span_`` that is not is counted again)."""
+    if not (isinstance(span, tuple) and len(span) == 5 and all(isinstance(v, (int, np.integer)) for v in span)):
+        return False
+    n, idle, tail, first, last = span
+    return 0 <= idle <= n and 0 <= tail <= n and -1 <= first <= last < n and (idle == 0 or first >= 0)
+
+
 def idle_text(idle: int, n: int, first: pd.Timestamp, last: pd.Timestamp, run: int) -> str:
     """The ``idle_fit`` detail: how many of the ``n`` buckets a fit rests on lie in idle stretches, and the newest."""
     return (f"{idle} of the {n} buckets the fit rests on lie in idle stretches (every target 0 for >= {run} buckets "
@@ -395,7 +411,7 @@ def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
         return predictor.idle_fit_
     run = max(int(predictor.window_), IDLE_RUN)
     span = getattr(predictor, "idle_span_", None)
-    if span is None:
+    if not _is_span(span):
         span = idle_span(predictor.series_.values, run)
     n, idle, _, first, last = span
     if not idle:

@@ -206,3 +206,19 @@ def test_a_file_without_idle_span_counts_the_buckets_it_keeps(tmp_path):
     for bad in (None, "x", (1000, 2000, 0, 0, 10)):  # absent, or not a span (a file from elsewhere)
         loaded.idle_span_ = bad
         assert loaded.health()["metrics"]["idle_fit"]["value"] == 0.94  # counted again from series_
+
+
+def test_the_rows_of_a_block_are_found_as_each_alone():
+    from workload_predictor.health import idle_rows, idle_stretches
+
+    rng = np.random.default_rng(6)
+    values = rng.poisson(0.3, (30, 500, 2)).astype(float)
+    for i in range(30):
+        for _ in range(int(rng.integers(0, 4))):
+            lo = int(rng.integers(0, 500))
+            values[i, lo:lo + int(rng.integers(1, 200))] = 0.0
+    windows = rng.integers(1, 80, 30)
+    idle, first, last = idle_rows(values, windows)
+    assert [(int(idle[i]), int(first[i]), int(last[i])) for i in range(30)] == \
+        [idle_stretches(values[i], windows[i]) for i in range(30)]
+    assert idle.any()

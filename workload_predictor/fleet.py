@@ -158,13 +158,12 @@ class FleetBlock:
     def idle_fit(self, row: int) -> tuple[float, str | None]:
         """The share of the key in ``row``'s fitted buckets that lie in idle stretches and the detail naming the
         newest (:func:`workload_predictor.health.idle_fit`), found for every row at the block's first health check."""
-        from .health import IDLE_RUN, idle_stretches, idle_text
+        from .health import IDLE_RUN, idle_rows, idle_text
 
         found = self.__dict__.get("_idle")
         if found is None:
-            found = self.__dict__["_idle"] = [idle_stretches(self.values[i], self.window[i])
-                                              for i in range(len(self.keys))]
-        idle, first, last = found[row]
+            found = self.__dict__["_idle"] = idle_rows(self.values, self.window)
+        idle, first, last = (int(column[row]) for column in found)
         if not idle:
             return 0.0, None
         n, start = self.values.shape[1], pd.Timestamp(self.start[row]).tz_localize("UTC")

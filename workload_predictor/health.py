@@ -370,8 +370,10 @@ def idle_span(values: np.ndarray, run: int, before: tuple | None = None) -> tupl
     the newest stretch's first and last bucket (``-1`` without one), from its first bucket. ``before``: the span
     ``values`` (``(m, k)``) continue (an update), read in ``O(m)``; ``None``: a span of ``values`` alone (a fit)."""
     n0, idle0, tail0, first, last = (0, 0, 0, -1, -1) if before is None else before
-    zero = np.all(values == 0, axis=1).astype(np.int8)
-    edges = np.diff(zero, prepend=np.int8(0), append=np.int8(0))  # +1 where a run starts, -1 after it ends
+    zero = np.all(values == 0, axis=1)
+    if not zero.any():  # busy buckets (most updates): a run the span ended with is over, counted if it was long
+        return n0 + len(values), idle0, 0, first, last
+    edges = np.diff(zero.astype(np.int8), prepend=np.int8(0), append=np.int8(0))  # +1: a run starts, -1: after it
     starts, stops = np.flatnonzero(edges == 1) + n0, np.flatnonzero(edges == -1) + n0
     if tail0 and len(starts) and starts[0] == n0:  # the idle run the span ended with goes on
         starts[0] = n0 - tail0
@@ -384,6 +386,24 @@ def idle_span(values: np.ndarray, run: int, before: tuple | None = None) -> tupl
         first, last = int(starts[long][-1]), int(stops[long][-1] - 1)
     tail = int(lengths[-1]) if len(stops) and stops[-1] == n else 0
     return n, idle0 + int(lengths[long].sum()), tail, first, last
+
+
+def idle_rows(values: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`idle_stretches` of each row of ``values`` (``(B, n, k)``, keys of one length) with its ``windows``
+    (``(B,)``), in one pass over them: each row's idle buckets and its newest stretch's first and last position."""
+    rows = len(values)
+    zero = np.all(values == 0, axis=2).astype(np.int8)  # (B, n)
+    pad = np.zeros((rows, 1), dtype=np.int8)
+    edges = np.diff(np.concatenate([pad, zero, pad], axis=1), axis=1)
+    row, starts = np.nonzero(edges == 1)  # in row order, then position: a row's runs in order
+    stops = np.nonzero(edges == -1)[1]
+    lengths = stops - starts
+    long = lengths >= np.maximum(np.asarray(windows, dtype=np.int64), IDLE_RUN)[row]
+    row, starts, stops, lengths = row[long], starts[long], stops[long], lengths[long]
+    idle = np.bincount(row, weights=lengths, minlength=rows).astype(np.int64)
+    first, last = np.full(rows, -1, dtype=np.int64), np.full(rows, -1, dtype=np.int64)
+    first[row], last[row] = starts, stops - 1  # the newest run of a row is written last
+    return idle, first, last
 
 
 def _is_span(span: Any) -> bool:

@@ -1115,13 +1115,15 @@ class FleetPredictor(ParamsMixin):
         its own predictor, i.e. a per-key model's, or a DLinear key updated in ``update_mode="incremental"``; ``unknown`` for a batched
         or global key) and, with ``now``, ``stale_buckets`` (the whole buckets that ended after the key's newest
         bucket and before ``now``: a key whose updates stopped, or were refused; or the whole buckets between ``now``
-        and a newest bucket that starts after it: a clock running ahead); and ``update_error``, the message
-        of the key's error at the last :meth:`update` (``None`` if it had none).
+        and a newest bucket that starts after it: a clock running ahead), ``idle_fit`` (the share of the buckets the
+        key's fit rests on that lie in idle stretches: a batched key's refitted span, a key's own predictor's fit and
+        updates; ``unknown`` for a global key, whose shared network rests on every key's windows); and
+        ``update_error``, the message of the key's error at the last :meth:`update` (``None`` if it had none).
 
         Parameters
         ----------
         thresholds : dict or None
-            ``{metric: (warning, critical)}`` for any of the three metrics, as :meth:`WorkloadPredictor.health`
+            ``{metric: (warning, critical)}`` for any of the four metrics, as :meth:`WorkloadPredictor.health`
             takes them (defaults: ``workload_predictor.health.DEFAULT_THRESHOLDS``; ``stale_buckets``: warning at
             ``min(2, horizon)``, critical at the fitted horizon).
         now : timestamp or None

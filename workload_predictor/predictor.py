@@ -1070,8 +1070,10 @@ class WorkloadPredictor(ParamsMixin):
         arrays and tensors; the process's RSS, which includes what the host holds, is
         reported beside the metrics as ``process_rss_mb`` and raises no alert),
         ``accuracy`` (the validation confidence, ``1 - WAPE``) and ``input_anomaly``
-        (input buckets flagged among the newest 1000, :mod:`workload_predictor.anomaly`), and
-        with ``now`` ``stale_buckets`` (the whole buckets missing after the newest one).
+        (input buckets flagged among the newest 1000, :mod:`workload_predictor.anomaly`),
+        ``idle_fit`` (the share of the buckets the fit and the updates since rest on that lie in
+        idle stretches, runs of all-zero buckets: warning at 0.75) and with ``now``
+        ``stale_buckets`` (the whole buckets missing after the newest one).
 
         Parameters
         ----------

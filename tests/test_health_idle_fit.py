@@ -47,7 +47,8 @@ def test_a_predictor_refitted_after_an_outage_warns_that_its_fit_rests_on_the_id
     first, last = START + 400 * FREQ, START + 1339 * FREQ
     assert metric["detail"] == (
         f"940 of the 1000 buckets the fit rests on lie in idle stretches (every target 0 for >= 48 buckets in a row), "
-        f"the newest from {first.isoformat()} to {last.isoformat()}; its forecast and interval rest on the 60 busy ones")
+        f"the newest from {first.isoformat()} to {last.isoformat()}; its forecast and interval rest on the 60 busy "
+        "ones")
     alerts = [a for a in predictor.check_alerts() if a["metric"] == "idle_fit"]
     assert alerts[0]["message"].startswith("idle_fit is 0.94 (>= 0.75): warning; 940 of the 1000 buckets")
 

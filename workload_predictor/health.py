@@ -24,9 +24,9 @@ covers no bucket after ``now``. A newest bucket that starts after ``now`` (a row
 the whole buckets between them, one allowed for clock skew: at ``horizon`` of them its forecast covers none of the
 buckets to come up to ``horizon`` after ``now`` either.
 ``idle_fit`` is the share of the buckets a fit rests on (the series it was fitted on and the buckets updates added
-since; a ``"refit"`` fleet key's refitted span) that lie in idle stretches: runs of at least ``max(window, IDLE_RUN)`` buckets in which every
-target is 0 (an outage written as zeros, an endpoint scaled to zero). From a share of 0.75 on, a DLinear fit on such
-a span strayed from a twin fitted without the stretch by a quarter of the level or more in one case of ten
+since; a ``"refit"`` fleet key's refitted span) that lie in idle stretches: runs of at least
+``max(window, IDLE_RUN)`` buckets in which every target is 0 (an outage written as zeros, an endpoint scaled to
+zero). From a share of 0.75 on, a DLinear fit on such a span strayed from a twin fitted without the stretch by a quarter of the level or more in one case of ten
 (docs/health.md). A share is at most 1, the default critical threshold, so it warns and never pages unless a lower
 critical threshold is set (critical above it). Its detail names the newest stretch.
 A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises

@@ -26,9 +26,10 @@ buckets to come up to ``horizon`` after ``now`` either.
 ``idle_fit`` is the share of the buckets a fit rests on (the series it was fitted on and the buckets updates added
 since; a ``"refit"`` fleet key's refitted span) that lie in idle stretches: runs of at least
 ``max(window, IDLE_RUN)`` buckets in which every target is 0 (an outage written as zeros, an endpoint scaled to
-zero). From a share of 0.75 on, a DLinear fit on such a span strayed from a twin fitted without the stretch by a quarter of the level or more in one case of ten
-(docs/health.md). A share is at most 1, the default critical threshold, so it warns and never pages unless a lower
-critical threshold is set (critical above it). Its detail names the newest stretch.
+zero). From a share of 0.75 on, a DLinear fit on such a span strayed from a twin fitted without the stretch by a
+quarter of the level or more in one case of ten (docs/health.md). A share is at most 1, the default critical
+threshold, so it warns and never pages unless a lower critical threshold is set (critical above it). Its detail
+names the newest stretch.
 A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises
 no alert; an infinite measurement is rated like any other (an infinite cost is critical; an accuracy above 1, a
 percentage, is refused). Durations are numbers of seconds (a ``np.timedelta64`` is refused: its count is in its own

@@ -223,3 +223,12 @@ def test_the_rows_of_a_block_are_found_as_each_alone():
     assert [(int(idle[i]), int(first[i]), int(last[i])) for i in range(30)] == \
         [idle_stretches(values[i], windows[i]) for i in range(30)]
     assert idle.any()
+
+
+@pytest.mark.parametrize("bad", [None, -1, "x", (1, 2)])
+def test_an_update_of_a_predictor_without_a_span_counts_from_the_buckets_it_keeps(bad):
+    values = _outage(n_after=100)
+    predictor = _predictor().fit(_frame(values[400:1400], first=400))
+    predictor.idle_span_ = bad  # a file saved before it was kept, or one that holds something else
+    predictor.update(_frame(values[1400:], first=1400))
+    assert predictor.idle_span_ == (1000 + 40, 940, 0, 0, 939)  # the 1000 it kept (all it was fitted on), 40 new

@@ -422,6 +422,13 @@ def idle_text(idle: int, n: int, first: pd.Timestamp, last: pd.Timestamp, run: i
             f"the {n - idle} busy ones")
 
 
+def held_span(predictor: Any, run: int) -> tuple[int, int, int, int, int]:
+    """A predictor's ``idle_span_``; where a file lacks it (saved before it was kept) or holds something else, the
+    span of the buckets it keeps (``series_``)."""
+    span = getattr(predictor, "idle_span_", None)
+    return span if _is_span(span) else idle_span(predictor.series_.values, run)
+
+
 def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
     """The share of the buckets a predictor's fit rests on (``idle_span_``: its fitted series and every bucket its
     updates added since) in idle stretches (:func:`idle_span`), and the detail naming the newest.
@@ -431,10 +438,7 @@ def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
     if hasattr(predictor, "idle_fit_"):
         return predictor.idle_fit_
     run = max(int(predictor.window_), IDLE_RUN)
-    span = getattr(predictor, "idle_span_", None)
-    if not _is_span(span):
-        span = idle_span(predictor.series_.values, run)
-    n, idle, _, first, last = span
+    n, idle, _, first, last = held_span(predictor, run)
     if not idle:
         return 0.0, None
     newest, freq = predictor.last_timestamp_, predictor.freq_

@@ -26,7 +26,7 @@ from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, 
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      quote)
 from .forecast import Forecast
-from .health import IDLE_RUN, idle_span
+from .health import IDLE_RUN, held_span, idle_span
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
 
@@ -919,8 +919,7 @@ class WorkloadPredictor(ParamsMixin):
             # A model that kept more points than its update keeps (a file's): the flags of the buckets still kept.
             state["input_flags_"] = anomaly.continued_flags(flags, None, 0, len(self.targets_), self._flag_span(model))
         run = max(int(self.window_), IDLE_RUN)
-        before = getattr(self, "idle_span_", None)  # None: a file saved before it was kept, which counts what it held
-        state["idle_span_"] = idle_span(new.values, run, before or idle_span(old.values, run))
+        state["idle_span_"] = idle_span(new.values, run, held_span(self, run))  # the buckets kept, for an old file's
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):

@@ -332,6 +332,7 @@ def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> 
     if unit is None:
         unit = infer_epoch_unit(numbers, name)
     check_unit(unit, name)
+    _check_float_width(index.dtype, numbers, unit, name)
     # Integers stay integers so nanosecond epochs keep every digit.
     integers = pd.api.types.is_integer_dtype(index.dtype)
     deltas = pd.to_timedelta(index.to_numpy() if integers else numbers, unit=unit)
@@ -339,6 +340,27 @@ def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> 
         deltas = deltas.round(float_epoch_resolution(numbers, unit))
     start = _origin_timestamp(origin, name) if origin is not None else pd.Timestamp(0, tz="UTC")
     return pd.DatetimeIndex(start + deltas)
+
+
+# The coarsest step a narrow float's epochs may be stored to: float32 epoch seconds of 2024 hold every 128 s only, so
+# two stamps 10 s apart arrive as one (the digits were lost before the library saw them).
+NARROW_FLOAT_STEP = pd.Timedelta(1, "ms")
+
+
+def _check_float_width(dtype: Any, numbers: np.ndarray, unit: str, name: str) -> None:
+    """A typed error for epochs stored as a float narrower than float64 whose step at their largest magnitude is
+    coarser than :data:`NARROW_FLOAT_STEP`: the stamps were rounded before they came, and read as they are they
+    would merge buckets or shift them without a word."""
+    dtype = getattr(dtype, "numpy_dtype", dtype)  # pandas' nullable Float32 holds a numpy float32
+    if not (isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8) or not len(numbers):
+        return
+    largest = float(np.max(np.abs(numbers)))
+    step = pd.Timedelta(float(np.spacing(dtype.type(largest))) * _UNIT_NS[unit], "ns")
+    if step > NARROW_FLOAT_STEP:
+        raise WorkloadDataError(
+            f"{name}: the timestamps are {dtype} epochs, which near {largest:.10g} ({unit}) hold only every "
+            f"{duration_text(step)}: stamps closer than that arrived as one. Keep them int64 or float64 from where "
+            "they are read (e.g. pd.read_csv(..., dtype={" + quote(name) + ": 'int64'})), not a float32 copy.")
 
 
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1, "m": 60 * 10**9, "h": 3600 * 10**9, "D": 86400 * 10**9}
@@ -1567,7 +1589,7 @@ def _object_numbers(values: np.ndarray, name: str, not_numbers_missing: bool) ->
     if kind in ("integer", "floating", "mixed-integer-float"):
         try:
             return values.astype(np.float64)  # numbers and NaN only: one pass in C
-        except (TypeError, ValueError):  # None or pd.NA among them: value by value below
+        except (TypeError, ValueError, OverflowError):  # None or pd.NA among them, or an int past float: below
             pass
     elif kind == "string":  # text only (and missing values)
         return _text_numbers(values, name, not_numbers_missing)
@@ -1577,5 +1599,14 @@ def _object_numbers(values: np.ndarray, name: str, not_numbers_missing: bool) ->
     if len(wrong) and not not_numbers_missing:
         raise _not_numbers(name, "object", values, wrong)
     out = np.full(len(values), np.nan)
-    out[numbers] = values[numbers].astype(np.float64)
+    out[numbers] = [_as_float(v) for v in values[numbers]]
     return out
+
+
+def _as_float(value: Any) -> float:
+    """A number as a float; a Python int past float's range (a corrupt counter read from a CSV as 400 digits) is
+    ``inf``, which the value checks then refuse, as they refuse ``Decimal("1e400")`` and the string "1e400"."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf

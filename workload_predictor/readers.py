@@ -477,7 +477,7 @@ def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:
     for name in names:
         column = frame[name]
         if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
-            converted = pd.to_numeric(column, errors="coerce")
+            converted = _coerced(column)
             bad = np.flatnonzero(converted.isna().to_numpy() & column.notna().to_numpy())
             if len(bad):
                 row = int(bad[0])
@@ -490,6 +490,16 @@ def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:
         numbers[name] = column
     if numbers:
         _target_matrix(pd.DataFrame(numbers), names)
+
+
+def _coerced(column: pd.Series) -> pd.Series:
+    """``pd.to_numeric(column, errors="coerce")``; a column holding an integer past float's range (a CSV's corrupt
+    400-digit count, which pandas reads as a Python int and cannot coerce) has it as ``inf``, which the count check
+    then refuses, as it refuses the same number written as text."""
+    try:
+        return pd.to_numeric(column, errors="coerce")
+    except OverflowError:
+        return pd.to_numeric(column.map(lambda v: str(v) if isinstance(v, int) else v), errors="coerce")
 
 
 def check_bucket_width(steps: pd.Series, freq: Any, path: Any) -> None:

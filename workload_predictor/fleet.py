@@ -1250,7 +1250,7 @@ class FleetPredictor(ParamsMixin):
             return self._update_global(data, codes, keys, errors, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
         batched, updates, jumped = [], {}, {}
-        fitted = _fitted_names(self.keys_)
+        fitted, unknown_key = _fitted_names(self.keys_), _UnknownKey(self.keys_, self.key_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
         refit, undone_jumps = [], []
@@ -1314,7 +1314,7 @@ class FleetPredictor(ParamsMixin):
                         undone_jumps.append(f"key {quote(str(name))}: {undone}")
                     updates[name] = predictor
                 else:
-                    raise _unknown_key(name)
+                    raise unknown_key(name)
             except WorkloadDataError as exc:
                 errors[name] = exc
         self._raise_if_strict(errors)
@@ -1409,7 +1409,7 @@ class FleetPredictor(ParamsMixin):
         position = {name: j for j, name in enumerate(state.keys)}
         new: list[np.ndarray | None] = [None] * len(state.keys)
         given = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its new buckets less its zero-filled)
-        fitted = _fitted_names(state.keys)
+        fitted, unknown_key = _fitted_names(state.keys), _UnknownKey(state.keys, self.key_)
         jumps, undo, undone, gaps, refused = getattr(self, "_jumps", {}), None, {}, {}, {}
         counted = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its buckets with a row)
         threshold = jump_buckets(state.model.window_, self._fitted()["horizon"])
@@ -1418,7 +1418,7 @@ class FleetPredictor(ParamsMixin):
             try:
                 j = position.get(name)
                 if j is None:
-                    raise _unknown_key(name)
+                    raise unknown_key(name)
                 freq = state.freqs[j]
                 door_j = dict(freq=freq, target=list(self.targets_), max_gap=self.max_gap, **door)
                 # Each key's door (the buckets its gap zero-fills) within the limit as that key's alone: over it, a
@@ -1860,9 +1860,29 @@ def _check_saveable_keys(fleet: Any) -> None:
                 f"data[{quote(fleet.key_)}] = data[{quote(fleet.key_)}].astype(str), then save.") from None
 
 
-def _unknown_key(name: Any) -> WorkloadDataError:
-    return WorkloadDataError(f"key {quote(str(name))} was not fitted (it is new, or in errors_); fit the fleet again "
-                             "to add it.")
+class _UnknownKey:
+    """The error for an update's key the fleet does not know. Where a fitted key reads as the same text in another
+    type (the update's ``"1"`` for the fit's ``1``: a pipeline that read the key column as text this time), it says
+    so and how to convert the column; refitting would add the key a second time. The fitted keys' texts are
+    gathered once per update, at its first unknown key."""
+
+    def __init__(self, keys: Any, column: Any):
+        self.keys, self.column, self.texts = keys, column, None
+
+    def __call__(self, name: Any) -> WorkloadDataError:
+        if self.texts is None:
+            self.texts = {}
+            for key in self.keys:
+                self.texts.setdefault(str(key), key)
+        fitted = self.texts.get(str(name))
+        if fitted is not None and type(fitted) is not type(name):
+            kind, fitted_kind = type(name).__name__, type(fitted).__name__
+            return WorkloadDataError(
+                f"key {quote(name)} (type {kind}) was not fitted, but key {quote(fitted)} (type {fitted_kind}) was: the "
+                f"update's key column holds {kind} where the fit's held {fitted_kind}; convert it, e.g. "
+                f"data[{quote(self.column)}] = data[{quote(self.column)}].astype({fitted_kind}), and update again.")
+        return WorkloadDataError(f"key {quote(str(name))} was not fitted (it is new, or in errors_); fit the fleet "
+                                 "again to add it.")
 
 
 def _other_level(state: Any, level: Any, fitted: float) -> float | None:

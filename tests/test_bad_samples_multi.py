@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, WorkloadPredictor
-from workload_predictor.data import prepare_continuation, prepare_series
+from workload_predictor.data import prepare_series
 from workload_predictor.errors import WorkloadDataError
 from workload_predictor.readers import read_trace
 

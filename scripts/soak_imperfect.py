@@ -18,7 +18,8 @@ base absorbs every key's windows). All kinds take about 30 minutes on two busy c
 
 ``--tokens`` fits every model on three targets, ``requests``, ``input_tokens`` and ``output_tokens`` (tokens follow
 the requests, with Poisson noise), and adds the faults of one token column among good ones (a NaN, a string, a
-missing column ...). The drift is then the worst target's, each target's gap as a share of its own level. Run::
+missing column ...) and the dtypes a pipeline makes (uint64, Int64, Decimal, float32, epochs in ms). The drift is
+then the worst target's, each target's gap as a share of its own level. Run::
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python3 scripts/soak_imperfect.py [--kinds dlinear,ensemble,...] [--tokens] [-v]
 """
@@ -142,20 +143,21 @@ def faults(s: Stream) -> dict:
                                        "requests": np.full(DAY, s.values[k - 1]),
                                        **{name: np.full(DAY, array[k - 1]) for name, array in s.tokens.items()}})],
                         0, DAY),
-        # The dtypes a caller's pipeline makes of the same numbers, one row each; the last row's stamp an epoch in ms.
-        "pipeline dtypes": ([s.rows([k]).astype({"requests": "uint64"}), s.rows([k + 1]).astype({"requests": "Int64"}),
-                             s.rows([k + 2]).assign(requests=pd.Series([decimal.Decimal(int(s.values[k + 2]))])),
-                             s.rows([k + 3]).astype({"requests": "float32"}),
-                             s.rows([k + 4]).assign(timestamp=[(s.stamp(k + 4) - EPOCH) // pd.Timedelta("1ms")])], 5, 0),
         **(token_faults(s) if s.tokens else {}),
     }
 
 
 def token_faults(s: Stream) -> dict:
-    """``--tokens``: one token column bad while the others are good, and the columns an update may come with."""
+    """``--tokens``: one token column bad while the others are good, the columns an update may come with, and the
+    dtypes a caller's pipeline makes of the same numbers."""
     k = AT
     one = lambda column, value: [s.rows([k], values=[value], column=column)]  # noqa: E731
     return {
+        # One row each; the last row's stamp an epoch in ms.
+        "pipeline dtypes": ([s.rows([k]).astype({"requests": "uint64"}), s.rows([k + 1]).astype({"requests": "Int64"}),
+                             s.rows([k + 2]).assign(requests=pd.Series([decimal.Decimal(int(s.values[k + 2]))])),
+                             s.rows([k + 3]).astype({"input_tokens": "float32"}),
+                             s.rows([k + 4]).assign(timestamp=[(s.stamp(k + 4) - EPOCH) // pd.Timedelta("1ms")])], 5, 0),
         "input_tokens nan": (one("input_tokens", np.nan), 1, 0),
         "output_tokens inf": (one("output_tokens", np.inf), 1, 0),
         "input_tokens negative": (one("input_tokens", -5.0), 1, 0),

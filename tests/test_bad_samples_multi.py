@@ -9,8 +9,10 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from workload_predictor import FleetPredictor, WorkloadPredictor
+from workload_predictor.cli import EXIT_DATA, main
 from workload_predictor.data import prepare_series
 from workload_predictor.errors import WorkloadDataError
 from workload_predictor.readers import read_trace
@@ -154,3 +156,15 @@ def test_a_new_key_keeps_its_message(fleet):
     fleet.update(next_rows(fleet, 3))
     assert str(fleet.update_errors_[3]) == "key '3' was not fitted (it is new, or in errors_); fit the fleet again " \
                                            "to add it."
+
+
+@pytest.mark.parametrize("command, code, said", [("inspect", 0, "max inf"),
+                                                  ("forecast", EXIT_DATA, "holds inf at data row 2")])
+def test_the_cli_reads_a_csv_count_of_400_digits(tmp_path, command, code, said):
+
+    path = tmp_path / "series.csv"
+    path.write_text("timestamp,requests\n2024-01-01T00:00:00Z,5\n2024-01-01T00:00:10Z," + str(BIG) +
+                    "\n2024-01-01T00:00:20Z,3\n")
+    result = CliRunner().invoke(main, [command, str(path)] + (["--horizon", "2"] if command == "forecast" else []))
+    # d6b9f49: exit 1, "internal error (OverflowError: int too large to convert to float)"
+    assert result.exit_code == code and said in result.output, result.output

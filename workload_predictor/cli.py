@@ -1186,7 +1186,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     would not fit), its partial first and last buckets dropped unless ``keep_partial``.
     """
     from .data import bucketize, check_span, infer_freq, parse_freq, to_utc_index, token_columns
-    from .readers import find_timestamp_column, read_table
+    from .readers import coerced_numbers, find_timestamp_column, read_table
 
     frame = read_table(path)
     if len(frame) == 0:
@@ -1218,7 +1218,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         if len(off):
             report["irregular_steps"].update(first_after=iso(stamps[int(off[0])]),
                                              first_step_s=_seconds(steps.iloc[int(off[0])]))
-        counts = pd.to_numeric(frame["requests"], errors="coerce").to_numpy(float)
+        counts = coerced_numbers(frame["requests"]).to_numpy(float)
     else:
         width = parse_freq(freq)
         if len(steps):
@@ -1237,7 +1237,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         report["partial_buckets_dropped"] = dropped
         for side in ("input_tokens", "output_tokens"):
             if side in tokens:
-                values = pd.to_numeric(frame[tokens[side]], errors="coerce").to_numpy(float)
+                values = coerced_numbers(frame[tokens[side]]).to_numpy(float)
                 report[f"{side}_per_request"] = {
                     "mean": float(np.nanmean(values)), "p50": float(np.nanmedian(values)),
                     "p99": float(np.nanpercentile(values, 99)), "max": float(np.nanmax(values))}
@@ -1266,11 +1266,13 @@ def _steps_back(report: dict[str, Any], stamps: pd.DatetimeIndex) -> None:
 def _value_problems(report: dict[str, Any], frame: pd.DataFrame, columns: list[str]) -> None:
     """Add to ``report`` the empty cells, the text and the negative numbers in the value ``columns`` of ``frame`` (in
     file order; no load or token count is below 0): per column, how many and the first (its data row, from 1)."""
+    from .readers import coerced_numbers
+
     missing, text, negative = {}, {}, {}
     for name in columns:
         values = frame[name]
         absent = values.isna().to_numpy()
-        numbers = values if pd.api.types.is_numeric_dtype(values.dtype) else pd.to_numeric(values, errors="coerce")
+        numbers = values if pd.api.types.is_numeric_dtype(values.dtype) else coerced_numbers(values)
         words = numbers.isna().to_numpy() & ~absent
         if absent.any():
             missing[str(name)] = {"count": int(absent.sum()), "first_row": int(np.flatnonzero(absent)[0]) + 1}

@@ -477,7 +477,7 @@ def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:
     for name in names:
         column = frame[name]
         if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
-            converted = _coerced(column)
+            converted = coerced_numbers(column)
             bad = np.flatnonzero(converted.isna().to_numpy() & column.notna().to_numpy())
             if len(bad):
                 row = int(bad[0])
@@ -492,7 +492,7 @@ def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:
         _target_matrix(pd.DataFrame(numbers), names)
 
 
-def _coerced(column: pd.Series) -> pd.Series:
+def coerced_numbers(column: pd.Series) -> pd.Series:
     """``pd.to_numeric(column, errors="coerce")``; a column holding an integer past float's range (a CSV's corrupt
     400-digit count, which pandas reads as a Python int and cannot coerce) has it as ``inf``, which the count check
     then refuses, as it refuses the same number written as text."""

@@ -136,15 +136,18 @@ def faults(s: Stream) -> dict:
         "NaT stamp": ([s.rows([k], stamps=[pd.NaT])], 1, 0),
         "numbers and strings": ([s.rows([k, k + 1], values=[s.values[k], "n/a"])], 2, 0),
         "save/load": (["save"], 0, 0),
-        # A stuck sensor: the last good count repeated, for one context length (one row an update), then for a day.
-        "stuck 1 context": ([s.rows([j], values=[s.values[k - 1]]) for j in range(k, k + WINDOW + HORIZON)],
-                            WINDOW + HORIZON, 0),
-        "stuck 1 day": ([pd.DataFrame({"timestamp": [s.stamp(k) + j * FREQ for j in range(DAY)],
-                                       "requests": np.full(DAY, s.values[k - 1]),
-                                       **{name: np.full(DAY, array[k - 1]) for name, array in s.tokens.items()}})],
-                        0, DAY),
+        # A stuck sensor: the last good counts repeated, for one context length, then for a day (each one update).
+        "stuck 1 context": ([stuck(s, WINDOW + HORIZON)], WINDOW + HORIZON, 0),
+        "stuck 1 day": ([stuck(s, DAY)], 0, DAY),
         **(token_faults(s) if s.tokens else {}),
     }
+
+
+def stuck(s: Stream, n: int) -> pd.DataFrame:
+    """``n`` rows from bucket ``AT`` on, each holding the counts of bucket ``AT - 1``."""
+    return pd.DataFrame({"timestamp": [s.stamp(AT) + j * FREQ for j in range(n)],
+                         "requests": np.full(n, s.values[AT - 1]),
+                         **{name: np.full(n, array[AT - 1]) for name, array in s.tokens.items()}})
 
 
 def token_faults(s: Stream) -> dict:

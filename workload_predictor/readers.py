@@ -1,6 +1,6 @@
 """Read a trace file (request log or bucketed series) into a bucketed frame, for the command line.
 
-Formats, by extension (:data:`SUFFIXES`): CSV (``.csv``, ``.csv.gz``, ``.txt``), JSON Lines (``.jsonl``,
+Formats, by extension (:data:`SUFFIXES`): CSV (``.csv``, ``.csv.gz``, ``.tsv``, ``.tsv.gz``, ``.txt``), JSON Lines (``.jsonl``,
 ``.ndjson``, ``.jsonl.gz``), JSON (``.json``), Parquet (``.parquet``; needs pyarrow: the ``parquet`` extra).
 Messages give rows as positions counting from 0 (as ``DataFrame.iloc``); the command line shows them as data
 rows counting from 1. A file with a ``requests`` column is taken as an

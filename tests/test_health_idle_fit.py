@@ -232,3 +232,21 @@ def test_an_update_of_a_predictor_without_a_span_counts_from_the_buckets_it_keep
     predictor.idle_span_ = bad  # a file saved before it was kept, or one that holds something else
     predictor.update(_frame(values[1400:], first=1400))
     assert predictor.idle_span_ == (1000 + 40, 940, 0, 0, 939)  # the 1000 it kept (all it was fitted on), 40 new
+
+
+@pytest.mark.parametrize("span", [(10**18, 5, 0, 0, 1), (2**62, 2**61, 0, 0, 2**62 - 1), (1000, 2000, 0, 0, 10),
+                                  (1000, 5, 0, 0), "x", -1])
+def test_a_file_whose_idle_span_health_cannot_name_is_refused_at_load(tmp_path, span):
+    """A file's ``idle_span_`` counts buckets before its last timestamp: counts whose first bucket lies before any
+    timestamp made ``health()`` fail in pandas (OutOfBoundsTimedelta: 'Overflow in int64 multiplication') on a
+    loaded file; any span that is not one is refused with the other damaged fields, not read."""
+    from workload_predictor.errors import ModelFileError
+
+    predictor = _predictor().fit(_frame(_outage()[-1000:]))
+    predictor.idle_span_ = span
+    predictor.save(tmp_path / "m.wpm")
+    with pytest.raises(ModelFileError, match=r"has idle_span_=.*not the counts of buckets its fit rests on"):
+        WorkloadPredictor.load(tmp_path / "m.wpm")
+    predictor.idle_span_ = None  # absent, as in a file saved before it: health counts the buckets kept
+    predictor.save(tmp_path / "old.wpm")
+    assert WorkloadPredictor.load(tmp_path / "old.wpm").health()["metrics"]["idle_fit"]["value"] == 0.94

@@ -407,7 +407,7 @@ def idle_rows(values: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.n
     return idle, first, last
 
 
-def _is_span(span: Any) -> bool:
+def is_idle_span(span: Any) -> bool:
     """Whether ``span`` is what :func:`idle_span` returns (a file's ``idle_span_`` that is not is counted again)."""
     if not (isinstance(span, tuple) and len(span) == 5 and all(isinstance(v, (int, np.integer)) for v in span)):
         return False
@@ -426,7 +426,7 @@ def held_span(predictor: Any, run: int) -> tuple[int, int, int, int, int]:
     """A predictor's ``idle_span_``; where a file lacks it (saved before it was kept) or holds something else, the
     span of the buckets it keeps (``series_``)."""
     span = getattr(predictor, "idle_span_", None)
-    return span if _is_span(span) else idle_span(predictor.series_.values, run)
+    return span if is_idle_span(span) else idle_span(predictor.series_.values, run)
 
 
 def idle_fit(predictor: Any) -> tuple[float | None, str | None]:

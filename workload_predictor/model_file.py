@@ -1021,16 +1021,35 @@ def _is_finite_nonnegative(value: Any) -> bool:
 
 
 def _check_measured(obj: Any, refuse: Any) -> None:
-    """What ``health`` reads: the fit's seconds and the predict timings finite numbers >= 0, the stages a time limit
-    cut short a tuple of names."""
+    """What ``health`` reads: the fit's seconds and the predict timings finite numbers >= 0, the idle span counts it
+    can name the buckets of, the stages a time limit cut short a tuple of names."""
     seconds = getattr(obj, "fit_seconds_", 0.0)
     if not _is_finite_nonnegative(seconds):
         refuse(f"has fit_seconds_={quote(seconds)}, not a finite number of seconds >= 0")
     if not all(_is_finite_nonnegative(t) for t in obj.predict_seconds_):
         refuse(f"keeps predict timings {quote(list(obj.predict_seconds_))}, not finite numbers of seconds >= 0")
+    span = getattr(obj, "idle_span_", None)  # absent (or None) in a file saved before it: health counts series_
+    if span is not None and not _nameable_idle_span(span, getattr(obj, "last_timestamp_", None),
+                                                     getattr(obj, "freq_", None)):
+        refuse(f"has idle_span_={quote(span)}, not the counts of buckets its fit rests on (5 counts, its first bucket "
+               "a timestamp health can name)")
     stages = getattr(obj, "time_limited_stages_", ())
     if not isinstance(stages, (tuple, list)) or not all(isinstance(stage, str) for stage in stages):
         refuse(f"has time_limited_stages_={quote(stages)}, not a tuple of stage names")
+
+
+def _nameable_idle_span(span: Any, last: Any, freq: Any) -> bool:
+    """Whether ``span`` is an idle span (:func:`workload_predictor.health.idle_span`) whose first bucket, ``span[0] -
+    1`` buckets of ``freq`` before ``last``, is a timestamp (health names it in its detail)."""
+    from .health import is_idle_span
+
+    if not is_idle_span(span) or not isinstance(last, pd.Timestamp) or not _is_positive_span(freq):
+        return False
+    try:
+        last - (int(span[0]) - 1) * freq
+    except (OverflowError, ValueError):  # pandas' OutOfBounds errors are ValueErrors
+        return False
+    return True
 
 
 def _check_settings(part: Any, horizon: int, k: int, refuse: Any) -> None:

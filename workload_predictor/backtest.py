@@ -387,6 +387,8 @@ def run_backtest(
         settings), else 10 and 0.9. ``level`` applies to the named models and the baselines; a
         template keeps its own level, and each row's ``interval_score`` is at the level of its
         model (the table's ``level`` column). A template whose horizon differs is refused.
+    timestamp, target, freq, unit, origin :
+        How ``data`` is read, as :meth:`WorkloadPredictor.fit` reads it (a ``BucketedSeries`` is used as it is).
     test_size : float or int
         The test span: a fraction of the series (default the last quarter) or a number of buckets.
     stride : int

@@ -326,6 +326,10 @@ class WorkloadPredictor(ParamsMixin):
         and leaves the predictor as it was. Default 2048 (the old production
         setting); ``None`` only records the peak. It bounds what the fit adds, not
         the process's total, so a host process holding gigabytes can still fit.
+    verbose : bool or None
+        A progress bar over the LSTM's epochs on stderr: ``None`` (default) only when
+        stderr is a terminal, ``True`` always, ``False`` never. Logging goes through
+        ``logging`` either way.
     max_gap : int, str, pandas.Timedelta or None
         The longest run of missing buckets ``update`` zero-fills: a row further ahead
         (of the last bucket or of the previous row) raises
@@ -338,10 +342,6 @@ class WorkloadPredictor(ParamsMixin):
         86,400 zero buckets that drive the forecast and confidence to zero; a year
         ahead needed more than 24 GB). ``None`` disables the bound (the memory limit
         still applies). After a longer outage, refit.
-    verbose : bool or None
-        A progress bar over the LSTM's epochs on stderr: ``None`` (default) only when
-        stderr is a terminal, ``True`` always, ``False`` never. Logging goes through
-        ``logging`` either way.
 
     Attributes
     ----------

@@ -715,7 +715,8 @@ class DLinear(BaseForecaster):
         ``window`` has no search and keeps ``FOLLOW_ALPHA``); without ``follow_level``,
         ``EXACT_ALPHA``. The penalty used is ``alpha_``.
     candidate_windows : sequence of int or None
-        Windows tried when ``window`` is None (default 12 ... 336, clipped to the data).
+        Windows tried when ``window`` is None; ``None`` (default) tries ``DEFAULT_WINDOWS`` (12 ... 336),
+        clipped to the data.
     validation_fraction, max_validation_windows :
         The chronological validation tail: at most this share of points and windows.
     blend : int
@@ -740,11 +741,6 @@ class DLinear(BaseForecaster):
         its reference median (:func:`workload_predictor.anomaly.settled_inputs`): there the
         forecast moves for the bucket the burst arrived in only. Series the rule flags
         nothing in are fitted exactly as with ``robust=False``.
-    follow_level : bool
-        Fit each window less its last value and add that value back to the forecast
-        (NLinear's normalisation; default True): every horizon step's weights sum to one,
-        so the forecast follows a shift in level instead of reverting to the training
-        mean. False fits the raw windows (DLinear as published).
     half_life : float or None
         Forgetting, in buckets: each window ``update`` adds first multiplies the statistics
         by ``2 ** (-1 / half_life)``, so a window's weight halves every ``half_life``
@@ -754,6 +750,11 @@ class DLinear(BaseForecaster):
         they are recomputed from the statistics, with the penalty per window of the fit,
         every ``min(REFRESH_AFTER, half_life)`` updates (so the penalty stays within a
         factor 2 of the fit's).
+    follow_level : bool
+        Fit each window less its last value and add that value back to the forecast
+        (NLinear's normalisation; default True): every horizon step's weights sum to one,
+        so the forecast follows a shift in level instead of reverting to the training
+        mean. False fits the raw windows (DLinear as published).
     """
 
     def __init__(

@@ -177,14 +177,14 @@ class LSTM(BaseForecaster):
     quantize : None or "int8"
         ``"int8"``: forecast with a dynamically quantised int8 copy of the network (CPU
         only; see :mod:`.quantize`). Training, ``update`` and saved files stay float32.
-    validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
     max_training_time : float or None
         Seconds the fit may take (no later than a deadline around it: a predictor's, an
         ensemble's, a fleet's). Training stops and keeps its best weights; before it, the
         training targets are prepared newest first in at most ``TARGETS_SHARE`` of the time
         left, and the network trains on the newest windows prepared when they are not all.
         The base's final refit and the validation forecast keep the time they need.
+    validation_fraction, max_validation_windows :
+        The chronological validation tail: at most this share of points and windows.
     verbose : bool or None
         A progress bar over the epochs on stderr: ``None`` (default) only when stderr is
         a terminal, ``True`` always, ``False`` never.

@@ -435,10 +435,40 @@ class FleetPredictor(ParamsMixin):
     model : str
         Any registered :class:`~workload_predictor.WorkloadPredictor` model (default ``"dlinear"``,
         fitted as one batched problem per partition), or ``"global_lstm"`` (one network over all keys).
-    horizon, level, window, model_params, random_state, n_threads, max_training_time, memory_limit_mb, max_gap :
-        The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them. ``max_gap``
-        bounds the buckets :meth:`update` zero-fills for every model, the batched and global ones included:
-        a key's row further ahead is an :class:`~workload_predictor.errors.UpdateGapError` in
+    horizon, level :
+        The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
+    n_jobs : int
+        Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
+        this process.
+    client : dask.distributed.Client or None
+        Run the partitions on this Dask cluster (``pip install workload-predictor[dask]``).
+        A lost worker's partitions are rescheduled by Dask itself. Pass the ``Client``, not the
+        scheduler's address (``Client("tcp://...")`` connects to it). A cluster with no worker (an
+        autoscaler that starts none, every worker lost) is waited for until the fleet's deadline
+        (``max_training_time``; ``NO_WORKER_WAIT`` = 120 s in a row without one when there is none, as at an
+        update's refit), then the fit or update raises a
+        :class:`~workload_predictor.errors.WorkloadDataError`, changing nothing, where Dask would wait
+        forever; its partitions are cancelled, as they are when one raises.
+    executor : concurrent.futures.Executor or None
+        Run the partitions on this executor (``client`` and ``executor`` exclude each other).
+        ``client`` and ``executor`` are running resources, not settings: ``copy.copy``, ``copy.deepcopy`` and
+        scikit-learn's ``clone`` share them; a pickled fleet (joblib, a worker process, Dask shipping it to a
+        worker: ``client.submit(fleet.predict)``) has neither (``None``), as :meth:`save` writes it: set them again
+        where the copy runs (``fleet.set_params(client=...)``).
+    strict : bool
+        ``False`` (default): a key whose series cannot be fitted is reported in ``errors_`` and
+        the others are fitted (where none can be, the fit raises
+        :class:`~workload_predictor.errors.NoKeyFittedError` and nothing is stored). ``True``: the
+        first such key raises its error and nothing is stored.
+    window, model_params, random_state, n_threads :
+        The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
+    device : str
+        ``"cpu"``; ``"cuda"`` solves a DLinear fleet's ridge systems in torch on the GPU (and
+        trains LSTMs there).
+    max_training_time, memory_limit_mb, max_gap :
+        The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
+        ``max_gap`` bounds the buckets :meth:`update` zero-fills for every model, the batched and global ones
+        included: a key's row further ahead is an :class:`~workload_predictor.errors.UpdateGapError` in
         ``update_errors_``. ``max_training_time`` is one deadline for the whole fleet's ``fit``,
         counted from its start (the door included), not a limit per key: every key's fit reads it,
         and a key reached after it has passed is still fitted, by each stage's smallest valid path
@@ -472,32 +502,6 @@ class FleetPredictor(ParamsMixin):
         ``max_gap`` lets in, zero-filled) is that key's error in ``update_errors_`` and the others
         are updated; keys that fit alone but not together raise the error, changing nothing (pass
         their rows over several updates).
-    n_jobs : int
-        Local worker processes (joblib's loky, reused across fits; ``-1``: one per CPU). 1 fits in
-        this process.
-    client : dask.distributed.Client or None
-        Run the partitions on this Dask cluster (``pip install workload-predictor[dask]``).
-        A lost worker's partitions are rescheduled by Dask itself. Pass the ``Client``, not the
-        scheduler's address (``Client("tcp://...")`` connects to it). A cluster with no worker (an
-        autoscaler that starts none, every worker lost) is waited for until the fleet's deadline
-        (``max_training_time``; ``NO_WORKER_WAIT`` = 120 s in a row without one when there is none, as at an
-        update's refit), then the fit or update raises a
-        :class:`~workload_predictor.errors.WorkloadDataError`, changing nothing, where Dask would wait
-        forever; its partitions are cancelled, as they are when one raises.
-    executor : concurrent.futures.Executor or None
-        Run the partitions on this executor (``client`` and ``executor`` exclude each other).
-        ``client`` and ``executor`` are running resources, not settings: ``copy.copy``, ``copy.deepcopy`` and
-        scikit-learn's ``clone`` share them; a pickled fleet (joblib, a worker process, Dask shipping it to a
-        worker: ``client.submit(fleet.predict)``) has neither (``None``), as :meth:`save` writes it: set them again
-        where the copy runs (``fleet.set_params(client=...)``).
-    strict : bool
-        ``False`` (default): a key whose series cannot be fitted is reported in ``errors_`` and
-        the others are fitted (where none can be, the fit raises
-        :class:`~workload_predictor.errors.NoKeyFittedError` and nothing is stored). ``True``: the
-        first such key raises its error and nothing is stored.
-    device : str
-        ``"cpu"``; ``"cuda"`` solves a DLinear fleet's ridge systems in torch on the GPU (and
-        trains LSTMs there).
     partition_size : int or None
         Keys per partition; ``None`` picks enough partitions to keep every worker busy, at most
         ``DLINEAR_PARTITION`` keys each for DLinear.
@@ -507,6 +511,12 @@ class FleetPredictor(ParamsMixin):
         teacher's forecasts (mixing weight ``models.distill.MIXING_WEIGHT`` = 0.5); the students forecast at
         DLinear's cost. Fitted per key in this process (not batched). A key too short for the teacher's
         window gets a plain DLinear, logged as a warning (how many keys, and the first one's error).
+    teacher_params : dict or None
+        The teacher's own settings (``GlobalLSTM`` parameters, e.g. ``{"max_epochs": 20}``). The fleet's
+        ``horizon``, ``random_state``, ``n_threads``, ``device`` and ``max_training_time`` are set on the
+        fleet, not here (nor in a global model's ``model_params``, with ``window`` when the fleet gives
+        one): ``fit`` refuses them with a :class:`~workload_predictor.errors.WorkloadDataError`, as it
+        refuses ``teacher_params`` without a teacher.
     update_mode : {"refit", "incremental"}
         What :meth:`update` does with a key of a batched DLinear block (other keys have their own
         predictors, which update as a ``WorkloadPredictor`` does). ``"refit"`` (default): refits it,
@@ -519,12 +529,6 @@ class FleetPredictor(ParamsMixin):
         fitted window (about 0.7 MB per target at 168 buckets, 2.4 MB at 336); the first update
         checks their total against ``memory_limit_mb`` before fitting any. ``model_params={"half_life":
         ...}`` (DLinear's forgetting) needs ``"incremental"``.
-    teacher_params : dict or None
-        The teacher's own settings (``GlobalLSTM`` parameters, e.g. ``{"max_epochs": 20}``). The fleet's
-        ``horizon``, ``random_state``, ``n_threads``, ``device`` and ``max_training_time`` are set on the
-        fleet, not here (nor in a global model's ``model_params``, with ``window`` when the fleet gives
-        one): ``fit`` refuses them with a :class:`~workload_predictor.errors.WorkloadDataError`, as it
-        refuses ``teacher_params`` without a teacher.
 
     Attributes
     ----------
@@ -661,6 +665,30 @@ class FleetPredictor(ParamsMixin):
         rows form a regular bucketed series (a request log goes through
         ``bucketize(log, by=...)`` first). The caller's frame is never modified. Rows without a key are left
         out and reported in ``errors_`` under the key ``None``, as :meth:`update` does (``strict=True`` raises).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The long frame, one row per key and bucket.
+        key : str
+            The key column.
+        timestamp, target, freq, unit, origin :
+            How each key's rows are read, as :meth:`WorkloadPredictor.fit` reads them (``timestamp`` names
+            a column).
+
+        Returns
+        -------
+        FleetPredictor
+            ``self``, fitted.
+
+        Raises
+        ------
+        WorkloadDataError
+            A bad setting or frame; with ``strict=True``, the first key that cannot be fitted.
+        NoKeyFittedError
+            No key could be fitted (each key's error is in the error's ``errors``); nothing is stored.
+        MemoryLimitError
+            Every key's fit (a global LSTM's one fit) would add more than ``memory_limit_mb``; nothing is stored.
         """
         started = time.perf_counter()
         self._check_settings()
@@ -1027,6 +1055,25 @@ class FleetPredictor(ParamsMixin):
         (:meth:`WorkloadPredictor.predict`), for a per-key model's key and a ``global_lstm`` fleet's keys. A batched
         DLinear key keeps its interval at the fitted level, not its validation errors: a fleet that holds one
         refuses another level (:class:`~workload_predictor.errors.WorkloadDataError`; fit it at that level).
+
+        Parameters
+        ----------
+        steps : int or None
+            Buckets to forecast, at most the fitted horizon; ``None``: the fitted horizon.
+        level : float or None
+            The interval's coverage, in (0, 1); ``None``: the fitted level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The long frame described above.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        WorkloadDataError
+            A bad ``steps`` or ``level``, or another level for a fleet holding a batched DLinear key.
         """
         check_is_fitted(self, "keys_")
         state = self._state()  # one read: every value below comes from one fit's or update's state
@@ -1141,7 +1188,18 @@ class FleetPredictor(ParamsMixin):
     def check_alerts(self, thresholds: dict | None = None, now: Any = None) -> list[dict[str, Any]]:
         """Every key's metric at warning or critical level in :meth:`health` (as ``{"key", "metric", "value",
         "level", "warning", "critical", "message"}``), each logged (``workload_predictor.health``: ``WARNING``
-        for a warning, ``ERROR`` for a critical level)."""
+        for a warning, ``ERROR`` for a critical level).
+
+        Parameters
+        ----------
+        thresholds, now :
+            As :meth:`health` takes them.
+
+        Returns
+        -------
+        list of dict
+            One per key and metric at warning or critical level.
+        """
         from .health import fleet_thresholds, log_fleet_alerts
 
         check_is_fitted(self, "keys_")
@@ -1233,6 +1291,18 @@ class FleetPredictor(ParamsMixin):
         value that is no number, is reported in ``update_errors_`` and keeps its fit; rows
         without a key are left out and reported under the key ``None`` (``strict=True``
         raises instead, changing nothing).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The new rows, a long frame with the fitted key, timestamp and target columns.
+        timestamp, unit, origin :
+            How the rows' times are read, as :meth:`fit` reads them.
+
+        Returns
+        -------
+        FleetPredictor
+            ``self``, updated.
         """
         check_is_fitted(self, "keys_")
         if not isinstance(data, pd.DataFrame):
@@ -1637,6 +1707,16 @@ class FleetPredictor(ParamsMixin):
         ``fit`` refuses (:meth:`load` would refuse the file). Raises its subclass
         :class:`~workload_predictor.errors.UnsaveableModelError`, naming the key, if a key's forecast (or stored
         validation forecast, interval or error) is beyond what a model file may hold; nothing is written.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file written.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
         """
         from . import model_file, persistence
 
@@ -1671,6 +1751,18 @@ class FleetPredictor(ParamsMixin):
         :meth:`WorkloadPredictor.load` takes it); pass more for a trusted file of a large fleet. Anything amiss
         (see :meth:`WorkloadPredictor.load`) raises
         :class:`~workload_predictor.errors.ModelFileError`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file :meth:`save` wrote.
+        max_bytes : int
+            The largest file read, as above.
+
+        Returns
+        -------
+        FleetPredictor
+            The fitted fleet.
         """
         from . import errors as error_types
         from . import persistence

@@ -172,6 +172,31 @@ class Forecast:
         ``num_prefill_tokens``, ``num_decode_tokens``; ``format="vidur-0.0.26"``, what the
         released vidur 0.0.26 package's trace replay reads: ``Date``, ``Time`` (seconds),
         ``PromptTokenCount``, ``CompletionTokenCount``.
+
+        Parameters
+        ----------
+        random_state : int, numpy.random.Generator or None
+            Seed (a non-negative int) or generator of the draws; ``None`` draws fresh ones.
+        lengths : pandas.DataFrame or None
+            A request log to draw token lengths from; ``None`` uses the history's tokens per request.
+        recent : int or None
+            The last rows of ``lengths`` drawn from (default 2000); ``None`` draws from all of them.
+        quantity : {"yhat", "lower", "upper"}
+            The forecast the request counts follow (default ``"yhat"``).
+        format : {"native", "vidur-main", "vidur-0.0.26"}
+            The columns returned (default ``"native"``), as above.
+        count : str or None
+            The target that counts requests; ``None`` (default) as above.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per request, in the columns of ``format``.
+
+        Raises
+        ------
+        WorkloadDataError
+            A bad setting, or a ``format`` that needs token lengths the forecast cannot give.
         """
         from .synthetic_requests import check_format, forecast_to_requests, in_format
 
@@ -182,7 +207,17 @@ class Forecast:
 
     def plot(self, targets=None, history: int | None = None, ax=None):
         """History, forecast and interval band, confidence in the title: a matplotlib ``Figure``
-        (``.savefig("forecast.png")``). Needs the ``plot`` extra (matplotlib)."""
+        (``.savefig("forecast.png")``). Needs the ``plot`` extra (matplotlib).
+
+        Parameters
+        ----------
+        targets : str, list of str or None
+            The targets drawn, one panel each; ``None`` (default) draws all.
+        history : int or None
+            Observed buckets shown; ``None`` (default): what the forecast carries, at most ``6 x steps``.
+        ax : matplotlib.axes.Axes or None
+            Draw a single target into this existing Axes; ``None`` (default) makes a new figure.
+        """
         from .plotting import plot_forecast
 
         return plot_forecast(self, targets=targets, history=history, ax=ax)

@@ -29,6 +29,21 @@ def azure_llm_trace(kind: str = "conv") -> pd.DataFrame:
     "Splitwise: Efficient generative LLM inference using phase splitting", ISCA 2024.
 
     Turn it into a bucketed series with ``bucketize(log, freq="10s")``.
+
+    Parameters
+    ----------
+    kind : {"conv", "code"}
+        The service's trace (default ``"conv"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per request, in the trace's order.
+
+    Raises
+    ------
+    WorkloadDataError
+        An unknown ``kind``.
     """
     if kind not in TRACES:
         raise WorkloadDataError(f"kind={quote(kind)} is unknown; choose 'conv' or 'code'.")

@@ -28,9 +28,37 @@ class ParamsMixin:
         return [p.name for p in signature.parameters.values() if p.name != "self" and p.kind in kinds]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters of ``__init__`` and their current values (scikit-learn's ``get_params``).
+
+        Parameters
+        ----------
+        deep : bool
+            Accepted for scikit-learn's ``clone``; no parameter holds an estimator, so it changes nothing.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` for every parameter of ``__init__``.
+        """
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any):
+        """Set parameters of ``__init__`` (scikit-learn's ``set_params``).
+
+        Parameters
+        ----------
+        **params :
+            ``name=value`` for parameters of ``__init__``.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        WorkloadDataError
+            A name ``__init__`` does not take; checked before any is set, so a refused call changes nothing.
+        """
         valid = set(self._param_names())
         unknown = [name for name in params if name not in valid]
         if unknown:  # checked before any is set: a refused call changes nothing

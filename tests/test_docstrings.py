@@ -5,7 +5,8 @@ dashes; a ``Parameters`` entry is an unindented ``name : type`` line (``a, b : t
 indented description. Checked:
 
 * every public callable (``workload_predictor.__all__``, ``workload_predictor.datasets`` and the public methods
-  of the exported classes, inherited ones included) that takes a parameter has a ``Parameters`` section (a
+  of the exported classes, inherited ones included; ``backtest.backtest``/``run_backtest`` and
+  ``models.registry.names``/``register``, which the README names) that takes a parameter has a ``Parameters`` section (a
   dataclass: an ``Attributes`` section documents its fields);
 * every ``Parameters`` section in the package (public or not, read from the source, so no module is imported
   for it: the torch modules stay unloaded) names the signature's parameters, all of them, in order;
@@ -30,7 +31,8 @@ from pathlib import Path
 import pytest
 
 import workload_predictor
-from workload_predictor import datasets, errors
+from workload_predictor import backtest, datasets, errors
+from workload_predictor.models import registry
 
 PACKAGE = Path(workload_predictor.__file__).resolve().parent
 SECTION_TITLES = ("Parameters", "Other Parameters", "Returns", "Yields", "Raises", "Warns", "Attributes", "Notes",
@@ -212,6 +214,9 @@ def public_callables() -> list[tuple[str, object, object]]:
         obj = getattr(datasets, name)
         if inspect.isfunction(obj):
             found.append((f"datasets.{name}", obj, obj))
+    # What the README names beside the exports: the backtest table and the model registry.
+    for func in (backtest.backtest, backtest.run_backtest, registry.names, registry.register):
+        found.append((f"{func.__module__.removeprefix('workload_predictor.')}.{func.__name__}", func, func))
     return found
 
 

@@ -606,6 +606,13 @@ def backtest(
     """Rolling-origin backtest (expanding window) of models against the baselines: the table of
     :func:`run_backtest`, which documents the parameters (``options`` are its keyword arguments).
 
+    Parameters
+    ----------
+    data, models, baselines :
+        As :func:`run_backtest` takes them.
+    **options :
+        :func:`run_backtest`'s keyword arguments (``horizon``, ``level``, ``test_size``, ...).
+
     Returns
     -------
     DataFrame

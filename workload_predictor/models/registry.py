@@ -274,7 +274,18 @@ def unregister(name: str) -> None:
 
 
 def names(**capabilities: bool) -> tuple[str, ...]:
-    """The registered names, in registration order, with the given capabilities (e.g. ``baseline=True``)."""
+    """The registered names, in registration order, with the given capabilities (e.g. ``baseline=True``).
+
+    Parameters
+    ----------
+    **capabilities :
+        ``needs_torch``, ``baseline``, ``member`` or ``combines`` (as :func:`register` takes them) ``=True`` or
+        ``False``; none lists every name.
+
+    Returns
+    -------
+    tuple of str
+    """
     return tuple(n for n, e in _REGISTRY.items() if all(getattr(e, k) == v for k, v in capabilities.items()))
 
 

@@ -354,3 +354,16 @@ def test_every_parameter_of_a_registered_model_is_in_its_docstrings_parameters(n
     documented = {part.strip() for line in section.splitlines() if line[:1].isalpha() and ":" in line
                   for part in line.split(":")[0].split(",")}
     assert [p for p in registry.get(name).params() if p not in documented] == [], name
+
+
+@pytest.mark.parametrize("filters, match", [({"gpu": True}, r"'gpu' is no capability; filter by one of needs_torch, "
+                                                             r"baseline, member, combines"),
+                                            ({"baseline": "yes"}, r"names\(baseline='yes'\): a capability is True or "
+                                                                  r"False"),
+                                            ({"member": 1}, r"a capability is True or False")])
+def test_names_refuses_an_unknown_capability_or_a_value_that_is_no_bool(filters, match):
+    """``names(gpu=True)`` raised a bare AttributeError from the registry's entry, and ``names(baseline="yes")``
+    listed nothing (no entry's flag equals the text), where a caller gets a typed error naming the filters."""
+    with pytest.raises(WorkloadDataError, match=match):
+        registry.names(**filters)
+    assert registry.names(baseline=True) and set(registry.names(baseline=True)) < set(registry.names())

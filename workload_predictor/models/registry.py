@@ -273,6 +273,10 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+#: What :func:`names` filters by (the capabilities :func:`register` takes).
+CAPABILITIES = ("needs_torch", "baseline", "member", "combines")
+
+
 def names(**capabilities: bool) -> tuple[str, ...]:
     """The registered names, in registration order, with the given capabilities (e.g. ``baseline=True``).
 
@@ -285,8 +289,20 @@ def names(**capabilities: bool) -> tuple[str, ...]:
     Returns
     -------
     tuple of str
+
+    Raises
+    ------
+    WorkloadDataError
+        A capability that is not one of :data:`CAPABILITIES`, or a value that is not ``True`` or ``False``.
     """
+    for key, value in capabilities.items():
+        if key not in CAPABILITIES:
+            raise WorkloadDataError(f"names({key}=...): {quote(key)} is no capability; filter by one of "
+                                    f"{', '.join(CAPABILITIES)}.")
+        if not isinstance(value, bool):
+            raise WorkloadDataError(f"names({key}={quote(value)}): a capability is True or False.")
     return tuple(n for n, e in _REGISTRY.items() if all(getattr(e, k) == v for k, v in capabilities.items()))
+
 
 
 def get(name: Any, what: str = "model") -> ModelEntry:

@@ -170,6 +170,21 @@ class FleetBlock:
         return idle / n, idle_text(idle, n, start + first * self.freq, start + last * self.freq,
                                    max(int(self.window[row]), IDLE_RUN))
 
+    def stuck_input(self, row: int, targets: Any) -> tuple[float, str | None]:
+        """The buckets in a row, ending at the newest of the key in ``row``, whose every target repeats the bucket
+        before's non-zero count exactly and the detail (:func:`workload_predictor.health.stuck_input`), found for
+        every row at the block's first health check, among the buckets the key was fitted on."""
+        from .health import stuck_rows, stuck_text
+
+        found = self.__dict__.get("_stuck")
+        if found is None:
+            found = self.__dict__["_stuck"] = stuck_rows(self.values)
+        run = int(found[row])
+        if not run:
+            return 0.0, None
+        return float(run), stuck_text(run, self.values[row, -1], targets, self.last_timestamp(row), self.freq,
+                                      held=self.values.shape[1])
+
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
         with the burst read as its reference median (as a ``WorkloadPredictor`` fitted on the key's series reads
@@ -200,6 +215,18 @@ class FleetGlobal:
     def last_timestamp(self, j: int) -> pd.Timestamp:
         """The UTC start of the newest bucket of key ``j``."""
         return pd.Timestamp(self.start[j]).tz_localize("UTC") + (int(self.length[j]) - 1) * self.freqs[j]
+
+    def stuck_input(self, j: int, targets: Any) -> tuple[float, str | None]:
+        """:func:`workload_predictor.health.stuck_input` of key ``j``, among the newest buckets the network keeps of
+        it (``recent_``)."""
+        from .health import stuck_run, stuck_text
+
+        recent = np.asarray(self.model.recent_[j]).reshape(len(self.model.recent_[j]), -1)
+        run = stuck_run(recent)
+        if not run:
+            return 0.0, None
+        return float(run), stuck_text(run, recent[-1], targets, self.last_timestamp(j), self.freqs[j],
+                                      held=len(recent))
 
 
 class _Jump(typing.NamedTuple):
@@ -1216,14 +1243,17 @@ class FleetPredictor(ParamsMixin):
             for row, name in enumerate(block.keys):
                 states[name] = types.SimpleNamespace(last_timestamp_=block.last_timestamp(row), freq_=block.freq,
                                                      confidence_=float(block.confidence[row]),
-                                                     idle_fit_=block.idle_fit(row))
+                                                     idle_fit_=block.idle_fit(row),
+                                                     stuck_input_=block.stuck_input(row, held.targets_))
         states.update(predictors)
         if held._global is not None:
             state = held._global
             for j, name in enumerate(state.keys):
-                # The shared network rests on every key's windows: one key's idle stretch is not its fit's.
+                # The shared network rests on every key's windows: one key's idle stretch is not its fit's. Its
+                # input is the key's own: the run its newest buckets the network keeps (recent_) end with.
                 states[name] = types.SimpleNamespace(last_timestamp_=state.last_timestamp(j), freq_=state.freqs[j],
-                                                     confidence_=float(state.confidence[j]), idle_fit_=(None, None))
+                                                     confidence_=float(state.confidence[j]), idle_fit_=(None, None),
+                                                     stuck_input_=state.stuck_input(j, held.targets_))
         errors = held.update_errors_
         return [(name, states[name], str(errors[name]) if name in errors else None) for name in held.keys_]
 

@@ -68,6 +68,7 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
     "input_anomaly": (1.0, 5.0),
     "stale_buckets": (2.0, 10.0),
     "idle_fit": (0.75, 1.0),
+    "stuck_input": (30.0, 1000.0),
 }
 _HIGHER_IS_BETTER = {"accuracy"}
 #: Metrics critical only above their critical threshold: a share whose default critical threshold, 1, is its
@@ -445,6 +446,80 @@ def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
     return idle / n, idle_text(idle, n, newest - (n - 1 - first) * freq, newest - (n - 1 - last) * freq, run)
 
 
+def stuck_run(values: np.ndarray, run: int = 0, previous: np.ndarray | None = None) -> int:
+    """The buckets in a row that ``values`` (``(m, k)``) end with whose every target repeats the bucket before's count
+    exactly, not all 0 (a stuck sensor resending its last counts; all-zero runs are :func:`idle_fit`'s). ``previous``:
+    the bucket before ``values``, which ended a run of ``run`` repeats (an update, read in ``O(m)``); ``None``: a
+    series of ``values`` alone (a fit)."""
+    if previous is None:
+        run = 0
+    elif len(values) == 1:  # the common update: one bucket
+        row = values[0]
+        return run + 1 if bool((row == previous).all()) and bool(row.any()) else 0
+    else:
+        values = np.concatenate([np.asarray(previous)[None], values])
+    if len(values) < 2:
+        return run
+    repeat = np.all(values[1:] == values[:-1], axis=1) & np.any(values[1:] != 0, axis=1)
+    moved = np.flatnonzero(~repeat)
+    return run + len(repeat) if not len(moved) else len(repeat) - 1 - int(moved[-1])
+
+
+def stuck_rows(values: np.ndarray) -> np.ndarray:
+    """:func:`stuck_run` of each row of ``values`` (``(B, n, k)``, keys of one length), in one pass over them."""
+    repeat = np.all(values[:, 1:] == values[:, :-1], axis=2) & np.any(values[:, 1:] != 0, axis=2)  # (B, n - 1)
+    moved = ~repeat
+    width = repeat.shape[1]
+    since_moved = np.argmax(moved[:, ::-1], axis=1)  # the repeats after each row's newest moving bucket
+    return np.where(moved.any(axis=1), since_moved, width).astype(np.int64)
+
+
+def is_stuck_run(run: Any, values: np.ndarray) -> bool:
+    """Whether ``run`` is the :func:`stuck_run` of the series ``values`` ends (``(n, k)``, its newest buckets): a count
+    >= 0 that the newest ``run + 2`` of them agree with (all ``n`` repeating their first where it is longer)."""
+    if isinstance(run, bool) or not isinstance(run, (int, np.integer)) or run < 0 or len(values) == 0:
+        return False
+    return stuck_run(values[-(int(run) + 2):]) == min(int(run), len(values) - 1)
+
+
+def held_run(predictor: Any) -> int:
+    """A predictor's ``stuck_run_``; where a file lacks it (saved before it was kept), the run its ``series_`` ends
+    with (at most the buckets it keeps)."""
+    run = getattr(predictor, "stuck_run_", None)
+    if isinstance(run, (int, np.integer)) and not isinstance(run, bool) and run >= 0:
+        return int(run)
+    return stuck_run(predictor.series_.values)
+
+
+def stuck_text(run: int, counts: np.ndarray, targets: Any, newest: pd.Timestamp, freq: pd.Timedelta,
+               held: int | None = None) -> str:
+    """The ``stuck_input`` detail: the counts every target repeated in the newest ``run`` buckets and since when.
+    ``held``: the buckets the holder keeps (``run == held - 1``: the run may have begun before them)."""
+    names = list(targets)
+    shown = ", ".join(f"{quote(str(name))}={float(value):g}" for name, value in zip(names[:5], counts[:5]))
+    shown += ", ..." if len(names) > 5 else ""
+    since = newest - (run - 1) * freq
+    longer = " (every bucket held: it may have begun before)" if held is not None and run >= held - 1 else ""
+    return (f"every target repeated the counts {shown} of bucket {(since - freq).isoformat()} exactly in each of the "
+            f"newest {run} buckets, since {since.isoformat()}{longer}: a stuck sensor (an exporter resending its last "
+            "counts)? The forecast follows the repeated counts; it clears at the first bucket that moves")
+
+
+def stuck_input(predictor: Any) -> tuple[float | None, str | None]:
+    """The buckets in a row, ending at the newest, whose every target repeats the bucket before's non-zero count
+    exactly (``stuck_run_``, kept by fit and every update), and the detail naming the counts and since when.
+
+    A predictor loaded from a file saved before ``stuck_run_`` counts the run its ``series_`` ends with. A fleet key
+    that holds no predictor passes its run and detail as ``stuck_input_`` (``None``: not measured)."""
+    if hasattr(predictor, "stuck_input_"):
+        return predictor.stuck_input_
+    run = held_run(predictor)
+    if not run:
+        return 0.0, None
+    return float(run), stuck_text(run, predictor.series_.values[-1], predictor.targets_, predictor.last_timestamp_,
+                                  predictor.freq_)
+
+
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
     """What a fitted predictor measured about itself (see the module docstring); ``stale_buckets`` only with ``now``.
 
@@ -459,6 +534,7 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
     timings = list(getattr(predictor, "predict_seconds_", ()))
     anomalies, anomalies_detail = input_anomaly(predictor)
     idle, idle_detail = idle_fit(predictor)
+    stuck, stuck_detail = stuck_input(predictor)
     return {
         "input_anomaly": anomalies,
         "input_anomaly_detail": anomalies_detail,
@@ -473,11 +549,15 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
         "stale_buckets_detail": stale_detail,
         "idle_fit": idle,
         "idle_fit_detail": idle_detail,
+        "stuck_input": stuck,
+        "stuck_input_detail": stuck_detail,
     }
 
 
 #: The metrics a fleet reports per key: what every key has, whatever holds it.
-FLEET_METRICS = ("accuracy", "input_anomaly", "stale_buckets", "idle_fit")
+FLEET_METRICS = ("accuracy", "input_anomaly", "stale_buckets", "idle_fit", "stuck_input")
+#: The fleet metrics whose alert names a detail (kept per key in the health frame's ``attrs``).
+_FLEET_DETAILS = ("idle_fit", "stuck_input")
 
 
 def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, thresholds: Mapping[str, Any] | None,
@@ -488,16 +568,18 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
     a predictor keeps), and either a predictor's ``series_`` and ``window_`` or ``idle_fit_`` (:func:`idle_fit`)."""
     limits = fleet_thresholds(thresholds, horizon)
     now = None if now is None else now_instant(now)  # read once, for every key
-    rows, details = [], {}
+    rows, details = [], {metric: {} for metric in _FLEET_DETAILS}
     for name, state, _ in keys:
         anomalies, _ = input_anomaly(state)
         stale, _ = stale_buckets(state, now)
         idle, idle_detail = idle_fit(state)
+        stuck, stuck_detail = stuck_input(state)
         # The other metrics are unmeasured ("unknown"), so the report's level is the worst of these.
         report = health_report({"accuracy": float(state.confidence_), "input_anomaly": anomalies,
-                                "stale_buckets": stale, "idle_fit": idle}, limits)
-        if idle_detail:
-            details[name] = idle_detail
+                                "stale_buckets": stale, "idle_fit": idle, "stuck_input": stuck}, limits)
+        for metric, detail in (("idle_fit", idle_detail), ("stuck_input", stuck_detail)):
+            if detail:
+                details[metric][name] = detail
         row = {"key": name, "level": report["level"]}
         for metric in FLEET_METRICS:
             row[metric], row[f"{metric}_level"] = report["metrics"][metric]["value"], report["metrics"][metric]["level"]
@@ -506,7 +588,8 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
     frame = pd.DataFrame(rows, columns=columns).set_index("key").astype({metric: "float64" for metric in FLEET_METRICS})
     frame.index.name = key_name
     frame["update_error"] = pd.Series([error for _, _, error in keys], index=frame.index, dtype=object)
-    frame.attrs["idle_fit_detail"] = details  # what check_alerts names beside a key's idle_fit
+    for metric in _FLEET_DETAILS:  # what check_alerts names beside a key's metric
+        frame.attrs[f"{metric}_detail"] = details[metric]
     return frame
 
 
@@ -536,8 +619,9 @@ def log_fleet_alerts(frame: pd.DataFrame, limits: Mapping[str, tuple[float, floa
         report = {"metrics": {metric: {"value": float(row[metric]), "level": row[f"{metric}_level"],
                                        "warning": limits[metric][0], "critical": limits[metric][1]}
                               for metric in FLEET_METRICS}}
-        detail = frame.attrs.get("idle_fit_detail", {}).get(name)
-        if detail:
-            report["metrics"]["idle_fit"]["detail"] = detail
+        for metric in _FLEET_DETAILS:
+            detail = frame.attrs.get(f"{metric}_detail", {}).get(name)
+            if detail:
+                report["metrics"][metric]["detail"] = detail
         alerts.extend({"key": name, **alert} for alert in log_alerts(report, prefix=f"key {quote(str(name))}: "))
     return alerts

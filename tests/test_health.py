@@ -44,14 +44,15 @@ def test_each_level_of_each_metric(predictor, metric, value, level):
 def test_default_thresholds_are_the_old_reports_and_the_input_anomaly_count():
     assert DEFAULT_THRESHOLDS == {"training_seconds": (60.0, 120.0), "prediction_seconds": (0.1, 0.5),
                                   "memory_mb": (1024.0, 2048.0), "accuracy": (0.8, 0.6),
-                                  "input_anomaly": (1.0, 5.0), "stale_buckets": (2.0, 10.0), "idle_fit": (0.75, 1.0)}
+                                  "input_anomaly": (1.0, 5.0), "stale_buckets": (2.0, 10.0), "idle_fit": (0.75, 1.0),
+                                  "stuck_input": (30.0, 1000.0)}
 
 
 def test_the_worst_metric_sets_the_overall_level():
     report = health_report({"training_seconds": 70.0, "prediction_seconds": 0.7, "memory_mb": 10.0, "accuracy": 0.9})
     assert report["level"] == "critical"
     assert [m["level"] for m in report["metrics"].values()] == ["warning", "critical", "ok", "ok", "unknown",
-                                                                 "unknown", "unknown"]
+                                                                 "unknown", "unknown", "unknown"]
 
 
 def test_unmeasured_metrics_are_unknown_and_raise_no_alert():

@@ -1191,13 +1191,16 @@ class FleetPredictor(ParamsMixin):
         bucket and before ``now``: a key whose updates stopped, or were refused; or the whole buckets between ``now``
         and a newest bucket that starts after it: a clock running ahead), ``idle_fit`` (the share of the buckets the
         key's fit rests on that lie in idle stretches: a batched key's refitted span, a key's own predictor's fit and
-        updates; ``unknown`` for a global key, whose shared network rests on every key's windows); and
+        updates; ``unknown`` for a global key, whose shared network rests on every key's windows), ``stuck_input``
+        (the newest buckets in a row whose every target repeats the bucket before's non-zero count exactly, a stuck
+        sensor: among a batched key's refitted buckets, a global key's buckets the network keeps, or a key's own
+        predictor's fit and updates); and
         ``update_error``, the message of the key's error at the last :meth:`update` (``None`` if it had none).
 
         Parameters
         ----------
         thresholds : dict or None
-            ``{metric: (warning, critical)}`` for any of the four metrics, as :meth:`WorkloadPredictor.health`
+            ``{metric: (warning, critical)}`` for any of the five metrics, as :meth:`WorkloadPredictor.health`
             takes them (defaults: ``workload_predictor.health.DEFAULT_THRESHOLDS``; ``stale_buckets``: warning at
             ``min(2, horizon)``, critical at the fitted horizon).
         now : timestamp or None

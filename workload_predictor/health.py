@@ -1,6 +1,6 @@
 """Health report and alerts for a fitted predictor (the old production monitoring thresholds).
 
-Seven metrics, each with a warning and a critical threshold::
+Eight metrics, each with a warning and a critical threshold::
 
     metric               ok when            warning when         critical when
     training_seconds     < 60               < 120                >= 120
@@ -10,6 +10,7 @@ Seven metrics, each with a warning and a critical threshold::
     input_anomaly        < 1                < 5                  >= 5      (flagged buckets among the newest 1000)
     stale_buckets        < 2                < horizon            >= horizon (whole buckets missing before ``now``)
     idle_fit             < 0.75             <= 1                 > 1       (share of fitted buckets in idle stretches)
+    stuck_input          < 30               < 1000               >= 1000   (newest buckets repeating the one before)
 
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
 out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
@@ -30,6 +31,11 @@ zero). From a share of 0.75 on, a DLinear fit on such a span strayed from a twin
 quarter of the level or more in one case of ten (docs/health.md). A share is at most 1, the default critical
 threshold, so it warns and never pages unless a lower critical threshold is set (critical above it). Its detail
 names the newest stretch.
+``stuck_input`` counts the buckets in a row, ending at the newest, whose every target repeats the bucket before's
+count exactly, not all 0 (a stuck sensor resending its last counts; an all-zero run is ``idle_fit``'s): a real
+series repeats a count 11 times in a row at most (Poisson(1), 2 million buckets; the Azure traces 3), so 30 is a
+stuck sensor; at 1000 it fills what a fit commonly reads, and a refitted forecast stays off after the counts move
+(docs/health.md). A bucket that moves clears it; its detail names the counts and since when.
 A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises
 no alert; an infinite measurement is rated like any other (an infinite cost is critical; an accuracy above 1, a
 percentage, is refused). Durations are numbers of seconds (a ``np.timedelta64`` is refused: its count is in its own

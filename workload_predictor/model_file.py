@@ -1045,11 +1045,15 @@ def _check_measured(obj: Any, refuse: Any) -> None:
 
 def _stuck_run_held(run: Any, series: Any) -> bool:
     """Whether ``run`` is the stuck run (:func:`workload_predictor.health.stuck_run`) the kept ``series`` ends with,
-    read from its newest ``run + 2`` buckets (a series that is not a 2-d array is the series check's refusal)."""
+    read from its newest ``run + 2`` buckets (a series that is not a 2-d array of finite numbers is the series
+    check's refusal)."""
     from .health import is_stuck_run
 
     values = getattr(series, "values", None)
-    if not isinstance(values, np.ndarray) or values.ndim != 2:
+    if not isinstance(values, np.ndarray) or values.ndim != 2 or values.dtype.kind not in "fiu":
+        return True
+    if isinstance(run, (int, np.integer)) and not isinstance(run, bool) and run >= 0 and \
+            not np.isfinite(values[-(min(int(run), len(values)) + 2):]).all():
         return True
     return is_stuck_run(run, values)
 

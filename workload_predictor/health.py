@@ -580,9 +580,9 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
         stale, _ = stale_buckets(state, now)
         idle, idle_detail = idle_fit(state)
         stuck, stuck_detail = stuck_input(state)
-        # The other metrics are unmeasured ("unknown"), so the report's level is the worst of these.
-        report = health_report({"accuracy": float(state.confidence_), "input_anomaly": anomalies,
-                                "stale_buckets": stale, "idle_fit": idle, "stuck_input": stuck}, limits)
+        # The fleet's metrics alone, against their thresholds checked once above: the report's level is theirs.
+        report = rated(check_measurements({"accuracy": float(state.confidence_), "input_anomaly": anomalies,
+                                           "stale_buckets": stale, "idle_fit": idle, "stuck_input": stuck}), limits)
         for metric, detail in (("idle_fit", idle_detail), ("stuck_input", stuck_detail)):
             if detail:
                 details[metric][name] = detail

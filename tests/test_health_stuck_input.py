@@ -99,6 +99,31 @@ def test_poisson_series_are_not_stuck(rate, model):
     assert metric["level"] == "ok" and metric["value"] < 15
 
 
+@pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble", "naive", "seasonal_naive", "moving_average",
+                                   "moving_median", "exponential_smoothing", "seasonal_median"])
+def test_every_model_rates_a_stuck_sensor(model):
+    from workload_predictor.models import registry
+
+    assert model in registry.names()
+    if model in ("lstm", "ensemble"):
+        pytest.importorskip("torch")
+    params = {"lstm": {"max_epochs": 1, "hidden_size": 4},
+              "ensemble": {"member_params": {"lstm": {"max_epochs": 1, "hidden_size": 4}}}}.get(model)
+    values = _stuck(n_before=400, n_stuck=40, n_after=2)
+    predictor = WorkloadPredictor(model, horizon=10, model_params=params, random_state=0).fit(_frame(values[:420]))
+    predictor.update(_frame(values[420:440], 420))
+    assert predictor.health()["metrics"]["stuck_input"]["value"] == 40
+    predictor.update(_frame(values[440:], 440))
+    assert predictor.health()["metrics"]["stuck_input"]["value"] == 0
+
+
+def test_every_registered_model_is_covered():
+    from workload_predictor.models import registry
+
+    names = test_every_model_rates_a_stuck_sensor.pytestmark[0].args[1]
+    assert sorted(registry.names()) == sorted(names)
+
+
 @pytest.mark.parametrize("kind", ["conv", "code"])
 @pytest.mark.parametrize("freq", ["1s", "10s", "60s"])
 def test_the_bundled_traces_are_not_stuck(kind, freq):

@@ -216,12 +216,15 @@ class FleetGlobal:
         """The UTC start of the newest bucket of key ``j``."""
         return pd.Timestamp(self.start[j]).tz_localize("UTC") + (int(self.length[j]) - 1) * self.freqs[j]
 
-    def stuck_input(self, j: int, targets: Any) -> tuple[float, str | None]:
+    def stuck_input(self, j: int, targets: Any) -> tuple[float | None, str | None]:
         """:func:`workload_predictor.health.stuck_input` of key ``j``, among the newest buckets the network keeps of
         it (``recent_``)."""
         from .health import stuck_run, stuck_text
 
-        recent = np.asarray(self.model.recent_[j]).reshape(len(self.model.recent_[j]), -1)
+        kept = getattr(self.model, "recent_", None)
+        if kept is None:  # not kept by this network: not measured
+            return None, None
+        recent = np.asarray(kept[j]).reshape(len(kept[j]), -1)
         run = stuck_run(recent)
         if not run:
             return 0.0, None

@@ -1022,8 +1022,7 @@ def _is_finite_nonnegative(value: Any) -> bool:
 
 def _check_measured(obj: Any, refuse: Any) -> None:
     """What ``health`` reads: the fit's seconds and the predict timings finite numbers >= 0, the idle span counts it
-    can name the buckets of, the stuck run the series ends with, the stages a time limit cut short a tuple of
-    names."""
+    can name the buckets of, the stages a time limit cut short a tuple of names."""
     seconds = getattr(obj, "fit_seconds_", 0.0)
     if not _is_finite_nonnegative(seconds):
         refuse(f"has fit_seconds_={quote(seconds)}, not a finite number of seconds >= 0")
@@ -1034,28 +1033,21 @@ def _check_measured(obj: Any, refuse: Any) -> None:
                                                      getattr(obj, "freq_", None)):
         refuse(f"has idle_span_={quote(span)}, not the counts of buckets its fit rests on (5 counts, its first bucket "
                "a timestamp health can name)")
-    run = getattr(obj, "stuck_run_", None)  # absent (or None) in a file saved before it: health counts series_
-    if run is not None and not _stuck_run_held(run, getattr(obj, "series_", None)):
-        refuse(f"has stuck_run_={quote(run)}, not the repeated buckets its series ends with (a count >= 0 its "
-               "newest buckets agree with)")
     stages = getattr(obj, "time_limited_stages_", ())
     if not isinstance(stages, (tuple, list)) or not all(isinstance(stage, str) for stage in stages):
         refuse(f"has time_limited_stages_={quote(stages)}, not a tuple of stage names")
 
 
-def _stuck_run_held(run: Any, series: Any) -> bool:
-    """Whether ``run`` is the stuck run (:func:`workload_predictor.health.stuck_run`) the kept ``series`` ends with,
-    read from its newest ``run + 2`` buckets (a series that is not a 2-d array of finite numbers is the series
-    check's refusal)."""
+def _check_stuck_run(obj: Any, refuse: Any) -> None:
+    """What ``health`` reads of a stuck sensor: ``stuck_run_`` (absent or ``None`` in a file saved before it was
+    kept: health counts ``series_``) a count >= 0 that the newest ``run + 2`` buckets of the history, checked
+    already, agree with (:func:`workload_predictor.health.is_stuck_run`)."""
     from .health import is_stuck_run
 
-    values = getattr(series, "values", None)
-    if not isinstance(values, np.ndarray) or values.ndim != 2 or values.dtype.kind not in "fiu":
-        return True
-    if isinstance(run, (int, np.integer)) and not isinstance(run, bool) and run >= 0 and \
-            not np.isfinite(values[-(min(int(run), len(values)) + 2):]).all():
-        return True
-    return is_stuck_run(run, values)
+    run = getattr(obj, "stuck_run_", None)
+    if run is not None and not is_stuck_run(run, obj.series_.values):
+        refuse(f"has stuck_run_={quote(run)}, not the repeated buckets its series ends with (a count >= 0 its "
+               "newest buckets agree with)")
 
 
 def _nameable_idle_span(span: Any, last: Any, freq: Any) -> bool:
@@ -1337,6 +1329,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
                "door lets in)")
     if not _evenly_spaced(np.asarray(series.index.array, dtype="datetime64[ns]"), series.freq.to_timedelta64()):
         refuse(f"holds a history whose timestamps are not one bucket width ({series.freq}) apart")
+    _check_stuck_run(obj, refuse)
 
 
 def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -> None:

@@ -15,6 +15,7 @@ key's own record no longer holds it, so the held undos stay within the bound doc
 from __future__ import annotations
 
 import copy
+import functools
 import re
 
 import pandas as pd
@@ -365,27 +366,34 @@ def test_a_record_lapsing_with_an_older_one_counts_its_jump_in_the_older_ones_re
 
 
 MANY = 300  # keys: each fit before a jump then holds about 4 MiB that a feed of every key's rows replaces
+MANY_START = pd.Timestamp("2024-03-01", tz="UTC")
 
 
-def many_keys_fleet(limit_mb: float):
-    """A global fleet of ``MANY`` keys (the global tests' settings, 300 buckets each), updated within ``limit_mb``, and
-    a frame maker for them."""
+@functools.lru_cache(maxsize=None)
+def _many_keys_fitted():
+    """The fitted fleet ``many_keys_fleet`` copies (one fit for the module's tests), its values and key names."""
     import numpy as np
 
     from workload_predictor import FleetPredictor
 
     rng = np.random.default_rng(0)
-    start = pd.Timestamp("2024-03-01", tz="UTC")
     t = np.arange(340)
     values = np.abs(50 + 20 * np.sin(2 * np.pi * t / 60 + rng.uniform(0, 6, (MANY, 1))) + rng.normal(0, 2, (MANY, 340)))
     names = [f"k{i:03d}" for i in range(MANY)]
-    long = pd.DataFrame({"timestamp": np.tile(start + FREQ * t[:300], MANY), "requests": values[:, :300].ravel(),
+    long = pd.DataFrame({"timestamp": np.tile(MANY_START + FREQ * t[:300], MANY), "requests": values[:, :300].ravel(),
                          "key": np.repeat(names, 300)})
     fleet = FleetPredictor(model="global_lstm", horizon=10, window=48, random_state=0, model_params=PARAMS)
-    fleet.fit(long, key="key").set_params(memory_limit_mb=limit_mb)  # the fit's windows alone take more
+    return fleet.fit(long, key="key"), values, names
+
+
+def many_keys_fleet(limit_mb: float):
+    """A global fleet of ``MANY`` keys (the global tests' settings, 300 buckets each), updated within ``limit_mb``, and
+    a frame maker for them. The fleet is a deep copy of one fit: each test updates its own."""
+    fitted, values, names = _many_keys_fitted()
+    fleet = copy.deepcopy(fitted).set_params(memory_limit_mb=limit_mb)  # the fit's windows alone take more
 
     def frame(at: dict[int, int]) -> pd.DataFrame:  # key number -> its bucket number
-        return pd.DataFrame({"timestamp": [start + FREQ * i for i in at.values()],
+        return pd.DataFrame({"timestamp": [MANY_START + FREQ * i for i in at.values()],
                              "requests": [values[j, min(i, 339)] for j, i in at.items()],
                              "key": [names[j] for j in at]})
     return fleet, frame

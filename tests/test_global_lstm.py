@@ -197,10 +197,11 @@ TORCHRUN_RANK = """
 import hashlib, os, sys
 import numpy as np
 import torch.distributed as dist
-sys.path[:0] = [{root!r}, {tests!r}]
+sys.path[:0] = [{root!r}]
 from workload_predictor.models import distributed
 from workload_predictor.models.global_lstm import GlobalLSTM
-from test_global_lstm import TINY, fleet
+TINY = {tiny!r}
+{fleet}
 
 seeds = []
 train = distributed.train_network
@@ -227,13 +228,15 @@ def test_torchrun_ranks_without_a_random_state_shard_one_batch_order(tmp_path):
     """Under torchrun (distributed="env") with random_state=None, each rank drew its own seed and sharded its own
     permutation of the windows (documented: every rank holds the same batch order); they now take rank 0's."""
     import ast
+    import inspect
     import os
     import subprocess
     import sys
 
     tests = os.path.dirname(os.path.abspath(__file__))
     script = tmp_path / "rank.py"
-    script.write_text(TORCHRUN_RANK.format(root=os.path.dirname(tests), tests=tests))
+    # TINY and fleet's own source written into the script: each rank imports neither pytest nor this module
+    script.write_text(TORCHRUN_RANK.format(root=os.path.dirname(tests), tiny=TINY, fleet=inspect.getsource(fleet)))
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            str(script)], capture_output=True, text=True, timeout=240,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

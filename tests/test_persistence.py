@@ -10,6 +10,7 @@ import os
 import pickle
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -248,15 +249,35 @@ def test_a_model_of_another_class_is_refused(tmp_path):
 
 
 @functools.lru_cache(maxsize=16)
-def _archive_of(data: bytes) -> tuple[dict, bytes, dict[str, np.ndarray]]:
-    """The file's header, JSON state and stored arrays (read-only), read once per file: a test that forges one
-    file many times (each attribute in turn) decodes its archive once."""
+def _archive_of(data: bytes) -> tuple[dict, bytes, dict[str, np.ndarray], dict[str, bytes]]:
+    """The file's header, JSON state, stored arrays (read-only) and each array's ``.npy`` encoding, read once per
+    file: a test that forges one file many times (each attribute in turn) decodes and encodes its arrays once."""
     header, payload = split_file(data)
     with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
     for array in arrays.values():
         array.setflags(write=False)
-    return header, arrays.pop(persistence.STATE_KEY).tobytes(), arrays
+    state = arrays.pop(persistence.STATE_KEY).tobytes()
+    return header, state, arrays, {name: _npy(array) for name, array in arrays.items()}
+
+
+def _npy(array: np.ndarray) -> bytes:
+    """``array`` as ``np.savez`` writes it into its archive (``allow_pickle=True``, its default)."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=True)
+    return buffer.getvalue()
+
+
+def savez_bytes(encoded: dict[str, bytes]) -> bytes:
+    """The archive ``np.savez(buffer, **arrays)`` writes, byte for byte, from each array's ``_npy`` encoding (in the
+    keywords' order): the zip members as savez opens them (stored, zip64). A forgery of the state alone writes the
+    other arrays' encodings again, not the arrays (test_savez_bytes_are_what_np_savez_writes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, data in encoded.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                member.write(data)
+    return buffer.getvalue()
 
 
 def rewrite_state(data: bytes, change, change_arrays=None) -> bytes:
@@ -264,15 +285,26 @@ def rewrite_state(data: bytes, change, change_arrays=None) -> bytes:
 
     ``change_arrays(state, arrays)``: also edits the stored arrays in place (by the keys the state names).
     """
-    header, state_bytes, stored = _archive_of(bytes(data))
+    header, state_bytes, stored, encoded = _archive_of(bytes(data))
     state = change(json.loads(state_bytes))
-    arrays = dict(stored)
+    state_array = np.frombuffer(json.dumps(state).encode(), np.uint8)
     if change_arrays is not None:
-        arrays = {name: array.copy() for name, array in arrays.items()}
+        arrays = {name: array.copy() for name, array in stored.items()}
         change_arrays(state, arrays)
-    buffer = io.BytesIO()
-    np.savez(buffer, **{persistence.STATE_KEY: np.frombuffer(json.dumps(state).encode(), np.uint8)}, **arrays)
-    return join_file(header, buffer.getvalue())
+        encoded = {name: _npy(array) for name, array in arrays.items()}
+    return join_file(header, savez_bytes({persistence.STATE_KEY: _npy(state_array), **encoded}))
+
+
+def test_savez_bytes_are_what_np_savez_writes(saved_bytes):
+    """rewrite_state's writer: the same bytes as np.savez, on a saved predictor's arrays and on odd ones."""
+    header, state, arrays, encoded = _archive_of(bytes(saved_bytes))
+    odd = {"empty": np.zeros((0, 3)), "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+           "scalar": np.array(7, np.int64), "strided": np.arange(10)[::3], "text": np.array(["a", "bc"])}
+    for members in ({persistence.STATE_KEY: np.frombuffer(state, np.uint8), **arrays}, odd):
+        expected = io.BytesIO()
+        np.savez(expected, **members)
+        assert savez_bytes({name: _npy(array) for name, array in members.items()}) == expected.getvalue()
+    assert encoded == {name: _npy(array) for name, array in arrays.items()}
 
 
 def test_forged_state_naming_another_class_is_refused(saved_bytes):

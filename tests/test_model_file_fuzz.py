@@ -34,6 +34,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from test_persistence import _npy, savez_bytes
 from workload_predictor import FleetPredictor, ModelFileError, WorkloadDataError, WorkloadPredictor, persistence
 
 START = pd.Timestamp("2024-03-01", tz="UTC")
@@ -90,6 +91,22 @@ def fitted(kind: str):
 
 
 # -- the file at the level of its stored fields ------------------------------------------------------------------
+_ENCODED: dict[tuple, bytes] = {}
+
+
+def _encoded(array) -> bytes:
+    """``array``'s ``.npy`` encoding, kept by its content (the mutations of one file share most of its arrays)."""
+    array = np.asanyarray(array)
+    if array.dtype.hasobject or type(array) is not np.ndarray:
+        return _npy(array)
+    order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    key = (str(np.lib.format.dtype_to_descr(array.dtype)), array.shape, order,
+           hashlib.sha256(array.tobytes(order="A")).digest())
+    if key not in _ENCODED:
+        _ENCODED[key] = _npy(array)
+    return _ENCODED[key]
+
+
 def unpack(data: bytes) -> tuple[dict, object, dict]:
     """(header, JSON state, arrays by name) of a model file."""
     end = data.index(b"\n", len(persistence.MAGIC))
@@ -99,10 +116,11 @@ def unpack(data: bytes) -> tuple[dict, object, dict]:
 
 
 def pack(header: dict, state, arrays: dict) -> bytes:
-    """A model file of ``state`` and ``arrays`` with a valid checksum (a forger reseals it)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **{persistence.STATE_KEY: np.frombuffer(json.dumps(state).encode(), np.uint8)}, **arrays)
-    payload = buffer.getvalue()
+    """A model file of ``state`` and ``arrays`` with a valid checksum (a forger reseals it). The archive is the one
+    ``np.savez`` writes, byte for byte (``test_persistence.savez_bytes``), from the arrays' encodings: an array
+    equal in dtype, shape, memory order and bytes to one packed before reuses its encoding."""
+    arrays = {persistence.STATE_KEY: np.frombuffer(json.dumps(state).encode(), np.uint8), **arrays}
+    payload = savez_bytes({name: _encoded(array) for name, array in arrays.items()})
     header = {**header, "payload_bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
     return persistence.MAGIC + json.dumps(header).encode() + b"\n" + payload
 

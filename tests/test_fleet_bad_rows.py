@@ -45,10 +45,22 @@ def fleet(kind: dict, data: pd.DataFrame, **extra) -> FleetPredictor:
     return FleetPredictor(horizon=6, window=24, random_state=0, **kind, **extra).fit(data)
 
 
+_FITTED: dict[tuple, FleetPredictor] = {}
+
+
+def fitted_fleet(kind: dict, without: str | None = None) -> FleetPredictor:
+    """``fleet(kind, history())`` (less key ``without``'s rows): a deep copy of one fit per kind and history, which
+    the module's tests share."""
+    key = (repr(kind), without)
+    if key not in _FITTED:
+        _FITTED[key] = fleet(kind, history() if without is None else history().query(f"key != '{without}'"))
+    return copy.deepcopy(_FITTED[key])
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bad", ["n/a", None, "x" * 5000], ids=["string", "None", "long-string"])
 def test_one_keys_value_that_is_no_number_refuses_that_key_alone(kind, bad):
-    fitted = fleet(kind, history())
+    fitted = fitted_fleet(kind)
     update = next_rows(["a", "b", "c"], {"c": bad})
     assert update["requests"].dtype == object
     given = update.copy(deep=True)
@@ -68,7 +80,7 @@ def test_one_keys_value_that_is_no_number_refuses_that_key_alone(kind, bad):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_update_of_numbers_in_an_object_column_equals_the_numeric_one(kind):
-    fitted = fleet(kind, history())
+    fitted = fitted_fleet(kind)
     got, want = copy.deepcopy(fitted), copy.deepcopy(fitted)
     got.update(next_rows(["a", "b", "c"]).astype({"requests": object}))
     want.update(next_rows(["a", "b", "c"]))
@@ -81,7 +93,7 @@ def test_a_fit_refuses_the_key_whose_history_holds_a_string_and_fits_the_others(
     data.loc[(data["key"] == "b").to_numpy().nonzero()[0][50], "requests"] = "n/a"
     given = data.copy(deep=True)
     got = fleet(kind, data)
-    want = fleet(kind, history().query("key != 'b'"))
+    want = fitted_fleet(kind, without="b")
     assert got.keys_ == ["a", "c"] and list(got.errors_) == ["b"]
     assert "not numbers: it holds 'n/a' at row 50 (1 value is no number)" in str(got.errors_["b"])
     pd.testing.assert_frame_equal(got.predict(), want.predict())
@@ -97,7 +109,7 @@ def test_a_strict_fit_raises_the_string_naming_its_key():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_row_without_a_key_is_reported_and_left_out_and_the_keys_are_updated(kind):
-    fitted = fleet(kind, history())
+    fitted = fitted_fleet(kind)
     update = pd.concat([next_rows(["a", "b"]), next_rows(["c"]).assign(key=np.nan),
                         next_rows(["c"]).assign(key=None)], ignore_index=True)
     given = update.copy(deep=True)
@@ -121,7 +133,7 @@ def test_a_strict_update_with_a_row_without_a_key_raises_changing_nothing():
 
 @pytest.mark.parametrize("kind", KINDS[::3])
 def test_a_fleet_whose_update_left_out_rows_without_a_key_saves_and_loads(kind, tmp_path):
-    fitted = fleet(kind, history())
+    fitted = fitted_fleet(kind)
     fitted.update(pd.concat([next_rows(["a"]), next_rows(["b"]).assign(key=None)], ignore_index=True))
     loaded = FleetPredictor.load(fitted.save(tmp_path / "fleet.wpf"))
     assert list(loaded.update_errors_) == [None]
@@ -131,7 +143,7 @@ def test_a_fleet_whose_update_left_out_rows_without_a_key_saves_and_loads(kind, 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_one_keys_timestamp_that_does_not_parse_refuses_that_key_alone(kind):
-    fitted = fleet(kind, history())
+    fitted = fitted_fleet(kind)
     update = next_rows(["a", "b", "c"]).astype({"timestamp": object})
     update.loc[2, "timestamp"] = "garbage"
     got, want = copy.deepcopy(fitted), copy.deepcopy(fitted)
@@ -167,7 +179,7 @@ def test_a_fit_refuses_the_key_whose_timestamps_hold_one_that_does_not_parse_and
     data.loc[(data["key"] == "b").to_numpy().nonzero()[0][50], "timestamp"] = bad
     given = data.copy(deep=True)
     got = fleet(kind, data)
-    want = fleet(kind, history().query("key != 'b'"))
+    want = fitted_fleet(kind, without="b")
     assert got.keys_ == ["a", "c"] and list(got.errors_) == ["b"]
     assert message in str(got.errors_["b"])
     pd.testing.assert_frame_equal(got.predict(), want.predict())

@@ -415,7 +415,8 @@ def idle_rows(values: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def is_idle_span(span: Any) -> bool:
-    """Whether ``span`` is what :func:`idle_span` returns (a file's ``idle_span_`` that is not is counted again)."""
+    """Whether ``span`` is what :func:`idle_span` returns (a model file whose ``idle_span_`` is not is refused at
+    load)."""
     if not (isinstance(span, tuple) and len(span) == 5 and all(isinstance(v, (int, np.integer)) for v in span)):
         return False
     n, idle, tail, first, last = span
@@ -430,8 +431,8 @@ def idle_text(idle: int, n: int, first: pd.Timestamp, last: pd.Timestamp, run: i
 
 
 def held_span(predictor: Any, run: int) -> tuple[int, int, int, int, int]:
-    """A predictor's ``idle_span_``; where a file lacks it (saved before it was kept) or holds something else, the
-    span of the buckets it keeps (``series_``)."""
+    """A predictor's ``idle_span_``; where it has none (a file saved before it was kept), the span of the buckets it
+    keeps (``series_``)."""
     span = getattr(predictor, "idle_span_", None)
     return span if is_idle_span(span) else idle_span(predictor.series_.values, run)
 

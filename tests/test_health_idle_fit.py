@@ -209,8 +209,14 @@ def test_a_file_without_idle_span_counts_the_buckets_it_keeps(tmp_path):
         assert loaded.health()["metrics"]["idle_fit"]["value"] == 0.94  # counted again from series_
 
 
+def _alone(values: np.ndarray, window: int) -> tuple[int, int, int]:
+    """A row's idle buckets and its newest stretch's first and last position, from :func:`idle_span` of it alone."""
+    _, idle, _, first, last = idle_span(values, max(int(window), IDLE_RUN))
+    return idle, first, last
+
+
 def test_the_rows_of_a_block_are_found_as_each_alone():
-    from workload_predictor.health import idle_rows, idle_stretches
+    from workload_predictor.health import idle_rows
 
     rng = np.random.default_rng(6)
     values = rng.poisson(0.3, (30, 500, 2)).astype(float)
@@ -221,7 +227,7 @@ def test_the_rows_of_a_block_are_found_as_each_alone():
     windows = rng.integers(1, 80, 30)
     idle, first, last = idle_rows(values, windows)
     assert [(int(idle[i]), int(first[i]), int(last[i])) for i in range(30)] == \
-        [idle_stretches(values[i], windows[i]) for i in range(30)]
+        [_alone(values[i], windows[i]) for i in range(30)]
     assert idle.any()
 
 

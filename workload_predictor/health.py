@@ -365,13 +365,6 @@ def input_anomaly(predictor: Any) -> tuple[float | None, str | None]:
 IDLE_RUN = 30
 
 
-def idle_stretches(values: np.ndarray, window: int) -> tuple[int, int, int]:
-    """The buckets of ``values`` (``(n, k)``) in idle stretches, runs of at least ``max(window, IDLE_RUN)`` buckets
-    whose every target is 0, and the positions of the newest stretch's first and last bucket (``-1`` without one)."""
-    _, idle, _, first, last = idle_span(values, max(int(window), IDLE_RUN))
-    return idle, first, last
-
-
 def idle_span(values: np.ndarray, run: int, before: tuple | None = None) -> tuple[int, int, int, int, int]:
     """``(buckets, idle, tail, first, last)`` of a span: its buckets, those in runs of at least ``run`` buckets whose
     every target is 0 (idle stretches), the idle buckets it ends with (a run that may go on), and the positions of
@@ -397,8 +390,9 @@ def idle_span(values: np.ndarray, run: int, before: tuple | None = None) -> tupl
 
 
 def idle_rows(values: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`idle_stretches` of each row of ``values`` (``(B, n, k)``, keys of one length) with its ``windows``
-    (``(B,)``), in one pass over them: each row's idle buckets and its newest stretch's first and last position."""
+    """Each row's idle buckets and its newest stretch's first and last position (as :func:`idle_span` of the row
+    alone finds them, with runs of at least ``max(window, IDLE_RUN)``) for ``values`` (``(B, n, k)``, keys of one
+    length) and their ``windows`` (``(B,)``), in one pass over them."""
     rows = len(values)
     zero = np.all(values == 0, axis=2).astype(np.int8)  # (B, n)
     pad = np.zeros((rows, 1), dtype=np.int8)
@@ -467,9 +461,8 @@ def stuck_run(values: np.ndarray, run: int = 0, previous: np.ndarray | None = No
         values = np.concatenate([np.asarray(previous)[None], values])
     if len(values) < 2:
         return run
-    repeat = np.all(values[1:] == values[:-1], axis=1) & np.any(values[1:] != 0, axis=1)
-    moved = np.flatnonzero(~repeat)
-    return run + len(repeat) if not len(moved) else len(repeat) - 1 - int(moved[-1])
+    found = int(stuck_rows(values[None])[0])
+    return run + found if found == len(values) - 1 else found  # every bucket repeats: the held run goes on
 
 
 def stuck_rows(values: np.ndarray) -> np.ndarray:

@@ -394,9 +394,10 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
     text = pd.api.types.infer_dtype(values, skipna=True) == "string"  # strings and None or NaN only
     strings = values[~pd.isna(values)] if text else None
     short = text and (len(strings) == 0 or max(map(len, strings)) <= MAX_TIMESTAMP_CHARS)
-    agree = _offsets_agree(strings) if short else None
+    aware = _aware_count(strings) if short else None
+    agree = None if aware is None else aware in (0, len(strings))
     if not agree:
-        _check_objects(values, name, text, agree)
+        _check_objects(values, name, text, agree, aware)
     try:
         # dtype=object: pandas 3 would copy the strings into a str Index, which to_datetime reads back as objects
         # (twice the time of the parse itself).
@@ -507,11 +508,12 @@ def _first_unparseable(values: np.ndarray, iso: pd.DatetimeIndex | None = None) 
 
 
 def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None, row: int | None = None,
-                 iso: pd.DatetimeIndex | None = None) -> WorkloadDataError:
+                 iso: pd.DatetimeIndex | None = None, aware: int | None = None) -> WorkloadDataError:
     """The error for timestamps that do not parse: the first value at fault and its row (``row``, when the caller
     has looked for it with ``iso``, the :func:`_iso_coerced` of ``values``), which the error keeps as its
-    ``unparsed_row`` (``None`` where none was found), and the ISO pass as its ``iso_coerced`` (``None`` where pandas
-    refused it)."""
+    ``unparsed_row`` (``None`` where none was found), the ISO pass as its ``iso_coerced`` (``None`` where pandas
+    refused it), and as its ``aware_count`` how many of ``values`` carry a UTC offset, where the caller counted them
+    on a column of strings (missing values allowed) none too long (``None`` otherwise)."""
     if row is None:
         iso = _iso_coerced(values)
         row = _first_unparseable(values, iso)
@@ -529,30 +531,36 @@ def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None, ro
         )
     error.unparsed_row = row  # a long frame's caller refuses that row's key alone (_key_instants), not looking again
     error.iso_coerced = iso  # ... and reads the other keys' rows from it where they pass the checks (_coerced_rows)
+    error.aware_count = aware  # ... which then need not look at every string again
     return error
 
 
 _EPOCH_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")  # '1715342400', '1715342400.5': an epoch as a string
 
 
-def _offsets_agree(strings: Sequence[str]) -> bool:
-    """Whether all or none of ``strings`` carry a UTC offset: one pass in C over the strings joined by line breaks,
-    or, where a string holds a line break itself (lines are then not rows), a search per string."""
+def _aware_count(strings: Sequence[str]) -> int:
+    """How many of ``strings`` carry a UTC offset: one pass in C over the strings joined by line breaks, or, where a
+    string holds a line break itself (lines are then not rows), a search per string."""
     joined = "\n".join(strings)
     if joined.count("\n") == len(strings) - 1:
-        aware = len(_OFFSET_SUFFIX_REVERSED.findall("\n" + joined[::-1]))  # at most one match per line
-        return aware in (0, len(strings))
-    aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
-    return all(aware) or not any(aware)
+        return len(_OFFSET_SUFFIX_REVERSED.findall("\n" + joined[::-1]))  # at most one match per line
+    return sum(bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings)
 
 
-def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: bool | None = None) -> None:
+def _offsets_agree(strings: Sequence[str]) -> bool:
+    """Whether all or none of ``strings`` carry a UTC offset."""
+    return _aware_count(strings) in (0, len(strings))
+
+
+def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: bool | None = None,
+                   aware: int | None = None) -> None:
     """Refuse an object column of timestamps that mixes encodings, holds an absurdly long string, or mixes
     aware and naive stamps, naming the first row at fault.
 
     A column of strings (``text``: strings and None or NaN only; one endpoint's "n/a" among ISO stamps) is
-    checked in C-speed passes, whose answer on the offsets the caller may have (``offsets_agree``); only the error
-    it raises looks at the strings one by one."""
+    checked in C-speed passes, whose answer on the offsets the caller may have (``offsets_agree``, from ``aware``
+    strings with an offset, which an error for a value that is no timestamp keeps); only the error it raises looks
+    at the strings one by one."""
     numbers = [] if text else [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
     if numbers:
         raise WorkloadDataError(
@@ -579,7 +587,7 @@ def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: boo
             iso = _iso_coerced(values)
             row = _first_unparseable(values, iso)
             if row is not None:  # "hello" carries no offset, but is no timestamp either
-                raise _unparseable(values, name, row=row, iso=iso)
+                raise _unparseable(values, name, row=row, iso=iso, aware=aware)
             strings = [v for v in values if isinstance(v, str)] if strings is None else strings
             aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
             first = strings[aware.index(False)]
@@ -1458,17 +1466,21 @@ def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin
     again, together (at most ``MAX_UNPARSED_KEYS`` times), or read from the failed parse's ISO
     pass where that gives what their own parse would (:func:`_coerced_rows`). Any other error is the column's.
     """
-    rows, unparsed, first, iso = None, set(), None, None
+    rows, unparsed, first, iso, aware = None, set(), None, None, None
     while True:
         part = column if rows is None else column.iloc[rows]
-        parsed = (_coerced_rows(part, iso[rows], name) if iso is not None and unit is None and origin is None
-                  else None)
+        parsed = None
+        if iso is not None and unit is None and origin is None:
+            left_out = None if aware is None else np.isin(codes, list(unparsed))
+            parsed = _coerced_rows(part, iso[rows], name,
+                                   None if aware is None else (aware, column[left_out].to_numpy(dtype=object)))
         try:
             if parsed is None:
                 parsed = utc_instants(part, unit=unit, origin=origin, name=name) if len(part) else part.to_numpy()
         except WorkloadDataError as exc:
             if first is None:  # the whole column's: its rows are the frame's
                 first, iso = exc, exc.__dict__.pop("iso_coerced", None)
+                aware = exc.__dict__.pop("aware_count", None)
             bad = None
             if len(unparsed) < MAX_UNPARSED_KEYS:  # a missing stamp first (the door refuses it in any dtype)
                 missing = np.flatnonzero(part.isna().to_numpy())
@@ -1488,20 +1500,31 @@ def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin
         return instants, unparsed
 
 
-def _coerced_rows(part: pd.Series, iso: pd.DatetimeIndex, name: str) -> np.ndarray | None:
+def _coerced_rows(part: pd.Series, iso: pd.DatetimeIndex, name: str,
+                  whole: tuple[int, np.ndarray] | None = None) -> np.ndarray | None:
     """The instants of the timestamps ``part`` (some keys' rows of a long frame's column) read from ``iso``, the
     whole column's ISO pass (:func:`_iso_coerced`) at those rows, where that is what :func:`utc_instants` would
     return for them; else ``None`` (the caller parses them).
 
     That holds where ``part`` takes :func:`_from_objects`' ISO path: strings only, none missing or too
     long, all or none carrying a UTC offset, each read by the ISO pass (which reads each value on its own).
+    ``whole``: where the column's parse found it strings (or missing) none too long, how many of them carry an
+    offset and the values of the rows ``part`` leaves out; ``part``'s strings then are not looked at again (the
+    left-out rows' are counted and taken off).
     """
     if len(part) == 0 or iso.hasnans or part.dtype != object and not isinstance(part.dtype, pd.StringDtype):
         return None
-    values = part.to_numpy(dtype=object)
-    if (pd.api.types.infer_dtype(values, skipna=False) != "string" or max(map(len, values)) > MAX_TIMESTAMP_CHARS
-            or not _offsets_agree(values)):
-        return None
+    if whole is not None:  # none of part's rows is missing (iso has no NaT): strings, none too long
+        aware, left_out = whole
+        aware -= _aware_count(left_out[~pd.isna(left_out)])
+        if aware not in (0, len(part)):
+            return None
+        values = part.array
+    else:
+        values = part.to_numpy(dtype=object)
+        if (pd.api.types.infer_dtype(values, skipna=False) != "string"
+                or max(map(len, values)) > MAX_TIMESTAMP_CHARS or not _offsets_agree(values)):
+            return None
     try:
         return np.asarray(_normalised(pd.DatetimeIndex(iso), values, name).array, dtype="datetime64[ns]")
     except WorkloadDataError:

@@ -171,19 +171,20 @@ class FleetBlock:
                                    max(int(self.window[row]), IDLE_RUN))
 
     def stuck_input(self, row: int, targets: Any) -> tuple[float, str | None]:
-        """The buckets in a row, ending at the newest of the key in ``row``, whose every target repeats the bucket
-        before's non-zero count exactly and the detail (:func:`workload_predictor.health.stuck_input`), found for
-        every row at the block's first health check, among the buckets the key was fitted on."""
+        """The buckets in a row, ending at the newest of the key in ``row``, in which a target repeats the bucket
+        before's non-zero count exactly, the longest of its targets' runs, and the detail
+        (:func:`workload_predictor.health.stuck_input`), found for every row and target at the block's first health
+        check, among the buckets the key was fitted on."""
         from .health import stuck_rows, stuck_text
 
         found = self.__dict__.get("_stuck")
         if found is None:
             found = self.__dict__["_stuck"] = stuck_rows(self.values)
-        run = int(found[row])
-        if not run:
+        runs = found[row].tolist()
+        if not max(runs):
             return 0.0, None
-        return float(run), stuck_text(run, self.values[row, -1], targets, self.last_timestamp(row), self.freq,
-                                      held=self.values.shape[1])
+        return float(max(runs)), stuck_text(runs, self.values[row, -1], targets, self.last_timestamp(row), self.freq,
+                                            held=self.values.shape[1])
 
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
@@ -219,17 +220,17 @@ class FleetGlobal:
     def stuck_input(self, j: int, targets: Any) -> tuple[float | None, str | None]:
         """:func:`workload_predictor.health.stuck_input` of key ``j``, among the newest buckets the network keeps of
         it (``recent_``)."""
-        from .health import stuck_run, stuck_text
+        from .health import stuck_runs, stuck_text
 
         kept = getattr(self.model, "recent_", None)
         if kept is None:  # not kept by this network: not measured
             return None, None
         recent = np.asarray(kept[j]).reshape(len(kept[j]), -1)
-        run = stuck_run(recent)
-        if not run:
+        runs = stuck_runs(recent)
+        if not max(runs):
             return 0.0, None
-        return float(run), stuck_text(run, recent[-1], targets, self.last_timestamp(j), self.freqs[j],
-                                      held=len(recent))
+        return float(max(runs)), stuck_text(runs, recent[-1], targets, self.last_timestamp(j), self.freqs[j],
+                                            held=len(recent))
 
 
 class _Jump(typing.NamedTuple):
@@ -1195,8 +1196,8 @@ class FleetPredictor(ParamsMixin):
         and a newest bucket that starts after it: a clock running ahead), ``idle_fit`` (the share of the buckets the
         key's fit rests on that lie in idle stretches: a batched key's refitted span, a key's own predictor's fit and
         updates; ``unknown`` for a global key, whose shared network rests on every key's windows), ``stuck_input``
-        (the newest buckets in a row whose every target repeats the bucket before's non-zero count exactly, a stuck
-        sensor: among a batched key's refitted buckets, a global key's buckets the network keeps, or a key's own
+        (the newest buckets in a row in which a target repeats the bucket before's non-zero count exactly, the longest
+        of the targets' runs, a stuck sensor: among a batched key's refitted buckets, a global key's buckets the network keeps, or a key's own
         predictor's fit and updates); and
         ``update_error``, the message of the key's error at the last :meth:`update` (``None`` if it had none).
 

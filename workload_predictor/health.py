@@ -447,77 +447,124 @@ def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
     return idle / n, idle_text(idle, n, newest - (n - 1 - first) * freq, newest - (n - 1 - last) * freq, run)
 
 
-def stuck_run(values: np.ndarray, run: int = 0, previous: np.ndarray | None = None) -> int:
-    """The buckets in a row that ``values`` (``(m, k)``) end with whose every target repeats the bucket before's count
-    exactly, not all 0 (a stuck sensor resending its last counts; all-zero runs are :func:`idle_fit`'s). ``previous``:
-    the bucket before ``values``, which ended a run of ``run`` repeats (an update, read in ``O(m)``); ``None``: a
-    series of ``values`` alone (a fit)."""
+def stuck_runs(values: np.ndarray, runs: Any = None, previous: np.ndarray | None = None) -> tuple[int, ...]:
+    """Per target, the buckets in a row that ``values`` (``(m, k)``) end with in which the target repeats the bucket
+    before's count exactly, a count not 0 (a stuck sensor, or an exporter of some targets, resending its last
+    counts; a run of zeros is no repeat: all-zero runs are :func:`idle_fit`'s). ``previous``: the bucket before
+    ``values``, which ended the runs ``runs`` (one per target; an update, read in ``O(m)``); ``None``: a series of
+    ``values`` alone (a fit)."""
     if previous is None:
-        run = 0
+        runs = (0,) * values.shape[1]
     elif len(values) == 1:  # the common update: one bucket
         row = values[0]
-        return run + 1 if bool((row == previous).all()) and bool(row.any()) else 0
+        grown = ((row == previous) & (row != 0)).tolist()
+        return tuple(run + 1 if grow else 0 for run, grow in zip(runs, grown))
     else:
         values = np.concatenate([np.asarray(previous)[None], values])
-    if len(values) < 2:
-        return run
-    found = int(stuck_rows(values[None])[0])
-    return run + found if found == len(values) - 1 else found  # every bucket repeats: the held run goes on
+    found = stuck_rows(values[None])[0].tolist()
+    whole = len(values) - 1
+    # A target that repeats in every bucket goes on with the run held before them.
+    return tuple(run + seen if seen == whole else seen for run, seen in zip(runs, found))
 
 
 def stuck_rows(values: np.ndarray) -> np.ndarray:
-    """:func:`stuck_run` of each row of ``values`` (``(B, n, k)``, keys of one length), in one pass over them."""
-    repeat = np.all(values[:, 1:] == values[:, :-1], axis=2) & np.any(values[:, 1:] != 0, axis=2)  # (B, n - 1)
-    moved = ~repeat
-    width = repeat.shape[1]
-    since_moved = np.argmax(moved[:, ::-1], axis=1)  # the repeats after each row's newest moving bucket
+    """:func:`stuck_runs` of each row of ``values`` (``(B, n, k)``, keys of one length) as ``(B, k)``, in one pass
+    over them."""
+    width = values.shape[1] - 1
+    if width < 1:
+        return np.zeros((values.shape[0], values.shape[2]), dtype=np.int64)
+    moved = (values[:, 1:] != values[:, :-1]) | (values[:, 1:] == 0)  # (B, n - 1, k): not a repeat
+    since_moved = np.argmax(moved[:, ::-1], axis=1)  # the repeats after each target's newest moving bucket
     return np.where(moved.any(axis=1), since_moved, width).astype(np.int64)
 
 
-def is_stuck_run(run: Any, values: np.ndarray) -> bool:
-    """Whether ``run`` is the :func:`stuck_run` of the series ``values`` ends (``(n, k)``, its newest buckets): a count
-    >= 0 that the newest ``run + 2`` of them agree with (all ``n`` repeating their first where it is longer)."""
-    if isinstance(run, bool) or not isinstance(run, (int, np.integer)) or run < 0 or len(values) == 0:
+#: The longest run a model file may hold (a count an update adds to, read as an int64).
+_MAX_RUN = 2**53
+
+
+def _is_count(value: Any) -> bool:
+    """Whether ``value`` is a run: an int in ``[0, 2**53]``."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value <= _MAX_RUN
+
+
+def is_stuck_runs(runs: Any, values: np.ndarray) -> bool:
+    """Whether ``runs`` is the :func:`stuck_runs` of the series ``values`` ends (``(n, k)``, its newest buckets): a
+    tuple of one count >= 0 per target that the target's newest ``run + 2`` buckets agree with (all ``n`` repeating
+    their first where it is longer)."""
+    if not (isinstance(runs, tuple) and len(runs) == values.shape[1] and len(values)) or not all(map(_is_count, runs)):
         return False
-    return stuck_run(values[-(int(run) + 2):]) == min(int(run), len(values) - 1)
+    n = len(values)
+    return all(stuck_runs(values[-(min(int(run), n) + 2):, j:j + 1])[0] == min(int(run), n - 1)
+               for j, run in enumerate(runs))
 
 
-def held_run(predictor: Any) -> int:
-    """A predictor's ``stuck_run_``; where a file lacks it (saved before it was kept), the run its ``series_`` ends
-    with (at most the buckets it keeps)."""
-    run = getattr(predictor, "stuck_run_", None)
-    if isinstance(run, (int, np.integer)) and not isinstance(run, bool) and run >= 0:
-        return int(run)
-    return stuck_run(predictor.series_.values)
+def is_stuck_run(run: Any, values: np.ndarray) -> bool:
+    """Whether ``run`` is the run every target of ``values`` (``(n, k)``) ends with, as a file saved before the runs
+    were kept per target holds it (``stuck_run_`` an int): a count >= 0 that the newest ``run + 2`` buckets agree
+    with, every target repeating the bucket before's count and not all 0 (all ``n`` where it is longer)."""
+    if not _is_count(run) or len(values) == 0:
+        return False
+    n, run = len(values), int(run)
+    tail = values[-(min(run, n) + 2):]
+    repeat = np.all(tail[1:] == tail[:-1], axis=1) & np.any(tail[1:] != 0, axis=1)
+    moved = np.flatnonzero(~repeat)
+    return (len(repeat) - 1 - int(moved[-1]) if len(moved) else len(repeat)) == min(run, n - 1)
 
 
-def stuck_text(run: int, counts: np.ndarray, targets: Any, newest: pd.Timestamp, freq: pd.Timedelta,
+def held_runs(predictor: Any) -> tuple[int, ...]:
+    """A predictor's ``stuck_run_`` (one run per target). A file saved before they were kept per target holds one
+    run of every target (an int, checked at load): each target whose newest count is not 0 repeated it for at least
+    that long. A file saved before any was kept: the runs its ``series_`` ends with (at most the buckets it keeps)."""
+    runs = getattr(predictor, "stuck_run_", None)
+    values = predictor.series_.values
+    if isinstance(runs, tuple) and len(runs) == values.shape[1] and all(map(_is_count, runs)):
+        return runs
+    found = stuck_runs(values)
+    if _is_count(runs) and runs:
+        return tuple(max(seen, int(runs) if count else 0) for seen, count in zip(found, (values[-1] != 0).tolist()))
+    return found
+
+
+def stuck_text(runs: Any, counts: np.ndarray, targets: Any, newest: pd.Timestamp, freq: pd.Timedelta,
                held: int | None = None) -> str:
-    """The ``stuck_input`` detail: the counts every target repeated in the newest ``run`` buckets and since when.
-    ``held``: the buckets the holder keeps (``run == held - 1``: the run may have begun before them)."""
-    names = list(targets)
-    shown = ", ".join(f"{quote(str(name))}={float(value):g}" for name, value in zip(names[:5], counts[:5]))
-    shown += ", ..." if len(names) > 5 else ""
+    """The ``stuck_input`` detail: the target(s) stuck longest, the counts they repeated in the newest buckets and
+    since when; then any other target stuck for fewer buckets. ``runs``: one per target (:func:`stuck_runs`);
+    ``held``: the buckets the holder keeps (a run of ``held - 1``: it may have begun before them)."""
+    names = [str(name) for name in targets]
+    run = max(runs)
+    longest = [j for j, r in enumerate(runs) if r == run]
+    shown = ", ".join(f"{quote(names[j])}={float(counts[j]):g}" for j in longest[:5])
+    shown += ", ..." if len(longest) > 5 else ""
     since = newest - (run - 1) * freq
     longer = " (every bucket held: it may have begun before)" if held is not None and run >= held - 1 else ""
-    return (f"every target repeated the counts {shown} of bucket {(since - freq).isoformat()} exactly in each of the "
-            f"newest {run} buckets, since {since.isoformat()}{longer}: a stuck sensor (an exporter resending its last "
-            "counts)? The forecast follows the repeated counts; it clears at the first bucket that moves")
+    if len(longest) == len(names):
+        return (f"every target repeated the counts {shown} of bucket {(since - freq).isoformat()} exactly in each of "
+                f"the newest {run} buckets, since {since.isoformat()}{longer}: a stuck sensor (an exporter resending "
+                "its last counts)? The forecast follows the repeated counts; it clears at the first bucket that moves")
+    shorter = sorted((j for j, r in enumerate(runs) if 0 < r < run), key=lambda j: -runs[j])
+    others = "".join(f"; {quote(names[j])}={float(counts[j]):g} in the newest {runs[j]}, since "
+                     f"{(newest - (runs[j] - 1) * freq).isoformat()}" for j in shorter[:5])
+    others += "; ..." if len(shorter) > 5 else ""
+    return (f"{len(longest)} of {len(names)} targets repeated their counts {shown} of bucket "
+            f"{(since - freq).isoformat()} exactly in each of the newest {run} buckets, since {since.isoformat()}"
+            f"{longer}{others}: a stuck sensor (an exporter of these targets resending its "
+            "last counts)? Their forecasts follow the repeated counts; it clears when each of them moves")
 
 
 def stuck_input(predictor: Any) -> tuple[float | None, str | None]:
-    """The buckets in a row, ending at the newest, whose every target repeats the bucket before's non-zero count
-    exactly (``stuck_run_``, kept by fit and every update), and the detail naming the counts and since when.
+    """The buckets in a row, ending at the newest, in which a target repeats the bucket before's non-zero count
+    exactly, the longest of the targets' runs (``stuck_run_``, one per target, kept by fit and every update), and the
+    detail naming the stuck target(s), their counts and since when.
 
-    A predictor loaded from a file saved before ``stuck_run_`` counts the run its ``series_`` ends with. A fleet key
-    that holds no predictor passes its run and detail as ``stuck_input_`` (``None``: not measured)."""
+    A predictor loaded from a file saved before the runs were kept per target reads them as :func:`held_runs` does.
+    A fleet key that holds no predictor passes its run and detail as ``stuck_input_`` (``None``: not measured)."""
     if hasattr(predictor, "stuck_input_"):
         return predictor.stuck_input_
-    run = held_run(predictor)
-    if not run:
+    runs = held_runs(predictor)
+    if not max(runs, default=0):
         return 0.0, None
-    return float(run), stuck_text(run, predictor.series_.values[-1], predictor.targets_, predictor.last_timestamp_,
-                                  predictor.freq_)
+    return float(max(runs)), stuck_text(runs, predictor.series_.values[-1], predictor.targets_,
+                                        predictor.last_timestamp_, predictor.freq_)
 
 
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:

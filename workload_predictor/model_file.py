@@ -1039,15 +1039,17 @@ def _check_measured(obj: Any, refuse: Any) -> None:
 
 
 def _check_stuck_run(obj: Any, refuse: Any) -> None:
-    """What ``health`` reads of a stuck sensor: ``stuck_run_`` (absent or ``None`` in a file saved before it was
-    kept: health counts ``series_``) a count >= 0 that the newest ``run + 2`` buckets of the history, checked
-    already, agree with (:func:`workload_predictor.health.is_stuck_run`)."""
-    from .health import is_stuck_run
+    """What ``health`` reads of a stuck sensor: ``stuck_run_``, a tuple of one count >= 0 per target that each
+    target's newest ``run + 2`` buckets of the history, checked already, agree with
+    (:func:`workload_predictor.health.is_stuck_runs`); in a file saved before the runs were kept per target, one
+    count of every target (:func:`workload_predictor.health.is_stuck_run`); absent or ``None`` in a file saved
+    before any was kept (health counts ``series_``)."""
+    from .health import is_stuck_run, is_stuck_runs
 
-    run = getattr(obj, "stuck_run_", None)
-    if run is not None and not is_stuck_run(run, obj.series_.values):
-        refuse(f"has stuck_run_={quote(run)}, not the repeated buckets its series ends with (a count >= 0 its "
-               "newest buckets agree with)")
+    run, values = getattr(obj, "stuck_run_", None), obj.series_.values
+    if run is not None and not (is_stuck_runs(run, values) if isinstance(run, tuple) else is_stuck_run(run, values)):
+        refuse(f"has stuck_run_={quote(run)}, not the repeated buckets its series ends with (a count >= 0 per target, "
+               f"{values.shape[1]} of them, that its newest buckets agree with)")
 
 
 def _nameable_idle_span(span: Any, last: Any, freq: Any) -> bool:

@@ -26,7 +26,7 @@ from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, 
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      quote)
 from .forecast import Forecast
-from .health import IDLE_RUN, held_run, held_span, idle_span, stuck_run
+from .health import IDLE_RUN, held_runs, held_span, idle_span, stuck_runs
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
 
@@ -565,7 +565,7 @@ class WorkloadPredictor(ParamsMixin):
             n_updates_=0, undone_jumps_=(), _history_grid=None, **anomalies,
         )
         state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
-        state["stuck_run_"] = stuck_run(series.values)
+        state["stuck_run_"] = stuck_runs(series.values)  # one run per target
         # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
         span = min(self._flag_span(model), len(series.values))
         state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
@@ -921,7 +921,7 @@ class WorkloadPredictor(ParamsMixin):
             state["input_flags_"] = anomaly.continued_flags(flags, None, 0, len(self.targets_), self._flag_span(model))
         run = max(int(self.window_), IDLE_RUN)
         state["idle_span_"] = idle_span(new.values, run, held_span(self, run))  # the buckets kept, for an old file's
-        state["stuck_run_"] = stuck_run(new.values, held_run(self), old.values[-1])
+        state["stuck_run_"] = stuck_runs(new.values, held_runs(self), old.values[-1])
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):
@@ -1074,8 +1074,8 @@ class WorkloadPredictor(ParamsMixin):
         (input buckets flagged among the newest 1000, :mod:`workload_predictor.anomaly`),
         ``idle_fit`` (the share of the buckets the fit and the updates since rest on that lie in
         idle stretches, runs of all-zero buckets: warning at 0.75), ``stuck_input`` (the newest buckets in a
-        row whose every target repeats the bucket before's non-zero count exactly, a stuck sensor: warning at 30,
-        critical at 1000) and with ``now``
+        row in which a target repeats the bucket before's non-zero count exactly, the longest of the targets' runs, a
+        stuck sensor: warning at 30, critical at 1000) and with ``now``
         ``stale_buckets`` (the whole buckets missing after the newest one).
 
         Parameters

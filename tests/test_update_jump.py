@@ -235,3 +235,26 @@ def test_a_refused_row_in_a_zero_filled_run_is_told_about_the_clock_not_to_drop_
     with pytest.raises(UpdateOrderError, match=r"drop rows already seen, or refit") as seen:  # a row it holds
         loaded.update(frame.iloc[N_FIT - 1 : N_FIT])
     assert seen.value.first == last
+
+
+def test_an_undone_jump_of_a_state_without_carried_runs_counts_them_from_its_series_again():
+    """A predictor loaded from a file saved before ``stuck_run_`` and ``idle_span_`` were kept has neither (health
+    counts them from ``series_``). A jump far ahead set both; the update that undid it put back the attributes from
+    before the jump but left those two behind, so the next update carried the jumped state's runs: after 40 buckets
+    of a stuck sensor and one more, health read ``stuck_input`` 1 (ok) where a twin that never saw the jump reads 40 (warning)."""
+    frame = stream()
+    frame.loc[N_FIT - 40:, "requests"] = 21.0  # a stuck sensor for the fit's last 40 buckets and on
+    predictor = WorkloadPredictor(model="dlinear", window=48, horizon=10, random_state=0).fit(frame.iloc[:N_FIT])
+    for name in ("stuck_run_", "idle_span_"):
+        delattr(predictor, name)  # as loaded from a file saved before they were kept
+    twin = copy.deepcopy(predictor)
+    last = predictor.last_timestamp_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndoneJumpWarning)
+        predictor.update(row(last + 900 * FREQ))  # the stray row far ahead
+        predictor.update(row(last + FREQ))  # the next row on the old clock undoes it
+    twin.update(row(last + FREQ))
+    assert predictor.undone_jumps_ and predictor.last_timestamp_ == twin.last_timestamp_
+    got, want = (p.health()["metrics"]["stuck_input"] for p in (predictor, twin))
+    assert (got["value"], got["level"]) == (want["value"], want["level"]) == (40.0, "warning"), (got, want)
+    assert predictor.stuck_run_ == twin.stuck_run_ and predictor.idle_span_ == twin.idle_span_

@@ -255,6 +255,11 @@ def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
         "If this row was sent before, drop it.", exc.first, last)
 
 
+#: Fitted attributes an update carries forward from the state before it (O(new buckets)); a predictor loaded from a
+#: file saved before they were kept has none, and counts them from the buckets it keeps (``series_``).
+_CARRIED = ("idle_span_", "stuck_run_")
+
+
 class WorkloadPredictor(ParamsMixin):
     """Forecast the load of an LLM-serving system (requests and tokens per bucket).
 
@@ -862,6 +867,9 @@ class WorkloadPredictor(ParamsMixin):
         # adds (update_seconds_, weights_) are set by this one. Where its jump lay between its rows, the buckets before
         # it are that update, applied again.
         vars(self).update(undo.attributes)
+        for name in _CARRIED:  # a state saved without them (an older file's) counts them again from its series
+            if name not in undo.attributes:
+                vars(self).pop(name, None)
         self._undo = None
         try:
             if undo.head is not None:

@@ -11,11 +11,13 @@ import collections
 import io
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
 import textwrap
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -243,6 +245,31 @@ def test_a_forged_network_level_shift_is_refused(level_targets):
 
     with pytest.raises(ModelFileError, match="level_targets|network sizes"):
         persistence.loads(rewrite_state(saved, forge))
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.int32, np.bool_, "datetime64[ns]"])
+def test_a_network_weight_of_another_kind_of_number_is_refused(dtype):
+    """A network weight stored as complex numbers loaded with its imaginary part dropped (torch's UserWarning
+    "Casting complex values to real discards the imaginary part", found by the model-file fuzz on a global fleet);
+    integers and bools were cast to floats without a word, and dates raised torch's own TypeError: each is a file
+    damaged or altered."""
+    pytest.importorskip("torch")
+    saved = (Path(__file__).parent / "data" / "lstm_0.6.0.wpm").read_bytes()
+    named = []
+
+    def find(state):
+        text = json.dumps(state)
+        named.append(re.search(r'"(lstm\.weight_ih_l0)", \{"__array__": "([^"]+)"\}', text).group(2))
+        return state
+
+    def retype(state, arrays):
+        arrays[named[0]] = arrays[named[0]].astype(dtype)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a cast's warning is no refusal
+        with pytest.raises(ModelFileError, match=r"network weight 'lstm\.weight_ih_l0' holds values of dtype \S+, where the "
+                                                 r"network holds float32"):
+            persistence.loads(rewrite_state(saved, find, retype))
 
 
 @pytest.mark.parametrize("name,value,message", [

@@ -350,7 +350,8 @@ def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
             f"the model file gives the network sizes {quote(init)}, which do not fit its {stored:,} stored weights."
         )
     with torch.device("meta"):
-        shapes = {k: tuple(t.shape) for k, t in cls(*init).state_dict().items()}
+        built = cls(*init).state_dict()
+    shapes = {k: tuple(t.shape) for k, t in built.items()}
     given = {k: tuple(np.shape(v)) for k, v in state.items()}
     if shapes != given:
         wrong = sorted(set(shapes) ^ set(given)) or sorted(k for k in shapes if shapes[k] != given[k])
@@ -358,6 +359,17 @@ def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
             f"the model file's network sizes {quote(init)} do not match its stored weights (first difference: "
             f"{quote(wrong[0])}); it was damaged or altered."
         )
+    # The weights' kind of number, the network's: torch would cast a complex weight to real, dropping its imaginary
+    # part (with a warning), and a date, a bool or an integer to a float, without a word.
+    for name, tensor in built.items():
+        kind = "c" if tensor.is_complex() else "f" if tensor.is_floating_point() else "b" if tensor.dtype == torch.bool \
+            else "iu"
+        dtype = np.asarray(state[name]).dtype
+        if dtype.kind not in kind:
+            raise ModelFileError(
+                f"the model file's network weight {quote(name)} holds values of dtype {dtype}, where the network holds "
+                f"{str(tensor.dtype).removeprefix('torch.')}; it was damaged or altered."
+            )
 
 
 def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:

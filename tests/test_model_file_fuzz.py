@@ -527,3 +527,14 @@ def test_fits_on_loads_up_to_max_value_save_files_that_load(tmp_path, shape):
     keyed = pd.concat([frame.assign(endpoint="a"), frame.assign(endpoint="b", requests=y[::-1].copy())])
     fleet = FleetPredictor(horizon=10).fit(keyed, key="endpoint")
     pd.testing.assert_frame_equal(FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm")).predict(), fleet.predict())
+
+
+@pytest.mark.parametrize("kind,field", [
+    ("lstm", "state.model_.state.network_.state.lstm.weight_ih_l0"),
+    ("fleet-global", "state._global.fields.model.state.network_.state.lstm.weight_ih_l0"),
+])
+@pytest.mark.parametrize("mutation", ["complex", "int8", "bool", "datetime"])
+def test_a_network_weight_of_another_dtype_is_refused(kind, field, mutation, folder):
+    """Found by the fuzz above on a global fleet: a complex weight loaded, torch casting it to real with a warning
+    (its imaginary part dropped); int8 and bool weights loaded as floats without one."""
+    assert check_mutation(kind, folder, field, mutation) == "refused"

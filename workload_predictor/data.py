@@ -589,8 +589,8 @@ def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: boo
             if row is not None:  # "hello" carries no offset, but is no timestamp either
                 raise _unparseable(values, name, row=row, iso=iso, aware=aware)
             strings = [v for v in values if isinstance(v, str)] if strings is None else strings
-            aware = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
-            first = strings[aware.index(False)]
+            carries = [bool(_OFFSET_SUFFIX.search(s.strip())) for s in strings]
+            first = strings[carries.index(False)]
             raise WorkloadDataError(
                 f"{name}: some timestamps carry a UTC offset and some do not (e.g. {quote(first)}); "
                 "make them all aware or all naive."
@@ -1471,9 +1471,12 @@ def _key_instants(column: pd.Series, codes: np.ndarray, unit: str | None, origin
         part = column if rows is None else column.iloc[rows]
         parsed = None
         if iso is not None and unit is None and origin is None:
-            left_out = None if aware is None else np.isin(codes, list(unparsed))
-            parsed = _coerced_rows(part, iso[rows], name,
-                                   None if aware is None else (aware, column[left_out].to_numpy(dtype=object)))
+            whole = None
+            if aware is not None:  # the left-out keys' rows, to take their offsets off the column's count
+                left_out = np.ones(len(column), dtype=bool)
+                left_out[rows] = False
+                whole = (aware, column[left_out].to_numpy(dtype=object))
+            parsed = _coerced_rows(part, iso[rows], name, whole)
         try:
             if parsed is None:
                 parsed = utc_instants(part, unit=unit, origin=origin, name=name) if len(part) else part.to_numpy()

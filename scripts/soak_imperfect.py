@@ -143,10 +143,11 @@ def faults(s: Stream) -> dict:
     }
 
 
-def stuck(s: Stream, n: int) -> pd.DataFrame:
-    """``n`` rows from bucket ``AT`` on, each holding the counts of bucket ``AT - 1``."""
+def stuck(s: Stream, n: int, requests_move: bool = False) -> pd.DataFrame:
+    """``n`` rows from bucket ``AT`` on, each holding the counts of bucket ``AT - 1`` (the tokens' only, the requests
+    their own, with ``requests_move``)."""
     return pd.DataFrame({"timestamp": [s.stamp(AT) + j * FREQ for j in range(n)],
-                         "requests": np.full(n, s.values[AT - 1]),
+                         "requests": s.values[AT:AT + n] if requests_move else np.full(n, s.values[AT - 1]),
                          **{name: np.full(n, array[AT - 1]) for name, array in s.tokens.items()}})
 
 
@@ -170,6 +171,8 @@ def token_faults(s: Stream) -> dict:
         "input_tokens string": (one("input_tokens", "n/a"), 1, 0),
         "input_tokens 10**400": (one("input_tokens", 10**400), 1, 0),
         "no output_tokens column": ([s.rows([k]).drop(columns="output_tokens")], 1, 0),
+        # A token exporter stuck (its last good counts repeated) while the requests move, one context length.
+        "tokens stuck 1 context": ([stuck(s, WINDOW + HORIZON, requests_move=True)], WINDOW + HORIZON, 0),
         "extra column + reordered": ([s.rows([k]).assign(region="eu")[["output_tokens", "region", "requests",
                                                                        "timestamp", "input_tokens"]]], 1, 0),
     }

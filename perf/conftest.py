@@ -77,6 +77,10 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "paired: with a baseline's code loaded, also measure the test's perf.time "
                                        "operations on it, in rounds alternating with the code under test")
+    # A case that measures a figure of its own (a ratio of alternated runs, a speed-up, a drift) records it through the
+    # perf fixture, which holds pytest-benchmark's fixture without running its timer: pytest-benchmark's warning that
+    # it went unused is then by design, and would bury a warning that is not in every run's log.
+    config.addinivalue_line("filterwarnings", "ignore:Benchmark fixture was not used at all in this test")
 
 
 def pytest_sessionstart(session):

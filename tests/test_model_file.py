@@ -247,6 +247,23 @@ def test_a_forged_network_level_shift_is_refused(level_targets):
         persistence.loads(rewrite_state(saved, forge))
 
 
+def test_a_forged_network_size_of_zero_is_refused_without_a_warning_from_torch():
+    """A network size of 0 (found by a sweep of every field's mutations of a single LSTM's and an ensemble's files):
+    refused, but building its shapes made torch warn "Initializing zero-element tensors is a no-op" first."""
+    pytest.importorskip("torch")
+    saved = (Path(__file__).parent / "data" / "lstm_0.6.0.wpm").read_bytes()
+
+    def forge(state):
+        (network,) = [node for _, node in _nodes(state) if isinstance(node, dict) and "__torch__" in node]
+        network["init"][3] = 0
+        return state
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ModelFileError, match=r"network sizes \[4, 32, 1, 0\] do not match its stored weights"):
+            persistence.loads(rewrite_state(saved, forge))
+
+
 @pytest.mark.parametrize("dtype", [np.complex64, np.int32, np.bool_, "datetime64[ns]"])
 def test_a_network_weight_of_another_kind_of_number_is_refused(dtype):
     """A network weight stored as complex numbers loaded with its imaginary part dropped (torch's UserWarning

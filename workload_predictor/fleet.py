@@ -175,16 +175,13 @@ class FleetBlock:
         before's non-zero count exactly, the longest of its targets' runs, and the detail
         (:func:`workload_predictor.health.stuck_input`), found for every row and target at the block's first health
         check, among the buckets the key was fitted on."""
-        from .health import stuck_rows, stuck_text
+        from .health import stuck_measure, stuck_rows
 
         found = self.__dict__.get("_stuck")
         if found is None:
             found = self.__dict__["_stuck"] = stuck_rows(self.values)
-        runs = found[row].tolist()
-        if not max(runs):
-            return 0.0, None
-        return float(max(runs)), stuck_text(runs, self.values[row, -1], targets, self.last_timestamp(row), self.freq,
-                                            held=self.values.shape[1])
+        return stuck_measure(found[row].tolist(), self.values[row, -1], targets, self.last_timestamp(row), self.freq,
+                             held=self.values.shape[1])
 
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
@@ -220,17 +217,14 @@ class FleetGlobal:
     def stuck_input(self, j: int, targets: Any) -> tuple[float | None, str | None]:
         """:func:`workload_predictor.health.stuck_input` of key ``j``, among the newest buckets the network keeps of
         it (``recent_``)."""
-        from .health import stuck_runs, stuck_text
+        from .health import stuck_measure, stuck_runs
 
         kept = getattr(self.model, "recent_", None)
         if kept is None:  # not kept by this network: not measured
             return None, None
         recent = np.asarray(kept[j]).reshape(len(kept[j]), -1)
-        runs = stuck_runs(recent)
-        if not max(runs):
-            return 0.0, None
-        return float(max(runs)), stuck_text(runs, recent[-1], targets, self.last_timestamp(j), self.freqs[j],
-                                            held=len(recent))
+        return stuck_measure(stuck_runs(recent), recent[-1], targets, self.last_timestamp(j), self.freqs[j],
+                             held=len(recent))
 
 
 class _Jump(typing.NamedTuple):

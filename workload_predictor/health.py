@@ -553,6 +553,16 @@ def stuck_text(runs: Any, counts: np.ndarray, targets: Any, newest: pd.Timestamp
             "last counts)? Their forecasts follow the repeated counts; it clears when each of them moves")
 
 
+def stuck_measure(runs: Any, counts: np.ndarray, targets: Any, newest: pd.Timestamp, freq: pd.Timedelta,
+                  held: int | None = None) -> tuple[float, str | None]:
+    """``stuck_input``'s value and detail from the runs per target (:func:`stuck_runs`): the longest, and
+    :func:`stuck_text` where one is not 0."""
+    run = max(runs, default=0)
+    if not run:
+        return 0.0, None
+    return float(run), stuck_text(runs, counts, targets, newest, freq, held=held)
+
+
 def stuck_input(predictor: Any) -> tuple[float | None, str | None]:
     """The buckets in a row, ending at the newest, in which a target repeats the bucket before's non-zero count
     exactly, the longest of the targets' runs (``stuck_run_``, one per target, kept by fit and every update), and the
@@ -562,11 +572,8 @@ def stuck_input(predictor: Any) -> tuple[float | None, str | None]:
     A fleet key that holds no predictor passes its run and detail as ``stuck_input_`` (``None``: not measured)."""
     if hasattr(predictor, "stuck_input_"):
         return predictor.stuck_input_
-    runs = held_runs(predictor)
-    if not max(runs, default=0):
-        return 0.0, None
-    return float(max(runs)), stuck_text(runs, predictor.series_.values[-1], predictor.targets_,
-                                        predictor.last_timestamp_, predictor.freq_)
+    return stuck_measure(held_runs(predictor), predictor.series_.values[-1], predictor.targets_,
+                         predictor.last_timestamp_, predictor.freq_)
 
 
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
@@ -626,7 +633,7 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
         # The fleet's metrics alone, against their thresholds checked once above: the report's level is theirs.
         report = rated(check_measurements({"accuracy": float(state.confidence_), "input_anomaly": anomalies,
                                            "stale_buckets": stale, "idle_fit": idle, "stuck_input": stuck}), limits)
-        for metric, detail in (("idle_fit", idle_detail), ("stuck_input", stuck_detail)):
+        for metric, detail in zip(_FLEET_DETAILS, (idle_detail, stuck_detail)):
             if detail:
                 details[metric][name] = detail
         row = {"key": name, "level": report["level"]}

@@ -459,6 +459,7 @@ def run_backtest(
     baseline_common = {key: value for key, value in common.items() if key != "model_params"}
     # (name, WorkloadPredictor parameters, the backtest's setting that gives it its window, if any)
     specs: list[tuple[str, dict[str, Any], str | None]] = []
+    kinds: dict[str, str] = {}  # name -> the list it was named in: "model" or "baseline"
     for position, model in enumerate(list(models) + list(baselines)):
         listed_baseline = position >= len(models)
         name, spec = _template(model, baseline_common if listed_baseline else common)
@@ -485,6 +486,7 @@ def run_backtest(
                           "different model_params as WorkloadPredictor templates." if isinstance(model, str) else "")
                 raise _in_backtest(error, f"{error}{shared}") from error
         specs.append((name, spec, option))
+        kinds[name] = "baseline" if listed_baseline else "model"
     limit = _memory_limit_of(specs)
 
     series = data if isinstance(data, BucketedSeries) else prepare_series(
@@ -536,7 +538,7 @@ def run_backtest(
                     yhat, lower, upper = (result[key][..., j] for key in ("yhat", "lower", "upper"))
                     rows.append({
                         "model": name, "target": target_name,
-                        "kind": "baseline" if registry.get(name).baseline else "model",
+                        "kind": kinds[name],
                         "mae": mae(a, yhat), "rmse": rmse(a, yhat), "smape": smape(a, yhat), "wape": wape(a, yhat),
                         "bias": bias(a, yhat),
                         "mase": mase(a, yhat, scale[j]), "level": float(row_level),
@@ -617,7 +619,7 @@ def backtest(
     -------
     DataFrame
         One row per model and target, models first, then baselines: ``model``, ``target``,
-        ``kind`` (model/baseline), ``mae``, ``rmse``, ``smape`` (fraction in [0, 2]),
+        ``kind`` (``"model"`` or ``"baseline"``: the list it was named in, whatever its registry role), ``mae``, ``rmse``, ``smape`` (fraction in [0, 2]),
         ``wape`` (fraction), ``bias`` (signed: total over- or under-forecast as a fraction of the
         load), ``mase`` (against the in-sample one-step naive error before the
         test span), ``level`` (the interval level of the model: a template's own, else the backtest's),

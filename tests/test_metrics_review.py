@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from workload_predictor import WorkloadPredictor
@@ -58,3 +59,80 @@ def test_evaluates_verdict_compares_each_named_model_with_the_best_named_baselin
         assert baseline == best
         assert mae == f"{rows[model]['mae']:.3f}" and baseline_mae == f"{rows[best]['mae']:.3f}"
         assert change == f"{(rows[model]['mae'] - rows[best]['mae']) / rows[best]['mae'] * 100:+.1f}"
+
+
+def refit_of(refits: np.ndarray, origin: int) -> int:
+    """The newest refit point at or before ``origin``."""
+    return int(refits[refits <= origin].max())
+
+
+def test_the_table_recomputed_by_hand_with_strided_origins_and_refits_between_them():
+    """120 buckets, horizon 3, the last 30 the test span: origins 90, 92, ..., 116 (117 = n - h is off the stride),
+    refits every 7 buckets from the first origin: at 90, 97, 104 and 111, two of them between origins. Each origin's
+    forecast is the baselines' formula on the buckets before it, DLinear's that of the predictor fitted on the
+    buckets before the newest refit, reading the buckets up to the origin (those after the refit included); each
+    interval is that predictor's half-width; every metric is its textbook definition (sMAPE the 0-2 form, MASE
+    scaled by the one-step naive's MAE on the buckets before the test span)."""
+    y, horizon, level, season, window = series(120, seed=8), 3, 0.8, 6, 12
+    result = run_backtest(frame(y), ["dlinear"], ["naive", "seasonal_naive", "moving_average"], horizon=horizon,
+                          level=level, test_size=30, stride=2, refit_every=7, moving_average_window=window,
+                          timestamp=None, verbose=False)
+    origins = np.arange(90, 117, 2)
+    assert result.origins.tolist() == origins.tolist() and result.refits.tolist() == [90, 97, 104, 111]
+    actual = np.stack([y[o : o + horizon] for o in origins])
+    steps = np.arange(horizon)
+    formulas = {
+        "naive": lambda o: np.full(horizon, y[o - 1]),
+        "seasonal_naive": lambda o: y[o - season + steps % season],
+        "moving_average": lambda o: np.full(horizon, y[o - window : o].mean()),
+    }
+    settings = {"dlinear": {}, "naive": {}, "seasonal_naive": {"window": season}, "moving_average": {"window": window}}
+    fitted = {(name, p): WorkloadPredictor(model=name, horizon=horizon, level=level, random_state=0, **extra).fit(
+        frame(y[:p]), timestamp=None) for name, extra in settings.items() for p in result.refits.tolist()}
+    table = result.table.set_index("model")
+    for name in settings:
+        chosen = [fitted[name, refit_of(result.refits, o)] for o in origins]
+        if name == "dlinear":  # the fitted model on the buckets before the origin, nothing after it
+            yhat = np.stack([np.clip(p._forecasts_at(y[:o, None], np.array([o]))[0, :, 0], 0, None)
+                             for p, o in zip(chosen, origins)])
+        else:
+            yhat = np.stack([formulas[name](o) for o in origins])
+        half = np.stack([p.interval_halfwidth_[:, 0] for p in chosen])
+        lower, upper = np.maximum(yhat - half, 0.0), yhat + half
+        for key, expected in (("yhat", yhat), ("lower", lower), ("upper", upper)):
+            np.testing.assert_allclose(result.forecasts[name][key][..., 0], expected, rtol=1e-10, atol=1e-10,
+                                       err_msg=f"{name} {key}")
+        e = yhat - actual
+        miss = np.maximum(lower - actual, 0) + np.maximum(actual - upper, 0)
+        expected = {
+            "mae": np.abs(e).mean(), "rmse": np.sqrt((e**2).mean()),
+            "smape": np.mean(2 * np.abs(e) / (np.abs(actual) + np.abs(yhat))),
+            "wape": np.abs(e).sum() / actual.sum(), "bias": e.sum() / actual.sum(),
+            "mase": np.abs(e).mean() / np.abs(np.diff(y[:90])).mean(),
+            "coverage": np.mean((lower <= actual) & (actual <= upper)), "interval_width": (upper - lower).mean(),
+            "interval_score": np.mean(upper - lower + 2 / (1 - level) * miss),
+            "confidence": np.mean([fitted[name, p].confidence_ for p in result.refits.tolist()]),
+        }
+        for metric, value in expected.items():
+            assert table.loc[name, metric] == pytest.approx(value, rel=1e-9, abs=1e-12), (name, metric)
+        assert table.loc[name, "n_origins"] == 14 and table.loc[name, "n_refits"] == 4
+
+
+def test_every_origin_reads_only_the_buckets_before_it():
+    """Bursts in the history and the test span (one at an origin's newest input, one the series came back from, a
+    level shift): every origin's forecast is that of the predictor fitted before its refit given the series cut at
+    the origin, so no forecast reads a bucket at or after its first forecast bucket."""
+    y = series(160, seed=9)
+    y[60], y[125], y[131:133] = 900.0, 1500.0, 1200.0
+    y[145:] *= 4
+    models = ["dlinear", "moving_median", "naive"]
+    result = run_backtest(frame(y), models[:1], models[1:], horizon=4, test_size=40, stride=1, refit_every=13,
+                          timestamp=None, verbose=False)
+    assert {125, 126, 133, 134, 145, 146} <= set(result.origins.tolist()) and len(result.refits) == 3
+    for name in models:
+        fits = {p: WorkloadPredictor(model=name, horizon=4, random_state=0).fit(frame(y[:p]), timestamp=None)
+                for p in result.refits.tolist()}
+        for i, o in enumerate(result.origins.tolist()):
+            cut = fits[refit_of(result.refits, o)]._forecasts_at(y[:o, None], np.array([o]))[0, :, 0]
+            np.testing.assert_allclose(result.forecasts[name]["yhat"][i, :, 0], np.clip(cut, 0, None), rtol=1e-10,
+                                       atol=1e-9, err_msg=f"{name} at origin {o}")

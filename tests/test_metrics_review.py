@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from workload_predictor import WorkloadPredictor
-from workload_predictor.backtest import run_backtest
+from workload_predictor.backtest import refit_points, run_backtest
 from workload_predictor.cli import main
 
 
@@ -136,3 +136,13 @@ def test_every_origin_reads_only_the_buckets_before_it():
             cut = fits[refit_of(result.refits, o)]._forecasts_at(y[:o, None], np.array([o]))[0, :, 0]
             np.testing.assert_allclose(result.forecasts[name]["yhat"][i, :, 0], np.clip(cut, 0, None), rtol=1e-10,
                                        atol=1e-9, err_msg=f"{name} at origin {o}")
+
+
+@pytest.mark.parametrize("stride", [1, 2, 5])
+def test_the_default_cadence_refits_three_times_twice_only_on_four_consecutive_origins(stride):
+    """refit_every=None as documented: at each origin where there are fewer than three, twice for four origins a
+    bucket apart (a cadence of 1 refits four times, of 2 twice), else three times; four strided origins: three."""
+    for count in range(1, 13):
+        origins = 100 + stride * np.arange(count)
+        expected = 2 if (count, stride) == (4, 1) else min(count, 3)
+        assert len(refit_points(origins, None)) == expected, (count, stride)

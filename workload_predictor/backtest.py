@@ -183,8 +183,8 @@ def refit_points(origins: np.ndarray, refit_every: int | None) -> np.ndarray:
     Each origin is forecast by the newest refit at or before it (its training data ends there), so a grid
     point that is the newest for no origin is skipped: with ``refit_every`` smaller than the stride, the
     refits are the newest grid points before each origin, never an older one. ``None`` refits three times
-    over the test span (at each origin where it has fewer than three; twice where it has four, which no even
-    cadence refits three times).
+    over the test span (at each origin where it has fewer than three; twice where it has four consecutive ones,
+    stride 1, which no even cadence refits three times).
     """
     first, last = int(origins[0]), int(origins[-1])
     if refit_every is None:
@@ -395,7 +395,7 @@ def run_backtest(
         Buckets between forecast origins in the test span (1: every bucket is an origin).
     refit_every : int or None
         Buckets of the test span between refits (the refit cadence); ``None`` refits three times (twice
-        where the test span holds four origins, which no even cadence refits three times).
+        where the test span holds four consecutive origins, stride 1, which no even cadence refits three times).
         Each origin is forecast by the newest refit at or before it.
     season_length : int or None
         The seasonal-naive period in buckets (a positive integer); ``None`` takes the longest

@@ -619,14 +619,16 @@ def backtest(
     -------
     DataFrame
         One row per model and target, models first, then baselines: ``model``, ``target``,
-        ``kind`` (``"model"`` or ``"baseline"``: the list it was named in, whatever its registry role), ``mae``, ``rmse``, ``smape`` (fraction in [0, 2]),
+        ``kind`` (``"model"`` or ``"baseline"``: the list it was named in, whatever its registry role),
+        ``mae``, ``rmse``, ``smape`` (fraction in [0, 2]),
         ``wape`` (fraction), ``bias`` (signed: total over- or under-forecast as a fraction of the
         load), ``mase`` (against the in-sample one-step naive error before the
         test span), ``level`` (the interval level of the model: a template's own, else the backtest's),
         ``coverage`` (share of actuals inside the interval), ``interval_width``
         (mean), ``interval_score`` (mean Winkler score at the row's ``level``: width plus ``2 / (1 - level)``
         times each miss; lower is better, comparable between rows of the same level), ``confidence`` (the
-        model's own score, mean over refits), ``fit_seconds`` (mean per fit), ``predict_ms`` (median of one ``predict()`` call), ``n_origins``,
+        model's own score, mean over refits), ``fit_seconds`` (mean per fit), ``predict_ms`` (median of one
+        ``predict()`` call), ``n_origins``,
         ``n_refits``, ``combination`` (an ensemble's combination at each refit, ``"; "``-separated;
         missing for a model that combines nothing).
     """

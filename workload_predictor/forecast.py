@@ -156,12 +156,14 @@ class Forecast:
         Token lengths are drawn (prompt and output together) from the last ``recent``
         rows of ``lengths`` (a request log, e.g. the raw Azure trace), else from the
         tokens per request of the history's buckets; when the forecast predicted
-        ``input_tokens``/``output_tokens``, each bucket's lengths are scaled so they sum
+        ``input_tokens``/``output_tokens`` (or targets under the other names of a token column:
+        ``prompt_tokens``, ``completion_tokens``, ...), each bucket's lengths are scaled so they sum
         to the forecast exactly (rounded to an integer; every request keeps at least one token, so a bucket whose
-        forecast total is below its number of requests gets one token per request).
+        forecast total is below its number of requests gets one token per request, and a bucket that draws no
+        request carries none of its tokens).
         ``quantity="upper"`` draws from the interval's upper bound (a stress test).
         ``count`` names the target that counts requests (default: ``requests``, or a single target
-        not named as a token count, such as ``qps``).
+        not named as a token count, such as ``qps``); a token target is refused.
 
         ``format="native"``: columns ``arrival_time_ns`` (int64 ns since the epoch),
         ``input_tokens``, ``output_tokens``; a token column only where its lengths are known

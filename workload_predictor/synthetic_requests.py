@@ -6,7 +6,7 @@ lengths are drawn, jointly per request (so prompt and output lengths keep their
 correlation), from the empirical distribution of recent requests; where the
 forecast also predicted token totals, the lengths in each bucket are scaled so
 that they add up to the forecast total for that bucket (split evenly where no
-lengths are known).
+lengths are known; a bucket that draws no request carries none of its tokens).
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ MAX_REQUESTS = 100_000_000
 REQUEST_BYTES = 256
 #: Every name a token column goes by (:data:`TOKEN_COLUMNS`): a target of that name counts tokens, not requests.
 _TOKEN_NAMES = frozenset(name for names in TOKEN_COLUMNS.values() for name in names)
+
+
+def token_targets(targets) -> dict[str, str]:
+    """``{"input_tokens": target, "output_tokens": target}`` for the forecast's ``targets`` that count tokens: a
+    target named ``input_tokens``/``output_tokens`` or another name of :data:`TOKEN_COLUMNS` (``prompt_tokens``,
+    ``completion_tokens``, ...), the first of them in that order where several name one kind."""
+    return {out: next(name for name in names if name in targets)
+            for out, names in TOKEN_COLUMNS.items() if any(name in targets for name in names)}
 
 
 def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) -> pd.DataFrame | None:
@@ -68,7 +76,7 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
     history = forecast.history
     if history is None or "requests" not in history.columns:
         return None
-    counted = [c for c in ("input_tokens", "output_tokens") if c in history.columns]
+    counted = token_columns(history.columns)  # {"input_tokens": column, ...}, as a request log's are found
     if not counted:
         return None
     requests = pd.to_numeric(history["requests"], errors="coerce").to_numpy(float, na_value=np.nan)
@@ -76,7 +84,7 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
     if len(busy) == 0:
         return None
     sample = {}
-    for column in counted:
+    for out, column in counted.items():
         values = pd.to_numeric(history[column], errors="coerce").to_numpy(float, na_value=np.nan)[busy]
         # A hand-built history's NaN, text, negative or 1e30 tokens would round to 1 token per request, unsaid.
         bad = np.flatnonzero(~((values >= 0) & (values <= MAX_VALUE)))
@@ -90,7 +98,7 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
                 f"number in 0 .. {MAX_VALUE:g}): build the Forecast with a history of token counts, or pass "
                 "lengths=<request log>."
             )
-        sample[column] = values / requests[busy]
+        sample[out] = values / requests[busy]
     return pd.DataFrame(sample)
 
 
@@ -98,18 +106,33 @@ def round_to_totals(values: np.ndarray, groups: np.ndarray, totals: np.ndarray) 
     """Integers close to ``values`` whose sum per group equals ``round(totals[group])``.
 
     Largest-remainder rounding: floor every value, then give one more to the values
-    with the largest fractional parts until each group's total is reached.
+    with the largest fractional parts until each group's total is reached. The sums are
+    taken in int64: above 2**53 float64 steps by more than one token, and the values,
+    scaled in float64, need not add up to the total there; what is left (a few tokens) goes
+    to the group's largest value.
     """
     floor = np.floor(values)
     fraction = values - floor
-    missing = np.round(totals) - np.bincount(groups, weights=floor, minlength=len(totals))  # per group, >= 0
     order = np.lexsort((-fraction, groups))  # by group, largest fraction first
     sorted_groups = groups[order]
     first_of_group = np.searchsorted(sorted_groups, sorted_groups, side="left")
     rank = np.arange(len(order)) - first_of_group
-    bump = np.zeros(len(values))
-    bump[order] = rank < missing[sorted_groups]
-    return (floor + bump).astype(np.int64)
+    whole = floor.astype(np.int64)
+    starts = np.flatnonzero(rank == 0)
+    floor_sums = np.zeros(len(totals), dtype=np.int64)
+    if len(starts):
+        floor_sums[sorted_groups[starts]] = np.add.reduceat(whole[order], starts)
+    counts = np.bincount(groups, minlength=len(totals))
+    missing = np.round(totals).astype(np.int64) - floor_sums  # per group; in 0 .. counts below 2**53 tokens
+    bumps = np.clip(missing, 0, counts)
+    whole[order] += rank < bumps[sorted_groups]
+    rest = np.where(counts > 0, missing - bumps, 0)
+    if rest.any():
+        rows = np.flatnonzero(rest[groups] != 0)
+        rows = rows[np.lexsort((-values[rows], groups[rows]))]  # by group, largest value first
+        largest = rows[np.flatnonzero(np.diff(groups[rows], prepend=-1))]
+        whole[largest] += rest[groups[largest]]
+    return whole
 
 
 def forecast_column(values: np.ndarray, targets: list[str], name: str, quantity: str) -> np.ndarray:
@@ -177,6 +200,11 @@ def forecast_to_requests(
             f"the forecast has no request-count target (targets: {quote(targets)}){tokens}; fit with "
             "target='requests' (or pass count=<target>)."
         )
+    if count in _TOKEN_NAMES:
+        raise WorkloadDataError(
+            f"count={quote(count)} names a token target, which counts tokens, not requests: pass the target that "
+            f"counts requests (targets: {quote(targets)}), or count=None for the default."
+        )
     if recent is not None and not is_positive_int(recent):
         raise WorkloadDataError(f"recent={quote(recent)} must be a positive integer (the last rows of lengths to "
                                 "draw token lengths from), or None for all of them.")
@@ -205,8 +233,9 @@ def forecast_to_requests(
     out = {"arrival_time_ns": start_ns[bucket] + offsets}
 
     sample = length_sample(forecast, lengths, recent)
+    forecast_tokens = token_targets(targets)  # {"input_tokens": its target's name, ...}
     # A token total the forecast predicts with no lengths to draw from is shared evenly by its bucket's requests.
-    even = {c: 1.0 for c in ("input_tokens", "output_tokens") if c in targets and (sample is None or c not in sample)}
+    even = {c: 1.0 for c in forecast_tokens if sample is None or c not in sample}
     if even:
         sample = pd.DataFrame(even, index=[0]) if sample is None else sample.assign(**even)
         sample = sample[[c for c in ("input_tokens", "output_tokens") if c in sample]]
@@ -214,8 +243,8 @@ def forecast_to_requests(
         drawn = sample.iloc[rng.integers(0, len(sample), len(bucket))]  # whole rows: lengths stay paired
         for column in sample.columns:
             tokens = drawn[column].to_numpy(float)
-            if column in targets:
-                totals = forecast_column(values, targets, column, quantity)
+            if column in forecast_tokens:
+                totals = forecast_column(values, targets, forecast_tokens[column], quantity)
                 drawn_total = np.bincount(bucket, weights=tokens, minlength=forecast.steps)
                 n = np.maximum(per_bucket, 1)
                 # Scale each bucket's draws to its forecast total; all-zero draws share it evenly.

@@ -509,6 +509,12 @@ def _check_history(data, freq: str | None) -> None:
 def _targets(trace, targets: tuple[str, ...]) -> list[str]:
     chosen = list(dict.fromkeys(targets or ("requests",)))
     missing = [t for t in chosen if t not in trace.series.columns]
+    if missing and trace.log is not None:  # the log's columns are what --input-col/--output-col would name
+        options = " or ".join(f"--{name.split('_')[0]}-col" for name in missing)
+        raise WorkloadDataError(
+            f"{trace.path.name} has no column recognised as {' or '.join(missing)} (its columns: "
+            f"{quote_columns(trace.log.columns)}); name the token column with {options}, or drop that --target."
+        )
     if missing:
         raise WorkloadDataError(
             f"{trace.path.name} has no {', '.join(missing)} (it has {', '.join(c for c in trace.series.columns if c != 'timestamp')}); "
@@ -1329,7 +1335,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
     from .data import bucketize, check_span, to_utc_index, token_columns
     from .readers import check_bucket_width, find_timestamp_column, read_table
 
-    frame = read_table(path)
+    frame = read_table(path, text_columns=(by,))  # keys as the file spells them: tenants 001 and 1, region NA
     if len(frame) == 0:
         raise WorkloadDataError(f"{path}: the file holds no rows.")
     if by not in frame.columns:
@@ -1376,11 +1382,35 @@ def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> 
     return chosen
 
 
+#: Characters of a key the printed tables and lines show (--out and --json write keys whole).
+KEY_WIDTH = 40
+
+
+def _key_text(key: Any) -> str:
+    """A fleet key as printed: as the file spells it, cut to :data:`KEY_WIDTH` characters; the rows a fit left out
+    for want of a key (the fleet's error under the key ``None``) as such."""
+    if key is None:
+        return "rows without a key"
+    text = str(key)
+    return text if len(text) <= KEY_WIDTH else text[:KEY_WIDTH] + "..."
+
+
+def _key_count(keys: Any) -> int:
+    """The keys among ``keys`` (a fleet's ``errors_`` holds the rows without a key under ``None``, no key)."""
+    return sum(key is not None for key in keys)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def _echo_errors(errors: dict) -> None:
     for key, error in list(errors.items())[:5]:
-        # In the CLI's words before it is cut: advice cut in half cannot be put in them.
-        _say(f"skipped {str(key)[:40]}: {in_cli_words(cut(_cli_phrases(_one_line(error)), 200), rows='key')}")
-    more = [str(key)[:40] for key in list(errors)[5:25]]
+        # In the CLI's words before it is cut: advice cut in half cannot be put in them. The rows without a key are
+        # the file's (a fleet reads them in the file's order), the others of their key's series.
+        rows = "file" if key is None else "key"
+        _say(f"skipped {_key_text(key)}: {in_cli_words(cut(_cli_phrases(_one_line(error)), 200), rows=rows)}")
+    more = [_key_text(key) for key in list(errors)[5:25]]
     if more:
         listed = ", ".join(more) + (f" and {len(errors) - 25:,} more" if len(errors) > 25 else "")
         _say(f"skipped {len(errors) - 5:,} more keys: {listed}")
@@ -1388,11 +1418,17 @@ def _echo_errors(errors: dict) -> None:
 
 def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
     """The error (exit 3) for a fleet none of whose keys could be fitted (or backtested): the first key's reason,
-    its rows counted in that key's series."""
-    key, error = next(iter(errors.items())) if errors else (None, "TRACE holds no keys")
-    first = f"the first, {quote(str(key), 40)}: {cut(_one_line(error), 200)}" if errors else str(error)
-    return Failure(in_cli_words(f"no key of --by {quote(by)} could be {doing} ({len(errors):,} keys skipped; {first})",
-                                rows="key"), EXIT_DATA)
+    its rows counted in that key's series (or, where no key was found, the rows without one, the file's)."""
+    keyed = [(key, error) for key, error in errors.items() if key is not None]
+    key, error = (keyed or list(errors.items()) or [(None, "TRACE holds no keys")])[0]
+    if errors:
+        first = f"the first, {quote(str(key), 40)}" if key is not None else "the rows without a key"
+        first = f"{first}: {cut(_one_line(error), 200)}"
+    else:
+        first = str(error)
+    skipped = _plural(_key_count(errors), "key")
+    return Failure(in_cli_words(f"no key of --by {quote(by)} could be {doing} ({skipped} skipped; {first})",
+                                rows="key" if key is not None else "file"), EXIT_DATA)
 
 
 def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str, level: float,
@@ -1417,19 +1453,20 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     started = time.perf_counter()
     result = fleet.predict()
     predict_ms = (time.perf_counter() - started) * 1e3
-    keys = len(fleet.keys_) + len(fleet.errors_)
-    _say(f"fleet   {Path(trace).name}: {keys:,} keys by {quote(by)}, {len(fleet.keys_):,} fitted, "
-         f"{len(fleet.errors_):,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, predict {predict_ms:.1f} ms")
+    skipped = _key_count(fleet.errors_)
+    _say(f"fleet   {Path(trace).name}: {_plural(len(fleet.keys_) + skipped, 'key')} by {quote(by)}, "
+         f"{len(fleet.keys_):,} fitted, {skipped:,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, "
+         f"predict {predict_ms:.1f} ms")
     confidence = fleet.confidence_
     if len(confidence):
         _say(f"level   {level:g} interval; confidence (1 - WAPE on validation) median {confidence.median():.2f}, "
-             f"lowest {confidence.min():.2f} ({str(confidence.idxmin())[:40]})")
+             f"lowest {confidence.min():.2f} ({_key_text(confidence.idxmin())})")
     _echo_errors(fleet.errors_)
     _say("")
     digits = _fraction_digits(result["timestamp"])
-    # Timestamps as the single-series table prints them (UTC, marked Z); the keys as the file spells them: the float
-    # format below would print 1.001 and 1.004 both as 1.00.
-    shown = result.assign(timestamp=_stamps(result["timestamp"], digits), **{by: result[by].map(str)})
+    # Timestamps as the single-series table prints them (UTC, marked Z); the keys as the file spells them (the float
+    # format below would print 1.001 and 1.004 both as 1.00), cut short: --out writes them whole.
+    shown = result.assign(timestamp=_stamps(result["timestamp"], digits), **{by: result[by].map(_key_text)})
     _say(shown.head(60).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if len(result) > 60:
         _say(f"... {len(result) - 60:,} more rows" + ("" if out else " (write them all with --out)"))
@@ -1474,10 +1511,10 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
         raise _no_key_left(errors, by, "backtested")
     _echo_errors(errors)
     table = fleet_summary_table(pd.DataFrame(rows), by, models, baselines)
-    _say(f"fleet   {Path(trace).name}: {len(rows):,} keys backtested by {quote(by)} ({len(errors):,} skipped), "
-         f"horizon {horizon}, MAE (mean over targets {', '.join(chosen)})")
+    _say(f"fleet   {Path(trace).name}: {_plural(len(rows), 'key')} backtested by {quote(by)} "
+         f"({_key_count(errors):,} skipped), horizon {horizon}, MAE (mean over targets {', '.join(chosen)})")
     _say("")
-    per_key = table["per_key"].assign(**{by: table["per_key"][by].map(str)})  # keys unrounded, as in forecast --by
+    per_key = table["per_key"].assign(**{by: table["per_key"][by].map(_key_text)})  # keys as in forecast --by
     _say(per_key.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     _say("")
     _say(table["summary"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))

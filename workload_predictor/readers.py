@@ -116,15 +116,21 @@ def _refuse_model_file(path: Path) -> None:
                                 "--model-file FILE, and the request log or bucketed series as TRACE.")
 
 
-def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.DataFrame:
+def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES,
+               text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """The file as a DataFrame, by extension; a WorkloadDataError saying why if it cannot be read.
 
     CSV and JSON Lines files whose lines are longer than ``max_line_bytes`` are refused
-    before they are parsed (see :func:`check_line_lengths`).
+    before they are parsed (see :func:`check_line_lengths`). A CSV file's ``text_columns`` (a fleet's key column)
+    hold the text the file holds, an empty cell missing: pandas would read tenants ``001`` and ``1`` as the number
+    1 and a region ``NA`` as missing.
     """
     path = Path(path)
     name = path.name.lower()
     if not path.is_file():
+        if path.exists():  # a pipe (``<(zcat log.csv.gz)``), a device
+            raise WorkloadDataError(f"{path}: not a regular file (a pipe or a device?); write the trace to a file "
+                                    "and pass that.")
         raise WorkloadDataError(f"{path}: no such file.")
     _refuse_model_file(path)
     try:
@@ -141,7 +147,7 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
             if longer is not None:
                 raise WorkloadDataError(longer)
             frame = pd.read_csv(path, index_col=False, sep=sep)
-            return _with_known_names(_without_empty_unnamed(frame))
+            return _with_known_names(_without_empty_unnamed(_as_text(frame, path, sep, text_columns)))
         if name.endswith(JSON_LINES_SUFFIXES + JSON_SUFFIXES):
             lines = not name.endswith(JSON_SUFFIXES)
             try:
@@ -191,6 +197,21 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> pd.Dat
         f"{', '.join(JSON_LINES_SUFFIXES)} (JSON Lines), {', '.join(JSON_SUFFIXES)} (JSON) or "
         f"{', '.join(PARQUET_SUFFIXES)} (Parquet)."
     )
+
+
+def _as_text(frame: pd.DataFrame, path: Path, sep: str, text_columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` (a CSV file read by pandas) with its ``text_columns`` (names as :func:`_with_known_names` strips
+    them) read again as the file's text: only an empty cell is missing."""
+    names = [n.strip() if isinstance(n, str) else n for n in frame.columns]
+    positions = [i for i, n in enumerate(names) if n in text_columns and names.count(n) == 1]
+    if not positions:
+        return frame
+    text = pd.read_csv(path, index_col=False, sep=sep, usecols=positions, dtype=str, keep_default_na=False,
+                       na_values=[""])
+    frame = frame.copy()
+    for position in positions:
+        frame.isetitem(position, text[frame.columns[position]].to_numpy(dtype=object))
+    return frame
 
 
 def _format(name: str) -> str:

@@ -1,0 +1,128 @@
+"""The command line as a demanding user and an SRE wiring it into cron meet it (review h96): fleet keys as the
+file spells them, evaluate's roles as the options give them, messages that name the problem and cut what the user
+typed short, and output files named as the user named them."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workload_predictor.cli import EXIT_DATA, main
+
+
+def _log(n: int = 400, seed: int = 0, span: float = 300.0) -> pd.DataFrame:
+    """A request log of ``n`` requests over ``span`` seconds (ISO timestamps in UTC, token columns)."""
+    rng = np.random.default_rng(seed)
+    stamps = pd.Timestamp("2024-05-10", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, span, n)), unit="s")
+    return pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                         "input_tokens": rng.integers(1, 500, n), "output_tokens": rng.integers(1, 200, n)})
+
+
+def _run(args: list[str]):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _series(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    stamps = pd.date_range("2024-05-10", periods=n, freq="10s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    return pd.DataFrame({"timestamp": stamps, "requests": rng.poisson(20, n)})
+
+
+# -- fleets: keys as the file spells them ------------------------------------------------------------------------
+def test_by_keeps_csv_keys_as_written_zero_padded_ids_apart(tmp_path):
+    """Before: pandas read the key column of a CSV as numbers, so tenants 001, 01 and 1 were one key (1, their
+    requests summed without a word) and 007 was printed and written as 7."""
+    path = tmp_path / "fleet.csv"
+    keys = ["001", "01", "1", "007"]
+    pd.concat([_log(200, seed=i).assign(tenant=key) for i, key in enumerate(keys)]).to_csv(path, index=False)
+    out = tmp_path / "fc.csv"
+    result = _run(["forecast", path, "--freq", "10s", "--by", "tenant", "--model", "naive", "--horizon", "1",
+                   "--out", out])
+    assert result.exit_code == 0, result.output
+    assert "4 keys by 'tenant'" in result.output, result.output
+    written = pd.read_csv(out, dtype={"tenant": str})["tenant"]
+    assert sorted(written) == sorted(keys), written.tolist()
+
+
+@pytest.mark.parametrize("key", ["NA", "None", "null", "nan", "N/A"])
+def test_by_reads_a_key_that_pandas_would_call_missing_as_that_key(tmp_path, key):
+    """Before: a region column holding NA (North America) was read as missing: every run exited 3 with "key column
+    'region' is missing at data row ..."."""
+    path = tmp_path / "fleet.csv"
+    pd.concat([_log(200, seed=0).assign(region="EU"), _log(200, seed=1).assign(region=key)]).to_csv(path, index=False)
+    result = _run(["forecast", path, "--freq", "10s", "--by", "region", "--model", "naive", "--horizon", "1"])
+    assert result.exit_code == 0, result.output
+    assert "2 keys by 'region', 2 fitted" in result.output, result.output
+    assert any(line.split()[:1] == [key] for line in result.output.splitlines()), result.output
+
+
+def test_by_prints_a_long_key_cut_short_and_writes_it_whole(tmp_path):
+    """Before: a 300-character key was printed whole on every row of the table (and of evaluate's)."""
+    long_key = "k" * 300
+    path = tmp_path / "fleet.csv"
+    series = [_series(seed=0).assign(service=long_key), _series(seed=1).assign(service="short")]
+    pd.concat(series).to_csv(path, index=False)
+    out = tmp_path / "fc.csv"
+    result = _run(["forecast", path, "--by", "service", "--model", "naive", "--horizon", "2", "--out", out])
+    assert result.exit_code == 0, result.output
+    assert long_key not in result.output and max(map(len, result.output.splitlines())) < 200, result.output
+    assert long_key in pd.read_csv(out)["service"].tolist()
+    result = _run(["evaluate", path, "--by", "service", "--models", "naive", "--baselines", "moving_average",
+                   "--horizon", "2", "--test-size", "10"])
+    assert result.exit_code == 0, result.output
+    assert long_key not in result.output and max(map(len, result.output.splitlines())) < 200, result.output
+
+
+def test_by_names_rows_without_a_key_as_data_rows_and_counts_only_keys(tmp_path):
+    """Before: "4 keys by 'svc', 2 fitted, 2 skipped" for a file of 3 keys (the rows without a key counted as one),
+    and those rows' first named "row 161 of that key", a data row of the file."""
+    frames = [_series(100, seed=i).assign(svc=key) for i, key in enumerate("abc")]
+    frame = pd.concat(frames, ignore_index=True).astype({"svc": object})
+    frame.loc[160, "svc"] = None  # data row 161, of key b
+    path = tmp_path / "fleet.csv"
+    frame.to_csv(path, index=False)
+    result = _run(["forecast", path, "--by", "svc", "--model", "naive", "--horizon", "1"])
+    assert result.exit_code == 0, result.output
+    assert "3 keys by 'svc'" in result.output, result.output
+    line = next(line for line in result.output.splitlines() if "is missing" in line)
+    assert "data row 161" in line and "of that key" not in line, line
+
+
+def test_by_with_one_key_says_key_not_keys(tmp_path):
+    path = tmp_path / "fleet.csv"
+    _series().assign(service="only").to_csv(path, index=False)
+    result = _run(["forecast", path, "--by", "service", "--model", "naive", "--horizon", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 key by 'service', 1 fitted" in result.output, result.output
+    result = _run(["evaluate", path, "--by", "service", "--models", "naive", "--baselines", "moving_average",
+                   "--horizon", "1", "--test-size", "5"])
+    assert result.exit_code == 0, result.output
+    assert "1 key backtested" in result.output, result.output
+
+# -- reading TRACE ---------------------------------------------------------------------------------------------
+def test_a_trace_that_is_a_pipe_is_named_as_no_regular_file(tmp_path):
+    """Before: ``forecast <(zcat log.csv.gz)`` (a pipe, /dev/fd/63) said "no such file."."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes on this platform")
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    result = _run(["inspect", fifo])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "no such file" not in result.output and "not a regular file" in result.output, result.output
+
+
+@pytest.mark.parametrize("command", ["forecast", "evaluate"])
+def test_a_token_target_a_request_log_lacks_names_the_logs_columns(tmp_path, command):
+    """Before: "log.csv has no input_tokens (it has requests)", the bucketed series' one column, where the file's
+    columns (prompt_len) are what --input-col would name."""
+    path = tmp_path / "log.csv"
+    _log().rename(columns={"input_tokens": "prompt_len", "output_tokens": "gen_len"}).to_csv(path, index=False)
+    extra = ["--models", "naive", "--baselines", "moving_average"] if command == "evaluate" else ["--model", "naive"]
+    result = _run([command, path, "--freq", "10s", "--target", "input_tokens", *extra])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "it has requests" not in result.output, result.output
+    assert "'prompt_len'" in result.output and "--input-col" in result.output, result.output

@@ -4,6 +4,7 @@ typed short, and output files named as the user named them."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -126,3 +127,18 @@ def test_a_token_target_a_request_log_lacks_names_the_logs_columns(tmp_path, com
     assert result.exit_code == EXIT_DATA, result.output
     assert "it has requests" not in result.output, result.output
     assert "'prompt_len'" in result.output and "--input-col" in result.output, result.output
+
+# -- evaluate: the roles the options give ------------------------------------------------------------------------
+def test_evaluate_compares_the_models_named_with_the_baselines_named(tmp_path):
+    """Before: the roles came from the registry: --models naive --baselines dlinear printed "dlinear MAE ... vs best
+    baseline naive" (the user's baseline judged against the user's model), and --json called naive a baseline."""
+    path = tmp_path / "series.csv"
+    _series(200).to_csv(path, index=False)
+    scores = tmp_path / "scores.json"
+    result = _run(["evaluate", path, "--models", "naive", "--baselines", "moving_average", "--horizon", "2",
+                   "--test-size", "20", "--json", scores])
+    assert result.exit_code == 0, result.output
+    verdicts = [line for line in result.output.splitlines() if "vs best baseline" in line]
+    assert len(verdicts) == 1 and verdicts[0].startswith("naive MAE") and "moving_average" in verdicts[0], verdicts
+    kinds = {row["model"]: row["kind"] for row in json.loads(scores.read_text())}
+    assert kinds == {"naive": "model", "moving_average": "baseline"}, kinds

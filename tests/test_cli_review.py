@@ -4,15 +4,17 @@ typed short, and output files named as the user named them."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from workload_predictor.cli import EXIT_DATA, main
+from workload_predictor.cli import EXIT_DATA, EXIT_USAGE, main
 
 
 def _log(n: int = 400, seed: int = 0, span: float = 300.0) -> pd.DataFrame:
@@ -142,3 +144,55 @@ def test_evaluate_compares_the_models_named_with_the_baselines_named(tmp_path):
     assert len(verdicts) == 1 and verdicts[0].startswith("naive MAE") and "moving_average" in verdicts[0], verdicts
     kinds = {row["model"]: row["kind"] for row in json.loads(scores.read_text())}
     assert kinds == {"naive": "model", "moving_average": "baseline"}, kinds
+
+# -- output paths and messages -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("option", ["--out", "--requests", "--model-file"])
+def test_an_output_name_too_long_for_the_file_system_is_a_usage_error_quoted_short(tmp_path, option):
+    """Before: exit 3 with the OSError's 5,000-character "[Errno 36] File name too long: 'xxx...'"."""
+    trace = tmp_path / "series.csv"
+    _series().to_csv(trace, index=False)
+    name = tmp_path / ("x" * 5000 + ".csv")
+    result = _run(["forecast", trace, "--model", "naive", "--horizon", "1", option, name])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "x" * 300 not in result.output and "Traceback" not in result.output, result.output[:300]
+    assert "too long" in result.output, result.output[:500]
+
+
+@pytest.mark.parametrize("args", [["forecast", "{long}.csv"], ["forecast", "{trace}", "--model", "{long}"],
+                                  ["forecast", "{trace}", "--horizon", "{long}"],
+                                  ["evaluate", "{trace}", "--target", "{long}"]])
+def test_click_s_own_usage_errors_quote_a_huge_value_cut_short(tmp_path, args):
+    """Before: click's "Invalid value for 'TRACE': File 'xxx...' does not exist." quoted all 5,000 characters."""
+    trace = tmp_path / "series.csv"
+    _series().to_csv(trace, index=False)
+    result = _run([a.format(long="y" * 5000, trace=trace) for a in args])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "y" * 300 not in result.output and re.search(r"\.\.\. \(5,00\d characters\)", result.output), result.output[:400]
+
+def test_a_requests_file_ending_in_upper_case_gz_names_itself_in_its_gzip_header(tmp_path):
+    """Before: ``--requests future.csv.GZ`` was gzipped by pandas (which reads the suffix in any case), its header
+    naming the temporary file the write renames (``.future.csv.GZ.tmp-123-...``)."""
+    trace = tmp_path / "series.csv"
+    _series().to_csv(trace, index=False)
+    target = tmp_path / "future.csv.GZ"
+    result = _run(["forecast", trace, "--model", "naive", "--horizon", "2", "--requests", target])
+    assert result.exit_code == 0, result.output
+    raw = target.read_bytes()
+    assert raw[:2] == b"\x1f\x8b" and raw[3] & 0x08, raw[:16]  # gzip, with a file name (FNAME)
+    name = raw[10:raw.index(b"\0", 10)].decode()
+    assert name == "future.csv", name
+    with gzip.open(target, "rt") as stream:
+        assert stream.readline().strip() == "arrival_time_ns"
+
+
+def test_an_output_name_of_140_characters_is_written(tmp_path):
+    """Before: the checks before the fit passed it, then the write's temporary file, named ``.NAME.tmp-...-NAME``
+    (the name twice, 300 bytes), was over the file system's 255: exit 3 after the fit with "[Errno 36] File name too
+    long" (the error of the temporary's clean-up, hiding the write's own)."""
+    trace = tmp_path / "series.csv"
+    _series().to_csv(trace, index=False)
+    out = tmp_path / ("o" * 140 + ".csv")
+    result = _run(["forecast", trace, "--model", "naive", "--horizon", "2", "--out", out])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([trace.name, out.name])

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .data import MAX_VALUE
-from .errors import NoKeyFittedError, UpdateGapError, WorkloadDataError, cut, quote, quote_columns
+from .errors import QUOTE_LIMIT, NoKeyFittedError, UpdateGapError, WorkloadDataError, cut, quote, quote_columns
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
@@ -296,37 +296,42 @@ def _check_distinct(**paths: str | None) -> None:
 def _check_output_paths(**paths: str | None) -> None:
     """Refuse (exit 2) an output path whose folder does not exist or cannot be written, before reading TRACE
     (rather than after a fit of minutes). ``paths`` maps option names (``out``, ``model_file``) to values."""
-    import os
-
     for name, path in paths.items():
         if path is None:
             continue
         option = "--" + name.replace("_", "-")
-        folder = Path(path).parent
-        if not folder.is_dir():
-            what = "is a file, not a folder" if folder.exists() else "does not exist; create it or"
-            raise click.BadParameter(f"{quote(path)}: the folder {quote(str(folder))} {what} write somewhere else.",
-                                     param_hint=option)
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise click.BadParameter(f"{quote(path)}: the folder {quote(str(folder))} is not writable; write "
-                                     "somewhere else.", param_hint=option)
-        # os.access says yes to root everywhere, and to folders no file can be made in (/proc, a read-only
-        # mount): open the file as the command will, without changing one that exists. A model file is saved
-        # to a new file beside it, then renamed over it: the folder must take a new file even where it exists
-        # (checked beside it, so that another run never sees an empty model file appear).
-        existed = Path(path).exists()
         try:
-            if name == "model_file":
-                with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{Path(path).name}.check-"):
-                    pass
-            else:
-                with open(path, "a" if existed else "x"):
-                    pass
-        except OSError as exc:
+            _check_output_path(name, option, path)
+        except OSError as exc:  # a name too long for the file system, a folder that cannot be looked at
             raise click.BadParameter(f"{quote(path)} cannot be written ({exc.strerror or _one_line(exc)}); write "
                                      "somewhere else.", param_hint=option) from None
-        if not existed and name != "model_file":
-            Path(path).unlink(missing_ok=True)
+
+
+def _check_output_path(name: str, option: str, path: str) -> None:
+    """:func:`_check_output_paths` for one path (an OSError where the file system refuses even to look at it)."""
+    import os
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist; create it or"
+        raise click.BadParameter(f"{quote(path)}: the folder {quote(str(folder))} {what} write somewhere else.",
+                                 param_hint=option)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{quote(path)}: the folder {quote(str(folder))} is not writable; write "
+                                 "somewhere else.", param_hint=option)
+    # os.access says yes to root everywhere, and to folders no file can be made in (/proc, a read-only
+    # mount): open the file as the command will, without changing one that exists. A model file is saved
+    # to a new file beside it, then renamed over it: the folder must take a new file even where it exists
+    # (checked beside it, so that another run never sees an empty model file appear).
+    existed = Path(path).exists()
+    if name == "model_file":
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{Path(path).name}.check-"):
+            pass
+    else:
+        with open(path, "a" if existed else "x"):
+            pass
+    if not existed and name != "model_file":
+        Path(path).unlink(missing_ok=True)
 
 
 #: How often a run waiting for another's --model-file lock tries it again (seconds).
@@ -381,8 +386,8 @@ def _model_file_lock(path: str | None, timeout: float = 600.0) -> Iterator[None]
 
 
 def _writing(path: str, option: str, write: Callable[[str], Any]) -> None:
-    """Run ``write(temporary)``, which writes a new file beside ``path`` (its name ending in ``path``'s, whose
-    suffix says the format), then rename that over ``path``: a reader polling ``path`` (an autoscaler reading a
+    """Run ``write(temporary)``, which writes a new file beside ``path`` (its name ending in ``path``'s suffixes,
+    which say the format), then rename that over ``path``: a reader polling ``path`` (an autoscaler reading a
     cron run's --out) sees the old file or the new one, never a part. The file keeps the mode of the one it
     replaces (a new one gets the umask's default); a link (``/dev/stdout``) and what is no file (a pipe) are
     written in place, as before. An OSError becomes one line naming the option (exit 3, as for --model-file), not
@@ -392,7 +397,10 @@ def _writing(path: str, option: str, write: Callable[[str], Any]) -> None:
     import stat
 
     target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}-{target.name}")
+    # Ends in the target's suffixes (its format), and stays short: the target's whole name twice would pass the
+    # file system's limit (255 bytes) for a name of 120 characters, which the checks before the fit let through.
+    suffixes = "".join(target.suffixes[-2:])[-20:]
+    temporary = target.with_name(f".{target.name[:40]}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffixes}")
     try:
         if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
             write(path)
@@ -410,7 +418,8 @@ def _writing(path: str, option: str, write: Callable[[str], Any]) -> None:
         raise Failure(f"cannot write {option} {quote(path)}: {exc.strerror or _one_line(exc)}; write somewhere "
                       "else.", EXIT_DATA) from exc
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # an error here would hide the one that made the write fail
+            temporary.unlink(missing_ok=True)
 
 
 def _refuse_with_by(**given: bool) -> None:
@@ -597,7 +606,44 @@ def _freq_of(trace) -> pd.Timedelta:
     return infer_freq(to_utc_index(trace.series["timestamp"]))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+#: A quoted value in click's own usage errors longer than this is cut to QUOTE_LIMIT characters.
+LONG_QUOTED = 200
+_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.){%d,}'|\"(?:[^\"\\\n]|\\.){%d,}\"" % (LONG_QUOTED, LONG_QUOTED))
+
+
+def _short_quotes(message: str) -> str:
+    """``message`` (a usage error click words: ``File 'x...' does not exist.``) with each quoted value over
+    :data:`LONG_QUOTED` characters cut as the command cuts the values it quotes itself."""
+    def shortened(match: re.Match) -> str:
+        mark = match.group(0)[0]
+        inner = match.group(0)[1:-1]
+        return f"{mark}{inner[:QUOTE_LIMIT]}{mark}... ({len(inner):,} characters)"
+
+    return _QUOTED.sub(shortened, message)
+
+
+class _Group(click.Group):
+    """The command group, whose usage errors (click's own too: a TRACE that does not exist, an unknown --model)
+    quote what the user typed cut short."""
+
+    @contextlib.contextmanager
+    def _short_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except click.ClickException as exc:
+            exc.message = _short_quotes(exc.message)
+            raise
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with self._short_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with self._short_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="workload-predictor", prog_name="workload-predictor")
 def main() -> None:
@@ -799,14 +845,14 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
 
 
 def _write_csv(frame: pd.DataFrame, path: str, name: str) -> None:
-    """``frame`` as CSV at ``path``, gzipped if it ends in ``.gz``: the gzip header names ``name`` (the file the
-    temporary ``path`` becomes, less ``.gz``), which ``gunzip -N`` restores, not the temporary's name."""
-    if not path.endswith(".gz"):
+    """``frame`` as CSV at ``path``, gzipped if it ends in ``.gz`` (in any case): the gzip header names ``name`` (the
+    file the temporary ``path`` becomes, less ``.gz``), which ``gunzip -N`` restores, not the temporary's name."""
+    if not path.lower().endswith(".gz"):  # pandas reads the suffix in any case: fc.csv.GZ is gzipped too
         frame.to_csv(path, index=False)
         return
     import gzip
 
-    with open(path, "wb") as raw, gzip.GzipFile(filename=name.removesuffix(".gz"), mode="wb", fileobj=raw) as packed:
+    with open(path, "wb") as raw, gzip.GzipFile(filename=name[:-3], mode="wb", fileobj=raw) as packed:
         frame.to_csv(packed, index=False, mode="wb")
 
 

@@ -196,3 +196,18 @@ def test_an_output_name_of_140_characters_is_written(tmp_path):
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([trace.name, out.name])
+
+
+# -- the printed forecast ----------------------------------------------------------------------------------------
+def test_the_last_line_prints_a_buckets_token_sum_with_every_digit(tmp_path):
+    """Before: ``:g`` printed the last bucket's 2,344,002 input tokens as 2.344e+06 and 499,098.5 output tokens as
+    499098."""
+    path = tmp_path / "tokens.csv"
+    frame = _series(60).assign(input_tokens=2_000_000, output_tokens=400_000.0)
+    frame.loc[59, ["input_tokens", "output_tokens"]] = [2_344_002, 499_098.5]
+    frame.to_csv(path, index=False)
+    result = _run(["forecast", path, "--model", "naive", "--horizon", "1", "--target", "requests", "--target",
+                   "input_tokens", "--target", "output_tokens"])
+    assert result.exit_code == 0, result.output
+    last = next(line for line in result.output.splitlines() if line.startswith("last "))
+    assert last.endswith(f"requests={frame['requests'].iloc[-1]}, input_tokens=2344002, output_tokens=499098.5"), last

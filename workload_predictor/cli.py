@@ -801,7 +801,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
 
     _echo_trace(data, predictor.freq_)
     last = result.history.iloc[-1]  # the model's newest bucket (a reused model's may be after TRACE's last)
-    observed = ", ".join(f"{t}={last[t]:g}" for t in chosen)
+    observed = ", ".join(f"{t}={_observed(last[t])}" for t in chosen)
     digits = _fraction_digits(predictor.last_timestamp_, predictor.freq_)
     _say(f"last    {_stamp(predictor.last_timestamp_, digits)}  {observed}")
     weights = getattr(predictor, "weights_", None)
@@ -842,6 +842,12 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         frame = result.to_requests(random_state=seed, lengths=lengths, recent=RECENT_REQUESTS, format=requests_format)
         _writing(requests_path, "--requests", lambda to: _write_csv(frame, to, Path(requests_path).name))
         _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
+
+
+def _observed(value: float) -> str:
+    """A bucket's value as the ``last`` line prints it: every digit of a count (2344002, not :g's 2.344e+06), a
+    fraction to 2 decimals as the table rounds (499098.5, not :g's 499098)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
 
 
 def _write_csv(frame: pd.DataFrame, path: str, name: str) -> None:

@@ -106,6 +106,60 @@ def test_by_with_one_key_says_key_not_keys(tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 key backtested" in result.output, result.output
 
+def _fleet_log(path, keys=("a", "b", "c")):
+    frame = pd.concat([_log(300, seed=i, span=900).assign(svc=key) for i, key in enumerate(keys)], ignore_index=True)
+    return frame.astype({"svc": object, "input_tokens": object, "output_tokens": object})
+
+
+@pytest.mark.parametrize("command", ["forecast", "evaluate"])
+def test_a_request_logs_key_with_a_broken_token_count_is_skipped_not_the_fleet(tmp_path, command):
+    """Before: one tenant's negative token count (data row 303, key b's 3rd) ended the whole run with exit 3, where
+    a bucketed fleet file skips that key."""
+    frame = _fleet_log(tmp_path)
+    frame.loc[302, "input_tokens"] = -3
+    path = tmp_path / "fleet.csv"
+    frame.to_csv(path, index=False)
+    extra = (["--models", "naive", "--baselines", "moving_average", "--test-size", "10"] if command == "evaluate"
+             else ["--model", "naive"])
+    result = _run([command, path, "--freq", "10s", "--by", "svc", "--horizon", "1", "--target", "input_tokens",
+                   *extra])
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.output.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and skipped[0].startswith("skipped b: ") and "data row 303" in skipped[0], skipped
+    assert "-3" in skipped[0]
+    keys = {line.split()[0] for line in result.output.splitlines()[3:] if line.split()[:1] in (["a"], ["b"], ["c"])}
+    assert keys == {"a", "c"}, result.output
+
+
+def test_a_request_logs_rows_without_a_key_are_left_out_as_a_bucketed_fleets_are(tmp_path):
+    """Before: "key column 'svc' is missing at data row 5": exit 3 for the whole fleet."""
+    frame = _fleet_log(tmp_path)
+    frame.loc[[4, 650], "svc"] = None
+    path = tmp_path / "fleet.csv"
+    frame.to_csv(path, index=False)
+    result = _run(["forecast", path, "--freq", "10s", "--by", "svc", "--model", "naive", "--horizon", "1"])
+    assert result.exit_code == 0, result.output
+    assert "3 keys by 'svc', 3 fitted, 0 skipped" in result.output, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("skipped "))
+    assert line.startswith("skipped rows without a key: ") and "2 rows (the first: data row 5)" in line, line
+
+
+def test_a_request_logs_token_column_no_target_needs_is_not_checked_in_a_fleet(tmp_path):
+    """As for one series (test_a_column_not_forecast_is_not_checked_for_counts): before, "ERR" in output_tokens
+    ended a --by run forecasting requests with exit 3."""
+    frame = _fleet_log(tmp_path)
+    frame.loc[10, "output_tokens"] = "ERR"
+    path = tmp_path / "fleet.csv"
+    frame.to_csv(path, index=False)
+    result = _run(["forecast", path, "--freq", "10s", "--by", "svc", "--model", "naive", "--horizon", "1"])
+    assert result.exit_code == 0, result.output
+    assert "3 keys by 'svc', 3 fitted, 0 skipped" in result.output, result.output
+    result = _run(["forecast", path, "--freq", "10s", "--by", "svc", "--model", "naive", "--horizon", "1",
+                   "--target", "output_tokens"])
+    assert result.exit_code == 0, result.output
+    assert "skipped a: " in result.output and "'ERR'" in result.output, result.output
+
+
 # -- reading TRACE ---------------------------------------------------------------------------------------------
 def test_a_trace_that_is_a_pipe_is_named_as_no_regular_file(tmp_path):
     """Before: ``forecast <(zcat log.csv.gz)`` (a pipe, /dev/fd/63) said "no such file."."""

@@ -1380,11 +1380,16 @@ def _rate_statistics(report: dict[str, Any], counts: np.ndarray) -> dict[str, An
 
 
 # -- fleets: one series per key (--by) ----------------------------------------------------------------
-def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> pd.DataFrame:
-    """TRACE as a long frame with a ``by`` column: a bucketed CSV as it is, a request log bucketized per key.
+def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targets: tuple[str, ...] = (),
+                doing: str = "fitted") -> tuple[pd.DataFrame, dict]:
+    """TRACE as a long frame with a ``by`` column: a bucketed CSV as it is, a request log bucketized per key; with
+    the keys of a request log left out (``{key: error}``, the rows without a key under ``None``).
 
     A request log is bucketized at ``freq`` on one grid for all keys (the first and the last
-    bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does.
+    bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does. Of its token
+    columns, those the ``targets`` need (default: requests only) are summed; a key whose value in one of them is no
+    token count is left out, and so are the rows without a key, as a fleet's fit leaves them out of a bucketed
+    series (``doing``: what the other keys are, for the message): one tenant's broken row does not stop the rest.
     """
     from .data import bucketize, check_span, to_utc_index, token_columns
     from .readers import check_bucket_width, find_timestamp_column, read_table
@@ -1410,7 +1415,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
         if freq is not None:  # as for one series: a --freq must match the buckets' own width
             steps = out.sort_values("timestamp", kind="stable").groupby(by, sort=False)["timestamp"].diff()
             check_bucket_width(steps, freq, path)
-        return out
+        return out, {}
     if freq is None:
         raise click.BadParameter(f"a request log needs --freq (the bucket width), e.g. --freq 10s. {NOT_BUCKETED_NOTE}",
                                  param_hint="--freq")
@@ -1420,11 +1425,46 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any]) -> p
             raise WorkloadDataError(f"--by {quote(by)} is the {side.split('_')[0]}-token column of "
                                     f"{Path(path).name} (summed into the {side} target); --by names the column that "
                                     "tells the series apart (a model, endpoint or tenant column).")
+    sums = {name: source for name, source in sums.items() if name in (targets or ("requests",))}
+    frame, errors = _without_failing_keys(frame, by, list(dict.fromkeys(sums.values())), doing)
+    if len(frame) == 0:
+        raise _no_key_left(errors, by, doing)
     buckets = bucketize(frame, timestamp=column, freq=freq, unit=opts["unit"], origin=opts["origin"], sums=sums, by=by)
     if not opts["keep_partial"]:
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
         buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
-    return buckets
+    return buckets, errors
+
+
+def _without_failing_keys(frame: pd.DataFrame, by: str, columns: list[str], doing: str) -> tuple[pd.DataFrame, dict]:
+    """``frame`` (a request log) less its rows without a key and the rows of each key whose value in ``columns`` is
+    no token count, with why (``{key: error}``, the rows without a key under ``None``; rows are the file's data
+    rows). The rows are checked at once; :func:`~workload_predictor.readers.check_numbers` words each key's error."""
+    from .data import factorize_keys, keyless_error
+    from .readers import check_numbers, coerced_numbers
+
+    codes, keys = factorize_keys(frame[by], by, missing_ok=True)
+    errors = keyless_error(codes, by, doing)
+    suspect = codes < 0
+    for name in columns:
+        values = frame[name]
+        if pd.api.types.is_bool_dtype(values.dtype):
+            suspect[:] = True
+            continue
+        numbers = values if pd.api.types.is_numeric_dtype(values.dtype) else coerced_numbers(values)
+        numbers = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+        suspect |= ~((numbers >= 0) & (numbers <= MAX_VALUE))
+    dropped = codes < 0
+    for code in np.unique(codes[suspect & (codes >= 0)]):
+        rows = np.flatnonzero(codes == code)
+        try:
+            check_numbers(frame.iloc[rows], columns)
+        except WorkloadDataError as exc:  # its row is a position among the key's rows: the file's data row instead
+            message, found = _ROW.subn(lambda m, rows=rows: f"data row {int(rows[int(m.group(1))]) + 1}",
+                                       _one_line(exc), count=1)
+            errors[keys[code]] = WorkloadDataError(f"{message} {ROWS_NOTE}" if found else message)
+            dropped[rows] = True
+    return (frame[~dropped].reset_index(drop=True) if dropped.any() else frame), errors
 
 
 def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> list[str]:
@@ -1495,19 +1535,20 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
         raise click.BadParameter(f"{quote(by)} is the name of a column of the forecast table ({', '.join(taken)}): "
                                  "rename that column of TRACE (e.g. to endpoint) and pass --by endpoint.",
                                  param_hint="--by")
-    frame = _read_fleet(trace, freq, by, opts)
+    frame, left_out = _read_fleet(trace, freq, by, opts, targets)
     chosen = _fleet_targets(frame, targets, trace)
     fleet = FleetPredictor(model=model, horizon=horizon, level=level, random_state=seed, n_jobs=jobs)
     try:
         fleet.fit(frame, key=by, target=chosen)
     except NoKeyFittedError as exc:
-        raise _no_key_left(exc.errors, by, "fitted") from None
+        raise _no_key_left({**left_out, **exc.errors}, by, "fitted") from None
+    errors = {**left_out, **fleet.errors_}
     if not fleet.keys_:
-        raise _no_key_left(fleet.errors_, by, "fitted")
+        raise _no_key_left(errors, by, "fitted")
     started = time.perf_counter()
     result = fleet.predict()
     predict_ms = (time.perf_counter() - started) * 1e3
-    skipped = _key_count(fleet.errors_)
+    skipped = _key_count(errors)
     _say(f"fleet   {Path(trace).name}: {_plural(len(fleet.keys_) + skipped, 'key')} by {quote(by)}, "
          f"{len(fleet.keys_):,} fitted, {skipped:,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, "
          f"predict {predict_ms:.1f} ms")
@@ -1515,7 +1556,7 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     if len(confidence):
         _say(f"level   {level:g} interval; confidence (1 - WAPE on validation) median {confidence.median():.2f}, "
              f"lowest {confidence.min():.2f} ({_key_text(confidence.idxmin())})")
-    _echo_errors(fleet.errors_)
+    _echo_errors(errors)
     _say("")
     digits = _fraction_digits(result["timestamp"])
     # Timestamps as the single-series table prints them (UTC, marked Z); the keys as the file spells them (the float
@@ -1544,9 +1585,10 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     if not models or not baselines:
         raise click.BadParameter("--by compares models with baselines: name at least one of each.",
                                  param_hint="--models")
-    frame = _read_fleet(trace, freq, by, opts)
+    frame, left_out = _read_fleet(trace, freq, by, opts, targets, doing="backtested")
     chosen = _fleet_targets(frame, targets, trace)
     series, errors, names = split_by_key(frame, key=by, target=chosen)
+    errors = {**left_out, **errors}
     epochs = {"max_epochs": max_epochs} if max_epochs is not None else {}
     rows = []
     for item in series:

@@ -184,6 +184,37 @@ def test_a_token_target_a_request_log_lacks_names_the_logs_columns(tmp_path, com
     assert "it has requests" not in result.output, result.output
     assert "'prompt_len'" in result.output and "--input-col" in result.output, result.output
 
+@pytest.mark.parametrize("command", ["forecast", "inspect", "forecast --by"])
+def test_json_lines_epochs_written_as_strings_are_read_as_epochs(tmp_path, command):
+    """Before: {"created": "1715299201234"} (a logger that quotes its numbers) was refused even with --unit ms, with
+    advice to call pd.to_numeric; a CSV file of the same text was read."""
+    log = _log(300)
+    epochs = (pd.to_datetime(log["timestamp"]) - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(1, "ms")
+    path = tmp_path / "log.jsonl"
+    log.assign(timestamp=epochs.astype(str), svc="a").to_json(path, orient="records", lines=True)
+    assert '"timestamp":"17' in path.read_text()[:40]
+    args = {"forecast": ["forecast", path, "--freq", "10s", "--model", "naive", "--horizon", "1"],
+            "inspect": ["inspect", path, "--json"],
+            "forecast --by": ["forecast", path, "--freq", "10s", "--model", "naive", "--horizon", "1", "--by", "svc"]}
+    result = _run([*args[command], "--unit", "ms"])
+    assert result.exit_code == 0, result.output
+    first = log["timestamp"].iloc[0][:23] + "Z"  # to the millisecond
+    if command == "inspect":
+        assert json.loads(result.output)["first"] == first, result.output
+    else:
+        assert "2024-05-10 00:04:50Z" in result.output, result.output
+
+
+def test_a_column_of_epochs_and_dates_is_refused_in_the_command_lines_words(tmp_path):
+    path = tmp_path / "log.csv"
+    log = _log(60)
+    log.loc[1, "timestamp"] = "1715299207"
+    log.to_csv(path, index=False)
+    result = _run(["forecast", path, "--freq", "10s", "--model", "naive"])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "pd.to_numeric" not in result.output and "data row 2" in result.output, result.output
+
+
 # -- evaluate: the roles the options give ------------------------------------------------------------------------
 def test_evaluate_compares_the_models_named_with_the_baselines_named(tmp_path):
     """Before: the roles came from the registry: --models naive --baselines dlinear printed "dlinear MAE ... vs best

@@ -139,6 +139,8 @@ _CLI_WORDS = [
      "Pass the raw request log with --freq instead: it is bucketed with empty buckets as zeros."),
     (re.compile(r"\bcall workload_predictor\.bucketize\(\.\.\.\) first"), "pass the raw request log with --freq instead"),
     (re.compile(r"\bconvert it with pd\.to_numeric\(\.\.\.\) first"), "fix the file so that it holds numbers only"),
+    (re.compile(r"\bconvert the column with pd\.to_numeric\(df\[.*?\]\) \(or write them as JSON numbers\) and pass"),
+     "write every timestamp of the column as an epoch (not some as dates) and pass"),
     (re.compile(r"\bconvert it with pd\.to_numeric\(data\[.*?\], errors='coerce'\) and drop or fill the rows that "
                 r"become NaN, or fix the data at its source"), "fix the file so that it holds numbers only"),
 ]
@@ -1246,12 +1248,13 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     would not fit), its partial first and last buckets dropped unless ``keep_partial``.
     """
     from .data import bucketize, check_span, infer_freq, parse_freq, to_utc_index, token_columns
-    from .readers import coerced_numbers, find_timestamp_column, read_table
+    from .readers import coerced_numbers, epochs_as_numbers, find_timestamp_column, read_table
 
     frame = read_table(path)
     if len(frame) == 0:
         raise WorkloadDataError(f"{path}: the file holds no rows.")
     column = find_timestamp_column(frame, opts["timestamp_col"])
+    frame = epochs_as_numbers(frame, column)
     in_file_order = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column)
     stamps = in_file_order.sort_values()
     check_span(stamps[0], stamps[-1], column, opts["unit"])  # before the spans and steps below are measured
@@ -1392,7 +1395,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
     series (``doing``: what the other keys are, for the message): one tenant's broken row does not stop the rest.
     """
     from .data import bucketize, check_span, to_utc_index, token_columns
-    from .readers import check_bucket_width, find_timestamp_column, read_table
+    from .readers import check_bucket_width, epochs_as_numbers, find_timestamp_column, read_table
 
     frame = read_table(path, text_columns=(by,))  # keys as the file spells them: tenants 001 and 1, region NA
     if len(frame) == 0:
@@ -1401,6 +1404,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         raise WorkloadDataError(f"{Path(path).name} has no column {quote(by)} for --by (columns: "
                                 f"{quote_columns(frame.columns)}).")
     column = find_timestamp_column(frame, opts["timestamp_col"])
+    frame = epochs_as_numbers(frame, column)
     if by in (column, "timestamp"):
         raise WorkloadDataError(f"--by {quote(by)} is the timestamp column of {Path(path).name}; --by names the "
                                 "column that tells the series apart (a model, endpoint or tenant column).")

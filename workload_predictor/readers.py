@@ -393,6 +393,26 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
     )
 
 
+# An epoch written as text: '1715342400', '1715342400.5' (as the door's own check reads one).
+_EPOCH_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")
+
+
+def epochs_as_numbers(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``frame`` with its timestamp ``column`` of epochs written as text (JSON Lines' ``"1715342400"``, which a CSV
+    file's reader reads as the number) as those numbers, read with --unit as numeric timestamps are; a column
+    that holds anything else (ISO stamps, a mix) as it is, for the door to read or word."""
+    values = frame[column]
+    if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+        return frame
+    first = values.first_valid_index()
+    if first is None or not isinstance(values.loc[first], str) or not _EPOCH_TEXT.fullmatch(values.loc[first]):
+        return frame
+    numbers = pd.to_numeric(values, errors="coerce")
+    if (numbers.isna() != values.isna()).any():
+        return frame
+    return frame.assign(**{column: numbers})
+
+
 class FreqRequiredError(WorkloadDataError):
     """A request log was given without the bucket width that turns it into a series."""
 
@@ -435,6 +455,7 @@ def read_trace(
     if len(frame) == 0:
         raise WorkloadDataError(f"{path}: the file holds no rows.")
     column = find_timestamp_column(frame, timestamp_column)
+    frame = epochs_as_numbers(frame, column)
     if "requests" in frame.columns:
         stamps = to_utc_index(frame[column], unit=unit, origin=origin, name=column)
         check_span(stamps.min(), stamps.max(), column, unit)

@@ -80,6 +80,16 @@ def test_by_prints_a_long_key_cut_short_and_writes_it_whole(tmp_path):
     assert long_key not in result.output and max(map(len, result.output.splitlines())) < 200, result.output
 
 
+def test_by_prints_a_key_with_a_line_break_on_one_line(tmp_path):
+    """Before: the confidence line's "lowest 0.77 (new" and "line)" were two lines (and so were a skipped key's)."""
+    path = tmp_path / "fleet.csv"
+    _series().assign(service="new\nline").to_csv(path, index=False)
+    result = _run(["forecast", path, "--by", "service", "--model", "naive", "--horizon", "1"])
+    assert result.exit_code == 0, result.output
+    level = next(line for line in result.output.splitlines() if line.startswith("level "))
+    assert level.endswith("(new\\nline)"), result.output
+
+
 def test_by_names_rows_without_a_key_as_data_rows_and_counts_only_keys(tmp_path):
     """Before: "4 keys by 'svc', 2 fitted, 2 skipped" for a file of 3 keys (the rows without a key counted as one),
     and those rows' first named "row 161 of that key", a data row of the file."""

@@ -1482,6 +1482,7 @@ def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> 
 
 #: Characters of a key the printed tables and lines show (--out and --json write keys whole).
 KEY_WIDTH = 40
+_CONTROLS = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
 
 
 def _key_text(key: Any) -> str:
@@ -1489,8 +1490,8 @@ def _key_text(key: Any) -> str:
     for want of a key (the fleet's error under the key ``None``) as such."""
     if key is None:
         return "rows without a key"
-    text = str(key)
-    return text if len(text) <= KEY_WIDTH else text[:KEY_WIDTH] + "..."
+    text = str(key)[:KEY_WIDTH + 1].translate(_CONTROLS)  # a key's line break would split its line in two
+    return text if len(str(key)) <= KEY_WIDTH else text[:KEY_WIDTH] + "..."
 
 
 def _key_count(keys: Any) -> int:

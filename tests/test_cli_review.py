@@ -225,6 +225,15 @@ def test_a_column_of_epochs_and_dates_is_refused_in_the_command_lines_words(tmp_
     assert "pd.to_numeric" not in result.output and "data row 2" in result.output, result.output
 
 
+def test_inspect_of_one_request_says_its_span_is_0_s(tmp_path):
+    """Before: "span 0 us", as if the unit were the point."""
+    path = tmp_path / "one.csv"
+    _log(1).to_csv(path, index=False)
+    result = _run(["inspect", path])
+    assert result.exit_code == 0, result.output
+    assert [line.split(None, 1)[1] for line in result.output.splitlines() if line.startswith("span ")] == ["0 s"]
+
+
 # -- evaluate: the roles the options give ------------------------------------------------------------------------
 def test_evaluate_compares_the_models_named_with_the_baselines_named(tmp_path):
     """Before: the roles came from the registry: --models naive --baselines dlinear printed "dlinear MAE ... vs best

@@ -1220,6 +1220,8 @@ def _json_safe(value: Any) -> Any:
 
 def _duration(seconds: float) -> str:
     """A duration as a person reads it: 250 ms, 12.5 s, 57 min 16 s, 3 h 5 min, 2 d 3 h."""
+    if seconds == 0:
+        return "0 s"
     if seconds < 1:
         return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} us"
     if seconds < 60:

@@ -1083,9 +1083,7 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     result = run_backtest(data.series, templates, baseline_names, horizon=horizon, level=level,
                           target=chosen, test_size=test_size, stride=stride, refit_every=refit_every,
                           random_state=seed, verbose=False if quiet else None)
-    # Each row's role as the options gave it (the library's table calls every registered baseline one): --models
-    # naive --baselines dlinear asks how naive does against dlinear.
-    table = result.table.assign(kind=np.where(result.table["model"].isin(baseline_names), "baseline", "model"))
+    table = result.table  # each row's kind is the list it was named in: --models naive --baselines dlinear
     _echo_trace(data, _freq_of(data))
     origins, refits = len(result.origins), len(result.refits)
     _say(f"backtest {origins} origin{'' if origins == 1 else 's'} x {horizon} steps, {refits} "

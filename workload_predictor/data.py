@@ -139,6 +139,10 @@ def to_utc_index(
         stamps = pd.DatetimeIndex(values.array if isinstance(values, pd.Series) else values)
         return _normalised(stamps, stamps, name)
     series = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
+    # pandas holds no float16 index: widened exactly to float32 (a copy), its step still judged as float16's.
+    narrow = series.dtype if series.dtype == np.float16 else None
+    if narrow is not None:
+        series = series.astype(np.float32)
     # An object column goes in as its array: pandas 2.x warns when Index() re-infers a Series' dtype.
     index = pd.Index(series.to_numpy() if series.dtype == object else series)
     if len(index) == 0:
@@ -167,7 +171,7 @@ def to_utc_index(
         elif pd.api.types.is_bool_dtype(index.dtype):
             raise WorkloadDataError(f"{name}: booleans are not timestamps; pass datetimes, strings or epochs.")
         elif pd.api.types.is_numeric_dtype(index.dtype):
-            result = _from_numbers(index, unit, origin, name)
+            result = _from_numbers(index, unit, origin, name, narrow)
         else:
             result = _from_objects(index, name)
         result = pd.DatetimeIndex(result)
@@ -324,7 +328,9 @@ def check_unit(unit: Any, name: str = "timestamp") -> None:
         raise WorkloadDataError(f"{name}: unit={quote(unit)} is not one of 's', 'ms', 'us', 'ns', 'm', 'h', 'D'.")
 
 
-def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> pd.DatetimeIndex:
+def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str, stored: Any = None) -> pd.DatetimeIndex:
+    """Epochs or offsets ``index`` as UTC datetimes; ``stored``: the dtype they came in where ``index`` widened it
+    (float16), whose step :func:`_check_float_width` judges."""
     numbers = index.to_numpy(dtype="float64", na_value=np.nan)
     if not np.all(np.isfinite(numbers)):
         bad = int(np.flatnonzero(~np.isfinite(numbers))[0])
@@ -332,7 +338,7 @@ def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str) -> 
     if unit is None:
         unit = infer_epoch_unit(numbers, name)
     check_unit(unit, name)
-    _check_float_width(index.dtype, numbers, unit, name)
+    _check_float_width(index.dtype if stored is None else stored, numbers, unit, name)
     # Integers stay integers so nanosecond epochs keep every digit.
     integers = pd.api.types.is_integer_dtype(index.dtype)
     deltas = pd.to_timedelta(index.to_numpy() if integers else numbers, unit=unit)
@@ -360,7 +366,7 @@ def _check_float_width(dtype: Any, numbers: np.ndarray, unit: str, name: str) ->
         raise WorkloadDataError(
             f"{name}: the timestamps are {dtype} epochs, which near {largest:.10g} ({unit}) hold only every "
             f"{duration_text(step)}: stamps closer than that arrived as one. Keep them int64 or float64 from where "
-            "they are read (e.g. pd.read_csv(..., dtype={" + quote(name) + ": 'int64'})), not a float32 copy.")
+            "they are read (e.g. pd.read_csv(..., dtype={" + quote(name) + f": 'int64'}})), not a {dtype} copy.")
 
 
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1, "m": 60 * 10**9, "h": 3600 * 10**9, "D": 86400 * 10**9}

@@ -5,12 +5,13 @@ Small series with fixed seeds (well under a second each); the figures the pages 
 
 from __future__ import annotations
 
+import copy
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from workload_predictor import WorkloadDataError, WorkloadPredictor
+from workload_predictor import UpdateGapError, WorkloadDataError, WorkloadPredictor
 
 FREQ = pd.Timedelta("10s")
 START = pd.Timestamp("2024-03-01", tz="UTC")
@@ -56,3 +57,27 @@ def test_float16_offsets_whose_step_is_fine_enough_are_read():
     want = WorkloadPredictor(model="naive", horizon=1).fit(
         pd.DataFrame({"timestamp": offsets, "requests": 1.0}), unit="s", origin=START)
     assert got.series_.index.equals(want.series_.index)
+
+
+# -- updates-and-limits.md, "update": max_gap counts the buckets a row would zero-fill -------------------------------
+
+
+@pytest.mark.parametrize("max_gap, message", [
+    (5, "is 7 buckets after the last fitted bucket (buckets of 10s): the 6 buckets between would be zero-filled, "
+        "more than max_gap=5"),
+    ("1min", "is 1min 20s after the last fitted bucket (8 buckets of 10s): the 1min 10s between (7 buckets) would "
+             "be zero-filled, more than max_gap='1min' (6 buckets)"),
+])
+def test_max_gap_bounds_the_skipped_buckets_and_names_the_gap_in_its_own_unit(max_gap, message):
+    """"A run of more than max_gap skipped buckets ... raises UpdateGapError; its message gives the gap in the unit
+    max_gap was given in": a row max_gap + 1 buckets ahead (max_gap zero buckets) is accepted, one more is not, and the
+    predictor is unchanged."""
+    predictor = _fitted(max_gap=max_gap)
+    last, limit = predictor.last_timestamp_, 6 if max_gap == "1min" else max_gap
+    refused = copy.deepcopy(predictor)
+    with pytest.raises(UpdateGapError) as caught:
+        refused.update(pd.DataFrame({"timestamp": [last + (limit + 2) * FREQ], "requests": [1.0]}))
+    assert message in str(caught.value) and message in caught.value.finding
+    assert refused.last_timestamp_ == last and refused.n_updates_ == 0
+    predictor.update(pd.DataFrame({"timestamp": [last + (limit + 1) * FREQ], "requests": [1.0]}))
+    assert (predictor.series_.values[-(limit + 1):, 0] == [0.0] * limit + [1.0]).all()

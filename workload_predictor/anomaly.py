@@ -60,9 +60,11 @@ and nothing would be flagged: where the quantile is more than ``OUTLIER_RATIO`` 
 magnitude of the non-zero buckets, it is taken over the buckets up to that multiple instead (the bundled traces'
 90th percentile lies within 2.3 times that median, their largest bucket within 13 times). The limits, measured
 on Poisson(50) with 2**32-1 at random positions (2,000 buckets, 4 draws): the floor stays the clean buckets'
-below half of the non-zero buckets corrupt; no ordinary bucket is flagged up to 30 %, 1-7 are at 35-45 % (read as
-drops where a reference holds more sentinels than ordinary buckets); from half on the median is the sentinel and
-nothing is flagged.
+below half of the non-zero buckets corrupt; every sentinel and no ordinary bucket is flagged up to 30 %, 1-7 ordinary
+ones are at 35-45 % (read as drops where a reference holds more sentinels than ordinary buckets), and where the first
+``LEADING_SPAN`` buckets hold about half sentinels, the first is not flagged and the rest, each held by an unflagged
+one of its value, are not either (1 draw of 4 at each of 35, 40 and 45 %: 3 flagged at most); from half on the median
+is the sentinel and nothing is flagged.
 For non-negative counts the drop rule fires only on a series far above its own floor
 (median > K floors): an outage to zero stays unflagged, a corrupt negative value does not.
 The first condition is a cheap gate, together with ``v > min(reference) + K * floor`` (the

@@ -33,11 +33,11 @@ threshold, so it warns and never pages unless a lower critical threshold is set 
 names the newest stretch.
 ``stuck_input`` counts, per target, the buckets in a row, ending at the newest, in which the target repeats the
 bucket before's count exactly, a count not 0 (a stuck sensor, or an exporter of some targets, resending its last
-counts; a run of zeros is ``idle_fit``'s), and rates the longest of these runs: a real series repeats a count 11
-times in a row at most (Poisson(1), 2 million buckets; the Azure traces 3, per target), so 30 is a stuck sensor; at
-1000 it fills what a fit commonly reads, and a refitted forecast stays off after the counts move (docs/health.md). A
-bucket in which a target moves clears its run; the detail names the target(s) stuck longest, their counts and
-since when.
+counts; a run of zeros is ``idle_fit``'s), and rates the longest of these runs: a real series repeats a count 12-14
+times in a row at most (Poisson(1), 2 million buckets, 10 seeds; the Azure traces 3, per target), so 30 is a stuck
+sensor; at 1000 it fills what a fit commonly reads, and a refitted forecast stays off after the counts move
+(docs/health.md). A bucket in which a target moves clears its run; the detail names the target(s) stuck longest,
+their counts and since when.
 A metric that was not measured yet (no ``predict`` call so far; ``None`` or NaN) has level ``"unknown"`` and raises
 no alert; an infinite measurement is rated like any other (an infinite cost is critical; an accuracy above 1, a
 percentage, is refused). Durations are numbers of seconds (a ``np.timedelta64`` is refused: its count is in its own

@@ -1443,17 +1443,19 @@ def split_by_key(
     return series, errors, targets
 
 
-def keyless_error(codes: np.ndarray, key: Any, done: str) -> dict:
+def keyless_error(codes: np.ndarray, key: Any, done: str, strict: bool = False) -> dict:
     """The error for a long frame's rows without a key (code ``-1``), under the key ``None`` (no key is ``None``:
     pandas reads it as missing), or none. Those rows are left out and the other keys ``done`` ("fitted", "updated"):
-    one endpoint's malformed row must not hold back a fleet's fit or update."""
+    one endpoint's malformed row must not hold back a fleet's fit or update. ``strict``: the error is raised, and
+    the message says that nothing was ``done``."""
     missing = np.flatnonzero(codes < 0)
     if not len(missing):
         return {}
+    outcome = (f"nothing was {done} (strict=True)" if strict else
+               f"those rows were left out and the other keys {done}")
     return {None: WorkloadDataError(
         f"key column {quote(key)} is missing at {len(missing):,} row{'' if len(missing) == 1 else 's'} (the first: "
-        f"row {int(missing[0])}); those rows were left out and the other keys {done}: give every row a key (or drop "
-        "the rows without one).")}
+        f"row {int(missing[0])}); {outcome}: give every row a key (or drop the rows without one).")}
 
 
 #: Keys a long frame's timestamp column may refuse one by one for a value that does not parse (each costs a parse of

@@ -908,8 +908,10 @@ class FleetPredictor(ParamsMixin):
         if self.strict and errors:
             first, error = next(iter(errors.items()))
             named = f"key {quote(str(first))}"
-            # Named once: a message about the key itself ("key 'zz' was not fitted") names it already.
-            raise type(error)(str(error) if str(error).startswith(named) else f"{named}: {error}") from error
+            # Named once: a message about the key itself ("key 'zz' was not fitted") names it already; the rows
+            # without a key (under None) are no key's.
+            keyed = first is not None and not str(error).startswith(named)
+            raise type(error)(f"{named}: {error}" if keyed else str(error)) from error
 
     def _config(self, targets: tuple[str, ...], fitted: bool = False, per_key: bool = False) -> dict[str, Any]:
         """What a partition's fit reads; ``fitted``: with the model settings as fitted (an update's fits);
@@ -1346,7 +1348,8 @@ class FleetPredictor(ParamsMixin):
         check_unit(unit)  # one typed error for the whole call, not one per key in update_errors_
         codes, keys = factorize_keys(data[self.key_], self.key_, missing_ok=True)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
-        errors = keyless_error(codes, self.key_, "updated")  # rows without a key (code -1): left out, reported under the key None
+        # Rows without a key (code -1): left out, reported under the key None (strict: refused, nothing updated).
+        errors = keyless_error(codes, self.key_, "updated", strict=bool(self.strict))
         if self._global is not None:
             return self._update_global(data, codes, keys, errors, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}

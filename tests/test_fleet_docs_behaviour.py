@@ -1,0 +1,39 @@
+"""What docs/fleets.md, docs/fleet-options.md and docs/health.md say a fleet does, where the code did otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import FleetPredictor
+from workload_predictor.errors import WorkloadDataError
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+MINUTE = pd.Timedelta("1min")
+
+
+def _frame(keys: list[str], first: int, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(first)
+    return pd.concat([pd.DataFrame({"key": key, "timestamp": START + MINUTE * (first + np.arange(n)),
+                                    "requests": rng.poisson(50, n).astype(float)}) for key in keys],
+                     ignore_index=True)
+
+
+def test_a_strict_update_refusing_rows_without_a_key_says_nothing_was_updated():
+    """docs/fleets.md: rows without a key are reported under the key ``None``; ``strict=True`` raises that error
+    instead, changing nothing. The strict error said "those rows were left out and the other keys updated", under
+    a "key 'None':" prefix, while no key was updated."""
+    fleet = FleetPredictor(strict=True, max_training_time=None).fit(_frame(["a", "b"], 0, 120))
+    before = fleet.predict()
+    rows = pd.concat([_frame(["a", "b"], 120, 1), _frame(["a"], 121, 1).assign(key=None)], ignore_index=True)
+    with pytest.raises(WorkloadDataError, match="key column 'key' is missing at 1 row") as info:
+        fleet.update(rows)
+    message = str(info.value)
+    assert "nothing was updated" in message and "other keys updated" not in message, message
+    assert not message.startswith("key 'None'"), message
+    assert fleet.predict().equals(before)
+    # Not strict: the rows are left out, the other keys updated, and the error says so.
+    fleet.set_params(strict=False).update(rows)
+    assert "those rows were left out and the other keys updated" in str(fleet.update_errors_[None])
+    assert fleet.predict()["timestamp"].min() == START + MINUTE * 121

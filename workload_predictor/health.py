@@ -34,7 +34,7 @@ names the newest stretch.
 ``stuck_input`` counts, per target, the buckets in a row, ending at the newest, in which the target repeats the
 bucket before's count exactly, a count not 0 (a stuck sensor, or an exporter of some targets, resending its last
 counts; a run of zeros is ``idle_fit``'s), and rates the longest of these runs: a real series repeats a count 12-14
-times in a row at most (Poisson(1), 2 million buckets, 10 seeds; the Azure traces 3, per target), so 30 is a stuck
+times in a row at most (Poisson(1), 2 million buckets, 8 seeds; the Azure traces 3, per target), so 30 is a stuck
 sensor; at 1000 it fills what a fit commonly reads, and a refitted forecast stays off after the counts move
 (docs/health.md). A bucket in which a target moves clears its run; the detail names the target(s) stuck longest,
 their counts and since when.

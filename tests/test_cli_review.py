@@ -315,3 +315,46 @@ def test_the_last_line_prints_a_buckets_token_sum_with_every_digit(tmp_path):
     assert result.exit_code == 0, result.output
     last = next(line for line in result.output.splitlines() if line.startswith("last "))
     assert last.endswith(f"requests={frame['requests'].iloc[-1]}, input_tokens=2344002, output_tokens=499098.5"), last
+
+
+# -- option values: a wrong one is the command's error (exit 2), not the data's ------------------------------------
+@pytest.mark.parametrize("command", ["forecast", "evaluate", "inspect"])
+@pytest.mark.parametrize("freq, says", [("abc", "'abc' is not a duration"), ("60", "'60' has no unit"),
+                                        ("0s", "'0s' must be a positive duration")])
+def test_a_freq_that_is_no_bucket_width_is_a_usage_error(tmp_path, command, freq, says):
+    """Before: exit 3 ("bad input data") for a value of an option, where every other option's bad value (--horizon
+    0, --level 1.5, --unit xyz) exits 2."""
+    path = tmp_path / "log.csv"
+    _log().to_csv(path, index=False)
+    result = _run([command, path, "--freq", freq])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert f"Invalid value for '--freq': {says}" in result.output, result.output
+
+
+def test_evaluate_of_one_baseline_as_the_model_scores_it_against_the_other_default_baselines(tmp_path):
+    """Before: --models naive alone was refused ("'naive' is in both --models and --baselines"), naive being one of
+    the default baselines the user did not name."""
+    path = tmp_path / "series.csv"
+    _series(200).to_csv(path, index=False)
+    result = _run(["evaluate", path, "--models", "naive", "--horizon", "3", "--json", tmp_path / "scores.json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "scores.json").read_text())
+    rows = rows["scores"] if isinstance(rows, dict) else rows
+    kinds = {row["model"]: row["kind"] for row in rows}
+    assert kinds == {"naive": "model", "seasonal_naive": "baseline", "moving_average": "baseline",
+                     "moving_median": "baseline"}, kinds
+    assert re.search(r"naive MAE [\d.]+ vs best baseline \w+ [\d.]+: [+-][\d.]+%", result.output), result.output
+    named = _run(["evaluate", path, "--models", "naive", "--baselines", "naive,moving_average", "--horizon", "3"])
+    assert named.exit_code == EXIT_USAGE and "'naive' is in both --models and --baselines" in named.output
+
+
+def test_a_skipped_keys_reason_is_printed_with_its_fix(tmp_path):
+    """Before: cut at 200 characters, an irregular key's reason lost its fix ("... Pass the raw request log with
+    --freq instead: it is bucketed with empty b...")."""
+    path = tmp_path / "fleet.csv"
+    irregular = _series(120, seed=1).drop(index=[50, 51, 90])
+    pd.concat([_series(120).assign(svc="ok"), irregular.assign(svc="gappy")]).to_csv(path, index=False)
+    result = _run(["forecast", path, "--by", "svc", "--model", "naive", "--horizon", "2"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("skipped gappy"))
+    assert line.rstrip().endswith("with empty buckets as zeros."), line

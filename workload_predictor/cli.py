@@ -534,6 +534,20 @@ def _targets(trace, targets: tuple[str, ...]) -> list[str]:
     return chosen
 
 
+def _check_freq(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--freq's value, refused as a usage error (exit 2) where it is no bucket width (abc, 0s, 60, 1w): it is the
+    command that is wrong, not the data."""
+    if value is None:
+        return None
+    from .data import parse_freq
+
+    try:
+        parse_freq(value, name="freq")
+    except WorkloadDataError as exc:
+        raise click.BadParameter(in_cli_words(str(exc)).removeprefix("--freq ")) from None
+    return value
+
+
 def _split_names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()] if value else []
     unknown = [n for n in names if n not in allowed]
@@ -665,7 +679,7 @@ def main() -> None:
 # -- forecast ---------------------------------------------------------------------------------
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
-@click.option("--freq", default=None, metavar="WIDTH",
+@click.option("--freq", default=None, metavar="WIDTH", callback=_check_freq,
               help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
 @click.option("--model", type=RegisteredModel(), default="ensemble", show_default=True,
@@ -996,7 +1010,7 @@ def _write_forecast(result, path: Path) -> None:
 # -- evaluate ---------------------------------------------------------------------------------
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
-@click.option("--freq", default=None, metavar="WIDTH", help="Bucket width for a request log, e.g. 1s, 10s.")
+@click.option("--freq", default=None, metavar="WIDTH", callback=_check_freq, help="Bucket width for a request log, e.g. 1s, 10s.")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets forecast.")
 @click.option("--models", default="dlinear,lstm,ensemble", show_default=True,
               help="Comma-separated models to score (any registered model, see `forecast --help`).")
@@ -1055,6 +1069,10 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
 
     model_names = _split_names(models, registry.names(), "--models")
     baseline_names = _split_names(baselines, registry.names(), "--baselines")
+    if click.get_current_context().get_parameter_source("baselines") is click.core.ParameterSource.DEFAULT:
+        # --models naive compares naive with the other baselines: a name in both lists is refused only where both
+        # were given.
+        baseline_names = [name for name in baseline_names if name not in model_names]
     if not model_names and not baseline_names:
         raise click.BadParameter("name at least one model or baseline.", param_hint="--models")
     both = [n for n in model_names if n in baseline_names]
@@ -1150,7 +1168,7 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 # -- inspect ----------------------------------------------------------------------------------
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
-@click.option("--freq", default="1s", show_default=True, metavar="WIDTH",
+@click.option("--freq", default="1s", show_default=True, metavar="WIDTH", callback=_check_freq,
               help="Bucket width used to count empty buckets and rates of a request log (its first and last "
                    "buckets, partial, are left out unless --keep-partial).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -1480,6 +1498,9 @@ def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> 
     return chosen
 
 
+#: Characters of a skipped key's reason printed: the library's messages, whose user values are quoted cut short,
+#: end with their fix (an irregular key's runs to about 220 characters).
+KEY_REASON = 400
 #: Characters of a key the printed tables and lines show (--out and --json write keys whole).
 KEY_WIDTH = 40
 _CONTROLS = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
@@ -1508,7 +1529,7 @@ def _echo_errors(errors: dict) -> None:
         # In the CLI's words before it is cut: advice cut in half cannot be put in them. The rows without a key are
         # the file's (a fleet reads them in the file's order), the others of their key's series.
         rows = "file" if key is None else "key"
-        _say(f"skipped {_key_text(key)}: {in_cli_words(cut(_cli_phrases(_one_line(error)), 200), rows=rows)}")
+        _say(f"skipped {_key_text(key)}: {in_cli_words(cut(_cli_phrases(_one_line(error)), KEY_REASON), rows=rows)}")
     more = [_key_text(key) for key in list(errors)[5:25]]
     if more:
         listed = ", ".join(more) + (f" and {len(errors) - 25:,} more" if len(errors) > 25 else "")
@@ -1522,7 +1543,7 @@ def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
     key, error = (keyed or list(errors.items()) or [(None, "TRACE holds no keys")])[0]
     if errors:
         first = f"the first, {quote(str(key), 40)}" if key is not None else "the rows without a key"
-        first = f"{first}: {cut(_one_line(error), 200)}"
+        first = f"{first}: {cut(_one_line(error), KEY_REASON)}"
     else:
         first = str(error)
     skipped = _plural(_key_count(errors), "key")

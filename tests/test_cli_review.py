@@ -358,3 +358,17 @@ def test_a_skipped_keys_reason_is_printed_with_its_fix(tmp_path):
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("skipped gappy"))
     assert line.rstrip().endswith("with empty buckets as zeros."), line
+
+
+def test_a_log_read_in_the_wrong_unit_is_told_to_check_unit_not_only_freq(tmp_path):
+    """Before: epoch seconds read with --unit ms (an hour of requests within 3.6 s of 1970) were told "pass a smaller
+    --freq than 10s, or --keep-partial", which cannot help: now the span's dates and the --unit are named."""
+    path = tmp_path / "epochs.csv"
+    seconds = 1.7e9 + np.sort(np.random.default_rng(0).uniform(0, 3600, 500)).round(3)
+    pd.DataFrame({"TIMESTAMP": seconds, "ContextTokens": 5, "GeneratedTokens": 3}).to_csv(path, index=False)
+    result = _run(["forecast", path, "--freq", "10s", "--unit", "ms", "--model", "naive"])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "dropped), at 1970-01-20 16:13:20Z;" in result.output and "if its numbers do not count ms, the --unit they count" in (
+        result.output), result.output
+    inferred = _run(["forecast", path, "--freq", "1h", "--model", "naive"])  # read in s, as their magnitude says
+    assert inferred.exit_code == EXIT_DATA and "--unit" not in inferred.output, inferred.output

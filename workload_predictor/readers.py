@@ -421,12 +421,13 @@ class AllPartialError(WorkloadDataError):
     """A request log spanning fewer than 3 buckets of its width: all partial, so none is left once the first and the
     last are dropped. ``found`` says so without the advice (a caller whose width is fixed gives its own)."""
 
-    def __init__(self, found: str, freq: Any):
-        super().__init__(f"{found}; pass a smaller --freq than {freq}, or --keep-partial.")
-        self.found, self.freq = found, freq
+    def __init__(self, found: str, freq: Any, unit: str | None = None):
+        other_unit = f"; or, if its numbers do not count {unit}, the --unit they count" if unit else ""
+        super().__init__(f"{found}; pass a smaller --freq than {freq}, or --keep-partial{other_unit}.")
+        self.found, self.freq, self.unit = found, freq, unit
 
     def __reduce__(self):  # pickled with what its __init__ takes (a worker process or Dask raises it in the parent)
-        return type(self), (self.found, self.freq), self.__dict__
+        return type(self), (self.found, self.freq, self.unit), self.__dict__
 
 
 def read_trace(
@@ -486,9 +487,12 @@ def read_trace(
     series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums)
     if not keep_partial:
         if len(series) < 3:
+            stamps = series["timestamp"]
+            span = (f"from {_utc_text(stamps.iloc[0])} to {_utc_text(stamps.iloc[-1])}" if len(series) > 1 else
+                    f"at {_utc_text(stamps.iloc[0])}")
             raise AllPartialError(f"{path}: the log spans {len(series)} bucket{'' if len(series) == 1 else 's'} of "
                                   f"{duration_text(parse_freq(freq))}, all partial (the first and the last are "
-                                  "dropped)", freq)
+                                  f"dropped), {span}", freq, _epoch_unit(frame[column], unit, origin))
         series = series.iloc[1:-1].reset_index(drop=True)
     note = None
     if _reads_as_buckets(frame[column], series, freq, unit, origin):
@@ -496,6 +500,19 @@ def read_trace(
                 "Without a `requests` column it is read as a request log, each row one request; name its count "
                 f"column `requests` (its columns: {quote_columns(frame.columns)}).")
     return Trace(series=series, log=frame, kind="request log", timestamp_column=column, path=Path(path), note=note)
+
+
+def _utc_text(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+
+
+def _epoch_unit(stamps: pd.Series, unit: str | None, origin: Any) -> str | None:
+    """The --unit a column of numeric epochs was read in where the user gave it (a wrong one reads a log of hours as
+    seconds of 1970); ``None`` for a unit the numbers' magnitude implied, datetimes, text, and offsets from ``origin``
+    (whose span is the user's own)."""
+    if unit is None or origin is not None or not pd.api.types.is_numeric_dtype(stamps.dtype):
+        return None
+    return unit
 
 
 def _reads_as_buckets(stamps: pd.Series, series: pd.DataFrame, freq: Any, unit: str | None, origin: Any) -> bool:

@@ -1101,7 +1101,10 @@ def bucketize(
     """Turn a request log (one row per request) into a regular bucketed frame.
 
     Every bucket from the first request's to the last request's is present; empty
-    buckets are zero. The log is not modified.
+    buckets are zero. The buckets are anchored at the Unix epoch: each starts a whole
+    number of ``freq`` after 1970-01-01 00:00 UTC, whatever the first request's time
+    or ``origin`` (a width that divides a day starts its buckets at UTC midnight; two
+    logs bucketized at one width share their grid). The log is not modified.
 
     Parameters
     ----------
@@ -1116,7 +1119,8 @@ def bucketize(
     sums : mapping of str to str or None
         Output column -> log column summed per bucket. ``None``: the log's token
         columns (:func:`token_columns`: ``input_tokens``, the Azure trace's
-        ``ContextTokens``, ...) become ``input_tokens``/``output_tokens``.
+        ``ContextTokens``, ...) become ``input_tokens``/``output_tokens``. Each value
+        must be a number in ``[0, 1e18]``: a missing one (NaN) is an error, not a zero.
     count : str
         Name of the requests-per-bucket column.
     max_buckets : int
@@ -1124,7 +1128,9 @@ def bucketize(
         decades away) is an error rather than gigabytes of empty buckets.
     by : str or None
         A key column (model, endpoint, tenant): the result is then a long frame with
-        that column first, one zero-filled grid per key, sorted by key and time.
+        that column first, one zero-filled grid per key, sorted by key and time (a
+        categorical's keys in its categories' order; keys that do not sort, in the
+        order they first appear).
     common_grid : bool
         With ``by``: ``True`` (default) gives every key the same buckets, from the
         first request of the whole log to its last; ``False`` gives each key its own
@@ -1134,14 +1140,18 @@ def bucketize(
     Returns
     -------
     pandas.DataFrame
-        Columns ``timestamp`` (UTC bucket start), ``count`` and one per entry of
-        ``sums`` (with ``by``, the key column first).
+        Columns ``timestamp`` (UTC bucket start, ``datetime64[ns, UTC]``), ``count``
+        (int64) and one per entry of ``sums`` (with ``by``, the key column first). A
+        sum of whole numbers is int64 and exact (2**53 + 1 tokens stay 2**53 + 1),
+        unless a bucket's total passes int64 (about 9.2e18): then the column is
+        float64, as is a sum of values with a fraction.
 
     Raises
     ------
     WorkloadDataError
-        Missing columns, unparsable or out-of-range timestamps, a bad ``freq``, or
-        more than ``max_buckets`` buckets.
+        Missing columns, unparsable or out-of-range timestamps, a bad ``freq``, a
+        summed value that is missing, negative or above 1e18, or more than
+        ``max_buckets`` buckets.
     """
     if not is_positive_int(max_buckets):
         raise WorkloadDataError(f"max_buckets={quote(max_buckets)} must be a positive integer.")
@@ -1199,15 +1209,48 @@ def bucketize(
     for name, column in sums.items():
         if column not in log.columns:
             raise WorkloadDataError(f"sums names column {quote(column)}, which the log lacks; fix sums={quote(dict(sums))}.")
-        # Checked under the log's own column name, which messages then quote (not the output's name).
-        weights = _target_matrix(log[[column]], [column])[:, 0]
-        total = np.bincount(codes, weights=weights, minlength=n_buckets)
-        # Integer sums stay integers while float64 holds them exactly (< 2**53), so int64 cannot wrap.
-        integral = np.all(np.mod(weights, 1) == 0) and total.max(initial=0.0) < 2.0**53
-        out[name] = total.astype(np.int64) if integral else total
+        out[name] = _bucket_sums(log, column, codes, n_buckets)
     result = pd.DataFrame(out)
     result["timestamp"] = pd.DatetimeIndex(result["timestamp"]).as_unit("ns")
     return result
+
+
+#: The largest bucket total summed as int64: int64's limit less 0.1 %, more than the rounding of a float64 sum of
+#: fewer than 10**12 values, which decides whether a total passes it.
+_INT64_SUMS = 0.999 * 2.0**63
+
+
+def _bucket_sums(log: pd.DataFrame, column: str, buckets: np.ndarray, n_buckets: int) -> np.ndarray:
+    """The values of the log's ``column`` (checked as token counts, messages naming that column) summed into
+    ``n_buckets`` buckets, row ``i`` into ``buckets[i]``.
+
+    Whole numbers (an integer column, or floats with no fraction) give int64 sums, exact: while every total is
+    below 2**53 float64's own sums are, beyond that the column's integers are summed as int64 (an int64 column's
+    2**53 + 1 is not rounded to a float's 2**53 on the way). A total past int64 (about 9.2e18) makes the column
+    float64 rather than wrap; fractional values give float64 sums.
+    """
+    weights = _target_matrix(log[[column]], [column])[:, 0]
+    totals = np.bincount(buckets, weights=weights, minlength=n_buckets)
+    if not np.all(np.mod(weights, 1) == 0):
+        return totals
+    largest = totals.max(initial=0.0)
+    if largest < 2.0**53:  # every partial sum a whole number float64 holds exactly
+        return totals.astype(np.int64)
+    if largest >= _INT64_SUMS:
+        return totals
+    exact = np.zeros(n_buckets, dtype=np.int64)
+    np.add.at(exact, buckets, _whole_numbers(log[column], weights))
+    return exact
+
+
+def _whole_numbers(column: pd.Series, weights: np.ndarray) -> np.ndarray:
+    """A token column of whole numbers (checked: ``weights``, its float64 reading, holds each in ``[0, MAX_VALUE]``)
+    as int64: an integer column's own integers (float64 rounds those past 2**53), else ``weights``'."""
+    dtype = column.dtype
+    if pd.api.types.is_integer_dtype(dtype) or (pd.api.types.is_object_dtype(dtype)
+                                                and pd.api.types.infer_dtype(column, skipna=False) == "integer"):
+        return np.asarray(column.to_numpy(), dtype=np.int64)  # a nullable column holds no <NA> here: checked
+    return weights.astype(np.int64)
 
 
 def check_label(value: Any, what: str, example: str) -> None:
@@ -1313,10 +1356,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
            "timestamp": pd.DatetimeIndex(instants).tz_localize("UTC").as_unit("ns")}
     out[count] = np.bincount(rows, minlength=total).astype(np.int64)
     for name, column in sums.items():
-        weights = _target_matrix(log[[column]], [column])[:, 0]  # messages quote the log's column name
-        summed = np.bincount(rows, weights=weights, minlength=total)
-        integral = np.all(np.mod(weights, 1) == 0) and summed.max(initial=0.0) < 2.0**53
-        out[name] = summed.astype(np.int64) if integral else summed
+        out[name] = _bucket_sums(log, column, rows, total)
     return pd.DataFrame(out)
 
 

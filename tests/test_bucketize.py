@@ -71,3 +71,11 @@ def test_bucketize_by_a_key_column_of_lists_is_a_typed_error():
     log = pd.DataFrame({"TIMESTAMP": pd.date_range("2024-01-01", periods=4, freq="1s"), "model": [["a"]] * 4})
     with pytest.raises(WorkloadDataError, match=r"key column 'model' holds \['a'\] at row 0, a list"):
         bucketize(log, freq="1s", by="model")
+
+
+def test_a_span_over_max_buckets_gives_its_number_of_buckets_readably():
+    # "31622400000000001 buckets" (a year of 1 ns buckets) was printed without separators, unlike by='s "rows".
+    log = pd.DataFrame({"TIMESTAMP": pd.to_datetime(["2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z"])})
+    with pytest.raises(WorkloadDataError, match="366d from 2024-01-01T00:00:00[+]00:00: 31,622,400,000,000,001 buckets "
+                                                "of 1ns, over max_buckets=10000000"):
+        bucketize(log, freq="1ns")

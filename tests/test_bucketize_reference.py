@@ -272,6 +272,11 @@ def test_bucketize_by_key_matches_the_reference(data):
     assert result["model"].dtype == log["model"].dtype
     assert result["model"].tolist() == expected["model"].tolist()
     _check(result, expected, {"input_tokens": all(float(v).is_integer() for v in token_values)})
+    if not common_grid:  # as documented: a key's rows are bucketize of that key's requests alone
+        key = keys[0]
+        alone = bucketize(log[log["model"] == key].drop(columns="model"), freq=width_arg, **arguments)
+        mine = result[result["model"] == key].drop(columns="model").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, alone)
 
 
 @pytest.mark.parametrize("by", [None, "model"])

@@ -1201,7 +1201,7 @@ def bucketize(
     if n_buckets > max_buckets:
         raise WorkloadDataError(
             f"the log spans {duration_text(stamps.max() - stamps.min())} from {stamps.min().isoformat()}: "
-            f"{n_buckets} buckets of {duration_text(width)}, over max_buckets={max_buckets}. Check for stray "
+            f"{n_buckets:,} buckets of {duration_text(width)}, over max_buckets={max_buckets}. Check for stray "
             f"timestamps{_unit_hint(unit)}, pass a coarser freq, or raise max_buckets."
         )
     out = {"timestamp": pd.date_range(start=start, periods=n_buckets, freq=width)}

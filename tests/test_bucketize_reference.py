@@ -68,10 +68,11 @@ def _epoch_float(unit, finer):
     return encode
 
 
-def _iso(true, draw):  # each row in its own zone's offset (Z for UTC), ms or ns written
+def _iso(true, draw):  # each row in its own zone's offset (UTC's as Z, z (RFC 3339 allows it) or +00:00)
     zones = draw(st.lists(st.sampled_from(ZONES), min_size=len(true), max_size=len(true)))
+    utc = draw(st.lists(st.sampled_from(["Z", "z", "+00:00"]), min_size=len(true), max_size=len(true)))
     spec = draw(st.sampled_from(["nanoseconds", "milliseconds"]))
-    text = [t.tz_convert(z).isoformat(timespec=spec).replace("+00:00", "Z") for t, z in zip(true, zones)]
+    text = [t.tz_convert(z).isoformat(timespec=spec).replace("+00:00", u) for t, z, u in zip(true, zones, utc)]
     return pd.Series(text, dtype=draw(st.sampled_from([object, "string"]))), {}
 
 
@@ -304,6 +305,40 @@ def test_token_sums_past_int64_are_floats_not_wrapped(by):
     result = bucketize(log, freq="10s", by=by)
     assert result["input_tokens"].dtype == np.float64
     assert result["input_tokens"].tolist() == [1e19, 3.0]
+
+
+@pytest.mark.parametrize("stamps", [
+    ["2024-03-31T00:59:59z", "2024-03-31T01:00:00Z", "2024-03-31T03:00:05+02:00"],  # z and Z: both UTC
+    ["2024-03-31T00:59:59z", "2024-03-31T03:00:00+02:00", "2024-03-31T01:00:05z"],
+])
+def test_a_lowercase_z_is_utc_among_other_offsets(stamps):
+    # RFC 3339's lowercase z was read as no offset: beside Z or +02:00 the column was refused as mixing aware and
+    # naive stamps ("some timestamps carry a UTC offset and some do not (e.g. '2024-03-31T00:59:59z')").
+    result = bucketize(pd.DataFrame({"TIMESTAMP": stamps}), freq="10s")
+    assert result["timestamp"].tolist() == [pd.Timestamp("2024-03-31T00:59:50Z"), pd.Timestamp("2024-03-31T01:00:00Z")]
+    assert result["requests"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("stamps", [
+    ["2024-03-31T00:59:59.999999999Z", "2024-03-31T00:59:59.999999999z"],
+    ["2024-03-31T00:59:59.999999999", "March 31 2024 01:00:00"],  # one other format: the column takes the fallback
+])
+def test_nanoseconds_are_kept_where_the_column_is_not_all_iso(stamps):
+    # The fallback read the column month first and day first and compared the two: pandas' day-first reading keeps
+    # microseconds only, so an ISO stamp's nanoseconds made the column "ambiguous" ("row 0 holds
+    # '2024-03-31T00:59:59.999999999Z', which reads as ...59.999999999+00:00 month first and as ...59.999999+00:00
+    # day first").
+    result = bucketize(pd.DataFrame({"TIMESTAMP": stamps}), freq="1ns")
+    assert result["timestamp"].iloc[0] == pd.Timestamp("2024-03-31T00:59:59.999999999Z")
+    assert result["requests"].iloc[0] == 2 - ("March" in stamps[1])
+
+
+def test_a_lowercase_z_beside_naive_stamps_is_refused_as_z_is():
+    # Read as naive, a z stamp beside naive ones passed the check that refuses Z beside them.
+    for utc in ("Z", "z"):
+        log = pd.DataFrame({"TIMESTAMP": [f"2024-03-31T00:59:59{utc}", "2024-03-31T01:00:00"]})
+        with pytest.raises(WorkloadDataError, match="some timestamps carry a UTC offset and some do not"):
+            bucketize(log, freq="10s")
 
 
 @pytest.mark.parametrize("by", [None, "model"])

@@ -37,12 +37,12 @@ MAX_VALUE = 1e18
 # Longer strings are refused before parsing (pandas' fallback parser is quadratic in a string's length:
 # 400,000 characters took 1.1 s).
 MAX_TIMESTAMP_CHARS = 64
-# A UTC offset ending a stamp: Z, +05:00 or +0500, or +05 after a time (``10:00:00+05``; a date alone,
+# A UTC offset ending a stamp: Z (or RFC 3339's z), +05:00 or +0500, or +05 after a time (``10:00:00+05``; a date alone,
 # ``2024-01-05``, ends in -05 too).
-_OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2}|:\d{2}(?:\.\d+)?[+-]\d{2})$")
+_OFFSET_SUFFIX = re.compile(r"([Zz]|[+-]\d{2}:?\d{2}|:\d{2}(?:\.\d+)?[+-]\d{2})$")
 # The same suffix read backwards after a line break, blanks allowed (as strip() drops them): matched on strings
 # joined by line breaks and reversed, it starts with a literal, so one search skips from line to line.
-_OFFSET_SUFFIX_REVERSED = re.compile(r"\n[^\S\n]*(?:Z|\d{2}:?\d{2}[+-]|\d{2}[+-](?:\d+\.)?\d{2}:)")
+_OFFSET_SUFFIX_REVERSED = re.compile(r"\n[^\S\n]*(?:[Zz]|\d{2}:?\d{2}[+-]|\d{2}[+-](?:\d+\.)?\d{2}:)")
 # The token columns of a request log, by what they count: this package's names first, then those of the
 # Azure LLM inference traces, Vidur's traces and OpenAI's usage records. The first one a log has is used, named
 # exactly as here, else in any case and spelling of its separators (``Input Tokens``, ``CONTEXT_TOKENS``).
@@ -122,7 +122,7 @@ def to_utc_index(
 
     Accepted: datetime64 (naive is taken as UTC, aware is converted), pandas
     ``Timestamp``/``datetime.datetime`` objects, ISO-8601 strings (fractional and
-    whole seconds may be mixed, offsets allowed), other date strings in one format
+    whole seconds may be mixed, offsets allowed, UTC's as ``Z`` or ``z``), other date strings in one format
     for the whole column (``10/02/2024 00:00:05``: day or month first as the whole
     column reads; a column that reads both ways is an error), numeric epochs (``unit`` given,
     or inferred from the magnitude when that is unambiguous), and offsets
@@ -409,8 +409,30 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
         # (twice the time of the parse itself).
         parsed = pd.to_datetime(pd.Index(values, dtype=object), utc=True, format="ISO8601")
     except (ValueError, TypeError, OverflowError):
-        parsed = _one_format(values, name)
+        parsed = None
+        capital = _capital_z(values) if text else None
+        if capital is not None:  # RFC 3339's lowercase z, which pandas' ISO-8601 parser refuses
+            with contextlib.suppress(ValueError, TypeError, OverflowError):
+                parsed = pd.to_datetime(pd.Index(capital, dtype=object), utc=True, format="ISO8601")
+        if parsed is None:
+            parsed = _one_format(values if capital is None else capital, name)
     return pd.DatetimeIndex(parsed)
+
+
+_LOWERCASE_Z = re.compile(r"\dz\s*$")  # a time ending in RFC 3339's lowercase z (UTC)
+
+
+def _capital_z(values: np.ndarray) -> np.ndarray | None:
+    """A copy of ``values`` (objects) with each string's lowercase ``z`` ending a time written ``Z``, as pandas'
+    ISO-8601 parser reads it (its fallback reads only microseconds); ``None`` where no string ends so."""
+    ends = [row for row, v in enumerate(values) if isinstance(v, str) and _LOWERCASE_Z.search(v)]
+    if not ends:
+        return None
+    capital = values.copy()
+    for row in ends:
+        stamp = capital[row].rstrip()
+        capital[row] = stamp[:-1] + "Z"
+    return capital
 
 
 def _one_format(values: np.ndarray, name: str) -> pd.DatetimeIndex:
@@ -461,7 +483,9 @@ def _one_format(values: np.ndarray, name: str) -> pd.DatetimeIndex:
             day = pd.DatetimeIndex(pd.to_datetime(strings, utc=True, format="mixed", dayfirst=True))
     except (ValueError, TypeError, OverflowError) as exc:
         raise _unparseable(values, name, exc) from None
-    differ = np.flatnonzero(np.asarray(month != day))
+    # Readings under a microsecond apart agree: pandas' day-first reading keeps no finer digits (an ISO string's
+    # nanoseconds, which the month-first one keeps), and day and month swapped are a day apart at least.
+    differ = np.flatnonzero(np.asarray(abs(month - day) >= pd.Timedelta(1, "us")))
     if len(differ) == 0:
         return month
     row = int(differ[0])

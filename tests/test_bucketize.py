@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import WorkloadDataError, bucketize
+from workload_predictor.errors import MemoryLimitError
 
 
 @pytest.mark.parametrize("common_grid", [True, False])
@@ -79,3 +80,13 @@ def test_a_span_over_max_buckets_gives_its_number_of_buckets_readably():
     with pytest.raises(WorkloadDataError, match="366d from 2024-01-01T00:00:00[+]00:00: 31,622,400,000,000,001 buckets "
                                                 "of 1ns, over max_buckets=10000000"):
         bucketize(log, freq="1ns")
+
+
+@pytest.mark.parametrize("by", [None, "model"])
+def test_max_buckets_raised_past_the_memory_left_is_a_typed_error_before_allocating(by):
+    # Without by=, 8.6e13 buckets of a day at 1 ns were attempted: numpy's bare MemoryError ("Unable to allocate
+    # 629. TiB"); with by=, the check advised "Fit on less history, a smaller window or fewer targets".
+    log = pd.DataFrame({"TIMESTAMP": pd.to_datetime(["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"]), "model": "m"})
+    with pytest.raises(MemoryLimitError, match="not enough memory at 'bucketize.*pass a coarser freq, or a lower "
+                                               "max_buckets"):
+        bucketize(log, freq="1ns", max_buckets=10**15, by=by)

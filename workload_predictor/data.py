@@ -1175,7 +1175,8 @@ def bucketize(
     WorkloadDataError
         Missing columns, unparsable or out-of-range timestamps, a bad ``freq``, a
         summed value that is missing, negative or above 1e18, or more than
-        ``max_buckets`` buckets.
+        ``max_buckets`` buckets (or, as its subclass ``MemoryLimitError``, more
+        than the machine's available memory holds).
     """
     if not is_positive_int(max_buckets):
         raise WorkloadDataError(f"max_buckets={quote(max_buckets)} must be a positive integer.")
@@ -1228,6 +1229,7 @@ def bucketize(
             f"{n_buckets:,} buckets of {duration_text(width)}, over max_buckets={max_buckets}. Check for stray "
             f"timestamps{_unit_hint(unit)}, pass a coarser freq, or raise max_buckets."
         )
+    check_memory("bucketize", extra_bytes=8.0 * n_buckets * (2 + len(sums)), advice=_BUCKETIZE_ADVICE)
     out = {"timestamp": pd.date_range(start=start, periods=n_buckets, freq=width)}
     out[count] = np.bincount(codes, minlength=n_buckets).astype(np.int64)
     for name, column in sums.items():
@@ -1308,6 +1310,10 @@ def _check_count_column(log: pd.DataFrame, count: str, sums: Mapping[str, str]) 
         )
 
 
+# What a bucketize too large for the memory left can change (max_buckets was raised past what the machine holds).
+_BUCKETIZE_ADVICE = "Check for stray timestamps, pass a coarser freq, or a lower max_buckets"
+
+
 def _unit_hint(unit: str | None) -> str:
     """What a span too long for ``max_buckets`` says of the epoch unit: the given ``unit`` may be wrong; without
     one, the caller may pass one."""
@@ -1371,7 +1377,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
             f"max_buckets={max_buckets}. Check for stray timestamps{_unit_hint(unit)}, pass a coarser freq, "
             "common_grid=False, or raise max_buckets."
         )
-    check_memory("bucketize by key", extra_bytes=8.0 * total * (3 + len(sums)))
+    check_memory("bucketize by key", extra_bytes=8.0 * total * (3 + len(sums)), advice=_BUCKETIZE_ADVICE)
     first_row = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     rows = first_row[codes] + bucket
     position = np.arange(total) - np.repeat(first_row, lengths)

@@ -152,7 +152,7 @@ def _reference(true: pd.DatetimeIndex, width: pd.Timedelta, columns: dict, count
         return _filled(frame, width, bucket.min(), bucket.max(), count, columns).reset_index(names="timestamp")
     frame["key"] = pd.array(keys, dtype=object)
     parts = []
-    for key in order:  # the keys in the order bucketize documents: sorted
+    for key in order:  # the keys in the order bucketize documents: sorted (a categorical: its categories' order)
         own = frame[frame["key"] == key]
         if own.empty:
             continue

@@ -320,6 +320,21 @@ def test_a_lowercase_z_is_utc_among_other_offsets(stamps):
 
 
 @pytest.mark.parametrize("stamps", [
+    ["2024-03-31 00:59:59 UTC", "2024-03-31T01:00:00Z", "2024-03-31T03:00:05+02:00"],  # a database export's UTC
+    ["2024-03-31 00:59:59 GMT", "2024-03-31 03:00:00+02:00", "2024-03-31 01:00:05UTC"],
+])
+def test_utc_written_as_a_word_is_utc_among_other_offsets(stamps):
+    # "2024-03-31 00:59:59 UTC" was read as no offset: beside Z or +02:00 the column was refused as mixing aware and
+    # naive stamps ("some timestamps carry a UTC offset and some do not (e.g. '2024-03-31 00:59:59 UTC')"), and
+    # beside naive stamps it went to the fallback, which called it ambiguous (a year-first date read day first).
+    result = bucketize(pd.DataFrame({"TIMESTAMP": stamps}), freq="10s")
+    assert result["timestamp"].tolist() == [pd.Timestamp("2024-03-31T00:59:50Z"), pd.Timestamp("2024-03-31T01:00:00Z")]
+    assert result["requests"].tolist() == [1, 2]
+    with pytest.raises(WorkloadDataError, match="some timestamps carry a UTC offset and some do not"):
+        bucketize(pd.DataFrame({"TIMESTAMP": [stamps[0], "2024-03-31T01:00:00"]}), freq="10s")
+
+
+@pytest.mark.parametrize("stamps", [
     ["2024-03-31T00:59:59.999999999Z", "2024-03-31T00:59:59.999999999z"],
     ["2024-03-31T00:59:59.999999999", "March 31 2024 01:00:00"],  # one other format: the column takes the fallback
 ])

@@ -37,12 +37,12 @@ MAX_VALUE = 1e18
 # Longer strings are refused before parsing (pandas' fallback parser is quadratic in a string's length:
 # 400,000 characters took 1.1 s).
 MAX_TIMESTAMP_CHARS = 64
-# A UTC offset ending a stamp: Z (or RFC 3339's z), +05:00 or +0500, or +05 after a time (``10:00:00+05``; a date alone,
+# A UTC offset ending a stamp: Z (or RFC 3339's z), UTC or GMT (a database export's "2024-05-10 00:00:00 UTC"), +05:00 or +0500, or +05 after a time (``10:00:00+05``; a date alone,
 # ``2024-01-05``, ends in -05 too).
-_OFFSET_SUFFIX = re.compile(r"([Zz]|[+-]\d{2}:?\d{2}|:\d{2}(?:\.\d+)?[+-]\d{2})$")
+_OFFSET_SUFFIX = re.compile(r"([Zz]|UTC|GMT|[+-]\d{2}:?\d{2}|:\d{2}(?:\.\d+)?[+-]\d{2})$")
 # The same suffix read backwards after a line break, blanks allowed (as strip() drops them): matched on strings
 # joined by line breaks and reversed, it starts with a literal, so one search skips from line to line.
-_OFFSET_SUFFIX_REVERSED = re.compile(r"\n[^\S\n]*(?:[Zz]|\d{2}:?\d{2}[+-]|\d{2}[+-](?:\d+\.)?\d{2}:)")
+_OFFSET_SUFFIX_REVERSED = re.compile(r"\n[^\S\n]*(?:[Zz]|CTU|TMG|\d{2}:?\d{2}[+-]|\d{2}[+-](?:\d+\.)?\d{2}:)")
 # The token columns of a request log, by what they count: this package's names first, then those of the
 # Azure LLM inference traces, Vidur's traces and OpenAI's usage records. The first one a log has is used, named
 # exactly as here, else in any case and spelling of its separators (``Input Tokens``, ``CONTEXT_TOKENS``).
@@ -411,27 +411,29 @@ def _from_objects(index: pd.Index, name: str) -> pd.DatetimeIndex:
     except (ValueError, TypeError, OverflowError):
         parsed = None
         capital = _capital_z(values) if text else None
-        if capital is not None:  # RFC 3339's lowercase z, which pandas' ISO-8601 parser refuses
+        if capital is not None:  # UTC as RFC 3339's lowercase z or as UTC/GMT, which pandas' ISO-8601 parser refuses
             with contextlib.suppress(ValueError, TypeError, OverflowError):
                 parsed = pd.to_datetime(pd.Index(capital, dtype=object), utc=True, format="ISO8601")
         if parsed is None:
-            parsed = _one_format(values if capital is None else capital, name)
+            parsed = _one_format(values, name)  # the user's strings, which its messages quote
     return pd.DatetimeIndex(parsed)
 
 
-_LOWERCASE_Z = re.compile(r"\dz\s*$")  # a time ending in RFC 3339's lowercase z (UTC)
+# A time ending in UTC written otherwise than Z: RFC 3339's lowercase z, or UTC/GMT (a database export's
+# "2024-05-10 00:00:00 UTC"), blanks allowed before it.
+_OTHER_UTC = re.compile(r"(?<=\d)(?:z|\s*UTC|\s*GMT)\s*$")
 
 
 def _capital_z(values: np.ndarray) -> np.ndarray | None:
-    """A copy of ``values`` (objects) with each string's lowercase ``z`` ending a time written ``Z``, as pandas'
-    ISO-8601 parser reads it (its fallback reads only microseconds); ``None`` where no string ends so."""
-    ends = [row for row, v in enumerate(values) if isinstance(v, str) and _LOWERCASE_Z.search(v)]
+    """A copy of ``values`` (objects) with each string's UTC written otherwise than ``Z`` (:data:`_OTHER_UTC`) written
+    ``Z``, as pandas' ISO-8601 parser reads a column that mixes it with offsets (its fallback reads only microseconds,
+    and can read a year-first date day first); ``None`` where no string ends so."""
+    ends = [row for row, v in enumerate(values) if isinstance(v, str) and _OTHER_UTC.search(v)]
     if not ends:
         return None
     capital = values.copy()
     for row in ends:
-        stamp = capital[row].rstrip()
-        capital[row] = stamp[:-1] + "Z"
+        capital[row] = _OTHER_UTC.sub("Z", capital[row])
     return capital
 
 

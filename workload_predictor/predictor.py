@@ -408,8 +408,9 @@ class WorkloadPredictor(ParamsMixin):
 
     Notes
     -----
-    ``fit`` holds out the chronological tail of the series (at most 15 % of it and
-    100 windows), trains on the rest, and forecasts the tail out of sample. Those
+    ``fit`` holds out the chronological tail of the series (its last 15 %, at least one
+    horizon), trains on the rest, and forecasts the tail out of sample (at up to 100
+    origins spread evenly over it). Those
     validation forecasts give the split-conformal interval per horizon step and the
     confidence (``1 - WAPE``); DLinear is then refitted on all data.
 

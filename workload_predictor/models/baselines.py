@@ -80,7 +80,8 @@ class Naive(BaseForecaster):
     horizon : int
         Buckets forecast.
     validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
+        The chronological validation tail: this share of the points (at least one horizon), forecast at up to
+        this many origins spread evenly over it.
     """
 
     min_window = 1
@@ -112,7 +113,8 @@ class MovingAverage(BaseForecaster):
     window : int
         Buckets averaged (default 12; the predictor's ``window`` sets it).
     validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
+        The chronological validation tail: this share of the points (at least one horizon), forecast at up to
+        this many origins spread evenly over it.
     """
 
     def __init__(self, horizon: int = 10, window: int = 12, validation_fraction: float = 0.15,
@@ -171,7 +173,8 @@ class MovingMedian(BaseForecaster):
         The candidate windows in buckets (default ``MEDIAN_WINDOWS``, 5 to 160); the shortest sets the
         fewest points a fit needs. The predictor's ``window`` is not read.
     validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
+        The chronological validation tail: this share of the points (at least one horizon), forecast at up to
+        this many origins spread evenly over it.
     """
 
     min_window = 1
@@ -236,7 +239,8 @@ class SeasonalNaive(BaseForecaster):
     season_length : int
         The season in buckets (default 60; the predictor's ``window`` sets it).
     validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
+        The chronological validation tail: this share of the points (at least one horizon), forecast at up to
+        this many origins spread evenly over it.
     """
 
     def __init__(self, horizon: int = 10, season_length: int = 60, validation_fraction: float = 0.15,
@@ -342,7 +346,8 @@ class ExponentialSmoothing(BaseForecaster):
     alphas : tuple of float
         The candidate smoothing factors in (0, 1] (default ``SMOOTHING_ALPHAS``, 0.02 to 1.0).
     validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
+        The chronological validation tail: this share of the points (at least one horizon), forecast at up to
+        this many origins spread evenly over it.
     """
 
     min_window = 1
@@ -569,7 +574,8 @@ class SeasonalMedian(BaseForecaster):
     seasons : int
         The past seasons whose median is forecast (default 3).
     validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
+        The chronological validation tail: this share of the points (at least one horizon), forecast at up to
+        this many origins spread evenly over it.
     """
 
     min_window = 1

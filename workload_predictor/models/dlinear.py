@@ -718,7 +718,8 @@ class DLinear(BaseForecaster):
         Windows tried when ``window`` is None; ``None`` (default) tries ``DEFAULT_WINDOWS`` (12 ... 336),
         clipped to the data.
     validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
+        The chronological validation tail: this share of the points (at least one horizon), forecast at up to
+        this many origins spread evenly over it.
     blend : int
         When ``window`` is None, the forecasts of the ``blend`` best candidate windows are
         averaged, weighted by 1 / validation MAE (one linear map over the widest of them,

@@ -47,8 +47,8 @@ class Ensemble(BaseForecaster):
 
     The weights are non-negative and sum to one per horizon step (``step_weights_``;
     ``weights_`` shows each member's mean over the steps). They come from out-of-sample
-    forecasts at many origins, not from the validation tail alone (at most 15 % of the
-    points and 100 windows: with 10-step windows a few independent stretches, on which
+    forecasts at many origins, not from the validation tail alone (the last 15 % of the
+    points, at most 100 windows: with 10-step windows a few independent stretches, on which
     weights chase whichever member the last stretch favoured):
 
     1. **Evidence.** Every member forecasts the validation tail from a fit before it, and

@@ -184,7 +184,8 @@ class LSTM(BaseForecaster):
         left, and the network trains on the newest windows prepared when they are not all.
         The base's final refit and the validation forecast keep the time they need.
     validation_fraction, max_validation_windows :
-        The chronological validation tail: at most this share of points and windows.
+        The chronological validation tail: this share of the points (at least one horizon), forecast at up to
+        this many origins spread evenly over it.
     verbose : bool or None
         A progress bar over the epochs on stderr: ``None`` (default) only when stderr is
         a terminal, ``True`` always, ``False`` never.

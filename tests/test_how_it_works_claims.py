@@ -1,0 +1,88 @@
+"""What docs/how-it-works.md and the README's "How it works" state about the validation tail and the confidence of
+an idle endpoint is what the code does: each test runs the behaviour, or checks the pages state that rule (and no
+longer the one they stated before, which the code never followed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import WorkloadPredictor
+from workload_predictor.windows import validation_origins
+
+ROOT = Path(__file__).resolve().parents[1]
+README, HOW = ROOT / "README.md", ROOT / "docs" / "how-it-works.md"
+pages = pytest.mark.skipif(not (README.exists() and HOW.exists()), reason="the documentation is not shipped here")
+
+
+def _text(path: Path) -> str:
+    """The page with its line breaks and indentation as single spaces (a phrase may wrap)."""
+    return re.sub(r"\s+", " ", path.read_text())
+
+
+def _held_out(n: int, horizon: int) -> tuple[int, int]:
+    """The points ``fit`` holds out of ``n`` and the origins it forecasts there (the defaults: 0.15, 100 windows)."""
+    origins = validation_origins(n, horizon)
+    assert origins[-1] == n - horizon  # the last window ends at the last point
+    return n - int(origins[0]), len(origins)
+
+
+@pytest.mark.parametrize("n, horizon, held, windows", [
+    (200, 10, 30, 21),     # 15 % of the points, every window in it
+    (5000, 10, 750, 100),  # 15 % of the points, 100 origins spread over it
+    (60, 10, 10, 1),       # 15 % is 9 points, less than one horizon: one window, 10 points (17 %)
+    (150, 30, 30, 1),      # 15 % is 22 points, less than one horizon: 30 points (20 %)
+])
+def test_the_validation_tail_is_the_last_15_percent_at_least_one_horizon(n, horizon, held, windows):
+    assert _held_out(n, horizon) == (held, windows)
+
+
+def test_a_short_series_is_fitted_with_a_tail_of_one_horizon_over_15_percent():
+    """The pages said "at most 15 % of the points": a fit this short holds out 10 of 60 points (17 %)."""
+    index = pd.date_range("2024-01-01", periods=60, freq="10s", tz="UTC")
+    series = pd.Series(np.random.default_rng(0).poisson(5.0, 60).astype(float), index=index)
+    origins = WorkloadPredictor(horizon=10, window=12).fit(series).model_.validation_origins_
+    assert 60 - origins[0] == 10 > 0.15 * 60
+
+
+@pages
+@pytest.mark.parametrize("page", [README, HOW], ids=lambda p: p.name)
+def test_the_pages_state_the_tail_the_code_holds_out(page):
+    text = _text(page)
+    assert "the last 15 % of the points, at least one horizon" in text
+    assert "at up to 100 origins" in text
+    assert "at most 15 %" not in text
+
+
+def test_an_idle_endpoints_error_is_measured_against_one_unit_per_forecast_value():
+    """An all-zero tail forecast from busy buckets before it: 1 - error / (windows x steps), not per bucket held out."""
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.poisson(3.0, 850), np.zeros(150)]
+    index = pd.date_range("2024-01-01", periods=len(values), freq="10s", tz="UTC")
+    predictor = WorkloadPredictor(model="moving_average", horizon=10).fit(pd.Series(values, index=index))
+    model = predictor.model_
+    errors = np.abs(model.validation_actual_ - np.maximum(model.validation_forecast_, 0.0))
+    assert model.validation_actual_.sum() == 0 and errors.sum() > 0
+    assert predictor.confidence_ == pytest.approx(1.0 - errors.sum() / (errors.shape[0] * errors.shape[1]))
+
+
+def test_the_predictors_confidence_is_the_mean_of_its_targets():
+    rng = np.random.default_rng(1)
+    index = pd.date_range("2024-01-01", periods=600, freq="10s", tz="UTC")
+    frame = pd.DataFrame({"timestamp": index, "requests": rng.poisson(20.0, 600).astype(float),
+                          "tokens": rng.poisson(900.0, 600).astype(float)})
+    forecast = WorkloadPredictor(horizon=5, window=12).fit(frame, target=["requests", "tokens"]).predict()
+    by_target = forecast.confidence_by_target
+    assert len(set(by_target.values())) == 2
+    assert forecast.confidence == pytest.approx(np.mean(list(by_target.values())))
+
+
+@pages
+def test_the_page_measures_an_idle_tail_per_forecast_value():
+    text = _text(HOW)
+    assert "one unit per forecast value" in text and "one unit per bucket" not in text
+    assert "the predictor's the targets' mean" in text

@@ -1,6 +1,6 @@
-"""What docs/how-it-works.md and the README's "How it works" state about the validation tail and the confidence of
-an idle endpoint is what the code does: each test runs the behaviour, or checks the pages state that rule (and no
-longer the one they stated before, which the code never followed)."""
+"""What docs/how-it-works.md and the README's "How it works" and "Production use" state about the validation tail,
+the confidence of an idle endpoint and ``max_gap`` is what the code does: each test runs the behaviour, or checks the
+pages state that rule (and no longer the one they stated before, which the code never followed)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import WorkloadPredictor
+from workload_predictor.errors import UpdateGapError
 from workload_predictor.windows import validation_origins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +87,31 @@ def test_the_page_measures_an_idle_tail_per_forecast_value():
     text = _text(HOW)
     assert "one unit per forecast value" in text and "one unit per bucket" not in text
     assert "the predictor's the targets' mean" in text
+
+
+def test_max_gap_bounds_the_skipped_buckets_not_the_distance_ahead():
+    """A row ``max_gap + 1`` buckets after the last one (``max_gap`` zero-filled) is taken; one bucket further is not."""
+    index = pd.date_range("2024-01-01", periods=200, freq="10s", tz="UTC")
+    series = pd.Series(np.random.default_rng(2).poisson(5.0, 200).astype(float), index=index)
+    freq = pd.Timedelta("10s")
+
+    def row(ahead: int) -> pd.DataFrame:
+        return pd.DataFrame({"timestamp": [index[-1] + ahead * freq], "requests": [4.0]})
+
+    taken = WorkloadPredictor(horizon=5, window=12, max_gap=5).fit(series)
+    taken.update(row(6))
+    assert taken.last_timestamp_ == index[-1] + 6 * freq
+    assert (taken.predict().history["requests"].iloc[-6:-1] == 0).all()
+    refused = WorkloadPredictor(horizon=5, window=12, max_gap=5).fit(series)
+    with pytest.raises(UpdateGapError, match="7 buckets after .* the 6 buckets between"):
+        refused.update(row(7))
+    assert refused.last_timestamp_ == index[-1]
+
+
+@pages
+def test_the_readme_and_update_docstring_state_max_gap_as_skipped_buckets():
+    production = _text(README).split("## Production use", 1)[1].split("## Python API", 1)[0]
+    assert "a row after more than `max_gap` skipped buckets" in production
+    assert "over `max_gap` buckets ahead" not in production
+    raises = re.sub(r"\s+", " ", WorkloadPredictor.update.__doc__)
+    assert "A row after more than ``max_gap`` missing buckets" in raises

@@ -804,7 +804,8 @@ class WorkloadPredictor(ParamsMixin):
         WorkloadDataError
             Rows at or before the last fitted bucket, missing targets, bad values.
         UpdateGapError
-            A row more than ``max_gap`` buckets ahead.
+            A row after more than ``max_gap`` missing buckets (more than ``max_gap + 1`` buckets after the row
+            or bucket before it).
         UpdateOrderError
             Rows at or before the last bucket (a :class:`WorkloadDataError`).
         MemoryLimitError

@@ -4,6 +4,7 @@ pages state that rule (and no longer the one they stated before, which the code 
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -115,3 +116,27 @@ def test_the_readme_and_update_docstring_state_max_gap_as_skipped_buckets():
     assert "over `max_gap` buckets ahead" not in production
     raises = re.sub(r"\s+", " ", WorkloadPredictor.update.__doc__)
     assert "A row after more than ``max_gap`` missing buckets" in raises
+
+
+@pytest.mark.parametrize("reader", ["health", "confidence_"])
+def test_a_fleets_health_and_confidence_beside_an_update_read_one_state(monkeypatch, reader):
+    """README, Threads: a fleet's ``health`` and ``confidence_`` beside its ``update`` read one consistent state (its
+    ``predict`` and ``save`` are tested so in test_fleet.py, all four beside a refit in test_fleet_refit_race.py). The
+    update lands right after the reader took the fleet's state: it reports the state before the update, whole."""
+    from test_fleet import _racing_fleet, race_at_state
+
+    fleet, tail, _, _ = _racing_fleet()
+    timing = ("training_seconds", "prediction_seconds", "memory_mb")  # measured anew by each call
+
+    def read(which):
+        if reader == "confidence_":
+            return which.confidence_
+        return which.health().drop(columns=[c for c in which.health().columns if str(c).startswith(timing)])
+
+    old, new = read(fleet), read(copy.deepcopy(fleet).update(tail))
+    assert not old.equals(new)  # the update changes what the reader reports
+    race_at_state(monkeypatch, read=lambda: fleet.update(tail))
+    raced = read(fleet)
+    monkeypatch.undo()
+    assert read(fleet).equals(new)  # the update landed
+    assert raced.equals(old)

@@ -228,7 +228,7 @@ def _normalised(result: pd.DatetimeIndex, original: Any, name: str, unit: str | 
     if result.hasnans:
         bad = int(np.flatnonzero(result.isna())[0])
         raise WorkloadDataError(
-            f"{name}: row {bad} has a missing timestamp ({quote(_plain(original[bad]))}); drop or fill it before fitting."
+            f"{name}: row {bad} has a missing timestamp ({quote(_plain(original[bad]))}); drop or fill it first."
         )
     return result if result.name is None else result.rename(None)
 
@@ -1081,7 +1081,7 @@ def _refuse_values(name: str, array: np.ndarray) -> None:
         row = int(np.flatnonzero(bad)[0])
         raise WorkloadDataError(
             f"target column {quote(name)} holds {quote(float(array[row]))} at row {row} ({int(bad.sum())} non-finite values); "
-            "drop or fill them explicitly before fitting."
+            "drop or fill them explicitly first."
         )
     if (array < 0).any():
         row = int(np.flatnonzero(array < 0)[0])

@@ -8,8 +8,8 @@ disturbed least: the lowest normalised median for timed cases, the lowest growth
 (figures measured by the test itself, such as import ratios, keep the first run's)::
 
     python3 -m pytest perf/ --benchmark-save=baseline --deselect perf/test_gate.py   # twice or more
-    python3 -m perf.merge_baselines .benchmarks/Linux-CPython-3.11-64bit/0004_baseline.json \\
-        .benchmarks/Linux-CPython-3.11-64bit/0005_baseline.json
+    # the saves are the newest files (pytest-benchmark numbers them 0001, 0002, ...): tail -2 for two, -3 for three
+    python3 -m perf.merge_baselines $(ls .benchmarks/Linux-CPython-3.11-64bit/*_baseline.json | tail -2)
     # writes the merged file over the newest input and removes the others (pass --keep to keep them)
 
 Inputs from different commits or machines are refused: the minimum of two different programs is
@@ -21,10 +21,11 @@ nothing else: the baseline keeps its commit, so the gate still pairs every case 
 compares the added cases, which that code cannot run (a parameter it does not have), with their stored
 figures. The baseline records what was added, from which commit and when (``added``)::
 
-    python3 -m pytest perf/test_fleet.py::test_fleet_health --benchmark-storage=file:///tmp/new \
+    storage=$(mktemp -d)
+    python3 -m pytest "$CASE" --benchmark-storage="file://$storage" \
         --benchmark-save=added          # two or three times, on a clean checkout
-    python3 -m perf.merge_baselines --add-to .benchmarks/Linux-CPython-3.11-64bit/0025_baseline.json \
-        /tmp/new/Linux-CPython-3.11-64bit/000{1,2}_added.json
+    python3 -m perf.merge_baselines --add-to "$(ls .benchmarks/Linux-CPython-3.11-64bit/*_baseline.json | tail -1)" \
+        "$storage"/Linux-CPython-3.11-64bit/*_added.json
 
 A case the baseline has is refused: replacing its figures is a refresh (CONTRIBUTING.md).
 """

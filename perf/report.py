@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-NAMES = {"dlinear": "DLinear", "lstm": "LSTM", "ensemble": "Ensemble"}
+NAMES = {"dlinear": "DLinear", "lstm": "LSTM", "ensemble": "Ensemble"}  # the old report's models, its table's rows
+
+
+def _name(model: str) -> str:
+    """A model's name in the summary: the old report's for its models, the registry name for a model added since."""
+    return NAMES.get(model, model)
 
 
 def _value(value: float | None, unit: str) -> str:
@@ -71,13 +76,13 @@ def old_report_table(rows: list, budgets: dict) -> list[str]:
     fresh = [row for row in rows if row.kind == "import_ratio"]
     if fresh:
         lines.append("import + construction in a fresh process: " + "; ".join(
-            f"{NAMES[row.model]} {row.extra.get('cpu_seconds', float('nan')):.3f} s CPU, "
+            f"{_name(row.model)} {row.extra.get('cpu_seconds', float('nan')):.3f} s CPU, "
             f"{row.extra.get('latency_seconds', float('nan')):.3f} s latency: {row.figure:.3f}x import "
             f"{row.extra.get('reference')} ({row.extra.get('reference_cpu_seconds', float('nan')):.3f} s CPU)"
             for row in fresh))
     warm = {row.model: row.figure for row in rows if row.kind == "memory_fit_warm"}
     if warm:
-        lines.append("warm fit growth (budgeted): " + ", ".join(f"{NAMES[m]} {v:.1f} MB" for m, v in warm.items()))
+        lines.append("warm fit growth (budgeted): " + ", ".join(f"{_name(m)} {v:.1f} MB" for m, v in warm.items()))
     confidence = [row for row in rows if row.kind == "fit" and "confidence" in row.extra]
     if confidence:
         lines.append("confidence returned: " + ", ".join(f"{row.case.split('[')[1][:-1]} {row.extra['confidence']:.3f}"
@@ -97,7 +102,7 @@ def scaling_table(rows: list) -> list[str]:
         points = row.extra.get("points")
         predict = predicts.get((row.model, points))
         fit = row.budget_figure if row.budget_figure is not None else row.figure
-        lines.append(f"{NAMES[row.model]:<9} {points:>8,} {_value(fit, 's'):>12} {_value(fit * 1000 / points, 's'):>16} "
+        lines.append(f"{_name(row.model):<9} {points:>8,} {_value(fit, 's'):>12} {_value(fit * 1000 / points, 's'):>16} "
                      f"{_value(predict.budget_figure if predict else None, 's'):>12}")
     return lines
 

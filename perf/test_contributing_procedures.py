@@ -1,9 +1,10 @@
 """CONTRIBUTING.md's perf procedures lead where it says: the baseline commands run as written on files named as
-pytest-benchmark names them.
+pytest-benchmark names them, and a model given the budget entries it lists is benchmarked, budgeted and summarised.
 
-Nothing is timed: the commands run on made-up baseline files in a temporary folder.
+Nothing is timed: the commands run on made-up baseline files in a temporary folder, the model's cases on figures.
 """
 
+import copy
 import json
 import os
 import re
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from perf import harness
+from perf.harness import Row
+from perf.report import print_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRIBUTING = (ROOT / "CONTRIBUTING.md").read_text()
@@ -93,3 +97,38 @@ def test_adding_figures_as_written_adds_the_case_to_the_newest_baseline(tmp_path
         "perf/a.py::test_fit": 1.0, "perf/a.py::test_new": 2.5}
     assert [entry["cases"] for entry in baseline["added"]] == [["perf/a.py::test_new"]]
     assert "added" not in json.loads((folder / "0028_baseline.json").read_text())
+
+
+def test_a_model_given_the_entries_contributing_lists_is_benchmarked_budgeted_and_summarised(monkeypatch):
+    """"Adding a model" lists the ``perf/budgets.toml`` entries a new model needs to be benchmarked. Given those alone
+    (here: a registered model the suite does not benchmark, with DLinear's values), the model is among those
+    benchmarked, and what the cases parametrised by the benchmarked models read of it is there: the rounds
+    (fit, under load), the reference import (import + construction), the budgets of each kind they record (fit,
+    predict, their load ceilings, warm and cold memory, the import ratio, construction), and the end-of-run
+    summary of its figures."""
+    from workload_predictor.models import registry
+
+    entries = re.findall(r"`((?:settings|old_report|target)\.\w+)`", _section("Adding a model"))
+    assert entries, "CONTRIBUTING.md's 'Adding a model' names no perf/budgets.toml entry a benchmarked model needs"
+    model = next(name for name in registry.names() if name not in harness.MODELS)
+    budgets = copy.deepcopy(harness.BUDGETS)
+    for entry in entries:
+        table, key = entry.split(".")
+        budgets[table][key][model] = budgets[table][key]["dlinear"]
+    monkeypatch.setattr(harness, "BUDGETS", budgets)
+    monkeypatch.setattr(harness, "SETTINGS", budgets["settings"])
+    assert model in [name for name in registry.names() if name in budgets["target"]["fit_s"]]  # perf.harness.MODELS
+    assert int(budgets["settings"]["fit_rounds"][model]) > 0 and int(budgets["settings"]["fit_warmup_rounds"][model]) >= 0
+    assert budgets["target"]["import_reference"][model]
+    for kind in ("fit", "predict", "fit_ceiling", "predict_ceiling", "memory_warm", "memory_cold", "import_ratio",
+                 "init"):
+        harness.budgets_for(kind, model, 2.0)
+    assert harness.over_budget(f"fit[{model}-synthetic]", "fit", model, 1e3, "s")  # a 1,000 s fit is over its target
+    rows = [Row(f"fit[{model}-synthetic]", model, "fit", 0.005, "s"),
+            Row(f"predict[{model}-synthetic]", model, "predict", 0.0005, "s"),
+            Row(f"import_and_init[{model}]", model, "import_ratio", 1.05, "x", extra={"reference": "pandas"}),
+            Row(f"memory[{model}-warm]", model, "memory_fit_warm", 0.2, "MB"),
+            Row(f"scaling_fit[{model}-10000]", model, "scaling_fit", 0.05, "s", extra={"points": 10_000})]
+    lines: list[str] = []
+    print_summary(lines.append, rows, budgets)
+    assert any(line.startswith("import + construction in a fresh process: ") and model in line for line in lines)

@@ -1,5 +1,6 @@
 """What CONTRIBUTING.md says of CI holds of the files that run it: ``bash .ci/run`` runs the tests as CI does (its
-derandomised hypothesis profile)."""
+derandomised hypothesis profile), and the tests workflow's oldest job pins the lower bounds CONTRIBUTING.md says it
+pins."""
 
 from __future__ import annotations
 
@@ -35,3 +36,22 @@ def test_ci_run_runs_the_tests_with_cis_hypothesis_profile():
 def test_the_ci_variable_check_sees_a_script_without_it():
     assert not _ci_variable_before_the_tests("set -e\npython3 -m pytest tests -q\nexport CI=true\n")
     assert _ci_variable_before_the_tests('export CI="${CI:-true}"\npython3 -m pytest tests -q -n 2\n')
+
+
+def _lower_bounds() -> dict[str, str]:
+    """pyproject.toml's lower bound of each core dependency and of the parquet extra's."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    core = re.search(r"^dependencies = \[(.*?)^\]", pyproject, flags=re.S | re.M).group(1)
+    parquet = re.search(r"^parquet = \[(.*?)\]", pyproject, flags=re.M).group(1)
+    return dict(re.findall(r'"([a-z]+)>=([\d.]+)', core + parquet))
+
+
+def test_the_oldest_tests_job_pins_every_lower_bound_contributing_says_it_pins():
+    """CONTRIBUTING.md: each core dependency's lower bound, and pyarrow's, is what the oldest job installs."""
+    contributing = " ".join((ROOT / "CONTRIBUTING.md").read_text().split())
+    assert "Each lower bound of a core dependency, and pyarrow's, is a version the whole suite passed on" in contributing
+    workflow = (ROOT / ".github" / "workflows" / "tests.yml").read_text()
+    oldest = workflow.split("include:")[1].split("steps:")[0]
+    pinned = dict(re.findall(r'^\s+(pandas|torch|numpy): "([\d.]+)"', oldest, flags=re.M))
+    pinned.update(re.findall(r"([a-z]+)==([\d.]+)", re.search(r'pins: "([^"]*)"', oldest).group(1)))
+    assert pinned == _lower_bounds()

@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument("--add-to", type=Path, metavar="BASELINE",
                         help="add the cases BASELINE lacks from the files (saved from one later commit), in place")
     args = parser.parse_args()
+    missing = [str(path) for path in [*args.files, *([args.add_to] if args.add_to else [])] if not path.is_file()]
+    if missing:
+        parser.error(f"no such file: {', '.join(missing)}")
     runs = [json.loads(path.read_text()) for path in args.files]
     if args.add_to:
         baseline = json.loads(args.add_to.read_text())

@@ -15,6 +15,7 @@ it: ``PYTHONPATH=. python3 /path/to/this/script``).
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -58,4 +59,9 @@ def main(n_keys: int, mode: str) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100, sys.argv[2] if len(sys.argv) > 2 else "refit")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("keys", nargs="?", type=int, default=100, help="keys of the fleet benchmark (default 100)")
+    parser.add_argument("mode", nargs="?", default="refit", choices=("refit", "incremental", "default"),
+                        help="update_mode (default refit; default: a version without update_mode)")
+    args = parser.parse_args()
+    main(args.keys, args.mode)

@@ -283,6 +283,9 @@ def main() -> None:
                         help="fit on requests, input_tokens and output_tokens; add the token columns' faults")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
+    unknown = [kind for kind in args.kinds.split(",") if kind not in KINDS]
+    if unknown:
+        parser.error(f"unknown kind(s) {', '.join(map(repr, unknown))}; choose from {', '.join(KINDS)}")
     warnings.simplefilter("ignore")
     import logging
     logging.disable(logging.CRITICAL)
@@ -300,8 +303,11 @@ def main() -> None:
         fleet = kind.startswith("fleet")
         started = time.perf_counter()
         base = Fleet(KINDS[kind], fit_part, other_part) if fleet else Single(KINDS[kind], fit_part)
-        chosen = {name: plan for name, plan in faults(s).items()
-                  if not args.faults or name in args.faults.split(",")}
+        known = faults(s)
+        unknown = [name for name in (args.faults.split(",") if args.faults else []) if name not in known]
+        if unknown:
+            parser.error(f"unknown fault(s) {', '.join(map(repr, unknown))}; choose from {', '.join(known)}")
+        chosen = {name: plan for name, plan in known.items() if not args.faults or name in args.faults.split(",")}
         clean, _ = run(base, s, None, args.tail, b if fleet else None,
                        longest=max([31, *(plan[1] for plan in chosen.values())]))
         for name, plan in chosen.items():

@@ -70,3 +70,10 @@ def test_a_history_of_tokens_under_another_name_gives_the_lengths():
                            index=INDEX - pd.Timedelta("20s"))
     requests = forecast({"requests": [50.0, 50.0]}, history=history).to_requests(random_state=3)
     assert set(requests["input_tokens"]) == {100, 300}
+
+
+@pytest.mark.parametrize("seed", [True, False, np.bool_(True)])
+def test_a_boolean_random_state_is_refused_not_read_as_a_seed(seed):
+    """Before: numpy read random_state=True as the seed 1 (False as 0), a draw the caller did not ask for."""
+    with pytest.raises(WorkloadDataError, match="random_state=.* must be None, a non-negative int or a numpy Generator"):
+        forecast({"requests": [5.0, 5.0]}).to_requests(random_state=seed)

@@ -215,6 +215,8 @@ def forecast_to_requests(
         width = forecast.index[1] - forecast.index[0]
     values = getattr(forecast, quantity)  # (steps, k)
     try:
+        if isinstance(random_state, (bool, np.bool_)):  # numpy reads True as the seed 1
+            raise TypeError
         rng = np.random.default_rng(random_state)
     except (TypeError, ValueError):
         raise WorkloadDataError(f"random_state={quote(random_state)} must be None, a non-negative int or a "

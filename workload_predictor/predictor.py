@@ -578,9 +578,12 @@ class WorkloadPredictor(ParamsMixin):
                                                   len(series.targets))
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
-        else:
-            vars(self).pop("weights_", None)
         state["fit_seconds_"] = time.perf_counter() - started
+        # A refit keeps nothing of the state before it: a fitted attribute this fit does not set (the ensemble's
+        # weights_ after a refit with another model, the last update's update_seconds_) goes. Parameters neither end
+        # nor start with "_" (scikit-learn's convention).
+        for name in [name for name in vars(self) if name not in state and (name.endswith("_") or name.startswith("_"))]:
+            del vars(self)[name]
         vars(self).update(state)
         self._published = _published_of(vars(self))
         self._undo = None

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import periodic_series
-from workload_predictor import WorkloadPredictor
+from workload_predictor import FleetPredictor, WorkloadPredictor
 
 _NOISY = periodic_series(400, noise=5.0)
 
@@ -44,6 +44,20 @@ def test_a_refit_after_updates_holds_what_a_fresh_fit_holds():
     pd.testing.assert_frame_equal(one.to_frame(), two.to_frame(), check_exact=True)
     pd.testing.assert_frame_equal(one.history, two.history, check_exact=True)
     assert refitted.n_updates_ == 0 and refitted.targets_ == ("requests",)
+
+
+def test_the_repr_is_short_whatever_a_parameter_holds():
+    """``repr`` (a notebook shows it after every ``fit``) names the parameters set, each cut short: a model_params
+    holding 5,000 names printed 55,000 characters, a long model name all of it."""
+    assert repr(WorkloadPredictor(horizon=5)) == "WorkloadPredictor(horizon=5)"
+    params = {"members": ("dlinear", "naive"), "member_params": {"lstm": {"max_epochs": 20}}}
+    shown = WorkloadPredictor(model_params=params, level=0.95, max_gap=pd.Timedelta("1h"))
+    assert repr(shown) == f"WorkloadPredictor(level=0.95, model_params={params!r}, max_gap={pd.Timedelta('1h')!r})"
+    for estimator in (WorkloadPredictor(model_params={"members": ("dlinear",) * 5000}),
+                      WorkloadPredictor(model="x" * 100_000, window=10**5000),
+                      FleetPredictor(model_params={"weights": list(range(100_000))}, teacher="y" * 10_000)):
+        text = repr(estimator)
+        assert text.startswith(f"{type(estimator).__name__}(") and text.endswith(")") and len(text) < 600, text[:300]
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import itertools
+import reprlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -70,11 +72,40 @@ class ParamsMixin:
         return self
 
     def __repr__(self) -> str:
+        """The class and the parameters set to other values than their defaults, each value cut short (a
+        parameter holding a long list or text shows its start, not all of it)."""
         defaults = {
             p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
         }
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same_param(defaults.get(k), v)]
+        changed = [f"{k}={_PARAM_REPR.repr(v)}" for k, v in self.get_params().items()
+                   if not _same_param(defaults.get(k), v)]
         return f"{type(self).__name__}({', '.join(changed)})"
+
+
+class _ParamRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        # Python refuses str() of an int over 4,300 digits (ValueError), and reprlib would format it whole.
+        return f"<int of {x.bit_length():,} bits>" if x.bit_length() > 1024 else super().repr_int(x, level)
+
+    def repr_dict(self, x: dict, level: int) -> str:
+        # In the order given, as repr shows it (reprlib sorts the keys).
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        pieces = [f"{self.repr1(key, level - 1)}: {self.repr1(value, level - 1)}"
+                  for key, value in itertools.islice(x.items(), self.maxdict)]
+        return "{" + ", ".join(pieces + ["..."] * (len(x) > self.maxdict)) + "}"
+
+
+#: How ``__repr__`` shows a parameter's value: as ``repr`` does where it is short (every setting a model takes), cut
+#: where long, at a cost that does not grow with the value.
+_PARAM_REPR = _ParamRepr()
+_PARAM_REPR.maxlevel = 5
+_PARAM_REPR.maxdict = _PARAM_REPR.maxlist = _PARAM_REPR.maxtuple = _PARAM_REPR.maxset = 12
+_PARAM_REPR.maxfrozenset = _PARAM_REPR.maxdeque = _PARAM_REPR.maxarray = 12
+_PARAM_REPR.maxstring = _PARAM_REPR.maxother = 80
+_PARAM_REPR.maxlong = 40
 
 
 def _same_param(default: Any, value: Any) -> bool:

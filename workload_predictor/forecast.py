@@ -45,6 +45,11 @@ class Forecast:
         The bucket width (``None``: the step between the first two timestamps, where ``to_requests`` needs it).
     history : pd.DataFrame or None
         The last observed buckets (for plots and ``to_requests``), indexed by their timestamps (in UTC, as ``index``).
+
+    Notes
+    -----
+    Forecasts compare by value: ``a == b`` where every field is equal, the arrays and ``history`` value for value.
+    The arrays and ``history`` are the forecast's own (changing them changes nothing a predictor holds).
     """
 
     index: pd.DatetimeIndex
@@ -223,6 +228,26 @@ class Forecast:
         from .plotting import plot_forecast
 
         return plot_forecast(self, targets=targets, history=history, ax=ax)
+
+    def __eq__(self, other: object) -> bool:
+        """Whether ``other`` is a forecast of the same values: the same timestamps, targets, settings and scores,
+        and ``yhat``, ``lower``, ``upper`` and ``history`` equal value for value (``predictor.predict() ==
+        predictor.predict()``; a loaded predictor's forecast equals the saved one's)."""
+        if not isinstance(other, Forecast):
+            return NotImplemented
+        if other is self:
+            return True
+        return (self.targets == other.targets and self.model == other.model and self.level == other.level
+                and self.confidence == other.confidence and self.freq == other.freq
+                and dict(self.confidence_by_target) == dict(other.confidence_by_target)
+                and self.index.equals(other.index)
+                and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in ("yhat", "lower", "upper"))
+                and (self.history is None) == (other.history is None)
+                and (self.history is None or self.history.equals(other.history)))
+
+    def __hash__(self) -> int:
+        # Of the fields no caller can change in place, so equal forecasts hash alike whatever is done to their arrays.
+        return hash((self.model, self.targets, self.index[0], len(self.index), self.level))
 
     def __repr__(self) -> str:
         return (

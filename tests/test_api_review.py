@@ -112,3 +112,15 @@ def test_changing_a_forecast_changes_nothing_the_predictor_holds(model):
     pd.testing.assert_frame_equal(after.to_frame(), before.to_frame())
     pd.testing.assert_frame_equal(after.history, before.history)
     assert after.confidence_by_target == before.confidence_by_target and after.index.name is None
+
+
+def test_plot_draws_a_forecast_with_an_empty_history_as_one_without():
+    """An empty history (a Forecast built with none of the past rows) is drawn as no history; it raised
+    ``IndexError: index -1 is out of bounds``."""
+    pytest.importorskip("matplotlib")
+    forecast = WorkloadPredictor(horizon=3).fit(_NOISY).predict()
+    empty = replace(forecast, history=forecast.history.iloc[:0])
+    for drawn in (empty.plot(), empty.plot(history=5), replace(forecast, history=None).plot()):
+        (axis,) = drawn.axes
+        assert [patch.get_label() for patch in axis.patches] == ["90% interval", "forecast"]
+        assert axis.get_ylim()[1] > 0

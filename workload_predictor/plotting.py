@@ -69,9 +69,11 @@ def plot_forecast(forecast, targets: Sequence[str] | str | None = None, history:
                                                              else pd.Timedelta(seconds=1))
     # Bucket edges: each value holds from its bucket's start to the next one's.
     future = _naive_times(forecast.index.append(pd.DatetimeIndex([forecast.index[-1] + width])))
+    # A history without rows draws as none.
+    observed = forecast.history is not None and len(forecast.history) > 0 and shown > 0
     for axis, name in zip(axes, chosen):
         j = forecast.targets.index(name)
-        if forecast.history is not None and name in forecast.history.columns and shown > 0:
+        if observed and name in forecast.history.columns:
             past = forecast.history[name].iloc[-shown:]
             edges = _naive_times(past.index.append(pd.DatetimeIndex([past.index[-1] + width])))
             values = past.to_numpy(dtype=float)
@@ -81,8 +83,8 @@ def plot_forecast(forecast, targets: Sequence[str] | str | None = None, history:
         axis.stairs(forecast.yhat[:, j], future, color=FORECAST_COLOR, lw=2, label="forecast", baseline=None)
         axis.axvline(future[0], color="#999999", lw=0.8, ls="--")
         axis.set_ylabel(f"{name} per {_width_label(forecast)}")
-        top = max(float(np.max(forecast.upper[:, j])), float(np.max(values)) if forecast.history is not None
-                  and name in forecast.history.columns and shown > 0 else 0.0)
+        top = max(float(np.max(forecast.upper[:, j])), float(np.max(values)) if observed
+                  and name in forecast.history.columns else 0.0)
         axis.set_ylim(0, 1.2 * top if top > 0 else 1.0)  # headroom for the legend
         axis.grid(alpha=0.3)
         axis.legend(loc="upper left", fontsize=8, frameon=False, ncols=3)

@@ -123,3 +123,16 @@ def test_plot_draws_a_forecast_with_an_empty_history_as_one_without():
         (axis,) = drawn.axes
         assert [patch.get_label() for patch in axis.patches] == ["90% interval", "forecast"]
         assert axis.get_ylim()[1] > 0
+
+
+@pytest.mark.parametrize("given", [np.array(["requests", "input_tokens"]), pd.Index(["requests", "input_tokens"]),
+                                   np.str_("requests")])
+def test_targets_named_by_numpy_strings_are_plain_names(given, tmp_path):
+    """Targets from an array or an Index (``df.columns[1:]``) were kept as ``np.str_``: ``targets_`` read
+    ``(np.str_('requests'), ...)`` in every forecast's repr, and a loaded copy ``('requests', ...)``."""
+    frame = _two_targets(300, "10s", 0, "2024-01-01")
+    predictor = WorkloadPredictor(horizon=3).fit(frame, target=given)
+    fleet = FleetPredictor(horizon=3).fit(frame.assign(key="a"), target=given)
+    for targets in (predictor.targets_, predictor.predict().targets, fleet.targets_):
+        assert all(type(name) is str for name in targets), targets
+    assert "np.str_" not in repr(predictor.predict())

@@ -749,15 +749,17 @@ DEFAULT_TARGET = "requests"
 
 
 def as_target_list(target: str | Sequence[str]) -> list[str]:
+    """``target`` as a list of distinct column names, each a plain ``str`` (a numpy array's ``np.str_`` too, as a
+    model file gives them back), or a :class:`WorkloadDataError`."""
     if isinstance(target, str):
-        return [target]
+        return [str(target)]
     targets = list(target) if isinstance(target, (list, tuple, pd.Index, np.ndarray)) else []
     if not targets or not all(isinstance(t, str) for t in targets):
         raise WorkloadDataError(f"target={quote(target)}: pass a column name (a str) or a list of them; give "
                                 "columns with other labels str names first.")
     if len(set(targets)) != len(targets):
         raise WorkloadDataError(f"target={quote(target)} names a column twice; name each once.")
-    return targets
+    return [str(t) for t in targets]
 
 
 def prepare_series(

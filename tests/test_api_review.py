@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import periodic_series
-from workload_predictor import FleetPredictor, WorkloadPredictor
+from workload_predictor import FleetPredictor, NotFittedError, WorkloadPredictor
 from workload_predictor.models import registry
 
 _NOISY = periodic_series(400, noise=5.0)
@@ -136,3 +136,19 @@ def test_targets_named_by_numpy_strings_are_plain_names(given, tmp_path):
     for targets in (predictor.targets_, predictor.predict().targets, fleet.targets_):
         assert all(type(name) is str for name in targets), targets
     assert "np.str_" not in repr(predictor.predict())
+
+
+@pytest.mark.parametrize("cls", [WorkloadPredictor, FleetPredictor])
+def test_every_call_that_needs_a_fit_says_so_before_it(cls, tmp_path):
+    """scikit-learn's conventions before ``fit``: no fitted attribute (``hasattr`` is False, the fleet's
+    ``confidence_`` property too: NotFittedError is an AttributeError), and each call that reads one raises
+    NotFittedError naming the fix. (Held on the base commit; a guard over every such call.)"""
+    estimator = cls(horizon=3)
+    assert not [name for name in vars(estimator) if name.endswith("_")]
+    assert not hasattr(estimator, "confidence_") and not hasattr(estimator, "targets_")
+    rows = _two_targets(3, "10s", 0, "2024-01-01").assign(key="a")
+    calls = {"predict": (), "update": (rows,), "health": (), "check_alerts": (), "save": (tmp_path / "m.wpm",)}
+    for name, args in calls.items():
+        with pytest.raises(NotFittedError, match=r"not fitted yet: call fit\(\.\.\.\)"):
+            getattr(estimator, name)(*args)
+    assert not (tmp_path / "m.wpm").exists()

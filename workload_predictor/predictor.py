@@ -398,6 +398,14 @@ class WorkloadPredictor(ParamsMixin):
         ``training_cut_short_`` is whether any was cut or the LSTM stopped early.
     fit_seconds_, fit_peak_rss_mb_ : float
         The last fit's duration and the peak memory it added (MiB).
+    predict_seconds_ : collections.deque
+        The durations of the newest ``PREDICT_TIMINGS`` (100) :meth:`predict` calls, which :meth:`health` rates;
+        ``update_seconds_``, the last :meth:`update`'s (none before the first).
+    idle_span_, stuck_run_ : tuple of int
+        What :meth:`health`'s ``idle_fit`` and ``stuck_input`` rate, carried from update to update: the buckets the fit
+        and the updates rest on, those in idle stretches, the idle run they end with and the newest stretch's first
+        and last position (:func:`workload_predictor.health.idle_span`); per target, the run of repeated non-zero
+        counts the series ends with (:func:`workload_predictor.health.stuck_runs`).
     n_updates_ : int
         Updates since the fit (an undone one not counted).
     undone_jumps_ : tuple of (pandas.Timestamp, pandas.Timestamp)

@@ -49,7 +49,7 @@ class Forecast:
     Notes
     -----
     Forecasts compare by value: ``a == b`` where every field is equal, the arrays and ``history`` value for value.
-    The arrays and ``history`` are the forecast's own (changing them changes nothing a predictor holds).
+    A predictor's forecast holds arrays and a ``history`` of its own: changing them changes nothing the predictor holds.
     """
 
     index: pd.DatetimeIndex

@@ -588,11 +588,13 @@ class WorkloadPredictor(ParamsMixin):
             state["weights_"] = dict(model.weights_)
         state["fit_seconds_"] = time.perf_counter() - started
         # A refit keeps nothing of the state before it: a fitted attribute this fit does not set (the ensemble's
-        # weights_ after a refit with another model, the last update's update_seconds_) goes. Parameters neither end
-        # nor start with "_" (scikit-learn's convention).
-        for name in [name for name in vars(self) if name not in state and (name.endswith("_") or name.startswith("_"))]:
-            del vars(self)[name]
+        # weights_ after a refit with another model, the last update's update_seconds_) goes, after the new state is
+        # in (a predict in another thread reads _published, which is replaced below, never removed). Parameters do
+        # not end in "_" (scikit-learn's convention).
+        stale = [name for name in vars(self) if name not in state and name.endswith("_") and not name.startswith("_")]
         vars(self).update(state)
+        for name in stale:
+            vars(self).pop(name, None)
         self._published = _published_of(vars(self))
         self._undo = None
         return self

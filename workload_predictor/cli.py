@@ -1010,7 +1010,8 @@ def _write_forecast(result, path: Path) -> None:
 # -- evaluate ---------------------------------------------------------------------------------
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
-@click.option("--freq", default=None, metavar="WIDTH", callback=_check_freq, help="Bucket width for a request log, e.g. 1s, 10s.")
+@click.option("--freq", default=None, metavar="WIDTH", callback=_check_freq,
+              help="Bucket width for a request log, e.g. 1s, 10s.")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets forecast.")
 @click.option("--models", default="dlinear,lstm,ensemble", show_default=True,
               help="Comma-separated models to score (any registered model, see `forecast --help`).")

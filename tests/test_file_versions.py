@@ -1,0 +1,74 @@
+"""Model files saved by earlier releases, loaded by this one: each forecasts as the release that saved it did, updates,
+and reports health with the state added since filled in as this release's own fit would have it; or it is refused
+with a ModelFileError that names the release that wrote it and says to refit. The files and what their release
+forecast: ``tests/data/README.md`` (written by ``tests/data/make_old_model_files.py``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import WorkloadPredictor
+
+DATA = Path(__file__).parent / "data"
+PREDICTORS = ["dlinear_0.2.0", "seasonal_naive_0.9.1", "dlinear3_0.33.0"]
+
+
+def _record(name: str) -> dict:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+def _rows(record: dict, start: int, stop: int) -> pd.DataFrame:
+    """Rows ``start:stop`` of the record's series: one frame of its targets, or a long frame of its keys."""
+    stamps = pd.date_range(record["start"], periods=stop, freq=record["freq"])[start:]
+    series = {name: np.asarray(values)[start:stop] for name, values in record["series"].items()}
+    if record["kind"] == "FleetPredictor":
+        return pd.concat([pd.DataFrame({"key": key, "timestamp": stamps, "requests": values})
+                          for key, values in series.items()], ignore_index=True)
+    return pd.DataFrame({"timestamp": stamps, **series})
+
+
+def _parts(forecast) -> dict:
+    if isinstance(forecast, pd.DataFrame):
+        return {part: forecast[part].to_numpy(dtype=float) for part in ("yhat", "lower", "upper")}
+    return {part: np.ravel(np.asarray(getattr(forecast, part), dtype=float)) for part in ("yhat", "lower", "upper")}
+
+
+def _trailing_repeats(values: np.ndarray) -> int:
+    """The buckets in a row, ending at the newest, that repeat the bucket before's non-zero count."""
+    run = 0
+    for newer, older in zip(values[::-1], values[-2::-1]):
+        if newer != older or newer == 0:
+            break
+        run += 1
+    return run
+
+
+@pytest.mark.parametrize("name", PREDICTORS)
+def test_a_predictor_file_of_an_earlier_release_forecasts_updates_and_reports_health(name):
+    record = _record(name)
+    predictor = WorkloadPredictor.load(DATA / f"{name}.wpm")
+    for part, values in _parts(predictor.predict()).items():
+        np.testing.assert_allclose(values, record["saved"][part], rtol=1e-12, err_msg=part)
+    start, stop = record["update_rows"]
+    predictor.update(_rows(record, start, stop))
+    after = _parts(predictor.predict())
+    # The point forecast updates as the release's did; the interval is calibrated again by this release's rule.
+    np.testing.assert_allclose(after["yhat"], record["updated"]["yhat"], rtol=1e-9)
+    assert (after["lower"] <= after["yhat"]).all() and (after["yhat"] <= after["upper"]).all()
+
+    # What health reads that the release did not keep (stuck_run_ per target, idle_span_, the input-anomaly state) is
+    # filled in as this release's own fit and update on the same rows have it.
+    targets = list(record["series"])
+    own = WorkloadPredictor(**{k: v for k, v in predictor.get_params().items() if k in ("model", "horizon", "window")})
+    own.fit(_rows(record, 0, start), target=targets if len(targets) > 1 else targets[0]).update(_rows(record, start, stop))
+    loaded, fitted = predictor.health()["metrics"], own.health()["metrics"]
+    for metric in ("input_anomaly", "idle_fit", "stuck_input"):
+        assert (loaded[metric]["value"], loaded[metric]["level"]) == (fitted[metric]["value"], fitted[metric]["level"])
+    runs = [_trailing_repeats(np.asarray(values)[:stop]) for values in record["series"].values()]
+    assert loaded["stuck_input"]["value"] == max(runs) >= 30  # the run began before the save: warning
+    assert loaded["stuck_input"]["level"] == "warning"

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import WorkloadPredictor
+from workload_predictor.fleet import FleetPredictor
 
 DATA = Path(__file__).parent / "data"
 PREDICTORS = ["dlinear_0.2.0", "seasonal_naive_0.9.1", "dlinear3_0.33.0"]
@@ -72,3 +73,24 @@ def test_a_predictor_file_of_an_earlier_release_forecasts_updates_and_reports_he
     runs = [_trailing_repeats(np.asarray(values)[:stop]) for values in record["series"].values()]
     assert loaded["stuck_input"]["value"] == max(runs) >= 30  # the run began before the save: warning
     assert loaded["stuck_input"]["level"] == "warning"
+
+
+def test_a_dlinear_fleet_file_of_0_2_0_updates():
+    """0.2.0's fleet files hold no time_limited_keys_ nor time_limited_stages_: they load as a fit no deadline cut,
+    and an update refits each key on its newest buckets, as many as it was fitted on (this release's refit mode), as
+    a fleet fitted on those buckets forecasts. The update raised AttributeError."""
+    record = _record("fleet_dlinear_0.2.0")
+    fleet = FleetPredictor.load(DATA / "fleet_dlinear_0.2.0.wpm")
+    assert fleet.time_limited_keys_ == {} and fleet.time_limited_stages_ == ()
+    for part, values in _parts(fleet.predict()).items():
+        np.testing.assert_allclose(values, record["saved"][part], rtol=1e-12, err_msg=part)
+    start, stop = record["update_rows"]
+    fleet.update(_rows(record, start, stop))
+    assert fleet.update_errors_ == {}
+    newest = _rows(record, stop - record["fitted_rows"], stop)  # as many buckets as the fleet was fitted on
+    refitted = FleetPredictor(model="dlinear", horizon=4, window=12).fit(newest)
+    for part, values in _parts(fleet.predict()).items():
+        np.testing.assert_allclose(values, _parts(refitted.predict())[part], rtol=1e-9, err_msg=part)
+    health = fleet.health()
+    runs = {key: _trailing_repeats(np.asarray(values)[:stop]) for key, values in record["series"].items()}
+    assert health["stuck_input"].to_dict() == {key: float(run) for key, run in runs.items()}

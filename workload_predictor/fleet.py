@@ -1803,6 +1803,9 @@ class FleetPredictor(ParamsMixin):
         from .predictor import PREDICT_TIMINGS
 
         fleet = persistence.load(path, expected=cls, max_bytes=max_bytes)
+        for name, none_cut in (("time_limited_stages_", ()), ("time_limited_keys_", {})):
+            if hasattr(fleet, "keys_") and name not in vars(fleet):  # a file saved before the fleet kept them
+                setattr(fleet, name, none_cut)  # what a fit no deadline cut holds, which an update reads
         try:
             # Before the state is used: what no fit produces (its key column's name: one fit takes).
             model_file.check_fleet(fleet, PREDICT_TIMINGS, _check_key_name)

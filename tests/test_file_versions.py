@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workload_predictor import WorkloadPredictor
+from workload_predictor import ModelFileError, WorkloadPredictor
 from workload_predictor.fleet import FleetPredictor
 
 DATA = Path(__file__).parent / "data"
@@ -94,3 +94,38 @@ def test_a_dlinear_fleet_file_of_0_2_0_updates():
     health = fleet.health()
     runs = {key: _trailing_repeats(np.asarray(values)[:stop]) for key, values in record["series"].items()}
     assert health["stuck_input"].to_dict() == {key: float(run) for key, run in runs.items()}
+
+
+def test_a_global_lstm_fleet_file_this_release_cannot_read_names_its_release_and_the_fix():
+    """A global network saved before 0.11.0 kept fewer of each key's newest points than a forecast reads now: the file
+    is refused, and the message says which release wrote it and to refit, not only that it looks damaged."""
+    pytest.importorskip("torch")
+    with pytest.raises(ModelFileError) as refused:
+        FleetPredictor.load(DATA / "fleet_global_lstm_0.9.1.wpm")
+    message = str(refused.value)
+    assert "kept points" in message and "workload-predictor '0.9.1'" in message and "refit" in message.lower()
+
+
+def test_a_refusal_names_the_release_that_wrote_the_file_only_where_it_is_another():
+    """The release and the fix are named for a file of another release that this one refuses for its state, not for
+    one of this release (damaged, then), nor for a file read the wrong way (a fleet through loads)."""
+    from test_persistence import join_file, rewrite_state, split_file
+
+    from workload_predictor import __version__, persistence
+
+    def forge(state):  # a horizon no fit takes
+        params = state["params"]["__dict__"]
+        params[[key for key, _ in params].index("horizon")][1] = -1
+        return state
+
+    forged = rewrite_state((DATA / "dlinear_0.2.0.wpm").read_bytes(), forge)
+    with pytest.raises(ModelFileError, match="horizon") as refused:
+        persistence.loads(forged)
+    assert f"written by workload-predictor '0.2.0', this is {__version__}" in str(refused.value)
+    header, payload = split_file(forged)
+    with pytest.raises(ModelFileError, match="horizon") as refused:
+        persistence.loads(join_file({**header, "package_version": __version__}, payload))
+    assert "written by" not in str(refused.value)
+    with pytest.raises(ModelFileError, match="load it with FleetPredictor.load") as refused:
+        persistence.loads((DATA / "fleet_dlinear_0.2.0.wpm").read_bytes())
+    assert "written by" not in str(refused.value)

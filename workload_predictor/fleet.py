@@ -1802,26 +1802,28 @@ class FleetPredictor(ParamsMixin):
         from . import persistence
         from .predictor import PREDICT_TIMINGS
 
-        fleet = persistence.load(path, expected=cls, max_bytes=max_bytes)
-        for name, none_cut in (("time_limited_stages_", ()), ("time_limited_keys_", {})):
-            if hasattr(fleet, "keys_") and name not in vars(fleet):  # a file saved before the fleet kept them
-                setattr(fleet, name, none_cut)  # what a fit no deadline cut holds, which an update reads
-        try:
-            # Before the state is used: what no fit produces (its key column's name: one fit takes).
-            model_file.check_fleet(fleet, PREDICT_TIMINGS, _check_key_name)
-            for name in ("errors_", "update_errors_"):
-                records = getattr(fleet, name)
-                setattr(fleet, name, {k: _error_type(error_types, kind)(message) for k, (kind, message) in records.items()})
-            forecast = fleet.predict()
-            parts = forecast[["yhat", "lower", "upper"]].to_numpy(dtype=np.float64).T
-            horizon = fleet._fitted()["horizon"]
-        except ModelFileError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever damaged state breaks, the answer is the same
-            raise ModelFileError(f"the fleet file's state does not forecast ({type(exc).__name__}: {exc}); "
-                                 "it was damaged or altered: refit and save again.") from None
-        model_file.check_loaded_forecast(*parts, horizon, "the fleet file's")
-        return fleet
+        def checked(fleet: FleetPredictor) -> None:  # a refusal of a file another release wrote names that release
+            for name, none_cut in (("time_limited_stages_", ()), ("time_limited_keys_", {})):
+                if hasattr(fleet, "keys_") and name not in vars(fleet):  # a file saved before the fleet kept them
+                    setattr(fleet, name, none_cut)  # what a fit no deadline cut holds, which an update reads
+            try:
+                # Before the state is used: what no fit produces (its key column's name: one fit takes).
+                model_file.check_fleet(fleet, PREDICT_TIMINGS, _check_key_name)
+                for name in ("errors_", "update_errors_"):
+                    records = getattr(fleet, name)
+                    setattr(fleet, name, {k: _error_type(error_types, kind)(message)
+                                          for k, (kind, message) in records.items()})
+                forecast = fleet.predict()
+                parts = forecast[["yhat", "lower", "upper"]].to_numpy(dtype=np.float64).T
+                horizon = fleet._fitted()["horizon"]
+            except ModelFileError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever damaged state breaks, the answer is the same
+                raise ModelFileError(f"the fleet file's state does not forecast ({type(exc).__name__}: {exc}); "
+                                     "it was damaged or altered: refit and save again.") from None
+            model_file.check_loaded_forecast(*parts, horizon, "the fleet file's")
+
+        return persistence.load(path, expected=cls, max_bytes=max_bytes, check=checked)
 
 
 def _await_workers(client: Any, futures: list) -> None:

@@ -429,13 +429,16 @@ def _check_magic(data: bytes, subject: str) -> None:
 
 
 def loads(data: bytes, expected: type | None = None) -> Any:
-    """Rebuild the object held in model-file bytes; :class:`ModelFileError` on anything amiss."""
+    """Rebuild the object held in model-file bytes; :class:`ModelFileError` on anything amiss. A file another release
+    wrote that this one refuses is refused naming that release, and to refit."""
     return _loads(data, expected, "not")
 
 
-def _loads(data: bytes, expected: type | None, subject: str, own: bool = False) -> Any:
+def _loads(data: bytes, expected: type | None, subject: str, own: bool = False,
+           check: Callable[[Any], None] | None = None) -> Any:
     """:func:`loads`, ``subject`` opening the message for bytes that are no model file (see :func:`_check_magic`);
-    ``own``: ``data`` is :func:`load`'s own, which nothing else holds."""
+    ``own``: ``data`` is :func:`load`'s own, which nothing else holds; ``check``: the caller's checks of the object
+    (:func:`load`)."""
     _check_magic(data, subject)
     end = data.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEADER_BYTES)
     if end < 0:
@@ -465,28 +468,64 @@ def _loads(data: bytes, expected: type | None, subject: str, own: bool = False) 
         )
     if hashlib.sha256(payload).hexdigest() != digest:
         raise ModelFileError("the model file's checksum does not match its payload: it was corrupted or altered.")
+    written = header.get("package_version")
+    obj = _from_release(written, _decoded, payload)
+    if expected is not None and not isinstance(obj, expected):
+        raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
+    if type(obj) is _allowed("FleetPredictor") and expected is not type(obj):
+        # A fleet's own checks (model_file.check_fleet, then a forecast) run in FleetPredictor.load (its ``check``):
+        # read without them, a forged fleet would load and fail later, deep inside predict or update.
+        raise ModelFileError("the model file holds a FleetPredictor: load it with FleetPredictor.load(path).")
+    _from_release(written, _checked, obj, check)
+    return obj
+
+
+def _from_release(written: Any, step: Callable, *args: Any) -> Any:
+    """``step(*args)``: reading or checking the state of a file whose header says the package version ``written``
+    wrote it. Where that is another release, a :class:`ModelFileError` it raises names that release and the fix: a
+    file whose checksum holds and that this release refuses is most likely one it cannot read, not a damaged one."""
+    try:
+        return step(*args)
+    except ModelFileError as exc:
+        if written == __version__:
+            raise
+        raise ModelFileError(
+            f"{exc} The file was written by workload-predictor {quote(written)}, this is {__version__}: a file of "
+            "another release whose checksum holds is more likely one this release cannot read than a damaged one. "
+            f"Refit the model with {__version__} and save it."
+        ) from None
+
+
+def _decoded(payload: Any) -> Any:
+    """The object the model file's payload (its checksum checked) describes; :class:`ModelFileError` for anything
+    amiss in it."""
     try:
         with model_file.open_arrays(payload) as arrays:
             if STATE_KEY not in arrays.files:
                 raise ModelFileError("the model file holds no state description.")
             # The state is passed on, not kept: the decoder lets go of its JSON objects as it builds the objects.
-            obj = _Decoder(arrays).decode(_state_json(_in_place(arrays, STATE_KEY)))
-        if expected is not None and not isinstance(obj, expected):
-            raise ModelFileError(f"the model file holds a {type(obj).__name__}, not a {expected.__name__}.")
-        if type(obj) is _allowed("FleetPredictor") and expected is not type(obj):
-            # A fleet's own checks (model_file.check_fleet, then a forecast) run in FleetPredictor.load: read without
-            # them, a forged fleet would load and fail later, deep inside predict or update.
-            raise ModelFileError("the model file holds a FleetPredictor: load it with FleetPredictor.load(path).")
-        check = _CHECKS.get(type(obj)) or (model_file.check_model if _is_model(obj) else None)
-        if check is not None:
-            check(obj)
+            return _Decoder(arrays).decode(_state_json(_in_place(arrays, STATE_KEY)))
     except ModelFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - below the format layer every failure means a bad file
         # (KeyboardInterrupt and SystemExit are not Exceptions and pass through.)
         raise ModelFileError(f"the model file's payload is invalid ({type(exc).__name__}: {cut(exc)}).") from None
+
+
+def _checked(obj: Any, check: Callable[[Any], None] | None) -> None:
+    """The checks of a loaded object: its class's (:func:`allow`), or a model's on its own, then one forecast
+    (:func:`_check_forecasts`), then the caller's ``check``; :class:`ModelFileError` for state no fit produces."""
+    own = _CHECKS.get(type(obj)) or (model_file.check_model if _is_model(obj) else None)
+    try:
+        if own is not None:
+            own(obj)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - below the format layer every failure means a bad file
+        raise ModelFileError(f"the model file's payload is invalid ({type(exc).__name__}: {cut(exc)}).") from None
     _check_forecasts(obj)
-    return obj
+    if check is not None:
+        check(obj)
 
 
 def _is_model(obj: Any) -> bool:
@@ -651,13 +690,16 @@ def _process_alive(pid: int) -> bool:
 
 
 def load(path: str | os.PathLike, expected: type | None = None,
-         max_bytes: int = model_file.MAX_FILE_BYTES) -> Any:
+         max_bytes: int = model_file.MAX_FILE_BYTES, check: Callable[[Any], None] | None = None) -> Any:
     """Read a model file written by :func:`save`; see :func:`loads`.
 
     ``path`` must be a regular file (links are followed; a device, FIFO or
     directory is refused) of at most ``max_bytes`` bytes (default
     :data:`~workload_predictor.model_file.MAX_FILE_BYTES`, 1 GiB), checked before
-    it is read. Anything amiss raises :class:`ModelFileError`.
+    it is read. ``check(obj)``: the caller's own checks of the loaded object, which
+    raise :class:`ModelFileError`, run after this module's (a refusal of a file
+    another release wrote names that release, as this module's do). Anything amiss
+    raises :class:`ModelFileError`.
     """
     data = model_file.read_file(path, max_bytes)
-    return _loads(data, expected, f"{quote(os.path.basename(os.fspath(path)))} is not", own=True)
+    return _loads(data, expected, f"{quote(os.path.basename(os.fspath(path)))} is not", own=True, check=check)

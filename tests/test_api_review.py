@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import periodic_series
-from workload_predictor import FleetPredictor, NotFittedError, WorkloadPredictor
+from workload_predictor import FleetPredictor, NotFittedError, WorkloadDataError, WorkloadPredictor
 from workload_predictor.models import registry
 
 _NOISY = periodic_series(400, noise=5.0)
@@ -136,6 +136,16 @@ def test_targets_named_by_numpy_strings_are_plain_names(given, tmp_path):
     for targets in (predictor.targets_, predictor.predict().targets, fleet.targets_):
         assert all(type(name) is str for name in targets), targets
     assert "np.str_" not in repr(predictor.predict())
+
+
+def test_targets_named_by_a_series_are_read_as_a_list_of_names():
+    """A Series of names (``pd.Series(["requests", "input_tokens"])``, a column of a config frame) was refused ("pass a
+    column name (a str) or a list of them") where a list, an Index or an array of the same names were read."""
+    frame = _two_targets(300, "10s", 0, "2024-01-01")
+    predictor = WorkloadPredictor(horizon=3).fit(frame, target=pd.Series(["requests", "input_tokens"]))
+    assert list(predictor.targets_) == ["requests", "input_tokens"]
+    with pytest.raises(WorkloadDataError, match="pass a column name"):  # a data column passed as target by mistake
+        WorkloadPredictor(horizon=3).fit(frame, target=frame["requests"])
 
 
 @pytest.mark.parametrize("cls", [WorkloadPredictor, FleetPredictor])

@@ -753,7 +753,7 @@ def as_target_list(target: str | Sequence[str]) -> list[str]:
     model file gives them back), or a :class:`WorkloadDataError`."""
     if isinstance(target, str):
         return [str(target)]
-    targets = list(target) if isinstance(target, (list, tuple, pd.Index, np.ndarray)) else []
+    targets = list(target) if isinstance(target, (list, tuple, pd.Index, pd.Series, np.ndarray)) else []
     if not targets or not all(isinstance(t, str) for t in targets):
         raise WorkloadDataError(f"target={quote(target)}: pass a column name (a str) or a list of them; give "
                                 "columns with other labels str names first.")

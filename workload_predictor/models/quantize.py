@@ -6,7 +6,8 @@ activations are quantised on the fly at each call (dynamic quantisation). Traini
 ``update`` and the saved model file keep the float32 network; the int8 copy is built
 on first use and cached per network object (a weak reference: it goes when the
 network goes), so a loaded model quantises itself on its first forecast and a
-model file never holds anything but float arrays.
+model file never holds anything but float arrays. Building it leaves torch's global
+RNG as it was (the models' ``random_state`` promise).
 
 Which API: torch 2.13 marks ``torch.ao.quantization`` deprecated in favour of
 torchao, but torchao's ``quantize_`` rewrites ``nn.Linear`` only and leaves
@@ -40,8 +41,13 @@ def quantize_dynamic_int8(network: nn.Module) -> nn.Module:
     except ImportError as exc:  # pragma: no cover - depends on the installed torch
         raise WorkloadDataError(f"quantize='int8' needs torch.ao.quantization.quantize_dynamic, which this torch "
                                 f"{torch.__version__} lacks ({exc}); use quantize=None.") from None
+    from .lstm import _GLOBAL_RNG
+
     float_copy = copy.deepcopy(network).cpu().eval()
-    with warnings.catch_warnings():
+    # The quantised LSTM is built with placeholder weights drawn from torch's global RNG (then replaced by the
+    # float network's): drawn from a fork of it, which the caller's seeded draws never see, and never while a
+    # seeded fit initialises its network from it (the lock those fits hold).
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
         return quantize_dynamic(float_copy, {nn.LSTM, nn.Linear}, dtype=torch.qint8).eval()

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 import torch
+
+from workload_predictor import FleetPredictor
+from workload_predictor.errors import WorkloadDataError
 
 from workload_predictor.models.global_lstm import GlobalLSTM
 
@@ -38,3 +43,52 @@ def _copy(network: torch.nn.Module) -> torch.nn.Module:
     import copy
 
     return copy.deepcopy(network)
+
+
+@pytest.mark.parametrize("value", [0, "ENV", 1.5, True])
+def test_a_bad_distributed_names_every_value_it_takes(value):
+    """Before: ``distributed='ENV'`` (or 0) was told it "must be a positive integer", which left out None (train
+    in this process) and ``'env'`` (a torchrun rank), the fixes such a user wanted."""
+    with pytest.raises(WorkloadDataError, match=r"None .*'env'") as error:
+        GlobalLSTM(**TINY, distributed=value).fit(_series())
+    assert repr(value) in str(error.value)
+
+
+def _frame(series: list[np.ndarray]) -> pd.DataFrame:
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    return pd.concat([pd.DataFrame({"key": f"k{i}", "timestamp": start + pd.Timedelta("1min") * np.arange(len(y)),
+                                    "requests": y}) for i, y in enumerate(series)], ignore_index=True)
+
+
+@pytest.mark.parametrize("settings", [dict(model="global_lstm", window=24, model_params={"hidden": 4}),
+                                      dict(model="dlinear", teacher="global_lstm", teacher_params={"hidden": 4})])
+def test_an_unknown_global_setting_lists_only_the_settings_it_may_pass(settings):
+    """An unknown ``model_params``/``teacher_params`` name lists the valid ones. Before: the list held the fleet's
+    own settings (``horizon``, ``random_state``, ``device``, ...; ``window`` where the fleet gives one), which the
+    fleet then refuses there."""
+    with pytest.raises(WorkloadDataError, match="'hidden'") as error:
+        FleetPredictor(horizon=4, **settings).fit(_frame(_series()), key="key")
+    names = [name.strip(" .") for name in str(error.value).split("valid:")[1].split(". ")[0].split(",")]
+    assert "hidden_size" in names and "distributed" in names
+    owned = ["horizon", "random_state", "n_threads", "device", "max_training_time"]
+    assert not set(owned + (["window"] if settings["model"] == "global_lstm" else [])) & set(names), names
+
+
+@pytest.mark.parametrize("settings", [dict(model="global_lstm", model_params={1: 2, "hidden": 4}),
+                                      dict(model="dlinear", teacher="global_lstm", teacher_params={1: 2, "hidden": 4})])
+def test_unknown_settings_of_mixed_types_are_a_typed_error(settings):
+    """Before: ``model_params={1: 2, "hidden": 4}`` (or ``teacher_params``) raised ``TypeError`` from sorting the
+    unknown names."""
+    with pytest.raises(WorkloadDataError, match="'hidden'"):
+        FleetPredictor(horizon=4, **settings).fit(_frame(_series()), key="key")
+
+
+def test_series_passed_as_a_dict_is_a_typed_error_naming_the_fix():
+    """Before: ``fit({"a": array, ...})`` read the dict's keys as the series: "series[0] must be numbers (could not
+    convert string to float: 'k0')"; ``update`` with a dict, "pass one array per fitted key"."""
+    series = dict(zip(["k0", "k1", "k2"], _series()))
+    with pytest.raises(WorkloadDataError, match=r"list\(series.values\(\)\), keys=list\(series\)"):
+        GlobalLSTM(**TINY).fit(series)
+    model = GlobalLSTM(**TINY).fit(list(series.values()), list(series))
+    with pytest.raises(WorkloadDataError, match=r"\[new_series.get\(key\) for key in model.keys_\]"):
+        model.update({key: values[:5] for key, values in series.items()})

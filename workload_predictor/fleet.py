@@ -980,8 +980,12 @@ class FleetPredictor(ParamsMixin):
                                                              "max_training_time")}, **(self.model_params or {})}
         unknown = set(self.model_params or {}) - set(GlobalLSTM._param_names())
         if unknown:
-            raise WorkloadDataError(f"model_params {quote(sorted(unknown))} are not GlobalLSTM parameters; valid: "
-                                    f"{', '.join(GlobalLSTM._param_names())}.")
+            # The settings model_params may hold: not the fleet's own, which it refuses there (_check_owned_settings).
+            owned = (*_FLEET_OWNED, *(("window",) if self.window is not None else ()))
+            valid = [name for name in GlobalLSTM._param_names() if name not in owned]
+            raise WorkloadDataError(f"model_params {quote(sorted(unknown, key=str))} are not GlobalLSTM parameters; "
+                                    f"valid: {', '.join(valid)}. The fleet's own {', '.join(owned)} are set as "
+                                    "FleetPredictor(...) parameters.")
         model = GlobalLSTM(**{k: v for k, v in given.items() if k in GlobalLSTM._param_names()})
         model._check_params()  # a bad setting is the fleet's error, not each key's
         by_key = {item.key: item for item in series}

@@ -206,8 +206,11 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     params = dict(fleet.teacher_params or {})
     unknown = set(params) - set(GlobalLSTM._param_names())
     if unknown:
-        raise WorkloadDataError(f"teacher_params {sorted(unknown)!r:.120} are not GlobalLSTM parameters; valid: "
-                                f"{', '.join(GlobalLSTM._param_names())}.")
+        # The settings teacher_params may hold: not the fleet's own, which it refuses there.
+        valid = [name for name in GlobalLSTM._param_names() if name not in given]
+        raise WorkloadDataError(f"teacher_params {quote(sorted(unknown, key=str))} are not GlobalLSTM parameters; "
+                                f"valid: {', '.join(valid)}. The fleet's own {', '.join(given)} are set as "
+                                "FleetPredictor(...) parameters.")
     teacher = GlobalLSTM(**{**given, **params})
     teacher._check_params()  # a bad setting is the caller's error, not a key too short for the teacher
     try:

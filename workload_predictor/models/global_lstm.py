@@ -44,7 +44,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -340,7 +340,10 @@ class GlobalLSTM(ParamsMixin):
         if not isinstance(self.robust, (bool, np.bool_)):
             raise WorkloadDataError(f"robust={quote(self.robust)} must be True or False.")
         if self.distributed is not None and self.distributed != "env":
-            positive_int("distributed", self.distributed)
+            if not is_positive_int(self.distributed):
+                raise WorkloadDataError(f"distributed={quote(self.distributed)} must be None (train in this process), "
+                                        "a number of training processes n >= 2 (1: this process), or 'env' (this "
+                                        "process is a rank of a torchrun group).")
             cpus = os.cpu_count() or 1
             if device.type == "cpu" and self.distributed > cpus:  # on GPUs: one per process, checked below
                 raise WorkloadDataError(f"distributed={quote(self.distributed)} spawns more training processes than "
@@ -381,6 +384,9 @@ class GlobalLSTM(ParamsMixin):
         """
         start = time.perf_counter()
         self._check_params()
+        if isinstance(series, Mapping):
+            raise WorkloadDataError("series is a dict; pass its arrays and their keys as two lists: "
+                                    "fit(list(series.values()), keys=list(series)).")
         if isinstance(series, np.ndarray) and series.ndim >= 1 and series.dtype != object:
             series = list(series)
         if len(series) == 0:
@@ -880,6 +886,9 @@ class GlobalLSTM(ParamsMixin):
         of updates does not grow the model. Everything is computed before anything changes.
         """
         check_is_fitted(self, "network_")
+        if isinstance(new_series, Mapping):
+            raise WorkloadDataError("new_series is a dict; pass one array (or None) per key of keys_, in that order: "
+                                    "update([new_series.get(key) for key in model.keys_]).")
         if len(new_series) != len(self.keys_):
             raise WorkloadDataError(f"pass one array per fitted key ({len(self.keys_)}), got {len(new_series)}.")
         active, ys, olds, origins, elements, settled = [], [], [], [], [], []  # the keys with new points

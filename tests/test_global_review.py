@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from workload_predictor import FleetPredictor
-from workload_predictor.errors import WorkloadDataError
+from workload_predictor.errors import NoKeyFittedError, WorkloadDataError
 
 from workload_predictor.models.global_lstm import GlobalLSTM
 
@@ -92,3 +92,55 @@ def test_series_passed_as_a_dict_is_a_typed_error_naming_the_fix():
     model = GlobalLSTM(**TINY).fit(list(series.values()), list(series))
     with pytest.raises(WorkloadDataError, match=r"\[new_series.get\(key\) for key in model.keys_\]"):
         model.update({key: values[:5] for key, values in series.items()})
+
+
+def _spawn_exits(monkeypatch, **how):
+    import os
+
+    import torch.multiprocessing as mp
+
+    def spawn(*args, **kwargs):  # a training process that died before training, as torch reports it
+        raise mp.ProcessExitedException("process 1 terminated with exit code 1", error_index=1, error_pid=1,
+                                        **{"exit_code": 1, **how})
+
+    monkeypatch.setattr(mp, "spawn", spawn)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+
+def test_a_training_process_that_exits_before_training_names_the_main_guard(monkeypatch):
+    """A script that fits with ``distributed=2`` without ``if __name__ == "__main__":`` runs its fit again in each
+    spawned process as it imports the script, where Python refuses to start processes: the process exits with
+    code 1. Before: torch's ``ProcessExitedException`` ("process 1 terminated with exit code 1"), no ValueError,
+    nothing naming the guard the docs ask for."""
+    _spawn_exits(monkeypatch)
+    with pytest.raises(WorkloadDataError, match='if __name__ == "__main__":') as error:
+        GlobalLSTM(**TINY, distributed=2).fit(_series())
+    assert "exit code 1" in str(error.value)
+
+
+def test_a_training_process_killed_by_a_signal_is_torchs_error(monkeypatch):
+    """A process killed (the kernel's out-of-memory killer, a SIGTERM) is not a missing guard: torch's error."""
+    import torch.multiprocessing as mp
+
+    _spawn_exits(monkeypatch, exit_code=-9, signal_name="SIGKILL")
+    with pytest.raises(mp.ProcessExitedException):
+        GlobalLSTM(**TINY, distributed=2).fit(_series())
+
+
+@pytest.mark.parametrize("teacher", [False, True])
+def test_a_fleets_training_processes_that_exit_are_the_fits_error_not_every_keys(monkeypatch, teacher):
+    """The fleet read any WorkloadDataError of the global fit as "no key is long enough": the processes' error
+    became every key's (a global fleet) or gave plain DLinear students with a warning (a teacher)."""
+    _spawn_exits(monkeypatch)
+    params = {"hidden_size": 4, "max_epochs": 1, "window": 24, "distributed": 2}
+    settings = dict(model="dlinear", teacher="global_lstm", teacher_params=params) if teacher else dict(
+        model="global_lstm", model_params=params)
+    with pytest.raises(WorkloadDataError, match='if __name__ == "__main__":') as error:
+        FleetPredictor(horizon=4, max_training_time=None, **settings).fit(_frame(_series()), key="key")
+    assert not isinstance(error.value, NoKeyFittedError)
+
+
+def test_no_key_long_enough_is_a_no_key_fitted_error_with_each_keys_error():
+    with pytest.raises(NoKeyFittedError, match="no key is long enough") as error:
+        GlobalLSTM(**TINY).fit([np.ones(30), np.ones(40)], ["a", "b"])
+    assert list(error.value.errors) == ["a", "b"]

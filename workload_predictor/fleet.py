@@ -994,7 +994,7 @@ class FleetPredictor(ParamsMixin):
                 model.fit([item.values for item in series], [item.key for item in series])
         except MemoryLimitError:  # one network for every key: no key fits within the limit
             raise
-        except WorkloadDataError as exc:  # no key is long enough: every key gets the error
+        except NoKeyFittedError as exc:  # no key is long enough: every key gets the error (another is the fit's)
             return None, {item.key: exc for item in series}
         fitted = [by_key[key] for key in model.keys_]
         state = FleetGlobal(

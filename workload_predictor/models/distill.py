@@ -197,7 +197,7 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
 
     from .. import _deadline
     from .._memory import memory_limit
-    from ..errors import MemoryLimitError, WorkloadDataError
+    from ..errors import MemoryLimitError, NoKeyFittedError, WorkloadDataError
     from ..predictor import WorkloadPredictor, _fit_anomalies
     from .global_lstm import GlobalLSTM
 
@@ -219,7 +219,7 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
         untaught = teacher.errors_
     except MemoryLimitError:  # the caller's limit, not a key too short: no student is taught without a word
         raise
-    except WorkloadDataError as exc:
+    except NoKeyFittedError as exc:  # (another error, e.g. its training processes', is the fit's)
         teacher = None  # no key is long enough for the teacher: every student is a plain DLinear
         untaught = {item.key: exc for item in series}
     if teacher is not None and teacher.stopped_by_ == "time_limit":  # in the fleet's time_limited_stages_

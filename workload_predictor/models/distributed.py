@@ -17,7 +17,9 @@ gradient of its share of every global batch and DDP averages them, so the result
 the single-process run on the same global batch (``training.train_network``'s
 ``shard``), whatever the number of processes. A script that uses ``processes=n``
 must guard its entry point with ``if __name__ == "__main__":`` (spawned processes
-import it).
+import it); a process that ends with exit code 1 before it trains (what a script
+without the guard does) is a :class:`~workload_predictor.errors.WorkloadDataError`
+saying so.
 """
 
 from __future__ import annotations
@@ -104,9 +106,21 @@ def train_data_parallel(network: torch.nn.Module, x_train: torch.Tensor, y_train
     state = {k: v.detach().cpu().numpy() for k, v in network.state_dict().items()}
     ends_at = None if max_time is None else time.time() + max_time
     with tempfile.TemporaryDirectory(prefix="workload-predictor-ddp-") as folder:
-        mp.spawn(_spawned, nprocs=processes, join=True,
-                 args=(processes, folder, type(network), init, state, x_train, y_train, x_val, y_val, config, seed,
-                       device.type, n_threads, ends_at))
+        try:
+            mp.spawn(_spawned, nprocs=processes, join=True,
+                     args=(processes, folder, type(network), init, state, x_train, y_train, x_val, y_val, config,
+                           seed, device.type, n_threads, ends_at))
+        except mp.ProcessExitedException as exc:
+            if exc.signal_name is not None or exc.exit_code != 1:  # killed (out of memory, a signal): torch's word
+                raise
+            # Exit code 1 outside _spawned (whose errors torch raises as ProcessRaisedException): the process failed
+            # while importing the caller's __main__, which a spawned process imports first; a script without the
+            # guard runs its fit again there, and Python refuses to start processes from a process still starting.
+            raise WorkloadDataError(
+                f"distributed={processes}: training process {exc.error_index} ended with exit code 1 before it "
+                "could train (its traceback is on stderr). Each process imports the script that called fit: guard "
+                'its entry point with if __name__ == "__main__": (and keep the script importable without side '
+                "effects), or pass distributed=None to train in this process.") from exc
         with np.load(Path(folder) / "weights.npz", allow_pickle=False) as weights:
             network.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files})
         record = json.loads((Path(folder) / "training.json").read_text())

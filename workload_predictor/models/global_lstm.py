@@ -55,7 +55,7 @@ from .._deadline import check_seconds
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
+from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
 from .dlinear import FOLLOW_ALPHA, window_weights
@@ -380,7 +380,8 @@ class GlobalLSTM(ParamsMixin):
         """Fit one network on every key's series. Returns ``self``.
 
         ``series``: one ``(T_i,)`` or ``(T_i, k)`` array per key (the same ``k`` for all);
-        ``keys``: their names (default ``0 .. n-1``). Keys too short to fit go to ``errors_``.
+        ``keys``: their names (default ``0 .. n-1``). Keys too short to fit go to ``errors_``; where every key is,
+        :class:`~workload_predictor.errors.NoKeyFittedError` (its ``errors``: each key's).
         """
         start = time.perf_counter()
         self._check_params()
@@ -419,7 +420,7 @@ class GlobalLSTM(ParamsMixin):
             splits.append(split)
         if not arrays:
             first = next(iter(errors.values()))
-            raise WorkloadDataError(f"no key is long enough to fit the global LSTM; for example: {first}")
+            raise NoKeyFittedError(f"no key is long enough to fit the global LSTM; for example: {first}", errors)
         k, horizon = n_targets, self.horizon
         self.window_, self.patch_size_, self.n_targets_ = window, patch, k
         # Each key's scale floor for the input-anomaly weights, from the data before its validation tail; the typical

@@ -528,21 +528,29 @@ def choose_period(y: np.ndarray, horizon: int, seasons: int,
 def seasonal_medians(y: np.ndarray, origins: np.ndarray, horizon: int, period: int, seasons: int) -> np.ndarray:
     """Forecasts ``(m, horizon, k)``: the median of the last ``seasons`` seasons at each step, moved to today's level.
 
-    Step ``h`` reads the values ``h mod period`` into each of the last ``seasons`` seasons and
-    takes their median (a burst in one season is not repeated); the shift is the mean of the
-    last ``period`` values less the median of the same means one, ..., ``seasons`` seasons
-    earlier, so a trend or a level change carries over (exactly for a linear trend within a
-    season). Beyond a season, the last season repeats.
+    With ``L_s`` the mean of the season ``s`` seasons back (``L_1``: the last ``period`` values),
+    step ``h`` reads the values ``h mod period`` into each of the last ``seasons`` seasons, each
+    less its season's mean, and takes their median (a burst in one season is not repeated):
+    the forecast is that median plus ``L_1``, plus the trend from one season to the next,
+    ``L_s - L_(s + 1)`` for ``s = 1 .. seasons``, where every one of those changes has the same
+    sign (the smallest in size), else none. A linear trend carries over exactly (every change
+    is the same); a level change in one season (a step, a new tenant) is no trend: the forecast
+    settles at the new level instead of extrapolating the step (a shift read from the seasons'
+    means alone doubled a step up and drove a step down below zero for two seasons).
+    Beyond a season, the last season repeats.
     """
     # The gathered seasons and their median: checked before they are allocated (seasons and horizon are settings).
     check_memory("seasonal median forecasts", extra_bytes=8.0 * (seasons + 2) * len(origins) * horizon * y.shape[1])
     sums = np.concatenate([np.zeros((1, y.shape[1])), np.cumsum(y, axis=0)])
     offsets = np.arange(horizon) % period
-    starts = origins[None, :] - period * np.arange(1, seasons + 1)[:, None]  # (seasons, m)
-    shape = np.median(y[starts[:, :, None] + offsets[None, None, :]], axis=0)  # (m, horizon, k)
-    past_level = np.median(sums[starts] - sums[starts - period], axis=0)  # (m, k)
-    shift = (sums[origins] - sums[origins - period] - past_level) / period
-    return shape + shift[:, None, :]
+    ends = origins[None, :] - period * np.arange(seasons + 1)[:, None]  # (seasons + 1, m): each season's end
+    levels = (sums[ends] - sums[ends - period]) / period  # (seasons + 1, m, k): L_1 .. L_(seasons + 1)
+    starts = ends[1:]  # (seasons, m): the first bucket of the seasons the median reads
+    deviations = y[starts[:, :, None] + offsets[None, None, :]] - levels[:-1, :, None, :]  # (seasons, m, horizon, k)
+    changes = levels[:-1] - levels[1:]  # (seasons, m, k)
+    agree = np.all(changes > 0, axis=0) | np.all(changes < 0, axis=0)
+    trend = np.where(agree, np.sign(changes[0]) * np.abs(changes).min(axis=0), 0.0)  # (m, k)
+    return np.median(deviations, axis=0) + (levels[0] + trend)[:, None, :]
 
 
 class SeasonalMedian(BaseForecaster):
@@ -646,8 +654,10 @@ class SeasonalMedian(BaseForecaster):
                 return str(exc)
         return None
 
-    # A median of loads plus a shift, a mean of loads less a median of such means: from -MAX_VALUE to 2 MAX_VALUE and
-    # the cumulative sums' rounding, n eps of the largest load for n points (BaseForecaster._forecast_within).
+    # The median over seasons s of y_s + L_1 - L_s + trend (seasonal_medians), each term within -MAX_VALUE .. 2 MAX_VALUE:
+    # without a trend, a load plus a difference of means; with a rising one, trend <= L_s - L_(s+1) leaves at most
+    # y_s + L_1; with a falling one, trend >= L_s - L_(s+1) leaves at least L_1 - L_(s+1) and at most y_s. Plus the
+    # cumulative sums' rounding, n eps of the largest load for n points (BaseForecaster._forecast_within).
     _forecast_within = 2.0
 
     def context_length(self) -> int:

@@ -631,6 +631,12 @@ class Ensemble(BaseForecaster):
                 short[name] = reason
         return {name: member for name, member in planned.items() if name not in short}, short
 
+    def _length_suffices(self, n: int) -> bool:
+        """Whether ``n`` points are enough for every member a fit on them keeps, as :meth:`fit` checks (by the
+        widest of them): what :meth:`minimum_length` counts. A member left out for too few points to search for its
+        season does not count, as in the fit."""
+        return all(member._length_suffices(n) for member in self._kept_members(n)[0].values())
+
     def widest_member(self, n: int) -> BaseForecaster:
         """The kept member (on ``n`` points) that needs the longest series: the one whose length a fit checks (the
         backtest checks its first refit by it before any model is fitted)."""

@@ -195,11 +195,11 @@ def survey(models, horizons, names, seed=0):
 
 def short_survey(models, horizons, seed=0):
     """Each model at the shortest history it accepts, on a steady Poisson(100) series and a cycle of period 24."""
-    rng = np.random.default_rng(seed + 1)
     rows = []
     for model in models:
         for horizon in horizons:
             n = minimum_length(model, horizon)
+            rng = np.random.default_rng([seed, n])  # the same series for every model of that length
             for name, values, steady in (
                     ("short_poisson", _poisson(rng, np.full(n, 100.0)), True),
                     ("short_cycle", _poisson(rng, 100 + 80 * np.sin(2 * np.pi * np.arange(n) / 24)), False)):

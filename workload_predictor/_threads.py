@@ -105,3 +105,8 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
             _torch_depth -= 1
             if _torch_depth == 0:
                 torch.set_num_threads(_torch_saved)
+
+
+#: Held while torch's global RNG is borrowed (a seeded network's initialisation draws from it, and so does the int8
+#: copy's build of its placeholder weights, each in a fork of it): one borrower at a time.
+TORCH_GLOBAL_RNG = threading.Lock()

@@ -34,7 +34,6 @@ Design, chosen by measurement (see CHANGELOG / the issue note):
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from typing import Any
 
@@ -46,7 +45,7 @@ from .. import anomaly
 from .._deadline import Deadline, current, limit
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
-from .._threads import torch_threads
+from .._threads import TORCH_GLOBAL_RNG, torch_threads
 from ..errors import is_positive_int
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from .base import BaseForecaster
@@ -92,7 +91,7 @@ UPDATE_PATIENCE = 2  # ... stopping after 2 without gain: 15-20 % of a fit's cos
 # full rate a few epochs on ~250 windows overfit their short validation: MAE after 10 updates / a refit's,
 # synthetic + 12 drawn series (perf update_accuracy), 1.262 (max 1.171) -> 1.027 (max 1.053).
 UPDATE_LEARNING_RATE_FACTOR = 0.1
-_GLOBAL_RNG = threading.Lock()  # seeded initialisation borrows torch's global RNG: one fit at a time
+_GLOBAL_RNG = TORCH_GLOBAL_RNG  # seeded initialisation borrows torch's global RNG: one fit at a time
 
 
 class _OutOfTime(Exception):

@@ -41,13 +41,13 @@ def quantize_dynamic_int8(network: nn.Module) -> nn.Module:
     except ImportError as exc:  # pragma: no cover - depends on the installed torch
         raise WorkloadDataError(f"quantize='int8' needs torch.ao.quantization.quantize_dynamic, which this torch "
                                 f"{torch.__version__} lacks ({exc}); use quantize=None.") from None
-    from .lstm import _GLOBAL_RNG
+    from .._threads import TORCH_GLOBAL_RNG
 
     float_copy = copy.deepcopy(network).cpu().eval()
     # The quantised LSTM is built with placeholder weights drawn from torch's global RNG (then replaced by the
     # float network's): drawn from a fork of it, which the caller's seeded draws never see, and never while a
     # seeded fit initialises its network from it (the lock those fits hold).
-    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+    with TORCH_GLOBAL_RNG, torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
         return quantize_dynamic(float_copy, {nn.LSTM, nn.Linear}, dtype=torch.qint8).eval()

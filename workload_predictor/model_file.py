@@ -1263,7 +1263,7 @@ def predictor_parameter_checks(obj: Any) -> tuple:
         lambda: _deadline.check_seconds(getattr(obj, "max_training_time", None)),
         lambda: check_limit(getattr(obj, "memory_limit_mb", None)),
         lambda: gap_buckets(getattr(obj, "max_gap", DEFAULT_MAX_GAP), obj.freq_),
-        lambda: obj._build_model().minimum_length(),  # model_params and window, as fit builds and checks the model
+        lambda: obj._build_model().check_settings(),  # model_params and window, as fit builds and checks the model
     )
 
 

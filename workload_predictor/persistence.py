@@ -431,14 +431,12 @@ def _check_magic(data: bytes, subject: str) -> None:
 def loads(data: bytes, expected: type | None = None) -> Any:
     """Rebuild the object held in model-file bytes; :class:`ModelFileError` on anything amiss. A file another release
     wrote that this one refuses is refused naming that release, and to refit."""
-    return _loads(data, expected, "not")
+    return _loads(data, expected, "not")[0]
 
 
-def _loads(data: bytes, expected: type | None, subject: str, own: bool = False,
-           check: Callable[[Any], None] | None = None) -> Any:
-    """:func:`loads`, ``subject`` opening the message for bytes that are no model file (see :func:`_check_magic`);
-    ``own``: ``data`` is :func:`load`'s own, which nothing else holds; ``check``: the caller's checks of the object
-    (:func:`load`)."""
+def _loads(data: bytes, expected: type | None, subject: str, own: bool = False) -> tuple[Any, Any]:
+    """:func:`loads`, and the package version the header names; ``subject`` opening the message for bytes that are
+    no model file (see :func:`_check_magic`); ``own``: ``data`` is :func:`load`'s own, which nothing else holds."""
     _check_magic(data, subject)
     end = data.find(b"\n", len(MAGIC), len(MAGIC) + MAX_HEADER_BYTES)
     if end < 0:
@@ -476,8 +474,8 @@ def _loads(data: bytes, expected: type | None, subject: str, own: bool = False,
         # A fleet's own checks (model_file.check_fleet, then a forecast) run in FleetPredictor.load (its ``check``):
         # read without them, a forged fleet would load and fail later, deep inside predict or update.
         raise ModelFileError("the model file holds a FleetPredictor: load it with FleetPredictor.load(path).")
-    _from_release(written, _checked, obj, check)
-    return obj
+    _from_release(written, _checked, obj)
+    return obj, written
 
 
 def _from_release(written: Any, step: Callable, *args: Any) -> Any:
@@ -512,9 +510,9 @@ def _decoded(payload: Any) -> Any:
         raise ModelFileError(f"the model file's payload is invalid ({type(exc).__name__}: {cut(exc)}).") from None
 
 
-def _checked(obj: Any, check: Callable[[Any], None] | None) -> None:
+def _checked(obj: Any) -> None:
     """The checks of a loaded object: its class's (:func:`allow`), or a model's on its own, then one forecast
-    (:func:`_check_forecasts`), then the caller's ``check``; :class:`ModelFileError` for state no fit produces."""
+    (:func:`_check_forecasts`); :class:`ModelFileError` for state no fit produces."""
     own = _CHECKS.get(type(obj)) or (model_file.check_model if _is_model(obj) else None)
     try:
         if own is not None:
@@ -524,8 +522,6 @@ def _checked(obj: Any, check: Callable[[Any], None] | None) -> None:
     except Exception as exc:  # noqa: BLE001 - below the format layer every failure means a bad file
         raise ModelFileError(f"the model file's payload is invalid ({type(exc).__name__}: {cut(exc)}).") from None
     _check_forecasts(obj)
-    if check is not None:
-        check(obj)
 
 
 def _is_model(obj: Any) -> bool:
@@ -702,4 +698,8 @@ def load(path: str | os.PathLike, expected: type | None = None,
     raises :class:`ModelFileError`.
     """
     data = model_file.read_file(path, max_bytes)
-    return _loads(data, expected, f"{quote(os.path.basename(os.fspath(path)))} is not", own=True, check=check)
+    obj, written = _loads(data, expected, f"{quote(os.path.basename(os.fspath(path)))} is not", own=True)
+    del data  # the file's bytes go before the caller's checks (a fleet's forecast), which then have that memory
+    if check is not None:
+        _from_release(written, check, obj)
+    return obj

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import reprlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -202,6 +202,19 @@ def evaluated_series(y: np.ndarray, anomalies: dict[tuple[int, int], float] | No
         return y
     settled = anomalies.settled(y) if isinstance(anomalies, anomaly.Flags) else anomaly.settled_inputs(y, anomalies)
     return y if settled is None else settled
+
+
+def fewest_points(suffices: Callable[[int], bool]) -> int:
+    """The smallest ``n`` for which ``suffices(n)`` holds, where it holds for every larger ``n`` too (the first
+    validation origin never decreases as the series grows): doubled, then bisected (a step-by-step search took 10 s
+    for window=10**6 and minutes beyond)."""
+    short, n_needed = 1, 2
+    while not suffices(n_needed):
+        short, n_needed = n_needed, 2 * n_needed
+    while n_needed - short > 1:
+        middle = (short + n_needed) // 2
+        short, n_needed = (short, middle) if suffices(middle) else (middle, n_needed)
+    return n_needed
 
 
 class BaseForecaster(ParamsMixin):
@@ -448,15 +461,12 @@ class BaseForecaster(ParamsMixin):
 
     def minimum_length(self) -> int:
         """The fewest points ``fit`` accepts with these settings."""
-        # The first validation origin never decreases as the series grows: double, then bisect
-        # (a step-by-step search took 10 s for window=10**6 and minutes beyond).
-        short, n_needed = 1, 2
-        while not self._length_suffices(n_needed):
-            short, n_needed = n_needed, 2 * n_needed
-        while n_needed - short > 1:
-            middle = (short + n_needed) // 2
-            short, n_needed = (short, middle) if self._length_suffices(middle) else (middle, n_needed)
-        return n_needed
+        return fewest_points(self._length_suffices)
+
+    def check_settings(self) -> None:
+        """The typed error ``fit`` raises for these settings before it reads any data (the window, the validation
+        split, the horizon against them), or none: what a model file's load and save, and a fleet, check."""
+        self.minimum_length()
 
     def _check_length(self, n: int, origins: np.ndarray | None = None) -> None:
         if self._length_suffices(n):

@@ -15,7 +15,7 @@ from ..windows import targets_at
 from . import registry
 from .combination import (EXACT_MEMBERS, best_weights, describe, error_difference, evidence_share,
                           evidence_shrinkage, median_weight, student_t_critical, target_size)
-from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series
+from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series, fewest_points
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
 # plenty for three weights, and it bounds the fit's cost on long series.
@@ -619,11 +619,13 @@ class Ensemble(BaseForecaster):
         check_is_fitted(self, "step_weights_")
         return self._chosen_median_share() * (1.0 - getattr(self, "shift_share_", 0.0))
 
-    def _kept_members(self, n: int) -> tuple[dict[str, BaseForecaster], dict[str, str]]:
-        """The planned members a fit on ``n`` points keeps, and those it leaves out with the reason: a member that
-        searches the data for its season is left out where ``n`` points are too few for the search, as where the
-        data show no season (unless it is the only member), so it does not lengthen the series the ensemble needs."""
-        planned = self._planned_members()
+    def _kept_members(self, n: int, planned: dict[str, BaseForecaster] | None = None
+                      ) -> tuple[dict[str, BaseForecaster], dict[str, str]]:
+        """The planned members (``planned``, else built) a fit on ``n`` points keeps, and those it leaves out with the
+        reason: a member that searches the data for its season is left out where ``n`` points are too few for the
+        search, as where the data show no season (unless it is the only member), so it does not lengthen the series
+        the ensemble needs."""
+        planned = self._planned_members() if planned is None else planned
         short = {}
         for name, member in planned.items():
             reason = member.search_shortfall(n)
@@ -631,11 +633,23 @@ class Ensemble(BaseForecaster):
                 short[name] = reason
         return {name: member for name, member in planned.items() if name not in short}, short
 
-    def _length_suffices(self, n: int) -> bool:
+    def _length_suffices(self, n: int, planned: dict[str, BaseForecaster] | None = None) -> bool:
         """Whether ``n`` points are enough for every member a fit on them keeps, as :meth:`fit` checks (by the
         widest of them): what :meth:`minimum_length` counts. A member left out for too few points to search for its
         season does not count, as in the fit."""
-        return all(member._length_suffices(n) for member in self._kept_members(n)[0].values())
+        return all(member._length_suffices(n) for member in self._kept_members(n, planned)[0].values())
+
+    def minimum_length(self) -> int:
+        """The fewest points ``fit`` accepts with these settings: every member a fit on them keeps has enough (the
+        members built once for every length tried)."""
+        planned = self._planned_members()
+        return fewest_points(lambda n: self._length_suffices(n, planned))
+
+    def check_settings(self) -> None:
+        """The ensemble's own settings, as a fit checks them before it reads any data (its members' are checked as
+        it builds them): the length rule of its own window, without building every member at every length tried
+        (a model file's save and load run this: :meth:`minimum_length` took 1.5 ms)."""
+        fewest_points(lambda n: BaseForecaster._length_suffices(self, n))
 
     def widest_member(self, n: int) -> BaseForecaster:
         """The kept member (on ``n`` points) that needs the longest series: the one whose length a fit checks (the

@@ -536,7 +536,7 @@ def seasonal_medians(y: np.ndarray, origins: np.ndarray, horizon: int, period: i
     sign (the smallest in size), else none. A linear trend carries over exactly (every change
     is the same); a level change in one season (a step, a new tenant) is no trend: the forecast
     settles at the new level instead of extrapolating the step (a shift read from the seasons'
-    means alone doubled a step up and drove a step down below zero for two seasons).
+    means alone would double a step up and drive a step down below zero for two seasons).
     Beyond a season, the last season repeats.
     """
     # The gathered seasons and their median: checked before they are allocated (seasons and horizon are settings).

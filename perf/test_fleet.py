@@ -346,7 +346,7 @@ def test_fleet_dask_overhead(perf):
     from workload_predictor import FleetPredictor
 
     frame = _fleet(500)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=40) as cluster, distributed.Client(cluster) as client:
         engines = {"processes": dict(n_jobs=2), "dask": dict(client=client)}
         for settings in engines.values():  # warm: workers started, the package imported in them

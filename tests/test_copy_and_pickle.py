@@ -180,7 +180,7 @@ def test_a_fleet_holding_a_client_or_an_executor_pickles_without_it():
     frame, new = _continuation(4, 300, 3, seed=1)
     local = FleetPredictor(horizon=5).fit(frame, key="endpoint")
     expected, updated = local.predict(), copy.deepcopy(local).update(new).predict()
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client, \
             ThreadPoolExecutor(2) as executor:
         fleets = {}

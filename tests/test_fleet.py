@@ -1043,7 +1043,7 @@ def test_a_shut_down_executor_or_a_closed_client_is_a_typed_error_that_changes_n
     pd.testing.assert_frame_equal(fleet.set_params(executor=None).update(new).predict(), expected)
 
     distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   silence_logs=40) as cluster, distributed.Client(cluster) as client:
         fleet = FleetPredictor(horizon=5, client=client).fit(frame, key="endpoint")
     with pytest.raises(WorkloadDataError, match="client=None"):
@@ -1103,7 +1103,7 @@ def test_a_dask_cluster_with_no_worker_is_a_typed_error_not_a_hang(monkeypatch):
     monkeypatch.setattr(fleet_module, "WORKER_POLL", 0.1, raising=False)
     monkeypatch.setattr(fleet_module, "NO_WORKER_WAIT", 1.0, raising=False)
     frame, new = _continuation(4, 300, 3, seed=1)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   silence_logs=40) as cluster, distributed.Client(cluster) as client:
         fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
         before = fleet.predict()
@@ -1136,7 +1136,7 @@ def _wait_until(condition, within: float) -> None:
 def dask_client():
     distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "
                                       "pip install workload-predictor[dask] to run the Dask tests")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=40) as cluster, distributed.Client(cluster) as client:
         yield client
 

@@ -48,7 +48,7 @@ def test_a_fit_and_an_update_on_a_cluster_release_their_futures_and_partitions_a
     frame, new = _continuation(4, 300, 3, seed=1)
     # distributed keeps its last messages to the workers, partitions included, for its logs: none here
     with dask.config.set({"distributed.admin.low-level-log-length": 0}), distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=40) as cluster, \
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0", silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
         assert len(partitions.refs) == 4  # one a key
@@ -103,7 +103,7 @@ def test_a_client_closed_during_a_fit_or_an_update_is_the_closed_clients_typed_e
         go_on.wait(20)
         return fit_partition(config, series)
 
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   silence_logs=40) as cluster:
         client = distributed.Client(cluster)
         fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
@@ -144,7 +144,7 @@ def test_an_asynchronous_client_in_its_event_loop_is_a_typed_error_and_works_fro
 
     async def main():
         async with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, asynchronous=True,
-                                            dashboard_address=None, silence_logs=40) as cluster, \
+                                            dashboard_address=":0", silence_logs=40) as cluster, \
                 distributed.Client(cluster, asynchronous=True) as client:
             for size in (None, 1):
                 with pytest.raises(WorkloadDataError, match="is asynchronous .* asyncio.to_thread"):
@@ -165,7 +165,7 @@ def test_a_partition_that_kills_its_workers_is_a_typed_error_naming_its_keys():
     fleet is left as it was and no future stays on the client."""
     frame = make_fleet(24, 600, seed=7)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40) as cluster, \
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         fleet = FleetPredictor(horizon=5, client=client, partition_size=1)
         pids = client.run(os.getpid)
@@ -201,7 +201,7 @@ def test_a_result_lost_with_the_last_worker_before_the_gather_is_waited_for_as_a
     frame, new = _continuation(4, 300, 3, seed=1)
     await_workers = fleet_module._await_workers
     expected = FleetPredictor(horizon=5, max_training_time=None).fit(frame, key="endpoint")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   silence_logs=40) as cluster, distributed.Client(cluster) as client:
         # no deadline: a fit, as an update, waits NO_WORKER_WAIT in a row without a worker
         fleet = FleetPredictor(horizon=5, client=client, partition_size=1, max_training_time=None)

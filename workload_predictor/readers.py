@@ -1,7 +1,8 @@
 """Read a trace file (request log or bucketed series) into a bucketed frame, for the command line.
 
-Formats, by extension (:data:`SUFFIXES`): CSV (``.csv``, ``.csv.gz``, ``.tsv``, ``.tsv.gz``, ``.txt``), JSON Lines (``.jsonl``,
-``.ndjson``, ``.jsonl.gz``), JSON (``.json``), Parquet (``.parquet``; needs pyarrow: the ``parquet`` extra).
+Formats, by extension (:data:`SUFFIXES`): CSV (``.csv``, ``.tsv``, ``.txt``), JSON Lines (``.jsonl``, ``.ndjson``),
+JSON (``.json``), each also gzipped (``.csv.gz``, ...), and Parquet (``.parquet``; needs pyarrow: the ``parquet``
+extra).
 Messages give rows as positions counting from 0 (as ``DataFrame.iloc``); the command line shows them as data
 rows counting from 1. A file with a ``requests`` column is taken as an
 already-bucketed series; any other file is a request log (one row per request)
@@ -33,9 +34,9 @@ _NO_DATE_GUESSING = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_
 #: line (a 100 MB field) is refused before pandas parses it; pass ``max_line_bytes`` to read one anyway.
 MAX_LINE_BYTES = 1 << 20
 #: The file name endings read, by format: what :func:`read_table` accepts, and all it accepts.
-CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
-JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz")
-JSON_SUFFIXES = (".json",)
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+JSON_SUFFIXES = (".json", ".json.gz")
 PARQUET_SUFFIXES = (".parquet",)
 SUFFIXES = CSV_SUFFIXES + JSON_LINES_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
 # The byte-order marks UTF-16 text starts with (little- and big-endian): its every other byte is a NUL.

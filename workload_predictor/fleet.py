@@ -774,7 +774,7 @@ class FleetPredictor(ParamsMixin):
             model = WorkloadPredictor(**self._config(())["settings"])._build_model()  # model_params checked once, here
             # The settings the length check reads (the window, the validation split, DLinear's all) once for the
             # fleet, not as each key's error.
-            model.minimum_length()
+            model.check_settings()
         WorkloadPredictor(level=self.level)._check_level()
         # A bad max_gap fails at fit, not at the first update (a span against each key's buckets once they are known).
         gap_buckets(self.max_gap, pd.Timedelta(1, "ns"))
@@ -881,7 +881,7 @@ class FleetPredictor(ParamsMixin):
         WorkloadPredictor(**settings)._check_level()
         if fitted["model"] not in GLOBAL_MODELS:
             registry.get(fitted["model"])
-            WorkloadPredictor(model=fitted["model"], **settings)._build_model().minimum_length()
+            WorkloadPredictor(model=fitted["model"], **settings)._build_model().check_settings()
 
     def _fitted(self, state: Any = None) -> dict[str, Any]:
         """``fitted_params_`` (a file saved before they were recorded: the parameters, which its checks compared
@@ -974,18 +974,13 @@ class FleetPredictor(ParamsMixin):
 
     def _fit_global(self, series: list[KeySeries]) -> tuple[FleetGlobal | None, dict]:
         """One GlobalLSTM over every key, in this process (its own ``distributed=`` setting spreads training)."""
-        from .models.global_lstm import GlobalLSTM
+        from .models.global_lstm import GlobalLSTM, check_param_names
 
         given = {**{name: getattr(self, name) for name in ("horizon", "window", "random_state", "n_threads", "device",
                                                              "max_training_time")}, **(self.model_params or {})}
-        unknown = set(self.model_params or {}) - set(GlobalLSTM._param_names())
-        if unknown:
-            # The settings model_params may hold: not the fleet's own, which it refuses there (_check_owned_settings).
-            owned = (*_FLEET_OWNED, *(("window",) if self.window is not None else ()))
-            valid = [name for name in GlobalLSTM._param_names() if name not in owned]
-            raise WorkloadDataError(f"model_params {quote(sorted(unknown, key=str))} are not GlobalLSTM parameters; "
-                                    f"valid: {', '.join(valid)}. The fleet's own {', '.join(owned)} are set as "
-                                    "FleetPredictor(...) parameters.")
+        # The fleet's own settings, which it refuses in model_params (_check_owned_settings).
+        check_param_names(self.model_params or {}, "model_params",
+                          (*_FLEET_OWNED, *(("window",) if self.window is not None else ())))
         model = GlobalLSTM(**{k: v for k, v in given.items() if k in GlobalLSTM._param_names()})
         model._check_params()  # a bad setting is the fleet's error, not each key's
         by_key = {item.key: item for item in series}
@@ -1954,7 +1949,7 @@ def _check_model_settings(model: BaseForecaster, n_targets: int) -> None:
     member's (length and horizon included)."""
     if hasattr(model, "_planned_members"):  # an ensemble
         for member in model._planned_members().values():
-            member.minimum_length()
+            member.check_settings()
             _check_model_settings(member, n_targets)
     elif hasattr(model, "_check_network_settings"):  # a patch LSTM (torch already imported)
         model._check_network_settings(n_targets)

@@ -199,18 +199,12 @@ def fit_fleet_students(fleet: Any, series: list, targets: tuple[str, ...]) -> tu
     from .._memory import memory_limit
     from ..errors import MemoryLimitError, NoKeyFittedError, WorkloadDataError
     from ..predictor import WorkloadPredictor, _fit_anomalies
-    from .global_lstm import GlobalLSTM
+    from .global_lstm import GlobalLSTM, check_param_names
 
     given = {name: getattr(fleet, name) for name in ("horizon", "random_state", "n_threads", "device",
                                                       "max_training_time")}
     params = dict(fleet.teacher_params or {})
-    unknown = set(params) - set(GlobalLSTM._param_names())
-    if unknown:
-        # The settings teacher_params may hold: not the fleet's own, which it refuses there.
-        valid = [name for name in GlobalLSTM._param_names() if name not in given]
-        raise WorkloadDataError(f"teacher_params {quote(sorted(unknown, key=str))} are not GlobalLSTM parameters; "
-                                f"valid: {', '.join(valid)}. The fleet's own {', '.join(given)} are set as "
-                                "FleetPredictor(...) parameters.")
+    check_param_names(params, "teacher_params", tuple(given))  # the fleet's own settings it refuses there
     teacher = GlobalLSTM(**{**given, **params})
     teacher._check_params()  # a bad setting is the caller's error, not a key too short for the teacher
     try:

@@ -188,6 +188,18 @@ _SETTLED_RECENT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FOLLOWING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def check_param_names(params: Any, argument: str, owned: Sequence[str]) -> None:
+    """A typed error for the names of ``params`` (a fleet's ``argument``: ``model_params`` or ``teacher_params``) that
+    are no :class:`GlobalLSTM` parameters, listing those it may hold: GlobalLSTM's less the fleet's ``owned`` settings,
+    which the fleet refuses there."""
+    unknown = set(params) - set(GlobalLSTM._param_names())
+    if unknown:
+        valid = [name for name in GlobalLSTM._param_names() if name not in owned]
+        raise WorkloadDataError(f"{argument} {quote(sorted(unknown, key=str))} are not GlobalLSTM parameters; "
+                                f"valid: {', '.join(valid)}. The fleet's own {', '.join(owned)} are set as "
+                                "FleetPredictor(...) parameters.")
+
+
 class GlobalLSTM(ParamsMixin):
     """One patch-LSTM (on a shared linear base) trained on the standardised windows of many series.
 

@@ -101,8 +101,8 @@ def test_conformal_quantile_interpolates_between_the_order_statistics_around_the
     q = conformal_quantile(residuals, level)
     rank = math.ceil((n + 1) * level)
     ordered = np.sort(residuals, axis=0)
-    if rank > n:
-        np.testing.assert_allclose(q, ordered[-1])
+    if rank > n:  # too few windows: no step below the 3 steps' pooled half-width (test_short_history_intervals)
+        np.testing.assert_allclose(q, np.maximum(ordered[-1], conformal_quantile(residuals.ravel(), level)))
         return
     lower = ordered[rank - 2] if rank >= 2 else np.zeros(3)
     np.testing.assert_allclose(q, lower + ((n + 1) * level - (rank - 1)) * (ordered[rank - 1] - lower))
@@ -120,19 +120,24 @@ def test_conformal_quantile_equals_its_definition_column_by_column(n, shape, lev
     residuals = {"normal": np.abs(rng.standard_normal((n, *shape))), "counts": rng.poisson(1.5, (n, *shape)) * 1.0,
                  "zeros": rng.binomial(1, 0.1, (n, *shape)) * 2.0}[kind]
     got = conformal_quantile(residuals, level)
-    target = (n + 1) * level
-    rank = math.ceil(target)
-    flat = residuals.reshape(n, -1)
-    expected = np.empty(flat.shape[1])
-    for j, column in enumerate(flat.T):
+
+    def classic(column: np.ndarray) -> float:
+        target = (len(column) + 1) * level
+        rank = math.ceil(target)
         ordered = np.sort(column)
-        if rank > n:
-            expected[j] = ordered[-1]
-            continue
+        if rank > len(column):
+            return ordered[-1]
         value = ordered[rank - 1]
         m, c = int((ordered < value).sum()), int((ordered <= value).sum())
         below = ordered[m - 1] if m > 0 else 0.0
-        expected[j] = value if c - m > 1 else below + (value - below) * ((target - m) / (c - m))
+        return value if c - m > 1 else below + (value - below) * ((target - m) / (c - m))
+
+    flat = residuals.reshape(n, -1)
+    expected = np.array([classic(column) for column in flat.T])
+    if math.ceil((n + 1) * level) > n:  # too few windows: no step below its target's steps (axis 1) pooled
+        by_target = residuals.reshape(n, shape[0], -1)
+        pooled = np.array([[classic(by_target[:, :, t].ravel()) for t in range(by_target.shape[2])]] * shape[0])
+        expected = np.maximum(expected, pooled.ravel())
     for j, column in enumerate(flat.T):  # a zero width takes the step's smallest positive error, else the target's
         if expected[j] == 0 and (column > 0).any():
             expected[j] = column[column > 0].min()

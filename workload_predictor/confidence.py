@@ -34,13 +34,25 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
     not between: any half-width below it covers only what ``below`` covers (``m / (n + 1)``, e.g.
     0.74 at 0.90 on Poisson(0.7) counts forecast by their median), so the value is kept, as
     classic split conformal keeps it (coverage >= ``level``, on counts often 0.93-0.97 at 0.90).
-    The result never exceeds the classic half-width. When ``k`` exceeds ``n`` (too few windows
-    for that level) the largest residual is used, which the caller reports as under-calibrated.
+    The result never exceeds the classic half-width.
+
+    When ``k`` exceeds ``n`` (too few windows for that level: fewer than 9 at 0.9, than 99 at
+    0.99), no step's own residuals reach the rank: a step's largest residual is its classic
+    bound, and with one window it is that window's error alone (0.1 to 38 across the steps
+    of one Poisson(100) fit). Then the residuals of every step are pooled (axis 1:
+    ``abs_residuals`` is ``(n, H, ...)``, horizon steps second; ``n * H`` per target) and
+    no step's half-width falls below their split-conformal half-width (as above with
+    ``n * H`` for ``n``; their largest where even the pool is short of the rank): each step
+    takes the larger of its largest residual and the pooled half-width. The step's largest
+    residual bounds its half-width at any level its windows reach, so the pooling never
+    narrows a step as the level rises. The caller reports the interval as inexact
+    (:func:`conformal_is_exact`). ``(n,)`` residuals (one step) keep their largest.
 
     ``weights`` (``(n,)``, positive, optional) weigh the windows as in weighted
     (non-exchangeable) split conformal: the counts above become sums of weights, and
-    the test window weighs 1. A tie is still several windows at the value: one window of
-    weight ``w`` is interpolated across like one window, ``w`` copies of it are not.
+    the test window weighs 1 (pooled, each residual weighs its window's weight). A tie is
+    still several windows at the value: one window of weight ``w`` is interpolated across
+    like one window, ``w`` copies of it are not.
 
     A zero half-width is raised by :func:`no_zero_width` from ``floor_residuals``
     (``(v, ...)``, default ``abs_residuals``): a pool of older windows passes the
@@ -55,11 +67,26 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
         raise ValueError("no validation residuals")
     floor = r if floor_residuals is None else np.asarray(floor_residuals, dtype=np.float64)
     if weights is not None:
-        return no_zero_width(_weighted_conformal_quantile(r, level, np.asarray(weights, dtype=np.float64)), floor)
+        weights = np.asarray(weights, dtype=np.float64)
+    total = n if weights is None else weights.sum()
+    if r.ndim > 1 and (total + 1.0) * level > total:  # too few windows for the level: pool the steps
+        steps = r.shape[1]
+        pooled = r.reshape(n * steps, *r.shape[2:])  # window-major: window i's steps are rows i * steps + h
+        width = _column_quantile(pooled, level, None if weights is None else np.repeat(weights, steps))
+        return no_zero_width(np.maximum(r.max(axis=0), width), floor)  # width broadcasts over the steps
+    return no_zero_width(_column_quantile(r, level, weights), floor)
+
+
+def _column_quantile(r: np.ndarray, level: float, weights: np.ndarray | None) -> np.ndarray:
+    """:func:`conformal_quantile` of each column of ``r`` (``(n, ...)``) on its own, before the zero-width floor:
+    the largest residual where ``n`` (or the weights' sum) is short of the rank."""
+    if weights is not None:
+        return _weighted_conformal_quantile(r, level, weights)
+    n = r.shape[0]
     target = (n + 1) * level
     rank = math.ceil(target)
     if rank > n:
-        return no_zero_width(r.max(axis=0), floor)
+        return r.max(axis=0)
     ordered = np.sort(r, axis=0)
     value = ordered[rank - 1]
     less = ordered < value
@@ -67,7 +94,7 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
     at_or_below = (ordered <= value).sum(axis=0)  # c >= rank >= target
     below = np.where(below_count > 0, np.where(less, ordered, -np.inf).max(axis=0), 0.0)  # the largest one below
     share = np.where(at_or_below - below_count > 1, 1.0, (target - below_count) / (at_or_below - below_count))
-    return no_zero_width(below + (value - below) * share, floor)
+    return below + (value - below) * share
 
 
 def _weighted_conformal_quantile(r: np.ndarray, level: float, weights: np.ndarray) -> np.ndarray:

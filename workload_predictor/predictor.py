@@ -370,6 +370,8 @@ class WorkloadPredictor(ParamsMixin):
         The split-conformal half-width ``[horizon, targets]``, calibrated at
         ``interval_level_``; ``interval_exact_`` says whether the windows it was
         calibrated on reach that level exactly (``n_calibration_windows_`` of them).
+        Where they do not, no step's half-width falls below that of every step's
+        residuals of its target pooled (:func:`~workload_predictor.confidence.conformal_quantile`).
     confidence_ : float
         ``1 - WAPE`` of the validation forecasts, in [0, 1]; ``validation_mae_`` the
         MAE per target on the ``n_validation_windows_`` windows.

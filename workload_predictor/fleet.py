@@ -586,6 +586,7 @@ class FleetPredictor(ParamsMixin):
     # Not in vars(), so never saved: ``_published`` is rebuilt from the fitted attributes after load; ``_jumps`` (key ->
     # ``_Jump``, the batched keys whose last update jumped far ahead) starts empty, as a loaded predictor's undo does.
     __slots__ = ("_published", "_jumps")
+    _fitted_attribute = "keys_"  # what predict, update, health and save check
 
     def __init__(
         self,

@@ -436,6 +436,7 @@ class WorkloadPredictor(ParamsMixin):
     # Not in vars(), so never saved: the published state (rebuilt from the fitted attributes after load) and the
     # state an update that jumped far ahead may be undone to (see update; a loaded predictor has none).
     __slots__ = ("_published", "_undo")
+    _fitted_attribute = "model_"  # what predict, update, health and save check
 
     def __getstate__(self) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
         """What ``copy.copy``, ``copy.deepcopy`` and ``pickle`` take: the attributes, copied at once (a dict copy in

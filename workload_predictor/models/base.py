@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import reprlib
+import sys
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -21,7 +22,29 @@ MAX_WINDOW = 2**40
 
 
 class ParamsMixin:
-    """scikit-learn style ``get_params``/``set_params``/``__repr__`` from the ``__init__`` signature."""
+    """scikit-learn style ``get_params``/``set_params``/``__repr__`` from the ``__init__`` signature, and the hooks
+    scikit-learn's ``check_is_fitted`` reads (``__sklearn_tags__``, ``__sklearn_is_fitted__``)."""
+
+    #: The fitted attribute whose presence (not ``None``) makes the estimator fitted: the one its methods check
+    #: before they raise :class:`~workload_predictor.errors.NotFittedError`. ``None``: scikit-learn's own rule (any
+    #: attribute ending in ``_``).
+    _fitted_attribute: str | None = None
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` completed: what scikit-learn's ``check_is_fitted`` asks, answered as this estimator's own
+        methods answer it (a failed ``fit`` may leave fitted attributes of its early steps behind)."""
+        if self._fitted_attribute is None:
+            return any(name.endswith("_") and not name.startswith("__") for name in vars(self))
+        return getattr(self, self._fitted_attribute, None) is not None
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (``sklearn.utils.get_tags``, which ``check_is_fitted`` reads from scikit-learn 1.6 on):
+        an estimator that must be fitted and whose ``fit`` takes no separate target. Only scikit-learn calls it, so
+        its classes are read from the loaded ``sklearn.utils``, never imported (scikit-learn is no dependency)."""
+        utils = sys.modules.get("sklearn.utils")
+        if not hasattr(utils, "Tags"):
+            raise TypeError("__sklearn_tags__ is scikit-learn's hook (1.6 or later): call sklearn.utils.get_tags(...).")
+        return utils.Tags(estimator_type=None, target_tags=utils.TargetTags(required=False))
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -226,6 +249,7 @@ class BaseForecaster(ParamsMixin):
     the whole series. Subclasses implement ``_fit_arrays`` and ``_predict_at``.
     """
 
+    _fitted_attribute = "context_"  # set at the end of fit; predict, update and predict_at check it
     #: Whether the model is cheap enough to refit on all data after validation.
     refit_on_full = True
     #: The smallest input window the model can use (for the length check).

@@ -272,6 +272,7 @@ class GlobalLSTM(ParamsMixin):
     """
 
     min_window = 12
+    _fitted_attribute = "network_"  # what predict, predict_at and update check
 
     def __init__(
         self,

@@ -1,5 +1,6 @@
 """scikit-learn's conventions, checked with scikit-learn's own tools: ``check_is_fitted`` (which from scikit-learn 1.6
-on reads ``__sklearn_tags__``, then ``__sklearn_is_fitted__``) and ``clone``.
+on reads ``__sklearn_tags__``, then ``__sklearn_is_fitted__``), ``except sklearn.exceptions.NotFittedError`` around
+our calls, ``clone``.
 
 scikit-learn is no dependency and CI installs none: where it is not installed, each test runs against a stand-in of
 the same contract (the classes and the checks of ``sklearn/utils/validation.py`` and ``sklearn/utils/_tags.py``,
@@ -22,7 +23,7 @@ from conftest import periodic_series
 
 from workload_predictor import FleetPredictor, NotFittedError, WorkloadDataError, WorkloadPredictor
 from workload_predictor.models import registry
-from workload_predictor.models.baselines import SeasonalMedian
+from workload_predictor.models.baselines import Naive, SeasonalMedian
 from workload_predictor.models.global_lstm import GlobalLSTM
 
 TINY_LSTM = {"max_epochs": 1, "hidden_size": 4, "random_state": 0}
@@ -167,3 +168,21 @@ def test_a_failed_fit_leaves_an_estimator_that_check_is_fitted_calls_unfitted(sk
     with pytest.raises(sklearn.NotFittedError):
         sklearn.check_is_fitted(model)
     assert model.__sklearn_is_fitted__() is False
+
+
+def test_scikit_learns_not_fitted_error_catches_ours(sklearn, monkeypatch):
+    """``except sklearn.exceptions.NotFittedError`` around a call before ``fit`` let ours through (its bases are
+    scikit-learn's, the class is not). Where scikit-learn is loaded, the error raised is of both classes, under our
+    name and message, and pickles as such; where it is not, it is ours alone, and scikit-learn is not imported."""
+    for estimator in (WorkloadPredictor(), FleetPredictor(), Naive()):
+        with pytest.raises(sklearn.NotFittedError) as caught:
+            estimator.predict()
+        error = caught.value
+        assert isinstance(error, NotFittedError) and type(error).__name__ == "NotFittedError"
+        assert str(error) == f"This {type(estimator).__name__} instance is not fitted yet: call fit(...) before using it."
+        copied = pickle.loads(pickle.dumps(error))
+        assert type(copied) is type(error) and str(copied) == str(error)
+    monkeypatch.delitem(sys.modules, "sklearn.exceptions")
+    with pytest.raises(NotFittedError) as caught:
+        Naive().predict()
+    assert type(caught.value) is NotFittedError and "sklearn.exceptions" not in sys.modules

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import reprlib
+import sys
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,12 @@ class WorkloadDataError(ValueError):
 
 
 class NotFittedError(ValueError, AttributeError):
-    """A predictor or model was used before ``fit`` (same contract as scikit-learn's)."""
+    """A predictor or model was used before ``fit`` (scikit-learn's contract: a ``ValueError`` and an
+    ``AttributeError``, so ``hasattr`` of a fitted attribute is False before ``fit``).
+
+    Where scikit-learn is loaded in the process (``import sklearn`` loads ``sklearn.exceptions``), the error raised
+    is also a ``sklearn.exceptions.NotFittedError`` (:func:`not_fitted_error`): ``except`` with either class catches
+    it. scikit-learn is no dependency, and the package never imports it (its import takes about a second)."""
 
 
 class MemoryLimitError(WorkloadDataError, MemoryError):
@@ -155,10 +161,37 @@ class UnsaveableModelError(WorkloadDataError):
         return type(self), (str(self), self.value, self.bound), self.__dict__
 
 
+#: The class :func:`not_fitted_error` raises where scikit-learn is loaded, by scikit-learn's ``NotFittedError``.
+_BOTH_NOT_FITTED: dict[type, type] = {}
+
+
+def _reduce_not_fitted(error: NotFittedError) -> tuple:
+    """How an error of both classes pickles: :func:`not_fitted_error` again where it is loaded (scikit-learn's there
+    or not)."""
+    return not_fitted_error, (str(error),)
+
+
+def not_fitted_error(message: str) -> NotFittedError:
+    """A :class:`NotFittedError` with ``message``; where ``sklearn.exceptions`` is loaded, of a subclass of it and
+    of scikit-learn's ``NotFittedError`` (made once, named ``NotFittedError``)."""
+    theirs = getattr(sys.modules.get("sklearn.exceptions"), "NotFittedError", None)
+    if not isinstance(theirs, type) or not issubclass(theirs, Exception) or issubclass(NotFittedError, theirs):
+        return NotFittedError(message)
+    both = _BOTH_NOT_FITTED.get(theirs)
+    if both is None:
+        try:
+            both = type(NotFittedError.__name__, (NotFittedError, theirs),
+                        {"__module__": __name__, "__qualname__": NotFittedError.__qualname__,
+                         "__doc__": NotFittedError.__doc__, "__reduce__": _reduce_not_fitted})
+        except TypeError:  # a class the two cannot share (another layout): ours alone
+            return NotFittedError(message)
+        both = _BOTH_NOT_FITTED.setdefault(theirs, both)
+    return both(message)
+
+
 def check_is_fitted(estimator, attribute: str) -> None:
-    """Raise :class:`NotFittedError` unless ``estimator`` has the fitted ``attribute``."""
+    """Raise :class:`NotFittedError` (:func:`not_fitted_error`) unless ``estimator`` has the fitted ``attribute``
+    (not ``None``)."""
     if getattr(estimator, attribute, None) is None:
         name = type(estimator).__name__
-        raise NotFittedError(
-            f"This {name} instance is not fitted yet: call fit(...) before using it."
-        )
+        raise not_fitted_error(f"This {name} instance is not fitted yet: call fit(...) before using it.")

@@ -1,6 +1,6 @@
 """scikit-learn's conventions, checked with scikit-learn's own tools: ``check_is_fitted`` (which from scikit-learn 1.6
 on reads ``__sklearn_tags__``, then ``__sklearn_is_fitted__``), ``except sklearn.exceptions.NotFittedError`` around
-our calls, ``clone``.
+our calls, ``clone``; and a fitted model that owns its settings, as ``clone`` gives a meta-estimator's.
 
 scikit-learn is no dependency and CI installs none: where it is not installed, each test runs against a stand-in of
 the same contract (the classes and the checks of ``sklearn/utils/validation.py`` and ``sklearn/utils/_tags.py``,
@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import pickle
 import sys
+import threading
 import types
 
 import numpy as np
@@ -186,3 +187,28 @@ def test_scikit_learns_not_fitted_error_catches_ours(sklearn, monkeypatch):
     with pytest.raises(NotFittedError) as caught:
         Naive().predict()
     assert type(caught.value) is NotFittedError and "sklearn.exceptions" not in sys.modules
+
+
+def test_a_fitted_model_owns_its_settings(tmp_path):
+    """The fitted model held the caller's ``model_params`` objects: a list or dict in them changed in place after
+    the fit changed the fitted model's settings, and an ensemble saved that way wrote a file ``load`` refused
+    ("holds its DLinear with settings its fit refuses"). It now holds copies, as scikit-learn's ``clone`` gives a
+    meta-estimator's fitted estimator; the predictor's own ``model_params`` stay the caller's (set as given)."""
+    model_params = {"members": ["dlinear", "naive"], "member_params": {"dlinear": {"candidate_windows": [48, 24]}}}
+    predictor = WorkloadPredictor(horizon=3, model="ensemble", model_params=model_params).fit(SERIES)
+    expected = predictor.predict()
+    assert predictor.model_params is model_params
+    model_params["members"].append("moving_average")
+    model_params["member_params"]["dlinear"]["candidate_windows"].append(0)
+    assert predictor.model_.members == ["dlinear", "naive"]
+    assert predictor.model_.members_["dlinear"].candidate_windows == [48, 24]
+    predictor.set_params(model_params={"members": ["dlinear", "naive"]})
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "ensemble.wpm"))
+    assert loaded.model_.members_["dlinear"].candidate_windows == [48, 24]
+    assert loaded.predict() == expected
+
+
+def test_model_params_that_cannot_be_copied_are_refused():
+    """The model's copy of ``model_params`` (above) is a typed error for a value no setting holds (a lock)."""
+    with pytest.raises(WorkloadDataError, match=r"model_params holds a value that cannot be copied \(TypeError"):
+        WorkloadPredictor(model_params={"alpha": threading.Lock()}).fit(SERIES)

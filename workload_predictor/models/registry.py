@@ -28,6 +28,7 @@ validation split) reach every model whose signature takes them.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import importlib
@@ -320,6 +321,7 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
     if its ``__init__`` takes it (``window`` through the entry's ``window_param``, and
     only when not ``None``). ``params`` are the model's own parameters (``model_params``);
     a key the model does not take raises :class:`WorkloadDataError` listing those it does.
+    The model holds deep copies of ``params``, never the caller's objects.
     A ``window`` that is not ``None`` or a positive integer raises :class:`WorkloadDataError`,
     also for a model that takes no window. ``what``: the argument ``params`` came from, as messages name it (an
     ensemble's member: ``member_params['dlinear']``).
@@ -328,7 +330,13 @@ def build(name: str, settings: Mapping[str, Any], params: Mapping[str, Any] | No
     spec = entry.params()
     params = {} if params is None else params
     check_params(entry, params, what)
-    params = dict(params)
+    # The model's own copies (as scikit-learn's clone gives a meta-estimator's fitted estimator): a caller changing
+    # its model_params (a list or dict inside) in place after the fit would change the fitted model's settings.
+    try:
+        params = copy.deepcopy(dict(params))
+    except Exception as exc:  # a value holding a lock, a file or a socket is no setting
+        raise WorkloadDataError(f"{what} holds a value that cannot be copied ({type(exc).__name__}: {cut(exc)}); pass "
+                                "settings: numbers, strings, and lists, tuples or dicts of them.") from None
     kwargs = {key: value for key, value in settings.items() if key in RUNTIME_PARAMS and key in spec}
     if is_positive_int(kwargs.get("horizon")):  # a numpy integer reaches the model (and its network) as an int
         kwargs["horizon"] = int(kwargs["horizon"])

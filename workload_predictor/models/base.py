@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import reprlib
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -240,6 +241,19 @@ def fewest_points(suffices: Callable[[int], bool]) -> int:
     return n_needed
 
 
+@contextlib.contextmanager
+def unfitted_on_error(model: Any) -> Iterator[None]:
+    """Around the part of a ``fit`` that changes ``model``: if it raises, every fitted attribute (a name ending in
+    ``_``) and ``_one_d`` are dropped, so the model is unfitted (its methods raise ``NotFittedError``), not a mix
+    of the fit before and the one that failed (one's target count beside the other's context)."""
+    try:
+        yield
+    except BaseException:
+        for name in [name for name in vars(model) if name == "_one_d" or (name.endswith("_") and name[:2] != "__")]:
+            delattr(model, name)
+        raise
+
+
 class BaseForecaster(ParamsMixin):
     """A direct multi-step forecaster on a regular numeric series.
 
@@ -285,18 +299,19 @@ class BaseForecaster(ParamsMixin):
         check_validation_settings(self)
         origins = validation_origins(len(matrix), self.horizon, self.validation_fraction, self.max_validation_windows)
         self._check_length(len(matrix), origins)
-        self.n_targets_ = matrix.shape[1]
-        self._one_d = one_d
-        self._fit_arrays(matrix[: origins[0]], refit=False)
-        self.validation_origins_ = origins
-        evaluated = evaluated_series(matrix, anomalies)
-        self.validation_forecast_ = self._validation_forecast(evaluated, origins)
-        self.validation_actual_ = targets_at(evaluated, origins, self.horizon)
-        if self.refit_on_full:
-            self._refit(matrix, int(origins[0]))
-        self.context_ = matrix[-self.context_length() :].copy()
-        self.recent_ = matrix[-self._recent_length() :].copy()
-        self.n_seen_ = len(matrix)
+        with unfitted_on_error(self):
+            self.n_targets_ = matrix.shape[1]
+            self._one_d = one_d
+            self._fit_arrays(matrix[: origins[0]], refit=False)
+            self.validation_origins_ = origins
+            evaluated = evaluated_series(matrix, anomalies)
+            self.validation_forecast_ = self._validation_forecast(evaluated, origins)
+            self.validation_actual_ = targets_at(evaluated, origins, self.horizon)
+            if self.refit_on_full:
+                self._refit(matrix, int(origins[0]))
+            self.context_ = matrix[-self.context_length() :].copy()
+            self.recent_ = matrix[-self._recent_length() :].copy()
+            self.n_seen_ = len(matrix)
         return self
 
     def update(self, new_y: Any):

@@ -15,7 +15,7 @@ from ..windows import targets_at
 from . import registry
 from .combination import (EXACT_MEMBERS, best_weights, describe, error_difference, evidence_share,
                           evidence_shrinkage, median_weight, student_t_critical, target_size)
-from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series, fewest_points
+from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series, fewest_points, unfitted_on_error
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
 # plenty for three weights, and it bounds the fit's cost on long series.
@@ -245,10 +245,10 @@ class Ensemble(BaseForecaster):
         # fitted first; the networks last, their training taking what time is left.
         # Every member reads the series with the same bursts settled: settled once (anomaly.Flags).
         anomalies = anomaly.Flags(anomalies) if anomalies else None
-        with limit(self.max_training_time):
+        with unfitted_on_error(self), limit(self.max_training_time):
             self._fit_members(matrix, planned, left_out=short, anomalies=anomalies)
             self._fit_combination(matrix, list(self.members_), evaluated_series(matrix, anomalies))
-        self._one_d = one_d
+            self._one_d = one_d
         return self
 
     def _fit_members(self, matrix: np.ndarray, planned: dict[str, BaseForecaster],

@@ -126,7 +126,8 @@ def to_utc_index(
     for the whole column (``10/02/2024 00:00:05``: day or month first as the whole
     column reads; a column that reads both ways is an error), numeric epochs (``unit`` given,
     or inferred from the magnitude when that is unambiguous), and offsets
-    relative to ``origin`` (numbers with ``unit``, or timedeltas).
+    relative to ``origin`` (numbers with ``unit``, or timedeltas). ``unit`` and ``origin`` say how numbers
+    are read: given beside datetimes or date strings (or ``unit`` beside timedeltas) they are an error.
     Strings longer than ``MAX_TIMESTAMP_CHARS`` (64) are refused before parsing.
     The input is never modified.
     """
@@ -134,9 +135,11 @@ def to_utc_index(
     check_unit(unit, name)
     if isinstance(values, pd.DataFrame):
         raise WorkloadDataError(f"{name}: expected one column of timestamps, got a DataFrame.")
-    if origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
+    if isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
         # Already datetimes (what update() gets every few seconds): skip the encoding inference.
         stamps = pd.DatetimeIndex(values.array if isinstance(values, pd.Series) else values)
+        if unit is not None or origin is not None:
+            raise _numbers_only(stamps, "datetimes", unit, origin, name)
         return _normalised(stamps, stamps, name)
     series = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
     # pandas holds no float16 index: widened exactly to float32 (a copy), its step still judged as float16's.
@@ -156,8 +159,8 @@ def to_utc_index(
             index = pd.Index(pd.to_numeric(pd.Index([np.nan if _is_missing(v) else v for v in index], dtype=object)))
         except (TypeError, ValueError, OverflowError) as exc:
             raise WorkloadDataError(f"{name}: cannot read these numbers as epochs ({exc}); clean the column.") from None
-    if origin is not None and unit is None and not pd.api.types.is_timedelta64_dtype(index.dtype):
-        if not _holds_timedeltas(index):
+    if origin is not None and unit is None and pd.api.types.is_numeric_dtype(index.dtype):
+        if not pd.api.types.is_bool_dtype(index.dtype):
             raise WorkloadDataError(
                 f"{name}: origin={quote(origin)} was given without unit; pass unit='s', 'ms', 'us' or 'ns' "
                 "to say what the numbers count."
@@ -167,6 +170,8 @@ def to_utc_index(
         if isinstance(index, pd.DatetimeIndex):
             result = index
         elif pd.api.types.is_timedelta64_dtype(index.dtype) or _holds_timedeltas(index):
+            if unit is not None:
+                raise _numbers_only(index, "durations", unit, None, name)
             result = _from_offsets(index, origin, name)
         elif pd.api.types.is_bool_dtype(index.dtype):
             raise WorkloadDataError(f"{name}: booleans are not timestamps; pass datetimes, strings or epochs.")
@@ -177,7 +182,25 @@ def to_utc_index(
         result = pd.DatetimeIndex(result)
     except (pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta, OverflowError):
         raise _out_of_range(name, unit) from None
+    if (unit is not None or origin is not None) and not pd.api.types.is_numeric_dtype(index.dtype) \
+            and not pd.api.types.is_timedelta64_dtype(index.dtype) and not _holds_timedeltas(index):
+        kind = "date strings" if pd.api.types.infer_dtype(index, skipna=True) == "string" else "datetimes"
+        raise _numbers_only(index, kind, unit, origin, name)
     return _normalised(result, index, name, unit)
+
+
+def _numbers_only(stamps: Any, kind: str, unit: str | None, origin: Any, name: str) -> WorkloadDataError:
+    """The error for ``unit=`` or ``origin=`` given beside timestamps that are no numbers (``kind``: datetimes, date
+    strings, durations), which those settings would not change: a caller who says the column counts seconds has
+    another column, or another file, in mind."""
+    given = {label: value for label, value in (("unit", unit), ("origin", origin)) if value is not None}
+    both, first = len(given) == 2, stamps[0]
+    return WorkloadDataError(
+        f"{name}: {' and '.join(f'{label}={quote(value)}' for label, value in given.items())} "
+        f"{'say' if both else 'says'} how to read numeric timestamps (epochs, or offsets from an origin), but these "
+        f"are {kind} ({quote(first if isinstance(first, str) else str(first))} at row 0), which {'they do' if both else 'it does'} not change: "
+        f"drop {' and '.join(f'{label}=...' for label in given)}, or name the numeric timestamp column meant."
+    )
 
 
 _NS_FIRST, _NS_LAST = np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-10", "D")  # inside ns' range
@@ -192,7 +215,7 @@ def utc_instants(values: Any, *, unit: str | None = None, origin: Any = None, na
     also words the error.
     """
     check_unit(unit, cut(name, 60))
-    if origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
+    if unit is None and origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
         instants = _datetime_array_instants(values.array)
         if instants is not None:
             return instants

@@ -75,3 +75,60 @@ def test_the_door_refuses_unit_beside_timestamps_that_are_no_numbers(read, value
 def test_numbers_with_unit_and_origin_still_read_as_offsets():
     stamps = to_utc_index(pd.Series([0, 10]), unit="s", origin="2024-05-10T00:00:00Z")
     assert list(stamps) == [START, START + pd.Timedelta("10s")]
+
+
+# -- 2. a request-log fleet: a key whose timestamps cannot be read is skipped, the others forecast --------------
+def test_a_key_with_an_unreadable_timestamp_is_skipped_with_its_reason(tmp_path):
+    """Before: ``error: TIMESTAMP: cannot parse timestamps (data row 6 holds 'garbage' ...)``, exit 3, no key
+    forecast."""
+    log = _log()
+    log.loc[4, "timestamp"] = "garbage"  # key b's (data row 5)
+    log.loc[9, "tenant"] = None  # a row without a key, its stamp unreadable too: left out with the keyless rows
+    log.loc[9, "timestamp"] = "zzz"
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    out = tmp_path / "fc.csv"
+    code, output = _run(["forecast", path, "--by", "tenant", "--freq", "10s", "--model", "naive", "--horizon", "2",
+                         "--out", out])
+    assert code == 0, output
+    assert "3 keys by 'tenant', 2 fitted, 1 skipped" in output
+    assert "skipped b: timestamp: cannot parse timestamps (data row 5 holds 'garbage'" in output, output
+    assert "skipped rows without a key" in output
+    assert sorted(set(pd.read_csv(out)["tenant"])) == ["a", "c"]
+    alone = tmp_path / "alone.csv"  # keys a and c forecast as a log of theirs alone would
+    log[log["tenant"].isin(["a", "c"])].to_csv(alone, index=False)
+    _run(["forecast", alone, "--by", "tenant", "--freq", "10s", "--model", "naive", "--horizon", "2", "--out",
+          tmp_path / "alone_fc.csv"])
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(tmp_path / "alone_fc.csv"))
+
+
+def test_evaluate_by_skips_the_key_too(tmp_path):
+    log = _log(600)
+    log.loc[3, "timestamp"] = "2024-13-45T00:00:00Z"  # key a's
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    code, output = _run(["evaluate", path, "--by", "tenant", "--freq", "10s", "--models", "naive",
+                         "--baselines", "seasonal_naive", "--horizon", "2"])
+    assert code == 0, output
+    assert "skipped a: timestamp:" in output and "data row 4" in output, output
+
+
+def test_no_key_with_readable_timestamps_is_a_data_error_naming_the_first(tmp_path):
+    log = _log()
+    log["timestamp"] = "soon"
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    code, output = _run(["forecast", path, "--by", "tenant", "--freq", "10s", "--model", "naive"])
+    assert code == EXIT_DATA
+    assert "no key of --by 'tenant' could be fitted (3 keys skipped; the first, 'a': timestamp: cannot parse" in output
+
+
+def test_stamps_that_only_fail_together_still_end_the_run(tmp_path):
+    """Naive stamps in one key and stamps with offsets in another: each key reads alone, the column does not."""
+    log = _log()
+    naive = log["tenant"] == "a"
+    log.loc[naive, "timestamp"] = log.loc[naive, "timestamp"].str.rstrip("Z")
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    code, output = _run(["forecast", path, "--by", "tenant", "--freq", "10s", "--model", "naive"])
+    assert code == EXIT_DATA and "some timestamps carry a UTC offset and some do not" in output, output

@@ -1450,9 +1450,11 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
                                     "tells the series apart (a model, endpoint or tenant column).")
     sums = {name: source for name, source in sums.items() if name in (targets or ("requests",))}
     frame, errors = _without_failing_keys(frame, by, list(dict.fromkeys(sums.values())), doing)
+    frame, unreadable = _without_unreadable_stamps(frame, by, column, opts)
+    errors.update(unreadable)
     if len(frame) == 0:
         raise _no_key_left(errors, by, doing)
-    buckets = bucketize(frame, timestamp=column, freq=freq, unit=opts["unit"], origin=opts["origin"], sums=sums, by=by)
+    buckets = bucketize(frame, timestamp=column, freq=freq, sums=sums, by=by)  # its stamps read as UTC datetimes
     if not opts["keep_partial"]:
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
         buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
@@ -1460,9 +1462,10 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
 
 
 def _without_failing_keys(frame: pd.DataFrame, by: str, columns: list[str], doing: str) -> tuple[pd.DataFrame, dict]:
-    """``frame`` (a request log) less its rows without a key and the rows of each key whose value in ``columns`` is
-    no token count, with why (``{key: error}``, the rows without a key under ``None``; rows are the file's data
-    rows). The rows are checked at once; :func:`~workload_predictor.readers.check_numbers` words each key's error."""
+    """``frame`` (a request log, as read: its index the file's data rows from 0) less its rows without a key and the
+    rows of each key whose value in ``columns`` is no token count, with why (``{key: error}``, the rows without a key
+    under ``None``; rows are the file's data rows). The rows are checked at once;
+    :func:`~workload_predictor.readers.check_numbers` words each key's error. The rows kept keep their index."""
     from .data import factorize_keys, keyless_error
     from .readers import check_numbers, coerced_numbers
 
@@ -1482,12 +1485,65 @@ def _without_failing_keys(frame: pd.DataFrame, by: str, columns: list[str], doin
         rows = np.flatnonzero(codes == code)
         try:
             check_numbers(frame.iloc[rows], columns)
-        except WorkloadDataError as exc:  # its row is a position among the key's rows: the file's data row instead
-            message, found = _ROW.subn(lambda m, rows=rows: f"data row {int(rows[int(m.group(1))]) + 1}",
-                                       _one_line(exc), count=1)
-            errors[keys[code]] = WorkloadDataError(f"{message} {ROWS_NOTE}" if found else message)
+        except WorkloadDataError as exc:
+            errors[keys[code]] = _at_file_rows(exc, frame.index[rows])
             dropped[rows] = True
-    return (frame[~dropped].reset_index(drop=True) if dropped.any() else frame), errors
+    return (frame[~dropped] if dropped.any() else frame), errors
+
+
+def _at_file_rows(exc: WorkloadDataError, rows: pd.Index) -> WorkloadDataError:
+    """``exc`` (raised on some rows of TRACE, its row a position among them) with that row as the file's data row
+    (``rows``: those rows' positions in the file, from 0)."""
+    message, found = _ROW.subn(lambda m: f"data row {int(rows[int(m.group(1))]) + 1}", _one_line(exc), count=1)
+    return WorkloadDataError(f"{message} {ROWS_NOTE}" if found else message)
+
+
+def _without_unreadable_stamps(frame: pd.DataFrame, by: str, column: str,
+                               opts: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
+    """``frame`` (a request log whose rows all have a key; its index the file's data rows from 0) with its
+    timestamps read (UTC datetimes, by --unit and --origin), less the keys whose timestamps cannot be read, with why
+    (``{key: error}``). All the stamps are read at once; where that fails, halves of the keys are read, down to
+    the keys that fail on their own (so a bad key costs about twice the log's reading). The kept rows' stamps are
+    read together again: a fault of the whole column and no key's (naive stamps in one key, stamps with offsets in
+    another) ends the run, as for one series, and so do stamps centuries apart, which would stretch the grid all
+    keys share."""
+    from .data import check_span, factorize_keys, to_utc_index
+
+    def read(rows: np.ndarray) -> pd.DatetimeIndex:
+        return to_utc_index(frame[column].iloc[rows], unit=opts["unit"], origin=opts["origin"], name=column)
+
+    try:
+        stamps = read(np.arange(len(frame)))
+    except WorkloadDataError:
+        if len(frame) == 0:
+            raise
+        codes, keys = factorize_keys(frame[by], by)
+        order = np.argsort(codes, kind="stable")  # each key's rows in file order, keys one after another
+        starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(keys)))])
+        errors, dropped, pending = {}, np.zeros(len(frame), dtype=bool), [(0, len(keys))]
+        while pending:
+            first, last = pending.pop()
+            rows = order[starts[first]:starts[last]]
+            try:
+                read(rows)
+            except WorkloadDataError as exc:
+                if last - first == 1:
+                    errors[keys[first]] = _at_file_rows(exc, frame.index[rows])
+                    dropped[rows] = True
+                else:
+                    middle = (first + last) // 2
+                    pending += [(middle, last), (first, middle)]
+        if not errors:
+            raise
+        frame = frame[~dropped]
+        errors = dict(sorted(errors.items(), key=lambda item: keys.get_loc(item[0])))
+        if len(frame) == 0:
+            return frame, errors
+        stamps = read(np.arange(len(frame)))
+    else:
+        errors = {}
+    check_span(stamps.min(), stamps.max(), column, opts["unit"])
+    return frame.assign(**{column: pd.Series(stamps, index=frame.index)}).reset_index(drop=True), errors
 
 
 def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> list[str]:

@@ -4,6 +4,8 @@ keys that pandas would merge, and the token names of a forecast's targets."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 from workload_predictor.cli import EXIT_DATA, main
 from workload_predictor.data import to_utc_index, utc_instants
 from workload_predictor.errors import WorkloadDataError
+from workload_predictor.readers import read_table
 
 START = pd.Timestamp("2024-05-10", tz="UTC")
 
@@ -132,3 +135,26 @@ def test_stamps_that_only_fail_together_still_end_the_run(tmp_path):
     log.to_csv(path, index=False)
     code, output = _run(["forecast", path, "--by", "tenant", "--freq", "10s", "--model", "naive"])
     assert code == EXIT_DATA and "some timestamps carry a UTC offset and some do not" in output, output
+
+
+# -- 3. a nested JSON column is flattened whatever its first value -------------------------------------------------
+@pytest.mark.parametrize("odd_row", [0, 1])
+@pytest.mark.parametrize("odd", ["n/a", None])
+def test_a_nested_column_whose_first_value_is_no_object_is_still_flattened(tmp_path, odd_row, odd):
+    """Before, with ``"n/a"`` in row 0: ``has no column recognised as input_tokens (its columns: ['created',
+    'usage'])``; the same value in row 1 was refused at its row."""
+    rows = [{"created": 1715299200 + i, "usage": {"prompt_tokens": 10, "completion_tokens": 2}} for i in range(300)]
+    rows[odd_row]["usage"] = odd
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    code, output = _run(["forecast", path, "--freq", "10s", "--model", "naive", "--target", "input_tokens"])
+    assert code == EXIT_DATA
+    assert f"'usage.prompt_tokens' holds nan at data row {odd_row + 1}" in output, output
+    assert _run(["forecast", path, "--freq", "10s", "--model", "naive", "--horizon", "2"])[0] == 0  # tokens unread
+
+
+def test_a_column_without_objects_is_not_flattened(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps({"created": 1715299200 + i, "note": ("x", 3, None)[i % 3]}) + "\n"
+                            for i in range(30)))
+    assert list(read_table(path).columns) == ["created", "note"]

@@ -282,8 +282,8 @@ KNOWN_COLUMNS = ("requests", "input_tokens", "output_tokens")
 
 def _flattened(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each column of JSON objects (``{"usage": {"prompt_tokens": 10}}``) spread into one column
-    per key, named ``usage.prompt_tokens`` (nested objects alike); a column is one of objects if its first value
-    is one."""
+    per key, named ``usage.prompt_tokens`` (nested objects alike); a column is one of objects if any of its values
+    is one (``"n/a"`` or null in another row has no value under any key: a missing count, refused at its row)."""
     nested = [name for name in frame.columns if _holds_objects(frame[name])]
     if not nested:
         return frame
@@ -295,8 +295,9 @@ def _flattened(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _holds_objects(column: pd.Series) -> bool:
-    first = column.first_valid_index()
-    return column.dtype == object and first is not None and isinstance(column.loc[first], dict)
+    # pandas' type inference (a C pass) rules out a column of strings or numbers only; a mixed one is looked through.
+    return (column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) in ("mixed", "mixed-integer")
+            and any(isinstance(value, dict) for value in column.array))
 
 
 def _with_known_names(frame: pd.DataFrame) -> pd.DataFrame:

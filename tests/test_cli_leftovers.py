@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from workload_predictor import FleetPredictor, bucketize
 from workload_predictor.cli import EXIT_DATA, main
-from workload_predictor.data import to_utc_index, utc_instants
+from workload_predictor.data import factorize_keys, to_utc_index, utc_instants
 from workload_predictor.errors import WorkloadDataError
 from workload_predictor.readers import read_table
 
@@ -158,3 +159,34 @@ def test_a_column_without_objects_is_not_flattened(tmp_path):
     path.write_text("".join(json.dumps({"created": 1715299200 + i, "note": ("x", 3, None)[i % 3]}) + "\n"
                             for i in range(30)))
     assert list(read_table(path).columns) == ["created", "note"]
+
+
+# -- 4. keys: a boolean beside the number it equals is refused; equal numbers are one key --------------------------
+def test_a_boolean_key_beside_its_number_is_refused(tmp_path):
+    """Before: tenants ``true`` and ``1`` of a JSON Lines log were counted as one tenant (20 requests a bucket)."""
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps({"created": 1715299200 + i // 2, "tenant": (1, True)[i % 2]}) + "\n"
+                            for i in range(400)))
+    code, output = _run(["forecast", path, "--by", "tenant", "--freq", "10s", "--model", "naive"])
+    assert code == EXIT_DATA
+    assert "holds True (a boolean) at data row 2 and 1 (a number) at data row 1, which would be one key" in output
+    assert "write every key of the column as text" in output, output
+
+
+@pytest.mark.parametrize("keys", [[1, True], [np.int64(0), np.False_], [1.0, "x", True]])
+def test_the_library_refuses_a_boolean_key_beside_its_number(keys):
+    stamps = pd.date_range(START, periods=len(keys), freq="10s")
+    frame = pd.DataFrame({"timestamp": stamps, "tenant": pd.Series(keys, dtype=object), "requests": 1})
+    with pytest.raises(WorkloadDataError, match=r"\(a boolean\) at row \d and .* \(a number\) at row \d"):
+        factorize_keys(frame["tenant"], "tenant")
+    with pytest.raises(WorkloadDataError, match="which would be one key"):
+        FleetPredictor(model="naive", horizon=2).fit(frame, key="tenant")
+    with pytest.raises(WorkloadDataError, match="which would be one key"):
+        bucketize(frame.drop(columns="requests"), timestamp="timestamp", freq="10s", by="tenant")
+
+
+def test_booleans_alone_and_equal_numbers_stay_keys_as_before():
+    codes, keys = factorize_keys(pd.Series([True, np.True_, False], dtype=object), "k")
+    assert list(keys) == [False, True] and list(codes) == [1, 1, 0]
+    codes, keys = factorize_keys(pd.Series([1, 1.0, 2], dtype=object), "k")
+    assert list(keys) == [1, 2] and list(codes) == [0, 0, 1]

@@ -141,6 +141,8 @@ _CLI_WORDS = [
     (re.compile(r"\bconvert it with pd\.to_numeric\(\.\.\.\) first"), "fix the file so that it holds numbers only"),
     (re.compile(r"\bconvert the column with pd\.to_numeric\(df\[.*?\]\) \(or write them as JSON numbers\) and pass"),
      "write every timestamp of the column as an epoch (not some as dates) and pass"),
+    (re.compile(r"\bconvert the column, e\.g\. data\[.*?\] = data\[.*?\]\.astype\(str\)"),
+     "write every key of the column as text (in JSON, a string in quotes)"),
     (re.compile(r"\bconvert it with pd\.to_numeric\(data\[.*?\], errors='coerce'\) and drop or fill the rows that "
                 r"become NaN, or fix the data at its source"), "fix the file so that it holds numbers only"),
 ]

@@ -1419,8 +1419,9 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
 
 def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tuple[np.ndarray, pd.Index]:
     """Codes ``0..K-1`` per row and the ``K`` keys, sorted where they sort; a missing key (code ``-1`` with
-    ``missing_ok``), a key that cannot be hashed (a list, a dict) and a key column that appears twice (``column`` a
-    frame) are errors."""
+    ``missing_ok``), a key that cannot be hashed (a list, a dict), a key column that appears twice (``column`` a
+    frame) and a boolean key beside the number it equals (``True`` and ``1``, one key to pandas) are errors. Numbers
+    that are equal are one key (``1`` and ``1.0``)."""
     if isinstance(column, pd.DataFrame):
         raise WorkloadDataError(f"key column {quote(name)} appears {column.shape[1]} times; rename the duplicates "
                                 "(or drop them) so that one column holds the keys.")
@@ -1432,10 +1433,29 @@ def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tu
         except TypeError:  # a key that cannot be hashed: named (searched only once factorising has failed)
             _refuse_unhashable(column, name)
             raise
+    if column.dtype == object and pd.api.types.infer_dtype(keys, skipna=True) != "string":
+        _refuse_booleans_beside_numbers(column, codes, keys, name)
     if not missing_ok and (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
         raise WorkloadDataError(f"key column {quote(name)} is missing at row {row}; give every row a key (or drop it).")
     return codes, pd.Index(keys)
+
+
+def _refuse_booleans_beside_numbers(column: pd.Series, codes: np.ndarray, keys: Any, name: str) -> None:
+    """A typed error where one key of ``column`` (objects, factorized as ``codes`` and ``keys``) holds a boolean and
+    a number both (``True`` and ``1``, which hash and compare alike): a JSON file's tenants ``true`` and ``1`` would
+    be counted as one. Only the rows of a key equal to 0 or 1 are looked at."""
+    for code in np.flatnonzero(pd.Index(keys).isin([0, 1])):  # a hash lookup per key (a fleet's update is hot)
+        rows = np.flatnonzero(codes == code)
+        values = column.array[rows]
+        booleans = np.fromiter((isinstance(v, (bool, np.bool_)) for v in values), dtype=bool, count=len(values))
+        if booleans.any() and not booleans.all():
+            flag, number = int(rows[np.argmax(booleans)]), int(rows[np.argmin(booleans)])
+            raise WorkloadDataError(
+                f"key column {quote(name)} holds {quote(_plain(column.array[flag]))} (a boolean) at row {flag} and "
+                f"{quote(_plain(column.array[number]))} (a number) at row {number}, which would be one key (they are "
+                f"equal in Python and pandas): convert the column, e.g. data[{quote(name)}] = "
+                f"data[{quote(name)}].astype(str).")
 
 
 def _refuse_unhashable(column: pd.Series, name: str) -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from workload_predictor import FleetPredictor, bucketize
 from workload_predictor.cli import EXIT_DATA, main
-from workload_predictor.data import factorize_keys, to_utc_index, utc_instants
+from workload_predictor.data import factorize_keys, to_utc_index, token_columns, utc_instants
 from workload_predictor.errors import WorkloadDataError
 from workload_predictor.readers import read_table
 
@@ -190,3 +190,17 @@ def test_booleans_alone_and_equal_numbers_stay_keys_as_before():
     assert list(keys) == [False, True] and list(codes) == [1, 1, 0]
     codes, keys = factorize_keys(pd.Series([1, 1.0, 2], dtype=object), "k")
     assert list(keys) == [1, 2] and list(codes) == [0, 0, 1]
+
+
+# -- 5. a forecast's token targets: token_columns, names matched exactly -----------------------------------------
+@pytest.mark.parametrize("targets, found", [
+    (("requests", "input_tokens"), {"input_tokens": "input_tokens"}),
+    (("requests", "prompt_tokens", "completion_tokens"),
+     {"input_tokens": "prompt_tokens", "output_tokens": "completion_tokens"}),
+    (("input_tokens", "prompt_tokens"), {"input_tokens": "input_tokens"}),  # the first in TOKEN_COLUMNS' order
+    (("prompt_tokens", "input_tokens"), {"input_tokens": "input_tokens"}),
+    (("requests", "Input Tokens", "usage.prompt_tokens"), {}),  # a target is named as fit was told: no loose match
+])
+def test_token_columns_exact_matches_a_forecasts_targets_by_name(targets, found):
+    assert token_columns(targets, exact=True) == found
+    assert token_columns(("Input Tokens",)) == {"input_tokens": "Input Tokens"}  # a log's columns: loosely

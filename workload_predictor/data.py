@@ -52,18 +52,22 @@ TOKEN_COLUMNS = {
 }
 
 
-def token_columns(columns: Any, input_column: str | None = None, output_column: str | None = None) -> dict[str, str]:
+def token_columns(columns: Any, input_column: str | None = None, output_column: str | None = None, *,
+                  exact: bool = False) -> dict[str, str]:
     """Which of ``columns`` (a request log's) hold the prompt and output token counts.
 
     Returns ``{"input_tokens": column, "output_tokens": column}`` for those found: the
     column named explicitly, else the first of :data:`TOKEN_COLUMNS` present (named exactly,
     else by :func:`column_key`, else by its last dotted part: ``usage.prompt_tokens``, a nested JSON
-    key). An explicit name the log lacks is a :class:`WorkloadDataError`.
+    key). An explicit name the log lacks is a :class:`WorkloadDataError`. ``exact``: names matched
+    exactly only (a forecast's targets, which name what they count as the fit was told).
     """
     present = list(columns)
-    loose = columns_by_key(present)
-    for name in present:  # then a nested JSON key by its own name (usage.prompt_tokens: prompt_tokens)
-        loose.setdefault(column_key(str(name).rpartition(".")[2]), name)
+    loose: dict[str, Any] = {}
+    if not exact:
+        loose = columns_by_key(present)
+        for name in present:  # then a nested JSON key by its own name (usage.prompt_tokens: prompt_tokens)
+            loose.setdefault(column_key(str(name).rpartition(".")[2]), name)
     found = {}
     for out, given in (("input_tokens", input_column), ("output_tokens", output_column)):
         if given is not None and given not in present:

@@ -31,14 +31,6 @@ REQUEST_BYTES = 256
 _TOKEN_NAMES = frozenset(name for names in TOKEN_COLUMNS.values() for name in names)
 
 
-def token_targets(targets) -> dict[str, str]:
-    """``{"input_tokens": target, "output_tokens": target}`` for the forecast's ``targets`` that count tokens: a
-    target named ``input_tokens``/``output_tokens`` or another name of :data:`TOKEN_COLUMNS` (``prompt_tokens``,
-    ``completion_tokens``, ...), the first of them in that order where several name one kind."""
-    return {out: next(name for name in names if name in targets)
-            for out, names in TOKEN_COLUMNS.items() if any(name in targets for name in names)}
-
-
 def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) -> pd.DataFrame | None:
     """Per-request ``input_tokens``/``output_tokens`` to draw from, or None if nothing says.
 
@@ -235,7 +227,7 @@ def forecast_to_requests(
     out = {"arrival_time_ns": start_ns[bucket] + offsets}
 
     sample = length_sample(forecast, lengths, recent)
-    forecast_tokens = token_targets(targets)  # {"input_tokens": its target's name, ...}
+    forecast_tokens = token_columns(targets, exact=True)  # {"input_tokens": its target's name, ...}
     # A token total the forecast predicts with no lengths to draw from is shared evenly by its bucket's requests.
     even = {c: 1.0 for c in forecast_tokens if sample is None or c not in sample}
     if even:

@@ -204,3 +204,16 @@ def test_booleans_alone_and_equal_numbers_stay_keys_as_before():
 def test_token_columns_exact_matches_a_forecasts_targets_by_name(targets, found):
     assert token_columns(targets, exact=True) == found
     assert token_columns(("Input Tokens",)) == {"input_tokens": "Input Tokens"}  # a log's columns: loosely
+
+
+# -- odd but valid files ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("rows, width", [(1, "10s"), (20, "10s")])
+def test_a_fleet_log_of_partial_buckets_only_says_so_as_one_series_does(tmp_path, rows, width):
+    """Before: ``error: the input is empty; pass at least one row per key.`` (the library's words for no rows)."""
+    path = tmp_path / "log.csv"
+    _log(rows, keys=("a", "b")).to_csv(path, index=False)
+    code, output = _run(["forecast", path, "--freq", width, "--by", "tenant", "--model", "naive"])
+    assert code == EXIT_DATA
+    assert "all partial (the first and the last are dropped)" in output and "or --keep-partial" in output, output
+    one = _run(["forecast", path, "--freq", width, "--model", "naive"])[1]  # the same log as one series
+    assert one.split("all partial")[0].split("spans")[1] == output.split("all partial")[0].split("spans")[1]

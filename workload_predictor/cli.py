@@ -1459,8 +1459,30 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
     buckets = bucketize(frame, timestamp=column, freq=freq, sums=sums, by=by)  # its stamps read as UTC datetimes
     if not opts["keep_partial"]:
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
+        _refuse_all_partial(path, freq, first, last, errors, opts)
         buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
     return buckets, errors
+
+
+def _refuse_all_partial(path: str, freq: str, first: pd.Timestamp, last: pd.Timestamp, errors: dict,
+                        opts: dict[str, Any]) -> None:
+    """The error a single series' log gets (:class:`~workload_predictor.readers.AllPartialError`) for a fleet's grid
+    from ``first`` to ``last`` (its buckets' starts) of fewer than 3 buckets, all partial; with the first key skipped
+    before, if any (the keys left may span less than the file did)."""
+    from .data import duration_text, parse_freq
+    from .readers import AllPartialError
+
+    width = parse_freq(freq)
+    count = (last - first) // width + 1
+    if count >= 3:
+        return
+    span = f"from {_stamp(first)} to {_stamp(last)}" if count > 1 else f"at {_stamp(first)}"
+    skipped = [(key, error) for key, error in errors.items() if key is not None]
+    before = (f" (after {_plural(len(skipped), 'key')} skipped, the first, {quote(str(skipped[0][0]), 40)}: "
+              f"{cut(_one_line(skipped[0][1]), KEY_REASON)})" if skipped else "")
+    unit = opts["unit"] if opts["origin"] is None else None  # epochs read in the --unit given: a wrong one may be why
+    raise AllPartialError(f"{path}: the log spans {count} bucket{'' if count == 1 else 's'} of {duration_text(width)}, "
+                          f"all partial (the first and the last are dropped), {span}{before}", freq, unit)
 
 
 def _without_failing_keys(frame: pd.DataFrame, by: str, columns: list[str], doing: str) -> tuple[pd.DataFrame, dict]:

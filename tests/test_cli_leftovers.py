@@ -207,6 +207,22 @@ def test_token_columns_exact_matches_a_forecasts_targets_by_name(targets, found)
 
 
 # -- odd but valid files ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("header, row, args, name", [
+    ("timestamp,input_tokens,input_tokens", "{t},5,7", ["--target", "input_tokens"], "input_tokens"),
+    ("timestamp,tenant,tenant", "{t},a,b", ["--by", "tenant"], "tenant"),
+    ("timestamp,timestamp,input_tokens", "{t},{t},5", [], "timestamp"),
+])
+def test_a_header_that_names_a_column_twice_is_refused(tmp_path, header, row, args, name):
+    """Before: pandas read the second as ``NAME.1`` and the first alone was used, without a word (the input_tokens
+    forecast summed 5s, the 7s ignored; one tenant 'a' where each row also named 'b')."""
+    path = tmp_path / "log.csv"
+    stamps = pd.date_range(START, periods=300, freq="s").strftime("%Y-%m-%dT%H:%M:%SZ")
+    path.write_text(header + "\n" + "".join(row.format(t=t) + "\n" for t in stamps))
+    code, output = _run(["forecast", path, "--freq", "10s", "--model", "naive", "--horizon", "2", *args])
+    assert code == EXIT_DATA, output
+    assert f"the header line names column '{name}' twice (fields " in output and "rename or drop one" in output
+
+
 @pytest.mark.parametrize("rows, width", [(1, "10s"), (20, "10s")])
 def test_a_fleet_log_of_partial_buckets_only_says_so_as_one_series_does(tmp_path, rows, width):
     """Before: ``error: the input is empty; pass at least one row per key.`` (the library's words for no rows)."""

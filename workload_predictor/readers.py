@@ -147,6 +147,7 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES,
             longer = _longer_than_header(path, sep)
             if longer is not None:
                 raise WorkloadDataError(longer)
+            _refuse_names_twice(path, sep)
             frame = pd.read_csv(path, index_col=False, sep=sep)
             return _with_known_names(_without_empty_unnamed(_as_text(frame, path, sep, text_columns)))
         if name.endswith(JSON_LINES_SUFFIXES + JSON_SUFFIXES):
@@ -274,6 +275,27 @@ def _longer_than_header(path: Path, sep: str) -> str | None:
     return (f"{path}: {where}, more than the {len(header)} the header line names ({quote_columns(header)}); reading "
             "it would drop the values past them. Fix the file: a number written with a thousands separator "
             "(1,234), a separator inside an unquoted field, or a title or comment line above the header?")
+
+
+def _refuse_names_twice(path: Path, sep: str) -> None:
+    """A typed error for a CSV file whose header line names a column twice: pandas would read the second as
+    ``NAME.1``, and the first alone would be the timestamps, a token count or the keys. Empty names (a trailing
+    separator) are left to :func:`_without_empty_unnamed`; names that differ in their blanks (``requests`` and
+    ``requests ``) are two columns (:func:`_with_known_names`). Reads the header line only (at most
+    ``max_line_bytes``: :func:`check_line_lengths`); a field over the csv module's limit is left to pandas."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as stream:
+        try:
+            header = next(csv.reader(stream, delimiter=sep), [])
+        except csv.Error:
+            return
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name and name in seen:
+            raise WorkloadDataError(
+                f"{path}: the header line names column {quote(name)} twice (fields {seen[name]} and {position}); "
+                "a trace names each column once: rename or drop one of them.")
+        seen.setdefault(name, position)
 
 
 #: A bucketed series' columns, by their names in this package: ``requests`` tells a bucketed series.

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import anomaly
 from ..data import MAX_VALUE
-from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
+from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, not_fitted_error, quote
 from ..windows import targets_at, validation_origins
 
 MIN_TRAIN_WINDOWS = 10
@@ -34,9 +34,20 @@ class ParamsMixin:
     def __sklearn_is_fitted__(self) -> bool:
         """Whether ``fit`` completed: what scikit-learn's ``check_is_fitted`` asks, answered as this estimator's own
         methods answer it (a failed ``fit`` may leave fitted attributes of its early steps behind)."""
+        fitted = object.__getattribute__(self, "__dict__")  # never through __getattr__ (which asks this)
         if self._fitted_attribute is None:
-            return any(name.endswith("_") and not name.startswith("__") for name in vars(self))
-        return getattr(self, self._fitted_attribute, None) is not None
+            return any(name.endswith("_") and not name.startswith("__") for name in fitted)
+        return fitted.get(self._fitted_attribute) is not None
+
+    def __getattr__(self, name: str) -> Any:
+        """Only for a name the instance and its class lack. A fitted attribute's (``name_``) before ``fit`` raises
+        :class:`~workload_predictor.errors.NotFittedError` (an ``AttributeError``: ``hasattr`` is False), so a method
+        that reads fitted state (``update_bytes``, ``context_length``) says to fit first, not which internal name was
+        missing; any other missing name is the plain ``AttributeError``."""
+        if name.endswith("_") and not name.startswith("__") and not self.__sklearn_is_fitted__():
+            raise not_fitted_error(f"This {type(self).__name__} instance is not fitted yet (it has no {name}): call "
+                                   "fit(...) before using it.")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __sklearn_tags__(self):
         """scikit-learn's tags (``sklearn.utils.get_tags``, which ``check_is_fitted`` reads from scikit-learn 1.6 on):

@@ -87,6 +87,12 @@ WINDOW_EXTENT = 30.0
 #: the base is fitted on (1.2 % of the fleet benchmark's windows are past 4), wholly followed from 8 (a key at
 #: Poisson(100) dropping to 20 stands 8.5 scales out).
 LEVEL_NEAR, LEVEL_FAR = 4.0, 8.0
+#: Key scales past which the level of an update's window (the mean of its inputs, or of its targets, for a target)
+#: weighs it down in the base (``robust``; :func:`_level_weights`), and past which a key whose newest points sit for a
+#: window and its targets is scaled again (:meth:`GlobalLSTM._level_rescaled`): a standardised key's window means have
+#: a spread of at most 1 (means of points of spread 1); past 2 are 0.16 % of the fleet benchmark's fitted 96-bucket
+#: windows, and 2.3 % of those in its next 200 buckets.
+LEVEL_SHIFT = 2.0
 #: ``time_limited_stages_``: the network's training ended by ``max_training_time`` (a fleet's name for it too).
 TRAINING_STAGE = "global lstm training"
 
@@ -109,6 +115,26 @@ def _extent_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None
         return weight
     weight = np.ones(len(x)) if weight is None else weight.copy()
     weight[far] *= (WINDOW_EXTENT / extent[far]) ** 4
+    return weight
+
+
+def _level_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None, k: int) -> np.ndarray | None:
+    """``weight`` (``[c]``, ``None``: all 1) times ``(LEVEL_SHIFT / level)^4`` for each window whose ``level`` (the
+    largest of its targets' means of inputs ``x`` (``[c, W*k]``) and of targets (``[c, H*k]``), standardised, in
+    absolute value) is past ``LEVEL_SHIFT`` of its key's scales, so that such a window adds at most
+    ``LEVEL_SHIFT^2`` ordinary windows' worth along the level to the base's statistics, which every key shares.
+
+    A key whose level moved (3 to 40 of its scales in review h106's fleets of 8 and 16 keys) weighs
+    ``level^2`` ordinary windows each, unweighted, and the base followed it: every other key's forecast was 9-17 %
+    further off. Its own windows are forecast by the level-following map until it is scaled again
+    (:meth:`GlobalLSTM._level_rescaled`)."""
+    c = len(x)
+    level = np.maximum(np.abs(x.reshape(c, -1, k).mean(axis=1)), np.abs(target.reshape(c, -1, k).mean(axis=1))).max(axis=1)
+    far = np.flatnonzero(level > LEVEL_SHIFT)
+    if len(far) == 0:
+        return weight
+    weight = np.ones(c) if weight is None else weight.copy()
+    weight[far] *= (LEVEL_SHIFT / level[far]) ** 4
     return weight
 
 
@@ -593,11 +619,13 @@ class GlobalLSTM(ParamsMixin):
         flat = windows.reshape(len(origins), self.window_ * self.n_targets_)
         return np.concatenate([flat, np.ones((len(origins), 1))], axis=1)  # [m, W*k+1]
 
-    def _base_stats(self, z: list[np.ndarray], origins: list[np.ndarray],
-                    elements: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    def _base_stats(self, z: list[np.ndarray], origins: list[np.ndarray], elements: list[np.ndarray | None],
+                    read_after: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """The base's Gram and cross statistics of the windows at ``origins[i]`` (consecutive) of ``z[i]``, each
         window weighted by the lowest weight of its points (``elements[i]``: ``[T_i, k]`` weights of ``z[i]``'s
-        points, ``None``: all 1). ``BASE_CHUNK`` origins at a time: the float64 features of every window of a
+        points, ``None``: all 1), and with ``robust`` by :func:`_extent_weights` and, for windows read on a scale
+        fitted before them (``read_after``: an update's), :func:`_level_weights`; a fit's windows are on the scale
+        fitted on their own points. ``BASE_CHUNK`` origins at a time: the float64 features of every window of a
         long series at once would be gigabytes."""
         p = self.window_ * self.n_targets_ + 1
         gram, cross = np.zeros((p, p)), np.zeros((p, self.horizon * self.n_targets_))
@@ -612,6 +640,8 @@ class GlobalLSTM(ParamsMixin):
                 weight = None if weights is None else weights[first : first + BASE_CHUNK]  # [c]
                 if self.robust:
                     weight = _extent_weights(x[:, :-1], target, weight)
+                    if read_after:
+                        weight = _level_weights(x[:, :-1], target, weight, self.n_targets_)
                 weighted = x if weight is None else x * weight[:, None]  # [c, p]
                 gram += weighted.T @ x
                 cross += weighted.T @ target
@@ -716,6 +746,53 @@ class GlobalLSTM(ParamsMixin):
                     mean, spread = fit_scale(column, weights)
                     offset[i, col], scale[i, col], pending[i, col] = mean[0], spread[0], False
         return offset, scale, pending
+
+    def _level_rescaled(self, keys: Sequence[int], ys: Sequence[np.ndarray], elements: Sequence[np.ndarray | None],
+                        offset: np.ndarray, scale: np.ndarray, pending: np.ndarray | None) -> list[tuple]:
+        """For each key ``keys[j]``: ``(offset, scale, first)``, its ``[k]`` scaling for its windows from point
+        ``first`` of ``ys[j]`` on (its kept and new points), and for its next forecasts and updates.
+
+        That is its scaling in force (``first``: ``len(ys[j])``, none), except for each target whose newest points sit
+        past ``LEVEL_SHIFT`` of its scales on one side (the mean of each patch of them, counted from the newest)
+        over at least a window and its targets (``window + horizon`` points): it is scaled from those points
+        (``first``: the earliest of them, of its targets so scaled), each counted by its weight (``elements[j]``,
+        ``None``: all 1), as a fit on them would. A pending target (:meth:`_rescaled`'s) or one constant over them
+        keeps its scaling.
+
+        The base is shared: a key read on a scale its points have left weighs ``level^2`` ordinary windows in it
+        (:func:`_level_weights` bounds that), and its forecast is the level-following map's, not the fitted one's.
+        Scaled again, its windows within those points are ordinary ones for the base, the network and its
+        forecast; the windows reaching before them are read on the scale they were forecast on."""
+        patch, span = self.patch_size_, self.window_ + self.horizon
+        read = []
+        for i, y, element in zip(keys, ys, elements):
+            moved_offset, moved_scale, first = offset[i], scale[i], len(y)
+            n_patches = len(y) // patch
+            if n_patches * patch < span:
+                read.append((moved_offset, moved_scale, first))
+                continue
+            newest = -(-span // patch)  # the patches a window and its targets need
+            level = ((y[len(y) - newest * patch :] - offset[i]) / scale[i]).reshape(newest, patch, -1).mean(axis=1)
+            candidates = ((level > LEVEL_SHIFT).all(axis=0) | (level < -LEVEL_SHIFT).all(axis=0))
+            if pending is not None:
+                candidates &= ~pending[i]
+            if candidates.any():  # the run of such patches, as far back as it goes
+                level = ((y[len(y) - n_patches * patch :] - offset[i]) / scale[i]).reshape(n_patches, patch, -1).mean(axis=1)
+            for col in np.flatnonzero(candidates):
+                side = np.sign(level[-1, col]) * level[:, col] > LEVEL_SHIFT  # [n_patches]: past it, as the newest
+                run = n_patches - (int(np.flatnonzero(~side)[-1]) + 1 if not side.all() else 0)  # newest patches so
+                if run * patch < span:
+                    continue
+                start = len(y) - run * patch
+                weights = None if element is None else element[start:, col : col + 1]
+                mean, spread, constant = fit_scale(y[start:, col : col + 1], weights, return_constant=True)
+                if constant[0]:
+                    continue
+                if first == len(y):
+                    moved_offset, moved_scale = moved_offset.copy(), moved_scale.copy()
+                moved_offset[col], moved_scale[col], first = mean[0], spread[0], min(first, start)
+            read.append((moved_offset, moved_scale, first))
+        return read
 
     def _solve_base(self) -> np.ndarray:
         p = len(self.base_gram_)
@@ -935,8 +1012,22 @@ class GlobalLSTM(ParamsMixin):
         forecasts = self._forecast([values for values, _ in settled], origins, keys=active)  # at the scales they had
         offset, scale, pending = self._rescaled(active, ys, olds, (self.offset_, self.scale_,
                                                                    getattr(self, "scale_pending_", None)))
-        z = [(y - offset[i]) / scale[i] for i, y in zip(active, ys)]
-        gram, cross = self._base_stats(z, origins, elements)
+        read = self._level_rescaled(active, ys, elements, offset, scale, pending)  # [(offset, scale, first)]
+        z, read_origins, read_elements = [], [], []
+        for i, y, o, element, (moved_offset, moved_scale, first) in zip(active, ys, origins, elements, read):
+            z.append((y - offset[i]) / scale[i])
+            read_elements.append(element)
+            if first == len(y):
+                read_origins.append(o)
+                continue
+            late = o - self.window_ >= first  # the windows wholly within its shifted points: on its new scale
+            z.append((y - moved_offset) / moved_scale)
+            read_origins += [o[~late], o[late]]
+            read_elements.append(element)
+        gram, cross = self._base_stats(z, read_origins, read_elements, read_after=True)
+        offset, scale = offset.copy(), scale.copy()
+        for i, (moved_offset, moved_scale, _) in zip(active, read):
+            offset[i], scale[i] = moved_offset, moved_scale
         forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),
                                                  list(self.validation_origins_))
         recent, n_seen, keep_recent = list(self.recent_), self.n_seen_.copy(), self._recent_length()
@@ -959,8 +1050,9 @@ class GlobalLSTM(ParamsMixin):
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
         if following:
             self.weight_nonzero_, self.weight_nonzero_counts_ = nonzero, nonzero_counts
+        self.offset_, self.scale_ = offset, scale
         if pending is not None:  # a file saved before scale_pending_ was kept stays without it
-            self.offset_, self.scale_, self.scale_pending_ = offset, scale, pending
+            self.scale_pending_ = pending
         return self
 
     def _update_weights(self, i: int, y: np.ndarray, n_old: int, floor: np.ndarray | None) -> np.ndarray | None:

@@ -8,7 +8,14 @@ import torch
 from test_global_lstm import TINY, fleet
 
 from workload_predictor._threads import torch_threads
-from workload_predictor.models.global_lstm import LEVEL_FAR, LEVEL_NEAR, PREDICT_CHUNK, GlobalLSTM, _level_since
+from workload_predictor.models.global_lstm import (
+    LEVEL_FAR,
+    LEVEL_NEAR,
+    LEVEL_SHIFT,
+    PREDICT_CHUNK,
+    GlobalLSTM,
+    _level_since,
+)
 from workload_predictor.models.torch_runtime import forward_in_chunks, inference_network
 from workload_predictor.windows import windows_at
 
@@ -30,7 +37,8 @@ def _twin(model: GlobalLSTM, series: list[np.ndarray], origins: list[np.ndarray]
     # The base's features gathered again, key by key, for its forecasts.
     assert model.linear_base
     base = np.concatenate([model._features(zi, oi) @ model.base_coef_ for zi, oi in zip(z, origins)])
-    base = _twin_followed(model, base, x[:, -1].numpy(), z, origins)
+    window_level = np.stack([row.reshape(-1, model.n_targets_).mean(axis=0, dtype=np.float64) for row in x.numpy()])
+    base = _twin_followed(model, base, x[:, -1].numpy(), z, origins, window_level)
     forecast_z = (base + residual).reshape(-1, model.horizon, model.n_targets_)
     spread = model.scale_ * read
     out, first = [], 0
@@ -43,13 +51,16 @@ def _twin(model: GlobalLSTM, series: list[np.ndarray], origins: list[np.ndarray]
 
 
 def _twin_followed(model: GlobalLSTM, base: np.ndarray, newest: np.ndarray, z: list[np.ndarray],
-                   origins: list[np.ndarray]) -> np.ndarray:
+                   origins: list[np.ndarray], window_level: np.ndarray) -> np.ndarray:
     """``model._followed`` written out window by window: every window's share of the level-following map (its newest
-    patch's mean, ``np.mean``, clipped), each far window's features gathered alone (one product for them all, as
-    BLAS sums a batch)."""
+    patch's mean, ``np.mean``, clipped; at least ``1 - (LEVEL_SHIFT / level)^4`` for a window whose mean
+    ``window_level`` sits past ``LEVEL_SHIFT``), each far window's features gathered alone (one product for them
+    all, as BLAS sums a batch)."""
     k = model.n_targets_
     level = newest.reshape(len(newest), model.patch_size_, k).mean(axis=1, dtype=np.float64)
     share = np.clip((np.abs(level) - LEVEL_NEAR) / (LEVEL_FAR - LEVEL_NEAR), 0.0, 1.0)
+    past = np.abs(window_level) > LEVEL_SHIFT
+    share[past] = np.maximum(share[past], 1.0 - (LEVEL_SHIFT / np.abs(window_level[past])) ** 4)
     rows = [(zi, o) for zi, oi in zip(z, origins) for o in oi]
     far = [row for row in range(len(rows)) if share[row].any()]
     if not far:

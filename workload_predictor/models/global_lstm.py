@@ -88,10 +88,12 @@ WINDOW_EXTENT = 30.0
 #: Poisson(100) dropping to 20 stands 8.5 scales out).
 LEVEL_NEAR, LEVEL_FAR = 4.0, 8.0
 #: Key scales past which the level of an update's window (the mean of its inputs, or of its targets, for a target)
-#: weighs it down in the base (``robust``; :func:`_level_weights`), and past which a key whose newest points sit for a
-#: window and its targets is scaled again (:meth:`GlobalLSTM._level_rescaled`): a standardised key's window means have
-#: a spread of at most 1 (means of points of spread 1); past 2 are 0.16 % of the fleet benchmark's fitted 96-bucket
-#: windows, and 2.3 % of those in its next 200 buckets.
+#: weighs it down in the base (``robust``; :func:`_level_weights`), past which a window's mean moves its forecast toward
+#: the level-following map by the share those weights take (:meth:`GlobalLSTM._followed`), and past which the mean of
+#: a key's newest points on one side of its offset, over at least a window and its targets, has it scaled again
+#: (:meth:`GlobalLSTM._level_rescaled`): a standardised key's window means have a spread of at most 1 (means of points
+#: of spread 1); past 2 are 0.16 % of the fleet benchmark's fitted 96-bucket windows, and 2.3 % of those in its next
+#: 200 buckets.
 LEVEL_SHIFT = 2.0
 #: ``time_limited_stages_``: the network's training ended by ``max_training_time`` (a fleet's name for it too).
 TRAINING_STAGE = "global lstm training"
@@ -126,8 +128,8 @@ def _level_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
 
     A key whose level moved (3 to 40 of its scales in review h106's fleets of 8 and 16 keys) weighs
     ``level^2`` ordinary windows each, unweighted, and the base followed it: every other key's forecast was 9-17 %
-    further off. Its own windows are forecast by the level-following map until it is scaled again
-    (:meth:`GlobalLSTM._level_rescaled`)."""
+    further off. Its own forecasts move toward the level-following map by the share these weights take
+    (:meth:`GlobalLSTM._followed`) until it is scaled again (:meth:`GlobalLSTM._level_rescaled`)."""
     c = len(x)
     level = np.maximum(np.abs(x.reshape(c, -1, k).mean(axis=1)), np.abs(target.reshape(c, -1, k).mean(axis=1))).max(axis=1)
     far = np.flatnonzero(level > LEVEL_SHIFT)
@@ -752,17 +754,21 @@ class GlobalLSTM(ParamsMixin):
         """For each key ``keys[j]``: ``(offset, scale, first)``, its ``[k]`` scaling for its windows from point
         ``first`` of ``ys[j]`` on (its kept and new points), and for its next forecasts and updates.
 
-        That is its scaling in force (``first``: ``len(ys[j])``, none), except for each target whose newest points sit
-        past ``LEVEL_SHIFT`` of its scales on one side (the mean of each patch of them, counted from the newest)
-        over at least a window and its targets (``window + horizon`` points): it is scaled from those points
-        (``first``: the earliest of them, of its targets so scaled), each counted by its weight (``elements[j]``,
-        ``None``: all 1), as a fit on them would. A pending target (:meth:`_rescaled`'s) or one constant over them
-        keeps its scaling.
+        That is its scaling in force (``first``: ``len(ys[j])``, none), except for each target whose level moved: its
+        newest patches (their means, counted from the newest) sit on one side of its offset over at least a window and
+        its targets (``window + horizon`` points), and those of that run that sit nearer the level of its newest
+        window and targets than its offset (from the first that does) lie past ``LEVEL_SHIFT`` of its scales on
+        average, over at least a window and its targets still. It is scaled from those points (``first``: the
+        earliest of them, of its targets so scaled), each counted by its weight (``elements[j]``, ``None``: all 1), as
+        a fit on them would. A pending target (:meth:`_rescaled`'s) or one constant over them keeps its scaling.
 
-        The base is shared: a key read on a scale its points have left weighs ``level^2`` ordinary windows in it
-        (:func:`_level_weights` bounds that), and its forecast is the level-following map's, not the fitted one's.
-        Scaled again, its windows within those points are ordinary ones for the base, the network and its
-        forecast; the windows reaching before them are read on the scale they were forecast on."""
+        Each patch on one side, not past ``LEVEL_SHIFT``: a key's period swings its patches by as much as its level
+        moved (a key at half its level: 2.1 scales out, its patches 1.4 to 2.8), and its first patches after a shift
+        by the swing of its old level. The base is shared: a key read on a scale its points have left weighs
+        ``level^2`` ordinary windows in it (:func:`_level_weights` bounds that), and its forecast is the fitted map's
+        on windows it was never fitted on. Scaled again, its windows within those points are ordinary ones for the
+        base, the network and its forecast; the windows wholly before them are read on the scale they were forecast
+        on, and those reaching across their first point, on neither, are left out of the base."""
         patch, span = self.patch_size_, self.window_ + self.horizon
         read = []
         for i, y, element in zip(keys, ys, elements):
@@ -773,15 +779,18 @@ class GlobalLSTM(ParamsMixin):
                 continue
             newest = -(-span // patch)  # the patches a window and its targets need
             level = ((y[len(y) - newest * patch :] - offset[i]) / scale[i]).reshape(newest, patch, -1).mean(axis=1)
-            candidates = ((level > LEVEL_SHIFT).all(axis=0) | (level < -LEVEL_SHIFT).all(axis=0))
+            candidates = (level > 0).all(axis=0) | (level < 0).all(axis=0)  # on one side of its offset
             if pending is not None:
                 candidates &= ~pending[i]
-            if candidates.any():  # the run of such patches, as far back as it goes
+            if candidates.any():  # the run of patches on that side, as far back as it goes
                 level = ((y[len(y) - n_patches * patch :] - offset[i]) / scale[i]).reshape(n_patches, patch, -1).mean(axis=1)
             for col in np.flatnonzero(candidates):
-                side = np.sign(level[-1, col]) * level[:, col] > LEVEL_SHIFT  # [n_patches]: past it, as the newest
+                side = np.sign(level[-1, col]) * level[:, col] > 0  # [n_patches]: on the newest's side
                 run = n_patches - (int(np.flatnonzero(~side)[-1]) + 1 if not side.all() else 0)  # newest patches so
-                if run * patch < span:
+                moved = np.abs(level[n_patches - run :, col])  # [run]
+                # its first patches nearer its offset than the level of its newest ones are still at the old level
+                run -= int(np.argmax(moved > moved[-newest:].mean() / 2))
+                if run * patch < span or moved[-run:].mean() <= LEVEL_SHIFT:
                     continue
                 start = len(y) - run * patch
                 weights = None if element is None else element[start:, col : col + 1]
@@ -806,26 +815,37 @@ class GlobalLSTM(ParamsMixin):
             return np.zeros((len(origins), self.horizon * self.n_targets_))
         return self._features(z, origins, windows) @ self.base_coef_  # [m, H*k]
 
-    def _followed(self, base: np.ndarray, newest: np.ndarray, z: list[np.ndarray], origins: list[np.ndarray]) -> np.ndarray:
+    def _followed(self, base: np.ndarray, newest: np.ndarray, z: list[np.ndarray], origins: list[np.ndarray],
+                  window_level: np.ndarray | None = None) -> np.ndarray:
         """The base's forecasts ``base`` (``[m, H*k]``, of the windows at ``origins[i]`` of ``z[i]``, in that order)
         with each window whose newest patch (``newest``: ``[m, P*k]``) sits further than ``LEVEL_NEAR`` of its key's
         scales from its offset (its mean, per target) forecast toward the level-following map
-        (:meth:`_following_coef`), wholly past ``LEVEL_FAR``; the others' as they are.
+        (:meth:`_following_coef`), wholly past ``LEVEL_FAR``; and each whose mean (``window_level``: ``[m, k]``,
+        ``None``: not read) sits past ``LEVEL_SHIFT``, by at least the share the base's level weights take from such
+        a window in an update (``1 - (LEVEL_SHIFT / level)^4``, :func:`_level_weights`); the others' as they are.
 
         The base is fitted on standardised windows, which sit near their key's offset: nothing in them says how a
         window far from it goes on, and the fitted map's weights sum to about 2 there (1.7-2.7 a step on a fleet of
         three keys), so a key at Poisson(100) that dropped to Poisson(20) was forecast 2.6 after 50 buckets (a
         per-key DLinear 17.9) and one that rose from 20 to 100 was forecast 150 (108). Forecasts only: the network's
-        residual targets are the fitted map's."""
+        residual targets are the fitted map's. A key at three times its level (8 of its scales out) has newest
+        patches its period swings to 4-5 scales, and the fitted map forecast it near its old level until it was scaled
+        again (:meth:`_level_rescaled`); its window's mean swings less."""
         if not self.linear_base or not len(base):
             return base
         k = self.n_targets_
         level = np.add.reduce(newest.reshape(len(newest), self.patch_size_, k), axis=1, dtype=np.float64)
         level /= self.patch_size_  # [m, k]: each window's newest patch's mean, target by target
-        far = np.flatnonzero((~(np.abs(level) <= LEVEL_NEAR)).any(axis=1))  # a share above 0 (or NaN)
+        outside = ~(np.abs(level) <= LEVEL_NEAR)  # a share above 0 (or NaN)
+        if window_level is not None:
+            outside |= np.abs(window_level) > LEVEL_SHIFT
+        far = np.flatnonzero(outside.any(axis=1))
         if not len(far):
             return base
         share = np.clip((np.abs(level[far]) - LEVEL_NEAR) / (LEVEL_FAR - LEVEL_NEAR), 0.0, 1.0)  # [f, k]
+        if window_level is not None:  # the share the base's level weights take from such a window
+            shifted = np.maximum(np.abs(window_level[far]), LEVEL_SHIFT)
+            share = np.maximum(share, 1.0 - (LEVEL_SHIFT / shifted) ** 4)
         first = np.cumsum([0] + [len(o) for o in origins])  # each key's first row
         features = []
         for i in np.unique(np.searchsorted(first, far, side="right") - 1):  # the keys of the far windows
@@ -909,7 +929,10 @@ class GlobalLSTM(ParamsMixin):
             if device.type == "cuda":
                 x = x.pin_memory()
             residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
-        base = self._followed(base, x.numpy()[:, -1], z, origins)  # a window far from its key's scale: its level
+        inputs = x.numpy()
+        window_level = np.add.reduce(inputs.reshape(len(inputs), -1, self.n_targets_), axis=1, dtype=np.float64)
+        window_level /= self.window_  # [m, k]: each window's mean, target by target
+        base = self._followed(base, inputs[:, -1], z, origins, window_level)  # a window far from its key's scale
         forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.
@@ -1022,12 +1045,15 @@ class GlobalLSTM(ParamsMixin):
                 continue
             late = o - self.window_ >= first  # the windows wholly within its shifted points: on its new scale
             z.append((y - moved_offset) / moved_scale)
-            read_origins += [o[~late], o[late]]
+            read_origins += [o[o + self.horizon <= first], o[late]]  # those reaching across its shift: on neither
             read_elements.append(element)
         gram, cross = self._base_stats(z, read_origins, read_elements, read_after=True)
-        offset, scale = offset.copy(), scale.copy()
-        for i, (moved_offset, moved_scale, _) in zip(active, read):
-            offset[i], scale[i] = moved_offset, moved_scale
+        moved = [(i, moved_offset, moved_scale) for i, y, (moved_offset, moved_scale, first) in zip(active, ys, read)
+                 if first < len(y)]
+        if moved:  # new arrays only where a key is scaled again: a fit held since shares the others
+            offset, scale = offset.copy(), scale.copy()
+            for i, moved_offset, moved_scale in moved:
+                offset[i], scale[i] = moved_offset, moved_scale
         forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),
                                                  list(self.validation_origins_))
         recent, n_seen, keep_recent = list(self.recent_), self.n_seen_.copy(), self._recent_length()

@@ -770,21 +770,27 @@ class GlobalLSTM(ParamsMixin):
         base, the network and its forecast; the windows wholly before them are read on the scale they were forecast
         on, and those reaching across their first point, on neither, are left out of the base."""
         patch, span = self.patch_size_, self.window_ + self.horizon
-        read = []
-        for i, y, element in zip(keys, ys, elements):
-            moved_offset, moved_scale, first = offset[i], scale[i], len(y)
-            n_patches = len(y) // patch
-            if n_patches * patch < span:
-                read.append((moved_offset, moved_scale, first))
+        newest = -(-span // patch)  # the patches a window and its targets need
+        read = [(offset[i], scale[i], len(y)) for i, y in zip(keys, ys)]
+        long = [j for j, y in enumerate(ys) if len(y) >= newest * patch]
+        if not long:
+            return read
+        rows = [keys[j] for j in long]
+        tails = np.stack([ys[j][len(ys[j]) - newest * patch :] for j in long])  # [l, newest * patch, k]
+        tails -= offset[rows][:, None]
+        tails /= scale[rows][:, None]
+        level = tails.reshape(len(long), newest, patch, -1).mean(axis=2)  # [l, newest, k]
+        candidates = (level > 0).all(axis=1) | (level < 0).all(axis=1)  # [l, k]: on one side of its offset
+        if pending is not None:
+            candidates &= ~pending[rows]
+        for j, candidate in zip(long, candidates):
+            if not candidate.any():
                 continue
-            newest = -(-span // patch)  # the patches a window and its targets need
-            level = ((y[len(y) - newest * patch :] - offset[i]) / scale[i]).reshape(newest, patch, -1).mean(axis=1)
-            candidates = (level > 0).all(axis=0) | (level < 0).all(axis=0)  # on one side of its offset
-            if pending is not None:
-                candidates &= ~pending[i]
-            if candidates.any():  # the run of patches on that side, as far back as it goes
-                level = ((y[len(y) - n_patches * patch :] - offset[i]) / scale[i]).reshape(n_patches, patch, -1).mean(axis=1)
-            for col in np.flatnonzero(candidates):
+            i, y, element = keys[j], ys[j], elements[j]
+            moved_offset, moved_scale, first = read[j]
+            n_patches = len(y) // patch  # the run of patches on that side, as far back as it goes
+            level = ((y[len(y) - n_patches * patch :] - offset[i]) / scale[i]).reshape(n_patches, patch, -1).mean(axis=1)
+            for col in np.flatnonzero(candidate):
                 side = np.sign(level[-1, col]) * level[:, col] > 0  # [n_patches]: on the newest's side
                 run = n_patches - (int(np.flatnonzero(~side)[-1]) + 1 if not side.all() else 0)  # newest patches so
                 moved = np.abs(level[n_patches - run :, col])  # [run]
@@ -800,7 +806,7 @@ class GlobalLSTM(ParamsMixin):
                 if first == len(y):
                     moved_offset, moved_scale = moved_offset.copy(), moved_scale.copy()
                 moved_offset[col], moved_scale[col], first = mean[0], spread[0], min(first, start)
-            read.append((moved_offset, moved_scale, first))
+            read[j] = (moved_offset, moved_scale, first)
         return read
 
     def _solve_base(self) -> np.ndarray:

@@ -77,10 +77,10 @@ class _Student(DLinear):
                    for j, s in enumerate(self.stats_)]
         self._distil(y, covered, element, 0)
 
-    def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int) -> list:
+    def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int, judged: Any = None) -> list:
         # The refit on the validation tail adds these windows (``_refit`` skips this when the time left is short).
         self._added = (np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1), element, first)
-        return super()._stats_after(z, n_old, element, first)
+        return super()._stats_after(z, n_old, element, first, judged)
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
         self._added = None

@@ -466,6 +466,86 @@ def windows_settled_at(z: np.ndarray, origins: np.ndarray, window: int, horizon:
     return values[:, :window].copy(), values[:, window:].copy()
 
 
+#: A window whose residual lies more than this many robust spreads from its reference's median, at some horizon step,
+#: enters the statistics weighed ``(RESIDUAL_K / deviation)^4`` (:func:`residual_deviations`): the input-anomaly
+#: rule's ``K`` and weight, on the residuals of windows instead of on buckets.
+RESIDUAL_K = anomaly.K
+#: A judged window's reference: the residuals of the windows at the this many origins before it (the input-anomaly
+#: rule's reference length), per horizon step; with fewer than ``anomaly.MIN_REFERENCE`` it is not judged.
+RESIDUAL_REFERENCE = anomaly.REFERENCE_BUCKETS
+#: The reference's median and spread are taken anew every this many origins (:func:`residual_deviations`): per
+#: window, the medians took longer than the rest of a fit at 1,000 points.
+RESIDUAL_EVERY = 16
+#: A fit judges at most the newest this many windows of its validation tail (``O(W H)`` each).
+RESIDUAL_WINDOWS = 4096
+#: Windows whose residuals are computed at once (their inputs, targets and references: memory).
+RESIDUAL_BLOCK = 1024
+#: The least residual spread, relative to the scaled series' (1): residuals below it are rounding (a clean cycle).
+RESIDUAL_FLOOR = 1e-6
+
+
+def window_residuals(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
+                     first: int, coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The residuals ``(m, H)`` of the 1-D scaled series ``z``'s windows at ``origins`` (settled as the statistics
+    read them, see :func:`windows_settled_at`) under the map ``coef`` ``(W, H)``, ``intercept`` ``(H,)``, each in
+    units of its inputs' noise, and whether its inputs are calm ``(m,)``.
+
+    The noise is the robust spread of the inputs' steps (1.4826 MAD of their differences, over sqrt 2; at least
+    ``RESIDUAL_FLOOR``): load's noise grows with its level (Poisson: as its root), and after a shift to a higher
+    level the windows would otherwise all lie far from the residuals before them. Calm inputs lie within
+    ``RESIDUAL_K`` noises of their median: plain noise, which squared loss bends the map toward where the targets
+    hold a burst; a window whose inputs hold a jump (a burst, a level shift) is what teaches the map what follows
+    one, and is not judged."""
+    residuals, calm = np.empty((len(origins), horizon)), np.empty(len(origins), dtype=bool)
+    for begin in range(0, len(origins), RESIDUAL_BLOCK):
+        part = origins[begin : begin + RESIDUAL_BLOCK]
+        inputs, targets = windows_settled_at(z, part, window, horizon, element, first)
+        noise = np.maximum(1.4826 / np.sqrt(2.0) * np.median(np.abs(np.diff(inputs, axis=1)), axis=1), RESIDUAL_FLOOR)
+        middle = np.median(inputs, axis=1)
+        calm[begin : begin + len(part)] = np.abs(inputs - middle[:, None]).max(axis=1) <= RESIDUAL_K * noise
+        residuals[begin : begin + len(part)] = (targets - inputs @ coef - intercept) / noise[:, None]
+    return residuals, calm
+
+
+def residual_deviations(residuals: np.ndarray, start: int, first_origin: int) -> np.ndarray:
+    """Each row's deviation from ``start`` on of ``residuals`` ``(m, H)`` (the windows at consecutive origins from
+    ``first_origin``): the largest over the steps of ``|r - median| / spread``, the median and spread (1.4826 MAD, at
+    least ``RESIDUAL_FLOOR``) per step over its reference, the ``RESIDUAL_REFERENCE`` rows before the first origin of
+    its block of ``RESIDUAL_EVERY`` origins (0 where fewer than ``anomaly.MIN_REFERENCE`` rows precede it).
+
+    The blocks are aligned on the origins, so a fit and the updates after it judge a window alike."""
+    out = np.zeros(max(len(residuals) - start, 0))
+    rows = np.arange(start, len(residuals))
+    block_starts = (first_origin + rows) // RESIDUAL_EVERY * RESIDUAL_EVERY - first_origin
+    for block in np.unique(block_starts):
+        reference = residuals[max(int(block) - RESIDUAL_REFERENCE, 0) : max(int(block), 0)]
+        if len(reference) < anomaly.MIN_REFERENCE:
+            continue
+        center = np.median(reference, axis=0)
+        spread = np.maximum(1.4826 * np.median(np.abs(reference - center), axis=0), RESIDUAL_FLOOR)
+        at = rows[block_starts == block]
+        out[at - start] = (np.abs(residuals[at] - center) / spread).max(axis=1)
+    return out
+
+
+def deviation_weights(deviation: np.ndarray) -> np.ndarray | None:
+    """Windows' weights from their :func:`residual_deviations`: 1, or ``(RESIDUAL_K / deviation)^4`` beyond
+    ``RESIDUAL_K``; ``None`` when all are 1."""
+    far = deviation > RESIDUAL_K
+    if not bool(far.any()):
+        return None
+    weights = np.ones(len(deviation))
+    weights[far] = (RESIDUAL_K / deviation[far]) ** 4
+    return weights
+
+
+def combined_weights(first: np.ndarray | None, second: np.ndarray | None) -> np.ndarray | None:
+    """The lower of two windows' weights (``None``: all 1)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return np.minimum(first, second)
+
+
 def window_weights(element: np.ndarray | None, origins: np.ndarray, window: int, horizon: int,
                    first: int = 0) -> np.ndarray | None:
     """Each window's weight: the lowest weight of its inputs and targets; ``None`` when every one is 1.
@@ -650,12 +730,13 @@ def pass_seconds(origins: int, targets: int, window: int, horizon: int, pace: fl
 
 
 def _window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
-                  element: np.ndarray | None, blocks: list | None = None) -> WindowStats:
+                  element: np.ndarray | None, blocks: list | None = None,
+                  judged: np.ndarray | None = None) -> WindowStats:
     """The statistics of one target's windows at the consecutive ``origins`` (each weighted, and settled, as
     :func:`window_weights` and :func:`settled_windows` say of ``element``, the weights of ``z``'s points), read
     from the part of ``z`` they span: a pass over the newest origins costs them alone. ``blocks``: see
-    :meth:`WindowStats.weighted`."""
-    weights = window_weights(element, origins, window, horizon)
+    :meth:`WindowStats.weighted`; ``judged``: the windows' weights by their residuals, the lower one counts)."""
+    weights = combined_weights(window_weights(element, origins, window, horizon), judged)
     start = int(origins[0]) - window if len(origins) else 0
     if start <= 0:
         return WindowStats.weighted(z, origins, window, horizon, weights, element, blocks=blocks)
@@ -740,8 +821,21 @@ class DLinear(BaseForecaster):
         validation windows it keeps (``max_validation_windows``). A ``WorkloadPredictor``
         (or fleet) forecasts from inputs that read a burst the series has come back from as
         its reference median (:func:`workload_predictor.anomaly.settled_inputs`): there the
-        forecast moves for the bucket the burst arrived in only. Series the rule flags
-        nothing in are fitted exactly as with ``robust=False``.
+        forecast moves for the bucket the burst arrived in only.
+
+        Bursts the rule leaves alone as load (three buckets at 3x a dense series' level lie
+        within ``K`` of its floor, the 90th percentile) are judged by the windows' residuals
+        instead: at the refit on the validation tail, each of its windows (the newest
+        ``RESIDUAL_WINDOWS``), and in ``update`` each new window, is forecast by the map fitted
+        before the tail (``residual_coef_``); one whose residual lies more than ``K`` robust
+        spreads (1.4826 MAD per horizon step over the ``RESIDUAL_REFERENCE`` windows before it)
+        from that reference's median at some step enters the statistics weighed
+        ``(K / deviation)^4`` (with a flagged bucket's weight: the lower). Squared loss would
+        otherwise bend each step's weights toward the noise inputs of the windows whose targets
+        hold the burst, and a forecast whose input then holds it would read them. The windows
+        judged and their references depend on the series and that map only, so an update stays
+        a refit on the same data. Series with no flagged bucket and no such window are fitted
+        exactly as with ``robust=False``.
     half_life : float or None
         Forgetting, in buckets: each window ``update`` adds first multiplies the statistics
         by ``2 ** (-1 / half_life)``, so a window's weight halves every ``half_life``
@@ -880,6 +974,8 @@ class DLinear(BaseForecaster):
             if not refit:
                 self.weight_floor_ = anomaly.floor_of(y) if self.robust else None
                 self.follow_level_ = bool(self.follow_level)
+                self.residual_from_ = self.residual_coef_ = self.residual_intercept_ = None
+                self.residual_history_ = self.residual_next_ = None
             element = self._element_weights(y, 0)
             if not refit:
                 if element is not None:  # the weighted moments' temporaries
@@ -915,8 +1011,10 @@ class DLinear(BaseForecaster):
             # The search's whole blocks of flagged windows begin the fit's where it summed the same windows first.
             same = searched is not None and reused is None and window == searched[2] and len(origins) and \
                 len(searched[1]) and origins[0] == searched[1][0]
+            judged = self._judge_series(y, z, origins, element, 0) if refit and self._judging() else None
             self.stats_ = [_window_stats(z[:, j], origins, window, self.horizon,
-                                         None if element is None else element[:, j], blocks[j] if same else None)
+                                         None if element is None else element[:, j], blocks[j] if same else None,
+                                         None if judged is None else judged[j])
                            for j in range(z.shape[1])]
             if reused is not None:
                 self.stats_ = [kept + added for kept, added in zip(reused, self.stats_)]
@@ -1087,7 +1185,15 @@ class DLinear(BaseForecaster):
             start = max(min(n_seen - self.window_ - self.horizon + 1, len(y) - self._recent_length()), 0)
             element = self._element_weights(y, start)
             penalties = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_] if keep_penalties else None
-            self.stats_ = self._stats_after((y - self.offset_) / self.scale_, n_seen, element, start)
+            z = (y - self.offset_) / self.scale_
+            origins = np.arange(n_seen - self.horizon + 1, len(z) - self.horizon + 1)
+            judged = None
+            if not keep_penalties and self.robust and len(origins):
+                # the refit of a fit: its tail's windows are judged under the map fitted before them
+                self.residual_coef_, self.residual_intercept_ = self.coef_.copy(), self.intercept_.copy()
+                self.residual_from_ = int(origins[-RESIDUAL_WINDOWS:][0])
+                judged = self._judge_series(y, z, origins, element, start)
+            self.stats_ = self._stats_after(z, n_seen, element, start, judged)
             self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
             # The maps are solved; the inverses are built by the first update that takes rank-one steps.
             self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, penalties, invert=False), 0
@@ -1100,15 +1206,73 @@ class DLinear(BaseForecaster):
         start = max(len(y) - self._recent_length(), 0)
         self.recent_weights_ = anomaly.kept_weights(self._element_weights(y, start), self._recent_length())
 
-    def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int) -> list[WindowStats]:
+    def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int,
+                     judged: list[np.ndarray | None] | None = None) -> list[WindowStats]:
         """The statistics once the windows completed by ``z[n_old:]`` are added (``z``: the scaled series' end;
-        ``element[i]``: the weights of its point ``first + i``)."""
+        ``element[i]``: the weights of its point ``first + i``; ``judged``: per target, the windows' weights by their
+        residuals, :meth:`_judged`)."""
         origins = np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1)
         return [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon,
-                                         window_weights(None if element is None else element[:, j], origins,
-                                                        self.window_, self.horizon, first),
+                                         combined_weights(window_weights(None if element is None else element[:, j],
+                                                                         origins, self.window_, self.horizon, first),
+                                                          None if judged is None else judged[j]),
                                          None if element is None else element[:, j], first)
                 for j, s in enumerate(self.stats_)]
+
+    def _judging(self) -> bool:
+        """Whether windows are judged by their residuals: ``robust``, and a fit that set the map they are judged
+        under (a fit whose refit the deadline skipped, or a file saved before it, judges none)."""
+        return bool(getattr(self, "robust", True)) and getattr(self, "residual_from_", None) is not None
+
+    def _judge_series(self, y: np.ndarray, z: np.ndarray, origins: np.ndarray, element: np.ndarray | None,
+                      first: int) -> list[np.ndarray | None] | None:
+        """Per target, the weights ``(len(origins),)`` by their residuals (:func:`residual_deviations` under
+        ``residual_coef_``) of the windows at the consecutive ``origins`` of ``z`` (the scaled ``y``), where they
+        are ``residual_from_`` or later (the others: 1); ``None``: all 1. Sets ``residual_history_``, the newest
+        residuals, for the windows an update adds.
+
+        The reference of the first judged windows is the windows before them: their residuals are computed from
+        ``y`` (``element``: the weights of its points from ``first`` on, where it covers them; else scanned)."""
+        judged = origins[origins >= self.residual_from_]
+        if len(judged) == 0:
+            return None
+        begin = max(int(self.window_), int(judged[0]) // RESIDUAL_EVERY * RESIDUAL_EVERY - RESIDUAL_REFERENCE)
+        if begin - self.window_ < first:
+            element, first = self._element_weights(y, begin - self.window_), begin - self.window_
+        span = np.arange(begin, int(judged[-1]) + 1)
+        weights, history = [], []
+        for j in range(z.shape[1]):
+            residuals, calm = window_residuals(z[:, j], span, self.window_, self.horizon,
+                                               None if element is None else element[:, j], first,
+                                               self.residual_coef_[j], self.residual_intercept_[j])
+            skip = int(judged[0]) - begin
+            found = deviation_weights(np.where(calm[skip:], residual_deviations(residuals, skip, begin), 0.0))
+            history.append(residuals[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
+            if found is not None and len(found) < len(origins):
+                found = np.r_[np.ones(len(origins) - len(found)), found]
+            weights.append(found)
+        self.residual_history_, self.residual_next_ = np.array(history), int(judged[-1]) + 1
+        return weights
+
+    def _judge_new(self, z: np.ndarray, origins: np.ndarray, element: np.ndarray | None
+                   ) -> tuple[list[np.ndarray | None] | None, np.ndarray | None, int | None]:
+        """An update's: the weights (as :meth:`_judge_series`) of the new windows at ``origins`` of ``z`` (its
+        points' weights ``element``, from 0), each judged against the kept ``residual_history_`` and the new windows
+        before it; the residual history after them, and the series' origin of the next window
+        (``residual_next_``, which aligns the blocks of :func:`residual_deviations` with the fit's)."""
+        history, following = getattr(self, "residual_history_", None), getattr(self, "residual_next_", None)
+        if not self._judging() or history is None or len(origins) == 0:
+            return None, history, following
+        weights, kept = [], []
+        for j in range(z.shape[1]):
+            new, calm = window_residuals(z[:, j], origins, self.window_, self.horizon,
+                                         None if element is None else element[:, j], 0, self.residual_coef_[j],
+                                         self.residual_intercept_[j])
+            residuals = np.concatenate([history[j], new])
+            weights.append(deviation_weights(np.where(calm, residual_deviations(
+                residuals, len(history[j]), following - len(history[j])), 0.0)))
+            kept.append(residuals[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
+        return weights, np.array(kept), following + len(origins)
 
     def _continued_weights(self, y: np.ndarray, n_old: int,
                            known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
@@ -1141,6 +1305,9 @@ class DLinear(BaseForecaster):
             origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)
             weights = [window_weights(None if element is None else element[:, j], origins, self.window_,
                                       self.horizon) for j in range(y.shape[1])]
+            judged, history, following = self._judge_new(z, origins, element)
+            if judged is not None:
+                weights = [combined_weights(w, v) for w, v in zip(weights, judged)]
             gamma = self._gamma()
             refresh = REFRESH_AFTER if gamma == 1.0 else max(1, min(REFRESH_AFTER, int(self.half_life)))
             new_windows = len(origins)
@@ -1169,7 +1336,8 @@ class DLinear(BaseForecaster):
                                                                                                     self.stats_))]
                 if any(systems is None for systems in ridge):
                     ridge, steps = self._ridge(stats, self._penalties(stats)), 0
-            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps,
+            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, residual_history_=history,
+                        residual_next_=following,
                         recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
 

@@ -450,6 +450,15 @@ def fit_batched(
             # tail's pass would end past the deadline, the fit on the training part is kept (centred's rows as
             # they are), as DLinear's _refit keeps it.
             origins_tail = np.arange(n_train - horizon + 1, n - horizon + 1)
+            judged = {}  # per row of the group, its tail windows' weights by their residuals (DLinear._judged)
+            if not _no_time(len(origins_tail), len(rows), w, horizon, pace):
+                judged = _judged_rows(z_all, rows, origins_tail, w, horizon, train_coef, train_intercept, k,
+                                      {int(g): (*weighted.refit_weights(int(keys[g]), y[keys[g]], w, n_train),
+                                                weighted.flags.get(int(keys[g])), y[keys[g]].shape)
+                                       for g in np.flatnonzero(is_weighted)})
+            trained = {row: WindowStats(stats.count, stats.sum_x[row].copy(), stats.sum_y[row].copy(),
+                                        stats.xx[row].copy(), stats.xy[row].copy())
+                       for row in judged if not is_weighted[row // k]}
             if _no_time(len(origins_tail), len(rows), w, horizon, pace):
                 cut(plain, "dlinear refit")
                 centred = BatchCentred.of(stats)  # the training part's (the weighted rows are put below)
@@ -460,6 +469,9 @@ def fit_batched(
                 stats = BatchStats(stats.count + added.count, stats.sum_x + added.sum_x, stats.sum_y + added.sum_y,
                                    xx, stats.xy + added.xy)
                 centred = BatchCentred.of(stats)
+                for row, train in trained.items():  # a plain row with a window weighed down: summed as DLinear sums it
+                    tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon, judged[row], None)
+                    centred.put(row, CentredStats.of(train + tail))
             for g in np.flatnonzero(is_weighted):
                 if _no_time(len(origins_tail), k, w, horizon):  # at the fit's pace (a weighted series': its own)
                     cut([int(keys[g])], "dlinear refit")
@@ -471,7 +483,9 @@ def fit_batched(
                     row = int(g) * k + j
                     column = None if element is None else element[:, j]
                     tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon,
-                                                window_weights(column, origins_tail, w, horizon, first), column, first)
+                                                dlinear.combined_weights(
+                                                    window_weights(column, origins_tail, w, horizon, first),
+                                                    judged.get(row)), column, first)
                     centred.put(row, CentredStats.of(kept[row] + tail))
             full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level,
                                                   in_place=True)  # centred's last use
@@ -485,6 +499,33 @@ def fit_batched(
     return BatchFit(offset=offset, scale=scale, window=widest, window_weights=weights, window_scores=scores,
                     coef=coef, intercept=intercept, validation_origins=origins_val, validation_forecast=forecast,
                     validation_actual=actual, time_limited=limited)
+
+
+def _judged_rows(z_all: np.ndarray, rows: np.ndarray, origins_tail: np.ndarray, window: int, horizon: int,
+                 coef: np.ndarray, intercept: np.ndarray, k: int,
+                 elements: dict[int, tuple[np.ndarray | None, int, list | None, tuple[int, int]]]) -> dict[int, np.ndarray]:
+    """Per row of a group (``rows``: their rows of ``z_all``), the weights of its refit's tail windows by their
+    residuals under the training part's map (``coef`` ``(R, W, H)``, ``intercept`` ``(R, H)``), as
+    ``DLinear._judge_series`` sets them at the refit; rows whose every weight is 1 are left out. ``elements``: per
+    weighted series of the group (its index in the group), its points' weights for the refit, their first position,
+    its flags and its shape (the reference windows before the tail may need weights from further back)."""
+    judged_from = int(origins_tail[-dlinear.RESIDUAL_WINDOWS:][0])
+    begin = max(window, judged_from // dlinear.RESIDUAL_EVERY * dlinear.RESIDUAL_EVERY - dlinear.RESIDUAL_REFERENCE)
+    span = np.arange(begin, int(origins_tail[-1]) + 1)
+    found = {}
+    for row in range(len(rows)):
+        element, first, flags, shape = elements.get(row // k, (None, 0, None, None))
+        if shape is not None and begin - window < first:
+            element, first = _part_weights(flags, shape, begin - window), begin - window
+        column = None if element is None else element[:, row % k]
+        residuals, calm = dlinear.window_residuals(z_all[rows[row]], span, window, horizon, column, first,
+                                                   coef[row], intercept[row])
+        skip = judged_from - begin
+        weights = dlinear.deviation_weights(np.where(calm[skip:], dlinear.residual_deviations(residuals, skip, begin),
+                                                     0.0))
+        if weights is not None:
+            found[row] = np.r_[np.ones(len(origins_tail) - len(weights)), weights]
+    return found
 
 
 def _scales(y: np.ndarray, weights: dict[int, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:

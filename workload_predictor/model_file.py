@@ -1159,6 +1159,35 @@ def _check_blend(model: Any, k: int, refuse: Any) -> None:
         refuse(f"holds DLinear penalty rates that are not {k} sets of finite rates >= 0 for its windows")
 
 
+def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any) -> None:
+    """A DLinear's residual judging (see its ``robust``), which an update reads: none (``residual_from_`` null: a
+    file saved before it, or a fit that judged nothing), or the origin judged from and the next one (counts), the map
+    windows are judged under (``(k, window_, H)`` and ``(k, H)``, finite) and the newest residuals ``(k, m, H)``
+    (finite, ``m`` at most the reference's windows)."""
+    from .models.dlinear import RESIDUAL_EVERY, RESIDUAL_REFERENCE
+
+    start = getattr(model, "residual_from_", None)
+    if start is None:
+        return
+    window = getattr(model, "window_", None)
+    names = ("residual_coef_", "residual_intercept_", "residual_history_")
+    coef, intercept, history = (getattr(model, name, None) for name in names)
+    following = getattr(model, "residual_next_", None)
+
+    def finite(array: Any, shape: tuple) -> bool:
+        return (isinstance(array, np.ndarray) and array.dtype.kind == "f" and array.ndim == len(shape)
+                and all(want is None or got == want for got, want in zip(array.shape, shape))
+                and bool(np.isfinite(array).all()))
+
+    if not (_is_count(start) and start <= MAX_COUNT and _is_count(following) and start <= following <= MAX_COUNT
+            and _is_count(window) and finite(coef, (k, window, horizon)) and finite(intercept, (k, horizon))
+            and finite(history, (k, None, horizon)) and history.shape[1] <= RESIDUAL_REFERENCE + RESIDUAL_EVERY):
+        refuse(f"holds a DLinear residual_from_={quote(start)} without the state its updates judge windows with: "
+               f"residual_next_ a count from it, residual_coef_ ({k}, window_, {horizon}), residual_intercept_ "
+               f"({k}, {horizon}) and residual_history_ ({k}, m <= {RESIDUAL_REFERENCE + RESIDUAL_EVERY}, {horizon}), "
+               "finite")
+
+
 def _check_lstm_counters(part: Any, refuse: Any) -> None:
     """An LSTM's update counters (set by an ensemble): buckets since the network last trained, and how many it
     waits for."""
@@ -1241,6 +1270,7 @@ def _check_update_state(model: Any, members: list, horizon: int, k: int, refuse:
             _check_origins(piece, refuse)
             if type(piece).__name__ == "DLinear":
                 _check_blend(piece, k, refuse)
+                _check_residual_state(piece, horizon, k, refuse)
         if hasattr(part, "network_"):
             _check_lstm_counters(part, refuse)
     if isinstance(getattr(model, "members_", None), dict):

@@ -1093,7 +1093,7 @@ def test_the_fit_sums_the_window_searchs_blocks_of_flagged_windows_once(monkeypa
     n_search = int(validation_origins(n_train, 10, model.validation_fraction, model.max_validation_windows)[0]) - 105
     n_fit = n_train - 105
     # the refit judges its tail's windows by their residuals, from a reference before them (DLinear's ``robust``)
-    judged_from = n_train - 10 + 1
+    judged_from = max(n_train - 10 + 1, len(y) - 10 + 1 - dlinear.RESIDUAL_WINDOWS)
     begin = judged_from // dlinear.RESIDUAL_EVERY * dlinear.RESIDUAL_EVERY - dlinear.RESIDUAL_REFERENCE
     judged = len(y) - 10 - begin + 1
     assert sum(settled) == n_search + (n_fit - n_search // 1024 * 1024) + (len(y) - n_train) + judged

@@ -177,6 +177,36 @@ def test_half_life_forgets_at_its_rate_and_recomputes_with_the_fits_penalty_per_
     assert level(model) > 110 > 90 > level(plain)
 
 
+def test_half_life_follows_a_lasting_shift_with_the_default_judging():
+    """The same shift with the default settings: the windows whose targets hold it while their inputs do not (the
+    ``horizon`` windows whose origins straddle it) are weighed down by their residuals and no other; forgetting
+    still follows the new level, and a recomputation still sets the fit's penalty per window."""
+    rng = np.random.default_rng(2)
+    y = rng.poisson(50, (700, 1)).astype(float)
+    y[500:] *= 3
+    half_life, horizon = 50, 4
+    model = DLinear(horizon=horizon, window=12, half_life=half_life).fit(y[:500])
+    plain = DLinear(horizon=horizon, window=12).fit(y[:500])
+    fitted = copy.deepcopy(model)
+    recomputed = 0
+    for i in range(500, 700):
+        model.update(y[i : i + 1])
+        plain.update(y[i : i + 1])
+        if model.rank_one_steps_ == 0:  # just recomputed: the fit's penalty per window times the decayed count
+            recomputed += 1
+            assert model.ridge_[0][12].lam == pytest.approx(fitted.penalty_rates_[0][12] * model.stats_[0].count)
+    assert recomputed == 200 // (half_life + 1) + 1  # the first update inverts, then every half_life + 1
+    windows = 700 - 12 - horizon + 1
+    assert windows - horizon <= plain.stats_[0].count < windows
+    gamma, steps = 2 ** (-1 / half_life), 700 - 500
+    assert model.stats_[0].count < fitted.stats_[0].count * gamma**steps + (1 - gamma**steps) / (1 - gamma)
+
+    def level(m):
+        return float((m.stats_[0].sum_y / m.stats_[0].count).mean() * m.scale_[0] + m.offset_[0])
+
+    assert level(model) > 110 > 90 > level(plain)
+
+
 @pytest.mark.parametrize("params, message", [
     ({"half_life": 0}, "half_life"), ({"half_life": float("nan")}, "half_life"), ({"half_life": "1h"}, "half_life"),
     ({"robust": "yes"}, "robust"),

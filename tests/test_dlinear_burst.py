@@ -2,11 +2,16 @@
 the windows whose targets hold it, with plain noise for inputs, are weighed down by their residuals, so a forecast
 whose input holds the burst does not read weights bent toward those windows (fit, refit, updates, fleets alike)."""
 
+import copy
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from workload_predictor import FleetPredictor, WorkloadPredictor
-from workload_predictor.models.dlinear import DLinear
+from workload_predictor import FleetPredictor, ModelFileError, WorkloadPredictor, persistence
+from workload_predictor.models.dlinear import RESIDUAL_EVERY, DLinear
 from workload_predictor.models.dlinear_batched import fit_batched
 
 LEVEL = 1e4
@@ -70,3 +75,86 @@ def test_a_fleet_key_after_a_burst_equals_its_predictor():
     got = fleet.predict()
     got = got[got["endpoint"] == "a"]
     np.testing.assert_allclose(got["yhat"].to_numpy(), alone.yhat[:, 0], rtol=1e-7)
+
+
+def _burst_stream(fit: int = 450, n: int = 700, horizon: int = 12):
+    """A DLinear fitted on the start of Poisson(1e4) counts and the counts after it, which hold a 3x burst."""
+    y = np.random.default_rng(5).poisson(LEVEL, n).astype(float)[:, None]
+    y[600:603] *= 3
+    return DLinear(horizon=horizon).fit(y[:fit]), y, fit
+
+
+def test_updates_keep_the_judging_state_a_refit_computes():
+    """One-row updates through the burst judge each window against the kept reference of its block (its median and
+    spread, ``residual_center_`` and ``residual_spread_``) and take a new one where a block begins: the state and the
+    weights are a refit's on the same data (the burst's windows weighed down alike)."""
+    model, y, fit = _burst_stream()
+    first = copy.deepcopy(model)
+    assert model.residual_center_.shape == model.residual_spread_.shape == (1, model.horizon)
+    for i in range(fit, len(y)):
+        model.update(y[i : i + 1])
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(y, refit=True)
+    assert model.residual_next_ == refit.residual_next_ == len(y) - model.horizon + 1
+    for name in ("residual_center_", "residual_spread_", "residual_history_"):
+        np.testing.assert_allclose(getattr(model, name), getattr(refit, name), rtol=1e-12, atol=1e-12, err_msg=name)
+    windows = len(y) - model.window_ - model.horizon + 1
+    assert model.stats_[0].count < windows - model.horizon / 2  # the burst's windows are weighed down
+    np.testing.assert_allclose(model.stats_[0].count, refit.stats_[0].count, rtol=1e-12)
+
+
+def test_an_update_within_a_block_judges_as_the_general_path(monkeypatch):
+    """The one-window path (:meth:`DLinear._judge_in_block`, most updates) gives the general path's state and
+    statistics bit for bit."""
+    fast, y, fit = _burst_stream()
+    general = copy.deepcopy(fast)
+    origins = range(fast.residual_next_, fast.residual_next_ + len(y) - fit)  # the windows the updates judge
+    calls = []
+    original = DLinear._judge_in_block
+
+    def counted(self, *args):
+        calls.append(self is fast)
+        return original(self, *args)
+
+    monkeypatch.setattr(DLinear, "_judge_in_block", counted)
+    for i in range(fit, len(y)):
+        fast.update(y[i : i + 1])
+    monkeypatch.setattr(DLinear, "_judge_in_block",
+                        lambda self, z, origin, state: self._judge_windows(z, np.array([origin]), None, state))
+    for i in range(fit, len(y)):
+        general.update(y[i : i + 1])
+    # every window but the first of each block of RESIDUAL_EVERY origins (no bucket is flagged here)
+    assert calls == [True] * sum(1 for origin in origins if origin % RESIDUAL_EVERY)
+    for name in ("residual_center_", "residual_spread_", "residual_history_", "coef_"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(general, name), err_msg=name)
+    np.testing.assert_array_equal(fast.stats_[0].xx, general.stats_[0].xx)
+    assert fast.stats_[0].count == general.stats_[0].count
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda m: m.residual_center_.__setitem__((0, 0), np.nan), "residual_center_"),
+    (lambda m: setattr(m, "residual_spread_", m.residual_spread_[:, :-1]), "residual_spread_"),
+    (lambda m: setattr(m, "residual_spread_", np.zeros_like(m.residual_spread_)), "the spread at least"),
+    (lambda m: setattr(m, "residual_spread_", None), "or both null"),
+    (lambda m: setattr(m, "residual_history_", np.zeros((1, 77, m.horizon))), "residual_history_"),
+])
+def test_a_forged_judging_state_is_refused_at_load(forge, message):
+    predictor = WorkloadPredictor(horizon=6).fit(frame(burst_series(500)))
+    forge(predictor.model_)
+    with pytest.raises(ModelFileError, match=message):
+        persistence.loads(persistence.dumps(predictor))
+
+
+def test_a_file_saved_before_the_judging_loads_and_updates_without_it():
+    """A file of a release before the judging holds none of its state: it forecasts as that release did (see
+    tests/test_file_versions.py) and its updates judge no window until it is fitted again."""
+    data = Path(__file__).parent / "data"
+    record = json.loads((data / "dlinear_0.2.0.json").read_text())
+    predictor = WorkloadPredictor.load(data / "dlinear_0.2.0.wpm")
+    assert getattr(predictor.model_, "residual_from_", None) is None
+    start, stop = record["update_rows"]
+    stamps = pd.date_range(record["start"], periods=stop, freq=record["freq"])[start:]
+    predictor.update(pd.DataFrame({"timestamp": stamps, **{name: np.asarray(values)[start:stop]
+                                                          for name, values in record["series"].items()}}))
+    assert getattr(predictor.model_, "residual_from_", None) is None
+    np.testing.assert_allclose(np.ravel(predictor.predict().yhat), record["updated"]["yhat"], rtol=1e-9)

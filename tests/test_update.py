@@ -81,6 +81,24 @@ def test_dlinear_blend_is_the_weighted_sum_of_single_window_fits(seed, horizon, 
     np.testing.assert_allclose(model.predict_at(y, origins), expected, rtol=1e-7, atol=1e-7 * np.abs(y).max())
 
 
+@pytest.mark.parametrize("seed, horizon, blend", [(0, 5, 3), (1, 12, 2)])
+def test_dlinear_blend_with_the_default_judging_is_the_weighted_sum_where_no_window_is_judged(seed, horizon, blend):
+    """With the default settings (``robust``: windows judged by their residuals) the blend and its windows' own fits
+    judge their tails under their own maps; where none of them weighs a window down, which on a plain noisy series
+    is what the rule should do, the blend is still exactly the weighted sum."""
+    y = periodic_series(700, noise=6.0, seed=seed)["requests"].to_numpy()[:, None]
+    model = DLinear(horizon=horizon, blend=blend, candidate_windows=(12, 24, 48, 96)).fit(y)
+    weights = model.window_weights_
+    parts = {window: DLinear(horizon=horizon, window=window, alpha=model.alpha_).fit(y[model.window_ - window :])
+             for window in weights}
+    for fitted in (model, *parts.values()):
+        assert fitted.residual_from_ is not None  # its tail was judged: no window weighed down
+        assert fitted.stats_[0].count == len(y) - model.window_ - horizon + 1
+    origins = np.arange(model.window_, len(y) - horizon + 1, 7)
+    expected = sum(weight * parts[window].predict_at(y, origins) for window, weight in weights.items())
+    np.testing.assert_allclose(model.predict_at(y, origins), expected, rtol=1e-7, atol=1e-7 * np.abs(y).max())
+
+
 def test_update_is_out_of_sample_and_rolls_the_validation_windows():
     y = periodic_series(600, noise=5.0)["requests"].to_numpy()
     model = DLinear(horizon=8).fit(y[:500])

@@ -1162,16 +1162,17 @@ def _check_blend(model: Any, k: int, refuse: Any) -> None:
 def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any) -> None:
     """A DLinear's residual judging (see its ``robust``), which an update reads: none (``residual_from_`` null: a
     file saved before it, or a fit that judged nothing), or the origin judged from and the next one (counts), the map
-    windows are judged under (``(k, window_, H)`` and ``(k, H)``, finite) and the newest residuals ``(k, m, H)``
-    (finite, ``m`` at most the reference's windows)."""
-    from .models.dlinear import RESIDUAL_EVERY, RESIDUAL_REFERENCE
+    windows are judged under (``(k, window_, H)`` and ``(k, H)``, finite), the newest residuals ``(k, m, H)``
+    (finite, ``m`` at most the reference's windows) and the reference of the newest window's block (its median and
+    spread, ``(k, H)``: finite, the spread at least ``RESIDUAL_FLOOR``; or both null, a reference too short)."""
+    from .models.dlinear import RESIDUAL_EVERY, RESIDUAL_FLOOR, RESIDUAL_REFERENCE
 
     start = getattr(model, "residual_from_", None)
     if start is None:
         return
     window = getattr(model, "window_", None)
-    names = ("residual_coef_", "residual_intercept_", "residual_history_")
-    coef, intercept, history = (getattr(model, name, None) for name in names)
+    names = ("residual_coef_", "residual_intercept_", "residual_history_", "residual_center_", "residual_spread_")
+    coef, intercept, history, center, spread = (getattr(model, name, None) for name in names)
     following = getattr(model, "residual_next_", None)
 
     def finite(array: Any, shape: tuple) -> bool:
@@ -1179,13 +1180,17 @@ def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any) -> None
                 and all(want is None or got == want for got, want in zip(array.shape, shape))
                 and bool(np.isfinite(array).all()))
 
+    reference = (center is None and spread is None) or (finite(center, (k, horizon)) and finite(spread, (k, horizon))
+                                                         and bool((spread >= RESIDUAL_FLOOR).all()))
     if not (_is_count(start) and start <= MAX_COUNT and _is_count(following) and start <= following <= MAX_COUNT
             and _is_count(window) and finite(coef, (k, window, horizon)) and finite(intercept, (k, horizon))
-            and finite(history, (k, None, horizon)) and history.shape[1] <= RESIDUAL_REFERENCE + RESIDUAL_EVERY):
+            and finite(history, (k, None, horizon)) and history.shape[1] <= RESIDUAL_REFERENCE + RESIDUAL_EVERY
+            and reference):
         refuse(f"holds a DLinear residual_from_={quote(start)} without the state its updates judge windows with: "
                f"residual_next_ a count from it, residual_coef_ ({k}, window_, {horizon}), residual_intercept_ "
-               f"({k}, {horizon}) and residual_history_ ({k}, m <= {RESIDUAL_REFERENCE + RESIDUAL_EVERY}, {horizon}), "
-               "finite")
+               f"({k}, {horizon}), residual_history_ ({k}, m <= {RESIDUAL_REFERENCE + RESIDUAL_EVERY}, {horizon}) and "
+               f"residual_center_, residual_spread_ ({k}, {horizon}) or both null, finite, the spread at least "
+               f"{RESIDUAL_FLOOR:g}")
 
 
 def _check_lstm_counters(part: Any, refuse: Any) -> None:

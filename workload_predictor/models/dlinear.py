@@ -497,11 +497,23 @@ def _middle(values: np.ndarray) -> np.ndarray:
     return 0.5 * (parted[..., half - 1] + parted[..., half])
 
 
+def _median_in_place(values: np.ndarray) -> float:
+    """The median of the 1-D ``values`` (as :func:`_middle`), which it partitions in place."""
+    half = len(values) // 2
+    if len(values) % 2:
+        values.partition(half)
+        return float(values[half])
+    values.partition((half - 1, half))
+    return float(0.5 * (values[half - 1] + values[half]))
+
+
 def window_residuals(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
-                     first: int, coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     first: int, coef: np.ndarray, intercept: np.ndarray,
+                     with_calm: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """The residuals ``(m, H)`` of the 1-D scaled series ``z``'s windows at ``origins`` (settled as the statistics
     read them, see :func:`windows_settled_at`) under the map ``coef`` ``(W, H)``, ``intercept`` ``(H,)``, each in
-    units of its inputs' noise, and whether its inputs are calm ``(m,)``.
+    units of its inputs' noise, and whether its inputs are calm ``(m,)`` (``None`` without ``with_calm``: an update
+    asks :func:`calm_inputs` of the few windows that lie far).
 
     The noise is the robust spread of the inputs' steps (1.4826 MAD of their differences, over sqrt 2; at least
     ``RESIDUAL_FLOOR``): load's noise grows with its level (Poisson: as its root), and after a shift to a higher
@@ -509,36 +521,90 @@ def window_residuals(z: np.ndarray, origins: np.ndarray, window: int, horizon: i
     ``RESIDUAL_K`` noises of their median: plain noise, which squared loss bends the map toward where the targets
     hold a burst; a window whose inputs hold a jump (a burst, a level shift) is what teaches the map what follows
     one, and is not judged."""
-    residuals, calm = np.empty((len(origins), horizon)), np.empty(len(origins), dtype=bool)
+    residuals = np.empty((len(origins), horizon))
+    calm = np.empty(len(origins), dtype=bool) if with_calm else None
     for begin in range(0, len(origins), RESIDUAL_BLOCK):
         part = origins[begin : begin + RESIDUAL_BLOCK]
         inputs, targets = windows_settled_at(z, part, window, horizon, element, first)
-        noise = np.maximum(1.4826 / np.sqrt(2.0) * _middle(np.abs(np.diff(inputs, axis=1))), RESIDUAL_FLOOR)
-        middle = _middle(inputs)
-        calm[begin : begin + len(part)] = np.abs(inputs - middle[:, None]).max(axis=1) <= RESIDUAL_K * noise
+        noise = _input_noise(inputs)
+        if calm is not None:
+            calm[begin : begin + len(part)] = _calm(inputs, noise)
         residuals[begin : begin + len(part)] = (targets - inputs @ coef - intercept) / noise[:, None]
     return residuals, calm
 
 
-def residual_deviations(residuals: np.ndarray, start: int, first_origin: int) -> np.ndarray:
-    """Each row's deviation from ``start`` on of ``residuals`` ``(m, H)`` (the windows at consecutive origins from
-    ``first_origin``): the largest over the steps of ``|r - median| / spread``, the median and spread (1.4826 MAD, at
-    least ``RESIDUAL_FLOOR``) per step over its reference, the ``RESIDUAL_REFERENCE`` rows before the first origin of
-    its block of ``RESIDUAL_EVERY`` origins (0 where fewer than ``anomaly.MIN_REFERENCE`` rows precede it).
+#: A normal noise's standard deviation per 1 MAD of its steps (which have sqrt 2 its spread).
+_NOISE_SCALE = 1.4826 / np.sqrt(2.0)
 
-    The blocks are aligned on the origins, so a fit and the updates after it judge a window alike."""
-    out = np.zeros(max(len(residuals) - start, 0))
+
+def _input_noise(inputs: np.ndarray) -> np.ndarray:
+    """The noise of each row of ``inputs`` ``(m, W)``: 1.4826 MAD of its steps over sqrt 2, at least
+    ``RESIDUAL_FLOOR`` (:func:`window_residuals`)."""
+    return np.maximum(_NOISE_SCALE * _middle(np.abs(np.diff(inputs, axis=1))), RESIDUAL_FLOOR)
+
+
+def _calm(inputs: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Whether each row of ``inputs`` lies within ``RESIDUAL_K`` of its ``noise`` from its median."""
+    return np.abs(inputs - _middle(inputs)[:, None]).max(axis=1) <= RESIDUAL_K * noise
+
+
+def calm_inputs(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
+                first: int) -> np.ndarray:
+    """Whether the inputs of ``z``'s windows at ``origins`` are calm, as :func:`window_residuals` says."""
+    inputs = windows_settled_at(z, origins, window, horizon, element, first)[0]
+    return _calm(inputs, _input_noise(inputs))
+
+
+def residual_reference(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The median and spread (1.4826 MAD, at least ``RESIDUAL_FLOOR``) per step ``(H,)`` of the residuals
+    ``reference`` ``(m, H)``; ``None`` for fewer than ``anomaly.MIN_REFERENCE`` rows (nothing is judged against
+    it)."""
+    if len(reference) < anomaly.MIN_REFERENCE:
+        return None
+    center = _middle(reference.T)
+    return center, np.maximum(1.4826 * _middle(np.abs(reference - center).T), RESIDUAL_FLOOR)
+
+
+def residual_deviations(residuals: np.ndarray, start: int, first_origin: int,
+                        known: tuple[np.ndarray, np.ndarray] | None = None
+                        ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Each row's deviation from ``start`` on of ``residuals`` ``(m, H)`` (the windows at consecutive origins from
+    ``first_origin``): the largest over the steps of ``|r - median| / spread``, the median and spread
+    (:func:`residual_reference`) per step over its reference, the ``RESIDUAL_REFERENCE`` rows before the first
+    origin of its block of ``RESIDUAL_EVERY`` origins (0 where fewer than ``anomaly.MIN_REFERENCE`` rows precede
+    it); and the reference of the last row's block (``None``: too few rows, or no row).
+
+    The blocks are aligned on the origins, so a fit and the updates after it judge a window alike. ``known``: the
+    reference of row ``start - 1``'s block (as this returned it), taken for the rows in that block: an update that
+    adds a window to the block pays its residual alone."""
     rows = np.arange(start, len(residuals))
+    out, reference = np.zeros(len(rows)), None
+    if not len(rows):
+        return out, reference
     block_starts = (first_origin + rows) // RESIDUAL_EVERY * RESIDUAL_EVERY - first_origin
+    known_block = (first_origin + start - 1) // RESIDUAL_EVERY * RESIDUAL_EVERY - first_origin
     for block in (block_starts[:1] if len(rows) == 1 else np.unique(block_starts)):
-        reference = residuals[max(int(block) - RESIDUAL_REFERENCE, 0) : max(int(block), 0)]
-        if len(reference) < anomaly.MIN_REFERENCE:
+        if known is not None and start > 0 and block == known_block:
+            reference = known
+        else:
+            reference = residual_reference(residuals[max(int(block) - RESIDUAL_REFERENCE, 0) : max(int(block), 0)])
+        if reference is None:
             continue
-        center = _middle(reference.T)
-        spread = np.maximum(1.4826 * _middle(np.abs(reference - center).T), RESIDUAL_FLOOR)
-        at = rows[block_starts == block]
-        out[at - start] = (np.abs(residuals[at] - center) / spread).max(axis=1)
-    return out
+        center, spread = reference
+        if len(rows) == 1:
+            out[0] = (np.abs(residuals[start] - center) / spread).max()
+        else:
+            at = rows[block_starts == block]
+            out[at - start] = (np.abs(residuals[at] - center) / spread).max(axis=1)
+    return out, reference
+
+
+def _stacked(references: list) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The targets' references (:func:`residual_reference`) as median and spread arrays ``(k, H)``; ``None`` where
+    they are too short (all alike: the targets' windows are the same)."""
+    if any(reference is None for reference in references):
+        return None, None
+    return np.array([center for center, _ in references]), np.array([spread for _, spread in references])
 
 
 def deviation_weights(deviation: np.ndarray) -> np.ndarray | None:
@@ -988,7 +1054,7 @@ class DLinear(BaseForecaster):
                 self.weight_floor_ = anomaly.floor_of(y) if self.robust else None
                 self.follow_level_ = bool(self.follow_level)
                 self.residual_from_ = self.residual_coef_ = self.residual_intercept_ = None
-                self.residual_history_ = self.residual_next_ = None
+                self.residual_history_ = self.residual_next_ = self.residual_center_ = self.residual_spread_ = None
             element = self._element_weights(y, 0)
             if not refit:
                 if element is not None:  # the weighted moments' temporaries
@@ -1241,8 +1307,9 @@ class DLinear(BaseForecaster):
                       first: int) -> list[np.ndarray | None] | None:
         """Per target, the weights ``(len(origins),)`` by their residuals (:func:`residual_deviations` under
         ``residual_coef_``) of the windows at the consecutive ``origins`` of ``z`` (the scaled ``y``), where they
-        are ``residual_from_`` or later (the others: 1); ``None``: all 1. Sets ``residual_history_``, the newest
-        residuals, for the windows an update adds.
+        are ``residual_from_`` or later (the others: 1); ``None``: all 1. Sets what an update judges its windows
+        with: ``residual_history_``, the newest residuals, and the reference of the newest window's block
+        (``residual_center_``, ``residual_spread_``; ``None`` where it is too short).
 
         The reference of the first judged windows is the windows before them: their residuals are computed from
         ``y`` (``element``: the weights of its points from ``first`` on, where it covers them; else scanned)."""
@@ -1253,39 +1320,90 @@ class DLinear(BaseForecaster):
         if begin - self.window_ < first:
             element, first = self._element_weights(y, begin - self.window_), begin - self.window_
         span = np.arange(begin, int(judged[-1]) + 1)
-        weights, history = [], []
+        weights, history, references = [], [], []
         for j in range(z.shape[1]):
             residuals, calm = window_residuals(z[:, j], span, self.window_, self.horizon,
                                                None if element is None else element[:, j], first,
                                                self.residual_coef_[j], self.residual_intercept_[j])
             skip = int(judged[0]) - begin
-            found = deviation_weights(np.where(calm[skip:], residual_deviations(residuals, skip, begin), 0.0))
+            deviation, reference = residual_deviations(residuals, skip, begin)
+            found = deviation_weights(np.where(calm[skip:], deviation, 0.0))
             history.append(residuals[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
+            references.append(reference)
             if found is not None and len(found) < len(origins):
                 found = np.r_[np.ones(len(origins) - len(found)), found]
             weights.append(found)
         self.residual_history_, self.residual_next_ = np.array(history), int(judged[-1]) + 1
+        self.residual_center_, self.residual_spread_ = _stacked(references)
         return weights
 
     def _judge_new(self, z: np.ndarray, origins: np.ndarray, element: np.ndarray | None
-                   ) -> tuple[list[np.ndarray | None] | None, np.ndarray | None, int | None]:
+                   ) -> tuple[list[np.ndarray | None] | None, dict]:
         """An update's: the weights (as :meth:`_judge_series`) of the new windows at ``origins`` of ``z`` (its
         points' weights ``element``, from 0), each judged against the kept ``residual_history_`` and the new windows
-        before it; the residual history after them, and the series' origin of the next window
-        (``residual_next_``, which aligns the blocks of :func:`residual_deviations` with the fit's)."""
-        history, following = getattr(self, "residual_history_", None), getattr(self, "residual_next_", None)
-        if not self._judging() or history is None or len(origins) == 0:
-            return None, history, following
-        weights, kept = [], []
+        before it, and the judging state after them: the residual history, the series' origin of the next window
+        (``residual_next_``, which aligns the blocks of :func:`residual_deviations` with the fit's) and the newest
+        window's reference (kept: while the windows an update adds stay in its block, their residuals are the
+        judging's whole cost, :meth:`_judge_in_block`)."""
+        names = ("residual_history_", "residual_next_", "residual_center_", "residual_spread_")
+        state = {name: getattr(self, name, None) for name in names}
+        if not self._judging() or state["residual_history_"] is None or len(origins) == 0:
+            return None, state
+        if (len(origins) == 1 and element is None and state["residual_center_"] is not None
+                and state["residual_next_"] % RESIDUAL_EVERY):
+            return self._judge_in_block(z, int(origins[0]), state)
+        return self._judge_windows(z, origins, element, state)
+
+    def _judge_windows(self, z: np.ndarray, origins: np.ndarray, element: np.ndarray | None, state: dict
+                       ) -> tuple[list[np.ndarray | None], dict]:
+        """:meth:`_judge_new` of any windows: their references taken anew where a block begins (or the kept one is
+        too short), the calm inputs checked where a window lies far."""
+        history, following = state["residual_history_"], state["residual_next_"]
+        center, spread = state["residual_center_"], state["residual_spread_"]
+        weights, kept, references = [], [], []
         for j in range(z.shape[1]):
-            new, calm = window_residuals(z[:, j], origins, self.window_, self.horizon,
-                                         None if element is None else element[:, j], 0, self.residual_coef_[j],
-                                         self.residual_intercept_[j])
+            column = None if element is None else element[:, j]
+            new = window_residuals(z[:, j], origins, self.window_, self.horizon, column, 0, self.residual_coef_[j],
+                                   self.residual_intercept_[j], with_calm=False)[0]
             residuals = np.concatenate([history[j], new])
-            weights.append(deviation_weights(np.where(calm, residual_deviations(
-                residuals, len(history[j]), following - len(history[j])), 0.0)))
+            deviation, reference = residual_deviations(residuals, len(history[j]), following - len(history[j]),
+                                                       None if center is None else (center[j], spread[j]))
+            far = deviation > RESIDUAL_K
+            if far.any():  # only windows with calm inputs are judged
+                deviation[far] = np.where(calm_inputs(z[:, j], origins[far], self.window_, self.horizon, column, 0),
+                                          deviation[far], 0.0)
+            weights.append(deviation_weights(deviation))
             kept.append(residuals[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
-        return weights, np.array(kept), following + len(origins)
+            references.append(reference)
+        state.update(residual_history_=np.array(kept), residual_next_=following + len(origins))
+        state["residual_center_"], state["residual_spread_"] = _stacked(references)
+        return weights, state
+
+    def _judge_in_block(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
+        """:meth:`_judge_new` of one window with no flagged point, in the block of the window before it: judged
+        against the kept reference. The arithmetic of :func:`window_residuals` and :func:`residual_deviations` in
+        as few array operations as it takes (each costs a microsecond or more: this is about a dozen)."""
+        center, spread, history = state["residual_center_"], state["residual_spread_"], state["residual_history_"]
+        dropped = int(history.shape[1] >= RESIDUAL_REFERENCE + RESIDUAL_EVERY)  # the history keeps its newest rows
+        kept = np.empty((history.shape[0], history.shape[1] + 1 - dropped, self.horizon))
+        kept[:, :-1] = history[:, dropped:]
+        weights: list[np.ndarray | None] = []
+        for j in range(z.shape[1]):
+            inputs = z[origin - self.window_ : origin, j]
+            steps = inputs[1:] - inputs[:-1]
+            noise = max(_NOISE_SCALE * _median_in_place(np.abs(steps, out=steps)), RESIDUAL_FLOOR)
+            residual = kept[j, -1]
+            np.subtract(z[origin : origin + self.horizon, j], inputs @ self.residual_coef_[j], out=residual)
+            residual -= self.residual_intercept_[j]
+            residual /= noise
+            deviation = np.abs(residual - center[j])
+            deviation /= spread[j]
+            far = float(deviation.max())
+            # only windows with calm inputs are judged
+            weights.append(deviation_weights(np.array([far])) if far > RESIDUAL_K and bool(
+                _calm(inputs[None], np.array([noise]))[0]) else None)
+        state.update(residual_history_=kept, residual_next_=state["residual_next_"] + 1)
+        return weights, state
 
     def _continued_weights(self, y: np.ndarray, n_old: int,
                            known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
@@ -1318,7 +1436,7 @@ class DLinear(BaseForecaster):
             origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)
             weights = [window_weights(None if element is None else element[:, j], origins, self.window_,
                                       self.horizon) for j in range(y.shape[1])]
-            judged, history, following = self._judge_new(z, origins, element)
+            judged, judging = self._judge_new(z, origins, element)
             if judged is not None:
                 weights = [combined_weights(w, v) for w, v in zip(weights, judged)]
             gamma = self._gamma()
@@ -1349,8 +1467,7 @@ class DLinear(BaseForecaster):
                                                                                                     self.stats_))]
                 if any(systems is None for systems in ridge):
                     ridge, steps = self._ridge(stats, self._penalties(stats)), 0
-            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, residual_history_=history,
-                        residual_next_=following,
+            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, **judging,
                         recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
 

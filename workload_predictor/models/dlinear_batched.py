@@ -521,7 +521,7 @@ def _judged_rows(z_all: np.ndarray, rows: np.ndarray, origins_tail: np.ndarray, 
         residuals, calm = dlinear.window_residuals(z_all[rows[row]], span, window, horizon, column, first,
                                                    coef[row], intercept[row])
         skip = judged_from - begin
-        weights = dlinear.deviation_weights(np.where(calm[skip:], dlinear.residual_deviations(residuals, skip, begin),
+        weights = dlinear.deviation_weights(np.where(calm[skip:], dlinear.residual_deviations(residuals, skip, begin)[0],
                                                      0.0))
         if weights is not None:
             found[row] = np.r_[np.ones(len(origins_tail) - len(weights)), weights]

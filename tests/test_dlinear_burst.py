@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, ModelFileError, WorkloadPredictor, persistence
-from workload_predictor.models.dlinear import RESIDUAL_EVERY, DLinear
+from workload_predictor.models.dlinear import (RESIDUAL_EVERY, RESIDUAL_REFERENCE, DLinear, WindowStats, residual_deviations,
+                                              residual_reference)
 from workload_predictor.models.dlinear_batched import fit_batched
 
 LEVEL = 1e4
@@ -158,3 +159,38 @@ def test_a_file_saved_before_the_judging_loads_and_updates_without_it():
                                                           for name, values in record["series"].items()}}))
     assert getattr(predictor.model_, "residual_from_", None) is None
     np.testing.assert_allclose(np.ravel(predictor.predict().yhat), record["updated"]["yhat"], rtol=1e-9)
+
+
+def test_the_blocks_references_taken_at_once_are_each_blocks_own():
+    """:func:`residual_deviations` takes the whole references of many blocks in one partition: the deviations and
+    the last block's reference are, bit for bit, each row's against :func:`residual_reference` of its own block."""
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        m, horizon = int(rng.integers(1, 300)), int(rng.integers(1, 13))
+        residuals = rng.standard_t(3, size=(m, horizon))
+        start, first = int(rng.integers(0, m)), int(rng.integers(0, 100))
+        got, reference = residual_deviations(residuals, start, first)
+        expected, last = np.zeros(m - start), None
+        for row in range(start, m):
+            block = (first + row) // RESIDUAL_EVERY * RESIDUAL_EVERY - first
+            last = residual_reference(residuals[max(block - RESIDUAL_REFERENCE, 0) : max(block, 0)])
+            if last is not None:
+                expected[row - start] = (np.abs(residuals[row] - last[0]) / last[1]).max()
+        np.testing.assert_array_equal(got, expected)
+        assert (reference is None) == (last is None)
+        if last is not None:
+            np.testing.assert_array_equal(np.stack(reference), np.stack(last))
+
+
+def test_an_updates_one_window_is_added_to_the_statistics_as_a_sum_would_add_it():
+    """``WindowStats.with_window`` (an update's one window of weight 1) is ``stats + from_windows`` bit for bit,
+    zeros' signs included."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(1, 30)), rng.normal(size=(1, 5))
+    x[0, :4] = [0.0, -0.0, 0.0, -0.0]
+    stats = WindowStats.from_windows(rng.normal(size=(7, 30)), rng.normal(size=(7, 5)))
+    stats.xx[:2, :2] = -0.0
+    added, expected = stats.with_window(x, y), stats + WindowStats.from_windows(x, y)
+    for name in ("count", "sum_x", "sum_y", "xx", "xy"):
+        got, want = np.asarray(getattr(added, name)), np.asarray(getattr(expected, name))
+        assert np.array_equal(got.view(np.uint64), want.view(np.uint64)), name

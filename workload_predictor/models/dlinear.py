@@ -144,6 +144,16 @@ class WindowStats:
                 total = total + cls.from_series(part, origins[run] - start, window, horizon)
         return total
 
+    def with_window(self, x: np.ndarray, y: np.ndarray) -> "WindowStats":
+        """``self + WindowStats.from_windows(x, y)`` for one window ``x`` (1, W) -> ``y`` (1, H): the same sums bit
+        for bit (addition commutes), without two temporaries of the Gram matrix's size (an update's)."""
+        xx = np.multiply(x.T, x)
+        xx += 0.0  # as from_windows: a zero product takes the sign a sum gives it
+        xx += self.xx
+        xy = x.T @ y
+        xy += self.xy
+        return WindowStats(self.count + 1.0, self.sum_x + x.sum(axis=0), self.sum_y + y.sum(axis=0), xx, xy)
+
     def last(self, window: int) -> "WindowStats":
         """The statistics of the same windows' newest ``window`` inputs (their rows and columns go last)."""
         return WindowStats(self.count, self.sum_x[-window:], self.sum_y, self.xx[-window:, -window:],
@@ -576,27 +586,42 @@ def residual_deviations(residuals: np.ndarray, start: int, first_origin: int,
 
     The blocks are aligned on the origins, so a fit and the updates after it judge a window alike. ``known``: the
     reference of row ``start - 1``'s block (as this returned it), taken for the rows in that block: an update that
-    adds a window to the block pays its residual alone."""
+    adds a window to the block pays its residual alone. The blocks with a whole reference take theirs at once,
+    ``RESIDUAL_BLOCK // RESIDUAL_REFERENCE`` blocks at a time (the same medians, one partition each)."""
     rows = np.arange(start, len(residuals))
-    out, reference = np.zeros(len(rows)), None
+    out = np.zeros(len(rows))
     if not len(rows):
-        return out, reference
+        return out, None
     block_starts = (first_origin + rows) // RESIDUAL_EVERY * RESIDUAL_EVERY - first_origin
-    known_block = (first_origin + start - 1) // RESIDUAL_EVERY * RESIDUAL_EVERY - first_origin
-    for block in (block_starts[:1] if len(rows) == 1 else np.unique(block_starts)):
-        if known is not None and start > 0 and block == known_block:
-            reference = known
-        else:
-            reference = residual_reference(residuals[max(int(block) - RESIDUAL_REFERENCE, 0) : max(int(block), 0)])
-        if reference is None:
-            continue
-        center, spread = reference
-        if len(rows) == 1:
-            out[0] = (np.abs(residuals[start] - center) / spread).max()
-        else:
-            at = rows[block_starts == block]
-            out[at - start] = (np.abs(residuals[at] - center) / spread).max(axis=1)
-    return out, reference
+    blocks, of_row = np.unique(block_starts, return_inverse=True)
+    known_block = (first_origin + start - 1) // RESIDUAL_EVERY * RESIDUAL_EVERY - first_origin if start else None
+    references: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(blocks)
+    whole = [i for i, block in enumerate(blocks.tolist())
+             if block >= RESIDUAL_REFERENCE and not (known is not None and block == known_block)]
+    if whole:
+        lagged = np.lib.stride_tricks.sliding_window_view(residuals, RESIDUAL_REFERENCE, axis=0)  # [m - R + 1, H, R]
+        step = max(RESIDUAL_BLOCK // RESIDUAL_REFERENCE, 1)
+        for begin in range(0, len(whole), step):
+            part = whole[begin : begin + step]
+            reference = lagged[blocks[part] - RESIDUAL_REFERENCE]  # [b, H, R]: each block's rows before it, per step
+            center = _middle(reference)
+            spread = np.maximum(1.4826 * _middle(np.abs(reference - center[..., None])), RESIDUAL_FLOOR)
+            for i, c, s in zip(part, center, spread):
+                references[i] = (c, s)
+    for i, block in enumerate(blocks.tolist()):
+        if known is not None and block == known_block:
+            references[i] = known
+        elif references[i] is None:
+            references[i] = residual_reference(residuals[max(block - RESIDUAL_REFERENCE, 0) : max(block, 0)])
+    usable = np.array([reference is not None for reference in references])
+    if usable.any():
+        centers = np.array([reference[0] for reference in references if reference is not None])
+        spreads = np.array([reference[1] for reference in references if reference is not None])
+        index = (np.cumsum(usable) - 1)[of_row]  # each row's reference among the usable ones
+        judged = usable[of_row]
+        at = rows[judged]
+        out[judged] = (np.abs(residuals[at] - centers[index[judged]]) / spreads[index[judged]]).max(axis=1)
+    return out, references[-1]
 
 
 def _stacked(references: list) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -906,10 +931,12 @@ class DLinear(BaseForecaster):
         within ``K`` of its floor, the 90th percentile) are judged by the windows' residuals
         instead: at the refit on the validation tail, each of its windows (the newest
         ``RESIDUAL_WINDOWS``), and in ``update`` each new window, is forecast by the map fitted
-        before the tail (``residual_coef_``); one whose residual lies more than ``K`` robust
-        spreads (1.4826 MAD per horizon step over the ``RESIDUAL_REFERENCE`` windows before it)
-        from that reference's median at some step enters the statistics weighed
-        ``(K / deviation)^4`` (with a flagged bucket's weight: the lower). Squared loss would
+        before the tail (``residual_coef_``); one whose inputs are calm and whose residual, in
+        units of its inputs' noise, lies more than ``K`` robust spreads (1.4826 MAD per horizon
+        step over the ``RESIDUAL_REFERENCE`` windows before its block of ``RESIDUAL_EVERY``
+        origins, kept for updates as ``residual_center_`` and ``residual_spread_``) from that
+        reference's median at some step enters the statistics weighed ``(K / deviation)^4``
+        (with a flagged bucket's weight: the lower; :func:`window_residuals`). Squared loss would
         otherwise bend each step's weights toward the noise inputs of the windows whose targets
         hold the burst, and a forecast whose input then holds it would read them. The windows
         judged and their references depend on the series and that map only, so an update stays
@@ -1446,9 +1473,15 @@ class DLinear(BaseForecaster):
             # A fit leaves its systems uninverted (most fitted models never update): the first update inverts.
             recompute = new_windows > RANK_ONE_MAX or steps > refresh or any(
                 r.inverse is None for systems in self.ridge_ for r in systems.values())
+            # One new window of weight 1 (most updates): its inputs, gathered once, serve its statistics (as
+            # WindowStats.from_series reads a few windows) and its rank-one step.
+            gathered = [windows_at(z[:, j], origins, self.window_) if new_windows == 1 and weights[j] is None
+                        else None for j in range(y.shape[1])]
             if gamma == 1.0:
                 stats = [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon, weights[j],
                                                   None if element is None else element[:, j])
+                         if gathered[j] is None else s.with_window(gathered[j], targets_at(z[:, j], origins,
+                                                                                            self.horizon))
                          for j, s in enumerate(self.stats_)]
             else:  # the window added i-th of m is multiplied by gamma m - 1 - i times after it
                 decay = gamma ** np.arange(new_windows - 1, -1, -1.0)
@@ -1462,7 +1495,8 @@ class DLinear(BaseForecaster):
             else:
                 ridge = [self._add_windows(systems, s, windows_settled_at(
                     z[:, j], origins, self.window_, self.horizon,
-                    None if element is None or weights[j] is None else element[:, j])[0],
+                    None if element is None or weights[j] is None else element[:, j])[0]
+                    if gathered[j] is None else gathered[j],
                     weights[j], gamma, self._follows_level()) for j, (systems, s) in enumerate(zip(self.ridge_,
                                                                                                     self.stats_))]
                 if any(systems is None for systems in ridge):

@@ -498,49 +498,51 @@ RESIDUAL_FLOOR = 1e-6
 
 def _middle(values: np.ndarray) -> np.ndarray:
     """The median along the last axis of ``values`` (``np.median``'s, by one partition: its overhead is most of an
-    update's judging)."""
+    update's judging). Of an even count, the lower middle value is the largest below the upper one's position (a
+    partition at two positions took five times as long)."""
     count = values.shape[-1]
     half = count // 2
+    parted = np.partition(values, half, axis=-1)
     if count % 2:
-        return np.partition(values, half, axis=-1)[..., half]
-    parted = np.partition(values, (half - 1, half), axis=-1)
-    return 0.5 * (parted[..., half - 1] + parted[..., half])
+        return parted[..., half]
+    return 0.5 * (parted[..., :half].max(axis=-1) + parted[..., half])
 
 
 def _median_in_place(values: np.ndarray) -> float:
     """The median of the 1-D ``values`` (as :func:`_middle`), which it partitions in place."""
     half = len(values) // 2
+    values.partition(half)
     if len(values) % 2:
-        values.partition(half)
         return float(values[half])
-    values.partition((half - 1, half))
-    return float(0.5 * (values[half - 1] + values[half]))
+    return float(0.5 * (values[:half].max() + values[half]))
 
 
 def window_residuals(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
-                     first: int, coef: np.ndarray, intercept: np.ndarray,
-                     with_calm: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                     first: int, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     """The residuals ``(m, H)`` of the 1-D scaled series ``z``'s windows at ``origins`` (settled as the statistics
     read them, see :func:`windows_settled_at`) under the map ``coef`` ``(W, H)``, ``intercept`` ``(H,)``, each in
-    units of its inputs' noise, and whether its inputs are calm ``(m,)`` (``None`` without ``with_calm``: an update
-    asks :func:`calm_inputs` of the few windows that lie far).
-
-    The noise is the robust spread of the inputs' steps (1.4826 MAD of their differences, over sqrt 2; at least
-    ``RESIDUAL_FLOOR``): load's noise grows with its level (Poisson: as its root), and after a shift to a higher
-    level the windows would otherwise all lie far from the residuals before them. Calm inputs lie within
-    ``RESIDUAL_K`` noises of their median: plain noise, which squared loss bends the map toward where the targets
-    hold a burst; a window whose inputs hold a jump (a burst, a level shift) is what teaches the map what follows
-    one, and is not judged."""
+    units of its inputs' noise: the robust spread of the inputs' steps (1.4826 MAD of their differences, over
+    sqrt 2; at least ``RESIDUAL_FLOOR``). Load's noise grows with its level (Poisson: as its root), and after a shift
+    to a higher level the windows would otherwise all lie far from the residuals before them."""
     residuals = np.empty((len(origins), horizon))
-    calm = np.empty(len(origins), dtype=bool) if with_calm else None
     for begin in range(0, len(origins), RESIDUAL_BLOCK):
         part = origins[begin : begin + RESIDUAL_BLOCK]
         inputs, targets = windows_settled_at(z, part, window, horizon, element, first)
-        noise = _input_noise(inputs)
-        if calm is not None:
-            calm[begin : begin + len(part)] = _calm(inputs, noise)
-        residuals[begin : begin + len(part)] = (targets - inputs @ coef - intercept) / noise[:, None]
-    return residuals, calm
+        residuals[begin : begin + len(part)] = (targets - inputs @ coef - intercept) / _input_noise(inputs)[:, None]
+    return residuals
+
+
+def calm_weights(deviation: np.ndarray, z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
+                 element: np.ndarray | None, first: int) -> np.ndarray | None:
+    """:func:`deviation_weights` of the windows at ``origins`` (their ``deviation``) whose inputs are calm: within
+    ``RESIDUAL_K`` noises of their median, plain noise, which squared loss bends the map toward where the targets
+    hold a burst. A window whose inputs hold a jump (a burst, a level shift) is what teaches the map what follows
+    one, and weighs 1. The inputs are read again for the far windows only (most windows lie near)."""
+    far = deviation > RESIDUAL_K
+    if far.any():
+        deviation = np.where(far, deviation, 0.0)
+        deviation[far] = np.where(calm_inputs(z, origins[far], window, horizon, element, first), deviation[far], 0.0)
+    return deviation_weights(deviation)
 
 
 #: A normal noise's standard deviation per 1 MAD of its steps (which have sqrt 2 its spread).
@@ -560,7 +562,7 @@ def _calm(inputs: np.ndarray, noise: np.ndarray) -> np.ndarray:
 
 def calm_inputs(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
                 first: int) -> np.ndarray:
-    """Whether the inputs of ``z``'s windows at ``origins`` are calm, as :func:`window_residuals` says."""
+    """Whether the inputs of ``z``'s windows at ``origins`` are calm (:func:`calm_weights`)."""
     inputs = windows_settled_at(z, origins, window, horizon, element, first)[0]
     return _calm(inputs, _input_noise(inputs))
 
@@ -936,7 +938,7 @@ class DLinear(BaseForecaster):
         step over the ``RESIDUAL_REFERENCE`` windows before its block of ``RESIDUAL_EVERY``
         origins, kept for updates as ``residual_center_`` and ``residual_spread_``) from that
         reference's median at some step enters the statistics weighed ``(K / deviation)^4``
-        (with a flagged bucket's weight: the lower; :func:`window_residuals`). Squared loss would
+        (with a flagged bucket's weight: the lower; :func:`calm_weights`). Squared loss would
         otherwise bend each step's weights toward the noise inputs of the windows whose targets
         hold the burst, and a forecast whose input then holds it would read them. The windows
         judged and their references depend on the series and that map only, so an update stays
@@ -1349,12 +1351,12 @@ class DLinear(BaseForecaster):
         span = np.arange(begin, int(judged[-1]) + 1)
         weights, history, references = [], [], []
         for j in range(z.shape[1]):
-            residuals, calm = window_residuals(z[:, j], span, self.window_, self.horizon,
-                                               None if element is None else element[:, j], first,
-                                               self.residual_coef_[j], self.residual_intercept_[j])
+            column = None if element is None else element[:, j]
+            residuals = window_residuals(z[:, j], span, self.window_, self.horizon, column, first,
+                                         self.residual_coef_[j], self.residual_intercept_[j])
             skip = int(judged[0]) - begin
             deviation, reference = residual_deviations(residuals, skip, begin)
-            found = deviation_weights(np.where(calm[skip:], deviation, 0.0))
+            found = calm_weights(deviation, z[:, j], span[skip:], self.window_, self.horizon, column, first)
             history.append(residuals[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
             references.append(reference)
             if found is not None and len(found) < len(origins):
@@ -1391,15 +1393,11 @@ class DLinear(BaseForecaster):
         for j in range(z.shape[1]):
             column = None if element is None else element[:, j]
             new = window_residuals(z[:, j], origins, self.window_, self.horizon, column, 0, self.residual_coef_[j],
-                                   self.residual_intercept_[j], with_calm=False)[0]
+                                   self.residual_intercept_[j])
             residuals = np.concatenate([history[j], new])
             deviation, reference = residual_deviations(residuals, len(history[j]), following - len(history[j]),
                                                        None if center is None else (center[j], spread[j]))
-            far = deviation > RESIDUAL_K
-            if far.any():  # only windows with calm inputs are judged
-                deviation[far] = np.where(calm_inputs(z[:, j], origins[far], self.window_, self.horizon, column, 0),
-                                          deviation[far], 0.0)
-            weights.append(deviation_weights(deviation))
+            weights.append(calm_weights(deviation, z[:, j], origins, self.window_, self.horizon, column, 0))
             kept.append(residuals[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
             references.append(reference)
         state.update(residual_history_=np.array(kept), residual_next_=following + len(origins))

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, ModelFileError, WorkloadPredictor, persistence
+from workload_predictor.models import dlinear
 from workload_predictor.models.dlinear import (RESIDUAL_EVERY, RESIDUAL_REFERENCE, DLinear, WindowStats, residual_deviations,
                                               residual_reference)
 from workload_predictor.models.dlinear_batched import fit_batched
@@ -194,3 +195,14 @@ def test_an_updates_one_window_is_added_to_the_statistics_as_a_sum_would_add_it(
     for name in ("count", "sum_x", "sum_y", "xx", "xy"):
         got, want = np.asarray(getattr(added, name)), np.asarray(getattr(expected, name))
         assert np.array_equal(got.view(np.uint64), want.view(np.uint64)), name
+
+
+def test_the_judgings_medians_are_numpys():
+    """The medians of the noise, the calm inputs and the references (one partition, even counts included) are
+    ``np.median``'s, ties included."""
+    rng = np.random.default_rng(2)
+    for count in (1, 2, 5, 60, 167, 168):
+        values = rng.standard_t(2, size=(7, count))
+        values[:3] = np.round(values[:3])
+        np.testing.assert_array_equal(dlinear._middle(values), np.median(values, axis=-1))
+        assert dlinear._median_in_place(values[5].copy()) == np.median(values[5])

@@ -402,6 +402,10 @@ def check_json_objects(path: str | Path) -> None:
 
 
 def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
+    """The timestamp column of ``frame``: ``given`` (--timestamp-col), else the first of :data:`TIMESTAMP_COLUMNS`
+    the frame has, in any case or spelling of its separators (:func:`~workload_predictor.data.column_key`). Two
+    columns that are both that name (``TIMESTAMP`` and ``timestamp``) are refused: which one holds the arrivals is
+    the user's to say, with --timestamp-col."""
     if given is not None:
         if given not in frame.columns:
             raise WorkloadDataError(
@@ -411,6 +415,15 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
     loose = columns_by_key(frame.columns)
     for candidate in TIMESTAMP_COLUMNS:
         if column_key(candidate) in loose:
+            alike = [name for name in frame.columns if column_key(name) == column_key(candidate)]
+            if len(alike) > 1:
+                shown = [quote(name, 40) for name in alike[:3]]
+                listed = ", ".join(shown[:-1]) + " and " + shown[-1] + (
+                    f" (and {len(alike) - 3:,} more)" if len(alike) > 3 else "")
+                raise WorkloadDataError(
+                    f"columns {listed} are {'both' if len(alike) == 2 else 'all'} read as the timestamp (their "
+                    "names differ only in case or spelling): name the one that holds the times with --timestamp-col."
+                )
             return loose[column_key(candidate)]
     raise WorkloadDataError(
         f"no timestamp column found (columns: {quote_columns(frame.columns)}); name it with --timestamp-col."

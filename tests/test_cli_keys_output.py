@@ -1,0 +1,68 @@
+"""Reading the timestamp column and writing a fleet's keys (review h112's leftovers): two columns named alike, a log
+of one bucket per key, the type of the keys a fleet gives back, whole-number keys of a JSON Lines log, and keys of
+odd text read back from --out."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workload_predictor.cli import EXIT_DATA, main
+from workload_predictor.errors import WorkloadDataError
+from workload_predictor.readers import read_trace
+
+START = pd.Timestamp("2024-05-10", tz="UTC")
+FORECAST_BY = ["--freq", "10s", "--by", "tenant", "--model", "naive", "--horizon", "2", "-q"]
+
+
+def _run(args: list) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output and "internal error" not in result.output, result.output
+    return result.exit_code, result.output
+
+
+def _stamps(n: int, shift: str = "0s") -> list[str]:
+    return list((START + pd.Timedelta(shift) + pd.to_timedelta(np.arange(n), unit="s")).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _log(keys: list, n: int = 300) -> pd.DataFrame:
+    """``n`` requests a second apart from START, the ``keys`` in turn."""
+    return pd.DataFrame({"timestamp": _stamps(n), "tenant": [keys[i % len(keys)] for i in range(n)]})
+
+
+# -- 1. Two columns that are both the timestamp's name ----------------------------------------------------------------
+@pytest.mark.parametrize("names", [("TIMESTAMP", "timestamp"), ("timestamp", "Time Stamp")])
+@pytest.mark.parametrize("command", [["forecast", "--freq", "10s", "--model", "naive", "--horizon", "2"],
+                                     ["forecast", *FORECAST_BY], ["inspect", "--freq", "10s"]])
+def test_two_columns_named_as_the_timestamp_are_refused(tmp_path, names, command):
+    """Before: the first in the file's order was read without a word (``inspect``: ``timestamp column TIMESTAMP``)."""
+    path = tmp_path / "log.csv"
+    frame = _log(["a", "b"])
+    frame = pd.DataFrame({names[0]: frame["timestamp"], names[1]: _stamps(len(frame), "1h"), "tenant": frame["tenant"]})
+    frame.to_csv(path, index=False)
+    code, output = _run([command[0], path, *command[1:]])
+    assert code == EXIT_DATA, output
+    assert f"columns {names[0]!r} and {names[1]!r} are both read as the timestamp" in output, output
+    assert "--timestamp-col" in output
+    code, output = _run([command[0], path, *command[1:], "--timestamp-col", names[1]])  # the one named is read
+    assert code == 0, output
+
+
+def test_the_column_named_picks_the_times(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"TIMESTAMP": _stamps(300), "timestamp": _stamps(300, "1h")}).to_csv(path, index=False)
+    with pytest.raises(WorkloadDataError, match="are both read as the timestamp"):
+        read_trace(path, freq="10s")
+    for name, first in (("TIMESTAMP", START), ("timestamp", START + pd.Timedelta("1h"))):
+        series = read_trace(path, freq="10s", timestamp_column=name).series
+        assert series["timestamp"].iloc[0] == first + pd.Timedelta("10s")  # the partial first bucket dropped
+
+
+def test_two_known_timestamp_names_keep_their_order(tmp_path):
+    """``timestamp`` and ``created`` are two names of the list, the first one the file has is read (as before)."""
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"created": _stamps(300, "1h"), "timestamp": _stamps(300)}).to_csv(path, index=False)
+    assert read_trace(path, freq="10s").timestamp_column == "timestamp"

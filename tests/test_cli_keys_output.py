@@ -66,3 +66,18 @@ def test_two_known_timestamp_names_keep_their_order(tmp_path):
     path = tmp_path / "log.csv"
     pd.DataFrame({"created": _stamps(300, "1h"), "timestamp": _stamps(300)}).to_csv(path, index=False)
     assert read_trace(path, freq="10s").timestamp_column == "timestamp"
+
+
+# -- 2. A request log of one bucket per key: one bucket too few, not a width to infer ---------------------------------
+@pytest.mark.parametrize("command, said", [(["forecast", "--model", "naive"], "1 points are too few"),
+                                           (["evaluate", "--models", "naive", "--baselines", "moving_average"],
+                                            "gives a test span of 0 buckets")])
+@pytest.mark.parametrize("keys", [["a"], ["a", "b"]])
+def test_a_log_of_one_bucket_per_key_says_the_series_is_too_short(tmp_path, command, said, keys):
+    """Before: ``cannot infer the frequency from fewer than 2 timestamps; pass --freq ...`` though --freq was given."""
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"timestamp": _stamps(len(keys), "3s"), "tenant": keys}).to_csv(path, index=False)
+    code, output = _run([command[0], path, "--freq", "10s", "--by", "tenant", "--keep-partial", "--horizon", "2",
+                         *command[1:]])
+    assert code == EXIT_DATA, output
+    assert "infer the frequency" not in output and said in output, output

@@ -1405,9 +1405,11 @@ def _rate_statistics(report: dict[str, Any], counts: np.ndarray) -> dict[str, An
 
 # -- fleets: one series per key (--by) ----------------------------------------------------------------
 def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targets: tuple[str, ...] = (),
-                doing: str = "fitted") -> tuple[pd.DataFrame, dict]:
+                doing: str = "fitted") -> tuple[pd.DataFrame, dict, str | None]:
     """TRACE as a long frame with a ``by`` column: a bucketed CSV as it is, a request log bucketized per key; with
-    the keys of a request log left out (``{key: error}``, the rows without a key under ``None``).
+    the keys of a request log left out (``{key: error}``, the rows without a key under ``None``) and the width of
+    the grid the log was bucketized on (``freq``; None for a bucketed file, whose keys keep their own widths): the
+    fleet is fitted at that width, so a key of one bucket is one bucket too few, not a width to infer.
 
     A request log is bucketized at ``freq`` on one grid for all keys (the first and the last
     bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does. Of its token
@@ -1440,7 +1442,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         if freq is not None:  # as for one series: a --freq must match the buckets' own width
             steps = out.sort_values("timestamp", kind="stable").groupby(by, sort=False)["timestamp"].diff()
             check_bucket_width(steps, freq, path)
-        return out, {}
+        return out, {}, None
     if freq is None:
         raise click.BadParameter(f"a request log needs --freq (the bucket width), e.g. --freq 10s. {NOT_BUCKETED_NOTE}",
                                  param_hint="--freq")
@@ -1461,7 +1463,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
         _refuse_all_partial(path, freq, first, last, errors, opts)
         buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
-    return buckets, errors
+    return buckets, errors, freq
 
 
 def _refuse_all_partial(path: str, freq: str, first: pd.Timestamp, last: pd.Timestamp, errors: dict,
@@ -1642,11 +1644,11 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
         raise click.BadParameter(f"{quote(by)} is the name of a column of the forecast table ({', '.join(taken)}): "
                                  "rename that column of TRACE (e.g. to endpoint) and pass --by endpoint.",
                                  param_hint="--by")
-    frame, left_out = _read_fleet(trace, freq, by, opts, targets)
+    frame, left_out, width = _read_fleet(trace, freq, by, opts, targets)
     chosen = _fleet_targets(frame, targets, trace)
     fleet = FleetPredictor(model=model, horizon=horizon, level=level, random_state=seed, n_jobs=jobs)
     try:
-        fleet.fit(frame, key=by, target=chosen)
+        fleet.fit(frame, key=by, target=chosen, freq=width)
     except NoKeyFittedError as exc:
         raise _no_key_left({**left_out, **exc.errors}, by, "fitted") from None
     errors = {**left_out, **fleet.errors_}
@@ -1692,9 +1694,9 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     if not models or not baselines:
         raise click.BadParameter("--by compares models with baselines: name at least one of each.",
                                  param_hint="--models")
-    frame, left_out = _read_fleet(trace, freq, by, opts, targets, doing="backtested")
+    frame, left_out, width = _read_fleet(trace, freq, by, opts, targets, doing="backtested")
     chosen = _fleet_targets(frame, targets, trace)
-    series, errors, names = split_by_key(frame, key=by, target=chosen)
+    series, errors, names = split_by_key(frame, key=by, target=chosen, freq=width)
     errors = {**left_out, **errors}
     epochs = {"max_epochs": max_epochs} if max_epochs is not None else {}
     rows = []

@@ -4,12 +4,14 @@ odd text read back from --out."""
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from workload_predictor import FleetPredictor
 from workload_predictor.cli import EXIT_DATA, main
 from workload_predictor.errors import WorkloadDataError
 from workload_predictor.readers import read_trace
@@ -81,3 +83,41 @@ def test_a_log_of_one_bucket_per_key_says_the_series_is_too_short(tmp_path, comm
                          *command[1:]])
     assert code == EXIT_DATA, output
     assert "infer the frequency" not in output and said in output, output
+
+
+# -- 3. What type a fleet's keys come back as -------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype, keys", [("int32", [7, 9]), ("uint8", [7, 9]), ("Int64", [7, 9]),
+                                         ("float32", [0.1, 2.5]), ("category", ["a", "b"]), ("string", ["a", "b"]),
+                                         ("bool", [True, False])])
+def test_predicted_keys_join_back_to_the_fitted_frame(tmp_path, dtype, keys):
+    """The key column holds the fleet's keys as pandas types them, not the fitted column's dtype (an int32 column's
+    keys as int64, a category's as text): the same after save and load, and a merge with the fitted frame matches
+    every key (pinned: the decision documented in FleetPredictor.predict)."""
+    n = 40
+    frame = pd.DataFrame({"tenant": pd.Series(np.repeat(keys, n)).astype(dtype),
+                          "timestamp": np.tile(pd.date_range(START, periods=n, freq="10s"), len(keys)),
+                          "requests": np.arange(n * len(keys)) % 5})
+    fleet = FleetPredictor(model="naive", horizon=2).fit(frame, key="tenant")
+    predicted = fleet.predict()
+    fleet.save(tmp_path / "fleet.wpm")
+    again = FleetPredictor.load(tmp_path / "fleet.wpm").predict()
+    pd.testing.assert_frame_equal(again, predicted)
+    joined = frame.drop_duplicates("tenant").merge(predicted, on="tenant", how="left")
+    assert len(joined) == 2 * len(keys) and joined["yhat"].notna().all()
+    assert joined.groupby("tenant", observed=True).size().to_dict() == dict.fromkeys(frame["tenant"].unique(), 2)
+
+
+@pytest.mark.parametrize("dtype, keys", [("int32", [7, 9]), ("category", ["a", "b"]), ("float64", [1.5, 2.0])])
+def test_out_of_a_parquet_fleet_joins_back_to_its_keys(tmp_path, dtype, keys):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "log.parquet"
+    frame = _log(keys)
+    frame["tenant"] = frame["tenant"].astype(dtype)
+    frame.to_parquet(path)
+    for out in ("fc.csv", "fc.json"):
+        code, output = _run(["forecast", path, *FORECAST_BY, "--out", tmp_path / out])
+        assert code == 0, output
+        written = pd.read_csv(tmp_path / out) if out.endswith(".csv") else pd.DataFrame(
+            json.loads((tmp_path / out).read_text()))
+        joined = frame.drop_duplicates("tenant").merge(written, on="tenant", how="left")
+        assert joined["yhat"].notna().all() and len(joined) == 2 * len(keys), (out, written["tenant"].unique())

@@ -1075,7 +1075,10 @@ class FleetPredictor(ParamsMixin):
         Returns a long frame: the key column, ``timestamp`` (UTC bucket start), a
         ``target`` column when the fleet has several targets, ``yhat``, ``lower`` and
         ``upper`` (the interval at ``level``), sorted by key (then target) and time.
-        Keys in ``errors_`` have no rows.
+        Keys in ``errors_`` have no rows. The key column holds the keys of ``keys_``, typed as pandas types those
+        values (an ``int32`` or ``Int64`` key column's keys as ``int64``, a ``category`` or ``string`` column's as
+        text): the same after :meth:`save` and :meth:`load`, and equal to the fitted frame's keys, so a merge on the
+        key column with that frame matches every key.
 
         ``level`` (in (0, 1); default: the level the fleet was fitted at, ``fitted_params_["level"]``): another
         level is calibrated from each key's out-of-sample validation errors, as a fit at that level calibrates it

@@ -35,6 +35,11 @@ def _log(keys: list, n: int = 300) -> pd.DataFrame:
     return pd.DataFrame({"timestamp": _stamps(n), "tenant": [keys[i % len(keys)] for i in range(n)]})
 
 
+def _json_lines(path, rows: pd.DataFrame) -> None:
+    """``rows`` as JSON Lines, each value as Python's json writes it (``1.0`` stays ``1.0``, ``None`` is null)."""
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows.to_dict(orient="records")))
+
+
 # -- 1. Two columns that are both the timestamp's name ----------------------------------------------------------------
 @pytest.mark.parametrize("names", [("TIMESTAMP", "timestamp"), ("timestamp", "Time Stamp")])
 @pytest.mark.parametrize("command", [["forecast", "--freq", "10s", "--model", "naive", "--horizon", "2"],
@@ -121,3 +126,30 @@ def test_out_of_a_parquet_fleet_joins_back_to_its_keys(tmp_path, dtype, keys):
             json.loads((tmp_path / out).read_text()))
         joined = frame.drop_duplicates("tenant").merge(written, on="tenant", how="left")
         assert joined["yhat"].notna().all() and len(joined) == 2 * len(keys), (out, written["tenant"].unique())
+
+
+# -- 4. Whole-number keys of a JSON Lines log: written as integers -----------------------------------------------------
+@pytest.mark.parametrize("keys, spelled", [([1.0, 2], ["1", "2"]), ([1, 2, None], ["1", "2"]),
+                                           ([1.5, 2], ["1.5", "2"]), ([1, 2.5, "x"], ["1", "2.5", "x"])])
+def test_whole_number_keys_are_written_without_a_decimal_point(tmp_path, keys, spelled):
+    """Before: pandas reads the column as float64 (a decimal or a null beside the integers), and key 2 was written
+    ``2.0`` in --out CSV and JSON and in the printed table."""
+    path = tmp_path / "log.jsonl"
+    _json_lines(path, _log(keys))
+    code, output = _run(["forecast", path, *FORECAST_BY, "--out", tmp_path / "fc.csv"])
+    assert code == 0, output
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["tenant", "timestamp"])
+    shown = {line.split()[0] for line in lines[header + 1:] if line.strip() and not line.startswith("wrote")}
+    assert shown == set(spelled), output  # the printed table's keys
+    written = pd.read_csv(tmp_path / "fc.csv", dtype={"tenant": str})
+    assert sorted(written["tenant"].unique()) == sorted(spelled)
+    assert _run(["forecast", path, *FORECAST_BY, "--out", tmp_path / "fc.json"])[0] == 0
+    records = json.loads((tmp_path / "fc.json").read_text())
+    assert sorted({json.dumps(row["tenant"]).strip('"') for row in records}) == sorted(spelled)
+    code, output = _run(["evaluate", path, "--freq", "10s", "--by", "tenant", "--models", "naive", "--baselines",
+                         "moving_average", "--horizon", "2", "--test-size", "2", "--json",
+                         tmp_path / "ev.json"])
+    assert code == 0, output
+    per_key = json.loads((tmp_path / "ev.json").read_text())["per_key"]
+    assert sorted(json.dumps(row["tenant"]).strip('"') for row in per_key) == sorted(spelled)

@@ -1589,11 +1589,44 @@ KEY_WIDTH = 40
 _CONTROLS = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
 
 
+#: Whole numbers a float holds exactly, each its own: a float key within them that is whole is written as an integer.
+_EXACT_WHOLE = 2.0**53
+
+
+def _key_number(key: Any) -> Any:
+    """A fleet key as the command line writes it: a float key that is a whole number as the integer it equals
+    (``2.0``: ``2``), every other key as it is. JSON has one kind of number, and pandas reads a JSON Lines log's
+    tenant ``2`` as ``2.0`` beside a tenant ``1.5`` or a row without a tenant (a float64 column): it is written ``2``
+    as the log spells it. Equal numbers are one key, so the output joins back to the input on its key column."""
+    if isinstance(key, (float, np.floating)) and math.isfinite(key) and key == math.trunc(key) \
+            and abs(key) < _EXACT_WHOLE:
+        return int(key)
+    return key
+
+
+def _written_keys(keys: pd.Series) -> pd.Series:
+    """:func:`_key_number` of every key of a fleet's key column (of a forecast table: one row per key, target and
+    step), as an object column where a key changes, else ``keys`` itself."""
+    if keys.dtype.kind == "f":
+        values = keys.to_numpy()
+        whole = np.isfinite(values) & (np.trunc(values) == values) & (np.abs(values) < _EXACT_WHOLE)
+        if not whole.any():
+            return keys
+        written = values.astype(object)
+        written[whole] = values[whole].astype(np.int64).astype(object)  # Python ints
+        return pd.Series(written, index=keys.index, name=keys.name, dtype=object)
+    if keys.dtype == object and "float" in pd.api.types.infer_dtype(keys, skipna=True):  # floats beside text
+        return keys.map(_key_number).astype(object)
+    return keys
+
+
 def _key_text(key: Any) -> str:
-    """A fleet key as printed: as the file spells it, cut to :data:`KEY_WIDTH` characters; the rows a fit left out
-    for want of a key (the fleet's error under the key ``None``) as such."""
+    """A fleet key as printed: as the file spells it (a whole float key as the integer it equals,
+    :func:`_key_number`), cut to :data:`KEY_WIDTH` characters; the rows a fit left out for want of a key (the fleet's
+    error under the key ``None``) as such."""
     if key is None:
         return "rows without a key"
+    key = _key_number(key)
     text = str(key)[:KEY_WIDTH + 1].translate(_CONTROLS)  # a key's line break would split its line in two
     return text if len(str(key)) <= KEY_WIDTH else text[:KEY_WIDTH] + "..."
 
@@ -1625,7 +1658,7 @@ def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
     keyed = [(key, error) for key, error in errors.items() if key is not None]
     key, error = (keyed or list(errors.items()) or [(None, "TRACE holds no keys")])[0]
     if errors:
-        first = f"the first, {quote(str(key), 40)}" if key is not None else "the rows without a key"
+        first = f"the first, {quote(str(_key_number(key)), 40)}" if key is not None else "the rows without a key"
         first = f"{first}: {cut(_one_line(error), KEY_REASON)}"
     else:
         first = str(error)
@@ -1667,6 +1700,7 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
              f"lowest {confidence.min():.2f} ({_key_text(confidence.idxmin())})")
     _echo_errors(errors)
     _say("")
+    result = result.assign(**{by: _written_keys(result[by])})
     digits = _fraction_digits(result["timestamp"])
     # Timestamps as the single-series table prints them (UTC, marked Z); the keys as the file spells them (the float
     # format below would print 1.001 and 1.004 both as 1.00), cut short: --out writes them whole.
@@ -1716,6 +1750,7 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
         raise _no_key_left(errors, by, "backtested")
     _echo_errors(errors)
     table = fleet_summary_table(pd.DataFrame(rows), by, models, baselines)
+    table["per_key"][by] = _written_keys(table["per_key"][by])
     _say(f"fleet   {Path(trace).name}: {_plural(len(rows), 'key')} backtested by {quote(by)} "
          f"({_key_count(errors):,} skipped), horizon {horizon}, MAE (mean over targets {', '.join(chosen)})")
     _say("")

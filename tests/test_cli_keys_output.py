@@ -4,6 +4,7 @@ odd text read back from --out."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -153,3 +154,35 @@ def test_whole_number_keys_are_written_without_a_decimal_point(tmp_path, keys, s
     assert code == 0, output
     per_key = json.loads((tmp_path / "ev.json").read_text())["per_key"]
     assert sorted(json.dumps(row["tenant"]).strip('"') for row in per_key) == sorted(spelled)
+
+
+# -- Keys of odd text read back from --out as they were read ----------------------------------------------------------
+ODD_KEYS = ["a,b", 'say "hi"', "line1\nline2", "cr\rx", "x\r\ny", "tab\there", "日本語-é", "🚀", "k" * 3000,
+            "  padded  ", "NA", "null", "001", "=1+1", "a;b", ""]
+
+
+def test_odd_keys_read_back_from_out_as_they_were_read(tmp_path):
+    """Before: a key holding a carriage return was written bare in CSV, which readers take for a line end (``cr\\rx``
+    read back as ``cr`` and a row ``x,...``). Text keys from JSON Lines, written to CSV and to JSON."""
+    path = tmp_path / "log.jsonl"
+    _json_lines(path, _log(ODD_KEYS, n=40 * len(ODD_KEYS)))
+    code, output = _run(["forecast", path, *FORECAST_BY, "--out", tmp_path / "fc.csv"])
+    assert code == 0, output
+    # Read as text, an empty field as the empty key (this CSV holds no missing key).
+    written = pd.read_csv(tmp_path / "fc.csv", dtype={"tenant": str}, keep_default_na=False)
+    assert sorted(written["tenant"].unique()) == sorted(ODD_KEYS)
+    assert written.groupby("tenant").size().eq(2).all()  # every key's two steps, no row broken in two
+    with open(tmp_path / "fc.csv", newline="", encoding="utf-8") as stream:  # the csv module reads it alike
+        assert sorted({row["tenant"] for row in csv.DictReader(stream)}) == sorted(ODD_KEYS)
+    assert _run(["forecast", path, *FORECAST_BY, "--out", tmp_path / "fc.json"])[0] == 0
+    assert sorted({row["tenant"] for row in json.loads((tmp_path / "fc.json").read_text())}) == sorted(ODD_KEYS)
+
+
+def test_a_csv_logs_quoted_keys_read_back_too(tmp_path):
+    path = tmp_path / "log.csv"
+    keys = [key for key in ODD_KEYS if key]  # a CSV file's empty cell has no key
+    _log(keys, n=40 * len(keys)).to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    code, output = _run(["forecast", path, *FORECAST_BY, "--out", tmp_path / "fc.csv"])
+    assert code == 0, output
+    written = pd.read_csv(tmp_path / "fc.csv", dtype={"tenant": str}, keep_default_na=False)
+    assert sorted(written["tenant"].unique()) == sorted(keys)

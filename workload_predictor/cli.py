@@ -1667,6 +1667,16 @@ def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
                                 rows="key" if key is not None else "file"), EXIT_DATA)
 
 
+def _csv_quoting(keys: pd.Series) -> int:
+    """How a fleet's forecast table is quoted in CSV: as pandas quotes (a field holding the separator, a quote or a
+    line feed), unless a key holds a carriage return, which that leaves bare and every CSV reader takes for the end
+    of a line; then every text field is quoted (``csv.QUOTE_NONNUMERIC``), so the key reads back whole."""
+    import csv
+
+    texts = [key for key in pd.unique(keys) if isinstance(key, str)]
+    return csv.QUOTE_NONNUMERIC if any("\r" in key for key in texts) else csv.QUOTE_MINIMAL
+
+
 def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str, level: float,
                 targets: tuple[str, ...], seed: int, out: str | None, jobs: int, opts: dict[str, Any]) -> None:
     """``forecast --by KEY``: one forecast per key of TRACE, printed as one long table (and written with --out)."""
@@ -1713,7 +1723,7 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
         if Path(out).suffix.lower() == ".json":  # the suffix chooses the format, as for one series
             _writing(out, "--out", lambda to: Path(to).write_text(json.dumps(_records(table), indent=2)))
         else:
-            _writing(out, "--out", lambda to: table.to_csv(to, index=False))
+            _writing(out, "--out", lambda to: table.to_csv(to, index=False, quoting=_csv_quoting(table[by])))
         _say(f"wrote   {out}")
 
 

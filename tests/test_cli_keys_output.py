@@ -158,7 +158,7 @@ def test_whole_number_keys_are_written_without_a_decimal_point(tmp_path, keys, s
 
 # -- Keys of odd text read back from --out as they were read ----------------------------------------------------------
 ODD_KEYS = ["a,b", 'say "hi"', "line1\nline2", "cr\rx", "x\r\ny", "tab\there", "日本語-é", "🚀", "k" * 3000,
-            "  padded  ", "NA", "null", "001", "=1+1", "a;b", ""]
+            "  padded  ", "NA", "null", "001", "=1+1", "a;b", "", "esc\x1b[2J", "ls\u2028x"]
 
 
 def test_odd_keys_read_back_from_out_as_they_were_read(tmp_path):
@@ -186,3 +186,16 @@ def test_a_csv_logs_quoted_keys_read_back_too(tmp_path):
     assert code == 0, output
     written = pd.read_csv(tmp_path / "fc.csv", dtype={"tenant": str}, keep_default_na=False)
     assert sorted(written["tenant"].unique()) == sorted(keys)
+
+
+def test_printed_keys_show_control_characters_as_escapes(tmp_path):
+    """Before: only line feed, carriage return and tab were escaped: a key's ESC [2J reached the terminal (which
+    clears the screen), its NEL or LINE SEPARATOR broke the line. --out writes the keys whole (test above)."""
+    path = tmp_path / "log.jsonl"
+    keys = ["esc\x1b[2J", "bell\x07", "nel\x85", "ls\u2028x", "x" * 38 + "\x1by"]
+    _json_lines(path, _log(keys, n=40 * len(keys)))
+    code, output = _run(["forecast", path, *FORECAST_BY])
+    assert code == 0, output
+    assert not any(c in output for c in "\x1b\x07\x85\u2028"), output
+    for shown in ("esc\\x1b[2J", "bell\\x07", "nel\\x85", "ls\\u2028x", "x" * 38 + "\\x1by"):
+        assert shown in output, output

@@ -1586,7 +1586,12 @@ def _fleet_targets(frame: pd.DataFrame, targets: tuple[str, ...], path: str) -> 
 KEY_REASON = 400
 #: Characters of a key the printed tables and lines show (--out and --json write keys whole).
 KEY_WIDTH = 40
-_CONTROLS = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+#: A printed key's control characters as escapes: a line break would split its line in two, and an escape sequence
+#: (ESC, CSI) would be run by the terminal (clear the screen, set the title); the line and paragraph separators
+#: break a line in some terminals and editors.
+_CONTROLS = {**{code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))},
+             **{code: f"\\u{code:04x}" for code in (0x2028, 0x2029)},
+             ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
 
 
 #: Whole numbers a float holds exactly, each its own: a float key within them that is whole is written as an integer.
@@ -1626,9 +1631,9 @@ def _key_text(key: Any) -> str:
     error under the key ``None``) as such."""
     if key is None:
         return "rows without a key"
-    key = _key_number(key)
-    text = str(key)[:KEY_WIDTH + 1].translate(_CONTROLS)  # a key's line break would split its line in two
-    return text if len(str(key)) <= KEY_WIDTH else text[:KEY_WIDTH] + "..."
+    text = str(_key_number(key))
+    shown = text[:KEY_WIDTH].translate(_CONTROLS)  # cut before the escapes, none of which is cut in two
+    return shown if len(text) <= KEY_WIDTH else shown + "..."
 
 
 def _key_count(keys: Any) -> int:

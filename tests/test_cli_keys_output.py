@@ -156,6 +156,19 @@ def test_whole_number_keys_are_written_without_a_decimal_point(tmp_path, keys, s
     assert sorted(json.dumps(row["tenant"]).strip('"') for row in per_key) == sorted(spelled)
 
 
+@pytest.mark.parametrize("keys, said", [([1, "1"], "holds 1 (a number) at data row 1 and '1' (text) at data row 2"),
+                                        ([2.0, "x", "2"], "holds 2.0 (a number) at data row 1 and '2' (text) at data row 3"),
+                                        (["True", True], "holds 'True' (text) at data row 1 and True (a boolean)")])
+def test_a_number_beside_the_text_it_prints_as_is_refused(tmp_path, keys, said):
+    """Before: tenants ``1`` and ``"1"`` were two keys, each printed and written to --out CSV as 1: no one reading the
+    output could tell them apart (equal numbers, ``1`` and ``1.0``, stay one key)."""
+    path = tmp_path / "log.jsonl"
+    _json_lines(path, _log(keys))
+    code, output = _run(["forecast", path, *FORECAST_BY])
+    assert code == EXIT_DATA and said in output, output
+    assert "write every key of the column as text (in JSON, a string in quotes)" in output
+
+
 # -- Keys of odd text read back from --out as they were read ----------------------------------------------------------
 ODD_KEYS = ["a,b", 'say "hi"', "line1\nline2", "cr\rx", "x\r\ny", "tab\there", "日本語-é", "🚀", "k" * 3000,
             "  padded  ", "NA", "null", "001", "=1+1", "a;b", "", "esc\x1b[2J", "ls\u2028x"]

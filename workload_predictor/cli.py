@@ -1426,6 +1426,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
     if by not in frame.columns:
         raise WorkloadDataError(f"{Path(path).name} has no column {quote(by)} for --by (columns: "
                                 f"{quote_columns(frame.columns)}).")
+    _refuse_keys_written_alike(frame[by], by)
     column = find_timestamp_column(frame, opts["timestamp_col"])
     frame = epochs_as_numbers(frame, column)
     if by in (column, "timestamp"):
@@ -1464,6 +1465,28 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         _refuse_all_partial(path, freq, first, last, errors, opts)
         buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
     return buckets, errors, freq
+
+
+def _refuse_keys_written_alike(keys: pd.Series, by: str) -> None:
+    """Refuse (exit 3) a key column (a JSON Lines log's: values of several types) that holds two keys the printed
+    tables and --out CSV write alike (:func:`_key_number`): the number ``1`` and the text ``"1"``, ``2.5`` and
+    ``"2.5"``, ``true`` and ``"True"``. They would be two keys that no one reading the output could tell apart."""
+    if keys.dtype != object or pd.api.types.infer_dtype(keys, skipna=True) == "string":
+        return
+    seen: dict[str, Any] = {}
+    for key in pd.unique(keys.dropna()):  # equal numbers (1 and 1.0) are one key, written alike as they should be
+        text = str(_key_number(key))
+        if text not in seen:
+            seen[text] = key
+            continue
+        first, second = seen[text], key
+        rows = [next(i for i, v in enumerate(keys.array) if type(v) is type(k) and v == k) + 1 for k in (first, second)]
+        kinds = ["a boolean" if isinstance(k, (bool, np.bool_)) else "text" if isinstance(k, str) else "a number"
+                 for k in (first, second)]
+        raise WorkloadDataError(
+            f"key column {quote(by)} holds {quote(first, 40)} ({kinds[0]}) at data row {rows[0]:,} and "
+            f"{quote(second, 40)} ({kinds[1]}) at data row {rows[1]:,}, two keys that the tables and --out would "
+            "write alike: write every key of the column as text (in JSON, a string in quotes).")
 
 
 def _refuse_all_partial(path: str, freq: str, first: pd.Timestamp, last: pd.Timestamp, errors: dict,

@@ -1881,7 +1881,15 @@ def _gather(client: Any, futures: list) -> list:
     except BaseException:
         gathering.cancel()
         raise
-    return gathering.result()
+    try:
+        return gathering.result()
+    except asyncio.CancelledError as exc:
+        # A partition cancelled (a Client closed during the call): distributed 2024.1 raises concurrent.futures'
+        # CancelledError, which asyncio hands across threads as its own, a BaseException that no ``except
+        # Exception`` sees; later versions raise a subclass, handed on as it is. Raised as the Exception it was.
+        import concurrent.futures
+
+        raise concurrent.futures.CancelledError(*exc.args) from None
 
 
 def own_state_bytes(block: FleetBlock, row: int, horizon: int) -> float:

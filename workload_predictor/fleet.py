@@ -34,6 +34,7 @@ import time
 import types
 import typing
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -43,6 +44,7 @@ import pandas as pd
 
 from . import _deadline, anomaly, model_file
 from ._memory import MB, UPDATE_ADVICE, check_limit, check_memory, memory_limit
+from ._version import __version__
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
                    gap_buckets, keyless_error, prepare_continuation, split_by_key)
@@ -1024,6 +1026,7 @@ class FleetPredictor(ParamsMixin):
     def _map(self, func, parts: list) -> list:
         """``func`` over ``parts``, in order, where the fleet was told to run them."""
         if self.client is not None:
+            _check_workers(self.client)
             futures = self.client.map(func, parts, pure=False)
             try:
                 _await_workers(self.client, futures)
@@ -1827,6 +1830,44 @@ class FleetPredictor(ParamsMixin):
             model_file.check_loaded_forecast(*parts, horizon, "the fleet file's")
 
         return persistence.load(path, expected=cls, max_bytes=max_bytes, check=checked)
+
+
+#: The workers of each Dask Client found to run this version of the package (their addresses): each is asked once.
+_CHECKED_WORKERS: "weakref.WeakKeyDictionary[Any, set]" = weakref.WeakKeyDictionary()
+_checked_lock = threading.Lock()
+
+
+def _worker_version() -> str:
+    """This package's version, where it runs (a Dask worker, asked by :func:`_check_workers`)."""
+    return __version__
+
+
+def _check_workers(client: Any) -> None:
+    """A typed error, before any partition is sent, for a worker of ``client`` that cannot run this version of the
+    package: Dask unpickles a task's function and data by reference, so a worker without the package drops its
+    connection to the scheduler on the first partition it is sent (and its nanny closes with it), and a worker of
+    another version would fit the keys with its own code. Each worker the fleet has not yet seen on this client is
+    asked its version once (``client.run``, whose errors come back without harming the worker); a worker that joins
+    during a fit is asked at the next."""
+    workers = set(client.nthreads())
+    with _checked_lock:
+        new = sorted(workers - _CHECKED_WORKERS.get(client, set()))
+    if not new:
+        return
+    found = client.run(_worker_version, workers=new, on_error="return")
+    wrong = {address: version for address, version in found.items() if version != __version__}
+    with _checked_lock:
+        _CHECKED_WORKERS.setdefault(client, set()).update(address for address in found if address not in wrong)
+    if wrong:
+        address, version = next(iter(wrong.items()))
+        said = (f"has workload-predictor {quote(version)}" if isinstance(version, str) else
+                f"cannot run workload-predictor's code ({type(version).__name__}: {cut(version)})")
+        others = f" (and {len(wrong) - 1} more of the {len(found)} workers asked)" if len(wrong) > 1 else ""
+        raise WorkloadDataError(
+            f"Dask worker {quote(address)} {said}{others}; this process has {__version__}. Nothing was sent to the "
+            f"cluster. Install workload-predictor=={__version__} on every worker (their image or environment; "
+            "pip install workload-predictor[dask] where they run) and restart them, or pass client=None to fit in "
+            "this process.")
 
 
 def _await_workers(client: Any, futures: list) -> None:

@@ -1,0 +1,97 @@
+"""FleetPredictor(client=...) on a cluster an SRE already runs: workers whose environment differs from the fleet's
+process (no workload-predictor, another version) and the errors an older distributed raises."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+
+import pandas as pd
+import pytest
+from test_fleet import _continuation, _within
+
+from workload_predictor import FleetPredictor, __version__
+from workload_predictor import fleet as fleet_module
+from workload_predictor.errors import WorkloadDataError
+
+distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "
+                                  "pip install workload-predictor[dask] to run the Dask tests")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                  silence_logs=40) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def client(cluster):
+    """A Client of its own per test: the workers it found fit to run the fleet are its own."""
+    with distributed.Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return _continuation(3, 200, 2, seed=4)
+
+
+def test_a_worker_without_the_package_or_of_another_version_is_a_typed_error_before_any_partition_is_sent(
+        client, frames, monkeypatch):
+    """A worker that cannot import workload_predictor died on the first partition it was sent (it cannot unpickle
+    the task, and its connection to the scheduler breaks: a nanny closes with it), so the fit killed every such
+    worker and, with none left, waited out max_training_time and said the cluster had no worker. A worker of
+    another version ran the partitions with its own code. Each worker the fleet has not yet seen on the client is
+    asked its version first (Dask's ``client.run``, whose errors leave the worker running): a typed error naming
+    the worker, its version or error, and the fix; nothing is sent to the cluster."""
+    frame, _ = frames
+    address = next(iter(client.nthreads()))
+    for answer, said in ((ModuleNotFoundError("No module named 'workload_predictor'", name="workload_predictor"),
+                          r"cannot run workload-predictor's code \(ModuleNotFoundError: No module named "),
+                         ("0.1.0", r"has workload-predictor '0\.1\.0'")):
+        def version(answer=answer):
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        monkeypatch.setattr(fleet_module, "_worker_version", version, raising=False)
+        fleet = FleetPredictor(horizon=5, client=client, partition_size=1)
+        with pytest.raises(WorkloadDataError) as raised:
+            _within(30, fleet.fit, frame, key="endpoint")
+        message = str(raised.value)
+        assert re.search(rf"Dask worker '{re.escape(address)}' {said}", message), message
+        assert f"workload-predictor=={__version__} on every worker" in message and "client=None" in message
+        assert not hasattr(fleet, "keys_") and not client.futures
+    monkeypatch.undo()  # the worker's own answer: this version, and the worker is not asked again
+    expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").predict()
+    fleet = FleetPredictor(horizon=5, client=client, partition_size=1)
+    pd.testing.assert_frame_equal(_within(30, fleet.fit, frame, key="endpoint").predict(), expected)
+    monkeypatch.setattr(fleet_module, "_worker_version", lambda: "0.1.0", raising=False)
+    pd.testing.assert_frame_equal(_within(30, fleet.fit, frame, key="endpoint").predict(), expected)
+
+
+def test_a_client_closed_while_an_older_distributed_gathers_is_the_typed_error(client, frames, monkeypatch):
+    """distributed 2024.1 (the oldest the dask extra admits) ends the gather of a partition that a closing Client
+    cancelled with concurrent.futures' CancelledError, which asyncio hands across threads (the fleet's thread waits
+    on the client's loop) as asyncio's CancelledError, a BaseException: it passed the fleet's handler of a Client
+    closed during the call (``except Exception``) and reached the caller as a bare CancelledError naming a task
+    (later versions raise a subclass, which asyncio hands on as it is). It is the closed Client's typed error, and
+    the fleet is left as it was."""
+    frame, new = frames
+    fleet = FleetPredictor(horizon=5, client=client, partition_size=1).fit(frame, key="endpoint")
+    before = fleet.predict()
+
+    async def cancelled(futures, asynchronous=None):  # distributed 2024.1's gather of a cancelled future
+        client.status = "closing"
+        raise concurrent.futures.CancelledError(futures[0].key)
+
+    monkeypatch.setattr(client, "gather", cancelled)
+    try:
+        for call in (lambda: fleet.fit(frame, key="endpoint"), lambda: fleet.update(new)):
+            with pytest.raises(WorkloadDataError, match=r"is closing: it cannot run the fleet's partitions"):
+                _within(30, call)
+            pd.testing.assert_frame_equal(fleet.predict(), before)
+            client.status = "running"
+    finally:
+        client.status = "running"

@@ -1,5 +1,6 @@
 """FleetPredictor(client=...) on a cluster an SRE already runs: workers whose environment differs from the fleet's
-process (no workload-predictor, another version) and the errors an older distributed raises."""
+process (no workload-predictor, another version, a model registered only in the fleet's process) and the errors an
+older distributed raises."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from test_fleet import _continuation, _within
 from workload_predictor import FleetPredictor, __version__
 from workload_predictor import fleet as fleet_module
 from workload_predictor.errors import WorkloadDataError
+from workload_predictor.models import registry
+from workload_predictor.models.baselines import Naive
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "
                                   "pip install workload-predictor[dask] to run the Dask tests")
@@ -95,3 +98,25 @@ def test_a_client_closed_while_an_older_distributed_gathers_is_the_typed_error(c
             client.status = "running"
     finally:
         client.status = "running"
+
+
+class Tripler(Naive):
+    """A model the user registers in the fleet's process only (a Naive under another name)."""
+
+
+def test_a_model_registered_in_the_fleets_process_is_fitted_by_worker_processes():
+    """``registry.register`` in the script that fits the fleet registers the model in that process only: each key
+    fitted in a Dask worker process (or an ``n_jobs`` process) failed with "model='tripler' is unknown" though the
+    fleet had checked it, and the fit raised NoKeyFittedError. The partitions carry the registry entries of the
+    models their fit builds, and a worker registers those it lacks: the local fit's forecasts."""
+    frame, _ = _continuation(2, 200, 0, seed=5)
+    registry.register("tripler", Tripler, baseline=True, window_param=None)
+    try:
+        expected = FleetPredictor(horizon=5, model="tripler").fit(frame, key="endpoint").predict()
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      silence_logs=40) as cluster, distributed.Client(cluster) as client:
+            fleet = FleetPredictor(horizon=5, model="tripler", client=client, partition_size=1)
+            pd.testing.assert_frame_equal(_within(60, fleet.fit, frame, key="endpoint").predict(), expected)
+            assert client.run(lambda: "tripler" in registry.names()) == {a: True for a in client.nthreads()}
+    finally:
+        registry.unregister("tripler")

@@ -926,7 +926,8 @@ class FleetPredictor(ParamsMixin):
         # The fleet's deadline on the wall clock, for partitions fitted in other processes.
         left = _deadline.current().left()
         return dict(settings=settings, targets=targets, ends_at=None if left is None else time.time() + left,
-                    fleet_thread=(os.getpid(), threading.get_ident()), per_key=per_key)
+                    fleet_thread=(os.getpid(), threading.get_ident()), per_key=per_key,
+                    models=_built_models(settings))
 
     def _fit_series(self, series: list[KeySeries], targets: tuple[str, ...]):
         """Fit every key: returns DLinear blocks, per-key predictors, errors and the global model's state."""
@@ -2198,10 +2199,59 @@ SHARED_PROCESS_NOTE = ("This key was fitted on a thread of the fleet's process b
                        "alone, or raise memory_limit_mb.")
 
 
+def _built_models(settings: dict[str, Any]) -> tuple:
+    """The registry entries of the models a key's fit with ``settings`` builds: its model and, for a model that
+    combines others (the ensemble), the members it names. A partition carries them to its worker process, where a
+    model registered only in the fleet's process is unknown (:func:`_register_models`)."""
+    try:
+        entry = registry.get(settings["model"])
+    except WorkloadDataError:  # the fleet's own check names it
+        return ()
+    entries = [entry]
+    if entry.combines:
+        params = settings.get("model_params")
+        members = params.get("members") if isinstance(params, collections.abc.Mapping) else None
+        if members is None:
+            members = entry.defaults().get("members", ())
+        if isinstance(members, (list, tuple)):
+            entries += [registry.get(name) for name in members if isinstance(name, str) and name in registry.names()]
+    return tuple(entries)
+
+
+_register_lock = threading.Lock()
+
+
+def _registered(name: str):
+    """The registry entry named ``name`` in this process, or None."""
+    try:
+        return registry.get(name)
+    except WorkloadDataError:
+        return None
+
+
+def _register_models(entries: Sequence) -> None:
+    """Register in this process the entries (:func:`_built_models`) it lacks or holds otherwise: those of the fleet's
+    process, which the keys' fits build by name. In the fleet's process (or a worker that registered them at an
+    earlier partition) they are already there, and nothing changes."""
+    for entry in entries:
+        if _registered(entry.name) == entry:
+            continue
+        with _register_lock:  # the worker's threads fit partitions side by side
+            known = _registered(entry.name)
+            if known == entry:
+                continue
+            if known is not None:
+                registry.unregister(entry.name)
+            registry.register(entry.name, entry.target, needs_torch=entry.needs_torch, baseline=entry.baseline,
+                              member=entry.member, combines=entry.combines, window_param=entry.window_param,
+                              persisted=entry.persisted)
+
+
 @anomaly.keeping_scans
 def _fit_partition_here(config: dict[str, Any], series: list[KeySeries]):
     """:func:`_fit_partition`'s work, in the process and thread it runs on."""
     settings, targets = config["settings"], config["targets"]
+    _register_models(config.get("models", ()))
     ends_at = config.get("ends_at")
     if _deadline.current().end is not None or ends_at is None:  # in the fleet's process: its deadline is open
         within = contextlib.nullcontext()

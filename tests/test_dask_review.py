@@ -120,3 +120,23 @@ def test_a_model_registered_in_the_fleets_process_is_fitted_by_worker_processes(
             assert client.run(lambda: "tripler" in registry.names()) == {a: True for a in client.nthreads()}
     finally:
         registry.unregister("tripler")
+
+
+def test_a_fleet_larger_than_dasks_large_graph_threshold_is_sent_in_graphs_below_it(client, frames):
+    """Each partition travels in its task (a lost worker's partition is computed again elsewhere; scattered data would
+    be lost with it), and every partition went in one graph: a fleet of 2,000 keys x 1,000 buckets (15 MB) drew
+    Dask's "Sending large graph" UserWarning, whose advice (load the data with Dask, scatter it) the user cannot act
+    on. The partitions are sent in graphs below the threshold (here lowered to 4 kB: 3 partitions of 1.6 kB of
+    series each, 6.6 kiB in one graph), with the local fit's forecasts."""
+    import warnings
+
+    import dask
+
+    frame, _ = frames
+    expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").predict()
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4kB"}), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fleet = _within(30, FleetPredictor(horizon=5, client=client, partition_size=1).fit, frame, key="endpoint")
+    assert not [str(w.message) for w in caught if "large graph" in str(w.message)]
+    pd.testing.assert_frame_equal(fleet.predict(), expected)

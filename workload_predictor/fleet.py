@@ -1028,8 +1028,10 @@ class FleetPredictor(ParamsMixin):
         """``func`` over ``parts``, in order, where the fleet was told to run them."""
         if self.client is not None:
             _check_workers(self.client)
-            futures = self.client.map(func, parts, pure=False)
+            futures: list = []
             try:
+                for batch in _graph_batches(parts):
+                    futures += self.client.map(func, batch, pure=False)
                 _await_workers(self.client, futures)
                 return _gather(self.client, futures)
             except BaseException as exc:  # a partition's error, no worker, an interrupt: no partition is left running
@@ -1869,6 +1871,36 @@ def _check_workers(client: Any) -> None:
             f"cluster. Install workload-predictor=={__version__} on every worker (their image or environment; "
             "pip install workload-predictor[dask] where they run) and restart them, or pass client=None to fit in "
             "this process.")
+
+
+#: Bytes of partitions sent to a Dask cluster in one graph when Dask's ``distributed.admin.large-graph-warning-threshold``
+#: is not set (distributed before 2024.x has none; 10 MB, its default, since).
+GRAPH_BYTES = 10 * 2**20
+
+
+def _graph_batches(parts: list) -> Iterator[list]:
+    """``parts`` in consecutive batches, each of partitions whose arrays add up to less than half Dask's large-graph
+    threshold (one partition alone when it is larger). Each partition travels in its task, so that Dask computes
+    it again on another worker when its worker is lost (data scattered to a worker is lost with it); the scheduler
+    holds it until its task ends. In one graph, a fleet of 2,000 keys x 1,000 buckets (15 MB) drew Dask's "Sending
+    large graph" warning, whose advice (load the data with Dask, scatter it) does not apply to a fleet's series."""
+    try:
+        import dask
+        from dask.utils import parse_bytes
+
+        limit = parse_bytes(dask.config.get("distributed.admin.large-graph-warning-threshold", GRAPH_BYTES)) // 2
+    except (ImportError, ValueError, TypeError):  # a client without Dask behind it, a setting Dask cannot read
+        limit = GRAPH_BYTES // 2
+    batch, size = [], 0
+    for part in parts:
+        nbytes = sum(getattr(value, "nbytes", 0) for value in getattr(part, "__dict__", {}).values())
+        if batch and size + nbytes > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(part)
+        size += nbytes
+    if batch:
+        yield batch
 
 
 def _await_workers(client: Any, futures: list) -> None:

@@ -475,7 +475,10 @@ class FleetPredictor(ParamsMixin):
         (``max_training_time``; ``NO_WORKER_WAIT`` = 120 s in a row without one when there is none, as at an
         update's refit), then the fit or update raises a
         :class:`~workload_predictor.errors.WorkloadDataError`, changing nothing, where Dask would wait
-        forever; its partitions are cancelled, as they are when one raises.
+        forever; its partitions are cancelled, as they are when one raises. A worker the fleet has not yet
+        seen on the client is asked its workload-predictor version before it is sent a partition: one
+        without the package, or of another version, is a ``WorkloadDataError`` naming it. A model
+        registered (``registry.register``) in this process is registered in the workers that fit its keys.
     executor : concurrent.futures.Executor or None
         Run the partitions on this executor (``client`` and ``executor`` exclude each other).
         ``client`` and ``executor`` are running resources, not settings: ``copy.copy``, ``copy.deepcopy`` and

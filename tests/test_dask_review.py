@@ -66,12 +66,19 @@ def test_a_worker_without_the_package_or_of_another_version_is_a_typed_error_bef
         assert re.search(rf"Dask worker '{re.escape(address)}' {said}", message), message
         assert f"workload-predictor=={__version__} on every worker" in message and "client=None" in message
         assert not hasattr(fleet, "keys_") and not client.futures
-    monkeypatch.undo()  # the worker's own answer: this version, and the worker is not asked again
     expected = FleetPredictor(horizon=5).fit(frame, key="endpoint").predict()
+    # another error (a worker closing, a connection timed out) says nothing of its package: left to Dask, asked again
+    monkeypatch.setattr(fleet_module, "_worker_version", _timed_out, raising=False)
     fleet = FleetPredictor(horizon=5, client=client, partition_size=1)
+    pd.testing.assert_frame_equal(_within(30, fleet.fit, frame, key="endpoint").predict(), expected)
+    monkeypatch.undo()  # the worker's own answer: this version, and the worker is not asked again
     pd.testing.assert_frame_equal(_within(30, fleet.fit, frame, key="endpoint").predict(), expected)
     monkeypatch.setattr(fleet_module, "_worker_version", lambda: "0.1.0", raising=False)
     pd.testing.assert_frame_equal(_within(30, fleet.fit, frame, key="endpoint").predict(), expected)
+
+
+def _timed_out():
+    raise OSError("Timed out trying to connect to tcp://10.0.0.7:40000 after 30 s")
 
 
 def test_a_client_closed_while_an_older_distributed_gathers_is_the_typed_error(client, frames, monkeypatch):

@@ -1861,9 +1861,13 @@ def _check_workers(client: Any) -> None:
     if not new:
         return
     found = client.run(_worker_version, workers=new, on_error="return")
-    wrong = {address: version for address, version in found.items() if version != __version__}
+    # Another error (a worker closing, a connection timed out) says nothing of its package: the worker is left to
+    # Dask, and asked again at the next call.
+    wrong = {address: answer for address, answer in found.items()
+             if isinstance(answer, str) and answer != __version__ or _cannot_import(answer)}
     with _checked_lock:
-        _CHECKED_WORKERS.setdefault(client, set()).update(address for address in found if address not in wrong)
+        _CHECKED_WORKERS.setdefault(client, set()).update(
+            address for address, answer in found.items() if answer == __version__)
     if wrong:
         address, version = next(iter(wrong.items()))
         said = (f"has workload-predictor {quote(version)}" if isinstance(version, str) else
@@ -1874,6 +1878,16 @@ def _check_workers(client: Any) -> None:
             f"cluster. Install workload-predictor=={__version__} on every worker (their image or environment; "
             "pip install workload-predictor[dask] where they run) and restart them, or pass client=None to fit in "
             "this process.")
+
+
+def _cannot_import(answer: Any) -> bool:
+    """Whether a worker's error from :func:`_worker_version` says it cannot import this package's code: an
+    ``ImportError`` or ``AttributeError`` (a module, or a function in it, that is not there), raised, or as Dask
+    hands one on from a worker that could not unpickle the call (an ``Exception`` holding its ``repr``)."""
+    if isinstance(answer, (ImportError, AttributeError)):
+        return True
+    return type(answer) is Exception and str(answer).startswith(("ModuleNotFoundError(", "ImportError(",
+                                                                 "AttributeError("))
 
 
 #: Bytes of partitions sent to a Dask cluster in one graph when Dask's ``distributed.admin.large-graph-warning-threshold``

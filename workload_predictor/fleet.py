@@ -1891,7 +1891,7 @@ def _cannot_import(answer: Any) -> bool:
 
 
 #: Bytes of partitions sent to a Dask cluster in one graph when Dask's ``distributed.admin.large-graph-warning-threshold``
-#: is not set (distributed before 2024.x has none; 10 MB, its default, since).
+#: is not set (distributed 2024.1 has none; 10 MB is its default where it has one).
 GRAPH_BYTES = 10 * 2**20
 
 
@@ -1899,8 +1899,9 @@ def _graph_batches(parts: list) -> Iterator[list]:
     """``parts`` in consecutive batches, each of partitions whose arrays add up to less than half Dask's large-graph
     threshold (one partition alone when it is larger). Each partition travels in its task, so that Dask computes
     it again on another worker when its worker is lost (data scattered to a worker is lost with it); the scheduler
-    holds it until its task ends. In one graph, a fleet of 2,000 keys x 1,000 buckets (15 MB) drew Dask's "Sending
-    large graph" warning, whose advice (load the data with Dask, scatter it) does not apply to a fleet's series."""
+    holds it until its task ends. In one graph, a fleet of 2,000 keys x 1,000 buckets (15 MB) would draw Dask's
+    "Sending large graph" warning, whose advice (load the data with Dask, scatter it) does not apply to a fleet's
+    series."""
     try:
         import dask
         from dask.utils import parse_bytes

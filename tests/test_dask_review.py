@@ -147,3 +147,28 @@ def test_a_fleet_larger_than_dasks_large_graph_threshold_is_sent_in_graphs_below
         fleet = _within(30, FleetPredictor(horizon=5, client=client, partition_size=1).fit, frame, key="endpoint")
     assert not [str(w.message) for w in caught if "large graph" in str(w.message)]
     pd.testing.assert_frame_equal(fleet.predict(), expected)
+
+
+_RELEASE = __import__("threading").Event()
+
+
+def _unresponsive() -> str:
+    """A worker whose answer does not come (its event loop held): released by the test."""
+    _RELEASE.wait(20)
+    return __version__
+
+
+def test_a_worker_that_does_not_answer_the_version_check_is_left_to_dask_not_waited_for(client, monkeypatch):
+    """Dask's ``client.run`` has no timeout: a worker whose event loop is held kept the fleet's fit waiting before any
+    partition was sent, past ``max_training_time``. The check waits ``WORKER_CHECK_SECONDS``; a worker that has not
+    answered by then is left to Dask (as a worker whose connection timed out), and asked again at the next call."""
+    monkeypatch.setattr(fleet_module, "_worker_version", _unresponsive, raising=False)
+    monkeypatch.setattr(fleet_module, "WORKER_CHECK_SECONDS", 0.2, raising=False)
+    _RELEASE.clear()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            checked = pool.submit(fleet_module._check_workers, client)
+            checked.result(timeout=5)  # returns after the check's wait, not when the worker answers
+            assert not fleet_module._CHECKED_WORKERS.get(client)  # not found fit: asked again at the next call
+    finally:
+        _RELEASE.set()

@@ -1841,6 +1841,8 @@ class FleetPredictor(ParamsMixin):
 #: The workers of each Dask Client found to run this version of the package (their addresses): each is asked once.
 _CHECKED_WORKERS: "weakref.WeakKeyDictionary[Any, set]" = weakref.WeakKeyDictionary()
 _checked_lock = threading.Lock()
+#: How long the workers' version check waits for their answers (a healthy worker answers within milliseconds).
+WORKER_CHECK_SECONDS = 30.0
 
 
 def _worker_version() -> str:
@@ -1854,13 +1856,32 @@ def _check_workers(client: Any) -> None:
     connection to the scheduler on the first partition it is sent (and its nanny closes with it), and a worker of
     another version would fit the keys with its own code. Each worker the fleet has not yet seen on this client is
     asked its version once (``client.run``, whose errors come back without harming the worker); a worker that joins
-    during a fit is asked at the next."""
+    during a fit is asked at the next. ``client.run`` has no timeout: the answers are awaited ``WORKER_CHECK_SECONDS``,
+    and workers that have not answered by then are left to Dask, as a worker whose connection timed out is, and asked
+    again at the next call."""
     workers = set(client.nthreads())
     with _checked_lock:
         new = sorted(workers - _CHECKED_WORKERS.get(client, set()))
     if not new:
         return
-    found = client.run(_worker_version, workers=new, on_error="return")
+    answers: dict = {}
+
+    def ask() -> None:
+        try:
+            answers["found"] = client.run(_worker_version, workers=new, on_error="return")
+        except BaseException as exc:  # the Client's own error (closed, no scheduler): raised in the caller's thread
+            answers["error"] = exc
+
+    asking = threading.Thread(target=ask, name="workload-predictor worker check", daemon=True)
+    asking.start()
+    asking.join(WORKER_CHECK_SECONDS)
+    if asking.is_alive():
+        logger.warning("Dask workers %s did not answer the version check within %g s: left to Dask, asked again at "
+                       "the next call.", cut(", ".join(new), 200), WORKER_CHECK_SECONDS)
+        return
+    if "error" in answers:
+        raise answers["error"]
+    found = answers["found"]
     # Another error (a worker closing, a connection timed out) says nothing of its package: the worker is left to
     # Dask, and asked again at the next call.
     wrong = {address: answer for address, answer in found.items()

@@ -72,12 +72,29 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
     for out, given in (("input_tokens", input_column), ("output_tokens", output_column)):
         if given is not None and given not in present:
             raise WorkloadDataError(f"no token column {quote(given)} (columns: {quote_columns(present)}).")
-        column = given if given is not None else next(
-            (a for a in TOKEN_COLUMNS[out] if a in present),
-            next((loose[column_key(a)] for a in TOKEN_COLUMNS[out] if column_key(a) in loose), None))
+        column = given if given is not None else next((a for a in TOKEN_COLUMNS[out] if a in present), None)
+        if column is None:
+            key = next((column_key(a) for a in TOKEN_COLUMNS[out] if column_key(a) in loose), None)
+            if key is not None:
+                column = loose[key]
+                _refuse_alike([name for name in present if column_key(name) == key], out)
         if column is not None:
             found[out] = column
     return found
+
+
+def _refuse_alike(alike: list, out: str) -> None:
+    """A typed error where several columns (``alike``) are read as the token count ``out`` (their names differ only
+    in case or spelling, and none is the exact name): which one holds the counts is the caller's to say."""
+    if len(alike) < 2:
+        return
+    shown = [quote(name, 40) for name in alike[:3]]
+    listed = ", ".join(shown[:-1]) + " and " + shown[-1] + (f" (and {len(alike) - 3:,} more)" if len(alike) > 3 else "")
+    option = {"input_tokens": "input", "output_tokens": "output"}[out]
+    raise WorkloadDataError(
+        f"columns {listed} are {'both' if len(alike) == 2 else 'all'} read as {out} (their names differ only in case "
+        f"or spelling): name the one that holds the counts ({option}_column=, --{option}-col)."
+    )
 
 
 def columns_by_key(columns: Any) -> dict[str, Any]:

@@ -1454,12 +1454,32 @@ def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tu
         except TypeError:  # a key that cannot be hashed: named (searched only once factorising has failed)
             _refuse_unhashable(column, name)
             raise
-    if column.dtype == object and pd.api.types.infer_dtype(keys, skipna=True) != "string":
+    text = column.dtype == object and pd.api.types.infer_dtype(keys, skipna=True) == "string"
+    if column.dtype == object and not text:
         _refuse_booleans_beside_numbers(column, codes, keys, name)
+    if not text:
+        _refuse_infinite(column, codes, keys, name)
     if not missing_ok and (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
         raise WorkloadDataError(f"key column {quote(name)} is missing at row {row}; give every row a key (or drop it).")
     return codes, pd.Index(keys)
+
+
+def _refuse_infinite(column: pd.Series, codes: np.ndarray, keys: Any, name: str) -> None:
+    """A typed error where a key of ``column`` (factorized as ``codes`` and ``keys``, each key once) is an infinite
+    number: no output writes it back (JSON has no infinity; ``--out`` wrote ``inf`` and ``-inf`` both as ``null``)."""
+    index = pd.Index(keys)
+    if pd.api.types.is_float_dtype(index.dtype):
+        infinite = np.isinf(index.to_numpy(dtype=np.float64, na_value=np.nan))
+    elif index.dtype == object:
+        infinite = np.fromiter((isinstance(v, (float, np.floating)) and math.isinf(v) for v in index), dtype=bool,
+                               count=len(index))
+    else:
+        return
+    if infinite.any():
+        row = int(np.flatnonzero(codes == int(np.flatnonzero(infinite)[0]))[0])
+        raise WorkloadDataError(f"key column {quote(name)} holds {quote(_plain(column.array[row]))} at row {row}: a key "
+                                "must be finite (no output writes an infinite one back); fix or drop that row.")
 
 
 def _refuse_booleans_beside_numbers(column: pd.Series, codes: np.ndarray, keys: Any, name: str) -> None:

@@ -96,6 +96,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _deadline
+from .windows import newest
 
 REFERENCE_BUCKETS = 60  # buckets before a bucket that set its reference range
 # Buckets before the new ones that an update's scan reads: their reference, and the references of the buckets in it
@@ -223,7 +224,7 @@ def busy_continued(kept: np.ndarray, counts: np.ndarray, new: np.ndarray) -> tup
     # One bucket (the common update) is read in Python: numpy's reductions of so few values cost more.
     row = new[0].tolist() if len(new) == 1 else None
     if (0.0 not in row) if row is not None else new.all():  # all non-zero (a busy series): every column moves alike
-        return np.concatenate([kept, new])[-BUSY_KEPT:], counts + len(new)
+        return newest(np.concatenate([kept, new]), BUSY_KEPT), counts + len(new)
     if row is not None and not any(row):
         return kept, counts
     added = (new != 0).sum(axis=0)

@@ -29,6 +29,7 @@ from .forecast import Forecast
 from .health import IDLE_RUN, held_runs, held_span, idle_span, stuck_runs
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
+from .windows import newest
 
 logger = logging.getLogger(__name__)
 
@@ -936,7 +937,7 @@ class WorkloadPredictor(ParamsMixin):
         # a stream of updates over days neither grows the predictor nor makes each update copy the whole series.
         old, n_new = self.series_, len(new.values)
         keep = min(self._kept_length(), len(old.values) + n_new)
-        values = new.values[-keep:] if n_new >= keep else np.concatenate([old.values[n_new - keep :], new.values])
+        values = newest(new.values, keep) if n_new >= keep else np.concatenate([old.values[n_new - keep :], new.values])
         index, grid = self._history_index(n_new, new.last, keep)
         series = BucketedSeries(index=index, targets=old.targets, values=values, freq=self.freq_)
         model = _updated_copies(plan)[id(self.model_)]  # the old model objects stay as forecasts read them

@@ -14,7 +14,7 @@ import numpy as np
 from .. import anomaly
 from ..data import MAX_VALUE
 from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, not_fitted_error, quote
-from ..windows import targets_at, validation_origins
+from ..windows import newest, targets_at, validation_origins
 
 MIN_TRAIN_WINDOWS = 10
 # The longest input window a model takes, in buckets (35,000 years of one-second buckets): no series is longer, and
@@ -405,11 +405,11 @@ class BaseForecaster(ParamsMixin):
         windows' targets inside ``runs`` (settled bursts, positions from the first fitted point) read as medians."""
         keep = len(self.validation_actual_)
         shift = self.n_seen_ - n_old  # y[0] is point number n_seen_ - n_old of the whole series
-        actual = np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)])[-keep:]
-        kept = np.concatenate([self.validation_origins_, origins + shift])[-keep:]
+        actual = newest(np.concatenate([self.validation_actual_, targets_at(y, origins, self.horizon)]), keep)
+        kept = newest(np.concatenate([self.validation_origins_, origins + shift]), keep)
         settled = anomaly.settle_targets(actual, kept, runs if isinstance(runs, anomaly.Runs) else list(runs))
         return dict(
-            validation_forecast_=np.concatenate([self.validation_forecast_, forecasts])[-keep:],
+            validation_forecast_=newest(np.concatenate([self.validation_forecast_, forecasts]), keep),
             validation_actual_=actual if settled is None else settled,
             validation_origins_=kept,
         )

@@ -11,7 +11,7 @@ import numpy as np
 from .. import anomaly
 from .._deadline import SERIES_PACE, current, limit
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
-from ..windows import targets_at
+from ..windows import newest, targets_at
 from . import registry
 from .combination import (EXACT_MEMBERS, best_weights, describe, error_difference, evidence_share,
                           evidence_shrinkage, median_weight, student_t_critical, target_size)
@@ -716,7 +716,7 @@ class Ensemble(BaseForecaster):
                 np.arange(len(member.recent_) - self.horizon + 1, len(member.recent_) + len(new) - self.horizon + 1))
                 for member in self.members_.values()])
         combined_new = self._weighted(members_new)  # with the weights before the update: out of sample
-        forecast = np.concatenate([self.validation_forecast_, combined_new])[-len(actual) :]
+        forecast = newest(np.concatenate([self.validation_forecast_, combined_new]), len(actual))
         keep = self.evidence_actual_.shape[0]
         slots_new = np.stack([members_new[list(self.members_).index(name)] for name in self._slots()])
         recent = next(iter(self.members_.values())).recent_  # the newest window's inputs and targets
@@ -725,8 +725,7 @@ class Ensemble(BaseForecaster):
             len(recent) - self.horizon + 1, len(recent) + len(new) - self.horizon + 1), self.horizon)
         evidence = np.concatenate([self.evidence_forecast_, slots_new], axis=1)
         evidence_actual = np.concatenate([self.evidence_actual_, actual_new])
-        leaving = max(len(evidence_actual) - keep, 0)
-        evidence, evidence_actual = evidence[:, leaving:], evidence_actual[leaving:]
+        evidence, evidence_actual = newest(evidence, keep, axis=1), newest(evidence_actual, keep)
         settled = _settle_newest(evidence_actual, origins, runs)
         if settled is not None:  # a burst read as its median in kept windows' targets
             evidence_actual = settled
@@ -745,7 +744,7 @@ class Ensemble(BaseForecaster):
                        combination_=self._with_fallback(describe(self.combination_rule_, self._slots()), fallback))),
                    **self._calibration_update(combined_new, actual_new, origins, runs),
                    step_weights_=self._member_weights(weights),
-                   context_=np.concatenate([self.context_, new])[-self.window_ :], n_seen_=self.n_seen_ + len(new))
+                   context_=newest(np.concatenate([self.context_, new]), self.window_), n_seen_=self.n_seen_ + len(new))
         return plan + [(self, own)]
 
     def _newest_shift(self, weights: np.ndarray, evidence: np.ndarray, actual: np.ndarray,
@@ -786,9 +785,9 @@ class Ensemble(BaseForecaster):
         if getattr(self, "calibration_forecast_", None) is None:
             return {}
         keep = len(self.calibration_actual_)
-        actual = np.concatenate([self.calibration_actual_, actual_new])[-keep:]
+        actual = newest(np.concatenate([self.calibration_actual_, actual_new]), keep)
         settled = _settle_newest(actual, origins, runs)
-        return dict(calibration_forecast_=np.concatenate([self.calibration_forecast_, forecast_new])[-keep:],
+        return dict(calibration_forecast_=newest(np.concatenate([self.calibration_forecast_, forecast_new]), keep),
                     calibration_actual_=actual if settled is None else settled)
 
     def context_length(self) -> int:

@@ -279,7 +279,10 @@ class Fleet(Single):
         # A fault's frame with its own key column (fleet_faults) is sent as it is.
         parts = [frame if "key" in frame else frame.assign(key="a")] + \
             ([] if clean_b is None else [clean_b.assign(key="b")])
-        self.p.update(pd.concat(parts, ignore_index=True))  # a non-ValueError propagates: a defect
+        try:  # the whole update refused (no key's update fits memory_limit_mb): typed, as a single predictor's
+            self.p.update(pd.concat(parts, ignore_index=True))  # a non-ValueError propagates: a defect
+        except ValueError as exc:
+            return exc
         return next(iter(self.p.update_errors_.values()), None)
 
     def forecast(self) -> np.ndarray:
@@ -372,7 +375,9 @@ def main() -> None:
         if args.save_mid:  # the process restarted from a file saved in the middle of each fault
             known = {name: (frames[:len(frames) // 2] + ["save"] + frames[len(frames) // 2:], span, shift)
                      for name, (frames, span, shift) in known.items()}
-        unknown = [name for name in (args.faults.split(",") if args.faults else []) if name not in known]
+        fleet_only = set(fleet_faults(s))  # named with a single kind among the --kinds: skipped there
+        unknown = [name for name in (args.faults.split(",") if args.faults else [])
+                   if name not in known and name not in fleet_only]
         if unknown:
             parser.error(f"unknown fault(s) {', '.join(map(repr, unknown))}; choose from {', '.join(known)}")
         chosen = {name: plan for name, plan in known.items() if not args.faults or name in args.faults.split(",")}

@@ -24,9 +24,10 @@ def sliding_windows(y: np.ndarray, window: int, horizon: int) -> tuple[np.ndarra
 
 
 def newest(array: np.ndarray, keep: int, axis: int = 0) -> np.ndarray:
-    """``array``'s last ``keep`` entries along ``axis`` (all of it where ``keep`` is 0 or more, as ``[-keep:]``): a
-    view where they are at least half of it, else a copy of its own, so that a buffer's newest entries, taken from
-    the thousands one large update made, do not keep all of them alive until the next update."""
+    """``array``'s last ``keep`` entries along ``axis`` (all of it where ``keep`` is 0 or its length or more, as
+    ``[-keep:]`` reads them): a view where they are at least half of it, else a copy of its own, so that a buffer's
+    newest entries, taken from the thousands one large update made, do not keep all of them alive until the next
+    update."""
     n = array.shape[axis]
     start = n - keep if 0 < keep < n else 0
     part = array[(slice(None),) * axis + (slice(start, None),)]

@@ -725,7 +725,10 @@ class Ensemble(BaseForecaster):
             len(recent) - self.horizon + 1, len(recent) + len(new) - self.horizon + 1), self.horizon)
         evidence = np.concatenate([self.evidence_forecast_, slots_new], axis=1)
         evidence_actual = np.concatenate([self.evidence_actual_, actual_new])
-        evidence, evidence_actual = newest(evidence, keep, axis=1), newest(evidence_actual, keep)
+        if keep:  # an ensemble fitted without evidence windows keeps none
+            evidence, evidence_actual = newest(evidence, keep, axis=1), newest(evidence_actual, keep)
+        else:
+            evidence, evidence_actual = evidence[:, :0], evidence_actual[:0]
         settled = _settle_newest(evidence_actual, origins, runs)
         if settled is not None:  # a burst read as its median in kept windows' targets
             evidence_actual = settled

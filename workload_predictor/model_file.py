@@ -1159,9 +1159,11 @@ def _check_blend(model: Any, k: int, refuse: Any) -> None:
         refuse(f"holds DLinear penalty rates that are not {k} sets of finite rates >= 0 for its windows")
 
 
-def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any) -> None:
+def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any, seen: Any = None) -> None:
     """A DLinear's residual judging (see its ``robust``), which an update reads: none (``residual_from_`` null: a
-    file saved before it, or a fit that judged nothing), or the origin judged from and the next one (counts), the map
+    file saved before it, or a fit that judged nothing), or the origin judged from and the next one (counts; the next
+    one the origin of the window the next point completes, ``seen - horizon + 1``, where ``seen``, the points its owner
+    has seen, is known: an update aligns the blocks its windows are judged in by it), the map
     windows are judged under (``(k, window_, H)`` and ``(k, H)``, finite), the newest residuals ``(k, m, H)``
     (finite, ``m`` at most the reference's windows) and the reference of the newest window's block (its median and
     spread, ``(k, H)``: finite, the spread at least ``RESIDUAL_FLOOR``; or both null, a reference too short)."""
@@ -1191,6 +1193,9 @@ def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any) -> None
                f"({k}, {horizon}), residual_history_ ({k}, m <= {RESIDUAL_REFERENCE + RESIDUAL_EVERY}, {horizon}) and "
                f"residual_center_, residual_spread_ ({k}, {horizon}) or both null, finite, the spread at least "
                f"{RESIDUAL_FLOOR:g}")
+    if _is_count(seen) and following != seen - horizon + 1:
+        refuse(f"holds a DLinear residual_next_={quote(following)}, not the origin of the window its next point "
+               f"completes ({seen - horizon + 1}: n_seen_={quote(seen)}, horizon {horizon})")
 
 
 def _check_lstm_counters(part: Any, refuse: Any) -> None:
@@ -1275,7 +1280,7 @@ def _check_update_state(model: Any, members: list, horizon: int, k: int, refuse:
             _check_origins(piece, refuse)
             if type(piece).__name__ == "DLinear":
                 _check_blend(piece, k, refuse)
-                _check_residual_state(piece, horizon, k, refuse)
+                _check_residual_state(piece, horizon, k, refuse, getattr(part, "n_seen_", None))  # a base: its LSTM's
         if hasattr(part, "network_"):
             _check_lstm_counters(part, refuse)
     if isinstance(getattr(model, "members_", None), dict):

@@ -758,8 +758,10 @@ class GlobalLSTM(ParamsMixin):
         newest patches (their means, counted from the newest) sit on one side of its offset over at least a window and
         its targets (``window + horizon`` points), and those of that run that sit nearer the level of its newest
         window and targets than its offset (from the first that does) lie past ``LEVEL_SHIFT`` of its scales on
-        average, over at least a window and its targets still. It is scaled from those points (``first``: the
-        earliest of them, of its targets so scaled), each counted by its weight (``elements[j]``, ``None``: all 1), as
+        average, over at least a window and its targets still. It is scaled from those points, the first of them
+        from its first point that sits nearer that level too (a patch may straddle the shift: one old point among a
+        run of zeros made a scale of neither; ``first``: the earliest of them, of its targets so scaled), each counted
+        by its weight (``elements[j]``, ``None``: all 1), as
         a fit on them would. A pending target (:meth:`_rescaled`'s) or one constant over them keeps its scaling.
 
         Each patch on one side, not past ``LEVEL_SHIFT``: a key's period swings its patches by as much as its level
@@ -795,10 +797,17 @@ class GlobalLSTM(ParamsMixin):
                 run = n_patches - (int(np.flatnonzero(~side)[-1]) + 1 if not side.all() else 0)  # newest patches so
                 moved = np.abs(level[n_patches - run :, col])  # [run]
                 # its first patches nearer its offset than the level of its newest ones are still at the old level
-                run -= int(np.argmax(moved > moved[-newest:].mean() / 2))
+                half = moved[-newest:].mean() / 2
+                run -= int(np.argmax(moved > half))
                 if run * patch < span or moved[-run:].mean() <= LEVEL_SHIFT:
                     continue
+                # patches are counted from the newest point, so the run's first may begin with points of the old
+                # level: its points from the first that sits past half the newest level too
                 start = len(y) - run * patch
+                points = np.sign(level[-1, col]) * (y[start : start + patch, col] - offset[i, col]) / scale[i, col]
+                start += int(np.argmax(points > half))
+                if len(y) - start < span:
+                    continue
                 weights = None if element is None else element[start:, col : col + 1]
                 mean, spread, constant = fit_scale(y[start:, col : col + 1], weights, return_constant=True)
                 if constant[0]:

@@ -65,3 +65,20 @@ def test_a_global_lstm_key_whose_load_drops_to_zeros_keeps_its_scaling_whatever_
     model.update([np.zeros(zeros)] + [y[300 : 300 + zeros] for y in series[1:]])
     np.testing.assert_array_equal(model.offset_, offset)
     np.testing.assert_array_equal(model.scale_, scale)
+
+
+def test_a_students_teacher_share_is_weighed_as_the_refit_weighed_its_windows():
+    """A distilled DLinear (``fit_student``) adds ``mixing * (teacher - actual)`` of each window at the weight the
+    fit gave it. The refit weighs the windows whose targets hold a burst down by their residuals; their teacher share
+    was added at weight 1, so a window weighed ~0 taught ``-mixing * burst``: with a teacher forecasting the level
+    exactly, the forecast whose input holds the burst read 0.72..1.57x the level (plain DLinear: 1.05..1.17x; the
+    bounds are test_dlinear_burst's)."""
+    from workload_predictor.models.distill import fit_student
+
+    level, horizon = 1e4, 60
+    values = np.random.default_rng(0).poisson(level, 1300).astype(float)
+    values[1270:1273] = 3 * level  # three buckets at 3x, 30 back: load to the input-anomaly rule
+    student = fit_student(values, lambda y, origins: np.full((len(origins), horizon, y.shape[1]), level),
+                          mixing=0.5, horizon=horizon)
+    forecast = student.predict_at(values[:, None], [len(values)])[0, :, 0]
+    assert forecast.min() > 0.8 * level and forecast.max() < 1.3 * level

@@ -33,7 +33,7 @@ import numpy as np
 from .._memory import check_memory
 from ..errors import WorkloadDataError, quote
 from ..windows import targets_at, windows_at
-from .dlinear import DLinear, window_weights
+from .dlinear import DLinear, combined_weights, window_weights
 
 logger = logging.getLogger(__name__)
 MIXING_WEIGHT = 0.5
@@ -79,15 +79,15 @@ class _Student(DLinear):
 
     def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int, judged: Any = None) -> list:
         # The refit on the validation tail adds these windows (``_refit`` skips this when the time left is short).
-        self._added = (np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1), element, first)
+        self._added = (np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1), element, first, judged)
         return super()._stats_after(z, n_old, element, first, judged)
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
         self._added = None
         super()._refit(y, n_seen)
         if self._added is not None:
-            origins, element, first = self._added
-            self._distil(y, [origins] * len(self.stats_), element, first)
+            origins, element, first, judged = self._added
+            self._distil(y, [origins] * len(self.stats_), element, first, judged)
 
     def _summed_origins(self, stats: Any, every: np.ndarray, element: np.ndarray | None) -> np.ndarray:
         """The origins among ``every`` whose windows ``stats`` sums: the newest ones (a time limit keeps those)
@@ -99,10 +99,12 @@ class _Student(DLinear):
         kept = int(np.argmin(np.abs(newest_first - stats.count))) + 1
         return every[len(every) - kept :]
 
-    def _distil(self, y: np.ndarray, covered: list[np.ndarray], element: np.ndarray | None, first: int) -> None:
+    def _distil(self, y: np.ndarray, covered: list[np.ndarray], element: np.ndarray | None, first: int,
+                judged: list[np.ndarray | None] | None = None) -> None:
         """Add ``mixing * (teacher - actual)`` of the windows at ``covered[j]`` (target ``j``'s origins in ``y``)
         to the statistics, each window weighted as the fit weighed it (``element[i]``: the weight of ``y``'s
-        point ``first + i``), and re-solve with the fit's penalties."""
+        point ``first + i``; ``judged[j]``: the refit's weights of target ``j``'s windows by their residuals, the
+        lower of the two), and re-solve with the fit's penalties."""
         window, horizon = int(self.window_), self.horizon
         origins = np.unique(np.concatenate(covered)) if covered else np.zeros(0, dtype=np.int64)
         if len(origins) == 0 or self._mixing == 0.0:  # nothing to add: DLinear's fit as it is
@@ -121,7 +123,8 @@ class _Student(DLinear):
         shift = self._mixing * np.where(np.isfinite(taught), taught - actual, 0.0)
         for j, stats in enumerate(self.stats_):
             rows = np.searchsorted(origins, covered[j])
-            weights = window_weights(None if element is None else element[:, j], covered[j], window, horizon, first)
+            weights = combined_weights(window_weights(None if element is None else element[:, j], covered[j], window,
+                                                      horizon, first), None if judged is None else judged[j])
             change = shift[rows, :, j] if weights is None else shift[rows, :, j] * weights[:, None]  # [m_j, H]
             xy = stats.xy.copy()
             for begin in range(0, len(rows), CHUNK_ORIGINS):  # the windows themselves, a chunk at a time

@@ -242,19 +242,25 @@ class CentredStats:
     cross: np.ndarray  # centred X^T Y, (W, H)
     shifted: bool = False
     count: float = 1.0
+    second: np.ndarray | None = None  # (W,) the uncentred X^T X's diagonal (trace_penalty's ``second``)
 
     @classmethod
     def of(cls, stats: WindowStats) -> "CentredStats":
         mean_x, mean_y = stats.sum_x / stats.count, stats.sum_y / stats.count
         spread = np.outer(mean_x, mean_x)  # scaled in place: the centred Gram stays exactly symmetric
         spread *= stats.count
-        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - np.outer(stats.sum_x, mean_y), count=stats.count)
+        return cls(mean_x, mean_y, stats.xx - spread, stats.xy - np.outer(stats.sum_x, mean_y), count=stats.count,
+                   second=np.diagonal(stats.xx).copy())
 
     def last(self, window: int) -> "CentredStats":
         """The same rows restricted to their last ``window`` inputs (centring is per column, so this is a slice;
         so is shifting, since every window of a blend ends at the same last input)."""
         return CentredStats(self.mean_x[-window:], self.mean_y, self.gram[-window:, -window:], self.cross[-window:],
-                            self.shifted, self.count)
+                            self.shifted, self.count, None if self.second is None else self.second[-window:])
+
+    def second_trace(self) -> float:
+        """The trace of the uncentred ``X^T X`` (0 where not known)."""
+        return 0.0 if self.second is None else float(self.second.sum())
 
 
 def follow_last(centred: CentredStats) -> CentredStats:
@@ -270,7 +276,7 @@ def follow_last(centred: CentredStats) -> CentredStats:
     gram, cross = shifted_moments(centred.gram, centred.cross)
     level = centred.mean_x[-1]
     return CentredStats(centred.mean_x - level, centred.mean_y - level, gram, cross, shifted=True,
-                        count=centred.count)
+                        count=centred.count, second=centred.second)
 
 
 def shifted_moments(gram: np.ndarray, cross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -303,22 +309,32 @@ def level_map(coef: np.ndarray) -> np.ndarray:
 
 #: The least penalty, relative to ``alpha``, per unit of the windows' total weight up to 1 (:func:`trace_penalty`).
 PENALTY_FLOOR = 1e-12
+#: The least penalty, relative to ``alpha`` and to the windows' mean uncentred second moment (the sums of squares a
+#: centred Gram matrix is the difference of, per row; :func:`trace_penalty`). A centred Gram matrix whose trace lies
+#: below it holds windows alike up to the rounding of that difference: a stretch constant at a value other than the
+#: scaling's offset (an idle endpoint's zeros among a few busy buckets) gives a trace of about 1e-16 of those sums,
+#: which a penalty relative to it fitted as signal, and whose digits differ between a series and the same series
+#: times 1,000. Fitted penalties lie far above it: the centred trace of windows of noise is of the order of their
+#: sums of squares.
+PENALTY_ROUNDING = 1e-6
 
 
-def relative_penalty(gram: np.ndarray, alpha: float, count: float = 1.0) -> float:
+def relative_penalty(gram: np.ndarray, alpha: float, count: float = 1.0, second: float = 0.0) -> float:
     """``lam = alpha * trace(G) / W``: a ridge penalty that scales with the data, so forecasts are scale-equivariant
-    (``count``: the windows' total weight, see :func:`trace_penalty`)."""
-    return trace_penalty(float(np.trace(gram)), gram.shape[0], alpha, count)
+    (``count``: the windows' total weight, ``second``: their uncentred sums of squares; see :func:`trace_penalty`)."""
+    return trace_penalty(float(np.trace(gram)), gram.shape[0], alpha, count, second)
 
 
-def trace_penalty(trace: float, width: int, alpha: float, count: float = 1.0) -> float:
+def trace_penalty(trace: float, width: int, alpha: float, count: float = 1.0, second: float = 0.0) -> float:
     """:func:`relative_penalty` of a Gram matrix of ``width`` rows with the given ``trace``: at least ``alpha *
-    PENALTY_FLOOR * min(count, 1)``, which keeps the system of constant windows (trace 0) solvable.
+    PENALTY_FLOOR * min(count, 1)``, which keeps the system of constant windows (trace 0) solvable, and at least
+    ``alpha * PENALTY_ROUNDING * second / width`` (``second``: the trace of the windows' uncentred ``X^T X``), below
+    which the trace is the rounding of centring windows alike.
 
     The floor shrinks with a total weight below 1: where every window holds a flagged bucket (see ``robust``),
     each counts ``(K / deviation)^4`` (5e-28 for the sentinel 2**32-1 among counts of 50), and the Gram matrix with them;
     a floor of ``alpha * 1e-12`` would then outweigh it by 1e10 and reduce the map to zero."""
-    return alpha * max(trace / width, PENALTY_FLOOR * min(count, 1.0))
+    return alpha * max(trace / width, PENALTY_FLOOR * min(count, 1.0), PENALTY_ROUNDING * second / width)
 
 
 def centred_diagonal(stats: WindowStats, follow_level: bool) -> np.ndarray:
@@ -338,6 +354,41 @@ def centred_last_column(stats: WindowStats) -> np.ndarray:
     """The last column of :class:`CentredStats` ``.gram`` of ``stats``, computed as it computes it, in ``O(W)``."""
     mean = stats.sum_x / stats.count
     return stats.xx[:, -1] - mean * mean[-1] * stats.count
+
+
+def floor_bound(stats: WindowStats, window: int, follow_level: bool) -> bool:
+    """Whether :func:`trace_penalty` of the newest ``window`` inputs of ``stats`` is its floor: their Gram matrix's
+    (:func:`centred_diagonal`'s) trace is at most ``PENALTY_FLOOR * min(count, 1)`` per row, windows all alike (an
+    idle target's)."""
+    trace = float(centred_diagonal(stats, follow_level)[-window:].sum())
+    return trace_penalty(trace, window, 1.0, stats.count, uncentred_trace(stats, window)) > trace / window
+
+
+def first_penalty(prefix, count: int, window: int, alpha: float, follow_level: bool) -> float | None:
+    """The relative penalty (:func:`trace_penalty`) of the newest ``window`` inputs of ``prefix(i)``, the statistics
+    of windows alike (whose penalty is the floor, :func:`floor_bound`) followed by the first ``i`` of ``count``
+    windows, at the least ``i`` where it is no longer the floor; ``None`` where all ``count`` leave it there.
+
+    Adding a window (of weight > 0) never shrinks the windows' scatter, so the least such ``i`` is found by
+    bisection: ``O(log count)`` statistics."""
+    if count == 0 or floor_bound(prefix(count), window, follow_level):
+        return None
+    low, high = 0, count  # at the floor with ``low`` windows added, above it with ``high``
+    while high - low > 1:
+        middle = (low + high) // 2
+        if floor_bound(prefix(middle), window, follow_level):
+            low = middle
+        else:
+            high = middle
+    stats = prefix(high)
+    return trace_penalty(float(centred_diagonal(stats, follow_level)[-window:].sum()), window, alpha, stats.count,
+                         uncentred_trace(stats, window))
+
+
+def uncentred_trace(stats: WindowStats, window: int) -> float:
+    """The trace of the uncentred ``X^T X`` of ``stats``' newest ``window`` inputs (:func:`trace_penalty`'s
+    ``second``)."""
+    return float(np.diagonal(stats.xx)[-window:].sum())
 
 
 #: The least penalty a ridge system takes, relative to its Gram matrix's mean diagonal: it keeps the system invertible
@@ -385,7 +436,8 @@ def add_rank_one(inverse: np.ndarray, u: np.ndarray, weight: float, limit: float
 
 
 def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: float,
-                  branches: bool = True, lam: float | None = None, follow_level: bool = False) -> DLinearSolution:
+                  branches: bool = True, lam: float | None = None, follow_level: bool = False,
+                  alike_zero: bool = False) -> DLinearSolution:
     """Ridge-optimal DLinear weights from window statistics (intercept unpenalised).
 
     Ridge on the two branches' ``2W`` weights equals, by the push-through identity,
@@ -396,14 +448,19 @@ def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: fl
     ``follow_level`` (or moments already ``shifted``) fits the windows less their last value
     (:func:`follow_last`): ``coef`` and ``intercept`` are then the map on raw inputs
     (:func:`level_map`), and the branch weights act on the shifted window (whose seasonal
-    part equals the raw window's).
+    part equals the raw window's). ``alike_zero``: windows alike (their penalty at its floor, :func:`trace_penalty`:
+    a Gram matrix that is the rounding of centring them) get the map of alike windows exactly, zero (the window
+    search, whose candidates then tie exactly instead of by that rounding).
     """
     centred = stats if isinstance(stats, CentredStats) else CentredStats.of(stats)
     if follow_level:
         centred = follow_last(centred)
     mean_x, mean_y, gram, cross = centred.mean_x, centred.mean_y, centred.gram, centred.cross
     window = gram.shape[0]
-    lam = relative_penalty(gram, alpha, centred.count) if lam is None else lam
+    lam = relative_penalty(gram, alpha, centred.count, centred.second_trace()) if lam is None else lam
+    if alike_zero and trace_penalty(float(np.trace(gram)), window, 1.0, centred.count,
+                                    centred.second_trace()) > float(np.trace(gram)) / window:
+        cross = np.zeros_like(cross)
     coef = np.linalg.solve(ridge_system(gram, kernel_size, lam), cross)  # (W, H)
     trend_coef = seasonal_coef = None
     if branches:
@@ -769,7 +826,7 @@ def _search_window(
         """The window's validation MAE summed over the targets, and its error per origin."""
         score, per_origin = 0.0, np.zeros(len(origins_val))
         for centred, inputs, actual in targets:
-            solution = solve_dlinear(centred.last(window), kernel_size, alpha, branches=False)
+            solution = solve_dlinear(centred.last(window), kernel_size, alpha, branches=False, alike_zero=True)
             error = np.abs(inputs[:, widest - window :] @ solution.coef + solution.intercept - actual)
             score += float(error.mean())
             per_origin += error.mean(axis=1)
@@ -879,6 +936,42 @@ def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon:
     if pace <= 0.0 or budget >= pass_seconds(len(origins), targets, window, horizon, pace):
         return origins
     return origins[-max(int(budget / pass_seconds(1, targets, window, horizon, pace)), NEWEST_MIN_ORIGINS):]
+
+
+def series_floor(train: np.ndarray, series: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """The input-anomaly floor ``(k,)`` of a fit on ``train`` (``floor``: :func:`~workload_predictor.anomaly.floor_of`
+    of it), of the whole ``series`` it is the start of for each target whose training part sets none: where the
+    floor is ``floor_of``'s least, 1, because its 90th percentile and typical burst lie below it (an idle target, or
+    one with fewer than ``anomaly.MIN_BUSY`` non-zero buckets before its validation tail). That 1 is in the load's
+    own units: a new endpoint's first buckets at 50 are 50 floors above its idle median, times 1,000 they are
+    50,000, and a series and the same series times 1,000 were weighed apart. The whole series' floor is the one a
+    ``WorkloadPredictor``'s scan of it reads."""
+    floor = np.array(floor, dtype=np.float64)
+    for j in np.flatnonzero(floor == 1.0):
+        if anomaly.floor_of(2.0 * train[:, j : j + 1])[0] < 2.0:  # the least binds: the training part set no floor
+            floor[j] = anomaly.floor_of(series[:, j : j + 1])[0]
+    return floor
+
+
+def woken_scale(column: np.ndarray, n_seen: int, floor: float | None) -> float | None:
+    """The scale of a target whose first fit read it constant (``column[:n_seen]``, its raw values, all equal) and
+    whose later points leave that constant: ``fit_scale``'s spread of the points from the first that leaves it on,
+    each counted by its weight under the input-anomaly ``floor`` (``None``: all 1); ``None`` where it stays there
+    (no later point leaves it, or those that do and weigh 1 are constant: one corrupt bucket scales nothing).
+
+    A constant has no spread: ``fit_scale`` gives it ``max(1, |constant|)`` (an idle target's 1), a scale in the
+    load's own units, which every relative quantity of the fit would then read in those units (the residual floor,
+    the penalty's)."""
+    left = np.flatnonzero(column[n_seen:] != column[0])
+    if len(left) == 0:
+        return None
+    first = n_seen + int(left[0])
+    weights = None if floor is None else anomaly.element_weights(column[:, None], first, np.array([floor]))
+    part = column[first:, None]
+    ordinary = part if weights is None else part[weights[:, 0] == 1.0]
+    if not len(ordinary) or fit_scale(ordinary, return_constant=True)[2][0]:
+        return None
+    return float(fit_scale(part, weights)[1][0])
 
 
 class DLinear(BaseForecaster):
@@ -1057,6 +1150,15 @@ class DLinear(BaseForecaster):
         half_life = getattr(self, "half_life", None)
         return 1.0 if half_life is None else float(2.0 ** (-1.0 / half_life))
 
+    def fit(self, y, anomalies: dict[tuple[int, int], float] | None = None):
+        """Fit on ``y`` (see :meth:`BaseForecaster.fit`); the input-anomaly floor of a target whose training part
+        sets none is the whole series' (:func:`series_floor`)."""
+        self._whole_series = as_matrix(y)[0]
+        try:
+            return super().fit(y, anomalies)
+        finally:
+            vars(self).pop("_whole_series", None)
+
     def _element_weights(self, y: np.ndarray, start: int,
                          known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
         """The weights ``(n - start, k)`` of ``y[start:]`` (raw values) under the input-anomaly rule (see
@@ -1081,6 +1183,9 @@ class DLinear(BaseForecaster):
         with single_blas_thread():
             if not refit:
                 self.weight_floor_ = anomaly.floor_of(y) if self.robust else None
+                whole = vars(self).pop("_whole_series", None)
+                if self.weight_floor_ is not None and whole is not None:
+                    self.weight_floor_ = series_floor(y, whole, self.weight_floor_)
                 self.follow_level_ = bool(self.follow_level)
                 self.residual_from_ = self.residual_coef_ = self.residual_intercept_ = None
                 self.residual_history_ = self.residual_next_ = self.residual_center_ = self.residual_spread_ = None
@@ -1120,6 +1225,7 @@ class DLinear(BaseForecaster):
             same = searched is not None and reused is None and window == searched[2] and len(origins) and \
                 len(searched[1]) and origins[0] == searched[1][0]
             judged = self._judge_series(y, z, origins, element, 0) if refit and self._judging() else None
+            kept_stats = self.stats_ if refit else None
             self.stats_ = [_window_stats(z[:, j], origins, window, self.horizon,
                                          None if element is None else element[:, j], blocks[j] if same else None,
                                          None if judged is None else judged[j])
@@ -1132,6 +1238,10 @@ class DLinear(BaseForecaster):
             # sets it again on all the data); a refit here keeps it, as it keeps the window and the scaling, and so
             # do updates, so that a new window is a rank-one change of the system.
             penalties = [{w: r.lam for w, r in ridge.items()} for ridge in self.ridge_] if refit else None
+            if refit:  # a penalty kept at the floor (windows all alike) is set where they first differ
+                penalties = self._first_penalties(kept_stats, penalties, lambda j, i: _window_stats(
+                    z[:, j], origins[:i], window, self.horizon, None if element is None else element[:, j], None,
+                    None if judged is None or judged[j] is None else judged[j][:i]), len(origins)) or penalties
             self.ridge_ = self._ridge(self.stats_, penalties, invert=refit)
             self.rank_one_steps_ = 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
@@ -1179,7 +1289,8 @@ class DLinear(BaseForecaster):
                 diagonal = centred_diagonal(target_stats, self._follows_level()) if penalties is None else None
                 ridge.append({window: RidgeInverse(lam=penalties[j][window] if penalties is not None else
                                                    trace_penalty(float(diagonal[-window:].sum()), window, alpha,
-                                                                 target_stats.count),
+                                                                 target_stats.count,
+                                                                 uncentred_trace(target_stats, window)),
                                                    inverse=None) for window in self._blend()})
                 continue
             centred = CentredStats.of(target_stats)  # once for the widest window; each blended window reads a slice
@@ -1188,7 +1299,8 @@ class DLinear(BaseForecaster):
             systems = {}
             for window in self._blend():
                 gram = centred.gram[-window:, -window:]
-                lam = relative_penalty(gram, alpha, target_stats.count) if penalties is None else penalties[j][window]
+                lam = relative_penalty(gram, alpha, target_stats.count, uncentred_trace(target_stats, window)) if (
+                    penalties is None) else penalties[j][window]
                 systems[window] = RidgeInverse(lam=lam, inverse=ridge_inverse(gram, self.kernel_size, lam))
             ridge.append(systems)
         return ridge
@@ -1211,8 +1323,12 @@ class DLinear(BaseForecaster):
                 cross = shift_cross(cross, centred_last_column(target_stats))
             for window, weight in weights.items():
                 if systems[window].inverse is None:
-                    system = ridge_system(solved.gram[-window:, -window:], self.kernel_size, systems[window].lam)
-                    coef[j, -window:] += weight * np.linalg.solve(system, cross[-window:])
+                    gram = solved.gram[-window:, -window:]
+                    trace = float(np.trace(gram))
+                    if trace_penalty(trace, window, 1.0, solved.count, float(solved.second[-window:].sum())) <= (
+                            trace / window):  # else windows alike: their map, zero (as solve_dlinear's alike_zero)
+                        system = ridge_system(gram, self.kernel_size, systems[window].lam)
+                        coef[j, -window:] += weight * np.linalg.solve(system, cross[-window:])
                 else:
                     coef[j, -window:] += weight * (systems[window].inverse @ cross[-window:])
             if follow:  # back to raw inputs: level_map is affine in the map, and the blend's weights sum to 1
@@ -1278,9 +1394,31 @@ class DLinear(BaseForecaster):
             deadline.cut(stage)
             self._skip_tail(y)
         else:
+            self._scale_woken(y, n_seen)
             self._extend(y, n_seen, keep_penalties=False)
         self.penalty_rates_ = [{w: r.lam / s.count for w, r in systems.items()}
                                for systems, s in zip(self.ridge_, self.stats_)]
+
+    def _scale_woken(self, y: np.ndarray, n_seen: int) -> None:
+        """Scale each target that the first fit read constant (``y[:n_seen]``) and whose later points leave that
+        constant by :func:`woken_scale` (its offset, the constant, kept): the fit's last step, as the penalty is set
+        anew on all the data. Its windows so far are the constant's, 0 in any scale; what the fit holds in scaled
+        units (the statistics, the intercept) is converted, so it stays the fit on those windows."""
+        floors = getattr(self, "weight_floor_", None) if self.robust else None
+        for j in range(y.shape[1]):
+            if not bool((y[:n_seen, j] == y[0, j]).all()):
+                continue
+            scale = woken_scale(y[:, j], n_seen, None if floors is None else float(floors[j]))
+            if scale is None:
+                continue
+            factor = float(self.scale_[j]) / scale
+            self.scale_ = self.scale_.copy()
+            self.scale_[j] = scale
+            stats = self.stats_[j]
+            self.stats_[j] = WindowStats(stats.count, stats.sum_x * factor, stats.sum_y * factor,
+                                         stats.xx * factor**2, stats.xy * factor**2)
+            self.intercept_ = self.intercept_.copy()
+            self.intercept_[j] *= factor
 
     def _extend(self, y: np.ndarray, n_seen: int, keep_penalties: bool = True) -> None:
         """Add the windows ``y[n_seen:]`` completes to the statistics of a fit on ``y[:n_seen]`` and re-solve
@@ -1487,8 +1625,25 @@ class DLinear(BaseForecaster):
                     *windows_settled_at(z[:, j], origins, self.window_, self.horizon,
                                         None if element is None else element[:, j]),
                     decay * (1.0 if weights[j] is None else weights[j])) for j, s in enumerate(self.stats_)]
+            # A penalty kept at the floor (an idle target's windows) is set where the windows first differ.
+            kept = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_]
+            first = self._first_penalties(self.stats_, kept, lambda j, i: (
+                self.stats_[j] + WindowStats.weighted(z[:, j], origins[:i], self.window_, self.horizon,
+                                                      None if weights[j] is None else weights[j][:i],
+                                                      None if element is None else element[:, j])
+                if gamma == 1.0 else stats[j]), new_windows if gamma == 1.0 else 1)
+            penalties, rates = None, getattr(self, "penalty_rates_", None)
+            if first is not None:
+                recompute, penalties = True, self._penalties(stats)
+                rates = None if rates is None else [dict(target) for target in rates]
+                for j, target in enumerate(first):
+                    for w, lam in target.items():
+                        if lam != kept[j][w]:
+                            penalties[j][w] = lam
+                            if rates is not None:  # forgetting reads the penalty per window of the statistics
+                                rates[j][w] = lam / stats[j].count
             if recompute:
-                ridge = self._ridge(stats, self._penalties(stats))
+                ridge = self._ridge(stats, penalties or self._penalties(stats))
                 steps = 0
             else:
                 ridge = [self._add_windows(systems, s, windows_settled_at(
@@ -1499,9 +1654,39 @@ class DLinear(BaseForecaster):
                                                                                                     self.stats_))]
                 if any(systems is None for systems in ridge):
                     ridge, steps = self._ridge(stats, self._penalties(stats)), 0
+            if first is not None and rates is not None:
+                judging["penalty_rates_"] = rates
             return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, **judging,
                         recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
+
+    def _first_penalties(self, stats: list[WindowStats], penalties: list[dict[int, float]], prefix,
+                         count: int) -> list[dict[int, float]] | None:
+        """``penalties`` (each target's per blended window) with each one kept at the floor (``stats``' windows all
+        alike: an idle target's, :func:`floor_bound`) set relative to the statistics ``prefix(j, i)`` of target
+        ``j``'s first ``i`` of ``count`` windows at the first ``i`` where they no longer are alike
+        (:func:`first_penalty`); ``None`` where none changes. Such a penalty was read from no data (every
+        solution of windows alike is the same), and kept it left later windows' maps unpenalised.
+
+        A refit on the same data and updates set it at the same window, so an update stays a refit on the same
+        data. Gated on the penalty's size (near its floor): a few microseconds for any other model."""
+        alpha, follow = self.ridge_alpha(), self._follows_level()
+
+        def near_floor(j: int, window: int, lam: float) -> bool:  # twice the floor: forgetting decays both alike
+            return lam <= 2.0 * alpha * max(PENALTY_FLOOR, PENALTY_ROUNDING * uncentred_trace(stats[j], window) / window)
+
+        if not any(near_floor(j, w, lam) for j, target in enumerate(penalties) for w, lam in target.items()):
+            return None
+        changed = None
+        for j, target in enumerate(penalties):
+            for window, lam in target.items():
+                if not near_floor(j, window, lam) or not floor_bound(stats[j], window, follow):
+                    continue
+                found = first_penalty(lambda i, j=j: prefix(j, i), count, window, alpha, follow)
+                if found is not None:
+                    changed = changed or [dict(t) for t in penalties]
+                    changed[j][window] = found
+        return changed
 
     def _penalties(self, stats: list[WindowStats]) -> list[dict[int, float]]:
         """The penalties a recomputation uses: the kept ones, or with forgetting the fit's penalty per window

@@ -149,6 +149,7 @@ class BatchCentred:
     gram: np.ndarray  # (S, W, W)
     cross: np.ndarray  # (S, W, H)
     count: np.ndarray  # (S,) each series' total window weight (CentredStats.count)
+    second: np.ndarray  # (S, W) the uncentred X^T X's diagonals (CentredStats.second)
 
     @classmethod
     def of(cls, stats: BatchStats, in_place: bool = False) -> "BatchCentred":
@@ -156,6 +157,7 @@ class BatchCentred:
         more), a block of series at a time (``SOLVE_BLOCK_ELEMENTS``), so no second ``(S, W, W)`` array is
         allocated: the same numbers."""
         mean_x, mean_y = stats.sum_x / stats.count, stats.sum_y / stats.count
+        second = np.diagonal(stats.xx, axis1=1, axis2=2).copy()
         if in_place:
             gram = stats.xx
             width = gram.shape[1]
@@ -167,7 +169,7 @@ class BatchCentred:
                 part *= stats.count
                 np.subtract(gram[i : i + block], part, out=gram[i : i + block])
             return cls(mean_x, mean_y, gram, stats.xy - stats.sum_x[:, :, None] * mean_y[:, None, :],
-                       np.full(len(mean_x), float(stats.count)))
+                       np.full(len(mean_x), float(stats.count)), second)
         # Written in xx's layout (the product's own would follow mean_x's strides), then turned into the centred
         # Gram in place: no second (S, W, W) array, and the layout of xx - spread, which the order of summation of
         # the reductions reading it (traces, solves) follows.
@@ -175,16 +177,16 @@ class BatchCentred:
         spread *= stats.count
         gram = np.subtract(stats.xx, spread, out=spread)
         return cls(mean_x, mean_y, gram, stats.xy - stats.sum_x[:, :, None] * mean_y[:, None, :],
-                   np.full(len(mean_x), float(stats.count)))
+                   np.full(len(mean_x), float(stats.count)), second)
 
     def last(self, window: int) -> "BatchCentred":
         return BatchCentred(self.mean_x[:, -window:], self.mean_y, self.gram[:, -window:, -window:],
-                            self.cross[:, -window:], self.count)
+                            self.cross[:, -window:], self.count, self.second[:, -window:])
 
     def put(self, row: int, centred: CentredStats) -> None:
         """Replace series ``row``'s moments with one series' ``CentredStats``."""
-        self.mean_x[row], self.mean_y[row], self.gram[row], self.cross[row], self.count[row] = (
-            centred.mean_x, centred.mean_y, centred.gram, centred.cross, centred.count)
+        self.mean_x[row], self.mean_y[row], self.gram[row], self.cross[row], self.count[row], self.second[row] = (
+            centred.mean_x, centred.mean_y, centred.gram, centred.cross, centred.count, centred.second)
 
 
 @dataclass
@@ -238,12 +240,17 @@ def _part_weights(flags: list | None, shape: tuple[int, int], start: int) -> np.
     return anomaly._weights_of([flag for flag in flags if start <= flag[0] < shape[0]], shape, start)
 
 
-def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray, count: np.ndarray | None = None) -> np.ndarray:
+def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray, count: np.ndarray | None = None,
+                       second: np.ndarray | None = None) -> np.ndarray:
     """``relative_penalty`` per series (``alpha`` one, or one per series): ``alpha * trace(G) / W`` (at least
-    ``alpha * PENALTY_FLOOR * min(count, 1)``, ``count`` the series' total window weight, default 1; see
+    ``alpha * PENALTY_FLOOR * min(count, 1)``, ``count`` the series' total window weight, default 1, and at least
+    ``alpha * PENALTY_ROUNDING * sum(second) / W``, ``second`` ``(S, W)`` the diagonals of the uncentred ``X^T X``; see
     :func:`~workload_predictor.models.dlinear.trace_penalty`), ``(S,)``."""
+    width = gram.shape[1]
     least = dlinear.PENALTY_FLOOR * (1.0 if count is None else np.minimum(count, 1.0))
-    return alpha * np.maximum(np.trace(gram, axis1=1, axis2=2) / gram.shape[1], least)
+    if second is not None:
+        least = np.maximum(least, dlinear.PENALTY_ROUNDING * second.sum(axis=1) / width)
+    return alpha * np.maximum(np.trace(gram, axis1=1, axis2=2) / width, least)
 
 
 def _systems(gram: np.ndarray, kernel_size: int, lam: np.ndarray) -> np.ndarray:
@@ -386,6 +393,13 @@ def fit_batched(
     origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows, candidate_windows)
     n_train = int(origins_val[0])
     with single_blas_thread():
+        if floors:  # a target whose training part sets no floor takes the whole series' (as DLinear's fit)
+            floors, scans = dict(floors), dict(scans or {})
+            for b, floor in floors.items():
+                whole = dlinear.series_floor(y[b, :n_train], y[b], floor)
+                if not np.array_equal(whole, floor):
+                    floors[b] = whole
+                    scans.pop(b, None)  # found for the other floor: scanned again
         weighted = Weighted.of(y, floors, horizon, n_train, scans)
         offset, scale = _scales(y[:, :n_train], weighted.train)  # [B, k]
         z_all = ((y - offset[:, None, :]) / scale[:, None, :]).transpose(0, 2, 1).reshape(n_series * k, n)  # [B*k, n]
@@ -446,6 +460,9 @@ def fit_batched(
             z_forecast = np.matmul(x, train_coef) + train_intercept[:, None, :]  # [G*k, v, H]
             z_forecast = z_forecast.reshape(len(keys), k, len(origins_val), horizon).transpose(0, 2, 3, 1)
             forecast[keys] = z_forecast * scale[keys, None, None, :] + offset[keys, None, None, :]
+            for g, b in enumerate(keys.tolist()):  # a target the training part held constant, woken in the tail
+                _scale_woken(y[b], n_train, b, g * k, k, offset, scale, z_all, rows, stats, kept, train_intercept,
+                             weighted)
             # The refit: add the windows the validation tail completes, penalty relative to all data. Where the
             # tail's pass would end past the deadline, the fit on the training part is kept (centred's rows as
             # they are), as DLinear's _refit keeps it.
@@ -499,6 +516,37 @@ def fit_batched(
     return BatchFit(offset=offset, scale=scale, window=widest, window_weights=weights, window_scores=scores,
                     coef=coef, intercept=intercept, validation_origins=origins_val, validation_forecast=forecast,
                     validation_actual=actual, time_limited=limited)
+
+
+def _scale_woken(series: np.ndarray, n_train: int, b: int, first_row: int, k: int, offset: np.ndarray,
+                 scale: np.ndarray, z_all: np.ndarray, rows: np.ndarray, stats: BatchStats, kept: dict,
+                 train_intercept: np.ndarray, weighted: Weighted) -> None:
+    """``DLinear._scale_woken`` of series ``b`` (``series`` ``(n, k)``; its targets' rows of the group from
+    ``first_row``), in place: each target its training part held constant and its tail leaves takes
+    :func:`~workload_predictor.models.dlinear.woken_scale`'s scale (its row of ``z_all`` read again, its statistics
+    and intercept converted)."""
+    model = weighted.models.get(b)
+    floors = None if model is None else model.weight_floor_
+    for j in range(k):
+        column = series[:, j]
+        if not bool((column[:n_train] == column[0]).all()):
+            continue
+        woken = dlinear.woken_scale(column, n_train, None if floors is None else float(floors[j]))
+        if woken is None:
+            continue
+        factor = float(scale[b, j]) / woken
+        scale[b, j] = woken
+        row = first_row + j
+        z_all[rows[row]] = (column - offset[b, j]) / woken
+        for part in (stats.sum_x, stats.sum_y):
+            part[row] *= factor
+        for part in (stats.xx, stats.xy):
+            part[row] *= factor**2
+        if row in kept:
+            own = kept[row]
+            kept[row] = WindowStats(own.count, own.sum_x * factor, own.sum_y * factor, own.xx * factor**2,
+                                    own.xy * factor**2)
+        train_intercept[row] *= factor
 
 
 def _judged_rows(z_all: np.ndarray, rows: np.ndarray, origins_tail: np.ndarray, window: int, horizon: int,
@@ -616,8 +664,9 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
         rows = slice(None) if series is None else (series[:, None] * k + np.arange(k)[None, :]).ravel()
         part = centred.last(w) if series is None else BatchCentred(
             centred.mean_x[rows, -w:], centred.mean_y[rows], centred.gram[rows, -w:, -w:], centred.cross[rows, -w:],
-            centred.count[rows])
-        coef = _ridge_map(part.gram, part.cross, kernel_size, alpha, device, part.count)  # [S*k, w, H]
+            centred.count[rows], centred.second[rows, -w:])
+        coef = _ridge_map(part.gram, part.cross, kernel_size, alpha, device, part.count, part.second,
+                          alike_zero=True)  # [S*k, w, H]
         if follow_level:
             coef = level_map(coef)
         intercept = part.mean_y - np.einsum("sw,swh->sh", part.mean_x, coef)  # the raw means, the raw map
@@ -682,10 +731,16 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
 
 
 def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: float | np.ndarray,
-               device: str | None, count: np.ndarray | None = None) -> np.ndarray:
+               device: str | None, count: np.ndarray | None = None, second: np.ndarray | None = None,
+               alike_zero: bool = False) -> np.ndarray:
     """``solve_dlinear``'s map per series from centred moments ``(S, W, W)``, ``(S, W, H)`` (total window weights
-    ``count`` ``(S,)``): ``(S, W, H)``."""
-    lam = relative_penalties(gram, alpha, count)
+    ``count`` ``(S,)``, uncentred diagonals ``second`` ``(S, W)``; ``alike_zero`` as ``solve_dlinear``'s): ``(S, W, H)``."""
+    lam = relative_penalties(gram, alpha, count, second)
+    if alike_zero:
+        alike = lam / alpha > np.trace(gram, axis1=1, axis2=2) / gram.shape[1]  # the penalty at its floor
+        if alike.any():
+            cross = cross.copy()
+            cross[alike] = 0.0
     width = gram.shape[1]
     block = max(1, SOLVE_BLOCK_ELEMENTS // (width * width))
     if block >= len(gram) or device is not None:  # a device solves the batch in one call
@@ -719,7 +774,7 @@ def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np
         # (a third of an inversion's cost) gives the same map up to rounding.
         index = slice(None) if len(rows) == len(gram) else rows  # every series (its widest window): no copy
         part = _ridge_map(gram[index, width - w :, width - w :], cross[index, width - w :], kernel_size, alpha,
-                          device, centred.count[rows])
+                          device, centred.count[rows], centred.second[rows, width - w :], alike_zero=True)
         coef[rows, width - w :] += weight[:, None, None] * (level_map(part) if follow_level else part)
     intercept = centred.mean_y - np.einsum("sw,swh->sh", centred.mean_x, coef)
     return coef, intercept

@@ -21,7 +21,8 @@ so the same sums serve both, and the map back to raw inputs has each horizon ste
 weights summing to one: the forecast moves with a shift in level instead of reverting
 to the training mean. Load series shift level all the time (a new tenant, a deploy).
 
-``update`` keeps each system's inverse and the penalty ``lam`` of the first fit, so
+``update`` keeps each system's inverse and the penalty ``lam`` of the first fit (one the fit set on windows all
+alike, an idle target's, is set where they first differ: :func:`first_penalty`), so
 one new window is a rank-one change of the system: Sherman-Morrison gives the new
 inverse in ``O(W^2)`` instead of an ``O(W^3)`` solve. A fit solves its systems without
 inverting them; the first update inverts them, and they are recomputed from the statistics
@@ -971,7 +972,9 @@ def woken_scale(column: np.ndarray, n_seen: int, floor: float | None) -> float |
     ordinary = part if weights is None else part[weights[:, 0] == 1.0]
     if not len(ordinary) or fit_scale(ordinary, return_constant=True)[2][0]:
         return None
-    return float(fit_scale(part, weights)[1][0])
+    scale = float(fit_scale(part, weights)[1][0])
+    # as fit_scale tells a constant, against the offset the target keeps (a spread below it is no scale of it)
+    return scale if scale > 1e-12 * max(1.0, abs(float(column[0]))) else None
 
 
 class DLinear(BaseForecaster):
@@ -1675,7 +1678,9 @@ class DLinear(BaseForecaster):
         def near_floor(j: int, window: int, lam: float) -> bool:  # twice the floor: forgetting decays both alike
             return lam <= 2.0 * alpha * max(PENALTY_FLOOR, PENALTY_ROUNDING * uncentred_trace(stats[j], window) / window)
 
-        if not any(near_floor(j, w, lam) for j, target in enumerate(penalties) for w, lam in target.items()):
+        # The floor of each window's penalty is at most the widest one's uncentred trace over the narrowest width.
+        if all(min(target.values()) > 2.0 * alpha * max(PENALTY_FLOOR, PENALTY_ROUNDING * float(np.trace(s.xx))
+                                                         / min(target)) for target, s in zip(penalties, stats)):
             return None
         changed = None
         for j, target in enumerate(penalties):

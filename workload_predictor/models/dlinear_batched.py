@@ -402,6 +402,7 @@ def fit_batched(
                     scans.pop(b, None)  # found for the other floor: scanned again
         weighted = Weighted.of(y, floors, horizon, n_train, scans)
         offset, scale = _scales(y[:, :n_train], weighted.train)  # [B, k]
+        constant = (y[:, :n_train] == y[:, :1]).all(axis=1)  # [B, k]: scaled at the refit where the tail leaves it
         z_all = ((y - offset[:, None, :]) / scale[:, None, :]).transpose(0, 2, 1).reshape(n_series * k, n)  # [B*k, n]
         if window is not None:  # no search: the default penalty, as DLinear
             weights = [{int(window): 1.0}] * n_series
@@ -460,9 +461,9 @@ def fit_batched(
             z_forecast = np.matmul(x, train_coef) + train_intercept[:, None, :]  # [G*k, v, H]
             z_forecast = z_forecast.reshape(len(keys), k, len(origins_val), horizon).transpose(0, 2, 3, 1)
             forecast[keys] = z_forecast * scale[keys, None, None, :] + offset[keys, None, None, :]
-            for g, b in enumerate(keys.tolist()):  # a target the training part held constant, woken in the tail
-                _scale_woken(y[b], n_train, b, g * k, k, offset, scale, z_all, rows, stats, kept, train_intercept,
-                             weighted)
+            for g in np.flatnonzero(constant[keys].any(axis=1)):  # a target the training part held constant
+                _scale_woken(y[keys[g]], n_train, int(keys[g]), int(g) * k, k, offset, scale, z_all, rows, stats,
+                             kept, train_intercept, weighted)
             # The refit: add the windows the validation tail completes, penalty relative to all data. Where the
             # tail's pass would end past the deadline, the fit on the training part is kept (centred's rows as
             # they are), as DLinear's _refit keeps it.

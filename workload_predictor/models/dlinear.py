@@ -1347,7 +1347,7 @@ class DLinear(BaseForecaster):
         if self._follows_level():
             centred = follow_last(centred)
         parts = [(weight, window, solve_dlinear(centred.last(window), self.kernel_size, self.ridge_alpha(),
-                                                lam=ridge[window].lam))
+                                                lam=ridge[window].lam, alike_zero=True))
                  for window, weight in self._blend().items()]
 
         def padded(name: str) -> np.ndarray:  # a shorter window reads the newest inputs: its rows go last
@@ -1807,7 +1807,7 @@ class DLinear(BaseForecaster):
                     coef, intercept = np.zeros((window, horizon)), np.zeros(horizon)
                     for w, weight in blend.items():
                         part = solve_dlinear(centred.last(w), self.kernel_size, self.ridge_alpha(),
-                                             branches=False)
+                                             branches=False, alike_zero=True)  # as a fit solves them
                         coef[-w:] += weight * part.coef
                         intercept += weight * part.intercept
                     forecast[group, :, j] = x_group[:, :, j] @ coef + intercept

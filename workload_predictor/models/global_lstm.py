@@ -57,6 +57,7 @@ from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
 from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
+from ..windows import newest as newest_of  # `newest` is a local name in methods below
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
 from .dlinear import FOLLOW_ALPHA, window_weights
 from .lstm import _GLOBAL_RNG, _PatchLSTM, patch_for
@@ -1077,9 +1078,9 @@ class GlobalLSTM(ParamsMixin):
                                                                        settled):
             keep = len(self.validation_actual_[i])
             shift = int(self.n_seen_[i]) - old  # y[0] is point number n_seen_ - old of the key's whole series
-            forecast_new[i] = np.concatenate([self.validation_forecast_[i], forecast])[-keep:]
-            origins_new[i] = np.concatenate([self.validation_origins_[i], o + shift])[-keep:]
-            actual = np.concatenate([self.validation_actual_[i], targets_at(evaluated, o, self.horizon)])[-keep:]
+            forecast_new[i] = newest_of(np.concatenate([self.validation_forecast_[i], forecast]), keep)
+            origins_new[i] = newest_of(np.concatenate([self.validation_origins_[i], o + shift]), keep)
+            actual = newest_of(np.concatenate([self.validation_actual_[i], targets_at(evaluated, o, self.horizon)]), keep)
             fixed = anomaly.settle_targets(actual, origins_new[i], runs)  # the kept windows' targets in those bursts
             actual_new[i] = actual if fixed is None else fixed
             recent[i] = y[-keep_recent:].copy()

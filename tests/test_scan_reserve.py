@@ -59,6 +59,6 @@ def test_a_sweep_that_begins_past_its_deadline_judges_nothing_and_builds_nothing
     plain.clear()
     with _deadline.limit(1000.0) as deadline:
         cut = anomaly.fit_scan(values, 1e12)[1]  # a reserve past the whole limit
-    assert deadline.stages == [anomaly.CHAINS_STAGE]
+    assert deadline.stages == [anomaly.CHAINS_STAGE, anomaly.COUNTERS_STAGE]  # the counters' runs reserved too
     assert plain == []
     assert set(cut) <= set(free)

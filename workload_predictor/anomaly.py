@@ -102,6 +102,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextlib
 import contextvars
 import functools
 import heapq
@@ -157,6 +158,9 @@ MODEL_PASSES = 8
 _PASSES: contextvars.ContextVar[float] = contextvars.ContextVar("workload_predictor_scan_passes", default=MODEL_PASSES)
 CLOCK_EVERY = 256
 CHAINS_STAGE = "input-anomaly chains"
+# Under a time limit, the runs that never decrease (counter_flags' candidates) are judged only until the deadline, less
+# the time the model's fit needs after the scan (as the held buckets are): the runs left are not judged.
+COUNTERS_STAGE = "input-anomaly counters"
 
 
 def floor_of(values: np.ndarray) -> np.ndarray:
@@ -496,7 +500,10 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
     (:func:`_scan_rule`) and the buckets that end a counter's run (:func:`counter_flags`, the rule's flags left out of
     its references); where there are such, the rule's are found again with the counter's in its chains."""
     rule = _scan_rule(values, start, floor, reference, k, known, offset)
-    counters = counter_flags(values, start, floor, reference, {**(known or {}), **flagged_of(rule)})
+    pace = _deadline.current().pace.get(_deadline.SERIES_PACE)
+    # Under a time limit, the time the model's fit needs after the scan is kept from the counters' judging too.
+    with _deadline.limit(None, reserve=_PASSES.get() * pace * values.size) if pace else contextlib.nullcontext():
+        counters = counter_flags(values, start, floor, reference, {**(known or {}), **flagged_of(rule)})
     if not counters:
         return rule
     taken = set(flagged_of(counters))
@@ -531,6 +538,7 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
         return []
     flags = dict(known or {})
     found: list[tuple[int, int, float, float, float]] = []
+    deadline = _deadline.current()
     for col in np.flatnonzero(run.any(axis=0)).tolist():
         column = values[:, col]
         runs = np.flatnonzero(run[:, col]) + first
@@ -552,6 +560,9 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
         heap = sorted(pending)  # a sorted list is a heap
         seen: set[int] = set()
         while heap:
+            if len(seen) % CLOCK_EVERY == 0 and deadline.expired():
+                deadline.cut(COUNTERS_STAGE)  # past the time limit: the runs left are not judged
+                return sorted(found)
             position = heapq.heappop(heap)
             if position in seen:
                 continue
@@ -566,6 +577,15 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
                 if later not in seen:
                     heapq.heappush(heap, later)
     return sorted(found)
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a short 1-D array (its two middle values by one partition; np.median's own checks cost more
+    than the partition at 60 values, and a fit judges thousands of candidate runs)."""
+    n = len(values)
+    low, high = (n - 1) // 2, n // 2
+    part = np.partition(values, (low, high))
+    return float((part[low] + part[high]) / 2)
 
 
 def _within(positions: np.ndarray, low: int, high: int) -> list[int]:
@@ -600,15 +620,15 @@ def _counter_at(column: np.ndarray, position: int, col: int, floor: float, refer
     value = float(column[position])
     if not value > float(ref.max()) + COUNTER_MARGIN * floor:
         return None
-    level = float(np.median(ref))
-    spread = 1.4826 * float(np.median(np.abs(ref - level)))
+    level = _median(ref)
+    spread = 1.4826 * _median(np.abs(ref - level))
     # The steps of the whole run that never decreases up to the bucket (at most ``reference`` of them).
     back = np.diff(column[max(position - reference, 0) : position + 1])
     falls = np.flatnonzero(back < 0)
     diffs = back[falls[-1] + 1 :] if len(falls) else back
-    step = float(np.median(diffs))
+    step = _median(diffs)
     if not (step > 0 and level / 2 <= step <= 2 * level + 1
-            and 1.4826 * float(np.median(np.abs(diffs - step))) <= 2 * spread + 1):
+            and 1.4826 * _median(np.abs(diffs - step)) <= 2 * spread + 1):
         return None
     return position, col, value, level, max(abs(value - level) / max(spread, floor), K * K)
 

@@ -309,7 +309,8 @@ class WorkloadPredictor(ParamsMixin):
         (``training_cut_short_`` says whether there is any), logged as a warning and
         shown in :meth:`health`: ``"input-anomaly chains"`` (the buckets a burst in
         their reference hid are not judged again: a second corrupt bucket behind a
-        first may stay unflagged), ``"dlinear window search"`` (fewer candidates
+        first may stay unflagged), ``"input-anomaly counters"`` (the runs that never
+        decrease left are not judged as a counter's), ``"dlinear window search"`` (fewer candidates
         scored, or the candidates fitted on the newest windows), ``"dlinear
         statistics"`` (the search's sums reused, or the newest windows summed),
         ``"dlinear refit"`` (the validation tail's windows not added), ``"lstm

@@ -945,7 +945,7 @@ def series_floor(train: np.ndarray, series: np.ndarray, floor: np.ndarray) -> np
     floor is ``floor_of``'s least, 1, because its 90th percentile and typical burst lie below it (an idle target, or
     one with fewer than ``anomaly.MIN_BUSY`` non-zero buckets before its validation tail). That 1 is in the load's
     own units: a new endpoint's first buckets at 50 are 50 floors above its idle median, times 1,000 they are
-    50,000, and a series and the same series times 1,000 were weighed apart. The whole series' floor is the one a
+    50,000: a series and the same series times 1,000 would be weighed apart. The whole series' floor is the one a
     ``WorkloadPredictor``'s scan of it reads."""
     floor = np.array(floor, dtype=np.float64)
     for j in np.flatnonzero(floor == 1.0):

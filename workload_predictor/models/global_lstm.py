@@ -127,9 +127,9 @@ def _level_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
     absolute value) is past ``LEVEL_SHIFT`` of its key's scales, so that such a window adds at most
     ``LEVEL_SHIFT^2`` ordinary windows' worth along the level to the base's statistics, which every key shares.
 
-    A key whose level moved (3 to 40 of its scales in review h106's fleets of 8 and 16 keys) weighs
-    ``level^2`` ordinary windows each, unweighted, and the base followed it: every other key's forecast was 9-17 %
-    further off. Its own forecasts move toward the level-following map by the share these weights take
+    Unweighted, a key whose level moved (3 to 40 of its scales in review h106's fleets of 8 and 16 keys) weighs
+    ``level^2`` ordinary windows each, and the base follows it: every other key's forecast would be 9-17 % further
+    off. Its own forecasts move toward the level-following map by the share these weights take
     (:meth:`GlobalLSTM._followed`) until it is scaled again (:meth:`GlobalLSTM._level_rescaled`)."""
     c = len(x)
     level = np.maximum(np.abs(x.reshape(c, -1, k).mean(axis=1)), np.abs(target.reshape(c, -1, k).mean(axis=1))).max(axis=1)
@@ -845,8 +845,8 @@ class GlobalLSTM(ParamsMixin):
         three keys), so a key at Poisson(100) that dropped to Poisson(20) was forecast 2.6 after 50 buckets (a
         per-key DLinear 17.9) and one that rose from 20 to 100 was forecast 150 (108). Forecasts only: the network's
         residual targets are the fitted map's. A key at three times its level (8 of its scales out) has newest
-        patches its period swings to 4-5 scales, and the fitted map forecast it near its old level until it was scaled
-        again (:meth:`_level_rescaled`); its window's mean swings less."""
+        patches its period swings to 4-5 scales, and the fitted map would forecast it near its old level until it is
+        scaled again (:meth:`_level_rescaled`); its window's mean swings less."""
         if not self.linear_base or not len(base):
             return base
         k = self.n_targets_

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workload_predictor import FleetPredictor, ModelFileError, WorkloadPredictor, persistence
+from workload_predictor import FleetPredictor, ModelFileError, WorkloadPredictor, anomaly, persistence
 from workload_predictor.models import dlinear
 from workload_predictor.models.dlinear import (RESIDUAL_EVERY, RESIDUAL_REFERENCE, DLinear, WindowStats, residual_deviations,
                                               residual_reference)
@@ -205,4 +205,4 @@ def test_the_judgings_medians_are_numpys():
         values = rng.standard_t(2, size=(7, count))
         values[:3] = np.round(values[:3])
         np.testing.assert_array_equal(dlinear._middle(values), np.median(values, axis=-1))
-        assert dlinear._median_in_place(values[5].copy()) == np.median(values[5])
+        assert anomaly.median_in_place(values[5].copy()) == np.median(values[5])

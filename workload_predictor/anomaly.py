@@ -214,15 +214,18 @@ def _nonzero_median(column: np.ndarray) -> float:
         # The second: non-negative, its non-zero median sorts at or below the 90th percentile's position, so it is
         # no larger (the common busy series, without a copy).
         return 0.0
-    return _median_in_place(column[column != 0])  # a copy
+    return median_in_place(column[column != 0])  # a copy
 
 
-def _median_in_place(values: np.ndarray) -> float:
-    """``np.median(values)`` from one partition of ``values`` (reordered in place), at a fraction of its cost."""
-    size = len(values)
-    middle = (size - 1) // 2
-    values.partition([middle, size // 2])
-    return float(0.5 * (values[middle] + values[size // 2]))
+def median_in_place(values: np.ndarray) -> float:
+    """``np.median`` of the 1-D ``values`` from one partition of them (reordered in place), at a fraction of its
+    cost. Of an even count, the lower middle value is the largest below the upper one's position (a partition at
+    two positions takes about five times as long)."""
+    half = len(values) // 2
+    values.partition(half)
+    if len(values) % 2:
+        return float(values[half])
+    return float(0.5 * (values[:half].max() + values[half]))
 
 
 def busy_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +286,7 @@ def busy_floor(kept: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray | Non
     for col, count in enumerate(counts.tolist()):  # a few targets: a numpy gate costs more than the loop
         if MIN_BUSY <= count < limit:
             result = np.zeros(len(counts)) if result is None else result
-            result[col] = _median_in_place(kept[len(kept) - min(count, BUSY_KEPT) :, col].copy())
+            result[col] = median_in_place(kept[len(kept) - min(count, BUSY_KEPT) :, col].copy())
     return result
 
 
@@ -579,15 +582,6 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
     return sorted(found)
 
 
-def _median(values: np.ndarray) -> float:
-    """``np.median`` of a short 1-D array (its two middle values by one partition; np.median's own checks cost more
-    than the partition at 60 values, and a fit judges thousands of candidate runs)."""
-    n = len(values)
-    low, high = (n - 1) // 2, n // 2
-    part = np.partition(values, (low, high))
-    return float((part[low] + part[high]) / 2)
-
-
 def _within(positions: np.ndarray, low: int, high: int) -> list[int]:
     """The ``positions`` (ascending) in ``(low, high]``."""
     return positions[np.searchsorted(positions, low, side="right") : np.searchsorted(positions, high, side="right")
@@ -620,15 +614,15 @@ def _counter_at(column: np.ndarray, position: int, col: int, floor: float, refer
     value = float(column[position])
     if not value > float(ref.max()) + COUNTER_MARGIN * floor:
         return None
-    level = _median(ref)
-    spread = 1.4826 * _median(np.abs(ref - level))
+    level = median_in_place(ref)  # ref, the steps and the deviations below are arrays of their own
+    spread = 1.4826 * median_in_place(np.abs(ref - level))
     # The steps of the whole run that never decreases up to the bucket (at most ``reference`` of them).
     back = np.diff(column[max(position - reference, 0) : position + 1])
     falls = np.flatnonzero(back < 0)
     diffs = back[falls[-1] + 1 :] if len(falls) else back
-    step = _median(diffs)
+    step = median_in_place(diffs)
     if not (step > 0 and level / 2 <= step <= 2 * level + 1
-            and 1.4826 * _median(np.abs(diffs - step)) <= 2 * spread + 1):
+            and 1.4826 * median_in_place(np.abs(diffs - step)) <= 2 * spread + 1):
         return None
     return position, col, value, level, max(abs(value - level) / max(spread, floor), K * K)
 

@@ -77,23 +77,25 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
             key = next((column_key(a) for a in TOKEN_COLUMNS[out] if column_key(a) in loose), None)
             if key is not None:
                 column = loose[key]
-                _refuse_alike([name for name in present if column_key(name) == key], out)
+                option = {"input_tokens": "input", "output_tokens": "output"}[out]
+                refuse_alike([name for name in present if column_key(name) == key], out,
+                             f"the counts ({option}_column=, --{option}-col)")
         if column is not None:
             found[out] = column
     return found
 
 
-def _refuse_alike(alike: list, out: str) -> None:
-    """A typed error where several columns (``alike``) are read as the token count ``out`` (their names differ only
-    in case or spelling, and none is the exact name): which one holds the counts is the caller's to say."""
+def refuse_alike(alike: list, read_as: str, holds: str) -> None:
+    """A typed error where several columns (``alike``) are read as one known name, ``read_as`` (the timestamp, a
+    token count: their names differ only in case or spelling, and none is the exact name): which one ``holds``
+    what is read is the caller's to say (``holds``: e.g. "the times with --timestamp-col")."""
     if len(alike) < 2:
         return
     shown = [quote(name, 40) for name in alike[:3]]
     listed = ", ".join(shown[:-1]) + " and " + shown[-1] + (f" (and {len(alike) - 3:,} more)" if len(alike) > 3 else "")
-    option = {"input_tokens": "input", "output_tokens": "output"}[out]
     raise WorkloadDataError(
-        f"columns {listed} are {'both' if len(alike) == 2 else 'all'} read as {out} (their names differ only in case "
-        f"or spelling): name the one that holds the counts ({option}_column=, --{option}-col)."
+        f"columns {listed} are {'both' if len(alike) == 2 else 'all'} read as {read_as} (their names differ only in "
+        f"case or spelling): name the one that holds {holds}."
     )
 
 

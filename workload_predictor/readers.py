@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .data import (_target_matrix, bucketize, check_span, column_key, columns_by_key, duration_text, parse_freq,
-                   to_utc_index, token_columns)
+                   refuse_alike, to_utc_index, token_columns)
 from .errors import WorkloadDataError, cut, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
@@ -415,15 +415,8 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
     loose = columns_by_key(frame.columns)
     for candidate in TIMESTAMP_COLUMNS:
         if column_key(candidate) in loose:
-            alike = [name for name in frame.columns if column_key(name) == column_key(candidate)]
-            if len(alike) > 1:
-                shown = [quote(name, 40) for name in alike[:3]]
-                listed = ", ".join(shown[:-1]) + " and " + shown[-1] + (
-                    f" (and {len(alike) - 3:,} more)" if len(alike) > 3 else "")
-                raise WorkloadDataError(
-                    f"columns {listed} are {'both' if len(alike) == 2 else 'all'} read as the timestamp (their "
-                    "names differ only in case or spelling): name the one that holds the times with --timestamp-col."
-                )
+            refuse_alike([name for name in frame.columns if column_key(name) == column_key(candidate)],
+                         "the timestamp", "the times with --timestamp-col")
             return loose[column_key(candidate)]
     raise WorkloadDataError(
         f"no timestamp column found (columns: {quote_columns(frame.columns)}); name it with --timestamp-col."

@@ -338,6 +338,13 @@ def trace_penalty(trace: float, width: int, alpha: float, count: float = 1.0, se
     return alpha * max(trace / width, PENALTY_FLOOR * min(count, 1.0), PENALTY_ROUNDING * second / width)
 
 
+def windows_alike(trace: float, width: int, count: float, second: float) -> bool:
+    """Whether windows whose centred Gram matrix of ``width`` rows has ``trace`` (their total weight ``count``, their
+    uncentred ``X^T X``'s trace ``second``) are alike: :func:`trace_penalty` is its floor, above the trace itself.
+    Their map is zero (every solution of windows alike is the same)."""
+    return trace_penalty(trace, width, 1.0, count, second) > trace / width
+
+
 def centred_diagonal(stats: WindowStats, follow_level: bool) -> np.ndarray:
     """The diagonal of :class:`CentredStats` ``.gram`` of ``stats`` (of :func:`follow_last`'s with ``follow_level``),
     computed as they compute it, in ``O(W)``: what :func:`relative_penalty` reads of a window's Gram matrix."""
@@ -361,8 +368,8 @@ def floor_bound(stats: WindowStats, window: int, follow_level: bool) -> bool:
     """Whether :func:`trace_penalty` of the newest ``window`` inputs of ``stats`` is its floor: their Gram matrix's
     (:func:`centred_diagonal`'s) trace is at most ``PENALTY_FLOOR * min(count, 1)`` per row, windows all alike (an
     idle target's)."""
-    trace = float(centred_diagonal(stats, follow_level)[-window:].sum())
-    return trace_penalty(trace, window, 1.0, stats.count, uncentred_trace(stats, window)) > trace / window
+    return windows_alike(float(centred_diagonal(stats, follow_level)[-window:].sum()), window, stats.count,
+                         uncentred_trace(stats, window))
 
 
 def first_penalty(prefix, count: int, window: int, alpha: float, follow_level: bool) -> float | None:
@@ -459,8 +466,7 @@ def solve_dlinear(stats: WindowStats | CentredStats, kernel_size: int, alpha: fl
     mean_x, mean_y, gram, cross = centred.mean_x, centred.mean_y, centred.gram, centred.cross
     window = gram.shape[0]
     lam = relative_penalty(gram, alpha, centred.count, centred.second_trace()) if lam is None else lam
-    if alike_zero and trace_penalty(float(np.trace(gram)), window, 1.0, centred.count,
-                                    centred.second_trace()) > float(np.trace(gram)) / window:
+    if alike_zero and windows_alike(float(np.trace(gram)), window, centred.count, centred.second_trace()):
         cross = np.zeros_like(cross)
     coef = np.linalg.solve(ridge_system(gram, kernel_size, lam), cross)  # (W, H)
     trend_coef = seasonal_coef = None
@@ -564,15 +570,6 @@ def _middle(values: np.ndarray) -> np.ndarray:
     if count % 2:
         return parted[..., half]
     return 0.5 * (parted[..., :half].max(axis=-1) + parted[..., half])
-
-
-def _median_in_place(values: np.ndarray) -> float:
-    """The median of the 1-D ``values`` (as :func:`_middle`), which it partitions in place."""
-    half = len(values) // 2
-    values.partition(half)
-    if len(values) % 2:
-        return float(values[half])
-    return float(0.5 * (values[:half].max() + values[half]))
 
 
 def window_residuals(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
@@ -1327,9 +1324,9 @@ class DLinear(BaseForecaster):
             for window, weight in weights.items():
                 if systems[window].inverse is None:
                     gram = solved.gram[-window:, -window:]
-                    trace = float(np.trace(gram))
-                    if trace_penalty(trace, window, 1.0, solved.count, float(solved.second[-window:].sum())) <= (
-                            trace / window):  # else windows alike: their map, zero (as solve_dlinear's alike_zero)
+                    # windows alike: their map, zero (as solve_dlinear's alike_zero)
+                    if not windows_alike(float(np.trace(gram)), window, solved.count,
+                                         float(solved.second[-window:].sum())):
                         system = ridge_system(gram, self.kernel_size, systems[window].lam)
                         coef[j, -window:] += weight * np.linalg.solve(system, cross[-window:])
                 else:
@@ -1557,7 +1554,7 @@ class DLinear(BaseForecaster):
         for j in range(z.shape[1]):
             inputs = z[origin - self.window_ : origin, j]
             steps = inputs[1:] - inputs[:-1]
-            noise = max(_NOISE_SCALE * _median_in_place(np.abs(steps, out=steps)), RESIDUAL_FLOOR)
+            noise = max(_NOISE_SCALE * anomaly.median_in_place(np.abs(steps, out=steps)), RESIDUAL_FLOOR)
             residual = kept[j, -1]
             np.subtract(z[origin : origin + self.horizon, j], inputs @ self.residual_coef_[j], out=residual)
             residual -= self.residual_intercept_[j]

@@ -1407,9 +1407,10 @@ def _rate_statistics(report: dict[str, Any], counts: np.ndarray) -> dict[str, An
 def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targets: tuple[str, ...] = (),
                 doing: str = "fitted") -> tuple[pd.DataFrame, dict, str | None]:
     """TRACE as a long frame with a ``by`` column: a bucketed CSV as it is, a request log bucketized per key; with
-    the keys of a request log left out (``{key: error}``, the rows without a key under ``None``) and the width of
-    the grid the log was bucketized on (``freq``; None for a bucketed file, whose keys keep their own widths): the
-    fleet is fitted at that width, so a key of one bucket is one bucket too few, not a width to infer.
+    the keys left out (``{key: error}``: of a request log, the rows without a key under ``None``; of a bucketed
+    file, the keys whose buckets are not ``freq`` wide) and the width the fleet is fitted at: ``freq`` (None for a
+    bucketed file without --freq, whose keys keep their own widths), so a key of one bucket is one bucket too few,
+    not a width to infer.
 
     A request log is bucketized at ``freq`` on one grid for all keys (the first and the last
     bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does. Of its token
@@ -1418,7 +1419,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
     series (``doing``: what the other keys are, for the message): one tenant's broken row does not stop the rest.
     """
     from .data import bucketize, check_span, to_utc_index, token_columns
-    from .readers import check_bucket_width, epochs_as_numbers, find_timestamp_column, read_table
+    from .readers import epochs_as_numbers, find_timestamp_column, read_table
 
     frame = read_table(path, text_columns=(by,))  # keys as the file spells them: tenants 001 and 1, region NA
     if len(frame) == 0:
@@ -1440,10 +1441,10 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column)
         check_span(stamps.min(), stamps.max(), column, opts["unit"])
         out.insert(1, "timestamp", stamps)
-        if freq is not None:  # as for one series: a --freq must match the buckets' own width
-            steps = out.sort_values("timestamp", kind="stable").groupby(by, sort=False)["timestamp"].diff()
-            check_bucket_width(steps, freq, path)
-        return out, {}, None
+        if freq is None:
+            return out, {}, None
+        out, off_width = _keys_off_width(out, by, freq, path)
+        return out, off_width, freq
     if freq is None:
         raise click.BadParameter(f"a request log needs --freq (the bucket width), e.g. --freq 10s. {NOT_BUCKETED_NOTE}",
                                  param_hint="--freq")
@@ -1465,6 +1466,45 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         _refuse_all_partial(path, freq, first, last, errors, opts)
         buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
     return buckets, errors, freq
+
+
+def _keys_off_width(out: pd.DataFrame, by: str, freq: str, path: str) -> tuple[pd.DataFrame, dict]:
+    """``out`` (a bucketed fleet file: keys, UTC timestamps, targets) less the keys whose buckets are not ``freq``
+    wide, each with why (``{key: error}``): a --freq the user gives is the width every key is fitted at, as one
+    series' must match its buckets. A key's width is the median step between its sorted timestamps (the lower of the
+    two middle ones: a step the key has); a key of one row, or whose median step is not positive (repeated
+    timestamps), is left to the fit, which words it. A file none of whose keys is ``freq`` wide is refused whole
+    (exit 3), as one series at another width is."""
+    from .data import duration_text, factorize_keys, parse_freq
+
+    width = parse_freq(freq).to_timedelta64()
+    codes, keys = factorize_keys(out[by], by, missing_ok=True)
+    stamps = np.asarray(out["timestamp"].array, dtype="datetime64[ns]")
+    order = np.lexsort((stamps, codes))
+    sorted_codes, steps = codes[order], np.diff(stamps[order])
+    within = (sorted_codes[1:] == sorted_codes[:-1]) & (sorted_codes[1:] >= 0)
+    step_codes, steps = sorted_codes[1:][within], steps[within]
+    by_key = np.lexsort((steps, step_codes))
+    counts = np.bincount(step_codes, minlength=len(keys))
+    has = np.flatnonzero(counts)
+    medians = steps[by_key][(np.cumsum(counts) - counts)[has] + (counts[has] - 1) // 2]
+    measured = medians > np.timedelta64(0, "ns")
+    has, medians = has[measured], medians[measured]
+    off = medians != width
+    if not off.any():
+        return out, {}
+    if off.all():
+        found = sorted(set(medians.tolist()))
+        shown = [duration_text(w) for w in found[:3]] + (["others"] if len(found) > 3 else [])
+        at = (f"at {shown[0]}" if len(found) == 1 else
+              f"whose keys' buckets are {', '.join(shown[:-1])} or {shown[-1]} wide")
+        raise WorkloadDataError(f"{path} is a bucketed series {at}, not --freq {freq}; drop --freq (each key keeps "
+                                "its own width) or pass the raw request log to re-bucket it.")
+    errors = {keys[code]: WorkloadDataError(
+        f"the key's buckets are {duration_text(median)} wide (the median step between its rows), not --freq {freq}; "
+        "drop --freq to fit each key at its own width, or pass the raw request log to re-bucket every key at --freq.")
+        for code, median in zip(has[off], medians[off])}
+    return out[~np.isin(codes, has[off])], errors
 
 
 def _refuse_keys_written_alike(keys: pd.Series, by: str) -> None:

@@ -124,7 +124,8 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES,
     CSV and JSON Lines files whose lines are longer than ``max_line_bytes`` are refused
     before they are parsed (see :func:`check_line_lengths`). A CSV file's ``text_columns`` (a fleet's key column)
     hold the text the file holds, an empty cell missing: pandas would read tenants ``001`` and ``1`` as the number
-    1 and a region ``NA`` as missing.
+    1 and a region ``NA`` as missing. A JSON file's ``text_columns`` are refused where a value holds half a
+    character (:func:`check_lone_surrogates`).
     """
     path = Path(path)
     name = path.name.lower()
@@ -155,8 +156,13 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES,
             try:
                 # No date guessing: numeric timestamps stay numbers until the door reads them with --unit. utf-8-sig:
                 # a byte-order mark (as some Windows tools write) is dropped, as the CSV reader drops it.
+                if text_columns:
+                    check_lone_surrogates(path, lines, text_columns)
                 frame = pd.read_json(path, lines=lines, dtype=False, encoding="utf-8-sig", **_NO_DATE_GUESSING)
                 return _with_known_names(_flattened(frame))
+            except UnicodeEncodeError:  # a lone second half of a surrogate pair: named, with its fix
+                check_lone_surrogates(path, lines, None)
+                raise
             except (TypeError, ValueError, AttributeError) as exc:
                 # A line that is JSON but no object ([1, 2], 5, "text", null) fails the rows' dict(); a line that is
                 # no JSON at all is a parse error whose message says where (no need to read the file again).
@@ -399,6 +405,89 @@ def check_json_objects(path: str | Path) -> None:
                     "object; each line of a JSON Lines trace must be one object, e.g. "
                     '{"timestamp": "2024-05-10T00:00:00Z", "input_tokens": 10}: fix or drop that line.'
                 )
+
+
+#: A JSON string escape of a UTF-16 surrogate (``\\ud800`` .. ``\\udfff``, in any case): only a file holding one is
+#: parsed again (a regular expression scans 1 MB in about a millisecond).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a UTF-16 surrogate that is no half of a pair (``json.loads`` joins a pair into one
+    character): half a character, which UTF-8 cannot write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def check_lone_surrogates(path: str | Path, lines: bool, columns: Sequence[str] | None,
+                          block_bytes: int = 1 << 20) -> None:
+    """Raise :class:`WorkloadDataError` naming the first value of the ``columns`` (a fleet's key column; ``None``:
+    any column) of the (possibly gzipped) JSON or JSON Lines file that holds a lone UTF-16 surrogate escape
+    (``"\\ud800x"``): pandas' JSON reader drops a first half (the key ``"\\ud800x"`` would be read as, and merged
+    with, the key ``"x"``) and fails on a second half.
+
+    Reads the file once in blocks, looking for a surrogate escape only; only a file holding one is parsed again
+    with :mod:`json`, which keeps a lone surrogate (a JSON Lines file: only the lines holding one). A value under a
+    column's name in an object nested in another (``{"meta": {"tenant": ...}}``, read as ``meta.tenant``) counts
+    under its dotted name.
+    """
+    path = Path(path)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    wanted = None if columns is None else {name.strip() if isinstance(name, str) else name for name in columns}
+    with opener(path, "rb") as stream:
+        tail = b""
+        while block := stream.read(block_bytes):
+            if _SURROGATE_ESCAPE.search(tail + block):
+                break
+            tail = block[-3:]  # an escape cut by the block's end (its first 4 bytes tell it)
+        else:
+            return
+    with opener(path, "rb") as stream:
+        rows = enumerate(stream, start=1) if lines else [(None, stream.read())]
+        for number, raw in rows:
+            if not _SURROGATE_ESCAPE.search(raw):
+                continue
+            try:
+                document = json.loads(raw.decode("utf-8-sig"))
+            except ValueError:
+                continue  # no JSON: the reader words it
+            found = _surrogate_value(document, "", wanted, wanted is None)
+            if found is None:
+                continue
+            name, value = found
+            where = f"line {number:,}" if number is not None else "it"
+            lone = next(ord(c) for c in value if 0xD800 <= ord(c) <= 0xDFFF)
+            then = ("fails on it" if lone >= 0xDC00 else "drops it" if wanted is None else
+                    "drops it, and the key would merge with another")
+            raise WorkloadDataError(
+                f"{path}: {where} holds {'value' if wanted is None else 'key'} {quote(value, 40)} in column "
+                f"{quote(name)}, whose escape \\u{lone:04x} is half of a UTF-16 surrogate pair, no character: "
+                f"pandas' JSON reader {then}. "
+                "Fix the file: write the character whole (both halves of the pair, e.g. \\ud83d\\ude00, or the "
+                "character itself) or drop the escape.")
+
+
+def _surrogate_value(value: Any, name: str, wanted: set | None, under: bool) -> tuple[str, str] | None:
+    """The first string under one of the ``wanted`` names (dotted, as :func:`_flattened` names nested objects; at
+    any depth below: a JSON file's columns hold objects of rows; ``under``: ``value`` is below one already) in the
+    parsed JSON ``value`` that holds a lone surrogate, with that name; ``None`` if none does."""
+    stack = [(value, name, under)]
+    while stack:
+        value, name, under = stack.pop()
+        if isinstance(value, str):
+            if under and _lone_surrogate(value):
+                return name, value
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                dotted = f"{name}.{key}" if name and not under else key
+                stack.append((item, name if under and name else dotted,
+                              under or (wanted is not None and dotted.strip() in wanted)))
+        elif isinstance(value, list):
+            stack.extend((item, name, under) for item in reversed(value))
+    return None
 
 
 def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:

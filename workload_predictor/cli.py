@@ -682,7 +682,8 @@ def main() -> None:
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
 @click.option("--freq", default=None, metavar="WIDTH", callback=_check_freq,
-              help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own).")
+              help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own; a "
+                   "--freq given must match it, with --by each key's).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
 @click.option("--model", type=RegisteredModel(), default="ensemble", show_default=True,
               help="The model to fit (an existing --model-file keeps its own).")
@@ -1013,7 +1014,8 @@ def _write_forecast(result, path: Path) -> None:
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
 @click.option("--freq", default=None, metavar="WIDTH", callback=_check_freq,
-              help="Bucket width for a request log, e.g. 1s, 10s.")
+              help="Bucket width for a request log, e.g. 1s, 10s (a bucketed series keeps its own; a --freq "
+                   "given must match it, with --by each key's).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets forecast.")
 @click.option("--models", default="dlinear,lstm,ensemble", show_default=True,
               help="Comma-separated models to score (any registered model, see `forecast --help`).")

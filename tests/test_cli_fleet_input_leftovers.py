@@ -127,3 +127,20 @@ def test_a_lone_second_half_in_any_column_is_named_with_its_fix(tmp_path):
     assert code == EXIT_DATA, output
     assert "line 2 holds value 'x\\udc00' in column 'tenant', whose escape \\udc00" in output, output
     assert "reader fails on it" in output and "write the character whole" in output, output
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_rows_without_a_key_are_left_out_and_counted_in_the_file(tmp_path, command):
+    """A bucketed --by file's rows without a key are left out, the others fitted or backtested, their row the file's
+    also after a key of another width than --freq (whose rows stay for the fit to refuse). Before, evaluate --by
+    refused the whole file (``key column 'tenant' is missing at data row 51``, exit 3) where forecast --by left them
+    out, as docs/command-line.md says of --by."""
+    path = tmp_path / "fleet.csv"
+    rows = _rows("a", 40, 10) + _rows("c", 10, 20) + [{**row, "tenant": None} for row in _rows("x", 3, 10)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    code, output = _run([command, path, "--by", "tenant", "--freq", "10s", *COMMANDS[command]])
+    assert code == 0, output
+    line = _skipped(output, "rows without a key")
+    assert "missing at 3 rows (the first: data row 51)" in line, line
+    assert f"the other keys {'fitted' if command == 'forecast' else 'backtested'}" in line, line
+    assert "not --freq 10s" in _skipped(output, "c")

@@ -1409,8 +1409,9 @@ def _rate_statistics(report: dict[str, Any], counts: np.ndarray) -> dict[str, An
 def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targets: tuple[str, ...] = (),
                 doing: str = "fitted") -> tuple[pd.DataFrame, dict, str | None]:
     """TRACE as a long frame with a ``by`` column: a bucketed CSV as it is, a request log bucketized per key; with
-    the keys left out (``{key: error}``: of a request log, the rows without a key under ``None``; of a bucketed
-    file, the keys whose buckets are not ``freq`` wide) and the width the fleet is fitted at: ``freq`` (None for a
+    the keys left out (``{key: error}``: of a request log, the rows without a key under ``None``, whose rows are
+    dropped; of a bucketed file, the keys whose buckets are not ``freq`` wide, whose rows stay for the fit to refuse)
+    and the width the fleet is fitted at: ``freq`` (None for a
     bucketed file without --freq, whose keys keep their own widths), so a key of one bucket is one bucket too few,
     not a width to infer.
 
@@ -1445,8 +1446,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         out.insert(1, "timestamp", stamps)
         if freq is None:
             return out, {}, None
-        out, off_width = _keys_off_width(out, by, freq, path)
-        return out, off_width, freq
+        return out, _keys_off_width(out, by, freq, path), freq
     if freq is None:
         raise click.BadParameter(f"a request log needs --freq (the bucket width), e.g. --freq 10s. {NOT_BUCKETED_NOTE}",
                                  param_hint="--freq")
@@ -1470,10 +1470,11 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
     return buckets, errors, freq
 
 
-def _keys_off_width(out: pd.DataFrame, by: str, freq: str, path: str) -> tuple[pd.DataFrame, dict]:
-    """``out`` (a bucketed fleet file: keys, UTC timestamps, targets) less the keys whose buckets are not ``freq``
+def _keys_off_width(out: pd.DataFrame, by: str, freq: str, path: str) -> dict:
+    """The keys of ``out`` (a bucketed fleet file: keys, UTC timestamps, targets) whose buckets are not ``freq``
     wide, each with why (``{key: error}``): a --freq the user gives is the width every key is fitted at, as one
-    series' must match its buckets. A key's width is the median step between its sorted timestamps (the lower of the
+    series' must match its buckets. Their rows stay (a message's row is the file's); the fit refuses them (their
+    steps are not all ``freq``), and :func:`_skipped` gives this reason instead of the fit's. A key's width is the median step between its sorted timestamps (the lower of the
     two middle ones: a step the key has); a key of one row, or whose median step is not positive (repeated
     timestamps), is left to the fit, which words it. A file none of whose keys is ``freq`` wide is refused whole
     (exit 3), as one series at another width is."""
@@ -1494,7 +1495,7 @@ def _keys_off_width(out: pd.DataFrame, by: str, freq: str, path: str) -> tuple[p
     has, medians = has[measured], medians[measured]
     off = medians != width
     if not off.any():
-        return out, {}
+        return {}
     if off.all():
         found = sorted(set(medians.tolist()))
         shown = [duration_text(w) for w in found[:3]] + (["others"] if len(found) > 3 else [])
@@ -1502,11 +1503,17 @@ def _keys_off_width(out: pd.DataFrame, by: str, freq: str, path: str) -> tuple[p
               f"whose keys' buckets are {', '.join(shown[:-1])} or {shown[-1]} wide")
         raise WorkloadDataError(f"{path} is a bucketed series {at}, not --freq {freq}; drop --freq (each key keeps "
                                 "its own width) or pass the raw request log to re-bucket it.")
-    errors = {keys[code]: WorkloadDataError(
+    return {keys[code]: WorkloadDataError(
         f"the key's buckets are {duration_text(median)} wide (the median step between its rows), not --freq {freq}; "
         "drop --freq to fit each key at its own width, or pass the raw request log to re-bucket every key at --freq.")
         for code, median in zip(has[off], medians[off])}
-    return out[~np.isin(codes, has[off])], errors
+
+
+def _skipped(left_out: dict, errors: dict) -> dict:
+    """The keys a fleet command skipped, with why: those ``left_out`` when TRACE was read (:func:`_read_fleet`), whose
+    reason stands where the fit or backtest refused the same key too (a bucketed key of another width than --freq),
+    then the others of ``errors``."""
+    return {**left_out, **{key: error for key, error in errors.items() if key not in left_out}}
 
 
 def _refuse_keys_written_alike(keys: pd.Series, by: str) -> None:
@@ -1763,8 +1770,8 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     try:
         fleet.fit(frame, key=by, target=chosen, freq=width)
     except NoKeyFittedError as exc:
-        raise _no_key_left({**left_out, **exc.errors}, by, "fitted") from None
-    errors = {**left_out, **fleet.errors_}
+        raise _no_key_left(_skipped(left_out, exc.errors), by, "fitted") from None
+    errors = _skipped(left_out, fleet.errors_)
     if not fleet.keys_:
         raise _no_key_left(errors, by, "fitted")
     started = time.perf_counter()
@@ -1802,7 +1809,7 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
                 seed: int, json_path: str | None, opts: dict[str, Any], max_epochs: int | None = None) -> None:
     """``evaluate --by KEY``: the backtest on every key's series, a per-key MAE table and a fleet summary."""
     from .backtest import run_backtest
-    from .data import split_by_key
+    from .data import factorize_keys, keyless_error, split_by_key
     from .predictor import WorkloadPredictor
 
     if not models or not baselines:
@@ -1810,8 +1817,12 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
                                  param_hint="--models")
     frame, left_out, width = _read_fleet(trace, freq, by, opts, targets, doing="backtested")
     chosen = _fleet_targets(frame, targets, trace)
-    series, errors, names = split_by_key(frame, key=by, target=chosen, freq=width)
-    errors = {**left_out, **errors}
+    # The rows without a key (of a bucketed file: a request log's are left out when read) are left out, as forecast
+    # --by leaves them out, and the other keys backtested.
+    series, errors, names = split_by_key(frame, key=by, target=chosen, freq=width, missing_ok=True)
+    if None in errors:
+        errors.update(keyless_error(factorize_keys(frame[by], by, missing_ok=True)[0], by, "backtested"))
+    errors = _skipped(left_out, errors)
     epochs = {"max_epochs": max_epochs} if max_epochs is not None else {}
     rows = []
     for item in series:

@@ -144,3 +144,19 @@ def test_rows_without_a_key_are_left_out_and_counted_in_the_file(tmp_path, comma
     assert "missing at 3 rows (the first: data row 51)" in line, line
     assert f"the other keys {'fitted' if command == 'forecast' else 'backtested'}" in line, line
     assert "not --freq 10s" in _skipped(output, "c")
+
+
+# -- 3. exit codes: Ctrl-C is no bug --------------------------------------------------------------------------------
+def test_an_interrupted_run_exits_130_not_as_an_internal_error(tmp_path, monkeypatch):
+    """Before: Ctrl-C exited 1 with ``Aborted!``, the code --help gives an internal error (a bug to report)."""
+    import workload_predictor.readers as readers
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(readers, "read_trace", interrupted)
+    path = tmp_path / "log.csv"
+    pd.DataFrame(_rows("a", 3, 10)).to_csv(path, index=False)
+    code, output = _run(["forecast", path, "--model", "naive"])
+    assert code == 130 and "error: interrupted (Ctrl-C)." in output, output
+    assert "130  interrupted (Ctrl-C)" in CliRunner().invoke(main, ["forecast", "--help"]).output

@@ -28,21 +28,24 @@ from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_DEPENDENCY, EXIT_BUSY = 0, 1, 2, 3, 4, 5
+#: A run stopped by Ctrl-C (SIGINT) exits as a shell reports a command the signal ended (128 + 2), not as a bug.
+EXIT_INTERRUPTED = 130
 TARGETS = ("requests", "input_tokens", "output_tokens")
 
 EXIT_CODES_HELP = """\b
 Exit codes:
-  0  success
-  1  internal error (a bug: rerun with --debug and report the traceback)
-  2  usage error (unknown option, missing argument, file not found, a request log
-     without --freq, an --out suffix other than .csv or .json, an output path that
-     cannot be written, an option --by does not support, --jobs without --by,
-     --format without --requests, --lock-timeout without --model-file, a
-     --test-size that is neither a fraction nor a whole number of buckets, a
-     --model, --horizon or --target other than an existing --model-file's)
-  3  bad input data (unreadable file, bad timestamps, too little history, ...)
-  4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)
-  5  another run held the --model-file for longer than --lock-timeout"""
+    0  success
+    1  internal error (a bug: rerun with --debug and report the traceback)
+    2  usage error (unknown option, missing argument, file not found, a request log
+       without --freq, an --out suffix other than .csv or .json, an output path that
+       cannot be written, an option --by does not support, --jobs without --by,
+       --format without --requests, --lock-timeout without --model-file, a
+       --test-size that is neither a fraction nor a whole number of buckets, a
+       --model, --horizon or --target other than an existing --model-file's)
+    3  bad input data (unreadable file, bad timestamps, too little history, ...)
+    4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)
+    5  another run held the --model-file for longer than --lock-timeout
+  130  interrupted (Ctrl-C)"""
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,11 @@ def handle_errors(command: Callable) -> Callable:
             command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("error: interrupted (Ctrl-C).", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 - every failure becomes one line unless --debug
             if debug:
                 raise

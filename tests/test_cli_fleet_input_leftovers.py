@@ -160,3 +160,14 @@ def test_an_interrupted_run_exits_130_not_as_an_internal_error(tmp_path, monkeyp
     code, output = _run(["forecast", path, "--model", "naive"])
     assert code == 130 and "error: interrupted (Ctrl-C)." in output, output
     assert "130  interrupted (Ctrl-C)" in CliRunner().invoke(main, ["forecast", "--help"]).output
+
+
+def test_a_bucketed_series_width_is_a_step_it_has(tmp_path):
+    """Steps half 10 s, half 20 s, and --freq 30s: the message names 10 s, a width the series has (before: the mean
+    of the two middle steps, 15 s, a width no bucket has)."""
+    from workload_predictor.errors import WorkloadDataError
+    from workload_predictor.readers import check_bucket_width
+
+    stamps = pd.Series(pd.to_datetime([0, 10, 20, 40, 60], unit="s", utc=True))
+    with pytest.raises(WorkloadDataError, match="a bucketed series at 10s, not --freq 30s"):
+        check_bucket_width(stamps.diff(), "30s", "f.csv")

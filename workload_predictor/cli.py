@@ -78,10 +78,16 @@ class Failure(Exception):
         return type(self), (str(self), self.code), self.__dict__
 
 
+#: Set while a command writes its --out or --json to this process's standard output (``/dev/stdout``): the lines
+#: :func:`_say` prints go to stderr then, so that stdout holds the file alone (``evaluate --json /dev/stdout | jq``).
+_SAY_TO_STDERR = False
+
+
 def _say(text: str = "") -> None:
-    """Print to stdout; if the reader went away (``| head``), keep going silently so files still get written."""
+    """Print to stdout (stderr while a file goes there); if the reader went away (``| head``), keep going silently so
+    files still get written."""
     try:
-        click.echo(text)
+        click.echo(text, err=_SAY_TO_STDERR)
     except BrokenPipeError:
         import os
 
@@ -184,8 +190,10 @@ def handle_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> None:
+        global _SAY_TO_STDERR
         logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                             format="%(levelname)s %(name)s: %(message)s")
+        _SAY_TO_STDERR = False
         try:
             command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -267,8 +275,9 @@ REQUESTS_SUFFIXES = (".csv", ".csv.gz")
 
 
 def _check_suffix(path: str | None, allowed: tuple[str, ...], option: str) -> None:
-    """Refuse (exit 2) a file name whose suffix says a format the option does not write."""
-    if path is not None and not Path(path).name.lower().endswith(allowed):
+    """Refuse (exit 2) a file name whose suffix says a format the option does not write. A path without a suffix
+    that names no regular file (``/dev/stdout``, a named pipe) is written in place, in the first format."""
+    if path is not None and not Path(path).name.lower().endswith(allowed) and not _a_stream(path):
         raise click.BadParameter(f"{quote(path)}: the suffix says which format to write; use {' or '.join(allowed)}.",
                                  param_hint=option)
 
@@ -303,6 +312,33 @@ def _check_distinct(**paths: str | None) -> None:
             raise click.UsageError(f"{seen[resolved]} and {option} name the same file {quote(path)}, and the second "
                                    "would overwrite the first: give each its own file.")
         seen[resolved] = option
+
+
+def _a_stream(path: str) -> bool:
+    """Whether ``path`` has no suffix and names something that exists and is no regular file (``/dev/stdout``, a
+    named pipe), which :func:`_writing` writes in place."""
+    import os
+
+    return not Path(path).suffix and os.path.exists(path) and not os.path.isfile(path)
+
+
+def _writes_stdout(*paths: str | None) -> None:
+    """Print the command's lines to stderr (:data:`_SAY_TO_STDERR`) when one of ``paths`` (its --out, --json) names
+    this process's standard output, so that stdout holds that file alone."""
+    import os
+
+    global _SAY_TO_STDERR
+    try:
+        mine = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test's captured stdout): no path names it
+        return
+    for path in paths:
+        try:
+            theirs = os.stat(path) if path is not None else None
+        except (OSError, ValueError):
+            continue
+        if theirs is not None and (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino):
+            _SAY_TO_STDERR = True
 
 
 def _check_output_paths(**paths: str | None) -> None:
@@ -777,6 +813,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _check_distinct(out=out, plot=plot_path, requests=requests_path, model_file=model_file)
     _check_output_paths(out=out, plot=plot_path, requests=requests_path, model_file=model_file)
     _check_plotting(plot_path)
+    _writes_stdout(out)
     if by is not None:
         return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
     data = _read(trace, freq, opts, targets, model_file if model_file and Path(model_file).exists() else None)
@@ -1101,6 +1138,7 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     _check_distinct(json=json_path, plot=plot_path)
     _check_output_paths(json=json_path, plot=plot_path)
     _check_plotting(plot_path)
+    _writes_stdout(json_path)
     if by is not None:
         return evaluate_by(trace, by, freq, horizon, model_names, baseline_names, level, targets, test_size, stride,
                            refit_every, seed, json_path, opts, max_epochs=max_epochs)

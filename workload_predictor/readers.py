@@ -682,11 +682,12 @@ def coerced_numbers(column: pd.Series) -> pd.Series:
 
 def check_bucket_width(steps: pd.Series, freq: Any, path: Any) -> None:
     """Raise :class:`WorkloadDataError` if the median of ``steps`` (between a bucketed series' sorted bucket
-    starts) is not ``freq``: a bucketed series keeps its own width, which a --freq the user gives must match."""
+    starts; the lower of the two middle ones, a step the series has, as for a fleet's keys) is not ``freq``: a
+    bucketed series keeps its own width, which a --freq the user gives must match."""
     width = parse_freq(freq)
-    steps = steps.dropna()
-    if len(steps) and steps.median() != width:
+    steps = np.sort(steps.dropna().to_numpy())
+    if len(steps) and (median := pd.Timedelta(steps[(len(steps) - 1) // 2])) != width:
         raise WorkloadDataError(
-            f"{path} is a bucketed series at {duration_text(steps.median())}, not --freq {freq}; drop --freq or "
+            f"{path} is a bucketed series at {duration_text(median)}, not --freq {freq}; drop --freq or "
             "pass the raw request log to re-bucket it."
         )

@@ -41,3 +41,35 @@ def test_forecast_out_to_stdout_is_the_csv_alone(trace):
     assert list(frame.columns) == ["timestamp", "yhat", "lower", "upper"] and len(frame) == 4
     assert "trace" in done.stderr and "wrote   /dev/stdout" in done.stderr
 
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` has a handler for SIGTERM (Linux: bit 15 of SigCgt in /proc/PID/status)."""
+    import signal
+
+    with open(f"/proc/{pid}/status") as status:
+        caught = next(line for line in status if line.startswith("SigCgt:")).split()[1]
+    return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
+def test_sigterm_ends_a_run_with_its_cleanup(tmp_path):
+    """SIGTERM (systemd, a cron timeout) ends a run as Ctrl-C does: one line and exit 143 after the ``finally``
+    blocks ran (before: killed by the signal at once, returncode -15, which can leave a temporary output file)."""
+    import signal
+    import time
+
+    path = tmp_path / "long.csv"
+    stamps = pd.date_range("2024-01-01", periods=20_000, freq="10s", tz="UTC")
+    pd.DataFrame({"timestamp": stamps, "requests": (stamps.minute % 7 + 3).to_numpy()}).to_csv(path, index=False)
+    process = subprocess.Popen([sys.executable, "-m", "workload_predictor", "evaluate", str(path), "--models",
+                                "lstm", "--baselines", "naive", "--json", str(tmp_path / "s.json")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _catches_sigterm(process.pid) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the command runs (its handler is set): the signal then lands inside it
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, (process.returncode, err)
+    assert err.strip().endswith("error: terminated (SIGTERM).")
+    assert [p.name for p in tmp_path.iterdir()] == ["long.csv"]

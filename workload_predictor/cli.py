@@ -30,6 +30,9 @@ from .synthetic_requests import REQUEST_FORMATS
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_DEPENDENCY, EXIT_BUSY = 0, 1, 2, 3, 4, 5
 #: A run stopped by Ctrl-C (SIGINT) exits as a shell reports a command the signal ended (128 + 2), not as a bug.
 EXIT_INTERRUPTED = 130
+#: A run stopped by SIGTERM (systemd, a cron timeout, ``kill``) exits as a shell reports it (128 + 15), after its
+#: cleanup: a file being written is left as it was, with no temporary file beside it.
+EXIT_TERMINATED = 143
 TARGETS = ("requests", "input_tokens", "output_tokens")
 
 EXIT_CODES_HELP = """\b
@@ -45,7 +48,8 @@ Exit codes:
     3  bad input data (unreadable file, bad timestamps, too little history, ...)
     4  a missing optional dependency (matplotlib for --plot, pyarrow for Parquet)
     5  another run held the --model-file for longer than --lock-timeout
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM)"""
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +189,32 @@ def in_cli_words(message: str, rows: str = "file") -> str:
     return f"{message} {note}" if found and note not in message else message
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that its ``finally`` blocks run (Python's default action ends the
+    process at once, leaving a temporary output file beside its target)."""
+
+
+@contextlib.contextmanager
+def _terminated_as_exception() -> Iterator[None]:
+    """While the command runs in the main thread, SIGTERM raises :class:`_Terminated`; the handler before is put
+    back after (a test's process runs many commands)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise _Terminated
+
+    before = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def handle_errors(command: Callable) -> Callable:
     """Turn exceptions into one clear line on stderr and an exit code (a traceback with --debug)."""
 
@@ -195,7 +225,8 @@ def handle_errors(command: Callable) -> Callable:
                             format="%(levelname)s %(name)s: %(message)s")
         _SAY_TO_STDERR = False
         try:
-            command(*args, **kwargs)
+            with _terminated_as_exception():
+                command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
@@ -203,6 +234,11 @@ def handle_errors(command: Callable) -> Callable:
                 raise
             click.echo("error: interrupted (Ctrl-C).", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except _Terminated:
+            if debug:
+                raise
+            click.echo("error: terminated (SIGTERM).", err=True)
+            sys.exit(EXIT_TERMINATED)
         except Exception as exc:  # noqa: BLE001 - every failure becomes one line unless --debug
             if debug:
                 raise

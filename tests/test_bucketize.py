@@ -70,7 +70,7 @@ def test_a_bad_token_value_is_named_by_the_logs_column(by):
 def test_bucketize_by_a_key_column_of_lists_is_a_typed_error():
     """Before: pandas' "unhashable type: 'list'" from factorising the keys (the fleet alone worded it)."""
     log = pd.DataFrame({"TIMESTAMP": pd.date_range("2024-01-01", periods=4, freq="1s"), "model": [["a"]] * 4})
-    with pytest.raises(WorkloadDataError, match=r"key column 'model' holds \['a'\] at row 0, a list"):
+    with pytest.raises(WorkloadDataError, match=r"key column 'model' holds \['a'\] at row 0 of the frame, a list"):
         bucketize(log, freq="1s", by="model")
 
 

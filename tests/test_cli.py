@@ -793,7 +793,7 @@ def test_a_model_file_is_still_updated_with_a_single_new_bucket(runner, tmp_path
     one = bucketed_csv(tmp_path / "one.csv", start="2024-05-10T00:33:20Z", periods=1)
     result = runner.invoke(main, ["forecast", str(one), "--model-file", str(model)])
     assert result.exit_code == 0, result.output
-    assert "1 new buckets appended" in result.output
+    assert "1 new bucket appended" in result.output
 
 
 @pytest.mark.parametrize("rows, extra, blamed, absent", [
@@ -1007,13 +1007,13 @@ def test_unknown_file_type_lists_exactly_the_suffixes_read(runner, tmp_path):
         assert list(read_table(known).columns) == ["timestamp"]
 
 
-def test_per_key_rows_count_in_that_keys_series(runner, tmp_path):
+def test_per_key_rows_are_the_files_data_rows(runner, tmp_path):
     path = tmp_path / "fleet.csv"
     path.write_text("TIMESTAMP,model,requests\n2024-05-10T00:00:00Z,a,1\n2024-05-10T00:00:10Z,a,\n"
                     "2024-05-10T00:00:20Z,a,1\n2024-05-10T00:00:00Z,b,1\n")
     line = _error_line(runner.invoke(main, ["forecast", str(path), "--by", "model", "--model", "naive",
                                             "--horizon", "1"]))
-    assert "at row 2 of that key" in line and "A key's rows count from 1, in time order." in line
+    assert "at data row 2 (" in line and "Data rows count from 1, after any header line." in line
 
 
 # -- review 2 of the command line: wrong answers, internal errors, messages ------------------------------------

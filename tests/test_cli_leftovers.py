@@ -177,7 +177,7 @@ def test_a_boolean_key_beside_its_number_is_refused(tmp_path):
 def test_the_library_refuses_a_boolean_key_beside_its_number(keys):
     stamps = pd.date_range(START, periods=len(keys), freq="10s")
     frame = pd.DataFrame({"timestamp": stamps, "tenant": pd.Series(keys, dtype=object), "requests": 1})
-    with pytest.raises(WorkloadDataError, match=r"\(a boolean\) at row \d and .* \(a number\) at row \d"):
+    with pytest.raises(WorkloadDataError, match=r"\(a boolean\) at row \d of the frame and .* \(a number\) at row \d of the frame,"):
         factorize_keys(frame["tenant"], "tenant")
     with pytest.raises(WorkloadDataError, match="which would be one key"):
         FleetPredictor(model="naive", horizon=2).fit(frame, key="tenant")

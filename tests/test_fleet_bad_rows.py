@@ -95,7 +95,8 @@ def test_a_fit_refuses_the_key_whose_history_holds_a_string_and_fits_the_others(
     got = fleet(kind, data)
     want = fitted_fleet(kind, without="b")
     assert got.keys_ == ["a", "c"] and list(got.errors_) == ["b"]
-    assert "not numbers: it holds 'n/a' at row 50 (1 value is no number)" in str(got.errors_["b"])
+    # b's 51st row, row 250 of the frame (a's and b's before it)
+    assert "not numbers: it holds 'n/a' at row 250 of the frame (1 value is no number)" in str(got.errors_["b"])
     pd.testing.assert_frame_equal(got.predict(), want.predict())
     pd.testing.assert_frame_equal(data, given)
 
@@ -103,7 +104,7 @@ def test_a_fit_refuses_the_key_whose_history_holds_a_string_and_fits_the_others(
 def test_a_strict_fit_raises_the_string_naming_its_key():
     data = history().astype({"requests": object})
     data.loc[(data["key"] == "b").to_numpy().nonzero()[0][3], "requests"] = "n/a"
-    with pytest.raises(WorkloadDataError, match=r"key 'b': target column 'requests' has dtype object, not numbers: it holds 'n/a' at row 3"):
+    with pytest.raises(WorkloadDataError, match=r"key 'b': target column 'requests' has dtype object, not numbers: it holds 'n/a' at row 203 of the frame \("):
         FleetPredictor(horizon=6, window=24, strict=True).fit(data)
 
 
@@ -117,7 +118,7 @@ def test_a_row_without_a_key_is_reported_and_left_out_and_the_keys_are_updated(k
     got.update(update)
     want.update(next_rows(["a", "b"]))
     assert list(got.update_errors_) == [None]
-    assert "key column 'key' is missing at 2 rows (the first: row 2)" in str(got.update_errors_[None])
+    assert "key column 'key' is missing at 2 rows (the first: row 2 of the frame)" in str(got.update_errors_[None])
     assert got.predict().equals(want.predict())
     pd.testing.assert_frame_equal(update, given)
 
@@ -166,9 +167,9 @@ def test_a_predictor_takes_numbers_in_an_object_column_and_names_a_string():
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("encoding, bad, message", [
-    (object, "garbage", "row 50 holds 'garbage', which is no timestamp"),
-    ("iso", "garbage", "row 50 holds 'garbage', which is no timestamp"),
-    (None, pd.NaT, "row 50 has a missing timestamp")], ids=["datetimes", "iso-strings", "NaT"])
+    (object, "garbage", "row 250 of the frame holds 'garbage', which is no timestamp"),  # b's 51st row
+    ("iso", "garbage", "row 250 of the frame holds 'garbage', which is no timestamp"),
+    (None, pd.NaT, "row 250 of the frame has a missing timestamp")], ids=["datetimes", "iso-strings", "NaT"])
 def test_a_fit_refuses_the_key_whose_timestamps_hold_one_that_does_not_parse_and_fits_the_others(kind, encoding, bad,
                                                                                                  message):
     data = history()
@@ -193,7 +194,7 @@ def test_a_fit_with_more_keys_of_unparseable_timestamps_than_it_isolates_raises_
     data = history(keys, n=60).astype({"timestamp": object})
     for name in keys[1:]:  # every key but the first holds one, at its 5th row
         data.loc[(data["key"] == name).to_numpy().nonzero()[0][5], "timestamp"] = f"bad {name}"
-    with pytest.raises(WorkloadDataError, match="row 65 holds 'bad k01', which is no timestamp"):
+    with pytest.raises(WorkloadDataError, match="row 65 of the frame holds 'bad k01', which is no timestamp"):
         FleetPredictor(horizon=6, window=24).fit(data)
 
 
@@ -210,6 +211,6 @@ def test_a_strict_update_raises_the_keys_value_that_is_no_number_changing_nothin
     fitted = fleet(kind, history(), strict=True)
     before = fitted.predict()
     with pytest.raises(WorkloadDataError, match=r"key 'c': target column 'requests' has dtype object, not numbers: it "
-                                                r"holds 'n/a' at row 0"):
+                                                r"holds 'n/a' at row 2 of the frame \("):
         fitted.update(next_rows(["a", "b", "c"], {"c": "n/a"}))
     assert fitted.predict().equals(before)

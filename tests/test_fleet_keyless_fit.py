@@ -27,7 +27,7 @@ def test_fit_leaves_out_rows_without_a_key_and_reports_them_under_none(tmp_path,
     assert fleet.keys_ == ["a", "b"]
     assert list(fleet.errors_) == [None]
     message = str(fleet.errors_[None])
-    assert "missing at 2 rows (the first: row 5)" in message and "other keys fitted" in message
+    assert "missing at 2 rows (the first: row 5 of the frame)" in message and "other keys fitted" in message
     # The keys are fitted on their own rows: as a fit on the frame without the keyless rows.
     expected = FleetPredictor(horizon=5).fit(clean).predict()
     pd.testing.assert_frame_equal(fleet.predict(), expected)

@@ -86,9 +86,9 @@ def test_a_duplicated_or_unhashable_key_column_is_a_typed_error():
     with pytest.raises(WorkloadDataError, match="appears 2 times"):
         fleet.update(pd.concat([new, new[["endpoint"]]], axis=1))
     lists = past.assign(endpoint=[["a"]] * len(past))
-    with pytest.raises(WorkloadDataError, match=r"holds \['a'\] at row 0, a list"):
+    with pytest.raises(WorkloadDataError, match=r"holds \['a'\] at row 0 of the frame, a list"):
         FleetPredictor(horizon=3).fit(lists, key="endpoint")
-    with pytest.raises(WorkloadDataError, match=r"holds \{'a': 1\} at row 0, a dict"):
+    with pytest.raises(WorkloadDataError, match=r"holds \{'a': 1\} at row 0 of the frame \(index label 220\), a dict"):
         fleet.update(new.assign(endpoint=[{"a": 1}] * len(new)))
     with pytest.raises(WorkloadDataError, match="one column name"):
         FleetPredictor(horizon=3).fit(past, key=["endpoint"])

@@ -63,7 +63,7 @@ def test_a_fit_of_a_csv_whose_one_endpoint_wrote_text_refuses_that_key_alone(kin
     want = fleet(kind, history().query("key != 'b'"))
     assert got.keys_ == ["a", "c"] and list(got.errors_) == ["b"]
     message = str(got.errors_["b"])
-    assert "it holds 'ERR' at row 50 (1 value is no number" in message and "pd.to_numeric" in message
+    assert "it holds 'ERR' at row 250 of the frame (1 value is no number" in message and "pd.to_numeric" in message
     pd.testing.assert_frame_equal(got.predict(), want.predict())
     pd.testing.assert_frame_equal(data, given)
 
@@ -78,7 +78,7 @@ def test_an_update_read_from_a_csv_with_one_endpoints_text_updates_the_others(ki
     got.update(update)
     want.update(new.query("key != 'c'"))
     assert list(got.update_errors_) == ["c"]
-    assert "it holds 'n/a?' at row 1 (1 value is no number" in str(got.update_errors_["c"])
+    assert "it holds 'n/a?' at row 7 of the frame (1 value is no number" in str(got.update_errors_["c"])
     assert got.predict().equals(want.predict())
     pd.testing.assert_frame_equal(update, given)
 
@@ -117,7 +117,8 @@ def test_forecast_by_on_a_csv_whose_one_endpoint_wrote_text_forecasts_the_others
     assert result.exit_code == 0, result.output
     assert "3 keys by 'endpoint', 2 fitted, 1 skipped" in result.output
     assert ("skipped b: target column 'requests' has dtype" in result.output
-            and "it holds 'ERR' at row 51 of that key" in result.output
+            and "it holds 'ERR' at data row 251 " in result.output  # b's 51st row, the file's 251st
+            and "Data rows count from 1, after any header line." in result.output
             and "fix the file so that it holds numbers only" in result.output)
     assert "pd.to_numeric" not in result.output  # library advice a command-line user cannot take
     assert sorted(pd.read_csv(out)["endpoint"].unique()) == ["a", "c"]
@@ -130,7 +131,7 @@ def test_decimals_are_numbers_and_a_nan_decimal_refuses_its_key_as_nan_does(kind
     want = fleet(kind, data)
     got = fleet(kind, decimals)
     assert got.errors_ == {} and got.predict().equals(want.predict())
-    for bad, message in ((decimal.Decimal("NaN"), "nan"), (decimal.Decimal("sNaN"), "holds Decimal('sNaN') at row 50")):
+    for bad, message in ((decimal.Decimal("NaN"), "nan"), (decimal.Decimal("sNaN"), "holds Decimal('sNaN') at row 250 of the frame ")):
         dirty = decimals.copy()
         dirty.loc[b_row(data, 50), "requests"] = bad
         got = fleet(kind, dirty)

@@ -54,7 +54,7 @@ def test_one_keys_unparseable_timestamp_costs_one_parse_of_the_column(monkeypatc
     series, errors, _ = split_by_key(data, key="key")
     assert len(calls) == 1  # the whole column's; a and c are read from the ISO pass that found b's 'garbage'
     assert [s.key for s in series] == ["a", "c"] and list(errors) == ["b"]
-    assert "row 7 holds 'garbage', which is no timestamp" in str(errors["b"])  # the door's, on b's rows
+    assert "row 47 of the frame holds 'garbage', which is no timestamp" in str(errors["b"])  # the door's, b's rows
     want, _, _ = split_by_key(data[data["key"] != "b"], key="key")
     for got, clean in zip(series, want):
         assert (got.key, got.start, got.freq) == (clean.key, clean.start, clean.freq)
@@ -89,7 +89,7 @@ def test_a_column_whose_other_keys_mix_offsets_is_refused_as_before(monkeypatch)
     b = (data["key"] == "b").to_numpy()
     data.loc[b, "timestamp"] = data.loc[b, "timestamp"].str.rstrip("Z")  # b's naive, a's and c's in UTC
     data.loc[5, "timestamp"] = "garbage"  # a's
-    with pytest.raises(WorkloadDataError, match="row 5 holds 'garbage', which is no timestamp"):
+    with pytest.raises(WorkloadDataError, match="row 5 of the frame holds 'garbage', which is no timestamp"):
         split_by_key(data, key="key")
     assert outcome(data) == reparsed(data, monkeypatch)
     data.loc[5, "timestamp"] = "2024-03-01T00:25:00Z"  # no bad value: the column's own offsets error

@@ -12,7 +12,7 @@ from workload_predictor.errors import WorkloadDataError
 
 @pytest.mark.parametrize("keys", [[1.5, np.inf, -np.inf], [1, "a", float("-inf")], pd.array([1.0, np.inf, 2.0], dtype="Float64")])
 def test_an_infinite_key_is_refused_naming_its_row(keys):
-    with pytest.raises(WorkloadDataError, match=r"key column 'tenant' holds .*inf.* at row [12]: .*finite"):
+    with pytest.raises(WorkloadDataError, match=r"key column 'tenant' holds .*inf.* at row [12] of the frame: .*finite"):
         factorize_keys(pd.Series(keys), "tenant")
 
 

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from .data import MAX_VALUE
-from .errors import QUOTE_LIMIT, NoKeyFittedError, UpdateGapError, WorkloadDataError, cut, quote, quote_columns
+from .errors import (QUOTE_LIMIT, NoKeyFittedError, UpdateGapError, WorkloadDataError, cut, plural, quote,
+                     quote_columns, renamed_rows)
 from .models import registry
 from .synthetic_requests import REQUEST_FORMATS
 
@@ -161,11 +162,11 @@ _CLI_WORDS = [
 ]
 
 
-# The library numbers rows from 0 (positions, as DataFrame.iloc); TRACE's reader keeps the file's row order, so on
-# the command line a row is the file's data row, counted from 1.
-_ROW = re.compile(r"(?<!data )\brow (\d+)\b")
+# The library numbers rows from 0 (positions, as DataFrame.iloc; a fleet's "row 7 of the frame", with the row's
+# index label where the frame's index is not 0, 1, 2 ...); TRACE's reader keeps the file's row order, so on the
+# command line a row is the file's data row, counted from 1.
+_ROW = re.compile(r"(?<!data )\brow (\d+)\b(?: of the frame(?: \(index label [^()]*\))?)?")
 ROWS_NOTE = "Data rows count from 1, after any header line."
-KEY_ROWS_NOTE = "A key's rows count from 1, in time order."
 
 
 def _cli_phrases(message: str) -> str:
@@ -175,18 +176,12 @@ def _cli_phrases(message: str) -> str:
     return message
 
 
-def in_cli_words(message: str, rows: str = "file") -> str:
+def in_cli_words(message: str) -> str:
     """``message`` with the library's parameter names (``unit='s'``) replaced by the CLI's options (``--unit s``),
-    and its row positions (from 0) as rows counted from 1: TRACE's data rows, or with ``rows="key"`` the rows of
-    one key's series (a fleet's per-key errors), with a sentence that says so."""
-    message = _cli_phrases(message)
-    if rows == "key":
-        message, found = _ROW.subn(lambda m: f"row {int(m.group(1)) + 1} of that key", message)
-        note = KEY_ROWS_NOTE
-    else:
-        message, found = _ROW.subn(lambda m: f"data row {int(m.group(1)) + 1}", message)
-        note = ROWS_NOTE
-    return f"{message} {note}" if found and note not in message else message
+    and its row positions (from 0) as TRACE's data rows, counted from 1, with a sentence that says so (a fleet's
+    errors name the rows of the frame read from TRACE, in the file's order)."""
+    message, found = _ROW.subn(lambda m: f"data row {int(m.group(1)) + 1}", _cli_phrases(message))
+    return f"{message} {ROWS_NOTE}" if found and ROWS_NOTE not in message else message
 
 
 class _Terminated(BaseException):
@@ -580,8 +575,8 @@ def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
                 f"--requests draws token lengths from the tokens per request of {data.path.name}'s last "
                 f"{RECENT_REQUESTS:,} buckets with requests, and its {column} column holds "
                 f"{quote(value.item() if isinstance(value, np.generic) else value)} in the bucket of "
-                f"{_stamp(drawn['timestamp'].iloc[int(bad[0])])} ({len(bad):,} such buckets), no token count (a "
-                f"number in 0 .. {MAX_VALUE:g}); fix those rows, or drop the column.")
+                f"{_stamp(drawn['timestamp'].iloc[int(bad[0])])} ({plural(len(bad), 'such bucket')}), no token "
+                f"count (a number in 0 .. {MAX_VALUE:g}); fix those rows, or drop the column.")
     return pd.DataFrame({c: pd.to_numeric(busy[c], errors="coerce").to_numpy(float) / busy["requests"].to_numpy(float)
                          for c in present})
 
@@ -690,9 +685,9 @@ def _stamp(ts: pd.Timestamp, digits: int = 0) -> str:
 
 def _echo_trace(trace, freq: pd.Timedelta) -> None:
     series = trace.series
-    source = f"{len(trace.log):,} requests" if trace.log is not None else f"{len(series):,} rows"
+    source = plural(len(trace.log), "request") if trace.log is not None else plural(len(series), "row")
     first, last = _stamps(series["timestamp"].iloc[[0, -1]], _fraction_digits(series["timestamp"], freq))
-    _say(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {len(series):,} buckets of {_width(freq)}, "
+    _say(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {plural(len(series), 'bucket')} of {_width(freq)}, "
                f"{first} .. {last}")
     if trace.note:
         _say(f"note    {trace.note}")
@@ -922,9 +917,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     fitted = "loaded" if appended is not None else f"fit {predictor.fit_seconds_:.2f} s"
     _say(f"model   {model}{detail}: {fitted}, predict {predict_ms:.1f} ms")
     if model_file:
-        how = f"loaded, {appended} new buckets appended with update()" if appended is not None else "fitted"
+        how = f"loaded, {plural(appended, 'new bucket')} appended with update()" if appended is not None else "fitted"
         if zero_filled:
-            how += f", {zero_filled:,} missing bucket{'' if zero_filled == 1 else 's'} zero-filled"
+            how += f", {plural(zero_filled, 'missing bucket')} zero-filled"
         _say(f"file    {model_file} ({how}; saved)")
     by_target = ", ".join(f"{t} {c:.2f}" for t, c in result.confidence_by_target.items())
     _say(f"level   {level:g} interval; confidence {result.confidence:.2f}"
@@ -941,7 +936,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     if requests_path:
         frame = result.to_requests(random_state=seed, lengths=lengths, recent=RECENT_REQUESTS, format=requests_format)
         _writing(requests_path, "--requests", lambda to: _write_csv(frame, to, Path(requests_path).name))
-        _say(f"wrote   {requests_path} ({len(frame):,} synthetic requests, {requests_format} format)")
+        _say(f"wrote   {requests_path} ({plural(len(frame), 'synthetic request')}, {requests_format} format)")
 
 
 def _observed(value: float) -> str:
@@ -1191,8 +1186,8 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     table = result.table  # each row's kind is the list it was named in: --models naive --baselines dlinear
     _echo_trace(data, _freq_of(data))
     origins, refits = len(result.origins), len(result.refits)
-    _say(f"backtest {origins} origin{'' if origins == 1 else 's'} x {horizon} steps, {refits} "
-         f"refit{'' if refits == 1 else 's'}, expanding window; interval level {level:g}")
+    _say(f"backtest {plural(origins, 'origin')} x {plural(horizon, 'step')}, {plural(refits, 'refit')}, expanding "
+         f"window; interval level {level:g}")
     _say("")
     _say(format_table(table, multi_target=len(chosen) > 1))
     for line in _verdicts(table) + combination_lines(table):
@@ -1489,13 +1484,13 @@ def _rate_statistics(report: dict[str, Any], counts: np.ndarray) -> dict[str, An
 
 # -- fleets: one series per key (--by) ----------------------------------------------------------------
 def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targets: tuple[str, ...] = (),
-                doing: str = "fitted") -> tuple[pd.DataFrame, dict, str | None]:
+                doing: str = "fitted") -> tuple[pd.DataFrame, dict, str | None, bool]:
     """TRACE as a long frame with a ``by`` column: a bucketed CSV as it is, a request log bucketized per key; with
     the keys left out (``{key: error}``: of a request log, the rows without a key under ``None``, whose rows are
-    dropped; of a bucketed file, the keys whose buckets are not ``freq`` wide, whose rows stay for the fit to refuse)
-    and the width the fleet is fitted at: ``freq`` (None for a
-    bucketed file without --freq, whose keys keep their own widths), so a key of one bucket is one bucket too few,
-    not a width to infer.
+    dropped; of a bucketed file, the keys whose buckets are not ``freq`` wide, whose rows stay for the fit to refuse),
+    the width the fleet is fitted at: ``freq`` (None for a bucketed file without --freq, whose keys keep their own
+    widths), so a key of one bucket is one bucket too few, not a width to infer; and whether the frame's rows are a
+    request log's buckets (a message names a bucket then, not the file's row: :func:`_bucket_rows`).
 
     A request log is bucketized at ``freq`` on one grid for all keys (the first and the last
     bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does. Of its token
@@ -1527,8 +1522,8 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         check_span(stamps.min(), stamps.max(), column, opts["unit"])
         out.insert(1, "timestamp", stamps)
         if freq is None:
-            return out, {}, None
-        return out, _keys_off_width(out, by, freq, path), freq
+            return out, {}, None, False
+        return out, _keys_off_width(out, by, freq, path), freq, False
     if freq is None:
         raise click.BadParameter(f"a request log needs --freq (the bucket width), e.g. --freq 10s. {NOT_BUCKETED_NOTE}",
                                  param_hint="--freq")
@@ -1549,7 +1544,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
         _refuse_all_partial(path, freq, first, last, errors, opts)
         buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
-    return buckets, errors, freq
+    return buckets, errors, freq, True
 
 
 def _keys_off_width(out: pd.DataFrame, by: str, freq: str, path: str) -> dict:
@@ -1634,10 +1629,10 @@ def _refuse_all_partial(path: str, freq: str, first: pd.Timestamp, last: pd.Time
         return
     span = f"from {_stamp(first)} to {_stamp(last)}" if count > 1 else f"at {_stamp(first)}"
     skipped = [(key, error) for key, error in errors.items() if key is not None]
-    before = (f" (after {_plural(len(skipped), 'key')} skipped, the first, {quote(str(skipped[0][0]), 40)}: "
+    before = (f" (after {plural(len(skipped), 'key')} skipped, the first, {quote(str(skipped[0][0]), 40)}: "
               f"{cut(_one_line(skipped[0][1]), KEY_REASON)})" if skipped else "")
     unit = opts["unit"] if opts["origin"] is None else None  # epochs read in the --unit given: a wrong one may be why
-    raise AllPartialError(f"{path}: the log spans {count} bucket{'' if count == 1 else 's'} of {duration_text(width)}, "
+    raise AllPartialError(f"{path}: the log spans {plural(count, 'bucket')} of {duration_text(width)}, "
                           f"all partial (the first and the last are dropped), {span}{before}", freq, unit)
 
 
@@ -1795,25 +1790,29 @@ def _key_count(keys: Any) -> int:
     return sum(key is not None for key in keys)
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+def _bucket_rows(errors: dict, frame: pd.DataFrame) -> dict:
+    """A fleet's ``errors`` on the buckets of a request log (``frame``, bucketized from TRACE), each row they name
+    written as its bucket (no row of the file is that row), in place; returns them."""
+    for error in errors.values():
+        if getattr(error, "rows", ()):
+            renamed_rows(error, [f"the bucket of {_stamp(frame['timestamp'].iloc[row])}" for row in error.rows])
+    return errors
 
 
 def _echo_errors(errors: dict) -> None:
     for key, error in list(errors.items())[:5]:
-        # In the CLI's words before it is cut: advice cut in half cannot be put in them. The rows without a key are
-        # the file's (a fleet reads them in the file's order), the others of their key's series.
-        rows = "file" if key is None else "key"
-        _say(f"skipped {_key_text(key)}: {in_cli_words(cut(_cli_phrases(_one_line(error)), KEY_REASON), rows=rows)}")
+        # In the CLI's words before it is cut: advice cut in half cannot be put in them. A fleet's rows are the
+        # file's (it reads them in the file's order).
+        _say(f"skipped {_key_text(key)}: {in_cli_words(cut(_cli_phrases(_one_line(error)), KEY_REASON))}")
     more = [_key_text(key) for key in list(errors)[5:25]]
     if more:
         listed = ", ".join(more) + (f" and {len(errors) - 25:,} more" if len(errors) > 25 else "")
-        _say(f"skipped {len(errors) - 5:,} more keys: {listed}")
+        _say(f"skipped {plural(len(errors) - 5, 'more key')}: {listed}")
 
 
 def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
-    """The error (exit 3) for a fleet none of whose keys could be fitted (or backtested): the first key's reason,
-    its rows counted in that key's series (or, where no key was found, the rows without one, the file's)."""
+    """The error (exit 3) for a fleet none of whose keys could be fitted (or backtested): the first key's reason
+    (or, where no key was found, the rows without one), its rows the file's."""
     keyed = [(key, error) for key, error in errors.items() if key is not None]
     key, error = (keyed or list(errors.items()) or [(None, "TRACE holds no keys")])[0]
     if errors:
@@ -1821,9 +1820,9 @@ def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
         first = f"{first}: {cut(_one_line(error), KEY_REASON)}"
     else:
         first = str(error)
-    skipped = _plural(_key_count(errors), "key")
-    return Failure(in_cli_words(f"no key of --by {quote(by)} could be {doing} ({skipped} skipped; {first})",
-                                rows="key" if key is not None else "file"), EXIT_DATA)
+    skipped = plural(_key_count(errors), "key")
+    return Failure(in_cli_words(f"no key of --by {quote(by)} could be {doing} ({skipped} skipped; {first})"),
+                   EXIT_DATA)
 
 
 def _csv_quoting(keys: pd.Series) -> int:
@@ -1846,21 +1845,22 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
         raise click.BadParameter(f"{quote(by)} is the name of a column of the forecast table ({', '.join(taken)}): "
                                  "rename that column of TRACE (e.g. to endpoint) and pass --by endpoint.",
                                  param_hint="--by")
-    frame, left_out, width = _read_fleet(trace, freq, by, opts, targets)
+    frame, left_out, width, from_log = _read_fleet(trace, freq, by, opts, targets)
     chosen = _fleet_targets(frame, targets, trace)
     fleet = FleetPredictor(model=model, horizon=horizon, level=level, random_state=seed, n_jobs=jobs)
     try:
         fleet.fit(frame, key=by, target=chosen, freq=width)
     except NoKeyFittedError as exc:
-        raise _no_key_left(_skipped(left_out, exc.errors), by, "fitted") from None
-    errors = _skipped(left_out, fleet.errors_)
+        raise _no_key_left(_skipped(left_out, _bucket_rows(exc.errors, frame) if from_log else exc.errors), by,
+                           "fitted") from None
+    errors = _skipped(left_out, _bucket_rows(fleet.errors_, frame) if from_log else fleet.errors_)
     if not fleet.keys_:
         raise _no_key_left(errors, by, "fitted")
     started = time.perf_counter()
     result = fleet.predict()
     predict_ms = (time.perf_counter() - started) * 1e3
     skipped = _key_count(errors)
-    _say(f"fleet   {Path(trace).name}: {_plural(len(fleet.keys_) + skipped, 'key')} by {quote(by)}, "
+    _say(f"fleet   {Path(trace).name}: {plural(len(fleet.keys_) + skipped, 'key')} by {quote(by)}, "
          f"{len(fleet.keys_):,} fitted, {skipped:,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, "
          f"predict {predict_ms:.1f} ms")
     confidence = fleet.confidence_
@@ -1897,14 +1897,14 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     if not models or not baselines:
         raise click.BadParameter("--by compares models with baselines: name at least one of each.",
                                  param_hint="--models")
-    frame, left_out, width = _read_fleet(trace, freq, by, opts, targets, doing="backtested")
+    frame, left_out, width, from_log = _read_fleet(trace, freq, by, opts, targets, doing="backtested")
     chosen = _fleet_targets(frame, targets, trace)
     # The rows without a key (of a bucketed file: a request log's are left out when read) are left out, as forecast
     # --by leaves them out, and the other keys backtested.
     series, errors, names = split_by_key(frame, key=by, target=chosen, freq=width, missing_ok=True)
     if None in errors:
         errors.update(keyless_error(factorize_keys(frame[by], by, missing_ok=True)[0], by, "backtested"))
-    errors = _skipped(left_out, errors)
+    errors = _skipped(left_out, _bucket_rows(errors, frame) if from_log else errors)
     epochs = {"max_epochs": max_epochs} if max_epochs is not None else {}
     rows = []
     for item in series:
@@ -1924,7 +1924,7 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     _echo_errors(errors)
     table = fleet_summary_table(pd.DataFrame(rows), by, models, baselines)
     table["per_key"][by] = _written_keys(table["per_key"][by])
-    _say(f"fleet   {Path(trace).name}: {_plural(len(rows), 'key')} backtested by {quote(by)} "
+    _say(f"fleet   {Path(trace).name}: {plural(len(rows), 'key')} backtested by {quote(by)} "
          f"({_key_count(errors):,} skipped), horizon {horizon}, MAE (mean over targets {', '.join(chosen)})")
     _say("")
     per_key = table["per_key"].assign(**{by: table["per_key"][by].map(_key_text)})  # keys as in forecast --by

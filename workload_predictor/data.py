@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ._memory import check_memory
-from .errors import (UpdateGapError, UpdateOrderError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, quote,
-                     quote_columns)
+from .errors import (UpdateGapError, UpdateOrderError, WorkloadDataError, cut, is_integer, is_number, is_positive_int,
+                     naming_rows, plural, quote, quote_columns, renamed_rows)
 
 # Plausible epoch magnitudes (1980 .. 2100) per unit; used only when the user gave no unit.
 _EPOCH_BANDS = {
@@ -218,10 +218,12 @@ def _numbers_only(stamps: Any, kind: str, unit: str | None, origin: Any, name: s
     another column, or another file, in mind."""
     given = {label: value for label, value in (("unit", unit), ("origin", origin)) if value is not None}
     both, first = len(given) == 2, stamps[0]
-    return WorkloadDataError(
+    return naming_rows(
+        WorkloadDataError,
         f"{name}: {' and '.join(f'{label}={quote(value)}' for label, value in given.items())} "
         f"{'say' if both else 'says'} how to read numeric timestamps (epochs, or offsets from an origin), but these "
-        f"are {kind} ({quote(first if isinstance(first, str) else str(first))} at row 0), which {'they do' if both else 'it does'} not change: "
+        f"are {kind} ({quote(first if isinstance(first, str) else str(first))} at ", 0,
+        f"), which {'they do' if both else 'it does'} not change: "
         f"drop {' and '.join(f'{label}=...' for label in given)}, or name the numeric timestamp column meant."
     )
 
@@ -273,9 +275,8 @@ def _normalised(result: pd.DatetimeIndex, original: Any, name: str, unit: str | 
         raise _out_of_range(name, unit) from None
     if result.hasnans:
         bad = int(np.flatnonzero(result.isna())[0])
-        raise WorkloadDataError(
-            f"{name}: row {bad} has a missing timestamp ({quote(_plain(original[bad]))}); drop or fill it first."
-        )
+        raise naming_rows(WorkloadDataError, f"{name}: ", bad,
+                          f" has a missing timestamp ({quote(_plain(original[bad]))}); drop or fill it first.")
     return result if result.name is None else result.rename(None)
 
 
@@ -380,7 +381,8 @@ def _from_numbers(index: pd.Index, unit: str | None, origin: Any, name: str, sto
     numbers = index.to_numpy(dtype="float64", na_value=np.nan)
     if not np.all(np.isfinite(numbers)):
         bad = int(np.flatnonzero(~np.isfinite(numbers))[0])
-        raise WorkloadDataError(f"{name}: row {bad} holds {quote(float(numbers[bad]))}, not a timestamp; drop it.")
+        raise naming_rows(WorkloadDataError, f"{name}: ", bad, f" holds {quote(float(numbers[bad]))}, not a timestamp; "
+                          "drop it.")
     if unit is None:
         unit = infer_epoch_unit(numbers, name)
     check_unit(unit, name)
@@ -537,8 +539,9 @@ def _one_format(values: np.ndarray, name: str) -> pd.DatetimeIndex:
     if len(differ) == 0:
         return month
     row = int(differ[0])
-    raise WorkloadDataError(
-        f"{name}: the timestamps are ambiguous: row {row} holds {quote(_plain(values[row]))}, which reads as "
+    raise naming_rows(
+        WorkloadDataError,
+        f"{name}: the timestamps are ambiguous: ", row, f" holds {quote(_plain(values[row]))}, which reads as "
         f"{month[row].isoformat()} month first and as {day[row].isoformat()} day first, and no single format reads "
         "the whole column; pass ISO-8601 strings (e.g. 2024-05-10T00:00:05Z), or datetimes parsed with "
         "pd.to_datetime(..., format=...) in the format the column has."
@@ -595,17 +598,18 @@ def _unparseable(values: np.ndarray, name: str, exc: Exception | None = None, ro
     if row is None:
         iso = _iso_coerced(values)
         row = _first_unparseable(values, iso)
-    where = (f"row {row} holds {quote(_plain(values[row]))}, which is no timestamp" if row is not None
-             else cut(exc))
+    where = ((row, f" holds {quote(_plain(values[row]))}, which is no timestamp") if row is not None
+             else (cut(exc),))
     if row is not None and isinstance(values[row], str) and _EPOCH_TEXT.fullmatch(values[row]):
-        error = WorkloadDataError(
-            f"{name}: cannot parse timestamps ({where}): they look like epochs written as text; convert the column "
-            f"with pd.to_numeric(df[{quote(name)}]) (or write them as JSON numbers) and pass unit=..., e.g. unit='s'."
+        error = naming_rows(
+            WorkloadDataError, f"{name}: cannot parse timestamps (", *where,
+            f"): they look like epochs written as text; convert the column with pd.to_numeric(df[{quote(name)}]) (or "
+            "write them as JSON numbers) and pass unit=..., e.g. unit='s'."
         )
     else:
-        error = WorkloadDataError(
-            f"{name}: cannot parse timestamps ({where}); fix or drop that row, or pass ISO-8601 strings, datetimes "
-            "or numeric epochs with unit=..."
+        error = naming_rows(
+            WorkloadDataError, f"{name}: cannot parse timestamps (", *where,
+            "); fix or drop that row, or pass ISO-8601 strings, datetimes or numeric epochs with unit=..."
         )
     error.unparsed_row = row  # a long frame's caller refuses that row's key alone (_key_instants), not looking again
     error.iso_coerced = iso  # ... and reads the other keys' rows from it where they pass the checks (_coerced_rows)
@@ -654,10 +658,10 @@ def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: boo
         too_long = next((row for row, v in enumerate(values) if isinstance(v, str) and len(v) > MAX_TIMESTAMP_CHARS),
                         None)
     if too_long is not None:
-        raise WorkloadDataError(
-            f"{name}: row {too_long} holds a string of {len(values[too_long]):,} characters (starting "
-            f"{quote(values[too_long][:30])}), longer than any timestamp (at most {MAX_TIMESTAMP_CHARS}); "
-            "fix or drop that row."
+        raise naming_rows(
+            WorkloadDataError, f"{name}: ", too_long,
+            f" holds a string of {len(values[too_long]):,} characters (starting {quote(values[too_long][:30])}), "
+            f"longer than any timestamp (at most {MAX_TIMESTAMP_CHARS}); fix or drop that row."
         )
     if text or all(isinstance(v, str) or _is_missing(v) for v in values):
         strings = None if offsets_agree is not None else [v for v in values if isinstance(v, str)]
@@ -738,9 +742,9 @@ def future_index(last: pd.Timestamp, freq: pd.Timedelta, steps: int) -> pd.Datet
         return pd.date_range(start=last + freq, periods=steps, freq=freq).as_unit("ns")
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
         raise WorkloadDataError(
-            f"{steps} buckets of {duration_text(freq)} after {last.isoformat()} reach past 2262-04-11 23:47:16 UTC, "
-            "the last nanosecond timestamp; forecast fewer steps (numeric epochs are read in the unit their "
-            "magnitude implies: pass unit=... to read them in another)."
+            f"{plural(steps, 'bucket')} of {duration_text(freq)} after {last.isoformat()} would reach past "
+            "2262-04-11 23:47:16 UTC, the last nanosecond timestamp; forecast fewer steps (numeric epochs are read "
+            "in the unit their magnitude implies: pass unit=... to read them in another)."
         ) from None
 
 
@@ -1058,13 +1062,14 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
             after, between = int(missing[longest]) + 1, int(missing[longest])
             where = "last fitted bucket" if longest == 0 else "previous row"
             if is_integer(given):  # buckets given: the gap in buckets
-                found = (f"is {after} buckets after the {where} (buckets of {duration_text(freq)}): the {between} "
-                         f"buckets between would be zero-filled, more than max_gap={max_gap}.")
+                found = (f"is {after} buckets after the {where} (buckets of {duration_text(freq)}): the "
+                         f"{plural(between, 'bucket')} between would be zero-filled, more than max_gap={max_gap}.")
             else:  # a span given: the gap as a span, its bucket count beside it
                 span_text = quote(given) if isinstance(given, str) else duration_text(given)
                 found = (f"is {duration_text(after * freq)} after the {where} ({after} buckets of "
-                         f"{duration_text(freq)}): the {duration_text(between * freq)} between ({between} buckets) "
-                         f"would be zero-filled, more than max_gap={span_text} ({max_gap} buckets).")
+                         f"{duration_text(freq)}): the {duration_text(between * freq)} between "
+                         f"({plural(between, 'bucket')}) would be zero-filled, more than max_gap={span_text} "
+                         f"({plural(max_gap, 'bucket')}).")
             finding = f"new bucket {_utc_isoformat(instants[longest])} {found}"
             raise UpdateGapError(
                 f"{finding} A clock-skewed or stray row? Drop it (the predictor is unchanged and accepts the next "
@@ -1085,14 +1090,18 @@ def _utc_isoformat(instant: np.datetime64) -> str:
 
 def _sorted_unique_instants(instants: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows sorted by time (stable), for UTC ``datetime64[ns]`` instants; a repeated timestamp is an error."""
+    order = None
     if (instants[1:] < instants[:-1]).any():
         order = np.argsort(instants, kind="stable")
         instants, values = instants[order], values[order]
     repeated = np.flatnonzero(instants[1:] == instants[:-1])
     if len(repeated):
-        raise WorkloadDataError(
-            f"duplicate timestamp {_utc_isoformat(instants[int(repeated[0])])}: a bucketed series has one row per "
-            "bucket. For a request log (one row per request), call workload_predictor.bucketize(...) first."
+        at = int(repeated[0])
+        rows = (at, at + 1) if order is None else (int(order[at]), int(order[at + 1]))  # as given (stable: in order)
+        raise naming_rows(
+            WorkloadDataError, f"duplicate timestamp {_utc_isoformat(instants[at])} at ", rows[0], " and ", rows[1],
+            ": a bucketed series has one row per bucket. For a request log (one row per request), call "
+            "workload_predictor.bucketize(...) first."
         )
     return instants, values
 
@@ -1127,21 +1136,21 @@ def _refuse_values(name: str, array: np.ndarray) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise WorkloadDataError(
-            f"target column {quote(name)} holds {quote(float(array[row]))} at row {row} ({int(bad.sum())} non-finite values); "
-            "drop or fill them explicitly first."
+        raise naming_rows(
+            WorkloadDataError, f"target column {quote(name)} holds {quote(float(array[row]))} at ", row,
+            f" ({plural(int(bad.sum()), 'non-finite value')}); drop or fill them explicitly first."
         )
     if (array < 0).any():
         row = int(np.flatnonzero(array < 0)[0])
-        raise WorkloadDataError(
-            f"target column {quote(name)} holds a negative value ({quote(float(array[row]))} at row {row}); workload counts "
-            "are non-negative: fix the data."
+        raise naming_rows(
+            WorkloadDataError, f"target column {quote(name)} holds a negative value ({quote(float(array[row]))} at ",
+            row, "); workload counts are non-negative: fix the data."
         )
     row = int(np.flatnonzero(array > MAX_VALUE)[0])
-    raise WorkloadDataError(
-        f"target column {quote(name)} holds {array[row]:g} at row {row}, above {MAX_VALUE:g}: no request or "
-        "token count per bucket is that large (and squares of such values overflow); check the units or "
-        "the parsing, or rescale the column."
+    raise naming_rows(
+        WorkloadDataError, f"target column {quote(name)} holds {array[row]:g} at ", row,
+        f", above {MAX_VALUE:g}: no request or token count per bucket is that large (and squares of such values "
+        "overflow); check the units or the parsing, or rescale the column."
     )
 
 
@@ -1154,8 +1163,8 @@ def _check_regular(index: pd.DatetimeIndex, step: pd.Timedelta) -> None:
         i = int(off[0])
         raise WorkloadDataError(
             f"irregular spacing: {index[i].isoformat()} -> {index[i + 1].isoformat()} is "
-            f"{duration_text(gaps[i])}, not the bucket width {duration_text(step)} ({len(off):,} irregular "
-            f"step{'' if len(off) == 1 else 's'}). For a request log or a series with missing buckets, call "
+            f"{duration_text(gaps[i])}, not the bucket width {duration_text(step)} "
+            f"({plural(len(off), 'irregular step')}). For a request log or a series with missing buckets, call "
             "workload_predictor.bucketize(...) first (it fills empty buckets with zeros)."
         )
 
@@ -1423,7 +1432,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     total = sum(lengths.tolist())
     if total > max_buckets:
         raise WorkloadDataError(
-            f"{len(keys):,} keys x their spans of {duration_text(width)} buckets make {total:,} rows, over "
+            f"{plural(len(keys), 'key')} x their spans of {duration_text(width)} buckets make {total:,} rows, over "
             f"max_buckets={max_buckets}. Check for stray timestamps{_unit_hint(unit)}, pass a coarser freq, "
             "common_grid=False, or raise max_buckets."
         )
@@ -1463,7 +1472,8 @@ def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tu
         _refuse_infinite(column, codes, keys, name)
     if not missing_ok and (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
-        raise WorkloadDataError(f"key column {quote(name)} is missing at row {row}; give every row a key (or drop it).")
+        raise in_frame(naming_rows(WorkloadDataError, f"key column {quote(name)} is missing at ", row,
+                                   "; give every row a key (or drop it)."), column.index)
     return codes, pd.Index(keys)
 
 
@@ -1480,8 +1490,10 @@ def _refuse_infinite(column: pd.Series, codes: np.ndarray, keys: Any, name: str)
         return
     if infinite.any():
         row = int(np.flatnonzero(codes == int(np.flatnonzero(infinite)[0]))[0])
-        raise WorkloadDataError(f"key column {quote(name)} holds {quote(_plain(column.array[row]))} at row {row}: a key "
-                                "must be finite (no output writes an infinite one back); fix or drop that row.")
+        raise in_frame(naming_rows(WorkloadDataError,
+                                   f"key column {quote(name)} holds {quote(_plain(column.array[row]))} at ", row,
+                                   ": a key must be finite (no output writes an infinite one back); fix or drop that "
+                                   "row."), column.index)
 
 
 def _refuse_booleans_beside_numbers(column: pd.Series, codes: np.ndarray, keys: Any, name: str) -> None:
@@ -1494,11 +1506,12 @@ def _refuse_booleans_beside_numbers(column: pd.Series, codes: np.ndarray, keys: 
         booleans = np.fromiter((isinstance(v, (bool, np.bool_)) for v in values), dtype=bool, count=len(values))
         if booleans.any() and not booleans.all():
             flag, number = int(rows[np.argmax(booleans)]), int(rows[np.argmin(booleans)])
-            raise WorkloadDataError(
-                f"key column {quote(name)} holds {quote(_plain(column.array[flag]))} (a boolean) at row {flag} and "
-                f"{quote(_plain(column.array[number]))} (a number) at row {number}, which would be one key (they are "
-                f"equal in Python and pandas): convert the column, e.g. data[{quote(name)}] = "
-                f"data[{quote(name)}].astype(str).")
+            raise in_frame(naming_rows(
+                WorkloadDataError,
+                f"key column {quote(name)} holds {quote(_plain(column.array[flag]))} (a boolean) at ", flag,
+                f" and {quote(_plain(column.array[number]))} (a number) at ", number,
+                ", which would be one key (they are equal in Python and pandas): convert the column, e.g. "
+                f"data[{quote(name)}] = data[{quote(name)}].astype(str)."), column.index)
 
 
 def _refuse_unhashable(column: pd.Series, name: str) -> None:
@@ -1507,10 +1520,11 @@ def _refuse_unhashable(column: pd.Series, name: str) -> None:
         try:
             hash(value)
         except TypeError:
-            raise WorkloadDataError(
-                f"key column {quote(name)} holds {quote(value)} at row {row}, a {type(value).__name__}, which cannot "
-                "be a key (keys are text, numbers, timestamps or tuples of them): convert the column, e.g. "
-                f"data[{quote(name)}] = data[{quote(name)}].astype(str).") from None
+            raise in_frame(naming_rows(
+                WorkloadDataError, f"key column {quote(name)} holds {quote(value)} at ", row,
+                f", a {type(value).__name__}, which cannot be a key (keys are text, numbers, timestamps or tuples of "
+                f"them): convert the column, e.g. data[{quote(name)}] = data[{quote(name)}].astype(str)."),
+                column.index) from None
 
 
 @dataclass(frozen=True)
@@ -1568,10 +1582,15 @@ def split_by_key(
     if len(data) == 0:
         raise WorkloadDataError("the input is empty; pass at least one row per key.")
     codes, keys = factorize_keys(data[key], key, missing_ok=missing_ok)
-    errors = keyless_error(codes, key, "fitted")
+    errors = keyless_error(codes, key, "fitted", index=data.index)
+    index, kept = data.index, None  # the caller's rows, which errors name (kept: the positions of those read)
     if errors:  # the other rows, copied out (the caller's frame is never written)
+        kept = np.flatnonzero(codes >= 0)
         data, codes = data.iloc[codes >= 0], codes[codes >= 0]
-    instants, unparsed = _key_instants(data[timestamp], codes, unit, origin, timestamp)
+    try:
+        instants, unparsed = _key_instants(data[timestamp], codes, unit, origin, timestamp)
+    except WorkloadDataError as exc:
+        raise in_frame(exc, index, kept) from None
     # One target: a column view (each key's rows are copied out below; the caller's data is never written).
     # A key's value that is no number (an object column) is NaN here: that key alone goes to the door, which words it.
     values = _numbers(data, targets[0], True)[:, None] if len(targets) == 1 else np.column_stack(
@@ -1596,26 +1615,48 @@ def split_by_key(
             checked = prepare_series(data.iloc[rows], timestamp=timestamp, target=list(targets), freq=freq, unit=unit,
                                      origin=origin)
         except WorkloadDataError as exc:
-            errors[name] = exc
+            errors[name] = in_frame(exc, index, rows if kept is None else kept[rows])
             continue
         start = np.asarray(checked.index.array, dtype="datetime64[ns]")[0]
         series.append(KeySeries(name, start, checked.freq, checked.values))
     return series, errors, targets
 
 
-def keyless_error(codes: np.ndarray, key: Any, done: str, strict: bool = False) -> dict:
+def keyless_error(codes: np.ndarray, key: Any, done: str, strict: bool = False, index: pd.Index | None = None) -> dict:
     """The error for a long frame's rows without a key (code ``-1``), under the key ``None`` (no key is ``None``:
     pandas reads it as missing), or none. Those rows are left out and the other keys ``done`` ("fitted", "updated"):
     one endpoint's malformed row must not hold back a fleet's fit or update. ``strict``: the error is raised, and
-    the message says that nothing was ``done``."""
+    the message says that nothing was ``done``. ``index``: the frame's, to name its first such row as the frame's
+    (:func:`in_frame`)."""
     missing = np.flatnonzero(codes < 0)
     if not len(missing):
         return {}
     outcome = (f"nothing was {done} (strict=True)" if strict else
                f"those rows were left out and the other keys {done}")
-    return {None: WorkloadDataError(
-        f"key column {quote(key)} is missing at {len(missing):,} row{'' if len(missing) == 1 else 's'} (the first: "
-        f"row {int(missing[0])}); {outcome}: give every row a key (or drop the rows without one).")}
+    error = naming_rows(WorkloadDataError, f"key column {quote(key)} is missing at {plural(len(missing), 'row')} "
+                        "(the first: ", int(missing[0]), f"); {outcome}: give every row a key (or drop the rows "
+                        "without one).")
+    return {None: error if index is None else in_frame(error, index)}
+
+
+def in_frame(error: WorkloadDataError, index: pd.Index, positions: Any = None) -> WorkloadDataError:
+    """``error``, raised on some rows of a caller's frame (``positions``: their positions in it, an array or a
+    slice; ``None``: the frame's own rows), with each row it names written as the frame's, in place: "row 7 of the
+    frame", a position from 0 (``DataFrame.iloc``), with the row's label in ``index`` (the frame's) beside it where
+    that is not the position itself (``(index label 'x')``). Its ``rows`` become those positions. An error naming
+    no row, or named so already, is left as it is; returns it. Only a refused row costs this."""
+    if not error.rows or getattr(error, "_in_frame", False):
+        return error
+    at = range(len(index))[positions] if isinstance(positions, slice) else positions
+    rows = tuple(int(at[row]) if at is not None else row for row in error.rows)
+    texts = []
+    for row in rows:
+        label = _plain(index[row])
+        same = is_integer(label) and label == row  # a default index (0, 1, 2 ...) at that row
+        texts.append(f"row {row} of the frame" + ("" if same else f" (index label {quote(label)})"))
+    renamed_rows(error, texts)
+    error.rows, error._in_frame = rows, True
+    return error
 
 
 #: Keys a long frame's timestamp column may refuse one by one for a value that does not parse (each costs a parse of
@@ -1753,9 +1794,10 @@ def _numbers(frame: pd.DataFrame, name: str, not_numbers_missing: bool = False) 
 def _not_numbers(name: str, dtype: Any, values: np.ndarray, wrong: np.ndarray, text: bool = False) -> WorkloadDataError:
     """The error for the values of target column ``name`` at the rows ``wrong`` (not empty), which are no number."""
     row = int(wrong[0])
-    return WorkloadDataError(
-        f"target column {quote(name)} has dtype {dtype}, not numbers: it holds {quote(values[row])} at row {row} "
-        f"({len(wrong):,} value{' is' if len(wrong) == 1 else 's are'} no number"
+    return naming_rows(
+        WorkloadDataError,
+        f"target column {quote(name)} has dtype {dtype}, not numbers: it holds {quote(values[row])} at ", row,
+        f" ({plural(len(wrong), 'value')} {'is' if len(wrong) == 1 else 'are'} no number"
         f"{'; the other text reads as numbers' if text else ''}); convert it with "
         f"pd.to_numeric(data[{quote(name)}], errors='coerce') and drop or fill the rows that become NaN, or fix "
         "the data at its source."

@@ -74,8 +74,63 @@ def cut(text: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``count`` and the noun ``word`` as a message writes them: "1 key", "3 keys", "1,000 keys" (``words``: the
+    plural where it is not ``word`` + "s"); a count of absurd size (one a user's setting gave) cut short, as
+    :func:`quote` cuts it."""
+    number = f"{count:,}"
+    if len(number) > QUOTE_LIMIT // 2:
+        number = quote(count)
+    return f"{number} {word if count == 1 else words or word + 's'}"
+
+
 class WorkloadDataError(ValueError):
-    """The input data cannot be used as given (the message says why and how to fix it)."""
+    """The input data cannot be used as given (the message says why and how to fix it).
+
+    ``rows``: the rows of the input that the message names, as positions from 0 (``DataFrame.iloc``), in the order
+    it names them; empty where it names none. A fleet's errors name rows of the frame passed to ``fit`` or
+    ``update`` (:func:`~workload_predictor.data.in_frame`)."""
+
+    rows: tuple[int, ...] = ()
+    _row_spans: tuple[tuple[int, int], ...] = ()  # where the message names each of ``rows`` (start, end)
+
+
+def naming_rows(error_type: type, *parts: Any) -> Any:
+    """An error of ``error_type`` (a :class:`WorkloadDataError`) whose message is ``parts`` joined: text, and each
+    row of the input it names as an ``int`` (a position from 0), written "row N" and kept in the error's ``rows``
+    (:func:`renamed_rows` can write them otherwise)."""
+    pieces, rows, spans, length = [], [], [], 0
+    for part in parts:
+        if isinstance(part, numbers.Integral) and not isinstance(part, bool):
+            piece = f"row {int(part)}"
+            rows.append(int(part))
+            spans.append((length, length + len(piece)))
+        else:
+            piece = str(part)
+        pieces.append(piece)
+        length += len(piece)
+    error = error_type("".join(pieces))
+    error.rows, error._row_spans = tuple(rows), tuple(spans)
+    return error
+
+
+def renamed_rows(error: WorkloadDataError, texts: Any) -> WorkloadDataError:
+    """``error`` with the rows its message names (its ``rows``, as :func:`naming_rows` wrote them) written as
+    ``texts``, one each in order, in place (an error made otherwise, with no such rows, is left as it is); returns
+    it."""
+    spans = error._row_spans
+    if not spans or len(error.args) != 1 or not isinstance(error.args[0], str):
+        return error
+    message, pieces, moved, at, shift = error.args[0], [], [], 0, 0
+    for (start, end), text in zip(spans, texts):
+        pieces += [message[at:start], text]
+        moved.append((start + shift, start + shift + len(text)))
+        shift += len(text) - (end - start)
+        at = end
+    pieces.append(message[at:])
+    error.args = ("".join(pieces),)
+    error._row_spans = tuple(moved)
+    return error
 
 
 class NotFittedError(ValueError, AttributeError):

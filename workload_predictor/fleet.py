@@ -47,9 +47,10 @@ from ._memory import MB, UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from ._version import __version__
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
-                   gap_buckets, keyless_error, prepare_continuation, split_by_key)
+                   gap_buckets, in_frame, keyless_error, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
-                     WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int, quote, quote_columns)
+                     WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int, plural,
+                     quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
@@ -319,9 +320,9 @@ def _global_lapsed(records: dict, position: dict, threshold: int) -> dict:
         if len(jump.since) > calls or total > buckets:
             gone = f" their own undo still holds; {dropped:,} of them are jumps it no longer holds" if dropped else ""
             records[name] = jump._replace(before=None, new=None, since=None, sizes=None, profile=None, lapsed=(
-                f"{len(jump.since):,} update{'s' if len(jump.since) > 1 else ''} since it, with {total:,} new "
-                f"buckets in all (but other keys' jumps{gone}), are more than its undo holds ({calls:,} updates, "
-                f"{buckets:,} buckets: an undo applies them all again)"))
+                f"{plural(len(jump.since), 'update')} since it, with {plural(total, 'new bucket')} in all (but other "
+                f"keys' jumps{gone}), are more than its undo holds ({plural(calls, 'update')}, "
+                f"{plural(buckets, 'bucket')}: an undo applies them all again)"))
             held.pop(position[name], None)
     return records
 
@@ -744,7 +745,7 @@ class FleetPredictor(ParamsMixin):
         if not fitted and errors:  # nothing to forecast: the fit fails (a fitted fleet keeps its fit)
             ordered = dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1)))
             first, error = next(iter(ordered.items()))
-            raise NoKeyFittedError(f"no key could be fitted ({len(errors):,} keys in error); the first, key "
+            raise NoKeyFittedError(f"no key could be fitted ({plural(len(errors), 'key')} in error); the first, key "
                                    f"{quote(str(first))}: {error}", ordered) from error
         batched = {}  # the stages the batched DLinear fit cut, per key (recorded on its blocks)
         for block in blocks:
@@ -760,7 +761,7 @@ class FleetPredictor(ParamsMixin):
             # A global network's training cut short is every key's, which time_limited_keys_ (per key's own fit)
             # does not list.
             which = ("the global network, every key" if global_state is not None
-                     else f"{len(limited)} keys; time_limited_keys_")
+                     else f"{plural(len(limited), 'key')}; time_limited_keys_")
             logger.warning("fleet fit reached max_training_time=%gs; ended early: %s (%s)",
                            self.max_training_time, ", ".join(stages), which)
         self._publish(
@@ -1361,7 +1362,7 @@ class FleetPredictor(ParamsMixin):
         codes, keys = factorize_keys(data[self.key_], self.key_, missing_ok=True)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
         # Rows without a key (code -1): left out, reported under the key None (strict: refused, nothing updated).
-        errors = keyless_error(codes, self.key_, "updated", strict=bool(self.strict))
+        errors = keyless_error(codes, self.key_, "updated", strict=bool(self.strict), index=data.index)
         if self._global is not None:
             return self._update_global(data, codes, keys, errors, timestamp=timestamp, unit=unit, origin=origin)
         where = {name: (b, row) for b, block in enumerate(self._blocks) for row, name in enumerate(block.keys)}
@@ -1371,7 +1372,8 @@ class FleetPredictor(ParamsMixin):
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
         refit, undone_jumps = [], []
         jumps, undone_keys, horizon = getattr(self, "_jumps", {}), {}, self._fitted()["horizon"]
-        for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
+        positions = {}  # each incremental key's rows' positions in data, which its own predictor's errors name
+        for name, (at, rows) in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0): forecasts keep its name
             try:
                 if name in where:
@@ -1418,6 +1420,7 @@ class FleetPredictor(ParamsMixin):
                             jumped[name] = held
                     else:  # its own predictor, fitted on that series, then updated (it keeps its own undo)
                         batched.append((series, rows))
+                        positions[name] = at
                 elif name in self._predictors:
                     # A shallow copy: an update replaces a predictor's attributes, never writes into them (a
                     # predict in another thread reads the old ones), so the held predictor stays as it was until
@@ -1432,7 +1435,7 @@ class FleetPredictor(ParamsMixin):
                 else:
                     raise unknown_key(name)
             except WorkloadDataError as exc:
-                errors[name] = exc
+                errors[name] = in_frame(exc, data.index, at)  # its rows named as data's, not as the key's
         self._raise_if_strict(errors)
         blocks = []
         if refit:  # refitted, batched, as they were fitted (fitted_params_), whatever was set since
@@ -1444,7 +1447,8 @@ class FleetPredictor(ParamsMixin):
         refitted = {name for block in blocks for name in block.keys}  # fitted anew here, with no deadline
         if batched:
             self._check_own_state([item.key for item, _ in batched], where)
-            own = self._own_predictors(batched, errors, timestamp=timestamp, unit=unit, origin=origin)
+            own = self._own_predictors(batched, errors, (data.index, positions), timestamp=timestamp, unit=unit,
+                                       origin=origin)
             updates.update(own)
             refitted.update(own)
         over = [(name, error) for name, error in errors.items() if isinstance(error, MemoryLimitError)]
@@ -1484,18 +1488,20 @@ class FleetPredictor(ParamsMixin):
         total = sum(own_state_bytes(self._blocks[where[name][0]], where[name][1], horizon) for name in names)
         try:
             with memory_limit(self.memory_limit_mb):
-                check_memory(f"DLinear fleet update: the own predictors of {len(names)} key(s)", extra_bytes=total)
+                check_memory(f"DLinear fleet update: the own predictors of {plural(len(names), 'key')}",
+                             extra_bytes=total)
         except MemoryLimitError as exc:
             raise MemoryLimitError(f"{exc} With update_mode='refit' a key keeps its series, not its own predictor: "
                                    "each update refits it, batched, on as many buckets as it was fitted on.") from None
 
-    def _own_predictors(self, batched: list[tuple[KeySeries, pd.DataFrame]], errors: dict,
+    def _own_predictors(self, batched: list[tuple[KeySeries, pd.DataFrame]], errors: dict, frame: tuple,
                         **door: Any) -> dict[str, WorkloadPredictor]:
         """Each batched key of ``batched`` (its fitted series, its update's rows) as its own ``WorkloadPredictor``:
         fitted on the series the fleet fitted it on, with the fitted settings (by partitions, where the fleet fits),
         then updated with the rows. A key that cannot be is added to ``errors`` (``strict``: raised, changing
-        nothing). The device is not checked: a per-key DLinear solves on the CPU (a fleet fitted on a GPU host updates
-        on a CPU one)."""
+        nothing), the rows it names as the update's frame's (``frame``: its index, and each key's rows' positions).
+        The device is not checked: a per-key DLinear solves on the CPU (a fleet fitted on a GPU host updates on a CPU
+        one)."""
         self._check_client()
         _, predictors, fit_errors = self._fit_partitions(
             [item for item, _ in batched], self._config(self.targets_, fitted=True, per_key=True))
@@ -1505,7 +1511,7 @@ class FleetPredictor(ParamsMixin):
                 try:
                     updated[item.key] = predictors[item.key].update(rows, **door)
                 except WorkloadDataError as exc:
-                    fit_errors[item.key] = exc
+                    fit_errors[item.key] = in_frame(exc, frame[0], frame[1][item.key])
         self._raise_if_strict(fit_errors)
         errors.update(fit_errors)
         return updated
@@ -1529,7 +1535,7 @@ class FleetPredictor(ParamsMixin):
         jumps, undo, undone, gaps, refused = getattr(self, "_jumps", {}), None, {}, {}, {}
         counted = np.zeros(len(state.keys), dtype=np.int64)  # each key's rows (its buckets with a row)
         threshold = jump_buckets(state.model.window_, self._fitted()["horizon"])
-        for name, rows in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
+        for name, (at, rows) in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
             name = fitted.get(name, name)  # the fitted key (1 for an update's 1.0), as update_errors_ names it
             try:
                 j = position.get(name)
@@ -1566,7 +1572,7 @@ class FleetPredictor(ParamsMixin):
                 given[j] = len(rows)
                 counted[j] = found.rows_after(0)
             except WorkloadDataError as exc:
-                errors[name] = exc
+                errors[name] = in_frame(exc, data.index, at)  # its rows named as data's, not as the key's
         self._raise_if_strict(errors)
         replayed = {}  # id of each update applied again -> (the fit before it again, it without the undone keys' rows)
         if undo is not None:  # the oldest undone jump's update and those since again, from the fit before it,
@@ -1625,7 +1631,8 @@ class FleetPredictor(ParamsMixin):
                     check_memory(f"global LSTM update of key {quote(state.keys[j])} alone",
                                  extra_bytes=_global_update_bytes(model, alone),
                                  advice=f"Its rows reach {duration_text(int(added[j]) * state.freqs[j])} past its last "
-                                        f"bucket ({int(added[j]):,} buckets of {duration_text(state.freqs[j])}, "
+                                        f"bucket ({plural(int(added[j]), 'bucket')} of "
+                                        f"{duration_text(state.freqs[j])}, "
                                         f"{int(given[j]):,} with a row, the rest zero-filled): a clock-skewed or stray "
                                         "row? Drop it (the key keeps its fit and accepts the next correct row), refit "
                                         f"after a long outage, lower max_gap (now {quote(self.max_gap)}) to refuse such "
@@ -2052,13 +2059,13 @@ def _all_over_limit(errors: dict) -> bool:
 
 
 def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):
-    """Each key's rows of ``data`` (codes ``0 .. n_keys - 1``; a row of code ``-1`` in none), in their order: one
-    stable sort, then a slice per key (a take over the frame per key cost 1.6 ms each, 1.6 s for an update of 1,000
-    keys)."""
+    """Each key's rows of ``data`` (codes ``0 .. n_keys - 1``; a row of code ``-1`` in none), in their order, with
+    their positions in ``data`` (a view; an error names the rows by them): one stable sort, then a slice per key (a
+    take over the frame per key cost 1.6 ms each, 1.6 s for an update of 1,000 keys)."""
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(n_keys + 1))
     grouped = data.iloc[order]
-    return (grouped.iloc[bounds[i] : bounds[i + 1]] for i in range(n_keys))
+    return ((order[bounds[i] : bounds[i + 1]], grouped.iloc[bounds[i] : bounds[i + 1]]) for i in range(n_keys))
 
 
 def forecast_columns(target: Any) -> list[str]:

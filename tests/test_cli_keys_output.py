@@ -77,7 +77,7 @@ def test_two_known_timestamp_names_keep_their_order(tmp_path):
 
 
 # -- 2. A request log of one bucket per key: one bucket too few, not a width to infer ---------------------------------
-@pytest.mark.parametrize("command, said", [(["forecast", "--model", "naive"], "1 points are too few"),
+@pytest.mark.parametrize("command, said", [(["forecast", "--model", "naive"], "1 point is too few"),
                                            (["evaluate", "--models", "naive", "--baselines", "moving_average"],
                                             "gives a test span of 0 buckets")])
 @pytest.mark.parametrize("keys", [["a"], ["a", "b"]])

@@ -440,7 +440,7 @@ def test_stale_buckets_reads_now_as_the_door_reads_timestamps(predictor):
         assert predictor.health(now=now)["metrics"]["stale_buckets"]["value"] == 10.0
     entry = predictor.health(thresholds={"stale_buckets": (20, 30)}, now=ten)["metrics"]["stale_buckets"]
     assert (entry["level"], entry["warning"], entry["critical"]) == ("ok", 20.0, 30.0)
-    assert "10 whole bucket(s) ended since" in predictor.health(now=ten)["metrics"]["stale_buckets"]["detail"]
+    assert "10 whole buckets ended since" in predictor.health(now=ten)["metrics"]["stale_buckets"]["detail"]
     for bad in ([ten, ten], "soon", pd.NaT):
         with pytest.raises(WorkloadDataError, match="now"):
             predictor.health(now=bad)

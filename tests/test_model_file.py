@@ -649,7 +649,7 @@ def _set_flag(block, row, col, value):
     (lambda b: _set_flag(b, 0, 0, -1), "flagged bucket outside"),
     (lambda b: _set_flag(b, -1, 1, 300), "flagged bucket outside .* of 300 buckets"),
     (lambda b: _set_flag(b, 0, 1, 0), "flagged bucket outside"),  # before the window and its reference: unread
-    (lambda b: _set_flag(b, 0, 2, 1), "flagged bucket outside .* and 1 targets"),
+    (lambda b: _set_flag(b, 0, 2, 1), "flagged bucket outside .* and 1 target"),
     (lambda b: _flag_rows(b, [1, 0, *range(2, len(b.flag_at))]), "flagged buckets that are not rows .* in order"),
     (lambda b: _flag_rows(b, [0, 0, *range(1, len(b.flag_at))]), "flagged buckets that are not rows .* in order"),
     (lambda b: _flag_rows(b, np.repeat(np.arange(len(b.flag_at)), 3 * 300)), r"flagged buckets of shapes \(\d+, 3\)"),
@@ -1128,9 +1128,9 @@ def _forge_param(owner, name, value):
     (_forge_param("LSTM", "validation_fraction", "0.15"), "validation_fraction='0.15' must be"),
     (_forge_param("LSTM", "max_training_time", "x"), "max_training_time='x'"),  # update: TypeError of its deadline
     # update: "operands could not be broadcast together with shapes (3,) (4,)" (the base forecasts another horizon)
-    (_forge_param("DLinear", "horizon", 4), "horizon 3 and 1 targets, its LSTM's base 4"),
-    (_forge_param("DLinear", "horizon", 2), "horizon 3 and 1 targets, its LSTM's base 2"),
-    (_forge_param("DLinear", "horizon", 3.0), "horizon 3 and 1 targets, its LSTM's base 3.0"),  # update: TypeError
+    (_forge_param("DLinear", "horizon", 4), "horizon 3 and 1 target, its LSTM's base 4"),
+    (_forge_param("DLinear", "horizon", 2), "horizon 3 and 1 target, its LSTM's base 2"),
+    (_forge_param("DLinear", "horizon", 3.0), "horizon 3 and 1 target, its LSTM's base 3.0"),  # update: TypeError
 ])
 def test_lstm_settings_an_update_reads_are_checked_at_load(small_lstm_bytes, forge, message):
     """The stored model's own settings pass the checks its fit runs (the predictor's were checked, the model's not)."""

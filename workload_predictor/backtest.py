@@ -33,7 +33,7 @@ from ._memory import MB, check_limit, check_memory, memory_limit, rss_mb
 from ._progress import progress_bar
 from .confidence import interval, wape
 from .data import BucketedSeries, prepare_series
-from .errors import MemoryLimitError, WorkloadDataError, is_integer, is_number, is_positive_int, quote
+from .errors import MemoryLimitError, WorkloadDataError, is_integer, is_number, is_positive_int, plural, quote
 from .models import registry
 from .windows import targets_at
 
@@ -86,7 +86,7 @@ def naive_scale(history: Any, season: int = 1) -> float:
     """MASE's scale: the in-sample MAE of the (seasonal) naive one-step forecast on ``history``."""
     y = np.asarray(history, float)
     if len(y) <= season:
-        raise WorkloadDataError(f"MASE needs more than {season} history points, got {len(y)}.")
+        raise WorkloadDataError(f"MASE needs more than {plural(season, 'history point')}, got {len(y)}.")
     return float(np.mean(np.abs(y[season:] - y[:-season])))
 
 
@@ -153,14 +153,15 @@ def backtest_origins(n: int, horizon: int, test_size: float | int, stride: int) 
                f"the series is too short for horizon {horizon}: pass horizon={most} or less, or a longer series"
                if most >= 1 else "the series is too short for a backtest: pass a longer series")
         raise WorkloadDataError(
-            f"test_size={quote(test_size)} gives a test span of {quote(span)} buckets; it must hold at least one "
-            f"horizon ({horizon}) and leave training data (the series has {n} buckets): {fix}."
+            f"test_size={quote(test_size)} gives a test span of {plural(span, 'bucket')}; it must hold at least one "
+            f"horizon ({horizon}) and leave training data (the series has {plural(n, 'bucket')}): {fix}."
         )
     if n - span < MIN_TRAINING_BUCKETS:
         raise WorkloadDataError(
-            f"test_size={quote(test_size)} gives a test span of {span} buckets, which leaves {n - span} training "
-            f"bucket of the series' {n}; the first fit needs at least {MIN_TRAINING_BUCKETS} (MASE scales the errors "
-            f"by the naive forecast's on them): pass test_size={n - MIN_TRAINING_BUCKETS} or less."
+            f"test_size={quote(test_size)} gives a test span of {plural(span, 'bucket')}, which leaves "
+            f"{plural(n - span, 'training bucket')} of the series' {n}; the first fit needs at least "
+            f"{MIN_TRAINING_BUCKETS} (MASE scales the errors by the naive forecast's on them): pass "
+            f"test_size={n - MIN_TRAINING_BUCKETS} or less."
         )
     if not is_positive_int(stride):
         raise WorkloadDataError(f"stride={quote(stride)} must be a positive integer number of buckets.")
@@ -336,9 +337,9 @@ def _check_first_refit(name: str, spec: dict[str, Any], option: str | None, poin
             pass
         window = (f" Here the {name} baseline's window is the backtest's {option}={quote(spec.get('window'))}: "
                   f"pass a smaller {option}= rather than window=." if option else "")
-        raise _in_backtest(error, f"backtest: {name} cannot be fitted at the first refit, on the {point} buckets "
-                                  f"before the test span (the series has {n}; test_size={quote(test_size)}{hint}): "
-                                  f"{error}{window}") from error
+        raise _in_backtest(error, f"backtest: {name} cannot be fitted at the first refit, on the "
+                                  f"{plural(point, 'bucket')} before the test span (the series has {n}; "
+                                  f"test_size={quote(test_size)}{hint}): {error}{window}") from error
 
 
 def run_backtest(
@@ -464,8 +465,9 @@ def run_backtest(
         listed_baseline = position >= len(models)
         name, spec = _template(model, baseline_common if listed_baseline else common)
         if spec["horizon"] != horizon:
-            raise WorkloadDataError(f"the {name} template forecasts {quote(spec['horizon'])} buckets ahead, the backtest "
-                                    f"{horizon}; pass horizon={quote(spec['horizon'])} or a template with horizon={horizon}.")
+            raise WorkloadDataError(f"the {name} template has horizon={quote(spec['horizon'])}, the backtest "
+                                    f"horizon={horizon}; pass horizon={quote(spec['horizon'])} or a template with "
+                                    f"horizon={horizon}.")
         if not isinstance(model, str):
             _check_level(spec["level"], f"the {name} template's ")
         entry = registry.get(name)
@@ -515,7 +517,7 @@ def run_backtest(
         _check_first_refit(name, spec, option, int(refits[0]), n, test_size, horizon)
 
     cells = len(origins) * horizon * k
-    shape = (f"{len(origins):,} origins x horizon {horizon} x {k} target{'s' if k > 1 else ''}, "
+    shape = (f"{plural(len(origins), 'origin')} x horizon {horizon} x {plural(k, 'target')}, "
              f"{len(specs)} {'models and baselines' if len(specs) > 1 else 'model'}, 8 bytes each")
     with memory_limit(limit) as watch:
         _check_forecast_memory("the actual values and forecasts", 8.0 * cells * (_TRANSIENT_ARRAYS + _KEPT_ARRAYS
@@ -576,8 +578,9 @@ def _run_one(series: BucketedSeries, name: str, spec: dict[str, Any], origins: n
         try:
             predictor.fit(train, timestamp=None, target=list(series.targets), freq=series.freq)
         except WorkloadDataError as error:
-            raise _in_backtest(error, f"backtest: {name} failed at the refit on the {point} buckets before bucket "
-                                      f"{point} (of the series' {len(series.values)}): {error}") from error
+            raise _in_backtest(error, f"backtest: {name} failed at the refit on the {plural(point, 'bucket')} "
+                                      f"before bucket {point} (of the series' {len(series.values)}): "
+                                      f"{error}") from error
         fit_seconds.append(time.perf_counter() - started)
         started = time.perf_counter()
         predictor.predict()

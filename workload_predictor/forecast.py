@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import WorkloadDataError, is_number, quote
+from .errors import WorkloadDataError, is_number, plural, quote
 
 
 def _first_bad(array: np.ndarray):
@@ -96,8 +96,9 @@ class Forecast:
             array = getattr(self, name)
             if not isinstance(array, np.ndarray) or array.shape != shape:
                 raise WorkloadDataError(f"Forecast {name} has shape {quote(np.shape(array))}, not (steps, targets) = "
-                                        f"{shape} for {shape[0]} timestamps and targets {quote(self.targets)}: pass "
-                                        "a numpy array with one row per timestamp and one column per target.")
+                                        f"{shape} for {plural(shape[0], 'timestamp')} and targets "
+                                        f"{quote(self.targets)}: pass a numpy array with one row per timestamp and "
+                                        "one column per target.")
         for name in ("yhat", "lower", "upper"):
             array = getattr(self, name)
             if array.dtype.kind not in "iuf" or not (np.isfinite(array) & (array >= 0)).all():

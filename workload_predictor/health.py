@@ -61,7 +61,7 @@ import pandas as pd
 
 from .anomaly import RECENT_BUCKETS, recent_flagged_count
 from .anomaly import recent as anomalies_recent
-from .errors import WorkloadDataError, is_number, quote
+from .errors import WorkloadDataError, is_number, plural, quote
 
 logger = logging.getLogger(__name__)
 
@@ -323,12 +323,13 @@ def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
     newest, freq = predictor.last_timestamp_, predictor.freq_
     if newest > instant:  # one bucket ahead (0 or 1 here) is clock skew between the feeder and the caller
         ahead = (newest - instant) // freq
-        return float(ahead), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets) starts {ahead} "
-                              f"whole bucket(s) after now {instant.isoformat()}: a clock running ahead (the rows' "
+        return float(ahead), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets) starts "
+                              f"{plural(int(ahead), 'whole bucket')} after now {instant.isoformat()}: a clock running "
+                              "ahead (the rows' "
                               "or now's); the forecast covers none of the buckets up to it")
     missing = max((instant - (newest + freq)) // freq, 0)
     return float(missing), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets); now "
-                            f"{instant.isoformat()}: {missing} whole bucket(s) ended since, without data")
+                            f"{instant.isoformat()}: {plural(missing, 'whole bucket')} ended since, without data")
 
 
 def predictor_limits(horizon: int, thresholds: Any = None) -> dict[str, tuple[float, float]]:

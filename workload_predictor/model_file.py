@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .data import MAX_VALUE
-from .errors import ModelFileError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, quote
+from .errors import ModelFileError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, plural, quote
 
 #: Default largest model file :func:`~workload_predictor.persistence.load` reads (1 GiB). A DLinear
 #: predictor fitted on a million buckets is about 40 MB (the fitted series dominates); pass
@@ -386,8 +386,8 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
 
     floor = getattr(obj, "input_floor_", None)
     if floor is not None and not _is_scale_floor(floor, (k,)):
-        refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {k} values from 1 to {MAX_VALUE:g} "
-               f"(a quantile or median of loads, at least 1), as large as {_largest(floor):g}")
+        refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {plural(k, 'value')} from 1 to "
+               f"{MAX_VALUE:g} (a quantile or median of loads, at least 1), as large as {_largest(floor):g}")
     _check_nonzero(obj, k, refuse)
     rows = getattr(obj, "input_flags_", None)
     if rows is not None:
@@ -395,7 +395,7 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
         if not isinstance(rows, np.ndarray) or rows.dtype.kind != "f" or rows.ndim != 2 or rows.shape[1] != k \
                 or not 1 <= len(rows) <= span or not _is_load(rows[~np.isnan(rows)]):
             refuse(f"keeps the flags among its newest buckets as {quote(rows)} of shape {quote(np.shape(rows))}, not "
-                   f"at most {span:,} rows of {k} medians (finite loads >= 0) or NaN, at most {MAX_VALUE:g}")
+                   f"at most {span:,} rows of {plural(k, 'median')} (finite loads >= 0) or NaN, at most {MAX_VALUE:g}")
     stamps = getattr(obj, "input_anomaly_buckets_", None)  # what health counts (absent in files saved before)
     if stamps is not None:
         last = obj.last_timestamp_.tz_localize(None).to_datetime64()
@@ -428,8 +428,8 @@ def _check_nonzero(obj: Any, k: int, refuse: Any) -> None:
     seen = getattr(obj.model_, "n_seen_", None)
     if not isinstance(counts, np.ndarray) or counts.dtype.kind not in "iu" or counts.shape != (k,) \
             or (counts < 0).any() or not is_positive_int(seen) or (counts > seen).any():
-        refuse(f"counts its non-zero buckets as {quote(counts)} of shape {quote(np.shape(counts))}, not {k} integers "
-               f"from 0 to the {quote(seen)} buckets its model saw")
+        refuse(f"counts its non-zero buckets as {quote(counts)} of shape {quote(np.shape(counts))}, not "
+               f"{plural(k, 'integer')} from 0 to the {quote(seen)} buckets its model saw")
     if not isinstance(kept, np.ndarray) or kept.dtype.kind != "f" or kept.ndim != 2 or kept.shape[1] != k \
             or not 1 <= len(kept) <= BUSY_KEPT or not _is_load(kept[~np.isnan(kept)]) \
             or (kept[~np.isnan(kept)] <= 0).any() or (np.diff(np.isnan(kept).astype(np.int8), axis=0) > 0).any() \
@@ -445,8 +445,8 @@ def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:
     its weights are those of its newest points, ``(m, k)`` with ``m >= 1``."""
     floor = getattr(model, "weight_floor_", None)
     if floor is not None and not _is_scale_floor(floor, (k,)):
-        refuse(f"holds a DLinear weight floor of shape {quote(np.shape(floor))}, not {k} values from 1 to {MAX_VALUE:g} "
-               f"(a quantile or median of loads, at least 1), as large as {_largest(floor):g}")
+        refuse(f"holds a DLinear weight floor of shape {quote(np.shape(floor))}, not {plural(k, 'value')} from 1 to "
+               f"{MAX_VALUE:g} (a quantile or median of loads, at least 1), as large as {_largest(floor):g}")
     weights = getattr(model, "recent_weights_", None)
     recent = getattr(model, "recent_", None)
     shaped = (isinstance(weights, np.ndarray) and weights.ndim == 2 and len(weights) >= 1 and weights.shape[1] == k
@@ -467,7 +467,7 @@ def _check_kept(model: Any, k: int, refuse: Any) -> None:
         kept = getattr(model, attribute, None)
         if kept is not None and (not _is_load(kept) or kept.ndim != 2 or kept.shape[1] != k or len(kept) == 0):
             refuse(f"holds its {name}'s {attribute} of shape {quote(np.shape(kept))}, not finite loads >= 0 (at most "
-                   f"{MAX_VALUE:g}) of {k} targets")
+                   f"{MAX_VALUE:g}) of {plural(k, 'target')}")
     seen = getattr(model, "n_seen_", None)
     context, recent = getattr(model, "context_", None), getattr(model, "recent_", None)
     if seen is not None and (not _is_count(seen) or (recent is not None and seen < len(recent))):
@@ -499,8 +499,8 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
     for name in ("offset_", "scale_"):
         array = getattr(model, name, None)
         if array is not None and (not _is_real(array) or array.shape != (k,) or (name == "scale_" and (array <= 0).any())):
-            refuse(f"holds a DLinear {name} that is NaN or infinite, or not {k} values{' > 0' if name == 'scale_' else ''}"
-                   f" (shape {quote(np.shape(array))})")
+            refuse(f"holds a DLinear {name} that is NaN or infinite, or not {plural(k, 'value')}"
+                   f"{' > 0' if name == 'scale_' else ''} (shape {quote(np.shape(array))})")
     offset, scale = getattr(model, "offset_", None), getattr(model, "scale_", None)
     if offset is not None and scale is not None and not _is_scaling_of_loads(offset, scale):
         # An update scales every new window by them, and a forged 1e300 turned its statistics into NaN.
@@ -524,8 +524,8 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
                 and 0.0 <= part.count <= MAX_COUNT and all(
                     _is_real(getattr(part, name, None)) and getattr(part, name).shape == shape
                     for name, shape in shapes.items()) for part in stats):
-            refuse(f"holds DLinear window statistics that are not {k} sets of finite sums for window {window} and "
-                   f"horizon {horizon}")
+            refuse(f"holds DLinear window statistics that are not {plural(k, 'set')} of finite sums for window "
+                   f"{window} and horizon {horizon}")
         if offset is not None and scale is not None:
             # Sums over ``count`` windows of scaled loads, each at most ``largest`` from 0 (the loads in [0, MAX_VALUE]):
             # larger sums are no fit's, and an update's solve turned a forged 1e300 into NaN weights.
@@ -544,8 +544,8 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
                 and 0.0 <= system.lam < math.inf
                 and (system.inverse is None or (_is_real(system.inverse) and system.inverse.shape == (w, w)))
                 for w, system in systems.items()) for systems in ridge)):
-        refuse(f"holds DLinear ridge systems that are not {k} sets of finite penalties and ({window} or fewer)-square "
-               "inverses")
+        refuse(f"holds DLinear ridge systems that are not {plural(k, 'set')} of finite penalties and ({window} or "
+               "fewer)-square inverses")
     _check_dlinear_reach(model, horizon, refuse, context)
 
 
@@ -1156,7 +1156,7 @@ def _check_blend(model: Any, k: int, refuse: Any) -> None:
             isinstance(r, dict) and (windows is None or set(r) == windows) and all(
                 _is_finite_nonnegative(v) for v in r.values())
             for r in rates)):
-        refuse(f"holds DLinear penalty rates that are not {k} sets of finite rates >= 0 for its windows")
+        refuse(f"holds DLinear penalty rates that are not {plural(k, 'set')} of finite rates >= 0 for its windows")
 
 
 def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any, seen: Any = None) -> None:
@@ -1363,7 +1363,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     if not is_positive_int(window) or not window <= len(context) \
             or window != model.context_length() or context.ndim != 2 or context.shape[1] != k:
         refuse(f"has window {quote(window)}, its model's window {quote(model.context_length())} and a stored "
-               f"context of shape {quote(np.shape(context))} for {k} targets")
+               f"context of shape {quote(np.shape(context))} for {plural(k, 'target')}")
     _check_members_and_kept(model, members, window, horizon, k, refuse)
     _check_update_state(model, members, horizon, k, refuse)
     confidence = obj.confidence_
@@ -1395,14 +1395,14 @@ def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -
     correction shares in range."""
     for part in [model, *members]:
         if getattr(part, "horizon", None) != horizon or getattr(part, "n_targets_", None) != k:
-            refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__} "
+            refuse(f"has horizon {horizon} and {plural(k, 'target')}, its {type(part).__name__} "
                    f"{quote(getattr(part, 'horizon', None))} and {quote(getattr(part, 'n_targets_', None))}")
         _check_weights(part, k, refuse)
         base = getattr(part, "base_", None)
         if base is not None:  # an LSTM's linear base: its horizon, targets and weights are read by an update
             if not is_integer(getattr(base, "horizon", None)) or base.horizon != horizon \
                     or getattr(base, "n_targets_", k) != k:
-                refuse(f"has horizon {horizon} and {k} targets, its {type(part).__name__}'s base "
+                refuse(f"has horizon {horizon} and {plural(k, 'target')}, its {type(part).__name__}'s base "
                        f"{quote(getattr(base, 'horizon', None))} and {quote(getattr(base, 'n_targets_', k))}")
             _check_weights(base, k, refuse, base=True)
         share = getattr(part, "correction_share_", 1.0)
@@ -1428,15 +1428,15 @@ def _check_network_geometry(model: Any, horizon: int, k: int, refuse: Any, level
                "positive number of whole patches")
     if inputs != patch * k or outputs != horizon * k or levels not in level_targets:
         refuse(f"holds a {name} network of {quote(inputs)} inputs per patch, {quote(outputs)} outputs and "
-               f"level_targets={quote(levels)}, not {patch * k} (patches of {patch} buckets of {k} targets), "
-               f"{horizon * k} (horizon {horizon} of {k} targets) and one of {level_targets}")
+               f"level_targets={quote(levels)}, not {patch * k} (patches of {patch} buckets of {plural(k, 'target')}), "
+               f"{horizon * k} (horizon {horizon} of {plural(k, 'target')}) and one of {level_targets}")
 
 
 def _check_shape(name: str, array: Any, shape: tuple, horizon: int, k: int, refuse: Any) -> None:
     """``array`` (the attribute ``name``) is an ndarray of ``shape`` (``None``: any length)."""
     if not isinstance(array, np.ndarray) or array.ndim != len(shape) or any(
             want is not None and got != want for got, want in zip(array.shape, shape, strict=True)):
-        refuse(f"holds {name} of shape {quote(np.shape(array))} for horizon {horizon} and {k} targets")
+        refuse(f"holds {name} of shape {quote(np.shape(array))} for horizon {horizon} and {plural(k, 'target')}")
 
 
 def _check_pool(model: Any, horizon: int, k: int, refuse: Any) -> None:
@@ -1672,15 +1672,17 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
     values, coef = block.values, block.coef
     if not isinstance(values, np.ndarray) or values.ndim != 3 or values.shape[0] != b or values.shape[1] < 1 \
             or values.shape[2] != k:
-        refuse(f"holds the series of {b:,} keys in an array of shape {quote(np.shape(values))}, not ({b}, n, {k})")
+        refuse(f"holds the series of {plural(b, 'key')} in an array of shape {quote(np.shape(values))}, not "
+               f"({b}, n, {k})")
     if not isinstance(coef, np.ndarray) or coef.ndim != 4 or coef.shape[:2] != (b, k) or coef.shape[2] < 1 \
             or coef.shape[3] != horizon:
-        refuse(f"holds the weights of {b:,} keys in an array of shape {quote(np.shape(coef))}, not "
+        refuse(f"holds the weights of {plural(b, 'key')} in an array of shape {quote(np.shape(coef))}, not "
                f"({b}, {k}, window, {horizon}) for horizon {horizon}")
     shapes = {"start": (b,), "offset": (b, k), "scale": (b, k), "window": (b,), "intercept": (b, k, horizon),
               "halfwidth": (b, horizon, k), "confidence": (b,), "confidence_by_target": (b, k),
               "validation_mae": (b, k)}
-    _check_shapes(block, shapes, "a block's", f"its {b:,} keys, horizon {horizon} and {k} targets", refuse)
+    _check_shapes(block, shapes, "a block's", f"its {plural(b, 'key')}, horizon {horizon} and {plural(k, 'target')}",
+                  refuse)
     if not _is_positive_span(block.freq):
         refuse(f"holds a block of keys with bucket width {quote(block.freq)}, not a positive span")
     if block.start.dtype != np.dtype("datetime64[ns]") or np.isnat(block.start).any():
@@ -1708,7 +1710,7 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
             isinstance(blend, dict) and blend and all(_is_count(w) and 1 <= w <= coef.shape[2]
                                                       and isinstance(share, float) and 0.0 <= share <= 1.0
                                                       for w, share in blend.items()) for blend in weights):
-        refuse(f"holds blend weights that are not {b:,} mappings of windows to weights in [0, 1]")
+        refuse(f"holds blend weights that are not {plural(b, 'mapping')} of windows to weights in [0, 1]")
     if not _is_count(block.n_validation) or not isinstance(block.interval_exact, (bool, np.bool_)):
         refuse(f"holds n_validation={quote(block.n_validation)} and interval_exact={quote(block.interval_exact)}, "
                "not a count and True or False")
@@ -1748,7 +1750,7 @@ def _check_block_flags(block: Any, b: int, n: int, k: int, refuse: Any) -> None:
     if (rows < 0).any() or (rows >= b).any() or (cols < 0).any() or (cols >= k).any() or (positions >= n).any() \
             or (positions < np.maximum(n - block.window[rows].astype(np.int64) - REFERENCE_BUCKETS, 0)).any():
         refuse(f"holds a block's flagged bucket outside its {b:,} keys' windows (and the {REFERENCE_BUCKETS} buckets "
-               f"before each) of {n:,} buckets and {k} targets")
+               f"before each) of {plural(n, 'bucket')} and {plural(k, 'target')}")
     order = (rows * n + positions) * k + cols  # within b * n * k, checked above
     if (np.diff(order) <= 0).any() or not _is_load(median):
         refuse(f"holds a block's flagged buckets that are not {expected}")
@@ -1799,7 +1801,8 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     n = len(keys)
     shapes = {"start": (n,), "length": (n,), "halfwidth": (n, horizon, k), "confidence": (n,),
               "confidence_by_target": (n, k)}
-    _check_shapes(state, shapes, "the global model's", f"its {n:,} keys, horizon {horizon} and {k} targets", refuse)
+    _check_shapes(state, shapes, "the global model's",
+                  f"its {plural(n, 'key')}, horizon {horizon} and {plural(k, 'target')}", refuse)
     if not isinstance(state.freqs, list) or len(state.freqs) != n or not all(_is_positive_span(f) for f in state.freqs):
         refuse("holds a key whose bucket width is not a positive span")
     if state.start.dtype != np.dtype("datetime64[ns]") or np.isnat(state.start).any() \
@@ -1810,7 +1813,8 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     if getattr(model, "keys_", None) != keys or getattr(model, "horizon", None) != horizon \
             or getattr(model, "n_targets_", None) != k:
         refuse(f"holds a global network for other keys, horizon {quote(getattr(model, 'horizon', None))} or "
-               f"{quote(getattr(model, 'n_targets_', None))} targets than its own {n:,} keys, {horizon} and {k}")
+               f"{quote(getattr(model, 'n_targets_', None))} targets than its own {plural(n, 'key')}, {horizon} and "
+               f"{k}")
     _check_network_geometry(model, horizon, k, refuse, level_targets=(0,))
     p = model.window_ * k + 1
     for name, shape in (("base_coef_", (p, horizon * k)), ("base_gram_", (p, p)), ("base_cross_", (p, horizon * k)),
@@ -1820,7 +1824,7 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
                 or (name == "scale_" and ((array <= 0).any() or not _is_scaling_of_loads(model.offset_, array))):
             refuse(f"holds the global network's {name} of shape {quote(np.shape(array))}, not finite {shape} "
                    f"{'scales > 0 (the spread of loads its offset_ is the mean of) ' if name == 'scale_' else ''}for "
-                   f"its window {model.window_}, horizon {horizon}, {n:,} keys and {k} targets")
+                   f"its window {model.window_}, horizon {horizon}, {plural(n, 'key')} and {plural(k, 'target')}")
     pending = getattr(model, "scale_pending_", None)  # None: a file saved before it was kept (no target is rescaled)
     if pending is not None and (not isinstance(pending, np.ndarray) or pending.dtype != np.bool_
                                 or pending.shape != (n, k)
@@ -1841,14 +1845,14 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     recent = getattr(model, "recent_", None)
     if not isinstance(recent, list) or len(recent) != n or not all(
             _is_load(r) and r.ndim == 2 and r.shape[1] == k for r in recent):
-        refuse(f"holds the global network's kept points not as {n:,} arrays of loads in [0, {MAX_VALUE:g}] of {k} "
-               "targets")
+        refuse(f"holds the global network's kept points not as {plural(n, 'array')} of loads in [0, {MAX_VALUE:g}] "
+               f"of {plural(k, 'target')}")
     for name, actual in (("validation_forecast_", False), ("validation_actual_", True)):
         arrays = getattr(model, name, None)
         if not isinstance(arrays, list) or len(arrays) != n or not all(
                 (_is_load(a) if actual else _is_within(a, forecast_bound(horizon))) and a.ndim == 3
                 and a.shape[1:] == (horizon, k) for a in arrays):
-            refuse(f"holds the global network's {name} not as {n:,} arrays of (windows, {horizon}, {k}) "
+            refuse(f"holds the global network's {name} not as {plural(n, 'array')} of (windows, {horizon}, {k}) "
                    f"{f'loads in [0, {MAX_VALUE:g}]' if actual else f'forecasts within {forecast_bound(horizon):g}'}")
     if any(f.shape != a.shape for f, a in zip(model.validation_forecast_, model.validation_actual_)):
         refuse("holds the global network's validation_forecast_ and validation_actual_ with other window counts for a "
@@ -1897,8 +1901,8 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
     seen = getattr(model, "n_seen_", None)
     if not isinstance(seen, np.ndarray) or seen.dtype.kind not in "iu" or seen.shape != (n,) \
             or (seen > MAX_COUNT).any() or any(int(s) < len(r) for s, r in zip(seen, recent)):
-        refuse(f"holds the global network's n_seen_ {quote(seen)}, not {n:,} counts of at least the points each key "
-               "keeps")
+        refuse(f"holds the global network's n_seen_ {quote(seen)}, not {plural(n, 'count')} of at least the points "
+               "each key keeps")
     keep = model._recent_length()  # a fit and an update keep each key's newest points, as many as it has up to this
     if any(len(r) != min(int(s), keep) for s, r in zip(seen, recent)):
         # A forecast reads a key's newest kept points: with one missing it forecast from the bucket before its last.
@@ -1912,8 +1916,8 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
     if weights is not None and (not isinstance(weights, list) or len(weights) != n or not all(
             w is None or (_is_real(w) and w.shape == r.shape and ((w >= 0.0) & (w <= 1.0)).all())
             for w, r in zip(weights, recent))):
-        refuse(f"holds the global network's recent_weights_ not as {n:,} weights in [0, 1] (or None) of the points "
-               "each key keeps")
+        refuse(f"holds the global network's recent_weights_ not as {plural(n, 'weight')} in [0, 1] (or None) of the "
+               "points each key keeps")
     _check_global_nonzero(model, n, refuse)
 
 
@@ -1943,7 +1947,7 @@ def _check_global_nonzero(model: Any, n: int, refuse: Any) -> None:
         if isinstance(rows, tuple):  # one array per target of BUSY_KEPT entries: 0, then as many points as counted
             if len(rows) != k or not all(isinstance(c, np.ndarray) and c.shape == (BUSY_KEPT,)
                                          and c.dtype in PACKED_DTYPES for c in rows):
-                refuse_key(f"is not {k} arrays of {BUSY_KEPT:,} entries, each of "
+                refuse_key(f"is not {plural(k, 'array')} of {BUSY_KEPT:,} entries, each of "
                            f"{', '.join(np.dtype(t).name for t in PACKED_DTYPES)}")
             rows = _unpacked(rows)
         _check_nonzero(types.SimpleNamespace(input_nonzero_=rows, input_nonzero_counts_=counts[i],

@@ -24,7 +24,7 @@ from .confidence import (
 from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, gap_buckets, prepare_continuation,
                    prepare_series)
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
-                     quote)
+                     plural, quote)
 from .forecast import Forecast
 from .health import IDLE_RUN, held_runs, held_span, idle_span, stuck_runs
 from .models import registry
@@ -216,8 +216,8 @@ def undone_text(jumped: int, before: pd.Timestamp, stray: pd.Timestamp, recorded
     after it, up to ``last``, were undone with it, ``rows`` rows in all."""
     if since:
         which = f"the update {since + 1} updates before"
-        dropped = (f"its rows after {before.isoformat()} and the {since} update{'s' if since > 1 else ''} since "
-                   f"({rows} rows, up to {last.isoformat()}) were")
+        dropped = (f"its rows after {before.isoformat()} and the {plural(since, 'update')} since "
+                   f"({plural(rows, 'row')}, up to {last.isoformat()}) were")
     else:
         which, dropped = "the update before", f"its rows after {before.isoformat()} were"
     return (f"{which} jumped {jumped + 1} buckets ahead, from {before.isoformat()} to {stray.isoformat()}, and these "

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .data import (_target_matrix, bucketize, check_span, column_key, columns_by_key, duration_text, parse_freq,
                    refuse_alike, to_utc_index, token_columns)
-from .errors import WorkloadDataError, cut, quote, quote_columns
+from .errors import WorkloadDataError, cut, plural, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
 _NO_DATE_GUESSING = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
@@ -609,7 +609,7 @@ def read_trace(
             stamps = series["timestamp"]
             span = (f"from {_utc_text(stamps.iloc[0])} to {_utc_text(stamps.iloc[-1])}" if len(series) > 1 else
                     f"at {_utc_text(stamps.iloc[0])}")
-            raise AllPartialError(f"{path}: the log spans {len(series)} bucket{'' if len(series) == 1 else 's'} of "
+            raise AllPartialError(f"{path}: the log spans {plural(len(series), 'bucket')} of "
                                   f"{duration_text(parse_freq(freq))}, all partial (the first and the last are "
                                   f"dropped), {span}", freq, _epoch_unit(frame[column], unit, origin))
         series = series.iloc[1:-1].reset_index(drop=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import anomaly
 from ..data import MAX_VALUE
-from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, not_fitted_error, quote
+from ..errors import WorkloadDataError, check_is_fitted, is_number, is_positive_int, not_fitted_error, plural, quote
 from ..windows import newest, targets_at, validation_origins
 
 MIN_TRAIN_WINDOWS = 10
@@ -522,7 +522,8 @@ class BaseForecaster(ParamsMixin):
         if self._length_suffices(n):
             return
         raise WorkloadDataError(
-            f"{n} points are too few for window {self._required_window()} + horizon {self.horizon}: "
+            f"{plural(n, 'point')} {'is' if n == 1 else 'are'} too few for window {self._required_window()} + horizon "
+            f"{self.horizon}: "
             f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least "
             f"{self.minimum_length()} points. Pass more history, a smaller {self.window_setting} or a smaller horizon=."
         )

@@ -14,7 +14,8 @@ import numpy as np
 
 from .._deadline import current
 from .._memory import check_memory
-from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, is_integer, is_number, is_positive_int, quote
+from ..errors import (NoSeasonError, WorkloadDataError, check_is_fitted, is_integer, is_number, is_positive_int, plural,
+                      quote)
 from ..windows import targets_at, validation_origins, windows_at
 from .base import MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, check_origins
 
@@ -381,7 +382,8 @@ class ExponentialSmoothing(BaseForecaster):
             return
         largest = max(self._kernel_lengths())
         raise WorkloadDataError(
-            f"{n} points are too few for exponential smoothing with alphas={quote(self.alphas)} + horizon "
+            f"{plural(n, 'point')} {'is' if n == 1 else 'are'} too few for exponential smoothing with "
+            f"alphas={quote(self.alphas)} + horizon "
             f"{self.horizon}: the largest factor, {largest:g}, weighs the last {self._required_window()} points, and "
             f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least "
             f"{self.minimum_length()} points. Pass more history, a larger factor in alphas= (e.g. 1.0) or a smaller "
@@ -501,7 +503,8 @@ def choose_period(y: np.ndarray, horizon: int, seasons: int,
     origins = np.arange(start, n - horizon + 1)[-max_origins:]
     if len(origins) < MIN_SCORED_ORIGINS or max_lag < 2:
         raise NoSeasonError(
-            f"{n} training points are too few to search for a season: the search needs at least "
+            f"{plural(n, 'training point')} {'is' if n == 1 else 'are'} too few to search for a season: the search "
+            "needs at least "
             f"{search_points(horizon, seasons)} (with horizon={horizon}, seasons={seasons}); pass more history, "
             "season_length= or choose another model.")
     ranked = [season_candidates(y[:, j], max_lag) for j in range(y.shape[1])]
@@ -511,7 +514,7 @@ def choose_period(y: np.ndarray, horizon: int, seasons: int,
             f"; a season longer than {max_lag} buckets needs more history (about {2 * (seasons + 1)} training points "
             "per bucket of the season)")
         raise NoSeasonError(
-            f"found no seasonal period in {n} training points (no positive autocorrelation peak at lags "
+            f"found no seasonal period in {plural(n, 'training point')} (no positive autocorrelation peak at lags "
             f"2..{max_lag}){longer}; pass season_length= or choose another model.")
     actual = targets_at(y, origins, horizon)
     size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
@@ -638,7 +641,8 @@ class SeasonalMedian(BaseForecaster):
     def _check_length(self, n: int, origins: np.ndarray | None = None) -> None:
         if self.season_length is None and not self._length_suffices(n):
             raise NoSeasonError(
-                f"{n} points are too few to search for a season: the period search needs {self._search_points()} "
+                f"{plural(n, 'point')} {'is' if n == 1 else 'are'} too few to search for a season: the period search "
+                f"needs {self._search_points()} "
                 f"training points before the validation tail, i.e. at least {self.minimum_length()} points (with "
                 f"horizon={self.horizon}, seasons={self.seasons}). Pass more history, season_length= or choose "
                 "another model.")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import anomaly
 from .._deadline import SERIES_PACE, current, limit
-from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, quote
+from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, plural, quote
 from ..windows import newest, targets_at
 from . import registry
 from .combination import (EXACT_MEMBERS, best_weights, describe, error_difference, evidence_share,
@@ -507,8 +507,8 @@ class Ensemble(BaseForecaster):
                     f"it needs t <= -{student_t_critical(blocks - 1):.2f}")
             reason = (f"its forecasts of the history (out of sample) have a mean scaled error {error[seasonal]:.4g}, "
                       f"{'below' if lower else 'not below'} the best baseline's ({slots[best]}) {error[best]:.4g}"
-                      f"{', but not significantly' if lower else ''}: t = {t:.2f} over {blocks} "
-                      f"block{'' if blocks == 1 else 's'} of {self.horizon} origins ({need})")
+                      f"{', but not significantly' if lower else ''}: t = {t:.2f} over {plural(blocks, 'block')} "
+                      f"of {plural(self.horizon, 'origin')} ({need})")
         else:
             reason = "no history before the validation tail to show it beats the baselines"
         self.left_out_["seasonal_median"] = reason

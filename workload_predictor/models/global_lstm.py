@@ -55,7 +55,7 @@ from .._deadline import check_seconds
 from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
-from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, quote
+from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, plural, quote
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from ..windows import newest as newest_of  # `newest` is a local name in methods below
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
@@ -453,7 +453,8 @@ class GlobalLSTM(ParamsMixin):
             split = self._split(len(y), window)
             if split is None:
                 errors[key] = WorkloadDataError(
-                    f"series[{quote(key)}] has {len(y)} points, too few for window {window}{read_as} + horizon {self.horizon}: "
+                    f"series[{quote(key)}] has {plural(len(y), 'point')}, too few for window {window}{read_as} + "
+                    f"horizon {self.horizon}: "
                     f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail. Pass more history, a "
                     "smaller window= or a smaller horizon=.")
                 continue

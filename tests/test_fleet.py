@@ -7,6 +7,7 @@ import copy
 import io
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -330,12 +331,21 @@ def test_the_door_gives_the_same_series_for_a_sorted_and_a_shuffled_frame():
         assert [(s.key, s.start, s.freq) for s in series] == [(s.key, s.start, s.freq) for s in expected]
         for got, want in zip(series, expected):
             np.testing.assert_array_equal(got.values, want.values)
-        assert {k: str(e) for k, e in errors.items()} == {k: str(e) for k, e in expected_errors.items()}
+        # The same refusals, each naming the same row (by its label) as a row of the frame given.
+        assert list(errors) == list(expected_errors)
+        for name, error in errors.items():
+            assert [other.index[row] for row in error.rows] == [frame.index[row] for row in expected_errors[name].rows]
+            assert unrowed(str(error)) == unrowed(str(expected_errors[name]))
     # A repeated timestamp within a key is not "in order": the door sorts, then refuses the key as before.
     repeated = pd.concat([frame, frame[frame["endpoint"] == "k0"].iloc[[5]]]).sort_values(["endpoint", "timestamp"],
                                                                                           kind="stable")
     assert _key_time_order(*_codes_and_instants(repeated)) is not None
     assert "k0" in split_by_key(repeated, key="endpoint")[1]
+
+
+def unrowed(message: str) -> str:
+    """``message`` without the rows of the frame it names."""
+    return re.sub(r"row \d+ of the frame( \(index label [^()]*\))?", "row", message)
 
 
 def _codes_and_instants(frame: pd.DataFrame):
@@ -663,7 +673,7 @@ def test_a_fleets_max_gap_set_since_fit_bounds_every_keys_update(model):
 
 @pytest.mark.parametrize("mode, updated_before, message", [
     ("refit", False, "No key of this fleet could be fitted within the limit"),
-    ("incremental", False, r"the own predictors of 3 key\(s\).*With update_mode='refit' a key keeps its series"),
+    ("incremental", False, r"the own predictors of 3 keys.*With update_mode='refit' a key keeps its series"),
     ("incremental", True, "No key's update fits within the limit"),
 ])
 def test_an_update_no_key_of_which_fits_the_memory_limit_raises_as_fit_does(mode, updated_before, message):
@@ -1666,7 +1676,7 @@ def test_an_incremental_update_bounds_the_state_its_keys_own_predictors_will_hol
     estimates = {name: own_state_bytes(block, row, 10) for block in fleet._blocks for row, name in enumerate(block.keys)}
     total_mb = sum(estimates.values()) / 2**20
     forecast = fleet.predict()
-    with pytest.raises(MemoryLimitError, match=r"the own predictors of 3 key\(s\).*plus \d+ MiB it was about to"):
+    with pytest.raises(MemoryLimitError, match=r"the own predictors of 3 keys'.*plus \d+ MiB it was about to"):
         copy.deepcopy(fleet).set_params(memory_limit_mb=total_mb / 2).update(tail)
     pd.testing.assert_frame_equal(fleet.predict(), forecast)
     fleet.update(tail)

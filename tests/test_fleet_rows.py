@@ -79,8 +79,10 @@ def test_fit_names_the_callers_row_of_each_fault(fault):
     assert error.rows == (row,)
     assert "the first: row 2 of the frame (index label 'lost')" in str(fleet.errors_[None])
     strict = dirty.drop(index="lost")  # strict refuses a row without a key
-    with pytest.raises(WorkloadDataError, match=re.escape("key 'b': ") + ".*" + re.escape(shown(strict, row - 1))):
+    with pytest.raises(WorkloadDataError, match=re.escape("key 'b': ") + ".*" + re.escape(shown(strict, row - 1))) \
+            as raised:
         FleetPredictor(**MODEL, strict=True).fit(strict)
+    assert raised.value.rows == (row - 1,)
 
 
 def test_fit_names_both_rows_of_a_duplicate_timestamp():

@@ -918,7 +918,9 @@ class FleetPredictor(ParamsMixin):
             # Named once: a message about the key itself ("key 'zz' was not fitted") names it already; the rows
             # without a key (under None) are no key's.
             keyed = first is not None and not str(error).startswith(named)
-            raise type(error)(f"{named}: {error}" if keyed else str(error)) from error
+            raised = type(error)(f"{named}: {error}" if keyed else str(error))
+            raised.rows = getattr(error, "rows", ())  # the caller's rows it names, as the key's error has them
+            raise raised from error
 
     def _config(self, targets: tuple[str, ...], fitted: bool = False, per_key: bool = False) -> dict[str, Any]:
         """What a partition's fit reads; ``fitted``: with the model settings as fitted (an update's fits);

@@ -6,6 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .errors import plural
+
 
 def sliding_windows(y: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Input windows ``(m, window)`` and target windows ``(m, horizon)`` of a 1-D series.
@@ -18,7 +20,7 @@ def sliding_windows(y: np.ndarray, window: int, horizon: int) -> tuple[np.ndarra
         raise ValueError(f"sliding_windows expects a 1-D series, got shape {y.shape}")
     m = len(y) - window - horizon + 1
     if m < 1:
-        raise ValueError(f"a series of {len(y)} points has no window of {window} + horizon {horizon}")
+        raise ValueError(f"a series of {plural(len(y), 'point')} has no window of {window} + horizon {horizon}")
     both = np.lib.stride_tricks.sliding_window_view(y, window + horizon)[:m]
     return both[:, :window], both[:, window:]
 

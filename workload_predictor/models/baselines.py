@@ -18,6 +18,7 @@ from ..errors import (NoSeasonError, WorkloadDataError, check_is_fitted, is_inte
                       quote)
 from ..windows import targets_at, validation_origins, windows_at
 from .base import MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, check_origins
+from .combination import target_size
 
 SMOOTHING_ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 ALPHA_CHUNK = 16384  # origins whose errors exponential smoothing's fit sums at a time (newest first)
@@ -212,7 +213,7 @@ class MovingMedian(BaseForecaster):
         if len(origins) == 0:
             self.window_, self.window_scores_ = usable[0], {}
             return
-        size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
+        size = target_size(y)  # a common size, so tokens do not drown requests
         horizon, k = int(self.horizon), y.shape[1]
         totals = dict.fromkeys(usable, 0.0)
         step = scored_chunk(horizon, k)  # origins x horizon x targets bounded, checked before the gather
@@ -408,7 +409,7 @@ class ExponentialSmoothing(BaseForecaster):
         fitting = [a for a, length in lengths.items() if length <= room] or [max(lengths)]
         usable = {a: exponential_weights(a) for a in fitting}
         origins = np.arange(max(len(w) for w in usable.values()), len(y) - self.horizon + 1)
-        size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
+        size = target_size(y)  # a common size, so tokens do not drown requests
         # The absolute errors are summed a chunk of origins at a time (at most ALPHA_CHUNK, and at most
         # SCORED_CHUNK_VALUES target values, checked before they are gathered), newest first: the chunk's targets
         # stay in cache for every factor (a third of the time at 1,000,000 points), and under a time limit
@@ -517,7 +518,7 @@ def choose_period(y: np.ndarray, horizon: int, seasons: int,
             f"found no seasonal period in {plural(n, 'training point')} (no positive autocorrelation peak at lags "
             f"2..{max_lag}){longer}; pass season_length= or choose another model.")
     actual = targets_at(y, origins, horizon)
-    size = np.maximum(np.abs(y).mean(axis=0), 1e-12)  # a common size, so tokens do not drown requests
+    size = target_size(y)  # a common size, so tokens do not drown requests
     deadline, scores = current(), {}
     for lag in candidates:
         if scores and deadline.expired():

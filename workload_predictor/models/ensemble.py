@@ -13,8 +13,8 @@ from .._deadline import SERIES_PACE, current, limit
 from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, plural, quote
 from ..windows import newest, targets_at
 from . import registry
-from .combination import (EXACT_MEMBERS, best_weights, describe, error_difference, evidence_share,
-                          evidence_shrinkage, median_weight, student_t_critical, target_size)
+from .combination import (EXACT_MEMBERS, ROUNDING, best_weights, describe, error_difference, evidence_share,
+                          evidence_shrinkage, median_weight, rank_members, student_t_critical, target_size)
 from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series, fewest_points, unfitted_on_error
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -496,7 +496,7 @@ class Ensemble(BaseForecaster):
         if history.shape[1]:
             size = target_size(actual)
             error = (np.abs(history - actual[None]) / size).mean(axis=(1, 2, 3))  # [S]
-            best = simple[int(np.argmin(error[simple]))]
+            best = simple[int(rank_members(error[simple, None], ROUNDING, 1)[0, 0])]  # ties within rounding: the earlier
             difference = error_difference(history[seasonal], history[best], actual, size)
             t, shrinkage = evidence_shrinkage(difference, origins, self.horizon)
             if shrinkage >= 1.0:
@@ -528,7 +528,7 @@ class Ensemble(BaseForecaster):
         size; ties to the earlier slot)."""
         error = (np.abs(forecasts[rows] - actual[None]) / target_size(actual)).sum(axis=(1, 3))  # [rows, H]
         weights = np.zeros((forecasts.shape[0], forecasts.shape[2]))
-        weights[rows] = best_weights(("best", 1, False), error)
+        weights[rows] = best_weights(("best", 1, False), error, ROUNDING * actual.shape[0] * actual.shape[2])
         return weights
 
     def _rule_weights(self, forecasts: np.ndarray, actual: np.ndarray, error: np.ndarray,
@@ -538,8 +538,8 @@ class Ensemble(BaseForecaster):
         from . import combination
 
         def apply(rule, rows):
-            if rule[0] == "best":
-                return combination.best_weights(rule, error[rows])
+            if rule[0] == "best":  # error sums over the evidence's windows and targets, in units of their sizes
+                return combination.best_weights(rule, error[rows], ROUNDING * actual.shape[0] * actual.shape[2])
             if rule[0] == "median" and len(rule) > 1:  # as combination.rule_weights, with the errors ``error``
                 return (1.0 - median_weight(rule)) * apply(rule[2], rows)
             return combination.rule_weights(rule, forecasts[rows] / self.evidence_size_, actual / self.evidence_size_)

@@ -437,9 +437,10 @@ def best_weights(rule: Rule, error: np.ndarray, tolerance: float = 0.0) -> np.nd
     (:func:`rank_members`, errors within ``tolerance`` per step of each other being ties)."""
     _, k, per_step = rule
     steps = error.shape[1]
-    if not per_step:
-        error = np.repeat(error.sum(axis=1, keepdims=True), steps, axis=1)
-    order = rank_members(error, tolerance * (1 if per_step else steps), k)  # [k, H]
+    if not per_step:  # one ranking of the sums over the steps, for every step
+        order = np.repeat(rank_members(error.sum(axis=1, keepdims=True), tolerance * steps, k), steps, axis=1)
+    else:
+        order = rank_members(error, tolerance, k)  # [k, H]
     weights = np.zeros(error.shape)
     np.put_along_axis(weights, order, 1.0 / k, axis=0)
     return weights
@@ -451,16 +452,18 @@ def rank_members(error: np.ndarray, tolerance: float, count: int) -> np.ndarray:
     ``np.argsort(error, axis=0, kind="stable")[:count]``; NaN ranks last). Error sums of forecasts that agree
     up to rounding differ by rounding, in either direction at another scale of the same series: with a
     ``tolerance`` relative to the series' scale, they rank alike at every scale."""
-    error = np.where(np.isnan(error), np.inf, error)
+    ranked = np.sort(error, axis=0)
+    if not (ranked[1:] - ranked[:-1] <= tolerance).any():  # none within the tolerance (NaN's differences are none)
+        return np.argsort(error, axis=0, kind="stable")[:count]
+    left = np.where(np.isnan(error), np.inf, error)
     taken = np.zeros(error.shape, dtype=bool)
     steps = np.arange(error.shape[1])
     order = np.empty((min(count, len(error)), error.shape[1]), dtype=np.intp)
     for place in range(len(order)):
-        left = np.where(taken, np.inf, error)
-        lowest = left.min(axis=0)
-        first = np.argmax(~taken & (left <= lowest + tolerance), axis=0)
+        first = np.argmax(~taken & (left <= left.min(axis=0) + tolerance), axis=0)
         order[place] = first
         taken[first, steps] = True
+        left[first, steps] = np.inf
     return order
 
 

@@ -22,6 +22,7 @@ cost of an update nor the fleet's memory grows with the keys' history.
 from __future__ import annotations
 
 import collections.abc
+import concurrent.futures
 import contextlib
 import copy
 import dataclasses
@@ -478,8 +479,12 @@ class FleetPredictor(ParamsMixin):
         :class:`~workload_predictor.errors.WorkloadDataError`, changing nothing, where Dask would wait
         forever; its partitions are cancelled, as they are when one raises. A worker the fleet has not yet
         seen on the client is asked its workload-predictor version before it is sent a partition: one
-        without the package, or of another version, is a ``WorkloadDataError`` naming it. A model
-        registered (``registry.register``) in this process is registered in the workers that fit its keys.
+        without the package, or of another version, is a ``WorkloadDataError`` naming it; one that joins
+        during the fit is asked when the fleet sees it, and left out of the fit (a logged warning) if it
+        cannot run this version: partitions go only to workers that answered. The cluster holds at most
+        ``PARTITIONS_IN_FLIGHT`` partitions per worker thread at once: each partition's result is gathered,
+        and its task released, as it ends, and the next one sent. A model registered
+        (``registry.register``) in this process is registered in the workers that fit its keys.
     executor : concurrent.futures.Executor or None
         Run the partitions on this executor (``client`` and ``executor`` exclude each other).
         ``client`` and ``executor`` are running resources, not settings: ``copy.copy``, ``copy.deepcopy`` and
@@ -560,6 +565,14 @@ class FleetPredictor(ParamsMixin):
         fitted window (about 0.7 MB per target at 168 buckets, 2.4 MB at 336); the first update
         checks their total against ``memory_limit_mb`` before fitting any. ``model_params={"half_life":
         ...}`` (DLinear's forgetting) needs ``"incremental"``.
+    resources : dict or None
+        The Dask worker resources each partition needs, e.g. ``{"GPU": 1}`` for ``device="cuda"`` on a cluster
+        whose GPU workers were started with ``--resources "GPU=1"`` (Dask's worker resources: abstract names
+        the workers declare; Dask does not detect a GPU). Only workers that declare them run the partitions, and
+        each runs as many at once as its resources allow. A cluster whose workers declare none of them is a
+        :class:`~workload_predictor.errors.WorkloadDataError` at once, not a wait; once the fit runs, losing every
+        such worker is waited for as a cluster with no worker is. ``None`` (default): any worker. Read with
+        ``client`` only; a ``global_lstm`` fleet or a teacher's students, which train in this process, refuse it.
 
     Attributes
     ----------
@@ -615,6 +628,7 @@ class FleetPredictor(ParamsMixin):
         teacher: str | None = None,
         teacher_params: dict[str, Any] | None = None,
         update_mode: str = "refit",
+        resources: dict[str, float] | None = None,
     ):
         self.model = model
         self.horizon = horizon
@@ -635,6 +649,7 @@ class FleetPredictor(ParamsMixin):
         self.teacher = teacher
         self.teacher_params = teacher_params
         self.update_mode = update_mode
+        self.resources = resources
 
     # -- copies ----------------------------------------------------------------------------
     #: Parameters that are running resources, not settings: copies share them (a thread pool or a Dask client
@@ -820,6 +835,18 @@ class FleetPredictor(ParamsMixin):
                                     "ThreadPoolExecutor()), or executor=None.")
         if self.model not in GLOBAL_MODELS and teacher is None:  # the models whose partitions the client runs
             self._check_client()
+        resources = self.resources
+        if resources is not None and (not isinstance(resources, collections.abc.Mapping) or not resources or not all(
+                isinstance(name, str) and name and isinstance(amount, (int, float, np.integer, np.floating))
+                and not isinstance(amount, (bool, np.bool_)) and math.isfinite(amount) and amount > 0
+                for name, amount in resources.items())):
+            raise WorkloadDataError(f"resources={quote(resources)} must map Dask worker resource names to the positive "
+                                    "amount each partition needs (e.g. {'GPU': 1}), or be None.")
+        if resources is not None and client is not None and (self.model in GLOBAL_MODELS or teacher is not None):
+            what = "model='global_lstm'" if self.model in GLOBAL_MODELS else f"teacher={quote(teacher)}"
+            raise WorkloadDataError(f"resources={quote(resources)} with {what}: that network trains in this process, "
+                                    "not in partitions on the Dask cluster, so no worker resource applies; pass "
+                                    "resources=None (and device= for this process's GPU).")
         size = self.partition_size
         if size is not None and not is_positive_int(size):
             raise WorkloadDataError(f"partition_size={quote(size)} must be a positive number of keys (or None).")
@@ -873,8 +900,10 @@ class FleetPredictor(ParamsMixin):
 
     def _check_device(self) -> None:
         """A device other than the CPU must be one torch sees (a typed error here, once, not one per key or a
-        crash inside torch); torch is imported only then."""
-        if self.device not in ("cpu", "auto"):
+        crash inside torch); torch is imported only then. Partitions on a Dask cluster are checked on the workers
+        that run them (:class:`_ClusterRun`), not here: the fleet's process may have no GPU."""
+        on_cluster = self.client is not None and self.model not in GLOBAL_MODELS and getattr(self, "teacher", None) is None
+        if self.device not in ("cpu", "auto") and not on_cluster:
             from .models.torch_runtime import resolve_device
 
             resolve_device(self.device)
@@ -958,7 +987,7 @@ class FleetPredictor(ParamsMixin):
             else:
                 # A partition travels as a few large arrays and its blocks come back without the series the
                 # parent already holds: ten thousand small arrays cost Dask (and loky) far more to serialise.
-                results = self._map(functools.partial(_fit_packed, config), [PackedSeries.pack(part) for part in parts])
+                results = self._map(functools.partial(_fit_packed, config), parts, pack=PackedSeries.pack)
                 by_key = {item.key: item for item in series}
                 for part_blocks, _, _ in results:
                     for block in part_blocks:
@@ -1030,39 +1059,13 @@ class FleetPredictor(ParamsMixin):
         """Whether ``n_parts`` partitions are fitted in this process (no client, no executor, one job)."""
         return self.client is None and self.executor is None and (self._workers() == 1 or n_parts == 1)
 
-    def _map(self, func, parts: list) -> list:
-        """``func`` over ``parts``, in order, where the fleet was told to run them."""
+    def _map(self, func, parts: list, pack: Any = None) -> list:
+        """``func`` over ``parts``, in order, where the fleet was told to run them; ``pack``: what each partition
+        travels as (applied to a partition as it is sent)."""
         if self.client is not None:
-            _check_workers(self.client)
-            futures: list = []
-            try:
-                for batch in _graph_batches(parts):
-                    futures += self.client.map(func, batch, pure=False)
-                _await_workers(self.client, futures)
-                return _gather(self.client, futures)
-            except BaseException as exc:  # a partition's error, no worker, an interrupt: no partition is left running
-                with contextlib.suppress(Exception):
-                    self.client.cancel(futures)
-                try:
-                    from dask.distributed import KilledWorker  # the dask extra (dask[distributed])
-                except ImportError:  # a client without Dask behind it
-                    KilledWorker = ()
-                if isinstance(exc, KilledWorker):  # Dask's error names its task, not the keys that killed it
-                    keys = next((list(getattr(part, "keys", ())) for part, future in zip(parts, futures)
-                                 if future.key == exc.task), [])
-                    raise WorkloadDataError(
-                        f"the partition of keys {quote(keys)} killed every Dask worker that ran it ({cut(exc)}); "
-                        "nothing was changed. A worker's memory limit is the usual cause: pass memory_limit_mb= to "
-                        "bound what a partition's fit adds, a smaller partition_size, or give the workers more "
-                        "memory; the workers' logs say why they died.") from exc
-                raise
-            finally:
-                # The cluster keeps a partition's result (and a lost one is computed again) while the client holds
-                # a future of it: released now, not when the last reference to ``futures`` goes (a traceback the
-                # caller keeps, a reference cycle only the garbage collector frees).
-                for future in futures:
-                    with contextlib.suppress(Exception):
-                        future.release()
+            return _ClusterRun(self.client, func, pack, self.resources, self.device).run(parts)
+        if pack is not None:
+            parts = [pack(part) for part in parts]
         if self.executor is not None:
             try:
                 results = self.executor.map(func, parts)  # every partition is submitted here, none has run yet
@@ -1859,38 +1862,29 @@ def _worker_version() -> str:
     return __version__
 
 
-def _check_workers(client: Any) -> None:
-    """A typed error, before any partition is sent, for a worker of ``client`` that cannot run this version of the
-    package: Dask unpickles a task's function and data by reference, so a worker without the package drops its
-    connection to the scheduler on the first partition it is sent (and its nanny closes with it), and a worker of
-    another version would fit the keys with its own code. Each worker the fleet has not yet seen on this client is
-    asked its version once (``client.run``, whose errors come back without harming the worker); a worker that joins
-    during a fit is asked at the next. ``client.run`` has no timeout: the answers are awaited ``WORKER_CHECK_SECONDS``,
-    and workers that have not answered by then are left to Dask, as a worker whose connection timed out is, and asked
-    again at the next call."""
-    workers = set(client.nthreads())
+def _check_workers(client: Any, workers: Any = None, joined: bool = False) -> set:
+    """The workers of ``client`` (or ``workers``, addresses) that may run this version of the package's partitions;
+    a typed error, before any partition is sent, for one that cannot: Dask unpickles a task's function and data by
+    reference, so a worker without the package drops its connection to the scheduler on the first partition it is
+    sent (and its nanny closes with it), and a worker of another version would fit the keys with its own code.
+    ``joined``: workers that joined during the call, when partitions already run: such a worker is left out of the
+    call (a logged warning), not an error. Each worker the fleet has not yet found fit on this client is asked its
+    version (``client.run``, whose errors come back without harming the worker); one found fit is not asked again.
+    ``client.run`` has no timeout: the answers are awaited ``WORKER_CHECK_SECONDS``, and workers that have not
+    answered by then are left to Dask, as a worker whose connection timed out is, and asked again at the next
+    call."""
+    workers = set(client.nthreads()) if workers is None else set(workers)
     with _checked_lock:
-        new = sorted(workers - _CHECKED_WORKERS.get(client, set()))
+        known = _CHECKED_WORKERS.get(client, set())
+        new = sorted(workers - known)
+        fit = workers & known
     if not new:
-        return
-    answers: dict = {}
-
-    def ask() -> None:
-        try:
-            answers["found"] = client.run(_worker_version, workers=new, on_error="return")
-        except BaseException as exc:  # the Client's own error (closed, no scheduler): raised in the caller's thread
-            answers["error"] = exc
-
-    asking = threading.Thread(target=ask, name="workload-predictor worker check", daemon=True)
-    asking.start()
-    asking.join(WORKER_CHECK_SECONDS)
-    if asking.is_alive():
+        return fit
+    found = _ask_workers(client, new, _worker_version)
+    if found is None:
         logger.warning("Dask workers %s did not answer the version check within %g s: left to Dask, asked again at "
                        "the next call.", cut(", ".join(new), 200), WORKER_CHECK_SECONDS)
-        return
-    if "error" in answers:
-        raise answers["error"]
-    found = answers["found"]
+        return fit | set(new)
     # Another error (a worker closing, a connection timed out) says nothing of its package: the worker is left to
     # Dask, and asked again at the next call.
     wrong = {address: answer for address, answer in found.items()
@@ -1903,11 +1897,51 @@ def _check_workers(client: Any) -> None:
         said = (f"has workload-predictor {quote(version)}" if isinstance(version, str) else
                 f"cannot run workload-predictor's code ({type(version).__name__}: {cut(version)})")
         others = f" (and {len(wrong) - 1} more of the {len(found)} workers asked)" if len(wrong) > 1 else ""
-        raise WorkloadDataError(
-            f"Dask worker {quote(address)} {said}{others}; this process has {__version__}. Nothing was sent to the "
-            f"cluster. Install workload-predictor=={__version__} on every worker (their image or environment; "
-            "pip install workload-predictor[dask] where they run) and restart them, or pass client=None to fit in "
-            "this process.")
+        fix = (f"Install workload-predictor=={__version__} on every worker (their image or environment; pip install "
+               "workload-predictor[dask] where they run) and restart them, or pass client=None to fit in this "
+               "process.")
+        if joined:
+            logger.warning("Dask worker %s joined during the fleet's call and %s%s; this process has %s. It is left "
+                           "out of this call (no partition is sent to it); the next call refuses the cluster while "
+                           "it is there. %s", quote(address), said, others, __version__, fix)
+        else:
+            raise WorkloadDataError(f"Dask worker {quote(address)} {said}{others}; this process has {__version__}. "
+                                    f"Nothing was sent to the cluster. {fix}")
+    return fit | (set(new) - set(wrong))
+
+
+def _ask_workers(client: Any, workers: list, function: Any, *args: Any) -> dict | None:
+    """``client.run(function, *args)`` on ``workers``: address -> its answer or error; ``None`` when they have not
+    all answered within ``WORKER_CHECK_SECONDS`` (``client.run`` has no timeout). The Client's own error (closed, no
+    scheduler) is raised in the caller's thread."""
+    answers: dict = {}
+
+    def ask() -> None:
+        try:
+            answers["found"] = client.run(function, *args, workers=workers, on_error="return")
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+            answers["error"] = exc
+
+    asking = threading.Thread(target=ask, name="workload-predictor worker check", daemon=True)
+    asking.start()
+    asking.join(WORKER_CHECK_SECONDS)
+    if asking.is_alive():
+        return None
+    if "error" in answers:
+        raise answers["error"]
+    return answers["found"]
+
+
+def _worker_device(device: str) -> str | None:
+    """Where it runs (a Dask worker, asked by :class:`_ClusterRun`): ``None`` when torch there has ``device``,
+    else why not."""
+    from .models.torch_runtime import resolve_device
+
+    try:
+        resolve_device(device)
+    except WorkloadDataError as exc:
+        return str(exc)
+    return None
 
 
 def _cannot_import(answer: Any) -> bool:
@@ -1951,56 +1985,228 @@ def _graph_batches(parts: list) -> Iterator[list]:
         yield batch
 
 
-def _await_workers(client: Any, futures: list) -> None:
-    """Return once ``futures`` are done (a partition's error is raised by the gather that follows), or raise a
-    :class:`~workload_predictor.errors.WorkloadDataError` once the cluster has had no worker past the fleet's
-    deadline (``NO_WORKER_WAIT`` seconds in a row without one): Dask itself waits forever for a worker. A cluster
-    with a worker is waited for as long as its partitions take."""
-    deadline = _deadline.current()
-    bounded = deadline.end is not None and math.isfinite(deadline.end)  # max_training_time=inf: no deadline
-    # Woken by each partition's end (its result, error or cancel). Not dask's ``wait(futures, timeout=...)``: each
-    # of its timeouts leaves the futures and this call's frames (the fleet's series) in a reference cycle that
-    # only the garbage collector frees, and a large process's collector looks at old objects rarely.
-    ended = threading.Event()
-    for future in futures:
-        future.add_done_callback(lambda _: ended.set())
-    waiting = 0  # futures before this one are done
-    idle_since = None
-    while True:
-        ended.clear()
-        while waiting < len(futures) and futures[waiting].done():
-            waiting += 1
-        if waiting == len(futures):  # a result lost with its worker since is computed again: wait for it too
-            waiting = next((i for i, future in enumerate(futures) if not future.done()), waiting)
-            if waiting == len(futures):
-                return
-        if ended.wait(WORKER_POLL):
-            continue
-        if client.nthreads():
-            idle_since = None
-            continue
+#: Partitions a Dask cluster holds at once per worker thread that may run them (``FleetPredictor(client=...)``):
+#: enough that a worker finds its next partition queued as one ends. The scheduler holds a partition until its task
+#: is released; the fleet sends the next one as a partition's result is gathered and its task released.
+PARTITIONS_IN_FLIGHT = 2
+
+
+class _ClusterRun:
+    """One call's partitions on a Dask cluster, at most ``PARTITIONS_IN_FLIGHT`` per worker thread at once, each
+    result gathered and its task released as it ends, in order of ``parts`` when all have ended.
+
+    Partitions go only to workers that answered the version check (:func:`_check_workers`) and hold ``resources``
+    (Dask's ``workers=``, ``resources=``): a worker that joins during the call is asked when the fleet sees it (at
+    the next send, or the next ``WORKER_POLL`` look), before it can be sent one. A partition waiting for workers
+    that have all left is sent again to those there."""
+
+    def __init__(self, client: Any, func: Any, pack: Any, resources: dict | None, device: str = "cpu"):
+        self.client, self.func, self.pack, self.device = client, func, pack, device
+        self.resources = dict(resources) if resources else None
+        self.asked: set = set()  # the workers checked during this call
+        self.allowed: set = set()  # those of them that may run its partitions
+        self.present: dict = {}  # the cluster's workers at the last look: address -> threads
+        self.held: dict = {}  # with resources: address -> the resources the worker declares
+        self.idle_since: float | None = None  # since when no worker there may run the partitions
+        self.looked = -math.inf  # when the fleet last looked at the cluster's workers
+
+    def run(self, parts: list) -> list:
+        self._look(joined=False)
+        client, results = self.client, [None] * len(parts)
+        running: dict = {}  # future -> (partition index, the workers it may run on)
+        queued = collections.deque(range(len(parts)))
+        # Woken by each partition's end (its result, error or cancel). Not dask's ``wait(futures, timeout=...)``: each
+        # of its timeouts leaves the futures and this call's frames (the fleet's series) in a reference cycle that
+        # only the garbage collector frees, and a large process's collector looks at old objects rarely.
+        ended = threading.Event()
+        try:
+            while queued or running:
+                ended.clear()
+                try:
+                    if time.monotonic() - self.looked >= WORKER_POLL:
+                        self._poll(running)
+                    self._send(parts, queued, running, ended)
+                    done = [future for future in running if future.done()]
+                    if done:  # a partition's error, or its cancel, is raised by the gather
+                        gathered = {future: running[future] for future in done}
+                        for future, result in zip(done, _gather(client, done, functools.partial(self._poll, gathered))):
+                            results[running.pop(future)[0]] = result
+                            future.release()  # the scheduler forgets the task and its partition now
+                        self.idle_since = None
+                    else:
+                        ended.wait(WORKER_POLL)
+                except _Stranded as stranded:  # sent again, first, to the workers there now
+                    client.cancel(stranded.futures)
+                    for future in reversed(stranded.futures):
+                        queued.appendleft(running.pop(future)[0])
+                        future.release()
+            return results
+        except BaseException as exc:  # a partition's error, no worker, an interrupt: no partition is left running
+            with contextlib.suppress(Exception):
+                client.cancel(list(running))
+            try:
+                from dask.distributed import KilledWorker  # the dask extra (dask[distributed])
+            except ImportError:  # a client without Dask behind it
+                KilledWorker = ()
+            if isinstance(exc, KilledWorker):  # Dask's error names its task, not the keys that killed it
+                keys = next((_part_keys(parts[index]) for future, (index, _) in running.items()
+                             if future.key == exc.task), [])
+                raise WorkloadDataError(
+                    f"the partition of keys {quote(keys)} killed every Dask worker that ran it ({cut(exc)}); "
+                    "nothing was changed. A worker's memory limit is the usual cause: pass memory_limit_mb= to "
+                    "bound what a partition's fit adds, a smaller partition_size, or give the workers more "
+                    "memory; the workers' logs say why they died.") from exc
+            raise
+        finally:
+            # The cluster keeps a partition's result (and a lost one is computed again) while the client holds
+            # a future of it: released now, not when the last reference to ``running`` goes (a traceback the
+            # caller keeps, a reference cycle only the garbage collector frees).
+            for future in running:
+                with contextlib.suppress(Exception):
+                    future.release()
+
+    def _poll(self, running: dict) -> None:
+        """One look at the cluster (every ``WORKER_POLL`` s) while partitions run or their results are gathered:
+        the workers that joined are checked; raises :class:`_Stranded` for partitions waiting for workers that have
+        all left (a result lost with its worker is computed again, by Dask, only on a worker its task may run on),
+        and a :class:`~workload_predictor.errors.WorkloadDataError` once the cluster has had no worker to run them
+        past the fleet's deadline (``NO_WORKER_WAIT`` seconds in a row without one): Dask itself waits forever for
+        a worker. A cluster with a worker is waited for as long as its partitions take."""
+        self._look(joined=True)
+        if self._eligible():
+            self.idle_since = None
+            stranded = [future for future, (_, allowed) in running.items()
+                        if not future.done() and not allowed.intersection(self.present)]
+            if stranded:
+                raise _Stranded(stranded)
+            return
+        deadline = _deadline.current()
+        bounded = deadline.end is not None and math.isfinite(deadline.end)  # max_training_time=inf: no deadline
         now = time.monotonic()
-        idle_since = now if idle_since is None else idle_since
-        if deadline.expired() if bounded else now - idle_since >= NO_WORKER_WAIT:
-            waited = ("past max_training_time (the fleet's deadline)" if bounded else
-                      f"for {NO_WORKER_WAIT:g} s")
+        self.idle_since = now if self.idle_since is None else self.idle_since
+        if deadline.expired() if bounded else now - self.idle_since >= NO_WORKER_WAIT:
+            waited = "past max_training_time (the fleet's deadline)" if bounded else f"for {NO_WORKER_WAIT:g} s"
+            held = f" that declares resources={quote(self.resources)}" if self.resources else ""
             raise WorkloadDataError(
-                f"client={quote(client)} has no worker to run the fleet's partitions (waited {waited}); nothing "
-                "was fitted. Start workers first (cluster.scale(n), then client.wait_for_workers(n)), or pass "
-                "client=None to fit in this process.")
+                f"client={quote(self.client)} has no worker{held} to run the fleet's partitions (waited {waited}); "
+                "nothing was fitted. Start workers first (cluster.scale(n), then client.wait_for_workers(n)), or "
+                "pass client=None to fit in this process.")
+
+    def _look(self, joined: bool) -> None:
+        """Check the workers that joined since the last look (:func:`_check_workers`; at the call's start, a
+        worker that cannot run the package is an error), and read the resources they declare. At the start, a
+        cluster with workers none of which declares ``resources`` is a typed error."""
+        self.present, self.looked = dict(self.client.nthreads()), time.monotonic()
+        new = [address for address in self.present if address not in self.asked]
+        if not new:
+            return
+        if self.resources:
+            info = self.client.scheduler_info(n_workers=-1).get("workers", {})  # n_workers: all (distributed>=2025)
+            self.held.update({address: dict(info.get(address, {}).get("resources") or {}) for address in new})
+        self.allowed |= _check_workers(self.client, new, joined=joined)
+        self.asked.update(new)
+        if self.device not in ("cpu", "auto"):  # checked where the partitions run, not in this process
+            self._check_device([address for address in new if address in self.allowed and self._slots(address)],
+                               joined)
+        if not joined and self.resources and self.present and not self._eligible():
+            declared = {address: self.held.get(address, {}) for address in sorted(self.present)}
+            raise WorkloadDataError(
+                f"resources={quote(self.resources)}: no worker of client={quote(self.client)} declares them (the "
+                f"workers declare {cut(declared, 200)}); nothing was sent to the cluster. Start the workers with them "
+                "(dask worker <scheduler> --resources \"GPU=1\", LocalCluster(resources={'GPU': 1})), or pass "
+                "resources=None to run the partitions on any worker.")
+
+    def _check_device(self, workers: list, joined: bool) -> None:
+        """A typed error for a worker of ``workers`` whose torch does not have the fleet's ``device`` (a worker that
+        joined during the call: left out of it, a logged warning); workers that have not answered within
+        ``WORKER_CHECK_SECONDS`` are left to Dask."""
+        found = _ask_workers(self.client, workers, _worker_device, self.device) if workers else {}
+        wrong = {address: answer for address, answer in (found or {}).items() if answer is not None}
+        if not wrong:
+            return
+        address, answer = next(iter(wrong.items()))
+        why = answer if isinstance(answer, str) else f"{type(answer).__name__}: {cut(answer)}"
+        fix = ("Run the partitions on the workers that have it: resources={'GPU': 1}, with those workers started "
+               "with --resources \"GPU=1\" (or LocalCluster(resources={'GPU': 1})); or pass device='cpu'.")
+        if joined:
+            self.allowed -= set(wrong)
+            logger.warning("Dask worker %s joined during the fleet's call and cannot run device=%s (%s): left out of "
+                           "this call. %s", quote(address), quote(self.device), cut(why, 200), fix)
+            return
+        others = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise WorkloadDataError(f"Dask worker {quote(address)}{others} cannot run device={quote(self.device)}: "
+                                f"{cut(why, 300)} Nothing was sent to the cluster. {fix}")
+
+    def _slots(self, address: str) -> int:
+        """How many partitions the worker at ``address`` runs at once: its threads, within its resources."""
+        slots = self.present.get(address, 0)
+        for name, need in (self.resources or {}).items():
+            slots = min(slots, int(self.held.get(address, {}).get(name, 0) // need))
+        return slots
+
+    def _eligible(self) -> list:
+        """The workers there now that may run the partitions."""
+        return sorted(address for address in self.present if address in self.allowed and self._slots(address) > 0)
+
+    def _send(self, parts: list, queued: collections.deque, running: dict, ended: threading.Event) -> None:
+        """Send queued partitions until ``PARTITIONS_IN_FLIGHT`` per slot of the eligible workers run or wait."""
+        workers = self._eligible()
+        room = PARTITIONS_IN_FLIGHT * max(1, sum(self._slots(address) for address in workers)) - len(running)
+        if not workers or room <= 0 or not queued:
+            return
+        indices = [queued.popleft() for _ in range(min(room, len(queued)))]
+        allowed = frozenset(workers)
+        packed = [self.pack(parts[index]) if self.pack is not None else parts[index] for index in indices]
+        sent = 0
+        for batch in _graph_batches(packed):
+            futures = self.client.map(self.func, batch, pure=False, workers=workers, allow_other_workers=False,
+                                      resources=self.resources)
+            for future, index in zip(futures, indices[sent : sent + len(batch)]):
+                running[future] = (index, allowed)
+                future.add_done_callback(lambda _: ended.set())
+            sent += len(batch)
+
+class _Stranded(Exception):
+    """Partitions (``futures``) waiting for workers that have all left."""
+
+    def __init__(self, futures: list):
+        super().__init__(futures)
+        self.futures = futures
+
+    def __str__(self) -> str:
+        return f"{len(self.futures)} partitions wait for workers that have left"
 
 
-def _gather(client: Any, futures: list) -> list:
-    """The results of ``futures`` (done: :func:`_await_workers`), waited for as :func:`_await_workers` waits: a
-    result lost with the last worker since that wait is computed again on the next worker, and Dask's gather waits
-    for one forever."""
+def _part_keys(part: Any) -> list:
+    """The keys of a partition (its series, or packed)."""
+    keys = getattr(part, "keys", None)
+    return list(keys) if isinstance(keys, list) else [getattr(item, "key", item) for item in part]
+
+
+#: Seconds a gather whose wait failed (no worker, an interrupt) is given to end once its partitions are cancelled.
+GATHER_END_SECONDS = 5.0
+
+
+def _gather(client: Any, futures: list, poll: Any) -> list:
+    """The results of ``futures`` (done), waited for as the partitions are: ``poll`` (:meth:`_ClusterRun._poll`)
+    every ``WORKER_POLL`` s, for a result lost with its worker since is computed again, and Dask's gather waits for
+    it forever."""
     import asyncio
 
-    # The gather runs in the client's event loop; this thread waits for it and checks for a worker meanwhile.
+    # The gather runs in the client's event loop; this thread waits for it and looks at the cluster meanwhile.
     gathering = asyncio.run_coroutine_threadsafe(client.gather(futures, asynchronous=True), client.loop.asyncio_loop)
     try:
-        _await_workers(client, [gathering])
-    except BaseException:
+        while not concurrent.futures.wait([gathering], timeout=WORKER_POLL).done:
+            poll()
+    except BaseException as exc:
+        # The gather ends on its own once a future of it is cancelled, and its outcome is read here. Cancelling the
+        # gather instead would leave its per-future waits (tasks in the client's loop) running, each to end in an
+        # exception no one reads: asyncio then prints "Task exception was never retrieved" for each.
+        with contextlib.suppress(Exception):
+            client.cancel(exc.futures if isinstance(exc, _Stranded) else futures)
+        with contextlib.suppress(BaseException):
+            concurrent.futures.wait([gathering], timeout=GATHER_END_SECONDS)
+            gathering.exception(timeout=0)
         gathering.cancel()
         raise
     try:
@@ -2009,8 +2215,6 @@ def _gather(client: Any, futures: list) -> list:
         # A partition cancelled (a Client closed during the call): distributed 2024.1 raises concurrent.futures'
         # CancelledError, which asyncio hands across threads as its own, a BaseException that no ``except
         # Exception`` sees; later versions raise a subclass, handed on as it is. Raised as the Exception it was.
-        import concurrent.futures
-
         raise concurrent.futures.CancelledError(*exc.args) from None
 
 

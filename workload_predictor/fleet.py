@@ -2166,6 +2166,7 @@ class _ClusterRun:
                 future.add_done_callback(lambda _: ended.set())
             sent += len(batch)
 
+
 class _Stranded(Exception):
     """Partitions (``futures``) waiting for workers that have all left."""
 

@@ -1516,9 +1516,11 @@ class DLinear(BaseForecaster):
         state = {name: getattr(self, name, None) for name in names}
         if not self._judging() or state["residual_history_"] is None or len(origins) == 0:
             return None, state
-        if (len(origins) == 1 and element is None and state["residual_center_"] is not None
-                and state["residual_next_"] % RESIDUAL_EVERY):
-            return self._judge_in_block(z, int(origins[0]), state)
+        if len(origins) == 1 and element is None:
+            if not state["residual_next_"] % RESIDUAL_EVERY:
+                return self._judge_block_start(z, int(origins[0]), state)
+            if state["residual_center_"] is not None:
+                return self._judge_in_block(z, int(origins[0]), state)
         return self._judge_windows(z, origins, element, state)
 
     def _judge_windows(self, z: np.ndarray, origins: np.ndarray, element: np.ndarray | None, state: dict
@@ -1544,8 +1546,28 @@ class DLinear(BaseForecaster):
 
     def _judge_in_block(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
         """:meth:`_judge_new` of one window with no flagged point, in the block of the window before it: judged
-        against the kept reference. The arithmetic of :func:`window_residuals` and :func:`residual_deviations` in
-        as few array operations as it takes (each costs a microsecond or more: this is about a dozen)."""
+        against the kept reference (:meth:`_judge_one`)."""
+        return self._judge_one(z, origin, state)
+
+    def _judge_block_start(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
+        """:meth:`_judge_new` of one window with no flagged point that begins a block: its reference
+        (:func:`residual_reference`) is the kept history's newest ``RESIDUAL_REFERENCE`` rows, the rows before the
+        block, all targets' in one partition (:func:`residual_deviations` reads the same rows); then
+        :meth:`_judge_one`."""
+        reference = state["residual_history_"][:, -RESIDUAL_REFERENCE:].transpose(0, 2, 1)  # [k, H, r]
+        if reference.shape[2] < anomaly.MIN_REFERENCE:
+            state["residual_center_"] = state["residual_spread_"] = None
+        else:
+            center = _middle(reference)
+            state["residual_center_"] = center
+            state["residual_spread_"] = np.maximum(1.4826 * _middle(np.abs(reference - center[..., None])),
+                                                   RESIDUAL_FLOOR)
+        return self._judge_one(z, origin, state)
+
+    def _judge_one(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
+        """One window at ``origin`` with no flagged point, judged against the reference in ``state`` (``None``:
+        too short, nothing is judged): the arithmetic of :func:`window_residuals` and :func:`residual_deviations`
+        in as few array operations as it takes (each costs a microsecond or more: this is about a dozen)."""
         center, spread, history = state["residual_center_"], state["residual_spread_"], state["residual_history_"]
         dropped = int(history.shape[1] >= RESIDUAL_REFERENCE + RESIDUAL_EVERY)  # the history keeps its newest rows
         kept = np.empty((history.shape[0], history.shape[1] + 1 - dropped, self.horizon))
@@ -1559,9 +1581,12 @@ class DLinear(BaseForecaster):
             np.subtract(z[origin : origin + self.horizon, j], inputs @ self.residual_coef_[j], out=residual)
             residual -= self.residual_intercept_[j]
             residual /= noise
+            if center is None:
+                weights.append(None)
+                continue
             deviation = np.abs(residual - center[j])
             deviation /= spread[j]
-            far = float(deviation.max())
+            far = float(np.maximum.reduce(deviation))  # .max() without its Python wrapper
             # only windows with calm inputs are judged
             weights.append(deviation_weights(np.array([far])) if far > RESIDUAL_K and bool(
                 _calm(inputs[None], np.array([noise]))[0]) else None)

@@ -30,8 +30,8 @@ def _general(monkeypatch):
 
 
 def _assert_same(fast: DLinear, general: DLinear) -> None:
-    for name in ("residual_center_", "residual_spread_", "residual_history_", "residual_next_", "coef_",
-                 "intercept_"):
+    for name in ("residual_center_", "residual_spread_", "residual_unit_", "residual_history_", "residual_noise_",
+                 "residual_next_", "coef_", "intercept_"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(general, name), err_msg=name)
     for mine, theirs in zip(fast.stats_, general.stats_):
         assert mine.count == theirs.count
@@ -76,6 +76,7 @@ def test_a_block_start_on_a_short_history_is_the_general_paths(monkeypatch, rows
         fast.update(y[fit : fit + 1])
         fit += 1
     fast.residual_history_ = fast.residual_history_[:, -rows:].copy()
+    fast.residual_noise_ = fast.residual_noise_[:, -rows:].copy()
     general = copy.deepcopy(fast)
     taken = []
     original = DLinear._judge_block_start

@@ -1165,8 +1165,10 @@ def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any, seen: A
     one the origin of the window the next point completes, ``seen - horizon + 1``, where ``seen``, the points its owner
     has seen, is known: an update aligns the blocks its windows are judged in by it), the map
     windows are judged under (``(k, window_, H)`` and ``(k, H)``, finite), the newest residuals ``(k, m, H)``
-    (finite, ``m`` at most the reference's windows) and the reference of the newest window's block (its median and
-    spread, ``(k, H)``: finite, the spread at least ``RESIDUAL_FLOOR``; or both null, a reference too short)."""
+    (finite, ``m`` at most the reference's windows), their windows' noises ``(k, m)`` and the reference of the newest
+    window's block (its median and spread, ``(k, H)``, and unit ``(k,)``: finite, the spread, noises and unit at least
+    ``RESIDUAL_FLOOR``; or all null, a reference too short). A file saved before the noises holds neither them nor
+    the unit (its updates judge each window in its own unit)."""
     from .models.dlinear import RESIDUAL_EVERY, RESIDUAL_FLOOR, RESIDUAL_REFERENCE
 
     start = getattr(model, "residual_from_", None)
@@ -1176,6 +1178,7 @@ def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any, seen: A
     names = ("residual_coef_", "residual_intercept_", "residual_history_", "residual_center_", "residual_spread_")
     coef, intercept, history, center, spread = (getattr(model, name, None) for name in names)
     following = getattr(model, "residual_next_", None)
+    noise, unit = getattr(model, "residual_noise_", None), getattr(model, "residual_unit_", None)
 
     def finite(array: Any, shape: tuple) -> bool:
         return (isinstance(array, np.ndarray) and array.dtype.kind == "f" and array.ndim == len(shape)
@@ -1184,15 +1187,21 @@ def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any, seen: A
 
     reference = (center is None and spread is None) or (finite(center, (k, horizon)) and finite(spread, (k, horizon))
                                                          and bool((spread >= RESIDUAL_FLOOR).all()))
+    # the noises and unit: neither (a file saved before them), or the history's rows' and the reference's (null with it)
+    units = (noise is None and unit is None) or (
+        finite(history, (k, None, horizon)) and finite(noise, (k, history.shape[1]))
+        and bool((noise >= RESIDUAL_FLOOR).all()) and (
+            unit is None if center is None else finite(unit, (k,)) and bool((unit >= RESIDUAL_FLOOR).all())))
     if not (_is_count(start) and start <= MAX_COUNT and _is_count(following) and start <= following <= MAX_COUNT
             and _is_count(window) and finite(coef, (k, window, horizon)) and finite(intercept, (k, horizon))
             and finite(history, (k, None, horizon)) and history.shape[1] <= RESIDUAL_REFERENCE + RESIDUAL_EVERY
-            and reference):
+            and reference and units):
         refuse(f"holds a DLinear residual_from_={quote(start)} without the state its updates judge windows with: "
                f"residual_next_ a count from it, residual_coef_ ({k}, window_, {horizon}), residual_intercept_ "
                f"({k}, {horizon}), residual_history_ ({k}, m <= {RESIDUAL_REFERENCE + RESIDUAL_EVERY}, {horizon}) and "
                f"residual_center_, residual_spread_ ({k}, {horizon}) or both null, finite, the spread at least "
-               f"{RESIDUAL_FLOOR:g}")
+               f"{RESIDUAL_FLOOR:g}; residual_noise_ ({k}, m) and residual_unit_ ({k},), null with the reference, "
+               f"at least {RESIDUAL_FLOOR:g}, or neither (a file saved before them)")
     if _is_count(seen) and following != seen - horizon + 1:
         refuse(f"holds a DLinear residual_next_={quote(following)}, not the origin of the window its next point "
                f"completes ({seen - horizon + 1}: n_seen_={quote(seen)}, horizon {horizon})")

@@ -573,18 +573,20 @@ def _middle(values: np.ndarray) -> np.ndarray:
 
 
 def window_residuals(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
-                     first: int, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+                     first: int, coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The residuals ``(m, H)`` of the 1-D scaled series ``z``'s windows at ``origins`` (settled as the statistics
     read them, see :func:`windows_settled_at`) under the map ``coef`` ``(W, H)``, ``intercept`` ``(H,)``, each in
     units of its inputs' noise: the robust spread of the inputs' steps (1.4826 MAD of their differences, over
-    sqrt 2; at least ``RESIDUAL_FLOOR``). Load's noise grows with its level (Poisson: as its root), and after a shift
-    to a higher level the windows would otherwise all lie far from the residuals before them."""
-    residuals = np.empty((len(origins), horizon))
+    sqrt 2; at least ``RESIDUAL_FLOOR``), and those noises ``(m,)``. Load's noise grows with its level (Poisson: as
+    its root), and after a shift to a higher level the windows would otherwise all lie far from the residuals before
+    them."""
+    residuals, noises = np.empty((len(origins), horizon)), np.empty(len(origins))
     for begin in range(0, len(origins), RESIDUAL_BLOCK):
         part = origins[begin : begin + RESIDUAL_BLOCK]
         inputs, targets = windows_settled_at(z, part, window, horizon, element, first)
-        residuals[begin : begin + len(part)] = (targets - inputs @ coef - intercept) / _input_noise(inputs)[:, None]
-    return residuals
+        noise = noises[begin : begin + len(part)] = _input_noise(inputs)
+        residuals[begin : begin + len(part)] = (targets - inputs @ coef - intercept) / noise[:, None]
+    return residuals, noises
 
 
 def calm_weights(deviation: np.ndarray, z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
@@ -622,24 +624,31 @@ def calm_inputs(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, e
     return _calm(inputs, _input_noise(inputs))
 
 
-def residual_reference(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def residual_reference(reference: np.ndarray, noise: np.ndarray | None = None) -> tuple | None:
     """The median and spread (1.4826 MAD, at least ``RESIDUAL_FLOOR``) per step ``(H,)`` of the residuals
-    ``reference`` ``(m, H)``; ``None`` for fewer than ``anomaly.MIN_REFERENCE`` rows (nothing is judged against
-    it)."""
+    ``reference`` ``(m, H)``, and with their windows' ``noise`` ``(m,)`` the reference's unit, their median
+    (:func:`residual_deviations`); ``None`` for fewer than ``anomaly.MIN_REFERENCE`` rows (nothing is judged
+    against it)."""
     if len(reference) < anomaly.MIN_REFERENCE:
         return None
     center = _middle(reference.T)
-    return center, np.maximum(1.4826 * _middle(np.abs(reference - center).T), RESIDUAL_FLOOR)
+    spread = np.maximum(1.4826 * _middle(np.abs(reference - center).T), RESIDUAL_FLOOR)
+    return (center, spread) if noise is None else (center, spread, _middle(noise))
 
 
-def residual_deviations(residuals: np.ndarray, start: int, first_origin: int,
-                        known: tuple[np.ndarray, np.ndarray] | None = None
-                        ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+def residual_deviations(residuals: np.ndarray, start: int, first_origin: int, known: tuple | None = None,
+                        noise: np.ndarray | None = None) -> tuple[np.ndarray, tuple | None]:
     """Each row's deviation from ``start`` on of ``residuals`` ``(m, H)`` (the windows at consecutive origins from
     ``first_origin``): the largest over the steps of ``|r - median| / spread``, the median and spread
     (:func:`residual_reference`) per step over its reference, the ``RESIDUAL_REFERENCE`` rows before the first
     origin of its block of ``RESIDUAL_EVERY`` origins (0 where fewer than ``anomaly.MIN_REFERENCE`` rows precede
     it); and the reference of the last row's block (``None``: too few rows, or no row).
+
+    ``noise``: the rows' windows' noises ``(m,)`` (:func:`window_residuals`, the unit of each row). A row whose noise
+    is below its reference's unit (the median of the reference rows' noises) is judged in that unit, ``r`` times
+    ``noise / unit``: its residual is compared with residuals measured in units no smaller. A window's noise is the
+    MAD of a few dozen steps, and of counts' steps it takes few values (Poisson(3): a median step of 1 or 2); in a
+    unit half its reference's, an ordinary residual lay 10 spreads out. ``None``: each row in its own unit.
 
     The blocks are aligned on the origins, so a fit and the updates after it judge a window alike. ``known``: the
     reference of row ``start - 1``'s block (as this returned it), taken for the rows in that block: an update that
@@ -652,7 +661,7 @@ def residual_deviations(residuals: np.ndarray, start: int, first_origin: int,
     block_starts = (first_origin + rows) // RESIDUAL_EVERY * RESIDUAL_EVERY - first_origin
     blocks, of_row = np.unique(block_starts, return_inverse=True)
     known_block = (first_origin + start - 1) // RESIDUAL_EVERY * RESIDUAL_EVERY - first_origin if start else None
-    references: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(blocks)
+    references: list[tuple | None] = [None] * len(blocks)
     whole = [i for i, block in enumerate(blocks.tolist())
              if block >= RESIDUAL_REFERENCE and not (known is not None and block == known_block)]
     if whole:
@@ -663,13 +672,20 @@ def residual_deviations(residuals: np.ndarray, start: int, first_origin: int,
             reference = lagged[blocks[part] - RESIDUAL_REFERENCE]  # [b, H, R]: each block's rows before it, per step
             center = _middle(reference)
             spread = np.maximum(1.4826 * _middle(np.abs(reference - center[..., None])), RESIDUAL_FLOOR)
-            for i, c, s in zip(part, center, spread):
-                references[i] = (c, s)
+            if noise is None:
+                for i, c, s in zip(part, center, spread):
+                    references[i] = (c, s)
+            else:
+                unit = _middle(np.lib.stride_tricks.sliding_window_view(noise, RESIDUAL_REFERENCE)[
+                    blocks[part] - RESIDUAL_REFERENCE])  # [b]
+                for i, c, s, u in zip(part, center, spread, unit):
+                    references[i] = (c, s, u)
     for i, block in enumerate(blocks.tolist()):
         if known is not None and block == known_block:
             references[i] = known
         elif references[i] is None:
-            references[i] = residual_reference(residuals[max(block - RESIDUAL_REFERENCE, 0) : max(block, 0)])
+            below = slice(max(block - RESIDUAL_REFERENCE, 0), max(block, 0))
+            references[i] = residual_reference(residuals[below], None if noise is None else noise[below])
     usable = np.array([reference is not None for reference in references])
     if usable.any():
         centers = np.array([reference[0] for reference in references if reference is not None])
@@ -677,16 +693,22 @@ def residual_deviations(residuals: np.ndarray, start: int, first_origin: int,
         index = (np.cumsum(usable) - 1)[of_row]  # each row's reference among the usable ones
         judged = usable[of_row]
         at = rows[judged]
-        out[judged] = (np.abs(residuals[at] - centers[index[judged]]) / spreads[index[judged]]).max(axis=1)
+        judged_residuals = residuals[at]
+        if noise is not None:
+            units = np.array([reference[2] for reference in references if reference is not None])
+            judged_residuals = judged_residuals * np.minimum(noise[at] / units[index[judged]], 1.0)[:, None]
+        out[judged] = (np.abs(judged_residuals - centers[index[judged]]) / spreads[index[judged]]).max(axis=1)
     return out, references[-1]
 
 
-def _stacked(references: list) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The targets' references (:func:`residual_reference`) as median and spread arrays ``(k, H)``; ``None`` where
-    they are too short (all alike: the targets' windows are the same)."""
+def _stacked(references: list) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The targets' references (:func:`residual_reference`) as median and spread arrays ``(k, H)`` and units ``(k,)``
+    (``None``: judged in their own units); ``None`` where they are too short (all alike: the targets' windows are
+    the same)."""
     if any(reference is None for reference in references):
-        return None, None
-    return np.array([center for center, _ in references]), np.array([spread for _, spread in references])
+        return None, None, None
+    units = np.array([reference[2] for reference in references]) if len(references[0]) > 2 else None
+    return np.array([reference[0] for reference in references]), np.array([reference[1] for reference in references]), units
 
 
 def deviation_weights(deviation: np.ndarray) -> np.ndarray | None:
@@ -1027,7 +1049,8 @@ class DLinear(BaseForecaster):
         instead: at the refit on the validation tail, each of its windows (the newest
         ``RESIDUAL_WINDOWS``), and in ``update`` each new window, is forecast by the map fitted
         before the tail (``residual_coef_``); one whose inputs are calm and whose residual, in
-        units of its inputs' noise, lies more than ``K`` robust spreads (1.4826 MAD per horizon
+        units of its inputs' noise (at least the median of its reference windows' noises,
+        ``residual_unit_``), lies more than ``K`` robust spreads (1.4826 MAD per horizon
         step over the ``RESIDUAL_REFERENCE`` windows before its block of ``RESIDUAL_EVERY``
         origins, kept for updates as ``residual_center_`` and ``residual_spread_``) from that
         reference's median at some step enters the statistics weighed ``(K / deviation)^4``
@@ -1475,8 +1498,9 @@ class DLinear(BaseForecaster):
         """Per target, the weights ``(len(origins),)`` by their residuals (:func:`residual_deviations` under
         ``residual_coef_``) of the windows at the consecutive ``origins`` of ``z`` (the scaled ``y``), where they
         are ``residual_from_`` or later (the others: 1); ``None``: all 1. Sets what an update judges its windows
-        with: ``residual_history_``, the newest residuals, and the reference of the newest window's block
-        (``residual_center_``, ``residual_spread_``; ``None`` where it is too short).
+        with: ``residual_history_``, the newest residuals, ``residual_noise_``, their windows' noises, and the
+        reference of the newest window's block (``residual_center_``, ``residual_spread_``, ``residual_unit_``;
+        ``None`` where it is too short).
 
         The reference of the first judged windows is the windows before them: their residuals are computed from
         ``y`` (``element``: the weights of its points from ``first`` on, where it covers them; else scanned)."""
@@ -1487,21 +1511,23 @@ class DLinear(BaseForecaster):
         if begin - self.window_ < first:
             element, first = self._element_weights(y, begin - self.window_), begin - self.window_
         span = np.arange(begin, int(judged[-1]) + 1)
-        weights, history, references = [], [], []
+        weights, history, noises, references = [], [], [], []
         for j in range(z.shape[1]):
             column = None if element is None else element[:, j]
-            residuals = window_residuals(z[:, j], span, self.window_, self.horizon, column, first,
-                                         self.residual_coef_[j], self.residual_intercept_[j])
+            residuals, noise = window_residuals(z[:, j], span, self.window_, self.horizon, column, first,
+                                                self.residual_coef_[j], self.residual_intercept_[j])
             skip = int(judged[0]) - begin
-            deviation, reference = residual_deviations(residuals, skip, begin)
+            deviation, reference = residual_deviations(residuals, skip, begin, noise=noise)
             found = calm_weights(deviation, z[:, j], span[skip:], self.window_, self.horizon, column, first)
             history.append(residuals[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
+            noises.append(noise[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
             references.append(reference)
             if found is not None and len(found) < len(origins):
                 found = np.r_[np.ones(len(origins) - len(found)), found]
             weights.append(found)
         self.residual_history_, self.residual_next_ = np.array(history), int(judged[-1]) + 1
-        self.residual_center_, self.residual_spread_ = _stacked(references)
+        self.residual_noise_ = np.array(noises)
+        self.residual_center_, self.residual_spread_, self.residual_unit_ = _stacked(references)
         return weights
 
     def _judge_new(self, z: np.ndarray, origins: np.ndarray, element: np.ndarray | None
@@ -1511,8 +1537,10 @@ class DLinear(BaseForecaster):
         before it, and the judging state after them: the residual history, the series' origin of the next window
         (``residual_next_``, which aligns the blocks of :func:`residual_deviations` with the fit's) and the newest
         window's reference (kept: while the windows an update adds stay in its block, their residuals are the
-        judging's whole cost, :meth:`_judge_in_block`)."""
-        names = ("residual_history_", "residual_next_", "residual_center_", "residual_spread_")
+        judging's whole cost, :meth:`_judge_in_block`). A model without ``residual_noise_`` (a file saved before it)
+        judges each window in its own unit, as it did, until it is fitted again."""
+        names = ("residual_history_", "residual_next_", "residual_center_", "residual_spread_", "residual_noise_",
+                 "residual_unit_")
         state = {name: getattr(self, name, None) for name in names}
         if not self._judging() or state["residual_history_"] is None or len(origins) == 0:
             return None, state
@@ -1529,19 +1557,26 @@ class DLinear(BaseForecaster):
         too short), the calm inputs checked where a window lies far."""
         history, following = state["residual_history_"], state["residual_next_"]
         center, spread = state["residual_center_"], state["residual_spread_"]
-        weights, kept, references = [], [], []
+        unit, noise_history = state["residual_unit_"], state["residual_noise_"]
+        weights, kept, kept_noise, references = [], [], [], []
         for j in range(z.shape[1]):
             column = None if element is None else element[:, j]
-            new = window_residuals(z[:, j], origins, self.window_, self.horizon, column, 0, self.residual_coef_[j],
-                                   self.residual_intercept_[j])
+            new, new_noise = window_residuals(z[:, j], origins, self.window_, self.horizon, column, 0,
+                                              self.residual_coef_[j], self.residual_intercept_[j])
             residuals = np.concatenate([history[j], new])
+            noise = None if noise_history is None else np.concatenate([noise_history[j], new_noise])
+            known = None if center is None else (center[j], spread[j]) if noise is None else (center[j], spread[j],
+                                                                                              unit[j])
             deviation, reference = residual_deviations(residuals, len(history[j]), following - len(history[j]),
-                                                       None if center is None else (center[j], spread[j]))
+                                                       known, noise)
             weights.append(calm_weights(deviation, z[:, j], origins, self.window_, self.horizon, column, 0))
             kept.append(residuals[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
+            if noise is not None:
+                kept_noise.append(noise[-RESIDUAL_REFERENCE - RESIDUAL_EVERY :])
             references.append(reference)
-        state.update(residual_history_=np.array(kept), residual_next_=following + len(origins))
-        state["residual_center_"], state["residual_spread_"] = _stacked(references)
+        state.update(residual_history_=np.array(kept), residual_next_=following + len(origins),
+                     residual_noise_=np.array(kept_noise) if kept_noise else None)
+        state["residual_center_"], state["residual_spread_"], state["residual_unit_"] = _stacked(references)
         return weights, state
 
     def _judge_in_block(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
@@ -1552,16 +1587,18 @@ class DLinear(BaseForecaster):
     def _judge_block_start(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
         """:meth:`_judge_new` of one window with no flagged point that begins a block: its reference
         (:func:`residual_reference`) is the kept history's newest ``RESIDUAL_REFERENCE`` rows, the rows before the
-        block, all targets' in one partition (:func:`residual_deviations` reads the same rows); then
-        :meth:`_judge_one`."""
+        block, all targets' in one partition (:func:`residual_deviations` reads the same rows), its unit the median
+        of the kept noises of those rows; then :meth:`_judge_one`."""
         reference = state["residual_history_"][:, -RESIDUAL_REFERENCE:].transpose(0, 2, 1)  # [k, H, r]
         if reference.shape[2] < anomaly.MIN_REFERENCE:
-            state["residual_center_"] = state["residual_spread_"] = None
+            state["residual_center_"] = state["residual_spread_"] = state["residual_unit_"] = None
         else:
             center = _middle(reference)
             state["residual_center_"] = center
             state["residual_spread_"] = np.maximum(1.4826 * _middle(np.abs(reference - center[..., None])),
                                                    RESIDUAL_FLOOR)
+            noise = state["residual_noise_"]
+            state["residual_unit_"] = None if noise is None else _middle(noise[:, -RESIDUAL_REFERENCE:])
         return self._judge_one(z, origin, state)
 
     def _judge_one(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
@@ -1569,9 +1606,14 @@ class DLinear(BaseForecaster):
         too short, nothing is judged): the arithmetic of :func:`window_residuals` and :func:`residual_deviations`
         in as few array operations as it takes (each costs a microsecond or more: this is about a dozen)."""
         center, spread, history = state["residual_center_"], state["residual_spread_"], state["residual_history_"]
+        units, noises = state["residual_unit_"], state["residual_noise_"]
         dropped = int(history.shape[1] >= RESIDUAL_REFERENCE + RESIDUAL_EVERY)  # the history keeps its newest rows
         kept = np.empty((history.shape[0], history.shape[1] + 1 - dropped, self.horizon))
         kept[:, :-1] = history[:, dropped:]
+        if noises is not None:
+            kept_noise = np.empty((noises.shape[0], noises.shape[1] + 1 - dropped))
+            kept_noise[:, :-1] = noises[:, dropped:]
+            state["residual_noise_"] = kept_noise
         weights: list[np.ndarray | None] = []
         for j in range(z.shape[1]):
             inputs = z[origin - self.window_ : origin, j]
@@ -1581,10 +1623,14 @@ class DLinear(BaseForecaster):
             np.subtract(z[origin : origin + self.horizon, j], inputs @ self.residual_coef_[j], out=residual)
             residual -= self.residual_intercept_[j]
             residual /= noise
+            if noises is not None:
+                kept_noise[j, -1] = noise
             if center is None:
                 weights.append(None)
                 continue
-            deviation = np.abs(residual - center[j])
+            # below its reference's unit, in that unit (residual_deviations)
+            judged = residual if units is None or noise >= units[j] else residual * (noise / units[j])
+            deviation = np.abs(judged - center[j])
             deviation /= spread[j]
             far = float(np.maximum.reduce(deviation))  # .max() without its Python wrapper
             # only windows with calm inputs are judged

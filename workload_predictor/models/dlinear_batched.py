@@ -567,11 +567,11 @@ def _judged_rows(z_all: np.ndarray, rows: np.ndarray, origins_tail: np.ndarray, 
         if shape is not None and begin - window < first:
             element, first = _part_weights(flags, shape, begin - window), begin - window
         column = None if element is None else element[:, row % k]
-        residuals = dlinear.window_residuals(z_all[rows[row]], span, window, horizon, column, first, coef[row],
-                                             intercept[row])
+        residuals, noise = dlinear.window_residuals(z_all[rows[row]], span, window, horizon, column, first,
+                                                    coef[row], intercept[row])
         skip = judged_from - begin
-        weights = dlinear.calm_weights(dlinear.residual_deviations(residuals, skip, begin)[0], z_all[rows[row]],
-                                       span[skip:], window, horizon, column, first)
+        weights = dlinear.calm_weights(dlinear.residual_deviations(residuals, skip, begin, noise=noise)[0],
+                                       z_all[rows[row]], span[skip:], window, horizon, column, first)
         if weights is not None:
             found[row] = np.r_[np.ones(len(origins_tail) - len(weights)), weights]
     return found

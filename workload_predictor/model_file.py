@@ -455,6 +455,15 @@ def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:
                                 or not ((weights >= 0.0) & (weights <= 1.0)).all()):
         refuse(f"holds DLinear recent weights of shape {quote(np.shape(weights))} for kept points of shape "
                f"{f'(m >= 1, {k})' if base else quote(np.shape(recent))}, not weights in [0, 1] for each")
+    newest = getattr(model, "newest_weights_", None)  # absent in files saved before a counter's start was weighed
+    from .anomaly import COUNTER_RUN
+
+    lead = COUNTER_RUN - 1
+    if newest is not None and not (isinstance(newest, np.ndarray) and newest.dtype.kind == "f"
+                                   and newest.shape == (lead, k)
+                                   and bool(np.isnan(newest[~((newest >= 0.0) & (newest <= 1.0))]).all())):
+        refuse(f"holds DLinear newest_weights_ of shape {quote(np.shape(newest))}, not ({lead}, {k}) weights in "
+               "[0, 1] (NaN: a window not summed) of its newest windows")
 
 
 def _check_kept(model: Any, k: int, refuse: Any) -> None:

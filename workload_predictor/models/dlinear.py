@@ -754,6 +754,92 @@ def window_weights(element: np.ndarray | None, origins: np.ndarray, window: int,
     return result if bool((result < 1.0).any()) else None
 
 
+#: Flagged points whose counter's start :func:`counter_starts` checks at once (``COUNTER_RUN`` values each).
+STARTS_BLOCK = 65536
+
+
+def counter_starts(y: np.ndarray, element: np.ndarray | None, first: int = 0) -> np.ndarray | None:
+    """The weights the statistics read of ``y``'s points from ``first`` on (``y`` raw ``(n, k)``, ``element``
+    ``(n - first, k)``: the input-anomaly rule's, ``None``: all 1): ``element``, with the start of each counter's run
+    weighed as the flag that ends it. A flagged point that ends ``anomaly.COUNTER_RUN`` points that never decrease,
+    whose ``COUNTER_RUN - 1`` before it climb (the first below the last), is read as the end of a counter's run
+    (:func:`~workload_predictor.anomaly.counter_flags` flags a counter from its ``COUNTER_RUN``-th bucket on, and
+    leaves out the same points from the references of the flags after it): those ``COUNTER_RUN - 1`` points weigh at
+    most its weight. A counter's first buckets lie within the rule's reach (up to ``COUNTER_RUN - 1`` times the
+    level) and the windows they end in would otherwise stay in the statistics as load.
+
+    Only the rule's own flags mark a start (a start is not a flag), so a point's weight here depends on the points
+    up to ``COUNTER_RUN - 1`` after it: an update whose new points flag a counter changes the weights of kept
+    points, whose windows :meth:`DLinear._update_state` takes out of the statistics again (``newest_weights_``).
+    ``element`` is only read; ``None`` stays ``None``."""
+    if element is None:
+        return None
+    lead = anomaly.COUNTER_RUN - 1
+    rows, cols = np.nonzero(element < 1.0)
+    keep = rows + first >= lead
+    rows, cols = rows[keep], cols[keep]
+    out = None
+    for begin in range(0, len(rows), STARTS_BLOCK):
+        row, col = rows[begin : begin + STARTS_BLOCK], cols[begin : begin + STARTS_BLOCK]
+        runs = y[(row + first)[:, None] + np.arange(-lead, 1), col[:, None]]  # [m, COUNTER_RUN]
+        ends = (np.diff(runs, axis=1) >= 0).all(axis=1) & (runs[:, 0] < runs[:, -2])
+        if not ends.any():
+            continue
+        out = element.copy() if out is None else out
+        row, col = row[ends], col[ends]
+        for back in range(1, lead + 1):
+            inside = row - back >= 0  # a start before ``first`` is not among the weights
+            np.minimum.at(out, (row[inside] - back, col[inside]), element[row[inside], col[inside]])
+    return element if out is None else out
+
+
+def restarted(stats: WindowStats, z: np.ndarray, n_old: int, newest: np.ndarray, before: np.ndarray,
+              after: np.ndarray, first: int, window: int, horizon: int, gamma: float = 1.0
+              ) -> tuple[WindowStats, np.ndarray]:
+    """One target's statistics and ``newest`` (the weights its newest windows, those whose last targets are the
+    ``len(newest)`` points before ``n_old``, were summed with; NaN: not summed) once the weights of its points
+    (from ``first`` on, 1-D; ``z`` the scaled series) change from ``before`` to ``after`` where a counter's start is
+    found (:func:`counter_starts`): each such window that holds a changed point summed again (:func:`resummed`;
+    forgetting, ``gamma`` per window, decays it by the windows added after it). A window whose points' flags do not
+    all lie from ``first + len(newest)`` on stays as it is (its weights may have read points before ``first``)."""
+    changed = np.flatnonzero(after[: n_old - first] != before[: n_old - first])
+    if not len(changed):
+        return stats, newest
+    ends = np.arange(n_old - len(newest), n_old)  # the last targets of the newest windows
+    slots = np.flatnonzero((ends >= first + int(changed[0])) & ~np.isnan(newest)
+                           & (ends - horizon + 1 - window >= first + len(newest)))
+    if not len(slots):
+        return stats, newest
+    newest = newest.copy()
+    stats, newest[slots] = resummed(stats, z, ends[slots] - horizon + 1, before, after, first, newest[slots],
+                                    window, horizon, gamma ** (n_old - 1 - ends[slots]))
+    return stats, newest
+
+
+def _compact(newest: np.ndarray) -> np.ndarray | None:
+    """``newest_weights_`` as kept: ``None`` where every one is 1."""
+    return None if bool((newest == 1.0).all()) else newest
+
+
+def resummed(stats: WindowStats, z: np.ndarray, origins: np.ndarray, before: np.ndarray, after: np.ndarray,
+             first: int, kept: np.ndarray, window: int, horizon: int, decay: np.ndarray | float = 1.0
+             ) -> tuple[WindowStats, np.ndarray]:
+    """``stats`` with the windows of ``z`` (1-D, scaled) at ``origins`` summed again under new point weights, and
+    their new weights: each window's contribution as it was summed taken out (weight ``kept``, its points settled
+    by ``before``, the weights of ``z``'s points from ``first`` on) and the same window added with the lower of
+    ``kept`` and its weight under ``after`` (:func:`window_weights`), its points settled by ``after``; both times
+    ``decay`` (forgetting: the windows added since). A counter's start found after its windows were summed
+    (:func:`counter_starts`). The windows hold values within the rule's reach of the load (a counter's first
+    buckets), so taking them out leaves the sums' digits."""
+    new = combined_weights(window_weights(after, origins, window, horizon, first), kept)
+    new = kept if new is None else new
+    old_x, old_y = windows_settled_at(z, origins, window, horizon, before, first)
+    new_x, new_y = windows_settled_at(z, origins, window, horizon, after, first)
+    decay = np.broadcast_to(np.asarray(decay, dtype=np.float64), kept.shape)
+    return stats + WindowStats.from_windows(np.concatenate([new_x, old_x]), np.concatenate([new_y, old_y]),
+                                            np.concatenate([new * decay, -kept * decay])), new
+
+
 def blend_weights(scores: dict[int, float], count: int) -> dict[int, float]:
     """Weights of the ``count`` best windows by validation MAE, proportional to 1 / MAE, summing to 1.
 
@@ -1034,7 +1120,12 @@ class DLinear(BaseForecaster):
         targets hold it enters the statistics (at fit and in ``update``) with the lowest
         weight among its buckets, and settled: its flagged buckets read as the median of
         its other buckets (:func:`settled_windows`), so that where every window holds one
-        (a sentinel written every few buckets) the fit is one on the settled windows. The
+        (a sentinel written every few buckets) the fit is one on the settled windows. A flag
+        that ends a counter's run (``anomaly.COUNTER_RUN`` buckets that never decrease, see
+        :func:`counter_starts`) weighs the run's first buckets as well, which the rule cannot flag
+        when they arrive: an update whose buckets flag it takes the windows summed before that
+        hold them out of the statistics again and sums them as a fit on the same data does
+        (``newest_weights_`` keeps the weights of the newest windows for this). The
         series is never changed: while a burst sits in the input window this model's own
         forecast reflects it, but the fitted map does not keep it. A window holding one 1e9
         bucket in Poisson(50) counts like 1e-25 of an ordinary window, so the forecast is back to the clean stream's within ``window_ + horizon`` buckets (the
@@ -1165,8 +1256,12 @@ class DLinear(BaseForecaster):
 
     def _recent_length(self) -> int:
         """The newest window's inputs and targets, and at least the history the input-anomaly scan of an update
-        reads (``anomaly.HISTORY_BUCKETS``)."""
-        return max(super()._recent_length(), anomaly.HISTORY_BUCKETS if self.robust else 0)
+        reads (``anomaly.HISTORY_BUCKETS``); with ``robust``, the ``anomaly.COUNTER_RUN - 1`` windows before the
+        newest too, and the points whose flags weigh their first points (a counter's start an update finds is
+        taken out of their statistics, :meth:`_retracted`)."""
+        if not self.robust:
+            return super()._recent_length()
+        return max(super()._recent_length() + 2 * (anomaly.COUNTER_RUN - 1), anomaly.HISTORY_BUCKETS)
 
     def _gamma(self) -> float:
         """The factor each new window multiplies the statistics by (1: no forgetting)."""
@@ -1213,12 +1308,13 @@ class DLinear(BaseForecaster):
                 self.residual_from_ = self.residual_coef_ = self.residual_intercept_ = None
                 self.residual_history_ = self.residual_next_ = self.residual_center_ = self.residual_spread_ = None
             element = self._element_weights(y, 0)
+            summed = counter_starts(y, element)  # what the statistics weigh the points with (the rule's: judging)
             if not refit:
                 if element is not None:  # the weighted moments' temporaries
                     check_memory("DLinear weighted scale", extra_bytes=24.0 * y.size)
                 # A flagged point would set the scale (one 1e9 among counts of 50 makes every other point
                 # -0.05 +- 1e-7 and the centred Gram loses most of its digits): the scale counts it by its weight.
-                self.offset_, self.scale_ = fit_scale(y, element)
+                self.offset_, self.scale_ = fit_scale(y, summed)
             z = (y - self.offset_) / self.scale_
             searched, blocks = None, []
             if refit:
@@ -1229,18 +1325,18 @@ class DLinear(BaseForecaster):
             else:
                 window, self.window_scores_, searched, self.alpha_ = _search_window(
                     z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alphas(),
-                    self.validation_fraction, self.max_validation_windows, element, self._follows_level(), blocks,
+                    self.validation_fraction, self.max_validation_windows, summed, self._follows_level(), blocks,
                 )
                 self.window_weights_ = blend_weights(self.window_scores_, self.blend) if self.window_scores_ else {
                     window: 1.0}
                 window = max(self.window_weights_)
             origins = np.arange(window, len(z) - self.horizon + 1)
             check_memory("DLinear windows", extra_bytes=WindowStats.series_bytes(len(z), window, self.horizon))
-            reused = self._searched_stats(searched, z, origins, window, element)
+            reused = self._searched_stats(searched, z, origins, window, summed)
             if reused is not None:
                 origins = origins[origins > searched[1][-1]]
             elif not refit:
-                newest = affordable_origins(z, origins, window, self.horizon, element=element)
+                newest = affordable_origins(z, origins, window, self.horizon, element=summed)
                 if len(newest) < len(origins):
                     current().cut("dlinear statistics")
                     origins = newest
@@ -1250,20 +1346,21 @@ class DLinear(BaseForecaster):
             judged = self._judge_series(y, z, origins, element, 0) if refit and self._judging() else None
             kept_stats = self.stats_ if refit else None
             self.stats_ = [_window_stats(z[:, j], origins, window, self.horizon,
-                                         None if element is None else element[:, j], blocks[j] if same else None,
+                                         None if summed is None else summed[:, j], blocks[j] if same else None,
                                          None if judged is None else judged[j])
                            for j in range(z.shape[1])]
             if reused is not None:
                 self.stats_ = [kept + added for kept, added in zip(reused, self.stats_)]
             self.window_ = window
             self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
+            self.newest_weights_ = self._newest_weights(len(z), origins, summed, 0, judged)
             # A first pass sets each system's penalty relative to its Gram matrix (and ``_refit``, fit's last step,
             # sets it again on all the data); a refit here keeps it, as it keeps the window and the scaling, and so
             # do updates, so that a new window is a rank-one change of the system.
             penalties = [{w: r.lam for w, r in ridge.items()} for ridge in self.ridge_] if refit else None
             if refit:  # a penalty kept at the floor (windows all alike) is set where they first differ
                 penalties = self._first_penalties(kept_stats, penalties, lambda j, i: _window_stats(
-                    z[:, j], origins[:i], window, self.horizon, None if element is None else element[:, j], None,
+                    z[:, j], origins[:i], window, self.horizon, None if summed is None else summed[:, j], None,
                     None if judged is None or judged[j] is None else judged[j][:i]), len(origins)) or penalties
             self.ridge_ = self._ridge(self.stats_, penalties, invert=refit)
             self.rank_one_steps_ = 0
@@ -1451,7 +1548,9 @@ class DLinear(BaseForecaster):
         sums (rounding), at the cost of the new windows alone.
         """
         with single_blas_thread():
-            start = max(min(n_seen - self.window_ - self.horizon + 1, len(y) - self._recent_length()), 0)
+            # the points of the windows the tail completes, and of the first fit's newest (:meth:`_retracted`)
+            lead = 2 * (anomaly.COUNTER_RUN - 1) if self.robust else 0
+            start = max(min(n_seen - self.window_ - self.horizon + 1 - lead, len(y) - self._recent_length()), 0)
             element = self._element_weights(y, start)
             penalties = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_] if keep_penalties else None
             z = (y - self.offset_) / self.scale_
@@ -1462,18 +1561,47 @@ class DLinear(BaseForecaster):
                 self.residual_coef_, self.residual_intercept_ = self.coef_.copy(), self.intercept_.copy()
                 self.residual_from_ = int(origins[-RESIDUAL_WINDOWS:][0])
                 judged = self._judge_series(y, z, origins, element, start)
-            self.stats_ = self._stats_after(z, n_seen, element, start, judged)
+            summed = counter_starts(y, element, start)
+            # a counter's start the tail ends, among the first fit's points, leaves its windows as in a refit
+            self.stats_, newest = self._retracted(z, y, n_seen, element, summed, start)
+            newest = self._newest() if newest is None else newest
+            self.stats_ = self._stats_after(z, n_seen, summed, start, judged)
             self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
+            self.newest_weights_ = self._newest_weights(len(z), origins, summed, start, judged, newest)
             # The maps are solved; the inverses are built by the first update that takes rank-one steps.
             self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, penalties, invert=False), 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
+
+    def _newest_weights(self, n: int, origins: np.ndarray, summed: np.ndarray | None, first: int,
+                        judged: list[np.ndarray | None] | None, before: np.ndarray | None = None) -> np.ndarray | None:
+        """``newest_weights_`` once the windows at the consecutive ``origins`` of a series of ``n`` points are summed
+        (``summed``: the weights of its points from ``first`` on, :func:`counter_starts`; ``judged``: per target, the
+        windows' weights by their residuals, aligned with ``origins``): the weights ``(COUNTER_RUN - 1, k)`` the
+        statistics hold the windows at the newest ``COUNTER_RUN - 1`` origins with, oldest first; NaN where one is not
+        summed; ``None`` where all are 1. ``before``: the weights of the windows just before ``origins`` (a refit's
+        first fit's, :meth:`_newest`)."""
+        lead, k = anomaly.COUNTER_RUN - 1, len(self.stats_)
+        out = np.full((lead, k), np.nan)
+        if before is not None and len(origins) < lead:
+            out = np.concatenate([before, out])[len(origins) : len(origins) + lead]
+        if not len(origins) or int(origins[-1]) != n - self.horizon:
+            return _compact(out)
+        taken = np.arange(max(n - self.horizon + 1 - lead, int(origins[0])), n - self.horizon + 1)
+        for j in range(k):
+            weights = combined_weights(
+                window_weights(None if summed is None else summed[:, j], taken, self.window_, self.horizon, first),
+                None if judged is None or judged[j] is None else judged[j][len(judged[j]) - len(taken) :])
+            out[lead - len(taken) :, j] = 1.0 if weights is None else weights
+        return _compact(out)
 
     def _skip_tail(self, y: np.ndarray) -> None:
         """Keep the fit on the start of ``y`` (the windows after it are not added) and take the weights of
         ``y``'s newest points, which ``update`` continues from."""
         start = max(len(y) - self._recent_length(), 0)
         self.recent_weights_ = anomaly.kept_weights(self._element_weights(y, start), self._recent_length())
+        # the windows the tail completes are not in the statistics
+        self.newest_weights_ = np.full((anomaly.COUNTER_RUN - 1, len(self.stats_)), np.nan)
 
     def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int,
                      judged: list[np.ndarray | None] | None = None) -> list[WindowStats]:
@@ -1668,7 +1796,14 @@ class DLinear(BaseForecaster):
             if not judged:
                 element = self._continued_weights(y, n_old, known)
             origins = np.arange(n_old - self.horizon + 1, len(y) - self.horizon + 1)
-            weights = [window_weights(None if element is None else element[:, j], origins, self.window_,
+            # The statistics weigh a counter's start as its run's flag (the judging reads the rule's weights); a
+            # start the new points end takes the kept windows that hold it out of the statistics again.
+            if element is None:  # nothing flagged (most updates)
+                summed, base, newest = None, self.stats_, getattr(self, "newest_weights_", np.nan)
+            else:
+                summed = counter_starts(y, element)
+                base, newest = self._retracted(z, y, n_old, element, summed)
+            weights = [window_weights(None if summed is None else summed[:, j], origins, self.window_,
                                       self.horizon) for j in range(y.shape[1])]
             judged, judging = self._judge_new(z, origins, element)
             if judged is not None:
@@ -1678,7 +1813,7 @@ class DLinear(BaseForecaster):
             new_windows = len(origins)
             steps = self.rank_one_steps_ + new_windows
             # A fit leaves its systems uninverted (most fitted models never update): the first update inverts.
-            recompute = new_windows > RANK_ONE_MAX or steps > refresh or any(
+            recompute = base is not self.stats_ or new_windows > RANK_ONE_MAX or steps > refresh or any(
                 r.inverse is None for systems in self.ridge_ for r in systems.values())
             # One new window of weight 1 (most updates): its inputs, gathered once, serve its statistics (as
             # WindowStats.from_series reads a few windows) and its rank-one step.
@@ -1686,22 +1821,22 @@ class DLinear(BaseForecaster):
                         else None for j in range(y.shape[1])]
             if gamma == 1.0:
                 stats = [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon, weights[j],
-                                                  None if element is None else element[:, j])
+                                                  None if summed is None else summed[:, j])
                          if gathered[j] is None else s.with_window(gathered[j], targets_at(z[:, j], origins,
                                                                                             self.horizon))
-                         for j, s in enumerate(self.stats_)]
+                         for j, s in enumerate(base)]
             else:  # the window added i-th of m is multiplied by gamma m - 1 - i times after it
                 decay = gamma ** np.arange(new_windows - 1, -1, -1.0)
                 stats = [s.scaled(gamma ** new_windows) + WindowStats.from_windows(
                     *windows_settled_at(z[:, j], origins, self.window_, self.horizon,
-                                        None if element is None else element[:, j]),
-                    decay * (1.0 if weights[j] is None else weights[j])) for j, s in enumerate(self.stats_)]
+                                        None if summed is None else summed[:, j]),
+                    decay * (1.0 if weights[j] is None else weights[j])) for j, s in enumerate(base)]
             # A penalty kept at the floor (an idle target's windows) is set where the windows first differ.
             kept = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_]
-            first = self._first_penalties(self.stats_, kept, lambda j, i: (
-                self.stats_[j] + WindowStats.weighted(z[:, j], origins[:i], self.window_, self.horizon,
-                                                      None if weights[j] is None else weights[j][:i],
-                                                      None if element is None else element[:, j])
+            first = self._first_penalties(base, kept, lambda j, i: (
+                base[j] + WindowStats.weighted(z[:, j], origins[:i], self.window_, self.horizon,
+                                               None if weights[j] is None else weights[j][:i],
+                                               None if summed is None else summed[:, j])
                 if gamma == 1.0 else stats[j]), new_windows if gamma == 1.0 else 1)
             penalties, rates = None, getattr(self, "penalty_rates_", None)
             if first is not None:
@@ -1719,17 +1854,51 @@ class DLinear(BaseForecaster):
             else:
                 ridge = [self._add_windows(systems, s, windows_settled_at(
                     z[:, j], origins, self.window_, self.horizon,
-                    None if element is None or weights[j] is None else element[:, j])[0]
+                    None if summed is None or weights[j] is None else summed[:, j])[0]
                     if gathered[j] is None else gathered[j],
-                    weights[j], gamma, self._follows_level()) for j, (systems, s) in enumerate(zip(self.ridge_,
-                                                                                                    self.stats_))]
+                    weights[j], gamma, self._follows_level()) for j, (systems, s) in enumerate(zip(self.ridge_, base))]
                 if any(systems is None for systems in ridge):
                     ridge, steps = self._ridge(stats, self._penalties(stats)), 0
             if first is not None and rates is not None:
                 judging["penalty_rates_"] = rates
-            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, **judging,
+            if newest is not None or [w for w in weights if w is not None]:  # None: all 1 (most updates)
+                newest = newest if newest is None or isinstance(newest, np.ndarray) else self._newest()
+                added = np.array([np.ones(new_windows) if w is None else w for w in weights]).T.reshape(
+                    new_windows, len(weights))
+                newest = _compact(np.concatenate([self._newest() if newest is None else newest, added])[new_windows:])
+            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, newest_weights_=newest, **judging,
                         recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
                         **self._solution(stats, ridge))
+
+    def _newest(self) -> np.ndarray:
+        """``newest_weights_`` as an array (None: all 1; NaN where not known: a file saved before they were kept)."""
+        newest = getattr(self, "newest_weights_", np.nan)
+        lead, k = anomaly.COUNTER_RUN - 1, len(self.stats_)
+        return np.full((lead, k), 1.0 if newest is None else np.nan) if not isinstance(newest, np.ndarray) else (
+            newest.copy())
+
+    def _retracted(self, z: np.ndarray, y: np.ndarray, n_old: int, element: np.ndarray | None,
+                   summed: np.ndarray | None, first: int = 0) -> tuple[list[WindowStats], np.ndarray | None]:
+        """The statistics before the windows ``y[n_old:]`` completes are added, and ``newest_weights_`` with them:
+        the kept ones, or, where the new points end a counter's run whose start lies among the points before them
+        (:func:`counter_starts`: ``summed``, the weights of ``y``'s points from ``first`` on, ``element`` the
+        rule's), with each window summed before that holds the start summed again as a fit on the same data sums
+        it (:func:`resummed`). Such windows are among the newest ``COUNTER_RUN - 1``; one whose weight is not kept
+        (NaN: not summed) or whose points' flags are not all among ``y``'s stays as it is."""
+        if summed is None or not bool((element[n_old - first :] < 1.0).any()):
+            newest = getattr(self, "newest_weights_", np.nan)  # a file saved before they were kept: none known
+            return self.stats_, newest if newest is None or isinstance(newest, np.ndarray) else self._newest()
+        newest = self._newest()
+        before = counter_starts(y[:n_old], element[: n_old - first], first)
+        before = np.ones((n_old - first, y.shape[1])) if before is None else before
+        moved = summed[: n_old - first] != before
+        if not moved.any():
+            return self.stats_, newest
+        stats = list(self.stats_)
+        for j in np.flatnonzero(moved.any(axis=0)):
+            stats[j], newest[:, j] = restarted(stats[j], z[:, j], n_old, newest[:, j], before[:, j], summed[:, j],
+                                               first, self.window_, self.horizon, self._gamma())
+        return stats, newest
 
     def _first_penalties(self, stats: list[WindowStats], penalties: list[dict[int, float]], prefix,
                          count: int) -> list[dict[int, float]] | None:
@@ -1860,7 +2029,8 @@ class DLinear(BaseForecaster):
                     forecast_count = int(group[0])  # past the deadline, or its windows' pass would end past it
                     break
                 if stats is None:
-                    element = self._element_weights(y, 0)  # flagged points weigh as in fit (None: nothing flagged)
+                    # flagged points (and a counter's start) weigh as in fit (None: nothing flagged)
+                    element = counter_starts(y, self._element_weights(y, 0))
                     stats = [WindowStats.from_series(z[:, j], np.arange(0), window, horizon)
                              for j in range(z.shape[1])]
                 done = max(done, end)

@@ -197,10 +197,12 @@ class Weighted:
     built by the single-series code (``WindowStats.weighted``) and replace the batched
     ones; everything else (search, solves, blend, forecasts) stays batched. ``train``
     maps a series' index in the batch to the weights ``(n_train, k)`` of its training
-    part's points (``None``: all 1); ``models`` to a DLinear holding its floor; ``flags`` to the flagged
+    part's points as its statistics weigh them (:func:`~workload_predictor.models.dlinear.counter_starts` of the
+    rule's weights; ``None``: all 1); ``models`` to a DLinear holding its floor; ``flags`` to the flagged
     buckets of its whole series (:func:`~workload_predictor.anomaly.series_flags` for that floor), which every
     part's weights read: a point's weight depends only on the points up to it, so the training part's and the
-    refit's are those of the same flags (as ``DLinear._element_weights`` of each part gives them).
+    refit's are those of the same flags (as ``DLinear._element_weights`` of each part gives them), and a counter's
+    start is read in the part alone, as DLinear's fit on it reads it.
     """
 
     models: dict[int, DLinear]
@@ -221,15 +223,20 @@ class Weighted:
                 known = (scans or {}).get(int(b))
                 flags[int(b)] = anomaly.series_flags(y[b], floor) if known is None else known
         shape = (n_train, y.shape[2])
-        return cls(models, {b: _part_weights(flags.get(b), shape, 0) for b in models}, flags)
+        return cls(models, {b: dlinear.counter_starts(y[b, :n_train], _part_weights(flags.get(b), shape, 0))
+                            for b in models}, flags)
 
-    def refit_weights(self, b: int, y: np.ndarray, window: int, n_train: int) -> tuple[np.ndarray | None, int]:
+    def refit_weights(self, b: int, y: np.ndarray, window: int, n_train: int,
+                      judging: bool = False) -> tuple[np.ndarray | None, int]:
         """Series ``b``'s point weights for the refit on all of ``y`` ``(n, k)`` and the position they start at,
-        as ``DLinear._refit`` computes them."""
+        as ``DLinear._refit`` computes them: those its statistics read (:func:`~.dlinear.counter_starts`), or with
+        ``judging`` the rule's, which the judging of windows reads."""
         model = self.models[b]
         model.window_ = window
-        start = max(min(n_train - window - model.horizon + 1, len(y) - model._recent_length()), 0)
-        return _part_weights(self.flags.get(b), y.shape, start), start
+        lead = 2 * (anomaly.COUNTER_RUN - 1)  # and the training part's newest windows' (DLinear._extend)
+        start = max(min(n_train - window - model.horizon + 1 - lead, len(y) - model._recent_length()), 0)
+        element = _part_weights(self.flags.get(b), y.shape, start)
+        return (element if judging else dlinear.counter_starts(y, element, start)), start
 
 
 def _part_weights(flags: list | None, shape: tuple[int, int], start: int) -> np.ndarray | None:
@@ -435,6 +442,7 @@ def fit_batched(
                 pace = max(deadline.clock() - started, 0.0) / (len(newest) * pass_units(len(rows), w, horizon))
             centred = BatchCentred.of(stats)
             kept = {}  # the weighted series' own statistics per row of the group
+            summed = {}  # and the origins they sum
             for g in np.flatnonzero(is_weighted):
                 b = int(keys[g])
                 element = weighted.train[b]
@@ -444,6 +452,7 @@ def fit_batched(
                                                  element=element)
                 if len(origins) < len(origins_train):  # its own newest origins, or the batch's
                     cut([b], "dlinear statistics")
+                summed[int(g)] = origins
                 for j in range(k):
                     row = int(g) * k + j
                     column = None if element is None else element[:, j]
@@ -471,7 +480,7 @@ def fit_batched(
             judged = {}  # per row of the group, its tail windows' weights by their residuals (DLinear._judged)
             if not _no_time(len(origins_tail), len(rows), w, horizon, pace):
                 judged = _judged_rows(z_all, rows, origins_tail, w, horizon, train_coef, train_intercept, k,
-                                      {int(g): (*weighted.refit_weights(int(keys[g]), y[keys[g]], w, n_train),
+                                      {int(g): (*weighted.refit_weights(int(keys[g]), y[keys[g]], w, n_train, True),
                                                 weighted.flags.get(int(keys[g])), y[keys[g]].shape)
                                        for g in np.flatnonzero(is_weighted)})
             trained = {row: WindowStats(stats.count, stats.sum_x[row].copy(), stats.sum_y[row].copy(),
@@ -500,6 +509,9 @@ def fit_batched(
                 for j in range(k):
                     row = int(g) * k + j
                     column = None if element is None else element[:, j]
+                    if column is not None:  # a counter's start the tail ends: the training part's windows again
+                        kept[row] = _restarted(kept[row], z_all[rows[row]], weighted.train[int(keys[g])], j,
+                                               summed[int(g)], column, first, w, horizon, n_train)
                     tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon,
                                                 dlinear.combined_weights(
                                                     window_weights(column, origins_tail, w, horizon, first),
@@ -517,6 +529,24 @@ def fit_batched(
     return BatchFit(offset=offset, scale=scale, window=widest, window_weights=weights, window_scores=scores,
                     coef=coef, intercept=intercept, validation_origins=origins_val, validation_forecast=forecast,
                     validation_actual=actual, time_limited=limited)
+
+
+def _restarted(stats: WindowStats, z: np.ndarray, train: np.ndarray | None, j: int, origins: np.ndarray,
+               after: np.ndarray, first: int, window: int, horizon: int, n_train: int) -> WindowStats:
+    """``DLinear._retracted`` at a fit's refit, of target ``j`` of a weighted series: its training part's statistics
+    ``stats`` (the windows at ``origins``, weighed by ``train``, its training part's weights) with the windows that
+    hold a counter's start the tail ends (``after``: the refit's weights of its points from ``first`` on) summed
+    again (:func:`~workload_predictor.models.dlinear.restarted`)."""
+    lead = anomaly.COUNTER_RUN - 1
+    ends = np.arange(n_train - lead, n_train)
+    at = ends - horizon + 1
+    if int(at[0]) < window:  # windows without room for their inputs: none summed
+        return stats
+    before = np.ones(n_train - first) if train is None else train[first:, j]
+    taken = (at >= (int(origins[0]) if len(origins) else n_train)) & (at <= (int(origins[-1]) if len(origins) else -1))
+    weights = window_weights(None if train is None else train[:, j], at, window, horizon)
+    newest = np.where(taken, 1.0 if weights is None else weights, np.nan)
+    return dlinear.restarted(stats, z, n_train, newest, before, after, first, window, horizon)[0]
 
 
 def _scale_woken(series: np.ndarray, n_train: int, b: int, first_row: int, k: int, offset: np.ndarray,

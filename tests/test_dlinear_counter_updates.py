@@ -87,3 +87,40 @@ def test_the_weights_of_the_newest_windows_are_kept_in_the_model_file_and_a_forg
         bad.newest_weights_ = forged
         with pytest.raises(ModelFileError, match="newest_weights_"):
             persistence.loads(persistence.dumps(bad))
+
+
+def _woken(factor: float, chunk: int) -> tuple[DLinear, DLinear, np.ndarray]:
+    """A DLinear fitted on 595 idle buckets (zeros), then updated ``chunk`` buckets at a time with Poisson(50) times
+    ``factor`` to 700 buckets; and its first fit."""
+    y = factor * np.concatenate([np.zeros(595), np.random.default_rng(0).poisson(50, 105)])[:, None]
+    model = DLinear(horizon=HORIZON).fit(y[:595])
+    first = copy.deepcopy(model)
+    for i in range(595, len(y), chunk):
+        model.update(y[i : i + chunk])
+    return model, first, y
+
+
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_a_fit_on_an_idle_history_woken_by_updates_forecasts_the_load_times_1000_alike(chunk):
+    """A fit on zeros sets its floor, scale and penalty in the load's own units; updates woken by load refit it at
+    the update that makes it fit-worthy (``MIN_BUSY`` buckets that differ from the constant), with the floor and
+    scale a fit on the points since waking sets: the same series times 1,000 is then forecast 1,000 times larger, and
+    the updates stay a refit on the same data with that floor and scale."""
+    model, first, y = _woken(1.0, chunk)
+    large = _woken(1000.0, chunk)[0]
+    np.testing.assert_allclose(large.predict(), 1000.0 * model.predict(), rtol=1e-9)
+    assert first.idle_ is True and model.idle_ is False
+    refit = copy.deepcopy(first)
+    refit.weight_floor_, refit.scale_ = model.weight_floor_, model.scale_
+    refit._fit_arrays(y, refit=True)
+    _assert_same_statistics(model, refit)
+
+
+@pytest.mark.parametrize("idle", [-1, 10**9, "yes", 2.5])
+def test_a_forged_idle_state_is_refused(idle):
+    model = DLinear(horizon=HORIZON, window=WINDOW).fit(np.zeros((200, 1)))
+    assert model.idle_ is True
+    bad = copy.deepcopy(model)
+    bad.idle_ = idle
+    with pytest.raises(ModelFileError, match="idle_"):
+        persistence.loads(persistence.dumps(bad))

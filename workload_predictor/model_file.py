@@ -464,6 +464,10 @@ def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:
                                    and bool(np.isnan(newest[~((newest >= 0.0) & (newest <= 1.0))]).all())):
         refuse(f"holds DLinear newest_weights_ of shape {quote(np.shape(newest))}, not ({lead}, {k}) weights in "
                "[0, 1] (NaN: a window not summed) of its newest windows")
+    idle, seen = getattr(model, "idle_", False), getattr(model, "n_seen_", None)  # absent in files saved before it
+    if not (isinstance(idle, (bool, np.bool_)) or (_is_count(idle) and (not _is_count(seen) or idle < seen))):
+        refuse(f"holds a DLinear idle_={quote(idle)}, not True, False or the position of a point it has seen (a count "
+               f"below n_seen_={quote(seen)})")
 
 
 def _check_kept(model: Any, k: int, refuse: Any) -> None:

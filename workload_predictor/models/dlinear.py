@@ -754,6 +754,10 @@ def window_weights(element: np.ndarray | None, origins: np.ndarray, window: int,
     return result if bool((result < 1.0).any()) else None
 
 
+#: The largest weight of a flag that may end a counter's run (:func:`counter_starts`): that of ``K^2 / 2`` deviations.
+#: A counter's flag deviates ``K^2`` or more (``anomaly.counter_flags``: weight ``K^-4``, 16 times less); a burst
+#: the rule flags a few tens of deviations off (weight above this) starts no counter's run.
+COUNTER_WEIGHT = (2.0 / anomaly.K) ** 4
 #: Flagged points whose counter's start :func:`counter_starts` checks at once (``COUNTER_RUN`` values each).
 STARTS_BLOCK = 65536
 
@@ -761,7 +765,8 @@ STARTS_BLOCK = 65536
 def counter_starts(y: np.ndarray, element: np.ndarray | None, first: int = 0) -> np.ndarray | None:
     """The weights the statistics read of ``y``'s points from ``first`` on (``y`` raw ``(n, k)``, ``element``
     ``(n - first, k)``: the input-anomaly rule's, ``None``: all 1): ``element``, with the start of each counter's run
-    weighed as the flag that ends it. A flagged point that ends ``anomaly.COUNTER_RUN`` points that never decrease,
+    weighed as the flag that ends it. A point flagged with a weight of at most ``COUNTER_WEIGHT`` (every counter's
+    flag is, an ordinary burst's is not) that ends ``anomaly.COUNTER_RUN`` points that never decrease,
     whose ``COUNTER_RUN - 1`` before it climb (the first below the last), is read as the end of a counter's run
     (:func:`~workload_predictor.anomaly.counter_flags` flags a counter from its ``COUNTER_RUN``-th bucket on, and
     leaves out the same points from the references of the flags after it): those ``COUNTER_RUN - 1`` points weigh at
@@ -775,7 +780,7 @@ def counter_starts(y: np.ndarray, element: np.ndarray | None, first: int = 0) ->
     if element is None:
         return None
     lead = anomaly.COUNTER_RUN - 1
-    rows, cols = np.nonzero(element < 1.0)
+    rows, cols = np.nonzero(element <= COUNTER_WEIGHT)
     keep = rows + first >= lead
     rows, cols = rows[keep], cols[keep]
     out = None
@@ -1270,12 +1275,15 @@ class DLinear(BaseForecaster):
 
     def fit(self, y, anomalies: dict[tuple[int, int], float] | None = None):
         """Fit on ``y`` (see :meth:`BaseForecaster.fit`); the input-anomaly floor of a target whose training part
-        sets none is the whole series' (:func:`series_floor`)."""
-        self._whole_series = as_matrix(y)[0]
+        sets none is the whole series' (:func:`series_floor`). A series constant throughout (an idle endpoint's)
+        is refitted at the update that makes it fit-worthy (:meth:`_woken`)."""
+        whole = self._whole_series = as_matrix(y)[0]
         try:
-            return super().fit(y, anomalies)
+            super().fit(y, anomalies)
         finally:
             vars(self).pop("_whole_series", None)
+        self.idle_ = self.half_life is None and bool((whole == whole[:1]).all())
+        return self
 
     def _element_weights(self, y: np.ndarray, start: int,
                          known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
@@ -1866,9 +1874,67 @@ class DLinear(BaseForecaster):
                 added = np.array([np.ones(new_windows) if w is None else w for w in weights]).T.reshape(
                     new_windows, len(weights))
                 newest = _compact(np.concatenate([self._newest() if newest is None else newest, added])[new_windows:])
-            return dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, newest_weights_=newest, **judging,
-                        recent_weights_=None if element is None else anomaly.kept_weights(element, self._recent_length()),
-                        **self._solution(stats, ridge))
+            state = dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, newest_weights_=newest, **judging,
+                         recent_weights_=None if element is None else anomaly.kept_weights(element,
+                                                                                           self._recent_length()),
+                         **self._solution(stats, ridge))
+        idle = getattr(self, "idle_", False)
+        if idle is not False:  # a fit on a series constant throughout (an update may wake it)
+            state.update(self._woken(y, n_old, idle))
+        return state
+
+    def _woken(self, y: np.ndarray, n_old: int, idle: bool | int) -> dict:
+        """An update's state of a model fitted on a series constant throughout (``idle_``: True while every point
+        seen is that constant, else the position of the first that left it): its new ``idle_``, and at the update
+        that makes it fit-worthy the state of a refit on the same data (``_fit_arrays(refit=True)``) with the floor
+        and scale a fit on the points since waking sets: every target that left its constant holds ``anomaly.MIN_BUSY``
+        points that differ from it and :func:`woken_scale` scales it.
+
+        A fit on constant points sets its floor (1, :func:`series_floor`), scale (``fit_scale``'s ``max(1, |c|)``)
+        and penalty (:func:`trace_penalty`'s floor) in the load's own units: the weights of the woken buckets (their
+        deviations from the constant, in floors), the statistics and every relative quantity would then read the
+        load's units, and a series and the same series times 1,000 be forecast apart. Its windows so far are the
+        constant's, 0 in any scale, so the refit (their count, and the windows since waking, weighed and scaled
+        anew; the penalties set where the windows first differ, :func:`first_penalty`) is the fit on the same data
+        a fit would make with that floor and scale, and updates from there are a refit on the same data with them.
+        The points since waking are read from the kept ones: where they no longer hold them all, ``idle_`` is False
+        and the model keeps what it holds."""
+        first = self.n_seen_ - n_old  # the series' position of y[0]
+        constant = y[0]
+        if idle is True:
+            left = np.flatnonzero((y[n_old:] != constant).any(axis=1))
+            if not len(left):
+                return {}
+            idle = first + n_old + int(left[0])
+        start = int(idle) - first
+        if start < 1 or not bool((y[:start] == constant).all()):
+            return {"idle_": False}
+        moved = (y[start:] != constant).sum(axis=0)
+        if bool(((moved > 0) & (moved < anomaly.MIN_BUSY)).any()):
+            return {"idle_": int(idle)}
+        check_memory("DLinear woken refit", extra_bytes=8.0 * (int(idle) + len(y) - start) * y.shape[1] * 3)
+        whole = np.concatenate([np.broadcast_to(constant, (int(idle), y.shape[1])), y[start:]])
+        twin = copy.deepcopy(self)
+        floors = None if getattr(twin, "weight_floor_", None) is None else np.array(twin.weight_floor_, dtype=float)
+        twin.scale_ = np.array(twin.scale_, dtype=float)
+        for j in np.flatnonzero(moved):
+            if floors is not None:
+                floors[j] = anomaly.floor_of(whole[:, j : j + 1])[0]
+            scale = woken_scale(whole[:, j], int(idle), None if floors is None else float(floors[j]))
+            if scale is None:
+                return {"idle_": int(idle)}
+            twin.scale_[j] = scale
+        twin.weight_floor_ = floors
+        least = self.ridge_alpha() * PENALTY_FLOOR  # the penalty of the constant's windows (set where they differ)
+        twin.ridge_ = [{w: RidgeInverse(lam=least, inverse=None) for w in systems} for systems in twin.ridge_]
+        width = int(twin.window_)  # the first fit's statistics: the constant's windows, all alike
+        twin.stats_ = [WindowStats(1.0, np.zeros(width), np.zeros(self.horizon), np.zeros((width, width)),
+                                   np.zeros((width, self.horizon))) for _ in twin.stats_]
+        twin._fit_arrays(whole, refit=True)
+        names = ("stats_", "ridge_", "rank_one_steps_", "coef_", "intercept_", "recent_weights_", "newest_weights_",
+                 "weight_floor_", "scale_", "residual_history_", "residual_next_", "residual_center_",
+                 "residual_spread_")
+        return {**{name: getattr(twin, name) for name in names if hasattr(twin, name)}, "idle_": False}
 
     def _newest(self) -> np.ndarray:
         """``newest_weights_`` as an array (None: all 1; NaN where not known: a file saved before they were kept)."""

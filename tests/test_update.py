@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import periodic_series
@@ -38,6 +38,9 @@ def refit_with_first_window_and_scale(model: DLinear, y: np.ndarray) -> DLinear:
     seed=st.integers(0, 2**16),
     window=st.sampled_from([None, 12, 30]),
 )
+# Found by a random run: the judged windows' fractional weights summed in another order (count 373.97578975407504
+# against 373.975789754075), which the exact comparison of counts failed.
+@example(n=286, horizon=1, n_targets=2, chunks=[20, 40, 40], seed=65535, window=12)
 def test_dlinear_update_equals_a_refit_on_all_data(n, horizon, n_targets, chunks, seed, window):
     rng = np.random.default_rng(seed)
     total = n + sum(chunks)
@@ -52,7 +55,8 @@ def test_dlinear_update_equals_a_refit_on_all_data(n, horizon, n_targets, chunks
     refit = refit_with_first_window_and_scale(first, y)
     assert model.window_ == first.window_
     for updated, full in zip(model.stats_, refit.stats_):
-        assert updated.count == full.count
+        # the windows' weights (1, or fractional where judged) summed: equal up to the order of summation
+        np.testing.assert_allclose(updated.count, full.count, rtol=1e-12)
         np.testing.assert_allclose(updated.xx, full.xx, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(updated.xy, full.xy, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-7, atol=1e-9)

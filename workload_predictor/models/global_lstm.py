@@ -141,6 +141,22 @@ def _level_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
     return weight
 
 
+def _level_limits(z: np.ndarray, window: int) -> np.ndarray:
+    """A key's level limit ``[k]`` from its points ``z`` (``[T, k]``, standardised): the mean (key scales) past which
+    its windows' means, sitting on one side of its offset, have it scaled again (:meth:`GlobalLSTM._shift_rescaled`).
+    It is ``LEVEL_SHIFT``, or less where the means of its windows in ``z`` sit close to its offset: ``anomaly.K``
+    robust spreads (1.4826 times their median distance from its offset) out, as the input-anomaly rule flags a point
+    ``anomaly.K`` robust spreads past its recent median. Measured from the offset, a key whose level drifted (a daily
+    swing, a trend) has its earlier windows as far out as its newest ones. Fewer points than a window:
+    ``LEVEL_SHIFT``."""
+    k = z.shape[1]
+    if len(z) < window:
+        return np.full(k, LEVEL_SHIFT)
+    sums = np.cumsum(np.concatenate([np.zeros((1, k)), z]), axis=0)
+    means = (sums[window:] - sums[:-window]) / window  # [T - W + 1, k]: each window's mean
+    return np.minimum(LEVEL_SHIFT, anomaly.K * 1.4826 * np.median(np.abs(means), axis=0))
+
+
 #: The dtypes a key's newest non-zero points are kept in (:func:`_packed`), narrowest first: counts up to each
 #: integer type's largest, then any value float32 holds exactly, then the rest.
 PACKED_DTYPES = (np.uint8, np.uint16, np.uint32, np.float32, np.float64)
@@ -818,7 +834,67 @@ class GlobalLSTM(ParamsMixin):
                     moved_offset, moved_scale = moved_offset.copy(), moved_scale.copy()
                 moved_offset[col], moved_scale[col], first = mean[0], spread[0], min(first, start)
             read[j] = (moved_offset, moved_scale, first)
+        if self.robust:
+            self._shift_rescaled(read, keys, ys, elements, offset, scale, pending)
         return read
+
+    def _shift_rescaled(self, read: list[tuple], keys: Sequence[int], ys: Sequence[np.ndarray],
+                        elements: Sequence[np.ndarray | None], offset: np.ndarray, scale: np.ndarray,
+                        pending: np.ndarray | None) -> None:
+        """:meth:`_level_rescaled`'s ``read`` (changed in place), with each target it did not scale again whose level
+        moved by less than ``LEVEL_SHIFT`` of its key's scales but far past where its windows' means sit: scaled from
+        its points since the shift (each counted by its weight, ``elements[j]``), as a fit on them would.
+
+        Its windows sit close to its offset (the means of those of its points ``ys[j]`` before its newest window and
+        targets, :func:`_level_limits`, below ``LEVEL_SHIFT``), and every window among its newest window and targets
+        has its mean past that limit on one side of its offset. The shift is the split of its points, a window at
+        least after the first, into two means that explains most of their spread (least squares: one step); it is
+        scaled again where at least a window and its targets follow the shift and each window after it has its mean
+        past the limit of the points before it, on that side. A key at 1.3 times its level (1.25 of its scales out)
+        swings across its offset by its period (its patches do, 1.6 either way, so :meth:`_level_rescaled` does not
+        scale it again) while its windows' means sit 17 robust spreads out; read on its old scale, its windows
+        weighed ``level^2`` ordinary windows in the shared base, moving the others' forecasts."""
+        window, span = self.window_, self.window_ + self.horizon
+        lengths = np.array([len(y) for y in ys])
+        for n in np.unique(lengths[lengths >= window + span]):  # keys with as many points, stacked
+            group = np.flatnonzero(lengths == n)
+            rows = [keys[j] for j in group]
+            z = np.stack([ys[j] for j in group]) - offset[rows][:, None]  # [g, n, k]
+            z /= scale[rows][:, None]
+            sums = np.cumsum(z, axis=1)
+            means = sums[:, window - 1 :].copy()  # [g, n - W + 1, k]: each window's mean
+            means[:, 1:] -= sums[:, : n - window]
+            means /= window
+            limit = np.minimum(LEVEL_SHIFT, anomaly.K * 1.4826 * np.median(np.abs(means[:, : n - span - window + 1]), axis=1))
+            newest = means[:, n - span :]  # [g, H + 1, k]: the windows among its newest window and targets
+            past = (newest > limit[:, None]).all(axis=1) | (newest < -limit[:, None]).all(axis=1)  # [g, k]
+            past &= limit < LEVEL_SHIFT
+            for g, j in enumerate(group):
+                moved_offset, moved_scale, first = read[j]
+                i = keys[j]
+                cols = np.flatnonzero(past[g] & (moved_offset == offset[i]) & (moved_scale == scale[i]))
+                if pending is not None:
+                    cols = cols[~pending[i, cols]]
+                for col in cols:
+                    column = z[g, :, col]
+                    sums_col = np.concatenate([[0.0], np.cumsum(column)])
+                    t = np.arange(window, n)  # a window at least before the split
+                    before, after = sums_col[t] / t, (sums_col[n] - sums_col[t]) / (n - t)
+                    start = int(t[np.argmax(t * (n - t) * (before - after) ** 2)])
+                    if n - start < span:  # not yet a window and its targets since the shift
+                        continue
+                    bound = _level_limits(column[:start, None], window)[0]
+                    later = means[g, start:, col]  # the windows wholly after the shift
+                    if not (bound < LEVEL_SHIFT and ((later > bound).all() or (later < -bound).all())):
+                        continue
+                    weights = None if elements[j] is None else elements[j][start:, col : col + 1]
+                    mean, spread, constant = fit_scale(ys[j][start:, col : col + 1], weights, return_constant=True)
+                    if constant[0]:
+                        continue
+                    if first == n:
+                        moved_offset, moved_scale = moved_offset.copy(), moved_scale.copy()
+                    moved_offset[col], moved_scale[col], first = mean[0], spread[0], min(first, start)
+                read[j] = (moved_offset, moved_scale, first)
 
     def _solve_base(self) -> np.ndarray:
         p = len(self.base_gram_)

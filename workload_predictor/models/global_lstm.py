@@ -535,7 +535,7 @@ class GlobalLSTM(ParamsMixin):
         validation = [split[2] for split in splits]
         self.validation_origins_ = validation
         evaluated = [self._settled(y, 0, self._floor(i))[0] for i, y in enumerate(arrays)]  # as the forecasts read them
-        self.validation_forecast_ = self._forecast(evaluated, validation)
+        self.validation_forecast_ = self._forecast(evaluated, validation, elements=elements)
         self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
         # A target constant over its training part is scaled from its points since they left that constant (as an
         # update does from its kept and new points): a key that woke in its validation tail is read at its new level.
@@ -852,12 +852,27 @@ class GlobalLSTM(ParamsMixin):
         scaled again where at least a window and its targets follow the shift and each window after it has its mean
         past the limit of the points before it, on that side. A key at 1.3 times its level (1.25 of its scales out)
         swings across its offset by its period (its patches do, 1.6 either way, so :meth:`_level_rescaled` does not
-        scale it again) while its windows' means sit 17 robust spreads out; read on its old scale, its windows
-        weighed ``level^2`` ordinary windows in the shared base, moving the others' forecasts."""
+        scale it again) while its windows' means sit 17 robust spreads out; read on its old scale, each of its
+        windows would weigh about ``17^2`` of its ordinary ones along the level in the shared base, which ordinary
+        windows barely set, and move the other keys' forecasts (by 0.4-0.5 of their scales in one update)."""
         window, span = self.window_, self.window_ + self.horizon
         lengths = np.array([len(y) for y in ys])
         for n in np.unique(lengths[lengths >= window + span]):  # keys with as many points, stacked
             group = np.flatnonzero(lengths == n)
+            rows = [keys[j] for j in group]
+            tail = np.stack([ys[j][n - span :] for j in group]) - offset[rows][:, None]  # [g, W + H, k]
+            tail /= scale[rows][:, None]
+            sums = np.cumsum(tail, axis=1)
+            newest = sums[:, window - 1 :].copy()  # [g, H + 1, k]: the means of its newest window and targets' windows
+            newest[:, 1:] -= sums[:, : span - window]
+            newest /= window
+            side = (newest > 0).all(axis=1) | (newest < 0).all(axis=1)  # [g, k]
+            # past a limit below LEVEL_SHIFT: the median below this, so half of its earlier windows' distances at least
+            bound = np.minimum(np.abs(newest).min(axis=1), LEVEL_SHIFT) / (anomaly.K * 1.4826)  # [g, k]
+            some = np.flatnonzero(side.any(axis=1))
+            if not len(some):
+                continue
+            group, side, bound, newest = group[some], side[some], bound[some], newest[some]
             rows = [keys[j] for j in group]
             z = np.stack([ys[j] for j in group]) - offset[rows][:, None]  # [g, n, k]
             z /= scale[rows][:, None]
@@ -865,11 +880,13 @@ class GlobalLSTM(ParamsMixin):
             means = sums[:, window - 1 :].copy()  # [g, n - W + 1, k]: each window's mean
             means[:, 1:] -= sums[:, : n - window]
             means /= window
-            limit = np.minimum(LEVEL_SHIFT, anomaly.K * 1.4826 * np.median(np.abs(means[:, : n - span - window + 1]), axis=1))
-            newest = means[:, n - span :]  # [g, H + 1, k]: the windows among its newest window and targets
-            past = (newest > limit[:, None]).all(axis=1) | (newest < -limit[:, None]).all(axis=1)  # [g, k]
-            past &= limit < LEVEL_SHIFT
-            for g, j in enumerate(group):
+            earlier = np.abs(means[:, : n - span - window + 1])  # [g, e, k]: those before its newest window and targets
+            past = side & (2 * (earlier < bound[:, None]).sum(axis=1) >= earlier.shape[1])
+            for g, col in zip(*np.nonzero(past)):
+                limit = min(LEVEL_SHIFT, anomaly.K * 1.4826 * float(np.median(earlier[g, :, col])))
+                past[g, col] = limit < LEVEL_SHIFT and bool((np.abs(newest[g, :, col]) > limit).all())
+            for g in np.flatnonzero(past.any(axis=1)):
+                j = group[g]
                 moved_offset, moved_scale, first = read[j]
                 i = keys[j]
                 cols = np.flatnonzero(past[g] & (moved_offset == offset[i]) & (moved_scale == scale[i]))
@@ -883,9 +900,9 @@ class GlobalLSTM(ParamsMixin):
                     start = int(t[np.argmax(t * (n - t) * (before - after) ** 2)])
                     if n - start < span:  # not yet a window and its targets since the shift
                         continue
-                    bound = _level_limits(column[:start, None], window)[0]
+                    limit = _level_limits(column[:start, None], window)[0]  # of its points before the shift
                     later = means[g, start:, col]  # the windows wholly after the shift
-                    if not (bound < LEVEL_SHIFT and ((later > bound).all() or (later < -bound).all())):
+                    if not (limit < LEVEL_SHIFT and ((later > limit).all() or (later < -limit).all())):
                         continue
                     weights = None if elements[j] is None else elements[j][start:, col : col + 1]
                     mean, spread, constant = fit_scale(ys[j][start:, col : col + 1], weights, return_constant=True)
@@ -995,8 +1012,11 @@ class GlobalLSTM(ParamsMixin):
             return x, np.concatenate(second)
         return x, torch.from_numpy(np.concatenate(second).astype(np.float32))
 
-    def _forecast(self, series: list[np.ndarray], origins: list[np.ndarray], keys: list[int] | None = None) -> list[np.ndarray]:
-        """Forecasts ``[m_i, H, k]`` at ``origins[i]`` of ``series[i]`` (key ``keys[i]``, default ``i``): one batched pass."""
+    def _forecast(self, series: list[np.ndarray], origins: list[np.ndarray], keys: list[int] | None = None,
+                  elements: Sequence[np.ndarray | None] | None = None) -> list[np.ndarray]:
+        """Forecasts ``[m_i, H, k]`` at ``origins[i]`` of ``series[i]`` (key ``keys[i]``, default ``i``): one batched pass;
+        with ``elements`` (``[T_i, k]`` input-anomaly weights of ``series[i]``'s points, ``None``: all 1), a window whose
+        inputs hold flagged points of some targets forecasts the others as :meth:`_unspilled` does."""
         keys = list(range(len(series))) if keys is None else keys
         # A pending target has no spread to read its inputs on: they are read at its constant (0), as its forecast is.
         # On its placeholder scale a woken idle key's 5,000 tokens (flagged until they set its scale) would stand 5,000
@@ -1015,18 +1035,9 @@ class GlobalLSTM(ParamsMixin):
         counts = [len(o) for o in origins]
         if sum(counts) == 0:
             return [np.zeros((0, self.horizon, self.n_targets_)) for _ in series]
-        network = inference_network(self.network_, self.quantize)
-        device = next(network.parameters(), torch.empty(0)).device if self.quantize is None else torch.device("cpu")
-        with torch_threads(self.n_threads), torch.inference_mode():
-            x, base = self._tensors(z, origins, with_targets=False)  # [m, L, P*k], [m, H*k]
-            if device.type == "cuda":
-                x = x.pin_memory()
-            residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
-        inputs = x.numpy()
-        window_level = np.add.reduce(inputs.reshape(len(inputs), -1, self.n_targets_), axis=1, dtype=np.float64)
-        window_level /= self.window_  # [m, k]: each window's mean, target by target
-        base = self._followed(base, inputs[:, -1], z, origins, window_level)  # a window far from its key's scale
-        forecast_z = (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
+        forecast_z = self._forecast_z(z, origins)  # [m, H, k]
+        if elements is not None and self.n_targets_ > 1:
+            self._unspilled(forecast_z, z, origins, elements)
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.
         # A pending target whose newest points have left its constant (all flagged: fewer than anomaly.MIN_BUSY busy yet,
@@ -1043,6 +1054,65 @@ class GlobalLSTM(ParamsMixin):
                 out[i][:, :, col] = _level_since(series[i][:, col], self.offset_[j, col], origins[i])[:, None]
         return out
 
+    def _forecast_z(self, z: list[np.ndarray], origins: list[np.ndarray]) -> np.ndarray:
+        """Standardised forecasts ``[m, H, k]`` of the windows at ``origins[i]`` of ``z[i]`` (at least one), in that order:
+        the base (:meth:`_followed`) plus the network's residual, one batched pass."""
+        network = inference_network(self.network_, self.quantize)
+        device = next(network.parameters(), torch.empty(0)).device if self.quantize is None else torch.device("cpu")
+        with torch_threads(self.n_threads), torch.inference_mode():
+            x, base = self._tensors(z, origins, with_targets=False)  # [m, L, P*k], [m, H*k]
+            if device.type == "cuda":
+                x = x.pin_memory()
+            residual = forward_in_chunks(network, x, device, PREDICT_CHUNK)  # [m, H*k]
+        inputs = x.numpy()
+        window_level = np.add.reduce(inputs.reshape(len(inputs), -1, self.n_targets_), axis=1, dtype=np.float64)
+        window_level /= self.window_  # [m, k]: each window's mean, target by target
+        base = self._followed(base, inputs[:, -1], z, origins, window_level)  # a window far from its key's scale
+        return (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
+
+    def _unspilled(self, forecast_z: np.ndarray, z: list[np.ndarray], origins: list[np.ndarray],
+                   elements: Sequence[np.ndarray | None]) -> None:
+        """``forecast_z`` (``[m, H, k]``, :meth:`_forecast_z`'s of the windows at ``origins[i]`` of ``z[i]``), changed in
+        place: in each window whose inputs hold points of some targets flagged as input anomalies (``elements[i]``:
+        ``[T_i, k]`` weights of ``z[i]``'s points, below 1; ``None``: none) but none of others, those others are
+        forecast from the window with each flagged target's inputs read as the mean of theirs (standardised).
+
+        The base and the network read every target of a key's window: a key's targets move together (tokens follow
+        requests), and where they are near collinear the fitted map spreads each target's forecast over all of them
+        (its weights on one target's inputs can be larger for another target than for its own). A fault in one
+        target's buckets would move the key's clean targets: read as they are, a cumulative counter exported for
+        requests (flagged from its fifth bucket) forecast its tokens up to 3.75 times their level, and those
+        validation windows would keep their interval 1.2-1.3 times their level wider as long as they are kept. Read
+        as the clean targets show them, the flagged target's inputs look to the map as its training
+        windows did; where the targets do not move together the map's weights across them are small, and so is
+        the change. The flagged target's own forecast reads its inputs as they are."""
+        k, window = self.n_targets_, self.window_
+        first = np.cumsum([0] + [len(o) for o in origins])  # each key's first row
+        read, read_origins, rows, own = [], [], [], []
+        for i, (zi, oi, element) in enumerate(zip(z, origins, elements)):
+            if element is None or not len(oi):
+                continue
+            flagged = element < 1.0  # [T, k]
+            if not flagged.any():
+                continue
+            counts = np.concatenate([np.zeros((1, k), dtype=np.int64), np.cumsum(flagged, axis=0)])
+            inside = counts[oi] > counts[oi - window]  # [m_i, k]: flagged inputs in the window, by target
+            mixed = np.flatnonzero(inside.any(axis=1) & ~inside.all(axis=1))
+            if not len(mixed):
+                continue
+            windows = windows_at(zi, oi[mixed], window).copy()  # [r, W, k]
+            clean = ~inside[mixed]  # [r, k]
+            proxy = (windows * clean[:, None]).sum(axis=2) / clean.sum(axis=1)[:, None]  # [r, W]
+            windows = np.where(clean[:, None], windows, proxy[:, :, None])
+            read.append(windows.reshape(-1, k))  # the windows end to end, each forecast at its end
+            read_origins.append(window * np.arange(1, len(mixed) + 1))
+            rows.append(first[i] + mixed)
+            own.append(inside[mixed])
+        if not read:
+            return
+        rows, own = np.concatenate(rows), np.concatenate(own)  # [r], [r, k]
+        forecast_z[rows] = np.where(own[:, None, :], forecast_z[rows], self._forecast_z(read, read_origins))
+
     # -- predict ---------------------------------------------------------------------------
     def predict(self, steps: int | None = None) -> list[np.ndarray]:
         """Each fitted key's forecast ``(steps, k)`` after its last point, in ``keys_`` order."""
@@ -1051,7 +1121,7 @@ class GlobalLSTM(ParamsMixin):
         if not is_positive_int(steps) or steps > self.horizon:
             raise WorkloadDataError(f"steps={quote(steps)} must be an integer in [1, horizon={self.horizon}].")
         recent = self._settled_recent()  # a burst the series came back from read as its median
-        forecasts = self._forecast(recent, [np.array([len(r)]) for r in recent])
+        forecasts = self._forecast(recent, [np.array([len(r)]) for r in recent], elements=getattr(self, "recent_weights_", None))
         return [f[0, :steps] for f in forecasts]
 
     def predict_at(self, series: Sequence[Any], origins: Sequence[Any]) -> list[np.ndarray]:
@@ -1125,7 +1195,7 @@ class GlobalLSTM(ParamsMixin):
             origins.append(np.arange(len(recent) - self.horizon + 1, len(y) - self.horizon + 1))
         if not active:
             return self
-        forecasts = self._forecast([values for values, _ in settled], origins, keys=active)  # at the scales they had
+        forecasts = self._forecast([values for values, _ in settled], origins, keys=active, elements=elements)  # at the scales they had
         offset, scale, pending = self._rescaled(active, ys, olds, (self.offset_, self.scale_,
                                                                    getattr(self, "scale_pending_", None)))
         read = self._level_rescaled(active, ys, elements, offset, scale, pending)  # [(offset, scale, first)]

@@ -856,23 +856,9 @@ class GlobalLSTM(ParamsMixin):
         windows would weigh about ``17^2`` of its ordinary ones along the level in the shared base, which ordinary
         windows barely set, and move the other keys' forecasts (by 0.4-0.5 of their scales in one update)."""
         window, span = self.window_, self.window_ + self.horizon
-        lengths = np.array([len(y) for y in ys])
-        for n in np.unique(lengths[lengths >= window + span]):  # keys with as many points, stacked
-            group = np.flatnonzero(lengths == n)
-            rows = [keys[j] for j in group]
-            tail = np.stack([ys[j][n - span :] for j in group]) - offset[rows][:, None]  # [g, W + H, k]
-            tail /= scale[rows][:, None]
-            sums = np.cumsum(tail, axis=1)
-            newest = sums[:, window - 1 :].copy()  # [g, H + 1, k]: the means of its newest window and targets' windows
-            newest[:, 1:] -= sums[:, : span - window]
-            newest /= window
-            side = (newest > 0).all(axis=1) | (newest < 0).all(axis=1)  # [g, k]
-            # past a limit below LEVEL_SHIFT: the median below this, so half of its earlier windows' distances at least
-            bound = np.minimum(np.abs(newest).min(axis=1), LEVEL_SHIFT) / (anomaly.K * 1.4826)  # [g, k]
-            some = np.flatnonzero(side.any(axis=1))
-            if not len(some):
-                continue
-            group, side, bound, newest = group[some], side[some], bound[some], newest[some]
+        lengths = [len(y) for y in ys]
+        for n in sorted({n for n in lengths if n >= window + span}):  # keys with as many points, stacked
+            group = [j for j, length in enumerate(lengths) if length == n]
             rows = [keys[j] for j in group]
             z = np.stack([ys[j] for j in group]) - offset[rows][:, None]  # [g, n, k]
             z /= scale[rows][:, None]
@@ -880,13 +866,19 @@ class GlobalLSTM(ParamsMixin):
             means = sums[:, window - 1 :].copy()  # [g, n - W + 1, k]: each window's mean
             means[:, 1:] -= sums[:, : n - window]
             means /= window
+            newest = means[:, n - span :]  # [g, H + 1, k]: the windows among its newest window and targets
+            side = (newest > 0).all(axis=1) | (newest < 0).all(axis=1)  # [g, k]
+            if not side.any():
+                continue
+            # past a limit below LEVEL_SHIFT: the median below this, so half of its earlier windows' distances at least
+            bound = np.minimum(np.abs(newest).min(axis=1), LEVEL_SHIFT) / (anomaly.K * 1.4826)  # [g, k]
             earlier = np.abs(means[:, : n - span - window + 1])  # [g, e, k]: those before its newest window and targets
             past = side & (2 * (earlier < bound[:, None]).sum(axis=1) >= earlier.shape[1])
             for g, col in zip(*np.nonzero(past)):
                 limit = min(LEVEL_SHIFT, anomaly.K * 1.4826 * float(np.median(earlier[g, :, col])))
                 past[g, col] = limit < LEVEL_SHIFT and bool((np.abs(newest[g, :, col]) > limit).all())
             for g in np.flatnonzero(past.any(axis=1)):
-                j = group[g]
+                j = group[int(g)]
                 moved_offset, moved_scale, first = read[j]
                 i = keys[j]
                 cols = np.flatnonzero(past[g] & (moved_offset == offset[i]) & (moved_scale == scale[i]))

@@ -98,13 +98,13 @@ def test_the_followed_floor_is_saved_and_a_loaded_fleet_updates_as_the_one_saved
 
 @pytest.mark.parametrize("damage, match", [
     (lambda m: setattr(m, "weight_nonzero_counts_", m.weight_nonzero_counts_ + 10_000), "buckets its model saw"),
-    (lambda m: setattr(m, "weight_nonzero_counts_", m.weight_nonzero_counts_.astype(float)), "integers"),
+    (lambda m: setattr(m, "weight_nonzero_counts_", m.weight_nonzero_counts_.astype(float)), "not 1 integer from 0"),
     (lambda m: setattr(m, "weight_nonzero_", m.weight_nonzero_[:3]), "4 keys' newest non-zero points"),
     (lambda m: setattr(m, "weight_nonzero_", [tuple(-c.astype(float) for c in w) for w in m.weight_nonzero_]),
      "finite loads above 0"),
     (lambda m: setattr(m, "weight_nonzero_", [tuple(c.astype(np.int64) for c in w) for w in m.weight_nonzero_]),
      "each of uint8, uint16, uint32, float32, float64"),
-    (lambda m: setattr(m, "weight_nonzero_", [w[:0] for w in m.weight_nonzero_]), "is not 1 arrays"),
+    (lambda m: setattr(m, "weight_nonzero_", [w[:0] for w in m.weight_nonzero_]), "is not 1 array of"),
     (lambda m: setattr(m, "weight_nonzero_", [(np.ones(1001),) for w in m.weight_nonzero_]), "of 1,000 entries"),
     (lambda m: setattr(m, "weight_nonzero_", [(np.where(np.arange(1000) == 999, 0, w[0]),) for w in m.weight_nonzero_]),
      "as many as its counts"),

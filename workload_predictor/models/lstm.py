@@ -12,7 +12,9 @@ Design, chosen by measurement (see CHANGELOG / the issue note):
   when the network cannot beat them on validation. LSTNet (Lai et al., 2018) uses
   the same linear "highway". ``linear_base=False`` gives a plain LSTM.
 * **Direct multi-step head**: one forward pass gives the whole horizon.
-* Inputs are standardised with statistics of the training part only; on a base that
+* Inputs are standardised with statistics of the training part only (a target constant
+  there, a new endpoint's idle history, by the spread of its points after the first that
+  leaves the constant, as DLinear scales it: :meth:`LSTM._scale_woken`); on a base that
   follows the level (``follow_level``, the default) the network reads each window less
   its last value, so its correction follows the level as the base does.
 * **The correction counts as far as the evidence says it helps.** Early stopping
@@ -48,9 +50,9 @@ from .._progress import epoch_callback, progress_bar
 from .._threads import TORCH_GLOBAL_RNG, torch_threads
 from ..errors import is_positive_int
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
-from .base import BaseForecaster
+from .base import BaseForecaster, as_matrix
 from .combination import error_difference, evidence_shrinkage
-from .dlinear import DLinear, window_weights
+from .dlinear import DLinear, window_weights, woken_scale
 from .registry import check_verbose, record_init
 from .torch_runtime import (
     EVAL_ACTIVATION_FLOATS,
@@ -255,8 +257,12 @@ class LSTM(BaseForecaster):
         """Fit on ``y`` (``(n,)`` or ``(n, k)``) within ``max_training_time`` (and no later than a deadline
         around this fit: a predictor's, an ensemble's); ``anomalies`` as for :meth:`BaseForecaster.fit`.
         Returns ``self``."""
-        with limit(self.max_training_time):
-            return super().fit(y, anomalies)
+        self._whole_series = as_matrix(y)[0]  # the base's input-anomaly floor reads it (DLinear.fit's)
+        try:
+            with limit(self.max_training_time):
+                return super().fit(y, anomalies)
+        finally:
+            vars(self).pop("_whole_series", None)
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if refit:  # the closed-form base alone, its window, scaling and penalty fixed (milliseconds)
@@ -283,6 +289,7 @@ class LSTM(BaseForecaster):
         the time left, the base stays as fitted on ``y[:n_seen]`` (see :meth:`DLinear._refit`)."""
         if self.base_ is not None:
             self.base_._refit(y, n_seen, stage="lstm base refit")
+        self._scale_woken(y, n_seen, self.base_)
 
     def _fit_network(self, y: np.ndarray, deadline: Deadline) -> None:
         """Fit the base and train the network on ``y``; the targets and the training stop at ``deadline``, early
@@ -298,10 +305,13 @@ class LSTM(BaseForecaster):
         # stopping judges the network on windows neither part was fitted on.
         base = self._new_base()
         twin = vars(self).pop("_base_first_fit", None)  # an ensemble's DLinear member's fit on the same points
+        whole = vars(self).pop("_whole_series", None)
         first_seconds = 0.0
         if twin is not None:
             vars(base).update(copy.deepcopy(twin))
         else:
+            if whole is not None:  # as DLinear.fit: the floor of a target whose training part sets none
+                base._whole_series = whole
             first_started = deadline.clock()
             base._fit_arrays(y, refit=False)
             first_seconds = deadline.clock() - first_started
@@ -317,7 +327,8 @@ class LSTM(BaseForecaster):
         # less time left than that (none past the deadline) nothing would train: both refits are skipped.
         tail = len(y) * self.validation_fraction / max(1.0 - self.validation_fraction, 0.05)
         needed = max(first_seconds, base.statistics_seconds(len(train_part)) + base.statistics_seconds(int(tail)))
-        if left is None or left > needed:
+        on_train_part = left is None or left > needed
+        if on_train_part:
             refit_started = deadline.clock()
             base._fit_arrays(train_part, refit=True)
             # The fit then refits the base on the whole series (``y`` and the validation tail after it): about
@@ -331,6 +342,7 @@ class LSTM(BaseForecaster):
         self.window_, self.patch_size_ = n_patches * patch, patch
         self.base_ = base if self.linear_base else None
         self.offset_, self.scale_ = fit_scale(train_part)
+        self._scale_woken(y, len(train_part), self.base_)
 
         origins_train = np.arange(self.context_length(), inner[0] - horizon + 1)
         # The inputs are a view of the series (see ``_tensors``); the targets are the big allocation:
@@ -361,6 +373,13 @@ class LSTM(BaseForecaster):
             except _OutOfTime:
                 self._keep_untrained(network, start, deadline)
                 return
+            idle = (train_part == train_part[:1]).all(axis=0)  # [k]: the targets constant over the training part
+            if on_train_part and idle.any():
+                # Their training windows are the constant, which the base refitted on them forecasts as itself: the
+                # residual is 0, and what was computed is the rounding of the base's scaling (1e-16 of its
+                # offset), which Adam's normalised steps (lr * g / (|g| + 1e-8)) would grow into weights of the
+                # size of the learning rate, in a pattern set by that rounding (by the load's scale).
+                r_train.view(len(r_train), horizon, k)[:, :, torch.as_tensor(np.flatnonzero(idle), device=device)] = 0.0
             if len(x_train) < len(origins_train):  # the network trains on the newest windows prepared
                 deadline.cut("lstm training windows")
             generator = torch.Generator().manual_seed(seed)
@@ -383,6 +402,26 @@ class LSTM(BaseForecaster):
         self.n_epochs_ = result.epochs_run
         self.stopped_by_ = result.stopped_by
         self.fit_seconds_ = time.perf_counter() - start
+
+    def _scale_woken(self, y: np.ndarray, n_seen: int, base: DLinear | None) -> None:
+        """Scale the network's inputs and outputs of each target constant over ``y[:n_seen]`` whose later points
+        leave that constant by :func:`~.dlinear.woken_scale` (its offset, the constant, kept), the points weighed
+        by ``base``'s input-anomaly floor (all 1 without a robust base: a plain LSTM): as DLinear scales such a target.
+
+        ``fit_scale`` gives a constant target ``max(1, |constant|)``, a scale in the load's own units: an idle
+        training part (a new endpoint) would have the network train and validate on the load itself, so a series
+        and the same series times 1,000 would train it apart. Its windows over the constant are 0 in any scale, so
+        what the network learnt from them holds under the new one. Called before training, on the points before
+        the inner tail (``n_seen``) and those of the fit; and at the refit, on the fit's points (``n_seen``) and
+        all of them, for a target constant over every point the network trained and validated on."""
+        floors = getattr(base, "weight_floor_", None) if base is not None and base.robust else None
+        for j in range(y.shape[1]):
+            if not bool((y[:n_seen, j] == y[0, j]).all()):
+                continue
+            scale = woken_scale(y[:, j], n_seen, None if floors is None else float(floors[j]))
+            if scale is not None:
+                self.scale_ = np.array(self.scale_, dtype=np.float64)
+                self.scale_[j] = scale
 
     def _new_base(self) -> DLinear:
         """The unfitted DLinear base (its window search and fit are the first steps of ``fit``)."""

@@ -375,10 +375,11 @@ class LSTM(BaseForecaster):
                 return
             idle = (train_part == train_part[:1]).all(axis=0)  # [k]: the targets constant over the training part
             if on_train_part and idle.any():
-                # Their training windows are the constant, which the base refitted on them forecasts as itself: the
-                # residual is 0, and what was computed is the rounding of the base's scaling (1e-16 of its
-                # offset), which Adam's normalised steps (lr * g / (|g| + 1e-8)) would grow into weights of the
-                # size of the learning rate, in a pattern set by that rounding (by the load's scale).
+                # Their training windows are the constant, which the base refitted on them forecasts as itself (and
+                # which is the offset: without a base, 0 in scaled units): the residual is 0, and what was computed
+                # is the rounding of the scaling (1e-16 of the offset), which Adam's normalised steps
+                # (lr * g / (|g| + 1e-8)) would grow into weights of the size of the learning rate, in a pattern
+                # set by that rounding (by the load's scale).
                 r_train.view(len(r_train), horizon, k)[:, :, torch.as_tensor(np.flatnonzero(idle), device=device)] = 0.0
             if len(x_train) < len(origins_train):  # the network trains on the newest windows prepared
                 deadline.cut("lstm training windows")

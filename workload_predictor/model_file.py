@@ -416,6 +416,29 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
                "(UTC timestamp, target, value, median)")
 
 
+def _check_lost(obj: Any, model: Any, refuse: Any) -> None:
+    """The lost buckets (``lost_buckets_``: increasing positions among the newest buckets the predictor keeps flags
+    for, up to the model's last point) and the calibration windows the interval leaves out (``interval_left_out_``:
+    a bool per window, at least one); both ``None`` when there are none, absent in files saved before they were
+    kept."""
+    lost = getattr(obj, "lost_buckets_", None)
+    if lost is not None:
+        seen, span = model.n_seen_, obj._flag_span(model)
+        if not isinstance(lost, np.ndarray) or lost.dtype.kind not in "iu" or lost.ndim != 1 \
+                or not 1 <= len(lost) <= span or (np.diff(lost) <= 0).any() or not seen - span <= lost[0] \
+                or not lost[-1] < seen:
+            refuse(f"keeps its lost buckets as {quote(lost)}, not 1 to {span:,} increasing positions from "
+                   f"{seen - span:,} to {seen - 1:,} (its newest buckets)")
+    left_out = getattr(obj, "interval_left_out_", None)
+    if left_out is not None:
+        pool = getattr(model, "calibration_actual_", None)
+        count = len(model.validation_actual_ if pool is None else pool)
+        if not isinstance(left_out, np.ndarray) or left_out.dtype != np.bool_ or left_out.shape != (count,) \
+                or not left_out.any():
+            refuse(f"leaves out of its interval the windows {quote(left_out)}, not {count:,} bools (one per "
+                   "calibration window), at least one true")
+
+
 def _check_nonzero(obj: Any, k: int, refuse: Any) -> None:
     """The newest non-zero buckets per target (``input_nonzero_``: at most ``BUSY_KEPT`` rows of ``k`` finite loads
     above 0, NaN before a target's first, as many of each as its count allows) and the counts of all
@@ -1397,6 +1420,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         refuse(f"keeps its predict timings in {quote(timings)}, not a buffer of {predict_timings}")
     _check_measured(obj, refuse)
     _check_anomalies(obj, k, refuse)
+    _check_lost(obj, model, refuse)
     series = obj.series_
     if series.values.ndim != 2 or series.values.shape[1] != k or len(series.index) != len(series.values) \
             or len(series.index) == 0 or series.index[-1] != obj.last_timestamp_ or not _is_utc(series.index) \

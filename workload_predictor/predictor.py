@@ -6,6 +6,7 @@ import collections
 import collections.abc
 import copy
 import logging
+import math
 import os
 import time
 import types
@@ -29,7 +30,7 @@ from .forecast import Forecast
 from .health import IDLE_RUN, held_runs, held_span, idle_span, stuck_runs
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin
-from .windows import newest
+from .windows import newest, windows_touching
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class _Published(NamedTuple):
     inputs: np.ndarray | None  # the forecast's inputs where a flagged run has settled (None: the model's context)
     columns: pd.Index  # the targets as a forecast history's columns: a copy of it per forecast (an Index's name is
     #                    settable in place), 2 us instead of the 25 us of building it from the names
+    left_out: np.ndarray | None = None  # the calibration windows the interval leaves out (interval_left_out_)
 
 
 class _Undo(NamedTuple):
@@ -88,7 +90,8 @@ def _published_of(state: dict[str, Any], before: _Published | None = None) -> _P
                       state["freq_"], tuple(state["targets_"]), state["confidence_"], state["_confidence_by_index"],
                       int(state["window_"]), before.model_name if before else registry.name_of(state["model_"]),
                       float(state["interval_level_"]), _settled_inputs(state),
-                      before.columns if before else pd.Index(list(state["series_"].targets)))
+                      before.columns if before else pd.Index(list(state["series_"].targets)),
+                      state.get("interval_left_out_"))
 
 
 def _point(state: _Published, steps: int) -> np.ndarray:
@@ -100,8 +103,8 @@ def _point(state: _Published, steps: int) -> np.ndarray:
 
 def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     """The model's context with the flagged runs the series has come back from read as their reference medians
-    (:func:`workload_predictor.anomaly.settled_inputs`, from the recorded flags, :func:`_recorded_flags`); ``None``
-    when none lies in it.
+    (:func:`workload_predictor.anomaly.settled_inputs`, from the recorded flags, :func:`_recorded_flags`), and so the
+    lost buckets (``lost_buckets_``, :func:`lost_runs`); ``None`` when none lies in it.
 
     The runs are found on the kept series (the context and up to ``REFERENCE_BUCKETS`` before it), so a burst that
     began before the context and ends in it is settled too.
@@ -113,6 +116,10 @@ def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     if len(values) < len(context):  # a file whose series kept less than the model's context
         values = context
     runs = _recorded_bursts(values, state, state["last_timestamp_"])
+    lost = state.get("lost_buckets_")
+    if lost is not None:
+        settled = anomaly.settle(values, runs) if runs else values
+        runs = sorted(runs + lost_runs(settled, lost - (state["model_"].n_seen_ - len(values))))
     return anomaly.settle(values, runs)[-len(context) :] if runs else None
 
 
@@ -122,7 +129,7 @@ def _recorded_bursts(values: np.ndarray, state: dict[str, Any],
     ``state`` record (:func:`_recorded_flags`, :func:`workload_predictor.anomaly.settled_runs`); positions are
     ``values``'."""
     flagged = _recorded_flags(state, last, len(values), len(values) - 1)
-    return anomaly.settled_runs(values, flagged) if flagged else []
+    return with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else []
 
 
 def _recorded_flags(state: dict[str, Any], last: pd.Timestamp, count: int,
@@ -581,7 +588,8 @@ class WorkloadPredictor(ParamsMixin):
             last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=peak_mb,
             training_cut_short_=bool(stages) or _cut_short(model), time_limited_stages_=stages,
             predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
-            n_updates_=0, undone_jumps_=(), _history_grid=None, **anomalies,
+            n_updates_=0, undone_jumps_=(), _history_grid=None, lost_buckets_=None, interval_left_out_=None,
+            **anomalies,
         )
         state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
         state["stuck_run_"] = stuck_runs(series.values)  # one run per target
@@ -612,9 +620,10 @@ class WorkloadPredictor(ParamsMixin):
             self._published = _published_of(vars(self))
             return self._published
 
-    def _calibration(self, model: BaseForecaster, level: float | None = None) -> dict[str, Any]:
+    def _calibration(self, model: BaseForecaster, level: float | None = None,
+                     left_out: np.ndarray | None = None) -> dict[str, Any]:
         """Interval half-widths at ``level`` (default: the predictor's) and confidence from the model's out-of-sample
-        validation forecasts.
+        validation forecasts, the windows ``left_out`` (``interval_left_out_``) left out of the interval's.
 
         A model that keeps a larger pool of out-of-sample forecasts (``calibration_forecast_``
         against ``calibration_actual_``: the ensemble's at every rolling origin of its
@@ -627,7 +636,7 @@ class WorkloadPredictor(ParamsMixin):
             weights = recency_weights(len(pool), len(model.validation_actual_), RECENT_SHARE)
             pool = (pool, model.calibration_actual_, weights)
         return calibration(model.validation_forecast_, model.validation_actual_,
-                           self.level if level is None else level, pool)
+                           self.level if level is None else level, pool, left_out)
 
     def predict(self, steps: int | None = None, level: float | None = None) -> Forecast:
         """Forecast ``steps`` buckets after the last fitted bucket.
@@ -688,7 +697,7 @@ class WorkloadPredictor(ParamsMixin):
         level = coverage_level(level)
         if level == state.level:
             return state.halfwidth, level
-        return self._calibration(state.model, level)["interval_halfwidth_"], level
+        return self._calibration(state.model, level, state.left_out)["interval_halfwidth_"], level
 
     def _forecasts_at(self, values: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """The fitted model's forecasts ``[len(origins), H, k]`` from the points of ``values`` (``[n, k]``, the fitted
@@ -924,7 +933,9 @@ class WorkloadPredictor(ParamsMixin):
                          extra_bytes=self.model_.update_bytes(len(new.values)), advice=UPDATE_ADVICE)
             found, busy = self._update_anomalies(self.series_.values, new)
             # The validation windows read a burst the series came back from as its median, as predict does.
-            runs = self._bursts_before(found, new)
+            flagged_runs = self._bursts_before(found, new)
+            lost = self._lost_after(new)
+            runs = self._with_lost(flagged_runs, new, lost)
             # The model judges the new buckets with the flags the scans of the whole series found among the ones
             # it keeps (a chain of sentinels that began before them included), as a refit would weigh them, and
             # with a floor at least the typical burst of the series seen.
@@ -933,7 +944,10 @@ class WorkloadPredictor(ParamsMixin):
                 flagged = anomaly.Known(flagged, 0, busy)
             plan = self.model_._prepare_update(new.values, checked=True, runs=runs,  # the door made it finite
                                                flagged=flagged)
-        state = self._calibration_after(plan)
+        state = self._calibration_after(plan, flagged_runs, lost)
+        if lost is not None:  # those the forecast's inputs, the windows an update completes and their references read
+            lost = lost[lost >= self.model_.n_seen_ + len(new.values) - self._flag_span(self.model_)]
+        state["lost_buckets_"] = lost if lost is not None and len(lost) else None
         # Only the newest buckets stay (what predict shows as history, and the input-anomaly scan's reference):
         # a stream of updates over days neither grows the predictor nor makes each update copy the whole series.
         old, n_new = self.series_, len(new.values)
@@ -1037,15 +1051,11 @@ class WorkloadPredictor(ParamsMixin):
     def _bursts_before(self, found: dict[str, Any], new: Any) -> Sequence[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
         before them, where the predictor keeps them) and the ``new`` ones, flagged as recorded once they came
-        (``found``: :meth:`_update_anomalies`' state, :func:`_recorded_flags`):
-        ``(first, last, target index, median)``, positions counted from the model's first point. What the model's
-        validation reads as medians."""
+        (``found``: :meth:`_update_anomalies`' state, :func:`_recorded_flags`), each begun where a counter's run climbs
+        into it (:func:`with_leads`): ``(first, last, target index, median)``, positions counted from the model's first
+        point. What the model's validation reads as medians."""
         n_new = len(new.values)
-        # The predictor's kept series, or the points a model (an ensemble's member) keeps where it keeps more: all end
-        # at the last bucket; up to REFERENCE_BUCKETS before the longest a model keeps.
-        recent = self._models_kept_points()
-        kept = max([self.series_.values, *recent], key=len)
-        kept = kept[-(max(map(len, recent), default=0) + anomaly.REFERENCE_BUCKETS) :]
+        kept = self._kept_before()
         anomalies = found["input_anomalies_"]
         if found["input_flags_"] is None or not anomalies or \
                 anomalies[-1][0] <= new.last - (len(kept) + n_new) * self.freq_:
@@ -1053,6 +1063,30 @@ class WorkloadPredictor(ParamsMixin):
         runs = _recorded_bursts(np.concatenate([kept, new.values]), {**vars(self), **found}, new.last)
         # One Runs: the models of this update (an ensemble's members) shift them and settle equal windows once.
         return anomaly.Runs(anomaly.shifted_runs(runs, self.model_.n_seen_ - len(kept), self.model_.n_seen_ + n_new))
+
+    def _kept_before(self) -> np.ndarray:
+        """The buckets an update reads bursts in before its new ones: the predictor's kept series, or the points a
+        model (an ensemble's member) keeps where it keeps more (all end at the last bucket), up to
+        ``REFERENCE_BUCKETS`` before the longest a model keeps."""
+        recent = self._models_kept_points()
+        kept = max([self.series_.values, *recent], key=len)
+        return kept[-(max(map(len, recent), default=0) + anomaly.REFERENCE_BUCKETS) :]
+
+    def _with_lost(self, runs: Sequence[tuple[int, int, int, float]], new: Any,
+                   lost: np.ndarray | None) -> Sequence[tuple[int, int, int, float]]:
+        """``runs`` (:meth:`_bursts_before`) and the runs of ``lost`` buckets (positions from the model's first point)
+        among the same buckets, each read as its reference median (:func:`lost_runs`), as one ``Runs``; ``runs``
+        where there is none."""
+        if lost is None:
+            return runs
+        kept = self._kept_before()
+        shift, end = self.model_.n_seen_ - len(kept), self.model_.n_seen_ + len(new.values)
+        values = np.concatenate([kept, new.values])
+        inside = anomaly.shifted_runs(runs, -shift, len(values))
+        found = lost_runs(anomaly.settle(values, inside) if inside else values, lost - shift)
+        if not found:
+            return runs
+        return anomaly.Runs(sorted(list(runs) + anomaly.shifted_runs(found, shift, end)))
 
     def _history_index(self, n_new: int, last: pd.Timestamp, keep: int) -> tuple[pd.DatetimeIndex, tuple]:
         """The timestamps of the ``keep`` newest buckets once ``n_new`` buckets, the newest at ``last``, continue
@@ -1082,13 +1116,41 @@ class WorkloadPredictor(ParamsMixin):
         has."""
         return max(self._history_length(), anomaly.HISTORY_BUCKETS)
 
-    def _calibration_after(self, plan: list) -> dict[str, Any]:
-        """The calibration the model will have once ``plan`` (from ``_prepare_update``) is committed."""
+    def _lost_after(self, new: Continuation) -> np.ndarray | None:
+        """The lost buckets once ``new`` is in (positions from the model's first point, ascending; ``None``: none):
+        those recorded before (``lost_buckets_``) and ``new``'s buckets that no row came for where the buckets before
+        them make a zero no load (:func:`lost_buckets`)."""
+        lost = getattr(self, "lost_buckets_", None)
+        if not new.gap and new.missing is None:
+            return lost
+        history = self.series_.values
+        shift = self.model_.n_seen_ - len(history)  # values[0] is point number shift of the series
+        out = np.zeros(len(history) + len(new.values), dtype=bool)  # the buckets left out of the references
+        if lost is not None:
+            out[lost[lost >= shift] - shift] = True
+        flags = getattr(self, "input_flags_", None)
+        if flags is not None:  # rows for the newest buckets
+            flagged = ~np.isnan(flags[-len(history):]).all(axis=1)
+            out[len(history) - len(flagged) : len(history)] |= flagged
+        found = lost_buckets(np.concatenate([history, new.values]), filled_positions(new) + len(history), out)
+        if not len(found):
+            return lost
+        return found + shift if lost is None else np.concatenate([lost, found + shift])
+
+    def _calibration_after(self, plan: list, runs: Sequence[tuple[int, int, int, float]],
+                           lost: np.ndarray | None = None) -> dict[str, Any]:
+        """The calibration the model will have once ``plan`` (from ``_prepare_update``) is committed, the windows
+        whose targets hold a ``lost`` bucket or that were forecast while a burst of ``runs`` was going
+        (:func:`left_out_windows`) left out of the interval's."""
         changes = next(changes for target, changes in plan if target is self.model_)
         buffers = types.SimpleNamespace(**{name: changes[name] for name in (
-            "validation_forecast_", "validation_actual_", "calibration_forecast_", "calibration_actual_")
-            if name in changes})
-        return self._calibration(buffers)
+            "validation_forecast_", "validation_actual_", "calibration_forecast_", "calibration_actual_",
+            "validation_origins_") if name in changes})
+        left_out = None
+        if (runs or lost is not None) and hasattr(buffers, "validation_origins_"):
+            count = len(getattr(buffers, "calibration_actual_", buffers.validation_actual_))
+            left_out = left_out_windows(calibration_origins(buffers, count), self.model_.horizon, runs, lost)
+        return {**self._calibration(buffers, left_out=left_out), "interval_left_out_": left_out}
 
     def health(self, thresholds: dict | None = None, measurements: dict | None = None,
                now: Any = None) -> dict[str, Any]:
@@ -1162,7 +1224,8 @@ class WorkloadPredictor(ParamsMixin):
 
 
 def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
-                pool: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+                pool: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                left_out: np.ndarray | None = None) -> dict[str, Any]:
     """A predictor's interval half-widths and confidence from validation forecasts and actuals ``[v, H, k]``.
 
     The forecasts are clipped at 0 as ``predict`` clips them. Returns the fitted attributes
@@ -1171,6 +1234,9 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     ``pool`` (forecasts and actuals ``[n, H, k]`` and window weights ``[n]``): a larger set of
     out-of-sample forecasts the interval comes from instead (weighted split conformal); the
     validation errors still give the confidence, and decide whether a zero width stands.
+    ``left_out`` (``[n]`` bools, the newest ``v`` the validation windows): the windows the interval is not calibrated
+    on (:func:`left_out_windows`), unless that leaves fewer than the level's conformal rank needs (9 at 0.9) or than
+    half the windows, where fewer; the confidence still reads every validation window.
     """
     errors = np.abs(actual - np.maximum(forecast, 0.0))  # [v, H, k]
     # Per target sums, once: update() recalibrates every few seconds.
@@ -1182,9 +1248,17 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     else:
         pool_forecast, pool_actual, weights = pool
         interval_errors = np.abs(pool_actual - np.maximum(pool_forecast, 0.0))  # [n, H, k]
+    floor = errors
+    n = len(interval_errors)
+    if left_out is not None and (~left_out).sum() >= min(math.ceil(level / (1.0 - level) - 1e-9), n // 2):
+        kept = ~left_out
+        interval_errors = interval_errors[kept]
+        weights = None if weights is None else weights[kept]
+        if kept[-len(errors):].any():
+            floor = errors[kept[-len(errors):]]
     return dict(
         n_validation_windows_=len(actual),
-        interval_halfwidth_=conformal_quantile(interval_errors, level, weights, errors),  # [H, k]
+        interval_halfwidth_=conformal_quantile(interval_errors, level, weights, floor),  # [H, k]
         interval_exact_=conformal_is_exact(len(interval_errors), level),
         interval_level_=float(level),
         n_calibration_windows_=len(interval_errors),
@@ -1192,6 +1266,120 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
         _confidence_by_index=scores,
         validation_mae_=error_totals / (errors.shape[0] * errors.shape[1]),  # [k]
     )
+
+
+#: Robust spreads below its reference median that a zero-filled bucket lies, with no zero in that reference, for the
+#: zero to be no load but a lost bucket. The spread is the bucket-to-bucket noise (1.4826 MAD of the reference's
+#: steps over sqrt(2), at least one count), not a season's drift across it: Poisson counts reach 3 from a mean of 9,
+#: where a zero has a chance of 1.2e-4 (a series that idles between its rows is not told lost buckets).
+LOST_SPREADS = 3.0
+
+
+def filled_positions(new: Continuation) -> np.ndarray:
+    """The positions among ``new``'s buckets that no row came for (zero-filled), ascending."""
+    if new.missing is None:
+        return np.arange(new.gap)
+    filled = np.ones(len(new.values), dtype=bool)
+    filled[np.cumsum(new.missing + 1) - 1] = False  # each row's bucket
+    return np.flatnonzero(filled)
+
+
+def _runs_of(positions: np.ndarray) -> list[np.ndarray]:
+    """``positions`` (ascending) split into runs of adjacent ones."""
+    return np.split(positions, np.flatnonzero(np.diff(positions) > 1) + 1)
+
+
+def _ordinary_reference(values: np.ndarray, start: int, out: np.ndarray) -> np.ndarray:
+    """The ``REFERENCE_BUCKETS`` buckets of ``values`` before ``start``, less those marked in ``out``."""
+    low = max(start - anomaly.REFERENCE_BUCKETS, 0)
+    return values[low:start][~out[low:start]]
+
+
+def lost_buckets(values: np.ndarray, filled: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The zero-filled buckets ``filled`` (positions in ``values``, ``[n, k]``, ascending) that were lost rather than
+    idle: each run of them whose reference (the ``REFERENCE_BUCKETS`` buckets before it, less those marked in
+    ``out``, ``(n,)`` bools: the buckets lost already and the flagged ones, and less the runs found lost before it)
+    holds no zero and, in some target, a median more than ``LOST_SPREADS`` spreads of its noise above 0. Positions in
+    ``values``, ascending; ``out`` is marked with them."""
+    if not len(filled):
+        return filled
+    found = []
+    for run in _runs_of(filled):
+        reference = _ordinary_reference(values, int(run[0]), out)
+        if len(reference) < anomaly.MIN_REFERENCE:
+            continue
+        median = np.median(reference, axis=0)
+        steps = np.diff(reference, axis=0)  # the noise from bucket to bucket, not a season's drift across the reference
+        spread = np.maximum(1.4826 * np.median(np.abs(steps - np.median(steps, axis=0)), axis=0) / np.sqrt(2.0), 1.0)
+        if ((reference.min(axis=0) > 0) & (median > LOST_SPREADS * spread)).any():
+            found.append(run)
+            out[run] = True
+    return np.concatenate(found) if found else filled[:0]
+
+
+def lost_runs(values: np.ndarray, lost: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """The runs of ``lost`` buckets (positions in ``values``, ascending) as bursts ``(first, last, target index,
+    median)`` per target, each read as the median of its reference (the ``REFERENCE_BUCKETS`` buckets before it, lost
+    ones left out), as a burst the series came back from is; none for a run with no such bucket before it. ``values``
+    with the flagged bursts settled, so that they do not count in those medians."""
+    lost = lost[(lost >= 0) & (lost < len(values))]
+    if not len(lost):
+        return []
+    out = np.zeros(len(values), dtype=bool)
+    out[lost] = True
+    runs = []
+    for run in _runs_of(lost):
+        reference = _ordinary_reference(values, int(run[0]), out)
+        if len(reference):
+            runs.extend((int(run[0]), int(run[-1]), col, float(median))
+                        for col, median in enumerate(np.median(reference, axis=0)))
+    return runs
+
+
+def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) -> list[tuple[int, int, int, float]]:
+    """``runs`` (positions in ``values``), each begun where it climbs in as a counter's run does: where the
+    ``COUNTER_RUN`` buckets ending at its first flag never decrease and the steps of the stretch that never decreases
+    up to it (at most ``REFERENCE_BUCKETS`` before it, after the burst before it) have a median within half to twice
+    (plus 1) its reference median (a counter's steps are the series' counts; a sentinel's climb is noise), from the
+    first of that stretch, which the rule leaves unflagged below its margin (a counter's first flag is its
+    ``COUNTER_RUN``-th bucket)."""
+    moved, end = [], {}
+    for first, last, col, median in sorted(runs):
+        low = max(first - anomaly.REFERENCE_BUCKETS, end.get(col, -1) + 1, 0)
+        if first - low >= anomaly.COUNTER_RUN - 1:
+            steps = np.diff(values[low : first + 1, col])
+            falls = np.flatnonzero(steps < 0)
+            steps = steps[int(falls[-1]) + 1 :] if len(falls) else steps  # the stretch that never decreases up to first
+            if len(steps) >= anomaly.COUNTER_RUN - 1 and median / 2 <= np.median(steps) <= 2 * median + 1:
+                first -= len(steps)
+        moved.append((first, last, col, median))
+        end[col] = last
+    return moved
+
+
+def calibration_origins(model: Any, count: int) -> np.ndarray:
+    """The origins (positions from the model's first point) of the ``count`` windows the interval is calibrated on,
+    the newest last: the validation windows' (``validation_origins_``), and before them, in a larger pool, the windows
+    the updates completed one origin apart (a fit's own older windows end before the newest buckets, where the
+    bursts that leave windows out lie)."""
+    origins = np.asarray(model.validation_origins_, dtype=np.int64)
+    older = count - len(origins)
+    if older <= 0:
+        return origins[-count:]
+    return np.concatenate([origins[0] - np.arange(older, 0, -1), origins])
+
+
+def left_out_windows(origins: np.ndarray, horizon: int, runs: Sequence[tuple[int, int, int, float]],
+                     lost: np.ndarray | None = None) -> np.ndarray | None:
+    """Which windows at ``origins`` the interval leaves out (``None``: none): those whose targets hold a ``lost``
+    bucket or a bucket of a burst the series came back from (``runs``), read as a median there: their error is no
+    load's. Among them are the windows forecast while such a burst was in their inputs and not over, which read it as
+    load. Positions from the model's first point."""
+    out = None if lost is None else windows_touching(origins, 0, horizon, lost)
+    for first, last, _, _ in runs:
+        held = (origins <= last) & (origins + horizon - 1 >= first)
+        out = held if out is None else out | held
+    return out if out is not None and out.any() else None
 
 
 def _fit_anomalies(series: BucketedSeries,

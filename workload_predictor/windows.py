@@ -189,3 +189,11 @@ def fit_scale(y: np.ndarray, weights: np.ndarray | None = None, return_constant:
     constant = ~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))
     scale = np.where(constant, np.maximum(1.0, np.abs(mean)), scale)
     return (mean, scale, constant) if return_constant else (mean, scale)
+
+
+def windows_touching(origins: np.ndarray, window: int, horizon: int, positions: np.ndarray) -> np.ndarray:
+    """Whether each window at ``origins`` (inputs ``origin - window`` to ``origin - 1``, targets ``origin`` to
+    ``origin + horizon - 1``) holds one of ``positions`` (ascending): ``(len(origins),)`` bools."""
+    origins = np.asarray(origins, dtype=np.int64)
+    low = np.searchsorted(positions, origins - window, side="left")
+    return np.searchsorted(positions, origins + horizon, side="left") > low

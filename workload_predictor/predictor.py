@@ -117,7 +117,7 @@ def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
         values = context
     runs = _recorded_bursts(values, state, state["last_timestamp_"])
     lost = state.get("lost_buckets_")
-    if lost is not None:
+    if lost is not None and lost[-1] >= state["model_"].n_seen_ - len(context):  # a lost bucket in the context
         settled = anomaly.settle(values, runs) if runs else values
         runs = sorted(runs + lost_runs(settled, lost - (state["model_"].n_seen_ - len(values))))
     return anomaly.settle(values, runs)[-len(context) :] if runs else None
@@ -404,6 +404,15 @@ class WorkloadPredictor(ParamsMixin):
         a row per bucket (the newest last) holding the reference median where flagged and
         NaN elsewhere; ``None`` when none is flagged among them. What the forecast's
         inputs, the validation windows and the model's update read as flagged.
+    lost_buckets_ : numpy.ndarray or None
+        The buckets an update zero-filled where the buckets before them make a zero no load (a refused row's, a row
+        that never came in a busy series), among the newest buckets ``input_flags_`` covers, as positions counted
+        from the first fitted bucket; ``None`` when there is none. The forecast's inputs and the validation windows
+        read them as their reference medians (see ``docs/bad-samples.md``).
+    interval_left_out_ : numpy.ndarray or None
+        A bool per window the interval is calibrated on, true for those left out of its residuals: the validation
+        windows whose targets hold a lost bucket or a bucket of a flagged burst the series came back from (read as a
+        median there); ``None`` when none is.
     time_limited_stages_ : list of str
         The stages ``max_training_time`` cut (see that parameter);
         ``training_cut_short_`` is whether any was cut or the LSTM stopped early.
@@ -1076,9 +1085,9 @@ class WorkloadPredictor(ParamsMixin):
                    lost: np.ndarray | None) -> Sequence[tuple[int, int, int, float]]:
         """``runs`` (:meth:`_bursts_before`) and the runs of ``lost`` buckets (positions from the model's first point)
         among the same buckets, each read as its reference median (:func:`lost_runs`), as one ``Runs``; ``runs``
-        where there is none."""
-        if lost is None:
-            return runs
+        where none lies among the points the models keep."""
+        if lost is None or lost[-1] < self.model_.n_seen_ - max(map(len, self._models_kept_points()), default=0):
+            return runs  # none among the points the windows completed now read
         kept = self._kept_before()
         shift, end = self.model_.n_seen_ - len(kept), self.model_.n_seen_ + len(new.values)
         values = np.concatenate([kept, new.values])
@@ -1235,8 +1244,8 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     out-of-sample forecasts the interval comes from instead (weighted split conformal); the
     validation errors still give the confidence, and decide whether a zero width stands.
     ``left_out`` (``[n]`` bools, the newest ``v`` the validation windows): the windows the interval is not calibrated
-    on (:func:`left_out_windows`), unless that leaves fewer than the level's conformal rank needs (9 at 0.9) or than
-    half the windows, where fewer; the confidence still reads every validation window.
+    on (:func:`left_out_windows`), unless fewer would be left than the level's conformal rank needs (9 at 0.9, 99 at
+    0.99) or, where that is fewer, than half of them; the confidence still reads every validation window.
     """
     errors = np.abs(actual - np.maximum(forecast, 0.0))  # [v, H, k]
     # Per target sums, once: update() recalibrates every few seconds.

@@ -52,7 +52,7 @@ from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, chec
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
                      WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int, plural,
                      quote, quote_columns)
-from .models.base import BaseForecaster, ParamsMixin
+from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
 from .predictor import (WorkloadPredictor, _fit_anomalies, _point, carried_jump, holds_jump, jump_buckets,
@@ -603,8 +603,9 @@ class FleetPredictor(ParamsMixin):
     """
 
     # Not in vars(), so never saved: ``_published`` is rebuilt from the fitted attributes after load; ``_jumps`` (key ->
-    # ``_Jump``, the batched keys whose last update jumped far ahead) starts empty, as a loaded predictor's undo does.
-    __slots__ = ("_published", "_jumps")
+    # ``_Jump``, the batched keys whose last update jumped far ahead) starts empty, as a loaded predictor's undo does;
+    # ``_lock``, the lock ``update`` holds (base.instance_lock).
+    __slots__ = ("_published", "_jumps", "_lock")
     _fitted_attribute = "keys_"  # what predict, update, health and save check
 
     def __init__(
@@ -779,14 +780,14 @@ class FleetPredictor(ParamsMixin):
                      else f"{plural(len(limited), 'key')}; time_limited_keys_")
             logger.warning("fleet fit reached max_training_time=%gs; ended early: %s (%s)",
                            self.max_training_time, ", ".join(stages), which)
-        self._publish(
-            keys_=fitted, errors_=dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1))),
-            targets_=targets, key_=key, fitted_params_=fitted_params, _blocks=blocks, _predictors=predictors,
-            _global=global_state,
-            update_errors_={}, fit_seconds_=time.perf_counter() - started,
-            time_limited_stages_=tuple(stages), time_limited_keys_=limited,
-        )
-        self._jumps = {}
+        with instance_lock(self):  # after an update running in another thread, never in its middle
+            self._publish(
+                keys_=fitted, errors_=dict(sorted(errors.items(), key=lambda item: order.get(item[0], -1))),
+                targets_=targets, key_=key, fitted_params_=fitted_params, _blocks=blocks, _predictors=predictors,
+                _global=global_state,
+                update_errors_={}, fit_seconds_=time.perf_counter() - started,
+                time_limited_stages_=tuple(stages), time_limited_keys_=limited, jumps={},
+            )
         return self
 
     def _check_settings(self) -> None:
@@ -925,11 +926,13 @@ class FleetPredictor(ParamsMixin):
         fitted = getattr(self if state is None else state, "fitted_params_", None)
         return fitted if fitted is not None else {name: getattr(self, name) for name in _FITTED_SETTINGS}
 
-    def _publish(self, **changes: Any) -> None:
-        """Set the fitted attributes ``changes`` and publish them, with the others, as one state in one assignment:
-        a reader in another thread (:meth:`_state`) reads the state before or the one after, never a mix."""
-        vars(self).update(changes)
-        self._published = types.SimpleNamespace(**{name: vars(self).get(name) for name in _FITTED_STATE})
+    def _publish(self, *, jumps: dict | None = None, **changes: Any) -> None:
+        """Set the fitted attributes ``changes`` and publish them, with the others, as one state in one assignment
+        (and ``jumps`` as ``_jumps``, where given): a reader in another thread (:meth:`_state`) reads the state before
+        or the one after, never a mix, and so does an interrupted commit (:func:`~.models.base.commit`)."""
+        held = {**vars(self), **changes}
+        published = types.SimpleNamespace(**{name: held.get(name) for name in _FITTED_STATE})
+        commit(self, changes, {"_published": published} if jumps is None else {"_published": published, "_jumps": jumps})
 
     def _state(self) -> types.SimpleNamespace:
         """The fitted state last published by ``fit`` or ``update`` (``_FITTED_STATE``): every reader reads it once.
@@ -937,8 +940,12 @@ class FleetPredictor(ParamsMixin):
         try:
             return self._published
         except AttributeError:
-            self._publish()
-            return self._published
+            with instance_lock(self):  # not beside an update's commit
+                try:
+                    return self._published
+                except AttributeError:
+                    self._publish()
+                    return self._published
 
     def _raise_if_strict(self, errors: dict) -> None:
         if self.strict and errors:
@@ -1279,6 +1286,7 @@ class FleetPredictor(ParamsMixin):
         return [(name, states[name], str(errors[name]) if name in errors else None) for name in held.keys_]
 
     # -- update ----------------------------------------------------------------------------
+    @serialised
     def update(
         self,
         data: pd.DataFrame,
@@ -1472,8 +1480,7 @@ class FleetPredictor(ParamsMixin):
         # The commit, published at once: the new mapping of predictors, the blocks without the keys that left them
         # with the ones refitted (then the undos that pair with them, which only an update reads).
         self._publish(_predictors={**self._predictors, **updates}, _blocks=kept + blocks, update_errors_=errors,
-                      time_limited_keys_=limited)
-        self._jumps = jumps
+                      time_limited_keys_=limited, jumps=jumps)
         undone_jumps.extend(f"key {quote(str(name))}: {text}" for name, text in undone_keys.items()
                             if name in refitted)
         for message in undone_jumps:  # once the update is committed: a key's jump undone with its rows
@@ -1671,13 +1678,14 @@ class FleetPredictor(ParamsMixin):
             raise MemoryLimitError(f"key {quote(str(name))}: {error} No key's update fits within the limit.")
         if not added.any():  # the fit as it is (a jump it holds stays undoable)
             published = state
-        self._publish(_global=published, update_errors_=errors)
+        kept_jumps = None  # the undos as they were
         if published is not held:  # an update that changed the fit
             kept = {name: jump for name, jump in jumps.items() if position[name] not in undone}
-            self._jumps = self._global_jumps(kept, replayed, held, state, published, new, gaps, counted, threshold,
-                                             self.memory_limit_mb)
+            kept_jumps = self._global_jumps(kept, replayed, held, state, published, new, gaps, counted, threshold,
+                                            self.memory_limit_mb)
         elif jumps is not getattr(self, "_jumps", {}):  # undos let go above (their replay over the limit)
-            self._jumps = jumps
+            kept_jumps = jumps
+        self._publish(_global=published, update_errors_=errors, jumps=kept_jumps)
         for j, jump in undone.items():  # once the update is committed: a key's jump undone with its rows
             text = undone_text(jump.jumped, jump.base, jump.stray, "", jump.updates, jump.rows, jump.newest)
             warnings.warn(UndoneJumpWarning(f"update: key {quote(str(state.keys[j]))}: {text}"), stacklevel=3)

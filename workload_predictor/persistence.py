@@ -598,16 +598,15 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
-        mode = None  # os.open's 0o666 below, less the umask
+        mode = None  # open()'s 0o666 below, less the umask
     temporary = directory / f".{path.name}{_TEMPORARY_INFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    # One clean-up from the temporary file's creation on. An interrupt (KeyboardInterrupt) lands after a call
+    # returns: one right after open() returned leaves the file, removed here by its name, and a file object no name
+    # holds, which closes its descriptor as it goes.
+    created = False  # whether open() created the temporary file
     try:
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as exc:  # e.g. no such directory
-        if exc.errno is None:
-            raise
-        raise _about(exc, path) from exc
-    try:
-        with os.fdopen(handle, "wb") as out:
+        with open(temporary, "xb") as out:
+            created = True
             if mode is not None:
                 os.chmod(out.fileno() if os.chmod in os.supports_fd else temporary, mode)
             out.write(data)
@@ -615,8 +614,9 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
             os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException as exc:
-        temporary.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno is not None:  # e.g. path is a directory, the disk is full
+        if created or not isinstance(exc, OSError):  # not open()'s refusal (no such directory), which created nothing
+            temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:  # e.g. no such directory, the disk is full
             raise _about(exc, path) from exc
         raise
     _sync_directory(directory)

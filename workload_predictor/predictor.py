@@ -29,7 +29,7 @@ from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, che
 from .forecast import Forecast
 from .health import IDLE_RUN, held_runs, held_span, idle_span, stuck_runs
 from .models import registry
-from .models.base import BaseForecaster, ParamsMixin
+from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .windows import newest, windows_touching
 
 logger = logging.getLogger(__name__)
@@ -452,8 +452,9 @@ class WorkloadPredictor(ParamsMixin):
     """
 
     # Not in vars(), so never saved: the published state (rebuilt from the fitted attributes after load) and the
-    # state an update that jumped far ahead may be undone to (see update; a loaded predictor has none).
-    __slots__ = ("_published", "_undo")
+    # state an update that jumped far ahead may be undone to (see update; a loaded predictor has none), and the lock
+    # update holds (base.instance_lock).
+    __slots__ = ("_published", "_undo", "_lock")
     _fitted_attribute = "model_"  # what predict, update, health and save check
 
     def __getstate__(self) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
@@ -578,7 +579,8 @@ class WorkloadPredictor(ParamsMixin):
             # its scan_passes).
             anomalies, flagged = _fit_anomalies(series, getattr(model, "scan_passes", anomaly.MODEL_PASSES))
             model.fit(series.values, flagged)
-        return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages), anomalies)
+        with instance_lock(self):  # after an update running in another thread, never in its middle
+            return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages), anomalies)
 
     def _commit_fit(self, model: BaseForecaster, series: BucketedSeries, peak_mb: float | None,
                     started: float, stages: tuple[str, ...], anomalies: dict[str, Any],
@@ -614,20 +616,21 @@ class WorkloadPredictor(ParamsMixin):
         # in (a predict in another thread reads _published, which is replaced below, never removed). Parameters do
         # not end in "_" (scikit-learn's convention).
         stale = [name for name in vars(self) if name not in state and name.endswith("_") and not name.startswith("_")]
-        vars(self).update(state)
-        for name in stale:
-            vars(self).pop(name, None)
-        self._published = _published_of(vars(self))
-        self._undo = None
+        commit(self, state, {"_published": _published_of({**vars(self), **state}), "_undo": None}, drop=stale)
         return self
 
     def _snapshot(self) -> _Published:
-        """The published state (built from the fitted attributes once after ``load``)."""
+        """The published state (built from the fitted attributes once after ``load``, holding the lock ``update``
+        holds: a first forecast beside an update reads the state before it or after it)."""
         try:
             return self._published
         except AttributeError:
-            self._published = _published_of(vars(self))
-            return self._published
+            with instance_lock(self):
+                try:
+                    return self._published
+                except AttributeError:
+                    self._published = _published_of(vars(self))
+                    return self._published
 
     def _calibration(self, model: BaseForecaster, level: float | None = None,
                      left_out: np.ndarray | None = None) -> dict[str, Any]:
@@ -803,6 +806,7 @@ class WorkloadPredictor(ParamsMixin):
         """
         return persistence.load(path, expected=cls, max_bytes=max_bytes)
 
+    @serialised
     def update(
         self,
         data: pd.DataFrame | pd.Series,
@@ -901,15 +905,15 @@ class WorkloadPredictor(ParamsMixin):
         in words."""
         jumped, published = dict(vars(self)), getattr(self, "_published", None)
         before, last = undo.before, self.last_timestamp_
-        # The attributes before the jumping update (the stray updates since are dropped with it): the ones an update
-        # adds (update_seconds_, weights_) are set by this one. Where its jump lay between its rows, the buckets before
-        # it are that update, applied again.
-        vars(self).update(undo.attributes)
-        for name in _CARRIED:  # a state saved without them (an older file's) counts them again from its series
-            if name not in undo.attributes:
-                vars(self).pop(name, None)
-        self._undo = None
         try:
+            # The attributes before the jumping update (the stray updates since are dropped with it): the ones an
+            # update adds (update_seconds_, weights_) are set by this one. Where its jump lay between its rows, the
+            # buckets before it are that update, applied again.
+            vars(self).update(undo.attributes)
+            for name in _CARRIED:  # a state saved without them (an older file's) counts them again from its series
+                if name not in undo.attributes:
+                    vars(self).pop(name, None)
+            self._undo = None
             if undo.head is not None:
                 self._update(None, timestamp, unit, origin, new=undo.head)
                 self._undo = None  # a jump before the head's first row was confirmed by the jump after it
@@ -987,10 +991,8 @@ class WorkloadPredictor(ParamsMixin):
                          rows=new.rows_after(jump[0]))
         else:
             undo = carried_jump(getattr(self, "_undo", None), self.last_timestamp_, new, threshold, self.freq_)
-        # The commit: one reference swap publishes the new state to predict, then the attributes follow.
-        self._published = _published_of({**vars(self), **state}, self._snapshot())
-        vars(self).update(state)
-        self._undo = undo
+        # The commit: the attributes, then the state predict reads (one reference), whole even if interrupted.
+        commit(self, state, {"_published": _published_of({**vars(self), **state}, self._snapshot()), "_undo": undo})
         return self
 
     def _update_anomalies(self, history: np.ndarray, new: Any) -> tuple[dict[str, Any], np.ndarray | None]:
@@ -1209,8 +1211,10 @@ class WorkloadPredictor(ParamsMixin):
 
         check_is_fitted(self, "model_")
         given = {} if measurements is None else check_measurements(measurements)
-        limits = predictor_limits(self.model_.horizon, thresholds)
-        return rated(check_measurements({**measure(self, now), **given}), limits)
+        # One state measured, also beside an update in another thread: a shallow copy (its attributes copied at once).
+        state = copy.copy(self)
+        limits = predictor_limits(state.model_.horizon, thresholds)
+        return rated(check_measurements({**measure(state, now), **given}), limits)
 
     def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None,
                      now: Any = None) -> list[dict[str, Any]]:

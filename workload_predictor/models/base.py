@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import itertools
 import reprlib
 import sys
+import threading
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -262,6 +264,58 @@ def unfitted_on_error(model: Any) -> Iterator[None]:
     except BaseException:
         for name in [name for name in vars(model) if name == "_one_d" or (name.endswith("_") and name[:2] != "__")]:
             delattr(model, name)
+        raise
+
+
+_LOCKS = threading.Lock()  # held while an instance's own lock is made (instance_lock)
+
+
+def instance_lock(obj: Any) -> threading.RLock:
+    """``obj``'s own lock (its ``_lock`` slot, never saved, copied or pickled): made at its first use, so a copy, a
+    loaded or an unpickled instance has its own. ``update`` holds it while it runs and ``fit`` while it commits, so
+    two of them on one instance in two threads run one after the other."""
+    try:
+        return obj._lock
+    except AttributeError:
+        with _LOCKS:
+            try:
+                return obj._lock
+            except AttributeError:
+                obj._lock = threading.RLock()
+                return obj._lock
+
+
+def serialised(method: Callable) -> Callable:
+    """``method`` run holding its instance's own lock (:func:`instance_lock`): two calls of it (or one beside a
+    ``fit``'s commit) on one instance in two threads run one after the other."""
+
+    @functools.wraps(method)
+    def locked(self, *args: Any, **kwargs: Any) -> Any:
+        with instance_lock(self):
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+def commit(obj: Any, attributes: dict[str, Any], slots: dict[str, Any], drop: Sequence[str] = ()) -> None:
+    """Make ``attributes`` ``obj``'s (one ``vars(obj).update``: a call in C, which no thread or signal interleaves
+    with), remove the attributes ``drop``, then set the ``slots`` (what readers in other threads read, e.g. the
+    published state). A ``KeyboardInterrupt`` (any exception) between those steps finishes the rest before it
+    propagates: ``obj`` holds the state before the commit or the one after it, never the attributes of one beside
+    the slots of the other."""
+    try:
+        vars(obj).update(attributes)
+        for name in drop:
+            vars(obj).pop(name, None)
+        for name, value in slots.items():
+            setattr(obj, name, value)
+    except BaseException:
+        held = vars(obj)
+        if all(name in held and held[name] is value for name, value in attributes.items()):
+            for name in drop:
+                held.pop(name, None)
+            for name, value in slots.items():
+                setattr(obj, name, value)
         raise
 
 

@@ -546,3 +546,27 @@ def test_a_fleet_fit_on_a_thread_pool_interrupted_keeps_its_fit_and_the_pool_run
         monkeypatch.undo()
         refit = fleet.fit(frame, key="endpoint").predict()
     assert refit.equals(before)
+
+
+def test_an_interrupted_model_update_leaves_the_model_before_it_or_after_it():
+    """A model used on its own (``DLinear().fit(y).update(new_y)``): its ``update`` committed its changes one
+    attribute at a time, so an interruption between two left its validation windows rolled beside the context
+    before the new points (a model that forecast neither state). Each point of the commit is interrupted."""
+    from workload_predictor.models.dlinear import DLinear
+
+    y = stream(602)["requests"].to_numpy()
+    fitted = DLinear(horizon=5, window=24).fit(y[:600])
+    after = copy.deepcopy(fitted).update(y[600:601])
+
+    def check(model, where):
+        if model.n_seen_ == fitted.n_seen_:
+            assert same_attributes(model, fitted), where
+        else:
+            assert vars(model).keys() == vars(after).keys(), where
+            for name, value in vars(after).items():
+                assert np.array_equal(vars(model)[name], value) if isinstance(value, np.ndarray) \
+                    else type(vars(model)[name]) is type(value), (where, name)
+
+    points = interrupted_everywhere(lambda: copy.copy(fitted), lambda m: m.update(y[600:601]),
+                                    in_files("models/base.py"), check, armed="update")
+    assert points > 5

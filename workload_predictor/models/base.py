@@ -387,11 +387,19 @@ class BaseForecaster(ParamsMixin):
         interval and confidence follow the newest data; then the model absorbs
         the new windows (DLinear exactly, the LSTM by a few warm-started epochs).
         All new state is computed first and committed at the end: if anything
-        raises, the model is unchanged. Returns ``self``.
+        raises, the model is unchanged; an interruption (``KeyboardInterrupt``) during the commit finishes it. Returns
+        ``self``.
         """
-        for target, changes in self._prepare_update(new_y):
-            for name, value in changes.items():
-                setattr(target, name, value)
+        plan = self._prepare_update(new_y)
+        try:
+            for target, changes in plan:
+                for name, value in changes.items():
+                    setattr(target, name, value)
+        except BaseException:  # every change made, so that no attribute is left a step behind another
+            for target, changes in plan:
+                for name, value in changes.items():
+                    setattr(target, name, value)
+            raise
         return self
 
     def _prepare_update(self, new_y: Any, checked: bool = False,

@@ -298,22 +298,22 @@ def serialised(method: Callable) -> Callable:
 
 
 def commit(obj: Any, attributes: dict[str, Any], slots: dict[str, Any], drop: Sequence[str] = ()) -> None:
-    """Make ``attributes`` ``obj``'s (one ``vars(obj).update``: a call in C, which no thread or signal interleaves
-    with), remove the attributes ``drop``, then set the ``slots`` (what readers in other threads read, e.g. the
-    published state). A ``KeyboardInterrupt`` (any exception) between those steps finishes the rest before it
-    propagates: ``obj`` holds the state before the commit or the one after it, never the attributes of one beside
-    the slots of the other."""
+    """Make ``attributes`` ``obj``'s and remove the attributes ``drop`` in one step (``vars(obj).update``, or with
+    ``drop`` one assignment of its ``__dict__``: a copy in another thread sees all of it or none), then set the
+    ``slots`` (what readers in other threads read, e.g. the published state). A ``KeyboardInterrupt`` (any
+    exception) after the first step finishes the rest before it propagates: ``obj`` holds the state before the
+    commit or the one after it, never the attributes of one beside the slots of the other. The caller holds
+    ``obj``'s lock (:func:`instance_lock`) where another thread may commit too."""
     try:
-        vars(obj).update(attributes)
-        for name in drop:
-            vars(obj).pop(name, None)
+        if drop:
+            obj.__dict__ = {**{name: value for name, value in vars(obj).items() if name not in drop}, **attributes}
+        else:
+            vars(obj).update(attributes)
         for name, value in slots.items():
             setattr(obj, name, value)
     except BaseException:
         held = vars(obj)
         if all(name in held and held[name] is value for name, value in attributes.items()):
-            for name in drop:
-                held.pop(name, None)
             for name, value in slots.items():
                 setattr(obj, name, value)
         raise

@@ -447,8 +447,10 @@ class WorkloadPredictor(ParamsMixin):
     objects a forecast may be reading are never changed) and publishes it with one
     reference assignment; ``predict`` reads that one reference once, so every forecast
     is exactly the sequential forecast of one state, values and timestamps alike.
-    Concurrent ``update`` calls on one instance must still be serialised by the caller
-    (each would build on the same state and the last one would win).
+    ``health`` measures one state too. Concurrent ``update`` calls on one instance run one
+    after the other (each holds the instance's own lock), and a ``fit`` commits after a
+    running ``update``. Interrupted (``KeyboardInterrupt``) anywhere, ``fit`` and ``update``
+    leave the state before the call or the one after it; see docs/updates-and-limits.md.
     """
 
     # Not in vars(), so never saved: the published state (rebuilt from the fitted attributes after load) and the

@@ -951,11 +951,27 @@ def element_weights(y: np.ndarray, start: int, floor: np.ndarray,
         return None  # one new point (the common update), far from nothing before it
     if known is not None and start >= REFERENCE_BUCKETS:
         found = scan(y, start, floor, known=known, offset=getattr(known, "offset", 0))
-    elif start == n - 1 and start >= REFERENCE_BUCKETS and not _held(y[start - REFERENCE_BUCKETS :], floor):
-        found = scan(y, start, floor, known={})  # the plain rule alone: no chain can flag it (see scan)
+    elif start == n - 1 and start >= REFERENCE_BUCKETS and not _held(y[start - REFERENCE_BUCKETS :], floor) \
+            and not _may_end_counter(y, floor):
+        # the plain rule alone: no chain can flag it, and no counter's run ends there (see scan)
+        found = scan(y, start, floor, known={})
     else:
         found = [flag for flag in series_flags(y, floor) if flag[0] >= start]
     return _weights_of(found, y.shape, start)
+
+
+def _may_end_counter(values: np.ndarray, floor: np.ndarray) -> bool:
+    """Whether :func:`counter_flags` judges ``values[-1]`` (``values`` ``[n, k]``): it ends ``COUNTER_RUN`` buckets
+    that never decrease and climb, more than ``COUNTER_MARGIN`` floors above the least of ``values``. Its flag then
+    depends on the flags among the buckets before it (left out of its reference, with a counter's start), which a
+    scan from the first point finds and a scan of the new bucket alone does not."""
+    if len(values) < COUNTER_RUN - 1 + MIN_REFERENCE + 1:
+        return False
+    high = values[-1] > values.min(axis=0) + COUNTER_MARGIN * floor  # first: most climbs of noise stay below
+    if not high.any():
+        return False
+    tail = values[len(values) - COUNTER_RUN :]
+    return bool((high & (np.diff(tail, axis=0) >= 0).all(axis=0) & (tail[-1] > tail[0])).any())
 
 
 def _held(values: np.ndarray, floor: np.ndarray) -> bool:

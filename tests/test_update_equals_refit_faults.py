@@ -1,0 +1,96 @@
+"""DLinear's updates stay a refit on the same data when the stream holds the faults of imperfect telemetry (a burst,
+a counter exported instead of counts, a gap of zeros, a stuck value) near the fit's end or an update's boundary."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from workload_predictor.models import DLinear
+
+FAULTS = ("burst", "counter", "zero", "stuck")
+
+
+def cycle(total: int, n_targets: int, seed: int, level: float) -> np.ndarray:
+    """Poisson counts around ``level`` (target ``j``: ``(j + 1)`` times it) with a 48-bucket cycle of +-30 %."""
+    rng = np.random.default_rng(seed)
+    rate = level * (1 + 0.3 * np.sin(2 * np.pi * np.arange(total) / 48))
+    return np.column_stack([rng.poisson(rate * (j + 1)).astype(float) for j in range(n_targets)])
+
+
+def with_fault(y: np.ndarray, kind: str, at: int, length: int, factor: float, target: int) -> np.ndarray:
+    """``y`` with one fault in ``target`` from ``at`` on: the buckets times ``factor`` (a burst), their running sum
+    (a counter), zeros (a gap) or the first one repeated (a stuck exporter)."""
+    y = y.copy()
+    part = slice(at, at + length)
+    if kind == "burst":
+        y[part, target] *= factor
+    elif kind == "counter":
+        y[part, target] = np.cumsum(y[part, target])
+    elif kind == "zero":
+        y[part, target] = 0.0
+    else:
+        y[part, target] = y[at, target]
+    return y
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    n=st.integers(150, 260),
+    horizon=st.sampled_from([1, 3, 6, 10]),
+    window=st.sampled_from([12, 24, 48]),
+    chunks=st.lists(st.sampled_from([1, 1, 2, 3, 5, 20]), min_size=3, max_size=10),
+    seed=st.integers(0, 2**16),
+    n_targets=st.integers(1, 2),
+    level=st.sampled_from([3.0, 50.0, 1000.0]),
+    kind=st.sampled_from(FAULTS),
+    boundary=st.integers(0, 9),
+    offset=st.integers(-12, 24),
+    length=st.integers(1, 40),
+    factor=st.sampled_from([3.0, 10.0, 100.0, 1000.0]),
+)
+# Found by a random search on dd23dd2: one-bucket updates judged a counter's bucket against a reference that still
+# held the counter's first flagged buckets (the scan of the new bucket alone knew no earlier flag), where a refit
+# leaves them out: bucket 293 flagged by the refit, not by the update (stats 2e-4 apart).
+@example(n=262, horizon=3, window=48, chunks=[2, 1, 1, 2, 20, 5, 1, 2, 1, 2], seed=140, n_targets=1, level=3.0,
+         kind="counter", boundary=0, offset=13, length=19, factor=10.0)
+# The same cause at H10/W48 (stats 9.7e-4 apart) ...
+@example(n=316, horizon=10, window=48, chunks=[1, 2, 5, 1, 3, 1, 1, 3, 5, 1, 2, 1, 2, 1], seed=166, n_targets=1,
+         level=3.0, kind="counter", boundary=0, offset=-5, length=35, factor=100.0)
+# ... and where the windows' weights hide it (the counter's start weighs them down): the judging's residual history
+# 3.5e7 apart, which later windows are judged against.
+@example(n=224, horizon=1, window=24, chunks=[1, 20, 2, 3, 3, 1, 20, 1, 1, 1, 1], seed=44, n_targets=1, level=3.0,
+         kind="counter", boundary=0, offset=-5, length=38, factor=3.0)
+def test_updates_through_a_fault_equal_a_refit_on_the_same_data(n, horizon, window, chunks, seed, n_targets, level,
+                                                                kind, boundary, offset, length, factor):
+    total = n + sum(chunks)
+    # the fault starts near the fit's end (boundary 0) or near the start of an update
+    starts = np.cumsum([0] + chunks[:-1])
+    at = min(max(n + int(starts[boundary % len(starts)]) + offset, 0), total - 1)
+    y = with_fault(cycle(total, n_targets, seed, level), kind, at, length, factor, seed % n_targets)
+    model = DLinear(horizon=horizon, window=window).fit(y[:n])
+    first = copy.deepcopy(model)
+    seen = n
+    for size in chunks:
+        model.update(y[seen : seen + size])
+        seen += size
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(y, refit=True)
+    for updated, full in zip(model.stats_, refit.stats_):
+        np.testing.assert_allclose(updated.count, full.count, rtol=1e-12)
+        np.testing.assert_allclose(updated.xx, full.xx, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(updated.xy, full.xy, rtol=1e-12, atol=1e-9)
+    # the kept points' flags and the judging's state (its residuals' reference) are the refit's too
+    for name in ("recent_weights_", "newest_weights_", "residual_history_", "residual_noise_", "residual_center_",
+                 "residual_spread_", "residual_unit_"):
+        ours, theirs = getattr(model, name), getattr(refit, name)
+        assert (ours is None) == (theirs is None), name
+        if ours is not None:
+            np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9, err_msg=name)
+    assert model.residual_next_ == refit.residual_next_
+    expected = refit._predict_at(y, np.array([total]))[0]
+    np.testing.assert_allclose(model.predict(), expected, rtol=1e-9, atol=1e-9 * np.abs(y).max())
+

@@ -1,15 +1,20 @@
 """DLinear's updates stay a refit on the same data when the stream holds the faults of imperfect telemetry (a burst,
-a counter exported instead of counts, a gap of zeros, a stuck value) near the fit's end or an update's boundary."""
+a counter exported instead of counts, a gap of zeros, a stuck value) near the fit's end or an update's boundary; and
+a distilled student weighs its teacher's share of each window as DLinear's statistics weigh that window."""
 
 from __future__ import annotations
 
 import copy
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from workload_predictor import anomaly
 from workload_predictor.models import DLinear
+from workload_predictor.models.dlinear import counter_starts, window_weights
+from workload_predictor.windows import targets_at, validation_origins
 
 FAULTS = ("burst", "counter", "zero", "stuck")
 
@@ -94,3 +99,39 @@ def test_updates_through_a_fault_equal_a_refit_on_the_same_data(n, horizon, wind
     expected = refit._predict_at(y, np.array([total]))[0]
     np.testing.assert_allclose(model.predict(), expected, rtol=1e-9, atol=1e-9 * np.abs(y).max())
 
+
+# -- distillation ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["fit", "split", "tail"])
+def test_a_students_teacher_share_of_a_counters_start_weighs_as_the_statistics_weigh_its_windows(where):
+    """A counter's first buckets lie within the input-anomaly rule's reach; DLinear's statistics weigh the windows
+    that hold them as the flag that ends the run (``counter_starts``). The student's teacher share of those windows
+    must weigh the same, wherever the counter lies: in the first fit (its windows summed once), across the split
+    (summed at weight 1 by the first fit, then again lower by the refit on the tail) or in the tail."""
+    from workload_predictor.models.distill import fit_student
+
+    total, horizon, window, mixing, shift = 600, 5, 24, 0.5, 40.0
+    params = dict(horizon=horizon, window=window)
+    split = int(validation_origins(total, horizon, 0.15, 100)[0])
+    start = {"fit": 300, "split": split - 2, "tail": split + 30}[where]
+    y = cycle(total, 1, 3, 50.0)
+    y[start : start + 30, 0] = np.cumsum(y[start : start + 30, 0])
+    element = anomaly.element_weights(y, 0, DLinear(**params).fit(y).weight_floor_)  # the rule's weights
+    flag = start + int(np.flatnonzero(element[start:, 0] < 1.0)[0])  # the run's first flag
+    # the windows whose targets end in the COUNTER_RUN - 1 buckets before it, which the rule does not flag
+    taught = np.arange(flag - anomaly.COUNTER_RUN + 1, flag) - horizon + 1
+
+    def teacher(series, origins):  # the actuals plus ``shift`` at those windows, nothing elsewhere
+        out = np.full((len(origins), horizon, series.shape[1]), np.nan)
+        at = np.isin(origins, taught)
+        out[at] = targets_at(series, origins[at], horizon) + shift
+        return out
+
+    student = fit_student(y, teacher, mixing=mixing, **params)
+    plain = fit_student(y, teacher, mixing=0.0, **params)
+    assert student.stats_[0].count == plain.stats_[0].count
+    # each window's teacher share adds mixing * shift (scaled) times its weight to every step's sum of targets
+    share = (student.stats_[0].sum_y - plain.stats_[0].sum_y) / (mixing * shift / student.scale_[0])
+    weights = window_weights(counter_starts(y, element)[:, 0], taught, window, horizon)
+    np.testing.assert_allclose(share, weights.sum(), rtol=1e-9)
+    # those windows weigh as the counter's flags, not 1
+    assert weights.max() <= element[flag, 0]

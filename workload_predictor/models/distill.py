@@ -33,7 +33,7 @@ import numpy as np
 from .._memory import check_memory
 from ..errors import WorkloadDataError, quote
 from ..windows import targets_at, windows_at
-from .dlinear import DLinear, combined_weights, window_weights
+from .dlinear import DLinear, combined_weights, counter_starts, window_weights
 
 logger = logging.getLogger(__name__)
 MIXING_WEIGHT = 0.5
@@ -65,29 +65,57 @@ class _Student(DLinear):
 
     def _element_weights(self, y: np.ndarray, start: int,
                          known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
-        self._used_weights = super()._element_weights(y, start, known)  # the weights the fit's statistics use
+        self._used_weights = super()._element_weights(y, start, known)  # the rule's weights of the fit's points
         return self._used_weights
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         self._used_weights = None
         super()._fit_arrays(y, refit)
-        element, window = self._used_weights, int(self.window_)
+        # the weights the statistics read: the rule's, with each counter's start weighed as its run's flag
+        element, window = counter_starts(y, self._used_weights), int(self.window_)
         every = np.arange(window, len(y) - self.horizon + 1)  # the origins a fit without a time limit sums
         covered = [self._summed_origins(s, every, None if element is None else element[:, j])
                    for j, s in enumerate(self.stats_)]
-        self._distil(y, covered, element, 0)
+        self._distil(y, covered, [window_weights(None if element is None else element[:, j], origins, window,
+                                                 self.horizon) for j, origins in enumerate(covered)])
 
     def _stats_after(self, z: np.ndarray, n_old: int, element: np.ndarray, first: int, judged: Any = None) -> list:
         # The refit on the validation tail adds these windows (``_refit`` skips this when the time left is short).
         self._added = (np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1), element, first, judged)
         return super()._stats_after(z, n_old, element, first, judged)
 
+    def _retracted(self, z: np.ndarray, y: np.ndarray, n_old: int, element: np.ndarray | None,
+                   summed: np.ndarray | None, first: int = 0) -> tuple[list, np.ndarray | None]:
+        # The refit's tail may end a counter's run whose start the first fit's newest windows hold: DLinear sums
+        # them again at a lower weight (``newest_weights_`` before and after).
+        before = self._newest()
+        stats, newest = super()._retracted(z, y, n_old, element, summed, first)
+        if stats is not self.stats_:
+            self._resummed = (n_old, before, self._newest() if newest is None else newest)
+        return stats, newest
+
     def _refit(self, y: np.ndarray, n_seen: int) -> None:
-        self._added = None
+        self._added = self._resummed = None
         super()._refit(y, n_seen)
-        if self._added is not None:
-            origins, element, first, judged = self._added
-            self._distil(y, [origins] * len(self.stats_), element, first, judged)
+        if self._added is None:
+            return
+        origins, element, first, judged = self._added
+        covered = [origins] * len(self.stats_)
+        weights = [combined_weights(window_weights(None if element is None else element[:, j], origins,
+                                                   int(self.window_), self.horizon, first),
+                                    None if judged is None else judged[j]) for j in range(len(self.stats_))]
+        if self._resummed is not None:
+            # the first fit's windows summed again: their teacher share moves by the change of their weight
+            n_old, before, after = self._resummed
+            lead = len(before)
+            newest = np.arange(n_old - self.horizon + 1 - lead, n_old - self.horizon + 1)
+            change = np.nan_to_num(after - before)  # NaN: a window not summed, whose weight did not change
+            for j in range(len(self.stats_)):
+                moved = np.flatnonzero(change[:, j] != 0.0)
+                if len(moved):
+                    weights[j] = np.r_[change[moved, j], np.ones(len(origins)) if weights[j] is None else weights[j]]
+                    covered[j] = np.r_[newest[moved], origins]
+        self._distil(y, covered, weights)
 
     def _summed_origins(self, stats: Any, every: np.ndarray, element: np.ndarray | None) -> np.ndarray:
         """The origins among ``every`` whose windows ``stats`` sums: the newest ones (a time limit keeps those)
@@ -99,12 +127,10 @@ class _Student(DLinear):
         kept = int(np.argmin(np.abs(newest_first - stats.count))) + 1
         return every[len(every) - kept :]
 
-    def _distil(self, y: np.ndarray, covered: list[np.ndarray], element: np.ndarray | None, first: int,
-                judged: list[np.ndarray | None] | None = None) -> None:
+    def _distil(self, y: np.ndarray, covered: list[np.ndarray], weights: list[np.ndarray | None]) -> None:
         """Add ``mixing * (teacher - actual)`` of the windows at ``covered[j]`` (target ``j``'s origins in ``y``)
-        to the statistics, each window weighted as the fit weighed it (``element[i]``: the weight of ``y``'s
-        point ``first + i``; ``judged[j]``: the refit's weights of target ``j``'s windows by their residuals, the
-        lower of the two), and re-solve with the fit's penalties."""
+        to the statistics, each window times ``weights[j]`` (aligned with ``covered[j]``; ``None``: 1), the weight
+        the fit's statistics hold it with, and re-solve with the fit's penalties."""
         window, horizon = int(self.window_), self.horizon
         origins = np.unique(np.concatenate(covered)) if covered else np.zeros(0, dtype=np.int64)
         if len(origins) == 0 or self._mixing == 0.0:  # nothing to add: DLinear's fit as it is
@@ -123,9 +149,7 @@ class _Student(DLinear):
         shift = self._mixing * np.where(np.isfinite(taught), taught - actual, 0.0)
         for j, stats in enumerate(self.stats_):
             rows = np.searchsorted(origins, covered[j])
-            weights = combined_weights(window_weights(None if element is None else element[:, j], covered[j], window,
-                                                      horizon, first), None if judged is None else judged[j])
-            change = shift[rows, :, j] if weights is None else shift[rows, :, j] * weights[:, None]  # [m_j, H]
+            change = shift[rows, :, j] if weights[j] is None else shift[rows, :, j] * weights[j][:, None]  # [m_j, H]
             xy = stats.xy.copy()
             for begin in range(0, len(rows), CHUNK_ORIGINS):  # the windows themselves, a chunk at a time
                 part = slice(begin, begin + CHUNK_ORIGINS)
@@ -151,7 +175,7 @@ def fit_student(y: Any, teacher: Teacher, mixing: float = MIXING_WEIGHT,
     student.fit(y, anomalies)
     plain = DLinear(**student.get_params())  # the student as a plain DLinear: no teacher, same model file
     vars(plain).update({k: v for k, v in vars(student).items()
-                        if k not in ("_teacher", "_mixing", "_used_weights", "_added")})
+                        if k not in ("_teacher", "_mixing", "_used_weights", "_added", "_resummed")})
     return plain
 
 

@@ -100,6 +100,25 @@ def test_updates_through_a_fault_equal_a_refit_on_the_same_data(n, horizon, wind
     np.testing.assert_allclose(model.predict(), expected, rtol=1e-9, atol=1e-9 * np.abs(y).max())
 
 
+@pytest.mark.parametrize("before_split", [4, 3])
+def test_a_forgetting_fit_with_a_counter_across_its_split_weighs_its_windows_equally(before_split):
+    """``half_life`` forgets in updates only: a fit weighs its windows equally, so it equals a refit on the same data.
+    A counter starting just before the fit's split is flagged in the tail; the refit on the tail then sums the first
+    fit's newest windows again, and took them out decayed as an update does (by the windows since: the Gram
+    matrix 4.4e-4 apart)."""
+    total, horizon = 600, 10
+    split = int(validation_origins(total, horizon, 0.15, 100)[0])
+    y = cycle(total, 1, 0, 50.0)
+    start = split - before_split
+    y[start : start + 30, 0] = np.cumsum(y[start : start + 30, 0])
+    model = DLinear(horizon=horizon, window=48, half_life=20.0).fit(y)
+    refit = copy.deepcopy(model)
+    refit._fit_arrays(y, refit=True)
+    fitted, full = model.stats_[0], refit.stats_[0]
+    np.testing.assert_allclose(fitted.count, full.count, rtol=1e-12)
+    np.testing.assert_allclose(fitted.xx, full.xx, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(fitted.xy, full.xy, rtol=1e-12, atol=1e-9)
+
 # -- distillation ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["fit", "split", "tail"])
 def test_a_students_teacher_share_of_a_counters_start_weighs_as_the_statistics_weigh_its_windows(where):

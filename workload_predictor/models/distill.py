@@ -85,11 +85,11 @@ class _Student(DLinear):
         return super()._stats_after(z, n_old, element, first, judged)
 
     def _retracted(self, z: np.ndarray, y: np.ndarray, n_old: int, element: np.ndarray | None,
-                   summed: np.ndarray | None, first: int = 0) -> tuple[list, np.ndarray | None]:
+                   summed: np.ndarray | None, first: int = 0, decayed: bool = True) -> tuple[list, np.ndarray | None]:
         # The refit's tail may end a counter's run whose start the first fit's newest windows hold: DLinear sums
         # them again at a lower weight (``newest_weights_`` before and after).
         before = self._newest()
-        stats, newest = super()._retracted(z, y, n_old, element, summed, first)
+        stats, newest = super()._retracted(z, y, n_old, element, summed, first, decayed)
         if stats is not self.stats_:
             self._resummed = (n_old, before, self._newest() if newest is None else newest)
         return stats, newest

@@ -1571,7 +1571,7 @@ class DLinear(BaseForecaster):
                 judged = self._judge_series(y, z, origins, element, start)
             summed = counter_starts(y, element, start)
             # a counter's start the tail ends, among the first fit's points, leaves its windows as in a refit
-            self.stats_, newest = self._retracted(z, y, n_seen, element, summed, start)
+            self.stats_, newest = self._retracted(z, y, n_seen, element, summed, start, decayed=False)
             newest = self._newest() if newest is None else newest
             self.stats_ = self._stats_after(z, n_seen, summed, start, judged)
             self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
@@ -1944,13 +1944,16 @@ class DLinear(BaseForecaster):
             newest.copy())
 
     def _retracted(self, z: np.ndarray, y: np.ndarray, n_old: int, element: np.ndarray | None,
-                   summed: np.ndarray | None, first: int = 0) -> tuple[list[WindowStats], np.ndarray | None]:
+                   summed: np.ndarray | None, first: int = 0, decayed: bool = True
+                   ) -> tuple[list[WindowStats], np.ndarray | None]:
         """The statistics before the windows ``y[n_old:]`` completes are added, and ``newest_weights_`` with them:
         the kept ones, or, where the new points end a counter's run whose start lies among the points before them
         (:func:`counter_starts`: ``summed``, the weights of ``y``'s points from ``first`` on, ``element`` the
         rule's), with each window summed before that holds the start summed again as a fit on the same data sums
         it (:func:`resummed`). Such windows are among the newest ``COUNTER_RUN - 1``; one whose weight is not kept
-        (NaN: not summed) or whose points' flags are not all among ``y``'s stays as it is."""
+        (NaN: not summed) or whose points' flags are not all among ``y``'s stays as it is. ``decayed``: the
+        statistics decayed each window by the windows added after it (updates, with forgetting); a fit's refit
+        (:meth:`_extend`) passes False, a fit weighing its windows equally."""
         if summed is None or not bool((element[n_old - first :] < 1.0).any()):
             newest = getattr(self, "newest_weights_", np.nan)  # a file saved before they were kept: none known
             return self.stats_, newest if newest is None or isinstance(newest, np.ndarray) else self._newest()
@@ -1963,7 +1966,8 @@ class DLinear(BaseForecaster):
         stats = list(self.stats_)
         for j in np.flatnonzero(moved.any(axis=0)):
             stats[j], newest[:, j] = restarted(stats[j], z[:, j], n_old, newest[:, j], before[:, j], summed[:, j],
-                                               first, self.window_, self.horizon, self._gamma())
+                                               first, self.window_, self.horizon,
+                                               self._gamma() if decayed else 1.0)
         return stats, newest
 
     def _first_penalties(self, stats: list[WindowStats], penalties: list[dict[int, float]], prefix,

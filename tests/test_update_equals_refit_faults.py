@@ -42,7 +42,7 @@ def with_fault(y: np.ndarray, kind: str, at: int, length: int, factor: float, ta
     return y
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     n=st.integers(150, 260),
     horizon=st.sampled_from([1, 3, 6, 10]),

@@ -34,3 +34,22 @@ def periodic_series(n: int = 1000, noise: float = 0.0, seed: int = 0, start: str
 @pytest.fixture
 def series_1000() -> pd.DataFrame:
     return periodic_series(1000, noise=5.0)
+
+
+def updated_and_refitted(y: np.ndarray, n: int, chunks: list[int], **params) -> tuple:
+    """``DLinear(**params)`` fitted on ``y[:n]`` and updated with ``y``'s next ``chunks`` one after the other, and a
+    copy of that fit refitted on the same points (``_fit_arrays(refit=True)``: the first fit's window, scaling and
+    penalties), which the updates promise to equal: ``(updated, first fit, refit)``."""
+    import copy
+
+    from workload_predictor.models import DLinear
+
+    model = DLinear(**params).fit(y[:n])
+    first = copy.deepcopy(model)
+    seen = n
+    for size in chunks:
+        model.update(y[seen : seen + size])
+        seen += size
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(y[:seen], refit=True)
+    return model, first, refit

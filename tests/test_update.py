@@ -11,7 +11,7 @@ import pytest
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import periodic_series
+from conftest import periodic_series, updated_and_refitted
 import workload_predictor.predictor as predictor_module
 from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
 from workload_predictor.anomaly import HISTORY_BUCKETS
@@ -46,13 +46,7 @@ def test_dlinear_update_equals_a_refit_on_all_data(n, horizon, n_targets, chunks
     total = n + sum(chunks)
     y = np.column_stack([periodic_series(total, noise=5.0, seed=seed + j)["requests"] * (j + 1) + rng.gamma(2, 2, total)
                          for j in range(n_targets)])
-    model = DLinear(horizon=horizon, window=window).fit(y[:n])
-    first = copy.deepcopy(model)
-    seen = n
-    for size in chunks:
-        model.update(y[seen : seen + size])
-        seen += size
-    refit = refit_with_first_window_and_scale(first, y)
+    model, first, refit = updated_and_refitted(y, n, chunks, horizon=horizon, window=window)
     assert model.window_ == first.window_
     for updated, full in zip(model.stats_, refit.stats_):
         # the windows' weights (1, or fractional where judged) summed: equal up to the order of summation

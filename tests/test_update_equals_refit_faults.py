@@ -11,6 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from conftest import updated_and_refitted
 from workload_predictor import anomaly
 from workload_predictor.models import DLinear
 from workload_predictor.models.dlinear import counter_starts, window_weights
@@ -76,14 +77,7 @@ def test_updates_through_a_fault_equal_a_refit_on_the_same_data(n, horizon, wind
     starts = np.cumsum([0] + chunks[:-1])
     at = min(max(n + int(starts[boundary % len(starts)]) + offset, 0), total - 1)
     y = with_fault(cycle(total, n_targets, seed, level), kind, at, length, factor, seed % n_targets)
-    model = DLinear(horizon=horizon, window=window).fit(y[:n])
-    first = copy.deepcopy(model)
-    seen = n
-    for size in chunks:
-        model.update(y[seen : seen + size])
-        seen += size
-    refit = copy.deepcopy(first)
-    refit._fit_arrays(y, refit=True)
+    model, first, refit = updated_and_refitted(y, n, chunks, horizon=horizon, window=window)
     for updated, full in zip(model.stats_, refit.stats_):
         np.testing.assert_allclose(updated.count, full.count, rtol=1e-12)
         np.testing.assert_allclose(updated.xx, full.xx, rtol=1e-12, atol=1e-9)

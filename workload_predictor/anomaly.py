@@ -88,9 +88,12 @@ Measured (``counter_flags`` over 1,000,000 buckets each): no flag on Poisson(3 .
 8640 buckets, +-90 %) and on ramps to 10 times the rate over 30 or 360 buckets at rates 1 ... 5000, nor on the
 project's synthetic load (flash crowds of 2-4 times, ``perf.datasets.generate``); 2 on Poisson(0.3) and 1 on
 Poisson(1); none on the bundled Azure traces (conv, code; all three targets; 1 s, 10 s, 1 min buckets). The
-counter's first 4 buckets (up to 4 times the level) are not flagged; DLinear weighs them as the flag that ends their
-run (:func:`~workload_predictor.models.dlinear.counter_starts`) and, in an update, takes the windows it summed before
-the run was recognised out of its statistics again. A counter within a fit's first ``REFERENCE_BUCKETS`` buckets is not judged.
+counter's first buckets (4 where it is flagged from its 5th, up to 4 times the level) are not flagged. Two readings
+of them answer two questions: DLinear weighs the 4 before a counter's flag as the flag
+(:func:`~workload_predictor.models.dlinear.counter_starts`) and, in an update, takes the windows it summed before
+the run was recognised out of its statistics again (as far back as it keeps those windows' weights); a predictor
+reads a flagged run as begun where the climb into it began (:func:`~workload_predictor.predictor.with_leads`), for
+the inputs and validation windows it reads again from the kept series, however late the counter was flagged. A counter within a fit's first ``REFERENCE_BUCKETS`` buckets is not judged.
 
 DLinear weighs the windows holding a flagged bucket by :func:`weights` (``(K / deviation)^4``),
 and sums each with its flagged buckets read as the median of the window's other buckets

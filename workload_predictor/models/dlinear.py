@@ -765,7 +765,14 @@ STARTS_BLOCK = 65536
 def counter_starts(y: np.ndarray, element: np.ndarray | None, first: int = 0) -> np.ndarray | None:
     """The weights the statistics read of ``y``'s points from ``first`` on (``y`` raw ``(n, k)``, ``element``
     ``(n - first, k)``: the input-anomaly rule's, ``None``: all 1): ``element``, with the start of each counter's run
-    weighed as the flag that ends it. A point flagged with a weight of at most ``COUNTER_WEIGHT`` (every counter's
+    weighed as the flag that ends it.
+
+    Its question: which of a counter's unflagged first buckets DLinear's statistics weigh down, as far as an update
+    can take the windows it summed them in out again (the ``COUNTER_RUN - 1`` newest, ``newest_weights_``). The
+    predictor's :func:`~workload_predictor.predictor.with_leads` answers another one, where a flagged run began for
+    the windows and inputs read again from the kept series: the whole climb into the flag, longer where a counter
+    is flagged after its ``COUNTER_RUN``-th bucket (a reset's second part, a sparse series). Where a counter is
+    flagged from its ``COUNTER_RUN``-th bucket, both read the same ``COUNTER_RUN - 1`` buckets. A point flagged with a weight of at most ``COUNTER_WEIGHT`` (every counter's
     flag is, an ordinary burst's is not) that ends ``anomaly.COUNTER_RUN`` points that never decrease,
     whose ``COUNTER_RUN - 1`` before it climb (the first below the last), is read as the end of a counter's run
     (:func:`~workload_predictor.anomaly.counter_flags` flags a counter from its ``COUNTER_RUN``-th bucket on, and

@@ -246,6 +246,10 @@ def log_alerts(report: Mapping[str, Any], prefix: str = "") -> list[dict[str, An
     return alerts
 
 
+#: Types that hold no array (footprint_bytes skips them at once): ``None``'s and Python's scalars and text.
+_LEAVES = frozenset({type(None), str, bytes, int, float, bool, np.float64, np.int64, np.bool_})
+
+
 def footprint_bytes(obj: Any) -> int:
     """Bytes of the numpy arrays and torch tensors reachable from ``obj`` (its attributes, containers
     and networks), each counted once: the predictor's own memory, whatever else the process holds."""
@@ -254,9 +258,18 @@ def footprint_bytes(obj: Any) -> int:
     total, stack = 0, [obj]
     while stack:
         item = stack.pop()
-        if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool)):
+        kind = type(item)
+        if kind in _LEAVES or id(item) in seen:  # the exact types most items are, before the isinstance checks
             continue
         seen.add(id(item))
+        if kind is dict:
+            stack.extend(item.values())
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+            continue
+        if isinstance(item, (str, bytes, int, float, bool)):
+            continue
         if isinstance(item, np.ndarray):
             base = item if item.base is None else item.base  # a view counts its base once
             if id(base) not in seen or base is item:

@@ -203,3 +203,23 @@ def test_forecast_by_on_a_request_log_names_the_bucket(tmp_path):
     assert re.search(rf"skipped b: target column 'input_tokens' holds 1\.2e\+18 at the bucket of {bucket}, above",
                      result.output), result.output
     assert "data row" not in result.output
+
+
+def test_a_strict_update_keeps_what_the_keys_error_holds():
+    """The raised error is the key's, named: an ``UpdateOrderError`` keeps its ``first`` and ``last`` buckets, and
+    its rows' places in the message move with the key's name put before it (before: rebuilt from its message, the
+    buckets were ``None``)."""
+    from workload_predictor.errors import UpdateOrderError, renamed_rows
+
+    fleet = FleetPredictor(**MODEL, strict=True).fit(history())
+    new = history(n=2, start=N)
+    new.iloc[b_row(new, 1), 1] = START + STEP * (N - 3)
+    with pytest.raises(UpdateOrderError) as raised:
+        fleet.update(new)
+    assert str(raised.value).startswith("key 'b': ")
+    assert raised.value.first == START + STEP * (N - 3) and raised.value.last == START + STEP * (N - 1)
+    strict = FleetPredictor(**MODEL, strict=True).fit(history())
+    spoilt = spoiled(history(n=3, start=N), "nan", b_row(history(n=3, start=N), 1))
+    with pytest.raises(WorkloadDataError) as named:
+        strict.update(spoilt)
+    assert "holds nan at data row 8 (1 non-finite" in str(renamed_rows(named.value, ["data row 8"])), str(named.value)

@@ -954,8 +954,16 @@ class FleetPredictor(ParamsMixin):
             # Named once: a message about the key itself ("key 'zz' was not fitted") names it already; the rows
             # without a key (under None) are no key's.
             keyed = first is not None and not str(error).startswith(named)
-            raised = type(error)(f"{named}: {error}" if keyed else str(error))
-            raised.rows = getattr(error, "rows", ())  # the caller's rows it names, as the key's error has them
+            try:
+                raised = copy.copy(error)  # what the key's error holds (an UpdateOrderError's buckets, the rows it names)
+            except Exception:  # noqa: BLE001 - an error type that cannot be made again from its args: its message
+                raised = WorkloadDataError(str(error))
+            if keyed:
+                prefix = f"{named}: "
+                raised.args = (prefix + str(error),)
+                spans = getattr(error, "_row_spans", ())  # the rows' places in the message, after the name
+                if spans:
+                    raised._row_spans = tuple((start + len(prefix), end + len(prefix)) for start, end in spans)
             raise raised from error
 
     def _config(self, targets: tuple[str, ...], fitted: bool = False, per_key: bool = False) -> dict[str, Any]:

@@ -149,12 +149,25 @@ def _level_limits(z: np.ndarray, window: int) -> np.ndarray:
     ``anomaly.K`` robust spreads past its recent median. Measured from the offset, a key whose level drifted (a daily
     swing, a trend) has its earlier windows as far out as its newest ones. Fewer points than a window:
     ``LEVEL_SHIFT``."""
-    k = z.shape[1]
     if len(z) < window:
-        return np.full(k, LEVEL_SHIFT)
-    sums = np.cumsum(np.concatenate([np.zeros((1, k)), z]), axis=0)
-    means = (sums[window:] - sums[:-window]) / window  # [T - W + 1, k]: each window's mean
-    return np.minimum(LEVEL_SHIFT, anomaly.K * 1.4826 * np.median(np.abs(means), axis=0))
+        return np.full(z.shape[1], LEVEL_SHIFT)
+    return _limit_of(np.abs(_window_means(z, window)))
+
+
+def _window_means(z: np.ndarray, window: int) -> np.ndarray:
+    """The mean of each window of ``window`` consecutive points of ``z`` (``[..., T, k]``, along its points):
+    ``[..., T - window + 1, k]``."""
+    sums = np.cumsum(z, axis=-2)
+    means = sums[..., window - 1 :, :].copy()
+    means[..., 1:, :] -= sums[..., : sums.shape[-2] - window, :]
+    means /= window
+    return means
+
+
+def _limit_of(distances: np.ndarray) -> np.ndarray:
+    """:func:`_level_limits` of the windows' means' ``distances`` from the offset (``[..., e, k]``): ``LEVEL_SHIFT``,
+    or ``anomaly.K`` robust spreads where that is less."""
+    return np.minimum(LEVEL_SHIFT, anomaly.K * 1.4826 * np.median(distances, axis=-2))
 
 
 #: The dtypes a key's newest non-zero points are kept in (:func:`_packed`), narrowest first: counts up to each
@@ -862,10 +875,7 @@ class GlobalLSTM(ParamsMixin):
             rows = [keys[j] for j in group]
             z = np.stack([ys[j] for j in group]) - offset[rows][:, None]  # [g, n, k]
             z /= scale[rows][:, None]
-            sums = np.cumsum(z, axis=1)
-            means = sums[:, window - 1 :].copy()  # [g, n - W + 1, k]: each window's mean
-            means[:, 1:] -= sums[:, : n - window]
-            means /= window
+            means = _window_means(z, window)  # [g, n - W + 1, k]: each window's mean
             newest = means[:, n - span :]  # [g, H + 1, k]: the windows among its newest window and targets
             side = (newest > 0).all(axis=1) | (newest < 0).all(axis=1)  # [g, k]
             if not side.any():
@@ -875,7 +885,7 @@ class GlobalLSTM(ParamsMixin):
             earlier = np.abs(means[:, : n - span - window + 1])  # [g, e, k]: those before its newest window and targets
             past = side & (2 * (earlier < bound[:, None]).sum(axis=1) >= earlier.shape[1])
             for g, col in zip(*np.nonzero(past)):
-                limit = min(LEVEL_SHIFT, anomaly.K * 1.4826 * float(np.median(earlier[g, :, col])))
+                limit = float(_limit_of(earlier[g, :, col : col + 1])[0])
                 past[g, col] = limit < LEVEL_SHIFT and bool((np.abs(newest[g, :, col]) > limit).all())
             for g in np.flatnonzero(past.any(axis=1)):
                 j = group[int(g)]

@@ -55,8 +55,8 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
-from .predictor import (WorkloadPredictor, _fit_anomalies, _point, carried_jump, holds_jump, jump_buckets,
-                        order_refusal, undoes_jump, undone_text)
+from .predictor import (WorkloadPredictor, _fit_anomalies, _point, calibration, carried_jump, fit_left_out, holds_jump,
+                        jump_buckets, order_refusal, undoes_jump, undone_text)
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -2742,6 +2742,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
             errors.update({item.key: exc for item in items})
             continue
         calibrated = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
+        _leave_out(calibrated, fit, [item.values for item in items], flags, settings["level"], reference.horizon)
         block = FleetBlock(
             keys=[item.key for item in items], start=np.array([item.start for item in items], dtype="datetime64[ns]"),
             freq=freq, values=np.stack([item.values for item in items]), offset=fit.offset, scale=fit.scale,
@@ -2765,6 +2766,22 @@ def _solve_device(device: str) -> str | None:
 
     resolved = resolve_device(device)
     return None if resolved.type == "cpu" else device if device != "auto" else "cuda"
+
+
+def _leave_out(calibrated: dict[str, Any], fit: Any, values: list, flags: dict[int, list], level: float,
+               horizon: int) -> None:
+    """Calibrate again, in ``calibrated`` (:func:`_calibrate`'s), each key of a batched ``fit`` whose flagged buckets
+    (``flags``, by row: ``fit_scan``'s, on its series ``values[row]``) leave validation windows out of its interval, as
+    a predictor's fit on its series leaves them out (:func:`~workload_predictor.predictor.fit_left_out`)."""
+    for row, found in flags.items():
+        left_out = fit_left_out(values[row], anomaly.flagged_of(found), np.asarray(fit.validation_origins), horizon)
+        if left_out is not None:
+            own = calibration(fit.validation_forecast[row], fit.validation_actual[row], level, left_out=left_out)
+            calibrated["halfwidth"][row] = own["interval_halfwidth_"]
+            calibrated["confidence"][row] = own["confidence_"]
+            calibrated["confidence_by_target"][row] = own["_confidence_by_index"]
+            calibrated["validation_mae"][row] = own["validation_mae_"]
+            calibrated["interval_exact"] = calibrated["interval_exact"] and own["interval_exact_"]
 
 
 def _calibrate(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[str, Any]:

@@ -383,7 +383,8 @@ class WorkloadPredictor(ParamsMixin):
         residuals of its target pooled (:func:`~workload_predictor.confidence.conformal_quantile`).
     confidence_ : float
         ``1 - WAPE`` of the validation forecasts, in [0, 1]; ``validation_mae_`` the
-        MAE per target on the ``n_validation_windows_`` windows.
+        MAE per target, both on the ``n_validation_windows_`` windows less those the interval
+        leaves out (``interval_left_out_``).
     input_anomalies_ : collections.deque
         The newest input values the anomaly scan flagged (at most ``anomaly.KEPT``;
         a bucket flagged in several targets takes one entry per target), as
@@ -592,7 +593,8 @@ class WorkloadPredictor(ParamsMixin):
         ``stages``: the stages the time limit ended early, in order (logged when ``warn``). ``anomalies``:
         the state :func:`_fit_anomalies` found in ``series``.
         """
-        state = self._calibration(model)
+        left_out = fit_left_out(series.values, anomalies["input_flags_"], fit_origins(model), model.horizon)
+        state = self._calibration(model, left_out=left_out)
         if stages and warn:
             logger.warning("fit reached max_training_time=%gs; ended early: %s (time_limited_stages_)",
                            self.max_training_time, ", ".join(stages))
@@ -601,7 +603,7 @@ class WorkloadPredictor(ParamsMixin):
             last_timestamp_=series.index[-1], window_=model.context_length(), fit_peak_rss_mb_=peak_mb,
             training_cut_short_=bool(stages) or _cut_short(model), time_limited_stages_=stages,
             predict_seconds_=collections.deque(maxlen=PREDICT_TIMINGS),
-            n_updates_=0, undone_jumps_=(), _history_grid=None, lost_buckets_=None, interval_left_out_=None,
+            n_updates_=0, undone_jumps_=(), _history_grid=None, lost_buckets_=None, interval_left_out_=left_out,
             **anomalies,
         )
         state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
@@ -1258,35 +1260,37 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     validation errors still give the confidence, and decide whether a zero width stands.
     ``left_out`` (``[n]`` bools, the newest ``v`` the validation windows): the windows the interval is not calibrated
     on (:func:`left_out_windows`), unless fewer would be left than the level's conformal rank needs (9 at 0.9, 99 at
-    0.99) or, where that is fewer, than half of them; the confidence still reads every validation window.
+    0.99) or, where that is fewer, than half of them; the confidence and ``validation_mae_`` then read the validation
+    windows left (all of them where none is).
     """
     errors = np.abs(actual - np.maximum(forecast, 0.0))  # [v, H, k]
-    # Per target sums, once: update() recalibrates every few seconds.
-    error_totals, load_totals = errors.sum(axis=(0, 1)), np.abs(actual).sum(axis=(0, 1))
-    cells = errors.shape[0] * errors.shape[1]
-    scores = [confidence_of_totals(float(e), float(a), cells) for e, a in zip(error_totals, load_totals)]
     if pool is None:
         interval_errors, weights = errors, None
     else:
         pool_forecast, pool_actual, weights = pool
         interval_errors = np.abs(pool_actual - np.maximum(pool_forecast, 0.0))  # [n, H, k]
-    floor = errors
+    floor = read = errors
     n = len(interval_errors)
     if left_out is not None and (~left_out).sum() >= min(math.ceil(level / (1.0 - level) - 1e-9), n // 2):
         kept = ~left_out
         interval_errors = interval_errors[kept]
         weights = None if weights is None else weights[kept]
         if kept[-len(errors):].any():
-            floor = errors[kept[-len(errors):]]
+            floor = read = errors[kept[-len(errors):]]
+            actual = actual[kept[-len(errors):]]
+    # Per target sums, once: update() recalibrates every few seconds.
+    error_totals, load_totals = read.sum(axis=(0, 1)), np.abs(actual).sum(axis=(0, 1))
+    cells = read.shape[0] * read.shape[1]
+    scores = [confidence_of_totals(float(e), float(a), cells) for e, a in zip(error_totals, load_totals)]
     return dict(
-        n_validation_windows_=len(actual),
+        n_validation_windows_=len(errors),
         interval_halfwidth_=conformal_quantile(interval_errors, level, weights, floor),  # [H, k]
         interval_exact_=conformal_is_exact(len(interval_errors), level),
         interval_level_=float(level),
         n_calibration_windows_=len(interval_errors),
         confidence_=sum(scores) / len(scores),
         _confidence_by_index=scores,
-        validation_mae_=error_totals / (errors.shape[0] * errors.shape[1]),  # [k]
+        validation_mae_=error_totals / cells,  # [k]
     )
 
 
@@ -1396,6 +1400,33 @@ def calibration_origins(model: Any, count: int) -> np.ndarray:
     if older <= 0:
         return origins[-count:]
     return np.concatenate([origins[0] - np.arange(older, 0, -1), origins])
+
+
+def fit_left_out(values: np.ndarray, flagged: dict[tuple[int, int], float], origins: np.ndarray,
+                 horizon: int) -> np.ndarray | None:
+    """Which calibration windows at ``origins`` (:func:`fit_origins`) of a fit on ``values`` (``[n, k]``) whose flagged
+    buckets are ``flagged`` (``{(position, target index): reference median}``) its interval leaves out
+    (:func:`left_out_windows`; ``None``: none), as an update leaves them out: those whose targets hold a bucket of a
+    burst the series came back from, begun where a counter's run climbs into it (:func:`with_leads`). The fleet's
+    batched DLinear fit leaves out the same windows of its keys."""
+    runs = with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else None
+    return left_out_windows(origins, horizon, runs) if runs else None
+
+
+def fit_origins(model: Any) -> np.ndarray:
+    """The origins of a fitted ``model``'s calibration windows, the newest last: the validation windows', and before
+    them, in an ensemble's pool (``calibration_actual_``), the history origins it forecast (its ``_history_origins``,
+    as many as its pool holds)."""
+    pool = getattr(model, "calibration_actual_", None)
+    count = len(model.validation_actual_ if pool is None else pool)
+    origins = np.asarray(model.validation_origins_, dtype=np.int64)
+    older = count - len(origins)
+    if older <= 0:
+        return origins[-count:]
+    history = np.asarray(model._history_origins(None), dtype=np.int64)[:older]
+    if len(history) != older:  # not the history it forecast: one origin apart, as an update's windows
+        return calibration_origins(model, count)
+    return np.concatenate([history, origins])
 
 
 def left_out_windows(origins: np.ndarray, horizon: int, runs: Sequence[tuple[int, int, int, float]],

@@ -206,3 +206,19 @@ def test_a_backtest_leaves_out_the_windows_its_fits_leave_out():
     fitted = WorkloadPredictor("dlinear", horizon=HORIZON, window=WINDOW).fit(_rows(faulty, 0))
     twin = _twin(WorkloadPredictor("dlinear", horizon=HORIZON, window=WINDOW).fit(_rows(clean, 0)), fitted)
     assert got["interval_width"].iloc[0] == pytest.approx(2 * twin["interval_halfwidth_"].mean(), rel=0.02)
+
+
+def test_the_windows_a_fit_left_out_stay_out_through_updates():
+    """An ensemble's pool reaches back before the buckets an update reads bursts in: a burst among its history
+    windows' targets was left out by the fit and read again from the second update on (the update found the windows
+    to leave out from the buckets it keeps only). The windows left out stay out until they leave the pool."""
+    values = np.random.default_rng(3).poisson(40, N_FIT + 3).astype(float)
+    values[450:460] = 1e6
+    members = {"members": ["dlinear", "naive", "moving_average"]}
+    predictor = WorkloadPredictor("ensemble", horizon=HORIZON, window=WINDOW, model_params=members)
+    predictor.fit(_rows(values[:N_FIT], 0))
+    fitted = predictor.interval_left_out_
+    assert fitted is not None and fitted.sum() >= HORIZON
+    for position in range(N_FIT, N_FIT + 3):
+        predictor.update(_rows(values[position : position + 1], position))
+    np.testing.assert_array_equal(predictor.interval_left_out_, np.concatenate([fitted[3:], np.zeros(3, bool)]))

@@ -1156,15 +1156,24 @@ class WorkloadPredictor(ParamsMixin):
                            lost: np.ndarray | None = None) -> dict[str, Any]:
         """The calibration the model will have once ``plan`` (from ``_prepare_update``) is committed, the windows
         whose targets hold a ``lost`` bucket or that were forecast while a burst of ``runs`` was going
-        (:func:`left_out_windows`) left out of the interval's."""
+        (:func:`left_out_windows`, among the validation windows) and those left out before (``interval_left_out_``,
+        :func:`carried_left_out`) left out of the interval's."""
         changes = next(changes for target, changes in plan if target is self.model_)
         buffers = types.SimpleNamespace(**{name: changes[name] for name in (
             "validation_forecast_", "validation_actual_", "calibration_forecast_", "calibration_actual_",
             "validation_origins_") if name in changes})
         left_out = None
-        if (runs or lost is not None) and hasattr(buffers, "validation_origins_"):
+        if hasattr(buffers, "validation_origins_"):
             count = len(getattr(buffers, "calibration_actual_", buffers.validation_actual_))
-            left_out = left_out_windows(calibration_origins(buffers, count), self.model_.horizon, runs, lost)
+            if runs or lost is not None:  # judged among the validation windows, whose origins are known
+                origins = np.asarray(buffers.validation_origins_, dtype=np.int64)[-count:]
+                left_out = left_out_windows(origins, self.model_.horizon, runs, lost)
+                if left_out is not None and count > len(origins):  # a pool's older windows: as judged before
+                    left_out = np.concatenate([np.zeros(count - len(origins), dtype=bool), left_out])
+            before = getattr(self, "interval_left_out_", None)
+            if before is not None:  # the windows left out before, as many as are still kept
+                added = int(buffers.validation_origins_[-1] - self.model_.validation_origins_[-1])
+                left_out = carried_left_out(before, left_out, count, added)
         return {**self._calibration(buffers, left_out=left_out), "interval_left_out_": left_out}
 
     def health(self, thresholds: dict | None = None, measurements: dict | None = None,
@@ -1400,6 +1409,19 @@ def calibration_origins(model: Any, count: int) -> np.ndarray:
     if older <= 0:
         return origins[-count:]
     return np.concatenate([origins[0] - np.arange(older, 0, -1), origins])
+
+
+def carried_left_out(before: np.ndarray, found: np.ndarray | None, count: int, added: int) -> np.ndarray | None:
+    """The ``count`` calibration windows left out once ``added`` newer ones came (the oldest gone): those left out
+    ``before`` (a bool per window before them) that are still kept, and those ``found`` (``None``: none). A window's
+    targets stay what they were, so a window left out stays out; the windows an update finds start from the buckets
+    it keeps, which may no longer reach a burst a fit found among older windows. ``None`` when none is left out."""
+    kept = max(count - max(added, 0), 0)
+    carried = np.zeros(count, dtype=bool)
+    old = before[len(before) - min(kept, len(before)) :] if kept else before[:0]
+    carried[kept - len(old) : kept] = old
+    out = carried if found is None else carried | found
+    return out if out.any() else None
 
 
 def fit_left_out(values: np.ndarray, flagged: dict[tuple[int, int], float], origins: np.ndarray,

@@ -465,14 +465,15 @@ def temporaries(directory) -> list[str]:
 
 
 def descriptors_in(directory) -> list[str]:
-    """The files in ``directory`` this process holds open (a removed temporary file's, ``... (deleted)``, too)."""
+    """``directory`` and the files in it this process holds open (a removed temporary file's, ``... (deleted)``,
+    too)."""
     held = []
     for fd in os.listdir("/proc/self/fd"):
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue
-        if target.startswith(f"{directory}{os.sep}"):
+        if target == str(directory) or target.startswith(f"{directory}{os.sep}"):
             held.append(target)
     return held
 
@@ -481,7 +482,8 @@ def descriptors_in(directory) -> list[str]:
 def test_an_interrupted_save_leaves_the_old_file_or_the_new_one_and_nothing_beside_it(tmp_path):
     """Interrupted after the temporary file was opened and before the write's clean-up was armed (the return of
     ``os.open``), ``save`` left the temporary file beside the model (which no later save removes while the process
-    runs) and its descriptor open. Each point of the write (after the state was encoded) is interrupted."""
+    runs) and its descriptor open; interrupted as ``os.open`` returned the directory's descriptor for its sync, it
+    left that descriptor open. Each point of the write (after the state was encoded) is interrupted."""
     data = stream(601)
     old = WorkloadPredictor(horizon=5).fit(data.iloc[:600])
     new = copy.deepcopy(old).update(data.iloc[[600]])

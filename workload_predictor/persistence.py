@@ -644,17 +644,23 @@ _TEMPORARY_INFIX = ".tmp-"
 
 
 def _sync_directory(directory: Path) -> None:
-    """fsync ``directory`` so a rename in it is on disk (POSIX; a no-op where directories cannot be opened)."""
+    """fsync ``directory`` so a rename in it is on disk (POSIX; a no-op where directories cannot be opened).
+
+    The descriptor goes from ``os.open`` into ``handles`` inside one C call (``list.extend`` drawing from ``map``),
+    where no signal handler runs: an interrupt (``KeyboardInterrupt``) lands after a call returns, and one landing
+    after a bare ``handle = os.open(...)`` returned lost the descriptor before it was stored, so nothing closed it.
+    A directory cannot be wrapped in a file object that closes it as it is collected, so the ``finally`` closes what
+    ``handles`` holds.
+    """
+    handles: list[int] = []
     try:
-        handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        handles.extend(map(os.open, (directory,), (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0),)))
+        os.fsync(handles[0])
     except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass  # some file systems refuse fsync on a directory; the rename itself is still atomic
+        pass  # not openable here, or a file system that refuses fsync on a directory: the rename is still atomic
     finally:
-        os.close(handle)
+        for handle in handles:
+            os.close(handle)
 
 
 def _remove_stale_temporaries(path: Path) -> None:

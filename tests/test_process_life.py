@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 import workload_predictor
-from workload_predictor import FleetPredictor, WorkloadPredictor, fleet as fleet_module, predictor as predictor_module
+from workload_predictor import FleetPredictor, WorkloadPredictor, _threads, fleet as fleet_module, predictor as predictor_module
 from workload_predictor.fleet import _FITTED_STATE
 
 PACKAGE = os.path.dirname(workload_predictor.__file__)
@@ -602,3 +602,78 @@ def test_an_interrupted_model_update_leaves_the_model_before_it_or_after_it():
     points = interrupted_everywhere(lambda: copy.copy(fitted), lambda m: m.update(y[600:601]),
                                     in_files("models/base.py"), check, armed="update")
     assert points > 5
+
+
+# -- BLAS's thread count ---------------------------------------------------------------------------------------------
+def _give_back_control(library) -> None:
+    """threadpoolctl >= 3.7: no thread holds OpenBLAS's count (the first to set it does, until it clears)."""
+    release = getattr(type(library), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+
+
+@pytest.fixture
+def blas_at_two():
+    """The BLAS libraries, each at 2 threads (set back as they were afterwards); skipped where none goes above 1."""
+    libraries = _threads._blas_libraries()
+    before = [library.get_num_threads() for library in libraries]
+    for library in libraries:
+        library.set_num_threads(2)
+        _give_back_control(library)
+    if not any(library.get_num_threads() == 2 for library in libraries):
+        pytest.skip("no BLAS library here runs more than one thread")
+    yield libraries
+    for library, n in zip(libraries, before):
+        if n is not None:
+            library.set_num_threads(n)
+        _give_back_control(library)
+
+
+def test_a_blas_limit_in_a_thread_other_than_the_first_to_limit_it_limits_it(blas_at_two):
+    """threadpoolctl's OpenBLAS controller lets only the thread that first set the count set it again: a limit
+    entered first in the main thread (a fit) left every later one in another thread (an autoscaler's update thread)
+    on the full pool, where an update took up to 0.25 s instead of 3 ms on a loaded host."""
+    counts = lambda: [library.get_num_threads() for library in blas_at_two]  # noqa: E731
+    with _threads.single_blas_thread():
+        assert set(counts()) <= {1, None}
+    seen = []
+
+    def in_a_thread():
+        with _threads.single_blas_thread():
+            seen.append(counts())
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen and set(seen[0]) <= {1, None}, seen
+    assert 2 in counts()  # set back
+
+
+def test_an_interrupted_blas_limit_leaves_blas_as_the_caller_set_it(blas_at_two):
+    """An interruption after a library was set to one thread and before the block was counted (or its ``__exit__``
+    armed) left BLAS at one thread for the rest of the process; one part way through the exit's setting back left
+    the libraries not yet set back. Each point of a block and one nested in it, in the limiter and in threadpoolctl,
+    is interrupted. One point is left, as documented: the check at ``__exit__``'s first instruction, before any of
+    its code runs (the state is put right after it, for the points after it)."""
+    import threadpoolctl
+
+    expected = [library.get_num_threads() for library in blas_at_two]
+    files = {_threads.__file__, threadpoolctl.__file__}
+    wrong = []
+
+    def nested(_):
+        with _threads.single_blas_thread():
+            with _threads.single_blas_thread():
+                pass
+
+    def check(_, where):
+        counts = [library.get_num_threads() for library in blas_at_two]
+        if _threads._limited != 0 or counts != expected:
+            wrong.append(where)
+            while _threads._limited:
+                _threads.single_blas_thread().__exit__(None, None, None)
+
+    points = interrupted_everywhere(lambda: None, nested, lambda code: code.co_filename in files, check)
+    assert points > 10
+    assert {where.split(":")[0] + " " + where.split(" ", 1)[1] for where in wrong} <= {"_threads.py (__exit__, call)"}, \
+        wrong

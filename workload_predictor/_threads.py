@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 _lock = threading.Lock()
-_controller = None
 
 
 def _blas_libraries() -> list:
@@ -30,32 +29,78 @@ def _blas_libraries() -> list:
 
 _blas: list | None = None
 _limited = 0  # blocks inside single_blas_thread, over all threads
-_restore: list = []  # (library controller, its thread count before the first block) for those changed
+#: The libraries set to one thread and not yet set back, each with its thread count before: recorded before a library
+#: is set, removed once it is set back, so an interruption (``KeyboardInterrupt``) anywhere between leaves it here.
+_restore: dict = {}
+
+
+def _set_threads(library: Any, n: int) -> None:
+    """Set ``library``'s thread count from this thread, whichever thread set it before.
+
+    threadpoolctl's OpenBLAS controller (pthreads build, threadpoolctl >= 3.7) lets only the thread that first set
+    OpenBLAS's count set it again and silently ignores every other one, until that thread clears its control: a
+    block entered first in the main thread left every later block in another thread (an autoscaler's update
+    thread, a thread pool's fits) on the full pool, where a solve took up to 0.25 s instead of 3 ms on a loaded
+    2-core host. So control is given back after each change, as threadpoolctl's own ``threadpool_limits`` does; a
+    thread of the caller's holding it (inside its own limit) still keeps it."""
+    library.set_num_threads(n)
+    release = getattr(type(library), "clear_controlling_thread", None)
+    if release is not None:
+        release()  # only a thread holding control clears it
+
+
+def _put_back() -> None:
+    """Set each library of ``_restore`` back to its count, removing it once set (call under ``_lock``)."""
+    while _restore:
+        library, n = next(iter(_restore.items()))
+        _set_threads(library, n)
+        del _restore[library]
 
 
 class _SingleBlasThread:
-    """The context manager :func:`single_blas_thread` returns (it holds no state of its own: one is shared)."""
+    """The context manager :func:`single_blas_thread` returns (it holds no state of its own: one is shared).
+
+    An interruption (``KeyboardInterrupt``, which lands at a Python function's start or after a call returns)
+    leaves BLAS as the caller set it and the count of blocks right, but at one point: in ``__enter__`` after the
+    block was counted, ``__enter__`` leaves it again before re-raising (``__exit__`` does not run for a ``with``
+    whose ``__enter__`` raised); part way through setting the libraries back, ``__exit__`` sets the rest back before
+    it goes on. The point left: one landing at ``__exit__``'s first instruction, before it runs, leaves the block
+    counted, so BLAS stays at one thread (no Python code runs before that check; one that undid it as the object
+    goes, a ``__del__``, would itself swallow a ``KeyboardInterrupt`` landing in it, at every block).
+    """
 
     __slots__ = ()
 
     def __enter__(self) -> None:
-        global _limited, _restore
+        global _limited
         libraries = _blas if _blas is not None else _blas_libraries()
-        with _lock:
-            if _limited == 0:
-                _restore = [(library, n) for library in libraries if (n := library.get_num_threads()) not in (1, None)]
-                for library, _ in _restore:
-                    library.set_num_threads(1)
-            _limited += 1
+        counted = False
+        try:
+            with _lock:
+                _limited += 1
+                counted = True  # no call between the two: an interruption cannot land in between
+                if _limited == 1:
+                    for library in libraries:
+                        n = library.get_num_threads()
+                        if n not in (1, None) and library not in _restore:
+                            _restore[library] = n
+                        if library in _restore:
+                            _set_threads(library, 1)
+        except BaseException:
+            if counted:
+                self.__exit__(None, None, None)
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
-        global _limited, _restore
-        with _lock:
+        global _limited
+        with _lock:  # no call before the block is left (a with statement calls the lock's __enter__ without a check)
             _limited -= 1
             if _limited == 0:
-                for library, n in _restore:
-                    library.set_num_threads(n)
-                _restore = []
+                try:
+                    _put_back()
+                except BaseException:
+                    _put_back()  # interrupted part way: the rest first, then the interruption goes on
+                    raise
 
 
 _SINGLE_BLAS_THREAD = _SingleBlasThread()

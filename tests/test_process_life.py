@@ -606,7 +606,7 @@ def test_an_interrupted_model_update_leaves_the_model_before_it_or_after_it():
 
 # -- BLAS's thread count ---------------------------------------------------------------------------------------------
 def _give_back_control(library) -> None:
-    """threadpoolctl >= 3.7: no thread holds OpenBLAS's count (the first to set it does, until it clears)."""
+    """threadpoolctl >= 3.8: no thread holds OpenBLAS's count (the first to set it does, until it clears)."""
     release = getattr(type(library), "clear_controlling_thread", None)
     if release is not None:
         release(force=True)

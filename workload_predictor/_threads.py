@@ -37,7 +37,7 @@ _restore: dict = {}
 def _set_threads(library: Any, n: int) -> None:
     """Set ``library``'s thread count from this thread, whichever thread set it before.
 
-    threadpoolctl's OpenBLAS controller (pthreads build, threadpoolctl >= 3.7) lets only the thread that first set
+    threadpoolctl's OpenBLAS controller (a pthreads build, from threadpoolctl 3.8) lets only the thread that first set
     OpenBLAS's count set it again and silently ignores every other one, until that thread clears its control: a
     block entered first in the main thread left every later block in another thread (an autoscaler's update
     thread, a thread pool's fits) on the full pool, where a solve took up to 0.25 s instead of 3 ms on a loaded

@@ -677,3 +677,29 @@ def test_an_interrupted_blas_limit_leaves_blas_as_the_caller_set_it(blas_at_two)
     assert points > 10
     assert {where.split(":")[0] + " " + where.split(" ", 1)[1] for where in wrong} <= {"_threads.py (__exit__, call)"}, \
         wrong
+
+
+def test_an_interrupted_torch_thread_limit_leaves_torchs_count_as_the_caller_set_it(monkeypatch):
+    """``torch_threads`` set torch's count, then counted the block, then armed its ``finally``: an interruption
+    after the set left torch at the block's count (and the next block saved that as the caller's), one after the
+    count left the block counted for good (no later block set or restored the count). Each point of a block and
+    one nested in it is interrupted (torch faked: its count in a list)."""
+    import types
+
+    count = [4]
+    fake = types.SimpleNamespace(get_num_threads=lambda: count[0], set_num_threads=lambda n: count.__setitem__(0, n))
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    wrong = []
+
+    def nested(_):
+        with _threads.torch_threads(1):
+            with _threads.torch_threads(2):
+                assert count == [1]
+
+    def check(_, where):
+        if _threads._torch_depth != 0 or count != [4]:
+            wrong.append((where, _threads._torch_depth, count[0]))
+            _threads._torch_depth, count[0] = 0, 4
+
+    points = interrupted_everywhere(lambda: None, nested, in_files("_threads.py"), check)
+    assert points > 5 and not wrong, wrong

@@ -130,7 +130,9 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(n_threads)``; ``None`` keeps the caller's setting.
 
     The setting is process-wide, so concurrent blocks share it: the first one in
-    saves the caller's value and the last one out restores it.
+    saves the caller's value and the last one out restores it. The block is counted
+    before torch is set, inside the ``try``: an interruption (``KeyboardInterrupt``)
+    after either step restores the caller's value and the count.
     """
     if n_threads is None:
         yield
@@ -138,18 +140,21 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
     import torch
 
     global _torch_depth, _torch_saved
-    with _torch_lock:
-        if _torch_depth == 0:
-            _torch_saved = torch.get_num_threads()
-            torch.set_num_threads(int(n_threads))
-        _torch_depth += 1
+    counted = False
     try:
+        with _torch_lock:
+            _torch_depth += 1
+            counted = True  # no call between the two: an interruption cannot land in between
+            if _torch_depth == 1:
+                _torch_saved = torch.get_num_threads()
+                torch.set_num_threads(int(n_threads))
         yield
     finally:
-        with _torch_lock:
-            _torch_depth -= 1
-            if _torch_depth == 0:
-                torch.set_num_threads(_torch_saved)
+        if counted:
+            with _torch_lock:
+                _torch_depth -= 1
+                if _torch_depth == 0:
+                    torch.set_num_threads(_torch_saved)
 
 
 #: Held while torch's global RNG is borrowed (a seeded network's initialisation draws from it, and so does the int8

@@ -337,6 +337,28 @@ def test_two_fleet_updates_in_two_threads_both_land(monkeypatch):
     assert stamps["k2"] == last  # k2 got none
 
 
+def test_a_copy_beside_an_update_that_undoes_a_jump_reads_the_jump_or_its_undoing(monkeypatch):
+    """An update that undoes a stray jump wrote the attributes from before the jump into the predictor, then updated
+    from them: a ``save`` or ``health`` in another thread (each copies the attributes) read that state in between,
+    neither the one before the call (the jump) nor the one after it (its undoing), while ``predict`` read the jump.
+    Each copy taken from inside the undoing update (where its own steps check memory) is one of the two."""
+    data = stream(700)
+    predictor = WorkloadPredictor(horizon=5).fit(data.iloc[:600]).update(data.iloc[[690]])  # a stray clock's row
+    jumped = predictor.last_timestamp_
+    check, seen = predictor_module.check_memory, []
+
+    def copying(*args, **kwargs):  # what save and health copy, at that moment
+        seen.append(copy.copy(predictor).last_timestamp_)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(predictor_module, "check_memory", copying)
+    with pytest.warns(workload_predictor.UndoneJumpWarning):
+        predictor.update(data.iloc[[600]])  # the row after the one before the jump: the jump is undone
+    assert predictor.last_timestamp_ == data["timestamp"].iloc[600] and len(predictor.undone_jumps_) == 1
+    assert seen and set(seen) <= {jumped, predictor.last_timestamp_}, (seen, jumped)
+    assert published_is_attributes(predictor)
+
+
 # -- interruptions -----------------------------------------------------------------------------------------------------
 def interrupted_everywhere(make, call, counted, check, armed: str | None = None) -> int:
     """``call(obj)`` on a fresh ``make()`` interrupted at each point in turn; ``check(obj, where)`` after each.

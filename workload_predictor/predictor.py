@@ -906,31 +906,29 @@ class WorkloadPredictor(ParamsMixin):
     def _undo_jump(self, undo: _Undo, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> str:
         """Update with ``data`` from the state ``undo`` kept before the last update, which jumped far ahead (its rows
         are dropped); if this update raises, the predictor stays as it was, jump included. Returns what was undone,
-        in words."""
-        jumped, published = dict(vars(self)), getattr(self, "_published", None)
+        in words.
+
+        The update runs on a copy, committed whole at the end with its record in ``undone_jumps_``: ``save`` and
+        ``health`` in another thread (which copy the attributes) and ``predict`` read the jumped state until then,
+        the new one after, never the state before the jump that the update starts from."""
         before, last = undo.before, self.last_timestamp_
-        try:
-            # The attributes before the jumping update (the stray updates since are dropped with it): the ones an
-            # update adds (update_seconds_, weights_) are set by this one. Where its jump lay between its rows, the
-            # buckets before it are that update, applied again.
-            vars(self).update(undo.attributes)
-            for name in _CARRIED:  # a state saved without them (an older file's) counts them again from its series
-                if name not in undo.attributes:
-                    vars(self).pop(name, None)
-            self._undo = None
-            if undo.head is not None:
-                self._update(None, timestamp, unit, origin, new=undo.head)
-                self._undo = None  # a jump before the head's first row was confirmed by the jump after it
-            self._update(data, timestamp, unit, origin)
-        except BaseException:
-            # The jumped state again: its attributes, the forecast state and undo a head's update replaced.
-            vars(self).update(jumped)
-            self._undo = undo
-            if published is not None:
-                self._published = published
-            raise
-        record = (before, last)
-        self.undone_jumps_ = (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):], record)
+        undone = copy.copy(self)  # its own attributes: the jumped state's objects stay as the others read them
+        # The attributes before the jumping update (the stray updates since are dropped with it): the ones an update
+        # adds (update_seconds_, weights_) are set by this one. Where its jump lay between its rows, the buckets
+        # before it are that update, applied again.
+        vars(undone).update(undo.attributes)
+        for name in _CARRIED:  # a state saved without them (an older file's) counts them again from its series
+            if name not in undo.attributes:
+                vars(undone).pop(name, None)
+        undone._undo = None
+        if undo.head is not None:
+            undone._update(None, timestamp, unit, origin, new=undo.head)
+            undone._undo = None  # a jump before the head's first row was confirmed by the jump after it
+        undone._update(data, timestamp, unit, origin)
+        state = {**vars(undone), "undone_jumps_": (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):],
+                                                   (before, last))}
+        commit(self, state, {"_published": undone._published, "_undo": undone._undo},
+               drop=tuple(name for name in vars(self) if name not in state))
         return undone_text(undo.jumped, before, undo.stray, " (undone_jumps_)", undo.updates, undo.rows, last)
 
     def _update(self, data: Any, timestamp: str | None, unit: str | None, origin: Any,

@@ -500,7 +500,9 @@ class FleetPredictor(ParamsMixin):
         The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
     device : str
         ``"cpu"``; ``"cuda"`` solves a DLinear fleet's ridge systems in torch on the GPU (and
-        trains LSTMs there).
+        trains LSTMs there). An update's refit where torch sees no such device (a fleet loaded from a file
+        written on a GPU host) solves on the CPU; a fit raises a
+        :class:`~workload_predictor.errors.WorkloadDataError`.
     max_training_time, memory_limit_mb, max_gap :
         The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
         ``max_gap`` bounds the buckets :meth:`update` zero-fills for every model, the batched and global ones
@@ -908,6 +910,16 @@ class FleetPredictor(ParamsMixin):
             from .models.torch_runtime import resolve_device
 
             resolve_device(self.device)
+
+    def _device_here(self) -> bool:
+        """Whether the fleet's ``device`` can run its partitions here (:meth:`_check_device` passes; torch missing
+        counts as no GPU). An update's refit solves on the CPU where it cannot: a file written on a GPU host
+        updates on a host without one, as a per-key model's update does; a fit raises the typed error."""
+        try:
+            self._check_device()
+        except (WorkloadDataError, ImportError):
+            return False
+        return True
 
     def _check_fitted(self) -> None:
         """``fitted_params_`` names the fitted settings, and they pass the checks ``fit`` ran on them (for a file)."""
@@ -1460,9 +1472,11 @@ class FleetPredictor(ParamsMixin):
         self._raise_if_strict(errors)
         blocks = []
         if refit:  # refitted, batched, as they were fitted (fitted_params_), whatever was set since
-            self._check_device()
             self._check_client()
-            blocks, _, fit_errors = self._fit_partitions(refit, self._config(self.targets_, fitted=True))
+            config = self._config(self.targets_, fitted=True)
+            if not self._device_here():  # a fleet fitted on a GPU host updates on one without: on the CPU
+                config["settings"]["device"] = "cpu"
+            blocks, _, fit_errors = self._fit_partitions(refit, config)
             self._raise_if_strict(fit_errors)
             errors.update(fit_errors)
         refitted = {name for block in blocks for name in block.keys}  # fitted anew here, with no deadline

@@ -124,6 +124,30 @@ class _PatchLSTM(nn.Module):
         nn.init.zeros_(self.head.weight)  # start from the linear base's forecast
         nn.init.zeros_(self.head.bias)
 
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        """What ``pickle`` keeps (a Dask worker's fitted partition on its way back, ``client.submit``, joblib): the
+        constructor's arguments, the weights as host arrays and the device they were on, rebuilt by
+        :func:`_unpickled_network` on that device where torch sees it, else on the CPU. Torch's own pickle stores
+        each tensor with its device and reads it back with a bare ``torch.load``, which raises on a host without
+        CUDA for a GPU tensor (a fleet's process beside GPU workers). ``copy`` and ``deepcopy`` stay torch's own
+        (:meth:`__copy__`, :meth:`__deepcopy__`)."""
+        weights = {name: tensor.detach().cpu().numpy() for name, tensor in self.state_dict().items()}
+        device = str(next(self.parameters()).device)
+        return _unpickled_network, (type(self), list(self.init_args_.values()), weights, device, self.training)
+
+    def __copy__(self) -> "_PatchLSTM":
+        """A shallow copy as ``copy.copy`` makes one of a torch module (the same tensors)."""
+        clone = type(self).__new__(type(self))
+        clone.__setstate__(self.__getstate__())
+        return clone
+
+    def __deepcopy__(self, memo: dict) -> "_PatchLSTM":
+        """A deep copy as ``copy.deepcopy`` makes one of a torch module: new tensors on the same device."""
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        clone.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return clone
+
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         # patches: [B, n_patches, patch_size * k], a patch's values position by position, k targets each
         if self.level_targets:
@@ -131,6 +155,20 @@ class _PatchLSTM(nn.Module):
             patches = patches - last.repeat(1, patches.shape[2] // self.level_targets)[:, None, :]
         hidden, _ = self.lstm(patches)  # [B, n_patches, hidden]
         return self.head(hidden[:, -1])  # [B, horizon * k]
+
+
+def _unpickled_network(cls: type, init: list, weights: dict[str, np.ndarray], device: str,
+                       training: bool) -> nn.Module:
+    """A network pickled by ``_PatchLSTM.__reduce_ex__``: built on torch's meta device (no weights drawn from the
+    global RNG), given the stored weights on the CPU, then moved to ``device`` where torch sees it."""
+    with torch.device("meta"):
+        network = cls(*init)
+    network = network.to_empty(device="cpu")
+    network.load_state_dict({name: torch.from_numpy(np.asarray(value)) for name, value in weights.items()})
+    target = torch.device(device)
+    if target.type == "cuda" and torch.cuda.is_available() and (target.index or 0) < torch.cuda.device_count():
+        network = network.to(target)
+    return network.train(training)
 
 
 class LSTM(BaseForecaster):

@@ -174,6 +174,19 @@ def test_the_rebuild_puts_the_network_on_its_device_where_torch_sees_it(lstm_pre
     assert moved == ["cuda:0"]
 
 
+def test_a_load_leaves_torchs_random_stream_and_builds_on_the_cpu(lstm_predictor, tmp_path, monkeypatch):
+    """Loading a network built it with its constructor, which drew initial weights from torch's global RNG (the
+    caller's next ``torch.rand`` after a load was another number), on torch's default device. It is built on the
+    meta device now, its stored weights given on the CPU."""
+    path = lstm_predictor[0].save(tmp_path / "p.wp")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    loaded = WorkloadPredictor.load(path)
+    assert torch.equal(torch.rand(3), expected)
+    assert next(loaded.model_.network_.parameters()).device.type == "cpu"
+
+
 def test_torch_load_in_this_file_is_guarded(no_bare_torch_load):
     """The guard itself: a bare read of a tensor is refused (so the tests above would see one)."""
     buffer = io.BytesIO()

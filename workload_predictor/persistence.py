@@ -316,7 +316,12 @@ class _Decoder:
             if not isinstance(arrays, dict):
                 raise ModelFileError("the model file gives a network whose weights are not a mapping.")
             model_file.check_network(cls, init, arrays)  # before anything of the declared size is built
-            module = cls(*init)
+            # Built on the meta device, then given empty CPU storage for the stored weights: building it as it is
+            # drew its initial weights from torch's global RNG (a load changed the caller's random stream), on
+            # torch's default device (torch.set_default_device).
+            with torch.device("meta"):
+                module = cls(*init)
+            module = module.to_empty(device="cpu")
             state = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
             module.load_state_dict(state, strict=True)
             return module.eval()

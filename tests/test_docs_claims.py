@@ -371,6 +371,32 @@ def test_the_install_section_states_the_declared_requirements():
     assert sorted(re.findall(r"`(\w+)`\s+\(", install.split("Extras:")[1].split("\n- ")[0])) == sorted(extras)
 
 
+def _attributes_maybe_none_not_said(readme: str, docstring: str) -> list[str]:
+    """The fitted attributes the README's list names whose docstring type is ``... or None`` and whose README
+    description (up to the next attribute it names) does not say ``None``."""
+    listed = readme.split("A fitted `WorkloadPredictor` also holds", 1)[1].split("\n\n", 1)[0]
+    maybe_none = re.findall(r"^    (\w+_) : .* or None$", docstring, flags=re.M)
+    names = [(m.start(), m.group(1)) for m in re.finditer(r"`(\w+_)`", listed)]
+    said = {}
+    for (start, name), (end, _) in zip(names, [*names[1:], (len(listed), "")]):
+        said[name] = said.get(name, "") + listed[start:end]
+    return [name for name in maybe_none if name in said and "None" not in said[name]]
+
+
+def test_the_readme_says_none_where_a_fitted_attribute_it_lists_may_be_none():
+    """A predictor with no flagged bucket holds ``None`` in ``input_anomaly_buckets_`` and ``input_flags_``: the
+    README's list says so, as the docstring does, so that ``len(...)`` on them surprises no one."""
+    from workload_predictor import WorkloadPredictor
+
+    assert _attributes_maybe_none_not_said(README.read_text(), WorkloadPredictor.__doc__) == []
+
+
+def test_the_none_check_sees_an_attribute_whose_none_is_not_said():
+    docstring = "    a_ : int\n    b_ : numpy.ndarray or None\n    c_ : dict or None\n"
+    readme = "A fitted `WorkloadPredictor` also holds:\n- `a_`: x (`None` never). `b_`: y.\n- `c_`: z or `None`.\n\n"
+    assert _attributes_maybe_none_not_said(readme, docstring) == ["b_"]
+
+
 def test_contributing_lists_every_maintained_script():
     table = _section((ROOT / "CONTRIBUTING.md").read_text(), "Scripts and benchmarks")
     listed = set(re.findall(r"^\| `([\w.]+)` \|", table, flags=re.M))

@@ -1051,7 +1051,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     off_grid = np.flatnonzero(remainder)  # the rows with a nonzero remainder
     if len(off_grid):
         raise WorkloadDataError(
-            f"new bucket {_utc_isoformat(instants[int(off_grid[0])])} is off the fitted grid (every {freq} from "
+            f"new bucket {_utc_isoformat(instants[int(off_grid[0])])} is off the fitted grid (every {duration_text(freq)} from "
             f"{last.isoformat()}); bucketize the new requests with the same freq and origin as the fitted series."
         )
     n_buckets = int(position[-1])  # position 1 is the bucket right after ``last``

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .data import duration_text
 from .errors import WorkloadDataError, is_number, plural, quote
 
 
@@ -287,13 +288,13 @@ def _check_spacing(index: pd.DatetimeIndex, freq: pd.Timedelta | None) -> None:
         at = int(uneven[0])
         raise WorkloadDataError(
             f"Forecast index steps from {index[at].isoformat()} to {index[at + 1].isoformat()}, not by "
-            f"{'freq' if freq is not None else 'its first step'} {width}: pass the start of each future bucket in "
+            f"{'freq' if freq is not None else 'its first step'} {duration_text(width)}: pass the start of each future bucket in "
             "order, one bucket width apart, e.g. pd.date_range('2024-05-10', periods=3, freq='10s', tz='UTC').")
 
 
 def _outside(index: pd.DatetimeIndex, width: pd.Timedelta | None) -> None:
     raise WorkloadDataError(
-        f"Forecast index spans {index[0].isoformat()} .. {index[-1].isoformat()} (buckets of {width}), outside "
+        f"Forecast index spans {index[0].isoformat()} .. {index[-1].isoformat()} ({'buckets of ' + duration_text(width) if width is not None else 'one bucket'}), outside "
         f"{_FIRST} .. {_LAST}, the instants int64 nanoseconds since the epoch hold (to_requests' arrival times): "
         "pass timestamps within them.")
 

@@ -49,7 +49,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .data import MAX_VALUE
+from .data import MAX_VALUE, duration_text
 from .errors import ModelFileError, WorkloadDataError, cut, is_integer, is_number, is_positive_int, plural, quote
 
 #: Default largest model file :func:`~workload_predictor.persistence.load` reads (1 GiB). A DLinear
@@ -1432,7 +1432,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         refuse(f"holds a history with values that are not finite loads >= 0 and at most {MAX_VALUE:g} (what the "
                "door lets in)")
     if not _evenly_spaced(np.asarray(series.index.array, dtype="datetime64[ns]"), series.freq.to_timedelta64()):
-        refuse(f"holds a history whose timestamps are not one bucket width ({series.freq}) apart")
+        refuse(f"holds a history whose timestamps are not one bucket width ({duration_text(series.freq)}) apart")
     _check_stuck_run(obj, refuse)
 
 
@@ -1814,7 +1814,7 @@ def _check_reach(start: np.ndarray, length: Any, freq: Any, horizon: int, refuse
         first = int(short[0])
         key_length = int(np.ravel(length)[first] if np.ndim(length) else length)
         key_freq = freq[first] if isinstance(freq, pd.TimedeltaIndex) else freq
-        refuse(f"holds a key whose {key_length:,} buckets of {key_freq} and horizon {horizon} reach past "
+        refuse(f"holds a key whose {key_length:,} buckets of {duration_text(key_freq)} and horizon {horizon} reach past "
                f"{pd.Timestamp.max}")
 
 

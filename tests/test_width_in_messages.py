@@ -1,0 +1,38 @@
+"""Errors print a bucket width as the user wrote it (``10s``, as ``UpdateGapError`` and the command line do), not as
+pandas prints a Timedelta (``0 days 00:00:10``): the off-grid row of an update, a predictor's or a fleet key's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import FleetPredictor, WorkloadDataError, WorkloadPredictor
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+STEP = pd.Timedelta("10s")
+
+
+def _frame(n: int = 120) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": START + STEP * np.arange(n),
+                         "requests": np.random.default_rng(0).poisson(20, n).astype(float)})
+
+
+def _off_grid(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.tail(1).assign(timestamp=frame["timestamp"].iloc[-1] + pd.Timedelta("13s"))
+
+
+def test_a_predictors_update_off_its_grid_names_the_width_as_written():
+    frame = _frame()
+    predictor = WorkloadPredictor(model="naive", horizon=5).fit(frame)
+    with pytest.raises(WorkloadDataError, match="off the fitted grid") as error:
+        predictor.update(_off_grid(frame))
+    assert "(every 10s from 2024-01-01T00:19:50+00:00)" in str(error.value) and "days" not in str(error.value)
+
+
+def test_a_fleet_keys_update_off_its_grid_names_the_width_as_written():
+    frame = _frame().assign(key="a")
+    fleet = FleetPredictor(horizon=5, max_training_time=None).fit(frame)
+    fleet.update(_off_grid(frame))
+    message = str(fleet.update_errors_["a"])
+    assert "(every 10s from 2024-01-01T00:19:50+00:00)" in message and "days" not in message

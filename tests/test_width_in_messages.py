@@ -36,3 +36,16 @@ def test_a_fleet_keys_update_off_its_grid_names_the_width_as_written():
     fleet.update(_off_grid(frame))
     message = str(fleet.update_errors_["a"])
     assert "(every 10s from 2024-01-01T00:19:50+00:00)" in message and "days" not in message
+
+
+def test_a_late_row_for_one_zero_filled_bucket_names_it_in_the_singular():
+    """A bucket skipped, the next one's row applied, then the skipped bucket's row late: "a run of 1 zero buckets"
+    read as a slip; one bucket is a bucket."""
+    from workload_predictor import UpdateOrderError
+
+    frame = _frame(125)
+    predictor = WorkloadPredictor(model="naive", horizon=5).fit(frame.iloc[:120])
+    predictor.update(frame.iloc[121:122])  # bucket 120 skipped: zero-filled
+    with pytest.raises(UpdateOrderError) as error:
+        predictor.update(frame.iloc[120:121])
+    assert "it lies in a run of 1 zero bucket before 2024-01-01T00:20:10+00:00" in str(error.value), error.value

@@ -252,10 +252,10 @@ def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
     resumed = (last - (len(values) - 1 - after) * freq).isoformat()
     if position >= 0:
         first = int(earlier[-1]) + 1 if len(earlier) else 0
-        where = (f"no row came for it: it lies in a run of {after - first}{'' if len(earlier) else ' or more'} "
-                 f"zero buckets before {resumed}")
+        run = plural(after - first, "zero bucket") if len(earlier) else f"{after - first:,} or more zero buckets"
+        where = f"no row came for it: it lies in a run of {run} before {resumed}"
     else:
-        where = f"the {after} buckets kept before {resumed} all hold zeros, and it is older than them"
+        where = f"the {plural(after, 'bucket')} kept before {resumed} all hold zeros, and it is older than them"
     return UpdateOrderError(
         f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {last.isoformat()}, but {where} "
         f"(a gap an update zero-filled, or no load). If the row at {resumed} came from a clock running ahead, "

@@ -1,5 +1,6 @@
-"""Errors print a bucket width as the user wrote it (``10s``, as ``UpdateGapError`` and the command line do), not as
-pandas prints a Timedelta (``0 days 00:00:10``): the off-grid row of an update, a predictor's or a fleet key's."""
+"""Update errors as a user reads them: a bucket width as the user wrote it (``10s``, as ``UpdateGapError`` and the
+command line print it), not as pandas prints a Timedelta (``0 days 00:00:10``), for the off-grid row of an update,
+a predictor's or a fleet key's; and one zero-filled bucket in the singular."""
 
 from __future__ import annotations
 

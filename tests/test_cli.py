@@ -1739,7 +1739,8 @@ def test_a_model_file_refuses_a_series_off_its_grid_in_the_command_lines_words(r
     before = model.read_bytes()
     later = bucketed_csv(tmp_path / "b.csv", start=start, periods=5)
     line = _one_error_line(runner.invoke(main, ["forecast", str(later), "--model-file", str(model), "-q"]))
-    assert f"b.csv: its bucket 2024-05-10 {shown} is off m.wp's grid (buckets of 10 s from 2024-05-10 00:33:10Z)" in line
+    assert f"b.csv: its bucket 2024-05-10 {shown} at data row 1 is off m.wp's grid (buckets of 10 s from 2024-05-10 " \
+        "00:33:10Z)" in line
     assert "--freq 10s" in line and "(m.wp was not changed)" in line and "bucketize" not in line
     assert model.read_bytes() == before
 

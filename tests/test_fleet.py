@@ -851,12 +851,16 @@ def test_every_fleet_update_checks_rows_at_the_same_door(model):
     for key in ("k1", "k9"):
         assert "was not fitted" in str(errors[key])
     pd.testing.assert_frame_equal(fleet.predict(), before)
-    # The reference: WorkloadPredictor.update on each key alone raises the same error.
+    # The reference: WorkloadPredictor.update on each key alone raises the same error (the row it names, the key's
+    # own, as the fleet names it: a row of the frame passed).
+    from workload_predictor.data import in_frame
+
     for key in ("k0", "k5"):
         alone = WorkloadPredictor(horizon=5, max_gap=10).fit(frame[frame["endpoint"] == key])
         with pytest.raises(WorkloadDataError) as raised:
             alone.update(rows[rows["endpoint"] == key])
-        assert (type(errors[key]), str(errors[key])) == (type(raised.value), str(raised.value))
+        named = in_frame(raised.value, rows.index, np.flatnonzero(rows["endpoint"] == key))
+        assert (type(errors[key]), str(errors[key])) == (type(named), str(named))
     # With the default max_gap (WorkloadPredictor's), a row that far ahead is refused too: strict raises.
     settings.pop("max_gap")
     strict = FleetPredictor(**settings, strict=True).fit(frame[frame["endpoint"].isin(["k0", "k5"])], key="endpoint")

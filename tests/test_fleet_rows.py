@@ -136,15 +136,17 @@ def test_update_names_both_rows_of_a_duplicate_timestamp(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_an_update_row_out_of_order_is_named_by_its_bucket(kind):
-    """A row at or before the key's last bucket names that bucket (its time): the row that holds it."""
+def test_an_update_row_out_of_order_is_named_by_its_bucket_and_row(kind):
+    """A row at or before the key's last bucket names that bucket (its time) and the caller's row that holds it."""
     fleet = FleetPredictor(**kind).fit(history())
     new = history(n=2, start=N)
     row = b_row(new, 1)
     new.iloc[row, 1] = START + STEP * (N - 3)
     fleet.update(new)
-    error = str(fleet.update_errors_["b"])
-    assert error.startswith(f"new bucket {(START + STEP * (N - 3)).isoformat()} is not after"), error
+    error = fleet.update_errors_["b"]
+    assert str(error).startswith(f"new bucket {(START + STEP * (N - 3)).isoformat()} at {shown(new, row)} is not "
+                                 "after"), str(error)
+    assert error.rows == (row,)
 
 
 def test_a_strict_update_raises_naming_the_callers_row():

@@ -1037,14 +1037,16 @@ def _reuse(path: Path, data, freq: str | None, asked: dict[str, Any] | None = No
         )
     later = np.asarray(stamps > predictor.last_timestamp_)
     newer = data.series[later]
+    places = np.flatnonzero(later)  # the update's rows among the series'
     off_grid = np.flatnonzero(np.asarray((stamps[later] - predictor.last_timestamp_) % predictor.freq_
                                          != pd.Timedelta(0)))
     if len(off_grid):  # update's own message advises bucketize(..., origin=...), no option of the CLI's
-        first = stamps[later][off_grid[0]]
+        first, row = stamps[later][off_grid[0]], _data_row(data, places[off_grid[0]])
         raise WorkloadDataError(
-            f"{data.path.name}: its bucket {_stamp(first, _fraction_digits(first))} is off {path.name}'s grid (buckets "
-            f"of {_width(predictor.freq_)} from {_stamp(predictor.last_timestamp_)}): pass a bucketed series on that "
-            f"grid, or the raw request log with --freq {_freq_option(predictor.freq_)} ({path.name} was not changed)."
+            f"{data.path.name}: its bucket {_stamp(first, _fraction_digits(first))}{f' at {row}' if row else ''} is "
+            f"off {path.name}'s grid (buckets of {_width(predictor.freq_)} from {_stamp(predictor.last_timestamp_)}): "
+            "pass a bucketed series on that grid, or the raw request log with --freq "
+            f"{_freq_option(predictor.freq_)} ({path.name} was not changed).{f' {ROWS_NOTE}' if row else ''}"
         )
     zero_filled = 0
     if len(newer):
@@ -1052,13 +1054,25 @@ def _reuse(path: Path, data, freq: str | None, asked: dict[str, Any] | None = No
         try:
             predictor.update(newer, timestamp="timestamp")
         except UpdateGapError as exc:  # its advice (drop the row, raise max_gap) names no option of the CLI's
+            if data.log is None:
+                finding = renamed_rows(exc, [_data_row(data, places[row]) for row in exc.rows]).finding
+            else:  # a request log's bucket, which no row of the file is: named by its time alone
+                finding = re.sub(r" at row \d+", "", exc.finding)
             raise WorkloadDataError(
-                f"{data.path.name}: {exc.finding} An update bridges at most that many missing buckets: fit anew with a new "
-                f"--model-file, or pass a trace that continues {path.name}'s last bucket ({path.name} was not "
-                "changed)."
+                f"{data.path.name}: {finding} An update bridges at most that many missing buckets: fit anew with a "
+                f"new --model-file, or pass a trace that continues {path.name}'s last bucket ({path.name} was not "
+                f"changed).{f' {ROWS_NOTE}' if data.log is None else ''}"
             ) from exc
         zero_filled = max(int((stamps[-1] - before) // predictor.freq_) - len(newer), 0)
     return predictor, len(newer), zero_filled
+
+
+def _data_row(data, place: int) -> str:
+    """"data row N" for the ``place``-th row of ``data``'s series: the bucketed file's row (counted from 1, as the
+    file's data rows are); "" for a request log's bucket, which no row of the file is."""
+    if data.log is not None:
+        return ""
+    return f"data row {int(place if data.rows is None else data.rows[place]) + 1:,}"
 
 
 def _format_forecast(result, digits: int = 0) -> pd.DataFrame:

@@ -869,9 +869,10 @@ def prepare_continuation(
             instants = utc_instants(stamps, unit=unit, origin=origin)
     else:
         instants, values = read
+    rows = None  # each instant's row in data, where sorting moved them
     if len(instants) > 1:  # one row (an update every few seconds) is sorted and unique
-        instants, values = _sorted_unique_instants(instants, values)
-    return continue_series(instants, values, last, freq, max_gap=max_gap)
+        instants, values, rows = _sorted_unique_instants(instants, values)
+    return continue_series(instants, values, last, freq, max_gap=max_gap, rows=rows)
 
 
 @contextlib.contextmanager
@@ -990,7 +991,7 @@ def _datetime_frame_rows(data: Any, timestamp: str | None,
 
 def _sorted_unique(index: pd.DatetimeIndex, values: np.ndarray) -> tuple[pd.DatetimeIndex, np.ndarray]:
     """Rows sorted by time (stable); a repeated timestamp is an error. ``index`` is UTC (from :func:`to_utc_index`)."""
-    instants, values = _sorted_unique_instants(np.asarray(index.array, dtype="datetime64[ns]"), values)
+    instants, values, _ = _sorted_unique_instants(np.asarray(index.array, dtype="datetime64[ns]"), values)
     return pd.DatetimeIndex(instants).tz_localize("UTC"), values
 
 
@@ -1028,7 +1029,7 @@ class Continuation:
 
 
 def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp, freq: pd.Timedelta,
-                    max_gap: Any = None) -> Continuation:
+                    max_gap: Any = None, rows: np.ndarray | None = None) -> Continuation:
     """New buckets (``instants``: sorted, unique, UTC ``datetime64[ns]``) that continue a series ending at ``last``.
 
     Every bucket from ``last + freq`` to the newest one is present; those the rows
@@ -1037,22 +1038,32 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     refitting, not by appending. A run of more than ``max_gap`` missing buckets (from
     ``last`` or between rows; ``None``: no bound) is an :class:`UpdateGapError`, raised
     before anything is allocated for it. ``max_gap`` is the setting as the user gave it (buckets, or a span
-    that :func:`gap_buckets` divides by ``freq``); the error speaks its unit.
+    that :func:`gap_buckets` divides by ``freq``); the error speaks its unit. Each error names the row it refuses
+    (:func:`~workload_predictor.errors.naming_rows`): its position in the caller's rows, ``rows[i]`` for the
+    ``i``-th instant (``None``: the instants are in the caller's order).
     """
     given, max_gap = max_gap, gap_buckets(max_gap, freq)
+
+    def row(i: int) -> int:  # the caller's row of the i-th instant
+        return int(i if rows is None else rows[i])
+
     # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times.
     elapsed = instants - last.as_unit("ns").to_datetime64()  # both UTC
     if elapsed[0] <= np.timedelta64(0, "ns"):
-        raise UpdateOrderError(
-            f"new bucket {_utc_isoformat(instants[0])} is not after the last fitted bucket {last.isoformat()}: "
-            "update() appends buckets that continue the series (drop rows already seen, or refit with fit()).",
-            pd.Timestamp(instants[0]).tz_localize("UTC"), last)
+        error = naming_rows(
+            UpdateOrderError, f"new bucket {_utc_isoformat(instants[0])} at ", row(0), " is not after the last "
+            f"fitted bucket {last.isoformat()}: update() appends buckets that continue the series (drop rows already "
+            "seen, or refit with fit()).")
+        error.first, error.last = pd.Timestamp(instants[0]).tz_localize("UTC"), last
+        raise error
     position, remainder = np.divmod(elapsed, np.timedelta64(freq.to_timedelta64(), "ns"))
     off_grid = np.flatnonzero(remainder)  # the rows with a nonzero remainder
     if len(off_grid):
-        raise WorkloadDataError(
-            f"new bucket {_utc_isoformat(instants[int(off_grid[0])])} is off the fitted grid (every {duration_text(freq)} from "
-            f"{last.isoformat()}); bucketize the new requests with the same freq and origin as the fitted series."
+        at = int(off_grid[0])
+        raise naming_rows(
+            WorkloadDataError, f"new bucket {_utc_isoformat(instants[at])} at ", row(at), " is off the fitted grid "
+            f"(every {duration_text(freq)} from {last.isoformat()}); bucketize the new requests with the same freq "
+            "and origin as the fitted series."
         )
     n_buckets = int(position[-1])  # position 1 is the bucket right after ``last``
     if max_gap is not None and n_buckets > len(instants) + max_gap:  # the missing buckets could form a long run
@@ -1062,18 +1073,21 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
             after, between = int(missing[longest]) + 1, int(missing[longest])
             where = "last fitted bucket" if longest == 0 else "previous row"
             if is_integer(given):  # buckets given: the gap in buckets
-                found = (f"is {after} buckets after the {where} (buckets of {duration_text(freq)}): the "
+                found = (f"is {after:,} buckets after the {where} (buckets of {duration_text(freq)}): the "
                          f"{plural(between, 'bucket')} between would be zero-filled, more than max_gap={max_gap}.")
             else:  # a span given: the gap as a span, its bucket count beside it
                 span_text = quote(given) if isinstance(given, str) else duration_text(given)
-                found = (f"is {duration_text(after * freq)} after the {where} ({after} buckets of "
+                found = (f"is {duration_text(after * freq)} after the {where} ({after:,} buckets of "
                          f"{duration_text(freq)}): the {duration_text(between * freq)} between "
                          f"({plural(between, 'bucket')}) would be zero-filled, more than max_gap={span_text} "
                          f"({plural(max_gap, 'bucket')}).")
-            finding = f"new bucket {_utc_isoformat(instants[longest])} {found}"
-            raise UpdateGapError(
+            finding = naming_rows(UpdateGapError, f"new bucket {_utc_isoformat(instants[longest])} at ",
+                                  row(longest), f" {found}")
+            error = UpdateGapError(
                 f"{finding} A clock-skewed or stray row? Drop it (the predictor is unchanged and accepts the next "
-                "correct row), refit after a long outage, or raise max_gap (None disables the bound).", finding)
+                "correct row), refit after a long outage, or raise max_gap (None disables the bound).", str(finding))
+            error.rows, error._row_spans = finding.rows, finding._row_spans
+            raise error
     if n_buckets == len(instants):  # no gap: the rows are the buckets
         return Continuation(values=values, last=last + n_buckets * freq)
     check_memory("zero-filling new buckets", extra_bytes=8.0 * n_buckets * (values.shape[1] + 1))
@@ -1088,8 +1102,10 @@ def _utc_isoformat(instant: np.datetime64) -> str:
     return pd.Timestamp(instant).tz_localize("UTC").isoformat()
 
 
-def _sorted_unique_instants(instants: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows sorted by time (stable), for UTC ``datetime64[ns]`` instants; a repeated timestamp is an error."""
+def _sorted_unique_instants(instants: np.ndarray,
+                            values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Rows sorted by time (stable), for UTC ``datetime64[ns]`` instants; a repeated timestamp is an error. With
+    the order that sorted them (each sorted row's position as given), ``None`` where they were in order."""
     order = None
     if (instants[1:] < instants[:-1]).any():
         order = np.argsort(instants, kind="stable")
@@ -1103,7 +1119,7 @@ def _sorted_unique_instants(instants: np.ndarray, values: np.ndarray) -> tuple[n
             ": a bucketed series has one row per bucket. For a request log (one row per request), call "
             "workload_predictor.bucketize(...) first."
         )
-    return instants, values
+    return instants, values, order
 
 
 def _no_target(frame: pd.DataFrame, name: str) -> str:

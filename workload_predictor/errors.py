@@ -117,19 +117,25 @@ def naming_rows(error_type: type, *parts: Any) -> Any:
 def renamed_rows(error: WorkloadDataError, texts: Any) -> WorkloadDataError:
     """``error`` with the rows its message names (its ``rows``, as :func:`naming_rows` wrote them) written as
     ``texts``, one each in order, in place (an error made otherwise, with no such rows, is left as it is); returns
-    it."""
+    it. An :class:`UpdateGapError`'s ``finding``, where it is the start of the message, is written alike."""
     spans = error._row_spans
     if not spans or len(error.args) != 1 or not isinstance(error.args[0], str):
         return error
     message, pieces, moved, at, shift = error.args[0], [], [], 0, 0
+    finding = getattr(error, "finding", None)
+    found = len(finding) if isinstance(finding, str) and message.startswith(finding) else None
     for (start, end), text in zip(spans, texts):
         pieces += [message[at:start], text]
         moved.append((start + shift, start + shift + len(text)))
+        if found is not None and end <= len(finding):
+            found += len(text) - (end - start)
         shift += len(text) - (end - start)
         at = end
     pieces.append(message[at:])
     error.args = ("".join(pieces),)
     error._row_spans = tuple(moved)
+    if found is not None:
+        error.finding = error.args[0][:found]
     return error
 
 

@@ -50,8 +50,8 @@ from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
                    gap_buckets, in_frame, keyless_error, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
-                     WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int, plural,
-                     quote, quote_columns)
+                     WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int,
+                     naming_rows, plural, quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .models import registry
 from .models.dlinear import DLinear, forecast_each
@@ -442,12 +442,14 @@ def _global_over_memory(records: dict, live: FleetGlobal, limit_mb: float | None
 def _lapsed_refusal(exc: UpdateOrderError, jump: _GlobalJump) -> UpdateOrderError:
     """The error for a global fleet key's rows that fall between its last bucket before a jump and the jumped one,
     where the fleet let the undo go (``jump.lapsed``): the jump stands, and why."""
-    return UpdateOrderError(
-        f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {exc.last.isoformat()}: it falls "
-        f"between {jump.base.isoformat()} and {jump.stray.isoformat()}, where an update jumped {jump.jumped + 1:,} "
-        f"buckets ahead (a clock running ahead?), but that jump can no longer be undone: {jump.lapsed}. Every row "
-        f"before {exc.last.isoformat()} is refused: refit with fit() on the rows with their correct times. If this "
-        "row was sent before, drop it.", exc.first, exc.last)
+    error = naming_rows(
+        UpdateOrderError, f"new bucket {exc.first.isoformat()}", *((" at ", exc.rows[0]) if exc.rows else ()),
+        f" is not after the last fitted bucket {exc.last.isoformat()}: it falls between {jump.base.isoformat()} and "
+        f"{jump.stray.isoformat()}, where an update jumped {jump.jumped + 1:,} buckets ahead (a clock running "
+        f"ahead?), but that jump can no longer be undone: {jump.lapsed}. Every row before {exc.last.isoformat()} is "
+        "refused: refit with fit() on the rows with their correct times. If this row was sent before, drop it.")
+    error.first, error.last = exc.first, exc.last
+    return error
 
 
 #: A fitted fleet's attributes: ``fit`` sets them all, ``update`` replaces some, and each publishes them together
@@ -1594,7 +1596,7 @@ class FleetPredictor(ParamsMixin):
                         if jump.lapsed is not None:
                             raise _lapsed_refusal(exc, jump) from None
                         found = prepare_continuation(rows, last=jump.base, **door_j)
-                        undone[j], refused[j] = jump, exc
+                        undone[j], refused[j] = jump, (exc, at)
                         if undo is None or len(jump.since) > len(undo.since):
                             undo = jump  # the oldest jump this update undoes (each update since lengthens ``since``)
                 new[j] = found.values
@@ -1641,7 +1643,8 @@ class FleetPredictor(ParamsMixin):
                               f"would take more than memory_limit_mb={quote(self.memory_limit_mb)} allows{needed}")
                     jumps[held.keys[j]] = jump._replace(before=None, new=None, since=None, sizes=None, profile=None,
                                                         lapsed=reason)
-                    errors[held.keys[j]] = _lapsed_refusal(refused[j], jumps[held.keys[j]])
+                    late, places = refused[j]  # its rows named as data's, not as the key's
+                    errors[held.keys[j]] = in_frame(_lapsed_refusal(late, jumps[held.keys[j]]), data.index, places)
                     new[j], given[j], counted[j] = None, 0, 0
                     gaps.pop(j, None)
                 undone, replayed, state = {}, {}, held

@@ -25,7 +25,7 @@ from .confidence import (
 from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, gap_buckets, prepare_continuation,
                    prepare_series)
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
-                     plural, quote)
+                     naming_rows, plural, quote)
 from .forecast import Forecast
 from .health import IDLE_RUN, held_runs, held_span, idle_span, stuck_runs
 from .models import registry
@@ -256,11 +256,13 @@ def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
         where = f"no row came for it: it lies in a run of {run} before {resumed}"
     else:
         where = f"the {plural(after, 'bucket')} kept before {resumed} all hold zeros, and it is older than them"
-    return UpdateOrderError(
-        f"new bucket {exc.first.isoformat()} is not after the last fitted bucket {last.isoformat()}, but {where} "
-        f"(a gap an update zero-filled, or no load). If the row at {resumed} came from a clock running ahead, "
-        f"every row before {last.isoformat()} is refused: refit with fit() on the rows with their correct times. "
-        "If this row was sent before, drop it.", exc.first, last)
+    error = naming_rows(
+        UpdateOrderError, f"new bucket {exc.first.isoformat()}", *((" at ", exc.rows[0]) if exc.rows else ()),
+        f" is not after the last fitted bucket {last.isoformat()}, but {where} (a gap an update zero-filled, or no "
+        f"load). If the row at {resumed} came from a clock running ahead, every row before {last.isoformat()} is "
+        "refused: refit with fit() on the rows with their correct times. If this row was sent before, drop it.")
+    error.first, error.last = exc.first, last
+    return error
 
 
 #: Fitted attributes an update carries forward from the state before it (O(new buckets)); a predictor loaded from a

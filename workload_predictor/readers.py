@@ -24,8 +24,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import (_target_matrix, bucketize, check_span, column_key, columns_by_key, duration_text, parse_freq,
-                   refuse_alike, to_utc_index, token_columns)
+from .data import (_sorted_unique_instants, _target_matrix, bucketize, check_span, column_key, columns_by_key,
+                   duration_text, parse_freq, refuse_alike, to_utc_index, token_columns)
 from .errors import WorkloadDataError, cut, plural, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
@@ -58,6 +58,9 @@ class Trace:
     timestamp_column: str
     path: Path
     note: str | None = None  # what the summary adds about how the file was read (a log that reads as buckets)
+    # A bucketed series' rows sorted by time: each row's data row in the file (from 0); None where the file's rows
+    # are in time order, or for a request log (whose series is buckets, no row of the file)
+    rows: np.ndarray | None = None
 
 
 def check_line_lengths(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> None:
@@ -586,10 +589,16 @@ def read_trace(
         check_numbers(frame, checked)
         for name in names:  # the checked columns as the numbers they hold (a file's 1e26 is read as text)
             series[name] = (pd.to_numeric(frame[name]) if name in checked else frame[name]).to_numpy()
-        series = series.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        # Sorted by time; a timestamp repeated is refused here, naming the file's rows (a fit of the sorted series
+        # would name its own).
+        _, _, rows = _sorted_unique_instants(np.asarray(stamps.array, dtype="datetime64[ns]"),
+                                             np.empty((len(stamps), 0)))
+        if rows is not None:
+            series = series.iloc[rows].reset_index(drop=True)
         if freq is not None:
             check_bucket_width(series["timestamp"].diff(), freq, path)
-        return Trace(series=series, log=None, kind="bucketed series", timestamp_column=column, path=Path(path))
+        return Trace(series=series, log=None, kind="bucketed series", timestamp_column=column, path=Path(path),
+                     rows=rows)
     if freq is None:
         raise FreqRequiredError(f"{path} is a request log (one row per request): pass freq, e.g. freq='10s'.")
     sums = token_columns(frame.columns, input_column, output_column)

@@ -1043,15 +1043,11 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     ``i``-th instant (``None``: the instants are in the caller's order).
     """
     given, max_gap = max_gap, gap_buckets(max_gap, freq)
-
-    def row(i: int) -> int:  # the caller's row of the i-th instant
-        return int(i if rows is None else rows[i])
-
     # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times.
     elapsed = instants - last.as_unit("ns").to_datetime64()  # both UTC
     if elapsed[0] <= np.timedelta64(0, "ns"):
         error = naming_rows(
-            UpdateOrderError, f"new bucket {_utc_isoformat(instants[0])} at ", row(0), " is not after the last "
+            UpdateOrderError, f"new bucket {_utc_isoformat(instants[0])} at ", _row_of(rows, 0), " is not after the last "
             f"fitted bucket {last.isoformat()}: update() appends buckets that continue the series (drop rows already "
             "seen, or refit with fit()).")
         error.first, error.last = pd.Timestamp(instants[0]).tz_localize("UTC"), last
@@ -1061,7 +1057,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     if len(off_grid):
         at = int(off_grid[0])
         raise naming_rows(
-            WorkloadDataError, f"new bucket {_utc_isoformat(instants[at])} at ", row(at), " is off the fitted grid "
+            WorkloadDataError, f"new bucket {_utc_isoformat(instants[at])} at ", _row_of(rows, at), " is off the fitted grid "
             f"(every {duration_text(freq)} from {last.isoformat()}); bucketize the new requests with the same freq "
             "and origin as the fitted series."
         )
@@ -1082,7 +1078,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
                          f"({plural(between, 'bucket')}) would be zero-filled, more than max_gap={span_text} "
                          f"({plural(max_gap, 'bucket')}).")
             finding = naming_rows(UpdateGapError, f"new bucket {_utc_isoformat(instants[longest])} at ",
-                                  row(longest), f" {found}")
+                                  _row_of(rows, longest), f" {found}")
             error = UpdateGapError(
                 f"{finding} A clock-skewed or stray row? Drop it (the predictor is unchanged and accepts the next "
                 "correct row), refit after a long outage, or raise max_gap (None disables the bound).", str(finding))
@@ -1096,6 +1092,11 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     missing = np.diff(position, prepend=0) - 1
     return Continuation(values=filled, last=last + n_buckets * freq, gap=int(missing[0]),
                         missing=missing if len(missing) > 1 and missing[1:].any() else None)
+
+
+def _row_of(rows: np.ndarray | None, i: int) -> int:
+    """The caller's row of the ``i``-th sorted instant (``rows``: :func:`continue_series`')."""
+    return int(i if rows is None else rows[i])
 
 
 def _utc_isoformat(instant: np.datetime64) -> str:

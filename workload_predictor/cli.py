@@ -126,7 +126,8 @@ def _jobs(value: int) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """``exc``'s message on one line, its numbers of absurd length cut (:func:`_short_numbers`)."""
+    return _short_numbers(" ".join(str(exc).split())) or type(exc).__name__
 
 
 # The library's messages name Python parameters; on the command line the same advice names the options.
@@ -242,7 +243,7 @@ def handle_errors(command: Callable) -> Callable:
             elif isinstance(exc, ImportError):
                 message, code = in_cli_words(_one_line(exc)), EXIT_DEPENDENCY
             elif isinstance(exc, (ValueError, OSError)):  # WorkloadDataError and NotFittedError are ValueErrors
-                message, code = _short_quotes(in_cli_words(_one_line(exc))), EXIT_DATA
+                message, code = in_cli_words(_one_line(exc)), EXIT_DATA
             else:
                 message = f"internal error ({type(exc).__name__}: {_one_line(exc)}); rerun with --debug for the traceback"
                 code = EXIT_INTERNAL
@@ -712,14 +713,19 @@ _LONG_NUMBER = re.compile(r"(?<![\w.'\"])\d{%d,}(?![\w.'\"])" % (LONG_NUMBER + 1
 
 def _short_quotes(message: str) -> str:
     """``message`` (a usage error click words: ``File 'x...' does not exist.``) with each quoted value over
-    :data:`LONG_QUOTED` characters cut as the command cuts the values it quotes itself, and each number over
-    :data:`LONG_NUMBER` digits cut to its first and last digits."""
+    :data:`LONG_QUOTED` characters cut as the command cuts the values it quotes itself, and each number of absurd
+    length (:func:`_short_numbers`)."""
     def shortened(match: re.Match) -> str:
         mark = match.group(0)[0]
         inner = match.group(0)[1:-1]
         return f"{mark}{inner[:QUOTE_LIMIT]}{mark}... ({len(inner):,} characters)"
 
-    message = _QUOTED.sub(shortened, message)
+    return _short_numbers(_QUOTED.sub(shortened, message))
+
+
+def _short_numbers(message: str) -> str:
+    """``message`` with each number over :data:`LONG_NUMBER` digits (not in quotes) cut to its first and last
+    digits."""
     return _LONG_NUMBER.sub(lambda m: f"{m.group(0)[:12]}...{m.group(0)[-6:]} ({len(m.group(0)):,} digits)", message)
 
 

@@ -206,3 +206,21 @@ def test_an_absurd_option_is_one_short_line_naming_it(tmp_path, args, code, said
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output and said in result.output, result.output
     assert max(map(len, result.output.splitlines())) < 400, result.output  # (the value: 300 digits)
+
+
+def test_inspect_json_writes_a_file_name_that_is_no_utf8_as_escapes(tmp_path):
+    """A file name's bytes that are no UTF-8 (read as lone surrogates) were written as ``"\\udcff.csv"``, half a
+    character, which strict JSON readers (Rust's serde_json) refuse."""
+    import json
+    import os
+
+    name = os.fsdecode(b"\xff.csv")
+    path = tmp_path / name
+    try:
+        pd.DataFrame({"timestamp": _stamps(range(0, 300, 10)), "requests": 5}).to_csv(path, index=False)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes no such name")
+    result = CliRunner().invoke(main, ["inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.output)["file"]
+    assert written.endswith("\\xff.csv") and written.encode("utf-8"), written

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import math
+import os
 import re
 import sys
 import tempfile
@@ -1390,7 +1391,9 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     iso = lambda stamp: _iso_stamps([stamp], digits)[0]  # noqa: E731 - every stamp of the report to the same decimals
     bucketed = "requests" in frame.columns
     report: dict[str, Any] = {
-        "file": str(path), "kind": "bucketed series" if bucketed else "request log", "rows": len(frame),
+        # A name's bytes that are no UTF-8 (read as lone surrogates) as \xNN: JSON holds no half a character.
+        "file": os.fsencode(str(path)).decode("utf-8", "backslashreplace"),
+        "kind": "bucketed series" if bucketed else "request log", "rows": len(frame),
         "columns": list(map(str, frame.columns)), "timestamp_column": str(column),
         "first": iso(stamps[0]), "last": iso(stamps[-1]), "span_s": _seconds(stamps[-1] - stamps[0]),
     }

@@ -540,9 +540,9 @@ def windows_settled_at(z: np.ndarray, origins: np.ndarray, window: int, horizon:
     return values[:, :window].copy(), values[:, window:].copy()
 
 
-#: A window whose residual lies more than this many robust spreads from its reference's median, at some horizon step,
-#: enters the statistics weighed ``(RESIDUAL_K / deviation)^4`` (:func:`residual_deviations`): the input-anomaly
-#: rule's ``K`` and weight, on the residuals of windows instead of on buckets.
+#: A window whose residual lies more than this many spreads (:func:`reference_spread`) from its reference's median, at
+#: some horizon step, enters the statistics weighed ``(RESIDUAL_K / deviation)^4`` (:func:`residual_deviations`): the
+#: input-anomaly rule's ``K`` and weight, on the residuals of windows instead of on buckets.
 RESIDUAL_K = anomaly.K
 #: A judged window's reference: the residuals of the windows at the this many origins before it (the input-anomaly
 #: rule's reference length), per horizon step; with fewer than ``anomaly.MIN_REFERENCE`` it is not judged.
@@ -570,6 +570,15 @@ def _middle(values: np.ndarray) -> np.ndarray:
     if count % 2:
         return parted[..., half]
     return 0.5 * (parted[..., :half].max(axis=-1) + parted[..., half])
+
+
+def _sorted_middle(ordered: np.ndarray) -> np.ndarray:
+    """The median along the last axis of ``ordered``, sorted along it (:func:`_middle`'s value)."""
+    count = ordered.shape[-1]
+    half = count // 2
+    if count % 2:
+        return ordered[..., half]
+    return 0.5 * (ordered[..., half - 1] + ordered[..., half])
 
 
 def window_residuals(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, element: np.ndarray | None,
@@ -624,15 +633,39 @@ def calm_inputs(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, e
     return _calm(inputs, _input_noise(inputs))
 
 
+def reference_spread(reference: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """The spread of each row of ``reference`` ``(..., m)`` (residuals along the last axis) about its ``center``
+    ``(...)``: the larger of 1.4826 MAD and the root mean square deviation of the values within ``RESIDUAL_K`` of
+    that (those the rule would not call far), at least ``RESIDUAL_FLOOR``.
+
+    For normal residuals the two agree. The residuals of low counts are discrete and skewed (Poisson at 1.5-5.4 a
+    bucket): their MAD fell to 0.6 of their standard deviation, and an ordinary count (11 at a rate of 4.1, one in
+    300) lay 10 MADs out. A burst in the reference lies beyond ``RESIDUAL_K`` and is left out of the root mean
+    square, so it does not hide the next one. Each row's deviations are sorted (for the median), and summed in
+    that order: every path that holds the same values gets the same spread."""
+    deviation = np.abs(np.subtract(reference, center[..., None], order="C"))
+    deviation.sort(axis=-1)
+    count = deviation.shape[-1]
+    spread = np.maximum(1.4826 * _sorted_middle(deviation), RESIDUAL_FLOOR)
+    limit = RESIDUAL_K * spread
+    inside: int | np.ndarray = count
+    if bool((deviation[..., -1] > limit).any()):  # the largest of a row beyond K (a burst): left out
+        far = deviation > limit[..., None]
+        inside = count - np.count_nonzero(far, axis=-1)
+        deviation[far] = 0.0
+    np.square(deviation, out=deviation)
+    return np.maximum(spread, np.sqrt(np.add.reduce(deviation, axis=-1) / inside))
+
+
 def residual_reference(reference: np.ndarray, noise: np.ndarray | None = None) -> tuple | None:
-    """The median and spread (1.4826 MAD, at least ``RESIDUAL_FLOOR``) per step ``(H,)`` of the residuals
-    ``reference`` ``(m, H)``, and with their windows' ``noise`` ``(m,)`` the reference's unit, their median
+    """The median and spread (:func:`reference_spread`) per step ``(H,)`` of the residuals ``reference``
+    ``(m, H)``, and with their windows' ``noise`` ``(m,)`` the reference's unit, their median
     (:func:`residual_deviations`); ``None`` for fewer than ``anomaly.MIN_REFERENCE`` rows (nothing is judged
     against it)."""
     if len(reference) < anomaly.MIN_REFERENCE:
         return None
     center = _middle(reference.T)
-    spread = np.maximum(1.4826 * _middle(np.abs(reference - center).T), RESIDUAL_FLOOR)
+    spread = reference_spread(reference.T, center)
     return (center, spread) if noise is None else (center, spread, _middle(noise))
 
 
@@ -671,7 +704,7 @@ def residual_deviations(residuals: np.ndarray, start: int, first_origin: int, kn
             part = whole[begin : begin + step]
             reference = lagged[blocks[part] - RESIDUAL_REFERENCE]  # [b, H, R]: each block's rows before it, per step
             center = _middle(reference)
-            spread = np.maximum(1.4826 * _middle(np.abs(reference - center[..., None])), RESIDUAL_FLOOR)
+            spread = reference_spread(reference, center)
             if noise is None:
                 for i, c, s in zip(part, center, spread):
                     references[i] = (c, s)
@@ -1153,8 +1186,9 @@ class DLinear(BaseForecaster):
         ``RESIDUAL_WINDOWS``), and in ``update`` each new window, is forecast by the map fitted
         before the tail (``residual_coef_``); one whose inputs are calm and whose residual, in
         units of its inputs' noise (at least the median of its reference windows' noises,
-        ``residual_unit_``), lies more than ``K`` robust spreads (1.4826 MAD per horizon
-        step over the ``RESIDUAL_REFERENCE`` windows before its block of ``RESIDUAL_EVERY``
+        ``residual_unit_``), lies more than ``K`` robust spreads (per horizon step, 1.4826 MAD or,
+        where larger, the root mean square deviation within ``K`` of it, :func:`reference_spread`,
+        over the ``RESIDUAL_REFERENCE`` windows before its block of ``RESIDUAL_EVERY``
         origins, kept for updates as ``residual_center_`` and ``residual_spread_``) from that
         reference's median at some step enters the statistics weighed ``(K / deviation)^4``
         (with a flagged bucket's weight: the lower; :func:`calm_weights`). Squared loss would
@@ -1738,8 +1772,7 @@ class DLinear(BaseForecaster):
         else:
             center = _middle(reference)
             state["residual_center_"] = center
-            state["residual_spread_"] = np.maximum(1.4826 * _middle(np.abs(reference - center[..., None])),
-                                                   RESIDUAL_FLOOR)
+            state["residual_spread_"] = reference_spread(reference, center)
             noise = state["residual_noise_"]
             state["residual_unit_"] = None if noise is None else _middle(noise[:, -RESIDUAL_REFERENCE:])
         return self._judge_one(z, origin, state)

@@ -561,19 +561,17 @@ RESIDUAL_FLOOR = 1e-6
 
 
 def _middle(values: np.ndarray) -> np.ndarray:
-    """The median along the last axis of ``values`` (``np.median``'s, by one partition: its overhead is most of an
-    update's judging). Of an even count, the lower middle value is the largest below the upper one's position (a
-    partition at two positions took five times as long)."""
-    count = values.shape[-1]
-    half = count // 2
-    parted = np.partition(values, half, axis=-1)
-    if count % 2:
-        return parted[..., half]
-    return 0.5 * (parted[..., :half].max(axis=-1) + parted[..., half])
+    """The median along the last axis of ``values`` (``np.median``'s value), from a sorted copy: :func:`_sorted_middle`.
+    """
+    ordered = np.array(values, order="C")
+    ordered.sort(axis=-1)
+    return _sorted_middle(ordered)
 
 
 def _sorted_middle(ordered: np.ndarray) -> np.ndarray:
-    """The median along the last axis of ``ordered``, sorted along it (:func:`_middle`'s value)."""
+    """The median along the last axis of ``ordered``, sorted along it. numpy's sort of a few dozen values per row
+    (an update's judging: its reference's 60 rows, its window's steps) took half the time of one partition and, of an
+    even count, the largest value below the middle."""
     count = ordered.shape[-1]
     half = count // 2
     if count % 2:
@@ -1756,12 +1754,14 @@ class DLinear(BaseForecaster):
         state["residual_center_"], state["residual_spread_"], state["residual_unit_"] = _stacked(references)
         return weights, state
 
-    def _judge_in_block(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
+    def _judge_in_block(self, z: np.ndarray, origin: int, state: dict
+                        ) -> tuple[list[np.ndarray | None] | None, dict]:
         """:meth:`_judge_new` of one window with no flagged point, in the block of the window before it: judged
         against the kept reference (:meth:`_judge_one`)."""
         return self._judge_one(z, origin, state)
 
-    def _judge_block_start(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
+    def _judge_block_start(self, z: np.ndarray, origin: int, state: dict
+                           ) -> tuple[list[np.ndarray | None] | None, dict]:
         """:meth:`_judge_new` of one window with no flagged point that begins a block: its reference
         (:func:`residual_reference`) is the kept history's newest ``RESIDUAL_REFERENCE`` rows, the rows before the
         block, all targets' in one partition (:func:`residual_deviations` reads the same rows), its unit the median
@@ -1777,10 +1777,11 @@ class DLinear(BaseForecaster):
             state["residual_unit_"] = None if noise is None else _middle(noise[:, -RESIDUAL_REFERENCE:])
         return self._judge_one(z, origin, state)
 
-    def _judge_one(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None], dict]:
+    def _judge_one(self, z: np.ndarray, origin: int, state: dict) -> tuple[list[np.ndarray | None] | None, dict]:
         """One window at ``origin`` with no flagged point, judged against the reference in ``state`` (``None``:
-        too short, nothing is judged): the arithmetic of :func:`window_residuals` and :func:`residual_deviations`
-        in as few array operations as it takes (each costs a microsecond or more: this is about a dozen)."""
+        too short, nothing is judged); its weights are ``None`` where every target's is 1. The arithmetic of
+        :func:`window_residuals` and :func:`residual_deviations` in as few numpy calls as it takes (each costs half a
+        microsecond or more, more than its arithmetic on a window's values)."""
         center, spread, history = state["residual_center_"], state["residual_spread_"], state["residual_history_"]
         units, noises = state["residual_unit_"], state["residual_noise_"]
         dropped = int(history.shape[1] >= RESIDUAL_REFERENCE + RESIDUAL_EVERY)  # the history keeps its newest rows
@@ -1790,19 +1791,24 @@ class DLinear(BaseForecaster):
             kept_noise = np.empty((noises.shape[0], noises.shape[1] + 1 - dropped))
             kept_noise[:, :-1] = noises[:, dropped:]
             state["residual_noise_"] = kept_noise
-        weights: list[np.ndarray | None] = []
+        window, horizon = self.window_, self.horizon
+        half, odd = (window - 1) // 2, (window - 1) % 2  # the median of the window - 1 steps (_sorted_middle)
+        weights: list[np.ndarray | None] = [None] * z.shape[1]
         for j in range(z.shape[1]):
-            inputs = z[origin - self.window_ : origin, j]
-            steps = inputs[1:] - inputs[:-1]
-            noise = max(_NOISE_SCALE * anomaly.median_in_place(np.abs(steps, out=steps)), RESIDUAL_FLOOR)
+            column = z[:, j]
+            inputs = column[origin - window : origin]
+            steps = np.subtract(column[origin - window + 1 : origin], column[origin - window : origin - 1])
+            np.abs(steps, out=steps)
+            steps.sort()
+            noise = max(_NOISE_SCALE * float(steps[half] if odd else 0.5 * (steps[half - 1] + steps[half])),
+                        RESIDUAL_FLOOR)
             residual = kept[j, -1]
-            np.subtract(z[origin : origin + self.horizon, j], inputs @ self.residual_coef_[j], out=residual)
+            np.subtract(column[origin : origin + horizon], inputs @ self.residual_coef_[j], out=residual)
             residual -= self.residual_intercept_[j]
             residual /= noise
             if noises is not None:
                 kept_noise[j, -1] = noise
             if center is None:
-                weights.append(None)
                 continue
             # below its reference's unit, in that unit (residual_deviations)
             judged = residual if units is None or noise >= units[j] else residual * (noise / units[j])
@@ -1810,10 +1816,10 @@ class DLinear(BaseForecaster):
             deviation /= spread[j]
             far = float(np.maximum.reduce(deviation))  # .max() without its Python wrapper
             # only windows with calm inputs are judged
-            weights.append(deviation_weights(np.array([far])) if far > RESIDUAL_K and bool(
-                _calm(inputs[None], np.array([noise]))[0]) else None)
+            if far > RESIDUAL_K and bool(_calm(inputs[None], np.array([noise]))[0]):
+                weights[j] = deviation_weights(np.array([far]))
         state.update(residual_history_=kept, residual_next_=state["residual_next_"] + 1)
-        return weights, state
+        return (None if weights.count(None) == len(weights) else weights), state
 
     def _continued_weights(self, y: np.ndarray, n_old: int,
                            known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:

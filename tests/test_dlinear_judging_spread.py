@@ -45,3 +45,13 @@ def test_the_spread_is_the_larger_of_the_mad_and_the_rms_within_k_of_it():
     # a transposed view (the kept history's layout) gives the same values bit for bit
     view = np.ascontiguousarray(reference.transpose(0, 2, 1)).transpose(0, 2, 1)
     np.testing.assert_array_equal(dlinear.reference_spread(view, center), got)
+
+
+def test_the_judgings_median_is_numpys():
+    """The medians the judging takes from sorted rows (references, a window's steps) are ``np.median``'s values."""
+    rng = np.random.default_rng(8)
+    for shape in [(7,), (8,), (3, 5, 60), (2, 95), (4, 23), (1, 10, 59)]:
+        values = np.round(rng.normal(size=shape), 1)  # ties, as counts' steps hold
+        view = np.ascontiguousarray(np.swapaxes(values, 0, -1)).swapaxes(0, -1)  # a strided last axis
+        for array in (values, view):
+            np.testing.assert_array_equal(dlinear._middle(array), np.median(array, axis=-1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -112,6 +113,42 @@ def test_a_forgetting_fit_with_a_counter_across_its_split_weighs_its_windows_equ
     np.testing.assert_allclose(fitted.count, full.count, rtol=1e-12)
     np.testing.assert_allclose(fitted.xx, full.xx, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(fitted.xy, full.xy, rtol=1e-12, atol=1e-9)
+
+# -- a predictor's updates ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n, horizon, window, chunks, seed, counters", [
+    # two counters at Poisson(3): the first flags 2 floors above the reference, where a floor of 5 and one of 6 differ
+    (322, 1, 12, [1, 1, 2, 20, 2, 5, 20, 5], 97, [(326, 14), (317, 39)]),
+    (318, 3, 48, [2, 1, 5, 1, 20], 366, [(315, 16)]),
+])
+def test_a_predictors_updates_weigh_a_counter_as_a_refit_on_the_same_data(n, horizon, window, chunks, seed, counters):
+    """A predictor passes the flags its scans found (against its floor, ``input_floor_``) to its model's updates,
+    which judge the new points with them against the model's floor: the two must be one floor, or a counter's flag (2
+    floors above its reference) lies elsewhere for each, and so do the marks and references of the buckets after it.
+    The updated model weighs its points as a scan of the whole series does, and its statistics are a refit's."""
+    from workload_predictor import WorkloadPredictor
+
+    total = n + sum(chunks)
+    y = cycle(total, 1, seed, 3.0)
+    for at, length in counters:
+        y = with_fault(y, "counter", at, length, 1.0, 0)
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=total, freq="1min"), "requests": y[:, 0]})
+    predictor = WorkloadPredictor(model="dlinear", horizon=horizon, window=window).fit(frame.iloc[:n])
+    first = copy.deepcopy(predictor.model_)
+    seen = n
+    for chunk in chunks:
+        predictor.update(frame.iloc[seen : seen + chunk])
+        seen += chunk
+    model = predictor.model_
+    kept = model.recent_weights_
+    whole = anomaly.element_weights(y, 0, model.weight_floor_)
+    np.testing.assert_allclose(kept, whole[total - len(kept) :], rtol=1e-9, err_msg="the kept points' weights")
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(y, refit=True)
+    for updated, full in zip(model.stats_, refit.stats_):
+        np.testing.assert_allclose(updated.count, full.count, rtol=1e-11)
+        np.testing.assert_allclose(updated.xx, full.xx, rtol=1e-11, atol=1e-9)
+        np.testing.assert_allclose(updated.xy, full.xy, rtol=1e-11, atol=1e-9)
+
 
 # -- distillation ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["fit", "split", "tail"])

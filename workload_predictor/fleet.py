@@ -2721,7 +2721,7 @@ def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> tuple[d
         spread = item.values.max(axis=0) - item.values.min(axis=0)  # [k]
         if not (spread > anomaly.K).any():  # the floor is at least 1
             continue
-        floor = anomaly.floor_of(item.values[:n_train])
+        floor = anomaly.floor_of(item.values)  # the whole series' (DLinear's fit, dlinear.series_floor)
         if not (spread > anomaly.K * floor).any():
             continue
         flags = anomaly.series_flags(item.values, floor)

@@ -1088,18 +1088,19 @@ def affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon:
 
 
 def series_floor(train: np.ndarray, series: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """The input-anomaly floor ``(k,)`` of a fit on ``train`` (``floor``: :func:`~workload_predictor.anomaly.floor_of`
-    of it), of the whole ``series`` it is the start of for each target whose training part sets none: where the
-    floor is ``floor_of``'s least, 1, because its 90th percentile and typical burst lie below it (an idle target, or
-    one with fewer than ``anomaly.MIN_BUSY`` non-zero buckets before its validation tail). That 1 is in the load's
-    own units: a new endpoint's first buckets at 50 are 50 floors above its idle median, times 1,000 they are
-    50,000: a series and the same series times 1,000 would be weighed apart. The whole series' floor is the one a
-    ``WorkloadPredictor``'s scan of it reads."""
-    floor = np.array(floor, dtype=np.float64)
-    for j in np.flatnonzero(floor == 1.0):
-        if anomaly.floor_of(2.0 * train[:, j : j + 1])[0] < 2.0:  # the least binds: the training part set no floor
-            floor[j] = anomaly.floor_of(series[:, j : j + 1])[0]
-    return floor
+    """The input-anomaly floor ``(k,)`` of a fit on ``train``, the start of the whole ``series`` (``floor``:
+    :func:`~workload_predictor.anomaly.floor_of` of ``train``): the whole series' floor, the one a
+    ``WorkloadPredictor``'s scan of it reads (``input_floor_``), ``floor`` itself where they are equal.
+
+    A predictor records the flags its scans find against its floor and its updates pass them to the model
+    (``known``), whose new points are judged with them: against another floor, a flag near the rule's margins (a
+    counter's, 2 floors above its reference) lies elsewhere, and with it the references and marks of the buckets
+    after it, so the updates would weigh otherwise than a refit on the same data. A training part that sets no floor
+    (``floor_of``'s least, 1: an idle target, or one with fewer than ``anomaly.MIN_BUSY`` non-zero buckets before its
+    validation tail) would also weigh a series and the same series times 1,000 apart (that 1 is in the load's own
+    units)."""
+    whole = anomaly.floor_of(series)
+    return floor if np.array_equal(whole, floor) else whole
 
 
 def woken_scale(column: np.ndarray, n_seen: int, floor: float | None) -> float | None:
@@ -1313,8 +1314,8 @@ class DLinear(BaseForecaster):
         return 1.0 if half_life is None else float(2.0 ** (-1.0 / half_life))
 
     def fit(self, y, anomalies: dict[tuple[int, int], float] | None = None):
-        """Fit on ``y`` (see :meth:`BaseForecaster.fit`); the input-anomaly floor of a target whose training part
-        sets none is the whole series' (:func:`series_floor`). A series constant throughout (an idle endpoint's)
+        """Fit on ``y`` (see :meth:`BaseForecaster.fit`); the input-anomaly floor is the whole series' (not its
+        training part's, :func:`series_floor`). A series constant throughout (an idle endpoint's)
         is refitted at the update that makes it fit-worthy (:meth:`_woken`)."""
         whole = self._whole_series = as_matrix(y)[0]
         try:
@@ -1347,10 +1348,9 @@ class DLinear(BaseForecaster):
             self._check_params()
         with single_blas_thread():
             if not refit:
-                self.weight_floor_ = anomaly.floor_of(y) if self.robust else None
+                # the whole series' floor where the fit is given one (see series_floor), else the training part's
                 whole = vars(self).pop("_whole_series", None)
-                if self.weight_floor_ is not None and whole is not None:
-                    self.weight_floor_ = series_floor(y, whole, self.weight_floor_)
+                self.weight_floor_ = anomaly.floor_of(y if whole is None else whole) if self.robust else None
                 self.follow_level_ = bool(self.follow_level)
                 self.residual_from_ = self.residual_coef_ = self.residual_intercept_ = None
                 self.residual_history_ = self.residual_next_ = self.residual_center_ = self.residual_spread_ = None
@@ -1936,7 +1936,7 @@ class DLinear(BaseForecaster):
         and scale a fit on the points since waking sets: every target that left its constant holds ``anomaly.MIN_BUSY``
         points that differ from it and :func:`woken_scale` scales it.
 
-        A fit on constant points sets its floor (1, :func:`series_floor`), scale (``fit_scale``'s ``max(1, |c|)``)
+        A fit on constant points sets its floor (1, ``anomaly.floor_of``'s least), scale (``fit_scale``'s ``max(1, |c|)``)
         and penalty (:func:`trace_penalty`'s floor) in the load's own units: the weights of the woken buckets (their
         deviations from the constant, in floors), the statistics and every relative quantity would then read the
         load's units, and a series and the same series times 1,000 be forecast apart. Its windows so far are the

@@ -373,7 +373,7 @@ def fit_batched(
     ``device`` runs the ridge solves in torch on that device (``"cuda"``, or
     ``"cpu"`` for CPU tensors); ``None`` uses numpy. ``floors`` maps the index of each
     series that may hold a bucket ``DLinear(robust=True)`` weighs down to its weight
-    floor ``(k,)`` (``anomaly.floor_of`` of its training part): those series' windows are
+    floor ``(k,)`` (``anomaly.floor_of`` of the whole series, as DLinear's fit): those series' windows are
     weighed as DLinear weighs them (see :class:`Weighted`). ``follow_level`` is DLinear's (each
     window less its last value, :func:`~workload_predictor.models.dlinear.follow_last`), and so
     is ``alpha`` (``None``: DLinear's default, chosen per series). ``settled`` maps the index of each series
@@ -400,7 +400,7 @@ def fit_batched(
     origins_val = check_length(n, horizon, window, validation_fraction, max_validation_windows, candidate_windows)
     n_train = int(origins_val[0])
     with single_blas_thread():
-        if floors:  # a target whose training part sets no floor takes the whole series' (as DLinear's fit)
+        if floors:  # the whole series' floor (as DLinear's fit), where a caller gave another
             floors, scans = dict(floors), dict(scans or {})
             for b, floor in floors.items():
                 whole = dlinear.series_floor(y[b, :n_train], y[b], floor)

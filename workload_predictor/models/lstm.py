@@ -348,7 +348,7 @@ class LSTM(BaseForecaster):
         if twin is not None:
             vars(base).update(copy.deepcopy(twin))
         else:
-            if whole is not None:  # as DLinear.fit: the floor of a target whose training part sets none
+            if whole is not None:  # as DLinear.fit: the whole series' input-anomaly floor
                 base._whole_series = whole
             first_started = deadline.clock()
             base._fit_arrays(y, refit=False)

@@ -505,16 +505,30 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
          offset: int = 0) -> list[tuple[int, int, float, float, float]]:
     """:func:`detect`'s flagged buckets, each with its deviation appended (``> k``): those the rule flags
     (:func:`_scan_rule`) and the buckets that end a counter's run (:func:`counter_flags`, the rule's flags left out of
-    its references); where there are such, the rule's are found again with the counter's in its chains."""
+    its references); where there are such, the rule's are found again with the counter's in its chains.
+
+    The two readings depend on each other, each on the other's flags before a bucket only: the counters are judged
+    again with the rule's flags found with them, and the rule's with those counters, until the counters stay the
+    same (the first that changes lies later each time). So each bucket is judged with every flag before it left out
+    of its references, as an update's scan judges its new buckets with the flags found before them (``known``): a
+    series' flags are the same scanned whole or through its updates."""
     rule = _scan_rule(values, start, floor, reference, k, known, offset)
-    pace = _deadline.current().pace.get(_deadline.SERIES_PACE)
-    # Under a time limit, the time the model's fit needs after the scan is kept from the counters' judging too.
-    with _deadline.limit(None, reserve=_PASSES.get() * pace * values.size) if pace else contextlib.nullcontext():
-        counters = counter_flags(values, start, floor, reference, {**(known or {}), **flagged_of(rule)})
+    deadline = _deadline.current()
+    pace = deadline.pace.get(_deadline.SERIES_PACE)
+    counters: list[tuple[int, int, float, float, float]] = []
+    while True:
+        # Under a time limit, the time the model's fit needs after the scan is kept from the counters' judging too.
+        with _deadline.limit(None, reserve=_PASSES.get() * pace * values.size) if pace else contextlib.nullcontext():
+            again = counter_flags(values, start, floor, reference, {**(known or {}), **flagged_of(rule)})
+        if again == counters:
+            break
+        counters = again
+        rule = _scan_rule(values, start, floor, reference, k, known, offset, counters)
+        if deadline.expired():  # past the time limit: the counters found so far (see COUNTERS_STAGE)
+            break
     if not counters:
         return rule
     taken = set(flagged_of(counters))
-    rule = _scan_rule(values, start, floor, reference, k, known, offset, counters)
     return sorted(counters + [flag for flag in rule if (flag[0], flag[1]) not in taken])
 
 
@@ -718,9 +732,10 @@ def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: 
     :func:`scan`) flagged once the bursts the series came back from before them are read as their medians in their
     references.
 
-    The bursts start at the flagged buckets found and at those before ``start``: ``known``, else those among
-    the ``length`` buckets before it (scanned again against the buckets before them, where ``values`` holds
-    them: a chain of bursts reaching further back is not seen). Each target is swept in position order
+    The bursts start at the flagged buckets found (one that ends a counter's run, in ``counters``, read with the
+    counter's median, as :func:`scan` reports it and an update's ``known`` holds it) and at those before ``start``:
+    ``known``, else those among the ``length`` buckets before it (scanned again against the buckets before them,
+    where ``values`` holds them: a chain of bursts reaching further back is not seen). Each target is swept in position order
     (:func:`_sweep`): a burst ends at its first bucket back (:func:`settled_runs`' rule), and a held bucket
     after it, within a reference of its end and not inside a later burst, is judged against its reference
     with the bursts that ended before it read as their medians; flagged, it starts a burst of its own.
@@ -729,7 +744,11 @@ def _chained(values: np.ndarray, start: int, floor: np.ndarray, length: int, k: 
         prior = [(p, c, float(values[p, c]), median, 0.0) for (p, c), median in known.items() if 0 <= p < start]
     else:
         prior = scan(values[:start], start - length, floor, length, k) if start - length >= MIN_REFERENCE else []
-    flags = prior + found if not counters else sorted(prior + list(counters) + found)
+    if counters:  # a bucket that ends a counter's run is the counter's flag (scan reports it): read with its median
+        taken = {(flag[0], flag[1]) for flag in counters}
+        flags = sorted(prior + list(counters) + [flag for flag in found if (flag[0], flag[1]) not in taken])
+    else:
+        flags = prior + found
     if not flags:
         return found
     new: list[tuple[int, int, float, float, float]] = []

@@ -516,6 +516,7 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
     deadline = _deadline.current()
     pace = deadline.pace.get(_deadline.SERIES_PACE)
     counters: list[tuple[int, int, float, float, float]] = []
+    marks = {(flag[0], flag[1]) for flag in rule}
     while True:
         # Under a time limit, the time the model's fit needs after the scan is kept from the counters' judging too.
         with _deadline.limit(None, reserve=_PASSES.get() * pace * values.size) if pace else contextlib.nullcontext():
@@ -525,6 +526,9 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
         counters = again
         rule = _scan_rule(values, start, floor, reference, k, known, offset, counters)
         if deadline.expired():  # past the time limit: the counters found so far (see COUNTERS_STAGE)
+            break
+        judged, marks = marks, {(flag[0], flag[1]) for flag in rule}
+        if marks == judged:  # the counters read the rule's positions only: judged again, the same
             break
     if not counters:
         return rule

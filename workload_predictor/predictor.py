@@ -1393,10 +1393,20 @@ def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) 
             falls = np.flatnonzero(steps < 0)
             steps = steps[int(falls[-1]) + 1 :] if len(falls) else steps  # the stretch that never decreases up to first
             if len(steps) >= anomaly.COUNTER_RUN - 1 and median / 2 <= np.median(steps) <= 2 * median + 1:
-                first -= len(steps)
+                first -= len(steps) - _flat_lead(steps)
         moved.append((first, last, col, median))
         end[col] = last
     return moved
+
+
+def _flat_lead(steps: np.ndarray) -> int:
+    """How many of a climb's first ``steps`` (first differences, none below 0) are ordinary buckets that tie before the
+    counter's run: the split that leaves the most steps of 0 before it and the most above 0 after it (the earliest
+    where several do). A counter's steps are the series' counts, rarely 0 (a Poisson(3) count: 1 in 20); the buckets
+    of a load that stays at a low level and never decreases for a while before it climb by 0 mostly (ties)."""
+    score = np.cumsum(np.where(steps > 0, -1, 1))  # after i + 1 steps: the zeros left before less the rises
+    best = int(np.argmax(score))
+    return best + 1 if score[best] > 0 else 0
 
 
 def calibration_origins(model: Any, count: int) -> np.ndarray:

@@ -1377,11 +1377,12 @@ def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) 
     up to it (at most ``REFERENCE_BUCKETS`` before it, after the burst before it) have a median within half to twice
     (plus 1) its reference median (a counter's steps are the series' counts; a sentinel's climb is noise), from the
     first of that stretch, which the rule leaves unflagged below its margin (a counter's first flag is its
-    ``COUNTER_RUN``-th bucket or later).
+    ``COUNTER_RUN``-th bucket or later), after the ordinary buckets that tie before the climb (:func:`_flat_lead`: a
+    load of a few requests a bucket repeats its values, and the stretch would reach back into it).
 
     Its question: where a flagged run began, for what is read again from the kept series each time (the validation
     windows' and the forecast's inputs read as the median, the windows the interval leaves out): the whole climb,
-    which may hold a few ordinary buckets that never decrease into the counter. DLinear's statistics answer another
+    which may hold a few ordinary buckets that climb into the counter. DLinear's statistics answer another
     one (:func:`~workload_predictor.models.dlinear.counter_starts`): which points to weigh down, at most the
     ``COUNTER_RUN - 1`` before a counter's flag, as far as an update can take its windows out again. Where a
     counter is flagged from its ``COUNTER_RUN``-th bucket, both read the same ``COUNTER_RUN - 1`` buckets."""

@@ -1405,6 +1405,8 @@ def _flat_lead(steps: np.ndarray) -> int:
     counter's run: the split that leaves the most steps of 0 before it and the most above 0 after it (the earliest
     where several do). A counter's steps are the series' counts, rarely 0 (a Poisson(3) count: 1 in 20); the buckets
     of a load that stays at a low level and never decreases for a while before it climb by 0 mostly (ties)."""
+    if steps.all():  # no tie (a dense counter's climb)
+        return 0
     score = np.cumsum(np.where(steps > 0, -1, 1))  # after i + 1 steps: the zeros left before less the rises
     best = int(np.argmax(score))
     return best + 1 if score[best] > 0 else 0

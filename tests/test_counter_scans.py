@@ -64,3 +64,20 @@ def test_the_updates_scans_flag_as_a_scan_of_the_whole_series(n, chunks, seed, l
     for at, (median, deviation) in whole.items():
         assert updates[at][0] == median, at
         np.testing.assert_allclose(updates[at][1], deviation, rtol=1e-12, err_msg=str(at))
+
+
+def test_counters_judged_again_where_the_rules_flags_changed_equal_a_whole_judging():
+    # The second example above: the rule's pass with the counters flags other buckets than its first pass. Judged
+    # again near those buckets only (counter_flags' ``again``), the counters are those judged afresh, which differ.
+    n = 267
+    y = faulty(n + 28, 11890, 3.0, [("counter", n - 8, 33, 1.0), ("burst", n + 10, 5, 100.0)])
+    floor = anomaly.floor_of(y[:n])
+    start = anomaly.REFERENCE_BUCKETS
+    first = anomaly._scan_rule(y, start, floor, known={})
+    counters = anomaly.counter_flags(y, start, floor, known=anomaly.flagged_of(first))
+    second = anomaly._scan_rule(y, start, floor, known={}, counters=counters)
+    changed = {f[:2] for f in first} ^ {f[:2] for f in second}
+    afresh = anomaly.counter_flags(y, start, floor, known=anomaly.flagged_of(second))
+    again = anomaly.counter_flags(y, start, floor, known=anomaly.flagged_of(second), again=(counters, changed))
+    assert changed and afresh != counters
+    assert again == afresh

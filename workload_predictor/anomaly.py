@@ -517,10 +517,11 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
     pace = deadline.pace.get(_deadline.SERIES_PACE)
     counters: list[tuple[int, int, float, float, float]] = []
     marks = {(flag[0], flag[1]) for flag in rule}
+    before = None  # the counters judged with other flags of the rule's, and the positions where those differ
     while True:
         # Under a time limit, the time the model's fit needs after the scan is kept from the counters' judging too.
         with _deadline.limit(None, reserve=_PASSES.get() * pace * values.size) if pace else contextlib.nullcontext():
-            again = counter_flags(values, start, floor, reference, {**(known or {}), **flagged_of(rule)})
+            again = counter_flags(values, start, floor, reference, {**(known or {}), **flagged_of(rule)}, before)
         if again == counters:
             break
         counters = again
@@ -530,6 +531,7 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
         judged, marks = marks, {(flag[0], flag[1]) for flag in rule}
         if marks == judged:  # the counters read the rule's positions only: judged again, the same
             break
+        before = (counters, marks ^ judged)
     if not counters:
         return rule
     taken = set(flagged_of(counters))
@@ -537,7 +539,9 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
 
 
 def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
-                  known: dict[tuple[int, int], float] | None = None) -> list[tuple[int, int, float, float, float]]:
+                  known: dict[tuple[int, int], float] | None = None,
+                  again: tuple[list[tuple[int, int, float, float, float]], set[tuple[int, int]]] | None = None,
+                  ) -> list[tuple[int, int, float, float, float]]:
     """The buckets of ``values`` (``[n, k]``) at ``start`` and after that end a counter's run (see the module notes):
     ``(position, target index, value, reference median, deviation)``, in position order.
 
@@ -548,6 +552,10 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
     median above 0 and within half to twice (plus 1) the buckets' median, their spread (1.4826 MAD) within twice
     (plus 1) the buckets' spread. The deviation is at least ``K^2`` (weight ``K^-4``): a counter's bucket is no
     load. ``values`` is only read.
+
+    ``again``: ``(found, changed)``, this call's result for other ``known`` flags, which differ from these at the
+    ``changed`` positions: only the buckets whose reference or run holds one of them (a flag before a bucket, up to
+    ``COUNTER_RUN - 1 + reference`` back) are judged again, and those after one whose flag changes in turn.
     """
     n = len(values)
     first = max(start, COUNTER_RUN - 1 + MIN_REFERENCE)
@@ -580,6 +588,11 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
             high[i] = column[lows[i] : begins[i]].max()
         marks = sorted(p for p, c in flags if c == col)
         pending = set(runs[column[runs] > high + COUNTER_MARGIN * float(floor[col])].tolist())
+        if again is not None:
+            found.extend(_judged_again(column, col, float(floor[col]), reference, runs, pending, flags, marks,
+                                       [flag for flag in again[0] if flag[1] == col],
+                                       sorted(p for p, c in again[1] if c == col)))
+            continue
         for mark in marks:  # the positions whose reference holds a known flag
             pending.update(_within(runs, mark + COUNTER_RUN - 1, mark + COUNTER_RUN - 1 + reference))
         heap = sorted(pending)  # a sorted list is a heap
@@ -602,6 +615,46 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
                 if later not in seen:
                     heapq.heappush(heap, later)
     return sorted(found)
+
+
+def _judged_again(column: np.ndarray, col: int, floor: float, reference: int, runs: np.ndarray, high: set[int],
+                  flags: dict[tuple[int, int], float], marks: list[int],
+                  before: list[tuple[int, int, float, float, float]], changed: list[int],
+                  ) -> list[tuple[int, int, float, float, float]]:
+    """:func:`counter_flags`' flags of target ``col`` (``column``) where its flags were ``before`` for known flags
+    that differ from these (``flags``, ``marks``: their positions, ascending) at the ``changed`` positions: the
+    ``runs`` whose test reads a changed flag (one among the ``COUNTER_RUN - 1 + reference`` before them) judged
+    again, in position order, and those after a bucket whose flag changes in turn; ``high``: the runs above their
+    reference's raw maximum by the margin, judged wherever no flag lies in their reference."""
+    known = set(marks)
+    result = {flag[0]: flag for flag in before}
+    marks = sorted(known | set(result))  # the flags the judging reads: the known ones and the counters'
+    span = COUNTER_RUN - 1 + reference
+    heap = sorted({later for mark in changed for later in _within(runs, mark, mark + span)})
+    seen: set[int] = set()
+    while heap:
+        position = heapq.heappop(heap)
+        if position in seen:
+            continue
+        seen.add(position)
+        # counter_flags judges a run above its raw reference by the margin, or one after a flag (within a reference)
+        low = bisect.bisect_left(marks, position - span)
+        judged = position in high or (low < len(marks) and marks[low] < position - COUNTER_RUN + 1)
+        flag = _counter_at(column, position, col, floor, reference, flags, marks) if judged else None
+        if flag == result.get(position):
+            continue
+        if flag is None:
+            del result[position]
+            if position not in known:
+                marks.remove(position)
+        else:
+            if position not in known and position not in result:
+                bisect.insort(marks, position)
+            result[position] = flag
+        for later in _within(runs, position, position + span):
+            if later not in seen:
+                heapq.heappush(heap, later)
+    return list(result.values())
 
 
 def _within(positions: np.ndarray, low: int, high: int) -> list[int]:

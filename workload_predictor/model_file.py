@@ -1878,6 +1878,13 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds the global network's scale_pending_ of shape {quote(np.shape(pending))} and dtype "
                f"{quote(getattr(pending, 'dtype', None))}, not ({n:,}, {k}) bool flags of targets whose scale is a "
                "constant's, max(1, |offset|)")
+    spread = getattr(model, "level_spread_", None)  # None: a file saved before it was kept (found at its next update)
+    if spread is not None and (not isinstance(spread, np.ndarray) or spread.dtype != np.float64
+                               or spread.shape != (n, k) or not _is_within(spread[spread != np.inf], MAX_VALUE)
+                               or (spread < 0).any()):
+        refuse(f"holds the global network's level_spread_ of shape {quote(np.shape(spread))} and dtype "
+               f"{quote(getattr(spread, 'dtype', None))}, not ({n:,}, {k}) float64 spreads of loads in [0, "
+               f"{MAX_VALUE:g}] or inf (how far each key's windows' means sit from its offset)")
     floor = getattr(model, "weight_floor_", None)  # None: robust=False, or a file saved before the weights
     if floor is not None and not _is_scale_floor(floor, (n, k)):
         refuse(f"holds the global network's weight_floor_ of shape {quote(np.shape(floor))}, not ({n:,}, {k}) scale "

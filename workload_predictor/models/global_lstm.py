@@ -96,6 +96,12 @@ LEVEL_NEAR, LEVEL_FAR = 4.0, 8.0
 #: of spread 1); past 2 are 0.16 % of the fleet benchmark's fitted 96-bucket windows, and 2.3 % of those in its next
 #: 200 buckets.
 LEVEL_SHIFT = 2.0
+#: Robust spreads of a key's fitted windows' means (``level_spread_``) past which its newest windows' means have it
+#: scaled again (:meth:`GlobalLSTM._shift_rescaled`): a key at 0.8 or
+#: 1.2 times its level stands 11-14 of them out, and the means of its newest windows swing 3-4 about that (at 10, two
+#: of three such keys were not scaled again); on the fleet benchmark's first 30 keys (60 updates of 20 buckets after
+#: a fit on 800) no key is scaled again at 6, 6 keys at 4 (its WAPE 0.15 % worse), 10 at 3 (0.45 %).
+LEVEL_SPREADS = 6.0
 #: ``time_limited_stages_``: the network's training ended by ``max_training_time`` (a fleet's name for it too).
 TRAINING_STAGE = "global lstm training"
 
@@ -141,17 +147,12 @@ def _level_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
     return weight
 
 
-def _level_limits(z: np.ndarray, window: int) -> np.ndarray:
-    """A key's level limit ``[k]`` from its points ``z`` (``[T, k]``, standardised): the mean (key scales) past which
-    its windows' means, sitting on one side of its offset, have it scaled again (:meth:`GlobalLSTM._shift_rescaled`).
-    It is ``LEVEL_SHIFT``, or less where the means of its windows in ``z`` sit close to its offset: ``anomaly.K``
-    robust spreads (1.4826 times their median distance from its offset) out, as the input-anomaly rule flags a point
-    ``anomaly.K`` robust spreads past its recent median. Measured from the offset, a key whose level drifted (a daily
-    swing, a trend) has its earlier windows as far out as its newest ones. Fewer points than a window:
-    ``LEVEL_SHIFT``."""
-    if len(z) < window:
-        return np.full(z.shape[1], LEVEL_SHIFT)
-    return _limit_of(np.abs(_window_means(z, window)))
+def _level_spreads(z: np.ndarray, window: int) -> np.ndarray:
+    """The robust spread ``[k]`` of the means of the windows of ``window`` points of ``z`` (``[T, k]``, at least
+    ``window`` points, standardised) about its offset: 1.4826 times their median distance from it (key scales).
+    Measured from the offset, a key whose level drifted (a daily swing, a trend) has its windows' means far from it,
+    and a spread as large."""
+    return 1.4826 * np.median(np.abs(_window_means(z, window)), axis=0)
 
 
 def _window_means(z: np.ndarray, window: int) -> np.ndarray:
@@ -162,12 +163,6 @@ def _window_means(z: np.ndarray, window: int) -> np.ndarray:
     means[..., 1:, :] -= sums[..., : sums.shape[-2] - window, :]
     means /= window
     return means
-
-
-def _limit_of(distances: np.ndarray) -> np.ndarray:
-    """:func:`_level_limits` of the windows' means' ``distances`` from the offset (``[..., e, k]``): ``LEVEL_SHIFT``,
-    or ``anomaly.K`` robust spreads where that is less."""
-    return np.minimum(LEVEL_SHIFT, anomaly.K * 1.4826 * np.median(distances, axis=-2))
 
 
 #: The dtypes a key's newest non-zero points are kept in (:func:`_packed`), narrowest first: counts up to each
@@ -510,6 +505,10 @@ class GlobalLSTM(ParamsMixin):
         # [n_keys, k]: fit_scale's fallback, no spread to scale by (the validation forecasts read it: _forecast)
         self.scale_pending_ = np.stack([s[2] for s in scales])
         z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
+        # [n_keys, k]: how far each key's windows' means sit from its offset, in its loads (_shift_rescaled)
+        level_spread = np.stack([_level_spreads(zi[: int(split[2][0])], window) for zi, split in zip(z, splits)])
+        level_spread *= self.scale_
+        level_spread[self.scale_pending_] = np.inf  # a constant's windows say nothing of its spread
 
         training = [self._spread(split[0]) for split in splits]
         check_memory("global LSTM windows", extra_bytes=self._fit_bytes(training, splits, [len(y) for y in arrays]))
@@ -556,7 +555,8 @@ class GlobalLSTM(ParamsMixin):
             range(len(arrays)), arrays, [0] * len(arrays), (self.offset_, self.scale_, self.scale_pending_))
         for i in np.flatnonzero((offset != self.offset_).any(axis=1) | (scale != self.scale_).any(axis=1)):
             z[i] = (arrays[i] - offset[i]) / scale[i]
-        self.offset_, self.scale_ = offset, scale
+        level_spread[(offset != self.offset_) | (scale != self.scale_)] = np.inf  # scaled from its points since it woke
+        self.offset_, self.scale_, self.level_spread_ = offset, scale, level_spread
         # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
         all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
         extra_gram, extra_cross = self._base_stats(
@@ -781,7 +781,8 @@ class GlobalLSTM(ParamsMixin):
         return offset, scale, pending
 
     def _level_rescaled(self, keys: Sequence[int], ys: Sequence[np.ndarray], elements: Sequence[np.ndarray | None],
-                        offset: np.ndarray, scale: np.ndarray, pending: np.ndarray | None) -> list[tuple]:
+                        offset: np.ndarray, scale: np.ndarray, pending: np.ndarray | None,
+                        spreads: np.ndarray) -> list[tuple]:
         """For each key ``keys[j]``: ``(offset, scale, first)``, its ``[k]`` scaling for its windows from point
         ``first`` of ``ys[j]`` on (its kept and new points), and for its next forecasts and updates.
 
@@ -848,72 +849,73 @@ class GlobalLSTM(ParamsMixin):
                 moved_offset[col], moved_scale[col], first = mean[0], spread[0], min(first, start)
             read[j] = (moved_offset, moved_scale, first)
         if self.robust:
-            self._shift_rescaled(read, keys, ys, elements, offset, scale, pending)
+            self._shift_rescaled(read, keys, ys, elements, offset, scale, pending, spreads, long, tails)
         return read
 
     def _shift_rescaled(self, read: list[tuple], keys: Sequence[int], ys: Sequence[np.ndarray],
                         elements: Sequence[np.ndarray | None], offset: np.ndarray, scale: np.ndarray,
-                        pending: np.ndarray | None) -> None:
+                        pending: np.ndarray | None, spreads: np.ndarray, long: list[int], tails: np.ndarray) -> None:
         """:meth:`_level_rescaled`'s ``read`` (changed in place), with each target it did not scale again whose level
-        moved by less than ``LEVEL_SHIFT`` of its key's scales but far past where its windows' means sit: scaled from
-        its points since the shift (each counted by its weight, ``elements[j]``), as a fit on them would.
+        moved by less than ``LEVEL_SHIFT`` of its key's scales but past where its windows' means sit: scaled from its
+        points since the shift (each counted by its weight, ``elements[j]``), as a fit on them would. ``long``: the
+        positions in ``keys`` of those with at least ``tails.shape[1]`` points, their newest standardised ``tails``
+        (``[l, n, k]``, ``n`` at least a window and its targets).
 
-        Its windows sit close to its offset (the means of those of its points ``ys[j]`` before its newest window and
-        targets, :func:`_level_limits`, below ``LEVEL_SHIFT``), and every window among its newest window and targets
-        has its mean past that limit on one side of its offset. The shift is the split of its points, a window at
-        least after the first, into two means that explains most of their spread (least squares: one step); it is
-        scaled again where at least a window and its targets follow the shift and each window after it has its mean
-        past the limit of the points before it, on that side. A key at 1.3 times its level (1.25 of its scales out)
-        swings across its offset by its period (its patches do, 1.6 either way, so :meth:`_level_rescaled` does not
-        scale it again) while its windows' means sit 17 robust spreads out; read on its old scale, each of its
-        windows would weigh about ``17^2`` of its ordinary ones along the level in the shared base, which ordinary
-        windows barely set, and move the other keys' forecasts (by 0.4-0.5 of their scales in one update)."""
+        Its limit is ``LEVEL_SPREADS`` times the spread of its fitted windows' means (``spreads``: ``[n_keys, k]``,
+        ``level_spread_``, in its loads) on its scale, ``LEVEL_SHIFT`` where that is less (the rule of
+        :meth:`_level_rescaled` past it). Every window among its newest window and targets has its mean past its
+        limit on one side of its offset. The
+        shift is the split of its kept and new points ``ys[j]`` into two means that explains most of their spread
+        (least squares: one step); it is scaled again where at least a window and its targets follow the shift and
+        each window after it has its mean past its limit, on that side. The spread is kept from its fit, so a shift
+        is found however few points each update brings: the points before it need not be among those kept. A key at 1.3 times its level (1.25 of its scales out) swings
+        across its offset by its period (its patches do, 1.6 either way, so :meth:`_level_rescaled` does not scale
+        it again) while its windows' means sit 17 robust spreads out; read on its old scale, each of its windows
+        would weigh about ``17^2`` of its ordinary ones along the level in the shared base, which ordinary windows
+        barely set, and move the other keys' forecasts (by 0.4-0.5 of their scales in one update)."""
         window, span = self.window_, self.window_ + self.horizon
-        lengths = [len(y) for y in ys]
-        for n in sorted({n for n in lengths if n >= window + span}):  # keys with as many points, stacked
-            group = [j for j, length in enumerate(lengths) if length == n]
-            rows = [keys[j] for j in group]
-            z = np.stack([ys[j] for j in group]) - offset[rows][:, None]  # [g, n, k]
-            z /= scale[rows][:, None]
-            means = _window_means(z, window)  # [g, n - W + 1, k]: each window's mean
-            newest = means[:, n - span :]  # [g, H + 1, k]: the windows among its newest window and targets
-            side = (newest > 0).all(axis=1) | (newest < 0).all(axis=1)  # [g, k]
-            if not side.any():
-                continue
-            # past a limit below LEVEL_SHIFT: the median below this, so half of its earlier windows' distances at least
-            bound = np.minimum(np.abs(newest).min(axis=1), LEVEL_SHIFT) / (anomaly.K * 1.4826)  # [g, k]
-            earlier = np.abs(means[:, : n - span - window + 1])  # [g, e, k]: those before its newest window and targets
-            past = side & (2 * (earlier < bound[:, None]).sum(axis=1) >= earlier.shape[1])
-            for g, col in zip(*np.nonzero(past)):
-                limit = float(_limit_of(earlier[g, :, col : col + 1])[0])
-                past[g, col] = limit < LEVEL_SHIFT and bool((np.abs(newest[g, :, col]) > limit).all())
-            for g in np.flatnonzero(past.any(axis=1)):
-                j = group[int(g)]
-                moved_offset, moved_scale, first = read[j]
-                i = keys[j]
-                cols = np.flatnonzero(past[g] & (moved_offset == offset[i]) & (moved_scale == scale[i]))
-                if pending is not None:
-                    cols = cols[~pending[i, cols]]
-                for col in cols:
-                    column = z[g, :, col]
-                    sums_col = np.concatenate([[0.0], np.cumsum(column)])
-                    t = np.arange(window, n)  # a window at least before the split
-                    before, after = sums_col[t] / t, (sums_col[n] - sums_col[t]) / (n - t)
-                    start = int(t[np.argmax(t * (n - t) * (before - after) ** 2)])
-                    if n - start < span:  # not yet a window and its targets since the shift
-                        continue
-                    limit = _level_limits(column[:start, None], window)[0]  # of its points before the shift
-                    later = means[g, start:, col]  # the windows wholly after the shift
-                    if not (limit < LEVEL_SHIFT and ((later > limit).all() or (later < -limit).all())):
-                        continue
-                    weights = None if elements[j] is None else elements[j][start:, col : col + 1]
-                    mean, spread, constant = fit_scale(ys[j][start:, col : col + 1], weights, return_constant=True)
-                    if constant[0]:
-                        continue
-                    if first == n:
-                        moved_offset, moved_scale = moved_offset.copy(), moved_scale.copy()
-                    moved_offset[col], moved_scale[col], first = mean[0], spread[0], min(first, start)
-                read[j] = (moved_offset, moved_scale, first)
+        rows = [keys[j] for j in long]
+        limit = np.minimum(LEVEL_SHIFT, LEVEL_SPREADS * spreads[rows] / scale[rows])  # [l, k]
+        newest = _window_means(tails[:, tails.shape[1] - span :], window)  # [l, H + 1, k]: among its newest window and targets
+        past = ((newest > limit[:, None]).all(axis=1) | (newest < -limit[:, None]).all(axis=1)) & (limit < LEVEL_SHIFT)
+        if pending is not None:
+            past &= ~pending[rows]
+        for row in np.flatnonzero(past.any(axis=1)):
+            j, i = long[int(row)], rows[int(row)]
+            y, n = ys[j], len(ys[j])
+            moved_offset, moved_scale, first = read[j]
+            for col in np.flatnonzero(past[row] & (moved_offset == offset[i]) & (moved_scale == scale[i])):
+                column = (y[:, col] - offset[i, col]) / scale[i, col]
+                sums = np.concatenate([[0.0], np.cumsum(column)])
+                t = np.arange(1, n)
+                before, after = sums[t] / t, (sums[n] - sums[t]) / (n - t)
+                start = int(t[np.argmax(t * (n - t) * (before - after) ** 2)])
+                if n - start < span:  # not yet a window and its targets since the shift
+                    continue
+                later = _window_means(column[start:, None], window)[:, 0]  # the windows wholly after the shift
+                if not ((later > limit[row, col]).all() or (later < -limit[row, col]).all()):
+                    continue
+                weights = None if elements[j] is None else elements[j][start:, col : col + 1]
+                mean, spread, constant = fit_scale(y[start:, col : col + 1], weights, return_constant=True)
+                if constant[0]:
+                    continue
+                if first == n:
+                    moved_offset, moved_scale = moved_offset.copy(), moved_scale.copy()
+                moved_offset[col], moved_scale[col], first = mean[0], spread[0], min(first, start)
+            read[j] = (moved_offset, moved_scale, first)
+
+    def _spreads(self) -> np.ndarray:
+        """``level_spread_``, or for a file saved before it was kept, the spread of each key's kept points' windows'
+        means (:func:`_level_spreads`; infinite for a pending target)."""
+        spreads = getattr(self, "level_spread_", None)
+        if spreads is not None:
+            return spreads
+        spreads = np.stack([_level_spreads((r - self.offset_[i]) / self.scale_[i], self.window_)
+                            for i, r in enumerate(self.recent_)]) * self.scale_
+        pending = getattr(self, "scale_pending_", None)
+        if pending is not None:
+            spreads[pending] = np.inf
+        return spreads
 
     def _solve_base(self) -> np.ndarray:
         p = len(self.base_gram_)
@@ -1200,7 +1202,8 @@ class GlobalLSTM(ParamsMixin):
         forecasts = self._forecast([values for values, _ in settled], origins, keys=active, elements=elements)  # at the scales they had
         offset, scale, pending = self._rescaled(active, ys, olds, (self.offset_, self.scale_,
                                                                    getattr(self, "scale_pending_", None)))
-        read = self._level_rescaled(active, ys, elements, offset, scale, pending)  # [(offset, scale, first)]
+        spreads = self._spreads()
+        read = self._level_rescaled(active, ys, elements, offset, scale, pending, spreads)  # [(offset, scale, first)]
         z, read_origins, read_elements = [], [], []
         for i, y, o, element, (moved_offset, moved_scale, first) in zip(active, ys, origins, elements, read):
             z.append((y - offset[i]) / scale[i])
@@ -1241,7 +1244,7 @@ class GlobalLSTM(ParamsMixin):
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
         if following:
             self.weight_nonzero_, self.weight_nonzero_counts_ = nonzero, nonzero_counts
-        self.offset_, self.scale_ = offset, scale
+        self.offset_, self.scale_, self.level_spread_ = offset, scale, spreads  # a file's missing spreads kept from now
         if pending is not None:  # a file saved before scale_pending_ was kept stays without it
             self.scale_pending_ = pending
         return self

@@ -39,8 +39,8 @@ def test_a_counter_in_one_target_leaves_the_others_forecasts_as_a_new_draw_would
     windows whose inputs hold a flagged bucket (its out-of-sample validation windows, which set its interval), move at
     most twice what a new draw of key 0's requests (its noise alone) moves them. The fitted map spreads each target's
     forecast over every target's inputs (tokens are 300 requests), so the counter's inputs took the tokens with them:
-    up to 9 of their scales (a new draw: 0.4-1). The windows of its first four buckets, not flagged, still move the
-    tokens by 0.5-1.5 of their scales: a counter is not recognised there."""
+    up to 9 of their scales (a new draw: 0.4-1). The windows of its first buckets, before its flag, are judged in
+    ``test_global_lstm_counter_spill.py``."""
     new = SERIES[0][FITTED:]
     clean = _updated(fitted, new)
     redraw = new.copy()

@@ -219,6 +219,41 @@ def _level_since(column: np.ndarray, constant: float, origins: np.ndarray) -> np
     return level
 
 
+def _with_leads(values: np.ndarray, flagged: np.ndarray, low: int, high: int) -> np.ndarray:
+    """``flagged`` (``[T, k]`` bools of ``values``' points) with each flagged run that climbs in as a counter's does
+    read as begun where that climb began (:func:`~workload_predictor.predictor.with_leads`, its reference median the
+    median of the ``anomaly.REFERENCE_BUCKETS`` points before it), for the runs whose climb may reach points ``low``
+    to ``high`` (each begins before ``high + anomaly.REFERENCE_BUCKETS`` and ends from ``low -
+    anomaly.REFERENCE_BUCKETS`` on, where the run before it bounds its climb): a new array where one is read so,
+    else ``flagged`` itself."""
+    lead, reach = anomaly.COUNTER_RUN - 1, anomaly.REFERENCE_BUCKETS
+    padded = np.concatenate([np.zeros((1, flagged.shape[1]), dtype=bool), flagged, np.zeros((1, flagged.shape[1]), dtype=bool)])
+    first_cols, firsts = np.nonzero((padded[1:-1] & ~padded[:-2]).T)  # each run's first point, column by column
+    last_cols, lasts = np.nonzero((padded[1:-1] & ~padded[2:]).T)  # and its last, in the same order
+    near = (firsts < high + reach) & (lasts >= low - reach)
+    firsts, lasts, cols = firsts[near], lasts[near], first_cols[near]
+    climbs = (firsts >= lead) & (firsts >= low) & (firsts < high + reach)
+    if not climbs.any():
+        return flagged
+    steps = np.diff(values, axis=0) >= 0  # [T - 1, k]: each step that never decreases
+    counts = np.concatenate([np.zeros((1, values.shape[1]), dtype=np.int64), np.cumsum(steps, axis=0)])
+    at = np.flatnonzero(climbs)
+    climbs[at] = counts[firsts[at], cols[at]] - counts[firsts[at] - lead, cols[at]] == lead  # its lead steps rise
+    if not climbs.any():
+        return flagged
+    from ..predictor import with_leads
+
+    runs = sorted((int(f), int(e), int(c), float(np.median(values[max(0, int(f) - reach) : int(f), int(c)])))
+                  for f, e, c in zip(firsts, lasts, cols))
+    moved = [(new[0], old[0], old[2]) for new, old in zip(with_leads(values, runs), runs) if new[0] < old[0]]
+    if not moved:
+        return flagged
+    flagged = flagged.copy()
+    for first, old, col in moved:
+        flagged[first:old, col] = True
+    return flagged
+
+
 def _check_keys(keys: list) -> None:
     """A typed error for a key given twice (it would name two series: fitted and in ``errors_`` at once, its
     forecast and a teacher's lookup the first one's) or one that cannot be a dict key (``errors_`` is keyed by it)."""
@@ -1041,7 +1076,7 @@ class GlobalLSTM(ParamsMixin):
             return [np.zeros((0, self.horizon, self.n_targets_)) for _ in series]
         forecast_z = self._forecast_z(z, origins)  # [m, H, k]
         if elements is not None and self.n_targets_ > 1:
-            self._unspilled(forecast_z, z, origins, elements)
+            self._unspilled(forecast_z, z, origins, elements, series)
         # Scaled back by each target's spread: a pending one's is 0 (its scale_ only keeps its inputs finite), so a
         # target that has shown one value is forecast at it, as its validation windows (all at it) calibrate.
         # A pending target whose newest points have left its constant (all flagged: fewer than anomaly.MIN_BUSY busy yet,
@@ -1075,7 +1110,7 @@ class GlobalLSTM(ParamsMixin):
         return (base + residual).reshape(-1, self.horizon, self.n_targets_)  # [m, H, k]
 
     def _unspilled(self, forecast_z: np.ndarray, z: list[np.ndarray], origins: list[np.ndarray],
-                   elements: Sequence[np.ndarray | None]) -> None:
+                   elements: Sequence[np.ndarray | None], series: Sequence[np.ndarray]) -> None:
         """``forecast_z`` (``[m, H, k]``, :meth:`_forecast_z`'s of the windows at ``origins[i]`` of ``z[i]``), changed in
         place: in each window whose inputs hold points of some targets flagged as input anomalies (``elements[i]``:
         ``[T_i, k]`` weights of ``z[i]``'s points, below 1; ``None``: none) but none of others, those others are
@@ -1089,7 +1124,11 @@ class GlobalLSTM(ParamsMixin):
         validation windows would keep their interval 1.2-1.3 times their level wider as long as they are kept. Read
         as the clean targets show them, the flagged target's inputs look to the map as its training
         windows did; where the targets do not move together the map's weights across them are small, and so is
-        the change. The flagged target's own forecast reads its inputs as they are."""
+        the change. The flagged target's own forecast reads its inputs as they are.
+
+        A flagged run is read as begun where the climb into it began (:func:`_with_leads`, of ``series[i]``, the
+        points ``z[i]`` standardises): a counter's first buckets, below the rule's margin, are not flagged, and the
+        windows holding them and no later bucket moved the tokens by 0.5-1.5 of their scales."""
         k, window = self.n_targets_, self.window_
         first = np.cumsum([0] + [len(o) for o in origins])  # each key's first row
         read, read_origins, rows, own = [], [], [], []
@@ -1099,6 +1138,7 @@ class GlobalLSTM(ParamsMixin):
             flagged = element < 1.0  # [T, k]
             if not flagged.any():
                 continue
+            flagged = _with_leads(series[i], flagged, int(oi.min()) - window, int(oi.max()))
             counts = np.concatenate([np.zeros((1, k), dtype=np.int64), np.cumsum(flagged, axis=0)])
             inside = counts[oi] > counts[oi - window]  # [m_i, k]: flagged inputs in the window, by target
             mixed = np.flatnonzero(inside.any(axis=1) & ~inside.all(axis=1))

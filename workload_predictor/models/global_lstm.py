@@ -357,6 +357,9 @@ class GlobalLSTM(ParamsMixin):
     ``time_limited_stages_`` (a tuple of names, as ``WorkloadPredictor``'s) lists the stages
     ``max_training_time`` ended early: ``"data-parallel processes"`` (see ``distributed``) and
     ``"global lstm training"`` (``stopped_by_ == "time_limit"``); a fit on its own logs them as a warning.
+    ``level_spread_`` (``[n_keys, k]``, in each key's loads; ``inf`` for a target constant where it was scaled) is the
+    robust spread of each key's training windows' means about its offset, from which an update judges a small level
+    shift (:meth:`_shift_rescaled`).
     """
 
     min_window = 12

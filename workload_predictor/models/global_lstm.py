@@ -593,7 +593,6 @@ class GlobalLSTM(ParamsMixin):
             range(len(arrays)), arrays, [0] * len(arrays), (self.offset_, self.scale_, self.scale_pending_))
         for i in np.flatnonzero((offset != self.offset_).any(axis=1) | (scale != self.scale_).any(axis=1)):
             z[i] = (arrays[i] - offset[i]) / scale[i]
-        level_spread[(offset != self.offset_) | (scale != self.scale_)] = np.inf  # scaled from its points since it woke
         self.offset_, self.scale_, self.level_spread_ = offset, scale, level_spread
         # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
         all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]

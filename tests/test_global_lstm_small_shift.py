@@ -13,7 +13,7 @@ from test_global_level_shift import FITTED, SERIES, _moved, _periodic, _updated,
 
 from workload_predictor import FleetPredictor
 from workload_predictor.errors import ModelFileError
-from workload_predictor.models.global_lstm import LEVEL_SHIFT, LEVEL_SPREADS, GlobalLSTM
+from workload_predictor.models.global_lstm import LEVEL_SHIFT, GlobalLSTM
 
 
 def test_a_shift_within_the_kept_points_limit_but_past_the_fitted_one_is_scaled_again(fitted):  # noqa: F811
@@ -62,6 +62,8 @@ def test_a_small_shift_seen_in_short_updates_under_the_default_window_is_scaled_
 def test_the_spread_is_the_training_windows_means_and_a_rescale_keeps_it(fitted):  # noqa: F811
     """``level_spread_`` is the robust spread of each key's training windows' means about its offset, in its loads,
     so scaling a key again changes its limit (``LEVEL_SPREADS`` spreads on its scale) and nothing kept."""
+    from workload_predictor.models.global_lstm import LEVEL_SPREADS
+
     train_end = int(fitted.validation_origins_[0][0])
     z = (SERIES[0][:train_end, None] - fitted.offset_[0]) / fitted.scale_[0]
     means = np.convolve(z[:, 0], np.ones(fitted.window_) / fitted.window_, mode="valid")

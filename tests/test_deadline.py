@@ -791,9 +791,9 @@ def test_a_models_fit_reads_the_flags_of_the_predictors_scan_cut_by_the_deadline
     assert [value for _, _, value, _ in fitted.input_anomalies_] == [1e6]
     training = weighed[0][0]
     assert training < len(frame)
-    # The predictor's scan, and DLinear's of its training part (against the floor of that part); the refit's scan of
-    # the whole series reads the kept flags of that part.
-    assert scans == [len(frame), training]
+    # The predictor's scan alone: DLinear's training part and its refit read the predictor's flags, found against the
+    # whole series' floor, which is DLinear's too.
+    assert scans == [len(frame)]
     assert weighed[0] == (training, 0, [700])  # the plain rule's flag alone, as the predictor reports
     # Without a limit the chains flag 730 too.
     assert fitted.model_._element_weights(frame[["requests"]].to_numpy(), 0)[730, 0] < 1

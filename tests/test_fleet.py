@@ -1692,8 +1692,8 @@ def test_an_incremental_update_bounds_the_state_its_keys_own_predictors_will_hol
 @pytest.mark.skipif(__import__("importlib").util.find_spec("torch") is None, reason="the device check imports torch")
 def test_an_incremental_update_does_not_need_the_fleets_device():
     """A DLinear fleet with device="cuda" (fitted on a GPU host, loaded on a CPU one) could not be updated: the update
-    checked the device, which only the batched solve uses. A key's own predictor solves on the CPU; a refit still
-    needs the device."""
+    checked the device, which only the batched solve uses. A key's own predictor solves on the CPU, and so does an
+    update's refit where torch sees no such device (the same forecast as a CPU fleet's); a fit still needs it."""
     import torch
 
     if torch.cuda.is_available():
@@ -1705,8 +1705,13 @@ def test_an_incremental_update_does_not_need_the_fleets_device():
     fleet.update(tail)
     assert fleet.update_errors_ == {} and sorted(fleet._predictors) == ["k0", "k1"]
     refit = FleetPredictor(horizon=5).fit(head, key="endpoint").set_params(device="cuda")
+    refit.update(tail)
+    on_cpu = FleetPredictor(horizon=5).fit(head, key="endpoint")
+    on_cpu.update(tail)
+    assert refit.update_errors_ == {}
+    pd.testing.assert_frame_equal(refit.predict(), on_cpu.predict())
     with pytest.raises(WorkloadDataError, match="device='cuda' but torch sees no CUDA device"):
-        refit.update(tail)
+        FleetPredictor(horizon=5, device="cuda").fit(head, key="endpoint")
 
 
 @pytest.mark.parametrize("error", [

@@ -1,5 +1,5 @@
 """The two readings of a counter's unflagged start (the buckets before a counter's first flag, which the input-anomaly
-rule leaves unflagged): ``predictor.with_leads`` (where a flagged run began, for the validation windows, the
+rule leaves unflagged): ``anomaly.with_leads`` (where a flagged run began, for the validation windows, the
 forecast's inputs and the windows the interval leaves out: the whole climb into the flag) and
 ``dlinear.counter_starts`` (what DLinear's statistics weigh down: the ``COUNTER_RUN - 1`` before a counter's flag,
 as far as an update can take its windows out again). Where both apply, a counter flagged from its
@@ -11,7 +11,7 @@ import numpy as np
 
 from workload_predictor import anomaly
 from workload_predictor.models.dlinear import counter_starts
-from workload_predictor.predictor import with_leads
+from workload_predictor.anomaly import with_leads
 
 LEVEL, AT = 30, 200
 

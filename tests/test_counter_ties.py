@@ -1,4 +1,4 @@
-"""Where a flagged counter's run began at a low level (``predictor.with_leads``): the climb into its first flag, not
+"""Where a flagged counter's run began at a low level (``anomaly.with_leads``): the climb into its first flag, not
 the ordinary buckets before it that tie (a load of 2-5 requests a bucket repeats its values, so a stretch that never
 decreases reaches back into it)."""
 
@@ -9,7 +9,7 @@ import pytest
 
 from perf.datasets import generate
 from workload_predictor import anomaly
-from workload_predictor.predictor import with_leads
+from workload_predictor.anomaly import with_leads
 
 N_FIT, AT, SPAN = 1000, 3, 30  # the soak's setup (scripts/soak_imperfect.py): a counter from the fit's 4th bucket on
 

@@ -92,7 +92,7 @@ counter's first buckets (4 where it is flagged from its 5th, up to 4 times the l
 of them answer two questions: DLinear weighs the 4 before a counter's flag as the flag
 (:func:`~workload_predictor.models.dlinear.counter_starts`) and, in an update, takes the windows it summed before
 the run was recognised out of its statistics again (as far back as it keeps those windows' weights); a predictor
-reads a flagged run as begun where the climb into it began (:func:`~workload_predictor.predictor.with_leads`), for
+reads a flagged run as begun where the climb into it began (:func:`with_leads`), for
 the inputs and validation windows it reads again from the kept series, however late the counter was flagged. A counter within a fit's first ``REFERENCE_BUCKETS`` buckets is not judged.
 
 DLinear weighs the windows holding a flagged bucket by :func:`weights` (``(K / deviation)^4``),
@@ -1545,3 +1545,44 @@ def recent_start(last: pd.Timestamp, freq: pd.Timedelta) -> pd.Timestamp:
 def _naive_utc(stamp: pd.Timestamp) -> np.datetime64:
     """``stamp`` as the naive UTC ``datetime64[ns]`` that :func:`recent_flagged` keeps."""
     return stamp.tz_convert("UTC").tz_localize(None).to_datetime64()
+
+
+def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) -> list[tuple[int, int, int, float]]:
+    """``runs`` (positions in ``values``), each begun where it climbs in as a counter's run does: where the
+    ``COUNTER_RUN`` buckets ending at its first flag never decrease and the steps of the stretch that never decreases
+    up to it (at most ``REFERENCE_BUCKETS`` before it, after the burst before it) have a median within half to twice
+    (plus 1) its reference median (a counter's steps are the series' counts; a sentinel's climb is noise), from the
+    first of that stretch, which the rule leaves unflagged below its margin (a counter's first flag is its
+    ``COUNTER_RUN``-th bucket or later), after the ordinary buckets that tie before the climb (:func:`_flat_lead`: a
+    load of a few requests a bucket repeats its values, and the stretch would reach back into it).
+
+    Its question: where a flagged run began, for what is read again from the kept series each time (the validation
+    windows' and the forecast's inputs read as the median, the windows the interval leaves out): the whole climb,
+    which may hold a few ordinary buckets that climb into the counter. DLinear's statistics answer another
+    one (:func:`~workload_predictor.models.dlinear.counter_starts`): which points to weigh down, at most the
+    ``COUNTER_RUN - 1`` before a counter's flag, as far as an update can take its windows out again. Where a
+    counter is flagged from its ``COUNTER_RUN``-th bucket, both read the same ``COUNTER_RUN - 1`` buckets."""
+    moved, end = [], {}
+    for first, last, col, median in sorted(runs):
+        low = max(first - REFERENCE_BUCKETS, end.get(col, -1) + 1, 0)
+        if first - low >= COUNTER_RUN - 1:
+            steps = np.diff(values[low : first + 1, col])
+            falls = np.flatnonzero(steps < 0)
+            steps = steps[int(falls[-1]) + 1 :] if len(falls) else steps  # the stretch that never decreases up to first
+            if len(steps) >= COUNTER_RUN - 1 and median / 2 <= np.median(steps) <= 2 * median + 1:
+                first -= len(steps) - _flat_lead(steps)
+        moved.append((first, last, col, median))
+        end[col] = last
+    return moved
+
+
+def _flat_lead(steps: np.ndarray) -> int:
+    """How many of a climb's first ``steps`` (first differences, none below 0) are ordinary buckets that tie before the
+    counter's run: the split that leaves the most steps of 0 before it and the most above 0 after it (the earliest
+    where several do). A counter's steps are the series' counts, rarely 0 (a Poisson(3) count: 1 in 20); the buckets
+    of a load that stays at a low level and never decreases for a while before it climb by 0 mostly (ties)."""
+    if steps.all():  # no tie (a dense counter's climb)
+        return 0
+    score = np.cumsum(np.where(steps > 0, -1, 1))  # after i + 1 steps: the zeros left before less the rises
+    best = int(np.argmax(score))
+    return best + 1 if score[best] > 0 else 0

@@ -129,7 +129,7 @@ def _recorded_bursts(values: np.ndarray, state: dict[str, Any],
     ``state`` record (:func:`_recorded_flags`, :func:`workload_predictor.anomaly.settled_runs`); positions are
     ``values``'."""
     flagged = _recorded_flags(state, last, len(values), len(values) - 1)
-    return with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else []
+    return anomaly.with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else []
 
 
 def _recorded_flags(state: dict[str, Any], last: pd.Timestamp, count: int,
@@ -1067,7 +1067,7 @@ class WorkloadPredictor(ParamsMixin):
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
         before them, where the predictor keeps them) and the ``new`` ones, flagged as recorded once they came
         (``found``: :meth:`_update_anomalies`' state, :func:`_recorded_flags`), each begun where a counter's run climbs
-        into it (:func:`with_leads`): ``(first, last, target index, median)``, positions counted from the model's first
+        into it (:func:`~workload_predictor.anomaly.with_leads`): ``(first, last, target index, median)``, positions counted from the model's first
         point. What the model's validation reads as medians."""
         n_new = len(new.values)
         kept = self._kept_before()
@@ -1371,47 +1371,6 @@ def lost_runs(values: np.ndarray, lost: np.ndarray) -> list[tuple[int, int, int,
     return runs
 
 
-def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) -> list[tuple[int, int, int, float]]:
-    """``runs`` (positions in ``values``), each begun where it climbs in as a counter's run does: where the
-    ``COUNTER_RUN`` buckets ending at its first flag never decrease and the steps of the stretch that never decreases
-    up to it (at most ``REFERENCE_BUCKETS`` before it, after the burst before it) have a median within half to twice
-    (plus 1) its reference median (a counter's steps are the series' counts; a sentinel's climb is noise), from the
-    first of that stretch, which the rule leaves unflagged below its margin (a counter's first flag is its
-    ``COUNTER_RUN``-th bucket or later), after the ordinary buckets that tie before the climb (:func:`_flat_lead`: a
-    load of a few requests a bucket repeats its values, and the stretch would reach back into it).
-
-    Its question: where a flagged run began, for what is read again from the kept series each time (the validation
-    windows' and the forecast's inputs read as the median, the windows the interval leaves out): the whole climb,
-    which may hold a few ordinary buckets that climb into the counter. DLinear's statistics answer another
-    one (:func:`~workload_predictor.models.dlinear.counter_starts`): which points to weigh down, at most the
-    ``COUNTER_RUN - 1`` before a counter's flag, as far as an update can take its windows out again. Where a
-    counter is flagged from its ``COUNTER_RUN``-th bucket, both read the same ``COUNTER_RUN - 1`` buckets."""
-    moved, end = [], {}
-    for first, last, col, median in sorted(runs):
-        low = max(first - anomaly.REFERENCE_BUCKETS, end.get(col, -1) + 1, 0)
-        if first - low >= anomaly.COUNTER_RUN - 1:
-            steps = np.diff(values[low : first + 1, col])
-            falls = np.flatnonzero(steps < 0)
-            steps = steps[int(falls[-1]) + 1 :] if len(falls) else steps  # the stretch that never decreases up to first
-            if len(steps) >= anomaly.COUNTER_RUN - 1 and median / 2 <= np.median(steps) <= 2 * median + 1:
-                first -= len(steps) - _flat_lead(steps)
-        moved.append((first, last, col, median))
-        end[col] = last
-    return moved
-
-
-def _flat_lead(steps: np.ndarray) -> int:
-    """How many of a climb's first ``steps`` (first differences, none below 0) are ordinary buckets that tie before the
-    counter's run: the split that leaves the most steps of 0 before it and the most above 0 after it (the earliest
-    where several do). A counter's steps are the series' counts, rarely 0 (a Poisson(3) count: 1 in 20); the buckets
-    of a load that stays at a low level and never decreases for a while before it climb by 0 mostly (ties)."""
-    if steps.all():  # no tie (a dense counter's climb)
-        return 0
-    score = np.cumsum(np.where(steps > 0, -1, 1))  # after i + 1 steps: the zeros left before less the rises
-    best = int(np.argmax(score))
-    return best + 1 if score[best] > 0 else 0
-
-
 def calibration_origins(model: Any, count: int) -> np.ndarray:
     """The origins (positions from the model's first point) of the ``count`` windows the interval is calibrated on,
     the newest last: the validation windows' (``validation_origins_``), and before them, in a larger pool, the windows
@@ -1442,9 +1401,9 @@ def fit_left_out(values: np.ndarray, flagged: dict[tuple[int, int], float], orig
     """Which calibration windows at ``origins`` (:func:`fit_origins`) of a fit on ``values`` (``[n, k]``) whose flagged
     buckets are ``flagged`` (``{(position, target index): reference median}``) its interval leaves out
     (:func:`left_out_windows`; ``None``: none), as an update leaves them out: those whose targets hold a bucket of a
-    burst the series came back from, begun where a counter's run climbs into it (:func:`with_leads`). The fleet's
+    burst the series came back from, begun where a counter's run climbs into it (:func:`~workload_predictor.anomaly.with_leads`). The fleet's
     batched DLinear fit leaves out the same windows of its keys."""
-    runs = with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else None
+    runs = anomaly.with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else None
     return left_out_windows(origins, horizon, runs) if runs else None
 
 

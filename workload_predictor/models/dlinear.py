@@ -800,7 +800,7 @@ def counter_starts(y: np.ndarray, element: np.ndarray | None, first: int = 0) ->
 
     Its question: which of a counter's unflagged first buckets DLinear's statistics weigh down, as far as an update
     can take the windows it summed them in out again (the ``COUNTER_RUN - 1`` newest, ``newest_weights_``). The
-    predictor's :func:`~workload_predictor.predictor.with_leads` answers another one, where a flagged run began for
+    predictor's :func:`~workload_predictor.anomaly.with_leads` answers another one, where a flagged run began for
     the windows and inputs read again from the kept series: the whole climb into the flag, longer where a counter
     is flagged after its ``COUNTER_RUN``-th bucket (a reset's second part, a sparse series). Where a counter is
     flagged from its ``COUNTER_RUN``-th bucket, both read the same ``COUNTER_RUN - 1`` buckets. A point flagged with a weight of at most ``COUNTER_WEIGHT`` (every counter's

@@ -221,7 +221,7 @@ def _level_since(column: np.ndarray, constant: float, origins: np.ndarray) -> np
 
 def _with_leads(values: np.ndarray, flagged: np.ndarray, low: int, high: int) -> np.ndarray:
     """``flagged`` (``[T, k]`` bools of ``values``' points) with each flagged run that climbs in as a counter's does
-    read as begun where that climb began (:func:`~workload_predictor.predictor.with_leads`, its reference median the
+    read as begun where that climb began (:func:`~workload_predictor.anomaly.with_leads`, its reference median the
     median of the ``anomaly.REFERENCE_BUCKETS`` points before it), for the runs whose climb may reach points ``low``
     to ``high`` (each begins before ``high + anomaly.REFERENCE_BUCKETS`` and ends from ``low -
     anomaly.REFERENCE_BUCKETS`` on, where the run before it bounds its climb): a new array where one is read so,
@@ -241,11 +241,9 @@ def _with_leads(values: np.ndarray, flagged: np.ndarray, low: int, high: int) ->
     climbs[at] = counts[firsts[at], cols[at]] - counts[firsts[at] - lead, cols[at]] == lead  # its lead steps rise
     if not climbs.any():
         return flagged
-    from ..predictor import with_leads
-
     runs = sorted((int(f), int(e), int(c), float(np.median(values[max(0, int(f) - reach) : int(f), int(c)])))
                   for f, e, c in zip(firsts, lasts, cols))
-    moved = [(new[0], old[0], old[2]) for new, old in zip(with_leads(values, runs), runs) if new[0] < old[0]]
+    moved = [(new[0], old[0], old[2]) for new, old in zip(anomaly.with_leads(values, runs), runs) if new[0] < old[0]]
     if not moved:
         return flagged
     flagged = flagged.copy()

@@ -459,7 +459,7 @@ def _fleet_frame(n_keys: int = 3, n: int = 300, seed: int = 20) -> pd.DataFrame:
 def test_a_fleets_health_rates_each_key_as_its_own_predictor_would():
     """A fleet had no health report: an autoscaler could not tell which keys' updates stopped or were refused, or
     which read absurd buckets. Per key it now rates the metrics every key has: a key with its own predictor as that
-    predictor rates them; a batched key from what its block holds (its input anomalies are not counted)."""
+    predictor rates them; a batched key from what its block holds (its input anomalies: its fit's scan's)."""
     from workload_predictor import FleetPredictor
 
     frame = _fleet_frame()
@@ -483,7 +483,7 @@ def test_a_fleets_health_rates_each_key_as_its_own_predictor_would():
     assert (health.loc["k0", "stale_buckets"], health.loc["k0", "stale_buckets_level"]) == (2.0, "warning")
     assert health.loc["k2", "accuracy"] == fleet.confidence_["k2"]
     assert (health.loc["k2", "stale_buckets"], health.loc["k2", "stale_buckets_level"]) == (12.0, "critical")
-    assert health.loc["k2", "input_anomaly_level"] == "unknown" and np.isnan(health.loc["k2", "input_anomaly"])
+    assert (health.loc["k2", "input_anomaly"], health.loc["k2", "input_anomaly_level"]) == (0.0, "ok")
     assert "not after the last fitted bucket" in health.loc["k2", "update_error"]
     assert health["level"].tolist() == ["warning", "warning", "critical"]
     # Without now, staleness is not measured; thresholds are a predictor's, for the fleet's three metrics.

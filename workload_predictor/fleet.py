@@ -113,6 +113,11 @@ class FleetBlock:
     # before they were kept): its first forecast scans the keys' series again.
     flag_at: np.ndarray | None = None  # (m, 3) int64
     flag_median: np.ndarray | None = None  # (m,) float64
+    # The flagged buckets among each key's newest ``anomaly.RECENT_BUCKETS``, what health's ``input_anomaly`` counts
+    # (as a predictor's ``input_anomaly_buckets_``): its fit's and, through refits, each update's new buckets' (as the
+    # refit's scan flags them), one row each of (key row, position in its series: below 0 before the buckets kept),
+    # in that order, each bucket once. ``None`` (a file saved before they were kept): rated unknown.
+    recent_flags: np.ndarray | None = None  # (r, 2) int64
 
     def take(self, rows: np.ndarray) -> "FleetBlock":
         rows = np.asarray(rows, dtype=np.int64)
@@ -131,6 +136,12 @@ class FleetBlock:
             at[:, 0] = new_row[kept]
             order = np.lexsort((at[:, 2], at[:, 1], at[:, 0]))
             block.flag_at, block.flag_median = at[order], self.flag_median[kept][order]
+        if self.recent_flags is not None:  # the picked rows', renumbered (rows picked in order keep theirs in order)
+            moved = np.full(len(self.keys), -1, dtype=np.int64)
+            moved[rows] = np.arange(len(rows))
+            recent = self.recent_flags[moved[self.recent_flags[:, 0]] >= 0]
+            recent[:, 0] = moved[recent[:, 0]]
+            block.recent_flags = recent[np.lexsort((recent[:, 1], recent[:, 0]))]
         # The picked rows' settled inputs, found already: not found again.
         settled = self.__dict__.get("_settled")
         if settled is not None:
@@ -186,6 +197,23 @@ class FleetBlock:
             found = self.__dict__["_stuck"] = stuck_rows(self.values)
         return stuck_measure(found[row].tolist(), self.values[row, -1], targets, self.last_timestamp(row), self.freq,
                              held=self.values.shape[1])
+
+    def flagged_count(self, row: int) -> float:
+        """The flagged buckets among the newest ``anomaly.RECENT_BUCKETS`` of the key in ``row`` (:attr:`recent_flags`,
+        each among them), as a predictor's ``health()`` counts its ``input_anomaly_buckets_``; found for every row at
+        the block's first health check."""
+        found = self.__dict__.get("_counts")
+        if found is None:
+            found = self.__dict__["_counts"] = np.bincount(self.recent_flags[:, 0], minlength=len(self.keys))
+        return float(found[row])
+
+    def flagged_recent(self, row: int) -> np.ndarray | None:
+        """The starts (UTC ``datetime64[ns]``, naive, ascending) of the flagged buckets among the newest
+        ``anomaly.RECENT_BUCKETS`` of the key in ``row`` (:attr:`recent_flags`), as a predictor's
+        ``input_anomaly_buckets_``; ``None`` where none is flagged (what a refit of the key carries into it)."""
+        at = self.recent_flags
+        positions = at[np.searchsorted(at[:, 0], row) : np.searchsorted(at[:, 0], row, side="right"), 1]
+        return self.start[row] + positions * self.freq.to_timedelta64() if len(positions) else None
 
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
@@ -1232,9 +1260,10 @@ class FleetPredictor(ParamsMixin):
 
         Columns: ``level`` (the key's worst known level), then for each metric its value and its level
         (``ok``, ``warning``, ``critical`` or ``unknown``): ``accuracy`` (the key's confidence, ``1 - WAPE`` of its
-        validation forecasts), ``input_anomaly`` (buckets flagged among its newest 1000, counted by a key that has
-        its own predictor, i.e. a per-key model's, or a DLinear key updated in ``update_mode="incremental"``; ``unknown`` for a batched
-        or global key) and, with ``now``, ``stale_buckets`` (the whole buckets that ended after the key's newest
+        validation forecasts), ``input_anomaly`` (buckets flagged among its newest 1000, as a predictor fitted and
+        updated on its series counts them: a batched DLinear key's as its fit's and refits' scans flag them;
+        ``unknown`` for a global key, and for a batched key of a file saved before the counts were kept until its next
+        refit) and, with ``now``, ``stale_buckets`` (the whole buckets that ended after the key's newest
         bucket and before ``now``: a key whose updates stopped, or were refused; or the whole buckets between ``now``
         and a newest bucket that starts after it: a clock running ahead), ``idle_fit`` (the share of the buckets the
         key's fit rests on that lie in idle stretches: a batched key's refitted span, a key's own predictor's fit and
@@ -1295,6 +1324,8 @@ class FleetPredictor(ParamsMixin):
                                                      confidence_=float(block.confidence[row]),
                                                      idle_fit_=block.idle_fit(row),
                                                      stuck_input_=block.stuck_input(row, held.targets_))
+                if block.recent_flags is not None:  # counted as a predictor counts its input_anomaly_buckets_
+                    states[name].input_anomaly_ = (block.flagged_count(row), None)
         states.update(predictors)
         if held._global is not None:
             state = held._global
@@ -1405,7 +1436,7 @@ class FleetPredictor(ParamsMixin):
         fitted, unknown_key = _fitted_names(self.keys_), _UnknownKey(self.keys_, self.key_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
-        refit, undone_jumps = [], []
+        refit, undone_jumps, carried = [], [], {}
         jumps, undone_keys, horizon = getattr(self, "_jumps", {}), {}, self._fitted()["horizon"]
         positions = {}  # each incremental key's rows' positions in data, which its own predictor's errors name
         for name, (at, rows) in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
@@ -1438,6 +1469,13 @@ class FleetPredictor(ParamsMixin):
                         values = np.concatenate([series.values[moved:], new.values[-len(series.values):]])
                         start = series.start + moved * block.freq.to_timedelta64()
                         refit.append(KeySeries(name, start, block.freq, values))
+                        if block.recent_flags is not None:  # the flags it counts, up to the bucket continued
+                            last = series.start + (len(series.values) - 1) * block.freq.to_timedelta64()
+                            stamps = block.flagged_recent(row)
+                            stamps = None if stamps is None else stamps[stamps <= last]
+                            if moved > len(series.values):  # buckets before the newest it is refitted on
+                                stamps = _skipped_flags(series, new.values[: moved - len(series.values)], stamps)
+                            carried[name] = (stamps, last)
                         # Undoable while the stray clock has not run as far as a jump is wide (as a predictor's
                         # jump): the series before it, or where the jump lay between its rows (the newest such), the
                         # series its rows before the jump slid forward; or the record held before, through this
@@ -1479,6 +1517,7 @@ class FleetPredictor(ParamsMixin):
             if not self._device_here():  # a fleet fitted on a GPU host updates on one without: on the CPU
                 config["settings"]["device"] = "cpu"
             blocks, _, fit_errors = self._fit_partitions(refit, config)
+            _carried_flags(blocks, carried)  # the refitted keys count the flags their predictors would
             self._raise_if_strict(fit_errors)
             errors.update(fit_errors)
         refitted = {name for block in blocks for name in block.keys}  # fitted anew here, with no deadline
@@ -2675,6 +2714,60 @@ def _kept_flags(flags: dict[int, list], n: int, window: np.ndarray) -> tuple[np.
     return at, np.array([flag[3] for flag in kept], dtype=np.float64)
 
 
+def _recent_flags(flags: dict[int, list], n: int) -> np.ndarray:
+    """A block's ``recent_flags`` from its fit's scans (``{row: fit_scan's flagged buckets}``, series of ``n``
+    buckets): each flagged bucket among its key's newest ``anomaly.RECENT_BUCKETS`` once, as (row, position), sorted."""
+    since = n - anomaly.RECENT_BUCKETS
+    kept = sorted({(row, position) for row, found in flags.items() for position, *_ in found if position >= since})
+    return np.array(kept, dtype=np.int64).reshape(len(kept), 2)
+
+
+def _skipped_flags(series: KeySeries, skipped: np.ndarray, stamps: np.ndarray | None) -> np.ndarray | None:
+    """``stamps`` (a refit key's flagged starts, or None) with the flagged ones among ``skipped``, the buckets of an
+    update longer than ``series`` that continue it but lie before the newest ones its refit reads: scanned here, as a
+    fit on ``series`` and them flags them, where they lie among the newest ``anomaly.RECENT_BUCKETS``."""
+    after = len(skipped) - (anomaly.RECENT_BUCKETS - len(series.values))  # the skipped ones before the newest 1000
+    values = np.concatenate([series.values, skipped])
+    if after >= len(skipped) or not (values.max(axis=0) - values.min(axis=0) > anomaly.K).any():
+        return stamps
+    n = len(series.values)
+    positions = sorted({position for position, *_ in anomaly.fit_scan(values)[1] if position >= n + max(after, 0)})
+    if not positions:
+        return stamps
+    found = series.start + np.array(positions, dtype=np.int64) * series.freq.to_timedelta64()
+    return found if stamps is None else np.concatenate([stamps, found])
+
+
+def _carried_flags(blocks: list[FleetBlock], carried: dict) -> None:
+    """Give each refitted key of ``blocks`` the flags a predictor updated with its new buckets would count: those
+    it counted before (``carried``: ``{key: (flagged starts up to the bucket its update continued, or None; that
+    bucket)}``, naive UTC ``datetime64[ns]``) and the refit's among the buckets after that bucket (its update's), among
+    its newest ``anomaly.RECENT_BUCKETS``. A key absent from ``carried`` (its block was read from a file saved before
+    they were kept) keeps the refit's, every one among them."""
+    for block in blocks:
+        at, width = block.recent_flags, block.freq.to_timedelta64()
+        if at is None:
+            continue
+        rows = {row for row, name in enumerate(block.keys) if carried.get(name, (None,))[0] is not None}
+        rows.update(at[:, 0].tolist())
+        if not rows:
+            continue
+        n, parts = block.values.shape[1], []
+        for row in sorted(rows):  # the keys holding a flag, old or new (most hold none)
+            own = at[np.searchsorted(at[:, 0], row) : np.searchsorted(at[:, 0], row, side="right")]
+            name = block.keys[row]
+            if name not in carried:
+                parts.append(own)
+                continue
+            stamps, last = carried[name]
+            new = own[own[:, 1] > (last - block.start[row]) // width, 1]  # the update's buckets' flags
+            old = np.empty(0, np.int64) if stamps is None else ((stamps - block.start[row]) // width).astype(np.int64)
+            positions = np.concatenate([old[old >= n - anomaly.RECENT_BUCKETS], new])
+            parts.append(np.stack([np.full(len(positions), row, dtype=np.int64), positions], axis=1))
+        block.recent_flags = np.concatenate(parts).reshape(-1, 2)
+        vars(block).pop("_counts", None)
+
+
 def _settled_keys(items: list[KeySeries], flags: dict[int, list]) -> dict[int, np.ndarray]:
     """The keys whose series holds a burst it came back from, as a predictor's fit flags it (against the scale floor
     of the whole series): ``{index in items: the series with each such burst at its median}``, what the validation
@@ -2767,6 +2860,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
             n_validation=len(fit.validation_origins), **calibrated,
         )
         block.flag_at, block.flag_median = _kept_flags(flags, block.values.shape[1], block.window)
+        block.recent_flags = _recent_flags(flags, block.values.shape[1])
         # The stages max_training_time cut per key, for fit's time_limited_keys_ (which takes them off the block).
         vars(block)["_time_limited"] = {item.key: tuple(stages) for item, stages in zip(items, fit.time_limited)
                                         if stages}

@@ -365,7 +365,10 @@ def stale_thresholds(horizon: int) -> tuple[float, float]:
 
 def input_anomaly(predictor: Any) -> tuple[float | None, str | None]:
     """The buckets flagged among a predictor's newest ``RECENT_BUCKETS`` (a bucket flagged in several targets once;
-    ``None`` for a file saved before anomalies were recorded) and the detail naming the newest."""
+    ``None`` for a file saved before anomalies were recorded) and the detail naming the newest. A fleet key that
+    holds no predictor passes its count and detail as ``input_anomaly_`` (``None``: not measured)."""
+    if hasattr(predictor, "input_anomaly_"):
+        return predictor.input_anomaly_
     flagged = getattr(predictor, "input_anomalies_", None)
     recent = None if flagged is None else anomalies_recent(flagged, predictor.last_timestamp_, predictor.freq_)
     buckets = None if recent is None else len({anomaly[0] for anomaly in recent})  # a bucket flagged in 3 targets: 1

@@ -1761,6 +1761,7 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds n_validation={quote(block.n_validation)} and interval_exact={quote(block.interval_exact)}, "
                "not a count and True or False")
     _check_block_flags(block, b, values.shape[1], k, refuse)
+    _check_block_recent(block, b, values.shape[1], refuse)
     try:
         with np.errstate(all="ignore"):
             point = block.point(horizon)  # the keys' forecasts (their settled inputs are found once, and kept)
@@ -1800,6 +1801,30 @@ def _check_block_flags(block: Any, b: int, n: int, k: int, refuse: Any) -> None:
     order = (rows * n + positions) * k + cols  # within b * n * k, checked above
     if (np.diff(order) <= 0).any() or not _is_load(median):
         refuse(f"holds a block's flagged buckets that are not {expected}")
+
+
+def _check_block_recent(block: Any, b: int, n: int, refuse: Any) -> None:
+    """A block's flagged buckets among its keys' newest ones (``recent_flags``, what health counts; absent in files
+    saved before they were kept): at most one row of (key row, position) per bucket of the ``b`` keys' newest
+    ``RECENT_BUCKETS``, each among them (a position from ``n - RECENT_BUCKETS``, below 0 before the ``n`` kept),
+    strictly increasing. The count is checked before anything of its size is computed."""
+    from .anomaly import RECENT_BUCKETS
+
+    at = getattr(block, "recent_flags", None)
+    if at is None:
+        return
+    if not isinstance(at, np.ndarray) or at.dtype != np.dtype(np.int64) or at.ndim != 2 or at.shape[1] != 2 \
+            or len(at) > b * RECENT_BUCKETS:
+        refuse(f"holds a block's recent flagged buckets of shape {quote(np.shape(at))}, not at most "
+               f"{b * RECENT_BUCKETS:,} rows of (key row, position) as int64")
+    if not len(at):
+        return
+    rows, positions = at[:, 0], at[:, 1]
+    if (rows < 0).any() or (rows >= b).any() or (positions >= n).any() or (positions < n - RECENT_BUCKETS).any():
+        refuse(f"holds a block's recent flagged bucket outside its {b:,} keys' newest {RECENT_BUCKETS} buckets")
+    order = rows * RECENT_BUCKETS + positions - (n - RECENT_BUCKETS)  # within b * RECENT_BUCKETS, checked above
+    if (np.diff(order) <= 0).any():
+        refuse("holds a block's recent flagged buckets that are not in order of key row and position, each once")
 
 
 def _check_reach(start: np.ndarray, length: Any, freq: Any, horizon: int, refuse: Any) -> None:

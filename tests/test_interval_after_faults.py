@@ -222,3 +222,34 @@ def test_the_windows_a_fit_left_out_stay_out_through_updates():
     for position in range(N_FIT, N_FIT + 3):
         predictor.update(_rows(values[position : position + 1], position))
     np.testing.assert_array_equal(predictor.interval_left_out_, np.concatenate([fitted[3:], np.zeros(3, bool)]))
+
+
+def test_a_fits_left_out_windows_read_only_the_runs_near_them():
+    """``fit_left_out`` moves (``with_leads``) only the runs that may reach a window's targets and the run before each
+    in its target (on a sparse 1,000,000-bucket series all 8,500 runs took 0.4 s past a 0.5 s time limit: the perf
+    gate's sparse fit, 1.39x the limit): the windows it leaves out are those of every run's, on random series with
+    bursts and counters."""
+    from workload_predictor import anomaly
+    from workload_predictor.predictor import fit_left_out, left_out_windows
+
+    rng, compared = np.random.default_rng(1), 0
+    for _ in range(80):
+        n, k = int(rng.integers(200, 1500)), int(rng.integers(1, 3))
+        y = rng.poisson(rng.uniform(1, 30), (n, k)).astype(float)
+        for _ in range(int(rng.integers(1, 15))):
+            at, length, j = int(rng.integers(0, n - 10)), int(rng.integers(1, 8)), int(rng.integers(0, k))
+            if rng.random() < 0.5:
+                y[at : at + length, j] += rng.uniform(100, 1e4)
+            else:  # a counter's climb
+                y[at : at + length, j] = np.cumsum(y[at : at + length, j]) + y[at, j] * rng.integers(2, 9)
+        flagged = anomaly.flagged_of(anomaly.series_flags(y, anomaly.floor_of(y)))
+        horizon = int(rng.integers(1, 20))
+        origins = np.sort(rng.choice(np.arange(30, n - horizon), size=60, replace=False))
+        every = anomaly.with_leads(y, anomaly.settled_runs(y, flagged)) if flagged else []
+        expected = left_out_windows(origins, horizon, every) if every else None
+        found = fit_left_out(y, flagged, origins, horizon)
+        assert (found is None) == (expected is None)
+        if expected is not None:
+            np.testing.assert_array_equal(found, expected)
+            compared += 1
+    assert compared > 40  # the cases leave windows out

@@ -1403,8 +1403,32 @@ def fit_left_out(values: np.ndarray, flagged: dict[tuple[int, int], float], orig
     (:func:`left_out_windows`; ``None``: none), as an update leaves them out: those whose targets hold a bucket of a
     burst the series came back from, begun where a counter's run climbs into it (:func:`~workload_predictor.anomaly.with_leads`). The fleet's
     batched DLinear fit leaves out the same windows of its keys."""
-    runs = anomaly.with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else None
+    runs = _runs_near(anomaly.settled_runs(values, flagged), origins, horizon) if flagged else None
+    runs = anomaly.with_leads(values, runs) if runs else None
     return left_out_windows(origins, horizon, runs) if runs else None
+
+
+def _runs_near(runs: Sequence[tuple[int, int, int, float]], origins: np.ndarray,
+               horizon: int) -> list[tuple[int, int, int, float]]:
+    """Of ``runs`` (:func:`~workload_predictor.anomaly.settled_runs`'), in order, those that may hold a target of a
+    window at ``origins`` once :func:`~workload_predictor.anomaly.with_leads` moved their start (by at most
+    ``REFERENCE_BUCKETS``), and the run before each of them in its target, whose end bounds where that start may
+    move: ``with_leads`` reads nothing else, so it moves those runs as it would among all of them. A sparse series'
+    fit holds thousands of runs (8,500 on 1,000,000 buckets: 0.4 s for them all), its windows' targets a few."""
+    ordered = sorted(runs)
+    if not ordered:
+        return ordered
+    at = np.sort(np.asarray(origins, dtype=np.int64))
+    firsts = np.fromiter((run[0] for run in ordered), dtype=np.int64, count=len(ordered))
+    lasts = np.fromiter((run[1] for run in ordered), dtype=np.int64, count=len(ordered))
+    near = np.searchsorted(at, firsts - anomaly.REFERENCE_BUCKETS - horizon + 1) < np.searchsorted(at, lasts, "right")
+    keep, latest = near.copy(), {}
+    for i, run in enumerate(ordered):
+        j = latest.get(run[2])  # the run before it in its target
+        if near[i] and j is not None:
+            keep[j] = True
+        latest[run[2]] = i
+    return [run for run, kept in zip(ordered, keep) if kept]
 
 
 def fit_origins(model: Any) -> np.ndarray:

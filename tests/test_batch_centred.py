@@ -20,3 +20,21 @@ def test_in_place_centring_gives_the_same_moments_and_leaves_no_copy(monkeypatch
     for name in ("mean_x", "mean_y", "gram", "cross", "count"):
         np.testing.assert_array_equal(getattr(centred, name), getattr(copied, name))
     assert np.array_equal(centred.gram, centred.gram.transpose(0, 2, 1))  # still exactly symmetric
+
+
+@pytest.mark.parametrize("shape", [(8, 120, 2, 1), (9, 300, 12, 10), (13, 700, 96, 7), (8, 260, 7, 60)])
+def test_the_batched_moments_equal_window_moments_bit_for_bit(shape):
+    """``_moments`` (no lag table) gives ``window_moments``' numbers to the last bit, X^T X exactly symmetric, for
+    series of every scale, a first origin past the window, and a horizon longer than the window."""
+    from workload_predictor.windows import window_moments
+
+    n_series, n, window, horizon = shape
+    rng = np.random.default_rng(n)
+    z = rng.standard_normal((n_series, n)) * 10.0 ** rng.uniform(-3, 3, (n_series, 1)) + rng.uniform(-5, 5)
+    for first in (window, window + 5):
+        origins = np.arange(first, n - horizon - 2)
+        expected, got = window_moments(z, origins, window, horizon), dlinear_batched._moments(z, origins, window,
+                                                                                             horizon)
+        for want, have in zip(expected, got):
+            assert have.shape == want.shape and np.array_equal(have.view(np.uint64), want.view(np.uint64))
+        assert np.array_equal(got[2], got[2].transpose(0, 2, 1))

@@ -79,8 +79,8 @@ def batched_window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizo
     out = BatchStats(float(count), np.empty((n_series, window)), np.empty((n_series, horizon)),
                      np.empty((n_series, window, window)), np.empty((n_series, window, horizon)))
     for i in range(0, n_series, block):  # each block's X^T X written in place: no block-sized copy
-        part = BatchStats(float(count), *window_moments(z[i : i + block], origins, window, horizon,
-                                                        xx_out=out.xx[i : i + block]))
+        part = BatchStats(float(count), *_moments(z[i : i + block], origins, window, horizon,
+                                                  xx_out=out.xx[i : i + block]))
         for name in ("sum_x", "sum_y", "xy"):
             getattr(out, name)[i : i + block] = getattr(part, name)
     return out
@@ -88,7 +88,51 @@ def batched_window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizo
 
 def _lag_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int) -> BatchStats:
     """``batched_window_stats`` for more than 8 consecutive origins (see ``windows.window_moments``)."""
-    return BatchStats(float(len(origins)), *window_moments(z, origins, window, horizon))
+    return BatchStats(float(len(origins)), *_moments(z, origins, window, horizon))
+
+
+def _moments(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, xx_out: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~workload_predictor.windows.window_moments` of ``S`` series, the same numbers bit for bit, without its
+    ``(S, W, W + H)`` lag table: from 8 series on, each row ``R[i]`` of the table is formed as that function forms it
+    (the products entering the range less those leaving it, summed row by row, plus the first range's
+    correlations) and written straight to its places in ``X^T X`` (row ``i`` from the diagonal on) and ``X^T Y``;
+    the lower triangle is then copied from the upper one, a series at a time (while it is in cache). The table was
+    the largest array of the statistics (60 MB for 125 series at window 240), written whole and read again."""
+    n_series, count = z.shape[0], len(origins)
+    if n_series < 8 or window < 2:
+        return window_moments(z, origins, window, horizon, xx_out=xx_out)
+    first = int(origins[0])
+    lags = window + horizon
+    start = first - window
+    base = np.stack([np.correlate(row[start : start + count + lags - 1], row[start : start + count], mode="valid")
+                     for row in z])  # [S, lags]: R[0]
+    padded = np.concatenate([z, np.zeros((n_series, lags))], axis=1)
+    lagged_products = np.lib.stride_tricks.sliding_window_view(padded, lags, axis=1)  # [S, n + 1, lags], a view
+    xx = np.empty((n_series, window, window)) if xx_out is None else xx_out
+    xy = np.empty((n_series, window, horizon))
+    xx[:, 0] = base[:, :window]
+    xy[:, 0] = base[:, window:]
+    entering, leaving = np.empty((n_series, lags)), np.empty((n_series, lags))
+    summed, row = np.empty((n_series, lags)), np.empty((n_series, lags))
+    for i in range(1, window):
+        np.multiply(padded[:, start + count + i - 1, None], lagged_products[:, start + count + i - 1], out=entering)
+        np.multiply(padded[:, start + i - 1, None], lagged_products[:, start + i - 1], out=leaving)
+        entering -= leaving
+        if i == 1:
+            summed[...] = entering
+        else:
+            summed += entering
+        np.add(summed, base, out=row)  # R[i]
+        xx[:, i, i:] = row[:, : window - i]
+        xy[:, i] = row[:, window - i : lags - i]
+    lower = np.tril(np.ones((window, window), dtype=bool), -1)
+    for gram in xx:
+        np.copyto(gram, gram.T, where=lower)
+    prefix = np.concatenate([np.zeros((n_series, 1)), np.cumsum(z, axis=1)], axis=1)
+    sum_x = prefix[:, start + count + np.arange(window)] - prefix[:, start + np.arange(window)]
+    sum_y = prefix[:, first + count + np.arange(horizon)] - prefix[:, first + np.arange(horizon)]
+    return sum_x, sum_y, xx, xy
 
 
 def batch_affordable_origins(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
@@ -488,14 +532,14 @@ def fit_batched(
                        for row in judged if not is_weighted[row // k]}
             if _no_time(len(origins_tail), len(rows), w, horizon, pace):
                 cut(plain, "dlinear refit")
-                centred = BatchCentred.of(stats)  # the training part's (the weighted rows are put below)
+                centred = BatchCentred.of(stats, in_place=True)  # the training part's (weighted rows put below)
             else:
                 added = batched_window_stats(z_all[rows], origins_tail, w, horizon)
                 xx = stats.xx  # the training part's, read no more: the tail's added in place
                 xx += added.xx
                 stats = BatchStats(stats.count + added.count, stats.sum_x + added.sum_x, stats.sum_y + added.sum_y,
                                    xx, stats.xy + added.xy)
-                centred = BatchCentred.of(stats)
+                centred = BatchCentred.of(stats, in_place=True)  # stats read no more
                 for row, train in trained.items():  # a plain row with a window weighed down: summed as DLinear sums it
                     tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon, judged[row], None)
                     centred.put(row, CentredStats.of(train + tail))
@@ -701,7 +745,10 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
         if follow_level:
             coef = level_map(coef)
         intercept = part.mean_y - np.einsum("sw,swh->sh", part.mean_x, coef)  # the raw means, the raw map
-        error = np.abs(np.matmul(inputs[rows, :, widest - w :], coef) + intercept[:, None, :] - actual[rows])
+        error = np.matmul(inputs[rows, :, widest - w :], coef)  # then less the targets, in place: no temporaries
+        error += intercept[:, None, :]
+        error -= actual[rows]
+        np.abs(error, out=error)
         count = n_series if series is None else len(series)
         mae = error.mean(axis=(1, 2)).reshape(count, k)
         per_origin = error.mean(axis=2).reshape(count, k, -1)

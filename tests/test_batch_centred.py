@@ -38,3 +38,21 @@ def test_the_batched_moments_equal_window_moments_bit_for_bit(shape):
         for want, have in zip(expected, got):
             assert have.shape == want.shape and np.array_equal(have.view(np.uint64), want.view(np.uint64))
         assert np.array_equal(got[2], got[2].transpose(0, 2, 1))
+
+
+@pytest.mark.parametrize("first_origin, start, m, unjudged", [(700, 100, 230, False), (30, 0, 90, True),
+                                                               (3, 5, 40, True), (16, 60, 61, False)])
+def test_the_rows_deviations_equal_residual_deviations_row_by_row(first_origin, start, m, unjudged):
+    """``_row_deviations`` of stacked rows gives each row's ``residual_deviations`` bit for bit: whole references,
+    references shorter than ``RESIDUAL_REFERENCE`` and blocks with too few rows before them (not judged)."""
+    from workload_predictor.models import dlinear
+
+    rng = np.random.default_rng(first_origin)
+    residuals = rng.standard_t(2.0, (5, m, 7)) * rng.uniform(0.1, 10.0, (5, 1, 1))
+    residuals[1, m - 1] = 1e6  # a window far out
+    noise = rng.gamma(2.0, 1.0, (5, m))
+    got = dlinear_batched._row_deviations(residuals, start, first_origin, noise)
+    for row in range(5):
+        want = dlinear.residual_deviations(residuals[row], start, first_origin, noise=noise[row])[0]
+        assert got[row].shape == want.shape and np.array_equal(got[row].view(np.uint64), want.view(np.uint64))
+    assert (got > dlinear.RESIDUAL_K).any() and bool((got[:, 0] == 0.0).all()) == unjudged

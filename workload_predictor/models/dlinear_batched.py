@@ -30,7 +30,8 @@ from .dlinear import (DEFAULT_WINDOWS, SEARCH_SHARE, CentredStats, DLinear, Wind
                       affordable_origins, blend_weights, level_map, pass_seconds, pass_units, shift_cross,
                       solvable_penalty, window_weights)
 
-#: Elements of the largest temporary array the statistics build (the lag table's products): bounds memory.
+#: Elements of the statistics built at once (a block of series' ``W x (W + H)``: the lag table ``window_moments``
+#: builds for fewer than 8 series, the rows ``_moments`` writes out for more): bounds memory.
 STATS_BLOCK_ELEMENTS = 2**22
 #: Elements of the ridge systems built and solved at once on the CPU (a block of series), and of the Gram matrices
 #: shifted at once: 8 MB, which the heap serves again from one block to the next, where the systems of a whole batch

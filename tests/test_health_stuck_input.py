@@ -100,8 +100,8 @@ def test_poisson_series_are_not_stuck(rate, model):
     assert metric["level"] == "ok" and metric["value"] < 15
 
 
-@pytest.mark.parametrize("model", ["dlinear", "lstm", "ensemble", "naive", "seasonal_naive", "moving_average",
-                                   "moving_median", "exponential_smoothing", "seasonal_median"])
+@pytest.mark.parametrize("model", ["dlinear", "dlinear_log", "lstm", "ensemble", "naive", "seasonal_naive",
+                                   "moving_average", "moving_median", "exponential_smoothing", "seasonal_median"])
 def test_every_model_rates_a_stuck_sensor(model):
     from workload_predictor.models import registry
 

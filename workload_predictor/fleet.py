@@ -54,7 +54,7 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
                      naming_rows, plural, quote, quote_columns)
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .models import registry
-from .models.dlinear import DLinear, forecast_each
+from .models.dlinear import DLinear, LogDLinear, forecast_each
 from .predictor import (WorkloadPredictor, _fit_anomalies, _point, calibration, carried_jump, fit_left_out, holds_jump,
                         jump_buckets, order_refusal, undoes_jump, undone_text)
 
@@ -852,6 +852,12 @@ class FleetPredictor(ParamsMixin):
                                     "update refits a key on its newest buckets, weighed equally, so nothing would "
                                     "forget; pass update_mode='incremental' (each key's own DLinear forgets at its "
                                     "updates) or drop half_life.")
+        transform = self.model_params.get("transform") if isinstance(self.model_params, dict) else None
+        if self.model == "dlinear" and transform is not None:
+            raise WorkloadDataError(f"model_params['transform']={quote(transform)} with model='dlinear': a DLinear "
+                                    "fleet is solved as one batched problem on the loads as they are; pass "
+                                    "model='dlinear_log' (each key its own DLinear on log(1 + load)) and drop "
+                                    "transform.")
         n_jobs = self.n_jobs
         if not is_integer(n_jobs) or (n_jobs < 1 and n_jobs != -1):
             raise WorkloadDataError(f"n_jobs={quote(n_jobs)} must be a positive number of processes, or -1 for one per CPU.")
@@ -2308,7 +2314,7 @@ def _own_points(states: list, steps: int, k: int) -> np.ndarray:
     out = np.empty((len(states), steps, k))
     groups: dict[tuple, list[int]] = {}
     for i, state in enumerate(states):
-        if type(state.model) is DLinear:
+        if type(state.model) in (DLinear, LogDLinear):
             groups.setdefault(state.model.coef_.shape, []).append(i)
         else:
             out[i] = _point(state, steps)

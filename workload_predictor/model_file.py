@@ -67,6 +67,8 @@ ARRAY_KINDS = "biufcM"  # bool, ints, floats, complex, datetime64: never object 
 #: Largest count a file may give a model (``n_seen_``, a window's position): an update adds to it and numpy reads it
 #: as an int64.
 MAX_COUNT = 2**53
+#: The classes of DLinear state (``"dlinear"``, ``"dlinear_log"``): what :func:`_check_dlinear` checks.
+DLINEAR_CLASSES = ("DLinear", "LogDLinear")
 #: A DLinear's smallest spread, relative to ``max(1, mean)``: :func:`~workload_predictor.windows.fit_scale` takes a
 #: column whose spread is smaller for a constant (its scale then ``max(1, |mean|)``).
 SCALE_FLOOR = 1e-12
@@ -532,16 +534,23 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
     window = getattr(model, "window_", None)
     if not _is_count(window) or window < 1:
         refuse(f"has a DLinear window_={quote(window)}, not a positive number of buckets")
+    from .models.dlinear import LOG_TOP, TRANSFORMS
+
+    transform = getattr(model, "transform_", None)  # absent in files saved before the setting: none
+    if not any(transform is t or (type(transform) is str and transform == t) for t in TRANSFORMS):
+        refuse(f"has a DLinear transform_={quote(transform)}, not None or 'log1p'")
+    # The largest value its scaling, statistics and forecasts read: a load, or log(1 + load) of one.
+    top = MAX_VALUE if transform is None else LOG_TOP
     for name in ("offset_", "scale_"):
         array = getattr(model, name, None)
         if array is not None and (not _is_real(array) or array.shape != (k,) or (name == "scale_" and (array <= 0).any())):
             refuse(f"holds a DLinear {name} that is NaN or infinite, or not {plural(k, 'value')}"
                    f"{' > 0' if name == 'scale_' else ''} (shape {quote(np.shape(array))})")
     offset, scale = getattr(model, "offset_", None), getattr(model, "scale_", None)
-    if offset is not None and scale is not None and not _is_scaling_of_loads(offset, scale):
+    if offset is not None and scale is not None and not _is_scaling_of_loads(offset, scale, top):
         # An update scales every new window by them, and a forged 1e300 turned its statistics into NaN.
-        refuse(f"holds a DLinear offset_ {quote(offset)} and scale_ {quote(scale)}, not the mean of loads in [0, "
-               f"{MAX_VALUE:g}] and their spread")
+        refuse(f"holds a DLinear offset_ {quote(offset)} and scale_ {quote(scale)}, not the mean of "
+               f"{'loads' if transform is None else 'log(1 + load)'} in [0, {top:g}] and their spread")
     intercept = getattr(model, "intercept_", None)
     if intercept is not None and np.shape(intercept) != (k, horizon):  # a forecast would broadcast a 0-d one
         refuse(f"holds a DLinear intercept_ of shape {quote(np.shape(intercept))}, not ({k}, {horizon})")
@@ -565,7 +574,7 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
         if offset is not None and scale is not None:
             # Sums over ``count`` windows of scaled loads, each at most ``largest`` from 0 (the loads in [0, MAX_VALUE]):
             # larger sums are no fit's, and an update's solve turned a forged 1e300 into NaN weights.
-            largest = np.maximum(offset, MAX_VALUE - offset) / scale
+            largest = np.maximum(offset, top - offset) / scale
             for j, part in enumerate(stats):
                 bound = 2.0 * part.count * largest[j]  # twice: rounding
                 if _beyond(part.sum_x, bound) or _beyond(part.sum_y, bound) \
@@ -623,11 +632,12 @@ def _largest(array: Any) -> float:
         return math.nan
 
 
-def _is_scaling_of_loads(offset: np.ndarray, scale: np.ndarray) -> bool:
+def _is_scaling_of_loads(offset: np.ndarray, scale: np.ndarray, top: float = MAX_VALUE) -> bool:
     """Whether finite ``offset`` and ``scale`` > 0 (of one shape) are a mean and a spread of loads the door lets in,
-    as :func:`~workload_predictor.windows.fit_scale` gives them: the mean in [0, ``MAX_VALUE``], the spread at most
-    ``MAX_VALUE`` and at least ``SCALE_FLOOR`` of ``max(1, mean)``."""
-    return not ((offset < 0).any() or (offset > MAX_VALUE).any() or (scale > MAX_VALUE).any()
+    as :func:`~workload_predictor.windows.fit_scale` gives them: the mean in [0, ``top``], the spread at most
+    ``top`` and at least ``SCALE_FLOOR`` of ``max(1, mean)`` (``top``: ``MAX_VALUE``, or a log1p DLinear's
+    ``log1p(MAX_VALUE)``)."""
+    return not ((offset < 0).any() or (offset > top).any() or (scale > top).any()
                 or (scale < SCALE_FLOOR * np.maximum(1.0, offset)).any())
 
 
@@ -1323,7 +1333,7 @@ def _check_update_state(model: Any, members: list, horizon: int, k: int, refuse:
             if seen is not None and seen > MAX_COUNT:
                 refuse(f"has its {type(piece).__name__}'s n_seen_={quote(seen)}, more than {MAX_COUNT:,} points")
             _check_origins(piece, refuse)
-            if type(piece).__name__ == "DLinear":
+            if type(piece).__name__ in DLINEAR_CLASSES:
                 _check_blend(piece, k, refuse)
                 _check_residual_state(piece, horizon, k, refuse, getattr(part, "n_seen_", None))  # a base: its LSTM's
         if hasattr(part, "network_"):
@@ -1503,7 +1513,7 @@ def _check_pool(model: Any, horizon: int, k: int, refuse: Any) -> None:
 #: DLinear's statistics), so load checks them: a file without one would load and fail at the first update.
 _FITTED_STATE = ("context_", "n_seen_", "validation_forecast_", "validation_actual_", "validation_origins_")
 _KEPT_STATE = ("recent_",)
-_CLASS_STATE = {"DLinear": ("offset_", "scale_", "coef_", "intercept_", "stats_", "ridge_"),
+_CLASS_STATE = {**{name: ("offset_", "scale_", "coef_", "intercept_", "stats_", "ridge_") for name in DLINEAR_CLASSES},
                 "LSTM": ("offset_", "scale_")}
 
 
@@ -1547,7 +1557,7 @@ def _check_members_and_kept(model: Any, members: list, window: int, horizon: int
                 refuse(f"holds an LSTM offset_ {quote(offset)} and scale_ {quote(scale)}, not the mean of {k} targets' "
                        f"loads in [0, {MAX_VALUE:g}] and their spread")
         for dlinear in (part, getattr(part, "base_", None)):  # an LSTM's linear base is a DLinear too
-            if type(dlinear).__name__ == "DLinear":
+            if type(dlinear).__name__ in DLINEAR_CLASSES:
                 _check_dlinear(dlinear, horizon, k, refuse, getattr(part, "context_", None))
 
 

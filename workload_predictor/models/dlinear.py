@@ -42,6 +42,7 @@ from .. import anomaly
 from .._deadline import SERIES_PACE, Deadline, current
 from .._memory import check_memory
 from .._threads import single_blas_thread
+from ..data import MAX_VALUE
 from ..errors import WorkloadDataError, is_number, is_positive_int, quote
 from ..windows import (fit_scale, moving_average_matrix, targets_at, validation_origins, window_moments,
                        windows_at)
@@ -70,6 +71,12 @@ FOLLOW_ALPHA = 1.0
 EXACT_ALPHA = 1e-3
 #: Refits (one solve per blended window each) behind :meth:`DLinear.rolling_forecast`'s out-of-sample forecasts.
 ROLLING_REFITS = 25
+#: What ``transform`` takes: ``None`` (the loads as they are) or ``"log1p"`` (``log(1 + load)``, forecasts mapped back
+#: with ``expm1``).
+TRANSFORMS = (None, "log1p")
+#: The largest forecast a ``"log1p"`` fit maps back, ``log1p(MAX_VALUE)``: no load is larger (``expm1`` of more
+#: overflows to inf).
+LOG_TOP = float(np.log1p(MAX_VALUE))
 
 
 #: Windows holding a flagged point are summed this many at a time (:meth:`WindowStats.weighted`): their inputs,
@@ -1103,11 +1110,13 @@ def series_floor(train: np.ndarray, series: np.ndarray, floor: np.ndarray) -> np
     return floor if np.array_equal(whole, floor) else whole
 
 
-def woken_scale(column: np.ndarray, n_seen: int, floor: float | None) -> float | None:
+def woken_scale(column: np.ndarray, n_seen: int, floor: float | None, transform: str | None = None) -> float | None:
     """The scale of a target whose first fit read it constant (``column[:n_seen]``, its raw values, all equal) and
     whose later points leave that constant: ``fit_scale``'s spread of the points from the first that leaves it on,
     each counted by its weight under the input-anomaly ``floor`` (``None``: all 1); ``None`` where it stays there
     (no later point leaves it, or those that do and weigh 1 are constant: one corrupt bucket scales nothing).
+    ``transform``: the fit's (DLinear's ``transform_``): the spread is of the transformed points, the weights those
+    of the loads.
 
     A constant has no spread: ``fit_scale`` gives it ``max(1, |constant|)`` (an idle target's 1), a scale in the
     load's own units, which every relative quantity of the fit would then read in those units (the residual floor,
@@ -1117,13 +1126,36 @@ def woken_scale(column: np.ndarray, n_seen: int, floor: float | None) -> float |
         return None
     first = n_seen + int(left[0])
     weights = None if floor is None else anomaly.element_weights(column[:, None], first, np.array([floor]))
-    part = column[first:, None]
+    part = transformed(column[first:, None], transform)
     ordinary = part if weights is None else part[weights[:, 0] == 1.0]
     if not len(ordinary) or fit_scale(ordinary, return_constant=True)[2][0]:
         return None
     scale = float(fit_scale(part, weights)[1][0])
     # as fit_scale tells a constant, against the offset the target keeps (a spread below it is no scale of it)
-    return scale if scale > 1e-12 * max(1.0, abs(float(column[0]))) else None
+    offset = float(transformed(column[:1], transform)[0])
+    return scale if scale > 1e-12 * max(1.0, abs(offset)) else None
+
+
+def transformed(y: np.ndarray, transform: str | None) -> np.ndarray:
+    """``y`` (loads) as a fit with ``transform`` (DLinear's) reads them: ``y`` itself, or ``log1p(y)``; a typed error
+    for a load below 0, which has no logarithm."""
+    if transform is None:
+        return y
+    if y.size and not float(y.min()) >= 0.0:
+        rows = y.reshape(len(y), -1)
+        row = int(np.argmax((rows < 0).any(axis=1)))
+        raise WorkloadDataError(f"transform={transform!r} fits log(1 + load), and the series holds "
+                                f"{float(rows[row].min()):g} at row {row}: loads must be >= 0. Clip or shift the "
+                                "series, or pass transform=None.")
+    return np.log1p(y)
+
+
+def loads_of(forecast: np.ndarray, transform: str | None) -> np.ndarray:
+    """Forecasts in a fit's units (``transform``'s) as loads: ``forecast`` itself, or ``expm1`` of it clipped to
+    ``[0, LOG_TOP]`` (a load >= 0 and at most ``MAX_VALUE``)."""
+    if transform is None:
+        return forecast
+    return np.expm1(np.clip(forecast, 0.0, LOG_TOP))
 
 
 class DLinear(BaseForecaster):
@@ -1210,6 +1242,14 @@ class DLinear(BaseForecaster):
         (NLinear's normalisation; default True): every horizon step's weights sum to one,
         so the forecast follows a shift in level instead of reverting to the training
         mean. False fits the raw windows (DLinear as published).
+    transform : str or None
+        ``None`` (default) fits the loads as they are; ``"log1p"`` fits ``log(1 + load)`` and maps each forecast
+        back with ``expm1``, clipped to ``[0, MAX_VALUE]``: the map (and ``follow_level``'s shift) act on ratios of
+        load, a burst weighs by its logarithm, and the forecast is a median-like one that does not chase bursts.
+        Loads must be ``>= 0`` (a typed error otherwise). What flags a bucket (``robust``) reads the loads, as the
+        predictor's scan does; the scaling, statistics, judging by residuals and ``coef_`` live in the transformed
+        units, the forecasts, validation windows and ``rolling_forecast`` in loads. The transform of the fit is
+        ``transform_``. Registered as ``"dlinear_log"`` (:class:`LogDLinear`, the default ``"log1p"``).
     """
 
     def __init__(
@@ -1225,6 +1265,7 @@ class DLinear(BaseForecaster):
         robust: bool = True,
         half_life: float | None = None,
         follow_level: bool = True,
+        transform: str | None = None,
     ):
         self.horizon = horizon
         self.window = window
@@ -1237,6 +1278,7 @@ class DLinear(BaseForecaster):
         self.robust = robust
         self.half_life = half_life
         self.follow_level = follow_level
+        self.transform = transform
 
     min_window = min(DEFAULT_WINDOWS)
 
@@ -1274,6 +1316,10 @@ class DLinear(BaseForecaster):
         if half_life is not None and (not is_number(half_life) or not 1 <= half_life < np.inf):
             raise WorkloadDataError(f"half_life={quote(half_life)} must be a finite number of buckets >= 1 "
                                     "(e.g. 2000), or None to forget nothing.")
+        transform = getattr(self, "transform", None)  # files saved before the setting: none
+        if not any(transform is t or (isinstance(transform, str) and transform == t) for t in TRANSFORMS):
+            raise WorkloadDataError(f"transform={quote(transform)} must be None (the loads as they are) or 'log1p' "
+                                    "(log(1 + load), forecasts mapped back).")
 
     def _required_window(self) -> int:
         """The window the length check asks room for: ``window``, or else the smallest candidate (the search
@@ -1298,6 +1344,22 @@ class DLinear(BaseForecaster):
     def _follows_level(self) -> bool:
         """Whether the fit's windows are shifted by their last value (files saved before the setting: no)."""
         return bool(getattr(self, "follow_level_", False))
+
+    def _transform(self) -> str | None:
+        """The transform of the fit (``transform_``; files saved before the setting: none). Read from the instance's
+        dict: a forecast reads it twice, and a missing fitted attribute goes through ``__getattr__``."""
+        return self.__dict__.get("transform_")
+
+    def _scaled(self, y: np.ndarray) -> np.ndarray:
+        """The loads ``y`` in the fit's units: through its transform, less ``offset_``, over ``scale_``."""
+        transform = self.__dict__.get("transform_")
+        return ((y if transform is None else transformed(y, transform)) - self.offset_) / self.scale_
+
+    def _loads(self, forecast: np.ndarray) -> np.ndarray:
+        """Forecasts in the fit's units (``_scaled``'s) as loads."""
+        forecast = forecast * self.scale_ + self.offset_
+        transform = self.__dict__.get("transform_")
+        return forecast if transform is None else loads_of(forecast, transform)
 
     def _recent_length(self) -> int:
         """The newest window's inputs and targets, and at least the history the input-anomaly scan of an update
@@ -1352,6 +1414,7 @@ class DLinear(BaseForecaster):
                 whole = vars(self).pop("_whole_series", None)
                 self.weight_floor_ = anomaly.floor_of(y if whole is None else whole) if self.robust else None
                 self.follow_level_ = bool(self.follow_level)
+                self.transform_ = self.transform
                 self.residual_from_ = self.residual_coef_ = self.residual_intercept_ = None
                 self.residual_history_ = self.residual_next_ = self.residual_center_ = self.residual_spread_ = None
             element = self._element_weights(y, 0)
@@ -1361,8 +1424,8 @@ class DLinear(BaseForecaster):
                     check_memory("DLinear weighted scale", extra_bytes=24.0 * y.size)
                 # A flagged point would set the scale (one 1e9 among counts of 50 makes every other point
                 # -0.05 +- 1e-7 and the centred Gram loses most of its digits): the scale counts it by its weight.
-                self.offset_, self.scale_ = fit_scale(y, summed)
-            z = (y - self.offset_) / self.scale_
+                self.offset_, self.scale_ = fit_scale(transformed(y, self._transform()), summed)
+            z = self._scaled(y)
             searched, blocks = None, []
             if refit:
                 window = self.window_
@@ -1575,7 +1638,7 @@ class DLinear(BaseForecaster):
         for j in range(y.shape[1]):
             if not bool((y[:n_seen, j] == y[0, j]).all()):
                 continue
-            scale = woken_scale(y[:, j], n_seen, None if floors is None else float(floors[j]))
+            scale = woken_scale(y[:, j], n_seen, None if floors is None else float(floors[j]), self._transform())
             if scale is None:
                 continue
             factor = float(self.scale_[j]) / scale
@@ -1600,7 +1663,7 @@ class DLinear(BaseForecaster):
             start = max(min(n_seen - self.window_ - self.horizon + 1 - lead, len(y) - self._recent_length()), 0)
             element = self._element_weights(y, start)
             penalties = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_] if keep_penalties else None
-            z = (y - self.offset_) / self.scale_
+            z = self._scaled(y)
             origins = np.arange(n_seen - self.horizon + 1, len(z) - self.horizon + 1)
             judged = None
             if not keep_penalties and self.robust and len(origins):
@@ -1845,7 +1908,7 @@ class DLinear(BaseForecaster):
         out the windows they weigh down).
         """
         with single_blas_thread():
-            z = (y - self.offset_) / self.scale_
+            z = self._scaled(y)
             # The weights of y's points, all 1 (None) unless a kept or a new point is flagged.
             if not judged:
                 element = self._continued_weights(y, n_old, known)
@@ -1966,7 +2029,8 @@ class DLinear(BaseForecaster):
         for j in np.flatnonzero(moved):
             if floors is not None:
                 floors[j] = anomaly.floor_of(whole[:, j : j + 1])[0]
-            scale = woken_scale(whole[:, j], int(idle), None if floors is None else float(floors[j]))
+            scale = woken_scale(whole[:, j], int(idle), None if floors is None else float(floors[j]),
+                                self._transform())
             if scale is None:
                 return {"idle_": int(idle)}
             twin.scale_[j] = scale
@@ -2130,7 +2194,7 @@ class DLinear(BaseForecaster):
         forecast = np.empty((len(origins), horizon, y.shape[1]))
         forecast_count = len(origins)
         with single_blas_thread():
-            z = (y - self.offset_) / self.scale_
+            z = self._scaled(y)
             element = stats = None  # read once a group is forecast (a deadline may leave none the time)
             done = window  # the next training window's origin
             for group in np.array_split(np.arange(len(origins)), min(refits, len(origins))):
@@ -2165,10 +2229,11 @@ class DLinear(BaseForecaster):
                         coef[-w:] += weight * part.coef
                         intercept += weight * part.intercept
                     forecast[group, :, j] = x_group[:, :, j] @ coef + intercept
-        return forecast[:forecast_count] * self.scale_ + self.offset_, forecast_count
+        return self._loads(forecast[:forecast_count]), forecast_count
 
     def _predict_at(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
-        z = (y - self.offset_) / self.scale_
+        transform = self.__dict__.get("transform_")  # _scaled and _loads, inline (a forecast costs microseconds)
+        z = ((y if transform is None else transformed(y, transform)) - self.offset_) / self.scale_
         if len(origins) > CORRELATE_ORIGINS and bool(np.all(np.diff(origins) == 1)):
             # Many consecutive origins (an LSTM's training targets): one correlation per step and target
             # reads the series once instead of gathering every window (3x faster at 200,000 origins).
@@ -2176,10 +2241,44 @@ class DLinear(BaseForecaster):
             forecast = np.stack([np.stack([np.correlate(span[:, j], self.coef_[j][:, h], mode="valid")
                                            for h in range(self.horizon)], axis=1)
                                  for j in range(span.shape[1])], axis=2) + self.intercept_.T[None]  # (m, H, k)
-            return forecast * self.scale_ + self.offset_
+            forecast = forecast * self.scale_ + self.offset_
+            return forecast if transform is None else loads_of(forecast, transform)
         x = windows_at(z, origins, self.window_)  # (m, W, k)
         forecast = np.matmul(x.transpose(2, 0, 1), self.coef_).transpose(1, 2, 0) + self.intercept_.T[None]  # (m, H, k)
-        return forecast * self.scale_ + self.offset_
+        forecast = forecast * self.scale_ + self.offset_
+        return forecast if transform is None else loads_of(forecast, transform)
+
+
+class LogDLinear(DLinear):
+    """:class:`DLinear` fitted on ``log(1 + load)``, forecasts mapped back with ``expm1``: the model registered as
+    ``"dlinear_log"`` (an ensemble member by that name beside ``"dlinear"``). A class of its own because model files,
+    the registry and a forecast's ``model`` name a model by its class.
+
+    Parameters
+    ----------
+    horizon, window, kernel_size, alpha, candidate_windows, validation_fraction, max_validation_windows, blend, robust, half_life, follow_level :
+        As :class:`DLinear`'s.
+    transform : str or None
+        ``"log1p"`` (default), as :class:`DLinear`'s ``transform``; ``None`` fits the loads as DLinear does.
+    """
+
+    def __init__(
+        self,
+        horizon: int = 10,
+        window: int | None = None,
+        kernel_size: int = 25,
+        alpha: float | None = None,
+        candidate_windows: Sequence[int] | None = None,
+        validation_fraction: float = 0.15,
+        max_validation_windows: int = 100,
+        blend: int = 3,
+        robust: bool = True,
+        half_life: float | None = None,
+        follow_level: bool = True,
+        transform: str | None = "log1p",
+    ):
+        super().__init__(horizon, window, kernel_size, alpha, candidate_windows, validation_fraction,
+                         max_validation_windows, blend, robust, half_life, follow_level, transform)
 
 
 #: Bytes of the inputs and maps :func:`forecast_each` stacks at once: ``8 k W (H + 2)`` per model (70 KB at window 336,
@@ -2198,8 +2297,14 @@ def forecast_each(models: Sequence[DLinear], inputs: Sequence[np.ndarray]) -> np
         part = models[begin : begin + block]
         offset = np.array([m.offset_ for m in part])[:, None, :]  # (G, 1, k)
         scale = np.array([m.scale_ for m in part])[:, None, :]
-        z = (np.array([x[-window:] for x in inputs[begin : begin + block]]) - offset) / scale  # (G, W, k)
+        transforms = [m._transform() for m in part]
+        z = (np.array([transformed(x[-window:], t) for x, t in zip(inputs[begin : begin + block], transforms)])
+             - offset) / scale  # (G, W, k)
         forecast = np.matmul(z.transpose(0, 2, 1)[:, :, None, :], np.array([m.coef_ for m in part]))  # (G, k, 1, H)
         forecast = forecast[:, :, 0].transpose(0, 2, 1) + np.array([m.intercept_.T for m in part])  # (G, H, k)
-        out[begin : begin + len(part)] = forecast * scale + offset
+        forecast = forecast * scale + offset
+        for i, transform in enumerate(transforms):
+            if transform is not None:
+                forecast[i] = loads_of(forecast[i], transform)
+        out[begin : begin + len(part)] = forecast
     return out

@@ -21,9 +21,12 @@ from .base import BaseForecaster, as_matrix, check_validation_settings, evaluate
 # plenty for three weights, and it bounds the fit's cost on long series.
 HISTORY_ORIGINS = 500
 # The members besides the registered baselines that forecast the history out of sample (DLinear by rolling
-# refits, standing in for the LSTM; exponential smoothing with the factor it chose on the training part; the
-# seasonal median with a period chosen before each group of origins).
-HISTORY_MEMBERS = ("dlinear", "lstm", "exponential_smoothing", "seasonal_median")
+# refits, standing in for the LSTM, and DLinear on log1p by its own; exponential smoothing with the factor it chose
+# on the training part; the seasonal median with a period chosen before each group of origins).
+HISTORY_MEMBERS = ("dlinear", "dlinear_log", "lstm", "exponential_smoothing", "seasonal_median")
+# The members whose history is forecast by rolling refits (DLinear.rolling_forecast): DLinear's slot (the
+# LSTM's too), and DLinear on log1p.
+ROLLING_MEMBERS = ("dlinear", "lstm", "dlinear_log")
 # In ``update``, the LSTM member's network trains once this many buckets have arrived (its linear base
 # takes each bucket exactly): a one-bucket update then costs about the members' exact updates, and the
 # network's few epochs are spread over the buckets (measured in perf/test_update_perf.py).
@@ -39,7 +42,7 @@ COMBINATION_PASSES = 2
 # baselines but smoothing: moving and seasonal median 0.08-0.2 s together at 1,000,000 points): their stages then
 # read the time the others leave. The LSTM (and any member with a ``max_training_time`` of its own) comes between
 # DLinear, whose first fit its base may take, and smoothing, the last.
-EARLY_ENDING = ("dlinear", "lstm", "exponential_smoothing")
+EARLY_ENDING = ("dlinear", "dlinear_log", "lstm", "exponential_smoothing")
 
 
 class Ensemble(BaseForecaster):
@@ -339,6 +342,15 @@ class Ensemble(BaseForecaster):
             return self.members_["dlinear"]
         return getattr(self.members_.get("lstm"), "base_", None)
 
+    def _refitted(self) -> dict[str, Any]:
+        """The DLinear models whose rolling refits forecast the history, by the slot they stand for: ``"dlinear"``
+        (:meth:`_linear`, None where there is none) and ``"dlinear_log"``, where such slots are weighed."""
+        slots = self._slots()
+        refitted = {"dlinear": self._linear()} if any(n in ("dlinear", "lstm") for n in slots) else {}
+        if "dlinear_log" in slots:
+            refitted["dlinear_log"] = self.members_["dlinear_log"]
+        return refitted
+
     def _history_origins(self, matrix: np.ndarray) -> np.ndarray:
         """Origins before the validation tail (targets ending before it) where every slot forecasts out of sample:
         up to ``HISTORY_ORIGINS``, spread evenly."""
@@ -351,9 +363,8 @@ class Ensemble(BaseForecaster):
         # The seasonal median chooses its period before each group of origins (none found yet: the last value), so
         # its context does not shorten the others' history.
         starts = [self.members_[n].context_length() for n in self._slots()
-                  if n not in ("dlinear", "lstm", "seasonal_median")] + [1]
-        if any(n in ("dlinear", "lstm") for n in self._slots()):
-            linear = self._linear()
+                  if n not in (*ROLLING_MEMBERS, "seasonal_median")] + [1]
+        for linear in self._refitted().values():
             if linear is None:
                 return np.zeros(0, dtype=np.int64)
             starts.append(linear.rolling_start())
@@ -367,7 +378,7 @@ class Ensemble(BaseForecaster):
         origins.
 
         The baselines read only the points before each origin; DLinear (standing in for the LSTM's
-        linear base too) is refitted on the windows before each group of origins
+        linear base too), and DLinear on log1p, are refitted on the windows before each group of origins
         (:meth:`DLinear.rolling_forecast`); exponential smoothing keeps the factor it chose on
         the training part (one of eight, a mild in-sample choice); the seasonal median chooses its
         period on the points before each group of origins, so its evidence is out of sample like the
@@ -378,18 +389,22 @@ class Ensemble(BaseForecaster):
         if len(origins) and deadline.expired():  # the time limit has passed: the validation tail alone
             deadline.cut("ensemble history")
             origins = origins[:0]
-        linear = None
-        if any(name in ("dlinear", "lstm") for name in self._slots()) and len(origins):
+        rolling: dict[str, np.ndarray] = {}
+        for slot, linear in self._refitted().items():
+            if not len(origins):
+                break
             # DLinear's refits stop at the deadline: the history is then the origins forecast before it.
-            linear, done = self._linear()._rolling_forecast(matrix, origins, deadline=deadline)
+            forecast, done = linear._rolling_forecast(matrix, origins, deadline=deadline)
             if done < len(origins):
                 deadline.cut("ensemble history")
                 origins = origins[:done]
+                rolling = {name: part[:done] for name, part in rolling.items()}
+            rolling[slot] = forecast
         parts = []
         for name in self._slots():
             member = self.members_[name]
-            if name in ("dlinear", "lstm"):
-                parts.append(linear)
+            if name in ROLLING_MEMBERS:
+                parts.append(rolling.get("dlinear" if name == "lstm" else name))
             elif name == "seasonal_median":  # a period chosen before each group of origins
                 parts.append(member.rolling_forecast(matrix, origins))
             else:

@@ -465,3 +465,5 @@ register("moving_average", f"{_PACKAGE}.baselines:MovingAverage", baseline=True)
 register("moving_median", f"{_PACKAGE}.baselines:MovingMedian", baseline=True, window_param=None)
 register("exponential_smoothing", f"{_PACKAGE}.baselines:ExponentialSmoothing", window_param=None)
 register("seasonal_median", f"{_PACKAGE}.baselines:SeasonalMedian", window_param=None)
+# DLinear on log(1 + load) (its WindowStats and RidgeInverse are registered with "dlinear").
+register("dlinear_log", f"{_PACKAGE}.dlinear:LogDLinear")

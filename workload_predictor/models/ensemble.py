@@ -141,6 +141,8 @@ class Ensemble(BaseForecaster):
         Buckets forecast directly.
     members : sequence of str
         Registered model names (:mod:`~workload_predictor.models.registry`, ``member=True``), each once.
+        ``"dlinear_log"`` (DLinear on ``log(1 + load)``, :class:`LogDLinear`) is a member where named: its history is
+        forecast by its own rolling refits, as DLinear's.
         ``"seasonal_median"`` (a cycle found in the data) is left out (``left_out_``, with the
         reason) where the data show no cycle or the series is too short to search for one
         (:meth:`SeasonalMedian.minimum_length`), or where its out-of-sample forecasts of the history

@@ -352,7 +352,8 @@ def test_the_health_page_states_the_default_thresholds():
     for line in (ROOT / "docs" / "health.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) == 5 and cells[0].startswith("`") and cells[0] != "`stale_buckets`":
-            table[cells[0].strip("`")] = tuple(float(re.sub(r"[^\d.]", "", c.replace(",", ""))) for c in cells[1:3])
+            table[cells[0].strip("`")] = None if cells[1] == "not rated" else \
+                tuple(float(re.sub(r"[^\d.]", "", c.replace(",", ""))) for c in cells[1:3])
     expected = {m: v for m, v in DEFAULT_THRESHOLDS.items() if m != "stale_buckets"}
     assert table == expected
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import periodic_series
 from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
-from workload_predictor.health import DEFAULT_THRESHOLDS, health_report, level_of
+from workload_predictor.health import ABSOLUTE_ACCURACY, DEFAULT_THRESHOLDS, health_report, level_of
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def predictor() -> WorkloadPredictor:
     return WorkloadPredictor(horizon=5).fit(periodic_series(400, noise=3.0))
 
 
-# The old report's thresholds, at and around each boundary.
+# The old report's thresholds (accuracy's: the absolute rule, passed), at and around each boundary.
 CASES = [
     ("training_seconds", 1.0, "ok"), ("training_seconds", 59.9, "ok"), ("training_seconds", 60.0, "warning"),
     ("training_seconds", 119.9, "warning"), ("training_seconds", 120.0, "critical"), ("training_seconds", 1e4, "critical"),
@@ -29,21 +29,23 @@ CASES = [
     ("accuracy", 0.95, "ok"), ("accuracy", 0.81, "ok"), ("accuracy", 0.8, "warning"), ("accuracy", 0.61, "warning"),
     ("accuracy", 0.6, "critical"), ("accuracy", 0.0, "critical"),
     ("input_anomaly", 0.0, "ok"), ("input_anomaly", 1.0, "warning"), ("input_anomaly", 5.0, "critical"),
+    ("relative_error", 0.7, "ok"), ("relative_error", 2.99, "ok"), ("relative_error", 3.0, "warning"),
+    ("relative_error", 4.99, "warning"), ("relative_error", 5.0, "critical"),
 ]
 
 
 @pytest.mark.parametrize("metric, value, level", CASES)
 def test_each_level_of_each_metric(predictor, metric, value, level):
-    report = predictor.health(measurements={metric: value})
-    assert report["metrics"][metric] == {"value": value, "level": level, "warning": DEFAULT_THRESHOLDS[metric][0],
-                                         "critical": DEFAULT_THRESHOLDS[metric][1]}
+    pair = ABSOLUTE_ACCURACY if metric == "accuracy" else DEFAULT_THRESHOLDS[metric]
+    report = predictor.health(measurements={metric: value}, thresholds={metric: pair})
+    assert report["metrics"][metric] == {"value": value, "level": level, "warning": pair[0], "critical": pair[1]}
     # This small fit is healthy on every other metric, so the overall level is this one's.
     assert report["level"] == level
 
 
 def test_default_thresholds_are_the_old_reports_and_the_input_anomaly_count():
     assert DEFAULT_THRESHOLDS == {"training_seconds": (60.0, 120.0), "prediction_seconds": (0.1, 0.5),
-                                  "memory_mb": (1024.0, 2048.0), "accuracy": (0.8, 0.6),
+                                  "memory_mb": (1024.0, 2048.0), "accuracy": None, "relative_error": (3.0, 5.0),
                                   "input_anomaly": (1.0, 5.0), "stale_buckets": (2.0, 10.0), "idle_fit": (0.75, 1.0),
                                   "stuck_input": (30.0, 1000.0)}
 
@@ -51,8 +53,8 @@ def test_default_thresholds_are_the_old_reports_and_the_input_anomaly_count():
 def test_the_worst_metric_sets_the_overall_level():
     report = health_report({"training_seconds": 70.0, "prediction_seconds": 0.7, "memory_mb": 10.0, "accuracy": 0.9})
     assert report["level"] == "critical"
-    assert [m["level"] for m in report["metrics"].values()] == ["warning", "critical", "ok", "ok", "unknown",
-                                                                 "unknown", "unknown", "unknown"]
+    assert [m["level"] for m in report["metrics"].values()] == ["warning", "critical", "ok", "unknown", "unknown",
+                                                                 "unknown", "unknown", "unknown", "unknown"]
 
 
 def test_unmeasured_metrics_are_unknown_and_raise_no_alert():
@@ -116,7 +118,7 @@ def test_unknown_or_non_numeric_measurements_are_refused(predictor, measurements
 
 @pytest.mark.parametrize("metric, value, level", [
     ("prediction_seconds", np.inf, "critical"), ("training_seconds", np.inf, "critical"),
-    ("memory_mb", np.inf, "critical"), ("input_anomaly", np.inf, "critical"), ("accuracy", -np.inf, "critical"),
+    ("memory_mb", np.inf, "critical"), ("input_anomaly", np.inf, "critical"), ("relative_error", np.inf, "critical"),
     ("prediction_seconds", np.nan, "unknown"), ("prediction_seconds", None, "unknown"),
 ])
 def test_an_infinite_measurement_is_rated_and_only_a_missing_one_is_unknown(predictor, metric, value, level):
@@ -150,9 +152,13 @@ def test_a_noisy_series_drives_accuracy_to_critical_from_data():
                           "requests": rng.exponential(10.0, 400)})  # white noise: nothing to forecast
     clean = WorkloadPredictor(horizon=5).fit(periodic_series(400))
     noisy = WorkloadPredictor(horizon=5).fit(noise)
-    assert clean.health()["metrics"]["accuracy"]["level"] == "ok"
+    old_rule = {"accuracy": ABSOLUTE_ACCURACY}
+    assert clean.health(old_rule)["metrics"]["accuracy"]["level"] == "ok"
     assert noisy.confidence_ <= 0.6
-    assert noisy.health()["metrics"]["accuracy"]["level"] == "critical"
+    assert noisy.health(old_rule)["metrics"]["accuracy"]["level"] == "critical"
+    # By default accuracy is reported, not rated: white noise forecast at its mean is as good as the data allows.
+    assert noisy.health()["metrics"]["accuracy"]["level"] == "unknown"
+    assert noisy.health()["metrics"]["relative_error"]["level"] == "ok"
 
 
 def test_check_alerts_logs_warning_and_critical(predictor, caplog):

@@ -28,6 +28,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, WorkloadPredictor
+from workload_predictor.health import ABSOLUTE_ACCURACY
 
 N = 1500  # buckets fitted
 HORIZON = 5
@@ -84,7 +85,8 @@ def _near_clean(halfwidth: float, confidence: float, clean_halfwidth: float, cle
 
 
 def _critical_accuracy(predictor: WorkloadPredictor) -> list[dict]:
-    return [a for a in predictor.check_alerts() if a["metric"] == "accuracy" and a["level"] == "critical"]
+    return [a for a in predictor.check_alerts(thresholds={"accuracy": ABSOLUTE_ACCURACY})
+            if a["metric"] == "accuracy" and a["level"] == "critical"]
 
 
 # -- 1. fit ------------------------------------------------------------------------------------------------------

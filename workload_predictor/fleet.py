@@ -215,6 +215,21 @@ class FleetBlock:
         positions = at[np.searchsorted(at[:, 0], row) : np.searchsorted(at[:, 0], row, side="right"), 1]
         return self.start[row] + positions * self.freq.to_timedelta64() if len(positions) else None
 
+    def relative_error(self, row: int, targets: Any) -> tuple[float, str]:
+        """The validation error of the key in ``row`` against its series' noise and the detail
+        (:func:`workload_predictor.health.relative_error`): its validation MAE over the larger mean change from one
+        bucket to the next in the buckets it was refitted on and in the newest of them a predictor keeps, found for
+        every row at the block's first health check."""
+        from .anomaly import HISTORY_BUCKETS
+        from .health import relative_measure
+
+        found = self.__dict__.get("_noise")
+        if found is None:
+            steps = np.abs(np.diff(self.values, axis=1))  # (B, n - 1, k)
+            kept = max(int(self.window.max()), 3 * self.coef.shape[3], HISTORY_BUCKETS)
+            found = self.__dict__["_noise"] = np.maximum(steps.mean(axis=1), steps[:, -(kept - 1):].mean(axis=1))
+        return relative_measure(self.validation_mae[row], None, found[row], targets)
+
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
         with the burst read as its reference median (as a ``WorkloadPredictor`` fitted on the key's series reads
@@ -1266,7 +1281,9 @@ class FleetPredictor(ParamsMixin):
 
         Columns: ``level`` (the key's worst known level), then for each metric its value and its level
         (``ok``, ``warning``, ``critical`` or ``unknown``): ``accuracy`` (the key's confidence, ``1 - WAPE`` of its
-        validation forecasts), ``input_anomaly`` (buckets flagged among its newest 1000, as a predictor fitted and
+        validation forecasts; not rated by default), ``relative_error`` (its validation error against its series'
+        typical change from one bucket to the next; ``unknown`` for a global key), ``input_anomaly`` (buckets
+        flagged among its newest 1000, as a predictor fitted and
         updated on its series counts them: a batched DLinear key's as its fit's and refits' scans flag them;
         ``unknown`` for a global key, and for a batched key of a file saved before the counts were kept until its next
         refit) and, with ``now``, ``stale_buckets`` (the whole buckets that ended after the key's newest
@@ -1282,7 +1299,7 @@ class FleetPredictor(ParamsMixin):
         Parameters
         ----------
         thresholds : dict or None
-            ``{metric: (warning, critical)}`` for any of the five metrics, as :meth:`WorkloadPredictor.health`
+            ``{metric: (warning, critical)}`` (or ``None``: not rated) for any of the six metrics, as :meth:`WorkloadPredictor.health`
             takes them (defaults: ``workload_predictor.health.DEFAULT_THRESHOLDS``; ``stale_buckets``: warning at
             ``min(2, horizon)``, critical at the fitted horizon).
         now : timestamp or None
@@ -1329,7 +1346,8 @@ class FleetPredictor(ParamsMixin):
                 states[name] = types.SimpleNamespace(last_timestamp_=block.last_timestamp(row), freq_=block.freq,
                                                      confidence_=float(block.confidence[row]),
                                                      idle_fit_=block.idle_fit(row),
-                                                     stuck_input_=block.stuck_input(row, held.targets_))
+                                                     stuck_input_=block.stuck_input(row, held.targets_),
+                                                     relative_error_=block.relative_error(row, held.targets_))
                 if block.recent_flags is not None:  # counted as a predictor counts its input_anomaly_buckets_
                     states[name].input_anomaly_ = (block.flagged_count(row), None)
         states.update(predictors)
@@ -1340,7 +1358,8 @@ class FleetPredictor(ParamsMixin):
                 # input is the key's own: the run its newest buckets the network keeps (recent_) end with.
                 states[name] = types.SimpleNamespace(last_timestamp_=state.last_timestamp(j), freq_=state.freqs[j],
                                                      confidence_=float(state.confidence[j]), idle_fit_=(None, None),
-                                                     stuck_input_=state.stuck_input(j, held.targets_))
+                                                     stuck_input_=state.stuck_input(j, held.targets_),
+                                                     relative_error_=(None, None))  # no validation MAE kept
         errors = held.update_errors_
         return [(name, states[name], str(errors[name]) if name in errors else None) for name in held.keys_]
 

@@ -1,12 +1,13 @@
-"""Health report and alerts for a fitted predictor (the old production monitoring thresholds).
+"""Health report and alerts for a fitted predictor.
 
-Eight metrics, each with a warning and a critical threshold::
+Nine metrics, each with a warning and a critical threshold (``accuracy`` reported, not rated, by default)::
 
     metric               ok when            warning when         critical when
     training_seconds     < 60               < 120                >= 120
     prediction_seconds   < 0.1              < 0.5                >= 0.5
     memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048   (the predictor's arrays, indexes, tensors)
-    accuracy             > 0.8              > 0.6                <= 0.6
+    accuracy             not rated          not rated            not rated (ABSOLUTE_ACCURACY: > 0.8 / > 0.6 / <= 0.6)
+    relative_error       < 3                < 5                  >= 5      (validation error / the series' noise)
     input_anomaly        < 1                < 5                  >= 5      (flagged buckets among the newest 1000)
     stale_buckets        < 2                < horizon            >= horizon (whole buckets missing before ``now``)
     idle_fit             < 0.75             <= 1                 > 1       (share of fitted buckets in idle stretches)
@@ -14,7 +15,13 @@ Eight metrics, each with a warning and a critical threshold::
 
 ``accuracy`` is the predictor's validation confidence, ``1 - WAPE`` of its
 out-of-sample validation forecasts (mean over targets; refreshed by ``update``);
-higher is better, so its thresholds are lower bounds, in ``[0, 1]`` (a percentage is refused). ``input_anomaly``
+higher is better, so its thresholds are lower bounds, in ``[0, 1]`` (a percentage is refused). It is reported and not
+rated by default: ``1 - WAPE`` depends on the load's size as much as on the model (a Poisson(3) series forecast at its
+noise floor scores 0.53); ``thresholds={"accuracy": ABSOLUTE_ACCURACY}`` rates it as before. ``relative_error``
+rates the model against what the data allows (:func:`relative_error`): per target, the larger of the validation MAE
+and the newest ``horizon`` validation windows' MAE, over the series' typical change from one bucket to the next (the
+larger of the fitted series' and the newest kept buckets'), the worst target's ratio; a forecast at a count series'
+noise floor scores about 0.7, a level shift x3 the model has not followed yet about 5 (docs/health.md). ``input_anomaly``
 counts the buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
 newest 1000, a bucket flagged in several targets once; its alert names the newest one (timestamp, target, value).
 ``stale_buckets`` is measured only when the caller passes the time it is (``now``; a replay of old data passes
@@ -67,17 +74,22 @@ logger = logging.getLogger(__name__)
 
 LEVELS = ("ok", "warning", "critical")
 
-#: metric -> (warning threshold, critical threshold, whether higher values are worse)
-DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
+#: metric -> (warning threshold, critical threshold); ``None``: the metric is reported, not rated (``accuracy``,
+#: whose default rating is ``relative_error``'s; ``ABSOLUTE_ACCURACY`` is the absolute rule).
+DEFAULT_THRESHOLDS: dict[str, tuple[float, float] | None] = {
     "training_seconds": (60.0, 120.0),
     "prediction_seconds": (0.1, 0.5),
     "memory_mb": (1024.0, 2048.0),
-    "accuracy": (0.8, 0.6),
+    "accuracy": None,
+    "relative_error": (3.0, 5.0),
     "input_anomaly": (1.0, 5.0),
     "stale_buckets": (2.0, 10.0),
     "idle_fit": (0.75, 1.0),
     "stuck_input": (30.0, 1000.0),
 }
+#: The absolute accuracy rule, ``thresholds={"accuracy": ABSOLUTE_ACCURACY}``: 1 - WAPE at most 0.8 warns, at most
+#: 0.6 is critical (a Poisson(20) series at the noise floor warns; a Poisson(3) one, or a bursty trace, is critical).
+ABSOLUTE_ACCURACY = (0.8, 0.6)
 _HIGHER_IS_BETTER = {"accuracy"}
 #: Metrics critical only above their critical threshold: a share whose default critical threshold, 1, is its
 #: largest value, so by default it warns and never pages (an endpoint scaled to zero every night).
@@ -85,15 +97,16 @@ _ABOVE_CRITICAL = {"idle_fit"}
 _LOG_LEVEL = {"warning": logging.WARNING, "critical": logging.ERROR}
 
 
-def level_of(metric: str, value: float | None, warning: float, critical: float) -> str:
-    """``"ok"``, ``"warning"``, ``"critical"`` (or ``"unknown"`` for ``None``/NaN) for one measurement.
+def level_of(metric: str, value: float | None, warning: float | None, critical: float | None) -> str:
+    """``"ok"``, ``"warning"``, ``"critical"`` (or ``"unknown"`` for ``None``/NaN, or thresholds ``None``: not rated)
+    for one measurement.
 
     For a cost (time, memory) ``value < warning`` is ok and ``value >= critical`` is
     critical; for ``accuracy`` ``value > warning`` is ok and ``value <= critical`` is critical; for ``idle_fit``
     ``value < warning`` is ok and ``value > critical`` is critical.
     An infinite value compares as it is (an infinite cost is critical).
     """
-    if value is None or np.isnan(value):
+    if value is None or np.isnan(value) or warning is None:
         return "unknown"
     if metric in _HIGHER_IS_BETTER:
         return "ok" if value > warning else "warning" if value > critical else "critical"
@@ -102,7 +115,12 @@ def level_of(metric: str, value: float | None, warning: float, critical: float) 
     return "ok" if value < warning else "warning" if value < critical else "critical"
 
 
-def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
+def _example(metric: str) -> tuple[float, float]:
+    """A threshold pair ``metric`` takes, for a message: its default, or for ``accuracy`` the absolute rule's."""
+    return DEFAULT_THRESHOLDS[metric] or ABSOLUTE_ACCURACY
+
+
+def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, float] | None]:
     merged = dict(DEFAULT_THRESHOLDS)
     if overrides is not None and not isinstance(overrides, Mapping):
         raise WorkloadDataError(f"thresholds={quote(overrides)} must be a dict of metric -> (warning, critical), "
@@ -110,17 +128,20 @@ def _thresholds(overrides: Mapping[str, Any] | None) -> dict[str, tuple[float, f
     for metric, pair in (overrides or {}).items():
         if metric not in DEFAULT_THRESHOLDS:
             raise WorkloadDataError(f"unknown health metric {quote(metric)}; known: {', '.join(DEFAULT_THRESHOLDS)}.")
+        if pair is None:  # reported, not rated
+            merged[metric] = None
+            continue
         items = None if isinstance(pair, (str, bytes, Mapping, Set)) else _items(pair)
         if items is None or len(items) != 2 or not all(is_number(v) and _finite(v) for v in items):
             hint = (" (a set has no order: pass a tuple)" if isinstance(pair, Set) else
                     _DURATION_HINT if any(isinstance(v, np.timedelta64) for v in items or ()) else "")
             raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)} must be a pair of finite numbers "
-                                    f"(warning, critical){hint}, e.g. {DEFAULT_THRESHOLDS[metric]}.")
+                                    f"(warning, critical){hint}, e.g. {_example(metric)}, or None (not rated).")
         warning, critical = (float(v) for v in items)
         low, high = _RANGE.get(metric, (0.0, math.inf))
         if not (low <= warning <= high and low <= critical <= high):
             raise WorkloadDataError(f"thresholds[{quote(metric)}]={quote(pair)}: "
-                                    f"{_RANGE_TEXT.get(metric, _COST_TEXT)}; e.g. {DEFAULT_THRESHOLDS[metric]}.")
+                                    f"{_RANGE_TEXT.get(metric, _COST_TEXT)}; e.g. {_example(metric)}.")
         wrong_order = warning < critical if metric in _HIGHER_IS_BETTER else warning > critical
         if wrong_order:
             raise WorkloadDataError(
@@ -212,7 +233,8 @@ def rated(measurements: Mapping[str, Any], limits: Mapping[str, tuple[float, flo
     """The report of :func:`health_report` from measurements checked by :func:`check_measurements` and thresholds
     checked and merged with the defaults (``_thresholds``, :func:`predictor_limits`)."""
     metrics = {}
-    for metric, (warning, critical) in limits.items():
+    for metric, pair in limits.items():
+        warning, critical = (None, None) if pair is None else pair
         value = measurements.get(metric)
         value = None if value is None else float(value)
         metrics[metric] = {"value": value, "level": level_of(metric, value, warning, critical),
@@ -593,6 +615,52 @@ def stuck_input(predictor: Any) -> tuple[float | None, str | None]:
                          predictor.last_timestamp_, predictor.freq_)
 
 
+def noise_scale(values: np.ndarray, kept: int, fitted: np.ndarray | None = None) -> np.ndarray:
+    """``(2, k)``: per target, the mean absolute change from one bucket to the next over a fit's series (row 0;
+    ``fitted``: that row, carried from the fit by an update) and over the newest ``kept`` buckets of ``values``
+    (``(n, k)``; row 1). What :func:`relative_error` measures a model's validation error against."""
+    recent = values[-kept:]
+    steps = np.abs(np.diff(recent, axis=0)).mean(axis=0) if len(recent) > 1 else np.zeros(values.shape[1])
+    if fitted is None:
+        fitted = np.abs(np.diff(values, axis=0)).mean(axis=0) if len(values) > 1 else np.zeros(values.shape[1])
+    return np.stack([np.asarray(fitted, dtype=np.float64), steps])
+
+
+def relative_measure(mae: Any, recent: Any, scale: Any, targets: Any) -> tuple[float, str]:
+    """``relative_error``'s value and detail from the validation MAE per target (``mae``), the newest windows' (``recent``,
+    ``None``: not kept) and the typical change from one bucket to the next (``scale``, the larger of
+    :func:`noise_scale`'s rows; a target that never moved is measured against one unit): the largest ratio of the
+    targets, and the detail naming that target's figures."""
+    mae, scale = np.asarray(mae, dtype=np.float64).tolist(), np.asarray(scale, dtype=np.float64).tolist()
+    recent = mae if recent is None else np.asarray(recent, dtype=np.float64).tolist()
+    ratios = [max(m, r) / (c if c > 0 else 1.0) for m, r, c in zip(mae, recent, scale)]
+    j = max(range(len(ratios)), key=ratios.__getitem__)
+    return ratios[j], (f"{quote(str(list(targets)[j]))}: validation error {mae[j]:.4g} per bucket ({recent[j]:.4g} in "
+                       f"the newest windows) against its typical change of {scale[j]:.4g} from one bucket to the "
+                       f"next: {ratios[j]:.2f}x")
+
+
+def relative_error(predictor: Any) -> tuple[float | None, str | None]:
+    """The model's validation error against the series' own noise, the worst target's ratio and its detail
+    (:func:`relative_measure`): the larger of the validation MAE (``validation_mae_``) and the newest ``horizon``
+    validation windows' (``recent_mae_``), over the larger of the mean change from one bucket to the next in the
+    fitted series and in the newest buckets kept (``noise_scale_``).
+
+    A predictor loaded from a file saved before these were kept reads its scale from the buckets it keeps (``series_``)
+    and its validation MAE alone. A fleet key that holds no predictor passes its ratio and detail as ``relative_error_``
+    (``None``: not measured)."""
+    if hasattr(predictor, "relative_error_"):
+        return predictor.relative_error_
+    mae = getattr(predictor, "validation_mae_", None)
+    if mae is None:
+        return None, None
+    scale = getattr(predictor, "noise_scale_", None)
+    if scale is None:
+        values = predictor.series_.values
+        scale = noise_scale(values, len(values))
+    return relative_measure(mae, getattr(predictor, "recent_mae_", None), np.max(scale, axis=0), predictor.targets_)
+
+
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
     """What a fitted predictor measured about itself (see the module docstring); ``stale_buckets`` only with ``now``.
 
@@ -608,6 +676,7 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
     anomalies, anomalies_detail = input_anomaly(predictor)
     idle, idle_detail = idle_fit(predictor)
     stuck, stuck_detail = stuck_input(predictor)
+    relative, relative_detail = relative_error(predictor)
     return {
         "input_anomaly": anomalies,
         "input_anomaly_detail": anomalies_detail,
@@ -618,6 +687,8 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
         "memory_mb": footprint_bytes(predictor) / MB,
         "process_rss_mb": rss_mb(),
         "accuracy": float(predictor.confidence_),
+        "relative_error": relative,
+        "relative_error_detail": relative_detail,
         "stale_buckets": stale,
         "stale_buckets_detail": stale_detail,
         "idle_fit": idle,
@@ -628,9 +699,9 @@ def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
 
 
 #: The metrics a fleet reports per key: what every key has, whatever holds it.
-FLEET_METRICS = ("accuracy", "input_anomaly", "stale_buckets", "idle_fit", "stuck_input")
+FLEET_METRICS = ("accuracy", "relative_error", "input_anomaly", "stale_buckets", "idle_fit", "stuck_input")
 #: The fleet metrics whose alert names a detail (kept per key in the health frame's ``attrs``).
-_FLEET_DETAILS = ("idle_fit", "stuck_input")
+_FLEET_DETAILS = ("relative_error", "idle_fit", "stuck_input")
 
 
 def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, thresholds: Mapping[str, Any] | None,
@@ -647,10 +718,12 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
         stale, _ = stale_buckets(state, now)
         idle, idle_detail = idle_fit(state)
         stuck, stuck_detail = stuck_input(state)
+        relative, relative_detail = relative_error(state)
         # The fleet's metrics alone, against their thresholds checked once above: the report's level is theirs.
-        report = rated(check_measurements({"accuracy": float(state.confidence_), "input_anomaly": anomalies,
-                                           "stale_buckets": stale, "idle_fit": idle, "stuck_input": stuck}), limits)
-        for metric, detail in zip(_FLEET_DETAILS, (idle_detail, stuck_detail)):
+        report = rated(check_measurements({"accuracy": float(state.confidence_), "relative_error": relative,
+                                           "input_anomaly": anomalies, "stale_buckets": stale, "idle_fit": idle,
+                                           "stuck_input": stuck}), limits)
+        for metric, detail in zip(_FLEET_DETAILS, (relative_detail, idle_detail, stuck_detail)):
             if detail:
                 details[metric][name] = detail
         row = {"key": name, "level": report["level"]}
@@ -690,7 +763,7 @@ def log_fleet_alerts(frame: pd.DataFrame, limits: Mapping[str, tuple[float, floa
     alerts = []
     for name, row in frame.iterrows():
         report = {"metrics": {metric: {"value": float(row[metric]), "level": row[f"{metric}_level"],
-                                       "warning": limits[metric][0], "critical": limits[metric][1]}
+                                       **dict(zip(("warning", "critical"), limits[metric] or (None, None)))}
                               for metric in FLEET_METRICS}}
         for metric in _FLEET_DETAILS:
             detail = frame.attrs.get(f"{metric}_detail", {}).get(name)

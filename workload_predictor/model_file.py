@@ -1028,6 +1028,10 @@ def _check_calibration(obj: Any, model: Any, members: list, horizon: int, k: int
     mae = getattr(obj, "validation_mae_", None)
     if mae is not None and (not _is_real(mae, nonnegative=True) or not _is_within(mae, bound) or mae.shape != (k,)):
         refuse(f"holds validation_mae_ of shape {quote(np.shape(mae))}, not {k} finite errors from 0 to {bound:g}")
+    recent = getattr(obj, "recent_mae_", None)  # absent in a file saved before it: health reads validation_mae_
+    if recent is not None and (not _is_real(recent, nonnegative=True) or not _is_within(recent, bound)
+                               or recent.shape != (k,)):
+        refuse(f"holds recent_mae_ of shape {quote(np.shape(recent))}, not {k} finite errors from 0 to {bound:g}")
     _check_validation(model, members, horizon, refuse)
     for name in ("n_validation_windows_", "n_calibration_windows_"):
         count = getattr(obj, name, 0)
@@ -1444,6 +1448,25 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
     if not _evenly_spaced(np.asarray(series.index.array, dtype="datetime64[ns]"), series.freq.to_timedelta64()):
         refuse(f"holds a history whose timestamps are not one bucket width ({duration_text(series.freq)}) apart")
     _check_stuck_run(obj, refuse)
+    _check_noise_scale(obj, refuse)
+
+
+def _check_noise_scale(obj: Any, refuse: Any) -> None:
+    """What ``health``'s ``relative_error`` measures against: ``noise_scale_``, ``(2, k)`` mean changes from one bucket
+    to the next, each a finite number from 0 to ``MAX_VALUE`` (a change between two loads the door lets in), its row 1
+    the one the newest buckets of the history, checked already, give
+    (:func:`workload_predictor.health.noise_scale`); absent or ``None`` in a file saved before it was kept (health
+    reads ``series_``)."""
+    from .health import noise_scale
+    from .predictor import _kept_of
+
+    scale, values = getattr(obj, "noise_scale_", None), obj.series_.values
+    if scale is None:
+        return
+    if not (_is_real(scale, nonnegative=True) and _is_within(scale, MAX_VALUE) and scale.shape == (2, values.shape[1])
+            and np.array_equal(scale[1], noise_scale(values, _kept_of(obj.model_, obj.window_), scale[0])[1])):
+        refuse(f"has noise_scale_ of shape {quote(np.shape(scale))}, not {values.shape[1]} pairs of mean changes from "
+               f"one bucket to the next from 0 to {MAX_VALUE:g}, the newest ones those of the buckets it holds")
 
 
 def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -> None:

@@ -27,7 +27,7 @@ from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, 
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      naming_rows, plural, quote)
 from .forecast import Forecast
-from .health import IDLE_RUN, held_runs, held_span, idle_span, stuck_runs
+from .health import IDLE_RUN, held_runs, held_span, idle_span, noise_scale, stuck_runs
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .windows import newest, windows_touching
@@ -267,7 +267,7 @@ def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
 
 #: Fitted attributes an update carries forward from the state before it (O(new buckets)); a predictor loaded from a
 #: file saved before they were kept has none, and counts them from the buckets it keeps (``series_``).
-_CARRIED = ("idle_span_", "stuck_run_")
+_CARRIED = ("idle_span_", "stuck_run_", "noise_scale_")
 
 
 class WorkloadPredictor(ParamsMixin):
@@ -429,6 +429,13 @@ class WorkloadPredictor(ParamsMixin):
         and the updates rest on, those in idle stretches, the idle run they end with and the newest stretch's first
         and last position (:func:`workload_predictor.health.idle_span`); per target, the run of repeated non-zero
         counts the series ends with (:func:`workload_predictor.health.stuck_runs`).
+    noise_scale_ : numpy.ndarray
+        ``(2, k)``: per target, the mean absolute change from one bucket to the next over the fitted series (row 0,
+        carried by updates) and over the buckets ``series_`` keeps (row 1): the noise :meth:`health`'s
+        ``relative_error`` measures the validation error against (:func:`workload_predictor.health.noise_scale`).
+    recent_mae_ : numpy.ndarray
+        ``(k,)``: the validation MAE per target of the newest ``horizon`` validation windows (``validation_mae_``'s
+        of all of them): what the latest forecasts missed, which ``relative_error`` also rates.
     n_updates_ : int
         Updates since the fit (an undone one not counted).
     undone_jumps_ : tuple of (pandas.Timestamp, pandas.Timestamp)
@@ -610,6 +617,7 @@ class WorkloadPredictor(ParamsMixin):
         )
         state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
         state["stuck_run_"] = stuck_runs(series.values)  # one run per target
+        state["noise_scale_"] = noise_scale(series.values, _kept_of(model))  # what relative_error is measured against
         # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
         span = min(self._flag_span(model), len(series.values))
         state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
@@ -981,6 +989,9 @@ class WorkloadPredictor(ParamsMixin):
         run = max(int(self.window_), IDLE_RUN)
         state["idle_span_"] = idle_span(new.values, run, held_span(self, run))  # the buckets kept, for an old file's
         state["stuck_run_"] = stuck_runs(new.values, held_runs(self), old.values[-1])
+        fitted = getattr(self, "noise_scale_", None)  # an old file's: the buckets it kept stand for the fit's
+        state["noise_scale_"] = noise_scale(values, keep, noise_scale(old.values, len(old.values))[0]
+                                            if fitted is None else fitted[0])
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):
@@ -1129,7 +1140,7 @@ class WorkloadPredictor(ParamsMixin):
         input-anomaly scan reads before new buckets (``anomaly.HISTORY_BUCKETS``), so an update judges a bucket as a
         fit on the same rows would. A shorter series (a short fit, or a file whose updates kept less) keeps all it
         has."""
-        return max(self._history_length(), anomaly.HISTORY_BUCKETS)
+        return _kept_of(self.model_, self.window_)
 
     def _lost_after(self, new: Continuation) -> np.ndarray | None:
         """The lost buckets once ``new`` is in (positions from the model's first point, ascending; ``None``: none):
@@ -1184,7 +1195,10 @@ class WorkloadPredictor(ParamsMixin):
         percentile of the recent ``predict`` calls), ``memory_mb`` (the predictor's own
         arrays and tensors; the process's RSS, which includes what the host holds, is
         reported beside the metrics as ``process_rss_mb`` and raises no alert),
-        ``accuracy`` (the validation confidence, ``1 - WAPE``) and ``input_anomaly``
+        ``accuracy`` (the validation confidence, ``1 - WAPE``: reported, not rated unless ``thresholds`` rate it,
+        e.g. ``{"accuracy": (0.8, 0.6)}``), ``relative_error`` (the validation error, also of the newest windows,
+        against the series' typical change from one bucket to the next, ``noise_scale_``: warning at 3, critical at
+        5), ``input_anomaly``
         (input buckets flagged among the newest 1000, :mod:`workload_predictor.anomaly`),
         ``idle_fit`` (the share of the buckets the fit and the updates since rest on that lie in
         idle stretches, runs of all-zero buckets: warning at 0.75), ``stuck_input`` (the newest buckets in a
@@ -1196,7 +1210,7 @@ class WorkloadPredictor(ParamsMixin):
         ----------
         thresholds : dict or None
             ``{metric: (warning, critical)}`` overriding the defaults
-            (``workload_predictor.health.DEFAULT_THRESHOLDS``) per metric.
+            (``workload_predictor.health.DEFAULT_THRESHOLDS``) per metric; ``{metric: None}``: reported, not rated.
         measurements : dict or None
             ``{metric: value}`` overriding measured values (e.g. to test an alert route).
         now : timestamp or None
@@ -1228,7 +1242,9 @@ class WorkloadPredictor(ParamsMixin):
         # C, which no other thread interleaves with; copy.copy's protocol costs 30 us more per call).
         state = _Attributes(**vars(self))
         limits = predictor_limits(state.model_.horizon, thresholds)
-        return rated(check_measurements({**measure(state, now), **given}), limits)
+        # An injected value goes without the measured value's detail (unless one is injected with it).
+        details = {f"{name}_detail": None for name in given if name in limits}
+        return rated(check_measurements({**measure(state, now), **details, **given}), limits)
 
     def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None,
                      now: Any = None) -> list[dict[str, Any]]:
@@ -1254,6 +1270,13 @@ class _Attributes(types.SimpleNamespace):
     """A predictor's attributes as one object (what :func:`~workload_predictor.health.measure` reads: ``health``
     measures them beside an update in another thread), of this package, so that
     :func:`~workload_predictor.health.footprint_bytes` walks it as it walks the predictor."""
+
+
+def _kept_of(model: Any, window: Any = None) -> int:
+    """:meth:`WorkloadPredictor._kept_length` of a predictor whose model is ``model`` (its window ``window``, default
+    the model's): the longer of its window, three horizons and ``anomaly.HISTORY_BUCKETS``."""
+    window = model.context_length() if window is None else window
+    return max(int(window), 3 * int(model.horizon), anomaly.HISTORY_BUCKETS)
 
 
 def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
@@ -1291,6 +1314,7 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     error_totals, load_totals = read.sum(axis=(0, 1)), np.abs(actual).sum(axis=(0, 1))
     cells = read.shape[0] * read.shape[1]
     scores = [confidence_of_totals(float(e), float(a), cells) for e, a in zip(error_totals, load_totals)]
+    newest = read[-read.shape[1]:]  # the newest horizon windows: what the model's latest forecasts missed
     return dict(
         n_validation_windows_=len(errors),
         interval_halfwidth_=conformal_quantile(interval_errors, level, weights, floor),  # [H, k]
@@ -1300,6 +1324,7 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
         confidence_=sum(scores) / len(scores),
         _confidence_by_index=scores,
         validation_mae_=error_totals / cells,  # [k]
+        recent_mae_=newest.sum(axis=(0, 1)) / (newest.shape[0] * newest.shape[1]),  # [k]
     )
 
 

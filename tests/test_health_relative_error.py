@@ -1,0 +1,148 @@
+"""health()'s accuracy rating from the data: ``relative_error``, the validation error against the series' own noise
+(docs/health.md, "Why 3 and 5 for relative_error")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import FleetPredictor, ModelFileError, WorkloadDataError, WorkloadPredictor
+from workload_predictor.health import ABSOLUTE_ACCURACY, noise_scale
+
+FREQ = pd.Timedelta("10s")
+START = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def _poisson(lam: float, n: int, seed: int = 0, start: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"timestamp": START + (start + np.arange(n)) * FREQ, "requests": rng.poisson(lam, n)})
+
+
+@pytest.mark.parametrize("lam", [3, 20])
+def test_a_model_at_the_noise_floor_of_a_count_series_raises_no_accuracy_alert(lam):
+    """A plain Poisson series forecast as well as its noise allows: 1 - WAPE is 0.53 (Poisson(3)) or 0.82
+    (Poisson(20)), so the absolute rule (0.8 / 0.6) is critical or at its warning edge; the default rates the error
+    against the series' own change from one bucket to the next, about 0.7x here, and raises nothing."""
+    predictor = WorkloadPredictor().fit(_poisson(lam, 600))
+    assert [alert["metric"] for alert in predictor.check_alerts()] == []
+    report = predictor.health()
+    assert report["metrics"]["relative_error"]["value"] < 1.0
+    assert report["metrics"]["accuracy"] == {"value": predictor.confidence_, "level": "unknown", "warning": None,
+                                             "critical": None}
+    old = predictor.health(thresholds={"accuracy": ABSOLUTE_ACCURACY})["metrics"]["accuracy"]["level"]
+    assert old == ("critical" if lam == 3 else "warning" if predictor.confidence_ <= 0.8 else "ok")
+
+
+def test_a_level_shift_the_model_has_not_followed_yet_alerts_and_clears_once_followed():
+    """Poisson(20) then Poisson(60), one bucket an update: 12 buckets on the forecast is still near 30 and the newest
+    validation windows miss by about 5x the series' change from one bucket to the next; 100 buckets on it follows."""
+    predictor = WorkloadPredictor().fit(_poisson(20, 600))
+    after = _poisson(60, 100, seed=1, start=600)
+    levels = []
+    for i in range(len(after)):
+        predictor.update(after.iloc[i:i + 1])
+        levels.append(predictor.health()["metrics"]["relative_error"]["level"])
+    assert levels[:3] == ["ok"] * 3
+    assert levels[11] in ("warning", "critical")
+    assert "critical" in levels[8:20]
+    assert levels[-1] == "ok"
+    alerts = [a for a in predictor.check_alerts(measurements={"relative_error": 6.0}) if a["metric"] == "relative_error"]
+    assert alerts[0]["message"] == "relative_error is 6 (>= 5): critical"
+
+
+def test_the_detail_names_the_worst_target_and_its_figures():
+    frame = _poisson(20, 600).assign(tokens=lambda f: f["requests"] * 100)
+    frame.loc[590:, "tokens"] = 5000  # the tokens exporter jumps in the validation tail
+    predictor = WorkloadPredictor().fit(frame, target=["requests", "tokens"])
+    metric = predictor.health()["metrics"]["relative_error"]
+    assert metric["detail"].startswith("'tokens': validation error ")
+    scale = predictor.noise_scale_.max(axis=0)[1]
+    ratio = max(predictor.validation_mae_[1], predictor.recent_mae_[1]) / scale
+    assert metric["value"] == pytest.approx(ratio)
+    assert metric["detail"].endswith(f"against its typical change of {scale:.4g} from one bucket to the next: "
+                                     f"{ratio:.2f}x")
+
+
+def test_a_stuck_exporter_is_stuck_inputs_not_an_accuracy_alert():
+    """The exporter repeats the last count: the forecast follows it, its error shrinks; the scale keeps the fit's
+    (a target that stopped moving is not measured against a change of 0)."""
+    frame = _poisson(20, 600)
+    predictor = WorkloadPredictor().fit(frame)
+    stuck = pd.DataFrame({"timestamp": START + (600 + np.arange(150)) * FREQ, "requests": frame["requests"].iloc[-1]})
+    predictor.update(stuck)
+    assert predictor.noise_scale_[1, 0] == 0.0 < predictor.noise_scale_[0, 0]
+    report = predictor.health()
+    assert report["metrics"]["relative_error"]["level"] == "ok"
+    assert report["metrics"]["stuck_input"]["level"] == "warning"
+
+
+def test_an_update_carries_the_fits_scale_and_measures_the_buckets_kept():
+    frame = _poisson(20, 700)
+    predictor = WorkloadPredictor().fit(frame[:600])
+    fitted = noise_scale(frame[["requests"]].to_numpy(float)[:600], 120)
+    np.testing.assert_array_equal(predictor.noise_scale_, fitted)
+    predictor.update(frame[600:])
+    kept = predictor.series_.values
+    np.testing.assert_array_equal(predictor.noise_scale_[0], fitted[0])
+    np.testing.assert_allclose(predictor.noise_scale_[1], np.abs(np.diff(kept, axis=0)).mean(axis=0))
+
+
+def test_thresholds_none_reports_a_metric_unrated_and_the_old_rule_is_one_override():
+    predictor = WorkloadPredictor().fit(_poisson(3, 600))
+    report = predictor.health(thresholds={"relative_error": None, "accuracy": ABSOLUTE_ACCURACY})
+    assert report["metrics"]["relative_error"]["level"] == "unknown"
+    assert report["metrics"]["accuracy"]["level"] == "critical"
+    with pytest.raises(WorkloadDataError, match=r"thresholds\['accuracy'\]=\(1, 2, 3\) must be a pair .* e.g. "
+                                                r"\(0.8, 0.6\), or None"):
+        predictor.health(thresholds={"accuracy": (1, 2, 3)})
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("noise_scale_", np.full((2, 1), np.nan), r"has noise_scale_ of shape \(2, 1\), not 1 pairs"),
+    ("noise_scale_", np.ones((1, 1)), r"has noise_scale_ of shape \(1, 1\)"),
+    ("noise_scale_", "edit", r"has noise_scale_ of shape"),
+    ("recent_mae_", np.array([-1.0]), r"holds recent_mae_ of shape \(1,\), not 1 finite errors"),
+])
+def test_a_file_whose_scale_or_recent_errors_are_not_what_health_reads_is_refused(tmp_path, name, value, message):
+    predictor = WorkloadPredictor().fit(_poisson(20, 300))
+    setattr(predictor, name, value)
+    predictor.save(tmp_path / "bad.wpm")
+    with pytest.raises(ModelFileError, match=message):
+        WorkloadPredictor.load(tmp_path / "bad.wpm")
+
+
+def test_a_file_whose_newest_scale_disagrees_with_its_history_is_refused(tmp_path):
+    predictor = WorkloadPredictor().fit(_poisson(20, 300))
+    predictor.noise_scale_ = predictor.noise_scale_ * [[1.0], [2.0]]
+    predictor.save(tmp_path / "bad.wpm")
+    with pytest.raises(ModelFileError, match=r"the newest ones those of the buckets it holds"):
+        WorkloadPredictor.load(tmp_path / "bad.wpm")
+
+
+def test_a_file_saved_before_the_scale_was_kept_reads_the_buckets_it_holds(tmp_path):
+    predictor = WorkloadPredictor().fit(_poisson(20, 300))
+    expected = predictor.health()["metrics"]["relative_error"]["value"]
+    del predictor.noise_scale_, predictor.recent_mae_
+    predictor.save(tmp_path / "old.wpm")
+    loaded = WorkloadPredictor.load(tmp_path / "old.wpm")
+    value = loaded.health()["metrics"]["relative_error"]["value"]
+    assert value == pytest.approx(max(loaded.validation_mae_ / np.abs(np.diff(loaded.series_.values, axis=0)).mean()))
+    assert value <= expected  # the validation MAE alone, without the newest windows'
+    loaded.update(_poisson(20, 1, start=300))
+    np.testing.assert_array_equal(loaded.noise_scale_[0], noise_scale(_poisson(20, 300)[["requests"]].to_numpy(float),
+                                                                      120)[0])
+
+
+def test_a_fleet_rates_each_batched_key_against_its_own_noise():
+    frames = [_poisson(lam, 600, seed=i).assign(key=f"k{lam}") for i, lam in enumerate((3, 20, 500))]
+    fleet = FleetPredictor(horizon=10).fit(pd.concat(frames), key="key")
+    health = fleet.health()
+    assert health["accuracy_level"].tolist() == ["unknown"] * 3
+    assert health["relative_error_level"].tolist() == ["ok"] * 3
+    assert (health["relative_error"] < 1.0).all()
+    old = fleet.health(thresholds={"accuracy": ABSOLUTE_ACCURACY})
+    assert old.loc["k3", "accuracy_level"] == "critical"
+    alerts = fleet.check_alerts(thresholds={"relative_error": (0.1, 0.2)})
+    assert sorted(a["key"] for a in alerts) == ["k20", "k3", "k500"]
+    assert all(a["detail"].startswith("'requests': validation error ") for a in alerts)

@@ -30,7 +30,7 @@ CASES = [
     ("accuracy", 0.6, "critical"), ("accuracy", 0.0, "critical"),
     ("input_anomaly", 0.0, "ok"), ("input_anomaly", 1.0, "warning"), ("input_anomaly", 5.0, "critical"),
     ("relative_error", 0.7, "ok"), ("relative_error", 2.99, "ok"), ("relative_error", 3.0, "warning"),
-    ("relative_error", 4.99, "warning"), ("relative_error", 5.0, "critical"),
+    ("relative_error", 3.99, "warning"), ("relative_error", 4.0, "critical"),
 ]
 
 
@@ -45,7 +45,7 @@ def test_each_level_of_each_metric(predictor, metric, value, level):
 
 def test_default_thresholds_are_the_old_reports_and_the_input_anomaly_count():
     assert DEFAULT_THRESHOLDS == {"training_seconds": (60.0, 120.0), "prediction_seconds": (0.1, 0.5),
-                                  "memory_mb": (1024.0, 2048.0), "accuracy": None, "relative_error": (3.0, 5.0),
+                                  "memory_mb": (1024.0, 2048.0), "accuracy": None, "relative_error": (3.0, 4.0),
                                   "input_anomaly": (1.0, 5.0), "stale_buckets": (2.0, 10.0), "idle_fit": (0.75, 1.0),
                                   "stuck_input": (30.0, 1000.0)}
 

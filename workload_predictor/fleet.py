@@ -216,19 +216,30 @@ class FleetBlock:
         return self.start[row] + positions * self.freq.to_timedelta64() if len(positions) else None
 
     def relative_error(self, row: int, targets: Any) -> tuple[float, str]:
-        """The validation error of the key in ``row`` against its series' noise and the detail
-        (:func:`workload_predictor.health.relative_error`): its validation MAE over the larger mean change from one
-        bucket to the next in the buckets it was refitted on and in the newest of them a predictor keeps, found for
-        every row at the block's first health check."""
-        from .anomaly import HISTORY_BUCKETS
-        from .health import relative_measure
-
-        found = self.__dict__.get("_noise")
+        """The validation error of the key in ``row`` against what its series allows and the detail
+        (:func:`workload_predictor.health.relative_error`): its validation MAE over the larger naive forecast error
+        over the horizon in the buckets it was refitted on and in the newest of them a predictor keeps
+        (:func:`workload_predictor.health.naive_error`), found for every row at the block's first health check, a
+        few hundred keys at a time (a copy of their buckets at most)."""
+        found = self.__dict__.get("_relative")
         if found is None:
-            steps = np.abs(np.diff(self.values, axis=1))  # (B, n - 1, k)
-            kept = max(int(self.window.max()), 3 * self.coef.shape[3], HISTORY_BUCKETS)
-            found = self.__dict__["_noise"] = np.maximum(steps.mean(axis=1), steps[:, -(kept - 1):].mean(axis=1))
-        return relative_measure(self.validation_mae[row], None, found[row], targets)
+            from .anomaly import HISTORY_BUCKETS
+            from .health import naive_error, relative_text
+
+            horizon = self.coef.shape[3]
+            kept = max(int(self.window.max()), 3 * horizon, HISTORY_BUCKETS)
+            scale = np.empty((len(self.keys), self.values.shape[2]))
+            for start in range(0, len(self.keys), 256):  # a copy of 256 keys' buckets at most
+                chunk = self.values[start:start + 256]
+                scale[start:start + 256] = np.maximum(naive_error(chunk, horizon), naive_error(chunk[:, -kept:], horizon))
+            ratios = self.validation_mae / np.where(scale > 0, scale, 1.0)  # (B, k); one unit where none moved
+            worst = ratios.argmax(axis=1)
+            rows = np.arange(len(self.keys))
+            found = self.__dict__["_relative"] = [
+                (ratio, relative_text(targets[j], mae, mae, ratio, naive)) for ratio, j, mae, naive in zip(
+                    ratios[rows, worst].tolist(), worst.tolist(), self.validation_mae[rows, worst].tolist(),
+                    scale[rows, worst].tolist())]
+        return found[row]
 
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets

@@ -7,7 +7,7 @@ Nine metrics, each with a warning and a critical threshold (``accuracy`` reporte
     prediction_seconds   < 0.1              < 0.5                >= 0.5
     memory_mb            < 1024 (1 GiB)     < 2048 (2 GiB)       >= 2048   (the predictor's arrays, indexes, tensors)
     accuracy             not rated          not rated            not rated (ABSOLUTE_ACCURACY: > 0.8 / > 0.6 / <= 0.6)
-    relative_error       < 3                < 5                  >= 5      (validation error / the series' noise)
+    relative_error       < 3                < 4                  >= 4      (validation error / the naive forecast's)
     input_anomaly        < 1                < 5                  >= 5      (flagged buckets among the newest 1000)
     stale_buckets        < 2                < horizon            >= horizon (whole buckets missing before ``now``)
     idle_fit             < 0.75             <= 1                 > 1       (share of fitted buckets in idle stretches)
@@ -19,9 +19,10 @@ higher is better, so its thresholds are lower bounds, in ``[0, 1]`` (a percentag
 rated by default: ``1 - WAPE`` depends on the load's size as much as on the model (a Poisson(3) series forecast at its
 noise floor scores 0.53); ``thresholds={"accuracy": ABSOLUTE_ACCURACY}`` rates it as before. ``relative_error``
 rates the model against what the data allows (:func:`relative_error`): per target, the larger of the validation MAE
-and the newest ``horizon`` validation windows' MAE, over the series' typical change from one bucket to the next (the
-larger of the fitted series' and the newest kept buckets'), the worst target's ratio; a forecast at a count series'
-noise floor scores about 0.7, a level shift x3 the model has not followed yet about 5 (docs/health.md). ``input_anomaly``
+and the newest ``horizon`` validation windows' MAE, over the naive forecast's error (the bucket before, repeated over
+the horizon) on the series held (the larger of the fitted series' and the newest kept buckets'), the worst target's
+ratio; a forecast at a count series' noise floor scores about 0.7, a level shift x3 the model has not followed yet
+about 5 (docs/health.md). ``input_anomaly``
 counts the buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
 newest 1000, a bucket flagged in several targets once; its alert names the newest one (timestamp, target, value).
 ``stale_buckets`` is measured only when the caller passes the time it is (``now``; a replay of old data passes
@@ -81,7 +82,7 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float] | None] = {
     "prediction_seconds": (0.1, 0.5),
     "memory_mb": (1024.0, 2048.0),
     "accuracy": None,
-    "relative_error": (3.0, 5.0),
+    "relative_error": (3.0, 4.0),
     "input_anomaly": (1.0, 5.0),
     "stale_buckets": (2.0, 10.0),
     "idle_fit": (0.75, 1.0),
@@ -615,36 +616,57 @@ def stuck_input(predictor: Any) -> tuple[float | None, str | None]:
                          predictor.last_timestamp_, predictor.freq_)
 
 
-def noise_scale(values: np.ndarray, kept: int, fitted: np.ndarray | None = None) -> np.ndarray:
-    """``(2, k)``: per target, the mean absolute change from one bucket to the next over a fit's series (row 0;
-    ``fitted``: that row, carried from the fit by an update) and over the newest ``kept`` buckets of ``values``
-    (``(n, k)``; row 1). What :func:`relative_error` measures a model's validation error against."""
-    recent = values[-kept:]
-    steps = np.abs(np.diff(recent, axis=0)).mean(axis=0) if len(recent) > 1 else np.zeros(values.shape[1])
-    if fitted is None:
-        fitted = np.abs(np.diff(values, axis=0)).mean(axis=0) if len(values) > 1 else np.zeros(values.shape[1])
-    return np.stack([np.asarray(fitted, dtype=np.float64), steps])
+def naive_error(values: np.ndarray, horizon: int) -> np.ndarray:
+    """Per target, the mean absolute error of the naive forecast (the bucket before a window, repeated) on the
+    windows of ``horizon`` buckets that tile ``values`` (``(..., n, k)``, time on axis -2) back from its newest bucket,
+    one after the other (``(n - 1) // horizon`` of them; fewer buckets a window where ``n`` is short): the mean of
+    ``|x[o + h] - x[o]|`` over ``h`` in 1..horizon and each window's origin ``o``, the bucket before it. One pass
+    over the buckets. ``(..., k)``, 0 where fewer than two buckets are given."""
+    n = values.shape[-2]
+    steps = min(int(horizon), n - 1)
+    if steps < 1:
+        return np.zeros(values.shape[:-2] + values.shape[-1:])
+    windows = (n - 1) // steps
+    span = values[..., n - 1 - windows * steps:, :]  # the origin of the oldest window, then the windows
+    origins = span[..., :-1:steps, :]  # (..., windows, k)
+    ahead = span[..., 1:, :].reshape(span.shape[:-2] + (windows, steps, span.shape[-1]))
+    return np.abs(ahead - origins[..., None, :]).mean(axis=(-3, -2))
+
+
+def noise_scale(values: np.ndarray, kept: int, horizon: int, fitted: np.ndarray | None = None) -> np.ndarray:
+    """``(2, k)``: per target, the naive forecast's error over ``horizon`` buckets (:func:`naive_error`) in a fit's
+    series (row 0; ``fitted``: that row, carried from the fit by an update) and in the newest ``kept`` buckets of
+    ``values`` (``(n, k)``; row 1). What :func:`relative_error` measures a model's validation error against."""
+    scale = np.empty((2, values.shape[1]))
+    scale[0] = naive_error(values, horizon) if fitted is None else fitted
+    scale[1] = naive_error(values[-kept:], horizon)
+    return scale
 
 
 def relative_measure(mae: Any, recent: Any, scale: Any, targets: Any) -> tuple[float, str]:
     """``relative_error``'s value and detail from the validation MAE per target (``mae``), the newest windows' (``recent``,
-    ``None``: not kept) and the typical change from one bucket to the next (``scale``, the larger of
+    ``None``: not kept) and the naive forecast's error over the buckets held (``scale``, the larger of
     :func:`noise_scale`'s rows; a target that never moved is measured against one unit): the largest ratio of the
     targets, and the detail naming that target's figures."""
     mae, scale = np.asarray(mae, dtype=np.float64).tolist(), np.asarray(scale, dtype=np.float64).tolist()
     recent = mae if recent is None else np.asarray(recent, dtype=np.float64).tolist()
     ratios = [max(m, r) / (c if c > 0 else 1.0) for m, r, c in zip(mae, recent, scale)]
-    j = max(range(len(ratios)), key=ratios.__getitem__)
-    return ratios[j], (f"{quote(str(list(targets)[j]))}: validation error {mae[j]:.4g} per bucket ({recent[j]:.4g} in "
-                       f"the newest windows) against its typical change of {scale[j]:.4g} from one bucket to the "
-                       f"next: {ratios[j]:.2f}x")
+    j = max(range(len(ratios)), key=ratios.__getitem__) if len(ratios) > 1 else 0
+    return ratios[j], relative_text(targets[j], mae[j], recent[j], ratios[j], scale[j])
+
+
+def relative_text(target: Any, mae: float, recent: float, ratio: float, scale: float) -> str:
+    """The ``relative_error`` detail of the worst ``target``: its validation MAE, the newest windows' (``recent``), the
+    ratio and the naive forecast's error it is measured against (``scale``)."""
+    return (f"{quote(str(target))}: validation error {mae:.4g} per bucket ({recent:.4g} in the newest windows), "
+            f"{ratio:.2f}x the {scale:.4g} of repeating the last bucket (the naive forecast) over the buckets held")
 
 
 def relative_error(predictor: Any) -> tuple[float | None, str | None]:
-    """The model's validation error against the series' own noise, the worst target's ratio and its detail
+    """The model's validation error against what the data allows, the worst target's ratio and its detail
     (:func:`relative_measure`): the larger of the validation MAE (``validation_mae_``) and the newest ``horizon``
-    validation windows' (``recent_mae_``), over the larger of the mean change from one bucket to the next in the
-    fitted series and in the newest buckets kept (``noise_scale_``).
+    validation windows' (``recent_mae_``), over the larger of the naive forecast's error over ``horizon`` buckets in
+    the fitted series and in the newest buckets kept (``noise_scale_``, :func:`noise_scale`).
 
     A predictor loaded from a file saved before these were kept reads its scale from the buckets it keeps (``series_``)
     and its validation MAE alone. A fleet key that holds no predictor passes its ratio and detail as ``relative_error_``
@@ -657,8 +679,10 @@ def relative_error(predictor: Any) -> tuple[float | None, str | None]:
     scale = getattr(predictor, "noise_scale_", None)
     if scale is None:
         values = predictor.series_.values
-        scale = noise_scale(values, len(values))
-    return relative_measure(mae, getattr(predictor, "recent_mae_", None), np.max(scale, axis=0), predictor.targets_)
+        scale = noise_scale(values, len(values), predictor.model_.horizon)
+    low, high = scale.tolist()  # the fit's and the newest buckets'; tolist: a k of 1-3 in Python is quicker
+    return relative_measure(mae, getattr(predictor, "recent_mae_", None), list(map(max, low, high)),
+                            predictor.targets_)
 
 
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:
@@ -719,10 +743,10 @@ def fleet_health(keys: list[tuple[Any, Any, str | None]], horizon: int, threshol
         idle, idle_detail = idle_fit(state)
         stuck, stuck_detail = stuck_input(state)
         relative, relative_detail = relative_error(state)
-        # The fleet's metrics alone, against their thresholds checked once above: the report's level is theirs.
-        report = rated(check_measurements({"accuracy": float(state.confidence_), "relative_error": relative,
-                                           "input_anomaly": anomalies, "stale_buckets": stale, "idle_fit": idle,
-                                           "stuck_input": stuck}), limits)
+        # The fleet's metrics alone (measured from state checked at fit, update or load), against their thresholds
+        # checked once above: the report's level is theirs.
+        report = rated({"accuracy": float(state.confidence_), "relative_error": relative, "input_anomaly": anomalies,
+                        "stale_buckets": stale, "idle_fit": idle, "stuck_input": stuck}, limits)
         for metric, detail in zip(_FLEET_DETAILS, (relative_detail, idle_detail, stuck_detail)):
             if detail:
                 details[metric][name] = detail

@@ -1452,9 +1452,9 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
 
 
 def _check_noise_scale(obj: Any, refuse: Any) -> None:
-    """What ``health``'s ``relative_error`` measures against: ``noise_scale_``, ``(2, k)`` mean changes from one bucket
-    to the next, each a finite number from 0 to ``MAX_VALUE`` (a change between two loads the door lets in), its row 1
-    the one the newest buckets of the history, checked already, give
+    """What ``health``'s ``relative_error`` measures against: ``noise_scale_``, ``(2, k)`` naive forecast errors, each a
+    finite number from 0 to ``MAX_VALUE`` (a difference between two loads the door lets in), its row 1 the one the
+    newest buckets of the history, checked already, give
     (:func:`workload_predictor.health.noise_scale`); absent or ``None`` in a file saved before it was kept (health
     reads ``series_``)."""
     from .health import noise_scale
@@ -1464,9 +1464,10 @@ def _check_noise_scale(obj: Any, refuse: Any) -> None:
     if scale is None:
         return
     if not (_is_real(scale, nonnegative=True) and _is_within(scale, MAX_VALUE) and scale.shape == (2, values.shape[1])
-            and np.array_equal(scale[1], noise_scale(values, _kept_of(obj.model_, obj.window_), scale[0])[1])):
-        refuse(f"has noise_scale_ of shape {quote(np.shape(scale))}, not {values.shape[1]} pairs of mean changes from "
-               f"one bucket to the next from 0 to {MAX_VALUE:g}, the newest ones those of the buckets it holds")
+            and np.array_equal(scale[1], noise_scale(values, _kept_of(obj.model_, obj.window_), obj.model_.horizon,
+                                                     scale[0])[1])):
+        refuse(f"has noise_scale_ of shape {quote(np.shape(scale))}, not {values.shape[1]} pairs of naive forecast "
+               f"errors from 0 to {MAX_VALUE:g}, the newest ones those of the buckets it holds")
 
 
 def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -> None:

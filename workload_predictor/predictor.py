@@ -430,9 +430,10 @@ class WorkloadPredictor(ParamsMixin):
         and last position (:func:`workload_predictor.health.idle_span`); per target, the run of repeated non-zero
         counts the series ends with (:func:`workload_predictor.health.stuck_runs`).
     noise_scale_ : numpy.ndarray
-        ``(2, k)``: per target, the mean absolute change from one bucket to the next over the fitted series (row 0,
-        carried by updates) and over the buckets ``series_`` keeps (row 1): the noise :meth:`health`'s
-        ``relative_error`` measures the validation error against (:func:`workload_predictor.health.noise_scale`).
+        ``(2, k)``: per target, the naive forecast's error over ``horizon`` buckets (the bucket before a window,
+        repeated) in the fitted series (row 0, carried by updates) and in the buckets ``series_`` keeps (row 1): what
+        :meth:`health`'s ``relative_error`` measures the validation error against
+        (:func:`workload_predictor.health.noise_scale`).
     recent_mae_ : numpy.ndarray
         ``(k,)``: the validation MAE per target of the newest ``horizon`` validation windows (``validation_mae_``'s
         of all of them): what the latest forecasts missed, which ``relative_error`` also rates.
@@ -617,7 +618,8 @@ class WorkloadPredictor(ParamsMixin):
         )
         state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
         state["stuck_run_"] = stuck_runs(series.values)  # one run per target
-        state["noise_scale_"] = noise_scale(series.values, _kept_of(model))  # what relative_error is measured against
+        # What relative_error measures the validation error against.
+        state["noise_scale_"] = noise_scale(series.values, _kept_of(model), model.horizon)
         # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
         span = min(self._flag_span(model), len(series.values))
         state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
@@ -990,7 +992,8 @@ class WorkloadPredictor(ParamsMixin):
         state["idle_span_"] = idle_span(new.values, run, held_span(self, run))  # the buckets kept, for an old file's
         state["stuck_run_"] = stuck_runs(new.values, held_runs(self), old.values[-1])
         fitted = getattr(self, "noise_scale_", None)  # an old file's: the buckets it kept stand for the fit's
-        state["noise_scale_"] = noise_scale(values, keep, noise_scale(old.values, len(old.values))[0]
+        horizon = self.model_.horizon
+        state["noise_scale_"] = noise_scale(values, keep, horizon, noise_scale(old.values, len(old.values), horizon)[0]
                                             if fitted is None else fitted[0])
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
@@ -1197,8 +1200,8 @@ class WorkloadPredictor(ParamsMixin):
         reported beside the metrics as ``process_rss_mb`` and raises no alert),
         ``accuracy`` (the validation confidence, ``1 - WAPE``: reported, not rated unless ``thresholds`` rate it,
         e.g. ``{"accuracy": (0.8, 0.6)}``), ``relative_error`` (the validation error, also of the newest windows,
-        against the series' typical change from one bucket to the next, ``noise_scale_``: warning at 3, critical at
-        5), ``input_anomaly``
+        against the naive forecast's over the buckets held, ``noise_scale_``: warning at 3, critical at 4),
+        ``input_anomaly``
         (input buckets flagged among the newest 1000, :mod:`workload_predictor.anomaly`),
         ``idle_fit`` (the share of the buckets the fit and the updates since rest on that lie in
         idle stretches, runs of all-zero buckets: warning at 0.75), ``stuck_input`` (the newest buckets in a
@@ -1242,9 +1245,10 @@ class WorkloadPredictor(ParamsMixin):
         # C, which no other thread interleaves with; copy.copy's protocol costs 30 us more per call).
         state = _Attributes(**vars(self))
         limits = predictor_limits(state.model_.horizon, thresholds)
-        # An injected value goes without the measured value's detail (unless one is injected with it).
+        # An injected value goes without the measured value's detail (unless one is injected with it). What measure
+        # reads was checked at fit, update or load, and ``given`` above: the merged dict is not checked again.
         details = {f"{name}_detail": None for name in given if name in limits}
-        return rated(check_measurements({**measure(state, now), **details, **given}), limits)
+        return rated({**measure(state, now), **details, **given}, limits)
 
     def check_alerts(self, thresholds: dict | None = None, measurements: dict | None = None,
                      now: Any = None) -> list[dict[str, Any]]:

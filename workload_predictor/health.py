@@ -67,7 +67,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .anomaly import RECENT_BUCKETS, recent_flagged_count
+from .anomaly import HISTORY_BUCKETS, RECENT_BUCKETS, recent_flagged_count
 from .anomaly import recent as anomalies_recent
 from .errors import WorkloadDataError, is_number, plural, quote
 
@@ -631,6 +631,14 @@ def naive_error(values: np.ndarray, horizon: int) -> np.ndarray:
     origins = span[..., :-1:steps, :]  # (..., windows, k)
     ahead = span[..., 1:, :].reshape(span.shape[:-2] + (windows, steps, span.shape[-1]))
     return np.abs(ahead - origins[..., None, :]).mean(axis=(-3, -2))
+
+
+def kept_length(model: Any, window: Any = None) -> int:
+    """The buckets a predictor whose model is ``model`` (its window ``window``, default the model's) keeps
+    (``WorkloadPredictor._kept_length``): the longer of its window, three horizons and ``anomaly.HISTORY_BUCKETS``;
+    :func:`noise_scale`'s newest buckets."""
+    window = model.context_length() if window is None else window
+    return max(int(window), 3 * int(model.horizon), HISTORY_BUCKETS)
 
 
 def noise_scale(values: np.ndarray, kept: int, horizon: int, fitted: np.ndarray | None = None) -> np.ndarray:

@@ -27,7 +27,7 @@ from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, 
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      naming_rows, plural, quote)
 from .forecast import Forecast
-from .health import IDLE_RUN, held_runs, held_span, idle_span, noise_scale, stuck_runs
+from .health import IDLE_RUN, held_runs, held_span, idle_span, kept_length, noise_scale, stuck_runs
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .windows import newest, windows_touching
@@ -619,7 +619,7 @@ class WorkloadPredictor(ParamsMixin):
         state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
         state["stuck_run_"] = stuck_runs(series.values)  # one run per target
         # What relative_error measures the validation error against.
-        state["noise_scale_"] = noise_scale(series.values, _kept_of(model), model.horizon)
+        state["noise_scale_"] = noise_scale(series.values, kept_length(model), model.horizon)
         # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
         span = min(self._flag_span(model), len(series.values))
         state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
@@ -1143,7 +1143,7 @@ class WorkloadPredictor(ParamsMixin):
         input-anomaly scan reads before new buckets (``anomaly.HISTORY_BUCKETS``), so an update judges a bucket as a
         fit on the same rows would. A shorter series (a short fit, or a file whose updates kept less) keeps all it
         has."""
-        return _kept_of(self.model_, self.window_)
+        return kept_length(self.model_, self.window_)
 
     def _lost_after(self, new: Continuation) -> np.ndarray | None:
         """The lost buckets once ``new`` is in (positions from the model's first point, ascending; ``None``: none):
@@ -1274,13 +1274,6 @@ class _Attributes(types.SimpleNamespace):
     """A predictor's attributes as one object (what :func:`~workload_predictor.health.measure` reads: ``health``
     measures them beside an update in another thread), of this package, so that
     :func:`~workload_predictor.health.footprint_bytes` walks it as it walks the predictor."""
-
-
-def _kept_of(model: Any, window: Any = None) -> int:
-    """:meth:`WorkloadPredictor._kept_length` of a predictor whose model is ``model`` (its window ``window``, default
-    the model's): the longer of its window, three horizons and ``anomaly.HISTORY_BUCKETS``."""
-    window = model.context_length() if window is None else window
-    return max(int(window), 3 * int(model.horizon), anomaly.HISTORY_BUCKETS)
 
 
 def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,

@@ -680,8 +680,8 @@ def _judge_plain(plain: list, z_all: np.ndarray, rows: np.ndarray, span: np.ndar
 def _row_deviations(residuals: np.ndarray, start: int, first_origin: int, noise: np.ndarray) -> np.ndarray:
     """:func:`~workload_predictor.models.dlinear.residual_deviations`' deviations (no ``known`` reference) of ``R``
     rows at once, their residuals ``(R, m, H)`` and windows' noises ``(R, m)``: ``(R, m - start)``, the same numbers
-    (the same medians, spreads and units, each row's own: a partition's middle values do not depend on the axes
-    before it). The rows' blocks and references lie at the same positions, so they are found once."""
+    (the same medians, spreads (:func:`~workload_predictor.models.dlinear.reference_spread`) and units, each row's
+    own: a sort's middle values and sums do not depend on the axes before it). The rows' blocks and references lie at the same positions, so they are found once."""
     length = dlinear.RESIDUAL_REFERENCE
     positions = np.arange(start, residuals.shape[1])
     out = np.zeros((len(residuals), len(positions)))
@@ -699,7 +699,7 @@ def _row_deviations(residuals: np.ndarray, start: int, first_origin: int, noise:
             part = whole[begin : begin + step]
             reference = lagged[:, blocks[part] - length]  # [R, b, H, length]
             center = dlinear._middle(reference)
-            spread = np.maximum(1.4826 * dlinear._middle(np.abs(reference - center[..., None])), dlinear.RESIDUAL_FLOOR)
+            spread = dlinear.reference_spread(reference, center)
             unit = dlinear._middle(lagged_noise[:, blocks[part] - length])  # [R, b]
             for j, i in enumerate(part):
                 references[i] = (center[:, j], spread[:, j], unit[:, j])
@@ -708,7 +708,7 @@ def _row_deviations(residuals: np.ndarray, start: int, first_origin: int, noise:
         if references[i] is None and below.stop - below.start >= anomaly.MIN_REFERENCE:  # residual_reference's
             reference = residuals[:, below].transpose(0, 2, 1)  # [R, H, r]
             center = dlinear._middle(reference)
-            spread = np.maximum(1.4826 * dlinear._middle(np.abs(reference - center[..., None])), dlinear.RESIDUAL_FLOOR)
+            spread = dlinear.reference_spread(reference, center)
             references[i] = (center, spread, dlinear._middle(noise[:, below]))
     usable = np.array([reference is not None for reference in references])
     if usable.any():

@@ -53,3 +53,38 @@ def updated_and_refitted(y: np.ndarray, n: int, chunks: list[int], **params) -> 
     refit = copy.deepcopy(first)
     refit._fit_arrays(y[:seen], refit=True)
     return model, first, refit
+
+
+def keyed_poisson_frame(keys: list[str], first: int, n: int) -> pd.DataFrame:
+    """Poisson(50) requests, one row a minute for each of ``keys``, from minute ``first`` of 2024-01-01 UTC for ``n``
+    minutes (seeded by ``first``): a fleet's long frame."""
+    rng = np.random.default_rng(first)
+    start, minute = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timedelta("1min")
+    return pd.concat([pd.DataFrame({"key": key, "timestamp": start + minute * (first + np.arange(n)),
+                                    "requests": rng.poisson(50, n).astype(float)}) for key in keys],
+                     ignore_index=True)
+
+
+def fleet_file_without(data: bytes, names: tuple[str, ...]) -> bytes:
+    """A fleet file's bytes as a release before its blocks kept the fields ``names`` wrote it (the fields' arrays
+    dropped, the header's size and hash made anew)."""
+    import hashlib
+    import io
+    import json
+
+    from workload_predictor import persistence
+
+    end = data.index(b"\n", len(persistence.MAGIC))
+    with np.load(io.BytesIO(data[end + 1:]), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    state = json.loads(arrays.pop(persistence.STATE_KEY).tobytes())
+    blocks = next(value for key, value in state["state"]["__dict__"] if key == "_blocks")
+    for block in blocks:
+        for name in names:
+            del arrays[block["fields"].pop(name)["__array__"]]
+    buffer = io.BytesIO()
+    np.savez(buffer, **{persistence.STATE_KEY: np.frombuffer(json.dumps(state).encode(), np.uint8)}, **arrays)
+    payload = buffer.getvalue()
+    header = json.loads(data[len(persistence.MAGIC):end])
+    header.update(payload_bytes=len(payload), sha256=hashlib.sha256(payload).hexdigest())
+    return persistence.MAGIC + json.dumps(header).encode() + b"\n" + payload

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import keyed_poisson_frame
 from workload_predictor import FleetPredictor
 from workload_predictor.errors import WorkloadDataError
 
@@ -13,20 +13,13 @@ START = pd.Timestamp("2024-01-01", tz="UTC")
 MINUTE = pd.Timedelta("1min")
 
 
-def _frame(keys: list[str], first: int, n: int) -> pd.DataFrame:
-    rng = np.random.default_rng(first)
-    return pd.concat([pd.DataFrame({"key": key, "timestamp": START + MINUTE * (first + np.arange(n)),
-                                    "requests": rng.poisson(50, n).astype(float)}) for key in keys],
-                     ignore_index=True)
-
-
 def test_a_strict_update_refusing_rows_without_a_key_says_nothing_was_updated():
     """docs/fleets.md: rows without a key are reported under the key ``None``; ``strict=True`` raises that error
     instead, changing nothing. The strict error said "those rows were left out and the other keys updated", under
     a "key 'None':" prefix, while no key was updated."""
-    fleet = FleetPredictor(strict=True, max_training_time=None).fit(_frame(["a", "b"], 0, 120))
+    fleet = FleetPredictor(strict=True, max_training_time=None).fit(keyed_poisson_frame(["a", "b"], 0, 120))
     before = fleet.predict()
-    rows = pd.concat([_frame(["a", "b"], 120, 1), _frame(["a"], 121, 1).assign(key=None)], ignore_index=True)
+    rows = pd.concat([keyed_poisson_frame(["a", "b"], 120, 1), keyed_poisson_frame(["a"], 121, 1).assign(key=None)], ignore_index=True)
     with pytest.raises(WorkloadDataError, match="key column 'key' is missing at 1 row") as info:
         fleet.update(rows)
     message = str(info.value)
@@ -45,8 +38,8 @@ def test_the_readme_says_a_refit_fleet_key_counts_bad_samples():
     and is counted (docs/fleets.md, Health). A refit key's was "unknown", and the README's health bullet said so."""
     from pathlib import Path
 
-    rows = _frame(["a", "b"], 0, 200)
-    new = _frame(["a", "b"], 200, 10)
+    rows = keyed_poisson_frame(["a", "b"], 0, 200)
+    new = keyed_poisson_frame(["a", "b"], 200, 10)
     new.loc[(new["key"] == "a") & (new["timestamp"] == START + MINUTE * 205), "requests"] = 1e9
     found = {}
     for mode in ("refit", "incremental"):

@@ -5,26 +5,17 @@ its refits, the blocks it moves between, and the fleet file (``FleetBlock.recent
 from __future__ import annotations
 
 import copy
-import hashlib
-import io
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import fleet_file_without, keyed_poisson_frame
 from workload_predictor import FleetPredictor, WorkloadPredictor, persistence
 from workload_predictor.errors import ModelFileError
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 MINUTE = pd.Timedelta("1min")
-
-
-def _frame(keys: list[str], first: int, n: int) -> pd.DataFrame:
-    rng = np.random.default_rng(first)
-    return pd.concat([pd.DataFrame({"key": key, "timestamp": START + MINUTE * (first + np.arange(n)),
-                                    "requests": rng.poisson(50, n).astype(float)}) for key in keys],
-                     ignore_index=True)
 
 
 def _corrupt(frame: pd.DataFrame, key: str, minute: int, value: float) -> None:
@@ -45,11 +36,11 @@ def _own(predictor: WorkloadPredictor) -> tuple:
 def sentinels() -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """1,000 buckets of 3 keys (2**32-1 twice in a's, a 1e9 in b's newest), then 2 updates of 20 buckets: a 1e9 in
     b's and c's, and the newest 40 pushing a's first sentinel out of the newest 1,000."""
-    rows = _frame(["a", "b", "c"], 0, 1000)
+    rows = keyed_poisson_frame(["a", "b", "c"], 0, 1000)
     _corrupt(rows, "a", 30, 2**32 - 1)
     _corrupt(rows, "a", 600, 2**32 - 1)
     _corrupt(rows, "b", 990, 1e9)
-    updates = [_frame(["a", "b", "c"], 1000, 20), _frame(["a", "b", "c"], 1020, 20)]
+    updates = [keyed_poisson_frame(["a", "b", "c"], 1000, 20), keyed_poisson_frame(["a", "b", "c"], 1020, 20)]
     _corrupt(updates[0], "b", 1005, 1e9)
     _corrupt(updates[1], "c", 1030, 1e9)
     return rows, updates
@@ -76,7 +67,7 @@ def test_a_refit_key_counts_flagged_buckets_as_its_own_predictor_does(sentinels)
 def test_an_update_longer_than_a_refit_keys_series_counts_the_buckets_its_refit_does_not_read():
     """A key fitted on 200 buckets, updated with 250 at once (an exporter back after an outage): its refit reads
     the newest 200; the 50 before them are scanned for the count, as its own predictor's update scans them all."""
-    rows, update = _frame(["a", "b"], 0, 200), _frame(["a", "b"], 200, 250)
+    rows, update = keyed_poisson_frame(["a", "b"], 0, 200), keyed_poisson_frame(["a", "b"], 200, 250)
     _corrupt(update, "a", 220, 1e9)  # before the newest 200
     _corrupt(update, "a", 300, 1e9)
     fleet = FleetPredictor(horizon=5, max_training_time=None).fit(rows).update(update)
@@ -87,10 +78,10 @@ def test_an_update_longer_than_a_refit_keys_series_counts_the_buckets_its_refit_
 
 def test_a_blocks_keys_keep_their_counts_as_another_key_leaves_it():
     """``"incremental"``: a key's first update gives it its own predictor; the keys left in its block keep theirs."""
-    rows = _frame(["a", "b"], 0, 200)
+    rows = keyed_poisson_frame(["a", "b"], 0, 200)
     _corrupt(rows, "b", 150, 2**32 - 1)
     fleet = FleetPredictor(horizon=5, update_mode="incremental", max_training_time=None).fit(rows)
-    fleet.update(_frame(["a"], 200, 1))
+    fleet.update(keyed_poisson_frame(["a"], 200, 1))
     assert "a" in fleet._predictors and fleet._blocks[0].keys == ["b"]
     assert _counts(fleet) == {"a": (0.0, "ok"), "b": (1.0, "warning")}
 
@@ -107,29 +98,12 @@ def test_a_fleet_file_keeps_its_keys_counts(flagged, tmp_path):
     assert _counts(loaded) == _counts(flagged) == {"a": (2.0, "warning"), "b": (2.0, "warning"), "c": (0.0, "ok")}
 
 
-def _without_recent_flags(data: bytes) -> bytes:
-    """A fleet file as a release before the blocks kept ``recent_flags`` wrote it."""
-    end = data.index(b"\n", len(persistence.MAGIC))
-    with np.load(io.BytesIO(data[end + 1:]), allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    state = json.loads(arrays.pop(persistence.STATE_KEY).tobytes())
-    blocks = next(value for key, value in state["state"]["__dict__"] if key == "_blocks")
-    for block in blocks:
-        del arrays[block["fields"].pop("recent_flags")["__array__"]]
-    buffer = io.BytesIO()
-    np.savez(buffer, **{persistence.STATE_KEY: np.frombuffer(json.dumps(state).encode(), np.uint8)}, **arrays)
-    payload = buffer.getvalue()
-    header = json.loads(data[len(persistence.MAGIC):end])
-    header.update(payload_bytes=len(payload), sha256=hashlib.sha256(payload).hexdigest())
-    return persistence.MAGIC + json.dumps(header).encode() + b"\n" + payload
-
-
 def test_a_fleet_file_saved_before_the_counts_were_kept_rates_them_unknown_until_a_refit(flagged, sentinels,
                                                                                           tmp_path):
     """Without ``recent_flags`` a block's keys rate ``input_anomaly`` unknown, as before; a key's refit then counts
     its refit's flags, every one among its newest buckets (what came before them is not known)."""
     path = tmp_path / "old.wpm"
-    path.write_bytes(_without_recent_flags(flagged.save(tmp_path / "new.wpm").read_bytes()))
+    path.write_bytes(fleet_file_without(flagged.save(tmp_path / "new.wpm").read_bytes(), ("recent_flags",)))
     loaded = FleetPredictor.load(path)
     assert loaded._blocks[0].recent_flags is None
     health = loaded.health()

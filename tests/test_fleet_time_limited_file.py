@@ -10,18 +10,16 @@ blocks kept them (no such fields) still loads, and its first forecast scans the 
 
 from __future__ import annotations
 
-import hashlib
-import io
 import itertools
-import json
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import fleet_file_without
 from tests.test_save_load_property import START, loads
-from workload_predictor import FleetPredictor, _deadline, persistence
+from workload_predictor import FleetPredictor, _deadline
 
 
 def sparse_bursts(n: int = 150, seed: int = 1, name: str = "k0") -> pd.DataFrame:
@@ -91,24 +89,6 @@ def test_a_loaded_time_limited_fleet_updates_as_the_fleet_that_saved_it(tmp_path
         pd.testing.assert_frame_equal(loaded.predict(), twin.predict(), obj=f"update {i}, loaded")
 
 
-def without_flag_fields(data: bytes) -> bytes:
-    """A fleet file as a release before the blocks kept their flags wrote it: no flag_at, flag_median."""
-    end = data.index(b"\n", len(persistence.MAGIC))
-    with np.load(io.BytesIO(data[end + 1:]), allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    state = json.loads(arrays.pop(persistence.STATE_KEY).tobytes())
-    blocks = next(value for key, value in state["state"]["__dict__"] if key == "_blocks")
-    for block in blocks:
-        for name in ("flag_at", "flag_median"):
-            del arrays[block["fields"].pop(name)["__array__"]]
-    buffer = io.BytesIO()
-    np.savez(buffer, **{persistence.STATE_KEY: np.frombuffer(json.dumps(state).encode(), np.uint8)}, **arrays)
-    payload = buffer.getvalue()
-    header = json.loads(data[len(persistence.MAGIC):end])
-    header.update(payload_bytes=len(payload), sha256=hashlib.sha256(payload).hexdigest())
-    return persistence.MAGIC + json.dumps(header).encode() + b"\n" + payload
-
-
 def test_a_fleet_file_saved_before_the_flags_were_kept_loads_and_scans_its_keys_again(tmp_path):
     """Without the fields, a loaded block scans its keys' series as before: an untimed fit's flags are that scan's,
     so it forecasts as the fleet saved."""
@@ -116,7 +96,7 @@ def test_a_fleet_file_saved_before_the_flags_were_kept_loads_and_scans_its_keys_
     fleet = FleetPredictor(horizon=5, random_state=0).fit(data, key="endpoint")
     assert len(fleet._blocks[0].flag_at)  # flags the forecast reads, found again by the scan
     path = tmp_path / "old.wpm"
-    path.write_bytes(without_flag_fields(fleet.save(tmp_path / "new.wpm").read_bytes()))
+    path.write_bytes(fleet_file_without(fleet.save(tmp_path / "new.wpm").read_bytes(), ("flag_at", "flag_median")))
     loaded = FleetPredictor.load(path)
     assert loaded._blocks[0].flag_at is None and loaded._blocks[0].flag_median is None
     pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())

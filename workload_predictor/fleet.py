@@ -2797,7 +2797,7 @@ def _carried_flags(blocks: list[FleetBlock], carried: dict) -> None:
                 continue
             stamps, last = carried[name]
             new = own[own[:, 1] > (last - block.start[row]) // width, 1]  # the update's buckets' flags
-            old = np.empty(0, np.int64) if stamps is None else ((stamps - block.start[row]) // width).astype(np.int64)
+            old = np.empty(0, np.int64) if stamps is None else (stamps - block.start[row]) // width  # int64
             positions = np.concatenate([old[old >= n - anomaly.RECENT_BUCKETS], new])
             parts.append(np.stack([np.full(len(positions), row, dtype=np.int64), positions], axis=1))
         block.recent_flags = np.concatenate(parts).reshape(-1, 2)

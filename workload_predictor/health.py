@@ -685,12 +685,12 @@ def relative_error(predictor: Any) -> tuple[float | None, str | None]:
     if mae is None:
         return None, None
     scale = getattr(predictor, "noise_scale_", None)
-    if scale is None:
-        values = predictor.series_.values
-        scale = noise_scale(values, len(values), predictor.model_.horizon)
-    low, high = scale.tolist()  # the fit's and the newest buckets'; tolist: a k of 1-3 in Python is quicker
-    return relative_measure(mae, getattr(predictor, "recent_mae_", None), list(map(max, low, high)),
-                            predictor.targets_)
+    if scale is None:  # the buckets kept stand for the fit's and are the newest: one row
+        largest = naive_error(predictor.series_.values, predictor.model_.horizon).tolist()
+    else:
+        low, high = scale.tolist()  # the fit's and the newest buckets'; tolist: a k of 1-3 in Python is quicker
+        largest = list(map(max, low, high))
+    return relative_measure(mae, getattr(predictor, "recent_mae_", None), largest, predictor.targets_)
 
 
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:

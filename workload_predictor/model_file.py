@@ -1457,14 +1457,14 @@ def _check_noise_scale(obj: Any, refuse: Any) -> None:
     newest buckets of the history, checked already, give
     (:func:`workload_predictor.health.noise_scale`); absent or ``None`` in a file saved before it was kept (health
     reads ``series_``)."""
-    from .health import kept_length, noise_scale
+    from .health import kept_length, naive_error
 
     scale, values = getattr(obj, "noise_scale_", None), obj.series_.values
     if scale is None:
         return
     if not (_is_real(scale, nonnegative=True) and _is_within(scale, MAX_VALUE) and scale.shape == (2, values.shape[1])
-            and np.array_equal(scale[1], noise_scale(values, kept_length(obj.model_, obj.window_), obj.model_.horizon,
-                                                     scale[0])[1])):
+            and np.array_equal(scale[1], naive_error(values[-kept_length(obj.model_, obj.window_):],
+                                                     obj.model_.horizon))):
         refuse(f"has noise_scale_ of shape {quote(np.shape(scale))}, not {values.shape[1]} pairs of naive forecast "
                f"errors from 0 to {MAX_VALUE:g}, the newest ones those of the buckets it holds")
 

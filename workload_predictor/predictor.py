@@ -27,7 +27,7 @@ from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, 
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      naming_rows, plural, quote)
 from .forecast import Forecast
-from .health import IDLE_RUN, held_runs, held_span, idle_span, kept_length, noise_scale, stuck_runs
+from .health import IDLE_RUN, held_runs, held_span, idle_span, kept_length, naive_error, noise_scale, stuck_runs
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .windows import newest, windows_touching
@@ -993,8 +993,8 @@ class WorkloadPredictor(ParamsMixin):
         state["stuck_run_"] = stuck_runs(new.values, held_runs(self), old.values[-1])
         fitted = getattr(self, "noise_scale_", None)  # an old file's: the buckets it kept stand for the fit's
         horizon = self.model_.horizon
-        state["noise_scale_"] = noise_scale(values, keep, horizon, noise_scale(old.values, len(old.values), horizon)[0]
-                                            if fitted is None else fitted[0])
+        state["noise_scale_"] = noise_scale(values, keep, horizon,
+                                            naive_error(old.values, horizon) if fitted is None else fitted[0])
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):

@@ -731,10 +731,12 @@ class WorkloadPredictor(ParamsMixin):
         """The fitted model's forecasts ``[len(origins), H, k]`` from the points of ``values`` (``[n, k]``, the fitted
         series and what followed it) before each origin, as :meth:`predict` would give them at that point of the
         stream: a flagged run the series came back from before the origin is read as its reference medians
-        (flagged as ``fit`` and ``update`` flag, against ``input_floor_``); a run that reaches the origin's newest
-        input stands. The backtest's forecasts."""
+        (flagged as ``fit`` and ``update`` flag, against ``input_floor_``, begun where a counter's climb into it
+        began: :func:`~workload_predictor.anomaly.with_leads`); a run that reaches the origin's newest input stands.
+        The backtest's forecasts."""
         model = self.model_
         runs = anomaly.bursts(values, 0, self.input_floor_)
+        runs = anomaly.with_leads(values, runs) if runs else runs
         if not runs:
             return model.predict_at(values, origins)
         settled = anomaly.settle(values, runs)

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from workload_predictor import anomaly
+from workload_predictor import _deadline, anomaly
 
 
 def faulty(total: int, seed: int, level: float, faults: list[tuple[str, int, int, float]]) -> np.ndarray:
@@ -81,3 +81,40 @@ def test_counters_judged_again_where_the_rules_flags_changed_equal_a_whole_judgi
     again = anomaly.counter_flags(y, start, floor, known=anomaly.flagged_of(second), again=(counters, changed))
     assert changed and afresh != counters
     assert again == afresh
+
+
+def test_a_long_judging_again_of_the_counters_ends_at_the_deadline(monkeypatch):
+    # The second example above, 20 times over: each copy's counters are judged again after the rule's pass with them
+    # (the fixpoint's second round), a judging of many runs. The clock advances by one per run judged; the deadline
+    # passes at the first run judged again, and the clock is read every CLOCK_EVERY (here 16) runs.
+    n = 267
+    piece = faulty(n + 28, 11890, 3.0, [("counter", n - 8, 33, 1.0), ("burst", n + 10, 5, 100.0)])
+    y = np.concatenate([piece] * 20)
+    floor = anomaly.floor_of(piece[:n])
+    start = anomaly.REFERENCE_BUCKETS
+    monkeypatch.setattr(anomaly, "CLOCK_EVERY", 16)
+    judged, begun = [0], []
+    counter_at, counter_flags = anomaly._counter_at, anomaly.counter_flags
+    monkeypatch.setattr(anomaly, "_counter_at", lambda *a: judged.__setitem__(0, judged[0] + 1) or counter_at(*a))
+
+    def marking(*args, **kwargs):  # where each judging again begins, on the run count
+        if kwargs.get("again", args[5] if len(args) > 5 else None) is not None:
+            begun.append(judged[0])
+        return counter_flags(*args, **kwargs)
+
+    monkeypatch.setattr(anomaly, "counter_flags", marking)
+    anomaly.scan(y, start, floor)
+    whole, again_at = judged[0], begun[0]
+    assert whole - again_at > 4 * anomaly.CLOCK_EVERY  # a long judging again, without a limit
+    # the pass before it: the first counters, the rule's flags found with them
+    rule = anomaly._scan_rule(y, start, floor)
+    counters = counter_flags(y, start, floor, known=anomaly.flagged_of(rule))
+    rule = anomaly._scan_rule(y, start, floor, counters=counters)
+    taken = set(anomaly.flagged_of(counters))
+    before = sorted(counters + [flag for flag in rule if flag[:2] not in taken])
+    judged[0] = 0
+    with _deadline.limit(again_at + 1.0, clock=lambda: float(judged[0])) as deadline:
+        cut = anomaly.scan(y, start, floor)
+    assert anomaly.COUNTERS_STAGE in deadline.stages
+    assert judged[0] - (again_at + 1) < anomaly.CLOCK_EVERY  # runs judged past the deadline
+    assert cut == before

@@ -511,7 +511,10 @@ def scan(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REF
     again with the rule's flags found with them, and the rule's with those counters, until the counters stay the
     same (the first that changes lies later each time). So each bucket is judged with every flag before it left out
     of its references, as an update's scan judges its new buckets with the flags found before them (``known``): a
-    series' flags are the same scanned whole or through its updates."""
+    series' flags are the same scanned whole or through its updates. Under a time limit the loop ends at the deadline
+    (less the model's passes, see ``MODEL_PASSES``): with the counters found so far where their first judging is cut,
+    and with the pass before (the counters and the rule's flags found with them) where a judging again is
+    (:func:`counter_flags`, ``COUNTERS_STAGE``)."""
     rule = _scan_rule(values, start, floor, reference, k, known, offset)
     deadline = _deadline.current()
     pace = deadline.pace.get(_deadline.SERIES_PACE)
@@ -556,6 +559,10 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
     ``again``: ``(found, changed)``, this call's result for other ``known`` flags, which differ from these at the
     ``changed`` positions: only the buckets whose reference or run holds one of them (a flag before a bucket, up to
     ``COUNTER_RUN - 1 + reference`` back) are judged again, and those after one whose flag changes in turn.
+
+    Under a time limit the runs are judged only until the deadline (the clock read every ``CLOCK_EVERY`` runs):
+    past it the stage is cut (``COUNTERS_STAGE``) and the runs left are not judged; judged again (``again``), the
+    flags are then ``found`` as they were, for the flags that call was given (:func:`scan` keeps its pass before).
     """
     n = len(values)
     first = max(start, COUNTER_RUN - 1 + MIN_REFERENCE)
@@ -589,9 +596,13 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
         marks = sorted(p for p, c in flags if c == col)
         pending = set(runs[column[runs] > high + COUNTER_MARGIN * float(floor[col])].tolist())
         if again is not None:
-            found.extend(_judged_again(column, col, float(floor[col]), reference, runs, pending, flags, marks,
-                                       [flag for flag in again[0] if flag[1] == col],
-                                       sorted(p for p, c in again[1] if c == col)))
+            judged = _judged_again(column, col, float(floor[col]), reference, runs, pending, flags, marks,
+                                   [flag for flag in again[0] if flag[1] == col],
+                                   sorted(p for p, c in again[1] if c == col), deadline)
+            if judged is None:  # past the time limit: the flags judged before, as they were
+                deadline.cut(COUNTERS_STAGE)
+                return sorted(again[0])
+            found.extend(judged)
             continue
         for mark in marks:  # the positions whose reference holds a known flag
             pending.update(_within(runs, mark + COUNTER_RUN - 1, mark + COUNTER_RUN - 1 + reference))
@@ -620,12 +631,13 @@ def counter_flags(values: np.ndarray, start: int, floor: np.ndarray, reference: 
 def _judged_again(column: np.ndarray, col: int, floor: float, reference: int, runs: np.ndarray, high: set[int],
                   flags: dict[tuple[int, int], float], marks: list[int],
                   before: list[tuple[int, int, float, float, float]], changed: list[int],
-                  ) -> list[tuple[int, int, float, float, float]]:
+                  deadline: _deadline.Deadline) -> list[tuple[int, int, float, float, float]] | None:
     """:func:`counter_flags`' flags of target ``col`` (``column``) where its flags were ``before`` for known flags
     that differ from these (``flags``, ``marks``: their positions, ascending) at the ``changed`` positions: the
     ``runs`` whose test reads a changed flag (one among the ``COUNTER_RUN - 1 + reference`` before them) judged
     again, in position order, and those after a bucket whose flag changes in turn; ``high``: the runs above their
-    reference's raw maximum by the margin, judged wherever no flag lies in their reference."""
+    reference's raw maximum by the margin, judged wherever no flag lies in their reference. ``None`` where
+    ``deadline`` passes before every such run is judged (the clock read every ``CLOCK_EVERY`` runs)."""
     known = set(marks)
     result = {flag[0]: flag for flag in before}
     marks = sorted(known | set(result))  # the flags the judging reads: the known ones and the counters'
@@ -633,6 +645,8 @@ def _judged_again(column: np.ndarray, col: int, floor: float, reference: int, ru
     heap = sorted({later for mark in changed for later in _within(runs, mark, mark + span)})
     seen: set[int] = set()
     while heap:
+        if len(seen) % CLOCK_EVERY == 0 and deadline.expired():
+            return None
         position = heapq.heappop(heap)
         if position in seen:
             continue

@@ -84,12 +84,12 @@ def test_counters_judged_again_where_the_rules_flags_changed_equal_a_whole_judgi
 
 
 def test_a_long_judging_again_of_the_counters_ends_at_the_deadline(monkeypatch):
-    # The second example above, 20 times over: each copy's counters are judged again after the rule's pass with them
+    # The second example above, 12 times over: each copy's counters are judged again after the rule's pass with them
     # (the fixpoint's second round), a judging of many runs. The clock advances by one per run judged; the deadline
     # passes at the first run judged again, and the clock is read every CLOCK_EVERY (here 16) runs.
     n = 267
     piece = faulty(n + 28, 11890, 3.0, [("counter", n - 8, 33, 1.0), ("burst", n + 10, 5, 100.0)])
-    y = np.concatenate([piece] * 20)
+    y = np.concatenate([piece] * 12)
     floor = anomaly.floor_of(piece[:n])
     start = anomaly.REFERENCE_BUCKETS
     monkeypatch.setattr(anomaly, "CLOCK_EVERY", 16)

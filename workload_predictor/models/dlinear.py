@@ -32,6 +32,7 @@ every ``REFRESH_AFTER`` windows, which bounds the rounding the rank-one steps ac
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -747,6 +748,44 @@ def _stacked(references: list) -> tuple[np.ndarray | None, np.ndarray | None, np
         return None, None, None
     units = np.array([reference[2] for reference in references]) if len(references[0]) > 2 else None
     return np.array([reference[0] for reference in references]), np.array([reference[1] for reference in references]), units
+
+
+#: :func:`_near_radii` of each reference taken (by its spread array's ``id``), kept while the array lives.
+_NEAR: dict[int, tuple] = {}
+#: The share of ``RESIDUAL_K`` spreads (and of a radius' square) that :func:`_near_radii` leaves to rounding.
+_NEAR_MARGIN = 1e-6
+
+
+def _near_radii(center: np.ndarray, spread: np.ndarray) -> list[float]:
+    """Per target of a reference's median ``center`` and ``spread`` ``(k, H)`` (:func:`residual_reference`), the
+    square of a radius ``R`` about 0: a window whose residuals' sum of squares, as computed, is at most it lies
+    within ``RESIDUAL_K`` spreads of the median at every step, its deviation as computed (:func:`residual_deviations`,
+    in its own unit or, scaled toward 0, in its reference's) at most ``RESIDUAL_K``. ``R`` is the distance from 0
+    to the nearest of ``center -+ RESIDUAL_K (1 - _NEAR_MARGIN) spread`` over the steps, where 0 lies between them
+    at every step (else -1: every window's deviation is computed); the margins cover the rounding of these, of the
+    sum of squares (relative error below ``H`` units of the last place) and of the deviation's arithmetic.
+
+    A reference's arrays are not written in place (an update sets new ones): the radii are kept by the spread's
+    identity, the center's checked with it, and taken once per block."""
+    key = id(spread)
+    kept = _NEAR.get(key)
+    if kept is not None and kept[0]() is spread and kept[1] is center:
+        return kept[2]
+    reach = RESIDUAL_K * (1.0 - _NEAR_MARGIN) * spread
+    radius = np.minimum(-(center - reach).max(axis=1), (center + reach).min(axis=1))
+    radii = np.where(radius > 0.0, radius * radius * (1.0 - _NEAR_MARGIN), -1.0).tolist()
+    _NEAR[key] = (weakref.ref(spread, lambda _, key=key: _NEAR.pop(key, None)), center, radii)
+    return radii
+
+
+@lru_cache(maxsize=None)
+def _shifted(rows: int) -> np.ndarray:
+    """The rows of a kept history of ``rows`` rows that the next one keeps, and its last row's index again (its
+    place for the new row: ``take(..., mode="clip")``): the newest ``RESIDUAL_REFERENCE + RESIDUAL_EVERY - 1`` at
+    most."""
+    index = np.arange(int(rows >= RESIDUAL_REFERENCE + RESIDUAL_EVERY), rows + 1)
+    index.flags.writeable = False
+    return index
 
 
 def deviation_weights(deviation: np.ndarray) -> np.ndarray | None:
@@ -1777,10 +1816,13 @@ class DLinear(BaseForecaster):
         window's reference (kept: while the windows an update adds stay in its block, their residuals are the
         judging's whole cost, :meth:`_judge_in_block`). A model without ``residual_noise_`` (a file saved before it)
         judges each window in its own unit, as it did, until it is fitted again."""
-        names = ("residual_history_", "residual_next_", "residual_center_", "residual_spread_", "residual_noise_",
-                 "residual_unit_")
-        state = {name: getattr(self, name, None) for name in names}
-        if not self._judging() or state["residual_history_"] is None or len(origins) == 0:
+        state = {"residual_history_": getattr(self, "residual_history_", None),
+                 "residual_next_": getattr(self, "residual_next_", None),
+                 "residual_center_": getattr(self, "residual_center_", None),
+                 "residual_spread_": getattr(self, "residual_spread_", None),
+                 "residual_noise_": getattr(self, "residual_noise_", None),
+                 "residual_unit_": getattr(self, "residual_unit_", None)}
+        if state["residual_history_"] is None or len(origins) == 0 or not self._judging():
             return None, state
         if len(origins) == 1 and element is None:
             if not state["residual_next_"] % RESIDUAL_EVERY:
@@ -1844,34 +1886,40 @@ class DLinear(BaseForecaster):
         """One window at ``origin`` with no flagged point, judged against the reference in ``state`` (``None``:
         too short, nothing is judged); its weights are ``None`` where every target's is 1. The arithmetic of
         :func:`window_residuals` and :func:`residual_deviations` in as few numpy calls as it takes (each costs half a
-        microsecond or more, more than its arithmetic on a window's values)."""
+        microsecond or more, more than its arithmetic on a window's values): a window whose residuals lie within its
+        reference's :func:`_near_radii` (most) is near without its deviation computed."""
         center, spread, history = state["residual_center_"], state["residual_spread_"], state["residual_history_"]
         units, noises = state["residual_unit_"], state["residual_noise_"]
-        dropped = int(history.shape[1] >= RESIDUAL_REFERENCE + RESIDUAL_EVERY)  # the history keeps its newest rows
-        kept = np.empty((history.shape[0], history.shape[1] + 1 - dropped, self.horizon))
-        kept[:, :-1] = history[:, dropped:]
+        k, rows = history.shape[:2]
+        if rows:  # the rows kept and a last one (a copy of the newest, written below), in one call per array
+            shifted = _shifted(rows)
+            kept = history.take(shifted, axis=1, mode="clip")
+            kept_noise = None if noises is None else noises.take(shifted, axis=1, mode="clip")
+        else:
+            kept, kept_noise = np.empty((k, 1, self.horizon)), None if noises is None else np.empty((k, 1))
         if noises is not None:
-            kept_noise = np.empty((noises.shape[0], noises.shape[1] + 1 - dropped))
-            kept_noise[:, :-1] = noises[:, dropped:]
             state["residual_noise_"] = kept_noise
         window, horizon = self.window_, self.horizon
+        begin, end = origin - window, origin + horizon
         half, odd = (window - 1) // 2, (window - 1) % 2  # the median of the window - 1 steps (_sorted_middle)
-        weights: list[np.ndarray | None] = [None] * z.shape[1]
-        for j in range(z.shape[1]):
+        radii = None if center is None else _near_radii(center, spread)
+        weights: list[np.ndarray | None] | None = None
+        for j in range(k):
             column = z[:, j]
-            inputs = column[origin - window : origin]
-            steps = np.subtract(column[origin - window + 1 : origin], column[origin - window : origin - 1])
+            inputs = column[begin:origin]
+            steps = np.subtract(inputs[1:], inputs[:-1])
             np.abs(steps, out=steps)
             steps.sort()
-            noise = max(_NOISE_SCALE * float(steps[half] if odd else 0.5 * (steps[half - 1] + steps[half])),
-                        RESIDUAL_FLOOR)
+            noise = _NOISE_SCALE * (steps.item(half) if odd else 0.5 * (steps.item(half - 1) + steps.item(half)))
+            if noise < RESIDUAL_FLOOR:
+                noise = RESIDUAL_FLOOR
             residual = kept[j, -1]
-            np.subtract(column[origin : origin + horizon], inputs @ self.residual_coef_[j], out=residual)
+            np.subtract(column[origin:end], inputs @ self.residual_coef_[j], out=residual)
             residual -= self.residual_intercept_[j]
             residual /= noise
             if noises is not None:
                 kept_noise[j, -1] = noise
-            if center is None:
+            if radii is None or residual.dot(residual) <= radii[j]:  # near (NaN is not)
                 continue
             # below its reference's unit, in that unit (residual_deviations)
             judged = residual if units is None or noise >= units[j] else residual * (noise / units[j])
@@ -1880,9 +1928,12 @@ class DLinear(BaseForecaster):
             far = float(np.maximum.reduce(deviation))  # .max() without its Python wrapper
             # only windows with calm inputs are judged
             if far > RESIDUAL_K and bool(_calm(inputs[None], np.array([noise]))[0]):
+                if weights is None:
+                    weights = [None] * k
                 weights[j] = deviation_weights(np.array([far]))
-        state.update(residual_history_=kept, residual_next_=state["residual_next_"] + 1)
-        return (None if weights.count(None) == len(weights) else weights), state
+        state["residual_history_"] = kept
+        state["residual_next_"] += 1
+        return weights, state
 
     def _continued_weights(self, y: np.ndarray, n_old: int,
                            known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:

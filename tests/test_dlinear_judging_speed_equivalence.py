@@ -186,3 +186,22 @@ def test_a_window_within_the_radius_lies_within_k_spreads_as_computed():
     assert checked > 300
     # no radius where 0 lies beyond K spreads of the median at a step
     assert D._near_radii(np.array([[0.0, 11.0], [0.0, -9.0]]), np.array([[1.0, 1.0], [1.0, 1.0]]))[0] == -1.0
+
+
+def test_a_short_or_empty_kept_history_is_continued_as_before():
+    """A kept history of 0 or a few rows (a file may hold one), within a block and at its start: the same weights
+    and state as the plain judging."""
+    y = _series(11, 50.0, 220, [("burst", 0, 180, 10.0)])
+    for rows in (0, 5):
+        mine = _Logged(horizon=6, window=24, alpha=1e-3).fit(y[:150])
+        mine.residual_history_ = mine.residual_history_[:, mine.residual_history_.shape[1] - rows :].copy()
+        mine.residual_noise_ = mine.residual_noise_[:, mine.residual_noise_.shape[1] - rows :].copy()
+        theirs = copy.deepcopy(mine)
+        theirs.__class__ = _Plain
+        for at in range(150, len(y)):
+            mine.update(y[at : at + 1])
+            theirs.update(y[at : at + 1])
+            _same_judgment(mine.log[-1], theirs.log[-1])
+            for name in JUDGING:
+                np.testing.assert_array_equal(getattr(mine, name), getattr(theirs, name), err_msg=name)
+        assert len(mine.one) == len(theirs.one) >= 60

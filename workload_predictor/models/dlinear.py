@@ -771,9 +771,9 @@ def _near_radii(center: np.ndarray, spread: np.ndarray) -> list[float]:
     kept = _NEAR.get(key)
     if kept is not None and kept[0]() is spread and kept[1] is center:
         return kept[2]
-    reach = RESIDUAL_K * (1.0 - _NEAR_MARGIN) * spread
-    radius = np.minimum(-(center - reach).max(axis=1), (center + reach).min(axis=1))
-    radii = np.where(radius > 0.0, radius * radius * (1.0 - _NEAR_MARGIN), -1.0).tolist()
+    # per step, the distance from 0 to the nearer of center -+ reach (as computed, -(c - reach) and c + reach)
+    radius = np.subtract(RESIDUAL_K * (1.0 - _NEAR_MARGIN) * spread, np.abs(center)).min(axis=1).tolist()
+    radii = [r * r * (1.0 - _NEAR_MARGIN) if r > 0.0 else -1.0 for r in radius]
     _NEAR[key] = (weakref.ref(spread, lambda _, key=key: _NEAR.pop(key, None)), center, radii)
     return radii
 

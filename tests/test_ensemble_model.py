@@ -221,3 +221,28 @@ def test_newest_shift_reads_a_candidate_with_non_finite_evidence_as_no_evidence(
     broken[3, -1] = np.nan  # the shifted candidate's own evidence: no move, and a finite t
     row, t, share = newest_shift(broken, 100, 10)
     assert (row, share) == (-1, 0.0) and np.isfinite(t)
+
+
+def test_the_fallback_is_a_member_whose_history_beats_every_baseline_significantly():
+    """The fallback (the weight the tail gives the chosen rule's rival) was the best registered baseline alone, even
+    where another member's out-of-sample history beat every baseline by far more than its noise: on a noisy random
+    walk, exponential smoothing (the forecast that suits it) against the last value and the moving average. It is a
+    candidate now, chosen as the fit chose it (on the history's blocks), and stays one through an update and a file;
+    a member no better than the best baseline stays out (mostly empty bursts: the moving median's zero)."""
+    rng = np.random.default_rng(0)
+    n = 1500
+    walk = 100.0 + np.cumsum(rng.normal(0.0, 1.0, n)) + rng.normal(0.0, 4.0, n)
+    members = ("naive", "moving_average", "exponential_smoothing")
+    model = Ensemble(horizon=5, members=members).fit(walk)
+    slots = model._slots()
+    assert model.fallback_members_ == ["naive", "moving_average", "exponential_smoothing"]
+    assert slots[int(np.argmax(model.fallback_weights_[:, 0]))] == "exponential_smoothing"
+    assert model.combination_.endswith("the fallback member (exponential_smoothing)")
+    model.update(walk[-1:] + rng.normal(0.0, 4.0, 5))
+    assert slots[int(np.argmax(model.fallback_weights_[:, 0]))] == "exponential_smoothing"
+    loaded = persistence.loads(persistence.dumps(model))
+    assert loaded._fallback_slots() == model._fallback_slots() == [0, 1, 2]
+    bursts = (rng.random(n) < 0.2) * rng.poisson(200.0, n).astype(float)
+    sparse = Ensemble(horizon=5, members=("naive", "moving_median", "exponential_smoothing")).fit(bursts)
+    assert sparse.fallback_members_ == ["naive", "moving_median"]
+    assert sparse.combination_.endswith("the best baseline (moving_median)")

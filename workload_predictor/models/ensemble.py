@@ -14,7 +14,8 @@ from ..errors import NoSeasonError, WorkloadDataError, check_is_fitted, plural, 
 from ..windows import newest, targets_at
 from . import registry
 from .combination import (EXACT_MEMBERS, ROUNDING, best_weights, describe, error_difference, evidence_share,
-                          evidence_shrinkage, median_weight, rank_members, student_t_critical, target_size)
+                          evidence_shrinkage, median_weight, rank_members, significantly_better, student_t_critical,
+                          target_size)
 from .base import BaseForecaster, as_matrix, check_validation_settings, evaluated_series, fewest_points, unfitted_on_error
 
 # The baselines' weights are scored on at most this many origins of the history (spread evenly):
@@ -76,9 +77,10 @@ class Ensemble(BaseForecaster):
        wins (``combination_``, every rule's score in ``combination_scores_``). The median,
        where it wins, shares the weight with the best weighted rule as far as the evidence
        says it beats it; its part of the final weight is ``median_share_``, beside
-       ``step_weights_``. The fallback: the one baseline with the lowest absolute error on the
-       history, among the registered baselines and the seasonal median where it was kept
-       (``fallback_members_``). One member chosen on
+       ``step_weights_``. The fallback: the one candidate with the lowest absolute error on the
+       history, among the registered baselines, the seasonal median where it was kept, and any
+       other member whose history is significantly better than the best of those (the same block
+       t, :meth:`_beating_baselines`; the candidates: ``fallback_members_``). One member chosen on
        the whole history, not weights per step: on mostly empty buckets a mix costs what the
        best baseline alone does not (the moving median's zero is the forecast with the lowest
        absolute error there), and per-step weights fitted on a few dozen origins chase noise.
@@ -443,7 +445,8 @@ class Ensemble(BaseForecaster):
         simple = self._simple_slots()
         self.fallback_weights_, self.fallback_members_ = None, []
         if simple and len(simple) < len(slots):
-            simple = self._fallback_slots()
+            simple = self._baseline_slots()
+            simple = simple + self._beating_baselines(history, history_actual, history_origins, simple)
             self.fallback_members_ = [slots[i] for i in simple]
             self.fallback_weights_ = self._best_baseline(forecasts[:, : self.n_history_origins_ or None],
                                                          actual[: self.n_history_origins_ or None], simple)
@@ -532,11 +535,38 @@ class Ensemble(BaseForecaster):
         del self.members_["seasonal_median"]
         return np.delete(history, seasonal, axis=0)
 
-    def _fallback_slots(self) -> list[int]:
-        """Positions of the fallback's candidates: the registered baselines, and the seasonal median where it was
-        kept on its history's evidence (:meth:`_admit_seasonal`)."""
+    def _baseline_slots(self) -> list[int]:
+        """Positions of the registered baselines among the slots, and of the seasonal median where it was kept on its
+        history's evidence (:meth:`_admit_seasonal`)."""
         slots = self._slots()
         return self._simple_slots() + ([slots.index("seasonal_median")] if "seasonal_median" in slots else [])
+
+    def _fallback_slots(self) -> list[int]:
+        """Positions of the fallback's candidates (``fallback_members_``, chosen at fit: :meth:`_beating_baselines`);
+        :meth:`_baseline_slots` for a model without them."""
+        slots, kept = self._slots(), getattr(self, "fallback_members_", None)
+        names = dict.fromkeys(n for n in (kept if isinstance(kept, (list, tuple)) else ()) if isinstance(n, str))
+        return [slots.index(name) for name in names if name in slots] or self._baseline_slots()
+
+    def _beating_baselines(self, history: np.ndarray, actual: np.ndarray, origins: np.ndarray,
+                           baselines: list[int]) -> list[int]:
+        """Positions of the other slots whose forecasts of the history ``[S, n, H, k]`` are significantly better
+        than the best of the ``baselines``' there: candidates for the fallback beside them.
+
+        The test is :meth:`_admit_seasonal`'s: per origin, the slot's scaled error less the best baseline's, a t over
+        blocks of ``horizon`` origins that must reach Student's 97.5 % critical value
+        (:func:`~workload_predictor.models.combination.significantly_better`). A fitted member whose history beats
+        every baseline by more than the noise of its blocks is the better member to fall back on (on perf's
+        synthetic series, exponential smoothing or DLinear); one that beats them by less than that noise stays out,
+        as on a coin flip it would trade the baseline's robustness to bursts for nothing. No history: none."""
+        others = [i for i in range(len(history)) if i not in baselines]
+        if not others or not history.shape[1]:
+            return []
+        size = target_size(actual)
+        error = (np.abs(history[baselines] - actual[None]) / size).mean(axis=(1, 2, 3))
+        best = baselines[int(rank_members(error[:, None], ROUNDING, 1)[0, 0])]  # ties within rounding: the earlier
+        differences = np.stack([error_difference(history[i], history[best], actual, size) for i in others])
+        return [i for i, better in zip(others, significantly_better(differences, origins, self.horizon)) if better]
 
     @staticmethod
     def _best_baseline(forecasts: np.ndarray, actual: np.ndarray, rows: list[int]) -> np.ndarray:
@@ -575,9 +605,10 @@ class Ensemble(BaseForecaster):
 
     def _with_fallback(self, rule: str, fallback: np.ndarray) -> str:
         """``combination_``: the chosen ``rule`` in words, weighed against the ``fallback`` (one-hot slot weights)."""
-        name = self._slots()[int(np.argmax(fallback[:, 0]))]
-        return (f"{self.combination_share_:.2f} x {rule} + {1 - self.combination_share_:.2f} x the best baseline "
-                f"({name})")
+        position = int(np.argmax(fallback[:, 0]))
+        name = self._slots()[position]
+        which = "the best baseline" if position in self._baseline_slots() else "the fallback member"
+        return f"{self.combination_share_:.2f} x {rule} + {1 - self.combination_share_:.2f} x {which} ({name})"
 
     def _rechosen_fallback(self, evidence: np.ndarray, actual: np.ndarray) -> np.ndarray | None:
         """The fallback chosen again on the evidence ``[S, n, H, k]`` an update leaves, as the fit chose it

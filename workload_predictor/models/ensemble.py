@@ -604,7 +604,9 @@ class Ensemble(BaseForecaster):
         return self.combination_share_ * chosen + (1.0 - self.combination_share_) * fallback
 
     def _with_fallback(self, rule: str, fallback: np.ndarray) -> str:
-        """``combination_``: the chosen ``rule`` in words, weighed against the ``fallback`` (one-hot slot weights)."""
+        """``combination_``: the chosen ``rule`` in words, weighed against the ``fallback`` (one-hot slot weights),
+        named by its slot (DLinear's where the LSTM holds it): "the best baseline" where that is a baseline, "the
+        fallback member" where it is a member admitted by :meth:`_beating_baselines`."""
         position = int(np.argmax(fallback[:, 0]))
         name = self._slots()[position]
         which = "the best baseline" if position in self._baseline_slots() else "the fallback member"

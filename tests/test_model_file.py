@@ -1093,6 +1093,11 @@ def test_a_valid_ensemble_file_loads_and_updates(ensemble_bytes):
     (_forge_attr("Ensemble", "shift_share_", 2.0), None, "shift_share_=2.0, not a number in"),
     (_forge_attr("Ensemble", "combination_share_", 3.0), None, "combination_share_=3.0, not a number in"),
     (_forge_attr("Ensemble", "shift_member_", 7), None, "shift_member_=7, not one of its slots"),
+    # loaded and updated: an update chose its fallback again among the names it knew, silently (a fallback of
+    # other members than the fit's candidates, or the registered baselines where none was known)
+    (_forge_attr("Ensemble", "fallback_members_", ["zzz"]), None, "fallback_members_=.*zzz.*, not distinct names"),
+    (_forge_attr("Ensemble", "fallback_members_", [7]), None, "fallback_members_=.*7.*, not distinct names"),
+    (_forge_attr("Ensemble", "fallback_members_", ["naive", "naive"]), None, "fallback_members_=.*not distinct"),
 ])
 def test_ensemble_state_an_update_reads_is_checked_at_load(ensemble_bytes, forge, change_arrays, message):
     """These loaded, forecast and saved; update() (or the predict after it) then failed inside numpy."""

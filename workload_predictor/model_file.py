@@ -1316,6 +1316,11 @@ def _check_evidence(model: Any, horizon: int, k: int, refuse: Any) -> None:
     if fallback is not None and (not _is_real(fallback) or fallback.shape != (s, horizon)
                                  or not ((fallback >= 0.0) & (fallback <= 1.0)).all()):
         refuse(f"holds fallback weights of shape {quote(np.shape(fallback))}, not ({s}, {horizon}) weights in [0, 1]")
+    kept = getattr(model, "fallback_members_", None)  # the candidates an update chooses the fallback among again
+    if kept is not None and (not isinstance(kept, list) or not all(isinstance(n, str) and n in slots for n in kept)
+                             or len(set(kept)) != len(kept)):
+        refuse(f"has the ensemble's fallback_members_={quote(kept)}, not distinct names among its slots "
+               f"{quote(list(slots))}")
 
 
 def _in_rules(rule: Any, rules: list) -> bool:

@@ -2484,7 +2484,10 @@ def _other_level(state: Any, level: Any, fitted: float) -> float | None:
 def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str, np.ndarray]:
     """The interval and confidence of each key (of the keys at ``rows``) from the global model's validation windows,
     as ``FleetGlobal`` holds them: one :func:`_calibrate` call per count of validation windows, on at most
-    ``CALIBRATION_CHUNK_BYTES`` of windows at a time (one key's at least; each key's result is its own)."""
+    ``CALIBRATION_CHUNK_BYTES`` of windows at a time (one key's at least; each key's result is its own). A key whose
+    validation windows the model leaves out of its interval (``validation_left_out_``, absent in files saved before
+    it was kept: none) is calibrated again on its own, as a predictor's interval leaves them out
+    (:func:`~workload_predictor.predictor.calibration`)."""
     rows = np.arange(len(model.keys_)) if rows is None else np.asarray(rows, dtype=np.int64)
     counts = np.array([len(model.validation_actual_[i]) for i in rows], dtype=np.int64)
     horizon, k = model.horizon, model.n_targets_
@@ -2498,6 +2501,12 @@ def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str,
                               np.stack([model.validation_actual_[rows[j]] for j in chunk]), level)  # [G, v, H, k] each
             for name, values in out.items():
                 values[chunk] = part[name]
+    left_out = getattr(model, "validation_left_out_", None)
+    for j in () if left_out is None else np.flatnonzero([left_out[i] is not None for i in rows]):
+        row = rows[j]
+        own = calibration(model.validation_forecast_[row], model.validation_actual_[row], level, left_out=left_out[row])
+        out["halfwidth"][j], out["confidence"][j] = own["interval_halfwidth_"], own["confidence_"]
+        out["confidence_by_target"][j] = own["_confidence_by_index"]
     return out
 
 

@@ -2011,7 +2011,7 @@ def _check_global_settings(model: Any, horizon: int, refuse: Any) -> None:
 
 def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) -> None:
     """What a global network's update reads and its forecast does not: each key's count of points seen (at least
-    those it keeps), its validation windows' increasing origins, its kept points' weights in [0, 1] (absent in
+    those it keeps), its validation windows' increasing origins and those its interval leaves out, its kept points' weights in [0, 1] (absent in
     files saved before the global network weighed buckets), and each key's newest non-zero points and their count
     (:func:`_check_global_nonzero`)."""
     seen = getattr(model, "n_seen_", None)
@@ -2028,6 +2028,12 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
             _increasing_origins(o, a) for o, a in zip(origins, actual)):
         refuse(f"holds the global network's validation_origins_ not as {n:,} increasing positions, one per "
                "validation window of each key")
+    left_out = getattr(model, "validation_left_out_", None)  # None: a file saved before it was kept (none left out)
+    if left_out is not None and (not isinstance(left_out, list) or len(left_out) != n or not all(
+            out is None or (isinstance(out, np.ndarray) and out.dtype == np.bool_ and out.shape == (len(a),)
+                            and out.any()) for out, a in zip(left_out, actual))):
+        refuse(f"holds the global network's validation_left_out_ not as {n:,} keys' windows left out of the interval: "
+               "each None (none) or a bool per validation window of the key, at least one true")
     weights = getattr(model, "recent_weights_", None)
     if weights is not None and (not isinstance(weights, list) or len(weights) != n or not all(
             w is None or (_is_real(w) and w.shape == r.shape and ((w >= 0.0) & (w <= 1.0)).all())

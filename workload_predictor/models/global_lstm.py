@@ -56,6 +56,7 @@ from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
 from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, plural, quote
+from ..predictor import carried_left_out, left_out_windows
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from ..windows import newest as newest_of  # `newest` is a local name in methods below
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
@@ -252,6 +253,21 @@ def _with_leads(values: np.ndarray, flagged: np.ndarray, low: int, high: int) ->
     return flagged
 
 
+def _left_out(values: np.ndarray, shift: int, runs: Sequence[tuple[int, int, int, float]], origins: np.ndarray,
+              horizon: int) -> np.ndarray | None:
+    """Which of a key's validation windows at ``origins`` its interval leaves out (``None``: none), as a predictor's
+    fit and updates leave them out (:func:`~workload_predictor.predictor.left_out_windows`): those whose targets hold a
+    bucket of a burst the series came back from (``runs``, :meth:`GlobalLSTM._settled`'s, of its points ``values``,
+    ``values[0]`` its point ``shift``), begun where a counter's run climbs into it
+    (:func:`~workload_predictor.anomaly.with_leads`). There the validation target reads the burst's median, or a
+    counter's first buckets, which the rule leaves unflagged, as they are: their error is no load's."""
+    if not runs:
+        return None
+    local = anomaly.with_leads(values, [(first - shift, last - shift, col, median) for first, last, col, median in runs])
+    return left_out_windows(np.asarray(origins, dtype=np.int64), horizon,
+                            [(first + shift, last + shift, col, median) for first, last, col, median in local])
+
+
 def _check_keys(keys: list) -> None:
     """A typed error for a key given twice (it would name two series: fitted and in ``errors_`` at once, its
     forecast and a teacher's lookup the first one's) or one that cannot be a dict key (``errors_`` is keyed by it)."""
@@ -358,6 +374,11 @@ class GlobalLSTM(ParamsMixin):
     ``level_spread_`` (``[n_keys, k]``, in each key's loads; ``inf`` for a target constant where it was scaled) is the
     robust spread of each key's training windows' means about its offset, from which an update judges a small level
     shift (:meth:`_shift_rescaled`).
+    ``validation_left_out_`` (one entry per key: ``None``, or a bool per validation window, at least one true) marks
+    the validation windows whose targets hold a bucket of a burst the series came back from (:meth:`_settled`'s runs):
+    a fleet calibrates the key's interval and confidence without them, as a predictor's ``interval_left_out_``. A fit
+    finds them in each key's whole series, an update among its kept and new points; a window left out stays out while
+    it is a validation window.
     """
 
     min_window = 12
@@ -582,9 +603,12 @@ class GlobalLSTM(ParamsMixin):
         self.errors_ = errors
         validation = [split[2] for split in splits]
         self.validation_origins_ = validation
-        evaluated = [self._settled(y, 0, self._floor(i))[0] for i, y in enumerate(arrays)]  # as the forecasts read them
+        settled = [self._settled(y, 0, self._floor(i)) for i, y in enumerate(arrays)]  # as the forecasts read them
+        evaluated = [values for values, _ in settled]
         self.validation_forecast_ = self._forecast(evaluated, validation, elements=elements)
         self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
+        self.validation_left_out_ = [_left_out(y, 0, runs, o, horizon)
+                                     for y, o, (_, runs) in zip(arrays, validation, settled)]
         # A target constant over its training part is scaled from its points since they left that constant (as an
         # update does from its kept and new points): a key that woke in its validation tail is read at its new level.
         offset, scale, self.scale_pending_ = self._rescaled(
@@ -1197,7 +1221,9 @@ class GlobalLSTM(ParamsMixin):
         """Append each key's new points (one ``(m_i, k)`` array per key of ``keys_``, ``m_i`` may be 0).
 
         The windows the new points complete are first forecast by the model as it was
-        (out of sample) and replace each key's oldest validation windows; then the
+        (out of sample) and replace each key's oldest validation windows (those whose targets hold a burst the key's
+        kept and new points came back from are left out of its interval, as are those left out before:
+        ``validation_left_out_``); then the
         linear base absorbs them exactly (its Gram statistics grow). The network and
         each key's scaling are kept (the network forecasts from the extended histories);
         refit to retrain it. A target constant wherever its scale was fitted (``scale_pending_``:
@@ -1264,6 +1290,7 @@ class GlobalLSTM(ParamsMixin):
                 offset[i], scale[i] = moved_offset, moved_scale
         forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),
                                                  list(self.validation_origins_))
+        left_out_new = list(getattr(self, "validation_left_out_", None) or [None] * len(self.keys_))
         recent, n_seen, keep_recent = list(self.recent_), self.n_seen_.copy(), self._recent_length()
         recent_weights = list(getattr(self, "recent_weights_", None) or [None] * len(self.keys_))
         for i, y, o, old, forecast, element, (evaluated, runs) in zip(active, ys, origins, olds, forecasts, elements,
@@ -1275,12 +1302,16 @@ class GlobalLSTM(ParamsMixin):
             actual = newest_of(np.concatenate([self.validation_actual_[i], targets_at(evaluated, o, self.horizon)]), keep)
             fixed = anomaly.settle_targets(actual, origins_new[i], runs)  # the kept windows' targets in those bursts
             actual_new[i] = actual if fixed is None else fixed
+            found = _left_out(y, shift, runs, origins_new[i], self.horizon)
+            before = left_out_new[i]
+            left_out_new[i] = found if before is None else carried_left_out(before, found, keep, len(o))
             recent[i] = y[-keep_recent:].copy()
             recent_weights[i] = anomaly.kept_weights(element, keep_recent)
             n_seen[i] += len(y) - old
         self.base_gram_, self.base_cross_ = self.base_gram_ + gram, self.base_cross_ + cross
         self.base_coef_ = self._solve_base()
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
+        self.validation_left_out_ = left_out_new
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
         if following:
             self.weight_nonzero_, self.weight_nonzero_counts_ = nonzero, nonzero_counts

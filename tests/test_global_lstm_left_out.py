@@ -79,6 +79,28 @@ def test_a_burst_among_a_keys_validation_targets_leaves_its_interval_as_the_wind
     assert confidence == pytest.approx(expected_confidence, rel=1e-12)
 
 
+def test_a_counter_among_a_keys_validation_targets_leaves_its_interval_as_the_clean_twins_on_the_same_windows():
+    """k0's requests exported as a running total for 20 buckets of a longer validation tail: its interval within 2 %
+    of the clean twin's on the windows whose targets hold none of the counter's buckets, its confidence within 0.005
+    (the bars of a predictor's fit, ``tests/test_interval_after_faults.py``). The counter's first buckets, below the
+    rule's margin, are read from where its climb began, as a predictor reads them; the windows whose inputs hold the
+    counter read it as its median (on 8 draws: 0.97-1.01 of the twin's width, confidence within 0.002; its first buckets read as they were,
+    0.98-1.18 and up to 0.013 below; every window read, 1.02-1.37 and 0.015-0.078 below)."""
+    tail = {"validation_fraction": 0.4, "max_validation_windows": 200}
+    clean = _series(2)
+    faulty = [y.copy() for y in clean]
+    at = 300
+    faulty[0][at : at + LENGTH] = np.cumsum(clean[0][at : at + LENGTH])
+    fleet, twin = _fit(faulty, **tail), _fit(clean, **tail)
+    holding = _holding(twin._global.model.validation_origins_[0], at, at + LENGTH - 1)
+    left_out = fleet._global.model.validation_left_out_[0]
+    assert (left_out >= holding).all()  # and the climb's ordinary buckets: at most the rule's counter run before it
+    width, confidence = _interval(fleet)
+    expected_width, expected_confidence = _twin(twin, holding)
+    assert width.mean() == pytest.approx(expected_width.mean(), rel=0.02)
+    assert confidence == pytest.approx(expected_confidence, abs=0.005)
+
+
 def test_the_windows_left_out_stay_out_through_updates_after_the_burst_can_no_longer_be_found():
     """A burst of 5 buckets comes in an update of 10, then clean buckets 10 at a time. An update finds bursts among
     the points the model keeps (``HISTORY_BUCKETS``, 120 here), judged from the ``REFERENCE_BUCKETS``-th (60) on: 70

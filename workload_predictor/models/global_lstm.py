@@ -253,19 +253,12 @@ def _with_leads(values: np.ndarray, flagged: np.ndarray, low: int, high: int) ->
     return flagged
 
 
-def _left_out(values: np.ndarray, shift: int, runs: Sequence[tuple[int, int, int, float]], origins: np.ndarray,
-              horizon: int) -> np.ndarray | None:
+def _left_out(runs: Sequence[tuple[int, int, int, float]], origins: np.ndarray, horizon: int) -> np.ndarray | None:
     """Which of a key's validation windows at ``origins`` its interval leaves out (``None``: none), as a predictor's
     fit and updates leave them out (:func:`~workload_predictor.predictor.left_out_windows`): those whose targets hold a
-    bucket of a burst the series came back from (``runs``, :meth:`GlobalLSTM._settled`'s, of its points ``values``,
-    ``values[0]`` its point ``shift``), begun where a counter's run climbs into it
-    (:func:`~workload_predictor.anomaly.with_leads`). There the validation target reads the burst's median, or a
-    counter's first buckets, which the rule leaves unflagged, as they are: their error is no load's."""
-    if not runs:
-        return None
-    local = anomaly.with_leads(values, [(first - shift, last - shift, col, median) for first, last, col, median in runs])
-    return left_out_windows(np.asarray(origins, dtype=np.int64), horizon,
-                            [(first + shift, last + shift, col, median) for first, last, col, median in local])
+    bucket of a burst the series came back from (``runs``, :meth:`GlobalLSTM._settled`'s: begun where a counter's run
+    climbs into it). There the validation target reads the burst's median: its error is no load's."""
+    return left_out_windows(np.asarray(origins, dtype=np.int64), horizon, runs) if runs else None
 
 
 def _check_keys(keys: list) -> None:
@@ -607,8 +600,7 @@ class GlobalLSTM(ParamsMixin):
         evaluated = [values for values, _ in settled]
         self.validation_forecast_ = self._forecast(evaluated, validation, elements=elements)
         self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
-        self.validation_left_out_ = [_left_out(y, 0, runs, o, horizon)
-                                     for y, o, (_, runs) in zip(arrays, validation, settled)]
+        self.validation_left_out_ = [_left_out(runs, o, horizon) for o, (_, runs) in zip(validation, settled)]
         # A target constant over its training part is scaled from its points since they left that constant (as an
         # update does from its kept and new points): a key that woke in its validation tail is read at its new level.
         offset, scale, self.scale_pending_ = self._rescaled(
@@ -779,13 +771,16 @@ class GlobalLSTM(ParamsMixin):
     @staticmethod
     def _settled(y: np.ndarray, shift: int, floor: np.ndarray | None) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
         """A key's points ``y`` with each burst the series came back from read as its median (flagged against its
-        ``floor``, :meth:`_floor`; ``None``: none), and those bursts, positions from the key's first point (``y[0]``
+        ``floor``, :meth:`_floor`; ``None``: none), begun where a counter's run climbs into it
+        (:func:`~workload_predictor.anomaly.with_leads`, as a predictor reads its bursts: a counter's first buckets,
+        below the rule's margin, are not flagged), and those bursts, positions from the key's first point (``y[0]``
         is its point ``shift``)."""
         if floor is None:
             return y, []
         runs = anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor)
         if not runs:
             return y, []
+        runs = anomaly.with_leads(y, runs)
         return anomaly.settle(y, runs), anomaly.shifted_runs(runs, shift, shift + len(y))
 
     def _settled_recent(self) -> list[np.ndarray]:
@@ -1302,7 +1297,7 @@ class GlobalLSTM(ParamsMixin):
             actual = newest_of(np.concatenate([self.validation_actual_[i], targets_at(evaluated, o, self.horizon)]), keep)
             fixed = anomaly.settle_targets(actual, origins_new[i], runs)  # the kept windows' targets in those bursts
             actual_new[i] = actual if fixed is None else fixed
-            found = _left_out(y, shift, runs, origins_new[i], self.horizon)
+            found = _left_out(runs, origins_new[i], self.horizon)
             before = left_out_new[i]
             left_out_new[i] = found if before is None else carried_left_out(before, found, keep, len(o))
             recent[i] = y[-keep_recent:].copy()

@@ -56,7 +56,6 @@ from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
 from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, plural, quote
-from ..predictor import carried_left_out, left_out_windows
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
 from ..windows import newest as newest_of  # `newest` is a local name in methods below
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
@@ -258,7 +257,11 @@ def _left_out(runs: Sequence[tuple[int, int, int, float]], origins: np.ndarray, 
     fit and updates leave them out (:func:`~workload_predictor.predictor.left_out_windows`): those whose targets hold a
     bucket of a burst the series came back from (``runs``, :meth:`GlobalLSTM._settled`'s: begun where a counter's run
     climbs into it). There the validation target reads the burst's median: its error is no load's."""
-    return left_out_windows(np.asarray(origins, dtype=np.int64), horizon, runs) if runs else None
+    if not runs:
+        return None
+    from ..predictor import left_out_windows  # here: the predictor imports the models, not they it
+
+    return left_out_windows(np.asarray(origins, dtype=np.int64), horizon, runs)
 
 
 def _check_keys(keys: list) -> None:
@@ -1299,7 +1302,11 @@ class GlobalLSTM(ParamsMixin):
             actual_new[i] = actual if fixed is None else fixed
             found = _left_out(runs, origins_new[i], self.horizon)
             before = left_out_new[i]
-            left_out_new[i] = found if before is None else carried_left_out(before, found, keep, len(o))
+            if before is not None:
+                from ..predictor import carried_left_out
+
+                found = carried_left_out(before, found, keep, len(o))
+            left_out_new[i] = found
             recent[i] = y[-keep_recent:].copy()
             recent_weights[i] = anomaly.kept_weights(element, keep_recent)
             n_seen[i] += len(y) - old

@@ -30,7 +30,7 @@ from .forecast import Forecast
 from .health import IDLE_RUN, held_runs, held_span, idle_span, kept_length, naive_error, noise_scale, stuck_runs
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
-from .windows import newest, windows_touching
+from .windows import carried_left_out, left_out_windows, newest
 
 logger = logging.getLogger(__name__)
 
@@ -1407,19 +1407,6 @@ def calibration_origins(model: Any, count: int) -> np.ndarray:
     return np.concatenate([origins[0] - np.arange(older, 0, -1), origins])
 
 
-def carried_left_out(before: np.ndarray, found: np.ndarray | None, count: int, added: int) -> np.ndarray | None:
-    """The ``count`` calibration windows left out once ``added`` newer ones came (the oldest gone): those left out
-    ``before`` (a bool per window before them) that are still kept, and those ``found`` (``None``: none). A window's
-    targets stay what they were, so a window left out stays out; the windows an update finds start from the buckets
-    it keeps, which may no longer reach a burst a fit found among older windows. ``None`` when none is left out."""
-    kept = max(count - max(added, 0), 0)
-    carried = np.zeros(count, dtype=bool)
-    old = before[len(before) - min(kept, len(before)) :] if kept else before[:0]
-    carried[kept - len(old) : kept] = old
-    out = carried if found is None else carried | found
-    return out if out.any() else None
-
-
 def fit_left_out(values: np.ndarray, flagged: dict[tuple[int, int], float], origins: np.ndarray,
                  horizon: int) -> np.ndarray | None:
     """Which calibration windows at ``origins`` (:func:`fit_origins`) of a fit on ``values`` (``[n, k]``) whose flagged
@@ -1469,19 +1456,6 @@ def fit_origins(model: Any) -> np.ndarray:
     if len(history) != older:  # not the history it forecast: one origin apart, as an update's windows
         return calibration_origins(model, count)
     return np.concatenate([history, origins])
-
-
-def left_out_windows(origins: np.ndarray, horizon: int, runs: Sequence[tuple[int, int, int, float]],
-                     lost: np.ndarray | None = None) -> np.ndarray | None:
-    """Which windows at ``origins`` the interval leaves out (``None``: none): those whose targets hold a ``lost``
-    bucket or a bucket of a burst the series came back from (``runs``), read as a median there: their error is no
-    load's. Among them are the windows forecast while such a burst was in their inputs and not over, which read it as
-    load. Positions from the model's first point."""
-    out = None if lost is None else windows_touching(origins, 0, horizon, lost)
-    for first, last, _, _ in runs:
-        held = (origins <= last) & (origins + horizon - 1 >= first)
-        out = held if out is None else out | held
-    return out if out is not None and out.any() else None
 
 
 def _fit_anomalies(series: BucketedSeries,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 
@@ -197,3 +198,29 @@ def windows_touching(origins: np.ndarray, window: int, horizon: int, positions: 
     origins = np.asarray(origins, dtype=np.int64)
     low = np.searchsorted(positions, origins - window, side="left")
     return np.searchsorted(positions, origins + horizon, side="left") > low
+
+
+def carried_left_out(before: np.ndarray, found: np.ndarray | None, count: int, added: int) -> np.ndarray | None:
+    """The ``count`` calibration windows left out once ``added`` newer ones came (the oldest gone): those left out
+    ``before`` (a bool per window before them) that are still kept, and those ``found`` (``None``: none). A window's
+    targets stay what they were, so a window left out stays out; the windows an update finds start from the buckets
+    it keeps, which may no longer reach a burst a fit found among older windows. ``None`` when none is left out."""
+    kept = max(count - max(added, 0), 0)
+    carried = np.zeros(count, dtype=bool)
+    old = before[len(before) - min(kept, len(before)) :] if kept else before[:0]
+    carried[kept - len(old) : kept] = old
+    out = carried if found is None else carried | found
+    return out if out.any() else None
+
+
+def left_out_windows(origins: np.ndarray, horizon: int, runs: Sequence[tuple[int, int, int, float]],
+                     lost: np.ndarray | None = None) -> np.ndarray | None:
+    """Which windows at ``origins`` the interval leaves out (``None``: none): those whose targets hold a ``lost``
+    bucket or a bucket of a burst the series came back from (``runs``), read as a median there: their error is no
+    load's. Among them are the windows forecast while such a burst was in their inputs and not over, which read it as
+    load. Positions from the model's first point."""
+    out = None if lost is None else windows_touching(origins, 0, horizon, lost)
+    for first, last, _, _ in runs:
+        held = (origins <= last) & (origins + horizon - 1 >= first)
+        out = held if out is None else out | held
+    return out if out is not None and out.any() else None

@@ -56,7 +56,7 @@ from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
 from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, plural, quote
-from ..windows import fit_scale, targets_at, validation_origins, windows_at
+from ..windows import carried_left_out, fit_scale, left_out_windows, targets_at, validation_origins, windows_at
 from ..windows import newest as newest_of  # `newest` is a local name in methods below
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
 from .dlinear import FOLLOW_ALPHA, window_weights
@@ -254,13 +254,11 @@ def _with_leads(values: np.ndarray, flagged: np.ndarray, low: int, high: int) ->
 
 def _left_out(runs: Sequence[tuple[int, int, int, float]], origins: np.ndarray, horizon: int) -> np.ndarray | None:
     """Which of a key's validation windows at ``origins`` its interval leaves out (``None``: none), as a predictor's
-    fit and updates leave them out (:func:`~workload_predictor.predictor.left_out_windows`): those whose targets hold a
+    fit and updates leave them out (:func:`~workload_predictor.windows.left_out_windows`): those whose targets hold a
     bucket of a burst the series came back from (``runs``, :meth:`GlobalLSTM._settled`'s: begun where a counter's run
     climbs into it). There the validation target reads the burst's median: its error is no load's."""
     if not runs:
         return None
-    from ..predictor import left_out_windows  # here: the predictor imports the models, not they it
-
     return left_out_windows(np.asarray(origins, dtype=np.int64), horizon, runs)
 
 
@@ -1303,8 +1301,6 @@ class GlobalLSTM(ParamsMixin):
             found = _left_out(runs, origins_new[i], self.horizon)
             before = left_out_new[i]
             if before is not None:
-                from ..predictor import carried_left_out
-
                 found = carried_left_out(before, found, keep, len(o))
             left_out_new[i] = found
             recent[i] = y[-keep_recent:].copy()

@@ -1457,7 +1457,8 @@ def test_inspect_reports_a_log_whose_rows_step_back_in_time(runner, tmp_path):
     assert re.search(r"rows out of order +1 \(the largest step back: 59 min 58 s, at data row 3601;", result.output)
     assert "UTC offset" in result.output
     report = json.loads(runner.invoke(main, ["inspect", str(path), "--freq", "1min", "--json"]).output)
-    assert report["rows_out_of_order"] == {"count": 1, "largest_step_back_s": 3598.0, "largest_at_row": 3601}
+    assert report["rows_out_of_order"] == {"count": 1, "largest_step_back_s": 3598.0, "largest_at_row": 3601,
+                                           "without_utc_offset": True}
     in_order = tmp_path / "in_order.csv"
     pd.DataFrame({"TIMESTAMP": stamps.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"), "ContextTokens": 10,
                   "GeneratedTokens": 5}).to_csv(in_order, index=False)

@@ -1317,7 +1317,7 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
             value = _problem_text(value)
         elif key == "rows_out_of_order":
             clock = ("; in local time, a clock change repeats an hour: give the timestamps their UTC offset"
-                     if value["largest_step_back_s"] >= 1800 else "")
+                     if value["largest_step_back_s"] >= 1800 and value["without_utc_offset"] else "")
             value = (f"{value['count']:,} (the largest step back: {_duration(value['largest_step_back_s'])}, at data "
                      f"row {value['largest_at_row']}{clock})")
         elif key == "irregular_steps":
@@ -1397,7 +1397,7 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         "columns": list(map(str, frame.columns)), "timestamp_column": str(column),
         "first": iso(stamps[0]), "last": iso(stamps[-1]), "span_s": _seconds(stamps[-1] - stamps[0]),
     }
-    _steps_back(report, in_file_order)
+    _steps_back(report, in_file_order, frame[column])
     steps = pd.Series(stamps[1:] - stamps[:-1])
     tokens = {} if bucketed else token_columns(frame.columns, opts["input_col"], opts["output_col"])
     _value_problems(report, frame, [c for c in TARGETS if c in frame.columns] if bucketed else list(tokens.values()))
@@ -1444,17 +1444,41 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     return report
 
 
-def _steps_back(report: dict[str, Any], stamps: pd.DatetimeIndex) -> None:
+def _steps_back(report: dict[str, Any], stamps: pd.DatetimeIndex, column: pd.Series) -> None:
     """``report["rows_out_of_order"]`` where a row's timestamp is before the previous row's (``stamps`` in file
-    order): how many, and the largest step back with its row (a data row counted from 1). Every other statistic
-    reads the sorted timestamps, so a log in naive local time whose clock went back (DST) would count that hour
-    twice without a word."""
+    order, read from ``column``): how many, the largest step back with its row (a data row counted from 1), and
+    whether the two timestamps of that step were written without a UTC offset (``without_utc_offset``: date strings
+    or datetimes with no offset, which a clock in local time wrote; epochs and stamps with an offset are instants,
+    which no clock change repeats). Every other statistic reads the sorted timestamps, so a log in naive local time
+    whose clock went back (DST) would count that hour twice without a word."""
     back = np.flatnonzero(stamps[1:] < stamps[:-1])
     if len(back):
         sizes = stamps[back] - stamps[back + 1]
         largest = int(np.argmax(sizes))
+        at = int(back[largest])
         report["rows_out_of_order"] = {"count": len(back), "largest_step_back_s": _seconds(sizes[largest]),
-                                       "largest_at_row": int(back[largest]) + 2}
+                                       "largest_at_row": at + 2,
+                                       "without_utc_offset": _without_utc_offset(column.iloc[[at, at + 1]])}
+
+
+def _without_utc_offset(values: pd.Series) -> bool:
+    """Whether every one of ``values`` (raw timestamps as read) is a wall-clock time without a UTC offset: a naive
+    datetime, or a date string that reads as one. Numbers (epochs, offsets from --origin) and stamps with an offset
+    (``Z``, ``+02:00``) are not; a string pandas cannot read alone counts as without one."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_timedelta64_dtype(values.dtype):
+        return False
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return False
+    for value in values:
+        if isinstance(value, (int, float, np.number, pd.Timedelta)):
+            return False
+        try:
+            stamp = pd.Timestamp(str(value).strip()) if isinstance(value, str) else pd.Timestamp(value)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if stamp.tzinfo is not None:
+            return False
+    return True
 
 
 def _value_problems(report: dict[str, Any], frame: pd.DataFrame, columns: list[str]) -> None:

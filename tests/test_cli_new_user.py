@@ -1,0 +1,52 @@
+"""What a new user met on the command line with logs of their own (review h152): a merged log whose rows are out of
+order, a --by column spelled in another case, a bucketed export that skips its empty buckets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workload_predictor.cli import main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def _merged_log(path, stamps: pd.DatetimeIndex, written) -> None:
+    """A request log merged from two servers: the second server's hour of rows follows the first's, so the file
+    steps back about an hour where they meet."""
+    order = np.r_[np.arange(0, len(stamps), 2), np.arange(1, len(stamps), 2)]
+    pd.DataFrame({"timestamp": written(stamps[order]), "input_tokens": 10, "output_tokens": 5}).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("written", [
+    lambda s: s.tz_convert("Europe/Berlin").map(lambda t: t.isoformat()),  # +02:00
+    lambda s: s.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    lambda s: (s - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1ms"),  # epoch milliseconds
+], ids=["offset", "z", "epoch_ms"])
+def test_inspect_blames_no_clock_change_for_stamps_that_are_instants(runner, tmp_path, written):
+    """Before: every log stepping back over half an hour was told "in local time, a clock change repeats an hour:
+    give the timestamps their UTC offset", also where every stamp has one or is an epoch (a merged log's order)."""
+    stamps = pd.date_range("2024-05-10T00:00:00Z", periods=1800, freq="2s")
+    path = tmp_path / "merged.csv"
+    _merged_log(path, stamps, written)
+    result = runner.invoke(main, ["inspect", str(path), "--freq", "1min"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("rows out of order"))
+    assert "the largest step back: 59 min 54 s" in line and "clock change" not in line, line
+    report = json.loads(runner.invoke(main, ["inspect", str(path), "--freq", "1min", "--json"]).output)
+    assert report["rows_out_of_order"]["without_utc_offset"] is False
+
+
+def test_inspect_still_blames_a_clock_change_for_naive_stamps_stepping_back(runner, tmp_path):
+    stamps = pd.date_range("2024-05-10T00:00:00Z", periods=1800, freq="2s")
+    path = tmp_path / "merged.csv"
+    _merged_log(path, stamps, lambda s: s.strftime("%Y-%m-%d %H:%M:%S"))
+    result = runner.invoke(main, ["inspect", str(path), "--freq", "1min"])
+    assert "a clock change repeats an hour: give the timestamps their UTC offset" in result.output, result.output

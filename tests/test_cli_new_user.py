@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from workload_predictor.cli import main
+from workload_predictor.cli import EXIT_DATA, main
 
 
 @pytest.fixture
@@ -50,3 +50,18 @@ def test_inspect_still_blames_a_clock_change_for_naive_stamps_stepping_back(runn
     _merged_log(path, stamps, lambda s: s.strftime("%Y-%m-%d %H:%M:%S"))
     result = runner.invoke(main, ["inspect", str(path), "--freq", "1min"])
     assert "a clock change repeats an hour: give the timestamps their UTC offset" in result.output, result.output
+
+
+@pytest.mark.parametrize("given, fix", [
+    ("endpoint_name", "pass --by 'Endpoint Name', as the file spells it."),
+    ("tenant", "pass --by with the name of the column that tells the series apart, as the file spells it."),
+])
+def test_a_by_column_the_file_lacks_is_refused_naming_the_fix(runner, tmp_path, given, fix):
+    """Before: "log.csv has no column 'endpoint_name' for --by (columns: [...])." and no fix, though the timestamp
+    and token columns are matched in any case and spelling and the key column is not."""
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"Endpoint Name": ["a", "b"] * 50, "timestamp": pd.date_range("2024-05-10", periods=100, freq="1s",
+                                                                              tz="UTC")}).to_csv(path, index=False)
+    result = runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--by", given])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert f"has no column {given!r} for --by (columns: ['Endpoint Name', 'timestamp']): {fix}" in result.output

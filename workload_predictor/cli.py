@@ -1554,15 +1554,18 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
     token count is left out, and so are the rows without a key, as a fleet's fit leaves them out of a bucketed
     series (``doing``: what the other keys are, for the message): one tenant's broken row does not stop the rest.
     """
-    from .data import bucketize, check_span, to_utc_index, token_columns
+    from .data import bucketize, check_span, column_key, to_utc_index, token_columns
     from .readers import epochs_as_numbers, find_timestamp_column, read_table
 
     frame = read_table(path, text_columns=(by,))  # keys as the file spells them: tenants 001 and 1, region NA
     if len(frame) == 0:
         raise WorkloadDataError(f"{path}: the file holds no rows.")
-    if by not in frame.columns:
+    if by not in frame.columns:  # the key column is named exactly: --by 'Endpoint Name', not endpoint_name
+        near = [name for name in frame.columns if column_key(name) == column_key(by)]
+        fix = (f"pass --by {quote(str(near[0]))}, as the file spells it" if near else
+               "pass --by with the name of the column that tells the series apart, as the file spells it")
         raise WorkloadDataError(f"{Path(path).name} has no column {quote(by)} for --by (columns: "
-                                f"{quote_columns(frame.columns)}).")
+                                f"{quote_columns(frame.columns)}): {fix}.")
     _refuse_keys_written_alike(frame[by], by)
     column = find_timestamp_column(frame, opts["timestamp_col"])
     frame = epochs_as_numbers(frame, column)

@@ -65,3 +65,19 @@ def test_a_by_column_the_file_lacks_is_refused_naming_the_fix(runner, tmp_path, 
     result = runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--by", given])
     assert result.exit_code == EXIT_DATA, result.output
     assert f"has no column {given!r} for --by (columns: ['Endpoint Name', 'timestamp']): {fix}" in result.output
+
+
+def test_a_bucketed_export_that_leaves_out_its_empty_buckets_is_told_a_fix_without_the_raw_log(runner, tmp_path):
+    """An exporter writing one row per busy minute leaves out the empty ones. Before: the only fix named was "Pass the
+    raw request log with --freq instead", which a user holding the export alone does not have."""
+    stamps = pd.date_range("2024-05-10", periods=300, freq="1min", tz="UTC")
+    path = tmp_path / "export.csv"
+    pd.DataFrame({"timestamp": stamps, "requests": np.random.default_rng(0).poisson(50, 300)}).drop(
+        index=range(100, 110)).to_csv(path, index=False)
+    result = runner.invoke(main, ["forecast", str(path), "--model", "naive"])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert "is 11min, not the bucket width 1min" in result.output
+    assert "where the file leaves out its empty buckets, add them to it as rows of 0." in result.output
+    filled = pd.read_csv(path, parse_dates=["timestamp"]).set_index("timestamp").asfreq("1min", fill_value=0)
+    filled.reset_index().to_csv(path, index=False)  # the fix the message names
+    assert runner.invoke(main, ["forecast", str(path), "--model", "naive"]).exit_code == 0

@@ -152,7 +152,8 @@ _CLI_WORDS = [
      "A request log (one row per request) must have no requests column: pass it with --freq to bucket it."),
     (re.compile(r"For a request log or a series with missing buckets, call workload_predictor\.bucketize\(\.\.\.\) "
                 r"first \(it fills empty buckets with zeros\)\."),
-     "Pass the raw request log with --freq instead: it is bucketed with empty buckets as zeros."),
+     "Pass the raw request log with --freq instead: it is bucketed with empty buckets as zeros; or, where the file "
+     "leaves out its empty buckets, add them to it as rows of 0."),
     (re.compile(r"\bcall workload_predictor\.bucketize\(\.\.\.\) first"), "pass the raw request log with --freq instead"),
     (re.compile(r"\bconvert it with pd\.to_numeric\(\.\.\.\) first"), "fix the file so that it holds numbers only"),
     (re.compile(r"\bconvert the column with pd\.to_numeric\(df\[.*?\]\) \(or write them as JSON numbers\) and pass"),

@@ -936,6 +936,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         how = f"loaded, {plural(appended, 'new bucket')} appended with update()" if appended is not None else "fitted"
         if zero_filled:
             how += f", {plural(zero_filled, 'missing bucket')} zero-filled"
+            if data.log is not None:  # its partial first bucket was dropped, the one a previous log's run dropped last
+                how += (" before this log's buckets (consecutive logs lose the bucket they straddle: start each log "
+                        "a bucket before the previous one ended)")
         _say(f"file    {model_file} ({how}; saved)")
     by_target = ", ".join(f"{t} {c:.2f}" for t, c in result.confidence_by_target.items())
     _say(f"level   {level:g} interval; confidence {result.confidence:.2f}"

@@ -1795,16 +1795,19 @@ def test_a_gzipped_requests_file_names_itself_in_its_gzip_header(runner, azure_c
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/dev/stdout")
-def test_an_output_that_is_no_file_is_written_in_place(runner, azure_csv):
+def test_an_output_that_is_no_file_is_written_in_place(runner, azure_csv, capfdbinary):
     """A link (--plot /dev/stdout, here to pytest's capture file) is written through as before, not replaced by a
-    file written beside it."""
+    file written beside it. Before h152, the PNG went to a new file beside the link (/dev/stdout.png, matplotlib's
+    way with a path without a suffix), and the capture got nothing."""
     import os
 
     pytest.importorskip("matplotlib")
+    capfdbinary.readouterr()
     result = runner.invoke(main, ["forecast", str(azure_csv), "--freq", "5s", "--model", "naive", "-q",
                                   "--plot", "/dev/stdout"])
     assert result.exit_code == 0, result.output
     assert os.path.islink("/dev/stdout") and not any(".tmp-" in name for name in os.listdir("/dev"))
+    assert b"\x89PNG\r\n\x1a\n" in capfdbinary.readouterr().out
 
 
 def test_evaluate_counts_one_origin_and_one_refit_in_the_singular(runner, tmp_path):

@@ -105,3 +105,81 @@ def test_consecutive_logs_through_a_model_file_are_told_how_to_keep_the_bucket_t
     log[log["timestamp"] >= stamps[0] + pd.Timedelta("9min 50s")].to_csv(overlapping, index=False)  # the fix
     result = runner.invoke(main, ["forecast", str(overlapping), *run])
     assert result.exit_code == 0 and "zero-filled" not in result.output, result.output
+
+
+def _bucketed(path, periods: int = 120):
+    stamps = pd.date_range("2024-05-10", periods=periods, freq="1min", tz="UTC")
+    pd.DataFrame({"timestamp": stamps, "requests": np.random.default_rng(0).poisson(50, periods)}).to_csv(
+        path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", [["forecast", "--model", "naive"], ["evaluate", "--models", "naive"]])
+def test_a_plot_file_without_a_suffix_is_a_usage_error_naming_the_fix(runner, tmp_path, command):
+    """Before: exit 3, "error: Format 'tmp-4242-1a2b3c4d' is not supported (supported formats: ...)", after the
+    fit: matplotlib read the temporary file's name as the format."""
+    pytest.importorskip("matplotlib")
+    trace = _bucketed(tmp_path / "b.csv")
+    result = runner.invoke(main, [command[0], str(trace), *command[1:], "--plot", str(tmp_path / "fc")])
+    assert result.exit_code == 2, result.output
+    assert "the suffix says which image format to write; add one, e.g." in result.output
+    assert "fc.png'" in result.output and "tmp-" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv"]
+
+
+def _into_a_pipe(runner, tmp_path, args: list[str]) -> tuple[list[bytes], object]:
+    """Run the command with ``args`` + [the path of a named pipe] while a reader reads the pipe, as ``cat pipe`` or
+    an image viewer would: what each opening of the pipe for reading got (a second, where the first got nothing,
+    so that a writer opening it after a first writer closed it does not wait for ever), and the result."""
+    import os
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    reads: list[bytes] = []
+
+    def read() -> None:
+        while len(reads) < 2 and not (reads and reads[-1]):
+            reads.append(pipe.read_bytes())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    result = runner.invoke(main, [*args, str(pipe)])
+    reader.join(5)
+    if reader.is_alive():  # nothing opened the pipe again: release the reader
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(5)
+    return reads, result
+
+
+def test_a_plot_into_a_pipe_is_a_png_in_the_pipe(runner, tmp_path):
+    """--plot /dev/stdout (a pipe to an image viewer) is written in place as a PNG. Before: the check of the output
+    path opened and closed the pipe (its reader saw the end of its input), and matplotlib, given a path without a
+    suffix, wrote a new file beside it (/dev/stdout.png, here pipe.png)."""
+    pytest.importorskip("matplotlib")
+    trace = _bucketed(tmp_path / "b.csv")
+    reads, result = _into_a_pipe(runner, tmp_path, ["forecast", str(trace), "--model", "naive", "-q", "--plot"])
+    assert result.exit_code == 0, result.output
+    assert reads[0][:8] == b"\x89PNG\r\n\x1a\n", reads
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv", "pipe"]
+
+
+def test_a_forecast_into_a_pipe_reaches_its_reader(runner, tmp_path):
+    """docs/command-line.md: a pipe is written in place. Before: the check of the output path opened and closed the
+    pipe, so its reader (cat pipe) read nothing and ended, and the forecast's own write waited for ever for another
+    reader."""
+    trace = _bucketed(tmp_path / "b.csv")
+    reads, result = _into_a_pipe(runner, tmp_path, ["forecast", str(trace), "--model", "naive", "-q", "--out"])
+    assert result.exit_code == 0, result.output
+    assert reads[0].startswith(b"timestamp,yhat,lower,upper\n"), reads
+
+
+def test_a_forecast_to_stdout_redirected_to_a_file_is_written_there(runner, tmp_path, capfdbinary):
+    """`workload-predictor forecast ... --out /dev/stdout > fc.csv`: /dev/stdout is a link to that file (here to
+    pytest's capture file). Before: refused (exit 2, "the suffix says which format to write"), though `| cat >
+    fc.csv` was written in place, and the docs say a link is."""
+    trace = _bucketed(tmp_path / "b.csv")
+    capfdbinary.readouterr()
+    result = runner.invoke(main, ["forecast", str(trace), "--model", "naive", "-q", "--out", "/dev/stdout"])
+    assert result.exit_code == 0, result.output
+    assert b"timestamp,yhat,lower,upper\n2024-05-10T02:00:00Z," in capfdbinary.readouterr().out

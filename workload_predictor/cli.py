@@ -318,7 +318,7 @@ def _check_suffix(path: str | None, allowed: tuple[str, ...], option: str) -> No
 
 def _check_plotting(plot_path: str | None) -> None:
     """Fail at once (exit 4) when --plot cannot draw, or (exit 2) when its suffix names a format matplotlib does
-    not write, rather than after the fit."""
+    not write or a file has none, rather than after the fit. A stream (``/dev/stdout``, a pipe) takes a PNG."""
     if plot_path is None:
         return
     try:
@@ -332,6 +332,26 @@ def _check_plotting(plot_path: str | None) -> None:
     if suffix and suffix not in supported:
         raise click.BadParameter(f"{quote(plot_path)}: matplotlib cannot write {quote('.' + suffix, 20)} files; "
                                  f"use one of .{', .'.join(supported)} (e.g. .png).", param_hint="--plot")
+    if not suffix and not _a_stream(plot_path):
+        raise click.BadParameter(f"{quote(plot_path)}: the suffix says which image format to write; add one, e.g. "
+                                 f"{quote(Path(plot_path).name + '.png')}.", param_hint="--plot")
+
+
+def _save_figure(figure: Any, path: str, to: str) -> None:
+    """Draw ``figure`` into ``to`` (the temporary file of ``path``, or ``path`` itself) in the format ``path``'s
+    suffix says, PNG for a stream: matplotlib would read the temporary name's last part as the format, and write a
+    stream's image to a new file beside it (``/dev/stdout.png``). Written in place (a link, a pipe), the image is
+    drawn in memory first: its PNG writer seeks, which a pipe cannot."""
+    import io
+
+    image_format = Path(path).suffix.lower().lstrip(".") or "png"
+    if to != path:
+        figure.savefig(to, dpi=110, format=image_format)
+        return
+    drawn = io.BytesIO()
+    figure.savefig(drawn, dpi=110, format=image_format)
+    with open(path, "wb") as stream:
+        stream.write(drawn.getbuffer())
 
 
 def _check_distinct(**paths: str | None) -> None:
@@ -349,16 +369,16 @@ def _check_distinct(**paths: str | None) -> None:
 
 
 def _a_stream(path: str) -> bool:
-    """Whether ``path`` has no suffix and names something that exists and is no regular file (``/dev/stdout``, a
-    named pipe), which :func:`_writing` writes in place."""
+    """Whether ``path`` has no suffix and is what :func:`_writing` writes in place: a link (``/dev/stdout``, also
+    where the shell redirected it to a file) or something that exists and is no regular file (a named pipe)."""
     import os
 
-    return not Path(path).suffix and os.path.exists(path) and not os.path.isfile(path)
+    return not Path(path).suffix and (os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)))
 
 
 def _writes_stdout(*paths: str | None) -> None:
-    """Print the command's lines to stderr (:data:`_SAY_TO_STDERR`) when one of ``paths`` (its --out, --json) names
-    this process's standard output, so that stdout holds that file alone."""
+    """Print the command's lines to stderr (:data:`_SAY_TO_STDERR`) when one of ``paths`` (its --out, --json,
+    --plot) names this process's standard output, so that stdout holds that file alone."""
     import os
 
     global _SAY_TO_STDERR
@@ -406,6 +426,8 @@ def _check_output_path(name: str, option: str, path: str) -> None:
     # to a new file beside it, then renamed over it: the folder must take a new file even where it exists
     # (checked beside it, so that another run never sees an empty model file appear).
     existed = Path(path).exists()
+    if existed and name != "model_file" and not os.path.isfile(path) and not os.path.isdir(path):
+        return  # a pipe or a device (/dev/stdout), written in place: opening and closing it here ends a reader's input
     if name == "model_file":
         with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{Path(path).name}.check-"):
             pass
@@ -860,7 +882,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
     _check_distinct(out=out, plot=plot_path, requests=requests_path, model_file=model_file)
     _check_output_paths(out=out, plot=plot_path, requests=requests_path, model_file=model_file)
     _check_plotting(plot_path)
-    _writes_stdout(out)
+    _writes_stdout(out, plot_path)
     if by is not None:
         return forecast_by(trace, by, freq, horizon, model, level, targets, seed, out, jobs, opts)
     data = _read(trace, freq, opts, targets, model_file if model_file and Path(model_file).exists() else None)
@@ -950,7 +972,7 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         _say(f"wrote   {out}")
     if plot_path:
         figure = result.plot()
-        _writing(plot_path, "--plot", lambda to: figure.savefig(to, dpi=110))
+        _writing(plot_path, "--plot", lambda to: _save_figure(figure, plot_path, to))
         _say(f"wrote   {plot_path}")
     if requests_path:
         frame = result.to_requests(random_state=seed, lengths=lengths, recent=RECENT_REQUESTS, format=requests_format)
@@ -1202,7 +1224,7 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
     _check_distinct(json=json_path, plot=plot_path)
     _check_output_paths(json=json_path, plot=plot_path)
     _check_plotting(plot_path)
-    _writes_stdout(json_path)
+    _writes_stdout(json_path, plot_path)
     if by is not None:
         return evaluate_by(trace, by, freq, horizon, model_names, baseline_names, level, targets, test_size, stride,
                            refit_every, seed, json_path, opts, max_epochs=max_epochs)
@@ -1233,7 +1255,7 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
 
         figure = plot_error_by_step(result.by_step, target=chosen[0],
                                     title=f"{data.path.name}: MAE by horizon step ({_width(_freq_of(data))} buckets)")
-        _writing(plot_path, "--plot", lambda to: figure.savefig(to, dpi=110))
+        _writing(plot_path, "--plot", lambda to: _save_figure(figure, plot_path, to))
         _say(f"wrote   {plot_path}")
 
 

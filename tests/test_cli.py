@@ -824,7 +824,7 @@ def test_garbage_timestamps_are_named_with_their_row_not_called_offset_mixing(ru
     assert f"data row {row} holds {bad!r}, which is no timestamp" in line and "count from 1" in line
 
 
-@pytest.mark.parametrize("value, shown", [("-3.0", "-3.0"), ("", "nan")])
+@pytest.mark.parametrize("value, shown", [("-3.0", "-3.0"), ("", "has no value at data row 58 (an empty cell")])
 def test_values_are_quoted_plainly_at_the_files_data_row(runner, tmp_path, value, shown):
     """np.float64(-3.0) at row 2 (0-based) became -3.0 at data row 3; the file's rows count even when unsorted."""
     path = bucketed_csv(tmp_path / "bad.csv", periods=60)
@@ -857,7 +857,7 @@ def test_a_column_not_forecast_is_not_checked_for_counts(runner, tmp_path):
     assert result.exit_code == 0, result.output
     line = _error_line(runner.invoke(main, ["forecast", str(path), "--model", "naive", "--horizon", "2",
                                             "--target", "output_tokens"]))
-    assert "'output_tokens' holds nan at data row 21" in line
+    assert "'output_tokens' has no value at data row 21 (an empty cell" in line
 
 
 def test_durations_in_messages_are_plain(runner, tmp_path):

@@ -150,7 +150,7 @@ def test_a_nested_column_whose_first_value_is_no_object_is_still_flattened(tmp_p
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     code, output = _run(["forecast", path, "--freq", "10s", "--model", "naive", "--target", "input_tokens"])
     assert code == EXIT_DATA
-    assert f"'usage.prompt_tokens' holds nan at data row {odd_row + 1}" in output, output
+    assert f"'usage.prompt_tokens' has no value at data row {odd_row + 1}" in output, output
     assert _run(["forecast", path, "--freq", "10s", "--model", "naive", "--horizon", "2"])[0] == 0  # tokens unread
 
 

@@ -183,3 +183,23 @@ def test_a_forecast_to_stdout_redirected_to_a_file_is_written_there(runner, tmp_
     result = runner.invoke(main, ["forecast", str(trace), "--model", "naive", "-q", "--out", "/dev/stdout"])
     assert result.exit_code == 0, result.output
     assert b"timestamp,yhat,lower,upper\n2024-05-10T02:00:00Z," in capfdbinary.readouterr().out
+
+
+@pytest.mark.parametrize("cell", ["", "n/a", "NA"])
+@pytest.mark.parametrize("by", [False, True])
+def test_an_empty_count_in_a_bucketed_file_is_called_a_missing_value(runner, tmp_path, cell, by):
+    """Before: "target column 'requests' holds nan at data row 51 (1 non-finite value); drop or fill them explicitly
+    first.": the file holds no "nan" (its reader took the empty cell, or n/a, for one), and inspect calls it a
+    missing value."""
+    path = _bucketed(tmp_path / "b.csv")
+    text = path.read_text().splitlines()
+    text[51] = text[51].rsplit(",", 1)[0] + "," + cell  # data row 51
+    if by:
+        text = [text[0] + ",svc"] + [line + ",a" for line in text[1:]]
+    path.write_text("\n".join(text) + "\n")
+    result = runner.invoke(main, ["forecast", str(path), "--model", "naive", *(["--by", "svc"] if by else [])])
+    assert result.exit_code == EXIT_DATA, result.output
+    assert ("target column 'requests' has no value at data row 51 (an empty cell, or a missing-value marker such as "
+            "NA, n/a or null; 1 non-finite value in all): fill those cells or drop their rows in the file.") in (
+        result.output)
+    assert "holds nan" not in result.output

@@ -156,6 +156,11 @@ _CLI_WORDS = [
      "leaves out its empty buckets, add them to it as rows of 0."),
     (re.compile(r"\bcall workload_predictor\.bucketize\(\.\.\.\) first"), "pass the raw request log with --freq instead"),
     (re.compile(r"\bconvert it with pd\.to_numeric\(\.\.\.\) first"), "fix the file so that it holds numbers only"),
+    # A file's empty cell (or NA, n/a, null, which its reader takes for one) reaches the door as NaN.
+    (re.compile(r"\bholds nan at ((?:data )?row \d+(?: of the frame(?: \(index label [^()]*\))?)?) "
+                r"\((\d[\d,]* non-finite values?)\); drop or fill them explicitly first\."),
+     r"has no value at \1 (an empty cell, or a missing-value marker such as NA, n/a or null; \2 in all): fill "
+     "those cells or drop their rows in the file."),
     (re.compile(r"\bconvert the column with pd\.to_numeric\(df\[.*?\]\) \(or write them as JSON numbers\) and pass"),
      "write every timestamp of the column as an epoch (not some as dates) and pass"),
     (re.compile(r"\bconvert the column, e\.g\. data\[.*?\] = data\[.*?\]\.astype\(str\)"),

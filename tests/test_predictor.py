@@ -431,8 +431,10 @@ def test_ensemble_weighs_members_on_rolling_origins_before_the_tail():
     weights = np.stack(list(model.step_weights_.values()))
     assert weights.min() >= 0 and weights.sum(axis=0) == pytest.approx(np.ones(5))
     assert isinstance(model.combination_, str) and model.combination_ and model.combination_scores_
-    # A clean cycle DLinear captures: the tail trusts the learned member, which carries weight.
-    assert model.combination_share_ > 0.5 and model.weights_["dlinear"] > 0.2
+    # A clean cycle DLinear captures: the learned member carries most of the weight, through the rule the tail trusts
+    # or as the fallback itself (its history beats every baseline's: the rule and the fallback then both hold it).
+    assert model.weights_["dlinear"] > 0.5
+    assert model.combination_share_ > 0.5 or model.combination_.endswith("the fallback member (dlinear)")
 
 
 def test_a_tail_without_evidence_splits_the_weight_instead_of_giving_it_to_the_fallback():

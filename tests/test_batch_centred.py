@@ -56,3 +56,25 @@ def test_the_rows_deviations_equal_residual_deviations_row_by_row(first_origin, 
         want = dlinear.residual_deviations(residuals[row], start, first_origin, noise=noise[row])[0]
         assert got[row].shape == want.shape and np.array_equal(got[row].view(np.uint64), want.view(np.uint64))
     assert (got > dlinear.RESIDUAL_K).any() and bool((got[:, 0] == 0.0).all()) == unjudged
+
+
+def test_the_validation_products_read_each_series_windows_as_a_blas_matrix(monkeypatch):
+    """``fit_batched``'s products of validation windows and maps (the search's scores, the training part's forecasts)
+    take each series' ``(origins, window)`` windows with a unit stride along one of the two axes, the layout BLAS
+    reads in place; ``z[:, index]`` gathered them with the series axis innermost, which ``matmul`` copies series by
+    series before each product (about 3x the product's time at window 168)."""
+    from workload_predictor.models.dlinear_batched import fit_batched
+
+    real, layouts = np.matmul, []
+
+    def matmul(a, b, *args, **kwargs):
+        for operand in (a, b):
+            if operand.ndim == 3:
+                layouts.append(((operand.strides, operand.shape), operand.itemsize in operand.strides[-2:]))
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", matmul)
+    y = np.random.default_rng(3).gamma(2.0, 50.0, (9, 400, 1))
+    fit = fit_batched(y, horizon=10, candidate_windows=[12, 24, 48])
+    assert np.isfinite(fit.validation_forecast).all() and len(layouts) >= 4
+    assert [layout for layout, blas in layouts if not blas] == []

@@ -507,7 +507,8 @@ def fit_batched(
             # centred.gram shifted in place: the refit reads fresh moments (or, cut, the training part's again)
             train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level,
                                                     in_place=True)  # [G*k, w, H]
-            x = z_all[rows][:, origins_val[:, None] + np.arange(-w, 0)]  # [G*k, v, w]
+            # np.take: each row's windows contiguous (see _search's inputs)
+            x = np.take(z_all[rows], origins_val[:, None] + np.arange(-w, 0), axis=1)  # [G*k, v, w]
             for g in np.flatnonzero(np.isin(keys, list(settled or ()))):
                 b = int(keys[g])
                 z_settled = ((settled[b] - offset[b]) / scale[b]).T  # [k, n]
@@ -800,9 +801,12 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
                                                                             horizon, windows, weights[:, j])))
     if follow_level:  # each window less its last input: shifted once, every candidate reads a slice
         centred.gram, centred.cross = batched_shifted_moments(centred.gram, centred.cross, in_place=True)
-    actual = z[:, origins_val[:, None] + np.arange(horizon)]  # [B*k, v, H]
-    # Gathered row by row (contiguous): the products below run 2-3x faster than on a transposed gather.
-    inputs = z[:, origins_val[:, None] + np.arange(-widest, 0)]  # [B*k, v, widest]
+    actual = np.take(z, origins_val[:, None] + np.arange(horizon), axis=1)  # [B*k, v, H]
+    # np.take writes a C-contiguous array: each series' (v, widest) windows are a matrix BLAS reads as it is.
+    # z[:, index] holds the same values with the series axis innermost (strides (8, ...)), which matmul copies
+    # series by series before each product: at 125 series the products of the 7 candidates took 14.8 ms
+    # against 5.2 ms, the same numbers.
+    inputs = np.take(z, origins_val[:, None] + np.arange(-widest, 0), axis=1)  # [B*k, v, widest]
 
     def errors(series: np.ndarray | None, w: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """The validation MAE summed over the targets ``(S,)`` and the error per origin ``(S, v)`` of ``series``

@@ -78,3 +78,24 @@ def test_the_validation_products_read_each_series_windows_as_a_blas_matrix(monke
     fit = fit_batched(y, horizon=10, candidate_windows=[12, 24, 48])
     assert np.isfinite(fit.validation_forecast).all() and len(layouts) >= 4
     assert [layout for layout, blas in layouts if not blas] == []
+
+
+@pytest.mark.parametrize("block_elements", [2**17, 3 * 24 * 24])  # one block; blocks of 3 series and a partial one
+def test_the_ridge_map_of_some_rows_of_a_view_equals_the_map_of_their_copy_bit_for_bit(monkeypatch, block_elements):
+    """``_ridge_map(gram, ..., rows=r)`` (each block of rows gathered as it is solved, the traces read on the view)
+    gives ``_ridge_map(gram[r], ...)``'s map to the last bit: rows out of order and repeated, a window narrower than
+    the Gram matrices (a view), one penalty per row, and a row whose penalty is at its floor (its map zero)."""
+    from workload_predictor.models.dlinear_batched import _ridge_map
+
+    monkeypatch.setattr(dlinear_batched, "SOLVE_BLOCK_ELEMENTS", block_elements)
+    z = np.random.default_rng(1).gamma(2.0, 50.0, (10, 300))
+    z[4] = 7.0  # constant: its Gram matrix zero, its penalty at the floor
+    centred = BatchCentred.of(batched_window_stats(z, np.arange(36, 291), 36, 10))
+    rows = np.array([7, 1, 4, 9, 1, 0, 5, 3])
+    alpha = np.linspace(0.5, 2.0, len(rows))
+    view = centred.gram[:, -24:, -24:]
+    args = (centred.cross[rows, -24:], 25, alpha, None, centred.count[rows], centred.second[rows, -24:])
+    expected = _ridge_map(view[rows], *args, alike_zero=True)
+    got = _ridge_map(view, *args, alike_zero=True, rows=rows)
+    assert np.array_equal(got.view(np.uint64), expected.view(np.uint64))
+    assert np.all(got[2] == 0.0) and np.abs(got).max() > 0.0

@@ -293,16 +293,19 @@ def _part_weights(flags: list | None, shape: tuple[int, int], start: int) -> np.
 
 
 def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray, count: np.ndarray | None = None,
-                       second: np.ndarray | None = None) -> np.ndarray:
+                       second: np.ndarray | None = None, trace: np.ndarray | None = None) -> np.ndarray:
     """``relative_penalty`` per series (``alpha`` one, or one per series): ``alpha * trace(G) / W`` (at least
     ``alpha * PENALTY_FLOOR * min(count, 1)``, ``count`` the series' total window weight, default 1, and at least
     ``alpha * PENALTY_ROUNDING * sum(second) / W``, ``second`` ``(S, W)`` the diagonals of the uncentred ``X^T X``; see
-    :func:`~workload_predictor.models.dlinear.trace_penalty`), ``(S,)``."""
+    :func:`~workload_predictor.models.dlinear.trace_penalty`), ``(S,)``. ``trace``: the Gram matrices' traces
+    ``(S,)`` where the caller has them (``gram`` then gives only the width)."""
     width = gram.shape[1]
     least = dlinear.PENALTY_FLOOR * (1.0 if count is None else np.minimum(count, 1.0))
     if second is not None:
         least = np.maximum(least, dlinear.PENALTY_ROUNDING * second.sum(axis=1) / width)
-    return alpha * np.maximum(np.trace(gram, axis1=1, axis2=2) / width, least)
+    if trace is None:
+        trace = np.trace(gram, axis1=1, axis2=2)
+    return alpha * np.maximum(trace / width, least)
 
 
 def _systems(gram: np.ndarray, kernel_size: int, lam: np.ndarray) -> np.ndarray:
@@ -812,11 +815,11 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
         """The validation MAE summed over the targets ``(S,)`` and the error per origin ``(S, v)`` of ``series``
         (None: every series, read in place) at window ``w``."""
         rows = slice(None) if series is None else (series[:, None] * k + np.arange(k)[None, :]).ravel()
-        part = centred.last(w) if series is None else BatchCentred(
-            centred.mean_x[rows, -w:], centred.mean_y[rows], centred.gram[rows, -w:, -w:], centred.cross[rows, -w:],
+        part = centred.last(w) if series is None else BatchCentred(  # the Gram matrices gathered block by block
+            centred.mean_x[rows, -w:], centred.mean_y[rows], centred.gram[:, -w:, -w:], centred.cross[rows, -w:],
             centred.count[rows], centred.second[rows, -w:])
         coef = _ridge_map(part.gram, part.cross, kernel_size, alpha, device, part.count, part.second,
-                          alike_zero=True)  # [S*k, w, H]
+                          alike_zero=True, rows=None if series is None else rows)  # [S*k, w, H]
         if follow_level:
             coef = level_map(coef)
         intercept = part.mean_y - np.einsum("sw,swh->sh", part.mean_x, coef)  # the raw means, the raw map
@@ -885,23 +888,31 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
 
 def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: float | np.ndarray,
                device: str | None, count: np.ndarray | None = None, second: np.ndarray | None = None,
-               alike_zero: bool = False) -> np.ndarray:
+               alike_zero: bool = False, rows: np.ndarray | None = None) -> np.ndarray:
     """``solve_dlinear``'s map per series from centred moments ``(S, W, W)``, ``(S, W, H)`` (total window weights
-    ``count`` ``(S,)``, uncentred diagonals ``second`` ``(S, W)``; ``alike_zero`` as ``solve_dlinear``'s): ``(S, W, H)``."""
-    lam = relative_penalties(gram, alpha, count, second)
+    ``count`` ``(S,)``, uncentred diagonals ``second`` ``(S, W)``; ``alike_zero`` as ``solve_dlinear``'s): ``(S, W, H)``.
+
+    ``rows``: the series of ``gram`` solved (``cross``, ``count``, ``second`` and ``alpha`` are theirs already), each
+    block of them gathered as it is solved, so no copy of all their Gram matrices is made (a view ``gram``, a few of
+    its series: the window search's other penalty, a blend's windows)."""
+    trace = np.trace(gram, axis1=1, axis2=2)  # the diagonals of a view: no copy
+    if rows is not None:
+        trace = trace[rows]
+    lam = relative_penalties(gram, alpha, count, second, trace)
     if alike_zero:
-        alike = lam / alpha > np.trace(gram, axis1=1, axis2=2) / gram.shape[1]  # the penalty at its floor
+        alike = lam / alpha > trace / gram.shape[1]  # the penalty at its floor
         if alike.any():
             cross = cross.copy()
             cross[alike] = 0.0
     width = gram.shape[1]
     block = max(1, SOLVE_BLOCK_ELEMENTS // (width * width))
-    if block >= len(gram) or device is not None:  # a device solves the batch in one call
-        return batched_solve(_systems(gram, kernel_size, lam), cross, device)
+    if block >= len(cross) or device is not None:  # a device solves the batch in one call
+        return batched_solve(_systems(gram if rows is None else gram[rows], kernel_size, lam), cross, device)
     coef = np.empty(cross.shape)
-    for i in range(0, len(gram), block):  # each series' system is its own: solved a block of series at a time
-        coef[i : i + block] = batched_solve(_systems(gram[i : i + block], kernel_size, lam[i : i + block]),
-                                            cross[i : i + block], device)
+    for i in range(0, len(cross), block):  # each series' system is its own: solved a block of series at a time
+        part = gram[i : i + block] if rows is None else gram[rows[i : i + block]]
+        coef[i : i + block] = batched_solve(_systems(part, kernel_size, lam[i : i + block]), cross[i : i + block],
+                                            device)
     return coef
 
 
@@ -925,9 +936,10 @@ def _solution(centred: BatchCentred, weights: list[dict[int, float]], alphas: np
         alpha = np.repeat(alphas[series], k)
         # DLinear keeps each system's inverse for its rank-one updates; a fleet refits instead, so one solve
         # (a third of an inversion's cost) gives the same map up to rounding.
-        index = slice(None) if len(rows) == len(gram) else rows  # every series (its widest window): no copy
-        part = _ridge_map(gram[index, width - w :, width - w :], cross[index, width - w :], kernel_size, alpha,
-                          device, centred.count[rows], centred.second[rows, width - w :], alike_zero=True)
+        every = len(rows) == len(gram)  # every series (its widest window): no copy; else gathered block by block
+        part = _ridge_map(gram[:, width - w :, width - w :], cross[slice(None) if every else rows, width - w :],
+                          kernel_size, alpha, device, centred.count[rows], centred.second[rows, width - w :],
+                          alike_zero=True, rows=None if every else rows)
         coef[rows, width - w :] += weight[:, None, None] * (level_map(part) if follow_level else part)
     intercept = centred.mean_y - np.einsum("sw,swh->sh", centred.mean_x, coef)
     return coef, intercept

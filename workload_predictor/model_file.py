@@ -441,6 +441,22 @@ def _check_lost(obj: Any, model: Any, refuse: Any) -> None:
                    "calibration window), at least one true")
 
 
+def _check_lost_held(obj: Any, refuse: Any) -> None:
+    """The lost buckets the history still holds (checked by :func:`_check_lost` and with the history before) are
+    zero-filled ones, 0 in every target: a position naming a busy bucket is none an update records (it was read as
+    its reference median, and the windows on it left out of the interval)."""
+    lost = getattr(obj, "lost_buckets_", None)
+    if lost is None:
+        return
+    values = obj.series_.values
+    shift = obj.model_.n_seen_ - len(values)  # values[0] is point number shift of the model's
+    held = lost[lost >= max(shift, 0)] - shift
+    if len(held) and (values[held] != 0).any():
+        first = int(held[(values[held] != 0).any(axis=1)][0])
+        refuse(f"keeps a lost bucket at position {first + shift:,} whose history holds the loads "
+               f"{quote(values[first].tolist())}, not a zero-filled bucket")
+
+
 def _check_nonzero(obj: Any, k: int, refuse: Any) -> None:
     """The newest non-zero buckets per target (``input_nonzero_``: at most ``BUSY_KEPT`` rows of ``k`` finite loads
     above 0, NaN before a target's first, as many of each as its count allows) and the counts of all
@@ -558,7 +574,7 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
     if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
                               or not 0.0 < alpha < math.inf):
         refuse(f"has a DLinear alpha_={quote(alpha)}, not a finite penalty > 0")
-    steps = getattr(model, "rank_one_steps_", 0)
+    steps = getattr(model, "rank_one_steps_", None)
     if not _is_count(steps):
         refuse(f"has a DLinear rank_one_steps_={quote(steps)}, not a count >= 0")
     stats = getattr(model, "stats_", None)
@@ -591,6 +607,12 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
                 for w, system in systems.items()) for systems in ridge)):
         refuse(f"holds DLinear ridge systems that are not {plural(k, 'set')} of finite penalties and ({window} or "
                "fewer)-square inverses")
+    setting = getattr(model, "transform", None)  # what a fit sets transform_ to (a file saved before it: neither)
+    known = any(setting is t or (type(setting) is str and setting == t) for t in TRANSFORMS)  # others: check_settings
+    if known and not (setting is transform or (type(setting) is str and setting == transform)):
+        # A null transform_ beside transform="log1p" would read weights fitted on log(1 + load) as ones on loads.
+        refuse(f"has a {type(model).__name__} transform={quote(setting)} fitted as transform_={quote(transform)} (a "
+               "fit sets one to the other)")
     _check_dlinear_reach(model, horizon, refuse, context)
 
 
@@ -1071,7 +1093,7 @@ def _check_timeline(obj: Any, refuse: Any) -> None:
     last = getattr(obj, "last_timestamp_", None)
     if not isinstance(last, pd.Timestamp) or not _is_utc(last):
         refuse(f"has last_timestamp_={quote(last)}, not a UTC timestamp (every timestamp is stored in UTC)")
-    updates = getattr(obj, "n_updates_", 0)
+    updates = getattr(obj, "n_updates_", None)
     if not _is_count(updates):
         refuse(f"has n_updates_={quote(updates)}, not a count >= 0")
     grid = getattr(obj, "_history_grid", None)  # None after fit; after an update, (timestamps ahead, position)
@@ -1089,7 +1111,7 @@ def _is_finite_nonnegative(value: Any) -> bool:
 def _check_measured(obj: Any, refuse: Any) -> None:
     """What ``health`` reads: the fit's seconds and the predict timings finite numbers >= 0, the idle span counts it
     can name the buckets of, the stages a time limit cut short a tuple of names."""
-    seconds = getattr(obj, "fit_seconds_", 0.0)
+    seconds = getattr(obj, "fit_seconds_", None)
     if not _is_finite_nonnegative(seconds):
         refuse(f"has fit_seconds_={quote(seconds)}, not a finite number of seconds >= 0")
     if not all(_is_finite_nonnegative(t) for t in obj.predict_seconds_):
@@ -1231,7 +1253,9 @@ def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any, seen: A
     noise, unit = getattr(model, "residual_noise_", None), getattr(model, "residual_unit_", None)
 
     def finite(array: Any, shape: tuple) -> bool:
-        return (isinstance(array, np.ndarray) and array.dtype.kind == "f" and array.ndim == len(shape)
+        # float64, as a fit keeps them: a float32 noise at RESIDUAL_FLOOR passes ">= RESIDUAL_FLOOR" and the float64
+        # copy an update makes of it falls below (the updated model's file would be refused)
+        return (isinstance(array, np.ndarray) and array.dtype == np.float64 and array.ndim == len(shape)
                 and all(want is None or got == want for got, want in zip(array.shape, shape))
                 and bool(np.isfinite(array).all()))
 
@@ -1281,7 +1305,7 @@ def _check_evidence(model: Any, horizon: int, k: int, refuse: Any) -> None:
                "the LSTM and DLinear are members)")
     slots = model._slots()
     s = len(slots)
-    for name in ("combination_share_", "shift_share_"):  # the forecast's weights scale by them (absent: 1.0, 0.0)
+    for name in ("combination_share_", "shift_share_"):  # the forecast's weights scale by them (shift_share_ absent: 0.0)
         share = getattr(model, name, None)
         if share is not None and (not isinstance(share, float) or not 0.0 <= share <= 1.0):
             refuse(f"has the ensemble's {name}={quote(share)}, not a number in [0, 1]")
@@ -1403,6 +1427,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         refuse(f"has horizon {quote(horizon)}, not a positive integer")
     if not hasattr(obj, "model_"):
         return  # unfitted: its parameters are checked by fit, as a user's are
+    _check_set(obj, refuse)
     _check_timeline(obj, refuse)
     _check_parameters(predictor_parameter_checks(obj), refuse)
     model = obj.model_
@@ -1454,6 +1479,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
         refuse(f"holds a history whose timestamps are not one bucket width ({duration_text(series.freq)}) apart")
     _check_stuck_run(obj, refuse)
     _check_noise_scale(obj, refuse)
+    _check_lost_held(obj, refuse)
 
 
 def _check_noise_scale(obj: Any, refuse: Any) -> None:
@@ -1543,11 +1569,25 @@ _FITTED_STATE = ("context_", "n_seen_", "validation_forecast_", "validation_actu
 _KEPT_STATE = ("recent_",)
 _CLASS_STATE = {**{name: ("offset_", "scale_", "coef_", "intercept_", "stats_", "ridge_") for name in DLINEAR_CLASSES},
                 "LSTM": ("offset_", "scale_")}
+#: State a fit always sets and an update, ``health`` or a forecast reads with no fallback for its absence, by class
+#: (``None`` a value some hold): a file without it is refused (an update or ``health`` would raise AttributeError).
+_SET_STATE = {**{name: ("rank_one_steps_",) for name in DLINEAR_CLASSES},
+              "Ensemble": ("n_history_origins_", "fallback_weights_", "combination_share_"),
+              "WorkloadPredictor": ("n_updates_", "fit_seconds_")}
+
+
+def _check_set(part: Any, refuse: Any) -> None:
+    """``part`` holds the state its class's fits always set (:data:`_SET_STATE`), ``None`` or not."""
+    absent = [name for name in _SET_STATE.get(type(part).__name__, ()) if name not in vars(part)]
+    if absent:
+        refuse(f"holds its {type(part).__name__} without {', '.join(absent)}, which every fit sets and an update or "
+               "health reads")
 
 
 def _check_present(part: Any, refuse: Any, base: bool = False) -> None:
     """The state an update of ``part`` reads is there (:data:`_FITTED_STATE`); ``base``: ``part`` is an LSTM's linear
     base, which keeps its class's state only."""
+    _check_set(part, refuse)
     names = _CLASS_STATE.get(type(part).__name__, ())
     if not base:
         names = _FITTED_STATE + (() if isinstance(getattr(part, "members_", None), dict) else _KEPT_STATE) + names

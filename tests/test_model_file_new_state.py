@@ -1,0 +1,202 @@
+"""Model files mutated in the state 0.37 and 0.38 added (lost buckets, windows left out, the residual noises,
+``transform_``, ``noise_scale_``, ``recent_mae_``, a block's ``recent_flags``) and in the state every fit sets: each
+mutated file is refused with a ModelFileError at load, or loads a model that forecasts, updates, rates its health and
+saves a file that loads (a file saved before a field was kept: the field absent).
+
+``tests/test_model_file_fuzz.py`` mutates every stored field of its files at random; the fields here are ones its
+files hold empty (``None``) or that it never drops."""
+
+from __future__ import annotations
+
+import copy
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_model_file_fuzz import node, pack, stored_fields, unpack
+from workload_predictor import FleetPredictor, ModelFileError, WorkloadDataError, WorkloadPredictor
+
+START = pd.Timestamp("2024-03-01", tz="UTC")
+FREQ = pd.Timedelta("1min")
+
+
+def rows(values, first: int) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": START + FREQ * (first + np.arange(len(values))), "requests": values})
+
+
+def faulty(model: str = "dlinear", members=None, lost: bool = True):
+    """A predictor fitted on a burst in its validation windows (it leaves windows out of its interval and keeps
+    flags), then (``lost``) updated with 5 buckets lost (no row for them) and 5 more: it keeps lost buckets; the
+    rows of its next update."""
+    values = np.random.default_rng(3).poisson(40, 640).astype(float)
+    values[540:545] = 1e6
+    params = None if members is None else {"members": members}
+    predictor = WorkloadPredictor(model, horizon=5, window=24, model_params=params).fit(rows(values[:600], 0))
+    if not lost:
+        return predictor, rows(values[600:603], 600)
+    predictor.update(rows(values[600:605], 600)).update(rows(values[610:615], 610))
+    return predictor, rows(values[615:618], 615)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """kind -> (class, header, state, arrays, {field name: path}, rows of the next update)."""
+    folder = tmp_path_factory.mktemp("new_state")
+    frame = pd.concat([rows(np.random.default_rng(i).poisson(40 + 80 * i, 313), 0).assign(endpoint=f"k{i}")
+                       for i in range(2)], ignore_index=True)
+    frame.loc[(frame.endpoint == "k0") & (frame.timestamp == START + 300 * FREQ), "requests"] = 1e6
+    head, tail = frame[frame.timestamp < START + 310 * FREQ], frame[frame.timestamp >= START + 310 * FREQ]
+    objects = {"dlinear": faulty(), "dlinear_log": faulty("dlinear_log", lost=False),
+               "ensemble": faulty("ensemble", ["dlinear", "naive", "moving_average"], lost=False),
+               "fleet": (FleetPredictor(horizon=5).fit(head, key="endpoint"), tail)}
+    made = {}
+    for kind, (obj, more) in objects.items():
+        path = folder / f"{kind}.wpm"
+        obj.save(path)
+        header, state, arrays = unpack(path.read_bytes())
+        fields = {name: where for where, name in reversed(list(stored_fields(state)))}
+        made[kind] = (type(obj), header, state, arrays, fields, more)
+    return made
+
+
+def forged(files, tmp_path, kind: str, changes: dict) -> str:
+    """The path of ``kind``'s file with each field of ``changes`` set to its value (a JSON value, an array, or
+    ``DROP``: the field absent, as in a file saved before it was kept)."""
+    _, header, state, arrays, fields, _ = files[kind]
+    state, arrays = copy.deepcopy(state), dict(arrays)
+    for name, value in sorted(changes.items(), key=lambda item: fields[item[0]], reverse=True):
+        where = fields[name]
+        if value is DROP:  # an attribute's [name, value] pair, or a data class's field
+            parent = node(state, where[:-2] if where[-1] == 1 else where[:-1])
+            del parent[where[-2] if where[-1] == 1 else where[-1]]
+        elif isinstance(value, np.ndarray):
+            arrays[node(state, where)["__array__"]] = value
+        else:
+            node(state, where[:-1])[where[-1]] = value
+    path = tmp_path / f"{kind}-forged.wpm"
+    path.write_bytes(pack(header, state, arrays))
+    return str(path)
+
+
+DROP = object()
+
+
+def works(cls, path: str, more: pd.DataFrame, tmp_path) -> None:
+    """The loaded file forecasts finite loads, rates its health, updates (or refuses the rows, typed) and saves a
+    file that loads."""
+    loaded = cls.load(path)
+    for _ in range(2):
+        forecast = loaded.predict()
+        frame = forecast if isinstance(forecast, pd.DataFrame) else forecast.to_frame()
+        values = frame[["yhat", "lower", "upper"]].to_numpy(np.float64)
+        assert np.isfinite(values).all() and (values >= 0).all()
+        loaded.health(now=START + pd.Timedelta("1D"))
+        try:
+            loaded.update(more.copy())
+        except WorkloadDataError:
+            pass
+    cls.load(loaded.save(tmp_path / "again.wpm"))
+
+
+# -- state every fit sets: a file without it loaded and failed at its update or health ------------------------------
+@pytest.mark.parametrize("kind, field, error", [
+    ("dlinear", "state.model_.state.rank_one_steps_", "AttributeError at the update"),
+    ("ensemble", "state.model_.state.members_.dlinear.state.rank_one_steps_", "AttributeError at the update"),
+    ("ensemble", "state.model_.state.n_history_origins_", "AttributeError at the update"),
+    ("ensemble", "state.model_.state.fallback_weights_", "AttributeError at the update"),
+    ("ensemble", "state.model_.state.combination_share_", "AttributeError at the update"),
+    ("dlinear", "state.n_updates_", "AttributeError at the update"),
+    ("dlinear", "state.fit_seconds_", "AttributeError in health"),
+])
+def test_a_file_without_state_every_fit_sets_is_refused(files, tmp_path, kind, field, error):
+    name = field.rsplit(".", 1)[1]
+    with pytest.raises(ModelFileError, match=f"without {name}"):
+        files[kind][0].load(forged(files, tmp_path, kind, {field: DROP}))
+
+
+# -- the new state absent (a file saved before it was kept): a documented fallback ---------------------------------
+@pytest.mark.parametrize("kind, fields", [
+    ("dlinear", ["state.noise_scale_"]),  # health measures the naive error on the series held
+    ("dlinear", ["state.recent_mae_"]),  # health reads validation_mae_
+    ("dlinear", ["state.lost_buckets_"]),  # the zeros read as loads
+    ("dlinear", ["state.interval_left_out_"]),  # every window calibrates the interval
+    ("dlinear", ["state.input_flags_"]),  # the flags from the anomalies recorded
+    ("dlinear", ["state.model_.state.residual_noise_", "state.model_.state.residual_unit_"]),
+    ("dlinear", ["state.model_.state.transform_", "state.model_.params.transform"]),
+    ("dlinear", ["state.model_.state.idle_", "state.model_.state.newest_weights_"]),
+    ("ensemble", ["state.interval_left_out_", "state.recent_mae_", "state.noise_scale_"]),
+    ("fleet", ["state._blocks.0.fields.recent_flags"]),  # health rates the block's keys' anomalies unknown
+])
+def test_a_file_saved_before_the_new_state_loads_and_works(files, tmp_path, kind, fields):
+    cls, *_, more = files[kind]
+    works(cls, forged(files, tmp_path, kind, dict.fromkeys(fields, DROP)), more, tmp_path)
+
+
+# -- inconsistent new state: refused (each loaded on the base and forecast or failed later) ------------------------
+def test_a_dlinear_fitted_transform_is_its_setting(files, tmp_path):
+    """A LogDLinear whose ``transform_`` was null loaded and read its weights on log(1 + load) as loads: a forecast
+    near log(40) for loads near 40. Its setting null beside ``transform_='log1p'`` (or 'log1p' on a DLinear fitted on
+    the loads) is no fit's either."""
+    log, plain = files["dlinear_log"][0], files["dlinear"][0]
+    for kind, change in (("dlinear_log", {"state.model_.state.transform_": None}),
+                         ("dlinear_log", {"state.model_.params.transform": None}),
+                         ("dlinear", {"state.model_.params.transform": "log1p"})):
+        with pytest.raises(ModelFileError, match="fitted as transform_="):
+            (log if kind == "dlinear_log" else plain).load(forged(files, tmp_path, kind, change))
+
+
+def test_a_lost_bucket_the_history_holds_is_a_zero_filled_one(files, tmp_path):
+    """A lost bucket naming a busy bucket loaded: read as its reference median, the windows on it left out. A file
+    that keeps fewer of its lost buckets (each a zero-filled one) loads and works."""
+    cls, _, state, arrays, fields, more = files["dlinear"]
+    lost = arrays[node(state, fields["state.lost_buckets_"])["__array__"]]
+    assert len(lost) == 5
+    with pytest.raises(ModelFileError, match="not a zero-filled bucket"):
+        cls.load(forged(files, tmp_path, "dlinear", {"state.lost_buckets_": np.concatenate([lost[:-1], lost[-1:] + 3])}))
+    works(cls, forged(files, tmp_path, "dlinear", {"state.lost_buckets_": lost[1:]}), more, tmp_path)
+
+
+def test_residual_noises_are_float64_as_saved(files, tmp_path):
+    """float32 noises at the floor (1e-6) passed the floor check and loaded; an update's float64 copy of them was
+    9.99999997e-07, below it, and the loaded model's own save did not load."""
+    cls, _, state, arrays, fields, _ = files["dlinear"]
+    noise = arrays[node(state, fields["state.model_.state.residual_noise_"])["__array__"]]
+    with pytest.raises(ModelFileError, match="residual_noise_"):
+        cls.load(forged(files, tmp_path, "dlinear", {"state.model_.state.residual_noise_": noise.astype(np.float32)}))
+
+
+# -- a block's recent flags: bounded before anything of their size is computed ------------------------------------
+@pytest.mark.parametrize("flags, what", [
+    (np.zeros((2 * 1000 + 1, 2), np.int64), "more rows than 2 keys' newest 1000 buckets"),
+    (np.array([[0, 5], [0, 5]]), "one bucket twice"),
+    (np.array([[2, 309]]), "a key row past the block's"),
+    (np.array([[0, 310]]), "a position past the series (310 buckets)"),
+    (np.array([[0, -691]]), "a position before the newest 1000"),
+    (np.array([[0.0, 309.0]]), "floats"),
+    (np.array([0, 309]), "one axis"),
+])
+def test_a_blocks_recent_flags_no_fit_keeps_are_refused(files, tmp_path, flags, what):
+    with pytest.raises(ModelFileError, match="recent flagged bucket"):
+        FleetPredictor.load(forged(files, tmp_path, "fleet", {"state._blocks.0.fields.recent_flags": flags}))
+
+
+def test_a_huge_declared_length_of_new_state_allocates_nothing_of_its_size(files, tmp_path):
+    """100,000 rows of recent flags (or lost buckets) are refused by their count before anything of their size
+    is computed: the load's traced peak is the file's own array and a copy, not a table of their size. (A ``.npy``
+    header declaring more than its member holds: ``tests/test_model_file_arrays.py``.)"""
+    cases = (("fleet", "state._blocks.0.fields.recent_flags", np.zeros((10**5, 2), np.int64)),
+             ("dlinear", "state.lost_buckets_", np.arange(10**5, dtype=np.int64)))
+    for kind, field, array in cases:
+        cls = files[kind][0]
+        path = forged(files, tmp_path, kind, {field: array})
+        tracemalloc.start()
+        try:
+            with pytest.raises(ModelFileError):
+                cls.load(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        # the file's own bytes (8 or 16 MB of array) and one copy, never a table of the declared size
+        assert peak < 3 * array.nbytes + 8 * 2**20, (field, peak)

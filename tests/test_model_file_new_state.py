@@ -109,6 +109,8 @@ def works(cls, path: str, more: pd.DataFrame, tmp_path) -> None:
     ("ensemble", "state.model_.state.combination_share_", "AttributeError at the update"),
     ("dlinear", "state.n_updates_", "AttributeError at the update"),
     ("dlinear", "state.fit_seconds_", "AttributeError in health"),
+    ("fleet", "state.key_", "AttributeError at the update"),  # not key_ None, a name fit takes
+    ("fleet", "state._global", "AttributeError at the update"),
 ])
 def test_a_file_without_state_every_fit_sets_is_refused(files, tmp_path, kind, field, error):
     name = field.rsplit(".", 1)[1]

@@ -1573,7 +1573,8 @@ _CLASS_STATE = {**{name: ("offset_", "scale_", "coef_", "intercept_", "stats_", 
 #: (``None`` a value some hold): a file without it is refused (an update or ``health`` would raise AttributeError).
 _SET_STATE = {**{name: ("rank_one_steps_",) for name in DLINEAR_CLASSES},
               "Ensemble": ("n_history_origins_", "fallback_weights_", "combination_share_"),
-              "WorkloadPredictor": ("n_updates_", "fit_seconds_")}
+              "WorkloadPredictor": ("n_updates_", "fit_seconds_"),
+              "FleetPredictor": ("key_", "_global")}
 
 
 def _check_set(part: Any, refuse: Any) -> None:
@@ -1681,6 +1682,7 @@ def check_fleet(fleet: Any, predict_timings: int, check_key: Callable[[Any, list
     _check_parameters(fleet_parameter_checks(fleet), refuse)
     if not hasattr(fleet, "keys_"):
         return
+    _check_set(fleet, refuse)  # a key column named None is one fit takes: key_ absent is not key_ None
     horizon = _check_fitted_params(fleet, refuse)
     targets = getattr(fleet, "targets_", None)
     if not isinstance(targets, (list, tuple)) or not targets or not all(isinstance(t, str) for t in targets) \

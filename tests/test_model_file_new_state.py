@@ -50,7 +50,10 @@ def files(tmp_path_factory):
     head, tail = frame[frame.timestamp < START + 310 * FREQ], frame[frame.timestamp >= START + 310 * FREQ]
     objects = {"dlinear": faulty(), "dlinear_log": faulty("dlinear_log", lost=False),
                "ensemble": faulty("ensemble", ["dlinear", "naive", "moving_average"], lost=False),
-               "fleet": (FleetPredictor(horizon=5).fit(head, key="endpoint"), tail)}
+               "fleet": (FleetPredictor(horizon=5).fit(head, key="endpoint"), tail),
+               # idle throughout: DLinear keeps its systems without inverses and solves them at the update that wakes
+               "idle": (WorkloadPredictor("dlinear", horizon=5, window=24).fit(rows(np.zeros(300), 0)),
+                        rows(np.random.default_rng(1).poisson(30, 3).astype(float), 300))}
     made = {}
     for kind, (obj, more) in objects.items():
         path = folder / f"{kind}.wpm"
@@ -202,3 +205,15 @@ def test_a_huge_declared_length_of_new_state_allocates_nothing_of_its_size(files
             tracemalloc.stop()
         # the file's own bytes (8 or 16 MB of array) and one copy, never a table of the declared size
         assert peak < 3 * array.nbytes + 8 * 2**20, (field, peak)
+
+
+def test_an_idle_dlinears_system_without_an_inverse_has_a_penalty(files, tmp_path):
+    """An idle fit keeps its ridge systems without inverses (its windows all alike, penalised by alpha_ *
+    PENALTY_FLOOR); with a penalty of 0 the file loaded and the update that woke it raised numpy's LinAlgError
+    (singular matrix). The file as saved loads, wakes and works."""
+    cls, _, state, arrays, fields, more = files["idle"]
+    field = next(name for name in fields if name.startswith("state.model_.state.ridge_.0.") and name.endswith(".lam"))
+    assert node(state, fields[field.replace(".lam", ".inverse")]) is None
+    with pytest.raises(ModelFileError, match="ridge systems"):
+        cls.load(forged(files, tmp_path, "idle", {field: 0.0}))
+    works(cls, forged(files, tmp_path, "idle", {}), more, tmp_path)

@@ -602,11 +602,13 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
             isinstance(systems, dict) and systems and all(
                 _is_count(w) and 1 <= w <= window and type(system).__name__ == "RidgeInverse"
                 and isinstance(system.lam, (int, float)) and not isinstance(system.lam, bool)
-                and 0.0 <= system.lam < math.inf
+                # a system kept without its inverse is solved as it is: with no penalty, an idle fit's (its windows
+                # all alike) is singular; a fit's is at least alpha_ * PENALTY_FLOOR
+                and (0.0 < system.lam if system.inverse is None else 0.0 <= system.lam) and system.lam < math.inf
                 and (system.inverse is None or (_is_real(system.inverse) and system.inverse.shape == (w, w)))
                 for w, system in systems.items()) for systems in ridge)):
-        refuse(f"holds DLinear ridge systems that are not {plural(k, 'set')} of finite penalties and ({window} or "
-               "fewer)-square inverses")
+        refuse(f"holds DLinear ridge systems that are not {plural(k, 'set')} of finite penalties (> 0 without an "
+               f"inverse) and ({window} or fewer)-square inverses")
     setting = getattr(model, "transform", None)  # what a fit sets transform_ to (a file saved before it: neither)
     known = any(setting is t or (type(setting) is str and setting == t) for t in TRANSFORMS)  # others: check_settings
     if known and not (setting is transform or (type(setting) is str and setting == transform)):

@@ -51,6 +51,7 @@ def files(tmp_path_factory):
     objects = {"dlinear": faulty(), "dlinear_log": faulty("dlinear_log", lost=False),
                "ensemble": faulty("ensemble", ["dlinear", "naive", "moving_average"], lost=False),
                "fleet": (FleetPredictor(horizon=5).fit(head, key="endpoint"), tail),
+               "naive fleet": (FleetPredictor(model="naive", horizon=5).fit(head, key="endpoint"), tail),
                # idle throughout: DLinear keeps its systems without inverses and solves them at the update that wakes
                "idle": (WorkloadPredictor("dlinear", horizon=5, window=24).fit(rows(np.zeros(300), 0)),
                         rows(np.random.default_rng(1).poisson(30, 3).astype(float), 300))}
@@ -217,3 +218,18 @@ def test_an_idle_dlinears_system_without_an_inverse_has_a_penalty(files, tmp_pat
     with pytest.raises(ModelFileError, match="ridge systems"):
         cls.load(forged(files, tmp_path, "idle", {field: 0.0}))
     works(cls, forged(files, tmp_path, "idle", {}), more, tmp_path)
+
+
+@pytest.mark.parametrize("kind, model, held", [
+    ("fleet", "dlinear_log", "batched DLinear keys"),  # loaded, its keys forecasting as plain DLinear
+    ("fleet", "naive", "batched DLinear keys"),
+    ("naive fleet", "moving_average", "the key 'k0' fitted with model='naive'"),
+    ("naive fleet", "dlinear", "the key 'k0' fitted with model='naive'"),
+])
+def test_a_fleet_holds_its_keys_as_a_fit_of_its_model_does(files, tmp_path, kind, model, held):
+    """A fit batches model='dlinear' only and fits each key of another model as its own predictor of it: a fleet
+    file saying model='dlinear_log' (set where the file names it, and as fitted) over batched DLinear keys loaded,
+    forecast and updated them as plain DLinear; a fleet of per-key predictors of another model loaded too."""
+    changes = {"params.model": model, "state.fitted_params_.model": model}
+    with pytest.raises(ModelFileError, match=held):
+        FleetPredictor.load(forged(files, tmp_path, kind, changes))

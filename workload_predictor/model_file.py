@@ -1728,6 +1728,7 @@ def check_fleet(fleet: Any, predict_timings: int, check_key: Callable[[Any, list
                f"({len(distinct):,} distinct); every fitted key is listed once and held once")
     if failed:
         refuse(f"lists the key {quote(str(next(iter(failed))))} both as fitted and in errors_")
+    _check_fleet_model(fleet.model, blocks, state, predictors, refuse)
     for name, predictor in predictors.items():
         try:
             check_predictor(predictor, predict_timings)
@@ -1743,6 +1744,23 @@ def check_fleet(fleet: Any, predict_timings: int, check_key: Callable[[Any, list
             check_member_forecasts(predictor.model_)
         except ModelFileError as exc:
             raise ModelFileError(f"the fleet file's key {quote(str(name))}: {exc}") from None
+
+
+def _check_fleet_model(model: Any, blocks: list, state: Any, predictors: dict, refuse: Any) -> None:
+    """Where a fit of ``model`` (the fleet's, as fitted: :func:`_check_fitted_params`) puts its keys: batched DLinear
+    blocks for ``"dlinear"`` only, the global state for a global model only and no key beside it, and per-key
+    predictors of that model (a ``"dlinear_log"`` fleet's keys batched would forecast as plain DLinear)."""
+    from .fleet import GLOBAL_MODELS
+
+    held = ("batched DLinear keys" if blocks and model != "dlinear"
+            else "the state of a global model" if state is not None and model not in GLOBAL_MODELS
+            else "per-key predictors" if predictors and model in GLOBAL_MODELS else None)
+    if held is not None:
+        refuse(f"says model={quote(model)} but holds {held}, which a fit of it does not make")
+    other = next((name for name, predictor in predictors.items() if getattr(predictor, "model", None) != model), None)
+    if other is not None:
+        refuse(f"holds the key {quote(str(other))} fitted with model={quote(getattr(predictors[other], 'model', None))}, "
+               f"not the fleet's {quote(model)}")
 
 
 def check_member_forecasts(model: Any) -> None:

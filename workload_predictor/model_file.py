@@ -1749,12 +1749,14 @@ def check_fleet(fleet: Any, predict_timings: int, check_key: Callable[[Any, list
 def _check_fleet_model(model: Any, blocks: list, state: Any, predictors: dict, refuse: Any) -> None:
     """Where a fit of ``model`` (the fleet's, as fitted: :func:`_check_fitted_params`) puts its keys: batched DLinear
     blocks for ``"dlinear"`` only, the global state for a global model only and no key beside it, and per-key
-    predictors of that model (a ``"dlinear_log"`` fleet's keys batched would forecast as plain DLinear)."""
-    from .fleet import GLOBAL_MODELS
+    predictors of that model (a ``"dlinear_log"`` fleet's keys batched would forecast as plain DLinear). A global
+    model is one the registry does not name (the fleet's parameter checks allow those and its global models)."""
+    from .models import registry
 
+    one_per_key = model in registry.names()
     held = ("batched DLinear keys" if blocks and model != "dlinear"
-            else "the state of a global model" if state is not None and model not in GLOBAL_MODELS
-            else "per-key predictors" if predictors and model in GLOBAL_MODELS else None)
+            else "the state of a global model" if state is not None and one_per_key
+            else "per-key predictors" if predictors and not one_per_key else None)
     if held is not None:
         refuse(f"says model={quote(model)} but holds {held}, which a fit of it does not make")
     other = next((name for name, predictor in predictors.items() if getattr(predictor, "model", None) != model), None)

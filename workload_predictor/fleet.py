@@ -1382,6 +1382,8 @@ class FleetPredictor(ParamsMixin):
         timestamp: str = "timestamp",
         unit: str | None = None,
         origin: Any = None,
+        *,
+        key: str | None = None,
     ) -> "FleetPredictor":
         """Append new buckets to the keys in ``data`` (a long frame as ``fit`` takes). Returns ``self``.
 
@@ -1446,6 +1448,10 @@ class FleetPredictor(ParamsMixin):
             The new rows, a long frame with the fitted key, timestamp and target columns.
         timestamp, unit, origin :
             How the rows' times are read, as :meth:`fit` reads them.
+        key : str or None
+            The key column, as passed to :meth:`fit`: ``None`` (default) or ``key_``; the fitted
+            key column is read, and another name is refused. The targets are the fitted ones
+            (``targets_``), as :meth:`WorkloadPredictor.update` reads them.
 
         Returns
         -------
@@ -1453,6 +1459,12 @@ class FleetPredictor(ParamsMixin):
             ``self``, updated.
         """
         check_is_fitted(self, "keys_")
+        if key is not None:
+            check_label(key, "key", "endpoint")
+        if key is not None and key != self.key_:
+            raise WorkloadDataError(f"key={quote(key)}, but the fleet was fitted with key={quote(self.key_)}: update "
+                                    f"reads the fitted key column; leave key out (or pass key={quote(self.key_)}) "
+                                    "and give the rows that column, or fit the fleet again on the new one.")
         if not isinstance(data, pd.DataFrame):
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}, as fit "
                                     f"does; got {type(data).__name__}.")

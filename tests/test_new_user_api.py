@@ -1,0 +1,47 @@
+"""What a new user of the library trips on outside the CLI: ``update`` given what ``fit`` was given, messages that
+name the parameter (and, in the CLI, the option) to fix, counts written with their noun's number."""
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import FleetPredictor, WorkloadDataError
+
+START = pd.Timestamp("2024-05-10", tz="UTC")
+STAMPS = pd.date_range(START, periods=66, freq="5min")
+
+
+def _long(stamps: pd.DatetimeIndex) -> pd.DataFrame:
+    """Two endpoints' buckets under the column names a user's export has (no "key", "timestamp" or "requests")."""
+    rng = np.random.default_rng(3)
+    return pd.concat([pd.DataFrame({"Endpoint Name": name, "when": stamps,
+                                    "calls": rng.poisson(20, len(stamps)).astype(float)}) for name in ("a", "b")],
+                     ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def fleet() -> FleetPredictor:
+    return FleetPredictor(model="naive", horizon=2).fit(_long(STAMPS[:-2]), key="Endpoint Name", timestamp="when",
+                                                        target="calls")
+
+
+def test_fleet_update_takes_the_key_fit_took(fleet):
+    """Before: ``TypeError: FleetPredictor.update() got an unexpected keyword argument 'key'``."""
+    rows = _long(STAMPS[-2:-1])
+    updated = copy.deepcopy(fleet).update(rows, key="Endpoint Name", timestamp="when")
+    assert updated.update_errors_ == {}
+    assert updated.predict()["timestamp"].min() == STAMPS[-1]
+    assert updated.predict().equals(copy.deepcopy(fleet).update(rows, timestamp="when").predict())
+
+
+@pytest.mark.parametrize("key, shown", [("Endpoint", "key='Endpoint'"), (["Endpoint Name"], "key=['Endpoint Name']")])
+def test_fleet_update_refuses_another_key_column_naming_both(fleet, key, shown):
+    """A key column other than fit's is refused before a row is read, naming both and the fix; a list is no column."""
+    before = fleet.predict()
+    with pytest.raises(WorkloadDataError) as error:
+        fleet.update(_long(STAMPS[-2:-1]).rename(columns={"Endpoint Name": "Endpoint"}), key=key, timestamp="when")
+    assert shown in str(error.value), str(error.value)
+    if isinstance(key, str):
+        assert "key='Endpoint Name'" in str(error.value) and "leave key out" in str(error.value), str(error.value)
+    assert fleet.predict().equals(before)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workload_predictor import FleetPredictor, WorkloadDataError
+from workload_predictor import FleetPredictor, WorkloadDataError, WorkloadPredictor
 
 START = pd.Timestamp("2024-05-10", tz="UTC")
 STAMPS = pd.date_range(START, periods=66, freq="5min")
@@ -45,3 +45,16 @@ def test_fleet_update_refuses_another_key_column_naming_both(fleet, key, shown):
     if isinstance(key, str):
         assert "key='Endpoint Name'" in str(error.value) and "leave key out" in str(error.value), str(error.value)
     assert fleet.predict().equals(before)
+
+
+def test_an_empty_update_is_an_idle_tick_for_a_fleet_and_refused_with_the_fix_by_a_predictor(fleet):
+    """A fleet's tick of no rows updates no key (as a key without rows keeps its fit); a predictor's update of one
+    series refuses it. Before, the predictor said "the input is empty; pass a series with at least one bucket per
+    row", fit's words, which give no fix for an update."""
+    updated = copy.deepcopy(fleet).update(_long(STAMPS[:0]), timestamp="when")
+    assert updated.update_errors_ == {} and updated.predict().equals(fleet.predict())
+    series = _long(STAMPS).query("`Endpoint Name` == 'a'")
+    predictor = WorkloadPredictor(model="naive", horizon=2).fit(series.iloc[:-2], timestamp="when", target="calls")
+    with pytest.raises(WorkloadDataError, match="no rows.*skip the call while no new bucket has closed"):
+        predictor.update(series.iloc[:0], timestamp="when")
+    assert predictor.n_updates_ == 0

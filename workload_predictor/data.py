@@ -874,7 +874,7 @@ def prepare_continuation(
                                 f"update needs every fitted target column ({quote(wanted)}); add {quote(missing)}.")
     read = _datetime_frame_rows(data, timestamp, target) if origin is None else None
     if read is None:
-        stamps, values, _ = _rows(data, timestamp, target)
+        stamps, values, _ = _rows(data, timestamp, target, empty=_EMPTY_UPDATE)
         with _row_numbers_are_no_times(stamps, unit, data):
             instants = utc_instants(stamps, unit=unit, origin=origin)
     else:
@@ -902,8 +902,16 @@ def _row_numbers_are_no_times(stamps: Any, unit: str | None, data: Any) -> Itera
             "timestamp=<its name>.") from None
 
 
-def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tuple[Any, np.ndarray, tuple[str, ...]]:
-    """The timestamps (as given), the target values (a checked float copy) and the target names of ``data``."""
+# An update of no rows: the predictor's update appends at least one bucket (a fleet's takes no rows as no key's).
+_EMPTY_UPDATE = ("the update holds no rows; pass the buckets after the last one, and skip the call while no new "
+                 "bucket has closed.")
+
+
+def _rows(data: Any, timestamp: str | None, target: str | Sequence[str],
+          empty: str = "the input is empty; pass a series with at least one bucket per row.",
+          ) -> tuple[Any, np.ndarray, tuple[str, ...]]:
+    """The timestamps (as given), the target values (a checked float copy) and the target names of ``data``
+    (``empty``: the message for a frame or series of no rows)."""
     if isinstance(data, pd.Series):
         # A Series is one target: its name, or ``target`` when it has none. A name that differs from a target the
         # caller chose is refused (``fit``'s default "requests" leaves a named Series its name).
@@ -940,7 +948,7 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str]) -> tupl
             "wrap your data in pd.DataFrame(...) first."
         )
     if len(frame) == 0:
-        raise WorkloadDataError("the input is empty; pass a series with at least one bucket per row.")
+        raise WorkloadDataError(empty)
     if isinstance(stamps, pd.MultiIndex):  # pandas cannot read it as one column (a bare NotImplementedError)
         raise WorkloadDataError(
             f"the index is a MultiIndex (levels {quote(list(stamps.names))}), not one column of timestamps: keep "

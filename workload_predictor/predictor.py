@@ -845,8 +845,10 @@ class WorkloadPredictor(ParamsMixin):
         Parameters
         ----------
         data : pandas.DataFrame or pandas.Series
-            The fitted targets, with timestamps that continue the series at its
-            frequency; buckets it skips are zero (no requests came).
+            The fitted targets (``targets_``: the columns read, as :meth:`FleetPredictor.update
+            <workload_predictor.FleetPredictor.update>` reads a fleet's), with timestamps that continue
+            the series at its frequency; buckets it skips are zero (no requests came). At least one row:
+            skip the call while no bucket has closed (a fleet's update takes no rows as an update of no key).
         timestamp, unit, origin :
             As for :meth:`fit`.
 
@@ -860,7 +862,7 @@ class WorkloadPredictor(ParamsMixin):
         NotFittedError
             Before :meth:`fit`.
         WorkloadDataError
-            Rows at or before the last fitted bucket, missing targets, bad values.
+            No rows, rows at or before the last fitted bucket, missing targets, bad values.
         UpdateGapError
             A row after more than ``max_gap`` missing buckets (more than ``max_gap + 1`` buckets after the row
             or bucket before it).

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, WorkloadDataError, WorkloadPredictor
+from workload_predictor.readers import check_numbers
 
 START = pd.Timestamp("2024-05-10", tz="UTC")
 STAMPS = pd.date_range(START, periods=66, freq="5min")
@@ -58,3 +59,11 @@ def test_an_empty_update_is_an_idle_tick_for_a_fleet_and_refused_with_the_fix_by
     with pytest.raises(WorkloadDataError, match="no rows.*skip the call while no new bucket has closed"):
         predictor.update(series.iloc[:0], timestamp="when")
     assert predictor.n_updates_ == 0
+
+
+def test_one_value_that_is_no_number_is_counted_as_one():
+    """Before: ``column 'requests' holds 'ERR' at row 1, not a number (1 such values)``."""
+    with pytest.raises(WorkloadDataError, match=r"\(1 such value\)"):
+        check_numbers(pd.DataFrame({"requests": ["3", "ERR", "4"]}), ["requests"])
+    with pytest.raises(WorkloadDataError, match=r"\(2 such values\)"):
+        check_numbers(pd.DataFrame({"requests": ["3", "ERR", "x"]}), ["requests"])

@@ -692,7 +692,7 @@ def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:
                 row = int(bad[0])
                 raise WorkloadDataError(
                     f"column {quote(name)} holds {quote(column.iloc[row])} at row {row}, not a number "
-                    f"({len(bad):,} such values); fix the file so that it holds numbers only."
+                    f"({plural(len(bad), 'such value')}); fix the file so that it holds numbers only."
                 )
             if not pd.api.types.is_bool_dtype(column.dtype):  # booleans are refused by dtype below
                 column = converted

@@ -5,8 +5,11 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from workload_predictor import FleetPredictor, WorkloadDataError, WorkloadPredictor
+from workload_predictor.cli import main
+from workload_predictor.data import token_columns
 from workload_predictor.readers import check_numbers
 
 START = pd.Timestamp("2024-05-10", tz="UTC")
@@ -67,3 +70,22 @@ def test_one_value_that_is_no_number_is_counted_as_one():
         check_numbers(pd.DataFrame({"requests": ["3", "ERR", "4"]}), ["requests"])
     with pytest.raises(WorkloadDataError, match=r"\(2 such values\)"):
         check_numbers(pd.DataFrame({"requests": ["3", "ERR", "x"]}), ["requests"])
+
+
+@pytest.mark.parametrize("given, option", [({"input_column": "prompt"}, "input"), ({"output_column": "reply"}, "output")])
+def test_a_token_column_the_log_lacks_names_the_parameter_to_fix(given, option):
+    """Before: ``no token column 'prompt' (columns: [...]).``, naming neither input_column= nor a fix."""
+    with pytest.raises(WorkloadDataError) as error:
+        token_columns(["timestamp", "input_tokens", "output_tokens"], **given)
+    assert f"pass {option}_column=<column name>" in str(error.value), str(error.value)
+
+
+def test_the_cli_names_the_option_for_a_token_column_the_log_lacks(tmp_path):
+    """Before: ``error: no token column 'prompt' (columns: [...]).``; the library's ``input_column=`` reads as the
+    CLI's ``--input-col``."""
+    path = tmp_path / "log.csv"
+    path.write_text("timestamp,input_tokens\n" + "".join(f"2024-05-10T00:00:{i:02d}Z,5\n" for i in range(40)))
+    result = CliRunner().invoke(main, ["inspect", str(path), "--input-col", "prompt"])
+    assert result.exit_code != 0
+    assert "pass --input-col NAME with the column" in result.output and "input_column" not in result.output, \
+        result.output

@@ -139,6 +139,7 @@ _CLI_WORDS = [
     (re.compile(r"\b(unit|origin|freq)=\.\.\.?"), r"--\1 ..."),
     (re.compile(r"\borigin=<[^>]*>"), "--origin TIME"),
     (re.compile(r"\btimestamp=<column name>"), "--timestamp-col NAME"),
+    (re.compile(r"\b(input|output)_column=<column name>"), r"--\1-col NAME"),
     (re.compile(r"\btarget=<column>"), "--target"),
     (re.compile(r"\bover max_buckets=(\d+)"), r"over the limit of \1"),
     (re.compile(r"\bwithout (unit|origin|freq)\b"), r"without --\1"),

@@ -71,7 +71,11 @@ def token_columns(columns: Any, input_column: str | None = None, output_column: 
     found = {}
     for out, given in (("input_tokens", input_column), ("output_tokens", output_column)):
         if given is not None and given not in present:
-            raise WorkloadDataError(f"no token column {quote(given)} (columns: {quote_columns(present)}).")
+            option, counts = {"input_tokens": ("input", "prompt"), "output_tokens": ("output", "output")}[out]
+            raise WorkloadDataError(
+                f"no token column {quote(given)} (columns: {quote_columns(present)}); pass {option}_column=<column "
+                f"name> with the column that holds the {counts} token counts, or leave it out to read a known one "
+                f"({', '.join(TOKEN_COLUMNS[out])}, in any case and spelling).")
         column = given if given is not None else next((a for a in TOKEN_COLUMNS[out] if a in present), None)
         if column is None:
             key = next((column_key(a) for a in TOKEN_COLUMNS[out] if column_key(a) in loose), None)

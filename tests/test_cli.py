@@ -1648,7 +1648,7 @@ def test_lock_timeout_without_a_model_file_is_a_usage_error(runner, tmp_path):
 def test_requests_refuse_a_missing_token_length_before_the_fit(runner, tmp_path):
     """A log with a missing ContextTokens among the rows --requests draws lengths from was fitted, its
     --model-file saved and its forecast printed, and only then refused, naming "lengths column 'input_tokens'"
-    (the library's parameter and name), not the file's column."""
+    (the library's parameter and name), not the file's column; the empty cell was called "nan"."""
     log = request_log()
     log["ContextTokens"] = log["ContextTokens"].astype(float)
     log.loc[2900, "ContextTokens"] = np.nan
@@ -1657,7 +1657,8 @@ def test_requests_refuse_a_missing_token_length_before_the_fit(runner, tmp_path)
     model = tmp_path / "m.wp"
     line = _one_error_line(runner.invoke(main, ["forecast", str(path), "--freq", "5s", "--model", "naive", "-q",
                                                 "--model-file", str(model), "--requests", str(tmp_path / "r.csv")]))
-    assert "log.csv's column 'ContextTokens' holds nan at data row 2901" in line
+    assert "log.csv's column 'ContextTokens' has no value at data row 2901 (an empty cell" in line
+    assert "in 1 cell of the rows drawn from): fill those cells" in line and "holds nan" not in line
     assert "latest 2,000 requests" in line and "lengths column" not in line
     assert not model.exists() and not (tmp_path / "r.csv").exists()
 

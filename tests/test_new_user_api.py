@@ -89,3 +89,15 @@ def test_the_cli_names_the_option_for_a_token_column_the_log_lacks(tmp_path):
     assert result.exit_code != 0
     assert "pass --input-col NAME with the column" in result.output and "input_column" not in result.output, \
         result.output
+
+
+def test_the_cli_calls_an_empty_token_cell_of_a_bucketed_series_a_missing_value(tmp_path):
+    """Before: ``its input_tokens column holds nan in the bucket of ... (1 such bucket), no token count``."""
+    path = tmp_path / "series.csv"
+    rows = [f"{stamp:%Y-%m-%dT%H:%M:%SZ},5,{'' if i == 60 else 500}" for i, stamp in enumerate(STAMPS)]
+    path.write_text("timestamp,requests,input_tokens\n" + "\n".join(rows) + "\n")
+    result = CliRunner().invoke(main, ["forecast", str(path), "--model", "naive", "-q", "--requests",
+                                       str(tmp_path / "r.csv")])
+    assert result.exit_code != 0
+    assert "has no value in the bucket of 2024-05-10 05:00:00Z" in result.output, result.output
+    assert "1 such bucket)" in result.output and "holds nan" not in result.output, result.output

@@ -162,6 +162,15 @@ _CLI_WORDS = [
                 r"\((\d[\d,]* non-finite values?)\); drop or fill them explicitly first\."),
      r"has no value at \1 (an empty cell, or a missing-value marker such as NA, n/a or null; \2 in all): fill "
      "those cells or drop their rows in the file."),
+    (re.compile(r"\bholds nan at ((?:data )?row \d+) \((\d[\d,]*) such values? among the rows drawn from\), no token "
+                r"count \(a number in 0 \.\. ([^()]*)\); drop or fix those rows\."),
+     lambda m: f"has no value at {m[1]} (an empty cell, or a missing-value marker such as NA, n/a or null; no token "
+               f"count, a number in 0 .. {m[3]}, in {plural(int(m[2].replace(',', '')), 'cell')} of the rows drawn "
+               "from): fill those cells or drop their rows in the file."),
+    (re.compile(r"\bholds nan in the bucket of ([^()]+?) \((\d[\d,]* such buckets?)\), no token count \(a number in 0 \.\. "
+                r"([^()]*)\); fix those rows, or drop the column\."),
+     r"has no value in the bucket of \1 (an empty cell, or a missing-value marker such as NA, n/a or null; no token "
+     r"count, a number in 0 .. \3, in \2): fill those cells or drop their rows in the file, or drop the column."),
     (re.compile(r"\bconvert the column with pd\.to_numeric\(df\[.*?\]\) \(or write them as JSON numbers\) and pass"),
      "write every timestamp of the column as an epoch (not some as dates) and pass"),
     (re.compile(r"\bconvert the column, e\.g\. data\[.*?\] = data\[.*?\]\.astype\(str\)"),

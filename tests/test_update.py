@@ -211,7 +211,7 @@ def test_update_accepts_another_timestamp_encoding(stream):
         (lambda s: s.iloc[600:603].assign(requests=[1.0, np.nan, 2.0]), "non-finite"),
         (lambda s: s.iloc[600:603].assign(requests=[1.0, -1.0, 2.0]), "negative"),
         (lambda s: pd.concat([s.iloc[600:602], s.iloc[601:602]]), "duplicate timestamp"),
-        (lambda s: s.iloc[0:0], "empty"),
+        (lambda s: s.iloc[0:0], "holds no rows; pass the buckets after the last one"),
     ],
 )
 def test_bad_updates_raise_and_change_nothing(stream, rows, message):

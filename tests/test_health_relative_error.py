@@ -1,5 +1,5 @@
 """health()'s accuracy rating from the data: ``relative_error``, the validation error against the series' own noise
-(docs/health.md, "Why 3 and 5 for relative_error")."""
+(docs/health.md, "Why 3 and 4 for relative_error")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, ModelFileError, WorkloadDataError, WorkloadPredictor
-from workload_predictor.health import ABSOLUTE_ACCURACY, noise_scale
+from workload_predictor.health import ABSOLUTE_ACCURACY, LEVEL_FALL_FLOOR, level_fall, noise_scale, relative_measure
 
 FREQ = pd.Timedelta("10s")
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -50,6 +50,43 @@ def test_a_level_shift_the_model_has_not_followed_yet_alerts_and_clears_once_fol
     assert levels[-1] == "ok"
     alerts = [a for a in predictor.check_alerts(measurements={"relative_error": 6.0}) if a["metric"] == "relative_error"]
     assert alerts[0]["message"] == "relative_error is 6 (>= 4): critical"
+
+
+def test_a_level_drop_the_model_has_not_followed_yet_alerts_as_a_rise_does_and_clears_once_followed():
+    """Poisson(20) then Poisson(20 / 3), one bucket an update: the forecast stays near 20 for a dozen buckets, a
+    3x over-provisioning. Its newest windows miss by about 10, twice what repeating the last bucket errs at the old
+    level (5), but 3-4x what it errs at the level the load fell to (2.9, Poisson's noise falls as the square root
+    of the level); a rise's miss (40) is 3x a drop's against the same old noise. Before, the drop peaked at 2.1 and
+    never warned."""
+    predictor = WorkloadPredictor().fit(_poisson(20, 600))
+    after = _poisson(20 / 3, 100, seed=1, start=600)
+    metrics = []
+    for i in range(len(after)):
+        predictor.update(after.iloc[i:i + 1])
+        metrics.append(predictor.health()["metrics"]["relative_error"])
+    levels = [metric["level"] for metric in metrics]
+    assert levels[:3] == ["ok"] * 3
+    assert "warning" in levels[10:30]
+    assert levels[-1] == "ok"
+    worst = max(metrics, key=lambda metric: metric["value"])
+    assert "in the newest windows, against 0." in worst["detail"] and "their level fell to 0." in worst["detail"]
+
+
+def test_the_noise_a_level_fall_is_measured_against_is_bounded():
+    """The newest windows (the ``2 * horizon - 1`` newest buckets) against the buckets kept before them: no fall, a
+    rise or nothing before them keep the scale; a fall to a third lowers it to sqrt(1/3); a fall to idle (a bursty
+    series' gap) stops at ``sqrt(LEVEL_FALL_FLOOR)``, so a forecast of a few counts in a gap is not rated against 0."""
+    level = np.full((120, 3), 30.0)
+    level[-19:, 1] = 10.0  # a fall to a third
+    level[-19:, 2] = 0.0  # an idle gap
+    assert level_fall(level, 120, 10) == pytest.approx([1.0, 3 ** -0.5, LEVEL_FALL_FLOOR ** 0.5])
+    rise = np.where(np.arange(120)[:, None] >= 101, 90.0, 30.0)
+    assert level_fall(rise, 120, 10) == [1.0]
+    assert level_fall(np.zeros((120, 1)), 120, 10) == [1.0]  # nothing before them above 0
+    assert level_fall(level[-19:], 120, 10) == [1.0] * 3  # no bucket before them
+    value, detail = relative_measure([2.0], [3.0], [4.0], ["requests"], [0.5])
+    assert value == 1.5 and "(3 in the newest windows, against 0.50x that error: their level fell to 0.25x" in detail
+    assert relative_measure([2.0], [3.0], [4.0], ["requests"], [1.0])[0] == 0.75
 
 
 def test_the_detail_names_the_worst_target_and_its_figures():

@@ -651,22 +651,51 @@ def noise_scale(values: np.ndarray, kept: int, horizon: int, fitted: np.ndarray 
     return scale
 
 
-def relative_measure(mae: Any, recent: Any, scale: Any, targets: Any) -> tuple[float, str]:
+#: How far :func:`level_fall` lets the level of the newest windows fall below the buckets' before it and still lower the
+#: noise they are measured against (as its square root: to half the scale at a fall to a quarter). Below (a bursty
+#: series' gap between bursts, an idle stretch) the newest windows are measured against half the scale.
+LEVEL_FALL_FLOOR = 0.25
+
+
+def level_fall(values: np.ndarray, kept: int, horizon: int) -> list[float]:
+    """Per target, what a fall of the level lowers the naive forecast's error by in the newest ``horizon`` validation
+    windows: the square root of the mean of the ``2 * horizon - 1`` buckets they read (the newest of ``values``,
+    ``(n, k)``) over the mean of the buckets before them among the newest ``kept``, clipped to
+    ``[LEVEL_FALL_FLOOR, 1]`` (1: no fall, or no buckets before them, or none of them above 0). Counts' noise falls
+    at least as the square root of their level falls (Poisson's); a model that has not followed the fall errs by the
+    fall, measured against the noise at the level it fell to (see :func:`relative_measure`)."""
+    read = 2 * int(horizon) - 1
+    held = values[-kept:]
+    if len(held) <= read:
+        return [1.0] * values.shape[1]
+    newest = held[-read:].sum(axis=0)
+    before = held.sum(axis=0) - newest
+    scale = (len(held) - read) / read
+    return [math.sqrt(min(max(n * scale / b, LEVEL_FALL_FLOOR), 1.0)) if b > 0 else 1.0
+            for n, b in zip(newest.tolist(), before.tolist())]
+
+
+def relative_measure(mae: Any, recent: Any, scale: Any, targets: Any, fall: Any = None) -> tuple[float, str]:
     """``relative_error``'s value and detail from the validation MAE per target (``mae``), the newest windows' (``recent``,
     ``None``: not kept) and the naive forecast's error over the buckets held (``scale``, the larger of
-    :func:`noise_scale`'s rows; a target that never moved is measured against one unit): the largest ratio of the
-    targets, and the detail naming that target's figures."""
+    :func:`noise_scale`'s rows; a target that never moved is measured against one unit), the newest windows' against
+    ``fall`` times it (:func:`level_fall`; ``None``: 1): the largest ratio of the targets, and the detail naming that
+    target's figures."""
     mae, scale = np.asarray(mae, dtype=np.float64).tolist(), np.asarray(scale, dtype=np.float64).tolist()
     recent = mae if recent is None else np.asarray(recent, dtype=np.float64).tolist()
-    ratios = [max(m, r) / (c if c > 0 else 1.0) for m, r, c in zip(mae, recent, scale)]
+    fall = [1.0] * len(mae) if fall is None else fall
+    ratios = [max(m, r / f) / (c if c > 0 else 1.0) for m, r, c, f in zip(mae, recent, scale, fall)]
     j = max(range(len(ratios)), key=ratios.__getitem__) if len(ratios) > 1 else 0
-    return ratios[j], relative_text(targets[j], mae[j], recent[j], ratios[j], scale[j])
+    return ratios[j], relative_text(targets[j], mae[j], recent[j], ratios[j], scale[j], fall[j])
 
 
-def relative_text(target: Any, mae: float, recent: float, ratio: float, scale: float) -> str:
+def relative_text(target: Any, mae: float, recent: float, ratio: float, scale: float, fall: float = 1.0) -> str:
     """The ``relative_error`` detail of the worst ``target``: its validation MAE, the newest windows' (``recent``), the
-    ratio and the naive forecast's error it is measured against (``scale``)."""
-    return (f"{quote(str(target))}: validation error {mae:.4g} per bucket ({recent:.4g} in the newest windows), "
+    ratio and the naive forecast's error it is measured against (``scale``; the newest windows' against ``fall`` times
+    it where their level fell, :func:`level_fall`)."""
+    fell = (f", against {fall:.2f}x that error: their level fell to {fall * fall:.2f}x the buckets' before"
+            if fall < 1.0 and recent / fall > mae else "")
+    return (f"{quote(str(target))}: validation error {mae:.4g} per bucket ({recent:.4g} in the newest windows{fell}), "
             f"{ratio:.2f}x the {scale:.4g} of repeating the last bucket (the naive forecast) over the buckets held")
 
 
@@ -674,7 +703,9 @@ def relative_error(predictor: Any) -> tuple[float | None, str | None]:
     """The model's validation error against what the data allows, the worst target's ratio and its detail
     (:func:`relative_measure`): the larger of the validation MAE (``validation_mae_``) and the newest ``horizon``
     validation windows' (``recent_mae_``), over the larger of the naive forecast's error over ``horizon`` buckets in
-    the fitted series and in the newest buckets kept (``noise_scale_``, :func:`noise_scale`).
+    the fitted series and in the newest buckets kept (``noise_scale_``, :func:`noise_scale`); the newest windows'
+    over that error lowered as their level fell below the kept buckets' before them (:func:`level_fall`: a level
+    drop the model has not followed is rated against the noise at the level it dropped to, as a rise is).
 
     A predictor loaded from a file saved before these were kept reads its scale from the buckets it keeps (``series_``)
     and its validation MAE alone. A fleet key that holds no predictor passes its ratio and detail as ``relative_error_``
@@ -684,13 +715,16 @@ def relative_error(predictor: Any) -> tuple[float | None, str | None]:
     mae = getattr(predictor, "validation_mae_", None)
     if mae is None:
         return None, None
-    scale = getattr(predictor, "noise_scale_", None)
+    scale, horizon = getattr(predictor, "noise_scale_", None), predictor.model_.horizon
     if scale is None:  # the buckets kept stand for the fit's and are the newest: one row
-        largest = naive_error(predictor.series_.values, predictor.model_.horizon).tolist()
+        largest = naive_error(predictor.series_.values, horizon).tolist()
     else:
         low, high = scale.tolist()  # the fit's and the newest buckets'; tolist: a k of 1-3 in Python is quicker
         largest = list(map(max, low, high))
-    return relative_measure(mae, getattr(predictor, "recent_mae_", None), largest, predictor.targets_)
+    recent = getattr(predictor, "recent_mae_", None)
+    fall = None if recent is None else level_fall(predictor.series_.values,
+                                                  kept_length(predictor.model_, predictor.window_), horizon)
+    return relative_measure(mae, recent, largest, predictor.targets_, fall)
 
 
 def measure(predictor: Any, now: Any = None) -> dict[str, float | None]:

@@ -142,6 +142,8 @@ class FleetBlock:
             recent = self.recent_flags[moved[self.recent_flags[:, 0]] >= 0]
             recent[:, 0] = moved[recent[:, 0]]
             block.recent_flags = recent[np.lexsort((recent[:, 1], recent[:, 0]))]
+        if "_recent_mae" in vars(self):
+            vars(block)["_recent_mae"] = self._recent_mae[rows]
         # The picked rows' settled inputs, found already: not found again.
         settled = self.__dict__.get("_settled")
         if settled is not None:
@@ -217,28 +219,34 @@ class FleetBlock:
 
     def relative_error(self, row: int, targets: Any) -> tuple[float, str]:
         """The validation error of the key in ``row`` against what its series allows and the detail
-        (:func:`workload_predictor.health.relative_error`): its validation MAE over the larger naive forecast error
-        over the horizon in the buckets it was refitted on and in the newest of them a predictor keeps
-        (:func:`workload_predictor.health.naive_error`), found for every row at the block's first health check, a
-        few hundred keys at a time (a copy of their buckets at most)."""
+        (:func:`workload_predictor.health.relative_error`): the larger of its validation MAE and its newest windows'
+        (kept by the fit or refit that made the block; a block loaded from a file has its validation MAE alone), over
+        the larger naive forecast error over the horizon in the buckets it was refitted on and in the newest of them a
+        predictor keeps (:func:`workload_predictor.health.naive_error`; the newest windows' over that error lowered as
+        their level fell, :func:`workload_predictor.health.level_fall`), found for every row at the block's first
+        health check, a few hundred keys at a time (a copy of their buckets at most)."""
         found = self.__dict__.get("_relative")
         if found is None:
             from .anomaly import HISTORY_BUCKETS
-            from .health import naive_error, relative_text
+            from .health import level_fall, naive_error, relative_text
 
             horizon = self.coef.shape[3]
             kept = max(int(self.window.max()), 3 * horizon, HISTORY_BUCKETS)
-            scale = np.empty((len(self.keys), self.values.shape[2]))
+            scale, fall = np.empty((2, len(self.keys), self.values.shape[2]))
             for start in range(0, len(self.keys), 256):  # a copy of 256 keys' buckets at most
                 chunk = self.values[start:start + 256]
                 scale[start:start + 256] = np.maximum(naive_error(chunk, horizon), naive_error(chunk[:, -kept:], horizon))
-            ratios = self.validation_mae / np.where(scale > 0, scale, 1.0)  # (B, k); one unit where none moved
+                fall[start:start + 256] = level_fall(chunk, kept, horizon)
+            recent = self.__dict__.get("_recent_mae", self.validation_mae)
+            error = np.maximum(self.validation_mae, recent / fall)
+            ratios = error / np.where(scale > 0, scale, 1.0)  # (B, k); one unit where none moved
             worst = ratios.argmax(axis=1)
             rows = np.arange(len(self.keys))
             found = self.__dict__["_relative"] = [
-                (ratio, relative_text(targets[j], mae, mae, ratio, naive)) for ratio, j, mae, naive in zip(
+                (ratio, relative_text(targets[j], mae, newest, ratio, naive, lowered))
+                for ratio, j, mae, newest, naive, lowered in zip(
                     ratios[rows, worst].tolist(), worst.tolist(), self.validation_mae[rows, worst].tolist(),
-                    scale[rows, worst].tolist())]
+                    recent[rows, worst].tolist(), scale[rows, worst].tolist(), fall[rows, worst].tolist())]
         return found[row]
 
     def settled_inputs(self) -> dict[int, np.ndarray]:
@@ -2912,6 +2920,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
             continue
         calibrated = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
         _leave_out(calibrated, fit, [item.values for item in items], flags, settings["level"], reference.horizon)
+        recent = calibrated.pop("recent_mae")
         block = FleetBlock(
             keys=[item.key for item in items], start=np.array([item.start for item in items], dtype="datetime64[ns]"),
             freq=freq, values=np.stack([item.values for item in items]), offset=fit.offset, scale=fit.scale,
@@ -2920,6 +2929,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         )
         block.flag_at, block.flag_median = _kept_flags(flags, block.values.shape[1], block.window)
         block.recent_flags = _recent_flags(flags, block.values.shape[1])
+        vars(block)["_recent_mae"] = recent  # relative_error's newest windows (not saved: a loaded block rates without)
         # The stages max_training_time cut per key, for fit's time_limited_keys_ (which takes them off the block).
         vars(block)["_time_limited"] = {item.key: tuple(stages) for item, stages in zip(items, fit.time_limited)
                                         if stages}
@@ -2951,6 +2961,7 @@ def _leave_out(calibrated: dict[str, Any], fit: Any, values: list, flags: dict[i
             calibrated["confidence"][row] = own["confidence_"]
             calibrated["confidence_by_target"][row] = own["_confidence_by_index"]
             calibrated["validation_mae"][row] = own["validation_mae_"]
+            calibrated["recent_mae"][row] = own["recent_mae_"]
             calibrated["interval_exact"] = calibrated["interval_exact"] and own["interval_exact_"]
 
 
@@ -2975,5 +2986,6 @@ def _calibrate(forecast: np.ndarray, actual: np.ndarray, level: float) -> dict[s
         confidence=scores.mean(axis=1),
         confidence_by_target=scores,  # [B, k]
         validation_mae=error_totals / (v * horizon),  # [B, k]
+        recent_mae=errors[:, -horizon:].mean(axis=(1, 2)),  # [B, k] the newest horizon windows', as calibration's
         interval_exact=conformal_is_exact(v, level),  # the same window count for every key of a block
     )

@@ -657,22 +657,21 @@ def noise_scale(values: np.ndarray, kept: int, horizon: int, fitted: np.ndarray 
 LEVEL_FALL_FLOOR = 0.25
 
 
-def level_fall(values: np.ndarray, kept: int, horizon: int) -> list[float]:
+def level_fall(values: np.ndarray, kept: int, horizon: int) -> np.ndarray:
     """Per target, what a fall of the level lowers the naive forecast's error by in the newest ``horizon`` validation
     windows: the square root of the mean of the ``2 * horizon - 1`` buckets they read (the newest of ``values``,
-    ``(n, k)``) over the mean of the buckets before them among the newest ``kept``, clipped to
-    ``[LEVEL_FALL_FLOOR, 1]`` (1: no fall, or no buckets before them, or none of them above 0). Counts' noise falls
-    at least as the square root of their level falls (Poisson's); a model that has not followed the fall errs by the
-    fall, measured against the noise at the level it fell to (see :func:`relative_measure`)."""
+    ``(..., n, k)``, time on axis -2) over the mean of the buckets before them among the newest ``kept``, clipped to
+    ``[LEVEL_FALL_FLOOR, 1]`` (1: no fall, or no buckets before them, or none of them above 0). ``(..., k)``. Counts'
+    noise falls at least as the square root of their level falls (Poisson's); a model that has not followed the fall
+    errs by the fall, measured against the noise at the level it fell to (see :func:`relative_measure`)."""
     read = 2 * int(horizon) - 1
-    held = values[-kept:]
-    if len(held) <= read:
-        return [1.0] * values.shape[1]
-    newest = held[-read:].sum(axis=0)
-    before = held.sum(axis=0) - newest
-    scale = (len(held) - read) / read
-    return [math.sqrt(min(max(n * scale / b, LEVEL_FALL_FLOOR), 1.0)) if b > 0 else 1.0
-            for n, b in zip(newest.tolist(), before.tolist())]
+    held = values[..., -kept:, :]
+    if held.shape[-2] <= read:
+        return np.ones(values.shape[:-2] + values.shape[-1:])
+    newest = held[..., -read:, :].sum(axis=-2)
+    before = held.sum(axis=-2) - newest
+    share = newest * ((held.shape[-2] - read) / read) / np.where(before > 0, before, 1.0)
+    return np.where(before > 0, np.sqrt(np.clip(share, LEVEL_FALL_FLOOR, 1.0)), 1.0)
 
 
 def relative_measure(mae: Any, recent: Any, scale: Any, targets: Any, fall: Any = None) -> tuple[float, str]:
@@ -723,7 +722,7 @@ def relative_error(predictor: Any) -> tuple[float | None, str | None]:
         largest = list(map(max, low, high))
     recent = getattr(predictor, "recent_mae_", None)
     fall = None if recent is None else level_fall(predictor.series_.values,
-                                                  kept_length(predictor.model_, predictor.window_), horizon)
+                                                  kept_length(predictor.model_, predictor.window_), horizon).tolist()
     return relative_measure(mae, recent, largest, predictor.targets_, fall)
 
 

@@ -79,12 +79,14 @@ def test_the_noise_a_level_fall_is_measured_against_is_bounded():
     level = np.full((120, 3), 30.0)
     level[-19:, 1] = 10.0  # a fall to a third
     level[-19:, 2] = 0.0  # an idle gap
-    assert level_fall(level, 120, 10).tolist() == pytest.approx([1.0, 3 ** -0.5, LEVEL_FALL_FLOOR ** 0.5])
+    assert level_fall(level, 120, 10) == pytest.approx([1.0, 3 ** -0.5, LEVEL_FALL_FLOOR ** 0.5])
     rise = np.where(np.arange(120)[:, None] >= 101, 90.0, 30.0)
-    assert level_fall(rise, 120, 10).tolist() == [1.0]
-    assert level_fall(np.zeros((120, 1)), 120, 10).tolist() == [1.0]  # nothing before them above 0
-    assert level_fall(level[-19:], 120, 10).tolist() == [1.0] * 3  # no bucket before them
-    assert level_fall(np.stack([level, level[::-1]]), 120, 10).shape == (2, 3)  # a fleet block's keys at once
+    assert level_fall(rise, 120, 10) == [1.0]
+    assert level_fall(np.zeros((120, 1)), 120, 10) == [1.0]  # nothing before them above 0
+    assert level_fall(level[-19:], 120, 10) == [1.0] * 3  # no bucket before them
+    # a fleet block's keys at once, the same figures
+    both = level_fall(np.stack([level, rise.repeat(3, axis=1)]), 120, 10)
+    np.testing.assert_allclose(both, [level_fall(level, 120, 10), [1.0] * 3], rtol=1e-12)
     value, detail = relative_measure([2.0], [3.0], [4.0], ["requests"], [0.5])
     assert value == 1.5 and "(3 in the newest windows, against 0.50x that error: their level fell to 0.25x" in detail
     assert relative_measure([2.0], [3.0], [4.0], ["requests"], [1.0])[0] == 0.75

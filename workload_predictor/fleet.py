@@ -118,6 +118,9 @@ class FleetBlock:
     # refit's scan flags them), one row each of (key row, position in its series: below 0 before the buckets kept),
     # in that order, each bucket once. ``None`` (a file saved before they were kept): rated unknown.
     recent_flags: np.ndarray | None = None  # (r, 2) int64
+    # The MAE of each key's newest ``horizon`` validation windows (as a predictor's ``recent_mae_``), what health's
+    # ``relative_error`` rates beside ``validation_mae``. ``None`` (a file saved before it was kept): that alone.
+    recent_mae: np.ndarray | None = None  # (B, k)
 
     def take(self, rows: np.ndarray) -> "FleetBlock":
         rows = np.asarray(rows, dtype=np.int64)
@@ -142,8 +145,8 @@ class FleetBlock:
             recent = self.recent_flags[moved[self.recent_flags[:, 0]] >= 0]
             recent[:, 0] = moved[recent[:, 0]]
             block.recent_flags = recent[np.lexsort((recent[:, 1], recent[:, 0]))]
-        if "_recent_mae" in vars(self):
-            vars(block)["_recent_mae"] = self._recent_mae[rows]
+        if self.recent_mae is not None:
+            block.recent_mae = self.recent_mae[rows]
         # The picked rows' settled inputs, found already: not found again.
         settled = self.__dict__.get("_settled")
         if settled is not None:
@@ -220,7 +223,7 @@ class FleetBlock:
     def relative_error(self, row: int, targets: Any) -> tuple[float, str]:
         """The validation error of the key in ``row`` against what its series allows and the detail
         (:func:`workload_predictor.health.relative_error`): the larger of its validation MAE and its newest windows'
-        (kept by the fit or refit that made the block; a block loaded from a file has its validation MAE alone), over
+        (``recent_mae``; a block of a file saved before it was kept has its validation MAE alone), over
         the larger naive forecast error over the horizon in the buckets it was refitted on and in the newest of them a
         predictor keeps (:func:`workload_predictor.health.naive_error`; the newest windows' over that error lowered as
         their level fell, :func:`workload_predictor.health.level_fall`), found for every row at the block's first
@@ -237,7 +240,7 @@ class FleetBlock:
                 chunk = self.values[start:start + 256]
                 scale[start:start + 256] = np.maximum(naive_error(chunk, horizon), naive_error(chunk[:, -kept:], horizon))
                 fall[start:start + 256] = level_fall(chunk, kept, horizon)
-            recent = self.__dict__.get("_recent_mae", self.validation_mae)
+            recent = self.validation_mae if self.recent_mae is None else self.recent_mae
             error = np.maximum(self.validation_mae, recent / fall)
             ratios = error / np.where(scale > 0, scale, 1.0)  # (B, k); one unit where none moved
             worst = ratios.argmax(axis=1)
@@ -2920,7 +2923,6 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
             continue
         calibrated = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
         _leave_out(calibrated, fit, [item.values for item in items], flags, settings["level"], reference.horizon)
-        recent = calibrated.pop("recent_mae")
         block = FleetBlock(
             keys=[item.key for item in items], start=np.array([item.start for item in items], dtype="datetime64[ns]"),
             freq=freq, values=np.stack([item.values for item in items]), offset=fit.offset, scale=fit.scale,
@@ -2929,7 +2931,6 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         )
         block.flag_at, block.flag_median = _kept_flags(flags, block.values.shape[1], block.window)
         block.recent_flags = _recent_flags(flags, block.values.shape[1])
-        vars(block)["_recent_mae"] = recent  # relative_error's newest windows (not saved: a loaded block rates without)
         # The stages max_training_time cut per key, for fit's time_limited_keys_ (which takes them off the block).
         vars(block)["_time_limited"] = {item.key: tuple(stages) for item, stages in zip(items, fit.time_limited)
                                         if stages}

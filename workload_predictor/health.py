@@ -671,12 +671,12 @@ def level_fall(values: np.ndarray, kept: int, horizon: int) -> Any:
     if held.shape[-2] <= read:
         ones = np.ones(values.shape[:-2] + values.shape[-1:])
         return ones.tolist() if values.ndim == 2 else ones
-    newest = held[..., -read:, :].sum(axis=-2)
-    before = held.sum(axis=-2) - newest
     share = (held.shape[-2] - read) / read
     if values.ndim == 2:
+        newest, before = np.add.reduce(held[-read:]).tolist(), np.add.reduce(held[:-read]).tolist()
         return [math.sqrt(min(max(n * share / b, LEVEL_FALL_FLOOR), 1.0)) if b > 0 else 1.0
-                for n, b in zip(newest.tolist(), before.tolist())]
+                for n, b in zip(newest, before)]
+    newest, before = held[..., -read:, :].sum(axis=-2), held[..., :-read, :].sum(axis=-2)
     return np.where(before > 0, np.sqrt(np.clip(newest * share / np.where(before > 0, before, 1.0),
                                                 LEVEL_FALL_FLOOR, 1.0)), 1.0)
 

@@ -1849,7 +1849,7 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
     if not _is_real(block.validation_mae, nonnegative=True) or not _is_within(block.validation_mae,
                                                                               forecast_bound(horizon)):
         refuse(f"holds validation errors that are negative, non-finite or larger than {forecast_bound(horizon):g}")
-    recent = getattr(block, "recent_mae", None)  # absent in a file saved before it was kept: not rated
+    recent = getattr(block, "recent_mae", None)  # absent in a file saved before it was kept: validation MAE alone
     if recent is not None and not (isinstance(recent, np.ndarray) and recent.shape == (b, k)
                                    and _is_real(recent, nonnegative=True) and _is_within(recent, forecast_bound(horizon))):
         refuse(f"holds the newest windows' validation errors of shape {quote(np.shape(recent))}, not ({b}, {k}) "

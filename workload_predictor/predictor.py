@@ -1293,7 +1293,7 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     validation errors still give the confidence, and decide whether a zero width stands.
     ``left_out`` (``[n]`` bools, the newest ``v`` the validation windows): the windows the interval is not calibrated
     on (:func:`left_out_windows`), unless fewer would be left than the level's conformal rank needs (9 at 0.9, 99 at
-    0.99) or, where that is fewer, than half of them; the confidence and ``validation_mae_`` then read the validation
+    0.99) or, where that is fewer, than half of them (one at least: a tail of one window keeps it); the confidence and ``validation_mae_`` then read the validation
     windows left (all of them where none is).
     """
     errors = np.abs(actual - np.maximum(forecast, 0.0))  # [v, H, k]
@@ -1304,7 +1304,7 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
         interval_errors = np.abs(pool_actual - np.maximum(pool_forecast, 0.0))  # [n, H, k]
     floor = read = errors
     n = len(interval_errors)
-    if left_out is not None and (~left_out).sum() >= min(math.ceil(level / (1.0 - level) - 1e-9), n // 2):
+    if left_out is not None and (~left_out).sum() >= max(1, min(math.ceil(level / (1.0 - level) - 1e-9), n // 2)):
         kept = ~left_out
         interval_errors = interval_errors[kept]
         weights = None if weights is None else weights[kept]

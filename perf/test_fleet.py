@@ -61,12 +61,13 @@ def test_fleet_dlinear_fit_predict_1k(perf):
                      f"took {cpu:.2f} s CPU > {FLEET['fit_predict_1k_cpu_s']:g} s (5 s for 10,000 on 2 cores); "
                      "each key's fit is about 14 ridge solves (one per usable search window of 12-240 buckets, one "
                      "trial of the other penalty at its best, again at every window where it switches, and the 3 "
-                     "blended windows on the training part and on all data): of about 4.1 ms CPU per key (2-core "
-                     "box under load, 0.38.0) the LU solves take 1.2 ms (14,016 systems, 15.5 GFLOP at 12.5 "
-                     "GFLOP/s) and building them 0.3, the validation products 0.7, the window statistics 0.5, "
-                     "centring and shifting 0.35, the weighted keys' statistics 0.35, the refit's judging 0.35, "
-                     "the anomaly scans 0.35; under 1 s needs fewer systems, Cholesky or float32, each changing "
-                     "the forecasts")
+                     "blended windows on the training part and on all data): of about 4.45 ms CPU per key (2-core "
+                     "box under load, 0.39.0, timed per function) the LU solves take 1.3 ms (14,016 systems), the "
+                     "window statistics 0.55, the anomaly scans 0.45, the weighted keys' statistics, the refit's "
+                     "judging and centring with shifting 0.35 each, the search's own work, building the systems and "
+                     "the blend's maps 0.25 each, the fleet's own 0.15; a batched Cholesky saves no time without a "
+                     "batched triangular solve and float32 none on this CPU (and moves forecasts by 1e-5): even "
+                     "with no solves the rest is 3x the target, so under 1 s needs fewer systems per key")
 
 
 # A fleet whose timestamp column is ISO-8601 text with one value that is no timestamp (one key's row): the fit refuses

@@ -839,7 +839,8 @@ class GlobalLSTM(ParamsMixin):
                         offset: np.ndarray, scale: np.ndarray, pending: np.ndarray | None,
                         spreads: np.ndarray) -> list[tuple]:
         """For each key ``keys[j]``: ``(offset, scale, first)``, its ``[k]`` scaling for its windows from point
-        ``first`` of ``ys[j]`` on (its kept and new points), and for its next forecasts and updates.
+        ``first`` of ``ys[j]`` on (its kept and new points, each burst the series came back from read as its median:
+        :meth:`_settled`), and for its next forecasts and updates.
 
         That is its scaling in force (``first``: ``len(ys[j])``, none), except for each target whose level moved: its
         newest patches (their means, counted from the newest) sit on one side of its offset over at least a window and
@@ -1265,7 +1266,9 @@ class GlobalLSTM(ParamsMixin):
         offset, scale, pending = self._rescaled(active, ys, olds, (self.offset_, self.scale_,
                                                                    getattr(self, "scale_pending_", None)))
         spreads = self._spreads()
-        read = self._level_rescaled(active, ys, elements, offset, scale, pending, spreads)  # [(offset, scale, first)]
+        # [(offset, scale, first)]: a level read from the points as a forecast reads them (a burst the series came
+        # back from at its median), so that a corrupt count does not hide a shift the clean counts show, nor make one
+        read = self._level_rescaled(active, [values for values, _ in settled], elements, offset, scale, pending, spreads)
         z, read_origins, read_elements = [], [], []
         for i, y, o, element, (moved_offset, moved_scale, first) in zip(active, ys, origins, elements, read):
             z.append((y - offset[i]) / scale[i])

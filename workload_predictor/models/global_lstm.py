@@ -1267,7 +1267,7 @@ class GlobalLSTM(ParamsMixin):
                                                                    getattr(self, "scale_pending_", None)))
         spreads = self._spreads()
         # [(offset, scale, first)]: a level read from the points as a forecast reads them (a burst the series came
-        # back from at its median), so that a corrupt count does not hide a shift the clean counts show, nor make one
+        # back from at its median), so that a corrupt count does not hide a shift the real counts show
         read = self._level_rescaled(active, [values for values, _ in settled], elements, offset, scale, pending, spreads)
         z, read_origins, read_elements = [], [], []
         for i, y, o, element, (moved_offset, moved_scale, first) in zip(active, ys, origins, elements, read):

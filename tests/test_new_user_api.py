@@ -101,3 +101,47 @@ def test_the_cli_calls_an_empty_token_cell_of_a_bucketed_series_a_missing_value(
     assert result.exit_code != 0
     assert "has no value in the bucket of 2024-05-10 05:00:00Z" in result.output, result.output
     assert "1 such bucket)" in result.output and "holds nan" not in result.output, result.output
+
+
+
+def _two_targets(stamps: pd.DatetimeIndex) -> pd.DataFrame:
+    return _long(stamps).query("`Endpoint Name` == 'a'").assign(load=lambda f: f["calls"] * 2)
+
+
+@pytest.fixture(scope="module")
+def predictor() -> WorkloadPredictor:
+    return WorkloadPredictor(model="naive", horizon=2).fit(_two_targets(STAMPS[:-2]), timestamp="when",
+                                                           target=["calls", "load"])
+
+
+@pytest.mark.parametrize("target", [["calls", "load"], ("load", "calls")])
+def test_update_takes_the_targets_fit_took_in_any_order(fleet, predictor, target):
+    """Before: ``TypeError: WorkloadPredictor.update() got an unexpected keyword argument 'target'`` (the fleet's
+    likewise)."""
+    rows = _two_targets(STAMPS[-2:-1])
+    given = copy.deepcopy(predictor).update(rows, timestamp="when", target=target).predict()
+    plain = copy.deepcopy(predictor).update(rows, timestamp="when").predict()
+    assert given.index[0] == STAMPS[-1] and np.array_equal(given.yhat, plain.yhat)
+    one = ["calls"] if isinstance(target, list) else "calls"
+    updated = copy.deepcopy(fleet).update(_long(STAMPS[-2:-1]), timestamp="when", key="Endpoint Name", target=one)
+    assert updated.update_errors_ == {} and updated.predict()["timestamp"].min() == STAMPS[-1]
+
+
+@pytest.mark.parametrize("target, shown", [("calls", "target='calls'"), (["calls", "load", "x"], "'x'")])
+def test_predictor_update_refuses_other_targets_naming_both(predictor, target, shown):
+    """Targets other than fit's are refused before a row is read, naming both and the fix; nothing changes."""
+    with pytest.raises(WorkloadDataError) as error:
+        predictor.update(_two_targets(STAMPS[-2:-1]), timestamp="when", target=target)
+    message = str(error.value)
+    assert shown in message and "fitted with target=['calls', 'load']" in message, message
+    assert "leave target out" in message and predictor.n_updates_ == 0, message
+
+
+def test_fleet_update_refuses_other_targets_naming_both(fleet):
+    """As the predictor's: a fleet fitted on 'calls' given rows of 'load' and target='load'."""
+    before = fleet.predict()
+    with pytest.raises(WorkloadDataError) as error:
+        fleet.update(_long(STAMPS[-2:-1]).rename(columns={"calls": "load"}), timestamp="when", target="load")
+    message = str(error.value)
+    assert "target='load', but the fleet was fitted with target='calls'" in message, message
+    assert "leave target out" in message and fleet.predict().equals(before), message

@@ -55,8 +55,8 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .models import registry
 from .models.dlinear import DLinear, LogDLinear, forecast_each
-from .predictor import (WorkloadPredictor, _fit_anomalies, _point, calibration, carried_jump, fit_left_out, holds_jump,
-                        jump_buckets, order_refusal, undoes_jump, undone_text)
+from .predictor import (WorkloadPredictor, _fit_anomalies, _point, calibration, carried_jump, check_update_target,
+                        fit_left_out, holds_jump, jump_buckets, order_refusal, undoes_jump, undone_text)
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -1395,6 +1395,7 @@ class FleetPredictor(ParamsMixin):
         origin: Any = None,
         *,
         key: str | None = None,
+        target: str | Sequence[str] | None = None,
     ) -> "FleetPredictor":
         """Append new buckets to the keys in ``data`` (a long frame as ``fit`` takes). Returns ``self``.
 
@@ -1463,8 +1464,11 @@ class FleetPredictor(ParamsMixin):
             How the rows' times are read, as :meth:`fit` reads them.
         key : str or None
             The key column, as passed to :meth:`fit`: ``None`` (default) or ``key_``; the fitted
-            key column is read, and another name is refused. The targets are the fitted ones
-            (``targets_``), as :meth:`WorkloadPredictor.update` reads them.
+            key column is read, and another name is refused.
+        target : str, sequence of str or None
+            The targets, as passed to :meth:`fit`: ``None`` (default) or the fitted ones (``targets_``,
+            in any order); the fitted target columns are read, and other columns are refused, as
+            :meth:`WorkloadPredictor.update` refuses them.
 
         Returns
         -------
@@ -1478,6 +1482,8 @@ class FleetPredictor(ParamsMixin):
             raise WorkloadDataError(f"key={quote(key)}, but the fleet was fitted with key={quote(self.key_)}: update "
                                     f"reads the fitted key column; leave key out (or pass key={quote(self.key_)}) "
                                     "and give the rows that column, or fit the fleet again on the new one.")
+        if target is not None:
+            check_update_target(target, self.targets_, "fleet")
         if not isinstance(data, pd.DataFrame):
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}, as fit "
                                     f"does; got {type(data).__name__}.")

@@ -22,8 +22,8 @@ from ._memory import UPDATE_ADVICE, check_memory, memory_limit
 from .confidence import (
     RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
-from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, future_index, gap_buckets, prepare_continuation,
-                   prepare_series)
+from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, as_target_list, future_index, gap_buckets,
+                   prepare_continuation, prepare_series)
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      naming_rows, plural, quote)
 from .forecast import Forecast
@@ -231,6 +231,17 @@ def undone_text(jumped: int, before: pd.Timestamp, stray: pd.Timestamp, recorded
             f"rows fall between the two: {dropped} dropped as stray (a clock glitch) and these continue the series "
             f"from {before.isoformat()}{recorded}. If the jump was right and these rows were late, refit with fit() on "
             "the rows as they are.")
+
+
+def check_update_target(target: Any, fitted: Sequence[str], who: str) -> None:
+    """A typed error unless ``target``, given to an update, names the fitted targets ``fitted`` in a form ``fit``
+    takes (a str, a list of them), in any order; ``who``: ``"predictor"`` or ``"fleet"``, for the message."""
+    if set(as_target_list(target)) != set(fitted):
+        shown = fitted[0] if len(fitted) == 1 else list(fitted)
+        raise WorkloadDataError(
+            f"target={quote(target)}, but the {who} was fitted with target={quote(shown)}: update reads the fitted "
+            f"target columns; leave target out (or pass target={quote(shown)}) and give the rows those columns, or "
+            f"fit the {who} again on the new ones.")
 
 
 def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
@@ -831,6 +842,8 @@ class WorkloadPredictor(ParamsMixin):
         timestamp: str | None = "timestamp",
         unit: str | None = None,
         origin: Any = None,
+        *,
+        target: str | Sequence[str] | None = None,
     ) -> "WorkloadPredictor":
         """Append new buckets after the fitted series and refresh the model cheaply.
 
@@ -851,6 +864,9 @@ class WorkloadPredictor(ParamsMixin):
             skip the call while no bucket has closed (a fleet's update takes no rows as an update of no key).
         timestamp, unit, origin :
             As for :meth:`fit`.
+        target : str, sequence of str or None
+            The targets, as passed to :meth:`fit`: ``None`` (default) or the fitted ones (``targets_``, in any
+            order); the fitted target columns are read, and other columns are refused.
 
         Returns
         -------
@@ -862,7 +878,8 @@ class WorkloadPredictor(ParamsMixin):
         NotFittedError
             Before :meth:`fit`.
         WorkloadDataError
-            No rows, rows at or before the last fitted bucket, missing targets, bad values.
+            No rows, rows at or before the last fitted bucket, missing targets, bad values, a ``target`` other than
+            the fitted ones.
         UpdateGapError
             A row after more than ``max_gap`` missing buckets (more than ``max_gap + 1`` buckets after the row
             or bucket before it).
@@ -891,6 +908,9 @@ class WorkloadPredictor(ParamsMixin):
         jump. ``save`` and ``load`` do not keep the state before a jump (a loaded predictor refuses those rows as any
         other); ``copy`` and ``pickle`` do.
         """
+        if target is not None:
+            check_is_fitted(self, "model_")
+            check_update_target(target, self.targets_, "predictor")
         undone = self._update_or_undo(data, timestamp, unit, origin)
         if undone is not None:
             warnings.warn(UndoneJumpWarning(f"update: {undone}"), stacklevel=2)

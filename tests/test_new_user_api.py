@@ -1,16 +1,19 @@
 """What a new user of the library trips on outside the CLI: ``update`` given what ``fit`` was given, messages that
 name the parameter (and, in the CLI, the option) to fix, counts written with their noun's number."""
 import copy
+import types
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from workload_predictor import FleetPredictor, WorkloadDataError, WorkloadPredictor
+from workload_predictor import FleetPredictor, ModelFileError, WorkloadDataError, WorkloadPredictor, model_file
 from workload_predictor.cli import main
 from workload_predictor.data import token_columns
+from workload_predictor.fleet import _Stranded
 from workload_predictor.readers import check_numbers
+from workload_predictor.synthetic_requests import length_sample
 
 START = pd.Timestamp("2024-05-10", tz="UTC")
 STAMPS = pd.date_range(START, periods=66, freq="5min")
@@ -145,3 +148,49 @@ def test_fleet_update_refuses_other_targets_naming_both(fleet):
     message = str(error.value)
     assert "target='load', but the fleet was fitted with target='calls'" in message, message
     assert "leave target out" in message and fleet.predict().equals(before), message
+
+
+def test_a_request_lengths_count_of_bad_values_is_written_with_its_noun_in_number():
+    """Before: ``(1 such values among the rows drawn from)`` and ``(1 such buckets with requests)``."""
+    with pytest.raises(WorkloadDataError, match=r"\(1 such value among the rows drawn from\)"):
+        length_sample(None, pd.DataFrame({"input_tokens": ["5", "x", "7"]}), None)
+    with pytest.raises(WorkloadDataError, match=r"\(2 such values among"):
+        length_sample(None, pd.DataFrame({"input_tokens": ["5", "x", "-7"]}), None)
+    history = pd.DataFrame({"requests": [3.0, 4.0], "input_tokens": [30.0, np.nan]}, index=STAMPS[:2])
+    with pytest.raises(WorkloadDataError, match=r"\(1 such bucket with requests\)"):
+        length_sample(types.SimpleNamespace(history=history), None, None)
+
+
+def test_the_cli_counts_one_row_left_out_of_a_fleet_table_as_one(tmp_path):
+    """Before: ``... 1 more rows (write them all with --out)`` for a table of 61 rows (60 are printed)."""
+    path = tmp_path / "fleet.csv"
+    stamps = pd.date_range(START, periods=140, freq="5min")  # enough for a horizon of 61
+    path.write_text("timestamp,key,requests\n" + "".join(f"{stamp:%Y-%m-%dT%H:%M:%SZ},a,{20 + i % 7}\n"
+                                                         for i, stamp in enumerate(stamps)))
+    result = CliRunner().invoke(main, ["forecast", str(path), "--by", "key", "--horizon", "61", "--model", "naive"])
+    assert result.exit_code == 0, result.output
+    assert "... 1 more row (write them all with --out)" in result.output, result.output
+
+
+def test_a_fleets_stranded_partitions_are_counted_with_their_verb_in_number():
+    """Before: ``1 partitions wait for workers that have left``."""
+    assert str(_Stranded([object()])) == "1 partition waits for workers that have left"
+    assert str(_Stranded([object(), object()])) == "2 partitions wait for workers that have left"
+
+
+def test_a_damaged_fleet_files_key_counts_are_written_with_their_noun_in_number(fleet, tmp_path):
+    """Before: ``lists 1 keys in keys_`` and ``outside its 1 keys' windows``."""
+    damaged = copy.deepcopy(fleet)
+    damaged.keys_.pop()
+    path = tmp_path / "fleet.wp"
+    damaged.save(path)
+    with pytest.raises(ModelFileError, match=r"lists 1 key in keys_ \(1 distinct\) but holds the state of 2"):
+        FleetPredictor.load(path)
+
+    def refuse(reason):
+        raise ModelFileError(reason)
+
+    block = types.SimpleNamespace(flag_at=np.array([[0, -1, 0]], np.int64), flag_median=np.array([1.0]),
+                                  window=np.array([10]))
+    with pytest.raises(ModelFileError, match=r"outside its 1 key's windows \(and the \d+ buckets before each\)"):
+        model_file._check_block_flags(block, 1, 20, 1, refuse)

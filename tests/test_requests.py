@@ -314,7 +314,7 @@ def test_a_hand_built_history_whose_tokens_are_no_counts_is_refused(column, valu
     history.loc[index[1], column] = value
     forecast = make_forecast([20.0, 20.0], history=history)
     with pytest.raises(WorkloadDataError, match=rf"history column '{column}' holds {re.escape(shown)} in its bucket "
-                                                r"of 2024-05-10T11:59:40\+00:00 \(1 such buckets"):
+                                                r"of 2024-05-10T11:59:40\+00:00 \(1 such bucket with requests\)"):
         forecast.to_requests(random_state=0)
     history.loc[index[1], "requests"] = 0.0  # an idle bucket gives no lengths: its tokens are not read
     requests = make_forecast([20.0, 20.0], history=history).to_requests(random_state=0)

@@ -1993,7 +1993,7 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     shown = result.assign(timestamp=_stamps(result["timestamp"], digits), **{by: result[by].map(_key_text)})
     _say(shown.head(60).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if len(result) > 60:
-        _say(f"... {len(result) - 60:,} more rows" + ("" if out else " (write them all with --out)"))
+        _say(f"... {plural(len(result) - 60, 'more row')}" + ("" if out else " (write them all with --out)"))
     if out:
         table = result.assign(timestamp=_iso_stamps(result["timestamp"], digits))
         if Path(out).suffix.lower() == ".json":  # the suffix chooses the format, as for one series

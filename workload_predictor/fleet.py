@@ -2314,7 +2314,7 @@ class _Stranded(Exception):
         self.futures = futures
 
     def __str__(self) -> str:
-        return f"{len(self.futures)} partitions wait for workers that have left"
+        return f"{plural(len(self.futures), 'partition waits', 'partitions wait')} for workers that have left"
 
 
 def _part_keys(part: Any) -> list:

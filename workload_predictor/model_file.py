@@ -1724,8 +1724,8 @@ def check_fleet(fleet: Any, predict_timings: int, check_key: Callable[[Any, list
     except TypeError:
         refuse("names a key that is not a hashable value")
     if len(distinct) != len(held) or len(listed) != len(keys) or listed != distinct:
-        refuse(f"lists {len(keys):,} keys in keys_ ({len(listed):,} distinct) but holds the state of {len(held):,} "
-               f"({len(distinct):,} distinct); every fitted key is listed once and held once")
+        refuse(f"lists {plural(len(keys), 'key')} in keys_ ({len(listed):,} distinct) but holds the state of "
+               f"{len(held):,} ({len(distinct):,} distinct); every fitted key is listed once and held once")
     if failed:
         refuse(f"lists the key {quote(str(next(iter(failed))))} both as fitted and in errors_")
     _check_fleet_model(fleet.model, blocks, state, predictors, refuse)
@@ -1903,7 +1903,8 @@ def _check_block_flags(block: Any, b: int, n: int, k: int, refuse: Any) -> None:
     rows, positions, cols = at[:, 0], at[:, 1], at[:, 2]
     if (rows < 0).any() or (rows >= b).any() or (cols < 0).any() or (cols >= k).any() or (positions >= n).any() \
             or (positions < np.maximum(n - block.window[rows].astype(np.int64) - REFERENCE_BUCKETS, 0)).any():
-        refuse(f"holds a block's flagged bucket outside its {b:,} keys' windows (and the {REFERENCE_BUCKETS} buckets "
+        keys = plural(b, "key's", "keys'")
+        refuse(f"holds a block's flagged bucket outside its {keys} windows (and the {REFERENCE_BUCKETS} buckets "
                f"before each) of {plural(n, 'bucket')} and {plural(k, 'target')}")
     order = (rows * n + positions) * k + cols  # within b * n * k, checked above
     if (np.diff(order) <= 0).any() or not _is_load(median):

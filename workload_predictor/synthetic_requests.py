@@ -18,7 +18,7 @@ import pandas as pd
 
 from ._memory import check_memory
 from .data import MAX_VALUE, TOKEN_COLUMNS, token_columns
-from .errors import WorkloadDataError, is_positive_int, quote, quote_columns
+from .errors import WorkloadDataError, is_positive_int, plural, quote, quote_columns
 
 QUANTITIES = ("yhat", "lower", "upper")
 #: Most synthetic requests one call draws (a log of 100,000,000 requests is gigabytes of CSV); a forecast that
@@ -60,8 +60,8 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
                 raise WorkloadDataError(
                     f"lengths column {quote(column)} holds "
                     f"{quote(value.item() if isinstance(value, np.generic) else value)} at row "
-                    f"{len(lengths) - len(rows) + row} ({len(bad):,} such values among the rows drawn from), no "
-                    f"token count (a number in 0 .. {MAX_VALUE:g}); drop or fix those rows."
+                    f"{len(lengths) - len(rows) + row} ({plural(len(bad), 'such value')} among the rows drawn from), "
+                    f"no token count (a number in 0 .. {MAX_VALUE:g}); drop or fix those rows."
                 )
             sample[out] = values
         return pd.DataFrame(sample)
@@ -86,8 +86,8 @@ def length_sample(forecast, lengths: pd.DataFrame | None, recent: int | None) ->
             raise WorkloadDataError(
                 f"the forecast's history column {quote(column)} holds "
                 f"{quote(value.item() if isinstance(value, np.generic) else value)} in its bucket of "
-                f"{history.index[row].isoformat()} ({len(bad):,} such buckets with requests), no token count (a "
-                f"number in 0 .. {MAX_VALUE:g}): build the Forecast with a history of token counts, or pass "
+                f"{history.index[row].isoformat()} ({plural(len(bad), 'such bucket')} with requests), no token count "
+                f"(a number in 0 .. {MAX_VALUE:g}): build the Forecast with a history of token counts, or pass "
                 "lengths=<request log>."
             )
         sample[out] = values / requests[busy]

@@ -179,7 +179,7 @@ def test_a_fleets_stranded_partitions_are_counted_with_their_verb_in_number():
 
 
 def test_a_damaged_fleet_files_key_counts_are_written_with_their_noun_in_number(fleet, tmp_path):
-    """Before: ``lists 1 keys in keys_`` and ``outside its 1 keys' windows``."""
+    """Before: ``lists 1 keys in keys_``, ``outside its 1 keys' windows`` and ``outside its 1 keys' newest``."""
     damaged = copy.deepcopy(fleet)
     damaged.keys_.pop()
     path = tmp_path / "fleet.wp"
@@ -194,3 +194,6 @@ def test_a_damaged_fleet_files_key_counts_are_written_with_their_noun_in_number(
                                   window=np.array([10]))
     with pytest.raises(ModelFileError, match=r"outside its 1 key's windows \(and the \d+ buckets before each\)"):
         model_file._check_block_flags(block, 1, 20, 1, refuse)
+    recent = types.SimpleNamespace(recent_flags=np.array([[0, 20]], np.int64))
+    with pytest.raises(ModelFileError, match=r"recent flagged bucket outside its 1 key's newest \d+ buckets"):
+        model_file._check_block_recent(recent, 1, 20, refuse)

@@ -1929,7 +1929,8 @@ def _check_block_recent(block: Any, b: int, n: int, refuse: Any) -> None:
         return
     rows, positions = at[:, 0], at[:, 1]
     if (rows < 0).any() or (rows >= b).any() or (positions >= n).any() or (positions < n - RECENT_BUCKETS).any():
-        refuse(f"holds a block's recent flagged bucket outside its {b:,} keys' newest {RECENT_BUCKETS} buckets")
+        keys = plural(b, "key's", "keys'")
+        refuse(f"holds a block's recent flagged bucket outside its {keys} newest {RECENT_BUCKETS} buckets")
     order = rows * RECENT_BUCKETS + positions - (n - RECENT_BUCKETS)  # within b * RECENT_BUCKETS, checked above
     if (np.diff(order) <= 0).any():
         refuse("holds a block's recent flagged buckets that are not in order of key row and position, each once")

@@ -233,3 +233,55 @@ def test_a_fleet_holds_its_keys_as_a_fit_of_its_model_does(files, tmp_path, kind
     changes = {"params.model": model, "state.fitted_params_.model": model}
     with pytest.raises(ModelFileError, match=held):
         FleetPredictor.load(forged(files, tmp_path, kind, changes))
+
+
+# -- the flags among the newest buckets: the recorded anomalies among them -----------------------------------------
+@pytest.mark.parametrize("change", [
+    lambda flags: flags[:-1],  # one row short: each flag a bucket later
+    lambda flags: np.concatenate([flags[-90:], flags[-90:]]),  # the newest 90 rows twice: flags 90 buckets earlier too
+    lambda flags: np.full(flags.shape, np.nan),  # none flagged
+    lambda flags: flags + 1,  # other medians
+], ids=["one short", "doubled", "all NaN", "other medians"])
+def test_input_flags_are_the_recorded_anomalies_among_the_newest_buckets(files, tmp_path, change):
+    """``input_flags_`` rows one short, doubled (within the rows a predictor keeps), all NaN or with other medians
+    loaded, holding flags no scan found: a flagged bucket is read as its median in the forecast's inputs and the
+    update's references (here one short forecast otherwise after an update; with the flags of a counter's run among
+    the window's buckets each of the first three did). A fit and each update record a flagged bucket in both
+    ``input_flags_`` and ``input_anomalies_``; the rows' count is no rule (flags that came after none was kept begin
+    at their update's first bucket), so the newest 80 rows, which hold every flag, load and work."""
+    cls, _, state, arrays, fields, more = files["dlinear"]
+    flags = arrays[node(state, fields["state.input_flags_"])["__array__"]]
+    assert len(flags) == 180 and (~np.isnan(flags[-80:])).sum() == 5
+    with pytest.raises(ModelFileError, match="flags among its newest buckets"):
+        cls.load(forged(files, tmp_path, "dlinear", {"state.input_flags_": change(flags)}))
+    works(cls, forged(files, tmp_path, "dlinear", {"state.input_flags_": flags[-80:]}), more, tmp_path)
+
+
+def test_input_flags_without_the_anomalies_recorded_are_refused(files, tmp_path):
+    """A fit and every update record the anomalies they flag: flags beside no record are no fit's (a file saved
+    before the anomalies were recorded has no flags either)."""
+    cls, header, state, arrays, fields, _ = files["dlinear"]
+    state, where = copy.deepcopy(state), fields["state.input_anomalies_"]
+    node(state, where[:-2])[where[-2]] = None  # the attribute's value (a buffer), as a file saved before it was kept
+    path = tmp_path / "unrecorded.wpm"
+    path.write_bytes(pack(header, state, arrays))
+    with pytest.raises(ModelFileError, match="without the input anomalies recorded"):
+        cls.load(path)
+
+
+def test_flags_older_than_a_full_buffer_of_anomalies_load(tmp_path):
+    """A burst every other bucket in two targets for 180 buckets: 180 flags among the newest buckets, the newest 100
+    of them recorded as anomalies (a full buffer). The flags at or before its oldest are no longer recorded; the file
+    loads, forecasts as saved, updates and saves a file that loads."""
+    values = np.random.default_rng(5).poisson(40, (603, 2)).astype(float)
+    values[420:600:2] = 1e4 * (1 + np.arange(420, 600, 2) % 7)[:, None]
+    frame = rows(values[:, 0], 0).rename(columns={"requests": "a"}).assign(b=values[:, 1])
+    predictor = WorkloadPredictor("dlinear", horizon=5, window=24).fit(frame[:400], target=["a", "b"])
+    predictor.update(frame[400:600])
+    flags, recorded = predictor.input_flags_, predictor.input_anomalies_
+    oldest = len(flags) - 1 - (predictor.last_timestamp_ - recorded[0][0]) // FREQ
+    assert len(recorded) == recorded.maxlen and (~np.isnan(flags[:oldest])).sum() > 10
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "full.wpm"))
+    assert loaded.predict() == predictor.predict()
+    WorkloadPredictor.load(loaded.update(frame[600:]).save(tmp_path / "again.wpm"))
+

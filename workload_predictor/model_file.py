@@ -381,7 +381,8 @@ def check_network(cls: type, init: Any, state: dict[str, np.ndarray]) -> None:
 def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     """The recorded input anomalies: a bounded buffer of (timestamp, target, value, median), a floor per target (both
     absent in files saved before they were recorded), and the flags among the newest buckets (``input_flags_``, rows
-    of medians or NaN, as many as the predictor keeps at most; absent in files saved before it was kept), and the newest
+    of medians or NaN, as many as the predictor keeps at most, at least one median, each a recorded anomaly:
+    :func:`_check_flags_recorded`; absent in files saved before it was kept), and the newest
     non-zero buckets and their counts that raise the floor through updates (absent in files saved before they were
     kept)."""
     from .anomaly import KEPT, RECENT_BUCKETS
@@ -394,10 +395,12 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     rows = getattr(obj, "input_flags_", None)
     if rows is not None:
         span = obj._flag_span(obj.model_)
+        # None where no bucket among them is flagged (a fit's, an update's): never rows of NaN only.
         if not isinstance(rows, np.ndarray) or rows.dtype.kind != "f" or rows.ndim != 2 or rows.shape[1] != k \
-                or not 1 <= len(rows) <= span or not _is_load(rows[~np.isnan(rows)]):
+                or not 1 <= len(rows) <= span or not _is_load(rows[~np.isnan(rows)]) or bool(np.isnan(rows).all()):
             refuse(f"keeps the flags among its newest buckets as {quote(rows)} of shape {quote(np.shape(rows))}, not "
-                   f"at most {span:,} rows of {plural(k, 'median')} (finite loads >= 0) or NaN, at most {MAX_VALUE:g}")
+                   f"at most {span:,} rows of {plural(k, 'median')} (finite loads >= 0) or NaN, at most {MAX_VALUE:g}, "
+                   "at least one median")
     stamps = getattr(obj, "input_anomaly_buckets_", None)  # what health counts (absent in files saved before)
     if stamps is not None:
         last = obj.last_timestamp_.tz_localize(None).to_datetime64()
@@ -410,12 +413,56 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
                    "timestamps up to its last bucket")
     flagged = getattr(obj, "input_anomalies_", None)
     if flagged is None:
+        if rows is not None:  # a fit and an update record the anomalies they flag (None only in older files)
+            refuse("keeps flags among its newest buckets without the input anomalies recorded")
         return
     if not isinstance(flagged, collections.deque) or flagged.maxlen != KEPT or not all(
             isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], pd.Timestamp) and _is_utc(a[0]) and a[1] in {str(t) for t in obj.targets_}
             and all(isinstance(x, float) for x in a[2:]) for a in flagged):
         refuse(f"keeps its input anomalies in {quote(flagged)}, not a buffer of {KEPT} "
                "(UTC timestamp, target, value, median)")
+    if rows is not None:
+        _check_flags_recorded(obj, rows, flagged, refuse)
+
+
+def _check_flags_recorded(obj: Any, rows: np.ndarray, flagged: collections.deque, refuse: Any) -> None:
+    """The flags among the newest buckets (``input_flags_``, checked) are the recorded input anomalies among them
+    (``input_anomalies_``, checked): a fit's scan and each update's record every bucket they flag in both, with its
+    median, the flags for the newest buckets the predictor keeps, the anomalies the newest ``KEPT`` (a flag at or
+    before the oldest of a full buffer may have left it); an update of a file saved before the flags were kept builds
+    them from the anomalies. The rows' count follows no one rule (flags that came after none was kept begin at their
+    update's first bucket), so it is their place, target and median that are compared."""
+    last, freq, count = obj.last_timestamp_, obj.freq_, len(rows)
+    column = {str(target): j for j, target in enumerate(obj.targets_)}
+    unmatched = ~np.isnan(rows)
+
+    def differ(stamp: Any, target: str, flag: float, median: float | None) -> None:
+        flagged_as = "not flagged" if math.isnan(flag) else f"flagged with the median {flag:g}"
+        recorded_as = "no anomaly recorded" if median is None else f"an anomaly recorded with the median {median:g}"
+        refuse(f"keeps flags among its newest buckets that disagree with its recorded input anomalies (first: "
+               f"{quote(target)} at {stamp}, {flagged_as}, {recorded_as})")
+
+    for stamp, target, _, median in flagged:
+        try:
+            back, rest = divmod(last - stamp, freq)
+        except (OverflowError, ValueError):
+            continue  # far from the buckets the flags cover
+        if rest != pd.Timedelta(0) or not 0 <= back < count:
+            continue  # before the buckets the flags cover (or off their grid: no flag reads it)
+        row, col = count - 1 - back, column[target]
+        if not rows[row, col] == median:
+            differ(stamp, target, float(rows[row, col]), median)
+        unmatched[row, col] = False
+    if len(flagged) == flagged.maxlen:  # the flags at or before the oldest kept may have left the buffer
+        oldest = flagged[0][0]
+        try:
+            newer = -(-(last - oldest) // freq)  # the rows after it, ceiled
+        except (OverflowError, ValueError):
+            newer = count if oldest < last else 0  # centuries apart (no fit's)
+        unmatched[: max(count - max(newer, 0), 0)] = False
+    if unmatched.any():
+        row, col = (int(i) for i in np.argwhere(unmatched)[0])
+        differ(last - (count - 1 - row) * freq, str(obj.targets_[col]), float(rows[row, col]), None)
 
 
 def _check_lost(obj: Any, model: Any, refuse: Any) -> None:

@@ -285,3 +285,14 @@ def test_flags_older_than_a_full_buffer_of_anomalies_load(tmp_path):
     assert loaded.predict() == predictor.predict()
     WorkloadPredictor.load(loaded.update(frame[600:]).save(tmp_path / "again.wpm"))
 
+
+def test_a_model_params_set_since_fit_is_saved_and_loaded(files, tmp_path):
+    """``model_params`` set (``set_params``) since fit may disagree with the fitted model's own settings: ``save``
+    writes it (a refit takes it; only ``model`` and ``horizon`` set since fit are refused), so ``load`` takes it."""
+    cls = files["dlinear"][0]
+    fitted = cls.load(forged(files, tmp_path, "dlinear", {}))
+    kernel = fitted.model_.kernel_size
+    fitted.set_params(model_params={"kernel_size": kernel + 2})
+    loaded = cls.load(fitted.save(tmp_path / "set.wpm"))
+    assert loaded.model_params == {"kernel_size": kernel + 2} and loaded.model_.kernel_size == kernel
+    pd.testing.assert_frame_equal(loaded.predict().to_frame(), fitted.predict().to_frame())

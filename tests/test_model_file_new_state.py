@@ -296,3 +296,84 @@ def test_a_model_params_set_since_fit_is_saved_and_loaded(files, tmp_path):
     loaded = cls.load(fitted.save(tmp_path / "set.wpm"))
     assert loaded.model_params == {"kernel_size": kernel + 2} and loaded.model_.kernel_size == kernel
     pd.testing.assert_frame_equal(loaded.predict().to_frame(), fitted.predict().to_frame())
+
+
+# -- counts in refusals: "1 point", not "1 points" -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory):
+    """A DLinear saved on its own: (header, state, arrays, {field name: path})."""
+    from workload_predictor import persistence
+    from workload_predictor.models.dlinear import DLinear
+
+    path = tmp_path_factory.mktemp("bare") / "dlinear.wpm"
+    model = DLinear(horizon=5, window=24).fit(np.random.default_rng(0).poisson(40, (300, 1)).astype(float))
+    persistence.save(model, path)
+    header, state, arrays = unpack(path.read_bytes())
+    return header, state, arrays, {name: where for where, name in reversed(list(stored_fields(state)))}
+
+
+@pytest.mark.parametrize("field, message", [
+    ("state.context_", "keeps 1 point in its DLinear's context_ for a window of 24"),
+    ("state.recent_", "keeps 1 point in its DLinear's recent_, fewer than the window 24"),
+])
+def test_a_model_keeping_one_point_says_1_point(bare, tmp_path, field, message):
+    from workload_predictor import persistence
+
+    header, state, arrays, fields = bare
+    arrays = dict(arrays)
+    name = node(state, fields[field])["__array__"]
+    arrays[name] = arrays[name][-1:]
+    path = tmp_path / "one.wpm"
+    path.write_bytes(pack(header, state, arrays))
+    with pytest.raises(ModelFileError, match=message):
+        persistence.load(path)
+
+
+def test_window_statistics_of_one_window_say_1_window(files, tmp_path):
+    cls, _, state, arrays, fields, _ = files["dlinear"]
+    sums = arrays[node(state, fields["state.model_.state.stats_.0.fields.sum_x"])["__array__"]]
+    changes = {"state.model_.state.stats_.0.fields.count": 1.0,  # one window, its sums beyond one window's
+               "state.model_.state.stats_.0.fields.sum_x": np.full_like(sums, 1e200)}
+    with pytest.raises(ModelFileError, match=r"larger than 1 window of loads"):
+        cls.load(forged(files, tmp_path, "dlinear", changes))
+
+
+def test_one_calibration_window_says_1_bool():
+    from types import SimpleNamespace
+
+    from workload_predictor import model_file
+
+    def refuse(what):
+        raise ModelFileError(what)
+
+    model = SimpleNamespace(calibration_actual_=None, validation_actual_=np.zeros((1, 5, 1)))
+    obj = SimpleNamespace(lost_buckets_=None, interval_left_out_=np.ones(2, bool))
+    with pytest.raises(ModelFileError, match=r"not 1 bool \(one per calibration window\)"):
+        model_file._check_lost(obj, model, refuse)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"validation_origins_": [np.array([4, 3])]}, "not as 1 key's increasing positions"),
+    ({"validation_left_out_": [np.ones(1, bool)]}, "not as 1 key's windows left out"),
+    ({"weight_nonzero_": "x", "weight_nonzero_counts_": None}, "not as 1 key's newest non-zero points"),
+], ids=["origins", "left out", "non-zero"])
+def test_a_global_network_of_one_key_says_1_key(fields, message):
+    """The global network's per-key checks (a file of one key): "1 key's", not "1 keys'"."""
+    from types import SimpleNamespace
+
+    from workload_predictor import model_file
+
+    def refuse(what):
+        raise ModelFileError(what)
+
+    kept = dict(n_seen_=np.array([20]), _recent_length=lambda: 5, validation_actual_=[np.zeros((2, 5, 1))],
+                validation_origins_=[np.array([3, 4])], n_targets_=1, keys_=["k0"])
+    with pytest.raises(ModelFileError, match=message):
+        model_file._check_global_update_state(SimpleNamespace(**{**kept, **fields}), 1, [np.zeros((5, 1))], refuse)
+
+
+def test_a_forecast_of_one_bucket_drawing_too_many_requests_says_1_bucket():
+    from test_requests import make_forecast
+
+    with pytest.raises(WorkloadDataError, match=r"synthetic requests over 1 bucket \("):
+        make_forecast([1e9]).to_requests(random_state=0)

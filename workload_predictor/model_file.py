@@ -484,7 +484,7 @@ def _check_lost(obj: Any, model: Any, refuse: Any) -> None:
         count = len(model.validation_actual_ if pool is None else pool)
         if not isinstance(left_out, np.ndarray) or left_out.dtype != np.bool_ or left_out.shape != (count,) \
                 or not left_out.any():
-            refuse(f"leaves out of its interval the windows {quote(left_out)}, not {count:,} bools (one per "
+            refuse(f"leaves out of its interval the windows {quote(left_out)}, not {plural(count, 'bool')} (one per "
                    "calibration window), at least one true")
 
 
@@ -584,10 +584,10 @@ def _check_kept(model: Any, k: int, refuse: Any) -> None:
         refuse(f"has its {name} read {quote(reads)} points before each forecast of horizon {quote(horizon)}, not a "
                "window and a horizon of at least 1")
     if context is not None and len(context) < reads:
-        refuse(f"keeps {len(context):,} points in its {name}'s context_ for a window of {reads:,}")
+        refuse(f"keeps {plural(len(context), 'point')} in its {name}'s context_ for a window of {reads:,}")
     if recent is not None and len(recent) < reads + horizon - 1:
-        refuse(f"keeps {len(recent):,} points in its {name}'s recent_, fewer than the window {reads:,} and the "
-               f"horizon {horizon} less one that an update reads")
+        refuse(f"keeps {plural(len(recent), 'point')} in its {name}'s recent_, fewer than the window {reads:,} and "
+               f"the horizon {horizon} less one that an update reads")
 
 
 def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.ndarray | None = None) -> None:
@@ -642,8 +642,9 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
                 bound = 2.0 * part.count * largest[j]  # twice: rounding
                 if _beyond(part.sum_x, bound) or _beyond(part.sum_y, bound) \
                         or _beyond(part.xx, bound * largest[j]) or _beyond(part.xy, bound * largest[j]):
-                    refuse(f"holds DLinear window statistics of target {j} larger than {part.count:g} windows of loads "
-                           f"in [0, {MAX_VALUE:g}] sum to")
+                    windows = "window" if part.count == 1 else "windows"  # a count of windows, weighted: a float
+                    refuse(f"holds DLinear window statistics of target {j} larger than {part.count:g} {windows} of "
+                           f"loads in [0, {MAX_VALUE:g}] sum to")
     ridge = getattr(model, "ridge_", None)
     if ridge is not None and (not isinstance(ridge, list) or len(ridge) != k or not all(
             isinstance(systems, dict) and systems and all(
@@ -2142,15 +2143,16 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
         # A forecast reads a key's newest kept points: with one missing it forecast from the bucket before its last.
         refuse(f"holds the global network's kept points not as each key's newest {keep:,} (or all it has seen)")
     origins, actual = getattr(model, "validation_origins_", None), model.validation_actual_
+    owners = plural(n, "key's", "keys'")
     if not isinstance(origins, list) or len(origins) != n or not all(
             _increasing_origins(o, a) for o, a in zip(origins, actual)):
-        refuse(f"holds the global network's validation_origins_ not as {n:,} increasing positions, one per "
+        refuse(f"holds the global network's validation_origins_ not as {owners} increasing positions, one per "
                "validation window of each key")
     left_out = getattr(model, "validation_left_out_", None)  # None: a file saved before it was kept (none left out)
     if left_out is not None and (not isinstance(left_out, list) or len(left_out) != n or not all(
             out is None or (isinstance(out, np.ndarray) and out.dtype == np.bool_ and out.shape == (len(a),)
                             and out.any()) for out, a in zip(left_out, actual))):
-        refuse(f"holds the global network's validation_left_out_ not as {n:,} keys' windows left out of the interval: "
+        refuse(f"holds the global network's validation_left_out_ not as {owners} windows left out of the interval: "
                "each None (none) or a bool per validation window of the key, at least one true")
     weights = getattr(model, "recent_weights_", None)
     if weights is not None and (not isinstance(weights, list) or len(weights) != n or not all(
@@ -2171,11 +2173,11 @@ def _check_global_nonzero(model: Any, n: int, refuse: Any) -> None:
     kept, counts = getattr(model, "weight_nonzero_", None), getattr(model, "weight_nonzero_counts_", None)
     if kept is None and counts is None:
         return
-    k = model.n_targets_
+    k, owners = model.n_targets_, plural(n, "key's", "keys'")
     if not isinstance(kept, list) or len(kept) != n or not isinstance(counts, np.ndarray) or counts.ndim != 2 \
             or len(counts) != n:
         refuse(f"holds the global network's weight_nonzero_ and weight_nonzero_counts_ of shape "
-               f"{quote(np.shape(counts))} not as {n:,} keys' newest non-zero points and ({n:,}, {k}) counts")
+               f"{quote(np.shape(counts))} not as {owners} newest non-zero points and ({n:,}, {k}) counts")
     from .anomaly import BUSY_KEPT
     from .models.global_lstm import PACKED_DTYPES, _unpacked
 

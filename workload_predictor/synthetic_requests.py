@@ -165,8 +165,8 @@ def _check_request_count(total: float, rates: np.ndarray, quantity: str) -> None
     """Refuse a draw of ``total`` requests (over the buckets of ``rates``) above :data:`MAX_REQUESTS`."""
     if total > MAX_REQUESTS:
         raise WorkloadDataError(
-            f"the forecast draws about {total:,.0f} synthetic requests over {len(rates):,} buckets ({quantity} up to "
-            f"{rates.max():.4g} per bucket), more than {MAX_REQUESTS:,}: forecast fewer buckets, or check the "
+            f"the forecast draws about {total:,.0f} synthetic requests over {plural(len(rates), 'bucket')} ({quantity} "
+            f"up to {rates.max():.4g} per bucket), more than {MAX_REQUESTS:,}: forecast fewer buckets, or check the "
             "series' units (does its request-count target count requests per bucket?)."
         )
 

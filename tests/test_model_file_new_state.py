@@ -52,6 +52,10 @@ def files(tmp_path_factory):
                "ensemble": faulty("ensemble", ["dlinear", "naive", "moving_average"], lost=False),
                "fleet": (FleetPredictor(horizon=5).fit(head, key="endpoint"), tail),
                "naive fleet": (FleetPredictor(model="naive", horizon=5).fit(head, key="endpoint"), tail),
+               # a window search: a blend of two windows
+               "searched": (WorkloadPredictor("dlinear", horizon=5, model_params={"candidate_windows": [12, 24]}).fit(
+                   rows(np.random.default_rng(2).poisson(40, 300).astype(float), 0)),
+                   rows(np.random.default_rng(2).poisson(40, 3).astype(float), 300)),
                # idle throughout: DLinear keeps its systems without inverses and solves them at the update that wakes
                "idle": (WorkloadPredictor("dlinear", horizon=5, window=24).fit(rows(np.zeros(300), 0)),
                         rows(np.random.default_rng(1).poisson(30, 3).astype(float), 300))}
@@ -377,3 +381,51 @@ def test_a_forecast_of_one_bucket_drawing_too_many_requests_says_1_bucket():
 
     with pytest.raises(WorkloadDataError, match=r"synthetic requests over 1 bucket \("):
         make_forecast([1e9]).to_requests(random_state=0)
+
+
+# -- a DLinear's settings against the state its fit set from them ---------------------------------------------------
+@pytest.mark.parametrize("kind, changes, message", [
+    ("dlinear", {"state.model_.params.window": 48}, "window=48 beside window_=24"),  # a refit would read 48
+    ("searched", {"state.model_.params.window": 24}, r"window=24 beside the blend of windows \[12, 24\]"),
+    ("searched", {"state.model_.params.blend": 1}, r"blend=1 beside the blend of windows \[12, 24\]"),
+    ("searched", {"state.model_.params.candidate_windows": [24, 48]}, r"candidate_windows=\[24, 48\] beside"),
+    ("dlinear", {"state.model_.params.follow_level": False}, "follow_level=False beside follow_level_=True"),
+    ("dlinear_log", {"state.model_.state.follow_level_": False}, "follow_level=True beside follow_level_=False"),
+    # an update without robust leaves the judging behind: the updated model's own save did not load
+    ("dlinear", {"state.model_.params.robust": False}, r"robust=False beside weight_floor_=array\(\[49\.\]\)"),
+    ("dlinear", {"state.model_.params.robust": False, "state.model_.state.weight_floor_": None},
+     "robust=False beside residual_from_="),
+    ("idle", {"state.model_.params.half_life": 100.0}, "half_life=100.0 beside idle_=True"),
+], ids=["window", "window-blend", "blend", "candidates", "follow_level", "follow_level_", "robust-floor",
+        "robust-judging", "half_life"])
+def test_a_dlinear_setting_its_fitted_state_disagrees_with_is_refused(files, tmp_path, kind, changes, message):
+    """Each loaded on the base: forecast and updated with the fitted state, a refit then taking the setting (a
+    model without ``robust`` holding a robust fit's judging: its update's save was refused at load)."""
+    with pytest.raises(ModelFileError, match=message):
+        files[kind][0].load(forged(files, tmp_path, kind, changes))
+
+
+def test_fitted_dlinears_with_their_settings_load_and_work(files, tmp_path):
+    """A search's blend, a given window, a log transform, an idle fit: as saved, each loads and works."""
+    for kind in ("searched", "dlinear_log", "idle"):
+        cls, *_, more = files[kind]
+        works(cls, forged(files, tmp_path, kind, {}), more, tmp_path)
+
+
+def test_a_dlinear_setting_changed_since_fit_is_not_saved(tmp_path):
+    """``set_params`` on a fitted DLinear (saved on its own, or a predictor's model) changing a setting load compares
+    with the fitted state: save wrote a file load now refuses; it writes nothing and says why."""
+    from workload_predictor import UnsaveableModelError, persistence
+    from workload_predictor.models.dlinear import DLinear
+
+    loads = np.random.default_rng(0).poisson(40, (300, 1)).astype(float)
+    model = DLinear(horizon=5, window=24).fit(loads).set_params(window=48)
+    with pytest.raises(UnsaveableModelError, match="window=48 beside window_=24.*set it back"):
+        persistence.save(model, tmp_path / "model.wpm")
+    persistence.save(model.set_params(window=24), tmp_path / "model.wpm")
+    persistence.load(tmp_path / "model.wpm")
+    predictor = WorkloadPredictor("dlinear", horizon=5, window=24).fit(rows(loads[:, 0], 0))
+    predictor.model_.set_params(robust=False)
+    with pytest.raises(UnsaveableModelError, match="robust=False beside weight_floor_"):
+        predictor.save(tmp_path / "predictor.wpm")
+    assert not (tmp_path / "predictor.wpm").exists()

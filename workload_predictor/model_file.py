@@ -792,6 +792,7 @@ def check_saveable(obj: Any) -> None:
     not load's other checks, which no fit fails: a state no fit produces (a window longer than the points it reads,
     a forecast that fails) is left to load, which refuses it naming what is wrong. Raises
     :class:`~workload_predictor.errors.UnsaveableModelError`."""
+    _check_settings_kept(obj)
     for owner, what, values, horizon, keys in _bounded_values(obj):
         if not isinstance(values, np.ndarray) or values.dtype.kind not in "fiu" or values.size == 0:
             continue  # a state no fit produces: load's own checks name it
@@ -816,6 +817,31 @@ def _largest_size(values: np.ndarray) -> float:
     if values.size <= SMALL_REDUCED:
         return float(np.maximum.reduce(np.abs(values), axis=None))
     return max(float(np.maximum.reduce(values, axis=None)), -float(np.minimum.reduce(values, axis=None)))
+
+
+def _check_settings_kept(obj: Any) -> None:
+    """Refuse to save a fitted DLinear (on its own, or a predictor's model, its members and an LSTM's base) whose
+    settings changed since its fit (``set_params``) where load compares them with its fitted state
+    (:func:`_dlinear_setting_disagreement`)."""
+    from .errors import UnsaveableModelError
+
+    if hasattr(obj, "model_") and hasattr(obj, "interval_halfwidth_"):  # a fitted predictor
+        model = obj.model_
+    elif getattr(obj, "context_", None) is not None and hasattr(obj, "horizon"):  # a fitted model on its own
+        model = obj
+    else:
+        return
+    members = getattr(model, "members_", None)
+    for part in [model, *(members.values() if isinstance(members, dict) else ())]:
+        for piece in (part, getattr(part, "base_", None)):
+            if type(piece).__name__ not in DLINEAR_CLASSES or getattr(piece, "stats_", None) is None:
+                continue
+            disagreement = _dlinear_setting_disagreement(piece)
+            if disagreement is not None:
+                raise UnsaveableModelError(
+                    f"cannot save the {type(piece).__name__}: it has {disagreement}, so load would refuse the file; "
+                    "nothing was written. A setting changed since fit (set_params): fit again, or set it back, then "
+                    "save.")
 
 
 def _refuse_unsaveable(owner: str, what: str, largest: float, bound: float, horizon: int) -> None:
@@ -1281,6 +1307,62 @@ def _check_blend(model: Any, k: int, refuse: Any) -> None:
         refuse(f"holds DLinear penalty rates that are not {plural(k, 'set')} of finite rates >= 0 for its windows")
 
 
+def _check_dlinear_settings(model: Any, refuse: Any) -> None:
+    """A DLinear's settings (checked by its ``_check_params`` before) agree with the state its fit set from them
+    (:func:`_dlinear_setting_disagreement`)."""
+    disagreement = _dlinear_setting_disagreement(model)
+    if disagreement is not None:
+        refuse(f"has a {type(model).__name__} {disagreement}")
+
+
+def _dlinear_setting_disagreement(model: Any) -> str | None:
+    """Where a fitted DLinear's settings disagree with the state its fit set from them, the setting and that state
+    (``"window=48 beside window_=24, ..."``); else ``None``. A ``window`` is ``window_`` and the one window of the
+    blend (``window_weights_``); without one, the blend holds at most ``blend`` windows, each of
+    ``candidate_windows`` (or the defaults); ``follow_level`` is ``follow_level_``; without ``robust`` a fit keeps
+    no anomaly floor (``weight_floor_``) and judges no windows (``residual_from_``: an update without ``robust``
+    leaves a robust fit's judging behind, and the updated model's save would not load); with ``half_life`` a fit is
+    never idle (``idle_`` False). An update reads ``robust`` and ``half_life`` beside that state, a refit every
+    setting. Each compared where the file holds both (files saved before a setting or its state: absent).
+    ``transform``: :func:`_check_dlinear`; ``horizon``: :func:`_check_parts`; ``kernel_size`` sets no state that can
+    be compared."""
+    from .models.dlinear import DEFAULT_WINDOWS
+
+    state = vars(model)
+    window, blend = state.get("window"), state.get("window_weights_")
+    windows = sorted(blend) if isinstance(blend, dict) else None  # checked by _check_blend: counts
+    fitted = state.get("window_")
+    if window is not None:
+        if not is_positive_int(window) or fitted != window:  # at save, what set_params left
+            return f"window={quote(window)} beside window_={quote(fitted)}, which a fit sets to its window"
+        if windows is not None and windows != [window]:
+            return (f"window={quote(window)} beside the blend of windows {quote(windows)}, which a fit without a "
+                    "search sets to its window alone")
+    elif windows is not None:
+        if is_positive_int(state.get("blend")) and len(windows) > state["blend"]:
+            return (f"blend={quote(state['blend'])} beside the blend of windows {quote(windows)}, which a search "
+                    "sets to at most blend windows")
+        given = state.get("candidate_windows")  # checked by _check_params at load; at save, as set_params left it
+        known = given is None or (isinstance(given, (list, tuple, range, np.ndarray)) and np.ndim(given) == 1
+                                  and all(is_positive_int(w) for w in given))
+        candidates = {int(w) for w in given or DEFAULT_WINDOWS} if known else set(windows)
+        if not set(windows) <= candidates:
+            return (f"candidate_windows={quote(state.get('candidate_windows'))} beside the blend of windows "
+                    f"{quote(windows)}, which a search sets from the candidates {quote(sorted(candidates))}")
+    follow = state.get("follow_level")
+    if "follow_level_" in state and isinstance(follow, (bool, np.bool_)) and bool(state["follow_level_"]) != follow:
+        return (f"follow_level={quote(follow)} beside follow_level_={quote(state['follow_level_'])}, which a fit sets "
+                "to it")
+    if state.get("robust", True) is False or state.get("robust", True) is np.False_:
+        for kept in ("weight_floor_", "residual_from_"):
+            if state.get(kept) is not None:
+                return f"robust=False beside {kept}={quote(state[kept])}, which only a robust fit keeps"
+    if state.get("half_life") is not None and state.get("idle_", False) is not False:
+        return (f"half_life={quote(state['half_life'])} beside idle_={quote(state['idle_'])}, which a fit with "
+                "forgetting sets to False (it is never idle)")
+    return None
+
+
 def _check_residual_state(model: Any, horizon: int, k: int, refuse: Any, seen: Any = None) -> None:
     """A DLinear's residual judging (see its ``robust``), which an update reads: none (``residual_from_`` null: a
     file saved before it, or a fit that judged nothing), or the origin judged from and the next one (counts; the next
@@ -1418,6 +1500,7 @@ def _check_update_state(model: Any, members: list, horizon: int, k: int, refuse:
             _check_origins(piece, refuse)
             if type(piece).__name__ in DLINEAR_CLASSES:
                 _check_blend(piece, k, refuse)
+                _check_dlinear_settings(piece, refuse)
                 _check_residual_state(piece, horizon, k, refuse, getattr(part, "n_seen_", None))  # a base: its LSTM's
         if hasattr(part, "network_"):
             _check_lstm_counters(part, refuse)

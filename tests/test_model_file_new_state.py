@@ -396,8 +396,9 @@ def test_a_forecast_of_one_bucket_drawing_too_many_requests_says_1_bucket():
     ("dlinear", {"state.model_.params.robust": False, "state.model_.state.weight_floor_": None},
      "robust=False beside residual_from_="),
     ("idle", {"state.model_.params.half_life": 100.0}, "half_life=100.0 beside idle_=True"),
+    ("ensemble", {"state.model_.state.members_.dlinear.params.robust": False}, "robust=False beside weight_floor_"),
 ], ids=["window", "window-blend", "blend", "candidates", "follow_level", "follow_level_", "robust-floor",
-        "robust-judging", "half_life"])
+        "robust-judging", "half_life", "ensemble member"])
 def test_a_dlinear_setting_its_fitted_state_disagrees_with_is_refused(files, tmp_path, kind, changes, message):
     """Each loaded on the base: forecast and updated with the fitted state, a refit then taking the setting (a
     model without ``robust`` holding a robust fit's judging: its update's save was refused at load)."""

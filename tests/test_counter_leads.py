@@ -78,7 +78,8 @@ def test_the_backtests_forecast_after_a_late_flagged_counter_is_the_one_predict_
         predictor = WorkloadPredictor("dlinear", horizon=10, window=48).fit(frame.iloc[:at - 20])
         for row in range(at - 20, n):
             predictor.update(frame.iloc[row:row + 1])
-        (run,) = [r for r in anomaly.bursts(values[:, None], 0, predictor.input_floor_) if r[0] >= at]
+        flagged = anomaly.flagged_of(anomaly.scan_series(values[:, None], 0, predictor.input_floor_))
+        (run,) = [r for r in anomaly.settled_runs(values[:, None], flagged) if r[0] >= at]  # as flagged, no lead
         assert run[0] > at + anomaly.COUNTER_RUN  # flagged late: its climb began before the flag's lead
         shown = np.asarray(predictor.predict().yhat)[:, 0]
         backtest = np.clip(predictor._forecasts_at(values[:, None], np.array([n]))[0, :, 0], 0.0, None)

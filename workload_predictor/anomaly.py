@@ -1190,9 +1190,10 @@ class Flags(dict):
 
 def bursts(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int, int, int, float]]:
     """:func:`settled_runs` of the buckets :func:`scan_series` flags in ``values[start:]`` (``[n, k]``) against
-    ``floor``: the bursts the series came back from, ``(first, last, target index, median)`` each."""
+    ``floor``: the bursts the series came back from, ``(first, last, target index, median)`` each, begun where a
+    counter's climb into one began (:func:`with_leads`), as a predictor reads them."""
     found = scan_series(values, start, floor)
-    return settled_runs(values, flagged_of(found)) if found else []
+    return with_leads(values, settled_runs(values, flagged_of(found))) if found else []
 
 
 def shifted_runs(runs: Sequence[tuple[int, int, int, float]], shift: int,

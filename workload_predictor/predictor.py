@@ -747,7 +747,6 @@ class WorkloadPredictor(ParamsMixin):
         The backtest's forecasts."""
         model = self.model_
         runs = anomaly.bursts(values, 0, self.input_floor_)
-        runs = anomaly.with_leads(values, runs) if runs else runs
         if not runs:
             return model.predict_at(values, origins)
         settled = anomaly.settle(values, runs)

@@ -781,7 +781,6 @@ class GlobalLSTM(ParamsMixin):
         runs = anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor)
         if not runs:
             return y, []
-        runs = anomaly.with_leads(y, runs)
         return anomaly.settle(y, runs), anomaly.shifted_runs(runs, shift, shift + len(y))
 
     def _settled_recent(self) -> list[np.ndarray]:

@@ -602,6 +602,13 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
     transform = getattr(model, "transform_", None)  # absent in files saved before the setting: none
     if not any(transform is t or (type(transform) is str and transform == t) for t in TRANSFORMS):
         refuse(f"has a DLinear transform_={quote(transform)}, not None or 'log1p'")
+    from .models.base import MAX_WINDOW
+
+    if "kernel_size_" in vars(model):  # absent in files saved before it was recorded: the setting is the fit's
+        kernel = model.kernel_size_
+        if not is_positive_int(kernel) or kernel > MAX_WINDOW:
+            refuse(f"has a DLinear kernel_size_={quote(kernel)}, not a positive number of buckets (at most "
+                   f"{MAX_WINDOW:,})")
     # The largest value its scaling, statistics and forecasts read: a load, or log(1 + load) of one.
     top = MAX_VALUE if transform is None else LOG_TOP
     for name in ("offset_", "scale_"):
@@ -1323,9 +1330,9 @@ def _dlinear_setting_disagreement(model: Any) -> str | None:
     no anomaly floor (``weight_floor_``) and judges no windows (``residual_from_``: an update without ``robust``
     leaves a robust fit's judging behind, and the updated model's save would not load); with ``half_life`` a fit is
     never idle (``idle_`` False). An update reads ``robust`` and ``half_life`` beside that state, a refit every
-    setting. Each compared where the file holds both (files saved before a setting or its state: absent).
-    ``transform``: :func:`_check_dlinear`; ``horizon``: :func:`_check_parts`; ``kernel_size`` sets no state that can
-    be compared."""
+    setting; ``kernel_size`` is ``kernel_size_``, the kernel of the ridge systems an update keeps (a refit reads the
+    setting). Each compared where the file holds both (files saved before a setting or its state: absent).
+    ``transform``: :func:`_check_dlinear`; ``horizon``: :func:`_check_parts`."""
     from .models.dlinear import DEFAULT_WINDOWS
 
     state = vars(model)
@@ -1349,6 +1356,12 @@ def _dlinear_setting_disagreement(model: Any) -> str | None:
         if not set(windows) <= candidates:
             return (f"candidate_windows={quote(state.get('candidate_windows'))} beside the blend of windows "
                     f"{quote(windows)}, which a search sets from the candidates {quote(sorted(candidates))}")
+    kernel, fitted_kernel = state.get("kernel_size"), state.get("kernel_size_")
+    # at save, the setting as set_params left it (not type-checked)
+    if "kernel_size_" in state and not (is_positive_int(kernel) and is_positive_int(fitted_kernel)
+                                        and kernel == fitted_kernel):
+        return (f"kernel_size={quote(kernel)} beside kernel_size_={quote(fitted_kernel)}, which a fit sets to its "
+                "kernel_size")
     follow = state.get("follow_level")
     if "follow_level_" in state and isinstance(follow, (bool, np.bool_)) and bool(state["follow_level_"]) != follow:
         return (f"follow_level={quote(follow)} beside follow_level_={quote(state['follow_level_'])}, which a fit sets "

@@ -1208,7 +1208,9 @@ class DLinear(BaseForecaster):
         Input window. ``None`` picks the candidate in ``candidate_windows`` with the
         lowest MAE on the validation tail of the training data.
     kernel_size : int
-        Moving-average length of the trend (odd; even values are rounded down).
+        Moving-average length of the trend (odd; even values are rounded down). The kernel of the fit is
+        ``kernel_size_``: updates, ``rolling_forecast`` and the branch weights read it, and a ``kernel_size`` set
+        since takes effect at the next ``fit``.
     alpha : float or None
         Relative ridge penalty (scale-free); keeps long windows from overfitting. ``None``
         (default): with ``follow_level``, ``FOLLOW_ALPHA`` (1.0: a noisy series' map shrinks
@@ -1384,6 +1386,11 @@ class DLinear(BaseForecaster):
         """Whether the fit's windows are shifted by their last value (files saved before the setting: no)."""
         return bool(getattr(self, "follow_level_", False))
 
+    def _kernel(self) -> int:
+        """The moving-average kernel of the fit (``kernel_size_``; files saved before it was recorded: the setting,
+        which their fit used unless it was changed since)."""
+        return self.__dict__.get("kernel_size_", self.kernel_size)
+
     def _transform(self) -> str | None:
         """The transform of the fit (``transform_``; files saved before the setting: none). Read from the instance's
         dict: a forecast reads it twice, and a missing fitted attribute goes through ``__getattr__``."""
@@ -1454,6 +1461,7 @@ class DLinear(BaseForecaster):
                 self.weight_floor_ = anomaly.floor_of(y if whole is None else whole) if self.robust else None
                 self.follow_level_ = bool(self.follow_level)
                 self.transform_ = self.transform
+                self.kernel_size_ = int(self.kernel_size)
                 self.residual_from_ = self.residual_coef_ = self.residual_intercept_ = None
                 self.residual_history_ = self.residual_next_ = self.residual_center_ = self.residual_spread_ = None
             element = self._element_weights(y, 0)
@@ -1473,7 +1481,7 @@ class DLinear(BaseForecaster):
                 self.window_weights_ = {window: 1.0}
             else:
                 window, self.window_scores_, searched, self.alpha_ = _search_window(
-                    z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self.kernel_size, self.alphas(),
+                    z, self.horizon, self.candidate_windows or DEFAULT_WINDOWS, self._kernel(), self.alphas(),
                     self.validation_fraction, self.max_validation_windows, summed, self._follows_level(), blocks,
                 )
                 self.window_weights_ = blend_weights(self.window_scores_, self.blend) if self.window_scores_ else {
@@ -1570,7 +1578,7 @@ class DLinear(BaseForecaster):
                 gram = centred.gram[-window:, -window:]
                 lam = relative_penalty(gram, alpha, target_stats.count, uncentred_trace(target_stats, window)) if (
                     penalties is None) else penalties[j][window]
-                systems[window] = RidgeInverse(lam=lam, inverse=ridge_inverse(gram, self.kernel_size, lam))
+                systems[window] = RidgeInverse(lam=lam, inverse=ridge_inverse(gram, self._kernel(), lam))
             ridge.append(systems)
         return ridge
 
@@ -1596,7 +1604,7 @@ class DLinear(BaseForecaster):
                     # windows alike: their map, zero (as solve_dlinear's alike_zero)
                     if not windows_alike(float(np.trace(gram)), window, solved.count,
                                          float(solved.second[-window:].sum())):
-                        system = ridge_system(gram, self.kernel_size, systems[window].lam)
+                        system = ridge_system(gram, self._kernel(), systems[window].lam)
                         coef[j, -window:] += weight * np.linalg.solve(system, cross[-window:])
                 else:
                     coef[j, -window:] += weight * (systems[window].inverse @ cross[-window:])
@@ -1612,7 +1620,7 @@ class DLinear(BaseForecaster):
         centred = CentredStats.of(stats)
         if self._follows_level():
             centred = follow_last(centred)
-        parts = [(weight, window, solve_dlinear(centred.last(window), self.kernel_size, self.ridge_alpha(),
+        parts = [(weight, window, solve_dlinear(centred.last(window), self._kernel(), self.ridge_alpha(),
                                                 lam=ridge[window].lam, alike_zero=True))
                  for window, weight in self._blend().items()]
 
@@ -2275,7 +2283,7 @@ class DLinear(BaseForecaster):
                         centred = follow_last(centred)
                     coef, intercept = np.zeros((window, horizon)), np.zeros(horizon)
                     for w, weight in blend.items():
-                        part = solve_dlinear(centred.last(w), self.kernel_size, self.ridge_alpha(),
+                        part = solve_dlinear(centred.last(w), self._kernel(), self.ridge_alpha(),
                                              branches=False, alike_zero=True)  # as a fit solves them
                         coef[-w:] += weight * part.coef
                         intercept += weight * part.intercept

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from test_model_file_fuzz import fitted as fuzz_fitted
 from test_model_file_fuzz import node, pack, stored_fields, unpack
 from workload_predictor import ModelFileError, UnsaveableModelError, WorkloadPredictor, persistence
 from workload_predictor.models.dlinear import DLinear
@@ -112,3 +113,43 @@ def test_a_kernel_size_changed_since_fit_is_not_saved(fitted, tmp_path):
         persistence.save(model, tmp_path / "model.wpm")
     assert not (tmp_path / "model.wpm").exists()
     persistence.load(persistence.save(model.set_params(kernel_size=25), tmp_path / "model.wpm"))
+
+
+# -- an LSTM's base and a fleet key's own predictor: each a DLinear of its own ---------------------------------------
+def forged_fitted(kind: str, tmp_path, changes: dict) -> str:
+    """``test_model_file_fuzz.fitted(kind)``'s object (fitted and updated once; its fit shared with that module's
+    tests) saved with each stored field of ``changes`` set to its value."""
+    obj = fuzz_fitted(kind)[0]
+    header, state, arrays = unpack(obj.save(tmp_path / "fitted.wpm").read_bytes())
+    fields = {name: where for where, name in reversed(list(stored_fields(state)))}
+    for name, value in changes.items():
+        node(state, fields[name][:-1])[fields[name][-1]] = value
+    path = tmp_path / "forged.wpm"
+    path.write_bytes(pack(header, state, arrays))
+    return str(path)
+
+
+@pytest.mark.parametrize("kind, field", [("lstm", "state.model_.state.base_.params.kernel_size"),
+                                         ("fleet-incremental", "state._predictors.k0.state.model_.params.kernel_size")],
+                         ids=["lstm base", "fleet key"])
+def test_an_lstm_base_or_a_fleet_keys_model_with_another_kernel_is_refused(kind, field, tmp_path):
+    if kind == "lstm":
+        pytest.importorskip("torch")
+    cls = type(fuzz_fitted(kind)[0])
+    with pytest.raises(ModelFileError, match="kernel_size=5 beside kernel_size_=25"):
+        cls.load(forged_fitted(kind, tmp_path, {field: 5}))
+
+
+def test_an_lstms_own_settings_changed_since_fit_are_read_at_its_next_fit(tmp_path):
+    """The LSTM builds its base from its ``window``, ``kernel_size`` and ``follow_level`` at fit; an update reads the
+    base's own (its ``kernel_size_``) and the network as fitted: a file whose LSTM settings differ from its base's
+    (what ``set_params`` on the LSTM leaves) loads and updates as the file saved after the fit."""
+    pytest.importorskip("torch")
+    predictor, more = fuzz_fitted("lstm")
+    changed = WorkloadPredictor.load(forged_fitted("lstm", tmp_path, {"state.model_.params.kernel_size": 5,
+                                                                      "state.model_.params.window": 48}))
+    assert (changed.model_.kernel_size, changed.model_.base_.kernel_size_) == (5, 25)
+    kept = WorkloadPredictor.load(forged_fitted("lstm", tmp_path, {}))
+    kept.update(more.copy())
+    changed.update(more.copy())
+    pd.testing.assert_frame_equal(changed.predict().to_frame(), kept.predict().to_frame())

@@ -114,8 +114,9 @@ def test_conformal_quantile_interpolates_between_the_order_statistics_around_the
        st.sampled_from(["normal", "counts", "zeros"]))
 def test_conformal_quantile_equals_its_definition_column_by_column(n, shape, level, seed, kind):
     """Bit for bit: per column, the rank's residual, the largest residual below it (0 when none) and the counts
-    below and at or below it, combined as the docstring's formula (with the zero-width floor); the rank's residual
-    itself where several residuals tie at it."""
+    below and at or below it, combined as the docstring's formula (with the zero-width floor, which also raises a
+    width below the smallest positive residual of a column with exact windows); the rank's residual itself where
+    several residuals tie at it."""
     rng = np.random.default_rng(seed)
     residuals = {"normal": np.abs(rng.standard_normal((n, *shape))), "counts": rng.poisson(1.5, (n, *shape)) * 1.0,
                  "zeros": rng.binomial(1, 0.1, (n, *shape)) * 2.0}[kind]
@@ -130,7 +131,9 @@ def test_conformal_quantile_equals_its_definition_column_by_column(n, shape, lev
         value = ordered[rank - 1]
         m, c = int((ordered < value).sum()), int((ordered <= value).sum())
         below = ordered[m - 1] if m > 0 else 0.0
-        return value if c - m > 1 else below + (value - below) * ((target - m) / (c - m))
+        width = value if c - m > 1 else below + (value - below) * ((target - m) / (c - m))
+        # a width inside the jump from the exact windows' 0 covers them alone, as 0 does: 0 (raised below)
+        return 0.0 if (column == 0).any() and width < column[column > 0].min(initial=np.inf) else width
 
     flat = residuals.reshape(n, -1)
     expected = np.array([classic(column) for column in flat.T])
@@ -216,6 +219,29 @@ def test_conformal_quantile_is_monotone_in_the_level_and_scales_with_the_residua
     widths = [conformal_quantile(residuals, level) for level in (0.5, 0.8, 0.9, 0.95)]
     assert all(np.all(a <= b + 1e-12) for a, b in zip(widths, widths[1:]))
     np.testing.assert_allclose(conformal_quantile(scale * residuals, 0.9), scale * widths[2], rtol=1e-12)
+
+
+@settings(max_examples=40)
+@given(st.integers(2, 80), st.integers(1, 12), st.integers(0, 10_000), st.floats(0.05, 3.0),
+       st.sampled_from([None, "weights"]))
+@example(n=7, steps=1, seed=-1, rate=1.0, weighted=None)  # six exact windows, one off by 1: 1 at 0.5, 0.4 at 0.8
+def test_conformal_quantile_on_counts_with_exact_windows_never_narrows_as_the_level_rises(n, steps, seed, rate,
+                                                                                          weighted):
+    """Integer errors, many of them 0 (counts forecast by a count): a width below a step's smallest positive error
+    covers its exact windows only, as 0 does, and is raised as 0 is; the width is monotone in the level."""
+    if seed < 0:
+        residuals = np.zeros((n, steps))
+        residuals[0] = 1.0
+    else:
+        residuals = np.random.default_rng(seed).poisson(rate, (n, steps)).astype(float)
+    weights = None if weighted is None else np.random.default_rng(seed + 1).uniform(0.5, 2.0, n)
+    widths = [conformal_quantile(residuals, level, weights) for level in (0.5, 0.8, 0.9, 0.95)]
+    for low, high in zip(widths, widths[1:]):
+        assert np.all(low <= high + 1e-12), (low, high)
+    positive = np.where(residuals > 0, residuals, np.inf).min(axis=0)
+    exact = (residuals == 0).any(axis=0) & np.isfinite(positive)  # a step all exact takes its target's floor
+    for width in widths:  # no width strictly between 0 and a step's smallest positive error where it has exact windows
+        assert not np.any(exact & (width > 0) & (width < positive - 1e-12)), (width, positive)
 
 
 @given(hnp.arrays(np.float64, st.integers(1, 50), elements=st.floats(0, 1e4)),

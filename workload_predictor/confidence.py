@@ -54,7 +54,8 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
     still several windows at the value: one window of weight ``w`` is interpolated across
     like one window, ``w`` copies of it are not.
 
-    A zero half-width is raised by :func:`no_zero_width` from ``floor_residuals``
+    A zero half-width, or one below the smallest positive residual of a step with exact windows (it covers only
+    those, as 0 does: :func:`exact_only_as_zero`), is raised by :func:`no_zero_width` from ``floor_residuals``
     (``(v, ...)``, default ``abs_residuals``): a pool of older windows passes the
     validation tail's, so that a series the tail forecast exactly keeps width 0 however
     large an old burst's error was.
@@ -72,9 +73,22 @@ def conformal_quantile(abs_residuals: np.ndarray, level: float, weights: np.ndar
     if r.ndim > 1 and (total + 1.0) * level > total:  # too few windows for the level: pool the steps
         steps = r.shape[1]
         pooled = r.reshape(n * steps, *r.shape[2:])  # window-major: window i's steps are rows i * steps + h
-        width = _column_quantile(pooled, level, None if weights is None else np.repeat(weights, steps))
+        width = exact_only_as_zero(_column_quantile(pooled, level, None if weights is None else np.repeat(weights, steps)),
+                                   pooled)
         return no_zero_width(np.maximum(r.max(axis=0), width), floor)  # width broadcasts over the steps
-    return no_zero_width(_column_quantile(r, level, weights), floor)
+    return no_zero_width(exact_only_as_zero(_column_quantile(r, level, weights), r), floor)
+
+
+def exact_only_as_zero(halfwidth: np.ndarray, abs_residuals: np.ndarray) -> np.ndarray:
+    """``halfwidth`` with 0 where it lies below the smallest positive residual of its step and the step has exact
+    windows (residual 0): such a width, interpolated across the jump from 0, covers only the exact windows, as width 0
+    does, and is raised as a zero is (:func:`no_zero_width`). Without it a higher level could give a narrower interval
+    (seven windows, six exact: 1 at level 0.5, the zero raised; 0.4 at 0.8, interpolated)."""
+    exact = (abs_residuals == 0).any(axis=0)
+    if not exact.any():
+        return halfwidth
+    smallest = np.where(abs_residuals > 0, abs_residuals, np.inf).min(axis=0)
+    return np.where(exact & (halfwidth < smallest), 0.0, halfwidth)
 
 
 def _column_quantile(r: np.ndarray, level: float, weights: np.ndarray | None) -> np.ndarray:

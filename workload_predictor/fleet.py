@@ -295,6 +295,20 @@ class FleetGlobal:
         return stuck_measure(stuck_runs(recent), recent[-1], targets, self.last_timestamp(j), self.freqs[j],
                              held=len(recent))
 
+    def relative_error(self, j: int, targets: Any, level: float) -> tuple[float | None, str | None]:
+        """The validation error of key ``j`` against what its series allows and the detail
+        (:func:`workload_predictor.health.relative_error`): the larger of the MAE of its validation forecasts
+        (``validation_forecast_`` against ``validation_actual_``, clipped at 0, without the windows its interval at
+        ``level`` leaves out: ``validation_left_out_``, as :func:`~workload_predictor.predictor.calibration` reads
+        them) and its newest ``horizon`` windows', over the larger naive forecast error over the horizon in the
+        points the network keeps of it (``recent_``) and in the newest of them a predictor keeps; the newest windows'
+        over that error lowered as their level fell (:func:`workload_predictor.health.level_fall`). Found for every
+        key at the first health check of this fit or update; ``(None, None)`` where the network keeps no points."""
+        found = self.__dict__.get("_relative")
+        if found is None:
+            found = self.__dict__["_relative"] = _global_relative(self.model, targets, level)
+        return found[j]
+
 
 class _Jump(typing.NamedTuple):
     """A batched DLinear key's state before an update that jumped far ahead (see ``FleetPredictor.update``): the
@@ -1374,14 +1388,14 @@ class FleetPredictor(ParamsMixin):
                     states[name].input_anomaly_ = (block.flagged_count(row), None)
         states.update(predictors)
         if held._global is not None:
-            state = held._global
+            state, level = held._global, self._fitted(held)["level"]
             for j, name in enumerate(state.keys):
                 # The shared network rests on every key's windows: one key's idle stretch is not its fit's. Its
                 # input is the key's own: the run its newest buckets the network keeps (recent_) end with.
                 states[name] = types.SimpleNamespace(last_timestamp_=state.last_timestamp(j), freq_=state.freqs[j],
                                                      confidence_=float(state.confidence[j]), idle_fit_=(None, None),
                                                      stuck_input_=state.stuck_input(j, held.targets_),
-                                                     relative_error_=(None, None))  # no validation MAE kept
+                                                     relative_error_=state.relative_error(j, held.targets_, level))
         errors = held.update_errors_
         return [(name, states[name], str(errors[name]) if name in errors else None) for name in held.keys_]
 
@@ -2539,6 +2553,51 @@ def _global_calibration(model: Any, level: float, rows: Any = None) -> dict[str,
         out["halfwidth"][j], out["confidence"][j] = own["interval_halfwidth_"], own["confidence_"]
         out["confidence_by_target"][j] = own["_confidence_by_index"]
     return out
+
+
+def _global_relative(model: Any, targets: Any, level: float) -> list[tuple[float | None, str | None]]:
+    """:meth:`FleetGlobal.relative_error` of every key of the global ``model``: the validation MAEs of the keys with
+    as many windows at once (``CALIBRATION_CHUNK_BYTES`` of them at a time), a key with windows left out on its own
+    (:func:`~workload_predictor.predictor.calibration`), the naive errors and level falls of the keys keeping as many
+    points at once (256 keys at a time)."""
+    from .anomaly import HISTORY_BUCKETS
+    from .health import level_fall, naive_error, relative_text
+
+    points = getattr(model, "recent_", None)
+    if points is None:
+        return [(None, None)] * len(model.keys_)
+    horizon, k, n_keys = model.horizon, model.n_targets_, len(model.keys_)
+    kept = max(int(model.window_), 3 * horizon, HISTORY_BUCKETS)
+    mae, recent, scale, fall = np.ones((4, n_keys, k))
+    left_out = getattr(model, "validation_left_out_", None) or [None] * n_keys
+    counts = np.array([len(model.validation_actual_[i]) if left_out[i] is None else -1 for i in range(n_keys)])
+    for count in np.unique(counts[counts > 0]):
+        same = np.flatnonzero(counts == count)
+        step = max(1, int(CALIBRATION_CHUNK_BYTES // (8 * int(count) * horizon * k)))
+        for chunk in (same[start:start + step] for start in range(0, len(same), step)):
+            errors = np.abs(np.stack([model.validation_actual_[i] for i in chunk])
+                            - np.maximum(np.stack([model.validation_forecast_[i] for i in chunk]), 0.0))
+            mae[chunk], recent[chunk] = errors.mean(axis=(1, 2)), errors[:, -horizon:].mean(axis=(1, 2))
+    for i in np.flatnonzero(counts < 0):
+        own = calibration(model.validation_forecast_[i], model.validation_actual_[i], level, left_out=left_out[i])
+        mae[i], recent[i] = own["validation_mae_"], own["recent_mae_"]
+    lengths = np.array([len(held) for held in points])
+    for length in np.unique(lengths):
+        same = np.flatnonzero(lengths == length)
+        for chunk in (same[start:start + 256] for start in range(0, len(same), 256)):
+            held = np.stack([np.asarray(points[i], dtype=np.float64).reshape(length, k) for i in chunk])
+            scale[chunk] = np.maximum(naive_error(held, horizon), naive_error(held[:, -kept:], horizon))
+            fall[chunk] = level_fall(held, kept, horizon)
+    ratios = np.maximum(mae, recent / fall) / np.where(scale > 0, scale, 1.0)  # (N, k); one unit where none moved
+    worst = ratios.argmax(axis=1)
+    rows = np.arange(n_keys)
+    found = [(ratio, relative_text(targets[j], m, newest, ratio, naive, lowered))
+             for ratio, j, m, newest, naive, lowered in zip(
+                 ratios[rows, worst].tolist(), worst.tolist(), mae[rows, worst].tolist(), recent[rows, worst].tolist(),
+                 scale[rows, worst].tolist(), fall[rows, worst].tolist())]
+    for i in np.flatnonzero(counts == 0):  # no validation window: not measured
+        found[i] = (None, None)
+    return found
 
 
 #: Float64 copies of the validation windows :func:`_calibrate` holds at once: the stacked forecasts and actuals, their

@@ -301,9 +301,11 @@ class FleetGlobal:
         (``validation_forecast_`` against ``validation_actual_``, clipped at 0, without the windows its interval at
         ``level`` leaves out: ``validation_left_out_``, as :func:`~workload_predictor.predictor.calibration` reads
         them) and its newest ``horizon`` windows', over the larger naive forecast error over the horizon in the
-        points the network keeps of it (``recent_``) and in the newest of them a predictor keeps; the newest windows'
-        over that error lowered as their level fell (:func:`workload_predictor.health.level_fall`). Found for every
-        key at the first health check of this fit or update; ``(None, None)`` where the network keeps no points."""
+        points the network keeps of it (``recent_``), in the newest of them a predictor keeps and in the series it was
+        fitted on (``fit_naive_error_``, carried by updates as a predictor's ``noise_scale_`` row 0; a file saved
+        before it was kept: the kept points' alone); the newest windows' over that error lowered as their level fell
+        (:func:`workload_predictor.health.level_fall`). Found for every key at the first health check of this fit or
+        update; ``(None, None)`` where the network keeps no points."""
         found = self.__dict__.get("_relative")
         if found is None:
             found = self.__dict__["_relative"] = _global_relative(self.model, targets, level)
@@ -2559,7 +2561,7 @@ def _global_relative(model: Any, targets: Any, level: float) -> list[tuple[float
     """:meth:`FleetGlobal.relative_error` of every key of the global ``model``: the validation MAEs of the keys with
     as many windows at once (``CALIBRATION_CHUNK_BYTES`` of them at a time), a key with windows left out on its own
     (:func:`~workload_predictor.predictor.calibration`), the naive errors and level falls of the keys keeping as many
-    points at once (256 keys at a time)."""
+    points at once (256 keys at a time), each naive error at least the key's fit's (``fit_naive_error_``)."""
     from .anomaly import HISTORY_BUCKETS
     from .health import level_fall, naive_error, relative_text
 
@@ -2588,6 +2590,9 @@ def _global_relative(model: Any, targets: Any, level: float) -> list[tuple[float
             held = np.stack([np.asarray(points[i], dtype=np.float64).reshape(length, k) for i in chunk])
             scale[chunk] = np.maximum(naive_error(held, horizon), naive_error(held[:, -kept:], horizon))
             fall[chunk] = level_fall(held, kept, horizon)
+    fitted = getattr(model, "fit_naive_error_", None)  # None: a file saved before it was kept (its kept points alone)
+    if fitted is not None:
+        scale = np.maximum(scale, fitted)
     ratios = np.maximum(mae, recent / fall) / np.where(scale > 0, scale, 1.0)  # (N, k); one unit where none moved
     worst = ratios.argmax(axis=1)
     rows = np.arange(n_keys)

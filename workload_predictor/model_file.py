@@ -2163,6 +2163,12 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds the global network's level_spread_ of shape {quote(np.shape(spread))} and dtype "
                f"{quote(getattr(spread, 'dtype', None))}, not ({n:,}, {k}) float64 spreads of loads in [0, "
                f"{MAX_VALUE:g}] or inf (how far each key's windows' means sit from its offset)")
+    naive = getattr(model, "fit_naive_error_", None)  # None: a file saved before it was kept (found at its next update)
+    if naive is not None and (not isinstance(naive, np.ndarray) or naive.dtype != np.float64 or naive.shape != (n, k)
+                              or not _is_real(naive, nonnegative=True) or not _is_within(naive, MAX_VALUE)):
+        refuse(f"holds the global network's fit_naive_error_ of shape {quote(np.shape(naive))} and dtype "
+               f"{quote(getattr(naive, 'dtype', None))}, not ({n:,}, {k}) float64 naive forecast errors from 0 to "
+               f"{MAX_VALUE:g} (each key's in the series it was fitted on, what health measures its error against)")
     floor = getattr(model, "weight_floor_", None)  # None: robust=False, or a file saved before the weights
     if floor is not None and not _is_scale_floor(floor, (n, k)):
         refuse(f"holds the global network's weight_floor_ of shape {quote(np.shape(floor))}, not ({n:,}, {k}) scale "

@@ -56,6 +56,7 @@ from .._memory import check_memory, epoch_hook
 from .._progress import epoch_callback, progress_bar
 from .._threads import torch_threads
 from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_number, is_positive_int, plural, quote
+from ..health import naive_error
 from ..windows import carried_left_out, fit_scale, left_out_windows, targets_at, validation_origins, windows_at
 from ..windows import newest as newest_of  # `newest` is a local name in methods below
 from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
@@ -373,6 +374,10 @@ class GlobalLSTM(ParamsMixin):
     a fleet calibrates the key's interval and confidence without them, as a predictor's ``interval_left_out_``. A fit
     finds them in each key's whole series, an update among its kept and new points; a window left out stays out while
     it is a validation window.
+    ``fit_naive_error_`` (``[n_keys, k]`` float64) is each key's naive forecast error over ``horizon`` buckets in the
+    series it was fitted on (:func:`workload_predictor.health.naive_error`, a predictor's ``noise_scale_`` row 0),
+    carried by every update (a file saved before it was kept: its kept points' at its next update, kept from then):
+    a fleet's ``health`` measures the key's validation error against it and its kept points'.
     """
 
     min_window = 12
@@ -619,6 +624,9 @@ class GlobalLSTM(ParamsMixin):
         self.recent_ = [y[-keep:].copy() for y in arrays]
         self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
+        # What health measures each key's validation error against, beside its kept points' (as a predictor's
+        # noise_scale_ row 0): an idle stretch of kept points after a busy fit is not the noise the fit had.
+        self.fit_naive_error_ = np.stack([naive_error(y, horizon) for y in arrays])
         if self.robust:  # each key's newest non-zero points and their count, as a WorkloadPredictor keeps them
             busy = [anomaly.busy_values(y) for y in arrays]
             self.weight_nonzero_ = [_packed(kept) for kept, _ in busy]
@@ -1289,6 +1297,9 @@ class GlobalLSTM(ParamsMixin):
         forecast_new, actual_new, origins_new = (list(self.validation_forecast_), list(self.validation_actual_),
                                                  list(self.validation_origins_))
         left_out_new = list(getattr(self, "validation_left_out_", None) or [None] * len(self.keys_))
+        fitted = getattr(self, "fit_naive_error_", None)  # a file's without it: the points it kept stand for the fit's
+        if fitted is None:
+            fitted = np.stack([naive_error(r, self.horizon) for r in self.recent_])
         recent, n_seen, keep_recent = list(self.recent_), self.n_seen_.copy(), self._recent_length()
         recent_weights = list(getattr(self, "recent_weights_", None) or [None] * len(self.keys_))
         for i, y, o, old, forecast, element, (evaluated, runs) in zip(active, ys, origins, olds, forecasts, elements,
@@ -1313,6 +1324,7 @@ class GlobalLSTM(ParamsMixin):
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
         self.validation_left_out_ = left_out_new
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
+        self.fit_naive_error_ = fitted  # carried from the fit, as a predictor carries its noise_scale_ row 0
         if following:
             self.weight_nonzero_, self.weight_nonzero_counts_ = nonzero, nonzero_counts
         self.offset_, self.scale_, self.level_spread_ = offset, scale, spreads  # a file's missing spreads kept from now

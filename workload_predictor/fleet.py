@@ -1320,7 +1320,8 @@ class FleetPredictor(ParamsMixin):
         Columns: ``level`` (the key's worst known level), then for each metric its value and its level
         (``ok``, ``warning``, ``critical`` or ``unknown``): ``accuracy`` (the key's confidence, ``1 - WAPE`` of its
         validation forecasts; not rated by default), ``relative_error`` (its validation error over the naive forecast's
-        error over the horizon on its series: a global key's on the points the network keeps of it),
+        error over the horizon on its series: a global key's on the points the network keeps of it and on the series
+        it was fitted on),
         ``input_anomaly`` (buckets flagged among its newest 1000, as a predictor fitted and updated on its series
         counts them: a batched DLinear key's as its fit's and refits' scans flag them;
         ``unknown`` for a global key, and for a batched key of a file saved before the counts were kept until its next

@@ -2167,7 +2167,7 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     if naive is not None and (not isinstance(naive, np.ndarray) or naive.dtype != np.float64 or naive.shape != (n, k)
                               or not _is_real(naive, nonnegative=True) or not _is_within(naive, MAX_VALUE)):
         refuse(f"holds the global network's fit_naive_error_ of shape {quote(np.shape(naive))} and dtype "
-               f"{quote(getattr(naive, 'dtype', None))}, not ({n:,}, {k}) float64 naive forecast errors from 0 to "
+               f"{quote(str(getattr(naive, 'dtype', None)))}, not ({n:,}, {k}) float64 naive forecast errors from 0 to "
                f"{MAX_VALUE:g} (each key's in the series it was fitted on, what health measures its error against)")
     floor = getattr(model, "weight_floor_", None)  # None: robust=False, or a file saved before the weights
     if floor is not None and not _is_scale_floor(floor, (n, k)):

@@ -4,7 +4,7 @@ A predictor (horizon 10; DLinear by default, ``--model`` another) is fitted, the
 health is rated after the fit and after each update. Plain series (no alert wanted): Poisson counts at 3, 20 and 500
 a bucket, buckets of 1 s, 10 s and 60 s (4 seeds each, others at each width); the bundled Azure conv and code traces
 at 1 s, 10 s and 60 s (requests and both token counts). Degradations (an alert wanted while the model is off): a level shift x3 up and down, a fit on
-another series, a stuck exporter. A fleet (``--model fleet``, ``fleet-incremental``, ``global_lstm``) holds the seeds
+another series, a stuck exporter, a level shift with a burst (one 1e6 bucket) held. A fleet (``--model fleet``, ``fleet-incremental``, ``global_lstm``) holds the seeds
 of a row as its keys and rates each key.
 
     python3 scripts/accuracy_alerts.py                    # the tables of docs/health.md, "Why 3 and 4 for relative_error"
@@ -143,6 +143,11 @@ def degraded() -> None:
         walked = walk_all([(fit, poisson(lam, 100, "10s", seed + 10, start=600)) for seed, fit in enumerate(fits)])
         for seed, rated in enumerate(walked):
             row(f"{label}, seed {seed}", rated)
+    burst = [fit.assign(requests=fit["requests"].where(fit.index != 560, 10**6)) for fit in fits]
+    for label, lam in (("level x3 up", 60), ("level x3 down", 20 / 3)):  # the burst held through the 100 updates
+        walked = walk_all([(fit, poisson(lam, 100, "10s", seed + 10, start=600)) for seed, fit in enumerate(burst)])
+        for seed, rated in enumerate(walked):
+            row(f"{label}, a 1e6 bucket 40 before the fit's end, seed {seed}", rated)
     stuck = [(fit, poisson(20, 100, "10s", 0, start=600).assign(requests=fit["requests"].iloc[-1])) for fit in fits]
     for seed, rated in enumerate(walk_all(stuck)):
         row(f"stuck exporter (the last count repeated), seed {seed}", rated)

@@ -147,11 +147,12 @@ class FleetBlock:
             block.recent_flags = recent[np.lexsort((recent[:, 1], recent[:, 0]))]
         if self.recent_mae is not None:
             block.recent_mae = self.recent_mae[rows]
-        # The picked rows' settled inputs, found already: not found again.
-        settled = self.__dict__.get("_settled")
-        if settled is not None:
-            position = {int(row): i for i, row in enumerate(rows)}
-            vars(block)["_settled"] = {position[row]: value for row, value in settled.items() if row in position}
+        # The picked rows' settled inputs and held noise, found already: not found again.
+        position = {int(row): i for i, row in enumerate(rows)}
+        for name in ("_settled", "_held"):
+            found = self.__dict__.get(name)
+            if found is not None:
+                vars(block)[name] = {position[row]: value for row, value in found.items() if row in position}
         return block
 
     def last_timestamp(self, row: int) -> pd.Timestamp:
@@ -227,19 +228,20 @@ class FleetBlock:
         the larger naive forecast error over the horizon in the buckets it was refitted on and in the newest of them a
         predictor keeps (:func:`workload_predictor.health.naive_error`; the newest windows' over that error lowered as
         their level fell, :func:`workload_predictor.health.level_fall`), found for every row at the block's first
-        health check, a few hundred keys at a time (a copy of their buckets at most)."""
+        health check, a few hundred keys at a time (a copy of their buckets at most). A key whose series holds a burst
+        it came back from is measured on its series as its validation read it (:meth:`held_noise`)."""
         found = self.__dict__.get("_relative")
         if found is None:
-            from .anomaly import HISTORY_BUCKETS
             from .health import level_fall, naive_error, relative_text
 
-            horizon = self.coef.shape[3]
-            kept = max(int(self.window.max()), 3 * horizon, HISTORY_BUCKETS)
+            horizon, kept = self.coef.shape[3], self._kept()
             scale, fall = np.empty((2, len(self.keys), self.values.shape[2]))
             for start in range(0, len(self.keys), 256):  # a copy of 256 keys' buckets at most
                 chunk = self.values[start:start + 256]
                 scale[start:start + 256] = np.maximum(naive_error(chunk, horizon), naive_error(chunk[:, -kept:], horizon))
                 fall[start:start + 256] = level_fall(chunk, kept, horizon)
+            for row, (naive, lowered) in self.held_noise().items():
+                scale[row], fall[row] = naive, lowered
             recent = self.validation_mae if self.recent_mae is None else self.recent_mae
             error = np.maximum(self.validation_mae, recent / fall)
             ratios = error / np.where(scale > 0, scale, 1.0)  # (B, k); one unit where none moved
@@ -251,6 +253,48 @@ class FleetBlock:
                     ratios[rows, worst].tolist(), worst.tolist(), self.validation_mae[rows, worst].tolist(),
                     recent[rows, worst].tolist(), scale[rows, worst].tolist(), fall[rows, worst].tolist())]
         return found[row]
+
+    def _kept(self) -> int:
+        """The newest buckets of a key a predictor keeps (:func:`workload_predictor.health.kept_length`), for the
+        block's widest window."""
+        from .anomaly import HISTORY_BUCKETS
+
+        return max(int(self.window.max()), 3 * int(self.coef.shape[3]), HISTORY_BUCKETS)
+
+    def held_noise(self, settled: dict[int, np.ndarray] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per row whose series holds a burst it came back from: the naive forecast's error (the larger of the whole
+        series' and the newest kept buckets', :func:`workload_predictor.health.naive_error`) and the level fall of its
+        newest windows (:func:`workload_predictor.health.level_fall`), ``(k,)`` each, on its series as its fit's
+        validation read it: each such burst at its reference median, as a predictor's fit on it reads it (a burst
+        inflates the naive error a degraded model is measured against). ``settled``: ``{row: that series}``, given by
+        the fit, which found them; else found at the block's first health check by scanning again (as its fit did)
+        the keys with a flagged bucket among their newest ``anomaly.RECENT_BUCKETS`` or their forecast's inputs
+        (:attr:`recent_flags`, :attr:`flag_at`; a key whose only bursts are older is measured on its buckets as they
+        are, as is every key of a file saved before those were kept)."""
+        found = self.__dict__.get("_held")
+        if found is not None and settled is None:
+            return found
+        from . import anomaly
+        from .health import level_fall, naive_error
+
+        if settled is None:
+            rows = set()
+            for at in (self.recent_flags, self.flag_at):
+                if at is not None:
+                    rows.update(np.unique(at[:, 0]).tolist())
+            settled = {}
+            for row in sorted(rows):
+                y = self.values[row]
+                flagged = anomaly.fit_scan(y)[1]
+                y = anomaly.settled_inputs(y, anomaly.flagged_of(flagged)) if flagged else None
+                if y is not None:
+                    settled[row] = y
+        horizon, kept = int(self.coef.shape[3]), self._kept()
+        found = self.__dict__["_held"] = {
+            row: (np.maximum(naive_error(y, horizon), naive_error(y[-kept:], horizon)),
+                  np.asarray(level_fall(y, kept, horizon), dtype=np.float64))
+            for row, y in settled.items()}
+        return found
 
     def settled_inputs(self) -> dict[int, np.ndarray]:
         """Per row whose newest ``window`` buckets hold a burst the key's series came back from, those buckets
@@ -2980,13 +3024,14 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         flags: dict[int, list] = {}  # each scanned key's flagged buckets (by its row in the block)
         try:
             floors, scans = _weighted_keys(reference, items)
+            settled = _settled_keys(items, flags)
             fit = fit_batched(np.stack([item.values for item in items]), horizon=reference.horizon,
                               window=reference.window, kernel_size=reference.kernel_size, alpha=reference.alpha,
                               candidate_windows=reference.candidate_windows,
                               validation_fraction=reference.validation_fraction,
                               max_validation_windows=reference.max_validation_windows, blend=reference.blend,
                               device=device, floors=floors, scans=scans,
-                              follow_level=reference.follow_level, settled=_settled_keys(items, flags))
+                              follow_level=reference.follow_level, settled=settled)
         except MemoryLimitError:  # the partition's, not a key's: _fit_partition fits its keys one by one
             raise
         except WorkloadDataError as exc:
@@ -3002,6 +3047,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         )
         block.flag_at, block.flag_median = _kept_flags(flags, block.values.shape[1], block.window)
         block.recent_flags = _recent_flags(flags, block.values.shape[1])
+        block.held_noise(settled)  # what health measures its keys' validation error against, from the fit's scans
         # The stages max_training_time cut per key, for fit's time_limited_keys_ (which takes them off the block).
         vars(block)["_time_limited"] = {item.key: tuple(stages) for item, stages in zip(items, fit.time_limited)
                                         if stages}

@@ -68,7 +68,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .anomaly import HISTORY_BUCKETS, RECENT_BUCKETS, recent_flagged_count
+from .anomaly import HISTORY_BUCKETS, RECENT_BUCKETS, flags_in, recent_flagged_count, settle, settled_runs, with_leads
 from .anomaly import recent as anomalies_recent
 from .errors import WorkloadDataError, is_number, plural, quote
 
@@ -645,11 +645,34 @@ def kept_length(model: Any, window: Any = None) -> int:
 def noise_scale(values: np.ndarray, kept: int, horizon: int, fitted: np.ndarray | None = None) -> np.ndarray:
     """``(2, k)``: per target, the naive forecast's error over ``horizon`` buckets (:func:`naive_error`) in a fit's
     series (row 0; ``fitted``: that row, carried from the fit by an update) and in the newest ``kept`` buckets of
-    ``values`` (``(n, k)``; row 1). What :func:`relative_error` measures a model's validation error against."""
+    ``values`` (``(n, k)``; row 1). What :func:`relative_error` measures a model's validation error against.
+    ``values`` as the model reads them: each burst the series came back from at its reference median
+    (:func:`settled_held`; a predictor's fit passes its model's validation series), so that a burst held does not
+    inflate the error a degraded model is measured against."""
     scale = np.empty((2, values.shape[1]))
     scale[0] = naive_error(values, horizon) if fitted is None else fitted
     scale[1] = naive_error(values[-kept:], horizon)
     return scale
+
+
+def settled_held(values: np.ndarray, flags: np.ndarray | None) -> np.ndarray:
+    """The buckets ``values`` (``(n, k)``, the newest last) as a predictor's forecast and validation windows read
+    them: each burst the series came back from, among the flagged buckets ``flags`` (a predictor's
+    ``input_flags_``: rows of reference medians, NaN where not flagged, the newest last, at ``values``' newest),
+    begun where a counter's climb into it began (:func:`~workload_predictor.anomaly.with_leads`), read as its
+    reference median (:func:`~workload_predictor.anomaly.settled_runs`); a burst still going stands. ``values``
+    itself (not a copy) when none lies among them."""
+    if flags is None:
+        return values
+    flagged = flags_in(flags, min(len(flags), len(values)), len(values) - 1)
+    runs = with_leads(values, settled_runs(values, flagged)) if flagged else None
+    return settle(values, runs) if runs else values
+
+
+def held_values(predictor: Any) -> np.ndarray:
+    """A predictor's kept buckets (``series_``) as its model reads them (:func:`settled_held` with its
+    ``input_flags_``; a file saved before those were kept: as they are)."""
+    return settled_held(predictor.series_.values, getattr(predictor, "input_flags_", None))
 
 
 #: How far :func:`level_fall` lets the level of the newest windows fall below the buckets' before it and still lower the
@@ -722,14 +745,14 @@ def relative_error(predictor: Any) -> tuple[float | None, str | None]:
     if mae is None:
         return None, None
     scale, horizon = getattr(predictor, "noise_scale_", None), predictor.model_.horizon
+    recent = getattr(predictor, "recent_mae_", None)
+    held = held_values(predictor) if scale is None or recent is not None else None
     if scale is None:  # the buckets kept stand for the fit's and are the newest: one row
-        largest = naive_error(predictor.series_.values, horizon).tolist()
+        largest = naive_error(held, horizon).tolist()
     else:
         low, high = scale.tolist()  # the fit's and the newest buckets'; tolist: a k of 1-3 in Python is quicker
         largest = list(map(max, low, high))
-    recent = getattr(predictor, "recent_mae_", None)
-    fall = None if recent is None else level_fall(predictor.series_.values,
-                                                  kept_length(predictor.model_, predictor.window_), horizon)
+    fall = None if recent is None else level_fall(held, kept_length(predictor.model_, predictor.window_), horizon)
     return relative_measure(mae, recent, largest, predictor.targets_, fall)
 
 

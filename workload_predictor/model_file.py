@@ -1631,17 +1631,19 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
 def _check_noise_scale(obj: Any, refuse: Any) -> None:
     """What ``health``'s ``relative_error`` measures against: ``noise_scale_``, ``(2, k)`` naive forecast errors, each a
     finite number from 0 to ``MAX_VALUE`` (a difference between two loads the door lets in), its row 1 the one the
-    newest buckets of the history, checked already, give
-    (:func:`workload_predictor.health.noise_scale`); absent or ``None`` in a file saved before it was kept (health
-    reads ``series_``)."""
-    from .health import kept_length, naive_error
+    newest buckets of the history, checked already, give as the model reads them (a burst it came back from at its
+    reference median, :func:`workload_predictor.health.held_values`; as they are in a file saved before health read
+    them so) (:func:`workload_predictor.health.noise_scale`); absent or ``None`` in a file saved before it was kept
+    (health reads ``series_``)."""
+    from .health import held_values, kept_length, naive_error
 
     scale, values = getattr(obj, "noise_scale_", None), obj.series_.values
     if scale is None:
         return
+    kept, horizon = kept_length(obj.model_, obj.window_), obj.model_.horizon
     if not (_is_real(scale, nonnegative=True) and _is_within(scale, MAX_VALUE) and scale.shape == (2, values.shape[1])
-            and np.array_equal(scale[1], naive_error(values[-kept_length(obj.model_, obj.window_):],
-                                                     obj.model_.horizon))):
+            and any(np.array_equal(scale[1], naive_error(held[-kept:], horizon))
+                    for held in (values, held_values(obj)))):
         refuse(f"has noise_scale_ of shape {quote(np.shape(scale))}, not {values.shape[1]} pairs of naive forecast "
                f"errors from 0 to {MAX_VALUE:g}, the newest ones those of the buckets it holds")
 

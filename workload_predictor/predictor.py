@@ -27,7 +27,8 @@ from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, as_target_list
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      naming_rows, plural, quote)
 from .forecast import Forecast
-from .health import IDLE_RUN, held_runs, held_span, idle_span, kept_length, naive_error, noise_scale, stuck_runs
+from .health import (IDLE_RUN, held_runs, held_span, held_values, idle_span, kept_length, naive_error, noise_scale,
+                     settled_held, stuck_runs)
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .windows import carried_left_out, left_out_windows, newest
@@ -629,8 +630,12 @@ class WorkloadPredictor(ParamsMixin):
         )
         state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
         state["stuck_run_"] = stuck_runs(series.values)  # one run per target
-        # What relative_error measures the validation error against.
-        state["noise_scale_"] = noise_scale(series.values, kept_length(model), model.horizon)
+        # What relative_error measures the validation error against: the series as the model's validation read it
+        # (a burst the series came back from at its reference median).
+        flagged = anomalies["input_flags_"]
+        settled = anomaly.settled_inputs(series.values, flagged) if flagged else None
+        state["noise_scale_"] = noise_scale(series.values if settled is None else settled, kept_length(model),
+                                            model.horizon)
         # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
         span = min(self._flag_span(model), len(series.values))
         state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
@@ -1016,8 +1021,9 @@ class WorkloadPredictor(ParamsMixin):
         state["stuck_run_"] = stuck_runs(new.values, held_runs(self), old.values[-1])
         fitted = getattr(self, "noise_scale_", None)  # an old file's: the buckets it kept stand for the fit's
         horizon = self.model_.horizon
-        state["noise_scale_"] = noise_scale(values, keep, horizon,
-                                            naive_error(old.values, horizon) if fitted is None else fitted[0])
+        # The kept buckets as the forecast reads them (a burst held, which the series came back from, at its median).
+        state["noise_scale_"] = noise_scale(settled_held(values, state["input_flags_"]), keep, horizon,
+                                            naive_error(held_values(self), horizon) if fitted is None else fitted[0])
         state.update(model_=model, series_=series, last_timestamp_=new.last, n_updates_=self.n_updates_ + 1,
                      _history_grid=grid, update_seconds_=time.perf_counter() - started)
         if hasattr(model, "weights_"):

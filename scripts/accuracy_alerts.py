@@ -112,6 +112,10 @@ def plain() -> None:
             pairs = [(series[:600], series[600:]) for series in (poisson(lam, 800, freq, seed) for seed in seeds)]
             rated = [r for walked in walk_all(pairs, step=2) for r in walked]
             print(f"| Poisson({lam}) at {freq}, seeds {seeds[0]}-{seeds[-1]} | {shares(rated)} |", flush=True)
+    pairs = [(series[:600].assign(requests=series["requests"].where(series.index != 560, 10**6)), series[600:])
+             for series in (poisson(20, 800, "10s", seed) for seed in range(4))]
+    rated = [r for walked in walk_all(pairs, step=2) for r in walked]
+    print(f"| Poisson(20) at 10s, seeds 0-3, a 1e6 bucket 40 before the fit's end | {shares(rated)} |", flush=True)
     for name in ("conv", "code"):
         log = azure_llm_trace(name)
         for freq, fit_n, step in (("1s", 1000, 5), ("10s", 150, 1), ("60s", 45, 1)):

@@ -89,3 +89,23 @@ def test_settled_held_reads_a_burst_the_series_came_back_from_at_its_median_and_
     last[-1, 0] = 20.0
     assert settled_held(going, last)[-1, 0] == BURST
     assert settled_held(values, None) is values
+
+
+def test_a_predictor_holding_a_burst_and_a_counter_saves_and_loads_and_rates_the_same(tmp_path):
+    """Fitted with a 1e6 bucket and a counter's run (a climb by the series' counts, flagged from its 5th bucket) among
+    the buckets it keeps, and after an update: the file loads (its ``noise_scale_`` row of the newest buckets is that
+    of the buckets it holds as the model reads them) and rates as the predictor saved."""
+    fit = _poisson(20, 600, 3)
+    fit.loc[540, "requests"] = BURST
+    fit.loc[570:579, "requests"] = 20.0 + 20.0 * np.arange(1, 11)  # a counter: climbs by the series' counts
+    predictor = WorkloadPredictor(horizon=10).fit(fit)
+    assert predictor.input_flags_ is not None
+    for step in range(2):
+        if step:
+            predictor.update(_poisson(20, 3, 4, 600))
+        path = tmp_path / f"p{step}.wpm"
+        predictor.save(path)
+        loaded = WorkloadPredictor.load(path)
+        np.testing.assert_array_equal(loaded.noise_scale_, predictor.noise_scale_)
+        assert loaded.health()["metrics"]["relative_error"] == predictor.health()["metrics"]["relative_error"]
+        assert predictor.noise_scale_.max() < 100  # not 1e6 / the buckets held

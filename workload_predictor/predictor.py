@@ -630,16 +630,18 @@ class WorkloadPredictor(ParamsMixin):
         )
         state["idle_span_"] = idle_span(series.values, max(model.context_length(), IDLE_RUN))  # what health rates
         state["stuck_run_"] = stuck_runs(series.values)  # one run per target
-        # What relative_error measures the validation error against: the series as the model's validation read it
-        # (a burst the series came back from at its reference median).
-        flagged = anomalies["input_flags_"]
-        settled = anomaly.settled_inputs(series.values, flagged) if flagged else None
-        state["noise_scale_"] = noise_scale(series.values if settled is None else settled, kept_length(model),
-                                            model.horizon)
         # The flags among the buckets kept (anomalies gives all the series' as {(position, target index): median}).
         span = min(self._flag_span(model), len(series.values))
         state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
                                                   len(series.targets))
+        # What relative_error measures the validation error against, on the buckets as the model reads them (a burst
+        # the series came back from at its reference median): the whole series as its validation read it, and the
+        # newest as an update and health read them (with the flags kept).
+        flagged = anomalies["input_flags_"]
+        settled = anomaly.settled_inputs(series.values, flagged) if flagged else None
+        state["noise_scale_"] = noise_scale(settled_held(series.values, state["input_flags_"]), kept_length(model),
+                                            model.horizon,
+                                            naive_error(series.values if settled is None else settled, model.horizon))
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
         state["fit_seconds_"] = time.perf_counter() - started

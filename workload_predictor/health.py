@@ -664,15 +664,25 @@ def settled_held(values: np.ndarray, flags: np.ndarray | None) -> np.ndarray:
     itself (not a copy) when none lies among them."""
     if flags is None:
         return values
-    flagged = flags_in(flags, min(len(flags), len(values)), len(values) - 1)
+    return _settled_with(values, flags_in(flags, min(len(flags), len(values)), len(values) - 1))
+
+
+def _settled_with(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray:
+    """:func:`settled_held` from the flagged buckets ``{(position in values, target index): reference median}``."""
     runs = with_leads(values, settled_runs(values, flagged)) if flagged else None
     return settle(values, runs) if runs else values
 
 
 def held_values(predictor: Any) -> np.ndarray:
     """A predictor's kept buckets (``series_``) as its model reads them (:func:`settled_held` with its
-    ``input_flags_``; a file saved before those were kept: as they are)."""
-    return settled_held(predictor.series_.values, getattr(predictor, "input_flags_", None))
+    ``input_flags_``; a file saved before those were kept: with the input anomalies it recorded, as its forecast
+    reads them)."""
+    values = predictor.series_.values
+    if "input_flags_" in vars(predictor) or getattr(predictor, "input_anomalies_", None) is None:
+        return settled_held(values, getattr(predictor, "input_flags_", None))
+    from .predictor import _recorded_flags
+
+    return _settled_with(values, _recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1))
 
 
 #: How far :func:`level_fall` lets the level of the newest windows fall below the buckets' before it and still lower the

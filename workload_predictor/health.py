@@ -20,7 +20,7 @@ rated by default: ``1 - WAPE`` depends on the load's size as much as on the mode
 noise floor scores 0.53); ``thresholds={"accuracy": ABSOLUTE_ACCURACY}`` rates it as before. ``relative_error``
 rates the model against what the data allows (:func:`relative_error`): per target, the larger of the validation MAE
 and the newest ``horizon`` validation windows' MAE, over the naive forecast's error (the bucket before, repeated over
-the horizon) on the series held (the larger of the fitted series' and the newest kept buckets'; the newest windows'
+the horizon) on the series held as the model reads it (a burst the series came back from at its reference median) (the larger of the fitted series' and the newest kept buckets'; the newest windows'
 against that error lowered as their level fell, :func:`level_fall`), the worst target's ratio; a forecast at a count
 series' noise floor scores about 0.7, a level shift x3 up the model has not followed yet about 5, x3 down about 3.5
 (docs/health.md). ``input_anomaly``
@@ -744,7 +744,9 @@ def relative_error(predictor: Any) -> tuple[float | None, str | None]:
     validation windows' (``recent_mae_``), over the larger of the naive forecast's error over ``horizon`` buckets in
     the fitted series and in the newest buckets kept (``noise_scale_``, :func:`noise_scale`); the newest windows'
     over that error lowered as their level fell below the kept buckets' before them (:func:`level_fall`: a level
-    drop the model has not followed is rated against the noise at the level it dropped to, as a rise is).
+    drop the model has not followed is rated against the noise at the level it dropped to, as a rise is). Both read
+    the buckets as the model reads them (:func:`held_values`): a burst held does not raise the error a model is
+    measured against, nor the level its newest windows' is compared with.
 
     A predictor loaded from a file saved before these were kept reads its scale from the buckets it keeps (``series_``)
     and its validation MAE alone. A fleet key that holds no predictor passes its ratio and detail as ``relative_error_``

@@ -443,7 +443,8 @@ class WorkloadPredictor(ParamsMixin):
         counts the series ends with (:func:`workload_predictor.health.stuck_runs`).
     noise_scale_ : numpy.ndarray
         ``(2, k)``: per target, the naive forecast's error over ``horizon`` buckets (the bucket before a window,
-        repeated) in the fitted series (row 0, carried by updates) and in the buckets ``series_`` keeps (row 1): what
+        repeated) in the fitted series (row 0, carried by updates) and in the buckets ``series_`` keeps (row 1), each
+        read as the model reads it (a burst the series came back from at its reference median): what
         :meth:`health`'s ``relative_error`` measures the validation error against
         (:func:`workload_predictor.health.noise_scale`).
     recent_mae_ : numpy.ndarray

@@ -240,8 +240,8 @@ class FleetBlock:
                 chunk = self.values[start:start + 256]
                 scale[start:start + 256] = np.maximum(naive_error(chunk, horizon), naive_error(chunk[:, -kept:], horizon))
                 fall[start:start + 256] = level_fall(chunk, kept, horizon)
-            for row, (naive, lowered) in self.held_noise().items():
-                scale[row], fall[row] = naive, lowered
+            for held, (naive, lowered) in self.held_noise().items():
+                scale[held], fall[held] = naive, lowered
             recent = self.validation_mae if self.recent_mae is None else self.recent_mae
             error = np.maximum(self.validation_mae, recent / fall)
             ratios = error / np.where(scale > 0, scale, 1.0)  # (B, k); one unit where none moved

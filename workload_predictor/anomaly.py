@@ -1601,3 +1601,34 @@ def _flat_lead(steps: np.ndarray) -> int:
     score = np.cumsum(np.where(steps > 0, -1, 1))  # after i + 1 steps: the zeros left before less the rises
     best = int(np.argmax(score))
     return best + 1 if score[best] > 0 else 0
+
+
+def recorded_flags(state: dict[str, Any], last: pd.Timestamp, count: int,
+                    newest: int) -> dict[tuple[int, int], float]:
+    """The flagged buckets among the ``count`` up to ``last`` (the newest in ``state``, a predictor's attributes) as
+    ``{(position, target index): reference median}`` with ``newest`` the position of ``last``: from ``input_flags_``
+    (every flag among the buckets the predictor and its model keep), or in a file saved before it was kept, from the
+    newest ``KEPT`` anomalies recorded."""
+    if "input_flags_" in state:
+        return flags_in(state["input_flags_"], count, newest)
+    return _flagged_among(state.get("input_anomalies_"), state["targets_"], state["freq_"], last, count, newest)
+
+
+def _flagged_among(anomalies: Any, targets: Sequence[str], freq: pd.Timedelta, last: pd.Timestamp, count: int,
+                   newest: int) -> dict[tuple[int, int], float]:
+    """The recorded ``anomalies`` among the ``count`` buckets up to ``last``, as ``{(position, target index):
+    reference median}`` with ``newest`` the position of ``last``.
+
+    The anomalies are kept newest last, so the walk back stops at the first one older than those buckets.
+    """
+    flagged: dict[tuple[int, int], float] = {}
+    if not anomalies:
+        return flagged
+    first = last - (count - 1) * freq
+    column = {name: j for j, name in enumerate(targets)}
+    for timestamp, target, _, median in reversed(anomalies):
+        if timestamp < first:
+            break
+        if timestamp <= last and target in column:
+            flagged[(newest - (last - timestamp) // freq, column[target])] = median
+    return flagged

@@ -20,8 +20,9 @@ rated by default: ``1 - WAPE`` depends on the load's size as much as on the mode
 noise floor scores 0.53); ``thresholds={"accuracy": ABSOLUTE_ACCURACY}`` rates it as before. ``relative_error``
 rates the model against what the data allows (:func:`relative_error`): per target, the larger of the validation MAE
 and the newest ``horizon`` validation windows' MAE, over the naive forecast's error (the bucket before, repeated over
-the horizon) on the series held as the model reads it (a burst the series came back from at its reference median) (the larger of the fitted series' and the newest kept buckets'; the newest windows'
-against that error lowered as their level fell, :func:`level_fall`), the worst target's ratio; a forecast at a count
+the horizon) on the series held, read as the model reads it (a burst the series came back from at its reference
+median): the larger of the fitted series' and the newest kept buckets'; the newest windows' against that error lowered
+as their level fell (:func:`level_fall`); the worst target's ratio; a forecast at a count
 series' noise floor scores about 0.7, a level shift x3 up the model has not followed yet about 5, x3 down about 3.5
 (docs/health.md). ``input_anomaly``
 counts the buckets far outside the series' recent range (:mod:`workload_predictor.anomaly`) among the
@@ -68,7 +69,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .anomaly import HISTORY_BUCKETS, RECENT_BUCKETS, flags_in, recent_flagged_count, settle, settled_runs, with_leads
+from .anomaly import (HISTORY_BUCKETS, RECENT_BUCKETS, flags_in, recent_flagged_count, recorded_flags, settle, settled_runs,
+                      with_leads)
 from .anomaly import recent as anomalies_recent
 from .errors import WorkloadDataError, is_number, plural, quote
 
@@ -680,9 +682,8 @@ def held_values(predictor: Any) -> np.ndarray:
     values = predictor.series_.values
     if "input_flags_" in vars(predictor) or getattr(predictor, "input_anomalies_", None) is None:
         return settled_held(values, getattr(predictor, "input_flags_", None))
-    from .predictor import _recorded_flags
-
-    return _settled_with(values, _recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1))
+    flagged = recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1)
+    return _settled_with(values, flagged)
 
 
 #: How far :func:`level_fall` lets the level of the newest windows fall below the buckets' before it and still lower the

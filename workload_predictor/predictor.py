@@ -104,7 +104,7 @@ def _point(state: _Published, steps: int) -> np.ndarray:
 
 def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     """The model's context with the flagged runs the series has come back from read as their reference medians
-    (:func:`workload_predictor.anomaly.settled_inputs`, from the recorded flags, :func:`_recorded_flags`), and so the
+    (:func:`workload_predictor.anomaly.settled_inputs`, from the recorded flags, :func:`~workload_predictor.anomaly.recorded_flags`), and so the
     lost buckets (``lost_buckets_``, :func:`lost_runs`); ``None`` when none lies in it.
 
     The runs are found on the kept series (the context and up to ``REFERENCE_BUCKETS`` before it), so a burst that
@@ -127,41 +127,10 @@ def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
 def _recorded_bursts(values: np.ndarray, state: dict[str, Any],
                      last: pd.Timestamp) -> list[tuple[int, int, int, float]]:
     """The bursts the series came back from in ``values`` (buckets up to ``last``), flagged as a predictor's attributes
-    ``state`` record (:func:`_recorded_flags`, :func:`workload_predictor.anomaly.settled_runs`); positions are
+    ``state`` record (:func:`~workload_predictor.anomaly.recorded_flags`, :func:`workload_predictor.anomaly.settled_runs`); positions are
     ``values``'."""
-    flagged = _recorded_flags(state, last, len(values), len(values) - 1)
+    flagged = anomaly.recorded_flags(state, last, len(values), len(values) - 1)
     return anomaly.with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else []
-
-
-def _recorded_flags(state: dict[str, Any], last: pd.Timestamp, count: int,
-                    newest: int) -> dict[tuple[int, int], float]:
-    """The flagged buckets among the ``count`` up to ``last`` (the newest in ``state``, a predictor's attributes) as
-    ``{(position, target index): reference median}`` with ``newest`` the position of ``last``: from ``input_flags_``
-    (every flag among the buckets the predictor and its model keep), or in a file saved before it was kept, from the
-    newest ``anomaly.KEPT`` anomalies recorded."""
-    if "input_flags_" in state:
-        return anomaly.flags_in(state["input_flags_"], count, newest)
-    return _flagged_among(state.get("input_anomalies_"), state["targets_"], state["freq_"], last, count, newest)
-
-
-def _flagged_among(anomalies: Any, targets: Sequence[str], freq: pd.Timedelta, last: pd.Timestamp, count: int,
-                   newest: int) -> dict[tuple[int, int], float]:
-    """The recorded ``anomalies`` among the ``count`` buckets up to ``last``, as ``{(position, target index):
-    reference median}`` with ``newest`` the position of ``last``.
-
-    The anomalies are kept newest last, so the walk back stops at the first one older than those buckets.
-    """
-    flagged: dict[tuple[int, int], float] = {}
-    if not anomalies:
-        return flagged
-    first = last - (count - 1) * freq
-    column = {name: j for j, name in enumerate(targets)}
-    for timestamp, target, _, median in reversed(anomalies):
-        if timestamp < first:
-            break
-        if timestamp <= last and target in column:
-            flagged[(newest - (last - timestamp) // freq, column[target])] = median
-    return flagged
 
 
 def _updated_copies(plan: list) -> dict[int, Any]:
@@ -1066,7 +1035,7 @@ class WorkloadPredictor(ParamsMixin):
             values = np.concatenate([tail, new.values])
             # The buckets flagged in the tail, as the scans before found them: a burst there the series came back
             # from is read as its median in the new buckets' references.
-            known = _recorded_flags(vars(self), self.last_timestamp_, len(tail), len(tail) - 1)
+            known = anomaly.recorded_flags(vars(self), self.last_timestamp_, len(tail), len(tail) - 1)
             # offset: the tail's first bucket in the series (the model has seen every bucket up to the tail's last).
             found = anomaly.detect(values, len(tail), floor, known=known, offset=self.model_.n_seen_ - len(tail))
         k, n_new = len(self.targets_), len(new.values)
@@ -1074,8 +1043,8 @@ class WorkloadPredictor(ParamsMixin):
         if "input_flags_" in vars(self):
             old = self.input_flags_
         else:  # a file saved before the flags were kept: the recorded anomalies
-            old = anomaly.flag_rows(_recorded_flags(vars(self), self.last_timestamp_, len(history), len(history) - 1),
-                                    0, len(history), k)
+            recorded = anomaly.recorded_flags(vars(self), self.last_timestamp_, len(history), len(history) - 1)
+            old = anomaly.flag_rows(recorded, 0, len(history), k)
         flags = anomaly.continued_flags(old, rows, n_new, k, self._flag_span(self.model_)) \
             if old is not None or rows is not None else None
         buckets = getattr(self, "input_anomaly_buckets_", None)  # absent in files saved before it was kept
@@ -1094,7 +1063,7 @@ class WorkloadPredictor(ParamsMixin):
         if "input_flags_" not in vars(self) and getattr(self, "input_anomalies_", None) is None:
             return None
         count = max(map(len, self._models_kept_points()), default=0)
-        return _recorded_flags(vars(self), self.last_timestamp_, count, self.model_.n_seen_ - 1)
+        return anomaly.recorded_flags(vars(self), self.last_timestamp_, count, self.model_.n_seen_ - 1)
 
     def _models_kept_points(self) -> list[np.ndarray]:
         """The points the model keeps for its updates (``recent_``; an ensemble's: each member's), newest last."""
@@ -1112,7 +1081,7 @@ class WorkloadPredictor(ParamsMixin):
     def _bursts_before(self, found: dict[str, Any], new: Any) -> Sequence[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``
         before them, where the predictor keeps them) and the ``new`` ones, flagged as recorded once they came
-        (``found``: :meth:`_update_anomalies`' state, :func:`_recorded_flags`), each begun where a counter's run climbs
+        (``found``: :meth:`_update_anomalies`' state, :func:`~workload_predictor.anomaly.recorded_flags`), each begun where a counter's run climbs
         into it (:func:`~workload_predictor.anomaly.with_leads`): ``(first, last, target index, median)``, positions counted from the model's first
         point. What the model's validation reads as medians."""
         n_new = len(new.values)

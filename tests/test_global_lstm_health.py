@@ -42,10 +42,11 @@ def _as_a_predictor_rates_it(fleet: FleetPredictor, i: int, fitted: np.ndarray) 
     model = fleet._global.model
     left_out = model.validation_left_out_[i]
     own = calibration(model.validation_forecast_[i], model.validation_actual_[i], LEVEL, left_out=left_out)
-    points = model.recent_[i]
+    points = model._settled(model.recent_[i], 0, model._floor(i))[0]  # as the forecasts read them
+    fitted = model._settled(fitted.reshape(-1, 1), 0, model._floor(i))[0]
     kept = max(model.window_, 3 * HORIZON, HISTORY_BUCKETS)
     scale = np.maximum.reduce([naive_error(points, HORIZON), naive_error(points[-kept:], HORIZON),
-                               naive_error(fitted.reshape(-1, 1), HORIZON)])
+                               naive_error(fitted, HORIZON)])
     return relative_measure(own["validation_mae_"], own["recent_mae_"], scale, ["requests"],
                             level_fall(points, kept, HORIZON))
 
@@ -53,9 +54,9 @@ def _as_a_predictor_rates_it(fleet: FleetPredictor, i: int, fitted: np.ndarray) 
 def test_a_global_key_is_rated_from_its_validation_windows_less_those_left_out_and_its_kept_points():
     """Four Poisson keys, k0 with a burst of 1e6 among its validation targets (windows its interval leaves out),
     before the points the network keeps: each key's relative_error and detail are those its validation windows, kept
-    points and fitted series give through a predictor's calibration and the one-series rating (k0's: 2.03e-4, the
-    burst in its fitted series' naive error as in a predictor's; its windows all read, 1.84e-4; k2's fitted series
-    moves more than its kept points)."""
+    points and fitted series, each read as the forecasts read it (the burst at its median), give through a predictor's
+    calibration and the one-series rating (k0's: 0.68; with the burst in its fitted series' naive error 2.03e-4, an
+    alert that could never fire; k2's fitted series moves more than its kept points)."""
     series = [_poisson(level, FITTED, seed) for seed, level in enumerate((40.0, 90.0, 15.0, 3.0))]
     series[0][250:270] = 1e6
     fleet = _fit(series, validation_fraction=0.4, max_validation_windows=200)

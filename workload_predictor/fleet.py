@@ -2606,13 +2606,14 @@ def _global_relative(model: Any, targets: Any, level: float) -> list[tuple[float
     """:meth:`FleetGlobal.relative_error` of every key of the global ``model``: the validation MAEs of the keys with
     as many windows at once (``CALIBRATION_CHUNK_BYTES`` of them at a time), a key with windows left out on its own
     (:func:`~workload_predictor.predictor.calibration`), the naive errors and level falls of the keys keeping as many
-    points at once (256 keys at a time), each naive error at least the key's fit's (``fit_naive_error_``)."""
+    points at once (256 keys at a time; read as the forecasts read them, a burst the key came back from at its median:
+    ``GlobalLSTM._settled_recent``), each naive error at least the key's fit's (``fit_naive_error_``)."""
     from .anomaly import HISTORY_BUCKETS
     from .health import level_fall, naive_error, relative_text
 
-    points = getattr(model, "recent_", None)
-    if points is None:
+    if getattr(model, "recent_", None) is None:
         return [(None, None)] * len(model.keys_)
+    points = model._settled_recent()  # as the forecasts read them: a burst held does not inflate the naive error
     horizon, k, n_keys = model.horizon, model.n_targets_, len(model.keys_)
     kept = max(int(model.window_), 3 * horizon, HISTORY_BUCKETS)
     mae, recent, scale, fall = np.ones((4, n_keys, k))

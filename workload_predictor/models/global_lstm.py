@@ -375,7 +375,8 @@ class GlobalLSTM(ParamsMixin):
     finds them in each key's whole series, an update among its kept and new points; a window left out stays out while
     it is a validation window.
     ``fit_naive_error_`` (``[n_keys, k]`` float64) is each key's naive forecast error over ``horizon`` buckets in the
-    series it was fitted on (:func:`workload_predictor.health.naive_error`, a predictor's ``noise_scale_`` row 0),
+    series it was fitted on, as its validation read it (a burst it came back from at its median;
+    :func:`workload_predictor.health.naive_error`, a predictor's ``noise_scale_`` row 0),
     carried by every update (a file saved before it was kept: its kept points' at its next update, kept from then):
     a fleet's ``health`` measures the key's validation error against it and its kept points'.
     """
@@ -625,8 +626,9 @@ class GlobalLSTM(ParamsMixin):
         self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
         # What health measures each key's validation error against, beside its kept points' (as a predictor's
-        # noise_scale_ row 0): an idle stretch of kept points after a busy fit is not the noise the fit had.
-        self.fit_naive_error_ = np.stack([naive_error(y, horizon) for y in arrays])
+        # noise_scale_ row 0): an idle stretch of kept points after a busy fit is not the noise the fit had. Read on the
+        # series as its validation read it (a burst it came back from at its median), as a predictor's row 0 is.
+        self.fit_naive_error_ = np.stack([naive_error(y, horizon) for y in evaluated])
         if self.robust:  # each key's newest non-zero points and their count, as a WorkloadPredictor keeps them
             busy = [anomaly.busy_values(y) for y in arrays]
             self.weight_nonzero_ = [_packed(kept) for kept, _ in busy]
@@ -1299,7 +1301,7 @@ class GlobalLSTM(ParamsMixin):
         left_out_new = list(getattr(self, "validation_left_out_", None) or [None] * len(self.keys_))
         fitted = getattr(self, "fit_naive_error_", None)  # a file's without it: the points it kept stand for the fit's
         if fitted is None:
-            fitted = np.stack([naive_error(r, self.horizon) for r in self.recent_])
+            fitted = np.stack([naive_error(r, self.horizon) for r in self._settled_recent()])
         recent, n_seen, keep_recent = list(self.recent_), self.n_seen_.copy(), self._recent_length()
         recent_weights = list(getattr(self, "recent_weights_", None) or [None] * len(self.keys_))
         for i, y, o, old, forecast, element, (evaluated, runs) in zip(active, ys, origins, olds, forecasts, elements,

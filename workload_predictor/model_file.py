@@ -609,6 +609,9 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
         if not is_positive_int(kernel) or kernel > MAX_WINDOW:
             refuse(f"has a DLinear kernel_size_={quote(kernel)}, not a positive number of buckets (at most "
                    f"{MAX_WINDOW:,})")
+    life = vars(model).get("half_life_")  # absent in files saved before it was recorded: the setting is the fit's
+    if life is not None and not (is_number(life) and 1 <= life < np.inf):
+        refuse(f"has a DLinear half_life_={quote(life)}, not None or a number of buckets >= 1 (finite)")
     # The largest value its scaling, statistics and forecasts read: a load, or log(1 + load) of one.
     top = MAX_VALUE if transform is None else LOG_TOP
     for name in ("offset_", "scale_"):
@@ -1322,15 +1325,24 @@ def _check_dlinear_settings(model: Any, refuse: Any) -> None:
         refuse(f"has a {type(model).__name__} {disagreement}")
 
 
+def record_fitted_settings(model: Any) -> None:
+    """A fitted DLinear from a file saved before it recorded ``kernel_size_`` or ``half_life_``: its settings as
+    saved are the fit's (what its updates read), recorded at load, so a setting changed later takes effect at the next
+    fit (as :func:`~workload_predictor.predictor._checked_on_load` records a predictor's ``interval_level_``)."""
+    state = vars(model)
+    if "stats_" in state:
+        state.setdefault("kernel_size_", int(model.kernel_size))
+        state.setdefault("half_life_", None if model.half_life is None else float(model.half_life))
+
+
 def _dlinear_setting_disagreement(model: Any) -> str | None:
     """Where a fitted DLinear's settings disagree with the state its fit set from them, the setting and that state
     (``"window=48 beside window_=24, ..."``); else ``None``. A ``window`` is ``window_`` and the one window of the
     blend (``window_weights_``); without one, the blend holds at most ``blend`` windows, each of
     ``candidate_windows`` (or the defaults); ``follow_level`` is ``follow_level_``; without ``robust`` a fit keeps
-    no anomaly floor (``weight_floor_``) and judges no windows (``residual_from_``: an update without ``robust``
-    leaves a robust fit's judging behind, and the updated model's save would not load); with ``half_life`` a fit is
-    never idle (``idle_`` False). An update reads ``robust`` and ``half_life`` beside that state, a refit every
-    setting; ``kernel_size`` is ``kernel_size_``, the kernel of the ridge systems an update keeps (a refit reads the
+    no anomaly floor (``weight_floor_``) and judges no windows (``residual_from_``), a robust one keeps a floor (which
+    updates read as the fit's ``robust``); with ``half_life`` a fit is never idle (``idle_`` False);
+    ``kernel_size`` and ``half_life`` are ``kernel_size_`` and ``half_life_``, which updates read (a fit reads every
     setting). Each compared where the file holds both (files saved before a setting or its state: absent).
     ``transform``: :func:`_check_dlinear`; ``horizon``: :func:`_check_parts`."""
     from .models.dlinear import DEFAULT_WINDOWS
@@ -1370,9 +1382,16 @@ def _dlinear_setting_disagreement(model: Any) -> str | None:
         for kept in ("weight_floor_", "residual_from_"):
             if state.get(kept) is not None:
                 return f"robust=False beside {kept}={quote(state[kept])}, which only a robust fit keeps"
+    elif "weight_floor_" in state and state["weight_floor_"] is None:
+        return f"robust={quote(state.get('robust', True))} beside weight_floor_=None, which a robust fit sets"
     if state.get("half_life") is not None and state.get("idle_", False) is not False:
         return (f"half_life={quote(state['half_life'])} beside idle_={quote(state['idle_'])}, which a fit with "
                 "forgetting sets to False (it is never idle)")
+    life = state.get("half_life")  # at save, as set_params left it
+    if "half_life_" in state and not (life is None and state["half_life_"] is None or (
+            is_number(life) and is_number(state["half_life_"]) and life == state["half_life_"])):
+        return (f"half_life={quote(life)} beside half_life_={quote(state['half_life_'])}, which a fit sets to its "
+                "half_life")
     return None
 
 
@@ -1514,6 +1533,7 @@ def _check_update_state(model: Any, members: list, horizon: int, k: int, refuse:
             if type(piece).__name__ in DLINEAR_CLASSES:
                 _check_blend(piece, k, refuse)
                 _check_dlinear_settings(piece, refuse)
+                record_fitted_settings(piece)
                 _check_residual_state(piece, horizon, k, refuse, getattr(part, "n_seen_", None))  # a base: its LSTM's
         if hasattr(part, "network_"):
             _check_lstm_counters(part, refuse)

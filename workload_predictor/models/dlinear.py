@@ -1268,7 +1268,8 @@ class DLinear(BaseForecaster):
         hold the burst, and a forecast whose input then holds it would read them. The windows
         judged and their references depend on the series and that map only, so an update stays
         a refit on the same data. Series with no flagged bucket and no such window are fitted
-        exactly as with ``robust=False``.
+        exactly as with ``robust=False``. A robust fit keeps its anomaly floor (``weight_floor_``), a fit without
+        ``robust`` none; updates read that, so a ``robust`` set since takes effect at the next ``fit``.
     half_life : float or None
         Forgetting, in buckets: each window ``update`` adds first multiplies the statistics
         by ``2 ** (-1 / half_life)``, so a window's weight halves every ``half_life``
@@ -1277,7 +1278,8 @@ class DLinear(BaseForecaster):
         decay with the statistics, so between recomputations the ridge penalty decays too;
         they are recomputed from the statistics, with the penalty per window of the fit,
         every ``min(REFRESH_AFTER, half_life)`` updates (so the penalty stays within a
-        factor 2 of the fit's).
+        factor 2 of the fit's). The forgetting of the fit is ``half_life_``, which updates read: a ``half_life`` set
+        since takes effect at the next ``fit``.
     follow_level : bool
         Fit each window less its last value and add that value back to the forecast
         (NLinear's normalisation; default True): every horizon step's weights sum to one,
@@ -1387,9 +1389,27 @@ class DLinear(BaseForecaster):
         return bool(getattr(self, "follow_level_", False))
 
     def _kernel(self) -> int:
-        """The moving-average kernel of the fit (``kernel_size_``; files saved before it was recorded: the setting,
-        which their fit used unless it was changed since)."""
+        """The moving-average kernel of the fit (``kernel_size_``; a file saved before it was recorded has it recorded
+        at load from its setting, ``model_file.record_fitted_settings``)."""
         return self.__dict__.get("kernel_size_", self.kernel_size)
+
+    def _half_life(self) -> float | None:
+        """The forgetting of the fit's updates (``half_life_``; recorded at load as ``kernel_size_`` is)."""
+        return self.__dict__.get("half_life_", getattr(self, "half_life", None))
+
+    def _robust(self) -> bool:
+        """Whether the fit weighs flagged buckets (``robust`` at fit): a robust fit keeps an anomaly floor
+        (``weight_floor_``), any other none (files saved before the floor: the setting)."""
+        state = self.__dict__
+        return state["weight_floor_"] is not None if "weight_floor_" in state else bool(getattr(self, "robust", True))
+
+    def _record_settings(self) -> None:
+        """Record what the fit reads of its settings after it (``follow_level_``, ``transform_``, ``kernel_size_``,
+        ``half_life_``): a setting changed since takes effect at the next fit."""
+        self.follow_level_ = bool(self.follow_level)
+        self.transform_ = self.transform
+        self.kernel_size_ = int(self.kernel_size)
+        self.half_life_ = None if self.half_life is None else float(self.half_life)
 
     def _transform(self) -> str | None:
         """The transform of the fit (``transform_``; files saved before the setting: none). Read from the instance's
@@ -1412,13 +1432,13 @@ class DLinear(BaseForecaster):
         reads (``anomaly.HISTORY_BUCKETS``); with ``robust``, the ``anomaly.COUNTER_RUN - 1`` windows before the
         newest too, and the points whose flags weigh their first points (a counter's start an update finds is
         taken out of their statistics, :meth:`_retracted`)."""
-        if not self.robust:
+        if not self._robust():
             return super()._recent_length()
         return max(super()._recent_length() + 2 * (anomaly.COUNTER_RUN - 1), anomaly.HISTORY_BUCKETS)
 
     def _gamma(self) -> float:
         """The factor each new window multiplies the statistics by (1: no forgetting)."""
-        half_life = getattr(self, "half_life", None)
+        half_life = self._half_life()
         return 1.0 if half_life is None else float(2.0 ** (-1.0 / half_life))
 
     def fit(self, y, anomalies: dict[tuple[int, int], float] | None = None):
@@ -1446,8 +1466,8 @@ class DLinear(BaseForecaster):
         called on the model), with the flags a scan of the kept points finds, a chain of bursts that
         began before them unseen.
         """
-        floor = getattr(self, "weight_floor_", None)
-        if not getattr(self, "robust", True) or floor is None:  # files saved before weighting have no floor
+        floor = getattr(self, "weight_floor_", None)  # None: a fit without robust (files saved before weighting: none)
+        if floor is None:
             return None
         return anomaly.element_weights(y, start, floor, known)
 
@@ -1459,9 +1479,7 @@ class DLinear(BaseForecaster):
                 # the whole series' floor where the fit is given one (see series_floor), else the training part's
                 whole = vars(self).pop("_whole_series", None)
                 self.weight_floor_ = anomaly.floor_of(y if whole is None else whole) if self.robust else None
-                self.follow_level_ = bool(self.follow_level)
-                self.transform_ = self.transform
-                self.kernel_size_ = int(self.kernel_size)
+                self._record_settings()
                 self.residual_from_ = self.residual_coef_ = self.residual_intercept_ = None
                 self.residual_history_ = self.residual_next_ = self.residual_center_ = self.residual_spread_ = None
             element = self._element_weights(y, 0)
@@ -1681,7 +1699,7 @@ class DLinear(BaseForecaster):
         constant by :func:`woken_scale` (its offset, the constant, kept): the fit's last step, as the penalty is set
         anew on all the data. Its windows so far are the constant's, 0 in any scale; what the fit holds in scaled
         units (the statistics, the intercept) is converted, so it stays the fit on those windows."""
-        floors = getattr(self, "weight_floor_", None) if self.robust else None
+        floors = getattr(self, "weight_floor_", None)  # None: a fit without robust
         for j in range(y.shape[1]):
             if not bool((y[:n_seen, j] == y[0, j]).all()):
                 continue
@@ -1706,14 +1724,14 @@ class DLinear(BaseForecaster):
         """
         with single_blas_thread():
             # the points of the windows the tail completes, and of the first fit's newest (:meth:`_retracted`)
-            lead = 2 * (anomaly.COUNTER_RUN - 1) if self.robust else 0
+            lead = 2 * (anomaly.COUNTER_RUN - 1) if self._robust() else 0
             start = max(min(n_seen - self.window_ - self.horizon + 1 - lead, len(y) - self._recent_length()), 0)
             element = self._element_weights(y, start)
             penalties = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_] if keep_penalties else None
             z = self._scaled(y)
             origins = np.arange(n_seen - self.horizon + 1, len(z) - self.horizon + 1)
             judged = None
-            if not keep_penalties and self.robust and len(origins):
+            if not keep_penalties and self._robust() and len(origins):
                 # the refit of a fit: its tail's windows are judged under the map fitted before them
                 self.residual_coef_, self.residual_intercept_ = self.coef_.copy(), self.intercept_.copy()
                 self.residual_from_ = int(origins[-RESIDUAL_WINDOWS:][0])
@@ -1776,7 +1794,7 @@ class DLinear(BaseForecaster):
     def _judging(self) -> bool:
         """Whether windows are judged by their residuals: ``robust``, and a fit that set the map they are judged
         under (a fit whose refit the deadline skipped, or a file saved before it, judges none)."""
-        return bool(getattr(self, "robust", True)) and getattr(self, "residual_from_", None) is not None
+        return self._robust() and getattr(self, "residual_from_", None) is not None
 
     def _judge_series(self, y: np.ndarray, z: np.ndarray, origins: np.ndarray, element: np.ndarray | None,
                       first: int) -> list[np.ndarray | None] | None:
@@ -1985,7 +2003,7 @@ class DLinear(BaseForecaster):
             if judged is not None:
                 weights = [combined_weights(w, v) for w, v in zip(weights, judged)]
             gamma = self._gamma()
-            refresh = REFRESH_AFTER if gamma == 1.0 else max(1, min(REFRESH_AFTER, int(self.half_life)))
+            refresh = REFRESH_AFTER if gamma == 1.0 else max(1, min(REFRESH_AFTER, int(self._half_life())))
             new_windows = len(origins)
             steps = self.rank_one_steps_ + new_windows
             # A fit leaves its systems uninverted (most fitted models never update): the first update inverts.

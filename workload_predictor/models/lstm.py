@@ -453,7 +453,7 @@ class LSTM(BaseForecaster):
         what the network learnt from them holds under the new one. Called before training, on the points before
         the inner tail (``n_seen``) and those of the fit; and at the refit, on the fit's points (``n_seen``) and
         all of them, for a target constant over every point the network trained and validated on."""
-        floors = getattr(base, "weight_floor_", None) if base is not None and base.robust else None
+        floors = getattr(base, "weight_floor_", None) if base is not None else None  # None: a base without robust
         for j in range(y.shape[1]):
             if not bool((y[:n_seen, j] == y[0, j]).all()):
                 continue

@@ -1,7 +1,8 @@
 """A DLinear's settings that its updates read (``robust``, ``half_life``, ``kernel_size``) take effect at the next
 ``fit`` when ``set_params`` changes them after one (scikit-learn's convention): an update reads what the fit used,
 ``half_life_`` and ``kernel_size_`` (recorded at fit, and at load for a file saved before the record) and, for
-``robust``, the anomaly floor a robust fit keeps (``weight_floor_``)."""
+``robust``, the anomaly floor a robust fit keeps (``weight_floor_``). An ensemble's LSTM takes its DLinear member's
+fit for its base, with the base's own settings: the base a plain LSTM fits on the same points."""
 
 from __future__ import annotations
 
@@ -160,3 +161,24 @@ def test_a_file_whose_setting_is_not_its_fits_is_refused(saved, tmp_path, field,
     with pytest.raises(ModelFileError, match=message):
         WorkloadPredictor.load(path)
 
+
+def test_an_ensembles_lstm_base_is_a_plain_lstms_base():
+    """The ensemble hands its DLinear member's first fit to its LSTM's base (the same search on the same points);
+    the base keeps its own settings (the member's ``half_life`` is the member's): it is the base a plain LSTM fits
+    on the same points, in its settings, its state and its updates."""
+    pytest.importorskip("torch")
+    from workload_predictor.models.ensemble import Ensemble
+    from workload_predictor.models.lstm import LSTM
+
+    t = np.arange(430)
+    y = (100 + 20 * np.sin(2 * np.pi * t / 60) + np.random.default_rng(0).normal(0, 5, len(t)))[:, None]
+    ensemble = Ensemble(horizon=5, members=["dlinear", "lstm"], random_state=0, member_params={
+        "dlinear": {"half_life": 200.0}, "lstm": {"max_epochs": 1, "hidden_size": 4}}).fit(y[:400])
+    lstm = ensemble.members_["lstm"]
+    plain = LSTM(**lstm.get_params()).fit(y[:400])
+    assert lstm.base_.get_params() == plain.base_.get_params() == lstm._new_base().get_params()
+    same_state(lstm.base_, plain.base_)
+    for model in (lstm, plain):
+        model.network_update_every_ = 10**6  # the base alone updates
+        model.update(y[400:])
+    same_state(lstm.base_, plain.base_)

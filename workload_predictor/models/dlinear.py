@@ -1474,6 +1474,8 @@ class DLinear(BaseForecaster):
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if not refit:
             self._check_params()
+        # An ensemble hands this first fit to its LSTM member's base (see Ensemble._fit_members): what it sets.
+        handed = set(vars(self)) if not refit and "_keep_first_fit" in vars(self) else None
         with single_blas_thread():
             if not refit:
                 # the whole series' floor where the fit is given one (see series_floor), else the training part's
@@ -1541,10 +1543,10 @@ class DLinear(BaseForecaster):
             self.rank_one_steps_ = 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
-        if not refit and vars(self).pop("_keep_first_fit", False):
-            # An ensemble hands this first fit to its LSTM member's base, a twin that would repeat it on the
-            # same points (see Ensemble._fit_members).
-            self._first_fit = copy.deepcopy(vars(self))
+        if handed is not None and vars(self).pop("_keep_first_fit"):
+            # The attributes this first fit set (the member is built for the fit: not its settings, nor what
+            # BaseForecaster.fit set before), for a twin that would repeat it on the same points.
+            self._first_fit = copy.deepcopy({name: value for name, value in vars(self).items() if name not in handed})
 
     def _searched_stats(self, searched: tuple | None, z: np.ndarray, origins: np.ndarray, window: int,
                         element: np.ndarray | None) -> list[WindowStats] | None:

@@ -904,7 +904,8 @@ def _settle_newest(actual: np.ndarray, origins: np.ndarray, runs: list) -> np.nd
 
 def _twin_of(dlinear: Any, lstm: Any) -> bool:
     """Whether ``dlinear``'s first fit (on the points before the validation tail) is exactly what ``lstm``'s
-    base will fit first on the same points: the same parameters (``half_life`` only acts in ``update``)."""
+    base will fit first on the same points: the same parameters but ``half_life``, which a fit does not read (the
+    base keeps its own and records it, see ``LSTM._fit_network``)."""
     if dlinear is None:
         return False
     mine, theirs = dlinear.get_params(), lstm._new_base().get_params()

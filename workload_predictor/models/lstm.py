@@ -346,7 +346,10 @@ class LSTM(BaseForecaster):
         whole = vars(self).pop("_whole_series", None)
         first_seconds = 0.0
         if twin is not None:
+            # The member's settings may differ from the base's in half_life alone (Ensemble._twin_of), which the
+            # fit does not read: the base keeps its own, and records them as its own fit would.
             vars(base).update(copy.deepcopy(twin))
+            base._record_settings()
         else:
             if whole is not None:  # as DLinear.fit: the whole series' input-anomaly floor
                 base._whole_series = whole

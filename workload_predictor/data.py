@@ -872,12 +872,13 @@ def prepare_continuation(
     check_unit(unit)  # before the datetime column's short path, which reads no unit
     if isinstance(data, pd.DataFrame):
         check_flat_columns(data)
-    missing = [name for name in wanted if name not in data] if isinstance(data, pd.DataFrame) else []
-    if missing:  # the update's own message: it has no ``target`` to pass
-        raise WorkloadDataError(f"no target column {quote(missing[0])} (columns: {quote_columns(data.columns)}): "
-                                f"update needs every fitted target column ({quote(wanted)}); add {quote(missing)}.")
+    # The common frame first: it holds every target (a fresh frame's ``name in data`` builds its columns' hash table).
     read = _datetime_frame_rows(data, timestamp, target) if origin is None else None
     if read is None:
+        missing = [name for name in wanted if name not in data] if isinstance(data, pd.DataFrame) else []
+        if missing:  # the update's own message: it has no ``target`` to pass
+            raise WorkloadDataError(f"no target column {quote(missing[0])} (columns: {quote_columns(data.columns)}): "
+                                    f"update needs every fitted target column ({quote(wanted)}); add {quote(missing)}.")
         stamps, values, _ = _rows(data, timestamp, target, empty=_EMPTY_UPDATE)
         with _row_numbers_are_no_times(stamps, unit, data):
             instants = utc_instants(stamps, unit=unit, origin=origin)

@@ -345,3 +345,36 @@ def test_the_floor_of_heavy_tailed_load_is_its_plain_quantile(sigma, rate):
     nonzero = [np.median(c[c != 0]) if np.count_nonzero(c) >= anomaly.MIN_BUSY else 0.0 for c in values.T]
     plain = np.maximum(np.maximum(np.quantile(values, anomaly.FLOOR_QUANTILE, axis=0), nonzero), 1.0)
     np.testing.assert_array_equal(anomaly.floor_of(values), plain)
+
+
+def _may_flag_in_numpy(reference, value, floor, k=anomaly.K):
+    """may_flag's two tests written out on arrays, for any number of targets."""
+    if float((np.abs(reference - value).max(axis=0) / floor).max()) > k:
+        return True
+    if len(reference) < anomaly.COUNTER_RUN - 1 + anomaly.MIN_REFERENCE:
+        return False
+    tail = reference[len(reference) - anomaly.COUNTER_RUN + 1 :]
+    return bool(((value >= tail[-1]) & (np.diff(tail, axis=0) >= 0).all(axis=0) & (value > tail[0])).any())
+
+
+def test_may_flag_of_one_target_answers_as_its_tests_on_arrays():
+    """The one-target gate (Python floats) against the same tests on arrays: references of every length around the
+    counter's, values on and beside the reference's ends (k floors away, rounding included), climbs and ties."""
+    rng = np.random.default_rng(0)
+    cases, flagged = 0, 0
+    for _ in range(1500):
+        n = int(rng.integers(1, 70))
+        scale = float(rng.choice([1.0, 0.37, 1e-3, 1e6]))
+        reference = rng.poisson(rng.uniform(0, 80), size=(n, 1)) * scale
+        if rng.random() < 0.4:  # a climb at the end (a counter's run), ties included
+            reference[-anomaly.COUNTER_RUN:, 0] = np.sort(reference[-anomaly.COUNTER_RUN:, 0])
+        if rng.random() < 0.15:  # a flat end: no climb
+            reference[-anomaly.COUNTER_RUN:, 0] = reference[-1, 0]
+        floor = np.array([float(rng.choice([1.0, 3.0, 0.1, 7.3])) * scale])
+        ends = [reference.max(), reference.min(), reference[-1, 0]]
+        value = float(rng.choice(ends)) + float(rng.choice([0.0, 1.0, -1.0, anomaly.K, -anomaly.K])) * float(floor[0])
+        value = np.array([max(value, 0.0) if rng.random() < 0.8 else value + float(rng.normal()) * floor[0]])
+        expected = _may_flag_in_numpy(reference, value, floor)
+        assert anomaly.may_flag(reference, value, floor) is expected, (reference[:, 0], value, floor)
+        cases, flagged = cases + 1, flagged + expected
+    assert 0.2 * cases < flagged < 0.8 * cases  # both answers are exercised

@@ -981,7 +981,7 @@ def _datetime_frame_rows(data: Any, timestamp: str | None,
     if column_array is None:
         return None
     targets = as_target_list(target)  # the first check the general path makes of a frame
-    columns = data.columns.tolist()  # a fresh frame's Index builds its hash table on the first lookup: a list is cheaper
+    columns = list(data.columns)  # a fresh frame's Index builds its hash table on the first lookup: a list is cheaper
     try:
         if len(set(columns)) != len(columns) or not all(name in columns for name in (timestamp, *targets)):
             return None  # a repeated column name or a missing one: the general path words it

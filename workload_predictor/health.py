@@ -420,8 +420,9 @@ def idle_span(values: np.ndarray, run: int, before: tuple | None = None) -> tupl
     the newest stretch's first and last bucket (``-1`` without one), from its first bucket. ``before``: the span
     ``values`` (``(m, k)``) continue (an update), read in ``O(m)``; ``None``: a span of ``values`` alone (a fit)."""
     n0, idle0, tail0, first, last = (0, 0, 0, -1, -1) if before is None else before
-    zero = np.all(values == 0, axis=1)
-    if not zero.any():  # busy buckets (most updates): a run the span ended with is over, counted if it was long
+    # Busy buckets (most updates): a run the span ended with is over, counted if it was long. (No zero at all is
+    # told in one call; a zero in some target, then whether a bucket is 0 in every target.)
+    if values.all() or not (zero := np.all(values == 0, axis=1)).any():
         return n0 + len(values), idle0, 0, first, last
     edges = np.diff(zero.astype(np.int8), prepend=np.int8(0), append=np.int8(0))  # +1: a run starts, -1: after it
     starts, stops = np.flatnonzero(edges == 1) + n0, np.flatnonzero(edges == -1) + n0

@@ -342,6 +342,35 @@ def test_memory_mb_counts_the_fitted_series_timestamps_once():
     assert own >= series.values.nbytes + series.index.nbytes + predictor.model_.coef_.nbytes
 
 
+class _Unknown(dict):
+    """A ``health._PLAIN`` that knows no class: every object goes through footprint_bytes' full tests."""
+
+    def get(self, *args):
+        return None
+
+    def setdefault(self, *args):
+        return None
+
+
+def test_footprint_bytes_of_known_classes_counts_as_their_full_tests_do(monkeypatch):
+    """footprint_bytes walks the package's plain objects by their attributes once it has met their class: the same
+    bytes as each object's full tests (torch module, tensor, index, containers) give, the views counted once."""
+    from workload_predictor import health
+    from workload_predictor.data import Continuation
+
+    predictor = WorkloadPredictor(horizon=5).fit(periodic_series(600))
+    view = predictor.series_.values[-50:]  # a view of an array the predictor holds, in a plain object of the package
+    holder = [predictor, Continuation(values=view, last=predictor.last_timestamp_)]
+    with monkeypatch.context() as patch:
+        patch.setattr(health, "_PLAIN", _Unknown())
+        expected = health.footprint_bytes(holder)
+    known = {}
+    monkeypatch.setattr(health, "_PLAIN", known)
+    first, again = health.footprint_bytes(holder), health.footprint_bytes(holder)
+    assert known[type(predictor.model_)] is True and known[Continuation] is True  # met, and walked as plain
+    assert first == again == expected > predictor.series_.values.nbytes
+
+
 def test_the_input_anomaly_alert_says_what_the_models_do_with_the_flagged_bucket():
     """A corrupt bucket (1e6 among Poisson(30)) that the series came back from does not move the next forecast, as
     the README's "Bad samples" says; before, the alert said the bucket was "used as given (not clipped)", which an

@@ -1450,8 +1450,14 @@ class DLinear(BaseForecaster):
             super().fit(y, anomalies)
         finally:
             vars(self).pop("_whole_series", None)
-        self.idle_ = self.half_life is None and bool((whole == whole[:1]).all())
+        self._record_idle(whole)
         return self
+
+    def _record_idle(self, whole: np.ndarray) -> None:
+        """``idle_`` of a fit on the series ``whole`` (``(n, k)``): whether every point is its first (an idle
+        endpoint's history), which an update then wakes (:meth:`_woken`); never with ``half_life``. An LSTM's base,
+        fitted through ``_fit_arrays``, records it from its LSTM's fit."""
+        self.idle_ = self.half_life is None and bool((whole == whole[:1]).all())
 
     def _element_weights(self, y: np.ndarray, start: int,
                          known: dict[tuple[int, int], float] | None = None) -> np.ndarray | None:
@@ -1973,7 +1979,7 @@ class DLinear(BaseForecaster):
 
     def _update_state(self, y: np.ndarray, n_old: int,
                       known: dict[tuple[int, int], float] | None = None, element: np.ndarray | None = None,
-                      judged: bool = False) -> dict:
+                      judged: bool = False, seen: int | None = None) -> dict:
         """Add the windows completed by ``y[n_old:]`` to the statistics and the kept inverses, and re-solve.
 
         Statistics are sums over windows (each with its weight, see ``robust``; the new points
@@ -1984,7 +1990,8 @@ class DLinear(BaseForecaster):
         or ``REFRESH_AFTER`` steps (``half_life`` if fewer) since the last recomputation,
         recompute them (one ``W x W`` inversion per system). ``judged``: ``element`` holds :meth:`_continued_weights`
         of the same ``y``, ``n_old`` and ``known``, which the caller computed already (an LSTM's base: the LSTM leaves
-        out the windows they weigh down).
+        out the windows they weigh down). ``seen``: the points seen before ``y[n_old:]`` where the model counts none
+        of its own (an LSTM's base: its LSTM's ``n_seen_``), which an idle fit's update reads (:meth:`_woken`).
         """
         with single_blas_thread():
             z = self._scaled(y)
@@ -2068,10 +2075,10 @@ class DLinear(BaseForecaster):
                          **self._solution(stats, ridge))
         idle = getattr(self, "idle_", False)
         if idle is not False:  # a fit on a series constant throughout (an update may wake it)
-            state.update(self._woken(y, n_old, idle))
+            state.update(self._woken(y, n_old, idle, self.n_seen_ if seen is None else seen))
         return state
 
-    def _woken(self, y: np.ndarray, n_old: int, idle: bool | int) -> dict:
+    def _woken(self, y: np.ndarray, n_old: int, idle: bool | int, seen: int) -> dict:
         """An update's state of a model fitted on a series constant throughout (``idle_``: True while every point
         seen is that constant, else the position of the first that left it): its new ``idle_``, and at the update
         that makes it fit-worthy the state of a refit on the same data (``_fit_arrays(refit=True)``) with the floor
@@ -2086,8 +2093,8 @@ class DLinear(BaseForecaster):
         anew; the penalties set where the windows first differ, :func:`first_penalty`) is the fit on the same data
         a fit would make with that floor and scale, and updates from there are a refit on the same data with them.
         The points since waking are read from the kept ones: where they no longer hold them all, ``idle_`` is False
-        and the model keeps what it holds."""
-        first = self.n_seen_ - n_old  # the series' position of y[0]
+        and the model keeps what it holds. ``seen``: the points seen before ``y[n_old:]``."""
+        first = seen - n_old  # the series' position of y[0]
         constant = y[0]
         if idle is True:
             left = np.flatnonzero((y[n_old:] != constant).any(axis=1))

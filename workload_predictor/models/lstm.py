@@ -299,12 +299,15 @@ class LSTM(BaseForecaster):
         """Fit on ``y`` (``(n,)`` or ``(n, k)``) within ``max_training_time`` (and no later than a deadline
         around this fit: a predictor's, an ensemble's); ``anomalies`` as for :meth:`BaseForecaster.fit`.
         Returns ``self``."""
-        self._whole_series = as_matrix(y)[0]  # the base's input-anomaly floor reads it (DLinear.fit's)
+        whole = self._whole_series = as_matrix(y)[0]  # the base's input-anomaly floor reads it (DLinear.fit's)
         try:
             with limit(self.max_training_time):
-                return super().fit(y, anomalies)
+                super().fit(y, anomalies)
         finally:
             vars(self).pop("_whole_series", None)
+        if self.base_ is not None:  # a series constant throughout: the base wakes at an update, as DLinear does
+            self.base_._record_idle(whole)
+        return self
 
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if refit:  # the closed-form base alone, its window, scaling and penalty fixed (milliseconds)
@@ -705,14 +708,18 @@ class LSTM(BaseForecaster):
         """
         start = time.perf_counter()
         candidate = copy.copy(self)
-        element = None
+        element, woken = None, {}
         if self.base_ is not None:
             # The base's weights of y's points, judged once: its update weighs its windows by them, and the windows
             # holding a point they weigh down are left out of the network's training below.
             element = self.base_._continued_weights(y, n_old, known)
             candidate.base_ = copy.copy(self.base_)
-            for name, value in self.base_._update_state(y, n_old, known, element, judged=True).items():
+            state = self.base_._update_state(y, n_old, known, element, judged=True, seen=self.n_seen_)
+            for name, value in state.items():
                 setattr(candidate.base_, name, value)
+            if "scale_" in state:  # an idle fit's base woke (DLinear._woken): refitted with a new floor and scale
+                element, woken = self._woken(candidate.base_, y)
+                candidate.scale_ = woken["scale_"]
         origins = self._clean_origins(y, n_old, np.arange(self.context_length(), len(y) - self.horizon + 1), known,
                                       element, judged=True)
         origins = origins[-UPDATE_WINDOWS:]
@@ -721,9 +728,9 @@ class LSTM(BaseForecaster):
         # have arrived since it last trained, and otherwise updates the base alone.
         waiting = getattr(self, "buckets_untrained_", 0) + len(y) - n_old
         if waiting < getattr(self, "network_update_every_", 1):
-            return {"base_": candidate.base_, "buckets_untrained_": waiting}
+            return {"base_": candidate.base_, "buckets_untrained_": waiting, **woken}
         if len(origins) - n_val < 1:
-            return {"base_": candidate.base_, "buckets_untrained_": 0}
+            return {"base_": candidate.base_, "buckets_untrained_": 0, **woken}
         candidate.network_ = copy.deepcopy(self.network_)
         device = next(self.network_.parameters()).device
         seed = int(np.random.SeedSequence([training_seed(self.random_state), self.n_seen_]).generate_state(1)[0])  # a new batch order per update
@@ -737,4 +744,17 @@ class LSTM(BaseForecaster):
                 generator=torch.Generator().manual_seed(seed), max_time=time_left(self.max_training_time, start), progress=epoch_hook,
             )
         return {"base_": candidate.base_, "network_": candidate.network_, "update_training_": result,
-                "buckets_untrained_": 0}
+                "buckets_untrained_": 0, **woken}
+
+    def _woken(self, base: DLinear, y: np.ndarray) -> tuple[np.ndarray | None, dict]:
+        """At the update whose ``base`` (updated on ``y``) woke from a fit on a series constant throughout
+        (:meth:`DLinear._woken`: refitted with the input-anomaly floor and scale of the points since waking): the
+        weights of ``y``'s points under that floor (the base's newest, aligned at ``y``'s end; older points, the
+        constant's, weigh 1), which leave windows out of the network's training, and the network's new ``scale_``.
+
+        Every target was constant at the fit, where the network's scale is the base's (``fit_scale``'s
+        ``max(1, |constant|)``, in the load's own units); the base's woken scale is :func:`~.dlinear.woken_scale`
+        of the load (the base has no ``transform``) under that floor, as :meth:`_scale_woken` scales the network
+        of a fit on the same points. The network's windows so far are the constant's, 0 in any scale."""
+        element = anomaly.continued_weights(getattr(base, "recent_weights_", None), None, y.shape, len(y))
+        return element, {"scale_": np.array(base.scale_, dtype=np.float64)}

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import WorkloadPredictor
+from workload_predictor.errors import ModelFileError
 from workload_predictor.models.dlinear import DLinear
 from workload_predictor.models.lstm import LSTM
 
@@ -100,3 +101,17 @@ def test_the_lstm_leaves_the_constant_before_it_wakes():
     assert getattr(lstm.base_, "idle_", None) == dlinear.idle_ == N_IDLE
     np.testing.assert_allclose(_base_forecast(lstm)[:, 0], dlinear.predict(), rtol=1e-9, atol=1e-12)
     assert lstm.scale_[0] == lstm.base_.scale_[0] == 1.0  # the constant's scale, until the base wakes
+
+
+def test_a_file_whose_lstm_base_is_idle_since_a_point_never_seen_is_refused(tmp_path):
+    """The base's ``idle_`` (the position of the first point that left the constant) lies below its LSTM's
+    ``n_seen_``, as a DLinear's below its own: beyond it, an update would rebuild the constant's points up to it."""
+    timeline = pd.date_range("2026-01-01", periods=N_IDLE, freq="10s", tz="UTC")
+    predictor = WorkloadPredictor(model="lstm", horizon=HORIZON, random_state=0, verbose=False,
+                                  model_params={"hidden_size": 8, "max_epochs": 2})
+    predictor.fit(pd.DataFrame({"timestamp": timeline, "requests": np.zeros(N_IDLE)}))
+    predictor.model_.base_.idle_ = 10**11
+    path = tmp_path / "forged.wp"
+    predictor.save(path)
+    with pytest.raises(ModelFileError, match=r"idle_=100000000000, not True, False or the position .* n_seen_=300"):
+        WorkloadPredictor.load(path)

@@ -527,10 +527,11 @@ def _check_nonzero(obj: Any, k: int, refuse: Any) -> None:
                f"first), as many as its counts {quote(counts)} allow")
 
 
-def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:
+def _check_weights(model: Any, k: int, refuse: Any, base: bool = False, seen: Any = None) -> None:
     """A DLinear's bucket weights: a floor per target and one weight in [0, 1] per kept point (both absent in
     files saved before DLinear weighed buckets). ``base``: an LSTM's linear base, which keeps no points of its own:
-    its weights are those of its newest points, ``(m, k)`` with ``m >= 1``."""
+    its weights are those of its newest points, ``(m, k)`` with ``m >= 1``, and ``seen`` its LSTM's ``n_seen_``,
+    below which its ``idle_`` lies (the model's own otherwise)."""
     floor = getattr(model, "weight_floor_", None)
     if floor is not None and not _is_scale_floor(floor, (k,)):
         refuse(f"holds a DLinear weight floor of shape {quote(np.shape(floor))}, not {plural(k, 'value')} from 1 to "
@@ -552,7 +553,8 @@ def _check_weights(model: Any, k: int, refuse: Any, base: bool = False) -> None:
                                    and bool(np.isnan(newest[~((newest >= 0.0) & (newest <= 1.0))]).all())):
         refuse(f"holds DLinear newest_weights_ of shape {quote(np.shape(newest))}, not ({lead}, {k}) weights in "
                "[0, 1] (NaN: a window not summed) of its newest windows")
-    idle, seen = getattr(model, "idle_", False), getattr(model, "n_seen_", None)  # absent in files saved before it
+    # both absent in files saved before them
+    idle, seen = getattr(model, "idle_", False), getattr(model, "n_seen_", None) if seen is None else seen
     if not (isinstance(idle, (bool, np.bool_)) or (_is_count(idle) and (not _is_count(seen) or idle < seen))):
         refuse(f"holds a DLinear idle_={quote(idle)}, not True, False or the position of a point it has seen (a count "
                f"below n_seen_={quote(seen)})")
@@ -1682,7 +1684,7 @@ def _check_parts(model: Any, members: list, horizon: int, k: int, refuse: Any) -
                     or getattr(base, "n_targets_", k) != k:
                 refuse(f"has horizon {horizon} and {plural(k, 'target')}, its {type(part).__name__}'s base "
                        f"{quote(getattr(base, 'horizon', None))} and {quote(getattr(base, 'n_targets_', k))}")
-            _check_weights(base, k, refuse, base=True)
+            _check_weights(base, k, refuse, base=True, seen=getattr(part, "n_seen_", None))
         share = getattr(part, "correction_share_", 1.0)
         if isinstance(share, bool) or not isinstance(share, float) or not 0.0 <= share <= 1.0:
             refuse(f"has an LSTM correction share {quote(share)}, not a number in [0, 1]")

@@ -932,7 +932,12 @@ class GlobalLSTM(ParamsMixin):
         limit on one side of its offset. The
         shift is the split of its kept and new points ``ys[j]`` into two means that explains most of their spread
         (least squares: one step); it is scaled again where at least a window and its targets follow the shift and
-        each window after it has its mean past its limit, on that side. The spread is kept from its fit, so a shift
+        each window after it has its mean past its limit, on that side, and so has the mean of its points outside the
+        runs of zero loads (two buckets or more in a row, idle or zero-filled: with them, a gap of 7 zero-filled
+        buckets beside a trough of its period puts every window after the step past the limit of a key at 8.5
+        requests that comes back after it, and on the new scale, which stays, its forecasts' error over the next 120
+        buckets is 20 % higher; a single zero stays in: one of a Poisson key's counts at half its level). The spread
+        is kept from its fit, so a shift
         is found however few points each update brings: the points before it need not be among those kept. A key at 1.3 times its level (1.25 of its scales out) swings
         across its offset by its period (its patches do, 1.6 either way, so :meth:`_level_rescaled` does not scale
         it again) while its windows' means sit 17 robust spreads out; read on its old scale, each of its windows
@@ -960,6 +965,14 @@ class GlobalLSTM(ParamsMixin):
                 later = _window_means(column[start:, None], window)[:, 0]  # the windows wholly after the shift
                 if not ((later > limit[row, col]).all() or (later < -limit[row, col]).all()):
                     continue
+                zero = y[start:, col] == 0
+                busy = ~(zero & (np.append(zero[1:], False) | np.insert(zero[:-1], 0, False)))  # not in a zero run
+                if not busy.all():  # each window's mean of its points outside the runs of zero loads, past it too
+                    counts = _window_means(busy[:, None].astype(float), window)[:, 0]
+                    sums = _window_means(np.where(busy, column[start:], 0.0)[:, None], window)[:, 0]
+                    later = np.where(counts > 0, sums / np.maximum(counts, 1.0 / window), later)
+                    if not ((later > limit[row, col]).all() or (later < -limit[row, col]).all()):
+                        continue
                 weights = None if elements[j] is None else elements[j][start:, col : col + 1]
                 mean, spread, constant = fit_scale(y[start:, col : col + 1], weights, return_constant=True)
                 if constant[0]:

@@ -55,8 +55,10 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .models import registry
 from .models.dlinear import DLinear, LogDLinear, forecast_each
+from .windows import left_out_windows
 from .predictor import (WorkloadPredictor, _fit_anomalies, _point, calibration, carried_jump, check_update_target,
-                        fit_left_out, holds_jump, jump_buckets, order_refusal, undoes_jump, undone_text)
+                        filled_positions, fit_left_out, holds_jump, jump_buckets, lost_buckets, lost_runs,
+                        order_refusal, undoes_jump, undone_text)
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -121,6 +123,12 @@ class FleetBlock:
     # The MAE of each key's newest ``horizon`` validation windows (as a predictor's ``recent_mae_``), what health's
     # ``relative_error`` rates beside ``validation_mae``. ``None`` (a file saved before it was kept): that alone.
     recent_mae: np.ndarray | None = None  # (B, k)
+    # The lost buckets among each key's series: zero-filled by its updates where a predictor updated with them counts
+    # them lost (:func:`workload_predictor.predictor.lost_buckets`, as its ``lost_buckets_``), one row each of (key
+    # row, position in its series), in that order. Its forecast's inputs and its refit's validation read each run of
+    # them at the median of the ``anomaly.REFERENCE_BUCKETS`` before it (:func:`~workload_predictor.predictor.lost_runs`),
+    # as a predictor does. ``None``: none (a fit's block, or a file saved before they were kept).
+    lost_at: np.ndarray | None = None  # (l, 2) int64
 
     def take(self, rows: np.ndarray) -> "FleetBlock":
         rows = np.asarray(rows, dtype=np.int64)
@@ -147,6 +155,12 @@ class FleetBlock:
             block.recent_flags = recent[np.lexsort((recent[:, 1], recent[:, 0]))]
         if self.recent_mae is not None:
             block.recent_mae = self.recent_mae[rows]
+        if self.lost_at is not None:  # the picked rows', renumbered, in the new block's order
+            moved = np.full(len(self.keys), -1, dtype=np.int64)
+            moved[rows] = np.arange(len(rows))
+            lost = self.lost_at[moved[self.lost_at[:, 0]] >= 0]
+            lost[:, 0] = moved[lost[:, 0]]
+            block.lost_at = lost[np.lexsort((lost[:, 1], lost[:, 0]))] if len(lost) else None
         # The picked rows' settled inputs and held noise, found already: not found again.
         position = {int(row): i for i, row in enumerate(rows)}
         for name in ("_settled", "_held"):
@@ -301,13 +315,24 @@ class FleetBlock:
         with the burst read as its reference median (as a ``WorkloadPredictor`` fitted on the key's series reads
         them, from every flagged bucket among them and the ``anomaly.REFERENCE_BUCKETS`` before them:
         :func:`workload_predictor.anomaly.settled_inputs`).
+        Each run of lost buckets among them (:attr:`lost_at`) is read as its reference median too, as a predictor
+        updated with them reads its ``lost_buckets_``.
         Found once per block, at its first forecast, from the flagged buckets its fit found (``flag_at``,
         ``flag_median``, saved with it; a block of a file saved before they were kept scans its keys again)."""
         settled = self.__dict__.get("_settled")
         if settled is None:
             flags = None if self.flag_at is None else _flags_by_row(self.flag_at, self.flag_median)
-            settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window, flags)
+            settled = self.__dict__["_settled"] = _settled_rows(self.values, self.window, flags,
+                                                                _lost_by_row(self.lost_at))
         return settled
+
+    def lost_of(self, row: int) -> np.ndarray | None:
+        """The positions of the lost buckets (:attr:`lost_at`) in the series of the key in ``row``; ``None``: none."""
+        at = self.lost_at
+        if at is None:
+            return None
+        positions = at[np.searchsorted(at[:, 0], row) : np.searchsorted(at[:, 0], row, side="right"), 1]
+        return positions if len(positions) else None
 
 
 @dataclass
@@ -1468,7 +1493,10 @@ class FleetPredictor(ParamsMixin):
 
         * ``"refit"``: refitted, batched by partitions where the fleet fits, on its newest buckets, as
           many as it was fitted on, with the settings it was fitted with (``fitted_params_``,
-          whatever was set since); its forecast equals ``WorkloadPredictor.fit`` on those buckets.
+          whatever was set since); its forecast equals ``WorkloadPredictor.fit`` on those buckets, but that
+          the buckets its updates zero-filled which a predictor updated with them counts lost (``lost_buckets_``)
+          are read as that predictor reads them: at their reference median in the forecast's inputs and the
+          validation windows, whose interval leaves out those they are targets of.
         * ``"incremental"``: at its first update it gets its own predictor, fitted as above on the
           series the fleet fitted it on (no deadline), then updated; it then updates as a per-key
           model's key. That first update costs about one fit per key, every later one about 1 ms
@@ -1564,7 +1592,7 @@ class FleetPredictor(ParamsMixin):
         fitted, unknown_key = _fitted_names(self.keys_), _UnknownKey(self.keys_, self.key_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
-        refit, undone_jumps, carried = [], [], {}
+        refit, undone_jumps, carried, lost = [], [], {}, {}
         jumps, undone_keys, horizon = getattr(self, "_jumps", {}), {}, self._fitted()["horizon"]
         positions = {}  # each incremental key's rows' positions in data, which its own predictor's errors name
         for name, (at, rows) in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
@@ -1597,6 +1625,9 @@ class FleetPredictor(ParamsMixin):
                         values = np.concatenate([series.values[moved:], new.values[-len(series.values):]])
                         start = series.start + moved * block.freq.to_timedelta64()
                         refit.append(KeySeries(name, start, block.freq, values))
+                        found = _refit_lost(block, row, series, new)
+                        if found is not None:
+                            lost[name] = found
                         if block.recent_flags is not None:  # the flags it counts, up to the bucket continued
                             last = series.start + (len(series.values) - 1) * block.freq.to_timedelta64()
                             stamps = block.flagged_recent(row)
@@ -1642,6 +1673,7 @@ class FleetPredictor(ParamsMixin):
         if refit:  # refitted, batched, as they were fitted (fitted_params_), whatever was set since
             self._check_client()
             config = self._config(self.targets_, fitted=True)
+            config["lost"] = lost  # each refitted key's lost buckets, which its validation and forecast read
             if not self._device_here():  # a fleet fitted on a GPU host updates on one without: on the CPU
                 config["settings"]["device"] = "cpu"
             blocks, _, fit_errors = self._fit_partitions(refit, config)
@@ -2805,7 +2837,7 @@ def _fit_partition_here(config: dict[str, Any], series: list[KeySeries]):
             # one batched problem: the limit bounds what the partition adds
             try:
                 with memory_limit(settings["memory_limit_mb"]):
-                    return _fit_dlinear(settings, series, targets)
+                    return _fit_dlinear(settings, series, targets, config.get("lost"))
             except MemoryLimitError as exc:
                 if len(series) == 1:
                     return [], {}, {series[0].key: exc}
@@ -2815,7 +2847,7 @@ def _fit_partition_here(config: dict[str, Any], series: list[KeySeries]):
             for item in series:
                 try:
                     with memory_limit(settings["memory_limit_mb"]):
-                        fitted, _, failed = _fit_dlinear(settings, [item], targets)
+                        fitted, _, failed = _fit_dlinear(settings, [item], targets, config.get("lost"))
                 except MemoryLimitError as exc:
                     fitted, failed = [], {item.key: exc}
                 blocks.extend(fitted)
@@ -2846,8 +2878,8 @@ def _fit_key(settings: dict[str, Any], item: KeySeries, targets: list[str], pred
         errors[item.key] = exc
 
 
-def _settled_rows(values: np.ndarray, window: np.ndarray,
-                  flags: dict[int, list] | None) -> dict[int, np.ndarray]:
+def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list] | None,
+                  lost: dict[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
     """:meth:`FleetBlock.settled_inputs` of the series ``values`` ``(B, n, k)`` with windows ``window`` ``(B,)``.
 
     A key's window is settled as a predictor fitted on its series settles its context (from its ``input_flags_``):
@@ -2857,26 +2889,42 @@ def _settled_rows(values: np.ndarray, window: np.ndarray,
     ``{row: [(position, target index, reference median), ...]}``, the buckets the fit flagged there (a row absent
     has none); ``None`` (a file saved before they were kept): every key is scanned here, where a key whose range is
     within ``K`` (the least floor) cannot hold a flagged bucket and is skipped before its floor is computed.
+    ``lost``: ``{row: positions of its lost buckets}`` (:meth:`FleetBlock.lost_of`); where one lies in a key's window,
+    each run of them is read as the median of the buckets before it (:func:`~workload_predictor.predictor.lost_runs`,
+    on the series with its bursts settled), as a predictor's ``_settled_inputs`` reads its ``lost_buckets_``.
     """
     from . import anomaly
 
-    n = values.shape[1]
+    n, lost = values.shape[1], lost or {}
     found = {}
-    for row in range(len(values)) if flags is None else sorted(flags):  # key by key: no block-sized temporaries
+    rows = range(len(values)) if flags is None else sorted({*flags, *lost})
+    for row in rows:  # key by key: no block-sized temporaries
         y, w = values[row], int(window[row])
+        first = max(n - w - anomaly.REFERENCE_BUCKETS, 0)
         if flags is None:
             spread = y.max(axis=0) - y.min(axis=0)  # [k]
-            if not (spread > anomaly.K).any():  # the floor is at least 1
-                continue
-            flagged = [(position, col, median) for position, col, _, median in anomaly.fit_scan(y)[1]]
+            flagged = [] if not (spread > anomaly.K).any() else [  # the floor is at least 1
+                (position, col, median) for position, col, _, median in anomaly.fit_scan(y)[1]]
         else:
-            flagged = flags[row]
-        first = max(n - w - anomaly.REFERENCE_BUCKETS, 0)
+            flagged = flags.get(row, [])
         among = {(position - first, col): median for position, col, median in flagged if position >= first}
         runs = anomaly.settled_runs(y[first:], among) if among else []
+        positions = lost.get(row)
+        if positions is not None and positions[-1] >= n - w:  # a lost bucket in the window
+            settled = anomaly.settle(y[first:], runs) if runs else y[first:]
+            runs = sorted(runs + lost_runs(settled, positions - first))
         if runs:
             found[row] = anomaly.settle(y[first:], runs)[-w:]
     return found
+
+
+def _lost_by_row(at: np.ndarray | None) -> dict[int, np.ndarray]:
+    """A block's lost buckets (``lost_at`` rows sorted by key row) as :func:`_settled_rows` reads them: ``{row:
+    positions}``."""
+    if at is None or not len(at):
+        return {}
+    rows, starts = np.unique(at[:, 0], return_index=True)
+    return dict(zip(rows.tolist(), np.split(at[:, 1], starts[1:])))
 
 
 def _flags_by_row(at: np.ndarray, median: np.ndarray) -> dict[int, list]:
@@ -2906,6 +2954,36 @@ def _recent_flags(flags: dict[int, list], n: int) -> np.ndarray:
     since = n - anomaly.RECENT_BUCKETS
     kept = sorted({(row, position) for row, found in flags.items() for position, *_ in found if position >= since})
     return np.array(kept, dtype=np.int64).reshape(len(kept), 2)
+
+
+def _refit_lost(block: FleetBlock, row: int, series: KeySeries, new: Any) -> np.ndarray | None:
+    """The lost buckets of the key in ``row`` of ``block`` once ``new`` (a :class:`~workload_predictor.data.Continuation`)
+    continues ``series`` (its series, or the one from before a jump its update undoes), as positions in the series
+    its refit reads (its newest ``len(series.values)`` buckets), ascending; ``None``: none. Those it had
+    (:meth:`FleetBlock.lost_of`) and ``new``'s zero-filled buckets a predictor updated with ``new`` counts lost
+    (:func:`~workload_predictor.predictor.lost_buckets`: each run whose reference, less the lost and the flagged
+    buckets, says it was a load), as its ``_lost_after`` finds them."""
+    old = block.lost_of(row)
+    if old is not None:  # from the block's series to ``series`` (the same, or the one before a jump)
+        width = block.freq.to_timedelta64()
+        old = old + (block.start[row] - series.start) // width
+        old = old[(old >= 0) & (old < len(series.values))]
+    n = len(series.values)
+    if new.gap or new.missing is not None:
+        out = np.zeros(n + len(new.values), dtype=bool)  # the buckets left out of the references
+        if old is not None:
+            out[old] = True
+        if block.flag_at is not None and series.start == block.start[row]:  # its flagged buckets, where they lie
+            at = block.flag_at
+            out[at[np.searchsorted(at[:, 0], row) : np.searchsorted(at[:, 0], row, side="right"), 1]] = True
+        found = lost_buckets(np.concatenate([series.values, new.values]), filled_positions(new) + n, out)
+        if len(found):
+            old = found if old is None else np.concatenate([old, found])
+    if old is None:
+        return None
+    old = old - len(new.values)  # the refit reads the newest n buckets
+    old = old[old >= 0]
+    return old if len(old) else None
 
 
 def _skipped_flags(series: KeySeries, skipped: np.ndarray, stamps: np.ndarray | None) -> np.ndarray | None:
@@ -2972,6 +3050,24 @@ def _settled_keys(items: list[KeySeries], flags: dict[int, list]) -> dict[int, n
     return found
 
 
+def _lost_settled(items: list[KeySeries], lost: dict, settled: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """The keys of ``items`` with lost buckets (``lost``: ``{key: positions in its series}``), ``{index in items:
+    positions}``; each one's series in ``settled`` (:func:`_settled_keys`', what its validation reads) gets each run of
+    them read as its reference median too (:func:`~workload_predictor.predictor.lost_runs`, on the series with its
+    bursts settled), as the windows a predictor's updates complete read its ``lost_buckets_``."""
+    found = {}
+    for i, item in enumerate(items):
+        positions = lost.get(item.key)
+        if positions is None or not len(positions):
+            continue
+        found[i] = np.asarray(positions, dtype=np.int64)
+        values = settled.get(i, item.values)
+        runs = lost_runs(values, found[i])
+        if runs:
+            settled[i] = anomaly.settle(values, runs)
+    return found
+
+
 def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> tuple[dict[int, np.ndarray], dict[int, list]]:
     """The keys of one length whose DLinear fit would weigh a flagged bucket (``DLinear(robust=True)``):
     ``{index in items: weight floor (k,)}``, and their flagged buckets over the whole series
@@ -3009,9 +3105,11 @@ def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> tuple[d
     return found, scans
 
 
-def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: list[str]):
+def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: list[str],
+                 lost: dict | None = None):
     """Batched DLinear over keys grouped by length and bucket width (keys holding a flagged bucket weighed as
-    DLinear weighs them)."""
+    DLinear weighs them). ``lost``: ``{key: positions of its lost buckets in its series}`` (a refit's, :meth:`FleetPredictor.update`),
+    which its validation and its forecast's inputs read at their reference medians (:func:`_lost_settled`)."""
     from .models.dlinear_batched import fit_batched
 
     # DLinear with the predictor's settings, checked by the fleet's fit (_check_settings) or, fitted, by its load.
@@ -3026,6 +3124,8 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         try:
             floors, scans = _weighted_keys(reference, items)
             settled = _settled_keys(items, flags)
+            bursts = dict(settled)  # what health measures against (a loaded block finds the same from its flags)
+            lost_rows = _lost_settled(items, lost, settled) if lost else {}
             fit = fit_batched(np.stack([item.values for item in items]), horizon=reference.horizon,
                               window=reference.window, kernel_size=reference.kernel_size, alpha=reference.alpha,
                               candidate_windows=reference.candidate_windows,
@@ -3039,7 +3139,8 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
             errors.update({item.key: exc for item in items})
             continue
         calibrated = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
-        _leave_out(calibrated, fit, [item.values for item in items], flags, settings["level"], reference.horizon)
+        _leave_out(calibrated, fit, [item.values for item in items], flags, settings["level"], reference.horizon,
+                   lost_rows)
         block = FleetBlock(
             keys=[item.key for item in items], start=np.array([item.start for item in items], dtype="datetime64[ns]"),
             freq=freq, values=np.stack([item.values for item in items]), offset=fit.offset, scale=fit.scale,
@@ -3048,7 +3149,10 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         )
         block.flag_at, block.flag_median = _kept_flags(flags, block.values.shape[1], block.window)
         block.recent_flags = _recent_flags(flags, block.values.shape[1])
-        block.held_noise(settled)  # what health measures its keys' validation error against, from the fit's scans
+        if lost_rows:
+            block.lost_at = np.concatenate([np.stack([np.full(len(positions), row, dtype=np.int64), positions], axis=1)
+                                            for row, positions in sorted(lost_rows.items())])
+        block.held_noise(bursts)  # what health measures its keys' validation error against, from the fit's scans
         # The stages max_training_time cut per key, for fit's time_limited_keys_ (which takes them off the block).
         vars(block)["_time_limited"] = {item.key: tuple(stages) for item, stages in zip(items, fit.time_limited)
                                         if stages}
@@ -3068,12 +3172,19 @@ def _solve_device(device: str) -> str | None:
 
 
 def _leave_out(calibrated: dict[str, Any], fit: Any, values: list, flags: dict[int, list], level: float,
-               horizon: int) -> None:
+               horizon: int, lost: dict[int, np.ndarray] | None = None) -> None:
     """Calibrate again, in ``calibrated`` (:func:`_calibrate`'s), each key of a batched ``fit`` whose flagged buckets
     (``flags``, by row: ``fit_scan``'s, on its series ``values[row]``) leave validation windows out of its interval, as
-    a predictor's fit on its series leaves them out (:func:`~workload_predictor.predictor.fit_left_out`)."""
-    for row, found in flags.items():
-        left_out = fit_left_out(values[row], anomaly.flagged_of(found), np.asarray(fit.validation_origins), horizon)
+    a predictor's fit on its series leaves them out (:func:`~workload_predictor.predictor.fit_left_out`), and those
+    whose lost buckets (``lost``, by row: positions in its series) do, as a predictor's update leaves out the windows
+    whose targets hold one (:func:`~workload_predictor.windows.left_out_windows`)."""
+    origins, lost = np.asarray(fit.validation_origins), lost or {}
+    for row in sorted({*flags, *lost}):
+        left_out = None if row not in flags else fit_left_out(values[row], anomaly.flagged_of(flags[row]), origins,
+                                                              horizon)
+        if row in lost:
+            touched = left_out_windows(origins, horizon, [], lost[row])
+            left_out = touched if left_out is None or touched is None else left_out | touched
         if left_out is not None:
             own = calibration(fit.validation_forecast[row], fit.validation_actual[row], level, left_out=left_out)
             calibrated["halfwidth"][row] = own["interval_halfwidth_"]

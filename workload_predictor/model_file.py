@@ -2037,6 +2037,7 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
                "not a count and True or False")
     _check_block_flags(block, b, values.shape[1], k, refuse)
     _check_block_recent(block, b, values.shape[1], refuse)
+    _check_block_lost(block, b, values.shape[1], refuse)
     try:
         with np.errstate(all="ignore"):
             point = block.point(horizon)  # the keys' forecasts (their settled inputs are found once, and kept)
@@ -2102,6 +2103,25 @@ def _check_block_recent(block: Any, b: int, n: int, refuse: Any) -> None:
     order = rows * RECENT_BUCKETS + positions - (n - RECENT_BUCKETS)  # within b * RECENT_BUCKETS, checked above
     if (np.diff(order) <= 0).any():
         refuse("holds a block's recent flagged buckets that are not in order of key row and position, each once")
+
+
+def _check_block_lost(block: Any, b: int, n: int, refuse: Any) -> None:
+    """A block's lost buckets (``lost_at``; absent in files saved before they were kept, ``None`` where none): at
+    least one and at most one row of (key row, position) per bucket of the ``b`` keys' ``n`` buckets, each among
+    them, strictly increasing. The count is checked before anything of its size is computed."""
+    at = getattr(block, "lost_at", None)
+    if at is None:
+        return
+    if not isinstance(at, np.ndarray) or at.dtype != np.dtype(np.int64) or at.ndim != 2 or at.shape[1] != 2 \
+            or not 0 < len(at) <= b * n:
+        refuse(f"holds a block's lost buckets of shape {quote(np.shape(at))}, not 1 to {b * n:,} rows of (key row, "
+               "position) as int64")
+    rows, positions = at[:, 0], at[:, 1]
+    if (rows < 0).any() or (rows >= b).any() or (positions < 0).any() or (positions >= n).any():
+        keys = plural(b, "key's", "keys'")
+        refuse(f"holds a block's lost bucket outside its {keys} {plural(n, 'bucket')}")
+    if (np.diff(rows * n + positions) <= 0).any():  # within b * n, checked above
+        refuse("holds a block's lost buckets that are not in order of key row and position, each once")
 
 
 def _check_reach(start: np.ndarray, length: Any, freq: Any, horizon: int, refuse: Any) -> None:

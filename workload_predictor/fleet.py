@@ -55,10 +55,10 @@ from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJ
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .models import registry
 from .models.dlinear import DLinear, LogDLinear, forecast_each
-from .windows import left_out_windows
 from .predictor import (WorkloadPredictor, _fit_anomalies, _point, calibration, carried_jump, check_update_target,
                         filled_positions, fit_left_out, holds_jump, jump_buckets, lost_buckets, lost_runs,
                         order_refusal, undoes_jump, undone_text)
+from .windows import left_out_windows
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
 GLOBAL_MODELS = ("global_lstm",)
@@ -3052,7 +3052,7 @@ def _settled_keys(items: list[KeySeries], flags: dict[int, list]) -> dict[int, n
 
 def _lost_settled(items: list[KeySeries], lost: dict, settled: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """The keys of ``items`` with lost buckets (``lost``: ``{key: positions in its series}``), ``{index in items:
-    positions}``; each one's series in ``settled`` (:func:`_settled_keys`', what its validation reads) gets each run of
+    positions}``; each one's series in ``settled`` (found by :func:`_settled_keys`: what its validation reads) gets each run of
     them read as its reference median too (:func:`~workload_predictor.predictor.lost_runs`, on the series with its
     bursts settled), as the windows a predictor's updates complete read its ``lost_buckets_``."""
     found = {}

@@ -27,11 +27,14 @@ def _with_counter(n: int, at: int, seed: int = 0) -> np.ndarray:
 
 
 def _bound(y: np.ndarray, at: int, windows: int) -> float:
-    """The most the statistics' total weight can be where every window holding a counter bucket weighs at most a
-    counter flag's weight (``K^-4``: its deviation is at least ``K^2``) and every other at most 1."""
+    """The most the statistics' total weight can be where every window holding counter buckets weighs at most the
+    share of its other points (a window the series came back within counts settled by the share of the points it
+    reads, any other a counter flag's weight, ``K^-4``: every counter bucket is flagged or weighs as its run's flag)
+    and every other at most 1."""
     origins = np.arange(WINDOW, WINDOW + windows)
-    holds = (origins - WINDOW <= at + SPAN - 1) & (origins + HORIZON - 1 >= at)
-    return float((~holds).sum() + holds.sum() * anomaly.K**-4) + 1e-9  # (rounding)
+    first, last = np.maximum(origins - WINDOW, at), np.minimum(origins + HORIZON - 1, at + SPAN - 1)
+    held = np.maximum(last - first + 1, 0)
+    return float((1.0 - held / (WINDOW + HORIZON)).sum()) + 1e-9  # (rounding)
 
 
 def _assert_same_statistics(model: DLinear, refit: DLinear) -> None:

@@ -95,11 +95,13 @@ the run was recognised out of its statistics again (as far back as it keeps thos
 reads a flagged run as begun where the climb into it began (:func:`with_leads`), for
 the inputs and validation windows it reads again from the kept series, however late the counter was flagged. A counter within a fit's first ``REFERENCE_BUCKETS`` buckets is not judged.
 
-DLinear weighs the windows holding a flagged bucket by :func:`weights` (``(K / deviation)^4``),
-and sums each with its flagged buckets read as the median of the window's other buckets
-(:func:`~workload_predictor.models.dlinear.settled_windows`): one absurd bucket cannot dominate
-its statistics, and where every window holds one (a sentinel written every few buckets), equal
-tiny weights leave a fit on the settled windows, not on the sentinels.
+DLinear sums the windows holding a flagged bucket with their flagged buckets read as the median of
+the window's other buckets (:func:`~workload_predictor.models.dlinear.settled_windows`), each weighing
+the share of its buckets it reads where the series came back within it from its flagged runs, else
+the lowest of its buckets' :func:`weights` (``(K / deviation)^4``,
+:func:`~workload_predictor.models.dlinear.settled_weights`): one absurd bucket cannot dominate its
+statistics, and where every window holds one (a sentinel written every few buckets), the fit is one
+on the settled windows, not on the sentinels.
 """
 
 from __future__ import annotations

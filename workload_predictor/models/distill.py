@@ -33,7 +33,7 @@ import numpy as np
 from .._memory import check_memory
 from ..errors import WorkloadDataError, quote
 from ..windows import targets_at, windows_at
-from .dlinear import DLinear, combined_weights, counter_starts, window_weights
+from .dlinear import DLinear, combined_weights, counter_starts, settled_weights, window_weights
 
 logger = logging.getLogger(__name__)
 MIXING_WEIGHT = 0.5
@@ -72,9 +72,9 @@ class _Student(DLinear):
         self._used_weights = None
         super()._fit_arrays(y, refit)
         # the weights the statistics read: the rule's, with each counter's start weighed as its run's flag
-        element, window = counter_starts(y, self._used_weights), int(self.window_)
+        element, window, z = counter_starts(y, self._used_weights), int(self.window_), self._scaled(y)
         every = np.arange(window, len(y) - self.horizon + 1)  # the origins a fit without a time limit sums
-        covered = [self._summed_origins(s, every, None if element is None else element[:, j])
+        covered = [self._summed_origins(s, every, None if element is None else element[:, j], z[:, j])
                    for j, s in enumerate(self.stats_)]
         self._distil(y, covered, [window_weights(None if element is None else element[:, j], origins, window,
                                                  self.horizon) for j, origins in enumerate(covered)])
@@ -117,10 +117,12 @@ class _Student(DLinear):
                     covered[j] = np.r_[newest[moved], origins]
         self._distil(y, covered, weights)
 
-    def _summed_origins(self, stats: Any, every: np.ndarray, element: np.ndarray | None) -> np.ndarray:
+    def _summed_origins(self, stats: Any, every: np.ndarray, element: np.ndarray | None,
+                        z: np.ndarray) -> np.ndarray:
         """The origins among ``every`` whose windows ``stats`` sums: the newest ones (a time limit keeps those)
-        whose window weights add up to the statistics' count (DLinear keeps the count, not the origins)."""
-        weights = window_weights(element, every, int(self.window_), self.horizon)
+        whose window weights (``z``: the scaled series) add up to the statistics' count (DLinear keeps the count, not
+        the origins)."""
+        weights = settled_weights(element, z, every, int(self.window_), self.horizon)
         newest_first = np.cumsum(np.ones(len(every)) if weights is None else weights[::-1])
         if len(every) == 0 or stats.count <= 0.0:
             return every[:0]
@@ -129,8 +131,10 @@ class _Student(DLinear):
 
     def _distil(self, y: np.ndarray, covered: list[np.ndarray], weights: list[np.ndarray | None]) -> None:
         """Add ``mixing * (teacher - actual)`` of the windows at ``covered[j]`` (target ``j``'s origins in ``y``)
-        to the statistics, each window times ``weights[j]`` (aligned with ``covered[j]``; ``None``: 1), the weight
-        the fit's statistics hold it with, and re-solve with the fit's penalties."""
+        to the statistics, each window times ``weights[j]`` (aligned with ``covered[j]``; ``None``: 1), and re-solve
+        with the fit's penalties. The callers pass the rule's weights (:func:`window_weights`, the lowest of each
+        window's points): a window holding a flagged bucket, which the statistics hold settled
+        (:func:`settled_weights`), is read raw here, so it adds (almost) no teacher share."""
         window, horizon = int(self.window_), self.horizon
         origins = np.unique(np.concatenate(covered)) if covered else np.zeros(0, dtype=np.int64)
         if len(origins) == 0 or self._mixing == 0.0:  # nothing to add: DLinear's fit as it is

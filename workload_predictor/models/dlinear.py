@@ -119,7 +119,7 @@ class WindowStats:
         by ``from_windows``, ``FLAGGED_BLOCK`` at a time (on a sparse series whose bursts are
         all flagged, nearly every window). Nothing is ever subtracted: removing a huge window
         from a sum that holds it would cancel most of the sum's digits. ``element``: the weights
-        of ``z``'s points (``element[i]``: point ``first + i``), of which :func:`window_weights` made
+        of ``z``'s points (``element[i]``: point ``first + i``), of which :func:`settled_weights` made
         ``weights``; the windows of lower weight are then summed :func:`settled <settled_windows>`.
 
         ``blocks``: a list holding ``(count, sum)``, the sum of the first ``count`` windows of lower weight (whole
@@ -831,6 +831,54 @@ def window_weights(element: np.ndarray | None, origins: np.ndarray, window: int,
     return result if bool((result < 1.0).any()) else None
 
 
+
+def settled_weights(element: np.ndarray | None, z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
+                    first: int = 0) -> np.ndarray | None:
+    """Each window's weight in the statistics (``None``: all 1): :func:`window_weights`, except that a window the
+    series came back within from each of its runs of flagged points counts by the share of its points it reads.
+
+    Such a window is summed settled (:func:`settled_windows`: its flagged points read as the median of its other
+    points), and it comes back from a run where the point after the run lies in the window and within a ``K``-th
+    of the run's largest deviation from that median (the rule of :func:`workload_predictor.anomaly.settled_runs`,
+    on the window's own points): its settled points then stand for load the series went on with, and the windows
+    that hold a lone burst keep teaching the map (a rise in level that follows a burst). A window whose run lasts to
+    its end, or whose points after the run stay off (a step in level the rule flags while its reference catches
+    up), keeps the lowest weight of its points: the median its flagged points would read stands for no load
+    there. ``z`` holds the points at ``origins``' positions, ``element[i]`` the weight of its point ``first + i``;
+    the weights read each window's points and flags alone, so a fit, a refit and an update weigh it alike.
+    """
+    weights = window_weights(element, origins, window, horizon, first)
+    if weights is None:
+        return None
+    low = np.flatnonzero(weights < 1.0)
+    length = window + horizon
+    starts = np.asarray(origins, dtype=np.int64)[low] - window
+    for begin in range(0, len(low), FLAGGED_BLOCK):
+        at = starts[begin : begin + FLAGGED_BLOCK]
+        spans = at[:, None] + np.arange(length)
+        values = np.asarray(z, dtype=np.float64)[spans]
+        flagged = element[spans - first] < 1.0
+        clean = length - np.count_nonzero(flagged, axis=1)
+        ordered = np.where(flagged, np.inf, values)  # as windows_settled_at: the median of the points of weight 1
+        ordered.sort(axis=1)
+        rows = np.arange(len(at))
+        median = 0.5 * (ordered[rows, np.maximum(clean - 1, 0) // 2] + ordered[rows, clean // 2])
+        deviation = np.abs(values - median[:, None]).ravel()
+        # the runs of flagged points, row by row (a run stops at its row's end): first and last positions
+        edge = np.diff(flagged.astype(np.int8), axis=1, prepend=np.int8(0), append=np.int8(0))
+        first_at = np.flatnonzero(edge[:, :-1] == 1)
+        last_at = np.flatnonzero(edge[:, 1:] == -1)
+        # a run's largest deviation: the points from its first to the next run's first are its own or unflagged
+        largest = np.maximum.reduceat(np.where(flagged.ravel(), deviation, 0.0), first_at)
+        after = last_at + 1
+        back = after % length != 0  # the point after the run lies in the row
+        back[back] = deviation[after[back]] * anomaly.K <= largest[back]
+        settled = (clean > 0) & (np.bincount(last_at[~back] // length, minlength=len(at)) == 0)
+        chosen = low[begin : begin + FLAGGED_BLOCK][settled]
+        weights[chosen] = np.maximum(weights[chosen], clean[settled] / length)
+    return weights
+
+
 #: The largest weight of a flag that may end a counter's run (:func:`counter_starts`): that of ``K^2 / 2`` deviations.
 #: A counter's flag deviates ``K^2`` or more (``anomaly.counter_flags``: weight ``K^-4``, 16 times less); a burst
 #: the rule flags a few tens of deviations off (weight above this) starts no counter's run.
@@ -920,7 +968,7 @@ def resummed(stats: WindowStats, z: np.ndarray, origins: np.ndarray, before: np.
     ``decay`` (forgetting: the windows added since). A counter's start found after its windows were summed
     (:func:`counter_starts`). The windows hold values within the rule's reach of the load (a counter's first
     buckets), so taking them out leaves the sums' digits."""
-    new = combined_weights(window_weights(after, origins, window, horizon, first), kept)
+    new = combined_weights(settled_weights(after, z, origins, window, horizon, first), kept)
     new = kept if new is None else new
     old_x, old_y = windows_settled_at(z, origins, window, horizon, before, first)
     new_x, new_y = windows_settled_at(z, origins, window, horizon, after, first)
@@ -1094,7 +1142,7 @@ def _window_stats(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
     :func:`window_weights` and :func:`settled_windows` say of ``element``, the weights of ``z``'s points), read
     from the part of ``z`` they span: a pass over the newest origins costs them alone. ``blocks``: see
     :meth:`WindowStats.weighted`; ``judged``: the windows' weights by their residuals, the lower one counts)."""
-    weights = combined_weights(window_weights(element, origins, window, horizon), judged)
+    weights = combined_weights(settled_weights(element, z, origins, window, horizon), judged)
     start = int(origins[0]) - window if len(origins) else 0
     if start <= 0:
         return WindowStats.weighted(z, origins, window, horizon, weights, element, blocks=blocks)
@@ -1234,18 +1282,26 @@ class DLinear(BaseForecaster):
         rule flags (:mod:`workload_predictor.anomaly`: more than ``K = 10`` robust spreads,
         at least the fitted series' 90th percentile, from the median of the 60 buckets
         before it) gets the weight ``(K / deviation)^4``, and every window whose inputs or
-        targets hold it enters the statistics (at fit and in ``update``) with the lowest
-        weight among its buckets, and settled: its flagged buckets read as the median of
-        its other buckets (:func:`settled_windows`), so that where every window holds one
-        (a sentinel written every few buckets) the fit is one on the settled windows. A flag
+        targets hold it enters the statistics (at fit and in ``update``) settled: its flagged
+        buckets read as the median of its other buckets (:func:`settled_windows`). It weighs
+        the share of its buckets it reads where the series came back within it from each of
+        its runs of flagged buckets (the bucket after the run near that median, the rule of
+        :func:`workload_predictor.anomaly.settled_runs` on the window's own buckets), so that
+        a lone burst does not keep the ``window_ + horizon`` windows after it from teaching
+        the map (a rise in level that follows it); and the lowest weight among its buckets
+        otherwise (a run that lasts to its end, or a step in level the rule flags while its
+        reference catches up, whose settled buckets would read the old level:
+        :func:`settled_weights`). Where every window holds one (a sentinel written every few
+        buckets) the fit is one on the settled windows. A flag
         that ends a counter's run (``anomaly.COUNTER_RUN`` buckets that never decrease, see
         :func:`counter_starts`) weighs the run's first buckets as well, which the rule cannot flag
         when they arrive: an update whose buckets flag it takes the windows summed before that
         hold them out of the statistics again and sums them as a fit on the same data does
         (``newest_weights_`` keeps the weights of the newest windows for this). The
         series is never changed: while a burst sits in the input window this model's own
-        forecast reflects it, but the fitted map does not keep it. A window holding one 1e9
-        bucket in Poisson(50) counts like 1e-25 of an ordinary window, so the forecast is back to the clean stream's within ``window_ + horizon`` buckets (the
+        forecast reflects it, but the fitted map does not keep it (a window holding one 1e9
+        bucket in Poisson(50) counts settled, or like 1e-25 of an ordinary window), so the
+        forecast is back to the clean stream's within ``window_ + horizon`` buckets (the
         burst has left every window) and the interval within ``window_ + horizon`` plus the
         validation windows it keeps (``max_validation_windows``). A ``WorkloadPredictor``
         (or fleet) forecasts from inputs that read a burst the series has come back from as
@@ -1536,7 +1592,7 @@ class DLinear(BaseForecaster):
                 self.stats_ = [kept + added for kept, added in zip(reused, self.stats_)]
             self.window_ = window
             self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
-            self.newest_weights_ = self._newest_weights(len(z), origins, summed, 0, judged)
+            self.newest_weights_ = self._newest_weights(z, origins, summed, 0, judged)
             # A first pass sets each system's penalty relative to its Gram matrix (and ``_refit``, fit's last step,
             # sets it again on all the data); a refit here keeps it, as it keeps the window and the scaling, and so
             # do updates, so that a new window is a rank-one change of the system.
@@ -1750,21 +1806,21 @@ class DLinear(BaseForecaster):
             newest = self._newest() if newest is None else newest
             self.stats_ = self._stats_after(z, n_seen, summed, start, judged)
             self.recent_weights_ = anomaly.kept_weights(element, self._recent_length())
-            self.newest_weights_ = self._newest_weights(len(z), origins, summed, start, judged, newest)
+            self.newest_weights_ = self._newest_weights(z, origins, summed, start, judged, newest)
             # The maps are solved; the inverses are built by the first update that takes rank-one steps.
             self.ridge_, self.rank_one_steps_ = self._ridge(self.stats_, penalties, invert=False), 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
 
-    def _newest_weights(self, n: int, origins: np.ndarray, summed: np.ndarray | None, first: int,
+    def _newest_weights(self, z: np.ndarray, origins: np.ndarray, summed: np.ndarray | None, first: int,
                         judged: list[np.ndarray | None] | None, before: np.ndarray | None = None) -> np.ndarray | None:
-        """``newest_weights_`` once the windows at the consecutive ``origins`` of a series of ``n`` points are summed
+        """``newest_weights_`` once the windows at the consecutive ``origins`` of the scaled series ``z`` are summed
         (``summed``: the weights of its points from ``first`` on, :func:`counter_starts`; ``judged``: per target, the
         windows' weights by their residuals, aligned with ``origins``): the weights ``(COUNTER_RUN - 1, k)`` the
         statistics hold the windows at the newest ``COUNTER_RUN - 1`` origins with, oldest first; NaN where one is not
         summed; ``None`` where all are 1. ``before``: the weights of the windows just before ``origins`` (a refit's
         first fit's, :meth:`_newest`)."""
-        lead, k = anomaly.COUNTER_RUN - 1, len(self.stats_)
+        lead, k, n = anomaly.COUNTER_RUN - 1, len(self.stats_), len(z)
         out = np.full((lead, k), np.nan)
         if before is not None and len(origins) < lead:
             out = np.concatenate([before, out])[len(origins) : len(origins) + lead]
@@ -1773,7 +1829,8 @@ class DLinear(BaseForecaster):
         taken = np.arange(max(n - self.horizon + 1 - lead, int(origins[0])), n - self.horizon + 1)
         for j in range(k):
             weights = combined_weights(
-                window_weights(None if summed is None else summed[:, j], taken, self.window_, self.horizon, first),
+                settled_weights(None if summed is None else summed[:, j], z[:, j], taken, self.window_, self.horizon,
+                                first),
                 None if judged is None or judged[j] is None else judged[j][len(judged[j]) - len(taken) :])
             out[lead - len(taken) :, j] = 1.0 if weights is None else weights
         return _compact(out)
@@ -1793,8 +1850,9 @@ class DLinear(BaseForecaster):
         residuals, :meth:`_judged`)."""
         origins = np.arange(n_old - self.horizon + 1, len(z) - self.horizon + 1)
         return [s + WindowStats.weighted(z[:, j], origins, self.window_, self.horizon,
-                                         combined_weights(window_weights(None if element is None else element[:, j],
-                                                                         origins, self.window_, self.horizon, first),
+                                         combined_weights(settled_weights(None if element is None else element[:, j],
+                                                                          z[:, j], origins, self.window_, self.horizon,
+                                                                          first),
                                                           None if judged is None else judged[j]),
                                          None if element is None else element[:, j], first)
                 for j, s in enumerate(self.stats_)]
@@ -2006,7 +2064,7 @@ class DLinear(BaseForecaster):
             else:
                 summed = counter_starts(y, element)
                 base, newest = self._retracted(z, y, n_old, element, summed)
-            weights = [window_weights(None if summed is None else summed[:, j], origins, self.window_,
+            weights = [settled_weights(None if summed is None else summed[:, j], z[:, j], origins, self.window_,
                                       self.horizon) for j in range(y.shape[1])]
             judged, judging = self._judge_new(z, origins, element)
             if judged is not None:
@@ -2302,7 +2360,8 @@ class DLinear(BaseForecaster):
                 done = max(done, end)
                 x_group = windows_at(z, origins[group], window)  # (g, W, k)
                 for j in range(z.shape[1]):
-                    weights = window_weights(None if element is None else element[:, j], new, window, horizon)
+                    weights = settled_weights(None if element is None else element[:, j], z[:, j], new, window,
+                                              horizon)
                     stats[j] = stats[j] + WindowStats.weighted(z[:, j], new, window, horizon, weights,
                                                                None if element is None else element[:, j])
                     centred = CentredStats.of(stats[j])

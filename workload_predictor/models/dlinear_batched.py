@@ -28,7 +28,7 @@ from .combination import significantly_better
 from . import dlinear
 from .dlinear import (DEFAULT_WINDOWS, SEARCH_SHARE, CentredStats, DLinear, WindowStats, _branch_penalty,
                       affordable_origins, blend_weights, level_map, pass_seconds, pass_units, shift_cross,
-                      solvable_penalty, window_weights)
+                      settled_weights, solvable_penalty)
 
 #: Elements of the statistics built at once (a block of series' ``W x (W + H)``: the lag table ``window_moments``
 #: builds for fewer than 8 series, the rows ``_moments`` writes out for more): bounds memory.
@@ -505,7 +505,8 @@ def fit_batched(
                     row = int(g) * k + j
                     column = None if element is None else element[:, j]
                     kept[row] = WindowStats.weighted(z_all[rows[row], :n_train], origins, w, horizon,
-                                                     window_weights(column, origins, w, horizon), column)
+                                                     settled_weights(column, z_all[rows[row], :n_train], origins, w,
+                                                                     horizon), column)
                     centred.put(row, CentredStats.of(kept[row]))
             # centred.gram shifted in place: the refit reads fresh moments (or, cut, the training part's again)
             train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level,
@@ -563,7 +564,8 @@ def fit_batched(
                                                summed[int(g)], column, first, w, horizon, n_train)
                     tail = WindowStats.weighted(z_all[rows[row]], origins_tail, w, horizon,
                                                 dlinear.combined_weights(
-                                                    window_weights(column, origins_tail, w, horizon, first),
+                                                    settled_weights(column, z_all[rows[row]], origins_tail, w,
+                                                                    horizon, first),
                                                     judged.get(row)), column, first)
                     centred.put(row, CentredStats.of(kept[row] + tail))
             full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level,
@@ -593,7 +595,7 @@ def _restarted(stats: WindowStats, z: np.ndarray, train: np.ndarray | None, j: i
         return stats
     before = np.ones(n_train - first) if train is None else train[first:, j]
     taken = (at >= (int(origins[0]) if len(origins) else n_train)) & (at <= (int(origins[-1]) if len(origins) else -1))
-    weights = window_weights(None if train is None else train[:, j], at, window, horizon)
+    weights = settled_weights(None if train is None else train[:, j], z, at, window, horizon)
     newest = np.where(taken, 1.0 if weights is None else weights, np.nan)
     return dlinear.restarted(stats, z, n_train, newest, before, after, first, window, horizon)[0]
 
@@ -798,7 +800,7 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
                 middles.append(b)  # its statistics stay the batch's, and its scores are dropped below
                 continue
         for j in range(k):
-            windows = window_weights(weights[:, j], origins, widest, horizon)
+            windows = settled_weights(weights[:, j], z[b * k + j], origins, widest, horizon)
             if windows is not None or len(origins) != len(newest):
                 centred.put(b * k + j, CentredStats.of(WindowStats.weighted(z[b * k + j], origins, widest,
                                                                             horizon, windows, weights[:, j])))

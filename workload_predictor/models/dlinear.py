@@ -831,7 +831,6 @@ def window_weights(element: np.ndarray | None, origins: np.ndarray, window: int,
     return result if bool((result < 1.0).any()) else None
 
 
-
 def settled_weights(element: np.ndarray | None, z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
                     first: int = 0) -> np.ndarray | None:
     """Each window's weight in the statistics (``None``: all 1): :func:`window_weights`, except that a window the
@@ -853,6 +852,8 @@ def settled_weights(element: np.ndarray | None, z: np.ndarray, origins: np.ndarr
     low = np.flatnonzero(weights < 1.0)
     length = window + horizon
     starts = np.asarray(origins, dtype=np.int64)[low] - window
+    # a block's windows: their positions, points, flags, sorted points, deviations and run edges
+    check_memory("DLinear settled weights", extra_bytes=6.0 * 8.0 * min(len(low), FLAGGED_BLOCK) * length)
     for begin in range(0, len(low), FLAGGED_BLOCK):
         at = starts[begin : begin + FLAGGED_BLOCK]
         spans = at[:, None] + np.arange(length)

@@ -695,10 +695,7 @@ def held_values(predictor: Any) -> np.ndarray:
     ``input_flags_``; a file saved before those were kept: with the input anomalies it recorded, as its forecast
     reads them)."""
     values = predictor.series_.values
-    if "input_flags_" in vars(predictor) or getattr(predictor, "input_anomalies_", None) is None:
-        return settled_held(values, getattr(predictor, "input_flags_", None))
-    flagged = recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1)
-    return _settled_with(values, flagged)
+    return _settled_with(values, recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1))
 
 
 #: How far :func:`level_fall` lets the level of the newest windows fall below the buckets' before it and still lower the

@@ -937,8 +937,7 @@ class GlobalLSTM(ParamsMixin):
         buckets beside a trough of its period puts every window after the step past the limit of a key at 8.5
         requests that comes back after it, and on the new scale, which stays, its forecasts' error over the next 120
         buckets is 20 % higher; a single zero stays in: one of a Poisson key's counts at half its level). The spread
-        is kept from its fit, so a shift
-        is found however few points each update brings: the points before it need not be among those kept. A key at 1.3 times its level (1.25 of its scales out) swings
+        is kept from its fit, so a shift is found however few points each update brings: the points before it need not be among those kept. A key at 1.3 times its level (1.25 of its scales out) swings
         across its offset by its period (its patches do, 1.6 either way, so :meth:`_level_rescaled` does not scale
         it again) while its windows' means sit 17 robust spreads out; read on its old scale, each of its windows
         would weigh about ``17^2`` of its ordinary ones along the level in the shared base, which ordinary windows

@@ -337,6 +337,21 @@ class GlobalFleetUpdates(FleetUpdates):
     mode = "global"
 
 
+def replayed(machine: type, steps: list, check) -> None:
+    """A falsifying example kept as a test: a fresh ``machine``, each of ``steps`` (a function of the machine that
+    runs one rule) followed by the machine's invariants, as hypothesis runs them, then ``check(machine)``."""
+    state = machine()
+    try:
+        state.start()
+        for step in steps:
+            step(state)
+            state.forecasts_health_and_files()
+            state.recovered_from_corrupt_counts()
+        check(state)
+    finally:
+        state.teardown()
+
+
 # The profile's other settings (ci: derandomised). CI runs 12 sequences of 8 steps; longer ones find what those cannot
 # (a gap beside a refit or a global key's trough took 20-30 steps): FLEET_FUZZ_EXAMPLES / FLEET_FUZZ_STEPS raise them.
 STEPS = settings(max_examples=int(os.environ.get("FLEET_FUZZ_EXAMPLES", "12")),

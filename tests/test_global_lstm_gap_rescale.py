@@ -22,25 +22,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_fleet_update_fuzz import CLEAN, FITTED, KEYS, GlobalFleetUpdates, fitted_fleet, rows, stamp
+from test_fleet_update_fuzz import CLEAN, FITTED, KEYS, GlobalFleetUpdates, fitted_fleet, replayed, rows, stamp
 
 def test_corrupt_counts_around_a_zero_filled_gap():
     """The falsifying example (shrunk by hand): the per-key fleets pass the same steps."""
     pytest.importorskip("torch")
-    state = GlobalFleetUpdates()
-    try:
-        state.start()
-        steps = [lambda: state.corrupt_counts(buckets=3, key="k2", other=True, then=0, value=4294967295.0),
-                 lambda: state.gap(gap=8, key="k2"),
-                 # checks recovered_from_corrupt_counts after each of its 3 clean buckets
-                 lambda: state.corrupt_counts(buckets=3, key="k2", other=False, then=3, value=4294967295.0)]
-        for step in steps:  # each rule, then the machine's invariants, as hypothesis runs them
-            step()
-            state.forecasts_health_and_files()
-            state.recovered_from_corrupt_counts()
-        assert state.since["k2"] == 3  # the case is the one found: 3 clean buckets after k2's corrupt ones
-    finally:
-        state.teardown()
+    steps = [lambda state: state.corrupt_counts(buckets=3, key="k2", other=True, then=0, value=4294967295.0),
+             lambda state: state.gap(gap=8, key="k2"),
+             # checks recovered_from_corrupt_counts after each of its 3 clean buckets
+             lambda state: state.corrupt_counts(buckets=3, key="k2", other=False, then=3, value=4294967295.0)]
+
+    def check(state):  # the case is the one found: 3 clean buckets after k2's corrupt ones
+        assert state.since["k2"] == 3
+
+    replayed(GlobalFleetUpdates, steps, check)
 
 
 def test_a_zero_filled_gap_is_not_a_level_shift():

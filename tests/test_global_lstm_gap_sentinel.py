@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_fleet_update_fuzz import GlobalFleetUpdates, IncrementalFleetUpdates, RefitFleetUpdates
+from test_fleet_update_fuzz import GlobalFleetUpdates, IncrementalFleetUpdates, RefitFleetUpdates, replayed
 
 
 @pytest.mark.parametrize("machine", [GlobalFleetUpdates, RefitFleetUpdates, IncrementalFleetUpdates],
@@ -22,17 +22,12 @@ from test_fleet_update_fuzz import GlobalFleetUpdates, IncrementalFleetUpdates, 
 def test_zero_filled_gap_then_one_sentinel(machine):
     if machine is GlobalFleetUpdates:
         pytest.importorskip("torch")
-    state = machine()
-    try:
-        state.start()
-        steps = [lambda: state.clean_stretch(buckets=3),
-                 lambda: state.gap(gap=7, key="k2"),
-                 # checks recovered_from_corrupt_counts after each of its 6 clean buckets
-                 lambda: state.corrupt_counts(buckets=1, key="k2", other=False, then=6, value=4294967295.0)]
-        for step in steps:  # each rule, then the machine's invariants, as hypothesis runs them
-            step()
-            state.forecasts_health_and_files()
-            state.recovered_from_corrupt_counts()
-        assert state.since["k2"] == 6  # the case is the one found: 6 clean buckets after k2's corrupt one
-    finally:
-        state.teardown()
+    steps = [lambda state: state.clean_stretch(buckets=3),
+             lambda state: state.gap(gap=7, key="k2"),
+             # checks recovered_from_corrupt_counts after each of its 6 clean buckets
+             lambda state: state.corrupt_counts(buckets=1, key="k2", other=False, then=6, value=4294967295.0)]
+
+    def check(state):  # the case is the one found: 6 clean buckets after k2's corrupt one
+        assert state.since["k2"] == 6
+
+    replayed(machine, steps, check)

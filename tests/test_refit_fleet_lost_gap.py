@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_fleet_update_fuzz import (CLEAN, FITTED, HORIZON, KEYS, MAX_GAP, RefitFleetUpdates, fitted_fleet, rows,
+from test_fleet_update_fuzz import (CLEAN, FITTED, HORIZON, KEYS, MAX_GAP, RefitFleetUpdates, fitted_fleet, replayed, rows,
                                     stamp)
 from workload_predictor import FleetPredictor, ModelFileError, WorkloadPredictor
 from workload_predictor import persistence
@@ -27,21 +27,16 @@ from workload_predictor.predictor import _settled_inputs
 
 
 def test_corrupt_count_then_a_zero_filled_gap_in_a_refit_fleet():
-    state = RefitFleetUpdates()
-    try:
-        state.start()
-        steps = [lambda: state.corrupt_counts(buckets=1, key="k1", other=True, then=6, value=4294967295.0),
-                 lambda: state.clean_stretch(buckets=6),
-                 lambda: state.clean_stretch(buckets=5),
-                 lambda: state.gap(gap=8, key="k1"),
-                 lambda: state.clean_stretch(buckets=5)]
-        for step in steps:  # each rule, then the machine's invariants, as hypothesis runs them
-            step()
-            state.forecasts_health_and_files()
-            state.recovered_from_corrupt_counts()
-        assert state.since["k1"] == 31  # the case is the one found: 31 clean buckets after k1's corrupt one
-    finally:
-        state.teardown()
+    steps = [lambda state: state.corrupt_counts(buckets=1, key="k1", other=True, then=6, value=4294967295.0),
+             lambda state: state.clean_stretch(buckets=6),
+             lambda state: state.clean_stretch(buckets=5),
+             lambda state: state.gap(gap=8, key="k1"),
+             lambda state: state.clean_stretch(buckets=5)]
+
+    def check(state):  # the case is the one found: 31 clean buckets after k1's corrupt one
+        assert state.since["k1"] == 31
+
+    replayed(RefitFleetUpdates, steps, check)
 
 
 def k1_forecast(fleet: FleetPredictor) -> np.ndarray:

@@ -246,14 +246,13 @@ class FleetBlock:
         it came back from is measured on its series as its validation read it (:meth:`held_noise`)."""
         found = self.__dict__.get("_relative")
         if found is None:
-            from .health import level_fall, naive_error, relative_text
+            from .health import held_scale, kept_buckets, relative_text
 
-            horizon, kept = self.coef.shape[3], self._kept()
+            horizon, kept = self.coef.shape[3], kept_buckets(self.window.max(), self.coef.shape[3])
             scale, fall = np.empty((2, len(self.keys), self.values.shape[2]))
             for start in range(0, len(self.keys), 256):  # a copy of 256 keys' buckets at most
                 chunk = self.values[start:start + 256]
-                scale[start:start + 256] = np.maximum(naive_error(chunk, horizon), naive_error(chunk[:, -kept:], horizon))
-                fall[start:start + 256] = level_fall(chunk, kept, horizon)
+                scale[start:start + 256], fall[start:start + 256] = held_scale(chunk, kept, horizon)
             for held, (naive, lowered) in self.held_noise().items():
                 scale[held], fall[held] = naive, lowered
             recent = self.validation_mae if self.recent_mae is None else self.recent_mae
@@ -267,13 +266,6 @@ class FleetBlock:
                     ratios[rows, worst].tolist(), worst.tolist(), self.validation_mae[rows, worst].tolist(),
                     recent[rows, worst].tolist(), scale[rows, worst].tolist(), fall[rows, worst].tolist())]
         return found[row]
-
-    def _kept(self) -> int:
-        """The newest buckets of a key a predictor keeps (:func:`workload_predictor.health.kept_length`), for the
-        block's widest window."""
-        from .anomaly import HISTORY_BUCKETS
-
-        return max(int(self.window.max()), 3 * int(self.coef.shape[3]), HISTORY_BUCKETS)
 
     def held_noise(self, settled: dict[int, np.ndarray] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Per row whose series holds a burst it came back from: the naive forecast's error (the larger of the whole
@@ -289,7 +281,7 @@ class FleetBlock:
         if found is not None and settled is None:
             return found
         from . import anomaly
-        from .health import level_fall, naive_error
+        from .health import held_scale, kept_buckets
 
         if settled is None:
             rows = set()
@@ -303,10 +295,10 @@ class FleetBlock:
                 y = anomaly.settled_inputs(y, anomaly.flagged_of(flagged)) if flagged else None
                 if y is not None:
                     settled[row] = y
-        horizon, kept = int(self.coef.shape[3]), self._kept()
+        horizon = int(self.coef.shape[3])
+        kept = kept_buckets(self.window.max(), horizon)
         found = self.__dict__["_held"] = {
-            row: (np.maximum(naive_error(y, horizon), naive_error(y[-kept:], horizon)),
-                  np.asarray(level_fall(y, kept, horizon), dtype=np.float64))
+            row: held_scale(y, kept, horizon)
             for row, y in settled.items()}
         return found
 
@@ -2640,14 +2632,13 @@ def _global_relative(model: Any, targets: Any, level: float) -> list[tuple[float
     (:func:`~workload_predictor.predictor.calibration`), the naive errors and level falls of the keys keeping as many
     points at once (256 keys at a time; read as the forecasts read them, a burst the key came back from at its median:
     ``GlobalLSTM._settled_recent``), each naive error at least the key's fit's (``fit_naive_error_``)."""
-    from .anomaly import HISTORY_BUCKETS
-    from .health import level_fall, naive_error, relative_text
+    from .health import held_scale, kept_buckets, relative_text
 
     if getattr(model, "recent_", None) is None:
         return [(None, None)] * len(model.keys_)
     points = model._settled_recent()  # as the forecasts read them: a burst held does not inflate the naive error
     horizon, k, n_keys = model.horizon, model.n_targets_, len(model.keys_)
-    kept = max(int(model.window_), 3 * horizon, HISTORY_BUCKETS)
+    kept = kept_buckets(model.window_, horizon)
     mae, recent, scale, fall = np.ones((4, n_keys, k))
     left_out = getattr(model, "validation_left_out_", None) or [None] * n_keys
     counts = np.array([len(model.validation_actual_[i]) if left_out[i] is None else -1 for i in range(n_keys)])
@@ -2666,8 +2657,7 @@ def _global_relative(model: Any, targets: Any, level: float) -> list[tuple[float
         same = np.flatnonzero(lengths == length)
         for chunk in (same[start:start + 256] for start in range(0, len(same), 256)):
             held = np.stack([np.asarray(points[i], dtype=np.float64).reshape(length, k) for i in chunk])
-            scale[chunk] = np.maximum(naive_error(held, horizon), naive_error(held[:, -kept:], horizon))
-            fall[chunk] = level_fall(held, kept, horizon)
+            scale[chunk], fall[chunk] = held_scale(held, kept, horizon)
     fitted = getattr(model, "fit_naive_error_", None)  # None: a file saved before it was kept (its kept points alone)
     if fitted is not None:
         scale = np.maximum(scale, fitted)

@@ -655,8 +655,21 @@ def kept_length(model: Any, window: Any = None) -> int:
     """The buckets a predictor whose model is ``model`` (its window ``window``, default the model's) keeps
     (``WorkloadPredictor._kept_length``): the longer of its window, three horizons and ``anomaly.HISTORY_BUCKETS``;
     :func:`noise_scale`'s newest buckets."""
-    window = model.context_length() if window is None else window
-    return max(int(window), 3 * int(model.horizon), HISTORY_BUCKETS)
+    return kept_buckets(model.context_length() if window is None else window, model.horizon)
+
+
+def kept_buckets(window: int, horizon: int) -> int:
+    """The longer of ``window``, three ``horizon`` and ``anomaly.HISTORY_BUCKETS``: the buckets a predictor keeps
+    (:func:`kept_length`), which a fleet key without one is rated on alike."""
+    return max(int(window), 3 * int(horizon), HISTORY_BUCKETS)
+
+
+def held_scale(values: np.ndarray, kept: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(..., k)`` each, of the held buckets ``values`` (``(..., n, k)``, time on axis -2): the larger naive forecast
+    error of all of them and of their newest ``kept`` (:func:`naive_error`), and the level fall of their newest
+    windows (:func:`level_fall`): what a fleet key's ``relative_error`` measures against."""
+    return (np.maximum(naive_error(values, horizon), naive_error(values[..., -kept:, :], horizon)),
+            np.asarray(level_fall(values, kept, horizon), dtype=np.float64))
 
 
 def noise_scale(values: np.ndarray, kept: int, horizon: int, fitted: np.ndarray | None = None) -> np.ndarray:

@@ -676,9 +676,10 @@ def noise_scale(values: np.ndarray, kept: int, horizon: int, fitted: np.ndarray 
     """``(2, k)``: per target, the naive forecast's error over ``horizon`` buckets (:func:`naive_error`) in a fit's
     series (row 0; ``fitted``: that row, carried from the fit by an update) and in the newest ``kept`` buckets of
     ``values`` (``(n, k)``; row 1). What :func:`relative_error` measures a model's validation error against.
-    ``values`` as the model reads them: each burst the series came back from at its reference median
-    (:func:`settled_held`; a predictor's fit passes its model's validation series), so that a burst held does not
-    inflate the error a degraded model is measured against."""
+    Both read as the model's forecast reads them: each burst the series came back from at its reference median, a
+    counter's run from where its climb began (``values`` by :func:`settled_held`; a predictor's fit gives ``fitted``
+    of its whole series by :func:`settled_flagged`), so that a burst held does not inflate the error a degraded model
+    is measured against."""
     scale = np.empty((2, values.shape[1]))
     scale[0] = naive_error(values, horizon) if fitted is None else fitted
     scale[1] = naive_error(values[-kept:], horizon)
@@ -694,11 +695,12 @@ def settled_held(values: np.ndarray, flags: np.ndarray | None) -> np.ndarray:
     itself (not a copy) when none lies among them."""
     if flags is None:
         return values
-    return _settled_with(values, flags_in(flags, min(len(flags), len(values)), len(values) - 1))
+    return settled_flagged(values, flags_in(flags, min(len(flags), len(values)), len(values) - 1))
 
 
-def _settled_with(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray:
-    """:func:`settled_held` from the flagged buckets ``{(position in values, target index): reference median}``."""
+def settled_flagged(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray:
+    """:func:`settled_held` from the flagged buckets ``{(position in values, target index): reference median}`` (a
+    predictor's fit reads its whole series so, with every flag its scan found, for :func:`noise_scale`'s row 0)."""
     runs = with_leads(values, settled_runs(values, flagged)) if flagged else None
     return settle(values, runs) if runs else values
 
@@ -708,7 +710,7 @@ def held_values(predictor: Any) -> np.ndarray:
     ``input_flags_``; a file saved before those were kept: with the input anomalies it recorded, as its forecast
     reads them)."""
     values = predictor.series_.values
-    return _settled_with(values, recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1))
+    return settled_flagged(values, recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1))
 
 
 #: How far :func:`level_fall` lets the level of the newest windows fall below the buckets' before it and still lower the

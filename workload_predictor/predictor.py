@@ -28,7 +28,7 @@ from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, che
                      naming_rows, plural, quote)
 from .forecast import Forecast
 from .health import (IDLE_RUN, held_runs, held_span, held_values, idle_span, kept_length, naive_error, noise_scale,
-                     settled_held, stuck_runs)
+                     settled_flagged, settled_held, stuck_runs)
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .windows import carried_left_out, left_out_windows, newest
@@ -413,7 +413,8 @@ class WorkloadPredictor(ParamsMixin):
     noise_scale_ : numpy.ndarray
         ``(2, k)``: per target, the naive forecast's error over ``horizon`` buckets (the bucket before a window,
         repeated) in the fitted series (row 0, carried by updates) and in the buckets ``series_`` keeps (row 1), each
-        read as the model reads it (a burst the series came back from at its reference median): what
+        read as the model's forecast reads it (a burst the series came back from at its reference median, a counter's
+        run from where its climb began): what
         :meth:`health`'s ``relative_error`` measures the validation error against
         (:func:`workload_predictor.health.noise_scale`).
     recent_mae_ : numpy.ndarray
@@ -604,14 +605,13 @@ class WorkloadPredictor(ParamsMixin):
         span = min(self._flag_span(model), len(series.values))
         state["input_flags_"] = anomaly.flag_rows(anomalies["input_flags_"], len(series.values) - span, span,
                                                   len(series.targets))
-        # What relative_error measures the validation error against, on the buckets as the model reads them (a burst
-        # the series came back from at its reference median): the whole series as its validation read it, and the
-        # newest as an update and health read them (with the flags kept).
-        flagged = anomalies["input_flags_"]
-        settled = anomaly.settled_inputs(series.values, flagged) if flagged else None
+        # What relative_error measures the validation error against, on the buckets as the forecast reads them (a
+        # burst the series came back from at its reference median, a counter's run from where its climb began): the
+        # whole series with every flag of the fit, and the newest as an update and health read them (the flags kept).
         state["noise_scale_"] = noise_scale(settled_held(series.values, state["input_flags_"]), kept_length(model),
                                             model.horizon,
-                                            naive_error(series.values if settled is None else settled, model.horizon))
+                                            naive_error(settled_flagged(series.values, anomalies["input_flags_"]),
+                                                        model.horizon))
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)
         state["fit_seconds_"] = time.perf_counter() - started

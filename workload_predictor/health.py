@@ -40,7 +40,8 @@ since; a ``"refit"`` fleet key's refitted span) that lie in idle stretches: runs
 zero). From a share of 0.75 on, a DLinear fit on such a span strayed from a twin fitted without the stretch by a
 quarter of the level or more in one case of ten (docs/health.md). A share is at most 1, the default critical
 threshold, so it warns and never pages unless a lower critical threshold is set (critical above it). Its detail
-names the newest stretch.
+names the newest stretch. An LSTM whose correction was weighed on a fit idle throughout forecasts as its DLinear
+base until a refit (updates leave its share as fitted, 0): its ``idle_fit`` is 1 until then.
 ``stuck_input`` counts, per target, the buckets in a row, ending at the newest, in which the target repeats the
 bucket before's count exactly, a count not 0 (a stuck sensor, or an exporter of some targets, resending its last
 counts; a run of zeros is ``idle_fit``'s), and rates the longest of these runs: a real series repeats a count 12-14
@@ -491,9 +492,24 @@ def held_span(predictor: Any, run: int) -> tuple[int, int, int, int, int]:
     return span if is_idle_span(span) else idle_span(predictor.series_.values, run)
 
 
+def unweighed_network(predictor: Any) -> bool:
+    """Whether a predictor's model is an LSTM on a linear base whose correction was weighed on a fit idle
+    throughout: every target 0 there (the model's offset 0, and the fit's naive error, ``noise_scale_``'s row 0, 0)
+    and the correction 0 on every validation window (``correction_t_`` exactly 0, ``correction_share_`` 0: no
+    evidence). Updates train its network and leave the share as fitted: the network counts for nothing until a
+    refit."""
+    fitted = getattr(getattr(predictor, "model_", None), "__dict__", {})  # a dict lookup: health's hot path
+    if fitted.get("correction_share_") != 0.0 or fitted.get("correction_t_") != 0.0 or fitted.get("base_") is None:
+        return False
+    scale = getattr(predictor, "noise_scale_", None)
+    return scale is not None and not np.any(scale[0]) and not np.any(fitted.get("offset_", 1.0))
+
+
 def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
     """The share of the buckets a predictor's fit rests on (``idle_span_``: its fitted series and every bucket its
-    updates added since) in idle stretches (:func:`idle_span`), and the detail naming the newest.
+    updates added since) in idle stretches (:func:`idle_span`), and the detail naming the newest. An LSTM whose
+    correction was weighed on a fit idle throughout (:func:`unweighed_network`) rests on that fit alone for its
+    network, which updates leave out of the forecast: 1 until a refit.
 
     A predictor loaded from a file saved before ``idle_span_`` counts the buckets it keeps (``series_``). A fleet key
     that holds no predictor passes its share and detail as ``idle_fit_`` (``None``: not measured)."""
@@ -501,6 +517,10 @@ def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
         return predictor.idle_fit_
     run = max(int(predictor.window_), IDLE_RUN)
     n, idle, _, first, last = held_span(predictor, run)
+    if unweighed_network(predictor):
+        return 1.0, (f"the LSTM's correction was weighed on a fit idle throughout (every target 0; the correction 0 on "
+                     f"every validation window): its network counts for nothing until a refit weighs it, and the "
+                     f"forecast is its DLinear base's, which rests on {n - idle} busy buckets of {n}")
     if not idle:
         return 0.0, None
     newest, freq = predictor.last_timestamp_, predictor.freq_

@@ -53,14 +53,19 @@ def test_an_idle_training_part_and_the_same_load_times_1000_or_a_1000th_forecast
     assert first.scale_[0] > 1.0  # a scale of the busy points, not the idle part's fallback of 1
 
 
-def test_a_fit_on_idle_points_woken_in_its_validation_tail_then_trained_by_updates_scales_with_the_load():
+def test_a_fit_on_idle_points_woken_in_its_validation_tail_then_trained_by_updates_scales_with_the_load(monkeypatch):
     """Every point before the validation tail idle: the network's scale is taken at the refit, from the tail, so
-    the updates, which train the network, read the load in its own scale."""
+    the updates, which train the network, read the load in its own scale. Here the network's correction is 0 on the
+    tail (it trained on idle windows alone), its share 0, and updates leave it untrained
+    (tests/test_lstm_zero_share_update.py); they train it as they train one whose correction counts, a fit's on
+    targets of which only some were idle before the tail."""
+    monkeypatch.setattr(LSTM, "_network_counts", lambda self: True)
     y = _woken(340, np.random.default_rng(1).poisson(50, 80))
     level = float(y[-80:].mean())
     models, forecasts = {}, {}
     for s in SCALES:
         model = _lstm().fit(s * y[:390])
+        assert model.correction_share_ == 0.0
         out = [model.predict()]
         for start in (390, 400, 410):
             model.update(s * y[start : start + 10])

@@ -591,6 +591,13 @@ class LSTM(BaseForecaster):
         """The part of the network's correction the forecast adds (files saved before it was weighed: all)."""
         return float(getattr(self, "correction_share_", 1.0))
 
+    def _network_counts(self) -> bool:
+        """Whether the network reaches a forecast: False on a linear base whose correction counts for nothing
+        (``correction_share_`` 0). The share stays as fitted through ``update``, and a refit (``fit``) weighs it anew
+        for a network it trains from its initial weights, so until then nothing reads what an update would teach
+        the network: ``update`` then updates the base alone (see :meth:`_update_state`)."""
+        return self.base_ is None or self._correction_share() != 0.0
+
     def _forecast_size_bound(self, y: np.ndarray) -> float | None:
         """An upper bound on the size of the forecast from ``y`` (``_predict_at(y, [len(y)])``) without the network's
         forward pass (save's check, :func:`~workload_predictor.model_file.check_saveable`); None where none is
@@ -696,7 +703,10 @@ class LSTM(BaseForecaster):
         return origins if weights is None else origins[weights >= 1.0]
 
     def _update_state(self, y: np.ndarray, n_old: int, known: dict[tuple[int, int], float] | None = None) -> dict:
-        """Update the linear base exactly, then warm-start the network on the newest windows.
+        """Update the linear base exactly, then warm-start the network on the newest windows where its correction
+        counts (:meth:`_network_counts`): a correction whose share is 0 reaches no forecast until a refit, which
+        trains a new network, so the update leaves that network as it is (a one-bucket update then costs about
+        DLinear's, not the training's ten times more).
 
         The network trains for at most ``UPDATE_EPOCHS`` epochs on the newest
         ``UPDATE_WINDOWS`` windows, early-stopping (patience ``UPDATE_PATIENCE``) on
@@ -720,15 +730,17 @@ class LSTM(BaseForecaster):
             if "scale_" in state:  # an idle fit's base woke (DLinear._woken): refitted with a new floor and scale
                 element, woken = self._woken(candidate.base_, y)
                 candidate.scale_ = woken["scale_"]
-        origins = self._clean_origins(y, n_old, np.arange(self.context_length(), len(y) - self.horizon + 1), known,
-                                      element, judged=True)
-        origins = origins[-UPDATE_WINDOWS:]
-        n_val = max(1, round(self.validation_fraction * len(origins)))
         # ``network_update_every_`` (set by an ensemble; 1 otherwise) trains the network once that many buckets
         # have arrived since it last trained, and otherwise updates the base alone.
         waiting = getattr(self, "buckets_untrained_", 0) + len(y) - n_old
         if waiting < getattr(self, "network_update_every_", 1):
             return {"base_": candidate.base_, "buckets_untrained_": waiting, **woken}
+        if not self._network_counts():  # the base alone; the counter restarts as after a training
+            return {"base_": candidate.base_, "buckets_untrained_": 0, **woken}
+        origins = self._clean_origins(y, n_old, np.arange(self.context_length(), len(y) - self.horizon + 1), known,
+                                      element, judged=True)
+        origins = origins[-UPDATE_WINDOWS:]
+        n_val = max(1, round(self.validation_fraction * len(origins)))
         if len(origins) - n_val < 1:
             return {"base_": candidate.base_, "buckets_untrained_": 0, **woken}
         candidate.network_ = copy.deepcopy(self.network_)

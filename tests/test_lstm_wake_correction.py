@@ -33,9 +33,9 @@ def woken() -> tuple[WorkloadPredictor, pd.DataFrame]:
 
 def test_a_woken_lstm_whose_network_counts_for_nothing_warns_until_a_refit(woken) -> None:
     # 300 busy buckets after 200 idle: 40 % of the buckets idle, which a DLinear rates ok. The LSTM's share is still
-    # the idle fit's 0 (the network trained at every update counts for nothing); a refit on the same buckets weighs
-    # it (share 0.53 here: on 600 idle buckets then a daily cycle, a refit after 300 or 600 busy buckets had a MAE
-    # 1.7-11 % below the woken LSTM's over the buckets after it, docs/health.md).
+    # the idle fit's 0 (its network counts for nothing, and updates leave it untrained); a refit on the same buckets
+    # weighs it (share 0.53 here: on 600 idle buckets then a daily cycle, a refit after 300 or 600 busy buckets had a
+    # MAE 1.7-11 % below the woken LSTM's over the buckets after it, docs/health.md).
     predictor, frame = woken
     assert predictor.model_.correction_share_ == 0.0
     metric = predictor.health()["metrics"]["idle_fit"]

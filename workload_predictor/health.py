@@ -496,7 +496,7 @@ def unweighed_network(predictor: Any) -> bool:
     """Whether a predictor's model is an LSTM on a linear base whose correction was weighed on a fit idle
     throughout: every target 0 there (the model's offset 0, and the fit's naive error, ``noise_scale_``'s row 0, 0)
     and the correction 0 on every validation window (``correction_t_`` exactly 0, ``correction_share_`` 0: no
-    evidence). Updates train its network and leave the share as fitted: the network counts for nothing until a
+    evidence). Updates leave the share and the network as fitted: the network counts for nothing until a
     refit."""
     fitted = getattr(getattr(predictor, "model_", None), "__dict__", {})  # a dict lookup: health's hot path
     if fitted.get("correction_share_") != 0.0 or fitted.get("correction_t_") != 0.0 or fitted.get("base_") is None:

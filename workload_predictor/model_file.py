@@ -2207,6 +2207,16 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds the global network's level_spread_ of shape {quote(np.shape(spread))} and dtype "
                f"{quote(getattr(spread, 'dtype', None))}, not ({n:,}, {k}) float64 spreads of loads in [0, "
                f"{MAX_VALUE:g}] or inf (how far each key's windows' means sit from its offset)")
+    before = getattr(model, "scaling_before_shift_", None)  # None: no key scaled again by a small level shift
+    kept = None if not isinstance(before, np.ndarray) or before.dtype != np.float64 or before.shape != (2, n, k) \
+        else ~np.isnan(before[0])
+    if before is not None and (kept is None or not kept.any()
+                               or (np.isnan(before[1]) != ~kept).any()
+                               or not _is_real(before[:, kept]) or not _is_scaling_of_loads(*before[:, kept])):
+        refuse(f"holds the global network's scaling_before_shift_ of shape {quote(np.shape(before))} and dtype "
+               f"{quote(str(getattr(before, 'dtype', None)))}, not (2, {n:,}, {k}) float64 offsets and scales of loads "
+               "(NaN alike where a key holds none; at least one held): the scaling each key had before a small level "
+               "shift scaled it again")
     naive = getattr(model, "fit_naive_error_", None)  # None: a file saved before it was kept (found at its next update)
     if naive is not None and (not isinstance(naive, np.ndarray) or naive.dtype != np.float64 or naive.shape != (n, k)
                               or not _is_real(naive, nonnegative=True) or not _is_within(naive, MAX_VALUE)):

@@ -909,7 +909,8 @@ def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: flo
         trace = trace[rows]
     lam = relative_penalties(gram, alpha, count, second, trace)
     if alike_zero:
-        alike = lam / alpha > trace / gram.shape[1]  # the penalty at its floor
+        # the penalty at its floor, read at alpha 1 as windows_alike reads it ((alpha t) / alpha may round above t)
+        alike = relative_penalties(gram, 1.0, count, second, trace) > trace / gram.shape[1]
         if alike.any():
             cross = cross.copy()
             cross[alike] = 0.0

@@ -1156,7 +1156,10 @@ def _deviation(references: np.ndarray, value: np.ndarray, floor: np.ndarray) -> 
 
 def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray | None:
     """The forecast's inputs ``values`` (``[n, k]``, the newest last) with each burst the series has come back
-    from read as its reference median; ``None`` when there is none (the inputs stand as they are).
+    from read as its reference median, begun where a counter's climb into it began (:func:`with_leads`); ``None``
+    when there is none (the inputs stand as they are). Every reading of a series' flagged runs that is read again
+    from its buckets (a model fit's validation windows, a predictor's ``noise_scale_``, a batched fleet's validation
+    and noise) reads them so, as the forecast's inputs and an update's windows do.
 
     ``flagged`` maps ``(position, target index)`` to the median of that bucket's reference (as
     :func:`detect` gives it); the bursts are :func:`settled_runs`'. A burst still going (it reaches
@@ -1167,7 +1170,7 @@ def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) ->
     bucket is noise of size 1e4, not a forecast).
     """
     runs = settled_runs(values, flagged)
-    return settle(values, runs) if runs else None
+    return settle(values, with_leads(values, runs)) if runs else None
 
 
 class Known(dict):

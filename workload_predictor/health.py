@@ -70,8 +70,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .anomaly import (HISTORY_BUCKETS, RECENT_BUCKETS, flags_in, recent_flagged_count, recorded_flags, settle, settled_runs,
-                      with_leads)
+from .anomaly import HISTORY_BUCKETS, RECENT_BUCKETS, flags_in, recent_flagged_count, recorded_flags, settled_inputs
 from .anomaly import recent as anomalies_recent
 from .errors import WorkloadDataError, is_number, plural, quote
 
@@ -720,9 +719,11 @@ def settled_held(values: np.ndarray, flags: np.ndarray | None) -> np.ndarray:
 
 def settled_flagged(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray:
     """:func:`settled_held` from the flagged buckets ``{(position in values, target index): reference median}`` (a
-    predictor's fit reads its whole series so, with every flag its scan found, for :func:`noise_scale`'s row 0)."""
-    runs = with_leads(values, settled_runs(values, flagged)) if flagged else None
-    return settle(values, runs) if runs else values
+    predictor's fit reads its whole series so, with every flag its scan found, for :func:`noise_scale`'s row 0):
+    :func:`~workload_predictor.anomaly.settled_inputs`, the reading a model fit's validation windows share, or
+    ``values`` itself."""
+    settled = settled_inputs(values, flagged) if flagged else None
+    return values if settled is None else settled
 
 
 def held_values(predictor: Any) -> np.ndarray:

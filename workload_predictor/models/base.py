@@ -233,8 +233,9 @@ def check_origins(origins: Any, low: int, high: int, why: str, ordered: bool = F
 
 def evaluated_series(y: np.ndarray, anomalies: dict[tuple[int, int], float] | None) -> np.ndarray:
     """``y`` as out-of-sample forecasts are scored on it: each burst the series came back from, among the flagged
-    ``anomalies`` (``{(position, target index): reference median}``), read as its median in the inputs and the
-    targets (:func:`workload_predictor.anomaly.settled_inputs`); ``y`` itself when there is none."""
+    ``anomalies`` (``{(position, target index): reference median}``), begun where a counter's climb into it began,
+    read as its median in the inputs and the targets (:func:`workload_predictor.anomaly.settled_inputs`), as a
+    predictor's forecast, its update's windows and its ``noise_scale_`` read it; ``y`` itself when there is none."""
     if not anomalies:
         return y
     settled = anomalies.settled(y) if isinstance(anomalies, anomaly.Flags) else anomaly.settled_inputs(y, anomalies)

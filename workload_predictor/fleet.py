@@ -2872,8 +2872,9 @@ def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]
                   lost: dict[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
     """:meth:`FleetBlock.settled_inputs` of the series ``values`` ``(B, n, k)`` with windows ``window`` ``(B,)``.
 
-    A key's window is settled as a predictor fitted on its series settles its context (from its ``input_flags_``):
-    with the buckets its fit flags over the whole series (:func:`workload_predictor.anomaly.fit_scan`: a chain of
+    A key's window is settled as a predictor fitted on its series settles its context (from its ``input_flags_``,
+    each run begun where a counter's climb into it began: :func:`~workload_predictor.anomaly.with_leads`): with the
+    buckets its fit flags over the whole series (:func:`workload_predictor.anomaly.fit_scan`: a chain of
     repeated bursts is flagged from its first one, which may lie long before the window) among the window and the
     ``anomaly.REFERENCE_BUCKETS`` before it, all of them (more than the ``anomaly.KEPT`` it reports). ``flags``:
     ``{row: [(position, target index, reference median), ...]}``, the buckets the fit flagged there (a row absent
@@ -2899,6 +2900,7 @@ def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]
             flagged = flags.get(row, [])
         among = {(position - first, col): median for position, col, median in flagged if position >= first}
         runs = anomaly.settled_runs(y[first:], among) if among else []
+        runs = anomaly.with_leads(y[first:], runs) if runs else runs
         positions = lost.get(row)
         if positions is not None and positions[-1] >= n - w:  # a lost bucket in the window
             settled = anomaly.settle(y[first:], runs) if runs else y[first:]

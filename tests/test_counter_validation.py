@@ -100,3 +100,48 @@ def test_a_fleet_keys_forecast_reads_a_counters_run_in_its_inputs_as_a_predictor
     expected = _settled_inputs(vars(predictor))
     assert expected[-window:][570 - N, 0] < 2 * LEVEL  # the climb's first bucket, read at the run's median
     np.testing.assert_array_equal(block.settled_inputs()[row], expected[-window:])
+
+
+@pytest.mark.parametrize("level, at, step", [(LEVEL, 100, 0), (0.2, 560, 1)], ids=["training-part", "sparse"])
+def test_a_fleet_key_whose_only_flags_are_a_counters_fits_as_a_predictor_on_its_series(level, at, step):
+    # A counter is flagged 2 floors above the buckets before its run, within the plain rule's 10: a key whose range is
+    # within 10 floors may hold one. Poisson(30) with a 9-bucket counter in the training part (its range 8 floors): the
+    # fleet's fit weighed none of its windows, its validation error 4.476 against the predictor's 4.187. A sparse key
+    # (Poisson(0.2)) whose counter climbs by the counts + 1 to 10: the fleet scanned no key whose range is within 10,
+    # its validation error 1.051 against 0.324.
+    values = np.random.default_rng(0).poisson(level, N).astype(float)
+    values[at:at + RUN] = np.cumsum(values[at:at + RUN] + step)
+    series = [np.random.default_rng(10).poisson(level, N).astype(float), values]
+    fleet = FleetPredictor(horizon=HORIZON).fit(pd.concat([_frame(v).assign(key=k) for k, v in enumerate(series)]))
+    predictor = WorkloadPredictor(horizon=HORIZON).fit(_frame(values))
+    assert len(predictor.input_anomalies_)  # the counter is flagged
+    block = fleet._blocks[0]
+    row = block.keys.index(1)
+    np.testing.assert_allclose(block.validation_mae[row], predictor.validation_mae_, rtol=1e-12)  # test_fleet's
+    forecast = fleet.predict()
+    np.testing.assert_allclose(forecast[forecast["key"] == 1]["yhat"], predictor.predict().yhat[:, 0],
+                               rtol=1e-9, atol=1e-9)  # test_fleet's
+    assert fleet.health()["relative_error"][1] == pytest.approx(
+        predictor.health()["metrics"]["relative_error"]["value"], rel=1e-12)
+
+
+def test_a_refit_key_counts_a_counter_among_the_buckets_its_refit_skips_as_a_predictor_does():
+    # An update of 800 buckets to a sparse key of 600 (Poisson(0.2)): its refit reads the newest 600, and the 200
+    # before them are scanned for the flags it counts. A counter among them climbs by the counts + 1 to 10: the fleet
+    # counted none of its flags (it scanned no key whose range is within 10), the predictor 4.
+    rng = np.random.default_rng(2)
+    series = [np.random.default_rng(20).poisson(0.2, 1400).astype(float), rng.poisson(0.2, 1400).astype(float)]
+    series[1][700:708] = np.cumsum(series[1][700:708] + 1)
+    assert np.ptp(series[1]) <= 10
+
+    def frame(values: np.ndarray, start: int = 0) -> pd.DataFrame:
+        return pd.DataFrame({"timestamp": START + (start + np.arange(len(values))) * FREQ, "requests": values})
+
+    fleet = FleetPredictor(horizon=HORIZON, update_mode="refit")
+    fleet.fit(pd.concat([frame(v[:N]).assign(key=k) for k, v in enumerate(series)]))
+    fleet.update(pd.concat([frame(v[N:], N).assign(key=k) for k, v in enumerate(series)]))
+    predictor = WorkloadPredictor(horizon=HORIZON).fit(frame(series[1][:N]))
+    predictor.update(frame(series[1][N:], N))
+    counted = predictor.health()["metrics"]["input_anomaly"]["value"]
+    assert counted > 0
+    assert fleet.health()["input_anomaly"][1] == counted

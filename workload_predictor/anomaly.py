@@ -489,6 +489,17 @@ def flagged_of(found: Sequence[tuple]) -> dict[tuple[int, int], float]:
     return {(position, col): median for position, col, _, median, *_ in found}
 
 
+def may_hold_flags(values: np.ndarray, floor: np.ndarray | None = None) -> bool:
+    """Whether a scan of ``values`` (``[n, k]``) against ``floor`` (``(k,)``; ``None``: any floor, every floor being
+    at least 1, :func:`floor_of`) may flag a bucket: a necessary condition, from each target's range, in a few
+    operations (a fleet skips its keys that cannot). A bucket the plain rule flags lies more than ``K`` floors from
+    its reference's median, and one that ends a counter's run more than ``COUNTER_MARGIN`` floors above every
+    bucket of its reference (:func:`counter_flags`): either way some target's range exceeds the smaller of the two
+    (``COUNTER_MARGIN``) floors."""
+    spread = values.max(axis=0) - values.min(axis=0)
+    return bool((spread > min(K, COUNTER_MARGIN) * (1.0 if floor is None else floor)).any())
+
+
 def may_flag(reference: np.ndarray, value: np.ndarray, floor: np.ndarray, k: float = K) -> bool:
     """Whether ``value`` (``[k]``) could be flagged against ``reference`` (``[r, k]``): a necessary condition, in
     a few operations (the one-bucket update's gate). A flagged value is more than ``k`` floors from the

@@ -2878,8 +2878,8 @@ def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]
     repeated bursts is flagged from its first one, which may lie long before the window) among the window and the
     ``anomaly.REFERENCE_BUCKETS`` before it, all of them (more than the ``anomaly.KEPT`` it reports). ``flags``:
     ``{row: [(position, target index, reference median), ...]}``, the buckets the fit flagged there (a row absent
-    has none); ``None`` (a file saved before they were kept): every key is scanned here, where a key whose range is
-    within ``K`` (the least floor) cannot hold a flagged bucket and is skipped before its floor is computed.
+    has none); ``None`` (a file saved before they were kept): every key is scanned here, where a key that cannot hold a flagged bucket
+    (:func:`~workload_predictor.anomaly.may_hold_flags`, for the least floor) is skipped before its floor is computed.
     ``lost``: ``{row: positions of its lost buckets}`` (:meth:`FleetBlock.lost_of`); where one lies in a key's window,
     each run of them is read as the median of the buckets before it (:func:`~workload_predictor.predictor.lost_runs`,
     on the series with its bursts settled), as a predictor's ``_settled_inputs`` reads its ``lost_buckets_``.
@@ -2893,8 +2893,7 @@ def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]
         y, w = values[row], int(window[row])
         first = max(n - w - anomaly.REFERENCE_BUCKETS, 0)
         if flags is None:
-            spread = y.max(axis=0) - y.min(axis=0)  # [k]
-            flagged = [] if not (spread > anomaly.K).any() else [  # the floor is at least 1
+            flagged = [] if not anomaly.may_hold_flags(y) else [
                 (position, col, median) for position, col, _, median in anomaly.fit_scan(y)[1]]
         else:
             flagged = flags.get(row, [])
@@ -2984,7 +2983,7 @@ def _skipped_flags(series: KeySeries, skipped: np.ndarray, stamps: np.ndarray | 
     fit on ``series`` and them flags them, where they lie among the newest ``anomaly.RECENT_BUCKETS``."""
     after = len(skipped) - (anomaly.RECENT_BUCKETS - len(series.values))  # the skipped ones before the newest 1000
     values = np.concatenate([series.values, skipped])
-    if after >= len(skipped) or not (values.max(axis=0) - values.min(axis=0) > anomaly.K).any():
+    if after >= len(skipped) or not anomaly.may_hold_flags(values):
         return stamps
     n = len(series.values)
     positions = sorted({position for position, *_ in anomaly.fit_scan(values)[1] if position >= n + max(after, 0)})
@@ -3027,13 +3026,14 @@ def _carried_flags(blocks: list[FleetBlock], carried: dict) -> None:
 def _settled_keys(items: list[KeySeries], flags: dict[int, list]) -> dict[int, np.ndarray]:
     """The keys whose series holds a burst it came back from, as a predictor's fit flags it (against the scale floor
     of the whole series): ``{index in items: the series with each such burst at its median}``, what the validation
-    reads. A key whose range is within ``K`` (the least floor) cannot hold a flagged bucket and is skipped; each
+    reads. A key that cannot hold a flagged bucket (:func:`~workload_predictor.anomaly.may_hold_flags`, for the least floor:
+    a counter's run is flagged within ``K`` floors) is skipped; each
     scanned key's flagged buckets go to ``flags[index]`` (its forecast's inputs are settled with them)."""
     from . import anomaly
 
     found = {}
     for i, item in enumerate(items):
-        if not (item.values.max(axis=0) - item.values.min(axis=0) > anomaly.K).any():
+        if not anomaly.may_hold_flags(item.values):
             continue
         flagged = flags[i] = anomaly.fit_scan(item.values)[1]
         settled = anomaly.settled_inputs(item.values, anomaly.flagged_of(flagged)) if flagged else None
@@ -3066,8 +3066,9 @@ def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> tuple[d
     (:func:`workload_predictor.anomaly.series_flags` for that floor, ``{index in items: flags}``).
 
     The batched fit weighs these keys' windows as DLinear does (``fit_batched``'s
-    ``floors``, reading their weights from ``scans``). A key can only hold one if its range exceeds ``K`` floors
-    (a few microseconds per key); those are scanned for their floor: a key's fit weighs a bucket where its training
+    ``floors``, reading their weights from ``scans``). A key can only hold one if its range exceeds ``COUNTER_MARGIN``
+    floors (:func:`~workload_predictor.anomaly.may_hold_flags`, a few microseconds per key: a counter's run is flagged
+    within ``K`` floors); those are scanned for their floor: a key's fit weighs a bucket where its training
     part or its refit's points hold a flag, and a point's flag depends only on the points up to it, so where the
     scan of the whole series flags any.
     """
@@ -3085,11 +3086,10 @@ def _weighted_keys(reference: BaseForecaster, items: list[KeySeries]) -> tuple[d
         return {}, {}
     found, scans = {}, {}
     for i, item in enumerate(items):  # key by key: no block-sized temporaries (a worker's heap is kept small)
-        spread = item.values.max(axis=0) - item.values.min(axis=0)  # [k]
-        if not (spread > anomaly.K).any():  # the floor is at least 1
+        if not anomaly.may_hold_flags(item.values):
             continue
         floor = anomaly.floor_of(item.values)  # the whole series' (DLinear's fit, dlinear.series_floor)
-        if not (spread > anomaly.K * floor).any():
+        if not anomaly.may_hold_flags(item.values, floor):
             continue
         flags = anomaly.series_flags(item.values, floor)
         if flags:

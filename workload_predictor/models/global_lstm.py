@@ -166,6 +166,13 @@ def _window_means(z: np.ndarray, window: int) -> np.ndarray:
     return means
 
 
+def _outside_zero_runs(column: np.ndarray) -> np.ndarray:
+    """``[T]`` bool: the points of ``column`` (``[T]``) outside its runs of zero loads (two points or more in a row at
+    exactly 0, idle or zero-filled). A single zero stays in: one of a Poisson key's counts at a low level."""
+    zero = column == 0
+    return ~(zero & (np.append(zero[1:], False) | np.insert(zero[:-1], 0, False)))
+
+
 #: The dtypes a key's newest non-zero points are kept in (:func:`_packed`), narrowest first: counts up to each
 #: integer type's largest, then any value float32 holds exactly, then the rest.
 PACKED_DTYPES = (np.uint8, np.uint16, np.uint32, np.float32, np.float64)
@@ -872,7 +879,12 @@ class GlobalLSTM(ParamsMixin):
         from its first point that sits nearer that level too (a patch may straddle the shift: one old point among a
         run of zeros made a scale of neither; ``first``: the earliest of them, of its targets so scaled), each counted
         by its weight (``elements[j]``, ``None``: all 1), as
-        a fit on them would. A pending target (:meth:`_rescaled`'s) or one constant over them keeps its scaling.
+        a fit on them would. A pending target (:meth:`_rescaled`'s) or one constant over them keeps its scaling. So
+        does one whose points since hold runs of zero loads (:func:`_outside_zero_runs`: idle or zero-filled buckets)
+        unless its points outside them sit past ``LEVEL_SHIFT`` on average too: two gaps of 7 zero-filled buckets
+        beside a trough of its period put a key at 120 requests 2.1 of its scales below its offset though it came
+        back after each (its counts among them: 0.8), and scaled again on them it forecast [71 73 74] for [162 175 180];
+        a key that drops to a level where zeros come in runs is still scaled again.
 
         Each patch on one side, not past ``LEVEL_SHIFT``: a key's period swings its patches by as much as its level
         moved (a key at half its level: 2.1 scales out, its patches 1.4 to 2.8), and its first patches after a shift
@@ -918,6 +930,10 @@ class GlobalLSTM(ParamsMixin):
                 start += int(np.argmax(points > half))
                 if len(y) - start < span:
                     continue
+                busy = _outside_zero_runs(y[start:, col])
+                if not busy.all() and not (busy.any() and np.sign(level[-1, col]) * (
+                        y[start:, col][busy] - offset[i, col]).mean() / scale[i, col] > LEVEL_SHIFT):
+                    continue  # its points outside its runs of zero loads sit within LEVEL_SHIFT: a gap, not a shift
                 weights = None if element is None else element[start:, col : col + 1]
                 mean, spread, constant = fit_scale(y[start:, col : col + 1], weights, return_constant=True)
                 if constant[0]:
@@ -980,8 +996,7 @@ class GlobalLSTM(ParamsMixin):
                 later = _window_means(column[start:, None], window)[:, 0]  # the windows wholly after the shift
                 if not ((later > limit[row, col]).all() or (later < -limit[row, col]).all()):
                     continue
-                zero = y[start:, col] == 0
-                busy = ~(zero & (np.append(zero[1:], False) | np.insert(zero[:-1], 0, False)))  # not in a zero run
+                busy = _outside_zero_runs(y[start:, col])
                 if not busy.all():  # each window's mean of its points outside the runs of zero loads, past it too
                     counts = _window_means(busy[:, None].astype(float), window)[:, 0]
                     sums = _window_means(np.where(busy, column[start:], 0.0)[:, None], window)[:, 0]

@@ -674,7 +674,11 @@ class LSTM(BaseForecaster):
         view of it), one ``PREDICT_CHUNK`` of the validation roll's windows through the network without gradients
         (their activations and outputs, and every window's correction in float32 and float64), and the fine-tuning
         on the newest ``UPDATE_WINDOWS`` windows (:func:`~.torch_runtime.network_bytes`: the network's copy, its
-        optimiser state and activations)."""
+        optimiser state and activations). Where the network counts for nothing (:meth:`_network_counts`: share 0),
+        the update runs neither (its validation roll forecasts with the base alone, and the base updates alone):
+        :meth:`BaseForecaster.update_bytes` alone, as a DLinear's."""
+        if not self._network_counts():
+            return super().update_bytes(n_new)
         k = getattr(self, "n_targets_", 1)
         windows = n_new + self._recent_length()
         n_patches, outputs = self.window_ // self.patch_size_, self.horizon * k

@@ -40,8 +40,9 @@ since; a ``"refit"`` fleet key's refitted span) that lie in idle stretches: runs
 zero). From a share of 0.75 on, a DLinear fit on such a span strayed from a twin fitted without the stretch by a
 quarter of the level or more in one case of ten (docs/health.md). A share is at most 1, the default critical
 threshold, so it warns and never pages unless a lower critical threshold is set (critical above it). Its detail
-names the newest stretch. An LSTM whose correction was weighed on a fit idle throughout forecasts as its DLinear
-base until a refit (updates leave its share as fitted, 0): its ``idle_fit`` is 1 until then.
+names the newest stretch. An LSTM (or an ensemble's LSTM member) whose correction was weighed on a fit constant
+throughout (idle, or every target repeating one count) forecasts as its DLinear base until a refit (updates leave
+its share as fitted, 0): its ``idle_fit`` is 1 until then.
 ``stuck_input`` counts, per target, the buckets in a row, ending at the newest, in which the target repeats the
 bucket before's count exactly, a count not 0 (a stuck sensor, or an exporter of some targets, resending its last
 counts; a run of zeros is ``idle_fit``'s), and rates the longest of these runs: a real series repeats a count 12-14
@@ -491,24 +492,32 @@ def held_span(predictor: Any, run: int) -> tuple[int, int, int, int, int]:
     return span if is_idle_span(span) else idle_span(predictor.series_.values, run)
 
 
-def unweighed_network(predictor: Any) -> bool:
-    """Whether a predictor's model is an LSTM on a linear base whose correction was weighed on a fit idle
-    throughout: every target 0 there (the model's offset 0, and the fit's naive error, ``noise_scale_``'s row 0, 0)
-    and the correction 0 on every validation window (``correction_t_`` exactly 0, ``correction_share_`` 0: no
-    evidence). Updates leave the share and the network as fitted: the network counts for nothing until a
-    refit."""
-    fitted = getattr(getattr(predictor, "model_", None), "__dict__", {})  # a dict lookup: health's hot path
-    if fitted.get("correction_share_") != 0.0 or fitted.get("correction_t_") != 0.0 or fitted.get("base_") is None:
-        return False
+def unweighed_network(predictor: Any) -> dict[str, Any] | None:
+    """The LSTM on a linear base (a predictor's model, or an ensemble's ``"lstm"`` member) whose correction was
+    weighed on a fit constant throughout, or None: every target repeating one count there (the fit's naive error,
+    ``noise_scale_``'s row 0, 0; idle where that count is 0) and the correction 0 on every validation window
+    (``correction_t_`` exactly 0, ``correction_share_`` 0: no evidence). Updates leave the share and the network as
+    fitted: the network counts for nothing until a refit."""
+    fitted = getattr(getattr(predictor, "model_", None), "__dict__", {})  # dict lookups: health's hot path
+    share = fitted.get("correction_share_")
+    if share is None:  # an ensemble's LSTM member, or a model without a network
+        members = fitted.get("members_")
+        if not isinstance(members, dict):
+            return None
+        fitted = getattr(members.get("lstm"), "__dict__", {})
+        share = fitted.get("correction_share_")
+    if share != 0.0 or fitted.get("correction_t_") != 0.0 or fitted.get("base_") is None:
+        return None
     scale = getattr(predictor, "noise_scale_", None)
-    return scale is not None and not np.any(scale[0]) and not np.any(fitted.get("offset_", 1.0))
+    return None if scale is None or np.any(scale[0]) else fitted
 
 
 def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
     """The share of the buckets a predictor's fit rests on (``idle_span_``: its fitted series and every bucket its
-    updates added since) in idle stretches (:func:`idle_span`), and the detail naming the newest. An LSTM whose
-    correction was weighed on a fit idle throughout (:func:`unweighed_network`) rests on that fit alone for its
-    network, which updates leave out of the forecast: 1 until a refit.
+    updates added since) in idle stretches (:func:`idle_span`), and the detail naming the newest. An LSTM (or an
+    ensemble's LSTM member) whose correction was weighed on a fit constant throughout, idle or not
+    (:func:`unweighed_network`), rests on that fit alone for its network, which updates leave out of the forecast:
+    1 until a refit.
 
     A predictor loaded from a file saved before ``idle_span_`` counts the buckets it keeps (``series_``). A fleet key
     that holds no predictor passes its share and detail as ``idle_fit_`` (``None``: not measured)."""
@@ -516,10 +525,16 @@ def idle_fit(predictor: Any) -> tuple[float | None, str | None]:
         return predictor.idle_fit_
     run = max(int(predictor.window_), IDLE_RUN)
     n, idle, _, first, last = held_span(predictor, run)
-    if unweighed_network(predictor):
-        return 1.0, (f"the LSTM's correction was weighed on a fit idle throughout (every target 0; the correction 0 on "
-                     f"every validation window): its network counts for nothing until a refit weighs it, and the "
-                     f"forecast is its DLinear base's, which rests on {n - idle} busy buckets of {n}")
+    lstm = unweighed_network(predictor)
+    if lstm is not None:
+        member = lstm is not vars(predictor.model_)  # an ensemble's member
+        fit = ("idle throughout (every target 0" if not np.any(lstm.get("offset_", 1.0))
+               else "constant throughout (every target repeating one count")
+        whose = "ensemble's LSTM member" if member else "LSTM"
+        forecast = "that member forecasts as its DLinear base" if member else "the forecast is its DLinear base's"
+        return 1.0, (f"the {whose}'s correction was weighed on a fit {fit}; the correction 0 on every validation "
+                     f"window): its network counts for nothing until a refit weighs it, and {forecast}, which rests "
+                     f"on {n - idle} busy buckets of {n}")
     if not idle:
         return 0.0, None
     newest, freq = predictor.last_timestamp_, predictor.freq_

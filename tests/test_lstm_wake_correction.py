@@ -76,9 +76,11 @@ def test_an_lstm_fitted_on_a_nonzero_constant_warns_as_an_idle_one() -> None:
     frame.loc[: IDLE - 1, "requests"] = 7.0
     predictor = _woken_on("lstm", frame, **SMALL)
     assert (predictor.model_.correction_share_, predictor.model_.correction_t_) == (0.0, 0.0)
-    metric = predictor.health()["metrics"]["idle_fit"]
+    metrics = predictor.health()["metrics"]
+    metric = metrics["idle_fit"]
     assert (metric["value"], metric["level"]) == (1.0, "warning"), metric
     assert "constant throughout" in metric["detail"] and "until a refit" in metric["detail"]
+    assert metrics["stuck_input"]["level"] == "ok"
     twin = _woken_on("dlinear", frame)
     assert twin.health()["metrics"]["idle_fit"]["level"] == "ok"
 

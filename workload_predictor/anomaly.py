@@ -1598,7 +1598,7 @@ def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) 
     up to it (at most ``REFERENCE_BUCKETS`` before it, after the burst before it) have a median within half to twice
     (plus 1) its reference median (a counter's steps are the series' counts; a sentinel's climb is noise), from the
     first of that stretch, which the rule leaves unflagged below its margin (a counter's first flag is its
-    ``COUNTER_RUN``-th bucket or later), after the ordinary buckets that tie before the climb (:func:`_flat_lead`: a
+    ``COUNTER_RUN``-th bucket or later), after the ordinary buckets that tie before the climb (:func:`_climbs`: a
     load of a few requests a bucket repeats its values, and the stretch would reach back into it).
 
     Its question: where a flagged run began, for what is read again from the kept series each time (the validation
@@ -1607,30 +1607,56 @@ def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) 
     one (:func:`~workload_predictor.models.dlinear.counter_starts`): which points to weigh down, at most the
     ``COUNTER_RUN - 1`` before a counter's flag, as far as an update can take its windows out again. Where a
     counter is flagged from its ``COUNTER_RUN``-th bucket, both read the same ``COUNTER_RUN - 1`` buckets."""
-    moved, end = [], {}
-    for first, last, col, median in sorted(runs):
-        low = max(first - REFERENCE_BUCKETS, end.get(col, -1) + 1, 0)
-        if first - low >= COUNTER_RUN - 1:
-            steps = np.diff(values[low : first + 1, col])
-            falls = np.flatnonzero(steps < 0)
-            steps = steps[int(falls[-1]) + 1 :] if len(falls) else steps  # the stretch that never decreases up to first
-            if len(steps) >= COUNTER_RUN - 1 and median / 2 <= np.median(steps) <= 2 * median + 1:
-                first -= len(steps) - _flat_lead(steps)
-        moved.append((first, last, col, median))
-        end[col] = last
+    ordered = sorted(runs)
+    moved = list(ordered)
+    by_column: dict[int, list[int]] = {}
+    for i, run in enumerate(ordered):
+        by_column.setdefault(run[2], []).append(i)
+    for col, rows in by_column.items():
+        firsts = np.array([ordered[i][0] for i in rows])
+        lasts = np.array([ordered[i][1] for i in rows])
+        low = np.maximum(np.maximum(firsts - REFERENCE_BUCKETS, np.concatenate([[-1], lasts[:-1]]) + 1), 0)
+        steps = np.diff(values[:, col])
+        fall = np.maximum.accumulate(np.where(steps < 0, np.arange(len(steps)), -1))  # the latest fall up to each step
+        # the stretch that never decreases up to first, from start: its steps are steps[start:first]
+        start = np.maximum(low, fall[np.maximum(firsts - 1, 0)] + 1)
+        climbing = np.flatnonzero((firsts - low >= COUNTER_RUN - 1) & (firsts - start >= COUNTER_RUN - 1))
+        for chunk in range(0, len(climbing), LEAD_CHUNK):  # [runs, REFERENCE_BUCKETS] at a time: bounded temporaries
+            at = climbing[chunk : chunk + LEAD_CHUNK]
+            for j, lead in zip(at, _climbs(steps, start[at], firsts[at] - start[at],
+                                             np.array([ordered[rows[j]][3] for j in at]))):
+                if lead >= 0:
+                    _, last, _, median = ordered[rows[j]]
+                    moved[rows[j]] = (int(start[j]) + int(lead), last, col, median)
     return moved
 
 
-def _flat_lead(steps: np.ndarray) -> int:
-    """How many of a climb's first ``steps`` (first differences, none below 0) are ordinary buckets that tie before the
-    counter's run: the split that leaves the most steps of 0 before it and the most above 0 after it (the earliest
-    where several do). A counter's steps are the series' counts, rarely 0 (a Poisson(3) count: 1 in 20); the buckets
-    of a load that stays at a low level and never decreases for a while before it climb by 0 mostly (ties)."""
-    if steps.all():  # no tie (a dense counter's climb)
-        return 0
-    score = np.cumsum(np.where(steps > 0, -1, 1))  # after i + 1 steps: the zeros left before less the rises
-    best = int(np.argmax(score))
-    return best + 1 if score[best] > 0 else 0
+#: Runs :func:`with_leads` reads at once (each a row of ``REFERENCE_BUCKETS`` steps: 2 MiB a temporary).
+LEAD_CHUNK = 4096
+
+
+def _climbs(steps: np.ndarray, start: np.ndarray, length: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """For each of the climbs ``steps[start:start + length]`` (``length`` at least ``COUNTER_RUN - 1``, at most
+    ``REFERENCE_BUCKETS``; first differences, none below 0) into a run of reference median ``median``: where the
+    counter's run begins in it, or -1 where the median of its steps is not within half to twice (plus 1) ``median``
+    (a sentinel's climb is noise). It begins after the ordinary buckets that tie before it: the split of the climb
+    that leaves the most steps of 0 before it and the most above 0 after it (the earliest where several do; none
+    where no step is 0, a dense counter's climb). A counter's steps are the series' counts, rarely 0 (a Poisson(3)
+    count: 1 in 20); the buckets of a load that stays at a low level and never decreases for a while before it climb
+    by 0 mostly (ties)."""
+    offsets = np.arange(REFERENCE_BUCKETS)
+    valid = offsets < length[:, None]
+    taken = np.where(valid, steps[np.minimum(start[:, None] + offsets, len(steps) - 1)], np.inf)
+    ordered = np.sort(taken, axis=1)
+    rows, middle = np.arange(len(start)), length // 2
+    # np.median's number: the middle step, or the mean of the two middle ones
+    centre = np.where(length % 2 == 1, ordered[rows, middle], (ordered[rows, middle - 1] + ordered[rows, middle]) / 2)
+    # after i + 1 steps: the zeros left before less the rises
+    score = np.where(valid, np.cumsum(np.where(taken > 0, -1, 1) * valid, axis=1), np.iinfo(np.int64).min)
+    best = np.argmax(score, axis=1)
+    tied = ((taken == 0) & valid).any(axis=1)
+    lead = np.where(tied & (score[rows, best] > 0), best + 1, 0)
+    return np.where((median / 2 <= centre) & (centre <= 2 * median + 1), lead, -1)
 
 
 def recorded_flags(state: dict[str, Any], last: pd.Timestamp, count: int,

@@ -71,7 +71,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .anomaly import HISTORY_BUCKETS, RECENT_BUCKETS, flags_in, recent_flagged_count, recorded_flags, settled_inputs
+from .anomaly import (HISTORY_BUCKETS, RECENT_BUCKETS, Flags, flags_in, recent_flagged_count, recorded_flags,
+                      settled_inputs)
 from .anomaly import recent as anomalies_recent
 from .errors import WorkloadDataError, is_number, plural, quote
 
@@ -736,8 +737,9 @@ def settled_flagged(values: np.ndarray, flagged: dict[tuple[int, int], float]) -
     """:func:`settled_held` from the flagged buckets ``{(position in values, target index): reference median}`` (a
     predictor's fit reads its whole series so, with every flag its scan found, for :func:`noise_scale`'s row 0):
     :func:`~workload_predictor.anomaly.settled_inputs`, the reading a model fit's validation windows share, or
-    ``values`` itself."""
-    settled = settled_inputs(values, flagged) if flagged else None
+    ``values`` itself (a :class:`~workload_predictor.anomaly.Flags`' series settled once, read-only)."""
+    settled = None if not flagged else flagged.settled(values) if isinstance(flagged, Flags) else settled_inputs(
+        values, flagged)
     return values if settled is None else settled
 
 

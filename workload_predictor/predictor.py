@@ -1464,7 +1464,8 @@ def _fit_anomalies(series: BucketedSeries,
     reads. ``passes``: the model's fit after the scan (its reserve under a time limit, see ``anomaly.fit_scan``)."""
     floor, found = anomaly.fit_scan(series.values, passes)
     index = series.index
-    flagged = anomaly.flagged_of(found)
+    # Flags: the model's fit, its validation and noise_scale_ each read the series settled with them, settled once
+    flagged = anomaly.Flags(anomaly.flagged_of(found))
     positions = sorted({position for position, _ in flagged})
     kept, counts = anomaly.busy_values(series.values)
     state = {"input_floor_": floor, "input_nonzero_": kept, "input_nonzero_counts_": counts,

@@ -57,6 +57,16 @@ def test_the_batched_climbs_are_the_runs_read_one_at_a_time(seed):
     assert anomaly.with_leads(y, runs) == one_at_a_time(y, runs)
 
 
+@pytest.mark.parametrize("values, runs", [
+    (np.zeros((1, 1)), [(0, 0, 0, 0.0)]),  # no step at all
+    (np.array([[0.0, 1], [1, 2], [2, 3]]), [(2, 2, 1, 1.0), (1, 1, 0, 1.0)]),  # no room for a climb
+    (np.arange(8.0)[:, None], [(6, 7, 0, 1.0)]),  # the shortest climb there is room for
+    (np.zeros((4, 1)), []),
+])
+def test_short_series_and_no_runs(values, runs):
+    assert anomaly.with_leads(values, runs) == one_at_a_time(values, runs)
+
+
 def test_a_long_sparse_series_in_chunks():
     rng = np.random.default_rng(0)
     n = 400_000

@@ -1616,11 +1616,15 @@ def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) 
         firsts = np.array([ordered[i][0] for i in rows])
         lasts = np.array([ordered[i][1] for i in rows])
         low = np.maximum(np.maximum(firsts - REFERENCE_BUCKETS, np.concatenate([[-1], lasts[:-1]]) + 1), 0)
+        room = np.flatnonzero(firsts - low >= COUNTER_RUN - 1)  # a first at COUNTER_RUN - 1 or later
+        if not len(room):
+            continue
         steps = np.diff(values[:, col])
         fall = np.maximum.accumulate(np.where(steps < 0, np.arange(len(steps)), -1))  # the latest fall up to each step
         # the stretch that never decreases up to first, from start: its steps are steps[start:first]
-        start = np.maximum(low, fall[np.maximum(firsts - 1, 0)] + 1)
-        climbing = np.flatnonzero((firsts - low >= COUNTER_RUN - 1) & (firsts - start >= COUNTER_RUN - 1))
+        start = np.zeros_like(firsts)
+        start[room] = np.maximum(low[room], fall[firsts[room] - 1] + 1)
+        climbing = room[firsts[room] - start[room] >= COUNTER_RUN - 1]
         for chunk in range(0, len(climbing), LEAD_CHUNK):  # [runs, REFERENCE_BUCKETS] at a time: bounded temporaries
             at = climbing[chunk : chunk + LEAD_CHUNK]
             for j, lead in zip(at, _climbs(steps, start[at], firsts[at] - start[at],

@@ -250,8 +250,9 @@ class Ensemble(BaseForecaster):
         # ``max_training_time`` bounds the ensemble as a whole (and no later than a deadline around it): one
         # deadline for every member and the choice of the combination. The members with a closed form are
         # fitted first; the networks last, their training taking what time is left.
-        # Every member reads the series with the same bursts settled: settled once (anomaly.Flags).
-        anomalies = anomaly.Flags(anomalies) if anomalies else None
+        # Every member reads the series with the same bursts settled: settled once (anomaly.Flags; a predictor's,
+        # which its noise_scale_ reads again, kept as it is).
+        anomalies = (anomalies if isinstance(anomalies, anomaly.Flags) else anomaly.Flags(anomalies)) if anomalies else None
         with unfitted_on_error(self), limit(self.max_training_time):
             self._fit_members(matrix, planned, left_out=short, anomalies=anomalies)
             self._fit_combination(matrix, list(self.members_), evaluated_series(matrix, anomalies))

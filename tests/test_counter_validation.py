@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from workload_predictor import FleetPredictor, WorkloadPredictor
-from workload_predictor.health import settled_flagged
+from workload_predictor.anomaly import settled_series
 from workload_predictor.predictor import _settled_inputs
 
 LEVEL, N, AT, RUN, HORIZON = 30, 600, 520, 9, 10
@@ -53,7 +53,7 @@ def test_a_fit_reads_a_counters_run_among_its_validation_windows_as_its_twin_at_
     predictor = WorkloadPredictor(horizon=HORIZON, **settings).fit(_frame(values))
     flags = _flags(predictor)
     assert min(flags)[0] > AT  # the climb's first buckets are not flagged by the rule
-    twin_values = settled_flagged(values[:, None], flags)[:, 0]
+    twin_values = settled_series(values[:, None], flags)[:, 0]
     assert (twin_values[AT:AT + RUN] < 2 * LEVEL).all()  # the climb read from its start
     twin = WorkloadPredictor(horizon=HORIZON, **settings).fit(_frame(twin_values))
     assert twin.input_flags_ is None

@@ -1180,8 +1180,24 @@ def settled_inputs(values: np.ndarray, flagged: dict[tuple[int, int], float]) ->
     of for as long as it sits in the input window (a linear map's weight at lag ``L`` times a 1e6
     bucket is noise of size 1e4, not a forecast).
     """
-    runs = settled_runs(values, flagged)
-    return settle(values, with_leads(values, runs)) if runs else None
+    runs = led_runs(values, flagged)
+    return settle(values, runs) if runs else None
+
+
+def led_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> list[tuple[int, int, int, float]]:
+    """:func:`settled_runs` of ``flagged`` in ``values``, each begun where a counter's climb into it began
+    (:func:`with_leads`): the runs every reading of a series' bursts settles; ``[]`` when there is none."""
+    runs = settled_runs(values, flagged) if flagged else []
+    return with_leads(values, runs) if runs else []
+
+
+def settled_series(values: np.ndarray, flagged: dict[tuple[int, int], float] | None) -> np.ndarray:
+    """``values`` with the runs of ``flagged`` settled (:func:`settled_inputs`; a :class:`Flags`' series settled once,
+    read-only), or ``values`` itself where none is flagged or settled."""
+    if not flagged:
+        return values
+    settled = flagged.settled(values) if isinstance(flagged, Flags) else settled_inputs(values, flagged)
+    return values if settled is None else settled
 
 
 class Known(dict):
@@ -1223,7 +1239,7 @@ def bursts(values: np.ndarray, start: int, floor: np.ndarray) -> list[tuple[int,
     ``floor``: the bursts the series came back from, ``(first, last, target index, median)`` each, begun where a
     counter's climb into one began (:func:`with_leads`), as a predictor reads them."""
     found = scan_series(values, start, floor)
-    return with_leads(values, settled_runs(values, flagged_of(found))) if found else []
+    return led_runs(values, flagged_of(found)) if found else []
 
 
 def shifted_runs(runs: Sequence[tuple[int, int, int, float]], shift: int,

@@ -2898,8 +2898,7 @@ def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]
         else:
             flagged = flags.get(row, [])
         among = {(position - first, col): median for position, col, median in flagged if position >= first}
-        runs = anomaly.settled_runs(y[first:], among) if among else []
-        runs = anomaly.with_leads(y[first:], runs) if runs else runs
+        runs = anomaly.led_runs(y[first:], among)
         positions = lost.get(row)
         if positions is not None and positions[-1] >= n - w:  # a lost bucket in the window
             settled = anomaly.settle(y[first:], runs) if runs else y[first:]

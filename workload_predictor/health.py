@@ -71,8 +71,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .anomaly import (HISTORY_BUCKETS, RECENT_BUCKETS, Flags, flags_in, recent_flagged_count, recorded_flags,
-                      settled_inputs)
+from .anomaly import HISTORY_BUCKETS, RECENT_BUCKETS, flags_in, recent_flagged_count, recorded_flags, settled_series
 from .anomaly import recent as anomalies_recent
 from .errors import WorkloadDataError, is_number, plural, quote
 
@@ -713,7 +712,7 @@ def noise_scale(values: np.ndarray, kept: int, horizon: int, fitted: np.ndarray 
     ``values`` (``(n, k)``; row 1). What :func:`relative_error` measures a model's validation error against.
     Both read as the model's forecast reads them: each burst the series came back from at its reference median, a
     counter's run from where its climb began (``values`` by :func:`settled_held`; a predictor's fit gives ``fitted``
-    of its whole series by :func:`settled_flagged`), so that a burst held does not inflate the error a degraded model
+    of its whole series by :func:`~workload_predictor.anomaly.settled_series`), so that a burst held does not inflate the error a degraded model
     is measured against."""
     scale = np.empty((2, values.shape[1]))
     scale[0] = naive_error(values, horizon) if fitted is None else fitted
@@ -730,17 +729,7 @@ def settled_held(values: np.ndarray, flags: np.ndarray | None) -> np.ndarray:
     itself (not a copy) when none lies among them."""
     if flags is None:
         return values
-    return settled_flagged(values, flags_in(flags, min(len(flags), len(values)), len(values) - 1))
-
-
-def settled_flagged(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> np.ndarray:
-    """:func:`settled_held` from the flagged buckets ``{(position in values, target index): reference median}`` (a
-    predictor's fit reads its whole series so, with every flag its scan found, for :func:`noise_scale`'s row 0):
-    :func:`~workload_predictor.anomaly.settled_inputs`, the reading a model fit's validation windows share, or
-    ``values`` itself (a :class:`~workload_predictor.anomaly.Flags`' series settled once, read-only)."""
-    settled = None if not flagged else flagged.settled(values) if isinstance(flagged, Flags) else settled_inputs(
-        values, flagged)
-    return values if settled is None else settled
+    return settled_series(values, flags_in(flags, min(len(flags), len(values)), len(values) - 1))
 
 
 def held_values(predictor: Any) -> np.ndarray:
@@ -748,7 +737,7 @@ def held_values(predictor: Any) -> np.ndarray:
     ``input_flags_``; a file saved before those were kept: with the input anomalies it recorded, as its forecast
     reads them)."""
     values = predictor.series_.values
-    return settled_flagged(values, recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1))
+    return settled_series(values, recorded_flags(vars(predictor), predictor.last_timestamp_, len(values), len(values) - 1))
 
 
 #: How far :func:`level_fall` lets the level of the newest windows fall below the buckets' before it and still lower the

@@ -28,7 +28,7 @@ from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, che
                      naming_rows, plural, quote)
 from .forecast import Forecast
 from .health import (IDLE_RUN, held_runs, held_span, held_values, idle_span, kept_length, naive_error, noise_scale,
-                     settled_flagged, settled_held, stuck_runs)
+                     settled_held, stuck_runs)
 from .models import registry
 from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, serialised
 from .windows import carried_left_out, left_out_windows, newest
@@ -130,7 +130,7 @@ def _recorded_bursts(values: np.ndarray, state: dict[str, Any],
     ``state`` record (:func:`~workload_predictor.anomaly.recorded_flags`, :func:`workload_predictor.anomaly.settled_runs`); positions are
     ``values``'."""
     flagged = anomaly.recorded_flags(state, last, len(values), len(values) - 1)
-    return anomaly.with_leads(values, anomaly.settled_runs(values, flagged)) if flagged else []
+    return anomaly.led_runs(values, flagged)
 
 
 def _updated_copies(plan: list) -> dict[int, Any]:
@@ -610,7 +610,7 @@ class WorkloadPredictor(ParamsMixin):
         # whole series with every flag of the fit, and the newest as an update and health read them (the flags kept).
         state["noise_scale_"] = noise_scale(settled_held(series.values, state["input_flags_"]), kept_length(model),
                                             model.horizon,
-                                            naive_error(settled_flagged(series.values, anomalies["input_flags_"]),
+                                            naive_error(anomaly.settled_series(series.values, anomalies["input_flags_"]),
                                                         model.horizon))
         if hasattr(model, "weights_"):
             state["weights_"] = dict(model.weights_)

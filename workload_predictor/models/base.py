@@ -236,10 +236,7 @@ def evaluated_series(y: np.ndarray, anomalies: dict[tuple[int, int], float] | No
     ``anomalies`` (``{(position, target index): reference median}``), begun where a counter's climb into it began,
     read as its median in the inputs and the targets (:func:`workload_predictor.anomaly.settled_inputs`), as a
     predictor's forecast, its update's windows and its ``noise_scale_`` read it; ``y`` itself when there is none."""
-    if not anomalies:
-        return y
-    settled = anomalies.settled(y) if isinstance(anomalies, anomaly.Flags) else anomaly.settled_inputs(y, anomalies)
-    return y if settled is None else settled
+    return anomaly.settled_series(y, anomalies)
 
 
 def fewest_points(suffices: Callable[[int], bool]) -> int:

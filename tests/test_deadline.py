@@ -403,9 +403,12 @@ def test_a_series_with_nothing_to_flag_measures_the_pace_of_the_plain_rule(monke
 
 def test_the_ensembles_smoothing_leaves_the_combination_its_time(monkeypatch):
     """Smoothing, the last member, scored chunks up to the deadline and the combination ran after it; now it
-    leaves the combination COMBINATION_PASSES passes at the scan's pace (1 fake s here)."""
+    leaves the combination COMBINATION_PASSES passes at the scan's pace (1 fake s here). The predictor's own reserve
+    after the model (COMMIT_PASSES, tests/test_scan_reserve.py) is set to 0 here, so the ensemble's deadline is the
+    fit's."""
     from workload_predictor import anomaly
 
+    monkeypatch.setattr(predictor_module, "COMMIT_PASSES", 0)
     clock = FakeClock()
     monkeypatch.setattr(anomaly, "_sliding", clock.after(anomaly._sliding, seconds=0.5))  # the plain rule's pass
     chunks = slow_smoothing_chunks(monkeypatch, clock)

@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 PREDICT_TIMINGS = 100  # predict durations kept for health()
 HISTORY_GRID_AHEAD = 1024  # buckets of timestamps built ahead for the history an update keeps
 UNDONE_KEPT = 10  # undone jumps kept in undone_jumps_
+# Under a time limit, the time the model's fit leaves for the predictor's work after it (_commit_fit: the buckets the
+# calibration leaves out, noise_scale_, the idle and stuck runs), in passes over the series at the pace the
+# input-anomaly scan measured (``_deadline.SERIES_PACE``): 0.6-1.25 passes at 1,000,000 sparse buckets (0.03-0.045 s).
+COMMIT_PASSES = 2
 
 
 class _Published(NamedTuple):
@@ -572,9 +576,12 @@ class WorkloadPredictor(ParamsMixin):
             gap_buckets(self.max_gap, series.freq)  # a bad max_gap fails here, not at the first update
             # The input-anomaly scan runs before the model's stages, which then fit in the time left after it (the
             # scan measures the pace of a pass over the series, and leaves the model anomaly.MODEL_PASSES of them, or
-            # its scan_passes).
-            anomalies, flagged = _fit_anomalies(series, getattr(model, "scan_passes", anomaly.MODEL_PASSES))
-            model.fit(series.values, flagged)
+            # its scan_passes, and the predictor's own work after the model COMMIT_PASSES).
+            anomalies, flagged = _fit_anomalies(series, getattr(model, "scan_passes", anomaly.MODEL_PASSES)
+                                                + COMMIT_PASSES)
+            with _deadline.limit(None, reserve=COMMIT_PASSES * series.values.size
+                                 * deadline.pace.get(_deadline.SERIES_PACE, 0.0)):
+                model.fit(series.values, flagged)
         with instance_lock(self):  # after an update running in another thread, never in its middle
             return self._commit_fit(model, series, memory.peak_mb, started, tuple(deadline.stages), anomalies)
 

@@ -112,7 +112,7 @@ def test_a_run_whose_baseline_code_could_not_be_loaded_fails(monkeypatch):
     monkeypatch.setattr(conftest.BASE, "missing", "the baseline's code (0dd59cb) could not be loaded: RuntimeError")
     lines, failure = conftest.gate_summary([fallback], comparing=True)
     assert failure is not None and "0dd59cb" in failure and "--perf-base=none" in failure, failure
-    unpaired = _timed_row("scaling_fit[lstm-10000]", None)  # not a paired case: the stored figures are its layer
+    unpaired = _timed_row("scaling_fit[lstm-10000]", None)  # no paired measurement: the stored figures are its layer
     _recorder("perf/test_fit_predict.py::test_fit[dlinear-synthetic]")._gate(unpaired, "time")
     assert conftest.gate_summary([unpaired], comparing=True)[1] is None
     monkeypatch.setattr(conftest.BASE, "missing", "")

@@ -426,7 +426,7 @@ def fit_batched(
     window less its last value, :func:`~workload_predictor.models.dlinear.follow_last`), and so
     is ``alpha`` (``None``: DLinear's default, chosen per series). ``settled`` maps the index of each series
     holding a burst it came back from to that series with the burst at its median (``(n, k)``): its validation
-    forecasts and targets read that, as ``DLinear.fit`` given the flagged buckets does. ``scans`` maps the index of
+    forecasts and targets, and its window search's, read that, as ``DLinear.fit`` given the flagged buckets does. ``scans`` maps the index of
     a series of ``floors`` the caller scanned already to its flagged buckets over all of its points
     (:func:`~workload_predictor.anomaly.series_flags` for its floor): its weights are read from them, not scanned
     again. Raises ``WorkloadDataError``
@@ -465,7 +465,8 @@ def fit_batched(
         else:
             weights, scores, penalties = _search(
                 z_all[:, :n_train], k, horizon, candidate_windows or DEFAULT_WINDOWS, kernel_size, alphas,
-                validation_fraction, max_validation_windows, blend, device, weighted.train, follow_level, cut)
+                validation_fraction, max_validation_windows, blend, device, weighted.train, follow_level, cut,
+                {int(b): ((values[:n_train] - offset[b]) / scale[b]).T for b, values in (settled or {}).items()})
         widest = np.array([max(w) for w in weights])
         width = int(widest.max())
         coef = np.zeros((n_series, k, width, horizon))
@@ -738,7 +739,8 @@ def _scales(y: np.ndarray, weights: dict[int, np.ndarray | None]) -> tuple[np.nd
 def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kernel_size: int,
             alphas: Sequence[float], fraction: float, max_windows: int, blend: int, device: str | None,
             element: dict[int, np.ndarray | None] | None = None, follow_level: bool = True,
-            cut: Callable[[Iterable[int], str], None] | None = None) -> tuple[list[dict], list[dict], np.ndarray]:
+            cut: Callable[[Iterable[int], str], None] | None = None, scored: dict[int, np.ndarray] | None = None
+            ) -> tuple[list[dict], list[dict], np.ndarray]:
     """DLinear's window search and ``blend_weights`` per series: the blend weights, the validation scores
     and the relative penalty ``(B,)`` of each.
 
@@ -747,7 +749,9 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
     the tail of the training part, all fitted on the rows with room for the widest,
     and a series' score sums its targets' validation MAEs; they are scored with the first
     of ``alphas``, and a series whose errors at its best window are significantly lower
-    with another is scored again with that one.
+    with another is scored again with that one. ``scored`` maps the index of a series to its training part as
+    its validation windows read it, inputs and targets (``(k, n_train)``, scaled: the series with each burst it came
+    back from at its median, as the single-series search's ``scored``); the others read ``z``.
 
     Under a time limit it ends early as ``DLinear``'s search does (``cut`` records the stage for the series
     it names): once the deadline has passed before it starts, or where not even the batched pass over the newest
@@ -812,6 +816,9 @@ def _search(z: np.ndarray, k: int, horizon: int, candidates: Sequence[int], kern
     # series by series before each product: at 125 series the products of the 7 candidates took 14.8 ms
     # against 5.2 ms, the same numbers.
     inputs = np.take(z, origins_val[:, None] + np.arange(-widest, 0), axis=1)  # [B*k, v, widest]
+    for b, settled in (scored or {}).items():  # a series holding a burst it came back from: read settled
+        actual[b * k : (b + 1) * k] = np.take(settled, origins_val[:, None] + np.arange(horizon), axis=1)
+        inputs[b * k : (b + 1) * k] = np.take(settled, origins_val[:, None] + np.arange(-widest, 0), axis=1)
 
     def errors(series: np.ndarray | None, w: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """The validation MAE summed over the targets ``(S,)`` and the error per origin ``(S, v)`` of ``series``

@@ -353,15 +353,16 @@ class BaseForecaster(ParamsMixin):
         """Fit on ``y`` (``(n,)`` or ``(n, k)``; arrays, Series or DataFrames). Returns ``self``.
 
         ``anomalies``: flagged buckets of ``y``, ``{(position, target index): reference median}`` as
-        :func:`workload_predictor.anomaly.detect` finds them (``WorkloadPredictor`` passes its own). The validation
-        windows read a burst the series came back from as its median, in their inputs and their targets, as
-        ``predict`` reads it (:func:`evaluated_series`); the model trains on ``y`` as it is.
+        :func:`workload_predictor.anomaly.detect` finds them (``WorkloadPredictor`` and ``FleetPredictor`` pass their
+        own); ``None`` (the default): the buckets the predictor's input-anomaly scan flags in ``y``
+        (:func:`workload_predictor.anomaly.fit_scan`), so a model fitted on its own reads ``y`` as a predictor's model
+        does; ``{}``: none flagged (``y`` read as it is).
+        The validation windows read a burst the series came back from as its median, in their inputs and their
+        targets, as a predictor's forecast reads it (:func:`evaluated_series`); the model trains on ``y`` as it is.
         """
         matrix, one_d = as_matrix(y)
-        self._check_horizon()
-        check_validation_settings(self)
-        origins = validation_origins(len(matrix), self.horizon, self.validation_fraction, self.max_validation_windows)
-        self._check_length(len(matrix), origins)
+        origins = self._checked_origins(len(matrix))
+        anomalies = self._fit_flags(matrix, anomalies)
         with unfitted_on_error(self):
             self.n_targets_ = matrix.shape[1]
             self._one_d = one_d
@@ -376,6 +377,26 @@ class BaseForecaster(ParamsMixin):
             self.recent_ = matrix[-self._recent_length() :].copy()
             self.n_seen_ = len(matrix)
         return self
+
+    def _checked_origins(self, n: int) -> np.ndarray:
+        """The validation origins of a fit on ``n`` points, after the typed errors for the settings and the length."""
+        self._check_horizon()
+        check_validation_settings(self)
+        origins = validation_origins(n, self.horizon, self.validation_fraction, self.max_validation_windows)
+        self._check_length(n, origins)
+        return origins
+
+    def _fit_flags(self, y: np.ndarray, anomalies: dict[tuple[int, int], float] | None) -> dict[tuple[int, int], float]:
+        """The flagged buckets a fit on ``y`` (a float64 ``(n, k)`` array) reads: ``anomalies`` where given (a
+        predictor's, a fleet's, an ensemble's for its members: not scanned again; ``{}``: none), else the buckets
+        the predictor's input-anomaly scan flags in ``y`` (:func:`workload_predictor.anomaly.fit_scan` at the scale
+        floor of all of ``y``, leaving the model's ``scan_passes`` under a time limit), as an
+        :class:`~workload_predictor.anomaly.Flags`. The caller checks the settings and the length first: a fit that
+        refuses them does not scan."""
+        if anomalies is not None:
+            return anomalies
+        _, found = anomaly.fit_scan(y, getattr(self, "scan_passes", anomaly.MODEL_PASSES))
+        return anomaly.Flags(anomaly.flagged_of(found))
 
     def update(self, new_y: Any):
         """Append the points ``new_y`` (``(m,)`` or ``(m, k)``) after the fitted series and refresh cheaply.

@@ -1505,18 +1505,23 @@ class DLinear(BaseForecaster):
         half_life = self._half_life()
         return 1.0 if half_life is None else float(2.0 ** (-1.0 / half_life))
 
+    @anomaly.keeping_scans  # the scan of all of y (anomalies=None) is the one the training part's weights read
     def fit(self, y, anomalies: dict[tuple[int, int], float] | None = None):
-        """Fit on ``y`` (see :meth:`BaseForecaster.fit`); the input-anomaly floor is the whole series' (not its
+        """Fit on ``y`` (see :meth:`BaseForecaster.fit`; ``anomalies=None``: the buckets the predictor's scan flags in
+        ``y``, ``{}``: none); the input-anomaly floor is the whole series' (not its
         training part's, :func:`series_floor`). A series constant throughout (an idle endpoint's)
         is refitted at the update that makes it fit-worthy (:meth:`_woken`). The window search's validation windows
         read the series as the fit's validation does (:func:`~workload_predictor.models.base.evaluated_series`:
         ``anomalies``' bursts the series came back from at their medians; see :func:`_search_window`'s
         ``scored``)."""
         whole = self._whole_series = as_matrix(y)[0]
-        evaluated = evaluated_series(whole, anomalies)
-        if evaluated is not whole:
-            self._scored_series = evaluated
         try:
+            if anomalies is None:  # the settings and the length first: a fit that refuses them does not scan
+                self._checked_origins(len(whole))
+                anomalies = self._fit_flags(whole, anomalies)
+            evaluated = evaluated_series(whole, anomalies)
+            if evaluated is not whole:
+                self._scored_series = evaluated
             super().fit(y, anomalies)
         finally:
             vars(self).pop("_whole_series", None)

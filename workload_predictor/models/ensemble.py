@@ -238,8 +238,9 @@ class Ensemble(BaseForecaster):
     def fit(self, y: Any, anomalies: dict[tuple[int, int], float] | None = None):
         """Fit every member, weight them on the shared validation tail. Returns ``self``.
 
-        ``anomalies`` as for :meth:`BaseForecaster.fit`: the members' validation windows and the history's rolling
-        forecasts read a burst the series came back from as its median; the members train on ``y`` as it is.
+        ``anomalies`` as for :meth:`BaseForecaster.fit` (``None``: the predictor's scan of ``y``, run once for every
+        member): the members' validation windows and the history's rolling forecasts read a burst the series came
+        back from as its median; the members train on ``y`` as it is.
         """
         matrix, one_d = as_matrix(y)
         # Every member's length check before any member trains: the longest requirement is the ensemble's.
@@ -251,9 +252,10 @@ class Ensemble(BaseForecaster):
         # deadline for every member and the choice of the combination. The members with a closed form are
         # fitted first; the networks last, their training taking what time is left.
         # Every member reads the series with the same bursts settled: settled once (anomaly.Flags; a predictor's,
-        # which its noise_scale_ reads again, kept as it is).
-        anomalies = (anomalies if isinstance(anomalies, anomaly.Flags) else anomaly.Flags(anomalies)) if anomalies else None
+        # which its noise_scale_ reads again, kept as it is). None of them scans it again: no flags are Flags({}).
         with unfitted_on_error(self), limit(self.max_training_time):
+            anomalies = self._fit_flags(matrix, anomalies)  # the scan, where none are given, within the time limit
+            anomalies = anomalies if isinstance(anomalies, anomaly.Flags) else anomaly.Flags(anomalies)
             self._fit_members(matrix, planned, left_out=short, anomalies=anomalies)
             self._fit_combination(matrix, list(self.members_), evaluated_series(matrix, anomalies))
             self._one_d = one_d

@@ -1,4 +1,6 @@
-"""Forecasting models: one file each, all with the same ``fit(y)`` / ``predict(steps)`` contract.
+"""Forecasting models: one file each, all with the same ``fit(y)`` / ``predict(steps)`` contract. ``fit(y)`` without
+``anomalies`` runs the predictor's input-anomaly scan of ``y`` (``fit(y, anomalies={})``: none flagged), so a model
+fitted on its own chooses and validates as a ``WorkloadPredictor``'s model does.
 
 The registry (:mod:`~workload_predictor.models.registry`) names them; each class is
 imported when first used (``from workload_predictor.models import LSTM`` imports torch,

@@ -124,3 +124,18 @@ def test_a_bare_lstm_reads_the_sentinel_as_the_predictors_lstm_does():
     np.testing.assert_array_equal(bare.validation_actual_, ours.validation_actual_)
     np.testing.assert_allclose(bare.validation_forecast_, ours.validation_forecast_, rtol=1e-6, atol=1e-6)
     assert bare.validation_actual_.max() < 100
+
+
+def test_the_lstms_base_searches_its_windows_as_dlinear_does():
+    """The LSTM's DLinear base scored its window search on the raw sentinel, in a predictor too: it blended
+    {96, 120, 168} where DLinear's own fit and the clean twin's base blend {48, 72, 96}."""
+    from workload_predictor.models.lstm import LSTM
+
+    params = dict(hidden_size=4, max_epochs=1)
+    values = series(SEARCH_TAIL)
+    bare = LSTM(horizon=10, random_state=0, **params).fit(values)
+    ours = predictor_model(values, "lstm", random_state=0, **params)
+    clean = LSTM(horizon=10, random_state=0, **params).fit(series(None))
+    dlinear = DLinear(horizon=10).fit(values)
+    assert sorted(bare.base_.window_weights_) == sorted(ours.base_.window_weights_) == \
+        sorted(dlinear.window_weights_) == sorted(clean.base_.window_weights_)

@@ -50,7 +50,7 @@ from .._progress import epoch_callback, progress_bar
 from .._threads import TORCH_GLOBAL_RNG, torch_threads
 from ..errors import is_positive_int
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
-from .base import BaseForecaster, as_matrix
+from .base import BaseForecaster, as_matrix, evaluated_series
 from .combination import error_difference, evidence_shrinkage
 from .dlinear import DLinear, window_weights, woken_scale
 from .registry import check_verbose, record_init
@@ -297,14 +297,22 @@ class LSTM(BaseForecaster):
     @anomaly.keeping_scans
     def fit(self, y: Any, anomalies: dict[tuple[int, int], float] | None = None):
         """Fit on ``y`` (``(n,)`` or ``(n, k)``) within ``max_training_time`` (and no later than a deadline
-        around this fit: a predictor's, an ensemble's); ``anomalies`` as for :meth:`BaseForecaster.fit`.
-        Returns ``self``."""
+        around this fit: a predictor's, an ensemble's); ``anomalies`` as for :meth:`BaseForecaster.fit`. The
+        DLinear base's window search reads the series as DLinear's own fit does (a burst the series came back from
+        at its median, :meth:`DLinear.fit`). Returns ``self``."""
         whole = self._whole_series = as_matrix(y)[0]  # the base's input-anomaly floor reads it (DLinear.fit's)
         try:
             with limit(self.max_training_time):
+                if anomalies is None:  # the settings and the length first: a fit that refuses them does not scan
+                    self._checked_origins(len(whole))
+                    anomalies = self._fit_flags(whole, anomalies)
+                evaluated = evaluated_series(whole, anomalies)
+                if evaluated is not whole:  # what the base's search scores its candidates on (DLinear.fit's)
+                    self._scored_series = evaluated
                 super().fit(y, anomalies)
         finally:
             vars(self).pop("_whole_series", None)
+            vars(self).pop("_scored_series", None)
         if self.base_ is not None:  # a series constant throughout: the base wakes at an update, as DLinear does
             self.base_._record_idle(whole)
         return self
@@ -351,6 +359,7 @@ class LSTM(BaseForecaster):
         base = self._new_base()
         twin = vars(self).pop("_base_first_fit", None)  # an ensemble's DLinear member's fit on the same points
         whole = vars(self).pop("_whole_series", None)
+        scored = vars(self).pop("_scored_series", None)  # the series as the base's search scores it (see fit)
         first_seconds = 0.0
         if twin is not None:
             # The member's settings may differ from the base's in half_life alone (Ensemble._twin_of), which the
@@ -360,6 +369,8 @@ class LSTM(BaseForecaster):
         else:
             if whole is not None:  # as DLinear.fit: the whole series' input-anomaly floor
                 base._whole_series = whole
+            if scored is not None:
+                base._scored_series = scored
             first_started = deadline.clock()
             base._fit_arrays(y, refit=False)
             first_seconds = deadline.clock() - first_started

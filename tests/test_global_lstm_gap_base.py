@@ -1,5 +1,5 @@
-"""A known limit of the global LSTM fleet, kept as a strict xfail: two zero-filled gaps in a key's window show the
-shared base the fleet that saw corrupt counts keeps.
+"""A case the global LSTM fleet failed while it read a key's zero-filled gaps as loads of 0: two such gaps in a key's
+window showed the shared base the fleet that saw corrupt counts keeps.
 
 The fleet state machine (``tests/test_fleet_update_fuzz.py``) asks a key's forecast, ``horizon`` clean buckets after
 its last corrupt count, to lie within ``RECOVERY_SHARE`` of the clean fleet's (half its mean, plus one request). A
@@ -13,13 +13,11 @@ of an 8-bucket gap at 172-179 and all of one at 184-191), at the same offset (41
 fleets' bases swaps their forecasts. The fleet that saw the corrupt counts weighs down the base's windows that held
 them (k0's burst of 3, k2's two bursts of 2), as documented; the clean fleet keeps those windows. The two bases'
 largest coefficient difference grows from 0.016 after k0's burst to 0.12 as windows holding the bursts keep coming. 5
-buckets after the second gap, with the zeros 3.2 scales below the offset among the newest inputs, that moved k0's
-forecast by 28: [69.5 73.5 77.4] against the clean fleet's [51.3 48.5 49.8] (bound 25.9; the counts that came were [34
-27 23]). One bucket later the difference is 22.4 (within its bound), three later 7.8, then at most 6 while the zeros
-are still in the window. The global model reads zero-filled buckets as loads of 0 (docs/bad-samples.md): with each of
-k0's zero runs read instead at the median of the 24 kept points before it, as a predictor reads its lost buckets, the
-same two bases forecast [35.3 34.0 32.6] and [37.4 36.6 35.1]. Until the global model reads its lost buckets so, this
-test records the case and fails (XPASS, strict) once it holds.
+buckets after the second gap, with the zeros read as loads of 0 (3.2 scales below the offset among the newest
+inputs), that moved k0's forecast by 28: [69.5 73.5 77.4] against the clean fleet's [51.3 48.5 49.8] (bound 25.9; the
+counts that came were [34 27 23]). The global model reads each run of a key's lost buckets (zero-filled by an update
+where the buckets before them make a zero no load, as a predictor's ``lost_buckets_``) at the median of the kept
+points before it (``GlobalLSTM.lost_buckets_``): the two fleets forecast [39.6 38.9 38.1] and [37.8 36.9 35.5] there.
 """
 
 from __future__ import annotations
@@ -31,9 +29,6 @@ from test_fleet_update_fuzz import KEYS, GlobalFleetUpdates, replayed
 SENTINEL, HUGE = 2.0**32 - 1, 1e12
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known limit: zero-filled gaps in a global key's window read against a base that weighed "
-                          "out the windows holding corrupt counts (see the module)")
 def test_two_zero_filled_gaps_after_bursts_in_a_global_fleet():
     pytest.importorskip("torch")
     steps = [lambda s: s.clean_stretch(buckets=3),

@@ -407,7 +407,7 @@ class _GlobalJump(typing.NamedTuple):
     which the refusal of the key's rows names."""
 
     before: FleetGlobal | None
-    new: tuple | None  # per key its new buckets ``(m, k)``, or None: what that update passed to ``GlobalLSTM.update``
+    new: tuple | None  # per key its new buckets (an ``_Added``), or None: what that update passed to ``GlobalLSTM.update``
     after: FleetGlobal
     jumped: int  # the buckets the key's jump zero-filled
     stray: pd.Timestamp  # the key's last bucket after the jump
@@ -1790,7 +1790,7 @@ class FleetPredictor(ParamsMixin):
                         undone[j], refused[j] = jump, (exc, at)
                         if undo is None or len(jump.since) > len(undo.since):
                             undo = jump  # the oldest jump this update undoes (each update since lengthens ``since``)
-                new[j] = found.values
+                new[j] = _Added(found.values, filled_positions(found))
                 # Undoable while held (see the record's carry below): a jump before its rows, or between them (the
                 # newest such).
                 jump = found.jump(threshold)
@@ -1811,7 +1811,7 @@ class FleetPredictor(ParamsMixin):
             at = {id(call): i for i, call in enumerate(calls)}
             cut = {j: at[id(jump.new)] for j, jump in undone.items()}
             again = [tuple(values if j not in cut or i < cut[j] else None if i > cut[j] or not undone[j].head
-                           else values[:undone[j].head] for j, values in enumerate(call))
+                           else values.head(undone[j].head) for j, values in enumerate(call))
                      for i, call in enumerate(calls)]
             state = undo.before
             # The fits applied again are kept only where a record held on holds one (the fit before its jump): the
@@ -1967,7 +1967,8 @@ class FleetPredictor(ParamsMixin):
         rows = np.flatnonzero(added)
         calibrated = {name: getattr(state, name).copy() for name in ("halfwidth", "confidence", "confidence_by_target")}
         if len(rows):
-            model.update(new)
+            model.update([None if added is None else added.values for added in new],
+                         filled=[None if added is None else added.filled for added in new])
             for name, values in _global_calibration(model, self._fitted()["level"], rows).items():
                 calibrated[name][rows] = values
         return dataclasses.replace(state, model=model, length=state.length + added, **calibrated)
@@ -2682,8 +2683,26 @@ CALIBRATION_COPIES = 7
 CALIBRATION_CHUNK_BYTES = 16e6
 
 
+class _Added:
+    """A global fleet key's new buckets in one update (``values``, ``(m, k)``) and the positions among them that no row
+    came for (``filled``, ascending: zero-filled by the gap filling), from which ``GlobalLSTM.update`` finds its lost
+    buckets as a predictor's update does."""
+
+    __slots__ = ("values", "filled")
+
+    def __init__(self, values: np.ndarray, filled: np.ndarray):
+        self.values, self.filled = values, filled
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def head(self, count: int) -> "_Added":
+        """The first ``count`` buckets (an undo's head: the key's buckets before its jump)."""
+        return _Added(self.values[:count], self.filled[self.filled < count])
+
+
 def _lengths(new: list) -> np.ndarray:
-    """Each key's count of new buckets in ``new`` (an array per key, or None)."""
+    """Each key's count of new buckets in ``new`` (an :class:`_Added` per key, or None)."""
     return np.array([0 if values is None else len(values) for values in new], dtype=np.int64)
 
 

@@ -2316,7 +2316,30 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
             for w, r in zip(weights, recent))):
         refuse(f"holds the global network's recent_weights_ not as {plural(n, 'weight')} in [0, 1] (or None) of the "
                "points each key keeps")
+    _check_global_lost(model, n, recent, refuse)
     _check_global_nonzero(model, n, refuse)
+
+
+def _check_global_lost(model: Any, n: int, recent: list, refuse: Any) -> None:
+    """Each key's lost buckets (``lost_buckets_``: ``n`` entries, each ``None`` or increasing positions from the key's
+    first point among the points it keeps, each a zero-filled bucket: 0 in every target); absent in files saved
+    before the global network read them."""
+    lost = getattr(model, "lost_buckets_", None)
+    if lost is None:
+        return
+    owners = plural(n, "key's", "keys'")
+    if not isinstance(lost, list) or len(lost) != n:
+        refuse(f"holds the global network's lost_buckets_ not as {owners} lost buckets (None or positions per key)")
+    for j, (positions, kept) in enumerate(zip(lost, recent)):
+        if positions is None:
+            continue
+        first = int(model.n_seen_[j]) - len(kept)  # kept[0] is the key's point number first
+        if not isinstance(positions, np.ndarray) or positions.dtype.kind not in "iu" or positions.ndim != 1 \
+                or not len(positions) or (np.diff(positions) <= 0).any() or positions[0] < first \
+                or positions[-1] >= first + len(kept) or (kept[positions - first] != 0).any():
+            refuse(f"holds the global network's lost buckets of key {quote(model.keys_[j])} as {quote(positions)}, "
+                   f"not increasing positions from {first:,} to {first + len(kept) - 1:,} (its kept points) of "
+                   "zero-filled buckets")
 
 
 def _check_global_nonzero(model: Any, n: int, refuse: Any) -> None:

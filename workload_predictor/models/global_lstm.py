@@ -645,6 +645,7 @@ class GlobalLSTM(ParamsMixin):
         self.recent_ = [y[-keep:].copy() for y in arrays]
         self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
         self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
+        self.lost_buckets_ = [None] * len(arrays)  # a fit reads its series as given; updates find the lost buckets
         # What health measures each key's validation error against, beside its kept points' (as a predictor's
         # noise_scale_ row 0): an idle stretch of kept points after a busy fit is not the noise the fit had. Read on the
         # series as its validation read it (a burst it came back from at its median), as a predictor's row 0 is.
@@ -800,27 +801,47 @@ class GlobalLSTM(ParamsMixin):
         return leading if element is None else np.minimum(element, leading)
 
     @staticmethod
-    def _settled(y: np.ndarray, shift: int, floor: np.ndarray | None) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
+    def _settled(y: np.ndarray, shift: int, floor: np.ndarray | None,
+                 lost: np.ndarray | None = None) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
         """A key's points ``y`` with each burst the series came back from read as its median (flagged against its
         ``floor``, :meth:`_floor`; ``None``: none), begun where a counter's run climbs into it
         (:func:`~workload_predictor.anomaly.with_leads`, as a predictor reads its bursts: a counter's first buckets,
-        below the rule's margin, are not flagged), and those bursts, positions from the key's first point (``y[0]``
-        is its point ``shift``)."""
-        if floor is None:
-            return y, []
-        runs = anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor)
+        below the rule's margin, are not flagged), and each run of its ``lost`` buckets (positions in ``y``,
+        ascending; ``None``: none) read as the median of the buckets before it
+        (:func:`~workload_predictor.predictor.lost_runs`, on ``y`` with its bursts settled), as a predictor reads its
+        ``lost_buckets_``; and those runs, positions from the key's first point (``y[0]`` is its point ``shift``)."""
+        runs = [] if floor is None else anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor)
+        if lost is not None and len(lost):
+            from ..predictor import lost_runs
+
+            found = lost_runs(anomaly.settle(y, runs) if runs else y, lost)
+            if found:
+                runs = sorted([*runs, *found])
         if not runs:
             return y, []
         return anomaly.settle(y, runs), anomaly.shifted_runs(runs, shift, shift + len(y))
 
+    def _kept_lost(self, i: int, shift: int, length: int) -> np.ndarray | None:
+        """Key ``i``'s lost buckets (``lost_buckets_``) as positions among ``length`` of its points from its point
+        ``shift`` on; ``None``: none there (or none kept: a file saved before them)."""
+        lost = (getattr(self, "lost_buckets_", None) or [None] * len(self.keys_))[i]
+        if lost is None:
+            return None
+        lost = lost[(lost >= shift) & (lost < shift + length)] - shift
+        return lost if len(lost) else None
+
     def _settled_recent(self) -> list[np.ndarray]:
-        """Each key's kept points as a forecast reads them (:meth:`_settled`), found once per fit or update (kept
+        """Each key's kept points as a forecast reads them (:meth:`_settled`, its lost buckets at their reference
+        medians too), found once per fit or update (kept
         beside the model, not in it: a model file does not carry them), for the kept points and ``robust`` they
         were found for."""
         recent, robust = self.recent_, self.robust
         cached = _SETTLED_RECENT.get(self)
         if cached is None or cached[0] is not recent or cached[1] != robust:  # refitted, updated or set since
-            cached = _SETTLED_RECENT[self] = (recent, robust, [self._settled(r, 0, self._floor(i))[0] for i, r in enumerate(recent)])
+            seen = self.n_seen_
+            cached = _SETTLED_RECENT[self] = (recent, robust, [
+                self._settled(r, 0, self._floor(i), self._kept_lost(i, int(seen[i]) - len(r), len(r)))[0]
+                for i, r in enumerate(recent)])
         return cached[2]
 
     def _rescaled(self, keys: Sequence[int], ys: Sequence[np.ndarray], olds: Sequence[int],
@@ -1314,8 +1335,18 @@ class GlobalLSTM(ParamsMixin):
         return max(self.window_ + self.horizon - 1 + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
 
     @anomaly.keeping_scans  # a key's settled points and its new points' weights read the same scan of its points
-    def update(self, new_series: Sequence[Any]) -> GlobalLSTM:
+    def update(self, new_series: Sequence[Any], filled: Sequence[Any] | None = None) -> GlobalLSTM:
         """Append each key's new points (one ``(m_i, k)`` array per key of ``keys_``, ``m_i`` may be 0).
+
+        ``filled`` (``None``: none) names, per key, the positions among its new points that no row came for (zero-filled
+        by the caller's gap filling: an int array, ascending, or ``None``). Each run of them whose reference (the
+        ``anomaly.REFERENCE_BUCKETS`` kept points before it, less the lost and flagged ones) says it was a load, as a
+        ``WorkloadPredictor``'s update finds them (:func:`~workload_predictor.predictor.lost_buckets`), is a lost
+        bucket (``lost_buckets_``: per key ``None`` or its positions from its first point, among its kept points).
+        The forecasts and the validation windows' targets read it as the median of the buckets before it, as they
+        read a burst the series came back from, and the interval leaves out the validation windows whose targets
+        hold it, as a predictor reads its ``lost_buckets_`` (a key's zero-filled gap is otherwise a load of 0 to the
+        network).
 
         The windows the new points complete are first forecast by the model as it was
         (out of sample) and replace each key's oldest validation windows (those whose targets hold a burst the key's
@@ -1335,7 +1366,11 @@ class GlobalLSTM(ParamsMixin):
                                     "update([new_series.get(key) for key in model.keys_]).")
         if len(new_series) != len(self.keys_):
             raise WorkloadDataError(f"pass one array per fitted key ({len(self.keys_)}), got {len(new_series)}.")
+        if filled is not None and len(filled) != len(self.keys_):
+            raise WorkloadDataError(f"pass filled= as one array (or None) per fitted key ({len(self.keys_)}), got "
+                                    f"{len(filled)}.")
         active, ys, olds, origins, elements, settled = [], [], [], [], [], []  # the keys with new points
+        lost_new = list(getattr(self, "lost_buckets_", None) or [None] * len(self.keys_))
         following = getattr(self, "weight_nonzero_", None) is not None and self.robust  # None: a file saved before it
         nonzero = list(self.weight_nonzero_) if following else None
         nonzero_counts = self.weight_nonzero_counts_.copy() if following else None
@@ -1357,8 +1392,14 @@ class GlobalLSTM(ParamsMixin):
             active.append(i)
             ys.append(y)
             olds.append(len(recent))
-            settled.append(self._settled(y, int(self.n_seen_[i]) - len(recent), floor))
-            elements.append(self._update_weights(i, y, len(recent), floor))
+            shift = int(self.n_seen_[i]) - len(recent)  # y[0] is point number shift of the key's whole series
+            element = self._update_weights(i, y, len(recent), floor)
+            lost = self._lost_after(i, y, len(recent), shift, element, None if filled is None else filled[i])
+            settled.append(self._settled(y, shift, floor, lost))
+            elements.append(element)
+            kept_from = len(y) - self._recent_length()
+            lost = None if lost is None else lost[lost >= kept_from] + shift
+            lost_new[i] = lost if lost is not None and len(lost) else None
             origins.append(np.arange(len(recent) - self.horizon + 1, len(y) - self.horizon + 1))
         if not active:
             return self
@@ -1419,6 +1460,7 @@ class GlobalLSTM(ParamsMixin):
         self.validation_forecast_, self.validation_actual_, self.validation_origins_ = forecast_new, actual_new, origins_new
         self.validation_left_out_ = left_out_new
         self.recent_, self.recent_weights_, self.n_seen_ = recent, recent_weights, n_seen
+        self.lost_buckets_ = lost_new
         self.fit_naive_error_ = fitted  # carried from the fit, as a predictor carries its noise_scale_ row 0
         if following:
             self.weight_nonzero_, self.weight_nonzero_counts_ = nonzero, nonzero_counts
@@ -1429,6 +1471,32 @@ class GlobalLSTM(ParamsMixin):
             self.scaling_before_shift_ = _before_shift(getattr(self, "scaling_before_shift_", None), shifted,
                                                        self.offset_.shape)
         return self
+
+    def _lost_after(self, i: int, y: np.ndarray, n_old: int, shift: int, element: np.ndarray | None,
+                    filled: Any) -> np.ndarray | None:
+        """Key ``i``'s lost buckets among its kept and new points ``y`` (the first ``n_old`` kept, ``y[0]`` its point
+        ``shift``), positions in ``y``, ascending (``None``: none): those it had (``lost_buckets_``) and the runs of its
+        zero-filled new points (``filled``: positions among them) whose reference, less the lost buckets and the kept
+        points flagged as input anomalies (``element`` weights below 1), says they were a load, as a predictor's
+        ``_lost_after`` finds them (:func:`~workload_predictor.predictor.lost_buckets`)."""
+        old = self._kept_lost(i, shift, n_old)
+        if filled is None or not len(filled):
+            return old
+        from ..predictor import lost_buckets
+
+        filled = np.asarray(filled, dtype=np.int64).reshape(-1)
+        if (np.diff(filled) <= 0).any() or filled[0] < 0 or filled[-1] >= len(y) - n_old:
+            raise WorkloadDataError(f"filled[{i}] must hold increasing positions among the key's "
+                                    f"{len(y) - n_old:,} new points (those no row came for).")
+        out = np.zeros(len(y), dtype=bool)  # the buckets left out of the references
+        if old is not None:
+            out[old] = True
+        if element is not None:
+            out[:n_old] |= (element[:n_old] < 1.0).any(axis=1)
+        found = lost_buckets(y, filled + n_old, out)
+        if not len(found):
+            return old
+        return found if old is None else np.concatenate([old, found])
 
     def _update_weights(self, i: int, y: np.ndarray, n_old: int, floor: np.ndarray | None) -> np.ndarray | None:
         """The weights of key ``i``'s kept and new points ``y`` (the first ``n_old`` kept; the new flagged against

@@ -1,0 +1,95 @@
+"""A global LSTM fleet key's lost buckets (review h187): the buckets an update zero-filled where the buckets before
+them make a zero no load are found as a ``WorkloadPredictor`` updated with the same rows finds its
+``lost_buckets_``, and the key's forecast reads each run of them at the median of the kept points before it, as the
+predictor's forecast reads its lost buckets (not as loads of 0)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import FleetPredictor, WorkloadPredictor
+from workload_predictor.anomaly import REFERENCE_BUCKETS
+from workload_predictor.errors import ModelFileError
+
+pytest.importorskip("torch")
+
+START = pd.Timestamp("2026-01-01", tz="UTC")
+STEP = pd.Timedelta("10s")
+FITTED, HORIZON, WINDOW = 400, 5, 24
+LEVELS = (40.0, 90.0, 15.0, 60.0)
+GAP = range(FITTED + 10, FITTED + 16)  # k0's buckets no row comes for
+END = FITTED + 21  # k0's rows reach END - 1: the gap lies in its newest window
+
+
+def _frame(key: str, values: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"endpoint": key, "timestamp": START + STEP * positions, "requests": values[positions]})
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    series = [np.random.default_rng(seed).poisson(level, END).astype(np.float64) for seed, level in enumerate(LEVELS)]
+    frame = pd.concat([_frame(f"k{i}", y, np.arange(FITTED)) for i, y in enumerate(series)], ignore_index=True)
+    fleet = FleetPredictor(model="global_lstm", horizon=HORIZON, random_state=0,
+                           model_params={"hidden_size": 4, "max_epochs": 2, "window": WINDOW}).fit(frame, key="endpoint")
+    return fleet, series
+
+
+def _updated(fitted):
+    """The fleet updated with k0's rows after its fit but those in ``GAP`` (zero-filled by the update), and the rows."""
+    fleet, series = fitted
+    fleet = copy.deepcopy(fleet)
+    positions = np.array([p for p in range(FITTED, END) if p not in GAP])
+    rows = _frame("k0", series[0], positions)
+    fleet.update(rows)
+    assert not fleet.update_errors_
+    return fleet, rows
+
+
+def test_a_global_keys_zero_filled_gap_is_read_at_its_reference_median_as_a_predictors(fitted):
+    """k0 (Poisson around 40) skips 6 buckets in one update: the fleet's forecast of k0 is the network's from k0's kept
+    points with the gap read as the median of the ``REFERENCE_BUCKETS`` points before it (and not from the zeros:
+    those move it by more than the check's tolerance), and its lost buckets are the predictor's on the same rows."""
+    fleet, rows = _updated(fitted)
+    model = fleet._global.model
+    recent = model.recent_[0]
+    first = int(model.n_seen_[0]) - len(recent)  # recent[0] is k0's point number first
+    gap = np.array(GAP) - first
+    assert (recent[gap] == 0).all()
+    settled = recent.copy()
+    settled[gap] = np.median(recent[gap[0] - REFERENCE_BUCKETS : gap[0]], axis=0)
+    others = model._settled_recent()[1:]
+    origins = [np.array([len(r)]) for r in (recent, *others)]
+    expected = model.predict_at([settled, *others], origins)[0][0]
+    zeros = model.predict_at([recent, *others], origins)[0][0]
+    assert np.abs(zeros - expected).max() > 1.0  # the zeros in k0's inputs move its forecast
+    forecast = fleet.predict()
+    got = forecast.loc[forecast["endpoint"] == "k0", "yhat"].to_numpy()
+    np.testing.assert_allclose(got, np.maximum(expected[:, 0], 0.0), rtol=1e-6, atol=1e-6)
+
+    _, series = fitted
+    predictor = WorkloadPredictor("dlinear", horizon=HORIZON, window=WINDOW).fit(
+        _frame("k0", series[0], np.arange(FITTED)).drop(columns="endpoint"))
+    predictor.update(rows.drop(columns="endpoint"))
+    np.testing.assert_array_equal(predictor.lost_buckets_, np.array(GAP))
+    np.testing.assert_array_equal(model.lost_buckets_[0], predictor.lost_buckets_)
+    assert model.lost_buckets_[1:] == [None] * 3
+
+
+def test_a_global_keys_lost_buckets_are_saved_and_a_forged_one_is_refused(fitted, tmp_path):
+    """The lost buckets round-trip through a fleet file (the loaded fleet forecasts the same); a file naming a bucket
+    that holds a load, outside the key's kept points, or not as increasing integers, is refused at load."""
+    fleet, _ = _updated(fitted)
+    path = fleet.save(tmp_path / "fleet")
+    loaded = FleetPredictor.load(path)
+    np.testing.assert_array_equal(loaded._global.model.lost_buckets_[0], np.array(GAP))
+    pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
+    lost = np.array(GAP)
+    for forged in (lost - 1, lost + 10**6, lost[::-1].copy(), lost.astype(np.float64), lost[:0], list(lost)):
+        bad = FleetPredictor.load(path)
+        bad._global.model.lost_buckets_[0] = forged
+        with pytest.raises(ModelFileError, match="lost buckets"):
+            FleetPredictor.load(bad.save(tmp_path / "bad"))

@@ -774,9 +774,10 @@ def key_values(frame: pd.DataFrame, key, targets=("requests",)) -> np.ndarray:
 
 @pytest.mark.parametrize("targets", [("requests",), ("requests", "input_tokens")])
 def test_global_lstm_fleet_update_extends_each_history_and_keeps_the_network(targets):
-    """The documented update: the same network forecasts from each key's extended history (skipped buckets zero),
-    the shared base absorbs the new windows as GlobalLSTM.update does, and each key's interval and confidence come
-    from its rolled validation windows as WorkloadPredictor's calibration computes them."""
+    """The documented update: the same network forecasts from each key's extended history (skipped buckets zero; k1's
+    is a lost bucket, older than its window), the shared base absorbs the new windows as GlobalLSTM.update told the
+    skipped bucket (``filled``) does, and each key's interval and confidence come from its rolled validation windows
+    (less those whose targets hold the lost bucket) as WorkloadPredictor's calibration computes them."""
     torch = pytest.importorskip("torch")
     from workload_predictor.models.global_lstm import GlobalLSTM
     from workload_predictor.predictor import calibration
@@ -808,9 +809,12 @@ def test_global_lstm_fleet_update_extends_each_history_and_keeps_the_network(tar
     # GlobalLSTM fitted alone on the same series and updated with the same new points.
     alone = GlobalLSTM(horizon=5, random_state=0, **GLOBAL_PARAMS).fit(
         [key_values(head, k, targets) for k in fleet.keys_], fleet.keys_)
-    alone.update([extended[key][len(key_values(head, key, targets)):] for key in fleet.keys_])
+    alone.update([extended[key][len(key_values(head, key, targets)):] for key in fleet.keys_],
+                 filled=[np.array([7]) if key == "k1" else None for key in fleet.keys_])
+    assert [lost is not None for lost in alone.lost_buckets_] == [key == "k1" for key in fleet.keys_]
     for i, (key, expected) in enumerate(zip(fleet.keys_, alone.predict())):
-        reference_interval = calibration(alone.validation_forecast_[i], alone.validation_actual_[i], 0.8)
+        reference_interval = calibration(alone.validation_forecast_[i], alone.validation_actual_[i], 0.8,
+                                         left_out=alone.validation_left_out_[i])
         for j, target in enumerate(targets):
             rows = forecast[(forecast["endpoint"] == key) & (forecast["target"] == target if len(targets) > 1 else True)]
             np.testing.assert_allclose(rows["yhat"], np.clip(direct[i][0, :, j], 0, None), rtol=1e-9, atol=1e-9)

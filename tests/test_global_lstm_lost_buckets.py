@@ -31,7 +31,7 @@ def _frame(key: str, values: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted():
-    series = [np.random.default_rng(seed).poisson(level, END).astype(np.float64) for seed, level in enumerate(LEVELS)]
+    series = [np.random.default_rng(seed).poisson(level, END + 10).astype(np.float64) for seed, level in enumerate(LEVELS)]
     frame = pd.concat([_frame(f"k{i}", y, np.arange(FITTED)) for i, y in enumerate(series)], ignore_index=True)
     fleet = FleetPredictor(model="global_lstm", horizon=HORIZON, random_state=0,
                            model_params={"hidden_size": 4, "max_epochs": 2, "window": WINDOW}).fit(frame, key="endpoint")
@@ -93,3 +93,27 @@ def test_a_global_keys_lost_buckets_are_saved_and_a_forged_one_is_refused(fitted
         bad._global.model.lost_buckets_[0] = forged
         with pytest.raises(ModelFileError, match="lost buckets"):
             FleetPredictor.load(bad.save(tmp_path / "bad"))
+
+
+def test_a_global_fleet_file_saved_before_lost_buckets_were_kept_reads_them_as_zeros(fitted, tmp_path):
+    """A file without ``lost_buckets_`` loads, forecasts k0 from its kept points as they are (the gap's zeros read
+    as loads), and its next update records what it finds, the gap's zeros in the references as loads of 0."""
+    fleet, _ = _updated(fitted)
+    series = fitted[1]
+    old = copy.deepcopy(fleet)
+    del old._global.model.lost_buckets_
+    old = FleetPredictor.load(old.save(tmp_path / "old"))
+    model = old._global.model
+    assert getattr(model, "lost_buckets_", None) is None
+    forecast = old.predict()
+    recent = model.recent_
+    zeros = model.predict_at(recent, [np.array([len(r)]) for r in recent])[0][0]
+    np.testing.assert_allclose(forecast.loc[forecast["endpoint"] == "k0", "yhat"].to_numpy(),
+                               np.maximum(zeros[:, 0], 0.0), rtol=1e-6, atol=1e-6)
+    row = _frame("k0", series[0], np.array([END + 3]))  # three buckets zero-filled before it
+    fleet.update(row)
+    np.testing.assert_array_equal(fleet._global.model.lost_buckets_[0], np.array([*GAP, END, END + 1, END + 2]))
+    # Without the record, the gap's zeros are in the next gap's reference, which makes a zero no lost bucket (as a
+    # predictor's reference with zeros it does not know lost).
+    old.update(row)
+    assert old._global.model.lost_buckets_ == [None] * 4

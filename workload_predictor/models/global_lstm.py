@@ -393,6 +393,10 @@ class GlobalLSTM(ParamsMixin):
     a fleet calibrates the key's interval and confidence without them, as a predictor's ``interval_left_out_``. A fit
     finds them in each key's whole series, an update among its kept and new points; a window left out stays out while
     it is a validation window.
+    ``lost_buckets_`` (one entry per key: ``None``, or positions from its first point, ascending, among its kept points)
+    are the buckets an update was told were zero-filled (``update(..., filled=)``) where the buckets before them make a
+    zero no load, as a predictor's ``lost_buckets_``: read as the median of the buckets before them, as a burst the
+    series came back from is (a fit records none; a file saved before them reads them as 0).
     ``fit_naive_error_`` (``[n_keys, k]`` float64) is each key's naive forecast error over ``horizon`` buckets in the
     series it was fitted on, as its validation read it (a burst it came back from at its median;
     :func:`workload_predictor.health.naive_error`, a predictor's ``noise_scale_`` row 0),

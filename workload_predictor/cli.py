@@ -443,14 +443,40 @@ def _check_output_path(name: str, option: str, path: str) -> None:
     existed = Path(path).exists()
     if existed and name != "model_file" and not os.path.isfile(path) and not os.path.isdir(path):
         return  # a pipe or a device (/dev/stdout), written in place: opening and closing it here ends a reader's input
-    if name == "model_file":
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{Path(path).name}.check-"):
-            pass
-    else:
-        with open(path, "a" if existed else "x"):
-            pass
-    if not existed and name != "model_file":
-        Path(path).unlink(missing_ok=True)
+    # A signal landing between making the probe and removing it would leave an empty file where the output goes (a
+    # SIGTERM sent as a run starts: tests/test_cli_stdout.py): held back until it is gone, then delivered.
+    with _signals_held():
+        if name == "model_file":
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{Path(path).name}.check-"):
+                pass
+        else:
+            with open(path, "a" if existed else "x"):
+                pass
+            if not existed:
+                Path(path).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while the block runs (a step that must not be cut in two, such as a file made and
+    removed), then delivered to the handlers they had: each is recorded by a handler of the block's own and raised
+    again after it (in the main thread, where Python runs signal handlers; as it is in any other thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    kept = {number: signal.signal(number, lambda received, frame: pending.append(received))
+            for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(pending):
+            signal.raise_signal(number)
 
 
 #: How often a run waiting for another's --model-file lock tries it again (seconds).

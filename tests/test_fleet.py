@@ -233,7 +233,7 @@ def test_batched_kernel_weighs_flagged_buckets_as_dlinear():
     fit = fit_batched(y, horizon=6, floors=floors)
     plain = fit_batched(y, horizon=6)
     for b in range(len(y)):
-        model = DLinear(horizon=6).fit(y[b])
+        model = DLinear(horizon=6).fit(y[b], {})  # the kernel is given no flags: none ({}; None scans y)
         assert fit.window_weights[b] == pytest.approx(model.window_weights_, rel=1e-9)
         width = fit.coef.shape[2]
         np.testing.assert_allclose(fit.coef[b][:, width - model.window_ :], model.coef_, rtol=1e-8, atol=1e-10)

@@ -1708,3 +1708,62 @@ def _flagged_among(anomalies: Any, targets: Sequence[str], freq: pd.Timedelta, l
         if timestamp <= last and target in column:
             flagged[(newest - (last - timestamp) // freq, column[target])] = median
     return flagged
+
+
+#: Robust spreads below its reference median that a zero-filled bucket lies, with no zero in that reference, for the
+#: zero to be no load but a lost bucket. The spread is the bucket-to-bucket noise (1.4826 MAD of the reference's
+#: steps over sqrt(2), at least one count), not a season's drift across it: Poisson counts reach 3 from a mean of 9,
+#: where a zero has a chance of 1.2e-4 (a series that idles between its rows is not told lost buckets).
+LOST_SPREADS = 3.0
+
+
+def _runs_of(positions: np.ndarray) -> list[np.ndarray]:
+    """``positions`` (ascending) split into runs of adjacent ones."""
+    return np.split(positions, np.flatnonzero(np.diff(positions) > 1) + 1)
+
+
+def _ordinary_reference(values: np.ndarray, start: int, out: np.ndarray) -> np.ndarray:
+    """The ``REFERENCE_BUCKETS`` buckets of ``values`` before ``start``, less those marked in ``out``."""
+    low = max(start - REFERENCE_BUCKETS, 0)
+    return values[low:start][~out[low:start]]
+
+
+def lost_buckets(values: np.ndarray, filled: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The zero-filled buckets ``filled`` (positions in ``values``, ``[n, k]``, ascending) that were lost rather than
+    idle: each run of them whose reference (the ``REFERENCE_BUCKETS`` buckets before it, less those marked in
+    ``out``, ``(n,)`` bools: the buckets lost already and the flagged ones, and less the runs found lost before it)
+    holds no zero and, in some target, a median more than ``LOST_SPREADS`` spreads of its noise above 0. Positions in
+    ``values``, ascending; ``out`` is marked with them."""
+    if not len(filled):
+        return filled
+    found = []
+    for run in _runs_of(filled):
+        reference = _ordinary_reference(values, int(run[0]), out)
+        if len(reference) < MIN_REFERENCE:
+            continue
+        median = np.median(reference, axis=0)
+        steps = np.diff(reference, axis=0)  # the noise from bucket to bucket, not a season's drift across the reference
+        spread = np.maximum(1.4826 * np.median(np.abs(steps - np.median(steps, axis=0)), axis=0) / np.sqrt(2.0), 1.0)
+        if ((reference.min(axis=0) > 0) & (median > LOST_SPREADS * spread)).any():
+            found.append(run)
+            out[run] = True
+    return np.concatenate(found) if found else filled[:0]
+
+
+def lost_runs(values: np.ndarray, lost: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """The runs of ``lost`` buckets (positions in ``values``, ascending) as bursts ``(first, last, target index,
+    median)`` per target, each read as the median of its reference (the ``REFERENCE_BUCKETS`` buckets before it, lost
+    ones left out), as a burst the series came back from is; none for a run with no such bucket before it. ``values``
+    with the flagged bursts settled, so that they do not count in those medians."""
+    lost = lost[(lost >= 0) & (lost < len(values))]
+    if not len(lost):
+        return []
+    out = np.zeros(len(values), dtype=bool)
+    out[lost] = True
+    runs = []
+    for run in _runs_of(lost):
+        reference = _ordinary_reference(values, int(run[0]), out)
+        if len(reference):
+            runs.extend((int(run[0]), int(run[-1]), col, float(median))
+                        for col, median in enumerate(np.median(reference, axis=0)))
+    return runs

@@ -56,8 +56,8 @@ from .models.base import BaseForecaster, ParamsMixin, commit, instance_lock, ser
 from .models import registry
 from .models.dlinear import DLinear, LogDLinear, forecast_each
 from .predictor import (WorkloadPredictor, _fit_anomalies, _point, calibration, carried_jump, check_update_target,
-                        filled_positions, fit_left_out, holds_jump, jump_buckets, lost_buckets, lost_runs,
-                        order_refusal, undoes_jump, undone_text)
+                        filled_positions, fit_left_out, holds_jump, jump_buckets, order_refusal, undoes_jump,
+                        undone_text)
 from .windows import left_out_windows
 
 #: Models that fit one network over the whole fleet (the others fit one model per key).
@@ -126,7 +126,7 @@ class FleetBlock:
     # The lost buckets among each key's series: zero-filled by its updates where a predictor updated with them counts
     # them lost (:func:`workload_predictor.predictor.lost_buckets`, as its ``lost_buckets_``), one row each of (key
     # row, position in its series), in that order. Its forecast's inputs and its refit's validation read each run of
-    # them at the median of the ``anomaly.REFERENCE_BUCKETS`` before it (:func:`~workload_predictor.predictor.lost_runs`),
+    # them at the median of the ``anomaly.REFERENCE_BUCKETS`` before it (:func:`~workload_predictor.anomaly.lost_runs`),
     # as a predictor does. ``None``: none (a fit's block, or a file saved before they were kept).
     lost_at: np.ndarray | None = None  # (l, 2) int64
 
@@ -2900,7 +2900,7 @@ def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]
     has none); ``None`` (a file saved before they were kept): every key is scanned here, where a key that cannot hold a flagged bucket
     (:func:`~workload_predictor.anomaly.may_hold_flags`, for the least floor) is skipped before its floor is computed.
     ``lost``: ``{row: positions of its lost buckets}`` (:meth:`FleetBlock.lost_of`); where one lies in a key's window,
-    each run of them is read as the median of the buckets before it (:func:`~workload_predictor.predictor.lost_runs`,
+    each run of them is read as the median of the buckets before it (:func:`~workload_predictor.anomaly.lost_runs`,
     on the series with its bursts settled), as a predictor's ``_settled_inputs`` reads its ``lost_buckets_``.
     """
     from . import anomaly
@@ -2921,7 +2921,7 @@ def _settled_rows(values: np.ndarray, window: np.ndarray, flags: dict[int, list]
         positions = lost.get(row)
         if positions is not None and positions[-1] >= n - w:  # a lost bucket in the window
             settled = anomaly.settle(y[first:], runs) if runs else y[first:]
-            runs = sorted(runs + lost_runs(settled, positions - first))
+            runs = sorted(runs + anomaly.lost_runs(settled, positions - first))
         if runs:
             found[row] = anomaly.settle(y[first:], runs)[-w:]
     return found
@@ -2970,7 +2970,7 @@ def _refit_lost(block: FleetBlock, row: int, series: KeySeries, new: Any) -> np.
     continues ``series`` (its series, or the one from before a jump its update undoes), as positions in the series
     its refit reads (its newest ``len(series.values)`` buckets), ascending; ``None``: none. Those it had
     (:meth:`FleetBlock.lost_of`) and ``new``'s zero-filled buckets a predictor updated with ``new`` counts lost
-    (:func:`~workload_predictor.predictor.lost_buckets`: each run whose reference, less the lost and the flagged
+    (:func:`~workload_predictor.anomaly.lost_buckets`: each run whose reference, less the lost and the flagged
     buckets, says it was a load), as its ``_lost_after`` finds them."""
     old = block.lost_of(row)
     if old is not None:  # from the block's series to ``series`` (the same, or the one before a jump)
@@ -2985,7 +2985,7 @@ def _refit_lost(block: FleetBlock, row: int, series: KeySeries, new: Any) -> np.
         if block.flag_at is not None and series.start == block.start[row]:  # its flagged buckets, where they lie
             at = block.flag_at
             out[at[np.searchsorted(at[:, 0], row) : np.searchsorted(at[:, 0], row, side="right"), 1]] = True
-        found = lost_buckets(np.concatenate([series.values, new.values]), filled_positions(new) + n, out)
+        found = anomaly.lost_buckets(np.concatenate([series.values, new.values]), filled_positions(new) + n, out)
         if len(found):
             old = found if old is None else np.concatenate([old, found])
     if old is None:
@@ -3063,7 +3063,7 @@ def _settled_keys(items: list[KeySeries], flags: dict[int, list]) -> dict[int, n
 def _lost_settled(items: list[KeySeries], lost: dict, settled: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """The keys of ``items`` with lost buckets (``lost``: ``{key: positions in its series}``), ``{index in items:
     positions}``; each one's series in ``settled`` (found by :func:`_settled_keys`: what its validation reads) gets each run of
-    them read as its reference median too (:func:`~workload_predictor.predictor.lost_runs`, on the series with its
+    them read as its reference median too (:func:`~workload_predictor.anomaly.lost_runs`, on the series with its
     bursts settled), as the windows a predictor's updates complete read its ``lost_buckets_``."""
     found = {}
     for i, item in enumerate(items):
@@ -3072,7 +3072,7 @@ def _lost_settled(items: list[KeySeries], lost: dict, settled: dict[int, np.ndar
             continue
         found[i] = np.asarray(positions, dtype=np.int64)
         values = settled.get(i, item.values)
-        runs = lost_runs(values, found[i])
+        runs = anomaly.lost_runs(values, found[i])
         if runs:
             settled[i] = anomaly.settle(values, runs)
     return found

@@ -109,7 +109,7 @@ def _point(state: _Published, steps: int) -> np.ndarray:
 def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     """The model's context with the flagged runs the series has come back from read as their reference medians
     (:func:`workload_predictor.anomaly.settled_inputs`, from the recorded flags, :func:`~workload_predictor.anomaly.recorded_flags`), and so the
-    lost buckets (``lost_buckets_``, :func:`lost_runs`); ``None`` when none lies in it.
+    lost buckets (``lost_buckets_``, :func:`~workload_predictor.anomaly.lost_runs`); ``None`` when none lies in it.
 
     The runs are found on the kept series (the context and up to ``REFERENCE_BUCKETS`` before it), so a burst that
     began before the context and ends in it is settled too.
@@ -124,7 +124,7 @@ def _settled_inputs(state: dict[str, Any]) -> np.ndarray | None:
     lost = state.get("lost_buckets_")
     if lost is not None and lost[-1] >= state["model_"].n_seen_ - len(context):  # a lost bucket in the context
         settled = anomaly.settle(values, runs) if runs else values
-        runs = sorted(runs + lost_runs(settled, lost - (state["model_"].n_seen_ - len(values))))
+        runs = sorted(runs + anomaly.lost_runs(settled, lost - (state["model_"].n_seen_ - len(values))))
     return anomaly.settle(values, runs)[-len(context) :] if runs else None
 
 
@@ -1112,15 +1112,15 @@ class WorkloadPredictor(ParamsMixin):
     def _with_lost(self, runs: Sequence[tuple[int, int, int, float]], new: Any,
                    lost: np.ndarray | None) -> Sequence[tuple[int, int, int, float]]:
         """``runs`` (:meth:`_bursts_before`) and the runs of ``lost`` buckets (positions from the model's first point)
-        among the same buckets, each read as its reference median (:func:`lost_runs`), as one ``Runs``; ``runs``
-        where none lies among the points the models keep."""
+        among the same buckets, each read as its reference median (:func:`~workload_predictor.anomaly.lost_runs`), as
+        one ``Runs``; ``runs`` where none lies among the points the models keep."""
         if lost is None or lost[-1] < self.model_.n_seen_ - max(map(len, self._models_kept_points()), default=0):
             return runs  # none among the points the windows completed now read
         kept = self._kept_before()
         shift, end = self.model_.n_seen_ - len(kept), self.model_.n_seen_ + len(new.values)
         values = np.concatenate([kept, new.values])
         inside = anomaly.shifted_runs(runs, -shift, len(values))
-        found = lost_runs(anomaly.settle(values, inside) if inside else values, lost - shift)
+        found = anomaly.lost_runs(anomaly.settle(values, inside) if inside else values, lost - shift)
         if not found:
             return runs
         return anomaly.Runs(sorted(list(runs) + anomaly.shifted_runs(found, shift, end)))
@@ -1156,7 +1156,7 @@ class WorkloadPredictor(ParamsMixin):
     def _lost_after(self, new: Continuation) -> np.ndarray | None:
         """The lost buckets once ``new`` is in (positions from the model's first point, ascending; ``None``: none):
         those recorded before (``lost_buckets_``) and ``new``'s buckets that no row came for where the buckets before
-        them make a zero no load (:func:`lost_buckets`)."""
+        them make a zero no load (:func:`~workload_predictor.anomaly.lost_buckets`)."""
         lost = getattr(self, "lost_buckets_", None)
         if not new.gap and new.missing is None:
             return lost
@@ -1169,7 +1169,7 @@ class WorkloadPredictor(ParamsMixin):
         if flags is not None:  # rows for the newest buckets
             flagged = ~np.isnan(flags[-len(history):]).all(axis=1)
             out[len(history) - len(flagged) : len(history)] |= flagged
-        found = lost_buckets(np.concatenate([history, new.values]), filled_positions(new) + len(history), out)
+        found = anomaly.lost_buckets(np.concatenate([history, new.values]), filled_positions(new) + len(history), out)
         if not len(found):
             return lost
         return found + shift if lost is None else np.concatenate([lost, found + shift])
@@ -1333,13 +1333,6 @@ def calibration(forecast: np.ndarray, actual: np.ndarray, level: float,
     )
 
 
-#: Robust spreads below its reference median that a zero-filled bucket lies, with no zero in that reference, for the
-#: zero to be no load but a lost bucket. The spread is the bucket-to-bucket noise (1.4826 MAD of the reference's
-#: steps over sqrt(2), at least one count), not a season's drift across it: Poisson counts reach 3 from a mean of 9,
-#: where a zero has a chance of 1.2e-4 (a series that idles between its rows is not told lost buckets).
-LOST_SPREADS = 3.0
-
-
 def filled_positions(new: Continuation) -> np.ndarray:
     """The positions among ``new``'s buckets that no row came for (zero-filled), ascending."""
     if new.missing is None:
@@ -1347,58 +1340,6 @@ def filled_positions(new: Continuation) -> np.ndarray:
     filled = np.ones(len(new.values), dtype=bool)
     filled[np.cumsum(new.missing + 1) - 1] = False  # each row's bucket
     return np.flatnonzero(filled)
-
-
-def _runs_of(positions: np.ndarray) -> list[np.ndarray]:
-    """``positions`` (ascending) split into runs of adjacent ones."""
-    return np.split(positions, np.flatnonzero(np.diff(positions) > 1) + 1)
-
-
-def _ordinary_reference(values: np.ndarray, start: int, out: np.ndarray) -> np.ndarray:
-    """The ``REFERENCE_BUCKETS`` buckets of ``values`` before ``start``, less those marked in ``out``."""
-    low = max(start - anomaly.REFERENCE_BUCKETS, 0)
-    return values[low:start][~out[low:start]]
-
-
-def lost_buckets(values: np.ndarray, filled: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The zero-filled buckets ``filled`` (positions in ``values``, ``[n, k]``, ascending) that were lost rather than
-    idle: each run of them whose reference (the ``REFERENCE_BUCKETS`` buckets before it, less those marked in
-    ``out``, ``(n,)`` bools: the buckets lost already and the flagged ones, and less the runs found lost before it)
-    holds no zero and, in some target, a median more than ``LOST_SPREADS`` spreads of its noise above 0. Positions in
-    ``values``, ascending; ``out`` is marked with them."""
-    if not len(filled):
-        return filled
-    found = []
-    for run in _runs_of(filled):
-        reference = _ordinary_reference(values, int(run[0]), out)
-        if len(reference) < anomaly.MIN_REFERENCE:
-            continue
-        median = np.median(reference, axis=0)
-        steps = np.diff(reference, axis=0)  # the noise from bucket to bucket, not a season's drift across the reference
-        spread = np.maximum(1.4826 * np.median(np.abs(steps - np.median(steps, axis=0)), axis=0) / np.sqrt(2.0), 1.0)
-        if ((reference.min(axis=0) > 0) & (median > LOST_SPREADS * spread)).any():
-            found.append(run)
-            out[run] = True
-    return np.concatenate(found) if found else filled[:0]
-
-
-def lost_runs(values: np.ndarray, lost: np.ndarray) -> list[tuple[int, int, int, float]]:
-    """The runs of ``lost`` buckets (positions in ``values``, ascending) as bursts ``(first, last, target index,
-    median)`` per target, each read as the median of its reference (the ``REFERENCE_BUCKETS`` buckets before it, lost
-    ones left out), as a burst the series came back from is; none for a run with no such bucket before it. ``values``
-    with the flagged bursts settled, so that they do not count in those medians."""
-    lost = lost[(lost >= 0) & (lost < len(values))]
-    if not len(lost):
-        return []
-    out = np.zeros(len(values), dtype=bool)
-    out[lost] = True
-    runs = []
-    for run in _runs_of(lost):
-        reference = _ordinary_reference(values, int(run[0]), out)
-        if len(reference):
-            runs.extend((int(run[0]), int(run[-1]), col, float(median))
-                        for col, median in enumerate(np.median(reference, axis=0)))
-    return runs
 
 
 def calibration_origins(model: Any, count: int) -> np.ndarray:

@@ -812,13 +812,11 @@ class GlobalLSTM(ParamsMixin):
         (:func:`~workload_predictor.anomaly.with_leads`, as a predictor reads its bursts: a counter's first buckets,
         below the rule's margin, are not flagged), and each run of its ``lost`` buckets (positions in ``y``,
         ascending; ``None``: none) read as the median of the buckets before it
-        (:func:`~workload_predictor.predictor.lost_runs`, on ``y`` with its bursts settled), as a predictor reads its
+        (:func:`~workload_predictor.anomaly.lost_runs`, on ``y`` with its bursts settled), as a predictor reads its
         ``lost_buckets_``; and those runs, positions from the key's first point (``y[0]`` is its point ``shift``)."""
         runs = [] if floor is None else anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor)
         if lost is not None and len(lost):
-            from ..predictor import lost_runs
-
-            found = lost_runs(anomaly.settle(y, runs) if runs else y, lost)
+            found = anomaly.lost_runs(anomaly.settle(y, runs) if runs else y, lost)
             if found:
                 runs = sorted([*runs, *found])
         if not runs:
@@ -1345,7 +1343,7 @@ class GlobalLSTM(ParamsMixin):
         ``filled`` (``None``: none) names, per key, the positions among its new points that no row came for (zero-filled
         by the caller's gap filling: an int array, ascending, or ``None``). Each run of them whose reference (the
         ``anomaly.REFERENCE_BUCKETS`` kept points before it, less the lost and flagged ones) says it was a load, as a
-        ``WorkloadPredictor``'s update finds them (:func:`~workload_predictor.predictor.lost_buckets`), is a lost
+        ``WorkloadPredictor``'s update finds them (:func:`~workload_predictor.anomaly.lost_buckets`), is a lost
         bucket (``lost_buckets_``: per key ``None`` or its positions from its first point, among its kept points).
         The forecasts and the validation windows' targets read it as the median of the buckets before it, as they
         read a burst the series came back from, and the interval leaves out the validation windows whose targets
@@ -1482,12 +1480,10 @@ class GlobalLSTM(ParamsMixin):
         ``shift``), positions in ``y``, ascending (``None``: none): those it had (``lost_buckets_``) and the runs of its
         zero-filled new points (``filled``: positions among them) whose reference, less the lost buckets and the kept
         points flagged as input anomalies (``element`` weights below 1), says they were a load, as a predictor's
-        ``_lost_after`` finds them (:func:`~workload_predictor.predictor.lost_buckets`)."""
+        ``_lost_after`` finds them (:func:`~workload_predictor.anomaly.lost_buckets`)."""
         old = self._kept_lost(i, shift, n_old)
         if filled is None or not len(filled):
             return old
-        from ..predictor import lost_buckets
-
         filled = np.asarray(filled, dtype=np.int64).reshape(-1)
         if (np.diff(filled) <= 0).any() or filled[0] < 0 or filled[-1] >= len(y) - n_old:
             raise WorkloadDataError(f"filled[{i}] must hold increasing positions among the key's "
@@ -1497,7 +1493,7 @@ class GlobalLSTM(ParamsMixin):
             out[old] = True
         if element is not None:
             out[:n_old] |= (element[:n_old] < 1.0).any(axis=1)
-        found = lost_buckets(y, filled + n_old, out)
+        found = anomaly.lost_buckets(y, filled + n_old, out)
         if not len(found):
             return old
         return found if old is None else np.concatenate([old, found])

@@ -1,18 +1,13 @@
-"""A known gap, kept as a strict xfail: a refit fleet key's ``input_anomaly`` after an update, where its refit's
-scale floor no longer flags a counter's run a predictor updated on the same series flags.
+"""A refit fleet key's ``input_anomaly`` after an update counts its update's buckets as a predictor fitted on its
+series and updated with them counts them: against the floor of its fit, which its refits keep.
 
 ``docs/fleets.md`` (Health) says a batched DLinear key counts its flagged buckets among its newest 1000 "as a
-predictor fitted and updated on its series counts them", and, in ``update_mode="refit"``, those "its refit's scan
-flags among each update's buckets" (``tests/test_fleet_input_anomaly.py`` checks the two agree on sentinels). A
-randomised run (h184: a fleet key against such a predictor, counters at random places, 1,000 examples) found a case
-where they differ, on v0.40.0 as after: Poisson(3), 600 buckets fitted, one 20-bucket update holding a 4-bucket
-counter (each count + 1, summed: 6 12 13 19 at 606-609). The predictor judges the update's buckets against its fit's
-floor (5.0) and flags 609 (2 floors above the buckets before it); the refit key refits on its newest 600 buckets
-(20-619), whose floor is 6.0, and its refit's scan flags nothing (nor does a predictor fitted on those 600 buckets).
-Its count: 0 against the predictor's 1. An update of 10, 12 or 40 buckets (or ten of 1) counts 1 in both: the refit's
-floor moves with the buckets it drops. The ``"incremental"`` key counts 1. Either the refit judges its update's
-buckets against the floor a predictor's update would, or the docs say a refit key counts what a fit on its newest
-buckets flags (and this test goes).
+predictor fitted and updated on its series counts them". A refit key refits on its newest buckets, whose floor moves
+with the buckets it drops; a predictor's update judges its new buckets against its fit's floor. The case (found by a
+randomised run of a fleet key against such a predictor, counters at random places): Poisson(3), 600 buckets fitted,
+one 20-bucket update holding a 4-bucket counter (each count + 1, summed: 6 12 13 19 at 606-609). The predictor judges
+the update's buckets against its fit's floor (5.0) and flags 609 (2 floors above the buckets before it); the refit's
+newest 600 buckets (20-619) have the floor 6.0, against which nothing is flagged. The key counts 1, as the predictor.
 """
 
 from __future__ import annotations
@@ -20,15 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fleet_file_without
 
 from workload_predictor import FleetPredictor, WorkloadPredictor
+from workload_predictor.errors import ModelFileError
 
 FREQ, START, N, UPDATE = pd.Timedelta("10s"), pd.Timestamp("2024-01-01", tz="UTC"), 600, 20
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known gap: a refit key's floor no longer flags a counter a predictor's update flags")
-def test_a_refit_key_counts_a_counter_in_its_update_as_a_predictor_updated_on_its_series():
+def _counter_case():
     total = N + UPDATE
     values = np.random.default_rng(99).poisson(3.0, total).astype(float)
     values[606:610] = np.cumsum(values[606:610] + 1)
@@ -36,6 +31,11 @@ def test_a_refit_key_counts_a_counter_in_its_update_as_a_predictor_updated_on_it
     stamps = START + np.arange(total) * FREQ
     frame = pd.concat([pd.DataFrame({"key": key, "timestamp": stamps, "requests": series})
                        for key, series in enumerate([other, values])], ignore_index=True)
+    return values, stamps, frame
+
+
+def test_a_refit_key_counts_a_counter_in_its_update_as_a_predictor_updated_on_its_series():
+    values, stamps, frame = _counter_case()
     fit = frame["timestamp"] < stamps[N]
     fleet = FleetPredictor(horizon=3).fit(frame[fit])
     predictor = WorkloadPredictor(horizon=3).fit(pd.DataFrame({"timestamp": stamps[:N], "requests": values[:N]}))
@@ -43,3 +43,51 @@ def test_a_refit_key_counts_a_counter_in_its_update_as_a_predictor_updated_on_it
     predictor.update(pd.DataFrame({"timestamp": stamps[N:], "requests": values[N:]}))
     assert predictor.health()["metrics"]["input_anomaly"]["value"] == 1.0  # the counter's flag at 609
     assert fleet.health().loc[1, "input_anomaly"] == 1.0
+
+
+def test_a_refit_key_keeps_its_fits_floor_through_its_refits_and_its_file(tmp_path):
+    """The same counter, the update split in two (600-604, then 605-619) with the fleet saved and loaded between:
+    the second refit's newest buckets (20-619) have the floor 6.0 again, but the key judges the second update's
+    buckets against its fit's floor (5.0), which the first refit kept and the file holds, as the predictor's
+    updates judge them."""
+    values, stamps, frame = _counter_case()
+    fleet = FleetPredictor(horizon=3).fit(frame[frame["timestamp"] < stamps[N]])
+    predictor = WorkloadPredictor(horizon=3).fit(pd.DataFrame({"timestamp": stamps[:N], "requests": values[:N]}))
+    for low, high in ((N, 605), (605, N + UPDATE)):
+        fleet.update(frame[(frame["timestamp"] >= stamps[low]) & (frame["timestamp"] <= stamps[high - 1])])
+        predictor.update(pd.DataFrame({"timestamp": stamps[low:high], "requests": values[low:high]}))
+        if low == N:
+            fleet = FleetPredictor.load(fleet.save(tmp_path / "fleet.wpm"))
+    assert predictor.health()["metrics"]["input_anomaly"]["value"] == 1.0
+    assert fleet.health().loc[1, "input_anomaly"] == 1.0
+
+
+@pytest.mark.parametrize("floor,shape", [(lambda f: f[:1], r"\(1, 1\)"), (lambda f: f * 0, r"\(2, 1\)"),
+                                         (lambda f: f * np.nan, r"\(2, 1\)"), (lambda f: f[:, 0], r"\(2,\)")])
+def test_a_blocks_input_floor_no_fit_keeps_is_refused_at_load(tmp_path, floor, shape):
+    """Each key's floor, per target, at least 1 (``anomaly.floor_of``'s least) and finite."""
+    values, stamps, frame = _counter_case()
+    fleet = FleetPredictor(horizon=3).fit(frame[frame["timestamp"] < stamps[N]])
+    fleet.update(frame[frame["timestamp"] >= stamps[N]])
+    block = fleet._blocks[0]
+    assert block.input_floor.shape == (2, 1) and (block.input_floor >= 1).all()
+    block.input_floor = floor(block.input_floor)
+    fleet.save(tmp_path / "bad.wpm")
+    with pytest.raises(ModelFileError, match=rf"input-anomaly floors of shape {shape}, not \(2, 1\) finite floors"):
+        FleetPredictor.load(tmp_path / "bad.wpm")
+
+
+def test_a_fleet_file_saved_before_the_floors_were_kept_judges_by_the_floor_of_the_buckets_each_key_holds(tmp_path):
+    """Without ``input_floor`` a refitted block's keys judge their next update against the floor of the buckets they
+    hold (here 5-604's, 5.0, the fit's again), and their refit keeps it from then on."""
+    values, stamps, frame = _counter_case()
+    fleet = FleetPredictor(horizon=3).fit(frame[frame["timestamp"] < stamps[N]])
+    fleet.update(frame[(frame["timestamp"] >= stamps[N]) & (frame["timestamp"] < stamps[605])])
+    kept = fleet._blocks[0].input_floor
+    path = tmp_path / "old.wpm"
+    path.write_bytes(fleet_file_without(fleet.save(tmp_path / "new.wpm").read_bytes(), ("input_floor",)))
+    loaded = FleetPredictor.load(path)
+    assert loaded._blocks[0].input_floor is None
+    loaded.update(frame[frame["timestamp"] >= stamps[605]])
+    assert loaded.health().loc[1, "input_anomaly"] == 1.0
+    np.testing.assert_array_equal(loaded._blocks[0].input_floor, kept)

@@ -116,9 +116,10 @@ class FleetBlock:
     flag_at: np.ndarray | None = None  # (m, 3) int64
     flag_median: np.ndarray | None = None  # (m,) float64
     # The flagged buckets among each key's newest ``anomaly.RECENT_BUCKETS``, what health's ``input_anomaly`` counts
-    # (as a predictor's ``input_anomaly_buckets_``): its fit's and, through refits, each update's new buckets' (as the
-    # refit's scan flags them), one row each of (key row, position in its series: below 0 before the buckets kept),
-    # in that order, each bucket once. ``None`` (a file saved before they were kept): rated unknown.
+    # (as a predictor's ``input_anomaly_buckets_``): its fit's and, through refits, each update's new buckets' (as a
+    # predictor's update flags them, :func:`_update_flags`), one row each of (key row, position in its series: below 0
+    # before the buckets kept), in that order, each bucket once. ``None`` (a file saved before they were kept): rated
+    # unknown.
     recent_flags: np.ndarray | None = None  # (r, 2) int64
     # The MAE of each key's newest ``horizon`` validation windows (as a predictor's ``recent_mae_``), what health's
     # ``relative_error`` rates beside ``validation_mae``. ``None`` (a file saved before it was kept): that alone.
@@ -129,6 +130,11 @@ class FleetBlock:
     # them at the median of the ``anomaly.REFERENCE_BUCKETS`` before it (:func:`~workload_predictor.anomaly.lost_runs`),
     # as a predictor does. ``None``: none (a fit's block, or a file saved before they were kept).
     lost_at: np.ndarray | None = None  # (l, 2) int64
+    # Each key's input-anomaly floor as its fit found it (``anomaly.floor_of`` of the series it was fitted on, a
+    # predictor's ``input_floor_``), which its refits keep as a predictor's updates keep theirs: each update's buckets
+    # are judged against it (:func:`_update_flags`). ``None`` (a fit's block, or a file saved before it was kept):
+    # the floor of the series each key holds.
+    input_floor: np.ndarray | None = None  # (B, k) float64
 
     def take(self, rows: np.ndarray) -> "FleetBlock":
         rows = np.asarray(rows, dtype=np.int64)
@@ -155,6 +161,8 @@ class FleetBlock:
             block.recent_flags = recent[np.lexsort((recent[:, 1], recent[:, 0]))]
         if self.recent_mae is not None:
             block.recent_mae = self.recent_mae[rows]
+        if self.input_floor is not None:
+            block.input_floor = self.input_floor[rows]
         if self.lost_at is not None:  # the picked rows', renumbered, in the new block's order
             moved = np.full(len(self.keys), -1, dtype=np.int64)
             moved[rows] = np.arange(len(rows))
@@ -226,6 +234,13 @@ class FleetBlock:
         if found is None:
             found = self.__dict__["_counts"] = np.bincount(self.recent_flags[:, 0], minlength=len(self.keys))
         return float(found[row])
+
+    def fit_floor(self, row: int) -> np.ndarray:
+        """The input-anomaly floor ``(k,)`` of the key in ``row`` as its fit found it (:attr:`input_floor`), or where
+        none is kept the floor of the series it holds (a fit's block: the series it was fitted on)."""
+        if self.input_floor is not None:
+            return self.input_floor[row]
+        return anomaly.floor_of(self.values[row])
 
     def flagged_recent(self, row: int) -> np.ndarray | None:
         """The starts (UTC ``datetime64[ns]``, naive, ascending) of the flagged buckets among the newest
@@ -1584,7 +1599,7 @@ class FleetPredictor(ParamsMixin):
         fitted, unknown_key = _fitted_names(self.keys_), _UnknownKey(self.keys_, self.key_)
         # A batched key's rows, e.g. the buckets its gap zero-fills, are checked at the door as that key's update alone
         # (its error is that key's) before its own predictor is fitted. Each per-key predictor's update bounds its own.
-        refit, undone_jumps, carried, lost = [], [], {}, {}
+        refit, undone_jumps, carried, lost, floors = [], [], {}, {}, {}
         jumps, undone_keys, horizon = getattr(self, "_jumps", {}), {}, self._fitted()["horizon"]
         positions = {}  # each incremental key's rows' positions in data, which its own predictor's errors name
         for name, (at, rows) in zip(keys.tolist(), _rows_by_key(data, codes, len(keys))):
@@ -1620,13 +1635,12 @@ class FleetPredictor(ParamsMixin):
                         found = _refit_lost(block, row, series, new)
                         if found is not None:
                             lost[name] = found
+                        floor = floors[name] = block.fit_floor(row)  # kept through its refits
                         if block.recent_flags is not None:  # the flags it counts, up to the bucket continued
                             last = series.start + (len(series.values) - 1) * block.freq.to_timedelta64()
                             stamps = block.flagged_recent(row)
                             stamps = None if stamps is None else stamps[stamps <= last]
-                            if moved > len(series.values):  # buckets before the newest it is refitted on
-                                stamps = _skipped_flags(series, new.values[: moved - len(series.values)], stamps)
-                            carried[name] = (stamps, last)
+                            carried[name] = _update_flags(series, new, floor, stamps)  # and its update's
                         # Undoable while the stray clock has not run as far as a jump is wide (as a predictor's
                         # jump): the series before it, or where the jump lay between its rows (the newest such), the
                         # series its rows before the jump slid forward; or the record held before, through this
@@ -1669,7 +1683,7 @@ class FleetPredictor(ParamsMixin):
             if not self._device_here():  # a fleet fitted on a GPU host updates on one without: on the CPU
                 config["settings"]["device"] = "cpu"
             blocks, _, fit_errors = self._fit_partitions(refit, config)
-            _carried_flags(blocks, carried)  # the refitted keys count the flags their predictors would
+            _carried_flags(blocks, carried, floors)  # the refitted keys count the flags their predictors would
             self._raise_if_strict(fit_errors)
             errors.update(fit_errors)
         refitted = {name for block in blocks for name in block.keys}  # fitted anew here, with no deadline
@@ -2995,47 +3009,55 @@ def _refit_lost(block: FleetBlock, row: int, series: KeySeries, new: Any) -> np.
     return old if len(old) else None
 
 
-def _skipped_flags(series: KeySeries, skipped: np.ndarray, stamps: np.ndarray | None) -> np.ndarray | None:
-    """``stamps`` (a refit key's flagged starts, or None) with the flagged ones among ``skipped``, the buckets of an
-    update longer than ``series`` that continue it but lie before the newest ones its refit reads: scanned here, as a
-    fit on ``series`` and them flags them, where they lie among the newest ``anomaly.RECENT_BUCKETS``."""
-    after = len(skipped) - (anomaly.RECENT_BUCKETS - len(series.values))  # the skipped ones before the newest 1000
-    values = np.concatenate([series.values, skipped])
-    if after >= len(skipped) or not anomaly.may_hold_flags(values):
-        return stamps
-    n = len(series.values)
-    positions = sorted({position for position, *_ in anomaly.fit_scan(values)[1] if position >= n + max(after, 0)})
+def _update_flags(series: KeySeries, new: Any, fitted: np.ndarray, stamps: np.ndarray | None) -> np.ndarray | None:
+    """``stamps`` (a refit key's flagged starts up to the bucket its update continues, or None) with the buckets of
+    ``new`` (a :class:`~workload_predictor.data.Continuation` of ``series``) a predictor fitted on the key's series
+    and updated with them flags (``WorkloadPredictor._update_anomalies``), where they lie among its newest
+    ``anomaly.RECENT_BUCKETS``: each judged against the floor of the key's fit (``fitted``, the one a predictor's
+    updates keep), or the typical burst of the series where more (:func:`~workload_predictor.anomaly.busy_floor`,
+    of the buckets the key keeps and the new ones), and against the ``anomaly.HISTORY_BUCKETS`` before the update
+    (the bursts flagged among those found again); naive UTC ``datetime64[ns]``, ascending."""
+    n, m = len(series.values), len(new.values)
+    counts = np.count_nonzero(series.values, axis=0) + np.count_nonzero(new.values, axis=0)
+    busy = None  # busy_floor's, found only where a target is sparse (the common busy series has none)
+    if ((counts >= anomaly.MIN_BUSY) & (counts < 0.2 * (n + m) + 0.8)).any():
+        busy = anomaly.busy_floor(*anomaly.busy_continued(*anomaly.busy_values(series.values), new.values), n + m)
+    floor = fitted if busy is None else np.maximum(fitted, busy)
+    tail = series.values[-anomaly.HISTORY_BUCKETS:]
+    if m == 1 and not anomaly.may_flag(tail[-anomaly.REFERENCE_BUCKETS:], new.values[0], floor):
+        return stamps  # the common update: one bucket, near its recent values (a necessary condition of detect's)
+    values = np.concatenate([tail, new.values])
+    since = len(values) - anomaly.RECENT_BUCKETS
+    positions = sorted({position for position, *_ in anomaly.detect(values, len(tail), floor, offset=n - len(tail))
+                        if position >= since})
     if not positions:
         return stamps
-    found = series.start + np.array(positions, dtype=np.int64) * series.freq.to_timedelta64()
+    found = series.start + (np.array(positions, dtype=np.int64) + (n - len(tail))) * series.freq.to_timedelta64()
     return found if stamps is None else np.concatenate([stamps, found])
 
 
-def _carried_flags(blocks: list[FleetBlock], carried: dict) -> None:
-    """Give each refitted key of ``blocks`` the flags a predictor updated with its new buckets would count: those
-    it counted before (``carried``: ``{key: (flagged starts up to the bucket its update continued, or None; that
-    bucket)}``, naive UTC ``datetime64[ns]``) and the refit's among the buckets after that bucket (its update's), among
-    its newest ``anomaly.RECENT_BUCKETS``. A key absent from ``carried`` (its block was read from a file saved before
-    they were kept) keeps the refit's, every one among them."""
+def _carried_flags(blocks: list[FleetBlock], carried: dict, floors: dict) -> None:
+    """Give each refitted key of ``blocks`` the flags a predictor updated with its new buckets would count
+    (``carried``: ``{key: flagged starts, or None}``, naive UTC ``datetime64[ns]``: those it counted before and its
+    update's, :func:`_update_flags`), among its newest ``anomaly.RECENT_BUCKETS``, and the floor of its fit
+    (``floors``: ``{key: floor (k,)}``), which its next update judges its buckets against. A key absent from
+    ``carried`` (its block was read from a file saved before they were kept) keeps the refit's flags, every one
+    among them."""
     for block in blocks:
+        block.input_floor = np.stack([floors[name] for name in block.keys]).astype(np.float64)
         at, width = block.recent_flags, block.freq.to_timedelta64()
         if at is None:
             continue
-        rows = {row for row, name in enumerate(block.keys) if carried.get(name, (None,))[0] is not None}
-        rows.update(at[:, 0].tolist())
-        if not rows:
-            continue
-        n, parts = block.values.shape[1], []
+        rows = {row for row, name in enumerate(block.keys) if carried.get(name) is not None}
+        rows.update(row for row in at[:, 0].tolist() if block.keys[row] not in carried)
+        n, parts = block.values.shape[1], [np.empty((0, 2), dtype=np.int64)]
         for row in sorted(rows):  # the keys holding a flag, old or new (most hold none)
-            own = at[np.searchsorted(at[:, 0], row) : np.searchsorted(at[:, 0], row, side="right")]
             name = block.keys[row]
             if name not in carried:
-                parts.append(own)
+                parts.append(at[np.searchsorted(at[:, 0], row) : np.searchsorted(at[:, 0], row, side="right")])
                 continue
-            stamps, last = carried[name]
-            new = own[own[:, 1] > (last - block.start[row]) // width, 1]  # the update's buckets' flags
-            old = np.empty(0, np.int64) if stamps is None else (stamps - block.start[row]) // width  # int64
-            positions = np.concatenate([old[old >= n - anomaly.RECENT_BUCKETS], new])
+            positions = (carried[name] - block.start[row]) // width  # int64
+            positions = positions[positions >= n - anomaly.RECENT_BUCKETS]
             parts.append(np.stack([np.full(len(positions), row, dtype=np.int64), positions], axis=1))
         block.recent_flags = np.concatenate(parts).reshape(-1, 2)
         vars(block).pop("_counts", None)

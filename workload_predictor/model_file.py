@@ -2022,6 +2022,11 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
                                    and _is_real(recent, nonnegative=True) and _is_within(recent, forecast_bound(horizon))):
         refuse(f"holds the newest windows' validation errors of shape {quote(np.shape(recent))}, not ({b}, {k}) "
                f"finite errors from 0 to {forecast_bound(horizon):g}")
+    floor = getattr(block, "input_floor", None)  # absent in a file saved before it was kept: its series' floor
+    if floor is not None and not (isinstance(floor, np.ndarray) and floor.shape == (b, k) and _is_real(floor)
+                                  and (floor >= 1).all() and _is_within(floor, MAX_VALUE)):
+        refuse(f"holds the keys' input-anomaly floors of shape {quote(np.shape(floor))}, not ({b}, {k}) finite "
+               f"floors from 1 to {MAX_VALUE:g}")
     window = block.window
     if window.dtype.kind not in "iu" or (window < 1).any() or (window > min(coef.shape[2], values.shape[1])).any():
         refuse(f"holds windows that are not between 1 and its weights' width {coef.shape[2]} and its series' "

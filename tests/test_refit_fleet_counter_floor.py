@@ -91,3 +91,27 @@ def test_a_fleet_file_saved_before_the_floors_were_kept_judges_by_the_floor_of_t
     loaded.update(frame[frame["timestamp"] >= stamps[605]])
     assert loaded.health().loc[1, "input_anomaly"] == 1.0
     np.testing.assert_array_equal(loaded._blocks[0].input_floor, kept)
+
+
+def test_refit_keys_count_as_predictors_updated_on_their_series():
+    """Sparse keys (their floor a typical burst), the counter's key, a sentinel in an update longer than the series
+    and busy keys, through updates of 20, 1 and 700 buckets: each key's count is its predictor's after each."""
+    rng = np.random.default_rng(7)
+    keys, total = 8, N + 20 + 1 + 700
+    values = rng.poisson(rng.uniform(1, 40, keys)[:, None], (keys, total)).astype(float)
+    values[:3] *= rng.random((3, total)) < 0.1
+    values[3, : N + UPDATE] = _counter_case()[0]
+    values[4, 650] = 4e4
+    stamps = START + np.arange(total) * FREQ
+    frame = pd.DataFrame({"key": np.repeat(np.arange(keys), total), "timestamp": np.tile(stamps, keys),
+                          "requests": values.ravel()})
+    fleet = FleetPredictor(horizon=6).fit(frame[frame["timestamp"] < stamps[N]])
+    predictors = [WorkloadPredictor(horizon=6).fit(pd.DataFrame({"timestamp": stamps[:N], "requests": series[:N]}))
+                  for series in values]
+    for low, high in ((N, N + 20), (N + 20, N + 21), (N + 21, total)):
+        fleet.update(frame[(frame["timestamp"] >= stamps[low]) & (frame["timestamp"] <= stamps[high - 1])])
+        for predictor, series in zip(predictors, values):
+            predictor.update(pd.DataFrame({"timestamp": stamps[low:high], "requests": series[low:high]}))
+        expected = [predictor.health()["metrics"]["input_anomaly"]["value"] for predictor in predictors]
+        assert fleet.health()["input_anomaly"].tolist() == expected, (low, high)
+    assert expected[3] == 1.0 and expected[4] >= 1.0

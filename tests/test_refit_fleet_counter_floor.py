@@ -115,3 +115,42 @@ def test_refit_keys_count_as_predictors_updated_on_their_series():
         expected = [predictor.health()["metrics"]["input_anomaly"]["value"] for predictor in predictors]
         assert fleet.health()["input_anomaly"].tolist() == expected, (low, high)
     assert expected[3] == 1.0 and expected[4] >= 1.0
+
+
+def _random_case(seed):
+    """A key of 600 buckets (Poisson, sparse in 3 of 10), one or two counters' runs from 10 buckets before its end
+    on, a 4e4 sentinel in 3 of 10, three updates of 1 to 40 buckets; and a Poisson(5) key beside it."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice([1, 5, 10, 20, 40], 3)
+    total = N + int(lengths.sum())
+    values = rng.poisson(rng.uniform(1, 20), total).astype(float)
+    if rng.random() < 0.3:
+        values *= rng.random(total) < rng.uniform(0.05, 0.18)
+    for _ in range(rng.integers(1, 3)):
+        at, run = int(rng.integers(N - 10, total - 3)), int(rng.integers(3, 7))
+        values[at:at + run] = np.cumsum(values[at:at + run] + 1)
+    if rng.random() < 0.3:
+        values[int(rng.integers(N, total))] = 4e4
+    return values, rng.poisson(5, total).astype(float), lengths
+
+
+@pytest.mark.parametrize("seed", [11, 36, 397, 517, 520, 599])
+def test_a_refit_key_counts_as_its_predictor_through_updates_of_random_cases(seed):
+    """Cases of a randomised run (600 of them, counted alike after every update on this code): 11, 397, 517, 520
+    and 599 differed before (a predictor 3 vs the key 2; 0 vs 1; 1 vs 0; 2 vs 1; 1 vs 0). In 36 a sentinel (at 601)
+    lies just before a counter's run (603-608) among the 120 buckets before the last update: the predictor reads the
+    sentinel as the flag its scan recorded, and flags 607 and 608; the key reads it as its scan of the buckets it keeps
+    flags it, and so does too (found again in those 120 buckets alone, the run went unflagged)."""
+    values, other, lengths = _random_case(seed)
+    stamps = START + np.arange(len(values)) * FREQ
+    frame = pd.concat([pd.DataFrame({"key": key, "timestamp": stamps, "requests": series})
+                       for key, series in enumerate([other, values])], ignore_index=True)
+    fleet = FleetPredictor(horizon=3).fit(frame[frame["timestamp"] < stamps[N]])
+    predictor = WorkloadPredictor(horizon=3).fit(pd.DataFrame({"timestamp": stamps[:N], "requests": values[:N]}))
+    low = N
+    for length in lengths.tolist():
+        high = low + length
+        fleet.update(frame[(frame["timestamp"] >= stamps[low]) & (frame["timestamp"] <= stamps[high - 1])])
+        predictor.update(pd.DataFrame({"timestamp": stamps[low:high], "requests": values[low:high]}))
+        assert fleet.health().loc[1, "input_anomaly"] == predictor.health()["metrics"]["input_anomaly"]["value"], high
+        low = high

@@ -3016,7 +3016,8 @@ def _update_flags(series: KeySeries, new: Any, fitted: np.ndarray, stamps: np.nd
     ``anomaly.RECENT_BUCKETS``: each judged against the floor of the key's fit (``fitted``, the one a predictor's
     updates keep), or the typical burst of the series where more (:func:`~workload_predictor.anomaly.busy_floor`,
     of the buckets the key keeps and the new ones), and against the ``anomaly.HISTORY_BUCKETS`` before the update
-    (with the bursts a scan of ``series`` against that floor flags there); naive UTC ``datetime64[ns]``, ascending."""
+    (with the bursts a scan of the newest ``2 * anomaly.HISTORY_BUCKETS`` of ``series`` against that floor flags
+    there); naive UTC ``datetime64[ns]``, ascending."""
     n, m = len(series.values), len(new.values)
     counts = np.count_nonzero(series.values, axis=0) + np.count_nonzero(new.values, axis=0)
     busy = None  # busy_floor's, found only where a target is sparse (the common busy series has none)
@@ -3026,13 +3027,15 @@ def _update_flags(series: KeySeries, new: Any, fitted: np.ndarray, stamps: np.nd
     tail = series.values[-anomaly.HISTORY_BUCKETS:]
     if m == 1 and not anomaly.may_flag(tail[-anomaly.REFERENCE_BUCKETS:], new.values[0], floor):
         return stamps  # the common update: one bucket, near its recent values (a necessary condition of detect's)
-    # The bursts flagged among the tail, as a scan of the key's series against that floor flags them (a predictor
-    # reads the flags its scans recorded there): a burst the series came back from is read as its median in the new
-    # buckets' references, and a chain of bursts begun before the tail is followed from its start.
-    first = n - len(tail)
-    known = {} if not anomaly.may_hold_flags(series.values, floor) else {
-        (position - first, col): median for position, col, _, median, _ in anomaly.series_flags(series.values, floor)
-        if position >= first}
+    # The bursts flagged among the tail, as a scan of the key's newest buckets against that floor flags them (a
+    # predictor reads the flags its scans recorded there): a burst the series came back from is read as its median in
+    # the new buckets' references. The scan reads the tail and as many buckets before it, which hold each reference of
+    # a tail bucket and each of theirs: its cost does not grow with the series.
+    first, scanned = n - len(tail), series.values[-2 * anomaly.HISTORY_BUCKETS:]
+    skip = n - len(scanned)
+    known = {} if not anomaly.may_hold_flags(scanned, floor) else {
+        (skip + position - first, col): median for position, col, _, median, _ in anomaly.series_flags(scanned, floor)
+        if skip + position >= first}
     values = np.concatenate([tail, new.values])
     since = len(values) - anomaly.RECENT_BUCKETS
     positions = sorted({position for position, *_ in anomaly.detect(values, len(tail), floor, known=known,

@@ -468,8 +468,9 @@ def _signals_held() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
+    # A handler set outside Python (getsignal: None) could not be put back: such a signal is not held.
     kept = {number: signal.signal(number, lambda received, frame: pending.append(received))
-            for number in (signal.SIGINT, signal.SIGTERM)}
+            for number in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(number) is not None}
     try:
         yield
     finally:

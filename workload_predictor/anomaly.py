@@ -296,6 +296,18 @@ def busy_floor(kept: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray | Non
     return result
 
 
+def update_flags(tail: np.ndarray, new: np.ndarray, floor: np.ndarray,
+                 known: Callable[[], dict[tuple[int, int], float]], offset: int) -> list[tuple[int, int, float, float]]:
+    """:func:`detect` of an update's buckets ``new`` (``[m, k]``) after ``tail`` (the ``HISTORY_BUCKETS`` before them,
+    its first bucket the series' ``offset``-th) against ``floor``, the flags ``known()`` gives in ``tail`` read as their
+    medians in the new buckets' references (a burst the series came back from); positions in ``tail`` and ``new``
+    together. ``[]``, neither ``known`` nor the windows built, where one new bucket lies near its recent values
+    (:func:`may_flag`, a necessary condition of detect's: the common update)."""
+    if len(new) == 1 and not may_flag(tail[-REFERENCE_BUCKETS:], new[0], floor):
+        return []
+    return detect(np.concatenate([tail, new]), len(tail), floor, known=known(), offset=offset)
+
+
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
            k: float = K, known: dict[tuple[int, int], float] | None = None,
            offset: int = 0) -> list[tuple[int, int, float, float]]:

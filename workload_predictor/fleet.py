@@ -3025,21 +3025,21 @@ def _update_flags(series: KeySeries, new: Any, fitted: np.ndarray, stamps: np.nd
         busy = anomaly.busy_floor(*anomaly.busy_continued(*anomaly.busy_values(series.values), new.values), n + m)
     floor = fitted if busy is None else np.maximum(fitted, busy)
     tail = series.values[-anomaly.HISTORY_BUCKETS:]
-    if m == 1 and not anomaly.may_flag(tail[-anomaly.REFERENCE_BUCKETS:], new.values[0], floor):
-        return stamps  # the common update: one bucket, near its recent values (a necessary condition of detect's)
     # The bursts flagged among the tail, as a scan of the key's newest buckets against that floor flags them (a
-    # predictor reads the flags its scans recorded there): a burst the series came back from is read as its median in
-    # the new buckets' references. The scan reads the tail and as many buckets before it, which hold each reference of
-    # a tail bucket and each of theirs: its cost does not grow with the series.
+    # predictor reads the flags its scans recorded there). The scan reads the tail and as many buckets before it, which
+    # hold each reference of a tail bucket and each of theirs: its cost does not grow with the series.
     first, scanned = n - len(tail), series.values[-2 * anomaly.HISTORY_BUCKETS:]
     skip = n - len(scanned)
-    known = {} if not anomaly.may_hold_flags(scanned, floor) else {
-        (skip + position - first, col): median for position, col, _, median, _ in anomaly.series_flags(scanned, floor)
-        if skip + position >= first}
-    values = np.concatenate([tail, new.values])
-    since = len(values) - anomaly.RECENT_BUCKETS
-    positions = sorted({position for position, *_ in anomaly.detect(values, len(tail), floor, known=known,
-                                                                    offset=first) if position >= since})
+
+    def known() -> dict[tuple[int, int], float]:
+        if not anomaly.may_hold_flags(scanned, floor):
+            return {}
+        return {(skip + position - first, col): median
+                for position, col, _, median, _ in anomaly.series_flags(scanned, floor) if skip + position >= first}
+
+    since = len(tail) + m - anomaly.RECENT_BUCKETS
+    positions = sorted({position for position, *_ in anomaly.update_flags(tail, new.values, floor, known, first)
+                        if position >= since})
     if not positions:
         return stamps
     found = series.start + (np.array(positions, dtype=np.int64) + first) * series.freq.to_timedelta64()

@@ -1036,15 +1036,10 @@ class WorkloadPredictor(ParamsMixin):
             busy = anomaly.busy_floor(kept, counts, self.model_.n_seen_ + len(new.values))
             floor = floor if busy is None else np.maximum(floor, busy)
         tail = history[-anomaly.HISTORY_BUCKETS:]
-        if len(new.values) == 1 and not anomaly.may_flag(tail[-anomaly.REFERENCE_BUCKETS:], new.values[0], floor):
-            found = []  # the common update: one bucket, near its recent values (a necessary condition of detect's)
-        else:
-            values = np.concatenate([tail, new.values])
-            # The buckets flagged in the tail, as the scans before found them: a burst there the series came back
-            # from is read as its median in the new buckets' references.
-            known = anomaly.recorded_flags(vars(self), self.last_timestamp_, len(tail), len(tail) - 1)
-            # offset: the tail's first bucket in the series (the model has seen every bucket up to the tail's last).
-            found = anomaly.detect(values, len(tail), floor, known=known, offset=self.model_.n_seen_ - len(tail))
+        # The buckets flagged in the tail, as the scans before found them; the tail's first bucket in the series (the
+        # model has seen every bucket up to the tail's last).
+        found = anomaly.update_flags(tail, new.values, floor, lambda: anomaly.recorded_flags(
+            vars(self), self.last_timestamp_, len(tail), len(tail) - 1), self.model_.n_seen_ - len(tail))
         k, n_new = len(self.targets_), len(new.values)
         rows = anomaly.flag_rows(anomaly.flagged_of(found), len(tail), n_new, k) if found else None
         if "input_flags_" in vars(self):
@@ -1056,7 +1051,7 @@ class WorkloadPredictor(ParamsMixin):
             if old is not None or rows is not None else None
         buckets = getattr(self, "input_anomaly_buckets_", None)  # absent in files saved before it was kept
         if found:
-            end, freq, start = new.last, self.freq_, len(values) - 1
+            end, freq, start = new.last, self.freq_, len(tail) + n_new - 1
             stamps = [(end - (start - position) * freq).tz_localize(None) for position in {f[0] for f in found}]
             buckets = anomaly.recent_flagged(buckets, stamps, end, freq)
             found = anomaly.records(found, lambda p: end - (start - p) * freq, self.targets_)

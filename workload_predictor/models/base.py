@@ -398,6 +398,19 @@ class BaseForecaster(ParamsMixin):
         _, found = anomaly.fit_scan(y, getattr(self, "scan_passes", anomaly.MODEL_PASSES))
         return anomaly.Flags(anomaly.flagged_of(found))
 
+    def _scored_flags(self, whole: np.ndarray, anomalies: dict[tuple[int, int], float] | None) -> dict:
+        """:meth:`_fit_flags` of the series ``whole`` (scanned where ``anomalies`` is ``None``, after the settings and
+        length checks: a fit that refuses them does not scan), and ``_scored_series``, ``whole`` as the fit's
+        validation reads it (:func:`evaluated_series`), where that differs: what a DLinear window search (DLinear's own,
+        an LSTM's base's) scores its candidates on. The caller pops ``_scored_series`` when its fit ends."""
+        if anomalies is None:
+            self._checked_origins(len(whole))
+            anomalies = self._fit_flags(whole, anomalies)
+        evaluated = evaluated_series(whole, anomalies)
+        if evaluated is not whole:
+            self._scored_series = evaluated
+        return anomalies
+
     def update(self, new_y: Any):
         """Append the points ``new_y`` (``(m,)`` or ``(m, k)``) after the fitted series and refresh cheaply.
 

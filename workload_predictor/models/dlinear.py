@@ -47,8 +47,7 @@ from ..data import MAX_VALUE
 from ..errors import WorkloadDataError, is_number, is_positive_int, quote
 from ..windows import (fit_scale, moving_average_matrix, targets_at, validation_origins, window_moments,
                        windows_at)
-from .base import (MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, as_matrix, check_is_fitted, check_origins,
-                   evaluated_series)
+from .base import MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, as_matrix, check_is_fitted, check_origins
 from .combination import evidence_shrinkage
 
 DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
@@ -1516,13 +1515,7 @@ class DLinear(BaseForecaster):
         ``scored``)."""
         whole = self._whole_series = as_matrix(y)[0]
         try:
-            if anomalies is None:  # the settings and the length first: a fit that refuses them does not scan
-                self._checked_origins(len(whole))
-                anomalies = self._fit_flags(whole, anomalies)
-            evaluated = evaluated_series(whole, anomalies)
-            if evaluated is not whole:
-                self._scored_series = evaluated
-            super().fit(y, anomalies)
+            super().fit(y, self._scored_flags(whole, anomalies))
         finally:
             vars(self).pop("_whole_series", None)
             vars(self).pop("_scored_series", None)

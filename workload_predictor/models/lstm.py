@@ -50,7 +50,7 @@ from .._progress import epoch_callback, progress_bar
 from .._threads import TORCH_GLOBAL_RNG, torch_threads
 from ..errors import is_positive_int
 from ..windows import fit_scale, targets_at, validation_origins, windows_at
-from .base import BaseForecaster, as_matrix, evaluated_series
+from .base import BaseForecaster, as_matrix
 from .combination import error_difference, evidence_shrinkage
 from .dlinear import DLinear, window_weights, woken_scale
 from .registry import check_verbose, record_init
@@ -303,13 +303,7 @@ class LSTM(BaseForecaster):
         whole = self._whole_series = as_matrix(y)[0]  # the base's input-anomaly floor reads it (DLinear.fit's)
         try:
             with limit(self.max_training_time):
-                if anomalies is None:  # the settings and the length first: a fit that refuses them does not scan
-                    self._checked_origins(len(whole))
-                    anomalies = self._fit_flags(whole, anomalies)
-                evaluated = evaluated_series(whole, anomalies)
-                if evaluated is not whole:  # what the base's search scores its candidates on (DLinear.fit's)
-                    self._scored_series = evaluated
-                super().fit(y, anomalies)
+                super().fit(y, self._scored_flags(whole, anomalies))  # its base's search scores _scored_series
         finally:
             vars(self).pop("_whole_series", None)
             vars(self).pop("_scored_series", None)

@@ -165,8 +165,8 @@ ARRAY_SHAPES = {
     "one more axis": lambda a: a[None],
     "transposed": lambda a: a.T.copy() if a.ndim >= 2 else a.reshape(-1, 1),
     "complex": lambda a: a.astype(np.complex128) + 1j if a.dtype.kind != "M" else a.view(np.int64) + 1j,
-    "datetime": lambda a: np.zeros(a.shape, "datetime64[ns]") + 5,
-    "nan": lambda a: np.full(a.shape, np.nan) if a.dtype.kind != "M" else np.full(a.shape, np.datetime64("NaT"), a.dtype),
+    "datetime": lambda a: np.zeros(a.shape, "datetime64[ns]") + np.timedelta64(5, "ns"),
+    "nan": lambda a: np.full(a.shape, np.nan) if a.dtype.kind != "M" else np.full(a.shape, np.datetime64("NaT", "ns"), a.dtype),
 }
 # Mutations to other values: the loaded model may forecast otherwise, but must keep working.
 ARRAY_VALUES = {

@@ -210,7 +210,7 @@ class Arrays:
         return key in self._members if isinstance(key, str) else key in self.files
 
     def __getitem__(self, key: str) -> np.ndarray:
-        return self._shaped(key, self._flat(key).copy())
+        return self._shaped(key, self._flat(key)).copy(order="K")  # its own data, in the order the file declares
 
     def view(self, key: str) -> np.ndarray:
         """The array ``key`` where it lies in the payload, once its CRC-32 is checked: read-only, maybe misaligned,
@@ -230,10 +230,8 @@ class Arrays:
         """``flat`` (:meth:`_flat`) in the shape and order member ``key`` declares."""
         member = self._members[key]
         if member.fortran:  # as numpy.load builds it: the reversed shape, transposed
-            flat.shape = member.shape[::-1]
-            return flat.transpose()
-        flat.shape = member.shape
-        return flat
+            return flat.reshape(member.shape[::-1]).transpose()
+        return flat.reshape(member.shape)  # a view: flat is one contiguous axis
 
     def __enter__(self) -> "Arrays":
         return self
@@ -405,7 +403,7 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     if stamps is not None:
         last = obj.last_timestamp_.tz_localize(None).to_datetime64()
         if not isinstance(stamps, np.ndarray) or stamps.dtype != np.dtype("datetime64[ns]") or stamps.ndim != 1 \
-                or not len(stamps) <= RECENT_BUCKETS or (np.diff(stamps) <= np.timedelta64(0)).any() \
+                or not len(stamps) <= RECENT_BUCKETS or (np.diff(stamps) <= np.timedelta64(0, "ns")).any() \
                 or (len(stamps) and stamps[-1] > last):
             # None where none was flagged; none (empty) where every flagged bucket lies before the newest
             # RECENT_BUCKETS at fit: a fit's file holds that.

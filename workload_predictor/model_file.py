@@ -1621,6 +1621,7 @@ def check_predictor(obj: Any, predict_timings: int) -> None:
                f"context of shape {quote(np.shape(context))} for {plural(k, 'target')}")
     _check_members_and_kept(model, members, window, horizon, k, refuse)
     _check_update_state(model, members, horizon, k, refuse)
+    _check_scan_state(model, members, k, refuse, own=False)
     confidence = obj.confidence_
     scores = obj._confidence_by_index
     if not all(isinstance(c, (int, float)) and 0.0 <= c <= 1.0 for c in [confidence, *scores]) or len(scores) != k:
@@ -1835,6 +1836,55 @@ def check_model(model: Any) -> None:
         refuse(f"reads {quote(window)} points before each forecast, not a positive number")
     _check_members_and_kept(model, members, window, horizon, k, refuse)
     _check_update_state(model, members, horizon, k, refuse)
+    _check_scan_state(model, members, k, refuse, own=True)
+
+
+def _check_scan_state(model: Any, members: list, k: int, refuse: Any, own: bool) -> None:
+    """The state a model that scanned its own fit keeps for its own forecast and update
+    (:data:`~workload_predictor.models.base.SCAN_STATE`, all of it or none: absent in files saved before it was kept,
+    and in a model fitted with flags given). ``own``: ``model`` is a model on its own, which may hold it: the floor
+    (``input_floor_``, ``k`` scale floors), its newest points (``input_tail_``: ``min(n_seen_, span)`` rows of ``k``
+    loads ending in its ``context_``, ``span`` its :meth:`~workload_predictor.models.base.BaseForecaster._input_span`),
+    the flags among them (``input_flags_``: ``None``, or 1 to ``span`` rows of ``k`` reference medians (loads) or NaN,
+    at least one median) and its newest non-zero points and their counts (as a predictor's). A predictor's model and
+    an ensemble's members hold none: their owner settles their inputs. Every check reads the stored arrays; nothing
+    is allocated by a size the file declares."""
+    import types
+
+    from .models.base import SCAN_STATE
+
+    for part in ([] if own else [model]) + members:
+        held = [name for name in SCAN_STATE if name in vars(part)]
+        if held:
+            refuse(f"holds {', '.join(held)} on its {type(part).__name__}, which only a model that scanned its own fit "
+                   "keeps (its owner settles its inputs)")
+    if not own:
+        return
+    held = [name for name in SCAN_STATE if name in vars(model)]
+    if not held:
+        return
+    if len(held) != len(SCAN_STATE):
+        refuse(f"holds {', '.join(held)} without {', '.join(n for n in SCAN_STATE if n not in held)}: the state of "
+               "a model's own input-anomaly scan is kept whole")
+    floor = model.input_floor_
+    if not _is_scale_floor(floor, (k,)):
+        refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {plural(k, 'value')} from 1 to "
+               f"{MAX_VALUE:g} (a quantile or median of loads, at least 1), as large as {_largest(floor):g}")
+    span, seen, context = model._input_span(), model.n_seen_, model.context_
+    tail = model.input_tail_
+    if not isinstance(tail, np.ndarray) or tail.ndim != 2 or tail.shape[1:] != (k,) or not _is_load(tail) \
+            or len(tail) != min(span, seen) or len(tail) < len(context) \
+            or not np.array_equal(tail[len(tail) - len(context) :], context):
+        refuse(f"keeps its newest points for its input-anomaly scan as {quote(tail)} of shape {quote(np.shape(tail))}, "
+               f"not the {min(span, seen):,} newest loads of {plural(k, 'target')} ending in its context_")
+    rows = model.input_flags_
+    if rows is not None and (not isinstance(rows, np.ndarray) or rows.dtype.kind != "f" or rows.ndim != 2
+                             or rows.shape[1] != k or not 1 <= len(rows) <= span
+                             or not _is_load(rows[~np.isnan(rows)]) or bool(np.isnan(rows).all())):
+        refuse(f"keeps the flags among its newest points as {quote(rows)} of shape {quote(np.shape(rows))}, not at "
+               f"most {span:,} rows of {plural(k, 'median')} (finite loads >= 0) or NaN, at least one median")
+    _check_nonzero(types.SimpleNamespace(input_nonzero_=model.input_nonzero_,
+                                         input_nonzero_counts_=model.input_nonzero_counts_, model_=model), k, refuse)
 
 
 def check_fleet(fleet: Any, predict_timings: int, check_key: Callable[[Any, list], None]) -> None:

@@ -22,6 +22,9 @@ MIN_TRAIN_WINDOWS = 10
 # The longest input window a model takes, in buckets (35,000 years of one-second buckets): no series is longer, and
 # the search for the fewest points a longer one needs leaves numpy's 64-bit integers.
 MAX_WINDOW = 2**40
+#: What a model that ran the input-anomaly scan of its own fit (``fit(y)``, no ``anomalies``) keeps of it for its own
+#: ``predict`` and ``update`` (:meth:`BaseForecaster._keep_scan`); a model fitted with flags given holds none.
+SCAN_STATE = ("input_floor_", "input_tail_", "input_flags_", "input_nonzero_", "input_nonzero_counts_")
 
 
 class ParamsMixin:
@@ -360,22 +363,26 @@ class BaseForecaster(ParamsMixin):
         The validation windows read a burst the series came back from as its median, in their inputs and their
         targets, as a predictor's forecast reads it (:func:`evaluated_series`); the model trains on ``y`` as it is.
         """
-        matrix, one_d = as_matrix(y)
-        origins = self._checked_origins(len(matrix))
-        anomalies = self._fit_flags(matrix, anomalies)
-        with unfitted_on_error(self):
-            self.n_targets_ = matrix.shape[1]
-            self._one_d = one_d
-            self._fit_arrays(matrix[: origins[0]], refit=False)
-            self.validation_origins_ = origins
-            evaluated = evaluated_series(matrix, anomalies)
-            self.validation_forecast_ = self._validation_forecast(evaluated, origins)
-            self.validation_actual_ = targets_at(evaluated, origins, self.horizon)
-            if self.refit_on_full:
-                self._refit(matrix, int(origins[0]))
-            self.context_ = matrix[-self.context_length() :].copy()
-            self.recent_ = matrix[-self._recent_length() :].copy()
-            self.n_seen_ = len(matrix)
+        try:
+            matrix, one_d = as_matrix(y)
+            origins = self._checked_origins(len(matrix))
+            anomalies = self._fit_flags(matrix, anomalies)
+            with unfitted_on_error(self):
+                self.n_targets_ = matrix.shape[1]
+                self._one_d = one_d
+                self._fit_arrays(matrix[: origins[0]], refit=False)
+                self.validation_origins_ = origins
+                evaluated = evaluated_series(matrix, anomalies)
+                self.validation_forecast_ = self._validation_forecast(evaluated, origins)
+                self.validation_actual_ = targets_at(evaluated, origins, self.horizon)
+                if self.refit_on_full:
+                    self._refit(matrix, int(origins[0]))
+                self.context_ = matrix[-self.context_length() :].copy()
+                self.recent_ = matrix[-self._recent_length() :].copy()
+                self.n_seen_ = len(matrix)
+                self._keep_scan(matrix)
+        finally:
+            vars(self).pop("_own_scan", None)
         return self
 
     def _checked_origins(self, n: int) -> np.ndarray:
@@ -395,8 +402,93 @@ class BaseForecaster(ParamsMixin):
         refuses them does not scan."""
         if anomalies is not None:
             return anomalies
-        _, found = anomaly.fit_scan(y, getattr(self, "scan_passes", anomaly.MODEL_PASSES))
-        return anomaly.Flags(anomaly.flagged_of(found))
+        floor, found = anomaly.fit_scan(y, getattr(self, "scan_passes", anomaly.MODEL_PASSES))
+        flags = anomaly.Flags(anomaly.flagged_of(found))
+        self._own_scan = (floor, flags)  # what _keep_scan keeps once the fit ends (popped by the fit either way)
+        return flags
+
+    def _keep_scan(self, y: np.ndarray) -> None:
+        """At the end of a fit on ``y`` (``(n, k)``), once ``context_`` and the kept points are set: where the fit ran
+        the input-anomaly scan itself (``anomalies=None``, :meth:`_fit_flags`), what the model's own :meth:`predict`
+        and :meth:`update` read of it, as a ``WorkloadPredictor`` keeps it for its model (:data:`SCAN_STATE`): the
+        scale floor (``input_floor_``), the newest points (``input_tail_``, :meth:`_input_span` of them), the flags
+        among them (``input_flags_``, rows of reference medians or NaN, ``None`` where none is flagged) and the
+        newest non-zero points with their counts (``input_nonzero_``, ``input_nonzero_counts_``: the typical burst an
+        update's floor rises to, :func:`~workload_predictor.anomaly.busy_floor`). A fit given its flags (a
+        predictor's, a fleet's, an ensemble's for its members, ``{}``) keeps none: its owner settles its inputs."""
+        own = vars(self).pop("_own_scan", None)
+        if own is None:
+            for name in SCAN_STATE:
+                vars(self).pop(name, None)
+            return
+        floor, flags = own
+        span = min(self._input_span(), len(y))
+        self.input_floor_ = floor
+        self.input_tail_ = y[-span:].copy()
+        self.input_flags_ = anomaly.flag_rows(flags, len(y) - span, span, y.shape[1])
+        self.input_nonzero_, self.input_nonzero_counts_ = anomaly.busy_values(y)
+
+    def _kept_count(self) -> int:
+        """The most points the model (an ensemble: each member) keeps for its updates (``recent_``)."""
+        models = getattr(self, "members_", {None: self}).values()
+        return max((len(m.recent_) for m in models if getattr(m, "recent_", None) is not None), default=0)
+
+    def _input_span(self) -> int:
+        """The newest points whose flags a model that scanned its own fit keeps (``input_tail_``, ``input_flags_``):
+        those its forecast reads and its update's scan and windows read, and ``REFERENCE_BUCKETS`` before them (a
+        burst that began there may end among them), as ``WorkloadPredictor`` keeps them for its model."""
+        kept = max(self.context_length(), self._kept_count())
+        return max(kept + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
+
+    def _own_inputs(self) -> np.ndarray:
+        """The inputs of :meth:`predict`: ``context_``, with each burst the series came back from read as its
+        reference median where the model scanned its own fit (``input_flags_``), found among the context and up to
+        ``REFERENCE_BUCKETS`` points before it, each begun where a counter's climb into it began, as a
+        ``WorkloadPredictor`` settles its model's inputs (:func:`~workload_predictor.anomaly.led_runs`). A burst that
+        reaches the newest point stands: it may be the start of a surge."""
+        context, rows = self.context_, vars(self).get("input_flags_")
+        if rows is None:
+            return context
+        values = self.input_tail_[-(len(context) + anomaly.REFERENCE_BUCKETS) :]
+        if len(values) < len(context):
+            return context
+        runs = anomaly.led_runs(values, anomaly.flags_in(rows, len(values), len(values) - 1))
+        return anomaly.settle(values, runs)[-len(context) :] if runs else context
+
+    def _own_update(self, new: np.ndarray) -> list[tuple[Any, dict[str, Any]]]:
+        """The update plan of a model that scanned its own fit (``input_floor_``) for the new points ``new`` (a
+        finite float64 ``(m, k)`` array), as a ``WorkloadPredictor`` updates its model: the new points flagged against
+        the fit's floor, or the typical burst of the series seen where more (:func:`~workload_predictor.anomaly.update_flags`,
+        the flags before them known), the bursts the series came back from among the kept and the new points read as
+        their medians by the windows completed now (``runs``), the flags among the kept points passed on
+        (``flagged``), and the scan's state moved on."""
+        k, n_new, seen = self.n_targets_, len(new), self.n_seen_
+        if new.shape[1] != k:
+            raise WorkloadDataError(f"new_y has {new.shape[1]} targets; the model was fitted on {k}.")
+        tail, old = self.input_tail_, self.input_flags_
+        nonzero, counts = anomaly.busy_continued(self.input_nonzero_, self.input_nonzero_counts_, new)
+        busy = anomaly.busy_floor(nonzero, counts, seen + n_new)
+        floor = self.input_floor_ if busy is None else np.maximum(self.input_floor_, busy)
+        history = tail[-anomaly.HISTORY_BUCKETS :]
+        found = anomaly.update_flags(history, new, floor, lambda: anomaly.flags_in(old, len(history), len(history) - 1),
+                                     seen - len(history))
+        rows = anomaly.flag_rows(anomaly.flagged_of(found), len(history), n_new, k) if found else None
+        span = self._input_span()
+        flags = anomaly.continued_flags(old, rows, n_new, k, span) if old is not None or rows is not None else None
+        count = self._kept_count()
+        runs: Sequence[tuple[int, int, int, float]] = ()
+        if flags is not None:
+            before = tail[-(count + anomaly.REFERENCE_BUCKETS) :]
+            values = np.concatenate([before, new])
+            found_runs = anomaly.led_runs(values, anomaly.flags_in(flags, len(values), len(values) - 1))
+            if found_runs:
+                runs = anomaly.Runs(anomaly.shifted_runs(found_runs, seen - len(before), seen + n_new))
+        flagged = anomaly.flags_in(old, count, seen - 1)
+        plan = self._prepare_update(new, checked=True, runs=runs,
+                                    flagged=flagged if busy is None else anomaly.Known(flagged, 0, busy))
+        kept = np.concatenate([tail, new])[-span:] if n_new < span else new[-span:].copy()
+        return plan + [(self, dict(input_tail_=kept, input_flags_=flags, input_nonzero_=nonzero,
+                                   input_nonzero_counts_=counts))]
 
     def _scored_flags(self, whole: np.ndarray, anomalies: dict[tuple[int, int], float] | None) -> dict:
         """:meth:`_fit_flags` of the series ``whole`` (scanned where ``anomalies`` is ``None``, after the settings and
@@ -422,7 +514,11 @@ class BaseForecaster(ParamsMixin):
         raises, the model is unchanged; an interruption (``KeyboardInterrupt``) during the commit finishes it. Returns
         ``self``.
         """
-        plan = self._prepare_update(new_y)
+        if vars(self).get("input_floor_") is None:  # no scan of its own (fitted with flags given, or an older file)
+            plan = self._prepare_update(new_y)
+        else:
+            check_is_fitted(self, "context_")
+            plan = self._own_update(as_matrix(new_y, "new_y")[0])
         try:
             for target, changes in plan:
                 for name, value in changes.items():
@@ -525,7 +621,8 @@ class BaseForecaster(ParamsMixin):
         """Forecast ``steps`` (default ``horizon``) points after the end of the fitted series."""
         check_is_fitted(self, "context_")
         steps = self._check_steps(steps)
-        forecast = self._predict_at(self.context_, np.array([len(self.context_)]))[0, :steps]
+        inputs = self._own_inputs()
+        forecast = self._predict_at(inputs, np.array([len(inputs)]))[0, :steps]
         return forecast[:, 0] if self._one_d else forecast
 
     def predict_at(self, y: Any, origins: Any) -> np.ndarray:

@@ -1519,6 +1519,7 @@ class DLinear(BaseForecaster):
         finally:
             vars(self).pop("_whole_series", None)
             vars(self).pop("_scored_series", None)
+            vars(self).pop("_own_scan", None)
         self._record_idle(whole)
         return self
 

@@ -253,12 +253,16 @@ class Ensemble(BaseForecaster):
         # fitted first; the networks last, their training taking what time is left.
         # Every member reads the series with the same bursts settled: settled once (anomaly.Flags; a predictor's,
         # which its noise_scale_ reads again, kept as it is). None of them scans it again: no flags are Flags({}).
-        with unfitted_on_error(self), limit(self.max_training_time):
-            anomalies = self._fit_flags(matrix, anomalies)  # the scan, where none are given, within the time limit
-            anomalies = anomalies if isinstance(anomalies, anomaly.Flags) else anomaly.Flags(anomalies)
-            self._fit_members(matrix, planned, left_out=short, anomalies=anomalies)
-            self._fit_combination(matrix, list(self.members_), evaluated_series(matrix, anomalies))
-            self._one_d = one_d
+        try:
+            with unfitted_on_error(self), limit(self.max_training_time):
+                anomalies = self._fit_flags(matrix, anomalies)  # the scan, where none are given, within the time limit
+                anomalies = anomalies if isinstance(anomalies, anomaly.Flags) else anomaly.Flags(anomalies)
+                self._fit_members(matrix, planned, left_out=short, anomalies=anomalies)
+                self._fit_combination(matrix, list(self.members_), evaluated_series(matrix, anomalies))
+                self._one_d = one_d
+                self._keep_scan(matrix)  # a scan of its own: what its predict and update read (its members hold none)
+        finally:
+            vars(self).pop("_own_scan", None)
         return self
 
     def _fit_members(self, matrix: np.ndarray, planned: dict[str, BaseForecaster],

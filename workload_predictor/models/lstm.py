@@ -307,6 +307,7 @@ class LSTM(BaseForecaster):
         finally:
             vars(self).pop("_whole_series", None)
             vars(self).pop("_scored_series", None)
+            vars(self).pop("_own_scan", None)
         if self.base_ is not None:  # a series constant throughout: the base wakes at an update, as DLinear does
             self.base_._record_idle(whole)
         return self

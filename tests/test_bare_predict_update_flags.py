@@ -215,3 +215,25 @@ def test_a_bare_lstm_predicts_and_updates_as_the_predictors_lstm():
     np.testing.assert_array_equal(model.validation_actual_, ours.model_.validation_actual_)
     np.testing.assert_allclose(model.predict(), point(ours), rtol=1e-6, atol=1e-6)
     assert model.validation_actual_.max() < 100
+
+
+@pytest.mark.parametrize("name", ["dlinear", "moving_average"])
+def test_each_target_is_flagged_on_its_own_as_the_predictor_flags_it(name):
+    """Two targets, a sentinel in one before the end of the fit and a 1e9 bucket in the other among the updates."""
+    rng = np.random.default_rng(1)
+    values = np.stack([rng.poisson(20, N + 12), rng.poisson(300, N + 12)], axis=1).astype(float)
+    values[N - 5, 1], values[N + 5, 0] = SENTINEL, 1e9
+
+    def rows(part: np.ndarray, start: int = 0) -> pd.DataFrame:
+        return frame(part[:, 0], start).assign(tokens=part[:, 1])
+
+    ours = predictor(name)
+    model = ours._build_model().fit(values[:N])
+    ours.fit(rows(values[:N]), target=["requests", "tokens"])
+    np.testing.assert_array_equal(model.predict(), _point(ours._snapshot(), HORIZON))
+    for start in range(N, N + 12, 3):
+        model.update(values[start : start + 3])
+        ours.update(rows(values[start : start + 3], start))
+    np.testing.assert_array_equal(model.predict(), _point(ours._snapshot(), HORIZON))
+    np.testing.assert_array_equal(model.validation_actual_, ours.model_.validation_actual_)
+    assert model.validation_actual_.max() < 400

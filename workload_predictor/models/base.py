@@ -362,6 +362,8 @@ class BaseForecaster(ParamsMixin):
         does; ``{}``: none flagged (``y`` read as it is).
         The validation windows read a burst the series came back from as its median, in their inputs and their
         targets, as a predictor's forecast reads it (:func:`evaluated_series`); the model trains on ``y`` as it is.
+        With ``None`` the model keeps what its own :meth:`predict` and :meth:`update` read of its scan
+        (:data:`SCAN_STATE`, :meth:`_keep_scan`); with flags given it keeps none.
         """
         try:
             matrix, one_d = as_matrix(y)
@@ -458,10 +460,10 @@ class BaseForecaster(ParamsMixin):
     def _own_update(self, new: np.ndarray) -> list[tuple[Any, dict[str, Any]]]:
         """The update plan of a model that scanned its own fit (``input_floor_``) for the new points ``new`` (a
         finite float64 ``(m, k)`` array), as a ``WorkloadPredictor`` updates its model: the new points flagged against
-        the fit's floor, or the typical burst of the series seen where more (:func:`~workload_predictor.anomaly.update_flags`,
-        the flags before them known), the bursts the series came back from among the kept and the new points read as
-        their medians by the windows completed now (``runs``), the flags among the kept points passed on
-        (``flagged``), and the scan's state moved on."""
+        the fit's floor, or the typical burst of the series seen where more
+        (:func:`~workload_predictor.anomaly.update_flags`, the flags before them known), the bursts the series came
+        back from among the kept and the new points read as their medians by the windows completed now (``runs``), the
+        flags among the kept points passed on (``flagged``), and the scan's state moved on."""
         k, n_new, seen = self.n_targets_, len(new), self.n_seen_
         if new.shape[1] != k:
             raise WorkloadDataError(f"new_y has {new.shape[1]} targets; the model was fitted on {k}.")
@@ -513,6 +515,11 @@ class BaseForecaster(ParamsMixin):
         All new state is computed first and committed at the end: if anything
         raises, the model is unchanged; an interruption (``KeyboardInterrupt``) during the commit finishes it. Returns
         ``self``.
+
+        A model that scanned its own fit (``fit(y)``, no ``anomalies``) flags the new points as a
+        ``WorkloadPredictor``'s update flags them (:func:`~workload_predictor.anomaly.update_flags`), and the windows
+        completed now read a burst the series came back from, among the kept and the new points, as its median
+        (:meth:`_own_update`); one fitted with flags given (``{}``) reads the new points as they are.
         """
         if vars(self).get("input_floor_") is None:  # no scan of its own (fitted with flags given, or an older file)
             plan = self._prepare_update(new_y)
@@ -618,7 +625,13 @@ class BaseForecaster(ParamsMixin):
         return {}
 
     def predict(self, steps: int | None = None) -> np.ndarray:
-        """Forecast ``steps`` (default ``horizon``) points after the end of the fitted series."""
+        """Forecast ``steps`` (default ``horizon``) points after the end of the fitted series.
+
+        From ``context_``; in a model that scanned its own fit (``fit(y)``, no ``anomalies``), each burst among those
+        points that the series came back from read as its reference median, as a ``WorkloadPredictor`` reads its
+        model's inputs (:meth:`_own_inputs`): a burst that reaches the newest point is read as it is (it may be the
+        start of a surge).
+        """
         check_is_fitted(self, "context_")
         steps = self._check_steps(steps)
         inputs = self._own_inputs()

@@ -1235,7 +1235,12 @@ def test_dlinear_updates_through_adjacent_sentinels_equal_a_refit(chunks):
         for name in ("count", "sum_x", "sum_y", "xx", "xy"):
             np.testing.assert_allclose(getattr(updated, name), getattr(full, name), rtol=1e-9,
                                        atol=1e-9 * float(np.abs(getattr(full, name)).max()))
-    np.testing.assert_allclose(model.predict(), refit._predict_at(y, np.array([total]))[0], rtol=1e-9)
+    end = np.array([total])
+    np.testing.assert_allclose(model._predict_at(y, end)[0], refit._predict_at(y, end)[0], rtol=1e-9)
+    # its own predict() reads the sentinels the series came back from at their medians, as a predictor's model does
+    settled = model._own_inputs()
+    assert settled.max() < 1000
+    np.testing.assert_allclose(model.predict(), refit._predict_at(settled, np.array([len(settled)]))[0], rtol=1e-9)
 
 
 def test_a_fleet_key_with_adjacent_sentinels_forecasts_as_workload_predictor():

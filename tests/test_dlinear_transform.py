@@ -49,7 +49,9 @@ def test_a_log1p_update_equals_a_refit_on_all_data(y, n, chunks, params):
     np.testing.assert_allclose(model.coef_, refit.coef_, rtol=1e-7, atol=1e-9)
     seen = n + sum(chunks)
     expected = refit._predict_at(y[:seen], np.array([seen]))[0]
-    np.testing.assert_allclose(model.predict(), expected, rtol=1e-9)
+    np.testing.assert_allclose(model._predict_at(y[:seen], np.array([seen]))[0], expected, rtol=1e-9)
+    settled = model._own_inputs()  # what its own predict() reads: a burst the series came back from at its median
+    np.testing.assert_allclose(model.predict(), refit._predict_at(settled, np.array([len(settled)]))[0], rtol=1e-9)
 
 
 def test_an_idle_target_that_wakes_is_scaled_in_log_units_and_updates_as_a_refit():

@@ -432,14 +432,16 @@ class BaseForecaster(ParamsMixin):
 
     def _kept_count(self) -> int:
         """The most points the model (an ensemble: each member) keeps for its updates (``recent_``)."""
-        models = getattr(self, "members_", {None: self}).values()
-        return max((len(m.recent_) for m in models if getattr(m, "recent_", None) is not None), default=0)
+        # Read from the instances' attributes: a name an instance lacks would go through __getattr__ (microseconds).
+        models = (vars(self).get("members_") or {None: self}).values()
+        return max((len(m.recent_) for m in models if vars(m).get("recent_") is not None), default=0)
 
-    def _input_span(self) -> int:
+    def _input_span(self, kept: int | None = None) -> int:
         """The newest points whose flags a model that scanned its own fit keeps (``input_tail_``, ``input_flags_``):
         those its forecast reads and its update's scan and windows read, and ``REFERENCE_BUCKETS`` before them (a
-        burst that began there may end among them), as ``WorkloadPredictor`` keeps them for its model."""
-        kept = max(self.context_length(), self._kept_count())
+        burst that began there may end among them), as ``WorkloadPredictor`` keeps them for its model. ``kept``: its
+        :meth:`_kept_count`, where known."""
+        kept = max(self.context_length(), self._kept_count() if kept is None else kept)
         return max(kept + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
 
     def _own_inputs(self) -> np.ndarray:
@@ -475,9 +477,9 @@ class BaseForecaster(ParamsMixin):
         found = anomaly.update_flags(history, new, floor, lambda: anomaly.flags_in(old, len(history), len(history) - 1),
                                      seen - len(history))
         rows = anomaly.flag_rows(anomaly.flagged_of(found), len(history), n_new, k) if found else None
-        span = self._input_span()
-        flags = anomaly.continued_flags(old, rows, n_new, k, span) if old is not None or rows is not None else None
         count = self._kept_count()
+        span = self._input_span(count)
+        flags = anomaly.continued_flags(old, rows, n_new, k, span) if old is not None or rows is not None else None
         runs: Sequence[tuple[int, int, int, float]] = ()
         if flags is not None:
             before = tail[-(count + anomaly.REFERENCE_BUCKETS) :]

@@ -178,7 +178,7 @@ def _forged(change) -> bytes:
 @pytest.mark.parametrize("change, words", [
     (lambda m: delattr(m, "input_tail_"), "without input_tail_"),
     (lambda m: setattr(m, "input_floor_", np.array([0.5])), "input anomaly floor"),
-    (lambda m: setattr(m, "input_tail_", m.input_tail_[1:]), "newest points for its input-anomaly scan"),
+    (lambda m: setattr(m, "input_tail_", m.input_tail_[-5:]), "newest points for its input-anomaly scan"),
     (lambda m: setattr(m, "input_tail_", np.full((10**3, 1), 5.0)), "newest points for its input-anomaly scan"),
     (lambda m: setattr(m, "input_tail_", np.concatenate([m.input_tail_[:-1], [[7.0]]])), "ending in its context_"),
     (lambda m: setattr(m, "input_flags_", np.full_like(m.input_flags_, np.nan)), "flags among its newest points"),

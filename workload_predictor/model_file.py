@@ -1843,12 +1843,13 @@ def _check_scan_state(model: Any, members: list, k: int, refuse: Any, own: bool)
     """The state a model that scanned its own fit keeps for its own forecast and update
     (:data:`~workload_predictor.models.base.SCAN_STATE`, all of it or none: absent in files saved before it was kept,
     and in a model fitted with flags given). ``own``: ``model`` is a model on its own, which may hold it: the floor
-    (``input_floor_``, ``k`` scale floors), its newest points (``input_tail_``: ``min(n_seen_, span)`` rows of ``k``
-    loads ending in its ``context_``, ``span`` its :meth:`~workload_predictor.models.base.BaseForecaster._input_span`),
-    the flags among them (``input_flags_``: ``None``, or 1 to ``span`` rows of ``k`` reference medians (loads) or NaN,
-    at least one median) and its newest non-zero points and their counts (as a predictor's). A predictor's model and
-    an ensemble's members hold none: their owner settles their inputs. Every check reads the stored arrays; nothing
-    is allocated by a size the file declares."""
+    (``input_floor_``, ``k`` scale floors), its newest points (``input_tail_``: from its context's length to
+    ``min(n_seen_, span)`` rows of ``k`` loads ending in its ``context_``, ``span`` its
+    :meth:`~workload_predictor.models.base.BaseForecaster._input_span`), the flags among them (``input_flags_``:
+    ``None``, or 1 to ``span`` rows of ``k`` reference medians (loads) or NaN, at least one median) and its newest
+    non-zero points and their counts (as a predictor's). A predictor's model and an ensemble's members hold none: their
+    owner settles their inputs. Every check reads the stored arrays; nothing is allocated by a size the file declares.
+    """
     import types
 
     from .models.base import SCAN_STATE
@@ -1873,10 +1874,11 @@ def _check_scan_state(model: Any, members: list, k: int, refuse: Any, own: bool)
     span, seen, context = model._input_span(), model.n_seen_, model.context_
     tail = model.input_tail_
     if not isinstance(tail, np.ndarray) or tail.ndim != 2 or tail.shape[1:] != (k,) or not _is_load(tail) \
-            or len(tail) != min(span, seen) or len(tail) < len(context) \
+            or not len(context) <= len(tail) <= min(span, seen) \
             or not np.array_equal(tail[len(tail) - len(context) :], context):
         refuse(f"keeps its newest points for its input-anomaly scan as {quote(tail)} of shape {quote(np.shape(tail))}, "
-               f"not the {min(span, seen):,} newest loads of {plural(k, 'target')} ending in its context_")
+               f"not {len(context):,} to {min(span, seen):,} newest loads of {plural(k, 'target')} ending in its "
+               "context_")
     rows = model.input_flags_
     if rows is not None and (not isinstance(rows, np.ndarray) or rows.dtype.kind != "f" or rows.ndim != 2
                              or rows.shape[1] != k or not 1 <= len(rows) <= span

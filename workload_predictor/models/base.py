@@ -165,8 +165,9 @@ def _same_param(default: Any, value: Any) -> bool:
 def as_matrix(y: Any, name: str = "y") -> tuple[np.ndarray, bool]:
     """``y`` as a float64 ``(n, k)`` copy, and whether it was one-dimensional.
 
-    Every value must be finite and at most ``MAX_VALUE`` (1e18) in size, the predictor's bound: far larger,
-    the sums of squares behind the models' choices overflow, and they would choose on ``inf``.
+    Every value must be a load: finite, non-negative and at most ``MAX_VALUE`` (1e18), the predictor's bounds (far
+    larger, the sums of squares behind the models' choices overflow, and they would choose on ``inf``; a model file
+    holds loads only, so a model fitted or updated with a negative value would save a file that cannot load).
     """
     try:
         array = np.array(getattr(y, "to_numpy", lambda **_: y)(dtype="float64"), dtype=np.float64)
@@ -179,10 +180,15 @@ def as_matrix(y: Any, name: str = "y") -> tuple[np.ndarray, bool]:
         raise WorkloadDataError(f"{name} must be 1-D (n,) or 2-D (n, targets), got shape {array.shape}.")
     if array.shape[0] == 0:
         raise WorkloadDataError(f"{name} is empty; pass a series with at least one point.")
-    if not ((array >= -MAX_VALUE) & (array <= MAX_VALUE)).all():  # NaN fails both: one pass for the common case
+    if not ((array >= 0.0) & (array <= MAX_VALUE)).all():  # NaN fails both: one pass for the common case
         if not np.all(np.isfinite(array)):
             row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
             raise WorkloadDataError(f"{name} holds NaN or inf (first at row {row}); drop or fill it before fitting.")
+        if (array < 0.0).any():
+            row = int(np.flatnonzero((array < 0.0).any(axis=1))[0])
+            value = float(array[row][array[row] < 0.0][0])
+            raise WorkloadDataError(f"{name} holds a negative value ({value:g} at row {row}); workload counts are "
+                                    "non-negative: fix the data.")
         row = int(np.flatnonzero((np.abs(array) > MAX_VALUE).any(axis=1))[0])
         value = float(array[row][np.abs(array[row]) > MAX_VALUE][0])
         raise WorkloadDataError(f"{name} holds {value:g} at row {row}, beyond {MAX_VALUE:g} in size: no load is that "

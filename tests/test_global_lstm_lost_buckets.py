@@ -13,7 +13,7 @@ import pytest
 
 from workload_predictor import FleetPredictor, WorkloadPredictor
 from workload_predictor.anomaly import REFERENCE_BUCKETS
-from workload_predictor.errors import ModelFileError
+from workload_predictor.errors import ModelFileError, WorkloadDataError
 
 pytest.importorskip("torch")
 
@@ -117,3 +117,45 @@ def test_a_global_fleet_file_saved_before_lost_buckets_were_kept_reads_them_as_z
     # predictor's reference with zeros it does not know lost).
     old.update(row)
     assert old._global.model.lost_buckets_ == [None] * 4
+
+
+def test_a_global_fleet_file_with_unsigned_lost_buckets_is_refused_at_load(fitted, tmp_path):
+    """Positions saved as uint64 (the update writes int64) are refused at load: loaded, the key's next update joined
+    them with the int64 positions it reads and indexed its kept points by the float64 that made (IndexError)."""
+    fleet, _ = _updated(fitted)
+    bad = copy.deepcopy(fleet)
+    bad._global.model.lost_buckets_[0] = np.array(GAP, dtype=np.uint64)
+    with pytest.raises(ModelFileError, match="lost buckets of key 'k0' .* not increasing int64 positions"):
+        FleetPredictor.load(bad.save(tmp_path / "unsigned"))
+
+
+@pytest.mark.parametrize("filled", [np.array([0.5, 1.5]), np.array([[0, 1], [2, 3]]), 3, np.array(["a"]),
+                                    np.array([3, 1], dtype=np.uint64)],
+                         ids=["fractions", "2-d", "scalar", "text", "unsigned-decreasing"])
+def test_global_update_refuses_filled_positions_that_are_not_increasing_integers(fitted, filled):
+    """``update(filled=)`` names positions among a key's new points: fractions were truncated to other positions
+    (0.5 and 1.5 recorded buckets 0 and 1 lost), a 2-D array was flattened, a scalar raised TypeError, text numpy's
+    ValueError; decreasing uint64 (whose differences wrap) is refused too: each is a typed error naming the key, and
+    nothing changes."""
+    fleet, _ = fitted
+    model = copy.deepcopy(fleet._global.model)
+    new = [np.zeros((5, model.n_targets_)), None, None, None]
+    with pytest.raises(WorkloadDataError,
+                       match=r"(?s)filled\[0\] \(key 'k0'\) is .* not increasing integer positions"):
+        model.update(new, filled=[filled, None, None, None])
+    assert model.lost_buckets_ == [None] * 4
+
+
+@pytest.mark.parametrize("filled", [5, [None] * 3], ids=["int", "too-few"])
+def test_global_update_refuses_filled_that_is_not_one_entry_per_key(fitted, filled):
+    """``filled`` not a sequence of one entry per key (an int raised TypeError from ``len``) is a typed error."""
+    model = copy.deepcopy(fitted[0]._global.model)
+    with pytest.raises(WorkloadDataError, match=r"pass filled= as one array \(or None\) per fitted key \(4\)"):
+        model.update([np.zeros((5, model.n_targets_)), None, None, None], filled=filled)
+
+
+def test_global_update_refuses_filled_positions_for_a_key_without_new_points(fitted):
+    """A key given no new points has no position to name: ``filled=[None, [0], ...]`` was ignored silently."""
+    model = copy.deepcopy(fitted[0]._global.model)
+    with pytest.raises(WorkloadDataError, match=r"filled\[1\] \(key 'k1'\) .* among the key's 0 new points"):
+        model.update([np.zeros((5, model.n_targets_)), None, None, None], filled=[None, np.array([0]), None, None])

@@ -2376,9 +2376,11 @@ def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) ->
 
 
 def _check_global_lost(model: Any, n: int, recent: list, refuse: Any) -> None:
-    """Each key's lost buckets (``lost_buckets_``: ``n`` entries, each ``None`` or increasing positions from the key's
-    first point among the points it keeps, each a zero-filled bucket: 0 in every target); absent in files saved
-    before the global network read them."""
+    """Each key's lost buckets (``lost_buckets_``: ``n`` entries, each ``None`` or increasing int64 positions from the
+    key's first point among the points it keeps, each a zero-filled bucket: 0 in every target); absent in files saved
+    before the global network read them. int64, as an update writes them: an update joins the positions it finds to
+    them, and uint64 joined with int64 are float64, which index no array (such a file's update would raise
+    IndexError)."""
     lost = getattr(model, "lost_buckets_", None)
     if lost is None:
         return
@@ -2389,11 +2391,11 @@ def _check_global_lost(model: Any, n: int, recent: list, refuse: Any) -> None:
         if positions is None:
             continue
         first = int(model.n_seen_[j]) - len(kept)  # kept[0] is the key's point number first
-        if not isinstance(positions, np.ndarray) or positions.dtype.kind not in "iu" or positions.ndim != 1 \
+        if not isinstance(positions, np.ndarray) or positions.dtype != np.dtype(np.int64) or positions.ndim != 1 \
                 or not len(positions) or (np.diff(positions) <= 0).any() or positions[0] < first \
                 or positions[-1] >= first + len(kept) or (kept[positions - first] != 0).any():
             refuse(f"holds the global network's lost buckets of key {quote(model.keys_[j])} as {quote(positions)}, "
-                   f"not increasing positions from {first:,} to {first + len(kept) - 1:,} (its kept points) of "
+                   f"not increasing int64 positions from {first:,} to {first + len(kept) - 1:,} (its kept points) of "
                    "zero-filled buckets")
 
 

@@ -1368,9 +1368,11 @@ class GlobalLSTM(ParamsMixin):
                                     "update([new_series.get(key) for key in model.keys_]).")
         if len(new_series) != len(self.keys_):
             raise WorkloadDataError(f"pass one array per fitted key ({len(self.keys_)}), got {len(new_series)}.")
-        if filled is not None and len(filled) != len(self.keys_):
-            raise WorkloadDataError(f"pass filled= as one array (or None) per fitted key ({len(self.keys_)}), got "
-                                    f"{len(filled)}.")
+        if filled is not None and (isinstance(filled, (str, bytes, Mapping)) or not hasattr(filled, "__len__")
+                                   or len(filled) != len(self.keys_)):
+            got = len(filled) if hasattr(filled, "__len__") else quote(filled)
+            raise WorkloadDataError(f"pass filled= as one array (or None) per fitted key ({len(self.keys_)}), in the "
+                                    f"order of keys_; got {got}.")
         active, ys, olds, origins, elements, settled = [], [], [], [], [], []  # the keys with new points
         lost_new = list(getattr(self, "lost_buckets_", None) or [None] * len(self.keys_))
         following = getattr(self, "weight_nonzero_", None) is not None and self.robust  # None: a file saved before it
@@ -1378,6 +1380,8 @@ class GlobalLSTM(ParamsMixin):
         nonzero_counts = self.weight_nonzero_counts_.copy() if following else None
         for i, (key, recent, values) in enumerate(zip(self.keys_, self.recent_, new_series)):
             if values is None or not np.size(values):
+                if filled is not None:
+                    self._checked_filled(i, filled[i], 0)  # none of no new points
                 continue
             new, _ = as_matrix(values, f"new_series[{quote(key)}]")
             if new.shape[1] != self.n_targets_:
@@ -1482,12 +1486,9 @@ class GlobalLSTM(ParamsMixin):
         points flagged as input anomalies (``element`` weights below 1), says they were a load, as a predictor's
         ``_lost_after`` finds them (:func:`~workload_predictor.anomaly.lost_buckets`)."""
         old = self._kept_lost(i, shift, n_old)
-        if filled is None or not len(filled):
+        filled = self._checked_filled(i, filled, len(y) - n_old)
+        if filled is None:
             return old
-        filled = np.asarray(filled, dtype=np.int64).reshape(-1)
-        if (np.diff(filled) <= 0).any() or filled[0] < 0 or filled[-1] >= len(y) - n_old:
-            raise WorkloadDataError(f"filled[{i}] must hold increasing positions among the key's "
-                                    f"{len(y) - n_old:,} new points (those no row came for).")
         out = np.zeros(len(y), dtype=bool)  # the buckets left out of the references
         if old is not None:
             out[old] = True
@@ -1497,6 +1498,25 @@ class GlobalLSTM(ParamsMixin):
         if not len(found):
             return old
         return found if old is None else np.concatenate([old, found])
+
+    def _checked_filled(self, i: int, filled: Any, m: int) -> np.ndarray | None:
+        """Key ``i``'s ``filled`` (``update``'s) as int64 positions among its ``m`` new points, or ``None`` where it
+        names none; anything but increasing integer positions among them (a float, a 2-D array, a position past its
+        new points) is a typed error, never read as some other positions."""
+        if filled is None:
+            return None
+        try:
+            positions = np.asarray(filled)
+        except (TypeError, ValueError):  # a ragged nest of lists
+            positions = None
+        if positions is not None and positions.size == 0 and positions.ndim == 1:
+            return None
+        if positions is None or positions.ndim != 1 or positions.dtype.kind not in "iu" or positions.min() < 0 \
+                or positions.max() >= m or (np.diff(positions.astype(np.int64)) <= 0).any():
+            raise WorkloadDataError(
+                f"filled[{i}] (key {quote(self.keys_[i])}) is {quote(filled)}, not increasing integer positions among "
+                f"the key's {plural(m, 'new point')} (those no row came for); pass None where each had a row.")
+        return positions.astype(np.int64)
 
     def _update_weights(self, i: int, y: np.ndarray, n_old: int, floor: np.ndarray | None) -> np.ndarray | None:
         """The weights of key ``i``'s kept and new points ``y`` (the first ``n_old`` kept; the new flagged against

@@ -9,6 +9,7 @@ import itertools
 import reprlib
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -240,6 +241,31 @@ def check_origins(origins: Any, low: int, high: int, why: str, ordered: bool = F
     return array
 
 
+def check_flags(anomalies: Any, n: int, k: int) -> None:
+    """A :class:`WorkloadDataError` unless ``anomalies`` (a fit's, given by its caller) is flagged buckets of a series
+    of ``n`` points and ``k`` targets: ``{(position, target index): reference median}``, each position and index an
+    integer within the series, each median a finite number of at most ``MAX_VALUE`` in size (as the series' values).
+    Read as they are, a position past the series or a target index past its targets raised IndexError deep in the
+    settling, a negative position named a bucket from the series' end, and a NaN median settled the bucket to NaN."""
+    if not isinstance(anomalies, Mapping):
+        raise WorkloadDataError(f"anomalies={quote(anomalies)} must be a dict {{(position, target index): reference "
+                                "median}} of flagged buckets; pass None to flag them with the predictor's scan of y, "
+                                "or {} for none.")
+    for key, median in anomalies.items():
+        if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(part, (int, np.integer))
+                                                                  and not isinstance(part, bool) for part in key)
+                and 0 <= key[0] < n and 0 <= key[1] < k):
+            raise WorkloadDataError(
+                f"anomalies names the bucket {quote(key)}, not a (position, target index) of y's {plural(n, 'point')} "
+                f"and {plural(k, 'target')} (positions 0 to {n - 1:,}, indexes 0 to {k - 1}); pass the flags of "
+                "this y, or None to flag them with the predictor's scan.")
+        if not is_number(median) or not abs(float(median)) <= MAX_VALUE:
+            raise WorkloadDataError(
+                f"anomalies gives the bucket {quote(key)} the reference median {quote(median)}, not a finite number "
+                f"of at most {MAX_VALUE:g} in size; pass the median of the buckets before it, as "
+                "anomaly.detect finds it.")
+
+
 def evaluated_series(y: np.ndarray, anomalies: dict[tuple[int, int], float] | None) -> np.ndarray:
     """``y`` as out-of-sample forecasts are scored on it: each burst the series came back from, among the flagged
     ``anomalies`` (``{(position, target index): reference median}``), begun where a counter's climb into it began,
@@ -409,6 +435,8 @@ class BaseForecaster(ParamsMixin):
         :class:`~workload_predictor.anomaly.Flags`. The caller checks the settings and the length first: a fit that
         refuses them does not scan."""
         if anomalies is not None:
+            if not isinstance(anomalies, anomaly.Flags):  # a caller's own (a predictor, a fleet, an ensemble: Flags)
+                check_flags(anomalies, *y.shape)
             return anomalies
         floor, found = anomaly.fit_scan(y, getattr(self, "scan_passes", anomaly.MODEL_PASSES))
         flags = anomaly.Flags(anomaly.flagged_of(found))
@@ -507,7 +535,7 @@ class BaseForecaster(ParamsMixin):
         an LSTM's base's) scores its candidates on. The caller pops ``_scored_series`` when its fit ends."""
         if anomalies is None:
             self._checked_origins(len(whole))
-            anomalies = self._fit_flags(whole, anomalies)
+        anomalies = self._fit_flags(whole, anomalies)
         evaluated = evaluated_series(whole, anomalies)
         if evaluated is not whole:
             self._scored_series = evaluated

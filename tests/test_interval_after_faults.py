@@ -128,6 +128,12 @@ def test_another_level_and_a_saved_file_leave_out_the_same_windows(stream, tmp_p
     loaded.save(tmp_path / "bad2.wpm")
     with pytest.raises(ModelFileError, match="lost buckets"):
         WorkloadPredictor.load(tmp_path / "bad2.wpm")
+    # uint64 positions (an update writes int64): loaded, the next update that zero-filled a bucket joined them with
+    # the int64 it found and indexed the series by the float64 that made (IndexError, deep in anomaly.lost_runs).
+    loaded.lost_buckets_ = faulty.lost_buckets_.astype(np.uint64)
+    loaded.save(tmp_path / "bad3.wpm")
+    with pytest.raises(ModelFileError, match="lost buckets as .* increasing signed integer positions"):
+        WorkloadPredictor.load(tmp_path / "bad3.wpm")
 
 
 def _twin(clean, faulty) -> dict:

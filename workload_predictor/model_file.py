@@ -464,18 +464,20 @@ def _check_flags_recorded(obj: Any, rows: np.ndarray, flagged: collections.deque
 
 
 def _check_lost(obj: Any, model: Any, refuse: Any) -> None:
-    """The lost buckets (``lost_buckets_``: increasing positions among the newest buckets the predictor keeps flags
-    for, up to the model's last point) and the calibration windows the interval leaves out (``interval_left_out_``:
-    a bool per window, at least one); both ``None`` when there are none, absent in files saved before they were
-    kept."""
+    """The lost buckets (``lost_buckets_``: increasing signed integer positions among the newest buckets the
+    predictor keeps flags for, up to the model's last point) and the calibration windows the interval leaves out
+    (``interval_left_out_``: a bool per window, at least one); both ``None`` when there are none, absent in files
+    saved before they were kept. Signed, as an update writes them (int64): an update joins the positions it finds to
+    them, and uint64 joined with int64 are float64, which index no array (such a file's update would raise
+    IndexError)."""
     lost = getattr(obj, "lost_buckets_", None)
     if lost is not None:
         seen, span = model.n_seen_, obj._flag_span(model)
-        if not isinstance(lost, np.ndarray) or lost.dtype.kind not in "iu" or lost.ndim != 1 \
+        if not isinstance(lost, np.ndarray) or lost.dtype.kind != "i" or lost.ndim != 1 \
                 or not 1 <= len(lost) <= span or (np.diff(lost) <= 0).any() or not seen - span <= lost[0] \
                 or not lost[-1] < seen:
-            refuse(f"keeps its lost buckets as {quote(lost)}, not 1 to {span:,} increasing positions from "
-                   f"{seen - span:,} to {seen - 1:,} (its newest buckets)")
+            refuse(f"keeps its lost buckets as {quote(lost)}, not 1 to {span:,} increasing signed integer positions "
+                   f"from {seen - span:,} to {seen - 1:,} (its newest buckets)")
     left_out = getattr(obj, "interval_left_out_", None)
     if left_out is not None:
         pool = getattr(model, "calibration_actual_", None)

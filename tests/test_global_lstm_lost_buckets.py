@@ -159,3 +159,17 @@ def test_global_update_refuses_filled_positions_for_a_key_without_new_points(fit
     model = copy.deepcopy(fitted[0]._global.model)
     with pytest.raises(WorkloadDataError, match=r"filled\[1\] \(key 'k1'\) .* among the key's 0 new points"):
         model.update([np.zeros((5, model.n_targets_)), None, None, None], filled=[None, np.array([0]), None, None])
+
+
+def test_global_update_refuses_filled_positions_that_hold_a_load(fitted, tmp_path):
+    """``filled`` names the zero-filled points: one naming a point that holds a load was recorded lost (read at the
+    median before it, the load replaced), and the fleet saved after it was refused at load ("not ... of zero-filled
+    buckets"). It is a typed error naming the point, and nothing changes."""
+    fleet, series = fitted
+    fleet = copy.deepcopy(fleet)
+    model = fleet._global.model
+    new = [series[0][FITTED : FITTED + 5, None], None, None, None]
+    with pytest.raises(WorkloadDataError, match=r"filled\[0\] \(key 'k0'\) names new point 1, which holds the loads"):
+        model.update(new, filled=[np.array([1, 2]), None, None, None])
+    assert model.lost_buckets_ == [None] * 4
+    FleetPredictor.load(fleet.save(tmp_path / "fleet"))

@@ -1381,7 +1381,7 @@ class GlobalLSTM(ParamsMixin):
         for i, (key, recent, values) in enumerate(zip(self.keys_, self.recent_, new_series)):
             if values is None or not np.size(values):
                 if filled is not None:
-                    self._checked_filled(i, filled[i], 0)  # none of no new points
+                    self._checked_filled(i, filled[i], None)  # none of no new points
                 continue
             new, _ = as_matrix(values, f"new_series[{quote(key)}]")
             if new.shape[1] != self.n_targets_:
@@ -1486,7 +1486,7 @@ class GlobalLSTM(ParamsMixin):
         points flagged as input anomalies (``element`` weights below 1), says they were a load, as a predictor's
         ``_lost_after`` finds them (:func:`~workload_predictor.anomaly.lost_buckets`)."""
         old = self._kept_lost(i, shift, n_old)
-        filled = self._checked_filled(i, filled, len(y) - n_old)
+        filled = self._checked_filled(i, filled, y[n_old:])
         if filled is None:
             return old
         out = np.zeros(len(y), dtype=bool)  # the buckets left out of the references
@@ -1499,10 +1499,13 @@ class GlobalLSTM(ParamsMixin):
             return old
         return found if old is None else np.concatenate([old, found])
 
-    def _checked_filled(self, i: int, filled: Any, m: int) -> np.ndarray | None:
-        """Key ``i``'s ``filled`` (``update``'s) as int64 positions among its ``m`` new points, or ``None`` where it
-        names none; anything but increasing integer positions among them (a float, a 2-D array, a position past its
-        new points) is a typed error, never read as some other positions."""
+    def _checked_filled(self, i: int, filled: Any, new: np.ndarray | None) -> np.ndarray | None:
+        """Key ``i``'s ``filled`` (``update``'s) as int64 positions among its new points ``new`` (``(m, k)``; ``None``:
+        none), or ``None`` where it names none; anything but increasing integer positions among them (a float, a 2-D
+        array, a position past its new points) is a typed error, never read as some other positions, and so is a
+        position whose point holds a load (a zero-filled point is 0 in every target: read as lost, a load there would
+        be replaced by the median before it, and the file saved after it refused)."""
+        m = 0 if new is None else len(new)
         if filled is None:
             return None
         try:
@@ -1516,7 +1519,14 @@ class GlobalLSTM(ParamsMixin):
             raise WorkloadDataError(
                 f"filled[{i}] (key {quote(self.keys_[i])}) is {quote(filled)}, not increasing integer positions among "
                 f"the key's {plural(m, 'new point')} (those no row came for); pass None where each had a row.")
-        return positions.astype(np.int64)
+        positions = positions.astype(np.int64)
+        loaded = positions[(new[positions] != 0).any(axis=1)]
+        if len(loaded):
+            raise WorkloadDataError(
+                f"filled[{i}] (key {quote(self.keys_[i])}) names new point {int(loaded[0]):,}, which holds the loads "
+                f"{quote(new[loaded[0]].tolist())}: filled names the points no row came for, zero-filled (0 in every "
+                "target); leave out the points that had a row.")
+        return positions
 
     def _update_weights(self, i: int, y: np.ndarray, n_old: int, floor: np.ndarray | None) -> np.ndarray | None:
         """The weights of key ``i``'s kept and new points ``y`` (the first ``n_old`` kept; the new flagged against

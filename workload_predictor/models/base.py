@@ -391,7 +391,8 @@ class BaseForecaster(ParamsMixin):
         :func:`workload_predictor.anomaly.detect` finds them (``WorkloadPredictor`` and ``FleetPredictor`` pass their
         own); ``None`` (the default): the buckets the predictor's input-anomaly scan flags in ``y``
         (:func:`workload_predictor.anomaly.fit_scan`), so a model fitted on its own reads ``y`` as a predictor's model
-        does; ``{}``: none flagged (``y`` read as it is).
+        does; ``{}``: none flagged (``y`` read as it is). Flags that are not of ``y`` (a position or target index
+        outside it, a median that is no finite number) are a :class:`WorkloadDataError` (:func:`check_flags`).
         The validation windows read a burst the series came back from as its median, in their inputs and their
         targets, as a predictor's forecast reads it (:func:`evaluated_series`); the model trains on ``y`` as it is.
         With ``None`` the model keeps what its own :meth:`predict` and :meth:`update` read of its scan

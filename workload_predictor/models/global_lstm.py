@@ -1341,7 +1341,8 @@ class GlobalLSTM(ParamsMixin):
         """Append each key's new points (one ``(m_i, k)`` array per key of ``keys_``, ``m_i`` may be 0).
 
         ``filled`` (``None``: none) names, per key, the positions among its new points that no row came for (zero-filled
-        by the caller's gap filling: an int array, ascending, or ``None``). Each run of them whose reference (the
+        by the caller's gap filling, 0 in every target: an int array, ascending, or ``None``; anything else is a
+        ``WorkloadDataError``). Each run of them whose reference (the
         ``anomaly.REFERENCE_BUCKETS`` kept points before it, less the lost and flagged ones) says it was a load, as a
         ``WorkloadPredictor``'s update finds them (:func:`~workload_predictor.anomaly.lost_buckets`), is a lost
         bucket (``lost_buckets_``: per key ``None`` or its positions from its first point, among its kept points).

@@ -173,3 +173,27 @@ def test_global_update_refuses_filled_positions_that_hold_a_load(fitted, tmp_pat
         model.update(new, filled=[np.array([1, 2]), None, None, None])
     assert model.lost_buckets_ == [None] * 4
     FleetPredictor.load(fleet.save(tmp_path / "fleet"))
+
+
+def test_a_forged_count_of_lost_buckets_is_refused_before_anything_of_its_size_is_computed(fitted):
+    """More positions than the key keeps points are refused from their count: the check differenced all of them
+    first (a copy the size of the forged array, 8 MB for a million, on top of the file's own)."""
+    import tracemalloc
+
+    from workload_predictor import model_file
+
+    model = copy.deepcopy(fitted[0]._global.model)
+    first = int(model.n_seen_[0]) - len(model.recent_[0])
+    model.lost_buckets_ = [np.arange(first, first + 10**6, dtype=np.int64), None, None, None]
+
+    def refuse(text):
+        raise ModelFileError(text)
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match="lost buckets of key 'k0'"):
+            model_file._check_global_lost(model, 4, model.recent_, refuse)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10**6  # bytes: nothing of the array's 8 MB

@@ -2393,9 +2393,12 @@ def _check_global_lost(model: Any, n: int, recent: list, refuse: Any) -> None:
         if positions is None:
             continue
         first = int(model.n_seen_[j]) - len(kept)  # kept[0] is the key's point number first
+        # The count first: nothing of a forged array's size is computed (increasing positions among the kept points
+        # are at most as many as those).
         if not isinstance(positions, np.ndarray) or positions.dtype != np.dtype(np.int64) or positions.ndim != 1 \
-                or not len(positions) or (np.diff(positions) <= 0).any() or positions[0] < first \
-                or positions[-1] >= first + len(kept) or (kept[positions - first] != 0).any():
+                or not 1 <= len(positions) <= len(kept) or positions[0] < first \
+                or positions[-1] >= first + len(kept) or (np.diff(positions) <= 0).any() \
+                or (kept[positions - first] != 0).any():
             refuse(f"holds the global network's lost buckets of key {quote(model.keys_[j])} as {quote(positions)}, "
                    f"not increasing int64 positions from {first:,} to {first + len(kept) - 1:,} (its kept points) of "
                    "zero-filled buckets")

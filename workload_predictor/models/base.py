@@ -245,8 +245,10 @@ def check_flags(anomalies: Any, n: int, k: int) -> None:
     """A :class:`WorkloadDataError` unless ``anomalies`` (a fit's, given by its caller) is flagged buckets of a series
     of ``n`` points and ``k`` targets: ``{(position, target index): reference median}``, each position and index an
     integer within the series, each median a finite number of at most ``MAX_VALUE`` in size (as the series' values).
-    Read as they are, a position past the series or a target index past its targets raised IndexError deep in the
-    settling, a negative position named a bucket from the series' end, and a NaN median settled the bucket to NaN."""
+    Unchecked, a position past the series or a target index past its targets would raise IndexError deep in the
+    settling, a negative position would name a bucket counted from the series' end, and a median that is no finite
+    number would be compared and settled as one (an infinite one makes an ensemble's least squares fail to
+    converge)."""
     if not isinstance(anomalies, Mapping):
         raise WorkloadDataError(f"anomalies={quote(anomalies)} must be a dict {{(position, target index): reference "
                                 "median}} of flagged buckets; pass None to flag them with the predictor's scan of y, "

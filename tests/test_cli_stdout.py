@@ -101,3 +101,38 @@ def test_a_signal_while_an_output_path_is_checked_leaves_no_file(tmp_path, monke
         with cli._terminated_as_exception():
             cli._check_output_path("json", "--json", str(target))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sends itself SIGINT and SIGTERM")
+def test_signals_held_together_are_each_delivered_when_the_first_handler_raises():
+    """SIGINT and SIGTERM both landing while a step is held: SIGINT's handler raised as it was delivered, which left
+    the delivery loop, and the SIGTERM held with it was never delivered (a run ended as interrupted, not as
+    terminated). Each is delivered."""
+    import os
+    import signal
+    import threading
+
+    from workload_predictor import cli
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupted(number, frame):
+        raise Interrupted
+
+    delivered = []
+    before = signal.signal(signal.SIGINT, interrupted), signal.signal(signal.SIGTERM,
+                                                                      lambda number, frame: delivered.append(number))
+    try:
+        with pytest.raises(Interrupted):
+            with cli._signals_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGTERM)
+                assert delivered == []  # held
+        assert delivered == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])

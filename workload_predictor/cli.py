@@ -460,7 +460,9 @@ def _check_output_path(name: str, option: str, path: str) -> None:
 def _signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM held back while the block runs (a step that must not be cut in two, such as a file made and
     removed), then delivered to the handlers they had: each is recorded by a handler of the block's own and raised
-    again after it (in the main thread, where Python runs signal handlers; as it is in any other thread)."""
+    again after it, in the order recorded, each one even where the handler of one before it raised (Ctrl-C's
+    KeyboardInterrupt does not swallow a SIGTERM held with it); in the main thread, where Python runs signal
+    handlers (as it is in any other thread)."""
     import signal
     import threading
 
@@ -476,8 +478,19 @@ def _signals_held() -> Iterator[None]:
     finally:
         for number, handler in kept.items():
             signal.signal(number, handler)
-        for number in dict.fromkeys(pending):
-            signal.raise_signal(number)
+        _raised_in_turn(list(dict.fromkeys(pending)))
+
+
+def _raised_in_turn(numbers: list[int]) -> None:
+    """Raise each signal of ``numbers`` in order, the next one also where the handler of one raised (its exception
+    then propagates, with the earlier one as its context)."""
+    import signal
+
+    if numbers:
+        try:
+            signal.raise_signal(numbers[0])
+        finally:
+            _raised_in_turn(numbers[1:])
 
 
 #: How often a run waiting for another's --model-file lock tries it again (seconds).

@@ -116,10 +116,14 @@ def test_a_loaded_history_equals_the_fitted_one_and_not_the_file():
 
 def test_a_view_is_checked_as_a_copy_is():
     payload = bytearray(npz(a0=np.arange(1000.0)))
-    with model_file.open_arrays(memoryview(bytes(payload))) as arrays:
+    data = bytes(payload)
+    with model_file.open_arrays(memoryview(data)) as arrays:
         view = arrays.view("a0")
         assert not view.flags.writeable and np.array_equal(view, np.arange(1000.0))
-        assert arrays["a0"].flags.writeable and arrays["a0"].flags.owndata
+        assert np.shares_memory(view, np.frombuffer(data, dtype=np.uint8))
+        # An array of its own: writeable, in memory of its own (a copy, shaped as numpy.load shapes it), not the file's.
+        copy = arrays["a0"]
+        assert copy.flags.writeable and not np.shares_memory(copy, np.frombuffer(data, dtype=np.uint8))
     at = payload.find(np.arange(1000.0)[500:501].tobytes())
     payload[at] ^= 1  # one data bit: only the CRC-32 sees it
     with model_file.open_arrays(memoryview(bytes(payload))) as arrays:

@@ -210,7 +210,7 @@ class Arrays:
         return key in self._members if isinstance(key, str) else key in self.files
 
     def __getitem__(self, key: str) -> np.ndarray:
-        return self._shaped(key, self._flat(key)).copy(order="K")  # its own data, in the order the file declares
+        return self._shaped(key, self._flat(key).copy())
 
     def view(self, key: str) -> np.ndarray:
         """The array ``key`` where it lies in the payload, once its CRC-32 is checked: read-only, maybe misaligned,

@@ -41,8 +41,8 @@ def test_a_negative_value_in_a_bare_fit_is_a_typed_error_naming_it(name):
     y = _series()
     y[-7] = -3.0
     before = y.copy()
-    with pytest.raises(WorkloadDataError, match=r"y holds a negative value \(-3 at row 593\); workload counts are "
-                                                r"non-negative: fix the data"):
+    with pytest.raises(WorkloadDataError, match=r"y holds -3 at row 593: loads must be >= 0 \(workload counts are "
+                                                r"non-negative\); fix the data, or shift the series"):
         _model(name).fit(y)
     np.testing.assert_array_equal(y, before)
 
@@ -51,7 +51,7 @@ def test_a_negative_value_in_a_bare_fit_is_a_typed_error_naming_it(name):
 def test_a_negative_value_in_a_bare_update_is_refused_and_the_model_saves_a_file_that_loads(name):
     model = _model(name).fit(_series())
     forecast = model.predict()
-    with pytest.raises(WorkloadDataError, match=r"new_y holds a negative value \(-1 at row 1\)"):
+    with pytest.raises(WorkloadDataError, match=r"new_y holds -1 at row 1: loads must be >= 0"):
         model.update([20.0, -1.0])
     np.testing.assert_array_equal(model.predict(), forecast)  # unchanged by the refused update
     loaded = persistence.loads(persistence.dumps(model.update([20.0, 21.0])))
@@ -62,7 +62,7 @@ def test_a_negative_value_in_predict_at_inputs_is_refused():
     model = _model("dlinear").fit(_series())
     y = _series()
     y[10] = -0.5
-    with pytest.raises(WorkloadDataError, match=r"y holds a negative value \(-0.5 at row 10\)"):
+    with pytest.raises(WorkloadDataError, match=r"y holds -0.5 at row 10: loads must be >= 0"):
         model.predict_at(y, [len(y)])
     y[10] = -0.0  # minus zero is zero
     assert model.predict_at(y, [len(y)]).shape == (1, 10, 1)

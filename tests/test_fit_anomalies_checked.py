@@ -22,7 +22,7 @@ MODELS = {"dlinear": lambda: DLinear(horizon=10), "naive": lambda: Naive(horizon
           "ensemble": lambda: Ensemble(horizon=10, members=["naive", "dlinear"])}
 BAD_BUCKETS = {"past-the-end": {(N, 0): 20.0}, "negative": {(-5, 0): 20.0}, "target-past": {(550, 2): 20.0},
                "fraction": {(550.5, 0): 20.0}, "bool": {(True, 0): 20.0}, "not-a-pair": {(550,): 20.0}}
-BAD_MEDIANS = {"nan": float("nan"), "inf": float("inf"), "text": "20", "beyond": 1e19}
+BAD_MEDIANS = {"nan": float("nan"), "inf": float("inf"), "text": "20", "beyond": 1e19, "negative": -10.0}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -51,8 +51,8 @@ def test_flags_that_are_no_dict_are_a_typed_error(model):
 
 
 def test_flags_of_this_series_fit_as_before():
-    """Well-formed flags (numpy integers too, a negative median for a series that holds negative values) are read as
-    given: the fit equals the one given the same flags as Python ints."""
+    """Well-formed flags (numpy integers too) are read as given: the fit equals the one given the same flags as Python
+    ints."""
     spiked = Y.copy()
     spiked[550] = 5000.0
     plain = DLinear(horizon=10).fit(spiked, anomalies={(550, 0): 20.0})
@@ -60,7 +60,6 @@ def test_flags_of_this_series_fit_as_before():
     np.testing.assert_array_equal(plain.validation_forecast_, numpy_ints.validation_forecast_)
     assert not np.array_equal(plain.validation_forecast_, DLinear(horizon=10).fit(spiked, anomalies={})
                               .validation_forecast_)
-    DLinear(horizon=10).fit(Y - 30.0, anomalies={(550, 0): -10.0})
 
 
 @pytest.mark.parametrize("flags", [{(N, 0): 20.0}, {(550, 0): float("nan")}], ids=["past-the-end", "nan"])

@@ -212,7 +212,10 @@ def test_values_beyond_the_predictors_bound_are_a_typed_error_for_a_model_on_its
 def test_values_up_to_the_bound_are_taken():
     y = POISSON * 1e18 / POISSON.max()
     assert MovingMedian(horizon=5).fit(y).window_ == MovingMedian(horizon=5).fit(POISSON).window_
-    assert MovingMedian(horizon=5).fit(-POISSON).predict().shape == (5,)  # negative values stay a model's own choice
+    # A negative value is no load: refused, as a predictor refuses it (a model taking one saved a file that could
+    # not load, its checks holding loads only).
+    with pytest.raises(WorkloadDataError, match=r"y holds -\d+ at row \d+: loads must be >= 0"):
+        MovingMedian(horizon=5).fit(-POISSON)
 
 
 # -- origins -----------------------------------------------------------------------------------------

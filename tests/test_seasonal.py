@@ -73,7 +73,7 @@ def test_a_series_without_a_season_raises_a_typed_error(y, message):
 ])
 def test_bad_parameters_raise_typed_errors(params, message):
     with pytest.raises(WorkloadDataError, match=message):
-        SeasonalMedian(horizon=5, **params).fit(np.sin(np.arange(300.0)))
+        SeasonalMedian(horizon=5, **params).fit(1.0 + np.sin(np.arange(300.0)))
 
 
 # -- every baseline's window -----------------------------------------------------------------

@@ -185,16 +185,16 @@ def as_matrix(y: Any, name: str = "y") -> tuple[np.ndarray, bool]:
         if not np.all(np.isfinite(array)):
             row = int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])
             raise WorkloadDataError(f"{name} holds NaN or inf (first at row {row}); drop or fill it before fitting.")
-        if (array < 0.0).any():
-            row = int(np.flatnonzero((array < 0.0).any(axis=1))[0])
-            value = float(array[row][array[row] < 0.0][0])
-            raise WorkloadDataError(f"{name} holds a negative value ({value:g} at row {row}); workload counts are "
-                                    "non-negative: fix the data.")
-        row = int(np.flatnonzero((np.abs(array) > MAX_VALUE).any(axis=1))[0])
-        value = float(array[row][np.abs(array[row]) > MAX_VALUE][0])
-        raise WorkloadDataError(f"{name} holds {value:g} at row {row}, beyond {MAX_VALUE:g} in size: no load is that "
-                                "large, and the models' sums of squares overflow on such values. Rescale the series "
-                                "(e.g. divide it by 1e6) before fitting.")
+        if (np.abs(array) > MAX_VALUE).any():
+            row = int(np.flatnonzero((np.abs(array) > MAX_VALUE).any(axis=1))[0])
+            value = float(array[row][np.abs(array[row]) > MAX_VALUE][0])
+            raise WorkloadDataError(f"{name} holds {value:g} at row {row}, beyond {MAX_VALUE:g} in size: no load is "
+                                    "that large, and the models' sums of squares overflow on such values. Rescale the "
+                                    "series (e.g. divide it by 1e6) before fitting.")
+        row = int(np.flatnonzero((array < 0.0).any(axis=1))[0])
+        value = float(array[row][array[row] < 0.0][0])
+        raise WorkloadDataError(f"{name} holds {value:g} at row {row}: loads must be >= 0 (workload counts are "
+                                "non-negative); fix the data, or shift the series by a constant.")
     return array, one_d
 
 
@@ -244,7 +244,7 @@ def check_origins(origins: Any, low: int, high: int, why: str, ordered: bool = F
 def check_flags(anomalies: Any, n: int, k: int) -> None:
     """A :class:`WorkloadDataError` unless ``anomalies`` (a fit's, given by its caller) is flagged buckets of a series
     of ``n`` points and ``k`` targets: ``{(position, target index): reference median}``, each position and index an
-    integer within the series, each median a finite number of at most ``MAX_VALUE`` in size (as the series' values).
+    integer within the series, each median a load (a finite number from 0 to ``MAX_VALUE``, as the series' values).
     Unchecked, a position past the series or a target index past its targets would raise IndexError deep in the
     settling, a negative position would name a bucket counted from the series' end, and a median that is no finite
     number would be compared and settled as one (an infinite one makes an ensemble's least squares fail to
@@ -261,10 +261,10 @@ def check_flags(anomalies: Any, n: int, k: int) -> None:
                 f"anomalies names the bucket {quote(key)}, not a (position, target index) of y's {plural(n, 'point')} "
                 f"and {plural(k, 'target')} (positions 0 to {n - 1:,}, indexes 0 to {k - 1}); pass the flags of "
                 "this y, or None to flag them with the predictor's scan.")
-        if not is_number(median) or not abs(float(median)) <= MAX_VALUE:
+        if not is_number(median) or not 0.0 <= float(median) <= MAX_VALUE:
             raise WorkloadDataError(
                 f"anomalies gives the bucket {quote(key)} the reference median {quote(median)}, not a finite number "
-                f"of at most {MAX_VALUE:g} in size; pass the median of the buckets before it, as "
+                f"from 0 to {MAX_VALUE:g} (a load); pass the median of the buckets before it, as "
                 "anomaly.detect finds it.")
 
 

@@ -237,3 +237,26 @@ def test_each_target_is_flagged_on_its_own_as_the_predictor_flags_it(name):
     np.testing.assert_array_equal(model.predict(), _point(ours._snapshot(), HORIZON))
     np.testing.assert_array_equal(model.validation_actual_, ours.model_.validation_actual_)
     assert model.validation_actual_.max() < 400
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 40])
+def test_files_of_a_bare_model_through_counters_and_sentinels_load(chunk):
+    """The load checks of the scan state (flags on points more than a floor from their medians, the kept points the
+    newest of the scan's) refuse no file a fit and its updates write: a counter's run (flagged at least 2 floors above
+    the buckets before it, the least a scan flags), sentinels and a burst, in two targets."""
+    from workload_predictor.models.dlinear import DLinear
+
+    rng = np.random.default_rng(3)
+    y = np.column_stack([rng.poisson(50, N + 200), rng.poisson(5, N + 200)]).astype(float)
+    y[N - 40 : N - 10, 0] = np.cumsum(y[N - 40 : N - 10, 0])  # a counter's running total, then back
+    y[N + 30 : N + 60, 0] = np.cumsum(y[N + 30 : N + 60, 0])
+    y[[N - 4, N + 90], 1] = SENTINEL
+    y[N + 120 : N + 123, 1] = 400.0
+    model = DLinear(horizon=HORIZON).fit(y[:N])
+    flagged = 0
+    for start in range(N, N + 200, chunk):
+        model.update(y[start : start + chunk])
+        flagged += model.input_flags_ is not None
+        loaded = persistence.loads(persistence.dumps(model))
+        np.testing.assert_array_equal(loaded.predict(), model.predict())
+    assert flagged

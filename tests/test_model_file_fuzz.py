@@ -5,17 +5,19 @@ A model file's state is a JSON tree whose leaves are plain values and references
 file would: each stored value (an attribute, a dict item, a list item, a data class field, at any depth) gets a
 wrong type, a huge, negative or NaN value; each stored array another shape (empty, one row short, doubled, 0-d,
 one more axis, transposed), another dtype (int8, bool, complex, float32, datetime) or huge, negative or NaN
-values; each list loses or repeats an item. For files of ``WorkloadPredictor`` (every model) and
-``FleetPredictor`` (DLinear refit, incremental after an update, which holds per-key predictors, global LSTM),
-each mutated file either:
+values; each list loses or repeats an item. For files of ``WorkloadPredictor`` (every model),
+``FleetPredictor`` (DLinear refit, incremental after an update, which holds per-key predictors, global LSTM) and
+model classes on their own (a bare DLinear and Ensemble whose own scan keeps bursts among its newest points,
+``SCAN_STATE``), each mutated file either:
 
 * raises :class:`~workload_predictor.errors.ModelFileError` while allocating at most ``ALLOCATION_BOUND`` times
   what loading the file unmutated takes (tracemalloc's peak; numpy's buffers are traced), plus 4 MiB: a forged size
   is checked before anything of that size is allocated;
-* or loads, and then forecasts, updates with the next clean rows (or refuses them with a typed
-  ``WorkloadDataError``), rates its health and saves a file that loads again: a forged file may change what a
-  model forecasts (a checksum detects corruption, not forgery) but must not make it fail later. Mutations that
-  change only a type, a shape or a dtype, or put NaN in, leave a loaded model forecasting exactly as the original.
+* or loads, and then forecasts (finite; a predictor's and a fleet's at least 0), updates with the next clean rows
+  (or refuses them with a typed ``WorkloadDataError``), rates its health (a predictor, a fleet) and saves a file
+  that loads again: a forged file may change what a model forecasts (a checksum detects corruption, not forgery)
+  but must not make it fail later. Mutations that change only a type, a shape or a dtype, or put NaN in, leave a
+  loaded model forecasting exactly as the original.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ ALLOCATION_BOUND = 4  # times the unmutated file's load peak, plus 4 MiB: a chec
 PREDICTOR_KINDS = ("dlinear", "lstm", "ensemble", "naive", "seasonal_naive", "moving_average", "moving_median",
                    "exponential_smoothing", "seasonal_median")
 FLEET_KINDS = ("fleet-refit", "fleet-incremental", "fleet-global")
+# Model classes on their own, fitted with a burst 4 buckets before the end of the fit and updated with one among the
+# new points: their own scan's state (input_tail_, input_flags_, ...) holds flags.
+BARE_KINDS = ("bare-dlinear", "bare-ensemble")
+SENTINEL = 2.0**32 - 1
 
 
 def series(n: int) -> pd.DataFrame:
@@ -82,9 +88,20 @@ def fitted(kind: str):
         else:
             fleet = FleetPredictor(model="dlinear", horizon=5, update_mode=mode)
         return fleet.fit(old, key="endpoint").update(new), more
-    if kind == "lstm":
+    name = kind.removeprefix("bare-")
+    if name == "lstm":
         pytest.importorskip("torch")
-    params = {"lstm": {"max_epochs": 2, "hidden_size": 8}}.get(kind)
+    params = {"lstm": {"max_epochs": 2, "hidden_size": 8}}.get(name)
+    if kind.startswith("bare-"):  # the model class a predictor builds, on its own
+        # An ensemble without the network its predictor's file holds (fuzzed there): its own state, in 1.4 s where
+        # the default members took 12 s to load, forecast, update and save the 30 mutated files.
+        params = {"members": ("dlinear", "naive", "moving_average")} if name == "ensemble" else params
+        y = series(420)["requests"].to_numpy().copy()
+        y[[396, 403]] = SENTINEL
+        model = WorkloadPredictor(model=name, horizon=5, model_params=params, random_state=0)._build_model()
+        model.fit(y[:400]).update(y[400:410])
+        assert model.input_flags_ is not None
+        return model, y[410:413]
     frame = series(420)
     predictor = WorkloadPredictor(model=kind, horizon=5, model_params=params, random_state=0)
     return predictor.fit(frame.iloc[:400]).update(frame.iloc[400:410]), frame.iloc[410:413]
@@ -222,7 +239,21 @@ def forecast_of(obj) -> pd.DataFrame:
     forecast = obj.predict()
     if isinstance(forecast, pd.DataFrame):
         return forecast
+    if isinstance(forecast, np.ndarray):  # a model on its own: its point forecast, unclipped
+        return pd.DataFrame({"yhat": np.ravel(forecast)})
     return pd.DataFrame({name: np.ravel(getattr(forecast, name)) for name in ("yhat", "lower", "upper")})
+
+
+def load_of(cls, path):
+    """A predictor's or fleet's ``load``, or :func:`persistence.load` of a model class on its own."""
+    return cls.load(path) if hasattr(cls, "load") else persistence.load(path, expected=cls)
+
+
+def save_of(obj, path) -> None:
+    if hasattr(obj, "save"):
+        obj.save(path)
+    else:
+        persistence.save(obj, path)
 
 
 def load_peak(cls, path) -> tuple[object, int]:
@@ -231,7 +262,7 @@ def load_peak(cls, path) -> tuple[object, int]:
     try:
         tracemalloc.reset_peak()
         try:
-            return cls.load(path), tracemalloc.get_traced_memory()[1]
+            return load_of(cls, path), tracemalloc.get_traced_memory()[1]
         except ModelFileError as exc:
             return exc, tracemalloc.get_traced_memory()[1]
     finally:
@@ -242,7 +273,7 @@ def load_peak(cls, path) -> tuple[object, int]:
 def original(kind: str, folder: str):
     obj, more = fitted(kind)
     path = f"{folder}/{kind}.wpm"
-    obj.save(path)
+    save_of(obj, path)
     with open(path, "rb") as file:
         data = file.read()
     cls = type(obj)
@@ -274,19 +305,23 @@ def check_file(kind: str, folder: str, blob: bytes, same: bool, what: str) -> st
     forecast = forecast_of(loaded)
     if same:
         pd.testing.assert_frame_equal(forecast, reference, obj=what)
-    values = forecast[["yhat", "lower", "upper"]].to_numpy(np.float64)
-    assert np.isfinite(values).all() and (values >= 0).all()
-    loaded.health(now=START + pd.Timedelta("1D"))
+    bare = kind.startswith("bare-")
+    columns = ["yhat"] if bare else ["yhat", "lower", "upper"]  # a model on its own: its point forecast
+    values = forecast[columns].to_numpy(np.float64)
+    assert np.isfinite(values).all() and (bare or (values >= 0).all())
+    if not bare:
+        loaded.health(now=START + pd.Timedelta("1D"))
     try:
         loaded.update(more.copy())
     except WorkloadDataError:
         pass  # refused, typed (the loaded state stays as it was)
-    values = forecast_of(loaded)[["yhat", "lower", "upper"]].to_numpy(np.float64)  # after the update, or as loaded
+    values = forecast_of(loaded)[columns].to_numpy(np.float64)  # after the update, or as loaded
     assert np.isfinite(values).all(), f"{what}: the update forecasts {values}"
-    loaded.health(now=START + pd.Timedelta("1D"))
+    if not bare:
+        loaded.health(now=START + pd.Timedelta("1D"))
     again = f"{folder}/{kind}-again.wpm"
-    loaded.save(again)
-    cls.load(again)  # a loaded file's own save loads
+    save_of(loaded, again)
+    load_of(cls, again)  # a loaded file's own save loads
     return "same" if forecast.equals(reference) else "other forecast"
 
 
@@ -309,7 +344,7 @@ def folder(tmp_path_factory):
     return str(tmp_path_factory.mktemp("mutated"))
 
 
-@pytest.mark.parametrize("kind", PREDICTOR_KINDS + FLEET_KINDS)
+@pytest.mark.parametrize("kind", PREDICTOR_KINDS + FLEET_KINDS + BARE_KINDS)
 def test_every_mutation_of_a_stored_field_is_refused_or_loads_a_model_that_works(kind, folder):
     strategy = draw_mutation(kind, folder)
 
@@ -323,7 +358,7 @@ def test_every_mutation_of_a_stored_field_is_refused_or_loads_a_model_that_works
     run()
 
 
-@pytest.mark.parametrize("kind", PREDICTOR_KINDS + FLEET_KINDS)
+@pytest.mark.parametrize("kind", PREDICTOR_KINDS + FLEET_KINDS + BARE_KINDS)
 @settings(max_examples=20)
 @given(cut=st.floats(0.0, 1.0), flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(1, 255)), max_size=3))
 def test_a_truncated_or_flipped_payload_resealed_is_refused_or_loads_a_model_that_works(kind, cut, flips,
@@ -538,3 +573,38 @@ def test_a_network_weight_of_another_dtype_is_refused(kind, field, mutation, fol
     """Found by the fuzz above on a global fleet: a complex weight loaded, torch casting it to real with a warning
     (its imaginary part dropped); int8 and bool weights loaded as floats without one."""
     assert check_mutation(kind, folder, field, mutation) == "refused"
+
+
+@pytest.mark.parametrize("field", [f"state.{name}" for name in
+                                   ("input_floor_", "input_tail_", "input_flags_", "input_nonzero_",
+                                    "input_nonzero_counts_")])
+def test_every_mutation_of_a_bare_models_scan_state_is_refused_or_loads_a_model_that_works(field, folder):
+    """The state a bare DLinear keeps of its own scan, every mutation of each field, on a model whose newest points
+    hold flagged bursts: a change of shape, dtype or NaN is refused or forecasts as before, another value keeps the
+    model working."""
+    _, _, _, _, _, state, arrays, fields, _ = original("bare-dlinear", folder)
+    path = dict((name, path) for path, name in reversed(fields))[field]
+    for name, _, _ in mutations(state, arrays, path):
+        check_mutation("bare-dlinear", folder, field, name)
+
+
+# -- what the fuzzing of bare model files found (each loaded on 0e0bd94) -------------------------------------------
+def test_a_bare_models_flags_moved_off_its_bursts_are_refused(folder):
+    """A bare model records its flags nowhere but input_flags_ (a predictor's are checked against its recorded
+    anomalies): one row dropped moved every flag a bucket later, and the file loaded forecasting 3.7e8 from the burst
+    4 buckets before its end, read raw, where the model forecast 98."""
+    _, _, reference, _, _, _, _, _, _ = original("bare-dlinear", folder)
+    assert reference["yhat"].abs().max() < 1000  # the burst is read at its median
+    with pytest.raises(ModelFileError, match="within its scale floor"):
+        persistence.load(forged("bare-dlinear", folder, "state.input_flags_", "one short"))
+
+
+@pytest.mark.parametrize("field", ["state.recent_", "state.members_.dlinear.state.recent_"])
+def test_a_bare_models_kept_points_are_the_newest_of_its_scan(folder, field):
+    """recent_ as float32 (its values rounded) loaded: a bare DLinear's update's context_ then ended in the rounded
+    points, the scan's newest points (input_tail_) in the model's own, and the file it saved was refused at load (an
+    ensemble member's loaded and read the rounded points in its windows). Both are the newest points of the series."""
+    kind = "bare-ensemble" if "members_" in field else "bare-dlinear"
+    with pytest.raises(ModelFileError, match="recent_ other points than the newest of its input-anomaly scan"):
+        persistence.load(forged(kind, folder, field, "float32"))
+

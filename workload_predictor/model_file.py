@@ -1847,11 +1847,12 @@ def _check_scan_state(model: Any, members: list, k: int, refuse: Any, own: bool)
     and in a model fitted with flags given). ``own``: ``model`` is a model on its own, which may hold it: the floor
     (``input_floor_``, ``k`` scale floors), its newest points (``input_tail_``: from its context's length to
     ``min(n_seen_, span)`` rows of ``k`` loads ending in its ``context_``, ``span`` its
-    :meth:`~workload_predictor.models.base.BaseForecaster._input_span`), the flags among them (``input_flags_``:
-    ``None``, or 1 to ``span`` rows of ``k`` reference medians (loads) or NaN, at least one median) and its newest
-    non-zero points and their counts (as a predictor's). A predictor's model and an ensemble's members hold none: their
-    owner settles their inputs. Every check reads the stored arrays; nothing is allocated by a size the file declares.
-    """
+    :meth:`~workload_predictor.models.base.BaseForecaster._input_span`, and in the kept points, ``recent_``, of the
+    model and each member), the flags among them (``input_flags_``: ``None``, or 1 to ``span`` rows of ``k``
+    reference medians (loads) or NaN, at least one median, each on a point more than a floor from it:
+    :func:`_check_own_flags`) and its newest non-zero points and their counts (as a predictor's). A predictor's model
+    and an ensemble's members hold none: their owner settles their inputs. Every check reads the stored arrays;
+    nothing is allocated by a size the file declares."""
     import types
 
     from .models.base import SCAN_STATE
@@ -1881,14 +1882,41 @@ def _check_scan_state(model: Any, members: list, k: int, refuse: Any, own: bool)
         refuse(f"keeps its newest points for its input-anomaly scan as {quote(tail)} of shape {quote(np.shape(tail))}, "
                f"not {len(context):,} to {min(span, seen):,} newest loads of {plural(k, 'target')} ending in its "
                "context_")
+    for part in [model, *members]:
+        recent = vars(part).get("recent_")
+        same = None if recent is None else min(len(recent), len(tail))
+        if same is not None and not np.array_equal(recent[len(recent) - same :], tail[len(tail) - same :]):
+            refuse(f"keeps in its {type(part).__name__}'s recent_ other points than the newest of its input-anomaly "
+                   "scan (input_tail_): both are the newest points of its series")
     rows = model.input_flags_
     if rows is not None and (not isinstance(rows, np.ndarray) or rows.dtype.kind != "f" or rows.ndim != 2
                              or rows.shape[1] != k or not 1 <= len(rows) <= span
                              or not _is_load(rows[~np.isnan(rows)]) or bool(np.isnan(rows).all())):
         refuse(f"keeps the flags among its newest points as {quote(rows)} of shape {quote(np.shape(rows))}, not at "
                f"most {span:,} rows of {plural(k, 'median')} (finite loads >= 0) or NaN, at least one median")
+    if rows is not None:
+        _check_own_flags(rows, tail, floor, refuse)
     _check_nonzero(types.SimpleNamespace(input_nonzero_=model.input_nonzero_,
                                          input_nonzero_counts_=model.input_nonzero_counts_, model_=model), k, refuse)
+
+
+def _check_own_flags(rows: np.ndarray, tail: np.ndarray, floor: np.ndarray, refuse: Any) -> None:
+    """The flags a model on its own keeps (``rows``, checked) lie among its newest points (``tail``, checked), the
+    newest last, each on a point more than a scale floor (``floor``, checked) from its median: the scans flag a bucket
+    only at least ``COUNTER_MARGIN`` (2) floors above the buckets before it (a counter's) or ``K`` floors from their
+    median (the rule's; an update's floor is no lower than the fit's). A model on its own records its flags nowhere
+    else, so rows moved (one dropped or added) would read the bursts among its points raw, and ordinary points as
+    their medians."""
+    if len(rows) > len(tail):
+        refuse(f"keeps flags for {len(rows):,} of its newest points, more than the {len(tail):,} it keeps")
+    at, col = np.nonzero(~np.isnan(rows))
+    values = tail[len(tail) - len(rows) :][at, col]
+    near = np.flatnonzero(~(np.abs(values - rows[at, col]) > floor[col]))
+    if len(near):
+        i = int(near[0])
+        refuse(f"keeps a flag {len(rows) - int(at[i]) - 1:,} points before its newest (target index {int(col[i])}) "
+               f"with the median {float(rows[at[i], col[i]]):g} on a point of {float(values[i]):g}, within its scale "
+               f"floor {float(floor[col[i]]):g} of it: no scan flags such a point")
 
 
 def check_fleet(fleet: Any, predict_timings: int, check_key: Callable[[Any, list], None]) -> None:

@@ -1253,21 +1253,23 @@ def _get_node(tree, path):
     return tree
 
 
-def test_an_ensemble_saved_on_its_own_with_a_member_that_cannot_forecast_is_refused(updated_model_bytes):
+@pytest.mark.parametrize("text", [False, True], ids=["a number", "text of their shape"])
+def test_an_ensemble_saved_on_its_own_with_a_member_that_cannot_forecast_is_refused(updated_model_bytes, text):
     """A member the ensemble weighs 0 is not read by the ensemble's forecast at load; its coefficients forged to a
     number loaded, and the first update failed inside numpy ("matmul: Input operand 1 does not have enough
-    dimensions")."""
+    dimensions"). A number is refused by the weights' shape; text of their shape by the member's forecast."""
     files, _ = updated_model_bytes
     predictor = persistence.loads(files["ensemble"], expected=WorkloadPredictor)
     assert predictor.weights_["dlinear"] == 0.0  # the forged member is one the ensemble's forecast does not read
+    k, window, horizon = predictor.model_.members_["dlinear"].coef_.shape
 
     def forge(state):
         node = next(node for _, node in _nodes(state) if isinstance(node, dict) and node.get("__object__") == "DLinear"
                     and any(name == "context_" for name, _ in node["state"]["__dict__"]))  # the member, not a base
-        _set(_pairs(node), "coef_", -1)
+        _set(_pairs(node), "coef_", [[["x"] * horizon] * window] * k if text else -1)
         return state
 
-    with pytest.raises(ModelFileError, match="DLinear does not forecast"):
+    with pytest.raises(ModelFileError, match="DLinear does not forecast" if text else "DLinear weights coef_ of shape"):
         persistence.loads(rewrite_state(persistence.dumps(predictor.model_), forge))
 
 

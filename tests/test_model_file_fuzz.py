@@ -608,3 +608,11 @@ def test_a_bare_models_kept_points_are_the_newest_of_its_scan(folder, field):
     with pytest.raises(ModelFileError, match="recent_ other points than the newest of its input-anomaly scan"):
         persistence.load(forged(kind, folder, field, "float32"))
 
+@pytest.mark.parametrize("mutation", ["doubled", "transposed"])
+def test_a_bare_dlinears_weights_of_another_shape_are_refused(folder, mutation):
+    """A bare one-target DLinear forecasts the first column of its forecast, so weights for two targets (doubled:
+    its update then failed in numpy's concatenate, a ValueError) or for the steps as targets (transposed: it
+    forecast otherwise) loaded; a predictor's file was refused by the shape of its forecast."""
+    with pytest.raises(ModelFileError, match="coef_ of shape"):
+        persistence.load(forged("bare-dlinear", folder, "state.coef_", mutation))
+

@@ -348,7 +348,7 @@ def test_state_that_would_overwrite_a_method_or_computed_attribute_is_refused(sa
 @pytest.mark.parametrize("name,value,message", [
     ("window_", 10**6, "model's window 1000000 and a stored context of shape"),  # longer than the stored context
     ("scale_", float("nan"), "NaN or infinite"),  # a forecast of NaN
-    ("coef_", [[1.0]], "does not forecast"),  # weights of the wrong shape
+    ("coef_", [[1.0]], "DLinear weights coef_ of shape"),  # weights of the wrong shape, refused by their shape
 ])
 def test_state_that_cannot_forecast_is_refused_at_load(saved_bytes, name, value, message):
     """The allow-list keeps code out, not nonsense: a forged state that loads must still forecast, or be refused."""

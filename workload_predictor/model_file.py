@@ -629,6 +629,12 @@ def _check_dlinear(model: Any, horizon: int, k: int, refuse: Any, context: np.nd
     intercept = getattr(model, "intercept_", None)
     if intercept is not None and np.shape(intercept) != (k, horizon):  # a forecast would broadcast a 0-d one
         refuse(f"holds a DLinear intercept_ of shape {quote(np.shape(intercept))}, not ({k}, {horizon})")
+    coef = getattr(model, "coef_", None)
+    if coef is not None and np.shape(coef) != (k, window, horizon):
+        # A forecast multiplies each target's windows by its weights: other targets' weights or steps would make one
+        # of another shape, and a model on its own forecasting one target reads the first column of it.
+        refuse(f"holds DLinear weights coef_ of shape {quote(np.shape(coef))}, not ({k}, {window}, {horizon}) for "
+               f"{plural(k, 'target')}, window {window} and horizon {horizon}")
     alpha = getattr(model, "alpha_", None)
     if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
                               or not 0.0 < alpha < math.inf):

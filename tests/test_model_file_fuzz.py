@@ -608,6 +608,7 @@ def test_a_bare_models_kept_points_are_the_newest_of_its_scan(folder, field):
     with pytest.raises(ModelFileError, match="recent_ other points than the newest of its input-anomaly scan"):
         persistence.load(forged(kind, folder, field, "float32"))
 
+
 @pytest.mark.parametrize("mutation", ["doubled", "transposed"])
 def test_a_bare_dlinears_weights_of_another_shape_are_refused(folder, mutation):
     """A bare one-target DLinear forecasts the first column of its forecast, so weights for two targets (doubled:
@@ -616,3 +617,14 @@ def test_a_bare_dlinears_weights_of_another_shape_are_refused(folder, mutation):
     with pytest.raises(ModelFileError, match="coef_ of shape"):
         persistence.load(forged("bare-dlinear", folder, "state.coef_", mutation))
 
+
+@pytest.mark.parametrize("kind, field, mutation", [
+    ("bare-exponential_smoothing", "state.kernel_", "one short"),  # reads 6 of the 7 points it keeps
+    ("bare-seasonal_median", "state.period_", "true"),  # a period of 1 (True): reads 4 of the 8 points it keeps
+])
+def test_a_bare_models_window_shorter_than_its_kept_context_is_refused(folder, kind, field, mutation):
+    """A bare model keeps as many points as its window reads (a predictor's file compares its window with its
+    model's): a window forged shorter loaded and forecast from other points (28.9 in place of 96.6 for the
+    exponential smoothing)."""
+    with pytest.raises(ModelFileError, match="context_ for a window of"):
+        persistence.load(forged(kind, folder, field, mutation))

@@ -1843,6 +1843,14 @@ def check_model(model: Any) -> None:
     if not is_positive_int(window):
         refuse(f"reads {quote(window)} points before each forecast, not a positive number")
     _check_members_and_kept(model, members, window, horizon, k, refuse)
+    for part in [model, *members]:
+        # A fit and an update keep the newest context_length() points (checked to be at least that many): fewer
+        # read by a forecast, from a window forged shorter (a kernel, a period, a season count), read other points.
+        context = getattr(part, "context_", None)
+        reads = window if part is model else part.context_length()
+        if context is not None and len(context) != reads:
+            refuse(f"keeps {plural(len(context), 'point')} in its {type(part).__name__}'s context_ for a window of "
+                   f"{reads:,} (a fit and an update keep as many as it reads)")
     _check_update_state(model, members, horizon, k, refuse)
     _check_scan_state(model, members, k, refuse, own=True)
 

@@ -11,7 +11,6 @@ import signal
 import threading
 import weakref
 
-import dask
 import pandas as pd
 import pytest
 from test_fleet import _continuation, _wait_until, _within, make_fleet
@@ -20,6 +19,8 @@ from workload_predictor import FleetPredictor
 from workload_predictor import fleet as fleet_module
 from workload_predictor.errors import WorkloadDataError
 
+dask = pytest.importorskip("dask", reason="dask is not installed: pip install workload-predictor[dask] to run the Dask "
+                          "tests")
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed: "
                                   "pip install workload-predictor[dask] to run the Dask tests")
 

@@ -131,16 +131,12 @@ def test_a_unit_that_is_no_unit_is_refused_beside_datetimes_too(unit):
     assert predictor.n_updates_ == 0 and fleet.update_errors_ == {}
 
 
-PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
-OLD_ALIAS = pytest.mark.skipif(not PANDAS_3, reason="pandas 2 still reads its old aliases (with a FutureWarning)")
-
-
 @pytest.mark.parametrize("freq, meant", [
-    pytest.param("10S", "10s", marks=OLD_ALIAS), pytest.param("5T", "5min", marks=OLD_ALIAS),
-    pytest.param("1H", "1h", marks=OLD_ALIAS), pytest.param("250L", "250ms", marks=OLD_ALIAS),
-    ("10sec", "10s"), ("2 hours", "2h")])
+    ("10S", "10s"), ("5T", "5min"), ("1H", "1h"), ("250L", "250ms"), ("10sec", "10s"), ("2 hours", "2h"),
+    ("1d", "1D"), ("1MIN", "1min"), ("3US", "3us")])
 def test_a_freq_in_older_pandas_spelling_or_words_is_told_the_spelling_meant(freq, meant):
-    """'10S', '5T', '1H' (pandas before 3 read them) and '10sec': refused, with the spelling that reads."""
+    """'10S', '5T', '1H' (pandas 2.2 reads them with a FutureWarning, pandas 3 not at all), '1d', '1MIN' (pandas 3
+    reads them with a FutureWarning) and '10sec': refused on every pandas, with the spelling that reads."""
     from workload_predictor import bucketize
     from workload_predictor.data import parse_freq
 
@@ -149,7 +145,7 @@ def test_a_freq_in_older_pandas_spelling_or_words_is_told_the_spelling_meant(fre
     assert parse_freq(meant) > pd.Timedelta(0)
 
 
-@pytest.mark.parametrize("freq", ["1M", "1W", "soon", "PT10S"])
+@pytest.mark.parametrize("freq", ["1M", "1MS", "1Y", "1W", "soon", "PT10S"])
 def test_a_freq_without_a_likely_meaning_gets_no_guess(freq):
     from workload_predictor.data import parse_freq
 

@@ -707,6 +707,8 @@ def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
         raise WorkloadDataError(f"{name}={quote(freq)} has no unit (pandas would read it as nanoseconds); pass a "
                                 f"duration with its unit, e.g. {name}={example}.")
     try:
+        if isinstance(freq, str) and not set(re.findall(r"[A-Za-z]+", freq)) <= _DURATION_UNITS:
+            raise ValueError(freq)  # a calendar offset, or a spelling pandas reads only with a FutureWarning
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) if isinstance(freq, str) else pd.Timedelta(freq)
     except OverflowError:  # a count of units past 64 bits (a freq='99999999999999999999s')
         raise WorkloadDataError(f"{name}={quote(freq)} is longer than any duration pandas holds; "
@@ -721,17 +723,23 @@ def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
     return step
 
 
+#: The units that pandas 3 reads as a fixed duration without a FutureWarning; pandas 2.2 reads them the same way.
+#: Others are calendar offsets ('1W', '1M') or spellings deprecated in pandas 2.2 ('10S', '5T', '2 hours') or in
+#: pandas 3 ('1d', '1MIN'), which pandas reads with a FutureWarning (or, after their removal, not at all).
+_DURATION_UNITS = frozenset({"D", "h", "min", "Min", "s", "ms", "us", "ns"})
+
 #: Units written as older pandas (``'10S'``, ``'5T'``, ``'1H'``, removed in pandas 3) or in words, and how
-#: ``freq`` spells them. ``M`` (months or minutes?) is none of them.
-_FREQ_UNITS = {"s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s", "t": "min", "mins": "min",
-               "minute": "min", "minutes": "min", "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
-               "l": "ms", "millis": "ms", "u": "us", "micros": "us", "n": "ns"}
+#: ``freq`` spells them. ``M`` (months or minutes?) and ``MS`` (month start) are none of them.
+_FREQ_UNITS = {"s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s", "t": "min", "min": "min",
+               "mins": "min", "minute": "min", "minutes": "min", "h": "h", "hr": "h", "hrs": "h", "hour": "h",
+               "hours": "h", "d": "D", "day": "D", "days": "D", "l": "ms", "ms": "ms", "millis": "ms", "u": "us",
+               "us": "us", "micros": "us", "n": "ns", "ns": "ns"}
 
 
 def _freq_meant(freq: Any) -> str | None:
     """The ``freq`` a string pandas does not read was probably meant as (``'10S'``: ``'10s'``), or None."""
     found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)?\s*([A-Za-z]+)\s*", freq) if isinstance(freq, str) else None
-    unit = _FREQ_UNITS.get(found.group(2).lower()) if found and found.group(2) != "M" else None
+    unit = _FREQ_UNITS.get(found.group(2).lower()) if found and found.group(2) not in ("M", "MS") else None
     return f"{found.group(1) or 1}{unit}" if unit else None
 
 

@@ -324,6 +324,20 @@ def test_out_of_range_blames_the_unit_only_when_one_was_given():
     assert "or a wrong unit='s'" in str(span.value)
 
 
+@pytest.mark.parametrize("values", [
+    ["2024-01-01T00:00:00z", "3000-01-01T00:00:00z"], ["1500-01-01T00:00:00+01:00", "2024-01-01T00:00:00Z"],
+    ["May 10 3000", "May 11 3000"], ["1500-01-01", "2024-01-01"],
+])
+def test_date_strings_outside_nanoseconds_are_out_of_range_on_every_pandas(values):
+    """pandas 2 (nanoseconds only) does not parse these at all: they were "cannot parse timestamps (Out of bounds
+    nanosecond timestamp ...)", where pandas 3 parses them and the range is what refuses them."""
+    with pytest.raises(WorkloadDataError, match="outside 1677-09-21") as error:
+        to_utc_index(pd.Series(values, dtype=object))
+    assert "Out of bounds" not in str(error.value)
+    with pytest.raises(WorkloadDataError, match=r"row 2 holds 'hello', which is no timestamp"):
+        to_utc_index(pd.Series([*values, "hello"], dtype=object))
+
+
 @pytest.mark.parametrize("delta, text", [
     ("0s", "0s"), ("10s", "10s"), ("90s", "1min 30s"), ("1500ms", "1s 500ms"), ("1157 days 09:46:40", "1157d 9h 46min 40s"),
     ("-5s", "-5s"), ("1ns", "1ns"),

@@ -536,7 +536,12 @@ def _one_format(values: np.ndarray, name: str) -> pd.DatetimeIndex:
             month = pd.DatetimeIndex(pd.to_datetime(strings, utc=True, format="mixed", dayfirst=False))
             day = pd.DatetimeIndex(pd.to_datetime(strings, utc=True, format="mixed", dayfirst=True))
     except (ValueError, TypeError, OverflowError) as exc:
-        raise _unparseable(values, name, exc) from None
+        error = _unparseable(values, name, exc)
+        if error.unparsed_row is None and isinstance(exc, pd.errors.OutOfBoundsDatetime):
+            # Every value is a timestamp, one outside nanoseconds' range, which pandas 2 (nanoseconds only) does not
+            # parse at all, where pandas 3 parses it in a coarser unit that to_utc_index cannot make nanoseconds.
+            raise _out_of_range(name) from None
+        raise error from None
     # Readings under a microsecond apart agree: pandas' day-first reading keeps no finer digits (an ISO string's
     # nanoseconds, which the month-first one keeps), and day and month swapped are a day apart at least.
     differ = np.flatnonzero(np.asarray(abs(month - day) >= pd.Timedelta(1, "us")))

@@ -290,8 +290,9 @@ def test_string_columns_pass_the_one_pass_checks_exactly_when_they_pass_the_row_
 def test_infer_freq_is_the_median_step(multiples, unit):
     from workload_predictor.data import infer_freq
 
-    steps = np.array(multiples) * pd.Timedelta(unit)
-    index = pd.DatetimeIndex(pd.Timestamp("2024-01-01", tz="UTC") + np.concatenate([[pd.Timedelta(0)], np.cumsum(steps)]))
+    # Python ints times a Timedelta: pandas 2 and 3 turn a numpy array of Timedeltas into different dtypes.
+    index = pd.DatetimeIndex([pd.Timestamp("2024-01-01", tz="UTC") + int(k) * pd.Timedelta(unit)
+                              for k in np.concatenate([[0], np.cumsum(multiples)])])
     assert infer_freq(index) == pd.Timedelta(np.median(np.diff(index.to_numpy())))
 
 

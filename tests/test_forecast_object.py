@@ -141,8 +141,11 @@ def test_a_naive_history_is_read_as_utc_and_plots():
      r"index spans 2262-04-11T23:46:50\+00:00 .. 2262-04-11T23:47:10\+00:00 \(buckets of 10s\), "
      r"outside 1677-09-21 00:12:43.145224193\+00:00 .. 2262-04-11 23:47:16.854775807\+00:00"),
     # Before: pandas' OutOfBoundsDatetime ("Out of bounds nanosecond timestamp") from to_requests.
-    (pd.DatetimeIndex(["3000-01-01", "3000-01-01 00:00:10"]).as_unit("s"), "10s", r"index spans 3000-01-01"),
-    (pd.DatetimeIndex(["1500-01-01", "1500-01-01 00:00:10"]).as_unit("s"), "10s", r"index spans 1500-01-01"),
+    # Built from datetime64[s]: pandas 2 parses strings into nanoseconds only, and these lie outside them.
+    (pd.DatetimeIndex(np.array(["3000-01-01", "3000-01-01T00:00:10"], dtype="datetime64[s]")), "10s",
+     r"index spans 3000-01-01"),
+    (pd.DatetimeIndex(np.array(["1500-01-01", "1500-01-01T00:00:10"], dtype="datetime64[s]")), "10s",
+     r"index spans 1500-01-01"),
 ])
 def test_a_forecast_whose_buckets_overlap_skip_or_leave_the_timeline_is_refused(index, freq, message):
     index = index.tz_localize("UTC") if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index, tz="UTC")

@@ -39,7 +39,7 @@ def small_frames(draw):
     elif kind.startswith("naive"):
         column = stamps.tz_localize(None).as_unit(kind.split("_")[1])
     elif kind == "far_s":  # beyond nanoseconds' range: the general path words the error
-        column = pd.DatetimeIndex([np.datetime64("2300-01-01", "s")] * n)
+        column = pd.DatetimeIndex(np.full(n, np.datetime64("2300-01-01", "s")))  # a list: pandas 2 makes it ns
     elif kind == "with_nat":
         column = pd.DatetimeIndex(list(stamps[:-1]) + [pd.NaT], tz="UTC")
     elif kind == "strings":

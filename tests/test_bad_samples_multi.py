@@ -55,6 +55,17 @@ def test_an_integer_past_floats_range_is_a_typed_error(column):
         prepare_series(frame)
 
 
+@pytest.mark.parametrize("text, said", [("1e400", "inf"), (str(BIG), "inf"), ("-1e400", "-inf"), (" 1E999 ", "inf")])
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_a_number_past_floats_range_written_as_text_is_inf_on_every_pandas(text, said, dtype):
+    """pandas 2.2's to_numeric coerces such text to NaN (pandas 3 reads it as inf): it was "holds '1e400' ..., which
+    is no number", where pandas 3 says what the number is."""
+    frame = pd.DataFrame({"timestamp": START + STEP * np.arange(3),
+                          "requests": pd.Series(["5", text, "3"], dtype=dtype)})
+    with pytest.raises(WorkloadDataError, match=f"'requests' holds {said} at row 1"):
+        prepare_series(frame)
+
+
 def test_an_update_with_such_an_integer_is_refused_and_changes_nothing():
     series = token_series()
     predictor = WorkloadPredictor("dlinear", horizon=5, window=24).fit(series.iloc[:150], target=TARGETS)

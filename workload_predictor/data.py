@@ -1857,12 +1857,33 @@ def _not_numbers(name: str, dtype: Any, values: np.ndarray, wrong: np.ndarray, t
     )
 
 
+#: A decimal number written as text ("12", " -1.5e3 "), which pandas' to_numeric reads whatever its magnitude.
+_DECIMAL_TEXT = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
+
+
+def to_numbers(values: pd.Series) -> pd.Series:
+    """``pd.to_numeric(values, errors="coerce")``, a number written as text past float's range ("1e400", a corrupt
+    count of 400 digits) read as ``inf`` (``-inf``) on every pandas: pandas 3 reads it so, pandas 2.2 as NaN, which
+    would call it no number. Only the values pandas coerced to NaN are looked at again, one by one."""
+    parsed = pd.to_numeric(values, errors="coerce")
+    dtype = parsed.dtype
+    if isinstance(dtype, np.dtype) and (dtype.kind != "f" or not np.isnan(parsed.to_numpy()).any()):
+        return parsed  # the common column: every value read (a check in numpy, a fraction of pandas' isna)
+    lost = np.flatnonzero(np.asarray(parsed.isna()) & np.asarray(values.notna()))
+    overflow = [row for row in lost if isinstance(values.iloc[row], str) and _DECIMAL_TEXT.fullmatch(values.iloc[row])]
+    if not overflow:
+        return parsed
+    fixed = parsed.to_numpy(dtype=np.float64, na_value=np.nan)  # a new array: a nullable Int64 holds no inf
+    fixed[overflow] = [float(values.iloc[row]) for row in overflow]
+    return pd.Series(fixed, index=parsed.index, name=parsed.name)
+
+
 def _text_numbers(values: np.ndarray, name: str, not_numbers_missing: bool, dtype: Any = "object") -> np.ndarray:
     """The object array ``values`` of strings and missing values (target column ``name``, of ``dtype``) as a new
     float64 array, each string read as ``pd.read_csv`` reads a number (``pd.to_numeric``: "12", " 7 ", "1e3"); a
     string that reads as no number ("ERR", "n/a", "nan", "1,000") is an error naming it, or NaN with
     ``not_numbers_missing`` (see :func:`_numbers`)."""
-    parsed = pd.to_numeric(pd.Series(values, dtype=object, copy=False), errors="coerce")
+    parsed = to_numbers(pd.Series(values, dtype=object, copy=False))
     out = np.array(parsed.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)  # a new array
     wrong = np.flatnonzero(np.isnan(out) & ~pd.isna(values))
     if len(wrong):

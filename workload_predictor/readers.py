@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .data import (_sorted_unique_instants, _target_matrix, bucketize, check_span, column_key, columns_by_key,
-                   duration_text, parse_freq, refuse_alike, to_utc_index, token_columns)
+                   duration_text, parse_freq, refuse_alike, to_numbers, to_utc_index, token_columns)
 from .errors import WorkloadDataError, cut, plural, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
@@ -551,7 +551,7 @@ def epochs_as_numbers(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     first = values.first_valid_index()
     if first is None or not isinstance(values.loc[first], str) or not _EPOCH_TEXT.fullmatch(values.loc[first]):
         return frame
-    numbers = pd.to_numeric(values, errors="coerce")
+    numbers = to_numbers(values)
     if (numbers.isna() != values.isna()).any():
         return frame
     return frame.assign(**{column: numbers})
@@ -706,9 +706,9 @@ def coerced_numbers(column: pd.Series) -> pd.Series:
     400-digit count, which pandas reads as a Python int and cannot coerce) has it as ``inf``, which the count check
     then refuses, as it refuses the same number written as text."""
     try:
-        return pd.to_numeric(column, errors="coerce")
+        return to_numbers(column)
     except OverflowError:
-        return pd.to_numeric(column.map(lambda v: str(v) if isinstance(v, int) else v), errors="coerce")
+        return to_numbers(column.map(lambda v: str(v) if isinstance(v, int) else v))
 
 
 def check_bucket_width(steps: pd.Series, freq: Any, path: Any) -> None:

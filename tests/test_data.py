@@ -325,6 +325,21 @@ def test_out_of_range_blames_the_unit_only_when_one_was_given():
     assert "or a wrong unit='s'" in str(span.value)
 
 
+@pytest.mark.parametrize("values, row", [([10**30, 10**30], 0), ([1_700_000_000, -(10**20), None], 1),
+                                         ([1_700_000_000, 2**64], 1)])
+def test_an_integer_past_64_bits_among_epochs_is_named_on_every_pandas(values, row):
+    """pandas 2.2's to_numeric makes these floats (pandas 3 leaves them objects): it was "numeric timestamps from
+    1.7e+09 to 1e+30 are no unambiguous epoch", which does not say which value is wrong."""
+    with pytest.raises(WorkloadDataError, match=f"row {row} holds .*, an integer past 64 bits"):
+        to_utc_index(pd.Series(values, dtype=object))
+    from workload_predictor.readers import epochs_as_numbers
+
+    # The same integers as text (a CSV column that pandas 2.2 reads as text, a JSON Lines file's strings)
+    text = pd.DataFrame({"t": pd.Series([None if v is None else str(v) for v in values], dtype=object)})
+    with pytest.raises(WorkloadDataError, match=f"row {row} holds .*, an integer past 64 bits"):
+        to_utc_index(epochs_as_numbers(text, "t")["t"])
+
+
 @pytest.mark.parametrize("values", [
     ["2024-01-01T00:00:00z", "3000-01-01T00:00:00z"], ["1500-01-01T00:00:00+01:00", "2024-01-01T00:00:00Z"],
     ["May 10 3000", "May 11 3000"], ["1500-01-01", "2024-01-01"],

@@ -183,9 +183,15 @@ def to_utc_index(
         # Missing markers (None, NaT) become NaN, which _from_numbers refuses by row; pd.to_numeric
         # itself raises a bare TypeError on NaT.
         try:
-            index = pd.Index(pd.to_numeric(pd.Index([np.nan if _is_missing(v) else v for v in index], dtype=object)))
+            numbers = pd.Index(pd.to_numeric(pd.Index([np.nan if _is_missing(v) else v for v in index], dtype=object)))
         except (TypeError, ValueError, OverflowError) as exc:
             raise WorkloadDataError(f"{name}: cannot read these numbers as epochs ({exc}); clean the column.") from None
+        # pandas 3 leaves an integer past 64 bits an object, which _check_objects names; pandas 2.2 makes it a float
+        if numbers.dtype.kind == "f" and len(numbers) and np.fmax.reduce(np.abs(numbers.to_numpy())) >= 2.0**63:
+            wide = next((row for row, v in enumerate(index) if isinstance(v, int) and not -2**63 <= v < 2**63), None)
+            if wide is not None:
+                raise _past_64_bits(index, wide, name)
+        index = numbers
     if origin is not None and unit is None and pd.api.types.is_numeric_dtype(index.dtype):
         if not pd.api.types.is_bool_dtype(index.dtype):
             raise WorkloadDataError(
@@ -656,10 +662,7 @@ def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: boo
     wide = next((row for row, v in enumerate(values) if isinstance(v, int) and not -2**63 <= v < 2**63), None) \
         if numbers and all(_is_number(v) or _is_missing(v) for v in values) else None
     if wide is not None:  # numbers only, one of them an integer past 64 bits (read as a Python int: an object column)
-        raise naming_rows(
-            WorkloadDataError, f"{name}: ", wide, f" holds {quote(_plain(values[wide]))}, an integer past 64 bits: no "
-            "epoch in any unit is that large (nanoseconds reach the year 2262 at 9.2e18); fix or drop that row, or "
-            "check that the column holds the timestamps.")
+        raise _past_64_bits(values, wide, name)
     if numbers:
         raise WorkloadDataError(
             f"{name}: the column mixes numbers (e.g. {quote(_plain(numbers[0]))}) with strings or datetimes; use one encoding "
@@ -699,6 +702,14 @@ def _check_objects(values: np.ndarray, name: str, text: bool, offsets_agree: boo
             raise WorkloadDataError(
                 f"{name}: timezone-aware and naive datetimes are mixed; make them all aware or all naive."
             )
+
+
+def _past_64_bits(values: Any, row: int, name: str) -> WorkloadDataError:
+    """The error for timestamps ``values`` whose value at ``row`` is an integer past 64 bits."""
+    return naming_rows(
+        WorkloadDataError, f"{name}: ", row, f" holds {quote(_plain(values[row]))}, an integer past 64 bits: no "
+        "epoch in any unit is that large (nanoseconds reach the year 2262 at 9.2e18); fix or drop that row, or "
+        "check that the column holds the timestamps.")
 
 
 def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:

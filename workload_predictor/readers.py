@@ -539,6 +539,7 @@ def find_timestamp_column(frame: pd.DataFrame, given: str | None) -> str:
 
 # An epoch written as text: '1715342400', '1715342400.5' (as the door's own check reads one).
 _EPOCH_TEXT = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")
+_INTEGER_TEXT = re.compile(r"\s*[-+]?\d+\s*")
 
 
 def epochs_as_numbers(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -554,6 +555,10 @@ def epochs_as_numbers(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     numbers = to_numbers(values)
     if (numbers.isna() != values.isna()).any():
         return frame
+    if np.abs(numbers).max() >= 2.0**63:  # no epoch in any unit: read as pandas 3's CSV reader reads the integers
+        # past 64 bits, as Python ints (pandas 2.2 keeps them as text), which the door names as such
+        whole = [int(v) if isinstance(v, str) and _INTEGER_TEXT.fullmatch(v) else n for v, n in zip(values, numbers)]
+        return frame.assign(**{column: pd.Series(whole, index=values.index, dtype=object)})
     return frame.assign(**{column: numbers})
 
 

@@ -120,10 +120,16 @@ def test_an_escaped_backslash_and_a_whole_pair_are_keys_as_written(tmp_path, key
 
 def test_a_lone_second_half_in_any_column_is_named_with_its_fix(tmp_path):
     """Before: ``cannot read it as JSON Lines ('utf-8' codec can't encode character '\\udc00' ...)``, naming neither
-    the line nor the column."""
+    the line nor the column.
+
+    pandas 3's JSON reader fails on the escape (its text columns cannot hold it), wherever it is; pandas 2.2's keeps
+    it in the string, whole, so a column the forecast does not read (here ``tenant``, without --by) is no fault."""
     path = tmp_path / "log.jsonl"
     _write(path, _json_lines(("x", "x\\udc00")))
     code, output = _run(["forecast", path, "--freq", "10s", *COMMANDS["forecast"]])
+    if int(pd.__version__.split(".")[0]) < 3:
+        assert code == 0 and "300 requests" in output, output
+        return
     assert code == EXIT_DATA, output
     assert "line 2 holds value 'x\\udc00' in column 'tenant', whose escape \\udc00" in output, output
     assert "reader fails on it" in output and "write the character whole" in output, output

@@ -707,9 +707,10 @@ def check_numbers(frame: pd.DataFrame, names: list[str]) -> None:
 
 
 def coerced_numbers(column: pd.Series) -> pd.Series:
-    """``pd.to_numeric(column, errors="coerce")``; a column holding an integer past float's range (a CSV's corrupt
-    400-digit count, which pandas reads as a Python int and cannot coerce) has it as ``inf``, which the count check
-    then refuses, as it refuses the same number written as text."""
+    """:func:`~workload_predictor.data.to_numbers` (``pd.to_numeric(column, errors="coerce")``, text past float's
+    range as ``inf``); a column holding an integer past float's range (a CSV's corrupt 400-digit count, which
+    pandas 3 reads as a Python int and cannot coerce, pandas 2.2 as text) has it as ``inf``, which the count check
+    then refuses."""
     try:
         return to_numbers(column)
     except OverflowError:

@@ -724,7 +724,7 @@ def parse_freq(freq: Any, name: str = "freq") -> pd.Timedelta:
                                 f"duration with its unit, e.g. {name}={example}.")
     try:
         if isinstance(freq, str) and not set(re.findall(r"[A-Za-z]+", freq)) <= _DURATION_UNITS:
-            raise ValueError(freq)  # a calendar offset, or a spelling pandas reads only with a FutureWarning
+            raise ValueError(freq)  # a calendar offset, a word, or a spelling pandas reads with a FutureWarning
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) if isinstance(freq, str) else pd.Timedelta(freq)
     except OverflowError:  # a count of units past 64 bits (a freq='99999999999999999999s')
         raise WorkloadDataError(f"{name}={quote(freq)} is longer than any duration pandas holds; "

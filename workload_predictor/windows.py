@@ -179,7 +179,12 @@ def decompose(x: np.ndarray, kernel_size: int) -> tuple[np.ndarray, np.ndarray]:
 def fit_scale(y: np.ndarray, weights: np.ndarray | None = None, return_constant: bool = False) -> tuple[np.ndarray, ...]:
     """Per-column mean and scale of ``y`` (``(n, k)``), each point counted ``weights`` (``(n, k)``) times if
     given; a constant column gets scale ``max(1, |mean|)``. With ``return_constant``, also which columns were
-    constant (``(k,)`` bool)."""
+    constant (``(k,)`` bool).
+
+    A weighted column whose points of weight 1 are constant is that constant (its mean): the points weighed down
+    (flagged bursts) count ``weight * deviation^2``, bounded and vanishing for an absurd value, so their spread is
+    no scale of the load. Scaled by it, a series of zeros with 1.55e11 bursts read its bursts as 1e21 and its
+    windows of bursts as the data, every one of them weighed as an ordinary window of a series in those units."""
     y = np.asarray(y, dtype=np.float64)
     if weights is None:
         mean = y.mean(axis=0)
@@ -188,6 +193,17 @@ def fit_scale(y: np.ndarray, weights: np.ndarray | None = None, return_constant:
         mean = (weights * y).sum(axis=0) / weights.sum(axis=0)
         scale = np.sqrt((weights * (y - mean) ** 2).sum(axis=0) / weights.sum(axis=0))
     constant = ~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))
+    if weights is not None:
+        ordinary = weights == 1.0
+        count = ordinary.sum(axis=0)
+        # only a column whose spread comes from points weighed down
+        judged = ~constant & (count > 0) & (count < len(y))
+        if judged.any():
+            level = np.where(ordinary, y, 0.0).sum(axis=0) / np.maximum(count, 1)
+            spread = np.sqrt((np.where(ordinary, y - level, 0.0) ** 2).sum(axis=0) / np.maximum(count, 1))
+            held = judged & ~(spread > 1e-12 * np.maximum(1.0, np.abs(level)))
+            mean = np.where(held, level, mean)
+            constant |= held
     scale = np.where(constant, np.maximum(1.0, np.abs(mean)), scale)
     return (mean, scale, constant) if return_constant else (mean, scale)
 

@@ -746,6 +746,24 @@ def test_predictor_updated_through_flagged_bursts_forecasts_as_its_clean_twin(se
         np.testing.assert_allclose(getattr(forecasts[0], column), getattr(forecasts[1], column), rtol=0, atol=1e-9)
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "known, open: the penalty an update keeps is the first fit's (223.7 here, on 150 buckets scaled by 6.33 where the "
+    "65535s are flagged); once the series' typical burst makes them load, their windows (1e4 in those units) are "
+    "solved almost unpenalised (the penalty relative to the updated statistics: 1.1e8), coef_ 154 (the fresh "
+    "solution's too), forecast 1.01e7; a fit on the same 300 buckets: 1.9e3 at most"))
+def test_predictor_updated_until_its_sparse_values_are_load_forecasts_within_the_loads_seen():
+    """Seed 4's clean twin (0 with 65535 and 50 at 23 random positions), fitted on 150 buckets and updated one at a
+    time to 300: its forecast must lie within the loads seen (0 to 65535)."""
+    _, clean = _sparse_bursts(4)
+    index = pd.date_range("2024-01-01", periods=300, freq="10s", tz="UTC")
+    frame = pd.DataFrame({"timestamp": index, "requests": clean[:, 0]})
+    predictor = WorkloadPredictor(model="dlinear", horizon=5, model_params={"window": 24}).fit(frame.iloc[:150])
+    for t in range(150, 300):
+        predictor.update(frame.iloc[[t]])
+    forecast = predictor.predict()
+    assert 0.0 <= forecast.yhat.min() and forecast.yhat.max() <= clean.max(), forecast.yhat
+
+
 def _dense_sentinel(every, n=600, seed=0):
     """Poisson(50) with the sentinel 4294967295 written every ``every`` buckets from bucket 100: every window of
     DLinear's (inputs and targets, 22 buckets and more) holds one."""

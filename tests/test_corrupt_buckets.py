@@ -717,14 +717,12 @@ def test_predictor_updated_through_bursts_that_became_the_typical_burst_forecast
     from workload_predictor.data import MAX_VALUE
 
     values, _ = _sparse_bursts(6)
-    index = pd.date_range("2024-01-01", periods=300, freq="10s", tz="UTC")
-    frame = pd.DataFrame({"timestamp": index, "requests": values[:, 0]})
-    predictor = WorkloadPredictor(model="dlinear", horizon=5, model_params={"window": 24}).fit(frame.iloc[:150])
-    for t in range(150, 300):
-        predictor.update(frame.iloc[[t]])
-        forecast = predictor.predict()
+
+    def check(t, forecast):
         assert 0.0 <= forecast.yhat.min() and forecast.yhat.max() <= values[: t + 1].max(), (t, forecast.yhat)
         assert forecast.upper.max() < MAX_VALUE, (t, forecast.upper)
+
+    _updated_one_at_a_time(values, check)
 
 
 @pytest.mark.parametrize("seed", [21, 27, 30, 48, 54, 57, 60])
@@ -733,14 +731,7 @@ def test_predictor_updated_through_flagged_bursts_forecasts_as_its_clean_twin(se
     it): fitted on 150 buckets and updated one at a time to 300, the forecast must be the clean twin's (within
     1e-9 of the level 0 or 1)."""
     values, clean = _sparse_bursts(seed)
-    index = pd.date_range("2024-01-01", periods=300, freq="10s", tz="UTC")
-    forecasts = []
-    for series in (values, clean):
-        frame = pd.DataFrame({"timestamp": index, "requests": series[:, 0]})
-        predictor = WorkloadPredictor(model="dlinear", horizon=5, model_params={"window": 24}).fit(frame.iloc[:150])
-        for t in range(150, 300):
-            predictor.update(frame.iloc[[t]])
-        forecasts.append(predictor.predict())
+    forecasts = [_updated_one_at_a_time(series).predict() for series in (values, clean)]
     assert values[-1, 0] != 1.55e11  # the series came back from its newest burst
     for column in ("yhat", "lower", "upper"):
         np.testing.assert_allclose(getattr(forecasts[0], column), getattr(forecasts[1], column), rtol=0, atol=1e-9)
@@ -755,13 +746,21 @@ def test_predictor_updated_until_its_sparse_values_are_load_forecasts_within_the
     """Seed 4's clean twin (0 with 65535 and 50 at 23 random positions), fitted on 150 buckets and updated one at a
     time to 300: its forecast must lie within the loads seen (0 to 65535)."""
     _, clean = _sparse_bursts(4)
-    index = pd.date_range("2024-01-01", periods=300, freq="10s", tz="UTC")
-    frame = pd.DataFrame({"timestamp": index, "requests": clean[:, 0]})
-    predictor = WorkloadPredictor(model="dlinear", horizon=5, model_params={"window": 24}).fit(frame.iloc[:150])
-    for t in range(150, 300):
-        predictor.update(frame.iloc[[t]])
-    forecast = predictor.predict()
+    forecast = _updated_one_at_a_time(clean).predict()
     assert 0.0 <= forecast.yhat.min() and forecast.yhat.max() <= clean.max(), forecast.yhat
+
+
+def _updated_one_at_a_time(series, each=None):
+    """A DLinear predictor (horizon 5, window 24) fitted on ``series``' first 150 buckets of 10 s, then updated one
+    bucket at a time to its end; ``each(t, forecast)`` after the update with bucket ``t``."""
+    index = pd.date_range("2024-01-01", periods=len(series), freq="10s", tz="UTC")
+    frame = pd.DataFrame({"timestamp": index, "requests": series[:, 0]})
+    predictor = WorkloadPredictor(model="dlinear", horizon=5, model_params={"window": 24}).fit(frame.iloc[:150])
+    for t in range(150, len(series)):
+        predictor.update(frame.iloc[[t]])
+        if each is not None:
+            each(t, predictor.predict())
+    return predictor
 
 
 def _dense_sentinel(every, n=600, seed=0):

@@ -14,14 +14,23 @@ def _periodic(n: int, level: float, seed: int) -> np.ndarray:
     return rng.poisson(level * (1 + 0.5 * np.sin(np.arange(n) / 10))).astype(float)[:, None]
 
 
-def test_a_key_constant_but_for_one_burst_does_not_take_the_other_keys_forecasts_with_it():
-    """Before: a key constant at 5 but for one flagged burst was scaled by the weighted spread of its points, 1e-3;
-    its first ordinary buckets after the fit (a Poisson(5) stream, unflagged) reached the shared base thousands of
-    scales out, and the other keys' forecasts followed (one of about 5 became 123 and -102), as did its own. Now a
-    window past 30 scales weighs in the base as a flagged bucket's does."""
+def test_a_key_constant_but_for_one_burst_is_scaled_as_its_constant():
+    """A key constant at 5 but for one flagged burst was scaled by the weighted spread of its points, 1e-3 (the
+    burst weighed down to almost nothing): it is scaled as the constant it is, 5 (``windows.fit_scale``)."""
     burst = np.full((300, 1), 5.0)
     burst[100] = 1e5
-    series = [_periodic(300, 10.0, 0), burst, _periodic(300, 50.0, 1)]
+    model = GlobalLSTM(**TINY).fit([_periodic(300, 10.0, 0), burst, _periodic(300, 50.0, 1)])
+    assert (model.offset_[1, 0], model.scale_[1, 0]) == (5.0, 5.0)
+
+
+def test_a_key_of_a_tiny_spread_does_not_take_the_other_keys_forecasts_with_it():
+    """Before: a key of a tiny spread at fit (a constant 5 but for one flagged burst was scaled 1e-3; here one bucket
+    0.01 off, 5.8e-4) reached the shared base thousands of scales out with its first ordinary buckets after the fit
+    (a Poisson(5) stream), and the other keys' forecasts followed (one of about 5 became 123 and -102), as did its
+    own. Now a window past 30 scales weighs in the base as a flagged bucket's does."""
+    tiny = np.full((300, 1), 5.0)
+    tiny[100] = 5.01
+    series = [_periodic(300, 10.0, 0), tiny, _periodic(300, 50.0, 1)]
     models = [GlobalLSTM(**TINY).fit(series) for _ in range(2)]
     assert models[0].scale_[1, 0] < 0.01  # the degenerate scale this test is about
     stream = np.random.default_rng(2).poisson(5, 30).astype(float)[:, None]

@@ -308,6 +308,29 @@ def update_flags(tail: np.ndarray, new: np.ndarray, floor: np.ndarray,
     return detect(np.concatenate([tail, new]), len(tail), floor, known=known(), offset=offset)
 
 
+def update_scan(floor: np.ndarray, nonzero: np.ndarray | None, counts: np.ndarray | None, tail: np.ndarray,
+                new: np.ndarray, known: Callable[[], dict[tuple[int, int], float]], offset: int,
+                old: np.ndarray | None, span: int, seen: int) -> tuple[list, np.ndarray | None, np.ndarray | None,
+                                                                   np.ndarray | None, np.ndarray | None]:
+    """An update's scan of its buckets ``new`` (``[m, k]``), as a ``WorkloadPredictor`` and a model fitted on its own
+    run it: the newest non-zero buckets and their counts (``nonzero``, ``counts``: ``None`` in files saved before
+    they were kept) moved on, the floor raised to the series' typical burst (:func:`busy_floor`, the model having
+    seen ``seen`` buckets before these), :func:`update_flags` of ``new`` after ``tail`` (the series' ``offset``-th
+    bucket first; ``known``: the flags in it) and the rows of flags ``old`` continued over the newest ``span``
+    buckets. Returns ``(found, flags, nonzero, counts, busy)``: detect's records, the rows (``None``: none flagged),
+    the moved-on busy state, and the typical burst (``None`` where it raised no floor)."""
+    busy = None
+    if nonzero is not None:
+        nonzero, counts = busy_continued(nonzero, counts, new)
+        busy = busy_floor(nonzero, counts, seen + len(new))
+        floor = floor if busy is None else np.maximum(floor, busy)
+    found = update_flags(tail, new, floor, known, offset)
+    n_new, k = new.shape
+    rows = flag_rows(flagged_of(found), len(tail), n_new, k) if found else None
+    flags = continued_flags(old, rows, n_new, k, span) if old is not None or rows is not None else None
+    return found, flags, nonzero, counts, busy
+
+
 def detect(values: np.ndarray, start: int, floor: np.ndarray, reference: int = REFERENCE_BUCKETS,
            k: float = K, known: dict[tuple[int, int], float] | None = None,
            offset: int = 0) -> list[tuple[int, int, float, float]]:

@@ -389,7 +389,8 @@ def _check_anomalies(obj: Any, k: int, refuse: Any) -> None:
     if floor is not None and not _is_scale_floor(floor, (k,)):
         refuse(f"holds an input anomaly floor of shape {quote(np.shape(floor))}, not {plural(k, 'value')} from 1 to "
                f"{MAX_VALUE:g} (a quantile or median of loads, at least 1), as large as {_largest(floor):g}")
-    _check_nonzero(obj, k, refuse)
+    _check_nonzero(getattr(obj, "input_nonzero_", None), getattr(obj, "input_nonzero_counts_", None),
+                   getattr(obj.model_, "n_seen_", None), k, refuse)
     rows = getattr(obj, "input_flags_", None)
     if rows is not None:
         span = obj._flag_span(obj.model_)
@@ -504,16 +505,15 @@ def _check_lost_held(obj: Any, refuse: Any) -> None:
                f"{quote(values[first].tolist())}, not a zero-filled bucket")
 
 
-def _check_nonzero(obj: Any, k: int, refuse: Any) -> None:
-    """The newest non-zero buckets per target (``input_nonzero_``: at most ``BUSY_KEPT`` rows of ``k`` finite loads
-    above 0, NaN before a target's first, as many of each as its count allows) and the counts of all
-    (``input_nonzero_counts_``: ``k`` integers up to the buckets the model saw); both absent in older files."""
+def _check_nonzero(kept: Any, counts: Any, seen: Any, k: int, refuse: Any) -> None:
+    """The newest non-zero buckets per target (``kept``, an ``input_nonzero_``: at most ``BUSY_KEPT`` rows of ``k``
+    finite loads above 0, NaN before a target's first, as many of each as its count allows) and the counts of all
+    (``counts``, ``input_nonzero_counts_``: ``k`` integers up to the ``seen`` buckets the model saw); both ``None``
+    (absent in older files) or neither."""
     from .anomaly import BUSY_KEPT
 
-    kept, counts = getattr(obj, "input_nonzero_", None), getattr(obj, "input_nonzero_counts_", None)
     if kept is None and counts is None:
         return
-    seen = getattr(obj.model_, "n_seen_", None)
     if not isinstance(counts, np.ndarray) or counts.dtype.kind not in "iu" or counts.shape != (k,) \
             or (counts < 0).any() or not is_positive_int(seen) or (counts > seen).any():
         refuse(f"counts its non-zero buckets as {quote(counts)} of shape {quote(np.shape(counts))}, not "
@@ -1867,8 +1867,6 @@ def _check_scan_state(model: Any, members: list, k: int, refuse: Any, own: bool)
     :func:`_check_own_flags`) and its newest non-zero points and their counts (as a predictor's). A predictor's model
     and an ensemble's members hold none: their owner settles their inputs. Every check reads the stored arrays;
     nothing is allocated by a size the file declares."""
-    import types
-
     from .models.base import SCAN_STATE
 
     for part in ([] if own else [model]) + members:
@@ -1910,8 +1908,7 @@ def _check_scan_state(model: Any, members: list, k: int, refuse: Any, own: bool)
                f"most {span:,} rows of {plural(k, 'median')} (finite loads >= 0) or NaN, at least one median")
     if rows is not None:
         _check_own_flags(rows, tail, floor, refuse)
-    _check_nonzero(types.SimpleNamespace(input_nonzero_=model.input_nonzero_,
-                                         input_nonzero_counts_=model.input_nonzero_counts_, model_=model), k, refuse)
+    _check_nonzero(model.input_nonzero_, model.input_nonzero_counts_, getattr(model, "n_seen_", None), k, refuse)
 
 
 def _check_own_flags(rows: np.ndarray, tail: np.ndarray, floor: np.ndarray, refuse: Any) -> None:
@@ -2451,8 +2448,6 @@ def _check_global_nonzero(model: Any, n: int, refuse: Any) -> None:
     (``weight_nonzero_counts_``: ``(n, k)`` integers), each key's as a predictor's ``input_nonzero_`` and
     ``input_nonzero_counts_`` (:func:`_check_nonzero`, up to the points the key saw); both absent in files saved
     before the global network's floor followed them (it keeps its training part's floor)."""
-    import types
-
     kept, counts = getattr(model, "weight_nonzero_", None), getattr(model, "weight_nonzero_counts_", None)
     if kept is None and counts is None:
         return
@@ -2475,5 +2470,4 @@ def _check_global_nonzero(model: Any, n: int, refuse: Any) -> None:
                 refuse_key(f"is not {plural(k, 'array')} of {BUSY_KEPT:,} entries, each of "
                            f"{', '.join(np.dtype(t).name for t in PACKED_DTYPES)}")
             rows = _unpacked(rows)
-        _check_nonzero(types.SimpleNamespace(input_nonzero_=rows, input_nonzero_counts_=counts[i],
-                                             model_=types.SimpleNamespace(n_seen_=int(model.n_seen_[i]))), k, refuse_key)
+        _check_nonzero(rows, counts[i], int(model.n_seen_[i]), k, refuse_key)

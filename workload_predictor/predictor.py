@@ -1026,29 +1026,24 @@ class WorkloadPredictor(ParamsMixin):
         against the fit's floor, or the typical burst of the series seen where more: the state, and that typical
         burst per target (:func:`anomaly.busy_floor`; ``None`` where it is 0 for every target, or for a file saved
         before it was kept)."""
-        floor = fitted = getattr(self, "input_floor_", None)
-        if floor is None:  # a file saved before input anomalies were recorded
-            floor = fitted = anomaly.floor_of(history)
-        nonzero, busy = {}, None
-        if getattr(self, "input_nonzero_", None) is not None:  # absent in files saved before it was kept
-            kept, counts = anomaly.busy_continued(self.input_nonzero_, self.input_nonzero_counts_, new.values)
-            nonzero = {"input_nonzero_": kept, "input_nonzero_counts_": counts}
-            busy = anomaly.busy_floor(kept, counts, self.model_.n_seen_ + len(new.values))
-            floor = floor if busy is None else np.maximum(floor, busy)
-        tail = history[-anomaly.HISTORY_BUCKETS:]
-        # The buckets flagged in the tail, as the scans before found them; the tail's first bucket in the series (the
-        # model has seen every bucket up to the tail's last).
-        found = anomaly.update_flags(tail, new.values, floor, lambda: anomaly.recorded_flags(
-            vars(self), self.last_timestamp_, len(tail), len(tail) - 1), self.model_.n_seen_ - len(tail))
+        fitted = getattr(self, "input_floor_", None)
+        if fitted is None:  # a file saved before input anomalies were recorded
+            fitted = anomaly.floor_of(history)
         k, n_new = len(self.targets_), len(new.values)
-        rows = anomaly.flag_rows(anomaly.flagged_of(found), len(tail), n_new, k) if found else None
         if "input_flags_" in vars(self):
             old = self.input_flags_
         else:  # a file saved before the flags were kept: the recorded anomalies
             recorded = anomaly.recorded_flags(vars(self), self.last_timestamp_, len(history), len(history) - 1)
             old = anomaly.flag_rows(recorded, 0, len(history), k)
-        flags = anomaly.continued_flags(old, rows, n_new, k, self._flag_span(self.model_)) \
-            if old is not None or rows is not None else None
+        tail = history[-anomaly.HISTORY_BUCKETS:]
+        # The buckets flagged in the tail, as the scans before found them; the tail's first bucket in the series (the
+        # model has seen every bucket up to the tail's last). The busy state is absent in files saved before it was
+        # kept.
+        found, flags, kept, counts, busy = anomaly.update_scan(
+            fitted, getattr(self, "input_nonzero_", None), getattr(self, "input_nonzero_counts_", None), tail,
+            new.values, lambda: anomaly.recorded_flags(vars(self), self.last_timestamp_, len(tail), len(tail) - 1),
+            self.model_.n_seen_ - len(tail), old, self._flag_span(self.model_), self.model_.n_seen_)
+        nonzero = {} if kept is None else {"input_nonzero_": kept, "input_nonzero_counts_": counts}
         buckets = getattr(self, "input_anomaly_buckets_", None)  # absent in files saved before it was kept
         if found:
             end, freq, start = new.last, self.freq_, len(tail) + n_new - 1
@@ -1064,8 +1059,8 @@ class WorkloadPredictor(ParamsMixin):
         saved before anomalies were recorded (the model then finds them among the points it keeps)."""
         if "input_flags_" not in vars(self) and getattr(self, "input_anomalies_", None) is None:
             return None
-        count = max(map(len, self._models_kept_points()), default=0)
-        return anomaly.recorded_flags(vars(self), self.last_timestamp_, count, self.model_.n_seen_ - 1)
+        return anomaly.recorded_flags(vars(self), self.last_timestamp_, self.model_._kept_count(),
+                                      self.model_.n_seen_ - 1)
 
     def _models_kept_points(self) -> list[np.ndarray]:
         """The points the model keeps for its updates (``recent_``; an ensemble's: each member's), newest last."""
@@ -1075,10 +1070,9 @@ class WorkloadPredictor(ParamsMixin):
     def _flag_span(self, model: BaseForecaster) -> int:
         """The newest buckets whose flags ``input_flags_`` keeps: those a forecast of ``model`` (an ensemble's
         members: each) reads and the ones an update's scan or its model reads, and ``REFERENCE_BUCKETS`` before
-        them (a burst that began there may end among them)."""
-        models = getattr(model, "members_", {None: model}).values()
-        kept = [model.context_length()] + [len(m.recent_) for m in models if getattr(m, "recent_", None) is not None]
-        return max(max(kept) + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
+        them (a burst that began there may end among them): the model's own
+        (:meth:`~workload_predictor.models.base.BaseForecaster._input_span`)."""
+        return model._input_span()
 
     def _bursts_before(self, found: dict[str, Any], new: Any) -> Sequence[tuple[int, int, int, float]]:
         """The bursts the series came back from among the buckets the model keeps (and up to ``REFERENCE_BUCKETS``

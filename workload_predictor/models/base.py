@@ -507,16 +507,12 @@ class BaseForecaster(ParamsMixin):
         if new.shape[1] != k:
             raise WorkloadDataError(f"new_y has {new.shape[1]} targets; the model was fitted on {k}.")
         tail, old = self.input_tail_, self.input_flags_
-        nonzero, counts = anomaly.busy_continued(self.input_nonzero_, self.input_nonzero_counts_, new)
-        busy = anomaly.busy_floor(nonzero, counts, seen + n_new)
-        floor = self.input_floor_ if busy is None else np.maximum(self.input_floor_, busy)
-        history = tail[-anomaly.HISTORY_BUCKETS :]
-        found = anomaly.update_flags(history, new, floor, lambda: anomaly.flags_in(old, len(history), len(history) - 1),
-                                     seen - len(history))
-        rows = anomaly.flag_rows(anomaly.flagged_of(found), len(history), n_new, k) if found else None
         count = self._kept_count()
         span = self._input_span(count)
-        flags = anomaly.continued_flags(old, rows, n_new, k, span) if old is not None or rows is not None else None
+        history = tail[-anomaly.HISTORY_BUCKETS :]
+        _, flags, nonzero, counts, busy = anomaly.update_scan(
+            self.input_floor_, self.input_nonzero_, self.input_nonzero_counts_, history, new,
+            lambda: anomaly.flags_in(old, len(history), len(history) - 1), seen - len(history), old, span, seen)
         runs: Sequence[tuple[int, int, int, float]] = ()
         if flags is not None:
             before = tail[-(count + anomaly.REFERENCE_BUCKETS) :]
@@ -562,8 +558,7 @@ class BaseForecaster(ParamsMixin):
         """
         if vars(self).get("input_floor_") is None:  # no scan of its own (fitted with flags given, or an older file)
             plan = self._prepare_update(new_y)
-        else:
-            check_is_fitted(self, "context_")
+        else:  # a fitted model (a fit keeps the scan's state last)
             plan = self._own_update(as_matrix(new_y, "new_y")[0])
         try:
             for target, changes in plan:

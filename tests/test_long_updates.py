@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 
 from workload_predictor.models import DLinear
-from workload_predictor.models.dlinear import REFRESH_AFTER, WindowStats
+from workload_predictor.models.dlinear import PENALTY_DRIFT, REFRESH_AFTER, WindowStats, rule_penalty
 from workload_predictor.windows import targets_at, windows_at
 
 
@@ -41,6 +42,32 @@ def test_thousands_of_single_bucket_updates_stay_a_refit_on_the_same_data():
             assert system.inverse is not None
             np.testing.assert_array_equal(system.inverse, system.inverse.T)
             assert np.linalg.eigvalsh(system.inverse).min() > 0
+
+
+def test_an_updates_penalty_follows_the_rule_on_the_windows_held_and_stays_a_refit_on_the_same_data():
+    """Across the level shift from 20 to 2,000 the fit's rule (:func:`rule_penalty`) on the windows held rises 33
+    times above the penalty of the fit on the first 600 buckets, which updates kept: after each update
+    the penalty must lie within ``PENALTY_DRIFT`` below the rule (and not above it), and the updates one bucket at a
+    time, one update of every bucket and a refit of the fit on the same data must agree on it and on the forecast."""
+    n_fit, n_updates = 600, 900
+    y = level_shift(n_fit + n_updates)[:, None]
+    model = DLinear(horizon=6, window=48).fit(y[:n_fit])
+    first = copy.deepcopy(model)
+    penalties = []
+    for i in range(n_fit, n_fit + n_updates):
+        model.update(y[i : i + 1])
+        lam, rule = model.ridge_[0][48].lam, rule_penalty(model.stats_[0], 48, model.ridge_alpha(), True)
+        assert rule / PENALTY_DRIFT <= lam <= rule * (1 + 1e-12), (i, lam, rule)
+        penalties.append(lam)
+    assert penalties[-1] > PENALTY_DRIFT * first.ridge_[0][48].lam  # the shift raised it
+    once = copy.deepcopy(first)
+    once.update(y[n_fit:])
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(y, refit=True)
+    for other in (once, refit):
+        assert other.ridge_[0][48].lam == pytest.approx(penalties[-1], rel=1e-9)
+        np.testing.assert_allclose(other._predict_at(y, np.array([len(y)]))[0], model.predict(),
+                                   rtol=0, atol=1e-6 * y[-200:].std())
 
 
 def test_half_life_statistics_are_the_decayed_sums_and_a_refresh_restores_the_fit_penalty_rate():

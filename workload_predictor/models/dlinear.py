@@ -22,7 +22,8 @@ weights summing to one: the forecast moves with a shift in level instead of reve
 to the training mean. Load series shift level all the time (a new tenant, a deploy).
 
 ``update`` keeps each system's inverse and the penalty ``lam`` of the first fit (one the fit set on windows all
-alike, an idle target's, is set where they first differ: :func:`first_penalty`), so
+alike, an idle target's, is set where they first differ: :func:`first_penalty`; each is set anew by the fit's rule
+where the windows held raise that ``PENALTY_DRIFT`` times above it: :func:`followed_penalty`), so
 one new window is a rank-one change of the system: Sherman-Morrison gives the new
 inverse in ``O(W^2)`` instead of an ``O(W^3)`` solve. A fit solves its systems without
 inverting them; the first update inverts them, and they are recomputed from the statistics
@@ -399,6 +400,58 @@ def first_penalty(prefix, count: int, window: int, alpha: float, follow_level: b
     stats = prefix(high)
     return trace_penalty(float(centred_diagonal(stats, follow_level)[-window:].sum()), window, alpha, stats.count,
                          uncentred_trace(stats, window))
+
+
+#: How far the penalty a model keeps (the fit's, which updates keep so that a new window is a rank-one change of the
+#: system) may fall below the fit's rule on the data it holds (:func:`trace_penalty` of their statistics) before it
+#: is set anew by the rule: at the first window where the rule exceeds it this many times (:func:`followed_penalty`).
+#: Windows of a steady spread raise the rule in proportion to their count, so the penalty is set anew (one inversion)
+#: once per doubling of the windows; a burst that comes to count as load, or a level shift, raises it at once (by
+#: 5e5 times on seed 4 of tests/test_corrupt_buckets.py, where the penalty kept left its windows unpenalised and the
+#: forecast reached 1.01e7 for loads of at most 65535).
+PENALTY_DRIFT = 2.0
+
+
+def rule_penalty(stats: WindowStats, window: int, alpha: float, follow_level: bool) -> float:
+    """The fit's penalty (:func:`trace_penalty`) of the newest ``window`` inputs of ``stats``, in ``O(W)``."""
+    return rule_penalties(stats, (window,), alpha, follow_level)[window]
+
+
+def rule_penalties(stats: WindowStats, windows, alpha: float, follow_level: bool) -> dict[int, float]:
+    """:func:`rule_penalty` of each of ``windows``, reading the Gram matrix's diagonal once."""
+    # the sums of the newest 1, 2, ... inputs' diagonal entries, centred and not
+    sums = np.cumsum(np.stack([centred_diagonal(stats, follow_level), np.diagonal(stats.xx)])[:, ::-1], axis=1)
+    return {window: trace_penalty(float(sums[0, window - 1]), window, alpha, stats.count, float(sums[1, window - 1]))
+            for window in windows}
+
+
+def followed_penalty(prefix, count: int, window: int, alpha: float, follow_level: bool, lam: float,
+                     start: WindowStats | None = None, last: float | None = None) -> float:
+    """The penalty ``lam`` kept on statistics ``start`` (``None``: none, no windows) as the windows of ``prefix(i)``,
+    ``start`` followed by the first ``i`` of ``count`` windows, join them: set to :func:`rule_penalty` of
+    ``prefix(i)`` at each least ``i`` where that exceeds ``PENALTY_DRIFT`` times the penalty then kept (of ``start``
+    itself where it does), so it never lies that far below the rule on the windows held.
+
+    Adding a window (of weight > 0) never shrinks the windows' scatter nor their sums of squares, so the rule's
+    penalty grows with ``i`` and each least ``i`` is found by bisection (``O(log count)`` statistics); where no
+    window raises it (most calls) the cost is one :func:`rule_penalty` of ``prefix(count)`` (``last``, where the
+    caller read it)."""
+    low = 0
+    if last is None:
+        last = rule_penalty(prefix(count), window, alpha, follow_level) if count else 0.0
+    if last > PENALTY_DRIFT * lam and start is not None:
+        held = rule_penalty(start, window, alpha, follow_level)
+        lam = held if held > PENALTY_DRIFT * lam else lam
+    while count > low and last > PENALTY_DRIFT * lam:
+        high = count  # the rule above PENALTY_DRIFT * lam with ``high`` windows added, not above it with ``low``
+        while high - low > 1:
+            middle = (low + high) // 2
+            if rule_penalty(prefix(middle), window, alpha, follow_level) > PENALTY_DRIFT * lam:
+                high = middle
+            else:
+                low = middle
+        lam, low = rule_penalty(prefix(high), window, alpha, follow_level), high
+    return lam
 
 
 def uncentred_trace(stats: WindowStats, window: int) -> float:
@@ -1341,7 +1394,8 @@ class DLinear(BaseForecaster):
         decay with the statistics, so between recomputations the ridge penalty decays too;
         they are recomputed from the statistics, with the penalty per window of the fit,
         every ``min(REFRESH_AFTER, half_life)`` updates (so the penalty stays within a
-        factor 2 of the fit's). The forgetting of the fit is ``half_life_``, which updates read: a ``half_life`` set
+        factor 2 of the fit's), and where the fit's rule on the decayed statistics exceeds
+        ``PENALTY_DRIFT`` times that penalty, with the rule's penalty per window from then on. The forgetting of the fit is ``half_life_``, which updates read: a ``half_life`` set
         since takes effect at the next ``fit``.
     follow_level : bool
         Fit each window less its last value and add that value back to the forecast
@@ -1611,12 +1665,18 @@ class DLinear(BaseForecaster):
             self.newest_weights_ = self._newest_weights(z, origins, summed, 0, judged)
             # A first pass sets each system's penalty relative to its Gram matrix (and ``_refit``, fit's last step,
             # sets it again on all the data); a refit here keeps it, as it keeps the window and the scaling, and so
-            # do updates, so that a new window is a rank-one change of the system.
+            # do updates, so that a new window is a rank-one change of the system, until the windows raise the
+            # fit's rule PENALTY_DRIFT times above it (:func:`followed_penalty`).
             penalties = [{w: r.lam for w, r in ridge.items()} for ridge in self.ridge_] if refit else None
             if refit:  # a penalty kept at the floor (windows all alike) is set where they first differ
-                penalties = self._first_penalties(kept_stats, penalties, lambda j, i: _window_stats(
-                    z[:, j], origins[:i], window, self.horizon, None if summed is None else summed[:, j], None,
-                    None if judged is None or judged[j] is None else judged[j][:i]), len(origins)) or penalties
+
+                def prefix(j: int, i: int) -> WindowStats:
+                    return self.stats_[j] if i == len(origins) else _window_stats(
+                        z[:, j], origins[:i], window, self.horizon, None if summed is None else summed[:, j], None,
+                        None if judged is None or judged[j] is None else judged[j][:i])
+
+                penalties = self._first_penalties(kept_stats, penalties, prefix, len(origins)) or penalties
+                penalties = self._followed_penalties(penalties, prefix, len(origins)) or penalties
             self.ridge_ = self._ridge(self.stats_, penalties, invert=refit)
             self.rank_one_steps_ = 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
@@ -2058,8 +2118,9 @@ class DLinear(BaseForecaster):
 
         Statistics are sums over windows (each with its weight, see ``robust``; the new points
         judged with the flags ``known`` among the kept ones, see :meth:`_element_weights`) and the
-        penalty is the first fit's, so without forgetting this equals a refit on all the
-        data seen (with the window, scaling and penalty of the first fit) up to rounding.
+        penalty is the first fit's, set anew by the fit's rule at each window that raises the rule
+        ``PENALTY_DRIFT`` times above it (:func:`followed_penalty`), so without forgetting this equals a refit
+        on all the data seen (with the window, scaling and penalty of the first fit, and that rule) up to rounding.
         A few new windows are rank-one steps on the kept inverses (``O(W^2)`` each); more,
         or ``REFRESH_AFTER`` steps (``half_life`` if fewer) since the last recomputation,
         recompute them (one ``W x W`` inversion per system). ``judged``: ``element`` holds :meth:`_continued_weights`
@@ -2109,12 +2170,20 @@ class DLinear(BaseForecaster):
                                         None if summed is None else summed[:, j]),
                     decay * (1.0 if weights[j] is None else weights[j])) for j, s in enumerate(base)]
             # A penalty kept at the floor (an idle target's windows) is set where the windows first differ.
+            # Each penalty is set anew where the windows raise the fit's rule PENALTY_DRIFT times above it.
             kept = [{w: r.lam for w, r in systems.items()} for systems in self.ridge_]
-            first = self._first_penalties(base, kept, lambda j, i: (
-                base[j] + WindowStats.weighted(z[:, j], origins[:i], self.window_, self.horizon,
-                                               None if weights[j] is None else weights[j][:i],
-                                               None if summed is None else summed[:, j])
-                if gamma == 1.0 else stats[j]), new_windows if gamma == 1.0 else 1)
+            count = new_windows if gamma == 1.0 else 1  # forgetting: the decayed sums of all the windows at once
+
+            def prefix(j: int, i: int) -> WindowStats:
+                return stats[j] if i == count else base[j] + WindowStats.weighted(
+                    z[:, j], origins[:i], self.window_, self.horizon, None if weights[j] is None else weights[j][:i],
+                    None if summed is None else summed[:, j])
+
+            first = self._first_penalties(base, kept, prefix, count)
+            if gamma == 1.0:
+                first = self._followed_penalties(first or kept, prefix, count, base) or first
+            else:  # forgetting: against the penalty a recomputation sets (the kept one decays between them)
+                first = self._followed_penalties(first or self._penalties(stats), prefix, count, kept=kept) or first
             penalties, rates = None, getattr(self, "penalty_rates_", None)
             if first is not None:
                 recompute, penalties = True, self._penalties(stats)
@@ -2270,9 +2339,31 @@ class DLinear(BaseForecaster):
                     changed[j][window] = found
         return changed
 
+    def _followed_penalties(self, penalties: list[dict[int, float]], prefix, count: int,
+                            start: list[WindowStats] | None = None,
+                            kept: list[dict[int, float]] | None = None) -> list[dict[int, float]] | None:
+        """``penalties`` (each target's per blended window, kept on statistics ``start``, ``None``: on none) with
+        each one set anew by the fit's rule as target ``j``'s windows ``prefix(j, i)`` (``start`` and the first
+        ``i`` of ``count`` windows) raise the rule above ``PENALTY_DRIFT`` times it (:func:`followed_penalty`);
+        ``None`` where none is set anew. A refit on the same data and updates set it at the same windows, so an
+        update stays a refit on the same data. ``kept``: the penalties returned where none is set anew (default
+        ``penalties``)."""
+        alpha, follow, changed = self.ridge_alpha(), self._follows_level(), None
+        for j, target in enumerate(penalties):
+            held = rule_penalties(prefix(j, count), target, alpha, follow) if count else None
+            for window, lam in target.items():
+                if held is None or held[window] <= PENALTY_DRIFT * lam:
+                    continue  # the windows held leave it (most calls)
+                found = followed_penalty(lambda i, j=j: prefix(j, i), count, window, alpha, follow, lam,
+                                         None if start is None else start[j], held[window])
+                if found != lam:
+                    changed = changed or [dict(t) for t in (penalties if kept is None else kept)]
+                    changed[j][window] = found
+        return changed
+
     def _penalties(self, stats: list[WindowStats]) -> list[dict[int, float]]:
-        """The penalties a recomputation uses: the kept ones, or with forgetting the fit's penalty per window
-        times the statistics' (decayed) count."""
+        """The penalties a recomputation uses: the kept ones, or with forgetting the fit's penalty per window (or
+        the rule's, where it was set anew: :meth:`_followed_penalties`) times the statistics' (decayed) count."""
         rates = getattr(self, "penalty_rates_", None)
         if self._gamma() == 1.0 or rates is None:
             return [{w: r.lam for w, r in systems.items()} for systems in self.ridge_]

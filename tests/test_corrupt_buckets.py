@@ -216,7 +216,8 @@ def test_half_life_forgets_at_its_rate_and_recomputes_with_its_penalty_per_windo
 def test_half_life_follows_a_lasting_shift_with_the_default_judging():
     """The same shift with the default settings: the windows whose targets hold it while their inputs do not (the
     ``horizon`` windows whose origins straddle it) are weighed down by their residuals and no other; forgetting
-    still follows the new level, and a recomputation still sets the penalty per window kept (:class:`ForgettingPenalty`)."""
+    still follows the new level, and a recomputation still sets the penalty per window kept
+    (:class:`ForgettingPenalty`)."""
     rng = np.random.default_rng(2)
     y = rng.poisson(50, (700, 1)).astype(float)
     y[500:] *= 3

@@ -1395,7 +1395,8 @@ class DLinear(BaseForecaster):
         they are recomputed from the statistics, with the penalty per window of the fit,
         every ``min(REFRESH_AFTER, half_life)`` updates (so the penalty stays within a
         factor 2 of the fit's), and where the fit's rule on the decayed statistics exceeds
-        ``PENALTY_DRIFT`` times that penalty, with the rule's penalty per window from then on. The forgetting of the fit is ``half_life_``, which updates read: a ``half_life`` set
+        ``PENALTY_DRIFT`` times that penalty, with the rule's penalty per window from then on.
+        The forgetting of the fit is ``half_life_``, which updates read: a ``half_life`` set
         since takes effect at the next ``fit``.
     follow_level : bool
         Fit each window less its last value and add that value back to the forecast
@@ -2183,7 +2184,8 @@ class DLinear(BaseForecaster):
             if gamma == 1.0:
                 first = self._followed_penalties(first or kept, prefix, count, base) or first
             else:  # forgetting: against the penalty a recomputation sets (the kept one decays between them)
-                first = self._followed_penalties(first or self._penalties(stats), prefix, count, kept=kept) or first
+                first = self._followed_penalties(self._penalties(stats) if first is None else first, prefix, count,
+                                                 kept=first or kept) or first
             penalties, rates = None, getattr(self, "penalty_rates_", None)
             if first is not None:
                 recompute, penalties = True, self._penalties(stats)

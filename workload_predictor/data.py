@@ -1522,8 +1522,10 @@ def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tu
         raise WorkloadDataError(f"key column {quote(name)} appears {column.shape[1]} times; rename the duplicates "
                                 "(or drop them) so that one column holds the keys.")
     try:
+        if _tuples_beside_text(column):  # pandas would sort the text as the tuple of its characters (deprecated)
+            raise TypeError("tuples beside text")
         codes, keys = pd.factorize(column, sort=True)
-    except TypeError:  # keys of mixed types: in order of first appearance
+    except (TypeError, UnicodeEncodeError):  # keys of mixed types (one's text pandas cannot sort): as first seen
         try:
             codes, keys = pd.factorize(column, sort=False)
         except TypeError:  # a key that cannot be hashed: named (searched only once factorising has failed)
@@ -1539,6 +1541,21 @@ def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tu
         raise in_frame(naming_rows(WorkloadDataError, f"key column {quote(name)} is missing at ", row,
                                    "; give every row a key (or drop it)."), column.index)
     return codes, pd.Index(keys)
+
+
+def _tuples_beside_text(column: pd.Series) -> bool:
+    """Whether the key column ``column`` holds tuples beside text (``str`` or ``bytes``): pandas sorts such keys as
+    tuples, each text as the tuple of its characters, padded to the longest with NaN (``Pandas4Warning``: to
+    raise in a future pandas). Only a column of objects whose types pandas reads as ``"mixed"`` is looked at."""
+    if column.dtype != object or pd.api.types.infer_dtype(column, skipna=True) != "mixed":
+        return False
+    tuples = text = False
+    for value in column.array:
+        tuples = tuples or isinstance(value, tuple)
+        text = text or isinstance(value, (str, bytes))
+        if tuples and text:
+            return True
+    return False
 
 
 def _refuse_infinite(column: pd.Series, codes: np.ndarray, keys: Any, name: str) -> None:
@@ -1664,8 +1681,15 @@ def split_by_key(
     bounds = np.searchsorted(codes if order is None else codes[order], np.arange(len(keys) + 1))
     good = ((values >= 0) & (values <= MAX_VALUE)).all(axis=1)
     series = []
+    faulty = keys.dtype == object  # only objects hold text or tuples (a str column's text encodes)
     for i, name in enumerate(keys.tolist()):
         rows = slice(bounds[i], bounds[i + 1]) if order is None else order[bounds[i] : bounds[i + 1]]
+        fault = _key_fault(name, key) if faulty else None
+        if fault is not None:  # that key alone (its first row named), as a key whose values the door refuses
+            first = int(np.flatnonzero(codes == i)[0])
+            errors[name] = in_frame(naming_rows(WorkloadDataError, f"key column {quote(key)} holds {quote(name)} at ",
+                                                first, f": {fault}"), index, kept)
+            continue
         stamps = instants[rows]
         steps = np.diff(stamps)
         regular = len(stamps) > 1 and bool((steps == steps[0]).all()) and steps[0] > np.timedelta64(0, "ns")
@@ -1684,6 +1708,36 @@ def split_by_key(
         start = np.asarray(checked.index.array, dtype="datetime64[ns]")[0]
         series.append(KeySeries(name, start, checked.freq, checked.values))
     return series, errors, targets
+
+
+def _key_fault(name: Any, column: Any) -> str | None:
+    """Why the fleet key ``name`` (of the key column ``column``) cannot be kept (the rest of the message naming it,
+    with the fix), or ``None``.
+
+    Text holding half of a UTF-16 surrogate pair (``json.loads`` of ``"\\ud800"``): no UTF-8 output writes it,
+    and pandas (its str dtype, on Arrow) fails on it in any index or column of keys (the fleet's forecast, health).
+    A tuple holding NaN: NaN equals nothing, so the same key given again in another row is another key to
+    every lookup by key (an update's rows, a loaded file's keys) but pandas' grouping."""
+    parts, nan = [name], False
+    while parts:
+        part = parts.pop()
+        if isinstance(part, str):
+            if not part.isascii():
+                try:
+                    part.encode("utf-8")
+                except UnicodeEncodeError:
+                    return ("text with half a character (a lone UTF-16 surrogate, such as a JSON escape "
+                            "\\ud800 without its pair), which no output can write: write the character whole or "
+                            f"drop the escape, e.g. data[{quote(column)}] = data[{quote(column)}].map(lambda k: k.encode("
+                            "'utf-8', 'backslashreplace').decode()).")
+        elif isinstance(part, tuple):
+            parts.extend(part)
+        elif part is not name and isinstance(part, (float, np.floating)) and math.isnan(part):
+            nan = True
+    if nan:
+        return ("a tuple holding NaN, which equals nothing: an update's rows of that key would not find it; fill "
+                "the missing part (e.g. with None or \"\") or drop those rows.")
+    return None
 
 
 def keyless_error(codes: np.ndarray, key: Any, done: str, strict: bool = False, index: pd.Index | None = None) -> dict:

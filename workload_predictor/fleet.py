@@ -1386,8 +1386,8 @@ class FleetPredictor(ParamsMixin):
         values.update({name: float(p.confidence_) for name, p in predictors.items()})
         if state._global is not None:
             values.update(zip(state._global.keys, map(float, state._global.confidence)))
-        return pd.Series([values[name] for name in state.keys_], index=pd.Index(state.keys_, name=state.key_),
-                         name="confidence", dtype="float64")
+        index = pd.Index(state.keys_, name=state.key_, tupleize_cols=False)  # tuple keys as they are, not levels
+        return pd.Series([values[name] for name in state.keys_], index=index, name="confidence", dtype="float64")
 
     # -- health ----------------------------------------------------------------------------
     def health(self, thresholds: dict | None = None, now: Any = None) -> pd.DataFrame:

@@ -1,0 +1,100 @@
+"""Fleet keys no output or lookup can hold, refused as that key's error at fit: text with half a character (a lone
+UTF-16 surrogate, which ``json.loads`` keeps) and a tuple holding NaN (which equals nothing). The other keys are
+fitted, forecast, rated and saved as without that key (review h200)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workload_predictor import FleetPredictor
+from workload_predictor.errors import WorkloadDataError
+
+START = pd.Timestamp("2024-03-01", tz="UTC")
+STEP = pd.Timedelta("1min")
+
+
+def make_fleet(n_keys: int, n: int = 130, seed: int = 0) -> pd.DataFrame:
+    """Keys 0 .. n_keys - 1, one Poisson series around a sine each, ``n`` buckets, key by key."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return pd.concat([pd.DataFrame({"endpoint": i, "timestamp": START + STEP * t,
+                                    "requests": rng.poisson(20 + 10 * np.sin(t / (4 + i))).astype(float)})
+                      for i in range(n_keys)], ignore_index=True)
+
+
+def with_keys(frame: pd.DataFrame, name) -> pd.DataFrame:
+    """``frame`` with its key column of objects: each key ``i`` as ``name(i)``, called per row."""
+    return frame.assign(endpoint=pd.Series([name(i) for i in frame["endpoint"]], index=frame.index, dtype=object))
+
+
+@pytest.mark.parametrize("bad, message", [  # bad: the key, a new object each call (as a file's rows read)
+    (lambda: "\ud800x", r"holds '\\ud800x' at {row}: text with half a character \(a lone UTF-16 surrogate"),
+    (lambda: ("svc", "\udc00"), r"holds \('svc', '\\udc00'\) at {row}: text with half a character"),
+    (lambda: ("svc", float("nan")), r"holds \('svc', nan\) at {row}: a tuple holding NaN, which equals nothing"),
+])
+def test_a_key_no_output_or_lookup_can_hold_is_that_keys_error_and_the_others_are_fitted(tmp_path, bad, message):
+    names = {0: lambda: "a", 1: bad, 2: lambda: "b"}
+    raw = make_fleet(3)
+    frame = with_keys(raw, lambda i: names[i]())
+    before = frame.copy()
+    fleet = FleetPredictor(horizon=3).fit(frame.iloc[np.arange(len(frame)) % 130 < 120], key="endpoint")
+    pd.testing.assert_frame_equal(frame, before)  # the caller's frame is not written
+    # Text: fitted, then predict(), health() and confidence_ raised UnicodeEncodeError (pandas' str dtype) for every
+    # key. A tuple holding NaN: fitted, and no update could find it ("was not fitted").
+    assert fleet.keys_ == ["a", "b"] and len(fleet.errors_) == 1
+    (name, error), = fleet.errors_.items()
+    assert type(error) is WorkloadDataError and name is not None
+    with pytest.raises(WorkloadDataError, match=message.format(row=r"row 120 of the frame \(index label 130\)")):
+        raise error
+    others = with_keys(raw[raw["endpoint"] != 1], lambda i: names[i]())
+    expected = FleetPredictor(horizon=3).fit(others.iloc[np.arange(len(others)) % 130 < 120], key="endpoint")
+    pd.testing.assert_frame_equal(fleet.predict(), expected.predict())
+    pd.testing.assert_series_equal(fleet.confidence_, expected.confidence_)
+    now = START + STEP * 121
+    pd.testing.assert_frame_equal(fleet.health(now=now), expected.health(now=now))
+    # The bad key's new rows are its error again; the others are updated.
+    fleet.update(frame.iloc[np.arange(len(frame)) % 130 >= 120])
+    expected.update(others.iloc[np.arange(len(others)) % 130 >= 120])
+    assert list(map(repr, fleet.update_errors_)) == [repr(name)]  # a NaN in a tuple equals nothing: by its text
+    assert "in errors_" in str(next(iter(fleet.update_errors_.values())))
+    pd.testing.assert_frame_equal(fleet.predict(), expected.predict())
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wp"))
+    pd.testing.assert_frame_equal(loaded.predict(), expected.predict())
+    with pytest.raises(WorkloadDataError, match=message.format(row="row 130 of the frame")):
+        FleetPredictor(horizon=3, strict=True).fit(frame, key="endpoint")
+
+
+def test_a_key_of_half_a_character_beside_keys_of_another_type_is_that_keys_error():
+    frame = with_keys(make_fleet(2), lambda i: ("svc", "\udc00") if i == 0 else "b")
+    # Was pandas' UnicodeEncodeError from sorting the mixed keys (its str dtype on Arrow), for the whole fit.
+    fleet = FleetPredictor(horizon=3).fit(frame, key="endpoint")
+    assert fleet.keys_ == ["b"] and list(fleet.errors_) == [("svc", "\udc00")]
+    assert "half a character" in str(fleet.errors_[("svc", "\udc00")])
+
+
+@pytest.mark.parametrize("text", ["b", b"b", "bb"])
+def test_tuple_keys_beside_text_keys_are_fitted_in_order_of_first_appearance(text):
+    frame = make_fleet(3)
+    names = {0: ("svc", 1), 1: text, 2: ("svc", 0)}
+    # pandas sorted the text as the tuple of its characters, padded with NaN to the tuples' length: a
+    # Pandas4Warning ("will raise in a future version") where the lengths differ.
+    fleet = FleetPredictor(horizon=3).fit(with_keys(frame, names.get), key="endpoint")
+    assert fleet.keys_ == [("svc", 1), text, ("svc", 0)] and not fleet.errors_
+    forecast = fleet.predict()
+    assert forecast["endpoint"].tolist() == [name for name in fleet.keys_ for _ in range(3)]
+    alone = FleetPredictor(horizon=3).fit(frame[frame["endpoint"] == 1], key="endpoint").predict()
+    np.testing.assert_array_equal(forecast.iloc[3:6][["yhat", "lower", "upper"]].to_numpy(),
+                                  alone[["yhat", "lower", "upper"]].to_numpy())
+
+
+@pytest.mark.parametrize("model", ["dlinear", "naive"])
+def test_the_confidence_of_tuple_keys_is_indexed_by_the_keys(model):
+    frame = make_fleet(2)
+    as_text = FleetPredictor(horizon=3, model=model).fit(frame.astype({"endpoint": str}), key="endpoint")
+    fleet = FleetPredictor(horizon=3, model=model).fit(with_keys(frame, lambda i: ("svc", i)), key="endpoint")
+    confidence = fleet.confidence_  # was pandas' ValueError: "Names should be list-like for a MultiIndex"
+    assert confidence.index.tolist() == [("svc", 0), ("svc", 1)] and confidence.index.name == "endpoint"
+    np.testing.assert_array_equal(confidence.to_numpy(), as_text.confidence_.to_numpy())
+    assert fleet.health().index.tolist() == confidence.index.tolist()

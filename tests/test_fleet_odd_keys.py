@@ -54,11 +54,12 @@ def test_a_key_no_output_or_lookup_can_hold_is_that_keys_error_and_the_others_ar
     pd.testing.assert_series_equal(fleet.confidence_, expected.confidence_)
     now = START + STEP * 121
     pd.testing.assert_frame_equal(fleet.health(now=now), expected.health(now=now))
-    # The bad key's new rows are its error again; the others are updated.
+    # The bad key's new rows are its error again, named as such; the others are updated.
     fleet.update(frame.iloc[np.arange(len(frame)) % 130 >= 120])
     expected.update(others.iloc[np.arange(len(others)) % 130 >= 120])
     assert list(map(repr, fleet.update_errors_)) == [repr(name)]  # a NaN in a tuple equals nothing: by its text
-    assert "in errors_" in str(next(iter(fleet.update_errors_.values())))
+    with pytest.raises(WorkloadDataError, match=message.format(row=r"row 10 of the frame \(index label 250\)")):
+        raise next(iter(fleet.update_errors_.values()))
     pd.testing.assert_frame_equal(fleet.predict(), expected.predict())
     loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wp"))
     pd.testing.assert_frame_equal(loaded.predict(), expected.predict())
@@ -98,3 +99,38 @@ def test_the_confidence_of_tuple_keys_is_indexed_by_the_keys(model):
     assert confidence.index.tolist() == [("svc", 0), ("svc", 1)] and confidence.index.name == "endpoint"
     np.testing.assert_array_equal(confidence.to_numpy(), as_text.confidence_.to_numpy())
     assert fleet.health().index.tolist() == confidence.index.tolist()
+
+
+@pytest.mark.parametrize("model", ["dlinear", "naive", "global_lstm"])
+def test_an_infinite_or_half_character_key_in_an_update_is_that_keys_error_and_the_others_are_updated(tmp_path,
+                                                                                                       model):
+    if model == "global_lstm":
+        pytest.importorskip("torch")
+    settings = dict(horizon=3, model=model, random_state=0)
+    if model == "global_lstm":
+        settings.update(window=24, model_params={"max_epochs": 1})
+    frame = make_fleet(2).astype({"endpoint": float})
+    past, new = frame.iloc[np.arange(len(frame)) % 130 < 120], frame.iloc[np.arange(len(frame)) % 130 >= 120]
+    fleet, expected = (FleetPredictor(**settings).fit(past, key="endpoint") for _ in range(2))
+    stray = new.iloc[[3]].assign(endpoint=-np.inf)
+    half = new.iloc[[4]].assign(endpoint=pd.Series(["\ud800"], index=new.index[[4]], dtype=object))
+    given = pd.concat([new.iloc[:3], stray, new.iloc[3:]], ignore_index=True)
+    before = given.copy()
+    # Was the whole update's WorkloadDataError ("a key must be finite"): no key was updated.
+    fleet.update(given)
+    pd.testing.assert_frame_equal(given, before)
+    expected.update(new)
+    assert list(fleet.update_errors_) == [-np.inf]
+    assert str(fleet.update_errors_[-np.inf]).startswith("key column 'endpoint' holds -inf at row 3 of the frame: "
+                                                         "a key must be finite")
+    pd.testing.assert_frame_equal(fleet.predict(), expected.predict())
+    assert list(FleetPredictor.load(fleet.save(tmp_path / "inf.wp")).update_errors_) == [-np.inf]
+    # A key of half a character, as an update's: named as such, not as a key to fit.
+    fleet.update(pd.concat([half, new.iloc[[0]]], ignore_index=True))
+    assert set(fleet.update_errors_) == {"\ud800", 0.0}
+    assert str(fleet.update_errors_["\ud800"]).startswith(
+        "key column 'endpoint' holds '\\ud800' at row 0 of the frame: text with half a character")
+    assert "not after the last fitted bucket" in str(fleet.update_errors_[0.0])
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wp"))
+    assert set(loaded.update_errors_) == {"\ud800", 0.0}
+    pd.testing.assert_frame_equal(loaded.predict(), expected.predict())

@@ -1513,11 +1513,13 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
     return pd.DataFrame(out)
 
 
-def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tuple[np.ndarray, pd.Index]:
+def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False,
+                   infinite_ok: bool = False) -> tuple[np.ndarray, pd.Index]:
     """Codes ``0..K-1`` per row and the ``K`` keys, sorted where they sort; a missing key (code ``-1`` with
     ``missing_ok``), a key that cannot be hashed (a list, a dict), a key column that appears twice (``column`` a
-    frame) and a boolean key beside the number it equals (``True`` and ``1``, one key to pandas) are errors. Numbers
-    that are equal are one key (``1`` and ``1.0``)."""
+    frame), a boolean key beside the number it equals (``True`` and ``1``, one key to pandas) and an infinite key
+    (kept with ``infinite_ok``: a fleet's update, to which it is an unknown key, that key's error alone) are errors.
+    Numbers that are equal are one key (``1`` and ``1.0``)."""
     if isinstance(column, pd.DataFrame):
         raise WorkloadDataError(f"key column {quote(name)} appears {column.shape[1]} times; rename the duplicates "
                                 "(or drop them) so that one column holds the keys.")
@@ -1534,7 +1536,7 @@ def factorize_keys(column: pd.Series, name: str, missing_ok: bool = False) -> tu
     text = column.dtype == object and pd.api.types.infer_dtype(keys, skipna=True) == "string"
     if column.dtype == object and not text:
         _refuse_booleans_beside_numbers(column, codes, keys, name)
-    if not text:
+    if not text and not infinite_ok:
         _refuse_infinite(column, codes, keys, name)
     if not missing_ok and (codes < 0).any():
         row = int(np.flatnonzero(codes < 0)[0])
@@ -1684,7 +1686,7 @@ def split_by_key(
     faulty = keys.dtype == object  # only objects hold text or tuples (a str column's text encodes)
     for i, name in enumerate(keys.tolist()):
         rows = slice(bounds[i], bounds[i + 1]) if order is None else order[bounds[i] : bounds[i + 1]]
-        fault = _key_fault(name, key) if faulty else None
+        fault = key_fault(name, key) if faulty else None
         if fault is not None:  # that key alone (its first row named), as a key whose values the door refuses
             first = int(np.flatnonzero(codes == i)[0])
             errors[name] = in_frame(naming_rows(WorkloadDataError, f"key column {quote(key)} holds {quote(name)} at ",
@@ -1710,14 +1712,17 @@ def split_by_key(
     return series, errors, targets
 
 
-def _key_fault(name: Any, column: Any) -> str | None:
+def key_fault(name: Any, column: Any) -> str | None:
     """Why the fleet key ``name`` (of the key column ``column``) cannot be kept (the rest of the message naming it,
     with the fix), or ``None``.
 
     Text holding half of a UTF-16 surrogate pair (``json.loads`` of ``"\\ud800"``): no UTF-8 output writes it,
     and pandas (its str dtype, on Arrow) fails on it in any index or column of keys (the fleet's forecast, health).
     A tuple holding NaN: NaN equals nothing, so the same key given again in another row is another key to
-    every lookup by key (an update's rows, a loaded file's keys) but pandas' grouping."""
+    every lookup by key (an update's rows, a loaded file's keys) but pandas' grouping. An infinite number (which
+    :func:`factorize_keys` refuses, but for a fleet's update: no fit holds one)."""
+    if isinstance(name, (float, np.floating)) and math.isinf(name):
+        return "a key must be finite (no output writes an infinite one back); fix or drop its rows."
     parts, nan = [name], False
     while parts:
         part = parts.pop()

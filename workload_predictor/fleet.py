@@ -48,7 +48,7 @@ from ._memory import MB, UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from ._version import __version__
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
-                   gap_buckets, in_frame, keyless_error, prepare_continuation, split_by_key)
+                   gap_buckets, in_frame, key_fault, keyless_error, prepare_continuation, split_by_key)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
                      WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int,
                      naming_rows, plural, quote, quote_columns)
@@ -1588,7 +1588,8 @@ class FleetPredictor(ParamsMixin):
                                     f"does (columns: {quote_columns(data.columns)}); add it.")
         mode = self._update_mode()  # one typed error for a mode set since fit, before any key is read
         check_unit(unit)  # one typed error for the whole call, not one per key in update_errors_
-        codes, keys = factorize_keys(data[self.key_], self.key_, missing_ok=True)
+        # An infinite key (no fit holds one) is that key's error alone, as an unknown key is.
+        codes, keys = factorize_keys(data[self.key_], self.key_, missing_ok=True, infinite_ok=True)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
         # Rows without a key (code -1): left out, reported under the key None (strict: refused, nothing updated).
         errors = keyless_error(codes, self.key_, "updated", strict=bool(self.strict), index=data.index)
@@ -2578,6 +2579,10 @@ class _UnknownKey:
         self.keys, self.column, self.texts = keys, column, None
 
     def __call__(self, name: Any) -> WorkloadDataError:
+        fault = key_fault(name, self.column)  # a key no fit keeps: why (an infinite number, half a character)
+        if fault is not None:
+            return naming_rows(WorkloadDataError, f"key column {quote(self.column)} holds {quote(name)} at ", 0,
+                               f": {fault}")  # the key's first row, which the caller names as its frame's
         if self.texts is None:
             self.texts = {}
             for key in self.keys:

@@ -1,0 +1,44 @@
+"""A global LSTM's update where one key's endpoint is drained (its loads 0 from the update on): the other keys'
+forecasts stay theirs, the drained key is forecast at 0, and it wakes as an idle key does (review h200)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from test_global_level_shift import FITTED, NEW, SERIES, _moved, _periodic, _updated
+
+from workload_predictor.models.global_lstm import GlobalLSTM
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def fitted() -> GlobalLSTM:
+    return GlobalLSTM(horizon=5, window=24, hidden_size=4, max_epochs=1, random_state=0).fit(
+        [y[:FITTED] for y in SERIES])
+
+
+def test_a_drained_key_moves_the_others_no_more_than_a_new_draw_of_its_points(fitted):
+    """Key 0 (50 requests, 11.9 of them a scale) at 0 for the update's 60 buckets: keys 1-3's forecasts against the
+    same update with key 0 as it was, at most twice what a new draw of key 0's points moves them (the bound of
+    tests/test_global_level_shift.py). Read on its busy scale, each of key 0's idle windows (4.2 scales below its
+    offset) weighed about an ordinary window along the level in the shared base: 6.9 times a new draw."""
+    unshifted = _updated(fitted, SERIES[0][FITTED:])
+    redrawn = _updated(fitted, _periodic(FITTED + NEW, 50, 12, seed=11)[FITTED:])
+    drained = _updated(fitted, np.zeros(NEW))
+    assert _moved(fitted, drained, unshifted) <= 2 * _moved(fitted, redrawn, unshifted)
+    assert np.abs(drained.predict()[0]).max() < 1.0  # forecast idle
+    assert drained.scale_pending_[0, 0] and not drained.scale_pending_[1:].any()
+
+
+def test_a_drained_key_that_wakes_is_scaled_on_its_points_since_and_forecast_at_its_level(fitted):
+    drained = _updated(fitted, np.zeros(NEW))
+    woken = copy.deepcopy(drained).update([SERIES[0][FITTED:]] + [None] * 3)  # back at its level for 60 buckets
+    assert not woken.scale_pending_.any()
+    level = SERIES[0][FITTED:].mean()
+    # As the key that never left its level: scaled on its points since it woke.
+    np.testing.assert_allclose(woken.offset_[0, 0], level, rtol=0.05)
+    forecast = woken.predict()[0][:, 0]
+    assert np.abs(forecast - level).max() < 0.5 * level

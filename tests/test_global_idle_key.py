@@ -20,21 +20,24 @@ def fitted() -> GlobalLSTM:
         [y[:FITTED] for y in SERIES])
 
 
-def test_a_drained_key_moves_the_others_no_more_than_a_new_draw_of_its_points(fitted):
-    """Key 0 (50 requests, 11.9 of them a scale) at 0 for the update's 60 buckets: keys 1-3's forecasts against the
-    same update with key 0 as it was, at most twice what a new draw of key 0's points moves them (the bound of
-    tests/test_global_level_shift.py). Read on its busy scale, each of key 0's idle windows (4.2 scales below its
-    offset) weighed about an ordinary window along the level in the shared base: 6.9 times a new draw."""
+@pytest.mark.parametrize("load", [0.0, 1.0])
+def test_a_drained_key_moves_the_others_no_more_than_a_new_draw_of_its_points(fitted, load):
+    """Key 0 (50 requests, 11.9 of them a scale) at ``load`` for the update's 60 buckets (drained, or a health
+    check's one request a bucket): keys 1-3's forecasts against the same update with key 0 as it was, at most twice
+    what a new draw of key 0's points moves them (the bound of tests/test_global_level_shift.py). Read on its busy
+    scale, each of key 0's constant windows (4.2 and 4.1 scales below its offset) weighed about an ordinary window
+    along the level in the shared base: 6.9 and 7.0 times a new draw."""
     unshifted = _updated(fitted, SERIES[0][FITTED:])
     redrawn = _updated(fitted, _periodic(FITTED + NEW, 50, 12, seed=11)[FITTED:])
-    drained = _updated(fitted, np.zeros(NEW))
+    drained = _updated(fitted, np.full(NEW, load))
     assert _moved(fitted, drained, unshifted) <= 2 * _moved(fitted, redrawn, unshifted)
-    assert np.abs(drained.predict()[0]).max() < 1.0  # forecast idle
+    assert np.abs(drained.predict()[0] - load).max() < 1.0  # forecast at its constant
     assert drained.scale_pending_[0, 0] and not drained.scale_pending_[1:].any()
 
 
-def test_a_drained_key_that_wakes_is_scaled_on_its_points_since_and_forecast_at_its_level(fitted):
-    drained = _updated(fitted, np.zeros(NEW))
+@pytest.mark.parametrize("load", [0.0, 1.0])
+def test_a_drained_key_that_wakes_is_scaled_on_its_points_since_and_forecast_at_its_level(fitted, load):
+    drained = _updated(fitted, np.full(NEW, load))
     woken = copy.deepcopy(drained).update([SERIES[0][FITTED:]] + [None] * 3)  # back at its level for 60 buckets
     assert not woken.scale_pending_.any()
     level = SERIES[0][FITTED:].mean()

@@ -907,11 +907,11 @@ class GlobalLSTM(ParamsMixin):
         unless its points outside them sit past ``LEVEL_SHIFT`` on average too: two gaps of 7 zero-filled buckets
         beside a trough of its period put a key at 120 requests 2.1 of its scales below its offset though it came
         back after each (its counts among them: 0.8), and scaled again on them it forecast [71 73 74] for [162 175 180];
-        a key that drops to a level where zeros come in runs is still scaled again. A target whose points since are all
-        0 (an endpoint drained: idle over a window and its targets, past ``LEVEL_SHIFT`` below its offset) is scaled
-        as a fit on them scales an idle target (offset 0, its fallback scale 1) and added to ``idle`` (``(key,
+        a key that drops to a level where zeros come in runs is still scaled again. A target constant over those
+        points (an endpoint drained to 0, or to a health check's one request a bucket) is scaled as a fit on them
+        scales a constant (its offset the constant, its scale ``max(1, |offset|)``) and added to ``idle`` (``(key,
         target)``; ``None``: a file saved before ``scale_pending_`` was kept, left as it was) to be made pending, so
-        that it wakes as an idle key does (:meth:`_rescaled`): read on its busy scale, each of its idle windows
+        that it wakes as an idle key does (:meth:`_rescaled`): read on its busy scale, each of its constant windows
         weighed about an ordinary window in the shared base along the level (:func:`_level_weights`), and an
         endpoint drained for an update of 60 buckets moved the other keys' forecasts by 4 to 21 times what a new
         draw of its points did.
@@ -961,15 +961,15 @@ class GlobalLSTM(ParamsMixin):
                 if len(y) - start < span:
                     continue
                 busy = _outside_zero_runs(y[start:, col])
-                drained = idle is not None and not busy.any() and not y[start:, col].any()
+                drained = not y[start:, col].any()  # all 0 since: no gap, a constant (read below)
                 if not drained and not busy.all() and not (busy.any() and np.sign(level[-1, col]) * (
                         y[start:, col][busy] - offset[i, col]).mean() / scale[i, col] > LEVEL_SHIFT):
                     continue  # its points outside its runs of zero loads sit within LEVEL_SHIFT: a gap, not a shift
                 weights = None if element is None else element[start:, col : col + 1]
                 mean, spread, constant = fit_scale(y[start:, col : col + 1], weights, return_constant=True)
-                if constant[0] and not drained:
-                    continue
-                if drained:  # idle since, as a fit on those points scales it: pending, until it wakes (_rescaled)
+                if constant[0]:  # constant since, scaled as a fit scales it: pending until it leaves it (_rescaled)
+                    if idle is None:  # a file saved before scale_pending_ was kept: none is pending
+                        continue
                     idle.add((i, int(col)))
                 if first == len(y):
                     moved_offset, moved_scale = moved_offset.copy(), moved_scale.copy()
@@ -1427,7 +1427,7 @@ class GlobalLSTM(ParamsMixin):
         # [(offset, scale, first)]: a level read from the points as a forecast reads them (a burst the series came
         # back from at its median), so that a corrupt count does not hide a shift the real counts show
         shifted: dict = {}  # (key, target): its scaling before a small level shift, None: undone (_shift_rescaled)
-        idle: set | None = None if pending is None else set()  # (key, target): drained, scaled as idle, now pending
+        idle: set | None = None if pending is None else set()  # (key, target): constant since, now pending
         read = self._level_rescaled(active, [values for values, _ in settled], elements, offset, scale, pending, spreads,
                                     shifted, idle)
         if idle:  # new arrays: the model's own change only once the update is committed

@@ -134,3 +134,29 @@ def test_an_infinite_or_half_character_key_in_an_update_is_that_keys_error_and_t
     loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wp"))
     assert set(loaded.update_errors_) == {"\ud800", 0.0}
     pd.testing.assert_frame_equal(loaded.predict(), expected.predict())
+
+
+def test_a_row_centuries_from_its_keys_series_is_that_keys_error_and_the_others_are_updated():
+    """292 years or more apart, a row's distance to its key's last bucket wraps in int64 nanoseconds: a row of 1700
+    for a series of 2024 was refused as "off the fitted grid", and a row of 2024 for a key whose series a parse put
+    in 1700 raised pandas' OutOfBoundsDatetime for the whole update (its refusal subtracted the two)."""
+    frame = make_fleet(2, n=130)
+    old = frame["endpoint"] == 0
+    frame.loc[old, "timestamp"] = pd.Timestamp("1700-03-01", tz="UTC") + STEP * np.arange(130)
+    fleet = FleetPredictor(horizon=3, max_gap=None).fit(frame.iloc[np.arange(len(frame)) % 130 < 120], key="endpoint")
+    new = frame.iloc[np.arange(len(frame)) % 130 >= 120]
+    stray = new.iloc[[0]].assign(timestamp=START + STEP * 500)  # key 0's row in 2024
+    fleet.update(pd.concat([stray, new[new["endpoint"] == 1]], ignore_index=True))
+    assert list(fleet.update_errors_) == [0]
+    assert str(fleet.update_errors_[0]).startswith(
+        "new bucket 2024-03-01T08:20:00+00:00 at row 0 of the frame is 292 years or more after the last fitted bucket "
+        "1700-03-01T01:59:00+00:00: a stray row")
+    assert fleet.predict().groupby("endpoint")["timestamp"].first().tolist() == [
+        pd.Timestamp("1700-03-01 02:00", tz="UTC"), START + STEP * 130]
+    fleet.update(new[new["endpoint"] == 0].assign(timestamp=pd.Timestamp("1700-01-01", tz="UTC")).iloc[[0]])
+    assert str(fleet.update_errors_[0]).startswith(
+        "new bucket 1700-01-01T00:00:00+00:00 at row 0 of the frame (index label 120) is not after")
+    stray = new.iloc[[-1]].assign(timestamp=pd.Timestamp("1700-01-01", tz="UTC"))  # key 1's row in 1700
+    fleet.update(stray)
+    assert str(fleet.update_errors_[1]).startswith("new bucket 1700-01-01T00:00:00+00:00 at row 0 of the frame (index "
+                                                   "label 259) is 292 years or more before the last fitted bucket")

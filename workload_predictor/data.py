@@ -1090,9 +1090,13 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     ``i``-th instant (``None``: the instants are in the caller's order).
     """
     given, max_gap = max_gap, gap_buckets(max_gap, freq)
-    # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times.
-    elapsed = instants - last.as_unit("ns").to_datetime64()  # both UTC
-    if elapsed[0] <= np.timedelta64(0, "ns"):
+    end = last.as_unit("ns").to_datetime64()  # UTC
+    # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times. A row 292 years or more from ``last``
+    # (1700 for a series of 2024) is past what int64 nanoseconds hold: its difference wraps to the other sign.
+    elapsed = instants - end
+    if instants[0] <= end:
+        if elapsed[0] > np.timedelta64(0, "ns"):  # wrapped: no order refusal (it reads that difference)
+            raise _centuries_apart(instants, 0, rows, last, "before")
         error = naming_rows(
             UpdateOrderError, f"new bucket {_utc_isoformat(instants[0])} at ", _row_of(rows, 0), " is not after the last "
             f"fitted bucket {last.isoformat()}: update() appends buckets that continue the series (drop rows already "
@@ -1100,6 +1104,8 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
         error.first, error.last = pd.Timestamp(instants[0]).tz_localize("UTC"), last
         raise error
     position, remainder = np.divmod(elapsed, np.timedelta64(freq.to_timedelta64(), "ns"))
+    if position[-1] < 0:  # wrapped, the rows being after ``last``
+        raise _centuries_apart(instants, len(instants) - 1, rows, last, "after")
     off_grid = np.flatnonzero(remainder)  # the rows with a nonzero remainder
     if len(off_grid):
         at = int(off_grid[0])
@@ -1139,6 +1145,15 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     missing = np.diff(position, prepend=0) - 1
     return Continuation(values=filled, last=last + n_buckets * freq, gap=int(missing[0]),
                         missing=missing if len(missing) > 1 and missing[1:].any() else None)
+
+
+def _centuries_apart(instants: np.ndarray, at: int, rows: np.ndarray | None, last: pd.Timestamp,
+                     word: str) -> WorkloadDataError:
+    """The error for the ``at``-th new row, 292 years or more ``word`` ("before", "after") ``last``."""
+    return naming_rows(
+        WorkloadDataError, f"new bucket {_utc_isoformat(instants[at])} at ", _row_of(rows, at), f" is 292 years or "
+        f"more {word} the last fitted bucket {last.isoformat()}: a stray row (a clock or a parse gone wrong)? Drop it: "
+        "the series is unchanged and accepts the next correct row.")
 
 
 def _row_of(rows: np.ndarray | None, i: int) -> int:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_global_level_shift import FITTED, NEW, SERIES, _moved, _periodic, _updated
 
+from workload_predictor import FleetPredictor
 from workload_predictor.models.global_lstm import GlobalLSTM
 
 pytest.importorskip("torch")
@@ -45,3 +47,24 @@ def test_a_drained_key_that_wakes_is_scaled_on_its_points_since_and_forecast_at_
     np.testing.assert_allclose(woken.offset_[0, 0], level, rtol=0.05)
     forecast = woken.predict()[0][:, 0]
     assert np.abs(forecast - level).max() < 0.5 * level
+
+
+def test_a_global_fleet_with_a_drained_key_saves_loads_and_wakes_as_the_one_saved(tmp_path):
+    start, step, n = pd.Timestamp("2024-03-01", tz="UTC"), pd.Timedelta("1min"), 330
+    rng = np.random.default_rng(0)
+    frame = pd.concat([pd.DataFrame({"endpoint": name, "timestamp": start + step * np.arange(n),
+                                     "requests": rng.poisson(20 + 10 * np.sin(np.arange(n) / 5)).astype(float)})
+                       for name in "abc"], ignore_index=True)
+    at = frame.groupby("endpoint").cumcount()
+    fleet = FleetPredictor(horizon=3, model="global_lstm", window=24, model_params={"max_epochs": 1},
+                           random_state=0).fit(frame[at < 200], key="endpoint")
+    drained = frame[(at >= 200) & (at < 260)].assign(requests=lambda d: d["requests"].where(d["endpoint"] != "a", 0.0))
+    fleet.update(drained)
+    assert fleet._global.model.scale_pending_[:, 0].tolist() == [True, False, False]
+    assert (fleet.predict().query("endpoint == 'a'")["yhat"] == 0).all()
+    loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wp"))
+    pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
+    fleet.update(frame[at >= 260])
+    loaded.update(frame[at >= 260])
+    assert not fleet._global.model.scale_pending_.any()
+    pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())

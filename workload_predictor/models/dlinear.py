@@ -52,6 +52,10 @@ from .base import MAX_WINDOW, MIN_TRAIN_WINDOWS, BaseForecaster, as_matrix, chec
 from .combination import evidence_shrinkage
 
 DEFAULT_WINDOWS = (12, 24, 48, 72, 96, 120, 168, 240, 336)
+#: The shortest window DLinear reads: one bucket has no step to measure its noise from (the residuals' scale, see
+#: :func:`window_residuals`), and less its last value (``follow_level``) no input at all.
+MIN_DLINEAR_WINDOW = 2
+_ONE_BUCKET = "a window of one bucket has no step to measure its noise from, and less its last value nothing to read"
 #: Rank-one steps on a kept inverse before it is recomputed from the statistics (bounds accumulated rounding).
 REFRESH_AFTER = 256
 # A window whose rank-one step would dominate the system (``weight u^T S^-1 u`` above this: a bucket far outside the
@@ -1313,8 +1317,8 @@ class DLinear(BaseForecaster):
     horizon : int
         Buckets forecast directly.
     window : int or None
-        Input window. ``None`` picks the candidate in ``candidate_windows`` with the
-        lowest MAE on the validation tail of the training data.
+        Input window, 2 buckets or more (one has no step to read its noise from). ``None`` picks the candidate in
+        ``candidate_windows`` with the lowest MAE on the validation tail of the training data.
     kernel_size : int
         Moving-average length of the trend (odd; even values are rounded down). The kernel of the fit is
         ``kernel_size_``: updates, ``rolling_forecast`` and the branch weights read it, and a ``kernel_size`` set
@@ -1328,8 +1332,8 @@ class DLinear(BaseForecaster):
         ``window`` has no search and keeps ``FOLLOW_ALPHA``); without ``follow_level``,
         ``EXACT_ALPHA``. The penalty used is ``alpha_``.
     candidate_windows : sequence of int or None
-        Windows tried when ``window`` is None; ``None`` (default) tries ``DEFAULT_WINDOWS`` (12 ... 336),
-        clipped to the data.
+        Windows tried when ``window`` is None, each 2 buckets or more; ``None`` (default) tries ``DEFAULT_WINDOWS``
+        (12 ... 336), clipped to the data.
     validation_fraction, max_validation_windows :
         The chronological validation tail: this share of the points (at least one horizon), forecast at up to
         this many origins spread evenly over it.
@@ -1456,6 +1460,11 @@ class DLinear(BaseForecaster):
                 continue
             if not is_positive_int(value):
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets.")
+        if self.window is not None and self.window < MIN_DLINEAR_WINDOW:  # no fit had one: a file holds none
+            raise WorkloadDataError(f"window={quote(self.window)} is too short for DLinear: {_ONE_BUCKET}; pass "
+                                    f"window={MIN_DLINEAR_WINDOW} or more (e.g. 12), or None to search "
+                                    f"{min(DEFAULT_WINDOWS)} to {max(DEFAULT_WINDOWS)} (model='naive' forecasts the "
+                                    "last bucket).")
         if self.kernel_size > MAX_WINDOW:  # its padding is counted in int64 (windows.moving_average_matrix)
             raise WorkloadDataError(f"kernel_size={quote(self.kernel_size)} is longer than any series ({MAX_WINDOW:,} "
                                     "buckets at most): pass a smaller kernel_size (e.g. 25).")
@@ -1481,6 +1490,16 @@ class DLinear(BaseForecaster):
         if not any(transform is t or (isinstance(transform, str) and transform == t) for t in TRANSFORMS):
             raise WorkloadDataError(f"transform={quote(transform)} must be None (the loads as they are) or 'log1p' "
                                     "(log(1 + load), forecasts mapped back).")
+
+    def _check_candidates(self) -> None:
+        """Refuse, at fit, ``candidate_windows`` holding a window of one bucket, which the search may choose as the
+        widest of its blend (the only one with room to score, or the best with ``blend=1``). Not among the settings
+        a model file's load checks: a file fitted with one beside wider windows loads and forecasts as before."""
+        candidates = self.candidate_windows
+        if candidates is not None and min(int(w) for w in candidates) < MIN_DLINEAR_WINDOW:
+            raise WorkloadDataError(f"candidate_windows={quote(candidates)} holds a window of one bucket, too short "
+                                    f"for DLinear: {_ONE_BUCKET}; drop it (every candidate {MIN_DLINEAR_WINDOW} "
+                                    "buckets or more), or use model='naive', which forecasts the last bucket.")
 
     def _required_window(self) -> int:
         """The window the length check asks room for: ``window``, or else the smallest candidate (the search
@@ -1605,6 +1624,7 @@ class DLinear(BaseForecaster):
     def _fit_arrays(self, y: np.ndarray, refit: bool) -> None:
         if not refit:
             self._check_params()
+            self._check_candidates()
         # An ensemble hands this first fit to its LSTM member's base (see Ensemble._fit_members): what it sets.
         handed = set(vars(self)) if not refit and "_keep_first_fit" in vars(self) else None
         scored = vars(self).pop("_scored_series", None)  # what the search's validation windows read (see fit)

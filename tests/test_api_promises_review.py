@@ -48,3 +48,43 @@ def test_windows_of_two_buckets_still_fit():
     for model in (DLinear(horizon=5, window=2), DLinear(horizon=5, candidate_windows=[2, 24], blend=1)):
         forecast = model.fit(WALK).predict()
         assert model.window_ >= 2 and np.isfinite(forecast).all()
+
+
+# -- update reads unit= and origin= as fit does ---------------------------------------------------------------------
+HISTORY, NEW = SERIES.iloc[:-5], SERIES.iloc[-5:]
+
+
+@pytest.mark.parametrize("settings", [{"unit": "s"}, {"unit": "ms", "origin": "2024-01-01"}])
+def test_update_refuses_unit_beside_datetimes_as_fit_does(settings):
+    predictor = WorkloadPredictor(horizon=5).fit(HISTORY)
+    with pytest.raises(WorkloadDataError, match="how to read numeric timestamps") as at_fit:
+        WorkloadPredictor(horizon=5).fit(SERIES, **settings)
+    with pytest.raises(WorkloadDataError, match="how to read numeric timestamps") as at_update:
+        predictor.update(NEW, **settings)
+    assert str(at_fit.value).split(" (")[0] == str(at_update.value).split(" (")[0]
+    assert predictor.n_updates_ == 0 and predictor.last_timestamp_ == HISTORY["timestamp"].iloc[-1].tz_localize("UTC")
+
+
+# -- a fleet's update: an error of the whole frame is raised once, as fit raises it -----------------------------------
+def _fleet_frames():
+    history = pd.concat([HISTORY.assign(key=key) for key in "ab"], ignore_index=True)
+    new = pd.concat([NEW.assign(key=key) for key in "ab"], ignore_index=True)
+    return FleetPredictor(horizon=5).fit(history, key="key"), new
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda new: (new.drop(columns="timestamp"), {}), "no timestamp column 'timestamp'"),
+    (lambda new: (new, {"timestamp": "time"}), "no timestamp column 'time'"),
+    (lambda new: (new.drop(columns="requests"), {}), "no target column 'requests'"),
+    (lambda new: (new, {"unit": "s"}), "unit='s' says how to read numeric timestamps"),
+    (lambda new: (new, {"origin": "2024-01-01"}), "origin='2024-01-01' says how to read numeric timestamps"),
+])
+def test_a_fleet_update_raises_an_error_of_the_whole_frame_once(change, message):
+    fleet, new = _fleet_frames()
+    rows, settings = change(new)
+    before = fleet.predict()
+    with pytest.raises(WorkloadDataError, match=message):
+        fleet.update(rows, **settings)  # not an update that "succeeds" with every key in update_errors_
+    pd.testing.assert_frame_equal(fleet.predict(), before)
+    fleet.update(new)
+    assert fleet.update_errors_ == {} and not fleet.predict().equals(before)

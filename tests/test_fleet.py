@@ -1631,10 +1631,12 @@ def test_a_fleet_update_missing_a_fitted_target_names_the_column_to_add():
     head = frame[frame["timestamp"] < START + pd.Timedelta("190min")]
     tail = frame[frame["timestamp"] >= START + pd.Timedelta("190min")].drop(columns="input_tokens")
     fleet = FleetPredictor(horizon=4).fit(head, key="endpoint", target=["requests", "input_tokens"])
-    fleet.update(tail)
-    assert sorted(fleet.update_errors_) == ["k0", "k1"]
-    for error in fleet.update_errors_.values():
-        assert "update needs every fitted target column" in str(error) and "target=" not in str(error)
+    before = fleet.predict()
+    with pytest.raises(WorkloadDataError) as refused:  # once for the frame, as fit raises it: no key's rows can do
+        fleet.update(tail)
+    assert "update needs every fitted target column" in str(refused.value) and "target=" not in str(refused.value)
+    assert "add ['input_tokens']" in str(refused.value)
+    pd.testing.assert_frame_equal(fleet.predict(), before)
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -897,7 +897,8 @@ def prepare_continuation(
     if isinstance(data, pd.DataFrame):
         check_flat_columns(data)
     # The common frame first: it holds every target (a fresh frame's ``name in data`` builds its columns' hash table).
-    read = _datetime_frame_rows(data, timestamp, target) if origin is None else None
+    # Its short path reads no unit or origin: given, the general path reads them, and refuses them beside datetimes.
+    read = _datetime_frame_rows(data, timestamp, target) if origin is None and unit is None else None
     if read is None:
         missing = [name for name in wanted if name not in data] if isinstance(data, pd.DataFrame) else []
         if missing:  # the update's own message: it has no ``target`` to pass

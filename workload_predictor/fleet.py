@@ -48,7 +48,8 @@ from ._memory import MB, UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from ._version import __version__
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
-                   gap_buckets, in_frame, key_fault, keyless_error, prepare_continuation, split_by_key)
+                   gap_buckets, in_frame, key_fault, keyless_error, prepare_continuation, split_by_key,
+                   to_utc_index)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
                      WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int,
                      naming_rows, plural, quote, quote_columns)
@@ -1588,6 +1589,7 @@ class FleetPredictor(ParamsMixin):
                                     f"does (columns: {quote_columns(data.columns)}); add it.")
         mode = self._update_mode()  # one typed error for a mode set since fit, before any key is read
         check_unit(unit)  # one typed error for the whole call, not one per key in update_errors_
+        _check_update_columns(data, timestamp, self.targets_, unit, origin)  # so are the frame's columns
         # An infinite key (no fit holds one) is that key's error alone, as an unknown key is.
         codes, keys = factorize_keys(data[self.key_], self.key_, missing_ok=True, infinite_ok=True)
         check_limit(self.memory_limit_mb)  # one typed error, not one per key
@@ -2503,6 +2505,28 @@ def _all_over_limit(errors: dict) -> bool:
     update either, no key's update fits and the update raises, as a fit over the limit does; a key refused for its
     data instead is reported with the others in ``update_errors_``."""
     return bool(errors) and all(isinstance(error, MemoryLimitError) for error in errors.values())
+
+
+def _check_update_columns(data: pd.DataFrame, timestamp: Any, targets: Sequence[str], unit: str | None,
+                          origin: Any) -> None:
+    """The typed error of an update frame that no key's rows can continue their series from, once for the call (as
+    ``fit`` raises it), not once per key in ``update_errors_``: no ``timestamp`` column (and no DatetimeIndex), a
+    fitted target column missing, or ``unit=``/``origin=`` beside a datetime column, which they would not change."""
+    stamps = None
+    if timestamp is not None:
+        check_label(timestamp, "timestamp", "timestamp")
+        stamps = data.get(timestamp)
+        if stamps is None and not isinstance(data.index, pd.DatetimeIndex):
+            raise WorkloadDataError(f"no timestamp column {quote(timestamp)} (columns: {quote_columns(data.columns)}); "
+                                    "pass timestamp=<column name>, or use a DatetimeIndex and timestamp=None.")
+    missing = [name for name in targets if name not in data.columns]
+    if missing:
+        raise WorkloadDataError(f"no target column {quote(missing[0])} (columns: {quote_columns(data.columns)}): "
+                                f"update needs every fitted target column ({quote(list(targets))}); add "
+                                f"{quote(missing)}.")
+    if (unit is not None or origin is not None) and isinstance(stamps, pd.Series) and len(stamps) \
+            and pd.api.types.is_datetime64_any_dtype(stamps.dtype):
+        to_utc_index(stamps.iloc[:1], unit=unit, origin=origin, name=str(timestamp))  # raises: they change nothing
 
 
 def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):

@@ -88,3 +88,15 @@ def test_a_fleet_update_raises_an_error_of_the_whole_frame_once(change, message)
     pd.testing.assert_frame_equal(fleet.predict(), before)
     fleet.update(new)
     assert fleet.update_errors_ == {} and not fleet.predict().equals(before)
+
+
+# -- Forecast.to_requests(count=...) names the count given ---------------------------------------------------------
+@pytest.mark.parametrize("count", ["qps", "upper", 5])
+def test_to_requests_names_a_count_that_is_no_target(count):
+    """It said "the forecast has no request-count target ... fit with target='requests'" of a forecast of requests."""
+    forecast = WorkloadPredictor(horizon=5).fit(SERIES).predict()
+    with pytest.raises(WorkloadDataError) as refused:
+        forecast.to_requests(random_state=0, count=count)
+    assert str(refused.value).startswith(f"count={count!r} is not a target of the forecast (targets: ['requests'])")
+    assert "count=None" in str(refused.value) and "fit with" not in str(refused.value)
+    assert len(forecast.to_requests(random_state=0, count="requests")) > 0

@@ -296,7 +296,8 @@ def test_the_request_count_target_can_be_named_as_the_error_advises():
     start = (forecast.index[0] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
     buckets = (requests["arrival_time_ns"] - start) // 10**10
     assert np.bincount(buckets, weights=requests["input_tokens"]).tolist() == [2400.0, 9000.0]
-    with pytest.raises(WorkloadDataError, match=r"no request-count target \(targets: \['qps', 'input_tokens'\]\)"):
+    with pytest.raises(WorkloadDataError, match=r"count='requests' is not a target of the forecast \(targets: "
+                                                 r"\['qps', 'input_tokens'\]\): pass the target that counts requests"):
         forecast.to_requests(random_state=0, count="requests")
 
 

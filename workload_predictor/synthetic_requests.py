@@ -183,6 +183,9 @@ def forecast_to_requests(
     if quantity not in QUANTITIES:
         raise WorkloadDataError(f"quantity={quote(quantity)} must be one of {', '.join(QUANTITIES)}.")
     targets = list(forecast.targets)
+    if count is not None and not any(count is t or (isinstance(count, str) and count == t) for t in targets):
+        raise WorkloadDataError(f"count={quote(count)} is not a target of the forecast (targets: {quote(targets)}): "
+                                "pass the target that counts requests, or count=None for the default.")
     if count is None:  # a single target counts requests unless it is named as a token count
         count = "requests" if "requests" in targets else (
             targets[0] if len(targets) == 1 and targets[0] not in _TOKEN_NAMES else None)

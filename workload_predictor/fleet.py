@@ -1549,7 +1549,9 @@ class FleetPredictor(ParamsMixin):
         A key the fleet does not know, or whose rows do not continue its series or hold a
         value that is no number, is reported in ``update_errors_`` and keeps its fit; rows
         without a key are left out and reported under the key ``None`` (``strict=True``
-        raises instead, changing nothing). A key without rows keeps its fit, so a frame of no rows
+        raises instead, changing nothing). A frame no key's rows can continue from (no ``timestamp`` column, a
+        fitted target column missing, ``unit=`` or ``origin=`` beside datetimes) raises at once, as :meth:`fit`
+        does, changing nothing. A key without rows keeps its fit, so a frame of no rows
         (a tick in which no bucket closed) updates no key and leaves ``update_errors_`` empty;
         :meth:`WorkloadPredictor.update`, a call for its one series, refuses one.
 

@@ -100,3 +100,13 @@ def test_to_requests_names_a_count_that_is_no_target(count):
     assert str(refused.value).startswith(f"count={count!r} is not a target of the forecast (targets: ['requests'])")
     assert "count=None" in str(refused.value) and "fit with" not in str(refused.value)
     assert len(forecast.to_requests(random_state=0, count="requests")) > 0
+
+
+# -- the global LSTM's shortest window: the message names the fix --------------------------------------------------
+@pytest.mark.parametrize("window", [5, 11])
+def test_a_global_lstm_window_below_its_minimum_names_the_fix(window):
+    frame = pd.concat([SERIES.assign(key=key) for key in "ab"], ignore_index=True)
+    fleet = FleetPredictor(model="global_lstm", horizon=5, window=window, model_params={"max_epochs": 1})
+    with pytest.raises(WorkloadDataError, match=rf"window={window} is below the global LSTM's minimum of 12 buckets: "
+                                                r"pass window=12 or more, or None for the default"):
+        fleet.fit(frame, key="key")

@@ -468,7 +468,9 @@ class GlobalLSTM(ParamsMixin):
         if self.window is not None:
             positive_int("window", self.window)
             if self.window < self.min_window:
-                raise WorkloadDataError(f"window={self.window} is below the LSTM's minimum {self.min_window}.")
+                raise WorkloadDataError(f"window={quote(self.window)} is below the global LSTM's minimum of "
+                                        f"{self.min_window} buckets: pass window={self.min_window} or more, or None "
+                                        "for the default.")
         device = resolve_device(self.device)
         check_quantize(self.quantize, device)
         # The settings every other forecaster checks: the time limit, the validation split, the progress bar.

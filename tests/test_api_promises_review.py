@@ -5,6 +5,11 @@ works or is refused with a typed error (a ``ValueError`` subclass naming the pro
 
 from __future__ import annotations
 
+import io
+import re
+import tokenize
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,3 +115,37 @@ def test_a_global_lstm_window_below_its_minimum_names_the_fix(window):
     with pytest.raises(WorkloadDataError, match=rf"window={window} is below the global LSTM's minimum of 12 buckets: "
                                                 r"pass window=12 or more, or None for the default"):
         fleet.fit(frame, key="key")
+
+
+# -- a bare model's anomalies= message shows the dict it asks for --------------------------------------------------
+@pytest.mark.parametrize("anomalies", ["x", [1]])
+def test_a_bare_models_anomalies_message_shows_the_dict_it_wants(anomalies):
+    with pytest.raises(WorkloadDataError) as refused:
+        DLinear(horizon=5).fit(WALK, anomalies=anomalies)
+    assert "must be a dict {(position, target index): reference median} of flagged buckets" in str(refused.value)
+
+
+def _doubled_braces_beside_f_strings(text: str) -> list[tuple[int, str]]:
+    """Plain string literals joined (implicitly, as one message) to an f-string that hold ``{{`` or ``}}``: only the
+    f-string parts turn them into one brace, so a plain part shows them doubled to the user."""
+    found, group = [], []
+    for token in [*tokenize.generate_tokens(io.StringIO(text).readline), None]:
+        if token is not None and token.type == tokenize.STRING:
+            group.append(token)
+            continue
+        if token is not None and token.type in (tokenize.NL, tokenize.COMMENT) and group:
+            continue
+        prefixes = [re.match(r"[rRbBuUfF]*", part.string).group().lower() for part in group]
+        if len(group) > 1 and any("f" in prefix for prefix in prefixes):
+            found += [(part.start[0], part.string) for part, prefix in zip(group, prefixes)
+                      if "f" not in prefix and ("{{" in part.string or "}}" in part.string)]
+        group = []
+    return found
+
+
+def test_no_message_shows_doubled_braces():
+    package = Path(__file__).resolve().parent.parent / "workload_predictor"
+    doubled = {str(path.relative_to(package)): found for path in sorted(package.rglob("*.py"))
+               if (found := _doubled_braces_beside_f_strings(path.read_text(encoding="utf-8")))}
+    assert doubled == {}
+    assert _doubled_braces_beside_f_strings('x = (f"{a} {{" \n "median}} of")\n') == [(2, '"median}} of"')]

@@ -251,7 +251,7 @@ def check_flags(anomalies: Any, n: int, k: int) -> None:
     converge)."""
     if not isinstance(anomalies, Mapping):
         raise WorkloadDataError(f"anomalies={quote(anomalies)} must be a dict {{(position, target index): reference "
-                                "median}} of flagged buckets; pass None to flag them with the predictor's scan of y, "
+                                "median} of flagged buckets; pass None to flag them with the predictor's scan of y, "
                                 "or {} for none.")
     for key, median in anomalies.items():
         if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(part, (int, np.integer))

@@ -49,6 +49,23 @@ def test_candidate_windows_of_one_bucket_are_refused_at_fit(settings):
         DLinear(horizon=5, **settings).fit(WALK)
 
 
+@pytest.mark.parametrize("model, settings, teacher", [
+    ("dlinear", {"candidate_windows": [1, 24], "blend": 1}, None),  # the batched keys' own search
+    ("dlinear_log", {"candidate_windows": [1]}, None),
+    ("dlinear", {"candidate_windows": [1, 24]}, "global_lstm"),  # the teacher's DLinear students
+    ("ensemble", {"members": ("dlinear", "naive"), "member_params": {"dlinear": {"candidate_windows": [1]}}}, None),
+])
+def test_a_fleet_refuses_candidate_windows_of_one_bucket_once(model, settings, teacher):
+    walks = np.abs(np.cumsum(np.random.default_rng(1).normal(0.0, 5.0, (2, 600)), axis=1)) + 100.0
+    frame = pd.concat([pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=600, freq="1min"),
+                                     "requests": walk, "key": key}) for key, walk in zip("ab", walks)])
+    fleet = FleetPredictor(model=model, horizon=5, model_params=settings, teacher=teacher,
+                           teacher_params={"max_epochs": 1} if teacher else None)
+    with pytest.raises(WorkloadDataError, match=r"candidate_windows=\[1.*holds a window of one bucket") as refused:
+        fleet.fit(frame, key="key")
+    assert type(refused.value) is WorkloadDataError  # the fit's error, not every key's (NoKeyFittedError)
+
+
 def test_windows_of_two_buckets_still_fit():
     for model in (DLinear(horizon=5, window=2), DLinear(horizon=5, candidate_windows=[2, 24], blend=1)):
         forecast = model.fit(WALK).predict()

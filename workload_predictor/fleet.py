@@ -1026,9 +1026,12 @@ class FleetPredictor(ParamsMixin):
         not the same error in ``errors_`` once per key (thousands of keys, thousands of copies, and no key fitted).
         The batched DLinear and baseline settings are checked by :meth:`_check_settings`; a global model's by its
         own ``_check_params``."""
-        if self.model in GLOBAL_MODELS or self.teacher is not None:
+        if self.model in GLOBAL_MODELS:
             return
         model = WorkloadPredictor(**self._config(())["settings"])._build_model()
+        if self.teacher is not None:  # per-key DLinear students: their candidate windows, as a fit checks them
+            model._check_candidates()
+            return
         with memory_limit(self.memory_limit_mb):  # a network too large for the limit whatever the data, as a key's
             _check_model_settings(model, n_targets)
 
@@ -2551,7 +2554,10 @@ def forecast_columns(target: Any) -> list[str]:
 def _check_model_settings(model: BaseForecaster, n_targets: int) -> None:
     """What ``model``'s fit checks of its settings before it reads a series of ``n_targets`` targets: a torch
     model's network settings (and its patch against a given window), an ensemble's members and, in turn, each
-    member's (length and horizon included)."""
+    member's (length and horizon included), DLinear's candidate windows (checked at fit only: a file fitted with
+    one of a bucket beside wider ones loads)."""
+    if hasattr(model, "_check_candidates"):  # DLinear, dlinear_log and the batched DLinear keys
+        model._check_candidates()
     if hasattr(model, "_planned_members"):  # an ensemble
         for member in model._planned_members().values():
             member.check_settings()

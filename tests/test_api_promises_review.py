@@ -31,12 +31,18 @@ def test_a_window_of_one_bucket_is_refused_with_a_typed_error(model):
         WorkloadPredictor(model=model, horizon=5, window=1, model_params=settings, random_state=0).fit(SERIES)
 
 
-def test_a_bare_dlinear_and_a_fleet_refuse_a_window_of_one_bucket():
+def test_a_bare_dlinear_refuses_a_window_of_one_bucket():
     with pytest.raises(WorkloadDataError, match="window=1 is too short"):
         DLinear(horizon=5, window=1).fit(SERIES["requests"].to_numpy())
+
+
+@pytest.mark.parametrize("model", ["dlinear", "dlinear_log", "lstm", "ensemble"])
+def test_a_fleet_refuses_a_window_of_one_bucket_once(model):
     frame = pd.concat([SERIES.assign(key=key) for key in "ab"], ignore_index=True)
-    with pytest.raises(WorkloadDataError, match="window=1 is too short"):  # the fleet's error, not an IndexError
-        FleetPredictor(horizon=5, window=1).fit(frame, key="key")
+    settings = {"lstm": {"max_epochs": 1, "hidden_size": 4}}.get(model)
+    with pytest.raises(WorkloadDataError, match="window=1 is too short") as refused:
+        FleetPredictor(model=model, horizon=5, window=1, model_params=settings).fit(frame, key="key")
+    assert type(refused.value) is WorkloadDataError  # the fit's error: not an IndexError, nor every key's
 
 
 @pytest.mark.parametrize("settings", [

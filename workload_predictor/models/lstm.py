@@ -327,7 +327,8 @@ class LSTM(BaseForecaster):
         smallest size against the memory limit), ``verbose``, and the patch against a given window."""
         check_settings(self, outputs=self.horizon * n_targets)
         check_verbose(self.verbose)
-        if is_positive_int(self.window):  # a given window: the patch is checked before the base's fit
+        if is_positive_int(self.window):  # a given window: it and the patch are checked before the base's fit
+            self._new_base()._check_params()  # the base's window: 2 buckets or more
             check_patch_size(self.patch_size, int(self.window))
 
     def _refit(self, y: np.ndarray, n_seen: int) -> None:

@@ -106,6 +106,7 @@ def _fleet_frames():
     (lambda new: (new.drop(columns="requests"), {}), "no target column 'requests'"),
     (lambda new: (new, {"unit": "s"}), "unit='s' says how to read numeric timestamps"),
     (lambda new: (new, {"origin": "2024-01-01"}), "origin='2024-01-01' says how to read numeric timestamps"),
+    (lambda new: (new.set_axis(pd.MultiIndex.from_product([new.columns, [""]]), axis=1), {}), "MultiIndex"),
 ])
 def test_a_fleet_update_raises_an_error_of_the_whole_frame_once(change, message):
     fleet, new = _fleet_frames()

@@ -47,9 +47,9 @@ from . import _deadline, anomaly, model_file
 from ._memory import MB, UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from ._version import __version__
 from .confidence import conformal_is_exact, conformal_quantile, interval
-from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_label, check_unit, duration_text, factorize_keys,
-                   gap_buckets, in_frame, key_fault, keyless_error, prepare_continuation, split_by_key,
-                   to_utc_index)
+from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_flat_columns, check_label, check_unit,
+                   duration_text, factorize_keys, gap_buckets, in_frame, key_fault, keyless_error,
+                   prepare_continuation, split_by_key, to_utc_index)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
                      WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int,
                      naming_rows, plural, quote, quote_columns)
@@ -2516,7 +2516,9 @@ def _check_update_columns(data: pd.DataFrame, timestamp: Any, targets: Sequence[
                           origin: Any) -> None:
     """The typed error of an update frame that no key's rows can continue their series from, once for the call (as
     ``fit`` raises it), not once per key in ``update_errors_``: no ``timestamp`` column (and no DatetimeIndex), a
-    fitted target column missing, or ``unit=``/``origin=`` beside a datetime column, which they would not change."""
+    fitted target column missing, or ``unit=``/``origin=`` beside a datetime column, which they would not change; and
+    columns that are a MultiIndex, whose names select no one column."""
+    check_flat_columns(data)
     stamps = None
     if timestamp is not None:
         check_label(timestamp, "timestamp", "timestamp")

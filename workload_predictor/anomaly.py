@@ -1479,6 +1479,79 @@ def settle(values: np.ndarray, runs: list[tuple[int, int, int, float]]) -> np.nd
     return changed
 
 
+def bridged(values: np.ndarray, settled: np.ndarray, runs: Sequence[tuple[int, int, int, float]],
+            around: Sequence[tuple[int, int, int, float]] = ()) -> np.ndarray:
+    """``settled`` (``values``, ``[n, k]``, with ``runs`` and ``around`` at their medians: :func:`settle`) with each
+    bucket of ``runs`` (``(first, last, target index, median)``, positions of ``values``' buckets) read as its target's
+    expected value between the nearest buckets before and after it that lie in no run of its target (of ``runs`` or
+    ``around``), as ``values`` holds them: a series about its median ``m`` (the bucket's value in ``settled``) whose
+    buckets correlate as its ordinary ones do at lag 1 (``rho``, over the pairs of adjacent buckets in no run, up to
+    the last run's next bucket: later buckets may hold a burst still going), ``d`` buckets after the one before (of
+    value ``L``) and ``e`` before the one after (``R``)::
+
+        m + (L - m) rho^d (1 - rho^(2e)) / (1 - rho^(2(d + e))) + (R - m) rho^e (1 - rho^(2d)) / (1 - rho^(2(d + e)))
+
+    (the mean of a stationary AR(1) series between two of its values). With ``rho`` at 1 it is the straight line from
+    ``L`` to ``R``, at 0 the median. A short burst in a series that follows a shape (a trough or a peak of a season)
+    is read on that shape, where its median reads every bucket of it at the level of its reference; the middle of a
+    long one, and a burst in noise, at the median. A bucket with no such bucket on one side keeps its value in
+    ``settled``. A new array where a bucket is read so, else ``settled`` itself; neither argument is modified."""
+    if not len(runs):
+        return settled
+    n, out = len(values), None
+    positions = np.arange(n)
+    bridge = np.array([run[:3] for run in runs], dtype=np.int64).reshape(-1, 3)
+    every = np.array([run[:3] for run in (*runs, *around)], dtype=np.int64).reshape(-1, 3)
+    for col in np.unique(bridge[:, 2]).tolist():
+        inside, read = _covered(every, col, n), _covered(bridge, col, n)
+        before = np.maximum.accumulate(np.where(inside, -1, positions))
+        after = np.minimum.accumulate(np.where(inside, n, positions)[::-1])[::-1]
+        read &= (before >= 0) & (after < n)
+        if not read.any():
+            continue
+        column = values[:, col]
+        rho = _lag_one(column[: int(after[read].max()) + 1], inside)
+        if rho == 0.0:
+            continue  # every bucket at its median, as settled reads it
+        at, low, high = positions[read], before[read], after[read]
+        d, e = (at - low).astype(np.float64), (high - at).astype(np.float64)
+        if rho >= 1.0:
+            to_low, to_high = e / (d + e), d / (d + e)  # the limit: the straight line
+        else:
+            a = np.log(rho)
+            whole = np.expm1(2 * (d + e) * a)
+            to_low, to_high = rho**d * np.expm1(2 * e * a) / whole, rho**e * np.expm1(2 * d * a) / whole
+        median = settled[at, col]
+        out = settled.copy() if out is None else out
+        out[at, col] = median + (column[low] - median) * to_low + (column[high] - median) * to_high
+    return settled if out is None else out
+
+
+def _lag_one(column: np.ndarray, inside: np.ndarray) -> float:
+    """The lag-1 correlation of ``column``'s adjacent buckets both outside ``inside`` (bools, at least as long), in
+    ``[0, 1]``: 0 where fewer than 3 such pairs are, or either side of them is constant."""
+    ordinary = ~inside[: len(column)]
+    pairs = np.flatnonzero(ordinary[:-1] & ordinary[1:])
+    if len(pairs) < 3:
+        return 0.0
+    x, z = column[pairs], column[pairs + 1]
+    x, z = x - x.mean(), z - z.mean()
+    scale = float(np.sqrt((x @ x) * (z @ z)))
+    if not scale > 0 or not np.isfinite(scale):
+        return 0.0
+    return float(np.clip((x @ z) / scale, 0.0, 1.0))
+
+
+def _covered(runs: np.ndarray, col: int, n: int) -> np.ndarray:
+    """``[n]`` bools: the positions ``0 .. n-1`` inside a run of ``runs`` (``[r, 3]``: first, last, target index) of
+    target ``col``."""
+    mine = runs[runs[:, 2] == col]
+    marks = np.zeros(n + 1, dtype=np.int64)  # +1 at each run's first bucket, -1 after its last
+    np.add.at(marks, np.clip(mine[:, 0], 0, n), 1)
+    np.add.at(marks, np.clip(mine[:, 1] + 1, 0, n), -1)
+    return np.cumsum(marks[:n]) > 0
+
+
 def settled_runs(values: np.ndarray, flagged: dict[tuple[int, int], float]) -> list[tuple[int, int, int, float]]:
     """The bursts of ``values`` (``[n, k]``) the series came back from: ``(first, last, target index, median)``.
 

@@ -18,10 +18,11 @@ value. After every step:
   lasted only, in an update stream for bursts of up to ``horizon`` buckets. Once a key has had ``RECOVERY``
   (= horizon) clean buckets after its last corrupt one, its point forecast is within ``RECOVERY_SHARE`` (half) of the
   clean fleet's mean forecast. That fleet saw the real count where the corrupt one was, which a flagged bucket reads
-  as the median of its window: on these series (a cycle of +-40 % of the level) the two differ by up to that much
-  in the buckets read, so the forecasts are close, not equal (measured: DLinear at most 7 %, the global LSTM 29 %:
-  its base weighs those lags more, and the model itself moves by at most 1.4 %: the gap is the burst read at its
-  median, ``tests/test_global_lstm_burst.py``). A corrupt count left in would move them by orders of
+  as the median of its window (a global LSTM: between the buckets around it, from that median towards them,
+  ``docs/bad-samples.md``): on these series (a cycle of +-40 % of the level) the two differ by up to that much
+  in the buckets read, so the forecasts are close, not equal (measured with both reading the median: DLinear at most
+  7 %, the global LSTM 29 %: its base weighs those lags more, and the model itself moves by at most 1.4 %: the gap
+  is the burst's reading, ``tests/test_global_lstm_burst.py``). A corrupt count left in would move them by orders of
   magnitude.
 """
 

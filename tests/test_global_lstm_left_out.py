@@ -1,9 +1,10 @@
 """A global LSTM fleet's interval leaves out the validation windows whose targets hold a burst the series came back
 from, as a predictor's fit and updates and a batched DLinear fleet leave them out (review h147; h136 left 2).
 
-There a window's target reads the burst's median (or a counter's first buckets, which the rule leaves unflagged, as
-they are): its error is no load's. Read, a burst among a key's validation targets narrowed its interval (the median
-is easy to forecast) and a counter widened it (its first buckets are not)."""
+There a window's target reads the burst between the buckets around it (``anomaly.bridged``, from its reference median
+towards them as the key's buckets correlate; a counter's first buckets, which the rule leaves unflagged, as they are):
+its error is no load's. Read, a burst among a key's validation targets narrowed its interval (that reading is easy to
+forecast) and a counter widened it (its first buckets are not)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workload_predictor import FleetPredictor
+from workload_predictor import FleetPredictor, anomaly
 from workload_predictor.anomaly import REFERENCE_BUCKETS
 from workload_predictor.errors import ModelFileError
 from workload_predictor.predictor import calibration
@@ -62,19 +63,21 @@ def _twin(fleet: FleetPredictor, left_out: np.ndarray | None, level: float = LEV
 
 def test_a_burst_among_a_keys_validation_targets_leaves_its_interval_as_the_windows_without_it_give():
     """20 buckets of 1e6 among k0's validation targets: its interval and confidence are those of a twin whose points
-    are the burst's reference median there (what the faulty fleet's forecasts and targets read: the same validation
-    forecasts and targets), calibrated on the windows whose targets hold none of those buckets."""
+    are the burst as the fleet reads it there (``anomaly.bridged``: the faulty fleet's forecasts and targets read the
+    same validation forecasts and targets), calibrated on the windows whose targets hold none of those buckets."""
     clean = _series(0)
     faulty, twin = [y.copy() for y in clean], [y.copy() for y in clean]
     faulty[0][AT : AT + LENGTH] = 1e6
-    twin[0][AT : AT + LENGTH] = np.median(clean[0][AT - REFERENCE_BUCKETS : AT])
-    fleet, at_median = _fit(faulty), _fit(twin)
+    runs = [(AT, AT + LENGTH - 1, 0, float(np.median(clean[0][AT - REFERENCE_BUCKETS : AT])))]
+    y = faulty[0][:, None]
+    twin[0][AT : AT + LENGTH] = anomaly.bridged(y, anomaly.settle(y, runs), runs)[AT : AT + LENGTH, 0]
+    fleet, as_read = _fit(faulty), _fit(twin)
     origins = fleet._global.model.validation_origins_[0]
     holding = _holding(origins, AT, AT + LENGTH - 1)
     np.testing.assert_array_equal(fleet._global.model.validation_left_out_[0], holding)
     assert fleet._global.model.validation_left_out_[1:] == [None, None]
     width, confidence = _interval(fleet)
-    expected_width, expected_confidence = _twin(at_median, holding)
+    expected_width, expected_confidence = _twin(as_read, holding)
     np.testing.assert_allclose(width, expected_width, rtol=1e-9)
     assert confidence == pytest.approx(expected_confidence, rel=1e-12)
 

@@ -274,7 +274,8 @@ def _left_out(runs: Sequence[tuple[int, int, int, float]], origins: np.ndarray, 
     """Which of a key's validation windows at ``origins`` its interval leaves out (``None``: none), as a predictor's
     fit and updates leave them out (:func:`~workload_predictor.windows.left_out_windows`): those whose targets hold a
     bucket of a burst the series came back from (``runs``, :meth:`GlobalLSTM._settled`'s: begun where a counter's run
-    climbs into it). There the validation target reads the burst's median: its error is no load's."""
+    climbs into it). There the validation target reads the burst as a forecast's inputs do (:meth:`GlobalLSTM._settled`;
+    a window kept from an update before the series came back, at its median): its error is no load's."""
     if not runs:
         return None
     return left_out_windows(np.asarray(origins, dtype=np.int64), horizon, runs)
@@ -395,10 +396,10 @@ class GlobalLSTM(ParamsMixin):
     it is a validation window.
     ``lost_buckets_`` (one entry per key: ``None``, or positions from its first point, ascending, among its kept points)
     are the buckets an update was told were zero-filled (``update(..., filled=)``) where the buckets before them make a
-    zero no load, as a predictor's ``lost_buckets_``: read as the median of the buckets before them, as a burst the
-    series came back from is (a fit records none; a file saved before them reads them as 0).
+    zero no load, as a predictor's ``lost_buckets_``: read as the median of the buckets before them, as a predictor
+    reads them (a fit records none; a file saved before them reads them as 0).
     ``fit_naive_error_`` (``[n_keys, k]`` float64) is each key's naive forecast error over ``horizon`` buckets in the
-    series it was fitted on, as its validation read it (a burst it came back from at its median;
+    series it was fitted on, as its validation read it (a burst it came back from as :meth:`_settled` reads it;
     :func:`workload_predictor.health.naive_error`, a predictor's ``noise_scale_`` row 0),
     carried by every update (a file saved before it was kept: its kept points' at its next update, kept from then):
     a fleet's ``health`` measures the key's validation error against it and its kept points'.
@@ -654,7 +655,7 @@ class GlobalLSTM(ParamsMixin):
         self.lost_buckets_ = [None] * len(arrays)  # a fit reads its series as given; updates find the lost buckets
         # What health measures each key's validation error against, beside its kept points' (as a predictor's
         # noise_scale_ row 0): an idle stretch of kept points after a busy fit is not the noise the fit had. Read on the
-        # series as its validation read it (a burst it came back from at its median), as a predictor's row 0 is.
+        # series as its validation read it (a burst it came back from as _settled reads it), as a predictor's row 0 is.
         self.fit_naive_error_ = np.stack([naive_error(y, horizon) for y in evaluated])
         if self.robust:  # each key's newest non-zero points and their count, as a WorkloadPredictor keeps them
             busy = [anomaly.busy_values(y) for y in arrays]
@@ -809,21 +810,31 @@ class GlobalLSTM(ParamsMixin):
     @staticmethod
     def _settled(y: np.ndarray, shift: int, floor: np.ndarray | None,
                  lost: np.ndarray | None = None) -> tuple[np.ndarray, list[tuple[int, int, int, float]]]:
-        """A key's points ``y`` with each burst the series came back from read as its median (flagged against its
-        ``floor``, :meth:`_floor`; ``None``: none), begun where a counter's run climbs into it
+        """A key's points ``y`` with each burst the series came back from read between the buckets around it (flagged
+        against its ``floor``, :meth:`_floor`; ``None``: none), begun where a counter's run climbs into it
         (:func:`~workload_predictor.anomaly.with_leads`, as a predictor reads its bursts: a counter's first buckets,
         below the rule's margin, are not flagged), and each run of its ``lost`` buckets (positions in ``y``,
         ascending; ``None``: none) read as the median of the buckets before it
         (:func:`~workload_predictor.anomaly.lost_runs`, on ``y`` with its bursts settled), as a predictor reads its
-        ``lost_buckets_``; and those runs, positions from the key's first point (``y[0]`` is its point ``shift``)."""
-        runs = [] if floor is None else anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor)
+        ``lost_buckets_``; and those runs, positions from the key's first point (``y[0]`` is its point ``shift``).
+
+        A burst is read from its reference median towards the bucket before it and the bucket after it as the key's
+        ordinary buckets correlate at lag 1 (:func:`~workload_predictor.anomaly.bridged`), where a predictor's models
+        read it at that median (:func:`~workload_predictor.anomaly.settle`): the network's input window is short and
+        its base weighs the lags, and a flat median over a third of a 24-bucket window, where a key cycling about 8
+        requests had a trough and a peak, read its forecast 4.1 requests from its clean twin's; read so, 3.4
+        (``tests/test_global_lstm_dense_bursts.py``). A burst in noise, and the middle of a long one, still read about
+        the median."""
+        bursts = [] if floor is None else anomaly.bursts(y, min(anomaly.REFERENCE_BUCKETS, len(y) - 1), floor)
+        runs, found = bursts, []
         if lost is not None and len(lost):
             found = anomaly.lost_runs(anomaly.settle(y, runs) if runs else y, lost)
             if found:
                 runs = sorted([*runs, *found])
         if not runs:
             return y, []
-        return anomaly.settle(y, runs), anomaly.shifted_runs(runs, shift, shift + len(y))
+        settled = anomaly.bridged(y, anomaly.settle(y, runs), bursts, found)
+        return settled, anomaly.shifted_runs(runs, shift, shift + len(y))
 
     def _kept_lost(self, i: int, shift: int, length: int) -> np.ndarray | None:
         """Key ``i``'s lost buckets (``lost_buckets_``) as positions among ``length`` of its points from its point
@@ -893,8 +904,8 @@ class GlobalLSTM(ParamsMixin):
                         offset: np.ndarray, scale: np.ndarray, pending: np.ndarray | None,
                         spreads: np.ndarray, shifted: dict | None = None, idle: set | None = None) -> list[tuple]:
         """For each key ``keys[j]``: ``(offset, scale, first)``, its ``[k]`` scaling for its windows from point
-        ``first`` of ``ys[j]`` on (its kept and new points, each burst the series came back from read as its median:
-        :meth:`_settled`), and for its next forecasts and updates.
+        ``first`` of ``ys[j]`` on (its kept and new points, each burst the series came back from read as a forecast
+        reads it: :meth:`_settled`), and for its next forecasts and updates.
 
         That is its scaling in force (``first``: ``len(ys[j])``, none), except for each target whose level moved: its
         newest patches (their means, counted from the newest) sit on one side of its offset over at least a window and
@@ -1320,7 +1331,7 @@ class GlobalLSTM(ParamsMixin):
         steps = self.horizon if steps is None else steps
         if not is_positive_int(steps) or steps > self.horizon:
             raise WorkloadDataError(f"steps={quote(steps)} must be an integer in [1, horizon={self.horizon}].")
-        recent = self._settled_recent()  # a burst the series came back from read as its median
+        recent = self._settled_recent()  # a burst the series came back from read between the buckets around it
         forecasts = self._forecast(recent, [np.array([len(r)]) for r in recent], elements=getattr(self, "recent_weights_", None))
         return [f[0, :steps] for f in forecasts]
 
@@ -1343,7 +1354,8 @@ class GlobalLSTM(ParamsMixin):
     # -- update ----------------------------------------------------------------------------
     def _recent_length(self) -> int:
         """The newest window's inputs and targets, and the input-anomaly rule's reference before them (a forecast
-        reads a burst the series came back from as its median: :meth:`_settled`), at least ``HISTORY_BUCKETS``."""
+        reads a burst the series came back from between the buckets around it: :meth:`_settled`), at least
+        ``HISTORY_BUCKETS``."""
         if not self.robust:
             return self.window_ + self.horizon - 1
         return max(self.window_ + self.horizon - 1 + anomaly.REFERENCE_BUCKETS, anomaly.HISTORY_BUCKETS)
@@ -1358,8 +1370,8 @@ class GlobalLSTM(ParamsMixin):
         ``anomaly.REFERENCE_BUCKETS`` kept points before it, less the lost and flagged ones) says it was a load, as a
         ``WorkloadPredictor``'s update finds them (:func:`~workload_predictor.anomaly.lost_buckets`), is a lost
         bucket (``lost_buckets_``: per key ``None`` or its positions from its first point, among its kept points).
-        The forecasts and the validation windows' targets read it as the median of the buckets before it, as they
-        read a burst the series came back from, and the interval leaves out the validation windows whose targets
+        The forecasts and the validation windows' targets read it as the median of the buckets before it, as a
+        predictor reads it, and the interval leaves out the validation windows whose targets
         hold it, as a predictor reads its ``lost_buckets_`` (a key's zero-filled gap is otherwise a load of 0 to the
         network).
 
@@ -1427,7 +1439,7 @@ class GlobalLSTM(ParamsMixin):
                                                                    getattr(self, "scale_pending_", None)))
         spreads = self._spreads()
         # [(offset, scale, first)]: a level read from the points as a forecast reads them (a burst the series came
-        # back from at its median), so that a corrupt count does not hide a shift the real counts show
+        # back from as _settled reads it), so that a corrupt count does not hide a shift the real counts show
         shifted: dict = {}  # (key, target): its scaling before a small level shift, None: undone (_shift_rescaled)
         idle: set | None = None if pending is None else set()  # (key, target): constant since, now pending
         read = self._level_rescaled(active, [values for values, _ in settled], elements, offset, scale, pending, spreads,

@@ -1536,10 +1536,11 @@ def _lag_one(column: np.ndarray, inside: np.ndarray) -> float:
         return 0.0
     x, z = column[pairs], column[pairs + 1]
     x, z = x - x.mean(), z - z.mean()
-    scale = float(np.sqrt((x @ x) * (z @ z)))
-    if not scale > 0 or not np.isfinite(scale):
+    x_size, z_size = float(np.abs(x).max()), float(np.abs(z).max())
+    if not (x_size > 0 and z_size > 0 and np.isfinite(x_size) and np.isfinite(z_size)):
         return 0.0
-    return float(np.clip((x @ z) / scale, 0.0, 1.0))
+    x, z = x / x_size, z / z_size  # the products below stay finite whatever the loads' size
+    return float(np.clip((x @ z) / np.sqrt((x @ x) * (z @ z)), 0.0, 1.0))
 
 
 def _covered(runs: np.ndarray, col: int, n: int) -> np.ndarray:

@@ -302,9 +302,14 @@ def test_a_numpy_duration_is_refused_naming_the_unit(predictor, measurements, th
     ({"training_seconds": (-1, 0)}, None, r"thresholds\['training_seconds'\]=\(-1, 0\): a threshold must not be"),
     (None, {"accuracy": 55}, r"measurements\['accuracy'\]=55: accuracy is 1 - WAPE, at most 1 \(0.85 for 85 %\)"),
     (None, {"accuracy": np.inf}, r"at most 1"),
+    (None, {"memory_mb": -5}, r"measurements\['memory_mb'\]=-5 is negative, which no measurement of memory_mb is"),
+    (None, {"prediction_seconds": -np.inf}, r"measurements\['prediction_seconds'\]=-inf is negative"),
+    (None, {"stale_buckets": -1.0}, r"is negative"),
+    (None, {"process_rss_mb": -0.5}, r"measurements\['process_rss_mb'\]=-0.5 is negative"),
 ])
 def test_thresholds_or_accuracy_outside_the_metrics_range_are_refused(predictor, thresholds, measurements, message):
-    """Before: percent thresholds (80, 60) rated a 0.98 confidence critical, and an accuracy of 55 (%) was ok."""
+    """Before: percent thresholds (80, 60) rated a 0.98 confidence critical, and an accuracy of 55 (%) was ok; a
+    negative cost (memory_mb=-5, a sign slip in a subtraction) was rated ok."""
     with pytest.raises(WorkloadDataError, match=message):
         predictor.check_alerts(thresholds=thresholds, measurements=measurements)
     # The bounds themselves stand: an accuracy of exactly 1, a threshold of 0 or 1.

@@ -187,8 +187,8 @@ MEASUREMENT_NAMES = (*DEFAULT_THRESHOLDS, *(f"{metric}_detail" for metric in DEF
 
 
 def check_measurements(measurements: Any) -> Mapping[str, Any]:
-    """``measurements`` checked: known names, a real number or ``None`` for each value (``accuracy`` at most 1) and
-    a text or ``None`` for each detail."""
+    """``measurements`` checked: known names, a real number or ``None`` for each value (``accuracy`` at most 1,
+    ``idle_fit`` in ``[0, 1]``, every other one not negative) and a text or ``None`` for each detail."""
     if not isinstance(measurements, Mapping):
         raise WorkloadDataError(f"measurements={quote(measurements)} must be a dict of metric -> measured value, "
                                 f"metrics: {', '.join(DEFAULT_THRESHOLDS)}.")
@@ -216,6 +216,10 @@ def check_measurements(measurements: Any) -> Mapping[str, Any]:
             if name == "idle_fit" and not 0.0 <= number <= 1.0 and not math.isnan(number):
                 raise WorkloadDataError(f"measurements['idle_fit']={quote(value)}: idle_fit is a share of buckets, "
                                         "between 0 and 1 (0.8 for 80 %).")
+            if name not in _RANGE and number < 0.0:  # a cost: time, memory, an error ratio, a count of buckets
+                raise WorkloadDataError(f"measurements[{quote(name)}]={quote(value)} is negative, which no "
+                                        f"measurement of {name} is; pass the measured value (or None: not measured), "
+                                        f"e.g. {{{name!r}: 0.5}}.")
     return measurements
 
 

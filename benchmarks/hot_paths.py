@@ -1,0 +1,243 @@
+"""An autoscaler's loop, this working tree against a git revision in one process: ``predict()`` and
+``update(one bucket)`` of a bare DLinear, a DLinear ``WorkloadPredictor``, an ensemble ``WorkloadPredictor`` and a
+DLinear fleet (1,000 keys, one row a key, then ``predict()``), on Poisson(50) series of 1,000 buckets, clean and with
+one 2**32 - 1 bucket 4 before the end (a counter wrap: flagged, and in the forecast's inputs).
+
+Both packages are loaded side by side (the revision's copy as ``wp_old``, as benchmarks/update_ab.py does) and fitted
+on the same data. Rounds alternate between them (old, new, new, old, ...): each round times ``CALLS`` calls on a
+fresh deep copy of the fitted object (made before the timer starts; the updates of a round move the burst by at most
+``CALLS`` buckets, so it stays in the inputs) with ``time.thread_time``. Prints each case's medians of the per-round
+medians (microseconds, milliseconds for the fleet) and the median of the per-round ratios new / old, and checks that
+both forecast bit for bit the same after the round's calls.
+
+Run: PYTHONPATH=. python3 benchmarks/hot_paths.py REV [--rounds 15] [--cases bare,predictor,ensemble,fleet]
+(about 2 minutes for the four; the fleet's and the ensemble's fits take most of it). ``--profile CASE`` prints
+cProfile's top functions of this tree's calls instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import cProfile
+import importlib
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+N, SENTINEL, KEYS = 1000, 2.0**32 - 1, 1000
+START = pd.Timestamp("2026-01-01", tz="UTC")
+STEP = pd.Timedelta("10s")
+
+
+def load_revision(revision: str, into: Path):
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "workload_predictor"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    (into / "workload_predictor").rename(into / "wp_old")
+    sys.path.insert(0, str(into))
+    return importlib.import_module("wp_old")
+
+
+def series(seed: int, burst: bool, extra: int = 0) -> np.ndarray:
+    values = np.random.default_rng(seed).poisson(50, N + extra).astype(float)
+    if burst:
+        values[N - 5] = SENTINEL  # 4 buckets before the end
+    return values
+
+
+def frame(values: np.ndarray, first: int = 0) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": START + STEP * np.arange(first, first + len(values)), "requests": values})
+
+
+def fleet_frame(burst: bool) -> pd.DataFrame:
+    values = np.random.default_rng(7).poisson(50, (KEYS, N)).astype(float)
+    if burst:
+        values[:, N - 5] = SENTINEL
+    return pd.DataFrame({"key": np.repeat([f"k{i:04d}" for i in range(KEYS)], N),
+                         "timestamp": np.tile(START + STEP * np.arange(N), KEYS), "requests": values.ravel()})
+
+
+def fleet_rows(step: int) -> pd.DataFrame:
+    values = np.random.default_rng(100 + step).poisson(50, KEYS).astype(float)
+    return pd.DataFrame({"key": [f"k{i:04d}" for i in range(KEYS)], "timestamp": START + STEP * (N + step),
+                         "requests": values})
+
+
+class Case:
+    """One object fitted by each package, and the calls a round times on a copy of it."""
+
+    calls = 50
+
+    def __init__(self, package, burst: bool):
+        self.package, self.burst = package, burst
+        self.fitted = self.fit()
+        self.new = series(1, False, self.calls)[N:]
+
+    def fit(self):
+        raise NotImplementedError
+
+    def call(self, obj, k: int):
+        raise NotImplementedError
+
+    def forecast(self, obj) -> np.ndarray:
+        raise NotImplementedError
+
+
+class BarePredict(Case):
+    calls = 200
+
+    def fit(self):
+        return self.package.models.DLinear(horizon=10).fit(series(0, self.burst))
+
+    def call(self, obj, k):
+        return obj.predict()
+
+    def forecast(self, obj):
+        return obj.predict()
+
+
+class BareUpdate(BarePredict):
+    calls = 50
+
+    def call(self, obj, k):
+        return obj.update(self.new[k : k + 1])
+
+
+class PredictorPredict(Case):
+    model = "dlinear"
+    calls = 200
+
+    def fit(self):
+        self.rows = [frame(series(1, False, self.calls)[N + k : N + k + 1], N + k) for k in range(self.calls)]
+        return self.package.WorkloadPredictor(model=self.model, horizon=10, random_state=0).fit(
+            frame(series(0, self.burst)))
+
+    def call(self, obj, k):
+        return obj.predict()
+
+    def forecast(self, obj):
+        return obj.predict().yhat
+
+
+class PredictorUpdate(PredictorPredict):
+    calls = 50
+
+    def call(self, obj, k):
+        return obj.update(self.rows[k])
+
+
+class EnsemblePredict(PredictorPredict):
+    model = "ensemble"
+    calls = 50
+
+
+class EnsembleUpdate(PredictorUpdate):
+    model = "ensemble"
+    calls = 20
+
+
+class FleetUpdatePredict(Case):
+    calls = 3
+    mode = "refit"
+
+    def fit(self):
+        self.rows = [fleet_rows(k) for k in range(self.calls + 1)]
+        fleet = self.package.FleetPredictor(model="dlinear", horizon=10, update_mode=self.mode).fit(
+            fleet_frame(self.burst))
+        if self.mode == "incremental":  # its first update makes each key's own predictor (a fit a key)
+            fleet.update(self.rows[-1].assign(timestamp=START + STEP * N))
+            self.rows = [rows.assign(timestamp=rows["timestamp"] + STEP) for rows in self.rows]
+        return fleet
+
+    def call(self, obj, k):
+        obj.update(self.rows[k])
+        return obj.predict()
+
+    def forecast(self, obj):
+        return obj.predict()["yhat"].to_numpy()
+
+
+class FleetIncremental(FleetUpdatePredict):
+    mode = "incremental"
+    calls = 5
+
+
+CASES = {
+    "bare": [("bare.predict", BarePredict), ("bare.update(1)", BareUpdate)],
+    "predictor": [("predictor.predict", PredictorPredict), ("predictor.update(1)", PredictorUpdate)],
+    "ensemble": [("ensemble.predict", EnsemblePredict), ("ensemble.update(1)", EnsembleUpdate)],
+    "fleet": [("fleet[refit] update+predict", FleetUpdatePredict),
+              ("fleet[incremental] update+predict", FleetIncremental)],
+}
+
+
+def time_round(case: Case) -> tuple[float, np.ndarray]:
+    obj = copy.deepcopy(case.fitted)
+    seconds = []
+    for k in range(case.calls):
+        started = time.thread_time()
+        case.call(obj, k)
+        seconds.append(time.thread_time() - started)
+    return statistics.median(seconds), case.forecast(obj)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("revision")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--cases", default="bare,predictor,ensemble,fleet")
+    parser.add_argument("--profile", default=None, help="a case name (e.g. bare.predict): cProfile this tree's")
+    args = parser.parse_args()
+    import logging
+    import warnings
+
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    new = importlib.import_module("workload_predictor")
+    chosen = [(name, cls) for group in args.cases.split(",") for name, cls in CASES[group]]
+    if args.profile:
+        for burst in (False, True):
+            cls = dict(chosen)[args.profile]
+            case = cls(new, burst)
+            obj = copy.deepcopy(case.fitted)
+            profile = cProfile.Profile()
+            profile.enable()
+            for k in range(case.calls):
+                case.call(obj, k)
+            profile.disable()
+            print(f"== {args.profile}, {'one burst' if burst else 'clean'}, {case.calls} calls")
+            pstats.Stats(profile).sort_stats("tottime").print_stats(14)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        old = load_revision(args.revision, Path(tmp))
+        for name, cls in chosen:
+            for burst in (False, True):
+                cases = {"old": cls(old, burst), "new": cls(new, burst)}
+                medians = {"old": [], "new": []}
+                same = True
+                for round_ in range(args.rounds):
+                    order = ("old", "new") if round_ % 2 == 0 else ("new", "old")
+                    forecasts = {}
+                    for which in order:
+                        seconds, forecasts[which] = time_round(cases[which])
+                        medians[which].append(seconds)
+                    same = same and np.array_equal(forecasts["old"], forecasts["new"])
+                ratio = statistics.median(n / o for n, o in zip(medians["new"], medians["old"]))
+                unit, scale = ("ms", 1e3) if name.startswith("fleet") else ("us", 1e6)
+                print(f"{name:36s} {'one burst' if burst else 'clean':9s} {args.revision} "
+                      f"{statistics.median(medians['old']) * scale:9.1f} {unit}, tree "
+                      f"{statistics.median(medians['new']) * scale:9.1f} {unit}, new/old {ratio:.3f}, "
+                      f"bit for bit: {same}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@ fresh deep copy of the fitted object (made before the timer starts; the updates 
 medians (microseconds, milliseconds for the fleet) and the median of the per-round ratios new / old, and checks that
 both forecast bit for bit the same after the round's calls.
 
-Run: PYTHONPATH=. python3 benchmarks/hot_paths.py REV [--rounds 15] [--cases bare,predictor,ensemble,fleet]
+Run: PYTHONPATH=. python3 benchmarks/hot_paths.py REV [--rounds 15] [--cases bare,predictor,ensemble,fleet] [--seed 0]
 (about 2 minutes for the four; the fleet's and the ensemble's fits take most of it). ``--profile CASE`` prints
 cProfile's top functions of this tree's calls instead.
 """
@@ -47,8 +47,11 @@ def load_revision(revision: str, into: Path):
     return importlib.import_module("wp_old")
 
 
+SEED = 0  # of the fitted series (--seed)
+
+
 def series(seed: int, burst: bool, extra: int = 0) -> np.ndarray:
-    values = np.random.default_rng(seed).poisson(50, N + extra).astype(float)
+    values = np.random.default_rng(SEED + seed).poisson(50, N + extra).astype(float)
     if burst:
         values[N - 5] = SENTINEL  # 4 buckets before the end
     return values
@@ -195,8 +198,11 @@ def main() -> None:
     parser.add_argument("revision")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--cases", default="bare,predictor,ensemble,fleet")
+    parser.add_argument("--seed", type=int, default=0, help="of the series (0: its burst's buckets climb into it)")
     parser.add_argument("--profile", default=None, help="a case name (e.g. bare.predict): cProfile this tree's")
     args = parser.parse_args()
+    global SEED
+    SEED = args.seed
     import logging
     import warnings
 

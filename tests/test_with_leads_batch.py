@@ -88,3 +88,27 @@ def test_the_random_series_hold_counters_climbs():
         runs = anomaly.settled_runs(y, anomaly.flagged_of(found))
         moved += sum(a != b for a, b in zip(anomaly.with_leads(y, runs), sorted(runs)))
     assert moved >= 20
+
+
+def test_a_few_runs_checked_one_by_one_are_the_runs_read_in_numpy(monkeypatch):
+    """``with_leads`` of a few runs (``_FEW_RUNS`` at most: a forecast's, an update's) first checks in Python whether
+    any may climb in (``_may_climb``), and returns them as they are where none does: on the newest 156 buckets of the
+    random series (a forecast's inputs and their reference) at every 50th end, the runs the rule reads one at a time,
+    and those numpy reads (``_FEW_RUNS`` 0), both where none climbs and where one does."""
+    skipped = taken = 0
+    for seed in range(20):
+        y = series(seed)
+        for end in range(156, len(y) + 1, 50):
+            values = y[end - 156 : end]
+            _, found = anomaly.fit_scan(values)
+            runs = anomaly.settled_runs(values, anomaly.flagged_of(found))
+            if not runs or len(runs) > anomaly._FEW_RUNS:
+                continue
+            led = anomaly.with_leads(values, runs)
+            assert led == one_at_a_time(values, runs)
+            with monkeypatch.context() as numpy_only:
+                numpy_only.setattr(anomaly, "_FEW_RUNS", 0)
+                assert anomaly.with_leads(values, runs) == led
+            climbs = any(anomaly._may_climb(values, first, col) for first, _, col, _ in runs)
+            skipped, taken = skipped + (not climbs), taken + climbs
+    assert skipped > 50 and taken > 20

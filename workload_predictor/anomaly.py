@@ -1743,6 +1743,8 @@ def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) 
     ``COUNTER_RUN - 1`` before a counter's flag, as far as an update can take its windows out again. Where a
     counter is flagged from its ``COUNTER_RUN``-th bucket, both read the same ``COUNTER_RUN - 1`` buckets."""
     ordered = sorted(runs)
+    if len(ordered) <= _FEW_RUNS and not any(_may_climb(values, first, col) for first, _, col, _ in ordered):
+        return ordered  # none climbs in (a forecast's or an update's few runs: 5 us, 48 us in numpy below)
     moved = list(ordered)
     by_column: dict[int, list[int]] = {}
     for i, run in enumerate(ordered):
@@ -1768,6 +1770,21 @@ def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) 
                     _, last, _, median = ordered[rows[j]]
                     moved[rows[j]] = (int(start[j]) + int(lead), last, col, median)
     return moved
+
+
+#: The most runs :func:`with_leads` first checks one by one in Python (:func:`_may_climb`) before it reads them in
+#: numpy: a few runs, none of which climbs in, cost 5 us so, and 48 us in numpy's small calls.
+_FEW_RUNS = 64
+
+
+def _may_climb(values: np.ndarray, first: int, col: int) -> bool:
+    """Whether the ``COUNTER_RUN`` buckets of target ``col`` ending at ``first`` exist and never decrease: what
+    :func:`with_leads` requires of a run it moves the first bucket of (its stretch that never decreases up to the
+    first bucket, ``COUNTER_RUN - 1`` steps at least)."""
+    if first < COUNTER_RUN - 1:
+        return False
+    points = values[first - COUNTER_RUN + 1 : first + 1, col].tolist()
+    return not any(later - earlier < 0 for earlier, later in zip(points, points[1:]))
 
 
 #: Runs :func:`with_leads` reads at once (each a row of ``REFERENCE_BUCKETS`` steps: 2 MiB a temporary).

@@ -358,8 +358,9 @@ def commit(obj: Any, attributes: dict[str, Any], slots: dict[str, Any], drop: Se
 #: Each model's settled forecast inputs (:meth:`BaseForecaster._own_inputs`) with the arrays they were settled from,
 #: ``(context_, input_tail_, input_flags_, inputs)``: kept beside the instances, not in them, so that their
 #: attributes, copies, pickles and model files hold none of it (a copy or a loaded model settles its own at its first
-#: forecast). ``fit`` and ``update`` drop a model's entry; one that outlives the arrays it names is never read (its
-#: arrays are compared by identity, and held by it, so none is another's).
+#: forecast). ``fit`` and ``update`` drop a model's entry (an update, where its flags were kept: there may be one); one
+#: that outlives the arrays it names is never read (its arrays are compared by identity, and held by it, so none is
+#: another's).
 _OWN_INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -374,11 +375,13 @@ def _held_inputs(model: Any) -> tuple | None:
 
 def _hold_inputs(model: Any, entry: tuple | None) -> None:
     """Make ``entry`` ``model``'s entry of :data:`_OWN_INPUTS` (None: drop it), where ``model`` can be a key."""
-    with contextlib.suppress(TypeError):
+    try:
         if entry is None:
             _OWN_INPUTS.pop(model, None)
         else:
             _OWN_INPUTS[model] = entry
+    except TypeError:
+        pass
 
 
 class BaseForecaster(ParamsMixin):
@@ -598,6 +601,7 @@ class BaseForecaster(ParamsMixin):
             plan = self._prepare_update(new_y)
         else:  # a fitted model (a fit keeps the scan's state last)
             plan = self._own_update(as_matrix(new_y, "new_y")[0])
+        kept = vars(self).get("input_flags_") is not None  # only then may a forecast have kept its inputs
         try:
             for target, changes in plan:
                 for name, value in changes.items():
@@ -608,7 +612,8 @@ class BaseForecaster(ParamsMixin):
                     setattr(target, name, value)
             raise
         finally:
-            _hold_inputs(self, None)  # the inputs settled before the update
+            if kept:
+                _hold_inputs(self, None)  # the inputs settled before the update
         return self
 
     def _prepare_update(self, new_y: Any, checked: bool = False,

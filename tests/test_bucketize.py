@@ -48,6 +48,8 @@ def test_a_bucketed_series_is_not_counted_as_one_request_per_row(by):
     ({"timestamp": ["TIMESTAMP"]}, r"timestamp=\['TIMESTAMP'\] must be one column name"),
     ({"count": None}, "count=None must be the name"),
     ({"count": 5}, "count=5 must be the name"),
+    ({"count": ""}, "count='' must be the name"),  # wrote a count column without a name
+    ({"sums": {"": "TIMESTAMP"}}, r"sums=\{'': 'TIMESTAMP'\} maps an empty output name"),
     ({"by": "model", "common_grid": "False"}, "common_grid='False' must be True or False"),  # was a common grid
     ({"by": "model", "common_grid": None}, "common_grid=None must be True or False"),  # was each key's own grid
 ])

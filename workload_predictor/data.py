@@ -1323,9 +1323,12 @@ def bucketize(
             isinstance(name, str) and isinstance(column, str) for name, column in sums.items())):
         raise WorkloadDataError(f"sums={quote(sums)} must map output names to log columns, e.g. "
                                 "{'input_tokens': 'ContextTokens'}.")
-    if not isinstance(count, str):  # an output name, as the keys of sums (None would name a column None)
+    if not isinstance(count, str) or not count:  # an output name, as the keys of sums (None would name a column None)
         raise WorkloadDataError(f"count={quote(count)} must be the name (a str) of the requests-per-bucket column, "
                                 "e.g. count='requests'.")
+    if sums is not None and "" in sums:  # a column without a name: no CSV header or CLI option can name it back
+        raise WorkloadDataError(f"sums={quote(sums)} maps an empty output name; name every output column, e.g. "
+                                "{'input_tokens': 'ContextTokens'}.")
     check_label(timestamp, "timestamp", "TIMESTAMP")
     check_label(by, "by", "model")
     if not isinstance(common_grid, (bool, np.bool_)):  # a truthy "False" would put every key on one grid

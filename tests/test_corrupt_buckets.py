@@ -801,6 +801,24 @@ def test_predictor_updated_through_sparse_values_forecasts_within_the_loads_seen
     _updated_one_at_a_time(series, check)
 
 
+@pytest.mark.parametrize("seed, values", [(4, "bursts"), (8, "bursts"), (8, "clean"), (12, "bursts")])
+def test_bare_dlinear_updated_one_bucket_at_a_time_forecasts_as_the_predictor_before_its_clip(seed, values):
+    """A bare DLinear (horizon 5, window 24) fitted on the first 150 buckets and updated one at a time beside a
+    predictor (:func:`_updated_one_at_a_time`): its model holds the predictor's model's map, so after each update
+    its forecast clipped at 0 (a model's ``predict`` is the map's, unclipped; a ``Forecast`` is clipped) is the
+    predictor's. Seed 8's bare forecast of -7.7e8 (its 1.55e11 bursts read as load from the 20th non-zero bucket, a
+    level-following map) is the predictor's model's, which the predictor forecasts as 0."""
+    bursts, clean = _sparse_bursts(seed)
+    series = bursts if values == "bursts" else clean
+    model = DLinear(horizon=5, window=24).fit(series[:150])
+
+    def check(t, forecast):
+        model.update(series[t : t + 1])
+        np.testing.assert_array_equal(np.maximum(model.predict(), 0.0), forecast.yhat, err_msg=str(t))
+
+    _updated_one_at_a_time(series, check)
+
+
 def _updated_one_at_a_time(series, each=None):
     """A DLinear predictor (horizon 5, window 24) fitted on ``series``' first 150 buckets of 10 s, then updated one
     bucket at a time to its end; ``each(t, forecast)`` after the update with bucket ``t``."""

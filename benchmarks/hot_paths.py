@@ -23,8 +23,6 @@ import cProfile
 import importlib
 import pstats
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,14 +35,7 @@ N, SENTINEL, KEYS = 1000, 2.0**32 - 1, 1000
 START = pd.Timestamp("2026-01-01", tz="UTC")
 STEP = pd.Timedelta("10s")
 
-
-def load_revision(revision: str, into: Path):
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "workload_predictor"],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    (into / "workload_predictor").rename(into / "wp_old")
-    sys.path.insert(0, str(into))
-    return importlib.import_module("wp_old")
+from update_ab import load_revision  # noqa: E402  (benchmarks/ is the script's folder, first on sys.path)
 
 
 SEED = 0  # of the fitted series (--seed)

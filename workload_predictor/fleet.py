@@ -616,6 +616,30 @@ _FITTED_STATE = ("keys_", "errors_", "targets_", "key_", "fitted_params_", "_blo
                  "update_errors_", "fit_seconds_", "time_limited_stages_", "time_limited_keys_")
 
 
+_EPOCH, _LAST_NS = np.datetime64(0, "ns"), pd.Timestamp.max.as_unit("ns").to_datetime64()
+_NS = np.timedelta64(1, "ns")
+
+
+def _check_future_stamps(keys: list, last: np.ndarray, step: np.ndarray, steps: int) -> None:
+    """A :class:`WorkloadDataError` naming the first key whose ``steps`` buckets of ``step`` after ``last`` (its
+    newest bucket, datetime64[ns]) would end past the last instant int64 nanoseconds hold, where numpy's datetime64
+    arithmetic wraps round to 1677 without a word (:meth:`WorkloadPredictor.predict` refuses the same buckets).
+    In float seconds (1e-6 s apart near 2262) for every key, then in Python's integers for those within a second."""
+    limit = (_LAST_NS - _EPOCH) / np.timedelta64(1, "s")
+    seconds = (last - _EPOCH) / np.timedelta64(1, "s") + (steps + 1) * (step / np.timedelta64(1, "s"))
+    for i in np.flatnonzero(seconds > limit - 1.0):
+        width = int(step[i] // _NS)
+        room = (int((_LAST_NS - _EPOCH) // _NS) - int((last[i] - _EPOCH) // _NS)) // width - 1
+        if steps > room:
+            raise WorkloadDataError(
+                f"Key {quote(keys[i])}: {plural(steps, 'bucket')} of "
+                f"{duration_text(pd.Timedelta(step[i]))} after {pd.Timestamp(last[i], tz='UTC').isoformat()} would "
+                f"end past {pd.Timestamp(_LAST_NS, tz='UTC')}, the last instant int64 nanoseconds since the epoch "
+                f"hold; forecast at most {plural(max(room, 0), 'step')} for that key, or fix "
+                "its timestamps (numeric epochs are read in the unit their magnitude implies: pass unit=... to read "
+                "them in another).")
+
+
 class FleetPredictor(ParamsMixin):
     """Forecast many series (one per key of a long frame) with one model, in one call.
 
@@ -1365,6 +1389,7 @@ class FleetPredictor(ParamsMixin):
         order = np.argsort([position[name] for name in keys], kind="stable")
         yhat, half, last, step = yhat[order], half[order], last[order], step[order]
         keys = [keys[i] for i in order]
+        _check_future_stamps(keys, last, step, steps)
         stamps = last[:, None] + np.arange(1, steps + 1)[None, :] * step[:, None]  # [N, steps]
         # Rows: key, then target, then step.
         frame = {

@@ -774,16 +774,26 @@ def _instants(index: pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(index.array, dtype="datetime64[ns]")
 
 
-def future_index(last: pd.Timestamp, freq: pd.Timedelta, steps: int) -> pd.DatetimeIndex:
-    """``steps`` bucket starts after ``last``, at ``freq``."""
+def future_index(last: pd.Timestamp, freq: pd.Timedelta, steps: int, whole: bool = False) -> pd.DatetimeIndex:
+    """``steps`` bucket starts after ``last``, at ``freq``; with ``whole``, refused unless the last bucket also ends
+    within the instants int64 nanoseconds hold (a forecast's buckets: ``Forecast`` refuses any other)."""
     try:
-        return pd.date_range(start=last + freq, periods=steps, freq=freq).as_unit("ns")
+        index = pd.date_range(start=last + freq, periods=steps, freq=freq).as_unit("ns")
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
         raise WorkloadDataError(
             f"{plural(steps, 'bucket')} of {duration_text(freq)} after {last.isoformat()} would reach past "
             "2262-04-11 23:47:16 UTC, the last nanosecond timestamp; forecast fewer steps (numeric epochs are read "
             "in the unit their magnitude implies: pass unit=... to read them in another)."
         ) from None
+    # Each start is within the range here, so freq is under its span and _LAST_UTC - freq within it too.
+    if whole and index[-1] > _LAST_UTC - freq:
+        raise WorkloadDataError(
+            f"{plural(steps, 'bucket')} of {duration_text(freq)} after {last.isoformat()} would end past "
+            f"{_LAST_UTC}, the last nanosecond timestamp; forecast at most {plural(steps - 1, 'step')}.")
+    return index
+
+
+_LAST_UTC = pd.Timestamp.max.tz_localize("UTC")
 
 
 @dataclass(frozen=True)

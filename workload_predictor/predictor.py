@@ -697,19 +697,23 @@ class WorkloadPredictor(ParamsMixin):
         # An explicit copy: pandas 2.x would otherwise hand the caller a view of the fitted series.
         history = pd.DataFrame(series.values[-tail:].copy(), index=series.index[-tail:],
                                columns=state.columns.copy(), copy=False)
-        forecast = Forecast(
-            index=future_index(state.last_timestamp, state.freq, steps),
-            yhat=yhat,
-            lower=lower,
-            upper=upper,
-            targets=state.targets,
-            level=level,
-            model=state.model_name,
-            confidence=state.confidence,
-            confidence_by_target=dict(zip(state.targets, state.confidence_by_index)),
-            freq=state.freq,
-            history=history,
-        )
+        try:
+            forecast = Forecast(
+                index=future_index(state.last_timestamp, state.freq, steps),
+                yhat=yhat,
+                lower=lower,
+                upper=upper,
+                targets=state.targets,
+                level=level,
+                model=state.model_name,
+                confidence=state.confidence,
+                confidence_by_target=dict(zip(state.targets, state.confidence_by_index)),
+                freq=state.freq,
+                history=history,
+            )
+        except WorkloadDataError:  # in predict's words where the last bucket would end past 2262-04-11 23:47:16
+            future_index(state.last_timestamp, state.freq, steps, whole=True)
+            raise
         self.predict_seconds_.append(time.perf_counter() - started)  # deque.append is thread-safe
         return forecast
 
@@ -1128,7 +1132,11 @@ class WorkloadPredictor(ParamsMixin):
             end = grid[1] + n_new
             return grid[0][end - keep : end], (grid[0], end)
         first = last - (keep - 1) * self.freq_
-        timeline = pd.DatetimeIndex(future_index(first - self.freq_, self.freq_, keep + HISTORY_GRID_AHEAD), freq=None)
+        try:
+            ahead = future_index(first - self.freq_, self.freq_, keep + HISTORY_GRID_AHEAD)
+        except WorkloadDataError:  # the buckets ahead would pass 2262-04-11 23:47:16: the kept ones alone
+            ahead = future_index(first - self.freq_, self.freq_, keep)
+        timeline = pd.DatetimeIndex(ahead, freq=None)
         return timeline[:keep], (timeline, keep)
 
     def _history_length(self) -> int:

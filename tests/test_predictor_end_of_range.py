@@ -1,0 +1,39 @@
+"""A predictor whose series ends near 2262-04-11 23:47:16 UTC, the last instant int64 nanoseconds hold: an update of
+rows within it is taken (it refused them, for the timestamps it builds ahead of the newest bucket), and a forecast
+whose last bucket would end past it is refused in predict's words, naming the steps that fit (review h203)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from workload_predictor import WorkloadPredictor
+from workload_predictor.errors import WorkloadDataError
+
+from conftest import periodic_series
+
+LATE = "2262-04-11 20:00"  # one-minute buckets: the 220th at 23:39, the limit 23:47:16
+
+
+@pytest.mark.parametrize("model", ["dlinear", "naive"])
+def test_an_update_near_the_end_of_the_range_is_taken_and_saved(tmp_path, model):
+    series = periodic_series(224, start=LATE)
+    predictor = WorkloadPredictor(model=model, horizon=3, random_state=0).fit(series.iloc[:220])
+    predictor.update(series.iloc[220:221])
+    forecast = predictor.predict()
+    assert forecast.index.equals(pd.date_range("2262-04-11 23:41", periods=3, freq="1min", tz="UTC"))
+    assert forecast.history.index[-1] == pd.Timestamp("2262-04-11 23:40", tz="UTC")
+    predictor.save(tmp_path / "late.wp")
+    loaded = WorkloadPredictor.load(tmp_path / "late.wp")
+    for each in (predictor, loaded):
+        each.update(series.iloc[221:223])  # the newest bucket at 23:42
+        assert each.predict().index[0] == pd.Timestamp("2262-04-11 23:43", tz="UTC")
+    assert loaded.predict() == predictor.predict()
+
+
+def test_a_forecast_whose_last_bucket_ends_past_the_range_names_the_steps_that_fit():
+    predictor = WorkloadPredictor(model="naive", horizon=10).fit(periodic_series(220, start=LATE))
+    assert predictor.predict(7).index[-1] == pd.Timestamp("2262-04-11 23:46", tz="UTC")  # ends 23:47
+    with pytest.raises(WorkloadDataError, match=r"8 buckets of 1min after 2262-04-11T23:39:00\+00:00 would end past "
+                                                r"2262-04-11 23:47:16.854775807\+00:00.*forecast at most 7 steps"):
+        predictor.predict(8)  # its last bucket, 23:47, would end at 23:48

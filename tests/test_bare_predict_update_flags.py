@@ -48,8 +48,14 @@ def frame(values: np.ndarray, start: int = 0) -> pd.DataFrame:
 
 
 def point(fitted: WorkloadPredictor) -> np.ndarray:
-    """The predictor's unclipped point forecast, as its model's own predict() gives it (one target: 1-D)."""
+    """The predictor's unclipped point forecast, as its model's own _map_predict() gives it (one target: 1-D)."""
     return _point(fitted._snapshot(), HORIZON)[:, 0]
+
+
+def assert_forecasts(model, raw: np.ndarray) -> None:
+    """``model``'s map forecasts ``raw`` exactly, and its predict() that clipped at 0 (a load, as a predictor's)."""
+    np.testing.assert_array_equal(model._map_predict(), raw)
+    np.testing.assert_array_equal(model.predict(), np.clip(raw, 0.0, None))
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -60,7 +66,7 @@ def test_a_burst_the_series_came_back_from_is_read_at_its_median_by_predict(name
     y = with_sentinel(clean, N - 4)
     model, clean_model = bare(name).fit(y), bare(name).fit(clean)
     ours = predictor(name).fit(frame(y))
-    np.testing.assert_array_equal(model.predict(), point(ours))
+    assert_forecasts(model, point(ours))
     assert np.abs(model.predict() - clean_model.predict()).max() < 0.05 * clean.mean()
 
 
@@ -71,7 +77,7 @@ def test_a_burst_in_the_newest_bucket_is_read_raw_as_the_predictor_reads_it(name
     clean = stream()[:N]
     y = with_sentinel(clean, N - 1)
     model = bare(name).fit(y)
-    np.testing.assert_array_equal(model.predict(), point(predictor(name).fit(frame(y))))
+    assert_forecasts(model, point(predictor(name).fit(frame(y))))
     assert np.abs(model.predict() - bare(name).fit(clean).predict()).max() > 1e6
 
 
@@ -95,7 +101,7 @@ def test_update_reads_a_burst_among_the_new_points_as_the_predictors_update(name
     model, ours = updated(name, values, sizes)
     np.testing.assert_array_equal(model.validation_actual_, ours.model_.validation_actual_)
     np.testing.assert_array_equal(model.validation_forecast_, ours.model_.validation_forecast_)
-    np.testing.assert_array_equal(model.predict(), point(ours))
+    assert_forecasts(model, point(ours))
     clean, _ = updated(name, stream(), sizes)
     assert model.validation_actual_.max() < 100
     assert np.abs(model.predict() - clean.predict()).max() < 0.05 * values[:N].mean()
@@ -109,7 +115,7 @@ def test_a_burst_flagged_at_fit_is_read_at_its_median_by_the_windows_an_update_c
     model, ours = updated("dlinear", values, [1] * 8)
     np.testing.assert_array_equal(model.validation_actual_, ours.model_.validation_actual_)
     np.testing.assert_array_equal(model.validation_forecast_, ours.model_.validation_forecast_)
-    np.testing.assert_array_equal(model.predict(), point(ours))
+    assert_forecasts(model, point(ours))
     assert model.validation_actual_.max() < 100
 
 
@@ -121,7 +127,7 @@ def test_no_flags_given_keep_the_raw_reading_and_no_scan_state():
     model = DLinear(horizon=HORIZON).fit(y, {})
     assert not any(name in vars(model) for name in SCAN_STATE)
     raw = model._predict_at(model.context_, np.array([len(model.context_)]))[0, :, 0]
-    np.testing.assert_array_equal(model.predict(), raw)
+    assert_forecasts(model, raw)
     model.update([SENTINEL, 20.0])
     assert model.validation_actual_.max() == SENTINEL
     refitted = DLinear(horizon=HORIZON).fit(y).fit(y, {})  # a refit without a scan drops the state of the one before
@@ -164,7 +170,7 @@ def test_an_older_file_without_the_scan_state_loads_and_reads_its_points_as_they
         delattr(older, attribute)
     loaded = persistence.loads(persistence.dumps(older))
     raw = loaded._predict_at(loaded.context_, np.array([len(loaded.context_)]))[0, :, 0]
-    np.testing.assert_array_equal(loaded.predict(), raw)
+    assert_forecasts(loaded, raw)
 
 
 def _forged(change) -> bytes:
@@ -230,11 +236,11 @@ def test_each_target_is_flagged_on_its_own_as_the_predictor_flags_it(name):
     ours = predictor(name)
     model = ours._build_model().fit(values[:N])
     ours.fit(rows(values[:N]), target=["requests", "tokens"])
-    np.testing.assert_array_equal(model.predict(), _point(ours._snapshot(), HORIZON))
+    assert_forecasts(model, _point(ours._snapshot(), HORIZON))
     for start in range(N, N + 12, 3):
         model.update(values[start : start + 3])
         ours.update(rows(values[start : start + 3], start))
-    np.testing.assert_array_equal(model.predict(), _point(ours._snapshot(), HORIZON))
+    assert_forecasts(model, _point(ours._snapshot(), HORIZON))
     np.testing.assert_array_equal(model.validation_actual_, ours.model_.validation_actual_)
     assert model.validation_actual_.max() < 400
 

@@ -736,9 +736,9 @@ class WorkloadPredictor(ParamsMixin):
         model = self.model_
         runs = anomaly.bursts(values, 0, self.input_floor_)
         if not runs:
-            return model.predict_at(values, origins)
+            return model._map_predict_at(values, origins)
         settled = anomaly.settle(values, runs)
-        forecasts = model.predict_at(settled, origins)
+        forecasts = model._map_predict_at(settled, origins)
         width = model.context_length()
         for i, origin in enumerate(np.asarray(origins)):
             going = [(first, last, col) for first, last, col, _ in runs if first < origin <= last + 1]
@@ -748,7 +748,7 @@ class WorkloadPredictor(ParamsMixin):
                 for first, last, col in going:
                     low, stop = max(first, start), min(last + 1, origin)
                     inputs[low - start : stop - start, col] = values[low:stop, col]
-                forecasts[i] = model.predict_at(inputs, np.array([width]))[0]
+                forecasts[i] = model._map_predict_at(inputs, np.array([width]))[0]
         return forecasts
 
     # -- production: persistence, incremental updates, health ------------------------------

@@ -704,13 +704,19 @@ class BaseForecaster(ParamsMixin):
         return {}
 
     def predict(self, steps: int | None = None) -> np.ndarray:
-        """Forecast ``steps`` (default ``horizon``) points after the end of the fitted series.
+        """Forecast ``steps`` (default ``horizon``) points after the end of the fitted series: loads, clipped at 0 as
+        a ``WorkloadPredictor``'s forecast is (the model's map may forecast below 0 where the series holds
+        zeros; :meth:`_map_predict` gives it unclipped).
 
         From ``context_``; in a model that scanned its own fit (``fit(y)``, no ``anomalies``), each burst among those
         points that the series came back from read as its reference median, as a ``WorkloadPredictor`` reads its
         model's inputs (:meth:`_own_inputs`): a burst that reaches the newest point is read as it is (it may be the
         start of a surge).
         """
+        return np.maximum(self._map_predict(steps), 0.0)  # np.clip costs 1.5 us a call, this 0.4
+
+    def _map_predict(self, steps: int | None = None) -> np.ndarray:
+        """:meth:`predict` unclipped: the model's map (what a model file's check reads)."""
         check_is_fitted(self, "context_")
         steps = self._check_steps(steps)
         inputs = self._own_inputs()
@@ -721,8 +727,13 @@ class BaseForecaster(ParamsMixin):
         """Forecasts ``(len(origins), horizon, k)`` from the points of ``y`` before each origin.
 
         ``origins``: integer positions in ``[context_length(), len(y)]``, in any order (each forecast reads
-        only the points before its origin); none gives an empty ``(0, horizon, k)`` array.
+        only the points before its origin); none gives an empty ``(0, horizon, k)`` array. Loads, clipped at 0 as
+        :meth:`predict`'s (:meth:`_map_predict_at`: unclipped).
         """
+        return np.maximum(self._map_predict_at(y, origins), 0.0)
+
+    def _map_predict_at(self, y: Any, origins: Any) -> np.ndarray:
+        """:meth:`predict_at` unclipped: the model's map (what a predictor's backtest reads, and clips)."""
         check_is_fitted(self, "context_")
         horizon = self._fitted_horizon()
         matrix, _ = as_matrix(y)

@@ -2444,13 +2444,14 @@ class DLinear(BaseForecaster):
         sets it). The statistics are sums, so each group adds only the windows completed
         since the previous one, and each refit is one solve per blended window. Flagged
         buckets weigh their windows as in ``fit`` (see ``robust``). ``y`` is ``(n,)`` or ``(n, k)``
-        (the forecasts are ``(m, H, k)`` either way); no origins give an empty ``(0, H, k)`` array.
+        (the forecasts are ``(m, H, k)`` either way); no origins give an empty ``(0, H, k)`` array. Loads, clipped at
+        0 as :meth:`predict`'s (an ensemble's history reads :meth:`_rolling_forecast`, unclipped).
         """
         check_is_fitted(self, "stats_")
         matrix, _ = as_matrix(y)
         if matrix.shape[1] != len(self.stats_):
             raise WorkloadDataError(f"y has {matrix.shape[1]} targets; the model was fitted on {len(self.stats_)}.")
-        return self._rolling_forecast(matrix, origins, refits)[0]
+        return np.maximum(self._rolling_forecast(matrix, origins, refits)[0], 0.0)
 
     def _rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = ROLLING_REFITS,
                           deadline: Deadline | None = None) -> tuple[np.ndarray, int]:

@@ -151,18 +151,28 @@ def test_a_bare_models_anomalies_message_shows_the_dict_it_wants(anomalies):
 
 def _doubled_braces_beside_f_strings(text: str) -> list[tuple[int, str]]:
     """Plain string literals joined (implicitly, as one message) to an f-string that hold ``{{`` or ``}}``: only the
-    f-string parts turn them into one brace, so a plain part shows them doubled to the user."""
-    found, group = [], []
+    f-string parts turn them into one brace, so a plain part shows them doubled to the user. Python 3.12 and later
+    tokenize an f-string as ``FSTRING_START`` ... ``FSTRING_END`` (PEP 701), earlier ones as one ``STRING``."""
+    fstring_start = getattr(tokenize, "FSTRING_START", None)
+    fstring_end = getattr(tokenize, "FSTRING_END", None)
+    found, group, depth = [], [], 0  # group: (line, text, whether an f-string) of the literals joined so far
     for token in [*tokenize.generate_tokens(io.StringIO(text).readline), None]:
+        if token is not None and fstring_start is not None and token.type in (fstring_start, fstring_end):
+            depth += 1 if token.type == fstring_start else -1
+            if token.type == fstring_start and depth == 1:
+                group.append((token.start[0], token.string, True))
+            continue
+        if depth:  # inside an f-string (its parts, its fields' expressions)
+            continue
         if token is not None and token.type == tokenize.STRING:
-            group.append(token)
+            prefix = re.match(r"[rRbBuUfF]*", token.string).group().lower()
+            group.append((token.start[0], token.string, "f" in prefix))
             continue
         if token is not None and token.type in (tokenize.NL, tokenize.COMMENT) and group:
             continue
-        prefixes = [re.match(r"[rRbBuUfF]*", part.string).group().lower() for part in group]
-        if len(group) > 1 and any("f" in prefix for prefix in prefixes):
-            found += [(part.start[0], part.string) for part, prefix in zip(group, prefixes)
-                      if "f" not in prefix and ("{{" in part.string or "}}" in part.string)]
+        if len(group) > 1 and any(is_f for _, _, is_f in group):
+            found += [(line, string) for line, string, is_f in group
+                      if not is_f and ("{{" in string or "}}" in string)]
         group = []
     return found
 

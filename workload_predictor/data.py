@@ -1103,11 +1103,13 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     given, max_gap = max_gap, gap_buckets(max_gap, freq)
     end = last.as_unit("ns").to_datetime64()  # UTC
     # Timedelta arithmetic in numpy's timedelta64[ns] on the UTC wall times. A row 292 years or more from ``last``
-    # (1700 for a series of 2024) is past what int64 nanoseconds hold: its difference wraps to the other sign.
+    # (1700 for a series of 2024) is past what int64 nanoseconds hold: its difference wraps to the other sign (numpy
+    # 2.4 and before) or raises OverflowError (2.5), so the extreme rows are measured first.
+    for at in (0, len(instants) - 1):  # the earliest and the newest row
+        if _centuries_from(instants[at], end):
+            raise _centuries_apart(instants, at, rows, last, "before" if instants[at] < end else "after")
     elapsed = instants - end
     if instants[0] <= end:
-        if elapsed[0] > np.timedelta64(0, "ns"):  # wrapped: no order refusal (it reads that difference)
-            raise _centuries_apart(instants, 0, rows, last, "before")
         error = naming_rows(
             UpdateOrderError, f"new bucket {_utc_isoformat(instants[0])} at ", _row_of(rows, 0), " is not after the last "
             f"fitted bucket {last.isoformat()}: update() appends buckets that continue the series (drop rows already "
@@ -1115,8 +1117,6 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
         error.first, error.last = pd.Timestamp(instants[0]).tz_localize("UTC"), last
         raise error
     position, remainder = np.divmod(elapsed, np.timedelta64(freq.to_timedelta64(), "ns"))
-    if position[-1] < 0:  # wrapped, the rows being after ``last``
-        raise _centuries_apart(instants, len(instants) - 1, rows, last, "after")
     off_grid = np.flatnonzero(remainder)  # the rows with a nonzero remainder
     if len(off_grid):
         at = int(off_grid[0])
@@ -1156,6 +1156,18 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     missing = np.diff(position, prepend=0) - 1
     return Continuation(values=filled, last=last + n_buckets * freq, gap=int(missing[0]),
                         missing=missing if len(missing) > 1 and missing[1:].any() else None)
+
+
+_NS_EPOCH, _ONE_NS = np.datetime64(0, "ns"), np.timedelta64(1, "ns")
+
+
+def _centuries_from(instant: np.datetime64, end: np.datetime64) -> bool:
+    """Whether ``instant`` and ``end`` (datetime64[ns]) lie 2**63 nanoseconds (292 years) or more apart, where their
+    difference is past what timedelta64[ns] holds: each one's nanoseconds since the epoch (within int64, so no
+    overflow), compared as Python integers. Two instants on the same side of 1970 (most) are always nearer."""
+    if (instant < _NS_EPOCH) == (end < _NS_EPOCH):
+        return False
+    return abs(int((instant - _NS_EPOCH) // _ONE_NS) - int((end - _NS_EPOCH) // _ONE_NS)) >= 2**63
 
 
 def _centuries_apart(instants: np.ndarray, at: int, rows: np.ndarray | None, last: pd.Timestamp,

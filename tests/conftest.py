@@ -97,3 +97,15 @@ def generic_timedelta(count: int) -> np.timedelta64:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return np.timedelta64(count)
+
+
+def counted_calls(monkeypatch, owner, name: str) -> list:
+    """``owner.name`` replaced (for the test) by a wrapper that appends 1 to the returned list at each call."""
+    calls, original = [], getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls

@@ -16,6 +16,7 @@ import pickle
 import numpy as np
 import pytest
 
+from conftest import counted_calls
 from workload_predictor import anomaly, persistence
 from workload_predictor.errors import NotFittedError
 from workload_predictor.models import base
@@ -68,15 +69,7 @@ def check_forecast(model) -> np.ndarray:
 @pytest.fixture
 def led_runs_calls(monkeypatch):
     """The calls of ``anomaly.led_runs``, counted (the settling of a model's inputs)."""
-    calls = []
-    original = anomaly.led_runs
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(anomaly, "led_runs", counted)
-    return calls
+    return counted_calls(monkeypatch, anomaly, "led_runs")
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import counted_calls
 from workload_predictor import WorkloadPredictor
 from workload_predictor.models import lstm as lstm_module
 
@@ -45,15 +46,7 @@ def zero() -> tuple[WorkloadPredictor, pd.DataFrame]:
 @pytest.fixture
 def trainings(monkeypatch) -> list[int]:
     """Counts the network's trainings (``train_network`` calls from the LSTM's module)."""
-    calls = []
-    train = lstm_module.train_network
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return train(*args, **kwargs)
-
-    monkeypatch.setattr(lstm_module, "train_network", counting)
-    return calls
+    return counted_calls(monkeypatch, lstm_module, "train_network")
 
 
 def _updated(predictor: WorkloadPredictor, frame: pd.DataFrame) -> WorkloadPredictor:

@@ -885,6 +885,18 @@ def prepare_series(
     return BucketedSeries(index=index, values=values, targets=targets, freq=step)
 
 
+def missing_targets_error(columns: pd.Index, wanted: list, missing: list) -> WorkloadDataError:
+    """The error of an update frame without the fitted target columns ``missing`` (of ``wanted``)."""
+    return WorkloadDataError(f"no target column {quote(missing[0])} (columns: {quote_columns(columns)}): update needs "
+                             f"every fitted target column ({quote(wanted)}); add {quote(missing)}.")
+
+
+def no_timestamp_error(timestamp: Any, columns: pd.Index) -> WorkloadDataError:
+    """The error of a frame without the column ``timestamp`` names (and no DatetimeIndex)."""
+    return WorkloadDataError(f"no timestamp column {quote(timestamp)} (columns: {quote_columns(columns)}); pass "
+                             "timestamp=<column name>, or use a DatetimeIndex and timestamp=None.")
+
+
 def prepare_continuation(
     data: pd.DataFrame | pd.Series,
     *,
@@ -912,8 +924,7 @@ def prepare_continuation(
     if read is None:
         missing = [name for name in wanted if name not in data] if isinstance(data, pd.DataFrame) else []
         if missing:  # the update's own message: it has no ``target`` to pass
-            raise WorkloadDataError(f"no target column {quote(missing[0])} (columns: {quote_columns(data.columns)}): "
-                                    f"update needs every fitted target column ({quote(wanted)}); add {quote(missing)}.")
+            raise missing_targets_error(data.columns, wanted, missing)
         stamps, values, _ = _rows(data, timestamp, target, empty=_EMPTY_UPDATE)
         with _row_numbers_are_no_times(stamps, unit, data):
             instants = utc_instants(stamps, unit=unit, origin=origin)
@@ -978,10 +989,7 @@ def _rows(data: Any, timestamp: str | None, target: str | Sequence[str],
         if stamps is None and (timestamp is None or isinstance(frame.index, pd.DatetimeIndex)):
             stamps = frame.index
         elif stamps is None:
-            raise WorkloadDataError(
-                f"no timestamp column {quote(timestamp)} (columns: {quote_columns(frame.columns)}); "
-                "pass timestamp=<column name>, or use a DatetimeIndex and timestamp=None."
-            )
+            raise no_timestamp_error(timestamp, frame.columns)
     else:
         raise WorkloadDataError(
             f"expected a pandas DataFrame or Series, got {type(data).__name__}; "
@@ -1158,16 +1166,17 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
                         missing=missing if len(missing) > 1 and missing[1:].any() else None)
 
 
-_NS_EPOCH, _ONE_NS = np.datetime64(0, "ns"), np.timedelta64(1, "ns")
+#: The epoch and one nanosecond in numpy's units: instants' nanoseconds since the epoch, ``(t - NS_EPOCH) // ONE_NS``.
+NS_EPOCH, ONE_NS = np.datetime64(0, "ns"), np.timedelta64(1, "ns")
 
 
 def _centuries_from(instant: np.datetime64, end: np.datetime64) -> bool:
     """Whether ``instant`` and ``end`` (datetime64[ns]) lie 2**63 nanoseconds (292 years) or more apart, where their
     difference is past what timedelta64[ns] holds: each one's nanoseconds since the epoch (within int64, so no
     overflow), compared as Python integers. Two instants on the same side of 1970 (most) are always nearer."""
-    if (instant < _NS_EPOCH) == (end < _NS_EPOCH):
+    if (instant < NS_EPOCH) == (end < NS_EPOCH):
         return False
-    return abs(int((instant - _NS_EPOCH) // _ONE_NS) - int((end - _NS_EPOCH) // _ONE_NS)) >= 2**63
+    return abs(int((instant - NS_EPOCH) // ONE_NS) - int((end - NS_EPOCH) // ONE_NS)) >= 2**63
 
 
 def _centuries_apart(instants: np.ndarray, at: int, rows: np.ndarray | None, last: pd.Timestamp,

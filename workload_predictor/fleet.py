@@ -47,9 +47,9 @@ from . import _deadline, anomaly, model_file
 from ._memory import MB, UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from ._version import __version__
 from .confidence import conformal_is_exact, conformal_quantile, interval
-from .data import (DEFAULT_MAX_GAP, KeySeries, as_target_list, check_flat_columns, check_label, check_unit,
-                   duration_text, factorize_keys, gap_buckets, in_frame, key_fault, keyless_error,
-                   prepare_continuation, split_by_key, to_utc_index)
+from .data import (DEFAULT_MAX_GAP, NS_EPOCH, ONE_NS, KeySeries, as_target_list, check_flat_columns, check_label,
+                   check_unit, duration_text, factorize_keys, gap_buckets, in_frame, key_fault, keyless_error,
+                   missing_targets_error, no_timestamp_error, prepare_continuation, split_by_key, to_utc_index)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
                      WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int,
                      naming_rows, plural, quote, quote_columns)
@@ -616,8 +616,7 @@ _FITTED_STATE = ("keys_", "errors_", "targets_", "key_", "fitted_params_", "_blo
                  "update_errors_", "fit_seconds_", "time_limited_stages_", "time_limited_keys_")
 
 
-_EPOCH, _LAST_NS = np.datetime64(0, "ns"), pd.Timestamp.max.as_unit("ns").to_datetime64()
-_NS = np.timedelta64(1, "ns")
+_LAST_NS = pd.Timestamp.max.as_unit("ns").to_datetime64()
 
 
 def _check_future_stamps(keys: list, last: np.ndarray, step: np.ndarray, steps: int) -> None:
@@ -625,11 +624,11 @@ def _check_future_stamps(keys: list, last: np.ndarray, step: np.ndarray, steps: 
     newest bucket, datetime64[ns]) would end past the last instant int64 nanoseconds hold, where numpy's datetime64
     arithmetic wraps round to 1677 without a word (:meth:`WorkloadPredictor.predict` refuses the same buckets).
     In float seconds (1e-6 s apart near 2262) for every key, then in Python's integers for those within a second."""
-    limit = (_LAST_NS - _EPOCH) / np.timedelta64(1, "s")
-    seconds = (last - _EPOCH) / np.timedelta64(1, "s") + (steps + 1) * (step / np.timedelta64(1, "s"))
+    limit = (_LAST_NS - NS_EPOCH) / np.timedelta64(1, "s")
+    seconds = (last - NS_EPOCH) / np.timedelta64(1, "s") + (steps + 1) * (step / np.timedelta64(1, "s"))
     for i in np.flatnonzero(seconds > limit - 1.0):
-        width = int(step[i] // _NS)
-        room = (int((_LAST_NS - _EPOCH) // _NS) - int((last[i] - _EPOCH) // _NS)) // width - 1
+        width = int(step[i] // ONE_NS)
+        room = (int((_LAST_NS - NS_EPOCH) // ONE_NS) - int((last[i] - NS_EPOCH) // ONE_NS)) // width - 1
         if steps > room:
             raise WorkloadDataError(
                 f"Key {quote(keys[i])}: {plural(steps, 'bucket')} of "
@@ -2549,13 +2548,10 @@ def _check_update_columns(data: pd.DataFrame, timestamp: Any, targets: Sequence[
         check_label(timestamp, "timestamp", "timestamp")
         stamps = data.get(timestamp)
         if stamps is None and not isinstance(data.index, pd.DatetimeIndex):
-            raise WorkloadDataError(f"no timestamp column {quote(timestamp)} (columns: {quote_columns(data.columns)}); "
-                                    "pass timestamp=<column name>, or use a DatetimeIndex and timestamp=None.")
+            raise no_timestamp_error(timestamp, data.columns)
     missing = [name for name in targets if name not in data.columns]
     if missing:
-        raise WorkloadDataError(f"no target column {quote(missing[0])} (columns: {quote_columns(data.columns)}): "
-                                f"update needs every fitted target column ({quote(list(targets))}); add "
-                                f"{quote(missing)}.")
+        raise missing_targets_error(data.columns, list(targets), missing)
     if (unit is not None or origin is not None) and isinstance(stamps, pd.Series) and len(stamps) \
             and pd.api.types.is_datetime64_any_dtype(stamps.dtype):
         to_utc_index(stamps.iloc[:1], unit=unit, origin=origin, name=str(timestamp))  # raises: they change nothing

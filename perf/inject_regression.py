@@ -27,6 +27,12 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=backtest-2x         ...   # workload_predictor.backtest.run_backtest (backtest() and the command
                                           # line's evaluate run it) twice as long (-wait-2x: waits)
     PERF_INJECT=evaluate-2x         ...   # a command-line evaluate run twice as long (-wait-2x: waits)
+    PERF_INJECT=bare-predict-2x     ...   # a bare model's predict() twice; where it settled its inputs, the second
+                                          # call reads the kept ones (the case bare_predict[cached]); -wait-2x: waits as
+                                          # long again as its calls computed, summed (_waits_in_sum: calls of 10 us)
+    PERF_INJECT=bare-settle-2x      ...   # a bare model's predict() twice, first on a shallow copy (no kept inputs:
+                                          # it settles them), so a state's first forecast, the case
+                                          # bare_predict[settled], is made twice (more than that where it kept them)
     PERF_INJECT=import-wait         ...   # import workload_predictor waits IMPORT_WAIT_S (about as long again
                                           # as DLinear's import + construction take; the fresh-process cases)
     PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
@@ -62,7 +68,8 @@ KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", 
          "fleet-fit-wait-2x", "fleet-update-2x", "fleet-update-wait-2x", "fleet-predict-2x", "fleet-predict-wait-2x",
          "health-2x", "health-wait-2x", "fleet-health-2x", "fleet-health-wait-2x", "bucketize-2x", "bucketize-wait-2x",
          "save-2x", "save-wait-2x", "load-2x", "load-wait-2x", "cli-2x", "cli-wait-2x", "alerts-2x",
-         "alerts-wait-2x", "backtest-2x", "backtest-wait-2x", "evaluate-2x", "evaluate-wait-2x", "import-wait")
+         "alerts-wait-2x", "backtest-2x", "backtest-wait-2x", "evaluate-2x", "evaluate-wait-2x", "bare-predict-2x",
+         "bare-predict-wait-2x", "bare-settle-2x", "import-wait")
 IMPORT_WAIT_S = 0.25
 
 
@@ -79,7 +86,9 @@ def _slower_on_a_copy(method):
     """Twice the work of a method that commits its result to its object: first on a shallow copy, then on the
     object. ``WorkloadPredictor.update`` replaces its attributes, never writes into them (its model is updated on
     copies); ``FleetPredictor.update`` computes every key's update so (the global model's on a copy) and publishes
-    them on the object it is called on. So the first call leaves the object as it was."""
+    them on the object it is called on. So the first call leaves the object as it was. A bare model's ``predict``
+    keeps the inputs it settled beside the instance it settled them for (``base._OWN_INPUTS``): a copy has none kept,
+    so the first call settles them afresh whether or not the object had them."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -97,6 +106,30 @@ def _waits(method):
         with Clock() as clock:
             result = method(*args, **kwargs)
         time.sleep(clock.sample.latency)  # as long again as the call takes on an idle machine, off the CPU
+        return result
+
+    return wrapper
+
+
+def _waits_in_sum(method, chunk_s: float = 0.001):
+    """Waits as long again as the calls computed, summed over the calls: for calls of microseconds, where
+    :func:`_waits`' own sleep would last the sleep's least time (about 60 us here, six times a 10 us call) and its
+    reading of the clock (``/proc/thread-self/schedstat``) cost more CPU time than the call. Each call adds its
+    thread's CPU time (the call's latency on an idle machine, for a call that computes and never waits) to what is
+    owed; once that reaches ``chunk_s`` the call sleeps it off, so a round of 10 ms of calls waits as long again
+    within one chunk, and what a round leaves owed the next one waits. A sleep's overshoot (its least time, a late
+    wake-up) is not deducted from what later calls owe: deducted, one long sleep left the next rounds waiting nothing
+    (their median latency read 1.56x)."""
+    owed = [0.0]
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        start = time.thread_time()
+        result = method(*args, **kwargs)
+        owed[0] += time.thread_time() - start
+        if owed[0] >= chunk_s:
+            time.sleep(owed[0])
+            owed[0] = 0.0
         return result
 
     return wrapper
@@ -190,6 +223,7 @@ FLEET = ("workload_predictor", "FleetPredictor")
 CLI_FORECAST = ("workload_predictor.cli", "forecast")  # a click command; its ``callback`` is the command's function
 CLI_EVALUATE = ("workload_predictor.cli", "evaluate")
 BACKTEST = ("workload_predictor.backtest", None)  # run_backtest: backtest() and the command line's evaluate look it up there
+BARE = ("workload_predictor.models.base", "BaseForecaster")  # a bare model's predict(): every model inherits it
 PACKAGE = ("workload_predictor", None)  # a function of the package's namespace (``from workload_predictor import ...``)
 # kind -> ((module, class or None for the module itself), method or function, wrapper); side-effect-free methods
 # only where the work is done twice (the models' update computes its changes on copies and commits them in
@@ -223,7 +257,11 @@ WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "pr
             "alerts-2x": (PREDICTOR, "check_alerts", _slower), "alerts-wait-2x": (PREDICTOR, "check_alerts", _waits),
             "backtest-2x": (BACKTEST, "run_backtest", _slower), "backtest-wait-2x": (BACKTEST, "run_backtest", _waits),
             "evaluate-2x": (CLI_EVALUATE, "callback", _slower),
-            "evaluate-wait-2x": (CLI_EVALUATE, "callback", _waits)}
+            "evaluate-wait-2x": (CLI_EVALUATE, "callback", _waits),
+            # the second of two forecasts on one state reads the inputs the first settled: bare-predict-2x doubles
+            # the forecast as a repeated call makes it, bare-settle-2x a state's first forecast, settling included
+            "bare-predict-2x": (BARE, "predict", _slower), "bare-predict-wait-2x": (BARE, "predict", _waits_in_sum),
+            "bare-settle-2x": (BARE, "predict", _slower_on_a_copy)}
 
 
 class _SlowImport:

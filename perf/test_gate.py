@@ -265,6 +265,33 @@ def _hot_inject(wait: bool) -> str:
     return ",".join(f"{path}-{'wait-' if wait else ''}2x" for path in HOT_PATHS)
 
 
+# A bare model's predict() settles the burst among its inputs once per state and reads the kept inputs after
+# (base._OWN_INPUTS): bare_predict[cached] times the reading, bare_predict[settled] the settling (a fresh state each
+# call). Paired with this tree's code (not in the stored baseline, whose 0.41 code settles nothing).
+BARE = {"perf/test_fit_predict.py::test_bare_predict[cached]": "bare_predict[cached]",
+        "perf/test_fit_predict.py::test_bare_predict[settled]": "bare_predict[settled]"}
+BARE_INJECT = {False: "bare-predict-2x@bare_predict[cached],bare-settle-2x@bare_predict[settled]",
+               True: "bare-predict-wait-2x"}
+
+
+@pytest.mark.parametrize("wait", [False, True], ids=["compute", "wait"])
+def test_gate_catches_2x_in_a_bare_models_predict(proofs, wait):
+    """A 2x computation of what each bare_predict case times (the forecast from the kept inputs, called twice; a
+    state's first forecast, settling included, made twice: first on a shallow copy, which has no kept inputs; the
+    call merely made twice would read them the second time), then a wait as long again as the calls computed, summed
+    (a sleep of its own would last 60 us, six times a cached call), fail both cases in every attempt, on the figure
+    the injection moves."""
+    code, output = proofs["bare-wait" if wait else "bare-compute"]
+    print(f"--- PERF_INJECT={BARE_INJECT[wait]}: exit {code}\n{_gate_lines(output)}")
+    assert code != 0, output[-4000:]
+    ratios = _attempt_ratios(output)
+    for node, case in BARE.items():
+        assert f"FAILED {node}" in output and f"REGRESSION: {case}: " in output, (case, output[-4000:])
+        assert len(ratios.get(case, [])) == 3, (case, output[-4000:])
+        moved = [latency if wait else cpu for cpu, latency in ratios[case]]
+        assert all(r > GATE["time_ratio"] for r in moved), f"{case}: attempts read {ratios[case]}"
+
+
 # The injected runs that ask for no machine state of their own (no core kept busy, no quiet machine): every one of
 # them fails every attempt of every case it injects, paired rounds cancel what a neighbour does to both sides, and
 # latency leaves out the time spent waiting for a core. Each is (storage, pytest arguments, PERF_INJECT); the storage
@@ -275,18 +302,22 @@ PROOFS = {
     "updates": ("quiet", (*UPDATES, "--benchmark-compare"), UPDATES_INJECT),
     "memory": ("quiet", (MEMORY, MEMORY_COLD, "--benchmark-compare"), "fit-memory-2x,predict-memory-2x"),
     "import": (".benchmarks", (IMPORT,), "import-wait"),
+    "bare-compute": (".benchmarks", (*BARE, "--benchmark-compare"), BARE_INJECT[False]),
+    "bare-wait": (".benchmarks", (*BARE, "--benchmark-compare"), BARE_INJECT[True]),
 }
 # Run in this order, the runs of a group side by side, two at a time (two single-threaded runs, one per core of 2),
 # the next of a group starting when one ends: the two hot-path runs; then the memory run (three fresh processes at a
 # time, whose memory a neighbour does not move) beside the wait at import (a budget the 0.25 s wait exceeds however
 # busy the machine), and the updates once the shorter of those two has ended (every injected kind there reads about
 # 2x: the LSTM's case had a wait injected into 57 % of its call, which read 1.49x beside the memory run at load 4).
-PROOF_GROUPS = (("hot-wait", "hot-compute"), ("memory", "import", "updates"))
+PROOF_GROUPS = (("hot-wait", "hot-compute"), ("memory", "import", "updates", "bare-compute", "bare-wait"))
 PROOF_TESTS = {"updates": "test_gate_catches_2x_in_cases_the_stored_baseline_lacks",
                "import": "test_a_wait_at_import_fails_the_fresh_process_case",
                "memory": "test_gate_catches_memory_2x",
                "hot-compute": "test_gate_catches_2x_in_the_hot_paths[compute]",
-               "hot-wait": "test_gate_catches_2x_in_the_hot_paths[wait]"}
+               "hot-wait": "test_gate_catches_2x_in_the_hot_paths[wait]",
+               "bare-compute": "test_gate_catches_2x_in_a_bare_models_predict[compute]",
+               "bare-wait": "test_gate_catches_2x_in_a_bare_models_predict[wait]"}
 
 
 @pytest.fixture(scope="module")

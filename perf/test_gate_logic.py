@@ -4,6 +4,7 @@ perf/test_gate.py proves that measured regressions fail; these check what the ga
 measured: which baseline it compares a case with, and what the summary says it did not compare.
 """
 
+import copy
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -269,6 +270,61 @@ def test_an_injection_scoped_to_a_case_changes_that_case_only(monkeypatch):
     for wrong in ("lstm-update-3x@update_ensemble", "lstm-update-3x"):
         with pytest.raises(ValueError, match="choose from"):
             inject_regression.install(wrong)
+
+
+def test_the_bare_predict_injections_double_what_each_case_times(monkeypatch):
+    """A bare model's predict() settles its inputs once per state and reads the kept ones after (``base._OWN_INPUTS``),
+    so a call made twice (``bare-predict-2x``, the cached case's 2x) settles once; ``bare-settle-2x`` (the settled
+    case's) makes a state's first forecast twice, first on a shallow copy, which kept nothing: it settles twice, and the
+    forecast is the one made without the injection."""
+    import numpy as np
+
+    from perf import inject_regression
+    from workload_predictor import anomaly
+    from workload_predictor.models import DLinear
+    from workload_predictor.models.base import BaseForecaster
+
+    values = np.random.default_rng(0).poisson(50, 400).astype(float)
+    values[-5] = 2.0**32 - 1  # flagged, among the forecast's inputs, and the series came back from it
+    model = DLinear(horizon=5).fit(values)
+    expected = model.predict()
+    monkeypatch.setattr(BaseForecaster, "predict", BaseForecaster.predict)  # restored after the injections below
+    settled = []
+    settle = anomaly.settle
+    monkeypatch.setattr(anomaly, "settle", lambda *args: settled.append(1) or settle(*args))
+    inject_regression.install("bare-predict-2x@bare_predict[cached],bare-settle-2x@bare_predict[settled]")
+    for running, fresh, settlings in (("perf/test_fit_predict.py::test_bare_predict[cached] (call)", False, 0),
+                                      ("perf/test_fit_predict.py::test_bare_predict[cached] (call)", True, 1),
+                                      ("perf/test_fit_predict.py::test_bare_predict[settled] (call)", True, 2)):
+        monkeypatch.setenv("PYTEST_CURRENT_TEST", running)
+        settled.clear()
+        assert np.array_equal((copy.copy(model) if fresh else model).predict(), expected), running
+        assert len(settled) == settlings, (running, fresh, settled)
+
+
+def test_a_summed_wait_waits_as_long_again_as_the_calls_computed(monkeypatch):
+    """``bare-predict-wait-2x`` (``_waits_in_sum``): calls of microseconds, whose own sleep would last the sleep's least
+    time, owe their CPU time and sleep it off in chunks of at least 1 ms: the sleeps asked for add up to what the calls
+    computed, less what is still owed (under a chunk)."""
+    import time
+
+    from perf import inject_regression
+
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+
+    def compute():
+        start = time.thread_time()
+        while time.thread_time() - start < 50e-6:
+            pass
+
+    waiting = inject_regression._waits_in_sum(compute)
+    start = time.thread_time()
+    for _ in range(200):
+        waiting()
+    computed = time.thread_time() - start  # the calls' and the wrapper's own
+    assert slept and min(slept) >= 1e-3, slept
+    assert 0.8 * computed - 1e-3 <= sum(slept) <= computed, (sum(slept), computed)
 
 
 def _copy(name: str, runs_the_case: bool) -> paired.Library:

@@ -144,20 +144,25 @@ def _attempt_ratios(output: str) -> dict[str, list[tuple[float, float]]]:
     return found
 
 
-UPDATES = {"perf/test_update_perf.py::test_update_ensemble": "update_ensemble",
+UPDATES = {"perf/test_update_perf.py::test_update": "update",
+           "perf/test_update_perf.py::test_update_predictor": "update_predictor",
+           "perf/test_update_perf.py::test_update_ensemble": "update_ensemble",
            "perf/test_update_perf.py::test_update_predictor_10_buckets[lstm]": "update_predictor_10_buckets[lstm]",
            "perf/test_update_perf.py::test_update_predictor_10_buckets[ensemble]":
                "update_predictor_10_buckets[ensemble]"}
 
 
-UPDATES_INJECT = "ensemble-update-2x,predictor-update-wait-2x@update_predictor_10_buckets[lstm]"
+UPDATES_INJECT = ("dlinear-update-2x@update,predictor-update-wait-2x@update_predictor,ensemble-update-2x,"
+                  "predictor-update-wait-2x@update_predictor_10_buckets[lstm]")
 
 
 def test_gate_catches_2x_in_cases_the_stored_baseline_lacks(proofs):
     """The update cases are in neither stored baseline: paired, they are gated against the baseline's code. A 2x
-    computation in the ensemble's update fails the ensemble's two, a 2x wait in the LSTM predictor's update the
-    LSTM's (the ratios update_ratio and update_share, which divide them by DLinear's update and by a fit, stay
-    within their budgets). The wait is injected in the LSTM's case only (the ensemble's cases would read it too)
+    computation in DLinear's update (its windows' statistics, rank-one steps and penalty rule, ``_prepare_update``)
+    fails its one-bucket ``model.update``, a 2x wait in a DLinear predictor's update its one-row
+    ``predictor.update``, a 2x computation in the ensemble's update the ensemble's two, a 2x wait in the LSTM
+    predictor's update the LSTM's (the ratios update_ratio and update_share, which divide them by DLinear's update
+    and by a fit, stay within their budgets). The wait is injected in the LSTM's case only (the ensemble's cases would read it too)
     and into the whole call: a wait as long as the LSTM model's own update state (``lstm-update-wait-2x``, 57 % of
     the call) made it 1.57x, and attempts read 1.46x-1.85x around the 1.5x threshold."""
     code, output = proofs["updates"]

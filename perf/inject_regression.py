@@ -44,8 +44,8 @@ It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit``
 predictor's and the fleet's ``health``, ``bucketize``, the backtest, the command line's ``forecast`` and ``evaluate``; the library's code is untouched; the baseline's code, when the gate loads it
 beside, is not wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real work; a fleet's
 or a predictor's ``update``, which commits its result to its object, first on a shallow copy of it), a 2x wait
-sleeps as long as the call took on an idle machine (its wall time less the time it waited for a core; its CPU
-time does not move), the allocation touches 100 MB of pages during the fit, a 2x memory growth holds, at the
+sleeps as long as the calls took on an idle machine (their wall time less the time they waited for a core; their CPU
+time does not move), summed and slept off a millisecond or more at a time (``_waits``), the allocation touches 100 MB of pages during the fit, a 2x memory growth holds, at the
 end of the call, as much again as the call's peak growth in both figures of the memory cases (see
 ``_doubled_memory``). It also sets ``PERF_PRELOAD`` so that the fresh processes of the memory and import cases
 (``perf/_child.py``) import it too (``import-wait`` only adds a finder there).
@@ -98,14 +98,24 @@ def _slower_on_a_copy(method):
     return wrapper
 
 
-def _waits(method):
+def _waits(method, chunk_s: float = 0.001):
+    """Waits as long again as the calls take on an idle machine (their latency: wall time less the time spent waiting
+    for a core), off the CPU, summed over the calls and slept off once at least ``chunk_s`` is owed: a sleep of its
+    own after each call of 100-300 us lasted 60 us more than asked and cost 17 us of CPU time, so the wait injected
+    into ``health`` read 6x its latency and 3.3x its CPU time (not a 2x wait). Calls of a millisecond or more sleep
+    after each call, as long as they took."""
+    owed = [0.0]
+
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         from perf.paired import Clock
 
         with Clock() as clock:
             result = method(*args, **kwargs)
-        time.sleep(clock.sample.latency)  # as long again as the call takes on an idle machine, off the CPU
+        owed[0] += clock.sample.latency
+        if owed[0] >= chunk_s:
+            time.sleep(owed[0])
+            owed[0] = 0.0
         return result
 
     return wrapper
@@ -113,8 +123,8 @@ def _waits(method):
 
 def _waits_in_sum(method, chunk_s: float = 0.001):
     """Waits as long again as the calls computed, summed over the calls: for calls of microseconds, where
-    :func:`_waits`' own sleep would last the sleep's least time (about 60 us here, six times a 10 us call) and its
-    reading of the clock (``/proc/thread-self/schedstat``) cost more CPU time than the call. Each call adds its
+    :func:`_waits`' reading of the clock (``/proc/thread-self/schedstat``, 17 us of CPU time) costs more than the
+    call. Each call adds its
     thread's CPU time (the call's latency on an idle machine, for a call that computes and never waits) to what is
     owed; once that reaches ``chunk_s`` the call sleeps it off, so a round of 10 ms of calls waits as long again
     within one chunk, and what a round leaves owed the next one waits. A sleep's overshoot (its least time, a late

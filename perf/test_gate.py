@@ -284,8 +284,8 @@ def test_gate_catches_2x_in_a_bare_models_predict(proofs, wait):
     """A 2x computation of what each bare_predict case times (the forecast from the kept inputs, called twice; a
     state's first forecast, settling included, made twice: first on a shallow copy, which has no kept inputs; the
     call merely made twice would read them the second time), then a wait as long again as the calls computed, summed
-    (a sleep of its own would last 60 us, six times a cached call), fail both cases in every attempt, on the figure
-    the injection moves."""
+    from their CPU time (``_waits_in_sum``: a clock read costs more than a cached call), fail both cases in every
+    attempt, on the figure the injection moves."""
     code, output = proofs["bare-wait" if wait else "bare-compute"]
     print(f"--- PERF_INJECT={BARE_INJECT[wait]}: exit {code}\n{_gate_lines(output)}")
     assert code != 0, output[-4000:]

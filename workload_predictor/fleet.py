@@ -1372,7 +1372,7 @@ class FleetPredictor(ParamsMixin):
             keys.extend(held.keys)
             starts.append(held.start + (held.length - 1) * step)
             freqs.append(step)
-            point.append(np.stack(held.model.predict(steps)))
+            point.append(np.stack(held.model._map_predict(steps)))  # clipped below with the others
             # Another level: each key's validation windows, as its fit and updates calibrate them (the keys in the
             # model's order, as held.keys are).
             halfwidth.append(held.halfwidth[:, :steps] if level is None

@@ -1107,7 +1107,7 @@ def _fleet_bounded(fleet: Any):
         yield owner, "forecast", computed(fleet._key_points, horizon), horizon, list(predictors)
     state = fleet._global
     if state is not None:
-        yield owner, "forecast", computed(lambda: np.clip(np.stack(state.model.predict(horizon)), 0.0, None)), horizon, \
+        yield owner, "forecast", computed(lambda: np.clip(np.stack(state.model._map_predict(horizon)), 0.0, None)), horizon, \
             state.keys
         yield owner, "interval half-widths", state.halfwidth, horizon, state.keys
         for key, stored in zip(state.keys, state.model.validation_forecast_):

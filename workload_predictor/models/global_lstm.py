@@ -1326,7 +1326,13 @@ class GlobalLSTM(ParamsMixin):
 
     # -- predict ---------------------------------------------------------------------------
     def predict(self, steps: int | None = None) -> list[np.ndarray]:
-        """Each fitted key's forecast ``(steps, k)`` after its last point, in ``keys_`` order."""
+        """Each fitted key's forecast ``(steps, k)`` after its last point, in ``keys_`` order: loads, clipped at 0 as
+        a fleet's forecast of the key is (the map may forecast below 0, e.g. on a load falling to 0;
+        :meth:`_map_predict` gives it unclipped)."""
+        return [np.maximum(forecast, 0.0) for forecast in self._map_predict(steps)]
+
+    def _map_predict(self, steps: int | None = None) -> list[np.ndarray]:
+        """:meth:`predict` unclipped: the model's map (what a fleet reads, and clips, and a model file's check)."""
         check_is_fitted(self, "network_")
         steps = self.horizon if steps is None else steps
         if not is_positive_int(steps) or steps > self.horizon:
@@ -1336,7 +1342,12 @@ class GlobalLSTM(ParamsMixin):
         return [f[0, :steps] for f in forecasts]
 
     def predict_at(self, series: Sequence[Any], origins: Sequence[Any]) -> list[np.ndarray]:
-        """Forecasts ``(len(origins[i]), horizon, k)`` from ``series[i]`` (aligned with ``keys_``) before each origin."""
+        """Forecasts ``(len(origins[i]), horizon, k)`` from ``series[i]`` (aligned with ``keys_``) before each origin:
+        loads, clipped at 0 as :meth:`predict`'s (:meth:`_map_predict_at`: unclipped)."""
+        return [np.maximum(forecast, 0.0) for forecast in self._map_predict_at(series, origins)]
+
+    def _map_predict_at(self, series: Sequence[Any], origins: Sequence[Any]) -> list[np.ndarray]:
+        """:meth:`predict_at` unclipped: the model's map, as a teacher's students learn from it."""
         check_is_fitted(self, "network_")
         if len(series) != len(self.keys_) or len(origins) != len(self.keys_):
             raise WorkloadDataError(f"pass one series and one origin array per fitted key ({len(self.keys_)}).")

@@ -503,6 +503,15 @@ class GlobalLSTM(ParamsMixin):
 
             check_processes(self.distributed, device)
 
+    def _fitted_horizon(self) -> int:
+        """The horizon of the fit (the steps its base and network forecast), after checking that ``horizon`` is still
+        that, as a per-key model checks it: a fitted model forecasts and updates for the horizon it was fitted with."""
+        fitted = self.base_coef_.shape[1] // self.n_targets_  # [window * k + 1, horizon * k]
+        if self.horizon != fitted:
+            raise WorkloadDataError(f"horizon changed from {fitted} to {quote(self.horizon)} since fit: fit again, or "
+                                    f"set it back with set_params(horizon={fitted}).")
+        return fitted
+
     def _geometry(self) -> tuple[int, int]:
         """``(window, patch)``: the window rounded down to whole patches (``_check_params`` refused a patch
         larger than the window, so there is at least one)."""
@@ -1334,6 +1343,7 @@ class GlobalLSTM(ParamsMixin):
     def _map_predict(self, steps: int | None = None) -> list[np.ndarray]:
         """:meth:`predict` unclipped: the model's map (what a fleet reads, and clips, and a model file's check)."""
         check_is_fitted(self, "network_")
+        self._fitted_horizon()
         steps = self.horizon if steps is None else steps
         if not is_positive_int(steps) or steps > self.horizon:
             raise WorkloadDataError(f"steps={quote(steps)} must be an integer in [1, horizon={self.horizon}].")
@@ -1349,6 +1359,7 @@ class GlobalLSTM(ParamsMixin):
     def _map_predict_at(self, series: Sequence[Any], origins: Sequence[Any]) -> list[np.ndarray]:
         """:meth:`predict_at` unclipped: the model's map, as a teacher's students learn from it."""
         check_is_fitted(self, "network_")
+        self._fitted_horizon()
         if len(series) != len(self.keys_) or len(origins) != len(self.keys_):
             raise WorkloadDataError(f"pass one series and one origin array per fitted key ({len(self.keys_)}).")
         arrays, checked = [], []
@@ -1399,6 +1410,7 @@ class GlobalLSTM(ParamsMixin):
         of updates does not grow the model. Everything is computed before anything changes.
         """
         check_is_fitted(self, "network_")
+        self._fitted_horizon()
         if isinstance(new_series, Mapping):
             raise WorkloadDataError("new_series is a dict; pass one array (or None) per key of keys_, in that order: "
                                     "update([new_series.get(key) for key in model.keys_]).")

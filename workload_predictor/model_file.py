@@ -2378,6 +2378,12 @@ def _check_global_settings(model: Any, horizon: int, refuse: Any) -> None:
             raise WorkloadDataError(f"ridge={quote(model.ridge)} must be a positive, finite penalty")
 
     _run_setting_checks([lambda: check_settings(model, outputs=horizon), ridge], "a global network", refuse)
+    fitted = getattr(model, "fitted_settings_", None)  # None: a file saved before its fit recorded them
+    if fitted is not None and (not isinstance(fitted, dict) or set(fitted) != {"linear_base", "ridge", "robust"}):
+        refuse(f"holds the global network's fitted_settings_ {cut(quote(fitted))}, not the linear_base, ridge and "
+               "robust its fit read")
+    if fitted is not None:  # the settings its fit read are those it holds: a fleet's network is set by its fit alone
+        _run_setting_checks([model._check_fitted_settings], "a global network", refuse)
 
 
 def _check_global_update_state(model: Any, n: int, recent: list, refuse: Any) -> None:

@@ -303,6 +303,14 @@ _SETTLED_RECENT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FOLLOWING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _same_setting(now: Any, fitted: Any) -> bool:
+    """Whether a setting's value is the one the fit read: equal, and a bool where that was one (``True`` is not 1)."""
+    try:
+        return bool(now == fitted) and isinstance(now, (bool, np.bool_)) == isinstance(fitted, (bool, np.bool_))
+    except (TypeError, ValueError):  # an array's comparison, which no setting the fit accepted is
+        return False
+
+
 def check_param_names(params: Any, argument: str, owned: Sequence[str]) -> None:
     """A typed error for the names of ``params`` (a fleet's ``argument``: ``model_params`` or ``teacher_params``) that
     are no :class:`GlobalLSTM` parameters, listing those it may hold: GlobalLSTM's less the fleet's ``owned`` settings,
@@ -403,6 +411,10 @@ class GlobalLSTM(ParamsMixin):
     :func:`workload_predictor.health.naive_error`, a predictor's ``noise_scale_`` row 0),
     carried by every update (a file saved before it was kept: its kept points' at its next update, kept from then):
     a fleet's ``health`` measures the key's validation error against it and its kept points'.
+    ``fitted_settings_`` (``{"linear_base", "ridge", "robust"}``) are those settings as the fit read them: ``predict``,
+    ``predict_at`` and ``update`` refuse a model where one of them, or ``horizon``, was set since (``set_params``), with
+    a ``WorkloadDataError`` saying to fit again or set it back; ``window`` and ``patch_size`` take effect at the next
+    fit (the forecasts read ``window_`` and ``patch_size_``).
     """
 
     min_window = 12
@@ -503,14 +515,18 @@ class GlobalLSTM(ParamsMixin):
 
             check_processes(self.distributed, device)
 
-    def _fitted_horizon(self) -> int:
-        """The horizon of the fit (the steps its base and network forecast), after checking that ``horizon`` is still
-        that, as a per-key model checks it: a fitted model forecasts and updates for the horizon it was fitted with."""
-        fitted = self.base_coef_.shape[1] // self.n_targets_  # [window * k + 1, horizon * k]
-        if self.horizon != fitted:
-            raise WorkloadDataError(f"horizon changed from {fitted} to {quote(self.horizon)} since fit: fit again, or "
-                                    f"set it back with set_params(horizon={fitted}).")
-        return fitted
+    def _check_fitted_settings(self) -> None:
+        """A typed error where a setting the forecasts or updates read was set since the fit (``set_params``), as a
+        per-key model checks its horizon: a fitted model forecasts and updates with the settings it was fitted with.
+        ``horizon``: the steps its base and network forecast; ``linear_base``, ``ridge``, ``robust``: as its fit
+        recorded them (``fitted_settings_``; a file saved before it was kept: its settings as saved)."""
+        fitted = {"horizon": self.base_coef_.shape[1] // self.n_targets_,  # [window * k + 1, horizon * k]
+                  **self.__dict__.get("fitted_settings_", {})}
+        for name, value in fitted.items():
+            now = getattr(self, name)
+            if not _same_setting(now, value):
+                raise WorkloadDataError(f"{name} changed from {quote(value)} to {quote(now)} since fit: fit again, or "
+                                        f"set it back with set_params({name}={value!r}).")
 
     def _geometry(self) -> tuple[int, int]:
         """``(window, patch)``: the window rounded down to whole patches (``_check_params`` refused a patch
@@ -670,6 +686,8 @@ class GlobalLSTM(ParamsMixin):
             busy = [anomaly.busy_values(y) for y in arrays]
             self.weight_nonzero_ = [_packed(kept) for kept, _ in busy]
             self.weight_nonzero_counts_ = np.stack([counts for _, counts in busy])
+        # What the forecasts and updates read of the settings, as this fit read them (set since: a typed error).
+        self.fitted_settings_ = {"linear_base": self.linear_base, "ridge": self.ridge, "robust": self.robust}
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -1343,7 +1361,7 @@ class GlobalLSTM(ParamsMixin):
     def _map_predict(self, steps: int | None = None) -> list[np.ndarray]:
         """:meth:`predict` unclipped: the model's map (what a fleet reads, and clips, and a model file's check)."""
         check_is_fitted(self, "network_")
-        self._fitted_horizon()
+        self._check_fitted_settings()
         steps = self.horizon if steps is None else steps
         if not is_positive_int(steps) or steps > self.horizon:
             raise WorkloadDataError(f"steps={quote(steps)} must be an integer in [1, horizon={self.horizon}].")
@@ -1359,7 +1377,7 @@ class GlobalLSTM(ParamsMixin):
     def _map_predict_at(self, series: Sequence[Any], origins: Sequence[Any]) -> list[np.ndarray]:
         """:meth:`predict_at` unclipped: the model's map, as a teacher's students learn from it."""
         check_is_fitted(self, "network_")
-        self._fitted_horizon()
+        self._check_fitted_settings()
         if len(series) != len(self.keys_) or len(origins) != len(self.keys_):
             raise WorkloadDataError(f"pass one series and one origin array per fitted key ({len(self.keys_)}).")
         arrays, checked = [], []
@@ -1410,7 +1428,7 @@ class GlobalLSTM(ParamsMixin):
         of updates does not grow the model. Everything is computed before anything changes.
         """
         check_is_fitted(self, "network_")
-        self._fitted_horizon()
+        self._check_fitted_settings()
         if isinstance(new_series, Mapping):
             raise WorkloadDataError("new_series is a dict; pass one array (or None) per key of keys_, in that order: "
                                     "update([new_series.get(key) for key in model.keys_]).")

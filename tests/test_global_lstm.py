@@ -863,9 +863,10 @@ def test_the_training_processes_memory_is_checked_before_any_is_spawned(monkeypa
     model = GlobalLSTM(**{**TINY, "distributed": 2})
     with pytest.raises(MemoryLimitError, match="distributed=2 training processes"):
         model.fit(series)
-    splits = [model._split(len(y), model.window_) for y in series]
+    window, _ = model._geometry()  # the fit's window_ (the failed fit leaves the model unfitted: no window_)
+    splits = [model._split(len(y), window) for y in series]
     windows = sum(len(model._spread(s[0])) + len(s[1]) for s in splits)
-    data = 4.0 * windows * (model.window_ + model.horizon)  # float32 patches and residual targets
+    data = 4.0 * windows * (window + model.horizon)  # float32 patches and residual targets
     assert asked[0][1] >= 2 * data
 
 

@@ -59,7 +59,7 @@ from ..errors import NoKeyFittedError, WorkloadDataError, check_is_fitted, is_nu
 from ..health import naive_error
 from ..windows import carried_left_out, fit_scale, left_out_windows, targets_at, validation_origins, windows_at
 from ..windows import newest as newest_of  # `newest` is a local name in methods below
-from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings
+from .base import MIN_TRAIN_WINDOWS, ParamsMixin, as_matrix, check_validation_settings, unfitted_on_error
 from .dlinear import FOLLOW_ALPHA, window_weights
 from .lstm import _GLOBAL_RNG, _PatchLSTM, patch_for
 from .registry import check_verbose
@@ -596,100 +596,105 @@ class GlobalLSTM(ParamsMixin):
         if not arrays:
             first = next(iter(errors.values()))
             raise NoKeyFittedError(f"no key is long enough to fit the global LSTM; for example: {first}", errors)
-        k, horizon = n_targets, self.horizon
-        self.window_, self.patch_size_, self.n_targets_ = window, patch, k
-        # Each key's scale floor for the input-anomaly weights, from the data before its validation tail; the typical
-        # burst of its points seen (weight_nonzero_, set at the end) raises it from then on (_floor).
-        self.weight_floor_ = (np.stack([anomaly.floor_of(y[: int(split[2][0])]) for y, split in zip(arrays, splits)])
-                              if self.robust else None)
-        self.weight_nonzero_ = self.weight_nonzero_counts_ = None
-        elements = [self._fit_weights(i, y) for i, y in enumerate(arrays)]  # [T_i, k] or None
-        # Per-key scaling from the same data, each point counted by its weight (as DLinear's): one flagged 1e6
-        # bucket among counts of 50 would otherwise set the key's mean and scale, and every forecast with them.
-        scales = [fit_scale(y[: int(split[2][0])], None if e is None else e[: int(split[2][0])], return_constant=True)
-                  for y, e, split in zip(arrays, elements, splits)]
-        self.offset_ = np.stack([s[0] for s in scales])  # [n_keys, k]
-        self.scale_ = np.stack([s[1] for s in scales])  # [n_keys, k]
-        # [n_keys, k]: fit_scale's fallback, no spread to scale by (the validation forecasts read it: _forecast)
-        self.scale_pending_ = np.stack([s[2] for s in scales])
-        z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
-        # [n_keys, k]: how far each key's windows' means sit from its offset, in its loads (_shift_rescaled)
-        level_spread = np.stack([_level_spreads(zi[: int(split[2][0])], window) for zi, split in zip(z, splits)])
-        level_spread *= self.scale_
-        level_spread[self.scale_pending_] = np.inf  # a constant's windows say nothing of its spread
+        # From here the fit changes the model: if it raises (a torch error, an interrupt), the model is unfitted, not
+        # the fit before with some of this one's state (its target count beside the old network's).
+        with unfitted_on_error(self):
+            k, horizon = n_targets, self.horizon
+            self.window_, self.patch_size_, self.n_targets_ = window, patch, k
+            # Each key's scale floor for the input-anomaly weights, from the data before its validation tail; the
+            # typical burst of its points seen (weight_nonzero_, set at the end) raises it from then on (_floor).
+            self.weight_floor_ = (np.stack([anomaly.floor_of(y[: int(split[2][0])])
+                                            for y, split in zip(arrays, splits)]) if self.robust else None)
+            self.weight_nonzero_ = self.weight_nonzero_counts_ = None
+            elements = [self._fit_weights(i, y) for i, y in enumerate(arrays)]  # [T_i, k] or None
+            # Per-key scaling from the same data, each point counted by its weight (as DLinear's): one flagged 1e6
+            # bucket among counts of 50 would otherwise set the key's mean and scale, and every forecast with them.
+            scales = [fit_scale(y[: int(split[2][0])], None if e is None else e[: int(split[2][0])],
+                                return_constant=True) for y, e, split in zip(arrays, elements, splits)]
+            self.offset_ = np.stack([s[0] for s in scales])  # [n_keys, k]
+            self.scale_ = np.stack([s[1] for s in scales])  # [n_keys, k]
+            # [n_keys, k]: fit_scale's fallback, no spread to scale by (the validation forecasts read it: _forecast)
+            self.scale_pending_ = np.stack([s[2] for s in scales])
+            z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
+            # [n_keys, k]: how far each key's windows' means sit from its offset, in its loads (_shift_rescaled)
+            level_spread = np.stack([_level_spreads(zi[: int(split[2][0])], window) for zi, split in zip(z, splits)])
+            level_spread *= self.scale_
+            level_spread[self.scale_pending_] = np.inf  # a constant's windows say nothing of its spread
 
-        training = [self._spread(split[0]) for split in splits]
-        check_memory("global LSTM windows", extra_bytes=self._fit_bytes(training, splits, [len(y) for y in arrays]))
-        # The network (torch_runtime.network_bytes), before torch builds it: the largest forward pass without
-        # gradients is the early-stopping windows of every key at once, or a predict chunk.
-        n_validation = sum(len(split[2]) for split in splits)
-        check_network_memory(self, patch_inputs=patch * k, n_patches=window // patch, outputs=horizon * k,
-                             batch=min(self.batch_size, max(1, sum(len(t) for t in training))),
-                             n_eval=max(sum(len(split[1]) for split in splits), min(PREDICT_CHUNK, n_validation)))
-        # The base on every training window (its targets end before the inner tail).
-        self.base_gram_, self.base_cross_ = self._base_stats(z, [split[0] for split in splits], elements)
-        self.base_coef_ = self._solve_base()
-        device = resolve_device(self.device)
-        with torch_threads(self.n_threads):
-            x_train, r_train = self._tensors(z, training, with_targets=True)
-            x_val, r_val = self._tensors(z, [split[1] for split in splits], with_targets=True)
-            seed = training_seed(self.random_state)
-            # Python ints (a numpy integer is refused by nn.LSTM), as the file's network arguments are stored.
-            init = (patch * k, int(self.hidden_size), int(self.num_layers), int(horizon) * k)
-            # The training's limit (from the fit's start): a stage it cuts (distributed's processes not started) is
-            # recorded in it, and in the deadline of a fit around this one (a fleet's).
-            around = _deadline.current().stages
-            with _deadline.limit(time_left(self.max_training_time, start)) as deadline:
-                before = len(deadline.stages)
-                network, result = self._train(init, seed, x_train, r_train, x_val, r_val, device, start)
-            stages = deadline.stages[before:] + ([TRAINING_STAGE] if result.stopped_by == "time_limit" else [])
-        if stages and deadline.stages is not around:  # fitted on its own: a fit around this one warns
-            logger.warning("global LSTM fit reached max_training_time=%gs; ended early: %s (time_limited_stages_)",
-                           self.max_training_time, ", ".join(stages))
-        self.time_limited_stages_ = tuple(stages)
-        self.network_ = network
-        self.training_ = result
-        self.n_epochs_, self.best_epoch_, self.stopped_by_ = result.epochs_run, result.best_epoch, result.stopped_by
-        self.keys_ = kept
-        self.errors_ = errors
-        validation = [split[2] for split in splits]
-        self.validation_origins_ = validation
-        settled = [self._settled(y, 0, self._floor(i)) for i, y in enumerate(arrays)]  # as the forecasts read them
-        evaluated = [values for values, _ in settled]
-        self.validation_forecast_ = self._forecast(evaluated, validation, elements=elements)
-        self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
-        self.validation_left_out_ = [_left_out(runs, o, horizon) for o, (_, runs) in zip(validation, settled)]
-        # A target constant over its training part is scaled from its points since they left that constant (as an
-        # update does from its kept and new points): a key that woke in its validation tail is read at its new level.
-        offset, scale, self.scale_pending_ = self._rescaled(
-            range(len(arrays)), arrays, [0] * len(arrays), (self.offset_, self.scale_, self.scale_pending_))
-        for i in np.flatnonzero((offset != self.offset_).any(axis=1) | (scale != self.scale_).any(axis=1)):
-            z[i] = (arrays[i] - offset[i]) / scale[i]
-        self.offset_, self.scale_, self.level_spread_ = offset, scale, level_spread
-        self.scaling_before_shift_ = None  # no key scaled again by a small level shift (_shift_rescaled)
-        # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
-        all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
-        extra_gram, extra_cross = self._base_stats(
-            z, [o[o >= int(split[0][-1]) + 1] for o, split in zip(all_origins, splits)], elements)
-        self.base_gram_, self.base_cross_ = self.base_gram_ + extra_gram, self.base_cross_ + extra_cross
-        self.base_coef_ = self._solve_base()
-        keep = self._recent_length()
-        self.recent_ = [y[-keep:].copy() for y in arrays]
-        self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
-        self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
-        self.lost_buckets_ = [None] * len(arrays)  # a fit reads its series as given; updates find the lost buckets
-        # What health measures each key's validation error against, beside its kept points' (as a predictor's
-        # noise_scale_ row 0): an idle stretch of kept points after a busy fit is not the noise the fit had. Read on the
-        # series as its validation read it (a burst it came back from as _settled reads it), as a predictor's row 0 is.
-        self.fit_naive_error_ = np.stack([naive_error(y, horizon) for y in evaluated])
-        if self.robust:  # each key's newest non-zero points and their count, as a WorkloadPredictor keeps them
-            busy = [anomaly.busy_values(y) for y in arrays]
-            self.weight_nonzero_ = [_packed(kept) for kept, _ in busy]
-            self.weight_nonzero_counts_ = np.stack([counts for _, counts in busy])
-        # What the forecasts and updates read of the settings, as this fit read them (set since: a typed error).
-        self.fitted_settings_ = {"linear_base": self.linear_base, "ridge": self.ridge, "robust": self.robust}
-        self.fit_seconds_ = time.perf_counter() - start
-        return self
+            training = [self._spread(split[0]) for split in splits]
+            check_memory("global LSTM windows", extra_bytes=self._fit_bytes(training, splits, [len(y) for y in arrays]))
+            # The network (torch_runtime.network_bytes), before torch builds it: the largest forward pass without
+            # gradients is the early-stopping windows of every key at once, or a predict chunk.
+            n_validation = sum(len(split[2]) for split in splits)
+            check_network_memory(self, patch_inputs=patch * k, n_patches=window // patch, outputs=horizon * k,
+                                 batch=min(self.batch_size, max(1, sum(len(t) for t in training))),
+                                 n_eval=max(sum(len(split[1]) for split in splits), min(PREDICT_CHUNK, n_validation)))
+            # The base on every training window (its targets end before the inner tail).
+            self.base_gram_, self.base_cross_ = self._base_stats(z, [split[0] for split in splits], elements)
+            self.base_coef_ = self._solve_base()
+            device = resolve_device(self.device)
+            with torch_threads(self.n_threads):
+                x_train, r_train = self._tensors(z, training, with_targets=True)
+                x_val, r_val = self._tensors(z, [split[1] for split in splits], with_targets=True)
+                seed = training_seed(self.random_state)
+                # Python ints (a numpy integer is refused by nn.LSTM), as the file's network arguments are stored.
+                init = (patch * k, int(self.hidden_size), int(self.num_layers), int(horizon) * k)
+                # The training's limit (from the fit's start): a stage it cuts (distributed's processes not started) is
+                # recorded in it, and in the deadline of a fit around this one (a fleet's).
+                around = _deadline.current().stages
+                with _deadline.limit(time_left(self.max_training_time, start)) as deadline:
+                    before = len(deadline.stages)
+                    network, result = self._train(init, seed, x_train, r_train, x_val, r_val, device, start)
+                stages = deadline.stages[before:] + ([TRAINING_STAGE] if result.stopped_by == "time_limit" else [])
+            if stages and deadline.stages is not around:  # fitted on its own: a fit around this one warns
+                logger.warning("global LSTM fit reached max_training_time=%gs; ended early: %s (time_limited_stages_)",
+                               self.max_training_time, ", ".join(stages))
+            self.time_limited_stages_ = tuple(stages)
+            self.network_ = network
+            self.training_ = result
+            self.n_epochs_, self.best_epoch_, self.stopped_by_ = result.epochs_run, result.best_epoch, result.stopped_by
+            self.keys_ = kept
+            self.errors_ = errors
+            validation = [split[2] for split in splits]
+            self.validation_origins_ = validation
+            settled = [self._settled(y, 0, self._floor(i)) for i, y in enumerate(arrays)]  # as the forecasts read them
+            evaluated = [values for values, _ in settled]
+            self.validation_forecast_ = self._forecast(evaluated, validation, elements=elements)
+            self.validation_actual_ = [targets_at(y, o, horizon) for y, o in zip(evaluated, validation)]
+            self.validation_left_out_ = [_left_out(runs, o, horizon) for o, (_, runs) in zip(validation, settled)]
+            # A target constant over its training part is scaled from its points since they left that constant (as
+            # an update does from its kept and new points): a key that woke in its validation tail is read at its new
+            # level.
+            offset, scale, self.scale_pending_ = self._rescaled(
+                range(len(arrays)), arrays, [0] * len(arrays), (self.offset_, self.scale_, self.scale_pending_))
+            for i in np.flatnonzero((offset != self.offset_).any(axis=1) | (scale != self.scale_).any(axis=1)):
+                z[i] = (arrays[i] - offset[i]) / scale[i]
+            self.offset_, self.scale_, self.level_spread_ = offset, scale, level_spread
+            self.scaling_before_shift_ = None  # no key scaled again by a small level shift (_shift_rescaled)
+            # Refit the base on all data (scaling and network fixed), as the per-key LSTM does.
+            all_origins = [np.arange(window, len(y) - horizon + 1) for y in arrays]
+            extra_gram, extra_cross = self._base_stats(
+                z, [o[o >= int(split[0][-1]) + 1] for o, split in zip(all_origins, splits)], elements)
+            self.base_gram_, self.base_cross_ = self.base_gram_ + extra_gram, self.base_cross_ + extra_cross
+            self.base_coef_ = self._solve_base()
+            keep = self._recent_length()
+            self.recent_ = [y[-keep:].copy() for y in arrays]
+            self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
+            self.n_seen_ = np.array([len(y) for y in arrays], dtype=np.int64)
+            self.lost_buckets_ = [None] * len(arrays)  # a fit reads its series as given; updates find the lost buckets
+            # What health measures each key's validation error against, beside its kept points' (as a predictor's
+            # noise_scale_ row 0): an idle stretch of kept points after a busy fit is not the noise the fit had. Read
+            # on the series as its validation read it (a burst it came back from as _settled reads it), as a
+            # predictor's row 0 is.
+            self.fit_naive_error_ = np.stack([naive_error(y, horizon) for y in evaluated])
+            if self.robust:  # each key's newest non-zero points and their count, as a WorkloadPredictor keeps them
+                busy = [anomaly.busy_values(y) for y in arrays]
+                self.weight_nonzero_ = [_packed(kept) for kept, _ in busy]
+                self.weight_nonzero_counts_ = np.stack([counts for _, counts in busy])
+            # What the forecasts and updates read of the settings, as this fit read them (set since: a typed error).
+            self.fitted_settings_ = {"linear_base": self.linear_base, "ridge": self.ridge, "robust": self.robust}
+            self.fit_seconds_ = time.perf_counter() - start
+            return self
 
     def _fit_bytes(self, training: list[np.ndarray], splits: list, lengths: list[int]) -> float:
         """An upper estimate of the bytes ``fit`` allocates besides the network (float64 unless said).

@@ -87,3 +87,25 @@ def test_a_level_that_is_no_coverage_is_a_typed_error(level):
         return
     with pytest.raises(WorkloadDataError, match=r"must be a coverage in \(0, 1\)"):
         fleet.predict(level=level)
+
+
+@pytest.mark.parametrize("settings", [{"model": "dlinear"}, {"model": "naive", "update_mode": "incremental"},
+                                      {"model": "global_lstm", "window": 24, "model_params": {"max_epochs": 1}}])
+def test_a_level_set_since_fit_applies_at_the_next_fit_not_at_an_update(settings):
+    """docs/fleets.md and the README's ``set_params`` row: a fleet's ``level`` set since its fit waits for its next
+    ``fit`` (a predictor's applies at its next ``update`` too): an update may leave keys without rows, and batched
+    DLinear keys keep their half-widths, not the errors they came from, so the fleet's keys would hold two levels.
+    Until then ``predict()`` gives the fitted level's interval and ``fitted_params_["level"]`` says which."""
+    frame = make_fleet(3)
+    at = frame.groupby("endpoint").cumcount()
+    fleet = FleetPredictor(horizon=4, level=0.9, random_state=0, **settings).fit(frame[at < 280], key="endpoint")
+    fleet.set_params(level=0.5)
+    fleet.update(frame[(at >= 280) & (frame["endpoint"] != "k2")])  # k2 has no rows: it keeps its calibration
+    assert fleet.fitted_params_["level"] == 0.9
+    if settings["model"] != "dlinear":  # batched DLinear keys hold the fitted level's half-widths alone
+        pd.testing.assert_frame_equal(fleet.predict(), fleet.predict(level=0.9))
+        assert (widths(fleet.predict(level=0.5)) < widths(fleet.predict())).any()
+    refitted = fleet.fit(frame, key="endpoint")
+    assert refitted.fitted_params_["level"] == 0.5
+    expected = FleetPredictor(horizon=4, level=0.5, random_state=0, **settings).fit(frame, key="endpoint").predict()
+    pd.testing.assert_frame_equal(refitted.predict(), expected)

@@ -37,3 +37,24 @@ def test_a_forecast_whose_last_bucket_ends_past_the_range_names_the_steps_that_f
     with pytest.raises(WorkloadDataError, match=r"8 buckets of 1min after 2262-04-11T23:39:00\+00:00 would end past "
                                                 r"2262-04-11 23:47:16.854775807\+00:00.*forecast at most 7 steps"):
         predictor.predict(8)  # its last bucket, 23:47, would end at 23:48
+
+
+@pytest.mark.parametrize("steps, fit", [(10, 7), (9, 7)])
+def test_a_forecast_whose_buckets_would_start_past_the_range_names_the_steps_that_fit_too(steps, fit):
+    """9 or more buckets after 23:39 start past the range (not only end past it): the message named no count."""
+    predictor = WorkloadPredictor(model="naive", horizon=10).fit(periodic_series(220, start=LATE))
+    with pytest.raises(WorkloadDataError, match=rf"{steps} buckets of 1min after 2262-04-11T23:39:00\+00:00 would "
+                                                rf"(reach|end) past 2262-04-11 23:47:16.*forecast at most {fit} steps"):
+        predictor.predict(steps)
+    assert len(predictor.predict(fit).index) == fit
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_a_series_whose_next_bucket_ends_past_the_range_is_told_no_step_fits(steps):
+    """The last bucket at 23:46 ends at 23:47, within the range; the next would end at 23:48: "forecast at most 0
+    steps" asked for a forecast of none, which predict refuses, and 2 or 3 steps named no count."""
+    predictor = WorkloadPredictor(model="naive", horizon=3).fit(periodic_series(227, start=LATE))
+    with pytest.raises(WorkloadDataError, match=r"after 2262-04-11T23:46:00\+00:00 would (reach|end) past "
+                                                r"2262-04-11 23:47:16.*no bucket of 1min after it fits") as error:
+        predictor.predict(steps)
+    assert "at most 0" not in str(error.value) and "unit=" in str(error.value)

@@ -780,17 +780,26 @@ def future_index(last: pd.Timestamp, freq: pd.Timedelta, steps: int, whole: bool
     try:
         index = pd.date_range(start=last + freq, periods=steps, freq=freq).as_unit("ns")
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
-        raise WorkloadDataError(
-            f"{plural(steps, 'bucket')} of {duration_text(freq)} after {last.isoformat()} would reach past "
-            "2262-04-11 23:47:16 UTC, the last nanosecond timestamp; forecast fewer steps (numeric epochs are read "
-            "in the unit their magnitude implies: pass unit=... to read them in another)."
-        ) from None
+        raise _past_the_range(last, freq, steps, whole, "reach past 2262-04-11 23:47:16 UTC") from None
     # Each start is within the range here, so freq is under its span and _LAST_UTC - freq within it too.
     if whole and index[-1] > _LAST_UTC - freq:
-        raise WorkloadDataError(
-            f"{plural(steps, 'bucket')} of {duration_text(freq)} after {last.isoformat()} would end past "
-            f"{_LAST_UTC}, the last nanosecond timestamp; forecast at most {plural(steps - 1, 'step')}.")
+        raise _past_the_range(last, freq, steps, whole, f"end past {_LAST_UTC}")
     return index
+
+
+def _past_the_range(last: pd.Timestamp, freq: pd.Timedelta, steps: int, whole: bool, past: str) -> WorkloadDataError:
+    """The error of ``steps`` buckets of ``freq`` after ``last`` that would ``past`` the last instant int64
+    nanoseconds hold, naming the most that fit (that start within it, or with ``whole`` also end within it): counted
+    in Python's integers, as the span from ``last`` to the end of the range may itself be past what they hold."""
+    span = int((_LAST_UTC.to_datetime64() - NS_EPOCH) // ONE_NS) - int((last.as_unit("ns").to_datetime64() - NS_EPOCH)
+                                                                      // ONE_NS)
+    fit = max(span // int(freq // ONE_NS) - (1 if whole else 0), 0)
+    advice = (f"forecast at most {plural(fit, 'step')}" if fit else
+              f"no bucket of {duration_text(freq)} after it fits: are its timestamps right?")
+    return WorkloadDataError(
+        f"{plural(steps, 'bucket')} of {duration_text(freq)} after {last.isoformat()} would {past}, the last "
+        f"nanosecond timestamp; {advice} (numeric epochs are read in the unit their magnitude implies: pass unit=... "
+        "to read them in another).")
 
 
 _LAST_UTC = pd.Timestamp.max.tz_localize("UTC")

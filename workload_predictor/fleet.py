@@ -630,13 +630,14 @@ def _check_future_stamps(keys: list, last: np.ndarray, step: np.ndarray, steps: 
         width = int(step[i] // ONE_NS)
         room = (int((_LAST_NS - NS_EPOCH) // ONE_NS) - int((last[i] - NS_EPOCH) // ONE_NS)) // width - 1
         if steps > room:
+            fix = f"forecast at most {plural(room, 'step')} for that key, or fix" if room > 0 else \
+                "no bucket after it fits: fix"
             raise WorkloadDataError(
                 f"Key {quote(keys[i])}: {plural(steps, 'bucket')} of "
                 f"{duration_text(pd.Timedelta(step[i]))} after {pd.Timestamp(last[i], tz='UTC').isoformat()} would "
                 f"end past {pd.Timestamp(_LAST_NS, tz='UTC')}, the last instant int64 nanoseconds since the epoch "
-                f"hold; forecast at most {plural(max(room, 0), 'step')} for that key, or fix "
-                "its timestamps (numeric epochs are read in the unit their magnitude implies: pass unit=... to read "
-                "them in another).")
+                f"hold; {fix} its timestamps (numeric epochs are read in the unit their magnitude implies: pass "
+                "unit=... to read them in another).")
 
 
 class FleetPredictor(ParamsMixin):

@@ -160,3 +160,25 @@ def test_a_row_centuries_from_its_keys_series_is_that_keys_error_and_the_others_
     fleet.update(stray)
     assert str(fleet.update_errors_[1]).startswith("new bucket 1700-01-01T00:00:00+00:00 at row 0 of the frame (index "
                                                    "label 259) is 292 years or more before the last fitted bucket")
+
+
+def test_a_row_centuries_before_the_last_bucket_is_an_update_order_error_as_any_row_before_it_is():
+    """UpdateOrderError is the error of a row at or before the last bucket (its ``first`` and ``last`` say which): a
+    row of 1700 for a series of 2024 was a plain WorkloadDataError, where one of 1969 is an UpdateOrderError, so a
+    caller dropping the rows it refuses as already seen (``except UpdateOrderError``) had the update raise."""
+    from workload_predictor import WorkloadPredictor
+    from workload_predictor.errors import UpdateOrderError
+
+    frame = make_fleet(2, n=130)
+    fleet = FleetPredictor(horizon=3).fit(frame.iloc[np.arange(len(frame)) % 130 < 120], key="endpoint")
+    alone = WorkloadPredictor(horizon=3).fit(frame[frame["endpoint"] == 1].iloc[:120].drop(columns="endpoint"))
+    for when in ("1969-12-31", "1700-01-01"):
+        stray = frame.iloc[[-1]].assign(timestamp=pd.Timestamp(when, tz="UTC"))  # key 1's row
+        fleet.update(stray)
+        with pytest.raises(UpdateOrderError) as raised:
+            alone.update(stray.drop(columns="endpoint"))
+        for error in (fleet.update_errors_[1], raised.value):
+            assert isinstance(error, UpdateOrderError), (when, repr(error))
+            assert (error.first, error.last) == (pd.Timestamp(when, tz="UTC"), START + STEP * 119), when
+    assert str(raised.value).startswith("new bucket 1700-01-01T00:00:00+00:00 at row 0 is 292 years or more before "
+                                        "the last fitted bucket 2024-03-01T01:59:00+00:00: a stray row")

@@ -1123,7 +1123,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
     # (1700 for a series of 2024) is past what int64 nanoseconds hold: its difference wraps to the other sign (numpy
     # 2.4 and before) or raises OverflowError (2.5), so the extreme rows are measured first.
     for at in (0, len(instants) - 1):  # the earliest and the newest row
-        if _centuries_from(instants[at], end):
+        if centuries_from(instants[at], end):
             raise _centuries_apart(instants, at, rows, last, "before" if instants[at] < end else "after")
     elapsed = instants - end
     if instants[0] <= end:
@@ -1179,7 +1179,7 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
 NS_EPOCH, ONE_NS = np.datetime64(0, "ns"), np.timedelta64(1, "ns")
 
 
-def _centuries_from(instant: np.datetime64, end: np.datetime64) -> bool:
+def centuries_from(instant: Any, end: Any) -> bool:
     """Whether ``instant`` and ``end`` (datetime64[ns]) lie 2**63 nanoseconds (292 years) or more apart, where their
     difference is past what timedelta64[ns] holds: each one's nanoseconds since the epoch (within int64, so no
     overflow), compared as Python integers. Two instants on the same side of 1970 (most) are always nearer."""
@@ -1190,11 +1190,15 @@ def _centuries_from(instant: np.datetime64, end: np.datetime64) -> bool:
 
 def _centuries_apart(instants: np.ndarray, at: int, rows: np.ndarray | None, last: pd.Timestamp,
                      word: str) -> WorkloadDataError:
-    """The error for the ``at``-th new row, 292 years or more ``word`` ("before", "after") ``last``."""
-    return naming_rows(
-        WorkloadDataError, f"new bucket {_utc_isoformat(instants[at])} at ", _row_of(rows, at), f" is 292 years or "
-        f"more {word} the last fitted bucket {last.isoformat()}: a stray row (a clock or a parse gone wrong)? Drop it: "
-        "the series is unchanged and accepts the next correct row.")
+    """The error for the ``at``-th new row, 292 years or more ``word`` ("before", "after") ``last``: one before it an
+    :class:`UpdateOrderError`, as every row at or before the last bucket is (its ``first`` and ``last`` set)."""
+    error = naming_rows(
+        UpdateOrderError if word == "before" else WorkloadDataError, f"new bucket {_utc_isoformat(instants[at])} at ",
+        _row_of(rows, at), f" is 292 years or more {word} the last fitted bucket {last.isoformat()}: a stray row (a "
+        "clock or a parse gone wrong)? Drop it: the series is unchanged and accepts the next correct row.")
+    if word == "before":
+        error.first, error.last = pd.Timestamp(instants[at]).tz_localize("UTC"), last
+    return error
 
 
 def _row_of(rows: np.ndarray | None, i: int) -> int:

@@ -22,8 +22,8 @@ from ._memory import UPDATE_ADVICE, check_memory, memory_limit
 from .confidence import (
     RECENT_SHARE, confidence_of_totals, conformal_is_exact, conformal_quantile, interval, recency_weights,
 )
-from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, as_target_list, future_index, gap_buckets,
-                   prepare_continuation, prepare_series)
+from .data import (DEFAULT_MAX_GAP, BucketedSeries, Continuation, as_target_list, centuries_from, future_index,
+                   gap_buckets, prepare_continuation, prepare_series)
 from .errors import (UndoneJumpWarning, UpdateOrderError, WorkloadDataError, check_is_fitted, coverage_level, is_number,
                      naming_rows, plural, quote)
 from .forecast import Forecast
@@ -225,7 +225,10 @@ def order_refusal(exc: UpdateOrderError, values: np.ndarray, last: pd.Timestamp,
     before, where the run reaches back past the buckets kept): no row came for those buckets, so "drop rows already
     seen" would mislead where a row from a clock running ahead moved the series past them. The run ends at the first
     bucket with load after it, or at the newest bucket, which a row made even where its value was 0. ``exc`` itself
-    where the refused bucket holds load."""
+    where the refused bucket holds load, or lies 292 years or more before ``last`` (their difference is past what
+    int64 nanoseconds hold)."""
+    if centuries_from(exc.first.as_unit("ns").to_datetime64(), last.as_unit("ns").to_datetime64()):
+        return exc
     back = (last - exc.first) // freq  # the refused bucket's position before the newest (1: the one before)
     position = len(values) - 1 - back
     if back < 1 or values[max(position, 0)].any():

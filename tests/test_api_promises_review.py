@@ -107,6 +107,11 @@ def _fleet_frames():
     (lambda new: (new, {"unit": "s"}), "unit='s' says how to read numeric timestamps"),
     (lambda new: (new, {"origin": "2024-01-01"}), "origin='2024-01-01' says how to read numeric timestamps"),
     (lambda new: (new.set_axis(pd.MultiIndex.from_product([new.columns, [""]]), axis=1), {}), "MultiIndex"),
+    # the stamps in a DatetimeIndex, as each key's rows read them (h210: the error was copied for every key)
+    (lambda new: (new.set_index("timestamp"), {"timestamp": None, "unit": "s"}),
+     "unit='s' says how to read numeric timestamps"),
+    (lambda new: (new.set_index("timestamp"), {"timestamp": None, "origin": "2024-01-01"}),
+     "origin='2024-01-01' says how to read numeric timestamps"),
 ])
 def test_a_fleet_update_raises_an_error_of_the_whole_frame_once(change, message):
     fleet, new = _fleet_frames()

@@ -2550,12 +2550,15 @@ def _check_update_columns(data: pd.DataFrame, timestamp: Any, targets: Sequence[
         stamps = data.get(timestamp)
         if stamps is None and not isinstance(data.index, pd.DatetimeIndex):
             raise no_timestamp_error(timestamp, data.columns)
+    if stamps is None and isinstance(data.index, pd.DatetimeIndex) and (unit is not None or origin is not None):
+        stamps = data.index[:1].to_series(index=pd.RangeIndex(min(len(data), 1)))  # each key's rows read them there
     missing = [name for name in targets if name not in data.columns]
     if missing:
         raise missing_targets_error(data.columns, list(targets), missing)
     if (unit is not None or origin is not None) and isinstance(stamps, pd.Series) and len(stamps) \
             and pd.api.types.is_datetime64_any_dtype(stamps.dtype):
-        to_utc_index(stamps.iloc[:1], unit=unit, origin=origin, name=str(timestamp))  # raises: they change nothing
+        to_utc_index(stamps.iloc[:1], unit=unit, origin=origin,  # raises: they change nothing
+                     name="timestamp" if timestamp is None else str(timestamp))
 
 
 def _rows_by_key(data: pd.DataFrame, codes: np.ndarray, n_keys: int):

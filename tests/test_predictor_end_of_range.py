@@ -58,3 +58,17 @@ def test_a_series_whose_next_bucket_ends_past_the_range_is_told_no_step_fits(ste
                                                 r"2262-04-11 23:47:16.*no bucket of 1min after it fits") as error:
         predictor.predict(steps)
     assert "at most 0" not in str(error.value) and "unit=" in str(error.value)
+
+
+@pytest.mark.parametrize("model", ["dlinear", "naive"])
+def test_health_of_a_series_that_begins_at_the_start_of_the_range_is_measured(model):
+    """220 one-minute buckets from 1677-09-21 00:13, 30 s after the first instant int64 nanoseconds hold: health
+    counts its flags among the newest RECENT_BUCKETS buckets, whose first would lie before that instant, and raised
+    pandas' OutOfBoundsDatetime from fit on (the other end's mirror: a series's every bucket is among them)."""
+    series = periodic_series(223, start="1677-09-21 00:13")
+    predictor = WorkloadPredictor(model=model, horizon=3, random_state=0).fit(series.iloc[:220])
+    predictor.update(series.iloc[220:221])
+    report = predictor.health()
+    assert report["level"] in ("ok", "warning", "critical")
+    assert report["metrics"]["input_anomaly"]["value"] is not None
+    predictor.check_alerts()

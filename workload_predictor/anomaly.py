@@ -1718,8 +1718,13 @@ def recent(anomalies: Sequence[tuple], last: pd.Timestamp, freq: pd.Timedelta) -
 
 
 def recent_start(last: pd.Timestamp, freq: pd.Timedelta) -> pd.Timestamp:
-    """The first of the newest ``RECENT_BUCKETS`` buckets up to ``last`` (what health counts among)."""
-    return last - (RECENT_BUCKETS - 1) * freq
+    """The first of the newest ``RECENT_BUCKETS`` buckets up to ``last`` (what health counts among), or the first
+    instant int64 nanoseconds hold where those buckets would begin before it (a series near 1677-09-21: every bucket
+    it holds is among them)."""
+    try:
+        return last - (RECENT_BUCKETS - 1) * freq
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        return pd.Timestamp.min.tz_localize("UTC").tz_convert(last.tz) if last.tz is not None else pd.Timestamp.min
 
 
 def _naive_utc(stamp: pd.Timestamp) -> np.datetime64:

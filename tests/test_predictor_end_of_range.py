@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from workload_predictor import WorkloadPredictor
+from workload_predictor import FleetPredictor, WorkloadPredictor
 from workload_predictor.errors import WorkloadDataError
 
 from conftest import periodic_series
@@ -72,3 +72,24 @@ def test_health_of_a_series_that_begins_at_the_start_of_the_range_is_measured(mo
     assert report["level"] in ("ok", "warning", "critical")
     assert report["metrics"]["input_anomaly"]["value"] is not None
     predictor.check_alerts()
+
+
+@pytest.mark.parametrize("model", ["dlinear", "naive"])
+def test_an_update_of_a_series_that_begins_at_the_start_of_the_range_is_taken(tmp_path, model):
+    """60 one-minute buckets from 1677-09-21 00:13, all of them kept: the update's history timestamps were built from
+    the bucket before the first, 00:12, before 1677-09-21 00:12:43, and raised pandas' OutOfBoundsDatetime (for a
+    fleet's key too)."""
+    series = periodic_series(63, start="1677-09-21 00:13")
+    predictor = WorkloadPredictor(model=model, horizon=3, random_state=0).fit(series.iloc[:60])
+    predictor.update(series.iloc[60:61])
+    assert predictor.predict().index[0] == pd.Timestamp("1677-09-21 01:14", tz="UTC")
+    assert predictor.predict().history.index[-1] == pd.Timestamp("1677-09-21 01:13", tz="UTC")
+    predictor.save(tmp_path / "early.wp")
+    loaded = WorkloadPredictor.load(tmp_path / "early.wp")
+    for each in (predictor, loaded):
+        each.update(series.iloc[61:63])
+    assert loaded.predict() == predictor.predict()
+    fleet = FleetPredictor(model=model, horizon=3, random_state=0).fit(series.iloc[:60].assign(key="a"), key="key")
+    fleet.update(series.iloc[60:61].assign(key="a"))
+    assert fleet.update_errors_ == {}
+    assert fleet.predict()["timestamp"].iloc[0] == pd.Timestamp("1677-09-21 01:14", tz="UTC")

@@ -1135,10 +1135,11 @@ class WorkloadPredictor(ParamsMixin):
             end = grid[1] + n_new
             return grid[0][end - keep : end], (grid[0], end)
         first = last - (keep - 1) * self.freq_
+        # From ``first`` itself: the bucket before it may lie before 1677-09-21 00:12:43, the first nanosecond instant.
         try:
-            ahead = future_index(first - self.freq_, self.freq_, keep + HISTORY_GRID_AHEAD)
-        except WorkloadDataError:  # the buckets ahead would pass 2262-04-11 23:47:16: the kept ones alone
-            ahead = future_index(first - self.freq_, self.freq_, keep)
+            ahead = pd.date_range(start=first, periods=keep + HISTORY_GRID_AHEAD, freq=self.freq_).as_unit("ns")
+        except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):  # ahead past 2262-04-11: the kept alone
+            ahead = pd.date_range(start=first, periods=keep, freq=self.freq_).as_unit("ns")
         timeline = pd.DatetimeIndex(ahead, freq=None)
         return timeline[:keep], (timeline, keep)
 

@@ -66,3 +66,26 @@ def test_a_bare_model_forecasts_what_a_predictor_holding_it_forecasts(seed):
     predictor = WorkloadPredictor(horizon=5, model="dlinear", model_params={"window": 24}).fit(frame)
     np.testing.assert_array_equal(predictor.predict().yhat, model.predict())
     np.testing.assert_array_equal(predictor.model_._map_predict(), model._map_predict())
+
+
+def _falling_season() -> np.ndarray:
+    """20 days of a daily cycle whose level falls from 50 to about 13, with sparse Poisson(1) noise."""
+    rng = np.random.default_rng(0)
+    t = np.arange(24 * 20)
+    level = np.maximum(50 - t * (50 / len(t)) * rng.uniform(0.5, 1.5), 0)
+    return np.clip(level * (1 + np.sin(2 * np.pi * t / 24)) + rng.poisson(1, len(t)) * (rng.random(len(t)) < 0.3), 0,
+                   None)
+
+
+def test_a_bare_seasonal_median_rolling_forecast_is_a_load_where_its_map_is_below_zero():
+    """h202 clipped DLinear's rolling_forecast; SeasonalMedian's (public too, its trend follows a falling level below
+    0) forecast down to -6.0, a third of its values below 0, where its predict_at at the same origins gave 0."""
+    from workload_predictor.models.baselines import SeasonalMedian
+
+    y, origins = _falling_season(), np.arange(200, 24 * 20)
+    model = SeasonalMedian(horizon=24).fit(y)
+    rolling = model.rolling_forecast(y, origins)
+    assert rolling.min() >= 0.0
+    raw = model._rolling_forecast(y, origins)
+    assert raw.min() < 0  # the case: the map forecasts below 0
+    np.testing.assert_array_equal(rolling, np.maximum(raw, 0.0))

@@ -682,7 +682,13 @@ class SeasonalMedian(BaseForecaster):
 
     def rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = SEASON_REFITS) -> np.ndarray:
         """Out-of-sample forecasts ``(m, H, k)`` at sorted ``origins`` of ``y`` ``(n, k)`` or ``(n,)``, each from a
-        period chosen before it.
+        period chosen before it (:meth:`_rolling_forecast`): loads, clipped at 0 as :meth:`predict`'s (a falling
+        level's trend takes the map below 0; an ensemble's history reads it unclipped)."""
+        return np.maximum(self._rolling_forecast(y, origins, refits), 0.0)
+
+    def _rolling_forecast(self, y: np.ndarray, origins: np.ndarray, refits: int = SEASON_REFITS) -> np.ndarray:
+        """:meth:`rolling_forecast` unclipped: the out-of-sample forecasts of the map, each from a period chosen
+        before it.
 
         The origins are cut into at most ``refits`` consecutive groups; each group's period is
         chosen (:func:`choose_period`, scored on at most ``HISTORY_SCORED_ORIGINS`` origins) on

@@ -417,7 +417,7 @@ class Ensemble(BaseForecaster):
             if name in ROLLING_MEMBERS:
                 parts.append(rolling.get("dlinear" if name == "lstm" else name))
             elif name == "seasonal_median":  # a period chosen before each group of origins
-                parts.append(member.rolling_forecast(matrix, origins))
+                parts.append(member._rolling_forecast(matrix, origins))  # the map, as the other members'
             else:
                 parts.append(member._predict_at(matrix, origins))
         return (np.stack(parts) if len(origins) else np.zeros((len(parts), 0, self.horizon, matrix.shape[1])),

@@ -1107,8 +1107,8 @@ def _fleet_bounded(fleet: Any):
         yield owner, "forecast", computed(fleet._key_points, horizon), horizon, list(predictors)
     state = fleet._global
     if state is not None:
-        yield owner, "forecast", computed(lambda: np.clip(np.stack(state.model._map_predict(horizon)), 0.0, None)), horizon, \
-            state.keys
+        yield owner, "forecast", computed(lambda: np.clip(np.stack(state.model._map_predict(horizon)), 0.0, None)), \
+            horizon, state.keys
         yield owner, "interval half-widths", state.halfwidth, horizon, state.keys
         for key, stored in zip(state.keys, state.model.validation_forecast_):
             yield f"the fleet's key {quote(key)}", "validation forecasts", stored, horizon, None

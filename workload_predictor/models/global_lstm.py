@@ -128,24 +128,68 @@ def _extent_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None
     return weight
 
 
-def _level_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None, k: int) -> np.ndarray | None:
-    """``weight`` (``[c]``, ``None``: all 1) times ``(LEVEL_SHIFT / level)^4`` for each window whose ``level`` (the
-    largest of its targets' means of inputs ``x`` (``[c, W*k]``) and of targets (``[c, H*k]``), standardised, in
-    absolute value) is past ``LEVEL_SHIFT`` of its key's scales, so that such a window adds at most
-    ``LEVEL_SHIFT^2`` ordinary windows' worth along the level to the base's statistics, which every key shares.
+def _level_weights(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None, k: int,
+                   limit: np.ndarray | None = None) -> np.ndarray | None:
+    """``weight`` (``[c]``, ``None``: all 1) times ``(limit / level)^4`` for each window whose ``level`` (each
+    target's larger mean of inputs ``x`` (``[c, W*k]``) and of targets (``[c, H*k]``), standardised, in absolute
+    value) is past its ``limit`` (``[c, k]`` key scales; ``None``: ``LEVEL_SHIFT``; the largest ``level / limit`` of
+    its targets), so that such a window adds at most ``limit^2`` ordinary windows' worth along the level to the
+    base's statistics, which every key shares. A window of a key whose level left the range its fit had
+    (:func:`_level_limits`) has its key's own spread of window means as its limit.
 
     Unweighted, a key whose level moved (3 to 40 of its scales in review h106's fleets of 8 and 16 keys) weighs
     ``level^2`` ordinary windows each, and the base follows it: every other key's forecast would be 9-17 % further
     off. Its own forecasts move toward the level-following map by the share these weights take
     (:meth:`GlobalLSTM._followed`) until it is scaled again (:meth:`GlobalLSTM._level_rescaled`)."""
     c = len(x)
-    level = np.maximum(np.abs(x.reshape(c, -1, k).mean(axis=1)), np.abs(target.reshape(c, -1, k).mean(axis=1))).max(axis=1)
-    far = np.flatnonzero(level > LEVEL_SHIFT)
+    level = np.maximum(np.abs(x.reshape(c, -1, k).mean(axis=1)), np.abs(target.reshape(c, -1, k).mean(axis=1)))
+    level = (level / LEVEL_SHIFT if limit is None else level / limit).max(axis=1)  # [c]: in limits
+    far = np.flatnonzero(level > 1.0)
     if len(far) == 0:
         return weight
     weight = np.ones(c) if weight is None else weight.copy()
-    weight[far] *= (LEVEL_SHIFT / level[far]) ** 4
+    weight[far] *= level[far] ** -4.0
     return weight
+
+
+def _level_runs(z: np.ndarray, window: int) -> np.ndarray:
+    """The longest run ``[k]`` of consecutive windows of ``window`` points of ``z`` (``[T, k]``, at least ``window``
+    points, standardised) whose means sit on one side of its offset (key scales' sign; 0 is a side of its own), in
+    windows: how long its level stays on one side of its offset (a period's half, a drift's excursion)."""
+    means = _window_means(z, window)
+    runs = np.zeros(z.shape[1], dtype=np.int64)
+    for col, column in enumerate(np.sign(means).T):
+        edges = np.concatenate([[-1], np.flatnonzero(column[1:] != column[:-1]), [len(column) - 1]])
+        runs[col] = int(np.diff(edges).max())
+    return runs
+
+
+def _level_limits(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, runs: np.ndarray,
+                  spreads: np.ndarray) -> np.ndarray | None:
+    """The level limits ``[m, k]`` (key scales; :func:`_level_weights`) of an update's windows at ``origins`` of
+    ``z`` (``[T, k]``: a key's kept and new points on the scale they are read on), ``None`` where each is
+    ``LEVEL_SHIFT``: for each target whose newest windows' means sit on one side of its offset over more windows
+    than the longest such run of its fit (``runs``: ``level_run_``'s row), each window within that run has its key's
+    spread of fitted windows' means (``spreads``: ``level_spread_``'s row on this scale) as its limit, where that is
+    less. Its level has then left the range its own period and noise kept it in at fit, though within
+    ``LEVEL_SHIFT`` and within ``LEVEL_SPREADS`` of those spreads (:meth:`GlobalLSTM._shift_rescaled`): a Poisson key
+    at 20 requests with a 31-bucket period (24-bucket windows, spread 0.33 of its scales) whose windows' means cross
+    its offset every 16 windows or so, at half its level for 60 buckets (1.1 scales below), moved the other keys'
+    forecasts by 3 to 26 times what a new draw of its points did, each window weighing ordinary along the level."""
+    if len(origins) == 0 or len(z) < window:
+        return None
+    means = _window_means(z, window)  # [T - W + 1, k]: means[o - W] are the inputs' of the window at origin o
+    limits = None
+    for col in np.flatnonzero((spreads < LEVEL_SHIFT) & (runs < len(means))):
+        side = np.sign(means[:, col])
+        other = np.flatnonzero(side != side[-1])
+        first = int(other[-1]) + 1 if len(other) else 0  # the newest run's first window
+        if len(means) - first <= runs[col]:
+            continue
+        if limits is None:
+            limits = np.full((len(origins), z.shape[1]), LEVEL_SHIFT)
+        limits[origins + horizon > first, col] = spreads[col]  # inputs or targets among the run's points
+    return limits
 
 
 def _level_spreads(z: np.ndarray, window: int) -> np.ndarray:
@@ -394,7 +438,10 @@ class GlobalLSTM(ParamsMixin):
     ``"global lstm training"`` (``stopped_by_ == "time_limit"``); a fit on its own logs them as a warning.
     ``level_spread_`` (``[n_keys, k]``, in each key's loads; ``inf`` for a target constant where it was scaled) is the
     robust spread of each key's training windows' means about its offset, from which an update judges a small level
-    shift (:meth:`_shift_rescaled`). ``scaling_before_shift_`` (``None``: none held, or ``[2, n_keys, k]``: the
+    shift (:meth:`_shift_rescaled`). ``level_run_`` (``[n_keys, k]`` int64; ``None``: a file saved before it was kept)
+    is the longest run of each key's training windows' means on one side of its offset, in windows: an update's windows
+    of a key whose means sit on one side longer weigh no more in the shared base than its ordinary windows
+    (:func:`_level_limits`). ``scaling_before_shift_`` (``None``: none held, or ``[2, n_keys, k]``: the
     offset and scale each target had before that rule first scaled it again, NaN where it holds none) is what a key
     that comes back gets again (:meth:`_shift_undone`).
     ``validation_left_out_`` (one entry per key: ``None``, or a bool per validation window, at least one true) marks
@@ -618,6 +665,9 @@ class GlobalLSTM(ParamsMixin):
             z = [(y - self.offset_[i]) / self.scale_[i] for i, y in enumerate(arrays)]
             # [n_keys, k]: how far each key's windows' means sit from its offset, in its loads (_shift_rescaled)
             level_spread = np.stack([_level_spreads(zi[: int(split[2][0])], window) for zi, split in zip(z, splits)])
+            # [n_keys, k]: the longest run of each key's training windows' means on one side of its offset
+            # (_level_limits)
+            self.level_run_ = np.stack([_level_runs(zi[: int(split[2][0])], window) for zi, split in zip(z, splits)])
             level_spread *= self.scale_
             level_spread[self.scale_pending_] = np.inf  # a constant's windows say nothing of its spread
 
@@ -775,18 +825,20 @@ class GlobalLSTM(ParamsMixin):
         return np.concatenate([flat, np.ones((len(origins), 1))], axis=1)  # [m, W*k+1]
 
     def _base_stats(self, z: list[np.ndarray], origins: list[np.ndarray], elements: list[np.ndarray | None],
-                    read_after: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    read_after: bool = False, limits: list | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The base's Gram and cross statistics of the windows at ``origins[i]`` (consecutive) of ``z[i]``, each
         window weighted by the lowest weight of its points (``elements[i]``: ``[T_i, k]`` weights of ``z[i]``'s
         points, ``None``: all 1), and with ``robust`` by :func:`_extent_weights` and, for windows read on a scale
         fitted before them (``read_after``: an update's), :func:`_level_weights`; a fit's windows are on the scale
-        fitted on their own points. ``BASE_CHUNK`` origins at a time: the float64 features of every window of a
-        long series at once would be gigabytes."""
+        fitted on their own points (``limits[i]``: :func:`_level_limits`' for ``origins[i]``, ``None``: ``LEVEL_SHIFT``).
+        ``BASE_CHUNK`` origins at a time: the float64 features of every window of a long series at once would be
+        gigabytes."""
         p = self.window_ * self.n_targets_ + 1
         gram, cross = np.zeros((p, p)), np.zeros((p, self.horizon * self.n_targets_))
-        for zi, oi, element in zip(z, origins, elements):
+        for e, (zi, oi, element) in enumerate(zip(z, origins, elements)):
             if len(oi) == 0:
                 continue
+            limit = None if limits is None else limits[e]
             weights = window_weights(None if element is None else element.min(axis=1), oi, self.window_, self.horizon)
             for first in range(0, len(oi), BASE_CHUNK):
                 chunk = oi[first : first + BASE_CHUNK]
@@ -796,7 +848,8 @@ class GlobalLSTM(ParamsMixin):
                 if self.robust:
                     weight = _extent_weights(x[:, :-1], target, weight)
                     if read_after:
-                        weight = _level_weights(x[:, :-1], target, weight, self.n_targets_)
+                        weight = _level_weights(x[:, :-1], target, weight, self.n_targets_,
+                                                None if limit is None else limit[first : first + BASE_CHUNK])
                 weighted = x if weight is None else x * weight[:, None]  # [c, p]
                 gram += weighted.T @ x
                 cross += weighted.T @ target
@@ -1494,18 +1547,22 @@ class GlobalLSTM(ParamsMixin):
             pending, spreads = pending.copy(), spreads.copy()
             for i, col in idle:
                 pending[i, col], spreads[i, col] = True, np.inf  # as a fit's pending target: no spread to read
-        z, read_origins, read_elements = [], [], []
+        runs = getattr(self, "level_run_", None) if self.robust else None  # None: a file saved before it was kept
+        z, read_origins, read_elements, limits = [], [], [], []
         for i, y, o, element, (moved_offset, moved_scale, first) in zip(active, ys, origins, elements, read):
-            z.append((y - offset[i]) / scale[i])
-            read_elements.append(element)
-            if first == len(y):
-                read_origins.append(o)
-                continue
-            late = o - self.window_ >= first  # the windows wholly within its shifted points: on its new scale
-            z.append((y - moved_offset) / moved_scale)
-            read_origins += [o[o + self.horizon <= first], o[late]]  # those reaching across its shift: on neither
-            read_elements.append(element)
-        gram, cross = self._base_stats(z, read_origins, read_elements, read_after=True)
+            scalings = [(offset[i], scale[i], o)]
+            if first < len(y):
+                late = o - self.window_ >= first  # the windows wholly within its shifted points: on its new scale
+                # those reaching across its shift are on neither
+                scalings = [(offset[i], scale[i], o[o + self.horizon <= first]), (moved_offset, moved_scale, o[late])]
+            for read_offset, read_scale, read_o in scalings:
+                z.append((y - read_offset) / read_scale)
+                read_origins.append(read_o)
+                read_elements.append(element)
+                limits.append(None if runs is None else
+                              _level_limits(z[-1], read_o, self.window_, self.horizon, runs[i],
+                                                            spreads[i] / read_scale))
+        gram, cross = self._base_stats(z, read_origins, read_elements, read_after=True, limits=limits)
         moved = [(i, moved_offset, moved_scale) for i, y, (moved_offset, moved_scale, first) in zip(active, ys, read)
                  if first < len(y)]
         if moved:  # new arrays only where a key is scaled again: a fit held since shares the others

@@ -141,3 +141,21 @@ def test_the_run_is_saved_a_damaged_one_refused_and_a_file_without_it_updates(tm
     assert getattr(old._global.model, "level_run_", None) is None
     assert not np.array_equal(old._global.model.base_coef_, new._global.model.base_coef_)  # the rule read key 0
     assert FleetPredictor.load(old.save(tmp_path / "old2.wpm")).predict().shape == new.predict().shape
+
+
+def test_a_key_whose_fitted_windows_sat_at_its_offset_gets_no_limit():
+    """A key at a constant for most of its fit, its other points about it (4 and 6 about 5), has a spread of fitted
+    windows' means of 0 without being pending; a longer run than its fit's on one side sets no limit of 0, which the
+    level weights would divide by (and weigh its windows 0)."""
+    t = np.arange(400)
+    rng = np.random.default_rng(0)
+    key = np.full(400, 5.0)
+    key[:60] = np.tile([4.0, 6.0], 30)
+    model = GlobalLSTM(horizon=3, window=24, max_epochs=1, random_state=0).fit(
+        [key[:200]] + [rng.poisson(20 + 10 * np.sin(t / 5)).astype(float)[:200] for _ in range(3)])
+    assert model.level_spread_[0, 0] == 0 and not model.scale_pending_[0, 0]
+    z = np.concatenate([np.zeros(30), np.full(200, 0.5)])[:, None]  # 177 windows on one side, past its run
+    assert model.level_run_[0, 0] < 177
+    from workload_predictor.models.global_lstm import _level_limits
+
+    assert _level_limits(z, np.arange(24, len(z) - 2), 24, 3, model.level_run_[0], np.zeros(1)) is None

@@ -180,7 +180,8 @@ def _level_limits(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
         return None
     means = _window_means(z, window)  # [T - W + 1, k]: means[o - W] are the inputs' of the window at origin o
     limits = None
-    for col in np.flatnonzero((spreads < LEVEL_SHIFT) & (runs < len(means))):
+    # a spread of 0 (windows' means at its offset, as a key at a constant but for a few flagged buckets): no limit
+    for col in np.flatnonzero((spreads > 0) & (spreads < LEVEL_SHIFT) & (runs < len(means))):
         side = np.sign(means[:, col])
         other = np.flatnonzero(side != side[-1])
         first = int(other[-1]) + 1 if len(other) else 0  # the newest run's first window

@@ -136,6 +136,7 @@ def test_a_file_without_state_every_fit_sets_is_refused(files, tmp_path, kind, f
     ("dlinear", ["state.model_.state.residual_noise_", "state.model_.state.residual_unit_"]),
     ("dlinear", ["state.model_.state.transform_", "state.model_.params.transform"]),
     ("dlinear", ["state.model_.state.idle_", "state.model_.state.newest_weights_"]),
+    ("dlinear", ["state.model_.state.newest_penalties_"]),  # an update keeps the penalty it raised
     ("ensemble", ["state.interval_left_out_", "state.recent_mae_", "state.noise_scale_"]),
     ("fleet", ["state._blocks.0.fields.recent_flags"]),  # health rates the block's keys' anomalies unknown
 ])
@@ -430,3 +431,49 @@ def test_a_dlinear_setting_changed_since_fit_is_not_saved(tmp_path):
     with pytest.raises(UnsaveableModelError, match="robust=False beside weight_floor_"):
         predictor.save(tmp_path / "predictor.wpm")
     assert not (tmp_path / "predictor.wpm").exists()
+
+
+# -- the penalties before the newest windows (newest_penalties_) ----------------------------------------------------
+@pytest.fixture(scope="module")
+def raised(tmp_path_factory):
+    """A predictor whose updates raised its penalty on a counter's climbing buckets (h204's example: 93.36 to 265.52)
+    before the bucket that flags the run, saved: ``files``' entry for ``forged``, and the frame of that bucket."""
+    rng = np.random.default_rng(0)
+    values = rng.poisson(1000.0 * (1 + 0.3 * np.sin(2 * np.pi * np.arange(155) / 48))).astype(float)
+    values[150:155] = np.cumsum(values[150:155])
+    frame = rows(values, 0)
+    predictor = WorkloadPredictor("dlinear", horizon=1, window=12).fit(frame.iloc[:150])
+    predictor.update(frame.iloc[150:151]).update(frame.iloc[151:154])
+    assert predictor.model_.ridge_[0][12].lam > 2 * predictor.model_.newest_penalties_.max()
+    path = tmp_path_factory.mktemp("raised") / "raised.wpm"
+    predictor.save(path)
+    header, state, arrays = unpack(path.read_bytes())
+    fields = {name: where for where, name in reversed(list(stored_fields(state)))}
+    return {"raised": (WorkloadPredictor, header, state, arrays, fields, frame.iloc[154:155])}
+
+
+def test_the_penalties_before_the_newest_windows_are_saved(raised, tmp_path):
+    """Loaded, the update whose bucket flags the counter's run sets the penalty the refit on the same points has
+    (the one in force before its climb): the state went through the file. A file saved before it was kept loads,
+    works and keeps the raised penalty (what an update did before it was kept)."""
+    cls, *_, more = raised["raised"]
+    loaded = cls.load(forged(raised, tmp_path, "raised", {}))
+    loaded.update(more.copy())
+    np.testing.assert_allclose(loaded.model_.ridge_[0][12].lam, 93.35585172767, rtol=1e-9)
+    before = cls.load(forged(raised, tmp_path, "raised", {"state.model_.state.newest_penalties_": DROP}))
+    before.update(more.copy())
+    np.testing.assert_allclose(before.model_.ridge_[0][12].lam, 265.5187548226, rtol=1e-9)
+    works(cls, forged(raised, tmp_path, "raised", {"state.model_.state.newest_penalties_": DROP}), more, tmp_path)
+
+
+@pytest.mark.parametrize("value", [
+    np.full((4, 1, 2), 93.0),  # a window its systems do not have
+    np.full((3, 1, 1), 93.0),  # fewer than the newest COUNTER_RUN - 1 windows
+    np.full((4, 1, 1), -1.0),
+    np.full((4, 1, 1), np.inf),
+    np.full((4, 1, 1), 93, dtype=np.int64),
+    "93",
+])
+def test_penalties_before_the_newest_windows_not_of_its_systems_are_refused(raised, tmp_path, value):
+    with pytest.raises(ModelFileError, match="newest_penalties_"):
+        WorkloadPredictor.load(forged(raised, tmp_path, "raised", {"state.model_.state.newest_penalties_": value}))

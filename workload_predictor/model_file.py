@@ -1306,7 +1306,8 @@ def _increasing_origins(origins: Any, actual: Any) -> bool:
 
 def _check_blend(model: Any, k: int, refuse: Any) -> None:
     """A DLinear's blend (``window_weights_``): the windows its ridge systems are kept for, each a weight in [0, 1];
-    and, with forgetting, a penalty rate per window and target (an update reads both)."""
+    with forgetting, a penalty rate per window and target (an update reads both); and the penalties in force before
+    its newest windows (``newest_penalties_``, read where an update weighs those windows down)."""
     blend = getattr(model, "window_weights_", None)
     ridge = getattr(model, "ridge_", None)
     windows = set(ridge[0]) if isinstance(ridge, list) and ridge else None
@@ -1317,6 +1318,14 @@ def _check_blend(model: Any, k: int, refuse: Any) -> None:
                f"are kept for ({quote(sorted(windows or ()))})")
     if ridge is not None and not all(set(systems) == windows for systems in ridge):
         refuse("holds DLinear ridge systems for different windows per target")
+    from .anomaly import COUNTER_RUN
+
+    held = getattr(model, "newest_penalties_", None)  # absent in files saved before they were kept
+    shape = (COUNTER_RUN - 1, k, len(windows or ()))
+    if held is not None and not (isinstance(held, np.ndarray) and held.dtype.kind == "f" and held.shape == shape
+                                 and bool(np.isnan(held[~(np.isfinite(held) & (held >= 0.0))]).all())):
+        refuse(f"holds DLinear newest_penalties_ of shape {quote(np.shape(held))}, not {shape} finite penalties >= 0 "
+               "(NaN: not known) of its systems before its newest windows")
     rates = getattr(model, "penalty_rates_", None)
     if rates is not None and (not isinstance(rates, list) or len(rates) != k or not all(
             isinstance(r, dict) and (windows is None or set(r) == windows) and all(

@@ -430,7 +430,8 @@ def rule_penalties(stats: WindowStats, windows, alpha: float, follow_level: bool
 
 
 def followed_penalty(prefix, count: int, window: int, alpha: float, follow_level: bool, lam: float,
-                     start: WindowStats | None = None, last: float | None = None) -> float:
+                     start: WindowStats | None = None, last: float | None = None,
+                     raises: list | None = None) -> float:
     """The penalty ``lam`` kept on statistics ``start`` (``None``: none, no windows) as the windows of ``prefix(i)``,
     ``start`` followed by the first ``i`` of ``count`` windows, join them: set to :func:`rule_penalty` of
     ``prefix(i)`` at each least ``i`` where that exceeds ``PENALTY_DRIFT`` times the penalty then kept (of ``start``
@@ -439,13 +440,17 @@ def followed_penalty(prefix, count: int, window: int, alpha: float, follow_level
     Adding a window (of weight > 0) never shrinks the windows' scatter nor their sums of squares, so the rule's
     penalty grows with ``i`` and each least ``i`` is found by bisection (``O(log count)`` statistics); where no
     window raises it (most calls) the cost is one :func:`rule_penalty` of ``prefix(count)`` (``last``, where the
-    caller read it)."""
+    caller read it). ``raises``: a list that gets ``(i, penalty)`` for each ``i`` where it is set anew (``i`` 0:
+    at ``start``), so the penalty in force before each window is known (:func:`penalties_before`)."""
     low = 0
     if last is None:
         last = rule_penalty(prefix(count), window, alpha, follow_level) if count else 0.0
     if last > PENALTY_DRIFT * lam and start is not None:
         held = rule_penalty(start, window, alpha, follow_level)
-        lam = held if held > PENALTY_DRIFT * lam else lam
+        if held > PENALTY_DRIFT * lam:
+            lam = held
+            if raises is not None:
+                raises.append((0, lam))
     while count > low and last > PENALTY_DRIFT * lam:
         high = count  # the rule above PENALTY_DRIFT * lam with ``high`` windows added, not above it with ``low``
         while high - low > 1:
@@ -455,7 +460,19 @@ def followed_penalty(prefix, count: int, window: int, alpha: float, follow_level
             else:
                 low = middle
         lam, low = rule_penalty(prefix(high), window, alpha, follow_level), high
+        if raises is not None:
+            raises.append((high, lam))
     return lam
+
+
+def penalties_before(lam: float, raises: list, positions: np.ndarray) -> np.ndarray:
+    """The penalty in force before each of the windows at ``positions`` (0: the first) of a pass of
+    :func:`followed_penalty` that began with ``lam`` and set it anew at ``raises`` (``(i, penalty)``: after its
+    ``i``-th window, in order)."""
+    out = np.full(len(positions), lam, dtype=np.float64)
+    for i, value in raises:
+        out[positions >= i] = value
+    return out
 
 
 def uncentred_trace(stats: WindowStats, window: int) -> float:
@@ -1696,9 +1713,14 @@ class DLinear(BaseForecaster):
                         z[:, j], origins[:i], window, self.horizon, None if summed is None else summed[:, j], None,
                         None if judged is None or judged[j] is None else judged[j][:i])
 
-                penalties = self._first_penalties(kept_stats, penalties, prefix, len(origins)) or penalties
-                penalties = self._followed_penalties(penalties, prefix, len(origins)) or penalties
+                floor_set = self._first_penalties(kept_stats, penalties, prefix, len(origins))
+                start, raises = floor_set or penalties, {}
+                kept_penalties = penalties
+                penalties = self._followed_penalties(start, prefix, len(origins), raises=raises) or start
+                held = self._pass_penalties(len(z), origins, start, raises, floor_set, kept_penalties)
             self.ridge_ = self._ridge(self.stats_, penalties, invert=refit)
+            # a first fit's penalties are the rule's on all its windows, which never raise it as they join
+            self.newest_penalties_ = self._compact_penalties(held, self.ridge_) if refit else None
             self.rank_one_steps_ = 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
@@ -1854,6 +1876,7 @@ class DLinear(BaseForecaster):
             self._extend(y, n_seen, keep_penalties=False)
         self.penalty_rates_ = [{w: r.lam / s.count for w, r in systems.items()}
                                for systems, s in zip(self.ridge_, self.stats_)]
+        self.newest_penalties_ = None  # the rule's on all the windows held, which never raise it as they join
 
     def _scale_woken(self, y: np.ndarray, n_seen: int) -> None:
         """Scale each target that the first fit read constant (``y[:n_seen]``) and whose later points leave that
@@ -2201,8 +2224,20 @@ class DLinear(BaseForecaster):
                     None if summed is None else summed[:, j])
 
             first = self._first_penalties(base, kept, prefix, count)
+            held = getattr(self, "newest_penalties_", np.nan)
             if gamma == 1.0:
-                first = self._followed_penalties(first or kept, prefix, count, base) or first
+                floor_set, start, raises = first, first or kept, {}
+                first = self._followed_penalties(start, prefix, count, base, raises=raises) or first
+                # Kept windows weighed down again (a counter's start): the penalties follow them as a refit does,
+                # from the penalty in force before the first of them.
+                restarts = {} if base is self.stats_ else self._restarts(z, n_old, base, newest, summed, prefix, count,
+                                                                      floor_set, kept)
+                if restarts:
+                    first = [dict(target) for target in (first or kept)]
+                    for j, (_, _, found) in restarts.items():
+                        first[j].update(found)
+                if held is not None or raises or restarts or floor_set is not None:
+                    held = self._held_after(start, raises, restarts, floor_set, kept, count)
             else:  # forgetting: against the penalty a recomputation sets (the kept one decays between them)
                 first = self._followed_penalties(self._penalties(stats) if first is None else first, prefix, count,
                                                  kept=first or kept) or first
@@ -2234,6 +2269,8 @@ class DLinear(BaseForecaster):
                 added = np.array([np.ones(new_windows) if w is None else w for w in weights]).T.reshape(
                     new_windows, len(weights))
                 newest = _compact(np.concatenate([self._newest() if newest is None else newest, added])[new_windows:])
+            if gamma == 1.0 and held is not None:
+                judging["newest_penalties_"] = self._compact_penalties(held, ridge)
             state = dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, newest_weights_=newest, **judging,
                          recent_weights_=None if element is None else anomaly.kept_weights(element,
                                                                                            self._recent_length()),
@@ -2293,7 +2330,7 @@ class DLinear(BaseForecaster):
                                    np.zeros((width, self.horizon))) for _ in twin.stats_]
         twin._fit_arrays(whole, refit=True)
         names = ("stats_", "ridge_", "rank_one_steps_", "coef_", "intercept_", "recent_weights_", "newest_weights_",
-                 "weight_floor_", "scale_", "residual_history_", "residual_next_", "residual_center_",
+                 "newest_penalties_", "weight_floor_", "scale_", "residual_history_", "residual_next_", "residual_center_",
                  "residual_spread_")
         return {**{name: getattr(twin, name) for name in names if hasattr(twin, name)}, "idle_": False}
 
@@ -2331,6 +2368,115 @@ class DLinear(BaseForecaster):
                                                self._gamma() if decayed else 1.0)
         return stats, newest
 
+    def _newest_penalties(self) -> np.ndarray:
+        """``newest_penalties_`` as an array ``(COUNTER_RUN - 1, k, windows)`` (the blended windows in increasing
+        order): the penalty of each target's system per blended window in force before each of the newest
+        ``COUNTER_RUN - 1`` windows (``newest_weights_``' windows, oldest first) was added; ``None`` kept: each the
+        penalty kept now; NaN where not known (a window not summed, a file saved before they were kept)."""
+        held = getattr(self, "newest_penalties_", np.nan)
+        lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
+        if isinstance(held, np.ndarray):
+            return held.copy()
+        if held is None:
+            now = np.array([[systems[w].lam for w in windows] for systems in self.ridge_], dtype=np.float64)
+            return np.broadcast_to(now, (lead, *now.shape)).copy()
+        return np.full((lead, len(self.ridge_), len(windows)), np.nan)
+
+    @staticmethod
+    def _compact_penalties(held: np.ndarray, ridge: list[dict[int, RidgeInverse]]) -> np.ndarray | None:
+        """``newest_penalties_`` as kept: ``None`` where each is the penalty ``ridge`` keeps now."""
+        now = np.array([[systems[w].lam for w in sorted(systems)] for systems in ridge], dtype=np.float64)
+        return None if bool((held == now[None]).all()) else held
+
+    def _restarts(self, z: np.ndarray, n_old: int, base: list[WindowStats], newest: np.ndarray | None,
+                  summed: np.ndarray | None, prefix, count: int, floor_set: list[dict[int, float]] | None,
+                  kept: list[dict[int, float]]) -> dict[int, tuple[int, dict, dict]]:
+        """Per target whose kept windows :meth:`_retracted` summed again at other weights (``base``, ``newest``:
+        its statistics and newest windows' weights after that; ``prefix(j, i)``: ``base`` and the first ``i`` of
+        the ``count`` new windows): ``(s, raises, penalties)``, the penalties followed (:func:`followed_penalty`)
+        from those in force before the newest window ``s`` (the oldest of the newest whose penalty before it is
+        known, from which on each is summed) over the windows from it on and the new ones, as a refit on the same
+        data follows them; ``raises``: per window, where it set them anew. A target without such a window, or
+        whose penalty the floor's rule sets now (:meth:`_first_penalties`), keeps the pass from the penalty kept."""
+        if summed is None or newest is None:
+            return {}
+        lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
+        after, held = np.asarray(newest, dtype=np.float64), self._newest_penalties()
+        alpha, follow, out = self.ridge_alpha(), self._follows_level(), {}
+        # the first of the newest windows each summed (a window not summed: those before it are not re-summed)
+        known = np.isnan(after[::-1]).argmax(axis=0)
+        known = np.where(np.isnan(after).any(axis=0), lead - known, 0)
+        for j in range(len(base)):
+            if base[j] is self.stats_[j] or (floor_set is not None and floor_set[j] != kept[j]):
+                continue  # its windows as they were summed, or its penalty set at the floor now
+            # from the oldest of the newest windows whose penalty before it is known and that lies in ``z``
+            first = max(int(known[j]), self.window_ + self.horizon - 1 + lead - n_old, 0)
+            fine = np.flatnonzero(~np.isnan(held[first:, j]).any(axis=1))
+            if first >= lead or not len(fine):
+                continue
+            s = first + int(fine[0])
+            origins = n_old - self.horizon + 1 - lead + np.arange(s, lead)
+            weights = after[s:, j]
+            x, targets = windows_settled_at(z[:, j], origins, self.window_, self.horizon, summed[:, j])
+            rest = base[j] + WindowStats.from_windows(x, targets, -weights)  # the windows before ``s``
+            m = len(origins)
+
+            def restarted_prefix(i: int, j: int = j, rest: WindowStats = rest, x: np.ndarray = x,
+                                 targets: np.ndarray = targets, weights: np.ndarray = weights, m: int = m
+                                 ) -> WindowStats:
+                if i >= m:
+                    return prefix(j, i - m)
+                return rest if i == 0 else rest + WindowStats.from_windows(x[:i], targets[:i], weights[:i])
+
+            raises, found = {}, {}
+            for b, window in enumerate(windows):
+                raises[window] = []
+                found[window] = followed_penalty(restarted_prefix, m + count, window, alpha, follow,
+                                                 float(held[s, j, b]), raises=raises[window])
+            out[j] = (s, raises, found)
+        return out
+
+    def _pass_penalties(self, n: int, origins: np.ndarray, start: list[dict[int, float]], raises: dict,
+                        floor_set: list[dict[int, float]] | None, kept: list[dict[int, float]]) -> np.ndarray:
+        """:meth:`_newest_penalties` of a refit on ``n`` points whose windows at the consecutive ``origins`` set the
+        penalties anew from ``start`` at ``raises`` (:meth:`_followed_penalties`); NaN for a window not summed and
+        for a target whose penalty the floor's rule set (``floor_set`` differs from ``kept``: where, is not kept)."""
+        lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
+        out = np.full((lead, len(start), len(windows)), np.nan)
+        if not len(origins):
+            return out
+        positions = n - self.horizon + 1 - lead + np.arange(lead) - int(origins[0])
+        inside = (positions >= 0) & (positions < len(origins))
+        for j, target in enumerate(start):
+            if floor_set is not None and floor_set[j] != kept[j]:
+                continue
+            for b, window in enumerate(windows):
+                out[inside, j, b] = penalties_before(target[window], raises.get((j, window), []), positions[inside])
+        return out
+
+    def _held_after(self, start: list[dict[int, float]], raises: dict, restarts: dict,
+                    floor_set: list[dict[int, float]] | None, kept: list[dict[int, float]], count: int) -> np.ndarray:
+        """:meth:`_newest_penalties` once an update's ``count`` new windows are added: the pass from ``start``
+        set the penalties anew at ``raises`` (:meth:`_followed_penalties`), that of a target in ``restarts`` from
+        its newest window ``s`` on (:meth:`_restarts`); NaN for a target whose penalty the floor's rule set
+        (``floor_set``, :meth:`_first_penalties`), where it is set is not kept."""
+        lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
+        held = self._newest_penalties()
+        added = np.full((count, len(start), len(windows)), np.nan)
+        for j in range(len(start)):
+            if floor_set is not None and floor_set[j] != kept[j]:
+                continue
+            for b, window in enumerate(windows):
+                if j in restarts:
+                    s, steps, _ = restarts[j]
+                    lam, steps = float(held[s, j, b]), steps[window]
+                    held[s:, j, b] = penalties_before(lam, steps, np.arange(lead - s))
+                    added[:, j, b] = penalties_before(lam, steps, lead - s + np.arange(count))
+                else:
+                    added[:, j, b] = penalties_before(start[j][window], raises.get((j, window), []),
+                                                      np.arange(count))
+        return np.concatenate([held, added])[count:]
+
     def _first_penalties(self, stats: list[WindowStats], penalties: list[dict[int, float]], prefix,
                          count: int) -> list[dict[int, float]] | None:
         """``penalties`` (each target's per blended window) with each one kept at the floor (``stats``' windows all
@@ -2363,21 +2509,24 @@ class DLinear(BaseForecaster):
 
     def _followed_penalties(self, penalties: list[dict[int, float]], prefix, count: int,
                             start: list[WindowStats] | None = None,
-                            kept: list[dict[int, float]] | None = None) -> list[dict[int, float]] | None:
+                            kept: list[dict[int, float]] | None = None,
+                            raises: dict | None = None) -> list[dict[int, float]] | None:
         """``penalties`` (each target's per blended window, kept on statistics ``start``, ``None``: on none) with
         each one set anew by the fit's rule as target ``j``'s windows ``prefix(j, i)`` (``start`` and the first
         ``i`` of ``count`` windows) raise the rule above ``PENALTY_DRIFT`` times it (:func:`followed_penalty`);
         ``None`` where none is set anew. A refit on the same data and updates set it at the same windows, so an
         update stays a refit on the same data. ``kept``: the penalties returned where none is set anew (default
-        ``penalties``)."""
+        ``penalties``). ``raises``: a dict that gets, per ``(j, window)`` set anew, where (:func:`followed_penalty`).
+        """
         alpha, follow, changed = self.ridge_alpha(), self._follows_level(), None
         for j, target in enumerate(penalties):
             held = rule_penalties(prefix(j, count), target, alpha, follow) if count else None
             for window, lam in target.items():
                 if held is None or held[window] <= PENALTY_DRIFT * lam:
                     continue  # the windows held leave it (most calls)
+                steps = None if raises is None else raises.setdefault((j, window), [])
                 found = followed_penalty(lambda i, j=j: prefix(j, i), count, window, alpha, follow, lam,
-                                         None if start is None else start[j], held[window])
+                                         None if start is None else start[j], held[window], steps)
                 if found != lam:
                     changed = changed or [dict(t) for t in (penalties if kept is None else kept)]
                     changed[j][window] = found

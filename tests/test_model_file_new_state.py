@@ -437,33 +437,40 @@ def test_a_dlinear_setting_changed_since_fit_is_not_saved(tmp_path):
 @pytest.fixture(scope="module")
 def raised(tmp_path_factory):
     """A predictor whose updates raised its penalty on a counter's climbing buckets (h204's example: 93.36 to 265.52)
-    before the bucket that flags the run, saved: ``files``' entry for ``forged``, and the frame of that bucket."""
+    before the bucket that flags the run, saved: ``files``' entry for ``forged``, the frame of that bucket, the
+    penalty raised and that of a refit of the fit on all the points."""
     rng = np.random.default_rng(0)
     values = rng.poisson(1000.0 * (1 + 0.3 * np.sin(2 * np.pi * np.arange(155) / 48))).astype(float)
     values[150:155] = np.cumsum(values[150:155])
     frame = rows(values, 0)
     predictor = WorkloadPredictor("dlinear", horizon=1, window=12).fit(frame.iloc[:150])
+    refit = copy.deepcopy(predictor.model_)
+    refit._fit_arrays(values[:, None], refit=True)
     predictor.update(frame.iloc[150:151]).update(frame.iloc[151:154])
-    assert predictor.model_.ridge_[0][12].lam > 2 * predictor.model_.newest_penalties_.max()
+    lam = predictor.model_.ridge_[0][12].lam
+    assert lam > 2 * predictor.model_.newest_penalties_.max()  # raised on the newest windows
     path = tmp_path_factory.mktemp("raised") / "raised.wpm"
     predictor.save(path)
     header, state, arrays = unpack(path.read_bytes())
     fields = {name: where for where, name in reversed(list(stored_fields(state)))}
-    return {"raised": (WorkloadPredictor, header, state, arrays, fields, frame.iloc[154:155])}
+    return {"raised": (WorkloadPredictor, header, state, arrays, fields, frame.iloc[154:155])}, lam, \
+        refit.ridge_[0][12].lam
 
 
 def test_the_penalties_before_the_newest_windows_are_saved(raised, tmp_path):
     """Loaded, the update whose bucket flags the counter's run sets the penalty the refit on the same points has
     (the one in force before its climb): the state went through the file. A file saved before it was kept loads,
     works and keeps the raised penalty (what an update did before it was kept)."""
-    cls, *_, more = raised["raised"]
-    loaded = cls.load(forged(raised, tmp_path, "raised", {}))
+    files, lam, refitted = raised
+    assert lam > 2 * refitted
+    cls, *_, more = files["raised"]
+    loaded = cls.load(forged(files, tmp_path, "raised", {}))
     loaded.update(more.copy())
-    np.testing.assert_allclose(loaded.model_.ridge_[0][12].lam, 93.35585172767, rtol=1e-9)
-    before = cls.load(forged(raised, tmp_path, "raised", {"state.model_.state.newest_penalties_": DROP}))
+    np.testing.assert_allclose(loaded.model_.ridge_[0][12].lam, refitted, rtol=1e-9)
+    before = cls.load(forged(files, tmp_path, "raised", {"state.model_.state.newest_penalties_": DROP}))
     before.update(more.copy())
-    np.testing.assert_allclose(before.model_.ridge_[0][12].lam, 265.5187548226, rtol=1e-9)
-    works(cls, forged(raised, tmp_path, "raised", {"state.model_.state.newest_penalties_": DROP}), more, tmp_path)
+    assert before.model_.ridge_[0][12].lam == lam
+    works(cls, forged(files, tmp_path, "raised", {"state.model_.state.newest_penalties_": DROP}), more, tmp_path)
 
 
 @pytest.mark.parametrize("value", [
@@ -476,4 +483,4 @@ def test_the_penalties_before_the_newest_windows_are_saved(raised, tmp_path):
 ])
 def test_penalties_before_the_newest_windows_not_of_its_systems_are_refused(raised, tmp_path, value):
     with pytest.raises(ModelFileError, match="newest_penalties_"):
-        WorkloadPredictor.load(forged(raised, tmp_path, "raised", {"state.model_.state.newest_penalties_": value}))
+        WorkloadPredictor.load(forged(raised[0], tmp_path, "raised", {"state.model_.state.newest_penalties_": value}))

@@ -86,6 +86,15 @@ def test_updates_through_a_fault_equal_a_refit_on_the_same_data(n, horizon, wind
                                 factor)
 
 
+def test_updates_through_a_counter_completed_after_the_penalty_rose_equal_a_refit():
+    """Found by a random search of the test above (h204, 12,000 examples): the 4 climbing buckets of a counter raise
+    the rule above twice the kept penalty at bucket 154 (93.36 to 265.52); the 5th flags the run and its windows are
+    weighed down (count 141.08 -> 138.0005), where the rule stays below twice 93.36: the update follows the penalty
+    again from the one in force before those windows, as the refit does (forecast 6679.8, not 6611.9)."""
+    check_updates_equal_a_refit(n=150, horizon=1, window=12, chunks=[1, 3, 1], seed=0, n_targets=1, level=1000.0,
+                                kind="counter", boundary=0, offset=0, length=5, factor=3.0)
+
+
 @pytest.mark.parametrize("kind, n, horizon, chunks, split, level, offset, length, seed, n_targets, factor", [
     # h202's counter: one update boundary inside its unflagged climb, or none
     ("counter", 221, 1, [1, 3, 20, 20, 1, 3, 3, 5, 5, 1], [1, 3, 20, 20, 1, 3, 3, 5, 6], 3.0, 44, 18, 0, 1, 3.0),

@@ -2164,7 +2164,9 @@ class DLinear(BaseForecaster):
         judged with the flags ``known`` among the kept ones, see :meth:`_element_weights`) and the
         penalty is the first fit's, set anew by the fit's rule at each window that raises the rule
         ``PENALTY_DRIFT`` times above it (:func:`followed_penalty`), so without forgetting this equals a refit
-        on all the data seen (with the window, scaling and penalty of the first fit, and that rule) up to rounding.
+        on all the data seen (with the window, scaling and penalty of the first fit, and that rule) up to rounding;
+        where the new points weigh kept windows down (:meth:`_retracted`), the penalty follows them again from the
+        one in force before them (``newest_penalties_``, :meth:`_restarts`), as a refit reads them.
         A few new windows are rank-one steps on the kept inverses (``O(W^2)`` each); more,
         or ``REFRESH_AFTER`` steps (``half_life`` if fewer) since the last recomputation,
         recompute them (one ``W x W`` inversion per system). ``judged``: ``element`` holds :meth:`_continued_weights`

@@ -27,8 +27,10 @@ WALK = np.abs(np.cumsum(np.random.default_rng(0).normal(0.0, 5.0, 600))) + 100.0
 @pytest.mark.parametrize("model", ["dlinear", "dlinear_log", "lstm", "ensemble"])
 def test_a_window_of_one_bucket_is_refused_with_a_typed_error(model):
     settings = {"lstm": {"max_epochs": 1, "hidden_size": 4}}.get(model)
-    with pytest.raises(WorkloadDataError, match=r"window=1 is too short for DLinear.*pass window=2 or more"):
+    with pytest.raises(WorkloadDataError, match=r"window=1 is too short for DLinear.*pass window=2 or more") as refused:
         WorkloadPredictor(model=model, horizon=5, window=1, model_params=settings, random_state=0).fit(SERIES)
+    # model="lstm" or "ensemble" names no DLinear: the message says why it is the one refusing
+    assert "the LSTM's and the ensemble's base" in str(refused.value), str(refused.value)
 
 
 def test_a_bare_dlinear_refuses_a_window_of_one_bucket():

@@ -1478,7 +1478,8 @@ class DLinear(BaseForecaster):
             if not is_positive_int(value):
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets.")
         if self.window is not None and self.window < MIN_DLINEAR_WINDOW:  # no fit had one: a file holds none
-            raise WorkloadDataError(f"window={quote(self.window)} is too short for DLinear: {_ONE_BUCKET}; pass "
+            raise WorkloadDataError(f"window={quote(self.window)} is too short for DLinear (the LSTM's and the ensemble's "
+                                    f"base too): {_ONE_BUCKET}; pass "
                                     f"window={MIN_DLINEAR_WINDOW} or more (e.g. 12), or None to search "
                                     f"{min(DEFAULT_WINDOWS)} to {max(DEFAULT_WINDOWS)} (model='naive' forecasts the "
                                     "last bucket).")

@@ -1719,7 +1719,10 @@ def split_by_key(
         )
     check_flat_columns(data)
     targets = tuple(as_target_list(target))
+    on_index = timestamp is None and isinstance(data.index, pd.DatetimeIndex)  # as a predictor's fit reads it
     for column, what in ((key, "key"), (timestamp, "timestamp")):
+        if on_index and what == "timestamp":
+            continue
         check_label(column, what, what)
         if column not in data.columns:
             raise WorkloadDataError(
@@ -1734,7 +1737,8 @@ def split_by_key(
         kept = np.flatnonzero(codes >= 0)
         data, codes = data.iloc[codes >= 0], codes[codes >= 0]
     try:
-        instants, unparsed = _key_instants(data[timestamp], codes, unit, origin, timestamp)
+        stamps = data.index.to_series(index=data.index) if on_index else data[timestamp]
+        instants, unparsed = _key_instants(stamps, codes, unit, origin, "timestamp" if on_index else timestamp)
     except WorkloadDataError as exc:
         raise in_frame(exc, index, kept) from None
     # One target: a column view (each key's rows are copied out below; the caller's data is never written).

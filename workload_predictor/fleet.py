@@ -908,7 +908,7 @@ class FleetPredictor(ParamsMixin):
             The key column.
         timestamp, target, freq, unit, origin :
             How each key's rows are read, as :meth:`WorkloadPredictor.fit` reads them (``timestamp`` names
-            a column).
+            a column; ``None``: the frame's DatetimeIndex, as :meth:`update` reads it too).
 
         Returns
         -------

@@ -1,7 +1,9 @@
 """An autoscaler's loop, this working tree against a git revision in one process: ``predict()`` and
 ``update(one bucket)`` of a bare DLinear, a DLinear ``WorkloadPredictor``, an ensemble ``WorkloadPredictor`` and a
-DLinear fleet (1,000 keys, one row a key, then ``predict()``), on Poisson(50) series of 1,000 buckets, clean and with
-one 2**32 - 1 bucket 4 before the end (a counter wrap: flagged, and in the forecast's inputs).
+DLinear fleet (1,000 keys, one row a key, then ``predict()``), on series of 1,000 buckets (``--data``, see
+:func:`series`): Poisson(50) clean; with one 2**32 - 1 bucket 4 before the end (a counter wrap: flagged, and in the
+forecast's inputs); with a counter's run ending 2 before the end (flagged from its 5th bucket); the bundled Azure code
+trace at 1 s with a 2**32 - 1 bucket every 50 (its updates continue it, a new burst every 50 of them).
 
 Both packages are loaded side by side (the revision's copy as ``wp_old``, as benchmarks/update_ab.py does) and fitted
 on the same data. Rounds alternate between them (old, new, new, old, ...): each round times ``CALLS`` calls on a
@@ -10,9 +12,10 @@ fresh deep copy of the fitted object (made before the timer starts; the updates 
 medians (microseconds, milliseconds for the fleet) and the median of the per-round ratios new / old, and checks that
 both forecast bit for bit the same after the round's calls.
 
-Run: PYTHONPATH=. python3 benchmarks/hot_paths.py REV [--rounds 15] [--cases bare,predictor,ensemble,fleet] [--seed 0]
-(about 2 minutes for the four; the fleet's and the ensemble's fits take most of it). ``--profile CASE`` prints
-cProfile's top functions of this tree's calls instead.
+Run: PYTHONPATH=. python3 benchmarks/hot_paths.py REV [--rounds 15] [--cases bare,predictor,ensemble,fleet]
+[--data clean,burst,counter,trace] [--seed 0] (about 4 minutes for the bare and predictor cases; the fleet's and the
+ensemble's fits take minutes more). ``--profile CASE`` prints cProfile's top functions (``--sort``, ``--lines``) of
+this tree's calls instead.
 """
 
 from __future__ import annotations
@@ -41,10 +44,41 @@ from update_ab import load_revision  # noqa: E402  (benchmarks/ is the script's 
 SEED = 0  # of the fitted series (--seed)
 
 
-def series(seed: int, burst: bool, extra: int = 0) -> np.ndarray:
+DATA = ("clean", "burst", "counter", "trace")  # --data
+LABELS = {"clean": "clean", "burst": "one burst", "counter": "counter run", "trace": "trace, bursts"}
+TRACE_EVERY = 50  # a 2**32 - 1 bucket every this many of the trace's (--data trace)
+
+
+def trace_values(length: int, offset: int = 0) -> np.ndarray:
+    """The bundled Azure code trace's requests a second (3,437 buckets, read cyclically from ``offset``) with a
+    2**32 - 1 bucket every ``TRACE_EVERY`` (from its 25th): the trace itself has no bucket the rule flags at 1 s or
+    5 s, so its bursts are written in, as a service that writes a sentinel now and then would."""
+    from workload_predictor import bucketize
+    from workload_predictor.datasets import azure_llm_trace
+
+    global _TRACE
+    if _TRACE is None:
+        _TRACE = bucketize(azure_llm_trace("code"), freq="1s")["requests"].to_numpy(dtype=float)
+    values = _TRACE[(offset + np.arange(length)) % len(_TRACE)]
+    values[(offset + np.arange(length)) % TRACE_EVERY == 25] = SENTINEL
+    return values
+
+
+_TRACE = None
+
+
+def series(seed: int, data: str, extra: int = 0) -> np.ndarray:
+    """The fitted series (``seed`` 0) and its updates' points (``[N:]`` of ``seed`` 1) of the case's ``data``:
+    Poisson(50) clean, with one 2**32 - 1 bucket 4 before the end (``burst``), with the newest 30 buckets but 2
+    exported as a counter (``counter``: their running sum, flagged from its 5th bucket), or the trace's
+    (``trace``: its updates continue it, a burst every ``TRACE_EVERY`` buckets)."""
+    if data == "trace":
+        return trace_values(N + extra, 1000 * SEED)
     values = np.random.default_rng(SEED + seed).poisson(50, N + extra).astype(float)
-    if burst:
+    if data == "burst" and seed == 0:
         values[N - 5] = SENTINEL  # 4 buckets before the end
+    if data == "counter" and seed == 0:
+        values[N - 32 : N - 2] = np.cumsum(values[N - 32 : N - 2])
     return values
 
 
@@ -52,18 +86,26 @@ def frame(values: np.ndarray, first: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"timestamp": START + STEP * np.arange(first, first + len(values)), "requests": values})
 
 
-def fleet_frame(burst: bool) -> pd.DataFrame:
-    values = np.random.default_rng(7).poisson(50, (KEYS, N)).astype(float)
-    if burst:
+def fleet_values(data: str, extra: int) -> np.ndarray:
+    """``(KEYS, N + extra)``: each key's series as :func:`series` makes it (the trace from another offset a key)."""
+    if data == "trace":
+        return np.stack([trace_values(N + extra, 1000 * SEED + 3 * key) for key in range(KEYS)])
+    values = np.random.default_rng(7).poisson(50, (KEYS, N + extra)).astype(float)
+    if data == "burst":
         values[:, N - 5] = SENTINEL
+    if data == "counter":
+        values[:, N - 32 : N - 2] = np.cumsum(values[:, N - 32 : N - 2], axis=1)
+    return values
+
+
+def fleet_frame(values: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"key": np.repeat([f"k{i:04d}" for i in range(KEYS)], N),
-                         "timestamp": np.tile(START + STEP * np.arange(N), KEYS), "requests": values.ravel()})
+                         "timestamp": np.tile(START + STEP * np.arange(N), KEYS), "requests": values[:, :N].ravel()})
 
 
-def fleet_rows(step: int) -> pd.DataFrame:
-    values = np.random.default_rng(100 + step).poisson(50, KEYS).astype(float)
+def fleet_rows(values: np.ndarray, step: int) -> pd.DataFrame:
     return pd.DataFrame({"key": [f"k{i:04d}" for i in range(KEYS)], "timestamp": START + STEP * (N + step),
-                         "requests": values})
+                         "requests": values[:, N + step]})
 
 
 class Case:
@@ -71,10 +113,10 @@ class Case:
 
     calls = 50
 
-    def __init__(self, package, burst: bool):
-        self.package, self.burst = package, burst
+    def __init__(self, package, data: str):
+        self.package, self.data = package, data
         self.fitted = self.fit()
-        self.new = series(1, False, self.calls)[N:]
+        self.new = series(1, data, self.calls)[N:]
 
     def fit(self):
         raise NotImplementedError
@@ -90,7 +132,7 @@ class BarePredict(Case):
     calls = 200
 
     def fit(self):
-        return self.package.models.DLinear(horizon=10).fit(series(0, self.burst))
+        return self.package.models.DLinear(horizon=10).fit(series(0, self.data))
 
     def call(self, obj, k):
         return obj.predict()
@@ -111,9 +153,9 @@ class PredictorPredict(Case):
     calls = 200
 
     def fit(self):
-        self.rows = [frame(series(1, False, self.calls)[N + k : N + k + 1], N + k) for k in range(self.calls)]
+        self.rows = [frame(series(1, self.data, self.calls)[N + k : N + k + 1], N + k) for k in range(self.calls)]
         return self.package.WorkloadPredictor(model=self.model, horizon=10, random_state=0).fit(
-            frame(series(0, self.burst)))
+            frame(series(0, self.data)))
 
     def call(self, obj, k):
         return obj.predict()
@@ -144,9 +186,10 @@ class FleetUpdatePredict(Case):
     mode = "refit"
 
     def fit(self):
-        self.rows = [fleet_rows(k) for k in range(self.calls + 1)]
+        values = fleet_values(self.data, self.calls + 1)
+        self.rows = [fleet_rows(values, k) for k in range(self.calls + 1)]
         fleet = self.package.FleetPredictor(model="dlinear", horizon=10, update_mode=self.mode).fit(
-            fleet_frame(self.burst))
+            fleet_frame(values))
         if self.mode == "incremental":  # its first update makes each key's own predictor (a fit a key)
             fleet.update(self.rows[-1].assign(timestamp=START + STEP * N))
             self.rows = [rows.assign(timestamp=rows["timestamp"] + STEP) for rows in self.rows]
@@ -190,6 +233,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--cases", default="bare,predictor,ensemble,fleet")
     parser.add_argument("--seed", type=int, default=0, help="of the series (0: its burst's buckets climb into it)")
+    parser.add_argument("--data", default=",".join(DATA), help="of " + ", ".join(DATA))
+    parser.add_argument("--sort", default="tottime", help="cProfile's order (--profile)")
+    parser.add_argument("--lines", type=int, default=14, help="cProfile's functions shown (--profile)")
     parser.add_argument("--profile", default=None, help="a case name (e.g. bare.predict): cProfile this tree's")
     args = parser.parse_args()
     global SEED
@@ -202,23 +248,23 @@ def main() -> None:
     new = importlib.import_module("workload_predictor")
     chosen = [(name, cls) for group in args.cases.split(",") for name, cls in CASES[group]]
     if args.profile:
-        for burst in (False, True):
+        for data in args.data.split(","):
             cls = dict(chosen)[args.profile]
-            case = cls(new, burst)
+            case = cls(new, data)
             obj = copy.deepcopy(case.fitted)
             profile = cProfile.Profile()
             profile.enable()
             for k in range(case.calls):
                 case.call(obj, k)
             profile.disable()
-            print(f"== {args.profile}, {'one burst' if burst else 'clean'}, {case.calls} calls")
-            pstats.Stats(profile).sort_stats("tottime").print_stats(14)
+            print(f"== {args.profile}, {LABELS[data]}, {case.calls} calls")
+            pstats.Stats(profile).sort_stats(args.sort).print_stats(args.lines)
         return
     with tempfile.TemporaryDirectory() as tmp:
         old = load_revision(args.revision, Path(tmp))
         for name, cls in chosen:
-            for burst in (False, True):
-                cases = {"old": cls(old, burst), "new": cls(new, burst)}
+            for data in args.data.split(","):
+                cases = {"old": cls(old, data), "new": cls(new, data)}
                 medians = {"old": [], "new": []}
                 same = True
                 for round_ in range(args.rounds):
@@ -230,7 +276,7 @@ def main() -> None:
                     same = same and np.array_equal(forecasts["old"], forecasts["new"])
                 ratio = statistics.median(n / o for n, o in zip(medians["new"], medians["old"]))
                 unit, scale = ("ms", 1e3) if name.startswith("fleet") else ("us", 1e6)
-                print(f"{name:36s} {'one burst' if burst else 'clean':9s} {args.revision} "
+                print(f"{name:36s} {LABELS[data]:13s} {args.revision} "
                       f"{statistics.median(medians['old']) * scale:9.1f} {unit}, tree "
                       f"{statistics.median(medians['new']) * scale:9.1f} {unit}, new/old {ratio:.3f}, "
                       f"bit for bit: {same}", flush=True)

@@ -25,6 +25,7 @@ import copy
 import cProfile
 import importlib
 import pstats
+import re
 import statistics
 import tempfile
 import time
@@ -227,6 +228,66 @@ def time_round(case: Case) -> tuple[float, np.ndarray]:
     return statistics.median(seconds), case.forecast(obj)
 
 
+#: Fields that measure the process (memory, time), not the model: not compared.
+MEASURED = re.compile(r"rss|seconds|elapsed|_time_")
+
+
+def assert_same(old, new, where: str = "state") -> int:
+    """Assert that ``old`` and ``new`` (the two packages' objects after the same calls) hold the same state: every
+    array equal bit for bit (``assert_array_equal``, NaN where NaN), every number, string and flag equal, read
+    through attributes, dicts, lists, tuples and dataclasses (a model's statistics, its ridge systems, a predictor's
+    model, a fleet's predictors). Returns the arrays compared."""
+    if isinstance(old, (pd.DataFrame, pd.Series, pd.Index)):
+        if isinstance(old, pd.Index):
+            pd.testing.assert_index_equal(old, new, exact=True)
+        elif isinstance(old, pd.DataFrame):
+            pd.testing.assert_frame_equal(old, new, check_exact=True)
+        else:
+            pd.testing.assert_series_equal(old, new, check_exact=True)
+        return 1
+    if isinstance(old, np.ndarray):
+        np.testing.assert_array_equal(old, new, err_msg=where, strict=True)
+        return 1
+    if isinstance(old, dict):
+        assert list(old) == list(new), where
+        return sum(assert_same(old[key], new[key], f"{where}[{key!r}]") for key in old)
+    if isinstance(old, (list, tuple)):
+        assert len(old) == len(new), where
+        return sum(assert_same(a, b, f"{where}[{i}]") for i, (a, b) in enumerate(zip(old, new)))
+    if isinstance(old, (float, np.floating)):
+        assert (old == new) or (old != old and new != new), f"{where}: {old} vs {new}"
+        return 0
+    if old is None or isinstance(old, (bool, int, str, np.integer, np.bool_, pd.Timestamp, pd.Timedelta)):
+        assert old == new, f"{where}: {old} vs {new}"
+        return 0
+    if hasattr(old, "__dict__") or hasattr(old, "__slots__"):
+        fields = vars(old) if hasattr(old, "__dict__") else {name: getattr(old, name) for name in old.__slots__}
+        other = vars(new) if hasattr(new, "__dict__") else {name: getattr(new, name) for name in new.__slots__}
+        names = [name for name in fields if not name.startswith("_lock") and not callable(fields[name])]
+        assert sorted(names) == sorted(name for name in other if not name.startswith("_lock")
+                                       and not callable(other[name])), where
+        names = [name for name in names if not MEASURED.search(name)]
+        return sum(assert_same(fields[name], other[name], f"{where}.{name}") for name in names)
+    return 0  # a lock, a logger, a module: no state to compare
+
+
+def states(old, new, chosen: list, data: list[str]) -> None:
+    """``--states``: each case's object after its calls, fitted and updated by each package, compared field by
+    field (:func:`assert_same`), and its forecast."""
+    for name, cls in chosen:
+        for kind in data:
+            cases = {"old": cls(old, kind), "new": cls(new, kind)}
+            objects = {}
+            for which, case in cases.items():
+                objects[which] = copy.deepcopy(case.fitted)
+                for k in range(case.calls):
+                    case.call(objects[which], k)
+            arrays = assert_same(objects["old"], objects["new"])
+            np.testing.assert_array_equal(cases["old"].forecast(objects["old"]), cases["new"].forecast(objects["new"]))
+            print(f"{name:36s} {LABELS[kind]:13s} state and forecast bit for bit the same ({arrays} arrays)",
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revision")
@@ -236,6 +297,7 @@ def main() -> None:
     parser.add_argument("--data", default=",".join(DATA), help="of " + ", ".join(DATA))
     parser.add_argument("--sort", default="tottime", help="cProfile's order (--profile)")
     parser.add_argument("--lines", type=int, default=14, help="cProfile's functions shown (--profile)")
+    parser.add_argument("--states", action="store_true", help="compare the states after the calls, not times")
     parser.add_argument("--profile", default=None, help="a case name (e.g. bare.predict): cProfile this tree's")
     args = parser.parse_args()
     global SEED
@@ -262,6 +324,9 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         old = load_revision(args.revision, Path(tmp))
+        if args.states:
+            states(old, new, chosen, args.data.split(","))
+            return
         for name, cls in chosen:
             for data in args.data.split(","):
                 cases = {"old": cls(old, data), "new": cls(new, data)}

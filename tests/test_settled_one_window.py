@@ -35,6 +35,10 @@ def _case(seed: int, first: int) -> tuple[np.ndarray, np.ndarray, int]:
     elif pattern == 3:  # the first two points flagged, the next one far or near
         element[start - first : start - first + 2] = 1e-10
         z[start + 2] = z[start + 2] if seed % 4 else 40.0
+    elif pattern == 5:  # a burst the series comes back from, then a small flagged point followed by a far one
+        at, later = int(rng.integers(0, LENGTH // 2 - 2)), int(rng.integers(LENGTH // 2, LENGTH - 1))
+        element[[start - first + at, start - first + later]] = 1e-10
+        z[start + at], z[start + later], z[start + later + 1] = 1e9, z[start + later] + 1.0, 100.0 + 50.0 * (seed % 4)
     else:  # a burst, the point after it set at the median, near it or far from it
         at = int(rng.integers(0, LENGTH - 1))
         element[start - first + at] = 1e-10

@@ -1011,14 +1011,15 @@ def _settled_share(values: np.ndarray, element: np.ndarray) -> float | None:
     ordered.sort()
     median = 0.5 * (ordered[(clean - 1) // 2] + ordered[clean // 2])
     deviation = np.abs(values - median)
-    marked = np.flatnonzero(flagged)
-    ends = np.flatnonzero(np.diff(marked) != 1)  # the runs: marked[firsts[i]] ... marked[lasts[i]]
-    firsts, lasts = np.r_[0, ends + 1], np.r_[ends, len(marked) - 1]
-    for run_first, run_last in zip(marked[firsts].tolist(), marked[lasts].tolist()):
-        after = run_last + 1
-        if after == length or not deviation[after] * anomaly.K <= np.maximum.reduce(
-                deviation[run_first:after]):
+    marked = np.flatnonzero(flagged).tolist()
+    run_first = marked[0]
+    for position, following in zip(marked, marked[1:] + [length + 1]):
+        if following == position + 1:
+            continue
+        after = position + 1  # the point after the run from run_first
+        if after == length or not deviation[after] * anomaly.K <= np.maximum.reduce(deviation[run_first:after]):
             return None
+        run_first = following
     return clean / length
 
 

@@ -112,3 +112,42 @@ def test_a_few_runs_checked_one_by_one_are_the_runs_read_in_numpy(monkeypatch):
             climbs = any(anomaly._may_climb(values, first, col) for first, _, col, _ in runs)
             skipped, taken = skipped + (not climbs), taken + climbs
     assert skipped > 50 and taken > 20
+
+
+def test_a_few_climbing_runs_read_one_by_one_are_the_runs_read_in_numpy(monkeypatch):
+    """``with_leads`` of a few runs where one may climb reads each in Python (``_few_leads``): on the newest 156
+    buckets of the random series at every 10th end, the same runs as numpy's (``_FEW_RUNS`` 0) and the rule's read
+    one at a time, with runs it moves (a climb begun earlier, some after ties) among them."""
+    moved = taken = 0
+    for seed in range(20):
+        y = series(seed)
+        for end in range(156, len(y) + 1, 10):
+            values = y[end - 156 : end]
+            _, found = anomaly.fit_scan(values)
+            runs = anomaly.settled_runs(values, anomaly.flagged_of(found))
+            if not runs or not any(anomaly._may_climb(values, first, col) for first, _, col, _ in runs):
+                continue
+            led = anomaly.with_leads(values, runs)
+            with monkeypatch.context() as numpy_only:
+                numpy_only.setattr(anomaly, "_FEW_RUNS", 0)
+                assert anomaly.with_leads(values, runs) == led
+            assert led == one_at_a_time(values, runs)
+            taken += 1
+            moved += sum(a != b for a, b in zip(led, sorted(runs)))
+    assert taken > 100 and moved > 50
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_few_runs_with_a_nan_step_or_another_dtype(monkeypatch, dtype):
+    """A climb holding a NaN step (read by numpy's ``_climbs``) and float32 values (numpy's path) give the runs
+    numpy's path gives: two climbs moved, one whose steps lie too far below the median kept."""
+    values = np.array([[5.0], [5], [6], [6], [7], [8], [np.nan], [9], [10], [12], [15], [1e6], [20]], dtype=dtype)
+    clean = values.copy()
+    clean[6] = 8.5
+    cases = ((values, [(11, 11, 0, 2.0)]), (clean, [(11, 11, 0, 2.0)]), (clean, [(11, 11, 0, 5.0)]))
+    for series_, runs in cases:  # moved, moved, kept
+        led = anomaly.with_leads(series_, runs)
+        with monkeypatch.context() as numpy_only:
+            numpy_only.setattr(anomaly, "_FEW_RUNS", 0)
+            assert anomaly.with_leads(series_, runs) == led
+        assert (led[0][0] < 11) == (runs[0][3] == 2.0)

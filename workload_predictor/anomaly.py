@@ -1748,8 +1748,11 @@ def with_leads(values: np.ndarray, runs: Sequence[tuple[int, int, int, float]]) 
     ``COUNTER_RUN - 1`` before a counter's flag, as far as an update can take its windows out again. Where a
     counter is flagged from its ``COUNTER_RUN``-th bucket, both read the same ``COUNTER_RUN - 1`` buckets."""
     ordered = sorted(runs)
-    if len(ordered) <= _FEW_RUNS and not any(_may_climb(values, first, col) for first, _, col, _ in ordered):
-        return ordered  # none climbs in (a forecast's or an update's few runs: 2 us, 48 us in numpy below)
+    if len(ordered) <= _FEW_RUNS:
+        if not any(_may_climb(values, first, col) for first, _, col, _ in ordered):
+            return ordered  # none climbs in (a forecast's or an update's few runs: 2 us, 48 us in numpy below)
+        if values.dtype == np.float64:  # Python's float subtraction is float64's
+            return _few_leads(values, ordered)
     moved = list(ordered)
     by_column: dict[int, list[int]] = {}
     for i, run in enumerate(ordered):
@@ -1790,6 +1793,52 @@ def _may_climb(values: np.ndarray, first: int, col: int) -> bool:
         return False
     points = values[first - COUNTER_RUN + 1 : first + 1, col].tolist()
     return not any(later - earlier < 0 for earlier, later in zip(points, points[1:]))
+
+
+def _few_leads(values: np.ndarray, ordered: list[tuple[int, int, int, float]]) -> list[tuple[int, int, int, float]]:
+    """:func:`with_leads` of a few runs (sorted), one at a time in Python: the same stretches, steps (a float
+    subtraction, as ``np.diff``), median (the middle step, or the mean of the two middle ones) and split
+    (:func:`_climbs`), each run's ``REFERENCE_BUCKETS`` values at most read. A run whose stretch holds a NaN step
+    is read by :func:`_climbs` (Python's sort does not order NaN as numpy's). An update's or a forecast's few runs
+    where one may climb: 10-20 us, 100 us in numpy's small calls."""
+    moved = list(ordered)
+    end: dict[int, int] = {}
+    for i, (first, last, col, median) in enumerate(ordered):
+        low = max(first - REFERENCE_BUCKETS, end.get(col, -1) + 1, 0)
+        end[col] = last
+        if first - low < COUNTER_RUN - 1:
+            continue
+        points = values[low : first + 1, col].tolist()
+        steps = [later - earlier for earlier, later in zip(points, points[1:])]  # steps[i]: from low + i
+        start = next((low + at + 1 for at in range(len(steps) - 1, -1, -1) if steps[at] < 0), low)
+        climb = steps[start - low :]
+        if len(climb) < COUNTER_RUN - 1:
+            continue
+        if any(step != step for step in climb):
+            lead = int(_climbs(np.diff(values[:, col]), np.array([start]), np.array([len(climb)]),
+                               np.array([median]))[0])
+        else:
+            lead = _climb_lead(climb, median)
+        if lead >= 0:
+            moved[i] = (start + lead, last, col, median)
+    return moved
+
+
+def _climb_lead(climb: list[float], median: float) -> int:
+    """:func:`_climbs` of one climb (its steps, no NaN, none below 0) into a run of reference median ``median``."""
+    ordered = sorted(climb)
+    middle = len(ordered) // 2
+    centre = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    if not median / 2 <= centre <= 2 * median + 1:
+        return -1
+    score = best_score = 0
+    best = None
+    for at, step in enumerate(climb):  # after at + 1 steps: the zeros left before less the rises
+        score += -1 if step > 0 else 1
+        if best is None or score > best_score:
+            best, best_score = at, score
+    tied = any(step == 0 for step in climb)
+    return best + 1 if tied and best_score > 0 else 0
 
 
 #: Runs :func:`with_leads` reads at once (each a row of ``REFERENCE_BUCKETS`` steps: 2 MiB a temporary).

@@ -93,3 +93,28 @@ def test_the_cases_reach_every_outcome():
             clean = int((element[origin - WINDOW - first : origin + HORIZON - first] >= 1.0).sum())
             outcomes.add("none clean" if not clean else "settled" if weight > lowest else "kept")
     assert outcomes == {"none clean", "settled", "kept"}
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+@pytest.mark.parametrize("seed", range(40))
+def test_one_new_residual_is_judged_as_the_rows_are(seed, noisy):
+    """``residual_deviations`` of an update's one new row in the block of the row before it, against the kept
+    reference (``known``), judges it on its own: the deviation and reference it returns equal those of the same
+    row judged with the row before it (the general path), for rows in every position of a block."""
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(dlinear.RESIDUAL_REFERENCE + 2, 3 * dlinear.RESIDUAL_REFERENCE))
+    residuals = rng.standard_t(3, (m, HORIZON)) * rng.choice([0.01, 1.0, 100.0])
+    residuals[rng.integers(m)] = 1e6  # a far window
+    noise = rng.gamma(2.0, 1.0, m) if noisy else None
+    first_origin = int(rng.integers(0, 40))
+    start = m - 1
+    if (first_origin + start) % dlinear.RESIDUAL_EVERY == 0:
+        first_origin += 1  # the new row in the block of the one before it
+    _, known = dlinear.residual_deviations(residuals[:start], start - 1, first_origin, None,
+                                           None if noise is None else noise[:start])
+    assert known is not None
+    one, reference = dlinear.residual_deviations(residuals, start, first_origin, known, noise)
+    two, _ = dlinear.residual_deviations(residuals, start - 1, first_origin, known if (
+        first_origin + start - 1) % dlinear.RESIDUAL_EVERY else None, noise)
+    np.testing.assert_array_equal(one, two[1:])
+    assert reference is known

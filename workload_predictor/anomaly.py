@@ -1800,7 +1800,7 @@ def _few_leads(values: np.ndarray, ordered: list[tuple[int, int, int, float]]) -
     subtraction, as ``np.diff``), median (the middle step, or the mean of the two middle ones) and split
     (:func:`_climbs`), each run's ``REFERENCE_BUCKETS`` values at most read. A run whose stretch holds a NaN step
     is read by :func:`_climbs` (Python's sort does not order NaN as numpy's). An update's or a forecast's few runs
-    where one may climb: 10-20 us, 100 us in numpy's small calls."""
+    where one may climb: 6-20 us (1-4 runs of an update's 181 values), 48-50 us in numpy's small calls."""
     moved = list(ordered)
     end: dict[int, int] = {}
     for i, (first, last, col, median) in enumerate(ordered):

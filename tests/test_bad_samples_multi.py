@@ -5,6 +5,7 @@ read as another type at update than at fit."""
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pandas as pd
@@ -55,14 +56,26 @@ def test_an_integer_past_floats_range_is_a_typed_error(column):
         prepare_series(frame)
 
 
-@pytest.mark.parametrize("text, said", [("1e400", "inf"), (str(BIG), "inf"), ("-1e400", "-inf"), (" 1E999 ", "inf")])
+@pytest.mark.parametrize("text, said", [("1e400", "inf"), (str(BIG), "inf"), ("-1e400", "-inf"), (" 1E999 ", "inf"),
+                                        ("1" * 5000, "inf")], ids=["1e400", "400 digits", "-1e400", "1E999", "5000 digits"])
 @pytest.mark.parametrize("dtype", [object, "string"])
 def test_a_number_past_floats_range_written_as_text_is_inf_on_every_pandas(text, said, dtype):
     """pandas 2.2's to_numeric coerces such text to NaN (pandas 3 reads it as inf): it was "holds '1e400' ..., which
-    is no number", where pandas 3 says what the number is."""
+    is no number", where pandas 3 says what the number is. pandas 3 coerces 5000 digits to NaN too."""
     frame = pd.DataFrame({"timestamp": START + STEP * np.arange(3),
                           "requests": pd.Series(["5", text, "3"], dtype=dtype)})
     with pytest.raises(WorkloadDataError, match=f"'requests' holds {said} at row 1"):
+        prepare_series(frame)
+
+
+@pytest.mark.parametrize("text", ["7\x1f", "7\xa0", "\u0667"], ids=["unit separator", "no-break space", "arabic 7"])
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_text_pandas_reads_as_no_number_but_float_reads_or_refuses_is_no_number(text, dtype):
+    """Python's float() and re's \\s and \\d take characters pandas' to_numeric does not: a whitespace control
+    character or a no-break space around a digit, a digit of another script. Such text is no number, as pandas says."""
+    frame = pd.DataFrame({"timestamp": START + STEP * np.arange(3),
+                          "requests": pd.Series(["5", text, "3"], dtype=dtype)})
+    with pytest.raises(WorkloadDataError, match=f"it holds {re.escape(repr(text))} at row 1 \\(1 value is no number"):
         prepare_series(frame)
 
 

@@ -232,6 +232,12 @@ NUMBER_AND_NAT = pd.Series([1, pd.NaT], dtype=object)
 @example(drawn=(pd.DataFrame({"timestamp": NUMBER_AND_NAT, "requests": [1.0, 2.0]}), False),
          options={"model": "dlinear", "horizon": 1, "window": None, "level": 0.9},
          hostile={"target": "requests", "timestamp": "timestamp", "freq": None, "unit": None})
+# A target column of text with a unit separator after a digit (found by a random search): float() refused what the
+# overflow check took for a number, and its ValueError escaped.
+@example(drawn=(pd.DataFrame({"timestamp": pd.Series([pd.Timestamp("2000-01-01")] * 4),
+                              "requests": ["", "", "", "0\x1f"]}), False),
+         options={"model": "dlinear", "horizon": 1, "window": None, "level": 0.5},
+         hostile={"target": "requests", "timestamp": "timestamp", "freq": None, "unit": None})
 def test_fit_on_arbitrary_frames_fits_or_raises_workload_data_error(drawn, options, hostile):
     frame, valid = drawn
     # A valid frame is fitted with the arguments that describe it (epochs may still be ambiguous

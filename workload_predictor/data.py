@@ -1994,8 +1994,10 @@ def _not_numbers(name: str, dtype: Any, values: np.ndarray, wrong: np.ndarray, t
     )
 
 
-#: A decimal number written as text ("12", " -1.5e3 "), which pandas' to_numeric reads whatever its magnitude.
-_DECIMAL_TEXT = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
+#: A decimal number written as text ("12", " -1.5e3 "), which pandas' to_numeric reads whatever its magnitude: ASCII
+#: digits and spaces only, as pandas reads them ("7\x1f", "7\xa0" or "\u0667" is no number to pandas, and float()
+#: refuses the first and reads the others).
+_DECIMAL_TEXT = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*", re.ASCII)
 
 
 def to_numbers(values: pd.Series) -> pd.Series:
@@ -2010,7 +2012,8 @@ def to_numbers(values: pd.Series) -> pd.Series:
     overflow = [row for row in lost if isinstance(values.iloc[row], str) and _DECIMAL_TEXT.fullmatch(values.iloc[row])]
     if not overflow:
         return parsed
-    fixed = parsed.to_numpy(dtype=np.float64, na_value=np.nan)  # a new array: a nullable Int64 holds no inf
+    # a new, writable array (a nullable Int64 holds no inf; pandas 3 may hand out a read-only view)
+    fixed = np.array(parsed.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
     fixed[overflow] = [float(values.iloc[row]) for row in overflow]
     return pd.Series(fixed, index=parsed.index, name=parsed.name)
 

@@ -18,6 +18,16 @@ def series(n: int, seed: int = 0) -> np.ndarray:
     return 50 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(seed).normal(0, 2, n)
 
 
+@pytest.mark.parametrize("max_epochs", [np.uint64(2**64 - 1), np.int64(2**63 - 1)], ids=["uint64 top", "int64 top"])
+@pytest.mark.parametrize("make", [lambda y, **kw: LSTM(**kw).fit(y), lambda y, **kw: GlobalLSTM(**kw).fit([y])],
+                         ids=["lstm", "global_lstm"])
+def test_a_numpy_max_epochs_at_its_dtypes_top_trains_until_patience_stops_it(make, max_epochs):
+    """A positive numpy integer is a valid setting; at its dtype's largest value the epoch count's end (one more)
+    wrapped round to 0 or below, and the fit kept the initial weights without one epoch (a RuntimeWarning only)."""
+    model = make(series(300), horizon=3, window=24, hidden_size=8, max_epochs=max_epochs, patience=1, random_state=0)
+    assert model.training_.epochs_run >= 1 and model.training_.stopped_by == "patience"
+
+
 @pytest.mark.parametrize("fit", [
     lambda y: LSTM(horizon=6, window=48, hidden_size=8, max_epochs=2, random_state=7).fit(y).predict(),
     lambda y: GlobalLSTM(horizon=6, window=48, hidden_size=8, max_epochs=2, random_state=7).fit([y]).predict()[0],

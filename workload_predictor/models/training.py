@@ -125,7 +125,8 @@ def _train(module, x_train, y_train, x_val, y_val, *, max_epochs, batch_size, le
     train_loss = math.nan
     n = len(x_train)
     epoch = 0
-    for epoch in range(1, max_epochs + 1):
+    # int(): a numpy integer setting at its dtype's top (np.uint64(2**64 - 1)) plus 1 wraps, and no epoch would run
+    for epoch in range(1, int(max_epochs) + 1):
         module.train()
         order = torch.randperm(n, generator=generator).to(x_train.device)
         total, seen = 0.0, 0

@@ -41,14 +41,16 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
 
 It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict`` / ``.save`` /
 ``.load`` / ``.check_alerts``, the models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the
-predictor's and the fleet's ``health``, ``bucketize``, the backtest, the command line's ``forecast`` and ``evaluate``; the library's code is untouched; the baseline's code, when the gate loads it
-beside, is not wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real work; a fleet's
-or a predictor's ``update``, which commits its result to its object, first on a shallow copy of it), a 2x wait
-sleeps as long as the calls took on an idle machine (their wall time less the time they waited for a core; their CPU
-time does not move), summed and slept off a millisecond or more at a time (``_waits``), the allocation touches 100 MB of pages during the fit, a 2x memory growth holds, at the
-end of the call, as much again as the call's peak growth in both figures of the memory cases (see
-``_doubled_memory``). It also sets ``PERF_PRELOAD`` so that the fresh processes of the memory and import cases
-(``perf/_child.py``) import it too (``import-wait`` only adds a finder there).
+predictor's and the fleet's ``health``, ``bucketize``, the backtest, the command line's ``forecast`` and
+``evaluate``, a bare model's ``predict``; the library's code is untouched; the baseline's code, when the gate loads
+it beside, is not wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real
+work; a fleet's or a predictor's ``update``, which commits its result to its object, first on a shallow copy of it),
+a 2x wait sleeps as long as the calls took on an idle machine (their wall time less the time they waited for a core;
+their CPU time does not move), summed and slept off a millisecond or more at a time (``_waits``), the allocation
+touches 100 MB of pages during the fit, a 2x memory growth holds, at the end of the call, as much again as the
+call's peak growth in both figures of the memory cases (see ``_doubled_memory``). It also sets ``PERF_PRELOAD`` so
+that the fresh processes of the memory and import cases (``perf/_child.py``) import it too (``import-wait`` only
+adds a finder there).
 """
 
 from __future__ import annotations

@@ -162,9 +162,10 @@ def test_gate_catches_2x_in_cases_the_stored_baseline_lacks(proofs):
     fails its one-bucket ``model.update``, a 2x wait in a DLinear predictor's update its one-row
     ``predictor.update``, a 2x computation in the ensemble's update the ensemble's two, a 2x wait in the LSTM
     predictor's update the LSTM's (the ratios update_ratio and update_share, which divide them by DLinear's update
-    and by a fit, stay within their budgets). The wait is injected in the LSTM's case only (the ensemble's cases would read it too)
-    and into the whole call: a wait as long as the LSTM model's own update state (``lstm-update-wait-2x``, 57 % of
-    the call) made it 1.57x, and attempts read 1.46x-1.85x around the 1.5x threshold."""
+    and by a fit, stay within their budgets). The wait is injected in the LSTM's case only (the ensemble's cases
+    would read it too) and into the whole call: a wait as long as the LSTM model's own update state
+    (``lstm-update-wait-2x``, 57 % of the call) made it 1.57x, and attempts read 1.46x-1.85x around the 1.5x
+    threshold."""
     code, output = proofs["updates"]
     print(f"--- PERF_INJECT={UPDATES_INJECT}: exit {code}\n{_gate_lines(output)}")
     assert code != 0, output[-4000:]

@@ -45,6 +45,16 @@ CALLS = {
 }
 
 
+def _check_as_fitted(changed, model, series, call):
+    """``changed``, its setting set back, forecasts (or updates and then forecasts) as the fitted ``model`` does."""
+    expected = CALLS[call](copy.deepcopy(model), series)
+    got = CALLS[call](changed, series)
+    if call == "update":
+        expected, got = expected.predict(), got.predict()
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("horizon", [3, 8])
 @pytest.mark.parametrize("call", CALLS)
 def test_a_horizon_set_since_fit_is_named_with_the_fix(fitted, call, horizon):
@@ -54,12 +64,7 @@ def test_a_horizon_set_since_fit_is_named_with_the_fix(fitted, call, horizon):
                                                 r"back with set_params\(horizon=5\)"):
         CALLS[call](changed, series)
     changed.set_params(horizon=5)  # set back: as fitted
-    expected = CALLS[call](copy.deepcopy(model), series)
-    got = CALLS[call](changed, series)
-    if call == "update":
-        expected, got = expected.predict(), got.predict()
-    for a, b in zip(got, expected):
-        np.testing.assert_array_equal(a, b)
+    _check_as_fitted(changed, model, series, call)
 
 
 
@@ -69,16 +74,11 @@ def test_a_horizon_set_since_fit_is_named_with_the_fix(fitted, call, horizon):
 def test_a_setting_the_forecast_or_update_reads_set_since_fit_is_named_with_the_fix(fitted, call, name, value, before):
     model, series = fitted
     changed = copy.deepcopy(model).set_params(**{name: value})
-    with pytest.raises(WorkloadDataError, match=rf"{name} changed from {before} to {value} since fit: fit again, or set "
-                                                rf"it back with set_params\({name}={before}\)"):
+    with pytest.raises(WorkloadDataError, match=rf"{name} changed from {before} to {value} since fit: fit again, or "
+                                                rf"set it back with set_params\({name}={before}\)"):
         CALLS[call](changed, series)
     changed.set_params(**{name: getattr(model, name)})
-    expected = CALLS[call](copy.deepcopy(model), series)
-    got = CALLS[call](changed, series)
-    if call == "update":
-        expected, got = expected.predict(), got.predict()
-    for a, b in zip(got, expected):
-        np.testing.assert_array_equal(a, b)
+    _check_as_fitted(changed, model, series, call)
 
 
 def test_settings_that_take_effect_at_the_next_fit_change_nothing_before_it(fitted):

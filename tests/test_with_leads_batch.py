@@ -48,6 +48,19 @@ def series(seed: int) -> np.ndarray:
         y[at : at + int(rng.integers(2, 30))] = 0.0
     return y
 
+def _newest_runs(every: int):
+    """The newest 156 buckets of each random series at every ``every``-th end (a forecast's inputs and their
+    reference) and the runs the rule settles in them, where it settles any."""
+    for seed in range(20):
+        y = series(seed)
+        for end in range(156, len(y) + 1, every):
+            values = y[end - 156 : end]
+            _, found = anomaly.fit_scan(values)
+            runs = anomaly.settled_runs(values, anomaly.flagged_of(found))
+            if runs:
+                yield values, runs
+
+
 
 @pytest.mark.parametrize("seed", range(40))
 def test_the_batched_climbs_are_the_runs_read_one_at_a_time(seed):
@@ -96,21 +109,16 @@ def test_a_few_runs_checked_one_by_one_are_the_runs_read_in_numpy(monkeypatch):
     random series (a forecast's inputs and their reference) at every 50th end, the runs the rule reads one at a time,
     and those numpy reads (``_FEW_RUNS`` 0), both where none climbs and where one does."""
     skipped = taken = 0
-    for seed in range(20):
-        y = series(seed)
-        for end in range(156, len(y) + 1, 50):
-            values = y[end - 156 : end]
-            _, found = anomaly.fit_scan(values)
-            runs = anomaly.settled_runs(values, anomaly.flagged_of(found))
-            if not runs or len(runs) > anomaly._FEW_RUNS:
-                continue
-            led = anomaly.with_leads(values, runs)
-            assert led == one_at_a_time(values, runs)
-            with monkeypatch.context() as numpy_only:
-                numpy_only.setattr(anomaly, "_FEW_RUNS", 0)
-                assert anomaly.with_leads(values, runs) == led
-            climbs = any(anomaly._may_climb(values, first, col) for first, _, col, _ in runs)
-            skipped, taken = skipped + (not climbs), taken + climbs
+    for values, runs in _newest_runs(every=50):
+        if len(runs) > anomaly._FEW_RUNS:
+            continue
+        led = anomaly.with_leads(values, runs)
+        assert led == one_at_a_time(values, runs)
+        with monkeypatch.context() as numpy_only:
+            numpy_only.setattr(anomaly, "_FEW_RUNS", 0)
+            assert anomaly.with_leads(values, runs) == led
+        climbs = any(anomaly._may_climb(values, first, col) for first, _, col, _ in runs)
+        skipped, taken = skipped + (not climbs), taken + climbs
     assert skipped > 50 and taken > 20
 
 
@@ -119,21 +127,16 @@ def test_a_few_climbing_runs_read_one_by_one_are_the_runs_read_in_numpy(monkeypa
     buckets of the random series at every 10th end, the same runs as numpy's (``_FEW_RUNS`` 0) and the rule's read
     one at a time, with runs it moves (a climb begun earlier, some after ties) among them."""
     moved = taken = 0
-    for seed in range(20):
-        y = series(seed)
-        for end in range(156, len(y) + 1, 10):
-            values = y[end - 156 : end]
-            _, found = anomaly.fit_scan(values)
-            runs = anomaly.settled_runs(values, anomaly.flagged_of(found))
-            if not runs or not any(anomaly._may_climb(values, first, col) for first, _, col, _ in runs):
-                continue
-            led = anomaly.with_leads(values, runs)
-            with monkeypatch.context() as numpy_only:
-                numpy_only.setattr(anomaly, "_FEW_RUNS", 0)
-                assert anomaly.with_leads(values, runs) == led
-            assert led == one_at_a_time(values, runs)
-            taken += 1
-            moved += sum(a != b for a, b in zip(led, sorted(runs)))
+    for values, runs in _newest_runs(every=10):
+        if not any(anomaly._may_climb(values, first, col) for first, _, col, _ in runs):
+            continue
+        led = anomaly.with_leads(values, runs)
+        with monkeypatch.context() as numpy_only:
+            numpy_only.setattr(anomaly, "_FEW_RUNS", 0)
+            assert anomaly.with_leads(values, runs) == led
+        assert led == one_at_a_time(values, runs)
+        taken += 1
+        moved += sum(a != b for a, b in zip(led, sorted(runs)))
     assert taken > 100 and moved > 50
 
 

@@ -2312,12 +2312,12 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds the global network's level_spread_ of shape {quote(np.shape(spread))} and dtype "
                f"{quote(getattr(spread, 'dtype', None))}, not ({n:,}, {k}) float64 spreads of loads in [0, "
                f"{MAX_VALUE:g}] or inf (how far each key's windows' means sit from its offset)")
-    runs = getattr(model, "level_run_", None)  # None: a file saved before it was kept (its updates judge levels without)
+    runs = getattr(model, "level_run_", None)  # None: a file saved before it was kept (updates judge levels without)
     if runs is not None and (not isinstance(runs, np.ndarray) or runs.dtype != np.int64 or runs.shape != (n, k)
                              or (runs < 1).any()):
         refuse(f"holds the global network's level_run_ of shape {quote(np.shape(runs))} and dtype "
-               f"{quote(str(getattr(runs, 'dtype', None)))}, not ({n:,}, {k}) int64 counts of windows >= 1 (the longest "
-               "run of each key's fitted windows' means on one side of its offset)")
+               f"{quote(str(getattr(runs, 'dtype', None)))}, not ({n:,}, {k}) int64 counts of windows >= 1 (the "
+               "longest run of each key's fitted windows' means on one side of its offset)")
     before = getattr(model, "scaling_before_shift_", None)  # None: no key scaled again by a small level shift
     kept = None if not isinstance(before, np.ndarray) or before.dtype != np.float64 or before.shape != (2, n, k) \
         else ~np.isnan(before[0])

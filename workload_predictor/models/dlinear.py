@@ -1554,11 +1554,10 @@ class DLinear(BaseForecaster):
             if not is_positive_int(value):
                 raise WorkloadDataError(f"{name}={quote(value)} must be a positive integer number of buckets.")
         if self.window is not None and self.window < MIN_DLINEAR_WINDOW:  # no fit had one: a file holds none
-            raise WorkloadDataError(f"window={quote(self.window)} is too short for DLinear (the LSTM's and the ensemble's "
-                                    f"base too): {_ONE_BUCKET}; pass "
-                                    f"window={MIN_DLINEAR_WINDOW} or more (e.g. 12), or None to search "
-                                    f"{min(DEFAULT_WINDOWS)} to {max(DEFAULT_WINDOWS)} (model='naive' forecasts the "
-                                    "last bucket).")
+            raise WorkloadDataError(f"window={quote(self.window)} is too short for DLinear (the LSTM's and the "
+                                    f"ensemble's base too): {_ONE_BUCKET}; pass window={MIN_DLINEAR_WINDOW} or more "
+                                    f"(e.g. 12), or None to search {min(DEFAULT_WINDOWS)} to {max(DEFAULT_WINDOWS)} "
+                                    "(model='naive' forecasts the last bucket).")
         if self.kernel_size > MAX_WINDOW:  # its padding is counted in int64 (windows.moving_average_matrix)
             raise WorkloadDataError(f"kernel_size={quote(self.kernel_size)} is longer than any series ({MAX_WINDOW:,} "
                                     "buckets at most): pass a smaller kernel_size (e.g. 25).")
@@ -2409,7 +2408,8 @@ class DLinear(BaseForecaster):
                                    np.zeros((width, self.horizon))) for _ in twin.stats_]
         twin._fit_arrays(whole, refit=True)
         names = ("stats_", "ridge_", "rank_one_steps_", "coef_", "intercept_", "recent_weights_", "newest_weights_",
-                 "newest_penalties_", "weight_floor_", "scale_", "residual_history_", "residual_next_", "residual_center_",
+                 "newest_penalties_", "weight_floor_", "scale_", "residual_history_", "residual_next_",
+                 "residual_center_",
                  "residual_spread_")
         return {**{name: getattr(twin, name) for name in names if hasattr(twin, name)}, "idle_": False}
 

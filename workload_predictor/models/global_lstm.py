@@ -831,7 +831,8 @@ class GlobalLSTM(ParamsMixin):
         window weighted by the lowest weight of its points (``elements[i]``: ``[T_i, k]`` weights of ``z[i]``'s
         points, ``None``: all 1), and with ``robust`` by :func:`_extent_weights` and, for windows read on a scale
         fitted before them (``read_after``: an update's), :func:`_level_weights`; a fit's windows are on the scale
-        fitted on their own points (``limits[i]``: :func:`_level_limits`' for ``origins[i]``, ``None``: ``LEVEL_SHIFT``).
+        fitted on their own points (``limits[i]``: :func:`_level_limits`' for ``origins[i]``, ``None``:
+        ``LEVEL_SHIFT``).
         ``BASE_CHUNK`` origins at a time: the float64 features of every window of a long series at once would be
         gigabytes."""
         p = self.window_ * self.n_targets_ + 1

@@ -3,6 +3,9 @@ naming the key, as :meth:`WorkloadPredictor.predict` refuses them, never stamps 
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -25,7 +28,7 @@ def late_fleet() -> pd.DataFrame:
 # a batched DLinear key, a key's own predictor, a global LSTM's key
 @pytest.mark.parametrize("model, params", [("dlinear", None), ("naive", None), ("global_lstm", {"max_epochs": 1})])
 def test_a_fleet_forecast_past_2262_names_the_key_and_refuses_what_the_predictor_refuses(model, params):
-    fleet = FleetPredictor(model=model, horizon=10, random_state=0, model_params=params).fit(late_fleet())
+    fleet = FleetPredictor(model=model, horizon=10, random_state=0, model_params=params, strict=True).fit(late_fleet())
     if model == "global_lstm":
         model = "naive"  # the one predictor compared: which buckets a forecast may hold does not hang on its model
     alone = WorkloadPredictor(model=model, horizon=10, random_state=0).fit(periodic_series(220, start=LATE))
@@ -43,16 +46,58 @@ def test_a_fleet_forecast_past_2262_names_the_key_and_refuses_what_the_predictor
     assert alone.predict(7).index.equals(expected)
 
 
-def test_forecast_by_past_2262_writes_no_wrapped_stamp(tmp_path):
+def test_forecast_by_past_2262_skips_that_key_and_writes_the_others(tmp_path):
+    """The late key is skipped as a key the fit refuses is (`skipped KEY: why`, exit 0); a file of that key alone
+    has no key left to forecast (exit 3). No stamp wrapped round to 1677 is written."""
     path, out = tmp_path / "fleet.csv", tmp_path / "out.csv"
     late_fleet().to_csv(path, index=False)
-    result = CliRunner().invoke(main, ["forecast", str(path), "--by", "key", "--model", "naive", "-q",
+    result = CliRunner().invoke(main, ["forecast", str(path), "--by", "key", "--model", "naive",
                                        "--out", str(out)])
-    assert result.exit_code != 0, result.output
-    assert "Key 'late': 10 buckets of 1min after 2262-04-11T23:39:00+00:00 would end past 2262-04-11 23:47:16" \
-        in result.output, result.output
-    if out.exists():  # nothing written, or nothing before 2024
-        assert (pd.to_datetime(pd.read_csv(out)["timestamp"], utc=True) >= pd.Timestamp("2024", tz="UTC")).all()
+    assert result.exit_code == 0, result.output
+    assert "2 keys by 'key', 1 fitted, 1 skipped" in result.output, result.output
+    assert "skipped late: Key 'late': 10 buckets of 1min after 2262-04-11T23:39:00+00:00 would end past " \
+        "2262-04-11 23:47:16" in result.output, result.output
+    written = pd.read_csv(out)
+    assert set(written["key"]) == {"early"}
+    expected = pd.date_range("2024-01-01 03:40", periods=10, freq="1min", tz="UTC")
+    assert pd.DatetimeIndex(pd.to_datetime(written["timestamp"], utc=True)).equals(expected)
+    alone, out = tmp_path / "late.csv", tmp_path / "late_out.csv"
+    late_fleet().query("key == 'late'").to_csv(alone, index=False)
+    result = CliRunner().invoke(main, ["forecast", str(alone), "--by", "key", "--model", "naive", "-q",
+                                       "--out", str(out)])
+    assert result.exit_code == 3, result.output
+    assert "Key 'late': 10 buckets of 1min" in result.output and not out.exists(), result.output
+
+
+# a batched DLinear key, a key's own predictor, a global LSTM's key
+@pytest.mark.parametrize("model, params", [("dlinear", None), ("naive", None), ("global_lstm", {"max_epochs": 1})])
+def test_one_key_past_2262_is_that_keys_problem_the_others_are_forecast(model, params, caplog):
+    """One key within its horizon of 2262-04-11 must not block the other keys' forecasts (review h210): it is left
+    out with a warning naming it and the steps that fit; health and check_alerts still rate it; every key out
+    raises."""
+    frame = late_fleet()
+    fleet = FleetPredictor(model=model, horizon=10, random_state=0, model_params=params).fit(frame)
+    with caplog.at_level(logging.WARNING, logger="workload_predictor.fleet"):
+        forecast = fleet.predict()
+    assert set(forecast["key"]) == {"early"}, forecast
+    assert pd.DatetimeIndex(forecast["timestamp"]).equals(
+        pd.date_range("2024-01-01 03:40", periods=10, freq="1min", tz="UTC"))
+    strict = FleetPredictor(model=model, horizon=10, random_state=0, model_params=params, strict=True).fit(frame)
+    expected = strict.predict(7)
+    # the early key's forecast is the one a forecast of both keys gives it
+    np.testing.assert_array_equal(forecast["yhat"].to_numpy()[:7],
+                                  expected.loc[expected["key"] == "early", "yhat"].to_numpy())
+    messages = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("left out 1 key" in text and "Key 'late'" in text and "at most 7 steps" in text for text in messages), \
+        messages
+    assert list(fleet.health().index) == ["early", "late"]
+    alerts = fleet.check_alerts(now="2024-01-02")  # the late key's newest bucket is centuries ahead of now
+    assert any(alert["key"] == "late" and alert["metric"] == "stale_buckets" and alert["level"] == "critical"
+               for alert in alerts), alerts
+    assert set(fleet.predict(7)["key"]) == {"early", "late"}  # what fits is forecast for every key
+    alone = FleetPredictor(model="naive", horizon=10).fit(frame[frame["key"] == "late"])
+    with pytest.raises(WorkloadDataError, match=r"Key 'late'.*at most 7 steps"):
+        alone.predict()
 
 
 def test_a_fleet_key_whose_next_bucket_ends_past_the_range_is_told_no_step_fits():
@@ -60,7 +105,7 @@ def test_a_fleet_key_whose_next_bucket_ends_past_the_range_is_told_no_step_fits(
     for a forecast predict refuses."""
     frame = pd.concat([periodic_series(227, start="2024-01-01").assign(key="early"),
                        periodic_series(227, start=LATE).assign(key="late")], ignore_index=True)
-    fleet = FleetPredictor(model="naive", horizon=3).fit(frame)
+    fleet = FleetPredictor(model="naive", horizon=3, strict=True).fit(frame)
     with pytest.raises(WorkloadDataError, match=r"Key 'late': 1 bucket of 1min after 2262-04-11T23:46:00\+00:00 would "
                                                 r"end past .*no bucket after it fits: fix its timestamps") as error:
         fleet.predict(1)

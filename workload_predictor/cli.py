@@ -2014,11 +2014,14 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     if not fleet.keys_:
         raise _no_key_left(errors, by, "fitted")
     started = time.perf_counter()
-    result = fleet.predict()
+    # A key whose buckets would pass 2262 is skipped, as a key the fit refused (every key refused: exit 3).
+    result, refused = fleet._forecast(None, None)
     predict_ms = (time.perf_counter() - started) * 1e3
+    errors = _in_file_order({**errors, **refused}, keys)
     skipped = _key_count(errors)
-    _say(f"fleet   {Path(trace).name}: {plural(len(fleet.keys_) + skipped, 'key')} by {quote(by)}, "
-         f"{len(fleet.keys_):,} fitted, {skipped:,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, "
+    forecast = len(fleet.keys_) - len(refused)
+    _say(f"fleet   {Path(trace).name}: {plural(forecast + skipped, 'key')} by {quote(by)}, "
+         f"{forecast:,} fitted, {skipped:,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, "
          f"predict {predict_ms:.1f} ms")
     confidence = fleet.confidence_
     if len(confidence):

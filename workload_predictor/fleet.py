@@ -619,25 +619,27 @@ _FITTED_STATE = ("keys_", "errors_", "targets_", "key_", "fitted_params_", "_blo
 _LAST_NS = pd.Timestamp.max.as_unit("ns").to_datetime64()
 
 
-def _check_future_stamps(keys: list, last: np.ndarray, step: np.ndarray, steps: int) -> None:
-    """A :class:`WorkloadDataError` naming the first key whose ``steps`` buckets of ``step`` after ``last`` (its
-    newest bucket, datetime64[ns]) would end past the last instant int64 nanoseconds hold, where numpy's datetime64
+def _future_stamp_errors(keys: list, last: np.ndarray, step: np.ndarray, steps: int) -> dict[int, WorkloadDataError]:
+    """``{position: WorkloadDataError}`` for each key whose ``steps`` buckets of ``step`` after ``last`` (its newest
+    bucket, datetime64[ns]) would end past the last instant int64 nanoseconds hold, where numpy's datetime64
     arithmetic wraps round to 1677 without a word (:meth:`WorkloadPredictor.predict` refuses the same buckets).
     In float seconds (1e-6 s apart near 2262) for every key, then in Python's integers for those within a second."""
     limit = (_LAST_NS - NS_EPOCH) / np.timedelta64(1, "s")
     seconds = (last - NS_EPOCH) / np.timedelta64(1, "s") + (steps + 1) * (step / np.timedelta64(1, "s"))
+    errors = {}
     for i in np.flatnonzero(seconds > limit - 1.0):
         width = int(step[i] // ONE_NS)
         room = (int((_LAST_NS - NS_EPOCH) // ONE_NS) - int((last[i] - NS_EPOCH) // ONE_NS)) // width - 1
         if steps > room:
             fix = f"forecast at most {plural(room, 'step')} for that key, or fix" if room > 0 else \
                 "no bucket after it fits: fix"
-            raise WorkloadDataError(
+            errors[int(i)] = WorkloadDataError(
                 f"Key {quote(keys[i])}: {plural(steps, 'bucket')} of "
                 f"{duration_text(pd.Timedelta(step[i]))} after {pd.Timestamp(last[i], tz='UTC').isoformat()} would "
                 f"end past {pd.Timestamp(_LAST_NS, tz='UTC')}, the last instant int64 nanoseconds since the epoch "
                 f"hold; {fix} its timestamps (numeric epochs are read in the unit their magnitude implies: pass "
                 "unit=... to read them in another).")
+    return errors
 
 
 class FleetPredictor(ParamsMixin):
@@ -679,7 +681,8 @@ class FleetPredictor(ParamsMixin):
         ``False`` (default): a key whose series cannot be fitted is reported in ``errors_`` and
         the others are fitted (where none can be, the fit raises
         :class:`~workload_predictor.errors.NoKeyFittedError` and nothing is stored). ``True``: the
-        first such key raises its error and nothing is stored.
+        first such key raises its error and nothing is stored. Likewise at :meth:`predict`: a key whose
+        forecast would end past 2262-04-11 is left out with a logged warning (``strict``: raised).
     window, model_params, random_state, n_threads :
         The per-key settings, as :class:`~workload_predictor.WorkloadPredictor` takes them.
     device : str
@@ -1310,7 +1313,10 @@ class FleetPredictor(ParamsMixin):
         Returns a long frame: the key column, ``timestamp`` (UTC bucket start), a
         ``target`` column when the fleet has several targets, ``yhat``, ``lower`` and
         ``upper`` (the interval at ``level``), sorted by key (then target) and time.
-        Keys in ``errors_`` have no rows. The key column holds the keys of ``keys_``, typed as pandas types those
+        Keys in ``errors_`` have no rows. Nor has a key whose buckets would end past 2262-04-11 23:47:16 UTC, the
+        last instant pandas' nanosecond timestamps hold: it is that key's problem, left out with a logged warning
+        (``workload_predictor.fleet``) naming it and the steps that fit, and the others are forecast; with
+        ``strict=True``, or where no key is left, the forecast raises that key's error. The key column holds the keys of ``keys_``, typed as pandas types those
         values (an ``int32`` or ``Int64`` key column's keys as ``int64``, a ``category`` or ``string`` column's as
         text): the same after :meth:`save` and :meth:`load`, and equal to the fitted frame's keys, so a merge on the
         key column with that frame matches every key.
@@ -1338,8 +1344,20 @@ class FleetPredictor(ParamsMixin):
         NotFittedError
             Before :meth:`fit`.
         WorkloadDataError
-            A bad ``steps`` or ``level``, or another level for a fleet holding a batched DLinear key.
+            A bad ``steps`` or ``level``, or another level for a fleet holding a batched DLinear key; a key whose
+            buckets would end past 2262-04-11 23:47:16 UTC where ``strict=True`` or no other key is left.
         """
+        frame, refused = self._forecast(steps, level)
+        if refused:
+            first, error = next(iter(refused.items()))
+            others = [quote(name) for name in list(refused)[1:11]]
+            more = f" (and {', '.join(others)}{' and more' if len(refused) > 11 else ''}: the same)" if others else ""
+            logger.warning("fleet forecast left out %s whose buckets would pass the last nanosecond timestamp, the "
+                           "others are forecast: %s%s", plural(len(refused), "key"), error, more)
+        return frame
+
+    def _forecast(self, steps: int | None, level: float | None) -> tuple[pd.DataFrame, dict]:
+        """:meth:`predict`'s frame and ``{key: WorkloadDataError}`` of the keys it left out (buckets past 2262)."""
         check_is_fitted(self, "keys_")
         state = self._state()  # one read: every value below comes from one fit's or update's state
         fitted = self._fitted(state)
@@ -1380,7 +1398,7 @@ class FleetPredictor(ParamsMixin):
                              else _global_calibration(held.model, level)["halfwidth"][:, :steps])
         columns = [state.key_, "timestamp", *(["target"] if k > 1 else []), "yhat", "lower", "upper"]
         if not keys:
-            return pd.DataFrame({name: [] for name in columns})
+            return pd.DataFrame({name: [] for name in columns}), {}
         yhat = np.clip(np.concatenate(point), 0.0, None)  # [N, steps, k]
         half = np.concatenate(halfwidth)
         last = np.concatenate(starts)
@@ -1389,7 +1407,15 @@ class FleetPredictor(ParamsMixin):
         order = np.argsort([position[name] for name in keys], kind="stable")
         yhat, half, last, step = yhat[order], half[order], last[order], step[order]
         keys = [keys[i] for i in order]
-        _check_future_stamps(keys, last, step, steps)
+        refused = _future_stamp_errors(keys, last, step, steps)
+        if refused:
+            # That key's problem (strict, or no key left: raised): the others are forecast.
+            if self.strict or len(refused) == len(keys):
+                raise next(iter(refused.values()))
+            kept = np.setdiff1d(np.arange(len(keys)), np.fromiter(refused, dtype=np.intp, count=len(refused)))
+            yhat, half, last, step = yhat[kept], half[kept], last[kept], step[kept]
+            refused = {keys[i]: error for i, error in refused.items()}
+            keys = [keys[i] for i in kept]
         stamps = last[:, None] + np.arange(1, steps + 1)[None, :] * step[:, None]  # [N, steps]
         # Rows: key, then target, then step.
         frame = {
@@ -1401,7 +1427,7 @@ class FleetPredictor(ParamsMixin):
         yhat, half = yhat.transpose(0, 2, 1).ravel(), half.transpose(0, 2, 1).ravel()
         lower, upper = interval(yhat, half)
         frame.update(yhat=yhat, lower=lower, upper=upper)
-        return pd.DataFrame(frame)
+        return pd.DataFrame(frame), refused
 
     @property
     def confidence_(self) -> pd.Series:

@@ -76,6 +76,22 @@ def test_saving_keys_a_fleet_file_cannot_hold_is_a_typed_error(tmp_path, keys):
     assert len(loaded.keys_) == 2 and all(isinstance(name, str) for name in loaded.keys_)
 
 
+@pytest.mark.parametrize("keys, named", [
+    ([(1, pd.NaT), (1, 2)], r"key \(1, NaT\) holds NaT, a missing timestamp \(NaT\), which a fleet file cannot hold"),
+    ([(1, ("a", b"x")), (1, 2)], r"key \(1, \('a', b'x'\)\) holds b'x', a bytes, which a fleet file cannot hold"),
+])
+def test_saving_a_tuple_key_names_the_member_a_fleet_file_cannot_hold(tmp_path, keys, named):
+    """The file holds tuples of text, numbers and timestamps: the message names the member it cannot hold (h210:
+    it said a tuple, which the file holds)."""
+    fleet = FleetPredictor(model="naive", horizon=3).fit(make_fleet(keys), key="endpoint")
+    assert set(fleet.keys_) == set(keys)
+    path = tmp_path / "fleet.wp"
+    with pytest.raises(WorkloadDataError, match=named + r".*astype\(str\)") as error:
+        fleet.save(path)
+    assert "is a tuple" not in str(error.value)
+    assert not path.exists()
+
+
 def test_a_duplicated_or_unhashable_key_column_is_a_typed_error():
     frame = make_fleet(["a", "b"], n=240)
     past, new = frame.groupby("endpoint").head(220), frame.groupby("endpoint").tail(20)

@@ -2648,10 +2648,26 @@ def _check_saveable_keys(fleet: Any) -> None:
         try:
             encoder.encode(name)
         except TypeError:
+            part = _unsaveable_part(name, encoder)  # a tuple's member the file cannot hold, not the tuple
+            kind = "a missing timestamp (NaT)" if part is pd.NaT else f"a {type(part).__name__}"
+            what = f"is {kind}" if part is name else f"holds {'NaT' if part is pd.NaT else quote(part)}, {kind}"
             raise WorkloadDataError(
-                f"key {quote(name)} is a {type(name).__name__}, which a fleet file cannot hold (it holds text, "
-                "numbers, booleans, timestamps and tuples of them): fit the fleet on keys converted first, e.g. "
+                f"key {quote(name)} {what}, which a fleet file cannot hold (it holds text, numbers, booleans, "
+                "timestamps and tuples of them): fit the fleet on keys converted first, e.g. "
                 f"data[{quote(fleet.key_)}] = data[{quote(fleet.key_)}].astype(str), then save.") from None
+
+
+def _unsaveable_part(name: Any, encoder: Any) -> Any:
+    """The first value within ``name`` (itself, or a member of a tuple, however deep) that ``encoder`` refuses;
+    ``name`` itself where none of its members is refused alone."""
+    if isinstance(name, tuple):
+        for member in name:
+            part = _unsaveable_part(member, encoder)
+            try:
+                encoder.encode(part)
+            except TypeError:
+                return part
+    return name
 
 
 class _UnknownKey:

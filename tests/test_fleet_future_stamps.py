@@ -110,3 +110,24 @@ def test_a_fleet_key_whose_next_bucket_ends_past_the_range_is_told_no_step_fits(
                                                 r"end past .*no bucket after it fits: fix its timestamps") as error:
         fleet.predict(1)
     assert "at most 0" not in str(error.value)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("keys", [("early", "late"), ("late",)])
+def test_a_fleet_file_holding_a_key_near_2262_loads(tmp_path, strict, keys, caplog):
+    """The forecast load runs to check a file's state left such a key's refusal for damage ("the fleet file's state
+    does not forecast ... damaged or altered"): a fleet that fit and saved could not be loaded. The loaded fleet
+    forecasts as the fitted one (that key left out with a warning, or raised where strict or alone)."""
+    frame = late_fleet()
+    fleet = FleetPredictor(model="naive", horizon=10, strict=strict).fit(frame[frame["key"].isin(keys)])
+    with caplog.at_level(logging.WARNING, logger="workload_predictor.fleet"):
+        loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wp"))
+    assert not caplog.records, [record.getMessage() for record in caplog.records]  # the check's forecast is silent
+    assert loaded.keys_ == list(keys)
+    if strict or keys == ("late",):
+        with pytest.raises(WorkloadDataError, match=r"Key 'late'.*at most 7 steps"):
+            loaded.predict()
+    else:
+        pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
+        assert set(loaded.predict()["key"]) == {"early"}
+    pd.testing.assert_frame_equal(loaded.predict(7), fleet.predict(7))

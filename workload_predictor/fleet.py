@@ -1351,7 +1351,8 @@ class FleetPredictor(ParamsMixin):
         if refused:
             first, error = next(iter(refused.items()))
             others = [quote(name) for name in list(refused)[1:11]]
-            more = f" (and {', '.join(others)}{' and more' if len(refused) > 11 else ''}: the same)" if others else ""
+            rest = f" and {len(refused) - 11:,} more" if len(refused) > 11 else ""
+            more = f" Also left out, each for the same reason: {', '.join(others)}{rest}." if others else ""
             logger.warning("fleet forecast left out %s whose buckets would pass the last nanosecond timestamp, the "
                            "others are forecast: %s%s", plural(len(refused), "key"), error, more)
         return frame

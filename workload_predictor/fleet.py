@@ -1316,10 +1316,10 @@ class FleetPredictor(ParamsMixin):
         Keys in ``errors_`` have no rows. Nor has a key whose buckets would end past 2262-04-11 23:47:16 UTC, the
         last instant pandas' nanosecond timestamps hold: it is that key's problem, left out with a logged warning
         (``workload_predictor.fleet``) naming it and the steps that fit, and the others are forecast; with
-        ``strict=True``, or where no key is left, the forecast raises that key's error. The key column holds the keys of ``keys_``, typed as pandas types those
-        values (an ``int32`` or ``Int64`` key column's keys as ``int64``, a ``category`` or ``string`` column's as
-        text): the same after :meth:`save` and :meth:`load`, and equal to the fitted frame's keys, so a merge on the
-        key column with that frame matches every key.
+        ``strict=True``, or where no key is left, the forecast raises that key's error. The key column holds the
+        keys of ``keys_``, typed as pandas types those values (an ``int32`` or ``Int64`` key column's keys as
+        ``int64``, a ``category`` or ``string`` column's as text): the same after :meth:`save` and :meth:`load`, and
+        equal to the fitted frame's keys, so a merge on the key column with that frame matches every key.
 
         ``level`` (in (0, 1); default: the level the fleet was fitted at, ``fitted_params_["level"]``): another
         level is calibrated from each key's out-of-sample validation errors, as a fit at that level calibrates it

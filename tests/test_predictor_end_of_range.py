@@ -4,6 +4,7 @@ whose last bucket would end past it is refused in predict's words, naming the st
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -93,3 +94,74 @@ def test_an_update_of_a_series_that_begins_at_the_start_of_the_range_is_taken(tm
     fleet.update(series.iloc[60:61].assign(key="a"))
     assert fleet.update_errors_ == {}
     assert fleet.predict()["timestamp"].iloc[0] == pd.Timestamp("1677-09-21 01:14", tz="UTC")
+
+
+@pytest.mark.parametrize("model", ["dlinear", "naive", "ensemble"])
+def test_a_predictor_whose_horizon_passes_the_range_loads_and_forecasts_the_steps_that_fit(tmp_path, model):
+    """A series ending at 23:39 fitted at horizon 10: the library fits, updates and saves it, and predict(7)
+    forecasts the steps that fit; load forecast the whole horizon to check the file and refused it as "damaged or
+    altered" (review h212). Loaded, it forecasts as before saving, and refuses 8 steps in the same words."""
+    predictor = WorkloadPredictor(model=model, horizon=10, random_state=0).fit(periodic_series(220, start=LATE))
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "late.wp"))
+    assert loaded.predict(7) == predictor.predict(7)
+    assert loaded.predict(7).index[-1] == pd.Timestamp("2262-04-11 23:46", tz="UTC")
+    for each in (predictor, loaded):
+        with pytest.raises(WorkloadDataError, match=r"forecast at most 7 steps"):
+            each.predict()
+    more = periodic_series(222, start=LATE).iloc[220:]
+    for each in (predictor, loaded):
+        each.update(more)
+    assert loaded.predict(5) == predictor.predict(5)
+    assert WorkloadPredictor.load(loaded.save(tmp_path / "later.wp")).predict(5) == predictor.predict(5)
+
+
+def test_a_predictor_of_which_no_step_fits_loads_and_says_so_as_before(tmp_path):
+    """The newest bucket at 23:46: no bucket after it ends within the range. The file loads, and predict tells why
+    no step can be forecast, as before saving (not a load refusing the file as damaged)."""
+    predictor = WorkloadPredictor(model="dlinear", horizon=3, random_state=0).fit(periodic_series(227, start=LATE))
+    loaded = WorkloadPredictor.load(predictor.save(tmp_path / "last.wp"))
+    for each in (predictor, loaded):
+        with pytest.raises(WorkloadDataError, match=r"no bucket of 1min after it fits"):
+            each.predict(1)
+    assert loaded.last_timestamp_ == predictor.last_timestamp_ == pd.Timestamp("2262-04-11 23:46", tz="UTC")
+    assert loaded.health()["metrics"].keys() == predictor.health()["metrics"].keys()
+
+
+def test_load_still_checks_every_step_of_the_horizon_where_only_some_fit(tmp_path, monkeypatch):
+    """The steps whose timestamps fit are forecast with them; the numbers of every step of the horizon are still
+    checked: a NaN in the last step (past the steps that fit) is refused as damaged, as for any file."""
+    from workload_predictor import ModelFileError, predictor as module
+
+    fitted = WorkloadPredictor(model="dlinear", horizon=10, random_state=0).fit(periodic_series(220, start=LATE))
+    path = fitted.save(tmp_path / "late.wp")
+    point = module._point
+
+    def damaged(state, steps):
+        values = point(state, steps).copy()
+        if steps == 10:
+            values[-1] = np.nan
+        return values
+
+    monkeypatch.setattr(module, "_point", damaged)
+    with pytest.raises(ModelFileError, match="forecasts NaN or infinite values; it was damaged or altered"):
+        WorkloadPredictor.load(path)
+
+
+def test_forecast_model_file_of_a_series_near_the_end_of_the_range_is_loaded_again(tmp_path):
+    """forecast --model-file saves the updated model before it forecasts: a run whose update takes the series to
+    23:40 saves it and is told the 6 steps that fit; the next run loaded that file and called it damaged ("cannot
+    be loaded"). It is told the same as the run before."""
+    from click.testing import CliRunner
+
+    from workload_predictor.cli import main
+
+    model_file, runner = tmp_path / "m.wp", CliRunner()
+    for name, rows in (("first", 220), ("later", 221)):
+        periodic_series(rows, start=LATE).to_csv(tmp_path / f"{name}.csv", index=False)
+    args = ["--model-file", str(model_file)]
+    first = runner.invoke(main, ["forecast", str(tmp_path / "first.csv"), "--horizon", "7", "--model", "naive", *args])
+    assert first.exit_code == 0, first.output
+    told = [runner.invoke(main, ["forecast", str(tmp_path / "later.csv"), *args]) for _ in range(2)]
+    assert [result.exit_code for result in told] == [3, 3], [result.output for result in told]
+    assert "forecast at most 6 steps" in told[0].output and told[1].output == told[0].output
+    assert WorkloadPredictor.load(model_file).predict(6).index[0] == pd.Timestamp("2262-04-11 23:41", tz="UTC")

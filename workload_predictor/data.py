@@ -791,15 +791,22 @@ def _past_the_range(last: pd.Timestamp, freq: pd.Timedelta, steps: int, whole: b
     """The error of ``steps`` buckets of ``freq`` after ``last`` that would ``past`` the last instant int64
     nanoseconds hold, naming the most that fit (that start within it, or with ``whole`` also end within it): counted
     in Python's integers, as the span from ``last`` to the end of the range may itself be past what they hold."""
-    span = int((_LAST_UTC.to_datetime64() - NS_EPOCH) // ONE_NS) - int((last.as_unit("ns").to_datetime64() - NS_EPOCH)
-                                                                      // ONE_NS)
-    fit = max(span // int(freq // ONE_NS) - (1 if whole else 0), 0)
+    fit = steps_within_range(last, freq, whole)
     advice = (f"forecast at most {plural(fit, 'step')}" if fit else
               f"no bucket of {duration_text(freq)} after it fits: are its timestamps right?")
     return WorkloadDataError(
         f"{plural(steps, 'bucket')} of {duration_text(freq)} after {last.isoformat()} would {past}, the last "
         f"nanosecond timestamp; {advice} (numeric epochs are read in the unit their magnitude implies: pass unit=... "
         "to read them in another).")
+
+
+def steps_within_range(last: pd.Timestamp, freq: pd.Timedelta, whole: bool = True) -> int:
+    """How many buckets of ``freq`` after ``last`` start within the instants int64 nanoseconds hold (with ``whole``,
+    also end within them: the most a forecast from ``last`` may have), counted in Python's integers, as the span from
+    ``last`` to the end of the range may itself be past what they hold."""
+    span = int((_LAST_UTC.to_datetime64() - NS_EPOCH) // ONE_NS) - int((last.as_unit("ns").to_datetime64() - NS_EPOCH)
+                                                                      // ONE_NS)
+    return max(span // int(freq // ONE_NS) - (1 if whole else 0), 0)
 
 
 _LAST_UTC = pd.Timestamp.max.tz_localize("UTC")

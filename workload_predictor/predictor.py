@@ -692,9 +692,7 @@ class WorkloadPredictor(ParamsMixin):
         started = time.perf_counter()
         state = self._snapshot()  # one read: every value below comes from the same state
         steps = state.model._check_steps(steps)
-        halfwidth, level = self._interval_at(state, level)
-        yhat = np.clip(_point(state, steps), 0.0, None)
-        lower, upper = interval(yhat, halfwidth[:steps])
+        yhat, lower, upper, level = self._values(state, steps, level)
         series: BucketedSeries = state.series
         tail = min(max(3 * steps, state.window), max(state.window, 3 * int(state.model.horizon)))
         # An explicit copy: pandas 2.x would otherwise hand the caller a view of the fitted series.
@@ -719,6 +717,16 @@ class WorkloadPredictor(ParamsMixin):
             raise
         self.predict_seconds_.append(time.perf_counter() - started)  # deque.append is thread-safe
         return forecast
+
+    def _values(self, state: _Published, steps: int,
+                level: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """:meth:`predict`'s numbers without its timestamps: the point forecast ``[steps, k]`` of ``state`` (clipped
+        at 0), its interval at ``level`` (None: its own) and that level. Load checks them for every step of the
+        horizon, also where the timestamps of only some steps fit (a series ending near 2262-04-11)."""
+        halfwidth, level = self._interval_at(state, level)
+        yhat = np.clip(_point(state, steps), 0.0, None)
+        lower, upper = interval(yhat, halfwidth[:steps])
+        return yhat, lower, upper, level
 
     def _interval_at(self, state: _Published, level: Any) -> tuple[np.ndarray, float]:
         """The interval half-widths ``[H, k]`` of ``state`` at ``level`` (None: its own), and that level."""

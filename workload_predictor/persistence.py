@@ -561,10 +561,11 @@ def _check_forecasts(obj: Any) -> None:
         # those steps, its numbers are checked for every step of the horizon.
         state = obj._snapshot()
         fit = min(steps_within_range(state.last_timestamp, state.freq), obj.horizon)
-        forecast = obj.predict(fit) if fit else None
-        if fit == obj.horizon:
+        if fit == obj.horizon:  # every step fits: the forecast of the model's own horizon, as a caller's predict()
+            forecast = obj.predict()
             numbers = (forecast.yhat, forecast.lower, forecast.upper)
         else:
+            forecast = obj.predict(fit) if fit else None
             numbers = obj._values(state, state.model._check_steps(None), None)[:3]
         parts = [np.asarray(part, dtype=np.float64) for part in numbers]
         expected_shape = (obj.horizon, len(obj.targets_))

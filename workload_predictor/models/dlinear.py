@@ -347,8 +347,18 @@ def trace_penalty(trace: float, width: int, alpha: float, count: float = 1.0, se
 
     The floor shrinks with a total weight below 1: where every window holds a flagged bucket (see ``robust``),
     each counts ``(K / deviation)^4`` (5e-28 for the sentinel 2**32-1 among counts of 50), and the Gram matrix with them;
-    a floor of ``alpha * 1e-12`` would then outweigh it by 1e10 and reduce the map to zero."""
-    return alpha * max(trace / width, PENALTY_FLOOR * min(count, 1.0), PENALTY_ROUNDING * second / width)
+    a floor of ``alpha * 1e-12`` would then outweigh it by 1e10 and reduce the map to zero.
+
+    A typed error where the penalty is past the largest float (an ``alpha`` near it, a setting or a file's
+    ``alpha_``): its ridge systems would hold inf, and their solution NaN."""
+    scale = max(trace / width, PENALTY_FLOOR * min(count, 1.0), PENALTY_ROUNDING * second / width)
+    lam = alpha * scale
+    if lam == np.inf:
+        raise WorkloadDataError(
+            f"alpha={alpha:.6g} (the relative ridge penalty; a fitted model's alpha_) times the windows' mean variance "
+            f"{scale:.6g} is past the largest float: pass a smaller alpha (e.g. 1.0), or alpha=None to choose one "
+            "(a model file holding it was altered: refit and save again).")
+    return lam
 
 
 def windows_alike(trace: float, width: int, count: float, second: float) -> bool:

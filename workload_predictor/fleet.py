@@ -47,9 +47,10 @@ from . import _deadline, anomaly, model_file
 from ._memory import MB, UPDATE_ADVICE, check_limit, check_memory, memory_limit
 from ._version import __version__
 from .confidence import conformal_is_exact, conformal_quantile, interval
-from .data import (DEFAULT_MAX_GAP, NS_EPOCH, ONE_NS, KeySeries, as_target_list, check_flat_columns, check_label,
+from .data import (DEFAULT_MAX_GAP, NS_EPOCH, KeySeries, as_target_list, check_flat_columns, check_label,
                    check_unit, duration_text, factorize_keys, gap_buckets, in_frame, key_fault, keyless_error,
-                   missing_targets_error, no_timestamp_error, prepare_continuation, split_by_key, to_utc_index)
+                   missing_targets_error, no_timestamp_error, prepare_continuation, split_by_key, steps_within_range,
+                   to_utc_index)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
                      WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int,
                      naming_rows, plural, quote, quote_columns)
@@ -628,8 +629,7 @@ def _future_stamp_errors(keys: list, last: np.ndarray, step: np.ndarray, steps: 
     seconds = (last - NS_EPOCH) / np.timedelta64(1, "s") + (steps + 1) * (step / np.timedelta64(1, "s"))
     errors = {}
     for i in np.flatnonzero(seconds > limit - 1.0):
-        width = int(step[i] // ONE_NS)
-        room = (int((_LAST_NS - NS_EPOCH) // ONE_NS) - int((last[i] - NS_EPOCH) // ONE_NS)) // width - 1
+        room = steps_within_range(pd.Timestamp(last[i], tz="UTC"), pd.Timedelta(step[i]))
         if steps > room:
             fix = f"forecast at most {plural(room, 'step')} for that key, or fix" if room > 0 else \
                 "no bucket after it fits: fix"

@@ -473,6 +473,43 @@ def test_the_penalties_before_the_newest_windows_are_saved(raised, tmp_path):
     works(cls, forged(files, tmp_path, "raised", {"state.model_.state.newest_penalties_": DROP}), more, tmp_path)
 
 
+@pytest.fixture(scope="module")
+def raised_rate(tmp_path_factory):
+    """``raised``'s predictor with ``half_life=20``: its updates raised the penalty rate (``penalty_rates_``, 0.68 to
+    2.04) on the counter's climbing buckets, saved: ``files``' entry, the frame of the bucket that flags the run, the
+    rate raised and that of the same predictor updated with all 5 buckets at once."""
+    rng = np.random.default_rng(0)
+    values = rng.poisson(1000.0 * (1 + 0.3 * np.sin(2 * np.pi * np.arange(155) / 48))).astype(float)
+    values[150:155] = np.cumsum(values[150:155])
+    frame = rows(values, 0)
+    predictor = WorkloadPredictor("dlinear", horizon=1, window=12, model_params={"half_life": 20}).fit(frame.iloc[:150])
+    at_once = copy.deepcopy(predictor).update(frame.iloc[150:155])
+    predictor.update(frame.iloc[150:151]).update(frame.iloc[151:154])
+    rate = predictor.model_.penalty_rates_[0][12]
+    path = tmp_path_factory.mktemp("raised_rate") / "raised_rate.wpm"
+    predictor.save(path)
+    header, state, arrays = unpack(path.read_bytes())
+    fields = {name: where for where, name in reversed(list(stored_fields(state)))}
+    return {"raised_rate": (WorkloadPredictor, header, state, arrays, fields, frame.iloc[154:155])}, rate, \
+        at_once.model_.penalty_rates_[0][12]
+
+
+def test_a_forgetting_models_rates_before_the_newest_windows_are_saved(raised_rate, tmp_path):
+    """With forgetting, ``newest_penalties_`` holds the penalty rates before the newest windows. Loaded, the update
+    whose bucket flags the counter's run sets the rate of an update of all its buckets at once: the state went through
+    the file. A file saved before it was kept loads, works and keeps the raised rate."""
+    files, rate, at_once = raised_rate
+    assert rate > 2 * at_once
+    cls, *_, more = files["raised_rate"]
+    loaded = cls.load(forged(files, tmp_path, "raised_rate", {}))
+    loaded.update(more.copy())
+    np.testing.assert_allclose(loaded.model_.penalty_rates_[0][12], at_once, rtol=1e-9)
+    before = cls.load(forged(files, tmp_path, "raised_rate", {"state.model_.state.newest_penalties_": DROP}))
+    before.update(more.copy())
+    assert before.model_.penalty_rates_[0][12] == rate
+    works(cls, forged(files, tmp_path, "raised_rate", {"state.model_.state.newest_penalties_": DROP}), more, tmp_path)
+
+
 @pytest.mark.parametrize("value", [
     np.full((4, 1, 2), 93.0),  # a window its systems do not have
     np.full((3, 1, 1), 93.0),  # fewer than the newest COUNTER_RUN - 1 windows

@@ -179,6 +179,48 @@ def test_a_forgetting_fit_with_a_counter_across_its_split_weighs_its_windows_equ
     np.testing.assert_allclose(fitted.xx, full.xx, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(fitted.xy, full.xy, rtol=1e-12, atol=1e-9)
 
+@pytest.mark.parametrize("n, horizon, window, chunks, split, level, offset, length, seed, n_targets, half_life", [
+    # h204's counter: its 4 climbing buckets raise the rule (an update's check) before the 5th flags the run
+    (150, 1, 12, [1, 3, 1], [5], 1000.0, 0, 5, 0, 1, 20.0),
+    (150, 1, 12, [1, 3, 1], [5], 1000.0, 0, 5, 0, 1, 200.0),
+    (150, 1, 12, [1, 1, 1, 1, 1], [5], 1000.0, 0, 5, 0, 1, 20.0),
+    # h202's counter: the same points, with and without an update boundary inside its unflagged climb
+    (221, 1, 12, [1, 3, 20, 20, 1, 3, 3, 5, 5, 1], [1, 3, 20, 20, 1, 3, 3, 5, 6], 3.0, 44, 18, 0, 1, 20.0),
+    (221, 1, 12, [1, 3, 20, 20, 1, 3, 3, 5, 5, 1], [1, 3, 20, 20, 1, 3, 3, 5, 6], 3.0, 44, 18, 0, 1, 200.0),
+    # found by a search of counters among updates of 1 to 2 buckets on cd15f6c (h216, 2 of 200 examples): rate
+    # 2.105 vs 0.944, forecast 117.0 vs 159.1 ...
+    (241, 1, 12, [1, 2, 1, 1, 1, 1, 2], [9], 50.0, 0, 8, 1140, 1, 20.0),
+    # ... and at H3, on the first of two targets (16090.2 vs 16161.5)
+    (245, 3, 12, [2, 2, 1, 1, 1, 1, 2, 2], [12], 1000.0, 0, 29, 1108, 2, 50.0),
+])
+def test_a_forgetting_models_penalty_rate_raised_by_windows_a_counter_weighs_down_is_restored(
+        n, horizon, window, chunks, split, level, offset, length, seed, n_targets, half_life):
+    """With ``half_life`` an update checks the fit's rule once, on the decayed statistics, against the penalty per
+    window (``penalty_rates_``). Where the new points weigh kept windows down (a counter's climb, flagged once its run
+    completes), the rate follows them again from the one in force before the update that added the first of them, as
+    an update of all those points at once reads them: the same rates and statistics, so the same map once the kept
+    inverses are recomputed (between recomputations the kept penalty decays with the statistics, as documented, and
+    the forecasts differ by that: h202's at half_life 200, 0.13 %). Kept raised, h204's rate stayed 3x the fit's (2.04
+    vs 0.68 at half_life 20) and the forecast 1.1 % off (6606.9 vs 6679.8)."""
+    total = n + sum(chunks)
+    y = with_fault(cycle(total, n_targets, seed, level), "counter", n + offset, length, 3.0, seed % n_targets)
+    models = [updated_and_refitted(y, n, updates, horizon=horizon, window=window, half_life=half_life)[0]
+              for updates in (chunks, split)]
+    one, other = models
+    for ours, theirs in zip(one.penalty_rates_, other.penalty_rates_):
+        for width in ours:
+            np.testing.assert_allclose(ours[width], theirs[width], rtol=1e-9, err_msg="penalty rate")
+    for ours, theirs in zip(one.stats_, other.stats_):
+        np.testing.assert_allclose(ours.xx, theirs.xx, rtol=1e-12, atol=1e-9)
+    forecasts = []
+    for model in models:  # each map as a recomputation of its kept state solves it
+        model.ridge_ = model._ridge(model.stats_, model._penalties(model.stats_))
+        for name, value in model._solution(model.stats_, model.ridge_).items():
+            setattr(model, name, value)
+        forecasts.append(model._predict_at(y, np.array([total]))[0])
+    np.testing.assert_allclose(forecasts[0], forecasts[1], rtol=1e-9, atol=1e-9 * np.abs(y).max())
+
+
 # -- a predictor's updates ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("n, horizon, window, chunks, seed, counters", [
     # two counters at Poisson(3): the first flags 2 floors above the reference, where a floor of 5 and one of 6 differ

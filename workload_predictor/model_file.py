@@ -1306,8 +1306,9 @@ def _increasing_origins(origins: Any, actual: Any) -> bool:
 
 def _check_blend(model: Any, k: int, refuse: Any) -> None:
     """A DLinear's blend (``window_weights_``): the windows its ridge systems are kept for, each a weight in [0, 1];
-    with forgetting, a penalty rate per window and target (an update reads both); and the penalties in force before
-    its newest windows (``newest_penalties_``, read where an update weighs those windows down)."""
+    with forgetting, a penalty rate per window and target (an update reads both); and the penalties (with forgetting,
+    the penalty rates) in force before its newest windows (``newest_penalties_``, read where an update weighs those
+    windows down)."""
     blend = getattr(model, "window_weights_", None)
     ridge = getattr(model, "ridge_", None)
     windows = set(ridge[0]) if isinstance(ridge, list) and ridge else None

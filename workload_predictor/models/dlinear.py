@@ -1502,7 +1502,9 @@ class DLinear(BaseForecaster):
         they are recomputed from the statistics, with the penalty per window of the fit,
         every ``min(REFRESH_AFTER, half_life)`` updates (so the penalty stays within a
         factor 2 of the fit's), and where the fit's rule on the decayed statistics exceeds
-        ``PENALTY_DRIFT`` times that penalty, with the rule's penalty per window from then on.
+        ``PENALTY_DRIFT`` times that penalty, with the rule's penalty per window from then on (an update checks
+        that once; where its points weigh kept windows down, a counter's start, from the penalty per window in
+        force before the update that added the first of them, as an update of all those points does).
         The forgetting of the fit is ``half_life_``, which updates read: a ``half_life`` set
         since takes effect at the next ``fit``.
     follow_level : bool
@@ -1805,8 +1807,10 @@ class DLinear(BaseForecaster):
                 penalties = self._followed_penalties(start, prefix, len(origins), raises=raises) or start
                 held = self._pass_penalties(len(z), origins, start, raises, floor_set, kept_penalties)
             self.ridge_ = self._ridge(self.stats_, penalties, invert=refit)
-            # a first fit's penalties are the rule's on all its windows, which never raise it as they join
-            self.newest_penalties_ = self._compact_penalties(held, self.ridge_) if refit else None
+            # a first fit's penalties are the rule's on all its windows, which never raise it as they join; with
+            # forgetting it holds the penalty rates before them, which a refit's pass (of penalties) does not follow
+            self.newest_penalties_ = self._compact_penalties(held, self.ridge_) if refit and \
+                self._gamma() == 1.0 else None
             self.rank_one_steps_ = 0
             for name, value in self._solution(self.stats_, self.ridge_).items():
                 setattr(self, name, value)
@@ -2252,7 +2256,10 @@ class DLinear(BaseForecaster):
         ``PENALTY_DRIFT`` times above it (:func:`followed_penalty`), so without forgetting this equals a refit
         on all the data seen (with the window, scaling and penalty of the first fit, and that rule) up to rounding;
         where the new points weigh kept windows down (:meth:`_retracted`), the penalty follows them again from the
-        one in force before them (``newest_penalties_``, :meth:`_restarts`), as a refit reads them.
+        one in force before them (``newest_penalties_``, :meth:`_restarts`), as a refit reads them. With forgetting
+        the rule is checked once, on the decayed statistics, against the penalty per window (``penalty_rates_``),
+        which such an update takes from before the update that added the first of those windows
+        (``newest_penalties_`` then holds rates, :meth:`_newest_rates`), as an update of all those points does.
         A few new windows are rank-one steps on the kept inverses (``O(W^2)`` each); more,
         or ``REFRESH_AFTER`` steps (``half_life`` if fewer) since the last recomputation,
         recompute them (one ``W x W`` inversion per system). ``judged``: ``element`` holds :meth:`_continued_weights`
@@ -2327,8 +2334,20 @@ class DLinear(BaseForecaster):
                 if held is not None or raises or restarts or floor_set is not None:
                     held = self._held_after(start, raises, restarts, floor_set, kept, count)
             else:  # forgetting: against the penalty a recomputation sets (the kept one decays between them)
-                first = self._followed_penalties(self._penalties(stats) if first is None else first, prefix, count,
-                                                 kept=first or kept) or first
+                floor_set, start = first, self._penalties(stats) if first is None else first
+                # Kept windows weighed down again (a counter's start): each rate follows them again from the one in
+                # force before the update that added the first of them, as an update of all those points reads them.
+                restored = {} if base is self.stats_ or newest is None or self.__dict__.get(
+                    "penalty_rates_") is None else self._restart_slots(
+                    n_old, base, np.asarray(newest, dtype=np.float64), self._newest_rates(), floor_set, kept)
+                anew = first or kept
+                if restored:
+                    before, windows = self._newest_rates(), sorted(self.ridge_[0])
+                    start, anew = [dict(t) for t in start], [dict(t) for t in anew]
+                    for j, s in restored.items():
+                        for b, window in enumerate(windows):
+                            start[j][window] = anew[j][window] = float(before[s, j, b]) * stats[j].count
+                first = self._followed_penalties(start, prefix, count, kept=anew) or (anew if restored else first)
             penalties, rates = None, getattr(self, "penalty_rates_", None)
             if first is not None:
                 recompute, penalties = True, self._penalties(stats)
@@ -2359,6 +2378,8 @@ class DLinear(BaseForecaster):
                 newest = _compact(np.concatenate([self._newest() if newest is None else newest, added])[new_windows:])
             if gamma == 1.0 and held is not None:
                 judging["newest_penalties_"] = self._compact_penalties(held, ridge)
+            elif gamma != 1.0 and rates is not None and (held is not None or first is not None):
+                judging["newest_penalties_"] = self._rates_after(rates, restored, floor_set, kept, new_windows)
             state = dict(stats_=stats, ridge_=ridge, rank_one_steps_=steps, newest_weights_=newest, **judging,
                          recent_weights_=None if element is None else anomaly.kept_weights(element,
                                                                                            self._recent_length()),
@@ -2461,7 +2482,8 @@ class DLinear(BaseForecaster):
         """``newest_penalties_`` as an array ``(COUNTER_RUN - 1, k, windows)`` (the blended windows in increasing
         order): the penalty of each target's system per blended window in force before each of the newest
         ``COUNTER_RUN - 1`` windows (``newest_weights_``' windows, oldest first) was added; ``None`` kept: each the
-        penalty kept now; NaN where not known (a window not summed, a file saved before they were kept)."""
+        penalty kept now; NaN where not known (a window not summed, a file saved before they were kept). Without
+        forgetting: with it the field holds penalty rates (:meth:`_newest_rates`)."""
         held = getattr(self, "newest_penalties_", np.nan)
         lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
         if isinstance(held, np.ndarray):
@@ -2471,11 +2493,70 @@ class DLinear(BaseForecaster):
             return np.broadcast_to(now, (lead, *now.shape)).copy()
         return np.full((lead, len(self.ridge_), len(windows)), np.nan)
 
+    def _newest_rates(self) -> np.ndarray:
+        """With forgetting, ``newest_penalties_`` as an array ``(COUNTER_RUN - 1, k, windows)``: the penalty rate
+        (``penalty_rates_``, per window of the statistics' count) of each target's system per blended window in
+        force before the update that added each of the newest ``COUNTER_RUN - 1`` windows; ``None`` kept: each the
+        rate kept now; NaN where not known."""
+        held = getattr(self, "newest_penalties_", np.nan)
+        lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
+        if isinstance(held, np.ndarray):
+            return held.copy()
+        rates = self.__dict__.get("penalty_rates_")
+        if held is None and rates is not None:
+            now = np.array([[target[w] for w in windows] for target in rates], dtype=np.float64)
+            return np.broadcast_to(now, (lead, *now.shape)).copy()
+        return np.full((lead, len(self.ridge_), len(windows)), np.nan)
+
+    def _rates_after(self, rates: list[dict[int, float]], restored: dict[int, int],
+                     floor_set: list[dict[int, float]] | None, kept: list[dict[int, float]], count: int
+                     ) -> np.ndarray | None:
+        """With forgetting, :meth:`_newest_rates` once an update's ``count`` new windows are added (``rates``: the
+        rates after it): each new window's is the rate in force before the update, that of a target in
+        ``restored`` the one it followed them again from (its newest window ``s`` on, read as added with them);
+        NaN for a target whose penalty the floor's rule set (``floor_set``, :meth:`_first_penalties`). ``None``
+        where each is the rate kept now."""
+        windows = sorted(self.ridge_[0])
+        held = self._newest_rates()
+        now = np.array([[target[w] for w in windows] for target in self.penalty_rates_], dtype=np.float64)
+        added = np.broadcast_to(now, (count, *now.shape)).copy()
+        for j, s in restored.items():
+            held[s:, j] = held[s, j]
+            added[:, j] = held[s, j]
+        for j in range(len(kept)):
+            if floor_set is not None and floor_set[j] != kept[j]:
+                added[:, j] = np.nan
+        held = np.concatenate([held, added])[count:]
+        after = np.array([[target[w] for w in windows] for target in rates], dtype=np.float64)
+        return None if bool((held == after[None]).all()) else held
+
     @staticmethod
     def _compact_penalties(held: np.ndarray, ridge: list[dict[int, RidgeInverse]]) -> np.ndarray | None:
         """``newest_penalties_`` as kept: ``None`` where each is the penalty ``ridge`` keeps now."""
         now = np.array([[systems[w].lam for w in sorted(systems)] for systems in ridge], dtype=np.float64)
         return None if bool((held == now[None]).all()) else held
+
+    def _restart_slots(self, n_old: int, base: list[WindowStats], after: np.ndarray, held: np.ndarray,
+                       floor_set: list[dict[int, float]] | None, kept: list[dict[int, float]]) -> dict[int, int]:
+        """Per target whose kept windows :meth:`_retracted` summed again (``base``; ``after``: the newest windows'
+        weights after that, ``held``: the penalties, or with forgetting the penalty rates, in force before each of
+        them), the newest window ``s`` the penalty follows them again from: the oldest of the newest whose penalty
+        before it is known, that lies in the update's ``y`` (``n_old`` points before the new ones), and from which
+        on each is summed. A target without such a window, or whose penalty the floor's rule sets now
+        (:meth:`_first_penalties`: ``floor_set`` differs from ``kept``), is left out."""
+        lead = anomaly.COUNTER_RUN - 1
+        # the first of the newest windows each summed (a window not summed: those before it are not re-summed)
+        known = np.isnan(after[::-1]).argmax(axis=0)
+        known = np.where(np.isnan(after).any(axis=0), lead - known, 0)
+        out = {}
+        for j in range(len(base)):
+            if base[j] is self.stats_[j] or (floor_set is not None and floor_set[j] != kept[j]):
+                continue  # its windows as they were summed, or its penalty set at the floor now
+            first = max(int(known[j]), self.window_ + self.horizon - 1 + lead - n_old, 0)
+            fine = np.flatnonzero(~np.isnan(held[first:, j]).any(axis=1))
+            if first < lead and len(fine):
+                out[j] = first + int(fine[0])
+        return out
 
     def _restarts(self, z: np.ndarray, n_old: int, base: list[WindowStats], newest: np.ndarray | None,
                   summed: np.ndarray | None, prefix, count: int, floor_set: list[dict[int, float]] | None,
@@ -2492,18 +2573,8 @@ class DLinear(BaseForecaster):
         lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
         after, held = np.asarray(newest, dtype=np.float64), self._newest_penalties()
         alpha, follow, out = self.ridge_alpha(), self._follows_level(), {}
-        # the first of the newest windows each summed (a window not summed: those before it are not re-summed)
-        known = np.isnan(after[::-1]).argmax(axis=0)
-        known = np.where(np.isnan(after).any(axis=0), lead - known, 0)
-        for j in range(len(base)):
-            if base[j] is self.stats_[j] or (floor_set is not None and floor_set[j] != kept[j]):
-                continue  # its windows as they were summed, or its penalty set at the floor now
-            # from the oldest of the newest windows whose penalty before it is known and that lies in ``z``
-            first = max(int(known[j]), self.window_ + self.horizon - 1 + lead - n_old, 0)
-            fine = np.flatnonzero(~np.isnan(held[first:, j]).any(axis=1))
-            if first >= lead or not len(fine):
-                continue
-            s = first + int(fine[0])
+        slots = self._restart_slots(n_old, base, after, held, floor_set, kept)
+        for j, s in slots.items():
             origins = n_old - self.horizon + 1 - lead + np.arange(s, lead)
             weights = after[s:, j]
             x, targets = windows_settled_at(z[:, j], origins, self.window_, self.horizon, summed[:, j])

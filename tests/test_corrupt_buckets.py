@@ -819,6 +819,63 @@ def test_bare_dlinear_updated_one_bucket_at_a_time_forecasts_as_the_predictor_be
     _updated_one_at_a_time(series, check)
 
 
+@pytest.mark.parametrize("seed", [1, 7, 13])
+def test_a_sparse_series_whose_floor_stays_put_updates_as_a_refit_however_its_points_arrive(seed):
+    """Sparse series with bursts the fit's floor flags among the 150 buckets after the fit, whose typical burst (the
+    floor of a sparse series' updates, ``anomaly.busy_floor``) stays put through them: one-bucket updates, one update
+    of all 150 and a refit on all the points with the first fit's floor (``_fit_arrays(refit=True)``) weigh every
+    point alike and forecast alike (to 2e-16 of the largest load)."""
+    series, _ = _sparse_bursts(seed)
+    one = DLinear(horizon=5, window=24).fit(series[:150])
+    first = copy.deepcopy(one)
+    assert (first._element_weights(series, 0)[150:] < 1.0).sum() >= 10  # new points flagged
+    for t in range(150, 300):
+        one.update(series[t : t + 1])
+    at_once = copy.deepcopy(first).update(series[150:])
+    refit = copy.deepcopy(first)
+    refit._fit_arrays(series, refit=True)
+    expected = refit._predict_at(series, np.array([300]))[0]
+    for model in (one, at_once):
+        np.testing.assert_allclose(model._predict_at(series, np.array([300]))[0], expected, rtol=1e-9,
+                                   atol=1e-9 * series.max())
+
+
+@pytest.mark.parametrize("seed, values", [(2, "bursts"), (6, "bursts"), (10, "clean"), (18, "bursts")])
+def test_a_sparse_series_whose_floor_moves_updates_as_a_refit_on_the_weights_the_updates_gave(seed, values,
+                                                                                            monkeypatch):
+    """Where the typical burst moves while the updates arrive, each update judges its new points against the floor as
+    of its end, and a refit with the first fit's floor flags other bursts (h201: forecasts up to 0.76 of the largest
+    load apart; one-bucket updates against one update of all, 0.38): the statistics are a refit's given the weights
+    the updates gave their points, and so is the forecast (to 6e-16 of the largest load), not a refit's on the fit's
+    floor (docs/updates-and-limits.md)."""
+    bursts, clean = _sparse_bursts(seed)
+    series = bursts if values == "bursts" else clean
+    model = DLinear(horizon=5, window=24).fit(series[:150])
+    first = copy.deepcopy(model)
+    given, continued = [], DLinear._continued_weights
+
+    def recorded(self, y, n_old, known=None):
+        weights = continued(self, y, n_old, known)
+        given.append(np.ones((len(y) - n_old, y.shape[1])) if weights is None else weights[n_old:].copy())
+        return weights
+
+    monkeypatch.setattr(DLinear, "_continued_weights", recorded)
+    for t in range(150, 300):
+        model.update(series[t : t + 1])
+    monkeypatch.undo()
+    fitted = first._element_weights(series[:150], 0)
+    weights = np.concatenate([np.ones((150, 1)) if fitted is None else fitted, *given])
+    on_floor = first._element_weights(series, 0)
+    assert (on_floor != weights).any()  # the fit's floor weighs some point otherwise
+    refit = copy.deepcopy(first)
+    monkeypatch.setattr(refit, "_element_weights", lambda y, start, known=None: weights[start : len(y)])
+    refit._fit_arrays(series, refit=True)
+    for updated, full in zip(model.stats_, refit.stats_):
+        np.testing.assert_allclose(updated.count, full.count, rtol=1e-12)
+    np.testing.assert_allclose(model._predict_at(series, np.array([300]))[0],
+                               refit._predict_at(series, np.array([300]))[0], rtol=1e-9, atol=1e-9 * series.max())
+
+
 def _updated_one_at_a_time(series, each=None):
     """A DLinear predictor (horizon 5, window 24) fitted on ``series``' first 150 buckets of 10 s, then updated one
     bucket at a time to its end; ``each(t, forecast)`` after the update with bucket ``t``."""

@@ -2320,6 +2320,7 @@ class DLinear(BaseForecaster):
 
             first = self._first_penalties(base, kept, prefix, count)
             held = getattr(self, "newest_penalties_", np.nan)
+            exact = {}  # forgetting: (target, window) -> (penalty, rate) of a rate followed again from a kept one
             if gamma == 1.0:
                 floor_set, start, raises = first, first or kept, {}
                 first = self._followed_penalties(start, prefix, count, base, raises=raises) or first
@@ -2346,7 +2347,9 @@ class DLinear(BaseForecaster):
                     start, anew = [dict(t) for t in start], [dict(t) for t in anew]
                     for j, s in restored.items():
                         for b, window in enumerate(windows):
-                            start[j][window] = anew[j][window] = float(before[s, j, b]) * stats[j].count
+                            rate = float(before[s, j, b])
+                            start[j][window] = anew[j][window] = rate * stats[j].count
+                            exact[j, window] = (start[j][window], rate)
                 first = self._followed_penalties(start, prefix, count, kept=anew) or (anew if restored else first)
             penalties, rates = None, getattr(self, "penalty_rates_", None)
             if first is not None:
@@ -2357,7 +2360,9 @@ class DLinear(BaseForecaster):
                         if lam != kept[j][w]:
                             penalties[j][w] = lam
                             if rates is not None:  # forgetting reads the penalty per window of the statistics
-                                rates[j][w] = lam / stats[j].count
+                                restored_rate = exact.get((j, w))
+                                rates[j][w] = restored_rate[1] if restored_rate is not None and \
+                                    restored_rate[0] == lam else lam / stats[j].count
             if recompute:
                 ridge = self._ridge(stats, penalties or self._penalties(stats))
                 steps = 0

@@ -33,6 +33,11 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=bare-settle-2x      ...   # a bare model's predict() twice, first on a shallow copy (no kept inputs:
                                           # it settles them), so a state's first forecast, the case
                                           # bare_predict[settled], is made twice (more than that where it kept them)
+    PERF_INJECT=flagged-update-2x   ...   # a bare model's update twice where it weighed a flagged bucket (DLinear's
+                                          # path when its windows hold one; clean updates as they are), the second
+                                          # on a shallow copy made before it; -wait-2x: waits as long again as such
+                                          # updates computed, summed (_waits_in_sum)
+    PERF_INJECT=predictor-flagged-update-2x ...   # the same of WorkloadPredictor.update (-wait-2x: waits)
     PERF_INJECT=import-wait         ...   # import workload_predictor waits IMPORT_WAIT_S (about as long again
                                           # as DLinear's import + construction take; the fresh-process cases)
     PERF_INJECT=fit-2x,predict-wait-2x ...    # several at once
@@ -42,7 +47,7 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
 It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict`` / ``.save`` /
 ``.load`` / ``.check_alerts``, the models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the
 predictor's and the fleet's ``health``, ``bucketize``, the backtest, the command line's ``forecast`` and
-``evaluate``, a bare model's ``predict``; the library's code is untouched; the baseline's code, when the gate loads
+``evaluate``, a bare model's ``predict`` and ``update``; the library's code is untouched; the baseline's code, when the gate loads
 it beside, is not wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real
 work; a fleet's or a predictor's ``update``, which commits its result to its object, first on a shallow copy of it),
 a 2x wait sleeps as long as the calls took on an idle machine (their wall time less the time they waited for a core;
@@ -71,7 +76,8 @@ KINDS = ("fit-2x", "predict-2x", "fit-wait-2x", "predict-wait-2x", "fit-100mb", 
          "health-2x", "health-wait-2x", "fleet-health-2x", "fleet-health-wait-2x", "bucketize-2x", "bucketize-wait-2x",
          "save-2x", "save-wait-2x", "load-2x", "load-wait-2x", "cli-2x", "cli-wait-2x", "alerts-2x",
          "alerts-wait-2x", "backtest-2x", "backtest-wait-2x", "evaluate-2x", "evaluate-wait-2x", "bare-predict-2x",
-         "bare-predict-wait-2x", "bare-settle-2x", "import-wait")
+         "bare-predict-wait-2x", "bare-settle-2x", "flagged-update-2x", "flagged-update-wait-2x",
+         "predictor-flagged-update-2x", "predictor-flagged-update-wait-2x", "import-wait")
 IMPORT_WAIT_S = 0.25
 
 
@@ -142,6 +148,48 @@ def _waits_in_sum(method, chunk_s: float = 0.001):
         if owed[0] >= chunk_s:
             time.sleep(owed[0])
             owed[0] = 0.0
+        return result
+
+    return wrapper
+
+
+def _weighed_flagged(obj) -> bool:
+    """Whether the update just made on ``obj`` (a bare model or a ``WorkloadPredictor``) weighed a flagged bucket:
+    DLinear keeps its newest points' weights (``recent_weights_``) only where one of them is flagged."""
+    return getattr(getattr(obj, "model_", obj), "recent_weights_", None) is not None
+
+
+def _slower_where_flagged(method):
+    """Twice the work of an update that weighed a flagged bucket (the path DLinear's update takes when its windows
+    hold one), an update that did not as it is: the update on the object, then, where it weighed one, the same update
+    again on a shallow copy of the object made before it (the state the first started from; an update replaces its
+    object's attributes, never writes into them: see :func:`_slower_on_a_copy`)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        before = copy.copy(self)
+        result = method(self, *args, **kwargs)
+        if _weighed_flagged(self):
+            method(before, *args, **kwargs)
+        return result
+
+    return wrapper
+
+
+def _waits_where_flagged(method, chunk_s: float = 0.001):
+    """:func:`_waits_in_sum` of the updates that weighed a flagged bucket (their thread's CPU time: an update computes
+    and never waits), the others as they are."""
+    owed = [0.0]
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        start = time.thread_time()
+        result = method(self, *args, **kwargs)
+        if _weighed_flagged(self):
+            owed[0] += time.thread_time() - start
+            if owed[0] >= chunk_s:
+                time.sleep(owed[0])
+                owed[0] = 0.0
         return result
 
     return wrapper
@@ -235,7 +283,7 @@ FLEET = ("workload_predictor", "FleetPredictor")
 CLI_FORECAST = ("workload_predictor.cli", "forecast")  # a click command; its ``callback`` is the command's function
 CLI_EVALUATE = ("workload_predictor.cli", "evaluate")
 BACKTEST = ("workload_predictor.backtest", None)  # run_backtest: backtest() and the command line's evaluate look it up there
-BARE = ("workload_predictor.models.base", "BaseForecaster")  # a bare model's predict(): every model inherits it
+BARE = ("workload_predictor.models.base", "BaseForecaster")  # a bare model's predict(), update(): every model's
 PACKAGE = ("workload_predictor", None)  # a function of the package's namespace (``from workload_predictor import ...``)
 # kind -> ((module, class or None for the module itself), method or function, wrapper); side-effect-free methods
 # only where the work is done twice (the models' update computes its changes on copies and commits them in
@@ -273,7 +321,12 @@ WRAPPERS = {"fit-2x": (PREDICTOR, "fit", _slower), "predict-2x": (PREDICTOR, "pr
             # the second of two forecasts on one state reads the inputs the first settled: bare-predict-2x doubles
             # the forecast as a repeated call makes it, bare-settle-2x a state's first forecast, settling included
             "bare-predict-2x": (BARE, "predict", _slower), "bare-predict-wait-2x": (BARE, "predict", _waits_in_sum),
-            "bare-settle-2x": (BARE, "predict", _slower_on_a_copy)}
+            "bare-settle-2x": (BARE, "predict", _slower_on_a_copy),
+            # an update whose windows hold a flagged bucket (DLinear weighs it): a bare model's, a predictor's
+            "flagged-update-2x": (BARE, "update", _slower_where_flagged),
+            "flagged-update-wait-2x": (BARE, "update", _waits_where_flagged),
+            "predictor-flagged-update-2x": (PREDICTOR, "update", _slower_where_flagged),
+            "predictor-flagged-update-wait-2x": (PREDICTOR, "update", _waits_where_flagged)}
 
 
 class _SlowImport:

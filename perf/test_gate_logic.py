@@ -302,6 +302,90 @@ def test_the_bare_predict_injections_double_what_each_case_times(monkeypatch):
         assert len(settled) == settlings, (running, fresh, settled)
 
 
+@pytest.mark.parametrize("caller", ["bare", "predictor"])
+def test_the_flagged_update_injections_double_only_updates_that_weigh_a_flagged_bucket(monkeypatch, caller):
+    """``flagged-update-2x`` (a bare model's update) and ``predictor-flagged-update-2x`` (a predictor's) make an update
+    that weighed a flagged bucket twice, the second on a copy taken before it, and leave the state the update makes
+    without them; a clean update runs once. Their ``-wait-2x`` sleep as long again as the flagged updates computed,
+    and never after a clean one."""
+    import time
+
+    import numpy as np
+    import pandas as pd
+
+    from perf import inject_regression
+    from workload_predictor import WorkloadPredictor
+    from workload_predictor.models import DLinear
+    from workload_predictor.models.base import BaseForecaster
+
+    rng = np.random.default_rng(0)
+    clean, more = rng.poisson(50, 400).astype(float), rng.poisson(50, 4).astype(float)
+    flagged = clean.copy()
+    flagged[-5] = 2.0**32 - 1  # a counter wrap: flagged, in the windows of the next updates
+    start, step = pd.Timestamp("2026-01-01", tz="UTC"), pd.Timedelta("10s")
+
+    def fitted(values):
+        if caller == "bare":
+            return DLinear(horizon=5).fit(values)
+        frame = pd.DataFrame({"timestamp": start + step * np.arange(len(values)), "requests": values})
+        return WorkloadPredictor(model="dlinear", horizon=5, random_state=0).fit(frame)
+
+    def update(obj, k):
+        if caller == "bare":
+            return obj.update(more[k : k + 1])
+        return obj.update(pd.DataFrame({"timestamp": [start + step * (400 + k)], "requests": [more[k]]}))
+
+    def state(obj):
+        model = obj if caller == "bare" else obj.model_
+        return model.predict() if caller == "bare" else obj.predict().yhat, model.recent_weights_, model.coef_
+
+    models = {"clean": fitted(clean), "flagged": fitted(flagged)}
+    expected = {}
+    for name, model in models.items():
+        twin = copy.deepcopy(model)
+        for k in range(len(more)):
+            update(twin, k)
+        expected[name] = state(twin)
+    assert expected["clean"][1] is None and expected["flagged"][1] is not None  # the updates' two paths
+    kind = "flagged-update" if caller == "bare" else "predictor-flagged-update"
+    owner = BaseForecaster if caller == "bare" else WorkloadPredictor
+    plain = owner.update
+    monkeypatch.setattr(owner, "update", plain)  # restored after the injections below
+    solved, solve = [], DLinear._update_state
+
+    def counted(self, *args, **kwargs):
+        solved.append(1)
+        return solve(self, *args, **kwargs)
+
+    monkeypatch.setattr(DLinear, "_update_state", counted)
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "perf/test_update_perf.py::test_update_flagged[x] (call)")
+    inject_regression.install(f"{kind}-2x@update_flagged[x]")
+    for name, model in models.items():
+        twin = copy.deepcopy(model)
+        solved.clear()
+        for k in range(len(more)):
+            update(twin, k)
+        assert len(solved) == len(more) * (2 if name == "flagged" else 1), (name, len(solved))
+        for got, want in zip(state(twin), expected[name]):
+            assert (got is None and want is None) or np.array_equal(got, want), name
+    monkeypatch.setattr(owner, "update", plain)
+    inject_regression.install(f"{kind}-wait-2x@update_flagged[x]")
+    for name, model in models.items():  # the clean one first: nothing is owed before it
+        slept.clear()
+        took = time.thread_time()
+        for _ in range(3):
+            twin = copy.deepcopy(model)
+            for k in range(len(more)):
+                update(twin, k)
+        took = time.thread_time() - took
+        if name == "clean":
+            assert not slept, slept
+        else:
+            assert slept and min(slept) >= 1e-3 and sum(slept) <= took, (slept, took)
+
+
 @pytest.mark.parametrize("wrapper", ["_waits", "_waits_in_sum"])
 def test_a_summed_wait_waits_as_long_again_as_the_calls_computed(monkeypatch, wrapper):
     """A 2x wait (``_waits``: the calls' latency; ``_waits_in_sum``, for calls of microseconds: their CPU time) owed by

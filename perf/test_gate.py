@@ -9,7 +9,8 @@ predict(10) beside a busy core (the under-load case):
   with the other core kept busy, inject (``-p perf.inject_regression``) a 2x computation and a 2x
   wait into fit and into predict at once: each run must exit non-zero with the three cases failing the
   gate (``REGRESSION``) in every attempt (``confirm_reruns``);
-* the same for cases the stored baseline lacks (the models' updates), and a wait at import;
+* the same for cases the stored baseline lacks (the models' updates, clean and with a flagged bucket in their
+  windows), and a wait at import;
 * fit and predict holding as much again as their peak memory growth must fail the memory gate, against the
   baseline's code's fresh processes of the same run;
 * the cases without injection must pass, and so must a slow-down of predict in its first attempt
@@ -18,8 +19,8 @@ predict(10) beside a busy core (the under-load case):
   against the stored baseline as CI compares them.
 
 The runs with a core kept busy or a quiet machine run one at a time; the others two at a time where they can
-(``proofs``: the two hot-path runs, then memory beside the wait at import, then the updates), then the run
-without injection alone.
+(``proofs``: the two hot-path runs, then memory beside the wait at import, then the updates, a bare model's predict
+and the updates whose windows hold a flagged bucket), then the run without injection alone.
 
 The baseline's code is this source tree, loaded beside it (``--perf-base``): the injection wraps
 only the code under test. A 2x slow-down of DLinear's fit is also over its budget; predict's is not,
@@ -298,6 +299,34 @@ def test_gate_catches_2x_in_a_bare_models_predict(proofs, wait):
         assert all(r > GATE["time_ratio"] for r in moved), f"{case}: attempts read {ratios[case]}"
 
 
+# DLinear's one-bucket updates whose windows hold a flagged bucket (perf/test_update_perf.py::test_update_flagged: a
+# path the clean update cases never take), a bare model's and a predictor's, each case with one kind: a 2x computation
+# in one of each caller's two cases, a 2x wait in the other. Paired with this tree's code.
+FLAGGED = {f"perf/test_update_perf.py::test_update_flagged[{case}]": f"update_flagged[{case}]"
+           for case in ("bare-burst", "bare-counter", "predictor-burst", "predictor-counter")}
+FLAGGED_INJECT = ("flagged-update-2x@update_flagged[bare-burst],flagged-update-wait-2x@update_flagged[bare-counter],"
+                  "predictor-flagged-update-2x@update_flagged[predictor-counter],"
+                  "predictor-flagged-update-wait-2x@update_flagged[predictor-burst]")
+
+
+def test_gate_catches_2x_in_an_update_whose_windows_hold_a_flagged_bucket(proofs):
+    """A 2x computation (the update made again on a copy taken before it, where it weighed a flagged bucket) and a 2x
+    wait (as long again as such an update computed, summed: ``_waits_where_flagged``) in a bare DLinear's
+    ``model.update`` and in a DLinear predictor's ``update``, injected only where the update weighs a flagged bucket
+    (a clean update runs as it is: ``update[dlinear]`` and ``update_predictor[dlinear]`` pass under both), fail every
+    ``update_flagged`` case in every attempt, on the figure the injection moves."""
+    code, output = proofs["flagged"]
+    print(f"--- PERF_INJECT={FLAGGED_INJECT}: exit {code}\n{_gate_lines(output)}")
+    assert code != 0, output[-4000:]
+    ratios = _attempt_ratios(output)
+    for node, case in FLAGGED.items():
+        assert f"FAILED {node}" in output and f"REGRESSION: {case}: " in output, (case, output[-4000:])
+        assert len(ratios.get(case, [])) == 3, (case, output[-4000:])
+        waits = f"wait-2x@{case}" in FLAGGED_INJECT
+        moved = [latency if waits else cpu for cpu, latency in ratios[case]]
+        assert all(r > GATE["time_ratio"] for r in moved), f"{case}: attempts read {ratios[case]}"
+
+
 # The injected runs that ask for no machine state of their own (no core kept busy, no quiet machine): every one of
 # them fails every attempt of every case it injects, paired rounds cancel what a neighbour does to both sides, and
 # latency leaves out the time spent waiting for a core. Each is (storage, pytest arguments, PERF_INJECT); the storage
@@ -310,20 +339,23 @@ PROOFS = {
     "import": (".benchmarks", (IMPORT,), "import-wait"),
     "bare-compute": (".benchmarks", (*BARE, "--benchmark-compare"), BARE_INJECT[False]),
     "bare-wait": (".benchmarks", (*BARE, "--benchmark-compare"), BARE_INJECT[True]),
+    "flagged": (".benchmarks", (*FLAGGED, "--benchmark-compare"), FLAGGED_INJECT),
 }
 # Run in this order, the runs of a group side by side, two at a time (two single-threaded runs, one per core of 2),
 # the next of a group starting when one ends: the two hot-path runs; then the memory run (three fresh processes at a
 # time, whose memory a neighbour does not move) beside the wait at import (a budget the 0.25 s wait exceeds however
 # busy the machine), and the updates once the shorter of those two has ended (every injected kind there reads about
-# 2x: the LSTM's case had a wait injected into 57 % of its call, which read 1.49x beside the memory run at load 4).
-PROOF_GROUPS = (("hot-wait", "hot-compute"), ("memory", "import", "updates", "bare-compute", "bare-wait"))
+# 2x: the LSTM's case had a wait injected into 57 % of its call, which read 1.49x beside the memory run at load 4),
+# then a bare model's predict (compute, wait) and the updates whose windows hold a flagged bucket.
+PROOF_GROUPS = (("hot-wait", "hot-compute"), ("memory", "import", "updates", "bare-compute", "bare-wait", "flagged"))
 PROOF_TESTS = {"updates": "test_gate_catches_2x_in_cases_the_stored_baseline_lacks",
                "import": "test_a_wait_at_import_fails_the_fresh_process_case",
                "memory": "test_gate_catches_memory_2x",
                "hot-compute": "test_gate_catches_2x_in_the_hot_paths[compute]",
                "hot-wait": "test_gate_catches_2x_in_the_hot_paths[wait]",
                "bare-compute": "test_gate_catches_2x_in_a_bare_models_predict[compute]",
-               "bare-wait": "test_gate_catches_2x_in_a_bare_models_predict[wait]"}
+               "bare-wait": "test_gate_catches_2x_in_a_bare_models_predict[wait]",
+               "flagged": "test_gate_catches_2x_in_an_update_whose_windows_hold_a_flagged_bucket"}
 
 
 @pytest.fixture(scope="module")

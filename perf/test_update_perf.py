@@ -4,6 +4,10 @@
   synthetic series (the new window's statistics added, a rank-one step on each kept ridge inverse).
   Budget: <= 1 ms. ``update_predictor[dlinear]`` is ``predictor.update(one-row frame)``, what an
   autoscaler calls: the timestamp door, the model update and the recalibration. Budget: <= 1 ms.
+* ``update_flagged[bare|predictor-burst|counter]``: the same one-bucket updates (``model.update`` of a bare
+  ``DLinear(horizon=10).fit(values)``, ``predictor.update``) where the windows hold a flagged bucket (the synthetic
+  series with a 2**32 - 1 bucket 4 before its end, or its newest buckets exported as a counter): the scan, weights,
+  settling and judging a clean update skips. No budget; gated against the baseline's code like the others.
 * ``update_share[lstm|ensemble]``: ``predictor.update`` with 10 new buckets (the LSTM warm-starts
   for at most 10 epochs on its newest windows) over a full ``fit`` of the same predictor, the two
   alternated in the same run, both in CPU time of the calling thread (as the suite budgets time).
@@ -60,6 +64,60 @@ def test_update_predictor(perf, frames):
     call = lambda: predictor.update(next(rows))  # noqa: E731 - every call continues the series by one bucket
     calls = min(harness.calls_per_round(call), 100)
     perf.time("update_predictor", "dlinear", call, rounds=30, warmup_rounds=2, calls=calls)
+
+
+FLAGGED_CALLS = 10  # one-bucket updates a round, each round on a fresh copy: all within the flagged stretch
+
+
+def _flagged_values(frames, data: str) -> np.ndarray:
+    """The synthetic series with a flagged bucket in every window the next ~110 updates complete: one 2**32 - 1
+    bucket (a counter wrap) 4 before its end (``burst``), or its newest 30 buckets but 2 exported as a counter, their
+    running sum (``counter``: flagged from its 5th bucket), as ``benchmarks/hot_paths.py`` makes them."""
+    values = frames["synthetic"]["requests"].to_numpy(dtype=float, copy=True)
+    if data == "burst":
+        values[-5] = 2.0**32 - 1
+    else:
+        values[-32:-2] = np.cumsum(values[-32:-2])
+    return values
+
+
+@pytest.mark.paired
+@pytest.mark.parametrize("data", ["burst", "counter"])
+@pytest.mark.parametrize("caller", ["bare", "predictor"])
+def test_update_flagged(perf, frames, caller, data):
+    """One-bucket updates of DLinear whose windows hold a flagged bucket (what ``update[dlinear]`` and
+    ``update_predictor[dlinear]``, on a clean series, never reach): the new bucket's scan (``anomaly.update_scan``),
+    the points' weights (``element_weights``), the counter's starts, the new window settled and weighed, its
+    residuals judged with the others (``_judge_windows``), the bursts' leads. ``bare``: ``model.update(bucket)`` of
+    ``DLinear(horizon=10).fit(values)`` (its own scan); ``predictor``: ``predictor.update(one-row frame)`` of a DLinear
+    ``WorkloadPredictor``. Each round updates a fresh deep copy of the fitted object (made in the round's setup,
+    untimed) ``FLAGGED_CALLS`` times with the series' continuation, so every round times the same stretch of updates.
+    No budget: gated against the baseline's code; one whose update does not weigh the flagged bucket (a bare model
+    before 0.42.0 scans nothing) fails the check below and the case is paired with ``later_base``'s."""
+    import copy
+
+    import pandas as pd
+
+    from workload_predictor import WorkloadPredictor
+    from workload_predictor.models import DLinear
+
+    values = _flagged_values(frames, data)
+    more = datasets.generate(2000, seed=datasets.SEED)["requests"].to_numpy(dtype=float)[1000 : 1000 + FLAGGED_CALLS]
+    if caller == "bare":
+        fitted = DLinear(horizon=10).fit(values)
+        rows = [more[k : k + 1, None] for k in range(FLAGGED_CALLS)]
+    else:
+        fitted = WorkloadPredictor(model="dlinear", random_state=0).fit(
+            frames["synthetic"].assign(requests=values), timestamp="timestamp", target="requests")
+        step = fitted.freq_
+        rows = [pd.DataFrame({"timestamp": [fitted.last_timestamp_ + (k + 1) * step], "requests": [more[k]]})
+                for k in range(FLAGGED_CALLS)]
+    updated = perf.time("update_flagged", "dlinear", lambda twin, new: twin.update(next(new)),
+                        setup=lambda: ((copy.deepcopy(fitted), iter(rows)), {}), rounds=20, warmup_rounds=1,
+                        calls=FLAGGED_CALLS, extra={"caller": caller, "data": data})
+    model = updated if caller == "bare" else updated.model_
+    # DLinear keeps its newest points' weights only where one of them is flagged: the updates weighed it.
+    assert getattr(model, "recent_weights_", None) is not None, "no flagged bucket weighed: the case times nothing"
 
 
 @pytest.mark.paired

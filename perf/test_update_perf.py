@@ -92,8 +92,8 @@ def test_update_flagged(perf, frames, caller, data):
     ``DLinear(horizon=10).fit(values)`` (its own scan); ``predictor``: ``predictor.update(one-row frame)`` of a DLinear
     ``WorkloadPredictor``. Each round updates a fresh deep copy of the fitted object (made in the round's setup,
     untimed) ``FLAGGED_CALLS`` times with the series' continuation, so every round times the same stretch of updates.
-    No budget: gated against the baseline's code; one whose update does not weigh the flagged bucket (a bare model
-    before 0.42.0 scans nothing) fails the check below and the case is paired with ``later_base``'s."""
+    No budget: gated against the baseline's code; a code whose updates do not weigh the flagged bucket fails the
+    check below, and the case is paired with ``later_base``'s instead (the stored baseline's, dfec115, weighs it)."""
     import copy
 
     import pandas as pd

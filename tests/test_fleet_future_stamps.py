@@ -112,14 +112,19 @@ def test_a_fleet_key_whose_next_bucket_ends_past_the_range_is_told_no_step_fits(
     assert "at most 0" not in str(error.value)
 
 
+# a key's own predictor, a batched DLinear key, a global LSTM's key
+@pytest.mark.parametrize("model, params", [("naive", None), ("dlinear", None), ("global_lstm", {"max_epochs": 1})])
 @pytest.mark.parametrize("strict", [False, True])
 @pytest.mark.parametrize("keys", [("early", "late"), ("late",)])
-def test_a_fleet_file_holding_a_key_near_2262_loads(tmp_path, strict, keys, caplog):
+def test_a_fleet_file_holding_a_key_near_2262_loads(tmp_path, strict, keys, model, params, caplog):
     """The forecast load runs to check a file's state left such a key's refusal for damage ("the fleet file's state
-    does not forecast ... damaged or altered"): a fleet that fit and saved could not be loaded. The loaded fleet
-    forecasts as the fitted one (that key left out with a warning, or raised where strict or alone)."""
+    does not forecast ... damaged or altered"), and the check of a batched or global key's span refused a series
+    whose horizon passes 2262 ("holds a key whose 220 buckets of 1min and horizon 10 reach past ..."): a fleet that
+    fit and saved could not be loaded. The loaded fleet forecasts as the fitted one (that key left out with a
+    warning, or raised where strict or alone)."""
     frame = late_fleet()
-    fleet = FleetPredictor(model="naive", horizon=10, strict=strict).fit(frame[frame["key"].isin(keys)])
+    fleet = FleetPredictor(model=model, horizon=10, strict=strict, random_state=0,
+                           model_params=params).fit(frame[frame["key"].isin(keys)])
     with caplog.at_level(logging.WARNING, logger="workload_predictor.fleet"):
         loaded = FleetPredictor.load(fleet.save(tmp_path / "fleet.wp"))
     assert not caplog.records, [record.getMessage() for record in caplog.records]  # the check's forecast is silent
@@ -131,3 +136,35 @@ def test_a_fleet_file_holding_a_key_near_2262_loads(tmp_path, strict, keys, capl
         pd.testing.assert_frame_equal(loaded.predict(), fleet.predict())
         assert set(loaded.predict()["key"]) == {"early"}
     pd.testing.assert_frame_equal(loaded.predict(7), fleet.predict(7))
+
+
+def _damaged_last_step(forecast):
+    """``forecast`` (a function of ``steps`` returning ``[N, steps, k]`` point forecasts, late key last) with NaN in
+    the late key's 10th step, past the 7 that fit."""
+    def damaged(*args, **kwargs):
+        values = np.array(forecast(*args, **kwargs), dtype=np.float64)
+        if values.shape[1] == 10:
+            values[-1, -1] = np.nan
+        return values
+    return damaged
+
+
+# a key's own predictor, a global LSTM's key (a batched DLinear key's point forecasts of every step are checked
+# before, with its weights)
+@pytest.mark.parametrize("model, params", [("naive", None), ("global_lstm", {"max_epochs": 1})])
+def test_a_fleet_load_checks_every_step_of_a_key_near_2262(tmp_path, monkeypatch, model, params):
+    """The steps of the late key that load checks: its timestamps pass 2262 after 7 steps, its numbers are checked
+    for every step of the horizon (as a predictor's load checks them): a NaN in its 10th step is refused as damaged,
+    as for any key (the check left that key's values out)."""
+    from workload_predictor import ModelFileError, fleet as module
+    from workload_predictor.models.global_lstm import GlobalLSTM
+
+    fitted = FleetPredictor(model=model, horizon=10, random_state=0, model_params=params).fit(late_fleet())
+    path = fitted.save(tmp_path / "fleet.wp")
+    pd.testing.assert_frame_equal(FleetPredictor.load(path).predict(7), fitted.predict(7))  # undamaged: loads
+    if model == "naive":
+        monkeypatch.setattr(module, "_own_points", _damaged_last_step(module._own_points))
+    else:
+        monkeypatch.setattr(GlobalLSTM, "_map_predict", _damaged_last_step(GlobalLSTM._map_predict))
+    with pytest.raises(ModelFileError, match="forecasts NaN or infinite values; it was damaged or altered"):
+        FleetPredictor.load(path)

@@ -1359,9 +1359,15 @@ class FleetPredictor(ParamsMixin):
 
     def _forecast(self, steps: int | None, level: float | None, raising: bool = True) -> tuple[pd.DataFrame, dict]:
         """:meth:`predict`'s frame and ``{key: WorkloadDataError}`` of the keys it left out (buckets past 2262);
-        ``raising=False`` (the check :meth:`load` runs) leaves them out even where ``strict`` or none is left."""
+        ``raising=False`` leaves them out even where ``strict`` or none is left."""
         check_is_fitted(self, "keys_")
         state = self._state()  # one read: every value below comes from one fit's or update's state
+        return self._forecast_frame(state, *self._forecast_numbers(state, steps, level), raising)
+
+    def _forecast_numbers(self, state: types.SimpleNamespace, steps: int | None,
+                          level: float | None) -> tuple[list, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every fitted key's forecast numbers, without timestamps: its keys in ``keys_``'s order, the clipped point
+        forecasts and half-widths ``[N, steps, k]``, each key's newest bucket (datetime64[ns]) and bucket width."""
         fitted = self._fitted(state)
         steps = BaseForecaster._check_steps(types.SimpleNamespace(horizon=fitted["horizon"]), steps)
         level = _other_level(state, level, fitted["level"])  # None: the fitted level's half-widths
@@ -1398,17 +1404,25 @@ class FleetPredictor(ParamsMixin):
             # model's order, as held.keys are).
             halfwidth.append(held.halfwidth[:, :steps] if level is None
                              else _global_calibration(held.model, level)["halfwidth"][:, :steps])
-        columns = [state.key_, "timestamp", *(["target"] if k > 1 else []), "yhat", "lower", "upper"]
         if not keys:
-            return pd.DataFrame({name: [] for name in columns}), {}
+            empty = np.empty((0, steps, k))
+            return [], empty, empty, np.empty(0, dtype="datetime64[ns]"), np.empty(0, dtype="timedelta64[ns]")
         yhat = np.clip(np.concatenate(point), 0.0, None)  # [N, steps, k]
         half = np.concatenate(halfwidth)
         last = np.concatenate(starts)
         step = np.concatenate(freqs)
         position = {name: i for i, name in enumerate(state.keys_)}
         order = np.argsort([position[name] for name in keys], kind="stable")
-        yhat, half, last, step = yhat[order], half[order], last[order], step[order]
-        keys = [keys[i] for i in order]
+        return [keys[i] for i in order], yhat[order], half[order], last[order], step[order]
+
+    def _forecast_frame(self, state: types.SimpleNamespace, keys: list, yhat: np.ndarray, half: np.ndarray,
+                        last: np.ndarray, step: np.ndarray, raising: bool) -> tuple[pd.DataFrame, dict]:
+        """:meth:`_forecast_numbers`' keys as :meth:`predict`'s frame, with timestamps, and ``{key:
+        WorkloadDataError}`` of the keys left out, whose buckets would end past 2262 (see :meth:`_forecast`)."""
+        k, steps = len(state.targets_), yhat.shape[1]
+        columns = [state.key_, "timestamp", *(["target"] if k > 1 else []), "yhat", "lower", "upper"]
+        if not keys:
+            return pd.DataFrame({name: [] for name in columns}), {}
         refused = _future_stamp_errors(keys, last, step, steps)
         if refused:
             # That key's problem (strict, or no key left: raised): the others are forecast.
@@ -2137,10 +2151,13 @@ class FleetPredictor(ParamsMixin):
                     records = getattr(fleet, name)
                     setattr(fleet, name, {k: _error_type(error_types, kind)(message)
                                           for k, (kind, message) in records.items()})
-                # A key whose buckets would pass 2262 is no damage: left out of this check's forecast, unlogged.
-                forecast = fleet._forecast(None, None, raising=False)[0]
-                parts = forecast[["yhat", "lower", "upper"]].to_numpy(dtype=np.float64).T
-                horizon = fleet._fitted()["horizon"]
+                # Every key's numbers over the whole horizon are checked. A key whose buckets would pass 2262 is no
+                # damage: its timestamps are left out of the frame (unlogged), whose build checks the others'.
+                state = fleet._state()
+                numbers = fleet._forecast_numbers(state, None, None)
+                fleet._forecast_frame(state, *numbers, raising=False)
+                parts = [np.asarray(part, dtype=np.float64) for part in (numbers[1], *interval(*numbers[1:3]))]
+                horizon = fleet._fitted(state)["horizon"]
             except ModelFileError:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever damaged state breaks, the answer is the same

@@ -2104,7 +2104,7 @@ def _check_block(block: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds a block of keys with bucket width {quote(block.freq)}, not a positive span")
     if block.start.dtype != np.dtype("datetime64[ns]") or np.isnat(block.start).any():
         refuse("holds a block whose first buckets are not timestamps")
-    _check_reach(block.start, values.shape[1], block.freq, horizon, refuse)
+    _check_reach(block.start, values.shape[1], block.freq, refuse)
     if not _is_load(values):
         refuse(f"holds a series with negative or non-finite loads, or loads above {MAX_VALUE:g} (the door lets in "
                f"finite loads in [0, {MAX_VALUE:g}])")
@@ -2230,20 +2230,19 @@ def _check_block_lost(block: Any, b: int, n: int, refuse: Any) -> None:
         refuse("holds a block's lost buckets that are not in order of key row and position, each once")
 
 
-def _check_reach(start: np.ndarray, length: Any, freq: Any, horizon: int, refuse: Any) -> None:
+def _check_reach(start: np.ndarray, length: Any, freq: Any, refuse: Any) -> None:
     """Each key's series (``length`` buckets of ``freq`` from ``start``; a length and a width for all keys, or one
-    per key) and its forecast's horizon end before pandas' last timestamp: an update computes the key's last bucket,
-    a forecast the buckets after it."""
+    per key) starts its last bucket by pandas' last timestamp: an update and a forecast compute that bucket. Its
+    forecast's buckets may pass it (a fit near 2262-04-11 holds such a key: the fleet's forecast leaves it out)."""
     # The whole buckets between each start and pandas' last timestamp, against those a key needs: counts, so the
     # check itself cannot overflow as a span of 10**9 buckets of 50,000 days would.
     room = np.asarray((pd.Timestamp.max - pd.DatetimeIndex(np.ravel(start))) // freq)
-    short = np.flatnonzero(room < np.asarray(length, dtype=np.int64) - 1 + horizon)
+    short = np.flatnonzero(room < np.asarray(length, dtype=np.int64) - 1)
     if len(short):
         first = int(short[0])
         key_length = int(np.ravel(length)[first] if np.ndim(length) else length)
         key_freq = freq[first] if isinstance(freq, pd.TimedeltaIndex) else freq
-        refuse(f"holds a key whose {key_length:,} buckets of {duration_text(key_freq)} and horizon {horizon} reach past "
-               f"{pd.Timestamp.max}")
+        refuse(f"holds a key whose {key_length:,} buckets of {duration_text(key_freq)} reach past {pd.Timestamp.max}")
 
 
 def _check_shapes(obj: Any, shapes: dict[str, tuple[int, ...]], whose: str, sized_by: str, refuse: Any) -> None:
@@ -2282,7 +2281,7 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
     if state.start.dtype != np.dtype("datetime64[ns]") or np.isnat(state.start).any() \
             or state.length.dtype.kind not in "iu" or (state.length < 1).any():
         refuse("holds a global model whose keys' first buckets or lengths are not timestamps and counts >= 1")
-    _check_reach(state.start, state.length, pd.TimedeltaIndex(state.freqs), horizon, refuse)
+    _check_reach(state.start, state.length, pd.TimedeltaIndex(state.freqs), refuse)
     _check_calibrated(state, horizon, refuse)
     if getattr(model, "keys_", None) != keys or getattr(model, "horizon", None) != horizon \
             or getattr(model, "n_targets_", None) != k:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import periodic_series
-from workload_predictor import NotFittedError, WorkloadDataError, WorkloadPredictor
+from workload_predictor import FleetPredictor, NotFittedError, WorkloadDataError, WorkloadPredictor
 from workload_predictor.health import ABSOLUTE_ACCURACY, DEFAULT_THRESHOLDS, health_report, level_of
 
 
@@ -484,6 +484,33 @@ def test_stale_buckets_reads_now_as_the_door_reads_timestamps(predictor):
     for bad in ([ten, ten], "soon", pd.NaT):
         with pytest.raises(WorkloadDataError, match="now"):
             predictor.health(now=bad)
+
+
+_FIRST_MINUTE = pd.Timestamp.min.ceil("1min")  # 1677-09-21 00:13, the first whole minute pandas' timestamps hold
+
+
+@pytest.mark.parametrize("start, rows, now, value, detail", [
+    # 220 buckets to 03:52 in 1677, now in 2024: 346 years, past what a Timedelta holds
+    (_FIRST_MINUTE, 220, "2024-01-01", 182_123_767, "182,123,767 whole buckets ended since"),
+    # the newest bucket 23:39 in 2262, now in 1677: a clock running ahead by 585 years
+    ("2262-04-11 20:00", 220, _FIRST_MINUTE, 307_445_726, "starts 307,445,726 whole buckets after now"),
+    # the newest bucket 23:47 ends at 23:48, past the last timestamp: no bucket ended since
+    ("2262-04-11 20:00", 228, pd.Timestamp.max, 0, "0 whole buckets ended since"),
+])
+def test_stale_buckets_at_the_ends_of_the_range_are_counted(start, rows, now, value, detail):
+    """health(now=...) and check_alerts(now=...) raised pandas' OutOfBoundsDatetime ("Result is too large for
+    pandas.Timedelta", "Out of bounds nanosecond timestamp") where now and the newest bucket lie more than 292 years
+    apart, or the newest bucket ends past 2262-04-11 23:47:16: the whole buckets are counted, for a predictor and
+    a fleet's key."""
+    series = periodic_series(rows, start=start)
+    predictor = WorkloadPredictor(model="naive", horizon=5).fit(series)
+    entry = predictor.health(now=now)["metrics"]["stale_buckets"]
+    assert (entry["value"], entry["level"]) == (float(value), "critical" if value else "ok"), entry
+    assert detail in entry["detail"], entry["detail"]
+    assert [alert["metric"] for alert in predictor.check_alerts(now=now)] == (["stale_buckets"] if value else [])
+    fleet = FleetPredictor(model="naive", horizon=5).fit(series.assign(key="a"))
+    assert fleet.health(now=now)["stale_buckets"].tolist() == [float(value)]
+    assert [alert["metric"] for alert in fleet.check_alerts(now=now)] == (["stale_buckets"] if value else [])
 
 
 # -- a fleet's health, per key ----------------------------------------------------------------------------------

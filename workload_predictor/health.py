@@ -375,17 +375,21 @@ def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
     naming both."""
     if now is None:
         return None, None
-    from .data import duration_text
+    from .data import NS_EPOCH, ONE_NS, duration_text
 
     instant = now_instant(now)
     newest, freq = predictor.last_timestamp_, predictor.freq_
+    # In Python's integers of nanoseconds since the epoch: ``now`` and the newest bucket may lie more than 292 years
+    # apart (a Timedelta's range), and the newest bucket may end past 2262-04-11 23:47:16 (a Timestamp's).
+    ns = [int((stamp.as_unit("ns").to_datetime64() - NS_EPOCH) // ONE_NS) for stamp in (instant, newest)]
+    width = int(freq // ONE_NS)
     if newest > instant:  # one bucket ahead (0 or 1 here) is clock skew between the feeder and the caller
-        ahead = (newest - instant) // freq
+        ahead = (ns[1] - ns[0]) // width
         return float(ahead), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets) starts "
                               f"{plural(int(ahead), 'whole bucket')} after now {instant.isoformat()}: a clock running "
                               "ahead (the rows' "
                               "or now's); the forecast covers none of the buckets up to it")
-    missing = max((instant - (newest + freq)) // freq, 0)
+    missing = max((ns[0] - ns[1] - width) // width, 0)
     return float(missing), (f"newest bucket {newest.isoformat()} ({duration_text(freq)} buckets); now "
                             f"{instant.isoformat()}: {plural(missing, 'whole bucket')} ended since, without data")
 

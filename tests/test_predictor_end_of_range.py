@@ -149,8 +149,8 @@ def test_load_still_checks_every_step_of_the_horizon_where_only_some_fit(tmp_pat
 
 def test_forecast_model_file_of_a_series_near_the_end_of_the_range_is_loaded_again(tmp_path):
     """forecast --model-file saves the updated model before it forecasts: a run whose update takes the series to
-    23:40 saves it and is told the 6 steps that fit; the next run loaded that file and called it damaged ("cannot
-    be loaded"). It is told the same as the run before."""
+    23:40 saves it; the next run loaded that file and called it damaged ("cannot be loaded"). Each run forecasts the
+    6 steps that fit of the file's horizon, as the run before (exit 0, a warning on stderr)."""
     from click.testing import CliRunner
 
     from workload_predictor.cli import main
@@ -161,7 +161,46 @@ def test_forecast_model_file_of_a_series_near_the_end_of_the_range_is_loaded_aga
     args = ["--model-file", str(model_file)]
     first = runner.invoke(main, ["forecast", str(tmp_path / "first.csv"), "--horizon", "7", "--model", "naive", *args])
     assert first.exit_code == 0, first.output
-    told = [runner.invoke(main, ["forecast", str(tmp_path / "later.csv"), *args]) for _ in range(2)]
-    assert [result.exit_code for result in told] == [3, 3], [result.output for result in told]
-    assert "forecast at most 6 steps" in told[0].output and told[1].output == told[0].output
+    told = [runner.invoke(main, ["forecast", str(tmp_path / "later.csv"), *args, "--out", str(tmp_path / f"{i}.csv")])
+            for i in range(2)]
+    assert [result.exit_code for result in told] == [0, 0], [result.output for result in told]
+    assert "warning: forecast the first 6 steps of the horizon's 7" in told[0].stderr, told[0].stderr
+    assert told[1].stderr == told[0].stderr
+    for i in range(2):
+        stamps = pd.to_datetime(pd.read_csv(tmp_path / f"{i}.csv")["timestamp"], utc=True)
+        assert pd.DatetimeIndex(stamps).equals(pd.date_range("2262-04-11 23:41", periods=6, freq="1min", tz="UTC"))
     assert WorkloadPredictor.load(model_file).predict(6).index[0] == pd.Timestamp("2262-04-11 23:41", tz="UTC")
+
+
+@pytest.mark.parametrize("model_file", [False, True])
+def test_forecast_of_a_series_whose_horizon_passes_the_range_forecasts_the_steps_that_fit(tmp_path, model_file):
+    """A run whose --horizon (or --model-file's horizon, which no option changes) passes 2262-04-11 23:47:16 exited
+    3 on every run ("forecast at most 7 steps", which the command line cannot ask for): it forecasts the 7 that fit,
+    as the library's predict(7), says so on stderr (stdout, which may be --out's file, holds the output alone) and
+    exits 0.
+    Where no step fits, it exits 3 and writes nothing."""
+    from click.testing import CliRunner
+
+    from workload_predictor.cli import main
+
+    trace, runner = tmp_path / "late.csv", CliRunner()
+    periodic_series(220, start=LATE).to_csv(trace, index=False)
+    args = ["forecast", str(trace), "--model", "naive", "--horizon", "10"]
+    args += ["--model-file", str(tmp_path / "m.wp")] if model_file else []
+    for run in range(1 + model_file):  # with a model file: the fit, then a run that loads it
+        out = tmp_path / f"{run}.csv"
+        result = runner.invoke(main, [*args, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "warning" not in result.stdout and "2262-04-11 23:46:00Z" in result.stdout, result.stdout
+        assert result.stderr.startswith("warning: forecast the first 7 steps of the horizon's 10: bucket 8 after "
+                                        "2262-04-11 23:39:00Z would end past 2262-04-11 23:47:16 UTC"), result.stderr
+        assert "pass --unit" in result.stderr
+        written = pd.read_csv(out)
+        expected = WorkloadPredictor(model="naive", horizon=10).fit(periodic_series(220, start=LATE)).predict(7)
+        assert pd.DatetimeIndex(pd.to_datetime(written["timestamp"], utc=True)).equals(expected.index)
+        np.testing.assert_allclose(written["yhat"], np.ravel(expected.yhat))
+    periodic_series(227, start=LATE).to_csv(trace, index=False)  # the newest bucket 23:46: no step fits
+    out = tmp_path / "none.csv"
+    result = runner.invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 3 and "no bucket of 1min after it fits" in result.stderr, result.output
+    assert not out.exists()

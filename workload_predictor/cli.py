@@ -23,7 +23,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from .data import MAX_VALUE
+from .data import MAX_VALUE, steps_within_range
 from .errors import (QUOTE_LIMIT, NoKeyFittedError, UpdateGapError, WorkloadDataError, cut, plural, quote,
                      quote_columns, renamed_rows)
 from .models import registry
@@ -983,9 +983,19 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
             except OSError as exc:  # its message names the temporary file the save writes first
                 raise WorkloadDataError(f"cannot write --model-file {quote(model_file)}: "
                                         f"{exc.strerror or _one_line(exc)}; write somewhere else.") from exc
+    # A series ending within its horizon of 2262-04-11 23:47:16 UTC forecasts the steps that fit, with a warning
+    # (none fits: predict's error, exit 3): a --model-file's horizon is the file's, so no option would give fewer.
+    fit = steps_within_range(predictor.last_timestamp_, predictor.freq_)
+    steps = fit if 0 < fit < predictor.horizon else None
     started = time.perf_counter()
-    result = predictor.predict(level=level)
+    result = predictor.predict(steps, level=level)
     predict_ms = (time.perf_counter() - started) * 1e3
+    if steps is not None:
+        newest = _stamp(predictor.last_timestamp_, _fraction_digits(predictor.last_timestamp_, predictor.freq_))
+        click.echo(f"warning: forecast the first {plural(steps, 'step')} of the horizon's {predictor.horizon}: "
+                   f"bucket {steps + 1} after {newest} would end past 2262-04-11 23:47:16 UTC, the last instant "
+                   "pandas' timestamps hold. Are the timestamps right? (numeric epochs are read in the unit their "
+                   "magnitude implies: pass --unit to read them in another)", err=True)
 
     _echo_trace(data, predictor.freq_)
     last = result.history.iloc[-1]  # the model's newest bucket (a reused model's may be after TRACE's last)

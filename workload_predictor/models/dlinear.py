@@ -350,22 +350,42 @@ def trace_penalty(trace: float, width: int, alpha: float, count: float = 1.0, se
     a floor of ``alpha * 1e-12`` would then outweigh it by 1e10 and reduce the map to zero.
 
     A typed error where the penalty is past the largest float (an ``alpha`` near it, a setting or a file's
-    ``alpha_``): its ridge systems would hold inf, and their solution NaN."""
-    scale = max(trace / width, PENALTY_FLOOR * min(count, 1.0), PENALTY_ROUNDING * second / width)
+    ``alpha_``): its ridge systems would hold inf, and their solution NaN; or where it is below the smallest normal
+    float (an ``alpha`` near 0, 1e-300 on a constant series, whose windows' variance is the floor 1e-12): a penalty
+    of a few significant bits or none, the inverse of systems of windows alike past the largest float, and the
+    forecasts NaN after an update (a penalty of 0: numpy's bare LinAlgError at fit)."""
+    scale = _penalty_scale(trace, width, count, second)
     lam = alpha * scale
-    if lam == np.inf:
-        raise WorkloadDataError(
-            f"alpha={alpha:.6g} (the relative ridge penalty; a fitted model's alpha_) times the windows' mean variance "
-            f"{scale:.6g} is past the largest float: pass a smaller alpha (e.g. 1.0), or alpha=None to choose one "
-            "(a model file holding it was altered: refit and save again).")
+    if lam == np.inf or (lam < _SMALLEST_NORMAL and scale > 0.0):
+        raise penalty_error(alpha, scale)
     return lam
+
+
+def penalty_error(alpha: float, scale: float) -> WorkloadDataError:
+    """The error of a relative ridge penalty ``alpha`` whose product with the windows' mean variance ``scale``
+    (:func:`trace_penalty`) is past the largest float, or below the smallest normal one."""
+    above = alpha * scale == np.inf
+    return WorkloadDataError(
+        f"alpha={alpha:.6g} (the relative ridge penalty; a fitted model's alpha_) times the windows' mean variance "
+        f"{scale:.6g} is " + ("past the largest float: pass a smaller alpha" if above else
+                              f"below the smallest normal float ({_SMALLEST_NORMAL:.6g}): pass a larger alpha")
+        + " (e.g. 1.0), or alpha=None to choose one (a model file holding it was altered: refit and save again).")
+
+
+#: The smallest normal float64 (2.2e-308): a penalty below it holds few significant bits, or none.
+_SMALLEST_NORMAL = float(np.finfo(np.float64).tiny)
+
+
+def _penalty_scale(trace: float, width: int, count: float, second: float) -> float:
+    """:func:`trace_penalty` of ``alpha`` 1: the windows' mean variance, at least its floors."""
+    return max(trace / width, PENALTY_FLOOR * min(count, 1.0), PENALTY_ROUNDING * second / width)
 
 
 def windows_alike(trace: float, width: int, count: float, second: float) -> bool:
     """Whether windows whose centred Gram matrix of ``width`` rows has ``trace`` (their total weight ``count``, their
     uncentred ``X^T X``'s trace ``second``) are alike: :func:`trace_penalty` is its floor, above the trace itself.
     Their map is zero (every solution of windows alike is the same)."""
-    return trace_penalty(trace, width, 1.0, count, second) > trace / width
+    return _penalty_scale(trace, width, count, second) > trace / width
 
 
 def centred_diagonal(stats: WindowStats, follow_level: bool) -> np.ndarray:

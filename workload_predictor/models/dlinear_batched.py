@@ -293,19 +293,30 @@ def _part_weights(flags: list | None, shape: tuple[int, int], start: int) -> np.
 
 
 def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray, count: np.ndarray | None = None,
-                       second: np.ndarray | None = None, trace: np.ndarray | None = None) -> np.ndarray:
+                       second: np.ndarray | None = None, trace: np.ndarray | None = None,
+                       checked: bool = False) -> np.ndarray:
     """``relative_penalty`` per series (``alpha`` one, or one per series): ``alpha * trace(G) / W`` (at least
     ``alpha * PENALTY_FLOOR * min(count, 1)``, ``count`` the series' total window weight, default 1, and at least
     ``alpha * PENALTY_ROUNDING * sum(second) / W``, ``second`` ``(S, W)`` the diagonals of the uncentred ``X^T X``; see
     :func:`~workload_predictor.models.dlinear.trace_penalty`), ``(S,)``. ``trace``: the Gram matrices' traces
-    ``(S,)`` where the caller has them (``gram`` then gives only the width)."""
+    ``(S,)`` where the caller has them (``gram`` then gives only the width). ``checked``: a typed error where a
+    penalty is past the largest float or below the smallest normal one, as ``trace_penalty``'s (its ridge system's
+    solution would be NaN)."""
     width = gram.shape[1]
     least = dlinear.PENALTY_FLOOR * (1.0 if count is None else np.minimum(count, 1.0))
     if second is not None:
         least = np.maximum(least, dlinear.PENALTY_ROUNDING * second.sum(axis=1) / width)
     if trace is None:
         trace = np.trace(gram, axis1=1, axis2=2)
-    return alpha * np.maximum(trace / width, least)
+    scale = np.maximum(trace / width, least)
+    with np.errstate(over="ignore", under="ignore"):  # refused below where checked
+        lam = alpha * scale
+    if checked:
+        bad = np.flatnonzero((lam == np.inf) | ((lam < np.finfo(np.float64).tiny) & (scale > 0.0)))
+        if len(bad):
+            first = int(bad[0])
+            raise dlinear.penalty_error(float(np.broadcast_to(alpha, lam.shape)[first]), float(scale[first]))
+    return lam
 
 
 def _systems(gram: np.ndarray, kernel_size: int, lam: np.ndarray) -> np.ndarray:
@@ -907,7 +918,7 @@ def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: flo
     trace = np.trace(gram, axis1=1, axis2=2)  # the diagonals of a view: no copy
     if rows is not None:
         trace = trace[rows]
-    lam = relative_penalties(gram, alpha, count, second, trace)
+    lam = relative_penalties(gram, alpha, count, second, trace, checked=True)
     if alike_zero:
         # the penalty at its floor, read at alpha 1 as windows_alike reads it ((alpha t) / alpha may round above t)
         alike = relative_penalties(gram, 1.0, count, second, trace) > trace / gram.shape[1]

@@ -354,7 +354,7 @@ def trace_penalty(trace: float, width: int, alpha: float, count: float = 1.0, se
     float (an ``alpha`` near 0, 1e-300 on a constant series, whose windows' variance is the floor 1e-12): a penalty
     of a few significant bits or none, the inverse of systems of windows alike past the largest float, and the
     forecasts NaN after an update (a penalty of 0: numpy's bare LinAlgError at fit)."""
-    scale = _penalty_scale(trace, width, count, second)
+    scale = max(trace / width, PENALTY_FLOOR * min(count, 1.0), PENALTY_ROUNDING * second / width)  # _penalty_scale
     lam = alpha * scale
     if lam == np.inf or (lam < _SMALLEST_NORMAL and scale > 0.0):
         raise penalty_error(alpha, scale)

@@ -72,3 +72,18 @@ def test_a_fleets_batched_dlinear_alpha_outside_the_floats_is_a_typed_error(alph
     # the same setting with a window given (no search): the refit's penalties
     with pytest.raises(NoKeyFittedError, match=match):
         FleetPredictor(model="dlinear", horizon=6, window=24, model_params={"alpha": alpha}).fit(frame)
+
+
+def test_the_batched_penalties_name_the_alpha_of_the_first_series_outside_the_floats():
+    """Per-series alphas (the window search's penalties): the error names the offending series' alpha and scale;
+    the others' penalties are those of 0.46.0's arithmetic."""
+    from workload_predictor.models.dlinear_batched import relative_penalties
+
+    gram = np.stack([np.eye(4) * 2.0, np.eye(4) * 3.0, np.eye(4) * 5.0])  # mean variances 2, 3, 5
+    fine = relative_penalties(gram, np.array([1.0, 1e-3, 1e300]), checked=True)
+    np.testing.assert_array_equal(fine, np.array([1.0, 1e-3, 1e300]) * np.array([2.0, 3.0, 5.0]))
+    with pytest.raises(WorkloadDataError, match=r"alpha=1e\+308 .* mean variance 3 is past the largest float"):
+        relative_penalties(gram, np.array([1.0, 1e308, 1e-320]), checked=True)
+    with pytest.raises(WorkloadDataError, match=r"alpha=1e-310 .* mean variance 5 is below the smallest normal"):
+        relative_penalties(gram, np.array([1.0, 1.0, 1e-310]), checked=True)
+    assert relative_penalties(gram, np.array([1.0, 1e308, 1e-320]))[1] == np.inf  # unchecked: the caller's call

@@ -204,3 +204,37 @@ def test_forecast_of_a_series_whose_horizon_passes_the_range_forecasts_the_steps
     result = runner.invoke(main, [*args, "--out", str(out)])
     assert result.exit_code == 3 and "no bucket of 1min after it fits" in result.stderr, result.output
     assert not out.exists()
+
+
+# -- health's stale_buckets at the ends of the range (review h219) --------------------------------------------------
+def stale(report) -> float:
+    return report["metrics"]["stale_buckets"]["value"]
+
+
+def test_health_of_a_series_whose_next_bucket_would_start_past_the_range_is_measured():
+    """228 one-minute buckets from 20:00: the newest at 23:47 ends at 23:48, past the last instant (23:47:16).
+    health(now=...) and check_alerts(now=...) raised pandas' OutOfBoundsDatetime (the end of the newest bucket
+    computed as a timestamp), for a predictor and for a fleet's key."""
+    series = periodic_series(228, start=LATE)
+    predictor = WorkloadPredictor(model="naive", horizon=3).fit(series)
+    fleet = FleetPredictor(model="naive", horizon=3).fit(series.assign(key="late"))
+    for now in ("2262-04-11 23:47:00", "2262-04-11 23:47:16.854775807"):
+        assert stale(predictor.health(now=now)) == 0  # the newest bucket has not ended
+        assert not [alert for alert in predictor.check_alerts(now=now) if alert["metric"] == "stale_buckets"]
+        assert fleet.health(now=now).loc["late", "stale_buckets"] == 0
+        assert not [alert for alert in fleet.check_alerts(now=now) if alert["metric"] == "stale_buckets"]
+
+
+@pytest.mark.parametrize("start, now", [(LATE, "1677-09-21 00:13"), ("1677-09-21 00:13", "2262-04-11 23:00")])
+def test_stale_buckets_of_a_now_292_years_or_more_from_the_newest_bucket_are_counted(start, now):
+    """A clock or a series read in the wrong unit: the newest bucket and now further apart than a nanosecond
+    Timedelta holds (their difference raised OutOfBoundsTimedelta); the count is that of Python's datetimes."""
+    import datetime
+
+    predictor = WorkloadPredictor(model="naive", horizon=3).fit(periodic_series(220, start=start))
+    newest = predictor.last_timestamp_.to_pydatetime()
+    instant = pd.Timestamp(now, tz="UTC").to_pydatetime()
+    minute = datetime.timedelta(minutes=1)
+    expected = (newest - instant) // minute if newest > instant else max((instant - newest) // minute - 1, 0)
+    assert expected > 10**8
+    assert stale(predictor.health(now=now)) == expected

@@ -2318,6 +2318,13 @@ def _check_global(state: Any, horizon: int, k: int, refuse: Any) -> None:
         refuse(f"holds the global network's level_run_ of shape {quote(np.shape(runs))} and dtype "
                f"{quote(str(getattr(runs, 'dtype', None)))}, not ({n:,}, {k}) int64 counts of windows >= 1 (the "
                "longest run of each key's fitted windows' means on one side of its offset)")
+    noise = getattr(model, "level_residual_", None)  # None: a file saved before it was kept (updates judge without)
+    if noise is not None and (not isinstance(noise, np.ndarray) or noise.dtype != np.float64
+                              or noise.shape != (3, n, k) or not _is_within(noise, MAX_VALUE) or (noise[1:] < 0).any()):
+        refuse(f"holds the global network's level_residual_ of shape {quote(np.shape(noise))} and dtype "
+               f"{quote(str(getattr(noise, 'dtype', None)))}, not (3, {n:,}, {k}) float64 loads within "
+               f"{MAX_VALUE:g}, rows 1 and 2 >= 0 (the mean of each key's one-step residuals from the base at fit, "
+               "their long-run deviation and that mean's standard error)")
     before = getattr(model, "scaling_before_shift_", None)  # None: no key scaled again by a small level shift
     kept = None if not isinstance(before, np.ndarray) or before.dtype != np.float64 or before.shape != (2, n, k) \
         else ~np.isnan(before[0])

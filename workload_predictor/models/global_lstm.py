@@ -40,7 +40,9 @@ inference, :mod:`.quantize`) and ``device="cuda"``.
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import time
 import weakref
@@ -103,6 +105,13 @@ LEVEL_SHIFT = 2.0
 #: of three such keys were not scaled again); on the fleet benchmark's first 30 keys (60 updates of 20 buckets after
 #: a fit on 800) no key is scaled again at 6, 6 keys at 4 (its WAPE 0.15 % worse), 10 at 3 (0.45 %).
 LEVEL_SPREADS = 6.0
+#: How often an update finds a key's level moved by its one-step base residuals when it has not (:func:`_level_limits`,
+#: :func:`_cusum_limit`).
+LEVEL_FALSE_ALARM = 0.01
+#: A Brownian motion's largest distance from 0 over [0, 1] passes 2.807 with probability 0.0100
+#: (``1 - 4/pi sum_j (-1)^j / (2j+1) exp(-(2j+1)^2 pi^2 / (8 c^2))``): the limit of :func:`_cusum_limit` for a
+#: deviation known exactly.
+LEVEL_CUSUM = 2.807
 #: ``time_limited_stages_``: the network's training ended by ``max_training_time`` (a fleet's name for it too).
 TRAINING_STAGE = "global lstm training"
 
@@ -164,8 +173,9 @@ def _level_runs(z: np.ndarray, window: int) -> np.ndarray:
     return runs
 
 
-def _level_limits(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, runs: np.ndarray,
-                  spreads: np.ndarray) -> np.ndarray | None:
+def _level_limits(z: np.ndarray, origins: np.ndarray, window: int, horizon: int, runs: np.ndarray | None,
+                  spreads: np.ndarray, step_coef: np.ndarray | None = None, residual: np.ndarray | None = None,
+                  settled: np.ndarray | None = None) -> np.ndarray | None:
     """The level limits ``[m, k]`` (key scales; :func:`_level_weights`) of an update's windows at ``origins`` of
     ``z`` (``[T, k]``: a key's kept and new points on the scale they are read on), ``None`` where each is
     ``LEVEL_SHIFT``: for each target whose newest windows' means sit on one side of its offset over more windows
@@ -175,22 +185,133 @@ def _level_limits(z: np.ndarray, origins: np.ndarray, window: int, horizon: int,
     ``LEVEL_SHIFT`` and within ``LEVEL_SPREADS`` of those spreads (:meth:`GlobalLSTM._shift_rescaled`): a Poisson key
     at 20 requests with a 31-bucket period (24-bucket windows, spread 0.33 of its scales) whose windows' means cross
     its offset every 16 windows or so, at half its level for 60 buckets (1.1 scales below), moved the other keys'
-    forecasts by 3 to 26 times what a new draw of its points did, each window weighing ordinary along the level."""
-    if len(origins) == 0 or len(z) < window:
+    forecasts by 3 to 26 times what a new draw of its points did, each window weighing ordinary along the level.
+
+    The same limit is set from the first point of the newest residuals that moved most, where the one-step residuals
+    of its points from the base (``step_coef``; ``settled``: its points as a forecast reads them, ``None``: ``z``) sum,
+    about their fitted mean, past :func:`_cusum_limit` times what that sum's spread would be where the level had not
+    moved (``residual``: ``level_residual_``'s column on this scale: mean, long-run deviation, that mean's error; the
+    largest distance of the newest residuals' sums from 0, against their count N: ``N deviation^2 + N^2 error^2``). The
+    base forecasts the key's period away, so its residuals read a shift its windows' means swing across: at 1.2 times
+    its level (0.47 scales up), those means still reached its offset within its fitted run and moved the others by
+    2.5 to 5.8 times a new draw; its residuals' sums stood 4.1 to 6.1 times their spread out (limit 3.69)."""
+    if len(origins) == 0 or len(z) < window or (runs is None and residual is None):
         return None
     means = _window_means(z, window)  # [T - W + 1, k]: means[o - W] are the inputs' of the window at origin o
+    errors = None  # [T - W, k]: the one-step residuals of the windows at origins W .. T - 1, found when first read
     limits = None
     # a spread of 0 (windows' means at its offset, as a key at a constant but for a few flagged buckets): no limit
-    for col in np.flatnonzero((spreads > 0) & (spreads < LEVEL_SHIFT) & (runs < len(means))):
-        side = np.sign(means[:, col])
-        other = np.flatnonzero(side != side[-1])
-        first = int(other[-1]) + 1 if len(other) else 0  # the newest run's first window
-        if len(means) - first <= runs[col]:
+    for col in np.flatnonzero((spreads > 0) & (spreads < LEVEL_SHIFT)):
+        first = len(z)
+        if runs is not None and runs[col] < len(means):
+            side = np.sign(means[:, col])
+            other = np.flatnonzero(side != side[-1])
+            run_first = int(other[-1]) + 1 if len(other) else 0  # the newest run's first window
+            if len(means) - run_first > runs[col]:
+                first = run_first
+        if residual is not None and 0 < residual[1, col] < np.inf and residual[2, col] > 0 and len(z) > window:
+            if errors is None:
+                errors = _step_residuals(z if settled is None else settled, window, step_coef)
+            moved = _moved_from(errors[:, col], residual[:, col], window)
+            if moved is not None:
+                first = min(first, window + moved)  # errors[j] is point window + j's
+        if first == len(z):
             continue
         if limits is None:
             limits = np.full((len(origins), z.shape[1]), LEVEL_SHIFT)
-        limits[origins + horizon > first, col] = spreads[col]  # inputs or targets among the run's points
+        limits[origins + horizon > first, col] = spreads[col]  # inputs or targets among the moved points
     return limits
+
+
+def _brownian_tail(c: np.ndarray) -> np.ndarray:
+    """P(sup_{t <= 1} |W_t| >= c) for a Brownian motion ``W``, elementwise (0 past 8, where it is below 1e-14)."""
+    c = np.minimum(np.asarray(c, float), 8.0)[None]
+    j = np.arange(40)[:, None]  # enough terms for c <= 8
+    terms = (-1.0) ** j / (2 * j + 1) * np.exp(-((2 * j + 1) ** 2) * np.pi**2 / (8 * c**2))
+    return np.where(c[0] >= 8.0, 0.0, np.clip(1 - 4 / np.pi * terms.sum(axis=0), 0.0, 1.0))
+
+
+def _cusum_limit(fitted: int, window: int) -> float | None:
+    """The point ``c`` past which the residual rule's statistic (the newest residuals' largest partial sum over their
+    deviation estimated from ``fitted`` residuals in overlapping batches of ``window``) lies with probability
+    ``LEVEL_FALSE_ALARM`` where the level has not moved: ``P(sup |W| >= c sqrt(V)) = LEVEL_FALSE_ALARM``, ``V`` the
+    estimate's share of the true variance, a chi-square of ``1.5 (fitted / window - 1)`` degrees of freedom over them
+    (overlapping batch means have about 1.5 times the degrees of freedom of as many separate batches: Meketon and
+    Schmeiser 1984). An estimate from a few batches is often low, and the statistic with it large: 3.69 for 176
+    residuals in batches of 24 (the Poisson keys of tests/test_global_poisson_shift.py) or 704 in batches of 96 (the
+    fleet benchmark's; 9.5 degrees of freedom, read as 9), ``LEVEL_CUSUM`` (2.807) for a deviation known exactly.
+    ``None`` (no rule) under one degree of freedom. The degrees of freedom are rounded down (to a whole number under
+    32, a power of 2 from there), which only raises ``c``, so that a fleet of keys of many lengths finds a few dozen
+    limits at most (a few ms each, kept)."""
+    df = 1.5 * (fitted / window - 1)
+    if not df >= 1:
+        return None
+    return _cusum_limit_of(float(np.floor(df)) if df < 32 else float(2 ** np.floor(np.log2(df))))
+
+
+@functools.lru_cache(maxsize=None)
+def _cusum_limit_of(df: float) -> float:
+    """:func:`_cusum_limit` for ``df`` degrees of freedom."""
+    log_share = np.linspace(np.log(1e-8), np.log(1 + 12 * np.sqrt(2 / df)), 400)  # chi2_df / df: mean 1
+    share = np.exp(log_share)
+    # the density of the share times the share (the density of its log), times the grid step
+    weight = np.exp(df / 2 * np.log(share * df / 2) - share * df / 2 - math.lgamma(df / 2))
+    weight *= log_share[1] - log_share[0]
+    low, high = LEVEL_CUSUM, 100.0
+    for _ in range(24):  # to 6e-6
+        mid = (low + high) / 2
+        if (weight * _brownian_tail(mid * np.sqrt(share))).sum() > LEVEL_FALSE_ALARM:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def _moved_from(errors: np.ndarray, residual: np.ndarray, window: int) -> int | None:
+    """Where the newest of one target's one-step residuals ``errors`` (``[N]``, oldest first) moved from: summed about
+    their fitted mean from the newest back, the position (among ``errors``) of the first of those whose sum lies
+    furthest from 0, where that sum passes :func:`_cusum_limit` times its spread (``residual``: ``[3]``, their fitted
+    mean, long-run deviation and that mean's error; ``N deviation^2 + N^2 error^2``); ``None``: within it."""
+    sums = np.cumsum(errors[::-1] - residual[0])  # the newest n residuals' sum, n = 1, 2, ...
+    newest = int(np.argmax(np.abs(sums)))
+    n = len(sums)
+    spread = np.sqrt(n * residual[1] ** 2 + (n * residual[2]) ** 2)
+    if abs(sums[newest]) <= LEVEL_CUSUM * spread:  # within the least limit there is: none read
+        return None
+    limit = _cusum_limit(int(round((residual[1] / residual[2]) ** 2)), window)  # the fit's count: (deviation/error)^2
+    if limit is None or abs(sums[newest]) <= limit * spread:
+        return None
+    return n - newest - 1
+
+
+def _step_residuals(z: np.ndarray, window: int, step_coef: np.ndarray | None) -> np.ndarray:
+    """The one-step residuals ``[T - window, k]`` of ``z`` (``[T, k]``, standardised) at origins ``window .. T - 1``:
+    each point less the base's forecast of it from the ``window`` points before it (``step_coef``: the base's
+    coefficients of its first step, ``[W*k+1, k]``; ``None``: no base, the point itself)."""
+    residuals = z[window:].copy()
+    if step_coef is None:
+        return residuals
+    for first in range(window, len(z), BASE_CHUNK):  # BASE_CHUNK windows at a time, as the base's statistics
+        origins = np.arange(first, min(first + BASE_CHUNK, len(z)))
+        residuals[origins - window] -= windows_at(z, origins, window).reshape(len(origins), -1) @ step_coef[:-1]
+    residuals -= step_coef[-1]
+    return residuals
+
+
+def _residual_noise(residuals: np.ndarray, window: int) -> np.ndarray:
+    """``[3, k]``: the mean of ``residuals`` (``[N, k]``, one-step residuals of the base, N > ``window``), their
+    long-run deviation about it and that mean's standard error (the deviation over the root of N). The deviation is
+    estimated from the means of every ``window`` consecutive residuals (overlapping batch means, with Meketon and
+    Schmeiser's factor ``N / (N - window)``): the base forecasts each point from the ``window`` before it, so its
+    residuals are correlated over as many (a map whose weights sum to ``S`` leaves ``1 - S`` of a slow swing of the
+    noise in them), which the residuals' own variance does not see."""
+    n = len(residuals)
+    if n <= window:  # no batch to read a deviation from: no rule (_level_limits reads a deviation of 0 as none)
+        return np.zeros((3, residuals.shape[1]))
+    mean = residuals.mean(axis=0)
+    batches = _window_means(residuals - mean, window)  # [N - W + 1, k]
+    deviation = np.sqrt(window * (batches**2).mean(axis=0) * n / (n - window))
+    return np.stack([mean, deviation, deviation / np.sqrt(n)])
 
 
 def _level_spreads(z: np.ndarray, window: int) -> np.ndarray:
@@ -442,9 +563,12 @@ class GlobalLSTM(ParamsMixin):
     shift (:meth:`_shift_rescaled`). ``level_run_`` (``[n_keys, k]`` int64; ``None``: a file saved before it was kept)
     is the longest run of each key's training windows' means on one side of its offset, in windows: an update's windows
     of a key whose means sit on one side longer weigh no more in the shared base than its ordinary windows
-    (:func:`_level_limits`). ``scaling_before_shift_`` (``None``: none held, or ``[2, n_keys, k]``: the
-    offset and scale each target had before that rule first scaled it again, NaN where it holds none) is what a key
-    that comes back gets again (:meth:`_shift_undone`).
+    (:func:`_level_limits`). ``level_residual_`` (``[3, n_keys, k]`` float64, in each key's loads; ``None``: a file
+    saved before it was kept) is the mean of each key's one-step residuals from the base over its fitted series, their
+    long-run deviation and that mean's standard error: an update's windows of a key whose newest residuals sum past
+    what those allow (a 1 % false-alarm rate) weigh no more either. ``scaling_before_shift_`` (``None``: none held, or
+    ``[2, n_keys, k]``: the offset and scale each target had before that rule first scaled it again, NaN where it
+    holds none) is what a key that comes back gets again (:meth:`_shift_undone`).
     ``validation_left_out_`` (one entry per key: ``None``, or a bool per validation window, at least one true) marks
     the validation windows whose targets hold a bucket of a burst the series came back from (:meth:`_settled`'s runs):
     a fleet calibrates the key's interval and confidence without them, as a predictor's ``interval_left_out_``. A fit
@@ -728,6 +852,13 @@ class GlobalLSTM(ParamsMixin):
                 z, [o[o >= int(split[0][-1]) + 1] for o, split in zip(all_origins, splits)], elements)
             self.base_gram_, self.base_cross_ = self.base_gram_ + extra_gram, self.base_cross_ + extra_cross
             self.base_coef_ = self._solve_base()
+            # [3, n_keys, k]: each key's one-step residuals from the base over its series as the forecasts read it
+            # (a burst it came back from as _settled reads it): their mean, long-run deviation and that mean's standard
+            # error, in its loads (_level_limits)
+            step = self.base_coef_[:, :k] if self.linear_base else None
+            self.level_residual_ = np.stack([
+                _residual_noise(_step_residuals((values - self.offset_[i]) / self.scale_[i], window, step), window)
+                * self.scale_[i] for i, values in enumerate(evaluated)], axis=1)
             keep = self._recent_length()
             self.recent_ = [y[-keep:].copy() for y in arrays]
             self.recent_weights_ = [anomaly.kept_weights(e, keep) for e in elements]
@@ -1550,8 +1681,11 @@ class GlobalLSTM(ParamsMixin):
             for i, col in idle:
                 pending[i, col], spreads[i, col] = True, np.inf  # as a fit's pending target: no spread to read
         runs = getattr(self, "level_run_", None) if self.robust else None  # None: a file saved before it was kept
+        noise = getattr(self, "level_residual_", None) if self.robust else None  # None: as runs
+        step = self.base_coef_[:, : self.n_targets_] if self.linear_base else None
         z, read_origins, read_elements, limits = [], [], [], []
-        for i, y, o, element, (moved_offset, moved_scale, first) in zip(active, ys, origins, elements, read):
+        for i, y, o, element, (moved_offset, moved_scale, first), (values, _) in zip(
+                active, ys, origins, elements, read, settled):
             scalings = [(offset[i], scale[i], o)]
             if first < len(y):
                 late = o - self.window_ >= first  # the windows wholly within its shifted points: on its new scale
@@ -1561,9 +1695,10 @@ class GlobalLSTM(ParamsMixin):
                 z.append((y - read_offset) / read_scale)
                 read_origins.append(read_o)
                 read_elements.append(element)
-                limits.append(None if runs is None else
-                              _level_limits(z[-1], read_o, self.window_, self.horizon, runs[i],
-                                                            spreads[i] / read_scale))
+                limits.append(_level_limits(z[-1], read_o, self.window_, self.horizon,
+                                            None if runs is None else runs[i], spreads[i] / read_scale, step,
+                                            None if noise is None else noise[:, i] / read_scale,
+                                            (values - read_offset) / read_scale))
         gram, cross = self._base_stats(z, read_origins, read_elements, read_after=True, limits=limits)
         moved = [(i, moved_offset, moved_scale) for i, y, (moved_offset, moved_scale, first) in zip(active, ys, read)
                  if first < len(y)]

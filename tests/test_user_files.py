@@ -135,6 +135,32 @@ def test_a_frame_whose_requests_column_is_named_in_another_case_is_told_the_targ
     assert fitted.predict().yhat.shape == (10, 1)
 
 
+def test_a_timestamp_column_named_in_another_case_is_told_the_timestamp_to_pass():
+    """The raw Azure log's ``TIMESTAMP`` given to ``fit`` (whose default is ``timestamp``), and a log whose
+    ``timestamp`` column is given to ``bucketize`` (whose default is ``TIMESTAMP``), were told only that no such
+    column exists while the list beside it held one: the message names it as the ``timestamp=`` to pass, for
+    ``fit``, ``update``, a fleet's ``update`` and ``bucketize``."""
+    from workload_predictor import FleetPredictor, WorkloadPredictor
+
+    stamps = pd.date_range("2024-01-01", periods=300, freq="10s", tz="UTC")
+    frame = pd.DataFrame({"Time Stamp": stamps, "requests": np.arange(300.0) % 7})
+    fix = "Column 'Time Stamp' differs only in case or spelling: pass timestamp='Time Stamp'"
+    with pytest.raises(WorkloadDataError, match=fix):
+        WorkloadPredictor().fit(frame)
+    predictor = WorkloadPredictor().fit(frame, timestamp="Time Stamp")
+    with pytest.raises(WorkloadDataError, match=fix):
+        predictor.update(frame.iloc[:0])
+    fleet = FleetPredictor().fit(frame.assign(key="a"), timestamp="Time Stamp")
+    with pytest.raises(WorkloadDataError, match=fix):
+        fleet.update(frame.assign(key="a").iloc[:0])
+    log = request_log()
+    with pytest.raises(WorkloadDataError, match="Column 'timestamp' differs only in case.*timestamp='timestamp'"):
+        bucketize(log, freq="10s")
+    with pytest.raises(WorkloadDataError, match=r"no timestamp column 'when' \(columns: .*\); pass timestamp=<col"
+                                                r"umn name>, or use a DatetimeIndex and timestamp=None\.$"):
+        WorkloadPredictor().fit(frame, timestamp="when")  # no column alike: no such sentence
+
+
 def test_token_columns_prefer_an_exact_name_and_keep_an_explicit_one():
     columns = ["ts", "Input Tokens", "prompt_tokens", "COMPLETION_TOKENS"]
     assert token_columns(columns) == {"input_tokens": "prompt_tokens", "output_tokens": "COMPLETION_TOKENS"}

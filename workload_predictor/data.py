@@ -910,7 +910,18 @@ def missing_targets_error(columns: pd.Index, wanted: list, missing: list) -> Wor
 def no_timestamp_error(timestamp: Any, columns: pd.Index) -> WorkloadDataError:
     """The error of a frame without the column ``timestamp`` names (and no DatetimeIndex)."""
     return WorkloadDataError(f"no timestamp column {quote(timestamp)} (columns: {quote_columns(columns)}); pass "
-                             "timestamp=<column name>, or use a DatetimeIndex and timestamp=None.")
+                             "timestamp=<column name>, or use a DatetimeIndex and timestamp=None."
+                             + alike_column_hint(columns, timestamp, "timestamp"))
+
+
+def alike_column_hint(columns: Any, name: Any, parameter: str) -> str:
+    """The sentence a missing column's message adds where a column of ``columns`` differs from ``name`` only in
+    case or spelling (``TIMESTAMP`` for ``timestamp``, ``Requests`` for ``requests``), naming it as the one to pass
+    as ``parameter=``; else ``""``."""
+    alike = columns_by_key(columns).get(column_key(name))
+    if alike is None:
+        return ""
+    return f" Column {quote(alike)} differs only in case or spelling: pass {parameter}={quote(alike)}."
 
 
 def prepare_continuation(
@@ -1242,9 +1253,9 @@ def _no_target(frame: pd.DataFrame, name: str) -> str:
     request log's token columns is most likely a request log, to bucketize first; a column named as ``name`` in
     another case or spelling (``Requests``) is named as the one to pass."""
     message = f"no target column {quote(name)} (columns: {quote_columns(frame.columns)}); pass target=<column>."
-    alike = columns_by_key(frame.columns).get(column_key(name))
-    if alike is not None:
-        message += f" Column {quote(alike)} differs only in case or spelling: pass target={quote(alike)}."
+    hint = alike_column_hint(frame.columns, name, "target")
+    if hint:
+        message += hint
     elif name == "requests" and token_columns(frame.columns):
         message += (" This looks like a request log (one row per request, token columns): count its requests per "
                     "bucket first, with workload_predictor.bucketize(log, freq='10s').")
@@ -1392,7 +1403,7 @@ def bucketize(
     if timestamp not in log.columns:
         raise WorkloadDataError(
             f"no timestamp column {quote(timestamp)} in the log (columns: {quote_columns(log.columns)}); "
-            "pass timestamp=<column name>."
+            "pass timestamp=<column name>." + alike_column_hint(log.columns, timestamp, "timestamp")
         )
     if len(log) == 0:
         raise WorkloadDataError("the request log is empty; it needs at least one request.")

@@ -711,20 +711,24 @@ def test_jobs_0_is_a_usage_error(runner, tmp_path):
 
 
 @pytest.mark.parametrize("args, absent, present", [
-    (["forecast", "{short}", "--model", "dlinear"], ("--window", "window="), ("or a smaller --horizon",)),
-    (["forecast", "{short}", "--model", "moving_median"], ("--window", "window=", "windows="), ("or a smaller --horizon",)),
+    (["forecast", "{short}", "--model", "dlinear"], ("--window", "window=", "a smaller"), ("points at --horizon 1).",)),
+    (["forecast", "{short}", "--model", "moving_median"], ("--window", "window=", "windows=", "a smaller"),
+     ("points at --horizon 1).",)),
+    (["forecast", "{twelve}", "--model", "naive", "--horizon", "30"], ("--window", "window=", "a smaller"),
+     ("or --horizon 1 (the longest these points fit).",)),
     (["forecast", "{tiny}", "--by", "service", "--model", "dlinear"], ("window=",), ()),
     (["forecast", "{dup}", "--model", "dlinear"], ("bucketize(",), ("--freq",)),
 ])
 def test_messages_advise_only_what_the_command_line_has(runner, tmp_path, args, absent, present):
     short = bucketed_csv(tmp_path / "short.csv", periods=2)
+    twelve = bucketed_csv(tmp_path / "twelve.csv", periods=12)
     dup = bucketed_csv(tmp_path / "dup.csv", periods=30)
     frame = pd.read_csv(dup)
     pd.concat([frame, frame.iloc[[5]]]).to_csv(dup, index=False)
     tiny = tmp_path / "tiny.csv"
     tiny.write_text("timestamp,service,requests\n" + "".join(f"2024-01-01T00:00:{10 * i:02d}Z,{key},1\n"
                                                              for key in "ab" for i in range(3)))
-    result = runner.invoke(main, [a.format(short=short, dup=dup, tiny=tiny) for a in args])
+    result = runner.invoke(main, [a.format(short=short, twelve=twelve, dup=dup, tiny=tiny) for a in args])
     assert result.exit_code == EXIT_DATA, result.output
     for word in absent:
         assert word not in result.output

@@ -45,6 +45,36 @@ def test_candidate_windows_too_long_for_the_series_get_the_standard_length_messa
         DLinear(horizon=10, candidate_windows=[24, 500]).fit(POISSON[: needed - 1])
 
 
+@pytest.mark.parametrize("model", ["dlinear", "naive", "moving_median", "exponential_smoothing", "ensemble"])
+@pytest.mark.parametrize("n, horizon", [(12, 3), (20, 10), (25, 10), (40, 40), (10, 1)])
+def test_too_few_points_are_told_the_horizon_they_fit_or_that_none_does(model, n, horizon):
+    """12 buckets at horizon 1 were told "Pass more history ... or a smaller horizon=" by DLinear, which needs 25 at
+    any horizon: the advice now names the longest horizon the points fit, which fits while the next does not, or
+    where none does, the points horizon 1 needs, which fit while one fewer does not."""
+    frame = periodic_series(60)
+    with pytest.raises(WorkloadDataError, match="too few") as raised:
+        WorkloadPredictor(model=model, horizon=horizon).fit(frame.iloc[:n])
+    message = str(raised.value)
+    longest = re.search(r"or horizon=(\d+)(?: or less)? \(the longest these points fit\)\.$", message)
+    needed = re.search(r"Pass more history \(at least (\d+) points at horizon=1\) or ", message)
+    assert "a smaller horizon=" not in message, message
+    assert [longest is not None, needed is not None, horizon == 1].count(True) == 1, message
+    if longest is not None:
+        fits = int(longest[1])
+        assert 1 <= fits < horizon and (fits == 1) == ("or less" not in message)
+        WorkloadPredictor(model=model, horizon=fits).fit(frame.iloc[:n])
+        with pytest.raises(WorkloadDataError, match="too few"):
+            WorkloadPredictor(model=model, horizon=fits + 1).fit(frame.iloc[:n])
+    elif horizon > 1:
+        fewest = int(needed[1])
+        assert fewest > n
+        WorkloadPredictor(model=model, horizon=1).fit(frame.iloc[:fewest])
+        with pytest.raises(WorkloadDataError, match="too few"):
+            WorkloadPredictor(model=model, horizon=1).fit(frame.iloc[:fewest - 1])
+    else:
+        assert re.search(r"Pass more history or .*\.$", message) and "horizon=" not in message, message
+
+
 def test_candidates_that_do_not_fit_the_series_are_left_out_of_the_search():
     model = DLinear(horizon=5, candidate_windows=(12, 24, 2000)).fit(POISSON)
     assert set(model.window_scores_) == {12, 24}

@@ -284,8 +284,8 @@ def test_a_timestamp_argument_that_is_no_column_name_is_a_typed_error(timestamp)
 
 
 @pytest.mark.parametrize("model, params, advice", [
-    ("moving_median", {"windows": (500,)}, "Pass more history, a smaller windows= or a smaller horizon=."),
-    ("seasonal_median", {"season_length": 150}, "Pass more history, a smaller season_length= or a smaller horizon=."),
+    ("moving_median", {"windows": (500,)}, "points at horizon=1) or a smaller windows=."),
+    ("seasonal_median", {"season_length": 150}, "points at horizon=1) or a smaller season_length=."),
     ("moving_median", {"windows": (2**41,)}, "pass a smaller windows=."),
     ("seasonal_median", {"season_length": 2**40}, "pass a smaller season_length=."),
 ])

@@ -133,7 +133,8 @@ def _one_line(exc: BaseException) -> str:
 
 # The library's messages name Python parameters; on the command line the same advice names the options.
 _CLI_WORDS = [
-    (re.compile(r", a smaller \w+= or (?=a smaller horizon=)"), " or "),  # the CLI has no --window (nor windows=)
+    (re.compile(r", a smaller \w+= or (?=a smaller horizon=|horizon=\d)"), " or "),  # the CLI has no --window (nor windows=)
+    (re.compile(r"(Pass more history(?: \([^()]*\))?) or a smaller \w+=\."), r"\1."),
     (re.compile(r"unit='s', 'ms', 'us' or 'ns'"), "--unit s, ms, us or ns"),
     (re.compile(r"\bunit='(\w+)'"), r"--unit \1"),
     (re.compile(r"\b(unit|origin|freq)=\.\.\.?"), r"--\1 ..."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import itertools
@@ -819,8 +820,29 @@ class BaseForecaster(ParamsMixin):
             f"{plural(n, 'point')} {'is' if n == 1 else 'are'} too few for window {self._required_window()} + horizon "
             f"{self.horizon}: "
             f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least "
-            f"{self.minimum_length()} points. Pass more history, a smaller {self.window_setting} or a smaller horizon=."
+            f"{self.minimum_length()} points. {self._shortfall_fix(n, f'a smaller {self.window_setting}')}"
         )
+
+    def _shortfall_fix(self, n: int, setting: str) -> str:
+        """The advice of a message saying ``n`` points are too few: more history, ``setting`` (the model's own
+        setting that shortens what it reads, e.g. "a smaller window=") or the longest horizon below this one that
+        ``n`` points suffice for; where none does (every horizon needs more points), the points horizon 1 needs, not
+        a smaller horizon, which would not help."""
+        def at(horizon: int) -> BaseForecaster:
+            other = copy.copy(self)
+            other.horizon = horizon
+            return other
+
+        fits, above = 0, min(int(self.horizon), n + 1)  # a horizon of n points or more leaves no training window
+        while above - fits > 1:  # the points a fit needs grow with the horizon: bisect for the longest that fits
+            middle = (fits + above) // 2
+            fits, above = (middle, above) if at(middle)._length_suffices(n) else (fits, middle)
+        if fits:
+            return (f"Pass more history, {setting} or horizon={fits}" + (" or less" if fits > 1 else "")
+                    + " (the longest these points fit).")
+        if int(self.horizon) == 1:
+            return f"Pass more history or {setting}."
+        return f"Pass more history (at least {at(1).minimum_length()} points at horizon=1) or {setting}."
 
     def _check_steps(self, steps: int | None) -> int:
         if getattr(self, "validation_forecast_", None) is not None:  # a fitted model: its horizon is the fit's

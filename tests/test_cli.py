@@ -1469,6 +1469,36 @@ def test_inspect_reports_a_log_whose_rows_step_back_in_time(runner, tmp_path):
     assert "out of order" not in runner.invoke(main, ["inspect", str(in_order), "--freq", "1min"]).output
 
 
+def test_inspect_reports_a_log_whose_rows_repeat_earlier_requests(runner, tmp_path):
+    """A request log exported twice over an hour (or merged with an overlapping one) repeats rows, and bucketize
+    counts each as a request: the hour's load doubles. Before: inspect said nothing (only "rows out of order", where
+    the repeat did not start in order). A row that shares a timestamp but not the token counts is another request, and
+    a log without token counts, whose stamps to the second repeat by nature, is not judged."""
+    rng = np.random.default_rng(3)
+    stamps = pd.date_range("2024-05-10T00:00:00Z", periods=400, freq="1s") + pd.to_timedelta(
+        rng.integers(0, 999_999, 400), unit="us")
+    log = pd.DataFrame({"TIMESTAMP": stamps.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                        "ContextTokens": rng.integers(1, 4000, 400), "GeneratedTokens": rng.integers(1, 500, 400)})
+    same_time = log.iloc[[10]].assign(ContextTokens=lambda f: f["ContextTokens"] + 1)  # another request
+    twice = pd.concat([log.iloc[:200], same_time, log.iloc[150:200], log.iloc[200:]], ignore_index=True)
+    path = tmp_path / "twice.csv"
+    twice.to_csv(path, index=False)
+    result = runner.invoke(main, ["inspect", str(path), "--freq", "10s"])
+    assert result.exit_code == 0, result.output
+    # data rows 202..251 repeat data rows 151..200; row 201 shares row 11's timestamp only
+    assert re.search(r"repeated requests +50 \(.*a log exported twice\? The first: data row 202, as data row 151\)",
+                     result.output), result.output
+    report = json.loads(runner.invoke(main, ["inspect", str(path), "--freq", "10s", "--json"]).output)
+    assert report["repeated_requests"] == {"count": 50, "first_at_row": 202, "repeats_row": 151}
+    once = tmp_path / "once.csv"
+    pd.concat([log.iloc[:200], same_time, log.iloc[200:]]).to_csv(once, index=False)
+    assert re.search(r"repeated requests +0\n", runner.invoke(main, ["inspect", str(once), "--freq", "10s"]).output)
+    seconds = tmp_path / "seconds.csv"
+    pd.DataFrame({"TIMESTAMP": stamps.strftime("%Y-%m-%dT%H:%M:%SZ").repeat(2)}).to_csv(seconds, index=False)
+    result = runner.invoke(main, ["inspect", str(seconds), "--freq", "10s", "--json"])
+    assert result.exit_code == 0 and "repeated_requests" not in json.loads(result.output), result.output
+
+
 def test_a_model_file_update_says_when_the_ensemble_moved_weight_to_a_member_on_the_newest_windows(runner, tmp_path):
     """After a level shift an ensemble's update moves weight to the member that follows it (``shift_share_``); the
     summary named only the combination chosen at fit, which no longer says what forecasts."""

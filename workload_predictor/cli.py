@@ -1412,6 +1412,11 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
                      if value["largest_step_back_s"] >= 1800 and value["without_utc_offset"] else "")
             value = (f"{value['count']:,} (the largest step back: {_duration(value['largest_step_back_s'])}, at data "
                      f"row {value['largest_at_row']}{clock})")
+        elif key == "repeated_requests":
+            value = f"{value['count']:,}" + (
+                f" (rows with the timestamp and token counts of an earlier row, each counted as a request: a log "
+                f"exported twice? The first: data row {value['first_at_row']}, as data row {value['repeats_row']})"
+                if value["count"] else "")
         elif key == "irregular_steps":
             value = f"{value['count']:,}" + (f" (the first: {_duration(value['first_step_s'])} after "
                                              f"{value['first_after']})" if value["count"] else "")
@@ -1527,6 +1532,8 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
                 report[f"{side}_per_request"] = {
                     "mean": float(np.nanmean(values)), "p50": float(np.nanmedian(values)),
                     "p99": float(np.nanpercentile(values, 99)), "max": float(np.nanmax(values))}
+        if tokens:  # without token counts, requests in one timestamp (a log to the second) are no repetition
+            _repeated_requests(report, in_file_order, frame, list(tokens.values()))
         missing = [side.split("_")[0] for side in ("input_tokens", "output_tokens") if side not in tokens]
         if missing:
             report["token_columns"] = (f"none recognised for {' and '.join(missing)} tokens; name them with "
@@ -1534,6 +1541,30 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     if len(counts):
         return _rate_statistics(report, counts)
     return report
+
+
+def _repeated_requests(report: dict[str, Any], stamps: pd.DatetimeIndex, frame: pd.DataFrame,
+                       token_columns: list) -> None:
+    """``report["repeated_requests"]`` of a request log (``stamps`` in file order): its rows with the same timestamp
+    and token counts (``token_columns``, at least one) as an earlier row, which a log exported twice or merged with
+    an overlapping one holds and which are counted as requests each: how many, and the first with the earlier row it
+    repeats (data rows counted from 1)."""
+    from .readers import coerced_numbers
+
+    report["repeated_requests"] = {"count": 0}
+    shared = np.flatnonzero(stamps.duplicated(keep=False))  # only rows whose timestamp recurs can repeat a row
+    if not len(shared):
+        return
+    # An empty or non-numeric cell (reported above) as -1, which no count is: equal to itself, as duplicated() has it.
+    keys = pd.DataFrame({"timestamp": stamps[shared], **{
+        f"tokens{i}": np.nan_to_num(coerced_numbers(frame[name].iloc[shared]).to_numpy(float), nan=-1.0)
+        for i, name in enumerate(token_columns)}})
+    repeated = keys.duplicated().to_numpy()
+    report["repeated_requests"]["count"] = int(repeated.sum())
+    if repeated.any():
+        at = int(np.flatnonzero(repeated)[0])
+        earlier = int(np.flatnonzero(keys.iloc[:at].eq(keys.iloc[at]).all(axis=1).to_numpy())[0])
+        report["repeated_requests"].update(first_at_row=int(shared[at]) + 1, repeats_row=int(shared[earlier]) + 1)
 
 
 def _steps_back(report: dict[str, Any], stamps: pd.DatetimeIndex, column: pd.Series) -> None:

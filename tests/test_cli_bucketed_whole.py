@@ -41,6 +41,30 @@ def test_a_bucketed_file_keeps_its_last_bucket_and_the_forecast_follows_it(tmp_p
     assert round(_first_forecast(runs["without the last"]), -1) == 200
 
 
+def test_a_last_bucket_below_every_earlier_one_gets_a_note(tmp_path):
+    """The whole per-minute series above was forecast from its last bucket (7 requests after 200 or more a minute)
+    without a word: the summary notes a last bucket that counts fewer requests than every bucket before it, for
+    forecast and evaluate. A last bucket equal to an earlier one's count (a series with empty buckets ending in one)
+    or above one gets no note."""
+    buckets = bucketize(azure_llm_trace("conv"), freq="1min")
+    path = tmp_path / "minutes.csv"
+    buckets.to_csv(path, index=False)
+    note = ("note    the last bucket (2023-11-16 19:14:00Z, 7 requests) counts fewer than any before it (at least "
+            f"{buckets['requests'].iloc[:-1].min()}): one still filling?")
+    for command in (["forecast", str(path), "--model", "naive", "-q"],
+                    ["evaluate", str(path), "--models", "naive", "--baselines", "", "--horizon", "2", "-q"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 0, result.output
+        assert note in result.output, result.output
+    earlier = buckets.iloc[:-2]  # the new last bucket: equal to their lowest count, then above it
+    for last in (earlier["requests"].min(), earlier["requests"].min() + 1):
+        ended = buckets.iloc[:-1].copy()
+        ended.loc[ended.index[-1], "requests"] = last
+        ended.to_csv(path, index=False)
+        result = CliRunner().invoke(main, ["forecast", str(path), "--model", "naive", "-q"])
+        assert result.exit_code == 0 and "note" not in result.output, result.output
+
+
 @pytest.mark.parametrize("doc", ["README.md", "docs/command-line.md"])
 def test_the_docs_say_a_bucketed_file_is_read_whole(doc):
     path = ROOT / doc

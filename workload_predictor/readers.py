@@ -625,7 +625,7 @@ def read_trace(
         if freq is not None:
             check_bucket_width(series["timestamp"].diff(), freq, path)
         return Trace(series=series, log=None, kind="bucketed series", timestamp_column=column, path=Path(path),
-                     rows=rows)
+                     rows=rows, note=_low_last_bucket(series) if "requests" in checked else None)
     if freq is None:
         raise FreqRequiredError(f"{path} is a request log (one row per request): pass freq, e.g. freq='10s'.")
     sums = token_columns(frame.columns, input_column, output_column)
@@ -655,6 +655,19 @@ def read_trace(
                 "Without a `requests` column it is read as a request log, each row one request; name its count "
                 f"column `requests` (its columns: {quote_columns(frame.columns)}).")
     return Trace(series=series, log=frame, kind="request log", timestamp_column=column, path=Path(path), note=note)
+
+
+def _low_last_bucket(series: pd.DataFrame) -> str | None:
+    """The note of a bucketed series (sorted by time) whose last bucket counts fewer requests than every bucket
+    before it, as an exporter's bucket still filling does (the Azure per-minute series end with 7 requests after
+    200 or more a minute): the file is read whole, so the forecast follows that count; None otherwise."""
+    counts = series["requests"].to_numpy(float)
+    if len(counts) < 2 or not counts[-1] < counts[:-1].min():
+        return None
+    last = series["timestamp"].iloc[-1]
+    return (f"the last bucket ({_utc_text(last)}, {counts[-1]:g} requests) counts fewer than any before it (at least "
+            f"{counts[:-1].min():g}): one still filling? A bucketed file is read whole, so the forecast follows it; "
+            "leave out a bucket whose period had not ended.")
 
 
 def _utc_text(stamp: pd.Timestamp) -> str:

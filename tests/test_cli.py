@@ -736,6 +736,29 @@ def test_messages_advise_only_what_the_command_line_has(runner, tmp_path, args, 
         assert word in result.output
 
 
+def test_model_target_and_format_names_are_read_in_any_case(runner, tmp_path):
+    """``--model DLinear`` (as the README and papers spell it) was a usage error listing 'dlinear' among the choices;
+    so were ``--target Requests``, ``--models DLinear`` and ``--format VIDUR-main``. Each is now the name it spells,
+    with the same output as the lower-case one."""
+    path = bucketed_csv(tmp_path / "series.csv", periods=120, input_tokens=np.arange(120) % 5 * 100 + 300,
+                        output_tokens=np.arange(120) % 3 * 50 + 60)
+    runs = {}
+    for spelling in ("lower", "mixed"):
+        model, target, fmt, models = ("dlinear", "requests", "vidur-main", "dlinear,naive")
+        if spelling == "mixed":
+            model, target, fmt, models = ("DLinear", "Requests", "VIDUR-Main", "DLinear,NAIVE")
+        future = tmp_path / f"{spelling}.csv"
+        forecast = runner.invoke(main, ["forecast", str(path), "--model", model, "--target", target, "--horizon", "3",
+                                        "--requests", str(future), "--format", fmt, "-q"])
+        evaluate = runner.invoke(main, ["evaluate", str(path), "--models", models, "--baselines", "moving_average",
+                                        "--horizon", "3", "-q"])
+        assert forecast.exit_code == 0 and evaluate.exit_code == 0, forecast.output + evaluate.output
+        runs[spelling] = (re.sub(r"(fit|predict) [\d.]+ m?s", "", forecast.output.replace(future.name, "")),
+                          future.read_text(), re.sub(r"\s[\d.]+\s+[\d.]+\n", "\n", evaluate.output))
+    assert runs["mixed"] == runs["lower"]
+    assert "model   dlinear:" in runs["mixed"][0] and "num_prefill_tokens" in runs["mixed"][1]
+
+
 def test_python_m_runs_the_fleet_commands(tmp_path):
     """``python -m workload_predictor.cli`` ran ``main()`` before the --by functions below it were defined."""
     fleet = bucketed_fleet(tmp_path / "fleet.csv")

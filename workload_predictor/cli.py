@@ -58,11 +58,11 @@ log = logging.getLogger(__name__)
 
 class RegisteredModel(click.Choice):
     """A registered model name, read from the registry when the command runs (so a model registered after
-    this module was imported is a valid choice too)."""
+    this module was imported is a valid choice too), in any case (``DLinear`` is ``dlinear``)."""
 
     def __init__(self, **capabilities: bool) -> None:
         self.capabilities = capabilities
-        super().__init__(())
+        super().__init__((), case_sensitive=False)
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -707,7 +707,9 @@ def _check_freq(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 def _split_names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
-    names = [v.strip() for v in value.split(",") if v.strip()] if value else []
+    """The names of a comma-separated ``option``, each one of ``allowed`` in any case (``DLinear``: ``dlinear``)."""
+    spelled = {name.lower(): name for name in allowed}
+    names = [spelled.get(v.strip().lower(), v.strip()) for v in value.split(",") if v.strip()] if value else []
     unknown = [n for n in names if n not in allowed]
     if unknown:
         raise click.BadParameter(f"unknown {cut(', '.join(map(quote, unknown)), 200)}; choose from "
@@ -859,7 +861,7 @@ def main() -> None:
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               callback=lambda _c, _p, v: _finite(v, "a coverage in (0, 1), e.g. 0.9"),
               help="Coverage of the prediction interval.")
-@click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
+@click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS, case_sensitive=False),
               help="What to forecast; repeat for several (default: requests).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, registry.MAX_SEED),
               help="Random seed (LSTM training, --requests).")
@@ -869,7 +871,7 @@ def main() -> None:
               help="Draw history, forecast and interval to an image, e.g. fc.png (needs matplotlib).")
 @click.option("--requests", "requests_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write synthetic future requests (Poisson arrivals, token lengths from recent requests) as CSV.")
-@click.option("--format", "requests_format", type=click.Choice(list(REQUEST_FORMATS)), default="native",
+@click.option("--format", "requests_format", type=click.Choice(list(REQUEST_FORMATS), case_sensitive=False), default="native",
               show_default=True,
               help="--requests columns, named after what reads them: native (arrival_time_ns, input_tokens, "
                    "output_tokens); vidur-main (Vidur's repository, main branch: arrived_at seconds, "
@@ -1221,7 +1223,7 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--level", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               callback=lambda _c, _p, v: _finite(v, "a coverage in (0, 1), e.g. 0.9"),
               help="Interval level whose coverage is measured.")
-@click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS),
+@click.option("--target", "targets", multiple=True, type=click.Choice(TARGETS, case_sensitive=False),
               help="What to score; repeat for several (default: requests).")
 @click.option("--test-size", default=0.25, show_default=True, type=float, callback=lambda _c, _p, v: _test_size(v),
               help="Test span: a fraction of the series (< 1) or a whole number of buckets.")

@@ -348,6 +348,27 @@ def test_absolute_weights_pick_the_median_on_zero_inflated_counts():
     assert convex_weights(forecasts, actual)[0] < 0.01
 
 
+def test_the_table_records_the_lstms_share_of_its_network_at_each_refit():
+    """The README's evaluate example shows lstm's row equal to dlinear's, digit for digit, without a word: at every
+    refit the network's correction took a share of 0, leaving the LSTM's DLinear base. Its row now says the share at
+    each refit, in refit order, as the forecast command's model line words it; the command prints it per refit."""
+    from workload_predictor.cli import combination_lines
+
+    def lstm_combination(share):  # as the forecast command's model line words it
+        return f"base + {share:.2f} x the network's correction"
+
+    rng = np.random.default_rng(4)
+    y = 20 + 8 * np.sin(np.arange(300) * 2 * np.pi / 24) + rng.poisson(3, 300)
+    spec = dict(model="lstm", horizon=4, random_state=0, verbose=False, model_params={"max_epochs": 3})
+    result = run_backtest(frame(y), [WorkloadPredictor(**spec)], ["naive"], horizon=4, test_size=60, refit_every=30,
+                          verbose=False)
+    rows = result.table.set_index("model")
+    shares = [WorkloadPredictor(**spec).fit(frame(y[:point])).model_.correction_share_ for point in result.refits]
+    assert rows.loc["lstm", "combination"] == "; ".join(map(lstm_combination, shares))
+    assert len(shares) == 2 and pd.isna(rows.loc["naive", "combination"])
+    assert f"lstm combination per refit: {lstm_combination(shares[0])}; " in combination_lines(result.table)[1]
+
+
 def test_the_table_records_the_ensembles_combination_at_each_refit():
     """The ensemble's chosen combination (fitted weights or a mean of its best members) is in its rows, one per
     refit in refit order; a model that combines nothing has none."""

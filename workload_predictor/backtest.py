@@ -591,6 +591,8 @@ def _run_one(series: BucketedSeries, name: str, spec: dict[str, Any], origins: n
         confidence.append(predictor._confidence_by_index)
         if getattr(predictor.model_, "combination_", None) is not None:
             combinations.append(predictor.model_.combination_)
+        elif getattr(predictor.model_, "correction_share_", None) is not None:  # an LSTM on a linear base
+            combinations.append(lstm_combination(predictor.model_.correction_share_))
         log.debug("backtest %s: fitted on %d buckets in %.3f s, forecast origins %d..%d", spec["model"], point,
                   fit_seconds[-1], origins[first], origins[stop - 1])
         bar.update(1)
@@ -600,6 +602,12 @@ def _run_one(series: BucketedSeries, name: str, spec: dict[str, Any], origins: n
         "confidence": np.asarray(confidence, float), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
         "combination": "; ".join(combinations) if combinations else None,
     }
+
+
+def lstm_combination(share: float) -> str:
+    """An LSTM's combination as the command line words it: its linear base plus ``share`` of its network's
+    correction."""
+    return f"base + {share:.2f} x the network's correction"
 
 
 def backtest(
@@ -632,7 +640,8 @@ def backtest(
         times each miss; lower is better, comparable between rows of the same level), ``confidence`` (the
         model's own score, mean over refits), ``fit_seconds`` (mean per fit), ``predict_ms`` (median of one
         ``predict()`` call), ``n_origins``,
-        ``n_refits``, ``combination`` (an ensemble's combination at each refit, ``"; "``-separated;
+        ``n_refits``, ``combination`` (an ensemble's combination, or an LSTM's share of its network's correction
+        over its linear base (0: the base alone, whose forecasts are DLinear's), at each refit, ``"; "``-separated;
         missing for a model that combines nothing).
     """
     return run_backtest(data, models, baselines, **options).table

@@ -1018,7 +1018,9 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
         parts.append(f"{shifted:.2f} of the weight moved to {slot}{held}, far better on the newest windows")
     share = getattr(predictor.model_, "correction_share_", None)  # an LSTM's: how much of its network counts
     if share is not None:
-        parts.append(f"base + {share:.2f} x the network's correction, tail t {predictor.model_.correction_t_:.2f}")
+        from .backtest import lstm_combination
+
+        parts.append(f"{lstm_combination(share)}, tail t {predictor.model_.correction_t_:.2f}")
     detail = f" ({'; '.join(parts)})" if parts else ""
     fitted = "loaded" if appended is not None else f"fit {predictor.fit_seconds_:.2f} s"
     _say(f"model   {model}{detail}: {fitted}, predict {predict_ms:.1f} ms")

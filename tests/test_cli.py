@@ -1492,6 +1492,25 @@ def test_inspect_reports_a_log_whose_rows_step_back_in_time(runner, tmp_path):
     assert "out of order" not in runner.invoke(main, ["inspect", str(in_order), "--freq", "1min"]).output
 
 
+def test_inspect_says_whether_the_times_carry_a_utc_offset(runner, tmp_path):
+    """A log whose stamps have no UTC offset is read as UTC: one kept in local time (New York) is forecast 5 hours
+    off without a word, and inspect's first/last (marked Z) did not say that the Z was assumed. Stamps with an offset
+    and numeric epochs are instants: no."""
+    stamps = pd.date_range("2024-05-10 08:00", periods=600, freq="2s", tz="America/New_York")
+    files = {"naive": stamps.tz_localize(None).strftime("%Y-%m-%d %H:%M:%S"),
+             "offset": stamps.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "epoch": (stamps - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta("1ms")}
+    for name, column in files.items():
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame({"TIMESTAMP": column, "ContextTokens": 10, "GeneratedTokens": 5}).to_csv(path, index=False)
+        text = runner.invoke(main, ["inspect", str(path), "--freq", "10s"])
+        report = json.loads(runner.invoke(main, ["inspect", str(path), "--freq", "10s", "--json"]).output)
+        assert text.exit_code == 0, text.output
+        assert report["times_without_utc_offset"] is (name == "naive"), (name, report)
+        said = re.search(r"^times without utc offset +(.*)$", text.output, flags=re.M)[1]
+        assert said.startswith("yes: read as UTC") if name == "naive" else said == "no", (name, said)
+
+
 def test_inspect_reports_a_log_whose_rows_repeat_earlier_requests(runner, tmp_path):
     """A request log exported twice over an hour (or merged with an overlapping one) repeats rows, and bucketize
     counts each as a request: the hour's load doubles. Before: inspect said nothing (only "rows out of order", where

@@ -1416,6 +1416,9 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
                      if value["largest_step_back_s"] >= 1800 and value["without_utc_offset"] else "")
             value = (f"{value['count']:,} (the largest step back: {_duration(value['largest_step_back_s'])}, at data "
                      f"row {value['largest_at_row']}{clock})")
+        elif key == "times_without_utc_offset":
+            value = ("yes: read as UTC (if the log's clock kept local time, write its stamps with their UTC offset, "
+                     "e.g. +02:00)" if value else "no")
         elif key == "repeated_requests":
             value = f"{value['count']:,}" + (
                 f" (rows with the timestamp and token counts of an earlier row, each counted as a request: a log "
@@ -1498,6 +1501,9 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         "columns": list(map(str, frame.columns)), "timestamp_column": str(column),
         "first": iso(stamps[0]), "last": iso(stamps[-1]), "span_s": _seconds(stamps[-1] - stamps[0]),
     }
+    # The first and the last stamp: a column mixing stamps with and without an offset is rare, and reading every
+    # stamp alone would take longer than reading the log.
+    report["times_without_utc_offset"] = _without_utc_offset(frame[column].iloc[[0, -1]])
     _steps_back(report, in_file_order, frame[column])
     steps = pd.Series(stamps[1:] - stamps[:-1])
     tokens = {} if bucketed else token_columns(frame.columns, opts["input_col"], opts["output_col"])

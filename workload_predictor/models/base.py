@@ -820,14 +820,19 @@ class BaseForecaster(ParamsMixin):
             f"{plural(n, 'point')} {'is' if n == 1 else 'are'} too few for window {self._required_window()} + horizon "
             f"{self.horizon}: "
             f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least "
-            f"{self.minimum_length()} points. {self._shortfall_fix(n, f'a smaller {self.window_setting}')}"
+            f"{self.minimum_length()} points. {self._shortfall_fix(n, self._shorter_window_fix())}"
         )
 
-    def _shortfall_fix(self, n: int, setting: str) -> str:
+    def _shorter_window_fix(self) -> str | None:
+        """The advice to shorten what the model reads ("a smaller window="), or None where it reads one bucket, the
+        fewest there is (naive's window)."""
+        return f"a smaller {self.window_setting}" if self._required_window() > 1 else None
+
+    def _shortfall_fix(self, n: int, setting: str | None) -> str:
         """The advice of a message saying ``n`` points are too few: more history, ``setting`` (the model's own
-        setting that shortens what it reads, e.g. "a smaller window=") or the longest horizon below this one that
-        ``n`` points suffice for; where none does (every horizon needs more points), the points horizon 1 needs, not
-        a smaller horizon, which would not help."""
+        setting that shortens what it reads, e.g. "a smaller window="; None: none does) or the longest horizon below
+        this one that ``n`` points suffice for; where none does (every horizon needs more points), the points
+        horizon 1 needs, not a smaller horizon, which would not help."""
         def at(horizon: int) -> BaseForecaster:
             other = copy.copy(self)
             other.horizon = horizon
@@ -837,12 +842,13 @@ class BaseForecaster(ParamsMixin):
         while above - fits > 1:  # the points a fit needs grow with the horizon: bisect for the longest that fits
             middle = (fits + above) // 2
             fits, above = (middle, above) if at(middle)._length_suffices(n) else (fits, middle)
+        settings = f", {setting}" if setting else ""
         if fits:
-            return (f"Pass more history, {setting} or horizon={fits}" + (" or less" if fits > 1 else "")
+            return (f"Pass more history{settings} or horizon={fits}" + (" or less" if fits > 1 else "")
                     + " (the longest these points fit).")
-        if int(self.horizon) == 1:
-            return f"Pass more history or {setting}."
-        return f"Pass more history (at least {at(1).minimum_length()} points at horizon=1) or {setting}."
+        history = "Pass more history" if int(self.horizon) == 1 else (
+            f"Pass more history (at least {at(1).minimum_length()} points at horizon=1)")
+        return f"{history} or {setting}." if setting else f"{history}."
 
     def _check_steps(self, steps: int | None) -> int:
         if getattr(self, "validation_forecast_", None) is not None:  # a fitted model: its horizon is the fit's

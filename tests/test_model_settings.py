@@ -51,7 +51,8 @@ def test_too_few_points_are_told_the_horizon_they_fit_or_that_none_does(model, n
     """12 buckets at horizon 1 were told "Pass more history ... or a smaller horizon=" by DLinear, which needs 25 at
     any horizon: the advice now names the longest horizon the points fit, which fits while the next does not, or
     where none does, the points horizon 1 needs, which fit while one fewer does not. Naive, which reads one
-    bucket, was told to pass a smaller window= too."""
+    bucket, was told to pass a smaller window= too, and exponential smoothing, whose factors hold 1.0 (one bucket),
+    a larger factor in alphas=."""
     frame = periodic_series(60)
     with pytest.raises(WorkloadDataError, match="too few") as raised:
         WorkloadPredictor(model=model, horizon=horizon).fit(frame.iloc[:n])
@@ -60,8 +61,9 @@ def test_too_few_points_are_told_the_horizon_they_fit_or_that_none_does(model, n
     needed = re.search(r"Pass more history \(at least (\d+) points at horizon=1\) or ", message)
     assert "a smaller horizon=" not in message, message
     assert [longest is not None, needed is not None, horizon == 1].count(True) == 1, message
-    if model == "naive":  # its window is one bucket: no smaller window to pass
-        assert "window" not in message.rpartition("points. ")[2], message
+    if model in ("naive", "exponential_smoothing"):  # one bucket read (alphas hold 1.0): nothing to shorten
+        assert "window" not in message.rpartition("points. ")[2] and "alphas=" not in message.rpartition(
+            "points. ")[2], message
     if longest is not None:
         fits = int(longest[1])
         assert 1 <= fits < horizon and (fits == 1) == ("or less" not in message)

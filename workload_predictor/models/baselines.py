@@ -387,8 +387,12 @@ class ExponentialSmoothing(BaseForecaster):
             f"alphas={quote(self.alphas)} + horizon "
             f"{self.horizon}: the largest factor, {largest:g}, weighs the last {self._required_window()} points, and "
             f"training needs {MIN_TRAIN_WINDOWS} windows plus a validation tail, i.e. at least "
-            f"{self.minimum_length()} points. {self._shortfall_fix(n, 'a larger factor in alphas= (e.g. 1.0)')}"
+            f"{self.minimum_length()} points. {self._shortfall_fix(n, self._shorter_window_fix())}"
         )
+
+    def _shorter_window_fix(self) -> str | None:
+        """A larger factor shortens what the smoothing weighs, down to the last point (a factor of 1)."""
+        return "a larger factor in alphas= (e.g. 1.0)" if self._required_window() > 1 else None
 
     _forecast_within = 1.0  # the kernel's weighted mean (weights >= 0 summing to 1; BaseForecaster._forecast_within)
 

@@ -736,6 +736,24 @@ def test_messages_advise_only_what_the_command_line_has(runner, tmp_path, args, 
         assert word in result.output
 
 
+@pytest.mark.parametrize("args, said", [
+    (["forecast", "{path}", "--json", "fc.json"], "No such option '--json': forecast writes its table with --out "
+                                                  "FILE.json"),
+    (["evaluate", "{path}", "--out", "scores.csv"], "No such option '--out': evaluate writes its table with --json"),
+    (["inspect", "{path}", "--out", "report.json"], "No such option '--out': inspect prints its report as JSON with "
+                                                    "--json"),
+])
+def test_another_commands_output_option_names_this_ones(runner, tmp_path, args, said):
+    """``forecast --json`` (which inspect and evaluate take) was answered "Did you mean '--jobs'?", an option that
+    sets worker processes; ``evaluate --out`` likewise. The usage error names the command's own output option."""
+    path = bucketed_csv(tmp_path / "series.csv", periods=60)
+    result = runner.invoke(main, [a.format(path=path) for a in args])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert said in result.output and "Did you mean" not in result.output, result.output
+    other = runner.invoke(main, ["forecast", str(path), "--jsn", "x"])  # any other unknown option: click's own words
+    assert other.exit_code == EXIT_USAGE and "Did you mean" in other.output and "--jobs" in other.output, other.output
+
+
 def test_model_target_and_format_names_are_read_in_any_case(runner, tmp_path):
     """``--model DLinear`` (as the README and papers spell it) was a usage error listing 'dlinear' among the choices;
     so were ``--target Requests``, ``--models DLinear`` and ``--format VIDUR-main``. Each is now the name it spells,

@@ -811,14 +811,31 @@ def _short_numbers(message: str) -> str:
     return _LONG_NUMBER.sub(lambda m: f"{m.group(0)[:12]}...{m.group(0)[-6:]} ({len(m.group(0)):,} digits)", message)
 
 
+#: The option a command writes its output with, for a user who gave it another command's (forecast --json): click's
+#: own suggestion is the closest name (--jobs), which does something else.
+_OUTPUT_OPTIONS = {
+    ("forecast", "--json"): "forecast writes its table with --out FILE.json (or FILE.csv).",
+    ("evaluate", "--out"): "evaluate writes its table with --json FILE.",
+    ("inspect", "--out"): "inspect prints its report as JSON with --json (redirect it to a file).",
+}
+
+
 class _Group(click.Group):
     """The command group, whose usage errors (click's own too: a TRACE that does not exist, an unknown --model)
-    quote what the user typed cut short."""
+    quote what the user typed cut short, and name the output option of a command given another's
+    (:data:`_OUTPUT_OPTIONS`)."""
 
     @contextlib.contextmanager
     def _short_errors(self) -> Iterator[None]:
         try:
             yield
+        except click.NoSuchOption as exc:
+            command = exc.ctx.info_name if exc.ctx is not None else None
+            hint = _OUTPUT_OPTIONS.get((command, exc.option_name))
+            if hint is not None:
+                exc.message, exc.possibilities = f"No such option '{exc.option_name}': {hint}", None
+            exc.message = _short_quotes(exc.message)
+            raise
         except click.ClickException as exc:
             exc.message = _short_quotes(exc.message)
             raise

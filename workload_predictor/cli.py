@@ -133,7 +133,8 @@ def _one_line(exc: BaseException) -> str:
 
 # The library's messages name Python parameters; on the command line the same advice names the options.
 _CLI_WORDS = [
-    (re.compile(r", a smaller \w+= or (?=a smaller horizon=|horizon=\d)"), " or "),  # the CLI has no --window (nor windows=)
+    # The CLI has no --window (nor windows=): the advice keeps more history and the horizon.
+    (re.compile(r", a smaller \w+= or (?=a smaller horizon=|horizon=\d)"), " or "),
     (re.compile(r"(Pass more history(?: \([^()]*\))?) or a smaller \w+=\."), r"\1."),
     (re.compile(r"unit='s', 'ms', 'us' or 'ns'"), "--unit s, ms, us or ns"),
     (re.compile(r"\bunit='(\w+)'"), r"--unit \1"),
@@ -888,8 +889,8 @@ def main() -> None:
               help="Draw history, forecast and interval to an image, e.g. fc.png (needs matplotlib).")
 @click.option("--requests", "requests_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write synthetic future requests (Poisson arrivals, token lengths from recent requests) as CSV.")
-@click.option("--format", "requests_format", type=click.Choice(list(REQUEST_FORMATS), case_sensitive=False), default="native",
-              show_default=True,
+@click.option("--format", "requests_format", type=click.Choice(list(REQUEST_FORMATS), case_sensitive=False),
+              default="native", show_default=True,
               help="--requests columns, named after what reads them: native (arrival_time_ns, input_tokens, "
                    "output_tokens); vidur-main (Vidur's repository, main branch: arrived_at seconds, "
                    "num_prefill_tokens, num_decode_tokens); vidur-0.0.26 (the released vidur 0.0.26 package's "

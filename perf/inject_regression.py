@@ -44,18 +44,17 @@ Load it as a pytest plugin with the regressions to inject in ``PERF_INJECT`` (co
     PERF_INJECT=lstm-update-wait-2x@update_predictor_10_buckets[lstm] ...   # only in that case (KIND@CASE: the
                                           # test's name less ``test_``; other cases run the code as it is)
 
-It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict`` / ``.save`` /
-``.load`` / ``.check_alerts``, the models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the
-predictor's and the fleet's ``health``, ``bucketize``, the backtest, the command line's ``forecast`` and
-``evaluate``, a bare model's ``predict`` and ``update``; the library's code is untouched; the baseline's code, when the gate loads
-it beside, is not wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real
-work; a fleet's or a predictor's ``update``, which commits its result to its object, first on a shallow copy of it),
-a 2x wait sleeps as long as the calls took on an idle machine (their wall time less the time they waited for a core;
-their CPU time does not move), summed and slept off a millisecond or more at a time (``_waits``), the allocation
-touches 100 MB of pages during the fit, a 2x memory growth holds, at the end of the call, as much again as the
-call's peak growth in both figures of the memory cases (see ``_doubled_memory``). It also sets ``PERF_PRELOAD`` so
-that the fresh processes of the memory and import cases (``perf/_child.py``) import it too (``import-wait`` only
-adds a finder there).
+It wraps methods of the code under test (``WRAPPERS``: ``WorkloadPredictor.fit`` / ``.predict`` / ``.save`` / ``.load``
+/ ``.check_alerts``, the models' update, ``FleetPredictor.fit`` / ``.update`` / ``.predict``, the predictor's and the
+fleet's ``health``, ``bucketize``, the backtest, the command line's ``forecast`` and ``evaluate``, a bare model's
+``predict`` and ``update``; the library's code is untouched; the baseline's code, when the gate loads it beside, is not
+wrapped): a 2x computation does the call twice (as sensitive to the machine's load as the real work; a fleet's or a
+predictor's ``update``, which commits its result to its object, first on a shallow copy of it), a 2x wait sleeps as long
+as the calls took on an idle machine (their wall time less the time they waited for a core; their CPU time does not
+move), summed and slept off a millisecond or more at a time (``_waits``), the allocation touches 100 MB of pages during
+the fit, a 2x memory growth holds, at the end of the call, as much again as the call's peak growth in both figures of
+the memory cases (see ``_doubled_memory``). It also sets ``PERF_PRELOAD`` so that the fresh processes of the memory and
+import cases (``perf/_child.py``) import it too (``import-wait`` only adds a finder there).
 """
 
 from __future__ import annotations
@@ -129,7 +128,7 @@ def _waits(method, chunk_s: float = 0.001):
     return wrapper
 
 
-def _waits_in_sum(method, chunk_s: float = 0.001):
+def _waits_in_sum(method, chunk_s: float = 0.001, counted=None):
     """Waits as long again as the calls computed, summed over the calls: for calls of microseconds, where
     :func:`_waits`' reading of the clock (``/proc/thread-self/schedstat``, 17 us of CPU time) costs more than the
     call. Each call adds its
@@ -137,14 +136,16 @@ def _waits_in_sum(method, chunk_s: float = 0.001):
     owed; once that reaches ``chunk_s`` the call sleeps it off, so a round of 10 ms of calls waits as long again
     within one chunk, and what a round leaves owed the next one waits. A sleep's overshoot (its least time, a late
     wake-up) is not deducted from what later calls owe: deducted, one long sleep left the next rounds waiting nothing
-    (their median latency read 1.56x)."""
+    (their median latency read 1.56x). ``counted``: whether a call (its first argument, read after the call) owes
+    its time; ``None``: every call."""
     owed = [0.0]
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         start = time.thread_time()
         result = method(*args, **kwargs)
-        owed[0] += time.thread_time() - start
+        if counted is None or counted(args[0]):
+            owed[0] += time.thread_time() - start
         if owed[0] >= chunk_s:
             time.sleep(owed[0])
             owed[0] = 0.0
@@ -179,20 +180,7 @@ def _slower_where_flagged(method):
 def _waits_where_flagged(method, chunk_s: float = 0.001):
     """:func:`_waits_in_sum` of the updates that weighed a flagged bucket (their thread's CPU time: an update computes
     and never waits), the others as they are."""
-    owed = [0.0]
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        start = time.thread_time()
-        result = method(self, *args, **kwargs)
-        if _weighed_flagged(self):
-            owed[0] += time.thread_time() - start
-            if owed[0] >= chunk_s:
-                time.sleep(owed[0])
-                owed[0] = 0.0
-        return result
-
-    return wrapper
+    return _waits_in_sum(method, chunk_s, counted=_weighed_flagged)
 
 
 def _slower_in_first_attempt(method):

@@ -15,7 +15,8 @@ from test_model_file_fuzz import node, pack, stored_fields, unpack
 from workload_predictor import FleetPredictor, NoKeyFittedError, WorkloadDataError, WorkloadPredictor
 from workload_predictor.models.dlinear import DLinear
 
-BELOW = r"alpha=(1e-300|4\.94066e-324) \(the relative ridge penalty.*below the smallest normal float.*pass a larger alpha"
+BELOW = (r"alpha=(1e-300|4\.94066e-324) \(the relative ridge penalty.*below the smallest normal float"
+         r".*pass a larger alpha")
 PAST = r"alpha=1e\+307 \(the relative ridge penalty.*past the largest float.*pass a smaller alpha"
 
 

@@ -31,6 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workload_predictor import FleetPredictor, WorkloadPredictor
+from workload_predictor.errors import WorkloadDataError
 
 START = pd.Timestamp("2024-03-01", tz="UTC")
 TINY_GLOBAL = {"max_epochs": 1, "hidden_size": 4, "patch_size": 4}
@@ -98,8 +99,12 @@ def quiet():
 @settings(max_examples=15)
 @given(keys=KEYS, seed=st.integers(0, 2**32 - 1), model=st.sampled_from(["dlinear", "naive", "moving_median",
                                                                           "dlinear_log", "seasonal_naive"]),
-       horizon=st.integers(1, 5), partition_size=st.sampled_from([None, 1, 2]))
-def test_each_fleet_key_forecasts_as_a_lone_predictor_on_its_rows(keys, seed, model, horizon, partition_size):
+       horizon=st.integers(1, 5), partition_size=st.sampled_from([None, 1, 2]),
+       level=st.sampled_from([None, 0.5, 0.99]), steps=st.integers(1, 5))
+def test_each_fleet_key_forecasts_as_a_lone_predictor_on_its_rows(keys, seed, model, horizon, partition_size, level,
+                                                                  steps):
+    """Also at another ``level`` (a per-key model's key; a batched DLinear key refuses it) and fewer ``steps``."""
+    steps = min(steps, horizon)
     frame = long_frame(keys, seed)
     fleet = FleetPredictor(model=model, horizon=horizon, partition_size=partition_size, random_state=0)
     with quiet():
@@ -117,8 +122,12 @@ def test_each_fleet_key_forecasts_as_a_lone_predictor_on_its_rows(keys, seed, mo
                 assert fleet is None or name in fleet.errors_, f"{name}: alone {exc!r}, fitted in the fleet"
                 continue
         assert fleet is not None and name in fleet.keys_, f"{name}: fitted alone, {fleet and fleet.errors_[name]!r}"
-        expected = alone.predict()
-        got = fleet.predict()
+        if level is not None and model == "dlinear":
+            with pytest.raises(WorkloadDataError, match="fit the fleet at that level"):
+                fleet.predict(level=level)
+            level = None
+        expected = alone.predict(steps, level=level)
+        got = fleet.predict(steps, level=level)
         got = got[got["endpoint"] == name]
         np.testing.assert_array_equal(got["timestamp"].to_numpy(), expected.index.to_numpy())
         for column in ("yhat", "lower", "upper"):
@@ -193,6 +202,7 @@ def test_a_refit_update_split_into_pieces_leaves_each_key_as_one_update(keys, se
         one = FleetPredictor(model=model, horizon=3, random_state=0).fit(head, key="endpoint")
         pieces = FleetPredictor(model=model, horizon=3, random_state=0).fit(head, key="endpoint")
         one.update(rows)
+        pieces.update(rows.iloc[:0])  # a tick in which no bucket closed: updates no key
         for lo, hi in zip(bounds, bounds[1:]):
             piece = rows[(rows["timestamp"] >= stamps[lo]) & (rows["timestamp"] <= stamps[hi - 1])]
             pieces.update(piece)
@@ -332,6 +342,7 @@ STAMP_FAULTS = st.sampled_from(["none", "duplicate", "backwards", "far_ahead", "
 
 def spoil(frame: pd.DataFrame, data: st.DataObject) -> pd.DataFrame:
     """``frame`` with drawn cells replaced by odd values, keys and stamps (a copy; object columns)."""
+    clean = frame["timestamp"].to_numpy()  # the stamps before any was spoilt
     frame = frame.astype({"endpoint": object, "timestamp": object, "requests": object})
     for _ in range(data.draw(st.integers(0, 4))):
         row = data.draw(st.integers(0, len(frame) - 1))
@@ -342,8 +353,8 @@ def spoil(frame: pd.DataFrame, data: st.DataObject) -> pd.DataFrame:
             frame.iat[row, 0] = data.draw(st.sampled_from(ODD_KEYS))
         else:
             fault = data.draw(STAMP_FAULTS)
-            stamp = frame.iat[row, 1]
-            frame.iat[row, 1] = {"none": stamp, "duplicate": frame.iat[max(row - 1, 0), 1],
+            stamp = clean[row]
+            frame.iat[row, 1] = {"none": stamp, "duplicate": clean[max(row - 1, 0)],
                                  "backwards": stamp - pd.Timedelta("1h"), "far_ahead": stamp + pd.Timedelta("3650D"),
                                  "nat": pd.NaT, "text": "not a time"}[fault]
     return frame

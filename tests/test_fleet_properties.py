@@ -401,3 +401,49 @@ def test_a_fleet_given_odd_values_keys_and_stamps_works_or_raises_a_typed_error(
     pd.testing.assert_frame_equal(head, given_head)
     pd.testing.assert_frame_equal(rows, given_rows)
     assert list(map(repr, loaded.keys_)) == list(map(repr, fleet.keys_))
+
+
+DATA_METRICS = ("accuracy", "relative_error", "input_anomaly", "stale_buckets", "idle_fit", "stuck_input")
+
+
+@settings(max_examples=10)
+@given(key=KEY, seed=st.integers(0, 2**32 - 1), shift=st.integers(-10**5, 10**5), late=st.integers(-5, 400),
+       tail=st.integers(0, 30), freq=st.sampled_from(["10s", "1min", "1h"]),
+       zone=st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "naive"]),
+       model=st.sampled_from(["dlinear", "naive", "moving_median"]), two=st.booleans())
+def test_a_predictors_health_moves_with_neither_a_whole_bucket_shift_nor_the_stamps_time_zone(key, seed, shift, late,
+                                                                                             tail, freq, zone, model,
+                                                                                             two):
+    """As the fleet's above, for a predictor fitted and then updated (``tail`` rows), with one or two targets: the
+    measured metrics (not the fit's times or memory) have the same values and levels."""
+    frame = long_frame([key], seed, freq=freq).drop(columns="endpoint")
+    targets = ["requests"]
+    if two:
+        frame["tokens"] = frame["requests"].to_numpy()[::-1] * 3
+        targets.append("tokens")
+    width = pd.Timedelta(freq)
+    moved = frame.assign(timestamp=frame["timestamp"] + shift * width)
+    moved["timestamp"] = (moved["timestamp"].dt.tz_localize(None) if zone == "naive"
+                          else moved["timestamp"].dt.tz_convert(zone))
+    now = frame["timestamp"].max() + late * width + width / 3
+    later = now + shift * width
+    later = later if zone == "naive" else later.tz_convert(zone)
+    reports = []
+    for rows, at in ((frame, now), (moved, later)):
+        head, new = rows.iloc[:len(rows) - tail], rows.iloc[len(rows) - tail:]
+        predictor = WorkloadPredictor(model=model, horizon=4, random_state=0)
+        with quiet():
+            try:
+                predictor.fit(head, target=targets)
+            except ValueError as exc:
+                reports.append(type(exc))
+                continue
+            if len(new):
+                predictor.update(new)
+        report = predictor.health(now=at)["metrics"]
+        alerts = {alert["metric"]: alert["level"] for alert in predictor.check_alerts(now=at)}
+        # A detail names stamps, which moved: the values, levels and thresholds are compared.
+        reports.append(({metric: {k: v for k, v in report[metric].items() if k != "detail"} for metric in DATA_METRICS},
+                        {metric: level for metric, level in alerts.items() if metric in DATA_METRICS},
+                        predictor.predict().yhat.tolist()))
+    assert reports[1] == reports[0]

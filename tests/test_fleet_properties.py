@@ -447,3 +447,33 @@ def test_a_predictors_health_moves_with_neither_a_whole_bucket_shift_nor_the_sta
                         {metric: level for metric, level in alerts.items() if metric in DATA_METRICS},
                         predictor.predict().yhat.tolist()))
     assert reports[1] == reports[0]
+
+
+@settings(max_examples=5)
+@given(keys=st.lists(KEY, min_size=1, max_size=3), seed=st.integers(0, 2**32 - 1),
+       order=st.randoms(use_true_random=False), tail=st.integers(0, 8))
+def test_a_global_fleet_fitted_and_updated_on_shuffled_rows_forecasts_and_rates_as_on_sorted_ones(keys, seed, order,
+                                                                                                  tail):
+    """The global LSTM trains on its keys in ``keys_`` order (sorted), whatever the order of the rows."""
+    frame = long_frame(keys, seed)
+    head, rows = split_frame(frame, tail)
+    positions = list(range(len(head)))
+    order.shuffle(positions)
+    fleets = []
+    for fit_rows in (head, head.iloc[positions]):
+        fleet = FleetPredictor(model="global_lstm", horizon=3, random_state=0, model_params=TINY_GLOBAL, window=16)
+        with quiet():
+            try:
+                fleet.fit(fit_rows, key="endpoint")
+            except ValueError as exc:
+                fleets.append(type(exc))
+                continue
+            if len(rows):
+                fleet.update(rows.iloc[::-1])
+        fleets.append(fleet)
+    if not isinstance(fleets[0], FleetPredictor):
+        assert fleets[1] is fleets[0]
+        return
+    assert_same_forecasts(forecasts(fleets[1]), forecasts(fleets[0]))
+    now = frame["timestamp"].max()
+    pd.testing.assert_frame_equal(fleets[1].health(now=now)[RATED], fleets[0].health(now=now)[RATED])

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from workload_predictor import FleetPredictor, WorkloadPredictor
@@ -366,7 +366,7 @@ def spoil(frame: pd.DataFrame, data: st.DataObject) -> pd.DataFrame:
                               ("global_lstm", "refit")]), data=st.data())
 def test_a_fleet_given_odd_values_keys_and_stamps_works_or_raises_a_typed_error(keys, seed, tail, setup, data):
     model, mode = setup
-    frame = long_frame(keys, seed)
+    frame = long_frame([(shape, max(n, 90), first, level) for shape, n, first, level in keys], seed)  # long enough
     head, rows = split_frame(frame, tail)
     head, rows = spoil(head, data), spoil(rows, data)
     given_head, given_rows = head.copy(), rows.copy()
@@ -377,8 +377,10 @@ def test_a_fleet_given_odd_values_keys_and_stamps_works_or_raises_a_typed_error(
     with quiet():
         try:
             fleet.fit(head, key="endpoint")
-        except ValueError:
+        except ValueError as exc:
+            event(f"fit refused: {type(exc).__name__}: {str(exc)[:60]}")
             return
+        event(f"fitted {len(fleet.keys_)} keys, {len(fleet.errors_)} in errors_")
         try:
             fleet.predict()
             fleet.health(now=now)

@@ -100,16 +100,21 @@ def quiet():
 @given(keys=KEYS, seed=st.integers(0, 2**32 - 1), model=st.sampled_from(["dlinear", "naive", "moving_median",
                                                                           "dlinear_log", "seasonal_naive"]),
        horizon=st.integers(1, 5), partition_size=st.sampled_from([None, 1, 2]),
-       level=st.sampled_from([None, 0.5, 0.99]), steps=st.integers(1, 5))
+       level=st.sampled_from([None, 0.5, 0.99]), steps=st.integers(1, 5), two=st.booleans())
 def test_each_fleet_key_forecasts_as_a_lone_predictor_on_its_rows(keys, seed, model, horizon, partition_size, level,
-                                                                  steps):
-    """Also at another ``level`` (a per-key model's key; a batched DLinear key refuses it) and fewer ``steps``."""
+                                                                  steps, two):
+    """Also at another ``level`` (a per-key model's key; a batched DLinear key refuses it), fewer ``steps`` and two
+    targets (the second a key's counts reversed and scaled, so the targets differ)."""
     steps = min(steps, horizon)
     frame = long_frame(keys, seed)
+    targets = ["requests"]
+    if two:
+        frame["tokens"] = frame.groupby("endpoint")["requests"].transform(lambda y: y.to_numpy()[::-1] * 7.5)
+        targets.append("tokens")
     fleet = FleetPredictor(model=model, horizon=horizon, partition_size=partition_size, random_state=0)
     with quiet():
         try:
-            fleet.fit(frame, key="endpoint")
+            fleet.fit(frame, key="endpoint", target=targets)
         except ValueError:
             fleet = None
     for i in range(len(keys)):
@@ -117,7 +122,7 @@ def test_each_fleet_key_forecasts_as_a_lone_predictor_on_its_rows(keys, seed, mo
         rows = frame[frame["endpoint"] == name].drop(columns="endpoint")
         with quiet():
             try:
-                alone = WorkloadPredictor(model=model, horizon=horizon, random_state=0).fit(rows)
+                alone = WorkloadPredictor(model=model, horizon=horizon, random_state=0).fit(rows, target=targets)
             except ValueError as exc:
                 assert fleet is None or name in fleet.errors_, f"{name}: alone {exc!r}, fitted in the fleet"
                 continue
@@ -129,10 +134,12 @@ def test_each_fleet_key_forecasts_as_a_lone_predictor_on_its_rows(keys, seed, mo
         expected = alone.predict(steps, level=level)
         got = fleet.predict(steps, level=level)
         got = got[got["endpoint"] == name]
-        np.testing.assert_array_equal(got["timestamp"].to_numpy(), expected.index.to_numpy())
-        for column in ("yhat", "lower", "upper"):
-            np.testing.assert_allclose(got[column].to_numpy(), getattr(expected, column)[:, 0], rtol=1e-9,
-                                       atol=1e-9, err_msg=f"{name} {column}")
+        for j, target in enumerate(targets):
+            part = got[got["target"] == target] if two else got
+            np.testing.assert_array_equal(part["timestamp"].to_numpy(), expected.index.to_numpy())
+            for column in ("yhat", "lower", "upper"):
+                np.testing.assert_allclose(part[column].to_numpy(), getattr(expected, column)[:, j], rtol=1e-9,
+                                           atol=1e-9, err_msg=f"{name} {target} {column}")
         assert fleet.confidence_[name] == pytest.approx(alone.confidence_, rel=1e-9, abs=1e-12)
 
 

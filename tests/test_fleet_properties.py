@@ -3,14 +3,15 @@ drawn fleets (keys of drawn lengths, levels, starts and shapes):
 
 * each key of a fleet forecasts as a lone ``WorkloadPredictor`` on that key's rows (batched DLinear and per-key
   models), and a key that cannot be fitted is in ``errors_`` where the lone predictor raises a typed error;
-* neither the order of the rows nor the keys' type (text, int, tuple) changes any key's forecast or health;
+* neither the order of the rows nor the keys' type (text, int, tuple) changes any key's forecast or health (for a
+  global LSTM fleet, whose training follows the sorted keys, the order of the rows);
 * a ``"refit"`` update split into pieces leaves each key as one update of the same rows;
-* an update in which one key's rows are bad (text that is no number, a negative count, a row at or before its newest
-  bucket, an infinite key) leaves that key's forecast as it was and names it in ``update_errors_``, and the others as
-  an update without its rows;
+* an update in which one key's rows are bad (text that is no number, a negative count, rows before its newest
+  bucket, a row past ``max_gap``) names that key alone in ``update_errors_``, leaves a per-key model's forecast of it
+  as it was, and every key as an update without its rows;
 * a fleet (the global LSTM's too) saved and loaded forecasts and rates as the one saved;
-* health levels and values do not move when every stamp (and ``now``) shifts by a whole number of buckets, nor with
-  the time zone the stamps are written in;
+* a fleet's and a predictor's health levels and values do not move when every stamp (and ``now``) shifts by a whole
+  number of buckets, nor with the time zone the stamps are written in;
 * no drawn input (NaN, inf, negative, huge, text, empty or odd keys) raises anything but a typed ``ValueError``.
 
 Sizes are small (keys of at most a few hundred buckets, horizon <= 5, the global LSTM one epoch of a tiny network),

@@ -93,7 +93,7 @@ def test_update_flagged(perf, frames, caller, data):
     ``WorkloadPredictor``. Each round updates a fresh deep copy of the fitted object (made in the round's setup,
     untimed) ``FLAGGED_CALLS`` times with the series' continuation, so every round times the same stretch of updates.
     No budget: gated against the baseline's code; a code whose updates do not weigh the flagged bucket fails the
-    check below, and the case is paired with ``later_base``'s instead (the stored baseline's, dfec115, weighs it)."""
+    check below, and the case is paired with ``later_base``'s instead (the stored baseline's, 2ebc42b, weighs it)."""
     import copy
 
     import pandas as pd

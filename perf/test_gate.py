@@ -138,8 +138,10 @@ def _attempt_ratios(output: str) -> dict[str, list[tuple[float, float]]]:
     """{case: [(CPU ratio, latency ratio) per attempt]} from the gate's failure messages."""
     found, case = {}, None
     for line in output.splitlines():
-        if line.startswith("REGRESSION: ") or line.startswith("OVER BUDGET: "):
-            case = line.split(": ")[1]
+        # a message's first line, also where pytest's summary quotes it after "FAILED <node> - Failed: "
+        named = re.search(r"(?:REGRESSION|OVER BUDGET): (.+?): ", line)
+        if named:
+            case = named.group(1)
         elif "attempts failed" in line and case is not None:
             found[case] = [(float(c), float(w)) for c, w in re.findall(r"([\d.]+)x / ([\d.]+)x the baseline", line)]
     return found

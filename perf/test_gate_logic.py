@@ -483,3 +483,26 @@ def test_the_later_code_is_loaded_once_and_only_when_a_case_needs_it(monkeypatch
     monkeypatch.setattr(conftest.paired, "extract", lambda commit, root: (_ for _ in ()).throw(RuntimeError("gone")))
     assert conftest._later_library() is None and "gone" in conftest.LATER.missing
     assert any("later_base" in line and "gone" in line for line in conftest.gate_summary([], True)[0])
+
+
+def test_the_proofs_read_each_case_s_attempts_where_pytest_s_summary_names_the_case():
+    """The gate's self-test reads each failed case's attempts from its failure message. pytest's summary quotes a
+    message's first line after ``FAILED <node> - Failed: ``, so a case whose only regression is one figure (a 2x wait
+    moves latency alone) is named there and nowhere else before its attempts: they were read as the case named last
+    (update_flagged[bare-burst]'s CPU attempts read as predictor-burst's 1.06x, and its proof failed in CI)."""
+    from perf.test_gate import _attempt_ratios
+
+    output = "\n".join([
+        "REGRESSION: a[x]: CPU time per call is 2.05x the baseline's (threshold 1.5x)",
+        "  every one of 3 attempts failed: CPU median 1.7 ms, latency 1.7 ms, calibration 7.6 ms, 2.11x / 2.11x the "
+        "baseline's code; CPU median 1.7 ms, latency 1.7 ms, calibration 7.6 ms, 2.10x / 2.10x the baseline's code",
+        "FAILED perf/test_update_perf.py::test_a[y] - Failed: REGRESSION: a[y]: latency (wall time less queueing: "
+        "waits count) per call is 2.19x the baseline's (threshold 1.5x)",
+        "  every one of 3 attempts failed: CPU median 1.1 ms, latency 2.3 ms, calibration 7.7 ms, 1.08x / 2.17x the "
+        "baseline's code; CPU median 1.1 ms, latency 2.3 ms, calibration 7.6 ms, 1.08x / 2.18x the baseline's code",
+        "OVER BUDGET: b: 3 ms > 1 ms",
+        "  every one of 3 attempts failed: CPU median 3 ms, latency 3 ms, calibration 7 ms, 1.90x / 1.90x the "
+        "baseline's code",
+    ])
+    assert _attempt_ratios(output) == {"a[x]": [(2.11, 2.11), (2.10, 2.10)], "a[y]": [(1.08, 2.17), (1.08, 2.18)],
+                                       "b": [(1.90, 1.90)]}

@@ -2037,6 +2037,38 @@ def _echo_errors(errors: dict) -> None:
         _say(f"skipped {plural(len(errors) - 5, 'more key')}: {listed}")
 
 
+#: The share of a request log's shared grid a key's first request may lie after the grid's start before forecast --by
+#: notes it: the buckets before it are zeros the key's model is fitted on, and a mean over the key's history (the
+#: mean baseline; the level the models learn) is pulled down by that share; a tenth is the most it is left to pass.
+LATE_KEY_SHARE = 0.1
+#: Late keys noted by name; the rest are counted.
+LATE_KEYS_NAMED = 5
+
+
+def _echo_late_keys(frame: pd.DataFrame, by: str, freq: str, fitted: set) -> None:
+    """A ``note`` per fitted key of a request log's buckets (``frame``: one grid for all keys, ``freq`` wide) whose
+    first request lies at least :data:`LATE_KEY_SHARE` of the grid's span after its start: its buckets before it are
+    zeros, which the fit reads as idle time, not as a key that did not exist yet."""
+    from .data import duration_text, parse_freq
+
+    stamps = frame["timestamp"]
+    start = stamps.min()
+    span = stamps.max() - start + parse_freq(freq)
+    busy = frame[frame["requests"].to_numpy() > 0]
+    firsts = busy.groupby(by, sort=False, dropna=True)["timestamp"].min()
+    late = [(key, first - start) for key, first in firsts.items()
+            if key in fitted and first - start >= LATE_KEY_SHARE * span]
+    for key, lead in late[:LATE_KEYS_NAMED]:
+        _say(f"note    key {_key_text(key)}: first request {duration_text(lead)} after the grid starts "
+             f"({lead / span:.0%} of its {duration_text(span)}); its buckets before it are zeros, fitted as idle "
+             "time: if the key did not exist then, forecast it from a log of its own rows")
+    if len(late) > LATE_KEYS_NAMED:
+        _say(f"note    {plural(len(late) - LATE_KEYS_NAMED, 'more key')} start at least "
+             f"{LATE_KEY_SHARE:.0%} of the grid late: "
+             + ", ".join(_key_text(key) for key, _ in late[LATE_KEYS_NAMED:LATE_KEYS_NAMED + 20])
+             + (" ..." if len(late) > LATE_KEYS_NAMED + 20 else ""))
+
+
 def _no_key_left(errors: dict, by: str, doing: str) -> Failure:
     """The error (exit 3) for a fleet none of whose keys could be fitted (or backtested): the first key's reason
     (or, where no key was found, the rows without one), its rows the file's."""
@@ -2093,6 +2125,8 @@ def forecast_by(trace: str, by: str, freq: str | None, horizon: int, model: str,
     _say(f"fleet   {Path(trace).name}: {plural(forecast + skipped, 'key')} by {quote(by)}, "
          f"{forecast:,} fitted, {skipped:,} skipped; model {model}: fit {fleet.fit_seconds_:.2f} s, "
          f"predict {predict_ms:.1f} ms")
+    if from_log:
+        _echo_late_keys(frame, by, width, set(fleet.keys_) - set(refused))
     confidence = fleet.confidence_
     if len(confidence):
         _say(f"level   {level:g} interval; confidence (1 - WAPE on validation) median {confidence.median():.2f}, "

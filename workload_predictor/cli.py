@@ -145,8 +145,8 @@ _CLI_WORDS = [
     (re.compile(r"\btarget=<column>"), "--target"),
     (re.compile(r"\bover max_buckets=(\d+)"), r"over the limit of \1"),
     (re.compile(r"\bwithout (unit|origin|freq)\b"), r"without --\1"),
-    (re.compile(r"\b(unit|origin|freq|horizon|level|stride|window)=(?=[),.;]|$)"), r"--\1"),
-    (re.compile(r"\b(unit|origin|freq|horizon|level|stride|window)="), r"--\1 "),
+    (re.compile(r"\b(unit|origin|freq|tz|horizon|level|stride|window)=(?=[),.;]|$)"), r"--\1"),
+    (re.compile(r"\b(unit|origin|freq|tz|horizon|level|stride|window)="), r"--\1 "),
     (re.compile(r"\b(test_size|refit_every|max_epochs)="), lambda m: "--" + m.group(1).replace("_", "-") + " "),
     (re.compile(r"\bcoarser freq\b"), "coarser --freq"),
     (re.compile(r"\bmodel='(\w+)'"), r"--model \1"),
@@ -277,12 +277,17 @@ def input_options(command: Callable) -> Callable:
     options = [
         click.option("--timestamp-col", default=None, metavar="NAME",
                      help="Timestamp column (default: TIMESTAMP, timestamp, arrival_time, arrived_at, ... "
-                          "whichever the file has, in any case). Times without a UTC offset are read as UTC."),
+                          "whichever the file has, in any case). Times without a UTC offset are read as UTC "
+                          "(or in --tz)."),
         click.option("--unit", type=click.Choice(["s", "ms", "us", "ns"]), default=None,
                      help="Unit of numeric timestamps (epochs, or offsets with --origin). Inferred from the "
                           "magnitude when unambiguous."),
         click.option("--origin", default=None, metavar="TIME",
                      help="Start of the trace for relative numeric timestamps, e.g. 2024-05-10T00:00:00Z."),
+        click.option("--tz", default=None, metavar="ZONE",
+                     help="Time zone of timestamps written without a UTC offset (a log in local wall-clock time), "
+                          "e.g. America/New_York; they are read in it and shown in UTC. A wall time the zone's "
+                          "clocks skip or pass twice (DST) is refused by row."),
         click.option("--input-col", default=None, metavar="NAME",
                      help="Prompt-token column of a request log (default: ContextTokens, input_tokens, ...)."),
         click.option("--output-col", default=None, metavar="NAME",
@@ -305,7 +310,7 @@ def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str,
     try:
         return read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
                           origin=opts["origin"], input_column=opts["input_col"], output_column=opts["output_col"],
-                          keep_partial=opts["keep_partial"], targets=targets or ("requests",))
+                          keep_partial=opts["keep_partial"], targets=targets or ("requests",), tz=opts.get("tz"))
     except FreqRequiredError as exc:  # a missing option is a usage error (exit 2), as --help says
         raise click.UsageError(f"{Path(path).name} is a request log (one row per request): pass --freq, "
                                f"e.g. --freq 10s. {NOT_BUCKETED_NOTE}") from exc
@@ -623,7 +628,7 @@ def _token_lengths(data, opts: dict[str, Any]) -> pd.DataFrame | None:
         lengths = data.log[list(columns.values())].set_axis(list(columns), axis=1)
         # Parsed as the reader parsed them (it has, so no error here); stable, so equal stamps keep the file's order.
         arrivals = utc_instants(data.log[data.timestamp_column], unit=opts["unit"], origin=opts["origin"],
-                                name=data.timestamp_column)
+                                tz=opts.get("tz"), name=data.timestamp_column)
         order = None if (arrivals[1:] >= arrivals[:-1]).all() else np.argsort(arrivals, kind="stable")
         if order is not None:
             lengths = lengths.iloc[order].reset_index(drop=True)
@@ -1435,8 +1440,9 @@ def inspect(trace: str, freq: str, as_json: bool, **opts: Any) -> None:
             value = (f"{value['count']:,} (the largest step back: {_duration(value['largest_step_back_s'])}, at data "
                      f"row {value['largest_at_row']}{clock})")
         elif key == "times_without_utc_offset":
-            value = ("yes: read as UTC (if the log's clock kept local time, write its stamps with their UTC offset, "
-                     "e.g. +02:00)" if value else "no")
+            value = ("no" if not value else f"yes: read in {report['time_zone']}" if "time_zone" in report else
+                     "yes: read as UTC (if the log's clock kept local time, pass --tz ZONE, e.g. --tz Europe/Berlin, "
+                     "or write its stamps with their UTC offset, e.g. +02:00)")
         elif key == "repeated_requests":
             value = f"{value['count']:,}" + (
                 f" (rows with the timestamp and token counts of an earlier row, each counted as a request: a log "
@@ -1506,7 +1512,8 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
         raise WorkloadDataError(f"{path}: the file holds no rows.")
     column = find_timestamp_column(frame, opts["timestamp_col"])
     frame = epochs_as_numbers(frame, column)
-    in_file_order = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column)
+    in_file_order = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], tz=opts.get("tz"),
+                                 name=column)
     stamps = in_file_order.sort_values()
     check_span(stamps[0], stamps[-1], column, opts["unit"])  # before the spans and steps below are measured
     digits = _fraction_digits(stamps)
@@ -1522,6 +1529,8 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     # The first and the last stamp: a column mixing stamps with and without an offset is rare, and reading every
     # stamp alone would take longer than reading the log.
     report["times_without_utc_offset"] = _without_utc_offset(frame[column].iloc[[0, -1]])
+    if opts.get("tz") is not None:  # the zone they were read in (to_utc_index refused offsets beside it)
+        report["time_zone"] = str(opts["tz"]).strip()
     _steps_back(report, in_file_order, frame[column])
     steps = pd.Series(stamps[1:] - stamps[:-1])
     tokens = {} if bucketed else token_columns(frame.columns, opts["input_col"], opts["output_col"])
@@ -1548,7 +1557,8 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
             threshold = max(10 * width, pd.Timedelta(seconds=60))
             report["long_gap_threshold_s"] = _seconds(threshold)
             report["long_gaps"] = int((steps > threshold).sum())
-        series = bucketize(frame, timestamp=column, freq=width, unit=opts["unit"], origin=opts["origin"], sums={})
+        series = bucketize(frame, timestamp=column, freq=width, unit=opts["unit"], origin=opts["origin"], sums={},
+                           tz=opts.get("tz"))
         dropped = not opts["keep_partial"] and len(series) >= 3
         counts = series["requests"].to_numpy(float)[1:-1] if dropped else series["requests"].to_numpy(float)
         report["bucket_s"] = _seconds(width)
@@ -1728,7 +1738,7 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
             raise WorkloadDataError(f"--by {quote(by)} is a target column of {Path(path).name}; --by names the "
                                     "column that tells the series apart (a model, endpoint or tenant column).")
         out = frame[[by, *(c for c in ("requests", "input_tokens", "output_tokens") if c in frame.columns)]].copy()
-        stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], name=column)
+        stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], tz=opts.get("tz"), name=column)
         check_span(stamps.min(), stamps.max(), column, opts["unit"])
         out.insert(1, "timestamp", stamps)
         if freq is None:
@@ -1912,7 +1922,8 @@ def _without_unreadable_stamps(frame: pd.DataFrame, by: str, column: str,
     from .data import check_span, factorize_keys, to_utc_index
 
     def read(rows: np.ndarray) -> pd.DatetimeIndex:
-        return to_utc_index(frame[column].iloc[rows], unit=opts["unit"], origin=opts["origin"], name=column)
+        return to_utc_index(frame[column].iloc[rows], unit=opts["unit"], origin=opts["origin"], tz=opts.get("tz"),
+                            name=column)
 
     try:
         stamps = read(np.arange(len(frame)))

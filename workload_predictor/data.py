@@ -143,6 +143,7 @@ def to_utc_index(
     *,
     unit: str | None = None,
     origin: Any = None,
+    tz: Any = None,
     name: str = "timestamp",
 ) -> pd.DatetimeIndex:
     """Normalise timestamps in any supported encoding to a UTC ``DatetimeIndex[ns]``.
@@ -156,10 +157,14 @@ def to_utc_index(
     relative to ``origin`` (numbers with ``unit``, or timedeltas). ``unit`` and ``origin`` say how numbers
     are read: given beside datetimes or date strings (or ``unit`` beside timedeltas) they are an error.
     Strings longer than ``MAX_TIMESTAMP_CHARS`` (64) are refused before parsing.
+    ``tz`` (an IANA zone name such as ``'America/New_York'``) is the zone of naive wall-clock stamps (datetimes or
+    date strings without an offset): they are read in it and converted to UTC. A wall time that zone's clocks skip
+    or pass twice (a DST change) is refused by row, and so are stamps that carry an offset, or numbers, beside it.
     The input is never modified.
     """
     name = cut(name, 60)  # the column's name, as messages quote it
     check_unit(unit, name)
+    zone = read_zone(tz, name)
     if isinstance(values, pd.DataFrame):
         raise WorkloadDataError(f"{name}: expected one column of timestamps, got a DataFrame.")
     if isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
@@ -167,6 +172,10 @@ def to_utc_index(
         stamps = pd.DatetimeIndex(values.array if isinstance(values, pd.Series) else values)
         if unit is not None or origin is not None:
             raise _numbers_only(stamps, "datetimes", unit, origin, name)
+        if zone is not None:
+            if stamps.tz is not None:
+                raise _offset_beside_zone(tz, name, 0, str(stamps[0]))
+            stamps = _localized(stamps, zone, tz, stamps, name)
         return _normalised(stamps, stamps, name)
     series = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
     # pandas holds no float16 index: widened exactly to float32 (a copy), its step still judged as float16's.
@@ -199,6 +208,23 @@ def to_utc_index(
                 "to say what the numbers count."
             )
 
+    durations = pd.api.types.is_timedelta64_dtype(index.dtype) or _holds_timedeltas(index)
+    if zone is not None and not isinstance(index, pd.DatetimeIndex) and not durations \
+            and not pd.api.types.is_numeric_dtype(index.dtype):  # booleans, numeric too, are no wall times
+        result = _from_objects(index, name)  # naive stamps read as UTC wall times, offsets refused below
+        aware = _first_aware(index)
+        if aware is not None:
+            raise _offset_beside_zone(tz, name, aware, index[aware])
+        return _normalised(_localized(result.tz_localize(None), zone, tz, index, name), index, name)
+    if zone is not None:
+        kind = "datetimes" if isinstance(index, pd.DatetimeIndex) else "numbers (epochs or offsets)" \
+            if pd.api.types.is_numeric_dtype(index.dtype) else "durations"
+        if kind == "datetimes" and index.tz is None:
+            return _normalised(_localized(index, zone, tz, index, name), index, name)
+        raise WorkloadDataError(
+            f"{name}: tz={quote(tz)} is the zone of naive wall-clock stamps (datetimes or date strings without an "
+            f"offset), but these are {'aware datetimes' if kind == 'datetimes' else kind}, which name their instant "
+            "already: drop tz=.")
     try:
         if isinstance(index, pd.DatetimeIndex):
             result = index
@@ -222,6 +248,61 @@ def to_utc_index(
     return _normalised(result, index, name, unit)
 
 
+def read_zone(tz: Any, name: str = "timestamp") -> Any:
+    """``tz`` (an IANA zone name, or a ``datetime.tzinfo``) as the zone naive stamps are read in; ``None`` for
+    ``None``. An unknown name is refused, quoted cut short."""
+    if tz is None or isinstance(tz, _dt.tzinfo):
+        return tz
+    if isinstance(tz, str):
+        import zoneinfo
+
+        try:
+            return zoneinfo.ZoneInfo(tz.strip())
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+            pass
+    raise WorkloadDataError(f"{name}: tz={quote(tz)} is no time zone; pass an IANA zone name such as "
+                            "'America/New_York', 'Europe/Berlin' or 'UTC'.")
+
+
+def _first_aware(values: pd.Index) -> int | None:
+    """The row of the first stamp of an object column that carries a UTC offset (a string ending in one, or an
+    aware datetime), or ``None``."""
+    for row, value in enumerate(values):
+        if isinstance(value, str) and _OFFSET_SUFFIX.search(value.strip()):
+            return row
+        if isinstance(value, _dt.datetime) and value.tzinfo is not None:
+            return row
+    return None
+
+
+def _offset_beside_zone(tz: Any, name: str, row: int, value: Any) -> WorkloadDataError:
+    """The error for stamps that carry their offset beside ``tz=``, which would read them in a second zone."""
+    return naming_rows(
+        WorkloadDataError, f"{name}: tz={quote(tz)} is the zone of naive wall-clock stamps, but ", row, " (",
+        quote(value if isinstance(value, str) else str(value)), ") carries its own offset, which names its instant "
+        "already (read as it is): drop tz=.")
+
+
+def _localized(wall: pd.DatetimeIndex, zone: Any, tz: Any, original: Any, name: str) -> pd.DatetimeIndex:
+    """Naive wall times ``wall`` read in ``zone``; a wall time its clocks skip or pass twice is refused by row."""
+    try:
+        local = wall.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        raise _out_of_range(name) from None
+    bad = np.flatnonzero(local.isna() & ~wall.isna())
+    if len(bad) == 0:
+        return local
+    row = int(bad[0])
+    skipped = not pd.isna(wall[row:row + 1].tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")[0])
+    shown = quote(_plain(original[row]) if not isinstance(original[row], str) else original[row])
+    what = ("does not exist there (the clocks skip it: spring forward)" if skipped else
+            "is ambiguous there (the clocks pass it twice: fall back)")
+    more = f" ({plural(len(bad), 'such row')})" if len(bad) > 1 else ""
+    raise naming_rows(
+        WorkloadDataError, f"{name}: ", row, f" ({shown}) read in tz={quote(tz)} {what}{more}; write such stamps "
+        "with their UTC offset (e.g. ISO 8601's -04:00) and drop tz=, or drop those rows.")
+
+
 def _numbers_only(stamps: Any, kind: str, unit: str | None, origin: Any, name: str) -> WorkloadDataError:
     """The error for ``unit=`` or ``origin=`` given beside timestamps that are no numbers (``kind``: datetimes, date
     strings, durations), which those settings would not change: a caller who says the column counts seconds has
@@ -241,7 +322,8 @@ def _numbers_only(stamps: Any, kind: str, unit: str | None, origin: Any, name: s
 _NS_FIRST, _NS_LAST = np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-10", "D")  # inside ns' range
 
 
-def utc_instants(values: Any, *, unit: str | None = None, origin: Any = None, name: str = "timestamp") -> np.ndarray:
+def utc_instants(values: Any, *, unit: str | None = None, origin: Any = None, tz: Any = None,
+                 name: str = "timestamp") -> np.ndarray:
     """:func:`to_utc_index` as a numpy ``datetime64[ns]`` array of UTC wall times.
 
     A datetime column (what ``update`` gets every few seconds) is read straight into
@@ -250,11 +332,12 @@ def utc_instants(values: Any, *, unit: str | None = None, origin: Any = None, na
     also words the error.
     """
     check_unit(unit, cut(name, 60))
-    if unit is None and origin is None and isinstance(values, (pd.Series, pd.Index)) and _is_datetime_dtype(values.dtype):
+    if unit is None and origin is None and tz is None and isinstance(values, (pd.Series, pd.Index)) \
+            and _is_datetime_dtype(values.dtype):
         instants = _datetime_array_instants(values.array)
         if instants is not None:
             return instants
-    return np.asarray(to_utc_index(values, unit=unit, origin=origin, name=name).array, dtype="datetime64[ns]")
+    return np.asarray(to_utc_index(values, unit=unit, origin=origin, tz=tz, name=name).array, dtype="datetime64[ns]")
 
 
 def _datetime_array_instants(array: pd.arrays.DatetimeArray) -> np.ndarray | None:
@@ -884,6 +967,7 @@ def prepare_series(
     freq: Any = None,
     unit: str | None = None,
     origin: Any = None,
+    tz: Any = None,
 ) -> BucketedSeries:
     """Validate an already-bucketed series and return it sorted, regular and normalised.
 
@@ -892,7 +976,7 @@ def prepare_series(
     """
     stamps, values, targets = _rows(data, timestamp, target)
     with _row_numbers_are_no_times(stamps, unit, data):
-        index = to_utc_index(stamps, unit=unit, origin=origin)
+        index = to_utc_index(stamps, unit=unit, origin=origin, tz=tz)
     if len(index) > 1:
         check_span(index.min(), index.max(), unit=unit)
         index, values = _sorted_unique(index, values)
@@ -934,6 +1018,7 @@ def prepare_continuation(
     unit: str | None = None,
     origin: Any = None,
     max_gap: Any = None,
+    tz: Any = None,
 ) -> "Continuation":
     """Rows that continue a fitted series ending at ``last`` (UTC), on its ``freq`` grid: what ``update`` gets.
 
@@ -947,14 +1032,14 @@ def prepare_continuation(
         check_flat_columns(data)
     # The common frame first: it holds every target (a fresh frame's ``name in data`` builds its columns' hash table).
     # Its short path reads no unit or origin: given, the general path reads them, and refuses them beside datetimes.
-    read = _datetime_frame_rows(data, timestamp, target) if origin is None and unit is None else None
+    read = _datetime_frame_rows(data, timestamp, target) if origin is None and unit is None and tz is None else None
     if read is None:
         missing = [name for name in wanted if name not in data] if isinstance(data, pd.DataFrame) else []
         if missing:  # the update's own message: it has no ``target`` to pass
             raise missing_targets_error(data.columns, wanted, missing)
         stamps, values, _ = _rows(data, timestamp, target, empty=_EMPTY_UPDATE)
         with _row_numbers_are_no_times(stamps, unit, data):
-            instants = utc_instants(stamps, unit=unit, origin=origin)
+            instants = utc_instants(stamps, unit=unit, origin=origin, tz=tz)
     else:
         instants, values = read
     rows = None  # each instant's row in data, where sorting moved them
@@ -1322,6 +1407,7 @@ def bucketize(
     max_buckets: int = 10_000_000,
     by: str | None = None,
     common_grid: bool = True,
+    tz: Any = None,
 ) -> pd.DataFrame:
     """Turn a request log (one row per request) into a regular bucketed frame.
 
@@ -1341,6 +1427,9 @@ def bucketize(
         The bucket width, e.g. ``"1s"``, ``"10s"``, ``"1min"``.
     unit, origin :
         For numeric timestamps, as for :meth:`WorkloadPredictor.fit`.
+    tz : str or None
+        The zone of naive wall-clock timestamps (e.g. ``'America/New_York'``), as for
+        :meth:`WorkloadPredictor.fit`; the buckets are UTC's.
     sums : mapping of str to str or None
         Output column -> log column summed per bucket. ``None``: the log's token
         columns (:func:`token_columns`: ``input_tokens``, the Azure trace's
@@ -1396,7 +1485,7 @@ def bucketize(
     if not isinstance(common_grid, (bool, np.bool_)):  # a truthy "False" would put every key on one grid
         raise WorkloadDataError(f"common_grid={quote(common_grid)} must be True or False.")
     if by is not None:
-        return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid)
+        return _bucketize_by(log, by, timestamp, freq, unit, origin, sums, count, max_buckets, common_grid, tz)
     if not isinstance(log, pd.DataFrame):
         raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
     check_flat_columns(log)
@@ -1418,7 +1507,7 @@ def bucketize(
             f"sums={quote(dict(sums))} must all differ; rename one."
         )
     width = parse_freq(freq)
-    stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
+    stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, tz=tz, name=timestamp)
     check_span(stamps.min(), stamps.max(), timestamp, unit)
     try:
         start = stamps.min().floor(width)
@@ -1527,7 +1616,8 @@ def _unit_hint(unit: str | None) -> str:
 
 
 def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None, origin: Any,
-                  sums: Mapping[str, str] | None, count: str, max_buckets: int, common_grid: bool) -> pd.DataFrame:
+                  sums: Mapping[str, str] | None, count: str, max_buckets: int, common_grid: bool,
+                  tz: Any = None) -> pd.DataFrame:
     """:func:`bucketize` with a key column: one zero-filled bucket grid per key, in one long frame."""
     if not isinstance(log, pd.DataFrame):
         raise WorkloadDataError(f"bucketize expects a DataFrame request log, got {type(log).__name__}.")
@@ -1555,7 +1645,7 @@ def _bucketize_by(log: Any, by: str, timestamp: str, freq: Any, unit: str | None
         raise WorkloadDataError(f"sums names column {quote(missing)}, which the log lacks; fix sums={quote(dict(sums))}.")
     codes, keys = factorize_keys(log[by], by)
     width = parse_freq(freq)
-    stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, name=timestamp)
+    stamps = to_utc_index(log[timestamp], unit=unit, origin=origin, tz=tz, name=timestamp)
     check_span(stamps.min(), stamps.max(), timestamp, unit)
     try:
         floor = np.asarray(stamps.floor(width).array, dtype="datetime64[ns]")  # UTC wall times

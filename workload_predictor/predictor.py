@@ -531,6 +531,7 @@ class WorkloadPredictor(ParamsMixin):
         freq: Any = None,
         unit: str | None = None,
         origin: Any = None,
+        tz: Any = None,
     ) -> "WorkloadPredictor":
         """Fit on a bucketed series.
 
@@ -553,6 +554,11 @@ class WorkloadPredictor(ParamsMixin):
             Unit of numeric timestamps (inferred from their magnitude when unambiguous).
         origin : str, datetime or None
             Start of the series when numeric timestamps are offsets from it.
+        tz : str or None
+            The zone of naive wall-clock timestamps (an IANA name, e.g. ``'America/New_York'``): read in it and
+            converted to UTC (``None``: naive stamps are UTC). A wall time its clocks skip or pass twice (a DST
+            change), stamps that carry an offset, and numeric timestamps are refused beside it, naming the row.
+            The predictor does not keep it: pass the same ``tz=`` to :meth:`update`.
 
         Returns
         -------
@@ -575,7 +581,8 @@ class WorkloadPredictor(ParamsMixin):
         # the model's first build (its module's imports: 0.1 s for the LSTM's) included.
         with memory_limit(self.memory_limit_mb) as memory, _deadline.limit(self.max_training_time) as deadline:
             model = self._build_model()
-            series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin)
+            series = prepare_series(data, timestamp=timestamp, target=target, freq=freq, unit=unit, origin=origin,
+                                    tz=tz)
             gap_buckets(self.max_gap, series.freq)  # a bad max_gap fails here, not at the first update
             # The input-anomaly scan runs before the model's stages, which then fit in the time left after it (the
             # scan measures the pace of a pass over the series, and leaves the model anomaly.MODEL_PASSES of them, or
@@ -842,6 +849,7 @@ class WorkloadPredictor(ParamsMixin):
         origin: Any = None,
         *,
         target: str | Sequence[str] | None = None,
+        tz: Any = None,
     ) -> "WorkloadPredictor":
         """Append new buckets after the fitted series and refresh the model cheaply.
 
@@ -860,8 +868,8 @@ class WorkloadPredictor(ParamsMixin):
             <workload_predictor.FleetPredictor.update>` reads a fleet's), with timestamps that continue
             the series at its frequency; buckets it skips are zero (no requests came). At least one row:
             skip the call while no bucket has closed (a fleet's update takes no rows as an update of no key).
-        timestamp, unit, origin :
-            As for :meth:`fit`.
+        timestamp, unit, origin, tz :
+            As for :meth:`fit` (a feed of naive local stamps passes the ``tz=`` its fit was given).
         target : str, sequence of str or None
             The targets, as passed to :meth:`fit`: ``None`` (default) or the fitted ones (``targets_``, in any
             order); the fitted target columns are read, and other columns are refused.
@@ -909,23 +917,24 @@ class WorkloadPredictor(ParamsMixin):
         if target is not None:
             check_is_fitted(self, "model_")
             check_update_target(target, self.targets_, "predictor")
-        undone = self._update_or_undo(data, timestamp, unit, origin)
+        undone = self._update_or_undo(data, timestamp, unit, origin, tz)
         if undone is not None:
             warnings.warn(UndoneJumpWarning(f"update: {undone}"), stacklevel=2)
         return self
 
-    def _update_or_undo(self, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> str | None:
+    def _update_or_undo(self, data: Any, timestamp: str | None, unit: str | None, origin: Any,
+                        tz: Any = None) -> str | None:
         """:meth:`update` without its warning: what it would warn of (an undone jump), or ``None``."""
         check_is_fitted(self, "model_")
         undo = getattr(self, "_undo", None)
         try:
-            self._update(data, timestamp, unit, origin)
+            self._update(data, timestamp, unit, origin, tz=tz)
             return None
         except UpdateOrderError as exc:
             # (A copy taken beside an update may pair its attributes with the undo of the state before them.)
             if undo is None or not undoes_jump(undo.before, undo.stray, self.last_timestamp_, exc.first, undo.held):
                 raise self._refusal(exc) from None
-        return self._undo_jump(undo, data, timestamp, unit, origin)
+        return self._undo_jump(undo, data, timestamp, unit, origin, tz)
 
     def _refusal(self, exc: UpdateOrderError) -> UpdateOrderError:
         """The error for rows at or before the last bucket (``exc``): :func:`order_refusal` of the buckets kept."""
@@ -937,7 +946,8 @@ class WorkloadPredictor(ParamsMixin):
         jump)."""
         return jump_buckets(self.window_, self.model_.horizon)
 
-    def _undo_jump(self, undo: _Undo, data: Any, timestamp: str | None, unit: str | None, origin: Any) -> str:
+    def _undo_jump(self, undo: _Undo, data: Any, timestamp: str | None, unit: str | None, origin: Any,
+                   tz: Any = None) -> str:
         """Update with ``data`` from the state ``undo`` kept before the last update, which jumped far ahead (its rows
         are dropped); if this update raises, the predictor stays as it was, jump included. Returns what was undone,
         in words.
@@ -956,9 +966,9 @@ class WorkloadPredictor(ParamsMixin):
                 vars(undone).pop(name, None)
         undone._undo = None
         if undo.head is not None:
-            undone._update(None, timestamp, unit, origin, new=undo.head)
+            undone._update(None, timestamp, unit, origin, new=undo.head, tz=tz)
             undone._undo = None  # a jump before the head's first row was confirmed by the jump after it
-        undone._update(data, timestamp, unit, origin)
+        undone._update(data, timestamp, unit, origin, tz=tz)
         state = {**vars(undone), "undone_jumps_": (*getattr(self, "undone_jumps_", ())[-(UNDONE_KEPT - 1):],
                                                    (before, last))}
         commit(self, state, {"_published": undone._published, "_undo": undone._undo},
@@ -966,7 +976,7 @@ class WorkloadPredictor(ParamsMixin):
         return undone_text(undo.jumped, before, undo.stray, " (undone_jumps_)", undo.updates, undo.rows, last)
 
     def _update(self, data: Any, timestamp: str | None, unit: str | None, origin: Any,
-                new: Continuation | None = None) -> "WorkloadPredictor":
+                new: Continuation | None = None, tz: Any = None) -> "WorkloadPredictor":
         """:meth:`update`, from the state the predictor holds now: the jump it made before is neither undone nor
         forgotten if this raises. ``new``: the buckets ``data`` continues the series with, checked already."""
         self._check_level()  # the level the interval is calibrated at again, which may have been set since fit
@@ -975,7 +985,8 @@ class WorkloadPredictor(ParamsMixin):
         with memory_limit(self.memory_limit_mb):
             if new is None:
                 new = prepare_continuation(data, last=self.last_timestamp_, freq=self.freq_, timestamp=timestamp,
-                                           target=list(self.targets_), unit=unit, origin=origin, max_gap=max_gap)
+                                           target=list(self.targets_), unit=unit, origin=origin, max_gap=max_gap,
+                                           tz=tz)
             # The model forecasts every window the new buckets complete (the validation roll) and adds
             # them to its state: checked before it allocates, as the zero-filling was.
             check_memory("update: the validation roll and model state",

@@ -589,6 +589,7 @@ def read_trace(
     output_column: str | None = None,
     keep_partial: bool = False,
     targets: Sequence[str] | None = None,
+    tz: Any = None,
 ) -> Trace:
     """Read ``path`` and return every bucket of the series.
 
@@ -599,7 +600,8 @@ def read_trace(
     A bucketed series is read at its own frequency; ``freq``, if given, must match it.
     Its columns ``targets`` (default: every one of ``requests``, ``input_tokens`` and
     ``output_tokens`` it has) must hold counts, checked in the file's row order; its
-    other columns are read as they are.
+    other columns are read as they are. ``tz``: the zone of timestamps without a UTC offset
+    (:func:`~workload_predictor.data.to_utc_index`).
     """
     frame = read_table(path)
     if len(frame) == 0:
@@ -607,7 +609,7 @@ def read_trace(
     column = find_timestamp_column(frame, timestamp_column)
     frame = epochs_as_numbers(frame, column)
     if "requests" in frame.columns:
-        stamps = to_utc_index(frame[column], unit=unit, origin=origin, name=column)
+        stamps = to_utc_index(frame[column], unit=unit, origin=origin, tz=tz, name=column)
         check_span(stamps.min(), stamps.max(), column, unit)
         series = pd.DataFrame({"timestamp": stamps})
         names = [name for name in ("requests", "input_tokens", "output_tokens") if name in frame.columns]
@@ -639,7 +641,7 @@ def read_trace(
             if not pd.api.types.is_numeric_dtype(frame[source].dtype)}
     if text:
         frame = frame.assign(**text)
-    series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums)
+    series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums, tz=tz)
     if not keep_partial:
         if len(series) < 3:
             stamps = series["timestamp"]
@@ -650,7 +652,7 @@ def read_trace(
                                   f"dropped), {span}", freq, _epoch_unit(frame[column], unit, origin))
         series = series.iloc[1:-1].reset_index(drop=True)
     note = None
-    if _reads_as_buckets(frame[column], series, freq, unit, origin):
+    if _reads_as_buckets(frame[column], series, freq, unit, origin, tz):
         note = (f"every row of {Path(path).name} starts a bucket of {freq}, one row a bucket: a bucketed series? "
                 "Without a `requests` column it is read as a request log, each row one request; name its count "
                 f"column `requests` (its columns: {quote_columns(frame.columns)}).")
@@ -683,13 +685,14 @@ def _epoch_unit(stamps: pd.Series, unit: str | None, origin: Any) -> str | None:
     return unit
 
 
-def _reads_as_buckets(stamps: pd.Series, series: pd.DataFrame, freq: Any, unit: str | None, origin: Any) -> bool:
+def _reads_as_buckets(stamps: pd.Series, series: pd.DataFrame, freq: Any, unit: str | None, origin: Any,
+                      tz: Any = None) -> bool:
     """Whether a request log of at least 10 rows holds one row per bucket, each at a bucket's start: a bucketed
     series whose count column is named otherwise (``request``, ``count``), whose forecast would be of one request a
     bucket. The timestamps are read again only where no bucket holds two requests."""
     if len(stamps) < 10 or len(series) == 0 or series["requests"].max() > 1:
         return False
-    instants = to_utc_index(stamps, unit=unit, origin=origin)
+    instants = to_utc_index(stamps, unit=unit, origin=origin, tz=tz)
     return bool(((instants - series["timestamp"].iloc[0]) % parse_freq(freq) == pd.Timedelta(0)).all())
 
 

@@ -122,3 +122,26 @@ def test_the_command_line_words_a_bad_zone_and_a_dst_row_in_its_options(tmp_path
     skipped = runner.invoke(main, ["forecast", str(path), "--freq", "10s", "--tz", ZONE])
     assert skipped.exit_code == 3 and "does not exist there" in skipped.output and "drop --tz" in skipped.output, \
         skipped.output
+
+
+def test_a_fleet_fit_and_update_read_the_zone():
+    """Before: FleetPredictor.fit and update had no tz= (TypeError)."""
+    from workload_predictor import FleetPredictor
+
+    rng = np.random.default_rng(2)
+    stamps = pd.date_range("2024-05-10 00:00", periods=80, freq="10s").strftime("%Y-%m-%d %H:%M:%S")
+    frame = pd.concat([pd.DataFrame({"key": name, "timestamp": stamps, "requests": rng.poisson(20, 80)})
+                       for name in ("a", "b")], ignore_index=True)
+    kept = frame.copy()
+    first = frame.groupby("key").head(70)
+    fleet = FleetPredictor(model="naive", horizon=2).fit(first, tz=ZONE)
+    assert fleet.predict()["timestamp"].min() == pd.Timestamp("2024-05-10 04:11:40", tz="UTC")
+    fleet.update(frame.drop(first.index), tz=ZONE)
+    assert fleet.predict()["timestamp"].min() == pd.Timestamp("2024-05-10 04:13:20", tz="UTC")
+    pd.testing.assert_frame_equal(frame, kept)  # the caller's frame is not written
+    with pytest.raises(WorkloadDataError, match="is no time zone"):
+        fleet.update(frame.drop(first.index), tz="Nowhere/Land")
+    late = pd.DataFrame({"key": ["a", "b"], "timestamp": ["2024-11-03 01:30:00"] * 2, "requests": [1, 2]},
+                        index=[10, 11])
+    with pytest.raises(WorkloadDataError, match=r"row 0 of the frame .*is ambiguous"):
+        FleetPredictor(model="naive", horizon=2).fit(late, tz=ZONE)

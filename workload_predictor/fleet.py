@@ -49,8 +49,8 @@ from ._version import __version__
 from .confidence import conformal_is_exact, conformal_quantile, interval
 from .data import (DEFAULT_MAX_GAP, NS_EPOCH, KeySeries, as_target_list, check_flat_columns, check_label,
                    check_unit, duration_text, factorize_keys, gap_buckets, in_frame, key_fault, keyless_error,
-                   missing_targets_error, no_timestamp_error, prepare_continuation, split_by_key, steps_within_range,
-                   to_utc_index)
+                   missing_targets_error, no_timestamp_error, prepare_continuation, read_zone, split_by_key,
+                   steps_within_range, to_utc_index)
 from .errors import (MemoryLimitError, ModelFileError, NoKeyFittedError, UndoneJumpWarning, UpdateOrderError,
                      WorkloadDataError, check_is_fitted, coverage_level, cut, is_integer, is_positive_int,
                      naming_rows, plural, quote, quote_columns)
@@ -894,6 +894,7 @@ class FleetPredictor(ParamsMixin):
         freq: Any = None,
         unit: str | None = None,
         origin: Any = None,
+        tz: Any = None,
     ) -> "FleetPredictor":
         """Fit one model per key of the long frame ``data``. Returns ``self``.
 
@@ -912,6 +913,10 @@ class FleetPredictor(ParamsMixin):
         timestamp, target, freq, unit, origin :
             How each key's rows are read, as :meth:`WorkloadPredictor.fit` reads them (``timestamp`` names
             a column; ``None``: the frame's DatetimeIndex, as :meth:`update` reads it too).
+        tz : str or None
+            The zone of naive wall-clock timestamps, as :meth:`WorkloadPredictor.fit` reads it; the whole column is
+            read in it first, so a row it refuses (a DST wall time) is the frame's error, not one key's. Not kept:
+            pass the same ``tz=`` to :meth:`update`.
 
         Returns
         -------
@@ -934,6 +939,7 @@ class FleetPredictor(ParamsMixin):
         _check_key_name(key, target)
         self._check_model_settings(len(as_target_list(target)))
         fitted_params = copy.deepcopy({name: getattr(self, name) for name in _FITTED_SETTINGS})
+        data = _in_zone(data, timestamp, tz)
         # One deadline for the whole fleet's fit, from its start (see max_training_time in the class docstring).
         with _deadline.limit(self.max_training_time) as deadline:
             # Rows without a key: left out and reported under the key None, as update does (strict: refused).
@@ -1560,6 +1566,7 @@ class FleetPredictor(ParamsMixin):
         *,
         key: str | None = None,
         target: str | Sequence[str] | None = None,
+        tz: Any = None,
     ) -> "FleetPredictor":
         """Append new buckets to the keys in ``data`` (a long frame as ``fit`` takes). Returns ``self``.
 
@@ -1629,7 +1636,7 @@ class FleetPredictor(ParamsMixin):
         ----------
         data : pandas.DataFrame
             The new rows, a long frame with the fitted key, timestamp and target columns.
-        timestamp, unit, origin :
+        timestamp, unit, origin, tz :
             How the rows' times are read, as :meth:`fit` reads them.
         key : str or None
             The key column, as passed to :meth:`fit`: ``None`` (default) or ``key_``; the fitted
@@ -1660,6 +1667,7 @@ class FleetPredictor(ParamsMixin):
             raise WorkloadDataError(f"update() takes a long DataFrame with the key column {quote(self.key_)}, as fit "
                                     f"does (columns: {quote_columns(data.columns)}); add it.")
         mode = self._update_mode()  # one typed error for a mode set since fit, before any key is read
+        data = _in_zone(data, timestamp, tz)
         check_unit(unit)  # one typed error for the whole call, not one per key in update_errors_
         _check_update_columns(data, timestamp, self.targets_, unit, origin)  # so are the frame's columns
         # An infinite key (no fit holds one) is that key's error alone, as an unknown key is.
@@ -2581,6 +2589,27 @@ def _all_over_limit(errors: dict) -> bool:
     update either, no key's update fits and the update raises, as a fit over the limit does; a key refused for its
     data instead is reported with the others in ``update_errors_``."""
     return bool(errors) and all(isinstance(error, MemoryLimitError) for error in errors.values())
+
+
+def _in_zone(data: Any, timestamp: str | None, tz: Any) -> Any:
+    """A long frame with its timestamps (``timestamp``'s column, or with ``None`` its DatetimeIndex) read in ``tz``
+    as UTC datetimes, a new frame (the caller's is not written); ``data`` itself where ``tz`` is ``None`` or there
+    are no such timestamps (the fleet's own checks word that). A row the read refuses is named as the frame's."""
+    if tz is None:
+        return data
+    read_zone(tz, "tz")  # an unknown zone is refused whatever the frame holds
+    if not isinstance(data, pd.DataFrame) or len(data) == 0:
+        return data
+    try:
+        if timestamp is None and isinstance(data.index, pd.DatetimeIndex):
+            return data.set_axis(to_utc_index(data.index, tz=tz, name="timestamp"), axis=0)
+        if timestamp is None or timestamp not in data.columns:
+            return data
+        read = data.copy(deep=False)
+        read[timestamp] = to_utc_index(data[timestamp], tz=tz, name=str(timestamp))
+        return read
+    except WorkloadDataError as exc:
+        raise in_frame(exc, data.index) from None
 
 
 def _check_update_columns(data: pd.DataFrame, timestamp: Any, targets: Sequence[str], unit: str | None,

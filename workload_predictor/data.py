@@ -266,8 +266,11 @@ def read_zone(tz: Any, name: str = "timestamp") -> Any:
 
 def _first_aware(values: pd.Index) -> int | None:
     """The row of the first stamp of an object column that carries a UTC offset (a string ending in one, or an
-    aware datetime), or ``None``."""
-    for row, value in enumerate(values):
+    aware datetime), or ``None``. A column of strings none of which does is passed in one C-speed count."""
+    objects = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(objects, skipna=True) == "string" and _aware_count(objects[~pd.isna(objects)]) == 0:
+        return None
+    for row, value in enumerate(objects):
         if isinstance(value, str) and _OFFSET_SUFFIX.search(value.strip()):
             return row
         if isinstance(value, _dt.datetime) and value.tzinfo is not None:

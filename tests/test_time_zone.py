@@ -145,3 +145,15 @@ def test_a_fleet_fit_and_update_read_the_zone():
                         index=[10, 11])
     with pytest.raises(WorkloadDataError, match=r"row 0 of the frame .*is ambiguous"):
         FleetPredictor(model="naive", horizon=2).fit(late, tz=ZONE)
+
+
+def test_a_naive_datetime_column_names_its_dst_row_as_the_time_it_holds():
+    stamps = pd.Series(pd.to_datetime(["2024-11-03 00:30:00", "2024-11-03 01:30:00"]))
+    with pytest.raises(WorkloadDataError, match=r"row 1 \('2024-11-03 01:30:00'\) read in tz='America/New_York' is "
+                                                r"ambiguous"):
+        to_utc_index(stamps, tz=ZONE)
+
+
+def test_unit_beside_date_strings_is_refused_with_tz_as_without():
+    with pytest.raises(WorkloadDataError, match="drop unit="):
+        to_utc_index(NAIVE, tz=ZONE, unit="s")

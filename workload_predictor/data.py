@@ -212,6 +212,9 @@ def to_utc_index(
     if zone is not None and not isinstance(index, pd.DatetimeIndex) and not durations \
             and not pd.api.types.is_numeric_dtype(index.dtype):  # booleans, numeric too, are no wall times
         result = _from_objects(index, name)  # naive stamps read as UTC wall times, offsets refused below
+        if unit is not None or origin is not None:
+            kind = "date strings" if pd.api.types.infer_dtype(index, skipna=True) == "string" else "datetimes"
+            raise _numbers_only(index, kind, unit, origin, name)
         aware = _first_aware(index)
         if aware is not None:
             raise _offset_beside_zone(tz, name, aware, index[aware])
@@ -297,7 +300,7 @@ def _localized(wall: pd.DatetimeIndex, zone: Any, tz: Any, original: Any, name: 
         return local
     row = int(bad[0])
     skipped = not pd.isna(wall[row:row + 1].tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")[0])
-    shown = quote(_plain(original[row]) if not isinstance(original[row], str) else original[row])
+    shown = quote(original[row] if isinstance(original[row], str) else str(original[row]))
     what = ("does not exist there (the clocks skip it: spring forward)" if skipped else
             "is ambiguous there (the clocks pass it twice: fall back)")
     more = f" ({plural(len(bad), 'such row')})" if len(bad) > 1 else ""

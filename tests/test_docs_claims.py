@@ -286,8 +286,9 @@ def test_the_api_table_shows_every_parameter_of_a_call_written_in_full_and_its_d
 
 def test_the_api_check_sees_a_wrong_default_and_a_missing_parameter():
     broken = README.read_text().replace("`.predict(steps=None, level=None)` |", "`.predict(steps=None, level=0.9)` |", 1)
-    broken = broken.replace('freq=None, unit=None, origin=None)` | a bucketed', 'freq=None, unit=None)` | a bucketed')
-    assert broken.count("level=0.9)` |") == 1 and "unit=None)` | a bucketed" in broken
+    broken = broken.replace('freq=None, unit=None, origin=None, tz=None)` | a bucketed',
+                            'freq=None, unit=None, tz=None)` | a bucketed')
+    assert broken.count("level=0.9)` |") == 1 and "unit=None, tz=None)` | a bucketed" in broken
     wrong = _api_mismatches(broken)
     assert "`.predict(steps=None, level=0.9)` .predict: level=0.9 but the default is None" in wrong
     assert any(w.endswith(".fit: origin not shown") for w in wrong)

@@ -1433,9 +1433,6 @@ def bucketize(
         The bucket width, e.g. ``"1s"``, ``"10s"``, ``"1min"``.
     unit, origin :
         For numeric timestamps, as for :meth:`WorkloadPredictor.fit`.
-    tz : str or None
-        The zone of naive wall-clock timestamps (e.g. ``'America/New_York'``), as for
-        :meth:`WorkloadPredictor.fit`; the buckets are UTC's.
     sums : mapping of str to str or None
         Output column -> log column summed per bucket. ``None``: the log's token
         columns (:func:`token_columns`: ``input_tokens``, the Azure trace's
@@ -1456,6 +1453,9 @@ def bucketize(
         first request of the whole log to its last; ``False`` gives each key its own
         first to last request (each key's rows then equal ``bucketize`` of that key's
         requests alone).
+    tz : str or None
+        The zone of naive wall-clock timestamps (e.g. ``'America/New_York'``), as for
+        :meth:`WorkloadPredictor.fit`; the buckets are UTC's.
 
     Returns
     -------

@@ -1636,7 +1636,7 @@ class FleetPredictor(ParamsMixin):
         ----------
         data : pandas.DataFrame
             The new rows, a long frame with the fitted key, timestamp and target columns.
-        timestamp, unit, origin, tz :
+        timestamp, unit, origin :
             How the rows' times are read, as :meth:`fit` reads them.
         key : str or None
             The key column, as passed to :meth:`fit`: ``None`` (default) or ``key_``; the fitted
@@ -1645,6 +1645,8 @@ class FleetPredictor(ParamsMixin):
             The targets, as passed to :meth:`fit`: ``None`` (default) or the fitted ones (``targets_``,
             in any order); the fitted target columns are read, and other columns are refused, as
             :meth:`WorkloadPredictor.update` refuses them.
+        tz : str or None
+            As for :meth:`fit`: the zone its fit read the naive timestamps in.
 
         Returns
         -------

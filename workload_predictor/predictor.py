@@ -868,11 +868,13 @@ class WorkloadPredictor(ParamsMixin):
             <workload_predictor.FleetPredictor.update>` reads a fleet's), with timestamps that continue
             the series at its frequency; buckets it skips are zero (no requests came). At least one row:
             skip the call while no bucket has closed (a fleet's update takes no rows as an update of no key).
-        timestamp, unit, origin, tz :
-            As for :meth:`fit` (a feed of naive local stamps passes the ``tz=`` its fit was given).
+        timestamp, unit, origin :
+            As for :meth:`fit`.
         target : str, sequence of str or None
             The targets, as passed to :meth:`fit`: ``None`` (default) or the fitted ones (``targets_``, in any
             order); the fitted target columns are read, and other columns are refused.
+        tz : str or None
+            As for :meth:`fit`: a feed of naive local stamps passes the ``tz=`` its fit was given.
 
         Returns
         -------

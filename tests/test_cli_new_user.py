@@ -77,7 +77,8 @@ def test_a_bucketed_export_that_leaves_out_its_empty_buckets_is_told_a_fix_witho
     result = runner.invoke(main, ["forecast", str(path), "--model", "naive"])
     assert result.exit_code == EXIT_DATA, result.output
     assert "is 11min, not the bucket width 1min" in result.output
-    assert "where the file leaves out its empty buckets, add them to it as rows of 0." in result.output
+    assert ("where the file leaves out its empty buckets, add them to it as rows of 0 (of one series, without --by, "
+            "--fill-missing adds them)." in result.output)
     filled = pd.read_csv(path, parse_dates=["timestamp"]).set_index("timestamp").asfreq("1min", fill_value=0)
     filled.reset_index().to_csv(path, index=False)  # the fix the message names
     assert runner.invoke(main, ["forecast", str(path), "--model", "naive"]).exit_code == 0

@@ -156,7 +156,8 @@ _CLI_WORDS = [
     (re.compile(r"For a request log or a series with missing buckets, call workload_predictor\.bucketize\(\.\.\.\) "
                 r"first \(it fills empty buckets with zeros\)\."),
      "Pass the raw request log with --freq instead: it is bucketed with empty buckets as zeros; or, where the file "
-     "leaves out its empty buckets, add them to it as rows of 0."),
+     "leaves out its empty buckets, add them to it as rows of 0 (of one series, without --by, --fill-missing adds "
+     "them)."),
     (re.compile(r"\bcall workload_predictor\.bucketize\(\.\.\.\) first"), "pass the raw request log with --freq instead"),
     (re.compile(r"\bconvert it with pd\.to_numeric\(\.\.\.\) first"), "fix the file so that it holds numbers only"),
     # A file's empty cell (or NA, n/a, null, which its reader takes for one) reaches the door as NaN.
@@ -294,23 +295,35 @@ def input_options(command: Callable) -> Callable:
                      help="Output-token column of a request log (default: GeneratedTokens, output_tokens, ...)."),
         click.option("--keep-partial", is_flag=True,
                      help="Keep the first and last buckets of a request log (partial: the trace starts and "
-                          "ends inside them), which are dropped by default."),
+                          "ends inside them), which are dropped by default; of a bucketed file summed to a wider "
+                          "--freq, those holding fewer of its buckets."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
+def fill_missing_option(command: Callable) -> Callable:
+    """--fill-missing: forecast and evaluate (one series; inspect reports missing buckets instead)."""
+    return click.option("--fill-missing", is_flag=True,
+                        help="Add the buckets a bucketed file leaves out (an exporter's SQL GROUP BY omits the "
+                             "empty ones) as zeros, as a request log's empty buckets are; the trace line counts "
+                             "them.")(command)
+
+
 def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str, ...] = (),
           model_file: str | None = None):
     """The trace at ``path``; of a bucketed series only the ``targets`` asked for (default: requests) must hold
-    counts. ``model_file``: an existing --model-file, whose bucket width a log too short for it cannot change."""
+    counts. ``model_file``: an existing --model-file, whose bucket width a log too short for it cannot change.
+    --fill-missing on a request log, and --keep-partial on a bucketed file read at its own width, would change
+    nothing: usage errors (exit 2)."""
     from .readers import AllPartialError, FreqRequiredError, read_trace
 
     try:
-        return read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
+        data = read_trace(path, freq=freq, timestamp_column=opts["timestamp_col"], unit=opts["unit"],
                           origin=opts["origin"], input_column=opts["input_col"], output_column=opts["output_col"],
-                          keep_partial=opts["keep_partial"], targets=targets or ("requests",), tz=opts.get("tz"))
+                          keep_partial=opts["keep_partial"], targets=targets or ("requests",),
+                          fill_missing=opts.get("fill_missing", False), tz=opts.get("tz"))
     except FreqRequiredError as exc:  # a missing option is a usage error (exit 2), as --help says
         raise click.UsageError(f"{Path(path).name} is a request log (one row per request): pass --freq, "
                                f"e.g. --freq 10s. {NOT_BUCKETED_NOTE}") from exc
@@ -319,6 +332,21 @@ def _read(path: str, freq: str | None, opts: dict[str, Any], targets: tuple[str,
             raise
         raise WorkloadDataError(f"{exc.found}; pass a longer log (the buckets of --model-file "
                                 f"{Path(model_file).name} are {freq} wide), or --keep-partial.") from None
+    if data.log is not None and opts.get("fill_missing"):
+        raise click.UsageError(f"--fill-missing adds the buckets a bucketed file leaves out, and {Path(path).name} "
+                               "is a request log, whose empty buckets are zeros already: drop --fill-missing.")
+    if data.log is None and opts["keep_partial"] and data.summed_from is None:
+        raise _keep_partial_refused(path, summed=True)
+    return data
+
+
+def _keep_partial_refused(path: str, summed: bool = False) -> click.UsageError:
+    """The usage error of --keep-partial given for the bucketed file ``path``, which it would not change (``summed``:
+    where a wider --freq, to which its buckets are summed, would)."""
+    when = " (or those of a bucketed file summed to a wider --freq)" if summed else ""
+    return click.UsageError(f"--keep-partial keeps a request log's partial first and last buckets{when}, and "
+                            f"{Path(path).name} is a bucketed series, read whole (every row a bucket, none dropped): "
+                            "drop --keep-partial (and leave out of the file a bucket still filling).")
 
 
 # A bucketed series is told from a request log by its `requests` column: one named otherwise (count, n) makes the
@@ -774,10 +802,17 @@ def _stamp(ts: pd.Timestamp, digits: int = 0) -> str:
 
 def _echo_trace(trace, freq: pd.Timedelta) -> None:
     series = trace.series
-    source = plural(len(trace.log), "request") if trace.log is not None else plural(len(series), "row")
+    source = (plural(len(trace.log), "request") if trace.log is not None else
+              plural(len(series) if trace.file_rows is None else trace.file_rows, "row"))
     first, last = _stamps(series["timestamp"].iloc[[0, -1]], _fraction_digits(series["timestamp"], freq))
-    _say(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {plural(len(series), 'bucket')} of {_width(freq)}, "
-               f"{first} .. {last}")
+    how = []
+    if trace.filled:
+        how.append(f"{plural(trace.filled, 'missing bucket')} zero-filled")
+    if trace.summed_from is not None:
+        how.append(f"summed from its {_width(trace.summed_from)} buckets" + (
+            f", {plural(trace.partial_dropped, 'partial bucket')} at its ends dropped" if trace.partial_dropped else ""))
+    _say(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {plural(len(series), 'bucket')} of {_width(freq)}"
+         f"{' (' + '; '.join(how) + ')' if how else ''}, {first} .. {last}")
     if trace.note:
         _say(f"note    {trace.note}")
 
@@ -876,8 +911,8 @@ def main() -> None:
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
 @click.option("--freq", default=None, metavar="WIDTH", callback=_check_freq,
-              help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own; a "
-                   "--freq given must match it, with --by each key's).")
+              help="Bucket width for a request log, e.g. 1s, 10s, 1min (a bucketed series keeps its own, or is "
+                   "summed to a --freq that is a whole multiple of it; with --by a --freq must match each key's).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets to forecast.")
 @click.option("--model", type=RegisteredModel(), default="ensemble", show_default=True,
               help="The model to fit (an existing --model-file keeps its own).")
@@ -917,6 +952,7 @@ def main() -> None:
                    "(without --plot, --requests, --format and --model-file).")
 @click.option("--jobs", default=1, show_default=True, type=int, callback=lambda _c, _p, v: _jobs(v),
               help="Worker processes for --by (-1: one per CPU).")
+@fill_missing_option
 @input_options
 @handle_errors
 def forecast(trace: str, freq: str | None, horizon: int, model: str, level: float, targets: tuple[str, ...],
@@ -948,7 +984,8 @@ def forecast(trace: str, freq: str | None, horizon: int, model: str, level: floa
 
     if by is not None:
         _refuse_with_by(plot=plot_path is not None, requests=requests_path is not None,
-                        format=_option_given("requests_format"), model_file=model_file is not None)
+                        format=_option_given("requests_format"), model_file=model_file is not None,
+                        fill_missing=opts.get("fill_missing", False))
     elif _option_given("jobs"):
         raise click.UsageError("--jobs sets the worker processes of --by, one series per process; without --by "
                                "there is one series: drop --jobs, or pass --by COLUMN.")
@@ -1204,9 +1241,10 @@ def _reuse(path: Path, data, freq: str | None, asked: dict[str, Any] | None = No
 def _data_row(data, place: int) -> str:
     """"data row N" for the ``place``-th row of ``data``'s series: the bucketed file's row (counted from 1, as the
     file's data rows are); "" for a request log's bucket, which no row of the file is."""
-    if data.log is not None:
+    if data.log is not None or data.summed_from is not None:  # a bucket summed from several rows is none of them
         return ""
-    return f"data row {int(place if data.rows is None else data.rows[place]) + 1:,}"
+    row = int(place if data.rows is None else data.rows[place])
+    return f"data row {row + 1:,}" if row >= 0 else ""  # a bucket --fill-missing added is no row of the file
 
 
 def _format_forecast(result, digits: int = 0) -> pd.DataFrame:
@@ -1238,8 +1276,8 @@ def _write_forecast(result, path: Path) -> None:
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False))
 @click.option("--freq", default=None, metavar="WIDTH", callback=_check_freq,
-              help="Bucket width for a request log, e.g. 1s, 10s (a bucketed series keeps its own; a --freq "
-                   "given must match it, with --by each key's).")
+              help="Bucket width for a request log, e.g. 1s, 10s (a bucketed series keeps its own, or is summed "
+                   "to a --freq that is a whole multiple of it; with --by a --freq must match each key's).")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(min=1), help="Buckets forecast.")
 @click.option("--models", default="dlinear,lstm,ensemble", show_default=True,
               help="Comma-separated models to score (any registered model, see `forecast --help`).")
@@ -1268,6 +1306,7 @@ def _write_forecast(result, path: Path) -> None:
 @click.option("--by", default=None, metavar="COLUMN",
               help="Backtest one series per value of this column; prints a per-key table and a fleet summary "
                    "(without --plot).")
+@fill_missing_option
 @input_options
 @handle_errors
 def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines: str, level: float,
@@ -1309,7 +1348,7 @@ def evaluate(trace: str, freq: str | None, horizon: int, models: str, baselines:
         raise click.UsageError(f"{', '.join(map(quote, both))} is in both --models and --baselines; name it in "
                                "one of them.")
     if by is not None:
-        _refuse_with_by(plot=plot_path is not None)
+        _refuse_with_by(plot=plot_path is not None, fill_missing=opts.get("fill_missing", False))
         if by in model_names + baseline_names:  # the per-key table has a column per model, and one for the keys
             raise click.BadParameter(f"{quote(by)} is also the name of a model in --models/--baselines, and the "
                                      "per-key table has one column per model: rename that column of TRACE (e.g. "
@@ -1519,6 +1558,8 @@ def inspect_report(path: str, freq: str, opts: dict[str, Any]) -> dict[str, Any]
     digits = _fraction_digits(stamps)
     iso = lambda stamp: _iso_stamps([stamp], digits)[0]  # noqa: E731 - every stamp of the report to the same decimals
     bucketed = "requests" in frame.columns
+    if bucketed and opts["keep_partial"]:
+        raise _keep_partial_refused(path)
     report: dict[str, Any] = {
         # A name's bytes that are no UTF-8 (read as lone surrogates) as \xNN: JSON holds no half a character.
         "file": os.fsencode(str(path)).decode("utf-8", "backslashreplace"),
@@ -1737,6 +1778,8 @@ def _read_fleet(path: str, freq: str | None, by: str, opts: dict[str, Any], targ
         if by in TARGETS:
             raise WorkloadDataError(f"--by {quote(by)} is a target column of {Path(path).name}; --by names the "
                                     "column that tells the series apart (a model, endpoint or tenant column).")
+        if opts["keep_partial"]:
+            raise _keep_partial_refused(path)
         out = frame[[by, *(c for c in ("requests", "input_tokens", "output_tokens") if c in frame.columns)]].copy()
         stamps = to_utc_index(frame[column], unit=opts["unit"], origin=opts["origin"], tz=opts.get("tz"), name=column)
         check_span(stamps.min(), stamps.max(), column, opts["unit"])

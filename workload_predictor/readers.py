@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import (_sorted_unique_instants, _target_matrix, bucketize, check_span, column_key, columns_by_key,
+from .data import (MAX_VALUE, _sorted_unique_instants, _target_matrix, bucketize, check_span, column_key, columns_by_key,
                    duration_text, parse_freq, refuse_alike, to_numbers, to_utc_index, token_columns)
 from .errors import WorkloadDataError, cut, plural, quote, quote_columns
 
@@ -33,6 +33,9 @@ _NO_DATE_GUESSING = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_
 #: Longest line (bytes) read from a CSV or JSON Lines file: a request log's rows are tens of bytes. A longer
 #: line (a 100 MB field) is refused before pandas parses it; pass ``max_line_bytes`` to read one anyway.
 MAX_LINE_BYTES = 1 << 20
+#: The most buckets a bucketed series' missing buckets are zero-filled to (``read_trace(fill_missing=True)``), as
+#: :func:`bucketize`'s ``max_buckets``: a gap of years between two rows of 1 s buckets is refused, not allocated.
+MAX_FILLED_BUCKETS = 10_000_000
 #: The file name endings read, by format: what :func:`read_table` accepts, and all it accepts.
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -61,6 +64,12 @@ class Trace:
     # A bucketed series' rows sorted by time: each row's data row in the file (from 0); None where the file's rows
     # are in time order, or for a request log (whose series is buckets, no row of the file)
     rows: np.ndarray | None = None
+    filled: int = 0  # a bucketed series' missing buckets zero-filled (fill_missing)
+    # A bucketed series summed to a whole multiple of its width: its own width (its rows are then no file's rows),
+    # and how many partial buckets of the wider width were dropped at its ends
+    summed_from: pd.Timedelta | None = None
+    partial_dropped: int = 0
+    file_rows: int | None = None  # the rows of a bucketed file (its series may have more or fewer buckets)
 
 
 def check_line_lengths(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> None:
@@ -590,6 +599,8 @@ def read_trace(
     keep_partial: bool = False,
     targets: Sequence[str] | None = None,
     tz: Any = None,
+    fill_missing: bool = False,
+    max_buckets: int = MAX_FILLED_BUCKETS,
 ) -> Trace:
     """Read ``path`` and return every bucket of the series.
 
@@ -597,8 +608,12 @@ def read_trace(
     are partial (the trace starts and ends inside them) and are dropped unless
     ``keep_partial``; of its token columns, those ``targets`` names (default: every one
     it has) are summed per bucket, and must hold counts, checked in the file's row order.
-    A bucketed series is read at its own frequency; ``freq``, if given, must match it.
-    Its columns ``targets`` (default: every one of ``requests``, ``input_tokens`` and
+    A bucketed series is read at its own width (the lower middle of its sorted steps); ``freq``, if
+    given, must match it or be a whole multiple of it, to which its buckets are summed (each wider bucket
+    starts a whole number of ``freq`` after the Unix epoch, as :func:`bucketize`'s; one at either end that
+    holds fewer of the file's buckets is partial and dropped unless ``keep_partial``). With
+    ``fill_missing`` its missing buckets (steps that are a whole number of buckets) are added as zeros,
+    at most ``max_buckets`` buckets in all (checked before any is made). Its columns ``targets`` (default: every one of ``requests``, ``input_tokens`` and
     ``output_tokens`` it has) must hold counts, checked in the file's row order; its
     other columns are read as they are. ``tz``: the zone of timestamps without a UTC offset
     (:func:`~workload_predictor.data.to_utc_index`).
@@ -624,10 +639,24 @@ def read_trace(
                                              np.empty((len(stamps), 0)))
         if rows is not None:
             series = series.iloc[rows].reset_index(drop=True)
+        # Its width is measured (a sort of its steps) only where a --freq or a fill needs it.
+        width = file_width(series["timestamp"].diff()) if freq is not None or fill_missing else None
         if freq is not None:
-            check_bucket_width(series["timestamp"].diff(), freq, path)
+            check_bucket_width(series["timestamp"].diff(), freq, path, multiple=True)
+        filled, summed_from, dropped = 0, None, 0
+        if freq is not None and width is not None and parse_freq(freq) != width:
+            # The columns no target needs are summed where they hold counts only, else left out (as unread).
+            summable = [name for name in names if name in checked or _counts_only(series[name])]
+            series = series[["timestamp", *summable]].assign(
+                **{name: coerced_numbers(series[name]) for name in summable if name not in checked})
+            series, dropped, filled = _summed(series, parse_freq(freq), width, keep_partial, path, summable,
+                                              fill_missing, max_buckets)
+            summed_from, rows = width, None
+        elif fill_missing and width is not None:
+            series, rows, filled = _zero_filled(series, rows, width, path, max_buckets)
         return Trace(series=series, log=None, kind="bucketed series", timestamp_column=column, path=Path(path),
-                     rows=rows, note=_low_last_bucket(series) if "requests" in checked else None)
+                     rows=rows, note=_low_last_bucket(series) if "requests" in checked else None, filled=filled,
+                     summed_from=summed_from, partial_dropped=dropped, file_rows=len(frame))
     if freq is None:
         raise FreqRequiredError(f"{path} is a request log (one row per request): pass freq, e.g. freq='10s'.")
     sums = token_columns(frame.columns, input_column, output_column)
@@ -733,14 +762,105 @@ def coerced_numbers(column: pd.Series) -> pd.Series:
         return to_numbers(column.map(lambda v: str(v) if isinstance(v, int) else v))
 
 
-def check_bucket_width(steps: pd.Series, freq: Any, path: Any) -> None:
-    """Raise :class:`WorkloadDataError` if the median of ``steps`` (between a bucketed series' sorted bucket
-    starts; the lower of the two middle ones, a step the series has, as for a fleet's keys) is not ``freq``: a
-    bucketed series keeps its own width, which a --freq the user gives must match."""
-    width = parse_freq(freq)
+def file_width(steps: pd.Series) -> pd.Timedelta | None:
+    """The width of a bucketed series whose sorted bucket starts step by ``steps``: the lower of the two middle
+    steps (a step the series has, as for a fleet's keys); None for a series of one row."""
     steps = np.sort(steps.dropna().to_numpy())
-    if len(steps) and (median := pd.Timedelta(steps[(len(steps) - 1) // 2])) != width:
+    return pd.Timedelta(steps[(len(steps) - 1) // 2]) if len(steps) else None
+
+
+def check_bucket_width(steps: pd.Series, freq: Any, path: Any, multiple: bool = False) -> None:
+    """Raise :class:`WorkloadDataError` if the width of a bucketed series (:func:`file_width` of ``steps``) is not
+    ``freq``: a bucketed series keeps its own width, which a --freq the user gives must match; with ``multiple``, a
+    --freq that is a whole multiple of it (its buckets are then summed) is accepted too."""
+    width, median = parse_freq(freq), file_width(steps)
+    if median is None or median == width or (multiple and width % median == pd.Timedelta(0)):
+        return
+    fix = (f"drop --freq, pass a whole multiple of {duration_text(median)} (its buckets are then summed) or "
+           if multiple else "drop --freq or ")
+    raise WorkloadDataError(
+        f"{path} is a bucketed series at {duration_text(median)}, not --freq {freq}; {fix}"
+        "pass the raw request log to re-bucket it."
+    )
+
+
+def _zero_filled(series: pd.DataFrame, rows: np.ndarray | None, width: pd.Timedelta, path: Any,
+                 max_buckets: int) -> tuple[pd.DataFrame, np.ndarray | None, int]:
+    """``series`` (sorted, one row per bucket of ``width``) with a row of zeros for each bucket missing between its
+    rows; ``rows``, the file's row of each series row, with -1 for each added one; and how many were added. A step
+    that is no whole number of buckets is refused, and so are more than ``max_buckets`` buckets in all, before any
+    is made."""
+    stamps = series["timestamp"]
+    steps = stamps.diff().iloc[1:]
+    off = np.flatnonzero((steps % width != pd.Timedelta(0)).to_numpy())
+    if len(off):
+        at = int(off[0])
         raise WorkloadDataError(
-            f"{path} is a bucketed series at {duration_text(median)}, not --freq {freq}; drop --freq or "
-            "pass the raw request log to re-bucket it."
-        )
+            f"{path}: --fill-missing adds whole buckets of {duration_text(width)} (its width), and "
+            f"{_utc_text(stamps.iloc[at])} -> {_utc_text(stamps.iloc[at + 1])} is {duration_text(steps.iloc[at])} "
+            f"({plural(len(off), 'such step')}), no whole number of them: fix those rows of the file.")
+    count = (stamps.iloc[-1] - stamps.iloc[0]) // width + 1  # Timedelta // Timedelta: a Python int
+    if count > max_buckets:
+        raise WorkloadDataError(
+            f"{path}: filling its missing buckets would make {count:,} buckets of {duration_text(width)} (it spans "
+            f"{duration_text(stamps.iloc[-1] - stamps.iloc[0])} from {_utc_text(stamps.iloc[0])}), over the limit of "
+            f"{max_buckets:,} buckets. Check for stray timestamps, or sum its buckets to a wider --freq (a whole "
+            "multiple of its width).")
+    if count == len(series):
+        return series, rows, 0
+    places = np.asarray((stamps - stamps.iloc[0]) // width, dtype=np.int64)
+    out = {"timestamp": pd.date_range(start=stamps.iloc[0], periods=count, freq=width).as_unit("ns")}
+    for name in series.columns.drop("timestamp"):
+        values = series[name].to_numpy()
+        column = np.zeros(count, dtype=values.dtype if values.dtype.kind in "iuf" else object)
+        column[places] = values
+        out[name] = column
+    filled_rows = np.full(count, -1, dtype=np.int64)
+    filled_rows[places] = np.arange(len(series)) if rows is None else rows
+    return pd.DataFrame(out), filled_rows, int(count - len(series))
+
+
+def _counts_only(column: pd.Series) -> bool:
+    """Whether ``column`` holds numbers in ``[0, MAX_VALUE]`` only (what :func:`bucketize` sums without refusing)."""
+    values = coerced_numbers(column).to_numpy(float)
+    return bool(((values >= 0) & (values <= MAX_VALUE)).all())
+
+
+def _summed(series: pd.DataFrame, freq: pd.Timedelta, width: pd.Timedelta, keep_partial: bool, path: Any,
+            names: Sequence[str], fill_missing: bool, max_buckets: int) -> tuple[pd.DataFrame, int, int]:
+    """``series`` (sorted, one row per bucket of ``width``) summed into buckets of ``freq``, a whole multiple of
+    ``width``, on :func:`bucketize`'s grid (a whole number of ``freq`` after the Unix epoch); the first and the last
+    of them, where the series starts after its start or ends before its end (partial), dropped unless
+    ``keep_partial``; how many were dropped; and how many buckets of ``width`` were missing between its rows, each
+    summed as zero. Missing buckets are refused unless ``fill_missing``, and so are steps that are no whole number of
+    buckets and buckets off the wider grid (one would straddle two of ``freq``). At most ``max_buckets`` buckets of
+    ``freq`` are made (:func:`bucketize`'s bound), however long the gaps."""
+    stamps = series["timestamp"]
+    steps = stamps.diff().iloc[1:]
+    wrong = (steps % width != pd.Timedelta(0)) if fill_missing else (steps != width)
+    if wrong.any():
+        at = int(np.flatnonzero(wrong.to_numpy())[0])
+        fix = ("a bucketed file's steps are whole buckets: fix the file" if fill_missing else
+               "pass --fill-missing where the file leaves out its empty buckets (they are then zeros)")
+        raise WorkloadDataError(
+            f"{path}: summing its {duration_text(width)} buckets into --freq {duration_text(freq)} needs every bucket, "
+            f"and {_utc_text(stamps.iloc[at])} -> {_utc_text(stamps.iloc[at + 1])} is {duration_text(steps.iloc[at])}; "
+            f"{fix}, or drop --freq.")
+    if (stamps.iloc[0] - pd.Timestamp(0, tz="UTC")) % width != pd.Timedelta(0):
+        raise WorkloadDataError(
+            f"{path}: its buckets start at {_utc_text(stamps.iloc[0])}, off the grid of --freq {duration_text(freq)} "
+            f"(a whole number of {duration_text(freq)} after 1970-01-01 00:00Z), so a bucket of it would straddle two "
+            "of --freq: drop --freq, or pass the raw request log to re-bucket it.")
+    missing = int((stamps.iloc[-1] - stamps.iloc[0]) // width + 1 - len(series))
+    summed = bucketize(series, timestamp="timestamp", freq=freq, count="rows", sums={name: name for name in names},
+                       max_buckets=max_buckets).drop(columns="rows")
+    keep = np.ones(len(summed), dtype=bool)
+    if not keep_partial:
+        keep[0] = stamps.iloc[0] == summed["timestamp"].iloc[0]
+        keep[-1] = keep[-1] and stamps.iloc[-1] + width == summed["timestamp"].iloc[-1] + freq
+    if not keep.any():
+        raise WorkloadDataError(
+            f"{path}: its {plural(len(series), 'bucket')} of {duration_text(width)} fill no whole bucket of --freq "
+            f"{duration_text(freq)} (the partial first and last are dropped): pass a smaller --freq, or "
+            "--keep-partial.")
+    return summed[keep].reset_index(drop=True), int((~keep).sum()), missing

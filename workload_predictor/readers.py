@@ -670,22 +670,57 @@ def read_trace(
             if not pd.api.types.is_numeric_dtype(frame[source].dtype)}
     if text:
         frame = frame.assign(**text)
-    series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums, tz=tz)
+    head_dropped = False
+    try:
+        series = bucketize(frame, timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums, tz=tz)
+    except WorkloadDataError:
+        later = _after_a_first_bucket_before_the_range(frame[column], freq, unit, origin, tz)
+        if later is None:
+            raise
+        if keep_partial:
+            raise WorkloadDataError(
+                f"{path}: the log's first bucket of {duration_text(parse_freq(freq))} starts before 1677-09-21 "
+                "00:12:43.145224193 UTC, the first instant of nanosecond timestamps, and --keep-partial keeps it: drop "
+                "--keep-partial (that partial bucket is then dropped), or the log's rows in it.") from None
+        # The log's first bucket, partial, starts before 1677-09-21 00:12:43.145 and would be dropped: its later
+        # rows are bucketed alone (the same epoch grid), their first bucket the log's second.
+        series = bucketize(frame[later], timestamp=column, freq=freq, unit=unit, origin=origin, sums=sums, tz=tz)
+        head_dropped = True
     if not keep_partial:
-        if len(series) < 3:
+        if len(series) + head_dropped < 3:
             stamps = series["timestamp"]
             span = (f"from {_utc_text(stamps.iloc[0])} to {_utc_text(stamps.iloc[-1])}" if len(series) > 1 else
                     f"at {_utc_text(stamps.iloc[0])}")
-            raise AllPartialError(f"{path}: the log spans {plural(len(series), 'bucket')} of "
+            raise AllPartialError(f"{path}: the log spans {plural(len(series) + head_dropped, 'bucket')} of "
                                   f"{duration_text(parse_freq(freq))}, all partial (the first and the last are "
                                   f"dropped), {span}", freq, _epoch_unit(frame[column], unit, origin))
-        series = series.iloc[1:-1].reset_index(drop=True)
+        series = series.iloc[0 if head_dropped else 1:-1].reset_index(drop=True)
     note = None
     if _reads_as_buckets(frame[column], series, freq, unit, origin, tz):
         note = (f"every row of {Path(path).name} starts a bucket of {freq}, one row a bucket: a bucketed series? "
                 "Without a `requests` column it is read as a request log, each row one request; name its count "
                 f"column `requests` (its columns: {quote_columns(frame.columns)}).")
     return Trace(series=series, log=frame, kind="request log", timestamp_column=column, path=Path(path), note=note)
+
+
+def _after_a_first_bucket_before_the_range(stamps: pd.Series, freq: Any, unit: str | None, origin: Any,
+                                           tz: Any = None) -> np.ndarray | None:
+    """Where a request log's first bucket of ``freq`` (on :func:`bucketize`'s epoch grid) starts before the first
+    instant nanoseconds hold (1677-09-21 00:12:43.145224193 UTC) though every timestamp lies after it: which rows
+    lie after that bucket (at least one); None otherwise (the error was another)."""
+    from .data import NS_EPOCH, ONE_NS
+
+    width = parse_freq(freq)
+    instants = to_utc_index(stamps, unit=unit, origin=origin, tz=tz)
+    low = int((pd.Timestamp.min.to_datetime64() - NS_EPOCH) // ONE_NS)
+    step = int(width // pd.Timedelta(1, "ns"))
+    start = -(-low // step) * step  # the first bucket start within the range, as nanoseconds after the epoch
+    boundary = pd.Timestamp(NS_EPOCH + np.timedelta64(start, "ns"), tz="UTC")
+    first = instants.min()
+    if not first < boundary:  # its bucket starts at boundary or later: within the range
+        return None
+    later = np.asarray(instants >= boundary)
+    return later if later.any() else None
 
 
 def _low_last_bucket(series: pd.DataFrame) -> str | None:

@@ -88,3 +88,30 @@ def test_the_batched_penalties_name_the_alpha_of_the_first_series_outside_the_fl
     with pytest.raises(WorkloadDataError, match=r"alpha=1e-310 .* mean variance 5 is below the smallest normal"):
         relative_penalties(gram, np.array([1.0, 1.0, 1e-310]), checked=True)
     assert relative_penalties(gram, np.array([1.0, 1e308, 1e-320]))[1] == np.inf  # unchecked: the caller's call
+
+
+@pytest.mark.parametrize("targets", [["requests"], ["requests", "input_tokens"]])
+@pytest.mark.parametrize("window", [None, 24], ids=["search", "given"])
+def test_a_batched_fleets_penalty_error_names_the_key_whose_numbers_it_quotes(targets, window):
+    """Review h219: every key of the batch got the first bad series' error, quoting its variance as if it were the
+    key's own. Three keys, the idle one (variance at its floor 1e-12, so alpha 1e-300 gives a subnormal penalty) in
+    the middle: each key's error names 'idle' as the key whose windows' variance it quotes, and says why the busy
+    keys are refused with it."""
+    rng = np.random.default_rng(0)
+    t = pd.date_range("2024-01-01", periods=400, freq="1min", tz="UTC")
+
+    def key(name: str, values: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({"timestamp": t, "key": name, "requests": values, "input_tokens": values * 300.0})
+
+    frame = pd.concat([key("busy", rng.poisson(100, 400).astype(float)), key("idle", np.full(400, 5.0)),
+                       key("other", rng.poisson(40, 400).astype(float))])
+    with pytest.raises(NoKeyFittedError) as caught:
+        FleetPredictor(model="dlinear", horizon=6, window=window, model_params={"alpha": 1e-300}).fit(
+            frame, target=targets)
+    errors = caught.value.errors
+    assert sorted(errors) == ["busy", "idle", "other"]
+    for name, error in errors.items():
+        assert isinstance(error, WorkloadDataError)
+        assert ("alpha=1e-300 (the relative ridge penalty; a fitted model's alpha_) times the windows' mean variance "
+                "of key 'idle', 1e-12, is below the smallest normal float") in str(error), (name, str(error))
+        assert "the 2 other keys of this batch are refused with it." in str(error), (name, str(error))

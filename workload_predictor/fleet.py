@@ -3335,7 +3335,7 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
         except MemoryLimitError:  # the partition's, not a key's: _fit_partition fits its keys one by one
             raise
         except WorkloadDataError as exc:
-            errors.update({item.key: exc for item in items})
+            errors.update({item.key: _naming_key(exc, items) for item in items})
             continue
         calibrated = _calibrate(fit.validation_forecast, fit.validation_actual, settings["level"])
         _leave_out(calibrated, fit, [item.values for item in items], flags, settings["level"], reference.horizon,
@@ -3357,6 +3357,22 @@ def _fit_dlinear(settings: dict[str, Any], series: list[KeySeries], targets: lis
                                         if stages}
         blocks.append(block)
     return blocks, predictors, errors
+
+
+def _naming_key(error: WorkloadDataError, items: list[KeySeries]) -> WorkloadDataError:
+    """``error`` of a batch of ``items`` (keys fitted together); a ridge penalty's outside the floats, which quotes
+    one series' numbers (its ``series``: fit_batched's), as an error naming that key, which says the others of the
+    batch are refused with it."""
+    from .models.dlinear import penalty_error
+
+    series = getattr(error, "series", None)
+    if series is None or not hasattr(error, "scale"):
+        return error
+    others = len(items) - 1
+    rest = "the other key of this batch is" if others == 1 else f"the {others:,} other keys of this batch are"
+    more = (f"The fleet fits the keys of one length and bucket width in one batch: {rest} refused with it."
+            if others else "")
+    return penalty_error(error.alpha, error.scale, of=f"key {quote(items[series].key)}", more=more)
 
 
 def _solve_device(device: str) -> str | None:

@@ -361,15 +361,19 @@ def trace_penalty(trace: float, width: int, alpha: float, count: float = 1.0, se
     return lam
 
 
-def penalty_error(alpha: float, scale: float) -> WorkloadDataError:
+def penalty_error(alpha: float, scale: float, of: str = "", more: str = "") -> WorkloadDataError:
     """The error of a relative ridge penalty ``alpha`` whose product with the windows' mean variance ``scale``
-    (:func:`trace_penalty`) is past the largest float, or below the smallest normal one."""
+    (:func:`trace_penalty`) is past the largest float, or below the smallest normal one. ``of``: whose windows
+    (``"key 'idle'"``, a fleet's); ``more``: a sentence added. It keeps ``alpha`` and ``scale``."""
     above = alpha * scale == np.inf
-    return WorkloadDataError(
-        f"alpha={alpha:.6g} (the relative ridge penalty; a fitted model's alpha_) times the windows' mean variance "
-        f"{scale:.6g} is " + ("past the largest float: pass a smaller alpha" if above else
+    error = WorkloadDataError(
+        f"alpha={alpha:.6g} (the relative ridge penalty; a fitted model's alpha_) times the windows' mean variance"
+        + (f" of {of}, {scale:.6g}," if of else f" {scale:.6g}") + " is " + ("past the largest float: pass a smaller alpha" if above else
                               f"below the smallest normal float ({_SMALLEST_NORMAL:.6g}): pass a larger alpha")
-        + " (e.g. 1.0), or alpha=None to choose one (a model file holding it was altered: refit and save again).")
+        + " (e.g. 1.0), or alpha=None to choose one (a model file holding it was altered: refit and save again)."
+        + (f" {more}" if more else ""))
+    error.alpha, error.scale = alpha, scale
+    return error
 
 
 #: The smallest normal float64 (2.2e-308): a penalty below it holds few significant bits, or none.

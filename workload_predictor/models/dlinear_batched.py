@@ -13,8 +13,9 @@ floating-point rounding (tested).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from .. import anomaly
 from .._deadline import current
 from .._memory import check_memory
 from .._threads import single_blas_thread
+from ..errors import WorkloadDataError
 from ..windows import fit_scale, targets_at, validation_origins, window_moments, windows_at
 from .base import MIN_TRAIN_WINDOWS
 from .combination import significantly_better
@@ -292,6 +294,18 @@ def _part_weights(flags: list | None, shape: tuple[int, int], start: int) -> np.
     return anomaly._weights_of([flag for flag in flags if start <= flag[0] < shape[0]], shape, start)
 
 
+@contextlib.contextmanager
+def _naming_series(series: np.ndarray, k: int) -> Iterator[None]:
+    """A penalty error raised within (:func:`relative_penalties`', whose ``row`` is one of the rows of ``series``'
+    ``k`` targets each, in that order) given the ``series`` (of :func:`fit_batched`'s ``y``) whose numbers it quotes."""
+    try:
+        yield
+    except WorkloadDataError as exc:
+        if getattr(exc, "row", None) is not None and getattr(exc, "series", None) is None:
+            exc.series = int(series[exc.row // k])
+        raise
+
+
 def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray, count: np.ndarray | None = None,
                        second: np.ndarray | None = None, trace: np.ndarray | None = None,
                        checked: bool = False) -> np.ndarray:
@@ -315,7 +329,9 @@ def relative_penalties(gram: np.ndarray, alpha: float | np.ndarray, count: np.nd
         bad = np.flatnonzero((lam == np.inf) | ((lam < np.finfo(np.float64).tiny) & (scale > 0.0)))
         if len(bad):
             first = int(bad[0])
-            raise dlinear.penalty_error(float(np.broadcast_to(alpha, lam.shape)[first]), float(scale[first]))
+            error = dlinear.penalty_error(float(np.broadcast_to(alpha, lam.shape)[first]), float(scale[first]))
+            error.row = first  # whose numbers it quotes: the position among those given (see _ridge_map, fit_batched)
+            raise error
     return lam
 
 
@@ -474,10 +490,11 @@ def fit_batched(
             weights = [{int(window): 1.0}] * n_series
             scores, penalties = [{} for _ in range(n_series)], np.full(n_series, alphas[0])
         else:
-            weights, scores, penalties = _search(
-                z_all[:, :n_train], k, horizon, candidate_windows or DEFAULT_WINDOWS, kernel_size, alphas,
-                validation_fraction, max_validation_windows, blend, device, weighted.train, follow_level, cut,
-                {int(b): ((values[:n_train] - offset[b]) / scale[b]).T for b, values in (settled or {}).items()})
+            with _naming_series(np.arange(n_series), k):
+                weights, scores, penalties = _search(
+                    z_all[:, :n_train], k, horizon, candidate_windows or DEFAULT_WINDOWS, kernel_size, alphas,
+                    validation_fraction, max_validation_windows, blend, device, weighted.train, follow_level, cut,
+                    {int(b): ((values[:n_train] - offset[b]) / scale[b]).T for b, values in (settled or {}).items()})
         widest = np.array([max(w) for w in weights])
         width = int(widest.max())
         coef = np.zeros((n_series, k, width, horizon))
@@ -521,8 +538,9 @@ def fit_batched(
                                                                      horizon), column)
                     centred.put(row, CentredStats.of(kept[row]))
             # centred.gram shifted in place: the refit reads fresh moments (or, cut, the training part's again)
-            train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level,
-                                                    in_place=True)  # [G*k, w, H]
+            with _naming_series(keys, k):
+                train_coef, train_intercept = _solution(centred, group, group_alphas, k, kernel_size, device,
+                                                        follow_level, in_place=True)  # [G*k, w, H]
             # np.take: each row's windows contiguous (see _search's inputs)
             x = np.take(z_all[rows], origins_val[:, None] + np.arange(-w, 0), axis=1)  # [G*k, v, w]
             for g in np.flatnonzero(np.isin(keys, list(settled or ()))):
@@ -580,8 +598,9 @@ def fit_batched(
                                                                     horizon, first),
                                                     judged.get(row)), column, first)
                     centred.put(row, CentredStats.of(kept[row] + tail))
-            full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device, follow_level,
-                                                  in_place=True)  # centred's last use
+            with _naming_series(keys, k):
+                full_coef, full_intercept = _solution(centred, group, group_alphas, k, kernel_size, device,
+                                                      follow_level, in_place=True)  # centred's last use
             coef[keys, :, width - w :] = full_coef.reshape(len(keys), k, w, horizon)
             intercept[keys] = full_intercept.reshape(len(keys), k, horizon)
     if settled:
@@ -918,7 +937,12 @@ def _ridge_map(gram: np.ndarray, cross: np.ndarray, kernel_size: int, alpha: flo
     trace = np.trace(gram, axis1=1, axis2=2)  # the diagonals of a view: no copy
     if rows is not None:
         trace = trace[rows]
-    lam = relative_penalties(gram, alpha, count, second, trace, checked=True)
+    try:
+        lam = relative_penalties(gram, alpha, count, second, trace, checked=True)
+    except WorkloadDataError as exc:  # its row as one of gram's series
+        if rows is not None and getattr(exc, "row", None) is not None:
+            exc.row = int(rows[exc.row])
+        raise
     if alike_zero:
         # the penalty at its floor, read at alpha 1 as windows_alike reads it ((alpha t) / alpha may round above t)
         alike = relative_penalties(gram, 1.0, count, second, trace) > trace / gram.shape[1]

@@ -358,7 +358,8 @@ def test_a_skipped_keys_reason_is_printed_with_its_fix(tmp_path):
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("skipped gappy"))
     assert line.rstrip().endswith("with empty buckets as zeros; or, where the file leaves out its empty buckets, add "
-                                  "them to it as rows of 0 (of one series, without --by, --fill-missing adds them)."), line
+                                  "them to it as rows of 0 (of one series, without --by, --fill-missing adds "
+                                  "them)."), line
 
 
 def test_a_log_read_in_the_wrong_unit_is_told_to_check_unit_not_only_freq(tmp_path):

@@ -809,8 +809,9 @@ def _echo_trace(trace, freq: pd.Timedelta) -> None:
     if trace.filled:
         how.append(f"{plural(trace.filled, 'missing bucket')} zero-filled")
     if trace.summed_from is not None:
-        how.append(f"summed from its {_width(trace.summed_from)} buckets" + (
-            f", {plural(trace.partial_dropped, 'partial bucket')} at its ends dropped" if trace.partial_dropped else ""))
+        dropped = trace.partial_dropped
+        how.append(f"summed from its {_width(trace.summed_from)} buckets"
+                   + (f", {plural(dropped, 'partial bucket')} at its ends dropped" if dropped else ""))
     _say(f"trace   {trace.path.name} ({trace.kind}, {source}) -> {plural(len(series), 'bucket')} of {_width(freq)}"
          f"{' (' + '; '.join(how) + ')' if how else ''}, {first} .. {last}")
     if trace.note:

@@ -24,8 +24,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data import (MAX_VALUE, _sorted_unique_instants, _target_matrix, bucketize, check_span, column_key, columns_by_key,
-                   duration_text, parse_freq, refuse_alike, to_numbers, to_utc_index, token_columns)
+from .data import (MAX_VALUE, _sorted_unique_instants, _target_matrix, bucketize, check_span, column_key,
+                   columns_by_key, duration_text, parse_freq, refuse_alike, to_numbers, to_utc_index, token_columns)
 from .errors import WorkloadDataError, cut, plural, quote, quote_columns
 
 # pandas 3 stops guessing dates with dtype=False (and deprecates convert_dates); pandas 2 needs both.
@@ -611,10 +611,10 @@ def read_trace(
     A bucketed series is read at its own width (the lower middle of its sorted steps); ``freq``, if
     given, must match it or be a whole multiple of it, to which its buckets are summed (each wider bucket
     starts a whole number of ``freq`` after the Unix epoch, as :func:`bucketize`'s; one at either end that
-    holds fewer of the file's buckets is partial and dropped unless ``keep_partial``). With
-    ``fill_missing`` its missing buckets (steps that are a whole number of buckets) are added as zeros,
-    at most ``max_buckets`` buckets in all (checked before any is made). Its columns ``targets`` (default: every one of ``requests``, ``input_tokens`` and
-    ``output_tokens`` it has) must hold counts, checked in the file's row order; its
+    the file covers only in part is dropped unless ``keep_partial``). With ``fill_missing`` its missing
+    buckets (steps that are a whole number of buckets) are added as zeros, at most ``max_buckets``
+    buckets in all (checked before any is made). Its columns ``targets`` (default: every one of
+    ``requests``, ``input_tokens`` and ``output_tokens`` it has) must hold counts, checked in the file's row order; its
     other columns are read as they are. ``tz``: the zone of timestamps without a UTC offset
     (:func:`~workload_predictor.data.to_utc_index`).
     """

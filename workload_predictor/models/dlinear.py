@@ -368,7 +368,8 @@ def penalty_error(alpha: float, scale: float, of: str = "", more: str = "") -> W
     above = alpha * scale == np.inf
     error = WorkloadDataError(
         f"alpha={alpha:.6g} (the relative ridge penalty; a fitted model's alpha_) times the windows' mean variance"
-        + (f" of {of}, {scale:.6g}," if of else f" {scale:.6g}") + " is " + ("past the largest float: pass a smaller alpha" if above else
+        + (f" of {of}, {scale:.6g}," if of else f" {scale:.6g}") + " is "
+        + ("past the largest float: pass a smaller alpha" if above else
                               f"below the smallest normal float ({_SMALLEST_NORMAL:.6g}): pass a larger alpha")
         + " (e.g. 1.0), or alpha=None to choose one (a model file holding it was altered: refit and save again)."
         + (f" {more}" if more else ""))

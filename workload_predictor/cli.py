@@ -2110,7 +2110,7 @@ def _echo_late_keys(frame: pd.DataFrame, by: str, freq: str, fitted: set) -> Non
     start = stamps.min()
     span = stamps.max() - start + parse_freq(freq)
     busy = frame[frame["requests"].to_numpy() > 0]
-    firsts = busy.groupby(by, sort=False, dropna=True)["timestamp"].min()
+    firsts = busy.groupby(by, sort=False, dropna=True, observed=True)["timestamp"].min()
     late = [(key, first - start) for key, first in firsts.items()
             if key in fitted and first - start >= LATE_KEY_SHARE * span]
     for key, lead in late[:LATE_KEYS_NAMED]:

@@ -893,8 +893,7 @@ def steps_within_range(last: pd.Timestamp, freq: pd.Timedelta, whole: bool = Tru
     """How many buckets of ``freq`` after ``last`` start within the instants int64 nanoseconds hold (with ``whole``,
     also end within them: the most a forecast from ``last`` may have), counted in Python's integers, as the span from
     ``last`` to the end of the range may itself be past what they hold."""
-    span = int((_LAST_UTC.to_datetime64() - NS_EPOCH) // ONE_NS) - int((last.as_unit("ns").to_datetime64() - NS_EPOCH)
-                                                                      // ONE_NS)
+    span = epoch_ns(_LAST_UTC) - epoch_ns(last)
     return max(span // int(freq // ONE_NS) - (1 if whole else 0), 0)
 
 
@@ -1288,13 +1287,21 @@ def continue_series(instants: np.ndarray, values: np.ndarray, last: pd.Timestamp
 NS_EPOCH, ONE_NS = np.datetime64(0, "ns"), np.timedelta64(1, "ns")
 
 
+def epoch_ns(instant: Any) -> int:
+    """An instant's nanoseconds since the epoch as a Python integer (a ``Timestamp``, aware or naive, or a
+    ``datetime64``): spans between two of them, or to the ends of pandas' range, then never overflow."""
+    if isinstance(instant, pd.Timestamp):
+        instant = instant.as_unit("ns").to_datetime64()
+    return int((instant - NS_EPOCH) // ONE_NS)
+
+
 def centuries_from(instant: Any, end: Any) -> bool:
     """Whether ``instant`` and ``end`` (datetime64[ns]) lie 2**63 nanoseconds (292 years) or more apart, where their
     difference is past what timedelta64[ns] holds: each one's nanoseconds since the epoch (within int64, so no
     overflow), compared as Python integers. Two instants on the same side of 1970 (most) are always nearer."""
     if (instant < NS_EPOCH) == (end < NS_EPOCH):
         return False
-    return abs(int((instant - NS_EPOCH) // ONE_NS) - int((end - NS_EPOCH) // ONE_NS)) >= 2**63
+    return abs(epoch_ns(instant) - epoch_ns(end)) >= 2**63
 
 
 def _centuries_apart(instants: np.ndarray, at: int, rows: np.ndarray | None, last: pd.Timestamp,

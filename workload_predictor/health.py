@@ -375,13 +375,13 @@ def stale_buckets(predictor: Any, now: Any) -> tuple[float | None, str | None]:
     naming both."""
     if now is None:
         return None, None
-    from .data import NS_EPOCH, ONE_NS, duration_text
+    from .data import ONE_NS, duration_text, epoch_ns
 
     instant = now_instant(now)
     newest, freq = predictor.last_timestamp_, predictor.freq_
     # In Python's integers of nanoseconds since the epoch: ``now`` and the newest bucket may lie more than 292 years
     # apart (a Timedelta's range), and the newest bucket may end past 2262-04-11 23:47:16 (a Timestamp's).
-    ns = [int((stamp.as_unit("ns").to_datetime64() - NS_EPOCH) // ONE_NS) for stamp in (instant, newest)]
+    ns = [epoch_ns(stamp) for stamp in (instant, newest)]
     width = int(freq // ONE_NS)
     if newest > instant:  # one bucket ahead (0 or 1 here) is clock skew between the feeder and the caller
         ahead = (ns[1] - ns[0]) // width

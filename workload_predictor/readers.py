@@ -708,11 +708,11 @@ def _after_a_first_bucket_before_the_range(stamps: pd.Series, freq: Any, unit: s
     """Where a request log's first bucket of ``freq`` (on :func:`bucketize`'s epoch grid) starts before the first
     instant nanoseconds hold (1677-09-21 00:12:43.145224193 UTC) though every timestamp lies after it: which rows
     lie after that bucket (at least one); None otherwise (the error was another)."""
-    from .data import NS_EPOCH, ONE_NS
+    from .data import NS_EPOCH, epoch_ns
 
     width = parse_freq(freq)
     instants = to_utc_index(stamps, unit=unit, origin=origin, tz=tz)
-    low = int((pd.Timestamp.min.to_datetime64() - NS_EPOCH) // ONE_NS)
+    low = epoch_ns(pd.Timestamp.min)
     step = int(width // pd.Timedelta(1, "ns"))
     start = -(-low // step) * step  # the first bucket start within the range, as nanoseconds after the epoch
     boundary = pd.Timestamp(NS_EPOCH + np.timedelta64(start, "ns"), tz="UTC")

@@ -2284,7 +2284,7 @@ class DLinear(BaseForecaster):
         one in force before them (``newest_penalties_``, :meth:`_restarts`), as a refit reads them. With forgetting
         the rule is checked once, on the decayed statistics, against the penalty per window (``penalty_rates_``),
         which such an update takes from before the update that added the first of those windows
-        (``newest_penalties_`` then holds rates, :meth:`_newest_rates`), as an update of all those points does.
+        (``newest_penalties_`` then holds rates, :meth:`_newest_penalties`), as an update of all those points does.
         A few new windows are rank-one steps on the kept inverses (``O(W^2)`` each); more,
         or ``REFRESH_AFTER`` steps (``half_life`` if fewer) since the last recomputation,
         recompute them (one ``W x W`` inversion per system). ``judged``: ``element`` holds :meth:`_continued_weights`
@@ -2363,12 +2363,13 @@ class DLinear(BaseForecaster):
                 floor_set, start = first, self._penalties(stats) if first is None else first
                 # Kept windows weighed down again (a counter's start): each rate follows them again from the one in
                 # force before the update that added the first of them, as an update of all those points reads them.
-                restored = {} if base is self.stats_ or newest is None or self.__dict__.get(
-                    "penalty_rates_") is None else self._restart_slots(
-                    n_old, base, np.asarray(newest, dtype=np.float64), self._newest_rates(), floor_set, kept)
+                before = None if base is self.stats_ or newest is None or self.__dict__.get(
+                    "penalty_rates_") is None else self._newest_penalties(rates=True)
+                restored = {} if before is None else self._restart_slots(
+                    n_old, base, np.asarray(newest, dtype=np.float64), before, floor_set, kept)
                 anew = first or kept
                 if restored:
-                    before, windows = self._newest_rates(), sorted(self.ridge_[0])
+                    windows = sorted(self.ridge_[0])
                     start, anew = [dict(t) for t in start], [dict(t) for t in anew]
                     for j, s in restored.items():
                         for b, window in enumerate(windows):
@@ -2508,46 +2509,34 @@ class DLinear(BaseForecaster):
                                                self._gamma() if decayed else 1.0)
         return stats, newest
 
-    def _newest_penalties(self) -> np.ndarray:
+    def _newest_penalties(self, rates: bool = False) -> np.ndarray:
         """``newest_penalties_`` as an array ``(COUNTER_RUN - 1, k, windows)`` (the blended windows in increasing
         order): the penalty of each target's system per blended window in force before each of the newest
         ``COUNTER_RUN - 1`` windows (``newest_weights_``' windows, oldest first) was added; ``None`` kept: each the
-        penalty kept now; NaN where not known (a window not summed, a file saved before they were kept). Without
-        forgetting: with it the field holds penalty rates (:meth:`_newest_rates`)."""
+        penalty kept now; NaN where not known (a window not summed, a file saved before they were kept). ``rates``
+        (with forgetting, where the field holds them): the penalty rate (``penalty_rates_``, per window of the
+        statistics' count) in force before the update that added each window, ``None`` each the rate kept now."""
         held = getattr(self, "newest_penalties_", np.nan)
         lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
         if isinstance(held, np.ndarray):
             return held.copy()
-        if held is None:
-            now = np.array([[systems[w].lam for w in windows] for systems in self.ridge_], dtype=np.float64)
-            return np.broadcast_to(now, (lead, *now.shape)).copy()
-        return np.full((lead, len(self.ridge_), len(windows)), np.nan)
-
-    def _newest_rates(self) -> np.ndarray:
-        """With forgetting, ``newest_penalties_`` as an array ``(COUNTER_RUN - 1, k, windows)``: the penalty rate
-        (``penalty_rates_``, per window of the statistics' count) of each target's system per blended window in
-        force before the update that added each of the newest ``COUNTER_RUN - 1`` windows; ``None`` kept: each the
-        rate kept now; NaN where not known."""
-        held = getattr(self, "newest_penalties_", np.nan)
-        lead, windows = anomaly.COUNTER_RUN - 1, sorted(self.ridge_[0])
-        if isinstance(held, np.ndarray):
-            return held.copy()
-        rates = self.__dict__.get("penalty_rates_")
-        if held is None and rates is not None:
-            now = np.array([[target[w] for w in windows] for target in rates], dtype=np.float64)
+        kept = self.__dict__.get("penalty_rates_") if rates else None
+        if held is None and (kept is not None or not rates):
+            now = np.array([[target[w] for w in windows] for target in kept] if rates else
+                           [[systems[w].lam for w in windows] for systems in self.ridge_], dtype=np.float64)
             return np.broadcast_to(now, (lead, *now.shape)).copy()
         return np.full((lead, len(self.ridge_), len(windows)), np.nan)
 
     def _rates_after(self, rates: list[dict[int, float]], restored: dict[int, int],
                      floor_set: list[dict[int, float]] | None, kept: list[dict[int, float]], count: int
                      ) -> np.ndarray | None:
-        """With forgetting, :meth:`_newest_rates` once an update's ``count`` new windows are added (``rates``: the
+        """With forgetting, :meth:`_newest_penalties` once an update's ``count`` new windows are added (``rates``: the
         rates after it): each new window's is the rate in force before the update, that of a target in
         ``restored`` the one it followed them again from (its newest window ``s`` on, read as added with them);
         NaN for a target whose penalty the floor's rule set (``floor_set``, :meth:`_first_penalties`). ``None``
         where each is the rate kept now."""
         windows = sorted(self.ridge_[0])
-        held = self._newest_rates()
+        held = self._newest_penalties(rates=True)
         now = np.array([[target[w] for w in windows] for target in self.penalty_rates_], dtype=np.float64)
         added = np.broadcast_to(now, (count, *now.shape)).copy()
         for j, s in restored.items():
